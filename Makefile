@@ -1,0 +1,210 @@
+# libmm — the only build system. `make` builds lib/libmm.a and lib/libmm.so.X.Y.Z.
+# User CFLAGS are respected; the library adds the flags it needs in LIB_CFLAGS.
+#
+#   make                      static + shared library, pkgconfig/libmm.pc
+#   make WITH_OPENBLAS=1      GEMM through OpenBLAS (libopenblas-dev)
+#   make check                all tests; ends with "N passed, N failed"
+#   make demo                 the main example
+#   make bench                benchmark table (median times, peers side by side)
+#   make check-asan | check-valgrind | symbols-check | abi-check | abi-dump | install-check
+#   make install | uninstall  (PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR)
+
+# ---- version, read from the one place it is written -------------------------------------------
+VMAJOR := $(shell sed -n 's/^\#define MM_VERSION_MAJOR \([0-9]*\).*/\1/p' include/mm.h)
+VMINOR := $(shell sed -n 's/^\#define MM_VERSION_MINOR \([0-9]*\).*/\1/p' include/mm.h)
+VPATCH := $(shell sed -n 's/^\#define MM_VERSION_PATCH \([0-9]*\).*/\1/p' include/mm.h)
+ABI    := $(shell sed -n 's/^\#define MM_ABI_VERSION \([0-9]*\).*/\1/p' include/mm.h)
+VER    := $(VMAJOR).$(VMINOR).$(VPATCH)
+
+# ---- tools and flags ---------------------------------------------------------------------------
+CC      ?= cc
+CXX     ?= c++
+AR      ?= ar
+LD      ?= ld
+OBJCOPY ?= objcopy
+CFLAGS  ?= -O2 -g
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+LIB_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -fPIC -fvisibility=hidden \
+              -Iinclude -pthread
+LIB_LIBS   := -lm -pthread
+PC_PRIVATE := -lm -pthread
+BUILD_INFO_BLAS := none
+ifeq ($(WITH_OPENBLAS),1)
+LIB_CFLAGS += -DMM_HAVE_OPENBLAS $(shell pkg-config --cflags openblas 2>/dev/null)
+OPENBLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+LIB_LIBS   += $(OPENBLAS_LIBS)
+PC_PRIVATE += $(OPENBLAS_LIBS)
+endif
+# Files named *_avx2.c hold the AVX2/FMA paths, chosen at run time by CPU detection.
+AVX2_FLAGS := -mavx2 -mfma
+
+# ---- sources -----------------------------------------------------------------------------------
+FLOORS  := core tensor kernels attn ssm loss model io policy
+SRCS    := $(sort $(foreach f,$(FLOORS),$(wildcard src/$(f)/*.c)))
+BDIR    ?= build
+OBJS    := $(patsubst src/%.c,$(BDIR)/obj/%.o,$(SRCS))
+HDRS    := include/mm.h $(wildcard src/*/*.h)
+
+STATIC  := lib/libmm.a
+SHARED  := lib/libmm.so.$(VER)
+SONAME  := libmm.so.$(ABI)
+
+TEST_SRCS  := $(wildcard tests/test_*.c) tests/runner.c
+BENCH_SRCS := $(wildcard bench/bench_*.c) bench/bench_main.c
+
+.PHONY: all lib static shared check demo bench check-asan check-valgrind symbols-check \
+        abi-check abi-dump install-check install uninstall clean examples header-check
+
+all: $(STATIC) $(SHARED) pkgconfig/libmm.pc
+
+lib: all
+static: $(STATIC)
+shared: $(SHARED)
+
+$(BDIR)/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) $(if $(findstring _avx2.c,$<),$(AVX2_FLAGS)) $(CFLAGS) -c $< -o $@
+
+# Static archive: one relocatable object with every hidden symbol made local, so only mm_*
+# stay global and internal names never clash with a host's.
+$(STATIC): $(OBJS)
+	@mkdir -p lib
+	$(LD) -r -o $(BDIR)/mm_all.o $(OBJS)
+	$(OBJCOPY) --localize-hidden $(BDIR)/mm_all.o
+	rm -f $@ && $(AR) rcs $@ $(BDIR)/mm_all.o
+
+$(SHARED): $(OBJS) src/libmm.map
+	@mkdir -p lib
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libmm.map -Wl,--no-undefined \
+	  -Wl,-z,relro,-z,now $(LDFLAGS) -o $@ $(OBJS) $(LIB_LIBS)
+	ln -sf libmm.so.$(VER) lib/$(SONAME)
+	ln -sf $(SONAME) lib/libmm.so
+
+pkgconfig/libmm.pc: pkgconfig/libmm.pc.in include/mm.h Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VER)|' -e 's|@LIBS_PRIVATE@|$(PC_PRIVATE)|' $< > $@
+
+# ---- tests -------------------------------------------------------------------------------------
+# The runner links the library objects directly so white-box tests reach mmi_ kernels; the
+# examples and the FFI-style test link lib/libmm.a and lib/libmm.so like a user does.
+TEST_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Iinclude -Isrc -pthread
+$(BDIR)/tests/runner: $(TEST_SRCS) tests/runner.h $(OBJS) $(HDRS)
+	@mkdir -p $(BDIR)/tests
+	$(CC) $(TEST_CFLAGS) $(CFLAGS) -o $@ $(TEST_SRCS) $(OBJS) $(LIB_LIBS)
+
+EXAMPLES := $(wildcard examples/*.c)
+EXAMPLE_BINS := $(patsubst examples/%.c,build/examples/%,$(EXAMPLES))
+EXAMPLE_CFLAGS := -std=c99 $(WARN) -Iinclude -Iexamples
+build/examples/%: examples/%.c $(STATIC) $(wildcard examples/*.h) $(wildcard examples/envs/*.c)
+	@mkdir -p build/examples
+	$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -o $@ $< $(wildcard examples/envs/*.c) $(STATIC) $(LIB_LIBS)
+
+examples: $(EXAMPLE_BINS)
+
+# The header must compile as C99 and as C++ with every warning an error.
+header-check:
+	@mkdir -p build/tests
+	printf '#include "mm.h"\nint main(void){return mm_version_number()==0;}\n' > build/tests/hc.c
+	$(CC) -std=c99 -pedantic $(WARN) -Werror -Iinclude -fsyntax-only build/tests/hc.c
+	printf '#include "mm.h"\nint main(){return mm_version_number()==0;}\n' > build/tests/hc.cpp
+	$(CXX) -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only build/tests/hc.cpp
+
+check: all build/tests/runner examples header-check build/tests/shared_smoke
+	LD_LIBRARY_PATH=lib build/tests/shared_smoke
+	build/tests/runner
+
+# A program linked against the shared library (through its soname link) calling the public API.
+build/tests/shared_smoke: tests/shared_smoke.c $(SHARED)
+	@mkdir -p build/tests
+	$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -o $@ $< -Llib -lmm -Wl,-rpath,'$$ORIGIN/../../lib'
+
+demo: build/examples/demo
+	build/examples/demo
+
+# ---- sanitizers and valgrind -------------------------------------------------------------------
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+check-asan:
+	$(MAKE) --no-print-directory BDIR=build/asan build/asan/tests/runner \
+	  CFLAGS='-O1 -g $(SAN)' LIB_LIBS='$(LIB_LIBS) $(SAN)'
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  build/asan/tests/runner
+
+check-valgrind: $(BDIR)/tests/runner
+	MM_TEST_QUICK=1 valgrind --quiet --error-exitcode=1 --leak-check=full \
+	  --errors-for-leak-kinds=definite,indirect $(BDIR)/tests/runner
+
+# ---- symbols and ABI ---------------------------------------------------------------------------
+symbols-check: $(SHARED) $(STATIC)
+	nm -D --defined-only $(SHARED) | awk '{print $$3}' | sed 's/@.*//' | grep -v '^LIBMM_' \
+	  | sort > build/symbols.txt
+	diff -u abi/symbols.txt build/symbols.txt
+	@bad=$$(nm --defined-only -g $(STATIC) | awk 'NF==3 {print $$3}' | grep -v '^mm_' || true); \
+	  if [ -n "$$bad" ]; then echo "libmm.a exports non-mm_ symbols:"; echo "$$bad"; exit 1; fi
+	@echo "symbols-check: exported symbols match abi/symbols.txt"
+
+abi-dump: $(SHARED)
+	abidw --headers-dir include --out-file abi/libmm.abi $(SHARED)
+
+# Report-only until 1.0 (MM_ABI_VERSION 0): prints the differences, fails only if the tools fail
+# or the library lacks debug info.
+abi-check: $(SHARED)
+	readelf -S --wide $(SHARED) | grep -q '\.debug_info' || { echo "abi-check: no DWARF in $(SHARED) (build with -g)"; exit 1; }
+	abidiff --no-added-syms --headers-dir1 include --headers-dir2 include abi/libmm.abi $(SHARED); \
+	  rc=$$?; echo "abi-check: abidiff --no-added-syms exit $$rc (report-only until 1.0)"; \
+	  if [ $$((rc & 3)) -ne 0 ]; then exit 1; fi
+
+# ---- install -----------------------------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/mm.h $(DESTDIR)$(INCLUDEDIR)/mm.h
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libmm.a
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libmm.so.$(VER)
+	ln -sf libmm.so.$(VER) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmm.so
+	install -m 644 pkgconfig/libmm.pc $(DESTDIR)$(PKGCONFIGDIR)/libmm.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/mm.h $(DESTDIR)$(LIBDIR)/libmm.a \
+	  $(DESTDIR)$(LIBDIR)/libmm.so.$(VER) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	  $(DESTDIR)$(LIBDIR)/libmm.so $(DESTDIR)$(PKGCONFIGDIR)/libmm.pc
+
+# Stage an install (with a prefix that only exists under DESTDIR), then build and run
+# examples/hello.c through pkg-config, static and shared.
+install-check:
+	rm -rf build/stage
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/build/stage PREFIX=/opt/libmm-check
+	PKG_CONFIG_SYSROOT_DIR=$(CURDIR)/build/stage \
+	PKG_CONFIG_LIBDIR=$(CURDIR)/build/stage/opt/libmm-check/lib/pkgconfig \
+	  sh -c 'pkg-config --validate libmm && \
+	    $(CC) -std=c99 -o build/stage/hello examples/hello.c $$(pkg-config --cflags --libs libmm) \
+	      -Wl,-rpath,$(CURDIR)/build/stage/opt/libmm-check/lib && \
+	    $(CC) -std=c99 -o build/stage/hello_static examples/hello.c $$(pkg-config --cflags libmm) \
+	      $$(pkg-config --variable=libdir libmm)/libmm.a $$(pkg-config --libs-only-other --static libmm) -lm -pthread'
+	build/stage/hello
+	build/stage/hello_static
+	$(MAKE) --no-print-directory uninstall DESTDIR=$(CURDIR)/build/stage PREFIX=/opt/libmm-check
+	@test -z "$$(find build/stage -type f -path '*libmm*')" || { echo "uninstall left files"; exit 1; }
+	@echo "install-check: ok"
+
+# ---- benchmarks --------------------------------------------------------------------------------
+# The bench links OpenBLAS as a peer when it is installed, whatever WITH_OPENBLAS says, and
+# always measures libmm's own kernel; python3 with torch is used for PyTorch peers when present.
+BENCH_PEER := $(shell printf '\#include <cblas.h>\nint main(void){return 0;}' | \
+  $(CC) -x c - -o /dev/null $$(pkg-config --cflags --libs openblas 2>/dev/null || echo -lopenblas) \
+  2>/dev/null && echo yes)
+BENCH_FLAGS := $(if $(BENCH_PEER),-DBENCH_HAVE_OPENBLAS $(shell pkg-config --cflags openblas 2>/dev/null))
+BENCH_LIBS  := $(if $(BENCH_PEER),$(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas))
+build/bench/bench: $(BENCH_SRCS) $(wildcard bench/*.h) $(OBJS) $(HDRS)
+	@mkdir -p build/bench
+	$(CC) $(TEST_CFLAGS) $(BENCH_FLAGS) $(CFLAGS) -o $@ $(BENCH_SRCS) $(OBJS) $(LIB_LIBS) $(BENCH_LIBS)
+
+bench: build/bench/bench
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 build/bench/bench $(BENCH_ARGS)
+
+clean:
+	rm -rf build lib pkgconfig/libmm.pc

@@ -1,0 +1,69 @@
+/* alloc.c — the allocator hook: every libmm allocation goes through an mmi_alloc, which is a
+ * caller's mm_allocator or the default aligned malloc/free. */
+#include "mmi.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void *default_alloc(void *ud, size_t size, size_t align)
+{
+    (void)ud;
+    /* aligned_alloc wants size to be a multiple of the alignment. */
+    size = (size + align - 1) & ~(align - 1);
+    return aligned_alloc(align, size);
+}
+
+static void default_free(void *ud, void *ptr, size_t size)
+{
+    (void)ud;
+    (void)size;
+    free(ptr);
+}
+
+int mmi_alloc_init(mmi_alloc *out, const mm_allocator *a, mmi_err *e)
+{
+    if (!a) {
+        out->alloc_fn = default_alloc;
+        out->free_fn = default_free;
+        out->ud = NULL;
+        return MM_OK;
+    }
+    if (a->struct_size < sizeof(mm_allocator))
+        return mmi_fail(e, MM_E_INVALID_ARG,
+                        "allocator struct_size is %u, expected at least %u",
+                        (unsigned)a->struct_size, (unsigned)sizeof(mm_allocator));
+    if (!a->alloc_fn || !a->free_fn)
+        return mmi_fail(e, MM_E_INVALID_ARG, "allocator alloc_fn and free_fn must both be set");
+    if (a->reserved0 != 0)
+        return mmi_fail(e, MM_E_INVALID_ARG, "allocator reserved0 must be 0");
+    out->alloc_fn = a->alloc_fn;
+    out->free_fn = a->free_fn;
+    out->ud = a->ud;
+    return MM_OK;
+}
+
+size_t mmi_align_up(size_t size)
+{
+    if (size > SIZE_MAX - (MMI_ALIGN - 1)) return 0;
+    return (size + MMI_ALIGN - 1) & ~(size_t)(MMI_ALIGN - 1);
+}
+
+void *mmi_malloc(const mmi_alloc *a, size_t size)
+{
+    if (size == 0) size = 1;
+    if (mmi_align_up(size) == 0) return NULL;
+    return a->alloc_fn(a->ud, size, MMI_ALIGN);
+}
+
+void *mmi_calloc(const mmi_alloc *a, size_t size)
+{
+    void *p = mmi_malloc(a, size);
+    if (p) memset(p, 0, size ? size : 1);
+    return p;
+}
+
+void mmi_free(const mmi_alloc *a, void *p, size_t size)
+{
+    if (!p) return;
+    a->free_fn(a->ud, p, size ? size : 1);
+}

@@ -1,0 +1,136 @@
+/*
+ * mmi.h — internal core services shared by every floor: error text, allocation, size math,
+ * options-struct checks, the RNG, the thread pool and CRC32. Nothing here is exported; every
+ * symbol is mmi_-prefixed and hidden (-fvisibility=hidden, localized in libmm.a).
+ */
+#ifndef MMI_CORE_H
+#define MMI_CORE_H
+
+#include "mm.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MMI_ALIGN 64
+#define MMI_MAX_NUMEL ((int64_t)1 << 40)
+#define MMI_ERRMSG_SIZE 256
+
+#if defined(__GNUC__) || defined(__clang__)
+#define MMI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define MMI_PRINTF(f, a)
+#endif
+
+/* ---- error text --------------------------------------------------------------------------- */
+/* Per-handle error text, embedded in every handle struct. */
+typedef struct mmi_err {
+    char msg[MMI_ERRMSG_SIZE];
+} mmi_err;
+
+/* Formats a message into e (truncating) and returns code, so callers write
+ * `return mmi_fail(&h->err, MM_E_SHAPE, "mm_x: ...", ...);`. e may be NULL. */
+int mmi_fail(mmi_err *e, int code, const char *fmt, ...) MMI_PRINTF(3, 4);
+/* Clears e (an empty message). e may be NULL. */
+void mmi_err_clear(mmi_err *e);
+/* Copies e's text into a caller buffer of size n (both may be NULL/0: then nothing happens). */
+void mmi_err_export(const mmi_err *e, char *buf, size_t n);
+
+/* ---- allocation --------------------------------------------------------------------------- */
+/* A validated copy of a caller allocator (or the default aligned malloc/free). */
+typedef struct mmi_alloc {
+    void *(*alloc_fn)(void *ud, size_t size, size_t align);
+    void (*free_fn)(void *ud, void *ptr, size_t size);
+    void *ud;
+} mmi_alloc;
+
+/* Fills out from a caller allocator (NULL: default). Returns MM_OK or MM_E_INVALID_ARG (wrong
+ * struct_size, NULL function pointers, non-zero reserved field) with text in e. */
+int mmi_alloc_init(mmi_alloc *out, const mm_allocator *a, mmi_err *e);
+/* 64-byte aligned allocation of size bytes (size 0 is rounded up to 1). NULL on failure. */
+void *mmi_malloc(const mmi_alloc *a, size_t size);
+/* As mmi_malloc, zero-filled. */
+void *mmi_calloc(const mmi_alloc *a, size_t size);
+/* Frees p (NULL is a no-op); size must be the size it was allocated with. */
+void mmi_free(const mmi_alloc *a, void *p, size_t size);
+/* Rounds size up to a multiple of MMI_ALIGN; returns 0 on overflow. */
+size_t mmi_align_up(size_t size);
+
+/* ---- overflow-checked size math ----------------------------------------------------------- */
+/* *out = a * b; returns 0, or -1 on overflow (out untouched). */
+int mmi_mul_size(size_t *out, size_t a, size_t b);
+/* *out = a + b; returns 0, or -1 on overflow (out untouched). */
+int mmi_add_size(size_t *out, size_t a, size_t b);
+/* *out = a * b for non-negative int64; returns 0, or -1 on overflow or negative input. */
+int mmi_mul_i64(int64_t *out, int64_t a, int64_t b);
+/* Validates ndim (1..MM_TENSOR_MAX_DIMS) and each size (>= 1) and writes the element count.
+ * Returns MM_OK, MM_E_SHAPE or MM_E_RANGE (count > MMI_MAX_NUMEL) with text in e (prefixed by
+ * fn, the public function's name). */
+int mmi_shape_numel(int32_t ndim, const int64_t *shape, int64_t *numel, mmi_err *e,
+                    const char *fn);
+
+/* ---- options structs ---------------------------------------------------------------------- */
+/* Copies a caller options struct into dst (already filled with defaults, lib_size bytes):
+ * src->struct_size (its first uint32_t) may be smaller (older caller: the tail keeps defaults)
+ * or larger with an all-zero tail (newer caller). Returns MM_OK, MM_E_INVALID_ARG (NULL, size
+ * smaller than the 8-byte head) or MM_E_VERSION (unknown non-zero tail), with text in e. */
+int mmi_opts_copy(void *dst, const void *src, size_t lib_size, mmi_err *e, const char *fn);
+
+/* ---- parameter registry ------------------------------------------------------------------- */
+typedef struct mmi_param {
+    int32_t id;
+    const char *name;
+    double lo, hi;
+} mmi_param;
+/* Returns the registry entry of id, or NULL. Each floor lists its parameters in params.c. */
+const mmi_param *mmi_param_find(int32_t id);
+/* Returns MM_OK if v is finite and within id's bounds, else MM_E_UNSUPPORTED / MM_E_RANGE with
+ * text in e (prefixed by fn). */
+int mmi_param_check(int32_t id, double v, mmi_err *e, const char *fn);
+
+/* ---- RNG: xoshiro256** seeded through splitmix64 ------------------------------------------ */
+typedef struct mmi_rng {
+    uint64_t s[4];
+} mmi_rng;
+void mmi_rng_seed(mmi_rng *r, uint64_t seed);
+uint64_t mmi_rng_next(mmi_rng *r);
+/* Uniform double in [0, 1) with 53 random bits. */
+double mmi_rng_uniform(mmi_rng *r);
+/* Uniform integer in [0, n) without modulo bias; n >= 1. */
+uint64_t mmi_rng_below(mmi_rng *r, uint64_t n);
+/* Standard normal (Box-Muller on two uniforms; no cached second value, so the stream position
+ * depends only on the number of calls). */
+double mmi_rng_normal(mmi_rng *r);
+/* Fills q (rows x cols, row-major, float64) with a matrix having orthonormal rows (if
+ * rows <= cols) or columns (otherwise), drawn from the Haar measure: QR (modified Gram-Schmidt,
+ * twice) of a Gaussian matrix with the sign of R's diagonal folded in, as torch.nn.init.
+ * orthogonal_ does. work needs rows*cols doubles. */
+void mmi_rng_orthogonal(mmi_rng *r, double *q, int64_t rows, int64_t cols, double *work);
+
+/* ---- thread pool (opt-in, pthreads) ------------------------------------------------------- */
+typedef struct mmi_pool mmi_pool;
+/* Task body: runs task index i of n on some worker (or the caller). */
+typedef void (*mmi_task_fn)(void *ctx, int64_t i, int64_t n);
+/* Creates a pool with n_threads - 1 workers (the caller is the n-th). n_threads <= 1 sets *out
+ * to NULL and returns MM_OK: every mmi_pool_run then runs inline. */
+int mmi_pool_create(mmi_pool **out, int32_t n_threads, const mmi_alloc *a, mmi_err *e);
+void mmi_pool_free(mmi_pool *p);
+/* Number of threads that run tasks (1 for a NULL pool). */
+int32_t mmi_pool_size(const mmi_pool *p);
+/* Runs fn(ctx, i, n) for i in [0, n) spread over the pool and waits for all; p may be NULL.
+ * Never allocates. Task i always runs on thread i % size, so results are deterministic for a
+ * fixed thread count. */
+void mmi_pool_run(mmi_pool *p, mmi_task_fn fn, void *ctx, int64_t n);
+
+/* ---- CRC32 (IEEE 802.3, reflected, as zlib's crc32) --------------------------------------- */
+/* Continues crc over n bytes; start with crc = 0. */
+uint32_t mmi_crc32(uint32_t crc, const void *data, size_t n);
+
+/* ---- numeric helpers ---------------------------------------------------------------------- */
+/* Returns 1 if all n floats are finite. */
+int mmi_all_finite(const float *x, int64_t n);
+
+/* ---- CPU features -------------------------------------------------------------------------- */
+/* 1 if the CPU runs AVX2 and FMA (and the build has that path), else 0. */
+int mmi_cpu_has_avx2_fma(void);
+
+#endif /* MMI_CORE_H */

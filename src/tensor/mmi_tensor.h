@@ -1,0 +1,22 @@
+/* mmi_tensor.h — the mm_tensor struct, visible to libmm's floors (never to users). */
+#ifndef MMI_TENSOR_H
+#define MMI_TENSOR_H
+
+#include "../core/mmi.h"
+
+struct mm_tensor {
+    mmi_alloc alloc;
+    float *data;
+    int64_t numel;
+    int64_t shape[MM_TENSOR_MAX_DIMS];
+    int32_t ndim;
+    int32_t owned; /* 1: data allocated by create and freed with the handle */
+    mmi_err err;
+};
+
+/* 1 if a and b have the same ndim and sizes. */
+int mmi_tensor_same_shape(const mm_tensor *a, const mm_tensor *b);
+/* Writes "[2,4,128,64]" (or "NULL") into buf of size n, truncating. */
+void mmi_tensor_shape_str(const mm_tensor *t, char *buf, size_t n);
+
+#endif

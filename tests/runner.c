@@ -1,0 +1,135 @@
+/* runner.c — runs the suites and prints "N passed, N failed"; exit 1 on any failure. */
+#include "runner.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *g_filter;
+static int g_passed, g_failed, g_cur_failures;
+static const char *g_cur_name;
+
+static void (*const g_suites[])(void) = {
+    suite_core,
+    suite_tensor,
+    suite_gemm,
+};
+
+int mmt_quick(void) { return getenv("MM_TEST_QUICK") != NULL; }
+
+int mmt_near(double a, double b, double rtol, double atol)
+{
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    if (isinf(a) || isinf(b)) return a == b;
+    return fabs(a - b) <= atol + rtol * fabs(b);
+}
+
+void mmt_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    /* Cap the lines per test so a broken loop does not flood the log. */
+    if (++g_cur_failures > 10) return;
+    printf("  FAIL %s: %s:%d: ", g_cur_name, file, line);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+}
+
+void mmt_run(const char *name, void (*fn)(void))
+{
+    if (g_filter && !strstr(name, g_filter)) return;
+    g_cur_name = name;
+    g_cur_failures = 0;
+    fn();
+    if (g_cur_failures) {
+        g_failed++;
+        printf("not ok %s (%d failed checks)\n", name, g_cur_failures);
+    } else {
+        g_passed++;
+        printf("ok %s\n", name);
+    }
+    fflush(stdout);
+}
+
+/* ---- counting allocator ------------------------------------------------------------------- */
+typedef struct {
+    size_t size;
+    uint64_t magic;
+} mmt_hdr;
+#define MMT_MAGIC 0x6d6d74616c6c6f63ULL
+
+static void *count_alloc(void *ud, size_t size, size_t align)
+{
+    mmt_counter *c = (mmt_counter *)ud;
+    unsigned char *raw;
+    mmt_hdr h;
+    if (c->fail_after >= 0 && c->n_alloc >= c->fail_after) {
+        c->n_alloc++;
+        return NULL;
+    }
+    if (align < 64 || (align & (align - 1))) c->bad_free++; /* libmm promises 64 */
+    raw = (unsigned char *)aligned_alloc(64, ((size + 64 + 63) / 64) * 64);
+    if (!raw) return NULL;
+    h.size = size;
+    h.magic = MMT_MAGIC;
+    memcpy(raw, &h, sizeof h);
+    c->n_alloc++;
+    c->live_bytes += (int64_t)size;
+    return raw + 64;
+}
+
+static void count_free(void *ud, void *ptr, size_t size)
+{
+    mmt_counter *c = (mmt_counter *)ud;
+    unsigned char *raw = (unsigned char *)ptr - 64;
+    mmt_hdr h;
+    memcpy(&h, raw, sizeof h);
+    if (h.magic != MMT_MAGIC || h.size != size) c->bad_free++;
+    h.magic = 0;
+    memcpy(raw, &h, sizeof h);
+    c->n_free++;
+    c->live_bytes -= (int64_t)size;
+    free(raw);
+}
+
+void mmt_counting_allocator(mm_allocator *a, mmt_counter *c, int64_t fail_after)
+{
+    memset(c, 0, sizeof *c);
+    c->fail_after = fail_after;
+    memset(a, 0, sizeof *a);
+    a->struct_size = sizeof *a;
+    a->alloc_fn = count_alloc;
+    a->free_fn = count_free;
+    a->ud = c;
+}
+
+/* ---- test data ---------------------------------------------------------------------------- */
+static uint64_t lcg(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *s >> 11;
+}
+
+void mmt_fill_uniform_f64(double *x, int64_t n, uint64_t seed, double lo, double hi)
+{
+    uint64_t s = seed * 2654435761ULL + 12345;
+    for (int64_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * ((double)lcg(&s) / 9007199254740992.0);
+}
+
+void mmt_fill_uniform(float *x, int64_t n, uint64_t seed, float lo, float hi)
+{
+    uint64_t s = seed * 2654435761ULL + 12345;
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)(lo + (hi - lo) * ((double)lcg(&s) / 9007199254740992.0));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) g_filter = argv[1];
+    for (size_t i = 0; i < sizeof g_suites / sizeof g_suites[0]; i++) g_suites[i]();
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed ? 1 : 0;
+}
