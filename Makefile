@@ -99,7 +99,7 @@ $(BDIR)/tests/runner: $(TEST_SRCS) tests/runner.h $(OBJS) $(HDRS)
 
 EXAMPLES := $(wildcard examples/*.c)
 EXAMPLE_BINS := $(patsubst examples/%.c,build/examples/%,$(EXAMPLES))
-EXAMPLE_CFLAGS := -std=c99 $(WARN) -Iinclude -Iexamples
+EXAMPLE_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Iinclude -Iexamples
 build/examples/%: examples/%.c $(STATIC) $(wildcard examples/*.h) $(wildcard examples/envs/*.c)
 	@mkdir -p build/examples
 	$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -o $@ $< $(wildcard examples/envs/*.c) $(STATIC) $(LIB_LIBS)
@@ -115,7 +115,8 @@ header-check:
 	$(CXX) -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only build/tests/hc.cpp
 
 check: all build/tests/runner examples header-check build/tests/shared_smoke
-	LD_LIBRARY_PATH=lib build/tests/shared_smoke
+	build/tests/shared_smoke
+	build/examples/hello
 	build/tests/runner
 
 # A program linked against the shared library (through its soname link) calling the public API.
@@ -139,13 +140,17 @@ check-valgrind: $(BDIR)/tests/runner
 	  --errors-for-leak-kinds=definite,indirect $(BDIR)/tests/runner
 
 # ---- symbols and ABI ---------------------------------------------------------------------------
+# Three lists must agree: the MM_API functions of include/mm.h, abi/symbols.txt and what
+# lib/libmm.so exports; and libmm.a may define no global symbol outside mm_*.
 symbols-check: $(SHARED) $(STATIC)
+	tools/api_symbols.sh > build/header_symbols.txt
 	nm -D --defined-only $(SHARED) | awk '{print $$3}' | sed 's/@.*//' | grep -v '^LIBMM_' \
 	  | sort > build/symbols.txt
+	diff -u abi/symbols.txt build/header_symbols.txt
 	diff -u abi/symbols.txt build/symbols.txt
 	@bad=$$(nm --defined-only -g $(STATIC) | awk 'NF==3 {print $$3}' | grep -v '^mm_' || true); \
 	  if [ -n "$$bad" ]; then echo "libmm.a exports non-mm_ symbols:"; echo "$$bad"; exit 1; fi
-	@echo "symbols-check: exported symbols match abi/symbols.txt"
+	@echo "symbols-check: header, abi/symbols.txt and exported symbols agree"
 
 abi-dump: $(SHARED)
 	abidw --headers-dir include --out-file abi/libmm.abi $(SHARED)
@@ -208,3 +213,5 @@ bench: build/bench/bench
 
 clean:
 	rm -rf build lib pkgconfig/libmm.pc
+
+-include fuzz/fuzz.mk
