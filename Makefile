@@ -55,10 +55,10 @@ SHARED  := lib/libmm.so.$(VER)
 SONAME  := libmm.so.$(ABI)
 
 TEST_SRCS  := $(wildcard tests/test_*.c) tests/runner.c
-BENCH_SRCS := $(wildcard bench/bench_*.c) bench/bench_main.c
+BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c)
 
 .PHONY: all lib static shared check demo bench check-asan check-valgrind symbols-check \
-        abi-check abi-dump install-check install uninstall clean examples header-check
+        abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check
 
 all: $(STATIC) $(SHARED) pkgconfig/libmm.pc
 
@@ -199,7 +199,9 @@ install-check:
 # ---- benchmarks --------------------------------------------------------------------------------
 # The bench links OpenBLAS as a peer when it is installed, whatever WITH_OPENBLAS says, and
 # always measures libmm's own kernel; python3 with torch is used for PyTorch peers when present.
-BENCH_PEER := $(shell printf '\#include <cblas.h>\nint main(void){return 0;}' | \
+# (A '#' written inside $(shell ...) reaches the shell as '\#' with GNU make 4.3; go through HASH.)
+HASH := \#
+BENCH_PEER := $(shell printf '$(HASH)include <cblas.h>\nint main(void){return 0;}' | \
   $(CC) -x c - -o /dev/null $$(pkg-config --cflags --libs openblas 2>/dev/null || echo -lopenblas) \
   2>/dev/null && echo yes)
 BENCH_FLAGS := $(if $(BENCH_PEER),-DBENCH_HAVE_OPENBLAS $(shell pkg-config --cflags openblas 2>/dev/null))
@@ -210,6 +212,17 @@ build/bench/bench: $(BENCH_SRCS) $(wildcard bench/*.h) $(OBJS) $(HDRS)
 
 bench: build/bench/bench
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 build/bench/bench $(BENCH_ARGS)
+
+# docs/API.md is generated from the header comments; docs-check fails if it is stale or a
+# public function's comment lacks "Since:".
+docs:
+	python3 tools/gen_api_doc.py include/mm.h > docs/API.md
+
+docs-check:
+	@mkdir -p build
+	python3 tools/gen_api_doc.py --check include/mm.h > build/API.md
+	diff -u docs/API.md build/API.md
+	@echo "docs-check: docs/API.md is current"
 
 clean:
 	rm -rf build lib pkgconfig/libmm.pc
