@@ -16,10 +16,18 @@ size_t mmi_gemm_ws_size(int32_t n_threads);
 /* Row-major C = alpha*op(A)*op(B) + beta*C (see mm_sgemm in mm.h for the layout rules).
  * Preconditions (checked by callers): sizes >= 0, leading dimensions valid, C not overlapping A
  * or B, ws of mmi_gemm_ws_size(mmi_pool_size(pool)) bytes, 64-byte aligned. beta == 0 writes C
- * without reading it. Dispatches to OpenBLAS when built with it, else the native kernel. */
+ * without reading it; ws may be NULL when mmi_gemm_needs_ws says so. Dispatches to OpenBLAS
+ * when built with it, else the native kernel, whose results are bitwise identical for every
+ * pool size. */
 void mmi_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
               int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
               void *ws, mmi_pool *pool);
+
+/* 1 if mmi_gemm on this shape and these arguments uses its workspace (the packed path); when 0
+ * its ws may be NULL. Lets mm_sgemm allocate only when packing is needed. (mmi_gemm_native and
+ * mmi_gemm_portable agree with it except in OpenBLAS builds, where mmi_gemm never packs.) */
+int mmi_gemm_needs_ws(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, int64_t lda,
+                      int64_t ldb, int64_t ldc);
 
 /* The native kernel only (portable blocked C or AVX2/FMA), never OpenBLAS: what benchmarks and
  * tests compare against the peer. Same contract as mmi_gemm. */

@@ -1,0 +1,164 @@
+/*
+ * bench_gemm.c — SGEMM: libmm's native kernel (mmi_gemm_native, never OpenBLAS) against
+ * OpenBLAS with the same thread count, and against single-threaded PyTorch for a few shapes.
+ * Square shapes 64..1024, the other transposes at 512, and the MLP shapes of a 256x256 dense
+ * layer at batch 1, 32 and 256: forward y = x W^T (NT), backward dX = dY W (NN) and
+ * dW += dY^T X (TN, beta 1 as gradients accumulate).
+ */
+#include "bench.h"
+
+#include "kernels/mmi_kernels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#ifdef BENCH_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+typedef struct gemm_case {
+    int ta, tb;
+    int64_t m, n, k;
+    float beta;
+    float *a, *b, *c;
+    void *ws;
+    mmi_pool *pool;
+} gemm_case;
+
+static void run_libmm(void *ctx)
+{
+    gemm_case *g = (gemm_case *)ctx;
+    mmi_gemm_native(g->ta, g->tb, g->m, g->n, g->k, 1.0f, g->a, g->ta ? g->m : g->k, g->b,
+                    g->tb ? g->k : g->n, g->beta, g->c, g->n, g->ws, g->pool);
+}
+
+#ifdef BENCH_HAVE_OPENBLAS
+static void run_openblas(void *ctx)
+{
+    gemm_case *g = (gemm_case *)ctx;
+    cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
+                g->tb ? CblasTrans : CblasNoTrans, (blasint)g->m, (blasint)g->n, (blasint)g->k,
+                1.0f, g->a, (blasint)(g->ta ? g->m : g->k), g->b, (blasint)(g->tb ? g->k : g->n),
+                g->beta, g->c, (blasint)g->n);
+}
+#endif
+
+typedef struct row_spec {
+    const char *name;
+    int ta, tb;
+    int64_t m, n, k;
+    float beta;
+    int threads;
+    int torch; /* also time PyTorch (single thread) */
+} row_spec;
+
+static const row_spec g_rows[] = {
+    {"sgemm NN", 0, 0, 64, 64, 64, 0.0f, 1, 0},
+    {"sgemm NN", 0, 0, 128, 128, 128, 0.0f, 1, 0},
+    {"sgemm NN", 0, 0, 256, 256, 256, 0.0f, 1, 0},
+    {"sgemm NN", 0, 0, 512, 512, 512, 0.0f, 1, 0},
+    {"sgemm NN", 0, 0, 1024, 1024, 1024, 0.0f, 1, 1},
+    {"sgemm NT", 0, 1, 512, 512, 512, 0.0f, 1, 0},
+    {"sgemm TN", 1, 0, 512, 512, 512, 0.0f, 1, 0},
+    {"sgemm TT", 1, 1, 512, 512, 512, 0.0f, 1, 0},
+    {"mlp fwd x.W^T (NT)", 0, 1, 1, 256, 256, 0.0f, 1, 1},
+    {"mlp fwd x.W^T (NT)", 0, 1, 32, 256, 256, 0.0f, 1, 1},
+    {"mlp fwd x.W^T (NT)", 0, 1, 256, 256, 256, 0.0f, 1, 1},
+    {"mlp bwd dY.W (NN)", 0, 0, 1, 256, 256, 0.0f, 1, 0},
+    {"mlp bwd dY.W (NN)", 0, 0, 32, 256, 256, 0.0f, 1, 0},
+    {"mlp bwd dY.W (NN)", 0, 0, 256, 256, 256, 0.0f, 1, 0},
+    {"mlp bwd dY^T.X (TN)", 1, 0, 256, 256, 1, 1.0f, 1, 0},
+    {"mlp bwd dY^T.X (TN)", 1, 0, 256, 256, 32, 1.0f, 1, 0},
+    {"mlp bwd dY^T.X (TN)", 1, 0, 256, 256, 256, 1.0f, 1, 0},
+    {"sgemm NN 2 threads", 0, 0, 512, 512, 512, 0.0f, 2, 0},
+    {"sgemm NN 2 threads", 0, 0, 1024, 1024, 1024, 0.0f, 2, 0},
+    {"mlp fwd 2 threads", 0, 1, 256, 256, 256, 0.0f, 2, 0},
+};
+#define N_ROWS (sizeof g_rows / sizeof g_rows[0])
+
+/* One PyTorch process for every row marked torch (its import costs seconds). */
+static void torch_times(double *out)
+{
+    char args[2048];
+    double got[N_ROWS];
+    int len = snprintf(args, sizeof args, "7");
+    int want = 0, n;
+    for (size_t i = 0; i < N_ROWS; i++) {
+        out[i] = -1.0;
+        if (!g_rows[i].torch) continue;
+        len += snprintf(args + len, sizeof args - (size_t)len, " %d %d %lld %lld %lld %g",
+                        g_rows[i].ta, g_rows[i].tb, (long long)g_rows[i].m,
+                        (long long)g_rows[i].n, (long long)g_rows[i].k, (double)g_rows[i].beta);
+        want++;
+    }
+    n = bench_peer_python("peer_gemm.py", args, got, want);
+    for (size_t i = 0, j = 0; i < N_ROWS && n == want; i++)
+        if (g_rows[i].torch) out[i] = got[j++];
+}
+
+static void bench_one(const row_spec *r, mmi_pool *pool2, double torch_ns)
+{
+#ifdef BENCH_HAVE_OPENBLAS
+    const struct timespec settle = {0, 300000000};
+#endif
+    gemm_case g;
+    char shape[48];
+    double flops = 2.0 * (double)r->m * (double)r->n * (double)r->k, mine, peer = -1.0;
+    int reps = flops > 1e8 ? 7 : 15;
+    g.ta = r->ta;
+    g.tb = r->tb;
+    g.m = r->m;
+    g.n = r->n;
+    g.k = r->k;
+    g.beta = r->beta;
+    g.a = bench_alloc_floats((size_t)(r->m * r->k), 1);
+    g.b = bench_alloc_floats((size_t)(r->k * r->n), 2);
+    g.c = bench_alloc_floats((size_t)(r->m * r->n), 3);
+    g.ws = aligned_alloc(64, mmi_gemm_ws_size(r->threads));
+    g.pool = r->threads > 1 ? pool2 : NULL;
+    snprintf(shape, sizeof shape, "%lldx%lldx%lld", (long long)r->m, (long long)r->n,
+             (long long)r->k);
+    if (!g.a || !g.b || !g.c || !g.ws || (r->threads > 1 && !pool2)) {
+        bench_row(r->name, shape, flops, -1.0, "skipped", -1.0);
+    } else {
+#ifdef BENCH_HAVE_OPENBLAS
+        if (r->threads == 1) {
+            bench_pair_median_ns(run_libmm, &g, run_openblas, &g, reps, &mine, &peer);
+        } else {
+            /* OpenBLAS workers spin for a while after each job and would take a core from
+             * libmm's threads if the samples alternated: time libmm first, then OpenBLAS,
+             * then let its workers fall asleep before the next case. */
+            mine = bench_median_ns(run_libmm, &g, reps);
+            openblas_set_num_threads(r->threads);
+            peer = bench_median_ns(run_openblas, &g, reps);
+            openblas_set_num_threads(1);
+            nanosleep(&settle, NULL);
+        }
+#else
+        mine = bench_median_ns(run_libmm, &g, reps);
+#endif
+        bench_row(r->name, shape, flops, mine, r->threads > 1 ? "OpenBLAS 2T" : "OpenBLAS",
+                  peer);
+        if (r->torch) bench_row(r->name, shape, flops, mine, "torch 1T", torch_ns);
+    }
+    free(g.a);
+    free(g.b);
+    free(g.c);
+    free(g.ws);
+}
+
+void bench_gemm(void)
+{
+    double torch_ns[N_ROWS];
+    mmi_alloc al;
+    mmi_pool *pool2 = NULL;
+#ifdef BENCH_HAVE_OPENBLAS
+    openblas_set_num_threads(1);
+#endif
+    torch_times(torch_ns);
+    if (mmi_alloc_init(&al, NULL, NULL) != MM_OK || mmi_pool_create(&pool2, 2, &al, NULL) != MM_OK)
+        pool2 = NULL;
+    for (size_t i = 0; i < N_ROWS; i++) bench_one(&g_rows[i], pool2, torch_ns[i]);
+    mmi_pool_free(pool2);
+}

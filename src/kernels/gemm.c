@@ -1,0 +1,276 @@
+/*
+ * gemm.c — the GEMM driver: picks the way to run a shape (packed, direct or dot; see
+ * gemm_ukr.h), blocks over k, m and n, packs into the caller's workspace, splits the work over
+ * the thread pool, and dispatches to OpenBLAS when the build has it.
+ *
+ * Determinism: the path and the k blocking depend only on (trans, m, n, k), and every C element
+ * is computed by the same sequence of operations whichever thread or tile position it lands in,
+ * so results are bitwise identical for every thread count (tests/test_gemm.c checks this).
+ */
+#include "gemm_ukr.h"
+
+#ifdef MM_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+/* Below this many multiply-adds a pool wake-up costs more than it saves. */
+#define PAR_MIN_FMAS ((int64_t)1 << 20)
+
+enum { PATH_PACKED, PATH_DIRECT, PATH_DOT };
+
+typedef struct gemm_job {
+    const mmi_gemm_ukr *ukr;
+    int ta, tb, path, split_n;
+    int64_t m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int64_t lda, ldb, ldc;
+    unsigned char *ws;
+} gemm_job;
+
+static size_t ws_per_thread(void)
+{
+    return sizeof(float) * ((size_t)MMI_GEMM_MC * MMI_GEMM_KC + (size_t)MMI_GEMM_KC * MMI_GEMM_NC);
+}
+
+size_t mmi_gemm_ws_size(int32_t n_threads)
+{
+    return (n_threads < 1 ? 1 : (size_t)n_threads) * ws_per_thread();
+}
+
+/*
+ * Packing costs one pass over op(A) and op(B) and pays off when each packed element is reused
+ * many times; the direct and dot paths skip it. The crossovers below were measured on Zen 3
+ * (docs/BENCHMARKS.md) and are written as "the packed operand would be reused too little" or
+ * "the whole problem is small":
+ *   NN: direct when k is tiny (C streaming), m <= 16 (B reused by <= 3 row tiles), n <= 64,
+ *       or B small enough to stay in L2 (k*n <= 2^16 with m <= 128, 2^18 with m <= 64).
+ *   TN: A is read with stride lda in the direct kernel, so only k tiny, m or n <= 32, or a
+ *       small problem.
+ *   NT: dot products when m <= 8, or when m or n <= 64 and k >= 128 (the horizontal sums of a
+ *       dot tile need a long k to amortise).
+ *   TT: always packed.
+ * Sizes are compared through quotients so that no product can overflow.
+ */
+static int choose_path(int ta, int tb, int64_t m, int64_t n, int64_t k)
+{
+    int tiny_k = k <= MMI_GEMM_SMALL_K;
+    if (!ta && !tb) {
+        int b_small = (m <= 128 && k <= ((int64_t)1 << 16) / n) ||
+                      (m <= 64 && k <= ((int64_t)1 << 18) / n);
+        if (tiny_k || m <= 16 || n <= 64 || b_small) return PATH_DIRECT;
+    } else if (!tb) {
+        int small = m <= 64 && n <= 64 && k <= ((int64_t)1 << 18) / (m * n);
+        if (tiny_k || m <= 32 || n <= 32 || small) return PATH_DIRECT;
+    } else if (!ta) {
+        if (m <= 8 || ((m <= 64 || n <= 64) && k >= 128)) return PATH_DOT;
+    }
+    return PATH_PACKED;
+}
+
+/* C = beta * C over m x n; beta == 0 writes zeros without reading (NaN does not propagate). */
+static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc)
+{
+    if (beta == 1.0f) return;
+    for (int64_t i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        if (beta == 0.0f)
+            for (int64_t j = 0; j < n; j++) ci[j] = 0.0f;
+        else
+            for (int64_t j = 0; j < n; j++) ci[j] *= beta;
+    }
+}
+
+/* Splits k into equal blocks of at most max: 300 becomes 150 + 150, not 256 + 44. */
+static int64_t block_len(int64_t total, int64_t max, int64_t unit)
+{
+    int64_t nb = (total + max - 1) / max;
+    int64_t len = (total + nb - 1) / nb;
+    return (len + unit - 1) / unit * unit;
+}
+
+/* Goto/BLIS loop nest over rows [i0, i1) and columns [j0, j1) of C. */
+static void run_packed(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                       float *ws)
+{
+    float *ap = ws, *bp = ws + (size_t)MMI_GEMM_MC * MMI_GEMM_KC;
+    int64_t kb = block_len(g->k, MMI_GEMM_KC, 1);
+    int64_t mb = block_len(i1 - i0, MMI_GEMM_MC, MMI_GEMM_MR);
+    for (int64_t jc = j0; jc < j1; jc += MMI_GEMM_NC) {
+        int64_t nc = j1 - jc < MMI_GEMM_NC ? j1 - jc : MMI_GEMM_NC;
+        for (int64_t pc = 0; pc < g->k; pc += kb) {
+            int64_t kc = g->k - pc < kb ? g->k - pc : kb;
+            float beta = pc == 0 ? g->beta : 1.0f;
+            g->ukr->pack_b(g->tb, g->b, g->ldb, pc, kc, jc, nc, bp);
+            for (int64_t ic = i0; ic < i1; ic += mb) {
+                int64_t mc = i1 - ic < mb ? i1 - ic : mb;
+                g->ukr->pack_a(g->ta, g->a, g->lda, ic, mc, pc, kc, ap);
+                g->ukr->packed(kc, mc, nc, ap, bp, g->alpha, beta, g->c + ic * g->ldc + jc,
+                               g->ldc);
+            }
+        }
+    }
+}
+
+/* NN / TN without packing, blocked over k (KC) and m (MC) like the packed path: a KC x NR slice
+ * of B is reused from L1 by every row tile, the MC x KC block of A from L2 by every strip. */
+static void run_direct(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    int64_t a_rs = g->ta ? 1 : g->lda, a_cs = g->ta ? g->lda : 1;
+    int64_t kb = block_len(g->k, MMI_GEMM_KC, 1);
+    int64_t mb = block_len(i1 - i0, MMI_GEMM_MC, MMI_GEMM_MR);
+    for (int64_t pc = 0; pc < g->k; pc += kb) {
+        int64_t kc = g->k - pc < kb ? g->k - pc : kb;
+        for (int64_t ic = i0; ic < i1; ic += mb) {
+            int64_t mc = i1 - ic < mb ? i1 - ic : mb;
+            g->ukr->direct(kc, mc, j1 - j0, g->a + ic * a_rs + pc * a_cs, a_rs, a_cs,
+                           g->b + pc * g->ldb + j0, g->ldb, g->alpha, pc == 0 ? g->beta : 1.0f,
+                           g->c + ic * g->ldc + j0, g->ldc);
+        }
+    }
+}
+
+/* NT as dot products, blocked over k (DOT_KC) and m (DOT_MC): the DOT_NR rows of B in use stay
+ * in L1 and the DOT_MC x DOT_KC block of A in L2 while every column of C passes over it. */
+static void run_dot(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    int64_t kb = block_len(g->k, MMI_GEMM_DOT_KC, 8);
+    for (int64_t pc = 0; pc < g->k; pc += kb) {
+        int64_t kc = g->k - pc < kb ? g->k - pc : kb;
+        for (int64_t ic = i0; ic < i1; ic += MMI_GEMM_DOT_MC) {
+            int64_t mc = i1 - ic < MMI_GEMM_DOT_MC ? i1 - ic : MMI_GEMM_DOT_MC;
+            g->ukr->dot(kc, mc, j1 - j0, g->a + ic * g->lda + pc, g->lda,
+                        g->b + j0 * g->ldb + pc, g->ldb, g->alpha, pc == 0 ? g->beta : 1.0f,
+                        g->c + ic * g->ldc + j0, g->ldc);
+        }
+    }
+}
+
+/* Part t of nt of [0, total), cut at multiples of unit. */
+static void split_range(int64_t total, int64_t unit, int64_t t, int64_t nt, int64_t *lo,
+                        int64_t *hi)
+{
+    int64_t tiles = (total + unit - 1) / unit;
+    *lo = tiles * t / nt * unit;
+    *hi = tiles * (t + 1) / nt * unit;
+    if (*hi > total) *hi = total;
+}
+
+static void tile_units(int path, int64_t *mu, int64_t *nu)
+{
+    *mu = path == PATH_DOT ? MMI_GEMM_DOT_MR : MMI_GEMM_MR;
+    *nu = path == PATH_DOT ? MMI_GEMM_DOT_NR : MMI_GEMM_NR;
+}
+
+/* Pool task t of nt: one slice of C's rows or columns, with workspace slice t. */
+static void gemm_task(void *ctx, int64_t t, int64_t nt)
+{
+    const gemm_job *g = (const gemm_job *)ctx;
+    int64_t i0 = 0, i1 = g->m, j0 = 0, j1 = g->n, mu, nu;
+    tile_units(g->path, &mu, &nu);
+    if (g->split_n)
+        split_range(g->n, nu, t, nt, &j0, &j1);
+    else
+        split_range(g->m, mu, t, nt, &i0, &i1);
+    if (i0 >= i1 || j0 >= j1) return;
+    if (g->path == PATH_PACKED)
+        run_packed(g, i0, i1, j0, j1, (float *)(void *)(g->ws + (size_t)t * ws_per_thread()));
+    else if (g->path == PATH_DIRECT)
+        run_direct(g, i0, i1, j0, j1);
+    else
+        run_dot(g, i0, i1, j0, j1);
+}
+
+static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                      float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                      float beta, float *c, int64_t ldc, void *ws, mmi_pool *pool)
+{
+    gemm_job g;
+    int64_t nt = mmi_pool_size(pool), mu, nu, tiles;
+    if (m == 0 || n == 0) return;
+    if (k == 0 || alpha == 0.0f) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    g.ukr = ukr;
+    g.ta = ta;
+    g.tb = tb;
+    g.path = choose_path(ta, tb, m, n, k);
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.alpha = alpha;
+    g.beta = beta;
+    g.a = a;
+    g.b = b;
+    g.c = c;
+    g.lda = lda;
+    g.ldb = ldb;
+    g.ldc = ldc;
+    g.ws = (unsigned char *)ws;
+    tile_units(g.path, &mu, &nu);
+    /* Split the dimension with more tiles; operand packing is then repeated only for the
+     * smaller one. */
+    g.split_n = (n + nu - 1) / nu >= (m + mu - 1) / mu;
+    tiles = g.split_n ? (n + nu - 1) / nu : (m + mu - 1) / mu;
+    if (m * n < PAR_MIN_FMAS / k) nt = 1;
+    if (nt > tiles) nt = tiles;
+    mmi_pool_run(nt > 1 ? pool : NULL, gemm_task, &g, nt);
+}
+
+void mmi_gemm_portable(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                       const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                       float *c, int64_t ldc, void *ws, mmi_pool *pool)
+{
+    gemm_with(&mmi_gemm_ukr_portable, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws,
+              pool);
+}
+
+void mmi_gemm_native(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                     float *c, int64_t ldc, void *ws, mmi_pool *pool)
+{
+    const mmi_gemm_ukr *ukr = mmi_gemm_ukr_avx2();
+    if (!ukr || !mmi_cpu_has_avx2_fma()) ukr = &mmi_gemm_ukr_portable;
+    gemm_with(ukr, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, pool);
+}
+
+#ifdef MM_HAVE_OPENBLAS
+/* OpenBLAS takes int sizes here; larger problems (and the trivial ones, which OpenBLAS would
+ * report through its printing xerbla when a leading dimension is 0) stay native. */
+static int blas_fits(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc)
+{
+    return m > 0 && n > 0 && k > 0 && m <= INT32_MAX && n <= INT32_MAX && k <= INT32_MAX &&
+           lda <= INT32_MAX && ldb <= INT32_MAX && ldc <= INT32_MAX;
+}
+#endif
+
+void mmi_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+              void *ws, mmi_pool *pool)
+{
+#ifdef MM_HAVE_OPENBLAS
+    if (alpha != 0.0f && blas_fits(m, n, k, lda, ldb, ldc)) {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    (blasint)m, (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb,
+                    beta, c, (blasint)ldc);
+        return;
+    }
+#endif
+    mmi_gemm_native(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, pool);
+}
+
+int mmi_gemm_needs_ws(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, int64_t lda,
+                      int64_t ldb, int64_t ldc)
+{
+    if (m == 0 || n == 0 || k == 0 || alpha == 0.0f) return 0;
+#ifdef MM_HAVE_OPENBLAS
+    if (blas_fits(m, n, k, lda, ldb, ldc)) return 0;
+#else
+    (void)lda;
+    (void)ldb;
+    (void)ldc;
+#endif
+    return choose_path(ta, tb, m, n, k) == PATH_PACKED;
+}

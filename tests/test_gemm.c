@@ -1,0 +1,456 @@
+/*
+ * test_gemm.c — GEMM against a float64 reference: all four transpose cases, odd and skinny
+ * shapes on each side of every block size and path threshold, padded leading dimensions,
+ * alpha/beta edge values, the portable and AVX2 kernel sets, the thread pool, and every misuse
+ * of mm_sgemm.
+ *
+ * Tolerance. Whatever order a float32 sum of k products is taken in (blocks of k, 8 SIMD lanes,
+ * FMA or not), its error is at most about k*u*sum|a||b| with u = 2^-24; alpha, beta and the
+ * blocked updates of C add a few more roundings of at most u*scale each. So every element must
+ * satisfy |c - ref| <= (k + 4) * u * scale with scale = |alpha| sum_p |a_ip||b_pj| + |beta||c_ij|.
+ * That bound never flakes, yet a dropped or doubled term (about scale/k) or a wrong element is
+ * far outside it for every k used here.
+ *
+ * Threads. The path and k blocking depend only on the shape, and every element is computed by
+ * the same operations whichever thread computes it, so the pooled run must match the
+ * single-thread run bitwise (checked with memcmp).
+ *
+ * Buffers are allocated at their exact extent ((rows-1)*ld + cols floats), so a kernel reading
+ * past a view is caught by ASan and valgrind; the gaps between rows of C hold a sentinel that
+ * must survive.
+ */
+#include "runner.h"
+
+#include "kernels/mmi_kernels.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SENTINEL 12345.0f
+
+typedef struct gcase {
+    int ta, tb;
+    int64_t m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    int nan_c; /* fill C with NaN (only meaningful with beta == 0) */
+} gcase;
+
+typedef struct gbufs {
+    float *a, *b, *c0, *c;
+    size_t na, nb, nc;
+    double *ref, *scale;
+} gbufs;
+
+enum { VIA_NATIVE, VIA_PORTABLE, VIA_GEMM, VIA_API, VIA_API_WS };
+static const char *const via_name[] = {"native", "portable", "mmi_gemm", "mm_sgemm",
+                                       "mm_sgemm+ws"};
+
+/* Floats spanned by a rows x cols matrix with leading dimension ld. */
+static size_t extent(int64_t rows, int64_t cols, int64_t ld)
+{
+    return rows == 0 || cols == 0 ? 0 : (size_t)((rows - 1) * ld + cols);
+}
+
+/* Exact-size allocation (at least 1 float so NULL means failure). */
+static float *alloc_floats(size_t n) { return (float *)malloc(sizeof(float) * (n ? n : 1)); }
+
+static int bufs_init(const gcase *g, gbufs *s, uint64_t seed)
+{
+    int64_t ar = g->ta ? g->k : g->m, ac = g->ta ? g->m : g->k;
+    int64_t br = g->tb ? g->n : g->k, bc = g->tb ? g->k : g->n;
+    size_t mn = (size_t)(g->m * g->n);
+    s->na = extent(ar, ac, g->lda);
+    s->nb = extent(br, bc, g->ldb);
+    s->nc = extent(g->m, g->n, g->ldc);
+    s->a = alloc_floats(s->na);
+    s->b = alloc_floats(s->nb);
+    s->c0 = alloc_floats(s->nc);
+    s->c = alloc_floats(s->nc);
+    s->ref = (double *)malloc(sizeof(double) * (mn ? mn : 1));
+    s->scale = (double *)malloc(sizeof(double) * (mn ? mn : 1));
+    if (!s->a || !s->b || !s->c0 || !s->c || !s->ref || !s->scale) return -1;
+    mmt_fill_uniform(s->a, (int64_t)s->na, seed, -1.0f, 1.0f);
+    mmt_fill_uniform(s->b, (int64_t)s->nb, seed + 1, -1.0f, 1.0f);
+    for (size_t i = 0; i < s->nc; i++) s->c0[i] = SENTINEL;
+    for (int64_t i = 0; i < g->m; i++) {
+        float *row = s->c0 + i * g->ldc;
+        if (g->nan_c)
+            for (int64_t j = 0; j < g->n; j++) row[j] = NAN;
+        else
+            mmt_fill_uniform(row, g->n, seed + 2 + (uint64_t)i, -1.0f, 1.0f);
+    }
+    return 0;
+}
+
+static void bufs_free(gbufs *s)
+{
+    free(s->a);
+    free(s->b);
+    free(s->c0);
+    free(s->c);
+    free(s->ref);
+    free(s->scale);
+}
+
+static double op_a(const gcase *g, const float *a, int64_t i, int64_t p)
+{
+    return g->ta ? a[p * g->lda + i] : a[i * g->lda + p];
+}
+
+static double op_b(const gcase *g, const float *b, int64_t p, int64_t j)
+{
+    return g->tb ? b[j * g->ldb + p] : b[p * g->ldb + j];
+}
+
+static void reference(const gcase *g, gbufs *s)
+{
+    for (int64_t i = 0; i < g->m; i++)
+        for (int64_t j = 0; j < g->n; j++) {
+            double sum = 0.0, mag = 0.0;
+            for (int64_t p = 0; p < g->k; p++) {
+                double x = op_a(g, s->a, i, p), y = op_b(g, s->b, p, j);
+                sum += x * y;
+                mag += fabs(x * y);
+            }
+            double r = (double)g->alpha * sum, sc = fabs((double)g->alpha) * mag;
+            if (g->beta != 0.0f) {
+                double c0 = s->c0[i * g->ldc + j];
+                r += (double)g->beta * c0;
+                sc += fabs((double)g->beta * c0);
+            }
+            s->ref[i * g->n + j] = r;
+            s->scale[i * g->n + j] = sc;
+        }
+}
+
+static void run_via(int via, const gcase *g, const float *a, const float *b, float *c, void *ws,
+                    mmi_pool *pool)
+{
+    switch (via) {
+    case VIA_NATIVE:
+        mmi_gemm_native(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta,
+                        c, g->ldc, ws, pool);
+        break;
+    case VIA_PORTABLE:
+        mmi_gemm_portable(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb,
+                          g->beta, c, g->ldc, ws, pool);
+        break;
+    case VIA_GEMM:
+        mmi_gemm(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta, c,
+                 g->ldc, ws, pool);
+        break;
+    case VIA_API:
+        CHECK_OK(mm_sgemm(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb,
+                          g->beta, c, g->ldc, NULL, 0));
+        break;
+    default:
+        CHECK_OK(mm_sgemm(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb,
+                          g->beta, c, g->ldc, ws, mm_sgemm_workspace_size()));
+    }
+}
+
+/* Compares c with the reference and the sentinel gaps; reports the first bad element. */
+static void check_c(const gcase *g, const gbufs *s, const float *c, const char *what)
+{
+    const double u = FLT_EPSILON / 2.0;
+    for (int64_t i = 0; i < g->m; i++)
+        for (int64_t j = 0; j < g->ldc && i * g->ldc + j < (int64_t)s->nc; j++) {
+            float got = c[i * g->ldc + j];
+            if (j >= g->n) {
+                if (memcmp(&got, &s->c0[i * g->ldc + j], sizeof got) != 0) {
+                    mmt_fail(__FILE__, __LINE__, "%s ta=%d tb=%d %lldx%lldx%lld: gap (%lld,%lld)"
+                             " written", what, g->ta, g->tb, (long long)g->m, (long long)g->n,
+                             (long long)g->k, (long long)i, (long long)j);
+                    return;
+                }
+                continue;
+            }
+            double ref = s->ref[i * g->n + j];
+            double tol = (double)(g->k + 4) * u * s->scale[i * g->n + j];
+            if (!(fabs((double)got - ref) <= tol)) {
+                mmt_fail(__FILE__, __LINE__,
+                         "%s ta=%d tb=%d m=%lld n=%lld k=%lld alpha=%g beta=%g: C(%lld,%lld) = "
+                         "%.9g, want %.9g (tol %.3g)", what, g->ta, g->tb, (long long)g->m,
+                         (long long)g->n, (long long)g->k, (double)g->alpha, (double)g->beta,
+                         (long long)i, (long long)j, (double)got, ref, tol);
+                return;
+            }
+        }
+}
+
+/* Runs one case through every entry point against the reference. */
+static void run_case(const gcase *g, void *ws, uint64_t seed)
+{
+    gbufs s;
+    memset(&s, 0, sizeof s);
+    if (bufs_init(g, &s, seed) != 0) {
+        CHECK(!"out of memory");
+        bufs_free(&s);
+        return;
+    }
+    reference(g, &s);
+    for (int via = VIA_NATIVE; via <= VIA_API_WS; via++) {
+        memcpy(s.c, s.c0, sizeof(float) * s.nc);
+        run_via(via, g, s.na ? s.a : NULL, s.nb ? s.b : NULL, s.nc ? s.c : NULL, ws, NULL);
+        check_c(g, &s, s.c, via_name[via]);
+    }
+    bufs_free(&s);
+}
+
+static void *test_ws(int32_t n_threads)
+{
+    size_t n = mmi_gemm_ws_size(n_threads);
+    return aligned_alloc(64, n);
+}
+
+/* Builds a case with leading dimensions padded by pad. */
+static gcase make_case(int ta, int tb, int64_t m, int64_t n, int64_t k, int64_t pad, float alpha,
+                       float beta)
+{
+    gcase g;
+    memset(&g, 0, sizeof g);
+    g.ta = ta;
+    g.tb = tb;
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.lda = (ta ? m : k) + pad;
+    g.ldb = (tb ? k : n) + pad;
+    g.ldc = n + pad;
+    g.alpha = alpha;
+    g.beta = beta;
+    return g;
+}
+
+/* Shapes on each side of every tile size (6 x 16, dot 3 x 4), cache block (KC 256, MC 144,
+ * NC 1024, dot KC 2048 and MC 96) and path threshold of gemm.c's choose_path (k 4/5; NN m 16/17,
+ * n 64/65, m 128/129 with a small B; TN m and n 32/33, 64^3/65^3; NT m 8/9, k 127/128),
+ * plus empty and unit sizes. Each runs in all four transpose cases. */
+static const int64_t shapes[][3] = {
+    {0, 0, 0},      {0, 5, 3},      {5, 0, 3},     {5, 3, 0},      {1, 1, 1},     {1, 17, 1},
+    {1, 256, 256},  {17, 1, 33},    {2, 3, 4},     {6, 16, 8},     {7, 17, 9},    {3, 4, 8},
+    {4, 5, 7},      {9, 70, 128},   {8, 70, 127},  {16, 65, 5},    {17, 64, 4},   {32, 32, 32},
+    {33, 33, 33},   {64, 64, 64},   {65, 65, 65},  {64, 100, 40},  {65, 100, 40}, {128, 80, 60},
+    {129, 80, 60},  {48, 50, 64},   {13, 31, 300}, {5, 300, 100},  {300, 7, 100}, {100, 37, 257},
+    {150, 70, 40},  {70, 150, 513}, {145, 1025, 3}, {130, 1030, 6}, {3, 1025, 300}, {40, 33, 1100},
+    {200, 5, 130},  {2, 5, 2100},
+};
+
+static void test_gemm_shapes(void)
+{
+    void *ws = test_ws(1);
+    size_t n_shapes = sizeof shapes / sizeof shapes[0];
+    CHECK(ws != NULL);
+    if (!ws) return;
+    for (int t = 0; t < 4; t++)
+        for (size_t i = 0; i < n_shapes; i++) {
+            const int64_t *sh = shapes[i];
+            if (mmt_quick() && sh[0] * sh[1] * sh[2] > 200000) continue;
+            gcase g = make_case(t >> 1, t & 1, sh[0], sh[1], sh[2], (int64_t)(i % 3) * 5, 1.0f,
+                                0.5f);
+            run_case(&g, ws, 100 + i);
+        }
+    free(ws);
+}
+
+static void test_gemm_alpha_beta(void)
+{
+    static const float vals[] = {0.0f, 1.0f, -1.0f, 0.5f};
+    void *ws = test_ws(1);
+    CHECK(ws != NULL);
+    if (!ws) return;
+    for (int t = 0; t < 4; t++)
+        for (int ia = 0; ia < 4; ia++)
+            for (int ib = 0; ib < 4; ib++) {
+                /* one packed shape and one skinny shape per combination */
+                gcase g1 = make_case(t >> 1, t & 1, 40, 37, 20, 1, vals[ia], vals[ib]);
+                gcase g2 = make_case(t >> 1, t & 1, 3, 37, 20, 2, vals[ia], vals[ib]);
+                g1.nan_c = g2.nan_c = vals[ib] == 0.0f;
+                run_case(&g1, ws, 7);
+                run_case(&g2, ws, 8);
+            }
+    free(ws);
+}
+
+/* k == 0 and alpha == 0: C = beta * C, A and B not read (they hold NaN here). */
+static void test_gemm_k0_alpha0(void)
+{
+    float a[12], b[12], c[6];
+    for (int i = 0; i < 12; i++) a[i] = b[i] = NAN;
+    for (int i = 0; i < 6; i++) c[i] = (float)i;
+    CHECK_OK(mm_sgemm(MM_NO_TRANS, MM_NO_TRANS, 2, 3, 0, 1.0f, NULL, 0, NULL, 3, 2.0f, c, 3,
+                      NULL, 0));
+    for (int i = 0; i < 6; i++) CHECK(c[i] == 2.0f * (float)i);
+    CHECK_OK(mm_sgemm(MM_NO_TRANS, MM_TRANS, 2, 3, 4, 0.0f, a, 4, b, 4, 0.5f, c, 3, NULL, 0));
+    for (int i = 0; i < 6; i++) CHECK(c[i] == (float)i);
+    for (int i = 0; i < 6; i++) c[i] = NAN;
+    CHECK_OK(mm_sgemm(MM_TRANS, MM_NO_TRANS, 2, 3, 4, 0.0f, a, 2, b, 3, 0.0f, c, 3, NULL, 0));
+    for (int i = 0; i < 6; i++) CHECK(c[i] == 0.0f);
+}
+
+/* Random shapes, transposes, leading dimensions and alpha/beta. */
+static void test_gemm_random(void)
+{
+    uint64_t s = 0x9e3779b97f4a7c15ULL;
+    int n_cases = mmt_quick() ? 6 : 60;
+    void *ws = test_ws(1);
+    CHECK(ws != NULL);
+    if (!ws) return;
+    for (int i = 0; i < n_cases; i++) {
+        int64_t d[3];
+        for (int j = 0; j < 3; j++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            /* Skew toward small sizes: half the draws are <= 40. */
+            d[j] = (s >> 60) & 1 ? 1 + (int64_t)((s >> 33) % 40) : 1 + (int64_t)((s >> 33) % 300);
+        }
+        while (d[0] * d[1] * d[2] > (mmt_quick() ? 100000 : 2000000)) d[2] = d[2] / 2 + 1;
+        gcase g = make_case((int)(s >> 20) & 1, (int)(s >> 21) & 1, d[0], d[1], d[2],
+                            (int64_t)((s >> 22) % 4), (s >> 24) & 1 ? 1.0f : -0.75f,
+                            (s >> 25) & 1 ? 0.0f : 1.5f);
+        g.nan_c = g.beta == 0.0f && ((s >> 26) & 1);
+        run_case(&g, ws, 1000 + (uint64_t)i);
+    }
+    free(ws);
+}
+
+/* A pool of 2 gives the bitwise result of one thread, for every path and transpose. */
+static void test_gemm_threads(void)
+{
+    static const int64_t tshapes[][3] = {
+        {200, 150, 100}, {8, 1000, 200}, {1000, 8, 200}, {5, 600, 400}, {600, 5, 400},
+        {97, 211, 300},  {1000, 600, 2},
+    };
+    mmi_alloc al;
+    mmi_pool *pool = NULL;
+    void *ws1 = test_ws(1), *ws2 = test_ws(2);
+    CHECK_OK(mmi_alloc_init(&al, NULL, NULL));
+    CHECK_OK(mmi_pool_create(&pool, 2, &al, NULL));
+    CHECK(pool != NULL && ws1 && ws2);
+    if (!pool || !ws1 || !ws2) goto done;
+    for (int t = 0; t < 4; t++)
+        for (size_t i = 0; i < sizeof tshapes / sizeof tshapes[0]; i++) {
+            const int64_t *sh = tshapes[i];
+            gcase g = make_case(t >> 1, t & 1, sh[0], sh[1], sh[2], 3, 0.75f, 0.5f);
+            gbufs s;
+            float *c1;
+            if (mmt_quick() && i > 1) continue;
+            memset(&s, 0, sizeof s);
+            c1 = NULL;
+            if (bufs_init(&g, &s, 55 + i) == 0 && (c1 = alloc_floats(s.nc)) != NULL) {
+                for (int via = VIA_NATIVE; via <= VIA_PORTABLE; via++) {
+                    memcpy(c1, s.c0, sizeof(float) * s.nc);
+                    memcpy(s.c, s.c0, sizeof(float) * s.nc);
+                    run_via(via, &g, s.a, s.b, c1, ws1, NULL);
+                    run_via(via, &g, s.a, s.b, s.c, ws2, pool);
+                    if (memcmp(c1, s.c, sizeof(float) * s.nc) != 0)
+                        mmt_fail(__FILE__, __LINE__, "%s ta=%d tb=%d %lldx%lldx%lld: 2 threads "
+                                 "differ from 1", via_name[via], g.ta, g.tb, (long long)g.m,
+                                 (long long)g.n, (long long)g.k);
+                }
+                reference(&g, &s);
+                check_c(&g, &s, s.c, "pool of 2");
+            } else {
+                CHECK(!"out of memory");
+            }
+            free(c1);
+            bufs_free(&s);
+        }
+done:
+    mmi_pool_free(pool);
+    free(ws1);
+    free(ws2);
+}
+
+/* On an AVX2 machine mmi_gemm_native must really run the AVX2 set: both sets are checked
+ * against the reference by run_case, and FMA rounds differently from the portable mul + add, so
+ * identical output would mean the dispatch fell back to the portable set. */
+static void test_gemm_portable_vs_avx2(void)
+{
+    gcase g = make_case(0, 1, 50, 60, 70, 0, 1.0f, 0.0f);
+    gbufs s;
+    float *cp = NULL;
+    void *ws;
+    if (!mmi_cpu_has_avx2_fma()) return;
+    memset(&s, 0, sizeof s);
+    ws = test_ws(1);
+    if (bufs_init(&g, &s, 3) != 0 || !ws || !(cp = alloc_floats(s.nc))) {
+        CHECK(!"out of memory");
+        bufs_free(&s);
+        free(ws);
+        return;
+    }
+    reference(&g, &s);
+    run_via(VIA_NATIVE, &g, s.a, s.b, s.c, ws, NULL);
+    run_via(VIA_PORTABLE, &g, s.a, s.b, cp, ws, NULL);
+    check_c(&g, &s, s.c, "avx2");
+    check_c(&g, &s, cp, "portable");
+    CHECK(memcmp(cp, s.c, sizeof(float) * s.nc) != 0);
+    free(cp);
+    free(ws);
+    bufs_free(&s);
+}
+
+/* Every misuse returns its code and leaves C untouched. */
+static void test_gemm_misuse(void)
+{
+    float a[64], b[64], c[64], keep[64];
+    size_t wsz = mm_sgemm_workspace_size();
+    unsigned char *ws = (unsigned char *)aligned_alloc(64, wsz + 64);
+    const int64_t big = INT64_MAX / 2;
+    CHECK(ws != NULL && wsz > 0 && wsz % 64 == 0);
+    if (!ws) return;
+    mmt_fill_uniform(a, 64, 1, -1.0f, 1.0f);
+    mmt_fill_uniform(b, 64, 2, -1.0f, 1.0f);
+    mmt_fill_uniform(c, 64, 3, -1.0f, 1.0f);
+    memcpy(keep, c, sizeof c);
+#define SG(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, W, WS) \
+    mm_sgemm(ta, tb, m, n, k, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, W, WS)
+    CHECK_STATUS(SG(2, 0, 4, 4, 4, a, 4, b, 4, c, 4, NULL, 0), MM_E_INVALID_ARG);
+    CHECK_STATUS(SG(0, -1, 4, 4, 4, a, 4, b, 4, c, 4, NULL, 0), MM_E_INVALID_ARG);
+    CHECK_STATUS(SG(0, 0, -1, 4, 4, a, 4, b, 4, c, 4, NULL, 0), MM_E_SHAPE);
+    CHECK_STATUS(SG(0, 0, 4, -1, 4, a, 4, b, 4, c, 4, NULL, 0), MM_E_SHAPE);
+    CHECK_STATUS(SG(0, 0, 4, 4, -1, a, 4, b, 4, c, 4, NULL, 0), MM_E_SHAPE);
+    CHECK_STATUS(SG(0, 0, 4, 5, 6, a, 5, b, 5, c, 5, NULL, 0), MM_E_SHAPE);  /* lda < k */
+    CHECK_STATUS(SG(1, 0, 4, 5, 6, a, 3, b, 5, c, 5, NULL, 0), MM_E_SHAPE);  /* lda < m */
+    CHECK_STATUS(SG(0, 0, 4, 5, 6, a, 6, b, 4, c, 5, NULL, 0), MM_E_SHAPE);  /* ldb < n */
+    CHECK_STATUS(SG(0, 1, 4, 5, 6, a, 6, b, 5, c, 5, NULL, 0), MM_E_SHAPE);  /* ldb < k */
+    CHECK_STATUS(SG(0, 0, 4, 5, 6, a, 6, b, 5, c, 4, NULL, 0), MM_E_SHAPE);  /* ldc < n */
+    CHECK_STATUS(SG(0, 0, 4, 4, 4, a, -4, b, 4, c, 4, NULL, 0), MM_E_SHAPE);
+    CHECK_STATUS(SG(0, 0, big, 2, 2, a, 2, b, 2, c, 2, NULL, 0), MM_E_RANGE);
+    CHECK_STATUS(SG(0, 0, 2, 2, 2, a, big, b, 2, c, 2, NULL, 0), MM_E_RANGE);
+    CHECK_STATUS(SG(0, 0, 2, 2, 2, a, 2, b, 2, c, big, NULL, 0), MM_E_RANGE);
+    CHECK_STATUS(SG(0, 0, 3, (int64_t)1 << 61, 1, a, 1, b, (int64_t)1 << 61, c,
+                    (int64_t)1 << 61, NULL, 0), MM_E_RANGE); /* bytes overflow int64 */
+    CHECK_STATUS(SG(0, 0, 4, 4, 4, NULL, 4, b, 4, c, 4, NULL, 0), MM_E_INVALID_ARG);
+    CHECK_STATUS(SG(0, 0, 4, 4, 4, a, 4, NULL, 4, c, 4, NULL, 0), MM_E_INVALID_ARG);
+    CHECK_STATUS(SG(0, 0, 4, 4, 4, a, 4, b, 4, NULL, 4, NULL, 0), MM_E_INVALID_ARG);
+    CHECK_STATUS(SG(0, 0, 4, 4, 4, c, 4, b, 4, c, 4, NULL, 0), MM_E_INVALID_ARG); /* C is A */
+    CHECK_STATUS(SG(0, 0, 4, 4, 4, a, 4, c, 4, c, 4, NULL, 0), MM_E_INVALID_ARG); /* C is B */
+    CHECK_STATUS(SG(0, 0, 4, 4, 4, a, 4, b, 4, c, 4, ws + 4, wsz), MM_E_INVALID_ARG);
+    CHECK_STATUS(SG(0, 0, 4, 4, 4, a, 4, b, 4, c, 4, ws, wsz - 1), MM_E_INVALID_ARG);
+    CHECK(memcmp(c, keep, sizeof c) == 0);
+    /* Empty products accept NULL for the empty operands. */
+    CHECK_OK(SG(0, 0, 0, 0, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0));
+    CHECK_OK(SG(0, 0, 0, 4, 4, NULL, 4, b, 4, NULL, 4, NULL, 0));
+    CHECK_OK(SG(1, 1, 4, 0, 4, a, 4, NULL, 4, NULL, 0, NULL, 0));
+    /* A valid workspace gives the same result as the internal allocation. */
+    CHECK_OK(SG(0, 1, 8, 8, 8, a, 8, b, 8, c, 8, ws, wsz));
+    memcpy(keep, c, sizeof c);
+    CHECK_OK(SG(0, 1, 8, 8, 8, a, 8, b, 8, c, 8, NULL, 0));
+    CHECK(memcmp(c, keep, sizeof c) == 0);
+#undef SG
+    free(ws);
+}
+
+void suite_gemm(void)
+{
+    mmt_run("gemm_shapes", test_gemm_shapes);
+    mmt_run("gemm_alpha_beta", test_gemm_alpha_beta);
+    mmt_run("gemm_k0_alpha0", test_gemm_k0_alpha0);
+    mmt_run("gemm_random", test_gemm_random);
+    mmt_run("gemm_threads", test_gemm_threads);
+    mmt_run("gemm_portable_vs_avx2", test_gemm_portable_vs_avx2);
+    mmt_run("gemm_misuse", test_gemm_misuse);
+}
