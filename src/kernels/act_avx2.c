@@ -1,0 +1,168 @@
+/* act_avx2.c — AVX2/FMA forward bodies of the activations whose libm calls dominate a small
+ * network's run time (tanh, sigmoid, SiLU; ReLU for symmetry). Built with -mavx2 -mfma and only
+ * called after mmi_cpu_has_avx2_fma(). The exponential is the classic Cephes expf scheme
+ * (range reduction by ln 2 in two parts, degree-6 polynomial, exponent bits), about 2 ulp; tanh
+ * uses Cephes' odd polynomial below 0.625, where 1 - 2/(e^2x + 1) would cancel. Inputs beyond
+ * +-88.38 give exp = Inf / 0, so sigmoid and tanh saturate exactly as libm's do. */
+#include "mmi_elementwise.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#include <math.h>
+
+/* The helpers are small and called per vector: inline them into the loop. */
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE __m256 exp256(__m256 x)
+{
+    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-88.3762626647949f);
+    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
+    const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256i bias = _mm256_set1_epi32(127);
+    __m256 over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ), under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    __m256 fx, z, y;
+    __m256i e;
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    fx = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(fx, c1, x);
+    x = _mm256_fnmadd_ps(fx, c2, x);
+    z = _mm256_mul_ps(x, x);
+    y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, one));
+    /* 2^fx through the exponent field. After the clamp fx is in [-128, 128], which does not
+     * fit one biased exponent at either end, so it is applied as two halves h and fx - h. */
+    e = _mm256_cvtps_epi32(fx);
+    {
+        __m256i h = _mm256_srai_epi32(e, 1), r = _mm256_sub_epi32(e, h);
+        __m256 p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+        __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(r, bias), 23));
+        y = _mm256_mul_ps(_mm256_mul_ps(y, p1), p2);
+    }
+    /* Beyond the clamp: +Inf above (as expf overflows), 0 below (results there are below
+     * 1.2e-38, in the denormal range, so flushing costs at most that much absolute error). */
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), over);
+    return _mm256_andnot_ps(under, y);
+}
+
+INLINE __m256 tanh256(__m256 x)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+    __m256 ax = _mm256_andnot_ps(sign, x);
+    __m256 z = _mm256_mul_ps(x, x), p, big, e;
+    /* small: x + x z P(z) */
+    p = _mm256_set1_ps(-5.70498872745e-3f);
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(2.06390887954e-2f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-5.37397155531e-2f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(1.33314422036e-1f));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-3.33332819422e-1f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
+    /* large: 1 - 2 / (exp(2|x|) + 1), sign restored; exp saturates, so |x| > 9 gives 1. */
+    e = exp256(_mm256_add_ps(ax, ax));
+    big = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
+    big = _mm256_or_ps(big, _mm256_and_ps(sign, x));
+    return _mm256_blendv_ps(big, p, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+}
+
+INLINE __m256 sigmoid256(__m256 x)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    return _mm256_div_ps(one, _mm256_add_ps(one, e));
+}
+
+/* NaN inputs: min/max in exp256 would turn NaN into a bound, so the result is patched back to
+ * NaN with an unordered compare (the portable path propagates NaN; so must this one). */
+INLINE __m256 keep_nan(__m256 x, __m256 y)
+{
+    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+int mmi_act_forward_avx2(int32_t kind, const float *x, float *y, int64_t n)
+{
+    int64_t i = 0;
+    float tx[8], ty[8];
+    if (kind != MM_ACT_TANH && kind != MM_ACT_SIGMOID && kind != MM_ACT_SILU &&
+        kind != MM_ACT_RELU)
+        return 0;
+    for (;;) {
+        int64_t left = n - i;
+        const float *src = x + i;
+        float *dst = y + i;
+        __m256 v, r;
+        if (left <= 0) break;
+        if (left < 8) { /* tail through a padded copy */
+            for (int64_t j = 0; j < 8; j++) tx[j] = j < left ? src[j] : 0.0f;
+            src = tx;
+            dst = ty;
+        }
+        v = _mm256_loadu_ps(src);
+        switch (kind) {
+        case MM_ACT_TANH: r = keep_nan(v, tanh256(v)); break;
+        case MM_ACT_SIGMOID: r = keep_nan(v, sigmoid256(v)); break;
+        case MM_ACT_SILU: r = keep_nan(v, _mm256_mul_ps(v, sigmoid256(v))); break;
+        default: r = _mm256_max_ps(_mm256_setzero_ps(), v); break; /* NaN propagates */
+        }
+        _mm256_storeu_ps(dst, r);
+        if (left < 8) {
+            for (int64_t j = 0; j < left; j++) y[i + j] = ty[j];
+            break;
+        }
+        i += 8;
+    }
+    return 1;
+}
+
+int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const float *dy,
+                          float *dx, int64_t n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f), zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    if (kind != MM_ACT_RELU && kind != MM_ACT_TANH && kind != MM_ACT_SIGMOID &&
+        kind != MM_ACT_RELU2)
+        return 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(dy + i), yv = _mm256_loadu_ps(y + i), r;
+        switch (kind) {
+        case MM_ACT_RELU: r = _mm256_and_ps(_mm256_cmp_ps(yv, zero, _CMP_GT_OQ), g); break;
+        case MM_ACT_TANH:
+            r = _mm256_mul_ps(g, _mm256_sub_ps(one, _mm256_mul_ps(yv, yv)));
+            break;
+        case MM_ACT_SIGMOID:
+            r = _mm256_mul_ps(g, _mm256_mul_ps(yv, _mm256_sub_ps(one, yv)));
+            break;
+        default: { /* relu2 */
+            __m256 xv = _mm256_loadu_ps(x + i);
+            r = _mm256_and_ps(_mm256_cmp_ps(xv, zero, _CMP_GT_OQ),
+                              _mm256_mul_ps(g, _mm256_mul_ps(two, xv)));
+            break;
+        }
+        }
+        _mm256_storeu_ps(dx + i, r);
+    }
+    if (i < n) mmi_act_backward_portable(kind, x + i, y + i, dy + i, dx + i, n - i);
+    return 1;
+}
+
+#else
+int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const float *dy,
+                          float *dx, int64_t n)
+{
+    (void)kind, (void)x, (void)y, (void)dy, (void)dx, (void)n;
+    return 0;
+}
+
+int mmi_act_forward_avx2(int32_t kind, const float *x, float *y, int64_t n)
+{
+    (void)kind;
+    (void)x;
+    (void)y;
+    (void)n;
+    return 0;
+}
+#endif

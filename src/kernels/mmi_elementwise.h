@@ -1,0 +1,78 @@
+/*
+ * mmi_elementwise.h — element-wise kernels on raw float buffers: activation functions with
+ * their derivatives, and the per-element optimizer updates. Same rules as mmi_kernels.h: no
+ * handles, no allocation, callers validate. Each function picks its AVX2/FMA path at run time
+ * (act_avx2.c); the portable path is plain C with libm.
+ */
+#ifndef MMI_ELEMENTWISE_H
+#define MMI_ELEMENTWISE_H
+
+#include "../core/mmi.h"
+
+/* y[i] = f(x[i]) for an MM_ACT_* kind (x and y may be the same buffer). */
+void mmi_act_forward(int32_t kind, const float *x, float *y, int64_t n);
+/* dx[i] = dy[i] * f'(x[i]); y = f(x) from the forward (some derivatives read it). dx may alias
+ * dy. Also the forward-mode rule (tangent in dy, tangent out in dx). */
+void mmi_act_backward(int32_t kind, const float *x, const float *y, const float *dy, float *dx,
+                      int64_t n);
+
+/* ---- optimizer updates (optim_update.c) ----------------------------------------------------
+ * torch.optim's per-element float32 formulas, in torch's operation order. The AVX2 bodies use
+ * the same operations without fused multiply-adds (sqrt and division are correctly rounded in
+ * both), so both paths give bitwise identical results. d below is g * scale (clipping), plus
+ * l2 * p when l2 != 0. */
+typedef struct mmi_opt_args {
+    float *p;                /* parameters, updated */
+    const float *g;          /* gradients */
+    float *s0, *s1, *s2;     /* state slots (see each function) */
+    int64_t n;
+    float scale;             /* clipping factor (1: none) */
+    float l2;                /* L2 weight decay folded into d (0: none) */
+    float lr;                /* learning rate (SGD, RMSprop) */
+    float a, ca;             /* beta1 / momentum / alpha and (1 - it) or (1 - dampening) */
+    float b, cb;             /* beta2 and 1 - beta2 */
+    float eps;
+    float shrink;            /* AdamW: p *= shrink first (1: none) */
+    float nstep;             /* Adam: -lr / bias_correction1 */
+    float bc2s;              /* Adam: sqrt(bias_correction2) */
+    int32_t flag1, flag2;    /* SGD: nesterov, first; Adam: amsgrad; RMSprop: centered */
+} mmi_opt_args;
+/* SGD: s0 momentum buffer (used when a != 0; flag2 = first step copies d into it), a momentum,
+ * ca = 1 - dampening, flag1 Nesterov. */
+void mmi_sgd_update(const mmi_opt_args *u);
+/* Adam/AdamW: s0 exp_avg, s1 exp_avg_sq, s2 max_exp_avg_sq (flag1 amsgrad); a = beta1,
+ * ca = 1 - beta1, b = beta2, cb = 1 - beta2. */
+void mmi_adam_update(const mmi_opt_args *u);
+/* RMSprop: s0 square_avg, s1 momentum buffer (when a_mom = b > 0), s2 grad_avg (flag1
+ * centered); a = alpha, ca = 1 - alpha, b = momentum. */
+void mmi_rmsprop_update(const mmi_opt_args *u);
+/* The portable bodies alone and the AVX2 bodies (return 0 when not built): for tests. */
+void mmi_adam_update_portable(const mmi_opt_args *u);
+void mmi_rmsprop_update_portable(const mmi_opt_args *u);
+int mmi_adam_update_avx2(const mmi_opt_args *u);
+int mmi_rmsprop_update_avx2(const mmi_opt_args *u);
+
+/* AVX2/FMA bodies (act_avx2.c): element counts any n >= 0; they handle the tail. Return 1 if
+ * they handled the kind, 0 to fall back to the portable path. The backward bodies perform the
+ * portable arithmetic exactly (no FMA), so backward is bitwise the same on every path. */
+int mmi_act_forward_avx2(int32_t kind, const float *x, float *y, int64_t n);
+void mmi_act_backward_portable(int32_t kind, const float *x, const float *y, const float *dy,
+                               float *dx, int64_t n);
+int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const float *dy,
+                          float *dx, int64_t n);
+
+/* ---- row broadcasts and reductions (reduce.c) ----------------------------------------------
+ * The AVX2 bodies keep the portable association (per column in row order; sumsq in 8 fixed
+ * lanes), so results are bitwise identical on every path. */
+/* y[r, j] += b[j] for r < rows, j < n (y row-major, rows x n). */
+void mmi_add_rows(float *y, const float *b, int64_t rows, int64_t n);
+/* acc[j] += sum over r of x[r, j] in float64, rows added in order. */
+void mmi_colsum_f64(const float *x, int64_t rows, int64_t n, double *acc);
+/* Sum of squares in float64 (lane i % 8 accumulates element i; lanes summed pairwise). A NaN or
+ * Inf element makes the result non-finite; finite floats cannot overflow it. */
+double mmi_sumsq_f64(const float *x, int64_t n);
+int mmi_add_rows_avx2(float *y, const float *b, int64_t rows, int64_t n);
+int mmi_colsum_f64_avx2(const float *x, int64_t rows, int64_t n, double *acc);
+int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out);
+
+#endif /* MMI_ELEMENTWISE_H */

@@ -1,0 +1,101 @@
+/* optim_update_avx2.c — AVX2 bodies of the Adam and RMSprop updates: 8 elements at a time with
+ * exactly the portable code's operations (multiplies and adds kept separate, no FMA; sqrt and
+ * division are correctly rounded), so results are bitwise those of optim_update.c. The tail
+ * runs through the portable body. */
+#include "mmi_elementwise.h"
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+
+#define SET(x) _mm256_set1_ps(x)
+#define LD(p) _mm256_loadu_ps(p)
+#define ST(p, v) _mm256_storeu_ps(p, v)
+#define ADD _mm256_add_ps
+#define MUL _mm256_mul_ps
+#define DIV _mm256_div_ps
+
+/* The scalar tail: the same struct shifted to start at element i. */
+static void tail(const mmi_opt_args *u, int64_t i, void (*body)(const mmi_opt_args *))
+{
+    mmi_opt_args t = *u;
+    if (i >= u->n) return;
+    t.p += i;
+    t.g += i;
+    t.s0 += i;
+    if (t.s1) t.s1 += i;
+    if (t.s2) t.s2 += i;
+    t.n = u->n - i;
+    body(&t);
+}
+
+int mmi_adam_update_avx2(const mmi_opt_args *u)
+{
+    const __m256 scale = SET(u->scale), l2 = SET(u->l2), a = SET(u->a), ca = SET(u->ca);
+    const __m256 b = SET(u->b), cb = SET(u->cb), eps = SET(u->eps), bc2s = SET(u->bc2s);
+    const __m256 nstep = SET(u->nstep), shrink = SET(u->shrink);
+    int do_shrink = u->shrink != 1.0f, do_l2 = u->l2 != 0.0f;
+    int64_t i = 0;
+    for (; i + 8 <= u->n; i += 8) {
+        __m256 p = LD(u->p + i), d = MUL(LD(u->g + i), scale), m, v, den;
+        if (do_shrink) p = MUL(p, shrink);
+        if (do_l2) d = ADD(d, MUL(l2, p));
+        m = ADD(MUL(LD(u->s0 + i), a), MUL(ca, d));
+        v = ADD(MUL(LD(u->s1 + i), b), MUL(MUL(cb, d), d));
+        ST(u->s0 + i, m);
+        ST(u->s1 + i, v);
+        if (u->flag1) {
+            /* max_ps returns its second operand for NaN: old, as the portable "v > old" */
+            v = _mm256_max_ps(v, LD(u->s2 + i));
+            ST(u->s2 + i, v);
+        }
+        den = ADD(DIV(_mm256_sqrt_ps(v), bc2s), eps);
+        ST(u->p + i, ADD(p, MUL(nstep, DIV(m, den))));
+    }
+    tail(u, i, mmi_adam_update_portable);
+    return 1;
+}
+
+int mmi_rmsprop_update_avx2(const mmi_opt_args *u)
+{
+    const __m256 scale = SET(u->scale), l2 = SET(u->l2), a = SET(u->a), ca = SET(u->ca);
+    const __m256 mom = SET(u->b), eps = SET(u->eps), nlr = SET(-u->lr), neg1 = SET(-1.0f);
+    int do_l2 = u->l2 != 0.0f, use_mom = u->b > 0.0f;
+    int64_t i = 0;
+    for (; i + 8 <= u->n; i += 8) {
+        __m256 p = LD(u->p + i), d = MUL(LD(u->g + i), scale), sq, avg;
+        if (do_l2) d = ADD(d, MUL(l2, p));
+        sq = ADD(MUL(LD(u->s0 + i), a), MUL(MUL(ca, d), d));
+        ST(u->s0 + i, sq);
+        if (u->flag1) {
+            __m256 ga = ADD(MUL(LD(u->s2 + i), a), MUL(ca, d));
+            ST(u->s2 + i, ga);
+            avg = _mm256_sqrt_ps(ADD(sq, MUL(MUL(neg1, ga), ga)));
+        } else {
+            avg = _mm256_sqrt_ps(sq);
+        }
+        avg = ADD(avg, eps);
+        if (use_mom) {
+            __m256 buf = ADD(MUL(LD(u->s1 + i), mom), DIV(d, avg));
+            ST(u->s1 + i, buf);
+            ST(u->p + i, ADD(p, MUL(nlr, buf)));
+        } else {
+            ST(u->p + i, ADD(p, MUL(nlr, DIV(d, avg))));
+        }
+    }
+    tail(u, i, mmi_rmsprop_update_portable);
+    return 1;
+}
+
+#else
+int mmi_adam_update_avx2(const mmi_opt_args *u)
+{
+    (void)u;
+    return 0;
+}
+
+int mmi_rmsprop_update_avx2(const mmi_opt_args *u)
+{
+    (void)u;
+    return 0;
+}
+#endif

@@ -1,0 +1,32 @@
+/* reduce.c — row broadcasts and float64 reductions used around the GEMMs of dense layers
+ * (bias add, bias gradient) and by gradient clipping (global sum of squares), with run-time
+ * dispatch to reduce_avx2.c. */
+#include "mmi_elementwise.h"
+
+void mmi_add_rows(float *y, const float *b, int64_t rows, int64_t n)
+{
+    if (mmi_cpu_has_avx2_fma() && mmi_add_rows_avx2(y, b, rows, n)) return;
+    for (int64_t r = 0; r < rows; r++, y += n)
+        for (int64_t j = 0; j < n; j++) y[j] += b[j];
+}
+
+void mmi_colsum_f64(const float *x, int64_t rows, int64_t n, double *acc)
+{
+    if (mmi_cpu_has_avx2_fma() && mmi_colsum_f64_avx2(x, rows, n, acc)) return;
+    for (int64_t r = 0; r < rows; r++, x += n)
+        for (int64_t j = 0; j < n; j++) acc[j] += (double)x[j];
+}
+
+double mmi_sumsq_f64(const float *x, int64_t n)
+{
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, out;
+    int64_t i = 0;
+    if (mmi_cpu_has_avx2_fma() && mmi_sumsq_f64_avx2(x, n, &out)) return out;
+    /* Eight independent sums: no add waits for the previous one, and the order is the one the
+     * AVX2 body uses (two 4-lane vectors). */
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) lane[k] += (double)x[i + k] * (double)x[i + k];
+    for (int k = 0; i < n; i++, k++) lane[k] += (double)x[i] * (double)x[i];
+    return ((lane[0] + lane[4]) + (lane[1] + lane[5])) +
+           ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+}

@@ -1,0 +1,135 @@
+/* layer_dense.c — the dense layer y = x W^T + b in torch.nn.Linear's layout (W [out, in]),
+ * with PyTorch's default initialisation or SB3's orthogonal one. All products go through
+ * mmi_gemm; the bias gradient sums over the batch in float64. */
+#include "../kernels/mmi_elementwise.h"
+#include "../kernels/mmi_kernels.h"
+#include "mmi_model.h"
+
+#include <math.h>
+#include <string.h>
+
+#define OUT(l) ((l)->icfg[0])
+#define HAS_BIAS(l) ((l)->icfg[1] != 0)
+#define INIT(l) ((l)->icfg[2])
+#define GAIN(l) ((l)->dcfg[0])
+#define MAX_WIDTH ((int64_t)1 << 31)
+
+static int dense_setup(mmi_layer *l, mmi_err *e, const char *fn)
+{
+    int64_t out = OUT(l), in = l->in_dim, nw;
+    if (l->n_icfg != 3 || l->n_dcfg != 1)
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: dense config needs 3 integers and 1 double",
+                        fn);
+    if (out < 1 || out > MAX_WIDTH)
+        return mmi_fail(e, MM_E_RANGE, "%s: out_features %lld is outside [1, 2^31]", fn,
+                        (long long)out);
+    if (l->icfg[1] != 0 && l->icfg[1] != 1)
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: bias must be 0 or 1, got %lld", fn,
+                        (long long)l->icfg[1]);
+    if (INIT(l) != MM_INIT_DEFAULT && INIT(l) != MM_INIT_ORTHOGONAL)
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: unknown init %lld (MM_INIT_DEFAULT or "
+                        "MM_INIT_ORTHOGONAL)", fn, (long long)INIT(l));
+    if (!isfinite(GAIN(l)) || GAIN(l) < 0.0)
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: gain must be finite and >= 0, got %g", fn,
+                        GAIN(l));
+    if (mmi_mul_i64(&nw, out, in) != 0 || nw > MMI_MAX_NUMEL)
+        return mmi_fail(e, MM_E_RANGE, "%s: weight [%lld, %lld] is too large", fn,
+                        (long long)out, (long long)in);
+    l->out_dim = out;
+    l->n_params = nw + (HAS_BIAS(l) ? out : 0);
+    l->n_tensors = HAS_BIAS(l) ? 2 : 1;
+    memset(l->tensors, 0, sizeof l->tensors);
+    strcpy(l->tensors[0].name, "weight");
+    l->tensors[0].ndim = 2;
+    l->tensors[0].shape[0] = out;
+    l->tensors[0].shape[1] = in;
+    l->tensors[0].numel = nw;
+    if (HAS_BIAS(l)) {
+        strcpy(l->tensors[1].name, "bias");
+        l->tensors[1].ndim = 1;
+        l->tensors[1].shape[0] = out;
+        l->tensors[1].numel = out;
+        l->tensors[1].offset = nw;
+    }
+    /* Orthogonal init works on a float64 copy plus as much Gram-Schmidt space. */
+    l->init_work = INIT(l) == MM_INIT_ORTHOGONAL ? 2 * nw : 0;
+    return MM_OK;
+}
+
+static void dense_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *saved,
+                        size_t *scratch, int *gemm_ws)
+{
+    int64_t out = OUT(l), in = l->in_dim;
+    *gemm_ws = mmi_gemm_needs_ws(0, 1, batch * seq, out, in, 1.0f, in, in, out);
+    *saved = 0;
+    *scratch = (size_t)OUT(l) * sizeof(double); /* bias-gradient sums */
+}
+
+static void dense_init(const mmi_layer *l, float *p, mmi_rng *rng, double *work)
+{
+    int64_t out = OUT(l), in = l->in_dim, nw = out * in;
+    if (INIT(l) == MM_INIT_ORTHOGONAL) {
+        double *q = work, *tmp = work + nw;
+        mmi_rng_orthogonal(rng, q, out, in, tmp);
+        for (int64_t i = 0; i < nw; i++) p[i] = (float)(GAIN(l) * q[i]);
+        if (HAS_BIAS(l)) memset(p + nw, 0, (size_t)out * sizeof(float));
+        return;
+    }
+    /* kaiming_uniform(a = sqrt 5) reduces to U(-1/sqrt(in), 1/sqrt(in)); the bias uses the
+     * same bound. */
+    double bound = 1.0 / sqrt((double)in);
+    for (int64_t i = 0; i < l->n_params; i++)
+        p[i] = (float)(bound * (2.0 * mmi_rng_uniform(rng) - 1.0));
+}
+
+static int dense_forward(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
+                         float *y, void *saved, void *scratch)
+{
+    int64_t out = OUT(l), in = l->in_dim;
+    (void)saved;
+    (void)scratch;
+    mmi_gemm(0, 1, c->rows, out, in, 1.0f, x, in, p, in, 0.0f, y, out, c->gemm_ws, c->pool);
+    if (HAS_BIAS(l)) mmi_add_rows(y, p + out * in, c->rows, out);
+    return MM_OK;
+}
+
+static void dense_backward(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
+                           const float *y, const void *saved, const float *dy, float *dx,
+                           float *g, void *scratch)
+{
+    int64_t out = OUT(l), in = l->in_dim, rows = c->rows;
+    (void)y;
+    (void)saved;
+    if (g) {
+        /* dW += dy^T x */
+        mmi_gemm(1, 0, out, in, rows, 1.0f, dy, out, x, in, 1.0f, g, in, c->gemm_ws, c->pool);
+        if (HAS_BIAS(l)) {
+            double *acc = (double *)scratch;
+            float *gb = g + out * in;
+            for (int64_t j = 0; j < out; j++) acc[j] = 0.0;
+            mmi_colsum_f64(dy, rows, out, acc);
+            for (int64_t j = 0; j < out; j++) gb[j] += (float)acc[j];
+        }
+    }
+    if (dx) /* dx = dy W */
+        mmi_gemm(0, 0, rows, in, out, 1.0f, dy, out, p, in, 0.0f, dx, in, c->gemm_ws, c->pool);
+}
+
+static void dense_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const float *v,
+                      const float *x, const float *tx, const float *y, const void *saved,
+                      float *ty, void *scratch)
+{
+    int64_t out = OUT(l), in = l->in_dim, rows = c->rows;
+    (void)y;
+    (void)saved;
+    (void)scratch;
+    /* ty = x Vw^T + vb + tx W^T */
+    mmi_gemm(0, 1, rows, out, in, 1.0f, x, in, v, in, 0.0f, ty, out, c->gemm_ws, c->pool);
+    if (HAS_BIAS(l)) mmi_add_rows(ty, v + out * in, rows, out);
+    if (tx) mmi_gemm(0, 1, rows, out, in, 1.0f, tx, in, p, in, 1.0f, ty, out, c->gemm_ws, c->pool);
+}
+
+const mmi_layer_vt mmi_layer_dense_vt = {
+    "dense",      MMI_LAYER_DENSE, dense_setup,    dense_sizes,
+    dense_init,   dense_forward,   dense_backward, dense_jvp,
+};

@@ -1,0 +1,300 @@
+/* model_exec.c — running a finalized model: forward (keeping activations), backward (VJP with
+ * gradient accumulation, frozen layers skipped), jvp (forward-mode along a parameter
+ * direction), and the read-only mm_model_infer with a caller workspace. Nothing here
+ * allocates: every buffer was reserved by mm_model_finalize or comes from the caller. */
+#include "../kernels/mmi_kernels.h"
+#include "../tensor/mmi_tensor.h"
+#include "mmi_model.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- shape checks -------------------------------------------------------------------------- */
+
+int mmi_model_input_shape(const mm_model *m, const mm_tensor *x, int64_t *batch, int64_t *seq,
+                          mmi_err *e, const char *fn)
+{
+    char s[96];
+    int32_t nd;
+    if (!x) return mmi_fail(e, MM_E_INVALID_ARG, "%s: x is NULL", fn);
+    nd = x->ndim;
+    if (nd < 1 || nd > 3 || x->shape[nd - 1] != m->opts.input_dim) {
+        mmi_tensor_shape_str(x, s, sizeof s);
+        return mmi_fail(e, MM_E_SHAPE,
+                        "%s: x is %s; the model takes [B, %lld], [B, T, %lld] or [%lld]", fn, s,
+                        (long long)m->opts.input_dim, (long long)m->opts.input_dim,
+                        (long long)m->opts.input_dim);
+    }
+    *batch = nd >= 2 ? x->shape[0] : 1;
+    *seq = nd == 3 ? x->shape[1] : 1;
+    return MM_OK;
+}
+
+int mmi_model_check_like(const mm_tensor *x, const mm_tensor *t, int64_t width, const char *what,
+                         mmi_err *e, const char *fn)
+{
+    char sx[96], st[96];
+    int ok;
+    if (!t) return mmi_fail(e, MM_E_INVALID_ARG, "%s: %s is NULL", fn, what);
+    ok = t->ndim == x->ndim && t->shape[t->ndim - 1] == width;
+    for (int32_t i = 0; ok && i < x->ndim - 1; i++) ok = t->shape[i] == x->shape[i];
+    if (ok) return MM_OK;
+    mmi_tensor_shape_str(x, sx, sizeof sx);
+    mmi_tensor_shape_str(t, st, sizeof st);
+    return mmi_fail(e, MM_E_SHAPE, "%s: %s is %s; for x %s it must have x's leading sizes and "
+                    "last size %lld", fn, what, st, sx, (long long)width);
+}
+
+/* Common entry checks of forward and jvp: handle, lifecycle, x and the reservation. */
+static int check_call(mm_model *m, const mm_tensor *x, mmi_exec *c, const char *fn)
+{
+    int rc;
+    if (!m->finalized)
+        return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
+    if ((rc = mmi_model_input_shape(m, x, &c->batch, &c->seq, &m->err, fn)) != MM_OK) return rc;
+    if (c->batch > m->opts.max_batch || c->seq > m->opts.max_seq)
+        return mmi_fail(&m->err, MM_E_RANGE, "%s: batch %lld x seq %lld is beyond the reserved "
+                        "max_batch %lld x max_seq %lld", fn, (long long)c->batch,
+                        (long long)c->seq, (long long)m->opts.max_batch,
+                        (long long)m->opts.max_seq);
+    c->rows = c->batch * c->seq;
+    c->gemm_ws = m->gemm_ws;
+    c->pool = m->pool;
+    c->err = &m->err;
+    return MM_OK;
+}
+
+/* Prefixes a layer's refusal with the function and layer index. */
+static int layer_failed(mmi_err *e, int rc, const char *fn, int32_t i)
+{
+    char tmp[MMI_ERRMSG_SIZE];
+    if (!e) return rc;
+    memcpy(tmp, e->msg, sizeof tmp);
+    return mmi_fail(e, rc, "%s: layer %d: %s", fn, (int)i, tmp);
+}
+
+/* Forward through every layer from act[0]; with v, also the tangent, the last into jy. */
+static int run_layers(mm_model *m, const mmi_exec *c, const float *v, float *jy, const char *fn)
+{
+    const float *t_in = NULL;
+    unsigned char *arena = (unsigned char *)m->arena;
+    for (int32_t i = 0; i < m->n_layers; i++) {
+        const mmi_layer *l = &m->layers[i];
+        const float *p = m->params + l->param_offset;
+        void *saved = arena + l->saved_off;
+        int rc = l->vt->forward(l, c, p, m->act[i], m->act[i + 1], saved, m->scratch);
+        if (rc != MM_OK) return layer_failed(&m->err, rc, fn, i);
+        if (v) {
+            float *t_out = i == m->n_layers - 1 ? jy : m->pp[i & 1];
+            l->vt->jvp(l, c, p, v + l->param_offset, m->act[i], t_in, m->act[i + 1], saved,
+                       t_out, m->scratch);
+            t_in = t_out;
+        }
+    }
+    return MM_OK;
+}
+
+static void remember_forward(mm_model *m, const mmi_exec *c, const mm_tensor *x)
+{
+    m->fwd_valid = 1;
+    m->fwd_batch = c->batch;
+    m->fwd_seq = c->seq;
+    m->fwd_ndim = x->ndim;
+}
+
+MM_API int mm_model_forward(mm_model *m, const mm_tensor *x, mm_tensor *y)
+{
+    const char *fn = "mm_model_forward";
+    mmi_exec c;
+    int rc;
+    if (!m) return MM_E_INVALID_ARG;
+    if ((rc = check_call(m, x, &c, fn)) != MM_OK) return rc;
+    if ((rc = mmi_model_check_like(x, y, mmi_model_out_dim(m), "y", &m->err, fn)) != MM_OK)
+        return rc;
+    m->fwd_valid = 0;
+    /* Keep a copy of x: backward needs it even if the caller reuses its buffer. */
+    memcpy(m->act[0], x->data, (size_t)x->numel * sizeof(float));
+    if ((rc = run_layers(m, &c, NULL, NULL, fn)) != MM_OK) return rc;
+    memcpy(y->data, m->act[m->n_layers], (size_t)y->numel * sizeof(float));
+    remember_forward(m, &c, x);
+    return MM_OK;
+}
+
+MM_API int mm_model_jvp(mm_model *m, const mm_tensor *x, const mm_tensor *v, mm_tensor *y,
+                        mm_tensor *jy)
+{
+    const char *fn = "mm_model_jvp";
+    mmi_exec c;
+    int rc;
+    if (!m) return MM_E_INVALID_ARG;
+    if ((rc = check_call(m, x, &c, fn)) != MM_OK) return rc;
+    if (!v && m->n_params > 0) return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: v is NULL", fn);
+    if (v && v->numel != m->n_params)
+        return mmi_fail(&m->err, MM_E_SHAPE, "%s: v has %lld elements; the model has %lld "
+                        "parameters", fn, (long long)v->numel, (long long)m->n_params);
+    if ((rc = mmi_model_check_like(x, jy, mmi_model_out_dim(m), "jy", &m->err, fn)) != MM_OK)
+        return rc;
+    if (y && (rc = mmi_model_check_like(x, y, mmi_model_out_dim(m), "y", &m->err, fn)) != MM_OK)
+        return rc;
+    if ((v && jy->data == v->data) || (y && ((v && y->data == v->data) || y->data == jy->data)))
+        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: y, jy and v must be distinct buffers",
+                        fn);
+    m->fwd_valid = 0;
+    memcpy(m->act[0], x->data, (size_t)x->numel * sizeof(float));
+    /* A model without parameters has a zero direction; any non-NULL pointer marks jvp mode. */
+    if ((rc = run_layers(m, &c, v ? v->data : m->params, jy->data, fn)) != MM_OK) return rc;
+    if (y) memcpy(y->data, m->act[m->n_layers], (size_t)y->numel * sizeof(float));
+    remember_forward(m, &c, x);
+    return MM_OK;
+}
+
+/* ---- backward ------------------------------------------------------------------------------ */
+
+/* The lowest layer whose input gradient someone needs: 0 if the caller wants dx, else the
+ * first layer with trainable (unfrozen) parameters; n_layers if none. */
+static int32_t lowest_layer(const mm_model *m, int want_dx)
+{
+    if (want_dx) return 0;
+    for (int32_t i = 0; i < m->n_layers; i++)
+        if (m->layers[i].n_params > 0 && !m->layers[i].frozen) return i;
+    return m->n_layers;
+}
+
+/* Checks dy (and dx) against the shapes of the last forward. */
+static int check_grad_shape(const mm_model *m, const mm_tensor *t, int64_t width, const char *what,
+                            mmi_err *e, const char *fn)
+{
+    char s[96];
+    int ok;
+    if (!t) return mmi_fail(e, MM_E_INVALID_ARG, "%s: %s is NULL", fn, what);
+    ok = t->ndim == m->fwd_ndim && t->shape[t->ndim - 1] == width;
+    if (ok && t->ndim >= 2) ok = t->shape[0] == m->fwd_batch;
+    if (ok && t->ndim == 3) ok = t->shape[1] == m->fwd_seq;
+    if (ok) return MM_OK;
+    mmi_tensor_shape_str(t, s, sizeof s);
+    return mmi_fail(e, MM_E_SHAPE, "%s: %s is %s; the last forward had batch %lld, seq %lld, "
+                    "rank %d, so it must end in %lld", fn, what, s, (long long)m->fwd_batch,
+                    (long long)m->fwd_seq, (int)m->fwd_ndim, (long long)width);
+}
+
+MM_API int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_tensor *dx)
+{
+    const char *fn = "mm_model_backward";
+    const float *g_in;
+    unsigned char *arena;
+    mmi_exec c;
+    int32_t lo;
+    int rc;
+    if (!m) return MM_E_INVALID_ARG;
+    if (!m->finalized)
+        return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
+    if (!m->fwd_valid)
+        return mmi_fail(&m->err, MM_E_STATE, "%s: no successful mm_model_forward to "
+                        "differentiate", fn);
+    if ((rc = check_grad_shape(m, dy, mmi_model_out_dim(m), "dy", &m->err, fn)) != MM_OK ||
+        (dx && (rc = check_grad_shape(m, dx, m->opts.input_dim, "dx", &m->err, fn)) != MM_OK))
+        return rc;
+    if (dx && dx->data == dy->data)
+        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: dx and dy must be distinct buffers", fn);
+    c.batch = m->fwd_batch;
+    c.seq = m->fwd_seq;
+    c.rows = c.batch * c.seq;
+    c.gemm_ws = m->gemm_ws;
+    c.pool = m->pool;
+    c.err = &m->err;
+    arena = (unsigned char *)m->arena;
+    lo = lowest_layer(m, dx != NULL);
+    g_in = dy->data;
+    for (int32_t i = m->n_layers - 1; i >= lo; i--) {
+        const mmi_layer *l = &m->layers[i];
+        float *g = l->frozen || l->n_params == 0 ? NULL : m->grads + l->param_offset;
+        float *out = i > lo ? m->pp[i & 1] : (dx ? dx->data : NULL);
+        l->vt->backward(l, &c, m->params + l->param_offset, m->act[i], m->act[i + 1],
+                        arena + l->saved_off, g_in, out, g, m->scratch);
+        g_in = out;
+    }
+    return MM_OK;
+}
+
+/* ---- read-only inference --------------------------------------------------------------------- */
+
+typedef struct infer_plan {
+    size_t buf_off[2], scratch_off, gemm_off, size;
+    int use_gemm;
+} infer_plan;
+
+static int plan_infer(const mm_model *m, int64_t batch, int64_t seq, infer_plan *ip)
+{
+    size_t bytes, scratch = 0, a;
+    int64_t rows, width = 0;
+    int gemm = 0;
+    if (batch < 1 || seq < 1 || mmi_mul_i64(&rows, batch, seq) != 0 || rows > MMI_MAX_NUMEL)
+        return MM_E_RANGE;
+    for (int32_t i = 0; i < m->n_layers; i++) {
+        const mmi_layer *l = &m->layers[i];
+        size_t sv, sc;
+        int gw;
+        l->vt->sizes(l, batch, seq, &sv, &sc, &gw);
+        if (sc > scratch) scratch = sc;
+        gemm |= gw;
+        if (l->out_dim > width) width = l->out_dim;
+    }
+    if (mmi_mul_size(&bytes, (size_t)rows, (size_t)width * sizeof(float)) ||
+        !(a = mmi_align_up(bytes)))
+        return MM_E_RANGE;
+    ip->buf_off[0] = 0;
+    ip->buf_off[1] = a;
+    ip->scratch_off = 2 * a;
+    if (!(a = mmi_align_up(scratch)) && scratch) return MM_E_RANGE;
+    ip->gemm_off = ip->scratch_off + a;
+    ip->use_gemm = gemm;
+    ip->size = ip->gemm_off + (gemm ? mmi_gemm_ws_size(1) : 0);
+    if (ip->size < ip->gemm_off) return MM_E_RANGE;
+    return MM_OK;
+}
+
+MM_API int mm_model_infer_workspace_size(const mm_model *m, int64_t batch, int64_t seq,
+                                         size_t *bytes)
+{
+    infer_plan ip;
+    int rc;
+    if (!m || !bytes) return MM_E_INVALID_ARG;
+    if (!m->finalized) return MM_E_STATE;
+    if ((rc = plan_infer(m, batch, seq, &ip)) != MM_OK) return rc;
+    *bytes = ip.size;
+    return MM_OK;
+}
+
+MM_API int mm_model_infer(const mm_model *m, const mm_tensor *x, mm_tensor *y, void *ws,
+                          size_t ws_size)
+{
+    const char *fn = "mm_model_infer";
+    unsigned char *base = (unsigned char *)ws;
+    const float *in;
+    infer_plan ip;
+    mmi_exec c;
+    int rc;
+    /* The model may be shared between threads: no error text is written (err NULL). */
+    if (!m || !ws) return MM_E_INVALID_ARG;
+    if (!m->finalized) return MM_E_STATE;
+    if ((rc = mmi_model_input_shape(m, x, &c.batch, &c.seq, NULL, fn)) != MM_OK ||
+        (rc = mmi_model_check_like(x, y, mmi_model_out_dim(m), "y", NULL, fn)) != MM_OK)
+        return rc;
+    if ((uintptr_t)ws % MMI_ALIGN != 0 || y->data == x->data) return MM_E_INVALID_ARG;
+    if ((rc = plan_infer(m, c.batch, c.seq, &ip)) != MM_OK) return rc;
+    if (ws_size < ip.size) return MM_E_INVALID_ARG;
+    c.rows = c.batch * c.seq;
+    c.gemm_ws = ip.use_gemm ? base + ip.gemm_off : NULL;
+    c.pool = NULL; /* a shared pool cannot serve concurrent callers */
+    c.err = NULL;
+    in = x->data;
+    for (int32_t i = 0; i < m->n_layers; i++) {
+        const mmi_layer *l = &m->layers[i];
+        float *out = i == m->n_layers - 1 ? y->data : (float *)(base + ip.buf_off[i & 1]);
+        rc = l->vt->forward(l, &c, m->params + l->param_offset, in, out, NULL,
+                            base + ip.scratch_off);
+        if (rc != MM_OK) return rc;
+        in = out;
+    }
+    return MM_OK;
+}

@@ -1,0 +1,325 @@
+/* optim.c — mm_model's optimizers with torch.optim's exact per-element formulas (torch 1.13
+ * single-tensor code path: the order of float32 operations, where eps goes, bias correction in
+ * double, L2 weight decay folded into the gradient for SGD/Adam/RMSprop and decoupled for
+ * AdamW), global-norm clipping as torch.nn.utils.clip_grad_norm_, and the hyperparameter
+ * setters. State is reserved by mm_model_set_optimizer; mm_model_step never allocates. */
+#include "../kernels/mmi_elementwise.h"
+#include "mmi_model.h"
+
+#include <math.h>
+#include <string.h>
+
+#define H(m, id) MMI_OPT_HYPER(&(m)->opt, id)
+#define BIT(id) (1u << ((id) - MM_MODEL_LR))
+#define COMMON (BIT(MM_MODEL_LR) | BIT(MM_MODEL_WEIGHT_DECAY) | BIT(MM_MODEL_MAX_GRAD_NORM))
+
+typedef struct opt_kind {
+    int32_t kind;
+    const char *name;
+    int32_t n_slots;
+    const char *slots[MMI_OPT_MAX_SLOTS];
+    uint32_t ids; /* hyperparameters this kind has */
+} opt_kind;
+
+static const opt_kind k_kinds[] = {
+    {MM_OPT_SGD, "SGD", 1, {"momentum_buffer"},
+     COMMON | BIT(MM_MODEL_MOMENTUM) | BIT(MM_MODEL_DAMPENING) | BIT(MM_MODEL_NESTEROV)},
+    {MM_OPT_MOMENTUM, "SGD with momentum", 1, {"momentum_buffer"},
+     COMMON | BIT(MM_MODEL_MOMENTUM) | BIT(MM_MODEL_DAMPENING) | BIT(MM_MODEL_NESTEROV)},
+    {MM_OPT_ADAM, "Adam", 3, {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
+     COMMON | BIT(MM_MODEL_BETA1) | BIT(MM_MODEL_BETA2) | BIT(MM_MODEL_EPS) |
+         BIT(MM_MODEL_AMSGRAD)},
+    {MM_OPT_ADAMW, "AdamW", 3, {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
+     COMMON | BIT(MM_MODEL_BETA1) | BIT(MM_MODEL_BETA2) | BIT(MM_MODEL_EPS) |
+         BIT(MM_MODEL_AMSGRAD)},
+    {MM_OPT_RMSPROP, "RMSprop", 3, {"square_avg", "momentum_buffer", "grad_avg"},
+     COMMON | BIT(MM_MODEL_ALPHA) | BIT(MM_MODEL_EPS) | BIT(MM_MODEL_MOMENTUM) |
+         BIT(MM_MODEL_CENTERED)},
+};
+
+static const opt_kind *find_kind(int32_t kind)
+{
+    for (size_t i = 0; i < sizeof k_kinds / sizeof k_kinds[0]; i++)
+        if (k_kinds[i].kind == kind) return &k_kinds[i];
+    return NULL;
+}
+
+/* torch.optim defaults (torch 1.13). */
+static void set_defaults(mmi_optim *o, int32_t kind)
+{
+    memset(o->hyper, 0, sizeof o->hyper);
+    MMI_OPT_HYPER(o, MM_MODEL_LR) = kind == MM_OPT_RMSPROP ? 1e-2 : 1e-3;
+    MMI_OPT_HYPER(o, MM_MODEL_BETA1) = 0.9;
+    MMI_OPT_HYPER(o, MM_MODEL_BETA2) = 0.999;
+    MMI_OPT_HYPER(o, MM_MODEL_EPS) = 1e-8;
+    MMI_OPT_HYPER(o, MM_MODEL_WEIGHT_DECAY) = kind == MM_OPT_ADAMW ? 1e-2 : 0.0;
+    MMI_OPT_HYPER(o, MM_MODEL_MOMENTUM) = kind == MM_OPT_MOMENTUM ? 0.9 : 0.0;
+    MMI_OPT_HYPER(o, MM_MODEL_ALPHA) = 0.99;
+}
+
+void mmi_optim_free(mm_model *m)
+{
+    mmi_free(&m->alloc, m->opt.block, m->opt.block_size);
+    memset(&m->opt, 0, sizeof m->opt);
+}
+
+/* Builds a zeroed optimizer of the given kind in *o (allocating its block). */
+static int optim_alloc(mm_model *m, mmi_optim *o, int32_t kind, const char *fn)
+{
+    const opt_kind *k = find_kind(kind);
+    size_t slot_bytes = mmi_align_up((size_t)m->n_params * sizeof(float)), total, tail;
+    unsigned char *b;
+    memset(o, 0, sizeof *o);
+    tail = (size_t)m->n_layers * (sizeof(int64_t) + sizeof(int32_t));
+    if (!slot_bytes || mmi_mul_size(&total, slot_bytes, (size_t)k->n_slots) ||
+        mmi_add_size(&total, total, tail))
+        return mmi_fail(&m->err, MM_E_RANGE, "%s: optimizer state size overflows", fn);
+    if (!(o->block = mmi_calloc(&m->alloc, total)))
+        return mmi_fail(&m->err, MM_E_NOMEM, "%s: out of memory for %s state", fn, k->name);
+    o->block_size = total;
+    o->kind = kind;
+    o->n_slots = k->n_slots;
+    b = (unsigned char *)o->block;
+    for (int32_t s = 0; s < k->n_slots; s++) {
+        o->slot[s] = (float *)(b + (size_t)s * slot_bytes);
+        o->slot_name[s] = k->slots[s];
+    }
+    o->layer_t = (int64_t *)(b + (size_t)k->n_slots * slot_bytes);
+    o->buf_init = (int32_t *)(o->layer_t + m->n_layers);
+    set_defaults(o, kind);
+    return MM_OK;
+}
+
+MM_API int mm_model_set_optimizer(mm_model *m, int32_t kind)
+{
+    const char *fn = "mm_model_set_optimizer";
+    mmi_optim o;
+    int rc;
+    if (!m) return MM_E_INVALID_ARG;
+    if (!find_kind(kind))
+        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: unknown optimizer kind %d (MM_OPT_*)",
+                        fn, (int)kind);
+    if (!m->finalized)
+        return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
+    /* Allocate the new state before dropping the old, so NOMEM keeps the previous one. */
+    if ((rc = optim_alloc(m, &o, kind, fn)) != MM_OK) return rc;
+    mmi_optim_free(m);
+    m->opt = o;
+    return MM_OK;
+}
+
+int mmi_optim_copy(mm_model *dst, const mm_model *src, const char *fn)
+{
+    const mmi_optim *s = &src->opt;
+    size_t n = (size_t)src->n_params * sizeof(float);
+    int rc;
+    if (dst->opt.kind != s->kind) {
+        mmi_optim o;
+        if ((rc = optim_alloc(dst, &o, s->kind, fn)) != MM_OK) return rc;
+        mmi_optim_free(dst);
+        dst->opt = o;
+    }
+    memcpy(dst->opt.hyper, s->hyper, sizeof s->hyper);
+    for (int32_t i = 0; i < s->n_slots; i++) memcpy(dst->opt.slot[i], s->slot[i], n);
+    memcpy(dst->opt.layer_t, s->layer_t, (size_t)src->n_layers * sizeof(int64_t));
+    memcpy(dst->opt.buf_init, s->buf_init, (size_t)src->n_layers * sizeof(int32_t));
+    dst->opt.steps = s->steps;
+    dst->opt.last_grad_norm = s->last_grad_norm;
+    dst->opt.last_clipped = s->last_clipped;
+    return MM_OK;
+}
+
+/* ---- hyperparameters --------------------------------------------------------------------- */
+
+static int is_flag(int32_t id)
+{
+    return id == MM_MODEL_NESTEROV || id == MM_MODEL_CENTERED || id == MM_MODEL_AMSGRAD;
+}
+
+static int is_stat(int32_t id)
+{
+    return id == MM_MODEL_STAT_GRAD_NORM || id == MM_MODEL_STAT_STEPS ||
+           id == MM_MODEL_STAT_CLIPPED;
+}
+
+/* Checks that id is an optimizer hyperparameter of the current optimizer. */
+static int check_hyper_id(mm_model *m, int32_t id, const char *fn)
+{
+    const mmi_param *p = mmi_param_find(id);
+    const opt_kind *k;
+    if (!p || id < MM_MODEL_LR || id >= MM_MODEL_LR + MMI_OPT_NHYPER)
+        return mmi_fail(&m->err, MM_E_UNSUPPORTED, "%s: unknown mm_model parameter id %d", fn,
+                        (int)id);
+    if (!m->opt.kind)
+        return mmi_fail(&m->err, MM_E_STATE, "%s: %s needs mm_model_set_optimizer first", fn,
+                        p->name);
+    k = find_kind(m->opt.kind);
+    if (!(k->ids & BIT(id)))
+        return mmi_fail(&m->err, MM_E_UNSUPPORTED, "%s: the %s optimizer has no %s", fn,
+                        k->name, p->name);
+    return MM_OK;
+}
+
+MM_API int mm_model_set_f64(mm_model *m, int32_t id, double v)
+{
+    const char *fn = "mm_model_set_f64";
+    int rc;
+    if (!m) return MM_E_INVALID_ARG;
+    if (is_stat(id))
+        return mmi_fail(&m->err, MM_E_UNSUPPORTED, "%s: parameter %d is a read-only statistic",
+                        fn, (int)id);
+    if ((rc = check_hyper_id(m, id, fn)) != MM_OK) return rc;
+    if ((rc = mmi_param_check(id, v, &m->err, fn)) != MM_OK) return rc;
+    if (is_flag(id) && v != 0.0 && v != 1.0)
+        return mmi_fail(&m->err, MM_E_RANGE, "%s: %s is a flag: 0 or 1, got %g", fn,
+                        mmi_param_find(id)->name, v);
+    H(m, id) = v;
+    return MM_OK;
+}
+
+MM_API int mm_model_get_f64(mm_model *m, int32_t id, double *v)
+{
+    const char *fn = "mm_model_get_f64";
+    int rc;
+    if (!m) return MM_E_INVALID_ARG;
+    if (!v) return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: v is NULL", fn);
+    switch (id) {
+    case MM_MODEL_STAT_GRAD_NORM: *v = m->opt.last_grad_norm; return MM_OK;
+    case MM_MODEL_STAT_STEPS: *v = (double)m->opt.steps; return MM_OK;
+    case MM_MODEL_STAT_CLIPPED: *v = (double)m->opt.last_clipped; return MM_OK;
+    default: break;
+    }
+    if ((rc = check_hyper_id(m, id, fn)) != MM_OK) return rc;
+    *v = H(m, id);
+    return MM_OK;
+}
+
+/* ---- step -------------------------------------------------------------------------------- */
+
+/* Sum of squared gradients of the trainable layers in float64; *bad = first layer holding a
+ * non-finite value (-1 if none). */
+static double grad_sumsq(const mm_model *m, int32_t *bad)
+{
+    double total = 0.0;
+    *bad = -1;
+    for (int32_t i = 0; i < m->n_layers; i++) {
+        const mmi_layer *l = &m->layers[i];
+        double s;
+        if (l->frozen) continue;
+        s = mmi_sumsq_f64(m->grads + l->param_offset, l->n_params);
+        /* Finite floats cannot overflow a double sum of squares, so this finds NaN/Inf. */
+        if (!isfinite(s) && *bad < 0) *bad = i;
+        total += s;
+    }
+    return total;
+}
+
+static int check_config(mm_model *m, const char *fn)
+{
+    int sgd = m->opt.kind == MM_OPT_SGD || m->opt.kind == MM_OPT_MOMENTUM;
+    if (sgd && H(m, MM_MODEL_NESTEROV) != 0.0 &&
+        (H(m, MM_MODEL_MOMENTUM) <= 0.0 || H(m, MM_MODEL_DAMPENING) != 0.0))
+        return mmi_fail(&m->err, MM_E_STATE, "%s: Nesterov momentum needs momentum > 0 and "
+                        "dampening 0", fn);
+    return MM_OK;
+}
+
+/* The kernel arguments of the current optimizer for layer i's slice (floats as torch casts
+ * its Python-float hyperparameters; bias corrections in double, as torch computes them). */
+static void layer_args(const mm_model *m, int32_t i, float scale, mmi_opt_args *u)
+{
+    const mmi_optim *o = &m->opt;
+    int64_t off = m->layers[i].param_offset, t = o->layer_t[i];
+    double lr = H(m, MM_MODEL_LR), wd = H(m, MM_MODEL_WEIGHT_DECAY);
+    memset(u, 0, sizeof *u);
+    u->p = m->params + off;
+    u->g = m->grads + off;
+    u->n = m->layers[i].n_params;
+    u->scale = scale;
+    u->s0 = o->slot[0] + off;
+    u->s1 = o->n_slots > 1 ? o->slot[1] + off : NULL;
+    u->s2 = o->n_slots > 2 ? o->slot[2] + off : NULL;
+    u->lr = (float)lr;
+    u->l2 = o->kind == MM_OPT_ADAMW ? 0.0f : (float)wd;
+    u->eps = (float)H(m, MM_MODEL_EPS);
+    u->shrink = 1.0f;
+    switch (o->kind) {
+    case MM_OPT_SGD:
+    case MM_OPT_MOMENTUM:
+        u->a = (float)H(m, MM_MODEL_MOMENTUM);
+        u->ca = (float)(1.0 - H(m, MM_MODEL_DAMPENING));
+        u->flag1 = H(m, MM_MODEL_NESTEROV) != 0.0;
+        u->flag2 = !o->buf_init[i];
+        break;
+    case MM_OPT_ADAM:
+    case MM_OPT_ADAMW: {
+        double b1 = H(m, MM_MODEL_BETA1), b2 = H(m, MM_MODEL_BETA2);
+        u->a = (float)b1;
+        u->ca = (float)(1.0 - b1);
+        u->b = (float)b2;
+        u->cb = (float)(1.0 - b2);
+        u->nstep = (float)(-(lr / (1.0 - pow(b1, (double)t))));
+        u->bc2s = (float)sqrt(1.0 - pow(b2, (double)t));
+        u->flag1 = H(m, MM_MODEL_AMSGRAD) != 0.0;
+        if (o->kind == MM_OPT_ADAMW && wd != 0.0) u->shrink = (float)(1.0 - lr * wd);
+        break;
+    }
+    default: /* RMSprop */
+        u->a = (float)H(m, MM_MODEL_ALPHA);
+        u->ca = (float)(1.0 - H(m, MM_MODEL_ALPHA));
+        u->b = (float)H(m, MM_MODEL_MOMENTUM);
+        u->flag1 = H(m, MM_MODEL_CENTERED) != 0.0;
+        break;
+    }
+}
+
+static void update_layer(mm_model *m, int32_t i, float scale)
+{
+    mmi_optim *o = &m->opt;
+    mmi_opt_args u;
+    o->layer_t[i]++; /* torch increments the step before using it */
+    layer_args(m, i, scale, &u);
+    switch (o->kind) {
+    case MM_OPT_SGD:
+    case MM_OPT_MOMENTUM:
+        mmi_sgd_update(&u);
+        if (u.a != 0.0f) o->buf_init[i] = 1;
+        break;
+    case MM_OPT_ADAM:
+    case MM_OPT_ADAMW: mmi_adam_update(&u); break;
+    default: mmi_rmsprop_update(&u); break;
+    }
+}
+
+MM_API int mm_model_step(mm_model *m)
+{
+    const char *fn = "mm_model_step";
+    double norm, max_norm;
+    float scale = 1.0f;
+    int32_t bad;
+    int rc;
+    if (!m) return MM_E_INVALID_ARG;
+    if (!m->opt.kind)
+        return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_set_optimizer first", fn);
+    if ((rc = check_config(m, fn)) != MM_OK) return rc;
+    norm = sqrt(grad_sumsq(m, &bad));
+    if (bad >= 0)
+        return mmi_fail(&m->err, MM_E_NUMERIC, "%s: the gradient of layer %d (%s) holds NaN or "
+                        "Inf; nothing was updated", fn, (int)bad,
+                        mmi_layer_label(&m->layers[bad]));
+    max_norm = H(m, MM_MODEL_MAX_GRAD_NORM);
+    m->opt.last_grad_norm = norm;
+    m->opt.last_clipped = 0;
+    if (max_norm > 0.0) {
+        /* clip_grad_norm_: coefficient max_norm / (norm + 1e-6), clamped at 1. */
+        double coef = max_norm / (norm + 1e-6);
+        if (coef < 1.0) {
+            scale = (float)coef;
+            m->opt.last_clipped = 1;
+        }
+    }
+    for (int32_t i = 0; i < m->n_layers; i++)
+        if (!m->layers[i].frozen && m->layers[i].n_params > 0) update_layer(m, i, scale);
+    m->opt.steps++;
+    return MM_OK;
+}

@@ -1,0 +1,502 @@
+/* test_model.c — mm_model's numbers: forward against a float64 reference written here, and
+ * backward (parameters and input) and jvp against central finite differences of that float64
+ * reference, for every layer kind alone and for composed models (2-D and 3-D inputs).
+ *
+ * Tolerances. libmm computes in float32 (GEMM sums, SIMD tanh/sigmoid of about 2 ulp), so its
+ * outputs and derivatives carry relative errors of order 1e-6 of the largest value involved.
+ * The finite differences run on the float64 reference at the very parameters libmm holds (float
+ * values are exact doubles), with step h = 1e-5: truncation error h^2 f''' ~ 1e-10 and rounding
+ * 1e-16 / h ~ 1e-11, both far below float32 noise. So each derivative is compared with
+ * |libmm - fd| <= 1e-4 * (|fd| + max|fd|): a wrong formula gives O(1) relative errors, float
+ * rounding stays 100x below the bound. */
+#include "model/mmi_model.h"
+#include "runner.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the float64 reference ------------------------------------------------------------------ */
+
+enum { R_DENSE, R_ACT, R_LN, R_RMS, R_EMB };
+
+typedef struct ref_layer {
+    int kind, bias, act, affine;
+    int64_t in, out, num, dim, poff;
+    double eps;
+} ref_layer;
+
+typedef struct ref_model {
+    int n;
+    ref_layer l[16];
+    int64_t in_dim, width, n_params;
+} ref_model;
+
+static double act_ref(int k, double x)
+{
+    switch (k) {
+    case MM_ACT_RELU: return x > 0 ? x : 0;
+    case MM_ACT_TANH: return tanh(x);
+    case MM_ACT_SIGMOID: return 1 / (1 + exp(-x));
+    case MM_ACT_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case MM_ACT_SILU: return x / (1 + exp(-x));
+    case MM_ACT_ELU: return x > 0 ? x : expm1(x);
+    case MM_ACT_SOFTPLUS: return x > 20 ? x : log1p(exp(x));
+    case MM_ACT_RELU2: return x > 0 ? x * x : 0;
+    default: return NAN;
+    }
+}
+
+/* y (rows x out) = layer(x (rows x in)) in float64. */
+static void ref_layer_fwd(const ref_layer *l, const double *p, const double *x, double *y,
+                          int64_t rows)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const double *xr = x + r * l->in;
+        double *yr = y + r * l->out;
+        if (l->kind == R_DENSE) {
+            for (int64_t o = 0; o < l->out; o++) {
+                double s = l->bias ? p[l->out * l->in + o] : 0;
+                for (int64_t i = 0; i < l->in; i++) s += xr[i] * p[o * l->in + i];
+                yr[o] = s;
+            }
+        } else if (l->kind == R_ACT) {
+            for (int64_t i = 0; i < l->in; i++) yr[i] = act_ref(l->act, xr[i]);
+        } else if (l->kind == R_LN || l->kind == R_RMS) {
+            double mu = 0, v = 0;
+            if (l->kind == R_LN) {
+                for (int64_t i = 0; i < l->in; i++) mu += xr[i];
+                mu /= (double)l->in;
+            }
+            for (int64_t i = 0; i < l->in; i++) v += (xr[i] - mu) * (xr[i] - mu);
+            v = 1 / sqrt(v / (double)l->in + l->eps);
+            for (int64_t i = 0; i < l->in; i++) {
+                double h = (xr[i] - mu) * v;
+                if (l->affine) h *= p[i];
+                if (l->affine && l->kind == R_LN) h += p[l->in + i];
+                yr[i] = h;
+            }
+        } else { /* embedding */
+            for (int64_t i = 0; i < l->in; i++)
+                for (int64_t j = 0; j < l->dim; j++)
+                    yr[i * l->dim + j] = p[(int64_t)xr[i] * l->dim + j];
+        }
+    }
+}
+
+static void ref_forward(const ref_model *rm, const double *p, const double *x, double *y,
+                        int64_t rows)
+{
+    double *a = malloc(sizeof(double) * (size_t)(rows * rm->width));
+    double *b = malloc(sizeof(double) * (size_t)(rows * rm->width));
+    memcpy(a, x, sizeof(double) * (size_t)(rows * rm->in_dim));
+    for (int i = 0; i < rm->n; i++) {
+        ref_layer_fwd(&rm->l[i], p + rm->l[i].poff, a, b, rows);
+        double *t = a;
+        a = b;
+        b = t;
+    }
+    memcpy(y, a, sizeof(double) * (size_t)(rows * rm->l[rm->n - 1].out));
+    free(a);
+    free(b);
+}
+
+/* ---- building a model and its reference side by side ----------------------------------------- */
+
+typedef struct pair {
+    mm_model *m;
+    ref_model r;
+} pair;
+
+static void pair_init(pair *pr, int64_t in_dim, int64_t max_batch, int64_t max_seq, uint64_t seed)
+{
+    mm_model_opts o;
+    CHECK_OK(mm_model_opts_init(&o));
+    o.input_dim = in_dim;
+    o.max_batch = max_batch;
+    o.max_seq = max_seq;
+    o.seed = seed;
+    CHECK_OK(mm_model_create(&pr->m, &o));
+    memset(&pr->r, 0, sizeof pr->r);
+    pr->r.in_dim = pr->r.width = in_dim;
+}
+
+static ref_layer *pair_push(pair *pr, int kind, int64_t out)
+{
+    ref_model *r = &pr->r;
+    ref_layer *l = &r->l[r->n];
+    memset(l, 0, sizeof *l);
+    l->kind = kind;
+    l->in = r->n ? r->l[r->n - 1].out : r->in_dim;
+    l->out = out ? out : l->in;
+    l->poff = r->n_params;
+    if (l->out > r->width) r->width = l->out;
+    r->n++;
+    return l;
+}
+
+static void add_dense(pair *pr, int64_t out, int bias, int init, double gain)
+{
+    ref_layer *l = pair_push(pr, R_DENSE, out);
+    l->bias = bias;
+    pr->r.n_params += out * l->in + (bias ? out : 0);
+    CHECK_OK(mm_model_add_dense(pr->m, out, bias, init, gain));
+}
+
+static void add_act(pair *pr, int k)
+{
+    pair_push(pr, R_ACT, 0)->act = k;
+    CHECK_OK(mm_model_add_activation(pr->m, k));
+}
+
+static void add_norm(pair *pr, int ln, double eps, int affine)
+{
+    ref_layer *l = pair_push(pr, ln ? R_LN : R_RMS, 0);
+    l->eps = eps;
+    l->affine = affine;
+    if (affine) pr->r.n_params += (ln ? 2 : 1) * l->in;
+    if (ln)
+        CHECK_OK(mm_model_add_layernorm(pr->m, eps, affine));
+    else
+        CHECK_OK(mm_model_add_rmsnorm(pr->m, eps, affine));
+}
+
+static void add_embedding(pair *pr, int64_t num, int64_t dim)
+{
+    int64_t in = pr->r.n ? pr->r.l[pr->r.n - 1].out : pr->r.in_dim;
+    ref_layer *l = pair_push(pr, R_EMB, in * dim);
+    l->num = num;
+    l->dim = dim;
+    pr->r.n_params += num * dim;
+    CHECK_OK(mm_model_add_embedding(pr->m, num, dim));
+}
+
+/* ---- the checks ----------------------------------------------------------------------------- */
+
+static double dotd(const double *a, const double *b, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static double max_abs(const double *a, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (fabs(a[i]) > s) s = fabs(a[i]);
+    return s;
+}
+
+/* Compares got (float) with want (double) under the bound in the file comment. */
+static int close_all(const float *got, const double *want, int64_t n, const char *what,
+                     const char *name)
+{
+    double scale = max_abs(want, n), worst = 0;
+    int64_t at = -1;
+    for (int64_t i = 0; i < n; i++) {
+        double err = fabs((double)got[i] - want[i]), tol = 1e-4 * (fabs(want[i]) + scale) + 1e-7;
+        if (err > tol && err - tol > worst) {
+            worst = err - tol;
+            at = i;
+        }
+    }
+    if (at >= 0)
+        mmt_fail(__FILE__, __LINE__, "%s: %s[%lld] = %.9g, reference %.9g", name, what,
+                 (long long)at, (double)got[at], want[at]);
+    return at < 0;
+}
+
+typedef struct gc_opts {
+    int64_t batch, seq; /* seq 0: 2-D input [batch, in] */
+    int index_input;    /* 1: the input holds embedding indices in [0, num) */
+    int64_t num;
+} gc_opts;
+
+/* Runs forward, backward (params and input) and jvp of pr against the reference. */
+static void gradcheck(pair *pr, const gc_opts *go, const char *name)
+{
+    const ref_model *r = &pr->r;
+    int64_t rows = go->batch * (go->seq ? go->seq : 1), in = r->in_dim;
+    int64_t out = r->l[r->n - 1].out, np = r->n_params, nx = rows * in, ny = rows * out;
+    int64_t xs[3] = {go->batch, go->seq ? go->seq : in, in}, ys[3] = {go->batch, go->seq, out};
+    int32_t nd = go->seq ? 3 : 2;
+    float *x = malloc(4 * (size_t)nx), *y = malloc(4 * (size_t)ny), *w = malloc(4 * (size_t)ny);
+    float *dx = malloc(4 * (size_t)nx), *jy = malloc(4 * (size_t)ny), *v = malloc(4 * (size_t)np);
+    double *pd = malloc(8 * (size_t)np), *xd = malloc(8 * (size_t)nx), *yd = malloc(8 * (size_t)ny);
+    double *y2 = malloc(8 * (size_t)ny), *wd = malloc(8 * (size_t)ny), *fd = malloc(8 * (size_t)np);
+    double *fdx = malloc(8 * (size_t)nx), *fdj = malloc(8 * (size_t)ny);
+    mm_tensor *tx, *ty, *tdy, *tdx, *tv, *tjy;
+    float *p, *g;
+    const double h = 1e-5;
+    if (!go->seq) {
+        xs[1] = in;
+        ys[1] = out;
+    }
+    CHECK_OK(mm_model_finalize(pr->m));
+    CHECK_OK(mm_model_params(pr->m, &p, NULL));
+    CHECK_OK(mm_model_grads(pr->m, &g, NULL));
+    for (int64_t i = 0; i < np; i++) pd[i] = p[i];
+    mmt_fill_uniform(x, nx, 11, -1.5f, 1.5f);
+    if (go->index_input)
+        for (int64_t i = 0; i < nx; i++) x[i] = (float)((i * 5 + 3) % go->num);
+    for (int64_t i = 0; i < nx; i++) xd[i] = x[i];
+    mmt_fill_uniform(w, ny, 12, -1.0f, 1.0f);
+    for (int64_t i = 0; i < ny; i++) wd[i] = w[i];
+    mmt_fill_uniform(v, np, 13, -1.0f, 1.0f);
+    CHECK_OK(mm_tensor_wrap(&tx, x, nd, xs, NULL));
+    CHECK_OK(mm_tensor_wrap(&ty, y, nd, ys, NULL));
+    CHECK_OK(mm_tensor_wrap(&tdy, w, nd, ys, NULL));
+    CHECK_OK(mm_tensor_wrap(&tdx, dx, nd, xs, NULL));
+    CHECK_OK(mm_tensor_wrap(&tjy, jy, nd, ys, NULL));
+    tv = NULL; /* a model without parameters takes v = NULL */
+    if (np > 0) CHECK_OK(mm_tensor_wrap(&tv, v, 1, &np, NULL));
+
+    /* forward vs the reference */
+    CHECK_OK(mm_model_forward(pr->m, tx, ty));
+    ref_forward(r, pd, xd, yd, rows);
+    close_all(y, yd, ny, "y", name);
+
+    /* backward of L = sum(w * y): parameter gradients and input gradient */
+    CHECK_OK(mm_model_zero_grad(pr->m));
+    CHECK_OK(mm_model_backward(pr->m, tdy, tdx));
+    for (int64_t j = 0; j < np; j++) {
+        double keep = pd[j], lp, lm;
+        pd[j] = keep + h;
+        ref_forward(r, pd, xd, y2, rows);
+        lp = dotd(y2, wd, ny);
+        pd[j] = keep - h;
+        ref_forward(r, pd, xd, y2, rows);
+        lm = dotd(y2, wd, ny);
+        pd[j] = keep;
+        fd[j] = (lp - lm) / (2 * h);
+    }
+    close_all(g, fd, np, "dL/dparams", name);
+    for (int64_t j = 0; j < nx; j++) {
+        double keep = xd[j], lp, lm;
+        if (go->index_input) {
+            fdx[j] = 0; /* indices have no gradient */
+            continue;
+        }
+        xd[j] = keep + h;
+        ref_forward(r, pd, xd, y2, rows);
+        lp = dotd(y2, wd, ny);
+        xd[j] = keep - h;
+        ref_forward(r, pd, xd, y2, rows);
+        lm = dotd(y2, wd, ny);
+        xd[j] = keep;
+        fdx[j] = (lp - lm) / (2 * h);
+    }
+    close_all(dx, fdx, nx, "dL/dx", name);
+
+    /* backward accumulates: a second call doubles the parameter gradients */
+    {
+        float *g1 = malloc(4 * (size_t)np);
+        memcpy(g1, g, 4 * (size_t)np);
+        CHECK_OK(mm_model_backward(pr->m, tdy, NULL));
+        for (int64_t j = 0; j < np; j++) CHECK_NEAR(g[j], 2.0f * g1[j], 1e-6, 1e-7);
+        free(g1);
+    }
+
+    /* jvp along v: central difference of the reference along v */
+    CHECK_OK(mm_model_jvp(pr->m, tx, tv, NULL, tjy));
+    {
+        double *pp = calloc((size_t)np + 1, 8);
+        for (int64_t j = 0; j < np; j++) pp[j] = pd[j] + h * v[j];
+        ref_forward(r, pp, xd, y2, rows);
+        for (int64_t j = 0; j < np; j++) pp[j] = pd[j] - h * v[j];
+        ref_forward(r, pp, xd, fdj, rows);
+        for (int64_t i = 0; i < ny; i++) fdj[i] = (y2[i] - fdj[i]) / (2 * h);
+        free(pp);
+    }
+    close_all(jy, fdj, ny, "jvp", name);
+    /* ... and J v must agree with the gradient: <w, J v> = <dL/dp, v> */
+    {
+        double a = 0, b = 0;
+        CHECK_OK(mm_model_zero_grad(pr->m));
+        CHECK_OK(mm_model_backward(pr->m, tdy, NULL)); /* jvp counts as the forward */
+        for (int64_t i = 0; i < ny; i++) a += (double)w[i] * jy[i];
+        for (int64_t j = 0; j < np; j++) b += (double)g[j] * v[j];
+        CHECK_NEAR(a, b, 1e-4, 1e-5);
+    }
+
+    mm_tensor_free(tx);
+    mm_tensor_free(ty);
+    mm_tensor_free(tdy);
+    mm_tensor_free(tdx);
+    mm_tensor_free(tjy);
+    mm_tensor_free(tv);
+    mm_model_free(pr->m);
+    free(x), free(y), free(w), free(dx), free(jy), free(v), free(pd), free(xd), free(yd);
+    free(y2), free(wd), free(fd), free(fdx), free(fdj);
+}
+
+static const gc_opts k_2d = {3, 0, 0, 0}, k_3d = {2, 3, 0, 0};
+
+/* ---- tests ---------------------------------------------------------------------------------- */
+
+static void test_dense_grad(void)
+{
+    pair pr;
+    pair_init(&pr, 4, 3, 1, 1);
+    add_dense(&pr, 5, 1, MM_INIT_DEFAULT, 1.0);
+    gradcheck(&pr, &k_2d, "dense");
+    pair_init(&pr, 4, 2, 3, 2);
+    add_dense(&pr, 3, 0, MM_INIT_ORTHOGONAL, 1.4142135623730951);
+    add_dense(&pr, 2, 1, MM_INIT_ORTHOGONAL, 0.01);
+    gradcheck(&pr, &k_3d, "dense no bias, orthogonal, 3-D");
+}
+
+static void test_activation_grad(void)
+{
+    static const char *names[] = {"", "relu", "tanh", "sigmoid", "gelu", "silu", "elu",
+                                  "softplus", "relu2"};
+    for (int k = MM_ACT_RELU; k <= MM_ACT_RELU2; k++) {
+        pair pr;
+        pair_init(&pr, 3, 3, 1, (uint64_t)k);
+        add_dense(&pr, 6, 1, MM_INIT_ORTHOGONAL, 2.0); /* pre-activations of order 1-3 */
+        add_act(&pr, k);
+        gradcheck(&pr, &k_2d, names[k]);
+    }
+}
+
+static void test_activation_alone(void)
+{
+    /* A model without parameters: backward gives only dx; jvp is zero with v NULL. */
+    pair pr;
+    mm_tensor *tx, *ty, *tjy;
+    float x[6] = {-2, -0.5f, 0.25f, 1, 3, -4}, y[6], jy[6];
+    int64_t s[2] = {2, 3};
+    pair_init(&pr, 3, 3, 1, 0);
+    add_act(&pr, MM_ACT_TANH);
+    gradcheck(&pr, &k_2d, "tanh alone");
+    pair_init(&pr, 3, 2, 1, 0);
+    add_act(&pr, MM_ACT_SIGMOID);
+    CHECK_OK(mm_model_finalize(pr.m));
+    CHECK_OK(mm_tensor_wrap(&tx, x, 2, s, NULL));
+    CHECK_OK(mm_tensor_wrap(&ty, y, 2, s, NULL));
+    CHECK_OK(mm_tensor_wrap(&tjy, jy, 2, s, NULL));
+    CHECK_OK(mm_model_jvp(pr.m, tx, NULL, ty, tjy));
+    for (int i = 0; i < 6; i++) {
+        CHECK(jy[i] == 0.0f);
+        CHECK_NEAR(y[i], 1 / (1 + exp(-x[i])), 1e-6, 1e-7);
+    }
+    mm_tensor_free(tx);
+    mm_tensor_free(ty);
+    mm_tensor_free(tjy);
+    mm_model_free(pr.m);
+}
+
+static void test_norm_grad(void)
+{
+    pair pr;
+    pair_init(&pr, 4, 3, 1, 3);
+    add_dense(&pr, 6, 1, MM_INIT_DEFAULT, 1.0);
+    add_norm(&pr, 1, 1e-5, 1);
+    add_dense(&pr, 2, 1, MM_INIT_DEFAULT, 1.0); /* non-trivial weight/bias gradients */
+    gradcheck(&pr, &k_2d, "layernorm affine");
+    pair_init(&pr, 5, 2, 3, 4);
+    add_norm(&pr, 1, 1e-3, 0);
+    gradcheck(&pr, &k_3d, "layernorm plain, first layer, 3-D");
+    pair_init(&pr, 4, 3, 1, 5);
+    add_dense(&pr, 6, 1, MM_INIT_DEFAULT, 1.0);
+    add_norm(&pr, 0, 1e-6, 1);
+    add_dense(&pr, 3, 0, MM_INIT_DEFAULT, 1.0);
+    gradcheck(&pr, &k_2d, "rmsnorm affine");
+    pair_init(&pr, 5, 2, 3, 6);
+    add_norm(&pr, 0, 1.1920929e-07, 0);
+    gradcheck(&pr, &k_3d, "rmsnorm plain, 3-D");
+}
+
+static void test_embedding_grad(void)
+{
+    pair pr;
+    gc_opts go = {3, 0, 1, 7};
+    pair_init(&pr, 1, 3, 1, 7);
+    add_embedding(&pr, 7, 4);
+    add_dense(&pr, 3, 1, MM_INIT_DEFAULT, 1.0);
+    gradcheck(&pr, &go, "embedding [B,1]");
+    go.seq = 4;
+    go.batch = 2;
+    pair_init(&pr, 2, 2, 4, 8);
+    add_embedding(&pr, 5, 3); /* two index columns: [B, T, 2] -> [B, T, 6] */
+    add_norm(&pr, 1, 1e-5, 1);
+    add_act(&pr, MM_ACT_GELU);
+    go.num = 5;
+    gradcheck(&pr, &go, "embedding [B,T,2]");
+}
+
+static void test_composed_grad(void)
+{
+    pair pr;
+    pair_init(&pr, 5, 2, 3, 42);
+    add_dense(&pr, 8, 1, MM_INIT_ORTHOGONAL, 1.4142135623730951);
+    add_norm(&pr, 1, 1e-5, 1);
+    add_act(&pr, MM_ACT_GELU);
+    add_dense(&pr, 7, 1, MM_INIT_DEFAULT, 1.0);
+    add_norm(&pr, 0, 1e-6, 1);
+    add_act(&pr, MM_ACT_SILU);
+    add_dense(&pr, 6, 0, MM_INIT_DEFAULT, 1.0);
+    add_act(&pr, MM_ACT_TANH);
+    add_dense(&pr, 3, 1, MM_INIT_ORTHOGONAL, 0.01);
+    gradcheck(&pr, &k_3d, "composed 3-D");
+    pair_init(&pr, 4, 3, 1, 43);
+    add_dense(&pr, 16, 1, MM_INIT_DEFAULT, 1.0);
+    add_act(&pr, MM_ACT_ELU);
+    add_dense(&pr, 16, 1, MM_INIT_DEFAULT, 1.0);
+    add_act(&pr, MM_ACT_SOFTPLUS);
+    add_dense(&pr, 9, 1, MM_INIT_DEFAULT, 1.0);
+    add_act(&pr, MM_ACT_RELU2);
+    add_dense(&pr, 2, 1, MM_INIT_DEFAULT, 1.0);
+    add_act(&pr, MM_ACT_SIGMOID);
+    gradcheck(&pr, &k_2d, "composed 2-D");
+}
+
+/* A larger MLP (GEMM's packed paths) forward against the reference, batch 64. */
+static void test_mlp_forward_large(void)
+{
+    pair pr;
+    int64_t B = mmt_quick() ? 8 : 64, in = 17, out = 5, xs[2], ys[2];
+    float *x, *y, *p;
+    double *xd, *yd, *pd;
+    mm_tensor *tx, *ty;
+    pair_init(&pr, in, B, 1, 9);
+    add_dense(&pr, 96, 1, MM_INIT_DEFAULT, 1.0);
+    add_act(&pr, MM_ACT_TANH);
+    add_dense(&pr, 80, 1, MM_INIT_DEFAULT, 1.0);
+    add_act(&pr, MM_ACT_RELU);
+    add_dense(&pr, out, 1, MM_INIT_DEFAULT, 1.0);
+    CHECK_OK(mm_model_finalize(pr.m));
+    xs[0] = ys[0] = B;
+    xs[1] = in;
+    ys[1] = out;
+    x = malloc(4 * (size_t)(B * in));
+    y = malloc(4 * (size_t)(B * out));
+    xd = malloc(8 * (size_t)(B * in));
+    yd = malloc(8 * (size_t)(B * out));
+    pd = malloc(8 * (size_t)pr.r.n_params);
+    mmt_fill_uniform(x, B * in, 3, -2, 2);
+    for (int64_t i = 0; i < B * in; i++) xd[i] = x[i];
+    CHECK_OK(mm_model_params(pr.m, &p, NULL));
+    for (int64_t i = 0; i < pr.r.n_params; i++) pd[i] = p[i];
+    CHECK_OK(mm_tensor_wrap(&tx, x, 2, xs, NULL));
+    CHECK_OK(mm_tensor_wrap(&ty, y, 2, ys, NULL));
+    CHECK_OK(mm_model_forward(pr.m, tx, ty));
+    ref_forward(&pr.r, pd, xd, yd, B);
+    close_all(y, yd, B * out, "y", "mlp 17-96-80-5");
+    mm_tensor_free(tx);
+    mm_tensor_free(ty);
+    mm_model_free(pr.m);
+    free(x), free(y), free(xd), free(yd), free(pd);
+}
+
+void suite_model(void)
+{
+    mmt_run("model_dense_grad", test_dense_grad);
+    mmt_run("model_activation_grad", test_activation_grad);
+    mmt_run("model_activation_alone", test_activation_alone);
+    mmt_run("model_norm_grad", test_norm_grad);
+    mmt_run("model_embedding_grad", test_embedding_grad);
+    mmt_run("model_composed_grad", test_composed_grad);
+    mmt_run("model_mlp_forward_large", test_mlp_forward_large);
+}
