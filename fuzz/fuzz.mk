@@ -1,0 +1,83 @@
+# fuzz/fuzz.mk — fuzzing targets, included from the Makefile (`include fuzz/fuzz.mk`), which
+# provides SRCS, HDRS, WARN, AVX2_FLAGS. Flags as docs (c_library_style.md §5.14).
+#
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="model_load json"]
+#       builds each target with clang-14 + libFuzzer + ASan/UBSan and runs it for FUZZ_SECONDS
+#       on a scratch copy of fuzz/seeds/<target> and fuzz/regressions/<target> (libFuzzer
+#       writes new inputs into its first corpus directory). A crash fails the target; the input
+#       is left in build/fuzz/artifacts/<target>/ — minimise it and add it to
+#       fuzz/regressions/<target>/.
+#   make fuzz-replay
+#       builds the same targets with gcc + ASan/UBSan and fuzz/replay.c (no libFuzzer) and runs
+#       every seed and regression input; prints "N passed, N failed" per target.
+#   make fuzz-seeds
+#       regenerates fuzz/seeds/* with fuzz/gen_seeds.c (run after a format change).
+# fuzz/<target>.dict, when present, is passed to libFuzzer as -dict.
+
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= model_load json
+FUZZ_DIR     := build/fuzz
+FUZZ_FZ      := -g -O1 -fno-omit-frame-pointer -DMM_DEBUG=1 \
+                -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Iinclude -Isrc -pthread \
+                -fvisibility=hidden
+FUZZ_OBJS    := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(SRCS))
+REPLAY_OBJS  := $(patsubst src/%.c,$(FUZZ_DIR)/replay-obj/%.o,$(SRCS))
+# `run` options: -max_len bounds inputs, -rss_limit_mb turns a missing size cap into a report.
+FUZZ_RUN_OPTS := -max_len=65536 -rss_limit_mb=2048 -timeout=10
+
+.PHONY: fuzz fuzz-build fuzz-replay fuzz-seeds
+# Keep the objects (pattern-rule intermediates would be deleted after each link).
+.SECONDARY: $(FUZZ_OBJS) $(REPLAY_OBJS)
+
+$(FUZZ_DIR)/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_FZ) -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
+	  $(if $(findstring _avx2.c,$<),$(AVX2_FLAGS)) -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS) $(HDRS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_FZ) -fsanitize=fuzzer $(FUZZ_SAN) $< $(FUZZ_OBJS) \
+	  -lm -pthread -o $@
+
+fuzz-build: $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  rm -rf $(FUZZ_DIR)/corpus/$$t; mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t; \
+	  cp fuzz/seeds/$$t/* $(FUZZ_DIR)/corpus/$$t/ 2>/dev/null || true; \
+	  cp fuzz/regressions/$$t/* $(FUZZ_DIR)/corpus/$$t/ 2>/dev/null || true; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_RUN_OPTS) \
+	    $$(test -f fuzz/$$t.dict && echo -dict=fuzz/$$t.dict) \
+	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ -print_final_stats=1 \
+	    $(FUZZ_DIR)/corpus/$$t 2>$(FUZZ_DIR)/$$t.log || { tail -60 $(FUZZ_DIR)/$$t.log; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units|^Done' $(FUZZ_DIR)/$$t.log || true; \
+	done
+
+# ---- replay with gcc (no libFuzzer) -----------------------------------------------------------
+REPLAY_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+$(FUZZ_DIR)/replay-obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(FUZZ_CFLAGS) -O1 -g -DMM_DEBUG=1 $(REPLAY_SAN) \
+	  $(if $(findstring _avx2.c,$<),$(AVX2_FLAGS)) -c $< -o $@
+
+$(FUZZ_DIR)/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(REPLAY_OBJS) $(HDRS)
+	@mkdir -p $(FUZZ_DIR)
+	$(CC) $(FUZZ_CFLAGS) -O1 -g $(REPLAY_SAN) $< fuzz/replay.c $(REPLAY_OBJS) -lm -pthread -o $@
+
+fuzz-replay: $(patsubst %,$(FUZZ_DIR)/replay_%,$(FUZZ_TARGETS))
+	@rc=0; for t in $(FUZZ_TARGETS); do \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    $(FUZZ_DIR)/replay_$$t fuzz/seeds/$$t fuzz/regressions/$$t || rc=1; \
+	done; exit $$rc
+
+# ---- seeds ------------------------------------------------------------------------------------
+$(FUZZ_DIR)/gen_seeds: fuzz/gen_seeds.c $(OBJS) $(HDRS)
+	@mkdir -p $(FUZZ_DIR)
+	$(CC) $(TEST_CFLAGS) $(CFLAGS) $< $(OBJS) $(LIB_LIBS) -o $@
+
+fuzz-seeds: $(FUZZ_DIR)/gen_seeds
+	$(FUZZ_DIR)/gen_seeds fuzz/seeds

@@ -1,0 +1,126 @@
+"""test_torch_io.py -- PyTorch <-> libmm round trips through tools/torch_io.py.
+
+Run from the repository root after `make` (it builds tests/torch_io_helper.c against
+lib/libmm.a):  /usr/bin/python3 tests/test_torch_io.py
+Ends with "N passed, N failed" (exit 1 on failure); without torch it skips (exit 0).
+"""
+
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+try:
+    import torch
+    from torch import nn
+except ImportError:
+    print("test_torch_io: torch not available, skipped")
+    print("0 passed, 0 failed, 1 skipped")
+    sys.exit(0)
+
+import torch_io  # noqa: E402
+
+HELPER = os.path.join(ROOT, "build", "tests", "torch_io_helper")
+PASSED, FAILED = 0, 0
+
+
+def build_helper():
+    lib = os.path.join(ROOT, "lib", "libmm.a")
+    if not os.path.exists(lib):
+        subprocess.check_call(["make", "-s", "-C", ROOT, "static"])
+    os.makedirs(os.path.dirname(HELPER), exist_ok=True)
+    cc = os.environ.get("CC", "cc")
+    subprocess.check_call([cc, "-std=c99", "-O2", "-I" + os.path.join(ROOT, "include"),
+                           os.path.join(ROOT, "tests", "torch_io_helper.c"), lib, "-lm",
+                           "-pthread", "-o", HELPER])
+
+
+def write_f32(path, t):
+    flat = t.detach().reshape(-1).tolist()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<%df" % len(flat), *flat))
+
+
+def read_f32(path, shape):
+    with open(path, "rb") as f:
+        raw = f.read()
+    return torch.tensor(struct.unpack("<%df" % (len(raw) // 4), raw)).reshape(shape)
+
+
+def libmm_forward(model_path, x, tmp):
+    xin, yout = os.path.join(tmp, "x.f32"), os.path.join(tmp, "y.f32")
+    write_f32(xin, x)
+    subprocess.check_call([HELPER, "run", model_path, xin, str(x.shape[0]), yout])
+    return yout
+
+
+def check(name, got, want, rtol=1e-5, atol=1e-5):
+    global PASSED, FAILED
+    err = (got - want).abs().max().item()
+    ok = torch.allclose(got, want, rtol=rtol, atol=atol)
+    print("%s %s (max abs diff %.3g)" % ("ok" if ok else "not ok", name, err))
+    if ok:
+        PASSED += 1
+    else:
+        FAILED += 1
+
+
+def torch_to_libmm(tmp):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 12), nn.ReLU(),
+                          nn.LayerNorm(12), nn.Linear(12, 8), nn.GELU(), nn.Linear(8, 8),
+                          nn.SiLU(), nn.Linear(8, 6), nn.ELU(), nn.Linear(6, 6), nn.Softplus(),
+                          nn.Linear(6, 4), nn.Sigmoid(), nn.Linear(4, 4, bias=False),
+                          torch_io.ReLU2(), torch_io.RMSNorm(4, eps=1e-6), nn.Linear(4, 3))
+    with torch.no_grad():  # non-trivial norm parameters
+        model[4].weight.uniform_(0.5, 1.5)
+        model[4].bias.uniform_(-0.5, 0.5)
+        model[17].weight.uniform_(0.5, 1.5)
+    path = os.path.join(tmp, "torch.safetensors")
+    torch_io.export_sequential(model, path)
+    x = torch.randn(7, 5)
+    with torch.no_grad():
+        want = model(x)
+    got = read_f32(libmm_forward(path, x, tmp), want.shape)
+    check("pytorch_export_libmm_forward", got, want)
+    # A plain state_dict without architecture metadata: libmm infers Linear/LayerNorm.
+    plain = nn.Sequential(nn.Linear(5, 7), nn.LayerNorm(7), nn.Linear(7, 2))
+    ppath = os.path.join(tmp, "plain.safetensors")
+    torch_io.write_safetensors(ppath, plain.state_dict(), {"format": "pt"})
+    with torch.no_grad():
+        want = plain(x)
+    got = read_f32(libmm_forward(ppath, x, tmp), want.shape)
+    check("pytorch_plain_state_dict_libmm_forward", got, want)
+
+
+def libmm_to_torch(tmp):
+    path = os.path.join(tmp, "libmm.safetensors")
+    subprocess.check_call([HELPER, "build", path])
+    model = torch_io.import_sequential(path)
+    x = torch.randn(9, 6)
+    with torch.no_grad():
+        want = model(x)
+    got = read_f32(libmm_forward(path, x, tmp), want.shape)
+    check("libmm_save_pytorch_import_forward", want, got)
+    # Export what PyTorch imported: libmm reads it back with the same outputs.
+    again = os.path.join(tmp, "again.safetensors")
+    torch_io.export_sequential(model, again)
+    got2 = read_f32(libmm_forward(again, x, tmp), want.shape)
+    check("libmm_pytorch_libmm_bitwise", got2, got, rtol=0, atol=0)
+
+
+def main():
+    build_helper()
+    with tempfile.TemporaryDirectory() as tmp:
+        torch_to_libmm(tmp)
+        libmm_to_torch(tmp)
+    print("%d passed, %d failed" % (PASSED, FAILED))
+    sys.exit(1 if FAILED else 0)
+
+
+if __name__ == "__main__":
+    main()
