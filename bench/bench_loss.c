@@ -1,0 +1,135 @@
+/* bench_loss.c — CLIP and SigLIP forward+backward at B = 4096, D = 512 on one thread, side by
+ * side with PyTorch (bench/peer_torch_loss.py: open_clip's formulation, autograd, one thread),
+ * and the memory each needs at B = 16384, D = 256: libmm's reserved workspace plus the two
+ * gradient outputs, against the growth of PyTorch's peak RSS over one step.
+ * GF/s columns use the nominal 6 B^2 D flops of the three logit-sized GEMMs (libmm's CLIP runs
+ * a fourth to avoid holding the logits; it is not counted). */
+#include "bench.h"
+#include "mm.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct loss_case {
+    mm_loss *h;
+    mm_tensor *x, *y, *dx, *dy;
+    int32_t kind;
+    double loss;
+} loss_case;
+
+static void run_case(void *ctx)
+{
+    loss_case *c = (loss_case *)ctx;
+    int rc = c->kind == MM_LOSS_CLIP ? mm_loss_clip(c->h, c->x, c->y, &c->loss, c->dx, c->dy)
+                                     : mm_loss_siglip(c->h, c->x, c->y, &c->loss, c->dx, c->dy);
+    if (rc != MM_OK) fprintf(stderr, "bench_loss: %s\n", mm_loss_errmsg(c->h));
+}
+
+/* L2-normalised rows, as the towers feed the loss. */
+static float *features(int64_t n, int64_t d, uint64_t seed)
+{
+    float *x = bench_alloc_floats((size_t)(n * d), seed);
+    if (!x) return NULL;
+    for (int64_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int64_t j = 0; j < d; j++) s += (double)x[i * d + j] * x[i * d + j];
+        for (int64_t j = 0; j < d; j++) x[i * d + j] = (float)(x[i * d + j] / sqrt(s));
+    }
+    return x;
+}
+
+/* Creates a handle and wraps inputs and outputs; returns 0 on success. */
+static int setup(loss_case *c, int32_t kind, int64_t n, int64_t d, float **buf)
+{
+    mm_loss_opts o;
+    int64_t shape[2] = {n, d};
+    c->kind = kind;
+    buf[0] = features(n, d, 1);
+    buf[1] = features(n, d, 2);
+    buf[2] = bench_alloc_floats((size_t)(n * d), 3);
+    buf[3] = bench_alloc_floats((size_t)(n * d), 4);
+    if (!buf[0] || !buf[1] || !buf[2] || !buf[3]) return -1;
+    if (mm_loss_opts_init(&o, kind) != MM_OK) return -1;
+    o.max_batch = n;
+    o.max_dim = d;
+    if (mm_loss_create(&c->h, &o) != MM_OK) return -1;
+    if (mm_tensor_wrap(&c->x, buf[0], 2, shape, NULL) != MM_OK ||
+        mm_tensor_wrap(&c->y, buf[1], 2, shape, NULL) != MM_OK ||
+        mm_tensor_wrap(&c->dx, buf[2], 2, shape, NULL) != MM_OK ||
+        mm_tensor_wrap(&c->dy, buf[3], 2, shape, NULL) != MM_OK)
+        return -1;
+    return 0;
+}
+
+static void teardown(loss_case *c, float **buf)
+{
+    mm_tensor_free(c->x), mm_tensor_free(c->y), mm_tensor_free(c->dx), mm_tensor_free(c->dy);
+    mm_loss_free(c->h);
+    for (int i = 0; i < 4; i++) free(buf[i]);
+}
+
+static void time_rows(void)
+{
+    const int64_t n = 4096, d = 512;
+    double peer[2] = {-1, -1};
+    char args[64];
+    snprintf(args, sizeof args, "time 3 %lld %lld", (long long)n, (long long)d);
+    if (bench_peer_python("peer_torch_loss.py", args, peer, 2) != 2) peer[0] = peer[1] = -1;
+    for (int k = 0; k < 2; k++) {
+        int32_t kind = k ? MM_LOSS_SIGLIP : MM_LOSS_CLIP;
+        loss_case c = {0};
+        float *buf[4] = {0};
+        double ns = -1;
+        if (setup(&c, kind, n, d, buf) == 0) ns = bench_median_ns(run_case, &c, 5);
+        bench_row(k ? "loss_siglip fwd+bwd" : "loss_clip fwd+bwd", "B=4096 D=512",
+                  6.0 * (double)n * (double)n * (double)d, ns, "torch 1 thread", peer[k]);
+        teardown(&c, buf);
+    }
+}
+
+static void fmt_bytes(char *s, size_t n, double b)
+{
+    if (b < 0) snprintf(s, n, "n/a");
+    else if (b >= 1 << 30) snprintf(s, n, "%7.2f GiB", b / (1 << 30));
+    else snprintf(s, n, "%7.2f MiB", b / (1 << 20));
+}
+
+/* Memory at B = 16384, D = 256 (no compute on libmm's side: the reservation is all a call
+ * uses, which tests/test_loss.c checks with a counting allocator). */
+static void memory_rows(void)
+{
+    const int64_t n = 16384, d = 256;
+    for (int k = 0; k < 2; k++) {
+        int32_t kind = k ? MM_LOSS_SIGLIP : MM_LOSS_CLIP;
+        mm_loss_opts o;
+        mm_loss *h = NULL;
+        double ws = -1, peer = -1;
+        char args[64], mine[32], theirs[32], ratio[16];
+        snprintf(args, sizeof args, "peak %s %lld %lld", k ? "siglip" : "clip", (long long)n,
+                 (long long)d);
+        if (bench_peer_python("peer_torch_loss.py", args, &peer, 1) != 1) peer = -1;
+        if (mm_loss_opts_init(&o, kind) == MM_OK) {
+            o.max_batch = n;
+            o.max_dim = d;
+            if (mm_loss_create(&h, &o) == MM_OK &&
+                mm_loss_get_f64(h, MM_LOSS_STAT_WORKSPACE_BYTES, &ws) == MM_OK)
+                ws += 2.0 * (double)(n * d) * sizeof(float); /* dx and dy */
+            mm_loss_free(h);
+        }
+        fmt_bytes(mine, sizeof mine, ws);
+        fmt_bytes(theirs, sizeof theirs, peer);
+        if (ws > 0 && peer > 0) snprintf(ratio, sizeof ratio, "%.0f", peer / ws);
+        else snprintf(ratio, sizeof ratio, "n/a");
+        printf("| %-22s | %-16s | %-24s | %-14s | %-24s | %5s |\n",
+               k ? "loss_siglip memory" : "loss_clip memory", "B=16384 D=256", mine,
+               "torch peak RSS", theirs, ratio);
+        fflush(stdout);
+    }
+}
+
+void bench_loss(void)
+{
+    time_rows();
+    memory_rows();
+}
