@@ -1,0 +1,79 @@
+/* rl_speed.c — RL speed numbers for `make bench-rl`: (1) milliseconds per DDPG update with
+ * PyTorch-comparable sizes (256-256 actor and critic, batch 256, Adam; bench/peer_torch_ddpg.py
+ * is the same update in PyTorch), (2) wall-clock of 20k Pendulum-v1 steps of TD3 with the
+ * demo's sizes (64-64, batch 128, one update per step) on one core. */
+#include <mm.h>
+
+#include "../examples/envs/envs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float g_lo = -2.0f, g_hi = 2.0f;
+
+/* Runs `steps` Pendulum steps with one update each (after learning_starts). */
+static int run(mm_policy *p, long steps, double *secs)
+{
+    env e;
+    float obs[3], next[3], a, r;
+    double t0 = now_s();
+    int rc = MM_OK;
+    env_init(&e, ENV_PENDULUM, 1);
+    env_reset(&e, obs);
+    for (long t = 0; t < steps && rc == MM_OK; t++) {
+        int32_t te, tr;
+        uint8_t a8, b8;
+        rc = mm_policy_act(p, obs, 1, &a, 1);
+        env_step(&e, &a, next, &r, &te, &tr);
+        a8 = (uint8_t)te, b8 = (uint8_t)tr;
+        if (rc == MM_OK) rc = mm_policy_observe(p, obs, &a, &r, next, &a8, &b8, 1);
+        if (rc == MM_OK) rc = mm_policy_update(p, NULL);
+        memcpy(obs, next, sizeof obs);
+        if (te || tr) env_reset(&e, obs);
+    }
+    *secs = now_s() - t0;
+    return rc;
+}
+
+static int make(mm_policy **p, int32_t algo, int64_t hidden, int64_t batch, int64_t starts)
+{
+    mm_policy_opts o;
+    int rc = mm_policy_opts_init(&o, algo);
+    o.obs_dim = 3, o.act_dim = 1, o.act_low = &g_lo, o.act_high = &g_hi;
+    o.hidden[0] = o.hidden[1] = hidden, o.batch_size = batch, o.learning_starts = starts;
+    o.buffer_size = 100000, o.gamma = 0.98;
+    return rc == MM_OK ? mm_policy_create(p, &o) : rc;
+}
+
+int main(void)
+{
+    mm_policy *p = NULL;
+    double warm, full, demo;
+    const long n_upd = 300;
+    int rc = make(&p, MM_ALGO_DDPG, 256, 256, 1000);
+    /* DDPG update cost = (time of 1000 + n_upd steps) - (time of 1000 warm-up steps) */
+    if (rc == MM_OK) rc = run(p, 1000, &warm);
+    if (rc == MM_OK) rc = run(p, n_upd, &full);
+    mm_policy_free(p);
+    if (rc != MM_OK) return 1;
+    printf("libmm DDPG update, 256-256, batch 256, 1 thread: %.2f ms/update (incl. act+step)\n",
+           1e3 * full / (double)n_upd);
+    p = NULL;
+    rc = make(&p, MM_ALGO_TD3, 64, 128, 1000);
+    if (rc == MM_OK) rc = run(p, 20000, &demo);
+    mm_policy_free(p);
+    if (rc != MM_OK) return 1;
+    printf("libmm TD3 demo sizes (64-64, batch 128): 20k Pendulum steps in %.1f s (target <= 30 s)\n",
+           demo);
+    (void)warm;
+    return 0;
+}

@@ -1,0 +1,182 @@
+/* algo_onpolicy.c — A2C, QAC and PPO updates on a full rollout (spec/rl.md §4, §6).
+ *   A2C: one gradient step on the whole rollout: -mean(A log pi) - ent H + vf MSE(R, V),
+ *        global norm clipping, RMSprop (SB3 defaults).
+ *   PPO: n_epochs over shuffled minibatches: -mean(min(rho A, clip(rho) A)) - ent H +
+ *        vf MSE(R, V_pred) (V_pred clipped around V_old when clip_range_vf > 0), advantages
+ *        normalised per minibatch (SB3).
+ *   QAC: Zhao's Q actor-critic, batched: the actor ascends q(s,a) log pi(a|s) (no baseline);
+ *        the critic regresses q(s_t, a_t) on the SARSA target r_t + gamma q(s_t+1, a_t+1)
+ *        (expected q under pi at the rollout end and at truncations). */
+#include "mmi_policy.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Per-row scratch in w_dbl: [0] advantage, [1] return, [2] old log pi, [3] old value. */
+static void gather_rows(mm_policy *p, const int64_t *idx, int64_t m)
+{
+    const mmi_rollout *r = &p->ro;
+    int64_t od = p->obs_dim, ad = p->act_dim;
+    double *w = p->w_dbl;
+    for (int64_t k = 0; k < m; k++) {
+        int64_t i = idx[k];
+        memcpy(p->w_a + k * od, r->obs + i * od, sizeof(float) * (size_t)od);
+        memcpy(p->w_c + k * ad, r->act + i * ad, sizeof(float) * (size_t)ad);
+        p->w_e[k] = r->adv[i];
+        w[4 * k + 1] = r->ret[i], w[4 * k + 2] = r->logp[i], w[4 * k + 3] = r->val[i];
+    }
+}
+
+/* Value loss and its backward for m rows in w_a (value forward into w_f). */
+static int value_step(mm_policy *p, int64_t m, double *loss)
+{
+    const double *w = p->w_dbl;
+    float *v = p->w_f, *dv = p->w_f + m;
+    double s = 0, cv = p->o.clip_range_vf, k = p->o.vf_coef;
+    int rc = mmi_v_forward(p, p->w_a, m, v, "mm_policy_update");
+    if (rc != MM_OK) return rc;
+    for (int64_t i = 0; i < m; i++) {
+        double pred = v[i], g = 1.0;
+        if (cv > 0) { /* SB3: V_old + clamp(V - V_old, -c, c) */
+            double dlt = pred - w[4 * i + 3];
+            if (dlt > cv || dlt < -cv) g = 0.0;
+            pred = w[4 * i + 3] + (dlt > cv ? cv : (dlt < -cv ? -cv : dlt));
+        }
+        double e = pred - w[4 * i + 1];
+        s += e * e;
+        dv[i] = (float)(k * 2.0 * e * g / (double)m);
+    }
+    *loss = s / (double)m;
+    rc = mm_model_backward(p->vf, mmi_pol_view(p, 2, dv, m, 1), NULL);
+    return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->vf, rc, "mm_policy_update");
+}
+
+static int zero_all(mm_policy *p)
+{
+    mm_model *ms[4] = {p->actor, p->vf, p->logstd, p->critic[0]};
+    for (int k = 0; k < 4; k++)
+        if (ms[k] && mm_model_zero_grad(ms[k]) != MM_OK) return MM_E_INTERNAL;
+    return MM_OK;
+}
+
+/* Global clipping over actor, log std and value net, then one optimizer step each. */
+static int step_all(mm_policy *p)
+{
+    mm_model *ms[4] = {p->actor, p->logstd, p->vf, p->critic[0]};
+    double f = mmi_pol_progress(p);
+    mmi_clip_grads(ms, 3, p->o.max_grad_norm);
+    for (int k = 0; k < 4; k++) {
+        int rc;
+        if (!ms[k]) continue;
+        rc = mm_model_set_f64(ms[k], MM_MODEL_LR, (k < 2 ? p->o.lr_actor : p->o.lr_critic) * f);
+        if (rc == MM_OK) rc = mm_model_step(ms[k]);
+        if (rc != MM_OK) return mmi_pol_model_fail(p, ms[k], rc, "mm_policy_update");
+    }
+    p->n_updates++;
+    return MM_OK;
+}
+
+/* One PPO/A2C minibatch of m rows gathered into the work buffers. */
+static int minibatch(mm_policy *p, int64_t m, int ppo, double *clip_frac, double *kl)
+{
+    double *w = p->w_dbl, *coef = MMI_POL_COEF(p), *dl = MMI_POL_DLS(p);
+    double vloss = 0, eps = p->o.clip_range * mmi_pol_progress(p), pl = 0;
+    float *head = p->w_b, *lp = p->w_d;
+    int rc;
+    if (p->o.normalize_advantage) mmi_normalize_adv(p->w_e, m);
+    if ((rc = mmi_pi_forward(p, p->w_a, m, head, "mm_policy_update")) != MM_OK) return rc;
+    mmi_pi_logp(p, head, p->w_c, m, lp);
+    for (int64_t i = 0; i < m; i++) { /* coef = dL/dlog pi */
+        double A = p->w_e[i], lr = (double)lp[i] - w[4 * i + 2], rho = exp(lr), g = -A;
+        if (ppo) {
+            double rcl = rho < 1 - eps ? 1 - eps : (rho > 1 + eps ? 1 + eps : rho);
+            g = rho * A <= rcl * A ? -A * rho : 0.0; /* the clipped branch has no gradient */
+            pl += -fmin(rho * A, rcl * A);
+            *clip_frac += fabs(rho - 1) > eps;
+            *kl += (rho - 1) - lr;
+        } else {
+            pl += -A * lp[i];
+        }
+        coef[i] = g / (double)m;
+    }
+    p->st_actor_loss = pl / (double)m;
+    if ((rc = zero_all(p)) != MM_OK) return mmi_fail(&p->err, rc, "mm_policy_update: zero_grad");
+    p->st_entropy = mmi_pg_head_grad(p, head, p->w_c, coef, m, p->o.ent_coef, p->w_d, dl);
+    if ((rc = mmi_pg_backward(p, p->w_d, m, dl)) != MM_OK) return rc;
+    if ((rc = value_step(p, m, &vloss)) != MM_OK) return rc;
+    p->st_critic_loss = vloss;
+    return step_all(p);
+}
+
+static void shuffle(mm_policy *p, int64_t *idx, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)mmi_rng_below(&p->rng, (uint64_t)(i + 1)), t = idx[i];
+        idx[i] = idx[j], idx[j] = t;
+    }
+}
+
+static int ppo_a2c(mm_policy *p)
+{
+    int64_t n = p->ro.n_steps * p->ro.n_agents;
+    int ppo = p->o.algo == MM_ALGO_PPO;
+    int64_t bs = ppo ? p->o.batch_size : n, epochs = ppo ? p->o.n_epochs : 1, n_mb = 0;
+    double clip_frac = 0, kl = 0;
+    int rc = MM_OK;
+    if (bs > n) bs = n;
+    for (int64_t e = 0; e < epochs && rc == MM_OK; e++) {
+        shuffle(p, p->w_idx, n);
+        if (!ppo) /* A2C: the whole rollout in order (one gradient step) */
+            for (int64_t i = 0; i < n; i++) p->w_idx[i] = i;
+        for (int64_t s = 0; s < n && rc == MM_OK; s += bs) {
+            int64_t m = n - s < bs ? n - s : bs;
+            gather_rows(p, p->w_idx + s, m);
+            rc = minibatch(p, m, ppo, &clip_frac, &kl);
+            n_mb += m;
+        }
+    }
+    if (ppo && n_mb > 0) p->st_clip_frac = clip_frac / (double)n_mb, p->st_kl = kl / (double)n_mb;
+    return rc;
+}
+
+/* QAC: q [n, K] of every rollout row; actor weight q(s,a), critic SARSA target. */
+static int qac(mm_policy *p)
+{
+    mmi_rollout *r = &p->ro;
+    int64_t N = r->n_agents, n = r->n_steps * N, K = p->head_dim;
+    float *q = p->w_f, *dq = p->w_e, *head = p->w_b;
+    double *coef = MMI_POL_COEF(p), *dl = MMI_POL_DLS(p), closs = 0, qm = 0;
+    int rc = mm_model_forward(p->critic[0], mmi_pol_view(p, 0, r->obs, n, p->obs_dim),
+                              mmi_pol_view(p, 1, q, n, K));
+    if (rc != MM_OK) return mmi_pol_model_fail(p, p->critic[0], rc, "mm_policy_update");
+    if ((rc = zero_all(p)) != MM_OK) return mmi_fail(&p->err, rc, "mm_policy_update: zero_grad");
+    for (int64_t i = 0; i < n; i++) {
+        int64_t a = (int64_t)r->act[i], t = i / N;
+        double next = t == r->n_steps - 1 ? r->last_val[i % N] : q[(i + N) * K + (int64_t)r->act[i + N]];
+        double y = r->rew[i] + p->o.gamma * (1.0 - r->done[i]) * next, e = q[i * K + a] - y;
+        for (int64_t j = 0; j < K; j++) dq[i * K + j] = 0.0f;
+        dq[i * K + a] = (float)(2.0 * e / (double)n);
+        closs += e * e, qm += q[i * K + a];
+        coef[i] = -(double)q[i * K + a] / (double)n; /* ascend q log pi */
+    }
+    rc = mm_model_backward(p->critic[0], mmi_pol_view(p, 2, dq, n, K), NULL);
+    if (rc != MM_OK) return mmi_pol_model_fail(p, p->critic[0], rc, "mm_policy_update");
+    p->st_critic_loss = closs / (double)n, p->st_q_mean = qm / (double)n;
+    if ((rc = mmi_pi_forward(p, r->obs, n, head, "mm_policy_update")) != MM_OK) return rc;
+    p->st_entropy = mmi_pg_head_grad(p, head, r->act, coef, n, p->o.ent_coef, p->w_d, dl);
+    if ((rc = mmi_pg_backward(p, p->w_d, n, dl)) != MM_OK) return rc;
+    return step_all(p);
+}
+
+int mmi_onpolicy_update(mm_policy *p)
+{
+    mmi_rollout *r = &p->ro;
+    int64_t n = r->n_steps * r->n_agents;
+    int rc = mmi_last_values(p);
+    if (rc != MM_OK) return rc;
+    if (p->o.algo == MM_ALGO_QAC) return qac(p);
+    mmi_rollout_gae(r, p->o.gamma, p->o.gae_lambda);
+    p->st_ev = mmi_explained_variance(r->val, r->ret, n);
+    return ppo_a2c(p);
+}

@@ -1,0 +1,182 @@
+/*
+ * mmi_policy.h — the inside of mm_policy: the handle, the replay and rollout buffers, noise,
+ * observation statistics and the entry points of each algorithm file. Nothing is exported.
+ *
+ * Files: policy.c (options, create, free, parameters), policy_act.c, policy_observe.c,
+ * normalize.c, noise.c, replay.c, rollout.c (GAE), dist.c (Gaussian / categorical maths),
+ * algo_ddpg.c (DDPG + TD3), algo_onpolicy.c (A2C, QAC, PPO), algo_trpo.c (CG, Fisher-vector
+ * products, line search), policy_io.c (safetensors).
+ */
+#ifndef MMI_POLICY_H
+#define MMI_POLICY_H
+
+#include "../core/mmi.h"
+#include "../model/mmi_model.h"
+#include "../tensor/mmi_tensor.h"
+
+/* ---- replay buffer (replay.c): circular, uniform sampling with replacement ---------------- */
+typedef struct mmi_replay {
+    float *obs, *next_obs, *act, *rew, *term; /* cap rows; obs raw (normalised at sample time) */
+    int64_t cap, pos, size, obs_dim, act_dim;
+} mmi_replay;
+
+/* Stores one transition (act already in [-1, 1]); overwrites the oldest when full. */
+void mmi_replay_add(mmi_replay *r, const float *obs, const float *act, float rew,
+                    const float *next_obs, float term);
+/* Draws n indices uniformly from [0, size) with replacement. size must be > 0. */
+void mmi_replay_sample(const mmi_replay *r, mmi_rng *rng, int64_t n, int64_t *idx);
+
+/* ---- rollout buffer (rollout.c): n_steps rows of n_agents columns ----------------------- */
+typedef struct mmi_rollout {
+    int64_t n_steps, n_agents, obs_dim, act_dim; /* act_dim: stored action width (1 if discrete) */
+    int64_t t;                                   /* observe calls stored so far */
+    float *obs;   /* [T*N, obs_dim], normalised as acted on */
+    float *act;   /* [T*N, act_dim] raw sample (continuous) or index */
+    float *logp, *val, *rew, *done, *adv, *ret; /* [T*N] */
+    float *last_obs;                             /* [N, obs_dim] next obs of the last step */
+    float *last_val;                             /* [N] */
+} mmi_rollout;
+
+/* GAE(lambda) in float64 for every column: adv and ret (= adv + val) from rew, val, done
+ * (done_t = terminated or truncated of step t; truncation already folded into rew) and
+ * last_val. */
+void mmi_rollout_gae(mmi_rollout *r, double gamma, double lambda);
+/* Same maths on plain arrays (the unit-tested core): T steps of N columns, row t*N + i. */
+void mmi_gae(int64_t T, int64_t N, const float *rew, const float *val, const float *done,
+             const float *last_val, double gamma, double lambda, float *adv, float *ret);
+
+/* ---- observation statistics (normalize.c), SB3 RunningMeanStd ------------------------- */
+typedef struct mmi_obs_rms {
+    int64_t dim;
+    double *mean, *var, count;
+    float *f_mean, *f_istd; /* float copies applied by act (1/sqrt(var + 1e-8)) */
+    double clip;
+} mmi_obs_rms;
+/* Folds n rows of x into the statistics (parallel batch update, population variance). */
+void mmi_rms_update(mmi_obs_rms *s, const float *x, int64_t n, double *work);
+/* y = clip((x - mean) / sqrt(var + 1e-8), +-clip) for n rows; s NULL copies. */
+void mmi_rms_apply(const mmi_obs_rms *s, const float *x, int64_t n, int64_t dim, float *y);
+/* Refreshes the float copies after a change of mean/var. */
+void mmi_rms_refresh(mmi_obs_rms *s);
+
+/* ---- the handle --------------------------------------------------------------------------- */
+#define MMI_POL_VIEWS 6
+
+struct mm_policy {
+    mmi_alloc alloc;
+    mmi_err err;
+    mm_policy_opts o;      /* validated copy; act_low/high point at low/high below */
+    int32_t discrete, offpolicy;
+    int64_t obs_dim, act_dim; /* act_dim: continuous width, 1 if discrete */
+    int64_t head_dim;         /* actor output: act_dim or n_actions */
+    int64_t maxb;             /* largest batch any network sees */
+    float *low, *high;        /* [act_dim] */
+    mmi_rng rng;
+    /* networks (NULL when the algorithm has none) */
+    mm_model *actor, *actor_t, *critic[2], *critic_t[2], *vf, *logstd;
+    int32_t n_models;
+    /* observation statistics */
+    int32_t norm;
+    mmi_obs_rms rms;
+    /* buffers */
+    mmi_replay rb;
+    mmi_rollout ro;
+    float *ou;          /* [n_agents, act_dim] OU state */
+    float *last_raw;    /* [n_agents, act_dim] raw Gaussian sample of the last act */
+    float *last_out;    /* [n_agents, act_dim] what that act returned */
+    /* work (maxb rows each) */
+    float *w_a, *w_b, *w_c, *w_d, *w_e, *w_f; /* maxb x wide floats */
+    double *w_dbl;                             /* maxb x 4 doubles (+ obs_dim) */
+    int64_t *w_idx;                            /* maxb */
+    int64_t wide;                              /* floats per row of w_*: max widths */
+    float *flat_a, *flat_b, *flat_c, *flat_d, *flat_e, *flat_f; /* TRPO vectors (n_pi) */
+    int64_t n_pi;                              /* policy parameters (net + log std) */
+    mm_tensor views[MMI_POL_VIEWS];
+    /* counters */
+    int64_t steps, calls, calls_since_train, pending, n_updates;
+    /* statistics (MM_POLICY_STAT_*) */
+    double st_actor_loss, st_critic_loss, st_kl, st_entropy, st_ev, st_clip_frac, st_ls,
+        st_q_mean;
+    int32_t poisoned;
+    void *block; /* one allocation holding every buffer above */
+    size_t block_size;
+};
+
+/* Parts of w_dbl: 4 doubles per batch row, one coefficient per row, observation-statistics
+ * work (2 obs_dim), one row of class probabilities (head_dim), a log-std gradient (act_dim). */
+#define MMI_POL_COEF(p) ((p)->w_dbl + 4 * (p)->maxb)
+#define MMI_POL_RMS_WORK(p) ((p)->w_dbl + 5 * (p)->maxb)
+#define MMI_POL_PROB(p) ((p)->w_dbl + 5 * (p)->maxb + 2 * (p)->obs_dim)
+#define MMI_POL_DLS(p) (MMI_POL_PROB(p) + (p)->head_dim)
+/* The Gaussian log std vector (act_dim floats): the bias of the logstd model. */
+float *mmi_pol_logstd(mm_policy *p);
+
+/* A tensor view [rows, cols] over data in view slot k (no allocation). */
+mm_tensor *mmi_pol_view(mm_policy *p, int k, float *data, int64_t rows, int64_t cols);
+/* Current lr / clip multiplier of the linear schedule (1 when off). */
+double mmi_pol_progress(const mm_policy *p);
+/* Runs a model call and turns a failure into the policy's error (text copied). */
+int mmi_pol_model_fail(mm_policy *p, mm_model *m, int rc, const char *fn);
+
+/* ---- distributions (dist.c) --------------------------------------------------------------- */
+/* Diagonal Gaussian with state-independent log std ls[d]: log prob of a under mean mu. */
+double mmi_gauss_logp(const float *a, const float *mu, const float *ls, int64_t d);
+double mmi_gauss_entropy(const float *ls, int64_t d);
+/* Categorical over logits z[k]: writes softmax into prob (doubles), returns log-sum-exp. */
+double mmi_cat_softmax(const float *z, int64_t k, double *prob);
+
+/* ---- noise (noise.c) ----------------------------------------------------------------------- */
+/* Adds exploration noise to y [n, d] (row i is agent i) and clips to [-1, 1]. */
+void mmi_noise_apply(mm_policy *p, float *y, int64_t n);
+/* Resets agent i's OU state (episode end). */
+void mmi_noise_reset(mm_policy *p, int64_t i);
+
+/* ---- algorithms ---------------------------------------------------------------------------- */
+int mmi_ddpg_update(mm_policy *p);        /* one DDPG/TD3 gradient step (algo_ddpg.c) */
+int mmi_onpolicy_update(mm_policy *p);    /* A2C, QAC, PPO on a full rollout (algo_onpolicy.c) */
+int mmi_trpo_update(mm_policy *p);        /* TRPO on a full rollout (algo_trpo.c) */
+/* On-policy policy-head forward of n rows of normalised obs x: writes the head (mean or
+ * logits) into head [n, head_dim]. */
+int mmi_pi_forward(mm_policy *p, const float *x, int64_t n, float *head, const char *fn);
+/* Value forward of n rows: v [n]. */
+int mmi_v_forward(mm_policy *p, const float *x, int64_t n, float *v, const char *fn);
+/* log pi(a|s) of n rows given the head; discrete a are indices. */
+void mmi_pi_logp(const mm_policy *p, const float *head, const float *a, int64_t n, float *logp);
+/* Global gradient clipping over the given models (norm in float64, as clip_grad_norm_). */
+double mmi_clip_grads(mm_model **ms, int32_t nm, double max_norm);
+
+/* pg_grad.c: dL/dhead (dhead [n, head_dim]) and dL/dlogstd (dls [act_dim]) of
+ * L = sum_i c_i log pi(a_i|s_i) - ent_coef mean H; returns the mean entropy. */
+double mmi_pg_head_grad(mm_policy *p, const float *head, const float *a, const double *c,
+                        int64_t n, double ent_coef, float *dhead, double *dls);
+/* Backward of dhead through the actor (its last forward) and of dls into the log std. */
+int mmi_pg_backward(mm_policy *p, const float *dhead, int64_t n, const double *dls);
+double mmi_explained_variance(const float *v, const float *ret, int64_t n);
+/* (a - mean) / (unbiased std + 1e-8) in place. */
+void mmi_normalize_adv(float *adv, int64_t n);
+/* V(last next obs) of every column into ro.last_val. */
+int mmi_last_values(mm_policy *p);
+
+/* TRPO pieces exposed for tests (algo_trpo.c). */
+typedef void (*mmi_matvec_fn)(void *ctx, const float *v, float *out);
+/* Conjugate gradient for A x = b (A SPD through mv), x0 = 0, at most iters steps, stopping
+ * when r'r < 1e-10. r, d, ad are n-float work vectors. Returns the iterations run. */
+int32_t mmi_cg(mmi_matvec_fn mv, void *ctx, const float *b, int64_t n, int32_t iters, float *x,
+               float *r, float *d, float *ad);
+/* Fisher-vector product of the mean KL at the current parameters over the rollout (Gauss-Newton
+ * form J^T M J / N) plus damping * v. v and out have n_pi floats. */
+int mmi_trpo_fvp(mm_policy *p, const float *v, float *out);
+/* Mean KL(old || current) over the rollout rows whose old heads are in old_head. */
+int mmi_trpo_kl(mm_policy *p, const float *old_head, int64_t n, double *kl);
+/* Gradient of that mean KL w.r.t. the policy parameters (n_pi floats into g). */
+int mmi_trpo_kl_grad(mm_policy *p, const float *old_head, int64_t n, float *g);
+/* Flat policy parameters <-> a vector (net then log std). */
+void mmi_trpo_get_params(mm_policy *p, float *v);
+void mmi_trpo_set_params(mm_policy *p, const float *v);
+/* The backtracking line search: tries theta_old + decay^k * full; accepts the first with
+ * KL < target_kl and surrogate > surr_old. Restores theta_old if none. Returns the accepted k
+ * or -1 (rc in *rc). */
+int32_t mmi_trpo_line_search(mm_policy *p, const float *theta_old, const float *full,
+                             const float *old_head, double surr_old, int *rc);
+
+#endif /* MMI_POLICY_H */

@@ -1,0 +1,103 @@
+/* pg_grad.c — gradients of policy-gradient losses with respect to the distribution head, shared
+ * by A2C, QAC, PPO and TRPO. For a loss L = sum_i c_i log pi(a_i|s_i) - ent_coef mean_i H_i:
+ *   Gaussian (mean mu, state-independent log std l):
+ *     dL/dmu_ij = c_i (a_ij - mu_ij) / sigma_j^2,  dL/dl_j = sum_i c_i ((a_ij - mu_ij)^2 /
+ *     sigma_j^2 - 1) - ent_coef   (dH/dl_j = 1)
+ *   Categorical (logits z, p = softmax z):
+ *     dL/dz_ij = c_i (1[j = a_i] - p_ij) + (ent_coef / n) p_ij (log p_ij + H_i)
+ * Then runs the backward passes (actor; log std through its zero-input dense layer). */
+#include "mmi_policy.h"
+
+#include <math.h>
+
+double mmi_pg_head_grad(mm_policy *p, const float *head, const float *a, const double *c,
+                        int64_t n, double ent_coef, float *dhead, double *dls)
+{
+    int64_t k = p->head_dim, d = p->act_dim;
+    double ent = 0;
+    if (!p->discrete) {
+        const float *ls = mmi_pol_logstd(p);
+        for (int64_t j = 0; j < d; j++) dls[j] = -ent_coef;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < d; j++) {
+                double iv = exp(-2.0 * ls[j]), z = (double)a[i * d + j] - head[i * k + j];
+                dhead[i * k + j] = (float)(c[i] * z * iv);
+                dls[j] += c[i] * (z * z * iv - 1.0);
+            }
+        return mmi_gauss_entropy(ls, d);
+    }
+    double *prob = MMI_POL_PROB(p);
+    for (int64_t i = 0; i < n; i++) {
+        double h = 0;
+        int64_t ai = (int64_t)a[i];
+        mmi_cat_softmax(head + i * k, k, prob);
+        for (int64_t j = 0; j < k; j++) h -= prob[j] > 0 ? prob[j] * log(prob[j]) : 0.0;
+        for (int64_t j = 0; j < k; j++) {
+            double lp = prob[j] > 0 ? log(prob[j]) : 0.0;
+            double g = c[i] * ((j == ai ? 1.0 : 0.0) - prob[j]);
+            g += ent_coef / (double)n * prob[j] * (lp + h);
+            dhead[i * k + j] = (float)g;
+        }
+        ent += h;
+    }
+    return ent / (double)n;
+}
+
+int mmi_pg_backward(mm_policy *p, const float *dhead, int64_t n, const double *dls)
+{
+    int rc = mm_model_backward(p->actor, mmi_pol_view(p, 2, (float *)dhead, n, p->head_dim), NULL);
+    if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_update");
+    if (!p->logstd) return MM_OK;
+    float *zero = p->w_f, *out = p->w_f + 1, *dy = p->w_f + 1 + p->act_dim;
+    zero[0] = 0.0f;
+    for (int64_t j = 0; j < p->act_dim; j++) dy[j] = (float)dls[j];
+    rc = mm_model_forward(p->logstd, mmi_pol_view(p, 0, zero, 1, 1),
+                          mmi_pol_view(p, 1, out, 1, p->act_dim));
+    if (rc == MM_OK)
+        rc = mm_model_backward(p->logstd, mmi_pol_view(p, 2, dy, 1, p->act_dim), NULL);
+    return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->logstd, rc, "mm_policy_update");
+}
+
+double mmi_explained_variance(const float *v, const float *ret, int64_t n)
+{
+    double mr = 0, md = 0, vr = 0, vd = 0;
+    for (int64_t i = 0; i < n; i++) mr += ret[i], md += (double)ret[i] - v[i];
+    mr /= (double)n, md /= (double)n;
+    for (int64_t i = 0; i < n; i++) {
+        double a = ret[i] - mr, b = (double)ret[i] - v[i] - md;
+        vr += a * a, vd += b * b;
+    }
+    return vr > 0 ? 1.0 - vd / vr : 0.0;
+}
+
+void mmi_normalize_adv(float *adv, int64_t n)
+{
+    double m = 0, s = 0;
+    if (n < 2) return; /* SB3 skips a single-sample minibatch */
+    for (int64_t i = 0; i < n; i++) m += adv[i];
+    m /= (double)n;
+    for (int64_t i = 0; i < n; i++) s += ((double)adv[i] - m) * ((double)adv[i] - m);
+    s = sqrt(s / (double)(n - 1)); /* unbiased, as torch.std (SB3) */
+    for (int64_t i = 0; i < n; i++) adv[i] = (float)(((double)adv[i] - m) / (s + 1e-8));
+}
+
+int mmi_last_values(mm_policy *p)
+{
+    mmi_rollout *r = &p->ro;
+    if (p->vf) return mmi_v_forward(p, r->last_obs, r->n_agents, r->last_val, "mm_policy_update");
+    /* QAC: expected Q under pi */
+    float *q = p->w_e, *z = p->w_f;
+    double *prob = MMI_POL_PROB(p);
+    int64_t k = p->head_dim, n = r->n_agents;
+    int rc = mm_model_forward(p->critic[0], mmi_pol_view(p, 0, r->last_obs, n, p->obs_dim),
+                              mmi_pol_view(p, 1, q, n, k));
+    if (rc != MM_OK) return mmi_pol_model_fail(p, p->critic[0], rc, "mm_policy_update");
+    if ((rc = mmi_pi_forward(p, r->last_obs, n, z, "mm_policy_update")) != MM_OK) return rc;
+    for (int64_t i = 0; i < n; i++) {
+        double s = 0;
+        mmi_cat_softmax(z + i * k, k, prob);
+        for (int64_t j = 0; j < k; j++) s += prob[j] * q[i * k + j];
+        r->last_val[i] = (float)s;
+    }
+    return MM_OK;
+}

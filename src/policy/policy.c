@@ -1,0 +1,487 @@
+/* policy.c — mm_policy lifecycle: published defaults per algorithm, option checks, create
+ * (networks, optimizers, buffers, work space: everything the hot path will use), free, error
+ * text and run-time parameters. */
+#include "mmi_policy.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- defaults (docs/RL.md lists the source of every number) ------------------------------ */
+
+static void defaults_offpolicy(mm_policy_opts *o, int td3)
+{
+    o->n_hidden = 2, o->hidden[0] = 400, o->hidden[1] = 300, o->activation = MM_ACT_RELU;
+    o->lr_actor = 1e-3, o->lr_critic = 1e-3;   /* SB3 TD3/DDPG learning_rate */
+    o->buffer_size = 1000000, o->batch_size = 256, o->learning_starts = 100;
+    o->train_freq = 1, o->gradient_steps = 1, o->tau = 0.005;
+    o->noise = MM_NOISE_GAUSSIAN, o->noise_sigma = 0.1; /* SB3 docs example: Normal(0, 0.1) */
+    o->noise_theta = 0.15, o->noise_dt = 1e-2;          /* SB3 OrnsteinUhlenbeckActionNoise */
+    o->policy_delay = td3 ? 2 : 1, o->n_critics = td3 ? 2 : 1;
+    o->target_noise = td3 ? 0.2 : 0.0, o->target_noise_clip = td3 ? 0.5 : 0.0;
+}
+
+static void defaults_onpolicy(mm_policy_opts *o, int32_t algo)
+{
+    o->n_hidden = 2, o->hidden[0] = 64, o->hidden[1] = 64, o->activation = MM_ACT_TANH;
+    o->vf_coef = 0.5, o->max_grad_norm = 0.5, o->adam_eps = 1e-5;
+    o->gae_lambda = 0.95, o->n_steps = 2048, o->batch_size = 64, o->n_epochs = 10;
+    o->clip_range = 0.2, o->normalize_advantage = 1, o->lr_actor = 3e-4; /* SB3 PPO */
+    if (algo == MM_ALGO_A2C || algo == MM_ALGO_QAC) { /* SB3 A2C (QAC borrows its schedule) */
+        o->lr_actor = 7e-4, o->n_steps = 5, o->gae_lambda = 1.0, o->normalize_advantage = 0;
+        o->use_rmsprop = 1, o->batch_size = 5, o->n_epochs = 1;
+    }
+    if (algo == MM_ALGO_TRPO) { /* sb3-contrib TRPO */
+        o->lr_actor = 1e-3, o->batch_size = 128, o->n_epochs = 10, o->max_grad_norm = 0;
+    }
+    o->lr_critic = o->lr_actor;
+    o->target_kl = 0.01, o->cg_damping = 0.1, o->cg_max_steps = 15;
+    o->ls_max_iter = 10, o->ls_decay = 0.8;
+}
+
+int mm_policy_opts_init(mm_policy_opts *o, int32_t algo)
+{
+    if (!o || algo < MM_ALGO_DDPG || algo > MM_ALGO_TRPO) return MM_E_INVALID_ARG;
+    memset(o, 0, sizeof *o);
+    o->struct_size = (uint32_t)sizeof *o;
+    o->algo = algo;
+    o->n_threads = 1;
+    o->act_dim = 1;
+    o->n_agents = 1;
+    o->gamma = 0.99;
+    o->clip_obs = 10.0;
+    o->noise_theta = 0.15, o->noise_dt = 1e-2; /* harmless for on-policy kinds */
+    if (algo == MM_ALGO_DDPG || algo == MM_ALGO_TD3)
+        defaults_offpolicy(o, algo == MM_ALGO_TD3);
+    else
+        defaults_onpolicy(o, algo);
+    return MM_OK;
+}
+
+/* ---- option checks ------------------------------------------------------------------------ */
+
+#define BAD(...) mmi_fail(e, MM_E_INVALID_ARG, __VA_ARGS__)
+
+static int check_spaces(const mm_policy_opts *o, mmi_err *e, const char *fn)
+{
+    int off = o->algo == MM_ALGO_DDPG || o->algo == MM_ALGO_TD3;
+    if (o->algo < MM_ALGO_DDPG || o->algo > MM_ALGO_TRPO)
+        return BAD("%s: algo %d is not an MM_ALGO_* value", fn, (int)o->algo);
+    if (o->obs_dim < 1 || o->obs_dim > (1 << 20))
+        return BAD("%s: obs_dim %lld must be in [1, 2^20]", fn, (long long)o->obs_dim);
+    if (o->n_actions < 0 || o->n_actions > (1 << 20))
+        return BAD("%s: n_actions %lld must be in [0, 2^20]", fn, (long long)o->n_actions);
+    if (o->n_actions == 0 && (o->act_dim < 1 || o->act_dim > (1 << 16)))
+        return BAD("%s: act_dim %lld must be in [1, 65536]", fn, (long long)o->act_dim);
+    if (o->n_actions > 0 && off)
+        return BAD("%s: DDPG and TD3 need continuous actions (n_actions must be 0)", fn);
+    if (o->n_actions == 0 && o->algo == MM_ALGO_QAC)
+        return BAD("%s: QAC supports discrete actions only (set n_actions)", fn);
+    if (o->n_actions == 1) return BAD("%s: n_actions 1 leaves nothing to choose", fn);
+    if (o->n_agents < 1 || o->n_agents > (1 << 20))
+        return BAD("%s: n_agents %lld must be in [1, 2^20]", fn, (long long)o->n_agents);
+    for (int64_t i = 0; o->n_actions == 0 && i < o->act_dim; i++) {
+        float lo = o->act_low ? o->act_low[i] : -1.0f, hi = o->act_high ? o->act_high[i] : 1.0f;
+        if (!isfinite(lo) || !isfinite(hi) || !(lo < hi))
+            return BAD("%s: action bound %lld is [%g, %g]; bounds must be finite with low < "
+                       "high", fn, (long long)i, (double)lo, (double)hi);
+    }
+    return MM_OK;
+}
+
+static int check_numbers(const mm_policy_opts *o, mmi_err *e, const char *fn)
+{
+    if (o->n_hidden < 1 || o->n_hidden > 4)
+        return BAD("%s: n_hidden %d must be in [1, 4]", fn, (int)o->n_hidden);
+    for (int i = 0; i < o->n_hidden; i++)
+        if (o->hidden[i] < 1 || o->hidden[i] > 65536)
+            return BAD("%s: hidden[%d] = %lld must be in [1, 65536]", fn, i,
+                       (long long)o->hidden[i]);
+    if (!mmi_act_name(o->activation)) return BAD("%s: unknown activation %d", fn, o->activation);
+    if (!(o->gamma >= 0 && o->gamma <= 1) || !(o->tau >= 0 && o->tau <= 1) ||
+        !(o->lr_actor >= 0 && o->lr_actor <= 10) || !(o->lr_critic >= 0 && o->lr_critic <= 10))
+        return BAD("%s: gamma and tau must be in [0, 1], learning rates in [0, 10]", fn);
+    if (!(o->max_grad_norm >= 0) || !(o->clip_obs > 0) || !(o->noise_sigma >= 0) ||
+        !(o->noise_theta >= 0) || !(o->noise_dt > 0) || !(o->target_noise >= 0) ||
+        !(o->target_noise_clip >= 0) || !(o->ent_coef >= 0) || !(o->vf_coef >= 0) ||
+        !(o->clip_range >= 0) || !(o->clip_range_vf >= 0) || !isfinite(o->log_std_init) ||
+        !(o->adam_eps > 0 || o->algo <= MM_ALGO_TD3) || !(o->gae_lambda >= 0 && o->gae_lambda <= 1))
+        return BAD("%s: a noise, clip, coefficient or lambda setting is negative or not finite",
+                   fn);
+    if (o->noise < MM_NOISE_NONE || o->noise > MM_NOISE_OU)
+        return BAD("%s: noise %d is not an MM_NOISE_* value", fn, (int)o->noise);
+    if (o->norm_obs != 0 && o->norm_obs != 1) return BAD("%s: norm_obs must be 0 or 1", fn);
+    if (o->reserved0 || o->reserved1) return BAD("%s: reserved fields must be 0", fn);
+    if (o->n_threads < 1 || o->n_threads > 256) return BAD("%s: n_threads must be in [1, 256]", fn);
+    return MM_OK;
+}
+
+static int check_schedule(const mm_policy_opts *o, mmi_err *e, const char *fn)
+{
+    if (o->algo <= MM_ALGO_TD3) {
+        if (o->buffer_size < 1 || o->buffer_size > ((int64_t)1 << 32) || o->batch_size < 1 ||
+            o->batch_size > (1 << 20) || o->learning_starts < 0 || o->train_freq < 1 ||
+            o->gradient_steps < 1 || o->policy_delay < 1 || o->n_critics < 1 ||
+            o->n_critics > 2)
+            return BAD("%s: buffer_size, batch_size, train_freq, gradient_steps, policy_delay "
+                       "must be >= 1 (n_critics 1 or 2, learning_starts >= 0)", fn);
+        return MM_OK;
+    }
+    if (o->n_steps < 1 || o->n_steps > (1 << 24) || o->batch_size < 1 || o->n_epochs < 1 ||
+        o->n_epochs > 100000)
+        return BAD("%s: n_steps, batch_size and n_epochs must be >= 1", fn);
+    if (o->n_steps * o->n_agents > ((int64_t)1 << 26))
+        return mmi_fail(e, MM_E_RANGE, "%s: n_steps x n_agents = %lld is beyond 2^26", fn,
+                        (long long)(o->n_steps * o->n_agents));
+    if (o->algo == MM_ALGO_TRPO &&
+        (!(o->target_kl > 0) || !(o->cg_damping >= 0) || o->cg_max_steps < 1 ||
+         o->ls_max_iter < 1 || !(o->ls_decay > 0 && o->ls_decay < 1)))
+        return BAD("%s: TRPO needs target_kl > 0, cg_damping >= 0, cg_max_steps >= 1, "
+                   "ls_max_iter >= 1, ls_decay in (0, 1)", fn);
+    if (o->linear_decay_steps < 0) return BAD("%s: linear_decay_steps must be >= 0", fn);
+    return MM_OK;
+}
+#undef BAD
+
+/* ---- networks ------------------------------------------------------------------------------ */
+
+static uint64_t sub_seed(uint64_t seed, uint64_t k)
+{
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull * (k + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Builds in -> hidden... -> out MLP (orthogonal init as SB3 when ortho), optional tanh head. */
+static int build_mlp(mm_policy *p, mm_model **out, int64_t in, int64_t n_out, int ortho,
+                     double head_gain, int tanh_head, uint64_t k)
+{
+    const mm_policy_opts *o = &p->o;
+    mm_model_opts mo;
+    mm_model *m = NULL;
+    int init = ortho ? MM_INIT_ORTHOGONAL : MM_INIT_DEFAULT, rc;
+    char buf[MMI_ERRMSG_SIZE] = "";
+    if ((rc = mm_model_opts_init(&mo)) != MM_OK) return rc;
+    mo.alloc = o->alloc;
+    mo.input_dim = in;
+    mo.max_batch = p->maxb;
+    mo.seed = sub_seed(o->seed, k);
+    mo.n_threads = o->n_threads;
+    mo.err_buf = buf, mo.err_buf_size = sizeof buf;
+    rc = mm_model_create(&m, &mo);
+    for (int32_t i = 0; rc == MM_OK && i < o->n_hidden; i++) {
+        rc = mm_model_add_dense(m, o->hidden[i], 1, init, sqrt(2.0));
+        if (rc == MM_OK) rc = mm_model_add_activation(m, o->activation);
+    }
+    if (rc == MM_OK) rc = mm_model_add_dense(m, n_out, 1, init, head_gain);
+    if (rc == MM_OK && tanh_head) rc = mm_model_add_activation(m, MM_ACT_TANH);
+    if (rc == MM_OK) rc = mm_model_finalize(m);
+    if (rc != MM_OK) {
+        mmi_fail(&p->err, rc, "mm_policy_create: network: %s", m ? mm_model_errmsg(m) : buf);
+        mm_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return MM_OK;
+}
+
+static int set_opt(mm_policy *p, mm_model *m, double lr)
+{
+    int rc;
+    int rms = !p->offpolicy && p->o.use_rmsprop && p->o.algo != MM_ALGO_TRPO &&
+              p->o.algo != MM_ALGO_PPO;
+    if ((rc = mm_model_set_optimizer(m, rms ? MM_OPT_RMSPROP : MM_OPT_ADAM)) != MM_OK)
+        return mmi_pol_model_fail(p, m, rc, "mm_policy_create");
+    rc = mm_model_set_f64(m, MM_MODEL_LR, lr);
+    if (rc == MM_OK && rms) rc = mm_model_set_f64(m, MM_MODEL_ALPHA, 0.99);
+    if (rc == MM_OK && !p->offpolicy) rc = mm_model_set_f64(m, MM_MODEL_EPS, p->o.adam_eps);
+    return rc == MM_OK ? rc : mmi_pol_model_fail(p, m, rc, "mm_policy_create");
+}
+
+static int build_offpolicy(mm_policy *p)
+{
+    int64_t od = p->obs_dim, ad = p->act_dim;
+    int rc = build_mlp(p, &p->actor, od, ad, 0, 1.0, 1, 0);
+    if (rc == MM_OK) rc = build_mlp(p, &p->actor_t, od, ad, 0, 1.0, 1, 0);
+    if (rc == MM_OK) rc = set_opt(p, p->actor, p->o.lr_actor);
+    for (int32_t k = 0; rc == MM_OK && k < p->o.n_critics; k++) {
+        rc = build_mlp(p, &p->critic[k], od + ad, 1, 0, 1.0, 0, 1 + (uint64_t)k);
+        if (rc == MM_OK) rc = build_mlp(p, &p->critic_t[k], od + ad, 1, 0, 1.0, 0, 1 + (uint64_t)k);
+        if (rc == MM_OK) rc = set_opt(p, p->critic[k], p->o.lr_critic);
+    }
+    return rc; /* targets were drawn from the same seeds: exact copies, as SB3 */
+}
+
+static int build_onpolicy(mm_policy *p)
+{
+    int64_t od = p->obs_dim;
+    int rc = build_mlp(p, &p->actor, od, p->head_dim, 1, 0.01, 0, 0);
+    if (rc == MM_OK && p->o.algo != MM_ALGO_TRPO) rc = set_opt(p, p->actor, p->o.lr_actor);
+    if (rc == MM_OK && p->o.algo == MM_ALGO_QAC) {
+        rc = build_mlp(p, &p->critic[0], od, p->head_dim, 1, 1.0, 0, 1);
+        if (rc == MM_OK) rc = set_opt(p, p->critic[0], p->o.lr_critic);
+    } else if (rc == MM_OK) {
+        rc = build_mlp(p, &p->vf, od, 1, 1, 1.0, 0, 1);
+        if (rc == MM_OK) rc = set_opt(p, p->vf, p->o.lr_critic);
+    }
+    if (rc == MM_OK && !p->discrete) { /* log std: the bias of a dense layer fed a zero input */
+        mm_model_opts mo;
+        float *w;
+        int64_t n;
+        rc = mm_model_opts_init(&mo);
+        mo.alloc = p->o.alloc, mo.input_dim = 1, mo.max_batch = 1;
+        if (rc == MM_OK) rc = mm_model_create(&p->logstd, &mo);
+        if (rc == MM_OK) rc = mm_model_add_dense(p->logstd, p->act_dim, 1, MM_INIT_DEFAULT, 1.0);
+        if (rc == MM_OK) rc = mm_model_finalize(p->logstd);
+        if (rc == MM_OK) rc = mm_model_params(p->logstd, &w, &n);
+        if (rc != MM_OK) return mmi_fail(&p->err, rc, "mm_policy_create: log std parameters");
+        for (int64_t i = 0; i < p->act_dim; i++) w[i] = 0.0f, w[p->act_dim + i] = (float)p->o.log_std_init;
+        if (p->o.algo != MM_ALGO_TRPO) rc = set_opt(p, p->logstd, p->o.lr_actor);
+    }
+    return rc;
+}
+
+/* ---- buffers ------------------------------------------------------------------------------- */
+
+/* Carves n_bytes (rounded to 64) out of a running total; returns -1 on overflow. */
+static int plan(size_t *total, size_t *off, size_t n_bytes)
+{
+    size_t a = mmi_align_up(n_bytes ? n_bytes : 1);
+    if (!a || mmi_add_size(total, *total, a)) return -1;
+    *off = *total - a;
+    return 0;
+}
+
+typedef struct buf_req {
+    void **dst;
+    size_t bytes;
+} buf_req;
+
+static int alloc_buffers(mm_policy *p, void **block, size_t *block_size)
+{
+    const mm_policy_opts *o = &p->o;
+    int64_t od = p->obs_dim, ad = p->act_dim, na = o->n_agents, nb = p->maxb, wide = p->wide;
+    int64_t cap = p->offpolicy ? o->buffer_size : 0;
+    int64_t tn = p->offpolicy ? 0 : o->n_steps * na;
+    int64_t npi = p->offpolicy ? 0 : p->n_pi;
+    buf_req r[] = {
+        {(void **)&p->low, 4 * (size_t)ad}, {(void **)&p->high, 4 * (size_t)ad},
+        {(void **)&p->ou, 4 * (size_t)(na * ad)}, {(void **)&p->last_raw, 4 * (size_t)(na * ad)},
+        {(void **)&p->last_out, 4 * (size_t)(na * ad)},
+        {(void **)&p->w_a, 4 * (size_t)(nb * wide)}, {(void **)&p->w_b, 4 * (size_t)(nb * wide)},
+        {(void **)&p->w_c, 4 * (size_t)(nb * wide)}, {(void **)&p->w_d, 4 * (size_t)(nb * wide)},
+        {(void **)&p->w_e, 4 * (size_t)(nb * wide)}, {(void **)&p->w_f, 4 * (size_t)(nb * wide)},
+        {(void **)&p->w_dbl, 8 * (size_t)(nb * 5 + od * 2 + p->head_dim * 2 + 4)},
+        {(void **)&p->w_idx, 8 * (size_t)nb},
+        {(void **)&p->rms.mean, 8 * (size_t)od}, {(void **)&p->rms.var, 8 * (size_t)od},
+        {(void **)&p->rms.f_mean, 4 * (size_t)od}, {(void **)&p->rms.f_istd, 4 * (size_t)od},
+        {(void **)&p->rb.obs, 4 * (size_t)(cap * od)}, {(void **)&p->rb.next_obs, 4 * (size_t)(cap * od)},
+        {(void **)&p->rb.act, 4 * (size_t)(cap * ad)}, {(void **)&p->rb.rew, 4 * (size_t)cap},
+        {(void **)&p->rb.term, 4 * (size_t)cap},
+        {(void **)&p->ro.obs, 4 * (size_t)(tn * od)}, {(void **)&p->ro.act, 4 * (size_t)(tn * ad)},
+        {(void **)&p->ro.logp, 4 * (size_t)tn}, {(void **)&p->ro.val, 4 * (size_t)tn},
+        {(void **)&p->ro.rew, 4 * (size_t)tn}, {(void **)&p->ro.done, 4 * (size_t)tn},
+        {(void **)&p->ro.adv, 4 * (size_t)tn}, {(void **)&p->ro.ret, 4 * (size_t)tn},
+        {(void **)&p->ro.last_obs, 4 * (size_t)(na * od)}, {(void **)&p->ro.last_val, 4 * (size_t)na},
+        {(void **)&p->flat_a, 4 * (size_t)npi}, {(void **)&p->flat_b, 4 * (size_t)npi},
+        {(void **)&p->flat_c, 4 * (size_t)npi}, {(void **)&p->flat_d, 4 * (size_t)npi},
+        {(void **)&p->flat_e, 4 * (size_t)npi}, {(void **)&p->flat_f, 4 * (size_t)npi},
+    };
+    size_t n = sizeof r / sizeof r[0], total = 0, off[sizeof r / sizeof r[0]];
+    for (size_t i = 0; i < n; i++)
+        if (plan(&total, &off[i], r[i].bytes))
+            return mmi_fail(&p->err, MM_E_RANGE, "mm_policy_create: buffer sizes overflow");
+    if (!(*block = mmi_calloc(&p->alloc, total)))
+        return mmi_fail(&p->err, MM_E_NOMEM, "mm_policy_create: %zu bytes of buffers", total);
+    *block_size = total;
+    for (size_t i = 0; i < n; i++) *r[i].dst = (char *)*block + off[i];
+    return MM_OK;
+}
+
+/* ---- create / free --------------------------------------------------------------------------- */
+
+static void size_policy(mm_policy *p)
+{
+    const mm_policy_opts *o = &p->o;
+    p->offpolicy = o->algo == MM_ALGO_DDPG || o->algo == MM_ALGO_TD3;
+    p->discrete = o->n_actions > 0;
+    p->obs_dim = o->obs_dim;
+    p->act_dim = p->discrete ? 1 : o->act_dim;
+    p->head_dim = p->discrete ? o->n_actions : o->act_dim;
+    p->maxb = p->offpolicy ? (o->batch_size > o->n_agents ? o->batch_size : o->n_agents)
+                           : o->n_steps * o->n_agents;
+    if (p->maxb < o->n_agents) p->maxb = o->n_agents;
+    p->wide = p->obs_dim + (p->act_dim > p->head_dim ? p->act_dim : p->head_dim) + 2;
+}
+
+static int create_parts(mm_policy *p)
+{
+    int rc = p->offpolicy ? build_offpolicy(p) : build_onpolicy(p);
+    int64_t n = 0;
+    if (rc != MM_OK) return rc;
+    if (!p->offpolicy) {
+        if ((rc = mm_model_num_params(p->actor, &n)) != MM_OK) return rc;
+        p->n_pi = n + (p->discrete ? 0 : p->act_dim);
+    }
+    if ((rc = alloc_buffers(p, &p->block, &p->block_size)) != MM_OK) return rc;
+    for (int64_t i = 0; i < p->act_dim; i++) {
+        p->low[i] = p->o.act_low && !p->discrete ? p->o.act_low[i] : -1.0f;
+        p->high[i] = p->o.act_high && !p->discrete ? p->o.act_high[i] : 1.0f;
+    }
+    p->o.act_low = p->low, p->o.act_high = p->high;
+    p->rb.cap = p->offpolicy ? p->o.buffer_size : 0;
+    p->rb.obs_dim = p->obs_dim, p->rb.act_dim = p->act_dim;
+    p->ro.n_steps = p->offpolicy ? 0 : p->o.n_steps;
+    p->ro.n_agents = p->o.n_agents, p->ro.obs_dim = p->obs_dim, p->ro.act_dim = p->act_dim;
+    p->norm = p->o.norm_obs;
+    p->rms.dim = p->obs_dim, p->rms.count = 1e-4, p->rms.clip = p->o.clip_obs;
+    for (int64_t i = 0; i < p->obs_dim; i++) p->rms.var[i] = 1.0;
+    mmi_rms_refresh(&p->rms);
+    mmi_rng_seed(&p->rng, p->o.seed ^ 0x5DEECE66Dull);
+    p->st_ls = 0;
+    return MM_OK;
+}
+
+int mm_policy_create(mm_policy **out, const mm_policy_opts *opts)
+{
+    static const char fn[] = "mm_policy_create";
+    mm_policy_opts o;
+    mmi_alloc a;
+    mmi_err e;
+    mm_policy *p;
+    int rc;
+    mmi_err_clear(&e);
+    if (out) *out = NULL;
+    if (!out || !opts) return mmi_fail(&e, MM_E_INVALID_ARG, "%s: NULL argument", fn);
+    if ((rc = mm_policy_opts_init(&o, opts->algo >= 1 && opts->algo <= 6 ? opts->algo : 1)))
+        return rc;
+    rc = mmi_opts_copy(&o, opts, sizeof o, &e, fn);
+    if (rc == MM_OK) rc = check_spaces(&o, &e, fn);
+    if (rc == MM_OK) rc = check_numbers(&o, &e, fn);
+    if (rc == MM_OK) rc = check_schedule(&o, &e, fn);
+    if (rc == MM_OK) rc = mmi_alloc_init(&a, o.alloc, &e);
+    if (rc == MM_OK && !(p = mmi_calloc(&a, sizeof *p)))
+        rc = mmi_fail(&e, MM_E_NOMEM, "%s: handle", fn);
+    if (rc != MM_OK) {
+        mmi_err_export(&e, opts->err_buf, opts->err_buf_size);
+        return rc;
+    }
+    p->alloc = a;
+    p->o = o;
+    size_policy(p);
+    if ((rc = create_parts(p)) != MM_OK) {
+        mmi_err_export(&p->err, opts->err_buf, opts->err_buf_size);
+        mm_policy_free(p);
+        return rc;
+    }
+    p->o.err_buf = NULL, p->o.err_buf_size = 0, p->o.alloc = NULL;
+    *out = p;
+    return MM_OK;
+}
+
+void mm_policy_free(mm_policy *p)
+{
+    if (!p) return;
+    mm_model_free(p->actor);
+    mm_model_free(p->actor_t);
+    mm_model_free(p->critic[0]);
+    mm_model_free(p->critic[1]);
+    mm_model_free(p->critic_t[0]);
+    mm_model_free(p->critic_t[1]);
+    mm_model_free(p->vf);
+    mm_model_free(p->logstd);
+    if (p->block) mmi_free(&p->alloc, p->block, p->block_size);
+    mmi_alloc a = p->alloc;
+    mmi_free(&a, p, sizeof *p);
+}
+
+const char *mm_policy_errmsg(const mm_policy *p) { return p ? p->err.msg : "invalid handle"; }
+
+/* ---- helpers shared by the policy files ------------------------------------------------------ */
+
+mm_tensor *mmi_pol_view(mm_policy *p, int k, float *data, int64_t rows, int64_t cols)
+{
+    mm_tensor *t = &p->views[k];
+    t->alloc = p->alloc;
+    t->data = data;
+    t->ndim = 2;
+    t->shape[0] = rows;
+    t->shape[1] = cols;
+    t->numel = rows * cols;
+    t->owned = 0;
+    t->err.msg[0] = 0;
+    return t;
+}
+
+double mmi_pol_progress(const mm_policy *p)
+{
+    double f;
+    if (p->o.linear_decay_steps <= 0) return 1.0;
+    f = 1.0 - (double)p->steps / (double)p->o.linear_decay_steps;
+    return f > 0 ? f : 0.0;
+}
+
+int mmi_pol_model_fail(mm_policy *p, mm_model *m, int rc, const char *fn)
+{
+    return mmi_fail(&p->err, rc, "%s: %s", fn, mm_model_errmsg(m));
+}
+
+/* ---- run-time parameters ----------------------------------------------------------------- */
+
+static double *param_slot(mm_policy *p, int32_t id)
+{
+    switch (id) {
+    case MM_POLICY_LR_ACTOR: return &p->o.lr_actor;
+    case MM_POLICY_LR_CRITIC: return &p->o.lr_critic;
+    case MM_POLICY_GAMMA: return &p->o.gamma;
+    case MM_POLICY_TAU: return &p->o.tau;
+    case MM_POLICY_NOISE_SIGMA: return &p->o.noise_sigma;
+    case MM_POLICY_ENT_COEF: return &p->o.ent_coef;
+    case MM_POLICY_CLIP_RANGE: return &p->o.clip_range;
+    case MM_POLICY_TARGET_KL: return &p->o.target_kl;
+    case MM_POLICY_VF_COEF: return &p->o.vf_coef;
+    case MM_POLICY_MAX_GRAD_NORM: return &p->o.max_grad_norm;
+    case MM_POLICY_CG_DAMPING: return &p->o.cg_damping;
+    default: return NULL;
+    }
+}
+
+int mm_policy_set_f64(mm_policy *p, int32_t id, double v)
+{
+    static const char fn[] = "mm_policy_set_f64";
+    double *slot;
+    int rc;
+    if (!p) return MM_E_INVALID_ARG;
+    if ((rc = mmi_param_check(id, v, &p->err, fn)) != MM_OK) return rc;
+    if (!(slot = param_slot(p, id)))
+        return mmi_fail(&p->err, MM_E_UNSUPPORTED, "%s: parameter %d is read-only", fn, (int)id);
+    *slot = v;
+    return MM_OK;
+}
+
+int mm_policy_get_f64(mm_policy *p, int32_t id, double *v)
+{
+    double *slot;
+    if (!p || !v) return p ? mmi_fail(&p->err, MM_E_INVALID_ARG, "mm_policy_get_f64: v is NULL")
+                           : MM_E_INVALID_ARG;
+    if ((slot = param_slot(p, id))) {
+        *v = *slot;
+        return MM_OK;
+    }
+    switch (id) {
+    case MM_POLICY_STAT_ACTOR_LOSS: *v = p->st_actor_loss; break;
+    case MM_POLICY_STAT_CRITIC_LOSS: *v = p->st_critic_loss; break;
+    case MM_POLICY_STAT_KL: *v = p->st_kl; break;
+    case MM_POLICY_STAT_ENTROPY: *v = p->st_entropy; break;
+    case MM_POLICY_STAT_EXPLAINED_VAR: *v = p->st_ev; break;
+    case MM_POLICY_STAT_UPDATES: *v = (double)p->n_updates; break;
+    case MM_POLICY_STAT_STEPS: *v = (double)p->steps; break;
+    case MM_POLICY_STAT_CLIP_FRACTION: *v = p->st_clip_frac; break;
+    case MM_POLICY_STAT_LS_STEPS: *v = p->st_ls; break;
+    case MM_POLICY_STAT_Q_MEAN: *v = p->st_q_mean; break;
+    default:
+        return mmi_fail(&p->err, MM_E_UNSUPPORTED, "mm_policy_get_f64: unknown parameter id %d",
+                        (int)id);
+    }
+    return MM_OK;
+}

@@ -1,0 +1,100 @@
+/* policy_act.c — mm_policy_act: one batched forward of the actor for n agents, then
+ * exploration (noise, warm-up uniform actions or sampling) and the map to the environment's
+ * units. Never allocates: inputs go through tensor views over reserved work rows. */
+#include "mmi_policy.h"
+
+#include <math.h>
+
+static int check_act(mm_policy *p, const float *obs, int64_t n, const float *actions,
+                     int32_t explore, const char *fn)
+{
+    if (!obs || !actions) return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: NULL buffer", fn);
+    if (explore != 0 && explore != 1)
+        return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: explore must be 0 or 1", fn);
+    if (n < 1 || n > p->o.n_agents)
+        return mmi_fail(&p->err, MM_E_RANGE, "%s: n = %lld agents; the policy was created for "
+                        "1..%lld", fn, (long long)n, (long long)p->o.n_agents);
+    if (!mmi_all_finite(obs, n * p->obs_dim))
+        return mmi_fail(&p->err, MM_E_NUMERIC, "%s: obs holds NaN or Inf", fn);
+    return MM_OK;
+}
+
+/* y in [-1, 1] -> low + (y + 1) (high - low) / 2 */
+static void unscale(const mm_policy *p, const float *y, int64_t n, float *out)
+{
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < p->act_dim; j++) {
+            float lo = p->low[j], hi = p->high[j];
+            out[i * p->act_dim + j] = lo + (y[i * p->act_dim + j] + 1.0f) * 0.5f * (hi - lo);
+        }
+}
+
+static int act_offpolicy(mm_policy *p, const float *x, int64_t n, float *actions, int32_t explore)
+{
+    float *y = p->w_b;
+    if (explore && p->steps < p->o.learning_starts) { /* warm-up: uniform over the box */
+        for (int64_t i = 0; i < n * p->act_dim; i++)
+            y[i] = (float)(2.0 * mmi_rng_uniform(&p->rng) - 1.0);
+    } else {
+        int rc = mm_model_forward(p->actor, mmi_pol_view(p, 0, (float *)x, n, p->obs_dim),
+                                  mmi_pol_view(p, 1, y, n, p->act_dim));
+        if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_act");
+        if (explore) mmi_noise_apply(p, y, n);
+    }
+    unscale(p, y, n, actions);
+    return MM_OK;
+}
+
+static float sample_categorical(mm_policy *p, const float *z, int32_t explore)
+{
+    int64_t k = p->head_dim, best = 0;
+    double *prob = MMI_POL_PROB(p), u, c = 0;
+    if (!explore) {
+        for (int64_t j = 1; j < k; j++) best = z[j] > z[best] ? j : best;
+        return (float)best;
+    }
+    mmi_cat_softmax(z, k, prob);
+    u = mmi_rng_uniform(&p->rng);
+    for (int64_t j = 0; j < k; j++) {
+        c += prob[j];
+        if (u < c) return (float)j;
+    }
+    return (float)(k - 1); /* rounding left u above the last partial sum */
+}
+
+static int act_onpolicy(mm_policy *p, const float *x, int64_t n, float *actions, int32_t explore)
+{
+    float *head = p->w_b;
+    int rc = mmi_pi_forward(p, x, n, head, "mm_policy_act");
+    int64_t d = p->act_dim;
+    if (rc != MM_OK) return rc;
+    if (p->discrete) {
+        for (int64_t i = 0; i < n; i++) actions[i] = sample_categorical(p, head + i * p->head_dim, explore);
+        return MM_OK;
+    }
+    const float *ls = mmi_pol_logstd(p);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < d; j++) {
+            float mu = head[i * d + j], a = mu, lo = p->low[j], hi = p->high[j];
+            if (explore) a = (float)(mu + exp((double)ls[j]) * mmi_rng_normal(&p->rng));
+            /* the env gets the clipped action; observe recovers the raw sample by matching */
+            p->last_raw[i * d + j] = a;
+            a = a < lo ? lo : (a > hi ? hi : a);
+            p->last_out[i * d + j] = a;
+            actions[i * d + j] = a;
+        }
+    return MM_OK;
+}
+
+int mm_policy_act(mm_policy *p, const float *obs, int64_t n, float *actions, int32_t explore)
+{
+    static const char fn[] = "mm_policy_act";
+    float *x;
+    int rc;
+    if (!p) return MM_E_INVALID_ARG;
+    if ((rc = check_act(p, obs, n, actions, explore, fn)) != MM_OK) return rc;
+    x = p->w_a;
+    mmi_rms_apply(p->norm ? &p->rms : NULL, obs, n, p->obs_dim, x);
+    return p->offpolicy ? act_offpolicy(p, x, n, actions, explore)
+                        : act_onpolicy(p, x, n, actions, explore);
+}

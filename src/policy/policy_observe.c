@@ -1,0 +1,167 @@
+/* policy_observe.c — mm_policy_observe: validates a batch of transitions (refusing NaN/Inf
+ * before anything is stored), folds observations into the running statistics, then stores
+ * them in the replay buffer (off-policy) or as one rollout row (on-policy, with log pi(a|s),
+ * V(s) and the truncation bootstrap r += gamma V(final obs), spec/rl.md §2.6). */
+#include "mmi_policy.h"
+
+#include <math.h>
+#include <string.h>
+
+static int check_observe(mm_policy *p, const float *obs, const float *actions,
+                         const float *rewards, const float *next_obs, const uint8_t *term,
+                         const uint8_t *trunc, int64_t n, const char *fn)
+{
+    int64_t od = p->obs_dim, ad = p->act_dim;
+    if (!obs || !actions || !rewards || !next_obs || !term || !trunc)
+        return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: NULL buffer", fn);
+    if (n < 1 || n > p->o.n_agents)
+        return mmi_fail(&p->err, MM_E_RANGE, "%s: n = %lld; the policy was created for 1..%lld "
+                        "agents", fn, (long long)n, (long long)p->o.n_agents);
+    if (!p->offpolicy && n != p->o.n_agents)
+        return mmi_fail(&p->err, MM_E_SHAPE, "%s: on-policy rollouts take all %lld agents per "
+                        "call, got %lld", fn, (long long)p->o.n_agents, (long long)n);
+    if (!p->offpolicy && p->ro.t >= p->ro.n_steps)
+        return mmi_fail(&p->err, MM_E_STATE, "%s: the rollout is full; call mm_policy_update",
+                        fn);
+    if (!mmi_all_finite(obs, n * od) || !mmi_all_finite(next_obs, n * od) ||
+        !mmi_all_finite(rewards, n) || !mmi_all_finite(actions, n * ad))
+        return mmi_fail(&p->err, MM_E_NUMERIC, "%s: NaN or Inf in obs, actions, rewards or "
+                        "next_obs; nothing stored", fn);
+    for (int64_t i = 0; p->discrete && i < n; i++)
+        if (!(actions[i] >= 0 && actions[i] < (float)p->head_dim) ||
+            actions[i] != floorf(actions[i]))
+            return mmi_fail(&p->err, MM_E_RANGE, "%s: action %g of agent %lld is not an index "
+                            "in [0, %lld)", fn, (double)actions[i], (long long)i,
+                            (long long)p->head_dim);
+    for (int64_t i = 0; i < n; i++)
+        if (term[i] > 1 || trunc[i] > 1)
+            return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: terminated/truncated must be 0 or 1",
+                            fn);
+    return MM_OK;
+}
+
+static void observe_offpolicy(mm_policy *p, const float *obs, const float *actions,
+                              const float *rewards, const float *next_obs, const uint8_t *term,
+                              const uint8_t *trunc, int64_t n)
+{
+    int64_t od = p->obs_dim, ad = p->act_dim;
+    float *a = p->w_b;
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t j = 0; j < ad; j++) { /* the replay holds actions in [-1, 1] */
+            float lo = p->low[j], hi = p->high[j];
+            float y = 2.0f * (actions[i * ad + j] - lo) / (hi - lo) - 1.0f;
+            a[j] = y < -1.0f ? -1.0f : (y > 1.0f ? 1.0f : y);
+        }
+        mmi_replay_add(&p->rb, obs + i * od, a, rewards[i], next_obs + i * od,
+                       term[i] ? 1.0f : 0.0f);
+        if (term[i] || trunc[i]) mmi_noise_reset(p, i);
+    }
+    p->steps += n;
+    p->calls++;
+    /* SB3: train every train_freq env steps once more than learning_starts were collected */
+    if (++p->calls_since_train >= p->o.train_freq && p->steps > p->o.learning_starts) {
+        p->pending += p->o.gradient_steps;
+        p->calls_since_train = 0;
+    }
+}
+
+/* The raw Gaussian sample of agent i if actions[i] is what act returned, else actions[i]. */
+static const float *raw_action(const mm_policy *p, const float *actions, int64_t i)
+{
+    int64_t d = p->act_dim;
+    if (!p->discrete && memcmp(actions + i * d, p->last_out + i * d, sizeof(float) * (size_t)d) == 0)
+        return p->last_raw + i * d;
+    return actions + i * d;
+}
+
+/* Value of n rows of normalised x for the truncation bootstrap: V(s) (or, for QAC, the
+ * expected Q under pi: sum_a pi(a|s) q(s, a)). */
+static int values(mm_policy *p, const float *x, int64_t n, float *v, const char *fn)
+{
+    if (p->vf) return mmi_v_forward(p, x, n, v, fn);
+    float *q = p->w_e, *z = p->w_f;
+    double *prob = MMI_POL_PROB(p);
+    int64_t k = p->head_dim;
+    int rc = mm_model_forward(p->critic[0], mmi_pol_view(p, 0, (float *)x, n, p->obs_dim),
+                              mmi_pol_view(p, 1, q, n, k));
+    if (rc != MM_OK) return mmi_pol_model_fail(p, p->critic[0], rc, fn);
+    if ((rc = mmi_pi_forward(p, x, n, z, fn)) != MM_OK) return rc;
+    for (int64_t i = 0; i < n; i++) {
+        double s = 0;
+        mmi_cat_softmax(z + i * k, k, prob);
+        for (int64_t j = 0; j < k; j++) s += prob[j] * q[i * k + j];
+        v[i] = (float)s;
+    }
+    return MM_OK;
+}
+
+static int observe_onpolicy(mm_policy *p, const float *actions, const float *rewards,
+                            const float *next_obs, const uint8_t *term, const uint8_t *trunc,
+                            int64_t n, const char *fn)
+{
+    mmi_rollout *r = &p->ro;
+    int64_t od = p->obs_dim, ad = p->act_dim, row = r->t * n;
+    float *x = r->obs + row * od, *a = r->act + row * ad, *head = p->w_b, *vb = p->w_c;
+    int rc, any_trunc = 0;
+    for (int64_t i = 0; i < n; i++)
+        memcpy(a + i * ad, raw_action(p, actions, i), sizeof(float) * (size_t)ad);
+    if ((rc = mmi_pi_forward(p, x, n, head, fn)) != MM_OK) return rc;
+    mmi_pi_logp(p, head, a, n, r->logp + row);
+    if (p->vf && (rc = mmi_v_forward(p, x, n, r->val + row, fn)) != MM_OK) return rc;
+    mmi_rms_apply(p->norm ? &p->rms : NULL, next_obs, n, od, r->last_obs);
+    for (int64_t i = 0; i < n; i++) any_trunc |= trunc[i] && !term[i];
+    if (any_trunc && (rc = values(p, r->last_obs, n, vb, fn)) != MM_OK) return rc;
+    for (int64_t i = 0; i < n; i++) {
+        double rw = rewards[i];
+        if (trunc[i] && !term[i]) rw += p->o.gamma * vb[i]; /* bootstrap through the cut */
+        r->rew[row + i] = (float)rw;
+        r->done[row + i] = (term[i] || trunc[i]) ? 1.0f : 0.0f;
+    }
+    r->t++;
+    p->steps += n;
+    p->calls++;
+    return MM_OK;
+}
+
+int mm_policy_observe(mm_policy *p, const float *obs, const float *actions, const float *rewards,
+                      const float *next_obs, const uint8_t *terminated, const uint8_t *truncated,
+                      int64_t n)
+{
+    static const char fn[] = "mm_policy_observe";
+    int rc;
+    if (!p) return MM_E_INVALID_ARG;
+    rc = check_observe(p, obs, actions, rewards, next_obs, terminated, truncated, n, fn);
+    if (rc != MM_OK) return rc;
+    if (p->offpolicy) {
+        if (p->norm) mmi_rms_update(&p->rms, obs, n, MMI_POL_RMS_WORK(p));
+        observe_offpolicy(p, obs, actions, rewards, next_obs, terminated, truncated, n);
+        return MM_OK;
+    }
+    /* the rollout stores observations normalised with the statistics they were acted on */
+    mmi_rms_apply(p->norm ? &p->rms : NULL, obs, n, p->obs_dim,
+                  p->ro.obs + p->ro.t * n * p->obs_dim);
+    if (p->norm) mmi_rms_update(&p->rms, obs, n, MMI_POL_RMS_WORK(p));
+    return observe_onpolicy(p, actions, rewards, next_obs, terminated, truncated, n, fn);
+}
+
+int mm_policy_update(mm_policy *p, int32_t *did_update)
+{
+    int rc = MM_OK;
+    if (did_update) *did_update = 0;
+    if (!p) return MM_E_INVALID_ARG;
+    if (p->offpolicy) {
+        if (p->pending > 0 && p->rb.size > 0) {
+            while (p->pending > 0 && rc == MM_OK) {
+                rc = mmi_ddpg_update(p);
+                p->pending--;
+            }
+            if (did_update) *did_update = 1;
+        }
+        return rc;
+    }
+    if (p->ro.t < p->ro.n_steps) return MM_OK;
+    rc = p->o.algo == MM_ALGO_TRPO ? mmi_trpo_update(p) : mmi_onpolicy_update(p);
+    p->ro.t = 0; /* the rollout restarts even after a refused update: its data is spent */
+    if (did_update) *did_update = rc == MM_OK;
+    return rc;
+}

@@ -1,0 +1,303 @@
+/* test_policy.c — mm_policy: GAE against a hand-computed case, CG on a known SPD system, the
+ * Gauss-Newton Fisher-vector product against finite differences of the KL gradient, the TRPO
+ * line search refusing a step beyond the KL radius, uniform replay sampling (chi-square),
+ * save -> load -> identical actions, NaN refusal, zero allocations on the hot path, misuse. */
+#include "runner.h"
+
+#include "policy/mmi_policy.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static float g_lo[2] = {-2.0f, -1.0f}, g_hi[2] = {2.0f, 3.0f};
+
+/* A small agent of algo: obs 3, continuous 2-D (or 3 discrete actions) */
+static mm_policy *make(int32_t algo, int discrete, const mm_allocator *a, int norm)
+{
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    CHECK_OK(mm_policy_opts_init(&o, algo));
+    o.obs_dim = 3, o.alloc = a, o.seed = 5, o.n_agents = 4, o.norm_obs = norm;
+    o.hidden[0] = 16, o.hidden[1] = 16;
+    if (discrete) o.n_actions = 3;
+    else o.act_dim = 2, o.act_low = g_lo, o.act_high = g_hi;
+    o.buffer_size = 64, o.batch_size = 8, o.learning_starts = 10, o.n_steps = 6;
+    CHECK_OK(mm_policy_create(&p, &o));
+    return p;
+}
+
+/* Drives n steps of a fake 4-agent environment through act/observe/update. */
+static void drive(mm_policy *p, int steps, uint64_t seed)
+{
+    float obs[12], next[12], act[8], rew[4];
+    uint8_t te[4] = {0}, tr[4] = {0};
+    mmt_fill_uniform(obs, 12, seed, -1, 1);
+    for (int s = 0; s < steps; s++) {
+        int32_t did;
+        CHECK_OK(mm_policy_act(p, obs, 4, act, 1));
+        mmt_fill_uniform(next, 12, seed + 100 + (uint64_t)s, -1, 1);
+        for (int i = 0; i < 4; i++) rew[i] = next[3 * i] - 0.1f * act[i], te[i] = s % 7 == 3 && i == 1,
+                                  tr[i] = s % 5 == 4 && i == 2;
+        CHECK_OK(mm_policy_observe(p, obs, act, rew, next, te, tr, 4));
+        CHECK_OK(mm_policy_update(p, &did));
+        memcpy(obs, next, sizeof obs);
+    }
+}
+
+static void test_gae(void)
+{
+    const float rew[3] = {1, 2, 3}, val[3] = {0.5f, 0.4f, 0.3f}, done[3] = {0, 1, 0};
+    const float last = 0.9f;
+    float adv[3], ret[3];
+    /* by hand (float64): t=2: 3 + .9*.9 - .3 = 3.51; t=1 done: 2 - .4 = 1.6;
+     * t=0: 1 + .9*.4 - .5 + .9*.8*1.6 = 2.012 */
+    mmi_gae(3, 1, rew, val, done, &last, 0.9, 0.8, adv, ret);
+    CHECK_NEAR(adv[2], 3.51, 1e-6, 1e-6);
+    CHECK_NEAR(adv[1], 1.6, 1e-6, 1e-6);
+    CHECK_NEAR(adv[0], 2.012, 1e-6, 1e-6);
+    CHECK_NEAR(ret[0], 2.512, 1e-6, 1e-6);
+    CHECK_NEAR(ret[1], 2.0, 1e-6, 1e-6);
+    CHECK_NEAR(ret[2], 3.81, 1e-6, 1e-6);
+}
+
+static void spd_mv(void *ctx, const float *v, float *out)
+{
+    const double *A = ctx;
+    for (int i = 0; i < 3; i++) out[i] = (float)(A[3 * i] * v[0] + A[3 * i + 1] * v[1] + A[3 * i + 2] * v[2]);
+}
+
+static void test_cg(void)
+{
+    double A[9] = {4, 1, 0.5, 1, 3, 0.2, 0.5, 0.2, 2};
+    float b[3] = {1, 2, 3}, x[3], r[3], d[3], ad[3], chk[3];
+    int32_t it = mmi_cg(spd_mv, A, b, 3, 10, x, r, d, ad);
+    CHECK(it <= 4);
+    spd_mv(A, x, chk);
+    for (int i = 0; i < 3; i++) CHECK_NEAR(chk[i], b[i], 1e-4, 1e-4);
+}
+
+/* TRPO agent with a rollout of random observations and old heads = the current heads. */
+static mm_policy *trpo_fixture(int discrete, float *old_head, int64_t *n)
+{
+    mm_policy *p = make(MM_ALGO_TRPO, discrete, NULL, 0);
+    *n = p->ro.n_steps * p->ro.n_agents;
+    mmt_fill_uniform(p->ro.obs, *n * 3, 21, -1, 1);
+    CHECK_OK(mmi_pi_forward(p, p->ro.obs, *n, old_head, "test"));
+    if (!discrete) memcpy(old_head + *n * p->head_dim, mmi_pol_logstd(p), 2 * sizeof(float));
+    return p;
+}
+
+static void fvp_case(int discrete)
+{
+    static float old_head[64 * 4], v[4096], th[4096], gp[4096], gm[4096], fv[4096];
+    int64_t n, np;
+    mm_policy *p = trpo_fixture(discrete, old_head, &n);
+    double eps = 1e-2, num = 0, den = 0;
+    np = p->n_pi;
+    CHECK(np <= 4096);
+    p->o.cg_damping = 0;
+    mmt_fill_uniform(v, np, 33, -1, 1);
+    mmi_trpo_get_params(p, th);
+    /* move away from theta_old so the KL gradient is not trivially 0 at the centre */
+    CHECK_OK(mmi_trpo_fvp(p, v, fv));
+    for (int64_t i = 0; i < np; i++) gp[i] = th[i] + (float)eps * v[i];
+    mmi_trpo_set_params(p, gp);
+    CHECK_OK(mmi_trpo_kl_grad(p, old_head, n, gp));
+    for (int64_t i = 0; i < np; i++) gm[i] = th[i] - (float)eps * v[i];
+    mmi_trpo_set_params(p, gm);
+    CHECK_OK(mmi_trpo_kl_grad(p, old_head, n, gm));
+    mmi_trpo_set_params(p, th);
+    for (int64_t i = 0; i < np; i++) {
+        double fd = ((double)gp[i] - gm[i]) / (2 * eps);
+        num += (fd - fv[i]) * (fd - fv[i]), den += (double)fv[i] * fv[i];
+    }
+    if (!(sqrt(num / den) < 0.02))
+        mmt_fail(__FILE__, __LINE__, "FVP vs finite differences (%s): relative error %.3g",
+                 discrete ? "categorical" : "gaussian", sqrt(num / den));
+    mm_policy_free(p);
+}
+
+static void test_fvp(void)
+{
+    fvp_case(0);
+    fvp_case(1);
+}
+
+static void test_line_search(void)
+{
+    static float old_head[64 * 4], th[4096], full[4096], now[4096];
+    int64_t n;
+    mm_policy *p = trpo_fixture(1, old_head, &n);
+    int rc;
+    mmi_trpo_get_params(p, th);
+    mmt_fill_uniform(full, p->n_pi, 9, -1, 1); /* a large step: KL far beyond 1e-6 */
+    mmt_fill_uniform(p->ro.adv, n, 10, -1, 1);
+    for (int64_t i = 0; i < n; i++) p->ro.act[i] = (float)(i % 3);
+    mmi_pi_logp(p, old_head, p->ro.act, n, p->ro.logp);
+    p->o.target_kl = 1e-6;
+    CHECK_EQ_I64(mmi_trpo_line_search(p, th, full, old_head, -1e30, &rc), -1);
+    CHECK_OK(rc);
+    mmi_trpo_get_params(p, now);
+    CHECK(memcmp(now, th, sizeof(float) * (size_t)p->n_pi) == 0); /* restored */
+    p->o.target_kl = 1e6; /* any KL allowed and any surrogate better than -inf: k = 0 */
+    CHECK_EQ_I64(mmi_trpo_line_search(p, th, full, old_head, -1e30, &rc), 0);
+    mm_policy_free(p);
+}
+
+static void test_replay_uniform(void)
+{
+    mmi_replay r;
+    mmi_rng rng;
+    float buf[64], o = 0, a = 0;
+    int64_t idx[1000], count[10] = {0}, draws = mmt_quick() ? 20000 : 100000;
+    double chi = 0;
+    memset(&r, 0, sizeof r);
+    r.obs = buf, r.next_obs = buf + 16, r.act = buf + 32, r.rew = buf + 40, r.term = buf + 50;
+    r.cap = 10, r.obs_dim = 1, r.act_dim = 1;
+    for (int i = 0; i < 13; i++) mmi_replay_add(&r, &o, &a, (float)i, &o, 0); /* wraps */
+    CHECK_EQ_I64(r.size, 10);
+    CHECK(r.rew[0] == 10.0f && r.rew[3] == 3.0f);
+    mmi_rng_seed(&rng, 42);
+    for (int64_t k = 0; k < draws; k += 1000) {
+        mmi_replay_sample(&r, &rng, 1000, idx);
+        for (int j = 0; j < 1000; j++) count[idx[j]]++;
+    }
+    for (int i = 0; i < 10; i++) {
+        double e = draws / 10.0;
+        chi += (count[i] - e) * (count[i] - e) / e;
+    }
+    CHECK(chi < 27.88); /* chi-square, 9 dof, p = 0.001 */
+}
+
+static void roundtrip(int32_t algo, int discrete, int norm)
+{
+    const char *path = "build/tests/policy_rt.safetensors";
+    mm_policy *p = make(algo, discrete, NULL, norm), *q;
+    float obs[12], a1[8], a2[8];
+    drive(p, 40, 3);
+    CHECK_OK(mm_policy_save(p, path));
+    q = make(algo, discrete, NULL, norm);
+    CHECK_OK(mm_policy_load(q, path));
+    mmt_fill_uniform(obs, 12, 77, -2, 2);
+    CHECK_OK(mm_policy_act(p, obs, 4, a1, 0));
+    CHECK_OK(mm_policy_act(q, obs, 4, a2, 0));
+    CHECK(memcmp(a1, a2, sizeof(float) * (discrete ? 4 : 8)) == 0);
+    mm_policy_free(q);
+    q = make(algo == MM_ALGO_TD3 ? MM_ALGO_DDPG : MM_ALGO_TD3, 0, NULL, norm);
+    CHECK_STATUS(mm_policy_load(q, path), MM_E_FORMAT); /* another architecture */
+    CHECK(strlen(mm_policy_errmsg(q)) > 0);
+    mm_policy_free(q);
+    mm_policy_free(p);
+    remove(path);
+}
+
+static void test_save_load(void)
+{
+    roundtrip(MM_ALGO_TD3, 0, 1);
+    roundtrip(MM_ALGO_PPO, 0, 1);
+    roundtrip(MM_ALGO_TRPO, 1, 0);
+}
+
+static void test_nan_refused(void)
+{
+    mm_policy *p = make(MM_ALGO_PPO, 1, NULL, 1);
+    float obs[12] = {0}, next[12] = {0}, act[4] = {0, 1, 2, 0}, rew[4] = {0, NAN, 0, 0}, o2[4];
+    uint8_t z[4] = {0};
+    double steps = -1;
+    CHECK_STATUS(mm_policy_observe(p, obs, act, rew, next, z, z, 4), MM_E_NUMERIC);
+    rew[1] = 0, next[5] = INFINITY;
+    CHECK_STATUS(mm_policy_observe(p, obs, act, rew, next, z, z, 4), MM_E_NUMERIC);
+    obs[0] = NAN;
+    CHECK_STATUS(mm_policy_act(p, obs, 4, o2, 1), MM_E_NUMERIC);
+    CHECK_OK(mm_policy_get_f64(p, MM_POLICY_STAT_STEPS, &steps));
+    CHECK(steps == 0);
+    CHECK(p->ro.t == 0 && p->rms.count == 1e-4);
+    mm_policy_free(p);
+}
+
+static void test_no_alloc_hot_path(void)
+{
+    static const int32_t algos[6] = {MM_ALGO_DDPG, MM_ALGO_TD3, MM_ALGO_A2C, MM_ALGO_QAC,
+                                     MM_ALGO_PPO, MM_ALGO_TRPO};
+    for (int k = 0; k < 6; k++) {
+        mmt_counter c;
+        mm_allocator a;
+        mm_policy *p;
+        int64_t before;
+        double upd = 0;
+        mmt_counting_allocator(&a, &c, -1);
+        p = make(algos[k], algos[k] == MM_ALGO_QAC || algos[k] == MM_ALGO_TRPO, &a, 1);
+        before = c.n_alloc;
+        drive(p, 30, 11);
+        CHECK_EQ_I64(c.n_alloc, before);
+        CHECK_OK(mm_policy_get_f64(p, MM_POLICY_STAT_UPDATES, &upd));
+        CHECK(upd > 0);
+        mm_policy_free(p);
+        CHECK_EQ_I64(c.live_bytes, 0);
+        CHECK_EQ_I64(c.bad_free, 0);
+    }
+}
+
+static void test_misuse(void)
+{
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    char err[200] = "";
+    float obs[12] = {0}, act[8] = {0}, rew[4] = {0};
+    uint8_t z[4] = {0}, two[4] = {2, 0, 0, 0};
+    double v;
+    CHECK_STATUS(mm_policy_opts_init(NULL, MM_ALGO_TD3), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_policy_opts_init(&o, 42), MM_E_INVALID_ARG);
+    CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_DDPG));
+    CHECK(o.hidden[0] == 400 && o.hidden[1] == 300 && o.batch_size == 256 && o.tau == 0.005);
+    o.err_buf = err, o.err_buf_size = sizeof err;
+    CHECK_STATUS(mm_policy_create(&p, &o), MM_E_INVALID_ARG); /* obs_dim missing */
+    CHECK(p == NULL && strstr(err, "obs_dim"));
+    o.obs_dim = 3, o.n_actions = 4;
+    CHECK_STATUS(mm_policy_create(&p, &o), MM_E_INVALID_ARG); /* discrete DDPG */
+    o.n_actions = 0, o.act_low = g_hi, o.act_high = g_lo;
+    CHECK_STATUS(mm_policy_create(&p, &o), MM_E_INVALID_ARG); /* low > high */
+    CHECK_STATUS(mm_policy_create(NULL, &o), MM_E_INVALID_ARG);
+    p = make(MM_ALGO_PPO, 1, NULL, 0);
+    CHECK_STATUS(mm_policy_act(p, obs, 5, act, 1), MM_E_RANGE);
+    CHECK_STATUS(mm_policy_act(p, NULL, 1, act, 1), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_policy_observe(p, obs, act, rew, obs, z, z, 2), MM_E_SHAPE);
+    act[0] = 3;
+    CHECK_STATUS(mm_policy_observe(p, obs, act, rew, obs, z, z, 4), MM_E_RANGE);
+    act[0] = 0.5f;
+    CHECK_STATUS(mm_policy_observe(p, obs, act, rew, obs, z, z, 4), MM_E_RANGE);
+    act[0] = 0;
+    CHECK_STATUS(mm_policy_observe(p, obs, act, rew, obs, two, z, 4), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_policy_set_f64(p, MM_POLICY_STAT_KL, 1), MM_E_UNSUPPORTED);
+    CHECK_STATUS(mm_policy_set_f64(p, 399, 1), MM_E_UNSUPPORTED);
+    CHECK_STATUS(mm_policy_set_f64(p, MM_POLICY_GAMMA, 1.5), MM_E_RANGE);
+    CHECK_OK(mm_policy_get_f64(p, MM_POLICY_GAMMA, &v));
+    CHECK(v == 0.99);
+    CHECK_OK(mm_policy_set_f64(p, MM_POLICY_CLIP_RANGE, 0.1));
+    CHECK_OK(mm_policy_get_f64(p, MM_POLICY_CLIP_RANGE, &v));
+    CHECK(v == 0.1);
+    CHECK_STATUS(mm_policy_save(p, NULL), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_policy_load(p, "build/tests/does_not_exist.safetensors"), MM_E_IO);
+    CHECK(strlen(mm_policy_errmsg(p)) > 0);
+    CHECK(strcmp(mm_policy_errmsg(NULL), "invalid handle") == 0);
+    CHECK_STATUS(mm_policy_update(NULL, NULL), MM_E_INVALID_ARG);
+    for (int s = 0; s < 6; s++) CHECK_OK(mm_policy_observe(p, obs, act, rew, obs, z, z, 4));
+    CHECK_STATUS(mm_policy_observe(p, obs, act, rew, obs, z, z, 4), MM_E_STATE); /* full */
+    mm_policy_free(p);
+    mm_policy_free(NULL);
+    CHECK_OK(mm_param_bounds(MM_POLICY_TAU, &v, NULL));
+}
+
+void suite_policy(void)
+{
+    mmt_run("policy_gae", test_gae);
+    mmt_run("policy_cg", test_cg);
+    mmt_run("policy_fvp_finite_differences", test_fvp);
+    mmt_run("policy_line_search_kl", test_line_search);
+    mmt_run("policy_replay_uniform", test_replay_uniform);
+    mmt_run("policy_save_load", test_save_load);
+    mmt_run("policy_nan_refused", test_nan_refused);
+    mmt_run("policy_no_alloc_hot_path", test_no_alloc_hot_path);
+    mmt_run("policy_misuse", test_misuse);
+}
