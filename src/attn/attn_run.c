@@ -1,0 +1,237 @@
+/* attn_run.c — mm_attn_forward, mm_attn_forward_gated and mm_attn_backward: shape checks with
+ * messages that name the shapes, then one task per (batch, head) on the handle's pool. Each
+ * task copies its inputs into the reserved saved slices (so the caller may reuse its buffers
+ * before backward), runs the kind's kernel with its thread's workspace, and copies out. */
+#include "mmi_attn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct run_ctx {
+    mm_attn *h;
+    int64_t n, m;
+    const float *q, *k, *v, *g; /* caller inputs (forward) */
+    float *out;
+    const float *dout;
+    float *dq, *dk, *dv, *dg; /* caller gradients (backward; NULL: not wanted) */
+} run_ctx;
+
+/* ---- shape checks --------------------------------------------------------------------------- */
+static int shape_fail(mm_attn *h, const char *fn, const char *name, const mm_tensor *t,
+                      const char *why)
+{
+    char buf[96];
+    mmi_tensor_shape_str(t, buf, sizeof buf);
+    return mmi_fail(&h->err, MM_E_SHAPE, "%s: %s is %s %s", fn, name, buf, why);
+}
+
+/* q [B,H,N,d] against the handle; sets B and N. */
+static int check_q(mm_attn *h, const char *fn, const mm_tensor *q, int64_t *b, int64_t *n)
+{
+    char why[128];
+    if (q->ndim != 4) return shape_fail(h, fn, "q", q, "but must be [B,H,N,d_head]");
+    if (q->shape[1] != h->heads || q->shape[3] != h->d) {
+        snprintf(why, sizeof why, "but the handle was created with n_heads %lld and d_head %lld",
+                 (long long)h->heads, (long long)h->d);
+        return shape_fail(h, fn, "q", q, why);
+    }
+    if (q->shape[0] > h->max_batch || q->shape[2] > h->max_seq)
+        return mmi_fail(&h->err, MM_E_RANGE, "%s: q has batch %lld and length %lld but the "
+                        "handle reserved max_batch %lld and max_seq %lld", fn,
+                        (long long)q->shape[0], (long long)q->shape[2],
+                        (long long)h->max_batch, (long long)h->max_seq);
+    *b = q->shape[0];
+    *n = q->shape[2];
+    return MM_OK;
+}
+
+/* t must be [B, H, len, w]. */
+static int check_like(mm_attn *h, const char *fn, const char *name, const mm_tensor *t,
+                      int64_t b, int64_t len, int64_t w, const char *lname, const char *wname)
+{
+    char why[160];
+    if (!t) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s is NULL", fn, name);
+    if (t->ndim == 4 && t->shape[0] == b && t->shape[1] == h->heads && t->shape[3] == w &&
+        (len < 0 || t->shape[2] == len))
+        return MM_OK;
+    snprintf(why, sizeof why, "but must be [%lld,%lld,%s,%lld] (%s)", (long long)b,
+             (long long)h->heads, lname, (long long)w, wname);
+    return shape_fail(h, fn, name, t, why);
+}
+
+static int check_inputs(mm_attn *h, const char *fn, const mm_tensor *q, const mm_tensor *k,
+                        const mm_tensor *v, const mm_tensor *out, int64_t *b, int64_t *n,
+                        int64_t *m)
+{
+    int rc;
+    char nb[32];
+    if (!q || !k || !v || !out)
+        return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: q, k, v and out must not be NULL", fn);
+    if ((rc = check_q(h, fn, q, b, n)) != MM_OK ||
+        (rc = check_like(h, fn, "k", k, *b, -1, h->d, "M", "d_head")) != MM_OK)
+        return rc;
+    *m = k->shape[2];
+    if (*m > h->max_seq)
+        return mmi_fail(&h->err, MM_E_RANGE, "%s: k has length %lld but the handle reserved "
+                        "max_seq %lld", fn, (long long)*m, (long long)h->max_seq);
+    snprintf(nb, sizeof nb, "%lld", (long long)*n);
+    if ((rc = check_like(h, fn, "v", v, *b, *m, h->dv, "M", "dv")) != MM_OK ||
+        (rc = check_like(h, fn, "out", out, *b, *n, h->dv, nb, "dv")) != MM_OK)
+        return rc;
+    if (*n != *m && (h->kind == MM_ATTN_GATED ||
+                     (h->kind == MM_ATTN_RELU2 && (h->causal || h->chunk < *n))))
+        return mmi_fail(&h->err, MM_E_SHAPE, "%s: q has length %lld and k %lld; %s needs equal "
+                        "lengths", fn, (long long)*n, (long long)*m,
+                        h->kind == MM_ATTN_GATED ? "gated attention" : "chunked RELU2 attention");
+    return MM_OK;
+}
+
+/* ---- per batch-head forward ----------------------------------------------------------------- */
+static float *thread_ws(const mm_attn *h, int64_t task)
+{
+    return h->ws + (size_t)(task % mmi_pool_size(h->pool)) * h->ws_floats;
+}
+
+static void fwd_task(void *vctx, int64_t i, int64_t ntask)
+{
+    run_ctx *c = (run_ctx *)vctx;
+    mm_attn *h = c->h;
+    const int64_t S = h->max_seq, d = h->d, dv = h->dv, head = i % h->heads;
+    float *q = h->sq + i * S * d, *k = h->sk + i * S * d, *v = h->sv + i * S * dv;
+    float *o = h->so + i * S * dv, *ws = thread_ws(h, i);
+    (void)ntask;
+    memcpy(q, c->q + i * c->n * d, sizeof(float) * (size_t)(c->n * d));
+    memcpy(k, c->k + i * c->m * d, sizeof(float) * (size_t)(c->m * d));
+    memcpy(v, c->v + i * c->m * dv, sizeof(float) * (size_t)(c->m * dv));
+    {
+        const mmi_attn_head a = mmi_attn_head_of(h, c->n, c->m, h->fwd_gmode);
+        const float *g = h->sg + i * S * d;
+        if (h->fwd_gmode == MMI_GMODE_SCALAR || h->fwd_gmode == MMI_GMODE_VECTOR) {
+            const int64_t gl = h->fwd_gmode == MMI_GMODE_VECTOR ? c->n * d : c->n;
+            memcpy(h->sg + i * S * d, c->g + i * gl, sizeof(float) * (size_t)gl);
+        } else if (h->kind == MM_ATTN_GATED) {
+            g = h->retnet_lg + head;
+        }
+        mmi_attn_head_fwd(&a, q, k, v, g, h->sfq ? h->sfq + i * S * h->nf : NULL,
+                          h->sfk ? h->sfk + i * S * h->nf : NULL, o, h->srow + i * S,
+                          &h->sstab[i], ws);
+    }
+    memcpy(c->out + i * c->n * dv, o, sizeof(float) * (size_t)(c->n * dv));
+}
+
+static int run_forward(mm_attn *h, const char *fn, const mm_tensor *q, const mm_tensor *k,
+                       const mm_tensor *v, const mm_tensor *g, int gmode, mm_tensor *out)
+{
+    run_ctx c;
+    int64_t b = 0, n = 0, m = 0;
+    int rc;
+    h->fwd_valid = 0;
+    if ((rc = check_inputs(h, fn, q, k, v, out, &b, &n, &m)) != MM_OK) return rc;
+    if (g) {
+        char nb[192];
+        if (g->ndim == 3) {
+            if (g->shape[0] != b || g->shape[1] != h->heads || g->shape[2] != n) {
+                snprintf(nb, sizeof nb, "but must be [%lld,%lld,%lld] or [%lld,%lld,%lld,%lld]",
+                         (long long)b, (long long)h->heads, (long long)n, (long long)b,
+                         (long long)h->heads, (long long)n, (long long)h->d);
+                return shape_fail(h, fn, "g", g, nb);
+            }
+            gmode = MMI_GMODE_SCALAR;
+        } else {
+            snprintf(nb, sizeof nb, "%lld", (long long)n);
+            if ((rc = check_like(h, fn, "g", g, b, n, h->d, nb, "d_head")) != MM_OK) return rc;
+            gmode = MMI_GMODE_VECTOR;
+        }
+        for (int64_t i = 0; i < g->numel; i++)
+            if (!(g->data[i] <= 0.0f) || isinf(g->data[i]))
+                return mmi_fail(&h->err, MM_E_NUMERIC, "%s: g[%lld] = %g; log-gates must be "
+                                "finite and <= 0", fn, (long long)i, (double)g->data[i]);
+    }
+    c.h = h, c.n = n, c.m = m;
+    c.q = q->data, c.k = k->data, c.v = v->data, c.g = g ? g->data : NULL, c.out = out->data;
+    h->fwd_gmode = gmode;
+    mmi_pool_run(h->pool, fwd_task, &c, b * h->heads);
+    h->fwd_valid = 1;
+    h->fwd_b = b, h->fwd_n = n, h->fwd_m = m;
+    mmi_err_clear(&h->err);
+    return MM_OK;
+}
+
+MM_API int mm_attn_forward(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
+                           const mm_tensor *v, mm_tensor *out)
+{
+    if (!h) return MM_E_INVALID_ARG;
+    return run_forward(h, "mm_attn_forward", q, k, v, NULL,
+                       h->gate == MM_GATE_RETNET ? MMI_GMODE_CONST : MMI_GMODE_NONE, out);
+}
+
+MM_API int mm_attn_forward_gated(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
+                                 const mm_tensor *v, const mm_tensor *g, mm_tensor *out)
+{
+    static const char fn[] = "mm_attn_forward_gated";
+    if (!h) return MM_E_INVALID_ARG;
+    if (h->kind != MM_ATTN_GATED) {
+        h->fwd_valid = 0;
+        return mmi_fail(&h->err, MM_E_STATE, "%s: the handle is not MM_ATTN_GATED", fn);
+    }
+    if (!g) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: g is NULL", fn);
+    return run_forward(h, fn, q, k, v, g, MMI_GMODE_SCALAR, out);
+}
+
+/* ---- per batch-head backward ---------------------------------------------------------------- */
+static void bwd_task(void *vctx, int64_t i, int64_t ntask)
+{
+    run_ctx *c = (run_ctx *)vctx;
+    mm_attn *h = c->h;
+    const int64_t S = h->max_seq, d = h->d, dv = h->dv, f = h->nf > d ? h->nf : d;
+    const mmi_attn_head a = mmi_attn_head_of(h, c->n, c->m, h->fwd_gmode);
+    const int gm = h->fwd_gmode;
+    const int64_t gl = gm == MMI_GMODE_VECTOR ? c->n * d : c->n;
+    const float *g = gm == MMI_GMODE_CONST ? h->retnet_lg + i % h->heads : h->sg ? h->sg + i * S * d : NULL;
+    float *ws = thread_ws(h, i), *scr = ws + h->ws_kern;
+    /* outputs the caller did not ask for go to scratch (the kernels write all three) */
+    float *gq = c->dq ? c->dq + i * c->n * d : scr, *gk = c->dk ? c->dk + i * c->m * d : scr + S * f;
+    float *gv = c->dv ? c->dv + i * c->m * dv : scr + 2 * S * f;
+    (void)ntask;
+    mmi_attn_head_bwd(&a, h->sq + i * S * d, h->sk + i * S * d, h->sv + i * S * dv, g,
+                      h->sfq ? h->sfq + i * S * h->nf : NULL, h->sfk ? h->sfk + i * S * h->nf : NULL,
+                      h->so + i * S * dv, h->srow + i * S, c->dout + i * c->n * dv, gq, gk, gv,
+                      c->dg && (gm == MMI_GMODE_SCALAR || gm == MMI_GMODE_VECTOR) ? c->dg + i * gl : NULL,
+                      ws);
+}
+
+MM_API int mm_attn_backward(mm_attn *h, const mm_tensor *dout, mm_tensor *dq, mm_tensor *dk,
+                            mm_tensor *dv, mm_tensor *dg)
+{
+    static const char fn[] = "mm_attn_backward";
+    run_ctx c;
+    char nb[32], mb[32];
+    int rc;
+    if (!h) return MM_E_INVALID_ARG;
+    if (!h->fwd_valid)
+        return mmi_fail(&h->err, MM_E_STATE, "%s: no successful forward to differentiate", fn);
+    snprintf(nb, sizeof nb, "%lld", (long long)h->fwd_n);
+    snprintf(mb, sizeof mb, "%lld", (long long)h->fwd_m);
+    if ((rc = check_like(h, fn, "dout", dout, h->fwd_b, h->fwd_n, h->dv, nb, "dv")) != MM_OK ||
+        (dq && (rc = check_like(h, fn, "dq", dq, h->fwd_b, h->fwd_n, h->d, nb, "d_head"))) ||
+        (dk && (rc = check_like(h, fn, "dk", dk, h->fwd_b, h->fwd_m, h->d, mb, "d_head"))) ||
+        (dv && (rc = check_like(h, fn, "dv", dv, h->fwd_b, h->fwd_m, h->dv, mb, "dv"))))
+        return rc;
+    if (dg) {
+        const int gm = h->fwd_gmode;
+        if (gm != MMI_GMODE_SCALAR && gm != MMI_GMODE_VECTOR)
+            return mmi_fail(&h->err, MM_E_STATE, "%s: dg needs a forward with gates "
+                            "(mm_attn_forward_gated)", fn);
+        if (dg->numel != h->fwd_b * h->heads * h->fwd_n * (gm == MMI_GMODE_VECTOR ? h->d : 1) ||
+            dg->ndim != (gm == MMI_GMODE_VECTOR ? 4 : 3))
+            return shape_fail(h, fn, "dg", dg, "but must be shaped as the forward's g");
+    }
+    c.h = h, c.n = h->fwd_n, c.m = h->fwd_m;
+    c.dout = dout->data;
+    c.dq = dq ? dq->data : NULL, c.dk = dk ? dk->data : NULL, c.dv = dv ? dv->data : NULL;
+    c.dg = dg ? dg->data : NULL;
+    mmi_pool_run(h->pool, bwd_task, &c, h->fwd_b * h->heads);
+    mmi_err_clear(&h->err);
+    return MM_OK;
+}

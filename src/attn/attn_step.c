@@ -1,0 +1,184 @@
+/* attn_step.c — mm_attn_step: one token per batch-head with carried state, returning what the
+ * causal forward returns at that position. Linear kinds keep an O(d dv) state (LINEAR,
+ * PERFORMER, GATED) or a chunk of keys plus a prefix state (RELU2); SOFTMAX and SPARSE keep a
+ * KV cache of max_seq tokens and run the forward kernel for one query against it. */
+#include "mmi_attn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct step_ctx {
+    mm_attn *h;
+    const float *q, *k, *v, *g;
+    int64_t glen; /* gate values per batch-head (0: none given) */
+    float *out;
+} step_ctx;
+
+/* LINEAR and PERFORMER: features, state update and the normalised readout. */
+static void step_linear(mm_attn *h, int64_t i, const float *q, const float *k, const float *v,
+                        float *o, float *ws)
+{
+    const int64_t f = h->nf, d = h->d, dv = h->dv, stf = f > d ? f : d;
+    float *st = h->st + i * stf * dv, *fq = ws, *fk = ws + f, *fws = ws + 2 * f;
+    double *z = h->stz + i * f, den = 1.0;
+    if (h->kind == MM_ATTN_PERFORMER) {
+        if (h->pos == 0) h->pstab[i] = mmi_attn_favor_max(k, 1, d, h->projt, f, fws);
+        mmi_attn_favor_fwd(q, 1, d, h->projt, f, h->feps, 0, 0.0f, fq, fws);
+        mmi_attn_favor_fwd(k, 1, d, h->projt, f, h->feps, 1, h->pstab[i], fk, fws);
+    } else {
+        mmi_attn_fmap_fwd(h->fmap, q, fq, d);
+        mmi_attn_fmap_fwd(h->fmap, k, fk, d);
+    }
+    memset(o, 0, sizeof(float) * (size_t)dv);
+    mmi_attn_state_step(f, dv, fk, v, st, dv, NULL, NULL, fq, o);
+    for (int64_t c = 0; c < f; c++) z[c] += fk[c];
+    if (h->normalize) {
+        den = h->eps;
+        for (int64_t c = 0; c < f; c++) den += (double)fq[c] * z[c];
+        if (den == 0.0) den = 1.0;
+        for (int64_t c = 0; c < dv; c++) o[c] = (float)(o[c] / den);
+    }
+}
+
+/* RELU2: quadratic over the current chunk's cached keys, linear over the prefix state; the
+ * chunk folds into the state when it is complete. */
+static void step_relu2(mm_attn *h, int64_t i, const float *q, const float *k, const float *v,
+                       float *o)
+{
+    const int64_t d = h->d, dv = h->dv, p = h->pos % h->chunk;
+    float *st = h->st + i * d * dv, *kc = h->cache + i * h->cache_rows * (d + dv);
+    float *vc = kc + h->cache_rows * d;
+    const double sc = 1.0 / (double)h->chunk;
+    memcpy(kc + p * d, k, sizeof(float) * (size_t)d);
+    memcpy(vc + p * dv, v, sizeof(float) * (size_t)dv);
+    memset(o, 0, sizeof(float) * (size_t)dv);
+    mmi_attn_state_step(d, dv, NULL, NULL, st, dv, NULL, NULL, q, o);
+    for (int64_t j = 0; j <= p; j++) {
+        const double x = mmi_attn_dot64(d, q, kc + j * d) * sc;
+        const float a = x > 0.0 ? (float)(x * x) : 0.0f;
+        for (int64_t c = 0; c < dv; c++) o[c] += a * vc[j * dv + c];
+    }
+    if (p == h->chunk - 1) {
+        float ks[64];
+        for (int64_t j = 0; j <= p; j++)
+            for (int64_t c0 = 0; c0 < d; c0 += 64) { /* k_j / C in pieces: no workspace */
+                const int64_t nc = d - c0 < 64 ? d - c0 : 64;
+                for (int64_t c = 0; c < nc; c++) ks[c] = (float)(kc[j * d + c0 + c] * sc);
+                mmi_attn_state_step(nc, dv, ks, vc + j * dv, st + c0 * dv, dv, NULL, NULL, NULL,
+                                    NULL);
+            }
+    }
+}
+
+/* SOFTMAX and SPARSE: append to the cache, attend from the newest position. */
+static void step_softmax(mm_attn *h, int64_t i, const float *q, const float *k, const float *v,
+                         float *o, float *ws)
+{
+    const int64_t d = h->d, dv = h->dv;
+    float *kc = h->cache + i * h->cache_rows * (d + dv), *vc = kc + h->cache_rows * d, lse;
+    mmi_attn_dims s = mmi_attn_dims_of(h, 1, h->pos + 1);
+    memcpy(kc + h->pos * d, k, sizeof(float) * (size_t)d);
+    memcpy(vc + h->pos * dv, v, sizeof(float) * (size_t)dv);
+    mmi_attn_softmax_fwd(&s, q, kc, vc, o, &lse, ws);
+}
+
+static void step_task(void *vctx, int64_t i, int64_t ntask)
+{
+    step_ctx *c = (step_ctx *)vctx;
+    mm_attn *h = c->h;
+    const int64_t d = h->d, dv = h->dv;
+    const float *q = c->q + i * d, *k = c->k + i * d, *v = c->v + i * dv;
+    float *o = c->out + i * dv;
+    float *ws = h->ws + (size_t)(i % mmi_pool_size(h->pool)) * h->ws_floats;
+    (void)ntask;
+    if (h->pos == 0 && h->st) { /* a fresh sequence: clear this batch-head's state */
+        const int64_t f = h->nf > d ? h->nf : d;
+        memset(h->st + i * f * dv, 0, sizeof(float) * (size_t)(f * dv));
+        memset(h->stz + i * h->nf, 0, sizeof(double) * (size_t)h->nf);
+    }
+    switch (h->kind) {
+    case MM_ATTN_LINEAR:
+    case MM_ATTN_PERFORMER: step_linear(h, i, q, k, v, o, ws); break;
+    case MM_ATTN_RELU2: step_relu2(h, i, q, k, v, o); break;
+    case MM_ATTN_GATED: {
+        const float *g = c->glen ? c->g + i * c->glen
+                                 : h->gate == MM_GATE_RETNET ? h->retnet_lg + i % h->heads : NULL;
+        mmi_attn_gated_step(d, dv, (float)h->scale, g, c->glen ? c->glen : 1, q, k, v,
+                            h->st + i * d * dv, o);
+        break;
+    }
+    default: step_softmax(h, i, q, k, v, o, ws); break;
+    }
+}
+
+/* t must be [B, H, w] or [B, H, 1, w]. */
+static int check_tok(mm_attn *h, const char *name, const mm_tensor *t, int64_t b, int64_t w,
+                     const char *wname)
+{
+    static const char fn[] = "mm_attn_step";
+    char buf[96];
+    if (!t) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s is NULL", fn, name);
+    if ((t->ndim == 3 || (t->ndim == 4 && t->shape[2] == 1)) && t->shape[0] == b &&
+        t->shape[1] == h->heads && t->shape[t->ndim - 1] == w)
+        return MM_OK;
+    mmi_tensor_shape_str(t, buf, sizeof buf);
+    return mmi_fail(&h->err, MM_E_SHAPE, "%s: %s is %s but must be [%lld,%lld,%lld] (B, n_heads, "
+                    "%s)", fn, name, buf, (long long)b, (long long)h->heads, (long long)w, wname);
+}
+
+static int check_step(mm_attn *h, const mm_tensor *q, const mm_tensor *k, const mm_tensor *v,
+                      const mm_tensor *g, const mm_tensor *out, int64_t *glen)
+{
+    static const char fn[] = "mm_attn_step";
+    int64_t b;
+    int rc;
+    if (!h->causal)
+        return mmi_fail(&h->err, MM_E_STATE, "%s: streaming needs a causal handle", fn);
+    if (!q) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: q is NULL", fn);
+    b = q->shape[0];
+    if (b > h->max_batch)
+        return mmi_fail(&h->err, MM_E_RANGE, "%s: batch %lld exceeds max_batch %lld", fn,
+                        (long long)b, (long long)h->max_batch);
+    if (h->pos > 0 && b != h->step_b)
+        return mmi_fail(&h->err, MM_E_SHAPE, "%s: batch is %lld but the stream started with %lld;"
+                        " call mm_attn_reset first", fn, (long long)b, (long long)h->step_b);
+    if ((rc = check_tok(h, "q", q, b, h->d, "d_head")) || (rc = check_tok(h, "k", k, b, h->d, "d_head")) ||
+        (rc = check_tok(h, "v", v, b, h->dv, "dv")) || (rc = check_tok(h, "out", out, b, h->dv, "dv")))
+        return rc;
+    if ((h->kind == MM_ATTN_SOFTMAX || h->kind == MM_ATTN_SPARSE) && h->pos >= h->max_seq)
+        return mmi_fail(&h->err, MM_E_RANGE, "%s: the KV cache holds max_seq = %lld tokens; call "
+                        "mm_attn_reset", fn, (long long)h->max_seq);
+    if (h->kind == MM_ATTN_RELU2 && h->pos % h->chunk >= h->cache_rows)
+        return mmi_fail(&h->err, MM_E_RANGE, "%s: chunk %lld is longer than max_seq %lld, which "
+                        "bounds the chunk cache", fn, (long long)h->chunk, (long long)h->max_seq);
+    *glen = 0;
+    if (g) {
+        if (h->kind != MM_ATTN_GATED)
+            return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: g is only for MM_ATTN_GATED", fn);
+        if (g->ndim == 2 && g->shape[0] == b && g->shape[1] == h->heads) *glen = 1;
+        else if ((rc = check_tok(h, "g", g, b, h->d, "d_head")) != MM_OK) return rc;
+        else *glen = h->d;
+        for (int64_t i = 0; i < g->numel; i++)
+            if (!(g->data[i] <= 0.0f) || isinf(g->data[i]))
+                return mmi_fail(&h->err, MM_E_NUMERIC, "%s: g[%lld] = %g; log-gates must be "
+                                "finite and <= 0", fn, (long long)i, (double)g->data[i]);
+    }
+    return MM_OK;
+}
+
+MM_API int mm_attn_step(mm_attn *h, const mm_tensor *q, const mm_tensor *k, const mm_tensor *v,
+                        const mm_tensor *g, mm_tensor *out)
+{
+    step_ctx c;
+    int rc;
+    if (!h) return MM_E_INVALID_ARG;
+    if ((rc = check_step(h, q, k, v, g, out, &c.glen)) != MM_OK) return rc;
+    c.h = h, c.q = q->data, c.k = k->data, c.v = v->data, c.g = g ? g->data : NULL;
+    c.out = out->data;
+    mmi_pool_run(h->pool, step_task, &c, q->shape[0] * h->heads);
+    h->step_b = q->shape[0];
+    h->pos++;
+    mmi_err_clear(&h->err);
+    return MM_OK;
+}

@@ -1,0 +1,79 @@
+/* attn_simd.c — the few vector primitives every attention kernel is built from, with a
+ * portable C body and a run-time switch to the AVX2/FMA bodies (attn_simd_avx2.c). Keeping
+ * the hot loops here means each kernel file reads as the math it implements. */
+#include "mmi_attn_kernels.h"
+
+#include <math.h>
+
+/* AVX2 bodies (attn_simd_avx2.c); each returns 0 when the build has no AVX2 path. */
+int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                         float alpha, float *y);
+int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat,
+                             int64_t ld, float *y);
+int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
+                             int64_t ld, const float *w, float *out, const float *b, float *y);
+int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum);
+
+void mmi_attn_rowmat(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                     float alpha, float *y)
+{
+    if (mmi_cpu_has_avx2_fma() && mmi_attn_rowmat_avx2(n_out, k, x, mt, ld, alpha, y)) return;
+    for (int64_t j = 0; j < n_out; j++) y[j] = 0.0f;
+    for (int64_t c = 0; c < k; c++) {
+        const float xc = x[c], *row = mt + c * ld;
+        for (int64_t j = 0; j < n_out; j++) y[j] += xc * row[j];
+    }
+    for (int64_t j = 0; j < n_out; j++) y[j] *= alpha;
+}
+
+void mmi_attn_matrow_acc(int64_t rows, int64_t n, const float *p, const float *mat, int64_t ld,
+                         float *y)
+{
+    if (mmi_cpu_has_avx2_fma() && mmi_attn_matrow_acc_avx2(rows, n, p, mat, ld, y)) return;
+    for (int64_t r = 0; r < rows; r++) {
+        const float pr = p[r], *row = mat + r * ld;
+        if (pr == 0.0f) continue;
+        for (int64_t j = 0; j < n; j++) y[j] += pr * row[j];
+    }
+}
+
+void mmi_attn_state_step(int64_t rows, int64_t n, const float *a, const float *x, float *st,
+                         int64_t ld, const float *w, float *out, const float *b, float *y)
+{
+    if (mmi_cpu_has_avx2_fma() && mmi_attn_state_step_avx2(rows, n, a, x, st, ld, w, out, b, y))
+        return;
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = st + r * ld;
+        if (a) {
+            const float ar = a[r];
+            for (int64_t j = 0; j < n; j++) row[j] += ar * x[j];
+        }
+        if (w) {
+            float acc = 0.0f;
+            for (int64_t j = 0; j < n; j++) acc += row[j] * w[j];
+            out[r] = acc;
+        }
+        if (b) {
+            const float br = b[r];
+            for (int64_t j = 0; j < n; j++) y[j] += br * row[j];
+        }
+    }
+}
+
+float mmi_attn_exp_sub(int64_t n, const float *s, float mx, float *p)
+{
+    float sum = 0.0f;
+    if (mmi_cpu_has_avx2_fma() && mmi_attn_exp_sub_avx2(n, s, mx, p, &sum)) return sum;
+    for (int64_t j = 0; j < n; j++) {
+        p[j] = expf(s[j] - mx);
+        sum += p[j];
+    }
+    return sum;
+}
+
+double mmi_attn_dot64(int64_t n, const float *x, const float *y)
+{
+    double acc = 0.0;
+    for (int64_t j = 0; j < n; j++) acc += (double)x[j] * (double)y[j];
+    return acc;
+}

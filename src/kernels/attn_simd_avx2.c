@@ -1,0 +1,292 @@
+/* attn_simd_avx2.c — AVX2/FMA bodies of the attention primitives (attn_simd.c), built with
+ * -mavx2 -mfma and only called after mmi_cpu_has_avx2_fma(). Each primitive walks its output
+ * in column blocks of up to 32 floats (4 registers) held in registers across the reduction, so
+ * a state row is loaded and stored once per token. The exponential is the Cephes expf scheme
+ * (two-part ln 2 reduction, degree-6 polynomial, about 2 ulp). */
+#include "mmi_attn_kernels.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#include <math.h>
+
+int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                         float alpha, float *y);
+int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat,
+                             int64_t ld, float *y);
+int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
+                             int64_t ld, const float *w, float *out, const float *b, float *y);
+int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum);
+
+/* Block loops over u < W (W a constant 1 or 4) are unrolled by pragma so each accumulator
+ * lives in a register: at -O2 GCC would otherwise keep the little arrays on the stack. */
+#define AI static inline __attribute__((always_inline))
+
+static float hsum(__m256 v)
+{
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
+    return _mm_cvtss_f32(lo);
+}
+
+/* ---- y = alpha * x^T Mt over a block of W registers ------------------------------------- */
+AI void rowmat_blk(int W, int64_t k, const float *x, const float *mt, int64_t ld, float alpha,
+                   float *y)
+{
+    /* two accumulator sets (even and odd c) hide the FMA latency: 2W independent chains */
+    __m256 acc[4], acd[4];
+#pragma GCC unroll 4
+    for (int u = 0; u < W; u++) acc[u] = acd[u] = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 1 < k; c += 2) {
+        __m256 x0 = _mm256_broadcast_ss(x + c), x1 = _mm256_broadcast_ss(x + c + 1);
+        const float *r0 = mt + c * ld, *r1 = r0 + ld;
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++) {
+            acc[u] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r0 + 8 * u), acc[u]);
+            acd[u] = _mm256_fmadd_ps(x1, _mm256_loadu_ps(r1 + 8 * u), acd[u]);
+        }
+    }
+    if (c < k) {
+        __m256 x0 = _mm256_broadcast_ss(x + c);
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++) acc[u] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(mt + c * ld + 8 * u), acc[u]);
+    }
+#pragma GCC unroll 4
+    for (int u = 0; u < W; u++)
+        _mm256_storeu_ps(y + 8 * u, _mm256_mul_ps(_mm256_add_ps(acc[u], acd[u]), _mm256_set1_ps(alpha)));
+}
+
+int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                         float alpha, float *y)
+{
+    int64_t j = 0;
+    for (; j + 32 <= n_out; j += 32) rowmat_blk(4, k, x, mt + j, ld, alpha, y + j);
+    for (; j + 8 <= n_out; j += 8) rowmat_blk(1, k, x, mt + j, ld, alpha, y + j);
+    for (; j < n_out; j++) {
+        float acc = 0.0f;
+        for (int64_t c = 0; c < k; c++) acc += x[c] * mt[c * ld + j];
+        y[j] = acc * alpha;
+    }
+    return 1;
+}
+
+/* ---- y += p^T Mat --------------------------------------------------------------------------- */
+AI void matrow_blk(int W, int64_t rows, const float *p, const float *mat, int64_t ld, float *y)
+{
+    __m256 acc[4], acd[4];
+#pragma GCC unroll 4
+    for (int u = 0; u < W; u++) acc[u] = _mm256_loadu_ps(y + 8 * u), acd[u] = _mm256_setzero_ps();
+    int64_t r = 0;
+    for (; r + 1 < rows; r += 2) {
+        __m256 p0 = _mm256_broadcast_ss(p + r), p1 = _mm256_broadcast_ss(p + r + 1);
+        const float *r0 = mat + r * ld, *r1 = r0 + ld;
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++) {
+            acc[u] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(r0 + 8 * u), acc[u]);
+            acd[u] = _mm256_fmadd_ps(p1, _mm256_loadu_ps(r1 + 8 * u), acd[u]);
+        }
+    }
+    if (r < rows) {
+        __m256 p0 = _mm256_broadcast_ss(p + r);
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++) acc[u] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(mat + r * ld + 8 * u), acc[u]);
+    }
+#pragma GCC unroll 4
+    for (int u = 0; u < W; u++) _mm256_storeu_ps(y + 8 * u, _mm256_add_ps(acc[u], acd[u]));
+}
+
+int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat,
+                             int64_t ld, float *y)
+{
+    int64_t j = 0;
+    for (; j + 32 <= n; j += 32) matrow_blk(4, rows, p, mat + j, ld, y + j);
+    for (; j + 8 <= n; j += 8) matrow_blk(1, rows, p, mat + j, ld, y + j);
+    for (; j < n; j++) {
+        float acc = y[j];
+        for (int64_t r = 0; r < rows; r++) acc += p[r] * mat[r * ld + j];
+        y[j] = acc;
+    }
+    return 1;
+}
+
+/* ---- fused state step ----------------------------------------------------------------------- */
+/* ha, hw, hb are compile-time flags (a, w, b present), so each instantiation keeps only the
+ * registers it needs: with all three the block would spill. */
+AI void state_blk(int W, int ha, int hw, int hb, int first, int64_t rows, const float *a,
+                  const float *x, float *st, int64_t ld, const float *w, float *out,
+                  const float *b, float *y)
+{
+    __m256 xv[4], wv[4], yv[4], yd[4];
+#pragma GCC unroll 4
+    for (int u = 0; u < W; u++) {
+        xv[u] = ha ? _mm256_loadu_ps(x + 8 * u) : _mm256_setzero_ps();
+        wv[u] = hw ? _mm256_loadu_ps(w + 8 * u) : _mm256_setzero_ps();
+        yv[u] = hb ? _mm256_loadu_ps(y + 8 * u) : _mm256_setzero_ps();
+        yd[u] = _mm256_setzero_ps();
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = st + r * ld;
+        __m256 sv[4];
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++) sv[u] = _mm256_loadu_ps(row + 8 * u);
+        if (ha) {
+            __m256 ar = _mm256_broadcast_ss(a + r);
+#pragma GCC unroll 4
+            for (int u = 0; u < W; u++) {
+                sv[u] = _mm256_fmadd_ps(ar, xv[u], sv[u]);
+                _mm256_storeu_ps(row + 8 * u, sv[u]);
+            }
+        }
+        if (hw) {
+            __m256 d = _mm256_mul_ps(sv[0], wv[0]);
+#pragma GCC unroll 4
+            for (int u = 1; u < W; u++) d = _mm256_fmadd_ps(sv[u], wv[u], d);
+            out[r] = first ? hsum(d) : out[r] + hsum(d);
+        }
+        if (hb) { /* alternate two accumulator sets across rows: twice the FMA chains */
+            __m256 br = _mm256_broadcast_ss(b + r);
+            if (r & 1) {
+#pragma GCC unroll 4
+                for (int u = 0; u < W; u++) yd[u] = _mm256_fmadd_ps(br, sv[u], yd[u]);
+            } else {
+#pragma GCC unroll 4
+                for (int u = 0; u < W; u++) yv[u] = _mm256_fmadd_ps(br, sv[u], yv[u]);
+            }
+        }
+    }
+    if (hb)
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++) _mm256_storeu_ps(y + 8 * u, _mm256_add_ps(yv[u], yd[u]));
+}
+
+/* One instantiation per flag combination and block width. */
+#define STATE_CASE(HA, HW, HB)                                                                    \
+    do {                                                                                          \
+        for (; j + 32 <= n; j += 32)                                                              \
+            state_blk(4, HA, HW, HB, j == 0, rows, a, x + j, st + j, ld, w + j, out, b, y + j);   \
+        for (; j + 8 <= n; j += 8)                                                                \
+            state_blk(1, HA, HW, HB, j == 0, rows, a, x + j, st + j, ld, w + j, out, b, y + j);   \
+    } while (0)
+
+int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
+                             int64_t ld, const float *w, float *out, const float *b, float *y)
+{
+    int64_t j = 0;
+    const float zero[1] = {0.0f};
+    const int mode = (a ? 4 : 0) | (w ? 2 : 0) | (b ? 1 : 0);
+    /* absent vectors are never read; point them at something valid for the pointer math */
+    if (!a) x = zero;
+    if (!w) w = zero;
+    if (!b) y = (float *)zero;
+    switch (mode) {
+    case 4: STATE_CASE(1, 0, 0); break;
+    case 5: STATE_CASE(1, 0, 1); break;
+    case 6: STATE_CASE(1, 1, 0); break;
+    case 7: STATE_CASE(1, 1, 1); break;
+    case 1: STATE_CASE(0, 0, 1); break;
+    case 2: STATE_CASE(0, 1, 0); break;
+    case 3: STATE_CASE(0, 1, 1); break;
+    default: return 1;
+    }
+    if (j < n) {
+        const int64_t j0 = j;
+        for (int64_t r = 0; r < rows; r++) {
+            float *row = st + r * ld, acc = 0.0f;
+            for (j = j0; j < n; j++) {
+                if (a) row[j] += a[r] * x[j];
+                if (w != zero) acc += row[j] * w[j];
+                if (b) y[j] += b[r] * row[j];
+            }
+            if (w != zero) out[r] = j0 == 0 ? acc : out[r] + acc;
+        }
+    }
+    return 1;
+}
+
+/* ---- exponential ---------------------------------------------------------------------------- */
+static __m256 exp256(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.3f);
+    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
+    const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
+    __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ), fx, z, y;
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    fx = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(fx, c1, x);
+    x = _mm256_fnmadd_ps(fx, c2, x);
+    z = _mm256_mul_ps(x, x);
+    y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    /* fx in [-126, 127] after the clamp: one biased exponent suffices. exp(-inf) (masked
+     * logits) lands below lo and is flushed to exactly 0. */
+    y = _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(
+                             _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23)));
+    return _mm256_andnot_ps(under, y);
+}
+
+int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum)
+{
+    __m256 m = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
+    int64_t j = 0;
+    float tail = 0.0f;
+    for (; j + 8 <= n; j += 8) {
+        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(s + j), m));
+        _mm256_storeu_ps(p + j, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    if (j < n) {
+        float buf[8];
+        int64_t r = n - j;
+        for (int u = 0; u < 8; u++) buf[u] = u < r ? s[j + u] - mx : -INFINITY;
+        __m256 e = exp256(_mm256_loadu_ps(buf));
+        _mm256_storeu_ps(buf, e);
+        for (int64_t u = 0; u < r; u++) {
+            p[j + u] = buf[u];
+            tail += buf[u];
+        }
+    }
+    *sum = hsum(acc) + tail;
+    return 1;
+}
+
+#else
+/* No AVX2 in this build: every body declines and the portable path runs. */
+int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                         float alpha, float *y);
+int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat,
+                             int64_t ld, float *y);
+int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
+                             int64_t ld, const float *w, float *out, const float *b, float *y);
+int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum);
+int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                         float alpha, float *y)
+{
+    (void)n_out, (void)k, (void)x, (void)mt, (void)ld, (void)alpha, (void)y;
+    return 0;
+}
+int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat,
+                             int64_t ld, float *y)
+{
+    (void)rows, (void)n, (void)p, (void)mat, (void)ld, (void)y;
+    return 0;
+}
+int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
+                             int64_t ld, const float *w, float *out, const float *b, float *y)
+{
+    (void)rows, (void)n, (void)a, (void)x, (void)st, (void)ld, (void)w, (void)out, (void)b,
+        (void)y;
+    return 0;
+}
+int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum)
+{
+    (void)n, (void)s, (void)mx, (void)p, (void)sum;
+    return 0;
+}
+#endif

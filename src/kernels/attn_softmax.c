@@ -1,0 +1,163 @@
+/* attn_softmax.c — exact softmax attention with an optional sparse mask (causal, local band,
+ * strided), as flash-attention computes it: the forward streams key blocks through an online
+ * softmax (running max m, running sum l, rescaled accumulator) and saves only the per-row
+ * log-sum-exp; the backward recomputes each probability tile from it. Memory is O(n + block)
+ * beyond the inputs, never n x m. Rows are processed one at a time against a transposed key
+ * block so every inner loop is a register-blocked primitive from attn_simd.c. */
+#include "mmi_attn_kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#define BR 16 /* query rows per block: the transposed key block is reused this often */
+#define BC 64 /* keys per block: kt is d x 64 floats, 16 KB at d = 64 (L1) */
+
+int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j)
+{
+    const int64_t ip = i + (s->m - s->n), diff = ip - j;
+    if (s->causal && diff < 0) return 0;
+    if (s->window > 0 && (diff >= s->window || diff <= -s->window)) return 0;
+    if (s->stride > 0 && diff % s->stride != 0) return 0;
+    return 1;
+}
+
+/* Key range [*lo, *hi) that rows [i0, i1) may see (block skipping). */
+static void key_range(const mmi_attn_dims *s, int64_t i0, int64_t i1, int64_t *lo, int64_t *hi)
+{
+    const int64_t off = s->m - s->n;
+    int64_t a = 0, b = s->m;
+    if (s->causal && i1 - 1 + off + 1 < b) b = i1 - 1 + off + 1;
+    if (s->window > 0) {
+        if (i0 + off - s->window + 1 > a) a = i0 + off - s->window + 1;
+        if (!s->causal && i1 - 1 + off + s->window < b) b = i1 - 1 + off + s->window;
+    }
+    *lo = a;
+    *hi = b > a ? b : a;
+}
+
+/* Sets masked logits of row i over keys [j0, j0 + bc) to -inf. */
+static void mask_row(const mmi_attn_dims *s, int64_t i, int64_t j0, int64_t bc, float *sr)
+{
+    const int64_t ip = i + (s->m - s->n);
+    const int full = s->stride == 0 && (!s->causal || j0 + bc - 1 <= ip) &&
+                     (s->window == 0 || (ip - j0 < s->window && j0 + bc - 1 - ip < s->window));
+    if (full) return;
+    for (int64_t j = 0; j < bc; j++)
+        if (!mmi_attn_visible(s, i, j0 + j)) sr[j] = -INFINITY;
+}
+
+/* kt[c * BC + j] = src[(j0 + j) * w + c]: a key (or value) block, transposed. */
+static void transpose_block(const float *src, int64_t w, int64_t j0, int64_t bc, float *kt)
+{
+    for (int64_t j = 0; j < bc; j++) {
+        const float *row = src + (j0 + j) * w;
+        for (int64_t c = 0; c < w; c++) kt[c * BC + j] = row[c];
+    }
+}
+
+size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv)
+{
+    /* m, l as doubles first (8-byte aligned), then kt/vt, s, p, dp, ds, acc. */
+    return (size_t)(4 * BR + (d + dv) * BC + 4 * BC + BR * dv + 16);
+}
+
+/* One row's online-softmax update against the key block [j0, j0 + bc). */
+static void fwd_row(const mmi_attn_dims *s, int64_t i, int64_t j0, int64_t bc, const float *q,
+                    const float *kt, const float *v, float *sr, float *p, double *mi, double *li,
+                    float *acc)
+{
+    float mx = -INFINITY, mnew, alpha;
+    mmi_attn_rowmat(bc, s->d, q + i * s->d, kt, BC, s->scale, sr);
+    mask_row(s, i, j0, bc, sr);
+    for (int64_t j = 0; j < bc; j++) mx = sr[j] > mx ? sr[j] : mx;
+    if (mx == -INFINITY) return; /* nothing visible in this block */
+    mnew = (float)*mi > mx ? (float)*mi : mx;
+    alpha = *mi == -INFINITY ? 0.0f : expf((float)*mi - mnew);
+    {
+        const float sum = mmi_attn_exp_sub(bc, sr, mnew, p);
+        *li = *li * alpha + sum;
+    }
+    if (alpha != 1.0f)
+        for (int64_t c = 0; c < s->dv; c++) acc[c] *= alpha;
+    mmi_attn_matrow_acc(bc, s->dv, p, v + j0 * s->dv, s->dv, acc);
+    *mi = mnew;
+}
+
+void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k,
+                          const float *v, float *o, float *lse, float *ws)
+{
+    double *m = (double *)ws, *l = m + BR;
+    float *kt = ws + 4 * BR, *sr = kt + s->d * BC, *p = sr + BC, *acc = p + BC;
+    for (int64_t i0 = 0; i0 < s->n; i0 += BR) {
+        const int64_t br = s->n - i0 < BR ? s->n - i0 : BR;
+        int64_t lo, hi;
+        for (int64_t r = 0; r < br; r++) m[r] = -INFINITY, l[r] = 0.0;
+        memset(acc, 0, sizeof(float) * (size_t)(br * s->dv));
+        key_range(s, i0, i0 + br, &lo, &hi);
+        for (int64_t j0 = lo; j0 < hi; j0 += BC) {
+            const int64_t bc = hi - j0 < BC ? hi - j0 : BC;
+            transpose_block(k, s->d, j0, bc, kt);
+            for (int64_t r = 0; r < br; r++)
+                fwd_row(s, i0 + r, j0, bc, q, kt, v, sr, p, &m[r], &l[r], acc + r * s->dv);
+        }
+        for (int64_t r = 0; r < br; r++) {
+            float *orow = o + (i0 + r) * s->dv;
+            if (l[r] > 0.0) {
+                const float inv = (float)(1.0 / l[r]);
+                for (int64_t c = 0; c < s->dv; c++) orow[c] = acc[r * s->dv + c] * inv;
+                lse[i0 + r] = (float)(m[r] + log(l[r]));
+            } else { /* no visible key: output 0, lse +inf so backward's P is 0 (flash-attn) */
+                memset(orow, 0, sizeof(float) * (size_t)s->dv);
+                lse[i0 + r] = INFINITY;
+            }
+        }
+    }
+}
+
+/* Row range [*lo, *hi) of queries that may see some key of [j0, j1). */
+static void row_range(const mmi_attn_dims *s, int64_t j0, int64_t j1, int64_t *lo, int64_t *hi)
+{
+    const int64_t off = s->m - s->n;
+    int64_t a = 0, b = s->n;
+    if (s->causal && j0 - off > a) a = j0 - off;
+    if (s->window > 0) {
+        if (j1 - 2 + s->window - off + 1 < b) b = j1 - 2 + s->window - off + 1;
+        if (!s->causal && j0 - s->window + 1 - off > a) a = j0 - s->window + 1 - off;
+    }
+    *lo = a;
+    *hi = b > a ? b : a;
+}
+
+void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k,
+                          const float *v, const float *o, const float *lse, const float *dout,
+                          float *dq, float *dk, float *dv, float *ws)
+{
+    const int64_t d = s->d, w = s->dv;
+    float *kt = ws + 4 * BR, *vt = kt + d * BC, *sr = vt + w * BC, *p = sr + BC, *dp = p + BC;
+    float *ds = dp + BC, *dd = ds + BC + BR * w; /* dd: D_i = dO_i . O_i, n floats */
+    for (int64_t i = 0; i < s->n; i++)
+        dd[i] = (float)mmi_attn_dot64(w, dout + i * w, o + i * w);
+    memset(dq, 0, sizeof(float) * (size_t)(s->n * d));
+    for (int64_t j0 = 0; j0 < s->m; j0 += BC) {
+        const int64_t bc = s->m - j0 < BC ? s->m - j0 : BC;
+        int64_t lo, hi;
+        float *dkb = dk + j0 * d, *dvb = dv + j0 * w;
+        memset(dkb, 0, sizeof(float) * (size_t)(bc * d));
+        memset(dvb, 0, sizeof(float) * (size_t)(bc * w));
+        row_range(s, j0, j0 + bc, &lo, &hi);
+        if (lo >= hi) continue;
+        transpose_block(k, d, j0, bc, kt);
+        transpose_block(v, w, j0, bc, vt);
+        for (int64_t i = lo; i < hi; i++) {
+            if (isinf(lse[i])) continue; /* row saw no key at all */
+            mmi_attn_rowmat(bc, d, q + i * d, kt, BC, s->scale, sr);
+            mask_row(s, i, j0, bc, sr);
+            (void)mmi_attn_exp_sub(bc, sr, lse[i], p);
+            mmi_attn_rowmat(bc, w, dout + i * w, vt, BC, 1.0f, dp);
+            for (int64_t j = 0; j < bc; j++) ds[j] = p[j] * (dp[j] - dd[i]) * s->scale;
+            mmi_attn_matrow_acc(bc, d, ds, k + j0 * d, d, dq + i * d);
+            mmi_attn_state_step(bc, w, p, dout + i * w, dvb, w, NULL, NULL, NULL, NULL);
+            mmi_attn_state_step(bc, d, ds, q + i * d, dkb, d, NULL, NULL, NULL, NULL);
+        }
+    }
+}

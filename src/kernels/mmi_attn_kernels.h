@@ -1,0 +1,124 @@
+/*
+ * mmi_attn_kernels.h — attention kernels on raw float buffers, one (batch, head) slice at a
+ * time. Same rules as mmi_kernels.h: no handles, no allocation, no error text; the operator
+ * (src/attn) validates shapes and hands each call a workspace of the size the matching
+ * *_ws_floats function reports. Layouts are row-major per head: q [n, d], k [m, d], v [m, dv],
+ * o [n, dv]. Formulas and references: docs/ATTENTION.md and spec/losses_attention.md Part B.
+ */
+#ifndef MMI_ATTN_KERNELS_H
+#define MMI_ATTN_KERNELS_H
+
+#include "../core/mmi.h"
+
+/* Sizes and settings of one head. Mask alignment when n != m is bottom-right (flash-attn):
+ * query i sits at key position i + (m - n), so with causal = 1 it sees keys j <= i + m - n. */
+typedef struct mmi_attn_dims {
+    int64_t n, m, d, dv; /* queries, keys, key width (or feature count), value width */
+    float scale;         /* softmax logit scale; RELU2/GATED query scale */
+    int32_t causal;
+    int64_t window; /* > 0: local band, key j visible iff i' - j < window (i' = i + m - n) */
+    int64_t stride; /* > 0: strided, key j visible iff (i' - j) % stride == 0 */
+    int64_t chunk;  /* RELU2 / GATED chunk length */
+} mmi_attn_dims;
+
+/* ---- SIMD primitives (attn_simd.c, AVX2 bodies in attn_simd_avx2.c) ------------------------ */
+/* y[j] = alpha * sum_c x[c] * mt[c * ld + j] for j < n_out (x has k entries). */
+void mmi_attn_rowmat(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                     float alpha, float *y);
+/* y[:n] += sum_r p[r] * mat[r * ld + :n] for r < rows. */
+void mmi_attn_matrow_acc(int64_t rows, int64_t n, const float *p, const float *mat, int64_t ld,
+                         float *y);
+/* The state step of linear attention, fused so the state is read once:
+ *   for r < rows: Y[r, :n] += a[r] * x;  out[r] = dot(Y[r, :n], w) (w, out may be NULL);
+ *                 y += b[r] * Y[r, :n] (b, y may be NULL; y accumulates). a NULL: no update.
+ * Y rows are ld apart. */
+void mmi_attn_state_step(int64_t rows, int64_t n, const float *a, const float *x, float *st,
+                         int64_t ld, const float *w, float *out, const float *b, float *y);
+/* p[j] = exp(s[j] - mx) for j < n; returns sum_j p[j]. */
+float mmi_attn_exp_sub(int64_t n, const float *s, float mx, float *p);
+/* Dot product with float64 accumulation (sums that span a sequence use this). */
+double mmi_attn_dot64(int64_t n, const float *x, const float *y);
+
+/* ---- exact and sparse softmax attention (attn_softmax.c) ---------------------------------- */
+/* Online-softmax tiled forward: o [n, dv] and lse [n] (log-sum-exp of the scaled, masked row;
+ * +Inf for a row that sees no key, whose output is 0). Never forms n x m. */
+size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv);
+void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k,
+                          const float *v, float *o, float *lse, float *ws);
+/* Backward from the saved o and lse: writes dq [n, d], dk [m, d], dv [m, dv] (all three
+ * required). ws: mmi_attn_softmax_ws_floats(d, dv) + n floats. */
+void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k,
+                          const float *v, const float *o, const float *lse, const float *dout,
+                          float *dq, float *dk, float *dv, float *ws);
+/* 1 if key j is visible from query i under s's mask (causal, window, stride). */
+int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j);
+
+/* ---- linear attention on features (attn_linear.c) ----------------------------------------- */
+/* fq [n, F], fk [m, F] are feature-mapped queries and keys (F = s->d). With normalize = 1:
+ *   o_i = fq_i^T S_i / (fq_i . z_i + eps),  S_i = sum_{j visible} fk_j v_j^T, z_i = sum fk_j
+ * (the fast-transformers convention: eps added after the dot product); normalize = 0 gives
+ * o_i = fq_i^T S_i and den_i = 1. den [n] receives the denominators. Causal uses the
+ * bottom-right alignment above and an F x dv running state (O(F dv) working memory).
+ * ws floats: mmi_attn_linear_ws_floats(F, dv). */
+size_t mmi_attn_linear_ws_floats(int64_t f, int64_t dv);
+void mmi_attn_linear_fwd(const mmi_attn_dims *s, int normalize, double eps, const float *fq,
+                         const float *fk, const float *v, float *o, float *den, float *ws);
+/* Gradients with respect to fq, fk and v (B2.6), from the saved o and den. Overwrites
+ * dfq [n, F], dfk [m, F], dv [m, dv]. */
+void mmi_attn_linear_bwd(const mmi_attn_dims *s, int normalize, const float *fq,
+                         const float *fk, const float *v, const float *o, const float *den,
+                         const float *dout, float *dfq, float *dfk, float *dv, float *ws);
+
+/* ---- feature maps (attn_fmap.c) ----------------------------------------------------------- */
+/* Elementwise maps (MM_FMAP_*): y = phi(x) over n values; backward dx = dy * phi'(x), computed
+ * from y alone (elu+1: phi' = min(y, 1); relu: y > 0; identity: 1). dx may alias dy. */
+void mmi_attn_fmap_fwd(int32_t fmap, const float *x, float *y, int64_t n);
+void mmi_attn_fmap_bwd(int32_t fmap, const float *y, const float *dy, float *dx, int64_t n);
+/* FAVOR+ positive features of rows x [rows, d] with projection W [nf, d], given transposed as
+ * wt [d, nf]:
+ *   phi_r(x) = nf^-1/2 (exp(w_r . xh - |xh|^2 / 2 - stab) + eps),  xh = d^-1/4 x.
+ * stab_mode 0: per row, max_r w_r . xh (queries); 1: the given stab for every row (keys).
+ * y [rows, nf]; ws: nf + d floats. */
+void mmi_attn_favor_fwd(const float *x, int64_t rows, int64_t d, const float *wt, int64_t nf,
+                        double eps, int stab_mode, float stab, float *y, float *ws);
+/* max over rows and r of w_r . xh (the key stabiliser). ws: nf + d floats. */
+float mmi_attn_favor_max(const float *x, int64_t rows, int64_t d, const float *wt, int64_t nf,
+                         float *ws);
+/* dx [rows, d] (overwritten) = (d phi / d x)^T dy for dy [rows, nf], the stabiliser held
+ * constant: dphi_r/dx = (phi_r - eps / sqrt(nf)) (c w_r - c^2 x), c = d^-1/4. w is W [nf, d];
+ * ws: nf floats. */
+void mmi_attn_favor_bwd(const float *x, int64_t rows, int64_t d, const float *w, int64_t nf,
+                        double eps, const float *y, const float *dy, float *dx, float *ws);
+
+/* ---- FLASH / GAU squared-ReLU attention (attn_relu2.c) ------------------------------------ */
+/* chunk C = s->chunk (>= n means one chunk). Needs n == m. Per chunk g:
+ *   quad: A = relu(Q_g K_g^T / C)^2 (causal: j <= i inside the chunk), o = A V_g
+ *   lin:  causal  o += Q_g KV_<g,  KV_<g = sum_{h<g} K_h^T V_h / C  (exclusive prefix)
+ *         non-causal (more than one chunk) o += Q_g (sum_all K^T V) / n
+ * One chunk, non-causal, is GAU: relu(Q K^T / m)^2 V (m != n allowed). Causal scaling is 1/C
+ * for the configured C even when n < C, so streaming reproduces the forward.
+ * ws floats: mmi_attn_relu2_ws_floats(C, d, dv). */
+size_t mmi_attn_relu2_ws_floats(int64_t chunk, int64_t d, int64_t dv);
+void mmi_attn_relu2_fwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
+                        float *o, float *ws);
+void mmi_attn_relu2_bwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
+                        const float *dout, float *dq, float *dk, float *dv, float *ws);
+
+/* ---- gated linear attention, chunkwise parallel (attn_gated.c) ---------------------------- */
+/* S_t = diag(a_t) S_{t-1} + k_t v_t^T, o_t = S_t^T (scale q_t), a_t = exp(g_t), n == m.
+ * Gates: gmode 0 = none (a = 1), 1 = one constant log-gate *g for all t and dims (RetNet),
+ * 2 = scalar per step g [n], 3 = vector per step g [n, d]. Chunk C = s->chunk.
+ * ws floats: mmi_attn_gated_ws_floats(n, C, d, dv). */
+size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv);
+void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
+                        const float *k, const float *v, float *o, float *ws);
+/* Gradients dq, dk, dv (overwritten) and, for gmode 2/3, dg (overwritten, shaped as g). */
+void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
+                        const float *k, const float *v, const float *dout, float *dq,
+                        float *dk, float *dv, float *dg, float *ws);
+/* The plain recurrence (reference and streaming): advances st [d, dv] by one token and writes
+ * o [dv]. g: NULL (a = 1), or gate_len (1 or d) log-gates. */
+void mmi_attn_gated_step(int64_t d, int64_t dv, float scale, const float *g, int64_t gate_len,
+                         const float *q, const float *k, const float *v, float *st, float *o);
+
+#endif /* MMI_ATTN_KERNELS_H */

@@ -1,0 +1,1070 @@
+/* test_attn.c — mm_attn against naive float64 references written here (dense masked softmax,
+ * recurrences for causal linear and gated attention, dense mixed-chunk RELU2), float64 finite
+ * differences of those references for every backward, streaming against the causal forward,
+ * chunkwise against recurrent, misuse, zero allocations, and thread determinism. */
+#include "runner.h"
+#include "vectors/attn_vectors.h"
+#include "attn/mmi_attn_head.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a configuration and its float64 reference ----------------------------------------------- */
+typedef struct cfg {
+    int32_t kind, fmap, causal, normalize, pattern, gate; /* gate: 0 none, 1 retnet, 2 scalar, 3 vector */
+    int64_t b, h, n, m, d, dv, chunk, window, stride, nf;
+    double eps, feps, scale;
+    const float *w; /* PERFORMER projection [nf, d] */
+} cfg;
+
+static cfg cfg_make(int32_t kind, int64_t b, int64_t h, int64_t n, int64_t m, int64_t d, int64_t dv)
+{
+    cfg c;
+    memset(&c, 0, sizeof c);
+    c.kind = kind, c.b = b, c.h = h, c.n = n, c.m = m, c.d = d, c.dv = dv;
+    c.fmap = MM_FMAP_ELU1, c.normalize = 1, c.chunk = kind == MM_ATTN_GATED ? 64 : 256;
+    c.causal = kind == MM_ATTN_SPARSE || kind == MM_ATTN_GATED;
+    c.pattern = MM_SPARSE_LOCAL, c.window = 128, c.stride = 128;
+    c.eps = kind == MM_ATTN_PERFORMER ? 0.0 : 1e-6, c.feps = 1e-4, c.scale = 1.0 / sqrt((double)d);
+    return c;
+}
+
+static int vis(const cfg *c, int64_t i, int64_t j)
+{
+    const int64_t diff = i + c->m - c->n - j;
+    if (c->causal && diff < 0) return 0;
+    if (c->kind == MM_ATTN_SPARSE && c->pattern == MM_SPARSE_LOCAL && diff >= c->window) return 0;
+    if (c->kind == MM_ATTN_SPARSE && c->pattern == MM_SPARSE_STRIDED && diff % c->stride) return 0;
+    return 1;
+}
+
+static double dotd(const double *a, const double *b, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void ref_softmax(const cfg *c, const double *q, const double *k, const double *v, double *o)
+{
+    double *s = malloc(sizeof(double) * (size_t)c->m);
+    for (int64_t i = 0; i < c->n; i++) {
+        double mx = -INFINITY, l = 0;
+        for (int64_t j = 0; j < c->m; j++) {
+            s[j] = vis(c, i, j) ? c->scale * dotd(q + i * c->d, k + j * c->d, c->d) : -INFINITY;
+            mx = s[j] > mx ? s[j] : mx;
+        }
+        for (int64_t e = 0; e < c->dv; e++) o[i * c->dv + e] = 0;
+        if (mx == -INFINITY) continue;
+        for (int64_t j = 0; j < c->m; j++) l += s[j] = exp(s[j] - mx);
+        for (int64_t j = 0; j < c->m; j++)
+            for (int64_t e = 0; e < c->dv; e++) o[i * c->dv + e] += s[j] / l * v[j * c->dv + e];
+    }
+    free(s);
+}
+
+static double phi1(int32_t f, double x)
+{
+    return f == MM_FMAP_ELU1 ? (x > 0 ? x + 1 : exp(x)) : f == MM_FMAP_RELU ? (x > 0 ? x : 0) : x;
+}
+
+/* FAVOR+ features of one row, stabiliser given (use_stab) or the row's own max. */
+static void favor_row(const cfg *c, const double *x, int use_stab, double stab, double *y)
+{
+    const double cc = pow((double)c->d, -0.25);
+    double diag = 0, mx = -INFINITY, *u = malloc(sizeof(double) * (size_t)c->nf);
+    for (int64_t e = 0; e < c->d; e++) diag += 0.5 * cc * cc * x[e] * x[e];
+    for (int64_t r = 0; r < c->nf; r++) {
+        u[r] = 0;
+        for (int64_t e = 0; e < c->d; e++) u[r] += (double)c->w[r * c->d + e] * cc * x[e];
+        mx = u[r] > mx ? u[r] : mx;
+    }
+    for (int64_t r = 0; r < c->nf; r++)
+        y[r] = (exp(u[r] - diag - (use_stab ? stab : mx)) + c->feps) / sqrt((double)c->nf);
+    free(u);
+}
+
+static double favor_rowmax(const cfg *c, const double *x)
+{
+    const double cc = pow((double)c->d, -0.25);
+    double mx = -INFINITY;
+    for (int64_t r = 0; r < c->nf; r++) {
+        double u = 0;
+        for (int64_t e = 0; e < c->d; e++) u += (double)c->w[r * c->d + e] * cc * x[e];
+        mx = u > mx ? u : mx;
+    }
+    return mx;
+}
+
+/* PERFORMER stabilisers are held constant by libmm (detached): finite differences of the block
+ * record them at the base point (mode 1) and reuse them (mode 2). */
+static int g_stab_mode, g_head;
+static double g_kstab[64], g_qstab[64 * 64];
+
+/* Linear attention written as the dense sum o_i = sum_j sim_ij v_j / (sum_j sim_ij + eps). */
+static void ref_linear(const cfg *c, const double *q, const double *k, const double *v, double *o)
+{
+    const int perf = c->kind == MM_ATTN_PERFORMER;
+    const int64_t f = perf ? c->nf : c->d;
+    double *fq = malloc(sizeof(double) * (size_t)(c->n * f)), *fk = malloc(sizeof(double) * (size_t)(c->m * f));
+    double stab = -INFINITY;
+    if (perf) {
+        for (int64_t j = 0; j < (c->causal ? 1 : c->m); j++) {
+            const double s = favor_rowmax(c, k + j * c->d);
+            stab = s > stab ? s : stab;
+        }
+        if (g_stab_mode == 1) g_kstab[g_head] = stab;
+        if (g_stab_mode == 2) stab = g_kstab[g_head];
+        for (int64_t i = 0; i < c->n; i++) {
+            double qs = favor_rowmax(c, q + i * c->d);
+            if (g_stab_mode == 1) g_qstab[g_head * 64 + i] = qs;
+            if (g_stab_mode == 2) qs = g_qstab[g_head * 64 + i];
+            favor_row(c, q + i * c->d, 1, qs, fq + i * f);
+        }
+        for (int64_t j = 0; j < c->m; j++) favor_row(c, k + j * c->d, 1, stab, fk + j * f);
+    } else {
+        for (int64_t i = 0; i < c->n * f; i++) fq[i] = phi1(c->fmap, q[i]);
+        for (int64_t i = 0; i < c->m * f; i++) fk[i] = phi1(c->fmap, k[i]);
+    }
+    for (int64_t i = 0; i < c->n; i++) {
+        double den = c->eps;
+        for (int64_t e = 0; e < c->dv; e++) o[i * c->dv + e] = 0;
+        for (int64_t j = 0; j < c->m; j++) {
+            if (!vis(c, i, j)) continue;
+            const double sim = dotd(fq + i * f, fk + j * f, f);
+            den += sim;
+            for (int64_t e = 0; e < c->dv; e++) o[i * c->dv + e] += sim * v[j * c->dv + e];
+        }
+        if (!c->normalize || den == 0) den = 1;
+        for (int64_t e = 0; e < c->dv; e++) o[i * c->dv + e] /= den;
+    }
+    free(fq);
+    free(fk);
+}
+
+/* Mixed-chunk RELU2 as one dense weight per (i, j). */
+static void ref_relu2(const cfg *c, const double *q, const double *k, const double *v, double *o)
+{
+    const int single = !c->causal && c->chunk >= c->n;
+    for (int64_t i = 0; i < c->n; i++) {
+        for (int64_t e = 0; e < c->dv; e++) o[i * c->dv + e] = 0;
+        for (int64_t j = 0; j < c->m; j++) {
+            const double qk = dotd(q + i * c->d, k + j * c->d, c->d);
+            double w;
+            if (single) {
+                w = qk / c->m > 0 ? (qk / c->m) * (qk / c->m) : 0;
+            } else if (i / c->chunk == j / c->chunk) {
+                w = (c->causal && j > i) ? 0 : (qk / c->chunk > 0 ? (qk / c->chunk) * (qk / c->chunk) : 0);
+                if (!c->causal) w += qk / c->n;
+            } else if (!c->causal) {
+                w = qk / c->n;
+            } else {
+                w = j / c->chunk < i / c->chunk ? qk / c->chunk : 0;
+            }
+            for (int64_t e = 0; e < c->dv; e++) o[i * c->dv + e] += w * v[j * c->dv + e];
+        }
+    }
+}
+
+/* The gated recurrence; g per head slice: gate 1 uses lg, 2 g[n], 3 g[n, d]. */
+static void ref_gated(const cfg *c, const double *q, const double *k, const double *v,
+                      const double *g, double lg, double *o)
+{
+    double *st = calloc((size_t)(c->d * c->dv), sizeof(double));
+    for (int64_t t = 0; t < c->n; t++) {
+        for (int64_t a = 0; a < c->d; a++) {
+            const double gt = c->gate == 1 ? lg : c->gate == 2 ? g[t] : c->gate == 3 ? g[t * c->d + a] : 0;
+            for (int64_t e = 0; e < c->dv; e++)
+                st[a * c->dv + e] = exp(gt) * st[a * c->dv + e] + k[t * c->d + a] * v[t * c->dv + e];
+        }
+        for (int64_t e = 0; e < c->dv; e++) {
+            double s = 0;
+            for (int64_t a = 0; a < c->d; a++) s += c->scale * q[t * c->d + a] * st[a * c->dv + e];
+            o[t * c->dv + e] = s;
+        }
+    }
+    free(st);
+}
+
+static int64_t glen(const cfg *c)
+{
+    return c->gate == 3 ? c->n * c->d : c->gate == 2 ? c->n : 0;
+}
+
+/* Reference over all batch-heads. */
+static void ref_all(const cfg *c, const double *q, const double *k, const double *v, const double *g,
+                    double *o)
+{
+    for (int64_t i = 0; i < c->b * c->h; i++) {
+        const double *qi = q + i * c->n * c->d, *ki = k + i * c->m * c->d, *vi = v + i * c->m * c->dv;
+        double *oi = o + i * c->n * c->dv;
+        g_head = (int)i;
+        switch (c->kind) {
+        case MM_ATTN_SOFTMAX:
+        case MM_ATTN_SPARSE: ref_softmax(c, qi, ki, vi, oi); break;
+        case MM_ATTN_LINEAR:
+        case MM_ATTN_PERFORMER: ref_linear(c, qi, ki, vi, oi); break;
+        case MM_ATTN_RELU2: ref_relu2(c, qi, ki, vi, oi); break;
+        default:
+            ref_gated(c, qi, ki, vi, g ? g + i * glen(c) : NULL,
+                      log1p(-ldexp(1.0, -5 - (int)(i % c->h))), oi);
+        }
+    }
+}
+
+/* ---- the library side -------------------------------------------------------------------------- */
+typedef struct run {
+    mm_attn *h;
+    mm_tensor *q, *k, *v, *g, *o, *dout, *dq, *dk, *dv, *dg;
+} run;
+
+static mm_tensor *t4(int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    int64_t s[4] = {a, b, c, d};
+    mm_tensor *t = NULL;
+    CHECK_OK(mm_tensor_create(&t, 4, s, NULL));
+    return t;
+}
+static mm_tensor *t3(int64_t a, int64_t b, int64_t c)
+{
+    int64_t s[3] = {a, b, c};
+    mm_tensor *t = NULL;
+    CHECK_OK(mm_tensor_create(&t, 3, s, NULL));
+    return t;
+}
+
+static int make_handle(const cfg *c, int32_t threads, const mm_allocator *al, mm_attn **h)
+{
+    mm_attn_opts o;
+    int rc;
+    CHECK_OK(mm_attn_opts_init(&o, c->kind));
+    o.alloc = al;
+    o.feature_map = c->fmap, o.causal = c->causal, o.normalize = c->normalize;
+    o.d_head = c->d, o.dv = c->dv, o.n_heads = c->h, o.max_batch = c->b;
+    o.max_seq = c->n > c->m ? c->n : c->m;
+    o.chunk = c->chunk, o.sparse_pattern = c->pattern, o.window = c->window, o.stride = c->stride;
+    o.gate = c->gate == 1 ? MM_GATE_RETNET : MM_GATE_NONE;
+    o.n_features = c->nf;
+    o.n_threads = threads;
+    rc = mm_attn_create(h, &o);
+    if (rc != MM_OK) return rc;
+    if (c->kind == MM_ATTN_PERFORMER && c->w) {
+        mm_tensor *w = NULL;
+        int64_t s[2] = {c->nf, c->d};
+        CHECK_OK(mm_tensor_wrap(&w, (float *)c->w, 2, s, NULL));
+        CHECK_OK(mm_attn_set_projection(*h, w));
+        mm_tensor_free(w);
+    }
+    if (c->kind == MM_ATTN_PERFORMER || c->kind == MM_ATTN_LINEAR) CHECK_OK(mm_attn_set_f64(*h, MM_ATTN_EPS, c->eps));
+    if (c->kind == MM_ATTN_PERFORMER) CHECK_OK(mm_attn_set_f64(*h, MM_ATTN_FEATURE_EPS, c->feps));
+    CHECK_OK(mm_attn_set_f64(*h, MM_ATTN_SCALE, c->scale));
+    return MM_OK;
+}
+
+static void run_open(run *r, const cfg *c, uint64_t seed)
+{
+    memset(r, 0, sizeof *r);
+    CHECK_OK(make_handle(c, 1, NULL, &r->h));
+    r->q = t4(c->b, c->h, c->n, c->d), r->k = t4(c->b, c->h, c->m, c->d);
+    r->v = t4(c->b, c->h, c->m, c->dv), r->o = t4(c->b, c->h, c->n, c->dv);
+    r->dout = t4(c->b, c->h, c->n, c->dv), r->dq = t4(c->b, c->h, c->n, c->d);
+    r->dk = t4(c->b, c->h, c->m, c->d), r->dv = t4(c->b, c->h, c->m, c->dv);
+    mmt_fill_uniform(mm_tensor_data(r->q), mm_tensor_numel(r->q), seed, -1.0f, 1.0f);
+    mmt_fill_uniform(mm_tensor_data(r->k), mm_tensor_numel(r->k), seed + 1, -1.0f, 1.0f);
+    mmt_fill_uniform(mm_tensor_data(r->v), mm_tensor_numel(r->v), seed + 2, -1.0f, 1.0f);
+    mmt_fill_uniform(mm_tensor_data(r->dout), mm_tensor_numel(r->dout), seed + 3, -1.0f, 1.0f);
+    if (c->gate >= 2) {
+        r->g = c->gate == 3 ? t4(c->b, c->h, c->n, c->d) : t3(c->b, c->h, c->n);
+        r->dg = c->gate == 3 ? t4(c->b, c->h, c->n, c->d) : t3(c->b, c->h, c->n);
+        /* strong and weak gates: log a in (-3, 0) */
+        mmt_fill_uniform(mm_tensor_data(r->g), mm_tensor_numel(r->g), seed + 4, -3.0f, -0.01f);
+    }
+}
+
+static void run_close(run *r)
+{
+    mm_attn_free(r->h);
+    mm_tensor *all[] = {r->q, r->k, r->v, r->g, r->o, r->dout, r->dq, r->dk, r->dv, r->dg};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mm_tensor_free(all[i]);
+}
+
+static int run_fwd(run *r)
+{
+    return r->g ? mm_attn_forward_gated(r->h, r->q, r->k, r->v, r->g, r->o)
+                : mm_attn_forward(r->h, r->q, r->k, r->v, r->o);
+}
+
+static double *to_f64(const mm_tensor *t)
+{
+    const int64_t n = mm_tensor_numel(t);
+    double *x = malloc(sizeof(double) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) x[i] = mm_tensor_data(t)[i];
+    return x;
+}
+
+/* Forward vs reference; returns the max abs error. */
+static double check_forward(const cfg *c, uint64_t seed, double tol)
+{
+    run r;
+    double err = 0;
+    run_open(&r, c, seed);
+    CHECK_OK(run_fwd(&r));
+    {
+        double *q = to_f64(r.q), *k = to_f64(r.k), *v = to_f64(r.v), *g = r.g ? to_f64(r.g) : NULL;
+        const int64_t no = mm_tensor_numel(r.o);
+        double *o = malloc(sizeof(double) * (size_t)no);
+        ref_all(c, q, k, v, g, o);
+        for (int64_t i = 0; i < no; i++) {
+            const double e = fabs(mm_tensor_data(r.o)[i] - o[i]) / (1.0 + fabs(o[i]));
+            err = e > err ? e : err;
+        }
+        if (err > tol) mmt_fail(__FILE__, __LINE__, "kind %d causal %d: forward error %.3g > %.3g",
+                                (int)c->kind, (int)c->causal, err, tol);
+        free(q), free(k), free(v), free(g), free(o);
+    }
+    run_close(&r);
+    return err;
+}
+
+/* Loss = sum(out * dout) through the reference; central difference on one input element. */
+static double ref_loss(const cfg *c, const double *q, const double *k, const double *v, const double *g,
+                       const float *w, double *o)
+{
+    double s = 0;
+    ref_all(c, q, k, v, g, o);
+    for (int64_t i = 0; i < c->b * c->h * c->n * c->dv; i++) s += o[i] * w[i];
+    return s;
+}
+
+static void fd_check_one(const cfg *c, const char *name, double *x, int64_t n, const float *grad,
+                         const double *q, const double *k, const double *v, const double *g,
+                         const float *w, double *o)
+{
+    const double h = 1e-5;
+    double worst = 0;
+    int64_t at = -1;
+    for (int64_t i = 0; i < n; i++) {
+        const double x0 = x[i];
+        double lp, lm, fd, e;
+        x[i] = x0 + h;
+        lp = ref_loss(c, q, k, v, g, w, o);
+        x[i] = x0 - h;
+        lm = ref_loss(c, q, k, v, g, w, o);
+        x[i] = x0;
+        fd = (lp - lm) / (2 * h);
+        e = fabs(fd - grad[i]) / (1e-3 + fabs(fd));
+        if (e > worst) worst = e, at = i;
+    }
+    if (worst > 2e-3)
+        mmt_fail(__FILE__, __LINE__, "kind %d: d%s[%lld] off by rel %.3g", (int)c->kind, name,
+                 (long long)at, worst);
+}
+
+static void check_grads(const cfg *c, uint64_t seed)
+{
+    run r;
+    run_open(&r, c, seed);
+    CHECK_OK(run_fwd(&r));
+    CHECK_OK(mm_attn_backward(r.h, r.dout, r.dq, r.dk, r.dv, r.dg));
+    {
+        double *q = to_f64(r.q), *k = to_f64(r.k), *v = to_f64(r.v), *g = r.g ? to_f64(r.g) : NULL;
+        double *o = malloc(sizeof(double) * (size_t)mm_tensor_numel(r.o));
+        const float *w = mm_tensor_data(r.dout);
+        fd_check_one(c, "q", q, mm_tensor_numel(r.q), mm_tensor_data(r.dq), q, k, v, g, w, o);
+        fd_check_one(c, "k", k, mm_tensor_numel(r.k), mm_tensor_data(r.dk), q, k, v, g, w, o);
+        fd_check_one(c, "v", v, mm_tensor_numel(r.v), mm_tensor_data(r.dv), q, k, v, g, w, o);
+        if (g) fd_check_one(c, "g", g, mm_tensor_numel(r.g), mm_tensor_data(r.dg), q, k, v, g, w, o);
+        free(q), free(k), free(v), free(g), free(o);
+    }
+    run_close(&r);
+}
+
+/* A random projection for PERFORMER tests (scaled like the drawn one: rows of norm ~ sqrt d). */
+static float g_proj[64 * 64];
+static void perf_cfg(cfg *c, int64_t nf)
+{
+    c->nf = nf;
+    mmt_fill_uniform(g_proj, nf * c->d, 77, -1.7f, 1.7f);
+    c->w = g_proj;
+}
+
+/* ---- tests ------------------------------------------------------------------------------------- */
+static void test_attn_softmax_forward(void)
+{
+    const int q = mmt_quick();
+    cfg c = cfg_make(MM_ATTN_SOFTMAX, 2, 2, q ? 19 : 150, q ? 23 : 130, 16, 8);
+    check_forward(&c, 1, 2e-5); /* non-causal, N != M, across key and row blocks */
+    c.causal = 1;
+    check_forward(&c, 2, 2e-5); /* causal, N > M: the first rows see nothing and output 0 */
+    c.n = q ? 17 : 70, c.m = q ? 40 : 200;
+    check_forward(&c, 3, 2e-5); /* causal, bottom-right with M > N */
+    c.n = c.m = q ? 33 : 129;
+    check_forward(&c, 4, 2e-5);
+}
+
+static void test_attn_softmax_grad(void)
+{
+    cfg c = cfg_make(MM_ATTN_SOFTMAX, 1, 2, 7, 5, 4, 3);
+    check_grads(&c, 10);
+    c.causal = 1;
+    check_grads(&c, 11); /* rows 0-1 see no key */
+    c.n = 5, c.m = 9;
+    check_grads(&c, 12);
+}
+
+static void test_attn_sparse(void)
+{
+    cfg c = cfg_make(MM_ATTN_SPARSE, 1, 2, mmt_quick() ? 40 : 150, mmt_quick() ? 40 : 150, 8, 8);
+    c.window = 5;
+    check_forward(&c, 20, 2e-5);
+    c.pattern = MM_SPARSE_STRIDED, c.stride = 7;
+    check_forward(&c, 21, 2e-5);
+    c.n = c.m = 9, c.d = 4, c.dv = 3, c.stride = 3;
+    check_grads(&c, 22);
+    c.pattern = MM_SPARSE_LOCAL, c.window = 3;
+    check_grads(&c, 23);
+}
+
+static void test_attn_linear(void)
+{
+    const int32_t maps[3] = {MM_FMAP_ELU1, MM_FMAP_RELU, MM_FMAP_IDENTITY};
+    for (int f = 0; f < 3; f++)
+        for (int causal = 0; causal < 2; causal++) {
+            cfg c = cfg_make(MM_ATTN_LINEAR, 2, 2, 37, 45, 8, 5);
+            c.fmap = maps[f], c.causal = causal;
+            if (maps[f] == MM_FMAP_IDENTITY) c.normalize = 0; /* signed denominators */
+            check_forward(&c, 30 + (uint64_t)f, 2e-5);
+            c.n = 45, c.m = 37;
+            check_forward(&c, 40 + (uint64_t)f, 2e-5);
+            c.n = 6, c.m = 5, c.d = 3, c.dv = 2;
+            check_grads(&c, 50 + (uint64_t)f);
+        }
+    {
+        cfg c = cfg_make(MM_ATTN_LINEAR, 1, 1, 6, 6, 3, 2);
+        c.fmap = MM_FMAP_ELU1, c.normalize = 0, c.causal = 1;
+        check_grads(&c, 60);
+    }
+}
+
+static void test_attn_performer(void)
+{
+    for (int causal = 0; causal < 2; causal++) {
+        cfg c = cfg_make(MM_ATTN_PERFORMER, 2, 2, 33, 29, 8, 5);
+        c.causal = causal;
+        perf_cfg(&c, 20);
+        check_forward(&c, 70, 2e-5);
+        c.n = c.m = 5, c.d = 4, c.dv = 3;
+        perf_cfg(&c, 6);
+        /* The stabilisers are held constant (detached, as performer-pytorch); with feature
+         * eps 0 they cancel exactly, so the reference's finite differences may move them. */
+        c.feps = 0;
+        check_grads(&c, 71);
+    }
+}
+
+static void test_attn_performer_projection(void)
+{
+    mm_attn_opts o;
+    mm_attn *h = NULL;
+    mm_tensor *w = NULL, *w2 = NULL;
+    int64_t s[2] = {266, 64};
+    CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_PERFORMER));
+    o.seed = 5;
+    CHECK_OK(mm_attn_create(&h, &o));
+    CHECK_OK(mm_tensor_create(&w, 2, s, NULL)); /* default m = int(64 ln 64) = 266 */
+    CHECK_OK(mm_tensor_create(&w2, 2, s, NULL));
+    CHECK_OK(mm_attn_get_projection(h, w));
+    {   /* rows of one block are orthogonal; row norms are chi_d draws (around 8) */
+        const float *x = mm_tensor_data(w);
+        double d01 = 0, n0 = 0, n1 = 0;
+        for (int e = 0; e < 64; e++) d01 += x[e] * x[64 + e], n0 += x[e] * x[e], n1 += x[64 + e] * x[64 + e];
+        CHECK(fabs(d01) < 1e-4 * sqrt(n0 * n1));
+        CHECK(sqrt(n0) > 4 && sqrt(n0) < 12);
+    }
+    CHECK_OK(mm_attn_redraw(h));
+    CHECK_OK(mm_attn_get_projection(h, w2));
+    CHECK(memcmp(mm_tensor_data(w), mm_tensor_data(w2), 266 * 64 * 4) != 0);
+    CHECK_OK(mm_attn_set_projection(h, w));
+    CHECK_OK(mm_attn_get_projection(h, w2));
+    CHECK(memcmp(mm_tensor_data(w), mm_tensor_data(w2), 266 * 64 * 4) == 0);
+    mm_attn_free(h);
+    h = NULL;
+    CHECK_OK(mm_attn_create(&h, &o)); /* same seed, same projection */
+    CHECK_OK(mm_attn_get_projection(h, w2));
+    CHECK(memcmp(mm_tensor_data(w), mm_tensor_data(w2), 266 * 64 * 4) == 0);
+    mm_tensor_data(w)[3] = NAN;
+    CHECK_STATUS(mm_attn_set_projection(h, w), MM_E_NUMERIC);
+    mm_attn_free(h);
+    mm_tensor_free(w);
+    mm_tensor_free(w2);
+}
+
+static void test_attn_relu2(void)
+{
+    cfg c = cfg_make(MM_ATTN_RELU2, 2, 2, 100, 100, 8, 6);
+    c.causal = 1, c.chunk = 32; /* 100 is not a multiple of 32 */
+    check_forward(&c, 80, 2e-5);
+    c.causal = 0;
+    check_forward(&c, 81, 2e-5); /* non-causal mixed chunks */
+    c.chunk = 256, c.m = 77;
+    check_forward(&c, 82, 2e-5); /* one chunk: GAU, M != N */
+    c.n = 7, c.m = 5, c.d = 3, c.dv = 2;
+    check_grads(&c, 83);
+    c.m = 7, c.chunk = 3;
+    check_grads(&c, 84);
+    c.causal = 1;
+    check_grads(&c, 85);
+}
+
+static void test_attn_gated(void)
+{
+    const int64_t chunks[4] = {1, 5, 16, 64};
+    for (int gate = 0; gate < 4; gate++)
+        for (int ci = 0; ci < 4; ci++) {
+            cfg c = cfg_make(MM_ATTN_GATED, 2, 3, 37, 37, 8, 5);
+            c.gate = gate, c.chunk = chunks[ci];
+            check_forward(&c, 90 + (uint64_t)(gate * 4 + ci), 2e-5); /* chunkwise == recurrent */
+        }
+    for (int gate = 0; gate < 4; gate++) {
+        cfg c = cfg_make(MM_ATTN_GATED, 1, 2, 7, 7, 3, 2);
+        c.gate = gate, c.chunk = 3;
+        check_grads(&c, 110 + (uint64_t)gate);
+    }
+}
+
+/* Step-by-step streaming equals the causal forward at every position. */
+static void check_stream(const cfg *c0, uint64_t seed)
+{
+    cfg c = *c0;
+    run r;
+    mm_tensor *qt = t3(c.b, c.h, c.d), *kt = t3(c.b, c.h, c.d), *vt = t3(c.b, c.h, c.dv);
+    mm_tensor *ot = t3(c.b, c.h, c.dv), *gt = NULL;
+    double worst = 0;
+    run_open(&r, &c, seed);
+    CHECK_OK(run_fwd(&r));
+    if (c.gate >= 2) gt = c.gate == 3 ? t3(c.b, c.h, c.d) : NULL;
+    if (c.gate == 2) {
+        int64_t s[2] = {c.b, c.h};
+        CHECK_OK(mm_tensor_create(&gt, 2, s, NULL));
+    }
+    for (int64_t t = 0; t < c.n; t++) {
+        for (int64_t i = 0; i < c.b * c.h; i++) {
+            memcpy(mm_tensor_data(qt) + i * c.d, mm_tensor_data(r.q) + (i * c.n + t) * c.d, 4 * (size_t)c.d);
+            memcpy(mm_tensor_data(kt) + i * c.d, mm_tensor_data(r.k) + (i * c.n + t) * c.d, 4 * (size_t)c.d);
+            memcpy(mm_tensor_data(vt) + i * c.dv, mm_tensor_data(r.v) + (i * c.n + t) * c.dv, 4 * (size_t)c.dv);
+            if (gt) {
+                const int64_t gl = c.gate == 3 ? c.d : 1;
+                memcpy(mm_tensor_data(gt) + i * gl, mm_tensor_data(r.g) + (i * c.n + t) * gl, 4 * (size_t)gl);
+            }
+        }
+        CHECK_OK(mm_attn_step(r.h, qt, kt, vt, gt, ot));
+        for (int64_t i = 0; i < c.b * c.h; i++)
+            for (int64_t e = 0; e < c.dv; e++) {
+                const double a = mm_tensor_data(ot)[i * c.dv + e];
+                const double b = mm_tensor_data(r.o)[(i * c.n + t) * c.dv + e];
+                const double err = fabs(a - b) / (1 + fabs(b));
+                worst = err > worst ? err : worst;
+            }
+    }
+    if (worst > 2e-5) mmt_fail(__FILE__, __LINE__, "kind %d: stream vs forward %.3g", (int)c.kind, worst);
+    {
+        double pos = 0;
+        CHECK_OK(mm_attn_get_f64(r.h, MM_ATTN_STAT_POSITION, &pos));
+        CHECK_EQ_I64((int64_t)pos, c.n);
+    }
+    mm_tensor_free(qt), mm_tensor_free(kt), mm_tensor_free(vt), mm_tensor_free(ot), mm_tensor_free(gt);
+    run_close(&r);
+}
+
+static void test_attn_stream(void)
+{
+    const int32_t kinds[6] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_PERFORMER, MM_ATTN_RELU2,
+                              MM_ATTN_SPARSE, MM_ATTN_GATED};
+    for (int i = 0; i < 6; i++) {
+        cfg c = cfg_make(kinds[i], 2, 2, 41, 41, 8, 5);
+        c.causal = 1, c.window = 6, c.chunk = kinds[i] == MM_ATTN_RELU2 ? 16 : 8;
+        if (kinds[i] == MM_ATTN_PERFORMER) perf_cfg(&c, 12);
+        check_stream(&c, 130 + (uint64_t)i);
+    }
+    for (int gate = 1; gate < 4; gate++) {
+        cfg c = cfg_make(MM_ATTN_GATED, 2, 2, 23, 23, 8, 5);
+        c.gate = gate, c.chunk = 4;
+        check_stream(&c, 140 + (uint64_t)gate);
+    }
+    {
+        cfg c = cfg_make(MM_ATTN_SPARSE, 1, 2, 30, 30, 8, 5);
+        c.pattern = MM_SPARSE_STRIDED, c.stride = 4;
+        check_stream(&c, 150);
+    }
+}
+
+static void test_attn_misuse(void)
+{
+    mm_attn_opts o;
+    mm_attn *h = NULL;
+    char buf[256];
+    mm_tensor *q = t4(2, 4, 16, 64), *k = t4(2, 4, 16, 32), *v = t4(2, 4, 16, 32), *out = t4(2, 4, 16, 32);
+    CHECK_STATUS(mm_attn_opts_init(NULL, MM_ATTN_SOFTMAX), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_attn_opts_init(&o, 99), MM_E_INVALID_ARG);
+    CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_SOFTMAX));
+    CHECK_STATUS(mm_attn_create(NULL, &o), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_attn_create(&h, NULL), MM_E_INVALID_ARG);
+    o.err_buf = buf, o.err_buf_size = sizeof buf;
+    o.d_head = 0;
+    CHECK_STATUS(mm_attn_create(&h, &o), MM_E_RANGE);
+    CHECK(strstr(buf, "d_head") != NULL);
+    CHECK(h == NULL);
+    CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_GATED));
+    o.causal = 0;
+    CHECK_STATUS(mm_attn_create(&h, &o), MM_E_INVALID_ARG);
+    CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_LINEAR));
+    o.feature_map = 9;
+    CHECK_STATUS(mm_attn_create(&h, &o), MM_E_INVALID_ARG);
+    {   /* a newer caller's struct with an unknown field set */
+        unsigned char big[sizeof(mm_attn_opts) + 8];
+        memset(big, 0, sizeof big);
+        CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_SOFTMAX));
+        o.struct_size = (uint32_t)sizeof big;
+        memcpy(big, &o, sizeof o);
+        big[sizeof o + 3] = 1;
+        CHECK_STATUS(mm_attn_create(&h, (const mm_attn_opts *)(void *)big), MM_E_VERSION);
+    }
+    CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_SOFTMAX));
+    o.d_head = 32, o.n_heads = 4, o.max_batch = 2, o.max_seq = 16;
+    CHECK_OK(mm_attn_create(&h, &o));
+    CHECK_STATUS(mm_attn_forward(h, q, k, v, out), MM_E_SHAPE);
+    CHECK(strstr(mm_attn_errmsg(h), "[2,4,16,64]") && strstr(mm_attn_errmsg(h), "d_head 32"));
+    CHECK_STATUS(mm_attn_forward(h, NULL, k, v, out), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_attn_backward(h, out, NULL, NULL, NULL, NULL), MM_E_STATE);
+    mm_tensor_free(q);
+    q = t4(2, 4, 16, 32);
+    CHECK_OK(mm_attn_forward(h, q, k, v, out));
+    CHECK_STATUS(mm_attn_backward(h, q, NULL, NULL, NULL, out), MM_E_STATE); /* dg without gates */
+    CHECK_STATUS(mm_attn_step(h, q, k, v, NULL, out), MM_E_STATE);          /* not causal */
+    CHECK_STATUS(mm_attn_redraw(h), MM_E_STATE);
+    CHECK_STATUS(mm_attn_forward_gated(h, q, k, v, q, out), MM_E_STATE);
+    CHECK_STATUS(mm_attn_set_f64(h, MM_ATTN_SCALE, -1.0), MM_E_RANGE);
+    CHECK_STATUS(mm_attn_set_f64(h, MM_ATTN_STAT_POSITION, 1.0), MM_E_UNSUPPORTED);
+    CHECK_STATUS(mm_attn_set_f64(h, 199, 1.0), MM_E_UNSUPPORTED);
+    CHECK_OK(mm_attn_set_f64(h, MM_ATTN_SCALE, 0.5));
+    {
+        double x = 0, lo = 0, hi = 0;
+        CHECK_OK(mm_attn_get_f64(h, MM_ATTN_SCALE, &x));
+        CHECK(x == 0.5);
+        CHECK_OK(mm_param_bounds(MM_ATTN_EPS, &lo, &hi));
+        CHECK(lo == 0 && hi == 1);
+    }
+    mm_tensor_free(q), mm_tensor_free(k), mm_tensor_free(v), mm_tensor_free(out);
+    q = t4(3, 4, 16, 32), k = t4(3, 4, 17, 32), v = t4(3, 4, 17, 32), out = t4(3, 4, 16, 32);
+    CHECK_STATUS(mm_attn_forward(h, q, k, v, out), MM_E_RANGE); /* batch 3 > max_batch 2 */
+    mm_attn_free(h);
+    mm_attn_free(NULL);
+    CHECK(strcmp(mm_attn_errmsg(NULL), "invalid handle") == 0);
+    mm_tensor_free(q), mm_tensor_free(k), mm_tensor_free(v), mm_tensor_free(out);
+    {   /* the KV cache ends at max_seq */
+        cfg c = cfg_make(MM_ATTN_SOFTMAX, 1, 1, 2, 2, 4, 4);
+        mm_tensor *x = t3(1, 1, 4), *y = t3(1, 1, 4);
+        c.causal = 1;
+        CHECK_OK(make_handle(&c, 1, NULL, &h));
+        CHECK_OK(mm_attn_step(h, x, x, x, NULL, y));
+        CHECK_OK(mm_attn_step(h, x, x, x, NULL, y));
+        CHECK_STATUS(mm_attn_step(h, x, x, x, NULL, y), MM_E_RANGE);
+        CHECK_OK(mm_attn_reset(h));
+        CHECK_OK(mm_attn_step(h, x, x, x, NULL, y));
+        mm_attn_free(h);
+        mm_tensor_free(x), mm_tensor_free(y);
+    }
+}
+
+/* forward, backward and step allocate nothing; everything is freed. */
+static void test_attn_no_alloc(void)
+{
+    const int32_t kinds[6] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_PERFORMER, MM_ATTN_RELU2,
+                              MM_ATTN_SPARSE, MM_ATTN_GATED};
+    for (int i = 0; i < 6; i++) {
+        mm_allocator al;
+        mmt_counter cnt;
+        mm_attn *h = NULL;
+        cfg c = cfg_make(kinds[i], 2, 2, 20, 20, 8, 4);
+        run r;
+        int64_t before;
+        c.causal = 1, c.chunk = 8;
+        if (kinds[i] == MM_ATTN_PERFORMER) perf_cfg(&c, 10);
+        mmt_counting_allocator(&al, &cnt, -1);
+        CHECK_OK(make_handle(&c, 2, &al, &h));
+        run_open(&r, &c, 160);
+        before = cnt.n_alloc;
+        CHECK_OK(mm_attn_forward(h, r.q, r.k, r.v, r.o));
+        CHECK_OK(mm_attn_backward(h, r.dout, r.dq, NULL, r.dv, NULL));
+        {
+            mm_tensor *x = t3(2, 2, 8), *xv = t3(2, 2, 4), *y = t3(2, 2, 4);
+            mmt_fill_uniform(mm_tensor_data(x), 32, 3, -1, 1);
+            mmt_fill_uniform(mm_tensor_data(xv), 16, 4, -1, 1);
+            CHECK_OK(mm_attn_step(h, x, x, xv, NULL, y));
+            CHECK_OK(mm_attn_step(h, x, x, xv, NULL, y));
+            mm_tensor_free(x), mm_tensor_free(xv), mm_tensor_free(y);
+        }
+        CHECK_EQ_I64(cnt.n_alloc, before);
+        mm_attn_free(h);
+        CHECK_EQ_I64(cnt.live_bytes, 0);
+        CHECK_EQ_I64(cnt.bad_free, 0);
+        run_close(&r);
+    }
+    {   /* allocation failure at create leaks nothing */
+        mm_allocator al;
+        mmt_counter cnt;
+        mm_attn *h = NULL;
+        cfg c = cfg_make(MM_ATTN_PERFORMER, 1, 1, 8, 8, 8, 4);
+        for (int64_t k = 0; k < 4; k++) {
+            mmt_counting_allocator(&al, &cnt, k);
+            if (make_handle(&c, 2, &al, &h) == MM_OK) mm_attn_free(h), h = NULL;
+            CHECK_EQ_I64(cnt.live_bytes, 0);
+        }
+    }
+}
+
+/* Two threads give bitwise the same results as one. */
+static void test_attn_threads(void)
+{
+    const int32_t kinds[3] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_GATED};
+    for (int i = 0; i < 3; i++) {
+        cfg c = cfg_make(kinds[i], 2, 3, 30, 30, 8, 4);
+        run r;
+        mm_attn *h2 = NULL;
+        mm_tensor *o2 = t4(2, 3, 30, 4), *dq2 = t4(2, 3, 30, 8);
+        c.causal = 1;
+        run_open(&r, &c, 170);
+        CHECK_OK(make_handle(&c, 2, NULL, &h2));
+        CHECK_OK(mm_attn_forward(r.h, r.q, r.k, r.v, r.o));
+        CHECK_OK(mm_attn_backward(r.h, r.dout, r.dq, NULL, NULL, NULL));
+        CHECK_OK(mm_attn_forward(h2, r.q, r.k, r.v, o2));
+        CHECK_OK(mm_attn_backward(h2, r.dout, dq2, NULL, NULL, NULL));
+        CHECK(memcmp(mm_tensor_data(o2), mm_tensor_data(r.o), 4 * (size_t)mm_tensor_numel(o2)) == 0);
+        CHECK(memcmp(mm_tensor_data(dq2), mm_tensor_data(r.dq), 4 * (size_t)mm_tensor_numel(dq2)) == 0);
+        mm_attn_free(h2);
+        mm_tensor_free(o2), mm_tensor_free(dq2);
+        run_close(&r);
+    }
+}
+
+
+/* ---- model blocks against a float64 reference ---------------------------------------------------- */
+static void ref_ln(int64_t rows, int64_t d, const double *x, double *y)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        double mu = 0, ss = 0;
+        for (int64_t i = 0; i < d; i++) mu += x[r * d + i];
+        mu /= d;
+        for (int64_t i = 0; i < d; i++) ss += (x[r * d + i] - mu) * (x[r * d + i] - mu);
+        for (int64_t i = 0; i < d; i++) y[r * d + i] = (x[r * d + i] - mu) / sqrt(ss / d + 1e-5);
+    }
+}
+
+/* y[rows, n] = x[rows, k] W^T (+ b), W [n, k] */
+static void ref_lin(int64_t rows, int64_t k, int64_t n, const double *x, const double *w,
+                    const double *b, double *y)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < n; j++) {
+            double a = b ? b[j] : 0;
+            for (int64_t i = 0; i < k; i++) a += x[r * k + i] * w[j * k + i];
+            y[r * n + j] = a;
+        }
+}
+
+typedef struct blk {
+    int gau;      /* 0: attention block (cfg c), 1: GAU */
+    cfg c;        /* attention: kind etc., h heads, d = d_head, dv; GAU: d = s, dv = e, chunk */
+    int64_t D, B, T;
+    float w[4096]; /* PERFORMER projection of the block (drawn from the seed) */
+} blk;
+
+static void ref_block(const blk *bk, const double *p, const double *x, double *y)
+{
+    const int64_t D = bk->D, B = bk->B, T = bk->T, rows = B * T;
+    cfg c = bk->c;
+    double *xn = calloc((size_t)(rows * D), sizeof(double));
+    c.b = B, c.n = c.m = T;
+    if (c.kind == MM_ATTN_PERFORMER) c.w = bk->w;
+    ref_ln(rows, D, x, xn);
+    if (!bk->gau) {
+        const int64_t H = c.h, dk = c.d, dv = c.dv, pw = H * (2 * dk + dv), aw = H * dv;
+        const double *w_in = p, *b_in = p + pw * D, *w_out = b_in + pw, *b_out = w_out + D * aw;
+        double *pr = calloc((size_t)(rows * pw), sizeof(double));
+        double *qh = calloc((size_t)(rows * H * dk), sizeof(double)), *kh = calloc((size_t)(rows * H * dk), sizeof(double));
+        double *vh = calloc((size_t)(rows * aw), sizeof(double)), *oh = calloc((size_t)(rows * aw), sizeof(double));
+        double *am = calloc((size_t)(rows * aw), sizeof(double));
+        ref_lin(rows, D, pw, xn, w_in, b_in, pr);
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t h = 0; h < H; h++) {
+                    const int64_t hi = (b * H + h) * T + t;
+                    for (int64_t e = 0; e < dk; e++) {
+                        qh[hi * dk + e] = pr[(b * T + t) * pw + h * dk + e];
+                        kh[hi * dk + e] = pr[(b * T + t) * pw + H * dk + h * dk + e];
+                    }
+                    for (int64_t e = 0; e < dv; e++) vh[hi * dv + e] = pr[(b * T + t) * pw + 2 * H * dk + h * dv + e];
+                }
+        ref_all(&c, qh, kh, vh, NULL, oh);
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t h = 0; h < H; h++)
+                    for (int64_t e = 0; e < dv; e++)
+                        am[(b * T + t) * aw + h * dv + e] = oh[((b * H + h) * T + t) * dv + e];
+        ref_lin(rows, aw, D, am, w_out, b_out, y);
+        free(pr), free(qh), free(kh), free(vh), free(oh), free(am);
+    } else {
+        const int64_t e = c.dv, sd = c.d, w3 = 2 * e + sd;
+        const double *w = p, *bb = p + w3 * D, *qk = bb + w3, *wo = qk + 4 * sd;
+        double *hh = calloc((size_t)(rows * w3), sizeof(double)), *q = calloc((size_t)(rows * sd), sizeof(double));
+        double *k = calloc((size_t)(rows * sd), sizeof(double)), *v = calloc((size_t)(rows * e), sizeof(double));
+        double *ao = calloc((size_t)(rows * e), sizeof(double));
+        ref_lin(rows, D, w3, xn, w, bb, hh);
+        for (int64_t i = 0; i < rows * w3; i++) hh[i] = hh[i] / (1 + exp(-hh[i]));
+        for (int64_t r = 0; r < rows; r++) {
+            for (int64_t j = 0; j < e; j++) v[r * e + j] = hh[r * w3 + e + j];
+            for (int64_t j = 0; j < sd; j++) {
+                q[r * sd + j] = hh[r * w3 + 2 * e + j] * qk[j] + qk[2 * sd + j];
+                k[r * sd + j] = hh[r * w3 + 2 * e + j] * qk[sd + j] + qk[3 * sd + j];
+            }
+        }
+        c.h = 1;
+        ref_all(&c, q, k, v, NULL, ao);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < e; j++) ao[r * e + j] *= hh[r * w3 + j];
+        ref_lin(rows, e, D, ao, wo, NULL, y);
+        free(hh), free(q), free(k), free(v), free(ao);
+    }
+    for (int64_t i = 0; i < rows * D; i++) y[i] += x[i];
+    free(xn);
+}
+
+static void close_to(const float *got, const double *want, int64_t n, const char *what, int kind)
+{
+    double mx = 0;
+    for (int64_t i = 0; i < n; i++) mx = fabs(want[i]) > mx ? fabs(want[i]) : mx;
+    for (int64_t i = 0; i < n; i++)
+        if (fabs(got[i] - want[i]) > 2e-4 * (fabs(want[i]) + mx)) {
+            mmt_fail(__FILE__, __LINE__, "block kind %d: %s[%lld] = %.7g, fd %.7g", kind, what,
+                     (long long)i, (double)got[i], want[i]);
+            return;
+        }
+}
+
+static void check_block(blk *bk)
+{
+    const int64_t D = bk->D, B = bk->B, T = bk->T, nx = B * T * D;
+    mm_model_opts mo;
+    mm_model *m = NULL;
+    mm_tensor *x = NULL, *y = NULL, *dy = NULL, *dx = NULL, *vt = NULL, *jy = NULL;
+    int64_t sx[3] = {B, T, D}, np = 0;
+    float *p = NULL, *g = NULL;
+    CHECK_OK(mm_model_opts_init(&mo));
+    mo.input_dim = D, mo.max_batch = B, mo.max_seq = T, mo.seed = 3;
+    CHECK_OK(mm_model_create(&m, &mo));
+    if (bk->gau) {
+        CHECK_OK(mm_model_add_gau(m, bk->c.dv, bk->c.d, bk->c.causal, bk->c.chunk));
+    } else {
+        mm_attn_opts o;
+        CHECK_OK(mm_attn_opts_init(&o, bk->c.kind));
+        o.n_heads = bk->c.h, o.d_head = bk->c.d, o.dv = bk->c.dv, o.causal = bk->c.causal;
+        o.chunk = bk->c.chunk, o.gate = bk->c.gate, o.feature_map = bk->c.fmap;
+        o.n_features = bk->c.nf, o.seed = 11, o.window = bk->c.window;
+        CHECK_OK(mm_model_add_attention(m, &o));
+        if (bk->c.kind == MM_ATTN_PERFORMER) {
+            mmi_rng r;
+            double work[2 * 64 * 64];
+            mmi_rng_seed(&r, 11);
+            mmi_attn_draw_projection(&r, bk->c.d, bk->c.nf, bk->w, work);
+        }
+    }
+    CHECK_OK(mm_model_finalize(m));
+    CHECK_OK(mm_model_params(m, &p, &np));
+    CHECK_OK(mm_model_grads(m, &g, NULL));
+    mmt_fill_uniform(p, np, 200, -0.6f, 0.6f); /* larger than init so attention is not flat */
+    CHECK_OK(mm_tensor_create(&x, 3, sx, NULL));
+    CHECK_OK(mm_tensor_create(&y, 3, sx, NULL));
+    CHECK_OK(mm_tensor_create(&dy, 3, sx, NULL));
+    CHECK_OK(mm_tensor_create(&dx, 3, sx, NULL));
+    CHECK_OK(mm_tensor_create(&jy, 3, sx, NULL));
+    CHECK_OK(mm_tensor_create(&vt, 1, &np, NULL));
+    mmt_fill_uniform(mm_tensor_data(x), nx, 201, -1.5f, 1.5f);
+    mmt_fill_uniform(mm_tensor_data(dy), nx, 202, -1.0f, 1.0f);
+    mmt_fill_uniform(mm_tensor_data(vt), np, 203, -1.0f, 1.0f);
+    CHECK_OK(mm_model_zero_grad(m));
+    CHECK_OK(mm_model_forward(m, x, y));
+    CHECK_OK(mm_model_backward(m, dy, dx));
+    CHECK_OK(mm_model_jvp(m, x, vt, NULL, jy));
+    {   /* the shared-model inference path keeps nothing and gives the same output */
+        size_t wsb = 0;
+        void *ws = NULL;
+        mm_tensor *y2 = NULL;
+        CHECK_OK(mm_tensor_create(&y2, 3, sx, NULL));
+        CHECK_OK(mm_model_infer_workspace_size(m, B, T, &wsb));
+        ws = aligned_alloc(64, (wsb + 63) / 64 * 64);
+        CHECK_OK(mm_model_infer(m, x, y2, ws, wsb));
+        CHECK(memcmp(mm_tensor_data(y2), mm_tensor_data(y), 4 * (size_t)nx) == 0);
+        free(ws);
+        {   /* save / load round trip (the layer config travels in the file) */
+            size_t sz = 0;
+            void *buf = NULL;
+            mm_model *m2 = NULL;
+            CHECK_OK(mm_model_save_mem(m, NULL, 0, &sz, 0));
+            buf = malloc(sz);
+            CHECK_OK(mm_model_save_mem(m, buf, sz, &sz, 0));
+            CHECK_OK(mm_model_load_mem(&m2, buf, sz, &mo));
+            if (m2) {
+                CHECK_OK(mm_model_forward(m2, x, y2));
+                CHECK(memcmp(mm_tensor_data(y2), mm_tensor_data(y), 4 * (size_t)nx) == 0);
+            }
+            mm_model_free(m2);
+            free(buf);
+        }
+        mm_tensor_free(y2);
+    }
+    {
+        double *pd = malloc(8 * (size_t)np), *xd = malloc(8 * (size_t)nx), *yd = malloc(8 * (size_t)nx);
+        double *y2 = malloc(8 * (size_t)nx), *fd = malloc(8 * (size_t)(np > nx ? np : nx));
+        const float *w = mm_tensor_data(dy);
+        const double h = 1e-5;
+        for (int64_t i = 0; i < np; i++) pd[i] = p[i];
+        for (int64_t i = 0; i < nx; i++) xd[i] = mm_tensor_data(x)[i];
+        g_stab_mode = 1;
+        ref_block(bk, pd, xd, yd);
+        g_stab_mode = 2;
+        close_to(mm_tensor_data(y), yd, nx, "y", bk->gau ? 99 : bk->c.kind);
+        for (int64_t j = 0; j < np; j++) {
+            double lp = 0, lm = 0, p0 = pd[j];
+            pd[j] = p0 + h, ref_block(bk, pd, xd, y2);
+            for (int64_t i = 0; i < nx; i++) lp += y2[i] * w[i];
+            pd[j] = p0 - h, ref_block(bk, pd, xd, y2);
+            for (int64_t i = 0; i < nx; i++) lm += y2[i] * w[i];
+            pd[j] = p0, fd[j] = (lp - lm) / (2 * h);
+        }
+        close_to(g, fd, np, "dparams", bk->gau ? 99 : bk->c.kind);
+        for (int64_t j = 0; j < nx; j++) {
+            double lp = 0, lm = 0, x0 = xd[j];
+            xd[j] = x0 + h, ref_block(bk, pd, xd, y2);
+            for (int64_t i = 0; i < nx; i++) lp += y2[i] * w[i];
+            xd[j] = x0 - h, ref_block(bk, pd, xd, y2);
+            for (int64_t i = 0; i < nx; i++) lm += y2[i] * w[i];
+            xd[j] = x0, fd[j] = (lp - lm) / (2 * h);
+        }
+        close_to(mm_tensor_data(dx), fd, nx, "dx", bk->gau ? 99 : bk->c.kind);
+        for (int64_t j = 0; j < np; j++) pd[j] = p[j] + h * mm_tensor_data(vt)[j];
+        ref_block(bk, pd, xd, y2);
+        for (int64_t j = 0; j < np; j++) pd[j] = p[j] - h * mm_tensor_data(vt)[j];
+        ref_block(bk, pd, xd, yd);
+        for (int64_t i = 0; i < nx; i++) fd[i] = (y2[i] - yd[i]) / (2 * h);
+        close_to(mm_tensor_data(jy), fd, nx, "jvp", bk->gau ? 99 : bk->c.kind);
+        g_stab_mode = 0;
+        free(pd), free(xd), free(yd), free(y2), free(fd);
+    }
+    mm_model_free(m);
+    mm_tensor_free(x), mm_tensor_free(y), mm_tensor_free(dy), mm_tensor_free(dx);
+    mm_tensor_free(vt), mm_tensor_free(jy);
+}
+
+static void test_attn_model_blocks(void)
+{
+    static blk bk; /* large: the projection buffer */
+    const int32_t kinds[6] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_PERFORMER, MM_ATTN_RELU2,
+                              MM_ATTN_SPARSE, MM_ATTN_GATED};
+    for (int i = 0; i < 6; i++) {
+        memset(&bk, 0, sizeof bk);
+        bk.c = cfg_make(kinds[i], 2, 2, 5, 5, 3, 2);
+        bk.c.causal = i != 2 && i != 3; /* PERFORMER and RELU2 non-causal here, below causal */
+        bk.c.chunk = kinds[i] == MM_ATTN_RELU2 ? 2 : 3, bk.c.window = 3, bk.c.nf = 5;
+        if (kinds[i] == MM_ATTN_GATED) bk.c.gate = 1;
+        bk.D = 6, bk.B = 2, bk.T = 5;
+        check_block(&bk);
+        if (kinds[i] == MM_ATTN_RELU2 || kinds[i] == MM_ATTN_PERFORMER) {
+            bk.c.causal = 1;
+            check_block(&bk);
+        }
+    }
+    memset(&bk, 0, sizeof bk); /* GAU: one chunk non-causal (1/T scaling), then FLASH causal */
+    bk.gau = 1, bk.D = 4, bk.B = 2, bk.T = 5;
+    bk.c = cfg_make(MM_ATTN_RELU2, 2, 1, 5, 5, 3, 8);
+    bk.c.chunk = 256;
+    check_block(&bk);
+    bk.c.causal = 1, bk.c.chunk = 2;
+    check_block(&bk);
+}
+
+/* PyTorch float64 vectors (tests/vectors/gen_attn.py). */
+static void torch_case(const attnv_case *tc)
+{
+    mm_attn_opts o;
+    mm_attn *h = NULL;
+    mm_tensor *q = NULL, *k = NULL, *v = NULL, *dout = NULL;
+    mm_tensor *out = t4(tc->b, tc->h, tc->n, tc->dv), *dq = t4(tc->b, tc->h, tc->n, tc->d);
+    mm_tensor *dk = t4(tc->b, tc->h, tc->m, tc->d), *dv = t4(tc->b, tc->h, tc->m, tc->dv);
+    int64_t sq[4] = {tc->b, tc->h, tc->n, tc->d}, sk[4] = {tc->b, tc->h, tc->m, tc->d};
+    int64_t sv[4] = {tc->b, tc->h, tc->m, tc->dv}, so[4] = {tc->b, tc->h, tc->n, tc->dv};
+    const struct { const float *want; mm_tensor *got; double rtol, atol; } cmp[4] = {
+        {tc->out, out, 2e-5, 2e-6}, {tc->dq, dq, 1e-4, 1e-5}, {tc->dk, dk, 1e-4, 1e-5},
+        {tc->dvv, dv, 1e-4, 1e-5}};
+    const char *nm = tc->name;
+    const int32_t kind = !strcmp(nm, "softmax_causal") ? MM_ATTN_SOFTMAX
+                       : !strcmp(nm, "linear_causal") ? MM_ATTN_LINEAR
+                       : !strcmp(nm, "performer")     ? MM_ATTN_PERFORMER
+                                                      : MM_ATTN_RELU2;
+    CHECK_OK(mm_attn_opts_init(&o, kind));
+    o.d_head = tc->d, o.dv = tc->dv, o.n_heads = tc->h, o.max_batch = tc->b;
+    o.max_seq = tc->n > tc->m ? tc->n : tc->m;
+    o.causal = strstr(nm, "causal") != NULL;
+    o.n_features = 12;
+    o.chunk = !strcmp(nm, "flash_causal") ? ATTNV_FLASH_C : 256;
+    CHECK_OK(mm_attn_create(&h, &o));
+    CHECK_OK(mm_tensor_wrap(&q, (float *)tc->q, 4, sq, NULL));
+    CHECK_OK(mm_tensor_wrap(&k, (float *)tc->k, 4, sk, NULL));
+    CHECK_OK(mm_tensor_wrap(&v, (float *)tc->v, 4, sv, NULL));
+    CHECK_OK(mm_tensor_wrap(&dout, (float *)tc->dout, 4, so, NULL));
+    if (kind == MM_ATTN_PERFORMER) {
+        mm_tensor *w = NULL;
+        int64_t sw[2] = {12, 8};
+        CHECK_OK(mm_tensor_wrap(&w, (float *)attnv_w_perf, 2, sw, NULL));
+        CHECK_OK(mm_attn_set_projection(h, w));
+        mm_tensor_free(w);
+    }
+    CHECK_OK(mm_attn_forward(h, q, k, v, out));
+    CHECK_OK(mm_attn_backward(h, dout, dq, dk, dv, NULL));
+    for (int c = 0; c < 4; c++) {
+        int fails = 0;
+        for (int64_t i = 0; i < mm_tensor_numel(cmp[c].got) && fails < 3; i++)
+            if (!mmt_near(mm_tensor_data(cmp[c].got)[i], cmp[c].want[i], cmp[c].rtol, cmp[c].atol)) {
+                mmt_fail(__FILE__, __LINE__, "%s: tensor %d [%lld]: %.9g vs torch %.9g", nm, c,
+                         (long long)i, (double)mm_tensor_data(cmp[c].got)[i], (double)cmp[c].want[i]);
+                fails++;
+            }
+    }
+    mm_attn_free(h);
+    mm_tensor_free(q), mm_tensor_free(k), mm_tensor_free(v), mm_tensor_free(dout);
+    mm_tensor_free(out), mm_tensor_free(dq), mm_tensor_free(dk), mm_tensor_free(dv);
+}
+
+static void test_attn_torch_vectors(void)
+{
+    for (size_t i = 0; i < sizeof attnv_cases / sizeof attnv_cases[0]; i++) torch_case(&attnv_cases[i]);
+}
+
+void suite_attn(void)
+{
+    mmt_run("attn_softmax_forward", test_attn_softmax_forward);
+    mmt_run("attn_softmax_grad", test_attn_softmax_grad);
+    mmt_run("attn_sparse", test_attn_sparse);
+    mmt_run("attn_linear", test_attn_linear);
+    mmt_run("attn_performer", test_attn_performer);
+    mmt_run("attn_performer_projection", test_attn_performer_projection);
+    mmt_run("attn_relu2", test_attn_relu2);
+    mmt_run("attn_gated", test_attn_gated);
+    mmt_run("attn_stream", test_attn_stream);
+    mmt_run("attn_misuse", test_attn_misuse);
+    mmt_run("attn_no_alloc", test_attn_no_alloc);
+    mmt_run("attn_threads", test_attn_threads);
+    mmt_run("attn_torch_vectors", test_attn_torch_vectors);
+    mmt_run("attn_model_blocks", test_attn_model_blocks);
+}
