@@ -1,0 +1,199 @@
+/*
+ * mmi_ssm_kernels.h — pure state-space kernels on raw float buffers (scans, SSD chunks, the
+ * S4D Vandermonde and S4 Cauchy kernels, real FFT convolution). Same rules as mmi_kernels.h:
+ * no handles, no allocation, no error text; the mm_ssm operator (src/ssm) validates shapes
+ * and provides workspace. Sums that span a sequence are accumulated in float64.
+ */
+#ifndef MMI_SSM_KERNELS_H
+#define MMI_SSM_KERNELS_H
+
+#include "../core/mmi.h"
+
+#include <math.h>
+
+/* softplus with torch's threshold 20 (x returned unchanged above it) and its derivative. */
+static inline float mmi_softplus_f(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+static inline float mmi_sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* ---- Mamba-1 selective scan, one (batch, channel) row ------------------------------------- */
+/* B and C are either constant (N values, stride 0 over time: *_var = 0) or per step, stored
+ * time-major [L][N] (*_var = 1; the operator transposes mamba's [N, L] layout once). The
+ * element-wise parts are precomputed per row by mmi_ssm_sel_prep (vectorised): dlt = delta
+ * after bias and softplus, gz = silu(z), and for the backward dsp = d dlt / d delta and
+ * sz = sigmoid(z). */
+typedef struct mmi_sel_row {
+    int64_t L, N, chunk;
+    const float *u;             /* L */
+    const float *dlt;           /* L */
+    const float *gz, *sz, *z;   /* L each, NULL without z (gz: forward, sz and z: backward) */
+    const float *dsp;           /* L (backward) */
+    const float *A;             /* N */
+    const float *B, *C;         /* [N] or [L][N] */
+    int32_t b_var, c_var;
+    int32_t has_d, cont;        /* cont = 1: start from the state in x instead of zero */
+    float dskip;
+    float *out;  /* L */
+    float *x;    /* N: final state out */
+    float *ckpt; /* ceil(L/chunk) x N: the state before each chunk (NULL: not kept) */
+} mmi_sel_row;
+
+/* Gradient outputs and scratch of one row's backward. */
+typedef struct mmi_sel_grad {
+    const float *dout; /* L */
+    float *du, *ddelta, *dz; /* L each, may be NULL */
+    double *dA;        /* N, accumulated (+=) */
+    double *dD, *dbias; /* scalars, accumulated; may be NULL */
+    double *dB, *dC;   /* accumulated: [N] when constant, [L][N] time-major when variable */
+    float *work;       /* 2 * chunk * N floats */
+} mmi_sel_grad;
+
+/* Element-wise precomputation over n values: dlt = f(delta + bias) with f = softplus
+ * (threshold 20) or identity; dsp (may be NULL) = f'; gz (may be NULL) = silu(z); sz (may be
+ * NULL) = sigmoid(z). z may be NULL (then gz, sz are not written). */
+void mmi_ssm_sel_prep(int64_t n, const float *delta, float bias, int softplus, const float *z,
+                      float *dlt, float *dsp, float *gz, float *sz);
+int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplus,
+                          const float *z, float *dlt, float *dsp, float *gz, float *sz);
+/* Forward: x starts at zero (or its content with cont); the portable and AVX2 paths agree to a
+ * few ulp. */
+void mmi_ssm_sel_fwd(const mmi_sel_row *r);
+void mmi_ssm_sel_fwd_portable(const mmi_sel_row *r);
+/* Backward from the checkpoints the forward left in r->ckpt (reverse scan, recomputing each
+ * chunk's states). */
+void mmi_ssm_sel_bwd(const mmi_sel_row *r, const mmi_sel_grad *g);
+void mmi_ssm_sel_bwd_portable(const mmi_sel_row *r, const mmi_sel_grad *g);
+/* AVX2/FMA bodies (ssm_selective_avx2.c): return 0 when not built or N % 8 != 0. */
+int mmi_ssm_sel_fwd_avx2(const mmi_sel_row *r);
+int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g);
+
+/* ---- Mamba-2 SSD, one (batch, head) --------------------------------------------------------
+ * x_t [P] at x + t*xs, dt_t at dt + t*ds, B_t and C_t [N] at B/C + t*bs. State S is P x N. */
+typedef struct mmi_ssd_head {
+    int64_t L, P, N, Q;
+    const float *x, *dt, *B, *C;
+    int64_t xs, ds, bs;
+    float A, dskip, bias;
+    int32_t has_d, softplus;
+    double dt_min, dt_max;
+    const float *init; /* P x N or NULL (zero) */
+    float *y;          /* at y + t*xs */
+    float *last;       /* P x N or NULL */
+    float *ckpt;       /* (ceil(L/Q) + 1) x P x N: the state entering each chunk, then the final */
+    float *work;       /* 3Q + 3PN + QPN floats, 8-byte aligned */
+} mmi_ssd_head;
+
+typedef struct mmi_ssd_grad {
+    const float *dy;   /* at dy + t*xs */
+    float *dx;         /* at dx + t*xs, may be NULL */
+    float *ddt;        /* at ddt + t*ds, may be NULL */
+    float *dB, *dC;    /* at dB/dC + t*bs, accumulated (+=), may be NULL */
+    float *dinit;      /* P x N, may be NULL */
+    double *dA, *dD, *dbias; /* scalars, accumulated */
+} mmi_ssd_grad;
+
+/* Delta after softplus/bias and the clamp; *pass = 1 where the clamp is inactive. */
+float mmi_ssd_dt(const mmi_ssd_head *r, float raw, int *pass);
+/* Chunked SSD forward (intra-chunk quadratic form + inter-chunk state passing, spec §5). */
+void mmi_ssm_ssd_fwd(const mmi_ssd_head *r);
+/* Backward: reverse sequential adjoint per chunk, recomputing states from r->ckpt. */
+void mmi_ssm_ssd_bwd(const mmi_ssd_head *r, const mmi_ssd_grad *g);
+
+/* ---- LRU (complex diagonal recurrence), one batch row ---------------------------------------
+ * lam [N x2] = exp(-exp(nu_log) + i exp(theta_log)); bn [N,H,x2] = B e^gamma_log; c [H,N,x2];
+ * u, y [L,H]; hs [L,N,x2] receives every state (the backward reads it). */
+typedef struct mmi_lru_row {
+    int64_t L, H, N;
+    const float *lam, *bn, *c, *d; /* d: H or NULL */
+    const float *u;
+    const float *h0; /* N x2 initial state or NULL */
+    float *y, *hs;
+} mmi_lru_row;
+
+typedef struct mmi_lru_grad {
+    const float *dy;  /* L,H */
+    float *du;        /* L,H or NULL */
+    double *glam;     /* N x2, accumulated: sum_t G_h_t conj(h_{t-1}) */
+    double *gbn;      /* N,H,x2, accumulated: sum_t G_h_t u_t */
+    double *gc;       /* H,N,x2, accumulated: sum_t dy_t conj(h_t) */
+    double *dd;       /* H, accumulated */
+    double *gh;       /* N x2 scratch */
+} mmi_lru_grad;
+
+void mmi_ssm_lru_fwd(const mmi_lru_row *r);
+void mmi_ssm_lru_bwd(const mmi_lru_row *r, const mmi_lru_grad *g);
+
+/* ---- S4D Vandermonde kernel, one channel ------------------------------------------------------
+ * M = N/2 modes, A_n = -exp(lar_n) + i aim_n, W_n = C_n B_n (e^{dt A_n} - 1)/A_n (B = 1 when
+ * NULL), K_l = 2 Re sum_n W_n e^{l dt A_n}. Powers are float64 products re-anchored by a direct
+ * exponential every 32 steps. */
+typedef struct mmi_s4d_ch {
+    int64_t M;
+    double dt;
+    const float *lar, *aim; /* M */
+    const float *c, *b;     /* M x2; b may be NULL */
+} mmi_s4d_ch;
+/* k: L floats; acc: L doubles of scratch. */
+void mmi_s4d_kernel_row(const mmi_s4d_ch *ch, int64_t L, float *k, double *acc);
+/* Given dk (L), writes dlar, daim (M), dc, db (M x2; db only when ch->b) and returns
+ * dLoss/dlog_dt. Any output may be NULL. */
+double mmi_s4d_kernel_row_bwd(const mmi_s4d_ch *ch, int64_t L, const float *dk, float *dlar,
+                             float *daim, float *dc, float *db);
+/* Forward-mode derivative of the kernel along a direction of (log_dt: tlog_dt, lar: tlar,
+ * aim: taim, c: tc; B held fixed): tk (L floats); acc: L doubles of scratch. */
+void mmi_s4d_kernel_row_jvp(const mmi_s4d_ch *ch, int64_t L, double tlog_dt, const float *tlar,
+                            const float *taim, const float *tc, float *tk, double *acc);
+/* ZOH per mode: da = e^{dt A}, db = B (e^{dt A} - 1)/A (complex, interleaved; 2M doubles each). */
+void mmi_s4d_zoh(const mmi_s4d_ch *ch, double *da, double *db);
+
+/* ---- FFT causal convolution (ssm_conv.c) --------------------------------------------------- */
+/* Twiddles tw belong to a power of two tw_n >= nf (see mmi_fft). */
+/* out (2 nf doubles) = FFT of x (n floats) zero-padded to nf (a power of two >= n). */
+void mmi_ssm_rfft(int64_t nf, const float *x, int64_t n, const double *tw, int64_t tw_n,
+                  double *out);
+/* y[t] = sum_{l<=t} k[l] u[t-l] for t < L, given kf = mmi_ssm_rfft(k); nf >= 2L. buf: 2 nf. */
+void mmi_ssm_conv_row(int64_t L, int64_t nf, const double *tw, int64_t tw_n, const double *kf,
+                      const float *u, float *y, double *buf);
+/* Correlation r[l] = sum_t a[t + l] b[t] (the first L of acc's real parts) from af, bf (FFTs
+ * of a and b, nf >= 2L): ifft(af conj(bf)). acc: 2 nf. */
+void mmi_ssm_xcorr(int64_t nf, const double *tw, int64_t tw_n, const double *af,
+                   const double *bf, double *acc);
+
+/* ---- S4 DPLR kernel, one channel (ssm_s4.c) ----------------------------------------------
+ * A = diag(Lambda) - P P^H over M = N/2 modes (conjugate pairs implied), bilinear step dt,
+ * c = C~ = C (I - Abar^L). The half spectrum K^(w_k), w_k = e^{-2 pi i k/L}, k <= L/2, comes
+ * from a Cauchy sum with a rank-1 Woodbury correction, written without the 2/(1+w) factor so
+ * it stays finite at w = -1; K = irfft(K^, L). */
+typedef struct mmi_s4_ch {
+    int64_t M;
+    double dt;
+    const float *lam, *p, *b, *c; /* M x2 each */
+} mmi_s4_ch;
+/* Scratch doubles needed for length L with FFT twiddles of size tw_n >= 2 fft_size(2L - 1)
+ * (mmi_dft_any): x 2L, w1 and w2 2 fft_size(2L-1) each, chirp 2L. */
+typedef struct mmi_s4_ws {
+    const double *tw;
+    int64_t tw_n;
+    double *x, *w1, *w2, *chirp;
+    double *acc; /* backward: 10 M doubles */
+} mmi_s4_ws;
+void mmi_s4_kernel_row(const mmi_s4_ch *ch, int64_t L, float *k, const mmi_s4_ws *ws);
+/* Given dk (L floats), writes G_Lambda, G_P, G_B, G_C (M x2 floats each, PyTorch complex
+ * gradients; any may be NULL) and returns dLoss/dlog_dt. */
+double mmi_s4_kernel_row_bwd(const mmi_s4_ch *ch, int64_t L, const float *dk, float *dlam,
+                             float *dp, float *db, float *dc, const mmi_s4_ws *ws);
+
+/* ---- real FFT (fft.c): radix-2, length a power of two, float64 ----------------------------- */
+/* Smallest power of two >= n (n >= 1), or 0 on overflow. */
+int64_t mmi_fft_size(int64_t n);
+/* tw: n/2 complex twiddles e^{-2 pi i k / n} (interleaved re, im). */
+void mmi_fft_twiddles(int64_t n, double *tw);
+/* In-place complex FFT of n points (a power of two; x interleaved re, im); tw are the twiddles
+ * of a power of two tw_n >= n (read with stride tw_n / n); inverse = 1 uses e^{+...} and scales
+ * by 1/n. */
+void mmi_fft(int64_t n, double *x, const double *tw, int64_t tw_n, int inverse);
+/* In-place DFT of any length n >= 1 (Bluestein), same conventions as mmi_fft. Needs
+ * tw_n >= mmi_fft_size(2n - 1); w1, w2: 2 * mmi_fft_size(2n - 1) doubles each; chirp: 2n. */
+void mmi_dft_any(int64_t n, double *x, int inverse, const double *tw, int64_t tw_n, double *w1,
+                 double *w2, double *chirp);
+
+#endif /* MMI_SSM_KERNELS_H */

@@ -1,0 +1,72 @@
+/* ssm_lru.c — the Linear Recurrent Unit's complex diagonal recurrence on one batch row
+ * (minimal-LRU, spec ssm.md §7.1): h_t = lambda h_{t-1} + B_norm u_t, y_t = Re(C h_t) + D u_t,
+ * and its reverse-time adjoint with PyTorch's complex-gradient convention (G = dL/dRe +
+ * i dL/dIm): G_h_t = conj(lambda) G_h_{t+1} + C^H dy_t. Gradient sums over time are float64. */
+#include "mmi_ssm_kernels.h"
+
+#include <string.h>
+
+void mmi_ssm_lru_fwd(const mmi_lru_row *r)
+{
+    const int64_t H = r->H, N = r->N;
+    for (int64_t t = 0; t < r->L; t++) {
+        const float *u = r->u + t * H, *hp = t ? r->hs + (t - 1) * 2 * N : r->h0;
+        float *hv = r->hs + t * 2 * N, *y = r->y + t * H;
+        for (int64_t n = 0; n < N; n++) {
+            float lr = r->lam[2 * n], li = r->lam[2 * n + 1], br = 0.0f, bi = 0.0f;
+            float pr = hp ? hp[2 * n] : 0.0f, pi = hp ? hp[2 * n + 1] : 0.0f;
+            for (int64_t k = 0; k < H; k++) {
+                br += r->bn[(n * H + k) * 2] * u[k];
+                bi += r->bn[(n * H + k) * 2 + 1] * u[k];
+            }
+            hv[2 * n] = lr * pr - li * pi + br;
+            hv[2 * n + 1] = lr * pi + li * pr + bi;
+        }
+        for (int64_t k = 0; k < H; k++) {
+            float v = r->d ? r->d[k] * u[k] : 0.0f;
+            const float *ck = r->c + k * 2 * N;
+            for (int64_t n = 0; n < N; n++) v += ck[2 * n] * hv[2 * n] - ck[2 * n + 1] * hv[2 * n + 1];
+            y[k] = v;
+        }
+    }
+}
+
+void mmi_ssm_lru_bwd(const mmi_lru_row *r, const mmi_lru_grad *g)
+{
+    const int64_t H = r->H, N = r->N;
+    double *gh = g->gh;
+    memset(gh, 0, (size_t)(2 * N) * sizeof *gh);
+    for (int64_t t = r->L - 1; t >= 0; t--) {
+        const float *u = r->u + t * H, *dy = g->dy + t * H, *hv = r->hs + t * 2 * N;
+        const float *hp = t ? hv - 2 * N : r->h0;
+        for (int64_t n = 0; n < N; n++) {
+            /* carry: conj(lambda) G_{t+1}, then + sum_k conj(C[k,n]) dy_k */
+            double lr = r->lam[2 * n], li = r->lam[2 * n + 1], gr = gh[2 * n], gi = gh[2 * n + 1];
+            double nr = lr * gr + li * gi, ni = lr * gi - li * gr;
+            for (int64_t k = 0; k < H; k++) {
+                nr += (double)r->c[(k * N + n) * 2] * dy[k];
+                ni -= (double)r->c[(k * N + n) * 2 + 1] * dy[k];
+            }
+            gh[2 * n] = nr, gh[2 * n + 1] = ni;
+            if (hp) { /* G_lambda += G_h conj(h_{t-1}) */
+                g->glam[2 * n] += nr * hp[2 * n] + ni * hp[2 * n + 1];
+                g->glam[2 * n + 1] += ni * hp[2 * n] - nr * hp[2 * n + 1];
+            }
+            for (int64_t k = 0; k < H; k++) {
+                g->gbn[(n * H + k) * 2] += nr * u[k];
+                g->gbn[(n * H + k) * 2 + 1] += ni * u[k];
+            }
+        }
+        for (int64_t k = 0; k < H; k++) {
+            double v = r->d ? (double)r->d[k] * dy[k] : 0.0;
+            for (int64_t n = 0; n < N; n++) {
+                /* du = Re(conj(Bn) G_h); G_C += dy conj(h) */
+                v += r->bn[(n * H + k) * 2] * gh[2 * n] + r->bn[(n * H + k) * 2 + 1] * gh[2 * n + 1];
+                g->gc[(k * N + n) * 2] += (double)dy[k] * hv[2 * n];
+                g->gc[(k * N + n) * 2 + 1] -= (double)dy[k] * hv[2 * n + 1];
+            }
+            if (g->du) g->du[t * H + k] = (float)v;
+            if (g->dd) g->dd[k] += (double)dy[k] * u[k];
+        }
+    }
+}

@@ -1,0 +1,117 @@
+/* ssm_api.c — the public compute calls of mm_ssm: common argument checks, then dispatch to
+ * the kind's implementation (ssm_<kind>.c). Every call clears the handle's error text first
+ * and invalidates the saved forward on failure. */
+#include "mmi_ssm.h"
+
+#include <string.h>
+
+static int check_struct(mm_ssm *h, const char *fn, const void *s, size_t lib_size,
+                        const char *what)
+{
+    uint32_t size;
+    if (!s) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s is NULL", fn, what);
+    memcpy(&size, s, sizeof size);
+    if (size != lib_size)
+        return mmi_fail(&h->err, size > lib_size ? MM_E_VERSION : MM_E_INVALID_ARG,
+                        "%s: %s struct_size is %u, expected %zu (call %s_init)", fn, what,
+                        (unsigned)size, lib_size, what);
+    return MM_OK;
+}
+
+static int wrong_kind(mm_ssm *h, const char *fn, const char *kinds)
+{
+    return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: this handle's kind has no such call (%s "
+                    "only)", fn, kinds);
+}
+
+MM_API int mm_ssm_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out, mm_tensor *last)
+{
+    static const char fn[] = "mm_ssm_scan";
+    int rc;
+    if (!h) return MM_E_INVALID_ARG;
+    mmi_err_clear(&h->err);
+    h->fwd_valid = 0;
+    if ((rc = check_struct(h, fn, in, sizeof *in, "mm_ssm_inputs")) != MM_OK) return rc;
+    if (!out) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: out is NULL", fn);
+    switch (h->kind) {
+    case MM_SSM_SELECTIVE: rc = mmi_ssm_sel_scan(h, in, out, last); break;
+    case MM_SSM_SSD: rc = mmi_ssm_ssd_scan(h, in, out, last); break;
+    case MM_SSM_LRU: rc = mmi_ssm_lru_scan(h, in, out, last); break;
+    default: return wrong_kind(h, fn, "SELECTIVE, SSD, LRU");
+    }
+    h->fwd_valid = rc == MM_OK;
+    return rc;
+}
+
+MM_API int mm_ssm_scan_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *dout,
+                                mm_ssm_grads *g)
+{
+    static const char fn[] = "mm_ssm_scan_backward";
+    int rc;
+    if (!h) return MM_E_INVALID_ARG;
+    mmi_err_clear(&h->err);
+    if ((rc = check_struct(h, fn, in, sizeof *in, "mm_ssm_inputs")) != MM_OK ||
+        (rc = check_struct(h, fn, g, sizeof *g, "mm_ssm_grads")) != MM_OK)
+        return rc;
+    if (!dout) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: dout is NULL", fn);
+    if (h->kind != MM_SSM_SELECTIVE && h->kind != MM_SSM_SSD && h->kind != MM_SSM_LRU)
+        return wrong_kind(h, fn, "SELECTIVE, SSD, LRU");
+    if (!h->fwd_valid)
+        return mmi_fail(&h->err, MM_E_STATE, "%s: no successful mm_ssm_scan to differentiate",
+                        fn);
+    switch (h->kind) {
+    case MM_SSM_SELECTIVE: return mmi_ssm_sel_backward(h, in, dout, g);
+    case MM_SSM_SSD: return mmi_ssm_ssd_backward(h, in, dout, g);
+    default: return mmi_ssm_lru_backward(h, in, dout, g);
+    }
+}
+
+MM_API int mm_ssm_kernel(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *k)
+{
+    static const char fn[] = "mm_ssm_kernel";
+    int rc;
+    if (!h) return MM_E_INVALID_ARG;
+    mmi_err_clear(&h->err);
+    if ((rc = check_struct(h, fn, in, sizeof *in, "mm_ssm_inputs")) != MM_OK) return rc;
+    if (!k) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: k is NULL", fn);
+    if (h->kind == MM_SSM_S4D) return mmi_ssm_s4d_kernel(h, in, k);
+    if (h->kind == MM_SSM_S4) return mmi_ssm_s4_kernel(h, in, k);
+    return wrong_kind(h, fn, "S4D, S4");
+}
+
+MM_API int mm_ssm_kernel_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *dk,
+                                  mm_ssm_grads *g)
+{
+    static const char fn[] = "mm_ssm_kernel_backward";
+    int rc;
+    if (!h) return MM_E_INVALID_ARG;
+    mmi_err_clear(&h->err);
+    if ((rc = check_struct(h, fn, in, sizeof *in, "mm_ssm_inputs")) != MM_OK ||
+        (rc = check_struct(h, fn, g, sizeof *g, "mm_ssm_grads")) != MM_OK)
+        return rc;
+    if (!dk) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: dk is NULL", fn);
+    if (h->kind == MM_SSM_S4D) return mmi_ssm_s4d_kernel_backward(h, in, dk, g);
+    if (h->kind == MM_SSM_S4) return mmi_ssm_s4_kernel_backward(h, in, dk, g);
+    return wrong_kind(h, fn, "S4D, S4");
+}
+
+MM_API int mm_ssm_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
+{
+    static const char fn[] = "mm_ssm_step";
+    int rc;
+    if (!h) return MM_E_INVALID_ARG;
+    mmi_err_clear(&h->err);
+    if ((rc = check_struct(h, fn, in, sizeof *in, "mm_ssm_inputs")) != MM_OK) return rc;
+    if (!out) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: out is NULL", fn);
+    switch (h->kind) {
+    case MM_SSM_SELECTIVE: rc = mmi_ssm_sel_step(h, in, out); break;
+    case MM_SSM_SSD: rc = mmi_ssm_ssd_step(h, in, out); break;
+    case MM_SSM_LRU: rc = mmi_ssm_lru_step(h, in, out); break;
+    case MM_SSM_S4D: rc = mmi_ssm_s4d_step(h, in, out); break;
+    default:
+        return mmi_fail(&h->err, MM_E_UNSUPPORTED, "%s: MM_SSM_S4 has no step in 0.1 (use "
+                        "MM_SSM_S4D or the kernel and mm_ssm_conv)", fn);
+    }
+    if (rc == MM_OK) h->position++;
+    return rc;
+}

@@ -1,0 +1,363 @@
+/* ssm_selective.c — MM_SSM_SELECTIVE: validates selective_scan_ref's inputs, lays variable
+ * B/C out time-major once per call, and runs the row kernels (src/kernels/ssm_selective.c)
+ * over (batch, channel) rows, split across the pool. The backward gives each task a range of
+ * channels, so per-channel sums (dA, dD, dbias, constant dB/dC) need no reduction; variable
+ * dB/dC are summed over the channels of a group in per-task float64 buffers, reduced at the
+ * end in task order (deterministic for a fixed thread count). */
+#include "mmi_ssm.h"
+
+#include <math.h>
+#include <string.h>
+
+enum { BC_CONST = 0, BC_VAR = 1 };
+
+typedef struct sel_call {
+    mm_ssm *h;
+    const mm_ssm_inputs *in;
+    int64_t Bt, L, Gb, Gc; /* groups of B and C (1 when constant or variable) */
+    int32_t b_mode, c_mode;
+    float *out, *last;
+    const float *dout;
+    const mm_ssm_grads *g;
+} sel_call;
+
+/* Checks B or C: [D,N], [Bt,N,L] or [Bt,G,N,L]; sets mode and group count. */
+static int check_bc(mm_ssm *h, const char *fn, const char *name, const mm_tensor *t, int64_t Bt,
+                    int64_t L, int32_t *mode, int64_t *groups)
+{
+    int64_t s2[2] = {h->D, h->N}, s3[3] = {Bt, h->N, L}, s4[4] = {Bt, 0, h->N, L};
+    if (!t) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s is NULL", fn, name);
+    *groups = 1;
+    if (t->ndim == 2) {
+        *mode = BC_CONST;
+        return mmi_ssm_want(h, fn, name, t, 2, s2);
+    }
+    *mode = BC_VAR;
+    if (t->ndim == 3) return mmi_ssm_want(h, fn, name, t, 3, s3);
+    s4[1] = t->ndim == 4 ? t->shape[1] : 1;
+    if (t->ndim == 4 && (s4[1] < 1 || s4[1] > h->G || h->D % s4[1]))
+        return mmi_fail(&h->err, MM_E_SHAPE, "%s: %s has %lld groups; expected a divisor of D = "
+                        "%lld up to n_groups = %lld", fn, name, (long long)s4[1],
+                        (long long)h->D, (long long)h->G);
+    *groups = s4[1];
+    return mmi_ssm_want(h, fn, name, t, 4, s4);
+}
+
+static int check_inputs(sel_call *c, const char *fn, const mm_tensor *out, const mm_tensor *last)
+{
+    mm_ssm *h = c->h;
+    const mm_ssm_inputs *in = c->in;
+    int64_t s3[3], sd[1] = {h->D}, sa[2] = {h->D, h->N}, sl[3];
+    int rc;
+    if (!in->u) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: u is NULL", fn);
+    if (in->u->ndim != 3 || in->u->shape[1] != h->D) {
+        s3[0] = in->u->ndim == 3 ? in->u->shape[0] : 1;
+        s3[1] = h->D;
+        s3[2] = in->u->ndim == 3 ? in->u->shape[2] : 1;
+        return mmi_ssm_want(h, fn, "u", in->u, 3, s3);
+    }
+    c->Bt = in->u->shape[0];
+    c->L = in->u->shape[2];
+    memcpy(s3, in->u->shape, sizeof s3);
+    sl[0] = c->Bt, sl[1] = h->D, sl[2] = h->N;
+    if ((rc = mmi_ssm_check_bl(h, fn, c->Bt, c->L)) ||
+        (rc = mmi_ssm_want(h, fn, "delta", in->delta, 3, s3)) ||
+        (rc = mmi_ssm_want(h, fn, "A", in->A, 2, sa)) ||
+        (rc = check_bc(h, fn, "B", in->B, c->Bt, c->L, &c->b_mode, &c->Gb)) ||
+        (rc = check_bc(h, fn, "C", in->C, c->Bt, c->L, &c->c_mode, &c->Gc)) ||
+        (in->D && (rc = mmi_ssm_want(h, fn, "D", in->D, 1, sd))) ||
+        (in->z && (rc = mmi_ssm_want(h, fn, "z", in->z, 3, s3))) ||
+        (in->delta_bias && (rc = mmi_ssm_want(h, fn, "delta_bias", in->delta_bias, 1, sd))) ||
+        (out && (rc = mmi_ssm_want(h, fn, "out", out, 3, s3))) ||
+        (last && (rc = mmi_ssm_want(h, fn, "last_state", last, 3, sl))) ||
+        (rc = mmi_ssm_unused(h, fn, "init_state", in->init_state)) ||
+        (rc = mmi_ssm_unused(h, fn, "log_dt", in->log_dt)) ||
+        (rc = mmi_ssm_unused(h, fn, "A_real", in->A_real)) ||
+        (rc = mmi_ssm_unused(h, fn, "A_imag", in->A_imag)) ||
+        (rc = mmi_ssm_unused(h, fn, "P", in->P)) ||
+        (rc = mmi_ssm_unused(h, fn, "nu_log", in->nu_log)) ||
+        (rc = mmi_ssm_unused(h, fn, "theta_log", in->theta_log)) ||
+        (rc = mmi_ssm_unused(h, fn, "gamma_log", in->gamma_log)))
+        return rc;
+    return MM_OK;
+}
+
+/* Copies variable B or C [Bt,G,N,L] to time-major [Bt,G,L,N]. */
+static void transpose_bc(const float *src, float *dst, int64_t Bt, int64_t G, int64_t N,
+                         int64_t L)
+{
+    for (int64_t bg = 0; bg < Bt * G; bg++)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t t = 0; t < L; t++) dst[(bg * L + t) * N + n] = src[(bg * N + n) * L + t];
+}
+
+/* Per-thread scratch: the row state x (N), the backward's chunk buffers (2 chunk N), then the
+ * row's element-wise precomputations dlt, dsp, gz, sz (max_seq each). */
+typedef struct row_ws {
+    float *x, *chunk, *dlt, *dsp, *gz, *sz;
+} row_ws;
+
+static row_ws thread_ws(const mm_ssm *h, int64_t i)
+{
+    row_ws w;
+    w.x = h->ws.work + (size_t)i * h->ws.work_per_thread;
+    w.chunk = w.x + h->N;
+    w.dlt = w.chunk + 2 * h->chunk * h->N;
+    w.dsp = w.dlt + h->max_seq;
+    w.gz = w.dsp + h->max_seq;
+    w.sz = w.gz + h->max_seq;
+    return w;
+}
+
+/* Fills the row description of (b, d) and its element-wise precomputation (bwd: derivatives
+ * too); x is the row's final state. */
+static void row_of(const sel_call *c, int64_t b, int64_t d, const row_ws *w, int bwd,
+                   mmi_sel_row *r)
+{
+    const mm_ssm *h = c->h;
+    const mm_ssm_inputs *in = c->in;
+    int64_t L = c->L, N = h->N, off = (b * h->D + d) * L;
+    const float *z = in->z ? in->z->data + off : NULL;
+    memset(r, 0, sizeof *r);
+    r->L = L, r->N = N, r->chunk = h->chunk;
+    r->u = in->u->data + off;
+    mmi_ssm_sel_prep(L, in->delta->data + off, in->delta_bias ? in->delta_bias->data[d] : 0.0f,
+                     (h->opts.flags & MM_SSM_DELTA_SOFTPLUS) != 0, z, w->dlt, bwd ? w->dsp : NULL,
+                     bwd ? NULL : w->gz, bwd ? w->sz : NULL);
+    r->dlt = w->dlt;
+    r->dsp = w->dsp;
+    r->z = z;
+    r->gz = z && !bwd ? w->gz : NULL;
+    r->sz = z && bwd ? w->sz : NULL;
+    r->A = in->A->data + d * N;
+    r->b_var = c->b_mode == BC_VAR, r->c_var = c->c_mode == BC_VAR;
+    r->B = r->b_var ? h->ws.bt + ((b * c->Gb + d / (h->D / c->Gb)) * L) * N : in->B->data + d * N;
+    r->C = r->c_var ? h->ws.ct + ((b * c->Gc + d / (h->D / c->Gc)) * L) * N : in->C->data + d * N;
+    r->has_d = in->D != NULL;
+    r->dskip = in->D ? in->D->data[d] : 0.0f;
+    r->out = c->out ? c->out + off : NULL;
+    r->x = w->x;
+    r->ckpt = h->ws.ckpt + (b * h->D + d) * h->nck_max * N;
+}
+
+static void fwd_task(void *ctx, int64_t i, int64_t n)
+{
+    const sel_call *c = (const sel_call *)ctx;
+    const mm_ssm *h = c->h;
+    int64_t rows = c->Bt * h->D, lo = rows * i / n, hi = rows * (i + 1) / n;
+    row_ws w = thread_ws(h, i);
+    mmi_sel_row r;
+    for (int64_t row = lo; row < hi; row++) {
+        row_of(c, row / h->D, row % h->D, &w, 0, &r);
+        mmi_ssm_sel_fwd(&r);
+        if (c->last) memcpy(c->last + row * h->N, w.x, (size_t)h->N * sizeof(float));
+    }
+}
+
+static void prepare_bc(sel_call *c)
+{
+    mm_ssm *h = c->h;
+    if (c->b_mode == BC_VAR) transpose_bc(c->in->B->data, h->ws.bt, c->Bt, c->Gb, h->N, c->L);
+    if (c->c_mode == BC_VAR) transpose_bc(c->in->C->data, h->ws.ct, c->Bt, c->Gc, h->N, c->L);
+}
+
+int mmi_ssm_sel_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out, mm_tensor *last)
+{
+    static const char fn[] = "mm_ssm_scan";
+    sel_call c;
+    int rc;
+    memset(&c, 0, sizeof c);
+    c.h = h, c.in = in;
+    if ((rc = check_inputs(&c, fn, out, last)) != MM_OK) return rc;
+    c.out = out->data;
+    c.last = last ? last->data : NULL;
+    prepare_bc(&c);
+    mmi_pool_run(h->pool, fwd_task, &c, mmi_pool_size(h->pool));
+    h->fwd_batch = c.Bt, h->fwd_len = c.L, h->fwd_b_mode = c.b_mode, h->fwd_c_mode = c.c_mode;
+    return MM_OK;
+}
+
+static int check_grads(sel_call *c, const char *fn, const mm_tensor *dout)
+{
+    mm_ssm *h = c->h;
+    const mm_ssm_inputs *in = c->in;
+    const mm_ssm_grads *g = c->g;
+    int rc;
+    if ((rc = check_inputs(c, fn, NULL, NULL)) != MM_OK) return rc;
+    if (c->Bt != h->fwd_batch || c->L != h->fwd_len || c->b_mode != h->fwd_b_mode ||
+        c->c_mode != h->fwd_c_mode)
+        return mmi_fail(&h->err, MM_E_STATE, "%s: inputs differ from the last mm_ssm_scan "
+                        "(batch %lld, length %lld)", fn, (long long)h->fwd_batch,
+                        (long long)h->fwd_len);
+    if ((rc = mmi_ssm_want(h, fn, "dout", dout, 3, in->u->shape)) ||
+        (rc = mmi_ssm_grad_like(h, fn, "du", g->du, in->u)) ||
+        (rc = mmi_ssm_grad_like(h, fn, "ddelta", g->ddelta, in->delta)) ||
+        (rc = mmi_ssm_grad_like(h, fn, "dA", g->dA, in->A)) ||
+        (rc = mmi_ssm_grad_like(h, fn, "dB", g->dB, in->B)) ||
+        (rc = mmi_ssm_grad_like(h, fn, "dC", g->dC, in->C)) ||
+        (rc = mmi_ssm_grad_like(h, fn, "dD", g->dD, in->D)) ||
+        (rc = mmi_ssm_grad_like(h, fn, "dz", g->dz, in->z)) ||
+        (rc = mmi_ssm_grad_like(h, fn, "ddelta_bias", g->ddelta_bias, in->delta_bias)) ||
+        (rc = mmi_ssm_unused(h, fn, "dinit_state", g->dinit_state)) ||
+        (rc = mmi_ssm_unused(h, fn, "dlog_dt", g->dlog_dt)) ||
+        (rc = mmi_ssm_unused(h, fn, "dA_real", g->dA_real)) ||
+        (rc = mmi_ssm_unused(h, fn, "dA_imag", g->dA_imag)) ||
+        (rc = mmi_ssm_unused(h, fn, "dP", g->dP)) ||
+        (rc = mmi_ssm_unused(h, fn, "dnu_log", g->dnu_log)) ||
+        (rc = mmi_ssm_unused(h, fn, "dtheta_log", g->dtheta_log)) ||
+        (rc = mmi_ssm_unused(h, fn, "dgamma_log", g->dgamma_log)))
+        return rc;
+    return MM_OK;
+}
+
+/* Per-channel accumulators: dA [N], constant dB [N], constant dC [N], dD, dbias. */
+static double *chan_acc(const mm_ssm *h, int64_t d) { return h->ws.dacc + d * (3 * h->N + 2); }
+
+static void bwd_task(void *ctx, int64_t i, int64_t n)
+{
+    const sel_call *c = (const sel_call *)ctx;
+    const mm_ssm *h = c->h;
+    const mm_ssm_grads *g = c->g;
+    int64_t N = h->N, L = c->L, lo = h->D * i / n, hi = h->D * (i + 1) / n;
+    row_ws w = thread_ws(h, i);
+    double *dbt = h->ws.dbt + (size_t)i * (size_t)(c->Bt * c->Gb * L * N);
+    double *dct = h->ws.dct + (size_t)i * (size_t)(c->Bt * c->Gc * L * N);
+    mmi_sel_row r;
+    mmi_sel_grad gr;
+    for (int64_t d = lo; d < hi; d++) {
+        double *acc = chan_acc(h, d);
+        memset(acc, 0, (size_t)(3 * N + 2) * sizeof *acc);
+        for (int64_t b = 0; b < c->Bt; b++) {
+            int64_t off = (b * h->D + d) * L;
+            row_of(c, b, d, &w, 1, &r);
+            memset(&gr, 0, sizeof gr);
+            gr.dout = c->dout + off;
+            gr.du = g->du ? g->du->data + off : NULL;
+            gr.ddelta = g->ddelta ? g->ddelta->data + off : NULL;
+            gr.dz = g->dz ? g->dz->data + off : NULL;
+            gr.dA = acc;
+            gr.dB = r.b_var ? dbt + ((b * c->Gb + d / (h->D / c->Gb)) * L) * N : acc + N;
+            gr.dC = r.c_var ? dct + ((b * c->Gc + d / (h->D / c->Gc)) * L) * N : acc + 2 * N;
+            gr.dD = acc + 3 * N;
+            gr.dbias = acc + 3 * N + 1;
+            gr.work = w.chunk;
+            mmi_ssm_sel_bwd(&r, &gr);
+        }
+    }
+}
+
+/* Sums the per-task [Bt,G,L,N] buffers and writes mamba's [Bt,G,N,L] layout. */
+static void write_var_grad(const double *acc, int64_t tasks, int64_t Bt, int64_t G, int64_t L,
+                           int64_t N, float *dst)
+{
+    size_t slice = (size_t)(Bt * G * L * N);
+    for (int64_t bg = 0; bg < Bt * G; bg++)
+        for (int64_t t = 0; t < L; t++)
+            for (int64_t n = 0; n < N; n++) {
+                double s = 0.0;
+                for (int64_t k = 0; k < tasks; k++) s += acc[k * slice + (bg * L + t) * N + n];
+                dst[(bg * N + n) * L + t] = (float)s;
+            }
+}
+
+static void write_grads(const sel_call *c, int64_t tasks)
+{
+    const mm_ssm *h = c->h;
+    const mm_ssm_grads *g = c->g;
+    int64_t N = h->N;
+    for (int64_t d = 0; d < h->D; d++) {
+        const double *acc = chan_acc(h, d);
+        for (int64_t n = 0; n < N; n++) {
+            if (g->dA) g->dA->data[d * N + n] = (float)acc[n];
+            if (g->dB && c->b_mode == BC_CONST) g->dB->data[d * N + n] = (float)acc[N + n];
+            if (g->dC && c->c_mode == BC_CONST) g->dC->data[d * N + n] = (float)acc[2 * N + n];
+        }
+        if (g->dD) g->dD->data[d] = (float)acc[3 * N];
+        if (g->ddelta_bias) g->ddelta_bias->data[d] = (float)acc[3 * N + 1];
+    }
+    if (g->dB && c->b_mode == BC_VAR)
+        write_var_grad(h->ws.dbt, tasks, c->Bt, c->Gb, c->L, N, g->dB->data);
+    if (g->dC && c->c_mode == BC_VAR)
+        write_var_grad(h->ws.dct, tasks, c->Bt, c->Gc, c->L, N, g->dC->data);
+}
+
+int mmi_ssm_sel_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *dout,
+                         mm_ssm_grads *g)
+{
+    static const char fn[] = "mm_ssm_scan_backward";
+    sel_call c;
+    int64_t tasks = mmi_pool_size(h->pool);
+    int rc;
+    memset(&c, 0, sizeof c);
+    c.h = h, c.in = in, c.g = g;
+    if ((rc = check_grads(&c, fn, dout)) != MM_OK) return rc;
+    c.dout = dout->data;
+    prepare_bc(&c);
+    if (c.b_mode == BC_VAR)
+        memset(h->ws.dbt, 0, (size_t)(tasks * c.Bt * c.Gb * c.L * h->N) * sizeof(double));
+    if (c.c_mode == BC_VAR)
+        memset(h->ws.dct, 0, (size_t)(tasks * c.Bt * c.Gc * c.L * h->N) * sizeof(double));
+    mmi_pool_run(h->pool, bwd_task, &c, tasks);
+    write_grads(&c, tasks);
+    return MM_OK;
+}
+
+/* One token per row: the recurrence of mmi_ssm_sel_fwd_portable on the carried state. */
+int mmi_ssm_sel_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
+{
+    static const char fn[] = "mm_ssm_step";
+    int64_t Bt, N = h->N, D = h->D, sd[1] = {D}, sa[2] = {D, N}, s2[2], gb = 1, gc = 1;
+    int rc;
+    if (!in->u || in->u->ndim != 2)
+        return mmi_ssm_want(h, fn, "u", in->u, 2, (int64_t[2]){1, D});
+    Bt = in->u->shape[0];
+    s2[0] = Bt, s2[1] = D;
+    if ((rc = mmi_ssm_want(h, fn, "u", in->u, 2, s2)) || (rc = mmi_ssm_check_bl(h, fn, Bt, 1)) ||
+        (rc = mmi_ssm_want(h, fn, "delta", in->delta, 2, s2)) ||
+        (rc = mmi_ssm_want(h, fn, "A", in->A, 2, sa)) ||
+        (in->D && (rc = mmi_ssm_want(h, fn, "D", in->D, 1, sd))) ||
+        (in->z && (rc = mmi_ssm_want(h, fn, "z", in->z, 2, s2))) ||
+        (in->delta_bias && (rc = mmi_ssm_want(h, fn, "delta_bias", in->delta_bias, 1, sd))) ||
+        (rc = mmi_ssm_want(h, fn, "out", out, 2, s2)))
+        return rc;
+    for (int i = 0; i < 2; i++) {
+        const mm_tensor *t = i ? in->C : in->B;
+        int64_t *grp = i ? &gc : &gb;
+        int64_t g = t && t->ndim == 3 ? t->shape[1] : 1;
+        if (t && t->ndim == 3 && (g < 1 || D % g))
+            return mmi_fail(&h->err, MM_E_SHAPE, "%s: %s has %lld groups, not a divisor of %lld",
+                            fn, i ? "C" : "B", (long long)g, (long long)D);
+        if ((rc = t && t->ndim == 3 ? mmi_ssm_want(h, fn, i ? "C" : "B", t, 3,
+                                                   (int64_t[3]){Bt, g, N})
+                                    : mmi_ssm_want(h, fn, i ? "C" : "B", t, 2,
+                                                   (int64_t[2]){Bt, N})))
+            return rc;
+        *grp = g;
+    }
+    {
+        /* element-wise parts over the whole [Bt, D] token at once, then one-step row kernels */
+        row_ws w = thread_ws(h, 0);
+        float *raw = w.sz + h->max_seq; /* after the row buffers */
+        float *dlt = raw + Bt * D, *gz = dlt + Bt * D;
+        mmi_sel_row r;
+        for (int64_t b = 0; b < Bt; b++)
+            for (int64_t d = 0; d < D; d++)
+                raw[b * D + d] = in->delta->data[b * D + d] + (in->delta_bias ? in->delta_bias->data[d] : 0.0f);
+        mmi_ssm_sel_prep(Bt * D, raw, 0.0f, (h->opts.flags & MM_SSM_DELTA_SOFTPLUS) != 0,
+                         in->z ? in->z->data : NULL, dlt, NULL, in->z ? gz : NULL, NULL);
+        for (int64_t b = 0; b < Bt; b++)
+            for (int64_t d = 0; d < D; d++) {
+                int64_t i = b * D + d;
+                memset(&r, 0, sizeof r);
+                r.L = 1, r.N = N, r.chunk = 1, r.cont = 1;
+                r.u = in->u->data + i, r.dlt = dlt + i, r.gz = in->z ? gz + i : NULL;
+                r.A = in->A->data + d * N;
+                r.B = in->B->data + (b * gb + d / (D / gb)) * N;
+                r.C = in->C->data + (b * gc + d / (D / gc)) * N;
+                r.has_d = in->D != NULL, r.dskip = in->D ? in->D->data[d] : 0.0f;
+                r.out = out->data + i, r.x = h->ws.state + i * N;
+                mmi_ssm_sel_fwd(&r);
+            }
+    }
+    return MM_OK;
+}

@@ -1,0 +1,1185 @@
+/* test_ssm.c — mm_ssm and the HiPPO / discretisation functions: HiPPO matrices against their
+ * closed forms and rank-correction identities, discretisation against series and diagonal
+ * closed forms, every kind against a naive float64 sequential recurrence written here, every
+ * gradient against float64 central finite differences of that recurrence, step-by-step
+ * decoding against the scan, chunked against unchunked, FFT convolution against direct
+ * convolution, PyTorch vectors (tests/vectors/ssm_selective.txt, from gen_ssm.py), misuse, and
+ * no allocation in the hot calls. */
+#include "kernels/mmi_ssm_kernels.h"
+#include "runner.h"
+#include "vectors/ssm_vectors.h"
+
+#include <complex.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+/* A test tensor: an mm_tensor and a float64 copy of its (float-rounded) values. */
+typedef struct tt {
+    mm_tensor *t;
+    double *d;
+    int64_t n;
+} tt;
+
+static tt mk(int32_t ndim, const int64_t *shape, uint64_t seed, double lo, double hi)
+{
+    tt r;
+    memset(&r, 0, sizeof r);
+    if (mm_tensor_create(&r.t, ndim, shape, NULL) != MM_OK) return r;
+    r.n = mm_tensor_numel(r.t);
+    r.d = (double *)calloc((size_t)r.n, sizeof *r.d);
+    mmt_fill_uniform(mm_tensor_data(r.t), r.n, seed, (float)lo, (float)hi);
+    for (int64_t i = 0; i < r.n; i++) r.d[i] = mm_tensor_data(r.t)[i];
+    return r;
+}
+#define MK(seed, lo, hi, ...) \
+    mk((int32_t)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}, \
+       seed, lo, hi)
+
+static void rm(tt *x)
+{
+    mm_tensor_free(x->t);
+    free(x->d);
+    memset(x, 0, sizeof *x);
+}
+
+static float *fp(const tt *x) { return mm_tensor_data(x->t); }
+
+/* Max |a - b| relative to max |b| over n values (a float, b double). */
+static double rel_err(const float *a, const double *b, int64_t n)
+{
+    double m = 0, e = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (fabs(b[i]) > m) m = fabs(b[i]);
+        if (fabs(a[i] - b[i]) > e) e = fabs(a[i] - b[i]);
+    }
+    return e / (m > 1e-30 ? m : 1.0);
+}
+
+/* Central differences of a float64 objective f over x[0..n), compared with g (float). */
+typedef double (*objective_fn)(void *ctx);
+static void fd_check(const char *name, double *x, int64_t n, const float *g, objective_fn f,
+                     void *ctx, double tol)
+{
+    double *fd = (double *)malloc((size_t)n * sizeof *fd), err;
+    for (int64_t i = 0; i < n; i++) {
+        double x0 = x[i], hstep = 1e-6 * (fabs(x0) > 1 ? fabs(x0) : 1.0), fp1, fm1;
+        x[i] = x0 + hstep;
+        fp1 = f(ctx);
+        x[i] = x0 - hstep;
+        fm1 = f(ctx);
+        x[i] = x0;
+        fd[i] = (fp1 - fm1) / (2 * hstep);
+    }
+    err = rel_err(g, fd, n);
+    if (!(err <= tol)) mmt_fail(__FILE__, __LINE__, "gradient %s: rel err %.3g > %.3g", name, err, tol);
+    free(fd);
+}
+
+static mm_ssm *mk_ssm(int32_t kind, int64_t D, int64_t N, int64_t B, int64_t L, int64_t chunk,
+                      const mm_allocator *al)
+{
+    mm_ssm_opts o;
+    mm_ssm *h = NULL;
+    if (mm_ssm_opts_init(&o, kind) != MM_OK) return NULL;
+    o.d_inner = D, o.d_state = N, o.max_batch = B, o.max_seq = L, o.alloc = al;
+    if (chunk) o.chunk = chunk;
+    if (kind == MM_SSM_SELECTIVE || kind == MM_SSM_SSD) o.n_groups = 2;
+    if (mm_ssm_create(&h, &o) != MM_OK) return NULL;
+    return h;
+}
+
+/* ---- HiPPO and discretisation ------------------------------------------------------------- */
+static void test_hippo(void)
+{
+    enum { N = 8 };
+    double a[N * N], b[N], p[2 * N], nm[N * N];
+    const double pi = 3.14159265358979323846;
+    CHECK_OK(mm_hippo(MM_HIPPO_LEGS, 6, a, b));
+    CHECK_NEAR(a[0], -1, 0, 1e-15);
+    CHECK_NEAR(a[6], -sqrt(3.0), 0, 1e-15);
+    CHECK_NEAR(a[12], -sqrt(5.0), 0, 1e-15);
+    CHECK_NEAR(a[7], -2, 0, 1e-15);
+    CHECK(a[1] == 0);
+    CHECK_NEAR(b[5], sqrt(11.0), 0, 1e-15);
+    for (int m = MM_HIPPO_LEGS; m <= MM_HIPPO_FOUT; m++) {
+        int rank = m == MM_HIPPO_LEGT ? 2 : 1;
+        CHECK_OK(mm_hippo(m, N, a, b));
+        CHECK_OK(mm_hippo_rank_correction(m, N, rank, p, nm));
+        /* the normal part is -I/2 + skew (LegS) or skew (others) */
+        for (int i = 0; i < N; i++)
+            for (int k = 0; k < N; k++) {
+                double s = nm[i * N + k] + nm[k * N + i], want = (m == MM_HIPPO_LEGS && i == k) ? -1 : 0;
+                CHECK_NEAR(s, want, 0, 1e-12);
+            }
+        if (m == MM_HIPPO_LEGS)
+            for (int i = 0; i < N; i++) CHECK_NEAR(b[i], sqrt(2.0) * p[i], 0, 1e-14);
+    }
+    CHECK_OK(mm_hippo(MM_HIPPO_LEGT, N, a, b));
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < N; k++) {
+            double s = -0.5 * sqrt((2.0 * i + 1) * (2.0 * k + 1)) * ((i >= k || (k - i) % 2 == 0) ? 1 : -1);
+            CHECK_NEAR(a[i * N + k], s, 0, 1e-14);
+        }
+    CHECK_NEAR(a[3 * N + 3], -3.5, 0, 1e-14);
+    CHECK_OK(mm_hippo(MM_HIPPO_LAGT, N, a, b));
+    CHECK(a[0] == -0.5 && a[N] == -1 && a[1] == 0 && b[3] == 1);
+    CHECK_OK(mm_hippo(MM_HIPPO_FOUT, N, a, b));
+    CHECK(b[0] == 1 && b[1] == 0 && fabs(b[2] - sqrt(2.0)) < 1e-15);
+    CHECK_NEAR(a[2 * N + 3], -pi, 0, 1e-14);
+    CHECK_NEAR(a[3 * N + 2], pi, 0, 1e-14);
+    CHECK_NEAR(a[4 * N + 5], -2 * pi - 0, 0, 1e-14);
+    CHECK_NEAR(a[2 * N + 4], -2, 0, 1e-14);
+    for (int k = 0; k < N; k++) CHECK(a[N + k] == 0 && a[k * N + 1] == 0);
+    CHECK_STATUS(mm_hippo(MM_HIPPO_FOUT, 7, a, b), MM_E_RANGE);
+    CHECK_STATUS(mm_hippo(99, N, a, b), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_hippo(MM_HIPPO_LEGS, 0, a, b), MM_E_RANGE);
+    CHECK_STATUS(mm_hippo(MM_HIPPO_LEGS, N, NULL, b), MM_E_INVALID_ARG);
+}
+
+/* exp(dt A) by a long Taylor series with scaling and squaring in float64 (reference). */
+static void expm_ref(int n, const double *a, double dt, double *e)
+{
+    double *t = calloc((size_t)(n * n), 8), *s = calloc((size_t)(n * n), 8), *w = calloc((size_t)(n * n), 8);
+    int sq = 10;
+    double sc = dt / 1024.0;
+    for (int i = 0; i < n * n; i++) t[i] = (i % (n + 1) == 0), s[i] = t[i];
+    for (int k = 1; k < 30; k++) {
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                double v = 0;
+                for (int l = 0; l < n; l++) v += t[i * n + l] * a[l * n + j] * sc;
+                w[i * n + j] = v / k;
+            }
+        memcpy(t, w, (size_t)(n * n) * 8);
+        for (int i = 0; i < n * n; i++) s[i] += t[i];
+    }
+    for (int q = 0; q < sq; q++) {
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                double v = 0;
+                for (int l = 0; l < n; l++) v += s[i * n + l] * s[l * n + j];
+                w[i * n + j] = v;
+            }
+        memcpy(s, w, (size_t)(n * n) * 8);
+    }
+    memcpy(e, s, (size_t)(n * n) * 8);
+    free(t), free(s), free(w);
+}
+
+static void test_discretize(void)
+{
+    enum { N = 6 };
+    double a[N * N], b[N], ad[N * N], bd[N], e[N * N], ad2[N * N], bd2[N], diag[N], dd[N], db[N];
+    double dt = 0.37, x[N], y[N];
+    CHECK_OK(mm_hippo(MM_HIPPO_LEGS, N, a, b));
+    /* ZOH: Ad = expm(dt A), and A Bd = (Ad - I) B */
+    CHECK_OK(mm_ssm_discretize(MM_DISC_ZOH, 0, N, a, b, dt, ad, bd, NULL));
+    expm_ref(N, a, dt, e);
+    for (int i = 0; i < N * N; i++) CHECK_NEAR(ad[i], e[i], 1e-11, 1e-12);
+    for (int i = 0; i < N; i++) {
+        double l = 0, r = 0;
+        for (int k = 0; k < N; k++) l += a[i * N + k] * bd[k], r += (ad[i * N + k] - (i == k)) * b[k];
+        CHECK_NEAR(l, r, 1e-10, 1e-11);
+    }
+    /* a large step exercises scaling and squaring */
+    CHECK_OK(mm_ssm_discretize(MM_DISC_ZOH, 0, N, a, b, 3.0, ad, bd, NULL));
+    expm_ref(N, a, 3.0, e);
+    for (int i = 0; i < N * N; i++) CHECK_NEAR(ad[i], e[i], 1e-9, 1e-12);
+    /* GBT methods: (I - alpha dt A) Ad = I + (1 - alpha) dt A */
+    for (int m = MM_DISC_FORWARD_EULER; m <= MM_DISC_BILINEAR; m++) {
+        double al = m == MM_DISC_FORWARD_EULER ? 0 : m == MM_DISC_BACKWARD_EULER ? 1 : 0.5;
+        CHECK_OK(mm_ssm_discretize(m, 0, N, a, b, dt, ad, bd, NULL));
+        for (int i = 0; i < N; i++) {
+            for (int j = 0; j < N; j++) {
+                double l = 0, r = (i == j) + (1 - al) * dt * a[i * N + j];
+                for (int k = 0; k < N; k++) l += ((i == k) - al * dt * a[i * N + k]) * ad[k * N + j];
+                CHECK_NEAR(l, r, 1e-12, 1e-12);
+            }
+            double l = 0;
+            for (int k = 0; k < N; k++) l += ((i == k) - al * dt * a[i * N + k]) * bd[k];
+            CHECK_NEAR(l, dt * b[i], 1e-12, 1e-12);
+        }
+    }
+    /* diagonal closed forms equal the dense path on a diagonal matrix (and a zero entry) */
+    for (int i = 0; i < N; i++) diag[i] = -0.3 * i, x[i] = 1.0 + i;
+    memset(a, 0, sizeof a);
+    for (int i = 0; i < N; i++) a[i * N + i] = diag[i];
+    for (int m = MM_DISC_FORWARD_EULER; m <= MM_DISC_ZOH; m++) {
+        CHECK_OK(mm_ssm_discretize(m, MM_DISC_DIAGONAL, N, diag, x, dt, dd, db, NULL));
+        CHECK_OK(mm_ssm_discretize(m, 0, N, a, x, dt, ad2, bd2, NULL));
+        for (int i = 0; i < N; i++) {
+            CHECK_NEAR(dd[i], ad2[i * N + i], 1e-12, 1e-14);
+            CHECK_NEAR(db[i], bd2[i], 1e-12, 1e-14);
+        }
+    }
+    (void)y;
+    CHECK_STATUS(mm_ssm_discretize(0, 0, N, a, b, dt, ad, bd, NULL), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_ssm_discretize(MM_DISC_ZOH, 0, N, a, b, -1, ad, bd, NULL), MM_E_RANGE);
+    CHECK_STATUS(mm_ssm_discretize(MM_DISC_ZOH, 8, N, a, b, dt, ad, bd, NULL), MM_E_INVALID_ARG);
+    a[3] = NAN;
+    CHECK_STATUS(mm_ssm_discretize(MM_DISC_ZOH, 0, N, a, b, dt, ad, bd, NULL), MM_E_NUMERIC);
+}
+
+/* ---- MM_SSM_SELECTIVE --------------------------------------------------------------------- */
+typedef struct sel_case {
+    int64_t Bt, D, N, L;
+    int b_groups, c_groups; /* 0: constant [D,N]; g >= 1: [Bt,g,N,L] (g = 1 given as 3-D) */
+    tt u, delta, A, B, C, Dv, z, bias;
+    int has_d, has_z, has_bias;
+    double *w; /* objective weights = dout */
+    tt dout;
+} sel_case;
+
+static double softplus_d(double x) { return x > 20 ? x : log1p(exp(x)); }
+
+/* selective_scan_ref in float64; out [Bt,D,L], last [Bt,D,N] (either may be NULL). */
+static double sel_naive(const sel_case *c, double *out, double *last)
+{
+    int64_t Bt = c->Bt, D = c->D, N = c->N, L = c->L;
+    double obj = 0, x[64];
+    for (int64_t b = 0; b < Bt; b++)
+        for (int64_t d = 0; d < D; d++) {
+            for (int64_t n = 0; n < N; n++) x[n] = 0;
+            for (int64_t t = 0; t < L; t++) {
+                int64_t i = (b * D + d) * L + t;
+                double dl = softplus_d(c->delta.d[i] + (c->has_bias ? c->bias.d[d] : 0)), y = 0;
+                for (int64_t n = 0; n < N; n++) {
+                    double bv, cv;
+                    if (!c->b_groups) bv = c->B.d[d * N + n];
+                    else bv = c->B.d[((b * c->b_groups + d / (D / c->b_groups)) * N + n) * L + t];
+                    if (!c->c_groups) cv = c->C.d[d * N + n];
+                    else cv = c->C.d[((b * c->c_groups + d / (D / c->c_groups)) * N + n) * L + t];
+                    x[n] = exp(dl * c->A.d[d * N + n]) * x[n] + dl * bv * c->u.d[i];
+                    y += x[n] * cv;
+                }
+                if (c->has_d) y += c->Dv.d[d] * c->u.d[i];
+                if (c->has_z) y *= c->z.d[i] / (1 + exp(-c->z.d[i]));
+                if (out) out[i] = y;
+                obj += y * c->dout.d[i];
+            }
+            if (last)
+                for (int64_t n = 0; n < N; n++) last[(b * D + d) * N + n] = x[n];
+        }
+    return obj;
+}
+
+static double sel_obj(void *ctx) { return sel_naive((const sel_case *)ctx, NULL, NULL); }
+
+static tt mk_bc(const sel_case *c, int groups, uint64_t seed)
+{
+    if (!groups) return MK(seed, -1, 1, c->D, c->N);
+    if (groups == 1) return MK(seed, -1, 1, c->Bt, c->N, c->L);
+    return MK(seed, -1, 1, c->Bt, groups, c->N, c->L);
+}
+
+static void sel_setup(sel_case *c, int64_t Bt, int64_t D, int64_t N, int64_t L, int bg, int cg,
+                      int opts)
+{
+    memset(c, 0, sizeof *c);
+    c->Bt = Bt, c->D = D, c->N = N, c->L = L, c->b_groups = bg, c->c_groups = cg;
+    c->has_d = opts & 1, c->has_z = (opts >> 1) & 1, c->has_bias = (opts >> 2) & 1;
+    c->u = MK(1, -1, 1, Bt, D, L);
+    c->delta = MK(2, -1.5, 1.0, Bt, D, L);
+    c->A = MK(3, -1.0, -0.05, D, N);
+    c->B = mk_bc(c, bg, 4);
+    c->C = mk_bc(c, cg, 5);
+    c->Dv = MK(6, -1, 1, D);
+    c->z = MK(7, -2, 2, Bt, D, L);
+    c->bias = MK(8, -0.5, 0.5, D);
+    c->dout = MK(9, -1, 1, Bt, D, L);
+}
+
+static void sel_free(sel_case *c)
+{
+    rm(&c->u), rm(&c->delta), rm(&c->A), rm(&c->B), rm(&c->C), rm(&c->Dv), rm(&c->z);
+    rm(&c->bias), rm(&c->dout);
+}
+
+static void sel_inputs(const sel_case *c, mm_ssm_inputs *in)
+{
+    CHECK_OK(mm_ssm_inputs_init(in));
+    in->u = c->u.t, in->delta = c->delta.t, in->A = c->A.t, in->B = c->B.t, in->C = c->C.t;
+    in->D = c->has_d ? c->Dv.t : NULL;
+    in->z = c->has_z ? c->z.t : NULL;
+    in->delta_bias = c->has_bias ? c->bias.t : NULL;
+}
+
+/* Forward and every gradient of one configuration against the float64 recurrence. */
+static void sel_check(int64_t Bt, int64_t D, int64_t N, int64_t L, int bg, int cg, int opts,
+                      int64_t chunk)
+{
+    sel_case c;
+    mm_ssm *h;
+    mm_ssm_inputs in;
+    mm_ssm_grads g;
+    tt out, last, du, dd, dA, dB, dC, dD, dz, dbias;
+    double *ref, *lref;
+    sel_setup(&c, Bt, D, N, L, bg, cg, opts);
+    h = mk_ssm(MM_SSM_SELECTIVE, D, N, Bt, L, chunk, NULL);
+    CHECK(h != NULL);
+    if (!h) return;
+    out = MK(0, 0, 0, Bt, D, L), last = MK(0, 0, 0, Bt, D, N);
+    sel_inputs(&c, &in);
+    CHECK_OK(mm_ssm_scan(h, &in, out.t, last.t));
+    ref = calloc((size_t)out.n, 8), lref = calloc((size_t)last.n, 8);
+    sel_naive(&c, ref, lref);
+    CHECK(rel_err(fp(&out), ref, out.n) < 2e-6);
+    CHECK(rel_err(fp(&last), lref, last.n) < 2e-6);
+    du = MK(0, 0, 0, Bt, D, L), dd = MK(0, 0, 0, Bt, D, L), dz = MK(0, 0, 0, Bt, D, L);
+    dA = MK(0, 0, 0, D, N), dD = MK(0, 0, 0, D), dbias = MK(0, 0, 0, D);
+    dB = mk_bc(&c, bg, 0), dC = mk_bc(&c, cg, 0);
+    CHECK_OK(mm_ssm_grads_init(&g));
+    g.du = du.t, g.ddelta = dd.t, g.dA = dA.t, g.dB = dB.t, g.dC = dC.t;
+    g.dD = c.has_d ? dD.t : NULL, g.dz = c.has_z ? dz.t : NULL;
+    g.ddelta_bias = c.has_bias ? dbias.t : NULL;
+    CHECK_OK(mm_ssm_scan_backward(h, &in, c.dout.t, &g));
+    fd_check("du", c.u.d, c.u.n, fp(&du), sel_obj, &c, 1e-4);
+    fd_check("ddelta", c.delta.d, c.delta.n, fp(&dd), sel_obj, &c, 1e-4);
+    fd_check("dA", c.A.d, c.A.n, fp(&dA), sel_obj, &c, 1e-4);
+    fd_check("dB", c.B.d, c.B.n, fp(&dB), sel_obj, &c, 1e-4);
+    fd_check("dC", c.C.d, c.C.n, fp(&dC), sel_obj, &c, 1e-4);
+    if (c.has_d) fd_check("dD", c.Dv.d, c.Dv.n, fp(&dD), sel_obj, &c, 1e-4);
+    if (c.has_z) fd_check("dz", c.z.d, c.z.n, fp(&dz), sel_obj, &c, 1e-4);
+    if (c.has_bias) fd_check("dbias", c.bias.d, c.bias.n, fp(&dbias), sel_obj, &c, 1e-4);
+    free(ref), free(lref);
+    rm(&out), rm(&last), rm(&du), rm(&dd), rm(&dA), rm(&dB), rm(&dC), rm(&dD), rm(&dz);
+    rm(&dbias);
+    sel_free(&c);
+    mm_ssm_free(h);
+}
+
+static void test_selective(void)
+{
+    /* all options, variable B/C, chunked recomputation with a partial last chunk */
+    sel_check(2, 4, 3, 11, 1, 1, 7, 4);
+    /* grouped B/C (2 groups), no options */
+    sel_check(2, 4, 5, 9, 2, 2, 0, 3);
+    /* constant B, grouped C, D and z only */
+    sel_check(1, 4, 4, 8, 0, 2, 3, 256);
+    /* constant B and C, bias only, N a multiple of 8 (the AVX2 path) */
+    sel_check(2, 2, 8, 13, 0, 0, 4, 5);
+    sel_check(2, 4, 16, 20, 1, 2, 7, 6);
+}
+
+/* Copies column t of a [Bt, X, L] tensor into a [Bt, X] tensor. */
+static void take_t(const mm_tensor *src, mm_tensor *dst, int64_t t)
+{
+    int64_t L = mm_tensor_dim(src, -1), rows = mm_tensor_numel(src) / L;
+    for (int64_t r = 0; r < rows; r++) mm_tensor_data(dst)[r] = mm_tensor_data(src)[r * L + t];
+}
+
+/* Decoding L steps equals the scan (outputs and final state); the chunk size changes nothing
+ * but rounding; hot calls do not allocate. */
+static void test_selective_step_chunk(void)
+{
+    enum { Bt = 2, D = 4, N = 8, L = 37 };
+    sel_case c;
+    mm_ssm *h, *h1;
+    mm_ssm_inputs in, st;
+    mm_ssm_grads g;
+    mm_allocator al;
+    mmt_counter cnt;
+    tt out, out1, last, y, u1, d1, z1, b1, c1, du, du1, dA, dA1;
+    float *state;
+    int64_t ns, allocs;
+    double pos;
+    mmt_counting_allocator(&al, &cnt, -1);
+    sel_setup(&c, Bt, D, N, L, 2, 2, 7);
+    h = mk_ssm(MM_SSM_SELECTIVE, D, N, Bt, L, 8, &al);
+    h1 = mk_ssm(MM_SSM_SELECTIVE, D, N, Bt, L, L, NULL);
+    CHECK(h && h1);
+    if (!h || !h1) return;
+    out = MK(0, 0, 0, Bt, D, L), out1 = MK(0, 0, 0, Bt, D, L), last = MK(0, 0, 0, Bt, D, N);
+    du = MK(0, 0, 0, Bt, D, L), du1 = MK(0, 0, 0, Bt, D, L);
+    dA = MK(0, 0, 0, D, N), dA1 = MK(0, 0, 0, D, N);
+    sel_inputs(&c, &in);
+    allocs = cnt.n_alloc;
+    CHECK_OK(mm_ssm_scan(h, &in, out.t, last.t));
+    CHECK_OK(mm_ssm_grads_init(&g));
+    g.du = du.t, g.dA = dA.t;
+    CHECK_OK(mm_ssm_scan_backward(h, &in, c.dout.t, &g));
+    CHECK_EQ_I64(cnt.n_alloc, allocs);
+    CHECK_OK(mm_ssm_scan(h1, &in, out1.t, NULL));
+    g.du = du1.t, g.dA = dA1.t;
+    CHECK_OK(mm_ssm_scan_backward(h1, &in, c.dout.t, &g));
+    for (int64_t i = 0; i < out.n; i++) CHECK(fp(&out)[i] == fp(&out1)[i]);
+    for (int64_t i = 0; i < du.n; i++) CHECK_NEAR(fp(&du)[i], fp(&du1)[i], 1e-5, 1e-6);
+    for (int64_t i = 0; i < dA.n; i++) CHECK_NEAR(fp(&dA)[i], fp(&dA1)[i], 1e-5, 1e-6);
+    /* decoding */
+    y = MK(0, 0, 0, Bt, D), u1 = MK(0, 0, 0, Bt, D), d1 = MK(0, 0, 0, Bt, D);
+    z1 = MK(0, 0, 0, Bt, D), b1 = MK(0, 0, 0, Bt, 2, N), c1 = MK(0, 0, 0, Bt, 2, N);
+    CHECK_OK(mm_ssm_reset(h));
+    st = in;
+    st.u = u1.t, st.delta = d1.t, st.z = z1.t, st.B = b1.t, st.C = c1.t;
+    for (int64_t t = 0; t < L; t++) {
+        take_t(c.u.t, u1.t, t), take_t(c.delta.t, d1.t, t), take_t(c.z.t, z1.t, t);
+        take_t(c.B.t, b1.t, t), take_t(c.C.t, c1.t, t);
+        allocs = cnt.n_alloc;
+        CHECK_OK(mm_ssm_step(h, &st, y.t));
+        CHECK_EQ_I64(cnt.n_alloc, allocs);
+        for (int64_t r = 0; r < Bt * D; r++)
+            CHECK_NEAR(fp(&y)[r], fp(&out)[r * L + t], 1e-5, 1e-6);
+    }
+    CHECK_OK(mm_ssm_get_f64(h, MM_SSM_STAT_POSITION, &pos));
+    CHECK(pos == L);
+    CHECK_OK(mm_ssm_state(h, &state, &ns));
+    CHECK_EQ_I64(ns, Bt * D * N);
+    for (int64_t i = 0; i < last.n; i++) CHECK_NEAR(state[i], fp(&last)[i], 1e-5, 1e-6);
+    rm(&out), rm(&out1), rm(&last), rm(&y), rm(&u1), rm(&d1), rm(&z1), rm(&b1), rm(&c1);
+    rm(&du), rm(&du1), rm(&dA), rm(&dA1);
+    sel_free(&c);
+    mm_ssm_free(h);
+    mm_ssm_free(h1);
+    CHECK_EQ_I64(cnt.live_bytes, 0);
+    CHECK_EQ_I64(cnt.bad_free, 0);
+}
+
+static void test_selective_misuse(void)
+{
+    sel_case c;
+    mm_ssm *h;
+    mm_ssm_inputs in;
+    mm_ssm_grads g;
+    mm_ssm_opts o;
+    tt out, bad, big;
+    char buf[256];
+    sel_setup(&c, 2, 4, 3, 6, 1, 1, 7);
+    h = mk_ssm(MM_SSM_SELECTIVE, 4, 3, 2, 6, 0, NULL);
+    CHECK(h != NULL);
+    if (!h) return;
+    out = MK(0, 0, 0, 2, 4, 6), bad = MK(0, 0, 0, 2, 5, 6), big = MK(0, 0, 0, 3, 4, 6);
+    sel_inputs(&c, &in);
+    CHECK_OK(mm_ssm_grads_init(&g));
+    CHECK_STATUS(mm_ssm_scan_backward(h, &in, c.dout.t, &g), MM_E_STATE);
+    CHECK_STATUS(mm_ssm_scan(NULL, &in, out.t, NULL), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_ssm_scan(h, NULL, out.t, NULL), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_ssm_scan(h, &in, NULL, NULL), MM_E_INVALID_ARG);
+    in.delta = bad.t;
+    CHECK_STATUS(mm_ssm_scan(h, &in, out.t, NULL), MM_E_SHAPE);
+    CHECK(strstr(mm_ssm_errmsg(h), "delta is [2,5,6] but expected [2,4,6]") != NULL);
+    in.delta = c.delta.t, in.u = big.t;
+    CHECK_STATUS(mm_ssm_scan(h, &in, out.t, NULL), MM_E_RANGE); /* batch 3 > max_batch 2 */
+    CHECK(strstr(mm_ssm_errmsg(h), "max_batch") != NULL);
+    in.u = c.u.t, in.log_dt = c.Dv.t;
+    CHECK_STATUS(mm_ssm_scan(h, &in, out.t, NULL), MM_E_INVALID_ARG);
+    in.log_dt = NULL, in.A = NULL;
+    CHECK_STATUS(mm_ssm_scan(h, &in, out.t, NULL), MM_E_INVALID_ARG);
+    in.A = c.A.t;
+    in.struct_size = 4;
+    CHECK_STATUS(mm_ssm_scan(h, &in, out.t, NULL), MM_E_INVALID_ARG);
+    in.struct_size = sizeof in;
+    CHECK_STATUS(mm_ssm_kernel(h, &in, out.t), MM_E_INVALID_ARG);
+    CHECK_OK(mm_ssm_scan(h, &in, out.t, NULL));
+    g.dinit_state = out.t;
+    CHECK_STATUS(mm_ssm_scan_backward(h, &in, c.dout.t, &g), MM_E_INVALID_ARG);
+    g.dinit_state = NULL, g.dA = bad.t;
+    CHECK_STATUS(mm_ssm_scan_backward(h, &in, c.dout.t, &g), MM_E_SHAPE);
+    CHECK_STATUS(mm_ssm_set_f64(h, MM_SSM_CHUNK, 4), MM_E_UNSUPPORTED);
+    CHECK_STATUS(mm_ssm_set_f64(h, 299, 4), MM_E_UNSUPPORTED);
+    CHECK_STATUS(mm_ssm_get_f64(h, 299, NULL), MM_E_INVALID_ARG);
+    mm_ssm_free(h);
+    mm_ssm_free(NULL);
+    CHECK(strcmp(mm_ssm_errmsg(NULL), "invalid handle") == 0);
+    /* options */
+    CHECK_STATUS(mm_ssm_opts_init(&o, 0), MM_E_INVALID_ARG);
+    CHECK_OK(mm_ssm_opts_init(&o, MM_SSM_SELECTIVE));
+    o.d_inner = 6, o.n_groups = 4, o.err_buf = buf, o.err_buf_size = sizeof buf;
+    CHECK_STATUS(mm_ssm_create(&h, &o), MM_E_RANGE);
+    CHECK(h == NULL && strstr(buf, "n_groups") != NULL);
+    CHECK_OK(mm_ssm_opts_init(&o, MM_SSM_S4D));
+    o.d_state = 7;
+    CHECK_STATUS(mm_ssm_create(&h, &o), MM_E_RANGE);
+    o.d_state = 8, o.reserved1 = 1;
+    CHECK_STATUS(mm_ssm_create(&h, &o), MM_E_INVALID_ARG);
+    o.reserved1 = 0, o.max_seq = 0;
+    CHECK_STATUS(mm_ssm_create(&h, &o), MM_E_RANGE);
+    rm(&out), rm(&bad), rm(&big);
+    sel_free(&c);
+}
+
+/* PyTorch selective_scan_ref (gen_ssm.py) at mamba's fp32 tolerances (spec ssm.md §4.5). */
+static tt wrap_const(const float *src, int32_t ndim, const int64_t *shape)
+{
+    tt r = mk(ndim, shape, 0, 0, 0);
+    memcpy(fp(&r), src, (size_t)r.n * sizeof(float));
+    return r;
+}
+
+static void near_all(const char *name, const float *got, const float *want, int64_t n, double rtol,
+                     double atol)
+{
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!mmt_near(got[i], want[i], rtol, atol)) {
+            if (!bad) mmt_fail(__FILE__, __LINE__, "%s[%lld]: %.9g vs torch %.9g", name, (long long)i, got[i], want[i]);
+            bad++;
+        }
+}
+
+static void test_selective_torch(void)
+{
+    enum { B = SSMV_B, D = SSMV_D, N = SSMV_N, L = SSMV_L, G = SSMV_G };
+    const double rtol = 6e-4, atol = 2e-3, rtolw = 1e-3, atolw = 2e-3;
+    tt u = wrap_const(ssmv_u, 3, (int64_t[]){B, D, L}), dl = wrap_const(ssmv_delta, 3, (int64_t[]){B, D, L});
+    tt A = wrap_const(ssmv_A, 2, (int64_t[]){D, N}), Bm = wrap_const(ssmv_B, 4, (int64_t[]){B, G, N, L});
+    tt Cm = wrap_const(ssmv_C, 4, (int64_t[]){B, G, N, L}), Dv = wrap_const(ssmv_D, 1, (int64_t[]){D});
+    tt z = wrap_const(ssmv_z, 3, (int64_t[]){B, D, L}), bias = wrap_const(ssmv_delta_bias, 1, (int64_t[]){D});
+    tt dout = wrap_const(ssmv_dout, 3, (int64_t[]){B, D, L});
+    tt out = MK(0, 0, 0, B, D, L), last = MK(0, 0, 0, B, D, N), du = MK(0, 0, 0, B, D, L);
+    tt ddl = MK(0, 0, 0, B, D, L), dA = MK(0, 0, 0, D, N), dB = MK(0, 0, 0, B, G, N, L);
+    tt dC = MK(0, 0, 0, B, G, N, L), dD = MK(0, 0, 0, D), dz = MK(0, 0, 0, B, D, L), db = MK(0, 0, 0, D);
+    mm_ssm *h = mk_ssm(MM_SSM_SELECTIVE, D, N, B, L, 16, NULL);
+    mm_ssm_inputs in;
+    mm_ssm_grads g;
+    CHECK(h != NULL);
+    if (!h) return;
+    CHECK_OK(mm_ssm_inputs_init(&in));
+    in.u = u.t, in.delta = dl.t, in.A = A.t, in.B = Bm.t, in.C = Cm.t, in.D = Dv.t, in.z = z.t;
+    in.delta_bias = bias.t;
+    CHECK_OK(mm_ssm_scan(h, &in, out.t, last.t));
+    near_all("out", fp(&out), ssmv_out, out.n, rtol, atol);
+    near_all("last", fp(&last), ssmv_last, last.n, rtol, atol);
+    CHECK_OK(mm_ssm_grads_init(&g));
+    g.du = du.t, g.ddelta = ddl.t, g.dA = dA.t, g.dB = dB.t, g.dC = dC.t, g.dD = dD.t, g.dz = dz.t;
+    g.ddelta_bias = db.t;
+    CHECK_OK(mm_ssm_scan_backward(h, &in, dout.t, &g));
+    near_all("du", fp(&du), ssmv_du, du.n, 2 * rtol, 2 * atol);
+    near_all("ddelta", fp(&ddl), ssmv_ddelta, ddl.n, 5 * rtol, 10 * atol);
+    near_all("dA", fp(&dA), ssmv_dA, dA.n, rtolw, 5 * atolw);
+    near_all("dB", fp(&dB), ssmv_dB, dB.n, rtol, atol);
+    near_all("dC", fp(&dC), ssmv_dC, dC.n, rtol, atol);
+    near_all("dD", fp(&dD), ssmv_dD, dD.n, rtolw, atolw);
+    near_all("dz", fp(&dz), ssmv_dz, dz.n, rtolw, atolw);
+    near_all("ddelta_bias", fp(&db), ssmv_ddelta_bias, db.n, rtolw, atolw);
+    rm(&u), rm(&dl), rm(&A), rm(&Bm), rm(&Cm), rm(&Dv), rm(&z), rm(&bias), rm(&dout), rm(&out);
+    rm(&last), rm(&du), rm(&ddl), rm(&dA), rm(&dB), rm(&dC), rm(&dD), rm(&dz), rm(&db);
+    mm_ssm_free(h);
+}
+
+/* ---- MM_SSM_SSD --------------------------------------------------------------------------- */
+typedef struct ssd_case {
+    int64_t Bt, L, H, P, N, G;
+    tt x, dt, A, B, C, Dv, bias, init, dout;
+} ssd_case;
+
+/* Sequential Mamba-2 recurrence in float64 (softplus(dt + bias), init state). */
+static double ssd_naive(const ssd_case *c, double *y, double *last)
+{
+    int64_t H = c->H, P = c->P, N = c->N, G = c->G, L = c->L;
+    double obj = 0, S[256];
+    for (int64_t b = 0; b < c->Bt; b++)
+        for (int64_t h = 0; h < H; h++) {
+            int64_t g = h / (H / G);
+            for (int64_t i = 0; i < P * N; i++) S[i] = c->init.d[(b * H + h) * P * N + i];
+            for (int64_t t = 0; t < L; t++) {
+                double d = softplus_d(c->dt.d[(b * L + t) * H + h] + c->bias.d[h]);
+                double a = exp(d * c->A.d[h]);
+                const double *x = c->x.d + ((b * L + t) * H + h) * P;
+                const double *bb = c->B.d + ((b * L + t) * G + g) * N;
+                const double *cc = c->C.d + ((b * L + t) * G + g) * N;
+                for (int64_t p = 0; p < P; p++) {
+                    double v = 0;
+                    for (int64_t n = 0; n < N; n++) {
+                        S[p * N + n] = a * S[p * N + n] + d * x[p] * bb[n];
+                        v += S[p * N + n] * cc[n];
+                    }
+                    v += c->Dv.d[h] * x[p];
+                    if (y) y[((b * L + t) * H + h) * P + p] = v;
+                    obj += v * c->dout.d[((b * L + t) * H + h) * P + p];
+                }
+            }
+            if (last)
+                for (int64_t i = 0; i < P * N; i++) last[(b * H + h) * P * N + i] = S[i];
+        }
+    return obj;
+}
+
+static double ssd_obj(void *ctx) { return ssd_naive((const ssd_case *)ctx, NULL, NULL); }
+
+static mm_ssm *mk_ssd(const ssd_case *c, int64_t chunk, const mm_allocator *al)
+{
+    mm_ssm_opts o;
+    mm_ssm *h = NULL;
+    CHECK_OK(mm_ssm_opts_init(&o, MM_SSM_SSD));
+    o.d_inner = c->H, o.head_dim = c->P, o.d_state = c->N, o.n_groups = c->G;
+    o.max_batch = c->Bt, o.max_seq = c->L, o.chunk = chunk, o.alloc = al;
+    CHECK_OK(mm_ssm_create(&h, &o));
+    return h;
+}
+
+static void test_ssd(void)
+{
+    ssd_case c;
+    mm_ssm *h, *h1;
+    mm_ssm_inputs in, st;
+    mm_ssm_grads g;
+    tt y, y1, last, dx, ddt, dA, dB, dC, dD, dbias, dinit, xs, dts, bs, cs, ys;
+    double *ref, *lref;
+    mm_allocator al;
+    mmt_counter cnt;
+    int64_t n0;
+    c.Bt = 2, c.L = 11, c.H = 4, c.P = 3, c.N = 5, c.G = 2;
+    c.x = MK(11, -1, 1, c.Bt, c.L, c.H, c.P), c.dt = MK(12, -2, 1, c.Bt, c.L, c.H);
+    c.A = MK(13, -1, -0.1, c.H), c.B = MK(14, -1, 1, c.Bt, c.L, c.G, c.N);
+    c.C = MK(15, -1, 1, c.Bt, c.L, c.G, c.N), c.Dv = MK(16, -1, 1, c.H);
+    c.bias = MK(17, -0.5, 0.5, c.H), c.init = MK(18, -1, 1, c.Bt, c.H, c.P, c.N);
+    c.dout = MK(19, -1, 1, c.Bt, c.L, c.H, c.P);
+    mmt_counting_allocator(&al, &cnt, -1);
+    h = mk_ssd(&c, 4, &al), h1 = mk_ssd(&c, c.L, NULL);
+    if (!h || !h1) return;
+    CHECK_OK(mm_ssm_inputs_init(&in));
+    in.u = c.x.t, in.delta = c.dt.t, in.A = c.A.t, in.B = c.B.t, in.C = c.C.t, in.D = c.Dv.t;
+    in.delta_bias = c.bias.t, in.init_state = c.init.t;
+    y = MK(0, 0, 0, c.Bt, c.L, c.H, c.P), y1 = MK(0, 0, 0, c.Bt, c.L, c.H, c.P);
+    last = MK(0, 0, 0, c.Bt, c.H, c.P, c.N);
+    n0 = cnt.n_alloc;
+    CHECK_OK(mm_ssm_scan(h, &in, y.t, last.t));
+    CHECK_EQ_I64(cnt.n_alloc, n0);
+    CHECK_OK(mm_ssm_scan(h1, &in, y1.t, NULL));
+    ref = calloc((size_t)y.n, 8), lref = calloc((size_t)last.n, 8);
+    ssd_naive(&c, ref, lref);
+    CHECK(rel_err(fp(&y), ref, y.n) < 5e-6);   /* chunked (Q = 4, partial last chunk) */
+    CHECK(rel_err(fp(&y1), ref, y.n) < 5e-6);  /* one chunk */
+    CHECK(rel_err(fp(&last), lref, last.n) < 5e-6);
+    dx = MK(0, 0, 0, c.Bt, c.L, c.H, c.P), ddt = MK(0, 0, 0, c.Bt, c.L, c.H), dA = MK(0, 0, 0, c.H);
+    dB = MK(0, 0, 0, c.Bt, c.L, c.G, c.N), dC = MK(0, 0, 0, c.Bt, c.L, c.G, c.N);
+    dD = MK(0, 0, 0, c.H), dbias = MK(0, 0, 0, c.H), dinit = MK(0, 0, 0, c.Bt, c.H, c.P, c.N);
+    CHECK_OK(mm_ssm_grads_init(&g));
+    g.du = dx.t, g.ddelta = ddt.t, g.dA = dA.t, g.dB = dB.t, g.dC = dC.t, g.dD = dD.t;
+    g.ddelta_bias = dbias.t, g.dinit_state = dinit.t;
+    n0 = cnt.n_alloc;
+    CHECK_OK(mm_ssm_scan_backward(h, &in, c.dout.t, &g));
+    CHECK_EQ_I64(cnt.n_alloc, n0);
+    fd_check("ssd dx", c.x.d, c.x.n, fp(&dx), ssd_obj, &c, 1e-4);
+    fd_check("ssd ddt", c.dt.d, c.dt.n, fp(&ddt), ssd_obj, &c, 1e-4);
+    fd_check("ssd dA", c.A.d, c.A.n, fp(&dA), ssd_obj, &c, 1e-4);
+    fd_check("ssd dB", c.B.d, c.B.n, fp(&dB), ssd_obj, &c, 1e-4);
+    fd_check("ssd dC", c.C.d, c.C.n, fp(&dC), ssd_obj, &c, 1e-4);
+    fd_check("ssd dD", c.Dv.d, c.Dv.n, fp(&dD), ssd_obj, &c, 1e-4);
+    fd_check("ssd dbias", c.bias.d, c.bias.n, fp(&dbias), ssd_obj, &c, 1e-4);
+    fd_check("ssd dinit", c.init.d, c.init.n, fp(&dinit), ssd_obj, &c, 1e-4);
+    /* decoding from the initial state equals the scan */
+    xs = MK(0, 0, 0, c.Bt, c.H, c.P), dts = MK(0, 0, 0, c.Bt, c.H), bs = MK(0, 0, 0, c.Bt, c.G, c.N);
+    cs = MK(0, 0, 0, c.Bt, c.G, c.N), ys = MK(0, 0, 0, c.Bt, c.H, c.P);
+    {
+        float *state;
+        CHECK_OK(mm_ssm_state(h, &state, NULL));
+        memcpy(state, fp(&c.init), (size_t)c.init.n * sizeof(float));
+    }
+    st = in;
+    st.init_state = NULL, st.u = xs.t, st.delta = dts.t, st.B = bs.t, st.C = cs.t;
+    for (int64_t t = 0; t < c.L; t++) {
+        for (int64_t b = 0; b < c.Bt; b++) {
+            memcpy(fp(&xs) + b * c.H * c.P, fp(&c.x) + (b * c.L + t) * c.H * c.P, (size_t)(c.H * c.P) * 4);
+            memcpy(fp(&dts) + b * c.H, fp(&c.dt) + (b * c.L + t) * c.H, (size_t)c.H * 4);
+            memcpy(fp(&bs) + b * c.G * c.N, fp(&c.B) + (b * c.L + t) * c.G * c.N, (size_t)(c.G * c.N) * 4);
+            memcpy(fp(&cs) + b * c.G * c.N, fp(&c.C) + (b * c.L + t) * c.G * c.N, (size_t)(c.G * c.N) * 4);
+        }
+        n0 = cnt.n_alloc;
+        CHECK_OK(mm_ssm_step(h, &st, ys.t));
+        CHECK_EQ_I64(cnt.n_alloc, n0);
+        for (int64_t b = 0; b < c.Bt; b++)
+            for (int64_t i = 0; i < c.H * c.P; i++)
+                CHECK_NEAR(fp(&ys)[b * c.H * c.P + i], fp(&y)[(b * c.L + t) * c.H * c.P + i], 1e-5, 1e-5);
+    }
+    free(ref), free(lref);
+    rm(&y), rm(&y1), rm(&last), rm(&dx), rm(&ddt), rm(&dA), rm(&dB), rm(&dC), rm(&dD), rm(&dbias);
+    rm(&dinit), rm(&xs), rm(&dts), rm(&bs), rm(&cs), rm(&ys);
+    rm(&c.x), rm(&c.dt), rm(&c.A), rm(&c.B), rm(&c.C), rm(&c.Dv), rm(&c.bias), rm(&c.init), rm(&c.dout);
+    mm_ssm_free(h), mm_ssm_free(h1);
+    CHECK_EQ_I64(cnt.live_bytes, 0);
+}
+
+/* ---- MM_SSM_LRU --------------------------------------------------------------------------- */
+typedef struct lru_case {
+    int64_t Bt, L, H, N;
+    tt u, nu, th, ga, B, C, Dv, dout;
+} lru_case;
+
+static double lru_naive(const lru_case *c, double *y)
+{
+    int64_t H = c->H, N = c->N;
+    double obj = 0;
+    for (int64_t b = 0; b < c->Bt; b++) {
+        double hr[64] = {0}, hi[64] = {0};
+        for (int64_t t = 0; t < c->L; t++) {
+            const double *u = c->u.d + (b * c->L + t) * H;
+            for (int64_t n = 0; n < N; n++) {
+                double mod = exp(-exp(c->nu.d[n])), arg = exp(c->th.d[n]), gam = exp(c->ga.d[n]);
+                double lr = mod * cos(arg), li = mod * sin(arg), br = 0, bi = 0, nr, ni;
+                for (int64_t k = 0; k < H; k++) {
+                    br += c->B.d[(n * H + k) * 2] * gam * u[k];
+                    bi += c->B.d[(n * H + k) * 2 + 1] * gam * u[k];
+                }
+                nr = lr * hr[n] - li * hi[n] + br;
+                ni = lr * hi[n] + li * hr[n] + bi;
+                hr[n] = nr, hi[n] = ni;
+            }
+            for (int64_t k = 0; k < H; k++) {
+                double v = c->Dv.d[k] * u[k];
+                for (int64_t n = 0; n < N; n++)
+                    v += c->C.d[(k * N + n) * 2] * hr[n] - c->C.d[(k * N + n) * 2 + 1] * hi[n];
+                if (y) y[(b * c->L + t) * H + k] = v;
+                obj += v * c->dout.d[(b * c->L + t) * H + k];
+            }
+        }
+    }
+    return obj;
+}
+
+static double lru_obj(void *ctx) { return lru_naive((const lru_case *)ctx, NULL); }
+
+static void test_lru(void)
+{
+    lru_case c;
+    mm_ssm *h;
+    mm_ssm_opts o;
+    mm_ssm_inputs in, st;
+    mm_ssm_grads g;
+    tt y, last, du, dnu, dth, dga, dB, dC, dD, u1, y1;
+    double *ref;
+    c.Bt = 2, c.L = 9, c.H = 3, c.N = 4;
+    CHECK_OK(mm_ssm_opts_init(&o, MM_SSM_LRU));
+    o.d_inner = c.H, o.d_state = c.N, o.max_batch = c.Bt, o.max_seq = c.L, o.seed = 3;
+    CHECK_OK(mm_ssm_create(&h, &o));
+    if (!h) return;
+    c.u = MK(21, -1, 1, c.Bt, c.L, c.H), c.nu = MK(0, 0, 0, c.N), c.th = MK(0, 0, 0, c.N);
+    c.ga = MK(0, 0, 0, c.N), c.B = MK(0, 0, 0, c.N, c.H, 2), c.C = MK(0, 0, 0, c.H, c.N, 2);
+    c.Dv = MK(0, 0, 0, c.H), c.dout = MK(22, -1, 1, c.Bt, c.L, c.H);
+    CHECK_OK(mm_ssm_lru_init(h, 0.5, 0.95, 6.28, fp(&c.nu), fp(&c.th), fp(&c.ga), fp(&c.B), fp(&c.C),
+                             fp(&c.Dv)));
+    CHECK_STATUS(mm_ssm_lru_init(h, 0.9, 0.5, 6.28, NULL, NULL, NULL, NULL, NULL, NULL), MM_E_RANGE);
+    {
+        tt *all[] = {&c.nu, &c.th, &c.ga, &c.B, &c.C, &c.Dv};
+        for (int i = 0; i < 6; i++)
+            for (int64_t k = 0; k < all[i]->n; k++) all[i]->d[k] = fp(all[i])[k];
+        for (int64_t n = 0; n < c.N; n++) {
+            double mod = exp(-exp(c.nu.d[n]));
+            CHECK(mod >= 0.5 - 1e-6 && mod <= 0.95 + 1e-6);
+            CHECK_NEAR(exp(c.ga.d[n]), sqrt(1 - mod * mod), 1e-5, 0);
+        }
+    }
+    CHECK_OK(mm_ssm_inputs_init(&in));
+    in.u = c.u.t, in.nu_log = c.nu.t, in.theta_log = c.th.t, in.gamma_log = c.ga.t, in.B = c.B.t;
+    in.C = c.C.t, in.D = c.Dv.t;
+    y = MK(0, 0, 0, c.Bt, c.L, c.H), last = MK(0, 0, 0, c.Bt, c.N, 2);
+    CHECK_OK(mm_ssm_scan(h, &in, y.t, last.t));
+    ref = calloc((size_t)y.n, 8);
+    lru_naive(&c, ref);
+    CHECK(rel_err(fp(&y), ref, y.n) < 5e-6);
+    du = MK(0, 0, 0, c.Bt, c.L, c.H), dnu = MK(0, 0, 0, c.N), dth = MK(0, 0, 0, c.N);
+    dga = MK(0, 0, 0, c.N), dB = MK(0, 0, 0, c.N, c.H, 2), dC = MK(0, 0, 0, c.H, c.N, 2);
+    dD = MK(0, 0, 0, c.H);
+    CHECK_OK(mm_ssm_grads_init(&g));
+    g.du = du.t, g.dnu_log = dnu.t, g.dtheta_log = dth.t, g.dgamma_log = dga.t, g.dB = dB.t;
+    g.dC = dC.t, g.dD = dD.t;
+    CHECK_OK(mm_ssm_scan_backward(h, &in, c.dout.t, &g));
+    fd_check("lru du", c.u.d, c.u.n, fp(&du), lru_obj, &c, 1e-4);
+    fd_check("lru dnu_log", c.nu.d, c.nu.n, fp(&dnu), lru_obj, &c, 1e-4);
+    fd_check("lru dtheta_log", c.th.d, c.th.n, fp(&dth), lru_obj, &c, 1e-4);
+    fd_check("lru dgamma_log", c.ga.d, c.ga.n, fp(&dga), lru_obj, &c, 1e-4);
+    fd_check("lru dB", c.B.d, c.B.n, fp(&dB), lru_obj, &c, 1e-4);
+    fd_check("lru dC", c.C.d, c.C.n, fp(&dC), lru_obj, &c, 1e-4);
+    fd_check("lru dD", c.Dv.d, c.Dv.n, fp(&dD), lru_obj, &c, 1e-4);
+    /* decoding */
+    u1 = MK(0, 0, 0, c.Bt, c.H), y1 = MK(0, 0, 0, c.Bt, c.H);
+    st = in;
+    st.u = u1.t;
+    CHECK_OK(mm_ssm_reset(h));
+    for (int64_t t = 0; t < c.L; t++) {
+        for (int64_t b = 0; b < c.Bt; b++)
+            memcpy(fp(&u1) + b * c.H, fp(&c.u) + (b * c.L + t) * c.H, (size_t)c.H * 4);
+        CHECK_OK(mm_ssm_step(h, &st, y1.t));
+        for (int64_t b = 0; b < c.Bt; b++)
+            for (int64_t k = 0; k < c.H; k++)
+                CHECK_NEAR(fp(&y1)[b * c.H + k], fp(&y)[(b * c.L + t) * c.H + k], 1e-5, 1e-5);
+    }
+    {
+        float *s;
+        CHECK_OK(mm_ssm_state(h, &s, NULL));
+        for (int64_t i = 0; i < last.n; i++) CHECK_NEAR(s[i], fp(&last)[i], 1e-5, 1e-5);
+    }
+    free(ref);
+    rm(&y), rm(&last), rm(&du), rm(&dnu), rm(&dth), rm(&dga), rm(&dB), rm(&dC), rm(&dD), rm(&u1), rm(&y1);
+    rm(&c.u), rm(&c.nu), rm(&c.th), rm(&c.ga), rm(&c.B), rm(&c.C), rm(&c.Dv), rm(&c.dout);
+    mm_ssm_free(h);
+}
+
+/* ---- MM_SSM_S4D and the FFT convolution --------------------------------------------------- */
+typedef struct s4d_case {
+    int64_t H, M, L;
+    tt log_dt, lar, aim, C, B, dk;
+    int use_b;
+} s4d_case;
+
+/* Impulse response of the ZOH recurrence x_l = dA x_{l-1} + dB [l = 0], K_l = 2 Re(C x_l). */
+static double s4d_naive(const s4d_case *c, double *k)
+{
+    double obj = 0;
+    for (int64_t h = 0; h < c->H; h++) {
+        double dt = exp(c->log_dt.d[h]), *acc = calloc((size_t)c->L, 8);
+        for (int64_t n = 0; n < c->M; n++) {
+            int64_t i = h * c->M + n;
+            double ar = -exp(c->lar.d[i]), ai = c->aim.d[i], zr, zi, er, ei, d2, br, bi;
+            double xr, xi, cr = c->C.d[2 * i], ci = c->C.d[2 * i + 1];
+            double bbr = c->use_b ? c->B.d[2 * i] : 1, bbi = c->use_b ? c->B.d[2 * i + 1] : 0;
+            zr = exp(dt * ar) * cos(dt * ai), zi = exp(dt * ar) * sin(dt * ai);
+            er = zr - 1, ei = zi, d2 = ar * ar + ai * ai;
+            br = (er * ar + ei * ai) / d2, bi = (ei * ar - er * ai) / d2; /* (e^x - 1)/A */
+            xr = br * bbr - bi * bbi, xi = br * bbi + bi * bbr;
+            for (int64_t l = 0; l < c->L; l++) {
+                double tr;
+                acc[l] += 2 * (cr * xr - ci * xi);
+                tr = zr * xr - zi * xi, xi = zr * xi + zi * xr, xr = tr;
+            }
+        }
+        for (int64_t l = 0; l < c->L; l++) {
+            if (k) k[h * c->L + l] = acc[l];
+            obj += acc[l] * c->dk.d[h * c->L + l];
+        }
+        free(acc);
+    }
+    return obj;
+}
+
+static double s4d_obj(void *ctx) { return s4d_naive((const s4d_case *)ctx, NULL); }
+
+static mm_ssm *mk_s4(int32_t kind, int64_t H, int64_t N, int64_t B, int64_t L, const mm_allocator *al)
+{
+    return mk_ssm(kind, H, N, B, L, 0, al);
+}
+
+static void test_s4d_kernel(void)
+{
+    s4d_case c;
+    mm_ssm *h;
+    mm_ssm_inputs in;
+    mm_ssm_grads g;
+    tt k, dlog, dlar, daim, dC, dB;
+    double *ref;
+    c.H = 3, c.M = 4, c.L = 50;
+    h = mk_s4(MM_SSM_S4D, c.H, 2 * c.M, 1, c.L, NULL);
+    CHECK(h != NULL);
+    if (!h) return;
+    for (c.use_b = 0; c.use_b < 2; c.use_b++) {
+        c.log_dt = MK(31, log(0.01), log(0.3), c.H);
+        c.lar = MK(0, 0, 0, c.H, c.M), c.aim = MK(0, 0, 0, c.H, c.M);
+        CHECK_OK(mm_ssm_s4d_init(c.use_b ? MM_S4D_INV : MM_S4D_LIN, c.H, 2 * c.M, fp(&c.lar), fp(&c.aim)));
+        CHECK_NEAR(fp(&c.lar)[1], log(0.5), 1e-6, 0);
+        CHECK_NEAR(fp(&c.aim)[2], c.use_b ? (8 / 3.14159265358979) * (8.0 / 5 - 1) : 2 * 3.14159265358979, 1e-6, 0);
+        for (int64_t i = 0; i < c.lar.n; i++) {
+            fp(&c.lar)[i] += 0.1f * (float)(i % 3); /* distinct decays */
+            c.lar.d[i] = fp(&c.lar)[i], c.aim.d[i] = fp(&c.aim)[i];
+        }
+        c.C = MK(32, -1, 1, c.H, c.M, 2), c.B = MK(33, -1, 1, c.H, c.M, 2), c.dk = MK(34, -1, 1, c.H, c.L);
+        CHECK_OK(mm_ssm_inputs_init(&in));
+        in.log_dt = c.log_dt.t, in.A_real = c.lar.t, in.A_imag = c.aim.t, in.C = c.C.t;
+        in.B = c.use_b ? c.B.t : NULL;
+        k = MK(0, 0, 0, c.H, c.L);
+        CHECK_OK(mm_ssm_kernel(h, &in, k.t));
+        ref = calloc((size_t)k.n, 8);
+        s4d_naive(&c, ref);
+        CHECK(rel_err(fp(&k), ref, k.n) < 1e-6);
+        dlog = MK(0, 0, 0, c.H), dlar = MK(0, 0, 0, c.H, c.M), daim = MK(0, 0, 0, c.H, c.M);
+        dC = MK(0, 0, 0, c.H, c.M, 2), dB = MK(0, 0, 0, c.H, c.M, 2);
+        CHECK_OK(mm_ssm_grads_init(&g));
+        g.dlog_dt = dlog.t, g.dA_real = dlar.t, g.dA_imag = daim.t, g.dC = dC.t;
+        g.dB = c.use_b ? dB.t : NULL;
+        CHECK_OK(mm_ssm_kernel_backward(h, &in, c.dk.t, &g));
+        fd_check("s4d dlog_dt", c.log_dt.d, c.log_dt.n, fp(&dlog), s4d_obj, &c, 1e-4);
+        fd_check("s4d dA_real", c.lar.d, c.lar.n, fp(&dlar), s4d_obj, &c, 1e-4);
+        fd_check("s4d dA_imag", c.aim.d, c.aim.n, fp(&daim), s4d_obj, &c, 1e-4);
+        fd_check("s4d dC", c.C.d, c.C.n, fp(&dC), s4d_obj, &c, 1e-4);
+        if (c.use_b) fd_check("s4d dB", c.B.d, c.B.n, fp(&dB), s4d_obj, &c, 1e-4);
+        free(ref);
+        rm(&k), rm(&dlog), rm(&dlar), rm(&daim), rm(&dC), rm(&dB);
+        rm(&c.log_dt), rm(&c.lar), rm(&c.aim), rm(&c.C), rm(&c.B), rm(&c.dk);
+    }
+    mm_ssm_free(h);
+}
+
+/* Direct causal convolution in float64 plus D u, and its objective. */
+typedef struct conv_case {
+    int64_t Bt, H, L;
+    tt u, k, d, dy;
+} conv_case;
+
+static double conv_naive(const conv_case *c, double *y)
+{
+    double obj = 0;
+    for (int64_t b = 0; b < c->Bt; b++)
+        for (int64_t h = 0; h < c->H; h++)
+            for (int64_t t = 0; t < c->L; t++) {
+                int64_t r = (b * c->H + h) * c->L;
+                double v = c->d.d[h] * c->u.d[r + t];
+                for (int64_t l = 0; l <= t; l++) v += c->k.d[h * c->L + l] * c->u.d[r + t - l];
+                if (y) y[r + t] = v;
+                obj += v * c->dy.d[r + t];
+            }
+    return obj;
+}
+
+static double conv_obj(void *ctx) { return conv_naive((const conv_case *)ctx, NULL); }
+
+static void test_conv(void)
+{
+    conv_case c;
+    mm_ssm *h;
+    tt y, du, dk, dd;
+    double *ref;
+    mm_allocator al;
+    mmt_counter cnt;
+    int64_t n0;
+    mmt_counting_allocator(&al, &cnt, -1);
+    c.Bt = 2, c.H = 3, c.L = mmt_quick() ? 37 : 75; /* not a power of two: padding */
+    h = mk_s4(MM_SSM_S4D, c.H, 4, c.Bt, 100, &al);
+    CHECK(h != NULL);
+    if (!h) return;
+    c.u = MK(41, -1, 1, c.Bt, c.H, c.L), c.k = MK(42, -1, 1, c.H, c.L), c.d = MK(43, -1, 1, c.H);
+    c.dy = MK(44, -1, 1, c.Bt, c.H, c.L);
+    y = MK(0, 0, 0, c.Bt, c.H, c.L), du = MK(0, 0, 0, c.Bt, c.H, c.L), dk = MK(0, 0, 0, c.H, c.L);
+    dd = MK(0, 0, 0, c.H);
+    n0 = cnt.n_alloc;
+    CHECK_OK(mm_ssm_conv(h, c.u.t, c.k.t, c.d.t, y.t));
+    CHECK_OK(mm_ssm_conv_backward(h, c.u.t, c.k.t, c.d.t, c.dy.t, du.t, dk.t, dd.t));
+    CHECK_EQ_I64(cnt.n_alloc, n0);
+    ref = calloc((size_t)y.n, 8);
+    conv_naive(&c, ref);
+    CHECK(rel_err(fp(&y), ref, y.n) < 1e-5);
+    fd_check("conv du", c.u.d, c.u.n, fp(&du), conv_obj, &c, 1e-5);
+    fd_check("conv dk", c.k.d, c.k.n, fp(&dk), conv_obj, &c, 1e-5);
+    fd_check("conv dd", c.d.d, c.d.n, fp(&dd), conv_obj, &c, 1e-5);
+    CHECK_STATUS(mm_ssm_conv(h, c.u.t, c.k.t, c.d.t, c.u.t), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_ssm_conv(h, c.u.t, c.d.t, NULL, y.t), MM_E_SHAPE);
+    free(ref);
+    rm(&y), rm(&du), rm(&dk), rm(&dd), rm(&c.u), rm(&c.k), rm(&c.d), rm(&c.dy);
+    mm_ssm_free(h);
+    CHECK_EQ_I64(cnt.live_bytes, 0);
+}
+
+/* S4D streaming: L steps equal kernel + FFT convolution + D u. */
+static void test_s4d_step(void)
+{
+    enum { H = 3, M = 4, Bt = 2, L = 40 };
+    mm_ssm *h = mk_s4(MM_SSM_S4D, H, 2 * M, Bt, L, NULL);
+    mm_ssm_inputs in;
+    tt log_dt = MK(51, log(0.01), log(0.3), H), lar = MK(0, 0, 0, H, M), aim = MK(0, 0, 0, H, M);
+    tt C = MK(52, -1, 1, H, M, 2), D = MK(53, -1, 1, H), u = MK(54, -1, 1, Bt, H, L);
+    tt k = MK(0, 0, 0, H, L), y = MK(0, 0, 0, Bt, H, L), u1 = MK(0, 0, 0, Bt, H), y1 = MK(0, 0, 0, Bt, H);
+    CHECK(h != NULL);
+    if (!h) return;
+    CHECK_OK(mm_ssm_s4d_init(MM_S4D_LIN, H, 2 * M, fp(&lar), fp(&aim)));
+    CHECK_OK(mm_ssm_inputs_init(&in));
+    in.log_dt = log_dt.t, in.A_real = lar.t, in.A_imag = aim.t, in.C = C.t;
+    CHECK_OK(mm_ssm_kernel(h, &in, k.t));
+    CHECK_OK(mm_ssm_conv(h, u.t, k.t, D.t, y.t));
+    in.u = u1.t, in.D = D.t;
+    for (int64_t t = 0; t < L; t++) {
+        take_t(u.t, u1.t, t);
+        CHECK_OK(mm_ssm_step(h, &in, y1.t));
+        for (int64_t r = 0; r < Bt * H; r++) CHECK_NEAR(fp(&y1)[r], fp(&y)[r * L + t], 1e-4, 1e-5);
+    }
+    rm(&log_dt), rm(&lar), rm(&aim), rm(&C), rm(&D), rm(&u), rm(&k), rm(&y), rm(&u1), rm(&y1);
+    mm_ssm_free(h);
+}
+
+/* ---- MM_SSM_S4 ---------------------------------------------------------------------------- */
+typedef struct s4_case {
+    int64_t H, M, L;
+    tt log_dt, lam, P, B, C, dk;
+} s4_case;
+
+/* Solves X M = R for row vectors (X, R: 1 x n) or M X = R (columns: nr columns), complex,
+ * Gauss-Jordan with partial pivoting; M destroyed. */
+static void csolve(int n, double complex *m, int nr, double complex *r)
+{
+    for (int c = 0; c < n; c++) {
+        int piv = c;
+        for (int i = c + 1; i < n; i++)
+            if (cabs(m[i * n + c]) > cabs(m[piv * n + c])) piv = i;
+        for (int j = 0; j < n; j++) {
+            double complex t = m[c * n + j];
+            m[c * n + j] = m[piv * n + j], m[piv * n + j] = t;
+        }
+        for (int j = 0; j < nr; j++) {
+            double complex t = r[c * nr + j];
+            r[c * nr + j] = r[piv * nr + j], r[piv * nr + j] = t;
+        }
+        for (int i = 0; i < n; i++) {
+            double complex f;
+            if (i == c) continue;
+            f = m[i * n + c] / m[c * n + c];
+            for (int j = 0; j < n; j++) m[i * n + j] -= f * m[c * n + j];
+            for (int j = 0; j < nr; j++) r[i * nr + j] -= f * r[c * nr + j];
+        }
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < nr; j++) r[i * nr + j] /= m[i * n + i];
+}
+
+/* Dense conj-expanded DPLR system, bilinear: K_l = Re(C Abar^l Bbar), C = C~ (I - Abar^L)^-1. */
+static double s4_naive(const s4_case *c, double *k)
+{
+    enum { NM = 16 };
+    int n = (int)(2 * c->M);
+    double obj = 0;
+    for (int64_t h = 0; h < c->H; h++) {
+        double complex A[NM * NM], M1[NM * NM], Ab[NM * NM], Bb[NM], Cv[NM], pw[NM * NM], T[NM * NM], x[NM];
+        double complex lam[NM], p[NM], b[NM], ct[NM];
+        double dt = exp(c->log_dt.d[h]);
+        for (int i = 0; i < (int)c->M; i++) {
+            int64_t o = (h * c->M + i) * 2;
+            lam[i] = c->lam.d[o] + I * c->lam.d[o + 1], p[i] = c->P.d[o] + I * c->P.d[o + 1];
+            b[i] = c->B.d[o] + I * c->B.d[o + 1], ct[i] = c->C.d[o] + I * c->C.d[o + 1];
+            lam[i + c->M] = conj(lam[i]), p[i + c->M] = conj(p[i]);
+            b[i + c->M] = conj(b[i]), ct[i + c->M] = conj(ct[i]);
+        }
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) A[i * n + j] = (i == j ? lam[i] : 0) - p[i] * conj(p[j]);
+        /* (I - dt/2 A) [Abar | Bbar] = [I + dt/2 A | dt B] */
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) {
+                M1[i * n + j] = (i == j) - 0.5 * dt * A[i * n + j];
+                T[i * (n + 1) + j] = (i == j) + 0.5 * dt * A[i * n + j];
+            }
+            T[i * (n + 1) + n] = dt * b[i];
+        }
+        csolve(n, M1, n + 1, T);
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) Ab[i * n + j] = T[i * (n + 1) + j];
+            Bb[i] = T[i * (n + 1) + n];
+        }
+        /* pw = Abar^L; C (I - pw) = C~  <=>  (I - pw)^T C^T = C~^T */
+        for (int i = 0; i < n * n; i++) pw[i] = (i % (n + 1) == 0);
+        for (int64_t l = 0; l < c->L; l++) {
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++) {
+                    double complex s = 0;
+                    for (int q = 0; q < n; q++) s += pw[i * n + q] * Ab[q * n + j];
+                    T[i * n + j] = s;
+                }
+            memcpy(pw, T, sizeof(double complex) * (size_t)(n * n));
+        }
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) M1[i * n + j] = (i == j) - pw[j * n + i];
+            Cv[i] = ct[i];
+        }
+        csolve(n, M1, 1, Cv);
+        for (int i = 0; i < n; i++) x[i] = Bb[i];
+        for (int64_t l = 0; l < c->L; l++) {
+            double complex y = 0, nx[NM];
+            for (int i = 0; i < n; i++) y += Cv[i] * x[i];
+            if (k) k[h * c->L + l] = creal(y);
+            obj += creal(y) * c->dk.d[h * c->L + l];
+            for (int i = 0; i < n; i++) {
+                nx[i] = 0;
+                for (int j = 0; j < n; j++) nx[i] += Ab[i * n + j] * x[j];
+            }
+            memcpy(x, nx, sizeof x);
+        }
+    }
+    return obj;
+}
+
+static double s4_obj(void *ctx) { return s4_naive((const s4_case *)ctx, NULL); }
+
+static void test_s4_kernel(void)
+{
+    static const int64_t lens[2] = {16, 13}; /* power of two, and Bluestein */
+    for (int li = 0; li < 2; li++) {
+        s4_case c;
+        mm_ssm *h;
+        mm_ssm_inputs in;
+        mm_ssm_grads g;
+        tt k, dlog, dlam, dP, dB, dC;
+        double *ref;
+        c.H = 2, c.M = 3, c.L = lens[li];
+        h = mk_s4(MM_SSM_S4, c.H, 2 * c.M, 1, 20, NULL);
+        CHECK(h != NULL);
+        if (!h) return;
+        c.log_dt = MK(61, log(0.05), log(0.2), c.H), c.lam = MK(62, -1, 1, c.H, c.M, 2);
+        for (int64_t i = 0; i < c.H * c.M; i++) { /* Re Lambda = -1/2, |Im| up to 8 */
+            fp(&c.lam)[2 * i] = -0.5f, fp(&c.lam)[2 * i + 1] *= 8.0f;
+            c.lam.d[2 * i] = -0.5, c.lam.d[2 * i + 1] = fp(&c.lam)[2 * i + 1];
+        }
+        c.P = MK(63, -0.5, 0.5, c.H, c.M, 2), c.B = MK(64, -1, 1, c.H, c.M, 2);
+        c.C = MK(65, -1, 1, c.H, c.M, 2), c.dk = MK(66, -1, 1, c.H, c.L);
+        CHECK_OK(mm_ssm_inputs_init(&in));
+        in.log_dt = c.log_dt.t, in.A = c.lam.t, in.P = c.P.t, in.B = c.B.t, in.C = c.C.t;
+        k = MK(0, 0, 0, c.H, c.L);
+        CHECK_OK(mm_ssm_kernel(h, &in, k.t));
+        ref = calloc((size_t)k.n, 8);
+        s4_naive(&c, ref);
+        CHECK(rel_err(fp(&k), ref, k.n) < 1e-5);
+        dlog = MK(0, 0, 0, c.H), dlam = MK(0, 0, 0, c.H, c.M, 2), dP = MK(0, 0, 0, c.H, c.M, 2);
+        dB = MK(0, 0, 0, c.H, c.M, 2), dC = MK(0, 0, 0, c.H, c.M, 2);
+        CHECK_OK(mm_ssm_grads_init(&g));
+        g.dlog_dt = dlog.t, g.dA = dlam.t, g.dP = dP.t, g.dB = dB.t, g.dC = dC.t;
+        CHECK_OK(mm_ssm_kernel_backward(h, &in, c.dk.t, &g));
+        fd_check("s4 dlog_dt", c.log_dt.d, c.log_dt.n, fp(&dlog), s4_obj, &c, 1e-4);
+        fd_check("s4 dLambda", c.lam.d, c.lam.n, fp(&dlam), s4_obj, &c, 1e-4);
+        fd_check("s4 dP", c.P.d, c.P.n, fp(&dP), s4_obj, &c, 1e-4);
+        fd_check("s4 dB", c.B.d, c.B.n, fp(&dB), s4_obj, &c, 1e-4);
+        fd_check("s4 dC", c.C.d, c.C.n, fp(&dC), s4_obj, &c, 1e-4);
+        free(ref);
+        rm(&k), rm(&dlog), rm(&dlam), rm(&dP), rm(&dB), rm(&dC);
+        rm(&c.log_dt), rm(&c.lam), rm(&c.P), rm(&c.B), rm(&c.C), rm(&c.dk);
+        mm_ssm_free(h);
+    }
+}
+
+/* n_threads = 3 gives bitwise the results of one thread (tasks own whole rows or channels and
+ * reductions run in task order). */
+static void test_selective_threads(void)
+{
+    enum { Bt = 2, D = 6, N = 16, L = 30 };
+    sel_case c;
+    mm_ssm_opts o;
+    mm_ssm *h1 = NULL, *h3 = NULL;
+    mm_ssm_inputs in;
+    mm_ssm_grads g;
+    tt y1, y3, dB1, dB3, dA1, dA3;
+    sel_setup(&c, Bt, D, N, L, 2, 1, 7);
+    CHECK_OK(mm_ssm_opts_init(&o, MM_SSM_SELECTIVE));
+    o.d_inner = D, o.d_state = N, o.n_groups = 2, o.max_batch = Bt, o.max_seq = L, o.chunk = 7;
+    CHECK_OK(mm_ssm_create(&h1, &o));
+    o.n_threads = 3;
+    CHECK_OK(mm_ssm_create(&h3, &o));
+    if (!h1 || !h3) return;
+    y1 = MK(0, 0, 0, Bt, D, L), y3 = MK(0, 0, 0, Bt, D, L), dA1 = MK(0, 0, 0, D, N);
+    dA3 = MK(0, 0, 0, D, N), dB1 = MK(0, 0, 0, Bt, 2, N, L), dB3 = MK(0, 0, 0, Bt, 2, N, L);
+    sel_inputs(&c, &in);
+    CHECK_OK(mm_ssm_grads_init(&g));
+    CHECK_OK(mm_ssm_scan(h1, &in, y1.t, NULL));
+    g.dA = dA1.t, g.dB = dB1.t;
+    CHECK_OK(mm_ssm_scan_backward(h1, &in, c.dout.t, &g));
+    CHECK_OK(mm_ssm_scan(h3, &in, y3.t, NULL));
+    g.dA = dA3.t, g.dB = dB3.t;
+    CHECK_OK(mm_ssm_scan_backward(h3, &in, c.dout.t, &g));
+    CHECK(memcmp(fp(&y1), fp(&y3), (size_t)y1.n * 4) == 0);
+    CHECK(memcmp(fp(&dA1), fp(&dA3), (size_t)dA1.n * 4) == 0);
+    for (int64_t i = 0; i < dB1.n; i++) CHECK_NEAR(fp(&dB1)[i], fp(&dB3)[i], 1e-6, 1e-7);
+    rm(&y1), rm(&y3), rm(&dA1), rm(&dA3), rm(&dB1), rm(&dB3);
+    sel_free(&c);
+    mm_ssm_free(h1), mm_ssm_free(h3);
+}
+
+void suite_ssm(void)
+{
+    mmt_run("ssm_hippo", test_hippo);
+    mmt_run("ssm_discretize", test_discretize);
+    mmt_run("ssm_selective", test_selective);
+    mmt_run("ssm_selective_step_chunk", test_selective_step_chunk);
+    mmt_run("ssm_selective_misuse", test_selective_misuse);
+    mmt_run("ssm_selective_torch", test_selective_torch);
+    mmt_run("ssm_selective_threads", test_selective_threads);
+    mmt_run("ssm_ssd", test_ssd);
+    mmt_run("ssm_lru", test_lru);
+    mmt_run("ssm_s4d_kernel", test_s4d_kernel);
+    mmt_run("ssm_conv", test_conv);
+    mmt_run("ssm_s4d_step", test_s4d_step);
+    mmt_run("ssm_s4_kernel", test_s4_kernel);
+}
