@@ -228,3 +228,4 @@ clean:
 	rm -rf build lib pkgconfig/libmm.pc
 
 -include fuzz/fuzz.mk
+-include bench/rl.mk

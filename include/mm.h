@@ -235,6 +235,1344 @@ MM_API MM_NODISCARD int mm_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, in
                                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                                  void *workspace, size_t workspace_size);
 
+/* ---- mm_model ------------------------------------------------------------------------------- */
+/* A stack of layers (dense, activations, layer/RMS norm, embedding) whose parameters live in one
+ * flat 64-byte aligned float32 buffer, with forward, backward (VJP), forward-mode JVP and
+ * PyTorch-equivalent optimizers. Lifecycle:
+ *   mm_model_opts_init -> mm_model_create -> mm_model_add_* ... -> mm_model_finalize
+ *   -> (mm_model_set_optimizer) -> forward / backward / jvp / step ... -> mm_model_free.
+ * Inputs are [batch, features], [batch, seq, features] or a single observation [features]; every
+ * layer acts on the last axis. Outputs have the input's rank with the last axis replaced.
+ * forward, backward, jvp, infer, step, zero_grad, lerp and copy (without optimizer change)
+ * never allocate; beyond the sizes reserved at finalize (max_batch, max_seq) they return
+ * MM_E_RANGE.
+ * Thread-safety: a model is a mutable handle (one thread at a time), except that a finalized
+ * model may be shared by many threads that only call mm_model_infer, each with its own
+ * workspace, while no thread modifies it (no forward/backward/step/lerp/copy/free meanwhile).
+ * Bad input returns a code, sets mm_model_errmsg and leaves the model usable and its parameters
+ * unchanged. */
+typedef struct mm_model mm_model;
+
+/* Activation kinds for mm_model_add_activation (numbers never change). */
+enum {
+    MM_ACT_RELU = 1,     /* max(x, 0) */
+    MM_ACT_TANH = 2,
+    MM_ACT_SIGMOID = 3,
+    MM_ACT_GELU = 4,     /* exact erf form: x/2 (1 + erf(x/sqrt 2)), torch.nn.GELU() */
+    MM_ACT_SILU = 5,     /* x sigmoid(x) */
+    MM_ACT_ELU = 6,      /* alpha = 1 */
+    MM_ACT_SOFTPLUS = 7, /* beta = 1, threshold = 20, as torch.nn.Softplus() */
+    MM_ACT_RELU2 = 8     /* max(x, 0)^2 (squared ReLU) */
+};
+
+/* Dense-layer initialisations for mm_model_add_dense. */
+enum {
+    MM_INIT_DEFAULT = 0,   /* torch.nn.Linear: weight and bias U(-1/sqrt(in), 1/sqrt(in)) */
+    MM_INIT_ORTHOGONAL = 1 /* torch.nn.init.orthogonal_(weight, gain), bias 0 (SB3) */
+};
+
+/* Optimizer kinds for mm_model_set_optimizer (PyTorch equivalents in docs/MODEL.md). */
+enum {
+    MM_OPT_SGD = 1,      /* torch.optim.SGD, momentum 0 by default */
+    MM_OPT_MOMENTUM = 2, /* torch.optim.SGD with momentum 0.9 by default (and Nesterov) */
+    MM_OPT_ADAM = 3,     /* torch.optim.Adam (L2 weight decay added to the gradient) */
+    MM_OPT_ADAMW = 4,    /* torch.optim.AdamW (decoupled weight decay, default 0.01) */
+    MM_OPT_RMSPROP = 5   /* torch.optim.RMSprop (alpha, centered, momentum) */
+};
+
+/* Run-time parameters of mm_model (mm_model_set_f64 / mm_model_get_f64, bounds through
+ * mm_param_bounds). Optimizer ids need mm_model_set_optimizer first and apply only to the kinds
+ * listed; mm_model_set_optimizer resets them to the kind's PyTorch defaults (in brackets). */
+enum {
+    MM_MODEL_LR = 500,            /* all [SGD 1e-3, Adam/AdamW 1e-3, RMSprop 1e-2], [0, 1e6] */
+    MM_MODEL_BETA1 = 501,         /* Adam, AdamW [0.9], [0, 1) */
+    MM_MODEL_BETA2 = 502,         /* Adam, AdamW [0.999], [0, 1) */
+    MM_MODEL_EPS = 503,           /* Adam, AdamW, RMSprop [1e-8], [0, 1] */
+    MM_MODEL_WEIGHT_DECAY = 504,  /* all [0; AdamW 0.01], [0, 1e6]; L2 except AdamW */
+    MM_MODEL_MOMENTUM = 505,      /* SGD [0], MOMENTUM [0.9], RMSprop [0], [0, 1] */
+    MM_MODEL_DAMPENING = 506,     /* SGD, MOMENTUM [0], [0, 1] */
+    MM_MODEL_NESTEROV = 507,      /* SGD, MOMENTUM [0], 0 or 1 (needs momentum > 0, dampening 0) */
+    MM_MODEL_ALPHA = 508,         /* RMSprop smoothing [0.99], [0, 1] */
+    MM_MODEL_CENTERED = 509,      /* RMSprop [0], 0 or 1 */
+    MM_MODEL_MAX_GRAD_NORM = 510, /* all [0 = off], [0, 1e30]: global L2 clipping as
+                                     torch.nn.utils.clip_grad_norm_ (g *= c / (norm + 1e-6)
+                                     when norm > c - 1e-6) before the update */
+    MM_MODEL_AMSGRAD = 511,       /* Adam, AdamW [0], 0 or 1 */
+    /* Read-only statistics (setting them returns MM_E_UNSUPPORTED). */
+    MM_MODEL_STAT_GRAD_NORM = 550, /* global gradient L2 norm seen by the last step (before
+                                      clipping; frozen layers excluded) */
+    MM_MODEL_STAT_STEPS = 551,     /* optimizer steps taken since mm_model_set_optimizer */
+    MM_MODEL_STAT_CLIPPED = 552    /* 1 if the last step clipped the gradients, else 0 */
+};
+
+/* Construction options. Fields are only ever appended. */
+typedef struct mm_model_opts {
+    uint32_t struct_size;      /* sizeof(mm_model_opts), set by mm_model_opts_init */
+    uint32_t reserved0;        /* must be 0 */
+    const mm_allocator *alloc; /* copied; NULL = aligned malloc/free */
+    int64_t input_dim;         /* width of the input's last axis, >= 1 (required; default 0) */
+    int64_t max_batch;         /* largest batch forward/backward/jvp accept [1] */
+    int64_t max_seq;           /* largest sequence length (3-D inputs) [1] */
+    uint64_t seed;             /* seed of the parameter initialisation [0] */
+    int32_t n_threads;         /* > 1 starts a thread pool for the GEMMs [1] */
+    int32_t reserved1;         /* must be 0 */
+    char *err_buf;             /* optional: receives mm_model_create's failure text */
+    size_t err_buf_size;
+} mm_model_opts;
+
+/* Fills o with the defaults above and struct_size = sizeof(mm_model_opts).
+ * Returns MM_OK or MM_E_INVALID_ARG (o NULL). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_opts_init(mm_model_opts *o);
+
+/* Creates an empty model (no layers yet).
+ *   out:  receives the handle; set to NULL on failure.
+ *   opts: read during the call only (the allocator struct is copied); err_buf, if set, receives
+ *         the failure text of this call (later failures: mm_model_errmsg).
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, bad allocator, input_dim < 1, max_batch/max_seq < 1,
+ * n_threads < 1 or > 256, reserved fields non-zero), MM_E_VERSION (newer struct with unknown
+ * non-zero fields), MM_E_NOMEM. Allocates: the handle and a small layer table. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_create(mm_model **out, const mm_model_opts *opts);
+
+/* Appends a dense (fully connected) layer y = x W^T + b, W [out_features, in], b [out_features]
+ * (torch.nn.Linear layout; tensor names "<i>.weight", "<i>.bias").
+ *   bias: 1 with bias, 0 without.   init: MM_INIT_DEFAULT or MM_INIT_ORTHOGONAL.
+ *   gain: orthogonal gain (finite, >= 0); ignored by MM_INIT_DEFAULT.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, bad bias/init/gain), MM_E_RANGE (out_features < 1 or
+ * > 2^31), MM_E_STATE (already finalized), MM_E_NOMEM. Allocates: the layer table may grow.
+ * Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_add_dense(mm_model *m, int64_t out_features, int32_t bias,
+                                           int32_t init, double gain);
+
+/* Appends an element-wise activation (MM_ACT_*). No parameters, but it takes one nn.Sequential
+ * index in tensor names. Returns MM_OK, MM_E_INVALID_ARG (NULL, unknown kind), MM_E_STATE,
+ * MM_E_NOMEM. Allocates: the layer table may grow. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_add_activation(mm_model *m, int32_t kind);
+
+/* Appends torch.nn.LayerNorm(width, eps, elementwise_affine=affine) over the last axis
+ * (weight 1, bias 0). eps in (0, 1]; affine 0 or 1. Statistics in float64.
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_RANGE (eps), MM_E_STATE, MM_E_NOMEM.
+ * Allocates: the layer table may grow. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_add_layernorm(mm_model *m, double eps, int32_t affine);
+
+/* Appends torch.nn.RMSNorm(width, eps, elementwise_affine=affine): y = x / sqrt(mean(x^2) + eps)
+ * * weight (weight 1). eps in (0, 1] (PyTorch's eps=None is FLT_EPSILON = 1.1920929e-07).
+ * Returns and allocates as mm_model_add_layernorm. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_add_rmsnorm(mm_model *m, double eps, int32_t affine);
+
+/* Appends an embedding table weight [num_embeddings, embedding_dim] (init N(0, 1) as
+ * torch.nn.Embedding). Its input holds integer-valued float indices: each of the W values of the
+ * last axis is looked up and the vectors are concatenated, so [B, T, W] -> [B, T, W * dim]
+ * (W = 1 is nn.Embedding on x[..., 0]). forward refuses a non-integer or out-of-range index with
+ * MM_E_RANGE. It passes no gradient to its input (dx is zero).
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_RANGE (sizes < 1 or > 2^31), MM_E_STATE,
+ * MM_E_NOMEM. Allocates: the layer table may grow. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_add_embedding(mm_model *m, int64_t num_embeddings,
+                                               int64_t embedding_dim);
+
+/* Ends construction: allocates the parameter and gradient buffers (zeroed gradients), draws the
+ * initial parameters from opts.seed (layer after layer, so a model's initialisation does not
+ * depend on what follows a layer), and reserves every buffer forward/backward/jvp need for
+ * max_batch x max_seq. A model needs at least one layer.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (already finalized or no layers),
+ * MM_E_RANGE (sizes overflow), MM_E_NOMEM (the model stays unfinalized and may be freed).
+ * Allocates: parameters, gradients, activations and workspaces; a thread pool if n_threads > 1.
+ * Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_finalize(mm_model *m);
+
+/* Forward pass y = model(x), keeping the activations a following mm_model_backward needs.
+ *   x: [B, input_dim], [B, T, input_dim] or [input_dim]; B <= max_batch, T <= max_seq.
+ *   y: same rank as x, last axis the model's output width (caller-owned, overwritten).
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE
+ * (beyond the reservation; embedding index not an integer in range).
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_forward(mm_model *m, const mm_tensor *x, mm_tensor *y);
+
+/* Backward pass (VJP) of the last mm_model_forward/mm_model_jvp: accumulates (+=) dL/dparams
+ * into the gradient buffer (skipping frozen layers) and, if dx is not NULL, writes dL/dx.
+ *   dy: dL/dy, shaped as that forward's y.   dx: NULL or shaped as that forward's x.
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (no successful forward since finalize or the
+ * last failure), MM_E_SHAPE. Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_tensor *dx);
+
+/* Forward-mode derivative along a parameter direction: jy = d/de model(x; params + e v) at
+ * e = 0 (the Jacobian-vector product J v that TRPO's Fisher-vector product needs). Runs a
+ * forward at x, so it also counts as the forward for a following mm_model_backward. Frozen
+ * layers are not special: v covers every parameter.
+ *   x:  as in mm_model_forward.    v: num_params floats (any shape with that element count);
+ *       NULL only for a model without parameters.
+ *   y:  NULL, or receives model(x).  jy: shaped as y.
+ * Returns as mm_model_forward. Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_jvp(mm_model *m, const mm_tensor *x, const mm_tensor *v,
+                                     mm_tensor *y, mm_tensor *jy);
+
+/* Bytes of workspace mm_model_infer needs for inputs of batch x seq (seq 1 for 2-D inputs).
+ * Not limited by max_batch/max_seq. Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (not
+ * finalized), MM_E_RANGE (sizes < 1 or overflowing). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_infer_workspace_size(const mm_model *m, int64_t batch,
+                                                      int64_t seq, size_t *bytes);
+
+/* Forward pass that reads the model and writes only y and ws: any number of threads may call
+ * it at once on one model, each with its own workspace (see the thread-safety note above). It
+ * keeps nothing for backward and runs single-threaded. It does not write mm_model_errmsg (the
+ * model is shared); the status says what failed.
+ *   ws: at least mm_model_infer_workspace_size(m, B, T) bytes, 64-byte aligned.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or too small ws), MM_E_STATE, MM_E_SHAPE,
+ * MM_E_RANGE (embedding index). Allocates: nothing. Thread-safety: see above. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_infer(const mm_model *m, const mm_tensor *x, mm_tensor *y,
+                                       void *ws, size_t ws_size);
+
+/* Number of parameters (floats in the flat buffers). Returns MM_OK, MM_E_INVALID_ARG,
+ * MM_E_STATE (not finalized). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_num_params(const mm_model *m, int64_t *n);
+
+/* Flat views of the parameters and of the accumulated gradients: *data points into the model
+ * (64-byte aligned, n floats, valid until mm_model_free) and may be read and written, e.g. to
+ * set parameters. Layer i's tensors are consecutive in layer order, each row-major in PyTorch
+ * layout. n may be NULL. Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (not finalized).
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_params(mm_model *m, float **data, int64_t *n);
+MM_API MM_NODISCARD int mm_model_grads(mm_model *m, float **data, int64_t *n);
+
+/* Sets every gradient to 0. Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE. Allocates: nothing.
+ * Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_zero_grad(mm_model *m);
+
+/* Selects the optimizer (MM_OPT_*), resets its hyperparameters to the PyTorch defaults, zeroes
+ * its state and step count, and reserves the state buffers (so mm_model_step never allocates).
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, unknown kind), MM_E_STATE (not finalized), MM_E_NOMEM
+ * (the previous optimizer is kept). Allocates: up to 3 x num_params floats. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_set_optimizer(mm_model *m, int32_t kind);
+
+/* Sets / reads a run-time parameter (MM_MODEL_*). Flags (NESTEROV, CENTERED, AMSGRAD) take 0
+ * or 1. Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_UNSUPPORTED (unknown id, read-only id,
+ * or an id the current optimizer does not have), MM_E_STATE (no optimizer yet for optimizer
+ * ids), MM_E_RANGE (outside the bounds or not finite; value unchanged).
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_set_f64(mm_model *m, int32_t id, double v);
+MM_API MM_NODISCARD int mm_model_get_f64(mm_model *m, int32_t id, double *v);
+
+/* One optimizer step on the accumulated gradients (frozen layers skipped): optional global
+ * norm clipping, then the update with PyTorch's exact formulas. Gradients are not zeroed (call
+ * mm_model_zero_grad). Refuses non-finite gradients with MM_E_NUMERIC, leaving parameters and
+ * optimizer state unchanged.
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (no optimizer; Nesterov without momentum or with
+ * dampening), MM_E_NUMERIC. Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_step(mm_model *m);
+
+/* Freezes (frozen = 1) or unfreezes (0) layers [first, first + count) (LiT-style locking): a
+ * frozen layer's parameter gradients are not computed, it is skipped by clipping and by the
+ * optimizer, and its optimizer state is kept. Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (not
+ * finalized), MM_E_RANGE (layer range). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_freeze(mm_model *m, int32_t first, int32_t count,
+                                        int32_t frozen);
+
+/* Copies src's parameters into dst, which must have the same architecture (layers, configs,
+ * input width). with_optimizer = 1 also copies the optimizer kind, hyperparameters, step count
+ * and state (dst's previous state is replaced). Gradients and frozen flags are not copied.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, dst == src), MM_E_STATE (not finalized, or
+ * with_optimizer and src has none), MM_E_SHAPE (different architecture), MM_E_NOMEM.
+ * Allocates: optimizer state in dst only when with_optimizer and dst has another optimizer
+ * kind (or none). Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_copy(mm_model *dst, const mm_model *src, int32_t with_optimizer);
+
+/* Polyak / EMA update of parameters: dst = (1 - tau) * dst + tau * src, in float32 as SB3's
+ * polyak_update. tau in [0, 1]. Same-architecture rule as mm_model_copy.
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE, MM_E_SHAPE, MM_E_RANGE (tau).
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_lerp(mm_model *dst, const mm_model *src, double tau);
+
+/* Number of layers and the model's output width (last axis). Returns MM_OK,
+ * MM_E_INVALID_ARG. Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_num_layers(const mm_model *m, int32_t *n);
+MM_API MM_NODISCARD int mm_model_output_dim(const mm_model *m, int64_t *dim);
+
+/* Returns the detail text of the last failure on m ("" if none; "invalid handle" for NULL).
+ * Valid until the next call on m. Since: 0.1 */
+MM_API const char *mm_model_errmsg(const mm_model *m);
+
+/* Frees the model and everything it allocated. NULL is a no-op. Since: 0.1 */
+MM_API void mm_model_free(mm_model *m);
+
+/* ---- mm_loss -------------------------------------------------------------------------------- */
+/* Image-text and policy losses with their gradients in the same call (docs/LOSSES.md has every
+ * formula and the reference it matches):
+ *   MM_LOSS_CLIP          symmetric InfoNCE (open_clip ClipLoss), logits exp(t) x y^T; tiled
+ *                         in two passes with O(B) state: the B x B logits are never held.
+ *   MM_LOSS_SIGLIP        pairwise sigmoid loss (open_clip SigLipLoss, big_vision), logits
+ *                         exp(t) x y^T + b; forward and backward fused in one tiled pass.
+ *   MM_LOSS_ITC           BLIP image-text contrastive loss with momentum-distilled soft
+ *                         targets and an optional queue of extra negatives; raw temperature.
+ *   MM_LOSS_CROSS_ENTROPY softmax cross entropy with PyTorch's label smoothing and ignore index.
+ *   MM_LOSS_BCE           multi-label binary cross entropy summed over classes and divided by
+ *                         the batch (CatLIP).
+ *   MM_LOSS_KIMI          Kimi k1.5 squared surrogate over per-sample summed log-probabilities.
+ * Helpers on any mm_loss handle: L2 normalisation and its backward, FLIP random patch masking
+ * (draw, gather, scatter), BLIP hard-negative sampling, the Kimi length reward.
+ *
+ * Lifecycle: mm_loss_opts_init(&o, kind) -> set sizes -> mm_loss_create -> compute calls ...
+ * -> mm_loss_free. Every workspace is reserved at create from max_batch, max_dim, max_queue and
+ * tile; compute calls never allocate and return MM_E_RANGE beyond the reservation. The helpers
+ * never allocate either.
+ * Learnable scalars (logit scale t, bias b, BLIP temperature) live in the handle as parameters:
+ * each call reads them, and writes their gradients as read-only statistics
+ * (MM_LOSS_STAT_DLOGIT_SCALE, ...). The caller's optimizer updates them with mm_loss_set_f64.
+ * Inputs are checked: NaN or Inf gives MM_E_NUMERIC, mismatched shapes MM_E_SHAPE, both with a
+ * message naming the tensors and shapes; logits that could overflow float32 are refused up
+ * front (MM_E_NUMERIC). A refused call writes no output and keeps the statistics; only the
+ * helpers' after-the-fact overflow checks (mm_loss_l2_normalize*) may leave an output written.
+ * Thread-safety: one thread at a time per handle (mutable statistics and RNG).
+ * Numbers: float32 inputs and gradients, every sum over a batch accumulated in float64, every
+ * log-sum-exp max-shifted, log-sigmoid computed through softplus. */
+typedef struct mm_loss mm_loss;
+
+/* Loss kinds (numbers never change). */
+enum {
+    MM_LOSS_CLIP = 1,
+    MM_LOSS_SIGLIP = 2,
+    MM_LOSS_ITC = 3,
+    MM_LOSS_CROSS_ENTROPY = 4,
+    MM_LOSS_BCE = 5,
+    MM_LOSS_KIMI = 6
+};
+
+/* Run-time parameters of mm_loss (mm_loss_set_f64 / mm_loss_get_f64, bounds through
+ * mm_param_bounds). Defaults in brackets; the kinds a parameter applies to are listed, other
+ * kinds return MM_E_UNSUPPORTED for it. Setters reject values outside the bounds with
+ * MM_E_RANGE (value unchanged): a training loop that updates t or the temperature clamps into
+ * the bounds itself, as open_clip (t into [0, ln 100]) and BLIP (temp into [0.001, 0.5]) do. */
+enum {
+    MM_LOSS_LOGIT_SCALE = 400,      /* t, the log of the logit scale s = exp(t). CLIP
+                                       [ln(1/0.07) = 2.6592600], SIGLIP [ln 10]; [-10, 10] */
+    MM_LOSS_LOGIT_BIAS = 401,       /* b. SIGLIP [-10]; [-1000, 1000] */
+    MM_LOSS_TEMP = 402,             /* BLIP temperature, logits are sims / temp (raw, not log).
+                                       ITC [0.07]; [0.001, 0.5] (BLIP's clamp) */
+    MM_LOSS_ALPHA = 403,            /* ITC distillation weight of the momentum targets [0.4];
+                                       [0, 1] (BLIP ramps it up over the first epochs) */
+    MM_LOSS_LABEL_SMOOTHING = 404,  /* CROSS_ENTROPY [0]; [0, 1] */
+    MM_LOSS_IGNORE_INDEX = 405,     /* CROSS_ENTROPY target value that is skipped [-100];
+                                       an integer in [-2^31, 2^31 - 1] */
+    MM_LOSS_TAU = 406,              /* KIMI KL weight tau [1]; [1e-6, 1e6] (the paper gives none) */
+    MM_LOSS_KIMI_BASELINE = 407,    /* KIMI estimate of tau log Z: 0 = mean group reward, as the
+                                       paper uses [0]; 1 = tau log mean exp(r / tau) */
+    MM_LOSS_NORM_EPS = 408,         /* helpers: eps of mm_loss_l2_normalize [1e-12]; [0, 1] */
+    MM_LOSS_NORM_EPS_MODE = 409,    /* helpers: 0 = u / max(|u|, eps) (F.normalize, open_clip)
+                                       [0]; 1 = u / (|u| + eps) (big_vision, FLIP) */
+    MM_LOSS_CLAMP_LOGIT_SCALE = 410, /* CLIP, SIGLIP: 1 = use s = exp(clamp(t, 0, ln 100))
+                                        inside the loss, zero t-gradient when clamped (FLIP) [0] */
+    MM_LOSS_GRAD_SCALE = 411,       /* all kinds: every gradient (tensors and statistics) is
+                                       multiplied by this upstream weight [1]; [-1e6, 1e6] */
+    /* Read-only statistics of the last successful compute call (setting them returns
+     * MM_E_UNSUPPORTED; 0 before the first call). */
+    MM_LOSS_STAT_LOSS = 450,          /* the loss value (also returned by the call) */
+    MM_LOSS_STAT_DLOGIT_SCALE = 451,  /* CLIP, SIGLIP: dLoss/dt (times GRAD_SCALE) */
+    MM_LOSS_STAT_DLOGIT_BIAS = 452,   /* SIGLIP: dLoss/db (times GRAD_SCALE) */
+    MM_LOSS_STAT_DTEMP = 453,         /* ITC: dLoss/dtemp (times GRAD_SCALE) */
+    MM_LOSS_STAT_LOSS_I2T = 454,      /* CLIP, ITC: image->text (row) direction's loss */
+    MM_LOSS_STAT_LOSS_T2I = 455,      /* CLIP, ITC: text->image (column) direction's loss */
+    MM_LOSS_STAT_VALID = 456,         /* CROSS_ENTROPY: rows not ignored; others: rows used */
+    MM_LOSS_STAT_WORKSPACE_BYTES = 457 /* all kinds: bytes reserved at create (the handle and its
+                                          workspaces; a thread pool's threads are not counted) */
+};
+
+/* Construction options. Fields are only ever appended. */
+typedef struct mm_loss_opts {
+    uint32_t struct_size;      /* sizeof(mm_loss_opts), set by mm_loss_opts_init */
+    uint32_t reserved0;        /* must be 0 */
+    const mm_allocator *alloc; /* copied; NULL = aligned malloc/free */
+    int32_t kind;              /* MM_LOSS_*, set by mm_loss_opts_init */
+    int32_t n_threads;         /* > 1 starts a thread pool for the tiled kinds [1] */
+    int64_t max_batch;         /* largest batch: pairs B (CLIP, SIGLIP, ITC), rows (CROSS_ENTROPY,
+                                  BCE), samples (KIMI), rows of BLIP hard-negative sampling
+                                  [1024] */
+    int64_t max_dim;           /* largest feature width D (CLIP, SIGLIP, ITC) or class count C
+                                  (CROSS_ENTROPY, BCE) [1024] */
+    int64_t max_queue;         /* ITC: largest queue of extra negatives Q [0] */
+    int64_t tile;              /* CLIP, SIGLIP, ITC: tile edge in rows and columns [256];
+                                  8..4096. Results depend on it only through rounding. */
+    int64_t group_size;        /* KIMI: samples per prompt k [8]; batches are [n_prompts * k] */
+    uint64_t seed;             /* seed of the handle's RNG (FLIP masks, BLIP negatives) [0] */
+    char *err_buf;             /* optional: receives mm_loss_create's failure text */
+    size_t err_buf_size;
+} mm_loss_opts;
+
+/* Fills o with the defaults of kind (see the fields and parameters above) and struct_size =
+ * sizeof(mm_loss_opts). Returns MM_OK, MM_E_INVALID_ARG (o NULL, unknown kind; o is then left
+ * untouched). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_opts_init(mm_loss_opts *o, int32_t kind);
+
+/* Creates a loss handle and reserves every workspace its kind needs for the sizes in opts.
+ *   out:  receives the handle; set to NULL on failure.
+ *   opts: read during the call only (the allocator struct is copied); err_buf, if set, receives
+ *         the failure text of this call (later failures: mm_loss_errmsg).
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, bad allocator, unknown kind, reserved0 non-zero),
+ * MM_E_RANGE (max_batch, max_dim, tile, group_size, max_queue or n_threads out of range, sizes
+ * overflowing), MM_E_VERSION (newer struct with unknown non-zero fields), MM_E_NOMEM.
+ * Allocates: the handle, the workspaces (CLIP and ITC: O(max_batch + tile^2) floats, the ITC
+ * queue is streamed; SIGLIP: O(tile^2); every kind: max_batch doubles for BLIP sampling), a
+ * thread pool if n_threads > 1.
+ * Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_create(mm_loss **out, const mm_loss_opts *opts);
+
+/* Frees the handle and everything it allocated. NULL is a no-op. Since: 0.1 */
+MM_API void mm_loss_free(mm_loss *h);
+
+/* Returns the detail text of the last failure on h ("" if none; "invalid handle" for NULL).
+ * Valid until the next call on h. Since: 0.1 */
+MM_API const char *mm_loss_errmsg(const mm_loss *h);
+
+/* Sets / reads a run-time parameter or statistic (MM_LOSS_*). Returns MM_OK, MM_E_INVALID_ARG
+ * (NULL), MM_E_UNSUPPORTED (unknown id, read-only id for set, id not used by this kind),
+ * MM_E_RANGE (outside the bounds, not finite, or IGNORE_INDEX / flags not integral; value
+ * unchanged). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_set_f64(mm_loss *h, int32_t id, double v);
+MM_API MM_NODISCARD int mm_loss_get_f64(const mm_loss *h, int32_t id, double *v);
+
+/* CLIP loss (kind MM_LOSS_CLIP). With s = exp(t), z = s x y^T (B x B):
+ *   loss = ( mean_i [LSE_j z_ij - z_ii] + mean_j [LSE_i z_ij - z_jj] ) / 2.
+ *   x, y:   [B, D] image and text features (normally L2-normalised), B <= max_batch,
+ *           D <= max_dim; finite.
+ *   loss:   NULL or receives the loss (float64).
+ *   dx, dy: NULL (not computed: pass dx = NULL for a locked image tower, LiT) or [B, D],
+ *           overwritten with dLoss/dx, dLoss/dy. They must not alias x or y.
+ * dLoss/dt is always computed (MM_LOSS_STAT_DLOGIT_SCALE). Cost: one B x B x D product for the
+ * loss, three more for the gradients; memory O(B + tile^2).
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL h/x/y, wrong kind, aliasing), MM_E_SHAPE, MM_E_RANGE
+ * (beyond the reservation), MM_E_NUMERIC (NaN/Inf in x or y, or a non-finite result).
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_clip(mm_loss *h, const mm_tensor *x, const mm_tensor *y,
+                                     double *loss, mm_tensor *dx, mm_tensor *dy);
+
+/* SigLIP loss (kind MM_LOSS_SIGLIP). With s = exp(t), z = s x y^T + b and labels +1 on the
+ * diagonal, -1 elsewhere:  loss = (1/B) sum_ij softplus(-label_ij z_ij)  (all B^2 pairs, divided
+ * by B, as open_clip and big_vision). Arguments, returns and LiT use as mm_loss_clip; dLoss/dt
+ * and dLoss/db are always computed (MM_LOSS_STAT_DLOGIT_SCALE, _DLOGIT_BIAS). Cost: one
+ * B x B x D product for the loss, two more for the gradients, in the same pass; memory
+ * O(tile^2). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_siglip(mm_loss *h, const mm_tensor *x, const mm_tensor *y,
+                                       double *loss, mm_tensor *dx, mm_tensor *dy);
+
+/* BLIP image-text contrastive loss (kind MM_LOSS_ITC) with momentum distillation.
+ *   img, txt:         [B, D] online features (L2-normalised by the caller).
+ *   img_m, txt_m:     [B, D] momentum-encoder features (no gradient).
+ *   img_queue, txt_queue: both NULL, or both [Q, D] with Q <= max_queue: extra negatives
+ *                     (BLIP's feature queues; the caller keeps and advances them).
+ * With temp the MM_LOSS_TEMP parameter, columns T = [txt_m; txt_queue], I = [img_m; img_queue]:
+ *   i2t_i = LSE_j(img_i.T_j / temp) - sum_j target_ij img_i.T_j / temp,
+ *   target_i = alpha softmax_j(img_m_i.T_j / temp) + (1 - alpha) onehot(i),
+ *   t2i likewise with txt, txt_m and I;  loss = (mean_i i2t_i + mean_i t2i_i) / 2.
+ *   d_img, d_txt: NULL or [B, D], overwritten with the gradients (momentum features and queues
+ *                 get none, as in BLIP). dLoss/dtemp is always computed (MM_LOSS_STAT_DTEMP).
+ * Returns as mm_loss_clip. Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_itc(mm_loss *h, const mm_tensor *img, const mm_tensor *txt,
+                                    const mm_tensor *img_m, const mm_tensor *txt_m,
+                                    const mm_tensor *img_queue, const mm_tensor *txt_queue,
+                                    double *loss, mm_tensor *d_img, mm_tensor *d_txt);
+
+/* Softmax cross entropy (kind MM_LOSS_CROSS_ENTROPY), as torch.nn.functional.cross_entropy
+ * with reduction='mean', label_smoothing = eps (MM_LOSS_LABEL_SMOOTHING) and ignore_index
+ * (MM_LOSS_IGNORE_INDEX): over the valid rows v (target != ignore_index), with lp =
+ * log_softmax(z_n) and C classes,
+ *   loss = (1 - eps) mean_v(-lp[t_n]) + (eps / C) mean_v(-sum_c lp[c]).
+ *   logits:  [N, C], N <= max_batch, C <= max_dim.
+ *   targets: N class indices in [0, C) or ignore_index (n_targets must be N).
+ *   dlogits: NULL or [N, C], overwritten (ignored rows get 0).
+ * If every row is ignored the loss and gradients are 0 (PyTorch returns NaN).
+ * Returns as mm_loss_clip, plus MM_E_RANGE for a target outside [0, C).
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_cross_entropy(mm_loss *h, const mm_tensor *logits,
+                                              const int32_t *targets, int64_t n_targets,
+                                              double *loss, mm_tensor *dlogits);
+
+/* Multi-label binary cross entropy (kind MM_LOSS_BCE) with CatLIP's normalisation:
+ *   loss = (1/N) sum_{n,c} [softplus(z_nc) - y_nc z_nc]   (summed over classes, divided by N).
+ *   logits:  [N, C]; targets: [N, C] in [0, 1] (multi-hot or soft).
+ *   dlogits: NULL or [N, C], overwritten with (sigmoid(z) - y) / N.
+ * Returns as mm_loss_clip, plus MM_E_RANGE for a target outside [0, 1].
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_bce(mm_loss *h, const mm_tensor *logits, const mm_tensor *targets,
+                                    double *loss, mm_tensor *dlogits);
+
+/* Kimi k1.5 policy-mirror-descent surrogate (kind MM_LOSS_KIMI). Samples come in groups of k =
+ * group_size responses to one prompt; with l_j = logp_j - logp_old_j and the group's baseline
+ * rbar (MM_LOSS_KIMI_BASELINE: mean reward, or tau log mean exp(r / tau)):
+ *   loss = (1/N) sum_j (r_j - rbar - tau l_j)^2,   dLoss/dlogp_j = -(2 tau / N)(r_j - rbar - tau l_j).
+ *   logp:     [N] or [N/k, k]: summed log-probabilities of each response under the current
+ *             policy; logp_old, rewards: same shape (sampling policy, rewards).
+ *   dlogp:    NULL or the same shape, overwritten. N <= max_batch, N a multiple of k.
+ * Returns as mm_loss_clip. Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_kimi(mm_loss *h, const mm_tensor *logp, const mm_tensor *logp_old,
+                                     const mm_tensor *rewards, double *loss, mm_tensor *dlogp);
+
+/* Kimi k1.5 length reward (Sec. 2.3.3) for groups of group_size responses: within a group,
+ * lambda_i = 0.5 - (len_i - min_len) / (max_len - min_len) (0 when all lengths are equal);
+ * out_i = lambda_i for a correct response (reward > 0.5), min(0, lambda_i) otherwise. The caller
+ * adds weight * out_i to its rewards.
+ *   lengths:  N response lengths (>= 0).   rewards, out: N elements each (any shape); out may
+ *   be rewards. N a multiple of group_size.
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_SHAPE, MM_E_RANGE (negative length, group_size < 1),
+ * MM_E_NUMERIC. Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_kimi_length_reward(mm_loss *h, const int64_t *lengths,
+                                                   const mm_tensor *rewards, int64_t group_size,
+                                                   mm_tensor *out);
+
+/* L2 normalisation over the last axis of u (any shape, e.g. [N, D]) into x of the same shape
+ * (x may be u), with float64 norms: x = u / max(|u|, eps) (MM_LOSS_NORM_EPS_MODE 0, torch
+ * F.normalize as open_clip uses) or u / (|u| + eps) (mode 1, big_vision and FLIP), eps =
+ * MM_LOSS_NORM_EPS. Not limited by the reservation. Returns MM_OK, MM_E_INVALID_ARG (NULL,
+ * partial overlap), MM_E_SHAPE, MM_E_NUMERIC (NaN/Inf in u, or x overflowing with a tiny eps).
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_l2_normalize(mm_loss *h, const mm_tensor *u, mm_tensor *x);
+
+/* Backward of mm_loss_l2_normalize with the same parameters: given the input u and dL/dx,
+ * writes dL/du into du (du may be dx, not u); where the eps clamp of mode 0 is active the
+ * gradient is dx / eps, as torch's clamp_min gives. Returns as mm_loss_l2_normalize.
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_l2_normalize_backward(mm_loss *h, const mm_tensor *u,
+                                                      const mm_tensor *dx, mm_tensor *du);
+
+/* FLIP random patch masking, step 1: draws for each of batch samples n_keep distinct patch
+ * indices out of n_patches from the handle's RNG, in random order (as FLIP's argsort of noise
+ * and open_clip's PatchDropout keep them). FLIP keeps n_keep = (int)(n_patches * (1 - ratio)).
+ *   keep: batch * n_keep int32 (row-major [batch, n_keep]).
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_RANGE (batch < 1, n_keep outside
+ * [1, n_patches], n_patches > 2^31 - 1). Cost O(batch n_keep^2). Allocates: nothing.
+ * Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_flip_draw(mm_loss *h, int64_t batch, int64_t n_patches,
+                                          int64_t n_keep, int32_t *keep);
+
+/* FLIP masking forward: out[b, k, :] = x[b, keep[b, k], :].
+ *   x: [B, L, D]; keep: B * n_keep indices in [0, L) (from mm_loss_flip_draw or the caller);
+ *   out: [B, n_keep, D]. Returns as mm_loss_clip plus MM_E_RANGE for an index outside [0, L).
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_flip_gather(mm_loss *h, const mm_tensor *x, const int32_t *keep,
+                                            int64_t n_keep, mm_tensor *out);
+
+/* FLIP masking backward: dx [B, L, D] is overwritten with zeros, then dx[b, keep[b, k], :] +=
+ * dout[b, k, :] (dout [B, n_keep, D]). Returns as mm_loss_flip_gather.
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_flip_scatter(mm_loss *h, const mm_tensor *dout,
+                                             const int32_t *keep, int64_t n_keep, mm_tensor *dx);
+
+/* BLIP hard-negative sampling for image-text matching. For each row i of sim [B, M] (M >= B;
+ * the first B columns are the in-batch candidates), draws one negative column j from the
+ * handle's RNG with probability proportional to softmax_j(sim_i)_j + 1e-4 over j != i (BLIP
+ * pretraining); with ids (B labels), every j with ids[j] == ids[i] is excluded and the 1e-4 is
+ * not added (BLIP retrieval). by_column = 1 samples for each column j < B a row instead (sim
+ * read transposed). neg[i] = -1 if row i has no candidate.
+ *   sim: [B, M] similarities (BLIP passes sims / temp); ids: NULL or B labels; neg: B int32.
+ * Returns as mm_loss_clip (B <= max_batch). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_blip_hard_negatives(mm_loss *h, const mm_tensor *sim,
+                                                    const int64_t *ids, int32_t by_column,
+                                                    int32_t *neg);
+
+/* ---- mm_model files (safetensors) ------------------------------------------------------------
+ * [block owned by the file/io work; appended after the mm_model section]
+ * A model file is a safetensors file (docs/FORMAT.md): an 8-byte little-endian header length,
+ * a JSON header, then raw little-endian float32 data. Tensor names follow PyTorch's
+ * nn.Sequential state_dict ("0.weight", "0.bias", "2.weight", ...; activation layers take an
+ * index too), so PyTorch reads libmm files and libmm reads PyTorch files (tools/torch_io.py).
+ * __metadata__ carries format "libmm", the format and libmm versions, the architecture, the
+ * optimizer settings and a CRC32 of the data. Loading validates every length, offset, shape,
+ * dtype, name and the checksum before it trusts anything; a malformed or hostile file returns
+ * MM_E_FORMAT with a message and leaks nothing. */
+
+/* A read callback for mm_model_load_cb: copies up to n (>= 1) bytes of the stream into buf and
+ * returns how many (1..n), 0 at the end of the stream, or a negative value on error (the load
+ * then fails with MM_E_IO). Called on the loading thread. */
+typedef int64_t (*mm_read_fn)(void *ud, void *buf, int64_t n);
+
+/* Flags of mm_model_save / mm_model_save_mem. */
+enum {
+    /* Also store the optimizer state (Adam moments, momentum buffers, ...) and step count as
+     * tensors "optimizer.<param>.<slot>", so training resumes exactly. PyTorch's
+     * load_state_dict needs strict=False for such files, or tools/torch_io.py. */
+    MM_SAVE_OPTIMIZER_STATE = 1
+};
+
+/* Saves a finalized model to path atomically: the bytes go to "<path>.tmp.<pid>.<nonce>" in
+ * the same directory, which is fsynced and renamed onto path, then the directory is fsynced. A
+ * crash or failure mid-save leaves the previous file at path intact (and no temporary file,
+ * except after a crash).
+ *   m:     the model (not modified; its error text is set on failure).
+ *   path:  file name, NUL-terminated, at most 4095 bytes; the directory must be writable.
+ *   flags: 0 or MM_SAVE_OPTIMIZER_STATE.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, unknown flags), MM_E_STATE (not finalized), MM_E_IO
+ * (create, write, fsync, close or rename failed; the text names the step and the OS error),
+ * MM_E_NOMEM. Allocates: the header and tensor list (freed before returning).
+ * Thread-safety: as any call that writes m's error text (one thread at a time). Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_save(mm_model *m, const char *path, uint32_t flags);
+
+/* Saves a finalized model into a caller buffer (the same bytes mm_model_save writes).
+ *   buf:   destination, or NULL to query the size only.
+ *   cap:   bytes available at buf.
+ *   size:  NULL, or receives the file's size in bytes (also when cap is too small).
+ *   flags: as mm_model_save.
+ * Returns MM_OK, MM_E_INVALID_ARG (m NULL, buf and size both NULL, unknown flags), MM_E_STATE
+ * (not finalized), MM_E_BUFFER_TOO_SMALL (cap < size; nothing written), MM_E_NOMEM.
+ * Allocates: the header and tensor list (freed before returning). Thread-safety: as
+ * mm_model_save. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_save_mem(mm_model *m, void *buf, size_t cap, size_t *size,
+                                          uint32_t flags);
+
+/* Loads a model file from path and returns a finalized model, rebuilt with the caller's
+ * options: alloc, max_batch, max_seq, n_threads and err_buf are honoured; input_dim is taken
+ * from the file when 0 and must match it otherwise; seed is irrelevant (parameters come from
+ * the file). A file without libmm metadata (plain PyTorch safetensors) loads when its
+ * architecture metadata (tools/torch_io.py) is present or the architecture can be inferred
+ * (an nn.Sequential of Linear / LayerNorm / RMSNorm layers only). Saved optimizer settings are
+ * restored with mm_model_set_optimizer; saved optimizer state and step count too.
+ *   out:  receives the model; NULL on failure.
+ *   path: NUL-terminated file name; the file must end right after the data.
+ *   opts: NULL (defaults) or options from mm_model_opts_init; err_buf receives the failure text.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL out or path, bad options or allocator), MM_E_IO
+ * (cannot open or read), MM_E_FORMAT (malformed, truncated, inconsistent or corrupt file:
+ * header length, JSON, dtype name, shape/offset mismatch, overlapping, out-of-range or gapped
+ * offsets, duplicate or missing tensors, bad metadata, wrong checksum, an architecture the
+ * tensors do not match or the builder refuses), MM_E_VERSION (file format newer than this
+ * library, or newer opts with unknown fields set), MM_E_DTYPE (a parameter stored in another
+ * dtype than F32), MM_E_SHAPE (opts.input_dim differs from the file's), MM_E_NOMEM.
+ * Allocates: the file's bytes while loading (freed before returning), then the model as
+ * mm_model_create + mm_model_finalize (+ mm_model_set_optimizer) do. Thread-safety: always
+ * safe (a new handle; distinct calls may run in parallel). Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_load(mm_model **out, const char *path,
+                                      const mm_model_opts *opts);
+
+/* As mm_model_load, from the size bytes at data (read only during the call; the buffer must
+ * hold exactly one file, without trailing bytes). Returns as mm_model_load except MM_E_IO.
+ * Allocates: as mm_model_load, without the copy of the file. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_load_mem(mm_model **out, const void *data, size_t size,
+                                          const mm_model_opts *opts);
+
+/* As mm_model_load, from a read callback: fn(ud, buf, n) is called until the file's last byte
+ * has arrived, and never past it, so a model may be followed by other data in the same stream.
+ * Memory grows with the bytes that actually arrive (a stream that announces a huge file but
+ * ends early costs little). Returns as mm_model_load; MM_E_IO when fn returns a negative value
+ * or more than n. Allocates: as mm_model_load. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_load_cb(mm_model **out, mm_read_fn fn, void *ud,
+                                         const mm_model_opts *opts);
+
+/* ---- mm_ssm ----------------------------------------------------------------------------------
+ * [block owned by the SSM work; appended at the end of the header]
+ * State-space models: HiPPO matrices and discretisation (stateless), and the mm_ssm operator for
+ * five kinds, each matching a reference implementation (docs/SSM.md has the formulas):
+ *   MM_SSM_SELECTIVE  Mamba-1 selective scan (mamba_ssm selective_scan_ref): delta softplus and
+ *                     bias, D skip, silu(z) gate, last state; mm_ssm_scan / _backward / _step.
+ *   MM_SSM_SSD        Mamba-2 scalar-A-per-head SSD, chunked, with initial state; scan/step.
+ *   MM_SSM_LRU        Linear Recurrent Unit (Orvieto et al. 2023): complex diagonal recurrence,
+ *                     exponential parameterisation, gamma normalisation; scan/step.
+ *   MM_SSM_S4D        diagonal S4 kernel (s4d.py): ZOH, Vandermonde, factor 2; mm_ssm_kernel,
+ *                     mm_ssm_conv (FFT convolution) and their backwards; step (recurrence).
+ *   MM_SSM_S4         DPLR S4 kernel from (Lambda, P, B, C~) via a Cauchy kernel at the roots of
+ *                     unity and an inverse FFT; mm_ssm_kernel / _backward, mm_ssm_conv.
+ * Complex numbers are stored as a trailing axis of 2 floats (re, im), as torch.view_as_real.
+ * Hot calls (scan, backward, kernel, conv, step) never allocate; sizes beyond those reserved at
+ * create (max_batch, max_seq, d_inner, d_state, ...) return MM_E_RANGE. Sums over a sequence or
+ * a batch are accumulated in float64. A handle is used by one thread at a time. */
+typedef struct mm_ssm mm_ssm;
+
+/* Kinds (numbers never change). */
+enum { MM_SSM_SELECTIVE = 1, MM_SSM_SSD = 2, MM_SSM_S4D = 3, MM_SSM_S4 = 4, MM_SSM_LRU = 5 };
+
+/* HiPPO measures for mm_hippo (the state-spaces/s4 hippo.py `transition` conventions). */
+enum { MM_HIPPO_LEGS = 1, MM_HIPPO_LEGT = 2, MM_HIPPO_LAGT = 3, MM_HIPPO_FOUT = 4 };
+
+/* Discretisation methods for mm_ssm_discretize. */
+enum {
+    MM_DISC_FORWARD_EULER = 1,  /* Ad = I + dt A,              Bd = dt B */
+    MM_DISC_BACKWARD_EULER = 2, /* Ad = (I - dt A)^-1,         Bd = dt (I - dt A)^-1 B */
+    MM_DISC_BILINEAR = 3,       /* Ad = (I - dt/2 A)^-1 (I + dt/2 A), Bd = dt (I - dt/2 A)^-1 B */
+    MM_DISC_ZOH = 4             /* Ad = exp(dt A),             Bd = A^-1 (exp(dt A) - I) B */
+};
+
+/* Flags of mm_ssm_discretize. */
+enum {
+    MM_DISC_DIAGONAL = 1 /* A is given as its diagonal (n values); closed forms per element */
+};
+
+/* Option flags (mm_ssm_opts.flags). */
+enum {
+    MM_SSM_DELTA_SOFTPLUS = 1 /* SELECTIVE, SSD: delta = softplus(delta + bias), threshold 20
+                                 (set by mm_ssm_opts_init for both) */
+};
+
+/* S4D initialisations for mm_ssm_s4d_init (s4 dplr(): A = -1/2 + i imag). */
+enum {
+    MM_S4D_LIN = 1, /* imag_n = pi n */
+    MM_S4D_INV = 2  /* imag_n = (N/pi) (N/(2n+1) - 1) */
+};
+
+/* Run-time parameters and statistics (mm_ssm_set_f64 / mm_ssm_get_f64; ids 200-299). */
+enum {
+    MM_SSM_CHUNK = 200,          /* SELECTIVE backward recomputation chunk / SSD chunk length
+                                    [opts.chunk], 1..max_seq */
+    MM_SSM_DT_MIN = 201,         /* SSD: clamp of delta after softplus, lower [0], >= 0 */
+    MM_SSM_DT_MAX = 202,         /* SSD: upper clamp [+inf = off: 1e300] */
+    MM_SSM_STAT_POSITION = 250,  /* read-only: tokens consumed by mm_ssm_step since reset */
+    MM_SSM_STAT_WORKSPACE_BYTES = 251 /* read-only: bytes reserved at create */
+};
+
+/* Writes the continuous-time HiPPO matrices of a measure (state-spaces/s4 hippo.py transition):
+ *   LEGS: A_nk = -sqrt((2n+1)(2k+1)) (n > k), -(n+1) (n = k), 0 (n < k); B_n = sqrt(2n+1).
+ *   LEGT: A_nk = -sqrt((2n+1)(2k+1))/2 * (1 if n >= k else (-1)^(n-k)); B_n = sqrt(2n+1)/2.
+ *   LAGT: A = I/2 - tril(1) (A_nn = -1/2, A_nk = -1 for n > k); B_n = 1.
+ *   FOUT: B_0 = 1, B_2m = sqrt 2, B_odd = 0; A = Omega - B B^T with Omega[2m,2m+1] = -pi m,
+ *         Omega[2m+1,2m] = pi m (m >= 1). N must be even.
+ *   n: state size, 1..4096.  a: n*n doubles (row-major A[n][k]).  b: n doubles (may be NULL).
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL a, unknown measure), MM_E_RANGE (n; odd n for FOUT).
+ * Allocates: nothing. Thread-safety: always safe. Since: 0.1 */
+MM_API MM_NODISCARD int mm_hippo(int32_t measure, int64_t n, double *a, double *b);
+
+/* Writes the low-rank correction P (rank x n doubles, row-major) of hippo.py rank_correction,
+ * such that A + sum_r P_r P_r^T is the normal part (-I/2 + skew for LEGS, skew for the others):
+ *   LEGS: P_n = sqrt(n + 1/2) (rank 1).  LEGT: rank 2, sqrt(2n+1)/sqrt 2, row 0 zero at even n,
+ *   row 1 zero at odd n.  LAGT: P_n = sqrt(1/2).  FOUT: P = B. Rows beyond the natural rank are 0.
+ *   normal: NULL, or n*n doubles receiving A + sum_r P_r P_r^T.
+ * Returns as mm_hippo, plus MM_E_RANGE (rank < 1 or > 16). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_hippo_rank_correction(int32_t measure, int64_t n, int32_t rank,
+                                                 double *p, double *normal);
+
+/* Discretises x' = A x + B u with step dt (s4 transition.py GBT conventions; C, D unchanged):
+ *   method: MM_DISC_*.  flags: 0 (A dense n x n row-major) or MM_DISC_DIAGONAL (A holds the n
+ *   diagonal entries; ad receives n values).  a, b: inputs (b: n values, may be NULL with bd
+ *   NULL).  ad, bd: outputs, same layout as a and b (bd may be NULL).
+ *   Dense ZOH uses the matrix exponential of the block matrix dt [[A, B], [0, 0]] by scaling and
+ *   squaring with a degree-13 Pade approximant (works for singular A); dense GBT methods solve
+ *   with partial-pivoting LU. Diagonal ZOH uses Bd = expm1(dt a)/a * b (dt b where a = 0).
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, unknown method or flags), MM_E_RANGE (n outside
+ * 1..4096, dt not finite and > 0), MM_E_NUMERIC (singular I - alpha dt A, non-finite input),
+ * MM_E_NOMEM. Allocates: dense only, O(n^2) doubles of scratch through alloc (NULL: malloc),
+ * freed before returning. Thread-safety: always safe. Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_discretize(int32_t method, uint32_t flags, int64_t n,
+                                          const double *a, const double *b, double dt, double *ad,
+                                          double *bd, const mm_allocator *alloc);
+
+/* Construction options. Fields are only ever appended. Sizes per kind ([defaults]):
+ *   SELECTIVE: d_inner = channels D, d_state = N, n_groups = G of grouped B/C [1].
+ *   SSD:       d_inner = heads H, head_dim = P, d_state = N, n_groups = G, chunk = Q [64].
+ *   LRU:       d_inner = model width H, d_state = complex states N.
+ *   S4D, S4:   d_inner = H, d_state = N (even; N/2 complex modes are stored).
+ * max_seq bounds L of scan/kernel/conv calls; chunk is the SELECTIVE backward's recomputation
+ * chunk [256] and the SSD chunk [64]. */
+typedef struct mm_ssm_opts {
+    uint32_t struct_size;      /* sizeof(mm_ssm_opts), set by mm_ssm_opts_init */
+    uint32_t reserved0;        /* must be 0 */
+    const mm_allocator *alloc; /* copied; NULL = aligned malloc/free */
+    int32_t kind;              /* MM_SSM_*, set by mm_ssm_opts_init */
+    int32_t n_threads;         /* > 1 starts a thread pool (scan over batch x channel) [1] */
+    int64_t d_inner;           /* see above [16] */
+    int64_t d_state;           /* see above [SELECTIVE/LRU 16, SSD 16, S4D/S4 64] */
+    int64_t head_dim;          /* SSD: P [16]; others ignore it */
+    int64_t n_groups;          /* SELECTIVE, SSD: B/C groups G [1] */
+    int64_t max_batch;         /* largest batch [1] */
+    int64_t max_seq;           /* largest sequence length L [1024] */
+    int64_t chunk;             /* see above */
+    uint32_t flags;            /* MM_SSM_DELTA_SOFTPLUS */
+    uint32_t reserved1;        /* must be 0 */
+    uint64_t seed;             /* seed of mm_ssm_lru_init draws [0] */
+    char *err_buf;             /* optional: receives mm_ssm_create's failure text */
+    size_t err_buf_size;
+} mm_ssm_opts;
+
+/* Inputs of scan, step and kernel calls. Unused fields are NULL. struct_size first as for
+ * options (set by mm_ssm_inputs_init); fields are only ever appended. Shapes per kind
+ * (Bt batch, L length, G groups, "x2" a trailing complex axis):
+ *   SELECTIVE: u [Bt,D,L], delta [Bt,D,L], A [D,N], B and C each [D,N] (constant),
+ *              [Bt,N,L] (variable) or [Bt,G,N,L] (grouped: channel d uses group d/(D/G)),
+ *              D [D] (optional), z [Bt,D,L] (optional), delta_bias [D] (optional).
+ *   SSD:       u = x [Bt,L,H,P], delta = dt [Bt,L,H], A [H], B, C [Bt,L,G,N] (head h uses group
+ *              h/(H/G)), D [H] (optional), delta_bias [H] (optional), init_state [Bt,H,P,N]
+ *              (optional).
+ *   LRU:       u [Bt,L,H], nu_log, theta_log, gamma_log [N], B [N,H,x2], C [H,N,x2], D [H].
+ *   S4D:       log_dt [H], A_real = log_A_real [H,N/2], A_imag [H,N/2], C [H,N/2,x2],
+ *              B [H,N/2,x2] (optional, default 1).
+ *   S4:        log_dt [H], A = Lambda [H,N/2,x2], P [H,N/2,x2], B [H,N/2,x2], C = C~ [H,N/2,x2].
+ * For mm_ssm_step the time axis is dropped: u [Bt,D] (SELECTIVE, S4D: [Bt,H]), B/C [Bt,N] or
+ * [Bt,G,N] (SELECTIVE), SSD x [Bt,H,P], dt [Bt,H], B/C [Bt,G,N]; LRU u [Bt,H]. */
+typedef struct mm_ssm_inputs {
+    uint32_t struct_size;
+    uint32_t reserved0;
+    const mm_tensor *u, *delta, *A, *B, *C, *D, *z, *delta_bias, *init_state;
+    const mm_tensor *log_dt, *A_real, *A_imag, *P;
+    const mm_tensor *nu_log, *theta_log, *gamma_log;
+} mm_ssm_inputs;
+
+/* Gradients written by the backwards, named after the inputs (d<name>, same shape). NULL
+ * fields are not computed. Parameter gradients of inputs shared across the batch are summed
+ * over it. Overwritten, not accumulated. */
+typedef struct mm_ssm_grads {
+    uint32_t struct_size;
+    uint32_t reserved0;
+    mm_tensor *du, *ddelta, *dA, *dB, *dC, *dD, *dz, *ddelta_bias, *dinit_state;
+    mm_tensor *dlog_dt, *dA_real, *dA_imag, *dP;
+    mm_tensor *dnu_log, *dtheta_log, *dgamma_log;
+} mm_ssm_grads;
+
+/* Zero-fill and set struct_size. Return MM_OK or MM_E_INVALID_ARG (NULL). Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_inputs_init(mm_ssm_inputs *in);
+MM_API MM_NODISCARD int mm_ssm_grads_init(mm_ssm_grads *g);
+
+/* Fills o with the defaults of kind and struct_size = sizeof(mm_ssm_opts). Returns MM_OK or
+ * MM_E_INVALID_ARG (o NULL, unknown kind; o untouched). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_opts_init(mm_ssm_opts *o, int32_t kind);
+
+/* Creates an SSM handle and reserves every workspace of its kind for the sizes in opts.
+ *   out:  receives the handle; NULL on failure.   opts: read during the call only.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, bad allocator, unknown kind, reserved fields non-zero,
+ * unknown flags), MM_E_RANGE (sizes < 1 or too large, D not a multiple of G, odd N for
+ * S4D/S4, n_threads outside 1..256, overflow), MM_E_VERSION, MM_E_NOMEM.
+ * Allocates: the handle, the workspaces (SELECTIVE: O(Bt D N L/chunk + Bt G N L + D N chunk);
+ * SSD: O(Bt H P N L/chunk + chunk^2); S4D/S4: FFT buffers O(H L); LRU: O(Bt N L)), the
+ * streaming state O(Bt D N), a thread pool if n_threads > 1. Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_create(mm_ssm **out, const mm_ssm_opts *opts);
+
+/* Frees the handle and everything it allocated. NULL is a no-op. Since: 0.1 */
+MM_API void mm_ssm_free(mm_ssm *h);
+
+/* Returns the detail text of the last failure on h ("" if none; "invalid handle" for NULL).
+ * Since: 0.1 */
+MM_API const char *mm_ssm_errmsg(const mm_ssm *h);
+
+/* Sequence scan (SELECTIVE, SSD, LRU), keeping what mm_ssm_scan_backward needs.
+ *   SELECTIVE: delta' = softplus(delta + bias) (flag) ; x_t = exp(delta' A) x_{t-1} +
+ *              delta' B_t u_t, x_{-1} = 0; y_t = C_t . x_t; out = (y + D u) silu(z).
+ *   SSD:       S_t = exp(dt_t A_h) S_{t-1} + dt_t x_t B_t^T (S_{-1} = init_state or 0);
+ *              y_t = S_t C_t + D x_t.
+ *   LRU:       h_t = lambda h_{t-1} + (B e^gamma_log) u_t; y_t = Re(C h_t) + D u_t.
+ *   out:        shaped as u.
+ *   last_state: NULL or SELECTIVE [Bt,D,N], SSD [Bt,H,P,N], LRU [Bt,N,x2]: the final state.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL h/in/out or required input, wrong kind, inputs of
+ * another kind), MM_E_SHAPE (the text names the shapes), MM_E_RANGE (beyond the reservation).
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out,
+                                    mm_tensor *last_state);
+
+/* Backward of the last mm_ssm_scan on h, which must have run with the same inputs: given
+ * dout (shaped as out), writes the gradients selected in g (a reverse-time scan; SELECTIVE
+ * recomputes the forward inside chunks of MM_SSM_CHUNK steps from saved boundary states). The
+ * final state gets no gradient (as mamba_ssm); SSD's init_state does.
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (no scan since create or since a failure, or a
+ * scan of other sizes), MM_E_SHAPE. Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_scan_backward(mm_ssm *h, const mm_ssm_inputs *in,
+                                             const mm_tensor *dout, mm_ssm_grads *g);
+
+/* Convolution kernel K [H, L] of S4D (K_l = 2 Re sum_n C_n B_n (e^{dtA_n} - 1)/A_n e^{l dtA_n},
+ * dt = e^log_dt, A = -e^log_A_real + i A_imag) or S4 (bilinear DPLR, generating function at the
+ * L-th roots of unity, Cauchy kernel with a rank-1 Woodbury correction, inverse FFT).
+ * L = dim 1 of k, <= max_seq. Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_kernel(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *k);
+
+/* Backward of mm_ssm_kernel: given dk [H, L], writes dlog_dt, dA_real, dA_imag, dC, dB
+ * (S4D) or dlog_dt, dA, dP, dB, dC (S4) as selected in g. Returns as mm_ssm_kernel.
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_kernel_backward(mm_ssm *h, const mm_ssm_inputs *in,
+                                               const mm_tensor *dk, mm_ssm_grads *g);
+
+/* Causal convolution y[b,h,t] = sum_{l<=t} k[h,l] u[b,h,t-l] + d[h] u[b,h,t] by real FFT of
+ * length >= 2L (any L; zero-padded to a size with factors 2, 3, 5). u, y [Bt, H, L]; k [H, L];
+ * d NULL or [H]. S4D and S4 handles. Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_conv(mm_ssm *h, const mm_tensor *u, const mm_tensor *k,
+                                    const mm_tensor *d, mm_tensor *y);
+
+/* Backward of mm_ssm_conv: du [Bt,H,L], dk [H,L], dd [H] (each NULL: skipped), overwritten.
+ * Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_conv_backward(mm_ssm *h, const mm_tensor *u, const mm_tensor *k,
+                                             const mm_tensor *d, const mm_tensor *dy,
+                                             mm_tensor *du, mm_tensor *dk, mm_tensor *dd);
+
+/* One decoding step with the state carried in h (SELECTIVE, SSD, LRU, S4D; S4 is not
+ * supported in 0.1): the same math as one time step of the scan (S4D: ZOH recurrence
+ * x = e^{dtA} x + B(e^{dtA}-1)/A u, y = 2 Re(C x) + D u). Inputs have no time axis (see
+ * mm_ssm_inputs); batch rows 0..Bt-1 use state rows 0..Bt-1. out: shaped as u.
+ * Returns as mm_ssm_scan (MM_E_UNSUPPORTED for S4). Cost independent of the position.
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out);
+
+/* Zeroes the streaming state and position. Returns MM_OK or MM_E_INVALID_ARG. Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_reset(mm_ssm *h);
+
+/* A view of the streaming state (max_batch rows; SELECTIVE [Bt,D,N], SSD [Bt,H,P,N], LRU
+ * [Bt,N,x2], S4D [Bt,H,N/2,x2]) that may be read or written, e.g. to continue decoding from a
+ * scan's last_state. *n receives the float count (may be NULL). Valid until mm_ssm_free.
+ * Returns MM_OK or MM_E_INVALID_ARG. Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_state(mm_ssm *h, float **data, int64_t *n);
+
+/* Sets / reads a run-time parameter or statistic (MM_SSM_*). Returns MM_OK, MM_E_INVALID_ARG
+ * (NULL), MM_E_UNSUPPORTED (unknown id, read-only id for set, id not used by this kind),
+ * MM_E_RANGE (outside the bounds; value unchanged). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_set_f64(mm_ssm *h, int32_t id, double v);
+MM_API MM_NODISCARD int mm_ssm_get_f64(const mm_ssm *h, int32_t id, double *v);
+
+/* S4D deterministic initialisation (s4 SSMKernelDiag / s4d.py): log_a_real[h,n] = ln 1/2 and
+ * a_imag[h,n] = pi n (MM_S4D_LIN) or (N/pi)(N/(2n+1) - 1) (MM_S4D_INV), n < N/2, for H rows.
+ * Arrays hold H*N/2 floats. Returns MM_OK, MM_E_INVALID_ARG (NULL, unknown variant),
+ * MM_E_RANGE (H < 1, N < 2 or odd). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_s4d_init(int32_t variant, int64_t h, int64_t n, float *log_a_real,
+                                        float *a_imag);
+
+/* LRU initialisation (minimal-LRU) from h's RNG (an LRU handle of width H and N states):
+ * nu_log = ln(-ln(u1 (r_max^2 - r_min^2) + r_min^2)/2), theta_log = ln(max_phase u2),
+ * gamma_log = ln sqrt(1 - |lambda|^2), B [N,H,x2] parts ~ N(0, 1/(2H)), C [H,N,x2] parts
+ * ~ N(0, 1/N), D [H] ~ N(0, 1). Any output may be NULL (not drawn, but the stream advances as
+ * if it were). Requires 0 <= r_min < r_max <= 1, max_phase > 0.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL h, wrong kind), MM_E_RANGE. Allocates: nothing.
+ * Since: 0.1 */
+MM_API MM_NODISCARD int mm_ssm_lru_init(mm_ssm *h, double r_min, double r_max, double max_phase,
+                                        float *nu_log, float *theta_log, float *gamma_log,
+                                        float *b, float *c, float *d);
+
+/* ---- mm_ssm model blocks (mm_model layers, see the mm_model section) ------------------------ */
+/* Appends a Mamba block (mamba_ssm Mamba, bias-free in/out projections) on inputs
+ * [B, T, d_model] (d_model = the previous layer's width; 2-D inputs are T = 1):
+ *   xz = in_proj(x); x' = silu(causal depthwise conv1d(x-half, d_conv taps) + bias);
+ *   [dt_low, B, C] = x_proj(x'); delta = dt_proj(dt_low) (+ its bias inside the softplus);
+ *   y = selective_scan(x', delta, A = -exp(A_log), B, C, D, z-half); out = out_proj(y).
+ *   d_state N (1..256, mamba: 16), d_conv (1..64, mamba: 4), expand (1..64, mamba: 2),
+ *   dt_rank (0: ceil(d_model / 16)).
+ * Init as mamba_ssm: default Linear/Conv1d, dt_proj.weight U(+-dt_rank^-1/2), dt_proj.bias the
+ * inverse softplus of exp(U(ln 1e-3, ln 0.1)) (floor 1e-4), A_log = ln[1..N], D = 1. Tensors
+ * "<i>.in_proj.weight", "<i>.conv1d.weight" [E,1,d_conv], "<i>.conv1d.bias", "<i>.x_proj.weight",
+ * "<i>.dt_proj.weight", "<i>.dt_proj.bias", "<i>.A_log", "<i>.D", "<i>.out_proj.weight"
+ * (E = expand d_model), as PyTorch names them. Backward and JVP are exact (the scan backward
+ * recomputes chunks of 64 steps). Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_RANGE (sizes),
+ * MM_E_STATE (finalized), MM_E_NOMEM. Allocates: the layer table may grow. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_add_mamba(mm_model *m, int64_t d_state, int64_t d_conv,
+                                           int64_t expand, int64_t dt_rank);
+
+/* Appends an S4D block (state-spaces/s4 models/s4/s4d.py S4D, transposed=False): on
+ * [B, T, H], y = S4D-kernel(T) * u + D u (causal FFT convolution along T per channel),
+ * a = GELU(y), out = GLU(Linear(H -> 2H)(a)) = z1 sigmoid(z2). d_state N (even, 2..4096,
+ * N/2 complex modes). Init as s4d.py: log_dt U(ln dt_min, ln dt_max) with dt_min = 1e-3,
+ * dt_max = 0.1, C complex N(0, 1/2) per part, log_A_real = ln 1/2, A_imag = pi n (S4D-Lin),
+ * D N(0, 1), the output Linear as torch's Conv1d(H, 2H, 1). Tensors "<i>.D", "<i>.kernel.C"
+ * [H,N/2,2], "<i>.kernel.log_dt", "<i>.kernel.log_A_real", "<i>.kernel.A_imag",
+ * "<i>.output_linear.0.weight" [2H,H,1], "<i>.output_linear.0.bias". No dropout.
+ * Returns as mm_model_add_mamba. Allocates: the layer table may grow. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_add_s4d(mm_model *m, int64_t d_state);
+
+/* Token-by-token decoding of a finalized model whose layers are row-wise (dense, activations,
+ * norms, embedding) or recurrent (Mamba, S4D); attention-type layers are refused. The caller
+ * owns the recurrent state: mm_model_decode_state_size gives its bytes for batch rows (0 if
+ * the model has no recurrent layer); zero it to start a sequence (as mamba's
+ * allocate_inference_cache). mm_model_decode_step feeds one token per row:
+ *   x: [batch, input_dim] (batch <= max_batch); y: [batch, output_dim];
+ *   state: state_size bytes for this batch, 8-byte aligned, updated.
+ * A decoded step equals the same position of mm_model_forward on the whole sequence (up to
+ * rounding). It clears the forward kept for mm_model_backward.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or small state), MM_E_STATE (not
+ * finalized), MM_E_SHAPE, MM_E_RANGE (batch), MM_E_UNSUPPORTED (a layer without decoding).
+ * Allocates: nothing. Cost per token independent of the position. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_decode_state_size(const mm_model *m, int64_t batch,
+                                                   size_t *bytes);
+MM_API MM_NODISCARD int mm_model_decode_step(mm_model *m, const mm_tensor *x, mm_tensor *y,
+                                             void *state, size_t state_bytes);
+
+/* ---- mm_attn -------------------------------------------------------------------------------- */
+/* [block owned by the attention work; appended after the other sections]
+ * Attention on q [B, H, N, d], k [B, H, M, d], v [B, H, M, dv] -> out [B, H, N, dv], row-major
+ * (docs/ATTENTION.md has every formula, its complexity and the reference it matches):
+ *   MM_ATTN_SOFTMAX   exact softmax(scale q k^T) v, scale 1/sqrt(d); tiled online softmax
+ *                     (flash-attention): neither forward nor backward forms N x M; backward
+ *                     recomputes probabilities from the saved per-row log-sum-exp.
+ *   MM_ATTN_LINEAR    phi(q)^T S / (phi(q) . z + eps) with phi = elu+1, relu or identity
+ *                     ("Transformers are RNNs"; eps added after the dot product as
+ *                     fast-transformers, default 1e-6); causal form carries an O(d dv) state.
+ *   MM_ATTN_PERFORMER linear attention on FAVOR+ positive orthogonal random features (the
+ *                     projection W [n_features, d] is drawn from the seed, readable and
+ *                     settable; feature eps 1e-4 as performer-pytorch).
+ *   MM_ATTN_RELU2     FLASH / GAU squared-ReLU attention: relu(q k^T / C)^2 v inside chunks of
+ *                     C (one chunk = GAU's relu(q k^T / n)^2 v), linear across chunks.
+ *   MM_ATTN_SPARSE    softmax attention under a Sparse Transformer mask (local band or
+ *                     strided), causal; masked blocks are skipped.
+ *   MM_ATTN_GATED     S_t = diag(a_t) S_{t-1} + k_t v_t^T, o_t = S_t^T (scale q_t), chunkwise
+ *                     parallel: no decay (plain causal linear attention), RetNet's fixed
+ *                     per-head decay, or data-dependent log-gates (GLA) via
+ *                     mm_attn_forward_gated.
+ * Causal masks with N != M are bottom-right aligned (flash-attention): query i sits at key
+ * position i + M - N and sees keys j <= i + M - N; a query that sees no key outputs 0.
+ * Lifecycle: mm_attn_opts_init(&o, kind) -> set sizes -> mm_attn_create -> forward / backward
+ * / step ... -> mm_attn_free. Every workspace (saved tensors for backward, streaming state,
+ * KV cache) is reserved at create from max_batch, n_heads and max_seq: forward, backward and
+ * step never allocate and return MM_E_RANGE beyond the reservation.
+ * Thread-safety: one thread at a time per handle. */
+typedef struct mm_attn mm_attn;
+
+/* Attention kinds (numbers never change). */
+enum {
+    MM_ATTN_SOFTMAX = 1,
+    MM_ATTN_LINEAR = 2,
+    MM_ATTN_PERFORMER = 3,
+    MM_ATTN_RELU2 = 4,
+    MM_ATTN_SPARSE = 5,
+    MM_ATTN_GATED = 6
+};
+
+/* Feature maps of MM_ATTN_LINEAR. */
+enum {
+    MM_FMAP_ELU1 = 1,    /* elu(x) + 1 (fast-transformers) */
+    MM_FMAP_RELU = 2,    /* max(x, 0) */
+    MM_FMAP_IDENTITY = 3 /* x (with normalize = 1 the denominator may vanish: see eps) */
+};
+
+/* Sparse patterns of MM_ATTN_SPARSE (openai/sparse_attention masks, i' = i + M - N):
+ * LOCAL sees keys i' - window < j <= i'; STRIDED sees j <= i' with (i' - j) % stride == 0. */
+enum { MM_SPARSE_LOCAL = 1, MM_SPARSE_STRIDED = 2 };
+
+/* Gates of MM_ATTN_GATED with mm_attn_forward (mm_attn_forward_gated always takes its gates
+ * from the call): NONE a_t = 1; RETNET a_t = gamma_h = 1 - 2^(-5-h) for head h. */
+enum { MM_GATE_NONE = 0, MM_GATE_RETNET = 1 };
+
+/* Run-time parameters (mm_attn_set_f64 / mm_attn_get_f64; bounds through mm_param_bounds). */
+enum {
+    MM_ATTN_SCALE = 100,       /* logit scale (SOFTMAX, SPARSE) or query scale (GATED)
+                                  [1/sqrt(d)], [1e-30, 1e6]; RELU2 ignores it (1/C scaling) */
+    MM_ATTN_EPS = 101,         /* denominator eps of LINEAR [1e-6] and PERFORMER [0], [0, 1] */
+    MM_ATTN_FEATURE_EPS = 102, /* PERFORMER feature eps [1e-4], [0, 1] */
+    /* read-only statistics */
+    MM_ATTN_STAT_POSITION = 150,       /* tokens fed to mm_attn_step since the last reset */
+    MM_ATTN_STAT_WORKSPACE_BYTES = 151 /* bytes reserved at create */
+};
+
+/* Construction options. Fields are only ever appended. */
+typedef struct mm_attn_opts {
+    uint32_t struct_size;      /* sizeof(mm_attn_opts), set by mm_attn_opts_init */
+    uint32_t reserved0;        /* must be 0 */
+    const mm_allocator *alloc; /* copied; NULL = aligned malloc/free */
+    int32_t kind;              /* MM_ATTN_* (set by mm_attn_opts_init) */
+    int32_t feature_map;       /* LINEAR: MM_FMAP_* [MM_FMAP_ELU1] */
+    int32_t causal;            /* 0 or 1 [0; SPARSE and GATED 1, and must stay 1] */
+    int32_t normalize;         /* LINEAR: 1 divides by phi(q) . z + eps, 0 does not [1] */
+    int64_t d_head;            /* d, width of q and k [64] */
+    int64_t dv;                /* width of v and out [0 = d_head] */
+    int64_t n_heads;           /* H [1] */
+    int64_t max_batch;         /* largest B [1] */
+    int64_t max_seq;           /* largest N and M [1024] */
+    int64_t chunk;             /* RELU2 chunk C [256]; GATED chunk [64]; >= 1 */
+    int32_t sparse_pattern;    /* SPARSE: MM_SPARSE_* [MM_SPARSE_LOCAL] */
+    int32_t gate;              /* GATED: MM_GATE_* [MM_GATE_NONE] */
+    int64_t window;            /* SPARSE LOCAL band [128] */
+    int64_t stride;            /* SPARSE STRIDED stride [128] */
+    int64_t n_features;        /* PERFORMER m [0 = int(d ln d), 266 at d = 64] */
+    uint64_t seed;             /* PERFORMER projection seed [0] */
+    int32_t n_threads;         /* > 1 runs batch-heads on a thread pool [1] */
+    int32_t reserved1;         /* must be 0 */
+    char *err_buf;             /* optional: receives mm_attn_create's failure text */
+    size_t err_buf_size;
+} mm_attn_opts;
+
+/* Fills o with the defaults of kind (above, in brackets) and struct_size.
+ * Returns MM_OK, MM_E_INVALID_ARG (o NULL or unknown kind; o then holds SOFTMAX defaults).
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_attn_opts_init(mm_attn_opts *o, int32_t kind);
+
+/* Creates an attention operator and reserves everything its calls need: saved tensors for
+ * backward (max_batch x n_heads x max_seq rows), per-thread kernel workspaces, streaming state
+ * (KV cache of max_seq tokens for SOFTMAX and SPARSE), and for PERFORMER the projection drawn
+ * from seed.
+ *   out:  receives the handle; NULL on failure.
+ *   opts: read during the call; err_buf receives this call's failure text.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, unknown kind / feature map / pattern / gate,
+ * causal = 0 for SPARSE or GATED, reserved fields, bad allocator), MM_E_RANGE (sizes < 1 or
+ * beyond 2^31, workspace overflow), MM_E_VERSION (newer opts with unknown fields set),
+ * MM_E_NOMEM. Allocates: the handle, the workspaces above and a thread pool if n_threads > 1.
+ * Since: 0.1 */
+MM_API MM_NODISCARD int mm_attn_create(mm_attn **out, const mm_attn_opts *opts);
+
+/* Forward pass out = attention(q, k, v), saving what mm_attn_backward needs (copies of the
+ * inputs, the output, per-row log-sum-exp or denominators, features).
+ *   q [B, H, N, d], k [B, H, M, d], v [B, H, M, dv], out [B, H, N, dv] (caller-owned,
+ *   overwritten); B <= max_batch, N, M <= max_seq. RELU2 with C < N or causal, and GATED,
+ *   need N == M. GATED uses the handle's gate (none or RetNet decay).
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_SHAPE (the text names the shapes),
+ * MM_E_RANGE (beyond the reservation). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_attn_forward(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
+                                        const mm_tensor *v, mm_tensor *out);
+
+/* GATED forward with data-dependent log-gates g = log a_t <= 0: g [B, H, N] (one gate per
+ * head and step: Simple GLA, Mamba-2) or [B, H, N, d] (one per key dimension: GLA). Returns
+ * as mm_attn_forward, plus MM_E_STATE (not a GATED handle), MM_E_NUMERIC (a gate > 0, NaN or
+ * Inf). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_attn_forward_gated(mm_attn *h, const mm_tensor *q,
+                                              const mm_tensor *k, const mm_tensor *v,
+                                              const mm_tensor *g, mm_tensor *out);
+
+/* Backward of the last successful forward: given dout [B, H, N, dv], writes dq, dk, dv
+ * (shaped as q, k, v; any may be NULL when not needed) and, after mm_attn_forward_gated, dg
+ * (shaped as g; NULL allowed). Gradients are with respect to the raw q and k (through feature
+ * maps and scales). PERFORMER holds its stabilisers constant (as performer-pytorch detaches
+ * them). Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (no forward since create, reset or a
+ * failure), MM_E_SHAPE. Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_attn_backward(mm_attn *h, const mm_tensor *dout, mm_tensor *dq,
+                                         mm_tensor *dk, mm_tensor *dv, mm_tensor *dg);
+
+/* Streaming: feeds one token per batch-head and returns what the causal forward returns at
+ * that position (N = M = position + 1).
+ *   q [B, H, d] (or [B, H, 1, d]), k [B, H, d], v [B, H, dv], out [B, H, dv] (same rank as q);
+ *   g: GATED data-dependent gates [B, H] or [B, H, d] (NULL: the handle's gate); NULL for
+ *   the other kinds. B <= max_batch and must stay the same until mm_attn_reset.
+ * Cost per token: O(d dv) for LINEAR and GATED, O(n_features dv) for PERFORMER, O(C (d + dv))
+ * for RELU2 (its current chunk), O(position) for SOFTMAX, O(window) for SPARSE LOCAL.
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (handle not causal), MM_E_SHAPE, MM_E_RANGE
+ * (SOFTMAX / SPARSE beyond max_seq tokens). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_attn_step(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
+                                     const mm_tensor *v, const mm_tensor *g, mm_tensor *out);
+
+/* Clears the streaming state (position 0) and forgets the saved forward. Returns MM_OK or
+ * MM_E_INVALID_ARG. Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_attn_reset(mm_attn *h);
+
+/* PERFORMER: draws a new projection from the handle's RNG (the stream continues from create's
+ * draw, so a sequence of redraws is reproducible from the seed); forgets the saved forward.
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (other kinds). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_attn_redraw(mm_attn *h);
+
+/* PERFORMER: copies the projection W [n_features, d_head] out of / into the handle (w must be
+ * a tensor of exactly that shape). set refuses NaN / Inf (MM_E_NUMERIC) and forgets the saved
+ * forward. Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (other kinds), MM_E_SHAPE.
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_attn_get_projection(mm_attn *h, mm_tensor *w);
+MM_API MM_NODISCARD int mm_attn_set_projection(mm_attn *h, const mm_tensor *w);
+
+/* Sets / reads a run-time parameter (MM_ATTN_*). Setting one forgets the saved forward (its
+ * backward would not match); streaming state is kept. Returns MM_OK, MM_E_INVALID_ARG (NULL),
+ * MM_E_UNSUPPORTED (unknown or read-only id), MM_E_RANGE (outside the bounds; unchanged).
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_attn_set_f64(mm_attn *h, int32_t id, double v);
+MM_API MM_NODISCARD int mm_attn_get_f64(mm_attn *h, int32_t id, double *v);
+
+/* Returns the detail text of the last failure on h ("" if none; "invalid handle" for NULL).
+ * Since: 0.1 */
+MM_API const char *mm_attn_errmsg(const mm_attn *h);
+
+/* Frees the handle and everything it reserved. NULL is a no-op. Since: 0.1 */
+MM_API void mm_attn_free(mm_attn *h);
+
+/* ---- attention blocks of mm_model (declared here with the attention they use) ----------------
+ * Appends a pre-norm multi-head attention block, width D = the previous layer's output:
+ *   y = x + Attn(q, k, v) W_out^T + b_out,   [q | k | v] = LN(x) W_in^T + b_in
+ * with a non-affine LayerNorm (eps 1e-5; an affine one would fold into W_in, b_in) and the
+ * attention of opts (any kind: kind, feature_map, causal, d_head, dv, n_heads, chunk,
+ * sparse_pattern, window, stride, gate, n_features, seed; alloc, max_batch, max_seq,
+ * n_threads and err_buf are ignored: the model's own apply). Inputs are [B, T, D] (a 2-D
+ * input is T = 1). Tensors, in torch.nn.MultiheadAttention's layout: "<i>.in_proj_weight"
+ * [H (2 d_head + dv), D] (q rows, then k, then v), "<i>.in_proj_bias", "<i>.out_proj.weight"
+ * [D, H dv], "<i>.out_proj.bias"; init xavier-uniform in_proj, zero biases, U(+-1/sqrt(H dv))
+ * out_proj. PERFORMER draws its projection from opts.seed at every forward (not a parameter).
+ * Backward is exact; the JVP evaluates the attention densely (O(T^2) per head).
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL m, bad options), MM_E_RANGE (sizes; dv <= 1024),
+ * MM_E_VERSION, MM_E_STATE (finalized), MM_E_NOMEM. Allocates: the layer table may grow.
+ * Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_add_attention(mm_model *m, const mm_attn_opts *opts);
+
+/* Appends a GAU block (Hua et al., "Transformer Quality in Linear Time"), width D:
+ *   xn = LN(x) (non-affine),  [U | V | Z] = SiLU(xn W^T + b),  U, V [T, e], Z [T, s]
+ *   q = Z * gamma_q + beta_q,  k = Z * gamma_k + beta_k   (per-dimension scale and offset)
+ *   y = x + (U * A) W_o^T,    A = MM_ATTN_RELU2 attention of (q, k, V): relu(q k^T / T)^2 V
+ *   (one chunk, non-causal), or FLASH mixed chunks of length chunk (causal or not).
+ *   expansion: e (0 = 2 D);  qk_dim: s (0 = 128);  causal: 0 or 1;  chunk: >= 1 (0 = 256).
+ * Tensors: "<i>.uvz.weight" [2e + s, D], "<i>.uvz.bias" [2e + s], "<i>.qk" [4, s] (gamma_q,
+ * gamma_k, beta_q, beta_k; init gamma ~ N(0, 0.02^2), beta 0 as lucidrains' FLASH),
+ * "<i>.out.weight" [D, e]. Returns and allocates as mm_model_add_attention. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_add_gau(mm_model *m, int64_t expansion, int64_t qk_dim,
+                                         int32_t causal, int64_t chunk);
+
+/* ---- mm_policy ------------------------------------------------------------------------------ */
+/* Reinforcement-learning agents built from mm_models: DDPG and TD3 (off-policy, replay buffer,
+ * continuous actions), A2C, QAC, PPO and TRPO (on-policy rollouts, continuous or discrete).
+ * Defaults, formulas and sources are in docs/RL.md. Lifecycle:
+ *   mm_policy_opts_init(&o, MM_ALGO_*) -> set obs_dim, action space, n_agents ... ->
+ *   mm_policy_create -> loop { mm_policy_act; env step; mm_policy_observe; mm_policy_update }
+ *   -> mm_policy_save / mm_policy_load -> mm_policy_free.
+ * One call handles n agents (rows of obs / actions), e.g. 64 NPCs of a game or n copies of an
+ * environment. Continuous actions are given and returned in the environment's units (bounds in
+ * the options; internally the off-policy actor works in [-1, 1]); discrete actions are exact
+ * float indices 0 .. n_actions-1. terminated = a true end (no bootstrap); truncated = a time
+ * limit or any other cut (the value of next_obs is bootstrapped), as Stable-Baselines3.
+ * act, observe and update never allocate (everything is reserved by create).
+ * Thread-safety: a policy is a mutable handle (one thread at a time). */
+typedef struct mm_policy mm_policy;
+
+/* Algorithms (numbers never change). */
+enum {
+    MM_ALGO_DDPG = 1, /* deep deterministic policy gradient (SB3 >= 2.3 defaults) */
+    MM_ALGO_TD3 = 2,  /* twin delayed DDPG (SB3 defaults) */
+    MM_ALGO_A2C = 3,  /* advantage actor-critic (SB3 defaults: RMSprop, n_steps 5) */
+    MM_ALGO_QAC = 4,  /* Q actor-critic (Zhao, Alg. 10.1), batched like A2C */
+    MM_ALGO_PPO = 5,  /* proximal policy optimisation, clipped (SB3 defaults) */
+    MM_ALGO_TRPO = 6  /* trust region policy optimisation (sb3-contrib defaults) */
+};
+
+/* Exploration noise of DDPG / TD3 (added in the [-1, 1] action space). */
+enum {
+    MM_NOISE_NONE = 0,
+    MM_NOISE_GAUSSIAN = 1, /* N(0, noise_sigma^2) per step and dimension */
+    MM_NOISE_OU = 2        /* Ornstein-Uhlenbeck (noise_theta, noise_sigma, noise_dt), reset
+                              when the agent's episode ends */
+};
+
+/* Run-time parameters (mm_policy_set_f64 / mm_policy_get_f64; bounds via mm_param_bounds). */
+enum {
+    MM_POLICY_LR_ACTOR = 300,     /* actor / policy learning rate */
+    MM_POLICY_LR_CRITIC = 301,    /* critic / value learning rate (A2C, PPO: same network
+                                     optimizer, this one is used for the value net) */
+    MM_POLICY_GAMMA = 302,        /* discount */
+    MM_POLICY_TAU = 303,          /* Polyak coefficient of the targets (DDPG, TD3) */
+    MM_POLICY_NOISE_SIGMA = 304,  /* exploration noise std (DDPG, TD3) */
+    MM_POLICY_ENT_COEF = 305,     /* entropy bonus (A2C, QAC, PPO) */
+    MM_POLICY_CLIP_RANGE = 306,   /* PPO ratio clip */
+    MM_POLICY_TARGET_KL = 307,    /* TRPO trust region delta */
+    MM_POLICY_VF_COEF = 308,      /* value loss weight (A2C, PPO) */
+    MM_POLICY_MAX_GRAD_NORM = 309,/* global gradient clipping, 0 = off */
+    MM_POLICY_CG_DAMPING = 310,   /* TRPO damping */
+    /* read-only statistics of the last update */
+    MM_POLICY_STAT_ACTOR_LOSS = 350,
+    MM_POLICY_STAT_CRITIC_LOSS = 351,
+    MM_POLICY_STAT_KL = 352,            /* PPO approx. KL, TRPO accepted KL */
+    MM_POLICY_STAT_ENTROPY = 353,       /* mean policy entropy */
+    MM_POLICY_STAT_EXPLAINED_VAR = 354, /* 1 - Var(R - V) / Var(R) of the rollout */
+    MM_POLICY_STAT_UPDATES = 355,       /* gradient updates so far */
+    MM_POLICY_STAT_STEPS = 356,         /* transitions observed so far */
+    MM_POLICY_STAT_CLIP_FRACTION = 357, /* PPO: fraction of clipped ratios */
+    MM_POLICY_STAT_LS_STEPS = 358,      /* TRPO: backtracking steps of the last line search
+                                           (-1: no step accepted) */
+    MM_POLICY_STAT_Q_MEAN = 359         /* DDPG/TD3/QAC: mean Q of the last critic batch */
+};
+
+/* Construction options; mm_policy_opts_init fills the published defaults of an algorithm
+ * (in brackets: DDPG/TD3 | A2C | PPO | TRPO | QAC; docs/RL.md says where each comes from).
+ * Fields are only ever appended. */
+typedef struct mm_policy_opts {
+    uint32_t struct_size;       /* sizeof(mm_policy_opts), set by mm_policy_opts_init */
+    uint32_t reserved0;         /* must be 0 */
+    const mm_allocator *alloc;  /* copied; NULL = aligned malloc/free */
+    int32_t algo;               /* MM_ALGO_* (set by opts_init) */
+    int32_t n_threads;          /* GEMM threads of the networks [1] */
+    uint64_t seed;              /* initialisation, exploration and sampling [0] */
+    /* spaces */
+    int64_t obs_dim;            /* observation width, >= 1 (required) */
+    int64_t act_dim;            /* continuous action width (n_actions == 0) [1] */
+    int64_t n_actions;          /* > 0: discrete actions 0..n_actions-1 (not DDPG/TD3) [0] */
+    const float *act_low;       /* continuous bounds, act_dim floats each (copied at create); */
+    const float *act_high;      /* NULL = [-1, 1]. Finite, low < high. */
+    int64_t n_agents;           /* agents per act/observe call; on-policy: exactly this many,
+                                   each a column of the rollout [1] */
+    /* networks: hidden[0..n_hidden) units with activation, for actor and critic alike */
+    int32_t n_hidden;           /* 1..4 [2] */
+    int32_t activation;         /* MM_ACT_* [RELU | TANH] */
+    int64_t hidden[4];          /* [400,300 | 64,64] */
+    /* common */
+    double gamma;               /* [0.99] */
+    double lr_actor;            /* [1e-3 | 7e-4 | 3e-4 | 1e-3 (critic only; the actor moves by
+                                   the natural step) | 7e-4] */
+    double lr_critic;           /* [1e-3 | = lr_actor] */
+    double max_grad_norm;       /* [0 | 0.5 | 0.5 | 0 | 0.5] */
+    int32_t norm_obs;           /* running observation normalisation [0] */
+    int32_t reserved1;          /* must be 0 */
+    double clip_obs;            /* clip of normalised observations [10] */
+    /* off-policy (DDPG, TD3) */
+    int64_t buffer_size;        /* replay capacity in transitions [1000000] */
+    int64_t batch_size;         /* [256 | - | 64 | 128 | -]: PPO/TRPO minibatch */
+    int64_t learning_starts;    /* transitions with uniform random actions first [100] */
+    int64_t train_freq;         /* train every train_freq observe calls [1] */
+    int64_t gradient_steps;     /* updates per training round [1] */
+    double tau;                 /* Polyak coefficient [0.005] */
+    int32_t noise;              /* MM_NOISE_* [GAUSSIAN] */
+    int32_t policy_delay;       /* [1 | 2] */
+    double noise_sigma;         /* [0.1] */
+    double noise_theta;         /* OU mean reversion [0.15] */
+    double noise_dt;            /* OU time step [0.01, SB3] */
+    double target_noise;        /* TD3 target smoothing std [0 | 0.2] */
+    double target_noise_clip;   /* [0 | 0.5] */
+    int32_t n_critics;          /* [1 | 2] */
+    int32_t n_epochs;           /* PPO epochs [10]; TRPO critic epochs [10] */
+    /* on-policy (A2C, QAC, PPO, TRPO) */
+    int64_t n_steps;            /* rollout length per agent [- | 5 | 2048 | 2048 | 5] */
+    double gae_lambda;          /* [- | 1.0 | 0.95 | 0.95 | -] */
+    double ent_coef;            /* [0] */
+    double vf_coef;             /* [0.5] */
+    double clip_range;          /* PPO [0.2] */
+    double clip_range_vf;       /* PPO value clipping, 0 = off [0] */
+    int32_t normalize_advantage;/* [0 | 0 | 1 | 1 | 0] (unbiased std, as SB3) */
+    int32_t use_rmsprop;        /* A2C/QAC: RMSprop(0.99, 1e-5) instead of Adam [1 for A2C] */
+    double log_std_init;        /* Gaussian log std [0] */
+    double adam_eps;            /* on-policy Adam eps [1e-5] */
+    int64_t linear_decay_steps; /* > 0: lr and PPO clip decay linearly to 0 over this many
+                                   transitions (ZOO "lin_" schedules) [0] */
+    /* TRPO */
+    double target_kl;           /* [0.01] */
+    double cg_damping;          /* [0.1] */
+    int32_t cg_max_steps;       /* [15] */
+    int32_t ls_max_iter;        /* [10] */
+    double ls_decay;            /* [0.8] */
+    char *err_buf;              /* optional: receives mm_policy_create's failure text */
+    size_t err_buf_size;
+} mm_policy_opts;
+
+/* Fills o with the published defaults of algo (MM_ALGO_*) and struct_size.
+ * Returns MM_OK or MM_E_INVALID_ARG (o NULL, unknown algo). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_policy_opts_init(mm_policy_opts *o, int32_t algo);
+
+/* Creates an agent: networks (initialised from opts.seed), optimizers, targets, the replay or
+ * rollout buffer and every work buffer act/observe/update need.
+ *   out:  receives the handle; NULL on failure.  opts: read during the call only.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, bad sizes or settings, discrete DDPG/TD3, bounds not
+ * finite or low >= high), MM_E_VERSION, MM_E_RANGE (sizes overflow), MM_E_NOMEM.
+ * Allocates: everything the agent will ever use. Since: 0.1 */
+MM_API MM_NODISCARD int mm_policy_create(mm_policy **out, const mm_policy_opts *opts);
+
+/* Chooses actions for n agents: obs [n, obs_dim] row-major -> actions [n, act_dim] (discrete:
+ * [n] float indices). explore = 1 samples (on-policy) or adds noise / uses uniform random
+ * actions before learning_starts (off-policy); 0 is the deterministic policy (mean, argmax).
+ * n in 1..n_agents. Returns MM_OK, MM_E_INVALID_ARG, MM_E_RANGE (n), MM_E_NUMERIC (NaN/Inf in
+ * obs; nothing written). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_policy_act(mm_policy *p, const float *obs, int64_t n, float *actions,
+                                      int32_t explore);
+
+/* Records n transitions (rows): obs, the actions taken (as returned by act, or any valid
+ * action), rewards [n], next_obs (the TRUE last observation when the episode ended, not the
+ * reset one), terminated [n] and truncated [n] (0/1). Updates the observation statistics when
+ * norm_obs is set. On-policy algorithms need n == n_agents. Refuses NaN/Inf in obs, rewards,
+ * actions or next_obs with MM_E_NUMERIC and stores nothing. Returns MM_OK, MM_E_INVALID_ARG,
+ * MM_E_RANGE (n; discrete action out of range), MM_E_SHAPE (on-policy n != n_agents),
+ * MM_E_STATE (on-policy rollout full: call mm_policy_update), MM_E_NUMERIC.
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_policy_observe(mm_policy *p, const float *obs, const float *actions,
+                                          const float *rewards, const float *next_obs,
+                                          const uint8_t *terminated, const uint8_t *truncated,
+                                          int64_t n);
+
+/* Trains when it is time: off-policy after learning_starts every train_freq observe calls
+ * (gradient_steps updates); on-policy when the rollout holds n_steps observe calls (one
+ * algorithm update, then the rollout restarts). *did_update (optional) = 1 if it trained.
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_NUMERIC (a non-finite gradient or loss: the networks
+ * are left as before that step). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_policy_update(mm_policy *p, int32_t *did_update);
+
+/* Sets / reads a run-time parameter or statistic (MM_POLICY_*). Returns MM_OK,
+ * MM_E_INVALID_ARG, MM_E_UNSUPPORTED (unknown id, read-only id for set), MM_E_RANGE (outside
+ * bounds; unchanged). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_policy_set_f64(mm_policy *p, int32_t id, double v);
+MM_API MM_NODISCARD int mm_policy_get_f64(mm_policy *p, int32_t id, double *v);
+
+/* Saves the agent as safetensors at path, atomically: every network (actor, critics, targets,
+ * value net, log std; "actor.0.weight", ...), the observation statistics and, in the metadata,
+ * the algorithm and sizes. Replay/rollout contents and optimizer state are not saved.
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_IO, MM_E_NOMEM. Allocates: a temporary header.
+ * Since: 0.1 */
+MM_API MM_NODISCARD int mm_policy_save(mm_policy *p, const char *path);
+
+/* Loads a file written by mm_policy_save into p, which must have been created with the same
+ * algorithm, spaces and network sizes. Everything is validated before anything is changed.
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_IO, MM_E_FORMAT (malformed, checksum, other
+ * architecture), MM_E_NOMEM. Allocates: the file while it is read. Since: 0.1 */
+MM_API MM_NODISCARD int mm_policy_load(mm_policy *p, const char *path);
+
+/* Returns the detail text of the last failure on p ("" if none; "invalid handle" for NULL).
+ * Since: 0.1 */
+MM_API const char *mm_policy_errmsg(const mm_policy *p);
+
+/* Frees the agent and everything it allocated. NULL is a no-op. Since: 0.1 */
+MM_API void mm_policy_free(mm_policy *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,6 +15,16 @@ static void (*const g_suites[])(void) = {
     suite_core,
     suite_tensor,
     suite_gemm,
+    suite_act,
+    suite_model,
+    suite_model_api,
+    suite_optim,
+    suite_io,
+    suite_ssm,
+    suite_loss,
+    suite_attn,
+    suite_envs,
+    suite_policy,
 };
 
 int mmt_quick(void) { return getenv("MM_TEST_QUICK") != NULL; }

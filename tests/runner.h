@@ -64,5 +64,15 @@ void mmt_fill_uniform_f64(double *x, int64_t n, uint64_t seed, double lo, double
 void suite_core(void);
 void suite_tensor(void);
 void suite_gemm(void);
+void suite_act(void);
+void suite_model(void);
+void suite_model_api(void);
+void suite_optim(void);
+void suite_io(void);
+void suite_ssm(void);
+void suite_loss(void);
+void suite_attn(void);
+void suite_envs(void);
+void suite_policy(void);
 
 #endif
