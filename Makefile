@@ -40,8 +40,13 @@ OPENBLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenbl
 LIB_LIBS   += $(OPENBLAS_LIBS)
 PC_PRIVATE += $(OPENBLAS_LIBS)
 endif
-# Files named *_avx2.c hold the AVX2/FMA paths, chosen at run time by CPU detection.
+# Files named *_avx2.c hold the AVX2/FMA paths, chosen at run time by CPU detection. Other
+# architectures compile them without the flags (their bodies are guarded by __AVX2__/__FMA__).
+ifneq ($(filter x86_64% i686% i386%,$(shell $(CC) -dumpmachine 2>/dev/null)),)
 AVX2_FLAGS := -mavx2 -mfma
+else
+AVX2_FLAGS :=
+endif
 
 # ---- sources -----------------------------------------------------------------------------------
 FLOORS  := core tensor kernels attn ssm loss model io policy
