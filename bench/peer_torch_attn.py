@@ -11,8 +11,9 @@ BH = 8 heads of d = dv = 64 (shape [1, 8, N, 64]); loss = sum(out * g). Cases:
   relu2_causal    FLASH mixed chunks (C = 256): chunk loop in PyTorch
   sparse_local    masked softmax with the local band (window 128)
   gated_retnet    RetNet parallel form ((q k^T) * decay mask) v
-Prints one median time in nanoseconds per case, in order (-1 when skipped for size). Prints
-nothing and exits 1 when torch is missing.
+Prints one median process CPU time (time.process_time_ns, as the C side measures) in
+nanoseconds per case, in order (-1 when skipped for size). Prints nothing and exits 1 when torch
+is missing.
 """
 import math
 import sys
@@ -32,9 +33,9 @@ def median_ns(fn, reps):
     fn()
     samples = []
     for _ in range(reps):
-        t0 = time.perf_counter_ns()
+        t0 = time.process_time_ns()
         fn()
-        samples.append(time.perf_counter_ns() - t0)
+        samples.append(time.process_time_ns() - t0)
     samples.sort()
     return samples[len(samples) // 2]
 

@@ -95,6 +95,39 @@ static void models(const char *dir)
     mm_model_free(m);
 }
 
+/* Sequence blocks: every attention kind, GAU, Mamba and S4D, small. */
+static void block_models(const char *dir)
+{
+    static const int32_t kinds[] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_PERFORMER,
+                                    MM_ATTN_RELU2, MM_ATTN_SPARSE, MM_ATTN_GATED};
+    char name[32];
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        mm_model *m = begin(4);
+        mm_attn_opts ao;
+        check(mm_attn_opts_init(&ao, kinds[k]), "attn opts");
+        ao.n_heads = 1;
+        ao.d_head = 2;
+        ao.n_features = 4;
+        ao.chunk = 2;
+        ao.window = 2;
+        ao.stride = 2;
+        check(mm_model_add_attention(m, &ao), "attention");
+        check(mm_model_finalize(m), "finalize");
+        snprintf(name, sizeof name, "attn%d", (int)kinds[k]);
+        save_model(dir, m, name, 0, 0);
+        mm_model_free(m);
+    }
+    {
+        mm_model *m = begin(4);
+        check(mm_model_add_gau(m, 2, 2, 1, 2), "gau");
+        check(mm_model_add_mamba(m, 2, 2, 1, 0), "mamba");
+        check(mm_model_add_s4d(m, 2), "s4d");
+        check(mm_model_finalize(m), "finalize");
+        save_model(dir, m, "gau_mamba_s4d", 0, 0);
+        mm_model_free(m);
+    }
+}
+
 /* A file as PyTorch's safetensors writes it for Linear(3,2), LayerNorm(2): no metadata
  * beyond {"format":"pt"}; and one with torch_io.py's architecture for Linear, ReLU, Linear. */
 static void torch_files(const char *dir)
@@ -155,6 +188,7 @@ int main(int argc, char **argv)
         return 2;
     }
     models(argv[1]);
+    block_models(argv[1]);
     torch_files(argv[1]);
     json_texts(argv[1]);
     return 0;

@@ -416,8 +416,9 @@ MM_API MM_NODISCARD int mm_model_infer_workspace_size(const mm_model *m, int64_t
  * keeps nothing for backward and runs single-threaded. It does not write mm_model_errmsg (the
  * model is shared); the status says what failed.
  *   ws: at least mm_model_infer_workspace_size(m, B, T) bytes, 64-byte aligned.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or too small ws), MM_E_STATE, MM_E_SHAPE,
- * MM_E_RANGE (embedding index). Allocates: nothing. Thread-safety: see above. Since: 0.1 */
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or too small ws, y sharing x's buffer),
+ * MM_E_STATE, MM_E_SHAPE, MM_E_RANGE (embedding index). Allocates: nothing.
+ * Thread-safety: see above. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_infer(const mm_model *m, const mm_tensor *x, mm_tensor *y,
                                        void *ws, size_t ws_size);
 
@@ -903,8 +904,8 @@ enum {
 
 /* Run-time parameters and statistics (mm_ssm_set_f64 / mm_ssm_get_f64; ids 200-299). */
 enum {
-    MM_SSM_CHUNK = 200,          /* SELECTIVE backward recomputation chunk / SSD chunk length
-                                    [opts.chunk], 1..max_seq */
+    MM_SSM_CHUNK = 200,          /* read-only: SELECTIVE backward recomputation chunk / SSD
+                                    chunk length (opts.chunk, capped at max_seq) */
     MM_SSM_DT_MIN = 201,         /* SSD: clamp of delta after softplus, lower [0], >= 0 */
     MM_SSM_DT_MAX = 202,         /* SSD: upper clamp [+inf = off: 1e300] */
     MM_SSM_STAT_POSITION = 250,  /* read-only: tokens consumed by mm_ssm_step since reset */
@@ -939,7 +940,7 @@ MM_API MM_NODISCARD int mm_hippo_rank_correction(int32_t measure, int64_t n, int
  *   squaring with a degree-13 Pade approximant (works for singular A); dense GBT methods solve
  *   with partial-pivoting LU. Diagonal ZOH uses Bd = expm1(dt a)/a * b (dt b where a = 0).
  * Returns MM_OK, MM_E_INVALID_ARG (NULL, unknown method or flags), MM_E_RANGE (n outside
- * 1..4096, dt not finite and > 0), MM_E_NUMERIC (singular I - alpha dt A, non-finite input),
+ * 1..4096, dt not finite or <= 0), MM_E_NUMERIC (singular I - alpha dt A, non-finite input),
  * MM_E_NOMEM. Allocates: dense only, O(n^2) doubles of scratch through alloc (NULL: malloc),
  * freed before returning. Thread-safety: always safe. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_discretize(int32_t method, uint32_t flags, int64_t n,
@@ -947,7 +948,7 @@ MM_API MM_NODISCARD int mm_ssm_discretize(int32_t method, uint32_t flags, int64_
                                           double *bd, const mm_allocator *alloc);
 
 /* Construction options. Fields are only ever appended. Sizes per kind ([defaults]):
- *   SELECTIVE: d_inner = channels D, d_state = N, n_groups = G of grouped B/C [1].
+ *   SELECTIVE: d_inner = channels D, d_state = N (<= 256), n_groups = G of grouped B/C [1].
  *   SSD:       d_inner = heads H, head_dim = P, d_state = N, n_groups = G, chunk = Q [64].
  *   LRU:       d_inner = model width H, d_state = complex states N.
  *   S4D, S4:   d_inner = H, d_state = N (even; N/2 complex modes are stored).
@@ -958,7 +959,7 @@ typedef struct mm_ssm_opts {
     uint32_t reserved0;        /* must be 0 */
     const mm_allocator *alloc; /* copied; NULL = aligned malloc/free */
     int32_t kind;              /* MM_SSM_*, set by mm_ssm_opts_init */
-    int32_t n_threads;         /* > 1 starts a thread pool (scan over batch x channel) [1] */
+    int32_t n_threads;         /* > 1 starts a thread pool (SELECTIVE, SSD scans) [1] */
     int64_t d_inner;           /* see above [16] */
     int64_t d_state;           /* see above [SELECTIVE/LRU 16, SSD 16, S4D/S4 64] */
     int64_t head_dim;          /* SSD: P [16]; others ignore it */
@@ -986,6 +987,7 @@ typedef struct mm_ssm_opts {
  *   S4D:       log_dt [H], A_real = log_A_real [H,N/2], A_imag [H,N/2], C [H,N/2,x2],
  *              B [H,N/2,x2] (optional, default 1).
  *   S4:        log_dt [H], A = Lambda [H,N/2,x2], P [H,N/2,x2], B [H,N/2,x2], C = C~ [H,N/2,x2].
+ *   (mm_ssm_kernel ignores u and D, so one struct can serve the kernel and the step.)
  * For mm_ssm_step the time axis is dropped: u [Bt,D] (SELECTIVE, S4D: [Bt,H]), B/C [Bt,N] or
  * [Bt,G,N] (SELECTIVE), SSD x [Bt,H,P], dt [Bt,H], B/C [Bt,G,N]; LRU u [Bt,H]. */
 typedef struct mm_ssm_inputs {
@@ -1007,7 +1009,8 @@ typedef struct mm_ssm_grads {
     mm_tensor *dnu_log, *dtheta_log, *dgamma_log;
 } mm_ssm_grads;
 
-/* Zero-fill and set struct_size. Return MM_OK or MM_E_INVALID_ARG (NULL). Since: 0.1 */
+/* Zero-fill in / g (every tensor NULL) and set struct_size. Return MM_OK or MM_E_INVALID_ARG
+ * (NULL). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_inputs_init(mm_ssm_inputs *in);
 MM_API MM_NODISCARD int mm_ssm_grads_init(mm_ssm_grads *g);
 
@@ -1020,16 +1023,17 @@ MM_API MM_NODISCARD int mm_ssm_opts_init(mm_ssm_opts *o, int32_t kind);
  * Returns MM_OK, MM_E_INVALID_ARG (NULL, bad allocator, unknown kind, reserved fields non-zero,
  * unknown flags), MM_E_RANGE (sizes < 1 or too large, D not a multiple of G, odd N for
  * S4D/S4, n_threads outside 1..256, overflow), MM_E_VERSION, MM_E_NOMEM.
- * Allocates: the handle, the workspaces (SELECTIVE: O(Bt D N L/chunk + Bt G N L + D N chunk);
- * SSD: O(Bt H P N L/chunk + chunk^2); S4D/S4: FFT buffers O(H L); LRU: O(Bt N L)), the
- * streaming state O(Bt D N), a thread pool if n_threads > 1. Since: 0.1 */
+ * Allocates: the handle, the workspaces (SELECTIVE: O(Bt D N L/chunk + T Bt G N L + T (chunk N
+ * + L)); SSD: O(Bt H P N L/chunk + T (Bt L G N + chunk P N)); S4D/S4: FFT buffers O(L + H N);
+ * LRU: O(Bt N L); T = n_threads), the streaming state O(Bt D N), a thread pool if
+ * n_threads > 1. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_create(mm_ssm **out, const mm_ssm_opts *opts);
 
 /* Frees the handle and everything it allocated. NULL is a no-op. Since: 0.1 */
 MM_API void mm_ssm_free(mm_ssm *h);
 
 /* Returns the detail text of the last failure on h ("" if none; "invalid handle" for NULL).
- * Since: 0.1 */
+ * Valid until the next call on h. Allocates: nothing. Since: 0.1 */
 MM_API const char *mm_ssm_errmsg(const mm_ssm *h);
 
 /* Sequence scan (SELECTIVE, SSD, LRU), keeping what mm_ssm_scan_backward needs.
@@ -1041,8 +1045,8 @@ MM_API const char *mm_ssm_errmsg(const mm_ssm *h);
  *   out:        shaped as u.
  *   last_state: NULL or SELECTIVE [Bt,D,N], SSD [Bt,H,P,N], LRU [Bt,N,x2]: the final state.
  * Returns MM_OK, MM_E_INVALID_ARG (NULL h/in/out or required input, wrong kind, inputs of
- * another kind), MM_E_SHAPE (the text names the shapes), MM_E_RANGE (beyond the reservation).
- * Allocates: nothing. Since: 0.1 */
+ * another kind, out or last_state sharing a buffer with an input), MM_E_SHAPE (the text names
+ * the shapes), MM_E_RANGE (beyond the reservation). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out,
                                     mm_tensor *last_state);
 
@@ -1050,8 +1054,9 @@ MM_API MM_NODISCARD int mm_ssm_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tenso
  * dout (shaped as out), writes the gradients selected in g (a reverse-time scan; SELECTIVE
  * recomputes the forward inside chunks of MM_SSM_CHUNK steps from saved boundary states). The
  * final state gets no gradient (as mamba_ssm); SSD's init_state does.
- * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (no scan since create or since a failure, or a
- * scan of other sizes), MM_E_SHAPE. Allocates: nothing. Since: 0.1 */
+ * Returns MM_OK, MM_E_INVALID_ARG (also: a gradient sharing a buffer with an input or dout),
+ * MM_E_STATE (no scan since create or since a failure, or a scan of other sizes), MM_E_SHAPE.
+ * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_scan_backward(mm_ssm *h, const mm_ssm_inputs *in,
                                              const mm_tensor *dout, mm_ssm_grads *g);
 
@@ -1067,9 +1072,10 @@ MM_API MM_NODISCARD int mm_ssm_kernel(mm_ssm *h, const mm_ssm_inputs *in, mm_ten
 MM_API MM_NODISCARD int mm_ssm_kernel_backward(mm_ssm *h, const mm_ssm_inputs *in,
                                                const mm_tensor *dk, mm_ssm_grads *g);
 
-/* Causal convolution y[b,h,t] = sum_{l<=t} k[h,l] u[b,h,t-l] + d[h] u[b,h,t] by real FFT of
- * length >= 2L (any L; zero-padded to a size with factors 2, 3, 5). u, y [Bt, H, L]; k [H, L];
- * d NULL or [H]. S4D and S4 handles. Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
+/* Causal convolution y[b,h,t] = sum_{l<=t} k[h,l] u[b,h,t-l] + d[h] u[b,h,t] by float64 FFT
+ * of the next power of two >= 2L (any L; zero-padded, so the circular convolution is the
+ * linear one). u, y [Bt, H, L] (y must not alias u); k [H, L]; d NULL or [H]. S4D and S4
+ * handles. Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_conv(mm_ssm *h, const mm_tensor *u, const mm_tensor *k,
                                     const mm_tensor *d, mm_tensor *y);
 
@@ -1087,7 +1093,8 @@ MM_API MM_NODISCARD int mm_ssm_conv_backward(mm_ssm *h, const mm_tensor *u, cons
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out);
 
-/* Zeroes the streaming state and position. Returns MM_OK or MM_E_INVALID_ARG. Since: 0.1 */
+/* Zeroes the streaming state and position. Returns MM_OK or MM_E_INVALID_ARG.
+ * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_reset(mm_ssm *h);
 
 /* A view of the streaming state (max_batch rows; SELECTIVE [Bt,D,N], SSD [Bt,H,P,N], LRU
@@ -1129,10 +1136,10 @@ MM_API MM_NODISCARD int mm_ssm_lru_init(mm_ssm *h, double r_min, double r_max, d
  *   d_state N (1..256, mamba: 16), d_conv (1..64, mamba: 4), expand (1..64, mamba: 2),
  *   dt_rank (0: ceil(d_model / 16)).
  * Init as mamba_ssm: default Linear/Conv1d, dt_proj.weight U(+-dt_rank^-1/2), dt_proj.bias the
- * inverse softplus of exp(U(ln 1e-3, ln 0.1)) (floor 1e-4), A_log = ln[1..N], D = 1. Tensors
- * "<i>.in_proj.weight", "<i>.conv1d.weight" [E,1,d_conv], "<i>.conv1d.bias", "<i>.x_proj.weight",
- * "<i>.dt_proj.weight", "<i>.dt_proj.bias", "<i>.A_log", "<i>.D", "<i>.out_proj.weight"
- * (E = expand d_model), as PyTorch names them. Backward and JVP are exact (the scan backward
+ * inverse softplus of exp(U(ln 1e-3, ln 0.1)) (floor 1e-4), A_log = ln[1..N], D = 1. Tensors,
+ * in PyTorch's state_dict order and names: "<i>.A_log" [E,N], "<i>.D", "<i>.in_proj.weight",
+ * "<i>.conv1d.weight" [E,1,d_conv], "<i>.conv1d.bias", "<i>.x_proj.weight", "<i>.dt_proj.weight",
+ * "<i>.dt_proj.bias", "<i>.out_proj.weight" (E = expand d_model). Backward and JVP are exact (the scan backward
  * recomputes chunks of 64 steps). Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_RANGE (sizes),
  * MM_E_STATE (finalized), MM_E_NOMEM. Allocates: the layer table may grow. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_add_mamba(mm_model *m, int64_t d_state, int64_t d_conv,
@@ -1572,6 +1579,130 @@ MM_API const char *mm_policy_errmsg(const mm_policy *p);
 
 /* Frees the agent and everything it allocated. NULL is a no-op. Since: 0.1 */
 MM_API void mm_policy_free(mm_policy *p);
+
+/* ---- mm_comm (data-parallel training across processes) --------------------------------------
+ * [block owned by the distributed work; appended at the end of the header]
+ * A communicator built from host callbacks, so libmm never links MPI (or NCCL, gloo, a game
+ * server's sockets): the host says which rank this process is, how many ranks there are, and
+ * gives all-reduce, all-gather and neighbour send/receive on float32 buffers. mm_model,
+ * mm_loss (CLIP, SigLIP) and mm_policy use it for data-parallel training over the global batch
+ * (docs/DISTRIBUTED.md). An MPI implementation ships separately: include/mm_mpi.h,
+ * mm_comm_create_mpi, libmm_mpi (make WITH_MPI=1).
+ *
+ * Collective contract. Every rank makes the same sequence of collective libmm calls (the same
+ * functions on handles built alike, in the same order); each such call runs the same sequence
+ * of callbacks on every rank. Before its data collectives, every distributed call first agrees
+ * on a status word (an all-gather of a few floats): a rank whose own arguments are bad still
+ * takes part, returns its own error, and every other rank returns MM_E_STATE ("rank k
+ * failed") instead of hanging. A callback that returns non-zero makes the call return MM_E_IO
+ * and poisons the communicator (every later call on it returns MM_E_STATE): after a failed
+ * collective the ranks may be out of step, so training must stop or restart from a checkpoint.
+ * Detecting a rank that died or stopped calling is the callbacks' job (mm_comm_create_mpi uses
+ * a deadline).
+ * Thread-safety: a communicator is used by one thread at a time, with the handles attached to
+ * it; callbacks run on the calling thread. */
+typedef struct mm_comm mm_comm;
+
+/* Host callbacks. Each returns 0 on success and any other value on failure. n counts floats
+ * (n >= 1); buffers never overlap unless stated.
+ *   allreduce_sum(ud, buf, n):       buf = element-wise sum of every rank's buf, in place. The
+ *                                    sum must be the same on every rank (bitwise).
+ *   allgather(ud, send, recv, n):    recv[r*n .. r*n+n) = rank r's send (n floats each);
+ *                                    recv holds size*n floats.
+ *   sendrecv(ud, send, dest, recv, source, n): send n floats to rank dest and receive n floats
+ *                                    from rank source, as one deadlock-free exchange
+ *                                    (MPI_Sendrecv); dest / source are the ring neighbours
+ *                                    (rank +- 1 mod size), or rank itself when size is 1.
+ *   broadcast(ud, buf, n, root):     optional (NULL: libmm uses allreduce_sum with zeros on
+ *                                    the other ranks); buf = root's buf on every rank.
+ *   release(ud):                     optional; called once by mm_comm_free (and by a failing
+ *                                    mm_comm_create), so a transport can own ud. */
+typedef struct mm_comm_callbacks {
+    uint32_t struct_size; /* sizeof(mm_comm_callbacks) as the caller compiled it */
+    uint32_t reserved0;   /* must be 0 */
+    void *ud;             /* passed to every callback; libmm never reads it */
+    int32_t rank;         /* this process's rank, 0 <= rank < size */
+    int32_t size;         /* number of ranks (world size), 1 .. 65536 */
+    int32_t (*allreduce_sum)(void *ud, float *buf, int64_t n);
+    int32_t (*allgather)(void *ud, const float *send, float *recv, int64_t n);
+    int32_t (*sendrecv)(void *ud, const float *send, int32_t dest, float *recv, int32_t source,
+                        int64_t n);
+    int32_t (*broadcast)(void *ud, float *buf, int64_t n, int32_t root);
+    void (*release)(void *ud);
+} mm_comm_callbacks;
+
+/* Creates a communicator from callbacks (copied; ud is kept: the host keeps it alive, or hands
+ * it over through release).
+ *   out:   receives the handle; set to NULL on failure.
+ *   cb:    allreduce_sum, allgather and sendrecv must be set; broadcast may be NULL.
+ *   alloc: allocator for the handle and its scratch, copied; NULL = aligned malloc.
+ * Calls no callback. Returns MM_OK, MM_E_INVALID_ARG (NULL, missing callback, rank or size out
+ * of range, reserved0 non-zero, struct_size too small, bad allocator), MM_E_NOMEM.
+ * Allocates: the handle and O(size) floats of scratch. Since: 0.1 */
+MM_API MM_NODISCARD int mm_comm_create(mm_comm **out, const mm_comm_callbacks *cb,
+                                       const mm_allocator *alloc);
+
+/* Frees the communicator and calls release(ud) if set (no collective). Handles attached to it
+ * must be detached or freed first. NULL is a no-op. Since: 0.1 */
+MM_API void mm_comm_free(mm_comm *c);
+
+/* This process's rank / the world size, or MM_E_INVALID_ARG for NULL. Since: 0.1 */
+MM_API int32_t mm_comm_rank(const mm_comm *c);
+MM_API int32_t mm_comm_size(const mm_comm *c);
+
+/* Returns the detail text of the last failure on c ("" if none; "invalid handle" for NULL).
+ * Since: 0.1 */
+MM_API const char *mm_comm_errmsg(const mm_comm *c);
+
+/* Flags of mm_loss_set_comm. */
+enum {
+    /* CLIP, SigLIP: the reported loss, direction losses and dLoss/dt, dLoss/db are this rank's
+     * own terms (open_clip local_loss=True: local rows against the global batch, divided by
+     * the local B); their mean over ranks is the global value. Without it every rank reports
+     * the global values. Feature gradients are the same either way. */
+    MM_COMM_LOCAL_LOSS = 1u
+};
+
+/* Attaches a communicator to a CLIP or SigLIP loss (comm NULL detaches): from then on
+ * mm_loss_clip / mm_loss_siglip take this rank's shard x, y [B, D] (every rank the same B and
+ * D, B <= max_batch) of a global batch of N = size * B pairs, rank r holding pairs r*B ..
+ * r*B+B-1, and compute the loss of the global batch without any rank holding all of it:
+ *   CLIP:   image and text features are all-gathered (2 N D floats per rank); each rank
+ *           computes its B x N row block and N x B column block, and the log-sum-exp
+ *           statistics are exchanged (2 N floats), so the gradients are exact.
+ *   SigLIP: text features travel around the ring (size - 1 neighbour exchanges), each rank
+ *           scoring its images against one text block at a time; the text gradients travel
+ *           with them and reach their owner after one more exchange. Memory O(B D + tile^2).
+ * Gradients follow open_clip's gather-with-grad convention: dx, dy are this rank's rows of
+ * the gradient of size * Loss_global, so that averaging the towers' parameter gradients over
+ * ranks (mm_model_set_comm) gives exactly the gradient of the global loss. (Set
+ * MM_LOSS_GRAD_SCALE = 1 / size for the plain rows.) dLoss/dt and dLoss/db are global (or
+ * local with MM_COMM_LOCAL_LOSS) and need no averaging: t and b live in each rank's handle and
+ * stay identical if every rank applies the same update.
+ *   flags: 0 or MM_COMM_LOCAL_LOSS.
+ * The comm must outlive the attachment. Returns MM_OK, MM_E_INVALID_ARG (NULL h, unknown
+ * flags), MM_E_UNSUPPORTED (kind other than CLIP or SigLIP), MM_E_RANGE (sizes overflow),
+ * MM_E_NOMEM (the previous attachment is kept). Calls no callback.
+ * Allocates: CLIP 2 (size + 1) max_batch max_dim + O(size max_batch + tile^2) floats;
+ * SigLIP 4 max_batch max_dim + O(tile^2) floats. Since: 0.1 */
+MM_API MM_NODISCARD int mm_loss_set_comm(mm_loss *h, mm_comm *comm, uint32_t flags);
+
+/* Attaches a communicator to an agent (comm NULL detaches) for data-parallel RL: each rank
+ * steps its own environments (its own n_agents) into its own rollout (A2C, QAC, PPO) or replay
+ * buffer (DDPG, TD3), and every gradient step averages each network's gradients over ranks
+ * before clipping and the optimizer, so the networks stay identical on every rank and each
+ * step is that of the union of the ranks' batches (A2C: exactly one rank with size x
+ * n_agents; PPO: advantages are normalised per rank's minibatch). Collective: every rank calls
+ * it, then calls mm_policy_update on the same schedule (same n_steps, train_freq,
+ * learning_starts and observe cadence). At attach the networks (targets included) take rank
+ * 0's parameters and the exploration / sampling RNG is re-seeded per rank (rank 0 keeps the
+ * single-process stream), so a run is reproducible for a fixed seed and world size. Attach
+ * before training: optimizer state is not synchronised. mm_policy_save writes on rank 0 only
+ * (other ranks return MM_OK without writing). Statistics (losses, KL, ...) are rank-local.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL p), MM_E_UNSUPPORTED (TRPO; norm_obs set: normalise
+ * observations in the host), MM_E_SHAPE (ranks built different agents), MM_E_STATE (another
+ * rank refused), MM_E_IO (a callback failed). Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_policy_set_comm(mm_policy *p, mm_comm *comm);
 
 #ifdef __cplusplus
 }

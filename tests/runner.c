@@ -25,6 +25,11 @@ static void (*const g_suites[])(void) = {
     suite_attn,
     suite_envs,
     suite_policy,
+    suite_comm,
+    suite_oom,
+    suite_threads,
+    suite_layout,
+    suite_badinput,
 };
 
 int mmt_quick(void) { return getenv("MM_TEST_QUICK") != NULL; }

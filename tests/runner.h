@@ -74,5 +74,10 @@ void suite_loss(void);
 void suite_attn(void);
 void suite_envs(void);
 void suite_policy(void);
+void suite_comm(void);
+void suite_oom(void);
+void suite_threads(void);
+void suite_layout(void);
+void suite_badinput(void);
 
 #endif

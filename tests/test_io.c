@@ -876,7 +876,7 @@ static void test_model_roundtrip_path_cb(void)
     mm_model_free(m);
 }
 
-/* Sequence blocks (attention kinds, GAU) round-trip like any layer: configs and tensors. */
+/* Sequence blocks (attention kinds, GAU, Mamba, S4D) round-trip like any layer. */
 static void test_model_roundtrip_blocks(void)
 {
     static const int32_t kinds[] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_PERFORMER};
@@ -905,6 +905,8 @@ static void test_model_roundtrip_blocks(void)
         CHECK_OK(mm_model_add_attention(m, &ao));
     }
     CHECK_OK(mm_model_add_gau(m, 0, 4, 1, 2));
+    CHECK_OK(mm_model_add_mamba(m, 4, 3, 2, 0));
+    CHECK_OK(mm_model_add_s4d(m, 4));
     CHECK_OK(mm_model_add_dense(m, 3, 1, MM_INIT_DEFAULT, 1.0));
     CHECK_OK(mm_model_finalize(m));
     buf = save_mem(m, 0, &size);

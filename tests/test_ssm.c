@@ -139,6 +139,62 @@ static void test_hippo(void)
     CHECK_STATUS(mm_hippo(MM_HIPPO_LEGS, N, NULL, b), MM_E_INVALID_ARG);
 }
 
+/* Eigenvalues of a symmetric n x n matrix (cyclic Jacobi, float64; a is destroyed). */
+static void sym_eig(int n, double *a, double *w)
+{
+    for (int sweep = 0; sweep < 100; sweep++) {
+        double off = 0;
+        for (int p = 0; p < n; p++)
+            for (int q = p + 1; q < n; q++) off += a[p * n + q] * a[p * n + q];
+        if (off < 1e-26) break;
+        for (int p = 0; p < n; p++)
+            for (int q = p + 1; q < n; q++) {
+                double apq = a[p * n + q], th, t, cs, sn;
+                if (fabs(apq) < 1e-300) continue;
+                th = (a[q * n + q] - a[p * n + p]) / (2 * apq);
+                t = (th >= 0 ? 1 : -1) / (fabs(th) + sqrt(th * th + 1));
+                cs = 1 / sqrt(t * t + 1), sn = t * cs;
+                for (int k = 0; k < n; k++) { /* A <- J^T A J */
+                    double akp = a[k * n + p], akq = a[k * n + q];
+                    a[k * n + p] = cs * akp - sn * akq, a[k * n + q] = sn * akp + cs * akq;
+                }
+                for (int k = 0; k < n; k++) {
+                    double apk = a[p * n + k], aqk = a[q * n + k];
+                    a[p * n + k] = cs * apk - sn * aqk, a[q * n + k] = sn * apk + cs * aqk;
+                }
+            }
+    }
+    for (int i = 0; i < n; i++) w[i] = a[i * n + i];
+}
+
+/* LegS N = 8 (spec ssm.md §1.3): the normal part A + P P^T is -I/2 + S with S skew, whose
+ * eigenvalues are -1/2 +- i w, w = {19.85741, 5.354209, 1.957794, 0.427489}; w^2 are the
+ * eigenvalues of S^T S (each twice). */
+static void test_hippo_legs_spectrum(void)
+{
+    enum { N = 8 };
+    static const double want[4] = {19.85741, 5.354209, 1.957794, 0.427489};
+    double p[N], nm[N * N], s[N * N], sts[N * N], w[N];
+    CHECK_OK(mm_hippo_rank_correction(MM_HIPPO_LEGS, N, 1, p, nm));
+    for (int i = 0; i < N * N; i++) s[i] = nm[i] + (i % (N + 1) == 0 ? 0.5 : 0.0);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            double v = 0;
+            for (int k = 0; k < N; k++) v += s[k * N + i] * s[k * N + j];
+            sts[i * N + j] = v;
+        }
+    sym_eig(N, sts, w);
+    for (int i = 1; i < N; i++) /* sort descending */
+        for (int j = i; j > 0 && w[j] > w[j - 1]; j--) {
+            double t = w[j];
+            w[j] = w[j - 1], w[j - 1] = t;
+        }
+    for (int k = 0; k < 4; k++) {
+        CHECK_NEAR(sqrt(w[2 * k]), want[k], 2e-6, 0);
+        CHECK_NEAR(sqrt(w[2 * k + 1]), want[k], 2e-6, 0);
+    }
+}
+
 /* exp(dt A) by a long Taylor series with scaling and squaring in float64 (reference). */
 static void expm_ref(int n, const double *a, double dt, double *e)
 {
@@ -362,6 +418,9 @@ static void test_selective(void)
     /* constant B and C, bias only, N a multiple of 8 (the AVX2 path) */
     sel_check(2, 2, 8, 13, 0, 0, 4, 5);
     sel_check(2, 4, 16, 20, 1, 2, 7, 6);
+    /* a single step, and a chunk of one step */
+    sel_check(1, 2, 8, 1, 1, 1, 7, 4);
+    sel_check(1, 2, 3, 5, 0, 1, 7, 1);
 }
 
 /* Copies column t of a [Bt, X, L] tensor into a [Bt, X] tensor. */
@@ -387,7 +446,7 @@ static void test_selective_step_chunk(void)
     int64_t ns, allocs;
     double pos;
     mmt_counting_allocator(&al, &cnt, -1);
-    sel_setup(&c, Bt, D, N, L, 2, 2, 7);
+    sel_setup(&c, Bt, D, N, L, 2, 1, 7); /* grouped B, variable C: runs of channels differ */
     h = mk_ssm(MM_SSM_SELECTIVE, D, N, Bt, L, 8, &al);
     h1 = mk_ssm(MM_SSM_SELECTIVE, D, N, Bt, L, L, NULL);
     CHECK(h && h1);
@@ -410,7 +469,7 @@ static void test_selective_step_chunk(void)
     for (int64_t i = 0; i < dA.n; i++) CHECK_NEAR(fp(&dA)[i], fp(&dA1)[i], 1e-5, 1e-6);
     /* decoding */
     y = MK(0, 0, 0, Bt, D), u1 = MK(0, 0, 0, Bt, D), d1 = MK(0, 0, 0, Bt, D);
-    z1 = MK(0, 0, 0, Bt, D), b1 = MK(0, 0, 0, Bt, 2, N), c1 = MK(0, 0, 0, Bt, 2, N);
+    z1 = MK(0, 0, 0, Bt, D), b1 = MK(0, 0, 0, Bt, 2, N), c1 = MK(0, 0, 0, Bt, N);
     CHECK_OK(mm_ssm_reset(h));
     st = in;
     st.u = u1.t, st.delta = d1.t, st.z = z1.t, st.B = b1.t, st.C = c1.t;
@@ -468,6 +527,7 @@ static void test_selective_misuse(void)
     in.log_dt = NULL, in.A = NULL;
     CHECK_STATUS(mm_ssm_scan(h, &in, out.t, NULL), MM_E_INVALID_ARG);
     in.A = c.A.t;
+    CHECK_STATUS(mm_ssm_scan(h, &in, c.u.t, NULL), MM_E_INVALID_ARG); /* out aliases u */
     in.struct_size = 4;
     CHECK_STATUS(mm_ssm_scan(h, &in, out.t, NULL), MM_E_INVALID_ARG);
     in.struct_size = sizeof in;
@@ -475,7 +535,9 @@ static void test_selective_misuse(void)
     CHECK_OK(mm_ssm_scan(h, &in, out.t, NULL));
     g.dinit_state = out.t;
     CHECK_STATUS(mm_ssm_scan_backward(h, &in, c.dout.t, &g), MM_E_INVALID_ARG);
-    g.dinit_state = NULL, g.dA = bad.t;
+    g.dinit_state = NULL, g.du = c.u.t;
+    CHECK_STATUS(mm_ssm_scan_backward(h, &in, c.dout.t, &g), MM_E_INVALID_ARG); /* du aliases u */
+    g.du = NULL, g.dA = bad.t;
     CHECK_STATUS(mm_ssm_scan_backward(h, &in, c.dout.t, &g), MM_E_SHAPE);
     CHECK_STATUS(mm_ssm_set_f64(h, MM_SSM_CHUNK, 4), MM_E_UNSUPPORTED);
     CHECK_STATUS(mm_ssm_set_f64(h, 299, 4), MM_E_UNSUPPORTED);
@@ -691,6 +753,46 @@ static void test_ssd(void)
     rm(&c.x), rm(&c.dt), rm(&c.A), rm(&c.B), rm(&c.C), rm(&c.Dv), rm(&c.bias), rm(&c.init), rm(&c.dout);
     mm_ssm_free(h), mm_ssm_free(h1);
     CHECK_EQ_I64(cnt.live_bytes, 0);
+}
+
+/* SSD with 3 threads equals one thread (forward bitwise, backward up to dB/dC's summation). */
+static void test_ssd_threads(void)
+{
+    ssd_case c;
+    mm_ssm_opts o;
+    mm_ssm *h1 = NULL, *h3 = NULL;
+    mm_ssm_inputs in;
+    mm_ssm_grads g;
+    tt y1, y3, dx1, dx3, dB1, dB3;
+    c.Bt = 2, c.L = 9, c.H = 6, c.P = 2, c.N = 3, c.G = 2;
+    c.x = MK(91, -1, 1, c.Bt, c.L, c.H, c.P), c.dt = MK(92, -2, 1, c.Bt, c.L, c.H);
+    c.A = MK(93, -1, -0.1, c.H), c.B = MK(94, -1, 1, c.Bt, c.L, c.G, c.N);
+    c.C = MK(95, -1, 1, c.Bt, c.L, c.G, c.N), c.dout = MK(96, -1, 1, c.Bt, c.L, c.H, c.P);
+    CHECK_OK(mm_ssm_opts_init(&o, MM_SSM_SSD));
+    o.d_inner = c.H, o.head_dim = c.P, o.d_state = c.N, o.n_groups = c.G, o.max_batch = c.Bt;
+    o.max_seq = c.L, o.chunk = 4;
+    CHECK_OK(mm_ssm_create(&h1, &o));
+    o.n_threads = 3;
+    CHECK_OK(mm_ssm_create(&h3, &o));
+    if (!h1 || !h3) return;
+    CHECK_OK(mm_ssm_inputs_init(&in));
+    in.u = c.x.t, in.delta = c.dt.t, in.A = c.A.t, in.B = c.B.t, in.C = c.C.t;
+    y1 = MK(0, 0, 0, c.Bt, c.L, c.H, c.P), y3 = MK(0, 0, 0, c.Bt, c.L, c.H, c.P);
+    dx1 = MK(0, 0, 0, c.Bt, c.L, c.H, c.P), dx3 = MK(0, 0, 0, c.Bt, c.L, c.H, c.P);
+    dB1 = MK(0, 0, 0, c.Bt, c.L, c.G, c.N), dB3 = MK(0, 0, 0, c.Bt, c.L, c.G, c.N);
+    CHECK_OK(mm_ssm_grads_init(&g));
+    CHECK_OK(mm_ssm_scan(h1, &in, y1.t, NULL));
+    g.du = dx1.t, g.dB = dB1.t;
+    CHECK_OK(mm_ssm_scan_backward(h1, &in, c.dout.t, &g));
+    CHECK_OK(mm_ssm_scan(h3, &in, y3.t, NULL));
+    g.du = dx3.t, g.dB = dB3.t;
+    CHECK_OK(mm_ssm_scan_backward(h3, &in, c.dout.t, &g));
+    CHECK(memcmp(fp(&y1), fp(&y3), (size_t)y1.n * 4) == 0);
+    CHECK(memcmp(fp(&dx1), fp(&dx3), (size_t)dx1.n * 4) == 0);
+    for (int64_t i = 0; i < dB1.n; i++) CHECK_NEAR(fp(&dB1)[i], fp(&dB3)[i], 1e-5, 1e-6);
+    rm(&y1), rm(&y3), rm(&dx1), rm(&dx3), rm(&dB1), rm(&dB3);
+    rm(&c.x), rm(&c.dt), rm(&c.A), rm(&c.B), rm(&c.C), rm(&c.dout);
+    mm_ssm_free(h1), mm_ssm_free(h3);
 }
 
 /* ---- MM_SSM_LRU --------------------------------------------------------------------------- */
@@ -924,7 +1026,7 @@ static double conv_naive(const conv_case *c, double *y)
 
 static double conv_obj(void *ctx) { return conv_naive((const conv_case *)ctx, NULL); }
 
-static void test_conv(void)
+static void conv_check(int64_t L)
 {
     conv_case c;
     mm_ssm *h;
@@ -934,7 +1036,7 @@ static void test_conv(void)
     mmt_counter cnt;
     int64_t n0;
     mmt_counting_allocator(&al, &cnt, -1);
-    c.Bt = 2, c.H = 3, c.L = mmt_quick() ? 37 : 75; /* not a power of two: padding */
+    c.Bt = 2, c.H = 3, c.L = L;
     h = mk_s4(MM_SSM_S4D, c.H, 4, c.Bt, 100, &al);
     CHECK(h != NULL);
     if (!h) return;
@@ -958,6 +1060,13 @@ static void test_conv(void)
     rm(&y), rm(&du), rm(&dk), rm(&dd), rm(&c.u), rm(&c.k), rm(&c.d), rm(&c.dy);
     mm_ssm_free(h);
     CHECK_EQ_I64(cnt.live_bytes, 0);
+}
+
+static void test_conv(void)
+{
+    conv_check(1);
+    conv_check(2);
+    conv_check(mmt_quick() ? 37 : 75); /* not a power of two: padding */
 }
 
 /* S4D streaming: L steps equal kernel + FFT convolution + D u. */
@@ -1167,9 +1276,343 @@ static void test_selective_threads(void)
     mm_ssm_free(h1), mm_ssm_free(h3);
 }
 
+/* ---- model blocks (mm_model_add_mamba / mm_model_add_s4d) --------------------------------- */
+/* float64 references of the blocks on x [B, T, H] with the model's flat parameters p. */
+typedef struct blk_case {
+    int64_t B, T, H, N, E, R, W; /* mamba: E = 2H, W = 4; s4d: N */
+    int s4d;
+    double *p, *x, *dy;
+    int64_t np;
+} blk_case;
+
+static double silu_d(double z) { return z / (1 + exp(-z)); }
+
+static double mamba_ref(const blk_case *c, double *y)
+{
+    int64_t H = c->H, E = c->E, N = c->N, R = c->R, W = c->W, X = R + 2 * N, T = c->T;
+    const double *alog = c->p, *Dv = alog + E * N, *in = Dv + E, *cw = in + 2 * E * H;
+    const double *cb = cw + E * W, *xp = cb + E, *dtw = xp + X * E, *dtb = dtw + E * R;
+    const double *out = dtb + E;
+    double obj = 0;
+    double *xz = calloc((size_t)(T * 2 * E), 8), *xa = calloc((size_t)(T * E), 8);
+    double *xd = calloc((size_t)(T * X), 8), *ys = calloc((size_t)(T * E), 8), h[64];
+    for (int64_t b = 0; b < c->B; b++) {
+        const double *xb = c->x + b * T * H;
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t o = 0; o < 2 * E; o++) {
+                double s = 0;
+                for (int64_t k = 0; k < H; k++) s += in[o * H + k] * xb[t * H + k];
+                xz[t * 2 * E + o] = s;
+            }
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t e = 0; e < E; e++) {
+                double s = cb[e];
+                for (int64_t k = 0; k < W; k++)
+                    if (t - (W - 1) + k >= 0) s += cw[e * W + k] * xz[(t - (W - 1) + k) * 2 * E + e];
+                xa[t * E + e] = silu_d(s);
+            }
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t o = 0; o < X; o++) {
+                double s = 0;
+                for (int64_t e = 0; e < E; e++) s += xp[o * E + e] * xa[t * E + e];
+                xd[t * X + o] = s;
+            }
+        for (int64_t e = 0; e < E; e++) {
+            for (int64_t n = 0; n < N; n++) h[n] = 0;
+            for (int64_t t = 0; t < T; t++) {
+                double dl = dtb[e], yv = 0, u = xa[t * E + e], z = xz[t * 2 * E + E + e];
+                for (int64_t r = 0; r < R; r++) dl += dtw[e * R + r] * xd[t * X + r];
+                dl = softplus_d(dl);
+                for (int64_t n = 0; n < N; n++) {
+                    h[n] = exp(dl * -exp(alog[e * N + n])) * h[n] + dl * xd[t * X + R + n] * u;
+                    yv += h[n] * xd[t * X + R + N + n];
+                }
+                ys[t * E + e] = (yv + Dv[e] * u) * silu_d(z);
+            }
+        }
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t o = 0; o < H; o++) {
+                double s = 0;
+                for (int64_t e = 0; e < E; e++) s += out[o * E + e] * ys[t * E + e];
+                if (y) y[(b * T + t) * H + o] = s;
+                obj += s * c->dy[(b * T + t) * H + o];
+            }
+    }
+    free(xz), free(xa), free(xd), free(ys);
+    return obj;
+}
+
+static double gelu_d(double x) { return 0.5 * x * (1 + erf(x / sqrt(2.0))); }
+
+static double s4d_block_ref(const blk_case *c, double *y)
+{
+    int64_t H = c->H, M = c->N / 2, T = c->T;
+    const double *Dv = c->p, *C = Dv + H, *ldt = C + 2 * H * M, *lar = ldt + H, *aim = lar + H * M;
+    const double *Wt = aim + H * M, *bb = Wt + 2 * H * H;
+    double obj = 0, *K = calloc((size_t)(H * T), 8), *a = calloc((size_t)(T * H), 8);
+    for (int64_t h = 0; h < H; h++) {
+        double dt = exp(ldt[h]);
+        for (int64_t n = 0; n < M; n++) {
+            double complex A = -exp(lar[h * M + n]) + I * aim[h * M + n];
+            double complex Cn = C[2 * (h * M + n)] + I * C[2 * (h * M + n) + 1];
+            double complex Wn = Cn * (cexp(dt * A) - 1) / A;
+            for (int64_t l = 0; l < T; l++) K[h * T + l] += 2 * creal(Wn * cexp((double)l * dt * A));
+        }
+    }
+    for (int64_t b = 0; b < c->B; b++) {
+        const double *xb = c->x + b * T * H;
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t h = 0; h < H; h++) {
+                double s = Dv[h] * xb[t * H + h];
+                for (int64_t l = 0; l <= t; l++) s += K[h * T + l] * xb[(t - l) * H + h];
+                a[t * H + h] = gelu_d(s);
+            }
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t o = 0; o < H; o++) {
+                double z1 = bb[o], z2 = bb[H + o], v;
+                for (int64_t k = 0; k < H; k++) {
+                    z1 += Wt[o * H + k] * a[t * H + k];
+                    z2 += Wt[(H + o) * H + k] * a[t * H + k];
+                }
+                v = z1 / (1 + exp(-z2));
+                if (y) y[(b * T + t) * H + o] = v;
+                obj += v * c->dy[(b * T + t) * H + o];
+            }
+    }
+    free(K), free(a);
+    return obj;
+}
+
+static double blk_obj(void *ctx)
+{
+    const blk_case *c = (const blk_case *)ctx;
+    return c->s4d ? s4d_block_ref(c, NULL) : mamba_ref(c, NULL);
+}
+
+static void test_block(int s4d)
+{
+    blk_case c;
+    mm_model_opts o;
+    mm_model *m = NULL;
+    tt x, y, dy, dx, v, jy;
+    float *p, *g, *state;
+    double *ref, *fdj;
+    size_t sbytes;
+    memset(&c, 0, sizeof c);
+    c.s4d = s4d, c.B = 2, c.T = 9, c.H = 4, c.N = s4d ? 6 : 3, c.E = 8, c.R = 1, c.W = 4;
+    CHECK_OK(mm_model_opts_init(&o));
+    o.input_dim = c.H, o.max_batch = c.B, o.max_seq = c.T, o.seed = 5;
+    CHECK_OK(mm_model_create(&m, &o));
+    if (!m) return;
+    CHECK_OK(s4d ? mm_model_add_s4d(m, c.N) : mm_model_add_mamba(m, c.N, 4, 2, 0));
+    CHECK_OK(mm_model_finalize(m));
+    CHECK_OK(mm_model_params(m, &p, &c.np));
+    c.p = calloc((size_t)c.np, 8);
+    for (int64_t i = 0; i < c.np; i++) {
+        if (!s4d && i >= c.np - c.H * c.E - c.E && i < c.np - c.H * c.E)
+            p[i] += 0.3f; /* dt bias: move delta into softplus's curved range */
+        c.p[i] = p[i];
+    }
+    x = MK(71, -1, 1, c.B, c.T, c.H), y = MK(0, 0, 0, c.B, c.T, c.H), dy = MK(72, -1, 1, c.B, c.T, c.H);
+    dx = MK(0, 0, 0, c.B, c.T, c.H), v = MK(73, -1, 1, c.np), jy = MK(0, 0, 0, c.B, c.T, c.H);
+    c.x = x.d, c.dy = dy.d;
+    CHECK_OK(mm_model_forward(m, x.t, y.t));
+    ref = calloc((size_t)y.n, 8);
+    if (s4d) s4d_block_ref(&c, ref);
+    else mamba_ref(&c, ref);
+    CHECK(rel_err(fp(&y), ref, y.n) < 1e-5);
+    CHECK_OK(mm_model_zero_grad(m));
+    CHECK_OK(mm_model_backward(m, dy.t, dx.t));
+    CHECK_OK(mm_model_grads(m, &g, NULL));
+    fd_check(s4d ? "s4d block params" : "mamba block params", c.p, c.np, g, blk_obj, &c, 2e-4);
+    fd_check(s4d ? "s4d block dx" : "mamba block dx", x.d, x.n, fp(&dx), blk_obj, &c, 2e-4);
+    /* JVP along (v, tx = 0) against the directional difference of the reference */
+    CHECK_OK(mm_model_jvp(m, x.t, v.t, NULL, jy.t));
+    fdj = calloc((size_t)y.n, 8);
+    {
+        double *yp = calloc((size_t)y.n, 8), *ym = calloc((size_t)y.n, 8), hs = 1e-6;
+        for (int64_t i = 0; i < c.np; i++) c.p[i] += hs * v.d[i];
+        if (s4d) s4d_block_ref(&c, yp); else mamba_ref(&c, yp);
+        for (int64_t i = 0; i < c.np; i++) c.p[i] -= 2 * hs * v.d[i];
+        if (s4d) s4d_block_ref(&c, ym); else mamba_ref(&c, ym);
+        for (int64_t i = 0; i < c.np; i++) c.p[i] += hs * v.d[i];
+        for (int64_t i = 0; i < y.n; i++) fdj[i] = (yp[i] - ym[i]) / (2 * hs);
+        CHECK(rel_err(fp(&jy), fdj, y.n) < 2e-4);
+        free(yp), free(ym);
+    }
+    /* decoding token by token equals the forward */
+    CHECK_OK(mm_model_decode_state_size(m, c.B, &sbytes));
+    CHECK(sbytes > 0);
+    state = calloc(1, sbytes);
+    {
+        tt x1 = MK(0, 0, 0, c.B, c.H), y1 = MK(0, 0, 0, c.B, c.H);
+        for (int64_t t = 0; t < c.T; t++) {
+            for (int64_t b = 0; b < c.B; b++)
+                memcpy(fp(&x1) + b * c.H, fp(&x) + (b * c.T + t) * c.H, (size_t)c.H * 4);
+            CHECK_OK(mm_model_decode_step(m, x1.t, y1.t, state, sbytes));
+            for (int64_t b = 0; b < c.B; b++)
+                for (int64_t k = 0; k < c.H; k++)
+                    CHECK_NEAR(fp(&y1)[b * c.H + k], fp(&y)[(b * c.T + t) * c.H + k], 1e-4, 1e-5);
+        }
+        CHECK_STATUS(mm_model_decode_step(m, x1.t, y1.t, state, sbytes - 8), MM_E_INVALID_ARG);
+        rm(&x1), rm(&y1);
+    }
+    /* the shareable inference path (forward region in the caller's workspace) agrees */
+    {
+        size_t wsb = 0;
+        void *ws;
+        tt y3 = MK(0, 0, 0, c.B, c.T, c.H);
+        CHECK_OK(mm_model_infer_workspace_size(m, c.B, c.T, &wsb));
+        ws = aligned_alloc(64, (wsb + 63) / 64 * 64);
+        CHECK_OK(mm_model_infer(m, x.t, y3.t, ws, wsb));
+        CHECK(memcmp(fp(&y3), fp(&y), (size_t)y.n * 4) == 0);
+        free(ws);
+        rm(&y3);
+    }
+    /* the block survives a save / load round trip (architecture replay, tensor names) */
+    {
+        size_t size = 0;
+        void *buf;
+        mm_model *m2 = NULL;
+        tt y2 = MK(0, 0, 0, c.B, c.T, c.H);
+        CHECK_OK(mm_model_save_mem(m, NULL, 0, &size, 0));
+        buf = malloc(size);
+        CHECK_OK(mm_model_save_mem(m, buf, size, &size, 0));
+        CHECK_OK(mm_model_load_mem(&m2, buf, size, &o));
+        if (m2) {
+            CHECK_OK(mm_model_forward(m2, x.t, y2.t));
+            CHECK(memcmp(fp(&y2), fp(&y), (size_t)y.n * 4) == 0);
+        }
+        mm_model_free(m2);
+        free(buf);
+        rm(&y2);
+    }
+    free(state), free(ref), free(fdj), free(c.p);
+    rm(&x), rm(&y), rm(&dy), rm(&dx), rm(&v), rm(&jy);
+    mm_model_free(m);
+}
+
+static void test_mamba_block(void) { test_block(0); }
+static void test_s4d_block(void) { test_block(1); }
+
+/* The Mamba block against PyTorch (gen_ssm.py's MambaRef: torch Linear/Conv1d conventions,
+ * default init, parameters copied in state_dict order) at mamba's fp32 tolerances. */
+static void test_mamba_block_torch(void)
+{
+    enum { H = SSMV_MB_H, B = SSMV_MB_B, T = SSMV_MB_T };
+    mm_model_opts o;
+    mm_model *m = NULL;
+    float *p, *g;
+    int64_t np;
+    tt x = wrap_const(ssmv_mb_x, 3, (int64_t[]){B, T, H}), dy = wrap_const(ssmv_mb_dy, 3, (int64_t[]){B, T, H});
+    tt y = MK(0, 0, 0, B, T, H), dx = MK(0, 0, 0, B, T, H);
+    CHECK_OK(mm_model_opts_init(&o));
+    o.input_dim = H, o.max_batch = B, o.max_seq = T;
+    CHECK_OK(mm_model_create(&m, &o));
+    if (!m) return;
+    CHECK_OK(mm_model_add_mamba(m, SSMV_MB_N, 4, 2, 0));
+    CHECK_OK(mm_model_finalize(m));
+    CHECK_OK(mm_model_params(m, &p, &np));
+    CHECK_EQ_I64(np, (int64_t)(sizeof ssmv_mb_params / sizeof ssmv_mb_params[0]));
+    memcpy(p, ssmv_mb_params, sizeof ssmv_mb_params);
+    CHECK_OK(mm_model_forward(m, x.t, y.t));
+    near_all("mamba block y", fp(&y), ssmv_mb_y, y.n, 6e-4, 2e-3);
+    CHECK_OK(mm_model_zero_grad(m));
+    CHECK_OK(mm_model_backward(m, dy.t, dx.t));
+    CHECK_OK(mm_model_grads(m, &g, NULL));
+    near_all("mamba block dparams", g, ssmv_mb_dparams, np, 1e-3, 2e-3);
+    near_all("mamba block dx", fp(&dx), ssmv_mb_dx, dx.n, 1.2e-3, 4e-3);
+    rm(&x), rm(&dy), rm(&y), rm(&dx);
+    mm_model_free(m);
+}
+
+/* Misuse of the other kinds: wrong calls for the kind, shapes named in messages, reservation. */
+static void test_kinds_misuse(void)
+{
+    mm_ssm *s4d = mk_s4(MM_SSM_S4D, 2, 4, 1, 8, NULL), *s4 = mk_s4(MM_SSM_S4, 2, 4, 1, 8, NULL);
+    mm_ssm *lru = mk_ssm(MM_SSM_LRU, 2, 3, 1, 8, 0, NULL);
+    mm_ssm_inputs in;
+    mm_ssm_grads g;
+    tt k = MK(0, 0, 0, 2, 8), kbig = MK(0, 0, 0, 2, 9), ldt = MK(1, -3, -2, 2), lar = MK(2, -1, 0, 2, 2);
+    tt aim = MK(3, 0, 1, 2, 2), C = MK(4, -1, 1, 2, 2, 2), bad = MK(5, -1, 1, 3, 2, 2);
+    tt u = MK(6, -1, 1, 1, 2, 8), y = MK(0, 0, 0, 1, 2, 8), u1 = MK(7, -1, 1, 1, 2), y1 = MK(0, 0, 0, 1, 2);
+    double v;
+    CHECK(s4d && s4 && lru);
+    if (!s4d || !s4 || !lru) return;
+    CHECK_OK(mm_ssm_inputs_init(&in));
+    CHECK_OK(mm_ssm_grads_init(&g));
+    in.log_dt = ldt.t, in.A_real = lar.t, in.A_imag = aim.t, in.C = C.t;
+    CHECK_OK(mm_ssm_kernel(s4d, &in, k.t));
+    CHECK_STATUS(mm_ssm_kernel(s4d, &in, kbig.t), MM_E_RANGE); /* L 9 > max_seq 8 */
+    in.C = bad.t;
+    CHECK_STATUS(mm_ssm_kernel(s4d, &in, k.t), MM_E_SHAPE);
+    CHECK(strstr(mm_ssm_errmsg(s4d), "C is [3,2,2] but expected [2,2,2]") != NULL);
+    in.C = C.t;
+    CHECK_STATUS(mm_ssm_scan(s4d, &in, y.t, NULL), MM_E_INVALID_ARG);  /* S4D has no scan */
+    CHECK_STATUS(mm_ssm_scan_backward(s4d, &in, y.t, &g), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_ssm_kernel(lru, &in, k.t), MM_E_INVALID_ARG);      /* LRU has no kernel */
+    CHECK_STATUS(mm_ssm_conv(lru, u.t, k.t, NULL, y.t), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_ssm_kernel(s4, &in, k.t), MM_E_INVALID_ARG);        /* S4 needs Lambda, P, B */
+    in.u = u1.t;
+    CHECK_STATUS(mm_ssm_step(s4, &in, y1.t), MM_E_UNSUPPORTED);
+    CHECK_OK(mm_ssm_step(s4d, &in, y1.t));
+    CHECK_OK(mm_ssm_get_f64(s4d, MM_SSM_STAT_POSITION, &v));
+    CHECK(v == 1);
+    CHECK_OK(mm_ssm_reset(s4d));
+    CHECK_OK(mm_ssm_get_f64(s4d, MM_SSM_STAT_POSITION, &v));
+    CHECK(v == 0);
+    CHECK_OK(mm_ssm_get_f64(s4d, MM_SSM_STAT_WORKSPACE_BYTES, &v));
+    CHECK(v > 0);
+    CHECK_STATUS(mm_ssm_set_f64(s4d, MM_SSM_DT_MIN, 0.1), MM_E_UNSUPPORTED); /* SSD only */
+    CHECK_STATUS(mm_ssm_get_f64(s4d, MM_SSM_DT_MIN, &v), MM_E_UNSUPPORTED);
+    {
+        double lo, hi;
+        CHECK_OK(mm_param_bounds(MM_SSM_DT_MAX, &lo, &hi));
+        CHECK(lo == 0 && hi == 1e300);
+    }
+    CHECK_STATUS(mm_ssm_lru_init(s4d, 0, 1, 1, NULL, NULL, NULL, NULL, NULL, NULL), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_ssm_s4d_init(MM_S4D_LIN, 2, 3, fp(&lar), fp(&aim)), MM_E_RANGE);
+    rm(&k), rm(&kbig), rm(&ldt), rm(&lar), rm(&aim), rm(&C), rm(&bad), rm(&u), rm(&y), rm(&u1), rm(&y1);
+    mm_ssm_free(s4d), mm_ssm_free(s4), mm_ssm_free(lru);
+}
+
+/* The SSD dt clamp (mamba2 dt_limit): clamped steps get no dt gradient. */
+static void test_ssd_clamp(void)
+{
+    ssd_case c;
+    mm_ssm *h;
+    mm_ssm_inputs in;
+    mm_ssm_grads g;
+    tt y, ddt;
+    c.Bt = 1, c.L = 5, c.H = 2, c.P = 2, c.N = 2, c.G = 1;
+    c.x = MK(81, -1, 1, c.Bt, c.L, c.H, c.P), c.dt = MK(82, -3, 3, c.Bt, c.L, c.H);
+    c.A = MK(83, -1, -0.1, c.H), c.B = MK(84, -1, 1, c.Bt, c.L, c.G, c.N);
+    c.C = MK(85, -1, 1, c.Bt, c.L, c.G, c.N), c.dout = MK(86, -1, 1, c.Bt, c.L, c.H, c.P);
+    h = mk_ssd(&c, 2, NULL);
+    if (!h) return;
+    CHECK_OK(mm_ssm_set_f64(h, MM_SSM_DT_MIN, 0.2));
+    CHECK_OK(mm_ssm_set_f64(h, MM_SSM_DT_MAX, 1.0));
+    CHECK_STATUS(mm_ssm_set_f64(h, MM_SSM_DT_MIN, -1), MM_E_RANGE);
+    CHECK_OK(mm_ssm_inputs_init(&in));
+    in.u = c.x.t, in.delta = c.dt.t, in.A = c.A.t, in.B = c.B.t, in.C = c.C.t;
+    y = MK(0, 0, 0, c.Bt, c.L, c.H, c.P), ddt = MK(0, 0, 0, c.Bt, c.L, c.H);
+    CHECK_OK(mm_ssm_scan(h, &in, y.t, NULL));
+    CHECK_OK(mm_ssm_grads_init(&g));
+    g.ddelta = ddt.t;
+    CHECK_OK(mm_ssm_scan_backward(h, &in, c.dout.t, &g));
+    for (int64_t i = 0; i < c.dt.n; i++) {
+        double sp = softplus_d(c.dt.d[i]);
+        if (sp < 0.2 || sp > 1.0) CHECK(fp(&ddt)[i] == 0.0f);
+        else CHECK(fp(&ddt)[i] != 0.0f);
+    }
+    rm(&y), rm(&ddt), rm(&c.x), rm(&c.dt), rm(&c.A), rm(&c.B), rm(&c.C), rm(&c.dout);
+    mm_ssm_free(h);
+}
+
 void suite_ssm(void)
 {
     mmt_run("ssm_hippo", test_hippo);
+    mmt_run("ssm_hippo_legs_spectrum", test_hippo_legs_spectrum);
     mmt_run("ssm_discretize", test_discretize);
     mmt_run("ssm_selective", test_selective);
     mmt_run("ssm_selective_step_chunk", test_selective_step_chunk);
@@ -1177,9 +1620,15 @@ void suite_ssm(void)
     mmt_run("ssm_selective_torch", test_selective_torch);
     mmt_run("ssm_selective_threads", test_selective_threads);
     mmt_run("ssm_ssd", test_ssd);
+    mmt_run("ssm_ssd_threads", test_ssd_threads);
     mmt_run("ssm_lru", test_lru);
     mmt_run("ssm_s4d_kernel", test_s4d_kernel);
     mmt_run("ssm_conv", test_conv);
     mmt_run("ssm_s4d_step", test_s4d_step);
     mmt_run("ssm_s4_kernel", test_s4_kernel);
+    mmt_run("ssm_mamba_block", test_mamba_block);
+    mmt_run("ssm_s4d_block", test_s4d_block);
+    mmt_run("ssm_mamba_block_torch", test_mamba_block_torch);
+    mmt_run("ssm_kinds_misuse", test_kinds_misuse);
+    mmt_run("ssm_ssd_clamp", test_ssd_clamp);
 }

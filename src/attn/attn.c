@@ -153,13 +153,15 @@ static int64_t thread_ws_floats(mm_attn *h, int *ovf)
 {
     const int64_t d = h->d, dv = h->dv, n = h->max_seq, f = h->nf > d ? h->nf : d;
     int64_t k = 0;
-    (void)d, (void)dv;
+    (void)dv;
     switch (h->kind) {
     default: {
         const mmi_attn_head a = mmi_attn_head_of(h, n, n, 0);
         k = (int64_t)mmi_attn_head_ws_floats(&a, n);
     }
     }
+    if (h->kind == MM_ATTN_RELU2 && h->cache_rows + d + 16 > k) /* step: logits + one key */
+        k = h->cache_rows + d + 16;
     k = (k + 15) / 16 * 16; /* keeps every thread's slice 64-byte aligned */
     h->ws_kern = (size_t)k;
     /* scratch: gradients of q-side and k-side features (n x f each) and of v (n x dv) */

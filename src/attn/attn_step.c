@@ -42,33 +42,27 @@ static void step_linear(mm_attn *h, int64_t i, const float *q, const float *k, c
 }
 
 /* RELU2: quadratic over the current chunk's cached keys, linear over the prefix state; the
- * chunk folds into the state when it is complete. */
+ * chunk folds into the state when it is complete. Keys are cached transposed ([d][C]) so the
+ * logits of the new query are one row-times-tile product. */
 static void step_relu2(mm_attn *h, int64_t i, const float *q, const float *k, const float *v,
-                       float *o)
+                       float *o, float *ws)
 {
-    const int64_t d = h->d, dv = h->dv, p = h->pos % h->chunk;
-    float *st = h->st + i * d * dv, *kc = h->cache + i * h->cache_rows * (d + dv);
-    float *vc = kc + h->cache_rows * d;
-    const double sc = 1.0 / (double)h->chunk;
-    memcpy(kc + p * d, k, sizeof(float) * (size_t)d);
+    const int64_t d = h->d, dv = h->dv, p = h->pos % h->chunk, cr = h->cache_rows;
+    float *st = h->st + i * d * dv, *kt = h->cache + i * cr * (d + dv), *vc = kt + cr * d;
+    float *a = ws, *ks = ws + cr;
+    const float sc = (float)(1.0 / (double)h->chunk);
+    for (int64_t c = 0; c < d; c++) kt[c * cr + p] = k[c];
     memcpy(vc + p * dv, v, sizeof(float) * (size_t)dv);
     memset(o, 0, sizeof(float) * (size_t)dv);
     mmi_attn_state_step(d, dv, NULL, NULL, st, dv, NULL, NULL, q, o);
-    for (int64_t j = 0; j <= p; j++) {
-        const double x = mmi_attn_dot64(d, q, kc + j * d) * sc;
-        const float a = x > 0.0 ? (float)(x * x) : 0.0f;
-        for (int64_t c = 0; c < dv; c++) o[c] += a * vc[j * dv + c];
-    }
-    if (p == h->chunk - 1) {
-        float ks[64];
-        for (int64_t j = 0; j <= p; j++)
-            for (int64_t c0 = 0; c0 < d; c0 += 64) { /* k_j / C in pieces: no workspace */
-                const int64_t nc = d - c0 < 64 ? d - c0 : 64;
-                for (int64_t c = 0; c < nc; c++) ks[c] = (float)(kc[j * d + c0 + c] * sc);
-                mmi_attn_state_step(nc, dv, ks, vc + j * dv, st + c0 * dv, dv, NULL, NULL, NULL,
-                                    NULL);
-            }
-    }
+    mmi_attn_rowmat(p + 1, d, q, kt, cr, sc, a);
+    for (int64_t j = 0; j <= p; j++) a[j] = a[j] > 0.0f ? a[j] * a[j] : 0.0f;
+    mmi_attn_matrow_acc(p + 1, dv, a, vc, dv, o);
+    if (p == h->chunk - 1)
+        for (int64_t j = 0; j <= p; j++) {
+            for (int64_t c = 0; c < d; c++) ks[c] = kt[c * cr + j] * sc;
+            mmi_attn_state_step(d, dv, ks, vc + j * dv, st, dv, NULL, NULL, NULL, NULL);
+        }
 }
 
 /* SOFTMAX and SPARSE: append to the cache, attend from the newest position. */
@@ -100,7 +94,7 @@ static void step_task(void *vctx, int64_t i, int64_t ntask)
     switch (h->kind) {
     case MM_ATTN_LINEAR:
     case MM_ATTN_PERFORMER: step_linear(h, i, q, k, v, o, ws); break;
-    case MM_ATTN_RELU2: step_relu2(h, i, q, k, v, o); break;
+    case MM_ATTN_RELU2: step_relu2(h, i, q, k, v, o, ws); break;
     case MM_ATTN_GATED: {
         const float *g = c->glen ? c->g + i * c->glen
                                  : h->gate == MM_GATE_RETNET ? h->retnet_lg + i % h->heads : NULL;

@@ -9,11 +9,14 @@
 #include <string.h>
 
 #define BC 64
+#define BR 16 /* query rows per backward tile */
 
 size_t mmi_attn_relu2_ws_floats(int64_t chunk, int64_t d, int64_t dv)
 {
     (void)chunk; /* the chunk is walked in key blocks of BC */
-    return (size_t)((d + dv) * BC + 4 * BC + d * dv + 2 * d + dv + 32);
+    /* kt, vt, four row vectors, the linear state, small vectors, then the backward's three
+     * BR x BC tiles (dS rows, A^T, dS^T) */
+    return (size_t)((d + dv) * BC + 4 * BC + d * dv + 2 * d + dv + 32 + 3 * BR * BC);
 }
 
 /* Chunk geometry. Chunks are s->chunk long (the last may be shorter; a chunk >= n is one
@@ -104,27 +107,56 @@ void mmi_attn_relu2_fwd(const mmi_attn_dims *s, const float *q, const float *k, 
     }
 }
 
-/* Quadratic part of the backward for one chunk: dq, dk, dv accumulate. */
+/* Tiles of rows [i0, i0 + br) against keys [j0, j0 + bc): dS rows (ds [BR][BC]) for dQ, and
+ * A and dS transposed (at, dst [BC][BR]) for dV and dK. Fully masked rows give zeros. */
+static void quad_tile(const mmi_attn_dims *s, float sc, int64_t i0, int64_t br, int64_t j0,
+                      int64_t bc, const float *q, const float *kt, const float *vt,
+                      const float *dout, float *r, float *a, float *da, float *ds, float *at,
+                      float *dst)
+{
+    for (int64_t k = 0; k < br; k++) {
+        const int64_t i = i0 + k;
+        float *dsr = ds + k * BC;
+        if (!relu_row(s, sc, i, j0, bc, q, kt, r, a)) {
+            memset(dsr, 0, sizeof(float) * BC);
+            for (int64_t j = 0; j < bc; j++) at[j * BR + k] = dst[j * BR + k] = 0.0f;
+            continue;
+        }
+        mmi_attn_rowmat(bc, s->dv, dout + i * s->dv, vt, BC, 1.0f, da);
+        for (int64_t j = 0; j < bc; j++) {
+            dsr[j] = 2.0f * r[j] * da[j] * sc;
+            at[j * BR + k] = a[j];
+            dst[j * BR + k] = dsr[j];
+        }
+    }
+}
+
+/* Quadratic part of the backward for one chunk: dq, dk, dv accumulate. Each key row's dK, dV
+ * is summed in registers over a tile of BR query rows and stored once per tile. */
 static void bwd_quad(const mmi_attn_dims *s, float sc, int64_t c0, int64_t c1, const float *q,
                      const float *k, const float *v, const float *dout, float *dq, float *dk,
                      float *dv, float *ws)
 {
     const int64_t d = s->d, w = s->dv;
-    float *kt = ws, *vt = kt + d * BC, *r = vt + w * BC, *a = r + BC, *da = a + BC,
-          *ds = da + BC;
+    float *kt = ws, *vt = kt + d * BC, *r = vt + w * BC, *a = r + BC, *da = a + BC;
+    float *ds = ws + (d + w) * BC + 4 * BC + d * w + 2 * d + w + 32, *at = ds + BR * BC;
+    float *dst = at + BR * BC;
     int64_t k0, k1;
     chunk_keys(s, c0, c1, &k0, &k1);
     for (int64_t j0 = k0; j0 < k1; j0 += BC) {
         const int64_t bc = k1 - j0 < BC ? k1 - j0 : BC;
         transpose(k, d, j0, bc, kt);
         transpose(v, w, j0, bc, vt);
-        for (int64_t i = c0; i < c1; i++) {
-            if (!relu_row(s, sc, i, j0, bc, q, kt, r, a)) continue;
-            mmi_attn_rowmat(bc, w, dout + i * w, vt, BC, 1.0f, da);
-            for (int64_t j = 0; j < bc; j++) ds[j] = 2.0f * r[j] * da[j] * sc;
-            mmi_attn_matrow_acc(bc, d, ds, k + j0 * d, d, dq + i * d);
-            mmi_attn_state_step(bc, d, ds, q + i * d, dk + j0 * d, d, NULL, NULL, NULL, NULL);
-            mmi_attn_state_step(bc, w, a, dout + i * w, dv + j0 * w, w, NULL, NULL, NULL, NULL);
+        for (int64_t i0 = c0; i0 < c1; i0 += BR) {
+            const int64_t br = c1 - i0 < BR ? c1 - i0 : BR;
+            if (s->causal && i0 + br - 1 < j0) continue; /* the whole tile is masked */
+            quad_tile(s, sc, i0, br, j0, bc, q, kt, vt, dout, r, a, da, ds, at, dst);
+            for (int64_t x = 0; x < br; x++)
+                mmi_attn_matrow_acc(bc, d, ds + x * BC, k + j0 * d, d, dq + (i0 + x) * d);
+            for (int64_t j = 0; j < bc; j++) {
+                mmi_attn_matrow_acc(br, w, at + j * BR, dout + i0 * w, w, dv + (j0 + j) * w);
+                mmi_attn_matrow_acc(br, d, dst + j * BR, q + i0 * d, d, dk + (j0 + j) * d);
+            }
         }
     }
 }

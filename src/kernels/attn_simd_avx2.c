@@ -16,6 +16,8 @@ int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const floa
 int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
                              int64_t ld, const float *w, float *out, const float *b, float *y);
 int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum);
+int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y);
+int mmi_attn_elu1_bwd_avx2(int64_t n, const float *y, const float *dy, float *dx);
 
 /* Block loops over u < W (W a constant 1 or 4) are unrolled by pragma so each accumulator
  * lives in a register: at -O2 GCC would otherwise keep the little arrays on the stack. */
@@ -256,6 +258,32 @@ int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *
     return 1;
 }
 
+/* ---- elu + 1 feature map ---------------------------------------------------------------------- */
+int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i), pos = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);
+        __m256 e = exp256(_mm256_min_ps(v, zero)); /* exp only where it is used: no overflow */
+        _mm256_storeu_ps(y + i, _mm256_blendv_ps(e, _mm256_add_ps(v, one), pos));
+    }
+    for (; i < n; i++) y[i] = x[i] > 0.0f ? x[i] + 1.0f : expf(x[i]);
+    return 1;
+}
+
+/* dx = dy * min(y, 1): elu+1's derivative from its output. */
+int mmi_attn_elu1_bwd_avx2(int64_t n, const float *y, const float *dy, float *dx)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i),
+                                               _mm256_min_ps(_mm256_loadu_ps(y + i), one)));
+    for (; i < n; i++) dx[i] = dy[i] * (y[i] > 1.0f ? 1.0f : y[i]);
+    return 1;
+}
+
 #else
 /* No AVX2 in this build: every body declines and the portable path runs. */
 int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
@@ -287,6 +315,18 @@ int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const floa
 int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum)
 {
     (void)n, (void)s, (void)mx, (void)p, (void)sum;
+    return 0;
+}
+int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y);
+int mmi_attn_elu1_bwd_avx2(int64_t n, const float *y, const float *dy, float *dx);
+int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y)
+{
+    (void)n, (void)x, (void)y;
+    return 0;
+}
+int mmi_attn_elu1_bwd_avx2(int64_t n, const float *y, const float *dy, float *dx)
+{
+    (void)n, (void)y, (void)dy, (void)dx;
     return 0;
 }
 #endif

@@ -3,7 +3,8 @@
  * softmax (running max m, running sum l, rescaled accumulator) and saves only the per-row
  * log-sum-exp; the backward recomputes each probability tile from it. Memory is O(n + block)
  * beyond the inputs, never n x m. Rows are processed one at a time against a transposed key
- * block so every inner loop is a register-blocked primitive from attn_simd.c. */
+ * block so every inner loop is a register-blocked primitive from attn_simd.c; the backward
+ * keeps 16-row tiles of P and dS so each key row's dK, dV is stored once per tile. */
 #include "mmi_attn_kernels.h"
 
 #include <math.h>
@@ -57,8 +58,11 @@ static void transpose_block(const float *src, int64_t w, int64_t j0, int64_t bc,
 
 size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv)
 {
-    /* m, l as doubles first (8-byte aligned), then kt/vt, s, p, dp, ds, acc. */
-    return (size_t)(4 * BR + (d + dv) * BC + 4 * BC + BR * dv + 16);
+    /* forward: m, l as doubles first (8-byte aligned), kt, s, p, acc; backward: kt, vt, s,
+     * dp, then three BR x BC tiles (dS, P^T, dS^T); the larger of the two */
+    const int64_t fwd = 4 * BR + d * BC + 2 * BC + BR * dv;
+    const int64_t bwd = 4 * BR + (d + dv) * BC + 2 * BC + 3 * BR * BC;
+    return (size_t)((fwd > bwd ? fwd : bwd) + 16);
 }
 
 /* One row's online-softmax update against the key block [j0, j0 + bc). */
@@ -128,13 +132,43 @@ static void row_range(const mmi_attn_dims *s, int64_t j0, int64_t j1, int64_t *l
     *hi = b > a ? b : a;
 }
 
+/* Probabilities P and score gradients dS = P (dP - D) * scale of rows [i0, i0 + br) against
+ * keys [j0, j0 + bc), written transposed (pt, dst: [BC][BR]) for the dK, dV updates and dS
+ * row-major (ds: [BR][BC]) for dQ. Rows that see no key give zeros. */
+static void bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0, int64_t bc,
+                     const float *q, const float *kt, const float *vt, const float *lse,
+                     const float *dout, const float *dd, float *sr, float *dp, float *ds,
+                     float *pt, float *dst)
+{
+    const int64_t d = s->d, w = s->dv;
+    for (int64_t r = 0; r < br; r++) {
+        const int64_t i = i0 + r;
+        float *dsr = ds + r * BC;
+        if (isinf(lse[i])) { /* the row saw no key at all */
+            memset(dsr, 0, sizeof(float) * BC);
+            for (int64_t j = 0; j < bc; j++) pt[j * BR + r] = dst[j * BR + r] = 0.0f;
+            continue;
+        }
+        mmi_attn_rowmat(bc, d, q + i * d, kt, BC, s->scale, sr);
+        mask_row(s, i, j0, bc, sr);
+        (void)mmi_attn_exp_sub(bc, sr, lse[i], sr); /* sr now holds P */
+        mmi_attn_rowmat(bc, w, dout + i * w, vt, BC, 1.0f, dp);
+        for (int64_t j = 0; j < bc; j++) {
+            dsr[j] = sr[j] * (dp[j] - dd[i]) * s->scale;
+            pt[j * BR + r] = sr[j];
+            dst[j * BR + r] = dsr[j];
+        }
+    }
+}
+
 void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k,
                           const float *v, const float *o, const float *lse, const float *dout,
                           float *dq, float *dk, float *dv, float *ws)
 {
     const int64_t d = s->d, w = s->dv;
-    float *kt = ws + 4 * BR, *vt = kt + d * BC, *sr = vt + w * BC, *p = sr + BC, *dp = p + BC;
-    float *ds = dp + BC, *dd = ds + BC + BR * w; /* dd: D_i = dO_i . O_i, n floats */
+    /* ws: pt, dst (BC x BR each; in the m, l slots and beyond), kt, vt, sr, dp, ds, dd */
+    float *kt = ws + 4 * BR, *vt = kt + d * BC, *sr = vt + w * BC, *dp = sr + BC;
+    float *ds = dp + BC, *pt = ds + BR * BC, *dst = pt + BR * BC, *dd = dst + BR * BC;
     for (int64_t i = 0; i < s->n; i++)
         dd[i] = (float)mmi_attn_dot64(w, dout + i * w, o + i * w);
     memset(dq, 0, sizeof(float) * (size_t)(s->n * d));
@@ -148,16 +182,17 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
         if (lo >= hi) continue;
         transpose_block(k, d, j0, bc, kt);
         transpose_block(v, w, j0, bc, vt);
-        for (int64_t i = lo; i < hi; i++) {
-            if (isinf(lse[i])) continue; /* row saw no key at all */
-            mmi_attn_rowmat(bc, d, q + i * d, kt, BC, s->scale, sr);
-            mask_row(s, i, j0, bc, sr);
-            (void)mmi_attn_exp_sub(bc, sr, lse[i], p);
-            mmi_attn_rowmat(bc, w, dout + i * w, vt, BC, 1.0f, dp);
-            for (int64_t j = 0; j < bc; j++) ds[j] = p[j] * (dp[j] - dd[i]) * s->scale;
-            mmi_attn_matrow_acc(bc, d, ds, k + j0 * d, d, dq + i * d);
-            mmi_attn_state_step(bc, w, p, dout + i * w, dvb, w, NULL, NULL, NULL, NULL);
-            mmi_attn_state_step(bc, d, ds, q + i * d, dkb, d, NULL, NULL, NULL, NULL);
+        for (int64_t i0 = lo; i0 < hi; i0 += BR) {
+            const int64_t br = hi - i0 < BR ? hi - i0 : BR;
+            bwd_tile(s, i0, br, j0, bc, q, kt, vt, lse, dout, dd, sr, dp, ds, pt, dst);
+            /* dQ_r += dS_r K_J; dV_j += P_j^T dO_I and dK_j += dS_j^T Q_I: each key row of
+             * the block is accumulated in registers over the br query rows, stored once */
+            for (int64_t r = 0; r < br; r++)
+                mmi_attn_matrow_acc(bc, d, ds + r * BC, k + j0 * d, d, dq + (i0 + r) * d);
+            for (int64_t j = 0; j < bc; j++) {
+                mmi_attn_matrow_acc(br, w, pt + j * BR, dout + i0 * w, w, dvb + j * w);
+                mmi_attn_matrow_acc(br, d, dst + j * BR, q + i0 * d, d, dkb + j * d);
+            }
         }
     }
 }

@@ -62,6 +62,16 @@ void mmi_ssm_sel_fwd_portable(const mmi_sel_row *r);
  * chunk's states). */
 void mmi_ssm_sel_bwd(const mmi_sel_row *r, const mmi_sel_grad *g);
 void mmi_ssm_sel_bwd_portable(const mmi_sel_row *r, const mmi_sel_grad *g);
+/* One decoding step of n rows sharing B and C (one batch row and group): x[i] = exp(dlt[i] A[i])
+ * x[i] + dlt[i] u[i] B; out[i] = (C.x[i] + dskip[i] u[i]) gz[i] (dskip, gz may be NULL). A and
+ * x are n x N. */
+typedef struct mmi_sel_step {
+    int64_t n, N;
+    const float *A, *B, *C, *dlt, *u, *gz, *dskip;
+    float *x, *out;
+} mmi_sel_step;
+void mmi_ssm_sel_step_rows(const mmi_sel_step *s);
+int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s);
 /* AVX2/FMA bodies (ssm_selective_avx2.c): return 0 when not built or N % 8 != 0. */
 int mmi_ssm_sel_fwd_avx2(const mmi_sel_row *r);
 int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g);
@@ -145,16 +155,21 @@ void mmi_s4d_kernel_row_jvp(const mmi_s4d_ch *ch, int64_t L, double tlog_dt, con
 /* ZOH per mode: da = e^{dt A}, db = B (e^{dt A} - 1)/A (complex, interleaved; 2M doubles each). */
 void mmi_s4d_zoh(const mmi_s4d_ch *ch, double *da, double *db);
 
-/* ---- FFT causal convolution (ssm_conv.c) --------------------------------------------------- */
-/* Twiddles tw belong to a power of two tw_n >= nf (see mmi_fft). */
-/* out (2 nf doubles) = FFT of x (n floats) zero-padded to nf (a power of two >= n). */
+/* ---- real FFT, causal convolution and correlation (ssm_conv.c) ---------------------------
+ * nf is a power of two >= 2; tw are the twiddles of a power of two tw_n >= nf (see mmi_fft).
+ * Spectra hold the nf/2 + 1 bins of a real sequence, interleaved (nf + 2 doubles). */
+/* out (nf + 2 doubles) = rfft of x (n floats) zero-padded to nf. */
 void mmi_ssm_rfft(int64_t nf, const float *x, int64_t n, const double *tw, int64_t tw_n,
                   double *out);
-/* y[t] = sum_{l<=t} k[l] u[t-l] for t < L, given kf = mmi_ssm_rfft(k); nf >= 2L. buf: 2 nf. */
+/* In place: spec (nf/2 + 1 bins) -> the nf real values in spec[0..nf) (irfft: the imaginary
+ * parts of the DC and Nyquist bins are ignored). */
+void mmi_ssm_irfft(int64_t nf, double *spec, const double *tw, int64_t tw_n);
+/* y[t] = sum_{l<=t} k[l] u[t-l] for t < L, given kf = mmi_ssm_rfft(k); nf >= 2L.
+ * buf: nf + 2 doubles. */
 void mmi_ssm_conv_row(int64_t L, int64_t nf, const double *tw, int64_t tw_n, const double *kf,
                       const float *u, float *y, double *buf);
-/* Correlation r[l] = sum_t a[t + l] b[t] (the first L of acc's real parts) from af, bf (FFTs
- * of a and b, nf >= 2L): ifft(af conj(bf)). acc: 2 nf. */
+/* Correlation r[l] = sum_t a[t + l] b[t] into acc[0..L) (reals) from af, bf (rffts of a and b,
+ * nf >= 2L): irfft(af conj(bf)). acc: nf + 2 doubles. */
 void mmi_ssm_xcorr(int64_t nf, const double *tw, int64_t tw_n, const double *af,
                    const double *bf, double *acc);
 
@@ -168,8 +183,8 @@ typedef struct mmi_s4_ch {
     double dt;
     const float *lam, *p, *b, *c; /* M x2 each */
 } mmi_s4_ch;
-/* Scratch doubles needed for length L with FFT twiddles of size tw_n >= 2 fft_size(2L - 1)
- * (mmi_dft_any): x 2L, w1 and w2 2 fft_size(2L-1) each, chirp 2L. */
+/* Scratch for length L with FFT twiddles of a power of two tw_n >= fft_size(2L - 1)
+ * (mmi_dft_any): x 2L doubles, w1 and w2 2 fft_size(2L-1) each, chirp 2L. */
 typedef struct mmi_s4_ws {
     const double *tw;
     int64_t tw_n;

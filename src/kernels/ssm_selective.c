@@ -136,3 +136,19 @@ void mmi_ssm_sel_bwd(const mmi_sel_row *r, const mmi_sel_grad *g)
     if (mmi_cpu_has_avx2_fma() && mmi_ssm_sel_bwd_avx2(r, g)) return;
     mmi_ssm_sel_bwd_portable(r, g);
 }
+
+void mmi_ssm_sel_step_rows(const mmi_sel_step *s)
+{
+    const int64_t N = s->N;
+    if (mmi_cpu_has_avx2_fma() && mmi_ssm_sel_step_rows_avx2(s)) return;
+    for (int64_t i = 0; i < s->n; i++) {
+        float *x = s->x + i * N, d = s->dlt[i], du = d * s->u[i], y = 0.0f;
+        for (int64_t n = 0; n < N; n++) {
+            x[n] = expf(d * s->A[i * N + n]) * x[n] + s->B[n] * du;
+            y += x[n] * s->C[n];
+        }
+        if (s->dskip) y += s->dskip[i] * s->u[i];
+        if (s->gz) y *= s->gz[i];
+        s->out[i] = y;
+    }
+}

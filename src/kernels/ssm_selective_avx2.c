@@ -229,7 +229,38 @@ int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g)
     return 1;
 }
 
+int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s)
+{
+    const int64_t N = s->N, V = N / 8;
+    __m256 B[MAXV], C[MAXV];
+    if (N % 8 || V > MAXV) return 0;
+    for (int64_t v = 0; v < V; v++) B[v] = _mm256_loadu_ps(s->B + 8 * v), C[v] = _mm256_loadu_ps(s->C + 8 * v);
+    for (int64_t i = 0; i < s->n; i++) {
+        float *x = s->x + i * N, y;
+        const float *A = s->A + i * N;
+        __m256 dv = _mm256_set1_ps(s->dlt[i]), duv = _mm256_set1_ps(s->dlt[i] * s->u[i]);
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t v = 0; v < V; v++) {
+            __m256 a = exp256(_mm256_mul_ps(dv, _mm256_loadu_ps(A + 8 * v)));
+            __m256 xv = _mm256_fmadd_ps(a, _mm256_loadu_ps(x + 8 * v), _mm256_mul_ps(B[v], duv));
+            _mm256_storeu_ps(x + 8 * v, xv);
+            acc = _mm256_fmadd_ps(xv, C[v], acc);
+        }
+        y = hsum(acc);
+        if (s->dskip) y += s->dskip[i] * s->u[i];
+        if (s->gz) y *= s->gz[i];
+        s->out[i] = y;
+    }
+    return 1;
+}
+
 #else
+
+int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s)
+{
+    (void)s;
+    return 0;
+}
 
 int mmi_ssm_sel_fwd_avx2(const mmi_sel_row *r)
 {

@@ -217,6 +217,7 @@ MM_API void mm_loss_free(mm_loss *h)
     mmi_pool_free(h->pool);
     mmi_free(&a, h->ws, h->ws_bytes);
     mmi_free(&a, h->blip_w, h->blip_bytes);
+    mmi_free(&a, h->dws, h->dws_bytes);
     mmi_free(&a, h, sizeof *h);
 }
 

@@ -95,6 +95,7 @@ MM_API int mm_loss_clip(mm_loss *h, const mm_tensor *x, const mm_tensor *y, doub
     int rc, t_passes;
     double s;
     if (!h) return MM_E_INVALID_ARG;
+    if (h->comm) return mmi_loss_clip_dist(h, x, y, loss, dx, dy); /* global batch */
     s = mmi_loss_scale(h, &t_passes);
     if ((rc = mmi_loss_kind_is(h, fn, MM_LOSS_CLIP)) != MM_OK ||
         (rc = check_pair(h, fn, x, y, dx, dy)) != MM_OK ||
@@ -120,6 +121,7 @@ MM_API int mm_loss_siglip(mm_loss *h, const mm_tensor *x, const mm_tensor *y, do
     int rc, t_passes;
     double s;
     if (!h) return MM_E_INVALID_ARG;
+    if (h->comm) return mmi_loss_siglip_dist(h, x, y, loss, dx, dy); /* global batch */
     s = mmi_loss_scale(h, &t_passes);
     if ((rc = mmi_loss_kind_is(h, fn, MM_LOSS_SIGLIP)) != MM_OK ||
         (rc = check_pair(h, fn, x, y, dx, dy)) != MM_OK ||
@@ -219,3 +221,12 @@ MM_API int mm_loss_itc(mm_loss *h, const mm_tensor *img, const mm_tensor *txt,
     if (loss) *loss = h->st_loss;
     return MM_OK;
 }
+
+/* The checks above, for the distributed forms (loss_dist.c). */
+int mmi_loss_check_pair(mm_loss *h, const char *fn, const mm_tensor *x, const mm_tensor *y,
+                        const mm_tensor *dx, const mm_tensor *dy)
+{
+    return check_pair(h, fn, x, y, dx, dy);
+}
+
+double mmi_loss_max_row_norm(const mm_tensor *t) { return max_row_norm(t); }

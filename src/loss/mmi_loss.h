@@ -25,6 +25,11 @@ struct mm_loss {
     int32_t ignore_index, baseline, eps_mode, clamp_scale;
     /* statistics of the last successful compute call */
     double st_loss, st_dscale, st_dbias, st_dtemp, st_i2t, st_t2i, st_valid;
+    /* data-parallel CLIP / SigLIP (loss_dist.c, mm_loss_set_comm) */
+    mm_comm *comm;     /* NULL: single process */
+    uint32_t comm_flags;
+    void *dws;         /* the distributed workspace */
+    size_t dws_bytes;
 };
 
 /* ---- argument checks (loss_check.c); each writes a message naming fn and the tensor ------ */
@@ -49,5 +54,18 @@ const char *mmi_loss_kind_name(int32_t kind);
 /* Effective logit scale s = exp(t) (clamped to [1, 100] under MM_LOSS_CLAMP_LOGIT_SCALE) and
  * whether dLoss/dt passes through (0 when clamped). */
 double mmi_loss_scale(const mm_loss *h, int *t_passes);
+
+/* ---- shared by loss_pairwise.c and the distributed losses (loss_dist.c) ------------------ */
+/* The CLIP / SigLIP argument checks of one rank: x, y [B, D] alike, within the reservation,
+ * finite; dx, dy optional and alias-free. */
+int mmi_loss_check_pair(mm_loss *h, const char *fn, const mm_tensor *x, const mm_tensor *y,
+                        const mm_tensor *dx, const mm_tensor *dy);
+/* Largest row L2 norm of a [rows, width] tensor (0 for NULL), in float64. */
+double mmi_loss_max_row_norm(const mm_tensor *t);
+/* The distributed forms of mm_loss_clip / mm_loss_siglip (h->comm set; loss_dist.c). */
+int mmi_loss_clip_dist(mm_loss *h, const mm_tensor *x, const mm_tensor *y, double *loss,
+                       mm_tensor *dx, mm_tensor *dy);
+int mmi_loss_siglip_dist(mm_loss *h, const mm_tensor *x, const mm_tensor *y, double *loss,
+                         mm_tensor *dx, mm_tensor *dy);
 
 #endif /* MMI_LOSS_H */

@@ -1,9 +1,9 @@
 /* layer_mamba.c — the Mamba block (mamba_ssm Mamba, spec ssm.md §4.2) as an mm_model layer:
  * in_proj -> causal depthwise conv1d (d_conv taps, bias) -> SiLU -> x_proj -> dt_proj ->
  * selective scan (delta softplus with dt_proj.bias, D skip, silu(z) gate) -> out_proj, on
- * inputs [B, T, d_model]. Tensors and their order follow PyTorch's state_dict of Mamba:
- * in_proj.weight, conv1d.weight [E,1,W], conv1d.bias, x_proj.weight, dt_proj.weight,
- * dt_proj.bias, A_log, D, out_proj.weight. The scan runs the mm_ssm kernels on rows laid out
+ * inputs [B, T, d_model]. Tensors and their order follow PyTorch's state_dict of Mamba (the
+ * module's own parameters first): A_log, D, in_proj.weight, conv1d.weight [E,1,W],
+ * conv1d.bias, x_proj.weight, dt_proj.weight, dt_proj.bias, out_proj.weight. The scan runs the mm_ssm kernels on rows laid out
  * [B, E, T]; backward recomputes the scan inside chunks from saved chunk states; JVP carries
  * the tangent recurrence alongside the primal one. Decoding keeps the last d_conv - 1 conv
  * inputs and the scan state per batch row (mmi_mamba_step). */
@@ -36,9 +36,9 @@ static par par_of(const mmi_layer *l, const float *p)
 {
     int64_t H = l->in_dim, E = EI(l), N = NS(l), W = WC(l), R = RK(l);
     par q;
-    q.in = p, q.cw = q.in + 2 * E * H, q.cb = q.cw + E * W, q.xp = q.cb + E;
-    q.dtw = q.xp + XW(l) * E, q.dtb = q.dtw + E * R, q.alog = q.dtb + E, q.D = q.alog + E * N;
-    q.out = q.D + E;
+    /* PyTorch's state_dict order: the module's own parameters (A_log, D), then its children */
+    q.alog = p, q.D = q.alog + E * N, q.in = q.D + E, q.cw = q.in + 2 * E * H, q.cb = q.cw + E * W;
+    q.xp = q.cb + E, q.dtw = q.xp + XW(l) * E, q.dtb = q.dtw + E * R, q.out = q.dtb + E;
     return q;
 }
 
@@ -66,14 +66,14 @@ static int mamba_setup(mmi_layer *l, mmi_err *e, const char *fn)
         return mmi_fail(e, MM_E_RANGE, "%s: need 0 < dt_min <= dt_max and dt_init_floor >= 0", fn);
     E = X * H, R = RK(l);
     memset(l->tensors, 0, sizeof l->tensors);
-    set_tensor(l, 0, "in_proj.weight", 2, 2 * E, H, 0, off), off += 2 * E * H;
-    set_tensor(l, 1, "conv1d.weight", 3, E, 1, W, off), off += E * W;
-    set_tensor(l, 2, "conv1d.bias", 1, E, 0, 0, off), off += E;
-    set_tensor(l, 3, "x_proj.weight", 2, R + 2 * N, E, 0, off), off += (R + 2 * N) * E;
-    set_tensor(l, 4, "dt_proj.weight", 2, E, R, 0, off), off += E * R;
-    set_tensor(l, 5, "dt_proj.bias", 1, E, 0, 0, off), off += E;
-    set_tensor(l, 6, "A_log", 2, E, N, 0, off), off += E * N;
-    set_tensor(l, 7, "D", 1, E, 0, 0, off), off += E;
+    set_tensor(l, 0, "A_log", 2, E, N, 0, off), off += E * N;
+    set_tensor(l, 1, "D", 1, E, 0, 0, off), off += E;
+    set_tensor(l, 2, "in_proj.weight", 2, 2 * E, H, 0, off), off += 2 * E * H;
+    set_tensor(l, 3, "conv1d.weight", 3, E, 1, W, off), off += E * W;
+    set_tensor(l, 4, "conv1d.bias", 1, E, 0, 0, off), off += E;
+    set_tensor(l, 5, "x_proj.weight", 2, R + 2 * N, E, 0, off), off += (R + 2 * N) * E;
+    set_tensor(l, 6, "dt_proj.weight", 2, E, R, 0, off), off += E * R;
+    set_tensor(l, 7, "dt_proj.bias", 1, E, 0, 0, off), off += E;
     set_tensor(l, 8, "out_proj.weight", 2, H, E, 0, off), off += H * E;
     l->n_tensors = 9;
     l->n_params = off;

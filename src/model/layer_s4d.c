@@ -261,19 +261,19 @@ static void s4d_backward(const mmi_layer *l, const mmi_exec *c, const float *p, 
             mmi_ssm_rfft(nf, gy, T, s.tw, nf, s.buf);
             mmi_ssm_xcorr(nf, s.tw, nf, s.buf, s.kf, s.x2);
             for (int64_t t = 0; t < T; t++) {
-                s.duc[(b * H + h) * T + t] = (float)s.x2[2 * t] + q.D[h] * gy[t];
+                s.duc[(b * H + h) * T + t] = (float)s.x2[t] + q.D[h] * gy[t];
                 sdd += (double)gy[t] * u[t];
             }
             mmi_ssm_rfft(nf, u, T, s.tw, nf, s.tmp);
-            for (int64_t i = 0; i < nf; i++) { /* sum_b G conj(U) */
+            for (int64_t i = 0; i <= nf / 2; i++) { /* sum_b G conj(U) */
                 double ar = s.buf[2 * i], ai = s.buf[2 * i + 1], br = s.tmp[2 * i], bi = -s.tmp[2 * i + 1];
                 s.acc[2 * i] += ar * br - ai * bi;
                 s.acc[2 * i + 1] += ar * bi + ai * br;
             }
         }
         if (!g) continue;
-        mmi_fft(nf, s.acc, s.tw, nf, 1);
-        for (int64_t t = 0; t < T; t++) s.dk[t] = (float)s.acc[2 * t];
+        mmi_ssm_irfft(nf, s.acc, s.tw, nf);
+        for (int64_t t = 0; t < T; t++) s.dk[t] = (float)s.acc[t];
         {
             mmi_s4d_ch ch = channel(l, &q, h);
             float *glar = s.kg, *gaim = glar + M, *gc = gaim + M;

@@ -82,6 +82,8 @@ static int critic_step(mm_policy *p, int32_t c, int64_t N, double *loss)
     rc = mm_model_zero_grad(p->critic[c]);
     if (rc == MM_OK) rc = mm_model_backward(p->critic[c], mmi_pol_view(p, 2, dy, N, 1), NULL);
     if (rc == MM_OK) rc = mm_model_set_f64(p->critic[c], MM_MODEL_LR, p->o.lr_critic);
+    if (rc == MM_OK && p->comm && (rc = mmi_pol_comm_average(p, &p->critic[c], 1)) != MM_OK)
+        return rc; /* gradients averaged over ranks */
     if (rc == MM_OK) rc = mm_model_step(p->critic[c]);
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->critic[c], rc, "mm_policy_update");
 }
@@ -111,6 +113,8 @@ static int actor_step(mm_policy *p, int64_t N)
     rc = mm_model_zero_grad(p->actor);
     if (rc == MM_OK) rc = mm_model_backward(p->actor, mmi_pol_view(p, 2, da, N, ad), NULL);
     if (rc == MM_OK) rc = mm_model_set_f64(p->actor, MM_MODEL_LR, p->o.lr_actor);
+    if (rc == MM_OK && p->comm && (rc = mmi_pol_comm_average(p, &p->actor, 1)) != MM_OK)
+        return rc; /* gradients averaged over ranks */
     if (rc == MM_OK) rc = mm_model_step(p->actor);
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->actor, rc, "mm_policy_update");
 }

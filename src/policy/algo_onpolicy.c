@@ -64,6 +64,8 @@ static int step_all(mm_policy *p)
 {
     mm_model *ms[4] = {p->actor, p->logstd, p->vf, p->critic[0]};
     double f = mmi_pol_progress(p);
+    int rc0 = p->comm ? mmi_pol_comm_average(p, ms, 4) : MM_OK; /* mean over ranks first */
+    if (rc0 != MM_OK) return rc0;
     mmi_clip_grads(ms, 3, p->o.max_grad_norm);
     for (int k = 0; k < 4; k++) {
         int rc;

@@ -98,6 +98,7 @@ struct mm_policy {
     double st_actor_loss, st_critic_loss, st_kl, st_entropy, st_ev, st_clip_frac, st_ls,
         st_q_mean;
     int32_t poisoned;
+    mm_comm *comm; /* mm_policy_set_comm: gradients averaged over ranks (policy_comm.c) */
     void *block; /* one allocation holding every buffer above */
     size_t block_size;
 };
@@ -117,6 +118,9 @@ mm_tensor *mmi_pol_view(mm_policy *p, int k, float *data, int64_t rows, int64_t 
 double mmi_pol_progress(const mm_policy *p);
 /* Runs a model call and turns a failure into the policy's error (text copied). */
 int mmi_pol_model_fail(mm_policy *p, mm_model *m, int rc, const char *fn);
+/* With a communicator: replaces the gradients of the n models (NULL entries skipped) by their
+ * mean over ranks, before clipping and stepping (policy_comm.c). Text in p->err on failure. */
+int mmi_pol_comm_average(mm_policy *p, mm_model *const *ms, int32_t n);
 
 /* ---- distributions (dist.c) --------------------------------------------------------------- */
 /* Diagonal Gaussian with state-independent log std ls[d]: log prob of a under mean mu. */

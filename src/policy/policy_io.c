@@ -103,6 +103,7 @@ int mm_policy_save(mm_policy *p, const char *path)
     int rc;
     if (!p) return MM_E_INVALID_ARG;
     if (!path) return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: path is NULL", fn);
+    if (p->comm && mm_comm_rank(p->comm) != 0) return MM_OK; /* ranks are identical: rank 0 writes */
     if (!(L = mmi_malloc(&p->alloc, sizeof *L)))
         return mmi_fail(&p->err, MM_E_NOMEM, "%s: tensor table", fn);
     arch_meta(p, vals);

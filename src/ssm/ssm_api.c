@@ -18,6 +18,31 @@ static int check_struct(mm_ssm *h, const char *fn, const void *s, size_t lib_siz
     return MM_OK;
 }
 
+/* 1 if t shares its buffer with any input (outputs must not overwrite what backward reads). */
+static int aliases_input(const mm_ssm_inputs *in, const mm_tensor *t)
+{
+    const mm_tensor *all[] = {in->u,      in->delta,  in->A,      in->B,      in->C,
+                              in->D,      in->z,      in->delta_bias, in->init_state,
+                              in->log_dt, in->A_real, in->A_imag, in->P,      in->nu_log,
+                              in->theta_log, in->gamma_log};
+    if (!t) return 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i] && all[i]->data == t->data) return 1;
+    return 0;
+}
+
+/* 1 if a requested gradient shares its buffer with an input or with the upstream gradient. */
+static int grads_alias(const mm_ssm_inputs *in, const mm_ssm_grads *g, const mm_tensor *up)
+{
+    const mm_tensor *all[] = {g->du,      g->ddelta,  g->dA,      g->dB,      g->dC,
+                              g->dD,      g->dz,      g->ddelta_bias, g->dinit_state,
+                              g->dlog_dt, g->dA_real, g->dA_imag, g->dP,      g->dnu_log,
+                              g->dtheta_log, g->dgamma_log};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i] && (aliases_input(in, all[i]) || (up && all[i]->data == up->data))) return 1;
+    return 0;
+}
+
 static int wrong_kind(mm_ssm *h, const char *fn, const char *kinds)
 {
     return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: this handle's kind has no such call (%s "
@@ -33,6 +58,9 @@ MM_API int mm_ssm_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out, mm_te
     h->fwd_valid = 0;
     if ((rc = check_struct(h, fn, in, sizeof *in, "mm_ssm_inputs")) != MM_OK) return rc;
     if (!out) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: out is NULL", fn);
+    if (aliases_input(in, out) || aliases_input(in, last) || (last && last->data == out->data))
+        return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: out and last_state must not share a "
+                        "buffer with an input or each other", fn);
     switch (h->kind) {
     case MM_SSM_SELECTIVE: rc = mmi_ssm_sel_scan(h, in, out, last); break;
     case MM_SSM_SSD: rc = mmi_ssm_ssd_scan(h, in, out, last); break;
@@ -54,6 +82,9 @@ MM_API int mm_ssm_scan_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_ten
         (rc = check_struct(h, fn, g, sizeof *g, "mm_ssm_grads")) != MM_OK)
         return rc;
     if (!dout) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: dout is NULL", fn);
+    if (grads_alias(in, g, dout))
+        return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: a gradient shares a buffer with an input "
+                        "or dout", fn);
     if (h->kind != MM_SSM_SELECTIVE && h->kind != MM_SSM_SSD && h->kind != MM_SSM_LRU)
         return wrong_kind(h, fn, "SELECTIVE, SSD, LRU");
     if (!h->fwd_valid)
@@ -74,6 +105,9 @@ MM_API int mm_ssm_kernel(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *k)
     mmi_err_clear(&h->err);
     if ((rc = check_struct(h, fn, in, sizeof *in, "mm_ssm_inputs")) != MM_OK) return rc;
     if (!k) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: k is NULL", fn);
+    if (aliases_input(in, k))
+        return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: k must not share a buffer with an input",
+                        fn);
     if (h->kind == MM_SSM_S4D) return mmi_ssm_s4d_kernel(h, in, k);
     if (h->kind == MM_SSM_S4) return mmi_ssm_s4_kernel(h, in, k);
     return wrong_kind(h, fn, "S4D, S4");
@@ -90,6 +124,9 @@ MM_API int mm_ssm_kernel_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_t
         (rc = check_struct(h, fn, g, sizeof *g, "mm_ssm_grads")) != MM_OK)
         return rc;
     if (!dk) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: dk is NULL", fn);
+    if (grads_alias(in, g, dk))
+        return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: a gradient shares a buffer with an input "
+                        "or dk", fn);
     if (h->kind == MM_SSM_S4D) return mmi_ssm_s4d_kernel_backward(h, in, dk, g);
     if (h->kind == MM_SSM_S4) return mmi_ssm_s4_kernel_backward(h, in, dk, g);
     return wrong_kind(h, fn, "S4D, S4");

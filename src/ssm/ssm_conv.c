@@ -1,5 +1,5 @@
 /* ssm_conv.c — mm_ssm_conv and its backward for S4D and S4 handles: the causal convolution
- * y = K * u + D u by FFT of length nf = next power of two >= 2L (exact linear convolution on
+ * y = K * u + D u by real FFT of length nf = next power of two >= 2L (exact linear convolution on
  * [0, L)), and du = K (*) dy (correlation), dK = sum_b dy (*) u, dD = sum dy u (spec §2.4). */
 #include "mmi_ssm.h"
 
@@ -79,11 +79,11 @@ MM_API int mm_ssm_conv_backward(mm_ssm *h, const mm_tensor *u, const mm_tensor *
             if (du) {
                 float *o = du->data + (b * H + c) * L;
                 mmi_ssm_xcorr(nf, tw, h->nfft, gf, kf, tmp);
-                for (int64_t t = 0; t < L; t++) o[t] = (float)tmp[2 * t] + (d ? d->data[c] * g[t] : 0.0f);
+                for (int64_t t = 0; t < L; t++) o[t] = (float)tmp[t] + (d ? d->data[c] * g[t] : 0.0f);
             }
             if (dk) { /* sum_b G conj(U) in the frequency domain, one inverse FFT at the end */
                 mmi_ssm_rfft(nf, ur, L, tw, h->nfft, tmp);
-                for (int64_t i = 0; i < nf; i++) {
+                for (int64_t i = 0; i <= nf / 2; i++) {
                     double ar = gf[2 * i], ai = gf[2 * i + 1], br = tmp[2 * i], bi = -tmp[2 * i + 1];
                     acc[2 * i] += ar * br - ai * bi;
                     acc[2 * i + 1] += ar * bi + ai * br;
@@ -92,8 +92,8 @@ MM_API int mm_ssm_conv_backward(mm_ssm *h, const mm_tensor *u, const mm_tensor *
             for (int64_t t = 0; t < L && dd; t++) sdd += (double)g[t] * ur[t];
         }
         if (dk) {
-            mmi_fft(nf, acc, tw, h->nfft, 1);
-            for (int64_t l = 0; l < L; l++) dk->data[c * L + l] = (float)acc[2 * l];
+            mmi_ssm_irfft(nf, acc, tw, h->nfft);
+            for (int64_t l = 0; l < L; l++) dk->data[c * L + l] = (float)acc[l];
         }
         if (dd) dd->data[c] = (float)sdd;
     }

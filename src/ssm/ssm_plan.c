@@ -28,8 +28,11 @@ static int plan_selective(const mm_ssm *h, mmi_ssm_plan *p)
 
 static int plan_ssd(const mm_ssm *h, mmi_ssm_plan *p)
 {
-    int64_t H = h->D, P = h->P, N = h->N, B = h->max_batch, Q = h->chunk;
-    if (mul4(&p->state, B, H, P, N) || mul4(&p->ckpt, B, H, h->nck_max + 1, P * N) ||
+    int64_t H = h->D, P = h->P, N = h->N, B = h->max_batch, Q = h->chunk, G = h->G;
+    /* bt / ct: per-thread partial sums of dB / dC over the heads of a group */
+    if (mul4(&p->bt, h->n_threads, B * h->max_seq, G, N) ||
+        mul4(&p->ct, h->n_threads, B * h->max_seq, G, N) ||
+        mul4(&p->state, B, H, P, N) || mul4(&p->ckpt, B, H, h->nck_max + 1, P * N) ||
         mul4(&p->dacc, H, 4, 1, 1) ||
         mul4(&p->work_per_thread, Q * P * N + Q * Q + 4 * Q + 4 * P * N, 1, 1, 1))
         return MM_E_RANGE;

@@ -1,6 +1,7 @@
 /* ssm_s4.c — MM_SSM_S4: validates the DPLR parameters given as data (spec ssm.md §9: the
  * eigenvector phase and B clipping of s4's nplr make them implementation-dependent, so they
- * are inputs, not recomputed): log_dt [H], A = Lambda, P, B, C = C~ [H,N/2,x2], and runs the
+ * are inputs, not recomputed): log_dt [H], A = Lambda, P, B, C = C~ [H,N/2,x2] (u and D, the
+ * convolution's inputs, may be set and are ignored), and runs the
  * Cauchy-kernel generating function per channel (src/kernels/ssm_s4.c). */
 #include "mmi_ssm.h"
 
@@ -13,8 +14,8 @@ static int check_params(mm_ssm *h, const char *fn, const mm_ssm_inputs *in)
     if ((rc = mmi_ssm_want(h, fn, "log_dt", in->log_dt, 1, (int64_t[1]){H})) ||
         (rc = mmi_ssm_want(h, fn, "A (Lambda)", in->A, 3, sc)) ||
         (rc = mmi_ssm_want(h, fn, "P", in->P, 3, sc)) || (rc = mmi_ssm_want(h, fn, "B", in->B, 3, sc)) ||
-        (rc = mmi_ssm_want(h, fn, "C", in->C, 3, sc)) || (rc = mmi_ssm_unused(h, fn, "u", in->u)) ||
-        (rc = mmi_ssm_unused(h, fn, "delta", in->delta)) || (rc = mmi_ssm_unused(h, fn, "D", in->D)) ||
+        (rc = mmi_ssm_want(h, fn, "C", in->C, 3, sc)) ||
+        (rc = mmi_ssm_unused(h, fn, "delta", in->delta)) ||
         (rc = mmi_ssm_unused(h, fn, "z", in->z)) ||
         (rc = mmi_ssm_unused(h, fn, "delta_bias", in->delta_bias)) ||
         (rc = mmi_ssm_unused(h, fn, "init_state", in->init_state)) ||

@@ -50,8 +50,8 @@ int mmi_ssm_s4d_kernel(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *k)
     mmi_s4d_ch ch;
     int64_t L;
     int rc;
+    /* u and D (inputs of mm_ssm_step and mm_ssm_conv) may be set; the kernel ignores them */
     if ((rc = check_params(h, fn, in)) || (rc = check_k(h, fn, "k", k))) return rc;
-    if ((rc = mmi_ssm_unused(h, fn, "u", in->u)) || (rc = mmi_ssm_unused(h, fn, "D", in->D))) return rc;
     L = k->shape[1];
     for (int64_t c = 0; c < h->D; c++) {
         channel(h, in, c, &ch);

@@ -339,24 +339,30 @@ int mmi_ssm_sel_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
         row_ws w = thread_ws(h, 0);
         float *raw = w.sz + h->max_seq; /* after the row buffers */
         float *dlt = raw + Bt * D, *gz = dlt + Bt * D;
-        mmi_sel_row r;
         for (int64_t b = 0; b < Bt; b++)
             for (int64_t d = 0; d < D; d++)
                 raw[b * D + d] = in->delta->data[b * D + d] + (in->delta_bias ? in->delta_bias->data[d] : 0.0f);
         mmi_ssm_sel_prep(Bt * D, raw, 0.0f, (h->opts.flags & MM_SSM_DELTA_SOFTPLUS) != 0,
                          in->z ? in->z->data : NULL, dlt, NULL, in->z ? gz : NULL, NULL);
+        /* runs of D / lcm(gb, gc) channels share one B group and one C group */
+        int64_t runs = gb, a = gb, m = gc;
+        while (m) {
+            int64_t t = a % m;
+            a = m, m = t;
+        }
+        runs = gb / a * gc;
         for (int64_t b = 0; b < Bt; b++)
-            for (int64_t d = 0; d < D; d++) {
-                int64_t i = b * D + d;
-                memset(&r, 0, sizeof r);
-                r.L = 1, r.N = N, r.chunk = 1, r.cont = 1;
-                r.u = in->u->data + i, r.dlt = dlt + i, r.gz = in->z ? gz + i : NULL;
-                r.A = in->A->data + d * N;
-                r.B = in->B->data + (b * gb + d / (D / gb)) * N;
-                r.C = in->C->data + (b * gc + d / (D / gc)) * N;
-                r.has_d = in->D != NULL, r.dskip = in->D ? in->D->data[d] : 0.0f;
-                r.out = out->data + i, r.x = h->ws.state + i * N;
-                mmi_ssm_sel_fwd(&r);
+            for (int64_t g = 0; g < runs; g++) {
+                int64_t n = D / runs, d0 = g * n, i = b * D + d0;
+                mmi_sel_step st;
+                st.n = n, st.N = N;
+                st.A = in->A->data + d0 * N;
+                st.B = in->B->data + (b * gb + d0 / (D / gb)) * N;
+                st.C = in->C->data + (b * gc + d0 / (D / gc)) * N;
+                st.dlt = dlt + i, st.u = in->u->data + i, st.gz = in->z ? gz + i : NULL;
+                st.dskip = in->D ? in->D->data + d0 : NULL;
+                st.x = h->ws.state + i * N, st.out = out->data + i;
+                mmi_ssm_sel_step_rows(&st);
             }
     }
     return MM_OK;

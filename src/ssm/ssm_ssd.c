@@ -1,7 +1,8 @@
 /* ssm_ssd.c — MM_SSM_SSD: validates the Mamba-2 inputs (x [Bt,L,H,P], dt [Bt,L,H], A [H],
  * B/C [Bt,L,G,N], D and dt_bias [H], init_state [Bt,H,P,N]) and runs the per-head kernels
- * (src/kernels/ssm_ssd.c). Heads run in parallel in the forward; the backward is sequential
- * over heads because dB/dC sum over the heads of a group. */
+ * (src/kernels/ssm_ssd.c). Heads run in parallel on the pool in both directions; in the
+ * backward dB/dC, which sum over the heads of a group, go to per-task partial buffers reduced in
+ * task order (deterministic for a fixed thread count). */
 #include "mmi_ssm.h"
 
 #include <string.h>
@@ -139,36 +140,67 @@ static int check_grads(ssd_call *c, const char *fn, const mm_tensor *dout, const
     return MM_OK;
 }
 
+typedef struct ssd_bwd {
+    ssd_call *c;
+    const mm_tensor *dout;
+    const mm_ssm_grads *g;
+} ssd_bwd;
+
+/* Task i: heads [H i/n, H (i+1)/n) of every batch row; dB/dC into the task's partial buffers
+ * (the heads of a group may fall in different tasks), the rest straight into its outputs. */
+static void bwd_task(void *ctx, int64_t i, int64_t n)
+{
+    const ssd_bwd *w = (const ssd_bwd *)ctx;
+    const ssd_call *c = w->c;
+    const mm_ssm *h = c->h;
+    const mm_ssm_grads *g = w->g;
+    int64_t H = h->D, PN = h->P * h->N, lo = H * i / n, hi = H * (i + 1) / n;
+    size_t slice = (size_t)(c->Bt * c->L * c->G * h->N);
+    float *pb = h->ws.bt + (size_t)i * slice, *pc = h->ws.ct + (size_t)i * slice;
+    double *acc = h->ws.dacc;
+    memset(pb, 0, slice * sizeof *pb);
+    memset(pc, 0, slice * sizeof *pc);
+    for (int64_t b = 0; b < c->Bt; b++)
+        for (int64_t hd = lo; hd < hi; hd++) {
+            mmi_ssd_head r;
+            mmi_ssd_grad gr;
+            int64_t xo = (b * c->L * H + hd) * h->P, bo = (b * c->L * c->G + hd / (H / c->G)) * h->N;
+            head_of(c, b, hd, h->ws.work + (size_t)i * h->ws.work_per_thread, &r);
+            memset(&gr, 0, sizeof gr);
+            gr.dy = w->dout->data + xo;
+            gr.dx = g->du ? g->du->data + xo : NULL;
+            gr.ddt = g->ddelta ? g->ddelta->data + b * c->L * H + hd : NULL;
+            gr.dB = g->dB ? pb + bo : NULL;
+            gr.dC = g->dC ? pc + bo : NULL;
+            gr.dinit = g->dinit_state ? g->dinit_state->data + (b * H + hd) * PN : NULL;
+            gr.dA = acc + hd, gr.dD = acc + H + hd, gr.dbias = acc + 2 * H + hd;
+            mmi_ssm_ssd_bwd(&r, &gr);
+        }
+}
+
 int mmi_ssm_ssd_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *dout,
                          mm_ssm_grads *g)
 {
     static const char fn[] = "mm_ssm_scan_backward";
     ssd_call c;
-    int64_t H = h->D, PN = h->P * h->N;
+    ssd_bwd w;
+    int64_t H = h->D, tasks = mmi_pool_size(h->pool);
     double *acc = h->ws.dacc;
+    size_t slice;
     int rc;
     memset(&c, 0, sizeof c);
     c.h = h, c.in = in;
     if ((rc = check_grads(&c, fn, dout, g)) != MM_OK) return rc;
-    if (g->dB) memset(g->dB->data, 0, (size_t)g->dB->numel * sizeof(float));
-    if (g->dC) memset(g->dC->data, 0, (size_t)g->dC->numel * sizeof(float));
     memset(acc, 0, (size_t)(4 * H) * sizeof *acc);
-    for (int64_t b = 0; b < c.Bt; b++)
-        for (int64_t hd = 0; hd < H; hd++) {
-            mmi_ssd_head r;
-            mmi_ssd_grad gr;
-            int64_t xo = (b * c.L * H + hd) * h->P, bo = (b * c.L * c.G + hd / (H / c.G)) * h->N;
-            head_of(&c, b, hd, h->ws.work, &r);
-            memset(&gr, 0, sizeof gr);
-            gr.dy = dout->data + xo;
-            gr.dx = g->du ? g->du->data + xo : NULL;
-            gr.ddt = g->ddelta ? g->ddelta->data + b * c.L * H + hd : NULL;
-            gr.dB = g->dB ? g->dB->data + bo : NULL;
-            gr.dC = g->dC ? g->dC->data + bo : NULL;
-            gr.dinit = g->dinit_state ? g->dinit_state->data + (b * H + hd) * PN : NULL;
-            gr.dA = acc + hd, gr.dD = acc + H + hd, gr.dbias = acc + 2 * H + hd;
-            mmi_ssm_ssd_bwd(&r, &gr);
-        }
+    w.c = &c, w.dout = dout, w.g = g;
+    mmi_pool_run(h->pool, bwd_task, &w, tasks);
+    slice = (size_t)(c.Bt * c.L * c.G * h->N);
+    for (size_t j = 0; j < slice; j++) { /* partial sums in task order: deterministic */
+        float sb = 0.0f, sc = 0.0f;
+        for (int64_t i = 0; i < tasks; i++) sb += h->ws.bt[(size_t)i * slice + j], sc += h->ws.ct[(size_t)i * slice + j];
+        if (g->dB) g->dB->data[j] = sb;
+        if (g->dC) g->dC->data[j] = sc;
+    }
     for (int64_t hd = 0; hd < H; hd++) {
         if (g->dA) g->dA->data[hd] = (float)acc[hd];
         if (g->dD) g->dD->data[hd] = (float)acc[H + hd];

@@ -1,0 +1,32 @@
+"""libmm from Python (ctypes + numpy, no compiled extension).
+
+    import numpy as np, libmm
+    m = libmm.Model(4, max_batch=32).dense(64).activation("tanh").dense(2).finalize()
+    m.set_optimizer("adam", lr=1e-3)
+    y = m.forward(np.zeros((32, 4), np.float32))
+
+Arrays are passed to libmm without copies (mm_tensor_wrap) when they are C-contiguous float32.
+Errors raise libmm.MMError subclasses carrying .status, .name and the handle's .message.
+The shared library is found through $LIBMM_LIBRARY, $LIBMM_LIBDIR or the build tree's lib/.
+"""
+from ._lib import lib as _clib
+from .errors import (MMError, InvalidArgumentError, ShapeError, RangeError, NumericError,
+                     StateError, UnsupportedError, FormatError, IOFailure, OutOfMemory)
+from .core import Tensor, as_f32
+from .model import Model
+from .ops import Loss, Attention, SSM
+from .policy import Policy
+from . import constants
+
+__all__ = ["MMError", "InvalidArgumentError", "ShapeError", "RangeError", "NumericError",
+           "StateError", "UnsupportedError", "FormatError", "IOFailure", "OutOfMemory",
+           "Tensor", "as_f32", "Model", "Loss", "Attention", "SSM", "Policy", "constants",
+           "version", "build_info"]
+
+
+def version():
+    return _clib.mm_version_string().decode()
+
+
+def build_info():
+    return _clib.mm_build_info().decode()

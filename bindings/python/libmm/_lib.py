@@ -1,0 +1,239 @@
+"""Loading libmm.so and declaring its C interface for ctypes.
+
+Why a hand-written declaration instead of parsing mm.h: ctypes needs exact argument types to
+pass 64-bit integers and pointers correctly (an undeclared int64_t argument would be truncated
+to int), and the options structs must mirror the C layout field for field. The struct layouts
+are checked against the pins of tests/test_layout.c by tests/test_layout.py.
+
+The library is found, in order, at $LIBMM_LIBRARY (a file), in $LIBMM_LIBDIR, in the build
+tree's lib/ three levels above this package (bindings/python/libmm -> lib/), and finally by
+ctypes.util.find_library("mm").
+"""
+import ctypes
+import ctypes.util
+import os
+
+from ctypes import (POINTER, Structure, c_char_p, c_double, c_float, c_int, c_int32, c_int64,
+                    c_size_t, c_uint8, c_uint32, c_uint64, c_void_p)
+
+SONAME = "libmm.so.0"
+
+
+def _find_library():
+    path = os.environ.get("LIBMM_LIBRARY")
+    if path:
+        return path
+    libdir = os.environ.get("LIBMM_LIBDIR")
+    if libdir:
+        return os.path.join(libdir, SONAME)
+    here = os.path.dirname(os.path.abspath(__file__))
+    tree = os.path.normpath(os.path.join(here, "..", "..", "..", "lib", SONAME))
+    if os.path.exists(tree):
+        return tree
+    found = ctypes.util.find_library("mm")
+    if found:
+        return found
+    raise OSError("libmm: cannot find %s; build it with `make` or set LIBMM_LIBRARY" % SONAME)
+
+
+lib = ctypes.CDLL(_find_library())
+
+f32p = POINTER(c_float)
+f64p = POINTER(c_double)
+i64p = POINTER(c_int64)
+i32p = POINTER(c_int32)
+u8p = POINTER(c_uint8)
+
+
+class Allocator(Structure):
+    _fields_ = [("struct_size", c_uint32), ("reserved0", c_uint32), ("alloc_fn", c_void_p),
+                ("free_fn", c_void_p), ("ud", c_void_p)]
+
+
+class ModelOpts(Structure):
+    _fields_ = [("struct_size", c_uint32), ("reserved0", c_uint32), ("alloc", c_void_p),
+                ("input_dim", c_int64), ("max_batch", c_int64), ("max_seq", c_int64),
+                ("seed", c_uint64), ("n_threads", c_int32), ("reserved1", c_int32),
+                ("err_buf", c_char_p), ("err_buf_size", c_size_t)]
+
+
+class LossOpts(Structure):
+    _fields_ = [("struct_size", c_uint32), ("reserved0", c_uint32), ("alloc", c_void_p),
+                ("kind", c_int32), ("n_threads", c_int32), ("max_batch", c_int64),
+                ("max_dim", c_int64), ("max_queue", c_int64), ("tile", c_int64),
+                ("group_size", c_int64), ("seed", c_uint64), ("err_buf", c_char_p),
+                ("err_buf_size", c_size_t)]
+
+
+class AttnOpts(Structure):
+    _fields_ = [("struct_size", c_uint32), ("reserved0", c_uint32), ("alloc", c_void_p),
+                ("kind", c_int32), ("feature_map", c_int32), ("causal", c_int32),
+                ("normalize", c_int32), ("d_head", c_int64), ("dv", c_int64),
+                ("n_heads", c_int64), ("max_batch", c_int64), ("max_seq", c_int64),
+                ("chunk", c_int64), ("sparse_pattern", c_int32), ("gate", c_int32),
+                ("window", c_int64), ("stride", c_int64), ("n_features", c_int64),
+                ("seed", c_uint64), ("n_threads", c_int32), ("reserved1", c_int32),
+                ("err_buf", c_char_p), ("err_buf_size", c_size_t)]
+
+
+class SsmOpts(Structure):
+    _fields_ = [("struct_size", c_uint32), ("reserved0", c_uint32), ("alloc", c_void_p),
+                ("kind", c_int32), ("n_threads", c_int32), ("d_inner", c_int64),
+                ("d_state", c_int64), ("head_dim", c_int64), ("n_groups", c_int64),
+                ("max_batch", c_int64), ("max_seq", c_int64), ("chunk", c_int64),
+                ("flags", c_uint32), ("reserved1", c_uint32), ("seed", c_uint64),
+                ("err_buf", c_char_p), ("err_buf_size", c_size_t)]
+
+
+SSM_INPUT_NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias", "init_state", "log_dt",
+                   "A_real", "A_imag", "P", "nu_log", "theta_log", "gamma_log")
+
+
+class SsmInputs(Structure):
+    _fields_ = ([("struct_size", c_uint32), ("reserved0", c_uint32)] +
+                [(n, c_void_p) for n in SSM_INPUT_NAMES])
+
+
+class SsmGrads(Structure):
+    _fields_ = ([("struct_size", c_uint32), ("reserved0", c_uint32)] +
+                [("d" + n, c_void_p) for n in SSM_INPUT_NAMES])
+
+
+class PolicyOpts(Structure):
+    _fields_ = [("struct_size", c_uint32), ("reserved0", c_uint32), ("alloc", c_void_p),
+                ("algo", c_int32), ("n_threads", c_int32), ("seed", c_uint64),
+                ("obs_dim", c_int64), ("act_dim", c_int64), ("n_actions", c_int64),
+                ("act_low", f32p), ("act_high", f32p), ("n_agents", c_int64),
+                ("n_hidden", c_int32), ("activation", c_int32), ("hidden", c_int64 * 4),
+                ("gamma", c_double), ("lr_actor", c_double), ("lr_critic", c_double),
+                ("max_grad_norm", c_double), ("norm_obs", c_int32), ("reserved1", c_int32),
+                ("clip_obs", c_double), ("buffer_size", c_int64), ("batch_size", c_int64),
+                ("learning_starts", c_int64), ("train_freq", c_int64),
+                ("gradient_steps", c_int64), ("tau", c_double), ("noise", c_int32),
+                ("policy_delay", c_int32), ("noise_sigma", c_double), ("noise_theta", c_double),
+                ("noise_dt", c_double), ("target_noise", c_double),
+                ("target_noise_clip", c_double), ("n_critics", c_int32), ("n_epochs", c_int32),
+                ("n_steps", c_int64), ("gae_lambda", c_double), ("ent_coef", c_double),
+                ("vf_coef", c_double), ("clip_range", c_double), ("clip_range_vf", c_double),
+                ("normalize_advantage", c_int32), ("use_rmsprop", c_int32),
+                ("log_std_init", c_double), ("adam_eps", c_double),
+                ("linear_decay_steps", c_int64), ("target_kl", c_double),
+                ("cg_damping", c_double), ("cg_max_steps", c_int32), ("ls_max_iter", c_int32),
+                ("ls_decay", c_double), ("err_buf", c_char_p), ("err_buf_size", c_size_t)]
+
+
+STRUCTS = {"mm_allocator": Allocator, "mm_model_opts": ModelOpts, "mm_loss_opts": LossOpts,
+           "mm_attn_opts": AttnOpts, "mm_ssm_opts": SsmOpts, "mm_ssm_inputs": SsmInputs,
+           "mm_ssm_grads": SsmGrads, "mm_policy_opts": PolicyOpts}
+
+H = c_void_p  # every handle is an opaque pointer
+HP = POINTER(c_void_p)
+
+# name: (restype, argtypes). Only what the package calls; every int return is a status.
+_PROTOS = {
+    "mm_version_string": (c_char_p, []),
+    "mm_build_info": (c_char_p, []),
+    "mm_status_str": (c_char_p, [c_int]),
+    "mm_status_name": (c_char_p, [c_int]),
+    "mm_param_bounds": (c_int, [c_int32, f64p, f64p]),
+    # tensors
+    "mm_tensor_wrap": (c_int, [HP, f32p, c_int32, i64p, c_void_p]),
+    "mm_tensor_free": (None, [H]),
+    "mm_tensor_errmsg": (c_char_p, [H]),
+    # models
+    "mm_model_opts_init": (c_int, [POINTER(ModelOpts)]),
+    "mm_model_create": (c_int, [HP, POINTER(ModelOpts)]),
+    "mm_model_add_dense": (c_int, [H, c_int64, c_int32, c_int32, c_double]),
+    "mm_model_add_activation": (c_int, [H, c_int32]),
+    "mm_model_add_layernorm": (c_int, [H, c_double, c_int32]),
+    "mm_model_add_rmsnorm": (c_int, [H, c_double, c_int32]),
+    "mm_model_add_embedding": (c_int, [H, c_int64, c_int64]),
+    "mm_model_add_attention": (c_int, [H, POINTER(AttnOpts)]),
+    "mm_model_add_gau": (c_int, [H, c_int64, c_int64, c_int32, c_int64]),
+    "mm_model_add_mamba": (c_int, [H, c_int64, c_int64, c_int64, c_int64]),
+    "mm_model_add_s4d": (c_int, [H, c_int64]),
+    "mm_model_finalize": (c_int, [H]),
+    "mm_model_forward": (c_int, [H, H, H]),
+    "mm_model_backward": (c_int, [H, H, H]),
+    "mm_model_jvp": (c_int, [H, H, H, H, H]),
+    "mm_model_infer_workspace_size": (c_int, [H, c_int64, c_int64, POINTER(c_size_t)]),
+    "mm_model_infer": (c_int, [H, H, H, c_void_p, c_size_t]),
+    "mm_model_num_params": (c_int, [H, i64p]),
+    "mm_model_params": (c_int, [H, POINTER(f32p), i64p]),
+    "mm_model_grads": (c_int, [H, POINTER(f32p), i64p]),
+    "mm_model_zero_grad": (c_int, [H]),
+    "mm_model_set_optimizer": (c_int, [H, c_int32]),
+    "mm_model_set_f64": (c_int, [H, c_int32, c_double]),
+    "mm_model_get_f64": (c_int, [H, c_int32, f64p]),
+    "mm_model_step": (c_int, [H]),
+    "mm_model_freeze": (c_int, [H, c_int32, c_int32, c_int32]),
+    "mm_model_copy": (c_int, [H, H, c_int32]),
+    "mm_model_lerp": (c_int, [H, H, c_double]),
+    "mm_model_num_layers": (c_int, [H, i32p]),
+    "mm_model_output_dim": (c_int, [H, i64p]),
+    "mm_model_errmsg": (c_char_p, [H]),
+    "mm_model_free": (None, [H]),
+    "mm_model_save": (c_int, [H, c_char_p, c_uint32]),
+    "mm_model_save_mem": (c_int, [H, c_void_p, c_size_t, POINTER(c_size_t), c_uint32]),
+    "mm_model_load": (c_int, [HP, c_char_p, POINTER(ModelOpts)]),
+    "mm_model_load_mem": (c_int, [HP, c_void_p, c_size_t, POINTER(ModelOpts)]),
+    # losses
+    "mm_loss_opts_init": (c_int, [POINTER(LossOpts), c_int32]),
+    "mm_loss_create": (c_int, [HP, POINTER(LossOpts)]),
+    "mm_loss_free": (None, [H]),
+    "mm_loss_errmsg": (c_char_p, [H]),
+    "mm_loss_set_f64": (c_int, [H, c_int32, c_double]),
+    "mm_loss_get_f64": (c_int, [H, c_int32, f64p]),
+    "mm_loss_clip": (c_int, [H, H, H, f64p, H, H]),
+    "mm_loss_siglip": (c_int, [H, H, H, f64p, H, H]),
+    "mm_loss_itc": (c_int, [H, H, H, H, H, H, H, f64p, H, H]),
+    "mm_loss_cross_entropy": (c_int, [H, H, i32p, c_int64, f64p, H]),
+    "mm_loss_bce": (c_int, [H, H, H, f64p, H]),
+    "mm_loss_kimi": (c_int, [H, H, H, H, f64p, H]),
+    "mm_loss_l2_normalize": (c_int, [H, H, H]),
+    "mm_loss_l2_normalize_backward": (c_int, [H, H, H, H]),
+    # attention
+    "mm_attn_opts_init": (c_int, [POINTER(AttnOpts), c_int32]),
+    "mm_attn_create": (c_int, [HP, POINTER(AttnOpts)]),
+    "mm_attn_forward": (c_int, [H, H, H, H, H]),
+    "mm_attn_forward_gated": (c_int, [H, H, H, H, H, H]),
+    "mm_attn_backward": (c_int, [H, H, H, H, H, H]),
+    "mm_attn_step": (c_int, [H, H, H, H, H, H]),
+    "mm_attn_reset": (c_int, [H]),
+    "mm_attn_set_f64": (c_int, [H, c_int32, c_double]),
+    "mm_attn_get_f64": (c_int, [H, c_int32, f64p]),
+    "mm_attn_errmsg": (c_char_p, [H]),
+    "mm_attn_free": (None, [H]),
+    # ssm
+    "mm_ssm_opts_init": (c_int, [POINTER(SsmOpts), c_int32]),
+    "mm_ssm_inputs_init": (c_int, [POINTER(SsmInputs)]),
+    "mm_ssm_grads_init": (c_int, [POINTER(SsmGrads)]),
+    "mm_ssm_create": (c_int, [HP, POINTER(SsmOpts)]),
+    "mm_ssm_free": (None, [H]),
+    "mm_ssm_errmsg": (c_char_p, [H]),
+    "mm_ssm_scan": (c_int, [H, POINTER(SsmInputs), H, H]),
+    "mm_ssm_scan_backward": (c_int, [H, POINTER(SsmInputs), H, POINTER(SsmGrads)]),
+    "mm_ssm_kernel": (c_int, [H, POINTER(SsmInputs), H]),
+    "mm_ssm_conv": (c_int, [H, H, H, H, H]),
+    "mm_ssm_step": (c_int, [H, POINTER(SsmInputs), H]),
+    "mm_ssm_reset": (c_int, [H]),
+    "mm_ssm_get_f64": (c_int, [H, c_int32, f64p]),
+    "mm_ssm_set_f64": (c_int, [H, c_int32, c_double]),
+    # policies
+    "mm_policy_opts_init": (c_int, [POINTER(PolicyOpts), c_int32]),
+    "mm_policy_create": (c_int, [HP, POINTER(PolicyOpts)]),
+    "mm_policy_act": (c_int, [H, f32p, c_int64, f32p, c_int32]),
+    "mm_policy_observe": (c_int, [H, f32p, f32p, f32p, f32p, u8p, u8p, c_int64]),
+    "mm_policy_update": (c_int, [H, i32p]),
+    "mm_policy_set_f64": (c_int, [H, c_int32, c_double]),
+    "mm_policy_get_f64": (c_int, [H, c_int32, f64p]),
+    "mm_policy_save": (c_int, [H, c_char_p]),
+    "mm_policy_load": (c_int, [H, c_char_p]),
+    "mm_policy_errmsg": (c_char_p, [H]),
+    "mm_policy_free": (None, [H]),
+}
+
+for _name, (_res, _args) in _PROTOS.items():
+    _fn = getattr(lib, _name)
+    _fn.restype = _res
+    _fn.argtypes = _args

@@ -1,0 +1,70 @@
+"""Agents from Python: a PPO / TD3 loop on a toy task, save -> load -> the same actions, and
+refused input raised as exceptions."""
+import os
+import tempfile
+import unittest
+
+from _setup import needs_numpy
+
+try:
+    import numpy as np
+    import libmm
+except ImportError:
+    pass
+
+
+def drive(p, steps, rng, n):
+    obs = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
+    updates = 0
+    for _ in range(steps):
+        a = p.act(obs)
+        nxt = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
+        target = obs[:, 0] if p.discrete else obs[:, :1]
+        r = -np.abs(a.reshape(n, -1)[:, 0] - target.reshape(n)).astype(np.float32)
+        p.observe(obs, a, r, nxt, np.zeros(n, np.uint8), np.zeros(n, np.uint8))
+        updates += p.update()
+        obs = nxt
+    return updates
+
+
+@needs_numpy
+class PolicyTest(unittest.TestCase):
+    def test_ppo_and_td3_loops(self):
+        rng = np.random.default_rng(0)
+        ppo = libmm.Policy("ppo", 3, act_dim=1, n_agents=4, n_steps=8, batch_size=16,
+                           hidden=[16, 16], seed=1)
+        self.assertEqual(drive(ppo, 24, rng, 4), 3)
+        self.assertGreater(ppo.get("stat_updates"), 0)
+        td3 = libmm.Policy("td3", 3, act_dim=1, act_low=[-2], act_high=[2], hidden=[16, 16],
+                           buffer_size=256, batch_size=16, learning_starts=20, n_agents=2)
+        self.assertGreater(drive(td3, 30, rng, 2), 0)
+        self.assertTrue(np.all(np.abs(td3.act(np.zeros((2, 3)), explore=False)) <= 2))
+
+    def test_save_load_same_actions(self):
+        p = libmm.Policy("a2c", 3, n_actions=3, n_agents=2, hidden=[8], seed=4)
+        drive(p, 15, np.random.default_rng(1), 2)
+        obs = np.random.default_rng(2).uniform(-1, 1, (2, 3)).astype(np.float32)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "p.safetensors")
+            p.save(path)
+            q = libmm.Policy("a2c", 3, n_actions=3, n_agents=2, hidden=[8], seed=99)
+            q.load(path)
+        np.testing.assert_array_equal(p.act(obs, explore=False), q.act(obs, explore=False))
+
+    def test_errors(self):
+        with self.assertRaises(libmm.InvalidArgumentError) as cm:
+            libmm.Policy("td3", 3, n_actions=2)
+        self.assertIn("continuous", cm.exception.message)
+        p = libmm.Policy("ppo", 3, act_dim=1, n_agents=2, n_steps=4, batch_size=8)
+        with self.assertRaises(libmm.NumericError):
+            p.act(np.full((2, 3), np.nan, np.float32))
+        with self.assertRaises(libmm.RangeError):
+            p.act(np.zeros((5, 3), np.float32))
+        with self.assertRaises(libmm.RangeError):
+            p.set("gamma", 2.0)
+        with self.assertRaises(libmm.IOFailure):
+            p.load("/nonexistent/p.safetensors")
+
+
+if __name__ == "__main__":
+    unittest.main()
