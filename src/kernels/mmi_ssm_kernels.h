@@ -155,7 +155,7 @@ void mmi_s4d_kernel_row_jvp(const mmi_s4d_ch *ch, int64_t L, double tlog_dt, con
 /* ZOH per mode: da = e^{dt A}, db = B (e^{dt A} - 1)/A (complex, interleaved; 2M doubles each). */
 void mmi_s4d_zoh(const mmi_s4d_ch *ch, double *da, double *db);
 
-/* ---- real FFT, causal convolution and correlation (ssm_conv.c) ---------------------------
+/* ---- real FFT (fft.c), causal convolution and correlation (ssm_conv.c) --------------------
  * nf is a power of two >= 2; tw are the twiddles of a power of two tw_n >= nf (see mmi_fft).
  * Spectra hold the nf/2 + 1 bins of a real sequence, interleaved (nf + 2 doubles). */
 /* out (nf + 2 doubles) = rfft of x (n floats) zero-padded to nf. */
@@ -197,7 +197,7 @@ void mmi_s4_kernel_row(const mmi_s4_ch *ch, int64_t L, float *k, const mmi_s4_ws
 double mmi_s4_kernel_row_bwd(const mmi_s4_ch *ch, int64_t L, const float *dk, float *dlam,
                              float *dp, float *db, float *dc, const mmi_s4_ws *ws);
 
-/* ---- real FFT (fft.c): radix-2, length a power of two, float64 ----------------------------- */
+/* ---- complex FFT (fft.c): radix-2, length a power of two, float64; Bluestein for any length -- */
 /* Smallest power of two >= n (n >= 1), or 0 on overflow. */
 int64_t mmi_fft_size(int64_t n);
 /* tw: n/2 complex twiddles e^{-2 pi i k / n} (interleaved re, im). */

@@ -129,7 +129,11 @@ static int reserve(mm_ssm *h)
     mmi_ssm_plan p;
     size_t total;
     memset(&p, 0, sizeof p);
-    if (mmi_ssm_plan_sizes(h, &p) != MM_OK || carve(h, &p, 0, &total))
+    if (mmi_ssm_plan_sizes(h, &p) != MM_OK || p.work_per_thread > ((size_t)1 << 40))
+        return mmi_fail(&h->err, MM_E_RANGE, "mm_ssm_create: workspace sizes overflow");
+    /* each thread's slice starts 64-byte aligned (kernels keep float64 scratch in it) */
+    p.work_per_thread = (p.work_per_thread + 15) / 16 * 16;
+    if (carve(h, &p, 0, &total))
         return mmi_fail(&h->err, MM_E_RANGE, "mm_ssm_create: workspace sizes overflow");
     h->block = mmi_calloc(&h->alloc, total);
     if (!h->block)
