@@ -63,7 +63,7 @@ TEST_SRCS  := $(wildcard tests/test_*.c) tests/runner.c
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c)
 
 .PHONY: all lib static shared check demo bench check-asan check-valgrind symbols-check \
-        abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check
+        abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch
 
 all: $(STATIC) $(SHARED) pkgconfig/libmm.pc
 
@@ -128,6 +128,11 @@ check: all build/tests/runner examples header-check build/tests/shared_smoke
 build/tests/shared_smoke: tests/shared_smoke.c $(SHARED)
 	@mkdir -p build/tests
 	$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -o $@ $< -Llib -lmm -Wl,-rpath,'$$ORIGIN/../../lib'
+
+# PyTorch <-> libmm file round trips (tools/torch_io.py); skips when torch is missing.
+TORCH_PY ?= /usr/bin/python3
+check-torch: $(STATIC)
+	$(TORCH_PY) tests/test_torch_io.py
 
 demo: build/examples/demo
 	build/examples/demo
