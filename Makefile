@@ -98,7 +98,7 @@ pkgconfig/libmm.pc: pkgconfig/libmm.pc.in include/mm.h Makefile
 # The runner links the library objects directly so white-box tests reach mmi_ kernels; the
 # examples and the FFI-style test link lib/libmm.a and lib/libmm.so like a user does.
 TEST_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Iinclude -Isrc -pthread
-$(BDIR)/tests/runner: $(TEST_SRCS) tests/runner.h $(OBJS) $(HDRS)
+$(BDIR)/tests/runner: $(TEST_SRCS) $(wildcard tests/*.h tests/vectors/*.h) $(OBJS) $(HDRS)
 	@mkdir -p $(BDIR)/tests
 	$(CC) $(TEST_CFLAGS) $(CFLAGS) -o $@ $(TEST_SRCS) $(OBJS) $(LIB_LIBS)
 
@@ -239,3 +239,5 @@ clean:
 
 -include fuzz/fuzz.mk
 -include bench/rl.mk
+-include tests/tsan.mk
+-include bindings/python/python.mk

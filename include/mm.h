@@ -1253,7 +1253,7 @@ typedef struct mm_attn_opts {
     int64_t n_heads;           /* H [1] */
     int64_t max_batch;         /* largest B [1] */
     int64_t max_seq;           /* largest N and M [1024] */
-    int64_t chunk;             /* RELU2 chunk C [256]; GATED chunk [64]; >= 1 */
+    int64_t chunk;             /* RELU2 chunk C [256], >= 1; GATED chunk [64], 1..1024 */
     int32_t sparse_pattern;    /* SPARSE: MM_SPARSE_* [MM_SPARSE_LOCAL] */
     int32_t gate;              /* GATED: MM_GATE_* [MM_GATE_NONE] */
     int64_t window;            /* SPARSE LOCAL band [128] */
@@ -1278,8 +1278,9 @@ MM_API MM_NODISCARD int mm_attn_opts_init(mm_attn_opts *o, int32_t kind);
  *   out:  receives the handle; NULL on failure.
  *   opts: read during the call; err_buf receives this call's failure text.
  * Returns MM_OK, MM_E_INVALID_ARG (NULL, unknown kind / feature map / pattern / gate,
- * causal = 0 for SPARSE or GATED, reserved fields, bad allocator), MM_E_RANGE (sizes < 1 or
- * beyond 2^31, workspace overflow), MM_E_VERSION (newer opts with unknown fields set),
+ * causal = 0 for SPARSE or GATED, reserved fields, bad allocator), MM_E_RANGE (sizes < 1;
+ * d_head, dv, n_features > 65536; other sizes > 2^31; GATED chunk > 1024; n_threads > 256;
+ * a reservation that overflows), MM_E_VERSION (newer opts with unknown fields set),
  * MM_E_NOMEM. Allocates: the handle, the workspaces above and a thread pool if n_threads > 1.
  * Since: 0.1 */
 MM_API MM_NODISCARD int mm_attn_create(mm_attn **out, const mm_attn_opts *opts);
@@ -1378,13 +1379,15 @@ MM_API MM_NODISCARD int mm_model_add_attention(mm_model *m, const mm_attn_opts *
  *   expansion: e (0 = 2 D);  qk_dim: s (0 = 128);  causal: 0 or 1;  chunk: >= 1 (0 = 256).
  * Tensors: "<i>.uvz.weight" [2e + s, D], "<i>.uvz.bias" [2e + s], "<i>.qk" [4, s] (gamma_q,
  * gamma_k, beta_q, beta_k; init gamma ~ N(0, 0.02^2), beta 0 as lucidrains' FLASH),
- * "<i>.out.weight" [D, e]. Returns and allocates as mm_model_add_attention. Since: 0.1 */
+ * "<i>.out.weight" [D, e]. Returns and allocates as mm_model_add_attention, except that a
+ * negative expansion, qk_dim or chunk gives MM_E_INVALID_ARG. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_add_gau(mm_model *m, int64_t expansion, int64_t qk_dim,
                                          int32_t causal, int64_t chunk);
 
 /* ---- mm_policy ------------------------------------------------------------------------------ */
 /* Reinforcement-learning agents built from mm_models: DDPG and TD3 (off-policy, replay buffer,
- * continuous actions), A2C, QAC, PPO and TRPO (on-policy rollouts, continuous or discrete).
+ * continuous actions), A2C, PPO and TRPO (on-policy rollouts, continuous or discrete) and QAC
+ * (on-policy, discrete actions only: continuous QAC is refused with MM_E_INVALID_ARG).
  * Defaults, formulas and sources are in docs/RL.md. Lifecycle:
  *   mm_policy_opts_init(&o, MM_ALGO_*) -> set obs_dim, action space, n_agents ... ->
  *   mm_policy_create -> loop { mm_policy_act; env step; mm_policy_observe; mm_policy_update }
@@ -1654,6 +1657,23 @@ MM_API int32_t mm_comm_size(const mm_comm *c);
  * Since: 0.1 */
 MM_API const char *mm_comm_errmsg(const mm_comm *c);
 
+/* Attaches a communicator to a finalized model for data-parallel training (comm NULL
+ * detaches). Collective: every rank calls it with a model of the same architecture; the
+ * parameters of rank 0 are broadcast to every rank. From then on mm_model_step first replaces
+ * the accumulated gradients by their mean over ranks (one fused all-reduce of the flat gradient
+ * buffer), then clips and updates as usual, so W ranks each holding B rows of a loss that is a
+ * mean over its rows take exactly the step of one process with W * B rows (to float rounding).
+ * Every rank must call mm_model_step the same number of times. A NaN or Inf gradient on any
+ * rank reaches every rank through the sum, and all refuse the step (MM_E_NUMERIC); the
+ * gradients are then the averaged ones. Optimizer state is not synchronised: attach before
+ * training, or after every rank loaded the same checkpoint. mm_model_save writes on rank 0 only
+ * (the other ranks return MM_OK without touching the file); mm_model_save_mem writes on every
+ * rank. The comm must outlive the attachment.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL m), MM_E_STATE (not finalized, or another rank
+ * refused), MM_E_SHAPE (ranks built different architectures), MM_E_IO (a callback failed).
+ * Allocates: nothing. Since: 0.1 */
+MM_API MM_NODISCARD int mm_model_set_comm(mm_model *m, mm_comm *comm);
+
 /* Flags of mm_loss_set_comm. */
 enum {
     /* CLIP, SigLIP: the reported loss, direction losses and dLoss/dt, dLoss/db are this rank's
@@ -1680,6 +1700,10 @@ enum {
  * local with MM_COMM_LOCAL_LOSS) and need no averaging: t and b live in each rank's handle and
  * stay identical if every rank applies the same update.
  *   flags: 0 or MM_COMM_LOCAL_LOSS.
+ * Attached, mm_loss_clip / mm_loss_siglip are collective and may also return MM_E_SHAPE (ranks
+ * disagree on B or D), MM_E_INVALID_ARG (ranks disagree on t or b), MM_E_STATE (another rank
+ * refused its input, or the communicator is poisoned) and MM_E_IO (a callback failed); the
+ * logit bound is checked over the global batch.
  * The comm must outlive the attachment. Returns MM_OK, MM_E_INVALID_ARG (NULL h, unknown
  * flags), MM_E_UNSUPPORTED (kind other than CLIP or SigLIP), MM_E_RANGE (sizes overflow),
  * MM_E_NOMEM (the previous attachment is kept). Calls no callback.
