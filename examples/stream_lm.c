@@ -9,7 +9,7 @@
  *          non-affine LayerNorm, in_proj rows q | k | v head after head, out_proj).
  *
  * Build against an installed libmm:  cc -std=c11 stream_lm.c $(pkg-config --cflags --libs libmm)
- * Run: ./stream_lm [train_steps]   (default 600; the run takes a few seconds) */
+ * Run: ./stream_lm [train_steps]   (default 1000; the run takes a few seconds) */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <mm.h>
@@ -36,7 +36,7 @@ static const char k_text[] =
     "Bingley. Is he married or single? Oh! Single, my dear, to be sure! A single man of large "
     "fortune; four or five thousand a year. What a fine thing for our girls! ";
 
-enum { D = 48, HEADS = 4, DK = 12, BLOCKS = 2, T = 64, BATCH = 8, GEN = 10000 };
+enum { D = 48, HEADS = 4, DK = 12, BLOCKS = 2, T = 64, BATCH = 8, GEN = 10001 };
 
 #define TRY(call)                                                                            \
     do {                                                                                     \
@@ -251,8 +251,8 @@ static void generate(mm_model *m)
     for (int pos = (int)strlen(prompt); pos < GEN; pos++) {
         double t0;
         tok = sample(s.logits, 0.7);
-        if (pos < 400) putchar(g_chr[tok]);
-        if (pos == 400) printf("...\n\n");
+        if (pos < 160) putchar(g_chr[tok]);
+        if (pos == 160) printf("...\n(generation continues silently to position %d)\n\n", GEN - 1);
         t0 = now_ns();
         streamer_step(&s, tok);
         for (int i = 0; i < 3; i++)
@@ -270,7 +270,7 @@ static void generate(mm_model *m)
 
 int main(int argc, char **argv)
 {
-    const int steps = argc > 1 ? atoi(argv[1]) : 600;
+    const int steps = argc > 1 ? atoi(argv[1]) : 1000;
     mm_model *m;
     build_vocab();
     printf("stream_lm: %d characters of text, vocabulary %d, %d training steps\n",

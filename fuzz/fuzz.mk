@@ -1,7 +1,7 @@
 # fuzz/fuzz.mk — fuzzing targets, included from the Makefile (`include fuzz/fuzz.mk`), which
 # provides SRCS, HDRS, WARN, AVX2_FLAGS. Flags as docs (c_library_style.md §5.14).
 #
-#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="model_load json"]
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="model_load json tensor params policy_load diff"]
 #       builds each target with clang-14 + libFuzzer + ASan/UBSan and runs it for FUZZ_SECONDS
 #       on a scratch copy of fuzz/seeds/<target> and fuzz/regressions/<target> (libFuzzer
 #       writes new inputs into its first corpus directory). A crash fails the target; the input
@@ -11,12 +11,16 @@
 #       builds the same targets with gcc + ASan/UBSan and fuzz/replay.c (no libFuzzer) and runs
 #       every seed and regression input; prints "N passed, N failed" per target.
 #   make fuzz-seeds
-#       regenerates fuzz/seeds/* with fuzz/gen_seeds.c (run after a format change).
+#       regenerates fuzz/seeds/* with fuzz/gen_seeds.c and fuzz/gen_policy_seeds.c (run after
+#       a format change).
+# Targets: model_load, json (file formats); tensor (shapes), params (run-time parameter
+# sequences), policy_load (agent files), diff (fast paths against references: tiled attention,
+# chunked SSD scan, tiled CLIP/SigLIP).
 # fuzz/<target>.dict, when present, is passed to libFuzzer as -dict.
 
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= model_load json
+FUZZ_TARGETS ?= model_load json tensor params policy_load diff
 FUZZ_DIR     := build/fuzz
 FUZZ_FZ      := -g -O1 -fno-omit-frame-pointer -DMM_DEBUG=1 \
                 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
@@ -79,5 +83,10 @@ $(FUZZ_DIR)/gen_seeds: fuzz/gen_seeds.c $(OBJS) $(HDRS)
 	@mkdir -p $(FUZZ_DIR)
 	$(CC) $(TEST_CFLAGS) $(CFLAGS) $< $(OBJS) $(LIB_LIBS) -o $@
 
-fuzz-seeds: $(FUZZ_DIR)/gen_seeds
+$(FUZZ_DIR)/gen_policy_seeds: fuzz/gen_policy_seeds.c fuzz/fuzz_policy_load.c $(OBJS) $(HDRS)
+	@mkdir -p $(FUZZ_DIR)
+	$(CC) $(TEST_CFLAGS) $(CFLAGS) $< $(OBJS) $(LIB_LIBS) -o $@
+
+fuzz-seeds: $(FUZZ_DIR)/gen_seeds $(FUZZ_DIR)/gen_policy_seeds
 	$(FUZZ_DIR)/gen_seeds fuzz/seeds
+	mkdir -p fuzz/seeds/policy_load && $(FUZZ_DIR)/gen_policy_seeds fuzz/seeds/policy_load

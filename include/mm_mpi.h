@@ -30,8 +30,9 @@ extern "C" {
  *   comm:  an intra-communicator (MPI_COMM_WORLD or a sub-communicator); duplicated, so the
  *          caller may free its own handle afterwards. Collective over comm.
  *   alloc: as mm_comm_create.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL out, MPI not initialised, MPI_COMM_NULL), MM_E_IO (an
- * MPI call failed), MM_E_NOMEM. Allocates: the handle and a small context. Since: 0.1 */
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL out, MPI not initialised, MPI_COMM_NULL, bad
+ * allocator), MM_E_IO (an MPI call failed), MM_E_NOMEM. Allocates: the handle and a small
+ * context. Since: 0.1 */
 MM_API MM_NODISCARD int mm_comm_create_mpi(mm_comm **out, MPI_Comm comm,
                                            const mm_allocator *alloc);
 

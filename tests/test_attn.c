@@ -16,6 +16,7 @@ typedef struct cfg {
     int32_t kind, fmap, causal, normalize, pattern, gate; /* gate: 0 none, 1 retnet, 2 scalar, 3 vector */
     int64_t b, h, n, m, d, dv, chunk, window, stride, nf;
     double eps, feps, scale;
+    double glo;     /* GATED test gates are drawn in (glo, -0.01); 0 means -3 */
     const float *w; /* PERFORMER projection [nf, d] */
 } cfg;
 
@@ -278,8 +279,9 @@ static void run_open(run *r, const cfg *c, uint64_t seed)
     if (c->gate >= 2) {
         r->g = c->gate == 3 ? t4(c->b, c->h, c->n, c->d) : t3(c->b, c->h, c->n);
         r->dg = c->gate == 3 ? t4(c->b, c->h, c->n, c->d) : t3(c->b, c->h, c->n);
-        /* strong and weak gates: log a in (-3, 0) */
-        mmt_fill_uniform(mm_tensor_data(r->g), mm_tensor_numel(r->g), seed + 4, -3.0f, -0.01f);
+        /* strong and weak gates: log a in (glo, 0), glo = -3 unless the test asks */
+        mmt_fill_uniform(mm_tensor_data(r->g), mm_tensor_numel(r->g), seed + 4,
+                         c->glo < 0 ? (float)c->glo : -3.0f, -0.01f);
     }
 }
 
@@ -402,6 +404,24 @@ static void test_attn_softmax_forward(void)
     check_forward(&c, 3, 2e-5); /* causal, bottom-right with M > N */
     c.n = c.m = q ? 33 : 129;
     check_forward(&c, 4, 2e-5);
+}
+
+/* Widths that use every SIMD block size (32-wide, 8-wide and scalar tails). */
+static void test_attn_wide(void)
+{
+    const int32_t kinds[6] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_PERFORMER, MM_ATTN_RELU2,
+                              MM_ATTN_SPARSE, MM_ATTN_GATED};
+    for (int i = 0; i < 6; i++) {
+        cfg c = cfg_make(kinds[i], 1, 2, 70, 70, 41, 43);
+        c.causal = 1, c.chunk = 24, c.window = 20;
+        if (kinds[i] == MM_ATTN_PERFORMER) perf_cfg(&c, 45);
+        if (kinds[i] == MM_ATTN_GATED) c.gate = 3, c.glo = -0.2;
+        check_forward(&c, 180 + (uint64_t)i, 2e-5);
+        c.n = c.m = 6, c.d = 33, c.dv = 34, c.chunk = 4, c.window = 3, c.h = 1;
+        c.scale = 1.0 / sqrt(33.0);
+        if (kinds[i] == MM_ATTN_PERFORMER) perf_cfg(&c, 35), c.feps = 0;
+        check_grads(&c, 190 + (uint64_t)i);
+    }
 }
 
 static void test_attn_softmax_grad(void)
@@ -531,6 +551,19 @@ static void test_attn_gated(void)
         cfg c = cfg_make(MM_ATTN_GATED, 1, 2, 7, 7, 3, 2);
         c.gate = gate, c.chunk = 3;
         check_grads(&c, 110 + (uint64_t)gate);
+    }
+    for (int gate = 2; gate < 4; gate++) { /* strong gates (log a down to -6) over 64-chunks:
+                                            * cumulative log-gates reach -380, nothing overflows */
+        cfg c = cfg_make(MM_ATTN_GATED, 1, 2, 150, 150, 8, 5);
+        c.gate = gate, c.chunk = 64, c.glo = -6.0;
+        check_forward(&c, 120 + (uint64_t)gate, 2e-5);
+        c.n = c.m = 9, c.d = 3, c.dv = 2, c.chunk = 4;
+        check_grads(&c, 125 + (uint64_t)gate);
+        c.n = c.m = 45, c.chunk = 40, c.h = 1; /* sub-chunks of 16 inside a 40-chunk */
+        check_grads(&c, 130 + (uint64_t)gate);
+        c.glo = -0.3; /* weak gates: pairs across sub-chunks matter */
+        check_grads(&c, 135 + (uint64_t)gate);
+        check_forward(&c, 140 + (uint64_t)gate, 2e-5);
     }
 }
 
@@ -1055,6 +1088,7 @@ void suite_attn(void)
 {
     mmt_run("attn_softmax_forward", test_attn_softmax_forward);
     mmt_run("attn_softmax_grad", test_attn_softmax_grad);
+    mmt_run("attn_wide", test_attn_wide);
     mmt_run("attn_sparse", test_attn_sparse);
     mmt_run("attn_linear", test_attn_linear);
     mmt_run("attn_performer", test_attn_performer);

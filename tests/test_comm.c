@@ -1,14 +1,18 @@
 /* test_comm.c — mm_comm and the distributed math, with threads as ranks (mmt_comm.h): the
  * distributed CLIP / SigLIP losses and gradients equal the single-process ones on the global
- * batch; a rank with bad input or a failing transport makes every rank return (no hang). */
+ * batch, data-parallel model steps equal one process with the global batch, data-parallel RL
+ * keeps the ranks identical; a rank with bad input or a failing transport makes every rank
+ * return (no hang). */
 #include "mmt_comm.h"
 #include "runner.h"
 #include "core/mmi_comm.h"
 #include "policy/mmi_policy.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAXW 4
 #define TIMEOUT_MS 5000
@@ -388,7 +392,7 @@ typedef struct pol_ctx {
     float obs[PT + 1][PA][3], act[PT][PA], rew[PT][PA];
     float params[MAXW][PMAXP];
     int64_t n_params;
-    int rc[MAXW];
+    int rc[MAXW], saved[MAXW];
 } pol_ctx;
 
 static void pol_data(pol_ctx *c)
@@ -442,6 +446,12 @@ static void pol_rank(int32_t rank, void *arg)
         c->n_params = n < PMAXP ? n : PMAXP;
         if (rc == MM_OK) memcpy(c->params[rank], w, sizeof(float) * (size_t)c->n_params);
         c->rc[rank] = rc;
+    }
+    if (rc == MM_OK && cm) { /* checkpoints: rank 0 writes, the others only return MM_OK */
+        char path[96];
+        snprintf(path, sizeof path, "/tmp/mm_test_comm_pol_%d.%d", (int)getpid(), (int)rank);
+        c->rc[rank] = mm_policy_save(p, path);
+        c->saved[rank] = remove(path) == 0;
     }
     mm_policy_free(p);
     mm_comm_free(cm);
@@ -512,6 +522,7 @@ static void test_comm_policy_reproducible(void)
             CHECK_OK(b.rc[r]);
         }
         CHECK(a.n_params > 0);
+        CHECK(a.saved[0] == 1 && a.saved[1] == 0);
         CHECK(memcmp(a.params[0], a.params[1], sizeof(float) * (size_t)a.n_params) == 0);
         CHECK(memcmp(a.params[0], b.params[0], sizeof(float) * (size_t)a.n_params) == 0);
     }
@@ -531,6 +542,126 @@ static void test_comm_policy_refusals(void)
     mm_comm_free(cm);
 }
 
+/* ---- data-parallel mm_model ------------------------------------------------------------------ */
+
+#define MROWS 12
+#define MIN 5
+#define MOUT 3
+
+typedef struct model_ctx {
+    mmt_world *w;
+    int32_t size;
+    float x[MROWS * MIN], t[MROWS * MOUT];
+    float params[MAXW][512];
+    int64_t n_params;
+    int rc[MAXW], nan_rc[MAXW], save_rc[MAXW], saved[MAXW];
+    char path[64];
+} model_ctx;
+
+static mm_model *model_make(uint64_t seed, int64_t rows)
+{
+    mm_model_opts o;
+    mm_model *m = NULL;
+    if (mm_model_opts_init(&o) != MM_OK) return NULL;
+    o.input_dim = MIN, o.max_batch = rows, o.seed = seed;
+    if (mm_model_create(&m, &o) != MM_OK) return NULL;
+    if (mm_model_add_dense(m, 7, 1, MM_INIT_DEFAULT, 1.0) || mm_model_add_activation(m, MM_ACT_TANH) ||
+        mm_model_add_dense(m, MOUT, 1, MM_INIT_DEFAULT, 1.0) || mm_model_finalize(m) ||
+        mm_model_set_optimizer(m, MM_OPT_ADAM) || mm_model_set_f64(m, MM_MODEL_LR, 1e-2) ||
+        mm_model_set_f64(m, MM_MODEL_MAX_GRAD_NORM, 0.05)) {
+        mm_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Three steps of mean squared error on rows [r0, r0 + rows). */
+static int model_train(mm_model *m, const model_ctx *c, int64_t r0, int64_t rows)
+{
+    float y[MROWS * MOUT];
+    mm_tensor *tx = NULL, *ty = NULL;
+    int64_t sx[2] = {rows, MIN}, sy[2] = {rows, MOUT};
+    int rc = mm_tensor_wrap(&tx, (float *)c->x + r0 * MIN, 2, sx, NULL);
+    if (rc == MM_OK) rc = mm_tensor_wrap(&ty, y, 2, sy, NULL);
+    for (int s = 0; rc == MM_OK && s < 3; s++) {
+        rc = mm_model_zero_grad(m);
+        if (rc == MM_OK) rc = mm_model_forward(m, tx, ty);
+        for (int64_t i = 0; rc == MM_OK && i < rows * MOUT; i++)
+            y[i] = (y[i] - c->t[r0 * MOUT + i]) / (float)rows; /* d(mean 0.5 |y - t|^2) */
+        if (rc == MM_OK) rc = mm_model_backward(m, ty, NULL);
+        if (rc == MM_OK) rc = mm_model_step(m);
+    }
+    mm_tensor_free(tx);
+    mm_tensor_free(ty);
+    return rc;
+}
+
+static void model_rank(int32_t rank, void *arg)
+{
+    model_ctx *c = (model_ctx *)arg;
+    int64_t rows = MROWS / c->size;
+    mm_model *m = model_make(100 + (uint64_t)rank, rows); /* rank 0's weights must win */
+    mm_comm_callbacks cb;
+    mm_comm *cm = NULL;
+    float *w, *g;
+    int64_t n;
+    char path[80];
+    mmt_world_callbacks(c->w, rank, &cb);
+    c->rc[rank] = m ? mm_comm_create(&cm, &cb, NULL) : MM_E_INTERNAL;
+    if (c->rc[rank] == MM_OK) c->rc[rank] = mm_model_set_comm(m, cm);
+    if (c->rc[rank] == MM_OK) c->rc[rank] = model_train(m, c, rank * rows, rows);
+    if (c->rc[rank] == MM_OK && mm_model_params(m, &w, &n) == MM_OK) {
+        c->n_params = n;
+        memcpy(c->params[rank], w, sizeof(float) * (size_t)n);
+    }
+    /* a NaN gradient on the last rank: every rank refuses the step */
+    if (c->rc[rank] == MM_OK && mm_model_grads(m, &g, &n) == MM_OK) {
+        if (rank == c->size - 1) g[0] = NAN;
+        c->nan_rc[rank] = mm_model_step(m);
+    }
+    /* checkpoints: rank 0 writes, the others return MM_OK without writing */
+    snprintf(path, sizeof path, "%s.%d", c->path, (int)rank);
+    c->save_rc[rank] = m ? mm_model_save(m, path, 0) : MM_E_INTERNAL;
+    c->saved[rank] = remove(path) == 0;
+    mm_model_free(m);
+    mm_comm_free(cm);
+}
+
+static void test_comm_model_equals_global(void)
+{
+    static model_ctx c;
+    static const int32_t sizes[2] = {2, 3};
+    mm_model *single;
+    float *w;
+    int64_t n = 0;
+    memset(&c, 0, sizeof c);
+    mmt_fill_uniform(c.x, MROWS * MIN, 21, -1.0f, 1.0f);
+    mmt_fill_uniform(c.t, MROWS * MOUT, 22, -1.0f, 1.0f);
+    snprintf(c.path, sizeof c.path, "/tmp/mm_test_comm_%d", (int)getpid());
+    single = model_make(100, MROWS);
+    CHECK(single != NULL);
+    if (!single) return;
+    CHECK_OK(model_train(single, &c, 0, MROWS));
+    CHECK_OK(mm_model_params(single, &w, &n));
+    for (int k = 0; k < 2; k++) {
+        c.size = sizes[k];
+        c.w = mmt_world_create(c.size, TIMEOUT_MS);
+        mmt_world_run(c.w, model_rank, &c);
+        CHECK(c.n_params == n);
+        for (int r = 0; r < c.size; r++) {
+            CHECK_OK(c.rc[r]);
+            CHECK_STATUS(c.nan_rc[r], MM_E_NUMERIC);
+            CHECK_OK(c.save_rc[r]);
+            CHECK(c.saved[r] == (r == 0));
+            CHECK(memcmp(c.params[r], c.params[0], sizeof(float) * (size_t)n) == 0);
+        }
+        for (int64_t i = 0; i < n; i++) CHECK_NEAR(c.params[0][i], w[i], 1e-5, 1e-6);
+        mmt_world_free(c.w);
+    }
+    mm_model_free(single);
+    CHECK_STATUS(mm_model_set_comm(NULL, NULL), MM_E_INVALID_ARG);
+}
+
 void suite_comm(void)
 {
     mmt_run("comm_create", test_comm_create);
@@ -539,6 +670,7 @@ void suite_comm(void)
     mmt_run("comm_siglip_equals_global", test_comm_siglip);
     mmt_run("comm_failing_rank_no_hang", test_comm_failures);
     mmt_run("comm_shape_mismatch", test_comm_shape_mismatch);
+    mmt_run("comm_model_equals_global", test_comm_model_equals_global);
     mmt_run("comm_a2c_equals_single", test_comm_a2c_equals_single);
     mmt_run("comm_policy_reproducible", test_comm_policy_reproducible);
     mmt_run("comm_policy_refusals", test_comm_policy_refusals);

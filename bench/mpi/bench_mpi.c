@@ -124,7 +124,6 @@ static double time_loss(MPI_Comm comm, int32_t kind, int64_t b, int reps, double
     return med;
 }
 
-#ifdef MM_BENCH_MODEL
 /* Median seconds of one data-parallel model step (b local rows). */
 static double time_model(MPI_Comm comm, int64_t b, int reps, double *cpu)
 {
@@ -173,13 +172,10 @@ static double time_model(MPI_Comm comm, int64_t b, int reps, double *cpu)
     free(x), free(y), free(t);
     return med;
 }
-#endif
 
 static double loss_or_model(MPI_Comm comm, int32_t kind, int64_t b, int reps, double *cpu)
 {
-#ifdef MM_BENCH_MODEL
     if (kind == 0) return time_model(comm, b, reps, cpu);
-#endif
     return time_loss(comm, kind, b, reps, cpu);
 }
 
@@ -218,9 +214,7 @@ int main(int argc, char **argv)
     if (g_rank == 0)
         printf("bench-mpi: %d ranks, %s, median of %d (strong scaling, fixed global batch)\n", w,
                mm_build_info(), reps);
-#ifdef MM_BENCH_MODEL
     scale("model", 0, 1024, reps, w);
-#endif
     scale("siglip", MM_LOSS_SIGLIP, n, reps, w);
     scale("clip", MM_LOSS_CLIP, n, reps, w);
     MPI_Finalize();

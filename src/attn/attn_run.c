@@ -106,7 +106,7 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask)
     memcpy(v, c->v + i * c->m * dv, sizeof(float) * (size_t)(c->m * dv));
     {
         const mmi_attn_head a = mmi_attn_head_of(h, c->n, c->m, h->fwd_gmode);
-        const float *g = h->sg + i * S * d;
+        const float *g = h->sg ? h->sg + i * S * d : NULL; /* NULL + 0 is UB */
         if (h->fwd_gmode == MMI_GMODE_SCALAR || h->fwd_gmode == MMI_GMODE_VECTOR) {
             const int64_t gl = h->fwd_gmode == MMI_GMODE_VECTOR ? c->n * d : c->n;
             memcpy(h->sg + i * S * d, c->g + i * gl, sizeof(float) * (size_t)gl);

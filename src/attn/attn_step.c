@@ -32,10 +32,9 @@ static void step_linear(mm_attn *h, int64_t i, const float *q, const float *k, c
     }
     memset(o, 0, sizeof(float) * (size_t)dv);
     mmi_attn_state_step(f, dv, fk, v, st, dv, NULL, NULL, fq, o);
-    for (int64_t c = 0; c < f; c++) z[c] += fk[c];
+    den = mmi_attn_norm_step(f, fk, z, fq); /* z += phi(k), then phi(q) . z */
     if (h->normalize) {
-        den = h->eps;
-        for (int64_t c = 0; c < f; c++) den += (double)fq[c] * z[c];
+        den += h->eps;
         if (den == 0.0) den = 1.0;
         for (int64_t c = 0; c < dv; c++) o[c] = (float)(o[c] / den);
     }

@@ -10,17 +10,23 @@
 #include <math.h>
 #include <string.h>
 
+/* Vector gates: sub-chunks of SUB steps share a reference point n (their first step), so the
+ * pairs across sub-chunks factor as (q_t e^{b_t - b_n}) . (k_u e^{b_n - b_u}) with both
+ * exponents <= 0 (FLA's secondary chunking); only pairs inside a sub-chunk are elementwise. */
+#define SUB 16
+
 size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
 {
     const int64_t nch = (n + chunk - 1) / chunk;
     /* b (C x d), A and DV (C x C), qs (C x d), 4 vectors of d, state gradient, chunk states,
      * then the scalar-gate fast path: transposed key and value chunks, A^T and DV^T */
     return (size_t)(chunk * d + 2 * chunk * chunk + chunk * d + 4 * d + d * dv +
-                    (nch + 1) * d * dv + chunk * (d + dv) + 2 * chunk * chunk + 128);
+                    (nch + 1) * d * dv + chunk * (d + dv) + 2 * chunk * chunk + chunk * d +
+                    SUB * d + 128);
 }
 
 typedef struct gated_ws {
-    float *b, *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt;
+    float *b, *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe;
 } gated_ws;
 
 static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float *ws)
@@ -39,6 +45,8 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     w.vt = w.kt + chunk * d;
     w.at = w.vt + chunk * dv;
     w.wt = w.at + chunk * chunk;
+    w.ke = w.wt + chunk * chunk;
+    w.qe = w.ke + chunk * d;
     return w;
 }
 
@@ -93,10 +101,20 @@ static void chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const 
         }
         return;
     }
-    for (int64_t t = 0; t < len; t++)
-        for (int64_t u = 0; u <= t; u++)
-            w->a[t * ch + u] = pair_weight(gmode, d, w->qs + t * d, k + (c0 + u) * d,
-                                           w->b + t * d, w->b + u * d);
+    for (int64_t t0 = 0; t0 < len; t0 += SUB) {
+        const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
+        const float *bn = w->b + t0 * d;
+        for (int64_t u = 0; u < t0; u++) /* earlier keys seen from reference n = t0 */
+            for (int64_t c = 0; c < d; c++)
+                w->kt[c * ch + u] = k[(c0 + u) * d + c] * expf(bn[c] - w->b[u * d + c]);
+        for (int64_t t = t0; t < t1; t++) {
+            for (int64_t c = 0; c < d; c++) w->e1[c] = w->qs[t * d + c] * expf(w->b[t * d + c] - bn[c]);
+            if (t0 > 0) mmi_attn_rowmat(t0, d, w->e1, w->kt, ch, 1.0f, w->a + t * ch);
+            for (int64_t u = t0; u <= t; u++) /* inside the sub-chunk: elementwise */
+                w->a[t * ch + u] = pair_weight(gmode, d, w->qs + t * d, k + (c0 + u) * d,
+                                               w->b + t * d, w->b + u * d);
+        }
+    }
 }
 
 /* S <- diag(exp(b_L)) S + sum_s (k_s * exp(b_L - b_s)) v_s^T. */
@@ -195,57 +213,103 @@ static void chunk_bwd_scalar(const mmi_attn_dims *s, int gmode, const float *k, 
     chunk_ds(s, dout, c0, len, w);
 }
 
+/* dk_u += sum over later query sub-chunks (reference n): e^{b_n - b_u} (DV^T qe) and the
+ * elementwise pairs inside each sub-chunk. */
+static void vector_dk(const mmi_attn_dims *s, const float *k, int64_t c0, int64_t len,
+                      float *dk, gated_ws *w)
+{
+    const int64_t d = s->d, ch = s->chunk;
+    (void)k;
+    for (int64_t t0 = 0; t0 < len; t0 += SUB) {
+        const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
+        const float *bn = w->b + t0 * d;
+        for (int64_t t = t0; t < t1; t++)
+            for (int64_t c = 0; c < d; c++)
+                w->qe[(t - t0) * d + c] = w->qs[t * d + c] * expf(w->b[t * d + c] - bn[c]);
+        for (int64_t u = 0; u < t0; u++) {
+            float *gk = dk + (c0 + u) * d;
+            memset(w->e2, 0, sizeof(float) * (size_t)d);
+            mmi_attn_matrow_acc(t1 - t0, d, w->at + u * ch + t0, w->qe, d, w->e2);
+            for (int64_t c = 0; c < d; c++) gk[c] += w->e2[c] * expf(bn[c] - w->b[u * d + c]);
+        }
+        for (int64_t u = t0; u < t1; u++) {
+            float *gk = dk + (c0 + u) * d;
+            for (int64_t t = u; t < t1; t++) {
+                const float x = w->dvm[t * ch + u];
+                for (int64_t c = 0; c < d; c++)
+                    gk[c] += x * w->qs[t * d + c] * expf(w->b[t * d + c] - w->b[u * d + c]);
+            }
+        }
+    }
+}
+
+/* dq_t = e^{b_t} (S0 do_t) + e^{b_t - b_n} (DV ke) + elementwise pairs inside the sub-chunk. */
+static void vector_dq(const mmi_attn_dims *s, const float *k, const float *dout, int64_t c0,
+                      int64_t len, const float *st0, float *dq, gated_ws *w)
+{
+    const int64_t d = s->d, dvw = s->dv, ch = s->chunk;
+    for (int64_t t0 = 0; t0 < len; t0 += SUB) {
+        const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
+        const float *bn = w->b + t0 * d;
+        for (int64_t u = 0; u < t0; u++)
+            for (int64_t c = 0; c < d; c++)
+                w->ke[u * d + c] = k[(c0 + u) * d + c] * expf(bn[c] - w->b[u * d + c]);
+        for (int64_t t = t0; t < t1; t++) {
+            float *gq = dq + (c0 + t) * d;
+            const float *bt = w->b + t * d;
+            mmi_attn_state_step(d, dvw, NULL, NULL, (float *)st0, dvw, dout + (c0 + t) * dvw,
+                                w->tmp, NULL, NULL);
+            memset(w->e2, 0, sizeof(float) * (size_t)d);
+            if (t0 > 0) mmi_attn_matrow_acc(t0, d, w->dvm + t * ch, w->ke, d, w->e2);
+            for (int64_t c = 0; c < d; c++)
+                gq[c] = w->tmp[c] * expf(bt[c]) + w->e2[c] * expf(bt[c] - bn[c]);
+            for (int64_t u = t0; u <= t; u++) {
+                const float x = w->dvm[t * ch + u];
+                for (int64_t c = 0; c < d; c++)
+                    gq[c] += x * k[(c0 + u) * d + c] * expf(bt[c] - w->b[u * d + c]);
+            }
+        }
+    }
+}
+
+/* Vector gates: DV and A with their transposes, then dv, dk, dq by sub-chunks. */
+static void chunk_bwd_vector(const mmi_attn_dims *s, const float *k, const float *v,
+                             const float *dout, int64_t c0, int64_t len, const float *st0,
+                             float *dq, float *dk, float *dv, gated_ws *w)
+{
+    const int64_t d = s->d, dvw = s->dv, ch = s->chunk;
+    const float *bl = w->b + (len - 1) * d;
+    chunk_t(v, dvw, c0, len, ch, w->vt);
+    for (int64_t t = 0; t < len; t++) { /* DV[t][u] = do_t . v_u, DV^T in at, A^T in wt */
+        mmi_attn_rowmat(t + 1, dvw, dout + (c0 + t) * dvw, w->vt, ch, 1.0f, w->dvm + t * ch);
+        for (int64_t u = 0; u <= t; u++) {
+            w->at[u * ch + t] = w->dvm[t * ch + u];
+            w->wt[u * ch + t] = w->a[t * ch + u];
+        }
+    }
+    for (int64_t u = 0; u < len; u++) { /* dv_u and the state term of dk_u */
+        float *gv = dv + (c0 + u) * dvw, *gk = dk + (c0 + u) * d;
+        const float *bu = w->b + u * d;
+        memset(gv, 0, sizeof(float) * (size_t)dvw);
+        mmi_attn_matrow_acc(len - u, dvw, w->wt + u * ch + u, dout + (c0 + u) * dvw, dvw, gv);
+        for (int64_t c = 0; c < d; c++) w->e1[c] = k[(c0 + u) * d + c] * expf(bl[c] - bu[c]);
+        mmi_attn_state_step(d, dvw, NULL, NULL, w->ds, dvw, v + (c0 + u) * dvw, w->tmp, w->e1, gv);
+        for (int64_t c = 0; c < d; c++) gk[c] = w->tmp[c] * expf(bl[c] - bu[c]);
+    }
+    vector_dk(s, k, c0, len, dk, w);
+    vector_dq(s, k, dout, c0, len, st0, dq, w);
+    chunk_ds(s, dout, c0, len, w);
+}
+
 /* Gradients of one chunk given the entry state st0 and the state gradient ds (updated in place
  * to the gradient of st0). dq holds dq_s w.r.t. the scaled queries until the caller rescales. */
 static void chunk_bwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
                       const float *k, const float *v, const float *dout, int64_t c0, int64_t len,
                       const float *st0, float *dq, float *dk, float *dv, gated_ws *w)
 {
-    const int64_t d = s->d, dvw = s->dv, ch = s->chunk;
-    const float *bl;
     chunk_prep(s, gmode, g, q, k, c0, len, w);
-    bl = w->b + (len - 1) * d;
-    if (gmode != 3) {
-        chunk_bwd_scalar(s, gmode, k, v, dout, c0, len, st0, dq, dk, dv, w);
-        return;
-    }
-    for (int64_t t = 0; t < len; t++) /* DV[t][u] = v_u . do_t */
-        for (int64_t u = 0; u <= t; u++)
-            w->dvm[t * ch + u] = (float)mmi_attn_dot64(dvw, v + (c0 + u) * dvw,
-                                                       dout + (c0 + t) * dvw);
-    for (int64_t u = 0; u < len; u++) { /* keys: dv_u, dk_u */
-        float *gv = dv + (c0 + u) * dvw, *gk = dk + (c0 + u) * d;
-        const float *bu = w->b + u * d;
-        memset(gv, 0, sizeof(float) * (size_t)dvw);
-        for (int64_t t = u; t < len; t++) {
-            const float at = w->a[t * ch + u];
-            for (int64_t e = 0; e < dvw; e++) gv[e] += at * dout[(c0 + t) * dvw + e];
-        }
-        for (int64_t c = 0; c < d; c++)
-            w->e1[c] = k[(c0 + u) * d + c] * expf(bl[c] - bu[c]);
-        mmi_attn_state_step(d, dvw, NULL, NULL, w->ds, dvw, v + (c0 + u) * dvw, w->tmp, w->e1, gv);
-        for (int64_t c = 0; c < d; c++) {
-            double acc = (double)w->tmp[c] * exp((double)bl[c] - bu[c]);
-            for (int64_t t = u; t < len; t++)
-                acc += (double)w->dvm[t * ch + u] * w->qs[t * d + c] *
-                       exp((double)w->b[t * d + c] - bu[c]);
-            gk[c] = (float)acc;
-        }
-    }
-    for (int64_t t = 0; t < len; t++) { /* queries: dq_t (scaled) */
-        float *gq = dq + (c0 + t) * d;
-        const float *bt = w->b + t * d;
-        mmi_attn_state_step(d, dvw, NULL, NULL, (float *)st0, dvw, dout + (c0 + t) * dvw, w->tmp,
-                            NULL, NULL);
-        for (int64_t c = 0; c < d; c++) {
-            double acc = (double)w->tmp[c] * exp((double)bt[c]);
-            for (int64_t u = 0; u <= t; u++)
-                acc += (double)w->dvm[t * ch + u] * k[(c0 + u) * d + c] *
-                       exp((double)bt[c] - w->b[u * d + c]);
-            gq[c] = (float)acc;
-        }
-    }
-    chunk_ds(s, dout, c0, len, w);
+    if (gmode != 3) chunk_bwd_scalar(s, gmode, k, v, dout, c0, len, st0, dq, dk, dv, w);
+    else chunk_bwd_vector(s, k, v, dout, c0, len, st0, dq, dk, dv, w);
 }
 
 /* dg from dB_t = qs_t . dqs_t - k_t . dk_t, reverse-cumulated over the whole sequence. */

@@ -15,21 +15,6 @@ size_t mmi_attn_linear_ws_floats(int64_t f, int64_t dv)
     return (size_t)(2 * f + f * dv + dv + 32);
 }
 
-/* fq . z with four independent float64 chains (one chain would be latency-bound). */
-static double dot_qz(int64_t f, const float *q, const double *z)
-{
-    double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
-    int64_t c = 0;
-    for (; c + 4 <= f; c += 4) {
-        a0 += (double)q[c] * z[c];
-        a1 += (double)q[c + 1] * z[c + 1];
-        a2 += (double)q[c + 2] * z[c + 2];
-        a3 += (double)q[c + 3] * z[c + 3];
-    }
-    for (; c < f; c++) a0 += (double)q[c] * z[c];
-    return (a0 + a1) + (a2 + a3);
-}
-
 /* Last key visible from query i (bottom-right aligned), or m - 1 without a causal mask. */
 static int64_t last_key(const mmi_attn_dims *s, int64_t i)
 {
@@ -37,13 +22,14 @@ static int64_t last_key(const mmi_attn_dims *s, int64_t i)
     return lim < s->m - 1 ? lim : s->m - 1;
 }
 
-/* Adds key j to the state and the normaliser sum. */
-static void add_key(const mmi_attn_dims *s, const float *fk, const float *v, int64_t j, float *st,
-                    double *z, const float *w, float *out, const float *b, float *y)
+/* Adds key j to the state and the normaliser sum; returns q . z after the update (0 without
+ * q; q is also the read-out weight b when given). */
+static double add_key(const mmi_attn_dims *s, const float *fk, const float *v, int64_t j,
+                      float *st, double *z, const float *w, float *out, const float *b, float *y)
 {
     const float *kj = fk + j * s->d;
     mmi_attn_state_step(s->d, s->dv, kj, v + j * s->dv, st, s->dv, w, out, b, y);
-    for (int64_t c = 0; c < s->d; c++) z[c] += kj[c];
+    return mmi_attn_norm_step(s->d, kj, z, b);
 }
 
 void mmi_attn_linear_fwd(const mmi_attn_dims *s, int normalize, double eps, const float *fq,
@@ -59,16 +45,17 @@ void mmi_attn_linear_fwd(const mmi_attn_dims *s, int normalize, double eps, cons
         const int64_t lim = last_key(s, i);
         const float *qi = fq + i * f;
         float *oi = o + i * w;
-        double dn = 1.0;
+        double dn = 1.0, qz;
         memset(oi, 0, sizeof(float) * (size_t)w);
         if (j <= lim) {
-            while (j < lim) add_key(s, fk, v, j++, st, z, NULL, NULL, NULL, NULL);
-            add_key(s, fk, v, j++, st, z, NULL, NULL, qi, oi); /* fused: state read once */
+            while (j < lim) (void)add_key(s, fk, v, j++, st, z, NULL, NULL, NULL, NULL);
+            qz = add_key(s, fk, v, j++, st, z, NULL, NULL, qi, oi); /* fused: state read once */
         } else {
             mmi_attn_state_step(f, w, NULL, NULL, st, w, NULL, NULL, qi, oi);
+            qz = mmi_attn_norm_step(f, NULL, z, qi);
         }
         if (normalize) {
-            dn = eps + dot_qz(f, qi, z);
+            dn = eps + qz;
             /* eps = 0 and no visible key: 0/0; the row outputs 0 (as a key-less softmax row) */
             if (dn == 0.0) dn = 1.0;
             const float inv = (float)(1.0 / dn);
@@ -106,8 +93,8 @@ static void bwd_queries(const mmi_attn_dims *s, int normalize, const float *fk, 
         float *gi = dfq + i * f;
         const double dden = grad_num_den(normalize, w, dout + i * w, o + i * w, den[i], dnum);
         if (j <= lim) {
-            while (j < lim) add_key(s, fk, v, j++, st, z, NULL, NULL, NULL, NULL);
-            add_key(s, fk, v, j++, st, z, dnum, gi, NULL, NULL);
+            while (j < lim) (void)add_key(s, fk, v, j++, st, z, NULL, NULL, NULL, NULL);
+            (void)add_key(s, fk, v, j++, st, z, dnum, gi, NULL, NULL);
         } else {
             mmi_attn_state_step(f, w, NULL, NULL, st, w, dnum, gi, NULL, NULL);
         }

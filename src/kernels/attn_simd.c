@@ -13,6 +13,7 @@ int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const floa
 int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
                              int64_t ld, const float *w, float *out, const float *b, float *y);
 int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum);
+int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q, double *dot);
 
 void mmi_attn_rowmat(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                      float alpha, float *y)
@@ -69,6 +70,20 @@ float mmi_attn_exp_sub(int64_t n, const float *s, float mx, float *p)
         sum += p[j];
     }
     return sum;
+}
+
+double mmi_attn_norm_step(int64_t n, const float *k, double *z, const float *q)
+{
+    double a0 = 0.0, a1 = 0.0;
+    if (mmi_cpu_has_avx2_fma() && mmi_attn_norm_step_avx2(n, k, z, q, &a0)) return a0;
+    for (int64_t c = 0; c < n; c++) {
+        if (k) z[c] += k[c];
+        if (q) {
+            if (c & 1) a1 += (double)q[c] * z[c];
+            else a0 += (double)q[c] * z[c];
+        }
+    }
+    return a0 + a1;
 }
 
 double mmi_attn_dot64(int64_t n, const float *x, const float *y)

@@ -18,6 +18,7 @@ int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const floa
 int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum);
 int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y);
 int mmi_attn_elu1_bwd_avx2(int64_t n, const float *y, const float *dy, float *dx);
+int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q, double *dot);
 
 /* Block loops over u < W (W a constant 1 or 4) are unrolled by pragma so each accumulator
  * lives in a register: at -O2 GCC would otherwise keep the little arrays on the stack. */
@@ -284,6 +285,34 @@ int mmi_attn_elu1_bwd_avx2(int64_t n, const float *y, const float *dy, float *dx
     return 1;
 }
 
+/* ---- linear attention normaliser: z += k, q . z in float64, 4 lanes, two chains -------------- */
+int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q, double *dot)
+{
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    double tail = 0.0, lanes[4];
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8) {
+        __m256d z0 = _mm256_loadu_pd(z + c), z1 = _mm256_loadu_pd(z + c + 4);
+        if (k) {
+            z0 = _mm256_add_pd(z0, _mm256_cvtps_pd(_mm_loadu_ps(k + c)));
+            z1 = _mm256_add_pd(z1, _mm256_cvtps_pd(_mm_loadu_ps(k + c + 4)));
+            _mm256_storeu_pd(z + c, z0);
+            _mm256_storeu_pd(z + c + 4, z1);
+        }
+        if (q) {
+            a0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(q + c)), z0, a0);
+            a1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(q + c + 4)), z1, a1);
+        }
+    }
+    for (; c < n; c++) {
+        if (k) z[c] += k[c];
+        if (q) tail += (double)q[c] * z[c];
+    }
+    _mm256_storeu_pd(lanes, _mm256_add_pd(a0, a1));
+    *dot = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail;
+    return 1;
+}
+
 #else
 /* No AVX2 in this build: every body declines and the portable path runs. */
 int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
@@ -327,6 +356,12 @@ int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y)
 int mmi_attn_elu1_bwd_avx2(int64_t n, const float *y, const float *dy, float *dx)
 {
     (void)n, (void)y, (void)dy, (void)dx;
+    return 0;
+}
+int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q, double *dot);
+int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q, double *dot)
+{
+    (void)n, (void)k, (void)z, (void)q, (void)dot;
     return 0;
 }
 #endif

@@ -36,6 +36,9 @@ void mmi_attn_state_step(int64_t rows, int64_t n, const float *a, const float *x
                          int64_t ld, const float *w, float *out, const float *b, float *y);
 /* p[j] = exp(s[j] - mx) for j < n; returns sum_j p[j]. */
 float mmi_attn_exp_sub(int64_t n, const float *s, float mx, float *p);
+/* The normaliser step of linear attention: z[:n] += k (k may be NULL: no update), then
+ * returns q . z (q may be NULL: returns 0), all in float64. */
+double mmi_attn_norm_step(int64_t n, const float *k, double *z, const float *q);
 /* Dot product with float64 accumulation (sums that span a sequence use this). */
 double mmi_attn_dot64(int64_t n, const float *x, const float *y);
 

@@ -150,8 +150,8 @@ static int dist_begin(mm_loss *h, const char *fn, int32_t kind, const mm_tensor 
                             "%s: rank %d uses logit scale %g and bias %g, rank %d %g and %g", fn,
                             (int)h->comm->rank, v[4], v[5], (int)r, q[4], q[5]);
         nx = q[2] > nx ? q[2] : nx;
-        dc->any_dy |= q[6] != 0.0f;
         ny = q[3] > ny ? q[3] : ny;
+        dc->any_dy |= q[6] != 0.0f;
     }
     if (dc->s * nx * ny + fabs(bias) > LOGIT_LIMIT)
         return mmi_fail(&h->err, MM_E_NUMERIC,

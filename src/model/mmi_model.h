@@ -176,7 +176,12 @@ struct mm_model {
     int32_t fwd_ndim;           /* rank of its x */
     mmi_rng rng;
     mmi_optim opt;
+    mm_comm *comm; /* mm_model_set_comm: gradients averaged over ranks in step (model_comm.c) */
 };
+
+/* With m->comm set: votes (a rank without an optimizer makes every rank refuse), then
+ * replaces the gradients by their mean over ranks (model_comm.c). Text in m->err. */
+int mmi_model_comm_average(mm_model *m, const char *fn);
 
 /* ---- enumeration (save/load, policy floor) ------------------------------------------------- */
 /* Appends a layer from its saved config, exactly as the matching mm_model_add_* would (this is

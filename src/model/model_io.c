@@ -127,6 +127,7 @@ MM_API int mm_model_save(mm_model *m, const char *path, uint32_t flags)
     if (!m) return MM_E_INVALID_ARG;
     e.msg[0] = '\0';
     if (!path) return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: path is NULL", fn);
+    if (m->comm && mm_comm_rank(m->comm) != 0) return MM_OK; /* ranks are identical: rank 0 writes */
     rc = save_prepare(&s, m, flags, &e);
     if (rc == MM_OK) {
         rc = mmi_file_write_atomic(path, save_produce, &s, &m->err, fn);

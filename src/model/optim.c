@@ -299,6 +299,7 @@ MM_API int mm_model_step(mm_model *m)
     int32_t bad;
     int rc;
     if (!m) return MM_E_INVALID_ARG;
+    if (m->comm && (rc = mmi_model_comm_average(m, fn)) != MM_OK) return rc; /* data-parallel */
     if (!m->opt.kind)
         return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_set_optimizer first", fn);
     if ((rc = check_config(m, fn)) != MM_OK) return rc;

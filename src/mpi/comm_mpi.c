@@ -141,10 +141,7 @@ static void cb_release(void *ud) { ctx_free((mpi_ctx *)ud); }
 
 static mpi_ctx *ctx_alloc(const mm_allocator *alloc)
 {
-    mpi_ctx *c;
-    if (alloc && (alloc->struct_size < sizeof *alloc || !alloc->alloc_fn || !alloc->free_fn))
-        return NULL;
-    c = alloc ? (mpi_ctx *)alloc->alloc_fn(alloc->ud, sizeof *c, 64)
+    mpi_ctx *c = alloc ? (mpi_ctx *)alloc->alloc_fn(alloc->ud, sizeof *c, 64)
               : (mpi_ctx *)malloc(sizeof *c);
     if (!c) return NULL;
     memset(c, 0, sizeof *c);
@@ -166,7 +163,9 @@ MM_API int mm_comm_create_mpi_timeout(mm_comm **out, MPI_Comm comm, double timeo
     if (!(timeout_s > 0.0) || !isfinite(timeout_s)) return MM_E_RANGE;
     if (MPI_Initialized(&init) != MPI_SUCCESS || !init || comm == MPI_COMM_NULL)
         return MM_E_INVALID_ARG;
-    if (!(c = ctx_alloc(alloc))) return alloc && !alloc->alloc_fn ? MM_E_INVALID_ARG : MM_E_NOMEM;
+    if (alloc && (alloc->struct_size < sizeof *alloc || !alloc->alloc_fn || !alloc->free_fn))
+        return MM_E_INVALID_ARG;
+    if (!(c = ctx_alloc(alloc))) return MM_E_NOMEM;
     c->timeout = timeout_s;
     if (MPI_Comm_dup(comm, &c->comm) != MPI_SUCCESS) {
         c->comm = MPI_COMM_NULL;

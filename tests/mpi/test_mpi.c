@@ -1,5 +1,6 @@
 /* test_mpi.c — libmm_mpi under mpirun (make check-mpi): the MPI communicator gives the same
- * distributed CLIP / SigLIP results as one process on the global batch, a rank with bad input
+ * distributed CLIP / SigLIP results and data-parallel model steps as one process on the global
+ * batch, a rank with bad input
  * makes every rank return, and a rank that arrives too late makes the others time out instead
  * of hanging. Prints "N passed, N failed" on rank 0; exit status 1 on any failure. */
 #include "mm_mpi.h"
@@ -117,6 +118,71 @@ static void test_loss(mm_comm *c, int32_t kind)
     free(x), free(y), free(rdx), free(rdy), free(dx), free(dy);
 }
 
+/* Data-parallel model: W ranks with 16 rows each take the steps of one process with 16 W rows
+ * (each rank also computes that reference itself). Rank 1 starts from other weights, which the
+ * attach overwrites with rank 0's. */
+static mm_model *small_model(uint64_t seed, int64_t rows)
+{
+    mm_model_opts o;
+    mm_model *m = NULL;
+    if (mm_model_opts_init(&o) != MM_OK) return NULL;
+    o.input_dim = 6, o.max_batch = rows, o.seed = seed;
+    if (mm_model_create(&m, &o) != MM_OK) return NULL;
+    if (mm_model_add_dense(m, 16, 1, MM_INIT_DEFAULT, 1.0) ||
+        mm_model_add_activation(m, MM_ACT_GELU) || mm_model_add_dense(m, 2, 1, MM_INIT_DEFAULT, 1.0) ||
+        mm_model_finalize(m) || mm_model_set_optimizer(m, MM_OPT_ADAMW) ||
+        mm_model_set_f64(m, MM_MODEL_MAX_GRAD_NORM, 0.1)) {
+        mm_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static int train_rows(mm_model *m, const float *x, const float *t, int64_t rows)
+{
+    int64_t sx[2] = {rows, 6}, sy[2] = {rows, 2};
+    float *y = malloc((size_t)(rows * 2) * sizeof(float));
+    mm_tensor *tx = NULL, *ty = NULL;
+    int rc = y ? mm_tensor_wrap(&tx, (float *)x, 2, sx, NULL) : MM_E_NOMEM;
+    if (rc == MM_OK) rc = mm_tensor_wrap(&ty, y, 2, sy, NULL);
+    for (int s = 0; rc == MM_OK && s < 4; s++) {
+        rc = mm_model_zero_grad(m);
+        if (rc == MM_OK) rc = mm_model_forward(m, tx, ty);
+        for (int64_t i = 0; rc == MM_OK && i < rows * 2; i++) y[i] = (y[i] - t[i]) / (float)rows;
+        if (rc == MM_OK) rc = mm_model_backward(m, ty, NULL);
+        if (rc == MM_OK) rc = mm_model_step(m);
+    }
+    mm_tensor_free(tx);
+    mm_tensor_free(ty);
+    free(y);
+    return rc;
+}
+
+static void test_model(mm_comm *c)
+{
+    int32_t me = mm_comm_rank(c), w = mm_comm_size(c);
+    int64_t b = 16, n = b * w, np = 0, np2 = 0;
+    float *x = malloc((size_t)(n * 6) * 4), *t = malloc((size_t)(n * 2) * 4), *p1, *p2;
+    mm_model *ref = small_model(3, n), *m = small_model(3 + (uint64_t)me, b);
+    features(x, n, 6, 5);
+    features(t, n, 2, 6);
+    EXPECT(ref && m, "create");
+    EXPECT(train_rows(ref, x, t, n) == MM_OK, "reference");
+    EXPECT(mm_model_set_comm(m, c) == MM_OK, "set_comm: %s", mm_model_errmsg(m));
+    EXPECT(train_rows(m, x + me * b * 6, t + me * b * 2, b) == MM_OK, "distributed: %s",
+           mm_model_errmsg(m));
+    EXPECT(mm_model_params(ref, &p1, &np) == MM_OK && mm_model_params(m, &p2, &np2) == MM_OK &&
+               np == np2, "params");
+    for (int64_t i = 0; i < np; i++)
+        if (!near(p2[i], p1[i], 1e-5, 1e-6)) {
+            EXPECT(0, "model parameter %lld: %.9g vs %.9g", (long long)i, p2[i], p1[i]);
+            break;
+        }
+    mm_model_free(ref);
+    mm_model_free(m);
+    free(x), free(t);
+}
+
 /* Rank 1 arrives 3 s late on a communicator with a 1 s timeout: rank 0 returns MM_E_IO after
  * about 1 s instead of waiting; rank 1 then finds nobody and times out too. */
 static void test_timeout(void)
@@ -154,6 +220,7 @@ int main(int argc, char **argv)
     EXPECT(mm_comm_rank(c) == g_rank && mm_comm_size(c) == size, "rank/size");
     test_loss(c, MM_LOSS_CLIP);
     test_loss(c, MM_LOSS_SIGLIP);
+    test_model(c);
     mm_comm_free(c);
     if (size == 2) test_timeout();
     MPI_Barrier(MPI_COMM_WORLD);
