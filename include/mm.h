@@ -1354,8 +1354,9 @@ MM_API const char *mm_attn_errmsg(const mm_attn *h);
 /* Frees the handle and everything it reserved. NULL is a no-op. Since: 0.1 */
 MM_API void mm_attn_free(mm_attn *h);
 
-/* ---- attention blocks of mm_model (declared here with the attention they use) ----------------
- * Appends a pre-norm multi-head attention block, width D = the previous layer's output:
+/* ---- attention blocks of mm_model (declared here with the attention they use) ---------------- */
+
+/* Appends a pre-norm multi-head attention block, width D = the previous layer's output:
  *   y = x + Attn(q, k, v) W_out^T + b_out,   [q | k | v] = LN(x) W_in^T + b_in
  * with a non-affine LayerNorm (eps 1e-5; an affine one would fold into W_in, b_in) and the
  * attention of opts (any kind: kind, feature_map, causal, d_head, dv, n_heads, chunk,
