@@ -1,10 +1,10 @@
 /* act_avx2.c — AVX2/FMA forward bodies of the activations whose libm calls dominate a small
  * network's run time (tanh, sigmoid, SiLU; ReLU for symmetry). Built with -mavx2 -mfma and only
- * called after mmi_cpu_has_avx2_fma(). The exponential is the classic Cephes expf scheme
- * (range reduction by ln 2 in two parts, degree-6 polynomial, exponent bits), about 2 ulp; tanh
+ * called after mmi_cpu_has_avx2_fma(). The exponential is mmi_exp256 (mmi_avx2_math.h); tanh
  * uses Cephes' odd polynomial below 0.625, where 1 - 2/(e^2x + 1) would cancel. Inputs beyond
  * +-88.38 give exp = Inf / 0, so sigmoid and tanh saturate exactly as libm's do. */
 #include "mmi_elementwise.h"
+#include "mmi_avx2_math.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -12,43 +12,6 @@
 
 /* The helpers are small and called per vector: inline them into the loop. */
 #define INLINE static inline __attribute__((always_inline))
-
-INLINE __m256 exp256(__m256 x)
-{
-    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-88.3762626647949f);
-    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
-    const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
-    const __m256 one = _mm256_set1_ps(1.0f);
-    const __m256i bias = _mm256_set1_epi32(127);
-    __m256 over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ), under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    __m256 fx, z, y;
-    __m256i e;
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-    fx = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, c1, x);
-    x = _mm256_fnmadd_ps(fx, c2, x);
-    z = _mm256_mul_ps(x, x);
-    y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, one));
-    /* 2^fx through the exponent field. After the clamp fx is in [-128, 128], which does not
-     * fit one biased exponent at either end, so it is applied as two halves h and fx - h. */
-    e = _mm256_cvtps_epi32(fx);
-    {
-        __m256i h = _mm256_srai_epi32(e, 1), r = _mm256_sub_epi32(e, h);
-        __m256 p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
-        __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(r, bias), 23));
-        y = _mm256_mul_ps(_mm256_mul_ps(y, p1), p2);
-    }
-    /* Beyond the clamp: +Inf above (as expf overflows), 0 below (results there are below
-     * 1.2e-38, in the denormal range, so flushing costs at most that much absolute error). */
-    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), over);
-    return _mm256_andnot_ps(under, y);
-}
 
 INLINE __m256 tanh256(__m256 x)
 {
@@ -63,7 +26,7 @@ INLINE __m256 tanh256(__m256 x)
     p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(-3.33332819422e-1f));
     p = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
     /* large: 1 - 2 / (exp(2|x|) + 1), sign restored; exp saturates, so |x| > 9 gives 1. */
-    e = exp256(_mm256_add_ps(ax, ax));
+    e = mmi_exp256(_mm256_add_ps(ax, ax));
     big = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
     big = _mm256_or_ps(big, _mm256_and_ps(sign, x));
     return _mm256_blendv_ps(big, p, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
@@ -72,11 +35,11 @@ INLINE __m256 tanh256(__m256 x)
 INLINE __m256 sigmoid256(__m256 x)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    __m256 e = mmi_exp256(_mm256_sub_ps(_mm256_setzero_ps(), x));
     return _mm256_div_ps(one, _mm256_add_ps(one, e));
 }
 
-/* NaN inputs: min/max in exp256 would turn NaN into a bound, so the result is patched back to
+/* NaN inputs: min/max in mmi_exp256 would turn NaN into a bound, so the result is patched back to
  * NaN with an unordered compare (the portable path propagates NaN; so must this one). */
 INLINE __m256 keep_nan(__m256 x, __m256 y)
 {

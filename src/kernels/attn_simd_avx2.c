@@ -7,6 +7,7 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#include "mmi_avx2_math.h"
 #include <math.h>
 
 int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
@@ -208,39 +209,13 @@ int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const floa
     return 1;
 }
 
-/* ---- exponential ---------------------------------------------------------------------------- */
-static __m256 exp256(__m256 x)
-{
-    const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.3f);
-    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
-    const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
-    __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ), fx, z, y;
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-    fx = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, c1, x);
-    x = _mm256_fnmadd_ps(fx, c2, x);
-    z = _mm256_mul_ps(x, x);
-    y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    /* fx in [-126, 127] after the clamp: one biased exponent suffices. exp(-inf) (masked
-     * logits) lands below lo and is flushed to exactly 0. */
-    y = _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(
-                             _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23)));
-    return _mm256_andnot_ps(under, y);
-}
-
 int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum)
 {
     __m256 m = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
     int64_t j = 0;
     float tail = 0.0f;
     for (; j + 8 <= n; j += 8) {
-        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(s + j), m));
+        __m256 e = mmi_exp256(_mm256_sub_ps(_mm256_loadu_ps(s + j), m));
         _mm256_storeu_ps(p + j, e);
         acc = _mm256_add_ps(acc, e);
     }
@@ -248,7 +223,7 @@ int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *
         float buf[8];
         int64_t r = n - j;
         for (int u = 0; u < 8; u++) buf[u] = u < r ? s[j + u] - mx : -INFINITY;
-        __m256 e = exp256(_mm256_loadu_ps(buf));
+        __m256 e = mmi_exp256(_mm256_loadu_ps(buf));
         _mm256_storeu_ps(buf, e);
         for (int64_t u = 0; u < r; u++) {
             p[j + u] = buf[u];
@@ -266,7 +241,7 @@ int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y)
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 v = _mm256_loadu_ps(x + i), pos = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);
-        __m256 e = exp256(_mm256_min_ps(v, zero)); /* exp only where it is used: no overflow */
+        __m256 e = mmi_exp256(_mm256_min_ps(v, zero)); /* exp only where it is used: no overflow */
         _mm256_storeu_ps(y + i, _mm256_blendv_ps(e, _mm256_add_ps(v, one), pos));
     }
     for (; i < n; i++) y[i] = x[i] > 0.0f ? x[i] + 1.0f : expf(x[i]);

@@ -12,29 +12,8 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#include "mmi_avx2_math.h"
 #include <math.h>
-
-static inline __m256 v_exp(__m256 x)
-{
-    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
-    const __m256 ln2_hi = _mm256_set1_ps(0.693359375f), ln2_lo = _mm256_set1_ps(-2.12194440e-4f);
-    __m256 n, r, p;
-    __m256i bits;
-    /* -87.33 = ln(2^-126): 2^n stays a normal float for every clamped argument. */
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3365478f)), _mm256_set1_ps(88.0f));
-    n = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm256_fnmadd_ps(n, ln2_hi, x);
-    r = _mm256_fnmadd_ps(n, ln2_lo, r);
-    p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
-}
 
 /* log1p(e) for e in [0, 1], given u = 1 + e and ru = 1 / u (the caller needs both anyway). */
 static inline __m256 v_log1p01(__m256 e, __m256 u, __m256 ru)
@@ -64,7 +43,7 @@ static inline __m256 v_log1p01(__m256 e, __m256 u, __m256 ru)
 static inline void v_softplus_sigmoid(__m256 v, __m256 *sp, __m256 *sg)
 {
     const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 e = v_exp(_mm256_or_ps(v, sign)); /* exp(-|v|) */
+    __m256 e = mmi_exp256(_mm256_or_ps(v, sign)); /* exp(-|v|) */
     __m256 u = _mm256_add_ps(e, _mm256_set1_ps(1.0f));
     __m256 ru = _mm256_div_ps(_mm256_set1_ps(1.0f), u);
     __m256 pos = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ);
@@ -115,7 +94,7 @@ static double a_row_expsum(const float *z, const float *w, int64_t len, float m,
     int64_t j = 0;
     double s, ws;
     for (; j + 8 <= len; j += 8) {
-        __m256 e = v_exp(_mm256_sub_ps(_mm256_loadu_ps(z + j), vm));
+        __m256 e = mmi_exp256(_mm256_sub_ps(_mm256_loadu_ps(z + j), vm));
         add_pd(&s0, &s1, e);
         add_pd(&w0, &w1, _mm256_mul_ps(e, _mm256_loadu_ps(w + j)));
     }
@@ -151,7 +130,7 @@ static void a_col_expsum(const float *z, int64_t ldz, int64_t rows, int64_t len,
         __m256 vm = _mm256_loadu_ps(m + j);
         for (int64_t i = 0; i < rows; i++) {
             __m256 zi = _mm256_loadu_ps(z + i * ldz + j);
-            __m256 e = v_exp(_mm256_sub_ps(zi, vm));
+            __m256 e = mmi_exp256(_mm256_sub_ps(zi, vm));
             add_pd(&a0, &a1, e);
             add_pd(&b0, &b1, _mm256_mul_ps(e, zi));
         }
@@ -174,8 +153,8 @@ static void a_clip_grad_row(float *z, int64_t len, float lr, const float *lc)
     int64_t j = 0;
     for (; j + 8 <= len; j += 8) {
         __m256 v = _mm256_loadu_ps(z + j);
-        __m256 g = _mm256_add_ps(v_exp(_mm256_sub_ps(v, vl)),
-                                 v_exp(_mm256_sub_ps(v, _mm256_loadu_ps(lc + j))));
+        __m256 g = _mm256_add_ps(mmi_exp256(_mm256_sub_ps(v, vl)),
+                                 mmi_exp256(_mm256_sub_ps(v, _mm256_loadu_ps(lc + j))));
         _mm256_storeu_ps(z + j, g);
     }
     for (; j < len; j++) z[j] = expf(z[j] - lr) + expf(z[j] - lc[j]);
@@ -217,8 +196,8 @@ static void a_itc_grad_row(float *s, const float *sm, int64_t len, float ls, flo
     __m256 vls = _mm256_set1_ps(ls), vlm = _mm256_set1_ps(lm), va = _mm256_set1_ps(alpha);
     int64_t j = 0;
     for (; j + 8 <= len; j += 8) {
-        __m256 p = v_exp(_mm256_sub_ps(_mm256_loadu_ps(s + j), vls));
-        __m256 q = v_exp(_mm256_sub_ps(_mm256_loadu_ps(sm + j), vlm));
+        __m256 p = mmi_exp256(_mm256_sub_ps(_mm256_loadu_ps(s + j), vls));
+        __m256 q = mmi_exp256(_mm256_sub_ps(_mm256_loadu_ps(sm + j), vlm));
         _mm256_storeu_ps(s + j, _mm256_fnmadd_ps(va, q, p));
     }
     for (; j < len; j++) s[j] = expf(s[j] - ls) - alpha * expf(sm[j] - lm);

@@ -10,30 +10,9 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#include "mmi_avx2_math.h"
 
 #define MAXV 32 /* N <= 256 */
-
-static inline __m256 exp256(__m256 x)
-{
-    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365447505531f);
-    __m256 fx, y, z;
-    __m256i e;
-    x = _mm256_max_ps(_mm256_min_ps(x, hi), lo);
-    fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    z = _mm256_mul_ps(x, x);
-    y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
 
 static inline float hsum(__m256 v)
 {
@@ -79,7 +58,7 @@ static inline __m256 log256(__m256 x)
 static inline __m256 softplus256(__m256 x, __m256 *deriv)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 e = exp256(x), u = _mm256_add_ps(one, e), um1 = _mm256_sub_ps(u, one);
+    __m256 e = mmi_exp256(x), u = _mm256_add_ps(one, e), um1 = _mm256_sub_ps(u, one);
     __m256 l = _mm256_div_ps(_mm256_mul_ps(log256(u), e), um1);
     __m256 big = _mm256_cmp_ps(x, _mm256_set1_ps(20.0f), _CMP_GT_OQ);
     l = _mm256_blendv_ps(l, e, _mm256_cmp_ps(um1, _mm256_setzero_ps(), _CMP_EQ_OQ));
@@ -99,7 +78,8 @@ int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplu
         if (dsp) _mm256_storeu_ps(dsp + t, der);
         if (z) {
             __m256 zv = _mm256_loadu_ps(z + t);
-            __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), zv))));
+            __m256 ez = mmi_exp256(_mm256_sub_ps(_mm256_setzero_ps(), zv));
+            __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, ez));
             if (gz) _mm256_storeu_ps(gz + t, _mm256_mul_ps(zv, s));
             if (sz) _mm256_storeu_ps(sz + t, s);
         }
@@ -133,7 +113,7 @@ int mmi_ssm_sel_fwd_avx2(const mmi_sel_row *r)
         if (r->ckpt && t % r->chunk == 0)
             for (int64_t v = 0; v < V; v++) _mm256_storeu_ps(r->ckpt + (t / r->chunk) * N + 8 * v, x[v]);
         for (int64_t v = 0; v < V; v++) {
-            __m256 a = exp256(_mm256_mul_ps(dv, A[v]));
+            __m256 a = mmi_exp256(_mm256_mul_ps(dv, A[v]));
             x[v] = _mm256_fmadd_ps(a, x[v], _mm256_mul_ps(_mm256_loadu_ps(b + 8 * v), duv));
             acc = _mm256_fmadd_ps(x[v], _mm256_loadu_ps(c + 8 * v), acc);
         }
@@ -156,7 +136,7 @@ static void recompute(const mmi_sel_row *r, int64_t t0, int64_t t1, const float 
         float d = r->dlt[t];
         __m256 dv = _mm256_set1_ps(d), duv = _mm256_set1_ps(d * r->u[t]);
         for (int64_t v = 0; v < V; v++) {
-            __m256 a = exp256(_mm256_mul_ps(dv, _mm256_loadu_ps(r->A + 8 * v)));
+            __m256 a = mmi_exp256(_mm256_mul_ps(dv, _mm256_loadu_ps(r->A + 8 * v)));
             __m256 xn = _mm256_fmadd_ps(a, _mm256_loadu_ps(xp + 8 * v),
                                         _mm256_mul_ps(_mm256_loadu_ps(b + 8 * v), duv));
             _mm256_storeu_ps(abar + (t - t0) * N + 8 * v, a);
@@ -241,7 +221,7 @@ int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s)
         __m256 dv = _mm256_set1_ps(s->dlt[i]), duv = _mm256_set1_ps(s->dlt[i] * s->u[i]);
         __m256 acc = _mm256_setzero_ps();
         for (int64_t v = 0; v < V; v++) {
-            __m256 a = exp256(_mm256_mul_ps(dv, _mm256_loadu_ps(A + 8 * v)));
+            __m256 a = mmi_exp256(_mm256_mul_ps(dv, _mm256_loadu_ps(A + 8 * v)));
             __m256 xv = _mm256_fmadd_ps(a, _mm256_loadu_ps(x + 8 * v), _mm256_mul_ps(B[v], duv));
             _mm256_storeu_ps(x + 8 * v, xv);
             acc = _mm256_fmadd_ps(xv, C[v], acc);

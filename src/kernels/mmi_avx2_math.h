@@ -1,0 +1,52 @@
+/*
+ * mmi_avx2_math.h — vector math shared by the *_avx2.c kernel files (and only by them: it needs
+ * -mavx2 -mfma). One exponential for every AVX2 kernel, so activations, attention, scans and
+ * losses round the same way.
+ */
+#ifndef MMI_AVX2_MATH_H
+#define MMI_AVX2_MATH_H
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#include <math.h>
+
+/* exp of 8 floats: the Cephes expf scheme (range reduction by ln 2 in two parts, degree-6
+ * polynomial, exponent bits), about 2 ulp. Above 88.38 it returns +Inf (as expf overflows);
+ * below -88.38 (including -Inf, e.g. masked logits) exactly 0: results there are below
+ * 1.2e-38, in the denormal range, so flushing costs at most that much absolute error. */
+static inline __attribute__((always_inline)) __m256 mmi_exp256(__m256 x)
+{
+    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-88.3762626647949f);
+    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
+    const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256i bias = _mm256_set1_epi32(127);
+    __m256 over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ), under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    __m256 fx, z, y;
+    __m256i e, h, r;
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    fx = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(fx, c1, x);
+    x = _mm256_fnmadd_ps(fx, c2, x);
+    z = _mm256_mul_ps(x, x);
+    y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, one));
+    /* 2^fx through the exponent field. After the clamp fx is in [-128, 128], which does not
+     * fit one biased exponent at either end, so it is applied as two halves h and fx - h
+     * (both powers of two: the product is exact wherever the result is a normal float). */
+    e = _mm256_cvtps_epi32(fx);
+    h = _mm256_srai_epi32(e, 1);
+    r = _mm256_sub_epi32(e, h);
+    y = _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23)));
+    y = _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(r, bias), 23)));
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), over);
+    return _mm256_andnot_ps(under, y);
+}
+
+#endif
+#endif
