@@ -75,4 +75,13 @@ int mmi_add_rows_avx2(float *y, const float *b, int64_t rows, int64_t n);
 int mmi_colsum_f64_avx2(const float *x, int64_t rows, int64_t n, double *acc);
 int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out);
 
+/* ---- non-affine LayerNorm over rows (norm.c) ------------------------------------------------ */
+/* y = (x - mean) / sqrt(var + eps) per row of d; st[2r] = mean, st[2r+1] = 1/sqrt(var + eps). */
+void mmi_layernorm_rows_fwd(int64_t rows, int64_t d, double eps, const float *x, float *y,
+                            double *st);
+/* dx (=, or += if accumulate) r (g - mean g - xhat mean(g xhat)) per row, xn = xhat and st from
+ * the forward: the LayerNorm backward, and also its JVP (g = the input tangent). */
+void mmi_layernorm_rows_lin(int64_t rows, int64_t d, const float *xn, const double *st,
+                            const float *g, float *dx, int accumulate);
+
 #endif /* MMI_ELEMENTWISE_H */

@@ -201,37 +201,6 @@ static void attn_init(const mmi_layer *l, float *p, mmi_rng *rng, double *work)
 }
 
 /* ---- pieces shared by forward, backward and jvp ---------------------------------------------- */
-/* Non-affine LayerNorm rows: y = (x - mean) / sqrt(var + eps), stats kept. */
-static void ln_fwd(int64_t rows, int64_t d, const float *x, float *y, double *st)
-{
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * d;
-        double mu = 0, ss = 0, inv;
-        for (int64_t i = 0; i < d; i++) mu += xr[i];
-        mu /= (double)d;
-        for (int64_t i = 0; i < d; i++) ss += ((double)xr[i] - mu) * ((double)xr[i] - mu);
-        inv = 1.0 / sqrt(ss / (double)d + LN_EPS);
-        st[2 * r] = mu, st[2 * r + 1] = inv;
-        for (int64_t i = 0; i < d; i++) y[r * d + i] = (float)(((double)xr[i] - mu) * inv);
-    }
-}
-
-/* dx (+)= r (g - mean g - xhat mean(g xhat)): the LN backward, also its JVP (g = tangent). */
-static void ln_lin(int64_t rows, int64_t d, const float *xn, const double *st, const float *g,
-                   float *dx, int accumulate)
-{
-    for (int64_t r = 0; r < rows; r++) {
-        const float *gr = g + r * d, *hr = xn + r * d;
-        double sg = 0, sgh = 0;
-        for (int64_t i = 0; i < d; i++) sg += gr[i], sgh += (double)gr[i] * hr[i];
-        sg /= (double)d, sgh /= (double)d;
-        for (int64_t i = 0; i < d; i++) {
-            const float v = (float)(st[2 * r + 1] * (gr[i] - sg - hr[i] * sgh));
-            dx[r * d + i] = accumulate ? dx[r * d + i] + v : v;
-        }
-    }
-}
-
 /* Rows [rows, pw] <-> per-head q, k, v [B, H, T, w]; dir 0 splits, 1 merges (overwrites). */
 static void heads_io(const mmi_layer *l, const mmi_exec *c, float *pr, float *qh, float *kh,
                      float *vh, int dir)
@@ -290,7 +259,7 @@ static int attn_forward(const mmi_layer *l, const mmi_exec *c, const float *p, c
     }
     for (int64_t h = 0; h < HEADS(l); h++)
         f.lg[h] = (float)log1p(-ldexp(1.0, -5 - (int)(h < 60 ? h : 60)));
-    ln_fwd(c->rows, d, x, f.xn, f.stats);
+    mmi_layernorm_rows_fwd(c->rows, d, LN_EPS, x, f.xn, f.stats);
     mmi_gemm(0, 1, c->rows, pw, d, 1.0f, f.xn, d, w_in, d, 0.0f, f.pr, pw, c->gemm_ws, c->pool);
     mmi_add_rows(f.pr, b_in, c->rows, pw);
     heads_io(l, c, f.pr, f.qh, f.kh, f.vh, 0);
@@ -350,7 +319,7 @@ static void attn_backward(const mmi_layer *l, const mmi_exec *c, const float *p,
     if (!dx) return;
     mmi_gemm(0, 0, c->rows, d, pw, 1.0f, s.dpr, pw, w_in, d, 0.0f, s.dxn, d, c->gemm_ws, c->pool);
     memcpy(dx, dy, sizeof(float) * (size_t)(c->rows * d)); /* the residual */
-    ln_lin(c->rows, d, f.xn, f.stats, s.dxn, dx, 1);
+    mmi_layernorm_rows_lin(c->rows, d, f.xn, f.stats, s.dxn, dx, 1);
 }
 
 static void attn_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const float *v,
@@ -371,7 +340,7 @@ static void attn_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, cons
     mmi_gemm(0, 1, c->rows, pw, d, 1.0f, f.xn, d, vw_in, d, 0.0f, s.dpr, pw, c->gemm_ws, c->pool);
     mmi_add_rows(s.dpr, vb_in, c->rows, pw);
     if (tx) {
-        ln_lin(c->rows, d, f.xn, f.stats, tx, s.dxn, 0);
+        mmi_layernorm_rows_lin(c->rows, d, f.xn, f.stats, tx, s.dxn, 0);
         mmi_gemm(0, 1, c->rows, pw, d, 1.0f, s.dxn, d, w_in, d, 1.0f, s.dpr, pw, c->gemm_ws,
                  c->pool);
     }

@@ -152,34 +152,6 @@ static void gau_init(const mmi_layer *l, float *p, mmi_rng *rng, double *work)
     for (int64_t i = 0; i < d * e; i++) wo[i] = (float)(bo * (2.0 * mmi_rng_uniform(rng) - 1.0));
 }
 
-/* Non-affine LayerNorm (as layer_attn.c). */
-static void ln_fwd(int64_t rows, int64_t d, const float *x, float *y, double *st)
-{
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * d;
-        double mu = 0, ss = 0, inv;
-        for (int64_t i = 0; i < d; i++) mu += xr[i];
-        mu /= (double)d;
-        for (int64_t i = 0; i < d; i++) ss += ((double)xr[i] - mu) * ((double)xr[i] - mu);
-        inv = 1.0 / sqrt(ss / (double)d + LN_EPS);
-        st[2 * r] = mu, st[2 * r + 1] = inv;
-        for (int64_t i = 0; i < d; i++) y[r * d + i] = (float)(((double)xr[i] - mu) * inv);
-    }
-}
-static void ln_lin(int64_t rows, int64_t d, const float *xn, const double *st, const float *g,
-                   float *dx, int accumulate)
-{
-    for (int64_t r = 0; r < rows; r++) {
-        const float *gr = g + r * d, *hr = xn + r * d;
-        double sg = 0, sgh = 0;
-        for (int64_t i = 0; i < d; i++) sg += gr[i], sgh += (double)gr[i] * hr[i];
-        sg /= (double)d, sgh /= (double)d;
-        for (int64_t i = 0; i < d; i++) {
-            const float v = (float)(st[2 * r + 1] * (gr[i] - sg - hr[i] * sgh));
-            dx[r * d + i] = accumulate ? dx[r * d + i] + v : v;
-        }
-    }
-}
 
 /* q = Z gamma_q + beta_q, k = Z gamma_k + beta_k (qk = [gamma_q; gamma_k; beta_q; beta_k]);
  * V copied out of the activations so each batch's rows are contiguous for the kernel. */
@@ -206,7 +178,7 @@ static int gau_forward(const mmi_layer *l, const mmi_exec *c, const float *p, co
     gbuf f;
     gscr s;
     buffers(l, c, saved, scratch, &f, &s);
-    ln_fwd(c->rows, d, x, f.xn, f.stats);
+    mmi_layernorm_rows_fwd(c->rows, d, LN_EPS, x, f.xn, f.stats);
     mmi_gemm(0, 1, c->rows, w3, d, 1.0f, f.xn, d, w, d, 0.0f, f.h, w3, c->gemm_ws, c->pool);
     mmi_add_rows(f.h, b, c->rows, w3);
     mmi_act_forward(MM_ACT_SILU, f.h, f.a, c->rows * w3);
@@ -272,7 +244,7 @@ static void gau_backward(const mmi_layer *l, const mmi_exec *c, const float *p, 
     if (!dx) return;
     mmi_gemm(0, 0, c->rows, d, w3, 1.0f, s.da, w3, w, d, 0.0f, s.dxn, d, c->gemm_ws, c->pool);
     memcpy(dx, dy, sizeof(float) * (size_t)(c->rows * d));
-    ln_lin(c->rows, d, f.xn, f.stats, s.dxn, dx, 1);
+    mmi_layernorm_rows_lin(c->rows, d, f.xn, f.stats, s.dxn, dx, 1);
 }
 
 static void gau_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const float *v,
@@ -291,7 +263,7 @@ static void gau_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const
     mmi_gemm(0, 1, c->rows, w3, d, 1.0f, f.xn, d, vw, d, 0.0f, s.da, w3, c->gemm_ws, c->pool);
     mmi_add_rows(s.da, vb, c->rows, w3);
     if (tx) {
-        ln_lin(c->rows, d, f.xn, f.stats, tx, s.dxn, 0);
+        mmi_layernorm_rows_lin(c->rows, d, f.xn, f.stats, tx, s.dxn, 0);
         mmi_gemm(0, 1, c->rows, w3, d, 1.0f, s.dxn, d, w, d, 1.0f, s.da, w3, c->gemm_ws, c->pool);
     }
     mmi_act_backward(MM_ACT_SILU, f.h, f.a, s.da, s.da, c->rows * w3);
