@@ -241,3 +241,4 @@ clean:
 -include bench/rl.mk
 -include tests/tsan.mk
 -include bindings/python/python.mk
+-include src/mpi/mpi.mk

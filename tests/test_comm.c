@@ -2,7 +2,7 @@
  * distributed CLIP / SigLIP losses and gradients equal the single-process ones on the global
  * batch, data-parallel model steps equal one process with the global batch, data-parallel RL
  * keeps the ranks identical; a rank with bad input or a failing transport makes every rank
- * return (no hang). */
+ * return (no hang). Multi-rank tests are named comm_threads_* so make check-tsan runs them. */
 #include "mmt_comm.h"
 #include "runner.h"
 #include "core/mmi_comm.h"
@@ -443,8 +443,9 @@ static void pol_rank(int32_t rank, void *arg)
         float *w;
         int64_t n;
         rc = mm_model_params(p->actor, &w, &n);
-        c->n_params = n < PMAXP ? n : PMAXP;
-        if (rc == MM_OK) memcpy(c->params[rank], w, sizeof(float) * (size_t)c->n_params);
+        n = n < PMAXP ? n : PMAXP;
+        if (rank == 0) c->n_params = n; /* one writer: the ranks run as threads */
+        if (rc == MM_OK) memcpy(c->params[rank], w, sizeof(float) * (size_t)n);
         c->rc[rank] = rc;
     }
     if (rc == MM_OK && cm) { /* checkpoints: rank 0 writes, the others only return MM_OK */
@@ -611,7 +612,7 @@ static void model_rank(int32_t rank, void *arg)
     if (c->rc[rank] == MM_OK) c->rc[rank] = mm_model_set_comm(m, cm);
     if (c->rc[rank] == MM_OK) c->rc[rank] = model_train(m, c, rank * rows, rows);
     if (c->rc[rank] == MM_OK && mm_model_params(m, &w, &n) == MM_OK) {
-        c->n_params = n;
+        if (rank == 0) c->n_params = n; /* one writer: the ranks run as threads */
         memcpy(c->params[rank], w, sizeof(float) * (size_t)n);
     }
     /* a NaN gradient on the last rank: every rank refuses the step */
@@ -665,13 +666,13 @@ static void test_comm_model_equals_global(void)
 void suite_comm(void)
 {
     mmt_run("comm_create", test_comm_create);
-    mmt_run("comm_wrappers", test_comm_wrappers);
-    mmt_run("comm_clip_equals_global", test_comm_clip);
-    mmt_run("comm_siglip_equals_global", test_comm_siglip);
-    mmt_run("comm_failing_rank_no_hang", test_comm_failures);
-    mmt_run("comm_shape_mismatch", test_comm_shape_mismatch);
-    mmt_run("comm_model_equals_global", test_comm_model_equals_global);
-    mmt_run("comm_a2c_equals_single", test_comm_a2c_equals_single);
-    mmt_run("comm_policy_reproducible", test_comm_policy_reproducible);
+    mmt_run("comm_threads_wrappers", test_comm_wrappers);
+    mmt_run("comm_threads_clip_equals_global", test_comm_clip);
+    mmt_run("comm_threads_siglip_equals_global", test_comm_siglip);
+    mmt_run("comm_threads_failing_rank_no_hang", test_comm_failures);
+    mmt_run("comm_threads_shape_mismatch", test_comm_shape_mismatch);
+    mmt_run("comm_threads_model_equals_global", test_comm_model_equals_global);
+    mmt_run("comm_threads_a2c_equals_single", test_comm_a2c_equals_single);
+    mmt_run("comm_threads_policy_reproducible", test_comm_policy_reproducible);
     mmt_run("comm_policy_refusals", test_comm_policy_refusals);
 }
