@@ -187,6 +187,17 @@ static void test_struct_layout(void)
     PIN(mm_policy_opts, ls_decay, 376);
     PIN(mm_policy_opts, err_buf, 384);
     PIN(mm_policy_opts, err_buf_size, 392);
+    PIN_SIZE(mm_comm_callbacks, 64);
+    PIN(mm_comm_callbacks, struct_size, 0);
+    PIN(mm_comm_callbacks, reserved0, 4);
+    PIN(mm_comm_callbacks, ud, 8);
+    PIN(mm_comm_callbacks, rank, 16);
+    PIN(mm_comm_callbacks, size, 20);
+    PIN(mm_comm_callbacks, allreduce_sum, 24);
+    PIN(mm_comm_callbacks, allgather, 32);
+    PIN(mm_comm_callbacks, sendrecv, 40);
+    PIN(mm_comm_callbacks, broadcast, 48);
+    PIN(mm_comm_callbacks, release, 56);
 #endif
 }
 
