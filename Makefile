@@ -90,9 +90,12 @@ $(SHARED): $(OBJS) src/libmm.map
 	ln -sf libmm.so.$(VER) lib/$(SONAME)
 	ln -sf $(SONAME) lib/libmm.so
 
+# The .pc file names the install folders, so install writes it afresh for its own PREFIX/LIBDIR;
+# pkgconfig/libmm.pc (made by `all`) shows what a default install would contain.
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VER)|' -e 's|@LIBS_PRIVATE@|$(PC_PRIVATE)|'
 pkgconfig/libmm.pc: pkgconfig/libmm.pc.in include/mm.h Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-	    -e 's|@VERSION@|$(VER)|' -e 's|@LIBS_PRIVATE@|$(PC_PRIVATE)|' $< > $@
+	$(PC_SED) $< > $@
 
 # ---- tests -------------------------------------------------------------------------------------
 # The runner links the library objects directly so white-box tests reach mmi_ kernels; the
@@ -183,7 +186,8 @@ install: all
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libmm.so.$(VER)
 	ln -sf libmm.so.$(VER) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmm.so
-	install -m 644 pkgconfig/libmm.pc $(DESTDIR)$(PKGCONFIGDIR)/libmm.pc
+	$(PC_SED) pkgconfig/libmm.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libmm.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/libmm.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/mm.h $(DESTDIR)$(LIBDIR)/libmm.a \
