@@ -122,9 +122,12 @@ header-check:
 	printf '#include "mm.h"\nint main(){return mm_version_number()==0;}\n' > build/tests/hc.cpp
 	$(CXX) -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only build/tests/hc.cpp
 
+# The runner goes last so the closing line of `make check` is its "N passed, N failed".
 check: all build/tests/runner examples header-check build/tests/shared_smoke
 	build/tests/shared_smoke
 	build/examples/hello
+	$(MAKE) --no-print-directory fuzz-replay
+	$(MAKE) --no-print-directory check-python
 	build/tests/runner
 
 # A program linked against the shared library (through its soname link) calling the public API.

@@ -7,6 +7,10 @@ import unittest
 
 from _setup import REPO, needs_numpy
 
+# Public structs the bindings do not wrap yet (no Python API uses them); every other pinned
+# struct must be declared in libmm._lib.STRUCTS with the C layout.
+NOT_BOUND = {"mm_comm_callbacks"}
+
 
 @needs_numpy
 class LayoutTest(unittest.TestCase):
@@ -17,6 +21,8 @@ class LayoutTest(unittest.TestCase):
         sizes = re.findall(r"PIN_SIZE\((\w+), (\d+)\)", src)
         pins = re.findall(r"PIN\((\w+), (\w+), (\d+)\)", src)
         self.assertTrue(sizes and pins)
+        sizes = [(n, v) for n, v in sizes if n not in NOT_BOUND]
+        pins = [(n, f, o) for n, f, o in pins if n not in NOT_BOUND]
         for name, size in sizes:
             self.assertEqual(ctypes.sizeof(STRUCTS[name]), int(size), name)
         seen = {}
