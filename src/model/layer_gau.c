@@ -110,12 +110,7 @@ static void buffers(const mmi_layer *l, const mmi_exec *c, const void *saved, vo
 
 static void tensor(mmi_layer *l, int i, const char *name, int64_t r, int64_t c, int64_t off)
 {
-    strcpy(l->tensors[i].name, name);
-    l->tensors[i].ndim = c ? 2 : 1;
-    l->tensors[i].shape[0] = r;
-    l->tensors[i].shape[1] = c;
-    l->tensors[i].numel = c ? r * c : r;
-    l->tensors[i].offset = off;
+    mmi_layer_set_tensor(l, i, name, c ? 2 : 1, r, c, 0, off);
 }
 
 static int gau_setup(mmi_layer *l, mmi_err *e, const char *fn)

@@ -42,17 +42,6 @@ static par par_of(const mmi_layer *l, const float *p)
     return q;
 }
 
-static void set_tensor(mmi_layer *l, int i, const char *name, int32_t ndim, int64_t s0,
-                       int64_t s1, int64_t s2, int64_t off)
-{
-    mmi_ptensor *t = &l->tensors[i];
-    strcpy(t->name, name);
-    t->ndim = ndim;
-    t->shape[0] = s0, t->shape[1] = s1, t->shape[2] = s2;
-    t->numel = s0 * (ndim > 1 ? s1 : 1) * (ndim > 2 ? s2 : 1);
-    t->offset = off;
-}
-
 static int mamba_setup(mmi_layer *l, mmi_err *e, const char *fn)
 {
     int64_t H = l->in_dim, N = NS(l), W = WC(l), X = EXPAND(l), E, R, off = 0;
@@ -66,15 +55,15 @@ static int mamba_setup(mmi_layer *l, mmi_err *e, const char *fn)
         return mmi_fail(e, MM_E_RANGE, "%s: need 0 < dt_min <= dt_max and dt_init_floor >= 0", fn);
     E = X * H, R = RK(l);
     memset(l->tensors, 0, sizeof l->tensors);
-    set_tensor(l, 0, "A_log", 2, E, N, 0, off), off += E * N;
-    set_tensor(l, 1, "D", 1, E, 0, 0, off), off += E;
-    set_tensor(l, 2, "in_proj.weight", 2, 2 * E, H, 0, off), off += 2 * E * H;
-    set_tensor(l, 3, "conv1d.weight", 3, E, 1, W, off), off += E * W;
-    set_tensor(l, 4, "conv1d.bias", 1, E, 0, 0, off), off += E;
-    set_tensor(l, 5, "x_proj.weight", 2, R + 2 * N, E, 0, off), off += (R + 2 * N) * E;
-    set_tensor(l, 6, "dt_proj.weight", 2, E, R, 0, off), off += E * R;
-    set_tensor(l, 7, "dt_proj.bias", 1, E, 0, 0, off), off += E;
-    set_tensor(l, 8, "out_proj.weight", 2, H, E, 0, off), off += H * E;
+    mmi_layer_set_tensor(l, 0, "A_log", 2, E, N, 0, off), off += E * N;
+    mmi_layer_set_tensor(l, 1, "D", 1, E, 0, 0, off), off += E;
+    mmi_layer_set_tensor(l, 2, "in_proj.weight", 2, 2 * E, H, 0, off), off += 2 * E * H;
+    mmi_layer_set_tensor(l, 3, "conv1d.weight", 3, E, 1, W, off), off += E * W;
+    mmi_layer_set_tensor(l, 4, "conv1d.bias", 1, E, 0, 0, off), off += E;
+    mmi_layer_set_tensor(l, 5, "x_proj.weight", 2, R + 2 * N, E, 0, off), off += (R + 2 * N) * E;
+    mmi_layer_set_tensor(l, 6, "dt_proj.weight", 2, E, R, 0, off), off += E * R;
+    mmi_layer_set_tensor(l, 7, "dt_proj.bias", 1, E, 0, 0, off), off += E;
+    mmi_layer_set_tensor(l, 8, "out_proj.weight", 2, H, E, 0, off), off += H * E;
     l->n_tensors = 9;
     l->n_params = off;
     l->out_dim = H;

@@ -29,17 +29,6 @@ static par par_of(const mmi_layer *l, const float *p)
     return q;
 }
 
-static void set_tensor(mmi_layer *l, int i, const char *name, int32_t ndim, int64_t s0,
-                       int64_t s1, int64_t s2, int64_t off)
-{
-    mmi_ptensor *t = &l->tensors[i];
-    strcpy(t->name, name);
-    t->ndim = ndim;
-    t->shape[0] = s0, t->shape[1] = s1, t->shape[2] = s2;
-    t->numel = s0 * (ndim > 1 ? s1 : 1) * (ndim > 2 ? s2 : 1);
-    t->offset = off;
-}
-
 static int s4d_setup(mmi_layer *l, mmi_err *e, const char *fn)
 {
     int64_t H = l->in_dim, M, off = 0;
@@ -50,13 +39,13 @@ static int s4d_setup(mmi_layer *l, mmi_err *e, const char *fn)
                         (long long)NS(l));
     M = MODES(l);
     memset(l->tensors, 0, sizeof l->tensors);
-    set_tensor(l, 0, "D", 1, H, 0, 0, off), off += H;
-    set_tensor(l, 1, "kernel.C", 3, H, M, 2, off), off += 2 * H * M;
-    set_tensor(l, 2, "kernel.log_dt", 1, H, 0, 0, off), off += H;
-    set_tensor(l, 3, "kernel.log_A_real", 2, H, M, 0, off), off += H * M;
-    set_tensor(l, 4, "kernel.A_imag", 2, H, M, 0, off), off += H * M;
-    set_tensor(l, 5, "output_linear.0.weight", 3, 2 * H, H, 1, off), off += 2 * H * H;
-    set_tensor(l, 6, "output_linear.0.bias", 1, 2 * H, 0, 0, off), off += 2 * H;
+    mmi_layer_set_tensor(l, 0, "D", 1, H, 0, 0, off), off += H;
+    mmi_layer_set_tensor(l, 1, "kernel.C", 3, H, M, 2, off), off += 2 * H * M;
+    mmi_layer_set_tensor(l, 2, "kernel.log_dt", 1, H, 0, 0, off), off += H;
+    mmi_layer_set_tensor(l, 3, "kernel.log_A_real", 2, H, M, 0, off), off += H * M;
+    mmi_layer_set_tensor(l, 4, "kernel.A_imag", 2, H, M, 0, off), off += H * M;
+    mmi_layer_set_tensor(l, 5, "output_linear.0.weight", 3, 2 * H, H, 1, off), off += 2 * H * H;
+    mmi_layer_set_tensor(l, 6, "output_linear.0.bias", 1, 2 * H, 0, 0, off), off += 2 * H;
     l->n_tensors = 7;
     l->n_params = off;
     l->out_dim = H;

@@ -62,3 +62,17 @@ const char *mmi_layer_label(const mmi_layer *l)
     }
     return l->vt->kind_name;
 }
+
+void mmi_layer_set_tensor(mmi_layer *l, int i, const char *name, int32_t ndim, int64_t s0,
+                          int64_t s1, int64_t s2, int64_t off)
+{
+    mmi_ptensor *t = &l->tensors[i];
+    size_t n = strlen(name);
+    if (n >= sizeof t->name) n = sizeof t->name - 1;
+    memcpy(t->name, name, n);
+    t->name[n] = '\0';
+    t->ndim = ndim;
+    t->shape[0] = s0, t->shape[1] = s1, t->shape[2] = s2;
+    t->numel = s0 * (ndim > 1 ? s1 : 1) * (ndim > 2 ? s2 : 1);
+    t->offset = off;
+}

@@ -111,6 +111,10 @@ struct mmi_layer {
 /* Returns the vtable of a layer kind by id or by stable name, or NULL. */
 const mmi_layer_vt *mmi_layer_vt_find(int32_t kind);
 const mmi_layer_vt *mmi_layer_vt_by_name(const char *kind_name);
+/* Fills entry i of l's tensor table: name (truncated to MMI_TENSOR_NAME_MAX - 1), ndim (1..3)
+ * sizes s0, s1, s2 (unused ones ignored), and offset off relative to the layer. */
+void mmi_layer_set_tensor(mmi_layer *l, int i, const char *name, int32_t ndim, int64_t s0,
+                          int64_t s1, int64_t s2, int64_t off);
 /* A layer's label for files and messages: its kind name, except activations, which are named
  * by function ("relu", "tanh", ...; the names mmi_model_add_layer also accepts, with no config). */
 const char *mmi_layer_label(const mmi_layer *l);
