@@ -67,3 +67,10 @@ void mmi_free(const mmi_alloc *a, void *p, size_t size)
     if (!p) return;
     a->free_fn(a->ud, p, size ? size : 1);
 }
+
+void *mmi_carve_take(mmi_carve *c, int64_t n, size_t elem_size)
+{
+    void *p = c->base ? c->base + c->off : NULL;
+    c->off += ((size_t)n * elem_size + (MMI_ALIGN - 1)) / MMI_ALIGN * MMI_ALIGN;
+    return p;
+}

@@ -55,6 +55,17 @@ void mmi_free(const mmi_alloc *a, void *p, size_t size);
 /* Rounds size up to a multiple of MMI_ALIGN; returns 0 on overflow. */
 size_t mmi_align_up(size_t size);
 
+/* Carves consecutive 64-byte aligned regions out of one buffer: the same walk first measures
+ * (base NULL: every take returns NULL and only off grows) and then hands out pointers, so the
+ * size computed at reserve time and the layout used at run time cannot disagree. */
+typedef struct mmi_carve {
+    size_t off;
+    unsigned char *base;
+} mmi_carve;
+/* Returns base + off (NULL when measuring) and advances off by n * elem_size rounded up to 64.
+ * Callers bound n * elem_size when they size the buffer (mmi_mul_size), so it cannot wrap. */
+void *mmi_carve_take(mmi_carve *c, int64_t n, size_t elem_size);
+
 /* ---- overflow-checked size math ----------------------------------------------------------- */
 /* *out = a * b; returns 0, or -1 on overflow (out untouched). */
 int mmi_mul_size(size_t *out, size_t a, size_t b);

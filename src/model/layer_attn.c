@@ -68,60 +68,49 @@ typedef struct sbuf {
     double *gb, *draw;
 } sbuf;
 
-typedef struct lay {
-    size_t off;
-    unsigned char *base;
-} lay;
-static void *take(lay *y, size_t n, size_t es)
-{
-    void *p = y->base ? y->base + y->off : NULL;
-    y->off += (n * es + 63) / 64 * 64;
-    return p;
-}
-
-static void layout_fwd(const mmi_layer *l, int64_t b, int64_t t, lay *y, fbuf *f)
+static void layout_fwd(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, fbuf *f)
 {
     const int64_t rows = b * t, bh = b * HEADS(l), nf = n_feat(l), dk = DK(l);
     const int feat = KIND(l) == MM_ATTN_LINEAR || KIND(l) == MM_ATTN_PERFORMER;
-    f->stats = (double *)take(y, (size_t)(2 * rows), sizeof(double));
-    f->xn = (float *)take(y, (size_t)(rows * l->in_dim), 4);
-    f->pr = (float *)take(y, (size_t)(rows * pwidth(l)), 4);
-    f->qh = (float *)take(y, (size_t)(bh * t * dk), 4);
-    f->kh = (float *)take(y, (size_t)(bh * t * dk), 4);
-    f->vh = (float *)take(y, (size_t)(bh * t * DV(l)), 4);
-    f->fq = feat ? (float *)take(y, (size_t)(bh * t * nf), 4) : NULL;
-    f->fk = feat ? (float *)take(y, (size_t)(bh * t * nf), 4) : NULL;
-    f->oh = (float *)take(y, (size_t)(bh * t * DV(l)), 4);
-    f->row = (float *)take(y, (size_t)(bh * t), 4);
-    f->am = (float *)take(y, (size_t)(rows * awidth(l)), 4);
-    f->stab = (float *)take(y, (size_t)bh, 4);
-    f->lg = (float *)take(y, (size_t)HEADS(l), 4);
-    f->proj = KIND(l) == MM_ATTN_PERFORMER ? (float *)take(y, (size_t)(nf * dk), 4) : NULL;
-    f->projt = KIND(l) == MM_ATTN_PERFORMER ? (float *)take(y, (size_t)(nf * dk), 4) : NULL;
+    f->stats = (double *)mmi_carve_take(y, (size_t)(2 * rows), sizeof(double));
+    f->xn = (float *)mmi_carve_take(y, (size_t)(rows * l->in_dim), 4);
+    f->pr = (float *)mmi_carve_take(y, (size_t)(rows * pwidth(l)), 4);
+    f->qh = (float *)mmi_carve_take(y, (size_t)(bh * t * dk), 4);
+    f->kh = (float *)mmi_carve_take(y, (size_t)(bh * t * dk), 4);
+    f->vh = (float *)mmi_carve_take(y, (size_t)(bh * t * DV(l)), 4);
+    f->fq = feat ? (float *)mmi_carve_take(y, (size_t)(bh * t * nf), 4) : NULL;
+    f->fk = feat ? (float *)mmi_carve_take(y, (size_t)(bh * t * nf), 4) : NULL;
+    f->oh = (float *)mmi_carve_take(y, (size_t)(bh * t * DV(l)), 4);
+    f->row = (float *)mmi_carve_take(y, (size_t)(bh * t), 4);
+    f->am = (float *)mmi_carve_take(y, (size_t)(rows * awidth(l)), 4);
+    f->stab = (float *)mmi_carve_take(y, (size_t)bh, 4);
+    f->lg = (float *)mmi_carve_take(y, (size_t)HEADS(l), 4);
+    f->proj = KIND(l) == MM_ATTN_PERFORMER ? (float *)mmi_carve_take(y, (size_t)(nf * dk), 4) : NULL;
+    f->projt = KIND(l) == MM_ATTN_PERFORMER ? (float *)mmi_carve_take(y, (size_t)(nf * dk), 4) : NULL;
 }
 
-static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, lay *y, sbuf *s)
+static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, sbuf *s)
 {
     const int64_t rows = b * t, bh = b * HEADS(l), dk = DK(l), dv = DV(l);
     const mmi_attn_head a = head_of(l, t, NULL, NULL);
     size_t w1 = mmi_attn_head_ws_floats(&a, t), w2 = mmi_attn_head_jvp_ws_floats(&a, t);
     int64_t wide = pwidth(l) > l->in_dim ? pwidth(l) : l->in_dim;
-    s->ws = (float *)take(y, w1 > w2 ? w1 : w2, 4);
-    s->doh = (float *)take(y, (size_t)(bh * t * dv), 4);
-    s->dqh = (float *)take(y, (size_t)(bh * t * dk), 4);
-    s->dkh = (float *)take(y, (size_t)(bh * t * dk), 4);
-    s->dvh = (float *)take(y, (size_t)(bh * t * dv), 4);
-    s->dpr = (float *)take(y, (size_t)(rows * pwidth(l)), 4);
-    s->dxn = (float *)take(y, (size_t)(rows * l->in_dim), 4);
-    s->tam = (float *)take(y, (size_t)(rows * awidth(l)), 4);
-    s->gb = (double *)take(y, (size_t)wide, sizeof(double));
-    s->draw = (double *)take(y, (size_t)(2 * dk * dk), sizeof(double));
+    s->ws = (float *)mmi_carve_take(y, w1 > w2 ? w1 : w2, 4);
+    s->doh = (float *)mmi_carve_take(y, (size_t)(bh * t * dv), 4);
+    s->dqh = (float *)mmi_carve_take(y, (size_t)(bh * t * dk), 4);
+    s->dkh = (float *)mmi_carve_take(y, (size_t)(bh * t * dk), 4);
+    s->dvh = (float *)mmi_carve_take(y, (size_t)(bh * t * dv), 4);
+    s->dpr = (float *)mmi_carve_take(y, (size_t)(rows * pwidth(l)), 4);
+    s->dxn = (float *)mmi_carve_take(y, (size_t)(rows * l->in_dim), 4);
+    s->tam = (float *)mmi_carve_take(y, (size_t)(rows * awidth(l)), 4);
+    s->gb = (double *)mmi_carve_take(y, (size_t)wide, sizeof(double));
+    s->draw = (double *)mmi_carve_take(y, (size_t)(2 * dk * dk), sizeof(double));
 }
 
 static void attn_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *saved,
                        size_t *scratch, int *gemm_ws)
 {
-    lay y = {0, NULL};
+    mmi_carve y = {0, NULL};
     fbuf f;
     sbuf s;
     layout_fwd(l, batch, seq, &y, &f);
@@ -135,12 +124,12 @@ static void attn_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *s
 static void buffers(const mmi_layer *l, const mmi_exec *c, const void *saved, void *scratch,
                     fbuf *f, sbuf *s)
 {
-    lay y = {0, (unsigned char *)scratch};
+    mmi_carve y = {0, (unsigned char *)scratch};
     fbuf fs;
     layout_fwd(l, c->batch, c->seq, &y, &fs);
     layout_scr(l, c->batch, c->seq, &y, s);
     if (saved) {
-        lay z = {0, (unsigned char *)(uintptr_t)saved};
+        mmi_carve z = {0, (unsigned char *)(uintptr_t)saved};
         layout_fwd(l, c->batch, c->seq, &z, f);
     } else {
         *f = fs;

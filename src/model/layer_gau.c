@@ -40,49 +40,38 @@ typedef struct gscr {
     float *ws, *dg, *dao, *dq, *dk, *dv, *da, *dxn;
     double *acc;
 } gscr;
-typedef struct lay {
-    size_t off;
-    unsigned char *base;
-} lay;
-static void *take(lay *y, int64_t n, size_t es)
-{
-    void *p = y->base ? y->base + y->off : NULL;
-    y->off += ((size_t)n * es + 63) / 64 * 64;
-    return p;
-}
-
-static void layout(const mmi_layer *l, int64_t b, int64_t t, lay *y, gbuf *f, gscr *s)
+static void layout(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, gbuf *f, gscr *s)
 {
     const int64_t rows = b * t, e = EXP(l), sd = SDIM(l), w3 = W3(l);
-    f->stats = (double *)take(y, 2 * rows, sizeof(double));
-    f->xn = (float *)take(y, rows * l->in_dim, 4);
-    f->h = (float *)take(y, rows * w3, 4);
-    f->a = (float *)take(y, rows * w3, 4);
-    f->q = (float *)take(y, rows * sd, 4);
-    f->k = (float *)take(y, rows * sd, 4);
-    f->v = (float *)take(y, rows * e, 4);
-    f->ao = (float *)take(y, rows * e, 4);
-    f->gated = (float *)take(y, rows * e, 4);
+    f->stats = (double *)mmi_carve_take(y, 2 * rows, sizeof(double));
+    f->xn = (float *)mmi_carve_take(y, rows * l->in_dim, 4);
+    f->h = (float *)mmi_carve_take(y, rows * w3, 4);
+    f->a = (float *)mmi_carve_take(y, rows * w3, 4);
+    f->q = (float *)mmi_carve_take(y, rows * sd, 4);
+    f->k = (float *)mmi_carve_take(y, rows * sd, 4);
+    f->v = (float *)mmi_carve_take(y, rows * e, 4);
+    f->ao = (float *)mmi_carve_take(y, rows * e, 4);
+    f->gated = (float *)mmi_carve_take(y, rows * e, 4);
     if (!s) return;
     {
         const mmi_attn_head a = head_of(l, t);
         const size_t w1 = mmi_attn_head_ws_floats(&a, t), w2 = mmi_attn_head_jvp_ws_floats(&a, t);
-        s->ws = (float *)take(y, (int64_t)(w1 > w2 ? w1 : w2), 4);
+        s->ws = (float *)mmi_carve_take(y, (int64_t)(w1 > w2 ? w1 : w2), 4);
     }
-    s->dg = (float *)take(y, rows * e, 4);
-    s->dao = (float *)take(y, rows * e, 4);
-    s->dq = (float *)take(y, rows * sd, 4);
-    s->dk = (float *)take(y, rows * sd, 4);
-    s->dv = (float *)take(y, rows * e, 4);
-    s->da = (float *)take(y, rows * w3, 4);
-    s->dxn = (float *)take(y, rows * l->in_dim, 4);
-    s->acc = (double *)take(y, w3 > l->in_dim ? w3 : l->in_dim, sizeof(double));
+    s->dg = (float *)mmi_carve_take(y, rows * e, 4);
+    s->dao = (float *)mmi_carve_take(y, rows * e, 4);
+    s->dq = (float *)mmi_carve_take(y, rows * sd, 4);
+    s->dk = (float *)mmi_carve_take(y, rows * sd, 4);
+    s->dv = (float *)mmi_carve_take(y, rows * e, 4);
+    s->da = (float *)mmi_carve_take(y, rows * w3, 4);
+    s->dxn = (float *)mmi_carve_take(y, rows * l->in_dim, 4);
+    s->acc = (double *)mmi_carve_take(y, w3 > l->in_dim ? w3 : l->in_dim, sizeof(double));
 }
 
 static void gau_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *saved,
                       size_t *scratch, int *gemm_ws)
 {
-    lay y = {0, NULL};
+    mmi_carve y = {0, NULL};
     gbuf f;
     gscr s;
     layout(l, batch, seq, &y, &f, NULL);
@@ -95,15 +84,15 @@ static void gau_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *sa
 static void buffers(const mmi_layer *l, const mmi_exec *c, const void *saved, void *scratch,
                     gbuf *f, gscr *s)
 {
-    lay y = {0, (unsigned char *)scratch};
+    mmi_carve y = {0, (unsigned char *)scratch};
     gbuf fs;
     layout(l, c->batch, c->seq, &y, &fs, NULL);
     layout(l, c->batch, c->seq, &y, &fs, s);
     if (saved) {
-        lay z = {0, (unsigned char *)(uintptr_t)saved};
+        mmi_carve z = {0, (unsigned char *)(uintptr_t)saved};
         layout(l, c->batch, c->seq, &z, f, NULL);
     } else {
-        lay z = {0, (unsigned char *)scratch};
+        mmi_carve z = {0, (unsigned char *)scratch};
         layout(l, c->batch, c->seq, &z, f, NULL);
     }
 }

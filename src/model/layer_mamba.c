@@ -111,51 +111,40 @@ typedef struct sbuf {
     double *db, *dc, *da, *dd, *dbias, *cacc;
 } sbuf;
 
-typedef struct lay {
-    size_t off;
-    unsigned char *base;
-} lay;
-static void *take(lay *y, int64_t n, size_t es)
-{
-    void *p = y->base ? y->base + y->off : NULL;
-    y->off += ((size_t)n * es + 63) / 64 * 64;
-    return p;
-}
-
-static void layout_fwd(const mmi_layer *l, int64_t b, int64_t t, lay *y, fbuf *f)
+static void layout_fwd(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, fbuf *f)
 {
     int64_t rows = b * t, E = EI(l), nck = (t + TCHUNK - 1) / TCHUNK;
-    f->xz = take(y, rows * 2 * E, 4);
-    f->xc = take(y, rows * E, 4);
-    f->xa = take(y, rows * E, 4);
-    f->xdbl = take(y, rows * XW(l), 4);
-    f->dl = take(y, rows * E, 4);
-    f->ys = take(y, rows * E, 4);
-    f->ckpt = take(y, b * E * nck * NS(l), 4);
+    f->xz = mmi_carve_take(y, rows * 2 * E, 4);
+    f->xc = mmi_carve_take(y, rows * E, 4);
+    f->xa = mmi_carve_take(y, rows * E, 4);
+    f->xdbl = mmi_carve_take(y, rows * XW(l), 4);
+    f->dl = mmi_carve_take(y, rows * E, 4);
+    f->ys = mmi_carve_take(y, rows * E, 4);
+    f->ckpt = mmi_carve_take(y, b * E * nck * NS(l), 4);
 }
 
-static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, lay *y, sbuf *s)
+static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, sbuf *s)
 {
     int64_t rows = b * t, E = EI(l), N = NS(l), cols = b * E * t, bn = b * t * N;
-    s->aneg = take(y, E * N, 4);
-    s->ut = take(y, cols, 4), s->dt = take(y, cols, 4), s->zt = take(y, cols, 4);
-    s->yt = take(y, cols, 4);
-    s->bc = take(y, bn, 4), s->cc = take(y, bn, 4);
-    s->x = take(y, N, 4), s->chunk = take(y, 2 * TCHUNK * N, 4);
-    s->dlt = take(y, t, 4), s->dsp = take(y, t, 4), s->gz = take(y, t, 4), s->sz = take(y, t, 4);
-    s->dy = take(y, rows * E, 4), s->du = take(y, cols, 4), s->ddl = take(y, cols, 4);
-    s->dz = take(y, cols, 4), s->dxdbl = take(y, rows * XW(l), 4), s->dxa = take(y, rows * E, 4);
-    s->dxz = take(y, rows * 2 * E, 4), s->dll = take(y, rows * E, 4);
-    s->tut = take(y, cols, 4), s->tdt = take(y, cols, 4), s->tzt = take(y, cols, 4);
-    s->tbc = take(y, bn, 4), s->tcc = take(y, bn, 4), s->tx = take(y, N, 4);
-    s->db = take(y, bn, 8), s->dc = take(y, bn, 8), s->da = take(y, E * N, 8);
-    s->dd = take(y, E, 8), s->dbias = take(y, E, 8), s->cacc = take(y, E * (WC(l) + 1), 8);
+    s->aneg = mmi_carve_take(y, E * N, 4);
+    s->ut = mmi_carve_take(y, cols, 4), s->dt = mmi_carve_take(y, cols, 4), s->zt = mmi_carve_take(y, cols, 4);
+    s->yt = mmi_carve_take(y, cols, 4);
+    s->bc = mmi_carve_take(y, bn, 4), s->cc = mmi_carve_take(y, bn, 4);
+    s->x = mmi_carve_take(y, N, 4), s->chunk = mmi_carve_take(y, 2 * TCHUNK * N, 4);
+    s->dlt = mmi_carve_take(y, t, 4), s->dsp = mmi_carve_take(y, t, 4), s->gz = mmi_carve_take(y, t, 4), s->sz = mmi_carve_take(y, t, 4);
+    s->dy = mmi_carve_take(y, rows * E, 4), s->du = mmi_carve_take(y, cols, 4), s->ddl = mmi_carve_take(y, cols, 4);
+    s->dz = mmi_carve_take(y, cols, 4), s->dxdbl = mmi_carve_take(y, rows * XW(l), 4), s->dxa = mmi_carve_take(y, rows * E, 4);
+    s->dxz = mmi_carve_take(y, rows * 2 * E, 4), s->dll = mmi_carve_take(y, rows * E, 4);
+    s->tut = mmi_carve_take(y, cols, 4), s->tdt = mmi_carve_take(y, cols, 4), s->tzt = mmi_carve_take(y, cols, 4);
+    s->tbc = mmi_carve_take(y, bn, 4), s->tcc = mmi_carve_take(y, bn, 4), s->tx = mmi_carve_take(y, N, 4);
+    s->db = mmi_carve_take(y, bn, 8), s->dc = mmi_carve_take(y, bn, 8), s->da = mmi_carve_take(y, E * N, 8);
+    s->dd = mmi_carve_take(y, E, 8), s->dbias = mmi_carve_take(y, E, 8), s->cacc = mmi_carve_take(y, E * (WC(l) + 1), 8);
 }
 
 static void mamba_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *saved,
                         size_t *scratch, int *gemm_ws)
 {
-    lay y = {0, NULL};
+    mmi_carve y = {0, NULL};
     fbuf f;
     sbuf s;
     layout_fwd(l, batch, seq, &y, &f);
@@ -168,12 +157,12 @@ static void mamba_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *
 static void buffers(const mmi_layer *l, const mmi_exec *c, const void *saved, void *scratch,
                     fbuf *f, sbuf *s)
 {
-    lay y = {0, (unsigned char *)scratch};
+    mmi_carve y = {0, (unsigned char *)scratch};
     fbuf fs;
     layout_fwd(l, c->batch, c->seq, &y, &fs);
     layout_scr(l, c->batch, c->seq, &y, s);
     if (saved) {
-        lay z = {0, (unsigned char *)saved};
+        mmi_carve z = {0, (unsigned char *)saved};
         layout_fwd(l, c->batch, c->seq, &z, f);
     } else {
         *f = fs;

@@ -80,43 +80,32 @@ typedef struct sbuf {
     double *zo, *modes;
 } sbuf;
 
-typedef struct lay {
-    size_t off;
-    unsigned char *base;
-} lay;
-static void *take(lay *y, int64_t n, size_t es)
-{
-    void *p = y->base ? y->base + y->off : NULL;
-    y->off += ((size_t)n * es + 63) / 64 * 64;
-    return p;
-}
-
 static int64_t nfft(int64_t t) { return mmi_fft_size(2 * t); }
 
-static void layout_fwd(const mmi_layer *l, int64_t b, int64_t t, lay *y, fbuf *f)
+static void layout_fwd(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, fbuf *f)
 {
     int64_t H = l->in_dim, rows = b * t;
-    f->k = take(y, H * t, 4), f->y = take(y, rows * H, 4), f->a = take(y, rows * H, 4);
-    f->z = take(y, rows * 2 * H, 4);
+    f->k = mmi_carve_take(y, H * t, 4), f->y = mmi_carve_take(y, rows * H, 4), f->a = mmi_carve_take(y, rows * H, 4);
+    f->z = mmi_carve_take(y, rows * 2 * H, 4);
 }
 
-static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, lay *y, sbuf *s)
+static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, sbuf *s)
 {
     int64_t H = l->in_dim, rows = b * t, nf = nfft(t), M = MODES(l), acc = t > 2 * H ? t : 2 * H;
-    s->tw = take(y, nf, 8), s->kf = take(y, 2 * nf, 8), s->buf = take(y, 2 * nf, 8);
-    s->acc = take(y, 2 * nf, 8), s->tmp = take(y, 2 * nf, 8), s->x2 = take(y, 2 * nf, 8);
-    s->dacc = take(y, acc + H, 8), s->kg = take(y, 4 * M, 4);
-    s->uc = take(y, rows * H, 4), s->yc = take(y, rows * H, 4), s->dyc = take(y, rows * H, 4);
-    s->duc = take(y, rows * H, 4), s->dk = take(y, H * t, 4), s->tk = take(y, H * t, 4);
-    s->da = take(y, rows * H, 4), s->dz = take(y, rows * 2 * H, 4), s->ta = take(y, rows * H, 4);
-    s->tz = take(y, rows * 2 * H, 4), s->tuc = take(y, rows * H, 4);
-    s->zo = take(y, 4 * H * M, 8), s->modes = take(y, t > 1 ? t : 1, 8);
+    s->tw = mmi_carve_take(y, nf, 8), s->kf = mmi_carve_take(y, 2 * nf, 8), s->buf = mmi_carve_take(y, 2 * nf, 8);
+    s->acc = mmi_carve_take(y, 2 * nf, 8), s->tmp = mmi_carve_take(y, 2 * nf, 8), s->x2 = mmi_carve_take(y, 2 * nf, 8);
+    s->dacc = mmi_carve_take(y, acc + H, 8), s->kg = mmi_carve_take(y, 4 * M, 4);
+    s->uc = mmi_carve_take(y, rows * H, 4), s->yc = mmi_carve_take(y, rows * H, 4), s->dyc = mmi_carve_take(y, rows * H, 4);
+    s->duc = mmi_carve_take(y, rows * H, 4), s->dk = mmi_carve_take(y, H * t, 4), s->tk = mmi_carve_take(y, H * t, 4);
+    s->da = mmi_carve_take(y, rows * H, 4), s->dz = mmi_carve_take(y, rows * 2 * H, 4), s->ta = mmi_carve_take(y, rows * H, 4);
+    s->tz = mmi_carve_take(y, rows * 2 * H, 4), s->tuc = mmi_carve_take(y, rows * H, 4);
+    s->zo = mmi_carve_take(y, 4 * H * M, 8), s->modes = mmi_carve_take(y, t > 1 ? t : 1, 8);
 }
 
 static void s4d_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *saved,
                       size_t *scratch, int *gemm_ws)
 {
-    lay y = {0, NULL};
+    mmi_carve y = {0, NULL};
     fbuf f;
     sbuf s;
     layout_fwd(l, batch, seq, &y, &f);
@@ -129,12 +118,12 @@ static void s4d_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *sa
 static void buffers(const mmi_layer *l, const mmi_exec *c, const void *saved, void *scratch,
                     fbuf *f, sbuf *s)
 {
-    lay y = {0, (unsigned char *)scratch};
+    mmi_carve y = {0, (unsigned char *)scratch};
     fbuf fs;
     layout_fwd(l, c->batch, c->seq, &y, &fs);
     layout_scr(l, c->batch, c->seq, &y, s);
     if (saved) {
-        lay z = {0, (unsigned char *)saved};
+        mmi_carve z = {0, (unsigned char *)saved};
         layout_fwd(l, c->batch, c->seq, &z, f);
     } else {
         *f = fs;
