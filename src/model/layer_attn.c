@@ -15,16 +15,16 @@
 #include <string.h>
 
 /* icfg: kind, heads, d_head, dv, causal, variant, aux, seed (see cfg_from_opts) */
-#define KIND(l) ((int32_t)(l)->icfg[0])
-#define HEADS(l) ((l)->icfg[1])
-#define DK(l) ((l)->icfg[2])
-#define DV(l) ((l)->icfg[3])
+#define KIND(l)   ((int32_t)(l)->icfg[0])
+#define HEADS(l)  ((l)->icfg[1])
+#define DK(l)     ((l)->icfg[2])
+#define DV(l)     ((l)->icfg[3])
 #define CAUSAL(l) ((int32_t)(l)->icfg[4])
-#define VAR(l) ((l)->icfg[5])
-#define AUX(l) ((l)->icfg[6])
-#define SEED(l) ((uint64_t)(l)->icfg[7])
-#define LN_EPS 1e-5
-#define MAX_DV 1024
+#define VAR(l)    ((l)->icfg[5])
+#define AUX(l)    ((l)->icfg[6])
+#define SEED(l)   ((uint64_t)(l)->icfg[7])
+#define LN_EPS    1e-5
+#define MAX_DV    1024
 
 static int64_t n_feat(const mmi_layer *l)
 {
@@ -59,7 +59,7 @@ static mmi_attn_head head_of(const mmi_layer *l, int64_t t, const float *proj, c
 /* ---- buffers ------------------------------------------------------------------------------- */
 /* What forward keeps (the saved region, or the front of scratch in mm_model_infer). */
 typedef struct fbuf {
-    double *stats;                      /* rows x (mean, 1/std) */
+    double *stats; /* rows x (mean, 1/std) */
     float *xn, *pr, *qh, *kh, *vh, *fq, *fk, *oh, *row, *am, *stab, *lg, *proj, *projt;
 } fbuf;
 /* Backward / JVP scratch after the forward region. */
@@ -85,8 +85,10 @@ static void layout_fwd(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, f
     f->am = (float *)mmi_carve_take(y, (size_t)(rows * awidth(l)), 4);
     f->stab = (float *)mmi_carve_take(y, (size_t)bh, 4);
     f->lg = (float *)mmi_carve_take(y, (size_t)HEADS(l), 4);
-    f->proj = KIND(l) == MM_ATTN_PERFORMER ? (float *)mmi_carve_take(y, (size_t)(nf * dk), 4) : NULL;
-    f->projt = KIND(l) == MM_ATTN_PERFORMER ? (float *)mmi_carve_take(y, (size_t)(nf * dk), 4) : NULL;
+    f->proj =
+        KIND(l) == MM_ATTN_PERFORMER ? (float *)mmi_carve_take(y, (size_t)(nf * dk), 4) : NULL;
+    f->projt =
+        KIND(l) == MM_ATTN_PERFORMER ? (float *)mmi_carve_take(y, (size_t)(nf * dk), 4) : NULL;
 }
 
 static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, sbuf *s)
@@ -148,13 +150,14 @@ static int attn_setup(mmi_layer *l, mmi_err *e, const char *fn)
     int64_t pw, aw;
     if (l->n_icfg != 8 || l->n_dcfg != 0)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: attention config needs 8 integers", fn);
-    if (KIND(l) < MM_ATTN_SOFTMAX || KIND(l) > MM_ATTN_GATED || HEADS(l) < 1 ||
-        HEADS(l) > 4096 || DK(l) < 1 || DK(l) > 4096 || DV(l) < 1 || DV(l) > MAX_DV ||
+    if (KIND(l) < MM_ATTN_SOFTMAX || KIND(l) > MM_ATTN_GATED || HEADS(l) < 1 || HEADS(l) > 4096 ||
+        DK(l) < 1 || DK(l) > 4096 || DV(l) < 1 || DV(l) > MAX_DV ||
         (CAUSAL(l) != 0 && CAUSAL(l) != 1) || VAR(l) < 0 || AUX(l) < 0)
-        return mmi_fail(e, MM_E_INVALID_ARG, "%s: bad attention config (kind %lld, heads %lld, "
-                        "d_head %lld, dv %lld <= %d, causal %lld)", fn, (long long)KIND(l),
-                        (long long)HEADS(l), (long long)DK(l), (long long)DV(l), MAX_DV,
-                        (long long)CAUSAL(l));
+        return mmi_fail(e, MM_E_INVALID_ARG,
+                        "%s: bad attention config (kind %lld, heads %lld, "
+                        "d_head %lld, dv %lld <= %d, causal %lld)",
+                        fn, (long long)KIND(l), (long long)HEADS(l), (long long)DK(l),
+                        (long long)DV(l), MAX_DV, (long long)CAUSAL(l));
     if ((KIND(l) == MM_ATTN_RELU2 || KIND(l) == MM_ATTN_GATED || KIND(l) == MM_ATTN_SPARSE) &&
         AUX(l) < 1)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: chunk / window / stride must be >= 1", fn);
@@ -196,10 +199,13 @@ static void heads_io(const mmi_layer *l, const mmi_exec *c, float *pr, float *qh
             for (int64_t h = 0; h < H; h++) {
                 const int64_t hi = (b * H + h) * T + t;
                 float *parts[3] = {qh + hi * dk, kh + hi * dk, vh + hi * dv};
-                const int64_t w[3] = {dk, dk, dv}, at[3] = {h * dk, H * dk + h * dk, 2 * H * dk + h * dv};
+                const int64_t w[3] = {dk, dk, dv},
+                              at[3] = {h * dk, H * dk + h * dk, 2 * H * dk + h * dv};
                 for (int p = 0; p < 3; p++) {
-                    if (dir == 0) memcpy(parts[p], row + at[p], sizeof(float) * (size_t)w[p]);
-                    else memcpy(row + at[p], parts[p], sizeof(float) * (size_t)w[p]);
+                    if (dir == 0)
+                        memcpy(parts[p], row + at[p], sizeof(float) * (size_t)w[p]);
+                    else
+                        memcpy(row + at[p], parts[p], sizeof(float) * (size_t)w[p]);
                 }
             }
         }
@@ -213,8 +219,10 @@ static void merge_o(const mmi_layer *l, const mmi_exec *c, float *oh, float *am,
         for (int64_t t = 0; t < T; t++)
             for (int64_t h = 0; h < H; h++) {
                 float *r = am + (b * T + t) * H * dv + h * dv, *o = oh + ((b * H + h) * T + t) * dv;
-                if (dir == 0) memcpy(r, o, sizeof(float) * (size_t)dv);
-                else memcpy(o, r, sizeof(float) * (size_t)dv);
+                if (dir == 0)
+                    memcpy(r, o, sizeof(float) * (size_t)dv);
+                else
+                    memcpy(o, r, sizeof(float) * (size_t)dv);
             }
 }
 
@@ -269,8 +277,8 @@ static void add_colsum(const float *m, int64_t rows, int64_t n, double *acc, flo
 }
 
 static void attn_backward(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
-                          const float *y, const void *saved, const float *dy, float *dx,
-                          float *g, void *scratch)
+                          const float *y, const void *saved, const float *dy, float *dx, float *g,
+                          void *scratch)
 {
     const int64_t d = l->in_dim, pw = pwidth(l), aw = awidth(l), T = c->seq, nf = n_feat(l);
     const int64_t bh = c->batch * HEADS(l), dk = DK(l), dv = DV(l);
@@ -284,8 +292,8 @@ static void attn_backward(const mmi_layer *l, const mmi_exec *c, const float *p,
     /* through the output projection */
     mmi_gemm(0, 0, c->rows, aw, d, 1.0f, dy, d, w_out, aw, 0.0f, s.tam, aw, c->gemm_ws, c->pool);
     if (g) {
-        mmi_gemm(1, 0, d, aw, c->rows, 1.0f, dy, d, f.am, aw, 1.0f, g + pw * d + pw, aw,
-                 c->gemm_ws, c->pool);
+        mmi_gemm(1, 0, d, aw, c->rows, 1.0f, dy, d, f.am, aw, 1.0f, g + pw * d + pw, aw, c->gemm_ws,
+                 c->pool);
         add_colsum(dy, c->rows, d, s.gb, g + pw * d + pw + d * aw);
     }
     merge_o(l, c, s.doh, s.tam, 1);
@@ -307,8 +315,8 @@ static void attn_backward(const mmi_layer *l, const mmi_exec *c, const float *p,
 }
 
 static void attn_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const float *v,
-                     const float *x, const float *tx, const float *y, const void *saved,
-                     float *ty, void *scratch)
+                     const float *x, const float *tx, const float *y, const void *saved, float *ty,
+                     void *scratch)
 {
     const int64_t d = l->in_dim, pw = pwidth(l), aw = awidth(l), T = c->seq;
     const int64_t bh = c->batch * HEADS(l), dk = DK(l), dv = DV(l);
@@ -356,11 +364,14 @@ MM_API int mm_model_add_attention(mm_model *m, const mm_attn_opts *opts)
     if (!m) return MM_E_INVALID_ARG;
     if ((rc = mmi_attn_opts_resolve(&o, opts, &m->err)) != MM_OK) return rc;
     ic[0] = o.kind, ic[1] = o.n_heads, ic[2] = o.d_head, ic[3] = o.dv, ic[4] = o.causal;
-    ic[5] = o.kind == MM_ATTN_LINEAR ? o.feature_map : o.kind == MM_ATTN_SPARSE ? o.sparse_pattern
-          : o.kind == MM_ATTN_GATED ? o.gate : o.kind == MM_ATTN_PERFORMER ? o.n_features : 0;
+    ic[5] = o.kind == MM_ATTN_LINEAR      ? o.feature_map
+            : o.kind == MM_ATTN_SPARSE    ? o.sparse_pattern
+            : o.kind == MM_ATTN_GATED     ? o.gate
+            : o.kind == MM_ATTN_PERFORMER ? o.n_features
+                                          : 0;
     ic[6] = o.kind == MM_ATTN_RELU2 || o.kind == MM_ATTN_GATED ? o.chunk
-          : o.kind == MM_ATTN_SPARSE ? (o.sparse_pattern == MM_SPARSE_LOCAL ? o.window : o.stride)
-                                      : 0;
+            : o.kind == MM_ATTN_SPARSE ? (o.sparse_pattern == MM_SPARSE_LOCAL ? o.window : o.stride)
+                                       : 0;
     ic[7] = (int64_t)(o.seed & 0x7fffffffffffffffULL);
     return mmi_model_add_layer(m, "attention", ic, 8, NULL, 0, fn);
 }

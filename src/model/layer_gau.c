@@ -12,12 +12,12 @@
 #include <math.h>
 #include <string.h>
 
-#define EXP(l) ((l)->icfg[0])
-#define SDIM(l) ((l)->icfg[1])
+#define EXP(l)    ((l)->icfg[0])
+#define SDIM(l)   ((l)->icfg[1])
 #define CAUSAL(l) ((int32_t)(l)->icfg[2])
-#define CHUNK(l) ((l)->icfg[3])
-#define W3(l) (2 * EXP(l) + SDIM(l))
-#define LN_EPS 1e-5
+#define CHUNK(l)  ((l)->icfg[3])
+#define W3(l)     (2 * EXP(l) + SDIM(l))
+#define LN_EPS    1e-5
 
 static mmi_attn_head head_of(const mmi_layer *l, int64_t t)
 {
@@ -109,9 +109,11 @@ static int gau_setup(mmi_layer *l, mmi_err *e, const char *fn)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: GAU config needs 4 integers", fn);
     if (EXP(l) < 1 || EXP(l) > 1024 || SDIM(l) < 1 || SDIM(l) > 4096 || CHUNK(l) < 1 ||
         (CAUSAL(l) != 0 && CAUSAL(l) != 1))
-        return mmi_fail(e, MM_E_INVALID_ARG, "%s: bad GAU config (expansion %lld <= 1024, "
-                        "qk_dim %lld, causal %lld, chunk %lld)", fn, (long long)EXP(l),
-                        (long long)SDIM(l), (long long)CAUSAL(l), (long long)CHUNK(l));
+        return mmi_fail(e, MM_E_INVALID_ARG,
+                        "%s: bad GAU config (expansion %lld <= 1024, "
+                        "qk_dim %lld, causal %lld, chunk %lld)",
+                        fn, (long long)EXP(l), (long long)SDIM(l), (long long)CAUSAL(l),
+                        (long long)CHUNK(l));
     l->out_dim = d;
     l->n_tensors = 4;
     memset(l->tensors, 0, sizeof l->tensors);
@@ -130,12 +132,12 @@ static void gau_init(const mmi_layer *l, float *p, mmi_rng *rng, double *work)
     const double bi = 1.0 / sqrt((double)d), bo = 1.0 / sqrt((double)e);
     float *qk = p + w3 * d + w3, *wo = qk + 4 * sd;
     (void)work;
-    for (int64_t i = 0; i < w3 * d + w3; i++) p[i] = (float)(bi * (2.0 * mmi_rng_uniform(rng) - 1.0));
+    for (int64_t i = 0; i < w3 * d + w3; i++)
+        p[i] = (float)(bi * (2.0 * mmi_rng_uniform(rng) - 1.0));
     for (int64_t i = 0; i < 2 * sd; i++) qk[i] = (float)(0.02 * mmi_rng_normal(rng));
     memset(qk + 2 * sd, 0, sizeof(float) * (size_t)(2 * sd));
     for (int64_t i = 0; i < d * e; i++) wo[i] = (float)(bo * (2.0 * mmi_rng_uniform(rng) - 1.0));
 }
-
 
 /* q = Z gamma_q + beta_q, k = Z gamma_k + beta_k (qk = [gamma_q; gamma_k; beta_q; beta_k]);
  * V copied out of the activations so each batch's rows are contiguous for the kernel. */
@@ -189,12 +191,13 @@ static void gau_backward(const mmi_layer *l, const mmi_exec *c, const float *p, 
     (void)x, (void)y;
     buffers(l, c, saved, scratch, &f, &s);
     mmi_gemm(0, 0, c->rows, e, d, 1.0f, dy, d, wo, e, 0.0f, s.dg, e, c->gemm_ws, c->pool);
-    if (g) mmi_gemm(1, 0, d, e, c->rows, 1.0f, dy, d, f.gated, e, 1.0f, g + w3 * d + w3 + 4 * sd, e,
-                    c->gemm_ws, c->pool);
+    if (g)
+        mmi_gemm(1, 0, d, e, c->rows, 1.0f, dy, d, f.gated, e, 1.0f, g + w3 * d + w3 + 4 * sd, e,
+                 c->gemm_ws, c->pool);
     for (int64_t r = 0; r < c->rows; r++)
         for (int64_t j = 0; j < e; j++) {
-            s.da[r * w3 + j] = s.dg[r * e + j] * f.ao[r * e + j];      /* dU */
-            s.dao[r * e + j] = s.dg[r * e + j] * f.a[r * w3 + j];      /* d attention output */
+            s.da[r * w3 + j] = s.dg[r * e + j] * f.ao[r * e + j]; /* dU */
+            s.dao[r * e + j] = s.dg[r * e + j] * f.a[r * w3 + j]; /* d attention output */
         }
     for (int64_t bi = 0; bi < c->batch; bi++)
         mmi_attn_head_bwd(&a, f.q + bi * T * sd, f.k + bi * T * sd, f.v + bi * T * e, NULL, NULL,
@@ -215,8 +218,9 @@ static void gau_backward(const mmi_layer *l, const mmi_exec *c, const float *p, 
     }
     for (int64_t r = 0; r < c->rows; r++) {
         memcpy(s.da + r * w3 + e, s.dv + r * e, sizeof(float) * (size_t)e); /* dV */
-        for (int64_t cc = 0; cc < sd; cc++)                                   /* dZ */
-            s.da[r * w3 + 2 * e + cc] = s.dq[r * sd + cc] * qk[cc] + s.dk[r * sd + cc] * qk[sd + cc];
+        for (int64_t cc = 0; cc < sd; cc++)                                 /* dZ */
+            s.da[r * w3 + 2 * e + cc] =
+                s.dq[r * sd + cc] * qk[cc] + s.dk[r * sd + cc] * qk[sd + cc];
     }
     mmi_act_backward(MM_ACT_SILU, f.h, f.a, s.da, s.da, c->rows * w3);
     if (g) {
@@ -265,7 +269,8 @@ static void gau_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const
                           s.dao + bi * T * e, s.ws);
     for (int64_t r = 0; r < c->rows; r++) /* tangent of U * A */
         for (int64_t j = 0; j < e; j++)
-            s.dg[r * e + j] = s.da[r * w3 + j] * f.ao[r * e + j] + f.a[r * w3 + j] * s.dao[r * e + j];
+            s.dg[r * e + j] =
+                s.da[r * w3 + j] * f.ao[r * e + j] + f.a[r * w3 + j] * s.dao[r * e + j];
     mmi_gemm(0, 1, c->rows, d, e, 1.0f, f.gated, e, vwo, e, 0.0f, ty, d, c->gemm_ws, c->pool);
     mmi_gemm(0, 1, c->rows, d, e, 1.0f, s.dg, e, wo, e, 1.0f, ty, d, c->gemm_ws, c->pool);
     if (tx)
@@ -273,8 +278,7 @@ static void gau_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const
 }
 
 const mmi_layer_vt mmi_layer_gau_vt = {
-    "gau",    MMI_LAYER_GAU, gau_setup,    gau_sizes,
-    gau_init, gau_forward,   gau_backward, gau_jvp,
+    "gau", MMI_LAYER_GAU, gau_setup, gau_sizes, gau_init, gau_forward, gau_backward, gau_jvp,
 };
 
 MM_API int mm_model_add_gau(mm_model *m, int64_t expansion, int64_t qk_dim, int32_t causal,

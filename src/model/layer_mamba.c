@@ -3,8 +3,8 @@
  * selective scan (delta softplus with dt_proj.bias, D skip, silu(z) gate) -> out_proj, on
  * inputs [B, T, d_model]. Tensors and their order follow PyTorch's state_dict of Mamba (the
  * module's own parameters first): A_log, D, in_proj.weight, conv1d.weight [E,1,W],
- * conv1d.bias, x_proj.weight, dt_proj.weight, dt_proj.bias, out_proj.weight. The scan runs the mm_ssm kernels on rows laid out
- * [B, E, T]; backward recomputes the scan inside chunks from saved chunk states; JVP carries
+ * conv1d.bias, x_proj.weight, dt_proj.weight, dt_proj.bias, out_proj.weight. The scan runs
+ * the mm_ssm kernels on rows laid out [B, E, T]; backward recomputes the scan inside chunks from saved chunk states; JVP carries
  * the tangent recurrence alongside the primal one. Decoding keeps the last d_conv - 1 conv
  * inputs and the scan state per batch row (mmi_mamba_step). */
 #include "../kernels/mmi_elementwise.h"
@@ -15,17 +15,17 @@
 #include <math.h>
 #include <string.h>
 
-#define NS(l) ((l)->icfg[0])
-#define WC(l) ((l)->icfg[1])
-#define EXPAND(l) ((l)->icfg[2])
-#define RK(l) ((l)->icfg[3] ? (l)->icfg[3] : ((l)->in_dim + 15) / 16)
-#define DT_MIN(l) ((l)->dcfg[0])
-#define DT_MAX(l) ((l)->dcfg[1])
+#define NS(l)       ((l)->icfg[0])
+#define WC(l)       ((l)->icfg[1])
+#define EXPAND(l)   ((l)->icfg[2])
+#define RK(l)       ((l)->icfg[3] ? (l)->icfg[3] : ((l)->in_dim + 15) / 16)
+#define DT_MIN(l)   ((l)->dcfg[0])
+#define DT_MAX(l)   ((l)->dcfg[1])
 #define DT_FLOOR(l) ((l)->dcfg[2])
-#define EI(l) (EXPAND(l) * (l)->in_dim)
-#define XW(l) (RK(l) + 2 * NS(l))
-#define TCHUNK 64
-#define MAX_SIZE ((int64_t)1 << 24)
+#define EI(l)       (EXPAND(l) * (l)->in_dim)
+#define XW(l)       (RK(l) + 2 * NS(l))
+#define TCHUNK      64
+#define MAX_SIZE    ((int64_t)1 << 24)
 
 /* ---- parameters ---------------------------------------------------------------------------- */
 typedef struct par {
@@ -49,8 +49,10 @@ static int mamba_setup(mmi_layer *l, mmi_err *e, const char *fn)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: mamba config needs 4 integers and 3 doubles", fn);
     if (N < 1 || N > 256 || W < 1 || W > 64 || X < 1 || X > 64 || l->icfg[3] < 0 ||
         l->icfg[3] > MAX_SIZE || H > MAX_SIZE / X)
-        return mmi_fail(e, MM_E_RANGE, "%s: mamba sizes out of range (d_state 1..256, d_conv "
-                        "1..64, expand 1..64, dt_rank >= 0 (0: ceil(d_model/16)))", fn);
+        return mmi_fail(e, MM_E_RANGE,
+                        "%s: mamba sizes out of range (d_state 1..256, d_conv "
+                        "1..64, expand 1..64, dt_rank >= 0 (0: ceil(d_model/16)))",
+                        fn);
     if (!(DT_MIN(l) > 0 && DT_MIN(l) <= DT_MAX(l) && DT_FLOOR(l) >= 0 && isfinite(DT_MAX(l))))
         return mmi_fail(e, MM_E_RANGE, "%s: need 0 < dt_min <= dt_max and dt_init_floor >= 0", fn);
     E = X * H, R = RK(l);
@@ -127,18 +129,26 @@ static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, s
 {
     int64_t rows = b * t, E = EI(l), N = NS(l), cols = b * E * t, bn = b * t * N;
     s->aneg = mmi_carve_take(y, E * N, 4);
-    s->ut = mmi_carve_take(y, cols, 4), s->dt = mmi_carve_take(y, cols, 4), s->zt = mmi_carve_take(y, cols, 4);
+    s->ut = mmi_carve_take(y, cols, 4), s->dt = mmi_carve_take(y, cols, 4),
+    s->zt = mmi_carve_take(y, cols, 4);
     s->yt = mmi_carve_take(y, cols, 4);
     s->bc = mmi_carve_take(y, bn, 4), s->cc = mmi_carve_take(y, bn, 4);
     s->x = mmi_carve_take(y, N, 4), s->chunk = mmi_carve_take(y, 2 * TCHUNK * N, 4);
-    s->dlt = mmi_carve_take(y, t, 4), s->dsp = mmi_carve_take(y, t, 4), s->gz = mmi_carve_take(y, t, 4), s->sz = mmi_carve_take(y, t, 4);
-    s->dy = mmi_carve_take(y, rows * E, 4), s->du = mmi_carve_take(y, cols, 4), s->ddl = mmi_carve_take(y, cols, 4);
-    s->dz = mmi_carve_take(y, cols, 4), s->dxdbl = mmi_carve_take(y, rows * XW(l), 4), s->dxa = mmi_carve_take(y, rows * E, 4);
+    s->dlt = mmi_carve_take(y, t, 4), s->dsp = mmi_carve_take(y, t, 4),
+    s->gz = mmi_carve_take(y, t, 4), s->sz = mmi_carve_take(y, t, 4);
+    s->dy = mmi_carve_take(y, rows * E, 4), s->du = mmi_carve_take(y, cols, 4),
+    s->ddl = mmi_carve_take(y, cols, 4);
+    s->dz = mmi_carve_take(y, cols, 4), s->dxdbl = mmi_carve_take(y, rows * XW(l), 4),
+    s->dxa = mmi_carve_take(y, rows * E, 4);
     s->dxz = mmi_carve_take(y, rows * 2 * E, 4), s->dll = mmi_carve_take(y, rows * E, 4);
-    s->tut = mmi_carve_take(y, cols, 4), s->tdt = mmi_carve_take(y, cols, 4), s->tzt = mmi_carve_take(y, cols, 4);
-    s->tbc = mmi_carve_take(y, bn, 4), s->tcc = mmi_carve_take(y, bn, 4), s->tx = mmi_carve_take(y, N, 4);
-    s->db = mmi_carve_take(y, bn, 8), s->dc = mmi_carve_take(y, bn, 8), s->da = mmi_carve_take(y, E * N, 8);
-    s->dd = mmi_carve_take(y, E, 8), s->dbias = mmi_carve_take(y, E, 8), s->cacc = mmi_carve_take(y, E * (WC(l) + 1), 8);
+    s->tut = mmi_carve_take(y, cols, 4), s->tdt = mmi_carve_take(y, cols, 4),
+    s->tzt = mmi_carve_take(y, cols, 4);
+    s->tbc = mmi_carve_take(y, bn, 4), s->tcc = mmi_carve_take(y, bn, 4),
+    s->tx = mmi_carve_take(y, N, 4);
+    s->db = mmi_carve_take(y, bn, 8), s->dc = mmi_carve_take(y, bn, 8),
+    s->da = mmi_carve_take(y, E * N, 8);
+    s->dd = mmi_carve_take(y, E, 8), s->dbias = mmi_carve_take(y, E, 8),
+    s->cacc = mmi_carve_take(y, E * (WC(l) + 1), 8);
 }
 
 static void mamba_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *saved,
@@ -170,7 +180,8 @@ static void buffers(const mmi_layer *l, const mmi_exec *c, const void *saved, vo
 }
 
 /* ---- layout helpers -------------------------------------------------------------------------- */
-/* dst [B, E, T] from src rows [B*T] with E values at stride ld; and back (dst ld E, += when acc). */
+/* dst [B, E, T] from src rows [B*T] with E values at stride ld; and back (dst ld E, += when
+ * acc). */
 static void to_cols(const float *src, int64_t ld, int64_t B, int64_t T, int64_t E, float *dst)
 {
     for (int64_t b = 0; b < B; b++)
@@ -326,8 +337,8 @@ static void scan_backward(const mmi_layer *l, const mmi_exec *c, const par *q, c
 }
 
 static void mamba_backward(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
-                           const float *y, const void *saved, const float *dy, float *dx,
-                           float *g, void *scratch)
+                           const float *y, const void *saved, const float *dy, float *dx, float *g,
+                           void *scratch)
 {
     int64_t H = l->in_dim, E = EI(l), N = NS(l), R = RK(l), X = XW(l), W = WC(l);
     int64_t rows = c->rows;
@@ -338,7 +349,9 @@ static void mamba_backward(const mmi_layer *l, const mmi_exec *c, const float *p
     buffers(l, c, saved, scratch, &f, &s);
     /* out_proj: dY = dy W_out; dW_out += dy^T Y */
     mmi_gemm(0, 0, rows, E, H, 1.0f, dy, H, q.out, E, 0.0f, s.dy, E, c->gemm_ws, c->pool);
-    if (g) mmi_gemm(1, 0, H, E, rows, 1.0f, dy, H, f.ys, E, 1.0f, (float *)G.out, E, c->gemm_ws, c->pool);
+    if (g)
+        mmi_gemm(1, 0, H, E, rows, 1.0f, dy, H, f.ys, E, 1.0f, (float *)G.out, E, c->gemm_ws,
+                 c->pool);
     scan_inputs(l, c, &q, &f, &s);
     to_cols(s.dy, E, c->batch, c->seq, E, s.yt); /* yt now holds dY in columns */
     scan_backward(l, c, &q, &f, &s);
@@ -351,7 +364,9 @@ static void mamba_backward(const mmi_layer *l, const mmi_exec *c, const float *p
         }
     /* dt_proj: d(raw delta) -> dW_dt, d dt_low */
     from_cols(s.ddl, c->batch, c->seq, E, s.dll, E, 0);
-    if (g) mmi_gemm(1, 0, E, R, rows, 1.0f, s.dll, E, f.xdbl, X, 1.0f, (float *)G.dtw, R, c->gemm_ws, c->pool);
+    if (g)
+        mmi_gemm(1, 0, E, R, rows, 1.0f, s.dll, E, f.xdbl, X, 1.0f, (float *)G.dtw, R, c->gemm_ws,
+                 c->pool);
     mmi_gemm(0, 0, rows, R, E, 1.0f, s.dll, E, q.dtw, R, 0.0f, s.dxdbl, X, c->gemm_ws, c->pool);
     for (int64_t i = 0; i < rows; i++)
         for (int64_t n = 0; n < N; n++) {
@@ -359,7 +374,9 @@ static void mamba_backward(const mmi_layer *l, const mmi_exec *c, const float *p
             s.dxdbl[i * X + R + N + n] = (float)s.dc[i * N + n];
         }
     /* x_proj, then the scan's direct du, then SiLU and the conv */
-    if (g) mmi_gemm(1, 0, X, E, rows, 1.0f, s.dxdbl, X, f.xa, E, 1.0f, (float *)G.xp, E, c->gemm_ws, c->pool);
+    if (g)
+        mmi_gemm(1, 0, X, E, rows, 1.0f, s.dxdbl, X, f.xa, E, 1.0f, (float *)G.xp, E, c->gemm_ws,
+                 c->pool);
     mmi_gemm(0, 0, rows, E, X, 1.0f, s.dxdbl, X, q.xp, E, 0.0f, s.dxa, E, c->gemm_ws, c->pool);
     from_cols(s.du, c->batch, c->seq, E, s.dxa, E, 1);
     mmi_act_backward(MM_ACT_SILU, f.xc, f.xa, s.dxa, s.dxa, rows * E);
@@ -369,8 +386,12 @@ static void mamba_backward(const mmi_layer *l, const mmi_exec *c, const float *p
         for (int64_t i = 0; i < E * W + E; i++) ((float *)G.cw)[i] += (float)s.cacc[i];
     from_cols(s.dz, c->batch, c->seq, E, s.dxz + E, 2 * E, 0);
     /* in_proj */
-    if (g) mmi_gemm(1, 0, 2 * E, H, rows, 1.0f, s.dxz, 2 * E, x, H, 1.0f, (float *)G.in, H, c->gemm_ws, c->pool);
-    if (dx) mmi_gemm(0, 0, rows, H, 2 * E, 1.0f, s.dxz, 2 * E, q.in, H, 0.0f, dx, H, c->gemm_ws, c->pool);
+    if (g)
+        mmi_gemm(1, 0, 2 * E, H, rows, 1.0f, s.dxz, 2 * E, x, H, 1.0f, (float *)G.in, H, c->gemm_ws,
+                 c->pool);
+    if (dx)
+        mmi_gemm(0, 0, rows, H, 2 * E, 1.0f, s.dxz, 2 * E, q.in, H, 0.0f, dx, H, c->gemm_ws,
+                 c->pool);
 }
 
 /* ---- forward mode -------------------------------------------------------------------------- */
@@ -406,8 +427,8 @@ static void scan_tangent_row(const mmi_layer *l, const mmi_exec *c, const par *q
 }
 
 static void mamba_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const float *vp,
-                      const float *x, const float *tx, const float *y, const void *saved,
-                      float *ty, void *scratch)
+                      const float *x, const float *tx, const float *y, const void *saved, float *ty,
+                      void *scratch)
 {
     int64_t H = l->in_dim, E = EI(l), R = RK(l), X = XW(l), W = WC(l), rows = c->rows;
     par q = par_of(l, p), v = par_of(l, vp);
@@ -419,7 +440,8 @@ static void mamba_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, con
     txz = s.dxz, txc = s.dll, txa = s.dxa, txdbl = s.dxdbl, tdl = s.dy, tys = s.dll;
     /* in_proj */
     mmi_gemm(0, 1, rows, 2 * E, H, 1.0f, x, H, v.in, H, 0.0f, txz, 2 * E, c->gemm_ws, c->pool);
-    if (tx) mmi_gemm(0, 1, rows, 2 * E, H, 1.0f, tx, H, q.in, H, 1.0f, txz, 2 * E, c->gemm_ws, c->pool);
+    if (tx)
+        mmi_gemm(0, 1, rows, 2 * E, H, 1.0f, tx, H, q.in, H, 1.0f, txz, 2 * E, c->gemm_ws, c->pool);
     /* conv (tangent input through w, plus the weight and bias directions), SiLU */
     conv_fwd(c->batch, c->seq, E, W, txz, 2 * E, q.cw, v.cb, txc, 0);
     conv_fwd(c->batch, c->seq, E, W, f.xz, 2 * E, v.cw, NULL, txc, 1);
@@ -449,8 +471,8 @@ size_t mmi_mamba_state_bytes(const mmi_layer *l)
     return (size_t)(EI(l) * (WC(l) - 1 + NS(l))) * sizeof(float);
 }
 
-int mmi_mamba_step(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
-                   float *y, void *state, void *scratch)
+int mmi_mamba_step(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x, float *y,
+                   void *state, void *scratch)
 {
     int64_t H = l->in_dim, E = EI(l), N = NS(l), R = RK(l), X = XW(l), W = WC(l), B = c->batch;
     size_t row = mmi_mamba_state_bytes(l) / sizeof(float);

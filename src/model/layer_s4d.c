@@ -13,7 +13,7 @@
 #include <math.h>
 #include <string.h>
 
-#define NS(l) ((l)->icfg[0])
+#define NS(l)    ((l)->icfg[0])
 #define MODES(l) (NS(l) / 2)
 
 typedef struct par {
@@ -64,7 +64,8 @@ static void s4d_init(const mmi_layer *l, float *p, mmi_rng *rng, double *work)
     for (int64_t i = 0; i < 2 * H * M; i++) c[i] = (float)(mmi_rng_normal(rng) * sqrt(0.5));
     for (int64_t i = 0; i < H; i++)
         ldt[i] = (float)(mmi_rng_uniform(rng) * (log(0.1) - log(1e-3)) + log(1e-3));
-    if (mm_ssm_s4d_init(MM_S4D_LIN, H, 2 * M, lar, aim) != MM_OK) memset(lar, 0, (size_t)(H * M) * 4);
+    if (mm_ssm_s4d_init(MM_S4D_LIN, H, 2 * M, lar, aim) != MM_OK)
+        memset(lar, 0, (size_t)(H * M) * 4);
     for (int64_t i = 0; i < 2 * H * H + 2 * H; i++)
         w[i] = (float)(bound * (2.0 * mmi_rng_uniform(rng) - 1.0));
     (void)b;
@@ -85,19 +86,25 @@ static int64_t nfft(int64_t t) { return mmi_fft_size(2 * t); }
 static void layout_fwd(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, fbuf *f)
 {
     int64_t H = l->in_dim, rows = b * t;
-    f->k = mmi_carve_take(y, H * t, 4), f->y = mmi_carve_take(y, rows * H, 4), f->a = mmi_carve_take(y, rows * H, 4);
+    f->k = mmi_carve_take(y, H * t, 4), f->y = mmi_carve_take(y, rows * H, 4),
+    f->a = mmi_carve_take(y, rows * H, 4);
     f->z = mmi_carve_take(y, rows * 2 * H, 4);
 }
 
 static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, sbuf *s)
 {
     int64_t H = l->in_dim, rows = b * t, nf = nfft(t), M = MODES(l), acc = t > 2 * H ? t : 2 * H;
-    s->tw = mmi_carve_take(y, nf, 8), s->kf = mmi_carve_take(y, 2 * nf, 8), s->buf = mmi_carve_take(y, 2 * nf, 8);
-    s->acc = mmi_carve_take(y, 2 * nf, 8), s->tmp = mmi_carve_take(y, 2 * nf, 8), s->x2 = mmi_carve_take(y, 2 * nf, 8);
+    s->tw = mmi_carve_take(y, nf, 8), s->kf = mmi_carve_take(y, 2 * nf, 8),
+    s->buf = mmi_carve_take(y, 2 * nf, 8);
+    s->acc = mmi_carve_take(y, 2 * nf, 8), s->tmp = mmi_carve_take(y, 2 * nf, 8),
+    s->x2 = mmi_carve_take(y, 2 * nf, 8);
     s->dacc = mmi_carve_take(y, acc + H, 8), s->kg = mmi_carve_take(y, 4 * M, 4);
-    s->uc = mmi_carve_take(y, rows * H, 4), s->yc = mmi_carve_take(y, rows * H, 4), s->dyc = mmi_carve_take(y, rows * H, 4);
-    s->duc = mmi_carve_take(y, rows * H, 4), s->dk = mmi_carve_take(y, H * t, 4), s->tk = mmi_carve_take(y, H * t, 4);
-    s->da = mmi_carve_take(y, rows * H, 4), s->dz = mmi_carve_take(y, rows * 2 * H, 4), s->ta = mmi_carve_take(y, rows * H, 4);
+    s->uc = mmi_carve_take(y, rows * H, 4), s->yc = mmi_carve_take(y, rows * H, 4),
+    s->dyc = mmi_carve_take(y, rows * H, 4);
+    s->duc = mmi_carve_take(y, rows * H, 4), s->dk = mmi_carve_take(y, H * t, 4),
+    s->tk = mmi_carve_take(y, H * t, 4);
+    s->da = mmi_carve_take(y, rows * H, 4), s->dz = mmi_carve_take(y, rows * 2 * H, 4),
+    s->ta = mmi_carve_take(y, rows * H, 4);
     s->tz = mmi_carve_take(y, rows * 2 * H, 4), s->tuc = mmi_carve_take(y, rows * H, 4);
     s->zo = mmi_carve_take(y, 4 * H * M, 8), s->modes = mmi_carve_take(y, t > 1 ? t : 1, 8);
 }
@@ -155,8 +162,8 @@ static mmi_s4d_ch channel(const mmi_layer *l, const par *q, int64_t h)
 }
 
 /* yc[b,h,:] = k[h,:] * uc[b,h,:] (+ d[h] uc when d) for every row, by FFT. */
-static void conv_cols(const mmi_exec *c, int64_t H, const float *k, const float *uc,
-                      const float *d, float *yc, const sbuf *s, int acc)
+static void conv_cols(const mmi_exec *c, int64_t H, const float *k, const float *uc, const float *d,
+                      float *yc, const sbuf *s, int acc)
 {
     int64_t T = c->seq, nf = nfft(T);
     for (int64_t h = 0; h < H; h++) {
@@ -221,7 +228,8 @@ static void s4d_backward(const mmi_layer *l, const mmi_exec *c, const float *p, 
             s.dz[r * 2 * H + H + h] = gy * z1 * sg * (1.0f - sg);
         }
     if (g) {
-        mmi_gemm(1, 0, 2 * H, H, rows, 1.0f, s.dz, 2 * H, f.a, H, 1.0f, (float *)G.W, H, c->gemm_ws, c->pool);
+        mmi_gemm(1, 0, 2 * H, H, rows, 1.0f, s.dz, 2 * H, f.a, H, 1.0f, (float *)G.W, H, c->gemm_ws,
+                 c->pool);
         memset(s.dacc, 0, (size_t)(2 * H) * sizeof(double));
         mmi_colsum_f64(s.dz, rows, 2 * H, s.dacc);
         for (int64_t j = 0; j < 2 * H; j++) ((float *)G.b)[j] += (float)s.dacc[j];
@@ -244,7 +252,8 @@ static void s4d_backward(const mmi_layer *l, const mmi_exec *c, const float *p, 
             }
             mmi_ssm_rfft(nf, u, T, s.tw, nf, s.tmp);
             for (int64_t i = 0; i <= nf / 2; i++) { /* sum_b G conj(U) */
-                double ar = s.buf[2 * i], ai = s.buf[2 * i + 1], br = s.tmp[2 * i], bi = -s.tmp[2 * i + 1];
+                double ar = s.buf[2 * i], ai = s.buf[2 * i + 1], br = s.tmp[2 * i],
+                       bi = -s.tmp[2 * i + 1];
                 s.acc[2 * i] += ar * br - ai * bi;
                 s.acc[2 * i + 1] += ar * bi + ai * br;
             }
@@ -299,12 +308,16 @@ static void s4d_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const
     for (int64_t r = 0; r < rows; r++)
         for (int64_t h = 0; h < H; h++) {
             float z1 = f.z[r * 2 * H + h], sg = mmi_sigmoid_f(f.z[r * 2 * H + H + h]);
-            ty[r * H + h] = s.tz[r * 2 * H + h] * sg + z1 * sg * (1.0f - sg) * s.tz[r * 2 * H + H + h];
+            ty[r * H + h] =
+                s.tz[r * 2 * H + h] * sg + z1 * sg * (1.0f - sg) * s.tz[r * 2 * H + H + h];
         }
 }
 
 /* ---- decoding ------------------------------------------------------------------------------ */
-size_t mmi_s4d_state_bytes(const mmi_layer *l) { return (size_t)(l->in_dim * NS(l)) * sizeof(float); }
+size_t mmi_s4d_state_bytes(const mmi_layer *l)
+{
+    return (size_t)(l->in_dim * NS(l)) * sizeof(float);
+}
 
 int mmi_s4d_step(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x, float *y,
                  void *state, void *scratch)
@@ -343,8 +356,7 @@ int mmi_s4d_step(const mmi_layer *l, const mmi_exec *c, const float *p, const fl
 }
 
 const mmi_layer_vt mmi_layer_s4d_vt = {
-    "s4d",    MMI_LAYER_S4D, s4d_setup,    s4d_sizes,
-    s4d_init, s4d_forward,   s4d_backward, s4d_jvp,
+    "s4d", MMI_LAYER_S4D, s4d_setup, s4d_sizes, s4d_init, s4d_forward, s4d_backward, s4d_jvp,
 };
 
 MM_API int mm_model_add_s4d(mm_model *m, int64_t d_state)
