@@ -47,8 +47,12 @@ struct mm_ssm {
  * "fn: name is [..] but expected [..]" (or MM_E_INVALID_ARG if t is NULL and required). */
 int mmi_ssm_want(mm_ssm *h, const char *fn, const char *name, const mm_tensor *t, int32_t ndim,
                  const int64_t *shape);
-/* Refuses a tensor the kind does not use (MM_E_INVALID_ARG, names it). */
-int mmi_ssm_unused(mm_ssm *h, const char *fn, const char *name, const void *t);
+/* Refuse every non-NULL input (gradient) tensor whose name is not in used, a space-separated
+ * list of mm_ssm_inputs field names ("u delta A B C D"; for gradients the same names without
+ * the d): MM_E_INVALID_ARG naming the first such field, so a caller learns that the kind
+ * ignores what it passed instead of silently getting no effect. */
+int mmi_ssm_only_inputs(mm_ssm *h, const char *fn, const mm_ssm_inputs *in, const char *used);
+int mmi_ssm_only_grads(mm_ssm *h, const char *fn, const mm_ssm_grads *g, const char *used);
 /* Checks a batch / length against the reservation (MM_E_RANGE with text). */
 int mmi_ssm_check_bl(mm_ssm *h, const char *fn, int64_t batch, int64_t len);
 

@@ -2,6 +2,7 @@
  * kind expects (messages name both shapes), unused inputs, and the reservation. */
 #include "mmi_ssm.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,13 +29,64 @@ int mmi_ssm_want(mm_ssm *h, const char *fn, const char *name, const mm_tensor *t
     return mmi_fail(&h->err, MM_E_SHAPE, "%s: %s is %s but expected %s", fn, name, got, want);
 }
 
-int mmi_ssm_unused(mm_ssm *h, const char *fn, const char *name, const void *t)
+/* The tensor fields of mm_ssm_inputs and mm_ssm_grads: the same names in the same order. */
+static const struct {
+    const char *name;
+    size_t in_off, g_off;
+} k_fields[] = {
+    {"u", offsetof(mm_ssm_inputs, u), offsetof(mm_ssm_grads, du)},
+    {"delta", offsetof(mm_ssm_inputs, delta), offsetof(mm_ssm_grads, ddelta)},
+    {"A", offsetof(mm_ssm_inputs, A), offsetof(mm_ssm_grads, dA)},
+    {"B", offsetof(mm_ssm_inputs, B), offsetof(mm_ssm_grads, dB)},
+    {"C", offsetof(mm_ssm_inputs, C), offsetof(mm_ssm_grads, dC)},
+    {"D", offsetof(mm_ssm_inputs, D), offsetof(mm_ssm_grads, dD)},
+    {"z", offsetof(mm_ssm_inputs, z), offsetof(mm_ssm_grads, dz)},
+    {"delta_bias", offsetof(mm_ssm_inputs, delta_bias), offsetof(mm_ssm_grads, ddelta_bias)},
+    {"init_state", offsetof(mm_ssm_inputs, init_state), offsetof(mm_ssm_grads, dinit_state)},
+    {"log_dt", offsetof(mm_ssm_inputs, log_dt), offsetof(mm_ssm_grads, dlog_dt)},
+    {"A_real", offsetof(mm_ssm_inputs, A_real), offsetof(mm_ssm_grads, dA_real)},
+    {"A_imag", offsetof(mm_ssm_inputs, A_imag), offsetof(mm_ssm_grads, dA_imag)},
+    {"P", offsetof(mm_ssm_inputs, P), offsetof(mm_ssm_grads, dP)},
+    {"nu_log", offsetof(mm_ssm_inputs, nu_log), offsetof(mm_ssm_grads, dnu_log)},
+    {"theta_log", offsetof(mm_ssm_inputs, theta_log), offsetof(mm_ssm_grads, dtheta_log)},
+    {"gamma_log", offsetof(mm_ssm_inputs, gamma_log), offsetof(mm_ssm_grads, dgamma_log)},
+};
+
+/* 1 if name is one of the space-separated words of list. */
+static int in_list(const char *list, const char *name)
 {
-    static const char *const kinds[] = {"", "MM_SSM_SELECTIVE", "MM_SSM_SSD", "MM_SSM_S4D",
-                                        "MM_SSM_S4", "MM_SSM_LRU"};
-    if (!t) return MM_OK;
-    return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s is not an input of %s (pass NULL)", fn,
-                    name, kinds[h->kind]);
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        size_t w = strcspn(p, " ");
+        if (w == n && memcmp(p, name, n) == 0) return 1;
+        p += w;
+        p += strspn(p, " ");
+    }
+    return 0;
+}
+
+static int only_fields(mm_ssm *h, const char *fn, const void *s, int grads, const char *used)
+{
+    static const char *const kinds[] = {"",           "MM_SSM_SELECTIVE", "MM_SSM_SSD",
+                                        "MM_SSM_S4D", "MM_SSM_S4",        "MM_SSM_LRU"};
+    for (size_t i = 0; i < sizeof k_fields / sizeof k_fields[0]; i++) {
+        const mm_tensor *t;
+        memcpy(&t, (const char *)s + (grads ? k_fields[i].g_off : k_fields[i].in_off), sizeof t);
+        if (t && !in_list(used, k_fields[i].name))
+            return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s%s is not an input of %s (pass NULL)",
+                            fn, grads ? "d" : "", k_fields[i].name, kinds[h->kind]);
+    }
+    return MM_OK;
+}
+
+int mmi_ssm_only_inputs(mm_ssm *h, const char *fn, const mm_ssm_inputs *in, const char *used)
+{
+    return only_fields(h, fn, in, 0, used);
+}
+
+int mmi_ssm_only_grads(mm_ssm *h, const char *fn, const mm_ssm_grads *g, const char *used)
+{
+    return only_fields(h, fn, g, 1, used);
 }
 
 int mmi_ssm_check_bl(mm_ssm *h, const char *fn, int64_t batch, int64_t len)

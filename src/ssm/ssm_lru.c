@@ -17,13 +17,7 @@ static int check_params(mm_ssm *h, const char *fn, const mm_ssm_inputs *in)
         (rc = mmi_ssm_want(h, fn, "B", in->B, 3, (int64_t[3]){N, H, 2})) ||
         (rc = mmi_ssm_want(h, fn, "C", in->C, 3, (int64_t[3]){H, N, 2})) ||
         (in->D && (rc = mmi_ssm_want(h, fn, "D", in->D, 1, sh))) ||
-        (rc = mmi_ssm_unused(h, fn, "delta", in->delta)) || (rc = mmi_ssm_unused(h, fn, "A", in->A)) ||
-        (rc = mmi_ssm_unused(h, fn, "z", in->z)) ||
-        (rc = mmi_ssm_unused(h, fn, "delta_bias", in->delta_bias)) ||
-        (rc = mmi_ssm_unused(h, fn, "init_state", in->init_state)) ||
-        (rc = mmi_ssm_unused(h, fn, "log_dt", in->log_dt)) ||
-        (rc = mmi_ssm_unused(h, fn, "A_real", in->A_real)) ||
-        (rc = mmi_ssm_unused(h, fn, "A_imag", in->A_imag)) || (rc = mmi_ssm_unused(h, fn, "P", in->P)))
+        (rc = mmi_ssm_only_inputs(h, fn, in, "u B C D nu_log theta_log gamma_log")))
         return rc;
     return MM_OK;
 }
@@ -43,8 +37,8 @@ static void prepare(mm_ssm *h, const mm_ssm_inputs *in, float *lam)
     }
 }
 
-static void row_of(const mm_ssm *h, const mm_ssm_inputs *in, const float *lam, int64_t b,
-                   int64_t L, float *y, mmi_lru_row *r)
+static void row_of(const mm_ssm *h, const mm_ssm_inputs *in, const float *lam, int64_t b, int64_t L,
+                   float *y, mmi_lru_row *r)
 {
     int64_t H = h->D, N = h->N;
     memset(r, 0, sizeof *r);
@@ -74,7 +68,8 @@ int mmi_ssm_lru_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out, mm_tens
     float *lam = h->ws.work;
     mmi_lru_row r;
     int rc;
-    if ((rc = check_u(h, fn, in, &Bt, &L)) || (rc = mmi_ssm_want(h, fn, "out", out, 3, in->u->shape)) ||
+    if ((rc = check_u(h, fn, in, &Bt, &L)) ||
+        (rc = mmi_ssm_want(h, fn, "out", out, 3, in->u->shape)) ||
         (last && (rc = mmi_ssm_want(h, fn, "last_state", last, 3, (int64_t[3]){Bt, N, 2}))))
         return rc;
     prepare(h, in, lam);
@@ -97,13 +92,7 @@ static int check_grads(mm_ssm *h, const char *fn, const mm_ssm_inputs *in, const
         (rc = mmi_ssm_grad_like(h, fn, "dnu_log", g->dnu_log, in->nu_log)) ||
         (rc = mmi_ssm_grad_like(h, fn, "dtheta_log", g->dtheta_log, in->theta_log)) ||
         (rc = mmi_ssm_grad_like(h, fn, "dgamma_log", g->dgamma_log, in->gamma_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "ddelta", g->ddelta)) || (rc = mmi_ssm_unused(h, fn, "dA", g->dA)) ||
-        (rc = mmi_ssm_unused(h, fn, "dz", g->dz)) ||
-        (rc = mmi_ssm_unused(h, fn, "ddelta_bias", g->ddelta_bias)) ||
-        (rc = mmi_ssm_unused(h, fn, "dinit_state", g->dinit_state)) ||
-        (rc = mmi_ssm_unused(h, fn, "dlog_dt", g->dlog_dt)) ||
-        (rc = mmi_ssm_unused(h, fn, "dA_real", g->dA_real)) ||
-        (rc = mmi_ssm_unused(h, fn, "dA_imag", g->dA_imag)) || (rc = mmi_ssm_unused(h, fn, "dP", g->dP)))
+        (rc = mmi_ssm_only_grads(h, fn, g, "u B C D nu_log theta_log gamma_log")))
         return rc;
     return MM_OK;
 }
@@ -135,8 +124,7 @@ static void write_grads(const mm_ssm *h, const mm_ssm_inputs *in, const mm_ssm_g
     for (int64_t k = 0; k < H && g->dD; k++) g->dD->data[k] = (float)dd[k];
 }
 
-int mmi_ssm_lru_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *dout,
-                         mm_ssm_grads *g)
+int mmi_ssm_lru_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *dout, mm_ssm_grads *g)
 {
     static const char fn[] = "mm_ssm_scan_backward";
     int64_t Bt, L, H = h->D, N = h->N;
@@ -148,7 +136,8 @@ int mmi_ssm_lru_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *do
     if ((rc = check_u(h, fn, in, &Bt, &L))) return rc;
     if (Bt != h->fwd_batch || L != h->fwd_len)
         return mmi_fail(&h->err, MM_E_STATE, "%s: inputs differ from the last mm_ssm_scan", fn);
-    if ((rc = mmi_ssm_want(h, fn, "dout", dout, 3, in->u->shape)) || (rc = check_grads(h, fn, in, g)))
+    if ((rc = mmi_ssm_want(h, fn, "dout", dout, 3, in->u->shape)) ||
+        (rc = check_grads(h, fn, in, g)))
         return rc;
     prepare(h, in, lam);
     memset(h->ws.dacc, 0, (size_t)(4 * N + H) * sizeof(double));
@@ -193,15 +182,16 @@ int mmi_ssm_lru_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
     return MM_OK;
 }
 
-MM_API int mm_ssm_lru_init(mm_ssm *h, double r_min, double r_max, double max_phase,
-                           float *nu_log, float *theta_log, float *gamma_log, float *b, float *c,
-                           float *d)
+MM_API int mm_ssm_lru_init(mm_ssm *h, double r_min, double r_max, double max_phase, float *nu_log,
+                           float *theta_log, float *gamma_log, float *b, float *c, float *d)
 {
     int64_t H, N;
     if (!h || h->kind != MM_SSM_LRU) return MM_E_INVALID_ARG;
     if (!(r_min >= 0 && r_min < r_max && r_max <= 1) || !(max_phase > 0) || !isfinite(max_phase))
-        return mmi_fail(&h->err, MM_E_RANGE, "mm_ssm_lru_init: need 0 <= r_min < r_max <= 1 and "
-                        "max_phase > 0 (got %g, %g, %g)", r_min, r_max, max_phase);
+        return mmi_fail(&h->err, MM_E_RANGE,
+                        "mm_ssm_lru_init: need 0 <= r_min < r_max <= 1 and "
+                        "max_phase > 0 (got %g, %g, %g)",
+                        r_min, r_max, max_phase);
     H = h->D, N = h->N;
     for (int64_t n = 0; n < N; n++) {
         double u1 = mmi_rng_uniform(&h->rng), u2 = mmi_rng_uniform(&h->rng);

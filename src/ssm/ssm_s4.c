@@ -13,17 +13,10 @@ static int check_params(mm_ssm *h, const char *fn, const mm_ssm_inputs *in)
     int rc;
     if ((rc = mmi_ssm_want(h, fn, "log_dt", in->log_dt, 1, (int64_t[1]){H})) ||
         (rc = mmi_ssm_want(h, fn, "A (Lambda)", in->A, 3, sc)) ||
-        (rc = mmi_ssm_want(h, fn, "P", in->P, 3, sc)) || (rc = mmi_ssm_want(h, fn, "B", in->B, 3, sc)) ||
+        (rc = mmi_ssm_want(h, fn, "P", in->P, 3, sc)) ||
+        (rc = mmi_ssm_want(h, fn, "B", in->B, 3, sc)) ||
         (rc = mmi_ssm_want(h, fn, "C", in->C, 3, sc)) ||
-        (rc = mmi_ssm_unused(h, fn, "delta", in->delta)) ||
-        (rc = mmi_ssm_unused(h, fn, "z", in->z)) ||
-        (rc = mmi_ssm_unused(h, fn, "delta_bias", in->delta_bias)) ||
-        (rc = mmi_ssm_unused(h, fn, "init_state", in->init_state)) ||
-        (rc = mmi_ssm_unused(h, fn, "A_real", in->A_real)) ||
-        (rc = mmi_ssm_unused(h, fn, "A_imag", in->A_imag)) ||
-        (rc = mmi_ssm_unused(h, fn, "nu_log", in->nu_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "theta_log", in->theta_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "gamma_log", in->gamma_log)))
+        (rc = mmi_ssm_only_inputs(h, fn, in, "u A B C D log_dt P")))
         return rc;
     return MM_OK;
 }
@@ -31,7 +24,8 @@ static int check_params(mm_ssm *h, const char *fn, const mm_ssm_inputs *in)
 static int check_k(mm_ssm *h, const char *fn, const char *name, const mm_tensor *k)
 {
     if (!k || k->ndim != 2 || k->shape[0] != h->D)
-        return mmi_ssm_want(h, fn, name, k, 2, (int64_t[2]){h->D, k && k->ndim == 2 ? k->shape[1] : 1});
+        return mmi_ssm_want(h, fn, name, k, 2,
+                            (int64_t[2]){h->D, k && k->ndim == 2 ? k->shape[1] : 1});
     return mmi_ssm_check_bl(h, fn, 1, k->shape[1]);
 }
 
@@ -76,15 +70,7 @@ int mmi_ssm_s4_kernel_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tens
         (rc = mmi_ssm_grad_like(h, fn, "dP", g->dP, in->P)) ||
         (rc = mmi_ssm_grad_like(h, fn, "dB", g->dB, in->B)) ||
         (rc = mmi_ssm_grad_like(h, fn, "dC", g->dC, in->C)) ||
-        (rc = mmi_ssm_unused(h, fn, "du", g->du)) || (rc = mmi_ssm_unused(h, fn, "ddelta", g->ddelta)) ||
-        (rc = mmi_ssm_unused(h, fn, "dD", g->dD)) || (rc = mmi_ssm_unused(h, fn, "dz", g->dz)) ||
-        (rc = mmi_ssm_unused(h, fn, "ddelta_bias", g->ddelta_bias)) ||
-        (rc = mmi_ssm_unused(h, fn, "dinit_state", g->dinit_state)) ||
-        (rc = mmi_ssm_unused(h, fn, "dA_real", g->dA_real)) ||
-        (rc = mmi_ssm_unused(h, fn, "dA_imag", g->dA_imag)) ||
-        (rc = mmi_ssm_unused(h, fn, "dnu_log", g->dnu_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "dtheta_log", g->dtheta_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "dgamma_log", g->dgamma_log)))
+        (rc = mmi_ssm_only_grads(h, fn, g, "A B C log_dt P")))
         return rc;
     L = dk->shape[1];
     for (int64_t c = 0; c < h->D; c++) {

@@ -15,13 +15,7 @@ static int check_params(mm_ssm *h, const char *fn, const mm_ssm_inputs *in)
         (rc = mmi_ssm_want(h, fn, "A_imag", in->A_imag, 2, sm)) ||
         (rc = mmi_ssm_want(h, fn, "C", in->C, 3, sc)) ||
         (in->B && (rc = mmi_ssm_want(h, fn, "B", in->B, 3, sc))) ||
-        (rc = mmi_ssm_unused(h, fn, "delta", in->delta)) || (rc = mmi_ssm_unused(h, fn, "A", in->A)) ||
-        (rc = mmi_ssm_unused(h, fn, "z", in->z)) ||
-        (rc = mmi_ssm_unused(h, fn, "delta_bias", in->delta_bias)) ||
-        (rc = mmi_ssm_unused(h, fn, "init_state", in->init_state)) || (rc = mmi_ssm_unused(h, fn, "P", in->P)) ||
-        (rc = mmi_ssm_unused(h, fn, "nu_log", in->nu_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "theta_log", in->theta_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "gamma_log", in->gamma_log)))
+        (rc = mmi_ssm_only_inputs(h, fn, in, "u B C D log_dt A_real A_imag")))
         return rc;
     return MM_OK;
 }
@@ -40,7 +34,8 @@ static void channel(const mm_ssm *h, const mm_ssm_inputs *in, int64_t c, mmi_s4d
 static int check_k(mm_ssm *h, const char *fn, const char *name, const mm_tensor *k)
 {
     if (!k || k->ndim != 2 || k->shape[0] != h->D)
-        return mmi_ssm_want(h, fn, name, k, 2, (int64_t[2]){h->D, k && k->ndim == 2 ? k->shape[1] : 1});
+        return mmi_ssm_want(h, fn, name, k, 2,
+                            (int64_t[2]){h->D, k && k->ndim == 2 ? k->shape[1] : 1});
     return mmi_ssm_check_bl(h, fn, 1, k->shape[1]);
 }
 
@@ -73,24 +68,16 @@ int mmi_ssm_s4d_kernel_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_ten
         (rc = mmi_ssm_grad_like(h, fn, "dA_imag", g->dA_imag, in->A_imag)) ||
         (rc = mmi_ssm_grad_like(h, fn, "dC", g->dC, in->C)) ||
         (rc = mmi_ssm_grad_like(h, fn, "dB", g->dB, in->B)) ||
-        (rc = mmi_ssm_unused(h, fn, "du", g->du)) || (rc = mmi_ssm_unused(h, fn, "ddelta", g->ddelta)) ||
-        (rc = mmi_ssm_unused(h, fn, "dA", g->dA)) || (rc = mmi_ssm_unused(h, fn, "dD", g->dD)) ||
-        (rc = mmi_ssm_unused(h, fn, "dz", g->dz)) || (rc = mmi_ssm_unused(h, fn, "dP", g->dP)) ||
-        (rc = mmi_ssm_unused(h, fn, "ddelta_bias", g->ddelta_bias)) ||
-        (rc = mmi_ssm_unused(h, fn, "dinit_state", g->dinit_state)) ||
-        (rc = mmi_ssm_unused(h, fn, "dnu_log", g->dnu_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "dtheta_log", g->dtheta_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "dgamma_log", g->dgamma_log)))
+        (rc = mmi_ssm_only_grads(h, fn, g, "B C log_dt A_real A_imag")))
         return rc;
     L = dk->shape[1];
     for (int64_t c = 0; c < h->D; c++) {
         double d;
         channel(h, in, c, &ch);
-        d = mmi_s4d_kernel_row_bwd(&ch, L, dk->data + c * L,
-                                   g->dA_real ? g->dA_real->data + c * M : NULL,
-                                   g->dA_imag ? g->dA_imag->data + c * M : NULL,
-                                   g->dC ? g->dC->data + c * 2 * M : NULL,
-                                   g->dB ? g->dB->data + c * 2 * M : NULL);
+        d = mmi_s4d_kernel_row_bwd(
+            &ch, L, dk->data + c * L, g->dA_real ? g->dA_real->data + c * M : NULL,
+            g->dA_imag ? g->dA_imag->data + c * M : NULL, g->dC ? g->dC->data + c * 2 * M : NULL,
+            g->dB ? g->dB->data + c * 2 * M : NULL);
         if (g->dlog_dt) g->dlog_dt->data[c] = (float)d;
     }
     return MM_OK;

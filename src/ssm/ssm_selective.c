@@ -36,9 +36,10 @@ static int check_bc(mm_ssm *h, const char *fn, const char *name, const mm_tensor
     if (t->ndim == 3) return mmi_ssm_want(h, fn, name, t, 3, s3);
     s4[1] = t->ndim == 4 ? t->shape[1] : 1;
     if (t->ndim == 4 && (s4[1] < 1 || s4[1] > h->G || h->D % s4[1]))
-        return mmi_fail(&h->err, MM_E_SHAPE, "%s: %s has %lld groups; expected a divisor of D = "
-                        "%lld up to n_groups = %lld", fn, name, (long long)s4[1],
-                        (long long)h->D, (long long)h->G);
+        return mmi_fail(&h->err, MM_E_SHAPE,
+                        "%s: %s has %lld groups; expected a divisor of D = "
+                        "%lld up to n_groups = %lld",
+                        fn, name, (long long)s4[1], (long long)h->D, (long long)h->G);
     *groups = s4[1];
     return mmi_ssm_want(h, fn, name, t, 4, s4);
 }
@@ -70,21 +71,13 @@ static int check_inputs(sel_call *c, const char *fn, const mm_tensor *out, const
         (in->delta_bias && (rc = mmi_ssm_want(h, fn, "delta_bias", in->delta_bias, 1, sd))) ||
         (out && (rc = mmi_ssm_want(h, fn, "out", out, 3, s3))) ||
         (last && (rc = mmi_ssm_want(h, fn, "last_state", last, 3, sl))) ||
-        (rc = mmi_ssm_unused(h, fn, "init_state", in->init_state)) ||
-        (rc = mmi_ssm_unused(h, fn, "log_dt", in->log_dt)) ||
-        (rc = mmi_ssm_unused(h, fn, "A_real", in->A_real)) ||
-        (rc = mmi_ssm_unused(h, fn, "A_imag", in->A_imag)) ||
-        (rc = mmi_ssm_unused(h, fn, "P", in->P)) ||
-        (rc = mmi_ssm_unused(h, fn, "nu_log", in->nu_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "theta_log", in->theta_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "gamma_log", in->gamma_log)))
+        (rc = mmi_ssm_only_inputs(h, fn, in, "u delta A B C D z delta_bias")))
         return rc;
     return MM_OK;
 }
 
 /* Copies variable B or C [Bt,G,N,L] to time-major [Bt,G,L,N]. */
-static void transpose_bc(const float *src, float *dst, int64_t Bt, int64_t G, int64_t N,
-                         int64_t L)
+static void transpose_bc(const float *src, float *dst, int64_t Bt, int64_t G, int64_t N, int64_t L)
 {
     for (int64_t bg = 0; bg < Bt * G; bg++)
         for (int64_t n = 0; n < N; n++)
@@ -186,9 +179,10 @@ static int check_grads(sel_call *c, const char *fn, const mm_tensor *dout)
     if ((rc = check_inputs(c, fn, NULL, NULL)) != MM_OK) return rc;
     if (c->Bt != h->fwd_batch || c->L != h->fwd_len || c->b_mode != h->fwd_b_mode ||
         c->c_mode != h->fwd_c_mode)
-        return mmi_fail(&h->err, MM_E_STATE, "%s: inputs differ from the last mm_ssm_scan "
-                        "(batch %lld, length %lld)", fn, (long long)h->fwd_batch,
-                        (long long)h->fwd_len);
+        return mmi_fail(&h->err, MM_E_STATE,
+                        "%s: inputs differ from the last mm_ssm_scan "
+                        "(batch %lld, length %lld)",
+                        fn, (long long)h->fwd_batch, (long long)h->fwd_len);
     if ((rc = mmi_ssm_want(h, fn, "dout", dout, 3, in->u->shape)) ||
         (rc = mmi_ssm_grad_like(h, fn, "du", g->du, in->u)) ||
         (rc = mmi_ssm_grad_like(h, fn, "ddelta", g->ddelta, in->delta)) ||
@@ -198,14 +192,7 @@ static int check_grads(sel_call *c, const char *fn, const mm_tensor *dout)
         (rc = mmi_ssm_grad_like(h, fn, "dD", g->dD, in->D)) ||
         (rc = mmi_ssm_grad_like(h, fn, "dz", g->dz, in->z)) ||
         (rc = mmi_ssm_grad_like(h, fn, "ddelta_bias", g->ddelta_bias, in->delta_bias)) ||
-        (rc = mmi_ssm_unused(h, fn, "dinit_state", g->dinit_state)) ||
-        (rc = mmi_ssm_unused(h, fn, "dlog_dt", g->dlog_dt)) ||
-        (rc = mmi_ssm_unused(h, fn, "dA_real", g->dA_real)) ||
-        (rc = mmi_ssm_unused(h, fn, "dA_imag", g->dA_imag)) ||
-        (rc = mmi_ssm_unused(h, fn, "dP", g->dP)) ||
-        (rc = mmi_ssm_unused(h, fn, "dnu_log", g->dnu_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "dtheta_log", g->dtheta_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "dgamma_log", g->dgamma_log)))
+        (rc = mmi_ssm_only_grads(h, fn, g, "u delta A B C D z delta_bias")))
         return rc;
     return MM_OK;
 }
@@ -281,8 +268,7 @@ static void write_grads(const sel_call *c, int64_t tasks)
         write_var_grad(h->ws.dct, tasks, c->Bt, c->Gc, c->L, N, g->dC->data);
 }
 
-int mmi_ssm_sel_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *dout,
-                         mm_ssm_grads *g)
+int mmi_ssm_sel_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *dout, mm_ssm_grads *g)
 {
     static const char fn[] = "mm_ssm_scan_backward";
     sel_call c;
@@ -308,8 +294,7 @@ int mmi_ssm_sel_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
     static const char fn[] = "mm_ssm_step";
     int64_t Bt, N = h->N, D = h->D, sd[1] = {D}, sa[2] = {D, N}, s2[2], gb = 1, gc = 1;
     int rc;
-    if (!in->u || in->u->ndim != 2)
-        return mmi_ssm_want(h, fn, "u", in->u, 2, (int64_t[2]){1, D});
+    if (!in->u || in->u->ndim != 2) return mmi_ssm_want(h, fn, "u", in->u, 2, (int64_t[2]){1, D});
     Bt = in->u->shape[0];
     s2[0] = Bt, s2[1] = D;
     if ((rc = mmi_ssm_want(h, fn, "u", in->u, 2, s2)) || (rc = mmi_ssm_check_bl(h, fn, Bt, 1)) ||
@@ -327,10 +312,9 @@ int mmi_ssm_sel_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
         if (t && t->ndim == 3 && (g < 1 || D % g))
             return mmi_fail(&h->err, MM_E_SHAPE, "%s: %s has %lld groups, not a divisor of %lld",
                             fn, i ? "C" : "B", (long long)g, (long long)D);
-        if ((rc = t && t->ndim == 3 ? mmi_ssm_want(h, fn, i ? "C" : "B", t, 3,
-                                                   (int64_t[3]){Bt, g, N})
-                                    : mmi_ssm_want(h, fn, i ? "C" : "B", t, 2,
-                                                   (int64_t[2]){Bt, N})))
+        if ((rc = t && t->ndim == 3
+                      ? mmi_ssm_want(h, fn, i ? "C" : "B", t, 3, (int64_t[3]){Bt, g, N})
+                      : mmi_ssm_want(h, fn, i ? "C" : "B", t, 2, (int64_t[2]){Bt, N})))
             return rc;
         *grp = g;
     }
@@ -341,7 +325,8 @@ int mmi_ssm_sel_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
         float *dlt = raw + Bt * D, *gz = dlt + Bt * D;
         for (int64_t b = 0; b < Bt; b++)
             for (int64_t d = 0; d < D; d++)
-                raw[b * D + d] = in->delta->data[b * D + d] + (in->delta_bias ? in->delta_bias->data[d] : 0.0f);
+                raw[b * D + d] =
+                    in->delta->data[b * D + d] + (in->delta_bias ? in->delta_bias->data[d] : 0.0f);
         mmi_ssm_sel_prep(Bt * D, raw, 0.0f, (h->opts.flags & MM_SSM_DELTA_SOFTPLUS) != 0,
                          in->z ? in->z->data : NULL, dlt, NULL, in->z ? gz : NULL, NULL);
         /* runs of D / lcm(gb, gc) channels share one B group and one C group */

@@ -14,19 +14,6 @@ typedef struct ssd_call {
     float *y, *last;
 } ssd_call;
 
-static int check_unused(mm_ssm *h, const char *fn, const mm_ssm_inputs *in)
-{
-    int rc;
-    if ((rc = mmi_ssm_unused(h, fn, "z", in->z)) || (rc = mmi_ssm_unused(h, fn, "log_dt", in->log_dt)) ||
-        (rc = mmi_ssm_unused(h, fn, "A_real", in->A_real)) ||
-        (rc = mmi_ssm_unused(h, fn, "A_imag", in->A_imag)) || (rc = mmi_ssm_unused(h, fn, "P", in->P)) ||
-        (rc = mmi_ssm_unused(h, fn, "nu_log", in->nu_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "theta_log", in->theta_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "gamma_log", in->gamma_log)))
-        return rc;
-    return MM_OK;
-}
-
 static int check_inputs(ssd_call *c, const char *fn, const mm_tensor *out, const mm_tensor *last)
 {
     mm_ssm *h = c->h;
@@ -45,9 +32,10 @@ static int check_inputs(ssd_call *c, const char *fn, const mm_tensor *out, const
     ss[0] = c->Bt, ss[1] = H, ss[2] = P, ss[3] = N;
     if ((rc = mmi_ssm_check_bl(h, fn, c->Bt, c->L))) return rc;
     if (c->G < 1 || c->G > h->G || H % c->G)
-        return mmi_fail(&h->err, MM_E_SHAPE, "%s: B has %lld groups; expected a divisor of H = "
-                        "%lld up to n_groups = %lld", fn, (long long)c->G, (long long)H,
-                        (long long)h->G);
+        return mmi_fail(&h->err, MM_E_SHAPE,
+                        "%s: B has %lld groups; expected a divisor of H = "
+                        "%lld up to n_groups = %lld",
+                        fn, (long long)c->G, (long long)H, (long long)h->G);
     if ((rc = mmi_ssm_want(h, fn, "delta (dt)", in->delta, 3, sdt)) ||
         (rc = mmi_ssm_want(h, fn, "A", in->A, 1, sh)) ||
         (rc = mmi_ssm_want(h, fn, "B", in->B, 4, sbc)) ||
@@ -58,7 +46,7 @@ static int check_inputs(ssd_call *c, const char *fn, const mm_tensor *out, const
         (out && (rc = mmi_ssm_want(h, fn, "out", out, 4, sx))) ||
         (last && (rc = mmi_ssm_want(h, fn, "last_state", last, 4, ss))))
         return rc;
-    return check_unused(h, fn, in);
+    return mmi_ssm_only_inputs(h, fn, in, "u delta A B C D delta_bias init_state");
 }
 
 static void head_of(const ssd_call *c, int64_t b, int64_t hd, float *work, mmi_ssd_head *r)
@@ -94,8 +82,8 @@ static void fwd_task(void *ctx, int64_t i, int64_t n)
     int64_t heads = c->Bt * c->h->D, lo = heads * i / n, hi = heads * (i + 1) / n;
     mmi_ssd_head r;
     for (int64_t k = lo; k < hi; k++) {
-        head_of(c, k / c->h->D, k % c->h->D,
-                c->h->ws.work + (size_t)i * c->h->ws.work_per_thread, &r);
+        head_of(c, k / c->h->D, k % c->h->D, c->h->ws.work + (size_t)i * c->h->ws.work_per_thread,
+                &r);
         mmi_ssm_ssd_fwd(&r);
     }
 }
@@ -130,12 +118,7 @@ static int check_grads(ssd_call *c, const char *fn, const mm_tensor *dout, const
         (rc = mmi_ssm_grad_like(h, fn, "dD", g->dD, in->D)) ||
         (rc = mmi_ssm_grad_like(h, fn, "ddelta_bias", g->ddelta_bias, in->delta_bias)) ||
         (rc = mmi_ssm_grad_like(h, fn, "dinit_state", g->dinit_state, in->init_state)) ||
-        (rc = mmi_ssm_unused(h, fn, "dz", g->dz)) || (rc = mmi_ssm_unused(h, fn, "dlog_dt", g->dlog_dt)) ||
-        (rc = mmi_ssm_unused(h, fn, "dA_real", g->dA_real)) ||
-        (rc = mmi_ssm_unused(h, fn, "dA_imag", g->dA_imag)) || (rc = mmi_ssm_unused(h, fn, "dP", g->dP)) ||
-        (rc = mmi_ssm_unused(h, fn, "dnu_log", g->dnu_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "dtheta_log", g->dtheta_log)) ||
-        (rc = mmi_ssm_unused(h, fn, "dgamma_log", g->dgamma_log)))
+        (rc = mmi_ssm_only_grads(h, fn, g, "u delta A B C D delta_bias init_state")))
         return rc;
     return MM_OK;
 }
@@ -164,7 +147,8 @@ static void bwd_task(void *ctx, int64_t i, int64_t n)
         for (int64_t hd = lo; hd < hi; hd++) {
             mmi_ssd_head r;
             mmi_ssd_grad gr;
-            int64_t xo = (b * c->L * H + hd) * h->P, bo = (b * c->L * c->G + hd / (H / c->G)) * h->N;
+            int64_t xo = (b * c->L * H + hd) * h->P,
+                    bo = (b * c->L * c->G + hd / (H / c->G)) * h->N;
             head_of(c, b, hd, h->ws.work + (size_t)i * h->ws.work_per_thread, &r);
             memset(&gr, 0, sizeof gr);
             gr.dy = w->dout->data + xo;
@@ -178,8 +162,7 @@ static void bwd_task(void *ctx, int64_t i, int64_t n)
         }
 }
 
-int mmi_ssm_ssd_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *dout,
-                         mm_ssm_grads *g)
+int mmi_ssm_ssd_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *dout, mm_ssm_grads *g)
 {
     static const char fn[] = "mm_ssm_scan_backward";
     ssd_call c;
@@ -197,7 +180,8 @@ int mmi_ssm_ssd_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *do
     slice = (size_t)(c.Bt * c.L * c.G * h->N);
     for (size_t j = 0; j < slice; j++) { /* partial sums in task order: deterministic */
         float sb = 0.0f, sc = 0.0f;
-        for (int64_t i = 0; i < tasks; i++) sb += h->ws.bt[(size_t)i * slice + j], sc += h->ws.ct[(size_t)i * slice + j];
+        for (int64_t i = 0; i < tasks; i++)
+            sb += h->ws.bt[(size_t)i * slice + j], sc += h->ws.ct[(size_t)i * slice + j];
         if (g->dB) g->dB->data[j] = sb;
         if (g->dC) g->dC->data[j] = sc;
     }
@@ -223,15 +207,17 @@ int mmi_ssm_ssd_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
         (rc = mmi_ssm_check_bl(h, fn, Bt, 1)) ||
         (rc = mmi_ssm_want(h, fn, "delta (dt)", in->delta, 2, (int64_t[2]){Bt, H})) ||
         (rc = mmi_ssm_want(h, fn, "A", in->A, 1, sh)) ||
-        (G < 1 || H % G ? (rc = mmi_fail(&h->err, MM_E_SHAPE, "%s: B has %lld groups, not a "
-                                        "divisor of H %lld", fn, (long long)G, (long long)H))
+        (G < 1 || H % G ? (rc = mmi_fail(&h->err, MM_E_SHAPE,
+                                         "%s: B has %lld groups, not a "
+                                         "divisor of H %lld",
+                                         fn, (long long)G, (long long)H))
                         : 0) ||
         (rc = mmi_ssm_want(h, fn, "B", in->B, 3, (int64_t[3]){Bt, G, N})) ||
         (rc = mmi_ssm_want(h, fn, "C", in->C, 3, (int64_t[3]){Bt, G, N})) ||
         (in->D && (rc = mmi_ssm_want(h, fn, "D", in->D, 1, sh))) ||
         (in->delta_bias && (rc = mmi_ssm_want(h, fn, "delta_bias", in->delta_bias, 1, sh))) ||
         (rc = mmi_ssm_want(h, fn, "out", out, 3, in->u->shape)) ||
-        (rc = mmi_ssm_unused(h, fn, "init_state", in->init_state)) || (rc = check_unused(h, fn, in)))
+        (rc = mmi_ssm_only_inputs(h, fn, in, "u delta A B C D delta_bias")))
         return rc;
     for (int64_t b = 0; b < Bt; b++)
         for (int64_t hd = 0; hd < H; hd++) {
