@@ -524,6 +524,7 @@ static void test_selective_misuse(void)
     CHECK(strstr(mm_ssm_errmsg(h), "max_batch") != NULL);
     in.u = c.u.t, in.log_dt = c.Dv.t;
     CHECK_STATUS(mm_ssm_scan(h, &in, out.t, NULL), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_ssm_errmsg(h), "log_dt is not an input of MM_SSM_SELECTIVE") != NULL);
     in.log_dt = NULL, in.A = NULL;
     CHECK_STATUS(mm_ssm_scan(h, &in, out.t, NULL), MM_E_INVALID_ARG);
     in.A = c.A.t;
@@ -535,6 +536,7 @@ static void test_selective_misuse(void)
     CHECK_OK(mm_ssm_scan(h, &in, out.t, NULL));
     g.dinit_state = out.t;
     CHECK_STATUS(mm_ssm_scan_backward(h, &in, c.dout.t, &g), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_ssm_errmsg(h), "dinit_state is not an input of MM_SSM_SELECTIVE") != NULL);
     g.dinit_state = NULL, g.du = c.u.t;
     CHECK_STATUS(mm_ssm_scan_backward(h, &in, c.dout.t, &g), MM_E_INVALID_ARG); /* du aliases u */
     g.du = NULL, g.dA = bad.t;
