@@ -233,7 +233,7 @@ bench: build/bench/bench
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 build/bench/bench $(BENCH_ARGS)
 
 # docs/API.md is generated from the header comments; docs-check fails if it is stale or a
-# public function's comment lacks "Since:".
+# public function's comment lacks "Since:" or "Allocates".
 docs:
 	python3 tools/gen_api_doc.py include/mm.h > docs/API.md
 

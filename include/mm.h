@@ -79,14 +79,16 @@ extern "C" {
 /* The soname major (libmm.so.MM_ABI_VERSION); 0 means the ABI is not frozen yet. */
 #define MM_ABI_VERSION 0
 
-/* Returns MM_VERSION_NUMBER of the library actually linked. Since: 0.1 */
+/* Returns MM_VERSION_NUMBER of the library actually linked. Allocates: nothing. Since: 0.1 */
 MM_API uint32_t mm_version_number(void);
-/* Returns MM_VERSION_STRING of the library actually linked (static text). Since: 0.1 */
+/* Returns MM_VERSION_STRING of the library actually linked (static text). Allocates: nothing.
+ * Since: 0.1 */
 MM_API const char *mm_version_string(void);
-/* Returns MM_ABI_VERSION of the library actually linked. Since: 0.1 */
+/* Returns MM_ABI_VERSION of the library actually linked. Allocates: nothing. Since: 0.1 */
 MM_API uint32_t mm_abi_version(void);
 /* Returns static text describing compile-time features, e.g.
- * "simd=avx2 blas=none threads=pthread" (simd names the best path this CPU runs). Since: 0.1 */
+ * "simd=avx2 blas=none threads=pthread" (simd names the best path this CPU runs).
+ * Allocates: nothing. Since: 0.1 */
 MM_API const char *mm_build_info(void);
 
 /* ---- status codes (numbers never change, never reused) -------------------------------------- */
@@ -173,21 +175,22 @@ MM_API MM_NODISCARD int mm_tensor_create(mm_tensor **out, int32_t ndim, const in
 MM_API MM_NODISCARD int mm_tensor_wrap(mm_tensor **out, float *data, int32_t ndim,
                                        const int64_t *shape, const mm_allocator *alloc);
 
-/* Frees the handle and, for created tensors, the data. NULL is a no-op. Since: 0.1 */
+/* Frees the handle and, for created tensors, the data. NULL is a no-op. Allocates: nothing.
+ * Since: 0.1 */
 MM_API void mm_tensor_free(mm_tensor *t);
 
-/* Returns the number of dimensions, or MM_E_INVALID_ARG for NULL. Since: 0.1 */
+/* Returns the number of dimensions, or MM_E_INVALID_ARG for NULL. Allocates: nothing. Since: 0.1 */
 MM_API int32_t mm_tensor_ndim(const mm_tensor *t);
 
 /* Returns the size of dimension axis (negative axis counts from the end: -1 is the last), or a
  * negative status: MM_E_INVALID_ARG for NULL, MM_E_RANGE for an axis outside [-ndim, ndim).
- * Since: 0.1 */
+ * Allocates: nothing. Since: 0.1 */
 MM_API int64_t mm_tensor_dim(const mm_tensor *t, int32_t axis);
 
-/* Returns the element count, or MM_E_INVALID_ARG for NULL. Since: 0.1 */
+/* Returns the element count, or MM_E_INVALID_ARG for NULL. Allocates: nothing. Since: 0.1 */
 MM_API int64_t mm_tensor_numel(const mm_tensor *t);
 
-/* Returns the data pointer (row-major floats), or NULL for NULL. Since: 0.1 */
+/* Returns the data pointer (row-major floats), or NULL for NULL. Allocates: nothing. Since: 0.1 */
 MM_API float *mm_tensor_data(const mm_tensor *t);
 
 /* Changes the shape without moving data; the element count must stay the same.
@@ -204,14 +207,14 @@ MM_API MM_NODISCARD int mm_tensor_fill(mm_tensor *t, float v);
 MM_API MM_NODISCARD int mm_tensor_copy(mm_tensor *dst, const mm_tensor *src);
 
 /* Returns the detail text of the last failure on t ("" if none; "invalid handle" for NULL).
- * Valid until the next call on t. Since: 0.1 */
+ * Valid until the next call on t. Allocates: nothing. Since: 0.1 */
 MM_API const char *mm_tensor_errmsg(const mm_tensor *t);
 
 /* ---- GEMM ----------------------------------------------------------------------------------- */
 enum { MM_NO_TRANS = 0, MM_TRANS = 1 };
 
 /* Bytes of workspace mm_sgemm needs to run without allocating (a constant of the build).
- * Since: 0.1 */
+ * Allocates: nothing. Since: 0.1 */
 MM_API size_t mm_sgemm_workspace_size(void);
 
 /* Single-precision GEMM, row-major: C = alpha * op(A) * op(B) + beta * C, where op(X) is X or
@@ -488,10 +491,10 @@ MM_API MM_NODISCARD int mm_model_num_layers(const mm_model *m, int32_t *n);
 MM_API MM_NODISCARD int mm_model_output_dim(const mm_model *m, int64_t *dim);
 
 /* Returns the detail text of the last failure on m ("" if none; "invalid handle" for NULL).
- * Valid until the next call on m. Since: 0.1 */
+ * Valid until the next call on m. Allocates: nothing. Since: 0.1 */
 MM_API const char *mm_model_errmsg(const mm_model *m);
 
-/* Frees the model and everything it allocated. NULL is a no-op. Since: 0.1 */
+/* Frees the model and everything it allocated. NULL is a no-op. Allocates: nothing. Since: 0.1 */
 MM_API void mm_model_free(mm_model *m);
 
 /* ---- mm_loss -------------------------------------------------------------------------------- */
@@ -614,11 +617,11 @@ MM_API MM_NODISCARD int mm_loss_opts_init(mm_loss_opts *o, int32_t kind);
  * Since: 0.1 */
 MM_API MM_NODISCARD int mm_loss_create(mm_loss **out, const mm_loss_opts *opts);
 
-/* Frees the handle and everything it allocated. NULL is a no-op. Since: 0.1 */
+/* Frees the handle and everything it allocated. NULL is a no-op. Allocates: nothing. Since: 0.1 */
 MM_API void mm_loss_free(mm_loss *h);
 
 /* Returns the detail text of the last failure on h ("" if none; "invalid handle" for NULL).
- * Valid until the next call on h. Since: 0.1 */
+ * Valid until the next call on h. Allocates: nothing. Since: 0.1 */
 MM_API const char *mm_loss_errmsg(const mm_loss *h);
 
 /* Sets / reads a run-time parameter or statistic (MM_LOSS_*). Returns MM_OK, MM_E_INVALID_ARG
@@ -1029,7 +1032,7 @@ MM_API MM_NODISCARD int mm_ssm_opts_init(mm_ssm_opts *o, int32_t kind);
  * n_threads > 1. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_create(mm_ssm **out, const mm_ssm_opts *opts);
 
-/* Frees the handle and everything it allocated. NULL is a no-op. Since: 0.1 */
+/* Frees the handle and everything it allocated. NULL is a no-op. Allocates: nothing. Since: 0.1 */
 MM_API void mm_ssm_free(mm_ssm *h);
 
 /* Returns the detail text of the last failure on h ("" if none; "invalid handle" for NULL).
@@ -1348,10 +1351,10 @@ MM_API MM_NODISCARD int mm_attn_set_f64(mm_attn *h, int32_t id, double v);
 MM_API MM_NODISCARD int mm_attn_get_f64(mm_attn *h, int32_t id, double *v);
 
 /* Returns the detail text of the last failure on h ("" if none; "invalid handle" for NULL).
- * Since: 0.1 */
+ * Allocates: nothing. Since: 0.1 */
 MM_API const char *mm_attn_errmsg(const mm_attn *h);
 
-/* Frees the handle and everything it reserved. NULL is a no-op. Since: 0.1 */
+/* Frees the handle and everything it reserved. NULL is a no-op. Allocates: nothing. Since: 0.1 */
 MM_API void mm_attn_free(mm_attn *h);
 
 /* ---- attention blocks of mm_model (declared here with the attention they use) ---------------- */
@@ -1578,10 +1581,10 @@ MM_API MM_NODISCARD int mm_policy_save(mm_policy *p, const char *path);
 MM_API MM_NODISCARD int mm_policy_load(mm_policy *p, const char *path);
 
 /* Returns the detail text of the last failure on p ("" if none; "invalid handle" for NULL).
- * Since: 0.1 */
+ * Allocates: nothing. Since: 0.1 */
 MM_API const char *mm_policy_errmsg(const mm_policy *p);
 
-/* Frees the agent and everything it allocated. NULL is a no-op. Since: 0.1 */
+/* Frees the agent and everything it allocated. NULL is a no-op. Allocates: nothing. Since: 0.1 */
 MM_API void mm_policy_free(mm_policy *p);
 
 /* ---- mm_comm (data-parallel training across processes) --------------------------------------
@@ -1647,15 +1650,16 @@ MM_API MM_NODISCARD int mm_comm_create(mm_comm **out, const mm_comm_callbacks *c
                                        const mm_allocator *alloc);
 
 /* Frees the communicator and calls release(ud) if set (no collective). Handles attached to it
- * must be detached or freed first. NULL is a no-op. Since: 0.1 */
+ * must be detached or freed first. NULL is a no-op. Allocates: nothing. Since: 0.1 */
 MM_API void mm_comm_free(mm_comm *c);
 
-/* This process's rank / the world size, or MM_E_INVALID_ARG for NULL. Since: 0.1 */
+/* This process's rank / the world size, or MM_E_INVALID_ARG for NULL. Allocates: nothing.
+ * Since: 0.1 */
 MM_API int32_t mm_comm_rank(const mm_comm *c);
 MM_API int32_t mm_comm_size(const mm_comm *c);
 
 /* Returns the detail text of the last failure on c ("" if none; "invalid handle" for NULL).
- * Since: 0.1 */
+ * Allocates: nothing. Since: 0.1 */
 MM_API const char *mm_comm_errmsg(const mm_comm *c);
 
 /* Attaches a communicator to a finalized model for data-parallel training (comm NULL

@@ -2,7 +2,7 @@
 """Generates docs/API.md from the comments of include/mm.h (the normative reference).
 
 Usage: tools/gen_api_doc.py [--check] [include/mm.h] > docs/API.md
---check also fails when a public function's comment has no 'Since:' line.
+--check also fails when a public function's comment lacks 'Since:' or 'Allocates'.
 `make docs-check` regenerates it and fails if the committed file differs, so it cannot rot.
 Standard library only.
 """
@@ -90,12 +90,13 @@ def main():
             out += ["### `%s`" % name, "", "```c", decl, "```", ""]
             if comment:
                 out += ["```text"] + comment + ["```", ""]
-    missing = [item[1] for item in parse(src)
-               if item[0] == "func" and not any("Since:" in l for l in item[3])]
-    if "--check" in sys.argv and missing:
-        sys.stderr.write("functions without a 'Since:' in their header comment: %s\n"
-                         % ", ".join(missing))
-        sys.exit(1)
+    funcs = [item for item in parse(src) if item[0] == "func"]
+    for word in ("Since:", "llocates"):
+        missing = [f[1] for f in funcs if not any(word in l for l in f[3])]
+        if "--check" in sys.argv and missing:
+            sys.stderr.write("functions whose header comment lacks '%s': %s\n"
+                             % (word.replace("llocates", "Allocates"), ", ".join(missing)))
+            sys.exit(1)
     text = "\n".join(out)
     text = re.sub(r"\n{3,}", "\n\n", text).rstrip() + "\n"
     sys.stdout.write(text)
