@@ -15,6 +15,16 @@
 #define MMI_MAX_NUMEL ((int64_t)1 << 40)
 #define MMI_ERRMSG_SIZE 256
 
+/* MMI_ASSERT states a floor contract (a precondition the caller above has already checked).
+ * Compiled in when MMI_DEBUG is defined (the test runner, sanitizer and fuzz builds), compiled
+ * out of release builds, where bad input is answered by status codes, never by an abort. */
+#ifdef MMI_DEBUG
+#include <assert.h>
+#define MMI_ASSERT(cond) assert(cond)
+#else
+#define MMI_ASSERT(cond) ((void)0)
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define MMI_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
