@@ -171,6 +171,68 @@ static void test_opts(void)
     CHECK_STATUS(mmi_opts_copy(&lib, NULL, sizeof lib, &e, "f"), MM_E_INVALID_ARG);
 }
 
+/* The carver: the measure and the carve of one walk agree, regions are 64-byte aligned and
+ * disjoint, an empty region takes nothing, and a measure that overflows says so. */
+static void walk(mmi_carve *y, void **r)
+{
+    r[0] = mmi_carve_take(y, 3, sizeof(float));
+    r[1] = mmi_carve_take(y, 0, sizeof(double));
+    r[2] = mmi_carve_take(y, 17, sizeof(double));
+    r[3] = mmi_carve_take(y, 16, sizeof(float));
+}
+
+static void test_carve(void)
+{
+    mmi_carve y = mmi_carve_measure();
+    void *r[4];
+    unsigned char *base;
+    walk(&y, r);
+    CHECK(!y.overflow && r[0] == NULL && r[2] == NULL);
+    CHECK_EQ_I64(y.off, 64 + 0 + 192 + 64);
+    base = (unsigned char *)malloc(y.off);
+    CHECK(base != NULL);
+    if (!base) return;
+    {
+        mmi_carve z = mmi_carve_at(base, y.off);
+        walk(&z, r);
+        CHECK(!z.overflow && z.off == y.off);
+        CHECK(r[0] == base && r[2] == base + 64 && r[3] == base + 256);
+    }
+    free(base);
+    y = mmi_carve_measure();
+    CHECK(mmi_carve_take(&y, INT64_MAX / 2, 8) == NULL && y.overflow && y.off == SIZE_MAX);
+    mmi_carve_take(&y, 1, 4); /* sticky: a later small region does not clear it */
+    CHECK(y.overflow && y.off == SIZE_MAX);
+    y = mmi_carve_measure();
+    mmi_carve_take(&y, -1, 4);
+    CHECK(y.overflow);
+}
+
+/* Create errors reach err_buf only through a struct_size that covers err_buf and its size. */
+typedef struct {
+    uint32_t struct_size, reserved0;
+    int64_t a;
+    char *err_buf;
+    size_t err_buf_size;
+    int64_t later;
+} opts_err;
+
+static void test_opts_export_error(void)
+{
+    mmi_err e;
+    char buf[16];
+    opts_err o = {sizeof(opts_err), 0, 1, buf, sizeof buf, 0};
+    mmi_fail(&e, MM_E_RANGE, "create failed: a long message");
+    buf[0] = 'x', buf[1] = '\0';
+    mmi_opts_export_error(&o, offsetof(opts_err, err_buf), offsetof(opts_err, err_buf_size), &e);
+    CHECK(strcmp(buf, "create failed: ") == 0); /* truncated to the buffer, terminated */
+    buf[0] = 'x', buf[1] = '\0';
+    o.struct_size = (uint32_t)offsetof(opts_err, err_buf_size); /* older: no err_buf_size */
+    mmi_opts_export_error(&o, offsetof(opts_err, err_buf), offsetof(opts_err, err_buf_size), &e);
+    CHECK(strcmp(buf, "x") == 0);
+    mmi_opts_export_error(NULL, offsetof(opts_err, err_buf), offsetof(opts_err, err_buf_size), &e);
+}
+
 static void test_params(void)
 {
     double lo = 1, hi = 2;
@@ -338,6 +400,8 @@ void suite_core(void)
     mmt_run("core/allocator", test_allocator);
     mmt_run("core/size_math", test_size_math);
     mmt_run("core/opts", test_opts);
+    mmt_run("core/opts_export_error", test_opts_export_error);
+    mmt_run("core/carve", test_carve);
     mmt_run("core/params", test_params);
     mmt_run("core/rng", test_rng);
     mmt_run("core/orthogonal", test_orthogonal);

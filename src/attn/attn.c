@@ -4,6 +4,7 @@
 #include "mmi_attn.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #define MAX_SIZE ((int64_t)1 << 31)
@@ -122,21 +123,6 @@ int mmi_attn_opts_resolve(mm_attn_opts *o, const mm_attn_opts *src, mmi_err *e)
 }
 
 /* ---- the reservation ------------------------------------------------------------------------ */
-typedef struct layout {
-    size_t off;
-    int overflow;
-} layout;
-
-/* Reserves n elements of size es at a 64-byte aligned offset; returns that offset. */
-static size_t lay(layout *l, int64_t n, size_t es)
-{
-    size_t bytes, at = l->off;
-    if (n < 0 || mmi_mul_size(&bytes, (size_t)n, es) || !(bytes = mmi_align_up(bytes ? bytes : 1)) ||
-        mmi_add_size(&l->off, l->off, bytes))
-        l->overflow = 1;
-    return at;
-}
-
 static int64_t mul3(int64_t a, int64_t b, int64_t c, int *ovf)
 {
     int64_t r;
@@ -168,69 +154,59 @@ static int64_t thread_ws_floats(mm_attn *h, int *ovf)
     return (k + mul3(2 * n, f, 1, ovf) + mul3(n, dv, 1, ovf) + 64 + 15) / 16 * 16;
 }
 
-/* Lays out and allocates the arena; pointers are set from the offsets. */
+/* The arena's regions, in order; measures when y measures (the pointers are then NULL). */
+static void layout(mm_attn *h, mmi_carve *y, int *ovf)
+{
+    const int64_t bh = h->max_batch * h->heads, d = h->d, dv = h->dv, f = h->nf, n = h->max_seq;
+    const int feats = h->kind == MM_ATTN_LINEAR || h->kind == MM_ATTN_PERFORMER;
+    const int cache = h->kind == MM_ATTN_SOFTMAX || h->kind == MM_ATTN_SPARSE;
+    if (h->kind == MM_ATTN_PERFORMER) {
+        h->proj = (float *)mmi_carve_take(y, f * d, sizeof(float));
+        h->projt = (float *)mmi_carve_take(y, f * d, sizeof(float));
+        h->draw_work = (double *)mmi_carve_take(y, 2 * d * d, sizeof(double));
+    }
+    h->retnet_lg = (float *)mmi_carve_take(y, h->heads, sizeof(float));
+    h->sq = (float *)mmi_carve_take(y, mul3(bh, n, d, ovf), sizeof(float));
+    h->sk = (float *)mmi_carve_take(y, mul3(bh, n, d, ovf), sizeof(float));
+    h->sv = (float *)mmi_carve_take(y, mul3(bh, n, dv, ovf), sizeof(float));
+    h->so = (float *)mmi_carve_take(y, mul3(bh, n, dv, ovf), sizeof(float));
+    h->srow = (float *)mmi_carve_take(y, mul3(bh, n, 1, ovf), sizeof(float));
+    if (feats) {
+        h->sfq = (float *)mmi_carve_take(y, mul3(bh, n, f, ovf), sizeof(float));
+        h->sfk = (float *)mmi_carve_take(y, mul3(bh, n, f, ovf), sizeof(float));
+    }
+    if (h->kind == MM_ATTN_GATED) h->sg = (float *)mmi_carve_take(y, mul3(bh, n, d, ovf), 4);
+    h->sstab = (float *)mmi_carve_take(y, bh, sizeof(float));
+    h->ws = (float *)mmi_carve_take(y, mul3((int64_t)h->ws_floats, h->n_threads, 1, ovf), 4);
+    if (h->causal && !cache) {
+        h->st = (float *)mmi_carve_take(y, mul3(bh, f > d ? f : d, dv, ovf), sizeof(float));
+        h->stz = (double *)mmi_carve_take(y, mul3(bh, f, 1, ovf), sizeof(double));
+    }
+    if (h->causal && h->cache_rows)
+        h->cache = (float *)mmi_carve_take(y, mul3(bh, h->cache_rows, d + dv, ovf), 4);
+    h->pstab = (float *)mmi_carve_take(y, bh, sizeof(float));
+}
+
+/* Measures the arena, allocates it once and carves it. */
 static int reserve(mm_attn *h, mmi_err *e)
 {
     static const char fn[] = "mm_attn_create";
-    const int64_t bh = h->max_batch * h->heads, d = h->d, dv = h->dv, f = h->nf;
-    const int feats = h->kind == MM_ATTN_LINEAR || h->kind == MM_ATTN_PERFORMER;
     const int cache = h->kind == MM_ATTN_SOFTMAX || h->kind == MM_ATTN_SPARSE;
     int ovf = 0;
-    layout l = {0, 0};
-    size_t o_proj = 0, o_projt = 0, o_work = 0, o_lg, o_q, o_k, o_v, o_o, o_row, o_fq = 0,
-           o_fk = 0, o_g = 0, o_stab, o_ws, o_st = 0, o_z = 0, o_cache = 0, o_pst;
+    mmi_carve y = mmi_carve_measure();
     h->cache_rows = cache ? h->max_seq : h->kind == MM_ATTN_RELU2 ? h->chunk : 0;
     if (h->cache_rows > h->max_seq) h->cache_rows = h->max_seq; /* RELU2: step checks it */
     h->ws_floats = (size_t)thread_ws_floats(h, &ovf);
-    if (h->kind == MM_ATTN_PERFORMER) {
-        o_proj = lay(&l, f * d, sizeof(float));
-        o_projt = lay(&l, f * d, sizeof(float));
-        o_work = lay(&l, 2 * d * d, sizeof(double));
-    }
-    o_lg = lay(&l, h->heads, sizeof(float));
-    o_q = lay(&l, mul3(bh, h->max_seq, d, &ovf), sizeof(float));
-    o_k = lay(&l, mul3(bh, h->max_seq, d, &ovf), sizeof(float));
-    o_v = lay(&l, mul3(bh, h->max_seq, dv, &ovf), sizeof(float));
-    o_o = lay(&l, mul3(bh, h->max_seq, dv, &ovf), sizeof(float));
-    o_row = lay(&l, mul3(bh, h->max_seq, 1, &ovf), sizeof(float));
-    if (feats) {
-        o_fq = lay(&l, mul3(bh, h->max_seq, f, &ovf), sizeof(float));
-        o_fk = lay(&l, mul3(bh, h->max_seq, f, &ovf), sizeof(float));
-    }
-    if (h->kind == MM_ATTN_GATED) o_g = lay(&l, mul3(bh, h->max_seq, d, &ovf), sizeof(float));
-    o_stab = lay(&l, bh, sizeof(float));
-    o_ws = lay(&l, mul3((int64_t)h->ws_floats, h->n_threads, 1, &ovf), sizeof(float));
-    if (h->causal && !cache) {
-        o_st = lay(&l, mul3(bh, f > d ? f : d, dv, &ovf), sizeof(float));
-        o_z = lay(&l, mul3(bh, f, 1, &ovf), sizeof(double));
-    }
-    if (h->causal && h->cache_rows)
-        o_cache = lay(&l, mul3(bh, h->cache_rows, d + dv, &ovf), sizeof(float));
-    o_pst = lay(&l, bh, sizeof(float));
-    if (ovf || l.overflow)
+    layout(h, &y, &ovf);
+    if (ovf || y.overflow)
         return mmi_fail(e, MM_E_RANGE, "%s: the reservation for max_batch %lld x n_heads %lld x "
                         "max_seq %lld overflows", fn, (long long)h->max_batch,
                         (long long)h->heads, (long long)h->max_seq);
-    if (!(h->arena = mmi_calloc(&h->alloc, l.off)))
-        return mmi_fail(e, MM_E_NOMEM, "%s: out of memory for %zu bytes", fn, l.off);
-    h->arena_bytes = l.off;
-#define AT(T, o) ((T *)(void *)((char *)h->arena + (o)))
-    if (h->kind == MM_ATTN_PERFORMER) {
-        h->proj = AT(float, o_proj);
-        h->projt = AT(float, o_projt);
-        h->draw_work = AT(double, o_work);
-    }
-    h->retnet_lg = AT(float, o_lg);
-    h->sq = AT(float, o_q), h->sk = AT(float, o_k), h->sv = AT(float, o_v);
-    h->so = AT(float, o_o), h->srow = AT(float, o_row);
-    if (feats) h->sfq = AT(float, o_fq), h->sfk = AT(float, o_fk);
-    if (h->kind == MM_ATTN_GATED) h->sg = AT(float, o_g);
-    h->sstab = AT(float, o_stab);
-    h->ws = AT(float, o_ws);
-    if (h->causal && !cache) h->st = AT(float, o_st), h->stz = AT(double, o_z);
-    if (h->causal && h->cache_rows) h->cache = AT(float, o_cache);
-    h->pstab = AT(float, o_pst);
-#undef AT
+    if (!(h->arena = mmi_calloc(&h->alloc, y.off)))
+        return mmi_fail(e, MM_E_NOMEM, "%s: out of memory for %zu bytes", fn, y.off);
+    h->arena_bytes = y.off;
+    y = mmi_carve_at(h->arena, h->arena_bytes);
+    layout(h, &y, &ovf);
     return MM_OK;
 }
 
@@ -304,8 +280,8 @@ MM_API int mm_attn_create(mm_attn **out, const mm_attn_opts *opts)
     *out = h;
     return MM_OK;
 fail:
-    if (opts && opts->struct_size >= offsetof(mm_attn_opts, err_buf_size) + sizeof(size_t))
-        mmi_err_export(&e, opts->err_buf, opts->err_buf_size);
+    mmi_opts_export_error(opts, offsetof(mm_attn_opts, err_buf),
+                          offsetof(mm_attn_opts, err_buf_size), &e);
     return rc;
 }
 

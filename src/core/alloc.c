@@ -68,9 +68,35 @@ void mmi_free(const mmi_alloc *a, void *p, size_t size)
     a->free_fn(a->ud, p, size ? size : 1);
 }
 
+mmi_carve mmi_carve_measure(void)
+{
+    mmi_carve c = {0, NULL, SIZE_MAX, 0};
+    return c;
+}
+
+mmi_carve mmi_carve_at(void *base, size_t size)
+{
+    mmi_carve c = {0, (unsigned char *)base, size, 0};
+    MMI_ASSERT(base != NULL);
+    return c;
+}
+
 void *mmi_carve_take(mmi_carve *c, int64_t n, size_t elem_size)
 {
-    void *p = c->base ? c->base + c->off : NULL;
-    c->off += ((size_t)n * elem_size + (MMI_ALIGN - 1)) / MMI_ALIGN * MMI_ALIGN;
+    size_t bytes, end;
+    void *p;
+    if (c->overflow) return NULL;
+    if (n < 0 || mmi_mul_size(&bytes, (size_t)n, elem_size) ||
+        (bytes && !(bytes = mmi_align_up(bytes))) || mmi_add_size(&end, c->off, bytes) ||
+        end > c->size) {
+        c->overflow = 1;
+        /* A carve never outgrows the measure of the same walk (that is the point of the
+         * carver); a measure that overflows is reported by the caller. */
+        MMI_ASSERT(c->base == NULL);
+        if (!c->base) c->off = SIZE_MAX;
+        return NULL;
+    }
+    p = c->base ? c->base + c->off : NULL;
+    c->off = end;
     return p;
 }

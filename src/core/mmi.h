@@ -65,15 +65,26 @@ void mmi_free(const mmi_alloc *a, void *p, size_t size);
 /* Rounds size up to a multiple of MMI_ALIGN; returns 0 on overflow. */
 size_t mmi_align_up(size_t size);
 
-/* Carves consecutive 64-byte aligned regions out of one buffer: the same walk first measures
- * (base NULL: every take returns NULL and only off grows) and then hands out pointers, so the
- * size computed at reserve time and the layout used at run time cannot disagree. */
+/* The one workspace carver (as zstd's cwksp): consecutive 64-byte aligned regions out of one
+ * buffer. The same layout walk runs twice: first measuring (mmi_carve_measure: every take
+ * returns NULL and only off grows, with checked arithmetic), then, over the one allocation of
+ * that size, handing out pointers (mmi_carve_at), so the size computed at reserve time and
+ * the layout used at run time cannot disagree. Each region is n * elem_size bytes rounded up
+ * to MMI_ALIGN (an empty region takes no bytes). overflow is sticky: a measure whose sum does not fit size_t saturates off at
+ * SIZE_MAX (so a caller that only adds sizes up still fails), and a carve that runs past size
+ * returns NULL from then on (a contract violation: MMI_ASSERT catches it in debug builds). */
 typedef struct mmi_carve {
-    size_t off;
-    unsigned char *base;
+    size_t off;          /* bytes taken so far */
+    unsigned char *base; /* NULL: measuring */
+    size_t size;         /* carving: bytes available at base */
+    int overflow;
 } mmi_carve;
-/* Returns base + off (NULL when measuring) and advances off by n * elem_size rounded up to 64.
- * Callers bound n * elem_size when they size the buffer (mmi_mul_size), so it cannot wrap. */
+/* A measuring carver. */
+mmi_carve mmi_carve_measure(void);
+/* A carver over size bytes at base (base from one allocation the measure sized). */
+mmi_carve mmi_carve_at(void *base, size_t size);
+/* Returns the next region of n elements of elem_size bytes (NULL when measuring, on a
+ * negative n or on overflow) and advances off past it. */
 void *mmi_carve_take(mmi_carve *c, int64_t n, size_t elem_size);
 
 /* ---- overflow-checked size math ----------------------------------------------------------- */
@@ -95,6 +106,11 @@ int mmi_shape_numel(int32_t ndim, const int64_t *shape, int64_t *numel, mmi_err 
  * or larger with an all-zero tail (newer caller). Returns MM_OK, MM_E_INVALID_ARG (NULL, size
  * smaller than the 8-byte head) or MM_E_VERSION (unknown non-zero tail), with text in e. */
 int mmi_opts_copy(void *dst, const void *src, size_t lib_size, mmi_err *e, const char *fn);
+/* The one way a create function reports its failure: copies e's text into the caller's
+ * err_buf. src is the caller's options struct as passed (NULL: nothing happens); buf_at and
+ * size_at are offsetof its `char *err_buf` and `size_t err_buf_size`. They are read only if
+ * src's struct_size covers them, so a short or refused struct is never read past its end. */
+void mmi_opts_export_error(const void *src, size_t buf_at, size_t size_at, const mmi_err *e);
 
 /* ---- parameter registry ------------------------------------------------------------------- */
 typedef struct mmi_param {

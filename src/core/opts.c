@@ -1,6 +1,7 @@
 /* opts.c — the options-struct convention: struct_size first, fields only ever appended. */
 #include "mmi.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* The head every options struct starts with: uint32_t struct_size, uint32_t reserved0. */
@@ -30,4 +31,20 @@ int mmi_opts_copy(void *dst, const void *src, size_t lib_size, mmi_err *e, const
     memcpy(dst, src, size);
     memcpy(dst, &(uint32_t){(uint32_t)lib_size}, sizeof(uint32_t));
     return MM_OK;
+}
+
+void mmi_opts_export_error(const void *src, size_t buf_at, size_t size_at, const mmi_err *e)
+{
+    uint32_t size;
+    char *buf;
+    size_t n;
+    if (!src) return;
+    memcpy(&size, src, sizeof size);
+    /* Fields are only appended, so err_buf and err_buf_size sit at the same offsets in any
+     * struct long enough to hold them, even one this library refused (a newer struct with
+     * unknown fields): its text still reaches the caller. A shorter struct has no err_buf. */
+    if (size < buf_at + sizeof buf || size < size_at + sizeof n) return;
+    memcpy(&buf, (const char *)src + buf_at, sizeof buf);
+    memcpy(&n, (const char *)src + size_at, sizeof n);
+    mmi_err_export(e, buf, n);
 }

@@ -24,30 +24,18 @@ typedef struct clip_ws {
 /* Carves ws (or only measures it when base is NULL); returns the byte count, 0 on overflow. */
 static size_t clip_layout(void *base, int64_t n, int64_t tile, int32_t n_threads, clip_ws *w)
 {
-    size_t off = 0, sz[8], tot;
-    void **dst[8];
-    size_t nn = (size_t)n, tt;
-    if (mmi_mul_size(&tt, (size_t)tile, (size_t)tile) || mmi_mul_size(&tt, tt, sizeof(float)))
-        return 0;
-    sz[0] = mmi_gemm_ws_size(n_threads);
-    sz[1] = tt;
-    sz[2] = sz[3] = nn * sizeof(float);
-    sz[4] = sz[5] = sz[6] = sz[7] = nn * sizeof(double);
-    if (nn > SIZE_MAX / sizeof(double)) return 0;
-    dst[0] = &w->gemm_ws;
-    dst[1] = (void **)&w->z;
-    dst[2] = (void **)&w->m_r;
-    dst[3] = (void **)&w->m_c;
-    dst[4] = (void **)&w->l_r;
-    dst[5] = (void **)&w->l_c;
-    dst[6] = (void **)&w->a_r;
-    dst[7] = (void **)&w->a_c;
-    for (int i = 0; i < 8; i++) {
-        if (base) *dst[i] = (char *)base + off;
-        tot = mmi_align_up(sz[i]);
-        if ((sz[i] && !tot) || mmi_add_size(&off, off, tot)) return 0;
-    }
-    return off;
+    mmi_carve y = base ? mmi_carve_at(base, SIZE_MAX) : mmi_carve_measure();
+    int64_t tt;
+    if (mmi_mul_i64(&tt, tile, tile)) return 0;
+    w->gemm_ws = mmi_carve_take(&y, (int64_t)mmi_gemm_ws_size(n_threads), 1);
+    w->z = mmi_carve_take(&y, tt, sizeof(float));
+    w->m_r = mmi_carve_take(&y, n, sizeof(float));
+    w->m_c = mmi_carve_take(&y, n, sizeof(float));
+    w->l_r = mmi_carve_take(&y, n, sizeof(double));
+    w->l_c = mmi_carve_take(&y, n, sizeof(double));
+    w->a_r = mmi_carve_take(&y, n, sizeof(double));
+    w->a_c = mmi_carve_take(&y, n, sizeof(double));
+    return y.overflow ? 0 : y.off;
 }
 
 size_t mmi_loss_clip_ws_size(int64_t max_n, int64_t tile, int32_t n_threads)

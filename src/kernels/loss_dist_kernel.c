@@ -27,26 +27,19 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static size_t block_layout(void *base, int64_t nr, int64_t nc, int64_t tile, int32_t nth,
                            block_ws *w)
 {
-    size_t sz[9], off = 0, tt;
-    void **dst[9] = {&w->gemm_ws, (void **)&w->z, (void **)&w->part, (void **)&w->m_r,
-                     (void **)&w->l_r, (void **)&w->a_r, (void **)&w->m_c, (void **)&w->l_c,
-                     (void **)&w->a_c};
-    if (mmi_mul_size(&tt, (size_t)tile, (size_t)tile) || mmi_mul_size(&tt, tt, sizeof(float)) ||
-        (size_t)nr > SIZE_MAX / 8 || (size_t)nc > SIZE_MAX / 8)
-        return 0;
-    sz[0] = mmi_gemm_ws_size(nth);
-    sz[1] = tt;
-    sz[2] = (size_t)ceil_div(tile, ROWS_PER_TASK) * 3 * sizeof(double);
-    sz[3] = (size_t)nr * sizeof(float);
-    sz[4] = sz[5] = (size_t)nr * sizeof(double);
-    sz[6] = (size_t)nc * sizeof(float);
-    sz[7] = sz[8] = (size_t)nc * sizeof(double);
-    for (int i = 0; i < 9; i++) {
-        size_t a = mmi_align_up(sz[i]);
-        if (base) *dst[i] = (char *)base + off;
-        if ((sz[i] && !a) || mmi_add_size(&off, off, a)) return 0;
-    }
-    return off;
+    mmi_carve y = base ? mmi_carve_at(base, SIZE_MAX) : mmi_carve_measure();
+    int64_t tt;
+    if (mmi_mul_i64(&tt, tile, tile)) return 0;
+    w->gemm_ws = mmi_carve_take(&y, (int64_t)mmi_gemm_ws_size(nth), 1);
+    w->z = mmi_carve_take(&y, tt, sizeof(float));
+    w->part = mmi_carve_take(&y, ceil_div(tile, ROWS_PER_TASK) * 3, sizeof(double));
+    w->m_r = mmi_carve_take(&y, nr, sizeof(float));
+    w->l_r = mmi_carve_take(&y, nr, sizeof(double));
+    w->a_r = mmi_carve_take(&y, nr, sizeof(double));
+    w->m_c = mmi_carve_take(&y, nc, sizeof(float));
+    w->l_c = mmi_carve_take(&y, nc, sizeof(double));
+    w->a_c = mmi_carve_take(&y, nc, sizeof(double));
+    return y.overflow ? 0 : y.off;
 }
 
 size_t mmi_block_ws_size(int64_t max_nr, int64_t max_nc, int64_t tile, int32_t n_threads)

@@ -19,34 +19,23 @@ typedef struct itc_ws {
     double *l_s, *l_m, *a_s, *b_m;
 } itc_ws;
 
+/* Carves ws (or only measures it when base is NULL); returns the byte count, 0 on overflow. */
 static size_t itc_layout(void *base, int64_t n, int64_t tile, int32_t n_threads, itc_ws *w)
 {
-    size_t off = 0, tt, sz[10];
-    void **dst[10];
-    size_t nn = (size_t)n;
-    if (mmi_mul_size(&tt, (size_t)tile, (size_t)tile) || mmi_mul_size(&tt, tt, sizeof(float)))
-        return 0;
-    if (nn > SIZE_MAX / sizeof(double)) return 0;
-    sz[0] = mmi_gemm_ws_size(n_threads);
-    sz[1] = sz[2] = tt;
-    sz[3] = sz[4] = sz[5] = nn * sizeof(float);
-    sz[6] = sz[7] = sz[8] = sz[9] = nn * sizeof(double);
-    dst[0] = &w->gemm_ws;
-    dst[1] = (void **)&w->s;
-    dst[2] = (void **)&w->sm;
-    dst[3] = (void **)&w->m_s;
-    dst[4] = (void **)&w->m_m;
-    dst[5] = (void **)&w->dg;
-    dst[6] = (void **)&w->l_s;
-    dst[7] = (void **)&w->l_m;
-    dst[8] = (void **)&w->a_s;
-    dst[9] = (void **)&w->b_m;
-    for (int i = 0; i < 10; i++) {
-        size_t a = mmi_align_up(sz[i]);
-        if (base) *dst[i] = (char *)base + off;
-        if ((sz[i] && !a) || mmi_add_size(&off, off, a)) return 0;
-    }
-    return off;
+    mmi_carve y = base ? mmi_carve_at(base, SIZE_MAX) : mmi_carve_measure();
+    int64_t tt;
+    if (mmi_mul_i64(&tt, tile, tile)) return 0;
+    w->gemm_ws = mmi_carve_take(&y, (int64_t)mmi_gemm_ws_size(n_threads), 1);
+    w->s = mmi_carve_take(&y, tt, sizeof(float));
+    w->sm = mmi_carve_take(&y, tt, sizeof(float));
+    w->m_s = mmi_carve_take(&y, n, sizeof(float));
+    w->m_m = mmi_carve_take(&y, n, sizeof(float));
+    w->dg = mmi_carve_take(&y, n, sizeof(float));
+    w->l_s = mmi_carve_take(&y, n, sizeof(double));
+    w->l_m = mmi_carve_take(&y, n, sizeof(double));
+    w->a_s = mmi_carve_take(&y, n, sizeof(double));
+    w->b_m = mmi_carve_take(&y, n, sizeof(double));
+    return y.overflow ? 0 : y.off;
 }
 
 size_t mmi_loss_itc_ws_size(int64_t max_n, int64_t max_q, int64_t tile, int32_t n_threads)

@@ -18,21 +18,16 @@ typedef struct siglip_ws {
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/* Carves ws (or only measures it when base is NULL); returns the byte count, 0 on overflow. */
 static size_t siglip_layout(void *base, int64_t tile, int32_t n_threads, siglip_ws *w)
 {
-    size_t tt, a, b, c, off;
-    if (mmi_mul_size(&tt, (size_t)tile, (size_t)tile) || mmi_mul_size(&tt, tt, sizeof(float)))
-        return 0;
-    a = mmi_align_up(mmi_gemm_ws_size(n_threads));
-    b = mmi_align_up(tt);
-    c = mmi_align_up((size_t)ceil_div(tile, ROWS_PER_TASK) * 3 * sizeof(double));
-    if (!b || !c || mmi_add_size(&off, a, b) || mmi_add_size(&off, off, c)) return 0;
-    if (base) {
-        w->gemm_ws = base;
-        w->z = (float *)((char *)base + a);
-        w->part = (double *)((char *)base + a + b);
-    }
-    return off;
+    mmi_carve y = base ? mmi_carve_at(base, SIZE_MAX) : mmi_carve_measure();
+    int64_t tt;
+    if (mmi_mul_i64(&tt, tile, tile)) return 0;
+    w->gemm_ws = mmi_carve_take(&y, (int64_t)mmi_gemm_ws_size(n_threads), 1);
+    w->z = mmi_carve_take(&y, tt, sizeof(float));
+    w->part = mmi_carve_take(&y, ceil_div(tile, ROWS_PER_TASK) * 3, sizeof(double));
+    return y.overflow ? 0 : y.off;
 }
 
 size_t mmi_loss_siglip_ws_size(int64_t max_n, int64_t tile, int32_t n_threads)

@@ -202,10 +202,8 @@ MM_API int mm_loss_create(mm_loss **out, const mm_loss_opts *opts)
     *out = h;
     return MM_OK;
 fail:
-    /* Fields are only appended, so err_buf sits at the same offset in any struct that is long
-     * enough to hold it, even one this library refused. */
-    if (opts && opts->struct_size >= offsetof(mm_loss_opts, err_buf_size) + sizeof(size_t))
-        mmi_err_export(&e, opts->err_buf, opts->err_buf_size);
+    mmi_opts_export_error(opts, offsetof(mm_loss_opts, err_buf),
+                          offsetof(mm_loss_opts, err_buf_size), &e);
     return rc;
 }
 

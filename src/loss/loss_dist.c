@@ -39,34 +39,29 @@ typedef struct siglip_dws {
 static size_t dist_layout(const mm_loss *h, int32_t size, int64_t mb, int64_t md, char *base,
                           clip_dws *c, siglip_dws *s)
 {
-    size_t n = (size_t)size * (size_t)mb, nd, sz[8], off = 0, g;
-    void **dst[8];
-    int k = 0;
-    if (mmi_mul_size(&nd, n, (size_t)md) || mmi_mul_size(&nd, nd, sizeof(float)) ||
-        mmi_mul_size(&g, 2 * n + 9, (size_t)size + 1) || mmi_mul_size(&g, g, sizeof(float)))
+    mmi_carve y = base ? mmi_carve_at(base, SIZE_MAX) : mmi_carve_measure();
+    int64_t n, nd, g, two;
+    size_t blk;
+    if (mmi_mul_i64(&n, size, mb) || mmi_mul_i64(&nd, n, md) ||
+        mmi_mul_i64(&g, 2 * n + 9, (int64_t)size + 1) || mmi_mul_i64(&two, mb, 2 * md))
         return 0;
     if (h->kind == MM_LOSS_CLIP) {
-        sz[k] = nd, dst[k++] = (void **)&c->y_all;
-        sz[k] = nd, dst[k++] = (void **)&c->dy_all;
-        sz[k] = (size_t)mb * sizeof(float), dst[k++] = (void **)&c->lse_r;
-        sz[k] = (size_t)mb * sizeof(double), dst[k++] = (void **)&c->wz_r;
-        sz[k] = g, dst[k++] = (void **)&c->send; /* recv follows send inside this block */
-        sz[k] = n * sizeof(float), dst[k++] = (void **)&c->lse_c;
-        sz[k] = mmi_block_ws_size(mb, (int64_t)n, h->tile, h->n_threads);
-        dst[k++] = &c->block;
+        if (!(blk = mmi_block_ws_size(mb, n, h->tile, h->n_threads))) return 0;
+        c->y_all = mmi_carve_take(&y, nd, sizeof(float));
+        c->dy_all = mmi_carve_take(&y, nd, sizeof(float));
+        c->lse_r = mmi_carve_take(&y, mb, sizeof(float));
+        c->wz_r = mmi_carve_take(&y, mb, sizeof(double));
+        c->send = mmi_carve_take(&y, g, sizeof(float)); /* recv follows send inside this block */
+        c->recv = c->send ? c->send + 2 * n + 9 : NULL;
+        c->lse_c = mmi_carve_take(&y, n, sizeof(float));
+        c->block = mmi_carve_take(&y, (int64_t)blk, 1);
     } else {
-        size_t two = (size_t)mb * (size_t)md * 2 * sizeof(float);
-        sz[k] = two, dst[k++] = (void **)&s->cur;
-        sz[k] = two, dst[k++] = (void **)&s->nxt;
-        sz[k] = mmi_block_ws_size(mb, mb, h->tile, h->n_threads), dst[k++] = &s->block;
+        if (!(blk = mmi_block_ws_size(mb, mb, h->tile, h->n_threads))) return 0;
+        s->cur = mmi_carve_take(&y, two, sizeof(float));
+        s->nxt = mmi_carve_take(&y, two, sizeof(float));
+        s->block = mmi_carve_take(&y, (int64_t)blk, 1);
     }
-    for (int i = 0; i < k; i++) {
-        size_t a = mmi_align_up(sz[i]);
-        if (!sz[i] || !a || mmi_add_size(&off, off, a)) return 0;
-        if (base) *dst[i] = base + off - a;
-    }
-    if (base && h->kind == MM_LOSS_CLIP) c->recv = c->send + 2 * n + 9;
-    return off;
+    return y.overflow ? 0 : y.off;
 }
 
 MM_API int mm_loss_set_comm(mm_loss *h, mm_comm *comm, uint32_t flags)

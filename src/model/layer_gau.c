@@ -71,7 +71,7 @@ static void layout(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, gbuf 
 static void gau_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *saved,
                       size_t *scratch, int *gemm_ws)
 {
-    mmi_carve y = {0, NULL};
+    mmi_carve y = mmi_carve_measure();
     gbuf f;
     gscr s;
     layout(l, batch, seq, &y, &f, NULL);
@@ -84,15 +84,15 @@ static void gau_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *sa
 static void buffers(const mmi_layer *l, const mmi_exec *c, const void *saved, void *scratch,
                     gbuf *f, gscr *s)
 {
-    mmi_carve y = {0, (unsigned char *)scratch};
+    mmi_carve y = mmi_carve_at(scratch, SIZE_MAX);
     gbuf fs;
     layout(l, c->batch, c->seq, &y, &fs, NULL);
     layout(l, c->batch, c->seq, &y, &fs, s);
     if (saved) {
-        mmi_carve z = {0, (unsigned char *)(uintptr_t)saved};
+        mmi_carve z = mmi_carve_at((void *)(uintptr_t)saved, SIZE_MAX);
         layout(l, c->batch, c->seq, &z, f, NULL);
     } else {
-        mmi_carve z = {0, (unsigned char *)scratch};
+        mmi_carve z = mmi_carve_at(scratch, SIZE_MAX);
         layout(l, c->batch, c->seq, &z, f, NULL);
     }
 }

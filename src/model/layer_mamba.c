@@ -154,7 +154,7 @@ static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, s
 static void mamba_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *saved,
                         size_t *scratch, int *gemm_ws)
 {
-    mmi_carve y = {0, NULL};
+    mmi_carve y = mmi_carve_measure();
     fbuf f;
     sbuf s;
     layout_fwd(l, batch, seq, &y, &f);
@@ -167,12 +167,12 @@ static void mamba_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *
 static void buffers(const mmi_layer *l, const mmi_exec *c, const void *saved, void *scratch,
                     fbuf *f, sbuf *s)
 {
-    mmi_carve y = {0, (unsigned char *)scratch};
+    mmi_carve y = mmi_carve_at(scratch, SIZE_MAX);
     fbuf fs;
     layout_fwd(l, c->batch, c->seq, &y, &fs);
     layout_scr(l, c->batch, c->seq, &y, s);
     if (saved) {
-        mmi_carve z = {0, (unsigned char *)saved};
+        mmi_carve z = mmi_carve_at((void *)(uintptr_t)saved, SIZE_MAX);
         layout_fwd(l, c->batch, c->seq, &z, f);
     } else {
         *f = fs;

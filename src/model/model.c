@@ -46,19 +46,6 @@ static int check_opts(const mm_model_opts *o, mmi_err *e)
     return MM_OK;
 }
 
-/* Writes create's failure text to the caller's err_buf. When the options could not be copied
- * (e.g. a newer struct with unknown fields) the caller's err_buf is still read if its
- * struct_size covers it, so even that failure is explained. */
-static void export_create_error(const mm_model_opts *opts, const mm_model_opts *copied,
-                                const mmi_err *e)
-{
-    size_t need = offsetof(mm_model_opts, err_buf_size) + sizeof(size_t);
-    if (copied->err_buf)
-        mmi_err_export(e, copied->err_buf, copied->err_buf_size);
-    else if (opts && opts->struct_size >= need && opts->err_buf)
-        mmi_err_export(e, opts->err_buf, opts->err_buf_size);
-}
-
 MM_API int mm_model_create(mm_model **out, const mm_model_opts *opts)
 {
     mm_model_opts o;
@@ -76,7 +63,8 @@ MM_API int mm_model_create(mm_model **out, const mm_model_opts *opts)
     if (rc == MM_OK && !(m = (mm_model *)mmi_calloc(&a, sizeof *m)))
         rc = mmi_fail(&e, MM_E_NOMEM, "mm_model_create: out of memory");
     if (rc != MM_OK) {
-        export_create_error(opts, &o, &e);
+        mmi_opts_export_error(opts, offsetof(mm_model_opts, err_buf),
+                              offsetof(mm_model_opts, err_buf_size), &e);
         return rc;
     }
     m->alloc = a;

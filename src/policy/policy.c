@@ -4,6 +4,7 @@
 #include "mmi_policy.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 /* ---- defaults (docs/RL.md lists the source of every number) ------------------------------ */
@@ -243,58 +244,53 @@ static int build_onpolicy(mm_policy *p)
 
 /* ---- buffers ------------------------------------------------------------------------------- */
 
-/* Carves n_bytes (rounded to 64) out of a running total; returns -1 on overflow. */
-static int plan(size_t *total, size_t *off, size_t n_bytes)
-{
-    size_t a = mmi_align_up(n_bytes ? n_bytes : 1);
-    if (!a || mmi_add_size(total, *total, a)) return -1;
-    *off = *total - a;
-    return 0;
-}
-
-typedef struct buf_req {
-    void **dst;
-    size_t bytes;
-} buf_req;
-
-static int alloc_buffers(mm_policy *p, void **block, size_t *block_size)
+/* Every buffer of the handle, in order, from one carver (measuring: the pointers are NULL). */
+static void layout(mm_policy *p, mmi_carve *y)
 {
     const mm_policy_opts *o = &p->o;
     int64_t od = p->obs_dim, ad = p->act_dim, na = o->n_agents, nb = p->maxb, wide = p->wide;
     int64_t cap = p->offpolicy ? o->buffer_size : 0;
     int64_t tn = p->offpolicy ? 0 : o->n_steps * na;
     int64_t npi = p->offpolicy ? 0 : p->n_pi;
-    buf_req r[] = {
-        {(void **)&p->low, 4 * (size_t)ad}, {(void **)&p->high, 4 * (size_t)ad},
-        {(void **)&p->ou, 4 * (size_t)(na * ad)}, {(void **)&p->last_raw, 4 * (size_t)(na * ad)},
-        {(void **)&p->last_out, 4 * (size_t)(na * ad)},
-        {(void **)&p->w_a, 4 * (size_t)(nb * wide)}, {(void **)&p->w_b, 4 * (size_t)(nb * wide)},
-        {(void **)&p->w_c, 4 * (size_t)(nb * wide)}, {(void **)&p->w_d, 4 * (size_t)(nb * wide)},
-        {(void **)&p->w_e, 4 * (size_t)(nb * wide)}, {(void **)&p->w_f, 4 * (size_t)(nb * wide)},
-        {(void **)&p->w_dbl, 8 * (size_t)(nb * 5 + od * 2 + p->head_dim * 2 + 4)},
-        {(void **)&p->w_idx, 8 * (size_t)nb},
-        {(void **)&p->rms.mean, 8 * (size_t)od}, {(void **)&p->rms.var, 8 * (size_t)od},
-        {(void **)&p->rms.f_mean, 4 * (size_t)od}, {(void **)&p->rms.f_istd, 4 * (size_t)od},
-        {(void **)&p->rb.obs, 4 * (size_t)(cap * od)}, {(void **)&p->rb.next_obs, 4 * (size_t)(cap * od)},
-        {(void **)&p->rb.act, 4 * (size_t)(cap * ad)}, {(void **)&p->rb.rew, 4 * (size_t)cap},
-        {(void **)&p->rb.term, 4 * (size_t)cap},
-        {(void **)&p->ro.obs, 4 * (size_t)(tn * od)}, {(void **)&p->ro.act, 4 * (size_t)(tn * ad)},
-        {(void **)&p->ro.logp, 4 * (size_t)tn}, {(void **)&p->ro.val, 4 * (size_t)tn},
-        {(void **)&p->ro.rew, 4 * (size_t)tn}, {(void **)&p->ro.done, 4 * (size_t)tn},
-        {(void **)&p->ro.adv, 4 * (size_t)tn}, {(void **)&p->ro.ret, 4 * (size_t)tn},
-        {(void **)&p->ro.last_obs, 4 * (size_t)(na * od)}, {(void **)&p->ro.last_val, 4 * (size_t)na},
-        {(void **)&p->flat_a, 4 * (size_t)npi}, {(void **)&p->flat_b, 4 * (size_t)npi},
-        {(void **)&p->flat_c, 4 * (size_t)npi}, {(void **)&p->flat_d, 4 * (size_t)npi},
-        {(void **)&p->flat_e, 4 * (size_t)npi}, {(void **)&p->flat_f, 4 * (size_t)npi},
-    };
-    size_t n = sizeof r / sizeof r[0], total = 0, off[sizeof r / sizeof r[0]];
-    for (size_t i = 0; i < n; i++)
-        if (plan(&total, &off[i], r[i].bytes))
-            return mmi_fail(&p->err, MM_E_RANGE, "mm_policy_create: buffer sizes overflow");
-    if (!(*block = mmi_calloc(&p->alloc, total)))
-        return mmi_fail(&p->err, MM_E_NOMEM, "mm_policy_create: %zu bytes of buffers", total);
-    *block_size = total;
-    for (size_t i = 0; i < n; i++) *r[i].dst = (char *)*block + off[i];
+    float **rows[] = {&p->w_a, &p->w_b, &p->w_c, &p->w_d, &p->w_e, &p->w_f};
+    float **flat[] = {&p->flat_a, &p->flat_b, &p->flat_c, &p->flat_d, &p->flat_e, &p->flat_f};
+    float **per_step[] = {&p->ro.logp, &p->ro.val, &p->ro.rew, &p->ro.done, &p->ro.adv,
+                          &p->ro.ret};
+    p->low = (float *)mmi_carve_take(y, ad, 4), p->high = (float *)mmi_carve_take(y, ad, 4);
+    p->ou = (float *)mmi_carve_take(y, na * ad, 4);
+    p->last_raw = (float *)mmi_carve_take(y, na * ad, 4);
+    p->last_out = (float *)mmi_carve_take(y, na * ad, 4);
+    for (int i = 0; i < 6; i++) *rows[i] = (float *)mmi_carve_take(y, nb * wide, 4);
+    p->w_dbl = (double *)mmi_carve_take(y, nb * 5 + od * 2 + p->head_dim * 2 + 4, 8);
+    p->w_idx = (int64_t *)mmi_carve_take(y, nb, 8);
+    p->rms.mean = (double *)mmi_carve_take(y, od, 8);
+    p->rms.var = (double *)mmi_carve_take(y, od, 8);
+    p->rms.f_mean = (float *)mmi_carve_take(y, od, 4);
+    p->rms.f_istd = (float *)mmi_carve_take(y, od, 4);
+    p->rb.obs = (float *)mmi_carve_take(y, cap * od, 4);
+    p->rb.next_obs = (float *)mmi_carve_take(y, cap * od, 4);
+    p->rb.act = (float *)mmi_carve_take(y, cap * ad, 4);
+    p->rb.rew = (float *)mmi_carve_take(y, cap, 4);
+    p->rb.term = (float *)mmi_carve_take(y, cap, 4);
+    p->ro.obs = (float *)mmi_carve_take(y, tn * od, 4);
+    p->ro.act = (float *)mmi_carve_take(y, tn * ad, 4);
+    for (int i = 0; i < 6; i++) *per_step[i] = (float *)mmi_carve_take(y, tn, 4);
+    p->ro.last_obs = (float *)mmi_carve_take(y, na * od, 4);
+    p->ro.last_val = (float *)mmi_carve_take(y, na, 4);
+    for (int i = 0; i < 6; i++) *flat[i] = (float *)mmi_carve_take(y, npi, 4);
+}
+
+/* Measures the buffers, allocates them once and carves them. */
+static int alloc_buffers(mm_policy *p)
+{
+    mmi_carve y = mmi_carve_measure();
+    layout(p, &y);
+    if (y.overflow) return mmi_fail(&p->err, MM_E_RANGE, "mm_policy_create: buffer sizes overflow");
+    if (!(p->block = mmi_calloc(&p->alloc, y.off)))
+        return mmi_fail(&p->err, MM_E_NOMEM, "mm_policy_create: %zu bytes of buffers", y.off);
+    p->block_size = y.off;
+    y = mmi_carve_at(p->block, p->block_size);
+    layout(p, &y);
     return MM_OK;
 }
 
@@ -323,7 +319,7 @@ static int create_parts(mm_policy *p)
         if ((rc = mm_model_num_params(p->actor, &n)) != MM_OK) return rc;
         p->n_pi = n + (p->discrete ? 0 : p->act_dim);
     }
-    if ((rc = alloc_buffers(p, &p->block, &p->block_size)) != MM_OK) return rc;
+    if ((rc = alloc_buffers(p)) != MM_OK) return rc;
     for (int64_t i = 0; i < p->act_dim; i++) {
         p->low[i] = p->o.act_low && !p->discrete ? p->o.act_low[i] : -1.0f;
         p->high[i] = p->o.act_high && !p->discrete ? p->o.act_high[i] : 1.0f;
@@ -342,6 +338,12 @@ static int create_parts(mm_policy *p)
     return MM_OK;
 }
 
+static void export_error(const mm_policy_opts *opts, const mmi_err *e)
+{
+    mmi_opts_export_error(opts, offsetof(mm_policy_opts, err_buf),
+                          offsetof(mm_policy_opts, err_buf_size), e);
+}
+
 int mm_policy_create(mm_policy **out, const mm_policy_opts *opts)
 {
     static const char fn[] = "mm_policy_create";
@@ -349,12 +351,14 @@ int mm_policy_create(mm_policy **out, const mm_policy_opts *opts)
     mmi_alloc a;
     mmi_err e;
     mm_policy *p;
+    int32_t algo;
     int rc;
     mmi_err_clear(&e);
     if (out) *out = NULL;
     if (!out || !opts) return mmi_fail(&e, MM_E_INVALID_ARG, "%s: NULL argument", fn);
-    if ((rc = mm_policy_opts_init(&o, opts->algo >= 1 && opts->algo <= 6 ? opts->algo : 1)))
-        return rc;
+    /* defaults of the caller's algorithm; an unknown one is refused after the copy */
+    algo = opts->algo >= MM_ALGO_DDPG && opts->algo <= MM_ALGO_TRPO ? opts->algo : MM_ALGO_DDPG;
+    if ((rc = mm_policy_opts_init(&o, algo))) return rc;
     rc = mmi_opts_copy(&o, opts, sizeof o, &e, fn);
     if (rc == MM_OK) rc = check_spaces(&o, &e, fn);
     if (rc == MM_OK) rc = check_numbers(&o, &e, fn);
@@ -363,14 +367,14 @@ int mm_policy_create(mm_policy **out, const mm_policy_opts *opts)
     if (rc == MM_OK && !(p = mmi_calloc(&a, sizeof *p)))
         rc = mmi_fail(&e, MM_E_NOMEM, "%s: handle", fn);
     if (rc != MM_OK) {
-        mmi_err_export(&e, opts->err_buf, opts->err_buf_size);
+        export_error(opts, &e);
         return rc;
     }
     p->alloc = a;
     p->o = o;
     size_policy(p);
     if ((rc = create_parts(p)) != MM_OK) {
-        mmi_err_export(&p->err, opts->err_buf, opts->err_buf_size);
+        export_error(opts, &p->err);
         mm_policy_free(p);
         return rc;
     }

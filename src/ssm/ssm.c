@@ -4,6 +4,7 @@
 #include "mmi_ssm.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #define MAX_DIM ((int64_t)1 << 24)
@@ -102,44 +103,40 @@ static int check_opts(const mm_ssm_opts *o, mmi_err *e)
     return MM_OK;
 }
 
-/* Sums the regions into one 64-byte aligned block and points the workspace into it. */
-static int carve(mm_ssm *h, const mmi_ssm_plan *p, int pass, size_t *total)
+/* The workspace regions, in order; measures when y measures (the pointers are then NULL). */
+static void layout(mm_ssm *h, const mmi_ssm_plan *p, mmi_carve *y)
 {
-    size_t off = 0, sz;
-    struct { void **dst; size_t n, elem; } r[] = {
-        {(void **)&h->ws.state, p->state, 4}, {(void **)&h->ws.ckpt, p->ckpt, 4},
-        {(void **)&h->ws.bt, p->bt, 4},       {(void **)&h->ws.ct, p->ct, 4},
-        {(void **)&h->ws.dbt, p->dbt, 8},     {(void **)&h->ws.dct, p->dct, 8},
-        {(void **)&h->ws.dacc, p->dacc, 8},   {(void **)&h->ws.work, 0, 4},
-        {(void **)&h->ws.fft, p->fft, 8},
-    };
-    if (mmi_mul_size(&r[7].n, p->work_per_thread, (size_t)h->n_threads)) return -1;
-    for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
-        if (mmi_mul_size(&sz, r[i].n, r[i].elem) || !(sz = mmi_align_up(sz ? sz : 64)))
-            return -1;
-        if (pass) *r[i].dst = (char *)h->block + off;
-        if (mmi_add_size(&off, off, sz)) return -1;
-    }
-    *total = off;
-    return 0;
+    /* work_per_thread <= 2^40 and n_threads <= 256 (reserve, check_opts): no overflow */
+    const int64_t work = (int64_t)p->work_per_thread * h->n_threads;
+    h->ws.state = (float *)mmi_carve_take(y, (int64_t)p->state, 4);
+    h->ws.ckpt = (float *)mmi_carve_take(y, (int64_t)p->ckpt, 4);
+    h->ws.bt = (float *)mmi_carve_take(y, (int64_t)p->bt, 4);
+    h->ws.ct = (float *)mmi_carve_take(y, (int64_t)p->ct, 4);
+    h->ws.dbt = (double *)mmi_carve_take(y, (int64_t)p->dbt, 8);
+    h->ws.dct = (double *)mmi_carve_take(y, (int64_t)p->dct, 8);
+    h->ws.dacc = (double *)mmi_carve_take(y, (int64_t)p->dacc, 8);
+    h->ws.work = (float *)mmi_carve_take(y, work, 4);
+    h->ws.fft = (double *)mmi_carve_take(y, (int64_t)p->fft, 8);
 }
 
+/* Measures the workspace, allocates it once and carves it. */
 static int reserve(mm_ssm *h)
 {
     mmi_ssm_plan p;
-    size_t total;
+    mmi_carve y = mmi_carve_measure();
     memset(&p, 0, sizeof p);
     if (mmi_ssm_plan_sizes(h, &p) != MM_OK || p.work_per_thread > ((size_t)1 << 40))
         return mmi_fail(&h->err, MM_E_RANGE, "mm_ssm_create: workspace sizes overflow");
     /* each thread's slice starts 64-byte aligned (kernels keep float64 scratch in it) */
     p.work_per_thread = (p.work_per_thread + 15) / 16 * 16;
-    if (carve(h, &p, 0, &total))
-        return mmi_fail(&h->err, MM_E_RANGE, "mm_ssm_create: workspace sizes overflow");
-    h->block = mmi_calloc(&h->alloc, total);
+    layout(h, &p, &y);
+    if (y.overflow) return mmi_fail(&h->err, MM_E_RANGE, "mm_ssm_create: workspace sizes overflow");
+    h->block = mmi_calloc(&h->alloc, y.off);
     if (!h->block)
-        return mmi_fail(&h->err, MM_E_NOMEM, "mm_ssm_create: cannot allocate %zu bytes", total);
-    h->block_bytes = total;
-    carve(h, &p, 1, &total);
+        return mmi_fail(&h->err, MM_E_NOMEM, "mm_ssm_create: cannot allocate %zu bytes", y.off);
+    h->block_bytes = y.off;
+    y = mmi_carve_at(h->block, h->block_bytes);
+    layout(h, &p, &y);
     h->ws.work_per_thread = p.work_per_thread;
     h->state_n = (int64_t)p.state;
     if (h->kind == MM_SSM_S4D || h->kind == MM_SSM_S4) mmi_fft_twiddles(h->nfft, h->ws.fft);
@@ -190,7 +187,8 @@ MM_API int mm_ssm_create(mm_ssm **out, const mm_ssm_opts *opts)
     *out = h;
     return MM_OK;
 fail:
-    if (opts) mmi_err_export(&e, opts->err_buf, opts->err_buf_size);
+    mmi_opts_export_error(opts, offsetof(mm_ssm_opts, err_buf),
+                          offsetof(mm_ssm_opts, err_buf_size), &e);
     return rc;
 }
 
