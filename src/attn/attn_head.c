@@ -34,11 +34,22 @@ static mmi_attn_dims feat_dims(const mmi_attn_head *a)
     return s;
 }
 
+/* The contract of every head call: sizes validated by mm_attn_create / the model builder, the
+ * inputs and the workspace present. */
+static int head_ok(const mmi_attn_head *a, const float *q, const float *k, const float *v,
+                   const float *ws)
+{
+    const mmi_attn_dims *s = &a->s;
+    return s->n >= 1 && s->m >= 1 && s->d >= 1 && s->dv >= 1 && q && k && v && ws &&
+           (a->kind != MM_ATTN_PERFORMER || (a->proj && a->projt && a->nf >= 1));
+}
+
 void mmi_attn_head_fwd(const mmi_attn_head *a, const float *q, const float *k, const float *v,
                        const float *g, float *fq, float *fk, float *o, float *row, float *stab,
                        float *ws)
 {
     const mmi_attn_dims *s = &a->s;
+    MMI_ASSERT(head_ok(a, q, k, v, ws) && o);
     switch (a->kind) {
     case MM_ATTN_SOFTMAX:
     case MM_ATTN_SPARSE: mmi_attn_softmax_fwd(s, q, k, v, o, row, ws); return;
@@ -70,6 +81,7 @@ void mmi_attn_head_bwd(const mmi_attn_head *a, const float *q, const float *k, c
                        float *dg, float *ws)
 {
     const mmi_attn_dims *s = &a->s;
+    MMI_ASSERT(head_ok(a, q, k, v, ws) && dout && dq && dk && dv); /* all three required */
     switch (a->kind) {
     case MM_ATTN_SOFTMAX:
     case MM_ATTN_SPARSE: mmi_attn_softmax_bwd(s, q, k, v, o, row, dout, dq, dk, dv, ws); return;
@@ -208,6 +220,7 @@ void mmi_attn_head_jvp(const mmi_attn_head *a, const float *q, const float *k, c
     const int norm = soft || (is_feat(a) && a->normalize);
     float *fq = ws, *tfq = fq + s->n * wmax, *fk = tfq + s->n * wmax, *tfk = fk + s->n * wmax;
     double *bc = (double *)(void *)(ws + (((size_t)(4 * s->n * wmax) + 1) & ~(size_t)1));
+    MMI_ASSERT(head_ok(a, q, k, v, ws) && tq && tk && tv && to);
     if (is_feat(a)) {
         feat_tangent(a, q, tq, s->n, 0, stab, fq, tfq);
         feat_tangent(a, k, tk, s->m, 1, stab, fk, tfk);
@@ -256,6 +269,7 @@ void mmi_attn_head_jvp(const mmi_attn_head *a, const float *q, const float *k, c
 void mmi_attn_draw_projection(mmi_rng *rng, int64_t d, int64_t nf, float *w, double *work)
 {
     double *q = work, *tmp = work + d * d;
+    MMI_ASSERT(d >= 1 && nf >= 1 && w && work);
     for (int64_t r0 = 0; r0 < nf; r0 += d) {
         const int64_t rows = nf - r0 < d ? nf - r0 : d;
         mmi_rng_orthogonal(rng, q, d, d, tmp);

@@ -480,6 +480,7 @@ int mmi_mamba_step(const mmi_layer *l, const mmi_exec *c, const float *p, const 
     mmi_exec one = *c;
     fbuf f;
     sbuf s;
+    MMI_ASSERT(B >= 1 && c->seq == 1 && x && y && state && scratch); /* checked by decode */
     one.seq = 1, one.rows = B;
     buffers(l, &one, NULL, scratch, &f, &s);
     mmi_gemm(0, 1, B, 2 * E, H, 1.0f, x, H, q.in, H, 0.0f, f.xz, 2 * E, c->gemm_ws, c->pool);
@@ -495,18 +496,24 @@ int mmi_mamba_step(const mmi_layer *l, const mmi_exec *c, const float *p, const 
     mmi_act_forward(MM_ACT_SILU, f.xc, f.xa, B * E);
     mmi_gemm(0, 1, B, X, E, 1.0f, f.xa, E, q.xp, E, 0.0f, f.xdbl, X, c->gemm_ws, c->pool);
     mmi_gemm(0, 1, B, E, R, 1.0f, f.xdbl, X, q.dtw, R, 0.0f, f.dl, E, c->gemm_ws, c->pool);
+    /* the scan step is the selective-scan kernel's, as mm_ssm_step runs it: element-wise
+     * delta (softplus of dt_proj + bias) and silu(z) for all B x E channels, then one row
+     * step per batch row (its channels share that row's B and C) */
+    for (int64_t i = 0; i < E * N; i++) s.aneg[i] = -expf(q.alog[i]);
     for (int64_t b = 0; b < B; b++)
         for (int64_t e = 0; e < E; e++) {
-            float *h = (float *)state + (size_t)b * row + E * (W - 1) + e * N;
-            const float *bb = f.xdbl + b * X + R, *cc = bb + N;
-            float d = mmi_softplus_f(f.dl[b * E + e] + q.dtb[e]), u = f.xa[b * E + e], yv = 0.0f;
-            float z = f.xz[b * 2 * E + E + e];
-            for (int64_t n = 0; n < N; n++) {
-                h[n] = expf(d * -expf(q.alog[e * N + n])) * h[n] + d * bb[n] * u;
-                yv += h[n] * cc[n];
-            }
-            f.ys[b * E + e] = (yv + q.D[e] * u) * z * mmi_sigmoid_f(z);
+            s.dt[b * E + e] = f.dl[b * E + e] + q.dtb[e];
+            s.zt[b * E + e] = f.xz[b * 2 * E + E + e];
         }
+    mmi_ssm_sel_prep(B * E, s.dt, 0.0f, 1, s.zt, s.ut, NULL, s.yt, NULL);
+    for (int64_t b = 0; b < B; b++) {
+        mmi_sel_step st;
+        st.n = E, st.N = N, st.A = s.aneg;
+        st.B = f.xdbl + b * X + R, st.C = st.B + N;
+        st.dlt = s.ut + b * E, st.u = f.xa + b * E, st.gz = s.yt + b * E, st.dskip = q.D;
+        st.x = (float *)state + (size_t)b * row + E * (W - 1), st.out = f.ys + b * E;
+        mmi_ssm_sel_step_rows(&st);
+    }
     mmi_gemm(0, 1, B, H, E, 1.0f, f.ys, E, q.out, E, 0.0f, y, H, c->gemm_ws, c->pool);
     return MM_OK;
 }

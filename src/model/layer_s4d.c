@@ -327,6 +327,7 @@ int mmi_s4d_step(const mmi_layer *l, const mmi_exec *c, const float *p, const fl
     mmi_exec one = *c;
     fbuf f;
     sbuf s;
+    MMI_ASSERT(B >= 1 && c->seq == 1 && x && y && state && scratch); /* checked by decode */
     one.seq = 1, one.rows = B;
     buffers(l, &one, NULL, scratch, &f, &s);
     for (int64_t h = 0; h < H; h++) {

@@ -73,11 +73,20 @@ static int layer_failed(mmi_err *e, int rc, const char *fn, int32_t i)
     return mmi_fail(e, rc, "%s: layer %d: %s", fn, (int)i, tmp);
 }
 
+/* The contract of a call on the model's own arena: sizes validated against the reservation
+ * (mmi_model_input_shape), so every layer's saved and scratch regions fit. */
+static int exec_fits(const mm_model *m, const mmi_exec *c)
+{
+    return c->batch >= 1 && c->seq >= 1 && c->rows == c->batch * c->seq &&
+           c->batch <= m->opts.max_batch && c->seq <= m->opts.max_seq && m->arena;
+}
+
 /* Forward through every layer from act[0]; with v, also the tangent, the last into jy. */
 static int run_layers(mm_model *m, const mmi_exec *c, const float *v, float *jy, const char *fn)
 {
     const float *t_in = NULL;
     unsigned char *arena = (unsigned char *)m->arena;
+    MMI_ASSERT(exec_fits(m, c));
     for (int32_t i = 0; i < m->n_layers; i++) {
         const mmi_layer *l = &m->layers[i];
         const float *p = m->params + l->param_offset;
@@ -205,6 +214,7 @@ MM_API int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_tensor *dx)
     arena = (unsigned char *)m->arena;
     lo = lowest_layer(m, dx != NULL);
     g_in = dy->data;
+    MMI_ASSERT(exec_fits(m, &c) && m->fwd_valid);
     for (int32_t i = m->n_layers - 1; i >= lo; i--) {
         const mmi_layer *l = &m->layers[i];
         float *g = l->frozen || l->n_params == 0 ? NULL : m->grads + l->param_offset;

@@ -49,6 +49,7 @@ int mmi_trpo_fvp(mm_policy *p, const float *v, float *out)
     float *u = p->w_d, *head = p->w_b;
     double *prob = MMI_POL_PROB(p), damp = p->o.cg_damping;
     int rc;
+    MMI_ASSERT(v != out && n >= 1 && n <= p->maxb);
     (void)actor_params(p, &na);
     rc = mm_model_jvp(p->actor, mmi_pol_view(p, 0, r->obs, n, p->obs_dim),
                       mmi_pol_view(p, 3, (float *)v, 1, na), mmi_pol_view(p, 1, head, n, K),
@@ -101,6 +102,9 @@ int32_t mmi_cg(mmi_matvec_fn mv, void *ctx, const float *b, int64_t n, int32_t i
 {
     double rr;
     int32_t k;
+    /* five distinct n-float vectors: x, r, d and ad are written while b is still read */
+    MMI_ASSERT(n >= 1 && iters >= 0 && x != b && r != b && d != b && ad != b);
+    MMI_ASSERT(x != r && x != d && x != ad && r != d && r != ad && d != ad);
     for (int64_t i = 0; i < n; i++) x[i] = 0.0f, r[i] = b[i], d[i] = b[i];
     rr = dot(r, r, n);
     for (k = 0; k < iters && rr >= 1e-10; k++) {

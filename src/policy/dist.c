@@ -26,6 +26,7 @@ double mmi_gauss_entropy(const float *ls, int64_t d)
 
 double mmi_cat_softmax(const float *z, int64_t k, double *prob)
 {
+    MMI_ASSERT(k >= 1);
     double m = z[0], s = 0;
     for (int64_t j = 1; j < k; j++) m = z[j] > m ? z[j] : m;
     for (int64_t j = 0; j < k; j++) s += (prob[j] = exp((double)z[j] - m));

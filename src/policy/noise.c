@@ -26,5 +26,6 @@ void mmi_noise_apply(mm_policy *p, float *y, int64_t n)
 
 void mmi_noise_reset(mm_policy *p, int64_t i)
 {
+    MMI_ASSERT(i >= 0 && i < p->o.n_agents);
     for (int64_t j = 0; j < p->act_dim; j++) p->ou[i * p->act_dim + j] = 0.0f;
 }

@@ -15,6 +15,7 @@ float *mmi_pol_logstd(mm_policy *p)
 
 int mmi_pi_forward(mm_policy *p, const float *x, int64_t n, float *head, const char *fn)
 {
+    MMI_ASSERT(n >= 1 && n <= p->maxb);
     mm_tensor *tx = mmi_pol_view(p, 0, (float *)x, n, p->obs_dim);
     mm_tensor *ty = mmi_pol_view(p, 1, head, n, p->head_dim);
     int rc = mm_model_forward(p->actor, tx, ty);
@@ -23,6 +24,7 @@ int mmi_pi_forward(mm_policy *p, const float *x, int64_t n, float *head, const c
 
 int mmi_v_forward(mm_policy *p, const float *x, int64_t n, float *v, const char *fn)
 {
+    MMI_ASSERT(n >= 1 && n <= p->maxb && p->vf);
     mm_tensor *tx = mmi_pol_view(p, 0, (float *)x, n, p->obs_dim);
     mm_tensor *ty = mmi_pol_view(p, 1, v, n, 1);
     int rc = mm_model_forward(p->vf, tx, ty);

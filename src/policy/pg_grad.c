@@ -45,6 +45,7 @@ double mmi_pg_head_grad(mm_policy *p, const float *head, const float *a, const d
 
 int mmi_pg_backward(mm_policy *p, const float *dhead, int64_t n, const double *dls)
 {
+    MMI_ASSERT(n >= 1 && n <= p->maxb);
     int rc = mm_model_backward(p->actor, mmi_pol_view(p, 2, (float *)dhead, n, p->head_dim), NULL);
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_update");
     if (!p->logstd) return MM_OK;

@@ -406,6 +406,7 @@ const char *mm_policy_errmsg(const mm_policy *p) { return p ? p->err.msg : "inva
 mm_tensor *mmi_pol_view(mm_policy *p, int k, float *data, int64_t rows, int64_t cols)
 {
     mm_tensor *t = &p->views[k];
+    MMI_ASSERT(k >= 0 && k < MMI_POL_VIEWS && rows >= 1 && cols >= 1);
     t->alloc = p->alloc;
     t->data = data;
     t->ndim = 2;

@@ -8,6 +8,7 @@
 void mmi_gae(int64_t T, int64_t N, const float *rew, const float *val, const float *done,
              const float *last_val, double gamma, double lambda, float *adv, float *ret)
 {
+    MMI_ASSERT(T >= 1 && N >= 1 && gamma >= 0 && lambda >= 0);
     for (int64_t i = 0; i < N; i++) {
         double a = 0.0;
         for (int64_t t = T - 1; t >= 0; t--) {

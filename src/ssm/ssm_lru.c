@@ -63,6 +63,7 @@ static int check_u(mm_ssm *h, const char *fn, const mm_ssm_inputs *in, int64_t *
 
 int mmi_ssm_lru_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out, mm_tensor *last)
 {
+    MMI_ASSERT(h->kind == MM_SSM_LRU); /* ssm_api.c dispatches by kind */
     static const char fn[] = "mm_ssm_scan";
     int64_t Bt, L, N = h->N;
     float *lam = h->ws.work;
@@ -126,6 +127,7 @@ static void write_grads(const mm_ssm *h, const mm_ssm_inputs *in, const mm_ssm_g
 
 int mmi_ssm_lru_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *dout, mm_ssm_grads *g)
 {
+    MMI_ASSERT(h->kind == MM_SSM_LRU); /* ssm_api.c dispatches by kind */
     static const char fn[] = "mm_ssm_scan_backward";
     int64_t Bt, L, H = h->D, N = h->N;
     float *lam = h->ws.work;
@@ -158,6 +160,7 @@ int mmi_ssm_lru_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *do
 /* One token: u [Bt,H] -> out [Bt,H]; state [Bt,N,x2]. */
 int mmi_ssm_lru_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
 {
+    MMI_ASSERT(h->kind == MM_SSM_LRU); /* ssm_api.c dispatches by kind */
     static const char fn[] = "mm_ssm_step";
     int64_t Bt, H = h->D, N = h->N;
     float *lam = h->ws.work;

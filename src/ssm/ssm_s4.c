@@ -44,6 +44,7 @@ static void setup(const mm_ssm *h, const mm_ssm_inputs *in, int64_t c, mmi_s4_ch
 
 int mmi_ssm_s4_kernel(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *k)
 {
+    MMI_ASSERT(h->kind == MM_SSM_S4); /* ssm_api.c dispatches by kind */
     static const char fn[] = "mm_ssm_kernel";
     mmi_s4_ch ch;
     mmi_s4_ws ws;
@@ -59,6 +60,7 @@ int mmi_ssm_s4_kernel(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *k)
 int mmi_ssm_s4_kernel_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *dk,
                                mm_ssm_grads *g)
 {
+    MMI_ASSERT(h->kind == MM_SSM_S4); /* ssm_api.c dispatches by kind */
     static const char fn[] = "mm_ssm_kernel_backward";
     int64_t M = h->N / 2, L;
     mmi_s4_ch ch;

@@ -41,6 +41,7 @@ static int check_k(mm_ssm *h, const char *fn, const char *name, const mm_tensor 
 
 int mmi_ssm_s4d_kernel(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *k)
 {
+    MMI_ASSERT(h->kind == MM_SSM_S4D); /* ssm_api.c dispatches by kind */
     static const char fn[] = "mm_ssm_kernel";
     mmi_s4d_ch ch;
     int64_t L;
@@ -58,6 +59,7 @@ int mmi_ssm_s4d_kernel(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *k)
 int mmi_ssm_s4d_kernel_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *dk,
                                 mm_ssm_grads *g)
 {
+    MMI_ASSERT(h->kind == MM_SSM_S4D); /* ssm_api.c dispatches by kind */
     static const char fn[] = "mm_ssm_kernel_backward";
     mmi_s4d_ch ch;
     int64_t L, M = h->N / 2;
@@ -87,6 +89,7 @@ int mmi_ssm_s4d_kernel_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_ten
  * The discretised modes are recomputed per call (O(H N), like the token's own work). */
 int mmi_ssm_s4d_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
 {
+    MMI_ASSERT(h->kind == MM_SSM_S4D); /* ssm_api.c dispatches by kind */
     static const char fn[] = "mm_ssm_step";
     int64_t H = h->D, M = h->N / 2, Bt;
     double *da = h->ws.fft + 9 * h->nfft + 2 * h->max_seq, *db = da + 2 * M * H;

@@ -156,6 +156,7 @@ static void prepare_bc(sel_call *c)
 
 int mmi_ssm_sel_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out, mm_tensor *last)
 {
+    MMI_ASSERT(h->kind == MM_SSM_SELECTIVE); /* ssm_api.c dispatches by kind */
     static const char fn[] = "mm_ssm_scan";
     sel_call c;
     int rc;
@@ -270,6 +271,7 @@ static void write_grads(const sel_call *c, int64_t tasks)
 
 int mmi_ssm_sel_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *dout, mm_ssm_grads *g)
 {
+    MMI_ASSERT(h->kind == MM_SSM_SELECTIVE); /* ssm_api.c dispatches by kind */
     static const char fn[] = "mm_ssm_scan_backward";
     sel_call c;
     int64_t tasks = mmi_pool_size(h->pool);
@@ -291,6 +293,7 @@ int mmi_ssm_sel_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *do
 /* One token per row: the recurrence of mmi_ssm_sel_fwd_portable on the carried state. */
 int mmi_ssm_sel_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
 {
+    MMI_ASSERT(h->kind == MM_SSM_SELECTIVE); /* ssm_api.c dispatches by kind */
     static const char fn[] = "mm_ssm_step";
     int64_t Bt, N = h->N, D = h->D, sd[1] = {D}, sa[2] = {D, N}, s2[2], gb = 1, gc = 1;
     int rc;

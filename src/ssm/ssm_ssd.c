@@ -90,6 +90,7 @@ static void fwd_task(void *ctx, int64_t i, int64_t n)
 
 int mmi_ssm_ssd_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out, mm_tensor *last)
 {
+    MMI_ASSERT(h->kind == MM_SSM_SSD); /* ssm_api.c dispatches by kind */
     ssd_call c;
     int rc;
     memset(&c, 0, sizeof c);
@@ -164,6 +165,7 @@ static void bwd_task(void *ctx, int64_t i, int64_t n)
 
 int mmi_ssm_ssd_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *dout, mm_ssm_grads *g)
 {
+    MMI_ASSERT(h->kind == MM_SSM_SSD); /* ssm_api.c dispatches by kind */
     static const char fn[] = "mm_ssm_scan_backward";
     ssd_call c;
     ssd_bwd w;
@@ -196,6 +198,7 @@ int mmi_ssm_ssd_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_tensor *do
 /* One token: x [Bt,H,P], dt [Bt,H], B/C [Bt,G,N]; state [Bt,H,P,N]. */
 int mmi_ssm_ssd_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
 {
+    MMI_ASSERT(h->kind == MM_SSM_SSD); /* ssm_api.c dispatches by kind */
     static const char fn[] = "mm_ssm_step";
     int64_t H = h->D, P = h->P, N = h->N, Bt, G, sh[1] = {H};
     int rc;
