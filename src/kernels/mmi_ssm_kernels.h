@@ -154,6 +154,10 @@ void mmi_s4d_kernel_row_jvp(const mmi_s4d_ch *ch, int64_t L, double tlog_dt, con
                             const float *taim, const float *tc, float *tk, double *acc);
 /* ZOH per mode: da = e^{dt A}, db = B (e^{dt A} - 1)/A (complex, interleaved; 2M doubles each). */
 void mmi_s4d_zoh(const mmi_s4d_ch *ch, double *da, double *db);
+/* One decoding step of one channel from its ZOH factors: x (M modes, interleaved, float) <-
+ * da x + db u; returns y0 + 2 Re(c . x) summed in float64 (y0 carries the caller's D u). */
+double mmi_s4d_step_modes(int64_t M, const double *da, const double *db, const float *c,
+                          float u, double y0, float *x);
 
 /* ---- real FFT (fft.c), causal convolution and correlation (ssm_conv.c) --------------------
  * nf is a power of two >= 2; tw are the twiddles of a power of two tw_n >= nf (see mmi_fft).

@@ -133,3 +133,17 @@ void mmi_s4d_kernel_row_jvp(const mmi_s4d_ch *ch, int64_t L, double tlog_dt, con
     }
     for (int64_t l = 0; l < L; l++) tk[l] = (float)acc[l];
 }
+
+double mmi_s4d_step_modes(int64_t M, const double *da, const double *db, const float *c,
+                          float u, double y0, float *x)
+{
+    double y = y0;
+    for (int64_t n = 0; n < M; n++) {
+        double xr = x[2 * n], xi = x[2 * n + 1];
+        double nr = da[2 * n] * xr - da[2 * n + 1] * xi + db[2 * n] * u;
+        double ni = da[2 * n] * xi + da[2 * n + 1] * xr + db[2 * n + 1] * u;
+        x[2 * n] = (float)nr, x[2 * n + 1] = (float)ni;
+        y += 2.0 * (c[2 * n] * nr - c[2 * n + 1] * ni);
+    }
+    return y;
+}

@@ -179,26 +179,6 @@ static void buffers(const mmi_layer *l, const mmi_exec *c, const void *saved, vo
     }
 }
 
-/* ---- layout helpers -------------------------------------------------------------------------- */
-/* dst [B, E, T] from src rows [B*T] with E values at stride ld; and back (dst ld E, += when
- * acc). */
-static void to_cols(const float *src, int64_t ld, int64_t B, int64_t T, int64_t E, float *dst)
-{
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t t = 0; t < T; t++)
-            for (int64_t e = 0; e < E; e++) dst[(b * E + e) * T + t] = src[(b * T + t) * ld + e];
-}
-
-static void from_cols(const float *src, int64_t B, int64_t T, int64_t E, float *dst, int64_t ld,
-                      int acc)
-{
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t t = 0; t < T; t++)
-            for (int64_t e = 0; e < E; e++) {
-                float v = src[(b * E + e) * T + t];
-                dst[(b * T + t) * ld + e] = acc ? dst[(b * T + t) * ld + e] + v : v;
-            }
-}
 
 /* B and C of every step, contiguous [B*T, N], from x_dbl rows [R | B | C]. */
 static void split_bc(const mmi_layer *l, const float *xdbl, int64_t rows, float *bc, float *cc)
@@ -261,9 +241,9 @@ static void scan_inputs(const mmi_layer *l, const mmi_exec *c, const par *q, con
 {
     int64_t E = EI(l), B = c->batch, T = c->seq;
     for (int64_t i = 0; i < E * NS(l); i++) s->aneg[i] = -expf(q->alog[i]);
-    to_cols(f->xa, E, B, T, E, s->ut);
-    to_cols(f->dl, E, B, T, E, s->dt);
-    to_cols(f->xz + E, 2 * E, B, T, E, s->zt);
+    mmi_rows_to_cols(f->xa, E, B, T, E, s->ut);
+    mmi_rows_to_cols(f->dl, E, B, T, E, s->dt);
+    mmi_rows_to_cols(f->xz + E, 2 * E, B, T, E, s->zt);
     split_bc(l, f->xdbl, c->rows, s->bc, s->cc);
 }
 
@@ -305,7 +285,7 @@ static int mamba_forward(const mmi_layer *l, const mmi_exec *c, const float *p, 
             scan_row(l, c, &q, &f, &s, b, e, 0, &r);
             mmi_ssm_sel_fwd(&r);
         }
-    from_cols(s.yt, c->batch, c->seq, E, f.ys, E, 0);
+    mmi_cols_to_rows(s.yt, c->batch, c->seq, E, f.ys, E, 0);
     mmi_gemm(0, 1, rows, H, E, 1.0f, f.ys, E, q.out, E, 0.0f, y, H, c->gemm_ws, c->pool);
     return MM_OK;
 }
@@ -353,7 +333,7 @@ static void mamba_backward(const mmi_layer *l, const mmi_exec *c, const float *p
         mmi_gemm(1, 0, H, E, rows, 1.0f, dy, H, f.ys, E, 1.0f, (float *)G.out, E, c->gemm_ws,
                  c->pool);
     scan_inputs(l, c, &q, &f, &s);
-    to_cols(s.dy, E, c->batch, c->seq, E, s.yt); /* yt now holds dY in columns */
+    mmi_rows_to_cols(s.dy, E, c->batch, c->seq, E, s.yt); /* yt now holds dY in columns */
     scan_backward(l, c, &q, &f, &s);
     if (g)
         for (int64_t e = 0; e < E; e++) {
@@ -363,7 +343,7 @@ static void mamba_backward(const mmi_layer *l, const mmi_exec *c, const float *p
                 ((float *)G.alog)[e * N + n] += (float)(s.da[e * N + n] * s.aneg[e * N + n]);
         }
     /* dt_proj: d(raw delta) -> dW_dt, d dt_low */
-    from_cols(s.ddl, c->batch, c->seq, E, s.dll, E, 0);
+    mmi_cols_to_rows(s.ddl, c->batch, c->seq, E, s.dll, E, 0);
     if (g)
         mmi_gemm(1, 0, E, R, rows, 1.0f, s.dll, E, f.xdbl, X, 1.0f, (float *)G.dtw, R, c->gemm_ws,
                  c->pool);
@@ -378,13 +358,13 @@ static void mamba_backward(const mmi_layer *l, const mmi_exec *c, const float *p
         mmi_gemm(1, 0, X, E, rows, 1.0f, s.dxdbl, X, f.xa, E, 1.0f, (float *)G.xp, E, c->gemm_ws,
                  c->pool);
     mmi_gemm(0, 0, rows, E, X, 1.0f, s.dxdbl, X, q.xp, E, 0.0f, s.dxa, E, c->gemm_ws, c->pool);
-    from_cols(s.du, c->batch, c->seq, E, s.dxa, E, 1);
+    mmi_cols_to_rows(s.du, c->batch, c->seq, E, s.dxa, E, 1);
     mmi_act_backward(MM_ACT_SILU, f.xc, f.xa, s.dxa, s.dxa, rows * E);
     if (g) memset(s.cacc, 0, (size_t)(E * (W + 1)) * sizeof(double));
     conv_bwd(c->batch, c->seq, E, W, f.xz, 2 * E, q.cw, s.dxa, s.dxz, g ? s.cacc : NULL);
     if (g)
         for (int64_t i = 0; i < E * W + E; i++) ((float *)G.cw)[i] += (float)s.cacc[i];
-    from_cols(s.dz, c->batch, c->seq, E, s.dxz + E, 2 * E, 0);
+    mmi_cols_to_rows(s.dz, c->batch, c->seq, E, s.dxz + E, 2 * E, 0);
     /* in_proj */
     if (g)
         mmi_gemm(1, 0, 2 * E, H, rows, 1.0f, s.dxz, 2 * E, x, H, 1.0f, (float *)G.in, H, c->gemm_ws,
@@ -453,13 +433,13 @@ static void mamba_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, con
     mmi_gemm(0, 1, rows, E, R, 1.0f, f.xdbl, X, v.dtw, R, 1.0f, tdl, E, c->gemm_ws, c->pool);
     /* scan */
     scan_inputs(l, c, &q, &f, &s);
-    to_cols(txa, E, c->batch, c->seq, E, s.tut);
-    to_cols(tdl, E, c->batch, c->seq, E, s.tdt);
-    to_cols(txz + E, 2 * E, c->batch, c->seq, E, s.tzt);
+    mmi_rows_to_cols(txa, E, c->batch, c->seq, E, s.tut);
+    mmi_rows_to_cols(tdl, E, c->batch, c->seq, E, s.tdt);
+    mmi_rows_to_cols(txz + E, 2 * E, c->batch, c->seq, E, s.tzt);
     split_bc(l, txdbl, rows, s.tbc, s.tcc);
     for (int64_t b = 0; b < c->batch; b++)
         for (int64_t e = 0; e < E; e++) scan_tangent_row(l, c, &q, &v, &s, b, e, s.yt);
-    from_cols(s.yt, c->batch, c->seq, E, tys, E, 0);
+    mmi_cols_to_rows(s.yt, c->batch, c->seq, E, tys, E, 0);
     /* out_proj */
     mmi_gemm(0, 1, rows, H, E, 1.0f, tys, E, q.out, E, 0.0f, ty, H, c->gemm_ws, c->pool);
     mmi_gemm(0, 1, rows, H, E, 1.0f, f.ys, E, v.out, E, 1.0f, ty, H, c->gemm_ws, c->pool);

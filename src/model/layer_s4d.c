@@ -137,20 +137,6 @@ static void buffers(const mmi_layer *l, const mmi_exec *c, const void *saved, vo
     }
 }
 
-/* [B, T, H] rows <-> [B, H, T] columns */
-static void to_cols(const float *src, int64_t B, int64_t T, int64_t H, float *dst)
-{
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t t = 0; t < T; t++)
-            for (int64_t h = 0; h < H; h++) dst[(b * H + h) * T + t] = src[(b * T + t) * H + h];
-}
-
-static void from_cols(const float *src, int64_t B, int64_t T, int64_t H, float *dst)
-{
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t t = 0; t < T; t++)
-            for (int64_t h = 0; h < H; h++) dst[(b * T + t) * H + h] = src[(b * H + h) * T + t];
-}
 
 static mmi_s4d_ch channel(const mmi_layer *l, const par *q, int64_t h)
 {
@@ -199,9 +185,9 @@ static int s4d_forward(const mmi_layer *l, const mmi_exec *c, const float *p, co
         mmi_s4d_ch ch = channel(l, &q, h);
         mmi_s4d_kernel_row(&ch, T, f.k + h * T, s.modes);
     }
-    to_cols(x, c->batch, T, H, s.uc);
+    mmi_rows_to_cols(x, H, c->batch, T, H, s.uc);
     conv_cols(c, H, f.k, s.uc, q.D, s.yc, &s, 0);
-    from_cols(s.yc, c->batch, T, H, f.y);
+    mmi_cols_to_rows(s.yc, c->batch, T, H, f.y, H, 0);
     mmi_act_forward(MM_ACT_GELU, f.y, f.a, rows * H);
     mmi_gemm(0, 1, rows, 2 * H, H, 1.0f, f.a, H, q.W, H, 0.0f, f.z, 2 * H, c->gemm_ws, c->pool);
     mmi_add_rows(f.z, q.b, rows, 2 * H);
@@ -236,8 +222,8 @@ static void s4d_backward(const mmi_layer *l, const mmi_exec *c, const float *p, 
     }
     mmi_gemm(0, 0, rows, H, 2 * H, 1.0f, s.dz, 2 * H, q.W, H, 0.0f, s.da, H, c->gemm_ws, c->pool);
     mmi_act_backward(MM_ACT_GELU, f.y, f.a, s.da, s.da, rows * H);
-    to_cols(s.da, c->batch, T, H, s.dyc);
-    to_cols(x, c->batch, T, H, s.uc);
+    mmi_rows_to_cols(s.da, H, c->batch, T, H, s.dyc);
+    mmi_rows_to_cols(x, H, c->batch, T, H, s.uc);
     for (int64_t h = 0; h < H; h++) {
         double sdd = 0.0;
         mmi_ssm_rfft(nf, f.k + h * T, T, s.tw, nf, s.kf);
@@ -275,7 +261,7 @@ static void s4d_backward(const mmi_layer *l, const mmi_exec *c, const float *p, 
             }
         }
     }
-    if (dx) from_cols(s.duc, c->batch, T, H, dx);
+    if (dx) mmi_cols_to_rows(s.duc, c->batch, T, H, dx, H, 0);
 }
 
 static void s4d_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const float *vp,
@@ -294,13 +280,13 @@ static void s4d_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const
         mmi_s4d_kernel_row_jvp(&ch, T, v.log_dt[h], v.lar + h * M, v.aim + h * M, v.C + 2 * h * M,
                                s.tk + h * T, s.modes);
     }
-    to_cols(x, c->batch, T, H, s.uc);
+    mmi_rows_to_cols(x, H, c->batch, T, H, s.uc);
     conv_cols(c, H, s.tk, s.uc, v.D, s.yc, &s, 0);
     if (tx) {
-        to_cols(tx, c->batch, T, H, s.tuc);
+        mmi_rows_to_cols(tx, H, c->batch, T, H, s.tuc);
         conv_cols(c, H, f.k, s.tuc, q.D, s.yc, &s, 1);
     }
-    from_cols(s.yc, c->batch, T, H, s.ta);
+    mmi_cols_to_rows(s.yc, c->batch, T, H, s.ta, H, 0);
     mmi_act_backward(MM_ACT_GELU, f.y, f.a, s.ta, s.ta, rows * H);
     mmi_gemm(0, 1, rows, 2 * H, H, 1.0f, s.ta, H, q.W, H, 0.0f, s.tz, 2 * H, c->gemm_ws, c->pool);
     mmi_gemm(0, 1, rows, 2 * H, H, 1.0f, f.a, H, v.W, H, 1.0f, s.tz, 2 * H, c->gemm_ws, c->pool);
@@ -336,18 +322,11 @@ int mmi_s4d_step(const mmi_layer *l, const mmi_exec *c, const float *p, const fl
     }
     for (int64_t b = 0; b < B; b++)
         for (int64_t h = 0; h < H; h++) {
-            float *st = (float *)state + (b * H + h) * 2 * M, u = x[b * H + h];
-            const double *da = s.zo + 4 * h * M, *db = da + 2 * M;
-            const float *cc = q.C + 2 * h * M;
-            double acc = (double)q.D[h] * u;
-            for (int64_t n = 0; n < M; n++) {
-                double xr = st[2 * n], xi = st[2 * n + 1];
-                double nr = da[2 * n] * xr - da[2 * n + 1] * xi + db[2 * n] * u;
-                double ni = da[2 * n] * xi + da[2 * n + 1] * xr + db[2 * n + 1] * u;
-                st[2 * n] = (float)nr, st[2 * n + 1] = (float)ni;
-                acc += 2.0 * (cc[2 * n] * nr - cc[2 * n + 1] * ni);
-            }
-            f.y[b * H + h] = (float)acc;
+            float u = x[b * H + h];
+            const double *da = s.zo + 4 * h * M;
+            float *st = (float *)state + (b * H + h) * 2 * M;
+            f.y[b * H + h] = (float)mmi_s4d_step_modes(M, da, da + 2 * M, q.C + 2 * h * M, u,
+                                                       (double)q.D[h] * u, st);
         }
     mmi_act_forward(MM_ACT_GELU, f.y, f.a, B * H);
     mmi_gemm(0, 1, B, 2 * H, H, 1.0f, f.a, H, q.W, H, 0.0f, f.z, 2 * H, c->gemm_ws, c->pool);

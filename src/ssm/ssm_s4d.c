@@ -108,18 +108,11 @@ int mmi_ssm_s4d_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
     }
     for (int64_t b = 0; b < Bt; b++)
         for (int64_t c = 0; c < H; c++) {
-            float *x = h->ws.state + (b * H + c) * 2 * M, u = in->u->data[b * H + c];
-            const float *cc = in->C->data + c * 2 * M;
-            const double *a = da + 2 * M * c, *bb = db + 2 * M * c;
-            double y = in->D ? (double)in->D->data[c] * u : 0.0;
-            for (int64_t n = 0; n < M; n++) {
-                double xr = x[2 * n], xi = x[2 * n + 1];
-                double nr = a[2 * n] * xr - a[2 * n + 1] * xi + bb[2 * n] * u;
-                double ni = a[2 * n] * xi + a[2 * n + 1] * xr + bb[2 * n + 1] * u;
-                x[2 * n] = (float)nr, x[2 * n + 1] = (float)ni;
-                y += 2.0 * (cc[2 * n] * nr - cc[2 * n + 1] * ni);
-            }
-            out->data[b * H + c] = (float)y;
+            float u = in->u->data[b * H + c];
+            double y0 = in->D ? (double)in->D->data[c] * u : 0.0;
+            float *x = h->ws.state + (b * H + c) * 2 * M;
+            out->data[b * H + c] = (float)mmi_s4d_step_modes(
+                M, da + 2 * M * c, db + 2 * M * c, in->C->data + c * 2 * M, u, y0, x);
         }
     return MM_OK;
 }
