@@ -199,6 +199,9 @@ int mmi_model_add_layer(mm_model *m, const char *kind_name, const int64_t *icfg,
  * libmm layer is one Sequential index, activations included (Linear, Tanh, Linear gives 0.*,
  * 2.*). Returns MM_OK or MM_E_RANGE. */
 int mmi_model_tensor_name(const mm_model *m, int32_t layer, int32_t t, char *buf, size_t n);
+/* Tensor t of layer i (its shape and its offset in the mm_model_params buffer), or NULL past
+ * the last tensor of that layer or the last layer. */
+const mmi_ptensor *mmi_model_tensor(const mm_model *m, int32_t layer, int32_t t);
 
 /* ---- internals shared by the model's files ------------------------------------------------- */
 /* Validates x against the model input ([B, in] or [B, T, in]; 1-D [in] is B = 1) and returns

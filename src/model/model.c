@@ -412,3 +412,10 @@ int mmi_model_tensor_name(const mm_model *m, int32_t layer, int32_t t, char *buf
     snprintf(buf, n, "%d.%s", (int)layer, m->layers[layer].tensors[t].name);
     return MM_OK;
 }
+
+const mmi_ptensor *mmi_model_tensor(const mm_model *m, int32_t layer, int32_t t)
+{
+    if (!m || layer < 0 || layer >= m->n_layers || t < 0 || t >= m->layers[layer].n_tensors)
+        return NULL;
+    return &m->layers[layer].tensors[t];
+}

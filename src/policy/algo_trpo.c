@@ -13,8 +13,11 @@
 
 static float *actor_params(mm_policy *p, int64_t *n)
 {
-    *n = p->actor->n_params;
-    return p->actor->params;
+    float *w = NULL;
+    int rc = mm_model_params(p->actor, &w, n);
+    MMI_ASSERT(rc == MM_OK); /* the actor is finalized at create */
+    (void)rc;
+    return w;
 }
 
 void mmi_trpo_get_params(mm_policy *p, float *v)
@@ -36,8 +39,11 @@ void mmi_trpo_set_params(mm_policy *p, const float *v)
 /* Actor gradient buffer (+ log-std part from dls) into g. */
 static void collect_grad(mm_policy *p, const double *dls, float *g)
 {
-    float *ga = p->actor->grads;
-    int64_t n = p->actor->n_params;
+    float *ga = NULL;
+    int64_t n = 0;
+    int rc = mm_model_grads(p->actor, &ga, &n);
+    MMI_ASSERT(rc == MM_OK);
+    (void)rc;
     memcpy(g, ga, sizeof(float) * (size_t)n);
     for (int64_t j = 0; dls && !p->discrete && j < p->act_dim; j++) g[n + j] = (float)dls[j];
 }

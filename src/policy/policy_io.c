@@ -38,9 +38,14 @@ static int list_tensors(mm_policy *p, io_list *L)
     L->n = 0;
     for (int k = 0; k < 8; k++) {
         mm_model *m = ms[k];
-        for (int32_t i = 0; m && i < m->n_layers; i++)
-            for (int32_t t = 0; t < m->layers[i].n_tensors; t++) {
-                const mmi_ptensor *pt = &m->layers[i].tensors[t];
+        const mmi_ptensor *pt;
+        int32_t nl = 0;
+        float *w = NULL;
+        int64_t nw;
+        if (m && (mm_model_num_layers(m, &nl) != MM_OK || mm_model_params(m, &w, &nw) != MM_OK))
+            return MM_E_STATE; /* every network of a created policy is finalized */
+        for (int32_t i = 0; i < nl; i++)
+            for (int32_t t = 0; (pt = mmi_model_tensor(m, i, t)) != NULL; t++) {
                 char tn[48];
                 mmi_st_out *o = &L->t[L->n];
                 if (L->n >= MAX_OUT - 3) return MM_E_RANGE;
@@ -50,8 +55,8 @@ static int list_tensors(mm_policy *p, io_list *L)
                 o->dtype = MMI_ST_F32;
                 o->ndim = pt->ndim;
                 for (int32_t d = 0; d < pt->ndim; d++) o->shape[d] = pt->shape[d];
-                o->data = m->params + pt->offset;
-                L->dst[L->n++] = m->params + pt->offset;
+                o->data = w + pt->offset;
+                L->dst[L->n++] = w + pt->offset;
             }
     }
     static const char *const rn[3] = {"obs_rms.count", "obs_rms.mean", "obs_rms.var"};
