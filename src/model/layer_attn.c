@@ -14,6 +14,8 @@
 #include <math.h>
 #include <string.h>
 
+/* Letters: B batch, T sequence, d d_model (in_dim), H heads, dk key width, dv value width,
+ * nf feature count (PERFORMER n_features, else dk), bh = B x H, pw / aw projection widths. */
 /* icfg: kind, heads, d_head, dv, causal, variant, aux, seed (see cfg_from_opts) */
 #define KIND(l)   ((int32_t)(l)->icfg[0])
 #define HEADS(l)  ((l)->icfg[1])

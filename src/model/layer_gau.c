@@ -12,6 +12,8 @@
 #include <math.h>
 #include <string.h>
 
+/* Letters: B batch, T sequence, d d_model (in_dim), e expansion width (U, V), sd shared q/k
+ * width (Z), w3 = 2e + sd (the [U | V | Z] projection); rows = B x T. */
 #define EXP(l)    ((l)->icfg[0])
 #define SDIM(l)   ((l)->icfg[1])
 #define CAUSAL(l) ((int32_t)(l)->icfg[2])

@@ -15,6 +15,8 @@
 #include <math.h>
 #include <string.h>
 
+/* Letters: B batch, T sequence, H d_model (in_dim), E d_inner (expand x H), N d_state,
+ * W d_conv, R dt_rank, X = R + 2N (x_proj width: delta, B, C); rows = B x T. */
 #define NS(l)       ((l)->icfg[0])
 #define WC(l)       ((l)->icfg[1])
 #define EXPAND(l)   ((l)->icfg[2])

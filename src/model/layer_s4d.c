@@ -13,6 +13,7 @@
 #include <math.h>
 #include <string.h>
 
+/* Letters: B batch, T sequence, H d_model (channels), N d_state, M = N/2 complex modes. */
 #define NS(l)    ((l)->icfg[0])
 #define MODES(l) (NS(l) / 2)
 
