@@ -81,7 +81,7 @@ static int step_all(mm_policy *p)
 /* One PPO/A2C minibatch of m rows gathered into the work buffers. */
 static int minibatch(mm_policy *p, int64_t m, int ppo, double *clip_frac, double *kl)
 {
-    double *w = p->w_dbl, *coef = MMI_POL_COEF(p), *dl = MMI_POL_DLS(p);
+    double *w = p->w_dbl, *coef = p->coef, *dl = p->dls;
     double vloss = 0, eps = p->o.clip_range * mmi_pol_progress(p), pl = 0;
     float *head = p->w_b, *lp = p->w_d;
     int rc;
@@ -148,7 +148,7 @@ static int qac(mm_policy *p)
     mmi_rollout *r = &p->ro;
     int64_t N = r->n_agents, n = r->n_steps * N, K = p->head_dim;
     float *q = p->w_f, *dq = p->w_e, *head = p->w_b;
-    double *coef = MMI_POL_COEF(p), *dl = MMI_POL_DLS(p), closs = 0, qm = 0;
+    double *coef = p->coef, *dl = p->dls, closs = 0, qm = 0;
     int rc = mm_model_forward(p->critic[0], mmi_pol_view(p, 0, r->obs, n, p->obs_dim),
                               mmi_pol_view(p, 1, q, n, K));
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->critic[0], rc, "mm_policy_update");

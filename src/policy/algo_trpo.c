@@ -53,7 +53,7 @@ int mmi_trpo_fvp(mm_policy *p, const float *v, float *out)
     mmi_rollout *r = &p->ro;
     int64_t n = r->n_steps * r->n_agents, K = p->head_dim, na = 0;
     float *u = p->w_d, *head = p->w_b;
-    double *prob = MMI_POL_PROB(p), damp = p->o.cg_damping;
+    double *prob = p->prob, damp = p->o.cg_damping;
     int rc;
     MMI_ASSERT(v != out && n >= 1 && n <= p->maxb);
     (void)actor_params(p, &na);
@@ -132,7 +132,7 @@ static double mean_kl(mm_policy *p, const float *old_head, const float *old_ls, 
                       int64_t n)
 {
     int64_t K = p->head_dim;
-    double s = 0, *prob = MMI_POL_PROB(p);
+    double s = 0, *prob = p->prob;
     if (!p->discrete) {
         const float *ls = mmi_pol_logstd(p);
         for (int64_t i = 0; i < n; i++)
@@ -172,7 +172,7 @@ int mmi_trpo_kl_grad(mm_policy *p, const float *old_head, int64_t n, float *g)
 {
     int64_t K = p->head_dim;
     float *cur = p->w_b, *dh = p->w_d;
-    double *prob = MMI_POL_PROB(p), *dls = MMI_POL_DLS(p);
+    double *prob = p->prob, *dls = p->dls;
     const float *ols = old_logstd(p, old_head, n);
     int rc = mmi_pi_forward(p, p->ro.obs, n, cur, "mm_policy_update");
     if (rc != MM_OK) return rc;
@@ -221,7 +221,7 @@ int32_t mmi_trpo_line_search(mm_policy *p, const float *theta_old, const float *
                              const float *old_head, double surr_old, int *rc)
 {
     int64_t n = p->ro.n_steps * p->ro.n_agents;
-    float *th = p->flat_d;
+    float *th = p->trpo.trial;
     double f = 1.0;
     *rc = MM_OK;
     for (int32_t k = 0; k < p->o.ls_max_iter; k++, f *= p->o.ls_decay) {
@@ -242,8 +242,9 @@ int32_t mmi_trpo_line_search(mm_policy *p, const float *theta_old, const float *
 
 static int policy_step(mm_policy *p, int64_t n)
 {
-    float *old_head = p->w_f, *g = p->flat_a, *x = p->flat_b, *th_old = p->flat_c;
-    double *coef = MMI_POL_COEF(p), *dls = MMI_POL_DLS(p), surr_old, xfx, beta;
+    float *old_head = p->w_f, *g = p->trpo.grad, *x = p->trpo.step, *th_old = p->trpo.theta_old;
+    float *fx = p->trpo.fx;
+    double *coef = p->coef, *dls = p->dls, surr_old, xfx, beta;
     fvp_ctx ctx = {p, MM_OK};
     int rc = mmi_pi_forward(p, p->ro.obs, n, old_head, "mm_policy_update");
     if (rc != MM_OK) return rc;
@@ -257,10 +258,11 @@ static int policy_step(mm_policy *p, int64_t n)
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_update");
     collect_grad(p, dls, g);
     mmi_trpo_get_params(p, th_old);
-    mmi_cg(fvp_mv, &ctx, g, p->n_pi, p->o.cg_max_steps, x, p->flat_d, p->flat_e, p->flat_f);
+    mmi_cg(fvp_mv, &ctx, g, p->n_pi, p->o.cg_max_steps, x, p->trpo.cg_r, p->trpo.cg_d,
+           p->trpo.cg_ad);
     if (ctx.rc != MM_OK) return ctx.rc;
-    if ((rc = mmi_trpo_fvp(p, x, p->flat_d)) != MM_OK) return rc;
-    xfx = dot(x, p->flat_d, p->n_pi);
+    if ((rc = mmi_trpo_fvp(p, x, fx)) != MM_OK) return rc;
+    xfx = dot(x, fx, p->n_pi);
     if (!(xfx > 0) || !isfinite(xfx)) {
         p->st_ls = -1;
         return MM_OK; /* nothing sensible to step along: keep theta_old */

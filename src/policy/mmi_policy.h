@@ -84,13 +84,35 @@ struct mm_policy {
     float *ou;          /* [n_agents, act_dim] OU state */
     float *last_raw;    /* [n_agents, act_dim] raw Gaussian sample of the last act */
     float *last_out;    /* [n_agents, act_dim] what that act returned */
-    /* work (maxb rows each) */
-    float *w_a, *w_b, *w_c, *w_d, *w_e, *w_f; /* maxb x wide floats */
-    double *w_dbl;                             /* maxb x 4 doubles (+ obs_dim) */
-    int64_t *w_idx;                            /* maxb */
-    int64_t wide;                              /* floats per row of w_*: max widths */
-    float *flat_a, *flat_b, *flat_c, *flat_d, *flat_e, *flat_f; /* TRPO vectors (n_pi) */
-    int64_t n_pi;                              /* policy parameters (net + log std) */
+    /* Row work: six maxb x wide float buffers. One phase (act, observe, one algorithm's
+     * update) runs at a time and names them by role; the one table of who keeps what where:
+     *           w_a     w_b            w_c          w_d              w_e        w_f
+     * act       obs     head / y       -            -                -          -
+     * observe   -       act / head     boot value   -                q (QAC)    logits (QAC)
+     * DDPG/TD3  obs     next obs, dx   [obs | act]  target in, mu    a', dq     q
+     * A2C..PPO  obs     head           act          logp, dhead      adv, dq    value, q
+     * TRPO      obs     head, v        logp, dv     jvp out, dhead   -          old heads
+     * pg_grad.c callees: mmi_pg_backward keeps the log-std backward's rows in w_f;
+     * mmi_last_values (QAC) keeps q in w_e and logits in w_f. */
+    float *w_a, *w_b, *w_c, *w_d, *w_e, *w_f;
+    int64_t wide;    /* floats per row of w_*: max widths */
+    double *w_dbl;   /* maxb x 4 doubles per batch row (DDPG: r, done, y; A2C..PPO: adv, ret,
+                        old log pi, old value) */
+    double *coef;    /* maxb: one policy-gradient coefficient per row */
+    double *rms_work; /* 2 obs_dim: the observation-statistics update */
+    double *prob;    /* head_dim: one row of class probabilities */
+    double *dls;     /* head_dim: a log-std gradient */
+    int64_t *w_idx;  /* maxb */
+    /* TRPO's vectors over the n_pi policy parameters (net + log std), one per role */
+    struct {
+        float *grad;      /* g: surrogate gradient at theta_old */
+        float *step;      /* x: CG solution of F x = g, then the full step */
+        float *theta_old; /* parameters before the update (restored when no step is taken) */
+        float *fx;        /* F x */
+        float *trial;     /* the line search's candidate parameters */
+        float *cg_r, *cg_d, *cg_ad; /* CG residual, direction and F times direction */
+    } trpo;
+    int64_t n_pi;
     mm_tensor views[MMI_POL_VIEWS];
     /* counters */
     int64_t steps, calls, calls_since_train, pending, n_updates;
@@ -103,12 +125,6 @@ struct mm_policy {
     size_t block_size;
 };
 
-/* Parts of w_dbl: 4 doubles per batch row, one coefficient per row, observation-statistics
- * work (2 obs_dim), one row of class probabilities (head_dim), a log-std gradient (act_dim). */
-#define MMI_POL_COEF(p) ((p)->w_dbl + 4 * (p)->maxb)
-#define MMI_POL_RMS_WORK(p) ((p)->w_dbl + 5 * (p)->maxb)
-#define MMI_POL_PROB(p) ((p)->w_dbl + 5 * (p)->maxb + 2 * (p)->obs_dim)
-#define MMI_POL_DLS(p) (MMI_POL_PROB(p) + (p)->head_dim)
 /* The Gaussian log std vector (act_dim floats): the bias of the logstd model. */
 float *mmi_pol_logstd(mm_policy *p);
 

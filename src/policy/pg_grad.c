@@ -26,7 +26,7 @@ double mmi_pg_head_grad(mm_policy *p, const float *head, const float *a, const d
             }
         return mmi_gauss_entropy(ls, d);
     }
-    double *prob = MMI_POL_PROB(p);
+    double *prob = p->prob;
     for (int64_t i = 0; i < n; i++) {
         double h = 0;
         int64_t ai = (int64_t)a[i];
@@ -88,7 +88,7 @@ int mmi_last_values(mm_policy *p)
     if (p->vf) return mmi_v_forward(p, r->last_obs, r->n_agents, r->last_val, "mm_policy_update");
     /* QAC: expected Q under pi */
     float *q = p->w_e, *z = p->w_f;
-    double *prob = MMI_POL_PROB(p);
+    double *prob = p->prob;
     int64_t k = p->head_dim, n = r->n_agents;
     int rc = mm_model_forward(p->critic[0], mmi_pol_view(p, 0, r->last_obs, n, p->obs_dim),
                               mmi_pol_view(p, 1, q, n, k));

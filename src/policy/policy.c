@@ -253,7 +253,8 @@ static void layout(mm_policy *p, mmi_carve *y)
     int64_t tn = p->offpolicy ? 0 : o->n_steps * na;
     int64_t npi = p->offpolicy ? 0 : p->n_pi;
     float **rows[] = {&p->w_a, &p->w_b, &p->w_c, &p->w_d, &p->w_e, &p->w_f};
-    float **flat[] = {&p->flat_a, &p->flat_b, &p->flat_c, &p->flat_d, &p->flat_e, &p->flat_f};
+    float **flat[] = {&p->trpo.grad, &p->trpo.step, &p->trpo.theta_old, &p->trpo.fx,
+                      &p->trpo.trial, &p->trpo.cg_r, &p->trpo.cg_d, &p->trpo.cg_ad};
     float **per_step[] = {&p->ro.logp, &p->ro.val, &p->ro.rew, &p->ro.done, &p->ro.adv,
                           &p->ro.ret};
     p->low = (float *)mmi_carve_take(y, ad, 4), p->high = (float *)mmi_carve_take(y, ad, 4);
@@ -261,7 +262,11 @@ static void layout(mm_policy *p, mmi_carve *y)
     p->last_raw = (float *)mmi_carve_take(y, na * ad, 4);
     p->last_out = (float *)mmi_carve_take(y, na * ad, 4);
     for (int i = 0; i < 6; i++) *rows[i] = (float *)mmi_carve_take(y, nb * wide, 4);
-    p->w_dbl = (double *)mmi_carve_take(y, nb * 5 + od * 2 + p->head_dim * 2 + 4, 8);
+    p->w_dbl = (double *)mmi_carve_take(y, nb * 4, 8);
+    p->coef = (double *)mmi_carve_take(y, nb, 8);
+    p->rms_work = (double *)mmi_carve_take(y, od * 2, 8);
+    p->prob = (double *)mmi_carve_take(y, p->head_dim, 8);
+    p->dls = (double *)mmi_carve_take(y, p->head_dim, 8);
     p->w_idx = (int64_t *)mmi_carve_take(y, nb, 8);
     p->rms.mean = (double *)mmi_carve_take(y, od, 8);
     p->rms.var = (double *)mmi_carve_take(y, od, 8);
@@ -277,7 +282,7 @@ static void layout(mm_policy *p, mmi_carve *y)
     for (int i = 0; i < 6; i++) *per_step[i] = (float *)mmi_carve_take(y, tn, 4);
     p->ro.last_obs = (float *)mmi_carve_take(y, na * od, 4);
     p->ro.last_val = (float *)mmi_carve_take(y, na, 4);
-    for (int i = 0; i < 6; i++) *flat[i] = (float *)mmi_carve_take(y, npi, 4);
+    for (int i = 0; i < 8; i++) *flat[i] = (float *)mmi_carve_take(y, npi, 4);
 }
 
 /* Measures the buffers, allocates them once and carves them. */

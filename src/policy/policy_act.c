@@ -48,7 +48,7 @@ static int act_offpolicy(mm_policy *p, const float *x, int64_t n, float *actions
 static float sample_categorical(mm_policy *p, const float *z, int32_t explore)
 {
     int64_t k = p->head_dim, best = 0;
-    double *prob = MMI_POL_PROB(p), u, c = 0;
+    double *prob = p->prob, u, c = 0;
     if (!explore) {
         for (int64_t j = 1; j < k; j++) best = z[j] > z[best] ? j : best;
         return (float)best;

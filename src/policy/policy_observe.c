@@ -80,7 +80,7 @@ static int values(mm_policy *p, const float *x, int64_t n, float *v, const char 
 {
     if (p->vf) return mmi_v_forward(p, x, n, v, fn);
     float *q = p->w_e, *z = p->w_f;
-    double *prob = MMI_POL_PROB(p);
+    double *prob = p->prob;
     int64_t k = p->head_dim;
     int rc = mm_model_forward(p->critic[0], mmi_pol_view(p, 0, (float *)x, n, p->obs_dim),
                               mmi_pol_view(p, 1, q, n, k));
@@ -133,14 +133,14 @@ int mm_policy_observe(mm_policy *p, const float *obs, const float *actions, cons
     rc = check_observe(p, obs, actions, rewards, next_obs, terminated, truncated, n, fn);
     if (rc != MM_OK) return rc;
     if (p->offpolicy) {
-        if (p->norm) mmi_rms_update(&p->rms, obs, n, MMI_POL_RMS_WORK(p));
+        if (p->norm) mmi_rms_update(&p->rms, obs, n, p->rms_work);
         observe_offpolicy(p, obs, actions, rewards, next_obs, terminated, truncated, n);
         return MM_OK;
     }
     /* the rollout stores observations normalised with the statistics they were acted on */
     mmi_rms_apply(p->norm ? &p->rms : NULL, obs, n, p->obs_dim,
                   p->ro.obs + p->ro.t * n * p->obs_dim);
-    if (p->norm) mmi_rms_update(&p->rms, obs, n, MMI_POL_RMS_WORK(p));
+    if (p->norm) mmi_rms_update(&p->rms, obs, n, p->rms_work);
     return observe_onpolicy(p, actions, rewards, next_obs, terminated, truncated, n, fn);
 }
 
