@@ -233,6 +233,40 @@ static void test_opts_export_error(void)
     mmi_opts_export_error(NULL, offsetof(opts_err, err_buf), offsetof(opts_err, err_buf_size), &e);
 }
 
+/* Every create reports its failure through the caller's err_buf only when the caller's
+ * struct_size covers err_buf: an older caller's shorter struct is never written past. */
+#define SHORT_CASE(T, obj, init, bad, create)                                                   \
+    do {                                                                                        \
+        T o;                                                                                    \
+        obj *h = NULL;                                                                          \
+        char buf[64];                                                                           \
+        CHECK_OK(init);                                                                         \
+        bad;                                                                                    \
+        o.err_buf = buf, o.err_buf_size = sizeof buf;                                           \
+        strcpy(buf, "untouched");                                                               \
+        CHECK(create(&h, &o) < 0 && h == NULL);                                                 \
+        CHECK(strcmp(buf, "untouched") != 0); /* the full struct gets the text */              \
+        strcpy(buf, "untouched");                                                               \
+        o.struct_size = (uint32_t)offsetof(T, err_buf); /* an older caller's struct */          \
+        CHECK(create(&h, &o) < 0 && h == NULL);                                                 \
+        CHECK(strcmp(buf, "untouched") == 0);                                                   \
+    } while (0)
+
+static void test_create_err_buf(void)
+{
+    SHORT_CASE(mm_model_opts, mm_model, mm_model_opts_init(&o), o.max_batch = 0,
+               mm_model_create);
+    SHORT_CASE(mm_attn_opts, mm_attn, mm_attn_opts_init(&o, MM_ATTN_SOFTMAX), o.d_head = 0,
+               mm_attn_create);
+    SHORT_CASE(mm_loss_opts, mm_loss, mm_loss_opts_init(&o, MM_LOSS_CLIP), o.max_batch = 0,
+               mm_loss_create);
+    SHORT_CASE(mm_ssm_opts, mm_ssm, mm_ssm_opts_init(&o, MM_SSM_SELECTIVE), o.d_inner = 0,
+               mm_ssm_create);
+    SHORT_CASE(mm_policy_opts, mm_policy, mm_policy_opts_init(&o, MM_ALGO_PPO), o.obs_dim = 0,
+               mm_policy_create);
+}
+#undef SHORT_CASE
+
 static void test_params(void)
 {
     double lo = 1, hi = 2;
@@ -402,6 +436,7 @@ void suite_core(void)
     mmt_run("core/opts", test_opts);
     mmt_run("core/opts_export_error", test_opts_export_error);
     mmt_run("core/carve", test_carve);
+    mmt_run("core/create_err_buf", test_create_err_buf);
     mmt_run("core/params", test_params);
     mmt_run("core/rng", test_rng);
     mmt_run("core/orthogonal", test_orthogonal);

@@ -361,8 +361,12 @@ int mm_policy_create(mm_policy **out, const mm_policy_opts *opts)
     mmi_err_clear(&e);
     if (out) *out = NULL;
     if (!out || !opts) return mmi_fail(&e, MM_E_INVALID_ARG, "%s: NULL argument", fn);
-    /* defaults of the caller's algorithm; an unknown one is refused after the copy */
-    algo = opts->algo >= MM_ALGO_DDPG && opts->algo <= MM_ALGO_TRPO ? opts->algo : MM_ALGO_DDPG;
+    /* defaults of the caller's algorithm (read only if its struct_size covers the field); an
+     * unknown one is refused after the copy */
+    algo = MM_ALGO_DDPG;
+    if (opts->struct_size >= offsetof(mm_policy_opts, algo) + sizeof opts->algo &&
+        opts->algo >= MM_ALGO_DDPG && opts->algo <= MM_ALGO_TRPO)
+        algo = opts->algo;
     if ((rc = mm_policy_opts_init(&o, algo))) return rc;
     rc = mmi_opts_copy(&o, opts, sizeof o, &e, fn);
     if (rc == MM_OK) rc = check_spaces(&o, &e, fn);
