@@ -49,14 +49,17 @@ AVX2_FLAGS :=
 endif
 
 # ---- sources -----------------------------------------------------------------------------------
+# The kernels floor is split into families (src/kernels/<family>/); the other floors are flat.
 FLOORS  := core tensor kernels attn ssm loss model io policy
-SRCS    := $(sort $(foreach f,$(FLOORS),$(wildcard src/$(f)/*.c)))
+KERNEL_FAMILIES := gemm elementwise attn ssm loss simd
+SRCS    := $(sort $(foreach f,$(FLOORS),$(wildcard src/$(f)/*.c)) \
+             $(foreach k,$(KERNEL_FAMILIES),$(wildcard src/kernels/$(k)/*.c)))
 BDIR    ?= build
 OBJS    := $(patsubst src/%.c,$(BDIR)/obj/%.o,$(SRCS))
 # The same sources compiled with -DMMI_DEBUG (MMI_ASSERT on the floor contracts compiled in):
 # what the test runner links. lib/libmm.a and libmm.so are built from OBJS, without it.
 DBG_OBJS := $(patsubst src/%.c,$(BDIR)/debug/obj/%.o,$(SRCS))
-HDRS    := include/mm.h $(wildcard src/*/*.h)
+HDRS    := include/mm.h $(wildcard src/*/*.h src/kernels/*/*.h)
 
 STATIC  := lib/libmm.a
 SHARED  := lib/libmm.so.$(VER)
