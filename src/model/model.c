@@ -167,33 +167,28 @@ MM_API int mm_model_add_embedding(mm_model *m, int64_t num_embeddings, int64_t e
 
 /* ---- finalize ---------------------------------------------------------------------------- */
 
-/* Adds an aligned region of n bytes to a running arena size; -1 on overflow. */
-static int arena_take(size_t *size, size_t n, size_t *off)
+/* a * b, or -1 (which the carver reports as an overflow) when it does not fit int64 */
+static int64_t mul_or_neg(int64_t a, int64_t b)
 {
-    size_t a = mmi_align_up(n);
-    if (n && !a) return -1;
-    *off = *size;
-    return mmi_add_size(size, *size, a);
+    int64_t r;
+    return mmi_mul_i64(&r, a, b) ? -1 : r;
 }
 
-/* Lays out the arena for max_batch x max_seq; fills layer saved offsets and m->arena_size. */
-static int plan_arena(mm_model *m, size_t *act_off, size_t *pp_off, size_t *scratch_off,
-                      size_t *gemm_off)
+/* The arena's regions for max_batch x max_seq, in order (measuring: the pointers are NULL):
+ * activations, the ping-pong pair, each layer's saved region (l->saved_off), the scratch
+ * every layer shares, the GEMM workspace. */
+static void layout_arena(mm_model *m, mmi_carve *y)
 {
-    int64_t rows = m->max_rows;
-    size_t size = 0, bytes, scratch_max = 0;
-    int64_t w = m->opts.input_dim;
+    int64_t rows = m->max_rows, w = m->opts.input_dim;
+    size_t scratch_max = 0;
     m->max_width = w;
     for (int32_t i = 0; i <= m->n_layers; i++) {
         if (i > 0) w = m->layers[i - 1].out_dim;
         if (w > m->max_width) m->max_width = w;
-        if (mmi_mul_size(&bytes, (size_t)rows, (size_t)w * sizeof(float)) ||
-            arena_take(&size, bytes, &act_off[i]))
-            return -1;
+        m->act[i] = (float *)mmi_carve_take(y, mul_or_neg(rows, w), sizeof(float));
     }
-    if (mmi_mul_size(&bytes, (size_t)rows, (size_t)m->max_width * sizeof(float)) ||
-        arena_take(&size, bytes, &pp_off[0]) || arena_take(&size, bytes, &pp_off[1]))
-        return -1;
+    m->pp[0] = (float *)mmi_carve_take(y, mul_or_neg(rows, m->max_width), sizeof(float));
+    m->pp[1] = (float *)mmi_carve_take(y, mul_or_neg(rows, m->max_width), sizeof(float));
     for (int32_t i = 0; i < m->n_layers; i++) {
         mmi_layer *l = &m->layers[i];
         size_t sv, sc;
@@ -202,44 +197,33 @@ static int plan_arena(mm_model *m, size_t *act_off, size_t *pp_off, size_t *scra
         l->saved_bytes = sv;
         l->scratch_bytes = sc;
         if (sc > scratch_max) scratch_max = sc;
-        if (arena_take(&size, sv, &l->saved_off)) return -1;
+        l->saved_off = y->off;
+        mmi_carve_take(y, sv > INT64_MAX ? -1 : (int64_t)sv, 1);
     }
-    if (arena_take(&size, scratch_max, scratch_off) ||
-        arena_take(&size, mmi_gemm_ws_size(mmi_pool_size(m->pool)), gemm_off))
-        return -1;
-    m->arena_size = size;
-    return 0;
+    m->scratch = mmi_carve_take(y, scratch_max > INT64_MAX ? -1 : (int64_t)scratch_max, 1);
+    m->gemm_ws = mmi_carve_take(y, (int64_t)mmi_gemm_ws_size(mmi_pool_size(m->pool)), 1);
 }
 
+/* Measures the arena, allocates it once and carves it. */
 static int reserve(mm_model *m, const char *fn)
 {
-    size_t pp_off[2], scratch_off, gemm_off, *act_off;
-    size_t act_bytes = (size_t)(m->n_layers + 1) * sizeof(size_t);
-    unsigned char *base;
-    int rc = MM_OK;
+    mmi_carve y = mmi_carve_measure();
     if (mmi_mul_i64(&m->max_rows, m->opts.max_batch, m->opts.max_seq) != 0 ||
         m->max_rows > MMI_MAX_NUMEL)
         return mmi_fail(&m->err, MM_E_RANGE, "%s: max_batch x max_seq overflows", fn);
-    act_off = (size_t *)mmi_malloc(&m->alloc, act_bytes);
     m->act = (float **)mmi_calloc(&m->alloc, (size_t)(m->n_layers + 1) * sizeof(float *));
-    if (!act_off || !m->act) {
-        rc = mmi_fail(&m->err, MM_E_NOMEM, "%s: out of memory", fn);
-    } else if (plan_arena(m, act_off, pp_off, &scratch_off, &gemm_off) != 0) {
-        rc = mmi_fail(&m->err, MM_E_RANGE, "%s: workspace for max_batch %lld x max_seq %lld "
-                      "overflows", fn, (long long)m->opts.max_batch, (long long)m->opts.max_seq);
-    } else if (!(m->arena = mmi_malloc(&m->alloc, m->arena_size))) {
-        rc = mmi_fail(&m->err, MM_E_NOMEM, "%s: out of memory reserving %zu bytes of "
-                      "workspace", fn, m->arena_size);
-    } else {
-        base = (unsigned char *)m->arena;
-        for (int32_t i = 0; i <= m->n_layers; i++) m->act[i] = (float *)(base + act_off[i]);
-        m->pp[0] = (float *)(base + pp_off[0]);
-        m->pp[1] = (float *)(base + pp_off[1]);
-        m->scratch = base + scratch_off;
-        m->gemm_ws = base + gemm_off;
-    }
-    mmi_free(&m->alloc, act_off, act_bytes);
-    return rc;
+    if (!m->act) return mmi_fail(&m->err, MM_E_NOMEM, "%s: out of memory", fn);
+    layout_arena(m, &y);
+    if (y.overflow)
+        return mmi_fail(&m->err, MM_E_RANGE, "%s: workspace for max_batch %lld x max_seq %lld "
+                        "overflows", fn, (long long)m->opts.max_batch, (long long)m->opts.max_seq);
+    m->arena_size = y.off;
+    if (!(m->arena = mmi_malloc(&m->alloc, m->arena_size)))
+        return mmi_fail(&m->err, MM_E_NOMEM, "%s: out of memory reserving %zu bytes of "
+                        "workspace", fn, m->arena_size);
+    y = mmi_carve_at(m->arena, m->arena_size);
+    layout_arena(m, &y);
+    return MM_OK;
 }
 
 /* Assigns parameter offsets (layer after layer) and counts the parameters. */
