@@ -35,11 +35,12 @@ typedef struct siglip_dws {
     void *block;
 } siglip_dws;
 
-/* Carves (base != NULL) or measures the workspace for B <= mb, D <= md; 0 on overflow. */
+/* Carves h->dws (base, h->dws_bytes long) or measures (base NULL) the workspace for B <= mb,
+ * D <= md; 0 on overflow. */
 static size_t dist_layout(const mm_loss *h, int32_t size, int64_t mb, int64_t md, char *base,
                           clip_dws *c, siglip_dws *s)
 {
-    mmi_carve y = base ? mmi_carve_at(base, SIZE_MAX) : mmi_carve_measure();
+    mmi_carve y = base ? mmi_carve_at(base, h->dws_bytes) : mmi_carve_measure();
     int64_t n, nd, g, two;
     size_t blk;
     if (mmi_mul_i64(&n, size, mb) || mmi_mul_i64(&nd, n, md) ||
@@ -207,6 +208,7 @@ int mmi_loss_clip_dist(mm_loss *h, const mm_tensor *x, const mm_tensor *y, doubl
     mmi_block_args a;
     double sr = 0.0, wzr = 0.0, diag = 0.0, slc, swc, tot[3] = {0}, cnt, rows, cols, dlt;
     int rc;
+    MMI_ASSERT(h->dws && h->dws_bytes > 0); /* mm_loss_set_comm reserved it for this comm */
     if ((rc = dist_begin(h, fn, MM_LOSS_CLIP, x, y, dx, dy, &dc)) != MM_OK) return rc;
     dist_layout(h, size, h->max_batch, h->max_dim, (char *)h->dws, &w, &unused);
     if ((rc = mmi_comm_allgather(cm, y->data, w.y_all, dc.b * dc.d, &h->err, fn)) != MM_OK)
@@ -272,6 +274,7 @@ int mmi_loss_siglip_dist(mm_loss *h, const mm_tensor *x, const mm_tensor *y, dou
     int64_t bd, travel;
     float c;
     int rc;
+    MMI_ASSERT(h->dws && h->dws_bytes > 0); /* mm_loss_set_comm reserved it for this comm */
     if ((rc = dist_begin(h, fn, MM_LOSS_SIGLIP, x, y, dx, dy, &dc)) != MM_OK) return rc;
     dist_layout(h, size, h->max_batch, h->max_dim, (char *)h->dws, &unused, &w);
     bd = dc.b * dc.d;
