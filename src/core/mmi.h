@@ -71,9 +71,10 @@ size_t mmi_align_up(size_t size);
  * returns NULL and only off grows, with checked arithmetic), then, over the one allocation of
  * that size, handing out pointers (mmi_carve_at), so the size computed at reserve time and
  * the layout used at run time cannot disagree. Each region is n * elem_size bytes rounded up
- * to MMI_ALIGN (an empty region takes no bytes). overflow is sticky: a measure whose sum does not fit size_t saturates off at
- * SIZE_MAX (so a caller that only adds sizes up still fails), and a carve that runs past size
- * returns NULL from then on (a contract violation: MMI_ASSERT catches it in debug builds). */
+ * to MMI_ALIGN (an empty region takes no bytes). overflow is sticky: a measure whose sum does
+ * not fit size_t saturates off at SIZE_MAX (so a caller that only adds sizes up still fails),
+ * and a carve that runs past size returns NULL from then on (a contract violation, which
+ * MMI_ASSERT catches in debug builds). */
 typedef struct mmi_carve {
     size_t off;          /* bytes taken so far */
     unsigned char *base; /* NULL: measuring */
