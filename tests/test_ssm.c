@@ -1005,6 +1005,71 @@ static void test_s4d_kernel(void)
     mm_ssm_free(h);
 }
 
+/* dE/dA for E = (e^{dt A} - 1)/A is dt^2 g(dt A), g(x) = (x e^x - (e^x - 1))/x^2; the kernel
+ * once formed it directly and lost every digit for tiny |dt A| (issue 13: log_A_real = -30
+ * gave -0.009729558 for the exact -0.01, -40 gave 0). Reference in float64: the Taylor series
+ * 1/2 + x/3 + x^2/8 + x^3/30 where |x| < 1e-3 (next term < 1e-14), the closed form elsewhere
+ * (it cancels only for small |x|). One mode, L = 1, dk = 1, so K_0 = 2 Re(C E) and the
+ * gradients are dA_imag = -2 Im(C E'), dA_real = 2 A_re Re(C E') (PyTorch's convention);
+ * the JVP of K_0 along one coordinate is the same derivative. */
+static double complex s4d_dEdA_ref(double dt, double complex A)
+{
+    double complex x = dt * A;
+    if (cabs(x) < 1e-3) return dt * dt * (0.5 + x / 3 + x * x / 8 + x * x * x / 30);
+    return dt * dt * (x * cexp(x) - (cexp(x) - 1)) / (x * x);
+}
+
+static void test_s4d_tiny_decay(void)
+{
+    static const double lars[] = {-30, -40, -60, -3, 0.69314718, 2.0, 3.5};
+    static const double aims[] = {0, 0.5, 30};
+    mm_ssm *h = mk_s4(MM_SSM_S4D, 1, 2, 1, 1, NULL);
+    CHECK(h != NULL);
+    if (!h) return;
+    for (size_t i = 0; i < sizeof lars / sizeof lars[0]; i++) {
+        for (size_t j = 0; j < sizeof aims / sizeof aims[0]; j++) {
+            tt log_dt = MK(0, 0, 0, 1), lar = MK(0, 0, 0, 1, 1), aim = MK(0, 0, 0, 1, 1);
+            tt C = MK(0, 0, 0, 1, 1, 2), dk = MK(0, 0, 0, 1, 1), dlar = MK(0, 0, 0, 1, 1);
+            tt daim = MK(0, 0, 0, 1, 1), dlog = MK(0, 0, 0, 1), dC = MK(0, 0, 0, 1, 1, 2);
+            mm_ssm_inputs in;
+            mm_ssm_grads g;
+            double dt;
+            double complex A, Ep, c;
+            fp(&log_dt)[0] = (float)log(0.1), fp(&lar)[0] = (float)lars[i];
+            fp(&aim)[0] = (float)aims[j], fp(&C)[1] = 1.0f, fp(&dk)[0] = 1.0f; /* C = i */
+            dt = exp((double)fp(&log_dt)[0]);
+            A = -exp((double)fp(&lar)[0]) + I * (double)fp(&aim)[0];
+            c = I;
+            Ep = s4d_dEdA_ref(dt, A);
+            CHECK_OK(mm_ssm_inputs_init(&in));
+            in.log_dt = log_dt.t, in.A_real = lar.t, in.A_imag = aim.t, in.C = C.t;
+            CHECK_OK(mm_ssm_grads_init(&g));
+            g.dlog_dt = dlog.t, g.dA_real = dlar.t, g.dA_imag = daim.t, g.dC = dC.t;
+            CHECK_OK(mm_ssm_kernel_backward(h, &in, dk.t, &g));
+            CHECK_NEAR(fp(&daim)[0], -2 * cimag(c * Ep), 1e-6, 1e-20);
+            CHECK_NEAR(fp(&dlar)[0], 2 * creal(A) * creal(c * Ep), 1e-6, 1e-20);
+            if (aims[j] == 0 && lars[i] <= -30) CHECK_NEAR(fp(&daim)[0], -0.01, 1e-6, 0);
+            {
+                /* the forward-mode path: tangent 1 on A_imag, then on log_A_real */
+                mmi_s4d_ch ch = {1, dt, fp(&lar), fp(&aim), fp(&C), NULL};
+                float one = 1.0f, zero = 0.0f, tc[2] = {0, 0}, tk;
+                double acc;
+                mmi_s4d_kernel_row_jvp(&ch, 1, 0.0, &zero, &one, tc, &tk, &acc);
+                CHECK_NEAR(tk, -2 * cimag(c * Ep), 1e-6, 1e-20);
+                mmi_s4d_kernel_row_jvp(&ch, 1, 0.0, &one, &zero, tc, &tk, &acc);
+                CHECK_NEAR(tk, 2 * creal(A) * creal(c * Ep), 1e-6, 1e-20);
+                /* along log_dt: dE/ddt = e^{dt A}, so dK_0/dlog_dt = 2 dt Re(C e^{dt A}) */
+                mmi_s4d_kernel_row_jvp(&ch, 1, 1.0, &zero, &zero, tc, &tk, &acc);
+                CHECK_NEAR(tk, 2 * dt * creal(c * cexp(dt * A)), 1e-6, 1e-20);
+                CHECK_NEAR(fp(&dlog)[0], 2 * dt * creal(c * cexp(dt * A)), 1e-6, 1e-20);
+            }
+            rm(&log_dt), rm(&lar), rm(&aim), rm(&C), rm(&dk), rm(&dlar), rm(&daim), rm(&dlog);
+            rm(&dC);
+        }
+    }
+    mm_ssm_free(h);
+}
+
 /* Direct causal convolution in float64 plus D u, and its objective. */
 typedef struct conv_case {
     int64_t Bt, H, L;
@@ -1625,6 +1690,7 @@ void suite_ssm(void)
     mmt_run("ssm_ssd_threads", test_ssd_threads);
     mmt_run("ssm_lru", test_lru);
     mmt_run("ssm_s4d_kernel", test_s4d_kernel);
+    mmt_run("ssm_s4d_tiny_decay", test_s4d_tiny_decay);
     mmt_run("ssm_conv", test_conv);
     mmt_run("ssm_s4d_step", test_s4d_step);
     mmt_run("ssm_s4_kernel", test_s4_kernel);
