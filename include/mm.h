@@ -1165,7 +1165,8 @@ MM_API MM_NODISCARD int mm_model_add_s4d(mm_model *m, int64_t d_state);
  * the model has no recurrent layer); zero it to start a sequence (as mamba's
  * allocate_inference_cache). mm_model_decode_step feeds one token per row:
  *   x: [batch, input_dim] (batch <= max_batch); y: [batch, output_dim];
- *   state: state_size bytes for this batch, 8-byte aligned, updated.
+ *   state: state_size bytes for this batch, 8-byte aligned, updated; may be NULL when that
+ *   size is 0 (no recurrent layer).
  * A decoded step equals the same position of mm_model_forward on the whole sequence (up to
  * rounding). It clears the forward kept for mm_model_backward.
  * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or small state), MM_E_STATE (not

@@ -1522,6 +1522,7 @@ static void test_block(int s4d)
                     CHECK_NEAR(fp(&y1)[b * c.H + k], fp(&y)[(b * c.T + t) * c.H + k], 1e-4, 1e-5);
         }
         CHECK_STATUS(mm_model_decode_step(m, x1.t, y1.t, state, sbytes - 8), MM_E_INVALID_ARG);
+        CHECK_STATUS(mm_model_decode_step(m, x1.t, y1.t, NULL, sbytes), MM_E_INVALID_ARG);
         rm(&x1), rm(&y1);
     }
     /* the shareable inference path (forward region in the caller's workspace) agrees */
