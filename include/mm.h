@@ -148,7 +148,9 @@ MM_API MM_NODISCARD int mm_param_bounds(int32_t id, double *lo, double *hi);
  * struct_size, filled by mm_<object>_opts_init() with the published defaults. Fields are only
  * ever appended. The library reads the fields within struct_size; a smaller struct (an older
  * caller) keeps the defaults for the rest; a larger one (a newer caller) is accepted only if the
- * unknown tail is all zero, otherwise create returns MM_E_VERSION. */
+ * unknown tail is all zero, otherwise create returns MM_E_VERSION. A struct_size below 8 or
+ * above 4096 (an uninitialised struct) is refused with MM_E_INVALID_ARG before anything past
+ * the first 4 bytes is read; its err_buf is not written either. */
 
 /* ---- mm_tensor ------------------------------------------------------------------------------ */
 /* A float32 row-major tensor of up to MM_TENSOR_MAX_DIMS dimensions, owning its buffer
@@ -1624,7 +1626,9 @@ typedef struct mm_comm mm_comm;
  *   broadcast(ud, buf, n, root):     optional (NULL: libmm uses allreduce_sum with zeros on
  *                                    the other ranks); buf = root's buf on every rank.
  *   release(ud):                     optional; called once by mm_comm_free (and by a failing
- *                                    mm_comm_create), so a transport can own ud. */
+ *                                    mm_comm_create), so a transport can own ud. Not when
+ *                                    struct_size is above 4096 (an uninitialised struct, whose
+ *                                    pointers are not trusted). */
 typedef struct mm_comm_callbacks {
     uint32_t struct_size; /* sizeof(mm_comm_callbacks) as the caller compiled it */
     uint32_t reserved0;   /* must be 0 */

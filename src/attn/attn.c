@@ -304,7 +304,7 @@ MM_API int mm_attn_create(mm_attn **out, const mm_attn_opts *opts)
     *out = h;
     return MM_OK;
 fail:
-    if (opts && opts->struct_size >= offsetof(mm_attn_opts, err_buf_size) + sizeof(size_t))
+    if (mmi_opts_covers(opts, offsetof(mm_attn_opts, err_buf_size) + sizeof(size_t)))
         mmi_err_export(&e, opts->err_buf, opts->err_buf_size);
     return rc;
 }

@@ -11,10 +11,11 @@ int mmi_opts_copy(void *dst, const void *src, size_t lib_size, mmi_err *e, const
     uint32_t size;
     if (!src) return mmi_fail(e, MM_E_INVALID_ARG, "%s: options are NULL", fn);
     memcpy(&size, src, sizeof size);
-    if (size < MMI_OPTS_HEAD)
+    if (size < MMI_OPTS_HEAD || size > MMI_OPTS_MAX_SIZE)
         return mmi_fail(e, MM_E_INVALID_ARG,
-                        "%s: options struct_size is %u; call the _opts_init function first", fn,
-                        (unsigned)size);
+                        "%s: options struct_size is %u (expected %u..%u); call the _opts_init "
+                        "function first",
+                        fn, (unsigned)size, (unsigned)MMI_OPTS_HEAD, (unsigned)MMI_OPTS_MAX_SIZE);
     if (size > lib_size) {
         /* A newer caller: accept only if every field this library does not know is zero. */
         const unsigned char *tail = (const unsigned char *)src + lib_size;
@@ -30,4 +31,12 @@ int mmi_opts_copy(void *dst, const void *src, size_t lib_size, mmi_err *e, const
     memcpy(dst, src, size);
     memcpy(dst, &(uint32_t){(uint32_t)lib_size}, sizeof(uint32_t));
     return MM_OK;
+}
+
+int mmi_opts_covers(const void *src, size_t end)
+{
+    uint32_t size;
+    if (!src) return 0;
+    memcpy(&size, src, sizeof size);
+    return size >= end && size <= MMI_OPTS_MAX_SIZE;
 }

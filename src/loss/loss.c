@@ -204,7 +204,7 @@ MM_API int mm_loss_create(mm_loss **out, const mm_loss_opts *opts)
 fail:
     /* Fields are only appended, so err_buf sits at the same offset in any struct that is long
      * enough to hold it, even one this library refused. */
-    if (opts && opts->struct_size >= offsetof(mm_loss_opts, err_buf_size) + sizeof(size_t))
+    if (mmi_opts_covers(opts, offsetof(mm_loss_opts, err_buf_size) + sizeof(size_t)))
         mmi_err_export(&e, opts->err_buf, opts->err_buf_size);
     return rc;
 }

@@ -55,7 +55,7 @@ static void export_create_error(const mm_model_opts *opts, const mm_model_opts *
     size_t need = offsetof(mm_model_opts, err_buf_size) + sizeof(size_t);
     if (copied->err_buf)
         mmi_err_export(e, copied->err_buf, copied->err_buf_size);
-    else if (opts && opts->struct_size >= need && opts->err_buf)
+    else if (mmi_opts_covers(opts, need) && opts->err_buf)
         mmi_err_export(e, opts->err_buf, opts->err_buf_size);
 }
 

@@ -363,7 +363,8 @@ int mm_policy_create(mm_policy **out, const mm_policy_opts *opts)
     if (rc == MM_OK && !(p = mmi_calloc(&a, sizeof *p)))
         rc = mmi_fail(&e, MM_E_NOMEM, "%s: handle", fn);
     if (rc != MM_OK) {
-        mmi_err_export(&e, opts->err_buf, opts->err_buf_size);
+        if (mmi_opts_covers(opts, offsetof(mm_policy_opts, err_buf_size) + sizeof(size_t)))
+            mmi_err_export(&e, opts->err_buf, opts->err_buf_size);
         return rc;
     }
     p->alloc = a;

@@ -190,7 +190,8 @@ MM_API int mm_ssm_create(mm_ssm **out, const mm_ssm_opts *opts)
     *out = h;
     return MM_OK;
 fail:
-    if (opts) mmi_err_export(&e, opts->err_buf, opts->err_buf_size);
+    if (mmi_opts_covers(opts, offsetof(mm_ssm_opts, err_buf_size) + sizeof(size_t)))
+        mmi_err_export(&e, opts->err_buf, opts->err_buf_size);
     return rc;
 }
 
