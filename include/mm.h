@@ -911,7 +911,7 @@ enum {
 enum {
     MM_SSM_CHUNK = 200,          /* read-only: SELECTIVE backward recomputation chunk / SSD
                                     chunk length (opts.chunk, capped at max_seq) */
-    MM_SSM_DT_MIN = 201,         /* SSD: clamp of delta after softplus, lower [0], >= 0 */
+    MM_SSM_DT_MIN = 201,         /* SSD: clamp of delta after softplus, lower [0], 0..1e3 */
     MM_SSM_DT_MAX = 202,         /* SSD: upper clamp [+inf = off: 1e300] */
     MM_SSM_STAT_POSITION = 250,  /* read-only: tokens consumed by mm_ssm_step since reset */
     MM_SSM_STAT_WORKSPACE_BYTES = 251 /* read-only: bytes reserved at create */

@@ -1677,6 +1677,76 @@ static void test_ssd_clamp(void)
     mm_ssm_free(h);
 }
 
+/* Extreme dt is excluded by the bounds: DT_MIN 1e300 (once accepted, it became +inf in float32
+ * and every output NaN with MM_OK) is MM_E_RANGE and leaves the value unchanged; at the bound
+ * 1e3, scan, backward and step stay finite and the scan is the closed form of a state that
+ * forgets everything in one step: y_t = dt x_t (B_t . C_t) (exp(dt A) <= e^-100 here). */
+static void test_ssd_dt_bounds(void)
+{
+    ssd_case c;
+    mm_ssm *h;
+    mm_ssm_inputs in, st;
+    mm_ssm_grads g;
+    tt y, dx, ddt, dA, dB, dC, ys;
+    double lo, hi, v;
+    c.Bt = 1, c.L = 5, c.H = 2, c.P = 2, c.N = 2, c.G = 1;
+    c.x = MK(91, -1, 1, c.Bt, c.L, c.H, c.P), c.dt = MK(92, -3, 3, c.Bt, c.L, c.H);
+    c.A = MK(93, -1, -0.1, c.H), c.B = MK(94, -1, 1, c.Bt, c.L, c.G, c.N);
+    c.C = MK(95, -1, 1, c.Bt, c.L, c.G, c.N), c.dout = MK(96, -1, 1, c.Bt, c.L, c.H, c.P);
+    h = mk_ssd(&c, 2, NULL);
+    if (!h) return;
+    CHECK_OK(mm_param_bounds(MM_SSM_DT_MIN, &lo, &hi));
+    CHECK(lo == 0 && hi == 1e3);
+    CHECK_STATUS(mm_ssm_set_f64(h, MM_SSM_DT_MIN, 1e300), MM_E_RANGE);
+    CHECK(strstr(mm_ssm_errmsg(h), "MM_SSM_DT_MIN") != NULL);
+    CHECK_STATUS(mm_ssm_set_f64(h, MM_SSM_DT_MIN, 1000.5), MM_E_RANGE);
+    CHECK_OK(mm_ssm_get_f64(h, MM_SSM_DT_MIN, &v));
+    CHECK(v == 0);
+    CHECK_OK(mm_ssm_set_f64(h, MM_SSM_DT_MIN, 1e3));
+    CHECK_OK(mm_ssm_inputs_init(&in));
+    in.u = c.x.t, in.delta = c.dt.t, in.A = c.A.t, in.B = c.B.t, in.C = c.C.t;
+    y = MK(0, 0, 0, c.Bt, c.L, c.H, c.P), ys = MK(0, 0, 0, c.Bt, c.H, c.P);
+    dx = MK(0, 0, 0, c.Bt, c.L, c.H, c.P), ddt = MK(0, 0, 0, c.Bt, c.L, c.H);
+    dA = MK(0, 0, 0, c.H), dB = MK(0, 0, 0, c.Bt, c.L, c.G, c.N);
+    dC = MK(0, 0, 0, c.Bt, c.L, c.G, c.N);
+    CHECK_OK(mm_ssm_scan(h, &in, y.t, NULL));
+    for (int64_t t = 0; t < c.L; t++)
+        for (int64_t k = 0; k < c.H; k++)
+            for (int64_t p = 0; p < c.P; p++) {
+                double bc = 0;
+                for (int64_t n = 0; n < c.N; n++) bc += c.B.d[t * c.N + n] * c.C.d[t * c.N + n];
+                CHECK(isfinite(fp(&y)[(t * c.H + k) * c.P + p]));
+                CHECK_NEAR(fp(&y)[(t * c.H + k) * c.P + p], 1e3 * c.x.d[(t * c.H + k) * c.P + p] * bc,
+                           1e-5, 1e-5);
+            }
+    CHECK_OK(mm_ssm_grads_init(&g));
+    g.du = dx.t, g.ddelta = ddt.t, g.dA = dA.t, g.dB = dB.t, g.dC = dC.t;
+    CHECK_OK(mm_ssm_scan_backward(h, &in, c.dout.t, &g));
+    for (int64_t i = 0; i < dx.n; i++) CHECK(isfinite(fp(&dx)[i]));
+    for (int64_t i = 0; i < ddt.n; i++) CHECK(fp(&ddt)[i] == 0.0f); /* every step clamped */
+    for (int64_t i = 0; i < dA.n; i++) CHECK(isfinite(fp(&dA)[i]));
+    for (int64_t i = 0; i < dB.n; i++) CHECK(isfinite(fp(&dB)[i]) && isfinite(fp(&dC)[i]));
+    st = in;
+    st.u = c.x.t, st.delta = c.dt.t;
+    {
+        /* one token through the streaming step: the same closed form */
+        tt x1 = MK(0, 0, 0, c.Bt, c.H, c.P), d1 = MK(0, 0, 0, c.Bt, c.H);
+        tt b1 = MK(0, 0, 0, c.Bt, c.G, c.N), c1 = MK(0, 0, 0, c.Bt, c.G, c.N);
+        memcpy(fp(&x1), fp(&c.x), (size_t)(c.H * c.P) * 4);
+        memcpy(fp(&d1), fp(&c.dt), (size_t)c.H * 4);
+        memcpy(fp(&b1), fp(&c.B), (size_t)c.N * 4);
+        memcpy(fp(&c1), fp(&c.C), (size_t)c.N * 4);
+        st.u = x1.t, st.delta = d1.t, st.B = b1.t, st.C = c1.t;
+        CHECK_OK(mm_ssm_reset(h));
+        CHECK_OK(mm_ssm_step(h, &st, ys.t));
+        for (int64_t i = 0; i < ys.n; i++) CHECK_NEAR(fp(&ys)[i], fp(&y)[i], 1e-5, 1e-5);
+        rm(&x1), rm(&d1), rm(&b1), rm(&c1);
+    }
+    rm(&y), rm(&ys), rm(&dx), rm(&ddt), rm(&dA), rm(&dB), rm(&dC);
+    rm(&c.x), rm(&c.dt), rm(&c.A), rm(&c.B), rm(&c.C), rm(&c.dout);
+    mm_ssm_free(h);
+}
+
 void suite_ssm(void)
 {
     mmt_run("ssm_hippo", test_hippo);
@@ -1689,6 +1759,7 @@ void suite_ssm(void)
     mmt_run("ssm_selective_threads", test_selective_threads);
     mmt_run("ssm_ssd", test_ssd);
     mmt_run("ssm_ssd_threads", test_ssd_threads);
+    mmt_run("ssm_ssd_dt_bounds", test_ssd_dt_bounds);
     mmt_run("ssm_lru", test_lru);
     mmt_run("ssm_s4d_kernel", test_s4d_kernel);
     mmt_run("ssm_s4d_tiny_decay", test_s4d_tiny_decay);
