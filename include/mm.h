@@ -459,8 +459,10 @@ MM_API MM_NODISCARD int mm_model_get_f64(mm_model *m, int32_t id, double *v);
 
 /* One optimizer step on the accumulated gradients (frozen layers skipped): optional global
  * norm clipping, then the update with PyTorch's exact formulas. Gradients are not zeroed (call
- * mm_model_zero_grad). Refuses non-finite gradients with MM_E_NUMERIC, leaving parameters and
- * optimizer state unchanged.
+ * mm_model_zero_grad). Refuses with MM_E_NUMERIC, leaving parameters, optimizer state, step
+ * counts and statistics unchanged, non-finite gradients and any step whose result would hold
+ * an Inf or NaN parameter or optimizer state (e.g. EPS 0 on a zero-gradient coordinate, 0/0;
+ * or lr times a huge gradient overflowing): MM_OK always leaves finite numbers.
  * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (no optimizer; Nesterov without momentum or with
  * dampening), MM_E_NUMERIC. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_step(mm_model *m);
