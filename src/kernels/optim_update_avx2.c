@@ -28,7 +28,8 @@ static int tail(const mmi_opt_args *u, int64_t i, int (*body)(const mmi_opt_args
     return body(&t);
 }
 
-/* acc += x * 0 (NaN exactly when some x was Inf or NaN; see optim_update.c), and its verdict. */
+/* acc += x * 0: NaN exactly when some x was Inf or NaN (Inf * 0 is NaN), so one compare at
+ * the end gives the verdict. */
 static __m256 nonfinite_add(__m256 acc, __m256 x)
 {
     return ADD(acc, MUL(x, _mm256_setzero_ps()));
