@@ -148,7 +148,9 @@ MM_API MM_NODISCARD int mm_param_bounds(int32_t id, double *lo, double *hi);
  * struct_size, filled by mm_<object>_opts_init() with the published defaults. Fields are only
  * ever appended. The library reads the fields within struct_size; a smaller struct (an older
  * caller) keeps the defaults for the rest; a larger one (a newer caller) is accepted only if the
- * unknown tail is all zero, otherwise create returns MM_E_VERSION. */
+ * unknown tail is all zero, otherwise create returns MM_E_VERSION. A struct_size below 8 or
+ * above 4096 (an uninitialised struct) is refused with MM_E_INVALID_ARG before anything past
+ * the first 4 bytes is read; its err_buf is not written either. */
 
 /* ---- mm_tensor ------------------------------------------------------------------------------ */
 /* A float32 row-major tensor of up to MM_TENSOR_MAX_DIMS dimensions, owning its buffer
@@ -457,8 +459,10 @@ MM_API MM_NODISCARD int mm_model_get_f64(mm_model *m, int32_t id, double *v);
 
 /* One optimizer step on the accumulated gradients (frozen layers skipped): optional global
  * norm clipping, then the update with PyTorch's exact formulas. Gradients are not zeroed (call
- * mm_model_zero_grad). Refuses non-finite gradients with MM_E_NUMERIC, leaving parameters and
- * optimizer state unchanged.
+ * mm_model_zero_grad). Refuses with MM_E_NUMERIC, leaving parameters, optimizer state, step
+ * counts and statistics unchanged, non-finite gradients and any step whose result would hold
+ * an Inf or NaN parameter or optimizer state (e.g. EPS 0 on a zero-gradient coordinate, 0/0;
+ * or lr times a huge gradient overflowing): MM_OK always leaves finite numbers.
  * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (no optimizer; Nesterov without momentum or with
  * dampening), MM_E_NUMERIC. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_step(mm_model *m);
@@ -909,7 +913,7 @@ enum {
 enum {
     MM_SSM_CHUNK = 200,          /* read-only: SELECTIVE backward recomputation chunk / SSD
                                     chunk length (opts.chunk, capped at max_seq) */
-    MM_SSM_DT_MIN = 201,         /* SSD: clamp of delta after softplus, lower [0], >= 0 */
+    MM_SSM_DT_MIN = 201,         /* SSD: clamp of delta after softplus, lower [0], 0..1e3 */
     MM_SSM_DT_MAX = 202,         /* SSD: upper clamp [+inf = off: 1e300] */
     MM_SSM_STAT_POSITION = 250,  /* read-only: tokens consumed by mm_ssm_step since reset */
     MM_SSM_STAT_WORKSPACE_BYTES = 251 /* read-only: bytes reserved at create */
@@ -1165,7 +1169,8 @@ MM_API MM_NODISCARD int mm_model_add_s4d(mm_model *m, int64_t d_state);
  * the model has no recurrent layer); zero it to start a sequence (as mamba's
  * allocate_inference_cache). mm_model_decode_step feeds one token per row:
  *   x: [batch, input_dim] (batch <= max_batch); y: [batch, output_dim];
- *   state: state_size bytes for this batch, 8-byte aligned, updated.
+ *   state: state_size bytes for this batch, 8-byte aligned, updated; may be NULL when that
+ *   size is 0 (no recurrent layer).
  * A decoded step equals the same position of mm_model_forward on the whole sequence (up to
  * rounding). It clears the forward kept for mm_model_backward.
  * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or small state), MM_E_STATE (not
@@ -1623,7 +1628,9 @@ typedef struct mm_comm mm_comm;
  *   broadcast(ud, buf, n, root):     optional (NULL: libmm uses allreduce_sum with zeros on
  *                                    the other ranks); buf = root's buf on every rank.
  *   release(ud):                     optional; called once by mm_comm_free (and by a failing
- *                                    mm_comm_create), so a transport can own ud. */
+ *                                    mm_comm_create), so a transport can own ud. Not when
+ *                                    struct_size is above 4096 (an uninitialised struct, whose
+ *                                    pointers are not trusted). */
 typedef struct mm_comm_callbacks {
     uint32_t struct_size; /* sizeof(mm_comm_callbacks) as the caller compiled it */
     uint32_t reserved0;   /* must be 0 */

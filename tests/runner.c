@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *g_filter;
 static int g_passed, g_failed, g_cur_failures;
@@ -141,10 +142,32 @@ void mmt_fill_uniform(float *x, int64_t n, uint64_t seed, float lo, float hi)
         x[i] = (float)(lo + (hi - lo) * ((double)lcg(&s) / 9007199254740992.0));
 }
 
+/* Files go to a private directory made on first use, never under the working directory:
+ * the runner is built into several trees (build/, build/asan/) and run from anywhere. */
+static char g_tmpdir[256];
+
+int mmt_tmp_path(char *buf, size_t n, const char *name)
+{
+    int len;
+    if (!g_tmpdir[0]) {
+        const char *base = getenv("TMPDIR");
+        if (!base || !base[0]) base = "/tmp";
+        len = snprintf(g_tmpdir, sizeof g_tmpdir, "%s/mm_test_XXXXXX", base);
+        if (len < 0 || (size_t)len >= sizeof g_tmpdir || !mkdtemp(g_tmpdir)) {
+            g_tmpdir[0] = '\0';
+            return -1;
+        }
+    }
+    len = snprintf(buf, n, "%s/%s", g_tmpdir, name);
+    return len < 0 || (size_t)len >= n ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1) g_filter = argv[1];
     for (size_t i = 0; i < sizeof g_suites / sizeof g_suites[0]; i++) g_suites[i]();
+    if (g_tmpdir[0] && rmdir(g_tmpdir) != 0) /* tests remove their files; a leftover is a bug */
+        printf("note: %s is not empty\n", g_tmpdir);
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }

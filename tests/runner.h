@@ -21,6 +21,9 @@ void mmt_fail(const char *file, int line, const char *fmt, ...)
     ;
 /* 1 when MM_TEST_QUICK is set (valgrind runs): tests shrink their sizes. */
 int mmt_quick(void);
+/* buf = "<a private temporary directory>/name" (made on first use under $TMPDIR or /tmp,
+ * removed at exit once empty; the test removes its files). 0, or -1 if it cannot be made. */
+int mmt_tmp_path(char *buf, size_t n, const char *name);
 
 #define CHECK(c) \
     do { if (!(c)) mmt_fail(__FILE__, __LINE__, "CHECK(%s)", #c); } while (0)

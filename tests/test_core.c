@@ -169,6 +169,97 @@ static void test_opts(void)
     older_caller.struct_size = 0;
     CHECK_STATUS(mmi_opts_copy(&lib, &older_caller, sizeof lib, &e, "f"), MM_E_INVALID_ARG);
     CHECK_STATUS(mmi_opts_copy(&lib, NULL, sizeof lib, &e, "f"), MM_E_INVALID_ARG);
+    /* A garbage struct_size is refused before the tail check reads past the caller's struct. */
+    older_caller.struct_size = 0x7fffffffu;
+    CHECK_STATUS(mmi_opts_copy(&lib, &older_caller, sizeof lib, &e, "f"), MM_E_INVALID_ARG);
+    CHECK(strstr(e.msg, "2147483647") != NULL);
+    CHECK(!mmi_opts_covers(&older_caller, 8));
+    older_caller.struct_size = MMI_OPTS_MAX_SIZE + 1;
+    CHECK_STATUS(mmi_opts_copy(&lib, &older_caller, sizeof lib, &e, "f"), MM_E_INVALID_ARG);
+    {
+        /* the largest newer struct still taken, with a zero tail */
+        union { opts_v1 o; unsigned char bytes[MMI_OPTS_MAX_SIZE]; } big;
+        memset(&big, 0, sizeof big);
+        big.o = (opts_v1){MMI_OPTS_MAX_SIZE, 0, 11, 12.0};
+        CHECK_OK(mmi_opts_copy(&lib, &big, sizeof lib, &e, "f"));
+        CHECK_EQ_I64(lib.a, 11);
+        CHECK(mmi_opts_covers(&big, sizeof(opts_v1)));
+        CHECK(!mmi_opts_covers(&big, MMI_OPTS_MAX_SIZE + 1));
+    }
+}
+
+/* Every create that takes an options struct refuses an uninitialised one (struct_size
+ * 0x7fffffff, 0xffffffff or just above the 4096 cap) with MM_E_INVALID_ARG, leaves *out NULL,
+ * and writes nothing through the struct's err_buf (a garbage struct's pointer is not trusted).
+ * Before the cap, the tail check read up to 2 GiB past the caller's struct. */
+static int g_released;
+static void count_release(void *ud)
+{
+    (void)ud;
+    g_released++;
+}
+static int32_t no_ar(void *ud, float *b, int64_t n) { (void)ud, (void)b, (void)n; return 0; }
+static int32_t no_ag(void *ud, const float *s, float *r, int64_t n)
+{
+    (void)ud, (void)s, (void)r, (void)n;
+    return 0;
+}
+static int32_t no_sr(void *ud, const float *s, int32_t d, float *r, int32_t src, int64_t n)
+{
+    (void)ud, (void)s, (void)d, (void)r, (void)src, (void)n;
+    return 0;
+}
+
+static void test_opts_garbage_size(void)
+{
+    static const uint32_t sizes[] = {0x7fffffffu, 0xffffffffu, MMI_OPTS_MAX_SIZE + 1};
+    char buf[64];
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        mm_model_opts mo;
+        mm_attn_opts ao;
+        mm_ssm_opts so;
+        mm_loss_opts lo;
+        mm_policy_opts po;
+        mm_comm_callbacks cb;
+        mm_model *m = (mm_model *)1;
+        mm_attn *a = (mm_attn *)1;
+        mm_ssm *s = (mm_ssm *)1;
+        mm_loss *l = (mm_loss *)1;
+        mm_policy *p = (mm_policy *)1;
+        mm_comm *c = (mm_comm *)1;
+        memset(buf, 'Z', sizeof buf);
+        CHECK_OK(mm_model_opts_init(&mo));
+        mo.input_dim = 3, mo.err_buf = buf, mo.err_buf_size = sizeof buf;
+        mo.struct_size = sizes[i];
+        CHECK_STATUS(mm_model_create(&m, &mo), MM_E_INVALID_ARG);
+        CHECK(m == NULL);
+        CHECK_OK(mm_attn_opts_init(&ao, MM_ATTN_SOFTMAX));
+        ao.err_buf = buf, ao.err_buf_size = sizeof buf, ao.struct_size = sizes[i];
+        CHECK_STATUS(mm_attn_create(&a, &ao), MM_E_INVALID_ARG);
+        CHECK(a == NULL);
+        CHECK_OK(mm_ssm_opts_init(&so, MM_SSM_SSD));
+        so.err_buf = buf, so.err_buf_size = sizeof buf, so.struct_size = sizes[i];
+        CHECK_STATUS(mm_ssm_create(&s, &so), MM_E_INVALID_ARG);
+        CHECK(s == NULL);
+        CHECK_OK(mm_loss_opts_init(&lo, MM_LOSS_CLIP));
+        lo.err_buf = buf, lo.err_buf_size = sizeof buf, lo.struct_size = sizes[i];
+        CHECK_STATUS(mm_loss_create(&l, &lo), MM_E_INVALID_ARG);
+        CHECK(l == NULL);
+        CHECK_OK(mm_policy_opts_init(&po, MM_ALGO_PPO));
+        po.err_buf = buf, po.err_buf_size = sizeof buf, po.struct_size = sizes[i];
+        CHECK_STATUS(mm_policy_create(&p, &po), MM_E_INVALID_ARG);
+        CHECK(p == NULL);
+        for (size_t k = 0; k < sizeof buf; k++) CHECK(buf[k] == 'Z');
+        /* the communicator: refused, and a garbage struct's release is not called */
+        memset(&cb, 0, sizeof cb);
+        cb.struct_size = sizes[i], cb.size = 1;
+        cb.allreduce_sum = no_ar, cb.allgather = no_ag, cb.sendrecv = no_sr;
+        cb.release = count_release;
+        g_released = 0;
+        CHECK_STATUS(mm_comm_create(&c, &cb, NULL), MM_E_INVALID_ARG);
+        CHECK(c == NULL);
+        CHECK(g_released == 0);
+    }
 }
 
 /* The carver: the measure and the carve of one walk agree, regions are 64-byte aligned and
@@ -437,6 +528,7 @@ void suite_core(void)
     mmt_run("core/opts_export_error", test_opts_export_error);
     mmt_run("core/carve", test_carve);
     mmt_run("core/create_err_buf", test_create_err_buf);
+    mmt_run("core/opts_garbage_size", test_opts_garbage_size);
     mmt_run("core/params", test_params);
     mmt_run("core/rng", test_rng);
     mmt_run("core/orthogonal", test_orthogonal);

@@ -372,6 +372,27 @@ static void test_infer(void)
     mm_model_free(m);
 }
 
+/* A model without recurrent layers decodes with no state: its size is 0 and state may be NULL
+ * (it was refused as a NULL argument); the step equals the forward row for row. */
+static void test_decode_stateless(void)
+{
+    mm_model *m;
+    io b;
+    size_t sb = 1;
+    CHECK_OK(build_mlp(&m, NULL, 4, 1, 5));
+    io_init(&b, 4);
+    CHECK_OK(mm_model_decode_state_size(m, 4, &sb));
+    CHECK(sb == 0);
+    CHECK_OK(mm_model_forward(m, b.tx, b.ty));
+    CHECK_OK(mm_model_decode_step(m, b.tx, b.tjy, NULL, 0));
+    CHECK(memcmp(b.y, b.jy, sizeof(float) * 4 * 2) == 0);
+    CHECK_OK(mm_model_decode_step(m, b.tx, b.tjy, NULL, 123)); /* the size is not looked at */
+    CHECK_STATUS(mm_model_decode_step(m, NULL, b.tjy, NULL, 0), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_model_errmsg(m), "NULL") != NULL);
+    io_free(&b);
+    mm_model_free(m);
+}
+
 /* Same seed, same parameters; a two-thread model computes bitwise what one thread does. */
 static void test_determinism_threads(void)
 {
@@ -614,6 +635,7 @@ void suite_model_api(void)
     mmt_run("model_allocations", test_allocations);
     mmt_run("model_out_of_memory", test_out_of_memory);
     mmt_run("model_infer", test_infer);
+    mmt_run("model_decode_stateless", test_decode_stateless);
     mmt_run("model_determinism_threads", test_determinism_threads);
     mmt_run("model_init", test_init);
     mmt_run("model_freeze", test_freeze);

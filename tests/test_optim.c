@@ -208,6 +208,144 @@ static void test_hyper_setters(void)
     mm_model_free(m);
 }
 
+/* ---- steps that would leave Inf or NaN (issue 13 item 7) ----------------------------------- */
+
+/* One update on n elements through body (a portable body, or an AVX2 one via the wrapper
+ * below), first dry, then for real. The dry pass must store nothing and give the verdict the
+ * real pass gives. Returns the verdict. */
+typedef int (*opt_body)(const mmi_opt_args *);
+static int avx2_adam(const mmi_opt_args *u)
+{
+    int bad = -1;
+    CHECK(mmi_adam_update_avx2(u, &bad) == 1);
+    return bad;
+}
+static int avx2_rmsprop(const mmi_opt_args *u)
+{
+    int bad = -1;
+    CHECK(mmi_rmsprop_update_avx2(u, &bad) == 1);
+    return bad;
+}
+
+static int dry_then_wet(opt_body body, mmi_opt_args *u, float *all, size_t bytes)
+{
+    float *copy = malloc(bytes);
+    int dry_bad, wet_bad;
+    memcpy(copy, all, bytes);
+    u->dry = 1;
+    dry_bad = body(u);
+    CHECK(memcmp(copy, all, bytes) == 0); /* nothing stored */
+    u->dry = 0;
+    wet_bad = body(u);
+    CHECK(dry_bad == wet_bad);
+    free(copy);
+    return dry_bad;
+}
+
+/* Kernel level, both paths: eps = 0 with a zero gradient at one coordinate is 0/0 (NaN) for
+ * Adam and RMSprop; found whether the coordinate sits in the 8-wide AVX2 body (3) or in the
+ * scalar tail (N - 1); a huge lr * g overflows SGD; the same arguments without the bad
+ * coordinate are judged finite. */
+static void test_kernel_nonfinite(void)
+{
+    enum { N = 19 };
+    static const int64_t where[] = {3, N - 1};
+    float *buf = malloc(sizeof(float) * N * 5), *p = buf, *g = buf + N, *s0 = buf + 2 * N;
+    opt_body adam[2] = {mmi_adam_update_portable, avx2_adam};
+    opt_body rms[2] = {mmi_rmsprop_update_portable, avx2_rmsprop};
+    int paths = mmi_cpu_has_avx2_fma() ? 2 : 1;
+    for (int path = 0; path < paths; path++) {
+        for (int w = 0; w < 3; w++) {
+            mmi_opt_args u;
+            memset(buf, 0, sizeof(float) * N * 5);
+            mmt_fill_uniform(p, N, 5, -1, 1);
+            mmt_fill_uniform(g, N, 6, 0.5f, 1);
+            if (w < 2) g[where[w]] = 0.0f; /* w == 2: all gradients non-zero */
+            memset(&u, 0, sizeof u);
+            u.p = p, u.g = g, u.s0 = s0, u.s1 = s0 + N, u.s2 = s0 + 2 * N, u.n = N;
+            u.scale = 1.0f, u.shrink = 1.0f, u.lr = 0.01f;
+            u.a = 0.9f, u.ca = 0.1f, u.b = 0.999f, u.cb = 0.001f, u.eps = 0.0f;
+            u.nstep = -0.1f, u.bc2s = (float)sqrt(0.001);
+            CHECK(dry_then_wet(adam[path], &u, buf, sizeof(float) * N * 5) == (w < 2));
+            memset(s0, 0, sizeof(float) * N * 3);
+            u.b = 0.0f; /* RMSprop without momentum */
+            CHECK(dry_then_wet(rms[path], &u, buf, sizeof(float) * N * 5) == (w < 2));
+        }
+    }
+    {
+        /* SGD (portable only): lr 1e6 times a 1e33 gradient overflows float */
+        mmi_opt_args u;
+        memset(buf, 0, sizeof(float) * N * 5);
+        mmt_fill_uniform(p, N, 5, -1, 1);
+        mmt_fill_uniform(g, N, 6, -1, 1);
+        memset(&u, 0, sizeof u);
+        u.p = p, u.g = g, u.s0 = s0, u.n = N, u.scale = 1.0f, u.lr = 1e6f, u.shrink = 1.0f;
+        CHECK(dry_then_wet(mmi_sgd_update, &u, buf, sizeof(float) * N * 5) == 0);
+        g[N - 1] = 1e33f;
+        CHECK(dry_then_wet(mmi_sgd_update, &u, buf, sizeof(float) * N * 5) == 1);
+        u.a = 0.9f, u.ca = 1.0f, u.flag2 = 1; /* momentum buffer: judged too */
+        CHECK(dry_then_wet(mmi_sgd_update, &u, buf, sizeof(float) * N * 5) == 1);
+    }
+    free(buf);
+}
+
+/* Model level: the issue's cases return MM_E_NUMERIC and leave parameters, optimizer state,
+ * step counts and statistics as they were: a twin that never saw the refused step stays
+ * bitwise equal through the next steps. The 3-2 dense layer has 8 parameters (one AVX2 block
+ * where the CPU has it). */
+static void test_refuse_nonfinite_update(void)
+{
+    static const int32_t kinds[] = {MM_OPT_SGD, MM_OPT_MOMENTUM, MM_OPT_ADAM, MM_OPT_ADAMW,
+                                    MM_OPT_RMSPROP};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        int sgd = kinds[k] == MM_OPT_SGD || kinds[k] == MM_OPT_MOMENTUM;
+        mm_model *a = linear_3_2(), *b = linear_3_2();
+        float *pa, *pb, *ga, *gb, before[OPTV_N];
+        double v, norm_before;
+        CHECK_OK(mm_model_params(a, &pa, NULL));
+        CHECK_OK(mm_model_params(b, &pb, NULL));
+        CHECK_OK(mm_model_grads(a, &ga, NULL));
+        CHECK_OK(mm_model_grads(b, &gb, NULL));
+        CHECK_OK(mm_model_set_optimizer(a, kinds[k]));
+        CHECK_OK(mm_model_set_optimizer(b, kinds[k]));
+        if (kinds[k] == MM_OPT_RMSPROP) {
+            CHECK_OK(mm_model_set_f64(a, MM_MODEL_CENTERED, 1));
+            CHECK_OK(mm_model_set_f64(b, MM_MODEL_CENTERED, 1));
+        }
+        CHECK_OK(mm_model_get_f64(a, MM_MODEL_STAT_GRAD_NORM, &norm_before));
+        memcpy(before, pa, sizeof before);
+        memcpy(ga, optv_grads[0], sizeof optv_grads[0]);
+        if (sgd) {
+            CHECK_OK(mm_model_set_f64(a, MM_MODEL_LR, 1e6));
+            ga[5] = 1e33f;
+        } else {
+            CHECK_OK(mm_model_set_f64(a, MM_MODEL_EPS, 0.0)); /* its lower bound */
+            ga[5] = 0.0f;
+        }
+        CHECK_STATUS(mm_model_step(a), MM_E_NUMERIC);
+        CHECK(strstr(mm_model_errmsg(a), "nothing was updated") != NULL);
+        CHECK(memcmp(before, pa, sizeof before) == 0);
+        CHECK_OK(mm_model_get_f64(a, MM_MODEL_STAT_STEPS, &v));
+        CHECK(v == 0.0);
+        CHECK_OK(mm_model_get_f64(a, MM_MODEL_STAT_GRAD_NORM, &v));
+        CHECK(v == norm_before);
+        /* back to sane settings: a and b take the same steps and stay bitwise equal */
+        CHECK_OK(mm_model_set_f64(a, sgd ? MM_MODEL_LR : MM_MODEL_EPS, sgd ? 1e-3 : 1e-8));
+        for (int s = 0; s < 3; s++) {
+            memcpy(ga, optv_grads[s], sizeof optv_grads[s]);
+            memcpy(gb, optv_grads[s], sizeof optv_grads[s]);
+            CHECK_OK(mm_model_step(a));
+            CHECK_OK(mm_model_step(b));
+            CHECK(memcmp(pa, pb, sizeof(float) * OPTV_N) == 0);
+        }
+        CHECK_OK(mm_model_get_f64(a, MM_MODEL_STAT_STEPS, &v));
+        CHECK(v == 3.0);
+        for (int64_t i = 0; i < OPTV_N; i++) CHECK(isfinite(pa[i]));
+        mm_model_free(a);
+        mm_model_free(b);
+    }
+}
+
 /* The AVX2 bodies of the Adam and RMSprop updates are bitwise the portable ones, for every
  * option combination and a length with a tail. */
 static void test_kernel_paths(void)
@@ -228,6 +366,7 @@ static void test_kernel_paths(void)
     }
     for (int variant = 0; variant < 16; variant++) {
         mmi_opt_args u[2];
+        int bad = -1, verdict;
         for (int k = 0; k < 2; k++) {
             memcpy(p[k], p0, sizeof(float) * N);
             for (int j = 0; j < 3; j++) memcpy(st[k][j], s0, sizeof(float) * N);
@@ -251,12 +390,16 @@ static void test_kernel_paths(void)
             u[k].nstep = -0.0123f;
             u[k].bc2s = 0.05f;
         }
-        mmi_adam_update_portable(&u[0]);
-        CHECK(mmi_adam_update_avx2(&u[1]) == 1);
+        /* the same verdict too (the centered RMSprop below meets sq < ga^2 in this synthetic
+         * state: NaN on both paths, stored bitwise alike) */
+        verdict = mmi_adam_update_portable(&u[0]);
+        CHECK(mmi_adam_update_avx2(&u[1], &bad) == 1);
+        CHECK(bad == verdict);
         CHECK(memcmp(p[0], p[1], sizeof(float) * N) == 0);
         for (int j = 0; j < 3; j++) CHECK(memcmp(st[0][j], st[1][j], sizeof(float) * N) == 0);
-        mmi_rmsprop_update_portable(&u[0]);
-        CHECK(mmi_rmsprop_update_avx2(&u[1]) == 1);
+        verdict = mmi_rmsprop_update_portable(&u[0]);
+        CHECK(mmi_rmsprop_update_avx2(&u[1], &bad) == 1);
+        CHECK(bad == verdict);
         CHECK(memcmp(p[0], p[1], sizeof(float) * N) == 0);
         for (int j = 0; j < 3; j++) CHECK(memcmp(st[0][j], st[1][j], sizeof(float) * N) == 0);
     }
@@ -269,5 +412,7 @@ void suite_optim(void)
     mmt_run("optim_torch_parity", test_torch_parity);
     mmt_run("optim_clip", test_clip);
     mmt_run("optim_refuse_nonfinite", test_refuse_nonfinite);
+    mmt_run("optim_kernel_nonfinite", test_kernel_nonfinite);
+    mmt_run("optim_refuse_nonfinite_update", test_refuse_nonfinite_update);
     mmt_run("optim_hyper_setters", test_hyper_setters);
 }

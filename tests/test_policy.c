@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static float g_lo[2] = {-2.0f, -1.0f}, g_hi[2] = {2.0f, 3.0f};
 
@@ -172,9 +173,10 @@ static void test_replay_uniform(void)
 
 static void roundtrip(int32_t algo, int discrete, int norm)
 {
-    const char *path = "build/tests/policy_rt.safetensors";
+    char path[512];
     mm_policy *p = make(algo, discrete, NULL, norm), *q;
     float obs[12], a1[8], a2[8];
+    CHECK(mmt_tmp_path(path, sizeof path, "policy_rt.safetensors") == 0);
     drive(p, 40, 3);
     CHECK_OK(mm_policy_save(p, path));
     q = make(algo, discrete, NULL, norm);
@@ -197,6 +199,19 @@ static void test_save_load(void)
     roundtrip(MM_ALGO_TD3, 0, 1);
     roundtrip(MM_ALGO_PPO, 0, 1);
     roundtrip(MM_ALGO_TRPO, 1, 0);
+}
+
+/* The save/load test once wrote into build/tests/ under the working directory, which only
+ * `make check` creates (check-asan builds into build/asan/ and failed with MM_E_IO on a fresh
+ * clone). Run from an empty working directory, it must pass all the same. */
+static void test_save_load_any_cwd(void)
+{
+    char cwd[4096], dir[512];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK(mmt_tmp_path(dir, sizeof dir, "") == 0);
+    CHECK(chdir(dir) == 0);
+    roundtrip(MM_ALGO_TD3, 0, 1);
+    CHECK(chdir(cwd) == 0);
 }
 
 static void test_nan_refused(void)
@@ -278,7 +293,11 @@ static void test_misuse(void)
     CHECK_OK(mm_policy_get_f64(p, MM_POLICY_CLIP_RANGE, &v));
     CHECK(v == 0.1);
     CHECK_STATUS(mm_policy_save(p, NULL), MM_E_INVALID_ARG);
-    CHECK_STATUS(mm_policy_load(p, "build/tests/does_not_exist.safetensors"), MM_E_IO);
+    {
+        char missing[512];
+        CHECK(mmt_tmp_path(missing, sizeof missing, "does_not_exist.safetensors") == 0);
+        CHECK_STATUS(mm_policy_load(p, missing), MM_E_IO);
+    }
     CHECK(strlen(mm_policy_errmsg(p)) > 0);
     CHECK(strcmp(mm_policy_errmsg(NULL), "invalid handle") == 0);
     CHECK_STATUS(mm_policy_update(NULL, NULL), MM_E_INVALID_ARG);
@@ -297,6 +316,7 @@ void suite_policy(void)
     mmt_run("policy_line_search_kl", test_line_search);
     mmt_run("policy_replay_uniform", test_replay_uniform);
     mmt_run("policy_save_load", test_save_load);
+    mmt_run("policy_save_load_any_cwd", test_save_load_any_cwd);
     mmt_run("policy_nan_refused", test_nan_refused);
     mmt_run("policy_no_alloc_hot_path", test_no_alloc_hot_path);
     mmt_run("policy_misuse", test_misuse);

@@ -1005,6 +1005,71 @@ static void test_s4d_kernel(void)
     mm_ssm_free(h);
 }
 
+/* dE/dA for E = (e^{dt A} - 1)/A is dt^2 g(dt A), g(x) = (x e^x - (e^x - 1))/x^2; the kernel
+ * once formed it directly and lost every digit for tiny |dt A| (issue 13: log_A_real = -30
+ * gave -0.009729558 for the exact -0.01, -40 gave 0). Reference in float64: the Taylor series
+ * 1/2 + x/3 + x^2/8 + x^3/30 where |x| < 1e-3 (next term < 1e-14), the closed form elsewhere
+ * (it cancels only for small |x|). One mode, L = 1, dk = 1, so K_0 = 2 Re(C E) and the
+ * gradients are dA_imag = -2 Im(C E'), dA_real = 2 A_re Re(C E') (PyTorch's convention);
+ * the JVP of K_0 along one coordinate is the same derivative. */
+static double complex s4d_dEdA_ref(double dt, double complex A)
+{
+    double complex x = dt * A;
+    if (cabs(x) < 1e-3) return dt * dt * (0.5 + x / 3 + x * x / 8 + x * x * x / 30);
+    return dt * dt * (x * cexp(x) - (cexp(x) - 1)) / (x * x);
+}
+
+static void test_s4d_tiny_decay(void)
+{
+    static const double lars[] = {-30, -40, -60, -3, 0.69314718, 2.0, 3.5};
+    static const double aims[] = {0, 0.5, 30};
+    mm_ssm *h = mk_s4(MM_SSM_S4D, 1, 2, 1, 1, NULL);
+    CHECK(h != NULL);
+    if (!h) return;
+    for (size_t i = 0; i < sizeof lars / sizeof lars[0]; i++) {
+        for (size_t j = 0; j < sizeof aims / sizeof aims[0]; j++) {
+            tt log_dt = MK(0, 0, 0, 1), lar = MK(0, 0, 0, 1, 1), aim = MK(0, 0, 0, 1, 1);
+            tt C = MK(0, 0, 0, 1, 1, 2), dk = MK(0, 0, 0, 1, 1), dlar = MK(0, 0, 0, 1, 1);
+            tt daim = MK(0, 0, 0, 1, 1), dlog = MK(0, 0, 0, 1), dC = MK(0, 0, 0, 1, 1, 2);
+            mm_ssm_inputs in;
+            mm_ssm_grads g;
+            double dt;
+            double complex A, Ep, c;
+            fp(&log_dt)[0] = (float)log(0.1), fp(&lar)[0] = (float)lars[i];
+            fp(&aim)[0] = (float)aims[j], fp(&C)[1] = 1.0f, fp(&dk)[0] = 1.0f; /* C = i */
+            dt = exp((double)fp(&log_dt)[0]);
+            A = -exp((double)fp(&lar)[0]) + I * (double)fp(&aim)[0];
+            c = I;
+            Ep = s4d_dEdA_ref(dt, A);
+            CHECK_OK(mm_ssm_inputs_init(&in));
+            in.log_dt = log_dt.t, in.A_real = lar.t, in.A_imag = aim.t, in.C = C.t;
+            CHECK_OK(mm_ssm_grads_init(&g));
+            g.dlog_dt = dlog.t, g.dA_real = dlar.t, g.dA_imag = daim.t, g.dC = dC.t;
+            CHECK_OK(mm_ssm_kernel_backward(h, &in, dk.t, &g));
+            CHECK_NEAR(fp(&daim)[0], -2 * cimag(c * Ep), 1e-6, 1e-20);
+            CHECK_NEAR(fp(&dlar)[0], 2 * creal(A) * creal(c * Ep), 1e-6, 1e-20);
+            if (aims[j] == 0 && lars[i] <= -30) CHECK_NEAR(fp(&daim)[0], -0.01, 1e-6, 0);
+            {
+                /* the forward-mode path: tangent 1 on A_imag, then on log_A_real */
+                mmi_s4d_ch ch = {1, dt, fp(&lar), fp(&aim), fp(&C), NULL};
+                float one = 1.0f, zero = 0.0f, tc[2] = {0, 0}, tk;
+                double acc;
+                mmi_s4d_kernel_row_jvp(&ch, 1, 0.0, &zero, &one, tc, &tk, &acc);
+                CHECK_NEAR(tk, -2 * cimag(c * Ep), 1e-6, 1e-20);
+                mmi_s4d_kernel_row_jvp(&ch, 1, 0.0, &one, &zero, tc, &tk, &acc);
+                CHECK_NEAR(tk, 2 * creal(A) * creal(c * Ep), 1e-6, 1e-20);
+                /* along log_dt: dE/ddt = e^{dt A}, so dK_0/dlog_dt = 2 dt Re(C e^{dt A}) */
+                mmi_s4d_kernel_row_jvp(&ch, 1, 1.0, &zero, &zero, tc, &tk, &acc);
+                CHECK_NEAR(tk, 2 * dt * creal(c * cexp(dt * A)), 1e-6, 1e-20);
+                CHECK_NEAR(fp(&dlog)[0], 2 * dt * creal(c * cexp(dt * A)), 1e-6, 1e-20);
+            }
+            rm(&log_dt), rm(&lar), rm(&aim), rm(&C), rm(&dk), rm(&dlar), rm(&daim), rm(&dlog);
+            rm(&dC);
+        }
+    }
+    mm_ssm_free(h);
+}
+
 /* Direct causal convolution in float64 plus D u, and its objective. */
 typedef struct conv_case {
     int64_t Bt, H, L;
@@ -1457,6 +1522,7 @@ static void test_block(int s4d)
                     CHECK_NEAR(fp(&y1)[b * c.H + k], fp(&y)[(b * c.T + t) * c.H + k], 1e-4, 1e-5);
         }
         CHECK_STATUS(mm_model_decode_step(m, x1.t, y1.t, state, sbytes - 8), MM_E_INVALID_ARG);
+        CHECK_STATUS(mm_model_decode_step(m, x1.t, y1.t, NULL, sbytes), MM_E_INVALID_ARG);
         rm(&x1), rm(&y1);
     }
     /* the shareable inference path (forward region in the caller's workspace) agrees */
@@ -1611,6 +1677,76 @@ static void test_ssd_clamp(void)
     mm_ssm_free(h);
 }
 
+/* Extreme dt is excluded by the bounds: DT_MIN 1e300 (once accepted, it became +inf in float32
+ * and every output NaN with MM_OK) is MM_E_RANGE and leaves the value unchanged; at the bound
+ * 1e3, scan, backward and step stay finite and the scan is the closed form of a state that
+ * forgets everything in one step: y_t = dt x_t (B_t . C_t) (exp(dt A) <= e^-100 here). */
+static void test_ssd_dt_bounds(void)
+{
+    ssd_case c;
+    mm_ssm *h;
+    mm_ssm_inputs in, st;
+    mm_ssm_grads g;
+    tt y, dx, ddt, dA, dB, dC, ys;
+    double lo, hi, v;
+    c.Bt = 1, c.L = 5, c.H = 2, c.P = 2, c.N = 2, c.G = 1;
+    c.x = MK(91, -1, 1, c.Bt, c.L, c.H, c.P), c.dt = MK(92, -3, 3, c.Bt, c.L, c.H);
+    c.A = MK(93, -1, -0.1, c.H), c.B = MK(94, -1, 1, c.Bt, c.L, c.G, c.N);
+    c.C = MK(95, -1, 1, c.Bt, c.L, c.G, c.N), c.dout = MK(96, -1, 1, c.Bt, c.L, c.H, c.P);
+    h = mk_ssd(&c, 2, NULL);
+    if (!h) return;
+    CHECK_OK(mm_param_bounds(MM_SSM_DT_MIN, &lo, &hi));
+    CHECK(lo == 0 && hi == 1e3);
+    CHECK_STATUS(mm_ssm_set_f64(h, MM_SSM_DT_MIN, 1e300), MM_E_RANGE);
+    CHECK(strstr(mm_ssm_errmsg(h), "MM_SSM_DT_MIN") != NULL);
+    CHECK_STATUS(mm_ssm_set_f64(h, MM_SSM_DT_MIN, 1000.5), MM_E_RANGE);
+    CHECK_OK(mm_ssm_get_f64(h, MM_SSM_DT_MIN, &v));
+    CHECK(v == 0);
+    CHECK_OK(mm_ssm_set_f64(h, MM_SSM_DT_MIN, 1e3));
+    CHECK_OK(mm_ssm_inputs_init(&in));
+    in.u = c.x.t, in.delta = c.dt.t, in.A = c.A.t, in.B = c.B.t, in.C = c.C.t;
+    y = MK(0, 0, 0, c.Bt, c.L, c.H, c.P), ys = MK(0, 0, 0, c.Bt, c.H, c.P);
+    dx = MK(0, 0, 0, c.Bt, c.L, c.H, c.P), ddt = MK(0, 0, 0, c.Bt, c.L, c.H);
+    dA = MK(0, 0, 0, c.H), dB = MK(0, 0, 0, c.Bt, c.L, c.G, c.N);
+    dC = MK(0, 0, 0, c.Bt, c.L, c.G, c.N);
+    CHECK_OK(mm_ssm_scan(h, &in, y.t, NULL));
+    for (int64_t t = 0; t < c.L; t++)
+        for (int64_t k = 0; k < c.H; k++)
+            for (int64_t p = 0; p < c.P; p++) {
+                double bc = 0;
+                for (int64_t n = 0; n < c.N; n++) bc += c.B.d[t * c.N + n] * c.C.d[t * c.N + n];
+                CHECK(isfinite(fp(&y)[(t * c.H + k) * c.P + p]));
+                CHECK_NEAR(fp(&y)[(t * c.H + k) * c.P + p], 1e3 * c.x.d[(t * c.H + k) * c.P + p] * bc,
+                           1e-5, 1e-5);
+            }
+    CHECK_OK(mm_ssm_grads_init(&g));
+    g.du = dx.t, g.ddelta = ddt.t, g.dA = dA.t, g.dB = dB.t, g.dC = dC.t;
+    CHECK_OK(mm_ssm_scan_backward(h, &in, c.dout.t, &g));
+    for (int64_t i = 0; i < dx.n; i++) CHECK(isfinite(fp(&dx)[i]));
+    for (int64_t i = 0; i < ddt.n; i++) CHECK(fp(&ddt)[i] == 0.0f); /* every step clamped */
+    for (int64_t i = 0; i < dA.n; i++) CHECK(isfinite(fp(&dA)[i]));
+    for (int64_t i = 0; i < dB.n; i++) CHECK(isfinite(fp(&dB)[i]) && isfinite(fp(&dC)[i]));
+    st = in;
+    st.u = c.x.t, st.delta = c.dt.t;
+    {
+        /* one token through the streaming step: the same closed form */
+        tt x1 = MK(0, 0, 0, c.Bt, c.H, c.P), d1 = MK(0, 0, 0, c.Bt, c.H);
+        tt b1 = MK(0, 0, 0, c.Bt, c.G, c.N), c1 = MK(0, 0, 0, c.Bt, c.G, c.N);
+        memcpy(fp(&x1), fp(&c.x), (size_t)(c.H * c.P) * 4);
+        memcpy(fp(&d1), fp(&c.dt), (size_t)c.H * 4);
+        memcpy(fp(&b1), fp(&c.B), (size_t)c.N * 4);
+        memcpy(fp(&c1), fp(&c.C), (size_t)c.N * 4);
+        st.u = x1.t, st.delta = d1.t, st.B = b1.t, st.C = c1.t;
+        CHECK_OK(mm_ssm_reset(h));
+        CHECK_OK(mm_ssm_step(h, &st, ys.t));
+        for (int64_t i = 0; i < ys.n; i++) CHECK_NEAR(fp(&ys)[i], fp(&y)[i], 1e-5, 1e-5);
+        rm(&x1), rm(&d1), rm(&b1), rm(&c1);
+    }
+    rm(&y), rm(&ys), rm(&dx), rm(&ddt), rm(&dA), rm(&dB), rm(&dC);
+    rm(&c.x), rm(&c.dt), rm(&c.A), rm(&c.B), rm(&c.C), rm(&c.dout);
+    mm_ssm_free(h);
+}
+
 void suite_ssm(void)
 {
     mmt_run("ssm_hippo", test_hippo);
@@ -1623,8 +1759,10 @@ void suite_ssm(void)
     mmt_run("ssm_selective_threads", test_selective_threads);
     mmt_run("ssm_ssd", test_ssd);
     mmt_run("ssm_ssd_threads", test_ssd_threads);
+    mmt_run("ssm_ssd_dt_bounds", test_ssd_dt_bounds);
     mmt_run("ssm_lru", test_lru);
     mmt_run("ssm_s4d_kernel", test_s4d_kernel);
+    mmt_run("ssm_s4d_tiny_decay", test_s4d_tiny_decay);
     mmt_run("ssm_conv", test_conv);
     mmt_run("ssm_s4d_step", test_s4d_step);
     mmt_run("ssm_s4_kernel", test_s4_kernel);

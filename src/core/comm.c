@@ -27,7 +27,7 @@ static int check_callbacks(const mm_comm_callbacks *cb, mmi_err *e)
 /* A failing create still owns ud when the caller handed it over through release. */
 static int release_ud(const mm_comm_callbacks *cb, int rc)
 {
-    if (cb->struct_size >= offsetof(mm_comm_callbacks, release) + sizeof cb->release &&
+    if (mmi_opts_covers(cb, offsetof(mm_comm_callbacks, release) + sizeof cb->release) &&
         cb->release)
         cb->release(cb->ud);
     return rc;

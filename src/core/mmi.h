@@ -103,16 +103,25 @@ int mmi_shape_numel(int32_t ndim, const int64_t *shape, int64_t *numel, mmi_err 
                     const char *fn);
 
 /* ---- options structs ---------------------------------------------------------------------- */
+/* The largest struct_size taken for a newer caller's struct. The largest options struct is
+ * 400 bytes; a struct_size beyond this is an uninitialised struct, and believing it would read
+ * that many bytes of the caller's memory past its struct (the zero check of the tail). */
+#define MMI_OPTS_MAX_SIZE 4096
 /* Copies a caller options struct into dst (already filled with defaults, lib_size bytes):
  * src->struct_size (its first uint32_t) may be smaller (older caller: the tail keeps defaults)
- * or larger with an all-zero tail (newer caller). Returns MM_OK, MM_E_INVALID_ARG (NULL, size
- * smaller than the 8-byte head) or MM_E_VERSION (unknown non-zero tail), with text in e. */
+ * or larger, up to MMI_OPTS_MAX_SIZE, with an all-zero tail (newer caller). Returns MM_OK,
+ * MM_E_INVALID_ARG (NULL, size smaller than the 8-byte head or above MMI_OPTS_MAX_SIZE) or
+ * MM_E_VERSION (unknown non-zero tail), with text in e. */
 int mmi_opts_copy(void *dst, const void *src, size_t lib_size, mmi_err *e, const char *fn);
 /* The one way a create function reports its failure: copies e's text into the caller's
  * err_buf. src is the caller's options struct as passed (NULL: nothing happens); buf_at and
  * size_at are offsetof its `char *err_buf` and `size_t err_buf_size`. They are read only if
  * src's struct_size covers them, so a short or refused struct is never read past its end. */
 void mmi_opts_export_error(const void *src, size_t buf_at, size_t size_at, const mmi_err *e);
+/* 1 if src is non-NULL and its struct_size covers the first `end` bytes and is sane (at most
+ * MMI_OPTS_MAX_SIZE): then a field ending there (err_buf_size, a callback) may be read even
+ * when the struct as a whole was refused. */
+int mmi_opts_covers(const void *src, size_t end);
 
 /* ---- parameter registry ------------------------------------------------------------------- */
 typedef struct mmi_param {

@@ -12,10 +12,11 @@ int mmi_opts_copy(void *dst, const void *src, size_t lib_size, mmi_err *e, const
     uint32_t size;
     if (!src) return mmi_fail(e, MM_E_INVALID_ARG, "%s: options are NULL", fn);
     memcpy(&size, src, sizeof size);
-    if (size < MMI_OPTS_HEAD)
+    if (size < MMI_OPTS_HEAD || size > MMI_OPTS_MAX_SIZE)
         return mmi_fail(e, MM_E_INVALID_ARG,
-                        "%s: options struct_size is %u; call the _opts_init function first", fn,
-                        (unsigned)size);
+                        "%s: options struct_size is %u (expected %u..%u); call the _opts_init "
+                        "function first",
+                        fn, (unsigned)size, (unsigned)MMI_OPTS_HEAD, (unsigned)MMI_OPTS_MAX_SIZE);
     if (size > lib_size) {
         /* A newer caller: accept only if every field this library does not know is zero. */
         const unsigned char *tail = (const unsigned char *)src + lib_size;
@@ -35,16 +36,24 @@ int mmi_opts_copy(void *dst, const void *src, size_t lib_size, mmi_err *e, const
 
 void mmi_opts_export_error(const void *src, size_t buf_at, size_t size_at, const mmi_err *e)
 {
-    uint32_t size;
     char *buf;
     size_t n;
-    if (!src) return;
-    memcpy(&size, src, sizeof size);
     /* Fields are only appended, so err_buf and err_buf_size sit at the same offsets in any
      * struct long enough to hold them, even one this library refused (a newer struct with
-     * unknown fields): its text still reaches the caller. A shorter struct has no err_buf. */
-    if (size < buf_at + sizeof buf || size < size_at + sizeof n) return;
+     * unknown fields): its text still reaches the caller. A shorter struct has no err_buf, and
+     * a struct_size above MMI_OPTS_MAX_SIZE is an uninitialised struct whose pointer is not
+     * trusted. */
+    if (!mmi_opts_covers(src, buf_at + sizeof buf) || !mmi_opts_covers(src, size_at + sizeof n))
+        return;
     memcpy(&buf, (const char *)src + buf_at, sizeof buf);
     memcpy(&n, (const char *)src + size_at, sizeof n);
     mmi_err_export(e, buf, n);
+}
+
+int mmi_opts_covers(const void *src, size_t end)
+{
+    uint32_t size;
+    if (!src) return 0;
+    memcpy(&size, src, sizeof size);
+    return size >= end && size <= MMI_OPTS_MAX_SIZE;
 }

@@ -50,7 +50,9 @@ static const mmi_param k_params[] = {
     {MM_LOSS_STAT_WORKSPACE_BYTES, "MM_LOSS_STAT_WORKSPACE_BYTES", 0.0, 1.7976931348623157e308},
     /* ssm 200-299 (mm_ssm_set_f64 / get_f64; CHUNK and statistics are read-only) */
     {MM_SSM_CHUNK, "MM_SSM_CHUNK", 1.0, 16777216.0},
-    {MM_SSM_DT_MIN, "MM_SSM_DT_MIN", 0.0, 1e300},
+    /* A floor above 1e3 is no step size (mamba2 draws dt in [1e-3, 0.1]) and overflowed:
+     * 1e300 became +inf in float32 and every SSD output NaN (docs/SSM.md). */
+    {MM_SSM_DT_MIN, "MM_SSM_DT_MIN", 0.0, 1e3},
     {MM_SSM_DT_MAX, "MM_SSM_DT_MAX", 0.0, 1e300},
     {MM_SSM_STAT_POSITION, "MM_SSM_STAT_POSITION", 0.0, 9.2233720368547758e18},
     {MM_SSM_STAT_WORKSPACE_BYTES, "MM_SSM_STAT_WORKSPACE_BYTES", 0.0, 1.7976931348623157e308},

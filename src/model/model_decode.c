@@ -62,13 +62,20 @@ MM_API int mm_model_decode_state_size(const mm_model *m, int64_t batch, size_t *
     return MM_OK;
 }
 
+static int fill_exec(mm_model *m, const mm_tensor *x, mmi_exec *c)
+{
+    c->batch = x->shape[0], c->seq = 1, c->rows = c->batch;
+    c->gemm_ws = m->gemm_ws, c->pool = m->pool, c->err = &m->err;
+    return MM_OK;
+}
+
 static int check_step(mm_model *m, const mm_tensor *x, const mm_tensor *y, const void *state,
                       size_t state_bytes, mmi_exec *c, size_t *row, const char *fn)
 {
     int32_t bad = -1;
     int rc;
     if (!m->finalized) return mmi_fail(&m->err, MM_E_STATE, "%s: the model is not finalized", fn);
-    if (!x || !y || !state) return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: NULL argument", fn);
+    if (!x || !y) return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: NULL argument", fn);
     if (x->ndim != 2 || x->shape[1] != m->opts.input_dim)
         return mmi_fail(&m->err, MM_E_SHAPE, "%s: x must be [batch, %lld]", fn,
                         (long long)m->opts.input_dim);
@@ -81,12 +88,12 @@ static int check_step(mm_model *m, const mm_tensor *x, const mm_tensor *y, const
     if ((rc = row_bytes(m, row, &bad)) != MM_OK)
         return mmi_fail(&m->err, rc, "%s: layer %d (%s) has no decoding step", fn, (int)bad,
                         mmi_layer_label(&m->layers[bad]));
-    if ((uintptr_t)state % 8 || state_bytes < *row * (size_t)x->shape[0])
+    /* A model without recurrent layers has no state: NULL (any state_bytes) is fine then. */
+    if (*row == 0) return fill_exec(m, x, c);
+    if (!state || (uintptr_t)state % 8 || state_bytes < *row * (size_t)x->shape[0])
         return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: state must be 8-byte aligned and hold "
                         "%zu bytes", fn, *row * (size_t)x->shape[0]);
-    c->batch = x->shape[0], c->seq = 1, c->rows = c->batch;
-    c->gemm_ws = m->gemm_ws, c->pool = m->pool, c->err = &m->err;
-    return MM_OK;
+    return fill_exec(m, x, c);
 }
 
 MM_API int mm_model_decode_step(mm_model *m, const mm_tensor *x, mm_tensor *y, void *state,

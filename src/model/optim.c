@@ -224,12 +224,13 @@ static int check_config(mm_model *m, const char *fn)
     return MM_OK;
 }
 
-/* The kernel arguments of the current optimizer for layer i's slice (floats as torch casts
- * its Python-float hyperparameters; bias corrections in double, as torch computes them). */
-static void layer_args(const mm_model *m, int32_t i, float scale, mmi_opt_args *u)
+/* The kernel arguments of the current optimizer for layer i's slice at step t (floats as
+ * torch casts its Python-float hyperparameters; bias corrections in double, as torch computes
+ * them). */
+static void layer_args(const mm_model *m, int32_t i, float scale, int64_t t, mmi_opt_args *u)
 {
     const mmi_optim *o = &m->opt;
-    int64_t off = m->layers[i].param_offset, t = o->layer_t[i];
+    int64_t off = m->layers[i].param_offset;
     double lr = H(m, MM_MODEL_LR), wd = H(m, MM_MODEL_WEIGHT_DECAY);
     memset(u, 0, sizeof *u);
     u->p = m->params + off;
@@ -273,22 +274,33 @@ static void layer_args(const mm_model *m, int32_t i, float scale, mmi_opt_args *
     }
 }
 
-static void update_layer(mm_model *m, int32_t i, float scale)
+/* Runs layer i's update (torch increments the step before using it); dry: judge only, store
+ * nothing. Returns 1 if a stored value would be Inf or NaN. */
+static int update_layer(mm_model *m, int32_t i, float scale, int dry)
 {
     mmi_optim *o = &m->opt;
     mmi_opt_args u;
-    o->layer_t[i]++; /* torch increments the step before using it */
-    layer_args(m, i, scale, &u);
+    int bad;
+    layer_args(m, i, scale, o->layer_t[i] + 1, &u);
+    u.dry = dry;
     switch (o->kind) {
     case MM_OPT_SGD:
-    case MM_OPT_MOMENTUM:
-        mmi_sgd_update(&u);
-        if (u.a != 0.0f) o->buf_init[i] = 1;
-        break;
+    case MM_OPT_MOMENTUM: bad = mmi_sgd_update(&u); break;
     case MM_OPT_ADAM:
-    case MM_OPT_ADAMW: mmi_adam_update(&u); break;
-    default: mmi_rmsprop_update(&u); break;
+    case MM_OPT_ADAMW: bad = mmi_adam_update(&u); break;
+    default: bad = mmi_rmsprop_update(&u); break;
     }
+    if (!dry) {
+        o->layer_t[i]++;
+        if ((o->kind == MM_OPT_SGD || o->kind == MM_OPT_MOMENTUM) && u.a != 0.0f)
+            o->buf_init[i] = 1;
+    }
+    return bad;
+}
+
+static int trainable(const mm_model *m, int32_t i)
+{
+    return !m->layers[i].frozen && m->layers[i].n_params > 0;
 }
 
 MM_API int mm_model_step(mm_model *m)
@@ -296,7 +308,7 @@ MM_API int mm_model_step(mm_model *m)
     const char *fn = "mm_model_step";
     double norm, max_norm;
     float scale = 1.0f;
-    int32_t bad;
+    int32_t bad, clipped = 0;
     int rc;
     if (!m) return MM_E_INVALID_ARG;
     if (m->comm && (rc = mmi_model_comm_average(m, fn)) != MM_OK) return rc; /* data-parallel */
@@ -309,18 +321,24 @@ MM_API int mm_model_step(mm_model *m)
                         "Inf; nothing was updated", fn, (int)bad,
                         mmi_layer_label(&m->layers[bad]));
     max_norm = H(m, MM_MODEL_MAX_GRAD_NORM);
-    m->opt.last_grad_norm = norm;
-    m->opt.last_clipped = 0;
     if (max_norm > 0.0) {
         /* clip_grad_norm_: coefficient max_norm / (norm + 1e-6), clamped at 1. */
         double coef = max_norm / (norm + 1e-6);
-        if (coef < 1.0) {
-            scale = (float)coef;
-            m->opt.last_clipped = 1;
-        }
+        if (coef < 1.0) scale = (float)coef, clipped = 1;
     }
+    /* A dry pass first: finite gradients can still give a non-finite result (eps = 0 on a
+     * zero-gradient coordinate is 0/0, lr * g can overflow). The commit pass repeats the same
+     * float operations, so what the dry pass judged finite is what gets stored. */
     for (int32_t i = 0; i < m->n_layers; i++)
-        if (!m->layers[i].frozen && m->layers[i].n_params > 0) update_layer(m, i, scale);
+        if (trainable(m, i) && update_layer(m, i, scale, 1))
+            return mmi_fail(&m->err, MM_E_NUMERIC, "%s: the update of layer %d (%s) would make "
+                            "a parameter or optimizer state Inf or NaN (eps 0 with a zero "
+                            "gradient, or lr too large?); nothing was updated", fn, (int)i,
+                            mmi_layer_label(&m->layers[i]));
+    for (int32_t i = 0; i < m->n_layers; i++)
+        if (trainable(m, i)) (void)update_layer(m, i, scale, 0);
+    m->opt.last_grad_norm = norm;
+    m->opt.last_clipped = clipped;
     m->opt.steps++;
     return MM_OK;
 }

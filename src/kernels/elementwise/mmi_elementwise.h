@@ -20,7 +20,11 @@ void mmi_act_backward(int32_t kind, const float *x, const float *y, const float 
  * torch.optim's per-element float32 formulas, in torch's operation order. The AVX2 bodies use
  * the same operations without fused multiply-adds (sqrt and division are correctly rounded in
  * both), so both paths give bitwise identical results. d below is g * scale (clipping), plus
- * l2 * p when l2 != 0. */
+ * l2 * p when l2 != 0.
+ * Every update returns 1 if any value it stores (parameter or state slot) is Inf or NaN, else
+ * 0. With dry set it computes exactly the same values and stores nothing: mm_model_step runs a
+ * dry pass over every layer first and commits only when no value would be non-finite, so a
+ * refused step leaves parameters and state untouched without a backup copy. */
 typedef struct mmi_opt_args {
     float *p;                /* parameters, updated */
     const float *g;          /* gradients */
@@ -36,21 +40,23 @@ typedef struct mmi_opt_args {
     float nstep;             /* Adam: -lr / bias_correction1 */
     float bc2s;              /* Adam: sqrt(bias_correction2) */
     int32_t flag1, flag2;    /* SGD: nesterov, first; Adam: amsgrad; RMSprop: centered */
+    int32_t dry;             /* 1: compute and judge only, store nothing */
 } mmi_opt_args;
 /* SGD: s0 momentum buffer (used when a != 0; flag2 = first step copies d into it), a momentum,
  * ca = 1 - dampening, flag1 Nesterov. */
-void mmi_sgd_update(const mmi_opt_args *u);
+int mmi_sgd_update(const mmi_opt_args *u);
 /* Adam/AdamW: s0 exp_avg, s1 exp_avg_sq, s2 max_exp_avg_sq (flag1 amsgrad); a = beta1,
  * ca = 1 - beta1, b = beta2, cb = 1 - beta2. */
-void mmi_adam_update(const mmi_opt_args *u);
+int mmi_adam_update(const mmi_opt_args *u);
 /* RMSprop: s0 square_avg, s1 momentum buffer (when a_mom = b > 0), s2 grad_avg (flag1
  * centered); a = alpha, ca = 1 - alpha, b = momentum. */
-void mmi_rmsprop_update(const mmi_opt_args *u);
-/* The portable bodies alone and the AVX2 bodies (return 0 when not built): for tests. */
-void mmi_adam_update_portable(const mmi_opt_args *u);
-void mmi_rmsprop_update_portable(const mmi_opt_args *u);
-int mmi_adam_update_avx2(const mmi_opt_args *u);
-int mmi_rmsprop_update_avx2(const mmi_opt_args *u);
+int mmi_rmsprop_update(const mmi_opt_args *u);
+/* The portable bodies alone (returning the verdict) and the AVX2 bodies (return 0 when not
+ * built, else 1 with the verdict in *nonfinite): for tests. */
+int mmi_adam_update_portable(const mmi_opt_args *u);
+int mmi_rmsprop_update_portable(const mmi_opt_args *u);
+int mmi_adam_update_avx2(const mmi_opt_args *u, int *nonfinite);
+int mmi_rmsprop_update_avx2(const mmi_opt_args *u, int *nonfinite);
 
 /* AVX2/FMA bodies (act_avx2.c): element counts any n >= 0; they handle the tail. Return 1 if
  * they handled the kind, 0 to fall back to the portable path. The backward bodies perform the

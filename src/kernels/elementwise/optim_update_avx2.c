@@ -1,7 +1,7 @@
 /* optim_update_avx2.c — AVX2 bodies of the Adam and RMSprop updates: 8 elements at a time with
  * exactly the portable code's operations (multiplies and adds kept separate, no FMA; sqrt and
- * division are correctly rounded), so results are bitwise those of optim_update.c. The tail
- * runs through the portable body. */
+ * division are correctly rounded), so results are bitwise those of optim_update.c, and the
+ * same non-finite verdict. The tail runs through the portable body. */
 #include "mmi_elementwise.h"
 
 #if defined(__AVX2__)
@@ -14,26 +14,39 @@
 #define MUL _mm256_mul_ps
 #define DIV _mm256_div_ps
 
-/* The scalar tail: the same struct shifted to start at element i. */
-static void tail(const mmi_opt_args *u, int64_t i, void (*body)(const mmi_opt_args *))
+/* The scalar tail: the same struct shifted to start at element i; returns its non-finite flag. */
+static int tail(const mmi_opt_args *u, int64_t i, int (*body)(const mmi_opt_args *))
 {
     mmi_opt_args t = *u;
-    if (i >= u->n) return;
+    if (i >= u->n) return 0;
     t.p += i;
     t.g += i;
     t.s0 += i;
     if (t.s1) t.s1 += i;
     if (t.s2) t.s2 += i;
     t.n = u->n - i;
-    body(&t);
+    return body(&t);
 }
 
-int mmi_adam_update_avx2(const mmi_opt_args *u)
+/* acc += x * 0: NaN exactly when some x was Inf or NaN (Inf * 0 is NaN), so one compare at
+ * the end gives the verdict. */
+static __m256 nonfinite_add(__m256 acc, __m256 x)
+{
+    return ADD(acc, MUL(x, _mm256_setzero_ps()));
+}
+
+static int any_nan(__m256 acc)
+{
+    return _mm256_movemask_ps(_mm256_cmp_ps(acc, acc, _CMP_UNORD_Q)) != 0;
+}
+
+int mmi_adam_update_avx2(const mmi_opt_args *u, int *nonfinite)
 {
     const __m256 scale = SET(u->scale), l2 = SET(u->l2), a = SET(u->a), ca = SET(u->ca);
     const __m256 b = SET(u->b), cb = SET(u->cb), eps = SET(u->eps), bc2s = SET(u->bc2s);
     const __m256 nstep = SET(u->nstep), shrink = SET(u->shrink);
-    int do_shrink = u->shrink != 1.0f, do_l2 = u->l2 != 0.0f;
+    int do_shrink = u->shrink != 1.0f, do_l2 = u->l2 != 0.0f, store = !u->dry;
+    __m256 bad = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= u->n; i += 8) {
         __m256 p = LD(u->p + i), d = MUL(LD(u->g + i), scale), m, v, den;
@@ -41,34 +54,39 @@ int mmi_adam_update_avx2(const mmi_opt_args *u)
         if (do_l2) d = ADD(d, MUL(l2, p));
         m = ADD(MUL(LD(u->s0 + i), a), MUL(ca, d));
         v = ADD(MUL(LD(u->s1 + i), b), MUL(MUL(cb, d), d));
-        ST(u->s0 + i, m);
-        ST(u->s1 + i, v);
+        bad = nonfinite_add(nonfinite_add(bad, m), v);
+        if (store) ST(u->s0 + i, m), ST(u->s1 + i, v);
         if (u->flag1) {
             /* max_ps returns its second operand for NaN: old, as the portable "v > old" */
             v = _mm256_max_ps(v, LD(u->s2 + i));
-            ST(u->s2 + i, v);
+            if (store) ST(u->s2 + i, v);
         }
         den = ADD(DIV(_mm256_sqrt_ps(v), bc2s), eps);
-        ST(u->p + i, ADD(p, MUL(nstep, DIV(m, den))));
+        p = ADD(p, MUL(nstep, DIV(m, den)));
+        bad = nonfinite_add(bad, p);
+        if (store) ST(u->p + i, p);
     }
-    tail(u, i, mmi_adam_update_portable);
+    *nonfinite = tail(u, i, mmi_adam_update_portable) | any_nan(bad);
     return 1;
 }
 
-int mmi_rmsprop_update_avx2(const mmi_opt_args *u)
+int mmi_rmsprop_update_avx2(const mmi_opt_args *u, int *nonfinite)
 {
     const __m256 scale = SET(u->scale), l2 = SET(u->l2), a = SET(u->a), ca = SET(u->ca);
     const __m256 mom = SET(u->b), eps = SET(u->eps), nlr = SET(-u->lr), neg1 = SET(-1.0f);
-    int do_l2 = u->l2 != 0.0f, use_mom = u->b > 0.0f;
+    int do_l2 = u->l2 != 0.0f, use_mom = u->b > 0.0f, store = !u->dry;
+    __m256 bad = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= u->n; i += 8) {
         __m256 p = LD(u->p + i), d = MUL(LD(u->g + i), scale), sq, avg;
         if (do_l2) d = ADD(d, MUL(l2, p));
         sq = ADD(MUL(LD(u->s0 + i), a), MUL(MUL(ca, d), d));
-        ST(u->s0 + i, sq);
+        bad = nonfinite_add(bad, sq);
+        if (store) ST(u->s0 + i, sq);
         if (u->flag1) {
             __m256 ga = ADD(MUL(LD(u->s2 + i), a), MUL(ca, d));
-            ST(u->s2 + i, ga);
+            bad = nonfinite_add(bad, ga);
+            if (store) ST(u->s2 + i, ga);
             avg = _mm256_sqrt_ps(ADD(sq, MUL(MUL(neg1, ga), ga)));
         } else {
             avg = _mm256_sqrt_ps(sq);
@@ -76,26 +94,29 @@ int mmi_rmsprop_update_avx2(const mmi_opt_args *u)
         avg = ADD(avg, eps);
         if (use_mom) {
             __m256 buf = ADD(MUL(LD(u->s1 + i), mom), DIV(d, avg));
-            ST(u->s1 + i, buf);
-            ST(u->p + i, ADD(p, MUL(nlr, buf)));
+            bad = nonfinite_add(bad, buf);
+            if (store) ST(u->s1 + i, buf);
+            p = ADD(p, MUL(nlr, buf));
         } else {
-            ST(u->p + i, ADD(p, MUL(nlr, DIV(d, avg))));
+            p = ADD(p, MUL(nlr, DIV(d, avg)));
         }
+        bad = nonfinite_add(bad, p);
+        if (store) ST(u->p + i, p);
     }
-    tail(u, i, mmi_rmsprop_update_portable);
+    *nonfinite = tail(u, i, mmi_rmsprop_update_portable) | any_nan(bad);
     return 1;
 }
 
 #else
-int mmi_adam_update_avx2(const mmi_opt_args *u)
+int mmi_adam_update_avx2(const mmi_opt_args *u, int *nonfinite)
 {
-    (void)u;
+    (void)u, (void)nonfinite;
     return 0;
 }
 
-int mmi_rmsprop_update_avx2(const mmi_opt_args *u)
+int mmi_rmsprop_update_avx2(const mmi_opt_args *u, int *nonfinite)
 {
-    (void)u;
+    (void)u, (void)nonfinite;
     return 0;
 }
 #endif
