@@ -70,7 +70,14 @@ void mmi_free(const mmi_alloc *a, void *p, size_t size)
 
 void *mmi_carve_take(mmi_carve *c, int64_t n, size_t elem_size)
 {
-    void *p = c->base ? c->base + c->off : NULL;
-    c->off += ((size_t)n * elem_size + (MMI_ALIGN - 1)) / MMI_ALIGN * MMI_ALIGN;
+    void *p = c->base && c->off != SIZE_MAX ? c->base + c->off : NULL;
+    size_t bytes;
+    /* Saturate rather than wrap: SIZE_MAX is refused by every reservation that reads off. */
+    if (n < 0 || mmi_mul_size(&bytes, (size_t)n, elem_size)) {
+        c->off = SIZE_MAX;
+        return p;
+    }
+    if (bytes && !(bytes = mmi_align_up(bytes))) bytes = SIZE_MAX;
+    if (mmi_add_size(&c->off, c->off, bytes)) c->off = SIZE_MAX;
     return p;
 }
