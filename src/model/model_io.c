@@ -8,6 +8,9 @@
 #include <string.h>
 
 #define NAME_MAX_LEN 96
+/* The reservation cap of a loaded model (docs/FORMAT.md section 7). */
+#define MMI_LOAD_RESERVE_BASE ((int64_t)64 << 20)
+#define MMI_LOAD_RESERVE_PER_BYTE 64
 #define PNAME_LEN 48 /* "4095.weight": a parameter name without prefix */
 
 /* ============================== saving ===================================================== */
@@ -236,6 +239,7 @@ static int load_check_tensor(const mm_model *m, const mmi_st_file *f, int32_t i,
     const mmi_ptensor *p = &m->layers[i].tensors[t];
     const mmi_st_tensor *ft;
     char pn[PNAME_LEN], name[NAME_MAX_LEN + 40], s1[96], s2[96];
+    int64_t bad;
     int same;
     if (mmi_model_tensor_name(m, i, t, pn, sizeof pn) != MM_OK)
         return mmi_fail(e, MM_E_INTERNAL, "cannot name tensor %d of layer %d", (int)t, (int)i);
@@ -253,6 +257,9 @@ static int load_check_tensor(const mm_model *m, const mmi_st_file *f, int32_t i,
         return mmi_fail(e, MM_E_FORMAT, "tensor '%s' is %s but the architecture needs %s", name,
                         s1, s2);
     }
+    if ((bad = mmi_st_first_nonfinite(f, ft, 4)) >= 0)
+        return mmi_fail(e, MM_E_NUMERIC, "tensor '%s' holds NaN or Inf (element %lld)", name,
+                        (long long)bad);
     return MM_OK;
 }
 
@@ -292,6 +299,53 @@ static int load_check_params(const mm_model *m, const mmi_st_file *f, int64_t *n
     return MM_OK;
 }
 
+/* What finalize will reserve for this model at opts.max_batch x opts.max_seq (parameters and
+ * gradients, activations, ping-pong buffers, saved and scratch regions), in checked int64
+ * arithmetic: MMI_SIZE_BAD when it does not even fit. The GEMM workspace is left out (it
+ * depends on the thread count only, not on the file). */
+static int64_t load_reserve_bytes(const mm_model *m)
+{
+    const int64_t rows = mmi_sz_mul(m->opts.max_batch, m->opts.max_seq);
+    int64_t total = 0, width = m->opts.input_dim, widest = width, params = 0, scratch = 0;
+    for (int32_t i = 0; i <= m->n_layers; i++) {
+        if (i > 0) width = m->layers[i - 1].out_dim;
+        if (width > widest) widest = width;
+        total = mmi_sz_add(total, mmi_sz_mul(mmi_sz_mul(rows, width), 4));
+    }
+    total = mmi_sz_add(total, mmi_sz_mul(mmi_sz_mul(rows, widest), 8));
+    for (int32_t i = 0; i < m->n_layers; i++) {
+        const mmi_layer *l = &m->layers[i];
+        size_t sv, sc;
+        int gw;
+        l->vt->sizes(l, m->opts.max_batch, m->opts.max_seq, &sv, &sc, &gw);
+        total = mmi_sz_add(total, mmi_sz_of(sv));
+        if (mmi_sz_of(sc) < 0 || mmi_sz_of(sc) > scratch) scratch = mmi_sz_of(sc);
+        params = mmi_sz_add(params, l->n_params);
+        if (scratch < 0) break;
+    }
+    return mmi_sz_add(mmi_sz_add(total, scratch), mmi_sz_mul(params, 8));
+}
+
+/* The cap on what a file can make finalize reserve: MMI_LOAD_RESERVE_BASE plus
+ * MMI_LOAD_RESERVE_PER_BYTE bytes per data byte of the file for every row of max_batch x
+ * max_seq. Real models reserve a small multiple of their parameters per row; a few hundred
+ * bytes of hostile architecture cannot ask for gigabytes. */
+static int load_check_reserve(const mm_model *m, const mmi_st_file *f, mmi_err *e)
+{
+    const int64_t rows = mmi_sz_mul(m->opts.max_batch, m->opts.max_seq);
+    const int64_t want = load_reserve_bytes(m);
+    const int64_t per_row = mmi_sz_mul(MMI_LOAD_RESERVE_PER_BYTE, (int64_t)f->data_len);
+    const int64_t cap = mmi_sz_add(MMI_LOAD_RESERVE_BASE, mmi_sz_mul(rows, per_row));
+    if (want < 0 || (cap >= 0 && want > cap))
+        return mmi_fail(e, MM_E_FORMAT, "architecture: the model would reserve %s%lld bytes "
+                        "for max_batch %lld x max_seq %lld, out of proportion to the file's "
+                        "%llu data bytes (limit %lld)", want < 0 ? "more than " : "",
+                        (long long)(want < 0 ? INT64_MAX : want),
+                        (long long)m->opts.max_batch, (long long)m->opts.max_seq,
+                        (unsigned long long)f->data_len, (long long)(cap < 0 ? INT64_MAX : cap));
+    return MM_OK;
+}
+
 /* Copies every parameter tensor (prefix "") or one optimizer slot's state into base. */
 static void load_copy(const mm_model *m, const mmi_st_file *f, float *base, const char *prefix,
                       const char *suffix)
@@ -304,6 +358,31 @@ static void load_copy(const mm_model *m, const mmi_st_file *f, float *base, cons
             snprintf(name, sizeof name, "%s%s%s", prefix, pn, suffix);
             mmi_st_read_f32(f, mmi_st_find(f, name), base + p->offset);
         }
+}
+
+/* Slots that hold running averages of squares (Adam's exp_avg_sq and max_exp_avg_sq, RMSprop's
+ * square_avg) are never negative; a negative one would turn the next step's sqrt into NaN. */
+static int load_check_squares(const mm_model *m, const mmi_st_file *f, int32_t k,
+                              const char *suf, mmi_err *e)
+{
+    const char *sn = m->opt.slot_name[k];
+    char pn[PNAME_LEN], name[NAME_MAX_LEN + 40];
+    if (strcmp(sn, "exp_avg_sq") && strcmp(sn, "max_exp_avg_sq") && strcmp(sn, "square_avg"))
+        return MM_OK;
+    for (int32_t i = 0; i < m->n_layers; i++)
+        for (int32_t t = 0; t < m->layers[i].n_tensors; t++) {
+            const mmi_st_tensor *ft;
+            mmi_model_tensor_name(m, i, t, pn, sizeof pn);
+            snprintf(name, sizeof name, "optimizer.%s%s", pn, suf);
+            ft = mmi_st_find(f, name);
+            for (int64_t j = 0; ft && j < ft->numel; j++) {
+                const unsigned char *q = f->data + ft->begin + 4 * (size_t)j;
+                if ((q[3] & 0x80u) && (q[0] | q[1] | q[2] | (q[3] & 0x7fu)))
+                    return mmi_fail(e, MM_E_NUMERIC, "tensor '%s' holds a negative value "
+                                    "(element %lld)", name, (long long)j);
+            }
+        }
+    return MM_OK;
 }
 
 /* Sets the optimizer and its settings; with n_opt state tensors in the file, checks that they
@@ -336,6 +415,11 @@ static int load_optim(mm_model *m, const mmi_arch *ar, const mmi_st_file *f, int
     if (found != n_opt)
         return mmi_fail(e, MM_E_FORMAT, "the file has %lld optimizer tensors but %s keeps %lld",
                         (long long)n_opt, mmi_optim_kind_name(ar->opt_kind), (long long)found);
+    for (int32_t k = 0; k < m->opt.n_slots; k++) {
+        if (!m->opt.slot[k]) continue;
+        snprintf(suf, sizeof suf, ".%s", m->opt.slot_name[k]);
+        if ((rc = load_check_squares(m, f, k, suf, e))) return rc;
+    }
     for (int32_t k = 0; k < m->opt.n_slots; k++) {
         if (!m->opt.slot[k]) continue;
         snprintf(suf, sizeof suf, ".%s", m->opt.slot_name[k]);
@@ -380,7 +464,9 @@ static int load_build(mm_model **out, const mmi_st_file *f, const mm_model_opts 
         rc = mmi_fail(e, rc, "mm_model_create failed (%s)", mm_status_name(rc));
         goto done;
     }
-    if ((rc = load_layers(m, &ar, e)) || (rc = load_check_params(m, f, &n_opt, e))) goto done;
+    if ((rc = load_layers(m, &ar, e)) || (rc = load_check_params(m, f, &n_opt, e)) ||
+        (rc = load_check_reserve(m, f, e)))
+        goto done;
     if ((rc = mm_model_finalize(m))) {
         rc = mmi_fail(e, rc, "%s", m->err.msg);
         goto done;
