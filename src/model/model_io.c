@@ -268,6 +268,35 @@ static int is_optim_name(const mmi_st_tensor *t)
     return t->name_len > 10 && memcmp(t->name, "optimizer.", 10) == 0;
 }
 
+static int name_ends(const mmi_st_tensor *t, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return t->name_len >= n && memcmp(t->name + t->name_len - n, suffix, n) == 0;
+}
+
+/* Optimizer state, checked before finalize reserves anything: finite, and the running
+ * averages of squares (Adam's exp_avg_sq and max_exp_avg_sq, RMSprop's square_avg) not
+ * negative, since a negative one turns the next step's sqrt into NaN. Which tensors the
+ * optimizer needs is checked after it is set (load_optim). */
+static int load_check_state(const mmi_st_tensor *t, const mmi_st_file *f, mmi_err *e)
+{
+    int64_t bad;
+    char name[NAME_MAX_LEN];
+    if (t->dtype != MMI_ST_F32) return MM_OK; /* load_optim reports the dtype */
+    mmi_io_excerpt(name, sizeof name, t->name, t->name_len);
+    if ((bad = mmi_st_first_nonfinite(f, t, 4)) >= 0)
+        return mmi_fail(e, MM_E_NUMERIC, "tensor '%s' holds NaN or Inf (element %lld)", name,
+                        (long long)bad);
+    if (!name_ends(t, "exp_avg_sq") && !name_ends(t, ".square_avg")) return MM_OK;
+    for (int64_t j = 0; j < t->numel; j++) {
+        const unsigned char *q = f->data + t->begin + 4 * (size_t)j;
+        if ((q[3] & 0x80u) && (q[0] | q[1] | q[2] | (q[3] & 0x7fu)))
+            return mmi_fail(e, MM_E_NUMERIC, "tensor '%s' holds a negative value (element "
+                            "%lld)", name, (long long)j);
+    }
+    return MM_OK;
+}
+
 /* Before finalize: every parameter tensor is in the file with its shape and nothing else but
  * optimizer state is. Widths are capped in proportion to the file's data so that a hostile
  * architecture cannot make finalize reserve huge activation buffers. */
@@ -291,7 +320,11 @@ static int load_check_params(const mm_model *m, const mmi_st_file *f, int64_t *n
             if ((rc = load_check_tensor(m, f, i, t, "", "", e))) return rc;
     }
     *n_opt = 0;
-    for (int64_t k = 0; k < f->n_tensors; k++) *n_opt += is_optim_name(&f->tensors[k]);
+    for (int64_t k = 0; k < f->n_tensors; k++) {
+        if (!is_optim_name(&f->tensors[k])) continue;
+        if ((rc = load_check_state(&f->tensors[k], f, e))) return rc;
+        (*n_opt)++;
+    }
     if (f->n_tensors - *n_opt != expect)
         return mmi_fail(e, MM_E_FORMAT, "the file has %lld parameter tensors but the "
                         "architecture has %lld", (long long)(f->n_tensors - *n_opt),
@@ -360,31 +393,6 @@ static void load_copy(const mm_model *m, const mmi_st_file *f, float *base, cons
         }
 }
 
-/* Slots that hold running averages of squares (Adam's exp_avg_sq and max_exp_avg_sq, RMSprop's
- * square_avg) are never negative; a negative one would turn the next step's sqrt into NaN. */
-static int load_check_squares(const mm_model *m, const mmi_st_file *f, int32_t k,
-                              const char *suf, mmi_err *e)
-{
-    const char *sn = m->opt.slot_name[k];
-    char pn[PNAME_LEN], name[NAME_MAX_LEN + 40];
-    if (strcmp(sn, "exp_avg_sq") && strcmp(sn, "max_exp_avg_sq") && strcmp(sn, "square_avg"))
-        return MM_OK;
-    for (int32_t i = 0; i < m->n_layers; i++)
-        for (int32_t t = 0; t < m->layers[i].n_tensors; t++) {
-            const mmi_st_tensor *ft;
-            mmi_model_tensor_name(m, i, t, pn, sizeof pn);
-            snprintf(name, sizeof name, "optimizer.%s%s", pn, suf);
-            ft = mmi_st_find(f, name);
-            for (int64_t j = 0; ft && j < ft->numel; j++) {
-                const unsigned char *q = f->data + ft->begin + 4 * (size_t)j;
-                if ((q[3] & 0x80u) && (q[0] | q[1] | q[2] | (q[3] & 0x7fu)))
-                    return mmi_fail(e, MM_E_NUMERIC, "tensor '%s' holds a negative value "
-                                    "(element %lld)", name, (long long)j);
-            }
-        }
-    return MM_OK;
-}
-
 /* Sets the optimizer and its settings; with n_opt state tensors in the file, checks that they
  * are exactly every live slot of every parameter, then restores them and the step count. */
 static int load_optim(mm_model *m, const mmi_arch *ar, const mmi_st_file *f, int64_t n_opt,
@@ -415,11 +423,6 @@ static int load_optim(mm_model *m, const mmi_arch *ar, const mmi_st_file *f, int
     if (found != n_opt)
         return mmi_fail(e, MM_E_FORMAT, "the file has %lld optimizer tensors but %s keeps %lld",
                         (long long)n_opt, mmi_optim_kind_name(ar->opt_kind), (long long)found);
-    for (int32_t k = 0; k < m->opt.n_slots; k++) {
-        if (!m->opt.slot[k]) continue;
-        snprintf(suf, sizeof suf, ".%s", m->opt.slot_name[k]);
-        if ((rc = load_check_squares(m, f, k, suf, e))) return rc;
-    }
     for (int32_t k = 0; k < m->opt.n_slots; k++) {
         if (!m->opt.slot[k]) continue;
         snprintf(suf, sizeof suf, ".%s", m->opt.slot_name[k]);
