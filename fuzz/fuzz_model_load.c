@@ -2,7 +2,9 @@
  *
  * Oracle: no crash, leak, sanitizer report or huge allocation (the rss limit); a failure writes
  * a message and returns no model; both loaders agree on the status; a model that loads runs a
- * forward pass, and saving it and loading the saved bytes gives bit-identical parameters. */
+ * forward pass, and saving it and loading the saved bytes gives bit-identical parameters; with
+ * an optimizer, two steps on zero gradients keep every step counter non-negative (a loaded
+ * count near INT64_MAX used to wrap and turn the parameters into NaN). */
 #include "mm.h"
 #include "model/mmi_model.h"
 
@@ -56,6 +58,13 @@ static void exercise(mm_model *m)
         abort();
     mm_model_free(m2);
     free(buf);
+    if (m->opt.kind && mm_model_zero_grad(m) == MM_OK) {
+        for (int k = 0; k < 2; k++)
+            if (mm_model_step(m) != MM_OK) return;
+        if (m->opt.steps < 2) abort();
+        for (int32_t i = 0; i < m->n_layers; i++)
+            if (m->opt.layer_t[i] < 0) abort();
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

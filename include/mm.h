@@ -800,12 +800,14 @@ enum {
 /* Saves a finalized model to path atomically: the bytes go to "<path>.tmp.<pid>.<nonce>" in
  * the same directory, which is fsynced and renamed onto path, then the directory is fsynced. A
  * crash or failure mid-save leaves the previous file at path intact (and no temporary file,
- * except after a crash).
+ * except after a crash). When path is a symbolic link (or a chain of them), the file it names
+ * is replaced (the temporary file is written next to it) and the link stays a link.
  *   m:     the model (not modified; its error text is set on failure).
  *   path:  file name, NUL-terminated, at most 4095 bytes; the directory must be writable.
  *   flags: 0 or MM_SAVE_OPTIMIZER_STATE.
  * Returns MM_OK, MM_E_INVALID_ARG (NULL, unknown flags), MM_E_STATE (not finalized), MM_E_IO
- * (create, write, fsync, close or rename failed; the text names the step and the OS error),
+ * (a link loop, or create, write, fsync, close or rename failed; the text names the step and
+ * the OS error),
  * MM_E_NOMEM. Allocates: the header and tensor list (freed before returning).
  * Thread-safety: as any call that writes m's error text (one thread at a time). Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_save(mm_model *m, const char *path, uint32_t flags);
@@ -833,12 +835,16 @@ MM_API MM_NODISCARD int mm_model_save_mem(mm_model *m, void *buf, size_t cap, si
  *   path: NUL-terminated file name; the file must end right after the data.
  *   opts: NULL (defaults) or options from mm_model_opts_init; err_buf receives the failure text.
  * Returns MM_OK, MM_E_INVALID_ARG (NULL out or path, bad options or allocator), MM_E_IO
- * (cannot open or read), MM_E_FORMAT (malformed, truncated, inconsistent or corrupt file:
+ * (cannot open or read, or path is not a regular file: a FIFO, device or directory is refused
+ * without blocking), MM_E_FORMAT (malformed, truncated, inconsistent or corrupt file:
  * header length, JSON, dtype name, shape/offset mismatch, overlapping, out-of-range or gapped
  * offsets, duplicate or missing tensors, bad metadata, wrong checksum, an architecture the
- * tensors do not match or the builder refuses), MM_E_VERSION (file format newer than this
- * library, or newer opts with unknown fields set), MM_E_DTYPE (a parameter stored in another
- * dtype than F32), MM_E_SHAPE (opts.input_dim differs from the file's), MM_E_NOMEM.
+ * tensors do not match or the builder refuses, step counts above 2^53, a workspace out of
+ * proportion to the file's size; docs/FORMAT.md lists every bound), MM_E_NUMERIC (a NaN or
+ * Inf parameter or optimizer state, a negative average of squares), MM_E_VERSION (file
+ * format newer than this library, or newer opts with unknown fields set), MM_E_DTYPE (a
+ * parameter stored in another dtype than F32), MM_E_SHAPE (opts.input_dim differs from the
+ * file's), MM_E_NOMEM.
  * Allocates: the file's bytes while loading (freed before returning), then the model as
  * mm_model_create + mm_model_finalize (+ mm_model_set_optimizer) do. Thread-safety: always
  * safe (a new handle; distinct calls may run in parallel). Since: 0.1 */
@@ -1574,15 +1580,18 @@ MM_API MM_NODISCARD int mm_policy_get_f64(mm_policy *p, int32_t id, double *v);
 
 /* Saves the agent as safetensors at path, atomically: every network (actor, critics, targets,
  * value net, log std; "actor.0.weight", ...), the observation statistics and, in the metadata,
- * the algorithm and sizes. Replay/rollout contents and optimizer state are not saved.
+ * the algorithm and sizes. Replay/rollout contents and optimizer state are not saved. A path
+ * that is a symbolic link replaces the file the link names, as mm_model_save does.
  * Returns MM_OK, MM_E_INVALID_ARG, MM_E_IO, MM_E_NOMEM. Allocates: a temporary header.
  * Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_save(mm_policy *p, const char *path);
 
 /* Loads a file written by mm_policy_save into p, which must have been created with the same
  * algorithm, spaces and network sizes. Everything is validated before anything is changed.
- * Returns MM_OK, MM_E_INVALID_ARG, MM_E_IO, MM_E_FORMAT (malformed, checksum, other
- * architecture), MM_E_NOMEM. Allocates: the file while it is read. Since: 0.1 */
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_IO (cannot read, or not a regular file: refused
+ * without blocking), MM_E_FORMAT (malformed, checksum, other architecture), MM_E_NUMERIC (a
+ * NaN or Inf weight or statistic, a negative observation variance or count), MM_E_NOMEM.
+ * Allocates: the file while it is read. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_load(mm_policy *p, const char *path);
 
 /* Returns the detail text of the last failure on p ("" if none; "invalid handle" for NULL).

@@ -11,18 +11,24 @@ static int is_feat(const mmi_attn_head *a)
     return a->kind == MM_ATTN_LINEAR || a->kind == MM_ATTN_PERFORMER;
 }
 
+/* Checked sums and products (mmi_sz_*): an overflow gives SIZE_MAX, which no reservation
+ * accepts, instead of a wrapped small size. */
 size_t mmi_attn_head_ws_floats(const mmi_attn_head *a, int64_t n)
 {
     const int64_t d = a->s.d, dv = a->s.dv;
+    int64_t k;
     switch (a->kind) {
     case MM_ATTN_SOFTMAX:
-    case MM_ATTN_SPARSE: return mmi_attn_softmax_ws_floats(d, dv) + (size_t)n;
+    case MM_ATTN_SPARSE: k = mmi_sz_add(mmi_sz_of(mmi_attn_softmax_ws_floats(d, dv)), n); break;
     case MM_ATTN_LINEAR:
     case MM_ATTN_PERFORMER: /* kernel, FAVOR+ row buffers, then feature gradients of q and k */
-        return mmi_attn_linear_ws_floats(a->nf, dv) + (size_t)(a->nf + d + 2 * n * a->nf + 32);
-    case MM_ATTN_RELU2: return mmi_attn_relu2_ws_floats(a->s.chunk, d, dv);
-    default: return mmi_attn_gated_ws_floats(n, a->s.chunk, d, dv);
+        k = mmi_sz_add(mmi_sz_add(a->nf, d), mmi_sz_add(mmi_sz_mul(mmi_sz_mul(2, n), a->nf), 32));
+        k = mmi_sz_add(mmi_sz_of(mmi_attn_linear_ws_floats(a->nf, dv)), k);
+        break;
+    case MM_ATTN_RELU2: k = mmi_sz_of(mmi_attn_relu2_ws_floats(a->s.chunk, d, dv)); break;
+    default: k = mmi_sz_of(mmi_attn_gated_ws_floats(n, a->s.chunk, d, dv)); break;
     }
+    return mmi_sz_to(k);
 }
 
 /* The dims the linear kernel sees: features instead of raw keys. */
@@ -108,7 +114,9 @@ void mmi_attn_head_bwd(const mmi_attn_head *a, const float *q, const float *k, c
 size_t mmi_attn_head_jvp_ws_floats(const mmi_attn_head *a, int64_t n)
 {
     /* features and their tangents for queries and keys, then the gate cumsum (n x d) */
-    return (size_t)(4 * n * (a->nf > a->s.d ? a->nf : a->s.d) + 2 * n * a->s.d + 16);
+    const int64_t w = a->nf > a->s.d ? a->nf : a->s.d;
+    return mmi_sz_to(mmi_sz_add(mmi_sz_add(mmi_sz_mul(mmi_sz_mul(4, n), w),
+                                           mmi_sz_mul(mmi_sz_mul(2, n), a->s.d)), 16));
 }
 
 /* Features y and their tangents ty of rows x with tangents tx (elementwise maps or FAVOR+). */

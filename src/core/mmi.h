@@ -96,6 +96,18 @@ int mmi_mul_size(size_t *out, size_t a, size_t b);
 int mmi_add_size(size_t *out, size_t a, size_t b);
 /* *out = a * b for non-negative int64; returns 0, or -1 on overflow or negative input. */
 int mmi_mul_i64(int64_t *out, int64_t a, int64_t b);
+/* Workspace formulas: a * b and a + b of element counts, or MMI_SIZE_BAD (-1) when an input
+ * is negative (already bad) or the result exceeds INT64_MAX. MMI_SIZE_BAD propagates through
+ * further calls and mmi_carve_take refuses it, so a formula written with these never wraps. */
+#define MMI_SIZE_BAD ((int64_t)-1)
+int64_t mmi_sz_mul(int64_t a, int64_t b);
+int64_t mmi_sz_add(int64_t a, int64_t b);
+/* A kernel's size_t workspace count as an int64 count (SIZE_MAX and values above INT64_MAX,
+ * the kernels' overflow marker, become MMI_SIZE_BAD). */
+int64_t mmi_sz_of(size_t n);
+/* The reverse, for kernels that report size_t: MMI_SIZE_BAD (or any negative) becomes
+ * SIZE_MAX, the value no reservation accepts. */
+size_t mmi_sz_to(int64_t n);
 /* Validates ndim (1..MM_TENSOR_MAX_DIMS) and each size (>= 1) and writes the element count.
  * Returns MM_OK, MM_E_SHAPE or MM_E_RANGE (count > MMI_MAX_NUMEL) with text in e (prefixed by
  * fn, the public function's name). */

@@ -23,6 +23,28 @@ int mmi_mul_i64(int64_t *out, int64_t a, int64_t b)
     return 0;
 }
 
+int64_t mmi_sz_mul(int64_t a, int64_t b)
+{
+    int64_t r;
+    return mmi_mul_i64(&r, a, b) ? MMI_SIZE_BAD : r;
+}
+
+int64_t mmi_sz_add(int64_t a, int64_t b)
+{
+    if (a < 0 || b < 0 || b > INT64_MAX - a) return MMI_SIZE_BAD;
+    return a + b;
+}
+
+int64_t mmi_sz_of(size_t n)
+{
+    return n > (size_t)INT64_MAX ? MMI_SIZE_BAD : (int64_t)n;
+}
+
+size_t mmi_sz_to(int64_t n)
+{
+    return n < 0 ? SIZE_MAX : (size_t)n;
+}
+
 int mmi_shape_numel(int32_t ndim, const int64_t *shape, int64_t *numel, mmi_err *e,
                     const char *fn)
 {

@@ -92,16 +92,50 @@ static int sync_dir(const char *path, int *err)
     return 0;
 }
 
-int mmi_file_write_atomic(const char *path, mmi_produce_fn produce, void *ud, mmi_err *e,
+/* Follows symbolic links at the last component of path into out (FILE_MAX_PATH bytes): a save
+ * through a link replaces the file the link names, next to that file, and the link stays.
+ * A relative link target is read from the link's directory. Returns 0, or an errno (ELOOP
+ * after 40 links, ENAMETOOLONG, or lstat's / readlink's). A path that does not exist yet is
+ * returned as is. */
+static int resolve_links(const char *path, char *out)
+{
+    char target[FILE_MAX_PATH];
+    size_t n = strlen(path);
+    if (n >= FILE_MAX_PATH) return ENAMETOOLONG;
+    memcpy(out, path, n + 1);
+    for (int hop = 0; hop < 40; hop++) {
+        struct stat st;
+        ssize_t len;
+        const char *slash;
+        size_t dir;
+        if (lstat(out, &st) != 0) return errno == ENOENT ? 0 : errno;
+        if (!S_ISLNK(st.st_mode)) return 0;
+        len = readlink(out, target, sizeof target - 1);
+        if (len < 0) return errno;
+        if ((size_t)len >= sizeof target - 1) return ENAMETOOLONG;
+        target[len] = '\0';
+        slash = strrchr(out, '/');
+        dir = target[0] == '/' || !slash ? 0 : (size_t)(slash - out) + 1;
+        if (dir + (size_t)len >= FILE_MAX_PATH) return ENAMETOOLONG;
+        memcpy(out + dir, target, (size_t)len + 1);
+    }
+    return ELOOP;
+}
+
+int mmi_file_write_atomic(const char *link_path, mmi_produce_fn produce, void *ud, mmi_err *e,
                           const char *fn)
 {
-    char tmp[FILE_MAX_PATH + 64], eb[128];
+    char tmp[FILE_MAX_PATH + 64], eb[128], path[FILE_MAX_PATH];
     fd_sink s = {-1, 0};
     const char *step = "write";
     int rc;
-    if (!path || !path[0]) return mmi_fail(e, MM_E_INVALID_ARG, "%s: path is NULL or empty", fn);
-    if (strlen(path) >= FILE_MAX_PATH)
+    if (!link_path || !link_path[0])
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: path is NULL or empty", fn);
+    if (strlen(link_path) >= FILE_MAX_PATH)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: path is too long", fn);
+    if ((rc = resolve_links(link_path, path)) != 0)
+        return mmi_fail(e, MM_E_IO, "%s: cannot resolve '%s': %s", fn, link_path,
+                        errtext(rc, eb, sizeof eb));
     s.fd = open_tmp(path, tmp, sizeof tmp);
     if (s.fd < 0)
         return mmi_fail(e, MM_E_IO, "%s: cannot create a temporary file next to '%s': %s", fn,
@@ -169,14 +203,25 @@ int mmi_st_load_path(mmi_st_file *f, const char *path, const mmi_st_limits *lim,
     int rc;
     memset(f, 0, sizeof *f);
     if (!path || !path[0]) return mmi_fail(e, MM_E_INVALID_ARG, "path is NULL or empty");
-    s.fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO without a writer returns at once instead of waiting; only
+     * regular files are read (a stream goes through mm_*_load_cb). */
+    s.fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (s.fd < 0)
         return mmi_fail(e, MM_E_IO, "cannot open '%s': %s", path, errtext(errno, eb, sizeof eb));
-    if (fstat(s.fd, &st) != 0) memset(&st, 0, sizeof st);
-    if (S_ISDIR(st.st_mode)) {
+    if (fstat(s.fd, &st) != 0) {
+        rc = errno;
         close(s.fd);
-        return mmi_fail(e, MM_E_IO, "'%s' is a directory", path);
+        return mmi_fail(e, MM_E_IO, "cannot stat '%s': %s", path, errtext(rc, eb, sizeof eb));
     }
+    if (!S_ISREG(st.st_mode)) {
+        close(s.fd);
+        return mmi_fail(e, MM_E_IO, "'%s' is not a regular file (%s)", path,
+                        S_ISDIR(st.st_mode)    ? "a directory"
+                        : S_ISFIFO(st.st_mode) ? "a FIFO"
+                                               : "a device or socket");
+    }
+    /* Regular files ignore O_NONBLOCK; clear it anyway so the reads below are plain reads. */
+    (void)fcntl(s.fd, F_SETFL, fcntl(s.fd, F_GETFL) & ~O_NONBLOCK);
     rc = mmi_st_load_cb_hint(f, fd_read, &s, 1, st.st_size > 0 ? (uint64_t)st.st_size : 0, lim,
                              a, e);
     close(s.fd);

@@ -205,6 +205,9 @@ const mmi_st_tensor *mmi_st_find(const mmi_st_file *f, const char *name);
 const char *mmi_st_meta(const mmi_st_file *f, const char *key, size_t *len);
 /* Copies an F32 tensor's data (little-endian on disk) into dst (numel floats, host order). */
 void mmi_st_read_f32(const mmi_st_file *f, const mmi_st_tensor *t, float *dst);
+/* Index of the first NaN or Inf element of an F32 (elem 4) or F64 (elem 8) tensor, or -1 when
+ * all are finite. Reads the stored bits, so it checks before anything is copied. */
+int64_t mmi_st_first_nonfinite(const mmi_st_file *f, const mmi_st_tensor *t, int32_t elem);
 /* CRC32 of the data section. */
 uint32_t mmi_st_data_crc(const mmi_st_file *f);
 /* Checks the data section against metadata key "crc32" (8 hex digits). A missing key is an

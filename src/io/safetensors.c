@@ -566,6 +566,18 @@ void mmi_st_read_f32(const mmi_st_file *f, const mmi_st_tensor *t, float *dst)
     }
 }
 
+int64_t mmi_st_first_nonfinite(const mmi_st_file *f, const mmi_st_tensor *t, int32_t elem)
+{
+    /* IEEE 754 little-endian: the exponent is all ones (NaN, Inf) in the top two bytes. */
+    const unsigned char *src = f->data + t->begin;
+    const unsigned hi_mask = elem == 8 ? 0xf0u : 0x80u;
+    for (int64_t i = 0; i < t->numel; i++) {
+        const unsigned char *q = src + (size_t)elem * (size_t)i;
+        if ((q[elem - 1] & 0x7fu) == 0x7fu && (q[elem - 2] & hi_mask) == hi_mask) return i;
+    }
+    return -1;
+}
+
 uint32_t mmi_st_data_crc(const mmi_st_file *f)
 {
     return mmi_crc32(0, f->data, (size_t)f->data_len);

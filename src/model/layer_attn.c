@@ -72,43 +72,52 @@ typedef struct sbuf {
 
 static void layout_fwd(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, fbuf *f)
 {
-    const int64_t rows = b * t, bh = b * HEADS(l), nf = n_feat(l), dk = DK(l);
+    /* Every count goes through mmi_sz_mul: an overflow saturates the walk, which the
+     * reservation then refuses (the kind's bounds are in attn_setup). */
+    const int64_t rows = mmi_sz_mul(b, t), bh = mmi_sz_mul(b, HEADS(l)), nf = n_feat(l);
+    const int64_t bht = mmi_sz_mul(bh, t), dk = DK(l);
     const int feat = KIND(l) == MM_ATTN_LINEAR || KIND(l) == MM_ATTN_PERFORMER;
-    f->stats = (double *)mmi_carve_take(y, (size_t)(2 * rows), sizeof(double));
-    f->xn = (float *)mmi_carve_take(y, (size_t)(rows * l->in_dim), 4);
-    f->pr = (float *)mmi_carve_take(y, (size_t)(rows * pwidth(l)), 4);
-    f->qh = (float *)mmi_carve_take(y, (size_t)(bh * t * dk), 4);
-    f->kh = (float *)mmi_carve_take(y, (size_t)(bh * t * dk), 4);
-    f->vh = (float *)mmi_carve_take(y, (size_t)(bh * t * DV(l)), 4);
-    f->fq = feat ? (float *)mmi_carve_take(y, (size_t)(bh * t * nf), 4) : NULL;
-    f->fk = feat ? (float *)mmi_carve_take(y, (size_t)(bh * t * nf), 4) : NULL;
-    f->oh = (float *)mmi_carve_take(y, (size_t)(bh * t * DV(l)), 4);
-    f->row = (float *)mmi_carve_take(y, (size_t)(bh * t), 4);
-    f->am = (float *)mmi_carve_take(y, (size_t)(rows * awidth(l)), 4);
-    f->stab = (float *)mmi_carve_take(y, (size_t)bh, 4);
-    f->lg = (float *)mmi_carve_take(y, (size_t)HEADS(l), 4);
-    f->proj =
-        KIND(l) == MM_ATTN_PERFORMER ? (float *)mmi_carve_take(y, (size_t)(nf * dk), 4) : NULL;
-    f->projt =
-        KIND(l) == MM_ATTN_PERFORMER ? (float *)mmi_carve_take(y, (size_t)(nf * dk), 4) : NULL;
+    f->stats = (double *)mmi_carve_take(y, mmi_sz_mul(2, rows), sizeof(double));
+    f->xn = (float *)mmi_carve_take(y, mmi_sz_mul(rows, l->in_dim), 4);
+    f->pr = (float *)mmi_carve_take(y, mmi_sz_mul(rows, pwidth(l)), 4);
+    f->qh = (float *)mmi_carve_take(y, mmi_sz_mul(bht, dk), 4);
+    f->kh = (float *)mmi_carve_take(y, mmi_sz_mul(bht, dk), 4);
+    f->vh = (float *)mmi_carve_take(y, mmi_sz_mul(bht, DV(l)), 4);
+    f->fq = feat ? (float *)mmi_carve_take(y, mmi_sz_mul(bht, nf), 4) : NULL;
+    f->fk = feat ? (float *)mmi_carve_take(y, mmi_sz_mul(bht, nf), 4) : NULL;
+    f->oh = (float *)mmi_carve_take(y, mmi_sz_mul(bht, DV(l)), 4);
+    f->row = (float *)mmi_carve_take(y, bht, 4);
+    f->am = (float *)mmi_carve_take(y, mmi_sz_mul(rows, awidth(l)), 4);
+    f->stab = (float *)mmi_carve_take(y, bh, 4);
+    f->lg = (float *)mmi_carve_take(y, HEADS(l), 4);
+    f->proj = KIND(l) == MM_ATTN_PERFORMER ? (float *)mmi_carve_take(y, mmi_sz_mul(nf, dk), 4)
+                                           : NULL;
+    f->projt = KIND(l) == MM_ATTN_PERFORMER ? (float *)mmi_carve_take(y, mmi_sz_mul(nf, dk), 4)
+                                            : NULL;
 }
 
 static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, sbuf *s)
 {
-    const int64_t rows = b * t, bh = b * HEADS(l), dk = DK(l), dv = DV(l);
+    const int64_t rows = mmi_sz_mul(b, t), bht = mmi_sz_mul(mmi_sz_mul(b, HEADS(l)), t);
+    const int64_t dk = DK(l), dv = DV(l);
     const mmi_attn_head a = head_of(l, t, NULL, NULL);
-    size_t w1 = mmi_attn_head_ws_floats(&a, t), w2 = mmi_attn_head_jvp_ws_floats(&a, t);
+    const int64_t w1 = mmi_sz_of(mmi_attn_head_ws_floats(&a, t)),
+                  w2 = mmi_sz_of(mmi_attn_head_jvp_ws_floats(&a, t));
     int64_t wide = pwidth(l) > l->in_dim ? pwidth(l) : l->in_dim;
-    s->ws = (float *)mmi_carve_take(y, w1 > w2 ? w1 : w2, 4);
-    s->doh = (float *)mmi_carve_take(y, (size_t)(bh * t * dv), 4);
-    s->dqh = (float *)mmi_carve_take(y, (size_t)(bh * t * dk), 4);
-    s->dkh = (float *)mmi_carve_take(y, (size_t)(bh * t * dk), 4);
-    s->dvh = (float *)mmi_carve_take(y, (size_t)(bh * t * dv), 4);
-    s->dpr = (float *)mmi_carve_take(y, (size_t)(rows * pwidth(l)), 4);
-    s->dxn = (float *)mmi_carve_take(y, (size_t)(rows * l->in_dim), 4);
-    s->tam = (float *)mmi_carve_take(y, (size_t)(rows * awidth(l)), 4);
-    s->gb = (double *)mmi_carve_take(y, (size_t)wide, sizeof(double));
-    s->draw = (double *)mmi_carve_take(y, (size_t)(2 * dk * dk), sizeof(double));
+    s->ws = (float *)mmi_carve_take(y, w1 < 0 || w2 < 0 ? MMI_SIZE_BAD : w1 > w2 ? w1 : w2, 4);
+    s->doh = (float *)mmi_carve_take(y, mmi_sz_mul(bht, dv), 4);
+    s->dqh = (float *)mmi_carve_take(y, mmi_sz_mul(bht, dk), 4);
+    s->dkh = (float *)mmi_carve_take(y, mmi_sz_mul(bht, dk), 4);
+    s->dvh = (float *)mmi_carve_take(y, mmi_sz_mul(bht, dv), 4);
+    s->dpr = (float *)mmi_carve_take(y, mmi_sz_mul(rows, pwidth(l)), 4);
+    s->dxn = (float *)mmi_carve_take(y, mmi_sz_mul(rows, l->in_dim), 4);
+    s->tam = (float *)mmi_carve_take(y, mmi_sz_mul(rows, awidth(l)), 4);
+    s->gb = (double *)mmi_carve_take(y, wide, sizeof(double));
+    /* Only PERFORMER redraws a projection; a d_head^2 scratch for every kind let a small
+     * file with a large d_head reserve hundreds of MB for nothing. */
+    s->draw = KIND(l) == MM_ATTN_PERFORMER
+                  ? (double *)mmi_carve_take(y, mmi_sz_mul(2, mmi_sz_mul(dk, dk)), sizeof(double))
+                  : NULL;
 }
 
 static void attn_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *saved,
@@ -146,23 +155,78 @@ static void tensor(mmi_layer *l, int i, const char *name, int64_t r, int64_t c, 
     mmi_layer_set_tensor(l, i, name, c ? 2 : 1, r, c, 0, off);
 }
 
+/* The builder stores the resolved mm_attn_opts as icfg (below); setup reads them back and
+ * validates them with mm_attn_create's own checks (mmi_attn_opts_resolve), so a file replayed
+ * through setup meets exactly the bounds mm_model_add_attention applies, with no second copy. */
+static void icfg_of_opts(const mm_attn_opts *o, int64_t ic[8])
+{
+    ic[0] = o->kind, ic[1] = o->n_heads, ic[2] = o->d_head, ic[3] = o->dv, ic[4] = o->causal;
+    ic[5] = o->kind == MM_ATTN_LINEAR      ? o->feature_map
+            : o->kind == MM_ATTN_SPARSE    ? o->sparse_pattern
+            : o->kind == MM_ATTN_GATED     ? o->gate
+            : o->kind == MM_ATTN_PERFORMER ? o->n_features
+                                           : 0;
+    ic[6] = o->kind == MM_ATTN_RELU2 || o->kind == MM_ATTN_GATED ? o->chunk
+            : o->kind == MM_ATTN_SPARSE ? (o->sparse_pattern == MM_SPARSE_LOCAL ? o->window
+                                                                               : o->stride)
+                                        : 0;
+    ic[7] = (int64_t)(o->seed & 0x7fffffffffffffffULL);
+}
+
+/* The options an icfg stands for (values clamped into the fields' types only to be refused). */
+static int opts_of_icfg(const mmi_layer *l, mm_attn_opts *o)
+{
+    const int64_t k = KIND(l), v = VAR(l), a = AUX(l);
+    const int32_t v32 = v < INT32_MIN || v > INT32_MAX ? INT32_MIN : (int32_t)v;
+    int rc = mm_attn_opts_init(o, k >= MM_ATTN_SOFTMAX && k <= MM_ATTN_GATED ? (int32_t)k
+                                                                             : MM_ATTN_SOFTMAX);
+    o->kind = k < INT32_MIN || k > INT32_MAX ? INT32_MIN : (int32_t)k;
+    o->n_heads = HEADS(l), o->d_head = DK(l), o->dv = DV(l);
+    o->causal = l->icfg[4] < 0 || l->icfg[4] > 1 ? -1 : (int32_t)l->icfg[4];
+    if (k == MM_ATTN_LINEAR) o->feature_map = v32;
+    if (k == MM_ATTN_SPARSE) o->sparse_pattern = v32;
+    if (k == MM_ATTN_GATED) o->gate = v32;
+    if (k == MM_ATTN_PERFORMER) o->n_features = v;
+    if (k == MM_ATTN_RELU2 || k == MM_ATTN_GATED) o->chunk = a;
+    if (k == MM_ATTN_SPARSE) o->window = o->stride = a;
+    o->seed = (uint64_t)l->icfg[7];
+    return rc;
+}
+
+static int attn_check(const mmi_layer *l, mmi_err *e, const char *fn)
+{
+    static const char *const field[8] = {"kind",    "heads", "d_head", "dv",
+                                         "causal",  "variant", "aux",  "seed"};
+    mm_attn_opts in, o;
+    mmi_err oe;
+    int64_t ic[8];
+    int rc;
+    if (l->n_icfg != 8 || l->n_dcfg != 0)
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: attention config needs 8 integers", fn);
+    oe.msg[0] = '\0';
+    if ((rc = opts_of_icfg(l, &in)) != MM_OK || (rc = mmi_attn_opts_resolve(&o, &in, &oe)) != MM_OK)
+        return mmi_fail(e, rc, "%s: attention config refused (%s)", fn, oe.msg);
+    /* Fields the kind does not use are 0, n_features is resolved: what the builder stores. */
+    icfg_of_opts(&o, ic);
+    for (int k = 0; k < 8; k++)
+        if (ic[k] != l->icfg[k])
+            return mmi_fail(e, MM_E_INVALID_ARG, "%s: attention config %s is %lld; "
+                            "mm_model_add_attention stores %lld for this kind", fn, field[k],
+                            (long long)l->icfg[k], (long long)ic[k]);
+    /* The block's own limits, narrower than mm_attn's. */
+    if (HEADS(l) > 4096 || DK(l) > 4096 || DV(l) > MAX_DV)
+        return mmi_fail(e, MM_E_RANGE, "%s: attention block needs heads <= 4096, d_head <= "
+                        "4096 and dv <= %d (got %lld, %lld, %lld)", fn, MAX_DV,
+                        (long long)HEADS(l), (long long)DK(l), (long long)DV(l));
+    return MM_OK;
+}
+
 static int attn_setup(mmi_layer *l, mmi_err *e, const char *fn)
 {
     const int64_t d = l->in_dim;
     int64_t pw, aw;
-    if (l->n_icfg != 8 || l->n_dcfg != 0)
-        return mmi_fail(e, MM_E_INVALID_ARG, "%s: attention config needs 8 integers", fn);
-    if (KIND(l) < MM_ATTN_SOFTMAX || KIND(l) > MM_ATTN_GATED || HEADS(l) < 1 || HEADS(l) > 4096 ||
-        DK(l) < 1 || DK(l) > 4096 || DV(l) < 1 || DV(l) > MAX_DV ||
-        (CAUSAL(l) != 0 && CAUSAL(l) != 1) || VAR(l) < 0 || AUX(l) < 0)
-        return mmi_fail(e, MM_E_INVALID_ARG,
-                        "%s: bad attention config (kind %lld, heads %lld, "
-                        "d_head %lld, dv %lld <= %d, causal %lld)",
-                        fn, (long long)KIND(l), (long long)HEADS(l), (long long)DK(l),
-                        (long long)DV(l), MAX_DV, (long long)CAUSAL(l));
-    if ((KIND(l) == MM_ATTN_RELU2 || KIND(l) == MM_ATTN_GATED || KIND(l) == MM_ATTN_SPARSE) &&
-        AUX(l) < 1)
-        return mmi_fail(e, MM_E_INVALID_ARG, "%s: chunk / window / stride must be >= 1", fn);
+    int rc;
+    if ((rc = attn_check(l, e, fn)) != MM_OK) return rc;
     pw = pwidth(l), aw = awidth(l);
     l->out_dim = d;
     l->n_tensors = 4;
@@ -365,15 +429,6 @@ MM_API int mm_model_add_attention(mm_model *m, const mm_attn_opts *opts)
     int rc;
     if (!m) return MM_E_INVALID_ARG;
     if ((rc = mmi_attn_opts_resolve(&o, opts, &m->err)) != MM_OK) return rc;
-    ic[0] = o.kind, ic[1] = o.n_heads, ic[2] = o.d_head, ic[3] = o.dv, ic[4] = o.causal;
-    ic[5] = o.kind == MM_ATTN_LINEAR      ? o.feature_map
-            : o.kind == MM_ATTN_SPARSE    ? o.sparse_pattern
-            : o.kind == MM_ATTN_GATED     ? o.gate
-            : o.kind == MM_ATTN_PERFORMER ? o.n_features
-                                          : 0;
-    ic[6] = o.kind == MM_ATTN_RELU2 || o.kind == MM_ATTN_GATED ? o.chunk
-            : o.kind == MM_ATTN_SPARSE ? (o.sparse_pattern == MM_SPARSE_LOCAL ? o.window : o.stride)
-                                       : 0;
-    ic[7] = (int64_t)(o.seed & 0x7fffffffffffffffULL);
+    icfg_of_opts(&o, ic);
     return mmi_model_add_layer(m, "attention", ic, 8, NULL, 0, fn);
 }

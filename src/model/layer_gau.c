@@ -45,28 +45,28 @@ typedef struct gscr {
 static void layout(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, gbuf *f, gscr *s)
 {
     const int64_t rows = b * t, e = EXP(l), sd = SDIM(l), w3 = W3(l);
-    f->stats = (double *)mmi_carve_take(y, 2 * rows, sizeof(double));
-    f->xn = (float *)mmi_carve_take(y, rows * l->in_dim, 4);
-    f->h = (float *)mmi_carve_take(y, rows * w3, 4);
-    f->a = (float *)mmi_carve_take(y, rows * w3, 4);
-    f->q = (float *)mmi_carve_take(y, rows * sd, 4);
-    f->k = (float *)mmi_carve_take(y, rows * sd, 4);
-    f->v = (float *)mmi_carve_take(y, rows * e, 4);
-    f->ao = (float *)mmi_carve_take(y, rows * e, 4);
-    f->gated = (float *)mmi_carve_take(y, rows * e, 4);
+    f->stats = (double *)mmi_carve_take(y, mmi_sz_mul(2, rows), sizeof(double));
+    f->xn = (float *)mmi_carve_take(y, mmi_sz_mul(rows, l->in_dim), 4);
+    f->h = (float *)mmi_carve_take(y, mmi_sz_mul(rows, w3), 4);
+    f->a = (float *)mmi_carve_take(y, mmi_sz_mul(rows, w3), 4);
+    f->q = (float *)mmi_carve_take(y, mmi_sz_mul(rows, sd), 4);
+    f->k = (float *)mmi_carve_take(y, mmi_sz_mul(rows, sd), 4);
+    f->v = (float *)mmi_carve_take(y, mmi_sz_mul(rows, e), 4);
+    f->ao = (float *)mmi_carve_take(y, mmi_sz_mul(rows, e), 4);
+    f->gated = (float *)mmi_carve_take(y, mmi_sz_mul(rows, e), 4);
     if (!s) return;
     {
         const mmi_attn_head a = head_of(l, t);
         const size_t w1 = mmi_attn_head_ws_floats(&a, t), w2 = mmi_attn_head_jvp_ws_floats(&a, t);
         s->ws = (float *)mmi_carve_take(y, (int64_t)(w1 > w2 ? w1 : w2), 4);
     }
-    s->dg = (float *)mmi_carve_take(y, rows * e, 4);
-    s->dao = (float *)mmi_carve_take(y, rows * e, 4);
-    s->dq = (float *)mmi_carve_take(y, rows * sd, 4);
-    s->dk = (float *)mmi_carve_take(y, rows * sd, 4);
-    s->dv = (float *)mmi_carve_take(y, rows * e, 4);
-    s->da = (float *)mmi_carve_take(y, rows * w3, 4);
-    s->dxn = (float *)mmi_carve_take(y, rows * l->in_dim, 4);
+    s->dg = (float *)mmi_carve_take(y, mmi_sz_mul(rows, e), 4);
+    s->dao = (float *)mmi_carve_take(y, mmi_sz_mul(rows, e), 4);
+    s->dq = (float *)mmi_carve_take(y, mmi_sz_mul(rows, sd), 4);
+    s->dk = (float *)mmi_carve_take(y, mmi_sz_mul(rows, sd), 4);
+    s->dv = (float *)mmi_carve_take(y, mmi_sz_mul(rows, e), 4);
+    s->da = (float *)mmi_carve_take(y, mmi_sz_mul(rows, w3), 4);
+    s->dxn = (float *)mmi_carve_take(y, mmi_sz_mul(rows, l->in_dim), 4);
     s->acc = (double *)mmi_carve_take(y, w3 > l->in_dim ? w3 : l->in_dim, sizeof(double));
 }
 

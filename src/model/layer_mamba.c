@@ -117,20 +117,22 @@ typedef struct sbuf {
 
 static void layout_fwd(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, fbuf *f)
 {
-    int64_t rows = b * t, E = EI(l), nck = (t + TCHUNK - 1) / TCHUNK;
-    f->xz = mmi_carve_take(y, rows * 2 * E, 4);
-    f->xc = mmi_carve_take(y, rows * E, 4);
-    f->xa = mmi_carve_take(y, rows * E, 4);
-    f->xdbl = mmi_carve_take(y, rows * XW(l), 4);
-    f->dl = mmi_carve_take(y, rows * E, 4);
-    f->ys = mmi_carve_take(y, rows * E, 4);
-    f->ckpt = mmi_carve_take(y, b * E * nck * NS(l), 4);
+    /* counts through mmi_sz_mul: an overflow saturates the walk and finalize refuses it */
+    int64_t rows = mmi_sz_mul(b, t), E = EI(l), nck = t / TCHUNK + (t % TCHUNK != 0);
+    f->xz = mmi_carve_take(y, mmi_sz_mul(mmi_sz_mul(rows, 2), E), 4);
+    f->xc = mmi_carve_take(y, mmi_sz_mul(rows, E), 4);
+    f->xa = mmi_carve_take(y, mmi_sz_mul(rows, E), 4);
+    f->xdbl = mmi_carve_take(y, mmi_sz_mul(rows, XW(l)), 4);
+    f->dl = mmi_carve_take(y, mmi_sz_mul(rows, E), 4);
+    f->ys = mmi_carve_take(y, mmi_sz_mul(rows, E), 4);
+    f->ckpt = mmi_carve_take(y, mmi_sz_mul(mmi_sz_mul(mmi_sz_mul(b, E), nck), NS(l)), 4);
 }
 
 static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, sbuf *s)
 {
-    int64_t rows = b * t, E = EI(l), N = NS(l), cols = b * E * t, bn = b * t * N;
-    s->aneg = mmi_carve_take(y, E * N, 4);
+    int64_t rows = mmi_sz_mul(b, t), E = EI(l), N = NS(l), cols = mmi_sz_mul(rows, E),
+            bn = mmi_sz_mul(rows, N);
+    s->aneg = mmi_carve_take(y, mmi_sz_mul(E, N), 4);
     s->ut = mmi_carve_take(y, cols, 4), s->dt = mmi_carve_take(y, cols, 4),
     s->zt = mmi_carve_take(y, cols, 4);
     s->yt = mmi_carve_take(y, cols, 4);
@@ -138,19 +140,21 @@ static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, s
     s->x = mmi_carve_take(y, N, 4), s->chunk = mmi_carve_take(y, 2 * TCHUNK * N, 4);
     s->dlt = mmi_carve_take(y, t, 4), s->dsp = mmi_carve_take(y, t, 4),
     s->gz = mmi_carve_take(y, t, 4), s->sz = mmi_carve_take(y, t, 4);
-    s->dy = mmi_carve_take(y, rows * E, 4), s->du = mmi_carve_take(y, cols, 4),
+    s->dy = mmi_carve_take(y, mmi_sz_mul(rows, E), 4), s->du = mmi_carve_take(y, cols, 4),
     s->ddl = mmi_carve_take(y, cols, 4);
-    s->dz = mmi_carve_take(y, cols, 4), s->dxdbl = mmi_carve_take(y, rows * XW(l), 4),
-    s->dxa = mmi_carve_take(y, rows * E, 4);
-    s->dxz = mmi_carve_take(y, rows * 2 * E, 4), s->dll = mmi_carve_take(y, rows * E, 4);
+    s->dz = mmi_carve_take(y, cols, 4);
+    s->dxdbl = mmi_carve_take(y, mmi_sz_mul(rows, XW(l)), 4),
+    s->dxa = mmi_carve_take(y, mmi_sz_mul(rows, E), 4);
+    s->dxz = mmi_carve_take(y, mmi_sz_mul(mmi_sz_mul(rows, 2), E), 4);
+    s->dll = mmi_carve_take(y, mmi_sz_mul(rows, E), 4);
     s->tut = mmi_carve_take(y, cols, 4), s->tdt = mmi_carve_take(y, cols, 4),
     s->tzt = mmi_carve_take(y, cols, 4);
     s->tbc = mmi_carve_take(y, bn, 4), s->tcc = mmi_carve_take(y, bn, 4),
     s->tx = mmi_carve_take(y, N, 4);
     s->db = mmi_carve_take(y, bn, 8), s->dc = mmi_carve_take(y, bn, 8),
-    s->da = mmi_carve_take(y, E * N, 8);
+    s->da = mmi_carve_take(y, mmi_sz_mul(E, N), 8);
     s->dd = mmi_carve_take(y, E, 8), s->dbias = mmi_carve_take(y, E, 8),
-    s->cacc = mmi_carve_take(y, E * (WC(l) + 1), 8);
+    s->cacc = mmi_carve_take(y, mmi_sz_mul(E, WC(l) + 1), 8);
 }
 
 static void mamba_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *saved,

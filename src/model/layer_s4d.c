@@ -86,28 +86,39 @@ static int64_t nfft(int64_t t) { return mmi_fft_size(2 * t); }
 
 static void layout_fwd(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, fbuf *f)
 {
-    int64_t H = l->in_dim, rows = b * t;
-    f->k = mmi_carve_take(y, H * t, 4), f->y = mmi_carve_take(y, rows * H, 4),
-    f->a = mmi_carve_take(y, rows * H, 4);
-    f->z = mmi_carve_take(y, rows * 2 * H, 4);
+    /* counts through mmi_sz_mul: an overflow saturates the walk and finalize refuses it */
+    int64_t H = l->in_dim, rows = mmi_sz_mul(b, t);
+    f->k = mmi_carve_take(y, mmi_sz_mul(H, t), 4);
+    f->y = mmi_carve_take(y, mmi_sz_mul(rows, H), 4);
+    f->a = mmi_carve_take(y, mmi_sz_mul(rows, H), 4);
+    f->z = mmi_carve_take(y, mmi_sz_mul(mmi_sz_mul(rows, 2), H), 4);
 }
 
 static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, sbuf *s)
 {
-    int64_t H = l->in_dim, rows = b * t, nf = nfft(t), M = MODES(l), acc = t > 2 * H ? t : 2 * H;
-    s->tw = mmi_carve_take(y, nf, 8), s->kf = mmi_carve_take(y, 2 * nf, 8),
-    s->buf = mmi_carve_take(y, 2 * nf, 8);
-    s->acc = mmi_carve_take(y, 2 * nf, 8), s->tmp = mmi_carve_take(y, 2 * nf, 8),
-    s->x2 = mmi_carve_take(y, 2 * nf, 8);
-    s->dacc = mmi_carve_take(y, acc + H, 8), s->kg = mmi_carve_take(y, 4 * M, 4);
-    s->uc = mmi_carve_take(y, rows * H, 4), s->yc = mmi_carve_take(y, rows * H, 4),
-    s->dyc = mmi_carve_take(y, rows * H, 4);
-    s->duc = mmi_carve_take(y, rows * H, 4), s->dk = mmi_carve_take(y, H * t, 4),
-    s->tk = mmi_carve_take(y, H * t, 4);
-    s->da = mmi_carve_take(y, rows * H, 4), s->dz = mmi_carve_take(y, rows * 2 * H, 4),
-    s->ta = mmi_carve_take(y, rows * H, 4);
-    s->tz = mmi_carve_take(y, rows * 2 * H, 4), s->tuc = mmi_carve_take(y, rows * H, 4);
-    s->zo = mmi_carve_take(y, 4 * H * M, 8), s->modes = mmi_carve_take(y, t > 1 ? t : 1, 8);
+    int64_t H = l->in_dim, rows = mmi_sz_mul(b, t), nf = nfft(t), M = MODES(l);
+    int64_t acc = t > 2 * H ? t : 2 * H;
+    s->tw = mmi_carve_take(y, nf > 0 ? nf : MMI_SIZE_BAD, 8); /* 0: beyond the FFT's sizes */
+    s->kf = mmi_carve_take(y, mmi_sz_mul(2, nf), 8),
+    s->buf = mmi_carve_take(y, mmi_sz_mul(2, nf), 8);
+    s->acc = mmi_carve_take(y, mmi_sz_mul(2, nf), 8);
+    s->tmp = mmi_carve_take(y, mmi_sz_mul(2, nf), 8),
+    s->x2 = mmi_carve_take(y, mmi_sz_mul(2, nf), 8);
+    s->dacc = mmi_carve_take(y, mmi_sz_add(acc, H), 8);
+    s->kg = mmi_carve_take(y, mmi_sz_mul(4, M), 4);
+    s->uc = mmi_carve_take(y, mmi_sz_mul(rows, H), 4);
+    s->yc = mmi_carve_take(y, mmi_sz_mul(rows, H), 4),
+    s->dyc = mmi_carve_take(y, mmi_sz_mul(rows, H), 4);
+    s->duc = mmi_carve_take(y, mmi_sz_mul(rows, H), 4);
+    s->dk = mmi_carve_take(y, mmi_sz_mul(H, t), 4),
+    s->tk = mmi_carve_take(y, mmi_sz_mul(H, t), 4);
+    s->da = mmi_carve_take(y, mmi_sz_mul(rows, H), 4);
+    s->dz = mmi_carve_take(y, mmi_sz_mul(mmi_sz_mul(rows, 2), H), 4),
+    s->ta = mmi_carve_take(y, mmi_sz_mul(rows, H), 4);
+    s->tz = mmi_carve_take(y, mmi_sz_mul(mmi_sz_mul(rows, 2), H), 4);
+    s->tuc = mmi_carve_take(y, mmi_sz_mul(rows, H), 4);
+    s->zo = mmi_carve_take(y, mmi_sz_mul(mmi_sz_mul(4, H), M), 8);
+    s->modes = mmi_carve_take(y, t > 1 ? t : 1, 8);
 }
 
 static void s4d_sizes(const mmi_layer *l, int64_t batch, int64_t seq, size_t *saved,

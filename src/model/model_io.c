@@ -8,6 +8,9 @@
 #include <string.h>
 
 #define NAME_MAX_LEN 96
+/* The reservation cap of a loaded model (docs/FORMAT.md section 7). */
+#define MMI_LOAD_RESERVE_BASE ((int64_t)64 << 20)
+#define MMI_LOAD_RESERVE_PER_BYTE 64
 #define PNAME_LEN 48 /* "4095.weight": a parameter name without prefix */
 
 /* ============================== saving ===================================================== */
@@ -236,6 +239,7 @@ static int load_check_tensor(const mm_model *m, const mmi_st_file *f, int32_t i,
     const mmi_ptensor *p = &m->layers[i].tensors[t];
     const mmi_st_tensor *ft;
     char pn[PNAME_LEN], name[NAME_MAX_LEN + 40], s1[96], s2[96];
+    int64_t bad;
     int same;
     if (mmi_model_tensor_name(m, i, t, pn, sizeof pn) != MM_OK)
         return mmi_fail(e, MM_E_INTERNAL, "cannot name tensor %d of layer %d", (int)t, (int)i);
@@ -253,12 +257,44 @@ static int load_check_tensor(const mm_model *m, const mmi_st_file *f, int32_t i,
         return mmi_fail(e, MM_E_FORMAT, "tensor '%s' is %s but the architecture needs %s", name,
                         s1, s2);
     }
+    if ((bad = mmi_st_first_nonfinite(f, ft, 4)) >= 0)
+        return mmi_fail(e, MM_E_NUMERIC, "tensor '%s' holds NaN or Inf (element %lld)", name,
+                        (long long)bad);
     return MM_OK;
 }
 
 static int is_optim_name(const mmi_st_tensor *t)
 {
     return t->name_len > 10 && memcmp(t->name, "optimizer.", 10) == 0;
+}
+
+static int name_ends(const mmi_st_tensor *t, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return t->name_len >= n && memcmp(t->name + t->name_len - n, suffix, n) == 0;
+}
+
+/* Optimizer state, checked before finalize reserves anything: finite, and the running
+ * averages of squares (Adam's exp_avg_sq and max_exp_avg_sq, RMSprop's square_avg) not
+ * negative, since a negative one turns the next step's sqrt into NaN. Which tensors the
+ * optimizer needs is checked after it is set (load_optim). */
+static int load_check_state(const mmi_st_tensor *t, const mmi_st_file *f, mmi_err *e)
+{
+    int64_t bad;
+    char name[NAME_MAX_LEN];
+    if (t->dtype != MMI_ST_F32) return MM_OK; /* load_optim reports the dtype */
+    mmi_io_excerpt(name, sizeof name, t->name, t->name_len);
+    if ((bad = mmi_st_first_nonfinite(f, t, 4)) >= 0)
+        return mmi_fail(e, MM_E_NUMERIC, "tensor '%s' holds NaN or Inf (element %lld)", name,
+                        (long long)bad);
+    if (!name_ends(t, "exp_avg_sq") && !name_ends(t, ".square_avg")) return MM_OK;
+    for (int64_t j = 0; j < t->numel; j++) {
+        const unsigned char *q = f->data + t->begin + 4 * (size_t)j;
+        if ((q[3] & 0x80u) && (q[0] | q[1] | q[2] | (q[3] & 0x7fu)))
+            return mmi_fail(e, MM_E_NUMERIC, "tensor '%s' holds a negative value (element "
+                            "%lld)", name, (long long)j);
+    }
+    return MM_OK;
 }
 
 /* Before finalize: every parameter tensor is in the file with its shape and nothing else but
@@ -284,11 +320,62 @@ static int load_check_params(const mm_model *m, const mmi_st_file *f, int64_t *n
             if ((rc = load_check_tensor(m, f, i, t, "", "", e))) return rc;
     }
     *n_opt = 0;
-    for (int64_t k = 0; k < f->n_tensors; k++) *n_opt += is_optim_name(&f->tensors[k]);
+    for (int64_t k = 0; k < f->n_tensors; k++) {
+        if (!is_optim_name(&f->tensors[k])) continue;
+        if ((rc = load_check_state(&f->tensors[k], f, e))) return rc;
+        (*n_opt)++;
+    }
     if (f->n_tensors - *n_opt != expect)
         return mmi_fail(e, MM_E_FORMAT, "the file has %lld parameter tensors but the "
                         "architecture has %lld", (long long)(f->n_tensors - *n_opt),
                         (long long)expect);
+    return MM_OK;
+}
+
+/* What finalize will reserve for this model at opts.max_batch x opts.max_seq (parameters and
+ * gradients, activations, ping-pong buffers, saved and scratch regions), in checked int64
+ * arithmetic: MMI_SIZE_BAD when it does not even fit. The GEMM workspace is left out (it
+ * depends on the thread count only, not on the file). */
+static int64_t load_reserve_bytes(const mm_model *m)
+{
+    const int64_t rows = mmi_sz_mul(m->opts.max_batch, m->opts.max_seq);
+    int64_t total = 0, width = m->opts.input_dim, widest = width, params = 0, scratch = 0;
+    for (int32_t i = 0; i <= m->n_layers; i++) {
+        if (i > 0) width = m->layers[i - 1].out_dim;
+        if (width > widest) widest = width;
+        total = mmi_sz_add(total, mmi_sz_mul(mmi_sz_mul(rows, width), 4));
+    }
+    total = mmi_sz_add(total, mmi_sz_mul(mmi_sz_mul(rows, widest), 8));
+    for (int32_t i = 0; i < m->n_layers; i++) {
+        const mmi_layer *l = &m->layers[i];
+        size_t sv, sc;
+        int gw;
+        l->vt->sizes(l, m->opts.max_batch, m->opts.max_seq, &sv, &sc, &gw);
+        total = mmi_sz_add(total, mmi_sz_of(sv));
+        if (mmi_sz_of(sc) < 0 || mmi_sz_of(sc) > scratch) scratch = mmi_sz_of(sc);
+        params = mmi_sz_add(params, l->n_params);
+        if (scratch < 0) break;
+    }
+    return mmi_sz_add(mmi_sz_add(total, scratch), mmi_sz_mul(params, 8));
+}
+
+/* The cap on what a file can make finalize reserve: MMI_LOAD_RESERVE_BASE plus
+ * MMI_LOAD_RESERVE_PER_BYTE bytes per data byte of the file for every row of max_batch x
+ * max_seq. Real models reserve a small multiple of their parameters per row; a few hundred
+ * bytes of hostile architecture cannot ask for gigabytes. */
+static int load_check_reserve(const mm_model *m, const mmi_st_file *f, mmi_err *e)
+{
+    const int64_t rows = mmi_sz_mul(m->opts.max_batch, m->opts.max_seq);
+    const int64_t want = load_reserve_bytes(m);
+    const int64_t per_row = mmi_sz_mul(MMI_LOAD_RESERVE_PER_BYTE, (int64_t)f->data_len);
+    const int64_t cap = mmi_sz_add(MMI_LOAD_RESERVE_BASE, mmi_sz_mul(rows, per_row));
+    if (want < 0 || (cap >= 0 && want > cap))
+        return mmi_fail(e, MM_E_FORMAT, "architecture: the model would reserve %s%lld bytes "
+                        "for max_batch %lld x max_seq %lld, out of proportion to the file's "
+                        "%llu data bytes (limit %lld)", want < 0 ? "more than " : "",
+                        (long long)(want < 0 ? INT64_MAX : want),
+                        (long long)m->opts.max_batch, (long long)m->opts.max_seq,
+                        (unsigned long long)f->data_len, (long long)(cap < 0 ? INT64_MAX : cap));
     return MM_OK;
 }
 
@@ -380,7 +467,9 @@ static int load_build(mm_model **out, const mmi_st_file *f, const mm_model_opts 
         rc = mmi_fail(e, rc, "mm_model_create failed (%s)", mm_status_name(rc));
         goto done;
     }
-    if ((rc = load_layers(m, &ar, e)) || (rc = load_check_params(m, f, &n_opt, e))) goto done;
+    if ((rc = load_layers(m, &ar, e)) || (rc = load_check_params(m, f, &n_opt, e)) ||
+        (rc = load_check_reserve(m, f, e)))
+        goto done;
     if ((rc = mm_model_finalize(m))) {
         rc = mmi_fail(e, rc, "%s", m->err.msg);
         goto done;

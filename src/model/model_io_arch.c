@@ -246,7 +246,9 @@ static int optim_ints(const mmi_arch *a, const mmi_json *v, int64_t *i64, int32_
         return mmi_fail(e, MM_E_FORMAT, "optimizer: per-layer state needs %d entries",
                         (int)a->n_layers);
     for (const mmi_json *x = mmi_json_first(v); x; x = mmi_json_next(v, x), k++) {
-        if (!int_in(x, 0, hi)) return mmi_fail(e, MM_E_FORMAT, "optimizer: bad per-layer state");
+        if (!int_in(x, 0, hi))
+            return mmi_fail(e, MM_E_FORMAT, "optimizer: per-layer state entry %d is not in "
+                            "[0, %lld]", (int)k, (long long)hi);
         if (i64) i64[k] = x->i;
         else i32[k] = (int32_t)x->i;
     }
@@ -281,10 +283,11 @@ static int optim_member(mmi_arch *a, const mmi_json *c, uint32_t *seen, mmi_err 
             if (mmi_json_str_eq(c, k_opt_names[i])) a->opt_kind = i;
         return a->opt_kind ? MM_OK : mmi_fail(e, MM_E_FORMAT, "optimizer: unknown kind");
     case 17:
-        if (!int_in(c, 0, INT64_MAX)) return mmi_fail(e, MM_E_FORMAT, "optimizer: bad steps");
+        if (!int_in(c, 0, MMI_OPT_MAX_STEPS))
+            return mmi_fail(e, MM_E_FORMAT, "optimizer: steps must be in [0, 2^53]");
         a->steps = c->i;
         return MM_OK;
-    case 18: return optim_ints(a, c, a->layer_step, NULL, INT64_MAX, e);
+    case 18: return optim_ints(a, c, a->layer_step, NULL, MMI_OPT_MAX_STEPS, e);
     default: return optim_ints(a, c, NULL, a->buf_init, 1, e);
     }
 }

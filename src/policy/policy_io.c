@@ -161,6 +161,24 @@ static double read_f64_le(const unsigned char *b)
     return d;
 }
 
+/* Before anything is copied: weights finite, observation mean finite, variance and count
+ * finite and >= 0 (a NaN or negative variance would make every later action NaN). */
+static int check_values(mm_policy *p, const mmi_st_file *f, const io_list *L, const char *fn)
+{
+    for (int64_t k = 0; k < L->n; k++) {
+        const mmi_st_tensor *t = mmi_st_find(f, L->t[k].name);
+        const int is_f64 = L->dst[k] == NULL, signed_ok = k == L->n - 2; /* obs_rms.mean */
+        int64_t bad = mmi_st_first_nonfinite(f, t, is_f64 ? 8 : 4);
+        for (int64_t j = 0; bad < 0 && is_f64 && !signed_ok && j < t->numel; j++)
+            if (read_f64_le(f->data + t->begin + 8 * j) < 0.0) bad = j;
+        if (bad >= 0)
+            return mmi_fail(&p->err, MM_E_NUMERIC, "%s: tensor %s element %lld is %s", fn,
+                            L->t[k].name, (long long)bad,
+                            is_f64 && !signed_ok ? "NaN, Inf or negative" : "NaN or Inf");
+    }
+    return MM_OK;
+}
+
 int mm_policy_load(mm_policy *p, const char *path)
 {
     static const char fn[] = "mm_policy_load";
@@ -178,6 +196,7 @@ int mm_policy_load(mm_policy *p, const char *path)
     if (rc == MM_OK) rc = mmi_st_load_path(&f, path, &lim, &p->alloc, &p->err);
     if (rc == MM_OK) rc = mmi_st_check_crc(&f, 1, &p->err);
     if (rc == MM_OK) rc = validate(p, &f, L, fn);
+    if (rc == MM_OK) rc = check_values(p, &f, L, fn);
     for (int64_t k = 0; rc == MM_OK && k < L->n; k++) {
         const mmi_st_tensor *t = mmi_st_find(&f, L->t[k].name);
         if (L->dst[k]) {

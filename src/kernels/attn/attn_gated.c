@@ -17,12 +17,16 @@
 
 size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
 {
-    const int64_t nch = (n + chunk - 1) / chunk;
     /* b (C x d), A and DV (C x C), qs (C x d), 4 vectors of d, state gradient, chunk states,
-     * then the scalar-gate fast path: transposed key and value chunks, A^T and DV^T */
-    return (size_t)(chunk * d + 2 * chunk * chunk + chunk * d + 4 * d + d * dv +
-                    (nch + 1) * d * dv + chunk * (d + dv) + 2 * chunk * chunk + chunk * d +
-                    SUB * d + 128);
+     * then the scalar-gate fast path: transposed key and value chunks, A^T and DV^T. Checked:
+     * SIZE_MAX when it does not fit (the caller's reservation refuses that). */
+    const int64_t nch = chunk > 0 && n >= 0 ? n / chunk + (n % chunk != 0) : MMI_SIZE_BAD;
+    const int64_t cd = mmi_sz_mul(chunk, d), cc = mmi_sz_mul(chunk, chunk);
+    int64_t k = mmi_sz_add(mmi_sz_mul(3, cd), mmi_sz_mul(4, cc));
+    k = mmi_sz_add(k, mmi_sz_add(mmi_sz_mul(4, d), mmi_sz_mul(d, dv)));
+    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(nch, 1), mmi_sz_mul(d, dv)));
+    k = mmi_sz_add(k, mmi_sz_add(mmi_sz_mul(chunk, mmi_sz_add(d, dv)), mmi_sz_mul(SUB, d)));
+    return mmi_sz_to(mmi_sz_add(k, 128));
 }
 
 typedef struct gated_ws {

@@ -11,8 +11,10 @@
 
 size_t mmi_attn_linear_ws_floats(int64_t f, int64_t dv)
 {
-    /* z or r (F doubles), the state (F x dv), dnum (dv), padding */
-    return (size_t)(2 * f + f * dv + dv + 32);
+    /* z or r (F doubles), the state (F x dv), dnum (dv), padding; checked, SIZE_MAX when it
+     * does not fit (the caller's reservation refuses that) */
+    return mmi_sz_to(mmi_sz_add(mmi_sz_add(mmi_sz_mul(2, f), mmi_sz_mul(f, dv)),
+                                mmi_sz_add(dv, 32)));
 }
 
 /* Last key visible from query i (bottom-right aligned), or m - 1 without a causal mask. */

@@ -1,0 +1,620 @@
+/* test_fileguard.c — hostile and unusual files: loaded configs meet the builder's bounds, size
+ * formulas never wrap, a file cannot make finalize reserve far more than its size, step counts
+ * cannot overflow, non-regular files are refused without blocking, non-finite content is
+ * refused, and a save through a symbolic link replaces the link's target. */
+#include "runner.h"
+#include "attn/mmi_attn.h"
+#include "io/mmi_io.h"
+#include "model/mmi_model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- an allocator that records the largest single request ------------------------------- */
+typedef struct peak_alloc {
+    mm_allocator pub;
+    size_t largest;
+    int64_t live;
+} peak_alloc;
+
+static void *peak_fn(void *ud, size_t size, size_t align)
+{
+    peak_alloc *p = (peak_alloc *)ud;
+    void *q = NULL;
+    if (size > p->largest) p->largest = size;
+    if (posix_memalign(&q, align, size) != 0) return NULL;
+    p->live += (int64_t)size;
+    return q;
+}
+
+static void peak_free(void *ud, void *ptr, size_t size)
+{
+    ((peak_alloc *)ud)->live -= (int64_t)size;
+    free(ptr);
+}
+
+static void peak_init(peak_alloc *p)
+{
+    memset(p, 0, sizeof *p);
+    p->pub.struct_size = (uint32_t)sizeof p->pub;
+    p->pub.alloc_fn = peak_fn;
+    p->pub.free_fn = peak_free;
+    p->pub.ud = p;
+}
+
+/* ---- building files ----------------------------------------------------------------------- */
+/* A libmm file from metadata pairs and tensors (CRC added). Caller frees. */
+static unsigned char *make_file(const mmi_st_out *t, int64_t n, const char *const *keys,
+                                const char *const *vals, int64_t nm, size_t *size)
+{
+    mmi_alloc a;
+    mmi_err e;
+    mmi_st_plan p;
+    unsigned char *buf = NULL;
+    CHECK_OK(mmi_alloc_init(&a, NULL, NULL));
+    if (mmi_st_plan_make(&p, t, n, keys, vals, nm, 1, &a, &e) != MM_OK) {
+        mmt_fail(__FILE__, __LINE__, "plan: %s", e.msg);
+        return NULL;
+    }
+    buf = (unsigned char *)malloc(p.total_size);
+    if (buf) CHECK_OK(mmi_st_plan_to_mem(&p, buf, p.total_size, size, &e, "t"));
+    mmi_st_plan_free(&p);
+    return buf;
+}
+
+/* A one-attention-layer model file with config ic on input width d (weights 0.01). */
+static unsigned char *attn_file(const int64_t ic[8], int64_t d, size_t *size)
+{
+    const int64_t pw = ic[1] * (2 * ic[2] + ic[3]), aw = ic[1] * ic[3];
+    const char *keys[3] = {"format", "format_version", "architecture"};
+    const char *vals[3];
+    char arch[512];
+    mmi_st_out t[4];
+    float *w = (float *)calloc((size_t)(pw * d + pw + d * aw + d), sizeof(float));
+    unsigned char *buf;
+    snprintf(arch, sizeof arch,
+             "{\"input_dim\":%lld,\"layers\":[{\"kind\":\"attention\",\"icfg\":[%lld,%lld,%lld,"
+             "%lld,%lld,%lld,%lld,%lld],\"dcfg\":[]}]}",
+             (long long)d, (long long)ic[0], (long long)ic[1], (long long)ic[2],
+             (long long)ic[3], (long long)ic[4], (long long)ic[5], (long long)ic[6],
+             (long long)ic[7]);
+    vals[0] = "libmm", vals[1] = "1.0", vals[2] = arch;
+    for (int64_t i = 0; i < pw * d; i++) w[i] = 0.01f;
+    memset(t, 0, sizeof t);
+    t[0].name = "0.in_proj_weight", t[0].ndim = 2, t[0].shape[0] = pw, t[0].shape[1] = d;
+    t[1].name = "0.in_proj_bias", t[1].ndim = 1, t[1].shape[0] = pw;
+    t[2].name = "0.out_proj.weight", t[2].ndim = 2, t[2].shape[0] = d, t[2].shape[1] = aw;
+    t[3].name = "0.out_proj.bias", t[3].ndim = 1, t[3].shape[0] = d;
+    t[0].data = w, t[1].data = w + pw * d, t[2].data = w + pw * d + pw;
+    t[3].data = w + pw * d + pw + d * aw;
+    for (int i = 0; i < 4; i++) t[i].dtype = MMI_ST_F32;
+    buf = make_file(t, 4, keys, vals, 3, size);
+    free(w);
+    return buf;
+}
+
+/* Copies a saved file with metadata key set to val (if key), and element elem of tensor
+ * tname set to v (if tname; F32 or F64). Caller frees. */
+static unsigned char *remake(const unsigned char *file, size_t size, const char *key,
+                             const char *val, const char *tname, int64_t elem, double v,
+                             size_t *out_size)
+{
+    mmi_alloc a;
+    mmi_err e;
+    mmi_st_file f;
+    mmi_st_limits lim;
+    mmi_st_out outs[64];
+    const char *keys[16], *vals[16];
+    unsigned char *data, *buf = NULL;
+    int64_t nm = 0;
+    CHECK_OK(mmi_alloc_init(&a, NULL, NULL));
+    mmi_st_limits_default(&lim);
+    if (mmi_st_parse(&f, file, size, &lim, &a, &e) != MM_OK || f.n_tensors > 64) return NULL;
+    for (int64_t i = 0; i < f.n_meta && nm < 16; i++) {
+        if (strcmp(f.meta[i].key, "crc32") == 0) continue;
+        keys[nm] = f.meta[i].key;
+        vals[nm++] = key && strcmp(f.meta[i].key, key) == 0 ? val : f.meta[i].val;
+    }
+    data = (unsigned char *)malloc(f.data_len + 1);
+    memcpy(data, f.data, f.data_len); /* little-endian host assumed by this test's patches */
+    for (int64_t i = 0; i < f.n_tensors; i++) {
+        const mmi_st_tensor *t = &f.tensors[i];
+        memset(&outs[i], 0, sizeof outs[i]);
+        outs[i].name = t->name;
+        outs[i].dtype = t->dtype;
+        outs[i].ndim = t->ndim;
+        memcpy(outs[i].shape, t->shape, sizeof t->shape);
+        outs[i].data = data + t->begin;
+        if (tname && strcmp(t->name, tname) == 0) {
+            if (t->dtype == MMI_ST_F64) {
+                memcpy(data + t->begin + 8 * elem, &v, 8);
+            } else {
+                float fv = (float)v;
+                memcpy(data + t->begin + 4 * elem, &fv, 4);
+            }
+        }
+    }
+    buf = make_file(outs, f.n_tensors, keys, vals, nm, out_size);
+    free(data);
+    mmi_st_free(&f);
+    return buf;
+}
+
+static unsigned char *read_all(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *b;
+    long n;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    b = (unsigned char *)malloc((size_t)n + 1);
+    *size = fread(b, 1, (size_t)n, f);
+    fclose(f);
+    return b;
+}
+
+static void write_all(const char *path, const unsigned char *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    CHECK(fwrite(b, 1, n, f) == n);
+    fclose(f);
+}
+
+/* Loads from memory with a peak allocator; expects want, no handle, a message naming word,
+ * nothing leaked and no allocation over 1 MiB. */
+static void expect_refused(const unsigned char *buf, size_t n, int want, const char *word,
+                           int line)
+{
+    peak_alloc pa;
+    mm_model_opts o;
+    mm_model *m = NULL;
+    char err[256] = "";
+    int rc;
+    peak_init(&pa);
+    CHECK_OK(mm_model_opts_init(&o));
+    o.alloc = &pa.pub, o.err_buf = err, o.err_buf_size = sizeof err;
+    rc = mm_model_load_mem(&m, buf, n, &o);
+    if (rc != want || m != NULL || !strstr(err, word) || pa.largest > ((size_t)1 << 20) ||
+        pa.live != 0)
+        mmt_fail(__FILE__, line, "got %s \"%s\" (largest allocation %zu, live %lld); want %s "
+                 "naming \"%s\"", mm_status_name(rc), err, pa.largest, (long long)pa.live,
+                 mm_status_name(want), word);
+    mm_model_free(m);
+}
+
+/* ---- items 1-3: attention configs ------------------------------------------------------------ */
+typedef struct cfg_case {
+    int64_t ic[8];
+    int64_t d;
+    const char *word;
+} cfg_case;
+
+static void test_attn_configs(void)
+{
+    static const cfg_case cases[] = {
+        /* n_features 2^62: loaded, then the projection draw ran off a tiny buffer */
+        {{MM_ATTN_PERFORMER, 1, 1, 1, 0, (int64_t)1 << 62, 0, 7}, 1, "n_features"},
+        {{MM_ATTN_PERFORMER, 1, 1, 1, 0, 100000000, 0, 7}, 1, "n_features"},
+        {{MM_ATTN_GATED, 1, 1, 1, 1, 0, (int64_t)1 << 31, 0}, 1, "chunk"},
+        {{MM_ATTN_GATED, 1, 1, 1, 1, 0, 3037000500LL, 0}, 1, "chunk"},
+        /* configs mm_model_add_attention refuses */
+        {{MM_ATTN_PERFORMER, 1, 1, 1, 0, 65537, 0, 0}, 1, "n_features"},
+        {{MM_ATTN_GATED, 1, 1, 1, 1, 0, 1025, 0}, 1, "chunk"},
+        {{MM_ATTN_LINEAR, 1, 1, 1, 0, 99, 0, 0}, 1, "feature_map"},
+        {{MM_ATTN_GATED, 1, 1, 1, 1, 7, 64, 0}, 1, "gate"},
+        {{MM_ATTN_SPARSE, 1, 1, 1, 1, 9, 4, 0}, 1, "sparse_pattern"},
+        {{MM_ATTN_GATED, 1, 1, 1, 0, 0, 64, 0}, 1, "causal"},
+        {{99, 1, 1, 1, 0, 0, 0, 0}, 1, "kind"},
+        /* a field the kind does not use is not 0: never written by the builder */
+        {{MM_ATTN_SOFTMAX, 1, 1, 1, 0, 5, 0, 0}, 1, "variant"},
+        {{MM_ATTN_LINEAR, 1, 1, 1, 0, 1, 0, -1}, 1, "seed"},
+        /* within every bound, but the FAVOR+ draw alone would reserve 2 d_head^2 doubles
+         * (256 MiB) and the projection 512 MiB for a file of 64 KiB */
+        {{MM_ATTN_PERFORMER, 1, 4096, 1, 0, 65536, 0, 7}, 1, "proportion"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = 0;
+        unsigned char *buf = attn_file(cases[i].ic, cases[i].d, &n);
+        if (!buf) continue;
+        expect_refused(buf, n, MM_E_FORMAT, cases[i].word, __LINE__);
+        free(buf);
+    }
+    /* A sane PERFORMER file still loads and runs. */
+    {
+        static const int64_t ok[8] = {MM_ATTN_PERFORMER, 2, 4, 3, 1, 8, 0, 7};
+        size_t n = 0;
+        unsigned char *buf = attn_file(ok, 5, &n);
+        mm_model *m = NULL;
+        mm_model_opts o;
+        mm_tensor *x = NULL, *y = NULL;
+        int64_t xs[3] = {1, 2, 5};
+        CHECK_OK(mm_model_opts_init(&o));
+        o.max_seq = 2;
+        CHECK_OK(mm_model_load_mem(&m, buf, n, &o));
+        CHECK_OK(mm_tensor_create(&x, 3, xs, NULL));
+        CHECK_OK(mm_tensor_create(&y, 3, xs, NULL));
+        if (m && x && y) {
+            CHECK_OK(mm_tensor_fill(x, 0.5f));
+            CHECK_OK(mm_model_forward(m, x, y));
+            CHECK(isfinite(mm_tensor_data(y)[0]));
+        }
+        mm_tensor_free(x);
+        mm_tensor_free(y);
+        mm_model_free(m);
+        free(buf);
+    }
+}
+
+/* The builder refuses the same configs the loader refuses (one validation path). */
+static void test_attn_builder_agrees(void)
+{
+    static const struct {
+        int32_t kind;
+        int field; /* 0 n_features, 1 chunk, 2 feature_map, 3 gate, 4 sparse_pattern */
+        int64_t v;
+    } cases[] = {{MM_ATTN_PERFORMER, 0, 65537}, {MM_ATTN_GATED, 1, 1025},
+                 {MM_ATTN_LINEAR, 2, 99},       {MM_ATTN_GATED, 3, 7},
+                 {MM_ATTN_SPARSE, 4, 9}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mm_model_opts mo;
+        mm_attn_opts ao;
+        mm_model *m = NULL;
+        int rc;
+        CHECK_OK(mm_model_opts_init(&mo));
+        mo.input_dim = 4;
+        CHECK_OK(mm_model_create(&m, &mo));
+        CHECK_OK(mm_attn_opts_init(&ao, cases[i].kind));
+        ao.d_head = 2;
+        if (cases[i].field == 0) ao.n_features = cases[i].v;
+        if (cases[i].field == 1) ao.chunk = cases[i].v;
+        if (cases[i].field == 2) ao.feature_map = (int32_t)cases[i].v;
+        if (cases[i].field == 3) ao.gate = (int32_t)cases[i].v;
+        if (cases[i].field == 4) ao.sparse_pattern = (int32_t)cases[i].v;
+        rc = mm_model_add_attention(m, &ao);
+        CHECK(rc == MM_E_RANGE || rc == MM_E_INVALID_ARG);
+        CHECK(strlen(mm_model_errmsg(m)) > 0);
+        mm_model_free(m);
+    }
+}
+
+/* ---- checked size formulas ------------------------------------------------------------------- */
+static void test_checked_sizes(void)
+{
+    mmi_carve c = mmi_carve_measure();
+    CHECK(mmi_attn_linear_ws_floats((int64_t)1 << 62, 1) == SIZE_MAX);
+    CHECK(mmi_attn_linear_ws_floats(64, 64) == 2 * 64 + 64 * 64 + 64 + 32);
+    CHECK(mmi_attn_gated_ws_floats(1024, 3037000500LL, 1, 1) == SIZE_MAX);
+    CHECK(mmi_attn_gated_ws_floats(INT64_MAX, 1, 64, 64) == SIZE_MAX);
+    CHECK(mmi_sz_mul(INT64_MAX, 2) == MMI_SIZE_BAD);
+    CHECK(mmi_sz_mul(MMI_SIZE_BAD, 0) == MMI_SIZE_BAD);
+    CHECK(mmi_sz_add(INT64_MAX, 1) == MMI_SIZE_BAD);
+    CHECK(mmi_sz_add(3, 4) == 7);
+    CHECK(mmi_carve_take(&c, 10, 4) == NULL && c.off == 64);
+    (void)mmi_carve_take(&c, INT64_MAX, 8);
+    CHECK(c.off == SIZE_MAX);
+    (void)mmi_carve_take(&c, 1, 4); /* saturated for good: never wraps back to small */
+    CHECK(c.off == SIZE_MAX);
+    /* A built model whose workspace overflows: finalize refuses with MM_E_RANGE instead of
+     * reserving a wrapped size (2^40 rows x 4096 heads x 65536 features). */
+    {
+        mm_model_opts mo;
+        mm_attn_opts ao;
+        mm_model *m = NULL;
+        CHECK_OK(mm_model_opts_init(&mo));
+        mo.input_dim = 2, mo.max_batch = (int64_t)1 << 20, mo.max_seq = (int64_t)1 << 20;
+        CHECK_OK(mm_model_create(&m, &mo));
+        CHECK_OK(mm_attn_opts_init(&ao, MM_ATTN_PERFORMER));
+        ao.d_head = 1, ao.n_heads = 4096, ao.n_features = 65536;
+        CHECK_OK(mm_model_add_attention(m, &ao));
+        CHECK_STATUS(mm_model_finalize(m), MM_E_RANGE);
+        CHECK(strstr(mm_model_errmsg(m), "overflows") != NULL);
+        mm_model_free(m);
+    }
+}
+
+/* ---- item 4: step counters --------------------------------------------------------------------- */
+static unsigned char *adam_file(size_t *size)
+{
+    mm_model_opts o;
+    mm_model *m = NULL;
+    unsigned char *buf;
+    CHECK_OK(mm_model_opts_init(&o));
+    o.input_dim = 3;
+    CHECK_OK(mm_model_create(&m, &o));
+    CHECK_OK(mm_model_add_dense(m, 2, 1, MM_INIT_DEFAULT, 1.0));
+    CHECK_OK(mm_model_finalize(m));
+    CHECK_OK(mm_model_set_optimizer(m, MM_OPT_ADAM));
+    CHECK_OK(mm_model_save_mem(m, NULL, 0, size, MM_SAVE_OPTIMIZER_STATE));
+    buf = (unsigned char *)malloc(*size);
+    CHECK_OK(mm_model_save_mem(m, buf, *size, size, MM_SAVE_OPTIMIZER_STATE));
+    mm_model_free(m);
+    return buf;
+}
+
+/* The optimizer metadata of an Adam file with its counters replaced. */
+static unsigned char *with_steps(const unsigned char *file, size_t size, const char *counters,
+                                 size_t *n)
+{
+    static const char zero[] = "\"steps\":0,\"layer_step\":[0]";
+    mmi_alloc a;
+    mmi_err e;
+    mmi_st_file f;
+    mmi_st_limits lim;
+    char opt[1024];
+    const char *v, *at;
+    size_t len = 0;
+    unsigned char *out = NULL;
+    CHECK_OK(mmi_alloc_init(&a, NULL, NULL));
+    mmi_st_limits_default(&lim);
+    if (mmi_st_parse(&f, file, size, &lim, &a, &e) != MM_OK) return NULL;
+    v = mmi_st_meta(&f, "optimizer", &len);
+    at = v ? strstr(v, zero) : NULL;
+    if (at && len < 700) {
+        snprintf(opt, sizeof opt, "%.*s%s%s", (int)(at - v), v, counters, at + strlen(zero));
+        out = remake(file, size, "optimizer", opt, NULL, 0, 0, n);
+    }
+    mmi_st_free(&f);
+    CHECK(out != NULL);
+    return out;
+}
+
+static void test_step_counters(void)
+{
+    size_t size = 0, n = 0;
+    unsigned char *base = adam_file(&size), *bad;
+    mm_model *m = NULL;
+    float *p = NULL;
+    int64_t np = 0;
+    double steps = 0;
+    bad = with_steps(base, size, "\"steps\":9223372036854775806,\"layer_step\":[0]", &n);
+    if (bad) expect_refused(bad, n, MM_E_FORMAT, "steps", __LINE__);
+    free(bad);
+    bad = with_steps(base, size, "\"steps\":0,\"layer_step\":[9223372036854775807]", &n);
+    if (bad) expect_refused(bad, n, MM_E_FORMAT, "per-layer", __LINE__);
+    free(bad);
+    bad = with_steps(base, size, "\"steps\":9007199254740993,\"layer_step\":[0]", &n);
+    if (bad) expect_refused(bad, n, MM_E_FORMAT, "2^53", __LINE__);
+    free(bad);
+    /* The largest count allowed loads and keeps stepping with finite parameters. */
+    bad = with_steps(base, size, "\"steps\":9007199254740992,\"layer_step\":[9007199254740992]",
+                     &n);
+    CHECK_OK(mm_model_load_mem(&m, bad, n, NULL));
+    if (m) {
+        CHECK_OK(mm_model_zero_grad(m));
+        CHECK_OK(mm_model_step(m));
+        CHECK_OK(mm_model_step(m));
+        CHECK_OK(mm_model_params(m, &p, &np));
+        for (int64_t i = 0; i < np; i++) CHECK(isfinite(p[i]));
+        CHECK_OK(mm_model_get_f64(m, MM_MODEL_STAT_STEPS, &steps));
+        CHECK(steps == 9007199254740994.0);
+    }
+    mm_model_free(m);
+    free(bad);
+    free(base);
+}
+
+/* ---- item 5: non-regular files ------------------------------------------------------------------ */
+static void test_non_regular(void)
+{
+    char dir[64], fifo[96];
+    mm_model_opts o;
+    mm_model *m = NULL;
+    mm_policy_opts po;
+    mm_policy *p = NULL;
+    char err[256] = "";
+    snprintf(dir, sizeof dir, "/tmp/mm_test_guard_XXXXXX");
+    if (!mkdtemp(dir)) {
+        mmt_fail(__FILE__, __LINE__, "mkdtemp failed");
+        return;
+    }
+    snprintf(fifo, sizeof fifo, "%s/pipe", dir);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    CHECK_OK(mm_model_opts_init(&o));
+    o.err_buf = err, o.err_buf_size = sizeof err;
+    alarm(60); /* a regression blocks in open: the alarm ends the run instead of hanging CI */
+    CHECK_STATUS(mm_model_load(&m, fifo, &o), MM_E_IO);
+    CHECK(m == NULL && strstr(err, "not a regular file") != NULL);
+    CHECK_STATUS(mm_model_load(&m, "/dev/null", &o), MM_E_IO);
+    CHECK(m == NULL && strstr(err, "not a regular file") != NULL);
+    CHECK_STATUS(mm_model_load(&m, dir, &o), MM_E_IO);
+    CHECK(strstr(err, "directory") != NULL);
+    CHECK_OK(mm_policy_opts_init(&po, MM_ALGO_PPO));
+    po.obs_dim = 2, po.act_dim = 1;
+    CHECK_OK(mm_policy_create(&p, &po));
+    CHECK_STATUS(mm_policy_load(p, fifo), MM_E_IO);
+    CHECK(strstr(mm_policy_errmsg(p), "not a regular file") != NULL);
+    alarm(0);
+    mm_policy_free(p);
+    unlink(fifo);
+    rmdir(dir);
+}
+
+/* ---- item 6: non-finite content ----------------------------------------------------------------- */
+static void test_model_nonfinite(void)
+{
+    size_t size = 0, n = 0;
+    unsigned char *base = adam_file(&size), *bad;
+    static const struct {
+        const char *tensor;
+        double v;
+    } cases[] = {{"0.weight", NAN},
+                 {"0.bias", INFINITY},
+                 {"0.weight", -INFINITY},
+                 {"optimizer.0.weight.exp_avg", NAN},
+                 {"optimizer.0.bias.exp_avg_sq", -1.0},
+                 {"optimizer.0.weight.max_exp_avg_sq", -0.5}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bad = remake(base, size, NULL, NULL, cases[i].tensor, 1, cases[i].v, &n);
+        if (bad) expect_refused(bad, n, MM_E_NUMERIC, cases[i].tensor, __LINE__);
+        free(bad);
+    }
+    /* -0.0 in a square average is a zero, not a negative value. */
+    bad = remake(base, size, NULL, NULL, "optimizer.0.bias.exp_avg_sq", 0, -0.0, &n);
+    {
+        mm_model *m = NULL;
+        CHECK_OK(mm_model_load_mem(&m, bad, n, NULL));
+        mm_model_free(m);
+    }
+    free(bad);
+    free(base);
+}
+
+static mm_policy *small_policy(void)
+{
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    static float lo[2] = {-1, -1}, hi[2] = {1, 1};
+    CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_PPO));
+    o.obs_dim = 3, o.act_dim = 2, o.act_low = lo, o.act_high = hi, o.norm_obs = 1;
+    o.hidden[0] = 8, o.hidden[1] = 8, o.seed = 3;
+    CHECK_OK(mm_policy_create(&p, &o));
+    return p;
+}
+
+static void test_policy_nonfinite(void)
+{
+    const char *path = "build/tests/guard_policy.safetensors";
+    const char *badp = "build/tests/guard_policy_bad.safetensors";
+    static const struct {
+        const char *tensor; /* NULL: the first weight */
+        double v;
+    } cases[] = {{"obs_rms.var", -1.0}, {"obs_rms.var", NAN},      {"obs_rms.mean", INFINITY},
+                 {"obs_rms.count", -2.0}, {"obs_rms.count", NAN}, {NULL, NAN},
+                 {NULL, INFINITY}};
+    mm_policy *p = small_policy(), *q = small_policy();
+    float obs[3] = {0.3f, -0.2f, 0.9f}, a0[2], a1[2];
+    size_t size = 0;
+    unsigned char *file;
+    CHECK_OK(mm_policy_save(p, path));
+    file = read_all(path, &size);
+    CHECK_OK(mm_policy_act(q, obs, 1, a0, 0));
+    for (size_t i = 0; file && i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = 0;
+        const char *tn = cases[i].tensor;
+        unsigned char *bad;
+        mmi_alloc a;
+        mmi_err e;
+        mmi_st_file f;
+        mmi_st_limits lim;
+        char first[96] = "";
+        if (!tn) { /* the first F32 tensor of the file */
+            CHECK_OK(mmi_alloc_init(&a, NULL, NULL));
+            mmi_st_limits_default(&lim);
+            CHECK_OK(mmi_st_parse(&f, file, size, &lim, &a, &e));
+            for (int64_t k = 0; k < f.n_tensors && !first[0]; k++)
+                if (f.tensors[k].dtype == MMI_ST_F32)
+                    snprintf(first, sizeof first, "%s", f.tensors[k].name);
+            mmi_st_free(&f);
+            tn = first;
+        }
+        bad = remake(file, size, NULL, NULL, tn, 0, cases[i].v, &n);
+        if (!bad) continue;
+        write_all(badp, bad, n);
+        CHECK_STATUS(mm_policy_load(q, badp), MM_E_NUMERIC);
+        CHECK(strstr(mm_policy_errmsg(q), tn) != NULL);
+        /* Refused before anything was copied: q acts as before. */
+        CHECK_OK(mm_policy_act(q, obs, 1, a1, 0));
+        CHECK(memcmp(a0, a1, sizeof a0) == 0);
+        free(bad);
+    }
+    CHECK_OK(mm_policy_load(q, path)); /* the unmodified file still loads */
+    free(file);
+    remove(path);
+    remove(badp);
+    mm_policy_free(p);
+    mm_policy_free(q);
+}
+
+/* ---- item 10: saving through a symbolic link ---------------------------------------------------- */
+static mm_model *tiny_model(uint64_t seed)
+{
+    mm_model_opts o;
+    mm_model *m = NULL;
+    CHECK_OK(mm_model_opts_init(&o));
+    o.input_dim = 3, o.seed = seed;
+    CHECK_OK(mm_model_create(&m, &o));
+    CHECK_OK(mm_model_add_dense(m, 2, 1, MM_INIT_DEFAULT, 1.0));
+    CHECK_OK(mm_model_finalize(m));
+    return m;
+}
+
+static int same_params(mm_model *a, const char *path)
+{
+    mm_model *b = NULL;
+    float *pa, *pb;
+    int64_t na = 0, nb = 0;
+    int same;
+    if (mm_model_load(&b, path, NULL) != MM_OK) return 0;
+    same = mm_model_params(a, &pa, &na) == MM_OK && mm_model_params(b, &pb, &nb) == MM_OK &&
+           na == nb && memcmp(pa, pb, (size_t)na * sizeof(float)) == 0;
+    mm_model_free(b);
+    return same;
+}
+
+static void test_save_symlink(void)
+{
+    char dir[64], target[128], link[128], dang[128], fresh[128], loop1[128], loop2[128];
+    char buf[128];
+    struct stat st;
+    ssize_t len;
+    mm_model *a = tiny_model(1), *b = tiny_model(2);
+    snprintf(dir, sizeof dir, "/tmp/mm_test_guard_XXXXXX");
+    if (!mkdtemp(dir)) {
+        mmt_fail(__FILE__, __LINE__, "mkdtemp failed");
+        return;
+    }
+    snprintf(target, sizeof target, "%s/target.st", dir);
+    snprintf(link, sizeof link, "%s/link.st", dir);
+    snprintf(dang, sizeof dang, "%s/dangling.st", dir);
+    snprintf(fresh, sizeof fresh, "%s/fresh.st", dir);
+    snprintf(loop1, sizeof loop1, "%s/loop1", dir);
+    snprintf(loop2, sizeof loop2, "%s/loop2", dir);
+    CHECK_OK(mm_model_save(a, target, 0));
+    CHECK(symlink("target.st", link) == 0); /* relative: read from the link's directory */
+    CHECK_OK(mm_model_save(b, link, 0));
+    CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+    len = readlink(link, buf, sizeof buf - 1);
+    CHECK(len == 9 && memcmp(buf, "target.st", 9) == 0);
+    CHECK(lstat(target, &st) == 0 && S_ISREG(st.st_mode));
+    CHECK(same_params(b, target)); /* the target holds the new model */
+    /* An absolute link to a file that does not exist yet: the file is created there. */
+    CHECK(symlink(fresh, dang) == 0);
+    CHECK_OK(mm_model_save(a, dang, 0));
+    CHECK(lstat(dang, &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(lstat(fresh, &st) == 0 && S_ISREG(st.st_mode));
+    CHECK(same_params(a, fresh));
+    /* A link loop is an I/O error with text, not a hang. */
+    CHECK(symlink("loop2", loop1) == 0 && symlink("loop1", loop2) == 0);
+    CHECK_STATUS(mm_model_save(a, loop1, 0), MM_E_IO);
+    CHECK(strstr(mm_model_errmsg(a), "loop1") != NULL);
+    unlink(loop1);
+    unlink(loop2);
+    unlink(dang);
+    unlink(fresh);
+    unlink(link);
+    unlink(target);
+    CHECK(rmdir(dir) == 0); /* fails if a temporary file was left behind */
+    mm_model_free(a);
+    mm_model_free(b);
+}
+
+void suite_fileguard(void)
+{
+    mmt_run("fileguard_attn_configs", test_attn_configs);
+    mmt_run("fileguard_attn_builder_agrees", test_attn_builder_agrees);
+    mmt_run("fileguard_checked_sizes", test_checked_sizes);
+    mmt_run("fileguard_step_counters", test_step_counters);
+    mmt_run("fileguard_non_regular", test_non_regular);
+    mmt_run("fileguard_model_nonfinite", test_model_nonfinite);
+    mmt_run("fileguard_policy_nonfinite", test_policy_nonfinite);
+    mmt_run("fileguard_save_symlink", test_save_symlink);
+}
