@@ -20,7 +20,7 @@
 
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= model_load json tensor params policy_load diff
+FUZZ_TARGETS ?= model_load json tensor params policy_load diff config
 FUZZ_DIR     := build/fuzz
 FUZZ_FZ      := -g -O1 -fno-omit-frame-pointer -DMM_DEBUG=1 \
                 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
