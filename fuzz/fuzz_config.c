@@ -120,8 +120,8 @@ static void *cnt_alloc(void *ud, size_t size, size_t align)
     }
     if (!g_strict && g_live + size > CREATE_TOTAL) return NULL;
     if (align < sizeof(void *)) align = sizeof(void *);
-    p = aligned_alloc(align, (size + align - 1) / align * align);
-    if (p) g_live += size;
+    if (posix_memalign(&p, align, size ? size : 1) != 0) return NULL;
+    g_live += size;
     return p;
 }
 
@@ -501,6 +501,17 @@ static unsigned char *model_file(rd *r, model_case *c, size_t *size)
     return file;
 }
 
+/* With FUZZ_CONFIG_DUMP=<path> set, keeps the file a case wrote (to triage a finding). */
+static void dump(const char *what, const unsigned char *file, size_t size)
+{
+    const char *path = getenv("FUZZ_CONFIG_DUMP");
+    FILE *f;
+    if (!path || !(f = fopen(path, "wb"))) return;
+    fwrite(file, 1, size, f);
+    fclose(f);
+    fprintf(stderr, "fuzz_config: %s (%zu bytes) written to %s\n", what, size, path);
+}
+
 static mm_tensor *tensor3(int64_t b, int64_t t, int64_t w)
 {
     int64_t s[3] = {b, t, w};
@@ -555,7 +566,7 @@ static void run_model(rd *r, mm_model *m, const model_case *c)
             fprintf(stderr, "fuzz_config: mm_model_infer needs %zu bytes of workspace\n", ws_bytes);
             abort();
         }
-        ws = aligned_alloc(64, (ws_bytes + 64) / 64 * 64);
+        if (posix_memalign(&ws, 64, ws_bytes ? ws_bytes : 1) != 0) ws = NULL;
         g_phase = "mm_model_infer";
         if (ws && mm_model_infer(m, x, y, ws, ws_bytes) == MM_OK && c->clean)
             check_finite("infer output", mm_tensor_data(y), B * T * out);
@@ -594,6 +605,7 @@ static void model_case_run(rd *r)
     o.max_batch = BATCH, o.max_seq = SEQ;
     o.err_buf = err, o.err_buf_size = sizeof err;
     err[0] = '\0';
+    dump("model file", file, size);
     g_strict = 1;
     g_phase = "mm_model_load_mem";
     rc = mm_model_load_mem(&m, file, size, &o);
@@ -799,6 +811,32 @@ static void run_policy(rd *r, mm_policy *p, const mm_policy_opts *o, int clean)
     free(obs), free(nobs), free(act), free(rew), free(term), free(trunc);
 }
 
+/* Triage aid (FUZZ_CONFIG_DUMP set): the options a policy case drew. */
+static void print_policy_opts(const mm_policy_opts *o)
+{
+    if (!getenv("FUZZ_CONFIG_DUMP")) return;
+    fprintf(stderr, "fuzz_config: policy algo %d obs %lld act %lld n_actions %lld agents %lld "
+            "hidden %d:[%lld %lld %lld %lld] act_fn %d threads %d norm_obs %d\n", (int)o->algo,
+            (long long)o->obs_dim, (long long)o->act_dim, (long long)o->n_actions,
+            (long long)o->n_agents, (int)o->n_hidden, (long long)o->hidden[0],
+            (long long)o->hidden[1], (long long)o->hidden[2], (long long)o->hidden[3],
+            (int)o->activation, (int)o->n_threads, (int)o->norm_obs);
+    fprintf(stderr, "  buffer %lld batch %lld starts %lld train_freq %lld grad_steps %lld noise %d "
+            "delay %d critics %d epochs %d n_steps %lld norm_adv %d rmsprop %d decay %lld cg %d "
+            "ls %d\n", (long long)o->buffer_size, (long long)o->batch_size,
+            (long long)o->learning_starts, (long long)o->train_freq, (long long)o->gradient_steps,
+            (int)o->noise, (int)o->policy_delay, (int)o->n_critics, (int)o->n_epochs,
+            (long long)o->n_steps, (int)o->normalize_advantage, (int)o->use_rmsprop,
+            (long long)o->linear_decay_steps, (int)o->cg_max_steps, (int)o->ls_max_iter);
+    fprintf(stderr, "  gamma %g lr %g %g mgn %g clip_obs %g tau %g sigma %g theta %g dt %g tn %g "
+            "tnc %g gae %g ent %g vf %g clip %g clip_vf %g log_std %g adam_eps %g kl %g damp %g "
+            "ls_decay %g\n", o->gamma, o->lr_actor, o->lr_critic, o->max_grad_norm, o->clip_obs,
+            o->tau, o->noise_sigma, o->noise_theta, o->noise_dt, o->target_noise,
+            o->target_noise_clip, o->gae_lambda, o->ent_coef, o->vf_coef, o->clip_range,
+            o->clip_range_vf, o->log_std_init, o->adam_eps, o->target_kl, o->cg_damping,
+            o->ls_decay);
+}
+
 static void policy_case_run(rd *r)
 {
     static const int32_t algos[] = {MM_ALGO_DDPG, MM_ALGO_TD3,  MM_ALGO_A2C,
@@ -819,6 +857,7 @@ static void policy_case_run(rd *r)
     err[0] = '\0';
     g_strict = 0; /* creation takes its sizes from the caller: over-cap is a clean NOMEM */
     g_live = 0;
+    print_policy_opts(&o);
     rc = mm_policy_create(&p, &o);
     if (rc != MM_OK) {
         if (p != NULL || err[0] == '\0' || rc > 0) fail("mm_policy_create", rc, err);
@@ -831,6 +870,7 @@ static void policy_case_run(rd *r)
         rewrite_policy_file(file, n, clean, o.obs_dim)) {
         FILE *f = fopen(tmp_path(), "wb");
         int ok = f && fwrite(file, 1, n, f) == n;
+        dump("policy file", file, n);
         if (f && fclose(f) != 0) ok = 0;
         g_phase = "mm_policy_load";
         if (ok) {
