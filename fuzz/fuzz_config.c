@@ -54,21 +54,38 @@ static const int64_t k_int_extreme[] = {
     -2147483648LL, 100000000LL, 65536, 65537, 1024, 1025, 4096, 4097, 1 << 20, 99, 7, 9,
     -2, 257, 16384, 1000000, 46341, 3037000500LL};
 
+/* How wild a case is: the chance, in 64ths, that a field leaves its usual range. A case with
+ * one odd field among typical ones reaches the code behind the validation; many odd fields
+ * test the validation itself. */
+static uint32_t g_wild;
+
+static int wild(rd *r) { return byte(r) % 64 < g_wild; }
+
 /* A value for an integer field whose usual range is [lo, hi]. */
 static int64_t draw_int(rd *r, int64_t lo, int64_t hi)
 {
-    uint32_t c = pick(r, 16);
-    if (c < 10) return lo + (int64_t)(byte(r) % (uint32_t)(hi - lo + 1));
-    if (c == 10) {
+    uint32_t c;
+    if (!wild(r)) return lo + (int64_t)(byte(r) % (uint32_t)(hi - lo + 1));
+    c = pick(r, 8);
+    if (c < 2) {
         const int64_t b[4] = {lo - 1, lo, hi, hi + 1};
         return b[pick(r, 4)];
     }
-    if (c == 11) return (int64_t)pick(r, 3) - 1; /* -1, 0, 1 */
+    if (c == 2) return (int64_t)pick(r, 3) - 1; /* -1, 0, 1 */
     return k_int_extreme[pick(r, sizeof k_int_extreme / sizeof k_int_extreme[0])];
 }
 
 /* An amount of work (epochs, inner steps): the extremes above 16 are legal requests for
  * unbounded work, not bugs, so they are clamped to keep a case fast; refusals stay reachable. */
+/* A size the caller chooses (hidden width, observation width, batch): legal values above 64
+ * only cost time (the library was asked for that work), so they become 64; refused values
+ * (0, negative, beyond the documented bound) stay. */
+static int64_t draw_size(rd *r, int64_t lo, int64_t hi, int64_t legal_max)
+{
+    int64_t v = draw_int(r, lo, hi);
+    return v > 64 && v <= legal_max ? 64 : v;
+}
+
 static int64_t draw_work(rd *r, int64_t lo, int64_t hi)
 {
     int64_t v = draw_int(r, lo, hi);
@@ -83,9 +100,8 @@ static const double k_dbl_extreme[] = {0.0,     -0.0,     1.0,     -1.0,    1e-3
 /* A value for a real field whose usual range is [lo, hi]. */
 static double draw_dbl(rd *r, double lo, double hi)
 {
-    uint32_t c = pick(r, 16);
-    if (c < 11) return lo + (hi - lo) * (double)byte(r) / 255.0;
-    if (c == 11) return pick(r, 2) ? lo : hi;
+    if (!wild(r)) return lo + (hi - lo) * (double)byte(r) / 255.0;
+    if (pick(r, 4) == 0) return pick(r, 2) ? lo : hi;
     return k_dbl_extreme[pick(r, sizeof k_dbl_extreme / sizeof k_dbl_extreme[0])];
 }
 
@@ -318,6 +334,9 @@ static const char *const k_hyper[12] = {"lr",       "beta1",    "beta2",        
                                         "alpha",    "centered", "max_grad_norm", "amsgrad"};
 static const double k_hyper_lo[12] = {1e-4, 0.5, 0.9, 1e-8, 0, 0, 0, 0, 0.5, 0, 0, 0};
 static const double k_hyper_hi[12] = {1e-1, 0.99, 0.999, 1e-4, 0.1, 0.99, 1, 1, 0.999, 1, 10, 1};
+/* The settings each kind has (bit k: k_hyper[k]); others only in wild cases. */
+static const unsigned k_hyper_of[6] = {0x4F1u, 0x4F1u, 0xC1Fu, 0xC1Fu, 0x739u,
+                                       0xFFFu};
 static const char *const k_slots[5][3] = {{"momentum_buffer"},
                                           {"momentum_buffer"},
                                           {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
@@ -435,6 +454,7 @@ static unsigned char *model_file(rd *r, model_case *c, size_t *size)
         puts_(&opt, "\"");
         for (int k = 0; k < 12; k++) {
             if (pick(r, 3) != 0) continue;
+            if (!(k_hyper_of[c->opt_kind - 1] >> k & 1u) && !wild(r)) continue;
             puts_(&opt, ",\"");
             puts_(&opt, k_hyper[k]);
             puts_(&opt, "\":");
@@ -594,6 +614,7 @@ static void model_case_run(rd *r)
     char err[256];
     int rc;
     memset(&c, 0, sizeof c);
+    g_wild = (const uint32_t[4]){0, 2, 6, 16}[pick(r, 4)];
     c.input_dim = draw_int(r, 1, 8);
     c.n_layers = 1 + (int32_t)pick(r, 6);
     for (int32_t i = 0; i < c.n_layers; i++) {
@@ -618,6 +639,7 @@ static void model_case_run(rd *r)
     g_phase = "mm_model_load_mem";
     rc = mm_model_load_mem(&m, file, size, &o);
     if (rc != MM_OK && (m != NULL || err[0] == '\0' || rc > 0)) fail(g_phase, rc, err);
+    if (getenv("FUZZ_CONFIG_DUMP")) fprintf(stderr, "fuzz_config: load: %s %s\n", mm_status_name(rc), err);
     if (rc == MM_OK) run_model(r, m, &c);
     mm_model_free(m);
     g_strict = 0;
@@ -639,14 +661,14 @@ static void draw_policy_opts(rd *r, mm_policy_opts *o, float *low, float *high)
 #define MAYBE_D(f, lo, hi) if (pick(r, 3)) o->f = draw_dbl(r, lo, hi)
 #define MAYBE_W(f, lo, hi) if (pick(r, 3)) o->f = draw_work(r, lo, hi)
     int discrete;
-    o->obs_dim = draw_int(r, 1, 6);
+    o->obs_dim = draw_size(r, 1, 6, (int64_t)1 << 24);
     discrete = o->algo != MM_ALGO_DDPG && o->algo != MM_ALGO_TD3 && pick(r, 2);
     if (discrete) o->n_actions = draw_int(r, 2, 4);
     else MAYBE_I(act_dim, 1, 3);
     if (pick(r, 16) == 0) o->n_actions = draw_int(r, 0, 4);
     o->n_agents = draw_int(r, 1, 3);
     o->n_hidden = (int32_t)draw_int(r, 1, 2);
-    for (int k = 0; k < 4; k++) o->hidden[k] = draw_int(r, 1, 12);
+    for (int k = 0; k < 4; k++) o->hidden[k] = draw_size(r, 1, 12, 65536);
     MAYBE_I(activation, 1, 8);
     MAYBE_I(n_threads, 1, 1);
     o->seed = u64(r);
@@ -658,7 +680,7 @@ static void draw_policy_opts(rd *r, mm_policy_opts *o, float *low, float *high)
     MAYBE_D(clip_obs, 1, 10);
     o->buffer_size = 64, o->batch_size = 8, o->learning_starts = 2, o->n_steps = 4;
     MAYBE_I(buffer_size, 1, 64);
-    MAYBE_I(batch_size, 1, 16);
+    if (pick(r, 3)) o->batch_size = draw_size(r, 1, 16, 1 << 20);
     MAYBE_I(learning_starts, 0, 8);
     MAYBE_I(train_freq, 1, 4);
     MAYBE_W(gradient_steps, 1, 3);
@@ -786,7 +808,7 @@ static void run_policy(rd *r, mm_policy *p, const mm_policy_opts *o, int clean)
     int rounds = 1 + (int)pick(r, 10);
     /* Legal but costly sizes (the caller asked for that work): one act, no training, so a
      * case stays well inside the timeout. */
-    int heavy = od > 256 || o->batch_size > 256 || o->n_steps * o->n_agents > 4096;
+    int heavy = od > 256 || o->batch_size > 256 || o->n_steps > 4096 / na;
     for (int k = 0; k < o->n_hidden && k < 4; k++) heavy |= o->hidden[k] > 256;
     if (heavy) rounds = 1;
     float *obs, *nobs, *act, *rew;
@@ -862,6 +884,7 @@ static void policy_case_run(rd *r)
     unsigned char *file = NULL;
     size_t n = 0;
     int clean, rc;
+    g_wild = (const uint32_t[4]){0, 2, 6, 16}[pick(r, 4)];
     if (mm_policy_opts_init(&o, algos[pick(r, 6)]) != MM_OK) abort();
     draw_policy_opts(r, &o, low, high);
     clean = pick(r, 6) != 0;
