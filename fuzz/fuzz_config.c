@@ -418,12 +418,14 @@ done:
     mm_model_free(m);
 }
 
-static float param_value(const model_case *c, int32_t slot)
+/* scale: 1/sqrt(fan-in) for matrices, so a clean wide layer is initialised as a trained one
+ * would be, not with activations that legitimately overflow. */
+static float param_value(const model_case *c, int32_t slot, double scale)
 {
     static const float dirty[] = {NAN, INFINITY, -INFINITY, FLT_MAX, -FLT_MAX, 1e-45f, 0.0f,
                                   1e20f};
     if (!c->clean && unif() < 0.05) return dirty[(int)(unif() * 8) % 8];
-    if (slot < 0) return (float)(unif() - 0.5);
+    if (slot < 0) return (float)(scale * (unif() - 0.5));
     /* state: square averages are >= 0; a centered RMSprop needs grad_avg^2 <= square_avg */
     if (c->opt_kind == 5 && slot == 2) return 0.0f;
     return (float)(0.01 * unif());
@@ -477,8 +479,13 @@ static unsigned char *model_file(rd *r, model_case *c, size_t *size)
     data_bytes = (size_t)c->total * sizeof(float);
     data = (float *)malloc(data_bytes ? data_bytes : 1);
     if (!data) abort();
-    for (int64_t k = 0, at = 0; k < c->n_t; k++)
-        for (int64_t j = 0; j < c->t[k].numel; j++) data[at++] = param_value(c, c->t[k].slot);
+    for (int64_t k = 0, at = 0; k < c->n_t; k++) {
+        const ptensor *t = &c->t[k];
+        double scale = t->ndim >= 2 && t->shape[t->ndim - 1] > 1
+                           ? 1.0 / sqrt((double)t->shape[t->ndim - 1])
+                           : 1.0;
+        for (int64_t j = 0; j < t->numel; j++) data[at++] = param_value(c, t->slot, scale);
+    }
     crc = crc32_ieee((const unsigned char *)data, data_bytes);
     /* header */
     puts_(&hdr, "{\"__metadata__\":{\"format\":\"libmm\",\"format_version\":\"");
