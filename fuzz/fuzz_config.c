@@ -61,22 +61,23 @@ static uint32_t g_wild;
 
 static int wild(rd *r) { return byte(r) % 64 < g_wild; }
 
-/* A value for an integer field whose usual range is [lo, hi]. */
+/* A value for an integer field whose usual range is [lo, hi]. Every draw reads exactly two
+ * bytes (mode, value), so a one-byte mutation changes one field and leaves the rest of the
+ * case where it was: that is what lets the fuzzer walk from a typical case to one odd field. */
 static int64_t draw_int(rd *r, int64_t lo, int64_t hi)
 {
-    uint32_t c;
-    if (!wild(r)) return lo + (int64_t)(byte(r) % (uint32_t)(hi - lo + 1));
-    c = pick(r, 8);
-    if (c < 2) {
-        const int64_t b[4] = {lo - 1, lo, hi, hi + 1};
-        return b[pick(r, 4)];
+    uint32_t a = byte(r), b = byte(r);
+    if (a % 64 >= g_wild) return lo + (int64_t)(b % (uint32_t)(hi - lo + 1));
+    switch (a / 64) {
+    case 0: {
+        const int64_t e[4] = {lo - 1, lo, hi, hi + 1};
+        return e[b % 4];
     }
-    if (c == 2) return (int64_t)pick(r, 3) - 1; /* -1, 0, 1 */
-    return k_int_extreme[pick(r, sizeof k_int_extreme / sizeof k_int_extreme[0])];
+    case 1: return (int64_t)(b % 3) - 1; /* -1, 0, 1 */
+    default: return k_int_extreme[b % (sizeof k_int_extreme / sizeof k_int_extreme[0])];
+    }
 }
 
-/* An amount of work (epochs, inner steps): the extremes above 16 are legal requests for
- * unbounded work, not bugs, so they are clamped to keep a case fast; refusals stay reachable. */
 /* A size the caller chooses (hidden width, observation width, batch): legal values above 64
  * only cost time (the library was asked for that work), so they become 64; refused values
  * (0, negative, beyond the documented bound) stay. */
@@ -97,12 +98,13 @@ static const double k_dbl_extreme[] = {0.0,     -0.0,     1.0,     -1.0,    1e-3
                                        1e-8,    0.5,      2.0,     1e6,     1e30,    1e31,
                                        FLT_MAX, 1e39,     1e-45,   1.0000001, 0.9999999, 1e-38};
 
-/* A value for a real field whose usual range is [lo, hi]. */
+/* A value for a real field whose usual range is [lo, hi] (two bytes, as draw_int). */
 static double draw_dbl(rd *r, double lo, double hi)
 {
-    if (!wild(r)) return lo + (hi - lo) * (double)byte(r) / 255.0;
-    if (pick(r, 4) == 0) return pick(r, 2) ? lo : hi;
-    return k_dbl_extreme[pick(r, sizeof k_dbl_extreme / sizeof k_dbl_extreme[0])];
+    uint32_t a = byte(r), b = byte(r);
+    if (a % 64 >= g_wild) return lo + (hi - lo) * (double)b / 255.0;
+    if (a / 64 == 0) return b % 2 ? lo : hi;
+    return k_dbl_extreme[b % (sizeof k_dbl_extreme / sizeof k_dbl_extreme[0])];
 }
 
 /* splitmix64: the tensor values, so a case does not spend an input byte per float. */
@@ -455,8 +457,9 @@ static unsigned char *model_file(rd *r, model_case *c, size_t *size)
         puts_(&opt, k_opt_kinds[c->opt_kind - 1]);
         puts_(&opt, "\"");
         for (int k = 0; k < 12; k++) {
+            int odd = wild(r);
             if (pick(r, 3) != 0) continue;
-            if (!(k_hyper_of[c->opt_kind - 1] >> k & 1u) && !wild(r)) continue;
+            if (!(k_hyper_of[c->opt_kind - 1] >> k & 1u) && !odd) continue;
             puts_(&opt, ",\"");
             puts_(&opt, k_hyper[k]);
             puts_(&opt, "\":");
@@ -664,9 +667,13 @@ static const char *tmp_path(void)
 
 static void draw_policy_opts(rd *r, mm_policy_opts *o, float *low, float *high)
 {
-#define MAYBE_I(f, lo, hi) if (pick(r, 3)) o->f = draw_int(r, lo, hi)
-#define MAYBE_D(f, lo, hi) if (pick(r, 3)) o->f = draw_dbl(r, lo, hi)
-#define MAYBE_W(f, lo, hi) if (pick(r, 3)) o->f = draw_work(r, lo, hi)
+/* Each field: keep the default or draw (always reading the same bytes, see draw_int). */
+#define MAYBE_I(f, lo, hi) do { int keep_ = !pick(r, 3); int64_t v_ = draw_int(r, lo, hi); \
+                                if (!keep_) o->f = v_; } while (0)
+#define MAYBE_D(f, lo, hi) do { int keep_ = !pick(r, 3); double v_ = draw_dbl(r, lo, hi); \
+                                if (!keep_) o->f = v_; } while (0)
+#define MAYBE_W(f, lo, hi) do { int keep_ = !pick(r, 3); int64_t v_ = draw_work(r, lo, hi); \
+                                if (!keep_) o->f = v_; } while (0)
     int discrete;
     o->obs_dim = draw_size(r, 1, 6, (int64_t)1 << 24);
     discrete = o->algo != MM_ALGO_DDPG && o->algo != MM_ALGO_TD3 && pick(r, 2);
@@ -687,7 +694,11 @@ static void draw_policy_opts(rd *r, mm_policy_opts *o, float *low, float *high)
     MAYBE_D(clip_obs, 1, 10);
     o->buffer_size = 64, o->batch_size = 8, o->learning_starts = 2, o->n_steps = 4;
     MAYBE_I(buffer_size, 1, 64);
-    if (pick(r, 3)) o->batch_size = draw_size(r, 1, 16, 1 << 20);
+    {
+        int keep = !pick(r, 3);
+        int64_t v = draw_size(r, 1, 16, 1 << 20);
+        if (!keep) o->batch_size = v;
+    }
     MAYBE_I(learning_starts, 0, 8);
     MAYBE_I(train_freq, 1, 4);
     MAYBE_W(gradient_steps, 1, 3);
