@@ -2,7 +2,8 @@
 # provides SRCS, HDRS, WARN, SRC_FLAGS. The objects are compiled with -DMMI_DEBUG, so the floor
 # contracts (MMI_ASSERT) are checked while fuzzing and replaying.
 #
-#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="model_load json tensor params policy_load diff"]
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="model_load json tensor params policy_load diff
+#             config"]
 #       builds each target with clang-14 + libFuzzer + ASan/UBSan and runs it for FUZZ_SECONDS
 #       on a scratch copy of fuzz/seeds/<target> and fuzz/regressions/<target> (libFuzzer
 #       writes new inputs into its first corpus directory). A crash fails the target; the input
@@ -13,15 +14,20 @@
 #       every seed and regression input; prints "N passed, N failed" per target.
 #   make fuzz-seeds
 #       regenerates fuzz/seeds/* with fuzz/gen_seeds.c and fuzz/gen_policy_seeds.c (run after
-#       a format change).
+#       a format change). fuzz/seeds/config is a committed, merged corpus: its inputs are
+#       choice sequences, not files, so a format change does not invalidate them.
 # Targets: model_load, json (file formats); tensor (shapes), params (run-time parameter
 # sequences), policy_load (agent files), diff (fast paths against references: tiled attention,
-# chunked SSD scan, tiled CLIP/SigLIP).
+# chunked SSD scan, tiled CLIP/SigLIP), config (structure-aware: valid, checksummed model and
+# policy files with random layer kinds, configs, optimizer settings and policy options, run
+# through forward/backward/step and act/observe/update under a counting allocator that fails a
+# case when a file makes the library reserve more than 256 MiB at once; FUZZ_CONFIG_DUMP=<path>
+# keeps the file a case wrote, for triage).
 # fuzz/<target>.dict, when present, is passed to libFuzzer as -dict.
 
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= model_load json tensor params policy_load diff
+FUZZ_TARGETS ?= model_load json tensor params policy_load diff config
 FUZZ_DIR     := build/fuzz
 FUZZ_FZ      := -g -O1 -fno-omit-frame-pointer -DMMI_DEBUG \
                 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION

@@ -1504,7 +1504,7 @@ typedef struct mm_policy_opts {
     int32_t policy_delay;       /* [1 | 2] */
     double noise_sigma;         /* [0.1] */
     double noise_theta;         /* OU mean reversion [0.15] */
-    double noise_dt;            /* OU time step [0.01, SB3] */
+    double noise_dt;            /* OU time step [0.01, SB3]; sigma, theta, dt finite */
     double target_noise;        /* TD3 target smoothing std [0 | 0.2] */
     double target_noise_clip;   /* [0 | 0.5] */
     int32_t n_critics;          /* [1 | 2] */

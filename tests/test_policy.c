@@ -1,7 +1,8 @@
 /* test_policy.c — mm_policy: GAE against a hand-computed case, CG on a known SPD system, the
  * Gauss-Newton Fisher-vector product against finite differences of the KL gradient, the TRPO
  * line search refusing a step beyond the KL radius, uniform replay sampling (chi-square),
- * save -> load -> identical actions, NaN refusal, zero allocations on the hot path, misuse. */
+ * save -> load -> identical actions, NaN refusal, OU noise that stays finite, zero allocations
+ * on the hot path, misuse. */
 #include "runner.h"
 
 #include "policy/mmi_policy.h"
@@ -231,6 +232,35 @@ static void test_nan_refused(void)
     mm_policy_free(p);
 }
 
+/* Found by fuzz_config: OU noise with an infinite setting, or a finite one that diverges
+ * (theta * dt = 1.5e29), returned NaN exploration actions with MM_OK. */
+static void test_noise_extremes(void)
+{
+    static const double bad[3] = {INFINITY, -INFINITY, NAN};
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    float obs[8], act[8];
+    mmt_fill_uniform(obs, 8, 3, -1, 1);
+    for (int k = 0; k < 9; k++) {
+        CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_DDPG));
+        o.obs_dim = 2, o.act_dim = 2, o.n_agents = 4, o.hidden[0] = o.hidden[1] = 8;
+        o.buffer_size = 16, o.batch_size = 4, o.noise = MM_NOISE_OU;
+        *(k / 3 == 0 ? &o.noise_sigma : k / 3 == 1 ? &o.noise_theta : &o.noise_dt) = bad[k % 3];
+        CHECK_STATUS(mm_policy_create(&p, &o), MM_E_INVALID_ARG);
+        CHECK(p == NULL);
+    }
+    CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_DDPG));
+    o.obs_dim = 2, o.act_dim = 2, o.n_agents = 4, o.hidden[0] = o.hidden[1] = 8;
+    o.buffer_size = 16, o.batch_size = 4, o.learning_starts = 0, o.noise = MM_NOISE_OU;
+    o.noise_dt = 1e30, o.noise_sigma = 1e300;
+    CHECK_OK(mm_policy_create(&p, &o));
+    for (int s = 0; s < 8; s++) {
+        CHECK_OK(mm_policy_act(p, obs, 4, act, 1));
+        for (int i = 0; i < 8; i++) CHECK(act[i] >= -1.0f && act[i] <= 1.0f);
+    }
+    mm_policy_free(p);
+}
+
 static void test_no_alloc_hot_path(void)
 {
     static const int32_t algos[6] = {MM_ALGO_DDPG, MM_ALGO_TD3, MM_ALGO_A2C, MM_ALGO_QAC,
@@ -318,6 +348,7 @@ void suite_policy(void)
     mmt_run("policy_save_load", test_save_load);
     mmt_run("policy_save_load_any_cwd", test_save_load_any_cwd);
     mmt_run("policy_nan_refused", test_nan_refused);
+    mmt_run("policy_noise_extremes", test_noise_extremes);
     mmt_run("policy_no_alloc_hot_path", test_no_alloc_hot_path);
     mmt_run("policy_misuse", test_misuse);
 }

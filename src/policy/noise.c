@@ -3,6 +3,7 @@
  * the agent's episode end). The noisy action is clipped to [-1, 1] (spec/rl.md §2.2). */
 #include "mmi_policy.h"
 
+#include <float.h>
 #include <math.h>
 
 void mmi_noise_apply(mm_policy *p, float *y, int64_t n)
@@ -16,7 +17,12 @@ void mmi_noise_apply(mm_policy *p, float *y, int64_t n)
                 eps = sigma * mmi_rng_normal(&p->rng);
             } else if (p->o.noise == MM_NOISE_OU) {
                 float *x = &p->ou[i * d + j];
-                *x = (float)(*x - th * *x * dt + sigma * sqrt(dt) * mmi_rng_normal(&p->rng));
+                double nx = *x - th * *x * dt + sigma * sqrt(dt) * mmi_rng_normal(&p->rng);
+                /* Large theta * dt or sigma make the discretised process diverge; the state
+                 * saturates at the float range instead of becoming Inf (then Inf - Inf = NaN),
+                 * so the clipped action below stays defined. */
+                if (nx != nx) nx = 0.0;
+                *x = (float)(nx < -FLT_MAX ? -FLT_MAX : nx > FLT_MAX ? FLT_MAX : nx);
                 eps = *x;
             }
             v = y[i * d + j] + eps;

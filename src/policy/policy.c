@@ -108,6 +108,9 @@ static int check_numbers(const mm_policy_opts *o, mmi_err *e, const char *fn)
         !(o->adam_eps > 0 || o->algo <= MM_ALGO_TD3) || !(o->gae_lambda >= 0 && o->gae_lambda <= 1))
         return BAD("%s: a noise, clip, coefficient or lambda setting is negative or not finite",
                    fn);
+    /* Finite noise settings: an infinite theta, sigma or dt makes every noisy action NaN. */
+    if (!isfinite(o->noise_sigma) || !isfinite(o->noise_theta) || !isfinite(o->noise_dt))
+        return BAD("%s: noise_sigma, noise_theta and noise_dt must be finite", fn);
     if (o->noise < MM_NOISE_NONE || o->noise > MM_NOISE_OU)
         return BAD("%s: noise %d is not an MM_NOISE_* value", fn, (int)o->noise);
     if (o->norm_obs != 0 && o->norm_obs != 1) return BAD("%s: norm_obs must be 0 or 1", fn);
