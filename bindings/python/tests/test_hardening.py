@@ -4,7 +4,6 @@ array run in a child interpreter (run_isolated), with the array placed against a
 page or on a read-only mapping, so a regression faults deterministically and fails the test."""
 import os
 import tempfile
-import threading
 import unittest
 
 from _setup import needs_numpy, run_isolated
@@ -178,6 +177,33 @@ class ViewLifetimeTest(unittest.TestCase):
             assert owner() is None  # the last view freed the model
         ''')
 
+    def test_close_while_another_thread_calls(self):
+        # the call in flight holds the handle: the free waits for it to return, and the
+        # thread's next call raises StateError
+        run_isolated(self, """
+            import threading, time
+            m = (libmm.Model(64, max_batch=64).dense(1024).activation("tanh").dense(1024)
+                 .finalize())
+            x = np.ones((64, 64), np.float32)
+            calls, ended = [], []
+
+            def work():
+                try:
+                    while True:
+                        m.infer(x)
+                        calls.append(1)
+                except libmm.StateError as e:
+                    ended.append(e)
+
+            t = threading.Thread(target=work)
+            t.start()
+            while len(calls) < 3:
+                time.sleep(0.001)
+            m.close()
+            t.join()
+            assert len(ended) == 1 and "closed" in ended[0].message
+        """)
+
     def test_close_without_views_frees_at_once(self):
         import weakref
         m = libmm.Model(3).dense(2).finalize()
@@ -293,26 +319,31 @@ class AuditTest(unittest.TestCase):
             libmm.Model.from_bytes(12)  # an int is not a byte string
 
     def test_infer_from_threads(self):
-        m = libmm.Model(3, max_batch=64).dense(16).activation("tanh").dense(2).finalize()
-        xs = [np.random.default_rng(i).uniform(-1, 1, (1 + 9 * i, 3)).astype(np.float32)
-              for i in range(4)]
-        refs = [m.forward(x) for x in xs]
-        errors = []
+        # wide enough that the calls overlap: with one workspace per model, threads overwrote
+        # each other's rows and a growing workspace was freed under a running call (SIGSEGV)
+        run_isolated(self, """
+            import threading
+            m = (libmm.Model(3, max_batch=64).dense(512).activation("tanh").dense(512)
+                 .activation("tanh").dense(2).finalize())
+            xs = [np.random.default_rng(i).uniform(-1, 1, (1 + 21 * i, 3)).astype(np.float32)
+                  for i in range(4)]
+            refs = [m.forward(x) for x in xs]
+            failures = []
 
-        def work(i):
-            try:
-                for _ in range(200):
-                    np.testing.assert_array_equal(m.infer(xs[i]), refs[i])
-            except Exception as e:  # reported by the main thread
-                errors.append(e)
+            def work(i):
+                try:
+                    for _ in range(50):
+                        np.testing.assert_array_equal(m.infer(xs[i]), refs[i])
+                except Exception as e:  # reported by the main thread
+                    failures.append(e)
 
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        self.assertEqual(errors, [])
-
+            threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert failures == [], failures
+        """)
 
 if __name__ == "__main__":
     unittest.main()
