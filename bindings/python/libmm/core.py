@@ -27,8 +27,9 @@ import numpy as np
 from . import errors
 from ._lib import lib, f32p, c_int32, c_int64, c_double, check_int, int_limits
 
-__all__ = ["as_f32", "checked", "int_input", "flag_input", "pointer", "Tensor", "wrap", "h",
-           "view", "check_int", "set_fields", "path_arg", "lookup", "Handle"]
+__all__ = ["as_f32", "checked", "f32_input", "int_input", "flag_input", "pointer", "Tensor",
+           "wrap", "out_tensor", "h", "view", "check_int", "set_field", "set_fields",
+           "path_arg", "lookup", "Handle"]
 
 
 # ---- arrays -------------------------------------------------------------------------------------
