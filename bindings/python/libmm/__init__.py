@@ -10,15 +10,17 @@ Errors raise libmm.MMError subclasses carrying .status, .name and the handle's .
 The shared library is found through $LIBMM_LIBRARY, $LIBMM_LIBDIR or the build tree's lib/.
 """
 from ._lib import lib as _clib
-from .errors import (MMError, InvalidArgumentError, ShapeError, RangeError, NumericError,
-                     StateError, UnsupportedError, FormatError, IOFailure, OutOfMemory)
+from .errors import (MMError, InvalidArgumentError, ShapeError, RangeError, DTypeError,
+                     NumericError, StateError, UnsupportedError, FormatError, IOFailure,
+                     OutOfMemory)
 from .core import Tensor, as_f32
 from .model import Model
 from .ops import Loss, Attention, SSM
 from .policy import Policy
 from . import constants
 
-__all__ = ["MMError", "InvalidArgumentError", "ShapeError", "RangeError", "NumericError",
+__all__ = ["MMError", "InvalidArgumentError", "ShapeError", "RangeError", "DTypeError",
+           "NumericError",
            "StateError", "UnsupportedError", "FormatError", "IOFailure", "OutOfMemory",
            "Tensor", "as_f32", "Model", "Loss", "Attention", "SSM", "Policy", "constants",
            "version", "build_info"]

@@ -5,12 +5,18 @@ pass 64-bit integers and pointers correctly (an undeclared int64_t argument woul
 to int), and the options structs must mirror the C layout field for field. The struct layouts
 are checked against the pins of tests/test_layout.c by tests/test_layout.py.
 
+Every declared function is reached through `lib`, whose callables check each integer argument
+against its C type first (check_int): ctypes itself narrows silently (2**64 + 4 passed as an
+int64_t arrives as 4, 2**32 + 1 as an int32_t arrives as 1). Functions not declared here are not
+reachable through `lib`.
+
 The library is found, in order, at $LIBMM_LIBRARY (a file), in $LIBMM_LIBDIR, in the build
 tree's lib/ three levels above this package (bindings/python/libmm -> lib/), and finally by
 ctypes.util.find_library("mm").
 """
 import ctypes
 import ctypes.util
+import operator
 import os
 
 from ctypes import (POINTER, Structure, c_char_p, c_double, c_float, c_int, c_int32, c_int64,
@@ -36,7 +42,68 @@ def _find_library():
     raise OSError("libmm: cannot find %s; build it with `make` or set LIBMM_LIBRARY" % SONAME)
 
 
-lib = ctypes.CDLL(_find_library())
+_dll = ctypes.CDLL(_find_library())
+
+
+def _is_int_type(ctype):
+    return isinstance(ctype, type) and getattr(ctype, "_type_", None) in tuple("bBhHiIlLqQ")
+
+
+def int_limits(ctype):
+    """(lowest, highest) value of a ctypes integer type."""
+    bits = 8 * ctypes.sizeof(ctype)
+    if ctype(-1).value < 0:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+_C_NAMES = {}
+for _t, _n in ((c_int32, "int32_t"), (c_int64, "int64_t"), (c_uint32, "uint32_t"),
+               (c_uint64, "uint64_t"), (c_uint8, "uint8_t")):
+    _C_NAMES.setdefault(_t, _n)
+
+
+def check_int(value, ctype, what):
+    """value as a Python int once it is known to fit ctype (c_int32, c_int64, c_uint32,
+    c_uint64, ...): TypeError for a non-integer (1.5, "3"; bools and numpy integers are
+    integers), libmm.RangeError (a ValueError) for a value ctypes would narrow. Every integer the
+    bindings hand to libmm, as an argument or an options field, passes here."""
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError("%s must be an integer, not %s" % (what, type(value).__name__)) from None
+    lo, hi = int_limits(ctype)
+    if lo <= v <= hi:
+        return v
+    from . import errors  # here, not at the top: errors needs this module's lib
+    raise errors.error(errors.E_RANGE, "%s = %d is outside the range of %s [%d, %d]" %
+                       (what, v, _C_NAMES.get(ctype, ctype.__name__), lo, hi))
+
+
+def _declare(name, restype, argtypes):
+    """The foreign function name, with every integer argument range-checked before ctypes sees
+    it (ctypes instances such as c_int64(...) are passed through as they are)."""
+    fn = getattr(_dll, name)
+    fn.restype, fn.argtypes = restype, argtypes
+    ints = tuple((i, t) for i, t in enumerate(argtypes) if _is_int_type(t))
+    if not ints:
+        return fn
+    nargs = len(argtypes)
+
+    def call(*args):
+        if len(args) != nargs:
+            raise TypeError("%s takes %d arguments (%d given)" % (name, nargs, len(args)))
+        for i, t in ints:
+            if not isinstance(args[i], ctypes._SimpleCData):
+                check_int(args[i], t, "%s argument %d" % (name, i + 1))
+        return fn(*args)
+
+    call.__name__ = name
+    return call
+
+
+class _Lib:
+    """Namespace of the declared libmm functions (see _PROTOS)."""
 
 f32p = POINTER(c_float)
 f64p = POINTER(c_double)
@@ -233,7 +300,6 @@ _PROTOS = {
     "mm_policy_free": (None, [H]),
 }
 
+lib = _Lib()
 for _name, (_res, _args) in _PROTOS.items():
-    _fn = getattr(lib, _name)
-    _fn.restype = _res
-    _fn.argtypes = _args
+    setattr(lib, _name, _declare(_name, _res, _args))

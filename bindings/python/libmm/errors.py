@@ -46,6 +46,10 @@ class RangeError(MMError, ValueError):
     pass
 
 
+class DTypeError(MMError, TypeError):
+    pass
+
+
 class NumericError(MMError, ArithmeticError):
     pass
 
@@ -71,6 +75,7 @@ class OutOfMemory(MMError, MemoryError):
 
 
 _CLASSES = {E_INVALID_ARG: InvalidArgumentError, E_SHAPE: ShapeError, E_RANGE: RangeError,
+            E_DTYPE: DTypeError,
             E_NUMERIC: NumericError, E_STATE: StateError, E_UNSUPPORTED: UnsupportedError,
             E_FORMAT: FormatError, E_VERSION: FormatError, E_IO: IOFailure,
             E_NOMEM: OutOfMemory}

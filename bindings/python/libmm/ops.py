@@ -7,23 +7,27 @@ import numpy as np
 
 from . import constants, errors
 from ._lib import (lib, LossOpts, AttnOpts, SsmOpts, SsmInputs, SsmGrads, SSM_INPUT_NAMES,
-                   i32p)
-from .core import Handle, Tensor, as_f32, err_buffer, h, lookup, raise_create, wrap
+                   i32p, c_int32)
+from .core import (Handle, Tensor, err_buffer, f32_input, h, int_input, lookup, out_tensor,
+                   pointer, raise_create, set_fields)
 
 
-def _create(handle, create, opts):
+def _create(obj, create, opts):
     buf = err_buffer()
     opts.err_buf, opts.err_buf_size = ctypes.cast(buf, ctypes.c_char_p), len(buf)
-    rc = create(ctypes.byref(handle), ctypes.byref(opts))
+    rc = create(ctypes.byref(obj._owner.ptr), ctypes.byref(opts))
     if rc != 0:
         raise_create(rc, buf)
 
 
-def _fill(opts, fields):
-    for k, v in fields.items():
-        if not hasattr(opts, k):
-            raise TypeError("unknown option %r" % k)
-        setattr(opts, k, v)
+def _ins(*pairs):
+    """Tensors of input arrays, converted once to float32 (None stays None): pairs of
+    (array, name)."""
+    return [None if a is None else Tensor(f32_input(a, n), name=n) for a, n in pairs]
+
+
+def _outs(*pairs):
+    return [out_tensor(a, n) for a, n in pairs]
 
 
 class Loss(Handle):
@@ -41,16 +45,16 @@ class Loss(Handle):
         o = LossOpts()
         errors.check(lib.mm_loss_opts_init(ctypes.byref(o),
                                            lookup(constants.LOSSES, kind, "loss")))
-        _fill(o, fields)
-        _create(self.handle, lib.mm_loss_create, o)
+        set_fields(o, fields)
+        _create(self, lib.mm_loss_create, o)
 
     def _pair(self, fn, x, y, grad):
-        x, y = as_f32(x), as_f32(y)
-        dx = np.empty_like(x) if grad else None
-        dy = np.empty_like(y) if grad else None
+        tx, ty = _ins((x, "x"), (y, "y"))
+        dx = np.empty_like(tx.array) if grad else None
+        dy = np.empty_like(ty.array) if grad else None
         loss = ctypes.c_double()
-        tx, ty, tdx, tdy = wrap(x), wrap(y), wrap(dx), wrap(dy)
-        self._check(fn(self.handle, tx.handle, ty.handle, ctypes.byref(loss), h(tdx), h(tdy)))
+        tdx, tdy = _outs((dx, "dx"), (dy, "dy"))
+        self._call(fn, tx.handle, ty.handle, ctypes.byref(loss), h(tdx), h(tdy))
         return (loss.value, dx, dy) if grad else loss.value
 
     def clip(self, x, y, grad=True):
@@ -61,39 +65,42 @@ class Loss(Handle):
         return self._pair(lib.mm_loss_siglip, x, y, grad)
 
     def cross_entropy(self, logits, targets, grad=True):
-        """Softmax cross entropy of logits [N, C] against int targets [N]."""
-        z = as_f32(logits)
-        t = np.ascontiguousarray(targets, dtype=np.int32)
+        """Softmax cross entropy of logits [N, C] against integer targets [N] (each in
+        [0, C) or ignore_index; values beyond int32 are refused, not wrapped)."""
+        (tz,) = _ins((logits, "logits"))
+        z = tz.array
+        if z.ndim != 2:
+            raise errors.error(errors.E_SHAPE, "logits has shape %s; expected [N, C]" %
+                               (z.shape,))
+        t = int_input(targets, "targets", c_int32, (z.shape[0],))
         dz = np.empty_like(z) if grad else None
         loss = ctypes.c_double()
-        tz, tdz = wrap(z), wrap(dz)
-        self._check(lib.mm_loss_cross_entropy(self.handle, tz.handle, t.ctypes.data_as(i32p),
-                                              t.size, ctypes.byref(loss), h(tdz)))
+        (tdz,) = _outs((dz, "dlogits"))
+        self._call(lib.mm_loss_cross_entropy, tz.handle, pointer(t, i32p), t.size,
+                   ctypes.byref(loss), h(tdz))
         return (loss.value, dz) if grad else loss.value
 
     def bce(self, logits, targets, grad=True):
-        z, t = as_f32(logits), as_f32(targets)
-        dz = np.empty_like(z) if grad else None
+        tz, tt = _ins((logits, "logits"), (targets, "targets"))
+        dz = np.empty_like(tz.array) if grad else None
         loss = ctypes.c_double()
-        tz, tt, tdz = wrap(z), wrap(t), wrap(dz)
-        self._check(lib.mm_loss_bce(self.handle, tz.handle, tt.handle, ctypes.byref(loss),
-                                    h(tdz)))
+        (tdz,) = _outs((dz, "dlogits"))
+        self._call(lib.mm_loss_bce, tz.handle, tt.handle, ctypes.byref(loss), h(tdz))
         return (loss.value, dz) if grad else loss.value
 
     def kimi(self, logp, logp_old, rewards, grad=True):
-        a, b, r = as_f32(logp), as_f32(logp_old), as_f32(rewards)
-        d = np.empty_like(a) if grad else None
+        ta, tb, tr = _ins((logp, "logp"), (logp_old, "logp_old"), (rewards, "rewards"))
+        d = np.empty_like(ta.array) if grad else None
         loss = ctypes.c_double()
-        ta, tb, tr, td = wrap(a), wrap(b), wrap(r), wrap(d)
-        self._check(lib.mm_loss_kimi(self.handle, ta.handle, tb.handle, tr.handle,
-                                     ctypes.byref(loss), h(td)))
+        (td,) = _outs((d, "dlogp"))
+        self._call(lib.mm_loss_kimi, ta.handle, tb.handle, tr.handle, ctypes.byref(loss), h(td))
         return (loss.value, d) if grad else loss.value
 
     def l2_normalize(self, u):
-        u = as_f32(u)
-        x = np.empty_like(u)
-        tu, tx = wrap(u), wrap(x)
-        self._check(lib.mm_loss_l2_normalize(self.handle, tu.handle, tx.handle))
+        (tu,) = _ins((u, "u"))
+        x = np.empty_like(tu.array)
+        (tx,) = _outs((x, "x"))
+        self._call(lib.mm_loss_l2_normalize, tu.handle, tx.handle)
         return x
 
 
@@ -112,24 +119,21 @@ class Attention(Handle):
         o = AttnOpts()
         errors.check(lib.mm_attn_opts_init(ctypes.byref(o),
                                            lookup(constants.ATTENTIONS, kind, "attention")))
-        _fill(o, fields)
-        _create(self.handle, lib.mm_attn_create, o)
+        set_fields(o, fields)
+        _create(self, lib.mm_attn_create, o)
         self._shapes = None
 
     def forward(self, q, k, v, g=None):
         """out [B, H, N, dv]; g: GATED data-dependent log-gates (forward_gated)."""
-        q, k, v = as_f32(q), as_f32(k), as_f32(v)
-        out = np.empty(q.shape[:-1] + v.shape[-1:], np.float32)
-        tq, tk, tv, to = wrap(q), wrap(k), wrap(v), wrap(out)
-        if g is None:
-            self._check(lib.mm_attn_forward(self.handle, tq.handle, tk.handle, tv.handle,
-                                            to.handle))
+        tq, tk, tv, tg = _ins((q, "q"), (k, "k"), (v, "v"), (g, "g"))
+        out = np.empty(tq.array.shape[:-1] + tv.array.shape[-1:], np.float32)
+        (to,) = _outs((out, "out"))
+        if tg is None:
+            self._call(lib.mm_attn_forward, tq.handle, tk.handle, tv.handle, to.handle)
         else:
-            g = as_f32(g)
-            tg = wrap(g)
-            self._check(lib.mm_attn_forward_gated(self.handle, tq.handle, tk.handle, tv.handle,
-                                                  tg.handle, to.handle))
-        self._shapes = (q.shape, k.shape, v.shape, None if g is None else g.shape)
+            self._call(lib.mm_attn_forward_gated, tq.handle, tk.handle, tv.handle, tg.handle,
+                       to.handle)
+        self._shapes = tuple(None if t is None else t.array.shape for t in (tq, tk, tv, tg))
         return out
 
     def backward(self, dout):
@@ -137,24 +141,21 @@ class Attention(Handle):
         if self._shapes is None:
             raise errors.error(errors.E_STATE, "backward before forward")
         grads = [None if s is None else np.empty(s, np.float32) for s in self._shapes]
-        dout = as_f32(dout)
-        td, t = wrap(dout), [wrap(a) for a in grads]
-        self._check(lib.mm_attn_backward(self.handle, td.handle, h(t[0]), h(t[1]), h(t[2]),
-                                         h(t[3])))
+        (td,) = _ins((dout, "dout"))
+        t = _outs(*zip(grads, ("dq", "dk", "dv", "dg")))
+        self._call(lib.mm_attn_backward, td.handle, h(t[0]), h(t[1]), h(t[2]), h(t[3]))
         return tuple(grads[:3]) if grads[3] is None else tuple(grads)
 
     def step(self, q, k, v, g=None):
         """One streaming token per batch-head: q, k [B, H, d], v [B, H, dv] -> [B, H, dv]."""
-        q, k, v = as_f32(q), as_f32(k), as_f32(v)
-        out = np.empty(q.shape[:-1] + v.shape[-1:], np.float32)
-        g = None if g is None else as_f32(g)
-        tq, tk, tv, tg, to = wrap(q), wrap(k), wrap(v), wrap(g), wrap(out)
-        self._check(lib.mm_attn_step(self.handle, tq.handle, tk.handle, tv.handle, h(tg),
-                                     to.handle))
+        tq, tk, tv, tg = _ins((q, "q"), (k, "k"), (v, "v"), (g, "g"))
+        out = np.empty(tq.array.shape[:-1] + tv.array.shape[-1:], np.float32)
+        (to,) = _outs((out, "out"))
+        self._call(lib.mm_attn_step, tq.handle, tk.handle, tv.handle, h(tg), to.handle)
         return out
 
     def reset(self):
-        self._check(lib.mm_attn_reset(self.handle))
+        self._call(lib.mm_attn_reset)
         self._shapes = None
 
 
@@ -173,11 +174,13 @@ class SSM(Handle):
         super().__init__()
         o = SsmOpts()
         errors.check(lib.mm_ssm_opts_init(ctypes.byref(o), lookup(constants.SSMS, kind, "ssm")))
-        _fill(o, fields)
-        _create(self.handle, lib.mm_ssm_create, o)
+        set_fields(o, fields)
+        _create(self, lib.mm_ssm_create, o)
 
     @staticmethod
     def _inputs(arrays):
+        """mm_ssm_inputs of the given arrays, and the Tensors (kept by the caller until the
+        call returns) by name."""
         unknown = set(arrays) - set(SSM_INPUT_NAMES)
         if unknown:
             raise TypeError("unknown ssm inputs %s" % sorted(unknown))
@@ -186,17 +189,23 @@ class SSM(Handle):
         keep = {}
         for name, a in arrays.items():
             if a is not None:
-                keep[name] = Tensor(as_f32(a))
+                (keep[name],) = _ins((a, name))
                 setattr(ins, name, keep[name].handle.value)
         return ins, keep
+
+    @staticmethod
+    def _shape_of(keep, name):
+        if name not in keep:
+            raise errors.error(errors.E_INVALID_ARG, "input %s is required here" % name)
+        return keep[name].array.shape
 
     def scan(self, last_state_shape=None, **inputs):
         """out (shaped as u), or (out, last_state) when last_state_shape is given."""
         ins, keep = self._inputs(inputs)
-        out = np.empty(keep["u"].array.shape, np.float32)
+        out = np.empty(self._shape_of(keep, "u"), np.float32)
         last = None if last_state_shape is None else np.empty(last_state_shape, np.float32)
-        to, tl = wrap(out), wrap(last)
-        self._check(lib.mm_ssm_scan(self.handle, ctypes.byref(ins), to.handle, h(tl)))
+        to, tl = _outs((out, "out"), (last, "last_state"))
+        self._call(lib.mm_ssm_scan, ctypes.byref(ins), to.handle, h(tl))
         return out if last is None else (out, last)
 
     def scan_backward(self, dout, wrt=("u",), **inputs):
@@ -206,39 +215,36 @@ class SSM(Handle):
         errors.check(lib.mm_ssm_grads_init(ctypes.byref(g)))
         res, tens = {}, []
         for name in wrt:
-            res[name] = np.empty(keep[name].array.shape, np.float32)
-            tens.append(Tensor(res[name]))
+            res[name] = np.empty(self._shape_of(keep, name), np.float32)
+            tens.append(out_tensor(res[name], "d" + name))
             setattr(g, "d" + name, tens[-1].handle.value)
-        dout = as_f32(dout)
-        td = Tensor(dout)
-        self._check(lib.mm_ssm_scan_backward(self.handle, ctypes.byref(ins), td.handle,
-                                             ctypes.byref(g)))
+        (td,) = _ins((dout, "dout"))
+        self._call(lib.mm_ssm_scan_backward, ctypes.byref(ins), td.handle, ctypes.byref(g))
         return res
 
     def step(self, **inputs):
         """One decoding step with the state carried in the handle; out shaped as u."""
         ins, keep = self._inputs(inputs)
-        out = np.empty(keep["u"].array.shape, np.float32)
-        to = wrap(out)
-        self._check(lib.mm_ssm_step(self.handle, ctypes.byref(ins), to.handle))
+        out = np.empty(self._shape_of(keep, "u"), np.float32)
+        (to,) = _outs((out, "out"))
+        self._call(lib.mm_ssm_step, ctypes.byref(ins), to.handle)
         return out
 
     def kernel(self, length, channels, **inputs):
         """S4D / S4 convolution kernel K [channels, length]."""
         ins, keep = self._inputs(inputs)
         k = np.empty((channels, length), np.float32)
-        tk = wrap(k)
-        self._check(lib.mm_ssm_kernel(self.handle, ctypes.byref(ins), tk.handle))
+        (tk,) = _outs((k, "k"))
+        self._call(lib.mm_ssm_kernel, ctypes.byref(ins), tk.handle)
         return k
 
     def conv(self, u, k, d=None):
         """Causal FFT convolution of u [Bt, H, L] with k [H, L] (+ d [H] skip)."""
-        u, k = as_f32(u), as_f32(k)
-        d = None if d is None else as_f32(d)
-        y = np.empty_like(u)
-        tu, tk, td, ty = wrap(u), wrap(k), wrap(d), wrap(y)
-        self._check(lib.mm_ssm_conv(self.handle, tu.handle, tk.handle, h(td), ty.handle))
+        tu, tk, td = _ins((u, "u"), (k, "k"), (d, "d"))
+        y = np.empty_like(tu.array)
+        (ty,) = _outs((y, "y"))
+        self._call(lib.mm_ssm_conv, tu.handle, tk.handle, h(td), ty.handle)
         return y
 
     def reset(self):
-        self._check(lib.mm_ssm_reset(self.handle))
+        self._call(lib.mm_ssm_reset)

@@ -5,13 +5,18 @@ import ctypes
 import numpy as np
 
 from . import constants, errors
-from ._lib import lib, PolicyOpts, f32p, i32p, u8p
-from .core import Handle, as_f32, err_buffer, lookup, raise_create
+from ._lib import lib, PolicyOpts, f32p, u8p, c_int64
+from .core import (Handle, check_int, err_buffer, f32_input, flag_input, lookup, path_arg,
+                   pointer, raise_create, set_field, set_fields)
 
 
 class Policy(Handle):
     """An agent. algo: "ppo", "td3", ...; options are mm_policy_opts fields, plus act_low /
-    act_high as sequences and hidden as a list of up to 4 widths."""
+    act_high as sequences of act_dim bounds and hidden as a list of 1 to 4 widths.
+
+    Arrays have exact shapes, never reshaped: obs and next_obs [n, obs_dim]; actions
+    [n, act_dim] (continuous) or [n] (discrete), as act() returns them; rewards, terminated and
+    truncated [n]."""
 
     _free = staticmethod(lib.mm_policy_free)
     _errmsg = staticmethod(lib.mm_policy_errmsg)
@@ -25,66 +30,80 @@ class Policy(Handle):
         o = PolicyOpts()
         errors.check(lib.mm_policy_opts_init(ctypes.byref(o),
                                              lookup(constants.ALGOS, algo, "algorithm")))
-        o.obs_dim = obs_dim
+        set_field(o, "obs_dim", obs_dim)
         if act_dim is not None:
-            o.act_dim = act_dim
+            set_field(o, "act_dim", act_dim)
         if n_actions is not None:
-            o.n_actions = n_actions
-        # bounds are copied at create; keep the arrays alive until then
-        lo = None if act_low is None else as_f32(act_low)
-        hi = None if act_high is None else as_f32(act_high)
-        if lo is not None:
-            o.act_low = lo.ctypes.data_as(f32p)
-        if hi is not None:
-            o.act_high = hi.ctypes.data_as(f32p)
+            set_field(o, "n_actions", n_actions)
         if hidden is not None:
+            hidden = list(hidden)
+            if not 1 <= len(hidden) <= len(o.hidden):
+                raise errors.error(errors.E_INVALID_ARG, "hidden: 1 to %d layer widths, not %d"
+                                   % (len(o.hidden), len(hidden)))
             o.n_hidden = len(hidden)
             for i, w in enumerate(hidden):
-                o.hidden[i] = w
-        for k, v in fields.items():
-            if not hasattr(o, k):
-                raise TypeError("unknown option %r" % k)
-            setattr(o, k, v)
+                o.hidden[i] = check_int(w, c_int64, "hidden[%d]" % i)
+        set_fields(o, fields)
+        # bounds: act_dim floats each, read by create only; the arrays stay referenced until then
+        bounds = []
+        for name, b in (("act_low", act_low), ("act_high", act_high)):
+            if b is None:
+                continue
+            if o.n_actions:
+                raise errors.error(errors.E_INVALID_ARG, "%s applies to continuous actions "
+                                   "(n_actions is %d)" % (name, o.n_actions))
+            bounds.append(f32_input(b, name, (o.act_dim,)))
+            setattr(o, name, pointer(bounds[-1], f32p))
         buf = err_buffer()
         o.err_buf, o.err_buf_size = ctypes.cast(buf, ctypes.c_char_p), len(buf)
-        rc = lib.mm_policy_create(ctypes.byref(self.handle), ctypes.byref(o))
+        rc = lib.mm_policy_create(ctypes.byref(self._owner.ptr), ctypes.byref(o))
         if rc != 0:
             raise_create(rc, buf)
-        self.obs_dim = obs_dim
+        self.obs_dim = o.obs_dim
         self.discrete = bool(o.n_actions)
         self.act_width = 1 if self.discrete else o.act_dim
         self.n_agents = o.n_agents
 
+    def _action_shape(self, n):
+        return (n,) if self.discrete else (n, self.act_width)
+
+    def _rows(self, obs, name):
+        obs = f32_input(obs, name)
+        if obs.ndim != 2 or obs.shape[1] != self.obs_dim:
+            raise errors.error(errors.E_SHAPE, "%s has shape %s; expected [n, %d]" %
+                               (name, obs.shape, self.obs_dim))
+        return obs
+
     def act(self, obs, explore=True):
         """Actions for obs [n, obs_dim]: [n, act_dim] floats, or [n] indices if discrete."""
-        obs = as_f32(obs).reshape(-1, self.obs_dim)
+        obs = self._rows(obs, "obs")
         n = obs.shape[0]
-        out = np.empty((n,) if self.discrete else (n, self.act_width), np.float32)
-        self._check(lib.mm_policy_act(self.handle, obs.ctypes.data_as(f32p), n,
-                                      out.ctypes.data_as(f32p), int(bool(explore))))
+        out = np.empty(self._action_shape(n), np.float32)
+        self._call(lib.mm_policy_act, pointer(obs, f32p), n, pointer(out, f32p),
+                   int(bool(explore)))
         return out
 
     def observe(self, obs, actions, rewards, next_obs, terminated, truncated):
-        """Records n transitions (rows)."""
-        obs = as_f32(obs).reshape(-1, self.obs_dim)
+        """Records n transitions (rows); every array must have the shape of its n rows."""
+        obs = self._rows(obs, "obs")
         n = obs.shape[0]
-        act, rew = as_f32(actions), as_f32(rewards)
-        nxt = as_f32(next_obs).reshape(-1, self.obs_dim)
-        te = np.ascontiguousarray(terminated, dtype=np.uint8)
-        tr = np.ascontiguousarray(truncated, dtype=np.uint8)
-        self._check(lib.mm_policy_observe(self.handle, obs.ctypes.data_as(f32p),
-                                          act.ctypes.data_as(f32p), rew.ctypes.data_as(f32p),
-                                          nxt.ctypes.data_as(f32p), te.ctypes.data_as(u8p),
-                                          tr.ctypes.data_as(u8p), n))
+        act = f32_input(actions, "actions", self._action_shape(n))
+        rew = f32_input(rewards, "rewards", (n,))
+        nxt = f32_input(next_obs, "next_obs", obs.shape)
+        te = flag_input(terminated, "terminated", (n,))
+        tr = flag_input(truncated, "truncated", (n,))
+        self._call(lib.mm_policy_observe, pointer(obs, f32p), pointer(act, f32p),
+                   pointer(rew, f32p), pointer(nxt, f32p), pointer(te, u8p), pointer(tr, u8p),
+                   n)
 
     def update(self):
         """Trains when it is time; True if it did."""
         did = ctypes.c_int32()
-        self._check(lib.mm_policy_update(self.handle, ctypes.byref(did)))
+        self._call(lib.mm_policy_update, ctypes.byref(did))
         return bool(did.value)
 
     def save(self, path):
-        self._check(lib.mm_policy_save(self.handle, str(path).encode()))
+        self._call(lib.mm_policy_save, path_arg(path))
 
     def load(self, path):
-        self._check(lib.mm_policy_load(self.handle, str(path).encode()))
+        self._call(lib.mm_policy_load, path_arg(path))
