@@ -18,22 +18,24 @@
 size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
 {
     const int64_t nch = (n + chunk - 1) / chunk;
-    /* b (C x d), A and DV (C x C), qs (C x d), 4 vectors of d, state gradient, chunk states,
-     * then the scalar-gate fast path: transposed key and value chunks, A^T and DV^T */
-    return (size_t)(chunk * d + 2 * chunk * chunk + chunk * d + 4 * d + d * dv +
+    /* b (C x d doubles), A and DV (C x C), qs (C x d), 4 vectors of d, state gradient, chunk
+     * states, then the scalar-gate fast path: transposed key and value chunks, A^T and DV^T */
+    return (size_t)(2 * chunk * d + 2 * chunk * chunk + chunk * d + 4 * d + d * dv +
                     (nch + 1) * d * dv + chunk * (d + dv) + 2 * chunk * chunk + chunk * d +
                     SUB * d + 128);
 }
 
 typedef struct gated_ws {
-    float *b, *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe;
+    double *b; /* cumulative log-gates from the chunk start */
+    float *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe;
 } gated_ws;
 
 static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float *ws)
 {
     gated_ws w;
-    w.b = ws;
-    w.a = w.b + chunk * d;
+    MMI_ASSERT(((uintptr_t)ws & 7) == 0); /* b is read as doubles */
+    w.b = (double *)ws;
+    w.a = ws + 2 * chunk * d;
     w.dvm = w.a + chunk * chunk;
     w.qs = w.dvm + chunk * chunk;
     w.e1 = w.qs + chunk * d;
@@ -50,27 +52,41 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     return w;
 }
 
-/* b[t][k] = sum_{u = c0..t} g_u[k] for the chunk's L steps (double sums). */
-static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int64_t d, float *b)
+/* A decay factor from a difference of cumulative log-gates. The difference is taken in float64
+ * (both terms can be large after a strong gate; their float32 roundings would put an error of
+ * |b| x 6e-8 into every factor) and is small or the factor negligible, so float32 exp after. */
+static float dexp(double x)
+{
+    return expf((float)x);
+}
+
+/* Log-gates below this floor decay by less than expf's smallest subnormal (e^-103.3) per step,
+ * so they are clamped to it: the factors they produce are 0 in float32 either way, and the
+ * chunk's cumulative sums stay below 1024 x 128 in magnitude, where float64 keeps every
+ * difference b_t - b_u exact to 1e-10 (an unclamped -3e38 would absorb the gates after it). */
+#define GATE_FLOOR (-128.0)
+
+/* b[t][k] = sum_{u = c0..t} g_u[k] for the chunk's L steps (double sums, clamped gates). */
+static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int64_t d, double *b)
 {
     for (int64_t k = 0; k < d; k++) {
         double acc = 0.0;
         for (int64_t t = 0; t < len; t++) {
-            if (gmode == 1) acc += g[0];
-            else if (gmode == 2) acc += g[c0 + t];
-            else if (gmode == 3) acc += g[(c0 + t) * d + k];
-            b[t * d + k] = (float)acc;
+            const double x = gmode == 1 ? g[0] : gmode == 2 ? g[c0 + t]
+                           : gmode == 3 ? g[(c0 + t) * d + k] : 0.0;
+            acc += x > GATE_FLOOR ? x : GATE_FLOOR;
+            b[t * d + k] = acc;
         }
     }
 }
 
 /* A[t][s] = sum_k q_tk k_sk exp(b_tk - b_sk) for s <= t (scalar gates factor the exp out). */
-static float pair_weight(int gmode, int64_t d, const float *qt, const float *ks, const float *bt,
-                         const float *bs)
+static float pair_weight(int gmode, int64_t d, const float *qt, const float *ks, const double *bt,
+                         const double *bs)
 {
-    if (gmode != 3) return (float)(mmi_attn_dot64(d, qt, ks) * exp((double)bt[0] - bs[0]));
+    if (gmode != 3) return (float)mmi_attn_dot64(d, qt, ks) * dexp(bt[0] - bs[0]);
     double acc = 0.0;
-    for (int64_t k = 0; k < d; k++) acc += (double)qt[k] * ks[k] * exp((double)bt[k] - bs[k]);
+    for (int64_t k = 0; k < d; k++) acc += (double)qt[k] * ks[k] * dexp(bt[k] - bs[k]);
     return (float)acc;
 }
 
@@ -97,18 +113,18 @@ static void chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const 
             float *row = w->a + t * ch;
             mmi_attn_rowmat(t + 1, d, w->qs + t * d, w->kt, ch, 1.0f, row);
             if (gmode != 0)
-                for (int64_t u = 0; u <= t; u++) row[u] *= expf(w->b[t * d] - w->b[u * d]);
+                for (int64_t u = 0; u <= t; u++) row[u] *= dexp(w->b[t * d] - w->b[u * d]);
         }
         return;
     }
     for (int64_t t0 = 0; t0 < len; t0 += SUB) {
         const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
-        const float *bn = w->b + t0 * d;
+        const double *bn = w->b + t0 * d;
         for (int64_t u = 0; u < t0; u++) /* earlier keys seen from reference n = t0 */
             for (int64_t c = 0; c < d; c++)
-                w->kt[c * ch + u] = k[(c0 + u) * d + c] * expf(bn[c] - w->b[u * d + c]);
+                w->kt[c * ch + u] = k[(c0 + u) * d + c] * dexp(bn[c] - w->b[u * d + c]);
         for (int64_t t = t0; t < t1; t++) {
-            for (int64_t c = 0; c < d; c++) w->e1[c] = w->qs[t * d + c] * expf(w->b[t * d + c] - bn[c]);
+            for (int64_t c = 0; c < d; c++) w->e1[c] = w->qs[t * d + c] * dexp(w->b[t * d + c] - bn[c]);
             if (t0 > 0) mmi_attn_rowmat(t0, d, w->e1, w->kt, ch, 1.0f, w->a + t * ch);
             for (int64_t u = t0; u <= t; u++) /* inside the sub-chunk: elementwise */
                 w->a[t * ch + u] = pair_weight(gmode, d, w->qs + t * d, k + (c0 + u) * d,
@@ -122,14 +138,14 @@ static void chunk_state_update(const mmi_attn_dims *s, const float *k, const flo
                                int64_t len, float *st, gated_ws *w)
 {
     const int64_t d = s->d, dv = s->dv;
-    const float *bl = w->b + (len - 1) * d;
+    const double *bl = w->b + (len - 1) * d;
     for (int64_t c = 0; c < d; c++) {
-        const float f = expf(bl[c]);
+        const float f = dexp(bl[c]);
         for (int64_t e = 0; e < dv; e++) st[c * dv + e] *= f;
     }
     for (int64_t u = 0; u < len; u++) {
         for (int64_t c = 0; c < d; c++)
-            w->e1[c] = k[(c0 + u) * d + c] * expf(bl[c] - w->b[u * d + c]);
+            w->e1[c] = k[(c0 + u) * d + c] * dexp(bl[c] - w->b[u * d + c]);
         mmi_attn_state_step(d, dv, w->e1, v + (c0 + u) * dv, st, dv, NULL, NULL, NULL, NULL);
     }
 }
@@ -146,7 +162,7 @@ void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const
         chunk_prep(s, gmode, g, q, k, c0, len, &w);
         for (int64_t t = 0; t < len; t++) {
             float *ot = o + (c0 + t) * dv;
-            for (int64_t c = 0; c < d; c++) w.e1[c] = w.qs[t * d + c] * expf(w.b[t * d + c]);
+            for (int64_t c = 0; c < d; c++) w.e1[c] = w.qs[t * d + c] * dexp(w.b[t * d + c]);
             memset(ot, 0, sizeof(float) * (size_t)dv);
             mmi_attn_state_step(d, dv, NULL, NULL, st, dv, NULL, NULL, w.e1, ot);
             mmi_attn_matrow_acc(t + 1, dv, w.a + t * ch, v + c0 * dv, dv, ot);
@@ -160,13 +176,13 @@ static void chunk_ds(const mmi_attn_dims *s, const float *dout, int64_t c0, int6
                      gated_ws *w)
 {
     const int64_t d = s->d, dvw = s->dv;
-    const float *bl = w->b + (len - 1) * d;
+    const double *bl = w->b + (len - 1) * d;
     for (int64_t c = 0; c < d; c++) {
-        const float f = expf(bl[c]);
+        const float f = dexp(bl[c]);
         for (int64_t e = 0; e < dvw; e++) w->ds[c * dvw + e] *= f;
     }
     for (int64_t t = 0; t < len; t++) {
-        for (int64_t c = 0; c < d; c++) w->e2[c] = w->qs[t * d + c] * expf(w->b[t * d + c]);
+        for (int64_t c = 0; c < d; c++) w->e2[c] = w->qs[t * d + c] * dexp(w->b[t * d + c]);
         mmi_attn_state_step(d, dvw, w->e2, dout + (c0 + t) * dvw, w->ds, dvw, NULL, NULL, NULL,
                             NULL);
     }
@@ -180,13 +196,13 @@ static void chunk_bwd_scalar(const mmi_attn_dims *s, int gmode, const float *k, 
                              float *dq, float *dk, float *dv, gated_ws *w)
 {
     const int64_t d = s->d, dvw = s->dv, ch = s->chunk;
-    const float bl = w->b[(len - 1) * d];
+    const double bl = w->b[(len - 1) * d];
     chunk_t(v, dvw, c0, len, ch, w->vt);
     for (int64_t t = 0; t < len; t++) { /* W[t][u] = (do_t . v_u) exp(b_t - b_u) */
         float *row = w->dvm + t * ch;
         mmi_attn_rowmat(t + 1, dvw, dout + (c0 + t) * dvw, w->vt, ch, 1.0f, row);
         if (gmode != 0)
-            for (int64_t u = 0; u <= t; u++) row[u] *= expf(w->b[t * d] - w->b[u * d]);
+            for (int64_t u = 0; u <= t; u++) row[u] *= dexp(w->b[t * d] - w->b[u * d]);
         for (int64_t u = 0; u <= t; u++) {
             w->at[u * ch + t] = w->a[t * ch + u];
             w->wt[u * ch + t] = row[u];
@@ -194,7 +210,7 @@ static void chunk_bwd_scalar(const mmi_attn_dims *s, int gmode, const float *k, 
     }
     for (int64_t u = 0; u < len; u++) { /* keys */
         float *gv = dv + (c0 + u) * dvw, *gk = dk + (c0 + u) * d;
-        const float f = expf(bl - w->b[u * d]);
+        const float f = dexp(bl - w->b[u * d]);
         memset(gv, 0, sizeof(float) * (size_t)dvw);
         mmi_attn_matrow_acc(len - u, dvw, w->at + u * ch + u, dout + (c0 + u) * dvw, dvw, gv);
         for (int64_t c = 0; c < d; c++) w->e1[c] = k[(c0 + u) * d + c] * f;
@@ -204,7 +220,7 @@ static void chunk_bwd_scalar(const mmi_attn_dims *s, int gmode, const float *k, 
     }
     for (int64_t t = 0; t < len; t++) { /* queries (w.r.t. the scaled q) */
         float *gq = dq + (c0 + t) * d;
-        const float f = expf(w->b[t * d]);
+        const float f = dexp(w->b[t * d]);
         mmi_attn_state_step(d, dvw, NULL, NULL, (float *)st0, dvw, dout + (c0 + t) * dvw, w->tmp,
                             NULL, NULL);
         for (int64_t c = 0; c < d; c++) gq[c] = w->tmp[c] * f;
@@ -222,22 +238,22 @@ static void vector_dk(const mmi_attn_dims *s, const float *k, int64_t c0, int64_
     (void)k;
     for (int64_t t0 = 0; t0 < len; t0 += SUB) {
         const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
-        const float *bn = w->b + t0 * d;
+        const double *bn = w->b + t0 * d;
         for (int64_t t = t0; t < t1; t++)
             for (int64_t c = 0; c < d; c++)
-                w->qe[(t - t0) * d + c] = w->qs[t * d + c] * expf(w->b[t * d + c] - bn[c]);
+                w->qe[(t - t0) * d + c] = w->qs[t * d + c] * dexp(w->b[t * d + c] - bn[c]);
         for (int64_t u = 0; u < t0; u++) {
             float *gk = dk + (c0 + u) * d;
             memset(w->e2, 0, sizeof(float) * (size_t)d);
             mmi_attn_matrow_acc(t1 - t0, d, w->at + u * ch + t0, w->qe, d, w->e2);
-            for (int64_t c = 0; c < d; c++) gk[c] += w->e2[c] * expf(bn[c] - w->b[u * d + c]);
+            for (int64_t c = 0; c < d; c++) gk[c] += w->e2[c] * dexp(bn[c] - w->b[u * d + c]);
         }
         for (int64_t u = t0; u < t1; u++) {
             float *gk = dk + (c0 + u) * d;
             for (int64_t t = u; t < t1; t++) {
                 const float x = w->dvm[t * ch + u];
                 for (int64_t c = 0; c < d; c++)
-                    gk[c] += x * w->qs[t * d + c] * expf(w->b[t * d + c] - w->b[u * d + c]);
+                    gk[c] += x * w->qs[t * d + c] * dexp(w->b[t * d + c] - w->b[u * d + c]);
             }
         }
     }
@@ -250,23 +266,23 @@ static void vector_dq(const mmi_attn_dims *s, const float *k, const float *dout,
     const int64_t d = s->d, dvw = s->dv, ch = s->chunk;
     for (int64_t t0 = 0; t0 < len; t0 += SUB) {
         const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
-        const float *bn = w->b + t0 * d;
+        const double *bn = w->b + t0 * d;
         for (int64_t u = 0; u < t0; u++)
             for (int64_t c = 0; c < d; c++)
-                w->ke[u * d + c] = k[(c0 + u) * d + c] * expf(bn[c] - w->b[u * d + c]);
+                w->ke[u * d + c] = k[(c0 + u) * d + c] * dexp(bn[c] - w->b[u * d + c]);
         for (int64_t t = t0; t < t1; t++) {
             float *gq = dq + (c0 + t) * d;
-            const float *bt = w->b + t * d;
+            const double *bt = w->b + t * d;
             mmi_attn_state_step(d, dvw, NULL, NULL, (float *)st0, dvw, dout + (c0 + t) * dvw,
                                 w->tmp, NULL, NULL);
             memset(w->e2, 0, sizeof(float) * (size_t)d);
             if (t0 > 0) mmi_attn_matrow_acc(t0, d, w->dvm + t * ch, w->ke, d, w->e2);
             for (int64_t c = 0; c < d; c++)
-                gq[c] = w->tmp[c] * expf(bt[c]) + w->e2[c] * expf(bt[c] - bn[c]);
+                gq[c] = w->tmp[c] * dexp(bt[c]) + w->e2[c] * dexp(bt[c] - bn[c]);
             for (int64_t u = t0; u <= t; u++) {
                 const float x = w->dvm[t * ch + u];
                 for (int64_t c = 0; c < d; c++)
-                    gq[c] += x * k[(c0 + u) * d + c] * expf(bt[c] - w->b[u * d + c]);
+                    gq[c] += x * k[(c0 + u) * d + c] * dexp(bt[c] - w->b[u * d + c]);
             }
         }
     }
@@ -278,7 +294,7 @@ static void chunk_bwd_vector(const mmi_attn_dims *s, const float *k, const float
                              float *dq, float *dk, float *dv, gated_ws *w)
 {
     const int64_t d = s->d, dvw = s->dv, ch = s->chunk;
-    const float *bl = w->b + (len - 1) * d;
+    const double *bl = w->b + (len - 1) * d;
     chunk_t(v, dvw, c0, len, ch, w->vt);
     for (int64_t t = 0; t < len; t++) { /* DV[t][u] = do_t . v_u, DV^T in at, A^T in wt */
         mmi_attn_rowmat(t + 1, dvw, dout + (c0 + t) * dvw, w->vt, ch, 1.0f, w->dvm + t * ch);
@@ -289,12 +305,12 @@ static void chunk_bwd_vector(const mmi_attn_dims *s, const float *k, const float
     }
     for (int64_t u = 0; u < len; u++) { /* dv_u and the state term of dk_u */
         float *gv = dv + (c0 + u) * dvw, *gk = dk + (c0 + u) * d;
-        const float *bu = w->b + u * d;
+        const double *bu = w->b + u * d;
         memset(gv, 0, sizeof(float) * (size_t)dvw);
         mmi_attn_matrow_acc(len - u, dvw, w->wt + u * ch + u, dout + (c0 + u) * dvw, dvw, gv);
-        for (int64_t c = 0; c < d; c++) w->e1[c] = k[(c0 + u) * d + c] * expf(bl[c] - bu[c]);
+        for (int64_t c = 0; c < d; c++) w->e1[c] = k[(c0 + u) * d + c] * dexp(bl[c] - bu[c]);
         mmi_attn_state_step(d, dvw, NULL, NULL, w->ds, dvw, v + (c0 + u) * dvw, w->tmp, w->e1, gv);
-        for (int64_t c = 0; c < d; c++) gk[c] = w->tmp[c] * expf(bl[c] - bu[c]);
+        for (int64_t c = 0; c < d; c++) gk[c] = w->tmp[c] * dexp(bl[c] - bu[c]);
     }
     vector_dk(s, k, c0, len, dk, w);
     vector_dq(s, k, dout, c0, len, st0, dq, w);
@@ -360,7 +376,7 @@ void mmi_attn_gated_step(int64_t d, int64_t dv, float scale, const float *g, int
     float qs[512];
     if (g)
         for (int64_t c = 0; c < d; c++) {
-            const float f = expf(g[gate_len == 1 ? 0 : c]);
+            const float f = dexp(g[gate_len == 1 ? 0 : c]);
             for (int64_t e = 0; e < dv; e++) st[c * dv + e] *= f;
         }
     memset(o, 0, sizeof(float) * (size_t)dv);
