@@ -760,6 +760,88 @@ static void test_attn_gated_sweep(void)
     free(q), free(k), free(v), free(dout), free(g);
 }
 
+/* ---- softmax backward in saturated rows ------------------------------------------------------ */
+/* Gradients of one non-causal softmax head (scale sc) at the given inputs. */
+static void softmax_grads(int64_t n, int64_t m, int64_t d, int64_t dv, double sc, const float *q,
+                          const float *k, const float *v, const float *dout, float *dq, float *dk,
+                          float *dvv)
+{
+    mm_attn_opts o;
+    mm_attn *h = NULL;
+    mm_tensor *tq = t4(1, 1, n, d), *tk = t4(1, 1, m, d), *tv = t4(1, 1, m, dv), *to = t4(1, 1, n, dv);
+    mm_tensor *tdo = t4(1, 1, n, dv), *tdq = t4(1, 1, n, d), *tdk = t4(1, 1, m, d), *tdv = t4(1, 1, m, dv);
+    CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_SOFTMAX));
+    o.d_head = d, o.dv = dv, o.n_heads = 1, o.max_batch = 1, o.max_seq = n > m ? n : m, o.causal = 0;
+    CHECK_OK(mm_attn_create(&h, &o));
+    CHECK_OK(mm_attn_set_f64(h, MM_ATTN_SCALE, sc));
+    memcpy(mm_tensor_data(tq), q, sizeof(float) * (size_t)(n * d));
+    memcpy(mm_tensor_data(tk), k, sizeof(float) * (size_t)(m * d));
+    memcpy(mm_tensor_data(tv), v, sizeof(float) * (size_t)(m * dv));
+    memcpy(mm_tensor_data(tdo), dout, sizeof(float) * (size_t)(n * dv));
+    CHECK_OK(mm_attn_forward(h, tq, tk, tv, to));
+    CHECK_OK(mm_attn_backward(h, tdo, tdq, tdk, tdv, NULL));
+    memcpy(dq, mm_tensor_data(tdq), sizeof(float) * (size_t)(n * d));
+    memcpy(dk, mm_tensor_data(tdk), sizeof(float) * (size_t)(m * d));
+    memcpy(dvv, mm_tensor_data(tdv), sizeof(float) * (size_t)(m * dv));
+    mm_attn_free(h);
+    mm_tensor *all[] = {tq, tk, tv, to, tdo, tdq, tdk, tdv};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mm_tensor_free(all[i]);
+}
+
+/* The issue's repro: q = [1], k = [1, -1], one-hot at scale 1000 and 1e6. dS = P (dP - D) must
+ * cancel exactly (PyTorch float32 autograd gives 0); subtracting a float64 D from a float32 dP
+ * gave dq = dk[0] = -1.86e-5 at scale 1000 and -0.0186 at 1e6. */
+static void test_attn_softmax_saturated_repro(void)
+{
+    const float q[1] = {1}, k[2] = {1, -1}, v[6] = {.1f, .2f, .3f, .4f, .5f, .6f};
+    const float dout[3] = {.7f, 1.3f, -.9f};
+    const double scales[3] = {1e3, 1e6, 1e2};
+    for (int si = 0; si < 3; si++) {
+        float dq[1], dk[2], dv[6];
+        softmax_grads(1, 2, 1, 3, scales[si], q, k, v, dout, dq, dk, dv);
+        /* max |grad| is 1.3 (dv); the goal is an error <= 1e-6 of it */
+        CHECK(fabsf(dq[0]) <= 1.3e-6f);
+        CHECK(fabsf(dk[0]) <= 1.3e-6f && fabsf(dk[1]) <= 1.3e-6f);
+        for (int e = 0; e < 3; e++) {
+            CHECK_NEAR(dv[e], dout[e], 1e-6, 0);
+            CHECK(dv[3 + e] == 0.0f);
+        }
+    }
+}
+
+/* One-hot rows across key blocks: keys are distinct +-1 sign patterns (d = 8), each query is one
+ * of the keys, so its own logit beats every other by >= 2 x scale and P is exactly one-hot for
+ * scale >= 100. Exact gradients: dq = dk = 0, dv_j = sum of dout over the rows that pick j. */
+static void test_attn_softmax_saturated_sweep(void)
+{
+    const int64_t n = 21, m = 70, d = 8, dv = 5;
+    const double scales[5] = {1e2, 1e3, 1e4, 1e5, 1e6};
+    float *q = malloc(sizeof(float) * (size_t)(n * d)), *k = malloc(sizeof(float) * (size_t)(m * d));
+    float *v = malloc(sizeof(float) * (size_t)(m * dv)), *dout = malloc(sizeof(float) * (size_t)(n * dv));
+    float *dq = malloc(sizeof(float) * (size_t)(n * d)), *dk = malloc(sizeof(float) * (size_t)(m * d));
+    float *dvv = malloc(sizeof(float) * (size_t)(m * dv));
+    double *want = calloc((size_t)(m * dv), sizeof(double));
+    for (int64_t j = 0; j < m; j++)
+        for (int64_t c = 0; c < d; c++) k[j * d + c] = ((j * 37 + 11) % 256 >> c) & 1 ? 1.0f : -1.0f;
+    mmt_fill_uniform(v, m * dv, 701, -1.0f, 1.0f), mmt_fill_uniform(dout, n * dv, 702, -1.0f, 1.0f);
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t t = (i * 29 + 3) % m;
+        memcpy(q + i * d, k + t * d, sizeof(float) * (size_t)d);
+        for (int64_t e = 0; e < dv; e++) want[t * dv + e] += dout[i * dv + e];
+    }
+    for (int si = 0; si < 5; si++) {
+        double gmax = max_abs(want, m * dv), err = 0.0;
+        softmax_grads(n, m, d, dv, scales[si], q, k, v, dout, dq, dk, dvv);
+        for (int64_t i = 0; i < n * d; i++) err = fmax(err, fabs(dq[i]));
+        for (int64_t i = 0; i < m * d; i++) err = fmax(err, fabs(dk[i]));
+        err = fmax(err, max_err(dvv, want, m * dv));
+        if (err > 1e-6 * gmax)
+            mmt_fail(__FILE__, __LINE__, "softmax one-hot rows, scale %g: gradient error %.3g "
+                     "> 1e-6 of max |grad| %.3g", scales[si], err, gmax);
+    }
+    free(q), free(k), free(v), free(dout), free(dq), free(dk), free(dvv), free(want);
+}
+
 /* Step-by-step streaming equals the causal forward at every position. */
 static void check_stream(const cfg *c0, uint64_t seed)
 {
@@ -1290,6 +1372,8 @@ void suite_attn(void)
     mmt_run("attn_gated", test_attn_gated);
     mmt_run("attn_gated_strong_repro", test_attn_gated_strong_repro);
     mmt_run("attn_gated_sweep", test_attn_gated_sweep);
+    mmt_run("attn_softmax_saturated_repro", test_attn_softmax_saturated_repro);
+    mmt_run("attn_softmax_saturated_sweep", test_attn_softmax_saturated_sweep);
     mmt_run("attn_stream", test_attn_stream);
     mmt_run("attn_misuse", test_attn_misuse);
     mmt_run("attn_no_alloc", test_attn_no_alloc);

@@ -16,7 +16,7 @@ size_t mmi_attn_head_ws_floats(const mmi_attn_head *a, int64_t n)
     const int64_t d = a->s.d, dv = a->s.dv;
     switch (a->kind) {
     case MM_ATTN_SOFTMAX:
-    case MM_ATTN_SPARSE: return mmi_attn_softmax_ws_floats(d, dv) + (size_t)n;
+    case MM_ATTN_SPARSE: return mmi_attn_softmax_ws_floats(d, dv);
     case MM_ATTN_LINEAR:
     case MM_ATTN_PERFORMER: /* kernel, FAVOR+ row buffers, then feature gradients of q and k */
         return mmi_attn_linear_ws_floats(a->nf, dv) + (size_t)(a->nf + d + 2 * n * a->nf + 32);
