@@ -22,12 +22,12 @@ size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
      * states, then the scalar-gate fast path: transposed key and value chunks, A^T and DV^T */
     return (size_t)(2 * chunk * d + 2 * chunk * chunk + chunk * d + 4 * d + d * dv +
                     (nch + 1) * d * dv + chunk * (d + dv) + 2 * chunk * chunk + chunk * d +
-                    SUB * d + 128);
+                    SUB * d + d + 128);
 }
 
 typedef struct gated_ws {
     double *b; /* cumulative log-gates from the chunk start */
-    float *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe;
+    float *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe, *ex;
 } gated_ws;
 
 static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float *ws)
@@ -49,6 +49,7 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     w.wt = w.at + chunk * chunk;
     w.ke = w.wt + chunk * chunk;
     w.qe = w.ke + chunk * d;
+    w.ex = w.qe + SUB * d;
     return w;
 }
 
@@ -58,6 +59,14 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
 static float dexp(double x)
 {
     return expf((float)x);
+}
+
+/* out[c] = e^{a[c] - b[c]} (b NULL: e^{a[c]}) for c < n, the same rule vectorised: these
+ * factor rows are the elementwise part of the per-key gate path. */
+static void exp_diff(int64_t n, const double *a, const double *b, float *out)
+{
+    for (int64_t c = 0; c < n; c++) out[c] = (float)(b ? a[c] - b[c] : a[c]);
+    (void)mmi_attn_exp_sub(n, out, 0.0f, out);
 }
 
 /* Log-gates below this floor decay by less than expf's smallest subnormal (e^-103.3) per step,
@@ -82,12 +91,13 @@ static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int6
 
 /* A[t][s] = sum_k q_tk k_sk exp(b_tk - b_sk) for s <= t (scalar gates factor the exp out). */
 static float pair_weight(int gmode, int64_t d, const float *qt, const float *ks, const double *bt,
-                         const double *bs)
+                         const double *bs, float *ex)
 {
     if (gmode != 3) return (float)mmi_attn_dot64(d, qt, ks) * dexp(bt[0] - bs[0]);
-    double acc = 0.0;
-    for (int64_t k = 0; k < d; k++) acc += (double)qt[k] * ks[k] * dexp(bt[k] - bs[k]);
-    return (float)acc;
+    float acc = 0.0f;
+    exp_diff(d, bt, bs, ex);
+    for (int64_t k = 0; k < d; k++) acc += qt[k] * ks[k] * ex[k];
+    return acc;
 }
 
 /* t[c * ch + u] = src[(c0 + u) * w + c]: a chunk transposed. */
@@ -120,15 +130,17 @@ static void chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const 
     for (int64_t t0 = 0; t0 < len; t0 += SUB) {
         const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
         const double *bn = w->b + t0 * d;
-        for (int64_t u = 0; u < t0; u++) /* earlier keys seen from reference n = t0 */
-            for (int64_t c = 0; c < d; c++)
-                w->kt[c * ch + u] = k[(c0 + u) * d + c] * dexp(bn[c] - w->b[u * d + c]);
+        for (int64_t u = 0; u < t0; u++) { /* earlier keys seen from reference n = t0 */
+            exp_diff(d, bn, w->b + u * d, w->ex);
+            for (int64_t c = 0; c < d; c++) w->kt[c * ch + u] = k[(c0 + u) * d + c] * w->ex[c];
+        }
         for (int64_t t = t0; t < t1; t++) {
-            for (int64_t c = 0; c < d; c++) w->e1[c] = w->qs[t * d + c] * dexp(w->b[t * d + c] - bn[c]);
+            exp_diff(d, w->b + t * d, bn, w->ex);
+            for (int64_t c = 0; c < d; c++) w->e1[c] = w->qs[t * d + c] * w->ex[c];
             if (t0 > 0) mmi_attn_rowmat(t0, d, w->e1, w->kt, ch, 1.0f, w->a + t * ch);
             for (int64_t u = t0; u <= t; u++) /* inside the sub-chunk: elementwise */
                 w->a[t * ch + u] = pair_weight(gmode, d, w->qs + t * d, k + (c0 + u) * d,
-                                               w->b + t * d, w->b + u * d);
+                                               w->b + t * d, w->b + u * d, w->ex);
         }
     }
 }
@@ -139,13 +151,14 @@ static void chunk_state_update(const mmi_attn_dims *s, const float *k, const flo
 {
     const int64_t d = s->d, dv = s->dv;
     const double *bl = w->b + (len - 1) * d;
+    exp_diff(d, bl, NULL, w->ex);
     for (int64_t c = 0; c < d; c++) {
-        const float f = dexp(bl[c]);
+        const float f = w->ex[c];
         for (int64_t e = 0; e < dv; e++) st[c * dv + e] *= f;
     }
     for (int64_t u = 0; u < len; u++) {
-        for (int64_t c = 0; c < d; c++)
-            w->e1[c] = k[(c0 + u) * d + c] * dexp(bl[c] - w->b[u * d + c]);
+        exp_diff(d, bl, w->b + u * d, w->ex);
+        for (int64_t c = 0; c < d; c++) w->e1[c] = k[(c0 + u) * d + c] * w->ex[c];
         mmi_attn_state_step(d, dv, w->e1, v + (c0 + u) * dv, st, dv, NULL, NULL, NULL, NULL);
     }
 }
@@ -162,7 +175,8 @@ void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const
         chunk_prep(s, gmode, g, q, k, c0, len, &w);
         for (int64_t t = 0; t < len; t++) {
             float *ot = o + (c0 + t) * dv;
-            for (int64_t c = 0; c < d; c++) w.e1[c] = w.qs[t * d + c] * dexp(w.b[t * d + c]);
+            exp_diff(d, w.b + t * d, NULL, w.ex);
+            for (int64_t c = 0; c < d; c++) w.e1[c] = w.qs[t * d + c] * w.ex[c];
             memset(ot, 0, sizeof(float) * (size_t)dv);
             mmi_attn_state_step(d, dv, NULL, NULL, st, dv, NULL, NULL, w.e1, ot);
             mmi_attn_matrow_acc(t + 1, dv, w.a + t * ch, v + c0 * dv, dv, ot);
@@ -177,12 +191,14 @@ static void chunk_ds(const mmi_attn_dims *s, const float *dout, int64_t c0, int6
 {
     const int64_t d = s->d, dvw = s->dv;
     const double *bl = w->b + (len - 1) * d;
+    exp_diff(d, bl, NULL, w->ex);
     for (int64_t c = 0; c < d; c++) {
-        const float f = dexp(bl[c]);
+        const float f = w->ex[c];
         for (int64_t e = 0; e < dvw; e++) w->ds[c * dvw + e] *= f;
     }
     for (int64_t t = 0; t < len; t++) {
-        for (int64_t c = 0; c < d; c++) w->e2[c] = w->qs[t * d + c] * dexp(w->b[t * d + c]);
+        exp_diff(d, w->b + t * d, NULL, w->ex);
+        for (int64_t c = 0; c < d; c++) w->e2[c] = w->qs[t * d + c] * w->ex[c];
         mmi_attn_state_step(d, dvw, w->e2, dout + (c0 + t) * dvw, w->ds, dvw, NULL, NULL, NULL,
                             NULL);
     }
@@ -239,21 +255,23 @@ static void vector_dk(const mmi_attn_dims *s, const float *k, int64_t c0, int64_
     for (int64_t t0 = 0; t0 < len; t0 += SUB) {
         const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
         const double *bn = w->b + t0 * d;
-        for (int64_t t = t0; t < t1; t++)
-            for (int64_t c = 0; c < d; c++)
-                w->qe[(t - t0) * d + c] = w->qs[t * d + c] * dexp(w->b[t * d + c] - bn[c]);
+        for (int64_t t = t0; t < t1; t++) {
+            exp_diff(d, w->b + t * d, bn, w->ex);
+            for (int64_t c = 0; c < d; c++) w->qe[(t - t0) * d + c] = w->qs[t * d + c] * w->ex[c];
+        }
         for (int64_t u = 0; u < t0; u++) {
             float *gk = dk + (c0 + u) * d;
             memset(w->e2, 0, sizeof(float) * (size_t)d);
             mmi_attn_matrow_acc(t1 - t0, d, w->at + u * ch + t0, w->qe, d, w->e2);
-            for (int64_t c = 0; c < d; c++) gk[c] += w->e2[c] * dexp(bn[c] - w->b[u * d + c]);
+            exp_diff(d, bn, w->b + u * d, w->ex);
+            for (int64_t c = 0; c < d; c++) gk[c] += w->e2[c] * w->ex[c];
         }
         for (int64_t u = t0; u < t1; u++) {
             float *gk = dk + (c0 + u) * d;
             for (int64_t t = u; t < t1; t++) {
                 const float x = w->dvm[t * ch + u];
-                for (int64_t c = 0; c < d; c++)
-                    gk[c] += x * w->qs[t * d + c] * dexp(w->b[t * d + c] - w->b[u * d + c]);
+                exp_diff(d, w->b + t * d, w->b + u * d, w->ex);
+                for (int64_t c = 0; c < d; c++) gk[c] += x * w->qs[t * d + c] * w->ex[c];
             }
         }
     }
@@ -267,9 +285,10 @@ static void vector_dq(const mmi_attn_dims *s, const float *k, const float *dout,
     for (int64_t t0 = 0; t0 < len; t0 += SUB) {
         const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
         const double *bn = w->b + t0 * d;
-        for (int64_t u = 0; u < t0; u++)
-            for (int64_t c = 0; c < d; c++)
-                w->ke[u * d + c] = k[(c0 + u) * d + c] * dexp(bn[c] - w->b[u * d + c]);
+        for (int64_t u = 0; u < t0; u++) {
+            exp_diff(d, bn, w->b + u * d, w->ex);
+            for (int64_t c = 0; c < d; c++) w->ke[u * d + c] = k[(c0 + u) * d + c] * w->ex[c];
+        }
         for (int64_t t = t0; t < t1; t++) {
             float *gq = dq + (c0 + t) * d;
             const double *bt = w->b + t * d;
@@ -277,12 +296,14 @@ static void vector_dq(const mmi_attn_dims *s, const float *k, const float *dout,
                                 w->tmp, NULL, NULL);
             memset(w->e2, 0, sizeof(float) * (size_t)d);
             if (t0 > 0) mmi_attn_matrow_acc(t0, d, w->dvm + t * ch, w->ke, d, w->e2);
-            for (int64_t c = 0; c < d; c++)
-                gq[c] = w->tmp[c] * dexp(bt[c]) + w->e2[c] * dexp(bt[c] - bn[c]);
+            exp_diff(d, bt, NULL, w->ex);
+            for (int64_t c = 0; c < d; c++) gq[c] = w->tmp[c] * w->ex[c];
+            exp_diff(d, bt, bn, w->ex);
+            for (int64_t c = 0; c < d; c++) gq[c] += w->e2[c] * w->ex[c];
             for (int64_t u = t0; u <= t; u++) {
                 const float x = w->dvm[t * ch + u];
-                for (int64_t c = 0; c < d; c++)
-                    gq[c] += x * k[(c0 + u) * d + c] * dexp(bt[c] - w->b[u * d + c]);
+                exp_diff(d, bt, w->b + u * d, w->ex);
+                for (int64_t c = 0; c < d; c++) gq[c] += x * k[(c0 + u) * d + c] * w->ex[c];
             }
         }
     }
@@ -308,9 +329,10 @@ static void chunk_bwd_vector(const mmi_attn_dims *s, const float *k, const float
         const double *bu = w->b + u * d;
         memset(gv, 0, sizeof(float) * (size_t)dvw);
         mmi_attn_matrow_acc(len - u, dvw, w->wt + u * ch + u, dout + (c0 + u) * dvw, dvw, gv);
-        for (int64_t c = 0; c < d; c++) w->e1[c] = k[(c0 + u) * d + c] * dexp(bl[c] - bu[c]);
+        exp_diff(d, bl, bu, w->ex);
+        for (int64_t c = 0; c < d; c++) w->e1[c] = k[(c0 + u) * d + c] * w->ex[c];
         mmi_attn_state_step(d, dvw, NULL, NULL, w->ds, dvw, v + (c0 + u) * dvw, w->tmp, w->e1, gv);
-        for (int64_t c = 0; c < d; c++) gk[c] = w->tmp[c] * dexp(bl[c] - bu[c]);
+        for (int64_t c = 0; c < d; c++) gk[c] = w->tmp[c] * w->ex[c];
     }
     vector_dk(s, k, c0, len, dk, w);
     vector_dq(s, k, dout, c0, len, st0, dq, w);
@@ -376,7 +398,7 @@ void mmi_attn_gated_step(int64_t d, int64_t dv, float scale, const float *g, int
     float qs[512];
     if (g)
         for (int64_t c = 0; c < d; c++) {
-            const float f = dexp(g[gate_len == 1 ? 0 : c]);
+            const float f = expf(g[gate_len == 1 ? 0 : c]);
             for (int64_t e = 0; e < dv; e++) st[c * dv + e] *= f;
         }
     memset(o, 0, sizeof(float) * (size_t)dv);
