@@ -22,12 +22,12 @@ size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
      * states, then the scalar-gate fast path: transposed key and value chunks, A^T and DV^T */
     return (size_t)(2 * chunk * d + 2 * chunk * chunk + chunk * d + 4 * d + d * dv +
                     (nch + 1) * d * dv + chunk * (d + dv) + 2 * chunk * chunk + chunk * d +
-                    SUB * d + d + 128);
+                    SUB * d + d + chunk * d + 128);
 }
 
 typedef struct gated_ws {
     double *b; /* cumulative log-gates from the chunk start */
-    float *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe, *ex;
+    float *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe, *ex, *ag;
 } gated_ws;
 
 static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float *ws)
@@ -50,6 +50,7 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     w.ke = w.wt + chunk * chunk;
     w.qe = w.ke + chunk * d;
     w.ex = w.qe + SUB * d;
+    w.ag = w.ex + d;
     return w;
 }
 
@@ -89,15 +90,40 @@ static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int6
     }
 }
 
-/* A[t][s] = sum_k q_tk k_sk exp(b_tk - b_sk) for s <= t (scalar gates factor the exp out). */
-static float pair_weight(int gmode, int64_t d, const float *qt, const float *ks, const double *bt,
-                         const double *bs, float *ex)
+/* Pairs inside a sub-chunk (u <= t, at most SUB - 1 steps apart) need the decay per key
+ * channel, f_c = e^{b_tc - b_uc}. It is carried as a running product of the chunk's per-step
+ * factors ag_t = e^{g_t} (f = 1 at t = u, f *= ag_t per step) instead of one exp per pair and
+ * channel: at most 15 roundings, a relative error below 1e-6, and underflow to 0 after a
+ * strong gate as the exp would. */
+static void decay_step(int64_t d, const float *ag, float *f)
 {
-    if (gmode != 3) return (float)mmi_attn_dot64(d, qt, ks) * dexp(bt[0] - bs[0]);
+    for (int64_t c = 0; c < d; c++) f[c] *= ag[c];
+}
+
+static float dot3(int64_t d, const float *x, const float *y, const float *z)
+{
     float acc = 0.0f;
-    exp_diff(d, bt, bs, ex);
-    for (int64_t k = 0; k < d; k++) acc += qt[k] * ks[k] * ex[k];
+    for (int64_t c = 0; c < d; c++) acc += x[c] * y[c] * z[c];
     return acc;
+}
+
+static void ones(int64_t d, float *f)
+{
+    for (int64_t c = 0; c < d; c++) f[c] = 1.0f;
+}
+
+/* A sub-chunk is mild when no key channel decays by more than e^-MILD across it. Its own pairs
+ * then factor like the pairs across sub-chunks, (q_t e^{b_t - b_n}) . (k_u e^{b_n - b_u}) with
+ * reference n = t0, the key factor at most e^MILD (no overflow) and each factor's exponent
+ * rounded to float32 with a relative error of at most MILD x 6e-8 = 1.2e-6, so they run through
+ * the row primitives; other sub-chunks keep the elementwise running products. */
+#define MILD 20.0
+
+static int sub_mild(const double *b, int64_t d, int64_t t0, int64_t t1)
+{
+    for (int64_t c = 0; c < d; c++)
+        if (b[t0 * d + c] - b[(t1 - 1) * d + c] > MILD) return 0;
+    return 1;
 }
 
 /* t[c * ch + u] = src[(c0 + u) * w + c]: a chunk transposed. */
@@ -127,20 +153,29 @@ static void chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const 
         }
         return;
     }
+    for (int64_t t = 0; t < len; t++) /* per-step factors e^{g_t} */
+        exp_diff(d, w->b + t * d, t ? w->b + (t - 1) * d : NULL, w->ag + t * d);
     for (int64_t t0 = 0; t0 < len; t0 += SUB) {
         const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
         const double *bn = w->b + t0 * d;
-        for (int64_t u = 0; u < t0; u++) { /* earlier keys seen from reference n = t0 */
+        const int mild = sub_mild(w->b, d, t0, t1);
+        for (int64_t u = 0; u < (mild ? t1 : t0); u++) { /* keys seen from reference n = t0 */
             exp_diff(d, bn, w->b + u * d, w->ex);
             for (int64_t c = 0; c < d; c++) w->kt[c * ch + u] = k[(c0 + u) * d + c] * w->ex[c];
         }
         for (int64_t t = t0; t < t1; t++) {
             exp_diff(d, w->b + t * d, bn, w->ex);
             for (int64_t c = 0; c < d; c++) w->e1[c] = w->qs[t * d + c] * w->ex[c];
-            if (t0 > 0) mmi_attn_rowmat(t0, d, w->e1, w->kt, ch, 1.0f, w->a + t * ch);
-            for (int64_t u = t0; u <= t; u++) /* inside the sub-chunk: elementwise */
-                w->a[t * ch + u] = pair_weight(gmode, d, w->qs + t * d, k + (c0 + u) * d,
-                                               w->b + t * d, w->b + u * d, w->ex);
+            if (mild || t0 > 0)
+                mmi_attn_rowmat(mild ? t + 1 : t0, d, w->e1, w->kt, ch, 1.0f, w->a + t * ch);
+        }
+        if (mild) continue;
+        for (int64_t u = t0; u < t1; u++) { /* inside the sub-chunk: elementwise */
+            ones(d, w->ex);
+            for (int64_t t = u; t < t1; t++) {
+                if (t > u) decay_step(d, w->ag + t * d, w->ex);
+                w->a[t * ch + u] = dot3(d, w->qs + t * d, k + (c0 + u) * d, w->ex);
+            }
         }
     }
 }
@@ -266,11 +301,22 @@ static void vector_dk(const mmi_attn_dims *s, const float *k, int64_t c0, int64_
             exp_diff(d, bn, w->b + u * d, w->ex);
             for (int64_t c = 0; c < d; c++) gk[c] += w->e2[c] * w->ex[c];
         }
+        if (sub_mild(w->b, d, t0, t1)) {
+            for (int64_t u = t0; u < t1; u++) { /* factored pairs inside the sub-chunk */
+                float *gk = dk + (c0 + u) * d;
+                memset(w->e2, 0, sizeof(float) * (size_t)d);
+                mmi_attn_matrow_acc(t1 - u, d, w->at + u * ch + u, w->qe + (u - t0) * d, d, w->e2);
+                exp_diff(d, bn, w->b + u * d, w->ex);
+                for (int64_t c = 0; c < d; c++) gk[c] += w->e2[c] * w->ex[c];
+            }
+            continue;
+        }
         for (int64_t u = t0; u < t1; u++) {
             float *gk = dk + (c0 + u) * d;
+            ones(d, w->ex);
             for (int64_t t = u; t < t1; t++) {
                 const float x = w->dvm[t * ch + u];
-                exp_diff(d, w->b + t * d, w->b + u * d, w->ex);
+                if (t > u) decay_step(d, w->ag + t * d, w->ex);
                 for (int64_t c = 0; c < d; c++) gk[c] += x * w->qs[t * d + c] * w->ex[c];
             }
         }
@@ -285,7 +331,8 @@ static void vector_dq(const mmi_attn_dims *s, const float *k, const float *dout,
     for (int64_t t0 = 0; t0 < len; t0 += SUB) {
         const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
         const double *bn = w->b + t0 * d;
-        for (int64_t u = 0; u < t0; u++) {
+        const int mild = sub_mild(w->b, d, t0, t1);
+        for (int64_t u = 0; u < (mild ? t1 : t0); u++) {
             exp_diff(d, bn, w->b + u * d, w->ex);
             for (int64_t c = 0; c < d; c++) w->ke[u * d + c] = k[(c0 + u) * d + c] * w->ex[c];
         }
@@ -295,14 +342,17 @@ static void vector_dq(const mmi_attn_dims *s, const float *k, const float *dout,
             mmi_attn_state_step(d, dvw, NULL, NULL, (float *)st0, dvw, dout + (c0 + t) * dvw,
                                 w->tmp, NULL, NULL);
             memset(w->e2, 0, sizeof(float) * (size_t)d);
-            if (t0 > 0) mmi_attn_matrow_acc(t0, d, w->dvm + t * ch, w->ke, d, w->e2);
+            if (mild || t0 > 0)
+                mmi_attn_matrow_acc(mild ? t + 1 : t0, d, w->dvm + t * ch, w->ke, d, w->e2);
             exp_diff(d, bt, NULL, w->ex);
             for (int64_t c = 0; c < d; c++) gq[c] = w->tmp[c] * w->ex[c];
             exp_diff(d, bt, bn, w->ex);
             for (int64_t c = 0; c < d; c++) gq[c] += w->e2[c] * w->ex[c];
-            for (int64_t u = t0; u <= t; u++) {
+            if (mild) continue;
+            ones(d, w->ex);
+            for (int64_t u = t; u >= t0; u--) { /* f = e^{b_t - b_u}, walking u down */
                 const float x = w->dvm[t * ch + u];
-                exp_diff(d, bt, w->b + u * d, w->ex);
+                if (u < t) decay_step(d, w->ag + (u + 1) * d, w->ex);
                 for (int64_t c = 0; c < d; c++) gq[c] += x * k[(c0 + u) * d + c] * w->ex[c];
             }
         }
