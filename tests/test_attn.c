@@ -566,6 +566,12 @@ static void test_attn_gated(void)
         check_grads(&c, 135 + (uint64_t)gate);
         check_forward(&c, 140 + (uint64_t)gate, 2e-5);
     }
+    for (int gate = 0; gate < 4; gate += 3) { /* tiles too large for the GEMM's unpacked path:
+                                               * the row-primitive fallback */
+        cfg c = cfg_make(MM_ATTN_GATED, 1, 1, mmt_quick() ? 160 : 300, mmt_quick() ? 160 : 300, 72, 72);
+        c.gate = gate, c.chunk = 256, c.glo = -0.05;
+        check_forward(&c, 145 + (uint64_t)gate, 2e-5);
+    }
 }
 
 /* ---- gated precision: every gate the API accepts, every chunk size -------------------------- */

@@ -6,6 +6,7 @@
  * states forward, then walks the chunks in reverse with the state gradient; the gate gradient
  * uses dB_t = q_t . dq_t - k_t . dk_t and a reverse cumulative sum (FLA's identity). */
 #include "mmi_attn_kernels.h"
+#include "../gemm/mmi_gemm.h"
 
 #include <math.h>
 #include <string.h>
@@ -180,7 +181,18 @@ static void chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const 
     }
 }
 
-/* S <- diag(exp(b_L)) S + sum_s (k_s * exp(b_L - b_s)) v_s^T. */
+/* C = op(A) B + beta C through the GEMM kernel when the shape takes its unpacked path (no
+ * workspace: chunk tiles up to 64 at widths up to 64); returns 0 when it would need packing
+ * space, and the caller uses its row primitives instead. */
+static int gemm_tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    if (mmi_gemm_needs_ws(ta, 0, m, n, k, 1.0f, lda, ldb, ldc)) return 0;
+    mmi_gemm(ta, 0, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
+    return 1;
+}
+
+/* S <- diag(exp(b_L)) S + sum_s (k_s * exp(b_L - b_s)) v_s^T, the sum as one K~^T V tile. */
 static void chunk_state_update(const mmi_attn_dims *s, const float *k, const float *v, int64_t c0,
                                int64_t len, float *st, gated_ws *w)
 {
@@ -193,8 +205,34 @@ static void chunk_state_update(const mmi_attn_dims *s, const float *k, const flo
     }
     for (int64_t u = 0; u < len; u++) {
         exp_diff(d, bl, w->b + u * d, w->ex);
-        for (int64_t c = 0; c < d; c++) w->e1[c] = k[(c0 + u) * d + c] * w->ex[c];
-        mmi_attn_state_step(d, dv, w->e1, v + (c0 + u) * dv, st, dv, NULL, NULL, NULL, NULL);
+        for (int64_t c = 0; c < d; c++) w->ke[u * d + c] = k[(c0 + u) * d + c] * w->ex[c];
+    }
+    if (gemm_tile(1, d, dv, len, w->ke, d, v + c0 * dv, dv, 1.0f, st, dv)) return;
+    for (int64_t u = 0; u < len; u++)
+        mmi_attn_state_step(d, dv, w->ke + u * d, v + (c0 + u) * dv, st, dv, NULL, NULL, NULL,
+                            NULL);
+}
+
+/* One chunk's outputs: o = (q~ e^{b}) S + A V with A lower triangular (its upper part zeroed
+ * so the product can run as a full tile). */
+static void chunk_out(const mmi_attn_dims *s, const float *v, int64_t c0, int64_t len,
+                      const float *st, float *o, gated_ws *w)
+{
+    const int64_t d = s->d, dv = s->dv, ch = s->chunk;
+    float *oc = o + c0 * dv;
+    for (int64_t t = 0; t < len; t++) {
+        exp_diff(d, w->b + t * d, NULL, w->ex);
+        for (int64_t c = 0; c < d; c++) w->ke[t * d + c] = w->qs[t * d + c] * w->ex[c];
+        memset(w->a + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
+    }
+    if (gemm_tile(0, len, dv, d, w->ke, d, st, dv, 0.0f, oc, dv) &&
+        gemm_tile(0, len, dv, len, w->a, ch, v + c0 * dv, dv, 1.0f, oc, dv))
+        return;
+    for (int64_t t = 0; t < len; t++) {
+        float *ot = oc + t * dv;
+        memset(ot, 0, sizeof(float) * (size_t)dv);
+        mmi_attn_state_step(d, dv, NULL, NULL, (float *)st, dv, NULL, NULL, w->ke + t * d, ot);
+        mmi_attn_matrow_acc(t + 1, dv, w->a + t * ch, v + c0 * dv, dv, ot);
     }
 }
 
@@ -208,14 +246,7 @@ void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const
     for (int64_t c0 = 0; c0 < s->n; c0 += ch) {
         const int64_t len = s->n - c0 < ch ? s->n - c0 : ch;
         chunk_prep(s, gmode, g, q, k, c0, len, &w);
-        for (int64_t t = 0; t < len; t++) {
-            float *ot = o + (c0 + t) * dv;
-            exp_diff(d, w.b + t * d, NULL, w.ex);
-            for (int64_t c = 0; c < d; c++) w.e1[c] = w.qs[t * d + c] * w.ex[c];
-            memset(ot, 0, sizeof(float) * (size_t)dv);
-            mmi_attn_state_step(d, dv, NULL, NULL, st, dv, NULL, NULL, w.e1, ot);
-            mmi_attn_matrow_acc(t + 1, dv, w.a + t * ch, v + c0 * dv, dv, ot);
-        }
+        chunk_out(s, v, c0, len, st, o, &w);
         chunk_state_update(s, k, v, c0, len, st, &w);
     }
 }
