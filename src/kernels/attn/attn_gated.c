@@ -77,18 +77,36 @@ static void exp_diff(int64_t n, const double *a, const double *b, float *out)
  * difference b_t - b_u exact to 1e-10 (an unclamped -3e38 would absorb the gates after it). */
 #define GATE_FLOOR (-128.0)
 
+static double clamp_gate(float x)
+{
+    return x > GATE_FLOOR ? (double)x : GATE_FLOOR;
+}
+
 /* b[t][k] = sum_{u = c0..t} g_u[k] for the chunk's L steps (double sums, clamped gates). */
 static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int64_t d, double *b)
 {
-    for (int64_t k = 0; k < d; k++) {
-        double acc = 0.0;
-        for (int64_t t = 0; t < len; t++) {
-            const double x = gmode == 1 ? g[0] : gmode == 2 ? g[c0 + t]
-                           : gmode == 3 ? g[(c0 + t) * d + k] : 0.0;
-            acc += x > GATE_FLOOR ? x : GATE_FLOOR;
-            b[t * d + k] = acc;
+    for (int64_t t = 0; t < len; t++) {
+        const double *prev = t ? b + (t - 1) * d : NULL;
+        double *bt = b + t * d;
+        if (gmode == 3) {
+            for (int64_t k = 0; k < d; k++)
+                bt[k] = (prev ? prev[k] : 0.0) + clamp_gate(g[(c0 + t) * d + k]);
+        } else {
+            const double x = gmode == 0 ? 0.0 : clamp_gate(gmode == 1 ? g[0] : g[c0 + t]);
+            for (int64_t k = 0; k < d; k++) bt[k] = (prev ? prev[k] : 0.0) + x;
         }
     }
+}
+
+/* C = op(A) B + beta C through the GEMM kernel when the shape takes its unpacked path (no
+ * workspace: chunk tiles up to 64 at widths up to 64); returns 0 when it would need packing
+ * space, and the caller uses its row primitives instead. */
+static int gemm_tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    if (mmi_gemm_needs_ws(ta, 0, m, n, k, 1.0f, lda, ldb, ldc)) return 0;
+    mmi_gemm(ta, 0, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
+    return 1;
 }
 
 /* Pairs inside a sub-chunk (u <= t, at most SUB - 1 steps apart) need the decay per key
@@ -127,6 +145,27 @@ static int sub_mild(const double *b, int64_t d, int64_t t0, int64_t t1)
     return 1;
 }
 
+/* A whole mild chunk (every channel's e^{b_t} >= e^-MILD; then every sub-chunk is mild too)
+ * factors at the chunk start: A = tril((q~ e^{b}) (k e^{-b})^T), one tile product. */
+static int chunk_mild_prep(const mmi_attn_dims *s, const float *k, int64_t c0, int64_t len,
+                           gated_ws *w)
+{
+    const int64_t d = s->d, ch = s->chunk;
+    for (int64_t c = 0; c < d; c++)
+        if (-w->b[(len - 1) * d + c] > MILD) return 0;
+    for (int64_t t = 0; t < len; t++) {
+        exp_diff(d, w->b + t * d, NULL, w->ex);
+        for (int64_t c = 0; c < d; c++) {
+            w->ke[t * d + c] = w->qs[t * d + c] * w->ex[c];
+            w->kt[c * ch + t] = k[(c0 + t) * d + c] / w->ex[c];
+        }
+    }
+    if (!gemm_tile(0, len, len, d, w->ke, d, w->kt, ch, 0.0f, w->a, ch))
+        for (int64_t t = 0; t < len; t++)
+            mmi_attn_rowmat(t + 1, d, w->ke + t * d, w->kt, ch, 1.0f, w->a + t * ch);
+    return 1;
+}
+
 /* t[c * ch + u] = src[(c0 + u) * w + c]: a chunk transposed. */
 static void chunk_t(const float *src, int64_t w, int64_t c0, int64_t len, int64_t ch, float *t)
 {
@@ -144,6 +183,7 @@ static void chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const 
     gate_cumsum(gmode, g, c0, len, d, w->b);
     for (int64_t t = 0; t < len; t++)
         for (int64_t c = 0; c < d; c++) w->qs[t * d + c] = s->scale * q[(c0 + t) * d + c];
+    if (chunk_mild_prep(s, k, c0, len, w)) return;
     if (gmode != 3) {
         chunk_t(k, d, c0, len, ch, w->kt);
         for (int64_t t = 0; t < len; t++) {
@@ -154,7 +194,7 @@ static void chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const 
         }
         return;
     }
-    for (int64_t t = 0; t < len; t++) /* per-step factors e^{g_t} */
+    for (int64_t t = 0; t < len; t++) /* per-step factors e^{g_t} (non-mild sub-chunks) */
         exp_diff(d, w->b + t * d, t ? w->b + (t - 1) * d : NULL, w->ag + t * d);
     for (int64_t t0 = 0; t0 < len; t0 += SUB) {
         const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
@@ -179,17 +219,6 @@ static void chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const 
             }
         }
     }
-}
-
-/* C = op(A) B + beta C through the GEMM kernel when the shape takes its unpacked path (no
- * workspace: chunk tiles up to 64 at widths up to 64); returns 0 when it would need packing
- * space, and the caller uses its row primitives instead. */
-static int gemm_tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
-{
-    if (mmi_gemm_needs_ws(ta, 0, m, n, k, 1.0f, lda, ldb, ldc)) return 0;
-    mmi_gemm(ta, 0, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
-    return 1;
 }
 
 /* S <- diag(exp(b_L)) S + sum_s (k_s * exp(b_L - b_s)) v_s^T, the sum as one K~^T V tile. */
