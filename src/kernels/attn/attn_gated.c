@@ -23,12 +23,12 @@ size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
      * states, then the scalar-gate fast path: transposed key and value chunks, A^T and DV^T */
     return (size_t)(2 * chunk * d + 2 * chunk * chunk + chunk * d + 4 * d + d * dv +
                     (nch + 1) * d * dv + chunk * (d + dv) + 2 * chunk * chunk + chunk * d +
-                    SUB * d + d + chunk * d + 128);
+                    SUB * d + d + chunk * d + d * dv + 128);
 }
 
 typedef struct gated_ws {
     double *b; /* cumulative log-gates from the chunk start */
-    float *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe, *ex, *ag;
+    float *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe, *ex, *ag, *tr;
 } gated_ws;
 
 static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float *ws)
@@ -52,6 +52,7 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     w.qe = w.ke + chunk * d;
     w.ex = w.qe + SUB * d;
     w.ag = w.ex + d;
+    w.tr = w.ag + chunk * d;
     return w;
 }
 
@@ -146,7 +147,8 @@ static int sub_mild(const double *b, int64_t d, int64_t t0, int64_t t1)
 }
 
 /* A whole mild chunk (every channel's e^{b_t} >= e^-MILD; then every sub-chunk is mild too)
- * factors at the chunk start: A = tril((q~ e^{b}) (k e^{-b})^T), one tile product. */
+ * factors at the chunk start: A = tril((q~ e^{b}) (k e^{-b})^T), one tile product. Leaves
+ * q~ e^{b} in ke, k e^{-b} in kt (transposed) and ag (row-major) for the backward. */
 static int chunk_mild_prep(const mmi_attn_dims *s, const float *k, int64_t c0, int64_t len,
                            gated_ws *w)
 {
@@ -157,12 +159,14 @@ static int chunk_mild_prep(const mmi_attn_dims *s, const float *k, int64_t c0, i
         exp_diff(d, w->b + t * d, NULL, w->ex);
         for (int64_t c = 0; c < d; c++) {
             w->ke[t * d + c] = w->qs[t * d + c] * w->ex[c];
-            w->kt[c * ch + t] = k[(c0 + t) * d + c] / w->ex[c];
+            w->ag[t * d + c] = w->kt[c * ch + t] = k[(c0 + t) * d + c] / w->ex[c];
         }
     }
     if (!gemm_tile(0, len, len, d, w->ke, d, w->kt, ch, 0.0f, w->a, ch))
         for (int64_t t = 0; t < len; t++)
             mmi_attn_rowmat(t + 1, d, w->ke + t * d, w->kt, ch, 1.0f, w->a + t * ch);
+    for (int64_t t = 0; t < len; t++) /* causal: pairs u > t are not part of A */
+        memset(w->a + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
     return 1;
 }
 
@@ -176,14 +180,14 @@ static void chunk_t(const float *src, int64_t w, int64_t c0, int64_t len, int64_
 /* Scaled queries of the chunk and its intra-chunk weights A. Scalar gates factor the decay
  * out of the key sum: A = (q k^T) * exp(b_t - b_u), the product row by row on a transposed
  * key chunk; vector gates need the decay inside the sum (elementwise). */
-static void chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
-                       const float *k, int64_t c0, int64_t len, gated_ws *w)
+static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
+                      const float *k, int64_t c0, int64_t len, gated_ws *w)
 {
     const int64_t d = s->d, ch = s->chunk;
     gate_cumsum(gmode, g, c0, len, d, w->b);
     for (int64_t t = 0; t < len; t++)
         for (int64_t c = 0; c < d; c++) w->qs[t * d + c] = s->scale * q[(c0 + t) * d + c];
-    if (chunk_mild_prep(s, k, c0, len, w)) return;
+    if (chunk_mild_prep(s, k, c0, len, w)) return 1;
     if (gmode != 3) {
         chunk_t(k, d, c0, len, ch, w->kt);
         for (int64_t t = 0; t < len; t++) {
@@ -192,7 +196,7 @@ static void chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const 
             if (gmode != 0)
                 for (int64_t u = 0; u <= t; u++) row[u] *= dexp(w->b[t * d] - w->b[u * d]);
         }
-        return;
+        return 0;
     }
     for (int64_t t = 0; t < len; t++) /* per-step factors e^{g_t} (non-mild sub-chunks) */
         exp_diff(d, w->b + t * d, t ? w->b + (t - 1) * d : NULL, w->ag + t * d);
@@ -219,6 +223,7 @@ static void chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const 
             }
         }
     }
+    return 0;
 }
 
 /* S <- diag(exp(b_L)) S + sum_s (k_s * exp(b_L - b_s)) v_s^T, the sum as one K~^T V tile. */
@@ -449,13 +454,74 @@ static void chunk_bwd_vector(const mmi_attn_dims *s, const float *k, const float
     chunk_ds(s, dout, c0, len, w);
 }
 
+/* 1 if every tile product of chunk_bwd_mild takes the GEMM's unpacked path. */
+static int mild_bwd_fits(int64_t d, int64_t dv, int64_t len)
+{
+    const int64_t shapes[8][4] = {{0, len, len, dv}, {1, len, dv, len}, {0, len, dv, d},
+                                  {1, len, d, len},  {0, len, d, dv},   {0, len, d, len},
+                                  {1, d, dv, len},   {0, len, len, d}};
+    for (int i = 0; i < 8; i++)
+        if (mmi_gemm_needs_ws((int)shapes[i][0], 0, shapes[i][1], shapes[i][2], shapes[i][3],
+                              1.0f, 1024, 1024, 1024))
+            return 0;
+    return 1;
+}
+
+/* d x w matrix m (row-major) into t (w x d). */
+static void transpose(int64_t d, int64_t wd, const float *m, float *t)
+{
+    for (int64_t r = 0; r < d; r++)
+        for (int64_t c = 0; c < wd; c++) t[c * d + r] = m[r * wd + c];
+}
+
+/* A mild chunk's gradients as tile products (E = e^{b}, Qe = q~ E in ke, Kh = k / E in ag,
+ * dA = tril(dO V^T), dS1 = the state gradient after the chunk, in ds):
+ *   dV = A^T dO + Kh (e^{b_L} dS1)        dq~ = E (dO S0^T + dA Kh)
+ *   dk = (dA^T Qe + V (e^{b_L} dS1)^T) / E    dS0 = e^{b_L} dS1 + Qe^T dO
+ * Every E / E' that these products form pairs a later query with an earlier key (<= 1) or
+ * stays within e^MILD, so float32 keeps them to the precision the forward has. */
+static void chunk_bwd_mild(const mmi_attn_dims *s, const float *v, const float *dout,
+                           int64_t c0, int64_t len, const float *st0, float *dq, float *dk,
+                           float *dv, gated_ws *w)
+{
+    const int64_t d = s->d, dvw = s->dv, ch = s->chunk;
+    const float *doc = dout + c0 * dvw, *vc = v + c0 * dvw;
+    float *dqc = dq + c0 * d, *dkc = dk + c0 * d, *dvc = dv + c0 * dvw;
+    chunk_t(v, dvw, c0, len, ch, w->vt);
+    (void)gemm_tile(0, len, len, dvw, doc, dvw, w->vt, ch, 0.0f, w->dvm, ch);
+    for (int64_t t = 0; t < len; t++)
+        memset(w->dvm + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
+    exp_diff(d, w->b + (len - 1) * d, NULL, w->ex);
+    for (int64_t c = 0; c < d; c++)
+        for (int64_t e = 0; e < dvw; e++) w->ds[c * dvw + e] *= w->ex[c];
+    (void)gemm_tile(1, len, dvw, len, w->a, ch, doc, dvw, 0.0f, dvc, dvw);
+    (void)gemm_tile(0, len, dvw, d, w->ag, d, w->ds, dvw, 1.0f, dvc, dvw);
+    transpose(d, dvw, w->ds, w->tr);
+    (void)gemm_tile(1, len, d, len, w->dvm, ch, w->ke, d, 0.0f, dkc, d);
+    (void)gemm_tile(0, len, d, dvw, vc, dvw, w->tr, d, 1.0f, dkc, d);
+    transpose(d, dvw, st0, w->tr);
+    (void)gemm_tile(0, len, d, dvw, doc, dvw, w->tr, d, 0.0f, dqc, d);
+    (void)gemm_tile(0, len, d, len, w->dvm, ch, w->ag, d, 1.0f, dqc, d);
+    for (int64_t t = 0; t < len; t++) {
+        exp_diff(d, w->b + t * d, NULL, w->ex);
+        for (int64_t c = 0; c < d; c++) {
+            dqc[t * d + c] *= w->ex[c];
+            dkc[t * d + c] /= w->ex[c];
+        }
+    }
+    (void)gemm_tile(1, d, dvw, len, w->ke, d, doc, dvw, 1.0f, w->ds, dvw);
+}
+
 /* Gradients of one chunk given the entry state st0 and the state gradient ds (updated in place
  * to the gradient of st0). dq holds dq_s w.r.t. the scaled queries until the caller rescales. */
 static void chunk_bwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
                       const float *k, const float *v, const float *dout, int64_t c0, int64_t len,
                       const float *st0, float *dq, float *dk, float *dv, gated_ws *w)
 {
-    chunk_prep(s, gmode, g, q, k, c0, len, w);
+    if (chunk_prep(s, gmode, g, q, k, c0, len, w) && mild_bwd_fits(s->d, s->dv, len)) {
+        chunk_bwd_mild(s, v, dout, c0, len, st0, dq, dk, dv, w);
+        return;
+    }
     if (gmode != 3) chunk_bwd_scalar(s, gmode, k, v, dout, c0, len, st0, dq, dk, dv, w);
     else chunk_bwd_vector(s, k, v, dout, c0, len, st0, dq, dk, dv, w);
 }
