@@ -228,7 +228,7 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
 
 /* S <- diag(exp(b_L)) S + sum_s (k_s * exp(b_L - b_s)) v_s^T, the sum as one K~^T V tile. */
 static void chunk_state_update(const mmi_attn_dims *s, const float *k, const float *v, int64_t c0,
-                               int64_t len, float *st, gated_ws *w)
+                               int64_t len, int mild, float *st, gated_ws *w)
 {
     const int64_t d = s->d, dv = s->dv;
     const double *bl = w->b + (len - 1) * d;
@@ -237,9 +237,11 @@ static void chunk_state_update(const mmi_attn_dims *s, const float *k, const flo
         const float f = w->ex[c];
         for (int64_t e = 0; e < dv; e++) st[c * dv + e] *= f;
     }
-    for (int64_t u = 0; u < len; u++) {
-        exp_diff(d, bl, w->b + u * d, w->ex);
-        for (int64_t c = 0; c < d; c++) w->ke[u * d + c] = k[(c0 + u) * d + c] * w->ex[c];
+    for (int64_t u = 0; u < len && mild; u++) /* mild: e^{b_L - b_u} = e^{b_L} / E_u */
+        for (int64_t c = 0; c < d; c++) w->ke[u * d + c] = w->ag[u * d + c] * w->ex[c];
+    for (int64_t u = 0; u < len && !mild; u++) {
+        exp_diff(d, bl, w->b + u * d, w->e2);
+        for (int64_t c = 0; c < d; c++) w->ke[u * d + c] = k[(c0 + u) * d + c] * w->e2[c];
     }
     if (gemm_tile(1, d, dv, len, w->ke, d, v + c0 * dv, dv, 1.0f, st, dv)) return;
     for (int64_t u = 0; u < len; u++)
@@ -250,11 +252,11 @@ static void chunk_state_update(const mmi_attn_dims *s, const float *k, const flo
 /* One chunk's outputs: o = (q~ e^{b}) S + A V with A lower triangular (its upper part zeroed
  * so the product can run as a full tile). */
 static void chunk_out(const mmi_attn_dims *s, const float *v, int64_t c0, int64_t len,
-                      const float *st, float *o, gated_ws *w)
+                      int mild, const float *st, float *o, gated_ws *w)
 {
     const int64_t d = s->d, dv = s->dv, ch = s->chunk;
     float *oc = o + c0 * dv;
-    for (int64_t t = 0; t < len; t++) {
+    for (int64_t t = 0; t < len && !mild; t++) { /* mild: chunk_mild_prep left q~ E in ke */
         exp_diff(d, w->b + t * d, NULL, w->ex);
         for (int64_t c = 0; c < d; c++) w->ke[t * d + c] = w->qs[t * d + c] * w->ex[c];
         memset(w->a + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
@@ -279,9 +281,9 @@ void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const
     memset(st, 0, sizeof(float) * (size_t)(d * dv));
     for (int64_t c0 = 0; c0 < s->n; c0 += ch) {
         const int64_t len = s->n - c0 < ch ? s->n - c0 : ch;
-        chunk_prep(s, gmode, g, q, k, c0, len, &w);
-        chunk_out(s, v, c0, len, st, o, &w);
-        chunk_state_update(s, k, v, c0, len, st, &w);
+        const int mild = chunk_prep(s, gmode, g, q, k, c0, len, &w);
+        chunk_out(s, v, c0, len, mild, st, o, &w);
+        chunk_state_update(s, k, v, c0, len, mild, st, &w);
     }
 }
 
@@ -528,19 +530,20 @@ static void chunk_bwd(const mmi_attn_dims *s, int gmode, const float *g, const f
 
 /* dg from dB_t = qs_t . dqs_t - k_t . dk_t, reverse-cumulated over the whole sequence. */
 static void gate_grad(const mmi_attn_dims *s, int gmode, const float *q, const float *k,
-                      const float *dq, const float *dk, float *dg)
+                      const float *dq, const float *dk, float *dg, double *acc)
 {
     const int64_t d = s->d, nk = gmode == 3 ? d : 1;
-    for (int64_t c = 0; c < nk; c++) {
-        double acc = 0.0;
-        for (int64_t t = s->n - 1; t >= 0; t--) {
-            double db = 0.0;
-            for (int64_t e = (gmode == 3 ? c : 0); e < (gmode == 3 ? c + 1 : d); e++)
-                db += (double)s->scale * q[t * d + e] * dq[t * d + e] -
-                      (double)k[t * d + e] * dk[t * d + e];
-            acc += db;
-            dg[t * nk + c] = (float)acc;
+    for (int64_t c = 0; c < nk; c++) acc[c] = 0.0;
+    for (int64_t t = s->n - 1; t >= 0; t--) { /* row by row: acc holds one sum per gate */
+        const float *qt = q + t * d, *gq = dq + t * d, *kt = k + t * d, *gk = dk + t * d;
+        double db = 0.0;
+        for (int64_t e = 0; e < d; e++) {
+            const double x = (double)s->scale * qt[e] * gq[e] - (double)kt[e] * gk[e];
+            if (gmode == 3) acc[e] += x;
+            else db += x;
         }
+        if (gmode != 3) acc[0] += db;
+        for (int64_t c = 0; c < nk; c++) dg[t * nk + c] = (float)acc[c];
     }
 }
 
@@ -555,7 +558,7 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
         float *nxt = w.states + (c + 1) * d * dvw;
         memcpy(nxt, w.states + c * d * dvw, sizeof(float) * (size_t)(d * dvw));
         gate_cumsum(gmode, g, c * ch, ch, d, w.b);
-        chunk_state_update(s, k, v, c * ch, ch, nxt, &w);
+        chunk_state_update(s, k, v, c * ch, ch, 0, nxt, &w);
     }
     memset(w.ds, 0, sizeof(float) * (size_t)(d * dvw));
     for (int64_t c = nch - 1; c >= 0; c--) {
@@ -564,7 +567,7 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
                   &w);
     }
     /* dq above is w.r.t. the scaled queries: q_s . dq_s = q . dq for the gate identity */
-    if (dg && (gmode == 2 || gmode == 3)) gate_grad(s, gmode, q, k, dq, dk, dg);
+    if (dg && (gmode == 2 || gmode == 3)) gate_grad(s, gmode, q, k, dq, dk, dg, w.b);
     for (int64_t i = 0; i < s->n * d; i++) dq[i] *= s->scale;
 }
 
