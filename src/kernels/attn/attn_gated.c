@@ -1,10 +1,14 @@
 /* attn_gated.c — gated linear attention S_t = diag(a_t) S_{t-1} + k_t v_t^T, o_t = S_t^T q_t
- * (q scaled), computed chunkwise in parallel (spec B7.2): inside a chunk the log-gates are
- * summed from the chunk start (b_t), the inter-chunk term reads the state entering the chunk
- * and the intra-chunk term pairs q_t with k_s (s <= t) through exp(b_t - b_s) <= 1, so no
- * exponential can overflow however strong the gates. The backward recomputes the chunk-entry
- * states forward, then walks the chunks in reverse with the state gradient; the gate gradient
- * uses dB_t = q_t . dq_t - k_t . dk_t and a reverse cumulative sum (FLA's identity). */
+ * (q scaled), computed chunkwise in parallel (spec B7.2, GLA / flash-linear-attention form):
+ * inside a chunk the log-gates are summed from the chunk start (b_t, float64, gates clamped at
+ * GATE_FLOOR), the inter-chunk term reads the state entering the chunk and the intra-chunk
+ * term pairs q_t with k_s (s <= t) through exp(b_t - b_s) <= 1. A mild chunk (no channel
+ * decays below e^-20 across it) factors at its start and runs as GEMM tiles forward and
+ * backward; other chunks use sub-chunk references (FLA's secondary chunking) with row
+ * primitives and running products inside each sub-chunk, so nothing overflows however
+ * strong the gates. The backward recomputes the chunk-entry states forward, then walks the
+ * chunks in reverse with the state gradient; the gate gradient uses
+ * dB_t = q_t . dq_t - k_t . dk_t and a reverse cumulative sum (FLA's identity). */
 #include "mmi_attn_kernels.h"
 #include "../gemm/mmi_gemm.h"
 
@@ -102,11 +106,18 @@ static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int6
 /* C = op(A) B + beta C through the GEMM kernel when the shape takes its unpacked path (no
  * workspace: chunk tiles up to 64 at widths up to 64); returns 0 when it would need packing
  * space, and the caller uses its row primitives instead. */
+static void tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    MMI_ASSERT(!mmi_gemm_needs_ws(ta, 0, m, n, k, 1.0f, lda, ldb, ldc));
+    mmi_gemm(ta, 0, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
+}
+
 static int gemm_tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
     if (mmi_gemm_needs_ws(ta, 0, m, n, k, 1.0f, lda, ldb, ldc)) return 0;
-    mmi_gemm(ta, 0, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
+    tile(ta, m, n, k, a, lda, b, ldb, beta, c, ldc);
     return 1;
 }
 
@@ -464,7 +475,7 @@ static int mild_bwd_fits(int64_t d, int64_t dv, int64_t len)
                                   {1, d, dv, len},   {0, len, len, d}};
     for (int i = 0; i < 8; i++)
         if (mmi_gemm_needs_ws((int)shapes[i][0], 0, shapes[i][1], shapes[i][2], shapes[i][3],
-                              1.0f, 1024, 1024, 1024))
+                              1.0f, d + dv + len, d + dv + len, d + dv + len))
             return 0;
     return 1;
 }
@@ -490,20 +501,20 @@ static void chunk_bwd_mild(const mmi_attn_dims *s, const float *v, const float *
     const float *doc = dout + c0 * dvw, *vc = v + c0 * dvw;
     float *dqc = dq + c0 * d, *dkc = dk + c0 * d, *dvc = dv + c0 * dvw;
     chunk_t(v, dvw, c0, len, ch, w->vt);
-    (void)gemm_tile(0, len, len, dvw, doc, dvw, w->vt, ch, 0.0f, w->dvm, ch);
+    tile(0, len, len, dvw, doc, dvw, w->vt, ch, 0.0f, w->dvm, ch);
     for (int64_t t = 0; t < len; t++)
         memset(w->dvm + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
     exp_diff(d, w->b + (len - 1) * d, NULL, w->ex);
     for (int64_t c = 0; c < d; c++)
         for (int64_t e = 0; e < dvw; e++) w->ds[c * dvw + e] *= w->ex[c];
-    (void)gemm_tile(1, len, dvw, len, w->a, ch, doc, dvw, 0.0f, dvc, dvw);
-    (void)gemm_tile(0, len, dvw, d, w->ag, d, w->ds, dvw, 1.0f, dvc, dvw);
+    tile(1, len, dvw, len, w->a, ch, doc, dvw, 0.0f, dvc, dvw);
+    tile(0, len, dvw, d, w->ag, d, w->ds, dvw, 1.0f, dvc, dvw);
     transpose(d, dvw, w->ds, w->tr);
-    (void)gemm_tile(1, len, d, len, w->dvm, ch, w->ke, d, 0.0f, dkc, d);
-    (void)gemm_tile(0, len, d, dvw, vc, dvw, w->tr, d, 1.0f, dkc, d);
+    tile(1, len, d, len, w->dvm, ch, w->ke, d, 0.0f, dkc, d);
+    tile(0, len, d, dvw, vc, dvw, w->tr, d, 1.0f, dkc, d);
     transpose(d, dvw, st0, w->tr);
-    (void)gemm_tile(0, len, d, dvw, doc, dvw, w->tr, d, 0.0f, dqc, d);
-    (void)gemm_tile(0, len, d, len, w->dvm, ch, w->ag, d, 1.0f, dqc, d);
+    tile(0, len, d, dvw, doc, dvw, w->tr, d, 0.0f, dqc, d);
+    tile(0, len, d, len, w->dvm, ch, w->ag, d, 1.0f, dqc, d);
     for (int64_t t = 0; t < len; t++) {
         exp_diff(d, w->b + t * d, NULL, w->ex);
         for (int64_t c = 0; c < d; c++) {
@@ -511,7 +522,7 @@ static void chunk_bwd_mild(const mmi_attn_dims *s, const float *v, const float *
             dkc[t * d + c] /= w->ex[c];
         }
     }
-    (void)gemm_tile(1, d, dvw, len, w->ke, d, doc, dvw, 1.0f, w->ds, dvw);
+    tile(1, d, dvw, len, w->ke, d, doc, dvw, 1.0f, w->ds, dvw);
 }
 
 /* Gradients of one chunk given the entry state st0 and the state gradient ds (updated in place
