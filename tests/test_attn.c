@@ -794,6 +794,24 @@ static void softmax_grads(int64_t n, int64_t m, int64_t d, int64_t dv, double sc
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mm_tensor_free(all[i]);
 }
 
+/* The primitive behind the saturated-row fix: y_j = alpha sum_c x_c (Mt[c][j] - o_c) across
+ * the 32-wide, 8-wide and scalar column blocks, and exactly 0 in a column equal to o. */
+static void test_attn_rowmat_sub(void)
+{
+    enum { K = 7, N = 43, LD = 48 };
+    float x[K], o[K], mt[K * LD], y[N];
+    mmt_fill_uniform(x, K, 801, -1.0f, 1.0f), mmt_fill_uniform(o, K, 802, -1.0f, 1.0f);
+    mmt_fill_uniform(mt, K * LD, 803, -1.0f, 1.0f);
+    for (int c = 0; c < K; c++) mt[c * LD + 5] = mt[c * LD + 40] = o[c]; /* both blocks */
+    mmi_attn_rowmat_sub(N, K, x, mt, LD, o, 3.0f, y);
+    for (int j = 0; j < N; j++) {
+        double want = 0.0;
+        for (int c = 0; c < K; c++) want += (double)x[c] * ((double)mt[c * LD + j] - o[c]);
+        CHECK_NEAR(y[j], 3.0 * want, 1e-5, 1e-6);
+    }
+    CHECK(y[5] == 0.0f && y[40] == 0.0f);
+}
+
 /* The issue's repro: q = [1], k = [1, -1], one-hot at scale 1000 and 1e6. dS = P (dP - D) must
  * cancel exactly (PyTorch float32 autograd gives 0); subtracting a float64 D from a float32 dP
  * gave dq = dk[0] = -1.86e-5 at scale 1000 and -0.0186 at 1e6. */
@@ -1378,6 +1396,7 @@ void suite_attn(void)
     mmt_run("attn_gated", test_attn_gated);
     mmt_run("attn_gated_strong_repro", test_attn_gated_strong_repro);
     mmt_run("attn_gated_sweep", test_attn_gated_sweep);
+    mmt_run("attn_rowmat_sub", test_attn_rowmat_sub);
     mmt_run("attn_softmax_saturated_repro", test_attn_softmax_saturated_repro);
     mmt_run("attn_softmax_saturated_sweep", test_attn_softmax_saturated_sweep);
     mmt_run("attn_stream", test_attn_stream);

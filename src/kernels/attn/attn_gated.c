@@ -24,7 +24,8 @@ size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
 {
     const int64_t nch = (n + chunk - 1) / chunk;
     /* b (C x d doubles), A and DV (C x C), qs (C x d), 4 vectors of d, state gradient, chunk
-     * states, then the scalar-gate fast path: transposed key and value chunks, A^T and DV^T */
+     * states, transposed key and value chunks, A^T and DV^T, ke (C x d), qe (SUB x d), ex (d),
+     * ag (C x d), tr (d x dv) */
     return (size_t)(2 * chunk * d + 2 * chunk * chunk + chunk * d + 4 * d + d * dv +
                     (nch + 1) * d * dv + chunk * (d + dv) + 2 * chunk * chunk + chunk * d +
                     SUB * d + d + chunk * d + d * dv + 128);
@@ -32,6 +33,8 @@ size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
 
 typedef struct gated_ws {
     double *b; /* cumulative log-gates from the chunk start */
+    /* ag: per-step factors e^{g_t} (strong chunks) or k e^{-b} (mild chunks); tr: a transposed
+     * d x dv state or state gradient */
     float *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe, *ex, *ag, *tr;
 } gated_ws;
 
@@ -108,9 +111,8 @@ static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int6
     }
 }
 
-/* C = op(A) B + beta C through the GEMM kernel when the shape takes its unpacked path (no
- * workspace: chunk tiles up to 64 at widths up to 64); returns 0 when it would need packing
- * space, and the caller uses its row primitives instead. */
+/* C = op(A) B + beta C through the GEMM kernel on a shape that takes its unpacked path (no
+ * workspace: chunk tiles up to 64 at widths up to 64). */
 static void tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
@@ -118,6 +120,8 @@ static void tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_
     mmi_gemm(ta, 0, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
 }
 
+/* tile() when the shape allows; returns 0 when it would need packing space, and the caller
+ * uses its row primitives instead. */
 static int gemm_tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
@@ -130,9 +134,9 @@ static int gemm_tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, in
  * channel, f_c = e^{b_tc - b_uc}. It is carried as a running product of the chunk's per-step
  * factors ag_t = e^{g_t} (f = 1 at t = u, f *= ag_t per step) instead of one exp per pair and
  * channel: at most 15 roundings, a relative error below 1e-6, and underflow to 0 after a
- * strong gate as the exp would. */
-/* The loops below are written in blocks of 8 on restrict pointers so that -O2 (whose cost
- * model adds no alias checks or remainder loops) still turns each block into vector code. */
+ * strong gate as the exp would. The loops below are written in blocks of 8 on restrict
+ * pointers so that -O2 (whose cost model adds no alias checks or remainder loops) still turns
+ * each block into vector code. */
 static void decay_step(int64_t d, const float *restrict ag, float *restrict f)
 {
     int64_t c = 0;
