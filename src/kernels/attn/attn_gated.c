@@ -84,6 +84,38 @@ static void exp_diff(int64_t n, const double *restrict a, const double *restrict
     (void)mmi_attn_exp_sub(n, out, 0.0f, out);
 }
 
+/* y = a * b and y = alpha * a elementwise, in blocks of 8 on restrict pointers: the cost
+ * model of -O2 adds no alias checks or remainder loops, so only fixed-size blocks become
+ * vector code in this portable file. */
+static void mul_rows(int64_t n, const float *restrict a, const float *restrict b,
+                     float *restrict y)
+{
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int j = 0; j < 8; j++) y[c + j] = a[c + j] * b[c + j];
+    for (; c < n; c++) y[c] = a[c] * b[c];
+}
+
+static void scale_row(int64_t n, float alpha, const float *restrict a, float *restrict y)
+{
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int j = 0; j < 8; j++) y[c + j] = alpha * a[c + j];
+    for (; c < n; c++) y[c] = alpha * a[c];
+}
+
+/* Rows r of the d x n matrix m scaled by f[r] (in place). */
+static void scale_by_row(int64_t d, int64_t n, const float *restrict f, float *restrict m)
+{
+    for (int64_t r = 0; r < d; r++) {
+        float *row = m + r * n;
+        int64_t c = 0;
+        for (; c + 8 <= n; c += 8)
+            for (int j = 0; j < 8; j++) row[c + j] *= f[r];
+        for (; c < n; c++) row[c] *= f[r];
+    }
+}
+
 /* Log-gates below this floor decay by less than expf's smallest subnormal (e^-103.3) per step,
  * so they are clamped to it: the factors they produce are 0 in float32 either way, and the
  * chunk's cumulative sums stay below 1024 x 128 in magnitude, where float64 keeps every
@@ -95,15 +127,29 @@ static double clamp_gate(float x)
     return x > GATE_FLOOR ? (double)x : GATE_FLOOR;
 }
 
+/* bt = prev + clamped g, in blocks of 8 (see mul_rows). */
+static void cumsum_row(int64_t d, const double *restrict prev, const float *restrict g,
+                       double *restrict bt)
+{
+    int64_t k = 0;
+    for (; k + 8 <= d; k += 8)
+        for (int j = 0; j < 8; j++) {
+            const double x = g[k + j];
+            bt[k + j] = prev[k + j] + (x > GATE_FLOOR ? x : GATE_FLOOR);
+        }
+    for (; k < d; k++) bt[k] = prev[k] + clamp_gate(g[k]);
+}
+
 /* b[t][k] = sum_{u = c0..t} g_u[k] for the chunk's L steps (double sums, clamped gates). */
 static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int64_t d, double *b)
 {
     for (int64_t t = 0; t < len; t++) {
         const double *prev = t ? b + (t - 1) * d : NULL;
         double *bt = b + t * d;
-        if (gmode == 3) {
-            for (int64_t k = 0; k < d; k++)
-                bt[k] = (prev ? prev[k] : 0.0) + clamp_gate(g[(c0 + t) * d + k]);
+        if (gmode == 3 && prev) {
+            cumsum_row(d, prev, g + (c0 + t) * d, bt);
+        } else if (gmode == 3) {
+            for (int64_t k = 0; k < d; k++) bt[k] = clamp_gate(g[(c0 + t) * d + k]);
         } else {
             const double x = gmode == 0 ? 0.0 : clamp_gate(gmode == 1 ? g[0] : g[c0 + t]);
             for (int64_t k = 0; k < d; k++) bt[k] = (prev ? prev[k] : 0.0) + x;
@@ -197,11 +243,11 @@ static int chunk_mild_prep(const mmi_attn_dims *s, const float *k, int64_t c0, i
         if (-w->b[(len - 1) * d + c] > MILD) return 0;
     for (int64_t t = 0; t < len; t++) {
         exp_diff(d, w->b + t * d, NULL, w->ex);
-        for (int64_t c = 0; c < d; c++) {
-            w->ke[t * d + c] = w->qs[t * d + c] * w->ex[c];
-            w->ag[t * d + c] = w->kt[c * ch + t] = k[(c0 + t) * d + c] / w->ex[c];
-        }
+        mul_rows(d, w->qs + t * d, w->ex, w->ke + t * d);
+        for (int64_t c = 0; c < d; c++) w->ag[t * d + c] = k[(c0 + t) * d + c] / w->ex[c];
     }
+    for (int64_t t = 0; t < len; t++)
+        for (int64_t c = 0; c < d; c++) w->kt[c * ch + t] = w->ag[t * d + c];
     if (!gemm_tile(0, len, len, d, w->ke, d, w->kt, ch, 0.0f, w->a, ch))
         for (int64_t t = 0; t < len; t++)
             mmi_attn_rowmat(t + 1, d, w->ke + t * d, w->kt, ch, 1.0f, w->a + t * ch);
@@ -226,7 +272,7 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
     const int64_t d = s->d, ch = s->chunk;
     gate_cumsum(gmode, g, c0, len, d, w->b);
     for (int64_t t = 0; t < len; t++)
-        for (int64_t c = 0; c < d; c++) w->qs[t * d + c] = s->scale * q[(c0 + t) * d + c];
+        scale_row(d, s->scale, q + (c0 + t) * d, w->qs + t * d);
     if (chunk_mild_prep(s, k, c0, len, w)) return 1;
     if (gmode != 3) {
         chunk_t(k, d, c0, len, ch, w->kt);
@@ -273,12 +319,9 @@ static void chunk_state_update(const mmi_attn_dims *s, const float *k, const flo
     const int64_t d = s->d, dv = s->dv;
     const double *bl = w->b + (len - 1) * d;
     exp_diff(d, bl, NULL, w->ex);
-    for (int64_t c = 0; c < d; c++) {
-        const float f = w->ex[c];
-        for (int64_t e = 0; e < dv; e++) st[c * dv + e] *= f;
-    }
+    scale_by_row(d, dv, w->ex, st);
     for (int64_t u = 0; u < len && mild; u++) /* mild: e^{b_L - b_u} = e^{b_L} / E_u */
-        for (int64_t c = 0; c < d; c++) w->ke[u * d + c] = w->ag[u * d + c] * w->ex[c];
+        mul_rows(d, w->ag + u * d, w->ex, w->ke + u * d);
     for (int64_t u = 0; u < len && !mild; u++) {
         exp_diff(d, bl, w->b + u * d, w->e2);
         for (int64_t c = 0; c < d; c++) w->ke[u * d + c] = k[(c0 + u) * d + c] * w->e2[c];
@@ -298,7 +341,7 @@ static void chunk_out(const mmi_attn_dims *s, const float *v, int64_t c0, int64_
     float *oc = o + c0 * dv;
     for (int64_t t = 0; t < len && !mild; t++) { /* mild: chunk_mild_prep left q~ E in ke */
         exp_diff(d, w->b + t * d, NULL, w->ex);
-        for (int64_t c = 0; c < d; c++) w->ke[t * d + c] = w->qs[t * d + c] * w->ex[c];
+        mul_rows(d, w->qs + t * d, w->ex, w->ke + t * d);
         memset(w->a + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
     }
     if (gemm_tile(0, len, dv, d, w->ke, d, st, dv, 0.0f, oc, dv) &&
@@ -534,8 +577,7 @@ static void chunk_bwd_mild(const mmi_attn_dims *s, const float *v, const float *
     for (int64_t t = 0; t < len; t++)
         memset(w->dvm + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
     exp_diff(d, w->b + (len - 1) * d, NULL, w->ex);
-    for (int64_t c = 0; c < d; c++)
-        for (int64_t e = 0; e < dvw; e++) w->ds[c * dvw + e] *= w->ex[c];
+    scale_by_row(d, dvw, w->ex, w->ds);
     tile(1, len, dvw, len, w->a, ch, doc, dvw, 0.0f, dvc, dvw);
     tile(0, len, dvw, d, w->ag, d, w->ds, dvw, 1.0f, dvc, dvw);
     transpose(d, dvw, w->ds, w->tr);
@@ -546,10 +588,9 @@ static void chunk_bwd_mild(const mmi_attn_dims *s, const float *v, const float *
     tile(0, len, d, len, w->dvm, ch, w->ag, d, 1.0f, dqc, d);
     for (int64_t t = 0; t < len; t++) {
         exp_diff(d, w->b + t * d, NULL, w->ex);
-        for (int64_t c = 0; c < d; c++) {
-            dqc[t * d + c] *= w->ex[c];
-            dkc[t * d + c] /= w->ex[c];
-        }
+        mul_rows(d, dqc + t * d, w->ex, w->e1);
+        memcpy(dqc + t * d, w->e1, sizeof(float) * (size_t)d);
+        for (int64_t c = 0; c < d; c++) dkc[t * d + c] /= w->ex[c];
     }
     tile(1, d, dvw, len, w->ke, d, doc, dvw, 1.0f, w->ds, dvw);
 }
