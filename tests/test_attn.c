@@ -6,6 +6,7 @@
 #include "vectors/attn_vectors.h"
 #include "attn/mmi_attn_head.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -565,6 +566,304 @@ static void test_attn_gated(void)
         check_grads(&c, 135 + (uint64_t)gate);
         check_forward(&c, 140 + (uint64_t)gate, 2e-5);
     }
+    for (int gate = 0; gate < 4; gate += 3) { /* tiles too large for the GEMM's unpacked path:
+                                               * the row-primitive fallback */
+        cfg c = cfg_make(MM_ATTN_GATED, 1, 1, mmt_quick() ? 160 : 300, mmt_quick() ? 160 : 300, 72, 72);
+        c.gate = gate, c.chunk = 256, c.glo = -0.05;
+        check_forward(&c, 145 + (uint64_t)gate, 2e-5);
+    }
+}
+
+/* ---- gated precision: every gate the API accepts, every chunk size -------------------------- */
+/* Float64 reference of one head by pairs: o_t = sum_{u<=t} A_tu v_u with
+ * A_tu = scale sum_c q_tc k_uc exp(D_tuc), D_tuc = sum_{s=u+1..t} g_sc summed directly (no
+ * differences of cumulative sums, so no cancellation for any gate), with all gradients:
+ * dg_s = sum over pairs u < s <= t of the pair's term. gl = 1 (scalar gates) or d. */
+static void ref_gated_pairs(int64_t n, int64_t d, int64_t dv, int64_t gl, double scale,
+                            const float *q, const float *k, const float *v, const float *g,
+                            const float *dout, double *o, double *dq, double *dk, double *dv_,
+                            double *dg)
+{
+    double *dd = malloc(sizeof(double) * (size_t)d), *w = malloc(sizeof(double) * (size_t)(n * d));
+    memset(o, 0, sizeof(double) * (size_t)(n * dv)), memset(dq, 0, sizeof(double) * (size_t)(n * d));
+    memset(dk, 0, sizeof(double) * (size_t)(n * d)), memset(dv_, 0, sizeof(double) * (size_t)(n * dv));
+    memset(dg, 0, sizeof(double) * (size_t)(n * gl));
+    for (int64_t t = 0; t < n; t++) {
+        for (int64_t c = 0; c < d; c++) dd[c] = 0.0;
+        for (int64_t u = t; u >= 0; u--) {
+            double a = 0.0, x = 0.0;
+            if (u < t)
+                for (int64_t c = 0; c < d; c++) dd[c] += g[(u + 1) * gl + (gl == 1 ? 0 : c)];
+            for (int64_t e = 0; e < dv; e++) x += (double)dout[t * dv + e] * v[u * dv + e];
+            for (int64_t c = 0; c < d; c++) {
+                const double f = scale * exp(dd[c]);
+                a += f * q[t * d + c] * k[u * d + c];
+                dq[t * d + c] += x * f * k[u * d + c];
+                dk[u * d + c] += x * f * q[t * d + c];
+                w[u * d + c] = x * f * q[t * d + c] * k[u * d + c];
+            }
+            for (int64_t e = 0; e < dv; e++) {
+                o[t * dv + e] += a * v[u * dv + e];
+                dv_[u * dv + e] += a * dout[t * dv + e];
+            }
+        }
+        for (int64_t c = 0; c < d; c++) { /* dg_s += sum_{u<s} w_u for s = 1..t */
+            double pre = 0.0;
+            for (int64_t s = 1; s <= t; s++) {
+                pre += w[(s - 1) * d + c];
+                dg[s * gl + (gl == 1 ? 0 : c)] += pre;
+            }
+        }
+    }
+    free(dd), free(w);
+}
+
+/* max |x - ref| over n entries. */
+static double max_err(const float *x, const double *ref, int64_t n)
+{
+    double e = 0.0;
+    for (int64_t i = 0; i < n; i++) e = fmax(e, fabs(x[i] - ref[i]));
+    return e;
+}
+static double max_abs(const double *x, int64_t n)
+{
+    double e = 0.0;
+    for (int64_t i = 0; i < n; i++) e = fmax(e, fabs(x[i]));
+    return e;
+}
+
+typedef struct gprec {
+    int64_t n, d, dv, gl, chunk;
+    double scale;
+    const float *q, *k, *v, *g, *dout;
+} gprec;
+
+/* Forward, backward and (stream = 1) the step at every position of one head against the pair
+ * reference; the normalised errors (max abs error / max abs reference) must be <= 1e-5. The
+ * gradients share one normaliser, the largest reference gradient: dg comes from FLA's identity
+ * dg = rev-cumsum(q . dq - k . dk), a difference of terms of the size of the other gradients,
+ * so its rounding is relative to them (with strong gates dg itself is ~0). */
+static void check_gprec(const gprec *p, int stream, const char *what)
+{
+    const int64_t n = p->n, d = p->d, dv = p->dv, gl = p->gl;
+    mm_attn_opts o;
+    mm_attn *h = NULL;
+    mm_tensor *q = t4(1, 1, n, d), *k = t4(1, 1, n, d), *v = t4(1, 1, n, dv), *out = t4(1, 1, n, dv);
+    mm_tensor *dout = t4(1, 1, n, dv), *dq = t4(1, 1, n, d), *dk = t4(1, 1, n, d), *dvt = t4(1, 1, n, dv);
+    mm_tensor *g = gl == 1 ? t3(1, 1, n) : t4(1, 1, n, d), *dg = gl == 1 ? t3(1, 1, n) : t4(1, 1, n, d);
+    double *ro = malloc(sizeof(double) * (size_t)(n * dv)), *rq = malloc(sizeof(double) * (size_t)(n * d));
+    double *rk = malloc(sizeof(double) * (size_t)(n * d)), *rv = malloc(sizeof(double) * (size_t)(n * dv));
+    double *rg = malloc(sizeof(double) * (size_t)(n * gl)), eo, egr, gmax;
+    CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_GATED));
+    o.d_head = d, o.dv = dv, o.n_heads = 1, o.max_batch = 1, o.max_seq = n, o.chunk = p->chunk;
+    CHECK_OK(mm_attn_create(&h, &o));
+    CHECK_OK(mm_attn_set_f64(h, MM_ATTN_SCALE, p->scale));
+    memcpy(mm_tensor_data(q), p->q, sizeof(float) * (size_t)(n * d));
+    memcpy(mm_tensor_data(k), p->k, sizeof(float) * (size_t)(n * d));
+    memcpy(mm_tensor_data(v), p->v, sizeof(float) * (size_t)(n * dv));
+    memcpy(mm_tensor_data(g), p->g, sizeof(float) * (size_t)(n * gl));
+    memcpy(mm_tensor_data(dout), p->dout, sizeof(float) * (size_t)(n * dv));
+    CHECK_OK(mm_attn_forward_gated(h, q, k, v, g, out));
+    CHECK_OK(mm_attn_backward(h, dout, dq, dk, dvt, dg));
+    ref_gated_pairs(n, d, dv, gl, p->scale, p->q, p->k, p->v, p->g, p->dout, ro, rq, rk, rv, rg);
+    eo = max_err(mm_tensor_data(out), ro, n * dv) / fmax(max_abs(ro, n * dv), 1e-30);
+    gmax = fmax(fmax(max_abs(rq, n * d), max_abs(rk, n * d)), fmax(max_abs(rv, n * dv), max_abs(rg, n * gl)));
+    egr = fmax(fmax(max_err(mm_tensor_data(dq), rq, n * d), max_err(mm_tensor_data(dk), rk, n * d)),
+               fmax(max_err(mm_tensor_data(dvt), rv, n * dv), max_err(mm_tensor_data(dg), rg, n * gl))) /
+          fmax(gmax, 1e-30);
+    if (eo > 1e-5 || egr > 1e-5)
+        mmt_fail(__FILE__, __LINE__, "gated %s (gates %s, chunk %lld, n %lld): out error %.3g, "
+                 "gradient error %.3g (normalised, limit 1e-5)", what, gl == 1 ? "scalar" : "per-key",
+                 (long long)p->chunk, (long long)n, eo, egr);
+    if (stream) { /* the O(1) step returns what the forward returns */
+        mm_tensor *q1 = t3(1, 1, d), *k1 = t3(1, 1, d), *v1 = t3(1, 1, dv), *o1 = t3(1, 1, dv), *g1;
+        double es = 0.0;
+        int64_t gs[2] = {1, 1};
+        if (gl == 1) CHECK_OK(mm_tensor_create(&g1, 2, gs, NULL));
+        else g1 = t3(1, 1, d);
+        CHECK_OK(mm_attn_reset(h));
+        for (int64_t t = 0; t < n; t++) {
+            memcpy(mm_tensor_data(q1), p->q + t * d, sizeof(float) * (size_t)d);
+            memcpy(mm_tensor_data(k1), p->k + t * d, sizeof(float) * (size_t)d);
+            memcpy(mm_tensor_data(v1), p->v + t * dv, sizeof(float) * (size_t)dv);
+            memcpy(mm_tensor_data(g1), p->g + t * gl, sizeof(float) * (size_t)gl);
+            CHECK_OK(mm_attn_step(h, q1, k1, v1, g1, o1));
+            for (int64_t e = 0; e < dv; e++)
+                es = fmax(es, fabs(mm_tensor_data(o1)[e] - ro[t * dv + e]));
+        }
+        es /= fmax(max_abs(ro, n * dv), 1e-30);
+        if (es > 1e-5)
+            mmt_fail(__FILE__, __LINE__, "gated %s: step vs reference %.3g (limit 1e-5)", what, es);
+        mm_tensor_free(q1), mm_tensor_free(k1), mm_tensor_free(v1), mm_tensor_free(o1), mm_tensor_free(g1);
+    }
+    mm_attn_free(h);
+    mm_tensor *all[] = {q, k, v, out, dout, dq, dk, dvt, g, dg};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mm_tensor_free(all[i]);
+    free(ro), free(rq), free(rk), free(rv), free(rg);
+}
+
+/* The issue's repro: d = dv = 1, q = k = v = 1, scale 1, log-gates [-1e5, -0.3, -0.3]. After
+ * the strong gate the state restarts, so out = [1, 1 + e^-0.3, 1 + e^-0.3 + e^-0.6]; float32
+ * cumulative sums gave out[1] = 1.7431369 (exact 1.7408182). */
+static void test_attn_gated_strong_repro(void)
+{
+    const float one[3] = {1, 1, 1}, g[3] = {-1e5f, -0.3f, -0.3f};
+    const double want[3] = {1.0, 1.0 + exp(-0.3), 1.0 + exp(-0.3) + exp(-0.6)};
+    mm_attn_opts o;
+    mm_attn *h = NULL;
+    mm_tensor *q = t4(1, 1, 3, 1), *k = t4(1, 1, 3, 1), *v = t4(1, 1, 3, 1), *out = t4(1, 1, 3, 1);
+    mm_tensor *gt = t3(1, 1, 3);
+    CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_GATED));
+    o.d_head = 1, o.dv = 1, o.n_heads = 1, o.max_batch = 1, o.max_seq = 3;
+    CHECK_OK(mm_attn_create(&h, &o));
+    CHECK_OK(mm_attn_set_f64(h, MM_ATTN_SCALE, 1.0));
+    memcpy(mm_tensor_data(q), one, sizeof one), memcpy(mm_tensor_data(k), one, sizeof one);
+    memcpy(mm_tensor_data(v), one, sizeof one), memcpy(mm_tensor_data(gt), g, sizeof g);
+    CHECK_OK(mm_attn_forward_gated(h, q, k, v, gt, out));
+    for (int t = 0; t < 3; t++) CHECK_NEAR(mm_tensor_data(out)[t], want[t], 1e-6, 0);
+    mm_attn_free(h);
+    mm_tensor_free(q), mm_tensor_free(k), mm_tensor_free(v), mm_tensor_free(out), mm_tensor_free(gt);
+}
+
+/* Gate patterns of the sweep: 0 mild gates in (-0.3, 0) with G at every 7th step (per key:
+ * staggered), 1 every gate G, 2 a random mix of 0 and G. */
+static void fill_gates(float *g, int64_t n, int64_t gl, float big, int pattern, uint64_t seed)
+{
+    float *r = malloc(sizeof(float) * (size_t)(n * gl));
+    mmt_fill_uniform(r, n * gl, seed, 0.0f, 1.0f);
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t c = 0; c < gl; c++) {
+            const float x = r[t * gl + c];
+            g[t * gl + c] = pattern == 1 ? big : pattern == 2 ? (x < 0.5f ? 0.0f : big)
+                          : (t + 2 * c) % 7 == 3 ? big : -0.3f * x;
+        }
+    free(r);
+}
+
+static void test_attn_gated_sweep(void)
+{
+    const float bigs[9] = {0.0f, -1e-3f, -0.3f, -3.0f, -30.0f, -100.0f, -1e5f, -1e20f, -FLT_MAX};
+    const int64_t chunks[9] = {1, 2, 3, 5, 16, 17, 40, 64, 1024};
+    const int64_t n = mmt_quick() ? 24 : 45, d = 4, dv = 3;
+    float *q = malloc(sizeof(float) * (size_t)(n * d)), *k = malloc(sizeof(float) * (size_t)(n * d));
+    float *v = malloc(sizeof(float) * (size_t)(n * dv)), *dout = malloc(sizeof(float) * (size_t)(n * dv));
+    float *g = malloc(sizeof(float) * (size_t)(n * d));
+    mmt_fill_uniform(q, n * d, 501, -1.0f, 1.0f), mmt_fill_uniform(k, n * d, 502, -1.0f, 1.0f);
+    mmt_fill_uniform(v, n * dv, 503, -1.0f, 1.0f), mmt_fill_uniform(dout, n * dv, 504, -1.0f, 1.0f);
+    for (int64_t gl = 1; gl <= d; gl += d - 1)
+        for (int bi = 0; bi < 9; bi++)
+            for (int pat = 0; pat < 3; pat++) {
+                gprec p = {n, d, dv, gl, 0, 0.5, q, k, v, g, dout};
+                char what[64];
+                if (bi == 0 && pat > 0) continue; /* all-zero gates: once is enough */
+                fill_gates(g, n, gl, bigs[bi], pat, 600 + (uint64_t)(bi * 3 + pat));
+                snprintf(what, sizeof what, "G = %g pattern %d", (double)bigs[bi], pat);
+                for (int ci = 0; ci < 9; ci++) {
+                    p.chunk = chunks[ci];
+                    check_gprec(&p, ci == 7, what);
+                }
+            }
+    free(q), free(k), free(v), free(dout), free(g);
+}
+
+/* ---- softmax backward in saturated rows ------------------------------------------------------ */
+/* Gradients of one non-causal softmax head (scale sc) at the given inputs. */
+static void softmax_grads(int64_t n, int64_t m, int64_t d, int64_t dv, double sc, const float *q,
+                          const float *k, const float *v, const float *dout, float *dq, float *dk,
+                          float *dvv)
+{
+    mm_attn_opts o;
+    mm_attn *h = NULL;
+    mm_tensor *tq = t4(1, 1, n, d), *tk = t4(1, 1, m, d), *tv = t4(1, 1, m, dv), *to = t4(1, 1, n, dv);
+    mm_tensor *tdo = t4(1, 1, n, dv), *tdq = t4(1, 1, n, d), *tdk = t4(1, 1, m, d), *tdv = t4(1, 1, m, dv);
+    CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_SOFTMAX));
+    o.d_head = d, o.dv = dv, o.n_heads = 1, o.max_batch = 1, o.max_seq = n > m ? n : m, o.causal = 0;
+    CHECK_OK(mm_attn_create(&h, &o));
+    CHECK_OK(mm_attn_set_f64(h, MM_ATTN_SCALE, sc));
+    memcpy(mm_tensor_data(tq), q, sizeof(float) * (size_t)(n * d));
+    memcpy(mm_tensor_data(tk), k, sizeof(float) * (size_t)(m * d));
+    memcpy(mm_tensor_data(tv), v, sizeof(float) * (size_t)(m * dv));
+    memcpy(mm_tensor_data(tdo), dout, sizeof(float) * (size_t)(n * dv));
+    CHECK_OK(mm_attn_forward(h, tq, tk, tv, to));
+    CHECK_OK(mm_attn_backward(h, tdo, tdq, tdk, tdv, NULL));
+    memcpy(dq, mm_tensor_data(tdq), sizeof(float) * (size_t)(n * d));
+    memcpy(dk, mm_tensor_data(tdk), sizeof(float) * (size_t)(m * d));
+    memcpy(dvv, mm_tensor_data(tdv), sizeof(float) * (size_t)(m * dv));
+    mm_attn_free(h);
+    mm_tensor *all[] = {tq, tk, tv, to, tdo, tdq, tdk, tdv};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mm_tensor_free(all[i]);
+}
+
+/* The primitive behind the saturated-row fix: y_j = alpha sum_c x_c (Mt[c][j] - o_c) across
+ * the 32-wide, 8-wide and scalar column blocks, and exactly 0 in a column equal to o. */
+static void test_attn_rowmat_sub(void)
+{
+    enum { K = 7, N = 43, LD = 48 };
+    float x[K], o[K], mt[K * LD], y[N];
+    mmt_fill_uniform(x, K, 801, -1.0f, 1.0f), mmt_fill_uniform(o, K, 802, -1.0f, 1.0f);
+    mmt_fill_uniform(mt, K * LD, 803, -1.0f, 1.0f);
+    for (int c = 0; c < K; c++) mt[c * LD + 5] = mt[c * LD + 40] = o[c]; /* both blocks */
+    mmi_attn_rowmat_sub(N, K, x, mt, LD, o, 3.0f, y);
+    for (int j = 0; j < N; j++) {
+        double want = 0.0;
+        for (int c = 0; c < K; c++) want += (double)x[c] * ((double)mt[c * LD + j] - o[c]);
+        CHECK_NEAR(y[j], 3.0 * want, 1e-5, 1e-6);
+    }
+    CHECK(y[5] == 0.0f && y[40] == 0.0f);
+}
+
+/* The issue's repro: q = [1], k = [1, -1], one-hot at scale 1000 and 1e6. dS = P (dP - D) must
+ * cancel exactly (PyTorch float32 autograd gives 0); subtracting a float64 D from a float32 dP
+ * gave dq = dk[0] = -1.86e-5 at scale 1000 and -0.0186 at 1e6. */
+static void test_attn_softmax_saturated_repro(void)
+{
+    const float q[1] = {1}, k[2] = {1, -1}, v[6] = {.1f, .2f, .3f, .4f, .5f, .6f};
+    const float dout[3] = {.7f, 1.3f, -.9f};
+    const double scales[3] = {1e3, 1e6, 1e2};
+    for (int si = 0; si < 3; si++) {
+        float dq[1], dk[2], dv[6];
+        softmax_grads(1, 2, 1, 3, scales[si], q, k, v, dout, dq, dk, dv);
+        /* max |grad| is 1.3 (dv); the goal is an error <= 1e-6 of it */
+        CHECK(fabsf(dq[0]) <= 1.3e-6f);
+        CHECK(fabsf(dk[0]) <= 1.3e-6f && fabsf(dk[1]) <= 1.3e-6f);
+        for (int e = 0; e < 3; e++) {
+            CHECK_NEAR(dv[e], dout[e], 1e-6, 0);
+            CHECK(dv[3 + e] == 0.0f);
+        }
+    }
+}
+
+/* One-hot rows across key blocks: keys are distinct +-1 sign patterns (d = 8), each query is one
+ * of the keys, so its own logit beats every other by >= 2 x scale and P is exactly one-hot for
+ * scale >= 100. Exact gradients: dq = dk = 0, dv_j = sum of dout over the rows that pick j. */
+static void test_attn_softmax_saturated_sweep(void)
+{
+    const int64_t n = 21, m = 70, d = 8, dv = 5;
+    const double scales[5] = {1e2, 1e3, 1e4, 1e5, 1e6};
+    float *q = malloc(sizeof(float) * (size_t)(n * d)), *k = malloc(sizeof(float) * (size_t)(m * d));
+    float *v = malloc(sizeof(float) * (size_t)(m * dv)), *dout = malloc(sizeof(float) * (size_t)(n * dv));
+    float *dq = malloc(sizeof(float) * (size_t)(n * d)), *dk = malloc(sizeof(float) * (size_t)(m * d));
+    float *dvv = malloc(sizeof(float) * (size_t)(m * dv));
+    double *want = calloc((size_t)(m * dv), sizeof(double));
+    for (int64_t j = 0; j < m; j++)
+        for (int64_t c = 0; c < d; c++) k[j * d + c] = ((j * 37 + 11) % 256 >> c) & 1 ? 1.0f : -1.0f;
+    mmt_fill_uniform(v, m * dv, 701, -1.0f, 1.0f), mmt_fill_uniform(dout, n * dv, 702, -1.0f, 1.0f);
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t t = (i * 29 + 3) % m;
+        memcpy(q + i * d, k + t * d, sizeof(float) * (size_t)d);
+        for (int64_t e = 0; e < dv; e++) want[t * dv + e] += dout[i * dv + e];
+    }
+    for (int si = 0; si < 5; si++) {
+        double gmax = max_abs(want, m * dv), err = 0.0;
+        softmax_grads(n, m, d, dv, scales[si], q, k, v, dout, dq, dk, dvv);
+        for (int64_t i = 0; i < n * d; i++) err = fmax(err, fabs(dq[i]));
+        for (int64_t i = 0; i < m * d; i++) err = fmax(err, fabs(dk[i]));
+        err = fmax(err, max_err(dvv, want, m * dv));
+        if (err > 1e-6 * gmax)
+            mmt_fail(__FILE__, __LINE__, "softmax one-hot rows, scale %g: gradient error %.3g "
+                     "> 1e-6 of max |grad| %.3g", scales[si], err, gmax);
+    }
+    free(q), free(k), free(v), free(dout), free(dq), free(dk), free(dvv), free(want);
 }
 
 /* Step-by-step streaming equals the causal forward at every position. */
@@ -1095,6 +1394,11 @@ void suite_attn(void)
     mmt_run("attn_performer_projection", test_attn_performer_projection);
     mmt_run("attn_relu2", test_attn_relu2);
     mmt_run("attn_gated", test_attn_gated);
+    mmt_run("attn_gated_strong_repro", test_attn_gated_strong_repro);
+    mmt_run("attn_gated_sweep", test_attn_gated_sweep);
+    mmt_run("attn_rowmat_sub", test_attn_rowmat_sub);
+    mmt_run("attn_softmax_saturated_repro", test_attn_softmax_saturated_repro);
+    mmt_run("attn_softmax_saturated_sweep", test_attn_softmax_saturated_sweep);
     mmt_run("attn_stream", test_attn_stream);
     mmt_run("attn_misuse", test_attn_misuse);
     mmt_run("attn_no_alloc", test_attn_no_alloc);

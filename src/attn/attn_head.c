@@ -19,7 +19,7 @@ size_t mmi_attn_head_ws_floats(const mmi_attn_head *a, int64_t n)
     int64_t k;
     switch (a->kind) {
     case MM_ATTN_SOFTMAX:
-    case MM_ATTN_SPARSE: k = mmi_sz_add(mmi_sz_of(mmi_attn_softmax_ws_floats(d, dv)), n); break;
+    case MM_ATTN_SPARSE: k = mmi_sz_of(mmi_attn_softmax_ws_floats(d, dv)); break;
     case MM_ATTN_LINEAR:
     case MM_ATTN_PERFORMER: /* kernel, FAVOR+ row buffers, then feature gradients of q and k */
         k = mmi_sz_add(mmi_sz_add(a->nf, d), mmi_sz_add(mmi_sz_mul(mmi_sz_mul(2, n), a->nf), 32));

@@ -1,11 +1,16 @@
 /* attn_gated.c — gated linear attention S_t = diag(a_t) S_{t-1} + k_t v_t^T, o_t = S_t^T q_t
- * (q scaled), computed chunkwise in parallel (spec B7.2): inside a chunk the log-gates are
- * summed from the chunk start (b_t), the inter-chunk term reads the state entering the chunk
- * and the intra-chunk term pairs q_t with k_s (s <= t) through exp(b_t - b_s) <= 1, so no
- * exponential can overflow however strong the gates. The backward recomputes the chunk-entry
- * states forward, then walks the chunks in reverse with the state gradient; the gate gradient
- * uses dB_t = q_t . dq_t - k_t . dk_t and a reverse cumulative sum (FLA's identity). */
+ * (q scaled), computed chunkwise in parallel (spec B7.2, GLA / flash-linear-attention form):
+ * inside a chunk the log-gates are summed from the chunk start (b_t, float64, gates clamped at
+ * GATE_FLOOR), the inter-chunk term reads the state entering the chunk and the intra-chunk
+ * term pairs q_t with k_s (s <= t) through exp(b_t - b_s) <= 1. A mild chunk (no channel
+ * decays below e^-20 across it) factors at its start and runs as GEMM tiles forward and
+ * backward; other chunks use sub-chunk references (FLA's secondary chunking) with row
+ * primitives and running products inside each sub-chunk, so nothing overflows however
+ * strong the gates. The backward recomputes the chunk-entry states forward, then walks the
+ * chunks in reverse with the state gradient; the gate gradient uses
+ * dB_t = q_t . dq_t - k_t . dk_t and a reverse cumulative sum (FLA's identity). */
 #include "mmi_attn_kernels.h"
+#include "../gemm/mmi_gemm.h"
 
 #include <math.h>
 #include <string.h>
@@ -17,27 +22,33 @@
 
 size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
 {
-    /* b (C x d), A and DV (C x C), qs (C x d), 4 vectors of d, state gradient, chunk states,
-     * then the scalar-gate fast path: transposed key and value chunks, A^T and DV^T. Checked:
-     * SIZE_MAX when it does not fit (the caller's reservation refuses that). */
+    /* b (C x d doubles), A and DV (C x C), qs (C x d), 4 vectors of d, state gradient, chunk
+     * states, transposed key and value chunks, A^T and DV^T, ke (C x d), qe (SUB x d), ex (d),
+     * ag (C x d), tr (d x dv). Checked: SIZE_MAX when it does not fit (the caller's reservation
+     * refuses that). */
     const int64_t nch = chunk > 0 && n >= 0 ? n / chunk + (n % chunk != 0) : MMI_SIZE_BAD;
     const int64_t cd = mmi_sz_mul(chunk, d), cc = mmi_sz_mul(chunk, chunk);
-    int64_t k = mmi_sz_add(mmi_sz_mul(3, cd), mmi_sz_mul(4, cc));
-    k = mmi_sz_add(k, mmi_sz_add(mmi_sz_mul(4, d), mmi_sz_mul(d, dv)));
-    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(nch, 1), mmi_sz_mul(d, dv)));
+    const int64_t ddv = mmi_sz_mul(d, dv);
+    int64_t k = mmi_sz_add(mmi_sz_mul(5, cd), mmi_sz_mul(4, cc)); /* 2cd + cd + cd + cd */
+    k = mmi_sz_add(k, mmi_sz_add(mmi_sz_mul(5, d), mmi_sz_mul(2, ddv)));
+    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(nch, 1), ddv));
     k = mmi_sz_add(k, mmi_sz_add(mmi_sz_mul(chunk, mmi_sz_add(d, dv)), mmi_sz_mul(SUB, d)));
     return mmi_sz_to(mmi_sz_add(k, 128));
 }
 
 typedef struct gated_ws {
-    float *b, *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe;
+    double *b; /* cumulative log-gates from the chunk start */
+    /* ag: per-step factors e^{g_t} (strong chunks) or k e^{-b} (mild chunks); tr: a transposed
+     * d x dv state or state gradient */
+    float *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe, *ex, *ag, *tr;
 } gated_ws;
 
 static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float *ws)
 {
     gated_ws w;
-    w.b = ws;
-    w.a = w.b + chunk * d;
+    MMI_ASSERT(((uintptr_t)ws & 7) == 0); /* b is read as doubles */
+    w.b = (double *)ws;
+    w.a = ws + 2 * chunk * d;
     w.dvm = w.a + chunk * chunk;
     w.qs = w.dvm + chunk * chunk;
     w.e1 = w.qs + chunk * d;
@@ -51,31 +62,203 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     w.wt = w.at + chunk * chunk;
     w.ke = w.wt + chunk * chunk;
     w.qe = w.ke + chunk * d;
+    w.ex = w.qe + SUB * d;
+    w.ag = w.ex + d;
+    w.tr = w.ag + chunk * d;
     return w;
 }
 
-/* b[t][k] = sum_{u = c0..t} g_u[k] for the chunk's L steps (double sums). */
-static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int64_t d, float *b)
+/* A decay factor from a difference of cumulative log-gates. The difference is taken in float64
+ * (both terms can be large after a strong gate; their float32 roundings would put an error of
+ * |b| x 6e-8 into every factor) and is small or the factor negligible, so float32 exp after. */
+static float dexp(double x)
 {
-    for (int64_t k = 0; k < d; k++) {
-        double acc = 0.0;
-        for (int64_t t = 0; t < len; t++) {
-            if (gmode == 1) acc += g[0];
-            else if (gmode == 2) acc += g[c0 + t];
-            else if (gmode == 3) acc += g[(c0 + t) * d + k];
-            b[t * d + k] = (float)acc;
+    return expf((float)x);
+}
+
+/* out[c] = e^{a[c] - b[c]} (b NULL: e^{a[c]}) for c < n, the same rule vectorised: these
+ * factor rows are the elementwise part of the per-key gate path. */
+static void exp_diff(int64_t n, const double *restrict a, const double *restrict b,
+                     float *restrict out)
+{
+    int64_t c = 0;
+    if (b)
+        for (; c + 8 <= n; c += 8)
+            for (int j = 0; j < 8; j++) out[c + j] = (float)(a[c + j] - b[c + j]);
+    for (; c < n; c++) out[c] = (float)(b ? a[c] - b[c] : a[c]);
+    (void)mmi_attn_exp_sub(n, out, 0.0f, out);
+}
+
+/* y = a * b and y = alpha * a elementwise, in blocks of 8 on restrict pointers: the cost
+ * model of -O2 adds no alias checks or remainder loops, so only fixed-size blocks become
+ * vector code in this portable file. */
+static void mul_rows(int64_t n, const float *restrict a, const float *restrict b,
+                     float *restrict y)
+{
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int j = 0; j < 8; j++) y[c + j] = a[c + j] * b[c + j];
+    for (; c < n; c++) y[c] = a[c] * b[c];
+}
+
+static void scale_row(int64_t n, float alpha, const float *restrict a, float *restrict y)
+{
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int j = 0; j < 8; j++) y[c + j] = alpha * a[c + j];
+    for (; c < n; c++) y[c] = alpha * a[c];
+}
+
+/* Rows r of the d x n matrix m scaled by f[r] (in place). */
+static void scale_by_row(int64_t d, int64_t n, const float *restrict f, float *restrict m)
+{
+    for (int64_t r = 0; r < d; r++) {
+        float *row = m + r * n;
+        int64_t c = 0;
+        for (; c + 8 <= n; c += 8)
+            for (int j = 0; j < 8; j++) row[c + j] *= f[r];
+        for (; c < n; c++) row[c] *= f[r];
+    }
+}
+
+/* Log-gates below this floor decay by less than expf's smallest subnormal (e^-103.3) per step,
+ * so they are clamped to it: the factors they produce are 0 in float32 either way, and the
+ * chunk's cumulative sums stay below 1024 x 128 in magnitude, where float64 keeps every
+ * difference b_t - b_u exact to 1e-10 (an unclamped -3e38 would absorb the gates after it). */
+#define GATE_FLOOR (-128.0)
+
+static double clamp_gate(float x)
+{
+    return x > GATE_FLOOR ? (double)x : GATE_FLOOR;
+}
+
+/* bt = prev + clamped g, in blocks of 8 (see mul_rows). */
+static void cumsum_row(int64_t d, const double *restrict prev, const float *restrict g,
+                       double *restrict bt)
+{
+    int64_t k = 0;
+    for (; k + 8 <= d; k += 8)
+        for (int j = 0; j < 8; j++) {
+            const double x = g[k + j];
+            bt[k + j] = prev[k + j] + (x > GATE_FLOOR ? x : GATE_FLOOR);
+        }
+    for (; k < d; k++) bt[k] = prev[k] + clamp_gate(g[k]);
+}
+
+/* b[t][k] = sum_{u = c0..t} g_u[k] for the chunk's L steps (double sums, clamped gates). */
+static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int64_t d, double *b)
+{
+    for (int64_t t = 0; t < len; t++) {
+        const double *prev = t ? b + (t - 1) * d : NULL;
+        double *bt = b + t * d;
+        if (gmode == 3 && prev) {
+            cumsum_row(d, prev, g + (c0 + t) * d, bt);
+        } else if (gmode == 3) {
+            for (int64_t k = 0; k < d; k++) bt[k] = clamp_gate(g[(c0 + t) * d + k]);
+        } else {
+            const double x = gmode == 0 ? 0.0 : clamp_gate(gmode == 1 ? g[0] : g[c0 + t]);
+            for (int64_t k = 0; k < d; k++) bt[k] = (prev ? prev[k] : 0.0) + x;
         }
     }
 }
 
-/* A[t][s] = sum_k q_tk k_sk exp(b_tk - b_sk) for s <= t (scalar gates factor the exp out). */
-static float pair_weight(int gmode, int64_t d, const float *qt, const float *ks, const float *bt,
-                         const float *bs)
+/* C = op(A) B + beta C through the GEMM kernel on a shape that takes its unpacked path (no
+ * workspace: chunk tiles up to 64 at widths up to 64). */
+static void tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
-    if (gmode != 3) return (float)(mmi_attn_dot64(d, qt, ks) * exp((double)bt[0] - bs[0]));
-    double acc = 0.0;
-    for (int64_t k = 0; k < d; k++) acc += (double)qt[k] * ks[k] * exp((double)bt[k] - bs[k]);
-    return (float)acc;
+    MMI_ASSERT(!mmi_gemm_needs_ws(ta, 0, m, n, k, 1.0f, lda, ldb, ldc));
+    mmi_gemm(ta, 0, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
+}
+
+/* tile() when the shape allows; returns 0 when it would need packing space, and the caller
+ * uses its row primitives instead. */
+static int gemm_tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    if (mmi_gemm_needs_ws(ta, 0, m, n, k, 1.0f, lda, ldb, ldc)) return 0;
+    tile(ta, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    return 1;
+}
+
+/* Pairs inside a sub-chunk (u <= t, at most SUB - 1 steps apart) need the decay per key
+ * channel, f_c = e^{b_tc - b_uc}. It is carried as a running product of the chunk's per-step
+ * factors ag_t = e^{g_t} (f = 1 at t = u, f *= ag_t per step) instead of one exp per pair and
+ * channel: at most 15 roundings, a relative error below 1e-6, and underflow to 0 after a
+ * strong gate as the exp would. The loops below are written in blocks of 8 on restrict
+ * pointers so that -O2 (whose cost model adds no alias checks or remainder loops) still turns
+ * each block into vector code. */
+static void decay_step(int64_t d, const float *restrict ag, float *restrict f)
+{
+    int64_t c = 0;
+    for (; c + 8 <= d; c += 8)
+        for (int j = 0; j < 8; j++) f[c + j] *= ag[c + j];
+    for (; c < d; c++) f[c] *= ag[c];
+}
+
+/* y += x * a * b elementwise. */
+static void axpy3(int64_t d, float x, const float *restrict a, const float *restrict b,
+                  float *restrict y)
+{
+    int64_t c = 0;
+    for (; c + 8 <= d; c += 8)
+        for (int j = 0; j < 8; j++) y[c + j] += x * a[c + j] * b[c + j];
+    for (; c < d; c++) y[c] += x * a[c] * b[c];
+}
+
+/* Eight partial sums so the compiler can keep them in one vector register. */
+static float dot3(int64_t d, const float *x, const float *y, const float *z)
+{
+    float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}, sum = 0.0f;
+    int64_t c = 0;
+    for (; c + 8 <= d; c += 8)
+        for (int j = 0; j < 8; j++) acc[j] += x[c + j] * y[c + j] * z[c + j];
+    for (; c < d; c++) sum += x[c] * y[c] * z[c];
+    for (int j = 0; j < 8; j++) sum += acc[j];
+    return sum;
+}
+
+static void ones(int64_t d, float *f)
+{
+    for (int64_t c = 0; c < d; c++) f[c] = 1.0f;
+}
+
+/* A sub-chunk is mild when no key channel decays by more than e^-MILD across it. Its own pairs
+ * then factor like the pairs across sub-chunks, (q_t e^{b_t - b_n}) . (k_u e^{b_n - b_u}) with
+ * reference n = t0, the key factor at most e^MILD (no overflow) and each factor's exponent
+ * rounded to float32 with a relative error of at most MILD x 6e-8 = 1.2e-6, so they run through
+ * the row primitives; other sub-chunks keep the elementwise running products. */
+#define MILD 20.0
+
+static int sub_mild(const double *b, int64_t d, int64_t t0, int64_t t1)
+{
+    for (int64_t c = 0; c < d; c++)
+        if (b[t0 * d + c] - b[(t1 - 1) * d + c] > MILD) return 0;
+    return 1;
+}
+
+/* A whole mild chunk (every channel's e^{b_t} >= e^-MILD; then every sub-chunk is mild too)
+ * factors at the chunk start: A = tril((q~ e^{b}) (k e^{-b})^T), one tile product. Leaves
+ * q~ e^{b} in ke, k e^{-b} in kt (transposed) and ag (row-major) for the backward. */
+static int chunk_mild_prep(const mmi_attn_dims *s, const float *k, int64_t c0, int64_t len,
+                           gated_ws *w)
+{
+    const int64_t d = s->d, ch = s->chunk;
+    for (int64_t c = 0; c < d; c++)
+        if (-w->b[(len - 1) * d + c] > MILD) return 0;
+    for (int64_t t = 0; t < len; t++) {
+        exp_diff(d, w->b + t * d, NULL, w->ex);
+        mul_rows(d, w->qs + t * d, w->ex, w->ke + t * d);
+        for (int64_t c = 0; c < d; c++) w->ag[t * d + c] = k[(c0 + t) * d + c] / w->ex[c];
+    }
+    for (int64_t t = 0; t < len; t++)
+        for (int64_t c = 0; c < d; c++) w->kt[c * ch + t] = w->ag[t * d + c];
+    if (!gemm_tile(0, len, len, d, w->ke, d, w->kt, ch, 0.0f, w->a, ch))
+        for (int64_t t = 0; t < len; t++)
+            mmi_attn_rowmat(t + 1, d, w->ke + t * d, w->kt, ch, 1.0f, w->a + t * ch);
+    for (int64_t t = 0; t < len; t++) /* causal: pairs u > t are not part of A */
+        memset(w->a + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
+    return 1;
 }
 
 /* t[c * ch + u] = src[(c0 + u) * w + c]: a chunk transposed. */
@@ -88,53 +271,92 @@ static void chunk_t(const float *src, int64_t w, int64_t c0, int64_t len, int64_
 /* Scaled queries of the chunk and its intra-chunk weights A. Scalar gates factor the decay
  * out of the key sum: A = (q k^T) * exp(b_t - b_u), the product row by row on a transposed
  * key chunk; vector gates need the decay inside the sum (elementwise). */
-static void chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
-                       const float *k, int64_t c0, int64_t len, gated_ws *w)
+static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
+                      const float *k, int64_t c0, int64_t len, gated_ws *w)
 {
     const int64_t d = s->d, ch = s->chunk;
     gate_cumsum(gmode, g, c0, len, d, w->b);
     for (int64_t t = 0; t < len; t++)
-        for (int64_t c = 0; c < d; c++) w->qs[t * d + c] = s->scale * q[(c0 + t) * d + c];
+        scale_row(d, s->scale, q + (c0 + t) * d, w->qs + t * d);
+    if (chunk_mild_prep(s, k, c0, len, w)) return 1;
     if (gmode != 3) {
         chunk_t(k, d, c0, len, ch, w->kt);
         for (int64_t t = 0; t < len; t++) {
             float *row = w->a + t * ch;
             mmi_attn_rowmat(t + 1, d, w->qs + t * d, w->kt, ch, 1.0f, row);
             if (gmode != 0)
-                for (int64_t u = 0; u <= t; u++) row[u] *= expf(w->b[t * d] - w->b[u * d]);
+                for (int64_t u = 0; u <= t; u++) row[u] *= dexp(w->b[t * d] - w->b[u * d]);
         }
-        return;
+        return 0;
     }
+    for (int64_t t = 0; t < len; t++) /* per-step factors e^{g_t} (non-mild sub-chunks) */
+        exp_diff(d, w->b + t * d, t ? w->b + (t - 1) * d : NULL, w->ag + t * d);
     for (int64_t t0 = 0; t0 < len; t0 += SUB) {
         const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
-        const float *bn = w->b + t0 * d;
-        for (int64_t u = 0; u < t0; u++) /* earlier keys seen from reference n = t0 */
-            for (int64_t c = 0; c < d; c++)
-                w->kt[c * ch + u] = k[(c0 + u) * d + c] * expf(bn[c] - w->b[u * d + c]);
+        const double *bn = w->b + t0 * d;
+        const int mild = sub_mild(w->b, d, t0, t1);
+        for (int64_t u = 0; u < (mild ? t1 : t0); u++) { /* keys seen from reference n = t0 */
+            exp_diff(d, bn, w->b + u * d, w->ex);
+            for (int64_t c = 0; c < d; c++) w->kt[c * ch + u] = k[(c0 + u) * d + c] * w->ex[c];
+        }
         for (int64_t t = t0; t < t1; t++) {
-            for (int64_t c = 0; c < d; c++) w->e1[c] = w->qs[t * d + c] * expf(w->b[t * d + c] - bn[c]);
-            if (t0 > 0) mmi_attn_rowmat(t0, d, w->e1, w->kt, ch, 1.0f, w->a + t * ch);
-            for (int64_t u = t0; u <= t; u++) /* inside the sub-chunk: elementwise */
-                w->a[t * ch + u] = pair_weight(gmode, d, w->qs + t * d, k + (c0 + u) * d,
-                                               w->b + t * d, w->b + u * d);
+            exp_diff(d, w->b + t * d, bn, w->ex);
+            for (int64_t c = 0; c < d; c++) w->e1[c] = w->qs[t * d + c] * w->ex[c];
+            if (mild || t0 > 0)
+                mmi_attn_rowmat(mild ? t + 1 : t0, d, w->e1, w->kt, ch, 1.0f, w->a + t * ch);
+        }
+        if (mild) continue;
+        for (int64_t u = t0; u < t1; u++) { /* inside the sub-chunk: elementwise */
+            ones(d, w->ex);
+            for (int64_t t = u; t < t1; t++) {
+                if (t > u) decay_step(d, w->ag + t * d, w->ex);
+                w->a[t * ch + u] = dot3(d, w->qs + t * d, k + (c0 + u) * d, w->ex);
+            }
         }
     }
+    return 0;
 }
 
-/* S <- diag(exp(b_L)) S + sum_s (k_s * exp(b_L - b_s)) v_s^T. */
+/* S <- diag(exp(b_L)) S + sum_s (k_s * exp(b_L - b_s)) v_s^T, the sum as one K~^T V tile. */
 static void chunk_state_update(const mmi_attn_dims *s, const float *k, const float *v, int64_t c0,
-                               int64_t len, float *st, gated_ws *w)
+                               int64_t len, int mild, float *st, gated_ws *w)
 {
     const int64_t d = s->d, dv = s->dv;
-    const float *bl = w->b + (len - 1) * d;
-    for (int64_t c = 0; c < d; c++) {
-        const float f = expf(bl[c]);
-        for (int64_t e = 0; e < dv; e++) st[c * dv + e] *= f;
+    const double *bl = w->b + (len - 1) * d;
+    exp_diff(d, bl, NULL, w->ex);
+    scale_by_row(d, dv, w->ex, st);
+    for (int64_t u = 0; u < len && mild; u++) /* mild: e^{b_L - b_u} = e^{b_L} / E_u */
+        mul_rows(d, w->ag + u * d, w->ex, w->ke + u * d);
+    for (int64_t u = 0; u < len && !mild; u++) {
+        exp_diff(d, bl, w->b + u * d, w->e2);
+        for (int64_t c = 0; c < d; c++) w->ke[u * d + c] = k[(c0 + u) * d + c] * w->e2[c];
     }
-    for (int64_t u = 0; u < len; u++) {
-        for (int64_t c = 0; c < d; c++)
-            w->e1[c] = k[(c0 + u) * d + c] * expf(bl[c] - w->b[u * d + c]);
-        mmi_attn_state_step(d, dv, w->e1, v + (c0 + u) * dv, st, dv, NULL, NULL, NULL, NULL);
+    if (gemm_tile(1, d, dv, len, w->ke, d, v + c0 * dv, dv, 1.0f, st, dv)) return;
+    for (int64_t u = 0; u < len; u++)
+        mmi_attn_state_step(d, dv, w->ke + u * d, v + (c0 + u) * dv, st, dv, NULL, NULL, NULL,
+                            NULL);
+}
+
+/* One chunk's outputs: o = (q~ e^{b}) S + A V with A lower triangular (its upper part zeroed
+ * so the product can run as a full tile). */
+static void chunk_out(const mmi_attn_dims *s, const float *v, int64_t c0, int64_t len,
+                      int mild, const float *st, float *o, gated_ws *w)
+{
+    const int64_t d = s->d, dv = s->dv, ch = s->chunk;
+    float *oc = o + c0 * dv;
+    for (int64_t t = 0; t < len && !mild; t++) { /* mild: chunk_mild_prep left q~ E in ke */
+        exp_diff(d, w->b + t * d, NULL, w->ex);
+        mul_rows(d, w->qs + t * d, w->ex, w->ke + t * d);
+        memset(w->a + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
+    }
+    if (gemm_tile(0, len, dv, d, w->ke, d, st, dv, 0.0f, oc, dv) &&
+        gemm_tile(0, len, dv, len, w->a, ch, v + c0 * dv, dv, 1.0f, oc, dv))
+        return;
+    for (int64_t t = 0; t < len; t++) {
+        float *ot = oc + t * dv;
+        memset(ot, 0, sizeof(float) * (size_t)dv);
+        mmi_attn_state_step(d, dv, NULL, NULL, (float *)st, dv, NULL, NULL, w->ke + t * d, ot);
+        mmi_attn_matrow_acc(t + 1, dv, w->a + t * ch, v + c0 * dv, dv, ot);
     }
 }
 
@@ -147,15 +369,9 @@ void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const
     memset(st, 0, sizeof(float) * (size_t)(d * dv));
     for (int64_t c0 = 0; c0 < s->n; c0 += ch) {
         const int64_t len = s->n - c0 < ch ? s->n - c0 : ch;
-        chunk_prep(s, gmode, g, q, k, c0, len, &w);
-        for (int64_t t = 0; t < len; t++) {
-            float *ot = o + (c0 + t) * dv;
-            for (int64_t c = 0; c < d; c++) w.e1[c] = w.qs[t * d + c] * expf(w.b[t * d + c]);
-            memset(ot, 0, sizeof(float) * (size_t)dv);
-            mmi_attn_state_step(d, dv, NULL, NULL, st, dv, NULL, NULL, w.e1, ot);
-            mmi_attn_matrow_acc(t + 1, dv, w.a + t * ch, v + c0 * dv, dv, ot);
-        }
-        chunk_state_update(s, k, v, c0, len, st, &w);
+        const int mild = chunk_prep(s, gmode, g, q, k, c0, len, &w);
+        chunk_out(s, v, c0, len, mild, st, o, &w);
+        chunk_state_update(s, k, v, c0, len, mild, st, &w);
     }
 }
 
@@ -164,13 +380,15 @@ static void chunk_ds(const mmi_attn_dims *s, const float *dout, int64_t c0, int6
                      gated_ws *w)
 {
     const int64_t d = s->d, dvw = s->dv;
-    const float *bl = w->b + (len - 1) * d;
+    const double *bl = w->b + (len - 1) * d;
+    exp_diff(d, bl, NULL, w->ex);
     for (int64_t c = 0; c < d; c++) {
-        const float f = expf(bl[c]);
+        const float f = w->ex[c];
         for (int64_t e = 0; e < dvw; e++) w->ds[c * dvw + e] *= f;
     }
     for (int64_t t = 0; t < len; t++) {
-        for (int64_t c = 0; c < d; c++) w->e2[c] = w->qs[t * d + c] * expf(w->b[t * d + c]);
+        exp_diff(d, w->b + t * d, NULL, w->ex);
+        for (int64_t c = 0; c < d; c++) w->e2[c] = w->qs[t * d + c] * w->ex[c];
         mmi_attn_state_step(d, dvw, w->e2, dout + (c0 + t) * dvw, w->ds, dvw, NULL, NULL, NULL,
                             NULL);
     }
@@ -184,13 +402,13 @@ static void chunk_bwd_scalar(const mmi_attn_dims *s, int gmode, const float *k, 
                              float *dq, float *dk, float *dv, gated_ws *w)
 {
     const int64_t d = s->d, dvw = s->dv, ch = s->chunk;
-    const float bl = w->b[(len - 1) * d];
+    const double bl = w->b[(len - 1) * d];
     chunk_t(v, dvw, c0, len, ch, w->vt);
     for (int64_t t = 0; t < len; t++) { /* W[t][u] = (do_t . v_u) exp(b_t - b_u) */
         float *row = w->dvm + t * ch;
         mmi_attn_rowmat(t + 1, dvw, dout + (c0 + t) * dvw, w->vt, ch, 1.0f, row);
         if (gmode != 0)
-            for (int64_t u = 0; u <= t; u++) row[u] *= expf(w->b[t * d] - w->b[u * d]);
+            for (int64_t u = 0; u <= t; u++) row[u] *= dexp(w->b[t * d] - w->b[u * d]);
         for (int64_t u = 0; u <= t; u++) {
             w->at[u * ch + t] = w->a[t * ch + u];
             w->wt[u * ch + t] = row[u];
@@ -198,7 +416,7 @@ static void chunk_bwd_scalar(const mmi_attn_dims *s, int gmode, const float *k, 
     }
     for (int64_t u = 0; u < len; u++) { /* keys */
         float *gv = dv + (c0 + u) * dvw, *gk = dk + (c0 + u) * d;
-        const float f = expf(bl - w->b[u * d]);
+        const float f = dexp(bl - w->b[u * d]);
         memset(gv, 0, sizeof(float) * (size_t)dvw);
         mmi_attn_matrow_acc(len - u, dvw, w->at + u * ch + u, dout + (c0 + u) * dvw, dvw, gv);
         for (int64_t c = 0; c < d; c++) w->e1[c] = k[(c0 + u) * d + c] * f;
@@ -208,7 +426,7 @@ static void chunk_bwd_scalar(const mmi_attn_dims *s, int gmode, const float *k, 
     }
     for (int64_t t = 0; t < len; t++) { /* queries (w.r.t. the scaled q) */
         float *gq = dq + (c0 + t) * d;
-        const float f = expf(w->b[t * d]);
+        const float f = dexp(w->b[t * d]);
         mmi_attn_state_step(d, dvw, NULL, NULL, (float *)st0, dvw, dout + (c0 + t) * dvw, w->tmp,
                             NULL, NULL);
         for (int64_t c = 0; c < d; c++) gq[c] = w->tmp[c] * f;
@@ -226,22 +444,35 @@ static void vector_dk(const mmi_attn_dims *s, const float *k, int64_t c0, int64_
     (void)k;
     for (int64_t t0 = 0; t0 < len; t0 += SUB) {
         const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
-        const float *bn = w->b + t0 * d;
-        for (int64_t t = t0; t < t1; t++)
-            for (int64_t c = 0; c < d; c++)
-                w->qe[(t - t0) * d + c] = w->qs[t * d + c] * expf(w->b[t * d + c] - bn[c]);
+        const double *bn = w->b + t0 * d;
+        for (int64_t t = t0; t < t1; t++) {
+            exp_diff(d, w->b + t * d, bn, w->ex);
+            for (int64_t c = 0; c < d; c++) w->qe[(t - t0) * d + c] = w->qs[t * d + c] * w->ex[c];
+        }
         for (int64_t u = 0; u < t0; u++) {
             float *gk = dk + (c0 + u) * d;
             memset(w->e2, 0, sizeof(float) * (size_t)d);
             mmi_attn_matrow_acc(t1 - t0, d, w->at + u * ch + t0, w->qe, d, w->e2);
-            for (int64_t c = 0; c < d; c++) gk[c] += w->e2[c] * expf(bn[c] - w->b[u * d + c]);
+            exp_diff(d, bn, w->b + u * d, w->ex);
+            for (int64_t c = 0; c < d; c++) gk[c] += w->e2[c] * w->ex[c];
+        }
+        if (sub_mild(w->b, d, t0, t1)) {
+            for (int64_t u = t0; u < t1; u++) { /* factored pairs inside the sub-chunk */
+                float *gk = dk + (c0 + u) * d;
+                memset(w->e2, 0, sizeof(float) * (size_t)d);
+                mmi_attn_matrow_acc(t1 - u, d, w->at + u * ch + u, w->qe + (u - t0) * d, d, w->e2);
+                exp_diff(d, bn, w->b + u * d, w->ex);
+                for (int64_t c = 0; c < d; c++) gk[c] += w->e2[c] * w->ex[c];
+            }
+            continue;
         }
         for (int64_t u = t0; u < t1; u++) {
             float *gk = dk + (c0 + u) * d;
+            ones(d, w->ex);
             for (int64_t t = u; t < t1; t++) {
                 const float x = w->dvm[t * ch + u];
-                for (int64_t c = 0; c < d; c++)
-                    gk[c] += x * w->qs[t * d + c] * expf(w->b[t * d + c] - w->b[u * d + c]);
+                if (t > u) decay_step(d, w->ag + t * d, w->ex);
+                axpy3(d, x, w->qs + t * d, w->ex, gk);
             }
         }
     }
@@ -254,23 +485,30 @@ static void vector_dq(const mmi_attn_dims *s, const float *k, const float *dout,
     const int64_t d = s->d, dvw = s->dv, ch = s->chunk;
     for (int64_t t0 = 0; t0 < len; t0 += SUB) {
         const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
-        const float *bn = w->b + t0 * d;
-        for (int64_t u = 0; u < t0; u++)
-            for (int64_t c = 0; c < d; c++)
-                w->ke[u * d + c] = k[(c0 + u) * d + c] * expf(bn[c] - w->b[u * d + c]);
+        const double *bn = w->b + t0 * d;
+        const int mild = sub_mild(w->b, d, t0, t1);
+        for (int64_t u = 0; u < (mild ? t1 : t0); u++) {
+            exp_diff(d, bn, w->b + u * d, w->ex);
+            for (int64_t c = 0; c < d; c++) w->ke[u * d + c] = k[(c0 + u) * d + c] * w->ex[c];
+        }
         for (int64_t t = t0; t < t1; t++) {
             float *gq = dq + (c0 + t) * d;
-            const float *bt = w->b + t * d;
+            const double *bt = w->b + t * d;
             mmi_attn_state_step(d, dvw, NULL, NULL, (float *)st0, dvw, dout + (c0 + t) * dvw,
                                 w->tmp, NULL, NULL);
             memset(w->e2, 0, sizeof(float) * (size_t)d);
-            if (t0 > 0) mmi_attn_matrow_acc(t0, d, w->dvm + t * ch, w->ke, d, w->e2);
-            for (int64_t c = 0; c < d; c++)
-                gq[c] = w->tmp[c] * expf(bt[c]) + w->e2[c] * expf(bt[c] - bn[c]);
-            for (int64_t u = t0; u <= t; u++) {
+            if (mild || t0 > 0)
+                mmi_attn_matrow_acc(mild ? t + 1 : t0, d, w->dvm + t * ch, w->ke, d, w->e2);
+            exp_diff(d, bt, NULL, w->ex);
+            for (int64_t c = 0; c < d; c++) gq[c] = w->tmp[c] * w->ex[c];
+            exp_diff(d, bt, bn, w->ex);
+            for (int64_t c = 0; c < d; c++) gq[c] += w->e2[c] * w->ex[c];
+            if (mild) continue;
+            ones(d, w->ex);
+            for (int64_t u = t; u >= t0; u--) { /* f = e^{b_t - b_u}, walking u down */
                 const float x = w->dvm[t * ch + u];
-                for (int64_t c = 0; c < d; c++)
-                    gq[c] += x * k[(c0 + u) * d + c] * expf(bt[c] - w->b[u * d + c]);
+                if (u < t) decay_step(d, w->ag + (u + 1) * d, w->ex);
+                axpy3(d, x, k + (c0 + u) * d, w->ex, gq);
             }
         }
     }
@@ -282,7 +520,7 @@ static void chunk_bwd_vector(const mmi_attn_dims *s, const float *k, const float
                              float *dq, float *dk, float *dv, gated_ws *w)
 {
     const int64_t d = s->d, dvw = s->dv, ch = s->chunk;
-    const float *bl = w->b + (len - 1) * d;
+    const double *bl = w->b + (len - 1) * d;
     chunk_t(v, dvw, c0, len, ch, w->vt);
     for (int64_t t = 0; t < len; t++) { /* DV[t][u] = do_t . v_u, DV^T in at, A^T in wt */
         mmi_attn_rowmat(t + 1, dvw, dout + (c0 + t) * dvw, w->vt, ch, 1.0f, w->dvm + t * ch);
@@ -293,16 +531,73 @@ static void chunk_bwd_vector(const mmi_attn_dims *s, const float *k, const float
     }
     for (int64_t u = 0; u < len; u++) { /* dv_u and the state term of dk_u */
         float *gv = dv + (c0 + u) * dvw, *gk = dk + (c0 + u) * d;
-        const float *bu = w->b + u * d;
+        const double *bu = w->b + u * d;
         memset(gv, 0, sizeof(float) * (size_t)dvw);
         mmi_attn_matrow_acc(len - u, dvw, w->wt + u * ch + u, dout + (c0 + u) * dvw, dvw, gv);
-        for (int64_t c = 0; c < d; c++) w->e1[c] = k[(c0 + u) * d + c] * expf(bl[c] - bu[c]);
+        exp_diff(d, bl, bu, w->ex);
+        for (int64_t c = 0; c < d; c++) w->e1[c] = k[(c0 + u) * d + c] * w->ex[c];
         mmi_attn_state_step(d, dvw, NULL, NULL, w->ds, dvw, v + (c0 + u) * dvw, w->tmp, w->e1, gv);
-        for (int64_t c = 0; c < d; c++) gk[c] = w->tmp[c] * expf(bl[c] - bu[c]);
+        for (int64_t c = 0; c < d; c++) gk[c] = w->tmp[c] * w->ex[c];
     }
     vector_dk(s, k, c0, len, dk, w);
     vector_dq(s, k, dout, c0, len, st0, dq, w);
     chunk_ds(s, dout, c0, len, w);
+}
+
+/* 1 if every tile product of chunk_bwd_mild takes the GEMM's unpacked path. */
+static int mild_bwd_fits(int64_t d, int64_t dv, int64_t len)
+{
+    const int64_t shapes[8][4] = {{0, len, len, dv}, {1, len, dv, len}, {0, len, dv, d},
+                                  {1, len, d, len},  {0, len, d, dv},   {0, len, d, len},
+                                  {1, d, dv, len},   {0, len, len, d}};
+    for (int i = 0; i < 8; i++)
+        if (mmi_gemm_needs_ws((int)shapes[i][0], 0, shapes[i][1], shapes[i][2], shapes[i][3],
+                              1.0f, d + dv + len, d + dv + len, d + dv + len))
+            return 0;
+    return 1;
+}
+
+/* d x w matrix m (row-major) into t (w x d). */
+static void transpose(int64_t d, int64_t wd, const float *m, float *t)
+{
+    for (int64_t r = 0; r < d; r++)
+        for (int64_t c = 0; c < wd; c++) t[c * d + r] = m[r * wd + c];
+}
+
+/* A mild chunk's gradients as tile products (E = e^{b}, Qe = q~ E in ke, Kh = k / E in ag,
+ * dA = tril(dO V^T), dS1 = the state gradient after the chunk, in ds):
+ *   dV = A^T dO + Kh (e^{b_L} dS1)        dq~ = E (dO S0^T + dA Kh)
+ *   dk = (dA^T Qe + V (e^{b_L} dS1)^T) / E    dS0 = e^{b_L} dS1 + Qe^T dO
+ * Every E / E' that these products form pairs a later query with an earlier key (<= 1) or
+ * stays within e^MILD, so float32 keeps them to the precision the forward has. */
+static void chunk_bwd_mild(const mmi_attn_dims *s, const float *v, const float *dout,
+                           int64_t c0, int64_t len, const float *st0, float *dq, float *dk,
+                           float *dv, gated_ws *w)
+{
+    const int64_t d = s->d, dvw = s->dv, ch = s->chunk;
+    const float *doc = dout + c0 * dvw, *vc = v + c0 * dvw;
+    float *dqc = dq + c0 * d, *dkc = dk + c0 * d, *dvc = dv + c0 * dvw;
+    chunk_t(v, dvw, c0, len, ch, w->vt);
+    tile(0, len, len, dvw, doc, dvw, w->vt, ch, 0.0f, w->dvm, ch);
+    for (int64_t t = 0; t < len; t++)
+        memset(w->dvm + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
+    exp_diff(d, w->b + (len - 1) * d, NULL, w->ex);
+    scale_by_row(d, dvw, w->ex, w->ds);
+    tile(1, len, dvw, len, w->a, ch, doc, dvw, 0.0f, dvc, dvw);
+    tile(0, len, dvw, d, w->ag, d, w->ds, dvw, 1.0f, dvc, dvw);
+    transpose(d, dvw, w->ds, w->tr);
+    tile(1, len, d, len, w->dvm, ch, w->ke, d, 0.0f, dkc, d);
+    tile(0, len, d, dvw, vc, dvw, w->tr, d, 1.0f, dkc, d);
+    transpose(d, dvw, st0, w->tr);
+    tile(0, len, d, dvw, doc, dvw, w->tr, d, 0.0f, dqc, d);
+    tile(0, len, d, len, w->dvm, ch, w->ag, d, 1.0f, dqc, d);
+    for (int64_t t = 0; t < len; t++) {
+        exp_diff(d, w->b + t * d, NULL, w->ex);
+        mul_rows(d, dqc + t * d, w->ex, w->e1);
+        memcpy(dqc + t * d, w->e1, sizeof(float) * (size_t)d);
+        for (int64_t c = 0; c < d; c++) dkc[t * d + c] /= w->ex[c];
+    }
+    tile(1, d, dvw, len, w->ke, d, doc, dvw, 1.0f, w->ds, dvw);
 }
 
 /* Gradients of one chunk given the entry state st0 and the state gradient ds (updated in place
@@ -311,26 +606,30 @@ static void chunk_bwd(const mmi_attn_dims *s, int gmode, const float *g, const f
                       const float *k, const float *v, const float *dout, int64_t c0, int64_t len,
                       const float *st0, float *dq, float *dk, float *dv, gated_ws *w)
 {
-    chunk_prep(s, gmode, g, q, k, c0, len, w);
+    if (chunk_prep(s, gmode, g, q, k, c0, len, w) && mild_bwd_fits(s->d, s->dv, len)) {
+        chunk_bwd_mild(s, v, dout, c0, len, st0, dq, dk, dv, w);
+        return;
+    }
     if (gmode != 3) chunk_bwd_scalar(s, gmode, k, v, dout, c0, len, st0, dq, dk, dv, w);
     else chunk_bwd_vector(s, k, v, dout, c0, len, st0, dq, dk, dv, w);
 }
 
 /* dg from dB_t = qs_t . dqs_t - k_t . dk_t, reverse-cumulated over the whole sequence. */
 static void gate_grad(const mmi_attn_dims *s, int gmode, const float *q, const float *k,
-                      const float *dq, const float *dk, float *dg)
+                      const float *dq, const float *dk, float *dg, double *acc)
 {
     const int64_t d = s->d, nk = gmode == 3 ? d : 1;
-    for (int64_t c = 0; c < nk; c++) {
-        double acc = 0.0;
-        for (int64_t t = s->n - 1; t >= 0; t--) {
-            double db = 0.0;
-            for (int64_t e = (gmode == 3 ? c : 0); e < (gmode == 3 ? c + 1 : d); e++)
-                db += (double)s->scale * q[t * d + e] * dq[t * d + e] -
-                      (double)k[t * d + e] * dk[t * d + e];
-            acc += db;
-            dg[t * nk + c] = (float)acc;
+    for (int64_t c = 0; c < nk; c++) acc[c] = 0.0;
+    for (int64_t t = s->n - 1; t >= 0; t--) { /* row by row: acc holds one sum per gate */
+        const float *qt = q + t * d, *gq = dq + t * d, *kt = k + t * d, *gk = dk + t * d;
+        double db = 0.0;
+        for (int64_t e = 0; e < d; e++) {
+            const double x = (double)s->scale * qt[e] * gq[e] - (double)kt[e] * gk[e];
+            if (gmode == 3) acc[e] += x;
+            else db += x;
         }
+        if (gmode != 3) acc[0] += db;
+        for (int64_t c = 0; c < nk; c++) dg[t * nk + c] = (float)acc[c];
     }
 }
 
@@ -345,7 +644,7 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
         float *nxt = w.states + (c + 1) * d * dvw;
         memcpy(nxt, w.states + c * d * dvw, sizeof(float) * (size_t)(d * dvw));
         gate_cumsum(gmode, g, c * ch, ch, d, w.b);
-        chunk_state_update(s, k, v, c * ch, ch, nxt, &w);
+        chunk_state_update(s, k, v, c * ch, ch, 0, nxt, &w);
     }
     memset(w.ds, 0, sizeof(float) * (size_t)(d * dvw));
     for (int64_t c = nch - 1; c >= 0; c--) {
@@ -354,7 +653,7 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
                   &w);
     }
     /* dq above is w.r.t. the scaled queries: q_s . dq_s = q . dq for the gate identity */
-    if (dg && (gmode == 2 || gmode == 3)) gate_grad(s, gmode, q, k, dq, dk, dg);
+    if (dg && (gmode == 2 || gmode == 3)) gate_grad(s, gmode, q, k, dq, dk, dg, w.b);
     for (int64_t i = 0; i < s->n * d; i++) dq[i] *= s->scale;
 }
 

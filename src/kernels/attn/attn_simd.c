@@ -8,6 +8,8 @@
 /* AVX2 bodies (attn_simd_avx2.c); each returns 0 when the build has no AVX2 path. */
 int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                          float alpha, float *y);
+int mmi_attn_rowmat_sub_avx2(int64_t n_out, int64_t k, const float *x, const float *mt,
+                             int64_t ld, const float *o, float alpha, float *y);
 int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat,
                              int64_t ld, float *y);
 int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
@@ -23,6 +25,19 @@ void mmi_attn_rowmat(int64_t n_out, int64_t k, const float *x, const float *mt, 
     for (int64_t c = 0; c < k; c++) {
         const float xc = x[c], *row = mt + c * ld;
         for (int64_t j = 0; j < n_out; j++) y[j] += xc * row[j];
+    }
+    for (int64_t j = 0; j < n_out; j++) y[j] *= alpha;
+}
+
+void mmi_attn_rowmat_sub(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                         const float *o, float alpha, float *y)
+{
+    if (mmi_cpu_has_avx2_fma() && mmi_attn_rowmat_sub_avx2(n_out, k, x, mt, ld, o, alpha, y))
+        return;
+    for (int64_t j = 0; j < n_out; j++) y[j] = 0.0f;
+    for (int64_t c = 0; c < k; c++) {
+        const float xc = x[c], oc = o[c], *row = mt + c * ld;
+        for (int64_t j = 0; j < n_out; j++) y[j] += xc * (row[j] - oc);
     }
     for (int64_t j = 0; j < n_out; j++) y[j] *= alpha;
 }

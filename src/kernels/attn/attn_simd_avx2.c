@@ -12,6 +12,8 @@
 
 int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                          float alpha, float *y);
+int mmi_attn_rowmat_sub_avx2(int64_t n_out, int64_t k, const float *x, const float *mt,
+                             int64_t ld, const float *o, float alpha, float *y);
 int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat,
                              int64_t ld, float *y);
 int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
@@ -71,6 +73,49 @@ int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *
     for (; j < n_out; j++) {
         float acc = 0.0f;
         for (int64_t c = 0; c < k; c++) acc += x[c] * mt[c * ld + j];
+        y[j] = acc * alpha;
+    }
+    return 1;
+}
+
+/* ---- y = alpha * x^T (Mt - o 1^T): rowmat with o[c] subtracted from row c first ---------- */
+AI void rowmat_sub_blk(int W, int64_t k, const float *x, const float *mt, int64_t ld,
+                       const float *o, float alpha, float *y)
+{
+    __m256 acc[4], acd[4];
+#pragma GCC unroll 4
+    for (int u = 0; u < W; u++) acc[u] = acd[u] = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 1 < k; c += 2) {
+        __m256 x0 = _mm256_broadcast_ss(x + c), x1 = _mm256_broadcast_ss(x + c + 1);
+        __m256 o0 = _mm256_broadcast_ss(o + c), o1 = _mm256_broadcast_ss(o + c + 1);
+        const float *r0 = mt + c * ld, *r1 = r0 + ld;
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++) {
+            acc[u] = _mm256_fmadd_ps(x0, _mm256_sub_ps(_mm256_loadu_ps(r0 + 8 * u), o0), acc[u]);
+            acd[u] = _mm256_fmadd_ps(x1, _mm256_sub_ps(_mm256_loadu_ps(r1 + 8 * u), o1), acd[u]);
+        }
+    }
+    if (c < k) {
+        __m256 x0 = _mm256_broadcast_ss(x + c), o0 = _mm256_broadcast_ss(o + c);
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++)
+            acc[u] = _mm256_fmadd_ps(x0, _mm256_sub_ps(_mm256_loadu_ps(mt + c * ld + 8 * u), o0), acc[u]);
+    }
+#pragma GCC unroll 4
+    for (int u = 0; u < W; u++)
+        _mm256_storeu_ps(y + 8 * u, _mm256_mul_ps(_mm256_add_ps(acc[u], acd[u]), _mm256_set1_ps(alpha)));
+}
+
+int mmi_attn_rowmat_sub_avx2(int64_t n_out, int64_t k, const float *x, const float *mt,
+                             int64_t ld, const float *o, float alpha, float *y)
+{
+    int64_t j = 0;
+    for (; j + 32 <= n_out; j += 32) rowmat_sub_blk(4, k, x, mt + j, ld, o, alpha, y + j);
+    for (; j + 8 <= n_out; j += 8) rowmat_sub_blk(1, k, x, mt + j, ld, o, alpha, y + j);
+    for (; j < n_out; j++) {
+        float acc = 0.0f;
+        for (int64_t c = 0; c < k; c++) acc += x[c] * (mt[c * ld + j] - o[c]);
         y[j] = acc * alpha;
     }
     return 1;

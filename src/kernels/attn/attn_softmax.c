@@ -134,10 +134,13 @@ static void row_range(const mmi_attn_dims *s, int64_t j0, int64_t j1, int64_t *l
 
 /* Probabilities P and score gradients dS = P (dP - D) * scale of rows [i0, i0 + br) against
  * keys [j0, j0 + bc), written transposed (pt, dst: [BC][BR]) for the dK, dV updates and dS
- * row-major (ds: [BR][BC]) for dQ. Rows that see no key give zeros. */
+ * row-major (ds: [BR][BC]) for dQ. Rows that see no key give zeros. dP_j - D with
+ * D = dO . O is formed as dO . (v_j - O) in one pass: in a saturated row O equals v_j, so the
+ * difference is exactly 0 instead of the rounding gap between two separately rounded dots,
+ * which the scale (up to 1e6) would multiply into dQ and dK. */
 static void bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0, int64_t bc,
                      const float *q, const float *kt, const float *vt, const float *lse,
-                     const float *dout, const float *dd, float *sr, float *dp, float *ds,
+                     const float *dout, const float *o, float *sr, float *dp, float *ds,
                      float *pt, float *dst)
 {
     const int64_t d = s->d, w = s->dv;
@@ -152,9 +155,9 @@ static void bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0,
         mmi_attn_rowmat(bc, d, q + i * d, kt, BC, s->scale, sr);
         mask_row(s, i, j0, bc, sr);
         (void)mmi_attn_exp_sub(bc, sr, lse[i], sr); /* sr now holds P */
-        mmi_attn_rowmat(bc, w, dout + i * w, vt, BC, 1.0f, dp);
+        mmi_attn_rowmat_sub(bc, w, dout + i * w, vt, BC, o + i * w, 1.0f, dp);
         for (int64_t j = 0; j < bc; j++) {
-            dsr[j] = sr[j] * (dp[j] - dd[i]) * s->scale;
+            dsr[j] = sr[j] * dp[j] * s->scale;
             pt[j * BR + r] = sr[j];
             dst[j * BR + r] = dsr[j];
         }
@@ -166,11 +169,9 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
                           float *dq, float *dk, float *dv, float *ws)
 {
     const int64_t d = s->d, w = s->dv;
-    /* ws: pt, dst (BC x BR each; in the m, l slots and beyond), kt, vt, sr, dp, ds, dd */
+    /* ws: kt, vt, sr, dp, then the tiles ds, pt, dst (BR x BC each) */
     float *kt = ws + 4 * BR, *vt = kt + d * BC, *sr = vt + w * BC, *dp = sr + BC;
-    float *ds = dp + BC, *pt = ds + BR * BC, *dst = pt + BR * BC, *dd = dst + BR * BC;
-    for (int64_t i = 0; i < s->n; i++)
-        dd[i] = (float)mmi_attn_dot64(w, dout + i * w, o + i * w);
+    float *ds = dp + BC, *pt = ds + BR * BC, *dst = pt + BR * BC;
     memset(dq, 0, sizeof(float) * (size_t)(s->n * d));
     for (int64_t j0 = 0; j0 < s->m; j0 += BC) {
         const int64_t bc = s->m - j0 < BC ? s->m - j0 : BC;
@@ -184,7 +185,7 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
         transpose_block(v, w, j0, bc, vt);
         for (int64_t i0 = lo; i0 < hi; i0 += BR) {
             const int64_t br = hi - i0 < BR ? hi - i0 : BR;
-            bwd_tile(s, i0, br, j0, bc, q, kt, vt, lse, dout, dd, sr, dp, ds, pt, dst);
+            bwd_tile(s, i0, br, j0, bc, q, kt, vt, lse, dout, o, sr, dp, ds, pt, dst);
             /* dQ_r += dS_r K_J; dV_j += P_j^T dO_I and dK_j += dS_j^T Q_I: each key row of
              * the block is accumulated in registers over the br query rows, stored once */
             for (int64_t r = 0; r < br; r++)

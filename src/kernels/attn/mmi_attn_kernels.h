@@ -25,6 +25,11 @@ typedef struct mmi_attn_dims {
 /* y[j] = alpha * sum_c x[c] * mt[c * ld + j] for j < n_out (x has k entries). */
 void mmi_attn_rowmat(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                      float alpha, float *y);
+/* y[j] = alpha * sum_c x[c] * (mt[c * ld + j] - o[c]): rowmat with o subtracted from each
+ * row before the products, so a column equal to o gives exactly 0 (softmax backward's
+ * dP - D in a saturated row). */
+void mmi_attn_rowmat_sub(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                         const float *o, float alpha, float *y);
 /* y[:n] += sum_r p[r] * mat[r * ld + :n] for r < rows. */
 void mmi_attn_matrow_acc(int64_t rows, int64_t n, const float *p, const float *mat, int64_t ld,
                          float *y);
@@ -49,7 +54,7 @@ size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv);
 void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k,
                           const float *v, float *o, float *lse, float *ws);
 /* Backward from the saved o and lse: writes dq [n, d], dk [m, d], dv [m, dv] (all three
- * required). ws: mmi_attn_softmax_ws_floats(d, dv) + n floats. */
+ * required). ws: mmi_attn_softmax_ws_floats(d, dv) floats. */
 void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k,
                           const float *v, const float *o, const float *lse, const float *dout,
                           float *dq, float *dk, float *dv, float *ws);
