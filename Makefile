@@ -5,7 +5,9 @@
 #   make WITH_OPENBLAS=1      GEMM through OpenBLAS (libopenblas-dev)
 #   make check                all tests; ends with "N passed, N failed"
 #   make demo                 the main example
-#   make bench                benchmark table (median times, peers side by side)
+#   make bench                benchmark tables (median CPU times, peers side by side)
+#   make bench-report         one bench run written into docs/BENCHMARKS.md
+#   make bench-ggml GGML_DIR=  libmm against ggml's operators (a ggml source + build of yours)
 #   make check-asan | check-valgrind | symbols-check | abi-check | abi-dump | install-check
 #   make install | uninstall  (PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR)
 
@@ -60,10 +62,11 @@ SHARED  := lib/libmm.so.$(VER)
 SONAME  := libmm.so.$(ABI)
 
 TEST_SRCS  := $(wildcard tests/test_*.c) tests/runner.c
-BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c)
+BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c) bench/peak.c
 
 .PHONY: all lib static shared check demo bench check-asan check-valgrind symbols-check \
-        abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch
+        abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch \
+        bench-report
 
 all: $(STATIC) $(SHARED) pkgconfig/libmm.pc
 
@@ -231,6 +234,14 @@ build/bench/bench: $(BENCH_SRCS) $(wildcard bench/*.h) $(OBJS) $(HDRS)
 
 bench: build/bench/bench
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 build/bench/bench $(BENCH_ARGS)
+
+# One full run (about 10 minutes on 2 cores) whose tables replace the generated region of
+# docs/BENCHMARKS.md. Installs nothing: without torch or jemalloc the run says which columns
+# are n/a and why.
+bench-report: build/bench/bench
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 build/bench/bench | tee build/bench/report.md
+	python3 tools/bench_report.py build/bench/report.md docs/BENCHMARKS.md
+	@echo "bench-report: docs/BENCHMARKS.md rewritten from build/bench/report.md"
 
 # docs/API.md is generated from the header comments; docs-check fails if it is stale or a
 # public function's comment lacks "Since:" or "Allocates".
