@@ -66,7 +66,7 @@ BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c) bench/peak.
 
 .PHONY: all lib static shared check demo bench check-asan check-valgrind symbols-check \
         abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch \
-        bench-report
+        bench-report bench-ggml
 
 all: $(STATIC) $(SHARED) pkgconfig/libmm.pc
 
@@ -138,10 +138,13 @@ build/tests/shared_smoke: tests/shared_smoke.c $(SHARED)
 	@mkdir -p build/tests
 	$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -o $@ $< -Llib -lmm -Wl,-rpath,'$$ORIGIN/../../lib'
 
-# PyTorch <-> libmm file round trips (tools/torch_io.py); skips when torch is missing.
+# PyTorch <-> libmm file round trips (tools/torch_io.py), and the check that the bench's fast
+# PyTorch attention forms equal the naive ones; skips when torch is missing.
 TORCH_PY ?= /usr/bin/python3
 check-torch: $(STATIC)
 	$(TORCH_PY) tests/test_torch_io.py
+	@if $(TORCH_PY) -c 'import torch' 2>/dev/null; then cd bench && $(TORCH_PY) peer_torch_attn.py check; \
+	else echo "torch not found: bench peer form check skipped"; fi
 
 demo: build/examples/demo
 	build/examples/demo
@@ -242,6 +245,26 @@ bench-report: build/bench/bench
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 build/bench/bench | tee build/bench/report.md
 	python3 tools/bench_report.py build/bench/report.md docs/BENCHMARKS.md
 	@echo "bench-report: docs/BENCHMARKS.md rewritten from build/bench/report.md"
+
+# libmm against ggml's CPU operators (bench/ggml_peer.c). Built only when GGML_DIR names a ggml
+# source tree that the user configured and built (GGML_BUILD, default $(GGML_DIR)/build), e.g.
+#   cmake -B build -DBUILD_SHARED_LIBS=OFF -DGGML_OPENMP=OFF && cmake --build build
+# Nothing of ggml is part of this repository and this target fetches nothing.
+GGML_DIR   ?=
+GGML_BUILD ?= $(GGML_DIR)/build
+GGML_LIBS  ?= -L$(GGML_BUILD)/src -L$(GGML_BUILD)/src/ggml-cpu -lggml -lggml-cpu -lggml-base \
+              -Wl,-rpath,$(abspath $(GGML_BUILD))/src -lstdc++ -lm -pthread
+build/bench/ggml_peer: bench/ggml_peer.c bench/bench_util.c bench/peak.c bench/bench.h $(OBJS) $(HDRS)
+	@mkdir -p build/bench
+	$(CC) $(TEST_CFLAGS) -I$(GGML_DIR)/include $(CFLAGS) -o $@ bench/ggml_peer.c bench/bench_util.c \
+	  bench/peak.c $(OBJS) $(GGML_LIBS) $(LIB_LIBS)
+
+bench-ggml:
+	@if [ -z "$(GGML_DIR)" ] || [ ! -f "$(GGML_DIR)/include/ggml.h" ]; then \
+	  echo "bench-ggml: set GGML_DIR to a ggml source tree (with include/ggml.h) that you built;"; \
+	  echo "            GGML_BUILD (default \$$GGML_DIR/build) must hold its libggml*.a or .so"; exit 1; fi
+	$(MAKE) --no-print-directory build/bench/ggml_peer
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 build/bench/ggml_peer
 
 # docs/API.md is generated from the header comments; docs-check fails if it is stale or a
 # public function's comment lacks "Since:" or "Allocates".

@@ -49,7 +49,14 @@ void bench_pair_median_ns(void (*fn_a)(void *ctx), void *ctx_a, void (*fn_b)(voi
 void bench_row(const char *name, const char *shape, double flops, double libmm_ns,
                const char *peer, double peer_ns, double peer_default_ns);
 
-/* Prints a note line of the current suite (shown under its table). */
+/* Prints the notes kept by bench_note (after a table). */
+void bench_flush_notes(void);
+
+/* The library preloaded for the retained-memory PyTorch run, NULL without jemalloc (the first
+ * call prints a note saying so). */
+const char *bench_jemalloc_lib(void);
+
+/* Keeps a note line of the current suite, printed under its table by bench_flush_notes. */
 void bench_note(const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 1, 2)))
@@ -63,6 +70,10 @@ void bench_note(const char *fmt, ...)
  * Returns how many numbers the retained run gave (0 without jemalloc or torch; the first call
  * prints why). Never fails the bench. */
 int bench_peer_torch(const char *script, const char *args, double *retained, double *deflt, int max);
+
+/* One run of the script with glibc's malloc (for peers whose figure is not a time, e.g. peak
+ * memory); returns the count of numbers read, 0 when the script failed. */
+int bench_peer_python(const char *script, const char *args, double *out, int max);
 
 /* 64-byte aligned buffer of n floats filled with uniform values in [-1, 1) from seed; NULL on
  * failure. Free with free(). */

@@ -120,8 +120,7 @@ static void memory_rows(void)
         char args[64], mine[32], theirs[32], ratio[16];
         snprintf(args, sizeof args, "peak %s %lld %lld", k ? "siglip" : "clip", (long long)n,
                  (long long)d);
-        double peer_def = -1;
-        if (bench_peer_torch("peer_torch_loss.py", args, &peer, &peer_def, 1) != 1) peer = peer_def;
+        if (bench_peer_python("peer_torch_loss.py", args, &peer, 1) != 1) peer = -1;
         if (mm_loss_opts_init(&o, kind) == MM_OK) {
             o.max_batch = n;
             o.max_dim = d;
@@ -131,7 +130,7 @@ static void memory_rows(void)
             mm_loss_free(h);
         }
         fmt_bytes(mine, sizeof mine, ws);
-        fmt_bytes(theirs, sizeof theirs, peer); /* peak RSS: the allocator barely matters */
+        fmt_bytes(theirs, sizeof theirs, peer); /* peak RSS, one run with glibc's malloc */
         if (ws > 0 && peer > 0) snprintf(ratio, sizeof ratio, "%.0f", peer / ws);
         else snprintf(ratio, sizeof ratio, "n/a");
         printf("| %-24s | %-18s | %-24s | %-26s | %-24s | %-24s | %5s |\n",

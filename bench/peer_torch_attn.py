@@ -2,6 +2,7 @@
 """PyTorch peer for bench_attn.c: forward + backward of each attention kind, float32, one thread.
 
 Usage: peer_torch_attn.py REPS CASE N [CASE N ...]
+       peer_torch_attn.py check        (only the check of the forms below; `make check-torch`)
 BH = 8 heads of d = dv = 64 (shape [1, 8, N, 64]); loss = sum(out * g). For each case the peer
 times every correct PyTorch form a user would pick, and reports the fastest; the forms:
   softmax_causal  F.scaled_dot_product_attention(is_causal=True) (torch >= 2.0); blocked causal
@@ -252,6 +253,10 @@ def time_case(name, n, reps):
 
 def main():
     setup()
+    if sys.argv[1] == "check":
+        check_forms()
+        print("peer_torch_attn: every fast form agrees with the naive form")
+        return
     reps = int(sys.argv[1])
     args = sys.argv[2:]
     check_forms()
