@@ -51,11 +51,17 @@ AVX2_FLAGS :=
 endif
 
 # ---- sources -----------------------------------------------------------------------------------
+# The kernels floor is split into families (src/kernels/<family>/); the other floors are flat.
 FLOORS  := core tensor kernels attn ssm loss model io policy
-SRCS    := $(sort $(foreach f,$(FLOORS),$(wildcard src/$(f)/*.c)))
+KERNEL_FAMILIES := gemm elementwise attn ssm loss simd
+SRCS    := $(sort $(foreach f,$(FLOORS),$(wildcard src/$(f)/*.c)) \
+             $(foreach k,$(KERNEL_FAMILIES),$(wildcard src/kernels/$(k)/*.c)))
 BDIR    ?= build
 OBJS    := $(patsubst src/%.c,$(BDIR)/obj/%.o,$(SRCS))
-HDRS    := include/mm.h $(wildcard src/*/*.h)
+# The same sources compiled with -DMMI_DEBUG (MMI_ASSERT on the floor contracts compiled in):
+# what the test runner links. lib/libmm.a and libmm.so are built from OBJS, without it.
+DBG_OBJS := $(patsubst src/%.c,$(BDIR)/debug/obj/%.o,$(SRCS))
+HDRS    := include/mm.h $(wildcard src/*/*.h src/kernels/*/*.h)
 
 STATIC  := lib/libmm.a
 SHARED  := lib/libmm.so.$(VER)
@@ -74,9 +80,16 @@ lib: all
 static: $(STATIC)
 shared: $(SHARED)
 
+# Flags one source file needs beyond LIB_CFLAGS (its instruction set).
+SRC_FLAGS = $(if $(findstring _avx2.c,$<),$(AVX2_FLAGS))
+
 $(BDIR)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) $(if $(findstring _avx2.c,$<),$(AVX2_FLAGS)) $(CFLAGS) -c $< -o $@
+	$(CC) $(LIB_CFLAGS) $(SRC_FLAGS) $(CFLAGS) -c $< -o $@
+
+$(BDIR)/debug/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -DMMI_DEBUG $(SRC_FLAGS) $(CFLAGS) -c $< -o $@
 
 # Static archive: one relocatable object with every hidden symbol made local, so only mm_*
 # stay global and internal names never clash with a host's.
@@ -101,12 +114,14 @@ pkgconfig/libmm.pc: pkgconfig/libmm.pc.in include/mm.h Makefile
 	$(PC_SED) $< > $@
 
 # ---- tests -------------------------------------------------------------------------------------
-# The runner links the library objects directly so white-box tests reach mmi_ kernels; the
-# examples and the FFI-style test link lib/libmm.a and lib/libmm.so like a user does.
+# The runner links the library objects directly so white-box tests reach mmi_ kernels, and
+# links the MMI_DEBUG build of them so every floor contract (MMI_ASSERT) is checked while the
+# tests run; the examples and the FFI-style test link lib/libmm.a and lib/libmm.so like a user
+# does.
 TEST_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Iinclude -Isrc -pthread
-$(BDIR)/tests/runner: $(TEST_SRCS) $(wildcard tests/*.h tests/vectors/*.h) $(OBJS) $(HDRS)
+$(BDIR)/tests/runner: $(TEST_SRCS) $(wildcard tests/*.h tests/vectors/*.h) $(DBG_OBJS) $(HDRS)
 	@mkdir -p $(BDIR)/tests
-	$(CC) $(TEST_CFLAGS) $(CFLAGS) -o $@ $(TEST_SRCS) $(OBJS) $(LIB_LIBS)
+	$(CC) $(TEST_CFLAGS) -DMMI_DEBUG $(CFLAGS) -o $@ $(TEST_SRCS) $(DBG_OBJS) $(LIB_LIBS)
 
 EXAMPLES := $(wildcard examples/*.c)
 EXAMPLE_BINS := $(patsubst examples/%.c,build/examples/%,$(EXAMPLES))
@@ -150,6 +165,7 @@ demo: build/examples/demo
 	build/examples/demo
 
 # ---- sanitizers and valgrind -------------------------------------------------------------------
+# The sanitizer runners link their BDIR's debug objects (MMI_DEBUG on), like the plain runner.
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 check-asan:
 	$(MAKE) --no-print-directory BDIR=build/asan build/asan/tests/runner \

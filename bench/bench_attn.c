@@ -12,7 +12,7 @@
  */
 #include "bench.h"
 
-#include "kernels/mmi_attn_kernels.h"
+#include "kernels/attn/mmi_attn_kernels.h"
 #include "mm.h"
 
 #include <stdio.h>

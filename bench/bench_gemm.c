@@ -8,7 +8,7 @@
  */
 #include "bench.h"
 
-#include "kernels/mmi_kernels.h"
+#include "kernels/gemm/mmi_gemm.h"
 
 #include <stdio.h>
 #include <stdlib.h>

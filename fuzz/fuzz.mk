@@ -1,5 +1,6 @@
 # fuzz/fuzz.mk — fuzzing targets, included from the Makefile (`include fuzz/fuzz.mk`), which
-# provides SRCS, HDRS, WARN, AVX2_FLAGS. Flags as docs (c_library_style.md §5.14).
+# provides SRCS, HDRS, WARN, SRC_FLAGS. The objects are compiled with -DMMI_DEBUG, so the floor
+# contracts (MMI_ASSERT) are checked while fuzzing and replaying.
 #
 #   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="model_load json tensor params policy_load diff"]
 #       builds each target with clang-14 + libFuzzer + ASan/UBSan and runs it for FUZZ_SECONDS
@@ -22,7 +23,7 @@ FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= model_load json tensor params policy_load diff
 FUZZ_DIR     := build/fuzz
-FUZZ_FZ      := -g -O1 -fno-omit-frame-pointer -DMM_DEBUG=1 \
+FUZZ_FZ      := -g -O1 -fno-omit-frame-pointer -DMMI_DEBUG \
                 -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Iinclude -Isrc -pthread \
@@ -39,7 +40,7 @@ FUZZ_RUN_OPTS := -max_len=65536 -rss_limit_mb=2048 -timeout=10
 $(FUZZ_DIR)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_FZ) -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
-	  $(if $(findstring _avx2.c,$<),$(AVX2_FLAGS)) -c $< -o $@
+	  $(SRC_FLAGS) -c $< -o $@
 
 $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS) $(HDRS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_FZ) -fsanitize=fuzzer $(FUZZ_SAN) $< $(FUZZ_OBJS) \
@@ -65,8 +66,8 @@ REPLAY_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-
 
 $(FUZZ_DIR)/replay-obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(FUZZ_CFLAGS) -O1 -g -DMM_DEBUG=1 $(REPLAY_SAN) \
-	  $(if $(findstring _avx2.c,$<),$(AVX2_FLAGS)) -c $< -o $@
+	$(CC) $(FUZZ_CFLAGS) -O1 -g -DMMI_DEBUG $(REPLAY_SAN) \
+	  $(SRC_FLAGS) -c $< -o $@
 
 $(FUZZ_DIR)/replay_%: fuzz/fuzz_%.c fuzz/replay.c $(REPLAY_OBJS) $(HDRS)
 	@mkdir -p $(FUZZ_DIR)

@@ -1,9 +1,9 @@
-/* test_act.c — the activation kernels (src/kernels/act*.c): forward values against float64
+/* test_act.c — the activation kernels (src/kernels/elementwise/act*.c): forward values against float64
  * libm over a wide range including the saturating tails, NaN propagation, PyTorch's softplus
  * threshold and ReLU conventions, and derivatives against float64 formulas. Both the
  * dispatched path (AVX2/FMA on this CPU when available) and the result's relative error bound
  * (4 ulp, 2.4e-7, plus 1e-37 absolute for denormal-range sigmoid tails) are checked. */
-#include "kernels/mmi_elementwise.h"
+#include "kernels/elementwise/mmi_elementwise.h"
 #include "runner.h"
 
 #include <math.h>

@@ -21,7 +21,7 @@
  */
 #include "runner.h"
 
-#include "kernels/mmi_kernels.h"
+#include "kernels/gemm/mmi_gemm.h"
 
 #include <float.h>
 #include <math.h>

@@ -3,7 +3,7 @@
  * tiled against untiled at batches that are not tile multiples, PyTorch-generated vectors
  * (tests/vectors/loss_vectors.h), misuse, threads, the AVX2 tile loops against the portable
  * ones, and the memory contract (no allocation in compute calls, everything freed, OOM). */
-#include "kernels/mmi_loss_kernels.h"
+#include "kernels/loss/mmi_loss_kernels.h"
 #include "runner.h"
 #include "vectors/loss_vectors.h"
 

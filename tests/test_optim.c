@@ -9,7 +9,7 @@
  * of updates that are themselves ~1e-2 of the parameters this stays below 1e-6 absolute. The
  * bound 2e-6 + 2e-6*|p| is therefore tight enough to catch any formula difference (eps placement,
  * bias correction, decay kind change results by >= 1e-4). */
-#include "kernels/mmi_elementwise.h"
+#include "kernels/elementwise/mmi_elementwise.h"
 #include "model/mmi_model.h"
 #include "runner.h"
 #include "vectors/optim_vectors.h"

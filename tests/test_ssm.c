@@ -5,7 +5,7 @@
  * decoding against the scan, chunked against unchunked, FFT convolution against direct
  * convolution, PyTorch vectors (tests/vectors/ssm_selective.txt, from gen_ssm.py), misuse, and
  * no allocation in the hot calls. */
-#include "kernels/mmi_ssm_kernels.h"
+#include "kernels/ssm/mmi_ssm_kernels.h"
 #include "runner.h"
 #include "vectors/ssm_vectors.h"
 

@@ -7,7 +7,7 @@
 #define MMI_ATTN_H
 
 #include "../core/mmi.h"
-#include "../kernels/mmi_attn_kernels.h"
+#include "../kernels/attn/mmi_attn_kernels.h"
 #include "mmi_attn_head.h"
 #include "../tensor/mmi_tensor.h"
 

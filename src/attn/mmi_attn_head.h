@@ -7,7 +7,7 @@
 #define MMI_ATTN_HEAD_H
 
 #include "../core/mmi.h"
-#include "../kernels/mmi_attn_kernels.h"
+#include "../kernels/attn/mmi_attn_kernels.h"
 
 typedef struct mmi_attn_head {
     int32_t kind, fmap, normalize;

@@ -7,10 +7,13 @@
 
 static void *default_alloc(void *ud, size_t size, size_t align)
 {
+    void *p = NULL;
     (void)ud;
-    /* aligned_alloc wants size to be a multiple of the alignment. */
-    size = (size + align - 1) & ~(align - 1);
-    return aligned_alloc(align, size);
+    /* posix_memalign (POSIX 2001) rather than C11 aligned_alloc, so hosts built as C99 or
+     * with a libc lacking C11 still link; align is MMI_ALIGN, a power of two multiple of
+     * sizeof(void *) as it requires. */
+    if (align < sizeof(void *)) align = sizeof(void *);
+    return posix_memalign(&p, align, size) == 0 ? p : NULL;
 }
 
 static void default_free(void *ud, void *ptr, size_t size)

@@ -1,6 +1,6 @@
 /* loss_pairwise.c — the contrastive compute calls: mm_loss_clip, mm_loss_siglip, mm_loss_itc.
  * They validate the tensors, bound the logits so float32 cannot overflow, and hand the raw
- * buffers to the tiled kernels (src/kernels/loss_*_kernel.c) with the handle's workspace. */
+ * buffers to the tiled kernels (src/kernels/loss/loss_*_kernel.c) with the handle's workspace. */
 #include "mmi_loss.h"
 
 #include <math.h>

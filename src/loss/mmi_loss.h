@@ -6,7 +6,7 @@
 #define MMI_LOSS_H
 
 #include "../core/mmi.h"
-#include "../kernels/mmi_loss_kernels.h"
+#include "../kernels/loss/mmi_loss_kernels.h"
 #include "../tensor/mmi_tensor.h"
 
 struct mm_loss {

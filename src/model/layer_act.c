@@ -1,6 +1,6 @@
 /* layer_act.c — element-wise activation layers (no parameters; one nn.Sequential index each).
  * The math lives in src/kernels (act.c); this file adapts it to the layer interface. */
-#include "../kernels/mmi_elementwise.h"
+#include "../kernels/elementwise/mmi_elementwise.h"
 #include "mmi_model.h"
 
 #include <string.h>

@@ -7,8 +7,8 @@
  * dense forward-mode form of each kind. PERFORMER redraws its projection from the layer's seed
  * at every forward (a few d^3 flops), so it is part of the architecture, not a parameter. */
 #include "../attn/mmi_attn.h"
-#include "../kernels/mmi_elementwise.h"
-#include "../kernels/mmi_kernels.h"
+#include "../kernels/elementwise/mmi_elementwise.h"
+#include "../kernels/gemm/mmi_gemm.h"
 #include "mmi_model.h"
 
 #include <math.h>

@@ -1,8 +1,8 @@
 /* layer_dense.c — the dense layer y = x W^T + b in torch.nn.Linear's layout (W [out, in]),
  * with PyTorch's default initialisation or SB3's orthogonal one. All products go through
  * mmi_gemm; the bias gradient sums over the batch in float64. */
-#include "../kernels/mmi_elementwise.h"
-#include "../kernels/mmi_kernels.h"
+#include "../kernels/elementwise/mmi_elementwise.h"
+#include "../kernels/gemm/mmi_gemm.h"
 #include "mmi_model.h"
 
 #include <math.h>

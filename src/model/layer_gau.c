@@ -5,8 +5,8 @@
  * FLASH's mixed chunk attention). One shared Z feeds both q and k through per-dimension scales
  * and offsets, as the paper's GAU. Exact backward; JVP through the dense relu2 form. */
 #include "../attn/mmi_attn.h"
-#include "../kernels/mmi_elementwise.h"
-#include "../kernels/mmi_kernels.h"
+#include "../kernels/elementwise/mmi_elementwise.h"
+#include "../kernels/gemm/mmi_gemm.h"
 #include "mmi_model.h"
 
 #include <math.h>

@@ -7,9 +7,9 @@
  * the mm_ssm kernels on rows laid out [B, E, T]; backward recomputes the scan inside chunks from saved chunk states; JVP carries
  * the tangent recurrence alongside the primal one. Decoding keeps the last d_conv - 1 conv
  * inputs and the scan state per batch row (mmi_mamba_step). */
-#include "../kernels/mmi_elementwise.h"
-#include "../kernels/mmi_kernels.h"
-#include "../kernels/mmi_ssm_kernels.h"
+#include "../kernels/elementwise/mmi_elementwise.h"
+#include "../kernels/gemm/mmi_gemm.h"
+#include "../kernels/ssm/mmi_ssm_kernels.h"
 #include "mmi_model_ssm.h"
 
 #include <math.h>

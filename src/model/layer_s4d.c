@@ -5,9 +5,9 @@
  * kernel.C [H,N/2,2], kernel.log_dt, kernel.log_A_real, kernel.A_imag,
  * output_linear.0.weight [2H,H,1], output_linear.0.bias. Dropout is not applied. Decoding
  * runs the ZOH recurrence per channel (mmi_s4d_step). */
-#include "../kernels/mmi_elementwise.h"
-#include "../kernels/mmi_kernels.h"
-#include "../kernels/mmi_ssm_kernels.h"
+#include "../kernels/elementwise/mmi_elementwise.h"
+#include "../kernels/gemm/mmi_gemm.h"
+#include "../kernels/ssm/mmi_ssm_kernels.h"
 #include "mmi_model_ssm.h"
 
 #include <math.h>

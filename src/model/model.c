@@ -1,7 +1,7 @@
 /* model.c — mm_model's builder and lifecycle: options, create, add_* (through one generic
  * mmi_model_add_layer that save/load reuses), finalize (parameter, gradient and workspace
  * reservation, seeded initialisation), the flat views, and free. */
-#include "../kernels/mmi_kernels.h"
+#include "../kernels/gemm/mmi_gemm.h"
 #include "mmi_model.h"
 
 #include <stddef.h>

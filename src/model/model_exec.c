@@ -2,7 +2,7 @@
  * gradient accumulation, frozen layers skipped), jvp (forward-mode along a parameter
  * direction), and the read-only mm_model_infer with a caller workspace. Nothing here
  * allocates: every buffer was reserved by mm_model_finalize or comes from the caller. */
-#include "../kernels/mmi_kernels.h"
+#include "../kernels/gemm/mmi_gemm.h"
 #include "../tensor/mmi_tensor.h"
 #include "mmi_model.h"
 

@@ -3,7 +3,7 @@
  * double, L2 weight decay folded into the gradient for SGD/Adam/RMSprop and decoupled for
  * AdamW), global-norm clipping as torch.nn.utils.clip_grad_norm_, and the hyperparameter
  * setters. State is reserved by mm_model_set_optimizer; mm_model_step never allocates. */
-#include "../kernels/mmi_elementwise.h"
+#include "../kernels/elementwise/mmi_elementwise.h"
 #include "mmi_model.h"
 
 #include <math.h>

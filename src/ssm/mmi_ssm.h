@@ -7,7 +7,7 @@
 
 #include "../core/mmi.h"
 #include "../tensor/mmi_tensor.h"
-#include "../kernels/mmi_ssm_kernels.h"
+#include "../kernels/ssm/mmi_ssm_kernels.h"
 
 /* Workspace regions, carved from one allocation at create (sizes depend on the kind). */
 typedef struct mmi_ssm_ws {

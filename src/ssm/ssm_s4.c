@@ -2,7 +2,7 @@
  * eigenvector phase and B clipping of s4's nplr make them implementation-dependent, so they
  * are inputs, not recomputed): log_dt [H], A = Lambda, P, B, C = C~ [H,N/2,x2] (u and D, the
  * convolution's inputs, may be set and are ignored), and runs the
- * Cauchy-kernel generating function per channel (src/kernels/ssm_s4.c). */
+ * Cauchy-kernel generating function per channel (src/kernels/ssm/s4_kernel.c). */
 #include "mmi_ssm.h"
 
 #include <math.h>

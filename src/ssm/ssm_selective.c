@@ -1,5 +1,5 @@
 /* ssm_selective.c — MM_SSM_SELECTIVE: validates selective_scan_ref's inputs, lays variable
- * B/C out time-major once per call, and runs the row kernels (src/kernels/ssm_selective.c)
+ * B/C out time-major once per call, and runs the row kernels (src/kernels/ssm/selective_scan.c)
  * over (batch, channel) rows, split across the pool. The backward gives each task a range of
  * channels, so per-channel sums (dA, dD, dbias, constant dB/dC) need no reduction; variable
  * dB/dC are summed over the channels of a group in per-task float64 buffers, reduced at the

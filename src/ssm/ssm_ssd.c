@@ -1,6 +1,6 @@
 /* ssm_ssd.c — MM_SSM_SSD: validates the Mamba-2 inputs (x [Bt,L,H,P], dt [Bt,L,H], A [H],
  * B/C [Bt,L,G,N], D and dt_bias [H], init_state [Bt,H,P,N]) and runs the per-head kernels
- * (src/kernels/ssm_ssd.c). Heads run in parallel on the pool in both directions; in the
+ * (src/kernels/ssm/ssd_chunked.c). Heads run in parallel on the pool in both directions; in the
  * backward dB/dC, which sum over the heads of a group, go to per-task partial buffers reduced in
  * task order (deterministic for a fixed thread count). */
 #include "mmi_ssm.h"

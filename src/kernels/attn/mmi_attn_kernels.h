@@ -8,7 +8,7 @@
 #ifndef MMI_ATTN_KERNELS_H
 #define MMI_ATTN_KERNELS_H
 
-#include "../core/mmi.h"
+#include "../../core/mmi.h"
 
 /* Sizes and settings of one head. Mask alignment when n != m is bottom-right (flash-attn):
  * query i sits at key position i + (m - n), so with causal = 1 it sees keys j <= i + m - n. */

@@ -6,7 +6,7 @@
 #ifndef MMI_KERNELS_H
 #define MMI_KERNELS_H
 
-#include "../core/mmi.h"
+#include "../../core/mmi.h"
 
 /* ---- GEMM --------------------------------------------------------------------------------- */
 /* Bytes of workspace mmi_gemm needs for a pool of n_threads (>= 1) threads; a build constant per

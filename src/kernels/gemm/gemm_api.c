@@ -2,7 +2,7 @@
  * gemm_api.c — the public mm_sgemm: validates every argument (the kernels trust theirs),
  * provides the workspace, and calls mmi_gemm.
  */
-#include "mmi_kernels.h"
+#include "mmi_gemm.h"
 
 #include <stdint.h>
 

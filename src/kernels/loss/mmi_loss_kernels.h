@@ -8,7 +8,7 @@
 #ifndef MMI_LOSS_KERNELS_H
 #define MMI_LOSS_KERNELS_H
 
-#include "mmi_kernels.h"
+#include "../gemm/mmi_gemm.h"
 
 /* ---- tiled pairwise losses (CLIP, SigLIP) -------------------------------------------------- */
 /* Rows x_i and columns y_j, n pairs of width d; logits z = scale * x y^T (+ bias for SigLIP),

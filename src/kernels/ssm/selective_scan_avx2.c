@@ -10,7 +10,7 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
-#include "mmi_avx2_math.h"
+#include "../simd/mmi_avx2_math.h"
 
 #define MAXV 32 /* N <= 256 */
 

@@ -7,7 +7,7 @@
 #ifndef MMI_SSM_KERNELS_H
 #define MMI_SSM_KERNELS_H
 
-#include "../core/mmi.h"
+#include "../../core/mmi.h"
 
 #include <math.h>
 

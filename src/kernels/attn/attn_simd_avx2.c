@@ -7,7 +7,7 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
-#include "mmi_avx2_math.h"
+#include "../simd/mmi_avx2_math.h"
 #include <math.h>
 
 int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,

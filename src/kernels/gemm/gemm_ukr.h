@@ -20,7 +20,7 @@
 #ifndef MMI_GEMM_UKR_H
 #define MMI_GEMM_UKR_H
 
-#include "mmi_kernels.h"
+#include "mmi_gemm.h"
 
 /* Register tile of the packed and direct paths: 6 rows x 16 columns = 12 ymm accumulators. */
 #define MMI_GEMM_MR 6

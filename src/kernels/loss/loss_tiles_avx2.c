@@ -12,7 +12,7 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
-#include "mmi_avx2_math.h"
+#include "../simd/mmi_avx2_math.h"
 #include <math.h>
 
 /* log1p(e) for e in [0, 1], given u = 1 + e and ru = 1 / u (the caller needs both anyway). */

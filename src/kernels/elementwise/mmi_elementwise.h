@@ -7,7 +7,7 @@
 #ifndef MMI_ELEMENTWISE_H
 #define MMI_ELEMENTWISE_H
 
-#include "../core/mmi.h"
+#include "../../core/mmi.h"
 
 /* y[i] = f(x[i]) for an MM_ACT_* kind (x and y may be the same buffer). */
 void mmi_act_forward(int32_t kind, const float *x, float *y, int64_t n);

@@ -4,7 +4,7 @@
  * uses Cephes' odd polynomial below 0.625, where 1 - 2/(e^2x + 1) would cancel. Inputs beyond
  * +-88.38 give exp = Inf / 0, so sigmoid and tanh saturate exactly as libm's do. */
 #include "mmi_elementwise.h"
-#include "mmi_avx2_math.h"
+#include "../simd/mmi_avx2_math.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
