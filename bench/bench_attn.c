@@ -190,7 +190,9 @@ void bench_attn(void)
         }
     bench_note("attn: forward + backward, B 1, H 8, d = dv = 64, causal, loss sum(out * g); "
                "MB = bytes the handle reserved at create; the PyTorch column is the fastest "
-               "correct form the peer found (forms checked against the naive form at N 256)");
+               "correct form the peer found (forms checked against the naive form at N 256); "
+               "step rows: mean CPU time of 16 consecutive mm_attn_step calls at that position "
+               "(a warmed-up median would move the position), no peer");
     bench_lin_kernel();
     bench_step(MM_ATTN_LINEAR, "step linear");
     bench_step(MM_ATTN_GATED, "step gated");

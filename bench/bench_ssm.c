@@ -227,8 +227,9 @@ void bench_ssm(void)
     const bench_peak *p = bench_peak_probe();
     bench_scan(p->best_gflops);
     bench_note("ssm: exp+FMA bound = %.0f FMA-port operations per vector of state elements "
-               "(B D L N x 32 flop-equivalents) at the %s FMA peak (%.1f GFLOP/s, the best ISA this machine has; libmm ran %s); the ratio of a "
-               "bound row is bound / libmm, the fraction of the bound reached. Targets: forward "
+               "(B D L N x 32 flop-equivalents) at the %s FMA peak (%.1f GFLOP/s, the best ISA "
+               "this machine has; libmm ran %s); the ratio of a bound row is bound / libmm, the "
+               "fraction of the bound reached. Targets: forward "
                "within 2x of the bound (ratio >= 0.5), backward <= 3x forward (fwd+bwd ratio "
                ">= 1)",
                OPS_PER_VEC, p->best_isa, p->best_gflops, mm_build_info());

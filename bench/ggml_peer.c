@@ -17,7 +17,7 @@
  */
 #include "bench.h"
 
-#include "kernels/mmi_kernels.h"
+#include "kernels/gemm/mmi_gemm.h"
 #include "mm.h"
 
 #include "ggml-cpu.h"
