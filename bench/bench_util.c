@@ -271,7 +271,8 @@ static void cpuinfo(const char *key, char *out, size_t n)
 static void isa_flags(char *out, size_t n)
 {
     static const char *const want[] = {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f",
-                                       "avx512bw", "avx512vl", "avx512_bf16", "avx_vnni", "amx_tile"};
+                                       "avx512bw", "avx512vl", "avx512_bf16", "avx_vnni",
+                                       "amx_tile"};
     char flags[4096];
     size_t len = 0;
     cpuinfo("flags", flags, sizeof flags);
@@ -281,7 +282,8 @@ static void isa_flags(char *out, size_t n)
         size_t w = strlen(want[i]);
         while ((p = strstr(p, want[i])) != NULL) {
             if ((p == flags || p[-1] == ' ') && (p[w] == ' ' || p[w] == '\0')) {
-                len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s", len ? " " : "", want[i]);
+                len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s",
+                                        len ? " " : "", want[i]);
                 break;
             }
             p += w;

@@ -91,8 +91,8 @@ static mm_tensor *tensor(int32_t ndim, const int64_t *shape, float lo, float hi,
     int64_t n = 1;
     float *r;
     for (int i = 0; i < ndim; i++) n *= shape[i];
-    if (mm_tensor_create(&t, ndim, shape, NULL) != MM_OK || !(r = bench_alloc_floats((size_t)n, seed)))
-        exit(1);
+    r = bench_alloc_floats((size_t)n, seed);
+    if (!r || mm_tensor_create(&t, ndim, shape, NULL) != MM_OK) exit(1);
     for (int64_t i = 0; i < n; i++) mm_tensor_data(t)[i] = lo + (hi - lo) * 0.5f * (r[i] + 1.0f);
     free(r);
     return t;
@@ -134,7 +134,8 @@ static void row_scan(int64_t B, int64_t D, int64_t L, int64_t N)
     c.y = c.t[5] = tensor(3, (int64_t[]){B, D, L}, 0, 0, 6);
 
     memset(&g, 0, sizeof g);
-    g.ctx = ggml_ctx((size_t)(4 * B * D * L + 2 * B * N * L + D * N + 2 * B * D * N) * sizeof(float) * 2);
+    g.ctx = ggml_ctx((size_t)(4 * B * D * L + 2 * B * N * L + D * N + 2 * B * D * N) *
+                     sizeof(float) * 2);
     s = ggml_new_tensor_4d(g.ctx, GGML_TYPE_F32, N, 1, D, B);
     x = ggml_new_tensor_4d(g.ctx, GGML_TYPE_F32, 1, D, L, B);
     dt = ggml_new_tensor_3d(g.ctx, GGML_TYPE_F32, D, L, B);

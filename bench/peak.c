@@ -177,7 +177,8 @@ enum { BW_BYTES = 128 << 20, BW_SAMPLES = 5 };
 static uint64_t read_all(const uint64_t *p, size_t n)
 {
     uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t i = 0; i + 4 <= n; i += 4) s0 += p[i], s1 ^= p[i + 1], s2 += p[i + 2], s3 ^= p[i + 3];
+    for (size_t i = 0; i + 4 <= n; i += 4)
+        s0 += p[i], s1 ^= p[i + 1], s2 += p[i + 2], s3 ^= p[i + 3];
     return s0 + s1 + s2 + s3;
 }
 
@@ -204,7 +205,8 @@ static volatile uint64_t g_bw_sink;
  * beyond any cache; copy counts the bytes read and written. */
 static void bandwidth(int avx2, double *read_gbs, double *copy_gbs)
 {
-    uint64_t *a = (uint64_t *)aligned_alloc(64, BW_BYTES), *b = (uint64_t *)aligned_alloc(64, BW_BYTES);
+    uint64_t *a = (uint64_t *)aligned_alloc(64, BW_BYTES);
+    uint64_t *b = (uint64_t *)aligned_alloc(64, BW_BYTES);
     const size_t n = BW_BYTES / sizeof(uint64_t);
     *read_gbs = *copy_gbs = -1;
     if (!a || !b) {
