@@ -5,7 +5,9 @@
 #   make WITH_OPENBLAS=1      GEMM through OpenBLAS (libopenblas-dev)
 #   make check                all tests; ends with "N passed, N failed"
 #   make demo                 the main example
-#   make bench                benchmark table (median times, peers side by side)
+#   make bench                benchmark tables (median CPU times, peers side by side)
+#   make bench-report         one bench run written into docs/BENCHMARKS.md
+#   make bench-ggml GGML_DIR=  libmm against ggml's operators (a ggml source + build of yours)
 #   make check-asan | check-valgrind | symbols-check | abi-check | abi-dump | install-check
 #   make install | uninstall  (PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR)
 
@@ -66,10 +68,11 @@ SHARED  := lib/libmm.so.$(VER)
 SONAME  := libmm.so.$(ABI)
 
 TEST_SRCS  := $(wildcard tests/test_*.c) tests/runner.c
-BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c)
+BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c) bench/peak.c
 
 .PHONY: all lib static shared check demo bench check-asan check-valgrind symbols-check \
-        abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch
+        abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch \
+        bench-report bench-ggml
 
 all: $(STATIC) $(SHARED) pkgconfig/libmm.pc
 
@@ -150,10 +153,13 @@ build/tests/shared_smoke: tests/shared_smoke.c $(SHARED)
 	@mkdir -p build/tests
 	$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -o $@ $< -Llib -lmm -Wl,-rpath,'$$ORIGIN/../../lib'
 
-# PyTorch <-> libmm file round trips (tools/torch_io.py); skips when torch is missing.
+# PyTorch <-> libmm file round trips (tools/torch_io.py), and the check that the bench's fast
+# PyTorch attention forms equal the naive ones; skips when torch is missing.
 TORCH_PY ?= /usr/bin/python3
 check-torch: $(STATIC)
 	$(TORCH_PY) tests/test_torch_io.py
+	@if $(TORCH_PY) -c 'import torch' 2>/dev/null; then cd bench && $(TORCH_PY) peer_torch_attn.py check; \
+	else echo "torch not found: bench peer form check skipped"; fi
 
 demo: build/examples/demo
 	build/examples/demo
@@ -247,6 +253,34 @@ build/bench/bench: $(BENCH_SRCS) $(wildcard bench/*.h) $(OBJS) $(HDRS)
 
 bench: build/bench/bench
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 build/bench/bench $(BENCH_ARGS)
+
+# One full run (about 10 minutes on 2 cores) whose tables replace the generated region of
+# docs/BENCHMARKS.md. Installs nothing: without torch or jemalloc the run says which columns
+# are n/a and why.
+bench-report: build/bench/bench
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 build/bench/bench | tee build/bench/report.md
+	python3 tools/bench_report.py build/bench/report.md docs/BENCHMARKS.md
+	@echo "bench-report: docs/BENCHMARKS.md rewritten from build/bench/report.md"
+
+# libmm against ggml's CPU operators (bench/ggml_peer.c). Built only when GGML_DIR names a ggml
+# source tree that the user configured and built (GGML_BUILD, default $(GGML_DIR)/build), e.g.
+#   cmake -B build -DBUILD_SHARED_LIBS=OFF -DGGML_OPENMP=OFF && cmake --build build
+# Nothing of ggml is part of this repository and this target fetches nothing.
+GGML_DIR   ?=
+GGML_BUILD ?= $(GGML_DIR)/build
+GGML_LIBS  ?= -L$(GGML_BUILD)/src -L$(GGML_BUILD)/src/ggml-cpu -lggml -lggml-cpu -lggml-base \
+              -Wl,-rpath,$(abspath $(GGML_BUILD))/src -lstdc++ -lm -pthread
+build/bench/ggml_peer: bench/ggml_peer.c bench/bench_util.c bench/peak.c bench/bench.h $(OBJS) $(HDRS)
+	@mkdir -p build/bench
+	$(CC) $(TEST_CFLAGS) -I$(GGML_DIR)/include $(CFLAGS) -o $@ bench/ggml_peer.c bench/bench_util.c \
+	  bench/peak.c $(OBJS) $(GGML_LIBS) $(LIB_LIBS)
+
+bench-ggml:
+	@if [ -z "$(GGML_DIR)" ] || [ ! -f "$(GGML_DIR)/include/ggml.h" ]; then \
+	  echo "bench-ggml: set GGML_DIR to a ggml source tree (with include/ggml.h) that you built;"; \
+	  echo "            GGML_BUILD (default \$$GGML_DIR/build) must hold its libggml*.a or .so"; exit 1; fi
+	$(MAKE) --no-print-directory build/bench/ggml_peer
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 build/bench/ggml_peer
 
 # docs/API.md is generated from the header comments; docs-check fails if it is stale or a
 # public function's comment lacks "Since:" or "Allocates".

@@ -1,15 +1,14 @@
 /*
  * bench_attn.c — mm_attn forward + backward for each kind at B = 1, H = 8, d = dv = 64 and
- * N in {512, 2048, 8192}, against PyTorch (bench/peer_torch_attn.py: masked softmax, the
- * cumulative-sum form of causal linear attention, ...) with the same thread count (1). PyTorch
- * is skipped where its materialising form is too slow or too large (printed as n/a). Also:
- * the causal linear kernel alone against an FMA-peak probe (ratio = fraction of peak), and the
- * per-token latency of mm_attn_step at positions 10, 1000 and 10000.
+ * N in {512, 2048}, against the fastest correct PyTorch form (bench/peer_torch_attn.py:
+ * scaled_dot_product_attention or blocked causal softmax, chunked linear attention, banded local
+ * softmax, RetNet's chunkwise form, ...; the peer names the form it timed), one thread on both
+ * sides. Also: the causal linear kernel alone against the FMA peak of the best ISA the machine
+ * has (bench/peak.c; ratio = fraction of peak), and the per-token latency of mm_attn_step at
+ * positions 10, 1000 and 10000.
  *
  * Times are process CPU time (CLOCK_PROCESS_CPUTIME_ID here, time.process_time_ns in the
- * peer), medians of a few calls: every case is single-threaded on both sides, and CPU time is
- * what stays comparable on a shared machine whose other processes take the cores in turns
- * (wall-clock medians there moved by 2-6x between runs).
+ * peer), medians of at least 5 calls after warm-up.
  */
 #include "bench.h"
 
@@ -23,56 +22,33 @@
 
 enum { BH = 8, DH = 64 };
 
-static double cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Median CPU time of one fn(ctx) call over reps samples (after one warm-up call); calls shorter
- * than 1 ms are repeated inside a sample. */
-static double cpu_median_ns(void (*fn)(void *), void *ctx, int reps)
-{
-    double t[15], once;
-    int64_t inner;
-    if (reps > 15) reps = 15;
-    once = cpu_ns();
-    fn(ctx);
-    once = cpu_ns() - once;
-    inner = once < 1e6 ? (int64_t)(1e6 / (once > 100 ? once : 100)) + 1 : 1;
-    for (int r = 0; r < reps; r++) {
-        double t0 = cpu_ns();
-        for (int64_t i = 0; i < inner; i++) fn(ctx);
-        t[r] = (cpu_ns() - t0) / (double)inner;
-    }
-    qsort(t, (size_t)reps, sizeof t[0], cmp_d);
-    return t[reps / 2];
-}
+static double cpu_ns(void) { return bench_cpu_ns(); }
 
 typedef struct attn_case {
     mm_attn *h;
     mm_tensor *q, *k, *v, *o, *dq, *dk, *dv;
 } attn_case;
 
+/* forms[i]: what peer_torch_attn.py's form i of that case is (it reports the fastest). */
 static const struct {
     const char *name, *peer;
     int32_t kind;
+    const char *forms[3];
 } g_kinds[] = {
-    {"attn softmax causal", "softmax_causal", MM_ATTN_SOFTMAX},
-    {"attn linear causal", "linear_causal", MM_ATTN_LINEAR},
-    {"attn performer causal", "performer", MM_ATTN_PERFORMER},
-    {"attn relu2 causal C256", "relu2_causal", MM_ATTN_RELU2},
-    {"attn sparse local w128", "sparse_local", MM_ATTN_SPARSE},
-    {"attn gated retnet", "gated_retnet", MM_ATTN_GATED},
+    {"attn softmax causal", "softmax_causal", MM_ATTN_SOFTMAX,
+     {"torch SDPA is_causal", "torch blocked softmax", "torch masked softmax"}},
+    {"attn linear causal", "linear_causal", MM_ATTN_LINEAR,
+     {"torch chunked (64)", "torch cumsum form", NULL}},
+    {"attn performer causal", "performer", MM_ATTN_PERFORMER,
+     {"torch chunked (64)", "torch cumsum form", NULL}},
+    {"attn relu2 causal C256", "relu2_causal", MM_ATTN_RELU2, {"torch FLASH chunks", NULL, NULL}},
+    {"attn sparse local w128", "sparse_local", MM_ATTN_SPARSE,
+     {"torch banded softmax", "torch masked softmax", NULL}},
+    {"attn gated retnet", "gated_retnet", MM_ATTN_GATED,
+     {"torch RetNet chunkwise", "torch RetNet parallel", NULL}},
 };
-static const int64_t g_ns[3] = {512, 2048, 8192};
+enum { NN = 2 };
+static const int64_t g_ns[NN] = {512, 2048};
 
 static mm_tensor *tensor4(int64_t n, uint64_t seed)
 {
@@ -127,23 +103,6 @@ static void run_lin_kernel(void *ctx)
                             l->v + b * l->n * DH, l->o + b * l->n * DH, l->den + b * l->n, l->ws);
 }
 
-/* 12 independent 8-wide FMA chains: what one core's FMA units can do (flops = 16 * 12 * iters). */
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#include <immintrin.h>
-__attribute__((target("avx2,fma"))) static void fma_peak(void *ctx)
-{
-    __m256 a[12], m = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-3f);
-    float out[8];
-    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
-    for (int64_t it = 0; it < 100000; it++)
-        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], m, b);
-    for (int i = 1; i < 12; i++) a[0] = _mm256_add_ps(a[0], a[i]);
-    _mm256_storeu_ps(out, a[0]);
-    *(volatile float *)ctx = out[0];
-}
-#define HAVE_PEAK 1
-#endif
-
 static void bench_lin_kernel(void)
 {
     const int64_t n = 2048;
@@ -156,18 +115,15 @@ static void bench_lin_kernel(void)
     l.ws = bench_alloc_floats(mmi_attn_linear_ws_floats(DH, DH) + 64, 16);
     if (!l.fq || !l.fk || !l.v || !l.o || !l.den || !l.ws) exit(1);
     for (int64_t i = 0; i < BH * n * DH; i++) l.fq[i] += 1.0f, l.fk[i] += 1.0f; /* positive */
-    t = cpu_median_ns(run_lin_kernel, &l, 9);
-#ifdef HAVE_PEAK
+    t = bench_median_ns(run_lin_kernel, &l, 9);
     {
-        volatile float sink = 0;
-        const double pk = cpu_median_ns(fma_peak, (void *)&sink, 9);
-        /* peer column: the FMA probe's time for the same flops; ratio = fraction of peak */
-        bench_row("linear causal kernel", "BH8 N2048 d64", flops, t, "FMA peak",
-                  pk * flops / (16.0 * 12 * 100000));
+        const bench_peak *p = bench_peak_probe();
+        char peer[48];
+        /* peer column: the time of the same flops at the best ISA's peak; ratio = fraction */
+        snprintf(peer, sizeof peer, "FMA peak (%s)", p->best_isa);
+        bench_row("linear causal kernel", "BH8 N2048 d64", flops, t, peer,
+                  p->best_gflops > 0 ? flops / p->best_gflops : -1, BENCH_NA);
     }
-#else
-    bench_row("linear causal kernel", "BH8 N2048 d64", flops, t, "FMA peak", -1);
-#endif
     free(l.fq), free(l.fk), free(l.v), free(l.o), free(l.den), free(l.ws);
 }
 
@@ -198,7 +154,7 @@ static void bench_step(int32_t kind, const char *name)
         t = (cpu_ns() - t0) / 16;
         pos += 16;
         snprintf(shape, sizeof shape, "BH8 d64 pos %lld", (long long)at[p]);
-        bench_row(name, shape, 4.0 * BH * DH * DH, t, NULL, -1);
+        bench_row(name, shape, 4.0 * BH * DH * DH, t, NULL, -1, BENCH_NA);
     }
     mm_attn_free(h);
     mm_tensor_free(x), mm_tensor_free(y);
@@ -207,29 +163,36 @@ static void bench_step(int32_t kind, const char *name)
 void bench_attn(void)
 {
     enum { NK = sizeof g_kinds / sizeof g_kinds[0] };
-    char args[1024] = "1 1";
-    double peer[NK * 3];
-    int got;
+    char args[1024] = "5";
+    double ret[NK * NN * 2], def[NK * NN * 2];
     for (int k = 0; k < NK; k++)
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < NN; i++) {
             char one[64];
             snprintf(one, sizeof one, " %s %lld", g_kinds[k].peer, (long long)g_ns[i]);
             strcat(args, one);
         }
-    got = bench_peer_python("peer_torch_attn.py", args, peer, NK * 3);
+    bench_peer_torch("peer_torch_attn.py", args, ret, def, NK * NN * 2);
     for (int k = 0; k < NK; k++)
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < NN; i++) {
             attn_case c;
             char shape[32];
+            const double *form = ret[2 * (k * NN + i)] > 0 ? ret : def;
+            int f = (int)form[2 * (k * NN + i) + 1];
             double t, ws = 0;
             if (open_case(&c, g_kinds[k].kind, g_ns[i]) != 0) exit(1);
-            t = cpu_median_ns(run_fwd_bwd, &c, g_ns[i] > 2048 ? 1 : 3);
+            t = bench_median_ns(run_fwd_bwd, &c, 5);
             if (mm_attn_get_f64(c.h, MM_ATTN_STAT_WORKSPACE_BYTES, &ws) != MM_OK) ws = 0;
             snprintf(shape, sizeof shape, "BH8 N%lld %.0fMB", (long long)g_ns[i], ws / 1048576.0);
-            bench_row(g_kinds[k].name, shape, -1, t, "torch (CPU time)",
-                      got == NK * 3 && peer[k * 3 + i] > 0 ? peer[k * 3 + i] : -1);
+            bench_row(g_kinds[k].name, shape, -1, t,
+                      f >= 0 && f < 3 && g_kinds[k].forms[f] ? g_kinds[k].forms[f] : "torch",
+                      ret[2 * (k * NN + i)], def[2 * (k * NN + i)]);
             close_case(&c);
         }
+    bench_note("attn: forward + backward, B 1, H 8, d = dv = 64, causal, loss sum(out * g); "
+               "MB = bytes the handle reserved at create; the PyTorch column is the fastest "
+               "correct form the peer found (forms checked against the naive form at N 256); "
+               "step rows: mean CPU time of 16 consecutive mm_attn_step calls at that position "
+               "(a warmed-up median would move the position), no peer");
     bench_lin_kernel();
     bench_step(MM_ATTN_LINEAR, "step linear");
     bench_step(MM_ATTN_GATED, "step gated");

@@ -104,28 +104,26 @@ void bench_model(void)
 {
     static const int64_t relu_sizes[4] = {4, 256, 256, 1}, tanh_sizes[4] = {8, 64, 64, 1};
     static const int64_t infer_sizes[4] = {3, 256, 256, 1};
-    double peer[3] = {-1, -1, -1}, t;
+    double peer[3], def[3], t;
     model_case c;
-    if (bench_peer_python("peer_torch_model.py", "15 train_relu train_tanh infer_tanh", peer, 3) !=
-        3)
-        peer[0] = peer[1] = peer[2] = -1;
+    bench_peer_torch("peer_torch_model.py", "15 train_relu train_tanh infer_tanh", peer, def, 3);
     if (build(&c, relu_sizes, 4, MM_ACT_RELU, 256)) {
         t = bench_median_ns(train_step, &c, 15);
         bench_row("model train step Adam", "4-256-256-1 b256", train_flops(relu_sizes, 4, 256), t,
-                  "torch 1T", peer[0]);
+                  "torch 1T", peer[0], def[0]);
     }
     release(&c);
     if (build(&c, tanh_sizes, 4, MM_ACT_TANH, 64)) {
         t = bench_median_ns(train_step, &c, 15);
         bench_row("model train step Adam", "8-64-64-1 tanh b64", train_flops(tanh_sizes, 4, 64), t,
-                  "torch 1T", peer[1]);
+                  "torch 1T", peer[1], def[1]);
     }
     release(&c);
     if (build(&c, infer_sizes, 4, MM_ACT_TANH, 1)) {
         t = bench_median_ns(forward_only, &c, 31);
-        bench_row("model forward 1 obs", "3-256-256-1 tanh", -1, t, "torch 1T", peer[2]);
+        bench_row("model forward 1 obs", "3-256-256-1 tanh", -1, t, "torch 1T", peer[2], def[2]);
         t = bench_median_ns(infer_only, &c, 31);
-        bench_row("model infer 1 obs", "3-256-256-1 tanh", -1, t, "torch 1T", peer[2]);
+        bench_row("model infer 1 obs", "3-256-256-1 tanh", -1, t, "torch 1T", peer[2], def[2]);
     }
     release(&c);
 }

@@ -2,7 +2,8 @@
  * bench_ssm.c — mm_ssm workloads:
  *   - the Mamba-1 selective scan (variable B/C, D, z, delta bias + softplus: the Mamba block's
  *     call) forward and forward+backward at B = 2, D in {256, 768}, L in {1024, 4096}, N = 16,
- *     with the time bound from the exp and FMA count at this machine's measured FMA peak;
+ *     with the time bound from the exp and FMA count at the measured FMA peak of the best ISA
+ *     the machine has (bench/peak.c);
  *   - PyTorch's selective_scan_ref loop (bench/peer_torch_ssm.py, one thread) side by side at
  *     a small L;
  *   - S4D kernel (Vandermonde) plus FFT convolution at L = 4096;
@@ -12,36 +13,22 @@
 
 #include "mm.h"
 
-#include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* Median thread CPU time of fn over reps calls (after one warm-up): the machine may be shared,
- * and long calls lose wall-clock time to other processes, which a bound on arithmetic should
- * not be compared with. */
 static double cpu_median_ns(void (*fn)(void *), void *ctx, int reps)
 {
-    double t[16], tmp;
-    struct timespec a, b;
-    fn(ctx);
-    if (reps > 16) reps = 16;
-    for (int r = 0; r < reps; r++) {
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
-        fn(ctx);
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
-        t[r] = (double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec);
-    }
-    for (int i = 1; i < reps; i++)
-        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) tmp = t[j], t[j] = t[j - 1], t[j - 1] = tmp;
-    return t[reps / 2];
+    return bench_median_ns(fn, ctx, reps);
 }
 
 /* FMA-port operations (mul, add, fma) per 8 state elements and time step in the forward: exp
  * (x log2e, two-step range reduction, z = x^2, degree-6 polynomial, + 1, scaling: 12) plus
  * delta*A, B*du, the state FMA and the output FMA (4). Rounding, conversion, shift and min/max
- * run on other ports and are not counted. */
+ * run on other ports and are not counted. At W lanes and a peak of P flops/ns (two per FMA),
+ * B D L N elements take B D L N / W x 16 vector ops at P / (2 W) per ns: B D L N x 32 / P,
+ * whatever W is. */
 #define OPS_PER_VEC 16.0
 
 typedef struct scan_case {
@@ -118,25 +105,6 @@ static void run_fwd_bwd(void *ctx)
         abort();
 }
 
-/* Measured peak of 8-wide FMAs per second (10 independent chains hide the latency). */
-static volatile float g_sink;
-__attribute__((target("avx2,fma"))) static void fma_loop(void *ctx)
-{
-    __m256 a[10], m = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-3f);
-    (void)ctx;
-    for (int i = 0; i < 10; i++) a[i] = _mm256_set1_ps((float)i);
-    for (int r = 0; r < 10000; r++)
-        for (int i = 0; i < 10; i++) a[i] = _mm256_fmadd_ps(a[i], m, b);
-    for (int i = 1; i < 10; i++) a[0] = _mm256_add_ps(a[0], a[i]);
-    g_sink = _mm256_cvtss_f32(a[0]);
-}
-
-static double fma_peak_per_ns(void)
-{
-    double ns = bench_median_ns(fma_loop, NULL, 9);
-    return 100000.0 / ns; /* vector FMAs per ns */
-}
-
 static void bench_scan(double peak)
 {
     static const int64_t Ds[2] = {256, 768}, Ls[2] = {1024, 4096};
@@ -149,13 +117,13 @@ static void bench_scan(double peak)
                 printf("selective scan: setup failed\n");
                 return;
             }
-            vecs = 2.0 * (double)Ds[di] * (double)Ls[li] * 16.0 / 8.0;
-            bound = vecs * OPS_PER_VEC / peak;
+            vecs = 2.0 * (double)Ds[di] * (double)Ls[li] * 16.0; /* state elements */
+            bound = peak > 0 ? vecs * 2.0 * OPS_PER_VEC / peak : -1;
             f = cpu_median_ns(run_fwd, &c, 5);
             fb = cpu_median_ns(run_fwd_bwd, &c, 5);
             snprintf(shape, sizeof shape, "2x%lldx%lld N16", (long long)Ds[di], (long long)Ls[li]);
-            bench_row("sel scan fwd (cpu)", shape, -1, f, "exp+FMA bound", bound);
-            bench_row("sel scan fwd+bwd (cpu)", shape, -1, fb, "fwd x 4", 4.0 * f);
+            bench_row("sel scan fwd", shape, -1, f, "exp+FMA bound", bound, BENCH_NA);
+            bench_row("sel scan fwd+bwd", shape, -1, fb, "fwd x 4", 4.0 * f, BENCH_NA);
             scan_free(&c);
         }
 }
@@ -163,13 +131,13 @@ static void bench_scan(double peak)
 static void bench_scan_peer(void)
 {
     scan_case c;
-    double t[2] = {-1, -1};
+    double t[2], td[2];
     if (!scan_setup(&c, 2, 256, 256, 16)) return;
-    bench_peer_python("peer_torch_ssm.py", "selective 2 256 256 16", t, 2);
+    bench_peer_torch("peer_torch_ssm.py", "selective 2 256 256 16", t, td, 2);
     bench_row("sel scan fwd", "2x256x256 N16", -1, bench_median_ns(run_fwd, &c, 9),
-              "torch ref loop", t[0] > 0 ? t[0] : -1);
+              "torch selective_scan_ref", t[0], td[0]);
     bench_row("sel scan fwd+bwd", "2x256x256 N16", -1, bench_median_ns(run_fwd_bwd, &c, 9),
-              "torch ref loop", t[1] > 0 ? t[1] : -1);
+              "torch selective_scan_ref", t[1], td[1]);
     scan_free(&c);
 }
 
@@ -192,7 +160,7 @@ static void bench_s4d(void)
     s4d_case c;
     scan_case tc;
     mm_ssm_opts o;
-    double t[1] = {-1};
+    double t[1], td[1];
     memset(&c, 0, sizeof c);
     memset(&tc, 0, sizeof tc);
     if (mm_ssm_opts_init(&o, MM_SSM_S4D) != MM_OK) return;
@@ -206,9 +174,9 @@ static void bench_s4d(void)
     c.u = tens(&tc, 3, (int64_t[]){B, H, L}, 6, -1, 1);
     c.d = tens(&tc, 1, (int64_t[]){H}, 7, -1, 1);
     c.y = tens(&tc, 3, (int64_t[]){B, H, L}, 8, 0, 0);
-    bench_peer_python("peer_torch_ssm.py", "s4d 2 256 4096 64", t, 1);
+    bench_peer_torch("peer_torch_ssm.py", "s4d 2 256 4096 64", t, td, 1);
     bench_row("s4d kernel+fft conv", "2x256x4096 N64", -1, bench_median_ns(run_s4d, &c, 5),
-              "torch s4d.py", t[0] > 0 ? t[0] : -1);
+              "torch s4d.py", t[0], td[0]);
     for (int i = 0; i < tc.nt; i++) mm_tensor_free(tc.t[i]);
     mm_ssm_free(c.h);
 }
@@ -249,19 +217,22 @@ static void bench_step(void)
     t0 = bench_median_ns(run_step, &c, 9);
     for (int i = 0; i < 100000; i++) run_step(&c);
     t1 = bench_median_ns(run_step, &c, 9);
-    bench_row("sel step (pos ~0)", "1x1536 N16", -1, t0, "pos > 100k", t1);
+    bench_row("sel step (pos ~0)", "1x1536 N16", -1, t0, "pos > 100k", t1, BENCH_NA);
     for (int i = 0; i < tc.nt; i++) mm_tensor_free(tc.t[i]);
     mm_ssm_free(c.h);
 }
 
 void bench_ssm(void)
 {
-    double peak = fma_peak_per_ns();
-    printf("| ssm: measured peak %.2f 8-wide FMA/ns; bound = B D L N/8 x %.0f FMA-port ops / peak;"
-           " (cpu) rows are thread CPU time; target: ratio >= 0.5 (fwd within 2x of the bound),"
-           " >= 1 (backward <= 3x forward) |\n",
-           peak, OPS_PER_VEC);
-    bench_scan(peak);
+    const bench_peak *p = bench_peak_probe();
+    bench_scan(p->best_gflops);
+    bench_note("ssm: exp+FMA bound = %.0f FMA-port operations per vector of state elements "
+               "(B D L N x 32 flop-equivalents) at the %s FMA peak (%.1f GFLOP/s, the best ISA "
+               "this machine has; libmm ran %s); the ratio of a bound row is bound / libmm, the "
+               "fraction of the bound reached. Targets: forward "
+               "within 2x of the bound (ratio >= 0.5), backward <= 3x forward (fwd+bwd ratio "
+               ">= 1)",
+               OPS_PER_VEC, p->best_isa, p->best_gflops, mm_build_info());
     bench_scan_peer();
     bench_s4d();
     bench_step();

@@ -2,37 +2,19 @@
 """PyTorch peer for bench_gemm.c: single-threaded torch GEMM times.
 
 Usage: peer_gemm.py REPS TA TB M N K BETA [TA TB M N K BETA ...]
-Prints one median time in nanoseconds per shape (C = op(A) op(B) + beta C, row-major,
-op = transpose when TA/TB is 1), in order. Prints nothing and exits 1 when torch is missing,
-so the C side shows "n/a".
+Prints one median process CPU time in nanoseconds per shape (C = op(A) op(B) + beta C,
+row-major, op = transpose when TA/TB is 1), in order (bench/peer_util.py). Prints nothing and
+exits 1 when torch is missing, so the C side shows "n/a".
 """
 import sys
-import time
 
-try:
-    import torch
-except ImportError:
-    sys.exit(1)
+from peer_util import median_cpu_ns, setup
 
-
-def median_ns(fn, reps):
-    fn()  # warm-up
-    t0 = time.perf_counter_ns()
-    fn()
-    once = max(time.perf_counter_ns() - t0, 50)
-    inner = 1 if once >= 200_000 else 200_000 // once + 1
-    samples = []
-    for _ in range(reps):
-        t0 = time.perf_counter_ns()
-        for _ in range(inner):
-            fn()
-        samples.append((time.perf_counter_ns() - t0) / inner)
-    samples.sort()
-    return samples[len(samples) // 2]
+import torch
 
 
 def main(argv):
-    torch.set_num_threads(1)
+    setup()
     reps = int(argv[0])
     fields = argv[1:]
     g = torch.Generator().manual_seed(0)
@@ -48,7 +30,7 @@ def main(argv):
             fn = lambda: torch.matmul(oa, ob, out=c)  # noqa: E731
         else:
             fn = lambda: c.addmm_(oa, ob, beta=beta)  # noqa: E731
-        print(f"{median_ns(fn, reps):.1f}", flush=True)
+        print(f"{median_cpu_ns(fn, reps):.1f}", flush=True)
     return 0
 
 

@@ -1,14 +1,17 @@
-"""peer_torch_ddpg.py — plain PyTorch DDPG update (the peer of bench/rl_speed.c): actor
-3-256-256-1 (ReLU, tanh head), critic 4-256-256-1, Adam 1e-3, batch 256, Polyak 0.005, one
-thread; prints ms per update (critic step + actor step + target update)."""
+"""peer_torch_ddpg.py — plain PyTorch DDPG update (the peer of bench/bench_rl.c and
+bench/rl_speed.c): actor 3-256-256-1 (ReLU, tanh head), critic 4-256-256-1, Adam 1e-3, batch
+256, Polyak 0.005, one thread; prints the process CPU time per update (critic step + actor step
++ target update): in ms with a sentence, or with `ns REPS` as one median in ns for the bench
+table. Prints nothing and exits 1 when torch is missing."""
 import copy
-import time
+import sys
+
+from peer_util import median_cpu_ns, setup
 
 import torch
 import torch.nn as nn
 
-torch.set_num_threads(1)
-torch.manual_seed(0)
+setup()
 
 
 def mlp(i, o, tanh=False):
@@ -46,11 +49,9 @@ def update():
                 pt.mul_(0.995).add_(p, alpha=0.005)
 
 
-for _ in range(30):
-    update()
-n = 300
-t0 = time.perf_counter()
-for _ in range(n):
-    update()
-dt = (time.perf_counter() - t0) / n
-print(f"PyTorch {torch.__version__} DDPG update, 256-256, batch 256, 1 thread: {dt * 1e3:.2f} ms/update")
+if len(sys.argv) > 2 and sys.argv[1] == "ns":
+    print(f"{median_cpu_ns(update, int(sys.argv[2])):.0f}")
+else:
+    dt = median_cpu_ns(update, 15) / 1e6
+    print(f"PyTorch {torch.__version__} DDPG update, 256-256, batch 256, 1 thread: {dt:.2f} ms "
+          "CPU time per update (median)")

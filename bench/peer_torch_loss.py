@@ -2,25 +2,26 @@
 """PyTorch peer for bench_loss.c: single-threaded CLIP and SigLIP forward+backward.
 
 Usage:
-  peer_torch_loss.py time REPS B D        median ns of CLIP fwd+bwd, then SigLIP fwd+bwd
+  peer_torch_loss.py time REPS B D        median ns of CLIP fwd+bwd (open_clip's two logit
+                                          matmuls), CLIP with one matmul and .T, SigLIP fwd+bwd
   peer_torch_loss.py peak clip|siglip B D peak RSS growth in bytes of one fwd+bwd
 
 The losses are written as open_clip computes them (ClipLoss: two logit matmuls and two
 F.cross_entropy calls; SigLipLoss: 2*eye - ones labels and -logsigmoid(...).sum() / B), with
-autograd for the backward, on L2-normalised float32 features. The bench runs this script with
-OPENBLAS_NUM_THREADS=1 and torch.set_num_threads(1): one core, like libmm's single-thread case.
-Prints nothing and exits 1 when torch is missing, so the C side shows "n/a".
+autograd for the backward, on L2-normalised float32 features; CLIP also as one logit matmul
+whose transpose gives the text logits (the same loss, one GEMM less). The bench runs this script
+with OPENBLAS_NUM_THREADS=1 and torch.set_num_threads(1): one core, like libmm's single-thread
+case. Times are medians of process CPU time (bench/peer_util.py). Prints nothing and exits 1
+when torch is missing, so the C side shows "n/a".
 """
 import math
 import resource
 import sys
-import time
 
-try:
-    import torch
-    import torch.nn.functional as F
-except ImportError:
-    sys.exit(1)
+from peer_util import median_cpu_ns, setup
+
+import torch
+import torch.nn.functional as F
 
 
 def clip_loss(x, y, t):
@@ -30,6 +31,12 @@ def clip_loss(x, y, t):
     labels = torch.arange(x.shape[0])
     return (F.cross_entropy(logits_per_image, labels) +
             F.cross_entropy(logits_per_text, labels)) / 2
+
+
+def clip_loss_one_matmul(x, y, t):
+    logits = t.exp() * x @ y.T
+    labels = torch.arange(x.shape[0])
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
 
 
 def siglip_loss(x, y, t, b):
@@ -50,28 +57,22 @@ def make_inputs(n, d):
 
 def step(kind, x, y, t, b):
     x.grad = y.grad = t.grad = b.grad = None
-    loss = clip_loss(x, y, t) if kind == "clip" else siglip_loss(x, y, t, b)
+    if kind == "clip":
+        loss = clip_loss(x, y, t)
+    elif kind == "clip1":
+        loss = clip_loss_one_matmul(x, y, t)
+    else:
+        loss = siglip_loss(x, y, t, b)
     loss.backward()
 
 
-def median_ns(fn, reps):
-    fn()  # warm-up
-    samples = []
-    for _ in range(reps):
-        t0 = time.perf_counter_ns()
-        fn()
-        samples.append(time.perf_counter_ns() - t0)
-    samples.sort()
-    return samples[len(samples) // 2]
-
-
 def main(argv):
-    torch.set_num_threads(1)
+    setup()
     if argv[0] == "time":
         reps, n, d = int(argv[1]), int(argv[2]), int(argv[3])
         x, y, t, b = make_inputs(n, d)
-        for kind in ("clip", "siglip"):
-            print(f"{median_ns(lambda: step(kind, x, y, t, b), reps):.1f}", flush=True)
+        for kind in ("clip", "clip1", "siglip"):
+            print(f"{median_cpu_ns(lambda: step(kind, x, y, t, b), reps):.1f}", flush=True)
         return 0
     kind, n, d = argv[1], int(argv[2]), int(argv[3])
     x, y, t, b = make_inputs(n, d)

@@ -7,33 +7,14 @@ Cases (must match bench_model.c):
               MSE loss, backward, Adam step
   train_tanh  the same for an 8-64-64-1 tanh MLP at batch 64 (SB3 on-policy size)
   infer_tanh  single-observation forward of a 3-256-256-1 tanh MLP under torch.no_grad()
-Prints one median time in nanoseconds per case, in order. Prints nothing and exits 1 when torch
-is missing, so the C side shows "n/a".
+Prints one median process CPU time in nanoseconds per case, in order (bench/peer_util.py).
+Prints nothing and exits 1 when torch is missing, so the C side shows "n/a".
 """
 import sys
-import time
 
-try:
-    import torch
-except ImportError:
-    sys.exit(1)
+from peer_util import median_cpu_ns, setup
 
-
-def median_ns(fn, reps):
-    for _ in range(20):  # warm-up: allocator caches, lazy initialisation
-        fn()
-    t0 = time.perf_counter_ns()
-    fn()
-    once = max(time.perf_counter_ns() - t0, 50)
-    inner = 1 if once >= 200_000 else 200_000 // once + 1
-    samples = []
-    for _ in range(reps):
-        t0 = time.perf_counter_ns()
-        for _ in range(inner):
-            fn()
-        samples.append((time.perf_counter_ns() - t0) / inner)
-    samples.sort()
-    return samples[len(samples) // 2]
+import torch
 
 
 def mlp(sizes, act):
@@ -77,11 +58,10 @@ CASES = {
 
 
 def main(argv):
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
+    setup()
     reps = int(argv[0])
     for name in argv[1:]:
-        print("%.1f" % median_ns(CASES[name](), reps))
+        print("%.1f" % median_cpu_ns(CASES[name](), reps))
 
 
 if __name__ == "__main__":

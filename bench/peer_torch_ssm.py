@@ -8,27 +8,19 @@ selective: mamba_ssm's selective_scan_ref re-implemented in plain torch (a Pytho
            as the reference), variable B/C, D, z, delta bias with softplus.
 s4d:       s4d.py's S4DKernel (Vandermonde via exp(dtA * arange(L))) and FFT convolution with
            n = 2L, plus D u.
-Prints nothing and exits 1 when torch is missing, so the C side shows "n/a".
+Times are medians of process CPU time (bench/peer_util.py). Prints nothing and exits 1 when
+torch is missing, so the C side shows "n/a".
 """
 import sys
-import time
 
-try:
-    import torch
-    import torch.nn.functional as F
-except ImportError:
-    sys.exit(1)
+from peer_util import median_cpu_ns, setup
+
+import torch
+import torch.nn.functional as F
 
 
 def median_ns(fn, reps=5):
-    fn()
-    samples = []
-    for _ in range(reps):
-        t0 = time.perf_counter_ns()
-        fn()
-        samples.append(time.perf_counter_ns() - t0)
-    samples.sort()
-    return samples[len(samples) // 2]
+    return median_cpu_ns(fn, reps)
 
 
 def selective_scan_ref(u, delta, A, B, C, D, z, delta_bias):
@@ -82,12 +74,11 @@ def s4d(b, h, l, n):
             u_f = torch.fft.rfft(u, n=2 * l)
             torch.fft.irfft(u_f * k_f, n=2 * l)[..., :l] + u * D.unsqueeze(-1)
 
-    print(median_ns(run, 3))
+    print(median_ns(run, 5))
 
 
 def main():
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
+    setup()
     kind, args = sys.argv[1], [int(a) for a in sys.argv[2:]]
     {"selective": selective, "s4d": s4d}[kind](*args)
 
