@@ -30,6 +30,7 @@ static void (*const g_suites[])(void) = {
     suite_threads,
     suite_layout,
     suite_badinput,
+    suite_simd,
 };
 
 int mmt_quick(void) { return getenv("MM_TEST_QUICK") != NULL; }

@@ -79,5 +79,6 @@ void suite_oom(void);
 void suite_threads(void);
 void suite_layout(void);
 void suite_badinput(void);
+void suite_simd(void);
 
 #endif

@@ -7,15 +7,13 @@
 #include <math.h>
 #include <string.h>
 
-/* AVX2 bodies (attn_simd_avx2.c); 0 when the build has none. */
-int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y);
-int mmi_attn_elu1_bwd_avx2(int64_t n, const float *y, const float *dy, float *dx);
-
 void mmi_attn_fmap_fwd(int32_t fmap, const float *x, float *y, int64_t n)
 {
+    const mmi_attn_isa *v = mmi_dispatch_get()->attn;
+    MMI_ASSERT(n >= 0 && (n == 0 || (x && y)));
     switch (fmap) {
     case MM_FMAP_ELU1:
-        if (mmi_cpu_has_avx2_fma() && mmi_attn_elu1_avx2(n, x, y)) break;
+        if (v && v->elu1(n, x, y)) break;
         /* exp over the whole block with the vector exponential, then the positive side; y
          * may alias x, so the exponentials go through y only where x <= 0 is kept */
         for (int64_t i0 = 0; i0 < n; i0 += 256) {
@@ -36,9 +34,11 @@ void mmi_attn_fmap_fwd(int32_t fmap, const float *x, float *y, int64_t n)
 
 void mmi_attn_fmap_bwd(int32_t fmap, const float *y, const float *dy, float *dx, int64_t n)
 {
+    const mmi_attn_isa *v = mmi_dispatch_get()->attn;
+    MMI_ASSERT(n >= 0 && (n == 0 || (y && dy && dx)));
     switch (fmap) {
     case MM_FMAP_ELU1: /* phi' = 1 for x > 0 (phi > 1), e^x = phi otherwise */
-        if (mmi_cpu_has_avx2_fma() && mmi_attn_elu1_bwd_avx2(n, y, dy, dx)) break;
+        if (v && v->elu1_bwd(n, y, dy, dx)) break;
         for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (y[i] > 1.0f ? 1.0f : y[i]);
         break;
     case MM_FMAP_RELU:

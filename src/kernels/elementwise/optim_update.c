@@ -67,12 +67,16 @@ void mmi_rmsprop_update_portable(const mmi_opt_args *u)
 
 void mmi_adam_update(const mmi_opt_args *u)
 {
-    if (mmi_cpu_has_avx2_fma() && mmi_adam_update_avx2(u)) return;
+    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
+    MMI_ASSERT(u && u->n >= 0 && (u->n == 0 || (u->p && u->g && u->s0 && u->s1)));
+    if (v && v->adam_update(u)) return;
     mmi_adam_update_portable(u);
 }
 
 void mmi_rmsprop_update(const mmi_opt_args *u)
 {
-    if (mmi_cpu_has_avx2_fma() && mmi_rmsprop_update_avx2(u)) return;
+    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
+    MMI_ASSERT(u && u->n >= 0 && (u->n == 0 || (u->p && u->g && u->s0)));
+    if (v && v->rmsprop_update(u)) return;
     mmi_rmsprop_update_portable(u);
 }

@@ -86,16 +86,4 @@ int mmi_rmsprop_update_avx2(const mmi_opt_args *u)
     return 1;
 }
 
-#else
-int mmi_adam_update_avx2(const mmi_opt_args *u)
-{
-    (void)u;
-    return 0;
-}
-
-int mmi_rmsprop_update_avx2(const mmi_opt_args *u)
-{
-    (void)u;
-    return 0;
-}
 #endif

@@ -55,22 +55,4 @@ int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out)
     return 1;
 }
 
-#else
-int mmi_add_rows_avx2(float *y, const float *b, int64_t rows, int64_t n)
-{
-    (void)y, (void)b, (void)rows, (void)n;
-    return 0;
-}
-
-int mmi_colsum_f64_avx2(const float *x, int64_t rows, int64_t n, double *acc)
-{
-    (void)x, (void)rows, (void)n, (void)acc;
-    return 0;
-}
-
-int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out)
-{
-    (void)x, (void)n, (void)out;
-    return 0;
-}
 #endif
