@@ -6,7 +6,10 @@
 #   make check                all tests; ends with "N passed, N failed"
 #   make demo                 the main example
 #   make bench                benchmark table (median times, peers side by side)
+#   make AVX2_FLAGS=          portable kernels only (as a build that compiles src/ with one set
+#                             of flags); MM_SIMD=portable|avx2|avx512 picks a path at run time
 #   make check-asan | check-valgrind | symbols-check | abi-check | abi-dump | install-check
+#   make floors-check         no floor of src/ references a floor above it
 #   make install | uninstall  (PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR)
 
 # ---- version, read from the one place it is written -------------------------------------------
@@ -40,8 +43,10 @@ OPENBLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenbl
 LIB_LIBS   += $(OPENBLAS_LIBS)
 PC_PRIVATE += $(OPENBLAS_LIBS)
 endif
-# Files named *_avx2.c hold the AVX2/FMA paths, chosen at run time by CPU detection. Other
-# architectures compile them without the flags (their bodies are guarded by __AVX2__/__FMA__).
+# Files named *_avx2.c hold the AVX2/FMA paths. The kernels' dispatch (src/kernels/simd) uses
+# them only when they were compiled with these flags and the CPU and OS run them. Other
+# architectures, and `make AVX2_FLAGS=`, compile them without the flags: their bodies are
+# guarded by __AVX2__/__FMA__ and the portable path runs.
 ifneq ($(filter x86_64% i686% i386%,$(shell $(CC) -dumpmachine 2>/dev/null)),)
 AVX2_FLAGS := -mavx2 -mfma
 else
@@ -69,7 +74,8 @@ TEST_SRCS  := $(wildcard tests/test_*.c) tests/runner.c
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c)
 
 .PHONY: all lib static shared check demo bench check-asan check-valgrind symbols-check \
-        abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch
+        abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch \
+        floors-check
 
 all: $(STATIC) $(SHARED) pkgconfig/libmm.pc
 
@@ -247,6 +253,11 @@ build/bench/bench: $(BENCH_SRCS) $(wildcard bench/*.h) $(OBJS) $(HDRS)
 
 bench: build/bench/bench
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 build/bench/bench $(BENCH_ARGS)
+
+# No floor of src/ may include a header of, or use a symbol defined by, a floor above it
+# (core < tensor < kernels < attn, ssm, loss < model, io < policy < mpi).
+floors-check: $(OBJS)
+	tools/floors_check.sh $(BDIR)/obj
 
 # docs/API.md is generated from the header comments; docs-check fails if it is stale or a
 # public function's comment lacks "Since:" or "Allocates".
