@@ -67,6 +67,7 @@ static double favor_proj(const float *x, int64_t d, const float *wt, int64_t nf,
 void mmi_attn_favor_fwd(const float *x, int64_t rows, int64_t d, const float *wt, int64_t nf,
                         double eps, int stab_mode, float stab, float *y, float *ws)
 {
+    MMI_ASSERT(rows >= 0 && d > 0 && nf > 0 && x && wt && y && ws);
     const float norm = (float)(1.0 / sqrt((double)nf)), e = (float)eps;
     float *u = ws, *xh = ws + nf;
     for (int64_t i = 0; i < rows; i++) {
@@ -85,6 +86,7 @@ void mmi_attn_favor_fwd(const float *x, int64_t rows, int64_t d, const float *wt
 float mmi_attn_favor_max(const float *x, int64_t rows, int64_t d, const float *wt, int64_t nf,
                          float *ws)
 {
+    MMI_ASSERT(rows >= 0 && d > 0 && nf > 0 && x && wt && ws);
     float *u = ws, *xh = ws + nf, mx = -INFINITY;
     for (int64_t i = 0; i < rows; i++) {
         (void)favor_proj(x + i * d, d, wt, nf, u, xh);
@@ -96,6 +98,7 @@ float mmi_attn_favor_max(const float *x, int64_t rows, int64_t d, const float *w
 void mmi_attn_favor_bwd(const float *x, int64_t rows, int64_t d, const float *w, int64_t nf,
                         double eps, const float *y, const float *dy, float *dx, float *ws)
 {
+    MMI_ASSERT(rows >= 0 && d > 0 && nf > 0 && x && w && y && dy && dx && ws);
     const double c = pow((double)d, -0.25), e0 = eps / sqrt((double)nf);
     float *g = ws;
     for (int64_t i = 0; i < rows; i++) {

@@ -8,6 +8,8 @@
 
 void mmi_ssm_lru_fwd(const mmi_lru_row *r)
 {
+    MMI_ASSERT(r && r->L >= 0 && r->H > 0 && r->N > 0);
+    MMI_ASSERT(r->lam && r->bn && r->c && r->u && r->y && r->hs);
     const int64_t H = r->H, N = r->N;
     for (int64_t t = 0; t < r->L; t++) {
         const float *u = r->u + t * H, *hp = t ? r->hs + (t - 1) * 2 * N : r->h0;
@@ -33,6 +35,8 @@ void mmi_ssm_lru_fwd(const mmi_lru_row *r)
 
 void mmi_ssm_lru_bwd(const mmi_lru_row *r, const mmi_lru_grad *g)
 {
+    MMI_ASSERT(r && g && r->L >= 0 && r->H > 0 && r->N > 0);
+    MMI_ASSERT(r->lam && r->bn && r->c && r->u && r->hs && g->gh);
     const int64_t H = r->H, N = r->N;
     double *gh = g->gh;
     memset(gh, 0, (size_t)(2 * N) * sizeof *gh);
