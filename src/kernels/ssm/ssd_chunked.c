@@ -1,4 +1,4 @@
-/* ssm_ssd.c — Mamba-2 SSD (scalar A per head) on one (batch, head): the chunked forward of
+/* ssd_chunked.c — Mamba-2 SSD (scalar A per head) on one (batch, head): the chunked forward of
  * ssd_minimal (intra-chunk C B^T masked by exp of decay sums, chunk states, inter-chunk state
  * passing with an initial state) and its backward, a reverse sequential adjoint that
  * recomputes each chunk's states from the chunk's input state saved by the forward (spec
