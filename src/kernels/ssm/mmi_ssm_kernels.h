@@ -173,7 +173,7 @@ void mmi_s4d_kernel_row_jvp(const mmi_s4d_ch *ch, int64_t L, double tlog_dt, con
 /* ZOH per mode: da = e^{dt A}, db = B (e^{dt A} - 1)/A (complex, interleaved; 2M doubles each). */
 void mmi_s4d_zoh(const mmi_s4d_ch *ch, double *da, double *db);
 
-/* ---- real FFT (fft.c), causal convolution and correlation (ssm_conv.c) --------------------
+/* ---- real FFT (fft.c), causal convolution and correlation (fft_conv.c) -------------------
  * nf is a power of two >= 2; tw are the twiddles of a power of two tw_n >= nf (see mmi_fft).
  * Spectra hold the nf/2 + 1 bins of a real sequence, interleaved (nf + 2 doubles). */
 /* out (nf + 2 doubles) = rfft of x (n floats) zero-padded to nf. */
