@@ -192,8 +192,10 @@ static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_
     MMI_ASSERT(lda >= (ta ? m : k) && ldb >= (tb ? k : n));
     MMI_ASSERT((m == 0 || n == 0) || c != NULL);
     MMI_ASSERT(m == 0 || n == 0 || k == 0 || alpha == 0.0f || (a != NULL && b != NULL));
-    MMI_ASSERT(choose_path(ta, tb, m, n, k) != PATH_PACKED || m == 0 || n == 0 || k == 0 ||
-               alpha == 0.0f || (ws != NULL && (uintptr_t)ws % MMI_ALIGN == 0));
+    /* (choose_path last: it divides by the sizes, which are only nonzero past the others.) */
+    MMI_ASSERT(m == 0 || n == 0 || k == 0 || alpha == 0.0f ||
+               choose_path(ta, tb, m, n, k) != PATH_PACKED ||
+               (ws != NULL && (uintptr_t)ws % MMI_ALIGN == 0));
     if (m == 0 || n == 0) return;
     if (k == 0 || alpha == 0.0f) {
         scale_c(m, n, beta, c, ldc);
