@@ -8,6 +8,7 @@
 #include "../ssm/mmi_ssm_kernels.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,8 +68,12 @@ static mmi_simd_path requested_path(void)
     return MMI_SIMD_NPATHS;
 }
 
+/* The library's only global state: written once by resolve() under pthread_once, read-only
+ * after. g_ready is published (release) after the table is filled, so the kernels' per-call
+ * lookup is one acquire load rather than a call into pthread_once. */
 static mmi_dispatch g_dispatch;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static _Atomic(const mmi_dispatch *) g_ready;
 
 static void resolve(void)
 {
@@ -76,10 +81,13 @@ static void resolve(void)
     if (p >= MMI_SIMD_NPATHS) p = MMI_SIMD_NPATHS - 1;
     while (p > MMI_SIMD_PORTABLE && !mmi_simd_available((mmi_simd_path)p)) p--;
     (void)mmi_dispatch_for((mmi_simd_path)p, &g_dispatch);
+    atomic_store_explicit(&g_ready, &g_dispatch, memory_order_release);
 }
 
 const mmi_dispatch *mmi_dispatch_get(void)
 {
+    const mmi_dispatch *d = atomic_load_explicit(&g_ready, memory_order_acquire);
+    if (d) return d;
     pthread_once(&g_once, resolve);
     return &g_dispatch;
 }
