@@ -10,7 +10,7 @@
  *           hands each accumulated text gradient back to its owner.
  * Every call starts with a vote (mmi_comm_vote), so a rank with bad input makes all ranks
  * return instead of waiting in a collective. */
-#include "../kernels/loss/mmi_loss_kernels.h"
+#include "../kernels/loss/mmi_loss_dist.h"
 #include "../core/mmi_comm.h"
 #include "mmi_loss.h"
 

@@ -1,9 +1,9 @@
 /* loss_dist_kernel.c — rectangular CLIP and SigLIP blocks for the distributed losses (see
- * mmi_loss_kernels.h). Tiles of Z = s A_I B_J^T (+ b) are computed one at a time, so a rank's
+ * mmi_loss_dist.h). Tiles of Z = s A_I B_J^T (+ b) are computed one at a time, so a rank's
  * B x N block is never held: CLIP keeps online (max, sum exp, sum exp * z) statistics per row
  * and per column; SigLIP turns each tile into its gradient at once. Pool tasks own fixed row
  * or column strips, so sums never depend on the thread count. */
-#include "mmi_loss_kernels.h"
+#include "mmi_loss_dist.h"
 
 #include <math.h>
 #include <string.h>
