@@ -6,8 +6,8 @@
 #   make check                all tests; ends with "N passed, N failed"
 #   make demo                 the main example
 #   make bench                benchmark table (median times, peers side by side)
-#   make AVX2_FLAGS=          portable kernels only (as a build that compiles src/ with one set
-#                             of flags); MM_SIMD=portable|avx2|avx512 picks a path at run time
+#   make AVX2_FLAGS=-DMMI_NO_AVX2   portable kernels only; MM_SIMD=portable|avx2|avx512 picks
+#                             a path at run time among those compiled and supported
 #   make check-asan | check-valgrind | symbols-check | abi-check | abi-dump | install-check
 #   make floors-check         no floor of src/ references a floor above it
 #   make install | uninstall  (PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR)
@@ -44,9 +44,11 @@ LIB_LIBS   += $(OPENBLAS_LIBS)
 PC_PRIVATE += $(OPENBLAS_LIBS)
 endif
 # Files named *_avx2.c hold the AVX2/FMA paths. The kernels' dispatch (src/kernels/simd) uses
-# them only when they were compiled with these flags and the CPU and OS run them. Other
-# architectures, and `make AVX2_FLAGS=`, compile them without the flags: their bodies are
-# guarded by __AVX2__/__FMA__ and the portable path runs.
+# them only when they were compiled for AVX2 and the CPU and OS run them. Built without these
+# flags (`make AVX2_FLAGS=`, or a build system using one set of flags for src/), GCC still
+# compiles them for AVX2 through a target pragma (simd/mmi_avx2_target.h); other compilers and
+# other architectures leave them empty (guarded by __AVX2__/__FMA__) and the portable path
+# runs. AVX2_FLAGS=-DMMI_NO_AVX2 builds the portable path only.
 ifneq ($(filter x86_64% i686% i386%,$(shell $(CC) -dumpmachine 2>/dev/null)),)
 AVX2_FLAGS := -mavx2 -mfma
 else

@@ -3,6 +3,7 @@
  * in column blocks of up to 32 floats (4 registers) held in registers across the reduction, so
  * a state row is loaded and stored once per token. The exponential is the Cephes expf scheme
  * (two-part ln 2 reduction, degree-6 polynomial, about 2 ulp). */
+#include "../simd/mmi_avx2_target.h"
 #include "mmi_attn_kernels.h"
 
 #if defined(__AVX2__) && defined(__FMA__)

@@ -3,6 +3,7 @@
  * dispatch table (elementwise_avx2.c) hands them out only on CPUs that run them. The exponential is mmi_exp256 (mmi_avx2_math.h); tanh
  * uses Cephes' odd polynomial below 0.625, where 1 - 2/(e^2x + 1) would cancel. Inputs beyond
  * +-88.38 give exp = Inf / 0, so sigmoid and tanh saturate exactly as libm's do. */
+#include "../simd/mmi_avx2_target.h"
 #include "mmi_elementwise.h"
 #include "../simd/mmi_avx2_math.h"
 

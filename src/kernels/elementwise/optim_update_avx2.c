@@ -2,6 +2,7 @@
  * exactly the portable code's operations (multiplies and adds kept separate, no FMA; sqrt and
  * division are correctly rounded), so results are bitwise those of optim_update.c. The tail
  * runs through the portable body. */
+#include "../simd/mmi_avx2_target.h"
 #include "mmi_elementwise.h"
 
 #if defined(__AVX2__)

@@ -1,5 +1,6 @@
 /* reduce_avx2.c — AVX2 bodies of reduce.c with the same association as the portable loops
  * (separate multiply and add, no FMA), so both paths give identical bits. */
+#include "../simd/mmi_avx2_target.h"
 #include "mmi_elementwise.h"
 
 #if defined(__AVX2__)

@@ -5,6 +5,7 @@
  * copies where it is contiguous; edge panels and k tails use the portable code. At 256^3
  * scalar packing took about a tenth of the GEMM; this brings it to a few percent.
  */
+#include "../simd/mmi_avx2_target.h"
 #include "mmi_gemm.h"
 
 #if defined(__AVX2__) && defined(__FMA__)

@@ -13,6 +13,7 @@
  * and B in place, or whole rows 64 columns at a time when m == 1 or k is tiny) and dot (NT as
  * 3 x 4 tiles of dot products).
  */
+#include "../simd/mmi_avx2_target.h"
 #include "mmi_gemm.h"
 
 #if defined(__AVX2__) && defined(__FMA__)

@@ -8,6 +8,7 @@
  *          logf polynomial) plus the rounding correction (e - (u - 1)) / u, so tiny e keep full
  *          relative accuracy (SigLIP's negatives sit at exp(-10) and below).
  * Sums go to float64 lanes. Tails shorter than 8 run the scalar libm forms. */
+#include "../simd/mmi_avx2_target.h"
 #include "mmi_loss_kernels.h"
 
 #if defined(__AVX2__) && defined(__FMA__)

@@ -4,6 +4,7 @@
  * reference. exp uses a Cephes-style polynomial (<= 2 ulp against expf), so results differ
  * from the portable path by rounding only. Sums over time are kept in float64 as in the
  * portable path. */
+#include "../simd/mmi_avx2_target.h"
 #include "mmi_ssm_kernels.h"
 
 #include <string.h>
