@@ -8,7 +8,10 @@
 #   make bench                benchmark tables (median CPU times, peers side by side)
 #   make bench-report         one bench run written into docs/BENCHMARKS.md
 #   make bench-ggml GGML_DIR=  libmm against ggml's operators (a ggml source + build of yours)
+#   make AVX2_FLAGS=-DMMI_NO_AVX2   portable kernels only; MM_SIMD=portable|avx2|avx512 picks
+#                             a path at run time among those compiled and supported
 #   make check-asan | check-valgrind | symbols-check | abi-check | abi-dump | install-check
+#   make floors-check         no floor of src/ references a floor above it
 #   make install | uninstall  (PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR)
 
 # ---- version, read from the one place it is written -------------------------------------------
@@ -42,8 +45,12 @@ OPENBLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenbl
 LIB_LIBS   += $(OPENBLAS_LIBS)
 PC_PRIVATE += $(OPENBLAS_LIBS)
 endif
-# Files named *_avx2.c hold the AVX2/FMA paths, chosen at run time by CPU detection. Other
-# architectures compile them without the flags (their bodies are guarded by __AVX2__/__FMA__).
+# Files named *_avx2.c hold the AVX2/FMA paths. The kernels' dispatch (src/kernels/simd) uses
+# them only when they were compiled for AVX2 and the CPU and OS run them. Built without these
+# flags (`make AVX2_FLAGS=`, or a build system using one set of flags for src/), GCC still
+# compiles them for AVX2 through a target pragma (simd/mmi_avx2_target.h); other compilers and
+# other architectures leave them empty (guarded by __AVX2__/__FMA__) and the portable path
+# runs. AVX2_FLAGS=-DMMI_NO_AVX2 builds the portable path only.
 ifneq ($(filter x86_64% i686% i386%,$(shell $(CC) -dumpmachine 2>/dev/null)),)
 AVX2_FLAGS := -mavx2 -mfma
 else
@@ -72,7 +79,7 @@ BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c) bench/peak.
 
 .PHONY: all lib static shared check demo bench check-asan check-valgrind symbols-check \
         abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch \
-        bench-report bench-ggml
+        bench-report bench-ggml floors-check
 
 all: $(STATIC) $(SHARED) pkgconfig/libmm.pc
 
@@ -281,6 +288,11 @@ bench-ggml:
 	  echo "            GGML_BUILD (default \$$GGML_DIR/build) must hold its libggml*.a or .so"; exit 1; fi
 	$(MAKE) --no-print-directory build/bench/ggml_peer
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 build/bench/ggml_peer
+
+# No floor of src/ may include a header of, or use a symbol defined by, a floor above it
+# (core < tensor < kernels < attn, ssm, loss < model, io < policy < mpi).
+floors-check: $(OBJS)
+	tools/floors_check.sh $(BDIR)/obj
 
 # docs/API.md is generated from the header comments; docs-check fails if it is stale or a
 # public function's comment lacks "Since:" or "Allocates".

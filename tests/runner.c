@@ -32,6 +32,7 @@ static void (*const g_suites[])(void) = {
     suite_layout,
     suite_badinput,
     suite_fileguard,
+    suite_simd,
 };
 
 int mmt_quick(void) { return getenv("MM_TEST_QUICK") != NULL; }

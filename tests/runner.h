@@ -83,5 +83,6 @@ void suite_threads(void);
 void suite_layout(void);
 void suite_badinput(void);
 void suite_fileguard(void);
+void suite_simd(void);
 
 #endif

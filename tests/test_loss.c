@@ -1098,7 +1098,9 @@ static void test_threads_bitwise(void)
 static void test_tile_ops_avx2(void)
 {
     enum { L = 203, R = 5 };
-    const mmi_loss_tile_ops *p = &mmi_loss_tile_ops_portable, *v = mmi_loss_tile_ops_avx2();
+    mmi_dispatch dp;
+    const mmi_loss_tile_ops *p = &mmi_loss_tile_ops_portable,
+                            *v = mmi_dispatch_for(MMI_SIMD_AVX2, &dp) ? dp.loss : NULL;
     float z[R * L], z2[R * L], w[L], m[L], mx1[L], mx2[L], lc[L], y[L], d1[L], d2[L];
     double a1[L] = {0}, b1[L] = {0}, a2[L] = {0}, b2[L] = {0}, ws1 = 0, ws2 = 0, g1 = 0, g2 = 0,
            h1 = 0, h2 = 0;

@@ -214,16 +214,23 @@ static void test_hyper_setters(void)
  * below), first dry, then for real. The dry pass must store nothing and give the verdict the
  * real pass gives. Returns the verdict. */
 typedef int (*opt_body)(const mmi_opt_args *);
+/* The AVX2 table's bodies, reached through the dispatch (they are not compiled in a
+ * portable-only build, where mmi_simd_available(MMI_SIMD_AVX2) is 0 and they are not called). */
+static const mmi_elementwise_isa *avx2_table(void)
+{
+    mmi_dispatch d;
+    return mmi_dispatch_for(MMI_SIMD_AVX2, &d) ? d.elementwise : NULL;
+}
 static int avx2_adam(const mmi_opt_args *u)
 {
     int bad = -1;
-    CHECK(mmi_adam_update_avx2(u, &bad) == 1);
+    CHECK(avx2_table()->adam_update(u, &bad) == 1);
     return bad;
 }
 static int avx2_rmsprop(const mmi_opt_args *u)
 {
     int bad = -1;
-    CHECK(mmi_rmsprop_update_avx2(u, &bad) == 1);
+    CHECK(avx2_table()->rmsprop_update(u, &bad) == 1);
     return bad;
 }
 
@@ -253,7 +260,7 @@ static void test_kernel_nonfinite(void)
     float *buf = malloc(sizeof(float) * N * 5), *p = buf, *g = buf + N, *s0 = buf + 2 * N;
     opt_body adam[2] = {mmi_adam_update_portable, avx2_adam};
     opt_body rms[2] = {mmi_rmsprop_update_portable, avx2_rmsprop};
-    int paths = mmi_cpu_has_avx2_fma() ? 2 : 1;
+    int paths = avx2_table() ? 2 : 1;
     for (int path = 0; path < paths; path++) {
         for (int w = 0; w < 3; w++) {
             mmi_opt_args u;
@@ -360,9 +367,13 @@ static void test_kernel_paths(void)
     mmt_fill_uniform(g, N, 1, -2, 2);
     mmt_fill_uniform(p0, N, 2, -1, 1);
     mmt_fill_uniform(s0, N, 3, 0, 0.5f);
-    if (!mmi_cpu_has_avx2_fma()) {
+    mmi_dispatch d;
+    /* The AVX2 table, when this build compiled it and this CPU runs it (whatever MM_SIMD
+     * chose); otherwise there is no second path to compare. */
+    if (!mmi_dispatch_for(MMI_SIMD_AVX2, &d) || !d.elementwise) {
+        CHECK(!mmi_simd_available(MMI_SIMD_AVX2));
         free(buf);
-        return; /* nothing to compare on this CPU */
+        return;
     }
     for (int variant = 0; variant < 16; variant++) {
         mmi_opt_args u[2];
@@ -393,12 +404,12 @@ static void test_kernel_paths(void)
         /* the same verdict too (the centered RMSprop below meets sq < ga^2 in this synthetic
          * state: NaN on both paths, stored bitwise alike) */
         verdict = mmi_adam_update_portable(&u[0]);
-        CHECK(mmi_adam_update_avx2(&u[1], &bad) == 1);
+        CHECK(d.elementwise->adam_update(&u[1], &bad) == 1);
         CHECK(bad == verdict);
         CHECK(memcmp(p[0], p[1], sizeof(float) * N) == 0);
         for (int j = 0; j < 3; j++) CHECK(memcmp(st[0][j], st[1][j], sizeof(float) * N) == 0);
         verdict = mmi_rmsprop_update_portable(&u[0]);
-        CHECK(mmi_rmsprop_update_avx2(&u[1], &bad) == 1);
+        CHECK(d.elementwise->rmsprop_update(&u[1], &bad) == 1);
         CHECK(bad == verdict);
         CHECK(memcmp(p[0], p[1], sizeof(float) * N) == 0);
         for (int j = 0; j < 3; j++) CHECK(memcmp(st[0][j], st[1][j], sizeof(float) * N) == 0);

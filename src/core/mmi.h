@@ -190,7 +190,10 @@ uint32_t mmi_crc32(uint32_t crc, const void *data, size_t n);
 int mmi_all_finite(const float *x, int64_t n);
 
 /* ---- CPU features -------------------------------------------------------------------------- */
-/* 1 if the CPU runs AVX2 and FMA (and the build has that path), else 0. */
-int mmi_cpu_has_avx2_fma(void);
+/* What this CPU and OS run (MMI_CPU_* bits), whatever the build compiled: the kernels' dispatch
+ * (src/kernels/simd/mmi_simd.h) decides which paths to use from this and the build. */
+#define MMI_CPU_AVX2_FMA 0x1u /* AVX2 + FMA, ymm state saved by the OS */
+#define MMI_CPU_AVX512 0x2u   /* AVX-512 F, DQ, BW, VL, zmm and opmask state saved */
+uint32_t mmi_cpu_features(void);
 
 #endif /* MMI_CORE_H */

@@ -7,15 +7,13 @@
 #include <math.h>
 #include <string.h>
 
-/* AVX2 bodies (attn_simd_avx2.c); 0 when the build has none. */
-int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y);
-int mmi_attn_elu1_bwd_avx2(int64_t n, const float *y, const float *dy, float *dx);
-
 void mmi_attn_fmap_fwd(int32_t fmap, const float *x, float *y, int64_t n)
 {
+    const mmi_attn_isa *v = mmi_dispatch_get()->attn;
+    MMI_ASSERT(n >= 0 && (n == 0 || (x && y)));
     switch (fmap) {
     case MM_FMAP_ELU1:
-        if (mmi_cpu_has_avx2_fma() && mmi_attn_elu1_avx2(n, x, y)) break;
+        if (v && v->elu1(n, x, y)) break;
         /* exp over the whole block with the vector exponential, then the positive side; y
          * may alias x, so the exponentials go through y only where x <= 0 is kept */
         for (int64_t i0 = 0; i0 < n; i0 += 256) {
@@ -36,9 +34,11 @@ void mmi_attn_fmap_fwd(int32_t fmap, const float *x, float *y, int64_t n)
 
 void mmi_attn_fmap_bwd(int32_t fmap, const float *y, const float *dy, float *dx, int64_t n)
 {
+    const mmi_attn_isa *v = mmi_dispatch_get()->attn;
+    MMI_ASSERT(n >= 0 && (n == 0 || (y && dy && dx)));
     switch (fmap) {
     case MM_FMAP_ELU1: /* phi' = 1 for x > 0 (phi > 1), e^x = phi otherwise */
-        if (mmi_cpu_has_avx2_fma() && mmi_attn_elu1_bwd_avx2(n, y, dy, dx)) break;
+        if (v && v->elu1_bwd(n, y, dy, dx)) break;
         for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (y[i] > 1.0f ? 1.0f : y[i]);
         break;
     case MM_FMAP_RELU:
@@ -67,6 +67,7 @@ static double favor_proj(const float *x, int64_t d, const float *wt, int64_t nf,
 void mmi_attn_favor_fwd(const float *x, int64_t rows, int64_t d, const float *wt, int64_t nf,
                         double eps, int stab_mode, float stab, float *y, float *ws)
 {
+    MMI_ASSERT(rows >= 0 && d > 0 && nf > 0 && x && wt && y && ws);
     const float norm = (float)(1.0 / sqrt((double)nf)), e = (float)eps;
     float *u = ws, *xh = ws + nf;
     for (int64_t i = 0; i < rows; i++) {
@@ -85,6 +86,7 @@ void mmi_attn_favor_fwd(const float *x, int64_t rows, int64_t d, const float *wt
 float mmi_attn_favor_max(const float *x, int64_t rows, int64_t d, const float *wt, int64_t nf,
                          float *ws)
 {
+    MMI_ASSERT(rows >= 0 && d > 0 && nf > 0 && x && wt && ws);
     float *u = ws, *xh = ws + nf, mx = -INFINITY;
     for (int64_t i = 0; i < rows; i++) {
         (void)favor_proj(x + i * d, d, wt, nf, u, xh);
@@ -96,6 +98,7 @@ float mmi_attn_favor_max(const float *x, int64_t rows, int64_t d, const float *w
 void mmi_attn_favor_bwd(const float *x, int64_t rows, int64_t d, const float *w, int64_t nf,
                         double eps, const float *y, const float *dy, float *dx, float *ws)
 {
+    MMI_ASSERT(rows >= 0 && d > 0 && nf > 0 && x && w && y && dy && dx && ws);
     const double c = pow((double)d, -0.25), e0 = eps / sqrt((double)nf);
     float *g = ws;
     for (int64_t i = 0; i < rows; i++) {

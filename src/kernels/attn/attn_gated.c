@@ -363,6 +363,8 @@ static void chunk_out(const mmi_attn_dims *s, const float *v, int64_t c0, int64_
 void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
                         const float *k, const float *v, float *o, float *ws)
 {
+    MMI_ASSERT(s && s->n >= 0 && s->n == s->m && s->d > 0 && s->dv > 0 && s->chunk > 0);
+    MMI_ASSERT(gmode >= 0 && gmode <= 3 && (gmode == 0 || g) && q && k && v && o && ws);
     const int64_t d = s->d, dv = s->dv, ch = s->chunk;
     gated_ws w = split_ws(s->n, ch, d, dv, ws);
     float *st = w.ds; /* the running state */
@@ -637,6 +639,9 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
                         const float *k, const float *v, const float *dout, float *dq,
                         float *dk, float *dv, float *dg, float *ws)
 {
+    MMI_ASSERT(s && s->n >= 0 && s->n == s->m && s->d > 0 && s->dv > 0 && s->chunk > 0);
+    MMI_ASSERT(gmode >= 0 && gmode <= 3 && (gmode == 0 || g) && q && k && v && dout && ws);
+    MMI_ASSERT(dq && dk && dv && (gmode < 2 || dg));
     const int64_t d = s->d, dvw = s->dv, ch = s->chunk, nch = (s->n + ch - 1) / ch;
     gated_ws w = split_ws(s->n, ch, d, dvw, ws);
     memset(w.states, 0, sizeof(float) * (size_t)(d * dvw));
@@ -660,6 +665,8 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
 void mmi_attn_gated_step(int64_t d, int64_t dv, float scale, const float *g, int64_t gate_len,
                          const float *q, const float *k, const float *v, float *st, float *o)
 {
+    MMI_ASSERT(d > 0 && dv > 0 && (!g || gate_len == 1 || gate_len == d));
+    MMI_ASSERT(q && k && v && st && o);
     float qs[512];
     if (g)
         for (int64_t c = 0; c < d; c++) {

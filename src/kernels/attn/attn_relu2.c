@@ -82,6 +82,8 @@ static void add_kv(const mmi_attn_dims *s, const float *k, const float *v, int64
 void mmi_attn_relu2_fwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
                         float *o, float *ws)
 {
+    MMI_ASSERT(s && s->n >= 0 && s->m >= 0 && s->d > 0 && s->dv > 0 && s->chunk > 0);
+    MMI_ASSERT(q && k && v && o && ws);
     const int64_t d = s->d, w = s->dv, ce = eff_chunk(s);
     const float sc = quad_scale(s);
     float *kt = ws, *r = kt + (d + w) * BC, *a = r + BC, *st = a + 3 * BC, *ks = st + d * w;
@@ -188,6 +190,8 @@ static void dkv_from_state(const mmi_attn_dims *s, int64_t j0, int64_t j1, float
 void mmi_attn_relu2_bwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
                         const float *dout, float *dq, float *dk, float *dv, float *ws)
 {
+    MMI_ASSERT(s && s->n >= 0 && s->m >= 0 && s->d > 0 && s->dv > 0 && s->chunk > 0);
+    MMI_ASSERT(q && k && v && dout && dq && dk && dv && ws);
     const int64_t d = s->d, w = s->dv, ce = eff_chunk(s);
     const float sc = quad_scale(s);
     float *st = ws + (d + w) * BC + 4 * BC, *tmp = st + d * w, *ks = tmp + d;

@@ -1,26 +1,18 @@
 /* attn_simd.c — the few vector primitives every attention kernel is built from, with a
- * portable C body and a run-time switch to the AVX2/FMA bodies (attn_simd_avx2.c). Keeping
+ * portable C body and the dispatched ISA variants (attn_simd_avx2.c). Keeping
  * the hot loops here means each kernel file reads as the math it implements. */
 #include "mmi_attn_kernels.h"
 
 #include <math.h>
 
-/* AVX2 bodies (attn_simd_avx2.c); each returns 0 when the build has no AVX2 path. */
-int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
-                         float alpha, float *y);
-int mmi_attn_rowmat_sub_avx2(int64_t n_out, int64_t k, const float *x, const float *mt,
-                             int64_t ld, const float *o, float alpha, float *y);
-int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat,
-                             int64_t ld, float *y);
-int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
-                             int64_t ld, const float *w, float *out, const float *b, float *y);
-int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum);
-int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q, double *dot);
+/* The ISA table of the dispatched path, NULL on the portable path. */
+static const mmi_attn_isa *isa(void) { return mmi_dispatch_get()->attn; }
 
 void mmi_attn_rowmat(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                      float alpha, float *y)
 {
-    if (mmi_cpu_has_avx2_fma() && mmi_attn_rowmat_avx2(n_out, k, x, mt, ld, alpha, y)) return;
+    const mmi_attn_isa *v = isa();
+    if (v && v->rowmat(n_out, k, x, mt, ld, alpha, y)) return;
     for (int64_t j = 0; j < n_out; j++) y[j] = 0.0f;
     for (int64_t c = 0; c < k; c++) {
         const float xc = x[c], *row = mt + c * ld;
@@ -32,8 +24,8 @@ void mmi_attn_rowmat(int64_t n_out, int64_t k, const float *x, const float *mt, 
 void mmi_attn_rowmat_sub(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                          const float *o, float alpha, float *y)
 {
-    if (mmi_cpu_has_avx2_fma() && mmi_attn_rowmat_sub_avx2(n_out, k, x, mt, ld, o, alpha, y))
-        return;
+    const mmi_attn_isa *v = isa();
+    if (v && v->rowmat_sub(n_out, k, x, mt, ld, o, alpha, y)) return;
     for (int64_t j = 0; j < n_out; j++) y[j] = 0.0f;
     for (int64_t c = 0; c < k; c++) {
         const float xc = x[c], oc = o[c], *row = mt + c * ld;
@@ -45,7 +37,8 @@ void mmi_attn_rowmat_sub(int64_t n_out, int64_t k, const float *x, const float *
 void mmi_attn_matrow_acc(int64_t rows, int64_t n, const float *p, const float *mat, int64_t ld,
                          float *y)
 {
-    if (mmi_cpu_has_avx2_fma() && mmi_attn_matrow_acc_avx2(rows, n, p, mat, ld, y)) return;
+    const mmi_attn_isa *v = isa();
+    if (v && v->matrow_acc(rows, n, p, mat, ld, y)) return;
     for (int64_t r = 0; r < rows; r++) {
         const float pr = p[r], *row = mat + r * ld;
         if (pr == 0.0f) continue;
@@ -56,8 +49,8 @@ void mmi_attn_matrow_acc(int64_t rows, int64_t n, const float *p, const float *m
 void mmi_attn_state_step(int64_t rows, int64_t n, const float *a, const float *x, float *st,
                          int64_t ld, const float *w, float *out, const float *b, float *y)
 {
-    if (mmi_cpu_has_avx2_fma() && mmi_attn_state_step_avx2(rows, n, a, x, st, ld, w, out, b, y))
-        return;
+    const mmi_attn_isa *v = isa();
+    if (v && v->state_step(rows, n, a, x, st, ld, w, out, b, y)) return;
     for (int64_t r = 0; r < rows; r++) {
         float *row = st + r * ld;
         if (a) {
@@ -79,7 +72,8 @@ void mmi_attn_state_step(int64_t rows, int64_t n, const float *a, const float *x
 float mmi_attn_exp_sub(int64_t n, const float *s, float mx, float *p)
 {
     float sum = 0.0f;
-    if (mmi_cpu_has_avx2_fma() && mmi_attn_exp_sub_avx2(n, s, mx, p, &sum)) return sum;
+    const mmi_attn_isa *v = isa();
+    if (v && v->exp_sub(n, s, mx, p, &sum)) return sum;
     for (int64_t j = 0; j < n; j++) {
         p[j] = expf(s[j] - mx);
         sum += p[j];
@@ -90,7 +84,8 @@ float mmi_attn_exp_sub(int64_t n, const float *s, float mx, float *p)
 double mmi_attn_norm_step(int64_t n, const float *k, double *z, const float *q)
 {
     double a0 = 0.0, a1 = 0.0;
-    if (mmi_cpu_has_avx2_fma() && mmi_attn_norm_step_avx2(n, k, z, q, &a0)) return a0;
+    const mmi_attn_isa *v = isa();
+    if (v && v->norm_step(n, k, z, q, &a0)) return a0;
     for (int64_t c = 0; c < n; c++) {
         if (k) z[c] += k[c];
         if (q) {

@@ -1,8 +1,9 @@
 /* attn_simd_avx2.c — AVX2/FMA bodies of the attention primitives (attn_simd.c), built with
- * -mavx2 -mfma and only called after mmi_cpu_has_avx2_fma(). Each primitive walks its output
+ * -mavx2 -mfma; reached through the dispatch table, only on CPUs that run them). Each primitive walks its output
  * in column blocks of up to 32 floats (4 registers) held in registers across the reduction, so
  * a state row is loaded and stored once per token. The exponential is the Cephes expf scheme
  * (two-part ln 2 reduction, degree-6 polynomial, about 2 ulp). */
+#include "../simd/mmi_avx2_target.h"
 #include "mmi_attn_kernels.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -10,22 +11,8 @@
 #include "../simd/mmi_avx2_math.h"
 #include <math.h>
 
-int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
-                         float alpha, float *y);
-int mmi_attn_rowmat_sub_avx2(int64_t n_out, int64_t k, const float *x, const float *mt,
-                             int64_t ld, const float *o, float alpha, float *y);
-int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat,
-                             int64_t ld, float *y);
-int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
-                             int64_t ld, const float *w, float *out, const float *b, float *y);
-int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum);
-int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y);
-int mmi_attn_elu1_bwd_avx2(int64_t n, const float *y, const float *dy, float *dx);
-int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q, double *dot);
-
 /* Block loops over u < W (W a constant 1 or 4) are unrolled by pragma so each accumulator
  * lives in a register: at -O2 GCC would otherwise keep the little arrays on the stack. */
-#define AI static inline __attribute__((always_inline))
 
 static float hsum(__m256 v)
 {
@@ -37,7 +24,7 @@ static float hsum(__m256 v)
 }
 
 /* ---- y = alpha * x^T Mt over a block of W registers ------------------------------------- */
-AI void rowmat_blk(int W, int64_t k, const float *x, const float *mt, int64_t ld, float alpha,
+MMI_AVX2_INLINE void rowmat_blk(int W, int64_t k, const float *x, const float *mt, int64_t ld, float alpha,
                    float *y)
 {
     /* two accumulator sets (even and odd c) hide the FMA latency: 2W independent chains */
@@ -79,7 +66,7 @@ int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *
 }
 
 /* ---- y = alpha * x^T (Mt - o 1^T): rowmat with o[c] subtracted from row c first ---------- */
-AI void rowmat_sub_blk(int W, int64_t k, const float *x, const float *mt, int64_t ld,
+MMI_AVX2_INLINE void rowmat_sub_blk(int W, int64_t k, const float *x, const float *mt, int64_t ld,
                        const float *o, float alpha, float *y)
 {
     __m256 acc[4], acd[4];
@@ -122,7 +109,7 @@ int mmi_attn_rowmat_sub_avx2(int64_t n_out, int64_t k, const float *x, const flo
 }
 
 /* ---- y += p^T Mat --------------------------------------------------------------------------- */
-AI void matrow_blk(int W, int64_t rows, const float *p, const float *mat, int64_t ld, float *y)
+MMI_AVX2_INLINE void matrow_blk(int W, int64_t rows, const float *p, const float *mat, int64_t ld, float *y)
 {
     __m256 acc[4], acd[4];
 #pragma GCC unroll 4
@@ -163,7 +150,7 @@ int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const floa
 /* ---- fused state step ----------------------------------------------------------------------- */
 /* ha, hw, hb are compile-time flags (a, w, b present), so each instantiation keeps only the
  * registers it needs: with all three the block would spill. */
-AI void state_blk(int W, int ha, int hw, int hb, int first, int64_t rows, const float *a,
+MMI_AVX2_INLINE void state_blk(int W, int ha, int hw, int hb, int first, int64_t rows, const float *a,
                   const float *x, float *st, int64_t ld, const float *w, float *out,
                   const float *b, float *y)
 {
@@ -333,55 +320,13 @@ int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q
     return 1;
 }
 
-#else
-/* No AVX2 in this build: every body declines and the portable path runs. */
-int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
-                         float alpha, float *y);
-int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat,
-                             int64_t ld, float *y);
-int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
-                             int64_t ld, const float *w, float *out, const float *b, float *y);
-int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum);
-int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
-                         float alpha, float *y)
-{
-    (void)n_out, (void)k, (void)x, (void)mt, (void)ld, (void)alpha, (void)y;
-    return 0;
-}
-int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat,
-                             int64_t ld, float *y)
-{
-    (void)rows, (void)n, (void)p, (void)mat, (void)ld, (void)y;
-    return 0;
-}
-int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
-                             int64_t ld, const float *w, float *out, const float *b, float *y)
-{
-    (void)rows, (void)n, (void)a, (void)x, (void)st, (void)ld, (void)w, (void)out, (void)b,
-        (void)y;
-    return 0;
-}
-int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum)
-{
-    (void)n, (void)s, (void)mx, (void)p, (void)sum;
-    return 0;
-}
-int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y);
-int mmi_attn_elu1_bwd_avx2(int64_t n, const float *y, const float *dy, float *dx);
-int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y)
-{
-    (void)n, (void)x, (void)y;
-    return 0;
-}
-int mmi_attn_elu1_bwd_avx2(int64_t n, const float *y, const float *dy, float *dx)
-{
-    (void)n, (void)y, (void)dy, (void)dx;
-    return 0;
-}
-int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q, double *dot);
-int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q, double *dot)
-{
-    (void)n, (void)k, (void)z, (void)q, (void)dot;
-    return 0;
-}
+static const mmi_attn_isa k_avx2 = {
+    mmi_attn_rowmat_avx2, mmi_attn_rowmat_sub_avx2, mmi_attn_matrow_acc_avx2, mmi_attn_state_step_avx2,
+    mmi_attn_exp_sub_avx2, mmi_attn_norm_step_avx2, mmi_attn_elu1_avx2, mmi_attn_elu1_bwd_avx2,
+};
+
+const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }
+
+#else /* no AVX2/FMA in this build: the portable bodies run */
+const mmi_attn_isa *mmi_attn_isa_avx2(void) { return NULL; }
 #endif

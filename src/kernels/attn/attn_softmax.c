@@ -90,6 +90,8 @@ static void fwd_row(const mmi_attn_dims *s, int64_t i, int64_t j0, int64_t bc, c
 void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k,
                           const float *v, float *o, float *lse, float *ws)
 {
+    MMI_ASSERT(s && s->n >= 0 && s->m >= 0 && s->d > 0 && s->dv > 0);
+    MMI_ASSERT(q && k && v && o && lse && ws);
     double *m = (double *)ws, *l = m + BR;
     float *kt = ws + 4 * BR, *sr = kt + s->d * BC, *p = sr + BC, *acc = p + BC;
     for (int64_t i0 = 0; i0 < s->n; i0 += BR) {
@@ -168,6 +170,8 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
                           const float *v, const float *o, const float *lse, const float *dout,
                           float *dq, float *dk, float *dv, float *ws)
 {
+    MMI_ASSERT(s && s->n >= 0 && s->m >= 0 && s->d > 0 && s->dv > 0);
+    MMI_ASSERT(q && k && v && o && lse && dout && dq && dk && dv && ws);
     const int64_t d = s->d, w = s->dv;
     /* ws: kt, vt, sr, dp, then the tiles ds, pt, dst (BR x BC each) */
     float *kt = ws + 4 * BR, *vt = kt + d * BC, *sr = vt + w * BC, *dp = sr + BC;

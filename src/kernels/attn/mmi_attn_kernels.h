@@ -1,6 +1,6 @@
 /*
  * mmi_attn_kernels.h — attention kernels on raw float buffers, one (batch, head) slice at a
- * time. Same rules as mmi_kernels.h: no handles, no allocation, no error text; the operator
+ * time. Same rules as every kernel family (gemm/mmi_gemm.h): no handles, no allocation, no error text; the operator
  * (src/attn) validates shapes and hands each call a workspace of the size the matching
  * *_ws_floats function reports. Layouts are row-major per head: q [n, d], k [m, d], v [m, dv],
  * o [n, dv]. Formulas and references: docs/ATTENTION.md and spec/losses_attention.md Part B.
@@ -9,6 +9,7 @@
 #define MMI_ATTN_KERNELS_H
 
 #include "../../core/mmi.h"
+#include "../simd/mmi_simd.h"
 
 /* Sizes and settings of one head. Mask alignment when n != m is bottom-right (flash-attn):
  * query i sits at key position i + (m - n), so with causal = 1 it sees keys j <= i + m - n. */
@@ -46,6 +47,40 @@ float mmi_attn_exp_sub(int64_t n, const float *s, float mx, float *p);
 double mmi_attn_norm_step(int64_t n, const float *k, double *z, const float *q);
 /* Dot product with float64 accumulation (sums that span a sequence use this). */
 double mmi_attn_dot64(int64_t n, const float *x, const float *y);
+
+/* ISA variants of the primitives above and of the elu+1 feature map, one table per path
+ * (mmi_dispatch_get()->attn; NULL: the portable bodies). Each returns 1 when it handled the
+ * call, 0 to leave it to the portable body; exp_sub and norm_step return their result through
+ * the last argument. */
+typedef struct mmi_attn_isa {
+    int (*rowmat)(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                  float alpha, float *y);
+    int (*rowmat_sub)(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                      const float *o, float alpha, float *y);
+    int (*matrow_acc)(int64_t rows, int64_t n, const float *p, const float *mat, int64_t ld,
+                      float *y);
+    int (*state_step)(int64_t rows, int64_t n, const float *a, const float *x, float *st,
+                      int64_t ld, const float *w, float *out, const float *b, float *y);
+    int (*exp_sub)(int64_t n, const float *s, float mx, float *p, float *sum);
+    int (*norm_step)(int64_t n, const float *k, double *z, const float *q, double *dot);
+    int (*elu1)(int64_t n, const float *x, float *y);
+    int (*elu1_bwd)(int64_t n, const float *y, const float *dy, float *dx);
+} mmi_attn_isa;
+
+/* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
+const mmi_attn_isa *mmi_attn_isa_avx2(void);
+int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                         float alpha, float *y);
+int mmi_attn_rowmat_sub_avx2(int64_t n_out, int64_t k, const float *x, const float *mt,
+                             int64_t ld, const float *o, float alpha, float *y);
+int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat,
+                             int64_t ld, float *y);
+int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
+                             int64_t ld, const float *w, float *out, const float *b, float *y);
+int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum);
+int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q, double *dot);
+int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y);
+int mmi_attn_elu1_bwd_avx2(int64_t n, const float *y, const float *dy, float *dx);
 
 /* ---- exact and sparse softmax attention (attn_softmax.c) ---------------------------------- */
 /* Online-softmax tiled forward: o [n, dv] and lse [n] (log-sum-exp of the scaled, masked row;

@@ -49,7 +49,9 @@ static void forward_portable(int32_t kind, const float *x, float *y, int64_t n)
 
 void mmi_act_forward(int32_t kind, const float *x, float *y, int64_t n)
 {
-    if (mmi_cpu_has_avx2_fma() && mmi_act_forward_avx2(kind, x, y, n)) return;
+    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
+    MMI_ASSERT(n >= 0 && (n == 0 || (x && y)));
+    if (v && v->act_forward(kind, x, y, n)) return;
     forward_portable(kind, x, y, n);
 }
 
@@ -102,6 +104,8 @@ void mmi_act_backward_portable(int32_t kind, const float *x, const float *y, con
 void mmi_act_backward(int32_t kind, const float *x, const float *y, const float *dy, float *dx,
                       int64_t n)
 {
-    if (mmi_cpu_has_avx2_fma() && mmi_act_backward_avx2(kind, x, y, dy, dx, n)) return;
+    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
+    MMI_ASSERT(n >= 0 && (n == 0 || (x && y && dy && dx)));
+    if (v && v->act_backward(kind, x, y, dy, dx, n)) return;
     mmi_act_backward_portable(kind, x, y, dy, dx, n);
 }

@@ -1,8 +1,9 @@
 /* act_avx2.c — AVX2/FMA forward bodies of the activations whose libm calls dominate a small
- * network's run time (tanh, sigmoid, SiLU; ReLU for symmetry). Built with -mavx2 -mfma and only
- * called after mmi_cpu_has_avx2_fma(). The exponential is mmi_exp256 (mmi_avx2_math.h); tanh
+ * network's run time (tanh, sigmoid, SiLU; ReLU for symmetry). Built with -mavx2 -mfma; the
+ * dispatch table (elementwise_avx2.c) hands them out only on CPUs that run them. The exponential is mmi_exp256 (mmi_avx2_math.h); tanh
  * uses Cephes' odd polynomial below 0.625, where 1 - 2/(e^2x + 1) would cancel. Inputs beyond
  * +-88.38 give exp = Inf / 0, so sigmoid and tanh saturate exactly as libm's do. */
+#include "../simd/mmi_avx2_target.h"
 #include "mmi_elementwise.h"
 #include "../simd/mmi_avx2_math.h"
 
@@ -10,10 +11,8 @@
 #include <immintrin.h>
 #include <math.h>
 
-/* The helpers are small and called per vector: inline them into the loop. */
-#define INLINE static inline __attribute__((always_inline))
 
-INLINE __m256 tanh256(__m256 x)
+MMI_AVX2_INLINE __m256 tanh256(__m256 x)
 {
     const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
     __m256 ax = _mm256_andnot_ps(sign, x);
@@ -32,7 +31,7 @@ INLINE __m256 tanh256(__m256 x)
     return _mm256_blendv_ps(big, p, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
 }
 
-INLINE __m256 sigmoid256(__m256 x)
+MMI_AVX2_INLINE __m256 sigmoid256(__m256 x)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
     __m256 e = mmi_exp256(_mm256_sub_ps(_mm256_setzero_ps(), x));
@@ -41,7 +40,7 @@ INLINE __m256 sigmoid256(__m256 x)
 
 /* NaN inputs: min/max in mmi_exp256 would turn NaN into a bound, so the result is patched back to
  * NaN with an unordered compare (the portable path propagates NaN; so must this one). */
-INLINE __m256 keep_nan(__m256 x, __m256 y)
+MMI_AVX2_INLINE __m256 keep_nan(__m256 x, __m256 y)
 {
     return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
@@ -112,20 +111,4 @@ int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const fl
     return 1;
 }
 
-#else
-int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const float *dy,
-                          float *dx, int64_t n)
-{
-    (void)kind, (void)x, (void)y, (void)dy, (void)dx, (void)n;
-    return 0;
-}
-
-int mmi_act_forward_avx2(int32_t kind, const float *x, float *y, int64_t n)
-{
-    (void)kind;
-    (void)x;
-    (void)y;
-    (void)n;
-    return 0;
-}
 #endif

@@ -1,13 +1,15 @@
 /*
  * mmi_elementwise.h — element-wise kernels on raw float buffers: activation functions with
- * their derivatives, and the per-element optimizer updates. Same rules as mmi_kernels.h: no
- * handles, no allocation, callers validate. Each function picks its AVX2/FMA path at run time
- * (act_avx2.c); the portable path is plain C with libm.
+ * their derivatives, and the per-element optimizer updates. Same rules as every kernel family (gemm/mmi_gemm.h): no
+ * handles, no allocation, callers validate (MMI_ASSERT states it). Each function runs the
+ * variant of the dispatched path (mmi_elementwise_isa below, see mmi_simd.h) or its portable
+ * body, plain C with libm.
  */
 #ifndef MMI_ELEMENTWISE_H
 #define MMI_ELEMENTWISE_H
 
 #include "../../core/mmi.h"
+#include "../simd/mmi_simd.h"
 
 /* y[i] = f(x[i]) for an MM_ACT_* kind (x and y may be the same buffer). */
 void mmi_act_forward(int32_t kind, const float *x, float *y, int64_t n);
@@ -51,21 +53,6 @@ int mmi_adam_update(const mmi_opt_args *u);
 /* RMSprop: s0 square_avg, s1 momentum buffer (when a_mom = b > 0), s2 grad_avg (flag1
  * centered); a = alpha, ca = 1 - alpha, b = momentum. */
 int mmi_rmsprop_update(const mmi_opt_args *u);
-/* The portable bodies alone (returning the verdict) and the AVX2 bodies (return 0 when not
- * built, else 1 with the verdict in *nonfinite): for tests. */
-int mmi_adam_update_portable(const mmi_opt_args *u);
-int mmi_rmsprop_update_portable(const mmi_opt_args *u);
-int mmi_adam_update_avx2(const mmi_opt_args *u, int *nonfinite);
-int mmi_rmsprop_update_avx2(const mmi_opt_args *u, int *nonfinite);
-
-/* AVX2/FMA bodies (act_avx2.c): element counts any n >= 0; they handle the tail. Return 1 if
- * they handled the kind, 0 to fall back to the portable path. The backward bodies perform the
- * portable arithmetic exactly (no FMA), so backward is bitwise the same on every path. */
-int mmi_act_forward_avx2(int32_t kind, const float *x, float *y, int64_t n);
-void mmi_act_backward_portable(int32_t kind, const float *x, const float *y, const float *dy,
-                               float *dx, int64_t n);
-int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const float *dy,
-                          float *dx, int64_t n);
 
 /* ---- row broadcasts and reductions (reduce.c) ----------------------------------------------
  * The AVX2 bodies keep the portable association (per column in row order; sumsq in 8 fixed
@@ -77,9 +64,6 @@ void mmi_colsum_f64(const float *x, int64_t rows, int64_t n, double *acc);
 /* Sum of squares in float64 (lane i % 8 accumulates element i; lanes summed pairwise). A NaN or
  * Inf element makes the result non-finite; finite floats cannot overflow it. */
 double mmi_sumsq_f64(const float *x, int64_t n);
-int mmi_add_rows_avx2(float *y, const float *b, int64_t rows, int64_t n);
-int mmi_colsum_f64_avx2(const float *x, int64_t rows, int64_t n, double *acc);
-int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out);
 
 /* ---- non-affine LayerNorm over rows (norm.c) ------------------------------------------------ */
 /* y = (x - mean) / sqrt(var + eps) per row of d; st[2r] = mean, st[2r+1] = 1/sqrt(var + eps). */
@@ -89,5 +73,45 @@ void mmi_layernorm_rows_fwd(int64_t rows, int64_t d, double eps, const float *x,
  * the forward: the LayerNorm backward, and also its JVP (g = the input tangent). */
 void mmi_layernorm_rows_lin(int64_t rows, int64_t d, const float *xn, const double *st,
                             const float *g, float *dx, int accumulate);
+
+/* ---- ISA variants (one table per path; mmi_dispatch_get()->elementwise, NULL: portable) ----
+ * Element counts are any n >= 0 (the variants handle their tails). Each returns 1 when it
+ * handled the call, 0 to leave it to the portable body (e.g. an activation kind it does not
+ * vectorise); sumsq_f64 returns its result through out. The activation backward, optimizer
+ * and reduction variants perform the portable arithmetic exactly (no FMA, same association),
+ * so they are bitwise identical to the portable bodies; the activation forward is within a few
+ * ulp (vector exponential). */
+typedef struct mmi_elementwise_isa {
+    int (*act_forward)(int32_t kind, const float *x, float *y, int64_t n);
+    int (*act_backward)(int32_t kind, const float *x, const float *y, const float *dy,
+                        float *dx, int64_t n);
+    /* the update's non-finite verdict (1: some new value is NaN or Inf) in *nonfinite */
+    int (*adam_update)(const mmi_opt_args *u, int *nonfinite);
+    int (*rmsprop_update)(const mmi_opt_args *u, int *nonfinite);
+    int (*add_rows)(float *y, const float *b, int64_t rows, int64_t n);
+    int (*colsum_f64)(const float *x, int64_t rows, int64_t n, double *acc);
+    int (*sumsq_f64)(const float *x, int64_t n, double *out);
+} mmi_elementwise_isa;
+
+/* The AVX2+FMA table (elementwise_avx2.c), NULL when the build did not compile it. */
+const mmi_elementwise_isa *mmi_elementwise_isa_avx2(void);
+
+/* The portable bodies alone (the AVX2 variants call them for their tails; tests compare). */
+void mmi_act_backward_portable(int32_t kind, const float *x, const float *y, const float *dy,
+                               float *dx, int64_t n);
+/* the optimizer bodies return the non-finite verdict */
+int mmi_adam_update_portable(const mmi_opt_args *u);
+int mmi_rmsprop_update_portable(const mmi_opt_args *u);
+
+/* The AVX2+FMA variants (act_avx2.c, optim_update_avx2.c, reduce_avx2.c), present only when
+ * compiled: reach them through the table. */
+int mmi_act_forward_avx2(int32_t kind, const float *x, float *y, int64_t n);
+int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const float *dy,
+                          float *dx, int64_t n);
+int mmi_adam_update_avx2(const mmi_opt_args *u, int *nonfinite);
+int mmi_rmsprop_update_avx2(const mmi_opt_args *u, int *nonfinite);
+int mmi_add_rows_avx2(float *y, const float *b, int64_t rows, int64_t n);
+int mmi_colsum_f64_avx2(const float *x, int64_t rows, int64_t n, double *acc);
+int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out);
 
 #endif /* MMI_ELEMENTWISE_H */

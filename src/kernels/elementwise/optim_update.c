@@ -111,14 +111,18 @@ int mmi_rmsprop_update_portable(const mmi_opt_args *u)
 
 int mmi_adam_update(const mmi_opt_args *u)
 {
+    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
     int bad;
-    if (mmi_cpu_has_avx2_fma() && mmi_adam_update_avx2(u, &bad)) return bad;
+    MMI_ASSERT(u && u->n >= 0 && (u->n == 0 || (u->p && u->g && u->s0 && u->s1)));
+    if (v && v->adam_update(u, &bad)) return bad;
     return mmi_adam_update_portable(u);
 }
 
 int mmi_rmsprop_update(const mmi_opt_args *u)
 {
+    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
     int bad;
-    if (mmi_cpu_has_avx2_fma() && mmi_rmsprop_update_avx2(u, &bad)) return bad;
+    MMI_ASSERT(u && u->n >= 0 && (u->n == 0 || (u->p && u->g && u->s0)));
+    if (v && v->rmsprop_update(u, &bad)) return bad;
     return mmi_rmsprop_update_portable(u);
 }

@@ -2,6 +2,7 @@
  * exactly the portable code's operations (multiplies and adds kept separate, no FMA; sqrt and
  * division are correctly rounded), so results are bitwise those of optim_update.c, and the
  * same non-finite verdict. The tail runs through the portable body. */
+#include "../simd/mmi_avx2_target.h"
 #include "mmi_elementwise.h"
 
 #if defined(__AVX2__)
@@ -107,16 +108,4 @@ int mmi_rmsprop_update_avx2(const mmi_opt_args *u, int *nonfinite)
     return 1;
 }
 
-#else
-int mmi_adam_update_avx2(const mmi_opt_args *u, int *nonfinite)
-{
-    (void)u, (void)nonfinite;
-    return 0;
-}
-
-int mmi_rmsprop_update_avx2(const mmi_opt_args *u, int *nonfinite)
-{
-    (void)u, (void)nonfinite;
-    return 0;
-}
 #endif

@@ -1,18 +1,22 @@
 /* reduce.c — row broadcasts and float64 reductions used around the GEMMs of dense layers
  * (bias add, bias gradient) and by gradient clipping (global sum of squares), with run-time
- * dispatch to reduce_avx2.c. */
+ * dispatch to reduce_avx2.c (see mmi_dispatch_get). */
 #include "mmi_elementwise.h"
 
 void mmi_add_rows(float *y, const float *b, int64_t rows, int64_t n)
 {
-    if (mmi_cpu_has_avx2_fma() && mmi_add_rows_avx2(y, b, rows, n)) return;
+    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
+    MMI_ASSERT(rows >= 0 && n >= 0 && (rows == 0 || n == 0 || (y && b)));
+    if (v && v->add_rows(y, b, rows, n)) return;
     for (int64_t r = 0; r < rows; r++, y += n)
         for (int64_t j = 0; j < n; j++) y[j] += b[j];
 }
 
 void mmi_colsum_f64(const float *x, int64_t rows, int64_t n, double *acc)
 {
-    if (mmi_cpu_has_avx2_fma() && mmi_colsum_f64_avx2(x, rows, n, acc)) return;
+    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
+    MMI_ASSERT(rows >= 0 && n >= 0 && (rows == 0 || n == 0 || (x && acc)));
+    if (v && v->colsum_f64(x, rows, n, acc)) return;
     for (int64_t r = 0; r < rows; r++, x += n)
         for (int64_t j = 0; j < n; j++) acc[j] += (double)x[j];
 }
@@ -21,7 +25,9 @@ double mmi_sumsq_f64(const float *x, int64_t n)
 {
     double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, out;
     int64_t i = 0;
-    if (mmi_cpu_has_avx2_fma() && mmi_sumsq_f64_avx2(x, n, &out)) return out;
+    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
+    MMI_ASSERT(n >= 0 && (n == 0 || x));
+    if (v && v->sumsq_f64(x, n, &out)) return out;
     /* Eight independent sums: no add waits for the previous one, and the order is the one the
      * AVX2 body uses (two 4-lane vectors). */
     for (; i + 8 <= n; i += 8)

@@ -1,5 +1,6 @@
 /* reduce_avx2.c — AVX2 bodies of reduce.c with the same association as the portable loops
  * (separate multiply and add, no FMA), so both paths give identical bits. */
+#include "../simd/mmi_avx2_target.h"
 #include "mmi_elementwise.h"
 
 #if defined(__AVX2__)
@@ -55,22 +56,4 @@ int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out)
     return 1;
 }
 
-#else
-int mmi_add_rows_avx2(float *y, const float *b, int64_t rows, int64_t n)
-{
-    (void)y, (void)b, (void)rows, (void)n;
-    return 0;
-}
-
-int mmi_colsum_f64_avx2(const float *x, int64_t rows, int64_t n, double *acc)
-{
-    (void)x, (void)rows, (void)n, (void)acc;
-    return 0;
-}
-
-int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out)
-{
-    (void)x, (void)n, (void)out;
-    return 0;
-}
 #endif

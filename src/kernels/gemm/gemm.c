@@ -1,13 +1,13 @@
 /*
  * gemm.c — the GEMM driver: picks the way to run a shape (packed, direct or dot; see
- * gemm_ukr.h), blocks over k, m and n, packs into the caller's workspace, splits the work over
+ * mmi_gemm.h), blocks over k, m and n, packs into the caller's workspace, splits the work over
  * the thread pool, and dispatches to OpenBLAS when the build has it.
  *
  * Determinism: the path and the k blocking depend only on (trans, m, n, k), and every C element
  * is computed by the same sequence of operations whichever thread or tile position it lands in,
  * so results are bitwise identical for every thread count (tests/test_gemm.c checks this).
  */
-#include "gemm_ukr.h"
+#include "mmi_gemm.h"
 
 #ifdef MM_HAVE_OPENBLAS
 #include <cblas.h>
@@ -188,6 +188,14 @@ static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_
 {
     gemm_job g;
     int64_t nt = mmi_pool_size(pool), mu, nu, tiles;
+    MMI_ASSERT(m >= 0 && n >= 0 && k >= 0 && ldc >= n);
+    MMI_ASSERT(lda >= (ta ? m : k) && ldb >= (tb ? k : n));
+    MMI_ASSERT((m == 0 || n == 0) || c != NULL);
+    MMI_ASSERT(m == 0 || n == 0 || k == 0 || alpha == 0.0f || (a != NULL && b != NULL));
+    /* (choose_path last: it divides by the sizes, which are only nonzero past the others.) */
+    MMI_ASSERT(m == 0 || n == 0 || k == 0 || alpha == 0.0f ||
+               choose_path(ta, tb, m, n, k) != PATH_PACKED ||
+               (ws != NULL && (uintptr_t)ws % MMI_ALIGN == 0));
     if (m == 0 || n == 0) return;
     if (k == 0 || alpha == 0.0f) {
         scale_c(m, n, beta, c, ldc);
@@ -231,9 +239,18 @@ void mmi_gemm_native(int ta, int tb, int64_t m, int64_t n, int64_t k, float alph
                      const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                      float *c, int64_t ldc, void *ws, mmi_pool *pool)
 {
-    const mmi_gemm_ukr *ukr = mmi_gemm_ukr_avx2();
-    if (!ukr || !mmi_cpu_has_avx2_fma()) ukr = &mmi_gemm_ukr_portable;
-    gemm_with(ukr, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, pool);
+    gemm_with(mmi_dispatch_get()->gemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+              ws, pool);
+}
+
+int mmi_gemm_on_path(mmi_simd_path p, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                     float beta, float *c, int64_t ldc, void *ws, mmi_pool *pool)
+{
+    mmi_dispatch d;
+    if (!mmi_dispatch_for(p, &d)) return 0;
+    gemm_with(d.gemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, pool);
+    return 1;
 }
 
 #ifdef MM_HAVE_OPENBLAS

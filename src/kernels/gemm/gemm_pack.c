@@ -1,10 +1,10 @@
 /*
  * gemm_pack.c — copies blocks of op(A) and op(B) into the panel layout the packed micro-kernels
- * read (see gemm_ukr.h). Panels are zero-padded to whole MR rows / NR columns, so the kernels
+ * read (see mmi_gemm.h). Panels are zero-padded to whole MR rows / NR columns, so the kernels
  * never branch on edges inside their k loop. Packing touches each element once per block and is
  * a few percent of a large GEMM; the loops are ordered so the reads are contiguous.
  */
-#include "gemm_ukr.h"
+#include "mmi_gemm.h"
 
 #include <string.h>
 

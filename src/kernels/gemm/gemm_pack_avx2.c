@@ -1,25 +1,22 @@
 /*
- * gemm_pack_avx2.c — AVX2 packing for the packed GEMM path (layout in gemm_ukr.h). Whole
+ * gemm_pack_avx2.c — AVX2 packing for the packed GEMM path (layout in mmi_gemm.h). Whole
  * MR-row / NR-column panels move 8 k steps at a time through 8x8 register transposes where the
  * source is strided along the panel (A not transposed, B transposed) and through plain vector
  * copies where it is contiguous; edge panels and k tails use the portable code. At 256^3
  * scalar packing took about a tenth of the GEMM; this brings it to a few percent.
  */
-#include "gemm_ukr.h"
+#include "../simd/mmi_avx2_target.h"
+#include "mmi_gemm.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#include "../simd/mmi_avx2_math.h"
 
-#if defined(__GNUC__) || defined(__clang__)
-#define AI static inline __attribute__((always_inline))
-#else
-#define AI static inline
-#endif
 
 enum { MR = MMI_GEMM_MR, NR = MMI_GEMM_NR };
 
 /* In place: r[i] (8 floats of row i) becomes column i of the 8x8 block. */
-AI void transpose8(__m256 r[8])
+MMI_AVX2_INLINE void transpose8(__m256 r[8])
 {
     __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
     __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
@@ -40,7 +37,7 @@ AI void transpose8(__m256 r[8])
 }
 
 /* Stores the low 6 floats of v (one k step of an A panel) without touching dst[6..8). */
-AI void store6(float *dst, __m256 v)
+MMI_AVX2_INLINE void store6(float *dst, __m256 v)
 {
     _mm_storeu_ps(dst, _mm256_castps256_ps128(v));
     _mm_storel_pi((__m64 *)(void *)(dst + 4), _mm256_extractf128_ps(v, 1));

@@ -3,7 +3,7 @@
  * vectorizes as far as it can. Used on CPUs without AVX2/FMA, and by the tests as the second
  * implementation the AVX2 set is checked against.
  */
-#include "gemm_ukr.h"
+#include "mmi_gemm.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /*
- * gemm_ukr_avx2.c — the AVX2/FMA kernel set of the GEMM driver (compiled with -mavx2 -mfma and
- * only called after mmi_cpu_has_avx2_fma()).
+ * gemm_ukr_avx2.c — the AVX2/FMA kernel set of the GEMM driver (compiled with -mavx2 -mfma;
+ * the dispatch hands it out only when the CPU and OS run AVX2 and FMA).
  *
  * The register tile is 6 rows x 16 columns: 12 ymm accumulators, two B vectors and one
  * broadcast per k step, i.e. 12 FMAs for 2 vector loads and 6 broadcasts, enough independent
@@ -13,19 +13,16 @@
  * and B in place, or whole rows 64 columns at a time when m == 1 or k is tiny) and dot (NT as
  * 3 x 4 tiles of dot products).
  */
-#include "gemm_ukr.h"
+#include "../simd/mmi_avx2_target.h"
+#include "mmi_gemm.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#include "../simd/mmi_avx2_math.h"
 
-#if defined(__GNUC__) || defined(__clang__)
-#define AI static inline __attribute__((always_inline))
-#else
-#define AI static inline
-#endif
 
 /* Lanes j < n_valid of an 8-lane mask (n_valid may be outside 0..8). */
-AI __m256i lane_mask(int64_t n_valid)
+MMI_AVX2_INLINE __m256i lane_mask(int64_t n_valid)
 {
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     int v = n_valid < 0 ? 0 : n_valid > 8 ? 8 : (int)n_valid;
@@ -33,7 +30,7 @@ AI __m256i lane_mask(int64_t n_valid)
 }
 
 /* c[0..8) (masked unless FULL) = alpha * v + beta * c; without BETA, c is not read. */
-AI void store_vec(float *c, __m256 v, __m256 va, __m256 vb, __m256i mask, const int FULL,
+MMI_AVX2_INLINE void store_vec(float *c, __m256 v, __m256 va, __m256 vb, __m256i mask, const int FULL,
                   const int BETA)
 {
     v = _mm256_mul_ps(v, va);
@@ -61,7 +58,7 @@ typedef struct strip_env {
  *   NV:     ymm vectors per row computed (1: nr <= 8, 2: nr <= 16).
  *   MASKED: B may not be read beyond column nr (direct path); packed panels are padded.
  */
-AI void tile(int64_t k, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
+MMI_AVX2_INLINE void tile(int64_t k, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
              int64_t b_rs, float *c, int64_t ldc, int64_t nr, const strip_env *e,
              const int MR_, const int NV, const int MASKED)
 {
@@ -114,7 +111,7 @@ AI void tile(int64_t k, const float *a, int64_t a_rs, int64_t a_cs, const float 
  * the strip's first row; a_step advances it by one 6-row tile. Looping inside one function
  * keeps the call and the per-strip setup out of each tile, which matters when k is short.
  */
-AI void strip(int64_t k, int64_t m, const float *a, int64_t a_step, int64_t a_rs, int64_t a_cs,
+MMI_AVX2_INLINE void strip(int64_t k, int64_t m, const float *a, int64_t a_step, int64_t a_rs, int64_t a_cs,
               const float *b, int64_t b_rs, int64_t nr, float alpha, float beta, float *c,
               int64_t ldc, const int NV, const int MASKED)
 {
@@ -178,7 +175,7 @@ static void avx2_packed(int64_t kc, int64_t mc, int64_t nc, const float *ap, con
 
 /* C[0..16) of one row (masked unless FULL) = alpha * sum_p a[p*a_cs] b[p*ldb + j] + beta * C,
  * with the operations of tile() in the same order. */
-AI void row16(int64_t k, const float *a, int64_t a_cs, const float *b, int64_t ldb, float *c,
+MMI_AVX2_INLINE void row16(int64_t k, const float *a, int64_t a_cs, const float *b, int64_t ldb, float *c,
               const strip_env *e, const int FULL)
 {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0;
@@ -199,7 +196,7 @@ AI void row16(int64_t k, const float *a, int64_t a_cs, const float *b, int64_t l
 
 /* As row16 for 64 columns (always whole): eight accumulators, so each k step reads four
  * consecutive cache lines of the B row instead of one. */
-AI void row64(int64_t k, const float *a, int64_t a_cs, const float *b, int64_t ldb, float *c,
+MMI_AVX2_INLINE void row64(int64_t k, const float *a, int64_t a_cs, const float *b, int64_t ldb, float *c,
               const strip_env *e)
 {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0;
@@ -279,20 +276,20 @@ static void avx2_direct(int64_t k, int64_t m, int64_t n, const float *a, int64_t
 
 /* ---- dot path ------------------------------------------------------------------------------- */
 /* Eight floats; when masked, lanes outside mask read as 0 and their memory is not touched. */
-AI __m256 ld8(const float *p, const int masked, __m256i mask)
+MMI_AVX2_INLINE __m256 ld8(const float *p, const int masked, __m256i mask)
 {
     return masked ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
 }
 
 /* Sum of each of four vectors, as one xmm [sum(s0), sum(s1), sum(s2), sum(s3)]. */
-AI __m128 hsum4(__m256 s0, __m256 s1, __m256 s2, __m256 s3)
+MMI_AVX2_INLINE __m128 hsum4(__m256 s0, __m256 s1, __m256 s2, __m256 s3)
 {
     __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
     return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
 }
 
 /* c[0..S) = alpha * v + beta * c. */
-AI void dot_store(float *c, __m128 v, float alpha, float beta, const int S)
+MMI_AVX2_INLINE void dot_store(float *c, __m128 v, float alpha, float beta, const int S)
 {
     v = _mm_mul_ps(v, _mm_set1_ps(alpha));
     if (S == 4) {
@@ -310,7 +307,7 @@ AI void dot_store(float *c, __m128 v, float alpha, float beta, const int S)
  * of partial sums per element; the k tail is read with a mask (zero lanes), so nothing outside
  * the k columns is touched.
  */
-AI void dot_tile(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+MMI_AVX2_INLINE void dot_tile(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
                  float alpha, float beta, float *c, int64_t ldc, const int R, const int S)
 {
     const float *a0 = a, *a1 = a + (R > 1 ? lda : 0), *a2 = a + (R > 2 ? 2 * lda : 0);

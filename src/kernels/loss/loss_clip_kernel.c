@@ -184,6 +184,8 @@ static void clip_pass2(const mmi_pair_args *a, clip_ws *w, mmi_pool *pool,
 
 void mmi_loss_clip(const mmi_pair_args *a, void *ws, mmi_pool *pool, mmi_pair_result *r)
 {
+    MMI_ASSERT(a && r && a->n > 0 && a->d > 0 && a->tile > 0 && a->x && a->y);
+    MMI_ASSERT(ws && (uintptr_t)ws % MMI_ALIGN == 0);
     const mmi_loss_tile_ops *ops = mmi_loss_tile_ops_get();
     clip_ws w;
     double diag, sum_r = 0.0, sum_c = 0.0, wz_r = 0.0, wz_c = 0.0, n = (double)a->n;

@@ -122,6 +122,8 @@ static double tile_diag(const mmi_block_args *a, const block_ws *w, int64_t i0, 
 void mmi_clip_block_stats(const mmi_block_args *a, void *ws, mmi_pool *pool, float *lse_r,
                           double *wz_r, float *lse_c, float *wz_c, double *diag)
 {
+    MMI_ASSERT(a && a->nr > 0 && a->nc > 0 && a->d > 0 && a->tile > 0 && a->a && a->b);
+    MMI_ASSERT(lse_r && wz_r && lse_c && wz_c && diag && ws && (uintptr_t)ws % MMI_ALIGN == 0);
     const mmi_loss_tile_ops *ops = mmi_loss_tile_ops_get();
     block_ws w;
     double dg = 0.0;
@@ -177,6 +179,8 @@ static void tile_grads(const mmi_block_args *a, block_ws *w, mmi_pool *pool, int
 void mmi_clip_block_grad(const mmi_block_args *a, const float *lse_r, const float *lse_c,
                          float c, float *da, float *db, void *ws, mmi_pool *pool)
 {
+    MMI_ASSERT(a && a->nr > 0 && a->nc > 0 && a->d > 0 && a->tile > 0 && a->a && a->b);
+    MMI_ASSERT(lse_r && lse_c && ws && (uintptr_t)ws % MMI_ALIGN == 0);
     const mmi_loss_tile_ops *ops = mmi_loss_tile_ops_get();
     block_ws w;
     block_layout(ws, a->nr, a->nc, a->tile, mmi_pool_size(pool), &w);
@@ -220,6 +224,8 @@ static void siglip_task(void *ctx, int64_t k, int64_t n)
 void mmi_siglip_block(const mmi_block_args *a, float c, float *da, int da_acc, float *db,
                       int db_acc, void *ws, mmi_pool *pool, double sums[3])
 {
+    MMI_ASSERT(a && a->nr > 0 && a->nc > 0 && a->d > 0 && a->tile > 0 && a->a && a->b);
+    MMI_ASSERT(sums && ws && (uintptr_t)ws % MMI_ALIGN == 0);
     const mmi_loss_tile_ops *ops = mmi_loss_tile_ops_get();
     block_ws w;
     block_layout(ws, a->nr, a->nc, a->tile, mmi_pool_size(pool), &w);

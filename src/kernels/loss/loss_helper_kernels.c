@@ -22,6 +22,7 @@ static double norm_den(double nrm, double eps, int mode)
 
 void mmi_l2norm_fwd(const float *u, int64_t n, int64_t d, double eps, int mode, float *x)
 {
+    MMI_ASSERT(n >= 0 && d > 0 && (n == 0 || (u && x)));
     for (int64_t i = 0; i < n; i++) {
         double den = norm_den(row_norm(u + i * d, d), eps, mode);
         /* den == 0 only for a zero row with eps == 0: keep it zero instead of NaN. */
@@ -33,6 +34,7 @@ void mmi_l2norm_fwd(const float *u, int64_t n, int64_t d, double eps, int mode, 
 void mmi_l2norm_bwd(const float *u, const float *dx, int64_t n, int64_t d, double eps, int mode,
                     float *du)
 {
+    MMI_ASSERT(n >= 0 && d > 0 && (n == 0 || (u && dx && du)));
     for (int64_t i = 0; i < n; i++) {
         const float *ui = u + i * d, *gi = dx + i * d;
         double nrm = row_norm(ui, d), den = norm_den(nrm, eps, mode), dot = 0.0, inv, k;
@@ -76,6 +78,7 @@ void mmi_patch_draw(mmi_rng *rng, int64_t b, int64_t l, int64_t k, int32_t *keep
 void mmi_patch_gather(const float *x, const int32_t *keep, int64_t b, int64_t l, int64_t k,
                       int64_t d, float *out)
 {
+    MMI_ASSERT(b >= 0 && l > 0 && k >= 0 && k <= l && d > 0 && x && keep && out);
     for (int64_t r = 0; r < b; r++)
         for (int64_t j = 0; j < k; j++)
             memcpy(out + (r * k + j) * d, x + (r * l + keep[r * k + j]) * d,
@@ -85,6 +88,7 @@ void mmi_patch_gather(const float *x, const int32_t *keep, int64_t b, int64_t l,
 void mmi_patch_scatter(const float *dout, const int32_t *keep, int64_t b, int64_t l, int64_t k,
                        int64_t d, float *dx)
 {
+    MMI_ASSERT(b >= 0 && l > 0 && k >= 0 && k <= l && d > 0 && dout && keep && dx);
     memset(dx, 0, (size_t)(b * l * d) * sizeof(float));
     for (int64_t r = 0; r < b; r++)
         for (int64_t j = 0; j < k; j++) {
@@ -111,6 +115,7 @@ static int32_t draw_weighted(mmi_rng *rng, const double *w, int64_t n, double to
 void mmi_blip_hard_negatives(const float *sim, int64_t ld, int64_t n, const int64_t *ids,
                              int by_column, mmi_rng *rng, double *w, int32_t *neg)
 {
+    MMI_ASSERT(n > 0 && ld >= n && sim && rng && w && neg);
     /* element (i, j) of the matrix sampled from: row i's candidates j */
     int64_t si = by_column ? 1 : ld, sj = by_column ? ld : 1;
     for (int64_t i = 0; i < n; i++) {

@@ -140,6 +140,9 @@ static void itc_sweep(const mmi_itc_args *a, itc_ws *w, mmi_pool *pool,
 void mmi_loss_itc_dir(const mmi_itc_args *a, void *ws, mmi_pool *pool, double *loss,
                       double *dtemp)
 {
+    MMI_ASSERT(a && loss && dtemp && a->n > 0 && a->nq >= 0 && a->d > 0 && a->tile > 0);
+    MMI_ASSERT(a->q && a->qm && a->kb && (a->nq == 0 || a->kq));
+    MMI_ASSERT(ws && (uintptr_t)ws % MMI_ALIGN == 0);
     const mmi_loss_tile_ops *ops = mmi_loss_tile_ops_get();
     itc_ws w;
     double sum_l = 0.0, sum_u = 0.0, al = (double)a->alpha;

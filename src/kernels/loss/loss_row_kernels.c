@@ -8,6 +8,7 @@
 double mmi_loss_ce_rows(const float *z, const int32_t *target, int64_t n, int64_t c, double eps,
                         int32_t ignore, int64_t n_valid, double grad_scale, float *dz)
 {
+    MMI_ASSERT(n >= 0 && c > 0 && (n == 0 || (z && target)));
     const mmi_loss_tile_ops *ops = mmi_loss_tile_ops_get();
     double total = 0.0, k = n_valid > 0 ? grad_scale / (double)n_valid : 0.0;
     double eps_c = eps / (double)c;
@@ -39,6 +40,7 @@ double mmi_loss_ce_rows(const float *z, const int32_t *target, int64_t n, int64_
 double mmi_loss_bce_sum(const float *z, const float *y, int64_t count, double grad_scale,
                         float *dz)
 {
+    MMI_ASSERT(count >= 0 && (count == 0 || (z && y)));
     return mmi_loss_tile_ops_get()->bce(z, y, count, (float)grad_scale, dz);
 }
 
@@ -60,6 +62,7 @@ static double kimi_baseline(const float *r, int64_t k, double tau, int mode)
 double mmi_loss_kimi(const float *lp, const float *lp_old, const float *r, int64_t n, int64_t k,
                      double tau, int baseline, double grad_scale, float *dlp)
 {
+    MMI_ASSERT(n > 0 && k > 0 && n % k == 0 && lp && lp_old && r);
     double total = 0.0, g = -2.0 * tau * grad_scale / (double)n;
     for (int64_t g0 = 0; g0 < n; g0 += k) {
         double rbar = kimi_baseline(r + g0, k, tau, baseline);

@@ -73,6 +73,8 @@ static void siglip_task(void *ctx, int64_t k, int64_t n)
 
 void mmi_loss_siglip(const mmi_pair_args *a, void *ws, mmi_pool *pool, mmi_pair_result *r)
 {
+    MMI_ASSERT(a && r && a->n > 0 && a->d > 0 && a->tile > 0 && a->x && a->y);
+    MMI_ASSERT(ws && (uintptr_t)ws % MMI_ALIGN == 0);
     const mmi_loss_tile_ops *ops = mmi_loss_tile_ops_get();
     siglip_ws w;
     double loss = 0.0, gsum = 0.0, gzsum = 0.0, n = (double)a->n;

@@ -99,8 +99,4 @@ const mmi_loss_tile_ops mmi_loss_tile_ops_portable = {
     p_itc_grad_row, p_bce,
 };
 
-const mmi_loss_tile_ops *mmi_loss_tile_ops_get(void)
-{
-    const mmi_loss_tile_ops *v = mmi_loss_tile_ops_avx2();
-    return (v && mmi_cpu_has_avx2_fma()) ? v : &mmi_loss_tile_ops_portable;
-}
+const mmi_loss_tile_ops *mmi_loss_tile_ops_get(void) { return mmi_dispatch_get()->loss; }

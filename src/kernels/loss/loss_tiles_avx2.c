@@ -1,5 +1,5 @@
 /* loss_tiles_avx2.c — AVX2/FMA bodies of the tiled losses' element-wise loops (compiled with
- * -mavx2 -mfma, used only after mmi_cpu_has_avx2_fma()). The tiles hold B^2 logits per call, so
+ * -mavx2 -mfma; the dispatch hands the set out only on CPUs that run them). The tiles hold B^2 logits per call, so
  * libm's scalar expf/log1pf would cost as much as the GEMMs; here 8 lanes run
  *   exp:   range reduction by ln 2 split in two parts, Cephes' degree-6 polynomial, exponent
  *          bits (about 2 ulp; arguments are clamped to [-87.3, 88], so a very negative argument
@@ -8,6 +8,7 @@
  *          logf polynomial) plus the rounding correction (e - (u - 1)) / u, so tiny e keep full
  *          relative accuracy (SigLIP's negatives sit at exp(-10) and below).
  * Sums go to float64 lanes. Tails shorter than 8 run the scalar libm forms. */
+#include "../simd/mmi_avx2_target.h"
 #include "mmi_loss_kernels.h"
 
 #if defined(__AVX2__) && defined(__FMA__)

@@ -9,6 +9,7 @@
 #define MMI_LOSS_KERNELS_H
 
 #include "../gemm/mmi_gemm.h"
+#include "../simd/mmi_simd.h"
 
 /* ---- tiled pairwise losses (CLIP, SigLIP) -------------------------------------------------- */
 /* Rows x_i and columns y_j, n pairs of width d; logits z = scale * x y^T (+ bias for SigLIP),
@@ -126,11 +127,15 @@ typedef struct mmi_loss_tile_ops {
     double (*bce)(const float *z, const float *y, int64_t count, float scale, float *dz);
 } mmi_loss_tile_ops;
 
-/* The fastest set this CPU and build run (AVX2/FMA or portable). */
+/* The set of the dispatched path (mmi_dispatch_get()->loss). */
 const mmi_loss_tile_ops *mmi_loss_tile_ops_get(void);
 /* The portable set alone (tests compare both). */
 extern const mmi_loss_tile_ops mmi_loss_tile_ops_portable;
-/* The AVX2/FMA set, or NULL when the compiler did not build it. */
+/* The AVX2/FMA set, or NULL when the build did not compile it. */
 const mmi_loss_tile_ops *mmi_loss_tile_ops_avx2(void);
+
+/* The rectangular blocks of the distributed losses (loss_dist_kernel.c) are part of this
+ * family's contract; their declarations stay in their own file, included here. */
+#include "mmi_loss_dist.h"
 
 #endif /* MMI_LOSS_KERNELS_H */

@@ -1,6 +1,6 @@
 /*
  * mmi_avx2_math.h — vector math shared by the *_avx2.c kernel files (and only by them: it needs
- * -mavx2 -mfma). One exponential for every AVX2 kernel, so activations, attention, scans and
+ * -mavx2 -mfma). One inline attribute and one exponential for every AVX2 kernel, so activations, attention, scans and
  * losses round the same way.
  */
 #ifndef MMI_AVX2_MATH_H
@@ -10,11 +10,20 @@
 #include <immintrin.h>
 #include <math.h>
 
+/* Small vector helpers called once per vector inside the hot loops: forced inline so their
+ * operands stay in registers (at -O2 GCC would otherwise keep little arrays of them on the
+ * stack). One definition for every *_avx2.c file. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MMI_AVX2_INLINE static inline __attribute__((always_inline))
+#else
+#define MMI_AVX2_INLINE static inline
+#endif
+
 /* exp of 8 floats: the Cephes expf scheme (range reduction by ln 2 in two parts, degree-6
  * polynomial, exponent bits), about 2 ulp. Above 88.38 it returns +Inf (as expf overflows);
  * below -88.38 (including -Inf, e.g. masked logits) exactly 0: results there are below
  * 1.2e-38, in the denormal range, so flushing costs at most that much absolute error. */
-static inline __attribute__((always_inline)) __m256 mmi_exp256(__m256 x)
+MMI_AVX2_INLINE __m256 mmi_exp256(__m256 x)
 {
     const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-88.3762626647949f);
     const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);

@@ -48,6 +48,7 @@ static void bit_reverse(int64_t n, double *x)
 
 void mmi_fft(int64_t n, double *x, const double *tw, int64_t tw_n, int inverse)
 {
+    MMI_ASSERT(n > 0 && (n & (n - 1)) == 0 && tw_n >= n && tw_n % n == 0 && x && tw);
     const double sgn = inverse ? -1.0 : 1.0;
     bit_reverse(n, x);
     for (int64_t len = 2; len <= n; len <<= 1) {
@@ -75,6 +76,7 @@ void mmi_fft(int64_t n, double *x, const double *tw, int64_t tw_n, int inverse)
 void mmi_dft_any(int64_t n, double *x, int inverse, const double *tw, int64_t tw_n, double *w1,
                  double *w2, double *chirp)
 {
+    MMI_ASSERT(n > 0 && x && tw && w1 && w2 && chirp);
     int64_t m = mmi_fft_size(2 * n - 1);
     const double sgn = inverse ? 1.0 : -1.0;
     for (int64_t j = 0; j < n; j++) {
@@ -155,6 +157,7 @@ static void pack(int64_t n, double *z, const double *tw, int64_t st)
 void mmi_ssm_rfft(int64_t nf, const float *x, int64_t n, const double *tw, int64_t tw_n,
                   double *out)
 {
+    MMI_ASSERT(nf >= 2 && (nf & (nf - 1)) == 0 && n >= 0 && (n == 0 || x) && tw && out);
     for (int64_t i = 0; i < nf; i++) out[i] = i < n ? (double)x[i] : 0.0;
     mmi_fft(nf / 2, out, tw, tw_n, 0);
     unpack(nf, out, tw, tw_n / nf);
@@ -162,6 +165,7 @@ void mmi_ssm_rfft(int64_t nf, const float *x, int64_t n, const double *tw, int64
 
 void mmi_ssm_irfft(int64_t nf, double *spec, const double *tw, int64_t tw_n)
 {
+    MMI_ASSERT(nf >= 2 && (nf & (nf - 1)) == 0 && tw_n >= nf && spec && tw);
     pack(nf, spec, tw, tw_n / nf);
     mmi_fft(nf / 2, spec, tw, tw_n, 1);
 }

@@ -1,4 +1,4 @@
-/* ssm_conv.c — the causal convolution and cross-correlation of real sequences by real FFT
+/* fft_conv.c — the causal convolution and cross-correlation of real sequences by real FFT
  * (fft.c), as FFTConv and the minimal S4D compute y = irfft(rfft(u, n) rfft(K, n), n)[:L]
  * (spec ssm.md §2.3). With n >= 2L the circular convolution equals the linear one on [0, L).
  * All in float64. */
@@ -7,6 +7,7 @@
 void mmi_ssm_conv_row(int64_t L, int64_t nf, const double *tw, int64_t tw_n, const double *kf,
                       const float *u, float *y, double *buf)
 {
+    MMI_ASSERT(L > 0 && nf >= L && (nf & (nf - 1)) == 0 && tw && kf && u && y && buf);
     mmi_ssm_rfft(nf, u, L, tw, tw_n, buf);
     for (int64_t i = 0; i <= nf / 2; i++) {
         double ar = buf[2 * i], ai = buf[2 * i + 1], br = kf[2 * i], bi = kf[2 * i + 1];
@@ -20,6 +21,7 @@ void mmi_ssm_conv_row(int64_t L, int64_t nf, const double *tw, int64_t tw_n, con
 void mmi_ssm_xcorr(int64_t nf, const double *tw, int64_t tw_n, const double *af,
                    const double *bf, double *acc)
 {
+    MMI_ASSERT(nf > 0 && (nf & (nf - 1)) == 0 && tw && af && bf && acc);
     for (int64_t i = 0; i <= nf / 2; i++) {
         double ar = af[2 * i], ai = af[2 * i + 1], br = bf[2 * i], bi = -bf[2 * i + 1];
         acc[2 * i] = ar * br - ai * bi;

@@ -1,4 +1,4 @@
-/* ssm_lru.c — the Linear Recurrent Unit's complex diagonal recurrence on one batch row
+/* lru_scan.c — the Linear Recurrent Unit's complex diagonal recurrence on one batch row
  * (minimal-LRU, spec ssm.md §7.1): h_t = lambda h_{t-1} + B_norm u_t, y_t = Re(C h_t) + D u_t,
  * and its reverse-time adjoint with PyTorch's complex-gradient convention (G = dL/dRe +
  * i dL/dIm): G_h_t = conj(lambda) G_h_{t+1} + C^H dy_t. Gradient sums over time are float64. */
@@ -8,6 +8,8 @@
 
 void mmi_ssm_lru_fwd(const mmi_lru_row *r)
 {
+    MMI_ASSERT(r && r->L >= 0 && r->H > 0 && r->N > 0);
+    MMI_ASSERT(r->lam && r->bn && r->c && r->u && r->y && r->hs);
     const int64_t H = r->H, N = r->N;
     for (int64_t t = 0; t < r->L; t++) {
         const float *u = r->u + t * H, *hp = t ? r->hs + (t - 1) * 2 * N : r->h0;
@@ -33,6 +35,8 @@ void mmi_ssm_lru_fwd(const mmi_lru_row *r)
 
 void mmi_ssm_lru_bwd(const mmi_lru_row *r, const mmi_lru_grad *g)
 {
+    MMI_ASSERT(r && g && r->L >= 0 && r->H > 0 && r->N > 0);
+    MMI_ASSERT(r->lam && r->bn && r->c && r->u && r->hs && g->gh);
     const int64_t H = r->H, N = r->N;
     double *gh = g->gh;
     memset(gh, 0, (size_t)(2 * N) * sizeof *gh);

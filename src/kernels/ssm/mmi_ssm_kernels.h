@@ -1,6 +1,6 @@
 /*
  * mmi_ssm_kernels.h — pure state-space kernels on raw float buffers (scans, SSD chunks, the
- * S4D Vandermonde and S4 Cauchy kernels, real FFT convolution). Same rules as mmi_kernels.h:
+ * S4D Vandermonde and S4 Cauchy kernels, real FFT convolution). Same rules as every kernel family (gemm/mmi_gemm.h):
  * no handles, no allocation, no error text; the mm_ssm operator (src/ssm) validates shapes
  * and provides workspace. Sums that span a sequence are accumulated in float64.
  */
@@ -8,6 +8,7 @@
 #define MMI_SSM_KERNELS_H
 
 #include "../../core/mmi.h"
+#include "../simd/mmi_simd.h"
 
 #include <math.h>
 
@@ -52,8 +53,6 @@ typedef struct mmi_sel_grad {
  * NULL) = sigmoid(z). z may be NULL (then gz, sz are not written). */
 void mmi_ssm_sel_prep(int64_t n, const float *delta, float bias, int softplus, const float *z,
                       float *dlt, float *dsp, float *gz, float *sz);
-int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplus,
-                          const float *z, float *dlt, float *dsp, float *gz, float *sz);
 /* Forward: x starts at zero (or its content with cont); the portable and AVX2 paths agree to a
  * few ulp. */
 void mmi_ssm_sel_fwd(const mmi_sel_row *r);
@@ -71,10 +70,29 @@ typedef struct mmi_sel_step {
     float *x, *out;
 } mmi_sel_step;
 void mmi_ssm_sel_step_rows(const mmi_sel_step *s);
-int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s);
-/* AVX2/FMA bodies (ssm_selective_avx2.c): return 0 when not built or N % 8 != 0. */
+
+/* ISA variants of the selective scan (one table per path; mmi_dispatch_get()->ssm, NULL: the
+ * portable bodies). Each returns 1 when it handled the row, 0 to leave it to the portable body
+ * (the AVX2 bodies take N % 8 == 0, N <= 256 only). */
+typedef struct mmi_ssm_isa {
+    int (*sel_prep)(int64_t n, const float *delta, float bias, int softplus, const float *z,
+                    float *dlt, float *dsp, float *gz, float *sz);
+    int (*sel_fwd)(const mmi_sel_row *r);
+    int (*sel_bwd)(const mmi_sel_row *r, const mmi_sel_grad *g);
+    int (*sel_step_rows)(const mmi_sel_step *s);
+} mmi_ssm_isa;
+
+/* The AVX2+FMA table (selective_scan_avx2.c), NULL when the build did not compile it. */
+const mmi_ssm_isa *mmi_ssm_isa_avx2(void);
+/* The portable element-wise prep alone (the AVX2 body runs its tail through it). */
+void mmi_ssm_sel_prep_portable(int64_t n, const float *delta, float bias, int softplus,
+                               const float *z, float *dlt, float *dsp, float *gz, float *sz);
+/* The AVX2+FMA bodies, present only when compiled: reach them through the table. */
+int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplus,
+                          const float *z, float *dlt, float *dsp, float *gz, float *sz);
 int mmi_ssm_sel_fwd_avx2(const mmi_sel_row *r);
 int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g);
+int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s);
 
 /* ---- Mamba-2 SSD, one (batch, head) --------------------------------------------------------
  * x_t [P] at x + t*xs, dt_t at dt + t*ds, B_t and C_t [N] at B/C + t*bs. State S is P x N. */
@@ -159,7 +177,7 @@ void mmi_s4d_zoh(const mmi_s4d_ch *ch, double *da, double *db);
 double mmi_s4d_step_modes(int64_t M, const double *da, const double *db, const float *c,
                           float u, double y0, float *x);
 
-/* ---- real FFT (fft.c), causal convolution and correlation (ssm_conv.c) --------------------
+/* ---- real FFT (fft.c), causal convolution and correlation (fft_conv.c) -------------------
  * nf is a power of two >= 2; tw are the twiddles of a power of two tw_n >= nf (see mmi_fft).
  * Spectra hold the nf/2 + 1 bins of a real sequence, interleaved (nf + 2 doubles). */
 /* out (nf + 2 doubles) = rfft of x (n floats) zero-padded to nf. */

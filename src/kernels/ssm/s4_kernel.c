@@ -1,4 +1,4 @@
-/* ssm_s4.c — the S4 (DPLR) convolution kernel of one channel and its gradients (spec ssm.md
+/* s4_kernel.c — the S4 (DPLR) convolution kernel of one channel and its gradients (spec ssm.md
  * §2.1, state-spaces/s4 SSMKernelDPLR with bilinear discretisation, rank 1). With f = 1 + w
  * and q = 2 (1 - w), the reference's r_ab = sum v dt / (z - dt lambda) (z = q / f) times its
  * 2/f factor is 2 s_ab with s_ab = sum_n [v_n dt / d_n + conj(v_n) dt / d'_n], d_n = q -
@@ -55,6 +55,7 @@ static void idft(int64_t L, const mmi_s4_ws *ws)
 
 void mmi_s4_kernel_row(const mmi_s4_ch *ch, int64_t L, float *k, const mmi_s4_ws *ws)
 {
+    MMI_ASSERT(ch && ch->M > 0 && L > 0 && k && ws && ws->tw && ws->x);
     double *x = ws->x;
     for (int64_t j = 0; j <= L / 2; j++) {
         mmi_cplx w = omega(j, L), f = mmi_c(1 + w.re, w.im), q = mmi_c(2 - 2 * w.re, -2 * w.im);
@@ -104,6 +105,7 @@ static void mode_grad(const mmi_s4_ch *ch, int64_t n, mmi_cplx f, mmi_cplx q, co
 double mmi_s4_kernel_row_bwd(const mmi_s4_ch *ch, int64_t L, const float *dk, float *dlam,
                              float *dp, float *db, float *dc, const mmi_s4_ws *ws)
 {
+    MMI_ASSERT(ch && ch->M > 0 && L > 0 && dk && ws && ws->tw && ws->x && ws->acc);
     const int64_t M = ch->M;
     double *x = ws->x, *acc = ws->acc, ddt = 0.0;
     memset(acc, 0, (size_t)(10 * M) * sizeof *acc);

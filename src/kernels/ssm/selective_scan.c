@@ -1,4 +1,4 @@
-/* ssm_selective.c — the Mamba-1 selective scan on one (batch, channel) row, portable C path
+/* selective_scan.c — the Mamba-1 selective scan on one (batch, channel) row, portable C path
  * and dispatch (spec ssm.md §4.1, §4.4). The forward is selective_scan_ref's recurrence with
  * float32 state; the backward is the reverse-time adjoint scan, recomputing each chunk's
  * states from the checkpoint the forward stored at the chunk start, so memory stays
@@ -9,8 +9,8 @@
 
 #include <string.h>
 
-static void prep_portable(int64_t n, const float *delta, float bias, int softplus,
-                          const float *z, float *dlt, float *dsp, float *gz, float *sz)
+void mmi_ssm_sel_prep_portable(int64_t n, const float *delta, float bias, int softplus,
+                               const float *z, float *dlt, float *dsp, float *gz, float *sz)
 {
     for (int64_t t = 0; t < n; t++) {
         float raw = delta[t] + bias;
@@ -27,9 +27,10 @@ static void prep_portable(int64_t n, const float *delta, float bias, int softplu
 void mmi_ssm_sel_prep(int64_t n, const float *delta, float bias, int softplus, const float *z,
                       float *dlt, float *dsp, float *gz, float *sz)
 {
-    if (mmi_cpu_has_avx2_fma() && mmi_ssm_sel_prep_avx2(n, delta, bias, softplus, z, dlt, dsp, gz, sz))
-        return;
-    prep_portable(n, delta, bias, softplus, z, dlt, dsp, gz, sz);
+    const mmi_ssm_isa *v = mmi_dispatch_get()->ssm;
+    MMI_ASSERT(n >= 0 && (n == 0 || (delta && dlt)));
+    if (v && v->sel_prep(n, delta, bias, softplus, z, dlt, dsp, gz, sz)) return;
+    mmi_ssm_sel_prep_portable(n, delta, bias, softplus, z, dlt, dsp, gz, sz);
 }
 
 void mmi_ssm_sel_fwd_portable(const mmi_sel_row *r)
@@ -54,7 +55,10 @@ void mmi_ssm_sel_fwd_portable(const mmi_sel_row *r)
 
 void mmi_ssm_sel_fwd(const mmi_sel_row *r)
 {
-    if (mmi_cpu_has_avx2_fma() && mmi_ssm_sel_fwd_avx2(r)) return;
+    const mmi_ssm_isa *v = mmi_dispatch_get()->ssm;
+    MMI_ASSERT(r && r->L >= 0 && r->N > 0 && r->u && r->dlt && r->A && r->B && r->C && r->out &&
+               r->x && (!r->ckpt || r->chunk > 0));
+    if (v && v->sel_fwd(r)) return;
     mmi_ssm_sel_fwd_portable(r);
 }
 
@@ -133,14 +137,19 @@ void mmi_ssm_sel_bwd_portable(const mmi_sel_row *r, const mmi_sel_grad *g)
 
 void mmi_ssm_sel_bwd(const mmi_sel_row *r, const mmi_sel_grad *g)
 {
-    if (mmi_cpu_has_avx2_fma() && mmi_ssm_sel_bwd_avx2(r, g)) return;
+    const mmi_ssm_isa *v = mmi_dispatch_get()->ssm;
+    MMI_ASSERT(r && g && r->L >= 0 && r->N > 0 && r->chunk > 0 && r->ckpt && r->dsp && g->dout &&
+               g->dA && g->work);
+    if (v && v->sel_bwd(r, g)) return;
     mmi_ssm_sel_bwd_portable(r, g);
 }
 
 void mmi_ssm_sel_step_rows(const mmi_sel_step *s)
 {
     const int64_t N = s->N;
-    if (mmi_cpu_has_avx2_fma() && mmi_ssm_sel_step_rows_avx2(s)) return;
+    const mmi_ssm_isa *v = mmi_dispatch_get()->ssm;
+    MMI_ASSERT(s && s->n >= 0 && N > 0 && s->A && s->B && s->C && s->dlt && s->u && s->x && s->out);
+    if (v && v->sel_step_rows(s)) return;
     for (int64_t i = 0; i < s->n; i++) {
         float *x = s->x + i * N, d = s->dlt[i], du = d * s->u[i], y = 0.0f;
         for (int64_t n = 0; n < N; n++) {

@@ -1,9 +1,10 @@
-/* ssm_selective_avx2.c — AVX2/FMA bodies of the selective scan (compiled with -mavx2 -mfma;
- * the dispatcher in ssm_selective.c calls them only on CPUs that have both). The state axis N
+/* selective_scan_avx2.c — AVX2/FMA bodies of the selective scan (compiled with -mavx2 -mfma;
+ * the dispatch table hands them out only on CPUs that run both). The state axis N
  * is vectorised 8 floats at a time (N % 8 == 0, N <= 256); time stays sequential as in the
  * reference. exp uses a Cephes-style polynomial (<= 2 ulp against expf), so results differ
  * from the portable path by rounding only. Sums over time are kept in float64 as in the
  * portable path. */
+#include "../simd/mmi_avx2_target.h"
 #include "mmi_ssm_kernels.h"
 
 #include <string.h>
@@ -84,16 +85,9 @@ int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplu
             if (sz) _mm256_storeu_ps(sz + t, s);
         }
     }
-    for (; t < n; t++) { /* tail: scalar libm */
-        float raw = delta[t] + bias;
-        dlt[t] = softplus ? mmi_softplus_f(raw) : raw;
-        if (dsp) dsp[t] = (softplus && raw <= 20.0f) ? mmi_sigmoid_f(raw) : 1.0f;
-        if (z) {
-            float s = mmi_sigmoid_f(z[t]);
-            if (gz) gz[t] = z[t] * s;
-            if (sz) sz[t] = s;
-        }
-    }
+    if (t < n) /* tail: the portable body (scalar libm) */
+        mmi_ssm_sel_prep_portable(n - t, delta + t, bias, softplus, z ? z + t : NULL, dlt + t,
+                                  dsp ? dsp + t : NULL, gz ? gz + t : NULL, sz ? sz + t : NULL);
     return 1;
 }
 
@@ -234,33 +228,12 @@ int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s)
     return 1;
 }
 
-#else
+static const mmi_ssm_isa k_avx2 = {
+    mmi_ssm_sel_prep_avx2, mmi_ssm_sel_fwd_avx2, mmi_ssm_sel_bwd_avx2, mmi_ssm_sel_step_rows_avx2,
+};
 
-int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s)
-{
-    (void)s;
-    return 0;
-}
+const mmi_ssm_isa *mmi_ssm_isa_avx2(void) { return &k_avx2; }
 
-int mmi_ssm_sel_fwd_avx2(const mmi_sel_row *r)
-{
-    (void)r;
-    return 0;
-}
-
-int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g)
-{
-    (void)r;
-    (void)g;
-    return 0;
-}
-
-int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplus,
-                          const float *z, float *dlt, float *dsp, float *gz, float *sz)
-{
-    (void)n, (void)delta, (void)bias, (void)softplus, (void)z, (void)dlt, (void)dsp, (void)gz;
-    (void)sz;
-    return 0;
-}
-
+#else /* no AVX2/FMA in this build: the portable bodies run */
+const mmi_ssm_isa *mmi_ssm_isa_avx2(void) { return NULL; }
 #endif

@@ -1,4 +1,4 @@
-/* ssm_ssd.c — Mamba-2 SSD (scalar A per head) on one (batch, head): the chunked forward of
+/* ssd_chunked.c — Mamba-2 SSD (scalar A per head) on one (batch, head): the chunked forward of
  * ssd_minimal (intra-chunk C B^T masked by exp of decay sums, chunk states, inter-chunk state
  * passing with an initial state) and its backward, a reverse sequential adjoint that
  * recomputes each chunk's states from the chunk's input state saved by the forward (spec
@@ -62,6 +62,9 @@ static void ssd_chunk(const mmi_ssd_head *r, int64_t t0, int64_t t1, float *S, d
 
 void mmi_ssm_ssd_fwd(const mmi_ssd_head *r)
 {
+    MMI_ASSERT(r && r->L >= 0 && r->P > 0 && r->N > 0 && r->Q > 0);
+    MMI_ASSERT(r->x && r->dt && r->B && r->C && r->y && r->ckpt && r->work);
+    MMI_ASSERT((uintptr_t)r->work % sizeof(double) == 0);
     const int64_t PN = r->P * r->N, nck = (r->L + r->Q - 1) / r->Q;
     double *ca = (double *)r->work;
     float *dtv = r->work + 2 * r->Q, *S = dtv + r->Q;
@@ -130,6 +133,9 @@ static void ssd_adjoint_step(const mmi_ssd_head *r, const mmi_ssd_grad *g, int64
 
 void mmi_ssm_ssd_bwd(const mmi_ssd_head *r, const mmi_ssd_grad *g)
 {
+    MMI_ASSERT(r && g && r->L >= 0 && r->P > 0 && r->N > 0 && r->Q > 0);
+    MMI_ASSERT(r->x && r->dt && r->B && r->C && r->ckpt && r->work && g->dy && g->dA && g->dD);
+    MMI_ASSERT((uintptr_t)r->work % sizeof(double) == 0);
     const int64_t PN = r->P * r->N, Q = r->Q, nck = (r->L + Q - 1) / Q;
     float *av = r->work, *dtv = av + Q, *G = dtv + Q, *Gn = G + PN, *states = Gn + PN;
     memset(Gn, 0, (size_t)PN * sizeof *Gn);
