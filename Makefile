@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # libmm — the only build system. `make` builds lib/libmm.a and lib/libmm.so.X.Y.Z.
 # User CFLAGS are respected; the library adds the flags it needs in LIB_CFLAGS.
 #
@@ -79,7 +80,7 @@ BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c) bench/peak.
 
 .PHONY: all lib static shared check demo bench check-asan check-valgrind symbols-check \
         abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch \
-        bench-report bench-ggml floors-check
+        bench-report bench-ggml floors-check spdx-check
 
 all: $(STATIC) $(SHARED) pkgconfig/libmm.pc
 
@@ -291,6 +292,10 @@ bench-ggml:
 
 # No floor of src/ may include a header of, or use a symbol defined by, a floor above it
 # (core < tensor < kernels < attn, ssm, loss < model, io < policy < mpi).
+# Every tracked source file carries an SPDX licence line (LICENSE: MIT).
+spdx-check:
+	tools/spdx_check.sh
+
 floors-check: $(OBJS)
 	tools/floors_check.sh $(BDIR)/obj
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench.h — libmm's benchmark harness (make bench [BENCH_ARGS=filter], make bench-report).
  *

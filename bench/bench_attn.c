@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_attn.c — mm_attn forward + backward for each kind at B = 1, H = 8, d = dv = 64 and
  * N in {512, 2048}, against the fastest correct PyTorch form (bench/peer_torch_attn.py:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_gemm.c — SGEMM: libmm's native kernel (mmi_gemm_native, never OpenBLAS) against
  * OpenBLAS with the same thread count, and against single-threaded PyTorch for a few shapes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_loss.c — CLIP and SigLIP forward+backward at B = 4096, D = 512 on one thread, side by
  * side with PyTorch (bench/peer_torch_loss.py: open_clip's formulation, and for CLIP also one
  * logit matmul + .T, autograd, one thread; the ratio is against the faster form),

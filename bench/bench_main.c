@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_main.c — runs the benchmark suites (all, or those whose name contains argv[1]) and
  * prints, in Markdown, the machine and peak lines and then one table per suite with its notes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_model.c — mm_model workloads side by side with single-threaded PyTorch
  * (bench/peer_torch_model.py, same shapes, run in the same bench invocation):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_rl.c — one DDPG update (critic step, actor step, Polyak update of both targets, with
  * the minibatch sampled from the replay buffer) at PyTorch-comparable sizes: actor 3-256-256-1,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_ssm.c — mm_ssm workloads:
  *   - the Mamba-1 selective scan (variable B/C, D, z, delta bias + softplus: the Mamba block's

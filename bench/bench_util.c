@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_util.c — the helpers of bench.h shared by the suites and by bench/ggml_peer.c: clocks
  * and medians, table rows and notes, the PyTorch peer runner, the machine line.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ggml_peer.c — libmm's C kernels against ggml's CPU operators at libmm's bench shapes, one
  * thread each, libmm and ggml samples alternating in one process (bench_pair_median_ns, process

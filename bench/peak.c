@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * peak.c — the machine's measured peaks for the benchmarks' "% of peak" columns: single-core
  * float32 FMA throughput with AVX2 (8 lanes) and, where the CPU and the OS support it, AVX-512

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """PyTorch peer for bench_gemm.c: single-threaded torch GEMM times.
 
 Usage: peer_gemm.py REPS TA TB M N K BETA [TA TB M N K BETA ...]

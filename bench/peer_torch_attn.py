@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """PyTorch peer for bench_attn.c: forward + backward of each attention kind, float32, one thread.
 
 Usage: peer_torch_attn.py REPS CASE N [CASE N ...]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """peer_torch_ddpg.py — plain PyTorch DDPG update (the peer of bench/bench_rl.c and
 bench/rl_speed.c): actor 3-256-256-1 (ReLU, tanh head), critic 4-256-256-1, Adam 1e-3, batch
 256, Polyak 0.005, one thread; prints the process CPU time per update (critic step + actor step

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """PyTorch peer for bench_loss.c: single-threaded CLIP and SigLIP forward+backward.
 
 Usage:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """PyTorch peer for bench_model.c: the same model workloads, single-threaded.
 
 Usage: peer_torch_model.py REPS CASE [CASE ...]

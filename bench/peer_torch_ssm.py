@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """PyTorch peer for bench_ssm.c, single-threaded, float32.
 
 Usage: peer_torch_ssm.py selective B D L N   -> prints forward and forward+backward median ns

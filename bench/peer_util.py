@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """peer_util.py — what every PyTorch peer of the bench shares: one thread, process CPU time,
 medians after warm-up, and the check that the retained-memory run really has jemalloc loaded.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench/rl.mk — `make bench-rl` (include from the Makefile: `-include bench/rl.mk`).
 # Trains DDPG/TD3 (Pendulum-v1, 20k steps) and PPO/TRPO/A2C/QAC (CartPole-v1) over 5 seeds and
 # prints mean +- std of the deterministic evaluation return and wall-clock per run; then, when

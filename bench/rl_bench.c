@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rl_bench.c — `make bench-rl`: trains each libmm agent over 5 seeds on its benchmark task and
  * prints the mean +- std (over seeds) of the deterministic evaluation return (10 episodes per
  * seed), the per-seed returns, how many seeds pass the bar, and wall-clock per run.

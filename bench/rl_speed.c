@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rl_speed.c — RL speed numbers for `make bench-rl`: (1) milliseconds per DDPG update with
  * PyTorch-comparable sizes (256-256 actor and critic, batch 256, Adam; bench/peer_torch_ddpg.py
  * is the same update in PyTorch), (2) 20k Pendulum-v1 steps of TD3 with the demo's sizes (64-64,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* demo.c — `make demo`: libmm's main example. Trains a TD3 agent (libmm's mm_policy) on
  * Pendulum-v1 from scratch with a progress bar, saves it (demo_agent.safetensors), reloads it
  * into a fresh handle, evaluates the reloaded agent deterministically over 10 episodes and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* engine_loop.c — a game-engine style frame loop: 64 agents (each with its own Pendulum-v1
  * instance) share one TD3 policy with a 3-256-256-1 actor; every frame calls mm_policy_act
  * ONCE for all agents, steps the envs and records the transitions. Prints the per-frame act

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hello.c — the smallest libmm program: version check, a tensor, a GEMM.
  * Build against an installed libmm:  cc hello.c $(pkg-config --cflags --libs libmm) */
 #include <mm.h>

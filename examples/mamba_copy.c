@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mamba_copy.c — the selective-copying task of the Mamba paper (Gu & Dao 2023, §4.1.1), learned
  * by a small Mamba model built with mm_model, then decoded token by token with the recurrent
  * state (mm_model_decode_step), whose cost per token does not depend on the position.

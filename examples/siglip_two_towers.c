@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* siglip_two_towers.c — contrastive training of two small towers with mm_loss.
  *
  * The example makes its own paired dataset: every pair shares a latent vector z (8-D); the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stream_lm.c — a character-level language model with causal linear attention: trained with
  * mm_model on the text below, then generating token by token through mm_attn_step, whose cost
  * per token does not grow with the position (the attention state is d x dv per head).

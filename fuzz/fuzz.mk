@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # fuzz/fuzz.mk — fuzzing targets, included from the Makefile (`include fuzz/fuzz.mk`), which
 # provides SRCS, HDRS, WARN, SRC_FLAGS. The objects are compiled with -DMMI_DEBUG, so the floor
 # contracts (MMI_ASSERT) are checked while fuzzing and replaying.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_config.c — structure-aware libFuzzer target: fuzzes what a well-formed file MEANS, not
  * how it is spelled. The input bytes are a sequence of choices; the target turns them into a
  * valid, checksum-correct safetensors file and runs what loads.

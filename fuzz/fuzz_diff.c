@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_diff.c — differential libFuzzer target: the fast paths against slow references on
  * random small shapes.
  *   attention: mm_attn_forward SOFTMAX (tiled online softmax), causal or not, N != M allowed,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_json.c — libFuzzer target for the JSON parser and writer, and the safetensors header
  * parser on the same bytes.
  *

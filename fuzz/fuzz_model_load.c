@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_model_load.c — libFuzzer target for mm_model_load_mem and mm_model_load_cb on raw bytes.
  *
  * Oracle: no crash, leak, sanitizer report or huge allocation (the rss limit); a failure writes

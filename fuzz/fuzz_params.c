@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_params.c — libFuzzer target for run-time parameter sequences: mm_*_set_f64 /
  * mm_*_get_f64 on a model, loss, attention, SSM and policy handle, interleaved with the calls
  * that use the parameters.

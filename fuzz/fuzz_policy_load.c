@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_policy_load.c — libFuzzer target for mm_policy_load on arbitrary file bytes.
  *
  * Input: [config byte][file bytes]. The config byte picks one of six small agents (every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_tensor.c — libFuzzer target for tensor shapes: mm_tensor_create / wrap / reshape /
  * dim / numel / fill / copy driven by arbitrary shape words.
  *

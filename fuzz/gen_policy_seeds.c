@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gen_policy_seeds.c — writes the seeds of fuzz_policy_load: for each of its six agent
  * configurations, [config byte][the file mm_policy_save writes for that agent]. Reuses the
  * target's own make_policy so seeds and target always agree. Run by `make fuzz-seeds`. */

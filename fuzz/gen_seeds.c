@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gen_seeds.c — writes the fuzz seed corpora: small valid model files of every layer kind and
  * optimizer (with and without state), a PyTorch-style file without libmm metadata, a file with
  * torch_io.py's metadata, near-valid variants (truncated, flipped checksum), and JSON texts.

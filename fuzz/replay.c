@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* replay.c — runs fuzz inputs through a target without libFuzzer (built with gcc and
  * ASan/UBSan by `make fuzz-replay`): every file in the directories (or files) given on the
  * command line is fed to LLVMFuzzerTestOneInput in a child process, so one crashing input is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mm_mpi.h — an mm_comm over MPI, from the optional library libmm_mpi (make WITH_MPI=1;
  * link -lmm_mpi -lmm and your MPI, e.g. through mpicc). libmm itself never links MPI.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hard_fixtures.h — small, valid configurations of every libmm operator, shared by the
  * hardening suites (test_oom.c, test_threads.c, test_badinput.c) so that each of them states

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmt_comm.h — a test-only communicator: N threads in one process act as N ranks, so `make
  * check` tests the distributed math without MPI. Collectives meet at a barrier; sums run in

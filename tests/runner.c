@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* runner.c — runs the suites and prints "N passed, N failed"; exit 1 on any failure. */
 #include "runner.h"
 

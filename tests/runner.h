@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runner.h — libmm's in-house test runner (libuv/Opus style, no framework).
  *

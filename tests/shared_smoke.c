@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shared_smoke.c — links lib/libmm.so like a user (only exported mm_* symbols) and checks that
  * the loaded library matches the header it was built with. */
 #include "mm.h"

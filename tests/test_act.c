@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_act.c — the activation kernels (src/kernels/elementwise/act*.c): forward values against float64
  * libm over a wide range including the saturating tails, NaN propagation, PyTorch's softplus
  * threshold and ReLU conventions, and derivatives against float64 formulas. Both the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_attn.c — mm_attn against naive float64 references written here (dense masked softmax,
  * recurrences for causal linear and gated attention, dense mixed-chunk RELU2), float64 finite
  * differences of those references for every backward, streaming against the causal forward,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_badinput.c — bad input everywhere, table-driven.
  *
  * Every public function of mm.h is called with NULL handles and outputs, zero / negative /

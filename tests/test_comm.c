@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_comm.c — mm_comm and the distributed math, with threads as ranks (mmt_comm.h): the
  * distributed CLIP / SigLIP losses and gradients equal the single-process ones on the global
  * batch, data-parallel model steps equal one process with the global batch, data-parallel RL

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_comm_threads.c — the threads-as-ranks communicator of mmt_comm.h (no suite here). */
 #include "mmt_comm.h"
 

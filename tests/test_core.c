@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_core.c — version, status codes, allocator, size math, options structs, parameter
  * registry, RNG, thread pool, CRC32. */
 #include "runner.h"

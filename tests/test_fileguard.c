@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_fileguard.c — hostile and unusual files: loaded configs meet the builder's bounds, size
  * formulas never wrap, a file cannot make finalize reserve far more than its size, step counts
  * cannot overflow, non-regular files are refused without blocking, non-finite content is

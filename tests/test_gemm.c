@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_gemm.c — GEMM against a float64 reference: all four transpose cases, odd and skinny
  * shapes on each side of every block size and path threshold, padded leading dimensions,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_io.c — the file layer: JSON parser and writer, safetensors parse/write, streamed and
  * atomic file I/O, and mm_model save/load (round trips, every hostile case, OOM, PyTorch
  * vectors). Every failure case checks the code, that a message was written, and that the

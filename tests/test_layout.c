@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_layout.c — pins the x86_64 (LP64) layout of every public struct of mm.h: sizeof and the
  * offsetof of each field of mm_allocator and of the options / inputs / gradients structs.
  *

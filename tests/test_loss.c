@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_loss.c — mm_loss: every kind and helper against a naive float64 reference written here,
  * float64 finite differences of those references for every gradient (t, b and temp included),
  * tiled against untiled at batches that are not tile multiples, PyTorch-generated vectors

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_model.c — mm_model's numbers: forward against a float64 reference written here, and
  * backward (parameters and input) and jvp against central finite differences of that float64
  * reference, for every layer kind alone and for composed models (2-D and 3-D inputs).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_model_api.c — mm_model's contract: options and lifecycle misuse, shapes and
  * reservation limits, allocation (counting allocator: no allocation on the hot path, every
  * byte freed, out-of-memory at every allocation of create/finalize/set_optimizer), read-only

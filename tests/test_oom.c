@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_oom.c — allocation-failure sweep and the no-allocation guarantees.
  *
  * Sweep: every create / finalize / load / reserve path is first run with a counting allocator

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_policy.c — mm_policy: GAE against a hand-computed case, CG on a known SPD system, the
  * Gauss-Newton Fisher-vector product against finite differences of the KL gradient, the TRPO
  * line search refusing a step beyond the KL radius, uniform replay sampling (chi-square),

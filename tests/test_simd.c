@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_simd.c — the kernels' instruction-set dispatch (src/kernels/simd): the chosen path is
  * one this build compiled and this CPU runs, MM_SIMD is obeyed, every family's table matches
  * the path, mm_build_info names it, and the one-time resolution is the same from every thread. */

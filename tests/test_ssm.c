@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_ssm.c — mm_ssm and the HiPPO / discretisation functions: HiPPO matrices against their
  * closed forms and rank-correction identities, discretisation against series and diagonal
  * closed forms, every kind against a naive float64 sequential recurrence written here, every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_tensor.c — mm_tensor: create, wrap, accessors, reshape, fill, copy, misuse, OOM. */
 #include "runner.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_threads.c — the thread-safety contract of mm.h, exercised the way an engine uses it:
  *   1. several application threads, each driving its own handles (model training, losses,
  *      attention, SSM, a PPO agent) while all of them share one read-only model through

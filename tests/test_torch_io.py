@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """test_torch_io.py -- PyTorch <-> libmm round trips through tools/torch_io.py.
 
 Run from the repository root after `make` (it builds tests/torch_io_helper.c against

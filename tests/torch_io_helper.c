@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* torch_io_helper.c — the libmm side of tests/test_torch_io.py, using the public API only.
  *   torch_io_helper run   <model.safetensors> <in.f32> <rows> <out.f32>
  *       loads the model, runs forward on rows x input_dim floats, writes the outputs

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/tsan.mk — `make check-tsan`: the test runner built with clang's ThreadSanitizer, running
 # every test whose name contains "threads" (tests/test_threads.c and the families' own thread
 # tests). Included from the Makefile; needs clang-14 and libclang-rt-14-dev (Debian 12).

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Prints the names of the functions include/mm.h declares with MM_API, sorted: the list the
 # shared library must export, abi/symbols.txt must hold and src/libmm.map must name.
 set -eu

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """bench_report.py — writes the output of one `build/bench/bench` run into docs/BENCHMARKS.md.
 
 Usage: bench_report.py RUN_OUTPUT DOC

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # floors_check.sh — fails when a lower floor of src/ references a higher one (docs/ARCHITECTURE.md):
 #   core < tensor < kernels < operators (attn, ssm, loss) < model, io < policy < mpi
 # Floors of the same rank may use each other. Two checks:

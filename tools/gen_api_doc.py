@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Generates docs/API.md from the comments of include/mm.h (the normative reference).
 
 Usage: tools/gen_api_doc.py [--check] [include/mm.h] > docs/API.md
@@ -74,7 +75,8 @@ def main():
            "Generated from `include/mm.h` by `tools/gen_api_doc.py`; do not edit by hand",
            "(`make docs-check` fails when this file and the header disagree). The header",
            "comments are the normative text; this page only collects them.", ""]
-    head = re.match(r"\s*(/\*.*?\*/)", src, re.S)
+    # the file comment after the licence line
+    head = re.match(r"\s*(?:/\*\s*SPDX-License-Identifier:[^*]*\*/\s*)?(/\*.*?\*/)", src, re.S)
     if head:
         intro = [l for l in strip_comment(head.group(1)) if not l.startswith("mm.h")]
         out += ["```text"] + intro + ["```", ""]

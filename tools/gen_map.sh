@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Regenerates src/libmm.map from include/mm.h for the current (pre-1.0) release node.
 # After 1.0, nodes are frozen: a release that adds symbols appends a new node by hand
 # (LIBMM_1.1 { global: ...; } LIBMM_1.0;) and this script is no longer used.

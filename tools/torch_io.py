@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """torch_io.py -- move nn.Sequential models between PyTorch and libmm (safetensors files).
 
     import torch_io

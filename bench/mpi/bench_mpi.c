@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_mpi.c — data-parallel scaling of libmm under MPI (make bench-mpi).
  *
  *   mpirun -np W build/mpi/bench_mpi [global_batch] [reps]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bindings/python/python.mk — `make check-python`: the ctypes bindings' tests against the
 # shared library of this build tree (lib/libmm.so.0, passed through LIBMM_LIBRARY). Included
 # from the Makefile. Uses /usr/bin/python3 (Debian's, with numpy) unless PYTHON is given;

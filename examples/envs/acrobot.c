@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* acrobot.c — Acrobot-v1 dynamics (Gymnasium classic_control/acrobot.py, "book" variant):
  * one classical RK4 step of dt = 0.2 with the torque held, then angle wrapping and velocity
  * clipping. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cartpole.c — CartPole-v1 dynamics (Gymnasium classic_control/cartpole.py, explicit Euler). */
 #include "envs.h"
 

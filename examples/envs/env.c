@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* env.c — the generic env front: kind dispatch, the seeded reset draws and the TimeLimit
  * wrapper (truncated on the max_steps-th step, checked after the step as Gymnasium does). */
 #include "envs.h"

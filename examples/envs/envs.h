@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * envs.h — the classic-control environments libmm's examples, tests and benchmarks train on:
  * CartPole-v1, Pendulum-v1, MountainCarContinuous-v0 and Acrobot-v1 with Gymnasium's dynamics,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mountain_car.c — MountainCarContinuous-v0 dynamics (Gymnasium continuous_mountain_car.py);
  * the state is rounded to float32 after each step as Gymnasium stores it. */
 #include "envs.h"

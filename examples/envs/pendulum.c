@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pendulum.c — Pendulum-v1 dynamics (Gymnasium classic_control/pendulum.py, g = 10). */
 #include "envs.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mpi_siglip.c — the two-tower SigLIP example (examples/siglip_two_towers.c) trained
  * data-parallel over MPI ranks with libmm_mpi.
  *

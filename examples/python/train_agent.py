@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Trains a PPO agent on CartPole from Python through the libmm bindings.
 
 CartPole is written here in numpy (the classic Barto-Sutton-Anderson dynamics with gym's

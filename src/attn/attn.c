@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn.c — mm_attn's lifecycle: options and their defaults per kind, create (validation and the
  * one reservation every later call lives in), run-time parameters, the Performer projection,
  * reset and free. */

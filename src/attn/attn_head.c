@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn_head.c — one (batch, head) of any attention kind: workspace sizing, forward, backward
  * and a dense forward-mode derivative, plus the FAVOR+ projection draw. The operator and the
  * model's attention block both call these, so each kind is wired to its kernels once. */

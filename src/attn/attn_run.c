@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn_run.c — mm_attn_forward, mm_attn_forward_gated and mm_attn_backward: shape checks with
  * messages that name the shapes, then one task per (batch, head) on the handle's pool. Each
  * task copies its inputs into the reserved saved slices (so the caller may reuse its buffers

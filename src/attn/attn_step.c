@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn_step.c — mm_attn_step: one token per batch-head with carried state, returning what the
  * causal forward returns at that position. Linear kinds keep an O(d dv) state (LINEAR,
  * PERFORMER, GATED) or a chunk of keys plus a prefix state (RELU2); SOFTMAX and SPARSE keep a

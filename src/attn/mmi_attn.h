@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_attn.h — the inside of mm_attn: the handle struct shared by the operator's files
  * (attn.c: options, create, parameters, projection; attn_run.c: forward and backward;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_attn_head.h — one (batch, head) of attention, whatever the kind: the dispatch from a kind
  * and its settings to the kernels, shared by the mm_attn operator (attn_run.c) and the model's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* alloc.c — the allocator hook: every libmm allocation goes through an mmi_alloc, which is a
  * caller's mm_allocator or the default aligned malloc/free. */
 #include "mmi.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* comm.c — mm_comm: a communicator made of host callbacks (MPI, NCCL, sockets, threads), and
  * the checked wrappers the distributed floors call. libmm itself never links a transport. */
 #include "mmi_comm.h"

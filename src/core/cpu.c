@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cpu.c — what the processor and the operating system let libmm run: AVX2 with FMA (the OS
  * saving ymm state) and AVX-512 F/DQ/BW/VL (the OS saving opmask and zmm state). Reads CPUID
  * and XGETBV on every call and keeps nothing; the kernels' dispatch (src/kernels/simd) asks

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* crc32.c — CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), bit-compatible with zlib's
  * crc32(). Slicing-by-8 over constant tables (generated once by the script in the comment at
  * the end of this file): about 1-2 GB/s, so the checksum of a large model file costs little

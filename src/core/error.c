@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* error.c — per-handle error text. No global or thread-local error state (see mm.h). */
 #include "mmi.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi.h — internal core services shared by every floor: error text, allocation, size math,
  * options-struct checks, the RNG, the thread pool and CRC32. Nothing here is exported; every

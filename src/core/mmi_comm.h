@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_comm.h — the inside of mm_comm, for the floors that run distributed math (src/loss,
  * src/model, src/policy). Each wrapper calls one host callback, turns a failure into MM_E_IO

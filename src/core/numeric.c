@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* numeric.c — small numeric checks shared by every floor. */
 #include "mmi.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* opts.c — the options-struct convention: struct_size first, fields only ever appended. */
 #include "mmi.h"
 

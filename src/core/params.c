@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* params.c — the registry of run-time parameters: stable id, name and inclusive bounds.
  * Ids are never renumbered or reused; ranges per object are listed in mm.h. Each floor appends
  * its parameters here so mm_param_bounds answers for every object from one table. */

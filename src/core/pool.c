@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pool.c — the opt-in thread pool. libmm starts threads only when a handle is created with
  * n_threads > 1; each such handle owns its pool (no global pool, no global state).
  * mmi_pool_run never allocates: a game loop may call kernels that use it every frame. */

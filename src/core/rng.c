@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rng.c — the seeded RNG behind every random draw in libmm: xoshiro256** (Blackman & Vigna),
  * its 256-bit state filled from the 64-bit seed by splitmix64. Same seed, same stream, on every
  * platform: no libc rand(), no floating-point tricks that vary by compiler. */

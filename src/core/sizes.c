@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sizes.c — overflow-checked size arithmetic and shape validation. */
 #include "mmi.h"
 

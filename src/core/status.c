@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* status.c — static names and descriptions of the MM_E_* codes. */
 #include "mmi.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* version.c — run-time mirrors of the version macros. (mm_build_info, which reports the
  * kernels' dispatch, lives with it in src/kernels/simd/build_info.c.) */
 #include "mmi.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* file.c — POSIX file plumbing: atomic replacement of a file (temporary file in the same
  * directory, fsync, rename, fsync of the directory) and reading a file through the stream
  * loader. The only place in libmm that touches file descriptors. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* json.c — a strict, bounded JSON parser (two passes: validate and count without allocating,
  * then fill one exactly-sized block) and a compact JSON writer into a caller buffer. Built for
  * safetensors headers and libmm's architecture metadata, which are hostile input. */

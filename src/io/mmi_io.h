@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_io.h — internal file services of the model floor: a strict, bounded JSON parser and a
  * JSON writer (json.c), the safetensors container (safetensors.c), and POSIX file plumbing

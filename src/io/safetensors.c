@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* safetensors.c — the safetensors container: an 8-byte little-endian header length N, N bytes
  * of JSON ({"__metadata__": {string: string}, name: {"dtype", "shape", "data_offsets"}}), then
  * the data section, which the tensors' [begin, end) byte ranges tile exactly. Parsing treats

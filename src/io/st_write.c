@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* st_write.c — writing safetensors: plan the file (offsets, CRC, JSON header padded with
  * spaces to a multiple of 8 bytes so the data section is 8-byte aligned), then stream it to a
  * sink: a memory buffer or the atomic file writer. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loss.c — mm_loss lifecycle (options, create, free, error text) and its run-time parameters
  * and statistics. Every workspace a kind needs is reserved here, so the compute calls in
  * loss_pairwise.c / loss_rows.c / loss_helpers.c never allocate. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loss_check.c — argument validation shared by the mm_loss compute calls. Every check writes a
  * message that names the function, the tensor and its shape, and runs before any output is
  * touched, so a refused call leaves outputs and statistics as they were. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loss_dist.c — data-parallel CLIP and SigLIP (mm_loss_set_comm): each rank holds B pairs of a
  * global batch of N = size * B and gets the global loss and exact gradients for its own rows,
  * without any rank holding the N x N logits (spec A1.5, A2.5; docs/DISTRIBUTED.md).

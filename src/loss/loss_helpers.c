@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loss_helpers.c — the public helpers around the losses: L2 normalisation and its backward,
  * FLIP patch masking (draw, gather, scatter), BLIP hard-negative sampling and the Kimi length
  * reward. They work on any mm_loss handle (its error text, RNG and parameters). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loss_pairwise.c — the contrastive compute calls: mm_loss_clip, mm_loss_siglip, mm_loss_itc.
  * They validate the tensors, bound the logits so float32 cannot overflow, and hand the raw
  * buffers to the tiled kernels (src/kernels/loss/loss_*_kernel.c) with the handle's workspace. */

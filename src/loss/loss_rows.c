@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loss_rows.c — the row-wise compute calls: mm_loss_cross_entropy, mm_loss_bce, mm_loss_kimi.
  * Validation here, arithmetic in src/kernels/loss/loss_row_kernels.c. */
 #include "mmi_loss.h"

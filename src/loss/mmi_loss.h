@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mmi_loss.h — the inside of mm_loss: the handle struct, shared by the files of src/loss
  * (loss.c: lifecycle and parameters; loss_check.c: argument validation; loss_pairwise.c: CLIP,
  * SigLIP, ITC; loss_rows.c: cross entropy, BCE, Kimi; loss_helpers.c: normalisation, FLIP, BLIP,

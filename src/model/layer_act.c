@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* layer_act.c — element-wise activation layers (no parameters; one nn.Sequential index each).
  * The math lives in src/kernels (act.c); this file adapts it to the layer interface. */
 #include "../kernels/elementwise/mmi_elementwise.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* layer_attn.c — the pre-norm multi-head attention block of mm_model:
  *   y = x + Attn(q, k, v) W_out^T + b_out,  [q | k | v] = LN(x) W_in^T + b_in
  * with a non-affine LayerNorm (eps 1e-5; an affine norm would be absorbed by W_in and b_in) and

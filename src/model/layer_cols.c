@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* layer_cols.c — the one transpose between a layer's token rows [B, T, E] and the channel
  * columns [B, E, T] the scan and convolution kernels run on, shared by the Mamba and S4D
  * blocks. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* layer_dense.c — the dense layer y = x W^T + b in torch.nn.Linear's layout (W [out, in]),
  * with PyTorch's default initialisation or SB3's orthogonal one. All products go through
  * mmi_gemm; the bias gradient sums over the batch in float64. */

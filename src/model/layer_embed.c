@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* layer_embed.c — embedding lookup (torch.nn.Embedding). The input holds float indices; each
  * value of the last axis selects one table row and the rows are concatenated. An index that
  * is not an exact integer in [0, num_embeddings) is refused, never clamped. */

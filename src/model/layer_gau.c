@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* layer_gau.c — the GAU block of "Transformer Quality in Linear Time" (Hua et al. 2022):
  *   xn = LN(x),  [U | V | Z] = SiLU(xn W^T + b),  q = Z gamma_q + beta_q,  k = Z gamma_k + beta_k
  *   y = x + (U * relu2attn(q, k, V)) W_o^T

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* layer_norm.c — LayerNorm and RMSNorm over the last axis (torch.nn.LayerNorm / nn.RMSNorm).
  * Row statistics are computed in float64 and the per-row mean and 1/std are kept from forward
  * for backward and jvp; parameter-gradient sums over the batch are float64 too. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* layer_s4d.c — the S4D block of state-spaces/s4 models/s4/s4d.py as an mm_model layer, on
  * inputs [B, T, H]: K = S4D kernel of length T (ZOH, Vandermonde, factor 2), y = K * u + D u
  * (causal convolution along T by zero-padded FFT), a = GELU(y), out = GLU(Linear(H -> 2H)(a))

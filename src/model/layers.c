@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* layers.c — the table of layer kinds: the only place that lists every vtable, so the model
  * core, save/load and later floors find a kind by its stable id or name. */
 #include "mmi_model.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_model.h — the inside of mm_model: the layer interface every block implements, the model
  * struct, and the enumeration that serialization (src/model/model_io.c) and later floors

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_model_io.h — what model_io.c (save/load) and model_io_arch.c (the architecture and
  * optimizer metadata, and architecture inference for plain PyTorch files) share. Internal.

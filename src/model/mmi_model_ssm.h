@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_model_ssm.h — the recurrent (state-space) layers of mm_model: their decoding entry
  * points, which model_decode.c lists, so the layer vtable stays as it is for every other kind.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* model.c — mm_model's builder and lifecycle: options, create, add_* (through one generic
  * mmi_model_add_layer that save/load reuses), finalize (parameter, gradient and workspace
  * reservation, seeded initialisation), the flat views, and free. */

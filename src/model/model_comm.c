@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* model_comm.c — data-parallel mm_model (mm_model_set_comm): parameters come from rank 0 at
  * attach, and mm_model_step replaces the gradients by their mean over ranks (one fused
  * all-reduce over the flat gradient buffer) before clipping and the update, so W ranks with B

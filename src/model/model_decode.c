@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* model_decode.c — token-by-token decoding of an mm_model (mm_model_decode_state_size,
  * mm_model_decode_step): recurrent layers (Mamba, S4D) advance a caller-owned state; row-wise
  * layers (dense, activations, norms, embedding) run their forward on the one-token batch. The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* model_exec.c — running a finalized model: forward (keeping activations), backward (VJP with
  * gradient accumulation, frozen layers skipped), jvp (forward-mode along a parameter
  * direction), and the read-only mm_model_infer with a caller workspace. Nothing here

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* model_io.c — mm_model files: save by path (atomic), into memory (with a size query), and
  * load by path, from memory and from a read callback. A file is validated completely (lengths,
  * offsets, JSON, names, shapes, dtypes, checksum, architecture) before the model is rebuilt

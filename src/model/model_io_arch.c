@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* model_io_arch.c — the model's description inside a file: the "architecture" and "optimizer"
  * metadata (JSON text inside __metadata__ strings, as the format wants string values), and
  * inference of an architecture from a plain PyTorch nn.Sequential state_dict. */

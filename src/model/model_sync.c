@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* model_sync.c — operations between models and on layer ranges of a finalized model:
  * mm_model_freeze (LiT locking), mm_model_copy (target-network initialisation, checkpoints in
  * memory) and mm_model_lerp (Polyak / EMA targets). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* optim.c — mm_model's optimizers with torch.optim's exact per-element formulas (torch 1.13
  * single-tensor code path: the order of float32 operations, where eps goes, bias correction in
  * double, L2 weight decay folded into the gradient for SGD/Adam/RMSprop and decoupled for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* comm_mpi.c — mm_comm callbacks over MPI (libmm_mpi). Each callback starts a non-blocking
  * operation on a private duplicate of the host's communicator and polls it against a deadline,
  * so a dead or absent peer turns into an error after the timeout instead of a hang (the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # src/mpi/mpi.mk — the optional MPI part, included by the Makefile (-include src/mpi/mpi.mk) so
 # the core Makefile stays MPI-free. Nothing here runs unless asked for:
 #   make WITH_MPI=1        also builds lib/libmm_mpi.a and lib/libmm_mpi.so (mm_comm_create_mpi)

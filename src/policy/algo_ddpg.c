@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* algo_ddpg.c — one DDPG / TD3 gradient step (spec/rl.md §3, SB3 td3.py ordering):
  *   y = r + gamma (1 - terminated) min_k Q'_k(s', clip(mu'(s') + clip(eps, +-c), +-1))
  *   critics: MSE(Q_k(s, a), y), one Adam step each (the sum of the losses, as SB3's single

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* algo_trpo.c — TRPO (spec/rl.md §5, sb3-contrib trpo.py semantics):
  *   g = grad of mean(rho A) at theta_old;  x = CG(F~, g) with F~ v = J^T M J v / N + damping v,
  *   the Gauss-Newton Fisher-vector product (M: Fisher of the distribution parameters; one

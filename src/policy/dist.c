@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dist.c — the action distributions of the on-policy algorithms (SB3 distributions.py):
  * a diagonal Gaussian with a state-independent log std, and a categorical over logits.
  * Sums in float64. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_policy.h — the inside of mm_policy: the handle, the replay and rollout buffers, noise,
  * observation statistics and the entry points of each algorithm file. Nothing is exported.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* normalize.c — running observation statistics as SB3's RunningMeanStd / VecNormalize: mean 0,
  * var 1, count 1e-4 at start; batch updates with the population variance; applied as
  * clip((x - mean) / sqrt(var + 1e-8), +-clip_obs). Statistics are float64 (they integrate

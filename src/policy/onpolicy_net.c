@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* onpolicy_net.c — the networks of the on-policy agents seen as distributions: the policy head
  * (Gaussian mean or logits), the value net, log-probabilities of stored actions, and global
  * gradient clipping over several models (SB3 clips one norm over all policy parameters). */

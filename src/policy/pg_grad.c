@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pg_grad.c — gradients of policy-gradient losses with respect to the distribution head, shared
  * by A2C, QAC, PPO and TRPO. For a loss L = sum_i c_i log pi(a_i|s_i) - ent_coef mean_i H_i:
  *   Gaussian (mean mu, state-independent log std l):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* policy.c — mm_policy lifecycle: published defaults per algorithm, option checks, create
  * (networks, optimizers, buffers, work space: everything the hot path will use), free, error
  * text and run-time parameters. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* policy_act.c — mm_policy_act: one batched forward of the actor for n agents, then
  * exploration (noise, warm-up uniform actions or sampling) and the map to the environment's
  * units. Never allocates: inputs go through tensor views over reserved work rows. */

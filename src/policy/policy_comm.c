@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* policy_comm.c — data-parallel RL (mm_policy_set_comm): every rank runs its own environments
  * into its own rollout or replay buffer; at each gradient step the gradients of each network
  * are averaged over ranks before clipping and the optimizer, so all ranks keep identical

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* policy_observe.c — mm_policy_observe: validates a batch of transitions (refusing NaN/Inf
  * before anything is stored), folds observations into the running statistics, then stores
  * them in the replay buffer (off-policy) or as one rollout row (on-policy, with log pi(a|s),

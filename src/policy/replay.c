@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* replay.c — the off-policy replay buffer (SB3 ReplayBuffer): a circular array of raw
  * transitions with the TRUE next observation and the "terminated" flag only, so truncated
  * transitions bootstrap (spec/rl.md §8.1); uniform sampling with replacement. */

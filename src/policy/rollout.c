@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rollout.c — GAE(lambda) over the on-policy rollout, as SB3 RolloutBuffer: per column,
  * backwards, with next_non_terminal taken from the step's own done flag (equal to the next
  * step's episode start), the last step bootstrapping from V(last next obs). Truncated episodes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* discretize.c — mm_ssm_discretize: continuous (A, B) to discrete (Ad, Bd) by forward Euler,
  * backward Euler, bilinear (the GBT family of s4 transition.py) or zero-order hold. Dense ZOH
  * exponentiates the block matrix dt [[A, B], [0, 0]] = [[Ad, Bd], [0, I]] (scipy cont2discrete's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_ssm.h — the inside of mm_ssm: the handle, its reserved workspaces, and the per-kind
  * entry points that ssm_api.c dispatches to. Nothing here is exported.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ssm.c — mm_ssm lifecycle: options and their defaults per kind, create (every workspace the
  * kind needs is reserved here, so the compute calls never allocate), free, error text,
  * run-time parameters, the streaming state, and the small init helpers. */

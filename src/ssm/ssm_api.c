@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ssm_api.c — the public compute calls of mm_ssm: common argument checks, then dispatch to
  * the kind's implementation (ssm_<kind>.c). Every call clears the handle's error text first
  * and invalidates the saved forward on failure. */

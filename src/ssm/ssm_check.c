@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ssm_check.c — argument checks shared by the mm_ssm calls: tensor shapes against what the
  * kind expects (messages name both shapes), unused inputs, and the reservation. */
 #include "mmi_ssm.h"

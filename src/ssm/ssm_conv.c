@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ssm_conv.c — mm_ssm_conv and its backward for S4D and S4 handles: the causal convolution
  * y = K * u + D u by real FFT of length nf = next power of two >= 2L (exact linear convolution on
  * [0, L)), and du = K (*) dy (correlation), dK = sum_b dy (*) u, dD = sum dy u (spec §2.4). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ssm_lru.c — MM_SSM_LRU: validates the LRU parameters (nu_log, theta_log, gamma_log [N],
  * B [N,H,x2], C [H,N,x2], D [H]) and input u [Bt,L,H], forms lambda and B e^gamma_log once per
  * call, runs the row kernels (src/kernels/ssm/lru_scan.c) and maps the complex gradients back to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ssm_plan.c — how much workspace each kind reserves at create (element counts; ssm.c turns
  * them into one aligned block). Every product is overflow-checked. */
 #include "mmi_ssm.h"

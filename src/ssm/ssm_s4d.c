@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ssm_s4d.c — MM_SSM_S4D: validates the diagonal parameters (log_dt [H], A_real = log_A_real
  * and A_imag [H,N/2], C and optional B [H,N/2,x2], D [H]) and runs the Vandermonde kernel and
  * its gradients per channel (src/kernels/ssm/s4d_kernel.c), and the ZOH recurrence for streaming. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ssm_selective.c — MM_SSM_SELECTIVE: validates selective_scan_ref's inputs, lays variable
  * B/C out time-major once per call, and runs the row kernels (src/kernels/ssm/selective_scan.c)
  * over (batch, channel) rows, split across the pool. The backward gives each task a range of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ssm_ssd.c — MM_SSM_SSD: validates the Mamba-2 inputs (x [Bt,L,H,P], dt [Bt,L,H], A [H],
  * B/C [Bt,L,G,N], D and dt_bias [H], init_state [Bt,H,P,N]) and runs the per-head kernels
  * (src/kernels/ssm/ssd_chunked.c). Heads run in parallel on the pool in both directions; in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mmi_tensor.h — the mm_tensor struct, visible to libmm's floors (never to users). */
 #ifndef MMI_TENSOR_H
 #define MMI_TENSOR_H

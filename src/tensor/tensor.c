@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tensor.c — mm_tensor: a float32 row-major buffer with a shape of up to 8 dimensions, owning
  * its data (create) or borrowing the caller's (wrap, zero-copy). */
 #include "../core/mmi.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_mpi.c — libmm_mpi under mpirun (make check-mpi): the MPI communicator gives the same
  * distributed CLIP / SigLIP results and data-parallel model steps as one process on the global
  * batch, a rank with bad input

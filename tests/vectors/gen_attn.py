@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Generates tests/vectors/attn_vectors.h: PyTorch float64 outputs and gradients of the
 attention kinds libmm's mm_attn implements, written directly from the papers' formulas.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Generates tests/vectors/loss_vectors.h: PyTorch reference values for libmm's losses.
 
 The oracle is written the way open_clip's ClipLoss / SigLipLoss and torch.nn.functional.

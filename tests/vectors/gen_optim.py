@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Generates tests/vectors/optim_vectors.h: parameters after each of 10 torch.optim steps, for
 every optimizer kind and variant that libmm's mm_model_step implements.
 

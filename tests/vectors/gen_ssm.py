@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Generates tests/vectors/ssm_vectors.h:
 1. mamba_ssm's selective scan with every option on (variable grouped B and C, D skip, z gate,
    delta bias with softplus, last state), its outputs and the gradients of every input, computed

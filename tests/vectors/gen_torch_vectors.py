@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """gen_torch_vectors.py -- regenerates the PyTorch interop vectors that tests/test_io.c checks
 without torch. Run from the repository root:  /usr/bin/python3 tests/vectors/gen_torch_vectors.py
 

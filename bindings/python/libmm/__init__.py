@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """libmm from Python (ctypes + numpy, no compiled extension).
 
     import numpy as np, libmm

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Loading libmm.so and declaring its C interface for ctypes.
 
 Why a hand-written declaration instead of parsing mm.h: ctypes needs exact argument types to

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The enums of mm.h that the Python API accepts by name (their numbers never change)."""
 
 ACTIVATIONS = {"relu": 1, "tanh": 2, "sigmoid": 3, "gelu": 4, "silu": 5, "elu": 6,

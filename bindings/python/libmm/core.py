@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What every libmm call from Python goes through: the array gate, integer and options checks,
 and the handle owner.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """libmm status codes as Python exceptions.
 
 Every failing libmm call raises MMError (or a subclass that is also the matching built-in

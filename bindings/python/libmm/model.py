@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """mm_model: build, train (forward / backward / step), infer, save and load."""
 import ctypes
 import threading

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The operator handles: mm_loss (image-text and policy losses), mm_attn (attention) and
 mm_ssm (state-space scans, steps and kernels). Inputs are numpy arrays (wrapped without
 copies); outputs are new float32 arrays."""

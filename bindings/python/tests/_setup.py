@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared by the binding tests: makes `import libmm` work from the source tree and tells the
 runner to skip (not fail) when numpy is missing."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Python code must never crash the process through the bindings (libmm issue 13, items
 14-18, plus the rest of the audit). Repros whose regression would read or write outside an
 array run in a child interpreter (run_isolated), with the array placed against an inaccessible

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The ctypes structs of the bindings against the C layout pinned in tests/test_layout.c: a
 field appended to mm.h without updating the bindings (or a typo in them) fails here."""
 import ctypes

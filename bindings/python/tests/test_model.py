@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Models from Python: build, train, infer, zero-copy parameter views, save / load (file and
 bytes), and errors raised with the handle's message and the status name."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Losses, attention and SSMs from Python, against small numpy references."""
 import unittest
 

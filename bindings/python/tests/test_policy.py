@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Agents from Python: a PPO / TD3 loop on a toy task, save -> load -> the same actions, and
 refused input raised as exceptions."""
 import os

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn_fmap.c — the feature maps of linear attention: the elementwise maps elu(x)+1, relu(x),
  * identity (fast-transformers, FLA), and FAVOR+ positive random features (Performer). Their
  * backward passes turn gradients with respect to features into gradients with respect to the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn_gated.c — gated linear attention S_t = diag(a_t) S_{t-1} + k_t v_t^T, o_t = S_t^T q_t
  * (q scaled), computed chunkwise in parallel (spec B7.2, GLA / flash-linear-attention form):
  * inside a chunk the log-gates are summed from the chunk start (b_t, float64, gates clamped at

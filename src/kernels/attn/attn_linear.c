@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn_linear.c — linear attention on feature-mapped queries and keys ("Transformers are
  * RNNs"): causal and non-causal, forward and the full backward through the normaliser
  * (spec B2.6). The causal forward carries one F x dv state and the normaliser sum z; the

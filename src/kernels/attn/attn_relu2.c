@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn_relu2.c — squared-ReLU attention of GAU / FLASH ("Transformer Quality in Linear Time")
  * with mixed chunk attention: quadratic relu(q k^T / C)^2 inside each chunk of C positions,
  * linear (unnormalised q^T sum k v^T) across chunks — an exclusive prefix of chunk states when

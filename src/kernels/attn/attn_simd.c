@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn_simd.c — the few vector primitives every attention kernel is built from, with a
  * portable C body and the dispatched ISA variants (attn_simd_avx2.c). Keeping
  * the hot loops here means each kernel file reads as the math it implements. */

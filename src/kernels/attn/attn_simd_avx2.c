@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn_simd_avx2.c — AVX2/FMA bodies of the attention primitives (attn_simd.c), built with
  * -mavx2 -mfma; reached through the dispatch table, only on CPUs that run them). Each primitive walks its output
  * in column blocks of up to 32 floats (4 registers) held in registers across the reduction, so

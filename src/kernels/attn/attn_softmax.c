@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* attn_softmax.c — exact softmax attention with an optional sparse mask (causal, local band,
  * strided), as flash-attention computes it: the forward streams key blocks through an online
  * softmax (running max m, running sum l, rescaled accumulator) and saves only the per-row

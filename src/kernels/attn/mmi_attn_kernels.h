@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_attn_kernels.h — attention kernels on raw float buffers, one (batch, head) slice at a
  * time. Same rules as every kernel family (gemm/mmi_gemm.h): no handles, no allocation, no error text; the operator

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* act.c — activation functions and their derivatives, portable C (libm) with run-time dispatch
  * to the AVX2/FMA forward bodies in act_avx2.c for the transcendental kinds. Derivatives are
  * cheap arithmetic on x and y and stay portable, so backward is bitwise the same on every CPU

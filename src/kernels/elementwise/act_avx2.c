@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* act_avx2.c — AVX2/FMA forward bodies of the activations whose libm calls dominate a small
  * network's run time (tanh, sigmoid, SiLU; ReLU for symmetry). Built with -mavx2 -mfma; the
  * dispatch table (elementwise_avx2.c) hands them out only on CPUs that run them. The exponential is mmi_exp256 (mmi_avx2_math.h); tanh

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* elementwise_avx2.c — the elementwise family's AVX2+FMA dispatch table: the variants in
  * act_avx2.c, optim_update_avx2.c and reduce_avx2.c, compiled with the same flags. */
 #include "../simd/mmi_avx2_target.h"

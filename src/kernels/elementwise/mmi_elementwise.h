@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_elementwise.h — element-wise kernels on raw float buffers: activation functions with
  * their derivatives, and the per-element optimizer updates. Same rules as every kernel family (gemm/mmi_gemm.h): no

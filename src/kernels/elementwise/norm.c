@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* norm.c — row-wise non-affine LayerNorm pieces shared by the attention and GAU blocks (their
  * pre-norm), with statistics in float64. */
 #include "mmi_elementwise.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* optim_update.c — the per-element optimizer updates of mm_model_step (torch.optim's formulas,
  * float32, torch's operation order), portable bodies and dispatch to optim_update_avx2.c. */
 #include "mmi_elementwise.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* optim_update_avx2.c — AVX2 bodies of the Adam and RMSprop updates: 8 elements at a time with
  * exactly the portable code's operations (multiplies and adds kept separate, no FMA; sqrt and
  * division are correctly rounded), so results are bitwise those of optim_update.c, and the

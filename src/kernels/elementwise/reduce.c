@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* reduce.c — row broadcasts and float64 reductions used around the GEMMs of dense layers
  * (bias add, bias gradient) and by gradient clipping (global sum of squares), with run-time
  * dispatch to reduce_avx2.c (see mmi_dispatch_get). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* reduce_avx2.c — AVX2 bodies of reduce.c with the same association as the portable loops
  * (separate multiply and add, no FMA), so both paths give identical bits. */
 #include "../simd/mmi_avx2_target.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gemm.c — the GEMM driver: picks the way to run a shape (packed, direct or dot; see
  * mmi_gemm.h), blocks over k, m and n, packs into the caller's workspace, splits the work over

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gemm_api.c — the public mm_sgemm: validates every argument (the kernels trust theirs),
  * provides the workspace, and calls mmi_gemm.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gemm_pack.c — copies blocks of op(A) and op(B) into the panel layout the packed micro-kernels
  * read (see mmi_gemm.h). Panels are zero-padded to whole MR rows / NR columns, so the kernels

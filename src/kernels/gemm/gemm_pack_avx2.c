@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gemm_pack_avx2.c — AVX2 packing for the packed GEMM path (layout in mmi_gemm.h). Whole
  * MR-row / NR-column panels move 8 k steps at a time through 8x8 register transposes where the

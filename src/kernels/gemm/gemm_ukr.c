@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gemm_ukr.c — the portable C kernel set of the GEMM driver: plain loops that any C11 compiler
  * vectorizes as far as it can. Used on CPUs without AVX2/FMA, and by the tests as the second

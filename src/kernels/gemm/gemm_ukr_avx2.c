@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gemm_ukr_avx2.c — the AVX2/FMA kernel set of the GEMM driver (compiled with -mavx2 -mfma;
  * the dispatch hands it out only when the CPU and OS run AVX2 and FMA).

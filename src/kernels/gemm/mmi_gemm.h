@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_gemm.h — the GEMM family: its contract, its ISA variants (kernel sets) and how the
  * driver chooses among them. Like every kernel family: pure functions on raw float buffers, no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loss_clip_kernel.c — the CLIP symmetric InfoNCE loss, tiled so the B x B logits never exist
  * (spec A1.4). Pass 1 visits every tile Z = s X_I Y_J^T once and keeps, per row and per column,
  * an online max m, a sum l = sum exp(z - m) and a weighted sum a = sum exp(z - m) z; that gives

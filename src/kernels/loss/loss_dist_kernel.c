@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loss_dist_kernel.c — rectangular CLIP and SigLIP blocks for the distributed losses (see
  * mmi_loss_dist.h). Tiles of Z = s A_I B_J^T (+ b) are computed one at a time, so a rank's
  * B x N block is never held: CLIP keeps online (max, sum exp, sum exp * z) statistics per row

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loss_helper_kernels.c — the small kernels around the image-text losses: row-wise L2
  * normalisation and its backward (two eps conventions), FLIP patch masking (draw, gather,
  * scatter) and BLIP's hard-negative sampling. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loss_itc_kernel.c — one direction of BLIP's image-text contrastive loss with momentum
  * distillation (spec A3.1), streamed over column tiles so neither the B x (B + Q) similarities
  * nor the soft targets are ever held.

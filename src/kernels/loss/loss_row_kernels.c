@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loss_row_kernels.c — the losses that act row by row: softmax cross entropy with label
  * smoothing (PyTorch's formula), multi-label BCE (CatLIP), and the Kimi k1.5 surrogate with its
  * length reward. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loss_siglip_kernel.c — the SigLIP pairwise sigmoid loss, forward and backward fused in one
  * tiled pass (spec A2.4). Its logit gradient G = (sigmoid(z) - I) / B depends on z alone, so
  * each tile Z = s X_I Y_J^T + b is turned into G right after its loss terms are summed, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loss_tiles_avx2.c — AVX2/FMA bodies of the tiled losses' element-wise loops (compiled with
  * -mavx2 -mfma; the dispatch hands the set out only on CPUs that run them). The tiles hold B^2 logits per call, so
  * libm's scalar expf/log1pf would cost as much as the GEMMs; here 8 lanes run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_loss_dist.h — rectangular blocks of the CLIP and SigLIP losses, the pieces the
  * distributed losses (src/loss/loss_dist.c) assemble: a rank scores its B local rows against

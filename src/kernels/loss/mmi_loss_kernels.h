@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_loss_kernels.h — pure loss kernels on raw float buffers (used by src/loss). No handles, no
  * allocation, no error text: the operator validates shapes and values and hands over workspace

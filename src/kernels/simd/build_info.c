@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* build_info.c — mm_build_info: the SIMD path the kernels actually run (as dispatched, so it
  * reflects both the build and the CPU, and MM_SIMD), the BLAS switch and the thread layer. */
 #include "mmi_simd.h"

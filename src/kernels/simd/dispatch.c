@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dispatch.c — resolves the kernels' instruction-set path once per process and fills the
  * family tables for it (see mmi_simd.h). */
 #include "mmi_simd.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_avx2_math.h — vector math shared by the *_avx2.c kernel files (and only by them: it needs
  * -mavx2 -mfma). One inline attribute and one exponential for every AVX2 kernel, so activations, attention, scans and

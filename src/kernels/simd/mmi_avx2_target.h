@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_avx2_target.h — included first by every *_avx2.c file, before any other header.
  *

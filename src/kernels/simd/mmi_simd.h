@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_simd.h — which instruction-set path the kernels run, chosen once per process.
  *

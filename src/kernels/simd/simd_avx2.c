@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* simd_avx2.c — tells the dispatch whether this build compiled the AVX2+FMA kernels: it is
  * built with the same flags as every other *_avx2.c file. */
 #include "mmi_avx2_target.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fft.c — FFTs in float64: complex FFT of power-of-two length (iterative radix-2, bit-reversed
  * input order); the real FFT of power-of-two length built on it (a real sequence of length n
  * transformed as n/2 complex points, even samples real and odd imaginary, then split into its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mmi_cplx.h — a minimal float64 complex type for the SSM kernels. libmm avoids C99
  * <complex.h> so the library also builds with compilers that lack it (__STDC_NO_COMPLEX__). */
 #ifndef MMI_CPLX_H

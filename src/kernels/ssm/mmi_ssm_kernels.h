@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmi_ssm_kernels.h — pure state-space kernels on raw float buffers (scans, SSD chunks, the
  * S4D Vandermonde and S4 Cauchy kernels, real FFT convolution). Same rules as every kernel family (gemm/mmi_gemm.h):

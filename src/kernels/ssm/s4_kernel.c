@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* s4_kernel.c — the S4 (DPLR) convolution kernel of one channel and its gradients (spec ssm.md
  * §2.1, state-spaces/s4 SSMKernelDPLR with bilinear discretisation, rank 1). With f = 1 + w
  * and q = 2 (1 - w), the reference's r_ab = sum v dt / (z - dt lambda) (z = q / f) times its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* selective_scan_avx2.c — AVX2/FMA bodies of the selective scan (compiled with -mavx2 -mfma;
  * the dispatch table hands them out only on CPUs that run both). The state axis N
  * is vectorised 8 floats at a time (N % 8 == 0, N <= 256); time stays sequential as in the

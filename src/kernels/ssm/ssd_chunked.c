@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ssd_chunked.c — Mamba-2 SSD (scalar A per head) on one (batch, head): the chunked forward of
  * ssd_minimal (intra-chunk C B^T masked by exp of decay sums, chunk states, inter-chunk state
  * passing with an initial state) and its backward, a reverse sequential adjoint that
