@@ -315,6 +315,7 @@ clean:
 
 -include fuzz/fuzz.mk
 -include bench/rl.mk
+-include bench/gym.mk
 -include tests/tsan.mk
 -include bindings/python/python.mk
 -include src/mpi/mpi.mk
