@@ -47,7 +47,7 @@ step() {
     else
         failed=$((failed + 1))
         failures+=("$name")
-        [ "$V" = 1 ] || tail -n +"$((before + 2))" "$log" | tail -12 | sed 's/^/    | /'
+        [ "$V" = 1 ] || tail -n +"$((before + 3))" "$log" | tail -12 | sed 's/^/    | /'
     fi
 }
 
