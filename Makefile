@@ -102,7 +102,7 @@ BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c) bench/peak.
 
 .PHONY: all lib static shared check demo bench check-asan check-valgrind symbols-check \
         abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch \
-        check-build check-cpp \
+        check-build check-cpp check-safetensors \
         bench-report bench-ggml floors-check spdx-check
 
 all: $(STATIC) $(SHARED) pkgconfig/libmm.pc
@@ -211,6 +211,22 @@ check-torch: $(STATIC)
 	$(TORCH_PY) tests/test_torch_io.py
 	@if $(TORCH_PY) -c 'import torch' 2>/dev/null; then cd bench && $(TORCH_PY) peer_torch_attn.py check; \
 	else echo "torch not found: bench peer form check skipped"; fi
+	$(MAKE) --no-print-directory check-safetensors
+
+# ---- the official safetensors package (tests/test_safetensors_pkg.py) ---------------------------
+# A virtual environment over TORCH_PY's packages (torch, numpy) with safetensors from the Python
+# package index, made once under build/. When the environment or the install fails (no
+# python3-venv, no network), the target says why and succeeds without testing.
+ST_VENV := build/venv-safetensors
+check-safetensors: $(STATIC)
+	@if [ ! -x $(ST_VENV)/bin/python ] || ! $(ST_VENV)/bin/python -c 'import safetensors' 2>/dev/null; then \
+	  rm -rf $(ST_VENV); \
+	  if ! $(TORCH_PY) -m venv --system-site-packages $(ST_VENV) >build/venv-safetensors.log 2>&1; then \
+	    echo "check-safetensors: SKIPPED: '$(TORCH_PY) -m venv' failed (install python3-venv; build/venv-safetensors.log)"; exit 0; fi; \
+	  if ! $(ST_VENV)/bin/pip install -q safetensors >>build/venv-safetensors.log 2>&1; then \
+	    echo "check-safetensors: SKIPPED: 'pip install safetensors' failed (offline? build/venv-safetensors.log)"; exit 0; fi; \
+	fi; \
+	$(ST_VENV)/bin/python tests/test_safetensors_pkg.py
 
 demo: build/examples/demo
 	build/examples/demo

@@ -432,6 +432,14 @@ def export_sequential(module, path, input_dim=None):
     architecture}. input_dim is the width of the input's last axis (inferred from the first
     Linear/LayerNorm/RMSNorm; an Embedding first means 1 index per row)."""
     model = module if isinstance(module, nn.Sequential) else nn.Sequential(module)
+    write_safetensors(path, model.state_dict(), architecture_metadata(model, input_dim))
+
+
+def architecture_metadata(module, input_dim=None):
+    """The __metadata__ export_sequential writes ({format: "pt", format_version,
+    architecture}), for files written by other tools, e.g.
+    safetensors.torch.save_file(model.state_dict(), path, architecture_metadata(model))."""
+    model = module if isinstance(module, nn.Sequential) else nn.Sequential(module)
     width = input_dim if input_dim is not None else _first_width(model)
     layers = []
     for layer in model:
@@ -439,9 +447,8 @@ def export_sequential(module, path, input_dim=None):
         layers.append(desc)
     arch = {"input_dim": input_dim if input_dim is not None else _first_width(model),
             "layers": layers}
-    meta = {"format": "pt", "format_version": FORMAT_VERSION,
+    return {"format": "pt", "format_version": FORMAT_VERSION,
             "architecture": json.dumps(arch, separators=(",", ":"))}
-    write_safetensors(path, model.state_dict(), meta)
 
 
 def _build(desc, width):
@@ -497,6 +504,14 @@ def import_sequential(path):
     of Linear/LayerNorm/RMSNorm layers) and returns an nn.Sequential in float32 with the
     parameters loaded (optimizer state tensors are ignored)."""
     meta, tensors = read_safetensors(path)
+    return sequential_from(meta, tensors)
+
+
+def sequential_from(meta, tensors):
+    """import_sequential on what another reader returned: the __metadata__ dict and the
+    tensors by name (e.g. safetensors.safe_open(path, "pt").metadata() and
+    safetensors.torch.load_file(path))."""
+    meta = meta or {}
     major = int(meta.get("format_version", FORMAT_VERSION).split(".")[0])
     if major > int(FORMAT_VERSION.split(".")[0]):
         raise ValueError("file format %s is newer than this tool" % meta["format_version"])
@@ -509,6 +524,6 @@ def import_sequential(path):
         m, width = _build(desc, width)
         mods.append(m)
     model = nn.Sequential(*mods)
-    state = {k: v for k, v in tensors.items() if not k.startswith("optimizer.")}
+    state = {k: v.to(torch.float32) for k, v in tensors.items() if not k.startswith("optimizer.")}
     model.load_state_dict(state, strict=True)
     return model
