@@ -98,6 +98,11 @@ inline void check(int status, const char *call, const char *detail = nullptr)
     if (status < 0) throw error(status, call, detail ? detail : mm_status_str(status));
 }
 inline int64_t to_i64(std::size_t n) noexcept { return static_cast<int64_t>(n); }
+/* A create call's err_buf text, or the status text when the buffer is empty or unusable. */
+inline const char *buf_text(const char *buf, std::size_t size, int status) noexcept
+{
+    return buf && size > 0 && buf[0] ? buf : mm_status_str(status);
+}
 
 /* The owning pointer every class below builds on: move-only, frees with Free. */
 template <class H, void (*Free)(H *)> class owner {
@@ -151,7 +156,7 @@ H *create_with(const Opts &opts, Create create, const char *call)
     }
     H *h = nullptr;
     int st = create(&h, &o);
-    if (st < 0) throw error(st, call, o.err_buf[0] ? o.err_buf : mm_status_str(st));
+    if (st < 0) throw error(st, call, detail::buf_text(o.err_buf, o.err_buf_size, st));
     return h;
 }
 } // namespace detail
@@ -440,7 +445,7 @@ private:
         }
         mm_model *m = nullptr;
         int st = fn(&m, &o);
-        if (st < 0) throw error(st, call, o.err_buf[0] ? o.err_buf : mm_status_str(st));
+        if (st < 0) throw error(st, call, detail::buf_text(o.err_buf, o.err_buf_size, st));
         return m;
     }
 };

@@ -188,6 +188,9 @@ static void test_model()
     bad.err_buf_size = sizeof eb;
     CHECK(mm_model_create(&z, &bad) == MM_E_INVALID_ARG && z == nullptr);
     CHECK(!msg.empty() && msg == eb);
+    eb[0] = 0; /* the caller's own err_buf is written and becomes the message */
+    msg = expect_error([&] { mm::model z2(bad); }, MM_E_INVALID_ARG, "create own err_buf");
+    CHECK(!msg.empty() && msg == eb);
     expect_error([&] { mm::model::load_mem(mm::span<const unsigned char>(file.data(), 10)); },
                  MM_E_FORMAT, "load truncated");
 
