@@ -204,6 +204,10 @@ _PROTOS = {
     "mm_status_str": (c_char_p, [c_int]),
     "mm_status_name": (c_char_p, [c_int]),
     "mm_param_bounds": (c_int, [c_int32, f64p, f64p]),
+    "mm_param_count": (c_int32, []),
+    "mm_param_info": (c_int, [c_int32, i32p, POINTER(c_char_p), POINTER(c_char_p), f64p, f64p]),
+    "mm_enum_count": (c_int32, []),
+    "mm_enum_info": (c_int, [c_int32, POINTER(c_char_p), i32p]),
     # tensors
     "mm_tensor_wrap": (c_int, [HP, f32p, c_int32, i64p, c_void_p]),
     "mm_tensor_free": (None, [H]),
