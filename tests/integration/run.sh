@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # tests/integration/run.sh CC VERSION — `make check-integration`: builds and runs examples/hello.c
 # as a consumer of libmm in each supported way. Run from the repository root after `make`.
-#   1. pkg-config on a staged install moved to another prefix (--define-prefix: relocatable .pc)
+#   1. pkg-config on a staged install moved to another prefix (--define-prefix: relocatable .pc);
+#      with mpicc, a WITH_MPI=1 install carries libmm_mpi, mm_mpi.h and libmm_mpi.pc
 #   2. CMake find_package on a staged install: libmm::mm, libmm::mm_shared, libmm::mm_static
 #   3. CMake add_subdirectory of this tree (static and BUILD_SHARED_LIBS=ON)
 #   4. Meson subproject (this tree linked at subprojects/libmm)
@@ -29,6 +30,22 @@ case $flags in *"$W/moved/prefix/lib"*) ;; *) log "pkg-config --define-prefix ga
 $CC -std=c99 -o "$W/hello_pc" "$HELLO" $flags -Wl,-rpath,"$W/moved/prefix/lib"
 "$W/hello_pc" >/dev/null
 log "pkg-config --define-prefix on a moved install: ok"
+
+# ---- 1b. WITH_MPI=1 installs libmm_mpi, mm_mpi.h and libmm_mpi.pc (when mpicc exists) --------
+if command -v mpicc >/dev/null 2>&1; then
+    make --no-print-directory install WITH_MPI=1 DESTDIR="$W/mpi" PREFIX=/opt/libmm-int >"$W/mpi.log"
+    for f in include/mm_mpi.h lib/libmm_mpi.a lib/libmm_mpi.so lib/libmm_mpi.so.$VER lib/pkgconfig/libmm_mpi.pc; do
+        [ -e "$W/mpi/opt/libmm-int/$f" ] || { log "WITH_MPI=1 install lacks $f"; exit 1; }
+    done
+    libs=$(PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR="$W/mpi/opt/libmm-int/lib/pkgconfig" pkg-config --libs libmm_mpi)
+    libs=$(echo $libs)
+    [ "$libs" = "-L/opt/libmm-int/lib -lmm_mpi -lmm" ] || { log "pkg-config --libs libmm_mpi gave: $libs"; exit 1; }
+    make --no-print-directory uninstall WITH_MPI=1 DESTDIR="$W/mpi" PREFIX=/opt/libmm-int >>"$W/mpi.log"
+    [ -z "$(find "$W/mpi" -type f)" ] || { log "uninstall left files in $W/mpi"; exit 1; }
+    log "make install WITH_MPI=1 (libmm_mpi, mm_mpi.h, libmm_mpi.pc) and uninstall: ok"
+else
+    log "WITH_MPI=1 install: SKIPPED (mpicc not installed)"
+fi
 
 # ---- 2, 3. CMake -------------------------------------------------------------------------------
 if command -v cmake >/dev/null 2>&1; then
@@ -74,4 +91,4 @@ if command -v meson >/dev/null 2>&1 && command -v ninja >/dev/null 2>&1; then
 else
     log "Meson subproject: SKIPPED (meson or ninja not installed)"
 fi
-rm -rf "$W/stage" "$W/moved"
+rm -rf "$W/stage" "$W/moved" "$W/mpi"
