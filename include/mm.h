@@ -153,7 +153,8 @@ MM_API int32_t mm_param_count(void);
  * fixed for a given library build):
  *   id:     its id (MM_MODEL_LR = 500, ...), as mm_<object>_set_f64 / get_f64 take it.
  *   name:   its identifier in this header ("MM_MODEL_LR"); static text, never freed.
- *   object: the handle kind it belongs to: "attn", "ssm", "policy", "loss" or "model"; static.
+ *   object: the handle kind it belongs to: "attn", "ssm", "policy", "loss" or "model"
+ *           ("experimental" for ids >= 9000); static text.
  *   lo, hi: its inclusive bounds, as mm_param_bounds gives them.
  * Any output may be NULL. Returns MM_OK, or MM_E_RANGE for an index outside [0, count) (outputs
  * untouched). Allocates: nothing. Thread-safety: always safe. Since: 0.2 */
