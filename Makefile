@@ -57,8 +57,10 @@ say = @printf '  %-5s %s\n' '$(1)' '$(2)'
 endif
 
 WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+# Function and data sections let a static link drop what it does not call (-Wl,--gc-sections;
+# make check-static-size measures it).
 LIB_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -fPIC -fvisibility=hidden \
-              -Iinclude -pthread
+              -ffunction-sections -fdata-sections -Iinclude -pthread
 LIB_LIBS   := -lm -pthread
 PC_PRIVATE := -lm -pthread
 BUILD_INFO_BLAS := none
@@ -103,7 +105,7 @@ BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c) bench/peak.
 .PHONY: all lib static shared check demo bench check-asan check-valgrind symbols-check \
         abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch \
         check-build check-cpp check-safetensors \
-        bench-report bench-ggml floors-check spdx-check
+        bench-report bench-ggml floors-check spdx-check check-static-size
 
 all: $(STATIC) $(SHARED) pkgconfig/libmm.pc
 
@@ -141,8 +143,12 @@ $(SHARED): $(OBJS) src/libmm.map
 
 # The .pc file names the install folders, so install writes it afresh for its own PREFIX/LIBDIR;
 # pkgconfig/libmm.pc (made by `all`) shows what a default install would contain.
-PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VER)|' -e 's|@LIBS_PRIVATE@|$(PC_PRIVATE)|'
+# libdir and includedir are written relative to ${prefix} when they lie under PREFIX, so
+# `pkg-config --define-prefix` (or editing prefix=) relocates the whole install.
+PC_REL = $(patsubst $(PREFIX)/%,$${prefix}/%,$(patsubst $(PREFIX),$${prefix},$(1)))
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call PC_REL,$(LIBDIR))|' \
+  -e 's|@INCLUDEDIR@|$(call PC_REL,$(INCLUDEDIR))|' -e 's|@VERSION@|$(VER)|' \
+  -e 's|@LIBS_PRIVATE@|$(PC_PRIVATE)|'
 pkgconfig/libmm.pc: pkgconfig/libmm.pc.in include/mm.h Makefile
 	$(PC_SED) $< > $@
 
@@ -231,6 +237,20 @@ check-safetensors: $(STATIC)
 demo: build/examples/demo
 	build/examples/demo
 
+# ---- packaging: dead-stripped static link (issue 18) ---------------------------------------------
+# README's one-call example (tests/static_size.c: mm_sgemm + mm_tensor_wrap) linked statically
+# against lib/libmm.a with -Wl,--gc-sections and stripped must stay under STATIC_SIZE_MAX bytes
+# (measured 92 KB with GCC 12 on x86-64, against 494 KB before function sections; what remains
+# is mostly the SIMD dispatch tables, which reference every family's kernels). docs/INSTALL.md.
+STATIC_SIZE_MAX ?= 131072
+check-static-size: $(STATIC)
+	@mkdir -p build/tests
+	$(CC) -std=c99 $(WARN) -O2 -Iinclude -o build/tests/static_size tests/static_size.c $(STATIC) \
+	  $(LIB_LIBS) -Wl,--gc-sections -s
+	build/tests/static_size
+	@sz=$$(wc -c < build/tests/static_size); echo "check-static-size: $$sz bytes (limit $(STATIC_SIZE_MAX))"; \
+	  test $$sz -le $(STATIC_SIZE_MAX) || { echo "check-static-size: the dead-stripped example grew past the limit"; exit 1; }
+
 # ---- sanitizers and valgrind -------------------------------------------------------------------
 # The sanitizer runners link their BDIR's debug objects (MMI_DEBUG on), like the plain runner.
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -304,6 +324,47 @@ install-check:
 	$(MAKE) --no-print-directory uninstall DESTDIR=$(CURDIR)/build/stage PREFIX=/opt/libmm-check
 	@test -z "$$(find build/stage -type f -path '*libmm*')" || { echo "uninstall left files"; exit 1; }
 	@echo "install-check: ok"
+
+# ---- build integration: CMake package, libmm_mpi install, consumers (issue 18) -----------------
+# `make install` also writes <libdir>/cmake/libmm/libmm-config{,-version}.cmake (find_package(
+# libmm) -> libmm::mm, libmm::mm_static, libmm::mm_shared; relocatable: paths are found from
+# the file's folder) and, built WITH_MPI=1, libmm_mpi (.a, .so), include/mm_mpi.h and
+# libmm_mpi.pc. docs/INSTALL.md.
+CMAKEDIR ?= $(LIBDIR)/cmake/libmm
+CMAKE_STATIC_EXTRA := $(if $(filter 1,$(WITH_OPENBLAS)),;$(OPENBLAS_LIBS))
+CMAKE_SED = sed -e 's|@VERSION@|$(VER)|g' -e 's|@VMAJOR@|$(VMAJOR)|g' -e 's|@ABI@|$(ABI)|g' \
+  -e 's|@STATIC_EXTRA@|$(CMAKE_STATIC_EXTRA)|g' \
+  -e "s|@REL_INCLUDEDIR@|$$(realpath -m --relative-to=$(CMAKEDIR) $(INCLUDEDIR))|g"
+.PHONY: install-integration uninstall-integration check-integration
+install: install-integration
+uninstall: uninstall-integration
+install-integration: all
+	install -d $(DESTDIR)$(CMAKEDIR)
+	$(CMAKE_SED) cmake/libmm-config.cmake.in > $(DESTDIR)$(CMAKEDIR)/libmm-config.cmake
+	$(CMAKE_SED) cmake/libmm-config-version.cmake.in > $(DESTDIR)$(CMAKEDIR)/libmm-config-version.cmake
+ifeq ($(WITH_MPI),1)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/mm_mpi.h $(DESTDIR)$(INCLUDEDIR)/mm_mpi.h
+	install -m 644 $(MPI_STATIC) $(DESTDIR)$(LIBDIR)/libmm_mpi.a
+	install -m 755 $(MPI_SHARED) $(DESTDIR)$(LIBDIR)/libmm_mpi.so.$(VER)
+	ln -sf libmm_mpi.so.$(VER) $(DESTDIR)$(LIBDIR)/$(MPI_SONAME)
+	ln -sf $(MPI_SONAME) $(DESTDIR)$(LIBDIR)/libmm_mpi.so
+	$(PC_SED) pkgconfig/libmm_mpi.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libmm_mpi.pc
+endif
+
+uninstall-integration:
+	rm -f $(DESTDIR)$(CMAKEDIR)/libmm-config.cmake $(DESTDIR)$(CMAKEDIR)/libmm-config-version.cmake
+	-rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null
+	rm -f $(DESTDIR)$(INCLUDEDIR)/mm_mpi.h $(DESTDIR)$(LIBDIR)/libmm_mpi.a \
+	  $(DESTDIR)$(LIBDIR)/libmm_mpi.so.$(VER) $(DESTDIR)$(LIBDIR)/libmm_mpi.so.$(ABI) \
+	  $(DESTDIR)$(LIBDIR)/libmm_mpi.so $(DESTDIR)$(PKGCONFIGDIR)/libmm_mpi.pc
+
+# A tiny consumer (examples/hello.c) built the ways docs/INSTALL.md describes, each one run:
+# CMake find_package on a staged install (shared, static, LIBMM_USE_STATIC), CMake
+# add_subdirectory of this tree, a Meson subproject, and pkg-config --define-prefix on a moved
+# install. A tool that is not installed (cmake, meson + ninja) is reported as skipped.
+check-integration:
+	tests/integration/run.sh "$(CC)" "$(VER)"
 
 # ---- benchmarks --------------------------------------------------------------------------------
 # The bench links OpenBLAS as a peer when it is installed, whatever WITH_OPENBLAS says, and

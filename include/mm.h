@@ -144,6 +144,35 @@ typedef struct mm_allocator {
  * safe. Since: 0.1 */
 MM_API MM_NODISCARD int mm_param_bounds(int32_t id, double *lo, double *hi);
 
+/* Number of run-time parameters (and read-only statistics) of every object, for bindings and
+ * tools that enumerate them with mm_param_info instead of copying ids from this header.
+ * Allocates: nothing. Thread-safety: always safe. Since: 0.2 */
+MM_API int32_t mm_param_count(void);
+
+/* Describes the parameter at index (0 <= index < mm_param_count(); the order is unspecified but
+ * fixed for a given library build):
+ *   id:     its id (MM_MODEL_LR = 500, ...), as mm_<object>_set_f64 / get_f64 take it.
+ *   name:   its identifier in this header ("MM_MODEL_LR"); static text, never freed.
+ *   object: the handle kind it belongs to: "attn", "ssm", "policy", "loss" or "model"
+ *           ("experimental" for ids >= 9000); static text.
+ *   lo, hi: its inclusive bounds, as mm_param_bounds gives them.
+ * Any output may be NULL. Returns MM_OK, or MM_E_RANGE for an index outside [0, count) (outputs
+ * untouched). Allocates: nothing. Thread-safety: always safe. Since: 0.2 */
+MM_API MM_NODISCARD int mm_param_info(int32_t index, int32_t *id, const char **name,
+                                      const char **object, double *lo, double *hi);
+
+/* Number of the other named integer constants of this header: status codes, kinds (MM_ACT_*,
+ * MM_OPT_*, MM_LOSS_CLIP, MM_ATTN_SOFTMAX, MM_SSM_SELECTIVE, MM_ALGO_*, ...) and flags; together
+ * with mm_param_count it covers every enumerator of mm.h. Allocates: nothing. Thread-safety:
+ * always safe. Since: 0.2 */
+MM_API int32_t mm_enum_count(void);
+
+/* Describes the constant at index (0 <= index < mm_enum_count(), fixed order): its identifier
+ * in this header (*name, static text, e.g. "MM_ACT_TANH") and its value (*value). Either output
+ * may be NULL. Returns MM_OK, or MM_E_RANGE for an index outside [0, count) (outputs untouched).
+ * Allocates: nothing. Thread-safety: always safe. Since: 0.2 */
+MM_API MM_NODISCARD int mm_enum_info(int32_t index, const char **name, int32_t *value);
+
 /* ---- options-struct convention ---------------------------------------------------------------
  * Construction settings come in mm_<object>_opts structs whose first field is uint32_t
  * struct_size, filled by mm_<object>_opts_init() with the published defaults. Fields are only

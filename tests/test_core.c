@@ -371,6 +371,54 @@ static void test_params(void)
     CHECK(strstr(e.msg, "8999") != NULL);
 }
 
+/* The enumeration entries cover the registry: every id once, its bounds those of
+ * mm_param_bounds, its owner the one its id range names; constants have unique names. */
+static void test_param_enum(void)
+{
+    int32_t n = mm_param_count(), id = -1, v = -1;
+    const char *name = NULL, *obj = NULL;
+    double lo, hi, blo, bhi;
+    CHECK(n >= 66);
+    for (int32_t i = 0; i < n; i++) {
+        CHECK_OK(mm_param_info(i, &id, &name, &obj, &lo, &hi));
+        CHECK_OK(mm_param_bounds(id, &blo, &bhi));
+        CHECK(lo == blo && hi == bhi && lo <= hi);
+        CHECK(name != NULL && strncmp(name, "MM_", 3) == 0);
+        static const char *const owners[] = {"attn", "ssm", "policy", "loss", "model"};
+        CHECK(id >= 100 && id < 600 && strcmp(obj, owners[id / 100 - 1]) == 0);
+        for (int32_t j = 0; j < i; j++) {
+            int32_t other;
+            const char *oname;
+            CHECK_OK(mm_param_info(j, &other, &oname, NULL, NULL, NULL));
+            CHECK(other != id && strcmp(oname, name) != 0);
+        }
+    }
+    CHECK_OK(mm_param_info(0, NULL, NULL, NULL, NULL, NULL));
+    id = 7;
+    CHECK_STATUS(mm_param_info(n, &id, &name, &obj, &lo, &hi), MM_E_RANGE);
+    CHECK_STATUS(mm_param_info(-1, &id, NULL, NULL, NULL, NULL), MM_E_RANGE);
+    CHECK(id == 7); /* untouched on failure */
+
+    n = mm_enum_count();
+    CHECK(n >= 78);
+    int found = 0;
+    for (int32_t i = 0; i < n; i++) {
+        CHECK_OK(mm_enum_info(i, &name, &v));
+        if (strcmp(name, "MM_ACT_TANH") == 0) found += v == MM_ACT_TANH;
+        if (strcmp(name, "MM_E_INTERNAL") == 0) found += v == MM_E_INTERNAL;
+        for (int32_t j = 0; j < i; j++) {
+            const char *oname;
+            CHECK_OK(mm_enum_info(j, &oname, NULL));
+            CHECK(strcmp(oname, name) != 0);
+        }
+    }
+    CHECK(found == 2);
+    v = 3;
+    CHECK_STATUS(mm_enum_info(n, &name, &v), MM_E_RANGE);
+    CHECK_STATUS(mm_enum_info(-1, NULL, &v), MM_E_RANGE);
+    CHECK(v == 3);
+}
+
 static void test_rng(void)
 {
     mmi_rng a, b;
@@ -531,6 +579,7 @@ void suite_core(void)
     mmt_run("core/create_err_buf", test_create_err_buf);
     mmt_run("core/opts_garbage_size", test_opts_garbage_size);
     mmt_run("core/params", test_params);
+    mmt_run("core/param_enum", test_param_enum);
     mmt_run("core/rng", test_rng);
     mmt_run("core/orthogonal", test_orthogonal);
     mmt_run("core/crc32", test_crc32);

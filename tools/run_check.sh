@@ -63,6 +63,7 @@ step "examples/hello" build/examples/hello
 step "C++ header mm.hpp (C++17)" build/tests/test_hpp
 step "fuzz corpus replay (ASan + UBSan build)" $MAKE --no-print-directory fuzz-replay
 step "Python bindings" $MAKE --no-print-directory check-python
+step "static link dead-stripped (check-static-size)" $MAKE --no-print-directory check-static-size
 if grep -q 'check-python: SKIPPED' "$log"; then grep 'check-python: SKIPPED' "$log" | sed 's/^/    /'; fi
 
 # The runner: its own "N passed, N failed" is added to the totals, failing tests are named.

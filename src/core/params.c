@@ -109,6 +109,37 @@ int mmi_param_check(int32_t id, double v, mmi_err *e, const char *fn)
     return MM_OK;
 }
 
+/* The handle kind owning an id, from the ranges mm.h assigns (ids are never moved). */
+static const char *param_object(int32_t id)
+{
+    switch (id / 100) {
+    case 1: return "attn";
+    case 2: return "ssm";
+    case 3: return "policy";
+    case 4: return "loss";
+    case 5: return "model";
+    default: return "experimental";
+    }
+}
+
+MM_API int32_t mm_param_count(void)
+{
+    return (int32_t)(sizeof k_params / sizeof k_params[0] - 1); /* without the sentinel */
+}
+
+MM_API int mm_param_info(int32_t index, int32_t *id, const char **name, const char **object,
+                         double *lo, double *hi)
+{
+    if (index < 0 || index >= mm_param_count()) return MM_E_RANGE;
+    const mmi_param *p = &k_params[index];
+    if (id) *id = p->id;
+    if (name) *name = p->name;
+    if (object) *object = param_object(p->id);
+    if (lo) *lo = p->lo;
+    if (hi) *hi = p->hi;
+    return MM_OK;
+}
+
 MM_API int mm_param_bounds(int32_t id, double *lo, double *hi)
 {
     const mmi_param *p = mmi_param_find(id);

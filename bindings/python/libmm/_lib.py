@@ -11,14 +11,16 @@ against its C type first (check_int): ctypes itself narrows silently (2**64 + 4 
 int64_t arrives as 4, 2**32 + 1 as an int32_t arrives as 1). Functions not declared here are not
 reachable through `lib`.
 
-The library is found, in order, at $LIBMM_LIBRARY (a file), in $LIBMM_LIBDIR, in the build
-tree's lib/ three levels above this package (bindings/python/libmm -> lib/), and finally by
-ctypes.util.find_library("mm").
+The library is found, in order, at $LIBMM_LIBRARY (a file), in $LIBMM_LIBDIR, next to this
+module (the copy an installed package carries, compiled by setup.py), in the build tree's lib/
+three levels above this package (bindings/python/libmm -> lib/), in the libdir pkg-config gives
+for libmm, and finally by ctypes.util.find_library("mm").
 """
 import ctypes
 import ctypes.util
 import operator
 import os
+import subprocess
 
 from ctypes import (POINTER, Structure, c_char_p, c_double, c_float, c_int, c_int32, c_int64,
                     c_size_t, c_uint8, c_uint32, c_uint64, c_void_p)
@@ -34,9 +36,20 @@ def _find_library():
     if libdir:
         return os.path.join(libdir, SONAME)
     here = os.path.dirname(os.path.abspath(__file__))
+    bundled = os.path.join(here, SONAME)
+    if os.path.exists(bundled):
+        return bundled
     tree = os.path.normpath(os.path.join(here, "..", "..", "..", "lib", SONAME))
     if os.path.exists(tree):
         return tree
+    try:
+        r = subprocess.run(["pkg-config", "--variable=libdir", "libmm"], capture_output=True,
+                           text=True, timeout=10)
+        pc = os.path.join(r.stdout.strip(), SONAME)
+        if r.returncode == 0 and r.stdout.strip() and os.path.exists(pc):
+            return pc
+    except (OSError, subprocess.SubprocessError):
+        pass
     found = ctypes.util.find_library("mm")
     if found:
         return found
@@ -204,6 +217,10 @@ _PROTOS = {
     "mm_status_str": (c_char_p, [c_int]),
     "mm_status_name": (c_char_p, [c_int]),
     "mm_param_bounds": (c_int, [c_int32, f64p, f64p]),
+    "mm_param_count": (c_int32, []),
+    "mm_param_info": (c_int, [c_int32, i32p, POINTER(c_char_p), POINTER(c_char_p), f64p, f64p]),
+    "mm_enum_count": (c_int32, []),
+    "mm_enum_info": (c_int, [c_int32, POINTER(c_char_p), i32p]),
     # tensors
     "mm_tensor_wrap": (c_int, [HP, f32p, c_int32, i64p, c_void_p]),
     "mm_tensor_free": (None, [H]),

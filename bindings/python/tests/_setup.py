@@ -7,7 +7,10 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-REPO = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
+# The checkout whose reference files (include/mm.h, tests/test_layout.c) the tests compare the
+# binding with: $LIBMM_SOURCE_DIR when the tests run from a copy against an installed package
+# (make check-python-wheel), else the tree these tests sit in.
+REPO = os.environ.get("LIBMM_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", "..", ".."))
 
 try:
     import numpy  # noqa: F401
