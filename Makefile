@@ -420,16 +420,53 @@ spdx-check:
 floors-check: $(OBJS)
 	tools/floors_check.sh $(BDIR)/obj
 
-# docs/API.md is generated from the header comments; docs-check fails if it is stale or a
-# public function's comment lacks "Since:" or "Allocates".
+# ---- documentation: API.md, man pages, references, snippets -----------------------------------
+# docs/API.md and man/man3/*.3 are generated from the header comments and committed; docs-check
+# fails if either is stale, a public function's comment lacks "Since:" or "Allocates", or a file
+# points at a document outside the repository (tools/doc_refs_check.py). snippets-check compiles
+# every C snippet of README.md and docs/*.md as C99 with -Werror and runs it (a step of
+# make check, tools/run_check.sh).
+# `make install` also installs the man pages under MANDIR (default $(PREFIX)/share/man).
+.PHONY: snippets-check install-man uninstall-man install-man-check
+MANDIR  ?= $(PREFIX)/share/man
+MAN3DIR ?= $(MANDIR)/man3
 docs:
 	python3 tools/gen_api_doc.py include/mm.h > docs/API.md
+	python3 tools/gen_man.py include/mm.h man/man3
 
 docs-check:
 	@mkdir -p build
 	python3 tools/gen_api_doc.py --check include/mm.h > build/API.md
 	diff -u docs/API.md build/API.md
-	@echo "docs-check: docs/API.md is current"
+	python3 tools/gen_man.py --check include/mm.h man/man3
+	python3 tools/doc_refs_check.py
+	@echo "docs-check: docs/API.md and the man pages are current, every reference resolves"
+
+snippets-check: $(STATIC)
+	python3 tools/doc_snippets.py --cc "$(CC)" --lib $(STATIC)
+
+install: install-man
+uninstall: uninstall-man
+install-check: install-man-check
+
+install-man:
+	install -d $(DESTDIR)$(MAN3DIR)
+	install -m 644 man/man3/*.3 $(DESTDIR)$(MAN3DIR)/
+
+uninstall-man:
+	cd man/man3 && for f in *.3; do rm -f "$(DESTDIR)$(MAN3DIR)/$$f"; done
+
+# A staged install has the man pages (one rendered by man -l) and uninstall removes them all.
+install-man-check:
+	rm -rf build/stage-man
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/build/stage-man PREFIX=/opt/libmm-check
+	page=build/stage-man/opt/libmm-check/share/man/man3/mm_policy_create.3; \
+	  if command -v man >/dev/null; then MANWIDTH=80 man -l $$page | grep -q 'int mm_policy_create(mm_policy'; \
+	  else grep -q '^int mm_policy_create(mm_policy' $$page; fi
+	$(MAKE) --no-print-directory uninstall DESTDIR=$(CURDIR)/build/stage-man PREFIX=/opt/libmm-check
+	@test -z "$$(find build/stage-man -name '*.3')" || { echo "uninstall left man pages"; exit 1; }
+	rm -rf build/stage-man
+	@echo "install-man-check: man pages installed under share/man/man3 and removed"
 
 clean:
 	rm -rf build lib pkgconfig/libmm.pc

@@ -3,8 +3,8 @@
  * Pendulum-v1 from scratch with a progress bar, saves it (demo_agent.safetensors), reloads it
  * into a fresh handle, evaluates the reloaded agent deterministically over 10 episodes and
  * writes the learning curve to demo_curve.svg — both in the current directory.
- * The bar: an average evaluation return of at least -200 (spec/rl.md §9.3); it takes well
- * under a minute on one core. Usage: demo [seed] [steps]. */
+ * The bar: an average evaluation return of at least -200 (docs/RL.md §Published returns); it
+ * takes well under a minute on one core. Usage: demo [seed] [steps]. */
 #include <mm.h>
 
 #include "envs/envs.h"

@@ -2,25 +2,27 @@
 /*
  * mm.h — the one public header of libmm.
  *
- * libmm is an embeddable C library of machine-learning kernels: tensors, GEMM, models with
- * backward and forward-mode derivatives, optimizers, and (in later releases) image-text losses,
- * efficient attention, state-space models and reinforcement-learning agents.
+ * libmm is an embeddable C library of machine-learning kernels behind opaque handles: tensors
+ * (mm_tensor), GEMM, models with backward and forward-mode derivatives and PyTorch-equivalent
+ * optimizers (mm_model, saved and loaded as safetensors), image-text and policy losses
+ * (mm_loss), efficient attention (mm_attn), state-space models (mm_ssm), reinforcement-learning
+ * agents (mm_policy) and data-parallel training through host callbacks (mm_comm).
  *
  * The header is C99 and C++ compatible and uses only <stddef.h> and <stdint.h>.
  *
  * ---------------------------------------------------------------------------------------------
  * Thread-safety contract
  *  1. libmm has no mutable global state; every mm_* function is reentrant.
- *  2. A mutable handle (mm_tensor, mm_model during training, and every later operator handle) is
- *     used by one thread at a time; the caller does any locking. Different handles may be used
- *     from different threads in parallel.
+ *  2. A mutable handle (mm_tensor, mm_model during training, mm_loss, mm_attn, mm_ssm,
+ *     mm_policy, mm_comm) is used by one thread at a time; the caller does any locking.
+ *     Different handles may be used from different threads in parallel.
  *  3. A finalized mm_model that is only read through mm_model_infer may be shared by many threads.
  *  4. libmm starts no threads unless an options struct sets n_threads > 1. With OpenBLAS enabled
  *     (make WITH_OPENBLAS=1), OpenBLAS runs its own global pool; engines should use a
  *     single-threaded OpenBLAS.
- *  5. Callbacks (allocator, read callbacks) run on the calling thread and must be thread-safe if
- *     handles are used from different threads. mm_status_str, mm_status_name, mm_version_*,
- *     mm_build_info and mm_param_bounds are always safe.
+ *  5. Callbacks (allocator, read callbacks, communicator callbacks) run on the calling thread
+ *     and must be thread-safe if handles are used from different threads. mm_status_str,
+ *     mm_status_name, mm_version_*, mm_build_info and mm_param_bounds are always safe.
  *
  * Error contract
  *  Every fallible function returns int: MM_OK (0) or a negative MM_E_* code whose number never
@@ -31,6 +33,26 @@
  * Memory contract
  *  Every allocation goes through the handle's mm_allocator (NULL: aligned malloc/free), 64-byte
  *  aligned. Each function's comment says what it allocates ("Allocates:").
+ *
+ * API conventions
+ *  Value or status: a function returns its result directly only when it cannot fail except on
+ *  a NULL handle and the result is a count, size or index (>= 0), so a negative value is the
+ *  status (mm_tensor_ndim/dim/numel, mm_comm_rank/size); or when it cannot fail at all (version,
+ *  status and error text, mm_sgemm_workspace_size). Every other function returns an int
+ *  status and writes its results through out-parameters, untouched on failure (handles: NULL).
+ *  Const: a getter that changes nothing a caller can observe takes a const handle (counts,
+ *  sizes, mm_*_get_f64, mm_attn_get_projection, errmsg); it may still record its failure text
+ *  in the handle, so the one-thread-at-a-time rule of a mutable handle applies to it too.
+ *  Calls that hand out writable views (mm_model_params/grads, mm_ssm_state) or do work (save,
+ *  forward, ...) take a mutable handle. mm_tensor_data returns a writable pointer even from a
+ *  const tensor (the handle is const, its elements are not); 0.1 keeps that signature, as
+ *  changing a return type breaks C++ callers.
+ *  MM_NODISCARD marks every status a caller must check. The initialisers whose only failure is
+ *  a NULL pointer (mm_model_opts_init, mm_ssm_inputs_init, mm_ssm_grads_init) do not carry it:
+ *  given the address of a struct they cannot fail. The kind-taking ones (mm_loss_, mm_ssm_,
+ *  mm_attn_, mm_policy_opts_init) keep it: an unknown kind (from a configuration file, say)
+ *  leaves the struct untouched or holding another kind's defaults, which create must not be
+ *  given. (An attribute only: the symbols and the ABI are the same.)
  * ---------------------------------------------------------------------------------------------
  */
 #ifndef MM_H_6A1F
@@ -357,7 +379,7 @@ typedef struct mm_model_opts {
 
 /* Fills o with the defaults above and struct_size = sizeof(mm_model_opts).
  * Returns MM_OK or MM_E_INVALID_ARG (o NULL). Allocates: nothing. Since: 0.1 */
-MM_API MM_NODISCARD int mm_model_opts_init(mm_model_opts *o);
+MM_API int mm_model_opts_init(mm_model_opts *o);
 
 /* Creates an empty model (no layers yet).
  *   out:  receives the handle; set to NULL on failure.
@@ -485,7 +507,7 @@ MM_API MM_NODISCARD int mm_model_set_optimizer(mm_model *m, int32_t kind);
  * ids), MM_E_RANGE (outside the bounds or not finite; value unchanged).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_set_f64(mm_model *m, int32_t id, double v);
-MM_API MM_NODISCARD int mm_model_get_f64(mm_model *m, int32_t id, double *v);
+MM_API MM_NODISCARD int mm_model_get_f64(const mm_model *m, int32_t id, double *v);
 
 /* One optimizer step on the accumulated gradients (frozen layers skipped): optional global
  * norm clipping, then the update with PyTorch's exact formulas. Gradients are not zeroed (call
@@ -804,7 +826,6 @@ MM_API MM_NODISCARD int mm_loss_blip_hard_negatives(mm_loss *h, const mm_tensor 
                                                     int32_t *neg);
 
 /* ---- mm_model files (safetensors) ------------------------------------------------------------
- * [block owned by the file/io work; appended after the mm_model section]
  * A model file is a safetensors file (docs/FORMAT.md): an 8-byte little-endian header length,
  * a JSON header, then raw little-endian float32 data. Tensor names follow PyTorch's
  * nn.Sequential state_dict ("0.weight", "0.bias", "2.weight", ...; activation layers take an
@@ -896,7 +917,6 @@ MM_API MM_NODISCARD int mm_model_load_cb(mm_model **out, mm_read_fn fn, void *ud
                                          const mm_model_opts *opts);
 
 /* ---- mm_ssm ----------------------------------------------------------------------------------
- * [block owned by the SSM work; appended at the end of the header]
  * State-space models: HiPPO matrices and discretisation (stateless), and the mm_ssm operator for
  * five kinds, each matching a reference implementation (docs/SSM.md has the formulas):
  *   MM_SSM_SELECTIVE  Mamba-1 selective scan (mamba_ssm selective_scan_ref): delta softplus and
@@ -1054,8 +1074,8 @@ typedef struct mm_ssm_grads {
 
 /* Zero-fill in / g (every tensor NULL) and set struct_size. Return MM_OK or MM_E_INVALID_ARG
  * (NULL). Allocates: nothing. Since: 0.1 */
-MM_API MM_NODISCARD int mm_ssm_inputs_init(mm_ssm_inputs *in);
-MM_API MM_NODISCARD int mm_ssm_grads_init(mm_ssm_grads *g);
+MM_API int mm_ssm_inputs_init(mm_ssm_inputs *in);
+MM_API int mm_ssm_grads_init(mm_ssm_grads *g);
 
 /* Fills o with the defaults of kind and struct_size = sizeof(mm_ssm_opts). Returns MM_OK or
  * MM_E_INVALID_ARG (o NULL, unknown kind; o untouched). Allocates: nothing. Since: 0.1 */
@@ -1218,8 +1238,7 @@ MM_API MM_NODISCARD int mm_model_decode_step(mm_model *m, const mm_tensor *x, mm
                                              void *state, size_t state_bytes);
 
 /* ---- mm_attn -------------------------------------------------------------------------------- */
-/* [block owned by the attention work; appended after the other sections]
- * Attention on q [B, H, N, d], k [B, H, M, d], v [B, H, M, dv] -> out [B, H, N, dv], row-major
+/* Attention on q [B, H, N, d], k [B, H, M, d], v [B, H, M, dv] -> out [B, H, N, dv], row-major
  * (docs/ATTENTION.md has every formula, its complexity and the reference it matches):
  *   MM_ATTN_SOFTMAX   exact softmax(scale q k^T) v, scale 1/sqrt(d); tiled online softmax
  *                     (flash-attention): neither forward nor backward forms N x M; backward
@@ -1381,7 +1400,7 @@ MM_API MM_NODISCARD int mm_attn_redraw(mm_attn *h);
  * a tensor of exactly that shape). set refuses NaN / Inf (MM_E_NUMERIC) and forgets the saved
  * forward. Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (other kinds), MM_E_SHAPE.
  * Allocates: nothing. Since: 0.1 */
-MM_API MM_NODISCARD int mm_attn_get_projection(mm_attn *h, mm_tensor *w);
+MM_API MM_NODISCARD int mm_attn_get_projection(const mm_attn *h, mm_tensor *w);
 MM_API MM_NODISCARD int mm_attn_set_projection(mm_attn *h, const mm_tensor *w);
 
 /* Sets / reads a run-time parameter (MM_ATTN_*). Setting one forgets the saved forward (its
@@ -1389,7 +1408,7 @@ MM_API MM_NODISCARD int mm_attn_set_projection(mm_attn *h, const mm_tensor *w);
  * MM_E_UNSUPPORTED (unknown or read-only id), MM_E_RANGE (outside the bounds; unchanged).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_attn_set_f64(mm_attn *h, int32_t id, double v);
-MM_API MM_NODISCARD int mm_attn_get_f64(mm_attn *h, int32_t id, double *v);
+MM_API MM_NODISCARD int mm_attn_get_f64(const mm_attn *h, int32_t id, double *v);
 
 /* Returns the detail text of the last failure on h ("" if none; "invalid handle" for NULL).
  * Allocates: nothing. Since: 0.1 */
@@ -1606,7 +1625,7 @@ MM_API MM_NODISCARD int mm_policy_update(mm_policy *p, int32_t *did_update);
  * MM_E_INVALID_ARG, MM_E_UNSUPPORTED (unknown id, read-only id for set), MM_E_RANGE (outside
  * bounds; unchanged). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_set_f64(mm_policy *p, int32_t id, double v);
-MM_API MM_NODISCARD int mm_policy_get_f64(mm_policy *p, int32_t id, double *v);
+MM_API MM_NODISCARD int mm_policy_get_f64(const mm_policy *p, int32_t id, double *v);
 
 /* Saves the agent as safetensors at path, atomically: every network (actor, critics, targets,
  * value net, log std; "actor.0.weight", ...), the observation statistics and, in the metadata,
@@ -1632,7 +1651,6 @@ MM_API const char *mm_policy_errmsg(const mm_policy *p);
 MM_API void mm_policy_free(mm_policy *p);
 
 /* ---- mm_comm (data-parallel training across processes) --------------------------------------
- * [block owned by the distributed work; appended at the end of the header]
  * A communicator built from host callbacks, so libmm never links MPI (or NCCL, gloo, a game
  * server's sockets): the host says which rank this process is, how many ranks there are, and
  * gives all-reduce, all-gather and neighbour send/receive on float32 buffers. mm_model,

@@ -34,6 +34,7 @@ static void (*const g_suites[])(void) = {
     suite_badinput,
     suite_fileguard,
     suite_simd,
+    suite_api_const,
 };
 
 int mmt_quick(void) { return getenv("MM_TEST_QUICK") != NULL; }

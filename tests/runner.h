@@ -85,5 +85,6 @@ void suite_layout(void);
 void suite_badinput(void);
 void suite_fileguard(void);
 void suite_simd(void);
+void suite_api_const(void);
 
 #endif

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* test_envs.c — the classic-control environments of examples/envs against the step vectors of
- * spec/rl.md §1.5 (tolerance 1e-6), time limits, termination and reset determinism. The env
+ * docs/RL.md §Environments (tolerance 1e-6), time limits, termination and reset determinism. The env
  * sources are plain C and compiled into this file directly. */
 #include "runner.h"
 

@@ -168,7 +168,7 @@ static void sym_eig(int n, double *a, double *w)
     for (int i = 0; i < n; i++) w[i] = a[i * n + i];
 }
 
-/* LegS N = 8 (spec ssm.md §1.3): the normal part A + P P^T is -I/2 + S with S skew, whose
+/* LegS N = 8 (docs/SSM.md §HiPPO and discretisation): the normal part A + P P^T is -I/2 + S with S skew, whose
  * eigenvalues are -1/2 +- i w, w = {19.85741, 5.354209, 1.957794, 0.427489}; w^2 are the
  * eigenvalues of S^T S (each twice). */
 static void test_hippo_legs_spectrum(void)
@@ -565,7 +565,7 @@ static void test_selective_misuse(void)
     sel_free(&c);
 }
 
-/* PyTorch selective_scan_ref (gen_ssm.py) at mamba's fp32 tolerances (spec ssm.md §4.5). */
+/* PyTorch selective_scan_ref (gen_ssm.py) at mamba's fp32 tolerances (docs/SSM.md §MM_SSM_SELECTIVE). */
 static tt wrap_const(const float *src, int32_t ndim, const int64_t *shape)
 {
     tt r = mk(ndim, shape, 0, 0, 0);

@@ -62,6 +62,7 @@ step "shared library smoke test" build/tests/shared_smoke
 step "examples/hello" build/examples/hello
 step "C++ header mm.hpp (C++17)" build/tests/test_hpp
 step "fuzz corpus replay (ASan + UBSan build)" $MAKE --no-print-directory fuzz-replay
+step "doc snippets compile and run (snippets-check)" $MAKE --no-print-directory snippets-check
 step "Python bindings" $MAKE --no-print-directory check-python
 step "static link dead-stripped (check-static-size)" $MAKE --no-print-directory check-static-size
 if grep -q 'check-python: SKIPPED' "$log"; then grep 'check-python: SKIPPED' "$log" | sed 's/^/    /'; fi

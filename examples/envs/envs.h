@@ -2,7 +2,7 @@
 /*
  * envs.h — the classic-control environments libmm's examples, tests and benchmarks train on:
  * CartPole-v1, Pendulum-v1, MountainCarContinuous-v0 and Acrobot-v1 with Gymnasium's dynamics,
- * rewards, termination and time limits (docs in ../shared/spec/rl.md §1; the TimeLimit wrapper
+ * rewards, termination and time limits (docs/RL.md §Environments; the TimeLimit wrapper
  * is built in: `truncated` becomes 1 on the max_steps-th step).
  *
  * Plain C99, no allocation: an env is a struct the caller owns. Seeded: the same seed gives the

@@ -329,8 +329,10 @@ MM_API int mm_attn_set_f64(mm_attn *h, int32_t id, double v)
     }
 }
 
-MM_API int mm_attn_get_f64(mm_attn *h, int32_t id, double *v)
+MM_API int mm_attn_get_f64(const mm_attn *ch, int32_t id, double *v)
 {
+    /* The getter is logically const; its failure text still goes to the handle. */
+    mm_attn *h = (mm_attn *)ch;
     if (!h || !v) return MM_E_INVALID_ARG;
     switch (id) {
     case MM_ATTN_SCALE: *v = h->scale; return MM_OK;
@@ -359,8 +361,10 @@ static int check_proj(mm_attn *h, const mm_tensor *w, const char *fn)
     return MM_OK;
 }
 
-MM_API int mm_attn_get_projection(mm_attn *h, mm_tensor *w)
+MM_API int mm_attn_get_projection(const mm_attn *ch, mm_tensor *w)
 {
+    /* Logically const, as mm_attn_get_f64. */
+    mm_attn *h = (mm_attn *)ch;
     int rc;
     if (!h) return MM_E_INVALID_ARG;
     if ((rc = check_proj(h, w, "mm_attn_get_projection")) != MM_OK) return rc;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* loss_dist.c — data-parallel CLIP and SigLIP (mm_loss_set_comm): each rank holds B pairs of a
  * global batch of N = size * B and gets the global loss and exact gradients for its own rows,
- * without any rank holding the N x N logits (spec A1.5, A2.5; docs/DISTRIBUTED.md).
+ * without any rank holding the N x N logits (docs/DISTRIBUTED.md §4).
  *   CLIP:   all-gather the text features; score the local B x N row block (row statistics are
  *           complete, column statistics partial); all-gather the partial column statistics
  *           (2 N floats + 3 sums) and merge them; a second sweep of the row block gives dx

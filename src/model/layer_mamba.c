@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* layer_mamba.c — the Mamba block (mamba_ssm Mamba, spec ssm.md §4.2) as an mm_model layer:
+/* layer_mamba.c — the Mamba block (mamba_ssm Mamba, docs/SSM.md §Model blocks) as an mm_model layer:
  * in_proj -> causal depthwise conv1d (d_conv taps, bias) -> SiLU -> x_proj -> dt_proj ->
  * selective scan (delta softplus with dt_proj.bias, D skip, silu(z) gate) -> out_proj, on
  * inputs [B, T, d_model]. Tensors and their order follow PyTorch's state_dict of Mamba (the

@@ -178,9 +178,11 @@ MM_API int mm_model_set_f64(mm_model *m, int32_t id, double v)
     return MM_OK;
 }
 
-MM_API int mm_model_get_f64(mm_model *m, int32_t id, double *v)
+MM_API int mm_model_get_f64(const mm_model *cm, int32_t id, double *v)
 {
     const char *fn = "mm_model_get_f64";
+    /* The getter is logically const; its failure text still goes to the handle. */
+    mm_model *m = (mm_model *)cm;
     int rc;
     if (!m) return MM_E_INVALID_ARG;
     if (!v) return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: v is NULL", fn);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* algo_ddpg.c — one DDPG / TD3 gradient step (spec/rl.md §3, SB3 td3.py ordering):
+/* algo_ddpg.c — one DDPG / TD3 gradient step (docs/RL.md §Formulas, SB3 td3.py ordering):
  *   y = r + gamma (1 - terminated) min_k Q'_k(s', clip(mu'(s') + clip(eps, +-c), +-1))
  *   critics: MSE(Q_k(s, a), y), one Adam step each (the sum of the losses, as SB3's single
  *   optimizer over both critics: Adam is per parameter);
@@ -47,7 +47,7 @@ static int targets(mm_policy *p, int64_t N)
         memcpy(x2 + k * w, p->w_b + k * od, sizeof(float) * (size_t)od);
         for (int64_t j = 0; j < ad; j++) {
             double v = a2[k * ad + j];
-            if (p->o.target_noise > 0) { /* clip the noise first, then the action (§10.3) */
+            if (p->o.target_noise > 0) { /* clip the noise first, then the action, as SB3 */
                 double eps = p->o.target_noise * mmi_rng_normal(&p->rng);
                 v += eps < -c ? -c : (eps > c ? c : eps);
                 v = v < -1 ? -1 : (v > 1 ? 1 : v);

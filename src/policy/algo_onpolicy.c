@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* algo_onpolicy.c — A2C, QAC and PPO updates on a full rollout (spec/rl.md §4, §6).
+/* algo_onpolicy.c — A2C, QAC and PPO updates on a full rollout (docs/RL.md §Formulas).
  *   A2C: one gradient step on the whole rollout: -mean(A log pi) - ent H + vf MSE(R, V),
  *        global norm clipping, RMSprop (SB3 defaults).
  *   PPO: n_epochs over shuffled minibatches: -mean(min(rho A, clip(rho) A)) - ent H +

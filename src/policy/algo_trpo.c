@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* algo_trpo.c — TRPO (spec/rl.md §5, sb3-contrib trpo.py semantics):
+/* algo_trpo.c — TRPO (docs/RL.md §Formulas, sb3-contrib trpo.py semantics):
  *   g = grad of mean(rho A) at theta_old;  x = CG(F~, g) with F~ v = J^T M J v / N + damping v,
  *   the Gauss-Newton Fisher-vector product (M: Fisher of the distribution parameters; one
  *   mm_model_jvp and one mm_model_backward per product, no second-order autodiff);

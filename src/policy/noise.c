@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* noise.c — exploration noise of DDPG / TD3 in the [-1, 1] action space: Gaussian, or
  * Ornstein-Uhlenbeck as SB3 (x += theta (0 - x) dt + sigma sqrt(dt) N(0, 1), per agent, reset at
- * the agent's episode end). The noisy action is clipped to [-1, 1] (spec/rl.md §2.2). */
+ * the agent's episode end). The noisy action is clipped to [-1, 1] (docs/RL.md §Formulas). */
 #include "mmi_policy.h"
 
 #include <float.h>

@@ -477,8 +477,10 @@ int mm_policy_set_f64(mm_policy *p, int32_t id, double v)
     return MM_OK;
 }
 
-int mm_policy_get_f64(mm_policy *p, int32_t id, double *v)
+int mm_policy_get_f64(const mm_policy *cp, int32_t id, double *v)
 {
+    /* The getter is logically const; its failure text still goes to the handle. */
+    mm_policy *p = (mm_policy *)cp;
     double *slot;
     if (!p || !v) return p ? mmi_fail(&p->err, MM_E_INVALID_ARG, "mm_policy_get_f64: v is NULL")
                            : MM_E_INVALID_ARG;

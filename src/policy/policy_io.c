@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* policy_io.c — mm_policy_save / mm_policy_load as safetensors (DESIGN §5) through the io
+/* policy_io.c — mm_policy_save / mm_policy_load as safetensors (docs/FORMAT.md; the agent file: docs/RL.md) through the io
  * floor: every network tensor under "<net>.<sequential index>.<weight|bias>" (actor,
  * actor_target, critic1, critic1_target, critic2, critic2_target, value, log_std; the PyTorch
  * nn.Sequential naming of mm_model), the observation statistics as F64 ("obs_rms.mean",

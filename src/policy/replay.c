@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* replay.c — the off-policy replay buffer (SB3 ReplayBuffer): a circular array of raw
  * transitions with the TRUE next observation and the "terminated" flag only, so truncated
- * transitions bootstrap (spec/rl.md §8.1); uniform sampling with replacement. */
+ * transitions bootstrap (docs/RL.md §Formulas); uniform sampling with replacement. */
 #include "mmi_policy.h"
 
 #include <string.h>

@@ -3,7 +3,7 @@
  * backwards, with next_non_terminal taken from the step's own done flag (equal to the next
  * step's episode start), the last step bootstrapping from V(last next obs). Truncated episodes
  * were already given r += gamma V(final obs) by observe, so a done here never bootstraps.
- * Accumulates in float64 (spec/rl.md §2.6). */
+ * Accumulates in float64 (docs/RL.md §Formulas). */
 #include "mmi_policy.h"
 
 void mmi_gae(int64_t T, int64_t N, const float *rew, const float *val, const float *done,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* hippo.c — HiPPO measure matrices (A, B) and their low-rank corrections, as state-spaces/s4
- * hippo.py `transition` and `rank_correction` build them (spec ssm.md §1.1-1.2). Closed forms
+ * hippo.py `transition` and `rank_correction` build them (docs/SSM.md §HiPPO and discretisation). Closed forms
  * are written per entry instead of the reference's matrix products, so they are exact in
  * float64 and need no workspace. */
 #include "../core/mmi.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* ssm_conv.c — mm_ssm_conv and its backward for S4D and S4 handles: the causal convolution
  * y = K * u + D u by real FFT of length nf = next power of two >= 2L (exact linear convolution on
- * [0, L)), and du = K (*) dy (correlation), dK = sum_b dy (*) u, dD = sum dy u (spec §2.4). */
+ * [0, L)), and du = K (*) dy (correlation), dK = sum_b dy (*) u, dD = sum dy u (docs/SSM.md §mm_ssm_conv). */
 #include "mmi_ssm.h"
 
 #include <string.h>

@@ -2,7 +2,7 @@
 /* ssm_lru.c — MM_SSM_LRU: validates the LRU parameters (nu_log, theta_log, gamma_log [N],
  * B [N,H,x2], C [H,N,x2], D [H]) and input u [Bt,L,H], forms lambda and B e^gamma_log once per
  * call, runs the row kernels (src/kernels/ssm/lru_scan.c) and maps the complex gradients back to
- * the real parameters (spec ssm.md §7.1). Also the minimal-LRU initialisation. */
+ * the real parameters (docs/SSM.md §MM_SSM_LRU). Also the minimal-LRU initialisation. */
 #include "mmi_ssm.h"
 
 #include <math.h>
@@ -99,7 +99,7 @@ static int check_grads(mm_ssm *h, const char *fn, const mm_ssm_inputs *in, const
     return MM_OK;
 }
 
-/* Real-parameter gradients from the complex sums (spec §7.1). */
+/* Real-parameter gradients from the complex sums (docs/SSM.md §MM_SSM_LRU). */
 static void write_grads(const mm_ssm *h, const mm_ssm_inputs *in, const mm_ssm_grads *g,
                         const float *lam, const double *glam, const double *dd)
 {

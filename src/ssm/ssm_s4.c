@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* ssm_s4.c — MM_SSM_S4: validates the DPLR parameters given as data (spec ssm.md §9: the
+/* ssm_s4.c — MM_SSM_S4: validates the DPLR parameters given as data (docs/SSM.md §MM_SSM_S4: the
  * eigenvector phase and B clipping of s4's nplr make them implementation-dependent, so they
  * are inputs, not recomputed): log_dt [H], A = Lambda, P, B, C = C~ [H,N/2,x2] (u and D, the
  * convolution's inputs, may be set and are ignored), and runs the

@@ -4,7 +4,7 @@
 1. mamba_ssm's selective scan with every option on (variable grouped B and C, D skip, z gate,
    delta bias with softplus, last state), its outputs and the gradients of every input, computed
    by a plain-torch re-implementation of mamba_ssm's selective_scan_ref
-   (mamba_ssm/ops/selective_scan_interface.py, spec ssm.md §4.1) in float32 with autograd. The
+   (mamba_ssm/ops/selective_scan_interface.py, docs/SSM.md §MM_SSM_SELECTIVE) in float32 with autograd. The
    setup follows mamba's tests/ops/test_selective_scan.py: seed 0, batch 2, dim 4, dstate 8,
    A = -0.5 rand, delta = 0.5 rand, delta_bias = 0.5 rand, everything else randn.
 2. A Mamba block written as mamba_simple.Mamba's slow path (in_proj, Conv1d with padding

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* attn_gated.c — gated linear attention S_t = diag(a_t) S_{t-1} + k_t v_t^T, o_t = S_t^T q_t
- * (q scaled), computed chunkwise in parallel (spec B7.2, GLA / flash-linear-attention form):
+ * (q scaled), computed chunkwise in parallel (docs/ATTENTION.md §MM_ATTN_GATED, GLA / flash-linear-attention form):
  * inside a chunk the log-gates are summed from the chunk start (b_t, float64, gates clamped at
  * GATE_FLOOR), the inter-chunk term reads the state entering the chunk and the intra-chunk
  * term pairs q_t with k_s (s <= t) through exp(b_t - b_s) <= 1. A mild chunk (no channel

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* attn_linear.c — linear attention on feature-mapped queries and keys ("Transformers are
  * RNNs"): causal and non-causal, forward and the full backward through the normaliser
- * (spec B2.6). The causal forward carries one F x dv state and the normaliser sum z; the
+ * (docs/ATTENTION.md §MM_ATTN_LINEAR). The causal forward carries one F x dv state and the normaliser sum z; the
  * backward recomputes that state forward (for dfq) and carries the reverse state R, r (for dfk
  * and dv), so no per-position F x dv tensor is ever stored. The state is float32 (as
  * fast-transformers' kernel) so its update runs at FMA speed; the normaliser sums z, r are

@@ -4,7 +4,7 @@
  * time. Same rules as every kernel family (gemm/mmi_gemm.h): no handles, no allocation, no error text; the operator
  * (src/attn) validates shapes and hands each call a workspace of the size the matching
  * *_ws_floats function reports. Layouts are row-major per head: q [n, d], k [m, d], v [m, dv],
- * o [n, dv]. Formulas and references: docs/ATTENTION.md and spec/losses_attention.md Part B.
+ * o [n, dv]. Formulas and references: docs/ATTENTION.md.
  */
 #ifndef MMI_ATTN_KERNELS_H
 #define MMI_ATTN_KERNELS_H

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* loss_clip_kernel.c — the CLIP symmetric InfoNCE loss, tiled so the B x B logits never exist
- * (spec A1.4). Pass 1 visits every tile Z = s X_I Y_J^T once and keeps, per row and per column,
+ * (docs/LOSSES.md §MM_LOSS_CLIP). Pass 1 visits every tile Z = s X_I Y_J^T once and keeps, per row and per column,
  * an online max m, a sum l = sum exp(z - m) and a weighted sum a = sum exp(z - m) z; that gives
  * both directions' log-sum-exp, the loss and dLoss/dt = sum G z without any gradient GEMM.
  * Pass 2 (only when dx or dy is wanted) recomputes each tile and turns it into

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* loss_itc_kernel.c — one direction of BLIP's image-text contrastive loss with momentum
- * distillation (spec A3.1), streamed over column tiles so neither the B x (B + Q) similarities
+ * distillation (docs/LOSSES.md §MM_LOSS_ITC), streamed over column tiles so neither the B x (B + Q) similarities
  * nor the soft targets are ever held.
  * Pass 1 keeps per row, for the online sims S and the momentum sims M, an online max and
  * exp-sum, plus the flash-attention style accumulators a = sum exp(S - m_S) S and

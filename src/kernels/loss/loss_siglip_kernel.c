@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* loss_siglip_kernel.c — the SigLIP pairwise sigmoid loss, forward and backward fused in one
- * tiled pass (spec A2.4). Its logit gradient G = (sigmoid(z) - I) / B depends on z alone, so
+ * tiled pass (docs/LOSSES.md §MM_LOSS_SIGLIP). Its logit gradient G = (sigmoid(z) - I) / B depends on z alone, so
  * each tile Z = s X_I Y_J^T + b is turned into G right after its loss terms are summed, and
  * used at once: dX_I += (s/B) G Y_J, dY_J += (s/B) G^T X_I. Nothing is kept between tiles but
  * float64 sums; memory is one tile. Uses softplus(-z) = softplus(z) - z, so the labels only

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* loss_tiles.c — the element-wise inner loops of the tiled losses, portable C with libm, and the
  * choice between them and the AVX2/FMA set (loss_tiles_avx2.c). The formulas are the stable
- * forms of spec §0.3: softplus(v) = max(v, 0) + log1p(exp(-|v|)), sigmoid from the same
+ * forms of docs/LOSSES.md §Conventions: softplus(v) = max(v, 0) + log1p(exp(-|v|)), sigmoid from the same
  * exp(-|v|), exponentials always of a max-shifted argument. */
 #include "mmi_loss_kernels.h"
 

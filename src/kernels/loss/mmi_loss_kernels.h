@@ -4,7 +4,7 @@
  * allocation, no error text: the operator validates shapes and values and hands over workspace
  * sized by the *_ws_size functions below (64-byte aligned). Every sum that spans a batch is
  * accumulated in float64; every log-sum-exp is max-shifted. The math is in
- * ../shared/spec/losses_attention.md Part A and docs/LOSSES.md.
+ * docs/LOSSES.md.
  */
 #ifndef MMI_LOSS_KERNELS_H
 #define MMI_LOSS_KERNELS_H

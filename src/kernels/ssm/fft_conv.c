@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* fft_conv.c — the causal convolution and cross-correlation of real sequences by real FFT
  * (fft.c), as FFTConv and the minimal S4D compute y = irfft(rfft(u, n) rfft(K, n), n)[:L]
- * (spec ssm.md §2.3). With n >= 2L the circular convolution equals the linear one on [0, L).
+ * (docs/SSM.md §mm_ssm_conv). With n >= 2L the circular convolution equals the linear one on [0, L).
  * All in float64. */
 #include "mmi_ssm_kernels.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* lru_scan.c — the Linear Recurrent Unit's complex diagonal recurrence on one batch row
- * (minimal-LRU, spec ssm.md §7.1): h_t = lambda h_{t-1} + B_norm u_t, y_t = Re(C h_t) + D u_t,
+ * (minimal-LRU, docs/SSM.md §MM_SSM_LRU): h_t = lambda h_{t-1} + B_norm u_t, y_t = Re(C h_t) + D u_t,
  * and its reverse-time adjoint with PyTorch's complex-gradient convention (G = dL/dRe +
  * i dL/dIm): G_h_t = conj(lambda) G_h_{t+1} + C^H dy_t. Gradient sums over time are float64. */
 #include "mmi_ssm_kernels.h"

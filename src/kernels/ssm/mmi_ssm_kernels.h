@@ -122,7 +122,7 @@ typedef struct mmi_ssd_grad {
 
 /* Delta after softplus/bias and the clamp; *pass = 1 where the clamp is inactive. */
 float mmi_ssd_dt(const mmi_ssd_head *r, float raw, int *pass);
-/* Chunked SSD forward (intra-chunk quadratic form + inter-chunk state passing, spec §5). */
+/* Chunked SSD forward (intra-chunk quadratic form + inter-chunk state passing, docs/SSM.md §MM_SSM_SSD). */
 void mmi_ssm_ssd_fwd(const mmi_ssd_head *r);
 /* Backward: reverse sequential adjoint per chunk, recomputing states from r->ckpt. */
 void mmi_ssm_ssd_bwd(const mmi_ssd_head *r, const mmi_ssd_grad *g);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* s4_kernel.c — the S4 (DPLR) convolution kernel of one channel and its gradients (spec ssm.md
- * §2.1, state-spaces/s4 SSMKernelDPLR with bilinear discretisation, rank 1). With f = 1 + w
+/* s4_kernel.c — the S4 (DPLR) convolution kernel of one channel and its gradients (docs/SSM.md
+ * §MM_SSM_S4, state-spaces/s4 SSMKernelDPLR with bilinear discretisation, rank 1). With f = 1 + w
  * and q = 2 (1 - w), the reference's r_ab = sum v dt / (z - dt lambda) (z = q / f) times its
  * 2/f factor is 2 s_ab with s_ab = sum_n [v_n dt / d_n + conj(v_n) dt / d'_n], d_n = q -
  * dt lambda_n f, d'_n = q - dt conj(lambda_n) f (the conjugate halves), so

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* s4d_kernel.c — the S4D convolution kernel of one channel (s4 SSMKernelDiag / s4d.py with ZOH,
- * spec ssm.md §3) by a Vandermonde product, its gradients (§3.4, PyTorch's complex
+ * docs/SSM.md §MM_SSM_S4D) by a Vandermonde product, its gradients (PyTorch's complex
  * convention), and the per-mode ZOH used for streaming. Everything is float64 inside: the sums
  * over l span the sequence. */
 #include "mmi_cplx.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* selective_scan.c — the Mamba-1 selective scan on one (batch, channel) row, portable C path
- * and dispatch (spec ssm.md §4.1, §4.4). The forward is selective_scan_ref's recurrence with
+ * and dispatch (docs/SSM.md §MM_SSM_SELECTIVE). The forward is selective_scan_ref's recurrence with
  * float32 state; the backward is the reverse-time adjoint scan, recomputing each chunk's
  * states from the checkpoint the forward stored at the chunk start, so memory stays
  * O(L/chunk * N) per row instead of O(L N). Element-wise work on the time axis (softplus,

@@ -2,8 +2,8 @@
 /* ssd_chunked.c — Mamba-2 SSD (scalar A per head) on one (batch, head): the chunked forward of
  * ssd_minimal (intra-chunk C B^T masked by exp of decay sums, chunk states, inter-chunk state
  * passing with an initial state) and its backward, a reverse sequential adjoint that
- * recomputes each chunk's states from the chunk's input state saved by the forward (spec
- * ssm.md §5). Decay sums are cumulated in float64, so exp(c_l - c_s) does not lose the
+ * recomputes each chunk's states from the chunk's input state saved by the forward (docs/SSM.md
+ * §MM_SSM_SSD). Decay sums are cumulated in float64, so exp(c_l - c_s) does not lose the
  * small-difference digits the reference's segsum protects. */
 #include "mmi_ssm_kernels.h"
 
