@@ -443,7 +443,7 @@ docs-check:
 	@echo "docs-check: docs/API.md and the man pages are current, every reference resolves"
 
 snippets-check: $(STATIC)
-	python3 tools/doc_snippets.py --cc "$(CC)" --lib $(STATIC)
+	python3 tools/doc_snippets.py --cc "$(CC)" --lib $(STATIC) --libs "$(LIB_LIBS)"
 
 install: install-man
 uninstall: uninstall-man

@@ -10,7 +10,10 @@ with ```c fragment is compiled only (-c, same flags): it must be a complete tran
 but need not have a main. docs/API.md is skipped: its blocks are the header's declarations,
 generated and checked by `make docs-check`.
 
-Usage: tools/doc_snippets.py [--cc CC] [--lib lib/libmm.a] [--list] [FILE.md ...]
+Usage: tools/doc_snippets.py [--cc CC] [--lib lib/libmm.a] [--libs "-lm -pthread"] [--list]
+                             [FILE.md ...]
+(--libs: what the static library needs at link time, the Makefile's LIB_LIBS: it includes
+-lopenblas in a WITH_OPENBLAS=1 build.)
 Standard library only; `make snippets-check` runs it (and `make check` runs that).
 """
 import glob
@@ -56,6 +59,7 @@ def main():
     args = sys.argv[1:]
     cc = shlex.split(os.environ.get("CC", "cc"))
     lib = "lib/libmm.a"
+    libs = ["-lm", "-pthread"]
     listing = False
     files = []
     while args:
@@ -64,6 +68,8 @@ def main():
             cc = shlex.split(args.pop(0))
         elif a == "--lib":
             lib = args.pop(0)
+        elif a == "--libs":
+            libs = shlex.split(args.pop(0))
         elif a == "--list":
             listing = True
         else:
@@ -93,7 +99,7 @@ def main():
                     cmd = cc + FLAGS + ["-I" + include, "-c", src, "-o", src + ".o"]
                 else:
                     cmd = cc + FLAGS + ["-I" + include, src, "-o", os.path.join(work, "a.out"),
-                                        libpath, "-lm", "-pthread"]
+                                        libpath] + libs
                 rc, out = run(cmd)
                 if rc != 0:
                     failed += 1
