@@ -11,7 +11,8 @@ void mmi_rms_update(mmi_obs_rms *s, const float *x, int64_t n, double *work)
 {
     int64_t d = s->dim;
     double *bm = work, *bv = work + d, tot = s->count + (double)n;
-    MMI_ASSERT(n >= 0 && s->dim >= 1 && s->count > 0);
+    /* count 0 is legal (a loaded file may carry it: "no prior samples"); tot > 0 once n >= 1. */
+    MMI_ASSERT(n >= 0 && s->dim >= 1 && s->count >= 0);
     if (n < 1) return;
     for (int64_t j = 0; j < d; j++) bm[j] = 0, bv[j] = 0;
     for (int64_t i = 0; i < n; i++)
