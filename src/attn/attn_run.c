@@ -101,7 +101,10 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask)
     mm_attn *h = c->h;
     const int64_t S = h->max_seq, d = h->d, dv = h->dv, head = i % h->heads;
     float *q = h->sq + i * S * d, *k = h->sk + i * S * d, *v = h->sv + i * S * dv;
-    float *o = h->so + i * S * dv, *ws = thread_ws(h, i);
+    /* GATED and RWKV6 backwards do not read the output: it goes straight to the caller (the
+     * kernel reads only the saved copies, so out may alias an input) */
+    const int direct = h->kind == MM_ATTN_GATED || h->kind == MM_ATTN_RWKV6;
+    float *o = direct ? c->out + i * c->n * dv : h->so + i * S * dv, *ws = thread_ws(h, i);
     (void)ntask;
     memcpy(q, c->q + i * c->n * d, sizeof(float) * (size_t)(c->n * d));
     memcpy(k, c->k + i * c->m * d, sizeof(float) * (size_t)(c->m * d));
@@ -120,7 +123,7 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask)
                           h->sfk ? h->sfk + i * S * h->nf : NULL, o, h->srow + i * S,
                           &h->sstab[i], ws);
     }
-    memcpy(c->out + i * c->n * dv, o, sizeof(float) * (size_t)(c->n * dv));
+    if (!direct) memcpy(c->out + i * c->n * dv, o, sizeof(float) * (size_t)(c->n * dv));
 }
 
 /* Log-gates and log-decays must be finite and <= 0. */
