@@ -6,6 +6,7 @@
  * before backward), runs the kind's kernel with its thread's workspace, and copies out. */
 #include "mmi_attn.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -126,10 +127,19 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask)
     if (!direct) memcpy(c->out + i * c->n * dv, o, sizeof(float) * (size_t)(c->n * dv));
 }
 
-/* Log-gates and log-decays must be finite and <= 0. */
+/* Log-gates and log-decays must be finite and <= 0. A first pass in blocks of 8 without
+ * branches (vectorised: it reads as many values as the forward) finds whether any is bad; only
+ * then is the first bad one looked for, to name it. */
 static int check_log_gates(mm_attn *h, const char *fn, const char *name, const mm_tensor *g)
 {
-    for (int64_t i = 0; i < g->numel; i++)
+    const float *restrict x = g->data;
+    int64_t i = 0;
+    int bad = 0;
+    for (; i + 8 <= g->numel; i += 8)
+        for (int j = 0; j < 8; j++) bad |= !(x[i + j] <= 0.0f && x[i + j] >= -FLT_MAX);
+    for (; i < g->numel; i++) bad |= !(x[i] <= 0.0f && x[i] >= -FLT_MAX);
+    if (!bad) return MM_OK;
+    for (i = 0; i < g->numel; i++)
         if (!(g->data[i] <= 0.0f) || isinf(g->data[i]))
             return mmi_fail(&h->err, MM_E_NUMERIC, "%s: %s[%lld] = %g; log-%s must be finite "
                             "and <= 0", fn, name, (long long)i, (double)g->data[i],

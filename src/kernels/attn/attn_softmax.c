@@ -7,12 +7,14 @@
  * block so every inner loop is a register-blocked primitive from attn_simd.c; the backward
  * keeps 16-row tiles of P and dS so each key row's dK, dV is stored once per tile. */
 #include "mmi_attn_kernels.h"
+#include "../gemm/mmi_gemm.h"
 
 #include <math.h>
 #include <string.h>
 
 #define BR 16 /* query rows per block: the transposed key block is reused this often */
 #define BC 64 /* keys per block: kt is d x 64 floats, 16 KB at d = 64 (L1) */
+#define BRF 64 /* forward query rows per block: S and P V run as 64-row GEMM tiles */
 
 int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j)
 {
@@ -59,33 +61,52 @@ static void transpose_block(const float *src, int64_t w, int64_t j0, int64_t bc,
 
 size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv)
 {
-    /* forward: m, l as doubles first (8-byte aligned), kt, s, p, acc; backward: kt, vt, s,
-     * dp, then three BR x BC tiles (dS, P^T, dS^T); the larger of the two */
-    const int64_t fwd = 4 * BR + d * BC + 2 * BC + BR * dv;
+    /* forward: m, l as doubles first (8-byte aligned), kt, the BRF x BC logit tile, acc;
+     * backward: kt, vt, s, dp, then three BR x BC tiles (dS, P^T, dS^T); the larger of the two */
+    const int64_t fwd = 4 * BRF + d * BC + BRF * BC + BRF * dv;
     const int64_t bwd = 4 * BR + (d + dv) * BC + 2 * BC + 3 * BR * BC;
     return (size_t)((fwd > bwd ? fwd : bwd) + 16);
 }
 
-/* One row's online-softmax update against the key block [j0, j0 + bc). */
-static void fwd_row(const mmi_attn_dims *s, int64_t i, int64_t j0, int64_t bc, const float *q,
-                    const float *kt, const float *v, float *sr, float *p, double *mi, double *li,
-                    float *acc)
+/* C = alpha A B + beta C (all row-major, no transposes) through the GEMM micro-kernel when the
+ * shape takes its unpacked path (no workspace); 0 when it would need packing. */
+static int tile_nn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
-    float mx = -INFINITY, mnew, alpha;
-    mmi_attn_rowmat(bc, s->d, q + i * s->d, kt, BC, s->scale, sr);
-    mask_row(s, i, j0, bc, sr);
-    for (int64_t j = 0; j < bc; j++) mx = sr[j] > mx ? sr[j] : mx;
-    if (mx == -INFINITY) return; /* nothing visible in this block */
-    mnew = (float)*mi > mx ? (float)*mi : mx;
-    alpha = *mi == -INFINITY ? 0.0f : expf((float)*mi - mnew);
-    {
-        const float sum = mmi_attn_exp_sub(bc, sr, mnew, p);
-        *li = *li * alpha + sum;
+    if (mmi_gemm_needs_ws(0, 0, m, n, k, alpha, lda, ldb, ldc)) return 0;
+    mmi_gemm(0, 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
+    return 1;
+}
+
+/* Online-softmax update of rows [i0, i0 + br) against the key block [j0, j0 + bc):
+ * S = scale Q K^T as one tile product, then per row the mask, the new running max, P = e^{S - m}
+ * in place, the rescaled accumulator and sum; then acc += P V as one tile product. */
+static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0, int64_t bc,
+                      const float *q, const float *kt, const float *v, float *sp, double *m,
+                      double *l, float *acc)
+{
+    const int64_t d = s->d, dv = s->dv;
+    if (!tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, sp, BC))
+        for (int64_t r = 0; r < br; r++)
+            mmi_attn_rowmat(bc, d, q + (i0 + r) * d, kt, BC, s->scale, sp + r * BC);
+    for (int64_t r = 0; r < br; r++) {
+        float *sr = sp + r * BC, *ar = acc + r * dv, mx = -INFINITY, mnew, alpha;
+        mask_row(s, i0 + r, j0, bc, sr);
+        for (int64_t j = 0; j < bc; j++) mx = sr[j] > mx ? sr[j] : mx;
+        if (mx == -INFINITY) { /* nothing visible in this block: P row 0 */
+            memset(sr, 0, sizeof(float) * (size_t)bc);
+            continue;
+        }
+        mnew = (float)m[r] > mx ? (float)m[r] : mx;
+        alpha = m[r] == -INFINITY ? 0.0f : expf((float)m[r] - mnew);
+        l[r] = l[r] * alpha + mmi_attn_exp_sub(bc, sr, mnew, sr);
+        if (alpha != 1.0f)
+            for (int64_t c = 0; c < dv; c++) ar[c] *= alpha;
+        m[r] = mnew;
     }
-    if (alpha != 1.0f)
-        for (int64_t c = 0; c < s->dv; c++) acc[c] *= alpha;
-    mmi_attn_matrow_acc(bc, s->dv, p, v + j0 * s->dv, s->dv, acc);
-    *mi = mnew;
+    if (!tile_nn(br, dv, bc, 1.0f, sp, BC, v + j0 * dv, dv, 1.0f, acc, dv))
+        for (int64_t r = 0; r < br; r++)
+            mmi_attn_matrow_acc(bc, dv, sp + r * BC, v + j0 * dv, dv, acc + r * dv);
 }
 
 void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k,
@@ -93,10 +114,12 @@ void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k
 {
     MMI_ASSERT(s && s->n >= 0 && s->m >= 0 && s->d > 0 && s->dv > 0);
     MMI_ASSERT(q && k && v && o && lse && ws);
-    double *m = (double *)ws, *l = m + BR;
-    float *kt = ws + 4 * BR, *sr = kt + s->d * BC, *p = sr + BC, *acc = p + BC;
-    for (int64_t i0 = 0; i0 < s->n; i0 += BR) {
-        const int64_t br = s->n - i0 < BR ? s->n - i0 : BR;
+    /* query blocks of BRF rows; a local band keeps BR rows (a taller block sees more keys) */
+    const int64_t bq = s->window > 0 ? BR : BRF;
+    double *m = (double *)ws, *l = m + BRF;
+    float *kt = ws + 4 * BRF, *sp = kt + s->d * BC, *acc = sp + BRF * BC;
+    for (int64_t i0 = 0; i0 < s->n; i0 += bq) {
+        const int64_t br = s->n - i0 < bq ? s->n - i0 : bq;
         int64_t lo, hi;
         for (int64_t r = 0; r < br; r++) m[r] = -INFINITY, l[r] = 0.0;
         memset(acc, 0, sizeof(float) * (size_t)(br * s->dv));
@@ -104,8 +127,7 @@ void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k
         for (int64_t j0 = lo; j0 < hi; j0 += BC) {
             const int64_t bc = hi - j0 < BC ? hi - j0 : BC;
             transpose_block(k, s->d, j0, bc, kt);
-            for (int64_t r = 0; r < br; r++)
-                fwd_row(s, i0 + r, j0, bc, q, kt, v, sr, p, &m[r], &l[r], acc + r * s->dv);
+            fwd_block(s, i0, br, j0, bc, q, kt, v, sp, m, l, acc);
         }
         for (int64_t r = 0; r < br; r++) {
             float *orow = o + (i0 + r) * s->dv;
