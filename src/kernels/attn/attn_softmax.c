@@ -169,6 +169,10 @@ static void bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0,
                      float *pt, float *dst)
 {
     const int64_t d = s->d, w = s->dv;
+    /* the logits of the whole tile as one product, into ds (each row becomes dS in place) */
+    if (!tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, ds, BC))
+        for (int64_t r = 0; r < br; r++)
+            mmi_attn_rowmat(bc, d, q + (i0 + r) * d, kt, BC, s->scale, ds + r * BC);
     for (int64_t r = 0; r < br; r++) {
         const int64_t i = i0 + r;
         float *dsr = ds + r * BC;
@@ -177,7 +181,7 @@ static void bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0,
             for (int64_t j = 0; j < bc; j++) pt[j * BR + r] = dst[j * BR + r] = 0.0f;
             continue;
         }
-        mmi_attn_rowmat(bc, d, q + i * d, kt, BC, s->scale, sr);
+        memcpy(sr, dsr, sizeof(float) * (size_t)bc);
         mask_row(s, i, j0, bc, sr);
         (void)mmi_attn_exp_sub(bc, sr, lse[i], sr); /* sr now holds P */
         mmi_attn_rowmat_sub(bc, w, dout + i * w, vt, BC, o + i * w, 1.0f, dp);
@@ -213,14 +217,17 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
         for (int64_t i0 = lo; i0 < hi; i0 += BR) {
             const int64_t br = hi - i0 < BR ? hi - i0 : BR;
             bwd_tile(s, i0, br, j0, bc, q, kt, vt, lse, dout, o, sr, dp, ds, pt, dst);
-            /* dQ_r += dS_r K_J; dV_j += P_j^T dO_I and dK_j += dS_j^T Q_I: each key row of
-             * the block is accumulated in registers over the br query rows, stored once */
-            for (int64_t r = 0; r < br; r++)
-                mmi_attn_matrow_acc(bc, d, ds + r * BC, k + j0 * d, d, dq + (i0 + r) * d);
-            for (int64_t j = 0; j < bc; j++) {
-                mmi_attn_matrow_acc(br, w, pt + j * BR, dout + i0 * w, w, dvb + j * w);
-                mmi_attn_matrow_acc(br, d, dst + j * BR, q + i0 * d, d, dkb + j * d);
-            }
+            /* dQ_I += dS K_J, dV_J += P^T dO_I, dK_J += dS^T Q_I as tile products (P^T and
+             * dS^T are stored transposed, so all three are untransposed GEMMs) */
+            if (!tile_nn(br, d, bc, 1.0f, ds, BC, k + j0 * d, d, 1.0f, dq + i0 * d, d))
+                for (int64_t r = 0; r < br; r++)
+                    mmi_attn_matrow_acc(bc, d, ds + r * BC, k + j0 * d, d, dq + (i0 + r) * d);
+            if (!tile_nn(bc, w, br, 1.0f, pt, BR, dout + i0 * w, w, 1.0f, dvb, w))
+                for (int64_t j = 0; j < bc; j++)
+                    mmi_attn_matrow_acc(br, w, pt + j * BR, dout + i0 * w, w, dvb + j * w);
+            if (!tile_nn(bc, d, br, 1.0f, dst, BR, q + i0 * d, d, 1.0f, dkb, d))
+                for (int64_t j = 0; j < bc; j++)
+                    mmi_attn_matrow_acc(br, d, dst + j * BR, q + i0 * d, d, dkb + j * d);
         }
     }
 }
