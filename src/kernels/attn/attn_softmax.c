@@ -3,9 +3,10 @@
  * strided), as flash-attention computes it: the forward streams key blocks through an online
  * softmax (running max m, running sum l, rescaled accumulator) and saves only the per-row
  * log-sum-exp; the backward recomputes each probability tile from it. Memory is O(n + block)
- * beyond the inputs, never n x m. Rows are processed one at a time against a transposed key
- * block so every inner loop is a register-blocked primitive from attn_simd.c; the backward
- * keeps 16-row tiles of P and dS so each key row's dK, dV is stored once per tile. */
+ * beyond the inputs, never n x m. Flash-attention-2's loop order: 64-row query blocks against
+ * 64-key blocks, the logit tile and P V as products on the GEMM micro-kernel's unpacked path
+ * (no workspace), the online softmax per row in between; the backward keeps 16-row tiles of
+ * P and dS and runs its four products as tiles too, except dP - D (an exact row primitive). */
 #include "mmi_attn_kernels.h"
 #include "../gemm/mmi_gemm.h"
 
