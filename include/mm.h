@@ -1257,6 +1257,11 @@ MM_API MM_NODISCARD int mm_model_decode_step(mm_model *m, const mm_tensor *x, mm
  *                     parallel: no decay (plain causal linear attention), RetNet's fixed
  *                     per-head decay, or data-dependent log-gates (GLA) via
  *                     mm_attn_forward_gated.
+ *   MM_ATTN_RWKV6     RWKV-6 time mixing (ggml's rwkv_wkv6, fla's chunk_rwkv6):
+ *                     o_t = scale r_t^T (S_{t-1} + diag(u) k_t v_t^T),
+ *                     S_t = diag(exp w_t) S_{t-1} + k_t v_t^T, q plays r; data-dependent
+ *                     per-key log-decays w and the per-head bonus u come from the call
+ *                     (mm_attn_forward_rwkv6); causal, chunkwise parallel as GATED. Since: 0.2
  * Causal masks with N != M are bottom-right aligned (flash-attention): query i sits at key
  * position i + M - N and sees keys j <= i + M - N; a query that sees no key outputs 0.
  * Lifecycle: mm_attn_opts_init(&o, kind) -> set sizes -> mm_attn_create -> forward / backward
@@ -1273,7 +1278,8 @@ enum {
     MM_ATTN_PERFORMER = 3,
     MM_ATTN_RELU2 = 4,
     MM_ATTN_SPARSE = 5,
-    MM_ATTN_GATED = 6
+    MM_ATTN_GATED = 6,
+    MM_ATTN_RWKV6 = 7 /* Since: 0.2 */
 };
 
 /* Feature maps of MM_ATTN_LINEAR. */
@@ -1293,8 +1299,9 @@ enum { MM_GATE_NONE = 0, MM_GATE_RETNET = 1 };
 
 /* Run-time parameters (mm_attn_set_f64 / mm_attn_get_f64; bounds through mm_param_bounds). */
 enum {
-    MM_ATTN_SCALE = 100,       /* logit scale (SOFTMAX, SPARSE) or query scale (GATED)
-                                  [1/sqrt(d)], [1e-30, 1e6]; RELU2 ignores it (1/C scaling) */
+    MM_ATTN_SCALE = 100,       /* logit scale (SOFTMAX, SPARSE) or query scale (GATED,
+                                  RWKV6) [1/sqrt(d); RWKV6 1], [1e-30, 1e6]; RELU2 ignores it
+                                  (1/C scaling) */
     MM_ATTN_EPS = 101,         /* denominator eps of LINEAR [1e-6] and PERFORMER [0], [0, 1] */
     MM_ATTN_FEATURE_EPS = 102, /* PERFORMER feature eps [1e-4], [0, 1] */
     /* read-only statistics */
@@ -1309,14 +1316,14 @@ typedef struct mm_attn_opts {
     const mm_allocator *alloc; /* copied; NULL = aligned malloc/free */
     int32_t kind;              /* MM_ATTN_* (set by mm_attn_opts_init) */
     int32_t feature_map;       /* LINEAR: MM_FMAP_* [MM_FMAP_ELU1] */
-    int32_t causal;            /* 0 or 1 [0; SPARSE and GATED 1, and must stay 1] */
+    int32_t causal;            /* 0 or 1 [0; SPARSE, GATED, RWKV6 1, and must stay 1] */
     int32_t normalize;         /* LINEAR: 1 divides by phi(q) . z + eps, 0 does not [1] */
     int64_t d_head;            /* d, width of q and k [64] */
     int64_t dv;                /* width of v and out [0 = d_head] */
     int64_t n_heads;           /* H [1] */
     int64_t max_batch;         /* largest B [1] */
     int64_t max_seq;           /* largest N and M [1024] */
-    int64_t chunk;             /* RELU2 chunk C [256], >= 1; GATED chunk [64], 1..1024 */
+    int64_t chunk;             /* RELU2 chunk C [256], >= 1; GATED, RWKV6 chunk [64], 1..1024 */
     int32_t sparse_pattern;    /* SPARSE: MM_SPARSE_* [MM_SPARSE_LOCAL] */
     int32_t gate;              /* GATED: MM_GATE_* [MM_GATE_NONE] */
     int64_t window;            /* SPARSE LOCAL band [128] */
@@ -1354,7 +1361,8 @@ MM_API MM_NODISCARD int mm_attn_create(mm_attn **out, const mm_attn_opts *opts);
  *   overwritten); B <= max_batch, N, M <= max_seq. RELU2 with C < N or causal, and GATED,
  *   need N == M. GATED uses the handle's gate (none or RetNet decay).
  * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_SHAPE (the text names the shapes),
- * MM_E_RANGE (beyond the reservation). Allocates: nothing. Since: 0.1 */
+ * MM_E_RANGE (beyond the reservation), MM_E_STATE (an RWKV6 handle: mm_attn_forward_rwkv6).
+ * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_attn_forward(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
                                         const mm_tensor *v, mm_tensor *out);
 
@@ -1365,6 +1373,34 @@ MM_API MM_NODISCARD int mm_attn_forward(mm_attn *h, const mm_tensor *q, const mm
 MM_API MM_NODISCARD int mm_attn_forward_gated(mm_attn *h, const mm_tensor *q,
                                               const mm_tensor *k, const mm_tensor *v,
                                               const mm_tensor *g, mm_tensor *out);
+
+/* RWKV6 forward: q is the receptance r [B, H, N, d], k [B, H, N, d], v [B, H, N, dv],
+ * w [B, H, N, d] the log-decays (the decay applied after step t is exp(w_t), so ggml's
+ * time_decay is exp(w); RWKV-6 models compute w = -exp(raw)), u [H, d] the bonus (RWKV's
+ * time_faaaa), out [B, H, N, dv]. The inputs, w and u are copied for mm_attn_backward and
+ * mm_attn_backward_rwkv6 (the gradient of w comes back through dg).
+ * Returns as mm_attn_forward, plus MM_E_STATE (not an RWKV6 handle), MM_E_NUMERIC (a w > 0,
+ * NaN or Inf; a non-finite u). Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_attn_forward_rwkv6(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
+                                              const mm_tensor *v, const mm_tensor *w,
+                                              const mm_tensor *u, mm_tensor *out);
+
+/* Backward of the last mm_attn_forward_rwkv6: mm_attn_backward's gradients (dq = dr, dk, dv,
+ * dw shaped as w; any may be NULL) plus du [H, d] (summed over the batch; NULL allowed).
+ * Returns as mm_attn_backward, plus MM_E_STATE when the last forward was not RWKV6's.
+ * Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_attn_backward_rwkv6(mm_attn *h, const mm_tensor *dout, mm_tensor *dq,
+                                               mm_tensor *dk, mm_tensor *dv, mm_tensor *dw,
+                                               mm_tensor *du);
+
+/* RWKV6 streaming: one token per batch-head, returning what mm_attn_forward_rwkv6 returns at
+ * that position: q (r), k [B, H, d] (or [B, H, 1, d]), v [B, H, dv], w [B, H, d] (or
+ * as q), u [H, d], out [B, H, dv] (same rank as q). Cost O(d dv) per token. Returns as
+ * mm_attn_step, plus MM_E_STATE (not an RWKV6 handle), MM_E_NUMERIC (bad w or u).
+ * Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_attn_step_rwkv6(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
+                                           const mm_tensor *v, const mm_tensor *w,
+                                           const mm_tensor *u, mm_tensor *out);
 
 /* Backward of the last successful forward: given dout [B, H, N, dv], writes dq, dk, dv
  * (shaped as q, k, v; any may be NULL when not needed) and, after mm_attn_forward_gated, dg
@@ -1382,8 +1418,9 @@ MM_API MM_NODISCARD int mm_attn_backward(mm_attn *h, const mm_tensor *dout, mm_t
  *   the other kinds. B <= max_batch and must stay the same until mm_attn_reset.
  * Cost per token: O(d dv) for LINEAR and GATED, O(n_features dv) for PERFORMER, O(C (d + dv))
  * for RELU2 (its current chunk), O(position) for SOFTMAX, O(window) for SPARSE LOCAL.
- * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (handle not causal), MM_E_SHAPE, MM_E_RANGE
- * (SOFTMAX / SPARSE beyond max_seq tokens). Allocates: nothing. Since: 0.1 */
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (handle not causal; RWKV6: mm_attn_step_rwkv6),
+ * MM_E_SHAPE, MM_E_RANGE (SOFTMAX / SPARSE beyond max_seq tokens).
+ * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_attn_step(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
                                      const mm_tensor *v, const mm_tensor *g, mm_tensor *out);
 
@@ -1422,9 +1459,10 @@ MM_API void mm_attn_free(mm_attn *h);
 /* Appends a pre-norm multi-head attention block, width D = the previous layer's output:
  *   y = x + Attn(q, k, v) W_out^T + b_out,   [q | k | v] = LN(x) W_in^T + b_in
  * with a non-affine LayerNorm (eps 1e-5; an affine one would fold into W_in, b_in) and the
- * attention of opts (any kind: kind, feature_map, causal, d_head, dv, n_heads, chunk,
- * sparse_pattern, window, stride, gate, n_features, seed; alloc, max_batch, max_seq,
- * n_threads and err_buf are ignored: the model's own apply). Inputs are [B, T, D] (a 2-D
+ * attention of opts (any kind but MM_ATTN_RWKV6, whose w and u are call inputs; kind,
+ * feature_map, causal, d_head, dv, n_heads, chunk, sparse_pattern, window, stride, gate,
+ * n_features, seed; alloc, max_batch, max_seq, n_threads and err_buf are ignored: the
+ * model's own apply). Inputs are [B, T, D] (a 2-D
  * input is T = 1). Tensors, in torch.nn.MultiheadAttention's layout: "<i>.in_proj_weight"
  * [H (2 d_head + dv), D] (q rows, then k, then v), "<i>.in_proj_bias", "<i>.out_proj.weight"
  * [D, H dv], "<i>.out_proj.bias"; init xavier-uniform in_proj, zero biases, U(+-1/sqrt(H dv))
