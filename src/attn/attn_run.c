@@ -89,18 +89,18 @@ static int check_inputs(mm_attn *h, const char *fn, const mm_tensor *q, const mm
 }
 
 /* ---- per batch-head forward ----------------------------------------------------------------- */
-static float *thread_ws(const mm_attn *h, int64_t task)
+static float *thread_ws(const mm_attn *h, int32_t slot)
 {
-    return h->ws + (size_t)(task % mmi_pool_size(h->pool)) * h->ws_floats;
+    return h->ws + (size_t)slot * h->ws_floats;
 }
 
-static void fwd_task(void *vctx, int64_t i, int64_t ntask)
+static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
 {
     run_ctx *c = (run_ctx *)vctx;
     mm_attn *h = c->h;
     const int64_t S = h->max_seq, d = h->d, dv = h->dv, head = i % h->heads;
     float *q = h->sq + i * S * d, *k = h->sk + i * S * d, *v = h->sv + i * S * dv;
-    float *o = h->so + i * S * dv, *ws = thread_ws(h, i);
+    float *o = h->so + i * S * dv, *ws = thread_ws(h, slot);
     (void)ntask;
     memcpy(q, c->q + i * c->n * d, sizeof(float) * (size_t)(c->n * d));
     memcpy(k, c->k + i * c->m * d, sizeof(float) * (size_t)(c->m * d));
@@ -152,7 +152,7 @@ static int run_forward(mm_attn *h, const char *fn, const mm_tensor *q, const mm_
     c.h = h, c.n = n, c.m = m;
     c.q = q->data, c.k = k->data, c.v = v->data, c.g = g ? g->data : NULL, c.out = out->data;
     h->fwd_gmode = gmode;
-    mmi_pool_run(h->pool, fwd_task, &c, b * h->heads);
+    mmi_pool_run_slots(h->pool, fwd_task, &c, b * h->heads);
     h->fwd_valid = 1;
     h->fwd_b = b, h->fwd_n = n, h->fwd_m = m;
     mmi_err_clear(&h->err);
@@ -181,7 +181,7 @@ MM_API int mm_attn_forward_gated(mm_attn *h, const mm_tensor *q, const mm_tensor
 }
 
 /* ---- per batch-head backward ---------------------------------------------------------------- */
-static void bwd_task(void *vctx, int64_t i, int64_t ntask)
+static void bwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
 {
     run_ctx *c = (run_ctx *)vctx;
     mm_attn *h = c->h;
@@ -190,7 +190,7 @@ static void bwd_task(void *vctx, int64_t i, int64_t ntask)
     const int gm = h->fwd_gmode;
     const int64_t gl = gm == MMI_GMODE_VECTOR ? c->n * d : c->n;
     const float *g = gm == MMI_GMODE_CONST ? h->retnet_lg + i % h->heads : h->sg ? h->sg + i * S * d : NULL;
-    float *ws = thread_ws(h, i), *scr = ws + h->ws_kern;
+    float *ws = thread_ws(h, slot), *scr = ws + h->ws_kern;
     /* outputs the caller did not ask for go to scratch (the kernels write all three) */
     float *gq = c->dq ? c->dq + i * c->n * d : scr, *gk = c->dk ? c->dk + i * c->m * d : scr + S * f;
     float *gv = c->dv ? c->dv + i * c->m * dv : scr + 2 * S * f;
@@ -232,7 +232,7 @@ MM_API int mm_attn_backward(mm_attn *h, const mm_tensor *dout, mm_tensor *dq, mm
     c.dout = dout->data;
     c.dq = dq ? dq->data : NULL, c.dk = dk ? dk->data : NULL, c.dv = dv ? dv->data : NULL;
     c.dg = dg ? dg->data : NULL;
-    mmi_pool_run(h->pool, bwd_task, &c, h->fwd_b * h->heads);
+    mmi_pool_run_slots(h->pool, bwd_task, &c, h->fwd_b * h->heads);
     mmi_err_clear(&h->err);
     return MM_OK;
 }
