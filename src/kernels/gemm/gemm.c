@@ -399,3 +399,9 @@ int mmi_gemm_needs_ws(int ta, int tb, int64_t m, int64_t n, int64_t k, float alp
 #endif
     return choose_path(ta, tb, m, n, k) == PATH_PACKED;
 }
+
+int mmi_gemm_native_needs_ws(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha)
+{
+    if (m == 0 || n == 0 || k == 0 || alpha == 0.0f) return 0;
+    return choose_path(ta, tb, m, n, k) == PATH_PACKED;
+}
