@@ -27,7 +27,14 @@
 /* NR panels of B per packing chunk when the threads pack a shared B block together. */
 #define PACK_PANELS 4
 
-enum { PATH_PACKED, PATH_DIRECT, PATH_DOT };
+enum { PATH_PACKED, PATH_DIRECT, PATH_DOT, PATH_SMALL_NT };
+
+/* NT with a few rows and a short k (an MLP's first layer at batch 1: y = x W^T with W n x k,
+ * k the observation size): dot products of length k are mostly horizontal sums (a 1x256x3
+ * product took 0.5 us), so op(B) = W^T, at most SMALL_NT_FLOATS floats, is copied into a stack
+ * buffer as k x n and the direct NN tile runs over it. */
+#define SMALL_NT_K 16
+#define SMALL_NT_FLOATS 2048
 
 typedef struct gemm_job {
     const mmi_gemm_ukr *ukr;
@@ -62,8 +69,9 @@ size_t mmi_gemm_ws_size(int32_t n_threads)
  *       or B small enough to stay in L2 (k*n <= 2^16 with m <= 128, 2^18 with m <= 64).
  *   TN: A is read with stride lda in the direct kernel, so only k tiny, m or n <= 32, or a
  *       small problem.
- *   NT: dot products when m <= 8, or when m or n <= 64 and k >= 128 (the horizontal sums of a
- *       dot tile need a long k to amortise).
+ *   NT: m <= 8 with k <= 16 and a small B: B transposed on the stack, then direct (see
+ *       SMALL_NT_K); dot products when m <= 8, or when m or n <= 64 and k >= 128 (the
+ *       horizontal sums of a dot tile need a long k to amortise).
  *   TT: always packed.
  * Sizes are compared through quotients so that no product can overflow.
  */
@@ -78,6 +86,7 @@ static int choose_path(int ta, int tb, int64_t m, int64_t n, int64_t k)
         int small = m <= 64 && n <= 64 && k <= ((int64_t)1 << 18) / (m * n);
         if (tiny_k || m <= 32 || n <= 32 || small) return PATH_DIRECT;
     } else if (!ta) {
+        if (m <= 8 && k <= SMALL_NT_K && k <= SMALL_NT_FLOATS / n) return PATH_SMALL_NT;
         if (m <= 8 || ((m <= 64 || n <= 64) && k >= 128)) return PATH_DOT;
     }
     return PATH_PACKED;
@@ -143,6 +152,22 @@ static void run_direct(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, in
                            g->c + ic * g->ldc + j0, g->ldc);
         }
     }
+}
+
+/* PATH_SMALL_NT: op(B) copied as k x n, then the direct NN tile (one thread: the shape is far
+ * below PAR_MIN_FMAS). */
+static void run_small_nt(const gemm_job *g)
+{
+    _Alignas(64) float bt[SMALL_NT_FLOATS];
+    gemm_job d = *g;
+    const int64_t n = g->n, k = g->k, ldb = g->ldb;
+    const float *b = g->b;
+    for (int64_t p = 0; p < k; p++)
+        for (int64_t j = 0; j < n; j++) bt[p * n + j] = b[j * ldb + p];
+    d.tb = 0;
+    d.b = bt;
+    d.ldb = g->n;
+    run_direct(&d, 0, g->m, 0, g->n);
 }
 
 /* NT as dot products, blocked over k (DOT_KC) and m (DOT_MC): the DOT_NR rows of B in use stay
@@ -324,7 +349,9 @@ static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_
     tiles = g.split_n ? (n + nu - 1) / nu : (m + mu - 1) / mu;
     if (m * n < PAR_MIN_FMAS / k) nt = 1;
     if (nt > tiles) nt = tiles;
-    if (nt > 1) {
+    if (g.path == PATH_SMALL_NT) {
+        run_small_nt(&g);
+    } else if (nt > 1) {
         run_threaded(&g, pool, nt);
     } else if (g.path == PATH_PACKED) {
         run_packed(&g, 0, m, 0, n, (float *)ws);
