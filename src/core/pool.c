@@ -71,6 +71,14 @@ static int64_t mono_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+/* Every 64 spins: gives the core away if another thread waits for it (on a loaded machine that
+ * may be the very worker being waited for), and says whether SPIN_NS have passed since t0. */
+static int spin_expired(int64_t t0)
+{
+    sched_yield();
+    return mono_ns() - t0 > SPIN_NS;
+}
+
 /* Claims and runs tasks of the open job until none is left. The thread that finishes the last
  * task wakes a caller that gave up spinning. */
 static void run_tasks(struct mmi_pool *p, int32_t thread)
@@ -98,7 +106,7 @@ static int spin_for_job(struct mmi_pool *p, uint64_t seen)
             atomic_load_explicit(&p->stop, memory_order_acquire))
             return 1;
         cpu_relax();
-        if (i % 64 == 0 && mono_ns() - t0 > SPIN_NS) return 0;
+        if (i % 64 == 0 && spin_expired(t0)) return 0;
     }
 }
 
@@ -206,7 +214,7 @@ static void finish_job(struct mmi_pool *p)
     int64_t t0 = mono_ns(), n = p->n_tasks;
     for (uint32_t i = 1; atomic_load_explicit(&p->done, memory_order_acquire) < n; i++) {
         cpu_relax();
-        if (i % 64 == 0 && mono_ns() - t0 > SPIN_NS) break;
+        if (i % 64 == 0 && spin_expired(t0)) break;
     }
     if (atomic_load_explicit(&p->done, memory_order_acquire) < n) {
         pthread_mutex_lock(&p->mu);
