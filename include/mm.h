@@ -292,6 +292,50 @@ MM_API MM_NODISCARD int mm_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, in
                                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                                  void *workspace, size_t workspace_size);
 
+/* ---- threaded GEMM -------------------------------------------------------------------------- */
+/* A thread pool for mm_sgemm_mt: n_threads - 1 worker threads plus the calling thread, and the
+ * packing workspace for that many threads. Create it once (thread start-up costs tens of
+ * microseconds) and reuse it for every call. A pool is a mutable handle: one mm_sgemm_mt at a
+ * time uses it; different pools may run in parallel. Idle workers spin for at most 0.1 ms after
+ * a call, then sleep. */
+typedef struct mm_threads mm_threads;
+
+/* Creates a pool of n_threads threads (1..256; 1 starts no thread).
+ *   out: receives the pool (NULL on failure).
+ *   alloc: NULL for aligned malloc/free, else the allocator of the pool and its workspace.
+ * Returns MM_OK, MM_E_INVALID_ARG (out NULL, bad allocator), MM_E_RANGE (n_threads outside
+ * 1..256), MM_E_NOMEM (memory, or a thread that could not start).
+ * Allocates: the handle, mm_sgemm_mt_workspace_size(n_threads) bytes of workspace and
+ * n_threads - 1 threads. Since: 0.2 */
+MM_API MM_NODISCARD int mm_threads_create(mm_threads **out, int32_t n_threads,
+                                          const mm_allocator *alloc);
+
+/* Stops the threads and frees the pool; NULL is a no-op. Allocates: nothing. Since: 0.2 */
+MM_API void mm_threads_free(mm_threads *threads);
+
+/* Bytes of workspace mm_sgemm_mt needs for n_threads threads (a constant of the build per
+ * thread count), or 0 when n_threads is outside 1..256. Allocates: nothing. Since: 0.2 */
+MM_API size_t mm_sgemm_mt_workspace_size(int32_t n_threads);
+
+/* mm_sgemm spread over the threads of a pool: same arguments, layout rules and return codes,
+ * plus
+ *   threads: a pool from mm_threads_create, or NULL for one thread (the calling one).
+ *   workspace: NULL to use the pool's own workspace (with threads NULL: allocated with malloc
+ *   for the call when the shape needs packing, as mm_sgemm), or at least
+ *   mm_sgemm_mt_workspace_size(n) bytes aligned to 64 for a pool of n threads.
+ * Always runs libmm's own kernel (also in WITH_OPENBLAS=1 builds), and its results are
+ * bitwise identical for every thread count: the threads split C into tiles, never k, and
+ * every element is computed by the same operations whichever thread computes it. Small
+ * problems (under about a million multiply-adds) run on the calling thread alone.
+ * Returns as mm_sgemm; a too small or misaligned workspace is MM_E_INVALID_ARG.
+ * Allocates: nothing, except as described for threads NULL and workspace NULL.
+ * Thread-safety: one call at a time per pool. Since: 0.2 */
+MM_API MM_NODISCARD int mm_sgemm_mt(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n,
+                                    int64_t k, float alpha, const float *a, int64_t lda,
+                                    const float *b, int64_t ldb, float beta, float *c,
+                                    int64_t ldc, mm_threads *threads, void *workspace,
+                                    size_t workspace_size);
+
 /* ---- mm_model ------------------------------------------------------------------------------- */
 /* A stack of layers (dense, activations, layer/RMS norm, embedding) whose parameters live in one
  * flat 64-byte aligned float32 buffer, with forward, backward (VJP), forward-mode JVP and

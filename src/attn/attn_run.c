@@ -91,12 +91,12 @@ static int check_inputs(mm_attn *h, const char *fn, const mm_tensor *q, const mm
 }
 
 /* ---- per batch-head forward ----------------------------------------------------------------- */
-static float *thread_ws(const mm_attn *h, int64_t task)
+static float *thread_ws(const mm_attn *h, int32_t slot)
 {
-    return h->ws + (size_t)(task % mmi_pool_size(h->pool)) * h->ws_floats;
+    return h->ws + (size_t)slot * h->ws_floats;
 }
 
-static void fwd_task(void *vctx, int64_t i, int64_t ntask)
+static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
 {
     run_ctx *c = (run_ctx *)vctx;
     mm_attn *h = c->h;
@@ -105,7 +105,7 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask)
     /* GATED and RWKV6 backwards do not read the output: it goes straight to the caller (the
      * kernel reads only the saved copies, so out may alias an input) */
     const int direct = h->kind == MM_ATTN_GATED || h->kind == MM_ATTN_RWKV6;
-    float *o = direct ? c->out + i * c->n * dv : h->so + i * S * dv, *ws = thread_ws(h, i);
+    float *o = direct ? c->out + i * c->n * dv : h->so + i * S * dv, *ws = thread_ws(h, slot);
     (void)ntask;
     memcpy(q, c->q + i * c->n * d, sizeof(float) * (size_t)(c->n * d));
     memcpy(k, c->k + i * c->m * d, sizeof(float) * (size_t)(c->m * d));
@@ -176,7 +176,7 @@ static int run_forward(mm_attn *h, const char *fn, const mm_tensor *q, const mm_
     c.h = h, c.n = n, c.m = m;
     c.q = q->data, c.k = k->data, c.v = v->data, c.g = g ? g->data : NULL, c.out = out->data;
     h->fwd_gmode = gmode;
-    mmi_pool_run(h->pool, fwd_task, &c, b * h->heads);
+    mmi_pool_run_slots(h->pool, fwd_task, &c, b * h->heads);
     h->fwd_valid = 1;
     h->fwd_b = b, h->fwd_n = n, h->fwd_m = m;
     mmi_err_clear(&h->err);
@@ -240,7 +240,7 @@ MM_API int mm_attn_forward_rwkv6(mm_attn *h, const mm_tensor *q, const mm_tensor
 }
 
 /* ---- per batch-head backward ---------------------------------------------------------------- */
-static void bwd_task(void *vctx, int64_t i, int64_t ntask)
+static void bwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
 {
     run_ctx *c = (run_ctx *)vctx;
     mm_attn *h = c->h;
@@ -249,7 +249,7 @@ static void bwd_task(void *vctx, int64_t i, int64_t ntask)
     const int gm = h->fwd_gmode;
     const int64_t gl = gm == MMI_GMODE_VECTOR ? c->n * d : c->n;
     const float *g = gm == MMI_GMODE_CONST ? h->retnet_lg + i % h->heads : h->sg ? h->sg + i * S * d : NULL;
-    float *ws = thread_ws(h, i), *scr = ws + h->ws_kern;
+    float *ws = thread_ws(h, slot), *scr = ws + h->ws_kern;
     /* outputs the caller did not ask for go to scratch (the kernels write all three) */
     float *gq = c->dq ? c->dq + i * c->n * d : scr, *gk = c->dk ? c->dk + i * c->m * d : scr + S * f;
     float *gv = c->dv ? c->dv + i * c->m * dv : scr + 2 * S * f;
@@ -303,7 +303,7 @@ static int run_backward(mm_attn *h, const char *fn, const mm_tensor *dout, mm_te
     if (du && (du->ndim != 2 || du->shape[0] != h->heads || du->shape[1] != h->d))
         return shape_fail(h, fn, "du", du, "but must be [n_heads, d_head]");
     c.dg = dg ? dg->data : NULL;
-    mmi_pool_run(h->pool, bwd_task, &c, h->fwd_b * h->heads);
+    mmi_pool_run_slots(h->pool, bwd_task, &c, h->fwd_b * h->heads);
     if (du) sum_du(h, du->data);
     mmi_err_clear(&h->err);
     return MM_OK;

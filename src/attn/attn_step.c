@@ -77,14 +77,14 @@ static void step_softmax(mm_attn *h, int64_t i, const float *q, const float *k, 
     mmi_attn_softmax_fwd(&s, q, kc, vc, o, &lse, ws);
 }
 
-static void step_task(void *vctx, int64_t i, int64_t ntask)
+static void step_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
 {
     step_ctx *c = (step_ctx *)vctx;
     mm_attn *h = c->h;
     const int64_t d = h->d, dv = h->dv;
     const float *q = c->q + i * d, *k = c->k + i * d, *v = c->v + i * dv;
     float *o = c->out + i * dv;
-    float *ws = h->ws + (size_t)(i % mmi_pool_size(h->pool)) * h->ws_floats;
+    float *ws = h->ws + (size_t)slot * h->ws_floats;
     (void)ntask;
     if (h->pos == 0 && h->st) { /* a fresh sequence: clear this batch-head's state */
         const int64_t f = h->nf > d ? h->nf : d;
@@ -187,7 +187,7 @@ static int run_step(mm_attn *h, const char *fn, const mm_tensor *q, const mm_ten
     c.h = h, c.q = q->data, c.k = k->data, c.v = v->data, c.g = g ? g->data : NULL;
     c.u = u ? u->data : NULL;
     c.out = out->data;
-    mmi_pool_run(h->pool, step_task, &c, q->shape[0] * h->heads);
+    mmi_pool_run_slots(h->pool, step_task, &c, q->shape[0] * h->heads);
     h->step_b = q->shape[0];
     h->pos++;
     mmi_err_clear(&h->err);
