@@ -53,7 +53,11 @@ static void unpack(mm_policy *p, const mmi_ckpt *s)
     p->rb.pos = c[C_RB_POS], p->rb.size = c[C_RB_SIZE], p->ro.t = c[C_RO_T];
     memcpy(p->rng.s, s->rng, sizeof s->rng);
     for (int i = 0; i < MMI_CKPT_PARAMS; i++) {
-        int rc = mm_policy_set_f64(p, k_param_ids[i], s->params[i]);
+        double cur = 0;
+        int rc = mm_policy_get_f64(p, k_param_ids[i], &cur);
+        /* unchanged values may lie outside the setter's bounds (target_kl 0 off-policy) */
+        if (rc == MM_OK && cur != s->params[i])
+            rc = mm_policy_set_f64(p, k_param_ids[i], s->params[i]);
         MMI_ASSERT(rc == MM_OK); /* checked by check_staged */
         (void)rc;
     }
@@ -205,9 +209,13 @@ static int check_staged(mm_policy *p, const mmi_ckpt *s, const char *fn)
     if (!ok) return mmi_fail(&p->err, MM_E_FORMAT, "%s: ckpt.counters out of range", fn);
     if (!(s->rng[0] | s->rng[1] | s->rng[2] | s->rng[3]))
         return mmi_fail(&p->err, MM_E_FORMAT, "%s: ckpt.rng is the all-zero state", fn);
-    for (int i = 0; i < MMI_CKPT_PARAMS; i++)
-        if (mmi_param_check(k_param_ids[i], s->params[i], &p->err, fn) != MM_OK)
+    for (int i = 0; i < MMI_CKPT_PARAMS; i++) {
+        double cur = 0;
+        if (mm_policy_get_f64(p, k_param_ids[i], &cur) != MM_OK) return MM_E_INTERNAL;
+        if (cur != s->params[i] &&
+            mmi_param_check(k_param_ids[i], s->params[i], &p->err, fn) != MM_OK)
             return MM_E_FORMAT;
+    }
     return MM_OK;
 }
 

@@ -26,8 +26,9 @@ int mm_policy_export(mm_policy *p, mm_model **out, const mm_model_opts *opts)
         if ((rc = mm_model_opts_init(&mo)) != MM_OK) return rc;
         memcpy(&mo, opts, opts->struct_size);
         mo.struct_size = (uint32_t)sizeof mo;
-    } else if ((rc = mm_model_opts_init(&mo)) != MM_OK) {
-        return rc;
+    } else {
+        if ((rc = mm_model_opts_init(&mo)) != MM_OK) return rc;
+        mo.max_batch = p->o.n_agents; /* what one mm_policy_act call may pass */
     }
     if (mo.input_dim != 0 && mo.input_dim != p->obs_dim)
         return mmi_fail(&p->err, MM_E_SHAPE, "%s: opts.input_dim %lld; the actor reads %lld "
