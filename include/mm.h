@@ -1581,7 +1581,8 @@ MM_API MM_NODISCARD int mm_policy_get_f64(mm_policy *p, int32_t id, double *v);
 
 /* Saves the agent as safetensors at path, atomically: every network (actor, critics, targets,
  * value net, log std; "actor.0.weight", ...), the observation statistics and, in the metadata,
- * the algorithm and sizes. Replay/rollout contents and optimizer state are not saved. A path
+ * the algorithm and sizes. Replay/rollout contents and optimizer state are not saved (see
+ * mm_policy_save_ex for a full checkpoint). A path
  * that is a symbolic link replaces the file the link names, as mm_model_save does.
  * Returns MM_OK, MM_E_INVALID_ARG, MM_E_IO, MM_E_NOMEM. Allocates: a temporary header.
  * Since: 0.1 */
