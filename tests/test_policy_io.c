@@ -391,6 +391,29 @@ static void test_checkpoint_mismatch(void)
     mm_policy_free(a);
 }
 
+/* A checkpoint file (mm_policy_save_ex) read by create-from-file resumes exactly too. */
+static void test_checkpoint_file_new(void)
+{
+    mm_policy_opts o;
+    mm_policy *a = make(MM_ALGO_PPO, 0, 1, 0), *b = NULL;
+    char path[512];
+    float xa[8], xb[8];
+    CHECK(mmt_tmp_path(path, sizeof path, "policy_ckpt.safetensors") == 0);
+    drive(a, 9, 3);
+    CHECK_STATUS(mm_policy_save_ex(a, path, 2), MM_E_INVALID_ARG);
+    CHECK_OK(mm_policy_save_ex(a, path, MM_POLICY_SAVE_CHECKPOINT));
+    opts_for(&o, MM_ALGO_PPO, 0, 0); /* norm_obs and bounds come from the file */
+    o.act_low = o.act_high = NULL;
+    CHECK_OK(mm_policy_load_new(&b, path, &o));
+    drive(a, 10, 8);
+    drive(b, 10, 8);
+    CHECK(same_nets(a, b));
+    acts(a, xa), acts(b, xb);
+    CHECK(memcmp(xa, xb, sizeof xa) == 0);
+    remove(path);
+    mm_policy_free(a), mm_policy_free(b);
+}
+
 void suite_policy_io(void)
 {
     mmt_run("policy_io_export_matches_act", test_export);
@@ -399,4 +422,5 @@ void suite_policy_io(void)
     mmt_run("policy_io_legacy_0_1_file", test_legacy_file);
     mmt_run("policy_io_checkpoint_resume_exact", test_checkpoint);
     mmt_run("policy_io_checkpoint_mismatch", test_checkpoint_mismatch);
+    mmt_run("policy_io_checkpoint_file_load_new", test_checkpoint_file_new);
 }

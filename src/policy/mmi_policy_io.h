@@ -89,7 +89,8 @@ int mmi_ckpt_list(mm_policy *p, mmi_pio_list *L, const char *fn);
 /* Validates the checkpoint blocks of f (present, shapes, values in range) and prepares the
  * optimizer copies; changes nothing in p. */
 int mmi_ckpt_check(mm_policy *p, const mmi_st_file *f, mmi_pio_list *L, const char *fn);
-/* Copies the validated training state into p (cannot fail). */
+/* Copies the validated training state into p (cannot fail). Runs before the weights are
+ * copied: the optimizer copies also carry parameters, which the weights then replace. */
 void mmi_ckpt_apply(mm_policy *p, const mmi_st_file *f, mmi_pio_list *L);
 
 #endif /* MMI_POLICY_IO_H */

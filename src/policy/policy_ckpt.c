@@ -252,9 +252,13 @@ static int read_optimizer(mm_policy *p, const mmi_st_file *f, mm_model *m, const
     rc = mm_model_load_mem(&L->ck.tmp[k], f->data + t->begin, (size_t)t->numel, &mo);
     if (rc == MM_E_NOMEM) return mmi_fail(&p->err, rc, "%s: %s: %s", fn, name, buf);
     if (rc != MM_OK) return mmi_fail(&p->err, MM_E_FORMAT, "%s: %s: %s", fn, name, buf);
+    /* Same layers, configs and widths (mm_model_copy's own test, run here into the temporary
+     * model so that the copy back in mmi_ckpt_apply cannot fail) and the same optimizer kind
+     * (so that copy does not allocate). The temporary parameters are overwritten: the
+     * checkpoint's weights are the file's network tensors. */
     if (mm_model_num_params(m, &na) != MM_OK || mm_model_num_params(L->ck.tmp[k], &nb) != MM_OK ||
-        na != nb || L->ck.tmp[k]->opt.kind != m->opt.kind || !L->ck.tmp[k]->finalized ||
-        L->ck.tmp[k]->n_layers != m->n_layers)
+        na != nb || L->ck.tmp[k]->opt.kind != m->opt.kind ||
+        mm_model_copy(L->ck.tmp[k], m, 0) != MM_OK)
         return mmi_fail(&p->err, MM_E_FORMAT, "%s: %s holds another network or optimizer", fn,
                         name);
     if (!mmi_pio_add(L, name, MMI_ST_U8, MMI_PIO_CKPT, NULL, t->numel, 0))
@@ -297,7 +301,8 @@ void mmi_ckpt_apply(mm_policy *p, const mmi_st_file *f, mmi_pio_list *L)
     mmi_pio_nets(p, ms, pre);
     for (int k = 0; k < MMI_POL_NETS; k++)
         if (L->ck.tmp[k]) {
-            /* same architecture and optimizer kind (checked): a plain copy, no allocation */
+            /* same architecture and optimizer kind (checked): a plain copy, no allocation; the
+             * caller then writes the file's weights over the parameters */
             int rc = mm_model_copy(ms[k], L->ck.tmp[k], 1);
             MMI_ASSERT(rc == MM_OK);
             (void)rc;

@@ -298,8 +298,8 @@ int mmi_pio_apply(mm_policy *p, const mmi_st_file *f, const char *fn)
                       fn, (long long)f->n_tensors, (long long)L->n);
     if (rc == MM_OK) rc = check_values(p, f, L, fn);
     if (rc == MM_OK) {
+        if (L->checkpoint) mmi_ckpt_apply(p, f, L); /* optimizer copies first: see there */
         copy_in(p, f, L);
-        if (L->checkpoint) mmi_ckpt_apply(p, f, L);
     }
     mmi_pio_list_free(p, L);
     mmi_free(&p->alloc, L, sizeof *L);
