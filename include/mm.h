@@ -1590,6 +1590,8 @@ MM_API MM_NODISCARD int mm_policy_save(mm_policy *p, const char *path);
 
 /* Loads a file written by mm_policy_save into p, which must have been created with the same
  * algorithm, spaces and network sizes. Everything is validated before anything is changed.
+ * Since 0.2 a checkpoint (mm_policy_save_ex) also restores the training state, and files
+ * written by 0.1 still load; the action bounds stay those of p's options.
  * Returns MM_OK, MM_E_INVALID_ARG, MM_E_IO (cannot read, or not a regular file: refused
  * without blocking), MM_E_FORMAT (malformed, checksum, other architecture), MM_E_NUMERIC (a
  * NaN or Inf weight or statistic, a negative observation variance or count), MM_E_NOMEM.
