@@ -189,6 +189,13 @@ static int64_t read_chunks(void *ud, void *buf, int64_t n)
     return k;
 }
 
+static char *find_bytes(unsigned char *h, size_t n, const char *s, size_t k)
+{
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(h + i, s, k) == 0) return (char *)h + i;
+    return NULL;
+}
+
 static void acts(mm_policy *p, float *out)
 {
     float obs[12];
@@ -218,6 +225,22 @@ static void test_mem_cb_new(void)
     acts(p, a), acts(q, b);
     CHECK(memcmp(a, b, sizeof a) == 0);
     CHECK_STATUS(mm_policy_load_mem(q, buf, n - 3), MM_E_FORMAT);
+    { /* the header is outside the checksum: a newer major version, a foreign format */
+        unsigned char *h = malloc(n);
+        char *at;
+        memcpy(h, buf, n);
+        at = find_bytes(h, n, "\"format_version\":\"1.0\"", 22);
+        CHECK(at != NULL);
+        if (at) at[18] = '2';
+        CHECK_STATUS(mm_policy_load_mem(q, h, n), MM_E_VERSION);
+        CHECK(strstr(mm_policy_errmsg(q), "newer") != NULL);
+        if (at) at[18] = '1';
+        at = find_bytes(h, n, "libmm-policy", 12);
+        CHECK(at != NULL);
+        if (at) at[11] = 'Y';
+        CHECK_STATUS(mm_policy_load_mem(q, h, n), MM_E_FORMAT);
+        free(h);
+    }
     /* a callback delivering 7 bytes at a time, followed by other data it must not read */
     memcpy(buf + n, "TRAILING", 8);
     s.b = buf, s.n = (int64_t)n + 8, s.at = 0, s.chunk = 7;

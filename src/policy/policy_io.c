@@ -176,7 +176,7 @@ static int file_kind(const mmi_st_file *f, mmi_err *e, const char *fn, int *rc)
         uint32_t major = 0;
         while (i < len && i < 12 && ((v[i] >= '0' && v[i] <= '9') || (v[i] == '.' && !dot)))
             dot = v[i] == '.' ? i : dot, i++;
-        if (!v || len > 12 || i != len || dot == 0 || dot + 1 == len) {
+        if (!v || len > 12 || i != len || dot == 0 || dot > 6 || dot + 1 == len) {
             *rc = mmi_fail(e, MM_E_FORMAT, "%s: format_version missing or not "
                            "\"<major>.<minor>\"", fn);
             return -1;
