@@ -1668,10 +1668,19 @@ MM_API MM_NODISCARD int mm_policy_load_new(mm_policy **out, const char *path,
  *        MM_EXPORT_ARGMAX (discrete; y are logits): a = the first index of the largest y.
  *   opts: NULL (defaults) or from mm_model_opts_init (alloc, max_batch, n_threads, err_buf are
  *         honoured; input_dim must be 0 or obs_dim).
- * The model is a copy: later updates of p do not change it (mm_model_copy refreshes it).
+ * The model is a copy: later updates of p do not change it (mm_policy_export_copy refreshes
+ * it without allocating).
  * Returns MM_OK, MM_E_INVALID_ARG, MM_E_SHAPE (input_dim), MM_E_NOMEM. Allocates: the model
  * (caller frees with mm_model_free). Since: 0.2 */
 MM_API MM_NODISCARD int mm_policy_export(mm_policy *p, mm_model **out, const mm_model_opts *opts);
+
+/* Refreshes a model made by mm_policy_export (of this policy, or of one with the same
+ * architecture) with the actor's current parameters: the worker-thread pattern's swap point.
+ * dst is written only; nothing is allocated, so it can run every update.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_SHAPE (another architecture; text on p).
+ * Allocates: nothing. Thread-safety: no call on p or on dst (mm_model_infer included) may run
+ * at the same time. Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_export_copy(mm_policy *p, mm_model *dst);
 
 /* Writes the exported actor (mm_policy_export) to path as a model file (mm_model_save, flags 0).
  * Returns as mm_policy_export and mm_model_save. Allocates: the model while saving. Since: 0.2 */

@@ -589,6 +589,8 @@ static mm_policy *g_pout; /* mm_policy_load_new refusals leave it NULL */
       mm_policy_export_io(F.ppo, NULL, NULL, NULL, NULL, NULL))                                   \
     X(policy_export_save_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                         \
       mm_policy_export_save(F.ppo, NULL))                                                         \
+    X(policy_export_copy_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                         \
+      mm_policy_export_copy(F.ppo, NULL))                                                         \
     /* communicators (only what needs no transport) */                                            \
     X(comm_create_null, MM_E_INVALID_ARG, NOMSG, mm_comm_create(NULL, NULL, NULL))                \
     X(comm_create_null_cb, MM_E_INVALID_ARG, NOMSG, mm_comm_create(&g_cout, NULL, NULL))          \

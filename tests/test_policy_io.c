@@ -129,6 +129,13 @@ static void export_case(int32_t algo, int discrete)
         exported_act(m, 0, &in, mean, istd, lo, hi, obs, 4, got);
         CHECK(memcmp(want, got, sizeof(float) * (size_t)nw) == 0);
     }
+    /* more training, then the same model refreshed in place */
+    drive(p, 13, 12);
+    CHECK_OK(mm_policy_export_copy(p, m));
+    CHECK_OK(mm_policy_export_io(p, &in, mean, istd, lo, hi));
+    CHECK_OK(mm_policy_act(p, obs, 4, want, 0));
+    exported_act(m, 0, &in, mean, istd, lo, hi, obs, 4, got);
+    CHECK(memcmp(want, got, sizeof(float) * (size_t)nw) == 0);
     /* through a model file, mm_model_load and the thread-safe mm_model_infer */
     CHECK(mmt_tmp_path(path, sizeof path, "policy_export.safetensors") == 0);
     CHECK_OK(mm_policy_export_save(p, path));
@@ -168,6 +175,16 @@ static void test_export_misuse(void)
     CHECK(strlen(mm_policy_errmsg(p)) > 0);
     CHECK_STATUS(mm_policy_export_io(p, NULL, NULL, NULL, NULL, NULL), MM_E_INVALID_ARG);
     CHECK_STATUS(mm_policy_export_save(p, NULL), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_policy_export_copy(p, NULL), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_policy_export_copy(NULL, NULL), MM_E_INVALID_ARG);
+    {
+        mm_policy *other = make(MM_ALGO_PPO, 1, 0, 0); /* discrete: another head width */
+        CHECK_OK(mm_policy_export(other, &m, NULL));
+        CHECK_STATUS(mm_policy_export_copy(p, m), MM_E_SHAPE);
+        CHECK(strlen(mm_policy_errmsg(p)) > 0);
+        mm_model_free(m);
+        mm_policy_free(other);
+    }
     mm_policy_free(p);
 }
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* policy_export.c — the acting network of a policy as a plain mm_model (mm_policy_export,
- * mm_policy_export_save) plus the constants of the steps around it (mm_policy_export_io), so
+ * mm_policy_export_copy into one exported before, mm_policy_export_save) plus the constants of the steps around it (mm_policy_export_io), so
  * a host can ship the inference model alone. The model is the actor exactly (same layers,
  * configs and parameters, no optimizer), so its forward is the forward mm_policy_act runs;
  * the observation normalisation before it and the map to the environment's action space after
@@ -50,6 +50,18 @@ int mm_policy_export(mm_policy *p, mm_model **out, const mm_model_opts *opts)
     }
     *out = m;
     return MM_OK;
+}
+
+int mm_policy_export_copy(mm_policy *p, mm_model *dst)
+{
+    static const char fn[] = "mm_policy_export_copy";
+    int rc;
+    if (!p) return MM_E_INVALID_ARG;
+    if (!dst) return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: dst is NULL", fn);
+    if (dst == p->actor)
+        return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: dst is the policy's own actor", fn);
+    rc = mm_model_copy(dst, p->actor, 0);
+    return rc == MM_OK ? rc : mmi_fail(&p->err, rc, "%s: %s", fn, mm_model_errmsg(dst));
 }
 
 int mm_policy_export_save(mm_policy *p, const char *path)
