@@ -1711,7 +1711,8 @@ MM_API MM_NODISCARD int mm_policy_get_f64(const mm_policy *p, int32_t id, double
 
 /* Saves the agent as safetensors at path, atomically: every network (actor, critics, targets,
  * value net, log std; "actor.0.weight", ...), the observation statistics and, in the metadata,
- * the algorithm and sizes. Replay/rollout contents and optimizer state are not saved. A path
+ * the algorithm and sizes. Replay/rollout contents and optimizer state are not saved (see
+ * mm_policy_save_ex for a full checkpoint). A path
  * that is a symbolic link replaces the file the link names, as mm_model_save does.
  * Returns MM_OK, MM_E_INVALID_ARG, MM_E_IO, MM_E_NOMEM. Allocates: a temporary header.
  * Since: 0.1 */
@@ -1719,11 +1720,123 @@ MM_API MM_NODISCARD int mm_policy_save(mm_policy *p, const char *path);
 
 /* Loads a file written by mm_policy_save into p, which must have been created with the same
  * algorithm, spaces and network sizes. Everything is validated before anything is changed.
+ * Since 0.2 a checkpoint (mm_policy_save_ex) also restores the training state, and files
+ * written by 0.1 still load; the action bounds stay those of p's options.
  * Returns MM_OK, MM_E_INVALID_ARG, MM_E_IO (cannot read, or not a regular file: refused
  * without blocking), MM_E_FORMAT (malformed, checksum, other architecture), MM_E_NUMERIC (a
  * NaN or Inf weight or statistic, a negative observation variance or count), MM_E_NOMEM.
  * Allocates: the file while it is read. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_load(mm_policy *p, const char *path);
+
+/* ---- mm_policy files in memory, checkpoints, export (Since: 0.2) ------------------------------
+ * A policy file (docs/FORMAT.md "Policy files") is safetensors with metadata format
+ * "libmm-policy", format_version "1.0", algo by name ("td3"), the sizes, and a CRC32. A weights
+ * file holds the networks, the observation statistics and the action bounds; a checkpoint
+ * (MM_POLICY_SAVE_CHECKPOINT) also holds the training state: replay or rollout contents, every
+ * optimizer's state and step counts, the random stream, counters (steps, updates, pending
+ * gradient steps, which drive the warm-up and the linear schedule), OU noise state, the last
+ * act's raw samples, the run-time parameters and statistics. Loading a checkpoint into a
+ * policy created with the same options and continuing reproduces the uninterrupted run bit for
+ * bit. Every loader accepts both kinds (and 0.1 files) and validates everything before it
+ * changes anything. mm_model_load refuses policy files with MM_E_FORMAT and says so. */
+
+/* Flags of mm_policy_save_ex / mm_policy_save_mem. */
+enum {
+    MM_POLICY_SAVE_CHECKPOINT = 1 /* also store the full training state (see above) */
+};
+
+/* As mm_policy_save (atomic, rank 0 only under a communicator), with flags 0 or
+ * MM_POLICY_SAVE_CHECKPOINT. Returns MM_OK, MM_E_INVALID_ARG (NULL, unknown flags), MM_E_IO,
+ * MM_E_NOMEM. Allocates: the header, a tensor table and, for a checkpoint, one serialised
+ * copy of each network with an optimizer (all freed before returning). Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_save_ex(mm_policy *p, const char *path, uint32_t flags);
+
+/* Writes the bytes mm_policy_save_ex would write into buf[0..cap).
+ *   buf:  destination, or NULL to query the size only.
+ *   size: NULL, or receives the file's size (also when cap is too small).
+ * Returns MM_OK, MM_E_INVALID_ARG (p NULL, buf and size both NULL, unknown flags),
+ * MM_E_BUFFER_TOO_SMALL (cap < size; nothing written), MM_E_NOMEM. Allocates: as
+ * mm_policy_save_ex. Writes on every rank. Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_save_mem(mm_policy *p, void *buf, size_t cap, size_t *size,
+                                           uint32_t flags);
+
+/* As mm_policy_load, from the size bytes at data (read only during the call; exactly one file,
+ * no trailing bytes). Returns as mm_policy_load except MM_E_IO. Allocates: the parsed header
+ * and, for a checkpoint, a temporary model per optimizer (freed before returning). Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_load_mem(mm_policy *p, const void *data, size_t size);
+
+/* As mm_policy_load, from a read callback (mm_read_fn); nothing past the file's last byte is
+ * read. Returns as mm_policy_load; MM_E_IO when fn fails. Allocates: the bytes that arrive,
+ * as mm_policy_load_mem. Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_load_cb(mm_policy *p, mm_read_fn fn, void *ud);
+
+/* Creates a policy from a file, as mm_model_load creates a model: the algorithm, spaces,
+ * network sizes, activation, action bounds, norm_obs and clip_obs come from the file; the
+ * other options (learning rates, buffer sizes, n_agents, seed, alloc, err_buf, ...) from opts,
+ * or the published defaults of the file's algorithm when opts is NULL. A checkpoint needs the
+ * buffer_size, n_agents and n_steps it was taken with.
+ *   out:  receives the policy; NULL on failure.
+ *   opts: NULL, or from mm_policy_opts_init for the file's algorithm.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL out/path, bad opts), MM_E_IO, MM_E_FORMAT (as
+ * mm_policy_load; also opts for another algorithm), MM_E_VERSION (newer format), MM_E_NUMERIC,
+ * MM_E_NOMEM, or any mm_policy_create status. Allocates: the file while loading, then the
+ * policy as mm_policy_create. Thread-safety: always safe (a new handle). Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_load_new(mm_policy **out, const char *path,
+                                           const mm_policy_opts *opts);
+
+/* The deterministic actor as a new finalized mm_model: the same layers and parameters, no
+ * optimizer; mm_model_save, mm_model_load, mm_model_infer and tools/torch_io.py accept it.
+ * Its input is the normalised observation and its output the actor's head; the steps around
+ * it (mm_policy_export_io gives the constants) reproduce mm_policy_act(p, obs, n, a, 0) bit
+ * for bit, with float arithmetic in this order:
+ *   in:  x[j] = norm_obs ? clamp((obs[j] - obs_mean[j]) * obs_istd[j], -clip_obs, clip_obs)
+ *                        : obs[j]
+ *   out: MM_EXPORT_TANH_RESCALE (DDPG, TD3; the model ends in tanh):
+ *            a[j] = low[j] + (y[j] + 1) * 0.5f * (high[j] - low[j])
+ *        MM_EXPORT_CLIP (continuous A2C, PPO, TRPO; y is the Gaussian mean):
+ *            a[j] = y[j] < low[j] ? low[j] : (y[j] > high[j] ? high[j] : y[j])
+ *        MM_EXPORT_ARGMAX (discrete; y are logits): a = the first index of the largest y.
+ *   opts: NULL (defaults) or from mm_model_opts_init (alloc, max_batch, n_threads, err_buf are
+ *         honoured; input_dim must be 0 or obs_dim).
+ * The model is a copy: later updates of p do not change it (mm_policy_export_copy refreshes
+ * it without allocating).
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_SHAPE (input_dim), MM_E_NOMEM. Allocates: the model
+ * (caller frees with mm_model_free). Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_export(mm_policy *p, mm_model **out, const mm_model_opts *opts);
+
+/* Refreshes a model made by mm_policy_export (of this policy, or of one with the same
+ * architecture) with the actor's current parameters: the worker-thread pattern's swap point.
+ * dst is written only; nothing is allocated, so it can run every update.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_SHAPE (another architecture; text on p).
+ * Allocates: nothing. Thread-safety: no call on p or on dst (mm_model_infer included) may run
+ * at the same time. Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_export_copy(mm_policy *p, mm_model *dst);
+
+/* Writes the exported actor (mm_policy_export) to path as a model file (mm_model_save, flags 0).
+ * Returns as mm_policy_export and mm_model_save. Allocates: the model while saving. Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_export_save(mm_policy *p, const char *path);
+
+/* Output mapping of an exported actor (mm_policy_export_info.output). */
+enum { MM_EXPORT_TANH_RESCALE = 1, MM_EXPORT_CLIP = 2, MM_EXPORT_ARGMAX = 3 };
+
+/* The constants of the steps around an exported actor (see mm_policy_export). */
+typedef struct mm_policy_export_info {
+    int32_t output;    /* MM_EXPORT_* */
+    int32_t norm_obs;  /* 1: normalise observations before the model */
+    int64_t obs_dim;   /* model input width, length of obs_mean / obs_istd */
+    int64_t act_dim;   /* action values per agent (1 for discrete), length of act_low / high */
+    int64_t model_out; /* model output width (act_dim, or n_actions for discrete) */
+    float clip_obs;    /* clamp after normalisation */
+    float reserved;
+} mm_policy_export_info;
+
+/* Fills info and, for each non-NULL array, the current normalisation (obs_dim floats each;
+ * mean 0 and istd 1 when norm_obs is off) and action bounds (act_dim floats each; -1 and 1 for
+ * discrete). The statistics move while the policy trains: read them with the export. Returns
+ * MM_OK, MM_E_INVALID_ARG (NULL p or info). Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_export_io(mm_policy *p, mm_policy_export_info *info,
+                                            float *obs_mean, float *obs_istd, float *act_low,
+                                            float *act_high);
 
 /* Returns the detail text of the last failure on p ("" if none; "invalid handle" for NULL).
  * Allocates: nothing. Since: 0.1 */

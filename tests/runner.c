@@ -28,6 +28,7 @@ static void (*const g_suites[])(void) = {
     suite_rwkv6,
     suite_envs,
     suite_policy,
+    suite_policy_io,
     suite_comm,
     suite_oom,
     suite_threads,
