@@ -1460,7 +1460,13 @@ enum {
     MM_POLICY_STAT_CLIP_FRACTION = 357, /* PPO: fraction of clipped ratios */
     MM_POLICY_STAT_LS_STEPS = 358,      /* TRPO: backtracking steps of the last line search
                                            (-1: no step accepted) */
-    MM_POLICY_STAT_Q_MEAN = 359         /* DDPG/TD3/QAC: mean Q of the last critic batch */
+    MM_POLICY_STAT_Q_MEAN = 359,        /* DDPG/TD3/QAC: mean Q of the last critic batch */
+    MM_POLICY_STAT_EPOCHS = 360,        /* PPO/A2C: epochs begun by the last update (fewer
+                                           than n_epochs after a target_kl stop). Since 0.2 */
+    MM_POLICY_STAT_UPDATING = 361,      /* 1 while an update spread by mm_policy_update_budget
+                                           has work left, else 0. Since 0.2 */
+    MM_POLICY_STAT_RETURN_STD = 362     /* norm_reward: sqrt(var + 1e-8) of the discounted
+                                           returns. Since 0.2 */
 };
 
 /* Construction options; mm_policy_opts_init fills the published defaults of an algorithm
@@ -1531,6 +1537,19 @@ typedef struct mm_policy_opts {
     double ls_decay;            /* [0.8] */
     char *err_buf;              /* optional: receives mm_policy_create's failure text */
     size_t err_buf_size;
+    /* since 0.2 (docs/RL.md "Reward normalisation", "Schedules", "target_kl") */
+    int32_t norm_reward;        /* 1: rewards divided by the running std of each agent's
+                                   discounted return and clipped to +-clip_reward (SB3
+                                   VecNormalize; off-policy: the replay keeps raw rewards and
+                                   batches are scaled with the current statistics) [0] */
+    int32_t reserved2;          /* must be 0 */
+    double clip_reward;         /* clip of normalised rewards, > 0 [10] */
+    double ppo_target_kl;       /* PPO: > 0 stops the epochs at the first minibatch whose
+                                   approx. KL exceeds 1.5 x this (that minibatch is not
+                                   applied; SB3 target_kl); 0 = off [0] */
+    int64_t lr_decay_steps;     /* learning rates: > 0 decay linearly to 0 over this many
+                                   transitions, -1 constant, 0 follow linear_decay_steps [0] */
+    int64_t clip_decay_steps;   /* PPO clip range: the same choices [0] */
 } mm_policy_opts;
 
 /* Fills o with the published defaults of algo (MM_ALGO_*) and struct_size.
@@ -1572,6 +1591,26 @@ MM_API MM_NODISCARD int mm_policy_observe(mm_policy *p, const float *obs, const 
  * Returns MM_OK, MM_E_INVALID_ARG, MM_E_NUMERIC (a non-finite gradient or loss: the networks
  * are left as before that step). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_update(mm_policy *p, int32_t *did_update);
+
+/* Frame-bounded training: does the work mm_policy_update would do, at most max_minibatches
+ * units per call, continuing where the previous call stopped. A unit is one PPO/A2C minibatch
+ * step, one DDPG/TD3 gradient step, or a whole QAC or TRPO update. Running the calls back to
+ * back gives the same networks, statistics and random stream as one mm_policy_update, bit for
+ * bit; mm_policy_update called while work is left finishes it.
+ * While an on-policy update has work left (MM_POLICY_STAT_UPDATING = 1):
+ *   - mm_policy_act uses the actor as it was when the update began (a copy made at create) and
+ *     its own random stream, so acting between calls changes neither the update nor the
+ *     actions' consistency; the new actor takes over when the update completes;
+ *   - mm_policy_observe refuses with MM_E_STATE (the rollout is being trained on); skip
+ *     recording those frames.
+ * Off-policy: the remaining gradient steps stay pending; act (own random stream meanwhile) and
+ * observe may run between calls (transitions observed meanwhile may be sampled by the
+ * remaining steps, unlike one mm_policy_update before them).
+ *   max_minibatches: >= 1.  done (optional): 1 when no update work is left after this call.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL p, max_minibatches < 1), and mm_policy_update's
+ * failures (the update then ends and the rollout restarts). Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_update_budget(mm_policy *p, int64_t max_minibatches,
+                                                int32_t *done);
 
 /* Sets / reads a run-time parameter or statistic (MM_POLICY_*). Returns MM_OK,
  * MM_E_INVALID_ARG, MM_E_UNSUPPORTED (unknown id, read-only id for set), MM_E_RANGE (outside
