@@ -1578,7 +1578,10 @@ MM_API MM_NODISCARD int mm_policy_act(mm_policy *p, const float *obs, int64_t n,
  * norm_obs is set. On-policy algorithms need n == n_agents. Refuses NaN/Inf in obs, rewards,
  * actions or next_obs with MM_E_NUMERIC and stores nothing. Returns MM_OK, MM_E_INVALID_ARG,
  * MM_E_RANGE (n; discrete action out of range), MM_E_SHAPE (on-policy n != n_agents),
- * MM_E_STATE (on-policy rollout full: call mm_policy_update), MM_E_NUMERIC.
+ * MM_E_STATE (on-policy: rollout full, call mm_policy_update; an update spread by
+ * mm_policy_update_budget still has work left; or an agent's action is not what its last
+ * exploring act returned and that act replaced an unobserved sample - a deterministic act in
+ * between is harmless), MM_E_NUMERIC. With norm_reward, rewards are scaled (docs/RL.md).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_observe(mm_policy *p, const float *obs, const float *actions,
                                           const float *rewards, const float *next_obs,
