@@ -31,4 +31,5 @@ POLICY_PARAMS = {"lr_actor": 300, "lr_critic": 301, "gamma": 302, "tau": 303,
                  "stat_actor_loss": 350, "stat_critic_loss": 351, "stat_kl": 352,
                  "stat_entropy": 353, "stat_explained_var": 354, "stat_updates": 355,
                  "stat_steps": 356, "stat_clip_fraction": 357, "stat_ls_steps": 358,
-                 "stat_q_mean": 359}
+                 "stat_q_mean": 359, "stat_epochs": 360, "stat_updating": 361,
+                 "stat_return_std": 362}
