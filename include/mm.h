@@ -1541,7 +1541,9 @@ typedef struct mm_policy_opts {
     int32_t norm_reward;        /* 1: rewards divided by the running std of each agent's
                                    discounted return and clipped to +-clip_reward (SB3
                                    VecNormalize; off-policy: the replay keeps raw rewards and
-                                   batches are scaled with the current statistics) [0] */
+                                   batches are scaled with the current statistics); 2: the same
+                                   with an outlier guard (a reward enters the return statistics
+                                   clipped to +-clip_reward of their std) [0] */
     int32_t reserved2;          /* must be 0 */
     double clip_reward;         /* clip of normalised rewards, > 0 [10] */
     double ppo_target_kl;       /* PPO: > 0 stops the epochs at the first minibatch whose

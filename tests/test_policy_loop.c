@@ -67,7 +67,7 @@ static void budget_case(int32_t algo, int64_t budget, int rounds)
 {
     mm_policy_opts o;
     mm_policy *p, *q;
-    float obs[NA * 3], next[NA * 3], ap[NA * 2], aq[NA * 2], rew[NA], before[NA * 2],
+    float obs[NA * 3], next[NA * 3], ap[NA * 2] = {0}, aq[NA * 2] = {0}, rew[NA], before[NA * 2],
         during[NA * 2];
     uint8_t te[NA], tr[NA];
     int calls_with_work = 0;
@@ -135,7 +135,7 @@ static void test_budget_no_alloc(void)
     mm_allocator a;
     mm_policy_opts o;
     mm_policy *p;
-    float obs[NA * 3], next[NA * 3], act[NA * 2], rew[NA];
+    float obs[NA * 3], next[NA * 3], act[NA * 2] = {0}, rew[NA];
     uint8_t te[NA], tr[NA];
     int64_t before;
     mmt_counting_allocator(&a, &c, -1);
@@ -162,10 +162,13 @@ typedef struct {
 } ref_rn;
 
 static void ref_step(ref_rn *z, const float *r, const uint8_t *te, const uint8_t *tr,
-                     double gamma, double clip, double *out)
+                     double gamma, double clip, int guard, double *out)
 {
-    double bm = 0, bv = 0, tot = z->count + NA, d, m2;
-    for (int i = 0; i < NA; i++) z->ret[i] = z->ret[i] * gamma + r[i], bm += z->ret[i] / NA;
+    double bm = 0, bv = 0, tot = z->count + NA, d, m2, g = clip * sqrt(z->var + 1e-8);
+    for (int i = 0; i < NA; i++) {
+        double ri = guard ? fmin(fmax(r[i], -g), g) : r[i];
+        z->ret[i] = z->ret[i] * gamma + ri, bm += z->ret[i] / NA;
+    }
     for (int i = 0; i < NA; i++) bv += (z->ret[i] - bm) * (z->ret[i] - bm) / NA;
     d = bm - z->mean;
     m2 = z->var * z->count + bv * NA + d * d * z->count * NA / tot;
@@ -176,30 +179,46 @@ static void ref_step(ref_rn *z, const float *r, const uint8_t *te, const uint8_t
     }
 }
 
-static void test_reward_norm_reference(void)
+static void reward_norm_case(int mode)
 {
     mm_policy_opts o;
     mm_policy *p;
     ref_rn z = {{0}, 0, 1, 1e-4};
-    float obs[NA * 3], next[NA * 3], act[NA * 2], rew[NA];
+    float obs[NA * 3], next[NA * 3], act[NA * 2] = {0}, rew[NA];
     uint8_t te[NA], tr[NA] = {0};
     double want[NA], sd;
     opts(&o, MM_ALGO_PPO, NULL);
-    o.norm_reward = 1, o.clip_reward = 2.5, o.n_steps = 12, o.gamma = 0.9;
+    o.norm_reward = mode, o.clip_reward = 2.5, o.n_steps = 12, o.gamma = 0.9;
     p = make(&o);
+    memset(act, 0, sizeof act);
     for (int s = 0; s < 12; s++) {
         env_step(s, obs, next, act, rew, te, tr);
         memset(tr, 0, sizeof tr); /* no bootstrap: the stored reward is the scaled one */
         rew[0] = s == 5 ? 1e6f : rew[0] * 3;  /* one huge reward: clipped */
         CHECK_OK(mm_policy_act(p, obs, NA, act, 1));
         CHECK_OK(mm_policy_observe(p, obs, act, rew, next, te, tr, NA));
-        ref_step(&z, rew, te, tr, 0.9, 2.5, want);
+        ref_step(&z, rew, te, tr, 0.9, 2.5, mode == 2, want);
         for (int i = 0; i < NA; i++) CHECK_NEAR(p->ro.rew[s * NA + i], want[i], 1e-6, 1e-7);
-        if (s == 5) CHECK(p->ro.rew[s * NA] == 2.5f);
+        if (s == 5) CHECK_NEAR(p->ro.rew[s * NA], 2.5, 0, 0);
     }
     CHECK_OK(mm_policy_get_f64(p, MM_POLICY_STAT_RETURN_STD, &sd));
     CHECK_NEAR(sd, sqrt(z.var + 1e-8), 1e-12, 0);
+    /* the huge reward inflates SB3's statistics by orders of magnitude; the guard bounds it */
+    CHECK(mode == 2 ? sd < 20 : sd > 1e5);
     mm_policy_free(p);
+}
+
+static void test_reward_norm_reference(void)
+{
+    mm_policy_opts o;
+    mm_policy *p;
+    ref_rn z = {{0}, 0, 1, 1e-4};
+    float obs[NA * 3], next[NA * 3], act[NA * 2] = {0}, rew[NA];
+    uint8_t te[NA], tr[NA] = {0};
+    double want[NA];
+    reward_norm_case(1);
+    reward_norm_case(2);
+    memset(act, 0, sizeof act);
     /* off-policy: raw rewards in the replay, scaled with the current statistics per batch */
     opts(&o, MM_ALGO_TD3, NULL);
     o.norm_reward = 1;
@@ -208,7 +227,7 @@ static void test_reward_norm_reference(void)
     for (int s = 0; s < 3; s++) {
         env_step(s, obs, next, act, rew, te, tr);
         CHECK_OK(mm_policy_observe(p, obs, act, rew, next, te, tr, NA));
-        ref_step(&z, rew, te, tr, o.gamma, 10, want);
+        ref_step(&z, rew, te, tr, o.gamma, 10, 0, want);
         for (int i = 0; i < NA; i++) CHECK(p->rb.rew[s * NA + i] == rew[i]);
     }
     CHECK_NEAR(mmi_reward_norm_apply(&p->rn, 0.75f), fmin(0.75 / sqrt(z.var + 1e-8), 10), 1e-6,
@@ -220,7 +239,7 @@ static void test_obs_clip_reference(void)
 {
     mm_policy_opts o;
     mm_policy *p;
-    float obs[NA * 3], next[NA * 3], act[NA * 2], rew[NA];
+    float obs[NA * 3], next[NA * 3], act[NA * 2] = {0}, rew[NA];
     uint8_t te[NA], tr[NA];
     opts(&o, MM_ALGO_PPO, NULL);
     o.norm_obs = 1, o.clip_obs = 0.4;
@@ -239,7 +258,7 @@ static void test_target_kl(void)
 {
     mm_policy_opts o;
     mm_policy *off, *tiny, *huge;
-    float obs[NA * 3], next[NA * 3], act[NA * 2], rew[NA];
+    float obs[NA * 3], next[NA * 3], act[NA * 2] = {0}, rew[NA];
     uint8_t te[NA], tr[NA];
     double ep = 0, up = 0;
     opts(&o, MM_ALGO_PPO, NULL);
@@ -294,7 +313,7 @@ static void test_schedules(void)
     o.linear_decay_steps = 0, o.lr_decay_steps = 0, o.clip_decay_steps = 48;
     p = make(&o);
     {
-        float obs[NA * 3], next[NA * 3], act[NA * 2], rew[NA];
+        float obs[NA * 3], next[NA * 3], act[NA * 2] = {0}, rew[NA];
         uint8_t te[NA], tr[NA];
         for (int s = 0; s < 6; s++) {
             int32_t did;
@@ -318,7 +337,7 @@ static void test_observe_after_extra_act(void)
 {
     mm_policy_opts o;
     mm_policy *p, *q;
-    float obs[NA * 3], next[NA * 3], ap[NA * 2], aq[NA * 2], tmp[NA * 2], rew[NA];
+    float obs[NA * 3], next[NA * 3], ap[NA * 2] = {0}, aq[NA * 2] = {0}, tmp[NA * 2], rew[NA];
     uint8_t te[NA], tr[NA];
     opts(&o, MM_ALGO_PPO, NULL);
     o.log_std_init = 1.5; /* wide samples: many clipped at the bounds */
@@ -365,7 +384,7 @@ static void test_budget_misuse(void)
     CHECK_OK(mm_policy_update_budget(p, 1, NULL));
     mm_policy_free(p);
     opts(&o, MM_ALGO_PPO, NULL);
-    o.norm_reward = 2;
+    o.norm_reward = 3;
     CHECK_STATUS(mm_policy_create(&p, &o), MM_E_INVALID_ARG);
     o.norm_reward = 1, o.clip_reward = 0;
     CHECK_STATUS(mm_policy_create(&p, &o), MM_E_INVALID_ARG);

@@ -63,14 +63,14 @@ void mmi_rms_refresh(mmi_obs_rms *s);
 
 /* ---- reward normalisation (reward_norm.c), SB3 VecNormalize(norm_reward=True) ------------ */
 typedef struct mmi_reward_norm {
-    int32_t on;
+    int32_t on;      /* norm_reward: 0 off, 1 SB3, 2 SB3 + outlier guard */
     double clip;     /* clip_reward */
     double mean, var, count; /* RunningMeanStd of the discounted returns (float64) */
     double *ret;     /* [n_agents] running discounted return of each agent's episode */
     float *scaled;   /* [n_agents] the normalised rewards of the current observe call */
 } mmi_reward_norm;
-/* Folds rewards r[0..n) into each agent's return (ret = gamma ret + r), the returns into the
- * statistics, writes r / sqrt(var + 1e-8) clipped to +-clip into out, then zeroes the returns
+/* Folds rewards r[0..n) into each agent's return (ret = gamma ret + r; mode 2: r clipped to
+ * +-clip std first), the returns into the statistics, writes r / sqrt(var + 1e-8) clipped to +-clip into out, then zeroes the returns
  * of agents whose episode ended (done[i] != 0). */
 void mmi_reward_norm_observe(mmi_reward_norm *z, const float *r, const uint8_t *term,
                              const uint8_t *trunc, int64_t n, double gamma, float *out);

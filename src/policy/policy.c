@@ -148,9 +148,9 @@ static int check_schedule(const mm_policy_opts *o, mmi_err *e, const char *fn)
         return BAD("%s: lr_decay_steps and clip_decay_steps must be >= -1", fn);
     if (!(o->ppo_target_kl >= 0 && o->ppo_target_kl < 1e300))
         return BAD("%s: ppo_target_kl must be finite and >= 0", fn);
-    if ((o->norm_reward != 0 && o->norm_reward != 1) || o->reserved2 != 0 ||
+    if ((o->norm_reward < 0 || o->norm_reward > 2) || o->reserved2 != 0 ||
         !(o->clip_reward > 0 && o->clip_reward < 1e300))
-        return BAD("%s: norm_reward must be 0 or 1, clip_reward finite and > 0", fn);
+        return BAD("%s: norm_reward must be 0, 1 or 2, clip_reward finite and > 0", fn);
     return MM_OK;
 }
 #undef BAD

@@ -3,7 +3,10 @@
  * discounted return ret = gamma ret + r (zeroed when its episode ends), a RunningMeanStd of
  * those returns (mean 0, var 1, count 1e-4 at start, batch updates with the population
  * variance, all in float64) and rewards are divided by sqrt(var + 1e-8) - the mean is not
- * subtracted - then clipped to +-clip_reward. */
+ * subtracted - then clipped to +-clip_reward.
+ * norm_reward = 2 adds a guard SB3 lacks: a reward enters the returns clipped to +-clip_reward
+ * standard deviations of the statistics before it, so one outlier (a 1e6 reward) cannot
+ * inflate the variance and shrink every later reward towards 0 for the rest of training. */
 #include "mmi_policy.h"
 
 #include <math.h>
@@ -32,7 +35,12 @@ void mmi_reward_norm_observe(mmi_reward_norm *z, const float *r, const uint8_t *
                              const uint8_t *trunc, int64_t n, double gamma, float *out)
 {
     MMI_ASSERT(n >= 1 && z->count > 0);
-    for (int64_t i = 0; i < n; i++) z->ret[i] = gamma * z->ret[i] + (double)r[i];
+    double bound = z->clip * sqrt(z->var + 1e-8);
+    for (int64_t i = 0; i < n; i++) {
+        double ri = r[i];
+        if (z->on == 2) ri = ri < -bound ? -bound : (ri > bound ? bound : ri);
+        z->ret[i] = gamma * z->ret[i] + ri;
+    }
     fold(z, z->ret, n);
     for (int64_t i = 0; out && i < n; i++) out[i] = mmi_reward_norm_apply(z, r[i]);
     for (int64_t i = 0; i < n; i++)
