@@ -1406,8 +1406,9 @@ MM_API MM_NODISCARD int mm_model_add_gau(mm_model *m, int64_t expansion, int64_t
  * (on-policy, discrete actions only: continuous QAC is refused with MM_E_INVALID_ARG).
  * Defaults, formulas and sources are in docs/RL.md. Lifecycle:
  *   mm_policy_opts_init(&o, MM_ALGO_*) -> set obs_dim, action space, n_agents ... ->
- *   mm_policy_create -> loop { mm_policy_act; env step; mm_policy_observe; mm_policy_update }
- *   -> mm_policy_save / mm_policy_load -> mm_policy_free.
+ *   mm_policy_create -> loop { mm_policy_act; env step; mm_policy_observe; mm_policy_update
+ *   (or mm_policy_update_budget to spread an update over frames) } -> mm_policy_save /
+ *   mm_policy_load -> mm_policy_free.
  * One call handles n agents (rows of obs / actions), e.g. 64 NPCs of a game or n copies of an
  * environment. Continuous actions are given and returned in the environment's units (bounds in
  * the options; internally the off-policy actor works in [-1, 1]); discrete actions are exact

@@ -2,7 +2,9 @@
 /* policy_observe.c — mm_policy_observe: validates a batch of transitions (refusing NaN/Inf
  * before anything is stored), folds observations into the running statistics, then stores
  * them in the replay buffer (off-policy) or as one rollout row (on-policy, with log pi(a|s),
- * V(s) and the truncation bootstrap r += gamma V(final obs), spec/rl.md §2.6). */
+ * V(s) and the truncation bootstrap r += gamma V(final obs), spec/rl.md §2.6). With norm_reward
+ * the rewards are scaled first (reward_norm.c). On-policy observe refuses while a budgeted
+ * update trains on the rollout, and actions whose exploring sample was replaced (act slots). */
 #include "mmi_policy.h"
 
 #include <math.h>
