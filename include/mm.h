@@ -1536,8 +1536,9 @@ MM_API MM_NODISCARD int mm_model_add_gau(mm_model *m, int64_t expansion, int64_t
  * (on-policy, discrete actions only: continuous QAC is refused with MM_E_INVALID_ARG).
  * Defaults, formulas and sources are in docs/RL.md. Lifecycle:
  *   mm_policy_opts_init(&o, MM_ALGO_*) -> set obs_dim, action space, n_agents ... ->
- *   mm_policy_create -> loop { mm_policy_act; env step; mm_policy_observe; mm_policy_update }
- *   -> mm_policy_save / mm_policy_load -> mm_policy_free.
+ *   mm_policy_create -> loop { mm_policy_act; env step; mm_policy_observe; mm_policy_update
+ *   (or mm_policy_update_budget to spread an update over frames) } -> mm_policy_save /
+ *   mm_policy_load -> mm_policy_free.
  * One call handles n agents (rows of obs / actions), e.g. 64 NPCs of a game or n copies of an
  * environment. Continuous actions are given and returned in the environment's units (bounds in
  * the options; internally the off-policy actor works in [-1, 1]); discrete actions are exact
@@ -1590,7 +1591,13 @@ enum {
     MM_POLICY_STAT_CLIP_FRACTION = 357, /* PPO: fraction of clipped ratios */
     MM_POLICY_STAT_LS_STEPS = 358,      /* TRPO: backtracking steps of the last line search
                                            (-1: no step accepted) */
-    MM_POLICY_STAT_Q_MEAN = 359         /* DDPG/TD3/QAC: mean Q of the last critic batch */
+    MM_POLICY_STAT_Q_MEAN = 359,        /* DDPG/TD3/QAC: mean Q of the last critic batch */
+    MM_POLICY_STAT_EPOCHS = 360,        /* PPO/A2C: epochs begun by the last update (fewer
+                                           than n_epochs after a target_kl stop). Since 0.2 */
+    MM_POLICY_STAT_UPDATING = 361,      /* 1 while an update spread by mm_policy_update_budget
+                                           has work left, else 0. Since 0.2 */
+    MM_POLICY_STAT_RETURN_STD = 362     /* norm_reward: sqrt(var + 1e-8) of the discounted
+                                           returns. Since 0.2 */
 };
 
 /* Construction options; mm_policy_opts_init fills the published defaults of an algorithm
@@ -1661,6 +1668,21 @@ typedef struct mm_policy_opts {
     double ls_decay;            /* [0.8] */
     char *err_buf;              /* optional: receives mm_policy_create's failure text */
     size_t err_buf_size;
+    /* since 0.2 (docs/RL.md "Reward normalisation", "Schedules", "target_kl") */
+    int32_t norm_reward;        /* 1: rewards divided by the running std of each agent's
+                                   discounted return and clipped to +-clip_reward (SB3
+                                   VecNormalize; off-policy: the replay keeps raw rewards and
+                                   batches are scaled with the current statistics); 2: the same
+                                   with an outlier guard (a reward enters the return statistics
+                                   clipped to +-clip_reward of their std) [0] */
+    int32_t reserved2;          /* must be 0 */
+    double clip_reward;         /* clip of normalised rewards, > 0 [10] */
+    double ppo_target_kl;       /* PPO: > 0 stops the epochs at the first minibatch whose
+                                   approx. KL exceeds 1.5 x this (that minibatch is not
+                                   applied; SB3 target_kl); 0 = off [0] */
+    int64_t lr_decay_steps;     /* learning rates: > 0 decay linearly to 0 over this many
+                                   transitions, -1 constant, 0 follow linear_decay_steps [0] */
+    int64_t clip_decay_steps;   /* PPO clip range: the same choices [0] */
 } mm_policy_opts;
 
 /* Fills o with the published defaults of algo (MM_ALGO_*) and struct_size.
@@ -1689,7 +1711,10 @@ MM_API MM_NODISCARD int mm_policy_act(mm_policy *p, const float *obs, int64_t n,
  * norm_obs is set. On-policy algorithms need n == n_agents. Refuses NaN/Inf in obs, rewards,
  * actions or next_obs with MM_E_NUMERIC and stores nothing. Returns MM_OK, MM_E_INVALID_ARG,
  * MM_E_RANGE (n; discrete action out of range), MM_E_SHAPE (on-policy n != n_agents),
- * MM_E_STATE (on-policy rollout full: call mm_policy_update), MM_E_NUMERIC.
+ * MM_E_STATE (on-policy: rollout full, call mm_policy_update; an update spread by
+ * mm_policy_update_budget still has work left; or an agent's action is not what its last
+ * exploring act returned and that act replaced an unobserved sample - a deterministic act in
+ * between is harmless), MM_E_NUMERIC. With norm_reward, rewards are scaled (docs/RL.md).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_observe(mm_policy *p, const float *obs, const float *actions,
                                           const float *rewards, const float *next_obs,
@@ -1702,6 +1727,26 @@ MM_API MM_NODISCARD int mm_policy_observe(mm_policy *p, const float *obs, const 
  * Returns MM_OK, MM_E_INVALID_ARG, MM_E_NUMERIC (a non-finite gradient or loss: the networks
  * are left as before that step). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_update(mm_policy *p, int32_t *did_update);
+
+/* Frame-bounded training: does the work mm_policy_update would do, at most max_minibatches
+ * units per call, continuing where the previous call stopped. A unit is one PPO/A2C minibatch
+ * step, one DDPG/TD3 gradient step, or a whole QAC or TRPO update. Running the calls back to
+ * back gives the same networks, statistics and random stream as one mm_policy_update, bit for
+ * bit; mm_policy_update called while work is left finishes it.
+ * While an on-policy update has work left (MM_POLICY_STAT_UPDATING = 1):
+ *   - mm_policy_act uses the actor as it was when the update began (a copy made at create) and
+ *     its own random stream, so acting between calls changes neither the update nor the
+ *     actions' consistency; the new actor takes over when the update completes;
+ *   - mm_policy_observe refuses with MM_E_STATE (the rollout is being trained on); skip
+ *     recording those frames.
+ * Off-policy: the remaining gradient steps stay pending; act (own random stream meanwhile) and
+ * observe may run between calls (transitions observed meanwhile may be sampled by the
+ * remaining steps, unlike one mm_policy_update before them).
+ *   max_minibatches: >= 1.  done (optional): 1 when no update work is left after this call.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL p, max_minibatches < 1), and mm_policy_update's
+ * failures (the update then ends and the rollout restarts). Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_update_budget(mm_policy *p, int64_t max_minibatches,
+                                                int32_t *done);
 
 /* Sets / reads a run-time parameter or statistic (MM_POLICY_*). Returns MM_OK,
  * MM_E_INVALID_ARG, MM_E_UNSUPPORTED (unknown id, read-only id for set), MM_E_RANGE (outside
@@ -1735,7 +1780,9 @@ MM_API MM_NODISCARD int mm_policy_load(mm_policy *p, const char *path);
  * (MM_POLICY_SAVE_CHECKPOINT) also holds the training state: replay or rollout contents, every
  * optimizer's state and step counts, the random stream, counters (steps, updates, pending
  * gradient steps, which drive the warm-up and the linear schedule), OU noise state, the last
- * act's raw samples, the run-time parameters and statistics. Loading a checkpoint into a
+ * act's raw samples, the reward normaliser, the run-time parameters and statistics. It is
+ * taken between updates: while mm_policy_update_budget has work left, saving one returns
+ * MM_E_STATE. Loading a checkpoint into a
  * policy created with the same options and continuing reproduces the uninterrupted run bit for
  * bit. Every loader accepts both kinds (and 0.1 files) and validates everything before it
  * changes anything. mm_model_load refuses policy files with MM_E_FORMAT and says so. */
@@ -1747,7 +1794,7 @@ enum {
 
 /* As mm_policy_save (atomic, rank 0 only under a communicator), with flags 0 or
  * MM_POLICY_SAVE_CHECKPOINT. Returns MM_OK, MM_E_INVALID_ARG (NULL, unknown flags), MM_E_IO,
- * MM_E_NOMEM. Allocates: the header, a tensor table and, for a checkpoint, one serialised
+ * MM_E_NOMEM, MM_E_STATE (a checkpoint while a budgeted update has work left). Allocates: the header, a tensor table and, for a checkpoint, one serialised
  * copy of each network with an optimizer (all freed before returning). Since: 0.2 */
 MM_API MM_NODISCARD int mm_policy_save_ex(mm_policy *p, const char *path, uint32_t flags);
 

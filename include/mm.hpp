@@ -698,6 +698,14 @@ public:
         ok(mm_policy_update(h_, &did), "mm_policy_update");
         return did != 0;
     }
+    /* At most max_minibatches units of the due update (mm_policy_update_budget); returns true
+     * when no update work is left. */
+    bool update_budget(int64_t max_minibatches)
+    {
+        int32_t done = 0;
+        ok(mm_policy_update_budget(h_, max_minibatches, &done), "mm_policy_update_budget");
+        return done != 0;
+    }
     void set(int32_t id, double v) { ok(mm_policy_set_f64(h_, id, v), "mm_policy_set_f64"); }
     double get(int32_t id)
     {

@@ -29,6 +29,7 @@ static void (*const g_suites[])(void) = {
     suite_envs,
     suite_policy,
     suite_policy_io,
+    suite_policy_loop,
     suite_comm,
     suite_oom,
     suite_threads,

@@ -557,6 +557,9 @@ static mm_policy *g_pout; /* mm_policy_load_new refusals leave it NULL */
     X(policy_observe_flag2, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                            \
       mm_policy_observe(F.ppo, F.obs, F.act, F.rew, F.obs, F.two8, F.zero8, 4))                   \
     X(policy_update_null, MM_E_INVALID_ARG, NOMSG, mm_policy_update(NULL, NULL))                  \
+    X(policy_budget_null, MM_E_INVALID_ARG, NOMSG, mm_policy_update_budget(NULL, 1, NULL))       \
+    X(policy_budget_zero, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                              \
+      mm_policy_update_budget(F.ppo, 0, NULL))                                                    \
     X(policy_set_unknown, MM_E_UNSUPPORTED, mm_policy_errmsg(F.ppo), mm_policy_set_f64(F.ppo, 9999, 1)) \
     X(policy_set_range, MM_E_RANGE, mm_policy_errmsg(F.ppo),                                      \
       mm_policy_set_f64(F.ppo, MM_POLICY_GAMMA, 1.5))                                             \

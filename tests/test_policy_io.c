@@ -28,14 +28,20 @@ static void opts_for(mm_policy_opts *o, int32_t algo, int discrete, int norm)
     o->linear_decay_steps = algo >= MM_ALGO_A2C ? 400 : 0;
 }
 
-static mm_policy *make(int32_t algo, int discrete, int norm, int32_t noise)
+static mm_policy *make_rn(int32_t algo, int discrete, int norm, int32_t noise, int32_t rnorm)
 {
     mm_policy_opts o;
     mm_policy *p = NULL;
     opts_for(&o, algo, discrete, norm);
     if (noise) o.noise = noise;
+    o.norm_reward = rnorm;
     CHECK_OK(mm_policy_create(&p, &o));
     return p;
+}
+
+static mm_policy *make(int32_t algo, int discrete, int norm, int32_t noise)
+{
+    return make_rn(algo, discrete, norm, noise, 0);
 }
 
 /* steps of a fake 4-agent environment; the stream depends on seed and the step index only */
@@ -371,10 +377,12 @@ static int same_nets(mm_policy *a, mm_policy *b)
     return 1;
 }
 
-static void ckpt_case(int32_t algo, int discrete, int32_t noise, int n_first, int n_more)
+static void ckpt_case_rn(int32_t algo, int discrete, int32_t noise, int n_first, int n_more,
+                         int32_t rnorm)
 {
-    mm_policy *a = make(algo, discrete, 1, noise), *b = make(algo, discrete, 1, noise);
-    mm_policy *c = make(algo, discrete, 1, noise);
+    mm_policy *a = make_rn(algo, discrete, 1, noise, rnorm);
+    mm_policy *b = make_rn(algo, discrete, 1, noise, rnorm);
+    mm_policy *c = make_rn(algo, discrete, 1, noise, rnorm);
     float xa[8] = {0}, xb[8] = {0}, xc[8] = {0}; /* discrete agents write 4 of the 8 */
     double ua = 0, ub = 0;
     size_t n = 0, nw = 0;
@@ -400,7 +408,7 @@ static void ckpt_case(int32_t algo, int discrete, int32_t noise, int n_first, in
     CHECK(ua == ub && ua > 0);
     /* a corrupted counter block is refused and changes nothing */
     {
-        mm_policy *d = make(algo, discrete, 1, noise);
+        mm_policy *d = make_rn(algo, discrete, 1, noise, rnorm);
         float before[8] = {0}, after[8] = {0};
         acts(d, before);
         CHECK_STATUS(mm_policy_load_mem(d, buf, n - 1), MM_E_FORMAT);
@@ -412,8 +420,47 @@ static void ckpt_case(int32_t algo, int discrete, int32_t noise, int n_first, in
     mm_policy_free(a), mm_policy_free(b), mm_policy_free(c);
 }
 
+static void ckpt_case(int32_t algo, int discrete, int32_t noise, int n_first, int n_more)
+{
+    ckpt_case_rn(algo, discrete, noise, n_first, n_more, 0);
+}
+
+/* A budgeted update in progress: the checkpoint is refused (act runs a snapshot then), and
+ * allowed again once the update ran to done. */
+static void ckpt_mid_update(void)
+{
+    mm_policy *a = make(MM_ALGO_PPO, 0, 1, 0);
+    float obs[12], next[12], act[8], rew[4];
+    uint8_t te[4] = {0}, tr[4] = {0};
+    int32_t done = 0;
+    size_t n = 0;
+    double upd = 0;
+    mmt_fill_uniform(obs, 12, 5, -1, 1);
+    for (int s = 0; s < 64 && !upd; s++) {
+        CHECK_OK(mm_policy_act(a, obs, 4, act, 1));
+        mmt_fill_uniform(next, 12, 500 + (uint64_t)s, -1, 1);
+        for (int i = 0; i < 4; i++) rew[i] = next[3 * i];
+        CHECK_OK(mm_policy_observe(a, obs, act, rew, next, te, tr, 4));
+        CHECK_OK(mm_policy_update_budget(a, 1, &done));
+        CHECK_OK(mm_policy_get_f64(a, MM_POLICY_STAT_UPDATING, &upd));
+        memcpy(obs, next, sizeof obs);
+    }
+    CHECK(upd == 1.0);
+    CHECK_STATUS(mm_policy_save_mem(a, NULL, 0, &n, MM_POLICY_SAVE_CHECKPOINT), MM_E_STATE);
+    CHECK(strstr(mm_policy_errmsg(a), "update is in progress") != NULL);
+    CHECK_OK(mm_policy_save_mem(a, NULL, 0, &n, 0)); /* weights-only saves stay allowed */
+    for (int k = 0; k < 1000 && !done; k++) CHECK_OK(mm_policy_update_budget(a, 1, &done));
+    CHECK(done == 1);
+    CHECK_OK(mm_policy_save_mem(a, NULL, 0, &n, MM_POLICY_SAVE_CHECKPOINT));
+    mm_policy_free(a);
+}
+
 static void test_checkpoint(void)
 {
+    /* reward normalisation state (returns, statistics) travels too */
+    ckpt_case_rn(MM_ALGO_PPO, 0, 0, 9, 14, 1);
+    ckpt_case_rn(MM_ALGO_TD3, 0, 0, 23, 30, 2);
+    ckpt_mid_update();
     ckpt_case(MM_ALGO_TD3, 0, 0, 23, 30);   /* training (warm-up: the first 10 steps) */
     ckpt_case(MM_ALGO_TD3, 0, 0, 2, 30);    /* inside the uniform warm-up */
     ckpt_case(MM_ALGO_DDPG, 0, MM_NOISE_OU, 23, 30);

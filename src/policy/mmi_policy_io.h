@@ -38,12 +38,14 @@ typedef struct mmi_pio_ent {
  * optimizer state (load). Owned by one save or load call. */
 #define MMI_CKPT_COUNTERS 11
 #define MMI_CKPT_PARAMS 11
-#define MMI_CKPT_STATS 8
+#define MMI_CKPT_STATS 9
+#define MMI_CKPT_RNORM 3 /* reward normaliser: mean, var, count of the discounted returns */
 typedef struct mmi_ckpt {
     int64_t cnt[MMI_CKPT_COUNTERS];
     uint64_t rng[4];
     double params[MMI_CKPT_PARAMS];
     double stats[MMI_CKPT_STATS];
+    double rnorm[MMI_CKPT_RNORM];
     unsigned char *blob[MMI_POL_NETS]; /* save: model file bytes of network k (with optimizer) */
     size_t blob_size[MMI_POL_NETS];
     mm_model *tmp[MMI_POL_NETS];       /* load: network k as the checkpoint holds it */

@@ -36,12 +36,13 @@ static void pack(mm_policy *p, mmi_ckpt *s)
                                           p->rb.cap, p->o.n_agents, p->ro.n_steps};
     const double st[MMI_CKPT_STATS] = {p->st_actor_loss, p->st_critic_loss, p->st_kl,
                                        p->st_entropy, p->st_ev, p->st_clip_frac, p->st_ls,
-                                       p->st_q_mean};
+                                       p->st_q_mean, (double)p->upd.epochs_run};
     memcpy(s->cnt, c, sizeof c);
     memcpy(s->rng, p->rng.s, sizeof s->rng);
     for (int i = 0; i < MMI_CKPT_PARAMS; i++)
         if (mm_policy_get_f64(p, k_param_ids[i], &s->params[i]) != MM_OK) s->params[i] = 0;
     memcpy(s->stats, st, sizeof st);
+    s->rnorm[0] = p->rn.mean, s->rnorm[1] = p->rn.var, s->rnorm[2] = p->rn.count;
 }
 
 static void unpack(mm_policy *p, const mmi_ckpt *s)
@@ -63,11 +64,12 @@ static void unpack(mm_policy *p, const mmi_ckpt *s)
     }
     p->st_actor_loss = st[0], p->st_critic_loss = st[1], p->st_kl = st[2];
     p->st_entropy = st[3], p->st_ev = st[4], p->st_clip_frac = st[5], p->st_ls = st[6];
-    p->st_q_mean = st[7];
+    p->st_q_mean = st[7], p->upd.epochs_run = (int64_t)st[8];
+    if (p->rn.on) p->rn.mean = s->rnorm[0], p->rn.var = s->rnorm[1], p->rn.count = s->rnorm[2];
 }
 
 /* ---- the table ------------------------------------------------------------------------------ */
-enum { CK_ANY = 0, CK_FINITE = 1 };
+enum { CK_ANY = 0, CK_FINITE = 1, CK_PENDING = 2 /* act slot counts: 0, 1 or 2 */ };
 
 typedef struct ck_block {
     const char *name;
@@ -86,6 +88,10 @@ static void sh_cnt(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c
 static void sh_rng(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)p, (void)s; *r = 4, *c = 0; }
 static void sh_par(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)p, (void)s; *r = MMI_CKPT_PARAMS, *c = 0; }
 static void sh_sta(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)p, (void)s; *r = MMI_CKPT_STATS, *c = 0; }
+static void sh_rn(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = p->rn.on ? MMI_CKPT_RNORM : 0, *c = 0; }
+static void sh_rn_ret(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = p->rn.on ? NA : 0, *c = 0; }
+static void sh_agent_one(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = p->slots.pending ? NA : 0, *c = 0; }
+static void sh_slots(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = p->slots.raw ? NA : 0, *c = AD; }
 static void sh_agent_act(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = NA, *c = AD; }
 static void sh_rb_obs(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { *r = s->cnt[C_RB_SIZE], *c = OD; }
 static void sh_rb_act(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { *r = s->cnt[C_RB_SIZE], *c = AD; }
@@ -104,8 +110,11 @@ static void *at_rng(mm_policy *p, mmi_ckpt *s) { (void)p; return s->rng; }
 static void *at_par(mm_policy *p, mmi_ckpt *s) { (void)p; return s->params; }
 static void *at_sta(mm_policy *p, mmi_ckpt *s) { (void)p; return s->stats; }
 static void *at_ou(mm_policy *p, mmi_ckpt *s) { (void)s; return p->ou; }
-static void *at_raw(mm_policy *p, mmi_ckpt *s) { (void)s; return p->last_raw; }
-static void *at_out(mm_policy *p, mmi_ckpt *s) { (void)s; return p->last_out; }
+static void *at_rn(mm_policy *p, mmi_ckpt *s) { (void)p; return s->rnorm; }
+static void *at_rn_ret(mm_policy *p, mmi_ckpt *s) { (void)s; return p->rn.ret; }
+static void *at_raw(mm_policy *p, mmi_ckpt *s) { (void)s; return p->slots.raw; }
+static void *at_out(mm_policy *p, mmi_ckpt *s) { (void)s; return p->slots.out; }
+static void *at_pending(mm_policy *p, mmi_ckpt *s) { (void)s; return p->slots.pending; }
 static void *at_rb_obs(mm_policy *p, mmi_ckpt *s) { (void)s; return p->rb.obs; }
 static void *at_rb_next(mm_policy *p, mmi_ckpt *s) { (void)s; return p->rb.next_obs; }
 static void *at_rb_act(mm_policy *p, mmi_ckpt *s) { (void)s; return p->rb.act; }
@@ -126,9 +135,12 @@ static const ck_block k_blocks[] = {
     {"ckpt.rng", MMI_ST_U64, CK_ANY, 1, sh_rng, at_rng},
     {"ckpt.params", MMI_ST_F64, CK_ANY, 1, sh_par, at_par},
     {"ckpt.stats", MMI_ST_F64, CK_ANY, 1, sh_sta, at_sta},
+    {"ckpt.reward_norm", MMI_ST_F64, CK_ANY, 1, sh_rn, at_rn},
+    {"ckpt.reward_norm.ret", MMI_ST_F64, CK_FINITE, 0, sh_rn_ret, at_rn_ret},
     {"ckpt.noise.ou", MMI_ST_F32, CK_FINITE, 0, sh_agent_act, at_ou},
-    {"ckpt.act.last_raw", MMI_ST_F32, CK_FINITE, 0, sh_agent_act, at_raw},
-    {"ckpt.act.last_out", MMI_ST_F32, CK_FINITE, 0, sh_agent_act, at_out},
+    {"ckpt.act.raw", MMI_ST_F32, CK_FINITE, 0, sh_slots, at_raw},
+    {"ckpt.act.out", MMI_ST_F32, CK_FINITE, 0, sh_slots, at_out},
+    {"ckpt.act.pending", MMI_ST_U8, CK_PENDING, 0, sh_agent_one, at_pending},
     {"ckpt.replay.obs", MMI_ST_F32, CK_FINITE, 0, sh_rb_obs, at_rb_obs},
     {"ckpt.replay.next_obs", MMI_ST_F32, CK_FINITE, 0, sh_rb_obs, at_rb_next},
     {"ckpt.replay.act", MMI_ST_F32, CK_FINITE, 0, sh_rb_act, at_rb_act},
@@ -168,6 +180,11 @@ int mmi_ckpt_list(mm_policy *p, mmi_pio_list *L, const char *fn)
     mm_model *ms[MMI_POL_NETS];
     const char *pre[MMI_POL_NETS];
     int rc;
+    /* Mid-update the state includes the actor snapshot act is using and the update's position;
+     * a checkpoint is taken between updates (the budgeted update runs to done first). */
+    if (p->upd.active)
+        return mmi_fail(&p->err, MM_E_STATE, "%s: an update is in progress (call "
+                        "mm_policy_update_budget until done, then save the checkpoint)", fn);
     pack(p, &L->ck);
     if ((rc = list_blocks(p, L, fn)) != MM_OK) return rc;
     mmi_pio_nets(p, ms, pre);
@@ -207,6 +224,12 @@ static int check_staged(mm_policy *p, const mmi_ckpt *s, const char *fn)
     ok = ok && c[C_RB_SIZE] <= c[C_RB_CAP] && (c[C_RB_POS] < c[C_RB_CAP] || c[C_RB_POS] == 0) &&
          c[C_RO_T] <= c[C_RO_STEPS] && (c[C_RB_SIZE] == c[C_RB_CAP] || c[C_RB_POS] == c[C_RB_SIZE]);
     if (!ok) return mmi_fail(&p->err, MM_E_FORMAT, "%s: ckpt.counters out of range", fn);
+    if (p->rn.on && !(isfinite(s->rnorm[0]) && isfinite(s->rnorm[1]) && s->rnorm[1] >= 0 &&
+                      isfinite(s->rnorm[2]) && s->rnorm[2] > 0))
+        return mmi_fail(&p->err, MM_E_NUMERIC, "%s: ckpt.reward_norm needs a finite mean, a "
+                        "finite variance >= 0 and a finite count > 0", fn);
+    if (!(s->stats[8] >= 0 && s->stats[8] <= (double)((int64_t)1 << 53)))
+        return mmi_fail(&p->err, MM_E_FORMAT, "%s: ckpt.stats: epochs out of range", fn);
     if (!(s->rng[0] | s->rng[1] | s->rng[2] | s->rng[3]))
         return mmi_fail(&p->err, MM_E_FORMAT, "%s: ckpt.rng is the all-zero state", fn);
     for (int i = 0; i < MMI_CKPT_PARAMS; i++) {
@@ -226,6 +249,7 @@ static int read_staged(mm_policy *p, const mmi_st_file *f, mmi_ckpt *s, const ch
         const mmi_st_tensor *t = mmi_st_find(f, k->name);
         int64_t r = 0, c = 0;
         k->shape(p, s, &r, &c);
+        if (r == 0 && !t) continue; /* a block this policy does not have (reward_norm off) */
         if (!t || t->dtype != k->dtype || t->ndim != 1 || t->shape[0] != r)
             return mmi_fail(&p->err, MM_E_FORMAT, "%s: tensor %s is missing or has another "
                             "dtype/shape", fn, k->name);
@@ -277,9 +301,15 @@ int mmi_ckpt_check(mm_policy *p, const mmi_st_file *f, mmi_pio_list *L, const ch
     for (int64_t e = first; rc == MM_OK && e < L->n; e++) {
         const mmi_pio_ent *x = &L->e[e];
         const mmi_st_tensor *t = mmi_st_find(f, x->name);
-        if (k_blocks[x->aux].check == CK_FINITE && t && t->dtype == MMI_ST_F32 &&
-            mmi_st_first_nonfinite(f, t, 4) >= 0)
+        if (!t) continue; /* missing: the table check reports it */
+        if (k_blocks[x->aux].check == CK_FINITE && (t->dtype == MMI_ST_F32 || t->dtype == MMI_ST_F64) &&
+            mmi_st_first_nonfinite(f, t, t->dtype == MMI_ST_F64 ? 8 : 4) >= 0)
             rc = mmi_fail(&p->err, MM_E_NUMERIC, "%s: tensor %s holds NaN or Inf", fn, x->name);
+        if (k_blocks[x->aux].check == CK_PENDING && t->dtype == MMI_ST_U8)
+            for (int64_t j = 0; rc == MM_OK && j < t->numel; j++)
+                if (f->data[t->begin + j] > 2)
+                    rc = mmi_fail(&p->err, MM_E_FORMAT, "%s: %s[%lld] is %d, not 0, 1 or 2",
+                                  fn, x->name, (long long)j, (int)f->data[t->begin + j]);
     }
     mmi_pio_nets(p, ms, pre);
     for (int k = 0; rc == MM_OK && k < MMI_POL_NETS; k++)
@@ -293,9 +323,15 @@ void mmi_ckpt_apply(mm_policy *p, const mmi_st_file *f, mmi_pio_list *L)
     const char *pre[MMI_POL_NETS];
     for (int64_t e = 0; e < L->n; e++) {
         const mmi_pio_ent *x = &L->e[e];
+        const mmi_st_tensor *t;
         if (x->role != MMI_PIO_CKPT || x->aux < 0 || k_blocks[x->aux].staged) continue;
-        MMI_ASSERT(x->t.dtype == MMI_ST_F32);
-        mmi_st_read_f32(f, mmi_st_find(f, x->name), (float *)x->dst);
+        t = mmi_st_find(f, x->name);
+        if (x->t.dtype == MMI_ST_F32) mmi_st_read_f32(f, t, (float *)x->dst);
+        else if (x->t.dtype == MMI_ST_F64) mmi_pio_read_le64(f, t, x->dst);
+        else {
+            MMI_ASSERT(x->t.dtype == MMI_ST_U8);
+            memcpy(x->dst, f->data + t->begin, (size_t)t->numel);
+        }
     }
     unpack(p, &L->ck);
     mmi_pio_nets(p, ms, pre);

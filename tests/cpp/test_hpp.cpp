@@ -345,6 +345,8 @@ static void test_policy()
     std::array<uint8_t, 2> term = {{0, 1}}, trunc = {{0, 0}};
     p.observe(obs, act, rew, obs, term, trunc, 2);
     CHECK(!p.update());
+    CHECK(p.update_budget(1)); /* nothing due: no work left */
+    expect_error([&] { p.update_budget(0); }, MM_E_INVALID_ARG, "zero budget");
 
     float nan_obs[6] = {NAN, 0, 0, 0, 0, 0};
     std::string msg = expect_error([&] { p.act(nan_obs, 2, act, false); }, MM_E_NUMERIC, "nan obs");
