@@ -1424,7 +1424,9 @@ enum {
     MM_ALGO_A2C = 3,  /* advantage actor-critic (SB3 defaults: RMSprop, n_steps 5) */
     MM_ALGO_QAC = 4,  /* Q actor-critic (Zhao, Alg. 10.1), batched like A2C */
     MM_ALGO_PPO = 5,  /* proximal policy optimisation, clipped (SB3 defaults) */
-    MM_ALGO_TRPO = 6  /* trust region policy optimisation (sb3-contrib defaults) */
+    MM_ALGO_TRPO = 6, /* trust region policy optimisation (sb3-contrib defaults) */
+    MM_ALGO_SAC = 7   /* soft actor-critic, continuous actions (Haarnoja et al. 2018 v2; SB3
+                         defaults). Since: 0.2 */
 };
 
 /* Exploration noise of DDPG / TD3 (added in the [-1, 1] action space). */
@@ -1443,7 +1445,7 @@ enum {
     MM_POLICY_GAMMA = 302,        /* discount */
     MM_POLICY_TAU = 303,          /* Polyak coefficient of the targets (DDPG, TD3) */
     MM_POLICY_NOISE_SIGMA = 304,  /* exploration noise std (DDPG, TD3) */
-    MM_POLICY_ENT_COEF = 305,     /* entropy bonus (A2C, QAC, PPO) */
+    MM_POLICY_ENT_COEF = 305,     /* entropy bonus (A2C, QAC, PPO); SAC: alpha when not tuned */
     MM_POLICY_CLIP_RANGE = 306,   /* PPO ratio clip */
     MM_POLICY_TARGET_KL = 307,    /* TRPO trust region delta */
     MM_POLICY_VF_COEF = 308,      /* value loss weight (A2C, PPO) */
@@ -1460,11 +1462,13 @@ enum {
     MM_POLICY_STAT_CLIP_FRACTION = 357, /* PPO: fraction of clipped ratios */
     MM_POLICY_STAT_LS_STEPS = 358,      /* TRPO: backtracking steps of the last line search
                                            (-1: no step accepted) */
-    MM_POLICY_STAT_Q_MEAN = 359         /* DDPG/TD3/QAC: mean Q of the last critic batch */
+    MM_POLICY_STAT_Q_MEAN = 359,        /* DDPG/TD3/QAC/SAC: mean Q of the last critic batch */
+    MM_POLICY_STAT_ENT_COEF = 360       /* SAC: the entropy temperature alpha now (Since: 0.2) */
 };
 
 /* Construction options; mm_policy_opts_init fills the published defaults of an algorithm
- * (in brackets: DDPG/TD3 | A2C | PPO | TRPO | QAC; docs/RL.md says where each comes from).
+ * (in brackets: DDPG/TD3 | A2C | PPO | TRPO | QAC; docs/RL.md says where each comes from;
+ * SAC: the TD3 values except hidden 256,256, lr_actor = lr_critic = 3e-4, ent_coef 1).
  * Fields are only ever appended. */
 typedef struct mm_policy_opts {
     uint32_t struct_size;       /* sizeof(mm_policy_opts), set by mm_policy_opts_init */
@@ -1513,7 +1517,7 @@ typedef struct mm_policy_opts {
     /* on-policy (A2C, QAC, PPO, TRPO) */
     int64_t n_steps;            /* rollout length per agent [- | 5 | 2048 | 2048 | 5] */
     double gae_lambda;          /* [- | 1.0 | 0.95 | 0.95 | -] */
-    double ent_coef;            /* [0] */
+    double ent_coef;            /* [0; SAC 1.0: alpha, see the SAC block] */
     double vf_coef;             /* [0.5] */
     double clip_range;          /* PPO [0.2] */
     double clip_range_vf;       /* PPO value clipping, 0 = off [0] */
@@ -1531,6 +1535,15 @@ typedef struct mm_policy_opts {
     double ls_decay;            /* [0.8] */
     char *err_buf;              /* optional: receives mm_policy_create's failure text */
     size_t err_buf_size;
+    /* SAC (Since: 0.2). ent_coef above is SAC's temperature alpha: its initial value when
+       ent_auto is 1, the fixed value when 0 [1.0; must be > 0]. The other off-policy fields
+       (buffer_size ... tau, n_critics) apply as for TD3; noise and policy_delay are unused. */
+    int32_t ent_auto;           /* tune log alpha by Adam toward target_entropy (SB3
+                                   ent_coef="auto") [1] */
+    int32_t target_update_interval; /* Polyak update of the critic targets every k gradient
+                                   steps [1] */
+    double target_entropy;      /* NaN = -act_dim (SB3 "auto") [NaN] */
+    double lr_alpha;            /* Adam learning rate of log alpha [3e-4] */
 } mm_policy_opts;
 
 /* Fills o with the published defaults of algo (MM_ALGO_*) and struct_size.
@@ -1540,7 +1553,7 @@ MM_API MM_NODISCARD int mm_policy_opts_init(mm_policy_opts *o, int32_t algo);
 /* Creates an agent: networks (initialised from opts.seed), optimizers, targets, the replay or
  * rollout buffer and every work buffer act/observe/update need.
  *   out:  receives the handle; NULL on failure.  opts: read during the call only.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL, bad sizes or settings, discrete DDPG/TD3, bounds not
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, bad sizes or settings, discrete DDPG/TD3/SAC, bounds not
  * finite or low >= high), MM_E_VERSION, MM_E_RANGE (sizes overflow), MM_E_NOMEM.
  * Allocates: everything the agent will ever use. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_create(mm_policy **out, const mm_policy_opts *opts);

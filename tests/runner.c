@@ -27,6 +27,7 @@ static void (*const g_suites[])(void) = {
     suite_attn,
     suite_envs,
     suite_policy,
+    suite_sac,
     suite_comm,
     suite_oom,
     suite_threads,

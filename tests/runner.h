@@ -78,6 +78,7 @@ void suite_loss(void);
 void suite_attn(void);
 void suite_envs(void);
 void suite_policy(void);
+void suite_sac(void);
 void suite_comm(void);
 void suite_oom(void);
 void suite_threads(void);

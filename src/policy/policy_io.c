@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* policy_io.c — mm_policy_save / mm_policy_load as safetensors (DESIGN §5) through the io
  * floor: every network tensor under "<net>.<sequential index>.<weight|bias>" (actor,
- * actor_target, critic1, critic1_target, critic2, critic2_target, value, log_std; the PyTorch
- * nn.Sequential naming of mm_model), the observation statistics as F64 ("obs_rms.mean",
+ * actor_target, critic1, critic1_target, critic2, critic2_target, value, log_std, log_ent_coef
+ * (SAC's log alpha); the PyTorch nn.Sequential naming of mm_model), the observation statistics as F64 ("obs_rms.mean",
  * "obs_rms.var", "obs_rms.count"), and metadata naming the algorithm and sizes, with a CRC32.
  * Loading checks every name, dtype, shape and the checksum before it changes anything. */
 #include "../io/mmi_io.h"
@@ -21,23 +21,26 @@ typedef struct io_list {
     int64_t n;
 } io_list;
 
+#define N_SLOTS 9
+
 static void model_slots(mm_policy *p, mm_model **m, const char **names)
 {
-    static const char *const k[8] = {"actor", "actor_target", "critic1", "critic1_target",
-                                     "critic2", "critic2_target", "value", "log_std"};
-    mm_model *v[8] = {p->actor, p->actor_t, p->critic[0], p->critic_t[0],
-                      p->critic[1], p->critic_t[1], p->vf, p->logstd};
-    for (int i = 0; i < 8; i++) m[i] = v[i], names[i] = k[i];
+    static const char *const k[N_SLOTS] = {"actor",   "actor_target",   "critic1",
+                                           "critic1_target", "critic2", "critic2_target",
+                                           "value",   "log_std",        "log_ent_coef"};
+    mm_model *v[N_SLOTS] = {p->actor,       p->actor_t, p->critic[0], p->critic_t[0], p->critic[1],
+                            p->critic_t[1], p->vf,      p->logstd,    p->ent};
+    for (int i = 0; i < N_SLOTS; i++) m[i] = v[i], names[i] = k[i];
 }
 
 /* Lists every tensor of the policy (same order for save and load). */
 static int list_tensors(mm_policy *p, io_list *L)
 {
-    mm_model *ms[8];
-    const char *pre[8];
+    mm_model *ms[N_SLOTS];
+    const char *pre[N_SLOTS];
     model_slots(p, ms, pre);
     L->n = 0;
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < N_SLOTS; k++) {
         mm_model *m = ms[k];
         const mmi_ptensor *pt;
         int32_t nl = 0;

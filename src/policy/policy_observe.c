@@ -153,7 +153,7 @@ int mm_policy_update(mm_policy *p, int32_t *did_update)
     if (p->offpolicy) {
         if (p->pending > 0 && p->rb.size > 0) {
             while (p->pending > 0 && rc == MM_OK) {
-                rc = mmi_ddpg_update(p);
+                rc = p->o.algo == MM_ALGO_SAC ? mmi_sac_update(p) : mmi_ddpg_update(p);
                 p->pending--;
             }
             if (did_update) *did_update = 1;
