@@ -4,7 +4,10 @@
 #
 #   make                      static + shared library, pkgconfig/libmm.pc
 #   make WITH_OPENBLAS=1      GEMM through OpenBLAS (libopenblas-dev)
-#   make check                all tests; ends with "N passed, N failed"
+#   make check                all tests; ends with "N passed, N failed" (one line per step;
+#                             the full output goes to build/check.log)
+#   make V=1 ...              show every compiler command (quiet by default)
+#   make -j1 ...              build serially (make uses one job per CPU unless told otherwise)
 #   make demo                 the main example
 #   make bench                benchmark tables (median CPU times, peers side by side)
 #   make bench-report         one bench run written into docs/BENCHMARKS.md
@@ -33,6 +36,25 @@ PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+# ---- everyday build UX: parallel by default, quiet commands ------------------------------------
+# make runs one job per CPU unless the command line (-jN, -j1 for serial) or a MAKEFLAGS
+# environment variable says otherwise; sub-makes share the jobserver; `make clean ...` stays
+# serial so `make clean all` cannot race. (GNU make 4.3 does not show a command-line -j in
+# MAKEFLAGS while parsing, but a command-line -j overrides this default.)
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+ifeq ($(MAKELEVEL)$(filter clean,$(MAKECMDGOALS))$(findstring j,$(shell printf '%s' "$$MAKEFLAGS")),0)
+MAKEFLAGS += -j$(JOBS)
+endif
+# Compile and link commands print one short line ("  CC  src/core/status.c"); V=1 prints them.
+V ?= 0
+ifeq ($(V),1)
+Q :=
+say = @:
+else
+Q := @
+say = @printf '  %-5s %s\n' '$(1)' '$(2)'
+endif
 
 WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 LIB_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -fPIC -fvisibility=hidden \
@@ -80,6 +102,7 @@ BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c) bench/peak.
 
 .PHONY: all lib static shared check demo bench check-asan check-valgrind symbols-check \
         abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch \
+        check-build check-cpp check-safetensors \
         bench-report bench-ggml floors-check spdx-check
 
 all: $(STATIC) $(SHARED) pkgconfig/libmm.pc
@@ -93,11 +116,13 @@ SRC_FLAGS = $(if $(findstring _avx2.c,$<),$(AVX2_FLAGS))
 
 $(BDIR)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) $(SRC_FLAGS) $(CFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(LIB_CFLAGS) $(SRC_FLAGS) $(CFLAGS) -c $< -o $@
 
 $(BDIR)/debug/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) -DMMI_DEBUG $(SRC_FLAGS) $(CFLAGS) -c $< -o $@
+	$(call say,CC,$@)
+	$(Q)$(CC) $(LIB_CFLAGS) -DMMI_DEBUG $(SRC_FLAGS) $(CFLAGS) -c $< -o $@
 
 # Static archive: one relocatable object with every hidden symbol made local, so only mm_*
 # stay global and internal names never clash with a host's.
@@ -129,14 +154,16 @@ pkgconfig/libmm.pc: pkgconfig/libmm.pc.in include/mm.h Makefile
 TEST_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Iinclude -Isrc -pthread
 $(BDIR)/tests/runner: $(TEST_SRCS) $(wildcard tests/*.h tests/vectors/*.h) $(DBG_OBJS) $(HDRS)
 	@mkdir -p $(BDIR)/tests
-	$(CC) $(TEST_CFLAGS) -DMMI_DEBUG $(CFLAGS) -o $@ $(TEST_SRCS) $(DBG_OBJS) $(LIB_LIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(TEST_CFLAGS) -DMMI_DEBUG $(CFLAGS) -o $@ $(TEST_SRCS) $(DBG_OBJS) $(LIB_LIBS)
 
 EXAMPLES := $(wildcard examples/*.c)
 EXAMPLE_BINS := $(patsubst examples/%.c,build/examples/%,$(EXAMPLES))
 EXAMPLE_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Iinclude -Iexamples
 build/examples/%: examples/%.c $(STATIC) $(wildcard examples/*.h) $(wildcard examples/envs/*.c)
 	@mkdir -p build/examples
-	$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -o $@ $< $(wildcard examples/envs/*.c) $(STATIC) $(LIB_LIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -o $@ $< $(wildcard examples/envs/*.c) $(STATIC) $(LIB_LIBS)
 
 examples: $(EXAMPLE_BINS)
 
@@ -147,14 +174,30 @@ header-check:
 	$(CC) -std=c99 -pedantic $(WARN) -Werror -Iinclude -fsyntax-only build/tests/hc.c
 	printf '#include "mm.h"\nint main(){return mm_version_number()==0;}\n' > build/tests/hc.cpp
 	$(CXX) -std=c++11 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only build/tests/hc.cpp
+	printf '#include "mm.hpp"\nint main(){return mm::version()==nullptr;}\n' > build/tests/hpp.cpp
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude -fsyntax-only build/tests/hpp.cpp
 
-# The runner goes last so the closing line of `make check` is its "N passed, N failed".
-check: all build/tests/runner examples header-check build/tests/shared_smoke
-	build/tests/shared_smoke
-	build/examples/hello
-	$(MAKE) --no-print-directory fuzz-replay
-	$(MAKE) --no-print-directory check-python
-	build/tests/runner
+# `make check` (tools/run_check.sh) builds check-build, then runs each step with its output in
+# build/check.log and one line per step on the terminal: the shared-library smoke test, the
+# hello example, the C++ header test, the fuzz corpus replay (an ASan + UBSan build), the Python
+# bindings and the unit-test runner. It ends with "N passed, N failed" (the runner's tests plus
+# one per other step) and names whatever failed.
+check-build: all build/tests/runner examples header-check build/tests/shared_smoke \
+             build/tests/test_hpp
+check:
+	@MAKE='$(MAKE)' V='$(V)' tools/run_check.sh
+
+# ---- C++ header (include/mm.hpp) ----------------------------------------------------------------
+# tests/cpp/test_hpp.cpp against lib/libmm.a, as C++17 with every warning an error.
+CXXFLAGS ?= -O2 -g
+CXX_TEST_FLAGS := -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude
+build/tests/test_hpp: tests/cpp/test_hpp.cpp include/mm.hpp include/mm.h $(STATIC)
+	@mkdir -p build/tests
+	$(call say,CXX,$<)
+	$(Q)$(CXX) $(CXX_TEST_FLAGS) $(CXXFLAGS) -o $@ $< $(STATIC) $(LIB_LIBS)
+
+check-cpp: build/tests/test_hpp
+	build/tests/test_hpp
 
 # A program linked against the shared library (through its soname link) calling the public API.
 build/tests/shared_smoke: tests/shared_smoke.c $(SHARED)
@@ -168,6 +211,22 @@ check-torch: $(STATIC)
 	$(TORCH_PY) tests/test_torch_io.py
 	@if $(TORCH_PY) -c 'import torch' 2>/dev/null; then cd bench && $(TORCH_PY) peer_torch_attn.py check; \
 	else echo "torch not found: bench peer form check skipped"; fi
+	$(MAKE) --no-print-directory check-safetensors
+
+# ---- the official safetensors package (tests/test_safetensors_pkg.py) ---------------------------
+# A virtual environment over TORCH_PY's packages (torch, numpy) with safetensors from the Python
+# package index, made once under build/. When the environment or the install fails (no
+# python3-venv, no network), the target says why and succeeds without testing.
+ST_VENV := build/venv-safetensors
+check-safetensors: $(STATIC)
+	@if [ ! -x $(ST_VENV)/bin/python ] || ! $(ST_VENV)/bin/python -c 'import safetensors' 2>/dev/null; then \
+	  rm -rf $(ST_VENV); \
+	  if ! $(TORCH_PY) -m venv --system-site-packages $(ST_VENV) >build/venv-safetensors.log 2>&1; then \
+	    echo "check-safetensors: SKIPPED: '$(TORCH_PY) -m venv' failed (install python3-venv; build/venv-safetensors.log)"; exit 0; fi; \
+	  if ! $(ST_VENV)/bin/pip install -q safetensors >>build/venv-safetensors.log 2>&1; then \
+	    echo "check-safetensors: SKIPPED: 'pip install safetensors' failed (offline? build/venv-safetensors.log)"; exit 0; fi; \
+	fi; \
+	$(ST_VENV)/bin/python tests/test_safetensors_pkg.py
 
 demo: build/examples/demo
 	build/examples/demo
@@ -215,6 +274,7 @@ abi-check: $(SHARED)
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/mm.h $(DESTDIR)$(INCLUDEDIR)/mm.h
+	install -m 644 include/mm.hpp $(DESTDIR)$(INCLUDEDIR)/mm.hpp
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libmm.a
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libmm.so.$(VER)
 	ln -sf libmm.so.$(VER) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -223,7 +283,7 @@ install: all
 	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/libmm.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(INCLUDEDIR)/mm.h $(DESTDIR)$(LIBDIR)/libmm.a \
+	rm -f $(DESTDIR)$(INCLUDEDIR)/mm.h $(DESTDIR)$(INCLUDEDIR)/mm.hpp $(DESTDIR)$(LIBDIR)/libmm.a \
 	  $(DESTDIR)$(LIBDIR)/libmm.so.$(VER) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	  $(DESTDIR)$(LIBDIR)/libmm.so $(DESTDIR)$(PKGCONFIGDIR)/libmm.pc
 
@@ -315,6 +375,7 @@ clean:
 
 -include fuzz/fuzz.mk
 -include bench/rl.mk
+-include bench/gym.mk
 -include tests/tsan.mk
 -include bindings/python/python.mk
 -include src/mpi/mpi.mk

@@ -14,8 +14,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(_WIN32)
+#include <io.h>
+#define isatty _isatty
+#define fileno _fileno
+#else
+#include <unistd.h>
+#endif
 
 #define MAX_EPISODES 1024
+#define N_EVALS 5        /* evaluations during training, at every fifth of the steps */
+#define EVAL_EPISODES 5  /* episodes per evaluation during training */
+#define SMOOTH 10        /* window of the learning curve's moving average (episodes) */
+#define WARMUP 1000      /* learning_starts: uniform random actions, no training */
 
 static double now_s(void)
 {
@@ -32,18 +43,31 @@ static int demo_opts(mm_policy_opts *o, uint64_t seed, char *err, size_t n)
 {
     int rc = mm_policy_opts_init(o, MM_ALGO_TD3);
     o->obs_dim = 3, o->act_dim = 1, o->act_low = &g_low, o->act_high = &g_high;
-    o->seed = seed, o->gamma = 0.98, o->buffer_size = 200000, o->learning_starts = 1000;
+    o->seed = seed, o->gamma = 0.98, o->buffer_size = 200000, o->learning_starts = WARMUP;
     o->hidden[0] = 64, o->hidden[1] = 64, o->batch_size = 128;
     o->err_buf = err, o->err_buf_size = n;
     return rc;
 }
 
-static void progress(long t, long total, double ret, double sps)
+/* Progress: a bar redrawn in place on a terminal; on a pipe or file (CI logs) a plain line
+ * every tenth of the run instead, so the log holds no carriage returns. During the warm-up the
+ * actions are random and nothing trains, so no speed is shown (it would be the environment's
+ * alone); afterwards steps/s counts the training steps only. */
+static void progress(int tty, long t, long total, double ret, double sps)
 {
-    int w = 30, k = (int)(w * t / total);
-    printf("\r[");
-    for (int i = 0; i < w; i++) putchar(i < k ? '#' : '.');
-    printf("] %6ld/%ld steps  last return %8.1f  %6.0f steps/s", t, total, ret, sps);
+    char rate[48];
+    if (t <= WARMUP)
+        snprintf(rate, sizeof rate, "random warm-up (%d steps)", WARMUP);
+    else
+        snprintf(rate, sizeof rate, "%6.0f steps/s", sps);
+    if (tty) {
+        int w = 30, k = (int)(w * t / total);
+        printf("\r[");
+        for (int i = 0; i < w; i++) putchar(i < k ? '#' : '.');
+        printf("] %6ld/%ld steps  last return %8.1f  %-28s", t, total, ret, rate);
+    } else {
+        printf("%6ld/%ld steps  last return %8.1f  %s\n", t, total, ret, rate);
+    }
     fflush(stdout);
 }
 
@@ -71,12 +95,20 @@ static int evaluate(mm_policy *p, uint64_t seed, int n, double *mean, double *st
     return MM_OK;
 }
 
+/* Evaluation points of the learning curve (deterministic policy, separate environment). */
+typedef struct {
+    int n;
+    double step[N_EVALS + 1], mean[N_EVALS + 1], std[N_EVALS + 1];
+} evals;
+
 static int train(mm_policy *p, long total, uint64_t seed, double *ep_step, double *ep_ret,
-                 int *n_ep)
+                 int *n_ep, evals *ev)
 {
     env e;
     float obs[3], next[3], a, r;
-    double ret = 0, t0 = now_s(), last = NAN;
+    double ret = 0, t_learn = now_s(), last = NAN;
+    int tty = isatty(fileno(stdout));
+    long every = tty ? 500 : total / 10;
     env_init(&e, ENV_PENDULUM, seed);
     env_reset(&e, obs);
     for (long t = 1; t <= total; t++) {
@@ -95,18 +127,45 @@ static int train(mm_policy *p, long total, uint64_t seed, double *ep_step, doubl
             last = ret, ret = 0;
             env_reset(&e, obs);
         }
-        if (t % 500 == 0 || t == total) progress(t, total, last, (double)t / (now_s() - t0));
+        if (t == WARMUP) t_learn = now_s();
+        if (t % every == 0 || t == total)
+            progress(tty, t, total, last, (double)(t - WARMUP) / (now_s() - t_learn));
+        if (t % (total / N_EVALS) == 0 && ev->n < N_EVALS) {
+            ev->step[ev->n] = (double)t;
+            rc = evaluate(p, 500 + seed, EVAL_EPISODES, &ev->mean[ev->n], &ev->std[ev->n]);
+            if (rc != MM_OK) return rc;
+            ev->n++;
+        }
     }
-    printf("\n");
+    if (tty) printf("\n");
     return MM_OK;
 }
 
-/* The learning curve: training episode returns (dots), their 10-episode moving average
- * (line) and the -200 bar. */
-static int write_svg(const char *path, const double *xs, const double *ys, int n, long total)
+/* The learning curve: training episode returns (dots), their SMOOTH-episode moving average
+ * (line), the deterministic evaluations (squares with +-1 std bars; the last one is the
+ * reloaded agent's) and the -200 bar, with axis labels and a legend. */
+static void svg_legend(FILE *f, double x, double y)
+{
+    fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"270\" height=\"76\" fill=\"white\" "
+               "stroke=\"#bbb\"/>\n", x, y);
+    fprintf(f, "<circle cx=\"%g\" cy=\"%g\" r=\"2.5\" fill=\"#88a\"/><text x=\"%g\" "
+               "y=\"%g\">training episode return</text>\n", x + 14, y + 14, x + 28, y + 18);
+    fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#c33\" "
+               "stroke-width=\"2\"/><text x=\"%g\" y=\"%g\">moving average (%d episodes)"
+               "</text>\n", x + 6, y + 32, x + 22, y + 32, x + 28, y + 36, SMOOTH);
+    fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"7\" height=\"7\" fill=\"#161\"/><text "
+               "x=\"%g\" y=\"%g\">deterministic evaluation, mean +- std</text>\n",
+            x + 10.5, y + 46.5, x + 28, y + 54);
+    fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"green\" "
+               "stroke-dasharray=\"6 4\"/><text x=\"%g\" y=\"%g\">bar: return -200</text>\n",
+            x + 6, y + 68, x + 22, y + 68, x + 28, y + 72);
+}
+
+static int write_svg(const char *path, const double *xs, const double *ys, int n, long total,
+                     const evals *ev)
 {
     FILE *f = fopen(path, "w");
-    const double W = 640, H = 400, L = 60, R = 20, T = 30, B = 50, ymin = -1800, ymax = 0;
+    const double W = 640, H = 400, L = 70, R = 20, T = 30, B = 50, ymin = -1800, ymax = 0;
     if (!f) return -1;
 #define SX(x) (L + (x) / (double)total * (W - L - R))
 #define SY(y) (T + (ymax - fmax(ymin, (y))) / (ymax - ymin) * (H - T - B))
@@ -128,20 +187,33 @@ static int write_svg(const char *path, const double *xs, const double *ys, int n
     }
     fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">environment steps</text>\n",
             (L + W - R) / 2, H - 10);
+    fprintf(f, "<text transform=\"translate(14 %g) rotate(-90)\" text-anchor=\"middle\">"
+               "episode return (sum of rewards)</text>\n", (T + H - B) / 2);
+    /* The bar's label sits on the left, below the line, under the warm-up episodes (few). */
     fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"green\" "
-               "stroke-dasharray=\"6 4\"/><text x=\"%g\" y=\"%g\" fill=\"green\">-200 "
-               "bar</text>\n", L, SY(-200), W - R, SY(-200), W - R - 60, SY(-200) - 5);
+               "stroke-dasharray=\"6 4\"/><text x=\"%g\" y=\"%g\" fill=\"green\" "
+               "font-size=\"11\">bar -200</text>\n", L, SY(-200), W - R, SY(-200), L + 4,
+            SY(-200) + 14);
     for (int i = 0; i < n; i++)
         fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"#88a\"/>\n", SX(xs[i]),
                 SY(ys[i]));
     fprintf(f, "<polyline fill=\"none\" stroke=\"#c33\" stroke-width=\"2\" points=\"");
     for (int i = 0; i < n; i++) {
         double s = 0;
-        int k0 = i >= 9 ? i - 9 : 0;
+        int k0 = i >= SMOOTH - 1 ? i - (SMOOTH - 1) : 0;
         for (int k = k0; k <= i; k++) s += ys[k];
         fprintf(f, "%.1f,%.1f ", SX(xs[i]), SY(s / (i - k0 + 1)));
     }
-    fprintf(f, "\"/>\n</svg>\n");
+    fprintf(f, "\"/>\n");
+    for (int i = 0; i < ev->n; i++) {
+        double x = SX(ev->step[i]), y = SY(ev->mean[i]);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#161\"/>"
+                   "<rect x=\"%.1f\" y=\"%.1f\" width=\"7\" height=\"7\" fill=\"#161\"/>\n",
+                x, SY(ev->mean[i] + ev->std[i]), x, SY(ev->mean[i] - ev->std[i]), x - 3.5,
+                y - 3.5);
+    }
+    svg_legend(f, W - R - 275, H - B - 86);
+    fprintf(f, "</svg>\n");
 #undef SX
 #undef SY
     return fclose(f) == 0 ? 0 : -1;
@@ -150,6 +222,7 @@ static int write_svg(const char *path, const double *xs, const double *ys, int n
 int main(int argc, char **argv)
 {
     static double ep_step[MAX_EPISODES], ep_ret[MAX_EPISODES];
+    static evals ev;
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10) : 0;
     long total = argc > 2 ? atol(argv[2]) : 20000;
     char err[256] = "";
@@ -160,7 +233,7 @@ int main(int argc, char **argv)
 
     printf("libmm %s  ABI %u  (%s)\n", mm_version_string(), (unsigned)mm_abi_version(),
            mm_build_info());
-    if (total < 1000 || total > 1000000) total = 20000;
+    if (total < 2 * WARMUP || total > 1000000) total = 20000;
     printf("TD3 on Pendulum-v1: %ld steps, networks 64-64, seed %llu\n", total,
            (unsigned long long)seed);
     rc = demo_opts(&o, seed, err, sizeof err);
@@ -169,7 +242,7 @@ int main(int argc, char **argv)
         return 1;
     }
     t0 = now_s();
-    rc = train(p, total, seed, ep_step, ep_ret, &n_ep);
+    rc = train(p, total, seed, ep_step, ep_ret, &n_ep, &ev);
     t_train = now_s() - t0;
     if (rc == MM_OK) rc = mm_policy_save(p, "demo_agent.safetensors");
     if (rc != MM_OK) {
@@ -188,9 +261,11 @@ int main(int argc, char **argv)
         return 1;
     }
     mm_policy_free(q);
+    if (ev.n == N_EVALS) ev.n--; /* the reloaded agent's evaluation replaces the last one */
+    ev.step[ev.n] = (double)total, ev.mean[ev.n] = mean, ev.std[ev.n] = std, ev.n++;
     printf("reloaded agent, deterministic evaluation over 10 episodes: %.1f +- %.1f "
            "(bar: >= -200) %s\n", mean, std, mean >= -200 ? "PASS" : "below the bar");
-    if (write_svg("demo_curve.svg", ep_step, ep_ret, n_ep, total) == 0)
+    if (write_svg("demo_curve.svg", ep_step, ep_ret, n_ep, total, &ev) == 0)
         printf("learning curve written to ./demo_curve.svg (%d episodes)\n", n_ep);
     printf("total %.1f s\n", now_s() - t0);
     return mean >= -200 ? 0 : 2;

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* torch_io_helper.c — the libmm side of tests/test_torch_io.py, using the public API only.
- *   torch_io_helper run   <model.safetensors> <in.f32> <rows> <out.f32>
- *       loads the model, runs forward on rows x input_dim floats, writes the outputs
- *   torch_io_helper build <model.safetensors>
- *       builds a model with every layer kind from a fixed seed and saves it
+ *   torch_io_helper run   <model.safetensors> <in.f32> <rows> <out.f32> [seq]
+ *       loads the model, runs forward on rows x input_dim floats (rows x seq x input_dim
+ *       with seq), writes the outputs
+ *   torch_io_helper build <model.safetensors> [blocks]
+ *       builds a model with every MLP layer kind (or, with "blocks", every sequence block:
+ *       attention of each convertible kind, GAU, Mamba, S4D) from a fixed seed and saves it
  * Files of floats are raw little-endian float32. Exit 0 on success. */
 #include "mm.h"
 
@@ -17,17 +19,19 @@ static int fail(const char *what, int rc, const char *msg)
     return 1;
 }
 
-static int run(const char *path, const char *in_path, int64_t rows, const char *out_path)
+static int run(const char *path, const char *in_path, int64_t rows, const char *out_path,
+               int64_t seq)
 {
     mm_model_opts o;
     mm_model *m = NULL;
     mm_tensor *x = NULL, *y = NULL;
     char err[256] = "";
     int64_t in_dim, out_dim, n;
-    int64_t xs[2], ys[2];
+    int64_t xs[3], ys[3];
     FILE *f;
     int rc = mm_model_opts_init(&o);
     o.max_batch = rows;
+    o.max_seq = seq;
     o.err_buf = err;
     o.err_buf_size = sizeof err;
     if (rc || (rc = mm_model_load(&m, path, &o))) return fail("load", rc, err);
@@ -38,18 +42,19 @@ static int run(const char *path, const char *in_path, int64_t rows, const char *
     fseek(f, 0, SEEK_END);
     n = ftell(f) / 4;
     fseek(f, 0, SEEK_SET);
-    in_dim = n / rows;
-    xs[0] = rows;
-    xs[1] = in_dim;
-    ys[0] = rows;
-    ys[1] = out_dim;
-    if ((rc = mm_tensor_create(&x, 2, xs, NULL)) || (rc = mm_tensor_create(&y, 2, ys, NULL)))
+    in_dim = n / (rows * seq);
+    xs[0] = ys[0] = rows;
+    xs[1] = ys[1] = seq;
+    xs[2] = in_dim;
+    ys[2] = out_dim;
+    if ((rc = mm_tensor_create(&x, 3, xs, NULL)) || (rc = mm_tensor_create(&y, 3, ys, NULL)))
         return fail("tensor", rc, NULL);
     if (fread(mm_tensor_data(x), 4, (size_t)n, f) != (size_t)n) return fail("read", 0, in_path);
     fclose(f);
     if ((rc = mm_model_forward(m, x, y))) return fail("forward", rc, mm_model_errmsg(m));
     f = fopen(out_path, "wb");
-    if (!f || fwrite(mm_tensor_data(y), 4, (size_t)(rows * out_dim), f) != (size_t)(rows * out_dim))
+    n = rows * seq * out_dim;
+    if (!f || fwrite(mm_tensor_data(y), 4, (size_t)n, f) != (size_t)n)
         return fail("write", 0, out_path);
     fclose(f);
     mm_tensor_free(x);
@@ -92,12 +97,55 @@ static int build(const char *path)
     return 0;
 }
 
+/* Every sequence block on width 8: attention of the kinds with a PyTorch form (the variants
+ * that change the math), GAU one-chunk and chunked causal, Mamba, S4D; dense layers between. */
+static int build_blocks(const char *path)
+{
+    static const int32_t kinds[][6] = {
+        /* kind, causal, variant, aux (chunk / window / stride), heads, d_head */
+        {MM_ATTN_SOFTMAX, 0, 0, 0, 2, 4},       {MM_ATTN_SOFTMAX, 1, 0, 0, 2, 4},
+        {MM_ATTN_LINEAR, 1, MM_FMAP_ELU1, 0, 2, 3}, {MM_ATTN_LINEAR, 0, MM_FMAP_RELU, 0, 1, 4},
+        {MM_ATTN_RELU2, 0, 0, 256, 2, 4},       {MM_ATTN_RELU2, 1, 0, 3, 2, 4},
+        {MM_ATTN_RELU2, 0, 0, 4, 1, 4},         {MM_ATTN_SPARSE, 1, MM_SPARSE_LOCAL, 3, 2, 4},
+        {MM_ATTN_SPARSE, 1, MM_SPARSE_STRIDED, 2, 2, 4}, {MM_ATTN_GATED, 1, MM_GATE_NONE, 4, 2, 4},
+        {MM_ATTN_GATED, 1, MM_GATE_RETNET, 64, 2, 4}};
+    mm_model_opts o;
+    mm_model *m = NULL;
+    int rc = mm_model_opts_init(&o);
+    o.input_dim = 8;
+    o.seed = 99;
+    if (rc || (rc = mm_model_create(&m, &o))) return fail("create", rc, NULL);
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0] && rc == MM_OK; i++) {
+        mm_attn_opts a;
+        rc = mm_attn_opts_init(&a, kinds[i][0]);
+        a.causal = kinds[i][1];
+        if (kinds[i][0] == MM_ATTN_LINEAR) a.feature_map = kinds[i][2];
+        if (kinds[i][0] == MM_ATTN_SPARSE) a.sparse_pattern = kinds[i][2];
+        if (kinds[i][0] == MM_ATTN_GATED) a.gate = kinds[i][2];
+        if (kinds[i][0] == MM_ATTN_RELU2 || kinds[i][0] == MM_ATTN_GATED) a.chunk = kinds[i][3];
+        if (kinds[i][0] == MM_ATTN_SPARSE) a.window = a.stride = kinds[i][3];
+        a.n_heads = kinds[i][4];
+        a.d_head = kinds[i][5];
+        a.dv = 3;
+        if (rc == MM_OK) rc = mm_model_add_attention(m, &a);
+    }
+    if (rc || (rc = mm_model_add_gau(m, 6, 5, 0, 0)) || (rc = mm_model_add_gau(m, 4, 3, 1, 3)) ||
+        (rc = mm_model_add_mamba(m, 4, 3, 2, 0)) || (rc = mm_model_add_dense(m, 6, 1, 0, 1.0)) ||
+        (rc = mm_model_add_s4d(m, 8)) || (rc = mm_model_finalize(m)))
+        return fail("build blocks", rc, mm_model_errmsg(m));
+    if ((rc = mm_model_save(m, path, 0))) return fail("save", rc, mm_model_errmsg(m));
+    mm_model_free(m);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc == 6 && strcmp(argv[1], "run") == 0)
-        return run(argv[2], argv[3], atoll(argv[4]), argv[5]);
+    if ((argc == 6 || argc == 7) && strcmp(argv[1], "run") == 0)
+        return run(argv[2], argv[3], atoll(argv[4]), argv[5], argc == 7 ? atoll(argv[6]) : 1);
     if (argc == 3 && strcmp(argv[1], "build") == 0) return build(argv[2]);
-    fprintf(stderr, "usage: torch_io_helper run <model> <in.f32> <rows> <out.f32>\n"
-                    "       torch_io_helper build <model>\n");
+    if (argc == 4 && strcmp(argv[1], "build") == 0 && strcmp(argv[3], "blocks") == 0)
+        return build_blocks(argv[2]);
+    fprintf(stderr, "usage: torch_io_helper run <model> <in.f32> <rows> <out.f32> [seq]\n"
+                    "       torch_io_helper build <model> [blocks]\n");
     return 2;
 }

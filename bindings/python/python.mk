@@ -15,3 +15,11 @@ check-python: $(SHARED)
 	  LIBMM_LIBRARY=$(CURDIR)/lib/$(SONAME) PYTHONDONTWRITEBYTECODE=1 \
 	    $(PYTHON) examples/python/train_agent.py --quick; \
 	fi
+
+# `make digits`: contrastive two-tower training on scikit-learn's 8x8 digits through the Python
+# package (examples/python/digits_zero_shot.py); fails below 90% held-out zero-shot accuracy.
+# Needs python3-sklearn (apt-get install python3-sklearn) for the data set.
+.PHONY: digits
+digits: $(SHARED)
+	LIBMM_LIBRARY=$(CURDIR)/lib/$(SONAME) PYTHONDONTWRITEBYTECODE=1 \
+	  $(PYTHON) examples/python/digits_zero_shot.py --svg build/digits_zero_shot.svg

@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: MIT
+# bench/gym.mk — Gymnasium and Stable-Baselines3 in a virtual environment (included from the
+# Makefile). The venv is made with --system-site-packages so Debian's numpy and torch stay in
+# use, and numpy is pinned to the system's version (a newer wheel would break torch 1.13).
+#   make check-gym   the Python package's Gymnasium adapter tests (bindings/python/tests/
+#                    test_gym.py) on Gymnasium's CartPole-v1 and Pendulum-v1; when pip cannot
+#                    install gymnasium (no network) it says so and succeeds without them
+#   make bench-gym   bench/gym_vs_sb3.py: libmm against SB3 with matched hyperparameters, returns
+#                    over seeds and the wall-clock ratio (GYM_ARGS="--runs ... --seeds N")
+GYM_VENV   ?= build/gymvenv
+GYM_PY     := $(GYM_VENV)/bin/python
+GYM_ARGS   ?=
+SYS_PYTHON ?= /usr/bin/python3
+
+$(GYM_VENV)/.installed:
+	@rm -rf $(GYM_VENV) && mkdir -p $(dir $(GYM_VENV))
+	$(SYS_PYTHON) -m venv --system-site-packages $(GYM_VENV)
+	$(SYS_PYTHON) -c 'import numpy; print("numpy==" + numpy.__version__)' > $(GYM_VENV)/constraints.txt
+	$(GYM_VENV)/bin/pip install -q -c $(GYM_VENV)/constraints.txt gymnasium==0.28.1 \
+	  stable-baselines3==2.0.0
+	@touch $@
+
+check-gym: $(SHARED)
+	@if ! $(MAKE) --no-print-directory $(GYM_VENV)/.installed; then \
+	  echo "check-gym: SKIPPED: could not install gymnasium into $(GYM_VENV) (no network?)"; \
+	else \
+	  cd bindings/python/tests && LIBMM_LIBRARY=$(CURDIR)/lib/$(SONAME) \
+	    PYTHONDONTWRITEBYTECODE=1 $(CURDIR)/$(GYM_PY) -m unittest -v test_gym; \
+	fi
+
+bench-gym: $(SHARED) $(GYM_VENV)/.installed
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 LIBMM_LIBRARY=$(CURDIR)/lib/$(SONAME) \
+	  $(GYM_PY) bench/gym_vs_sb3.py $(GYM_ARGS)
+
+.PHONY: check-gym bench-gym

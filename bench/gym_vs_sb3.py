@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""libmm against Stable-Baselines3 on Gymnasium's own environments, matched hyperparameters.
+
+Run through `make bench-gym` (which makes the virtual environment) or directly with a Python
+that has gymnasium 0.28.1 and stable-baselines3 2.0 (the versions that work with Debian's torch
+1.13):
+
+    LIBMM_LIBRARY=lib/libmm.so.0 python bench/gym_vs_sb3.py [--runs ppo-cartpole,td3-pendulum]
+        [--seeds 3] [--steps-scale 1.0]
+
+For every run and seed both libraries train from scratch on the same env id with the same
+hyperparameters (the rl-baselines3-zoo settings where the zoo has them), then evaluate 10
+deterministic episodes. Printed per run: the mean +- std over seeds of the evaluation return
+for each side, the wall-clock and process CPU time of training, and the wall-clock ratio
+SB3 / libmm. Each library runs single-threaded (torch.set_num_threads(1)); the environment
+stepping is the same gymnasium code on both sides, so it is part of both times.
+Runs: ppo-cartpole, td3-pendulum, sac-pendulum (when libmm has SAC), td3-halfcheetah and
+sac-halfcheetah (100k steps, need `pip install mujoco`; not in the default set: about an hour).
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bindings",
+                                "python"))
+import numpy as np  # noqa: E402
+
+try:
+    import gymnasium as gym
+    import torch
+    import stable_baselines3 as sb3
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.noise import NormalActionNoise
+except ImportError as exc:
+    sys.exit("gym_vs_sb3: %s (make bench-gym installs gymnasium 0.28.1 and "
+             "stable-baselines3 2.0 in build/gymvenv)" % exc)
+import libmm  # noqa: E402
+from libmm import gym as mmgym  # noqa: E402
+
+# name: (env id, algo, steps, shared hyperparameters, libmm-only fields, SB3-only kwargs)
+RUNS = {
+    "ppo-cartpole": ("CartPole-v1", "ppo", 100000,
+                     dict(n_steps=2048, batch_size=64, n_epochs=10, gamma=0.99, gae_lambda=0.95,
+                          clip_range=0.2, ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5),
+                     dict(lr_actor=3e-4, hidden=[64, 64]),
+                     dict(learning_rate=3e-4, policy_kwargs=dict(net_arch=[64, 64]))),
+    "td3-pendulum": ("Pendulum-v1", "td3", 20000,
+                     dict(gamma=0.98, buffer_size=200000, learning_starts=10000, batch_size=256,
+                          train_freq=1, gradient_steps=1, tau=0.005),
+                     dict(lr_actor=1e-3, lr_critic=1e-3, hidden=[400, 300], noise_sigma=0.1),
+                     dict(learning_rate=1e-3, policy_kwargs=dict(net_arch=[400, 300]),
+                          action_noise="normal0.1")),
+    "sac-pendulum": ("Pendulum-v1", "sac", 20000,
+                     dict(gamma=0.99, buffer_size=1000000, learning_starts=100, batch_size=256,
+                          train_freq=1, gradient_steps=1, tau=0.005),
+                     dict(lr_actor=1e-3, lr_critic=1e-3, hidden=[256, 256]),
+                     dict(learning_rate=1e-3, policy_kwargs=dict(net_arch=[256, 256]))),
+    "td3-halfcheetah": ("HalfCheetah-v4", "td3", 100000,
+                        dict(gamma=0.99, buffer_size=1000000, learning_starts=10000,
+                             batch_size=256, train_freq=1, gradient_steps=1, tau=0.005),
+                        dict(lr_actor=1e-3, lr_critic=1e-3, hidden=[400, 300],
+                             noise_sigma=0.1),
+                        dict(learning_rate=1e-3, policy_kwargs=dict(net_arch=[400, 300]),
+                             action_noise="normal0.1")),
+    "sac-halfcheetah": ("HalfCheetah-v4", "sac", 100000,
+                        dict(gamma=0.99, buffer_size=1000000, learning_starts=10000,
+                             batch_size=256, train_freq=1, gradient_steps=1, tau=0.005),
+                        dict(lr_actor=3e-4, lr_critic=3e-4, hidden=[256, 256]),
+                        dict(learning_rate=3e-4, policy_kwargs=dict(net_arch=[256, 256]))),
+}
+DEFAULT_RUNS = "ppo-cartpole,td3-pendulum,sac-pendulum"
+
+
+def run_libmm(env_id, algo, steps, shared, own, seed):
+    env = gym.make(env_id)
+    agent = mmgym.make_policy(env, algo, seed=seed, **shared, **own)
+    w0, c0 = time.time(), time.process_time()
+    mmgym.train(env, agent, steps, seed=seed, log=None)
+    wall, cpu = time.time() - w0, time.process_time() - c0
+    mean, _ = mmgym.evaluate(gym.make(env_id), agent, episodes=10, seed=10000 + seed)
+    return mean, wall, cpu
+
+
+def run_sb3(env_id, algo, steps, shared, own, seed):
+    env = gym.make(env_id)
+    kw = dict(shared)
+    kw.update(own)
+    noise = kw.pop("action_noise", None)
+    if noise:
+        dim = env.action_space.shape[0]
+        kw["action_noise"] = NormalActionNoise(np.zeros(dim), float(noise[6:]) * np.ones(dim))
+    if algo in ("td3", "sac") and "n_steps" in kw:
+        del kw["n_steps"]
+    if algo in ("td3", "sac"):
+        for k in ("n_epochs", "gae_lambda", "clip_range", "ent_coef", "vf_coef", "max_grad_norm"):
+            kw.pop(k, None)
+    else:
+        for k in ("buffer_size", "learning_starts", "train_freq", "gradient_steps", "tau"):
+            kw.pop(k, None)
+    cls = {"ppo": sb3.PPO, "td3": sb3.TD3, "sac": sb3.SAC}[algo]
+    model = cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kw)
+    w0, c0 = time.time(), time.process_time()
+    model.learn(total_timesteps=steps)
+    wall, cpu = time.time() - w0, time.process_time() - c0
+    eval_env = gym.make(env_id)
+    eval_env.reset(seed=10000 + seed)
+    mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)
+    return float(mean), wall, cpu
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", default=DEFAULT_RUNS)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--steps-scale", type=float, default=1.0,
+                    help="multiply every run's step budget (e.g. 0.1 for a smoke run)")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    print("libmm %s, stable-baselines3 %s, torch %s, gymnasium %s; %d seeds" %
+          (libmm.version(), sb3.__version__, torch.__version__, gym.__version__, a.seeds))
+    print("%-16s %8s | %-17s %9s %9s | %-17s %9s %9s | %s" %
+          ("run", "steps", "libmm return", "wall s", "cpu s", "SB3 return", "wall s", "cpu s",
+           "SB3/libmm wall"))
+    for name in a.runs.split(","):
+        env_id, algo, steps, shared, own, sb_own = RUNS[name]
+        steps = max(1000, int(steps * a.steps_scale))
+        try:
+            gym.make(env_id)
+        except Exception as exc:  # mujoco missing, for example
+            print("%-16s skipped: %s" % (name, exc))
+            continue
+        if algo.upper() not in [k.upper() for k in libmm.constants.ALGOS]:
+            print("%-16s skipped: this libmm has no %s" % (name, algo.upper()))
+            continue
+        mm = [run_libmm(env_id, algo, steps, shared, own, s) for s in range(a.seeds)]
+        sb = [run_sb3(env_id, algo, steps, shared, sb_own, s) for s in range(a.seeds)]
+        mr, mw, mc = (np.array(v) for v in zip(*mm))
+        sr, sw, sc = (np.array(v) for v in zip(*sb))
+        print("%-16s %8d | %8.1f +- %6.1f %9.1f %9.1f | %8.1f +- %6.1f %9.1f %9.1f | %.2fx" %
+              (name, steps, mr.mean(), mr.std(), mw.mean(), mc.mean(), sr.mean(), sr.std(),
+               sw.mean(), sc.mean(), sw.mean() / mw.mean()), flush=True)
+        print("%-16s per seed: libmm %s  SB3 %s" % ("", np.round(mr, 1), np.round(sr, 1)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: MIT */
+/* test_hpp.cpp — include/mm.hpp against the C API it wraps: every owner is created, moved and
+ * freed; an error path per owner throws mm::error with the C call's status and the handle's
+ * message; one real computation per handle kind gives exactly the C API's numbers.
+ * Built as C++17 with -Wall -Wextra -Werror by `make check` (target check-cpp). */
+#include "mm.hpp"
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+static int g_pass, g_fail;
+
+#define CHECK(cond)                                                                               \
+    do {                                                                                          \
+        if (cond) {                                                                               \
+            g_pass++;                                                                             \
+        } else {                                                                                  \
+            g_fail++;                                                                             \
+            std::printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                           \
+        }                                                                                         \
+    } while (0)
+
+/* Runs f, which must throw mm::error with status st; returns the error's message(). */
+template <class F> static std::string expect_error(F f, int st, const char *what)
+{
+    try {
+        f();
+    } catch (const mm::error &e) {
+        if (e.status() != st)
+            std::printf("  %s: status %s, expected %s\n", what, mm_status_name(e.status()),
+                        mm_status_name(st));
+        CHECK(e.status() == st);
+        CHECK(std::string(e.what()).find(mm_status_name(st)) != std::string::npos);
+        return e.message();
+    }
+    std::printf("  %s: no exception\n", what);
+    CHECK(!"exception expected");
+    return std::string();
+}
+
+static bool same(const float *a, const float *b, int64_t n)
+{
+    return std::memcmp(a, b, static_cast<size_t>(n) * sizeof(float)) == 0;
+}
+
+static void fill_pattern(float *p, int64_t n, float scale)
+{
+    for (int64_t i = 0; i < n; i++) p[i] = scale * std::sin(0.37f * static_cast<float>(i) + 0.1f);
+}
+
+template <class T> static void move_rules()
+{
+    static_assert(!std::is_copy_constructible<T>::value, "owners are not copyable");
+    static_assert(!std::is_copy_assignable<T>::value, "owners are not copy-assignable");
+    static_assert(std::is_nothrow_move_constructible<T>::value, "moves do not throw");
+    static_assert(std::is_nothrow_move_assignable<T>::value, "moves do not throw");
+    static_assert(std::is_nothrow_destructible<T>::value, "destructors do not throw");
+}
+
+static void test_span()
+{
+    std::vector<float> v(5, 1.0f);
+    std::array<int32_t, 3> a = {{1, 2, 3}};
+    float c[4] = {0, 1, 2, 3};
+    mm::span<float> sv(v);
+    mm::span<const float> cv = sv;
+    mm::span<const int32_t> sa(a);
+    mm::span<float> sc(c);
+    CHECK(sv.size() == 5 && cv.data() == v.data() && sa.size() == 3 && sa[2] == 3);
+    CHECK(sc.size() == 4 && sc[3] == 3.0f && !sc.empty() && mm::span<float>().empty());
+    float sum = 0;
+    for (float x : cv) sum += x;
+    CHECK(sum == 5.0f);
+}
+
+static void test_tensor()
+{
+    move_rules<mm::tensor>();
+    mm::tensor t({2, 3});
+    CHECK(t.ndim() == 2 && t.dim(0) == 2 && t.dim(-1) == 3 && t.numel() == 6);
+    CHECK(t.values().size() == 6 && t.shape() == std::vector<int64_t>({2, 3}));
+    t.fill(2.5f);
+    mm::tensor u({3, 2});
+    u.reshape({2, 3});
+    u.copy_from(t);
+    CHECK(u.values()[5] == 2.5f);
+
+    /* Error path: the exception carries the status and mm_tensor_errmsg of the C call. */
+    std::string msg = expect_error([&] { t.reshape({4, 4}); }, MM_E_SHAPE, "reshape");
+    mm_tensor *c = nullptr;
+    int64_t shp[2] = {2, 3}, bad[2] = {4, 4};
+    CHECK(mm_tensor_create(&c, 2, shp, nullptr) == MM_OK);
+    CHECK(mm_tensor_reshape(c, 2, bad) == MM_E_SHAPE);
+    CHECK(!msg.empty() && msg == mm_tensor_errmsg(c));
+    mm_tensor_free(c);
+    CHECK(t.numel() == 6); /* still usable */
+    expect_error([&] { mm::tensor z({0}); }, MM_E_SHAPE, "zero dim");
+    expect_error([&] { t.dim(5); }, MM_E_RANGE, "axis");
+
+    /* wrap borrows; a short buffer is refused before the C call. */
+    std::vector<float> buf(6, 1.0f);
+    mm::tensor w = mm::tensor::wrap(buf, {3, 2});
+    CHECK(w.data() == buf.data());
+    expect_error([&] { mm::tensor::wrap(buf, {4, 2}); }, MM_E_SHAPE, "short wrap");
+
+    /* Moves: the source is empty, the target owns; release hands the handle back. */
+    mm_tensor *raw = t.get();
+    mm::tensor m2(std::move(t));
+    CHECK(!t && m2.get() == raw);
+    mm::tensor m3;
+    m3 = std::move(m2);
+    CHECK(!m2 && m3.get() == raw);
+    m3 = std::move(m3); /* self-move keeps the handle */
+    CHECK(m3.get() == raw);
+    mm_tensor *r = m3.release();
+    CHECK(!m3 && r == raw);
+    mm_tensor_free(r);
+}
+
+/* The same MLP built through both APIs must give bitwise equal outputs, gradients and steps. */
+static void test_model()
+{
+    move_rules<mm::model>();
+    mm_model_opts o = mm::model_opts(4);
+    o.max_batch = 3;
+    o.seed = 7;
+    mm::model m(o);
+    m.add_dense(8).add_activation(MM_ACT_TANH).add_dense(2).finalize();
+    m.set_optimizer(MM_OPT_ADAM);
+    m.set(MM_MODEL_LR, 1e-2);
+    CHECK(m.get(MM_MODEL_LR) == 1e-2 && m.output_dim() == 2 && m.num_layers() == 3);
+    CHECK(m.num_params() == 4 * 8 + 8 + 8 * 2 + 2 && m.params().size() == 58);
+
+    mm_model *c = nullptr;
+    CHECK(mm_model_create(&c, &o) == MM_OK);
+    CHECK(mm_model_add_dense(c, 8, 1, MM_INIT_DEFAULT, 1.0) == MM_OK);
+    CHECK(mm_model_add_activation(c, MM_ACT_TANH) == MM_OK);
+    CHECK(mm_model_add_dense(c, 2, 1, MM_INIT_DEFAULT, 1.0) == MM_OK);
+    CHECK(mm_model_finalize(c) == MM_OK);
+    CHECK(mm_model_set_optimizer(c, MM_OPT_ADAM) == MM_OK);
+    CHECK(mm_model_set_f64(c, MM_MODEL_LR, 1e-2) == MM_OK);
+
+    mm::tensor x({3, 4}), y({3, 2}), dy({3, 2}), cy({3, 2});
+    fill_pattern(x.data(), 12, 1.0f);
+    fill_pattern(dy.data(), 6, 0.5f);
+    m.forward(x, y);
+    m.backward(dy);
+    m.step();
+    CHECK(mm_model_forward(c, x.get(), cy.get()) == MM_OK);
+    CHECK(mm_model_backward(c, dy.get(), nullptr) == MM_OK);
+    CHECK(mm_model_step(c) == MM_OK);
+    CHECK(same(y.data(), cy.data(), 6));
+    float *cp = nullptr;
+    int64_t n = 0;
+    CHECK(mm_model_params(c, &cp, &n) == MM_OK && n == 58);
+    CHECK(same(m.params().data(), cp, n));
+
+    /* infer with a caller workspace gives the forward's numbers. */
+    std::vector<unsigned char> ws(m.infer_workspace_size(3) + 64);
+    size_t off = (64 - reinterpret_cast<uintptr_t>(ws.data()) % 64) % 64;
+    mm::tensor yi({3, 2});
+    m.forward(x, y);
+    m.infer(x, yi, mm::span<unsigned char>(ws.data() + off, ws.size() - off));
+    CHECK(same(y.data(), yi.data(), 6));
+
+    /* Save to memory and load back. */
+    std::vector<unsigned char> file = m.save_mem();
+    mm::model l = mm::model::load_mem(file);
+    CHECK(l.num_params() == 58 && same(l.params().data(), m.params().data(), 58));
+
+    /* Error paths: a bad forward keeps the handle's text; a bad create carries err_buf's. */
+    mm::tensor xb({3, 5});
+    std::string msg = expect_error([&] { m.forward(xb, y); }, MM_E_SHAPE, "forward shape");
+    CHECK(mm_model_forward(c, xb.get(), cy.get()) == MM_E_SHAPE);
+    CHECK(!msg.empty() && msg == mm_model_errmsg(c));
+    m.forward(x, y); /* still usable */
+
+    mm_model_opts bad = mm::model_opts(0);
+    msg = expect_error([&] { mm::model z(bad); }, MM_E_INVALID_ARG, "create");
+    char eb[256] = {0};
+    mm_model *z = nullptr;
+    bad.err_buf = eb;
+    bad.err_buf_size = sizeof eb;
+    CHECK(mm_model_create(&z, &bad) == MM_E_INVALID_ARG && z == nullptr);
+    CHECK(!msg.empty() && msg == eb);
+    eb[0] = 0; /* the caller's own err_buf is written and becomes the message */
+    msg = expect_error([&] { mm::model z2(bad); }, MM_E_INVALID_ARG, "create own err_buf");
+    CHECK(!msg.empty() && msg == eb);
+    expect_error([&] { mm::model::load_mem(mm::span<const unsigned char>(file.data(), 10)); },
+                 MM_E_FORMAT, "load truncated");
+
+    mm::model moved(std::move(m));
+    CHECK(!m && moved.num_params() == 58);
+    mm_model_free(c);
+}
+
+static void test_attn()
+{
+    move_rules<mm::attn>();
+    mm_attn_opts o = mm::attn_opts(MM_ATTN_SOFTMAX);
+    o.d_head = 4;
+    o.n_heads = 2;
+    o.max_seq = 8;
+    o.causal = 1;
+    mm::attn a(o);
+    mm_attn *c = nullptr;
+    CHECK(mm_attn_create(&c, &o) == MM_OK);
+    mm::tensor q({1, 2, 5, 4}), k({1, 2, 5, 4}), v({1, 2, 5, 4}), out({1, 2, 5, 4}),
+        cout({1, 2, 5, 4}), dq({1, 2, 5, 4}), cdq({1, 2, 5, 4});
+    fill_pattern(q.data(), 40, 1.0f);
+    fill_pattern(k.data(), 40, -0.7f);
+    fill_pattern(v.data(), 40, 0.3f);
+    a.forward(q, k, v, out);
+    a.backward(out, &dq, nullptr, nullptr);
+    CHECK(mm_attn_forward(c, q.get(), k.get(), v.get(), cout.get()) == MM_OK);
+    CHECK(mm_attn_backward(c, cout.get(), cdq.get(), nullptr, nullptr, nullptr) == MM_OK);
+    CHECK(same(out.data(), cout.data(), 40) && same(dq.data(), cdq.data(), 40));
+    double nz = 0;
+    for (float f : out.values()) nz += std::fabs(f);
+    CHECK(nz > 0);
+
+    mm::tensor kb({1, 2, 5, 3});
+    std::string msg = expect_error([&] { a.forward(q, kb, v, out); }, MM_E_SHAPE, "attn shape");
+    CHECK(mm_attn_forward(c, q.get(), kb.get(), v.get(), cout.get()) == MM_E_SHAPE);
+    CHECK(!msg.empty() && msg == mm_attn_errmsg(c));
+    mm_attn_opts bad = o;
+    bad.d_head = 0;
+    expect_error([&] { mm::attn z(bad); }, MM_E_RANGE, "attn create");
+    mm::attn b;
+    b = std::move(a);
+    CHECK(!a && b);
+    mm_attn_free(c);
+}
+
+static void test_ssm()
+{
+    move_rules<mm::ssm>();
+    const int64_t H = 2, N = 4, L = 6;
+    mm_ssm_opts o = mm::ssm_opts(MM_SSM_S4D);
+    o.d_inner = H;
+    o.d_state = N;
+    o.max_seq = L;
+    mm::ssm s(o);
+    mm_ssm *c = nullptr;
+    CHECK(mm_ssm_create(&c, &o) == MM_OK);
+    mm::tensor log_dt({H}), ar({H, N / 2}), ai({H, N / 2}), cc({H, N / 2, 2}), k({H, L}),
+        ck({H, L});
+    CHECK(mm_ssm_s4d_init(1, H, N, ar.data(), ai.data()) == MM_OK);
+    log_dt.fill(-2.0f);
+    fill_pattern(cc.data(), cc.numel(), 0.5f);
+    mm_ssm_inputs in = mm::ssm_inputs();
+    in.log_dt = log_dt.get();
+    in.A_real = ar.get();
+    in.A_imag = ai.get();
+    in.C = cc.get();
+    s.kernel(in, k);
+    CHECK(mm_ssm_kernel(c, &in, ck.get()) == MM_OK);
+    CHECK(same(k.data(), ck.data(), H * L) && k.values()[0] != 0.0f);
+
+    mm::tensor kb({H + 1, L});
+    std::string msg = expect_error([&] { s.kernel(in, kb); }, MM_E_SHAPE, "ssm shape");
+    CHECK(mm_ssm_kernel(c, &in, kb.get()) == MM_E_SHAPE);
+    CHECK(!msg.empty() && msg == mm_ssm_errmsg(c));
+    mm::ssm t(std::move(s));
+    CHECK(!s && t.state().size() > 0);
+    mm_ssm_free(c);
+}
+
+static void test_loss()
+{
+    move_rules<mm::loss>();
+    mm_loss_opts o = mm::loss_opts(MM_LOSS_CROSS_ENTROPY);
+    o.max_batch = 4;
+    o.max_dim = 5;
+    mm::loss l(o);
+    l.set(MM_LOSS_LABEL_SMOOTHING, 0.1);
+    mm_loss *c = nullptr;
+    CHECK(mm_loss_create(&c, &o) == MM_OK);
+    CHECK(mm_loss_set_f64(c, MM_LOSS_LABEL_SMOOTHING, 0.1) == MM_OK);
+    mm::tensor z({3, 5}), dz({3, 5}), cdz({3, 5});
+    fill_pattern(z.data(), 15, 2.0f);
+    std::vector<int32_t> t = {1, 4, 0};
+    double v = l.cross_entropy(z, t, &dz), cv = 0;
+    CHECK(mm_loss_cross_entropy(c, z.get(), t.data(), 3, &cv, cdz.get()) == MM_OK);
+    CHECK(v == cv && v > 0 && same(dz.data(), cdz.data(), 15));
+    CHECK(l.get(MM_LOSS_STAT_LOSS) == v);
+
+    std::vector<int32_t> tb = {1, 9, 0};
+    std::string msg = expect_error([&] { l.cross_entropy(z, tb); }, MM_E_RANGE, "target");
+    CHECK(mm_loss_cross_entropy(c, z.get(), tb.data(), 3, &cv, nullptr) == MM_E_RANGE);
+    CHECK(!msg.empty() && msg == mm_loss_errmsg(c));
+    expect_error([&] { l.set(MM_LOSS_LABEL_SMOOTHING, 2.0); }, MM_E_RANGE, "set");
+    mm::loss m(std::move(l));
+    CHECK(!l && m.get(MM_LOSS_LABEL_SMOOTHING) == 0.1);
+    mm_loss_free(c);
+}
+
+static void test_policy()
+{
+    move_rules<mm::policy>();
+    mm_policy_opts o = mm::policy_opts(MM_ALGO_PPO);
+    o.obs_dim = 3;
+    o.n_actions = 4;
+    o.n_agents = 2;
+    o.n_steps = 8;
+    o.batch_size = 8;
+    o.seed = 11;
+    o.hidden[0] = o.hidden[1] = 16;
+    mm::policy p(o);
+    mm_policy *c = nullptr;
+    CHECK(mm_policy_create(&c, &o) == MM_OK);
+    std::array<float, 6> obs = {{0.1f, -0.2f, 0.3f, 0.5f, 0.0f, -1.0f}};
+    std::array<float, 2> act{}, cact{};
+    p.act(obs, 2, act, true);
+    CHECK(mm_policy_act(c, obs.data(), 2, cact.data(), 1) == MM_OK);
+    CHECK(act == cact && act[0] >= 0 && act[0] < 4);
+
+    std::array<float, 2> rew = {{1.0f, 0.0f}};
+    std::array<uint8_t, 2> term = {{0, 1}}, trunc = {{0, 0}};
+    p.observe(obs, act, rew, obs, term, trunc, 2);
+    CHECK(!p.update());
+
+    float nan_obs[6] = {NAN, 0, 0, 0, 0, 0};
+    std::string msg = expect_error([&] { p.act(nan_obs, 2, act, false); }, MM_E_NUMERIC, "nan obs");
+    CHECK(mm_policy_act(c, nan_obs, 2, cact.data(), 0) == MM_E_NUMERIC);
+    CHECK(!msg.empty() && msg == mm_policy_errmsg(c));
+    /* A span shorter than n rows is refused before the C call. */
+    expect_error([&] { p.act(mm::span<const float>(obs.data(), 5), 2, act, false); }, MM_E_SHAPE,
+                 "short obs");
+    mm::policy q(std::move(p));
+    CHECK(!p && q);
+    q.act(obs, 2, act, false);
+    mm_policy_free(c);
+}
+
+/* A one-rank communicator: the collectives are copies. */
+static int32_t ar1(void *, float *, int64_t) { return 0; }
+static int32_t ag1(void *, const float *s, float *r, int64_t n)
+{
+    std::memcpy(r, s, static_cast<size_t>(n) * sizeof(float));
+    return 0;
+}
+static int32_t sr1(void *, const float *s, int32_t, float *r, int32_t, int64_t n)
+{
+    std::memcpy(r, s, static_cast<size_t>(n) * sizeof(float));
+    return 0;
+}
+
+static void test_comm()
+{
+    move_rules<mm::comm>();
+    mm_comm_callbacks cb;
+    std::memset(&cb, 0, sizeof cb);
+    cb.struct_size = sizeof cb;
+    cb.rank = 0;
+    cb.size = 1;
+    cb.allreduce_sum = ar1;
+    cb.allgather = ag1;
+    cb.sendrecv = sr1;
+    mm::comm cm(cb);
+    CHECK(cm.rank() == 0 && cm.size() == 1);
+
+    /* CLIP over a one-rank communicator (gathered path) equals the C call on the same setup. */
+    mm_loss_opts o = mm::loss_opts(MM_LOSS_CLIP);
+    o.max_batch = 4;
+    o.max_dim = 3;
+    mm::loss l(o);
+    l.set_comm(&cm);
+    mm_comm *cc = nullptr;
+    mm_loss *c = nullptr;
+    CHECK(mm_comm_create(&cc, &cb, nullptr) == MM_OK);
+    CHECK(mm_loss_create(&c, &o) == MM_OK && mm_loss_set_comm(c, cc, 0) == MM_OK);
+    mm::tensor x({4, 3}), y({4, 3}), dx({4, 3}), cdx({4, 3});
+    fill_pattern(x.data(), 12, 1.0f);
+    fill_pattern(y.data(), 12, -0.8f);
+    double v = l.clip(x, y, &dx), cv = 0;
+    CHECK(mm_loss_clip(c, x.get(), y.get(), &cv, cdx.get(), nullptr) == MM_OK);
+    CHECK(v == cv && v > 0 && same(dx.data(), cdx.data(), 12));
+    l.set_comm(nullptr);
+
+    mm_comm_callbacks bad = cb;
+    bad.size = 0;
+    expect_error([&] { mm::comm z(bad); }, MM_E_INVALID_ARG, "comm create");
+    mm::comm m(std::move(cm));
+    CHECK(!cm && m.size() == 1);
+    mm_loss_free(c);
+    mm_comm_free(cc);
+}
+
+static void test_sgemm()
+{
+    std::array<float, 4> a = {{1, 2, 3, 4}}, c{};
+    mm::sgemm(false, true, 2, 2, 2, 1.0f, a, 2, a, 2, 0.0f, c, 2);
+    CHECK(c[0] == 5 && c[1] == 11 && c[2] == 11 && c[3] == 25);
+    expect_error([&] { mm::sgemm(false, false, -1, 2, 2, 1.0f, a, 2, a, 2, 0.0f, c, 2); },
+                 MM_E_SHAPE, "sgemm");
+}
+
+int main()
+{
+    struct {
+        const char *name;
+        void (*fn)();
+    } suites[] = {{"span", test_span},     {"tensor", test_tensor}, {"model", test_model},
+                  {"attn", test_attn},     {"ssm", test_ssm},       {"loss", test_loss},
+                  {"policy", test_policy}, {"comm", test_comm},     {"sgemm", test_sgemm}};
+    for (auto &s : suites) {
+        int before = g_fail;
+        try {
+            s.fn();
+        } catch (const std::exception &e) {
+            g_fail++;
+            std::printf("FAIL %s: unexpected exception: %s\n", s.name, e.what());
+        }
+        if (g_fail != before) std::printf("FAIL suite %s\n", s.name);
+    }
+    std::printf("mm.hpp (C++17): %d passed, %d failed\n", g_pass, g_fail);
+    return g_fail ? 1 : 0;
+}
