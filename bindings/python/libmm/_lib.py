@@ -187,7 +187,9 @@ class PolicyOpts(Structure):
                 ("log_std_init", c_double), ("adam_eps", c_double),
                 ("linear_decay_steps", c_int64), ("target_kl", c_double),
                 ("cg_damping", c_double), ("cg_max_steps", c_int32), ("ls_max_iter", c_int32),
-                ("ls_decay", c_double), ("err_buf", c_char_p), ("err_buf_size", c_size_t)]
+                ("ls_decay", c_double), ("err_buf", c_char_p), ("err_buf_size", c_size_t),
+                ("ent_auto", c_int32), ("target_update_interval", c_int32),
+                ("target_entropy", c_double), ("lr_alpha", c_double)]
 
 
 STRUCTS = {"mm_allocator": Allocator, "mm_model_opts": ModelOpts, "mm_loss_opts": LossOpts,

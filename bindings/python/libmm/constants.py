@@ -8,7 +8,7 @@ OPTIMIZERS = {"sgd": 1, "momentum": 2, "adam": 3, "adamw": 4, "rmsprop": 5}
 LOSSES = {"clip": 1, "siglip": 2, "itc": 3, "cross_entropy": 4, "bce": 5, "kimi": 6}
 ATTENTIONS = {"softmax": 1, "linear": 2, "performer": 3, "relu2": 4, "sparse": 5, "gated": 6}
 SSMS = {"selective": 1, "ssd": 2, "s4d": 3, "s4": 4, "lru": 5}
-ALGOS = {"ddpg": 1, "td3": 2, "a2c": 3, "qac": 4, "ppo": 5, "trpo": 6}
+ALGOS = {"ddpg": 1, "td3": 2, "a2c": 3, "qac": 4, "ppo": 5, "trpo": 6, "sac": 7}
 
 # Run-time parameter ids (mm_*_set_f64 / get_f64) by name.
 MODEL_PARAMS = {"lr": 500, "beta1": 501, "beta2": 502, "eps": 503, "weight_decay": 504,
@@ -31,4 +31,4 @@ POLICY_PARAMS = {"lr_actor": 300, "lr_critic": 301, "gamma": 302, "tau": 303,
                  "stat_actor_loss": 350, "stat_critic_loss": 351, "stat_kl": 352,
                  "stat_entropy": 353, "stat_explained_var": 354, "stat_updates": 355,
                  "stat_steps": 356, "stat_clip_fraction": 357, "stat_ls_steps": 358,
-                 "stat_q_mean": 359}
+                 "stat_q_mean": 359, "stat_ent_coef": 360}
