@@ -1559,8 +1559,9 @@ MM_API MM_NODISCARD int mm_policy_opts_init(mm_policy_opts *o, int32_t algo);
 MM_API MM_NODISCARD int mm_policy_create(mm_policy **out, const mm_policy_opts *opts);
 
 /* Chooses actions for n agents: obs [n, obs_dim] row-major -> actions [n, act_dim] (discrete:
- * [n] float indices). explore = 1 samples (on-policy) or adds noise / uses uniform random
- * actions before learning_starts (off-policy); 0 is the deterministic policy (mean, argmax).
+ * [n] float indices). explore = 1 samples (on-policy, SAC: tanh of a Gaussian sample) or adds
+ * noise (DDPG, TD3), with uniform random actions before learning_starts (off-policy); 0 is the
+ * deterministic policy (mean, argmax; SAC: tanh(mean)).
  * n in 1..n_agents. Returns MM_OK, MM_E_INVALID_ARG, MM_E_RANGE (n), MM_E_NUMERIC (NaN/Inf in
  * obs; nothing written). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_act(mm_policy *p, const float *obs, int64_t n, float *actions,
