@@ -376,7 +376,7 @@ static void test_sac_options(void)
     CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_SAC));
     o.obs_dim = 2, o.act_dim = 2, o.n_agents = 4, o.hidden[0] = o.hidden[1] = 8;
     o.buffer_size = 16, o.batch_size = 4, o.learning_starts = 0, o.ent_auto = 0, o.ent_coef = 0.2;
-    o.target_entropy = 1.5;
+    o.target_entropy = 1.5, o.gradient_steps = 3, o.train_freq = 2;
     CHECK_OK(mm_policy_create(&p, &o));
     {
         float next[8] = {0}, rew[4] = {1, 2, 3, 4};
@@ -387,7 +387,12 @@ static void test_sac_options(void)
         for (int i = 0; i < 8; i++) CHECK(act[i] > -1.0f && act[i] < 1.0f);
         CHECK_OK(mm_policy_observe(p, obs, act, rew, next, z, z, 4));
         CHECK_OK(mm_policy_update(p, &did));
+        CHECK(did == 0); /* train_freq 2: the first observe call does not train */
+        CHECK_OK(mm_policy_observe(p, obs, act, rew, next, z, z, 4));
+        CHECK_OK(mm_policy_update(p, &did));
         CHECK(did == 1);
+        CHECK_OK(mm_policy_get_f64(p, MM_POLICY_STAT_UPDATES, &v));
+        CHECK(v == 3); /* gradient_steps */
         CHECK_OK(mm_policy_get_f64(p, MM_POLICY_STAT_ENT_COEF, &v));
         CHECK(v == 0.2);
         CHECK_OK(mm_policy_get_f64(p, MM_POLICY_STAT_ENTROPY, &v));

@@ -188,10 +188,12 @@ static int critic_input_grad(mm_policy *p, int64_t N, double *min_q)
         }
         if (!used) continue;
         rc = mm_model_num_layers(cr, &nl);
-        if (rc == MM_OK) rc = mm_model_freeze(cr, 0, nl, 1);
-        if (rc == MM_OK)
+        if (rc == MM_OK && (rc = mm_model_freeze(cr, 0, nl, 1)) == MM_OK) {
+            int rc2;
             rc = mm_model_backward(cr, mmi_pol_view(p, 2, dq, N, 1), mmi_pol_view(p, 3, dx, N, w));
-        if (rc == MM_OK) rc = mm_model_freeze(cr, 0, nl, 0);
+            rc2 = mm_model_freeze(cr, 0, nl, 0); /* thawed even after a failed backward */
+            if (rc == MM_OK) rc = rc2;
+        }
         if (rc != MM_OK) return mmi_pol_model_fail(p, cr, rc, "mm_policy_update");
         for (int64_t k = 0; k < N; k++)
             for (int64_t j = 0; j < ad; j++) da[k * ad + j] += dx[k * w + od + j];
