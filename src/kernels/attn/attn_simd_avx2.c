@@ -109,6 +109,81 @@ int mmi_attn_rowmat_sub_avx2(int64_t n_out, int64_t k, const float *x, const flo
     return 1;
 }
 
+/* ---- softmax backward's dS tile: p[r, j] *= x_r . (mt[:, j] - o_r) ------------------------ */
+/* Lanes j < n_valid of an 8-lane mask. */
+static __m256i lanes_below(int64_t n_valid)
+{
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    int v = n_valid < 0 ? 0 : n_valid > 8 ? 8 : (int)n_valid;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(v), iota);
+}
+
+/* R rows (1..4, a constant in each instantiation) x 16 columns, 8 accumulators held across the
+ * reduction: every mt row is loaded once for R output rows, so the subtraction costs no extra
+ * loads. MASKED: columns from nv on are neither read nor written. */
+MMI_AVX2_INLINE void ds_blk(const int R, const int MASKED, int64_t k, const float *x,
+                            const float *o, int64_t ldx, const float *mt, int64_t ldm, float *p,
+                            int64_t ldp, __m256i k0, __m256i k1)
+{
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
+    __m256 a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    for (int64_t c = 0; c < k; c++) {
+        const float *row = mt + c * ldm;
+        const __m256 m0 = MASKED ? _mm256_maskload_ps(row, k0) : _mm256_loadu_ps(row);
+        const __m256 m1 = MASKED ? _mm256_maskload_ps(row + 8, k1) : _mm256_loadu_ps(row + 8);
+#define DS_ROW(r)                                                                               \
+    if (R > r) {                                                                                \
+        const __m256 xb = _mm256_broadcast_ss(x + r * ldx + c);                                 \
+        const __m256 ob = _mm256_broadcast_ss(o + r * ldx + c);                                 \
+        a##r##0 = _mm256_fmadd_ps(xb, _mm256_sub_ps(m0, ob), a##r##0);                          \
+        a##r##1 = _mm256_fmadd_ps(xb, _mm256_sub_ps(m1, ob), a##r##1);                          \
+    }
+        DS_ROW(0) DS_ROW(1) DS_ROW(2) DS_ROW(3)
+#undef DS_ROW
+    }
+#define DS_STORE(r)                                                                             \
+    if (R > r) {                                                                                \
+        float *pr = p + r * ldp;                                                                \
+        if (MASKED) {                                                                           \
+            _mm256_maskstore_ps(pr, k0, _mm256_mul_ps(_mm256_maskload_ps(pr, k0), a##r##0));    \
+            _mm256_maskstore_ps(pr + 8, k1,                                                     \
+                                _mm256_mul_ps(_mm256_maskload_ps(pr + 8, k1), a##r##1));        \
+        } else {                                                                                \
+            _mm256_storeu_ps(pr, _mm256_mul_ps(_mm256_loadu_ps(pr), a##r##0));                  \
+            _mm256_storeu_ps(pr + 8, _mm256_mul_ps(_mm256_loadu_ps(pr + 8), a##r##1));          \
+        }                                                                                       \
+    }
+    DS_STORE(0) DS_STORE(1) DS_STORE(2) DS_STORE(3)
+#undef DS_STORE
+}
+
+/* One 16-column strip: whole 4-row blocks, then the row tail. */
+MMI_AVX2_INLINE void ds_strip(const int MASKED, int64_t rows, int64_t k, const float *x,
+                              const float *o, int64_t ldx, const float *mt, int64_t ldm,
+                              float *p, int64_t ldp, int64_t nv)
+{
+    const __m256i k0 = lanes_below(nv), k1 = lanes_below(nv - 8);
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4)
+        ds_blk(4, MASKED, k, x + r * ldx, o + r * ldx, ldx, mt, ldm, p + r * ldp, ldp, k0, k1);
+    x += r * ldx, o += r * ldx, p += r * ldp;
+    switch (rows - r) {
+    case 1: ds_blk(1, MASKED, k, x, o, ldx, mt, ldm, p, ldp, k0, k1); break;
+    case 2: ds_blk(2, MASKED, k, x, o, ldx, mt, ldm, p, ldp, k0, k1); break;
+    case 3: ds_blk(3, MASKED, k, x, o, ldx, mt, ldm, p, ldp, k0, k1); break;
+    default: break;
+    }
+}
+
+int mmi_attn_ds_tile_avx2(int64_t rows, int64_t n, int64_t k, const float *x, const float *o,
+                          int64_t ldx, const float *mt, int64_t ldm, float *p, int64_t ldp)
+{
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) ds_strip(0, rows, k, x, o, ldx, mt + j, ldm, p + j, ldp, 16);
+    if (j < n) ds_strip(1, rows, k, x, o, ldx, mt + j, ldm, p + j, ldp, n - j);
+    return 1;
+}
+
 /* ---- y += p^T Mat --------------------------------------------------------------------------- */
 MMI_AVX2_INLINE void matrow_blk(int W, int64_t rows, const float *p, const float *mat, int64_t ld, float *y)
 {
@@ -324,6 +399,7 @@ int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q
 static const mmi_attn_isa k_avx2 = {
     mmi_attn_rowmat_avx2, mmi_attn_rowmat_sub_avx2, mmi_attn_matrow_acc_avx2, mmi_attn_state_step_avx2,
     mmi_attn_exp_sub_avx2, mmi_attn_norm_step_avx2, mmi_attn_elu1_avx2, mmi_attn_elu1_bwd_avx2,
+    mmi_attn_ds_tile_avx2,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }
