@@ -540,6 +540,27 @@ static void test_attn_relu2(void)
     check_grads(&c, 85);
 }
 
+/* RELU2's tiles (64 query rows x 64 keys inside a chunk) and chunk states across their
+ * blocks: chunks longer than a block and not multiples of it, causal and not, GAU with M != N
+ * over two key blocks, odd d and dv; forward against the float64 reference, gradients
+ * against float64 finite differences. */
+static void test_attn_relu2_tiles(void)
+{
+    const int q = mmt_quick();
+    cfg c = cfg_make(MM_ATTN_RELU2, 1, 2, q ? 150 : 300, q ? 150 : 300, 7, 9);
+    c.causal = 1, c.chunk = 130;
+    check_forward(&c, 310, 2e-5);
+    c.causal = 0;
+    check_forward(&c, 311, 2e-5);
+    c = cfg_make(MM_ATTN_RELU2, 1, 1, q ? 90 : 150, q ? 90 : 150, 5, 3);
+    c.causal = 1, c.chunk = 70; /* two row and key blocks per chunk, a partial last chunk */
+    check_grads(&c, 312);
+    c.causal = 0;
+    check_grads(&c, 313); /* mixed non-causal chunks: the global state */
+    c.chunk = 256, c.n = 70, c.m = q ? 80 : 131, c.d = 3, c.dv = 4;
+    check_grads(&c, 314); /* GAU: one chunk, M != N, key blocks past 64 */
+}
+
 static void test_attn_gated(void)
 {
     const int64_t chunks[4] = {1, 5, 16, 64};
@@ -1463,6 +1484,7 @@ void suite_attn(void)
     mmt_run("attn_performer", test_attn_performer);
     mmt_run("attn_performer_projection", test_attn_performer_projection);
     mmt_run("attn_relu2", test_attn_relu2);
+    mmt_run("attn_relu2_tiles", test_attn_relu2_tiles);
     mmt_run("attn_gated", test_attn_gated);
     mmt_run("attn_gated_strong_repro", test_attn_gated_strong_repro);
     mmt_run("attn_gated_sweep", test_attn_gated_sweep);

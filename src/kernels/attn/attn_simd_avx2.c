@@ -185,6 +185,42 @@ int mmi_attn_ds_tile_avx2(int64_t rows, int64_t n, int64_t k, const float *x, co
     return 1;
 }
 
+/* ---- RELU2 tile rows ------------------------------------------------------------------------ */
+/* lim is already clamped to [0, n] by the caller (attn_simd.c). max(x, 0) keeps x's sign of
+ * zero and NaN handling irrelevant here: logits are finite. */
+int mmi_attn_relu_row_avx2(int64_t n, int64_t lim, float *x, int square)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= lim; j += 8) {
+        __m256 y = _mm256_max_ps(_mm256_loadu_ps(x + j), zero);
+        _mm256_storeu_ps(x + j, square ? _mm256_mul_ps(y, y) : y);
+    }
+    for (; j < lim; j++) {
+        const float y = x[j] > 0.0f ? x[j] : 0.0f;
+        x[j] = square ? y * y : y;
+    }
+    for (; j < n; j++) x[j] = 0.0f;
+    return 1;
+}
+
+int mmi_attn_relu_ds_row_avx2(int64_t n, float *t, float *u, float f)
+{
+    const __m256 vf = _mm256_set1_ps(f);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 r = _mm256_loadu_ps(t + j);
+        _mm256_storeu_ps(u + j, _mm256_mul_ps(_mm256_mul_ps(vf, r), _mm256_loadu_ps(u + j)));
+        _mm256_storeu_ps(t + j, _mm256_mul_ps(r, r));
+    }
+    for (; j < n; j++) {
+        const float r = t[j];
+        u[j] = f * r * u[j];
+        t[j] = r * r;
+    }
+    return 1;
+}
+
 /* ---- y += p^T Mat --------------------------------------------------------------------------- */
 MMI_AVX2_INLINE void matrow_blk(int W, int64_t rows, const float *p, const float *mat, int64_t ld, float *y)
 {
@@ -434,7 +470,7 @@ int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q
 static const mmi_attn_isa k_avx2 = {
     mmi_attn_rowmat_avx2, mmi_attn_rowmat_sub_avx2, mmi_attn_matrow_acc_avx2, mmi_attn_state_step_avx2,
     mmi_attn_exp_sub_avx2, mmi_attn_norm_step_avx2, mmi_attn_elu1_avx2, mmi_attn_elu1_bwd_avx2,
-    mmi_attn_ds_tile_avx2,
+    mmi_attn_ds_tile_avx2, mmi_attn_relu_row_avx2, mmi_attn_relu_ds_row_avx2,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }

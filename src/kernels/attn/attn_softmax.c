@@ -8,7 +8,6 @@
  * (no workspace), the online softmax per row in between; the backward keeps 16-row tiles of
  * P and dS and runs its four products as tiles too, except dP - D (an exact row primitive). */
 #include "mmi_attn_kernels.h"
-#include "../gemm/mmi_gemm.h"
 
 #include <math.h>
 #include <string.h>
@@ -69,52 +68,6 @@ size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv)
     return (size_t)((fwd > bwd ? fwd : bwd) + 16);
 }
 
-/* C = alpha A B + beta C (all row-major, no transposes) through the GEMM micro-kernel when the
- * shape takes its unpacked path (no workspace); 0 when it would need packing. */
-static int tile_nn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
-{
-    if (mmi_gemm_needs_ws(0, 0, m, n, k, alpha, lda, ldb, ldc)) return 0;
-    mmi_gemm(0, 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
-    return 1;
-}
-
-/* C = alpha A B (beta 0) with the row primitive as the fallback when the tile would pack. */
-static void tile_nn_rows(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                         int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
-{
-    if (!tile_nn(m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc))
-        for (int64_t r = 0; r < m; r++)
-            mmi_attn_rowmat(n, k, a + r * lda, b, ldb, alpha, c + r * ldc);
-}
-
-/* C += alpha A B; fallback: the weighted row sums. */
-static void tile_nn_acc(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                        int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
-{
-    if (!tile_nn(m, n, k, alpha, a, lda, b, ldb, 1.0f, c, ldc))
-        for (int64_t r = 0; r < m; r++) {
-            float *cr = c + r * ldc;
-            for (int64_t p = 0; p < k; p++) {
-                const float apr = alpha * a[r * lda + p];
-                for (int64_t j = 0; j < n; j++) cr[j] += apr * b[p * ldb + j];
-            }
-        }
-}
-
-/* C += alpha A^T B for A [k, m] (m, k <= 64), column blocks of 64 so every call is a shape the
- * micro-kernel runs unpacked (TN: m, n, k <= 64). */
-static void tile_tn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                    const float *b, int64_t ldb, float *c, int64_t ldc)
-{
-    MMI_ASSERT(m <= 64 && k <= 64);
-    for (int64_t j = 0; j < n; j += 64) {
-        const int64_t nb = n - j < 64 ? n - j : 64;
-        MMI_ASSERT(!mmi_gemm_needs_ws(1, 0, m, nb, k, alpha, lda, ldb, ldc));
-        mmi_gemm(1, 0, m, nb, k, alpha, a, lda, b + j, ldb, 1.0f, c + j, ldc, NULL, NULL);
-    }
-}
-
 /* max_j x[j] (-inf for n = 0 or all -inf), eight running maxima in fixed blocks so the loop
  * becomes vector compares instead of one dependent chain (it cost a tenth of the forward). */
 static float row_max(int64_t n, const float *restrict x)
@@ -138,9 +91,7 @@ static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0
                       double *l, float *acc)
 {
     const int64_t d = s->d, dv = s->dv;
-    if (!tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, sp, BC))
-        for (int64_t r = 0; r < br; r++)
-            mmi_attn_rowmat(bc, d, q + (i0 + r) * d, kt, BC, s->scale, sp + r * BC);
+    mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, sp, BC);
     for (int64_t r = 0; r < br; r++) {
         float *sr = sp + r * BC, *ar = acc + r * dv, mx, mnew, alpha;
         mask_row(s, i0 + r, j0, bc, sr);
@@ -156,9 +107,7 @@ static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0
             for (int64_t c = 0; c < dv; c++) ar[c] *= alpha;
         m[r] = mnew;
     }
-    if (!tile_nn(br, dv, bc, 1.0f, sp, BC, v + j0 * dv, dv, 1.0f, acc, dv))
-        for (int64_t r = 0; r < br; r++)
-            mmi_attn_matrow_acc(bc, dv, sp + r * BC, v + j0 * dv, dv, acc + r * dv);
+    mmi_attn_tile_nn(br, dv, bc, 1.0f, sp, BC, v + j0 * dv, dv, 1.0f, acc, dv);
 }
 
 void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k,
@@ -222,7 +171,7 @@ static void bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0,
                      float *dkb, float *dvb)
 {
     const int64_t d = s->d, w = s->dv;
-    tile_nn_rows(br, bc, d, s->scale, q + i0 * d, d, kt, BC, p, BC);
+    mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, p, BC);
     for (int64_t r = 0; r < br; r++) {
         const int64_t i = i0 + r;
         float *pr = p + r * BC;
@@ -233,10 +182,10 @@ static void bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0,
         mask_row(s, i, j0, bc, pr);
         (void)mmi_attn_exp_sub(bc, pr, lse[i], pr);
     }
-    tile_tn(bc, w, br, 1.0f, p, BC, dout + i0 * w, w, dvb, w);
+    mmi_attn_tile_tn(bc, w, br, 1.0f, p, BC, dout + i0 * w, w, dvb, w);
     mmi_attn_ds_tile(br, bc, w, dout + i0 * w, o + i0 * w, w, vt, BC, p, BC);
-    tile_nn_acc(br, d, bc, s->scale, p, BC, k + j0 * d, d, dq + i0 * d, d);
-    tile_tn(bc, d, br, s->scale, p, BC, q + i0 * d, d, dkb, d);
+    mmi_attn_tile_nn(br, d, bc, s->scale, p, BC, k + j0 * d, d, 1.0f, dq + i0 * d, d);
+    mmi_attn_tile_tn(bc, d, br, s->scale, p, BC, q + i0 * d, d, dkb, d);
 }
 
 void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k,
