@@ -470,6 +470,30 @@ static void test_attn_linear(void)
     }
 }
 
+/* The chunkwise causal path (N = M; chunks of 16 tokens): several chunks and a partial last
+ * one, every feature map, normalised or not, odd d and dv; forward against float64 sums,
+ * gradients against float64 finite differences (PERFORMER's causal mode runs the same path). */
+static void test_attn_linear_chunks(void)
+{
+    const int32_t maps[3] = {MM_FMAP_ELU1, MM_FMAP_RELU, MM_FMAP_IDENTITY};
+    for (int f = 0; f < 3; f++) {
+        cfg c = cfg_make(MM_ATTN_LINEAR, 2, 2, 77, 77, 9, 7);
+        c.fmap = maps[f], c.causal = 1;
+        if (maps[f] == MM_FMAP_IDENTITY) c.normalize = 0;
+        check_forward(&c, 320 + (uint64_t)f, 2e-5);
+        c.b = 1, c.h = 1, c.n = c.m = 37, c.d = 5, c.dv = 3;
+        check_grads(&c, 325 + (uint64_t)f);
+        c.normalize = !c.normalize;
+        if (maps[f] != MM_FMAP_IDENTITY) check_grads(&c, 330 + (uint64_t)f); /* unnormalised */
+    }
+    {
+        cfg c = cfg_make(MM_ATTN_PERFORMER, 1, 2, 50, 50, 8, 5);
+        c.causal = 1;
+        perf_cfg(&c, 20);
+        check_forward(&c, 335, 2e-5);
+    }
+}
+
 static void test_attn_performer(void)
 {
     for (int causal = 0; causal < 2; causal++) {
@@ -1481,6 +1505,7 @@ void suite_attn(void)
     mmt_run("attn_wide", test_attn_wide);
     mmt_run("attn_sparse", test_attn_sparse);
     mmt_run("attn_linear", test_attn_linear);
+    mmt_run("attn_linear_chunks", test_attn_linear_chunks);
     mmt_run("attn_performer", test_attn_performer);
     mmt_run("attn_performer_projection", test_attn_performer_projection);
     mmt_run("attn_relu2", test_attn_relu2);
