@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /* kimi_rl.c — Kimi k1.5 reinforcement learning end to end on a small language model: a causal
- * Mamba model is pre-trained (briefly, on purpose) to add 3-digit numbers written out digit by
+ * Mamba model is pre-trained (briefly, on purpose) to add 2-digit numbers written out digit by
  * digit with carries, then RL-trained with the mirror-descent squared loss against the mean
  * group reward (mm_loss_kimi: k samples per prompt, reward 1 when the final answer is right),
- * then trained with the length reward as well (mm_loss_kimi_length_reward, "long2short").
+ * then trained with the length reward added (mm_loss_kimi_length_reward, "long2short").
  *
- *   task:    prompt  a0 a1 a2 + b0 b1 b2 =            (digits least significant first)
- *            long    L  a0 b0 c0 s0 c1 ;  a1 b1 c1 s1 c2 ;  a2 b2 c2 s2 c3 ;  A s0 s1 s2 c3 .
- *            short   S  s0 c1 ;  s1 c2 ;  s2 c3 ;  A s0 s1 s2 c3 .
- *            Each step writes the digits it adds, the carry in, the sum digit and the carry out
- *            (long) or only the sum digit and the carry out (short); the final answer follows A.
- *            Pre-training data are 75% long, 25% short, so the model first answers long.
- *            Held-out problems ((1000 a + b) % 7 == 0) are never trained on.
+ *   task:    prompt  a0 a1 + b0 b1 =                      (digits least significant first)
+ *            short   S  a0 b0 c0 s0 c1 ;  a1 b1 c1 s1 c2 ;  > s0 s1 c2 .
+ *            long    L  a0 b0 c0 s0 c1 ;  a0 b0 c0 s0 c1 ;  a1 b1 c1 s1 c2 ;  a1 b1 c1 s1 c2 ;
+ *                       > s0 s1 c2 .
+ *            Each step writes the digits it adds, the carry in, the sum digit and the carry out;
+ *            the long style checks every step by writing it twice (the redundant "reflection"
+ *            that long2short should remove); the final answer follows '>'. Pre-training data
+ *            are 75% long, 25% short, so the model first answers long (30 tokens, short 18).
+ *            Held-out problems ((100 a + b) % 7 == 0, 1429 of 10^4) are never trained on.
  *   model:   embedding(17, 48) -> Mamba(d_state 16, d_conv 4, expand 2) -> RMSNorm -> Mamba
  *            -> RMSNorm -> dense(17), trained with mm_model_logprob / _backward (cross entropy
  *            is minus the mean log-probability of the response tokens).
@@ -36,14 +38,13 @@
 #include <time.h>
 
 enum { PLUS = 10, EQ = 11, SEP = 12, ANS = 13, EOS = 14, LONG = 15, SHORT = 16, V = 17 };
-#ifndef KIMI_ND
-#define KIMI_ND 2
-#endif
-enum { ND = KIMI_ND, MAXN = ND == 2 ? 100 : ND == 3 ? 1000 : 10000, PL = 2 * ND + 2, RMAX = 6 + 12 * ND, L = PL + RMAX }; /* prompt, response, sequence */
-enum { D = 48, NP = 8, K = 8, NB = NP * K, PB = 32, N_EVAL = 1024 };
+/* ND digits per operand (MAXN = 10^ND); prompt PL tokens, responses at most RMAX, sequences L */
+enum { ND = 2, MAXN = 100, PL = 2 * ND + 2, RMAX = 6 + 12 * ND, L = PL + RMAX };
+/* model width; NP prompts x K samples per RL batch (NB rows); pre-training batch PB */
+enum { D = 48, NP = 8, K = 8, NB = NP * K, PB = 32 };
 
 /* Tunables of the run (the defaults are the documented run). */
-static int g_pre_steps = 250, g_rl_iters = 150, g_l2s_iters = 100, g_upd = 2;
+static int g_pre_steps = 300, g_rl_iters = 200, g_l2s_iters = 150, g_upd = 2;
 static double g_rl_lr = 1e-4, g_tau = 1.0, g_len_weight = 1.0, g_temp = 1.0;
 
 static mm_model *g_m; /* for TRY's message */
@@ -252,43 +253,46 @@ static void generate(run *R, double temperature)
     }
 }
 
+/* Prints row r's prompt and response as text (digits least significant first). */
+static void show_response(const run *R, int r)
+{
+    static const char sym[V] = {'0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '+', '=', ';',
+                                '>', '.', 'L', 'S'};
+    printf("  e.g. ");
+    for (int t = 0; t < PL + R->len[r]; t++) putchar(sym[R->seq[r * L + t]]);
+    printf("  (%d + %d)\n", R->pa[r], R->pb[r]);
+}
+
 typedef struct score {
     double acc, mean_len, mean_len_correct;
 } score;
 
-static score evaluate(run *R)
+/* Greedy decoding of every held-out problem (1429 of the 10^4), NB at a time. */
+static score evaluate(run *R, const char *what)
 {
-    int right = 0, total = 0;
+    int right = 0, total = 0, idx = 0; /* idx = MAXN a + b */
     double len = 0, len_ok = 0;
-    uint64_t keep = g_rng;
     score s;
-    g_rng = 12345; /* the same held-out problems every time */
-    for (int done = 0; done < N_EVAL; done += NB) {
-        for (int r = 0; r < NB; r++) {
-            int a, b;
-            do {
-                a = (int)rnd(MAXN), b = (int)rnd(MAXN);
-            } while (!held_out(a, b));
-            R->pa[r] = a, R->pb[r] = b;
-        }
+    while (idx < MAXN * MAXN) {
+        int n = 0;
+        for (; n < NB && idx < MAXN * MAXN; idx++)
+            if (held_out(idx / MAXN, idx % MAXN)) R->pa[n] = idx / MAXN, R->pb[n] = idx % MAXN, n++;
+        for (int r = n; r < NB; r++) R->pa[r] = R->pb[r] = 0; /* unused rows of the last batch */
         generate(R, 0.0);
-        for (int r = 0; r < NB; r++) {
+        if (total == 0) show_response(R, 57); /* 3 + 99: two carries */
+        for (int r = 0; r < n; r++) {
             int ok = correct(R->pa[r], R->pb[r], R->seq + r * L + PL, R->len[r]);
             right += ok, total++;
             len += R->len[r];
             if (ok) len_ok += R->len[r];
         }
     }
-    if (getenv("KIMI_SHOW"))
-        for (int r = 0; r < 3; r++) {
-            printf("  %d + %d:", R->pa[r], R->pb[r]);
-            for (int t = 0; t < R->len[r]; t++) printf(" %d", R->seq[r * L + PL + t]);
-            printf("\n");
-        }
-    g_rng = keep;
     s.acc = 100.0 * right / total;
     s.mean_len = len / total;
     s.mean_len_correct = right ? len_ok / right : 0.0;
+    printf("%-26s held-out accuracy %5.1f%%   mean response length %5.2f   (correct: %5.2f)\n",
+           what, s.acc, s.mean_len, s.mean_len_correct);
+    fflush(stdout);
     return s;
 }
 
@@ -347,13 +351,6 @@ static void rl(run *R, int iters, int length_penalty)
     }
 }
 
-static void show(const char *what, score s)
-{
-    printf("%-26s held-out accuracy %5.1f%%   mean response length %5.2f   (correct: %5.2f)\n",
-           what, s.acc, s.mean_len, s.mean_len_correct);
-    fflush(stdout);
-}
-
 static double seconds(struct timespec t0)
 {
     struct timespec t1;
@@ -377,16 +374,20 @@ int main(int argc, char **argv)
     if (argc > 8) g_temp = atof(argv[8]);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     run_open(&R);
-    printf("kimi_rl: %d-digit addition with carries; %d prompts x %d samples per RL batch\n", ND,
-           NP, K);
+    {
+        int64_t n_params = 0;
+        TRY(mm_model_num_params(R.m, &n_params));
+        printf("kimi_rl: %d-digit addition with carries; Mamba model of %lld parameters; %d "
+               "prompts x %d samples per RL batch\n", ND, (long long)n_params, NP, K);
+    }
     pretrain(&R, g_pre_steps);
-    show("pre-trained:", pre = evaluate(&R));
+    pre = evaluate(&R, "pre-trained:");
     printf("  (%.1f s)\n", seconds(t0));
     rl(&R, g_rl_iters, 0);
-    show("after RL (mm_loss_kimi):", post = evaluate(&R));
+    post = evaluate(&R, "after RL (mm_loss_kimi):");
     printf("  (%.1f s)\n", seconds(t0));
     rl(&R, g_l2s_iters, 1);
-    show("after long2short:", l2s = evaluate(&R));
+    l2s = evaluate(&R, "after long2short:");
     printf("total %.1f s\n", seconds(t0));
     ok = post.acc - pre.acc >= 10.0 && l2s.acc >= post.acc - 2.0 &&
          l2s.mean_len_correct <= 0.8 * post.mean_len_correct;

@@ -1237,6 +1237,11 @@ MM_API MM_NODISCARD int mm_model_decode_state_size(const mm_model *m, int64_t ba
 MM_API MM_NODISCARD int mm_model_decode_step(mm_model *m, const mm_tensor *x, mm_tensor *y,
                                              void *state, size_t state_bytes);
 
+/* ---- mm_model generation: sampling and per-token log-probabilities ------------------------- */
+/* What a language-model RL loop (Kimi k1.5, policy gradient) needs around mm_model_decode_step:
+ * drawing tokens from the logits, and the log-probabilities of whole sampled sequences with
+ * their gradient (docs/KIMI.md walks through the loop of examples/kimi_rl.c). */
+
 /* Reseeds the model's RNG, the one mm_model_sample draws from (mm_model_finalize seeds it with
  * opts.seed and draws the initial parameters from it). The same seed and the same sequence of
  * calls give the same tokens. Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (not
