@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""mm_policy: reinforcement-learning agents (DDPG, TD3, A2C, QAC, PPO, TRPO) driven from
+"""mm_policy: reinforcement-learning agents (DDPG, TD3, A2C, QAC, PPO, TRPO, SAC) driven from
 Python: act -> step the environment -> observe -> update."""
 import ctypes
 
@@ -102,6 +102,12 @@ class Policy(Handle):
         did = ctypes.c_int32()
         self._call(lib.mm_policy_update, ctypes.byref(did))
         return bool(did.value)
+
+    def update_budget(self, max_minibatches):
+        """Runs at most max_minibatches units of the due update; True when none is left."""
+        done = ctypes.c_int32()
+        self._call(lib.mm_policy_update_budget, int(max_minibatches), ctypes.byref(done))
+        return bool(done.value)
 
     def save(self, path):
         self._call(lib.mm_policy_save, path_arg(path))
