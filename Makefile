@@ -9,6 +9,7 @@
 #   make V=1 ...              show every compiler command (quiet by default)
 #   make -j1 ...              build serially (make uses one job per CPU unless told otherwise)
 #   make demo                 the main example
+#   make kimi                 Kimi k1.5 RL end to end (examples/kimi_rl.c)
 #   make bench                benchmark tables (median CPU times, peers side by side)
 #   make bench-report         one bench run written into docs/BENCHMARKS.md
 #   make bench-ggml GGML_DIR=  libmm against ggml's operators (a ggml source + build of yours)
@@ -102,7 +103,7 @@ SONAME  := libmm.so.$(ABI)
 TEST_SRCS  := $(wildcard tests/test_*.c) tests/runner.c
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c) bench/peak.c
 
-.PHONY: all lib static shared check demo bench check-asan check-valgrind symbols-check \
+.PHONY: all lib static shared check demo kimi bench check-asan check-valgrind symbols-check \
         abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch \
         check-build check-cpp check-safetensors \
         bench-report bench-ggml floors-check spdx-check check-static-size
@@ -236,6 +237,10 @@ check-safetensors: $(STATIC)
 
 demo: build/examples/demo
 	build/examples/demo
+
+# Kimi k1.5 RL end to end (examples/kimi_rl.c, docs/KIMI.md): exits non-zero below its goals.
+kimi: build/examples/kimi_rl
+	build/examples/kimi_rl
 
 # ---- packaging: dead-stripped static link (issue 18) ---------------------------------------------
 # README's one-call example (tests/static_size.c: mm_sgemm + mm_tensor_wrap) linked statically

@@ -20,6 +20,7 @@ static void (*const g_suites[])(void) = {
     suite_act,
     suite_model,
     suite_model_api,
+    suite_model_gen,
     suite_optim,
     suite_io,
     suite_ssm,

@@ -71,6 +71,7 @@ void suite_gemm(void);
 void suite_act(void);
 void suite_model(void);
 void suite_model_api(void);
+void suite_model_gen(void);
 void suite_optim(void);
 void suite_io(void);
 void suite_ssm(void);

@@ -223,6 +223,15 @@ int mmi_model_check_like(const mm_tensor *x, const mm_tensor *t, int64_t width, 
 void mmi_optim_free(mm_model *m);
 int mmi_optim_copy(mm_model *dst, const mm_model *src, const char *fn);
 
+/* The bodies of mm_model_forward and mm_model_backward (model_exec.c) for callers inside the
+ * model floor that keep the output in the arena (act[n_layers]) instead of copying it out:
+ * run_forward checks x against the reservation (text in m->err) and remembers the forward;
+ * run_backward needs a valid forward, takes dL/dy as that forward's rows x out_dim floats (it
+ * may be m->pp[n_layers & 1], which the top layer does not write) and dx NULL or rows x
+ * input_dim floats. */
+int mmi_model_run_forward(mm_model *m, const mm_tensor *x, const char *fn);
+void mmi_model_run_backward(mm_model *m, const float *dy, float *dx);
+
 /* Output width of the whole model (the last layer's out_dim, or input_dim with no layers). */
 int64_t mmi_model_out_dim(const mm_model *m);
 

@@ -121,11 +121,20 @@ MM_API int mm_model_forward(mm_model *m, const mm_tensor *x, mm_tensor *y)
     if ((rc = check_call(m, x, &c, fn)) != MM_OK) return rc;
     if ((rc = mmi_model_check_like(x, y, mmi_model_out_dim(m), "y", &m->err, fn)) != MM_OK)
         return rc;
+    if ((rc = mmi_model_run_forward(m, x, fn)) != MM_OK) return rc;
+    memcpy(y->data, m->act[m->n_layers], (size_t)y->numel * sizeof(float));
+    return MM_OK;
+}
+
+int mmi_model_run_forward(mm_model *m, const mm_tensor *x, const char *fn)
+{
+    mmi_exec c;
+    int rc;
+    if ((rc = check_call(m, x, &c, fn)) != MM_OK) return rc;
     m->fwd_valid = 0;
     /* Keep a copy of x: backward needs it even if the caller reuses its buffer. */
     memcpy(m->act[0], x->data, (size_t)x->numel * sizeof(float));
     if ((rc = run_layers(m, &c, NULL, NULL, fn)) != MM_OK) return rc;
-    memcpy(y->data, m->act[m->n_layers], (size_t)y->numel * sizeof(float));
     remember_forward(m, &c, x);
     return MM_OK;
 }
@@ -190,10 +199,6 @@ static int check_grad_shape(const mm_model *m, const mm_tensor *t, int64_t width
 MM_API int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_tensor *dx)
 {
     const char *fn = "mm_model_backward";
-    const float *g_in;
-    unsigned char *arena;
-    mmi_exec c;
-    int32_t lo;
     int rc;
     if (!m) return MM_E_INVALID_ARG;
     if (!m->finalized)
@@ -206,6 +211,16 @@ MM_API int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_tensor *dx)
         return rc;
     if (dx && dx->data == dy->data)
         return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: dx and dy must be distinct buffers", fn);
+    mmi_model_run_backward(m, dy->data, dx ? dx->data : NULL);
+    return MM_OK;
+}
+
+void mmi_model_run_backward(mm_model *m, const float *dy, float *dx)
+{
+    const float *g_in;
+    unsigned char *arena;
+    mmi_exec c;
+    int32_t lo;
     c.batch = m->fwd_batch;
     c.seq = m->fwd_seq;
     c.rows = c.batch * c.seq;
@@ -214,17 +229,16 @@ MM_API int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_tensor *dx)
     c.err = &m->err;
     arena = (unsigned char *)m->arena;
     lo = lowest_layer(m, dx != NULL);
-    g_in = dy->data;
+    g_in = dy;
     MMI_ASSERT(exec_fits(m, &c) && m->fwd_valid);
     for (int32_t i = m->n_layers - 1; i >= lo; i--) {
         const mmi_layer *l = &m->layers[i];
         float *g = l->frozen || l->n_params == 0 ? NULL : m->grads + l->param_offset;
-        float *out = i > lo ? m->pp[i & 1] : (dx ? dx->data : NULL);
+        float *out = i > lo ? m->pp[i & 1] : dx;
         l->vt->backward(l, &c, m->params + l->param_offset, m->act[i], m->act[i + 1],
                         arena + l->saved_off, g_in, out, g, m->scratch);
         g_in = out;
     }
-    return MM_OK;
 }
 
 /* ---- read-only inference --------------------------------------------------------------------- */
