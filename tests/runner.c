@@ -25,6 +25,7 @@ static void (*const g_suites[])(void) = {
     suite_ssm,
     suite_loss,
     suite_attn,
+    suite_xattn,
     suite_envs,
     suite_policy,
     suite_comm,

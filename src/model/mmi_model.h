@@ -28,7 +28,8 @@ enum {
     MMI_LAYER_ATTENTION = 6, /* layer_attn.c */
     MMI_LAYER_GAU = 7,       /* layer_gau.c */
     MMI_LAYER_MAMBA = 8,     /* layer_mamba.c */
-    MMI_LAYER_S4D = 9        /* layer_s4d.c */
+    MMI_LAYER_S4D = 9,       /* layer_s4d.c */
+    MMI_LAYER_XATTN = 10     /* layer_xattn.c: cross-attention to the call's context */
 };
 
 #define MMI_LAYER_MAX_CFG 8     /* integer and double config entries per layer */
@@ -50,6 +51,13 @@ typedef struct mmi_exec {
     void *gemm_ws;  /* mmi_gemm workspace for the pool below (64-byte aligned) */
     mmi_pool *pool; /* NULL: single thread */
     mmi_err *err;   /* where a refusing layer writes its text; NULL in mm_model_infer */
+    /* Context tokens of the cross-attention layers (mm_model_forward_ctx): [batch, ctx_len,
+     * ctx_dim] row-major, NULL when the call has none (every other layer ignores these). In
+     * backward, ctx may be NULL (the layers keep a copy) and dctx, when not NULL, receives the
+     * context gradient: the model zeroes it, each cross-attention layer adds its part. */
+    const float *ctx;
+    int64_t ctx_len, ctx_dim;
+    float *dctx;
 } mmi_exec;
 
 typedef struct mmi_layer mmi_layer;
@@ -93,7 +101,8 @@ struct mmi_layer {
      *   activation: icfg = {MM_ACT_*}
      *   layernorm:  icfg = {affine(0/1)}, dcfg = {eps}
      *   rmsnorm:    icfg = {affine(0/1)}, dcfg = {eps}
-     *   embedding:  icfg = {num_embeddings, embedding_dim} */
+     *   embedding:  icfg = {num_embeddings, embedding_dim}
+     *   cross_attention: icfg = {heads, d_head, ctx_dim, max_ctx} */
     int64_t icfg[MMI_LAYER_MAX_CFG];
     double dcfg[MMI_LAYER_MAX_CFG];
     int32_t n_icfg, n_dcfg;
@@ -183,6 +192,7 @@ struct mm_model {
     int32_t fwd_valid;         /* 1 after a successful forward/jvp: backward may run */
     int64_t fwd_batch, fwd_seq; /* sizes of that forward */
     int32_t fwd_ndim;           /* rank of its x */
+    int64_t fwd_ctx_len;        /* context tokens of that forward (0: no context) */
     mmi_rng rng;
     mmi_optim opt;
     mm_comm *comm; /* mm_model_set_comm: gradients averaged over ranks in step (model_comm.c) */
@@ -222,6 +232,10 @@ int mmi_model_check_like(const mm_tensor *x, const mm_tensor *t, int64_t width, 
  * m->opt's hyper/slot/layer_t/buf_init/steps directly. */
 void mmi_optim_free(mm_model *m);
 int mmi_optim_copy(mm_model *dst, const mm_model *src, const char *fn);
+
+/* 1 if l is a cross-attention layer, with its context width and largest context length
+ * (either pointer may be NULL); 0 for every other kind (layer_xattn.c). */
+int mmi_xattn_context(const mmi_layer *l, int64_t *ctx_dim, int64_t *max_ctx);
 
 /* Output width of the whole model (the last layer's out_dim, or input_dim with no layers). */
 int64_t mmi_model_out_dim(const mm_model *m);
