@@ -283,6 +283,28 @@ static void test_xattn_save_load(void)
             CHECK_STATUS(mm_model_load_mem(&m2, buf, sz, &o), MM_E_FORMAT);
         }
     }
+    {   /* a hostile max_ctx: the reservation it implies is out of proportion to the file */
+        static const char big[] = "[2,3,5,2147483647]";
+        char *s = find(buf, sz, "[2,3,5,0]", 9);
+        size_t hl = 0, add = sizeof big - 1 - 9;
+        unsigned char *nb = malloc(sz + add);
+        CHECK(s != NULL);
+        if (s && nb) {
+            size_t at = (size_t)(s - (char *)buf);
+            for (int i = 7; i >= 0; i--) hl = hl << 8 | ((unsigned char *)buf)[i];
+            memcpy(nb, buf, at);
+            memcpy(nb + at, big, sizeof big - 1);
+            memcpy(nb + at + sizeof big - 1, (char *)buf + at + 9, sz - at - 9);
+            hl += add;
+            for (int i = 0; i < 8; i++) nb[i] = (unsigned char)(hl >> (8 * i));
+            char msg[256] = "";
+            o.err_buf = msg, o.err_buf_size = sizeof msg;
+            CHECK_STATUS(mm_model_load_mem(&m2, nb, sz + add, &o), MM_E_FORMAT);
+            if (!strstr(msg, "out of proportion"))
+                mmt_fail(__FILE__, __LINE__, "refused for another reason: %s", msg);
+        }
+        free(nb);
+    }
     free(buf);
     mm_model_free(m), mm_model_free(m2);
     mm_tensor_free(x), mm_tensor_free(y), mm_tensor_free(y2), mm_tensor_free(ctx);
