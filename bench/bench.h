@@ -37,6 +37,12 @@ double bench_median_ns(void (*fn)(void *ctx), void *ctx, int reps);
  * time is the sum over their threads. */
 double bench_median_wall_ns(void (*fn)(void *ctx), void *ctx, int reps);
 
+/* Wall-clock and process CPU time medians of one fn(ctx) call, for threaded cases, from samples
+ * of about 50 ms: the kernel adds a running thread's CPU time to the process total only at a
+ * scheduler tick or switch, so short samples miss most of a spinning worker's time. */
+void bench_median_wall_cpu_ns(void (*fn)(void *ctx), void *ctx, int reps, double *wall_ns,
+                              double *cpu_ns);
+
 /* As bench_median_ns for two functions whose samples alternate (a, b, a, b, ...), so a change
  * of machine load during the case hits both alike: use it for libmm against a C peer. */
 void bench_pair_median_ns(void (*fn_a)(void *ctx), void *ctx_a, void (*fn_b)(void *ctx),

@@ -128,6 +128,49 @@ static void bench_lin_kernel(void)
     free(l.fq), free(l.fk), free(l.v), free(l.o), free(l.den), free(l.ws);
 }
 
+/* ---- RWKV-6 (no PyTorch peer here: bench/ggml_peer.c times ggml's rwkv_wkv6) ---------------- */
+typedef struct rwkv_case {
+    attn_case c;
+    mm_tensor *w, *u, *dw, *du;
+    int bwd;
+} rwkv_case;
+
+static void run_rwkv6(void *ctx)
+{
+    rwkv_case *r = (rwkv_case *)ctx;
+    attn_case *c = &r->c;
+    if (mm_attn_forward_rwkv6(c->h, c->q, c->k, c->v, r->w, r->u, c->o) != MM_OK ||
+        (r->bwd && mm_attn_backward_rwkv6(c->h, c->o, c->dq, c->dk, c->dv, r->dw, r->du) != MM_OK))
+        exit(1);
+}
+
+static void bench_rwkv6(void)
+{
+    for (int i = 0; i < NN; i++) {
+        const int64_t n = g_ns[i], s2[2] = {BH, DH};
+        rwkv_case r;
+        char shape[32];
+        memset(&r, 0, sizeof r);
+        if (open_case(&r.c, MM_ATTN_RWKV6, n) != 0) exit(1);
+        r.w = tensor4(n, 8), r.dw = tensor4(n, 9);
+        if (mm_tensor_create(&r.u, 2, s2, NULL) != MM_OK ||
+            mm_tensor_create(&r.du, 2, s2, NULL) != MM_OK)
+            exit(1);
+        /* decays e^w in (0.9, 1) as the ggml row; u in [-0.5, 0.5] */
+        for (int64_t j = 0; j < BH * n * DH; j++)
+            mm_tensor_data(r.w)[j] = 0.105f * (mm_tensor_data(r.w)[j] - 0.5f);
+        for (int64_t j = 0; j < BH * DH; j++) mm_tensor_data(r.u)[j] = (float)(j % 11) / 10.0f - 0.5f;
+        for (r.bwd = 0; r.bwd < 2; r.bwd++) {
+            const double t = bench_median_ns(run_rwkv6, &r, 5);
+            snprintf(shape, sizeof shape, "BH8 N%lld d64", (long long)n);
+            bench_row(r.bwd ? "attn rwkv6 fwd+bwd" : "attn rwkv6 fwd", shape, -1, t, NULL, -1,
+                      BENCH_NA);
+        }
+        mm_tensor_free(r.w), mm_tensor_free(r.dw), mm_tensor_free(r.u), mm_tensor_free(r.du);
+        close_case(&r.c);
+    }
+}
+
 /* ---- streaming latency ----------------------------------------------------------------------- */
 static void bench_step(int32_t kind, const char *name)
 {
@@ -194,6 +237,7 @@ void bench_attn(void)
                "correct form the peer found (forms checked against the naive form at N 256); "
                "step rows: mean CPU time of 16 consecutive mm_attn_step calls at that position "
                "(a warmed-up median would move the position), no peer");
+    bench_rwkv6();
     bench_lin_kernel();
     bench_step(MM_ATTN_LINEAR, "step linear");
     bench_step(MM_ATTN_GATED, "step gated");

@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #ifdef BENCH_HAVE_OPENBLAS
@@ -152,6 +153,38 @@ static void bench_one(const row_spec *r, mmi_pool *pool2, double torch_ns, doubl
     free(g.ws);
 }
 
+/* Thread scaling of the MLP shapes: 2 threads against 1, wall clock and process CPU time. The
+ * ratio column is the speed-up (1-thread wall / 2-thread wall); the note gives CPU times. */
+static void bench_scaling(mmi_pool *pool2)
+{
+    static const int tr[3][2] = {{0, 1}, {0, 0}, {1, 0}};
+    static const char *const names[3] = {"mlp fwd NT 2T vs 1T", "mlp bwd NN 2T vs 1T",
+                                         "mlp bwd TN 2T vs 1T"};
+    for (int i = 0; i < 3 && pool2; i++) {
+        gemm_case g;
+        double w1, c1, w2, c2, flops = 2.0 * 256 * 256 * 256;
+        memset(&g, 0, sizeof g);
+        g.ta = tr[i][0], g.tb = tr[i][1], g.m = g.n = g.k = 256;
+        g.a = bench_alloc_floats(256 * 256, 1);
+        g.b = bench_alloc_floats(256 * 256, 2);
+        g.c = bench_alloc_floats(256 * 256, 3);
+        g.ws = aligned_alloc(64, mmi_gemm_ws_size(2));
+        if (g.a && g.b && g.c && g.ws) {
+            bench_median_wall_cpu_ns(run_libmm, &g, 7, &w1, &c1);
+            g.pool = pool2;
+            bench_median_wall_cpu_ns(run_libmm, &g, 7, &w2, &c2);
+            bench_row(names[i], "256x256x256", flops, w2, "libmm 1T (wall)", w1, BENCH_NA);
+            bench_note("%s: wall 1T %.1f us, 2T %.1f us (x%.2f); CPU 1T %.1f us, 2T %.1f us "
+                       "(both threads)", names[i], w1 / 1e3, w2 / 1e3, w1 / w2, c1 / 1e3,
+                       c2 / 1e3);
+        }
+        free(g.a);
+        free(g.b);
+        free(g.c);
+        free(g.ws);
+    }
+}
+
 void bench_gemm(void)
 {
     double torch_ns[N_ROWS], torch_def[N_ROWS];
@@ -164,5 +197,6 @@ void bench_gemm(void)
     if (mmi_alloc_init(&al, NULL, NULL) != MM_OK || mmi_pool_create(&pool2, 2, &al, NULL) != MM_OK)
         pool2 = NULL;
     for (size_t i = 0; i < N_ROWS; i++) bench_one(&g_rows[i], pool2, torch_ns[i], torch_def[i]);
+    bench_scaling(pool2);
     mmi_pool_free(pool2);
 }

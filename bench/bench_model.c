@@ -26,7 +26,8 @@ typedef struct model_case {
 } model_case;
 
 /* An MLP sizes[0] - ... - sizes[n-1] with act between dense layers. */
-static int build(model_case *c, const int64_t *sizes, int n, int32_t act, int64_t batch)
+static int build_threads(model_case *c, const int64_t *sizes, int n, int32_t act, int64_t batch,
+                         int32_t n_threads)
 {
     mm_model_opts o;
     int64_t xs[2] = {batch, sizes[0]}, ys[2] = {batch, sizes[n - 1]};
@@ -41,6 +42,7 @@ static int build(model_case *c, const int64_t *sizes, int n, int32_t act, int64_
     if (ok) {
         o.input_dim = sizes[0];
         o.max_batch = batch;
+        o.n_threads = n_threads;
         ok = mm_model_create(&c->m, &o) == MM_OK;
     }
     for (int i = 1; ok && i < n; i++) {
@@ -55,6 +57,11 @@ static int build(model_case *c, const int64_t *sizes, int n, int32_t act, int64_
          mm_tensor_wrap(&c->y, yd, 2, ys, NULL) == MM_OK &&
          mm_tensor_wrap(&c->dy, dyd, 2, ys, NULL) == MM_OK;
     return ok;
+}
+
+static int build(model_case *c, const int64_t *sizes, int n, int32_t act, int64_t batch)
+{
+    return build_threads(c, sizes, n, act, batch, 1);
 }
 
 static void train_step(void *ctx)
@@ -101,6 +108,26 @@ static double train_flops(const int64_t *s, int n, int64_t batch)
     return f;
 }
 
+/* The 4-256-256-1 step on 2 threads against 1 (ratio = speed-up; CPU times in the note). */
+static void train_scaling(const int64_t *sizes)
+{
+    model_case c1, c2;
+    double w1 = -1, t1 = -1, w2 = -1, t2 = -1;
+    int ok = build_threads(&c1, sizes, 4, MM_ACT_RELU, 256, 1) &&
+             build_threads(&c2, sizes, 4, MM_ACT_RELU, 256, 2);
+    if (ok) {
+        bench_median_wall_cpu_ns(train_step, &c1, 7, &w1, &t1);
+        bench_median_wall_cpu_ns(train_step, &c2, 7, &w2, &t2);
+        bench_note("train step 4-256-256-1 b256: wall 1T %.1f us, 2T %.1f us (x%.2f); CPU 1T "
+                   "%.1f us, 2T %.1f us (both threads)", w1 / 1e3, w2 / 1e3, w1 / w2, t1 / 1e3,
+                   t2 / 1e3);
+    }
+    bench_row("model train step 2T vs 1T", "4-256-256-1 b256", train_flops(sizes, 4, 256), w2,
+              "libmm 1T (wall)", w1, BENCH_NA);
+    release(&c1);
+    release(&c2);
+}
+
 void bench_model(void)
 {
     static const int64_t relu_sizes[4] = {4, 256, 256, 1}, tanh_sizes[4] = {8, 64, 64, 1};
@@ -114,6 +141,7 @@ void bench_model(void)
                   "torch 1T", peer[0], def[0]);
     }
     release(&c);
+    train_scaling(relu_sizes);
     if (build(&c, tanh_sizes, 4, MM_ACT_TANH, 64)) {
         t = bench_median_ns(train_step, &c, 15);
         bench_row("model train step Adam", "8-64-64-1 tanh b64", train_flops(tanh_sizes, 4, 64), t,

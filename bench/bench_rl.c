@@ -44,12 +44,21 @@ static void run_update(void *ctx)
     }
 }
 
+static void run_act(void *ctx)
+{
+    rl_case *c = (rl_case *)ctx;
+    if (mm_policy_act(c->p, c->obs, 1, &c->act, 0) != MM_OK) {
+        fprintf(stderr, "bench_rl: act failed\n");
+        exit(1);
+    }
+}
+
 void bench_rl(void)
 {
     static float lo = -2.0f, hi = 2.0f;
     mm_policy_opts o;
     rl_case c = {0};
-    double ret[1], def[1], t = -1;
+    double ret[1], def[1], t = -1, t_act = -1;
     bench_peer_torch("peer_torch_ddpg.py", "ns 5", ret, def, 1);
     c.s = 7;
     if (mm_policy_opts_init(&o, MM_ALGO_DDPG) == MM_OK) {
@@ -60,10 +69,13 @@ void bench_rl(void)
             int ok = 1;
             for (int i = 0; i < 1000 && ok; i++) ok = observe(&c) == MM_OK;
             if (ok) t = bench_median_ns(run_update, &c, 7);
+            c.obs[0] = 0.5f, c.obs[1] = -0.25f, c.obs[2] = 0.125f;
+            if (ok) t_act = bench_median_ns(run_act, &c, 31);
         }
         mm_policy_free(c.p);
     }
     bench_row("DDPG update", "256-256 b256 Adam", -1, t, "torch 1T", ret[0], def[0]);
+    bench_row("policy act 1 obs", "actor 3-256-256-1", -1, t_act, "none", -1.0, BENCH_NA);
     bench_note("rl: DDPG update = critic step + actor step + Polyak update of both targets, "
                "minibatch sampled from a 100k replay buffer (libmm: one observe + update call)");
 }

@@ -89,6 +89,23 @@ double bench_median_wall_ns(void (*fn)(void *ctx), void *ctx, int reps)
     return t;
 }
 
+void bench_median_wall_cpu_ns(void (*fn)(void *ctx), void *ctx, int reps, double *wall_ns,
+                              double *cpu_ns)
+{
+    double tw[MAX_REPS], tc[MAX_REPS];
+    int64_t inner = warm_up(fn, ctx) * 250; /* ~50 ms samples: see bench.h */
+    if (reps < MIN_REPS) reps = MIN_REPS;
+    if (reps > MAX_REPS) reps = MAX_REPS;
+    for (int r = 0; r < reps; r++) {
+        double w0 = bench_now_ns(), c0 = bench_cpu_ns();
+        for (int64_t i = 0; i < inner; i++) fn(ctx);
+        tw[r] = (bench_now_ns() - w0) / (double)inner;
+        tc[r] = (bench_cpu_ns() - c0) / (double)inner;
+    }
+    *wall_ns = median(tw, reps);
+    *cpu_ns = median(tc, reps);
+}
+
 void bench_pair_median_ns(void (*fn_a)(void *ctx), void *ctx_a, void (*fn_b)(void *ctx),
                           void *ctx_b, int reps, double *a_ns, double *b_ns)
 {

@@ -9,8 +9,7 @@
  *   ggml_ssm_scan (Mamba-1: per-state A, K = 1)  vs mm_ssm_scan (SELECTIVE, no D, z or bias:
  *                                                   ggml applies those outside the operator)
  *   ggml_gated_linear_attn (GLA)                  vs mm_attn_forward_gated, per-key log-gates
- *   ggml_rwkv_wkv6                                vs the same GLA forward (libmm has no RWKV-6
- *                                                   bonus term: the nearest libmm call)
+ *   ggml_rwkv_wkv6                                vs mm_attn_forward_rwkv6 (MM_ATTN_RWKV6)
  *   ggml_flash_attn_ext, causal mask, f32 K/V     vs mm_attn_forward (SOFTMAX, causal)
  *   ggml_mul_mat (y = x W^T)                      vs libmm's GEMM (mmi_gemm_native, NT)
  * libmm's attention forward also saves what its backward needs (copies of the inputs); ggml's
@@ -163,14 +162,15 @@ enum { BH = 8, DH = 64 };
 
 typedef struct attn_case {
     mm_attn *h;
-    mm_tensor *q, *k, *v, *g, *o;
+    mm_tensor *q, *k, *v, *g, *u, *o; /* u: RWKV-6 bonus (g then holds w) */
 } attn_case;
 
 static void run_attn(void *ctx)
 {
     attn_case *c = (attn_case *)ctx;
-    int rc = c->g ? mm_attn_forward_gated(c->h, c->q, c->k, c->v, c->g, c->o)
-                  : mm_attn_forward(c->h, c->q, c->k, c->v, c->o);
+    int rc = c->u   ? mm_attn_forward_rwkv6(c->h, c->q, c->k, c->v, c->g, c->u, c->o)
+             : c->g ? mm_attn_forward_gated(c->h, c->q, c->k, c->v, c->g, c->o)
+                    : mm_attn_forward(c->h, c->q, c->k, c->v, c->o);
     if (rc != MM_OK) {
         fprintf(stderr, "ggml_peer: attention: %s\n", mm_attn_errmsg(c->h));
         exit(1);
@@ -188,16 +188,18 @@ static void attn_open(attn_case *c, int32_t kind, int64_t n, int gated)
     c->q = tensor(4, s4, -0.5f, 0.5f, 1), c->k = tensor(4, s4, -0.5f, 0.5f, 2);
     c->v = tensor(4, s4, -0.5f, 0.5f, 3), c->o = tensor(4, s4, 0, 0, 4);
     if (gated) c->g = tensor(4, s4, logf(0.9f), 0.0f, 5);
+    if (kind == MM_ATTN_RWKV6) c->u = tensor(2, (int64_t[]){BH, DH}, -0.5f, 0.5f, 7);
 }
 
 static void attn_close(attn_case *c)
 {
     mm_attn_free(c->h);
     mm_tensor_free(c->q), mm_tensor_free(c->k), mm_tensor_free(c->v);
-    mm_tensor_free(c->o), mm_tensor_free(c->g);
+    mm_tensor_free(c->o), mm_tensor_free(c->g), mm_tensor_free(c->u);
 }
 
-/* GLA (wkv6 = 0) or RWKV-6 (wkv6 = 1) against libmm's per-key gated forward. */
+/* GLA (wkv6 = 0) against libmm's per-key gated forward, or RWKV-6 (wkv6 = 1) against
+ * mm_attn_forward_rwkv6 (w = log of ggml's time_decay, the same range). */
 static void row_gated(int64_t n, int wkv6)
 {
     attn_case c;
@@ -205,7 +207,7 @@ static void row_gated(int64_t n, int wkv6)
     struct ggml_tensor *k, *v, *q, *gt, *st, *out;
     char shape[48];
     double a, b;
-    attn_open(&c, MM_ATTN_GATED, n, 1);
+    attn_open(&c, wkv6 ? MM_ATTN_RWKV6 : MM_ATTN_GATED, n, 1);
     memset(&g, 0, sizeof g);
     g.ctx = ggml_ctx((size_t)(6 * BH * n * DH + 3 * BH * DH * DH) * sizeof(float));
     k = ggml_new_tensor_3d(g.ctx, GGML_TYPE_F32, DH, BH, n);
@@ -225,7 +227,7 @@ static void row_gated(int64_t n, int wkv6)
     ggml_finish(&g, out);
     bench_pair_median_ns(run_attn, &c, run_ggml, &g, 7, &a, &b);
     snprintf(shape, sizeof shape, "BH8 N%lld d64", (long long)n);
-    bench_row(wkv6 ? "GLA fwd vs RWKV-6 wkv" : "GLA fwd (per-key gates)", shape, -1, a,
+    bench_row(wkv6 ? "RWKV-6 fwd" : "GLA fwd (per-key gates)", shape, -1, a,
               wkv6 ? "ggml_rwkv_wkv6" : "ggml_gated_linear_attn", b, BENCH_NA);
     attn_close(&c);
     ggml_case_free(&g);

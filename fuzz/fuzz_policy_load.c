@@ -2,8 +2,10 @@
 /* fuzz_policy_load.c — libFuzzer target for mm_policy_load on arbitrary file bytes.
  *
  * Input: [config byte][file bytes]. The config byte picks one of six small agents (every
- * algorithm, continuous and discrete); the rest is written to a private temporary file that
- * the agent loads. Oracle: no crash, leak or sanitizer report; a failed load sets a message
+ * algorithm, continuous and discrete: byte % 6) and the loader ((byte / 6) % 4: mm_policy_load
+ * from a private temporary file, mm_policy_load_mem, mm_policy_load_cb in 5-byte chunks, or
+ * mm_policy_load_new, which creates the agent from the file). Weights files and training
+ * checkpoints are both seeds. Oracle: no crash, leak or sanitizer report; a failed load sets a message
  * and changes nothing (the deterministic actions are the same as before the call, as the
  * header promises: "everything is validated before anything is changed"); a successful load
  * gives an agent whose save -> load round trip reproduces its actions exactly. */
@@ -59,17 +61,65 @@ static int write_file(const char *path, const uint8_t *data, size_t size)
     return ok;
 }
 
+typedef struct chunks {
+    const uint8_t *b;
+    int64_t n, at;
+} chunks;
+
+static int64_t read_chunks(void *ud, void *buf, int64_t n)
+{
+    chunks *s = ud;
+    int64_t k = s->n - s->at;
+    if (k > n) k = n;
+    if (k > 5) k = 5;
+    memcpy(buf, s->b + s->at, (size_t)k);
+    s->at += k;
+    return k;
+}
+
+/* mm_policy_load_new: a failure leaves *out NULL with a message; a success gives an agent that
+ * acts. */
+static void load_new(void)
+{
+    mm_policy_opts o;
+    mm_policy *r = (mm_policy *)&o;
+    char msg[256] = "";
+    float obs[3] = {0.5f, -0.5f, 0.25f}, a[8];
+    if (mm_policy_opts_init(&o, MM_ALGO_PPO) != MM_OK) abort();
+    o.err_buf = msg, o.err_buf_size = sizeof msg;
+    if (mm_policy_load_new(&r, tmp_path(0), NULL) == MM_OK) {
+        if (!r || mm_policy_act(r, obs, 1, a, 0) != MM_OK) abort();
+        mm_policy_free(r);
+    } else if (r != NULL) {
+        abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     mm_policy *p, *q;
     float before[4] = {0}, after[4] = {0}; /* discrete agents write 2 of the 4 */
-    int c, rc;
+    int c, mode, rc;
     if (size < 1) return 0;
     c = data[0] % N_CONFIGS;
-    if (!write_file(tmp_path(0), data + 1, size - 1)) return 0;
+    mode = (data[0] / N_CONFIGS) % 4;
+    if (mode != 1 && !write_file(tmp_path(0), data + 1, size - 1)) return 0;
+    if (mode == 3) {
+        load_new();
+        unlink(tmp_path(0));
+        return 0;
+    }
     p = make_policy(c);
     actions(p, before);
-    rc = mm_policy_load(p, tmp_path(0));
+    if (mode == 1) {
+        rc = mm_policy_load_mem(p, data + 1, size - 1);
+    } else if (mode == 2) {
+        chunks s = {data + 1, (int64_t)size - 1, 0};
+        rc = mm_policy_load_cb(p, read_chunks, &s);
+        if (s.at > s.n) abort();
+    } else {
+        rc = mm_policy_load(p, tmp_path(0));
+    }
     actions(p, after);
     if (rc != MM_OK) {
         if (mm_policy_errmsg(p)[0] == '\0') abort();

@@ -292,6 +292,50 @@ MM_API MM_NODISCARD int mm_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, in
                                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                                  void *workspace, size_t workspace_size);
 
+/* ---- threaded GEMM -------------------------------------------------------------------------- */
+/* A thread pool for mm_sgemm_mt: n_threads - 1 worker threads plus the calling thread, and the
+ * packing workspace for that many threads. Create it once (thread start-up costs tens of
+ * microseconds) and reuse it for every call. A pool is a mutable handle: one mm_sgemm_mt at a
+ * time uses it; different pools may run in parallel. Idle workers spin for at most 0.1 ms after
+ * a call, then sleep. */
+typedef struct mm_threads mm_threads;
+
+/* Creates a pool of n_threads threads (1..256; 1 starts no thread).
+ *   out: receives the pool (NULL on failure).
+ *   alloc: NULL for aligned malloc/free, else the allocator of the pool and its workspace.
+ * Returns MM_OK, MM_E_INVALID_ARG (out NULL, bad allocator), MM_E_RANGE (n_threads outside
+ * 1..256), MM_E_NOMEM (memory, or a thread that could not start).
+ * Allocates: the handle, mm_sgemm_mt_workspace_size(n_threads) bytes of workspace and
+ * n_threads - 1 threads. Since: 0.2 */
+MM_API MM_NODISCARD int mm_threads_create(mm_threads **out, int32_t n_threads,
+                                          const mm_allocator *alloc);
+
+/* Stops the threads and frees the pool; NULL is a no-op. Allocates: nothing. Since: 0.2 */
+MM_API void mm_threads_free(mm_threads *threads);
+
+/* Bytes of workspace mm_sgemm_mt needs for n_threads threads (a constant of the build per
+ * thread count), or 0 when n_threads is outside 1..256. Allocates: nothing. Since: 0.2 */
+MM_API size_t mm_sgemm_mt_workspace_size(int32_t n_threads);
+
+/* mm_sgemm spread over the threads of a pool: same arguments, layout rules and return codes,
+ * plus
+ *   threads: a pool from mm_threads_create, or NULL for one thread (the calling one).
+ *   workspace: NULL to use the pool's own workspace (with threads NULL: allocated with malloc
+ *   for the call when the shape needs packing, as mm_sgemm), or at least
+ *   mm_sgemm_mt_workspace_size(n) bytes aligned to 64 for a pool of n threads.
+ * Always runs libmm's own kernel (also in WITH_OPENBLAS=1 builds), and its results are
+ * bitwise identical for every thread count: the threads split C into tiles, never k, and
+ * every element is computed by the same operations whichever thread computes it. Small
+ * problems (under about a million multiply-adds) run on the calling thread alone.
+ * Returns as mm_sgemm; a too small or misaligned workspace is MM_E_INVALID_ARG.
+ * Allocates: nothing, except as described for threads NULL and workspace NULL.
+ * Thread-safety: one call at a time per pool. Since: 0.2 */
+MM_API MM_NODISCARD int mm_sgemm_mt(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n,
+                                    int64_t k, float alpha, const float *a, int64_t lda,
+                                    const float *b, int64_t ldb, float beta, float *c,
+                                    int64_t ldc, mm_threads *threads, void *workspace,
+                                    size_t workspace_size);
+
 /* ---- mm_model ------------------------------------------------------------------------------- */
 /* A stack of layers (dense, activations, layer/RMS norm, embedding) whose parameters live in one
  * flat 64-byte aligned float32 buffer, with forward, backward (VJP), forward-mode JVP and
@@ -1257,6 +1301,11 @@ MM_API MM_NODISCARD int mm_model_decode_step(mm_model *m, const mm_tensor *x, mm
  *                     parallel: no decay (plain causal linear attention), RetNet's fixed
  *                     per-head decay, or data-dependent log-gates (GLA) via
  *                     mm_attn_forward_gated.
+ *   MM_ATTN_RWKV6     RWKV-6 time mixing (ggml's rwkv_wkv6, fla's chunk_rwkv6):
+ *                     o_t = scale r_t^T (S_{t-1} + diag(u) k_t v_t^T),
+ *                     S_t = diag(exp w_t) S_{t-1} + k_t v_t^T, q plays r; data-dependent
+ *                     per-key log-decays w and the per-head bonus u come from the call
+ *                     (mm_attn_forward_rwkv6); causal, chunkwise parallel as GATED. Since: 0.2
  * Causal masks with N != M are bottom-right aligned (flash-attention): query i sits at key
  * position i + M - N and sees keys j <= i + M - N; a query that sees no key outputs 0.
  * Lifecycle: mm_attn_opts_init(&o, kind) -> set sizes -> mm_attn_create -> forward / backward
@@ -1273,7 +1322,8 @@ enum {
     MM_ATTN_PERFORMER = 3,
     MM_ATTN_RELU2 = 4,
     MM_ATTN_SPARSE = 5,
-    MM_ATTN_GATED = 6
+    MM_ATTN_GATED = 6,
+    MM_ATTN_RWKV6 = 7 /* Since: 0.2 */
 };
 
 /* Feature maps of MM_ATTN_LINEAR. */
@@ -1293,8 +1343,9 @@ enum { MM_GATE_NONE = 0, MM_GATE_RETNET = 1 };
 
 /* Run-time parameters (mm_attn_set_f64 / mm_attn_get_f64; bounds through mm_param_bounds). */
 enum {
-    MM_ATTN_SCALE = 100,       /* logit scale (SOFTMAX, SPARSE) or query scale (GATED)
-                                  [1/sqrt(d)], [1e-30, 1e6]; RELU2 ignores it (1/C scaling) */
+    MM_ATTN_SCALE = 100,       /* logit scale (SOFTMAX, SPARSE) or query scale (GATED,
+                                  RWKV6) [1/sqrt(d); RWKV6 1], [1e-30, 1e6]; RELU2 ignores it
+                                  (1/C scaling) */
     MM_ATTN_EPS = 101,         /* denominator eps of LINEAR [1e-6] and PERFORMER [0], [0, 1] */
     MM_ATTN_FEATURE_EPS = 102, /* PERFORMER feature eps [1e-4], [0, 1] */
     /* read-only statistics */
@@ -1309,14 +1360,14 @@ typedef struct mm_attn_opts {
     const mm_allocator *alloc; /* copied; NULL = aligned malloc/free */
     int32_t kind;              /* MM_ATTN_* (set by mm_attn_opts_init) */
     int32_t feature_map;       /* LINEAR: MM_FMAP_* [MM_FMAP_ELU1] */
-    int32_t causal;            /* 0 or 1 [0; SPARSE and GATED 1, and must stay 1] */
+    int32_t causal;            /* 0 or 1 [0; SPARSE, GATED, RWKV6 1, and must stay 1] */
     int32_t normalize;         /* LINEAR: 1 divides by phi(q) . z + eps, 0 does not [1] */
     int64_t d_head;            /* d, width of q and k [64] */
     int64_t dv;                /* width of v and out [0 = d_head] */
     int64_t n_heads;           /* H [1] */
     int64_t max_batch;         /* largest B [1] */
     int64_t max_seq;           /* largest N and M [1024] */
-    int64_t chunk;             /* RELU2 chunk C [256], >= 1; GATED chunk [64], 1..1024 */
+    int64_t chunk;             /* RELU2 chunk C [256], >= 1; GATED, RWKV6 chunk [64], 1..1024 */
     int32_t sparse_pattern;    /* SPARSE: MM_SPARSE_* [MM_SPARSE_LOCAL] */
     int32_t gate;              /* GATED: MM_GATE_* [MM_GATE_NONE] */
     int64_t window;            /* SPARSE LOCAL band [128] */
@@ -1354,7 +1405,8 @@ MM_API MM_NODISCARD int mm_attn_create(mm_attn **out, const mm_attn_opts *opts);
  *   overwritten); B <= max_batch, N, M <= max_seq. RELU2 with C < N or causal, and GATED,
  *   need N == M. GATED uses the handle's gate (none or RetNet decay).
  * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_SHAPE (the text names the shapes),
- * MM_E_RANGE (beyond the reservation). Allocates: nothing. Since: 0.1 */
+ * MM_E_RANGE (beyond the reservation), MM_E_STATE (an RWKV6 handle: mm_attn_forward_rwkv6).
+ * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_attn_forward(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
                                         const mm_tensor *v, mm_tensor *out);
 
@@ -1365,6 +1417,34 @@ MM_API MM_NODISCARD int mm_attn_forward(mm_attn *h, const mm_tensor *q, const mm
 MM_API MM_NODISCARD int mm_attn_forward_gated(mm_attn *h, const mm_tensor *q,
                                               const mm_tensor *k, const mm_tensor *v,
                                               const mm_tensor *g, mm_tensor *out);
+
+/* RWKV6 forward: q is the receptance r [B, H, N, d], k [B, H, N, d], v [B, H, N, dv],
+ * w [B, H, N, d] the log-decays (the decay applied after step t is exp(w_t), so ggml's
+ * time_decay is exp(w); RWKV-6 models compute w = -exp(raw)), u [H, d] the bonus (RWKV's
+ * time_faaaa), out [B, H, N, dv]. The inputs, w and u are copied for mm_attn_backward and
+ * mm_attn_backward_rwkv6 (the gradient of w comes back through dg).
+ * Returns as mm_attn_forward, plus MM_E_STATE (not an RWKV6 handle), MM_E_NUMERIC (a w > 0,
+ * NaN or Inf; a non-finite u). Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_attn_forward_rwkv6(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
+                                              const mm_tensor *v, const mm_tensor *w,
+                                              const mm_tensor *u, mm_tensor *out);
+
+/* Backward of the last mm_attn_forward_rwkv6: mm_attn_backward's gradients (dq = dr, dk, dv,
+ * dw shaped as w; any may be NULL) plus du [H, d] (summed over the batch; NULL allowed).
+ * Returns as mm_attn_backward, plus MM_E_STATE when the last forward was not RWKV6's.
+ * Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_attn_backward_rwkv6(mm_attn *h, const mm_tensor *dout, mm_tensor *dq,
+                                               mm_tensor *dk, mm_tensor *dv, mm_tensor *dw,
+                                               mm_tensor *du);
+
+/* RWKV6 streaming: one token per batch-head, returning what mm_attn_forward_rwkv6 returns at
+ * that position: q (r), k [B, H, d] (or [B, H, 1, d]), v [B, H, dv], w [B, H, d] (or
+ * as q), u [H, d], out [B, H, dv] (same rank as q). Cost O(d dv) per token. Returns as
+ * mm_attn_step, plus MM_E_STATE (not an RWKV6 handle), MM_E_NUMERIC (bad w or u).
+ * Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_attn_step_rwkv6(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
+                                           const mm_tensor *v, const mm_tensor *w,
+                                           const mm_tensor *u, mm_tensor *out);
 
 /* Backward of the last successful forward: given dout [B, H, N, dv], writes dq, dk, dv
  * (shaped as q, k, v; any may be NULL when not needed) and, after mm_attn_forward_gated, dg
@@ -1382,8 +1462,9 @@ MM_API MM_NODISCARD int mm_attn_backward(mm_attn *h, const mm_tensor *dout, mm_t
  *   the other kinds. B <= max_batch and must stay the same until mm_attn_reset.
  * Cost per token: O(d dv) for LINEAR and GATED, O(n_features dv) for PERFORMER, O(C (d + dv))
  * for RELU2 (its current chunk), O(position) for SOFTMAX, O(window) for SPARSE LOCAL.
- * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (handle not causal), MM_E_SHAPE, MM_E_RANGE
- * (SOFTMAX / SPARSE beyond max_seq tokens). Allocates: nothing. Since: 0.1 */
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (handle not causal; RWKV6: mm_attn_step_rwkv6),
+ * MM_E_SHAPE, MM_E_RANGE (SOFTMAX / SPARSE beyond max_seq tokens).
+ * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_attn_step(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
                                      const mm_tensor *v, const mm_tensor *g, mm_tensor *out);
 
@@ -1422,9 +1503,10 @@ MM_API void mm_attn_free(mm_attn *h);
 /* Appends a pre-norm multi-head attention block, width D = the previous layer's output:
  *   y = x + Attn(q, k, v) W_out^T + b_out,   [q | k | v] = LN(x) W_in^T + b_in
  * with a non-affine LayerNorm (eps 1e-5; an affine one would fold into W_in, b_in) and the
- * attention of opts (any kind: kind, feature_map, causal, d_head, dv, n_heads, chunk,
- * sparse_pattern, window, stride, gate, n_features, seed; alloc, max_batch, max_seq,
- * n_threads and err_buf are ignored: the model's own apply). Inputs are [B, T, D] (a 2-D
+ * attention of opts (any kind but MM_ATTN_RWKV6, whose w and u are call inputs; kind,
+ * feature_map, causal, d_head, dv, n_heads, chunk, sparse_pattern, window, stride, gate,
+ * n_features, seed; alloc, max_batch, max_seq, n_threads and err_buf are ignored: the
+ * model's own apply). Inputs are [B, T, D] (a 2-D
  * input is T = 1). Tensors, in torch.nn.MultiheadAttention's layout: "<i>.in_proj_weight"
  * [H (2 d_head + dv), D] (q rows, then k, then v), "<i>.in_proj_bias", "<i>.out_proj.weight"
  * [D, H dv], "<i>.out_proj.bias"; init xavier-uniform in_proj, zero biases, U(+-1/sqrt(H dv))
@@ -1505,8 +1587,9 @@ MM_API MM_NODISCARD int mm_model_jvp_ctx(mm_model *m, const mm_tensor *x, const 
  * (on-policy, discrete actions only: continuous QAC is refused with MM_E_INVALID_ARG).
  * Defaults, formulas and sources are in docs/RL.md. Lifecycle:
  *   mm_policy_opts_init(&o, MM_ALGO_*) -> set obs_dim, action space, n_agents ... ->
- *   mm_policy_create -> loop { mm_policy_act; env step; mm_policy_observe; mm_policy_update }
- *   -> mm_policy_save / mm_policy_load -> mm_policy_free.
+ *   mm_policy_create -> loop { mm_policy_act; env step; mm_policy_observe; mm_policy_update
+ *   (or mm_policy_update_budget to spread an update over frames) } -> mm_policy_save /
+ *   mm_policy_load -> mm_policy_free.
  * One call handles n agents (rows of obs / actions), e.g. 64 NPCs of a game or n copies of an
  * environment. Continuous actions are given and returned in the environment's units (bounds in
  * the options; internally the off-policy actor works in [-1, 1]); discrete actions are exact
@@ -1559,7 +1642,13 @@ enum {
     MM_POLICY_STAT_CLIP_FRACTION = 357, /* PPO: fraction of clipped ratios */
     MM_POLICY_STAT_LS_STEPS = 358,      /* TRPO: backtracking steps of the last line search
                                            (-1: no step accepted) */
-    MM_POLICY_STAT_Q_MEAN = 359         /* DDPG/TD3/QAC: mean Q of the last critic batch */
+    MM_POLICY_STAT_Q_MEAN = 359,        /* DDPG/TD3/QAC: mean Q of the last critic batch */
+    MM_POLICY_STAT_EPOCHS = 360,        /* PPO/A2C: epochs begun by the last update (fewer
+                                           than n_epochs after a target_kl stop). Since 0.2 */
+    MM_POLICY_STAT_UPDATING = 361,      /* 1 while an update spread by mm_policy_update_budget
+                                           has work left, else 0. Since 0.2 */
+    MM_POLICY_STAT_RETURN_STD = 362     /* norm_reward: sqrt(var + 1e-8) of the discounted
+                                           returns. Since 0.2 */
 };
 
 /* Construction options; mm_policy_opts_init fills the published defaults of an algorithm
@@ -1630,6 +1719,21 @@ typedef struct mm_policy_opts {
     double ls_decay;            /* [0.8] */
     char *err_buf;              /* optional: receives mm_policy_create's failure text */
     size_t err_buf_size;
+    /* since 0.2 (docs/RL.md "Reward normalisation", "Schedules", "target_kl") */
+    int32_t norm_reward;        /* 1: rewards divided by the running std of each agent's
+                                   discounted return and clipped to +-clip_reward (SB3
+                                   VecNormalize; off-policy: the replay keeps raw rewards and
+                                   batches are scaled with the current statistics); 2: the same
+                                   with an outlier guard (a reward enters the return statistics
+                                   clipped to +-clip_reward of their std) [0] */
+    int32_t reserved2;          /* must be 0 */
+    double clip_reward;         /* clip of normalised rewards, > 0 [10] */
+    double ppo_target_kl;       /* PPO: > 0 stops the epochs at the first minibatch whose
+                                   approx. KL exceeds 1.5 x this (that minibatch is not
+                                   applied; SB3 target_kl); 0 = off [0] */
+    int64_t lr_decay_steps;     /* learning rates: > 0 decay linearly to 0 over this many
+                                   transitions, -1 constant, 0 follow linear_decay_steps [0] */
+    int64_t clip_decay_steps;   /* PPO clip range: the same choices [0] */
 } mm_policy_opts;
 
 /* Fills o with the published defaults of algo (MM_ALGO_*) and struct_size.
@@ -1658,7 +1762,10 @@ MM_API MM_NODISCARD int mm_policy_act(mm_policy *p, const float *obs, int64_t n,
  * norm_obs is set. On-policy algorithms need n == n_agents. Refuses NaN/Inf in obs, rewards,
  * actions or next_obs with MM_E_NUMERIC and stores nothing. Returns MM_OK, MM_E_INVALID_ARG,
  * MM_E_RANGE (n; discrete action out of range), MM_E_SHAPE (on-policy n != n_agents),
- * MM_E_STATE (on-policy rollout full: call mm_policy_update), MM_E_NUMERIC.
+ * MM_E_STATE (on-policy: rollout full, call mm_policy_update; an update spread by
+ * mm_policy_update_budget still has work left; or an agent's action is not what its last
+ * exploring act returned and that act replaced an unobserved sample - a deterministic act in
+ * between is harmless), MM_E_NUMERIC. With norm_reward, rewards are scaled (docs/RL.md).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_observe(mm_policy *p, const float *obs, const float *actions,
                                           const float *rewards, const float *next_obs,
@@ -1672,6 +1779,26 @@ MM_API MM_NODISCARD int mm_policy_observe(mm_policy *p, const float *obs, const 
  * are left as before that step). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_update(mm_policy *p, int32_t *did_update);
 
+/* Frame-bounded training: does the work mm_policy_update would do, at most max_minibatches
+ * units per call, continuing where the previous call stopped. A unit is one PPO/A2C minibatch
+ * step, one DDPG/TD3 gradient step, or a whole QAC or TRPO update. Running the calls back to
+ * back gives the same networks, statistics and random stream as one mm_policy_update, bit for
+ * bit; mm_policy_update called while work is left finishes it.
+ * While an on-policy update has work left (MM_POLICY_STAT_UPDATING = 1):
+ *   - mm_policy_act uses the actor as it was when the update began (a copy made at create) and
+ *     its own random stream, so acting between calls changes neither the update nor the
+ *     actions' consistency; the new actor takes over when the update completes;
+ *   - mm_policy_observe refuses with MM_E_STATE (the rollout is being trained on); skip
+ *     recording those frames.
+ * Off-policy: the remaining gradient steps stay pending; act (own random stream meanwhile) and
+ * observe may run between calls (transitions observed meanwhile may be sampled by the
+ * remaining steps, unlike one mm_policy_update before them).
+ *   max_minibatches: >= 1.  done (optional): 1 when no update work is left after this call.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL p, max_minibatches < 1), and mm_policy_update's
+ * failures (the update then ends and the rollout restarts). Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_update_budget(mm_policy *p, int64_t max_minibatches,
+                                                int32_t *done);
+
 /* Sets / reads a run-time parameter or statistic (MM_POLICY_*). Returns MM_OK,
  * MM_E_INVALID_ARG, MM_E_UNSUPPORTED (unknown id, read-only id for set), MM_E_RANGE (outside
  * bounds; unchanged). Allocates: nothing. Since: 0.1 */
@@ -1680,7 +1807,8 @@ MM_API MM_NODISCARD int mm_policy_get_f64(const mm_policy *p, int32_t id, double
 
 /* Saves the agent as safetensors at path, atomically: every network (actor, critics, targets,
  * value net, log std; "actor.0.weight", ...), the observation statistics and, in the metadata,
- * the algorithm and sizes. Replay/rollout contents and optimizer state are not saved. A path
+ * the algorithm and sizes. Replay/rollout contents and optimizer state are not saved (see
+ * mm_policy_save_ex for a full checkpoint). A path
  * that is a symbolic link replaces the file the link names, as mm_model_save does.
  * Returns MM_OK, MM_E_INVALID_ARG, MM_E_IO, MM_E_NOMEM. Allocates: a temporary header.
  * Since: 0.1 */
@@ -1688,11 +1816,125 @@ MM_API MM_NODISCARD int mm_policy_save(mm_policy *p, const char *path);
 
 /* Loads a file written by mm_policy_save into p, which must have been created with the same
  * algorithm, spaces and network sizes. Everything is validated before anything is changed.
+ * Since 0.2 a checkpoint (mm_policy_save_ex) also restores the training state, and files
+ * written by 0.1 still load; the action bounds stay those of p's options.
  * Returns MM_OK, MM_E_INVALID_ARG, MM_E_IO (cannot read, or not a regular file: refused
  * without blocking), MM_E_FORMAT (malformed, checksum, other architecture), MM_E_NUMERIC (a
  * NaN or Inf weight or statistic, a negative observation variance or count), MM_E_NOMEM.
  * Allocates: the file while it is read. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_load(mm_policy *p, const char *path);
+
+/* ---- mm_policy files in memory, checkpoints, export (Since: 0.2) ------------------------------
+ * A policy file (docs/FORMAT.md "Policy files") is safetensors with metadata format
+ * "libmm-policy", format_version "1.0", algo by name ("td3"), the sizes, and a CRC32. A weights
+ * file holds the networks, the observation statistics and the action bounds; a checkpoint
+ * (MM_POLICY_SAVE_CHECKPOINT) also holds the training state: replay or rollout contents, every
+ * optimizer's state and step counts, the random stream, counters (steps, updates, pending
+ * gradient steps, which drive the warm-up and the linear schedule), OU noise state, the last
+ * act's raw samples, the reward normaliser, the run-time parameters and statistics. It is
+ * taken between updates: while mm_policy_update_budget has work left, saving one returns
+ * MM_E_STATE. Loading a checkpoint into a
+ * policy created with the same options and continuing reproduces the uninterrupted run bit for
+ * bit. Every loader accepts both kinds (and 0.1 files) and validates everything before it
+ * changes anything. mm_model_load refuses policy files with MM_E_FORMAT and says so. */
+
+/* Flags of mm_policy_save_ex / mm_policy_save_mem. */
+enum {
+    MM_POLICY_SAVE_CHECKPOINT = 1 /* also store the full training state (see above) */
+};
+
+/* As mm_policy_save (atomic, rank 0 only under a communicator), with flags 0 or
+ * MM_POLICY_SAVE_CHECKPOINT. Returns MM_OK, MM_E_INVALID_ARG (NULL, unknown flags), MM_E_IO,
+ * MM_E_NOMEM, MM_E_STATE (a checkpoint while a budgeted update has work left). Allocates: the header, a tensor table and, for a checkpoint, one serialised
+ * copy of each network with an optimizer (all freed before returning). Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_save_ex(mm_policy *p, const char *path, uint32_t flags);
+
+/* Writes the bytes mm_policy_save_ex would write into buf[0..cap).
+ *   buf:  destination, or NULL to query the size only.
+ *   size: NULL, or receives the file's size (also when cap is too small).
+ * Returns MM_OK, MM_E_INVALID_ARG (p NULL, buf and size both NULL, unknown flags),
+ * MM_E_BUFFER_TOO_SMALL (cap < size; nothing written), MM_E_NOMEM. Allocates: as
+ * mm_policy_save_ex. Writes on every rank. Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_save_mem(mm_policy *p, void *buf, size_t cap, size_t *size,
+                                           uint32_t flags);
+
+/* As mm_policy_load, from the size bytes at data (read only during the call; exactly one file,
+ * no trailing bytes). Returns as mm_policy_load except MM_E_IO. Allocates: the parsed header
+ * and, for a checkpoint, a temporary model per optimizer (freed before returning). Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_load_mem(mm_policy *p, const void *data, size_t size);
+
+/* As mm_policy_load, from a read callback (mm_read_fn); nothing past the file's last byte is
+ * read. Returns as mm_policy_load; MM_E_IO when fn fails. Allocates: the bytes that arrive,
+ * as mm_policy_load_mem. Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_load_cb(mm_policy *p, mm_read_fn fn, void *ud);
+
+/* Creates a policy from a file, as mm_model_load creates a model: the algorithm, spaces,
+ * network sizes, activation, action bounds, norm_obs and clip_obs come from the file; the
+ * other options (learning rates, buffer sizes, n_agents, seed, alloc, err_buf, ...) from opts,
+ * or the published defaults of the file's algorithm when opts is NULL. A checkpoint needs the
+ * buffer_size, n_agents and n_steps it was taken with.
+ *   out:  receives the policy; NULL on failure.
+ *   opts: NULL, or from mm_policy_opts_init for the file's algorithm.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL out/path, bad opts), MM_E_IO, MM_E_FORMAT (as
+ * mm_policy_load; also opts for another algorithm), MM_E_VERSION (newer format), MM_E_NUMERIC,
+ * MM_E_NOMEM, or any mm_policy_create status. Allocates: the file while loading, then the
+ * policy as mm_policy_create. Thread-safety: always safe (a new handle). Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_load_new(mm_policy **out, const char *path,
+                                           const mm_policy_opts *opts);
+
+/* The deterministic actor as a new finalized mm_model: the same layers and parameters, no
+ * optimizer; mm_model_save, mm_model_load, mm_model_infer and tools/torch_io.py accept it.
+ * Its input is the normalised observation and its output the actor's head; the steps around
+ * it (mm_policy_export_io gives the constants) reproduce mm_policy_act(p, obs, n, a, 0) bit
+ * for bit, with float arithmetic in this order:
+ *   in:  x[j] = norm_obs ? clamp((obs[j] - obs_mean[j]) * obs_istd[j], -clip_obs, clip_obs)
+ *                        : obs[j]
+ *   out: MM_EXPORT_TANH_RESCALE (DDPG, TD3; the model ends in tanh):
+ *            a[j] = low[j] + (y[j] + 1) * 0.5f * (high[j] - low[j])
+ *        MM_EXPORT_CLIP (continuous A2C, PPO, TRPO; y is the Gaussian mean):
+ *            a[j] = y[j] < low[j] ? low[j] : (y[j] > high[j] ? high[j] : y[j])
+ *        MM_EXPORT_ARGMAX (discrete; y are logits): a = the first index of the largest y.
+ *   opts: NULL (defaults) or from mm_model_opts_init (alloc, max_batch, n_threads, err_buf are
+ *         honoured; input_dim must be 0 or obs_dim).
+ * The model is a copy: later updates of p do not change it (mm_policy_export_copy refreshes
+ * it without allocating).
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_SHAPE (input_dim), MM_E_NOMEM. Allocates: the model
+ * (caller frees with mm_model_free). Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_export(mm_policy *p, mm_model **out, const mm_model_opts *opts);
+
+/* Refreshes a model made by mm_policy_export (of this policy, or of one with the same
+ * architecture) with the actor's current parameters: the worker-thread pattern's swap point.
+ * dst is written only; nothing is allocated, so it can run every update.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_SHAPE (another architecture; text on p).
+ * Allocates: nothing. Thread-safety: no call on p or on dst (mm_model_infer included) may run
+ * at the same time. Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_export_copy(mm_policy *p, mm_model *dst);
+
+/* Writes the exported actor (mm_policy_export) to path as a model file (mm_model_save, flags 0).
+ * Returns as mm_policy_export and mm_model_save. Allocates: the model while saving. Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_export_save(mm_policy *p, const char *path);
+
+/* Output mapping of an exported actor (mm_policy_export_info.output). */
+enum { MM_EXPORT_TANH_RESCALE = 1, MM_EXPORT_CLIP = 2, MM_EXPORT_ARGMAX = 3 };
+
+/* The constants of the steps around an exported actor (see mm_policy_export). */
+typedef struct mm_policy_export_info {
+    int32_t output;    /* MM_EXPORT_* */
+    int32_t norm_obs;  /* 1: normalise observations before the model */
+    int64_t obs_dim;   /* model input width, length of obs_mean / obs_istd */
+    int64_t act_dim;   /* action values per agent (1 for discrete), length of act_low / high */
+    int64_t model_out; /* model output width (act_dim, or n_actions for discrete) */
+    float clip_obs;    /* clamp after normalisation */
+    float reserved;
+} mm_policy_export_info;
+
+/* Fills info and, for each non-NULL array, the current normalisation (obs_dim floats each;
+ * mean 0 and istd 1 when norm_obs is off) and action bounds (act_dim floats each; -1 and 1 for
+ * discrete). The statistics move while the policy trains: read them with the export. Returns
+ * MM_OK, MM_E_INVALID_ARG (NULL p or info). Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_export_io(mm_policy *p, mm_policy_export_info *info,
+                                            float *obs_mean, float *obs_istd, float *act_low,
+                                            float *act_high);
 
 /* Returns the detail text of the last failure on p ("" if none; "invalid handle" for NULL).
  * Allocates: nothing. Since: 0.1 */

@@ -497,6 +497,26 @@ public:
     {
         ok(mm_attn_step(h_, q.get(), k.get(), v.get(), detail::raw(g), out.get()), "mm_attn_step");
     }
+    /* MM_ATTN_RWKV6 (Since 0.2): r in q's place, log-decays w, bonus u [H, d]. */
+    void forward_rwkv6(const tensor &r, const tensor &k, const tensor &v, const tensor &w,
+                       const tensor &u, tensor &out)
+    {
+        ok(mm_attn_forward_rwkv6(h_, r.get(), k.get(), v.get(), w.get(), u.get(), out.get()),
+           "mm_attn_forward_rwkv6");
+    }
+    void backward_rwkv6(const tensor &dout, tensor *dr, tensor *dk, tensor *dv,
+                        tensor *dw = nullptr, tensor *du = nullptr)
+    {
+        ok(mm_attn_backward_rwkv6(h_, dout.get(), detail::raw(dr), detail::raw(dk),
+                                  detail::raw(dv), detail::raw(dw), detail::raw(du)),
+           "mm_attn_backward_rwkv6");
+    }
+    void step_rwkv6(const tensor &r, const tensor &k, const tensor &v, const tensor &w,
+                    const tensor &u, tensor &out)
+    {
+        ok(mm_attn_step_rwkv6(h_, r.get(), k.get(), v.get(), w.get(), u.get(), out.get()),
+           "mm_attn_step_rwkv6");
+    }
     void reset() { ok(mm_attn_reset(h_), "mm_attn_reset"); }
     void set(int32_t id, double v) { ok(mm_attn_set_f64(h_, id, v), "mm_attn_set_f64"); }
     double get(int32_t id)
@@ -693,6 +713,14 @@ public:
         int32_t did = 0;
         ok(mm_policy_update(h_, &did), "mm_policy_update");
         return did != 0;
+    }
+    /* At most max_minibatches units of the due update (mm_policy_update_budget); returns true
+     * when no update work is left. */
+    bool update_budget(int64_t max_minibatches)
+    {
+        int32_t done = 0;
+        ok(mm_policy_update_budget(h_, max_minibatches, &done), "mm_policy_update_budget");
+        return done != 0;
     }
     void set(int32_t id, double v) { ok(mm_policy_set_f64(h_, id, v), "mm_policy_set_f64"); }
     double get(int32_t id)

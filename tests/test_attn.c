@@ -1058,6 +1058,25 @@ static void test_attn_no_alloc(void)
     }
 }
 
+/* Data-dependent gates with dg NULL: the backward skips the gate gradient (it used to trip a
+ * debug assertion) and the other gradients are the same. */
+static void test_attn_gated_no_dg(void)
+{
+    for (int gate = 2; gate <= 3; gate++) {
+        cfg c = cfg_make(MM_ATTN_GATED, 1, 2, 19, 19, 4, 3);
+        run r;
+        mm_tensor *dq2 = t4(1, 2, 19, 4);
+        c.gate = gate, c.chunk = 8;
+        run_open(&r, &c, 300 + gate);
+        CHECK_OK(run_fwd(&r));
+        CHECK_OK(mm_attn_backward(r.h, r.dout, r.dq, r.dk, r.dv, r.dg));
+        CHECK_OK(mm_attn_backward(r.h, r.dout, dq2, NULL, NULL, NULL));
+        CHECK(!memcmp(mm_tensor_data(dq2), mm_tensor_data(r.dq), sizeof(float) * 2 * 19 * 4));
+        mm_tensor_free(dq2);
+        run_close(&r);
+    }
+}
+
 /* Two threads give bitwise the same results as one. */
 static void test_attn_threads(void)
 {
@@ -1404,6 +1423,7 @@ void suite_attn(void)
     mmt_run("attn_misuse", test_attn_misuse);
     mmt_run("attn_no_alloc", test_attn_no_alloc);
     mmt_run("attn_threads", test_attn_threads);
+    mmt_run("attn_gated_no_dg", test_attn_gated_no_dg);
     mmt_run("attn_torch_vectors", test_attn_torch_vectors);
     mmt_run("attn_model_blocks", test_attn_model_blocks);
 }

@@ -191,6 +191,7 @@ static float *g_fp;
 static mm_tensor *g_tout;
 static mm_model *g_mout;
 static mm_comm *g_cout;
+static mm_policy *g_pout; /* mm_policy_load_new refusals leave it NULL */
 
 #define BAD_TABLE(X)                                                                              \
     /* version, status, parameters */                                                             \
@@ -556,6 +557,9 @@ static mm_comm *g_cout;
     X(policy_observe_flag2, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                            \
       mm_policy_observe(F.ppo, F.obs, F.act, F.rew, F.obs, F.two8, F.zero8, 4))                   \
     X(policy_update_null, MM_E_INVALID_ARG, NOMSG, mm_policy_update(NULL, NULL))                  \
+    X(policy_budget_null, MM_E_INVALID_ARG, NOMSG, mm_policy_update_budget(NULL, 1, NULL))       \
+    X(policy_budget_zero, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                              \
+      mm_policy_update_budget(F.ppo, 0, NULL))                                                    \
     X(policy_set_unknown, MM_E_UNSUPPORTED, mm_policy_errmsg(F.ppo), mm_policy_set_f64(F.ppo, 9999, 1)) \
     X(policy_set_range, MM_E_RANGE, mm_policy_errmsg(F.ppo),                                      \
       mm_policy_set_f64(F.ppo, MM_POLICY_GAMMA, 1.5))                                             \
@@ -570,6 +574,26 @@ static mm_comm *g_cout;
     X(policy_load_missing, MM_E_IO, mm_policy_errmsg(F.ppo), mm_policy_load(F.ppo, "/nonexistent")) \
     X(policy_load_model_file, MM_E_FORMAT, mm_policy_errmsg(F.ppo), mm_policy_load(F.ppo, F.path)) \
     X(policy_set_comm_null, MM_E_INVALID_ARG, NOMSG, mm_policy_set_comm(NULL, NULL))              \
+    X(policy_save_ex_flags, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                            \
+      mm_policy_save_ex(F.ppo, "/nonexistent-dir/p.safetensors", 0x80))                           \
+    X(policy_save_mem_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                            \
+      mm_policy_save_mem(F.ppo, NULL, 0, NULL, 0))                                                \
+    X(policy_load_mem_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                            \
+      mm_policy_load_mem(F.ppo, NULL, 0))                                                         \
+    X(policy_load_mem_short, MM_E_FORMAT, mm_policy_errmsg(F.ppo),                                \
+      mm_policy_load_mem(F.ppo, F.obs, 3))                                                        \
+    X(policy_load_cb_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                             \
+      mm_policy_load_cb(F.ppo, NULL, NULL))                                                       \
+    X(policy_load_new_null, MM_E_INVALID_ARG, NOMSG, mm_policy_load_new(NULL, F.path, NULL))      \
+    X(policy_load_new_model_file, MM_E_FORMAT, NOMSG, mm_policy_load_new(&g_pout, F.path, NULL))  \
+    X(policy_export_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                              \
+      mm_policy_export(F.ppo, NULL, NULL))                                                        \
+    X(policy_export_io_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                           \
+      mm_policy_export_io(F.ppo, NULL, NULL, NULL, NULL, NULL))                                   \
+    X(policy_export_save_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                         \
+      mm_policy_export_save(F.ppo, NULL))                                                         \
+    X(policy_export_copy_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                         \
+      mm_policy_export_copy(F.ppo, NULL))                                                         \
     /* communicators (only what needs no transport) */                                            \
     X(comm_create_null, MM_E_INVALID_ARG, NOMSG, mm_comm_create(NULL, NULL, NULL))                \
     X(comm_create_null_cb, MM_E_INVALID_ARG, NOMSG, mm_comm_create(&g_cout, NULL, NULL))          \

@@ -227,7 +227,8 @@ static gcase make_case(int ta, int tb, int64_t m, int64_t n, int64_t k, int64_t 
 
 /* Shapes on each side of every tile size (6 x 16, dot 3 x 4), cache block (KC 256, MC 144,
  * NC 1024, dot KC 2048 and MC 96) and path threshold of gemm.c's choose_path (k 4/5; NN m 16/17,
- * n 64/65, m 128/129 with a small B; TN m and n 32/33, 64^3/65^3; NT m 8/9, k 127/128),
+ * n 64/65, m 128/129 with a small B; TN m and n 32/33, 64^3/65^3; NT m 8/9, k 127/128, and the
+ * small-k NT copy: k 16/17, k x n 2048/2064),
  * plus empty and unit sizes. Each runs in all four transpose cases. */
 static const int64_t shapes[][3] = {
     {0, 0, 0},      {0, 5, 3},      {5, 0, 3},     {5, 3, 0},      {1, 1, 1},     {1, 17, 1},
@@ -236,7 +237,7 @@ static const int64_t shapes[][3] = {
     {33, 33, 33},   {64, 64, 64},   {65, 65, 65},  {64, 100, 40},  {65, 100, 40}, {128, 80, 60},
     {129, 80, 60},  {48, 50, 64},   {13, 31, 300}, {5, 300, 100},  {300, 7, 100}, {100, 37, 257},
     {150, 70, 40},  {70, 150, 513}, {145, 1025, 3}, {130, 1030, 6}, {3, 1025, 300}, {40, 33, 1100},
-    {200, 5, 130},  {2, 5, 2100},
+    {200, 5, 130},  {2, 5, 2100},  {5, 128, 16}, {5, 129, 16}, {8, 64, 17}, {1, 256, 3},
 };
 
 static void test_gemm_shapes(void)
@@ -454,6 +455,119 @@ static void test_gemm_misuse(void)
     free(ws);
 }
 
+/* mm_sgemm_mt: pools of 1..4 threads and no pool agree bitwise with each other and with the
+ * float64 reference, on odd shapes of every path and transpose, including several k blocks
+ * (k > KC 256) and several column blocks of the shared packed B (n > NC 1024); the pool's own
+ * workspace and a caller's give the same bits; calls allocate nothing through the pool's
+ * allocator (the counting allocator sees no call after create). */
+static void test_gemm_threads_mt(void)
+{
+    static const int64_t tshapes[][3] = {
+        {97, 211, 300}, {257, 255, 257}, {13, 1031, 70}, {300, 7, 100}, {150, 1100, 300},
+        {5, 600, 400},  {1000, 600, 2},  {64, 64, 64},   {31, 33, 513},
+    };
+    mm_threads *th[5] = {NULL, NULL, NULL, NULL, NULL};
+    mm_allocator al;
+    mmt_counter cnt;
+    int64_t allocs_after_create;
+    void *ws4 = aligned_alloc(64, mm_sgemm_mt_workspace_size(4));
+    CHECK(ws4 != NULL);
+    mmt_counting_allocator(&al, &cnt, -1);
+    for (int32_t n = 1; n <= 4; n++) CHECK_OK(mm_threads_create(&th[n], n, &al));
+    allocs_after_create = cnt.n_alloc;
+    for (int t = 0; t < 4 && ws4; t++)
+        for (size_t i = 0; i < sizeof tshapes / sizeof tshapes[0]; i++) {
+            const int64_t *sh = tshapes[i];
+            gcase g = make_case(t >> 1, t & 1, sh[0], sh[1], sh[2], (int64_t)(i % 2) * 3, 0.75f,
+                                i % 3 ? 0.5f : 0.0f);
+            gbufs s;
+            float *c1 = NULL;
+            if (mmt_quick() && i > 2) continue;
+            memset(&s, 0, sizeof s);
+            if (bufs_init(&g, &s, 77 + i) != 0 || (c1 = alloc_floats(s.nc)) == NULL) {
+                CHECK(!"out of memory");
+                free(c1);
+                bufs_free(&s);
+                continue;
+            }
+            memcpy(c1, s.c0, sizeof(float) * s.nc);
+            CHECK_OK(mm_sgemm_mt(g.ta, g.tb, g.m, g.n, g.k, g.alpha, s.a, g.lda, s.b, g.ldb,
+                                 g.beta, c1, g.ldc, NULL, NULL, 0));
+            reference(&g, &s);
+            check_c(&g, &s, c1, "mm_sgemm_mt, no pool");
+            for (int32_t n = 1; n <= 4; n++)
+                for (int own = 0; own < 2; own++) {
+                    memcpy(s.c, s.c0, sizeof(float) * s.nc);
+                    CHECK_OK(mm_sgemm_mt(g.ta, g.tb, g.m, g.n, g.k, g.alpha, s.a, g.lda, s.b,
+                                         g.ldb, g.beta, s.c, g.ldc, th[n], own ? NULL : ws4,
+                                         own ? 0 : mm_sgemm_mt_workspace_size(4)));
+                    if (memcmp(c1, s.c, sizeof(float) * s.nc) != 0)
+                        mmt_fail(__FILE__, __LINE__, "ta=%d tb=%d %lldx%lldx%lld: %d threads "
+                                 "(%s workspace) differ from no pool", g.ta, g.tb,
+                                 (long long)g.m, (long long)g.n, (long long)g.k, (int)n,
+                                 own ? "own" : "caller's");
+                }
+            free(c1);
+            bufs_free(&s);
+        }
+    CHECK_EQ_I64(cnt.n_alloc, allocs_after_create);
+    for (int32_t n = 1; n <= 4; n++) mm_threads_free(th[n]);
+    CHECK_EQ_I64(cnt.live_bytes, 0);
+    free(ws4);
+}
+
+/* Misuse of mm_threads_create and mm_sgemm_mt returns the documented codes and leaves C and
+ * the pool untouched and usable. */
+static void test_gemm_threads_mt_misuse(void)
+{
+    mm_threads *th = NULL;
+    mm_allocator bad;
+    float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {1, 0, 0, 1, 1, 1}, c[4] = {9, 9, 9, 9};
+    size_t ws2 = mm_sgemm_mt_workspace_size(2);
+    unsigned char *ws = (unsigned char *)aligned_alloc(64, ws2 + 64);
+    CHECK_EQ_I64((int64_t)mm_sgemm_mt_workspace_size(0), 0);
+    CHECK_EQ_I64((int64_t)mm_sgemm_mt_workspace_size(257), 0);
+    CHECK(mm_sgemm_mt_workspace_size(1) == mm_sgemm_workspace_size());
+    CHECK(ws2 > mm_sgemm_mt_workspace_size(1));
+    CHECK_STATUS(mm_threads_create(NULL, 2, NULL), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_threads_create(&th, 0, NULL), MM_E_RANGE);
+    CHECK(th == NULL);
+    CHECK_STATUS(mm_threads_create(&th, 257, NULL), MM_E_RANGE);
+    memset(&bad, 0, sizeof bad);
+    bad.struct_size = 3;
+    CHECK_STATUS(mm_threads_create(&th, 2, &bad), MM_E_INVALID_ARG);
+    mm_threads_free(NULL);
+    CHECK_OK(mm_threads_create(&th, 2, NULL));
+    CHECK(ws != NULL && th != NULL);
+    if (!ws || !th) goto done;
+    CHECK_STATUS(mm_sgemm_mt(2, 0, 2, 2, 3, 1.0f, a, 3, b, 2, 0.0f, c, 2, th, NULL, 0),
+                 MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_sgemm_mt(0, 0, -1, 2, 3, 1.0f, a, 3, b, 2, 0.0f, c, 2, th, NULL, 0),
+                 MM_E_SHAPE);
+    CHECK_STATUS(mm_sgemm_mt(0, 0, 2, 2, 3, 1.0f, a, 2, b, 2, 0.0f, c, 2, th, NULL, 0),
+                 MM_E_SHAPE);
+    CHECK_STATUS(mm_sgemm_mt(0, 0, 2, 2, 3, 1.0f, NULL, 3, b, 2, 0.0f, c, 2, th, NULL, 0),
+                 MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_sgemm_mt(0, 0, 2, 2, 2, 1.0f, c, 2, b, 2, 0.0f, c, 2, th, NULL, 0),
+                 MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_sgemm_mt(0, 0, INT64_MAX / 2, 2, 3, 1.0f, a, 3, b, 2, 0.0f, c, 2, th, NULL,
+                             0),
+                 MM_E_RANGE);
+    /* a workspace for one thread is too small for a pool of two; misaligned is refused */
+    CHECK_STATUS(mm_sgemm_mt(0, 0, 2, 2, 3, 1.0f, a, 3, b, 2, 0.0f, c, 2, th, ws,
+                             mm_sgemm_mt_workspace_size(1)),
+                 MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_sgemm_mt(0, 0, 2, 2, 3, 1.0f, a, 3, b, 2, 0.0f, c, 2, th, ws + 4, ws2),
+                 MM_E_INVALID_ARG);
+    for (int i = 0; i < 4; i++) CHECK(c[i] == 9.0f);
+    /* still usable: [1 2 3; 4 5 6] x [1 0; 0 1; 1 1] */
+    CHECK_OK(mm_sgemm_mt(0, 0, 2, 2, 3, 1.0f, a, 3, b, 2, 0.0f, c, 2, th, ws, ws2));
+    CHECK(c[0] == 4.0f && c[1] == 5.0f && c[2] == 10.0f && c[3] == 11.0f);
+done:
+    mm_threads_free(th);
+    free(ws);
+}
+
 void suite_gemm(void)
 {
     mmt_run("gemm_shapes", test_gemm_shapes);
@@ -463,4 +577,6 @@ void suite_gemm(void)
     mmt_run("gemm_threads", test_gemm_threads);
     mmt_run("gemm_portable_vs_avx2", test_gemm_portable_vs_avx2);
     mmt_run("gemm_misuse", test_gemm_misuse);
+    mmt_run("gemm_threads_mt", test_gemm_threads_mt);
+    mmt_run("gemm_threads_mt_misuse", test_gemm_threads_mt_misuse);
 }

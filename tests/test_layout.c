@@ -132,7 +132,7 @@ static void test_struct_layout(void)
     PIN(mm_ssm_grads, dnu_log, 112);
     PIN(mm_ssm_grads, dtheta_log, 120);
     PIN(mm_ssm_grads, dgamma_log, 128);
-    PIN_SIZE(mm_policy_opts, 400);
+    PIN_SIZE(mm_policy_opts, 440);
     PIN(mm_policy_opts, struct_size, 0);
     PIN(mm_policy_opts, reserved0, 4);
     PIN(mm_policy_opts, alloc, 8);
@@ -188,6 +188,12 @@ static void test_struct_layout(void)
     PIN(mm_policy_opts, ls_decay, 376);
     PIN(mm_policy_opts, err_buf, 384);
     PIN(mm_policy_opts, err_buf_size, 392);
+    PIN(mm_policy_opts, norm_reward, 400); /* since 0.2 */
+    PIN(mm_policy_opts, reserved2, 404);
+    PIN(mm_policy_opts, clip_reward, 408);
+    PIN(mm_policy_opts, ppo_target_kl, 416);
+    PIN(mm_policy_opts, lr_decay_steps, 424);
+    PIN(mm_policy_opts, clip_decay_steps, 432);
     PIN_SIZE(mm_comm_callbacks, 64);
     PIN(mm_comm_callbacks, struct_size, 0);
     PIN(mm_comm_callbacks, reserved0, 4);
@@ -212,6 +218,7 @@ static void test_enum_values(void)
     CHECK_EQ_I64(MM_TENSOR_MAX_DIMS, 8);
     CHECK_EQ_I64(MM_ALGO_TRPO, 6);
     CHECK_EQ_I64(MM_ATTN_GATED, 6);
+    CHECK_EQ_I64(MM_ATTN_RWKV6, 7);
     CHECK_EQ_I64(MM_SSM_LRU, 5);
     CHECK_EQ_I64(MM_LOSS_KIMI, 6);
     CHECK_EQ_I64(MM_OPT_RMSPROP, 5);

@@ -427,6 +427,69 @@ static void test_determinism_threads(void)
     mm_model_free(c);
 }
 
+/* A model large enough for the threaded paths (GEMMs above the 2^20 multiply-add threshold,
+ * optimizer chunks of 8192 parameters) trains bitwise the same with 1, 2, 3 and 4 threads, and
+ * its training steps allocate nothing. */
+static void test_threads_train_bitwise(void)
+{
+    enum { B = 64, IN = 5, H = 300, OUT = 3, STEPS = 3 };
+    static float x[B * IN], y[B * OUT], dy[B * OUT];
+    float *p1 = NULL;
+    int64_t xs[2] = {B, IN}, ys[2] = {B, OUT}, n = 0;
+    mm_tensor *tx = NULL, *ty = NULL, *tdy = NULL;
+    mmt_fill_uniform(x, B * IN, 11, -1, 1);
+    CHECK_OK(mm_tensor_wrap(&tx, x, 2, xs, NULL));
+    CHECK_OK(mm_tensor_wrap(&ty, y, 2, ys, NULL));
+    CHECK_OK(mm_tensor_wrap(&tdy, dy, 2, ys, NULL));
+    for (int32_t threads = 1; threads <= 4; threads++) {
+        mm_model_opts o;
+        mm_model *m = NULL;
+        mm_allocator al;
+        mmt_counter cnt;
+        int64_t allocs;
+        float *p;
+        mmt_counting_allocator(&al, &cnt, -1);
+        CHECK_OK(mm_model_opts_init(&o));
+        o.alloc = &al;
+        o.input_dim = IN;
+        o.max_batch = B;
+        o.seed = 5;
+        o.n_threads = threads;
+        CHECK_OK(mm_model_create(&m, &o));
+        CHECK_OK(mm_model_add_dense(m, H, 1, MM_INIT_DEFAULT, 1.0));
+        CHECK_OK(mm_model_add_activation(m, MM_ACT_RELU));
+        CHECK_OK(mm_model_add_dense(m, H, 1, MM_INIT_DEFAULT, 1.0));
+        CHECK_OK(mm_model_add_activation(m, MM_ACT_TANH));
+        CHECK_OK(mm_model_add_dense(m, OUT, 1, MM_INIT_DEFAULT, 1.0));
+        CHECK_OK(mm_model_finalize(m));
+        CHECK_OK(mm_model_set_optimizer(m, MM_OPT_ADAM));
+        allocs = cnt.n_alloc;
+        for (int s = 0; s < STEPS; s++) {
+            CHECK_OK(mm_model_zero_grad(m));
+            CHECK_OK(mm_model_forward(m, tx, ty));
+            for (int i = 0; i < B * OUT; i++) dy[i] = 0.01f * (y[i] - 0.1f * (float)(i % 5));
+            CHECK_OK(mm_model_backward(m, tdy, NULL));
+            CHECK_OK(mm_model_step(m));
+        }
+        CHECK_EQ_I64(cnt.n_alloc, allocs);
+        CHECK_OK(mm_model_params(m, &p, &n));
+        if (threads == 1) {
+            p1 = (float *)malloc(sizeof(float) * (size_t)n);
+            CHECK(p1 != NULL);
+            if (p1) memcpy(p1, p, sizeof(float) * (size_t)n);
+        } else if (p1 && memcmp(p1, p, sizeof(float) * (size_t)n) != 0) {
+            mmt_fail(__FILE__, __LINE__, "%d threads train differently from 1", (int)threads);
+        }
+        mm_model_free(m);
+        CHECK_EQ_I64(cnt.live_bytes, 0);
+    }
+    CHECK(n > 2 * 8192);
+    free(p1);
+    mm_tensor_free(tx);
+    mm_tensor_free(ty);
+    mm_tensor_free(tdy);
+}
+
 static void test_init(void)
 {
     mm_model_opts o;
@@ -638,6 +701,7 @@ void suite_model_api(void)
     mmt_run("model_infer", test_infer);
     mmt_run("model_decode_stateless", test_decode_stateless);
     mmt_run("model_determinism_threads", test_determinism_threads);
+    mmt_run("model_threads_train_bitwise", test_threads_train_bitwise);
     mmt_run("model_init", test_init);
     mmt_run("model_freeze", test_freeze);
     mmt_run("model_copy_lerp", test_copy_lerp);

@@ -186,6 +186,26 @@ def blocks_libmm_to_torch(tmp):
     check("libmm_blocks_pytorch_libmm_bitwise", got2, got, rtol=0, atol=0)
 
 
+def policy_actor(tmp):
+    """mm_policy_export_save's actor imports into PyTorch with the same forward; the policy
+    file itself is refused with a message that names the export."""
+    actor = os.path.join(tmp, "actor.safetensors")
+    pol = os.path.join(tmp, "policy.safetensors")
+    subprocess.check_call([HELPER, "policy", actor, pol])
+    model = torch_io.import_sequential(actor)
+    x = torch.randn(5, 6)
+    with torch.no_grad():
+        want = model(x)
+    got = read_f32(libmm_forward(actor, x, tmp), want.shape)
+    check("policy_export_pytorch_import_forward", want, got)
+    try:
+        torch_io.import_sequential(pol)
+        ok = False
+    except ValueError as e:
+        ok = "mm_policy_export_save" in str(e)
+    record("policy_file_refused_by_name", ok)
+
+
 def main():
     build_helper()
     with tempfile.TemporaryDirectory() as tmp:
@@ -193,6 +213,7 @@ def main():
         libmm_to_torch(tmp)
         blocks_torch_to_libmm(tmp)
         blocks_libmm_to_torch(tmp)
+        policy_actor(tmp)
     print("%d passed, %d failed" % (PASSED, FAILED))
     sys.exit(1 if FAILED else 0)
 

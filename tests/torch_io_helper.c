@@ -6,6 +6,9 @@
  *   torch_io_helper build <model.safetensors> [blocks]
  *       builds a model with every MLP layer kind (or, with "blocks", every sequence block:
  *       attention of each convertible kind, GAU, Mamba, S4D) from a fixed seed and saves it
+ *   torch_io_helper policy <actor.safetensors> <policy.safetensors>
+ *       creates a PPO agent (obs 6, 3-D actions, hidden 16 x 16), writes its exported actor
+ *       (mm_policy_export_save) and the policy file itself (mm_policy_save)
  * Files of floats are raw little-endian float32. Exit 0 on success. */
 #include "mm.h"
 
@@ -138,14 +141,29 @@ static int build_blocks(const char *path)
     return 0;
 }
 
+static int policy(const char *actor_path, const char *policy_path)
+{
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    int rc = mm_policy_opts_init(&o, MM_ALGO_PPO);
+    o.obs_dim = 6, o.act_dim = 3, o.hidden[0] = 16, o.hidden[1] = 16, o.seed = 7;
+    if (rc || (rc = mm_policy_create(&p, &o))) return fail("policy create", rc, NULL);
+    if ((rc = mm_policy_export_save(p, actor_path)) || (rc = mm_policy_save(p, policy_path)))
+        return fail("policy save", rc, mm_policy_errmsg(p));
+    mm_policy_free(p);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "policy") == 0) return policy(argv[2], argv[3]);
     if ((argc == 6 || argc == 7) && strcmp(argv[1], "run") == 0)
         return run(argv[2], argv[3], atoll(argv[4]), argv[5], argc == 7 ? atoll(argv[6]) : 1);
     if (argc == 3 && strcmp(argv[1], "build") == 0) return build(argv[2]);
     if (argc == 4 && strcmp(argv[1], "build") == 0 && strcmp(argv[3], "blocks") == 0)
         return build_blocks(argv[2]);
     fprintf(stderr, "usage: torch_io_helper run <model> <in.f32> <rows> <out.f32> [seq]\n"
-                    "       torch_io_helper build <model> [blocks]\n");
+                    "       torch_io_helper build <model> [blocks]\n"
+                    "       torch_io_helper policy <actor> <policy>\n");
     return 2;
 }

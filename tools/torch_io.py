@@ -354,6 +354,9 @@ def read_safetensors(path):
     header = json.loads(raw[8:8 + n].decode("utf-8"))
     data = raw[8 + n:]
     meta = header.pop("__metadata__", {}) or {}
+    if meta.get("format") == "libmm-policy" or (meta.get("format") == "libmm" and "algo" in meta):
+        raise ValueError("this is an mm_policy file (several networks and statistics), not a "
+                         "model: export the actor with mm_policy_export_save and read that")
     out = {}
     for name, d in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
         if d["dtype"] != "F32":

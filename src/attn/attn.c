@@ -13,7 +13,7 @@
 
 static int kind_known(int32_t k)
 {
-    return k >= MM_ATTN_SOFTMAX && k <= MM_ATTN_GATED;
+    return k >= MM_ATTN_SOFTMAX && k <= MM_ATTN_RWKV6;
 }
 
 static void fill_defaults(mm_attn_opts *o, int32_t kind)
@@ -22,13 +22,13 @@ static void fill_defaults(mm_attn_opts *o, int32_t kind)
     o->struct_size = (uint32_t)sizeof *o;
     o->kind = kind;
     o->feature_map = MM_FMAP_ELU1;
-    o->causal = kind == MM_ATTN_SPARSE || kind == MM_ATTN_GATED;
+    o->causal = kind == MM_ATTN_SPARSE || kind == MM_ATTN_GATED || kind == MM_ATTN_RWKV6;
     o->normalize = 1;
     o->d_head = 64;
     o->n_heads = 1;
     o->max_batch = 1;
     o->max_seq = 1024;
-    o->chunk = kind == MM_ATTN_GATED ? 64 : 256;
+    o->chunk = kind == MM_ATTN_GATED || kind == MM_ATTN_RWKV6 ? 64 : 256;
     o->sparse_pattern = MM_SPARSE_LOCAL;
     o->gate = MM_GATE_NONE;
     o->window = 128;
@@ -56,7 +56,7 @@ static int read_opts(mm_attn_opts *o, const mm_attn_opts *src, mmi_err *e)
     if ((rc = mmi_opts_copy(o, src, sizeof *o, e, fn)) != MM_OK) return rc;
     if (!kind_known(o->kind))
         return mmi_fail(e, MM_E_INVALID_ARG,
-                        "%s: unknown kind %d (MM_ATTN_SOFTMAX..MM_ATTN_GATED)", fn, (int)o->kind);
+                        "%s: unknown kind %d (MM_ATTN_SOFTMAX..MM_ATTN_RWKV6)", fn, (int)o->kind);
     fill_defaults(o, o->kind);
     return mmi_opts_copy(o, src, sizeof *o, e, fn);
 }
@@ -85,17 +85,20 @@ static int check_opts(mm_attn_opts *o, mmi_err *e)
         return rc;
     if (o->causal != 0 && o->causal != 1)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: causal is %d, expected 0 or 1", fn, (int)o->causal);
-    if ((o->kind == MM_ATTN_SPARSE || o->kind == MM_ATTN_GATED) && !o->causal)
+    if ((o->kind == MM_ATTN_SPARSE || o->kind == MM_ATTN_GATED || o->kind == MM_ATTN_RWKV6) &&
+        !o->causal)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: %s attention is causal only (causal = 1)", fn,
-                        o->kind == MM_ATTN_SPARSE ? "sparse" : "gated");
+                        o->kind == MM_ATTN_SPARSE  ? "sparse"
+                        : o->kind == MM_ATTN_GATED ? "gated"
+                                                   : "RWKV-6");
     if (o->kind == MM_ATTN_LINEAR && (o->feature_map < MM_FMAP_ELU1 ||
                                       o->feature_map > MM_FMAP_IDENTITY))
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: unknown feature_map %d", fn, (int)o->feature_map);
     if (o->normalize != 0 && o->normalize != 1)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: normalize is %d, expected 0 or 1", fn,
                         (int)o->normalize);
-    if ((o->kind == MM_ATTN_RELU2 || o->kind == MM_ATTN_GATED) &&
-        (rc = check_range(e, "chunk", o->chunk, 1, o->kind == MM_ATTN_GATED ? 1024 : MAX_SIZE)))
+    if ((o->kind == MM_ATTN_RELU2 || o->kind == MM_ATTN_GATED || o->kind == MM_ATTN_RWKV6) &&
+        (rc = check_range(e, "chunk", o->chunk, 1, o->kind == MM_ATTN_RELU2 ? MAX_SIZE : 1024)))
         return rc;
     if (o->kind == MM_ATTN_SPARSE) {
         if (o->sparse_pattern != MM_SPARSE_LOCAL && o->sparse_pattern != MM_SPARSE_STRIDED)
@@ -176,7 +179,12 @@ static void layout(mm_attn *h, mmi_carve *y, int *ovf)
         h->sfq = (float *)mmi_carve_take(y, mul3(bh, n, f, ovf), sizeof(float));
         h->sfk = (float *)mmi_carve_take(y, mul3(bh, n, f, ovf), sizeof(float));
     }
-    if (h->kind == MM_ATTN_GATED) h->sg = (float *)mmi_carve_take(y, mul3(bh, n, d, ovf), 4);
+    if (h->kind == MM_ATTN_GATED || h->kind == MM_ATTN_RWKV6)
+        h->sg = (float *)mmi_carve_take(y, mul3(bh, n, d, ovf), 4);
+    if (h->kind == MM_ATTN_RWKV6) { /* the bonus u and per batch-head partial du */
+        h->su = (float *)mmi_carve_take(y, mul3(h->heads, d, 1, ovf), sizeof(float));
+        h->sdu = (float *)mmi_carve_take(y, mul3(bh, d, 1, ovf), sizeof(float));
+    }
     h->sstab = (float *)mmi_carve_take(y, bh, sizeof(float));
     h->ws = (float *)mmi_carve_take(y, mul3((int64_t)h->ws_floats, h->n_threads, 1, ovf), 4);
     if (h->causal && !cache) {
@@ -224,7 +232,7 @@ static void transpose_projection(mm_attn *h)
 
 static void set_defaults(mm_attn *h)
 {
-    h->scale = 1.0 / sqrt((double)h->d);
+    h->scale = h->kind == MM_ATTN_RWKV6 ? 1.0 : 1.0 / sqrt((double)h->d); /* RWKV: unscaled r */
     h->eps = h->kind == MM_ATTN_PERFORMER ? 0.0 : 1e-6;
     h->feps = 1e-4;
     for (int64_t i = 0; i < h->heads; i++) /* RetNet: gamma_h = 1 - 2^(-5-h) */
@@ -414,5 +422,6 @@ mmi_attn_head mmi_attn_head_of(const mm_attn *h, int64_t n, int64_t m, int32_t g
     a.s = mmi_attn_dims_of(h, n, m);
     a.eps = h->eps, a.feps = h->feps, a.nf = h->nf;
     a.proj = h->proj, a.projt = h->projt;
+    a.u = NULL, a.du = NULL;
     return a;
 }

@@ -27,6 +27,7 @@ size_t mmi_attn_head_ws_floats(const mmi_attn_head *a, int64_t n)
         k = mmi_sz_add(mmi_sz_of(mmi_attn_linear_ws_floats(a->nf, dv)), k);
         break;
     case MM_ATTN_RELU2: k = mmi_sz_of(mmi_attn_relu2_ws_floats(a->s.chunk, d, dv)); break;
+    case MM_ATTN_RWKV6: k = mmi_sz_of(mmi_attn_rwkv6_ws_floats(n, a->s.chunk, d, dv)); break;
     default: k = mmi_sz_of(mmi_attn_gated_ws_floats(n, a->s.chunk, d, dv)); break;
     }
     return mmi_sz_to(k);
@@ -62,6 +63,7 @@ void mmi_attn_head_fwd(const mmi_attn_head *a, const float *q, const float *k, c
     case MM_ATTN_SPARSE: mmi_attn_softmax_fwd(s, q, k, v, o, row, ws); return;
     case MM_ATTN_RELU2: mmi_attn_relu2_fwd(s, q, k, v, o, ws); return;
     case MM_ATTN_GATED: mmi_attn_gated_fwd(s, a->gmode, g, q, k, v, o, ws); return;
+    case MM_ATTN_RWKV6: mmi_attn_rwkv6_fwd(s, g, a->u, q, k, v, o, ws); return;
     default: break;
     }
     {
@@ -94,6 +96,9 @@ void mmi_attn_head_bwd(const mmi_attn_head *a, const float *q, const float *k, c
     case MM_ATTN_SPARSE: mmi_attn_softmax_bwd(s, q, k, v, o, row, dout, dq, dk, dv, ws); return;
     case MM_ATTN_RELU2: mmi_attn_relu2_bwd(s, q, k, v, dout, dq, dk, dv, ws); return;
     case MM_ATTN_GATED: mmi_attn_gated_bwd(s, a->gmode, g, q, k, v, dout, dq, dk, dv, dg, ws); return;
+    case MM_ATTN_RWKV6:
+        mmi_attn_rwkv6_bwd(s, g, a->u, q, k, v, dout, dq, dk, dv, dg, a->du, ws);
+        return;
     default: break;
     }
     {

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* attn_run.c — mm_attn_forward, mm_attn_forward_gated and mm_attn_backward: shape checks with
+/* attn_run.c — mm_attn_forward, mm_attn_forward_gated, mm_attn_forward_rwkv6 and the
+ * backwards: shape checks with
  * messages that name the shapes, then one task per (batch, head) on the handle's pool. Each
  * task copies its inputs into the reserved saved slices (so the caller may reuse its buffers
  * before backward), runs the kind's kernel with its thread's workspace, and copies out. */
 #include "mmi_attn.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,34 +82,38 @@ static int check_inputs(mm_attn *h, const char *fn, const mm_tensor *q, const mm
     if ((rc = check_like(h, fn, "v", v, *b, *m, h->dv, "M", "dv")) != MM_OK ||
         (rc = check_like(h, fn, "out", out, *b, *n, h->dv, nb, "dv")) != MM_OK)
         return rc;
-    if (*n != *m && (h->kind == MM_ATTN_GATED ||
+    if (*n != *m && (h->kind == MM_ATTN_GATED || h->kind == MM_ATTN_RWKV6 ||
                      (h->kind == MM_ATTN_RELU2 && (h->causal || h->chunk < *n))))
         return mmi_fail(&h->err, MM_E_SHAPE, "%s: q has length %lld and k %lld; %s needs equal "
                         "lengths", fn, (long long)*n, (long long)*m,
-                        h->kind == MM_ATTN_GATED ? "gated attention" : "chunked RELU2 attention");
+                        h->kind == MM_ATTN_RELU2 ? "chunked RELU2 attention" : "gated attention");
     return MM_OK;
 }
 
 /* ---- per batch-head forward ----------------------------------------------------------------- */
-static float *thread_ws(const mm_attn *h, int64_t task)
+static float *thread_ws(const mm_attn *h, int32_t slot)
 {
-    return h->ws + (size_t)(task % mmi_pool_size(h->pool)) * h->ws_floats;
+    return h->ws + (size_t)slot * h->ws_floats;
 }
 
-static void fwd_task(void *vctx, int64_t i, int64_t ntask)
+static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
 {
     run_ctx *c = (run_ctx *)vctx;
     mm_attn *h = c->h;
     const int64_t S = h->max_seq, d = h->d, dv = h->dv, head = i % h->heads;
     float *q = h->sq + i * S * d, *k = h->sk + i * S * d, *v = h->sv + i * S * dv;
-    float *o = h->so + i * S * dv, *ws = thread_ws(h, i);
+    /* GATED and RWKV6 backwards do not read the output: it goes straight to the caller (the
+     * kernel reads only the saved copies, so out may alias an input) */
+    const int direct = h->kind == MM_ATTN_GATED || h->kind == MM_ATTN_RWKV6;
+    float *o = direct ? c->out + i * c->n * dv : h->so + i * S * dv, *ws = thread_ws(h, slot);
     (void)ntask;
     memcpy(q, c->q + i * c->n * d, sizeof(float) * (size_t)(c->n * d));
     memcpy(k, c->k + i * c->m * d, sizeof(float) * (size_t)(c->m * d));
     memcpy(v, c->v + i * c->m * dv, sizeof(float) * (size_t)(c->m * dv));
     {
-        const mmi_attn_head a = mmi_attn_head_of(h, c->n, c->m, h->fwd_gmode);
+        mmi_attn_head a = mmi_attn_head_of(h, c->n, c->m, h->fwd_gmode);
         const float *g = h->sg ? h->sg + i * S * d : NULL; /* NULL + 0 is UB */
+        if (h->kind == MM_ATTN_RWKV6) a.u = h->su + head * d;
         if (h->fwd_gmode == MMI_GMODE_SCALAR || h->fwd_gmode == MMI_GMODE_VECTOR) {
             const int64_t gl = h->fwd_gmode == MMI_GMODE_VECTOR ? c->n * d : c->n;
             memcpy(h->sg + i * S * d, c->g + i * gl, sizeof(float) * (size_t)gl);
@@ -118,7 +124,27 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask)
                           h->sfk ? h->sfk + i * S * h->nf : NULL, o, h->srow + i * S,
                           &h->sstab[i], ws);
     }
-    memcpy(c->out + i * c->n * dv, o, sizeof(float) * (size_t)(c->n * dv));
+    if (!direct) memcpy(c->out + i * c->n * dv, o, sizeof(float) * (size_t)(c->n * dv));
+}
+
+/* Log-gates and log-decays must be finite and <= 0. A first pass in blocks of 8 without
+ * branches (vectorised: it reads as many values as the forward) finds whether any is bad; only
+ * then is the first bad one looked for, to name it. */
+static int check_log_gates(mm_attn *h, const char *fn, const char *name, const mm_tensor *g)
+{
+    const float *restrict x = g->data;
+    int64_t i = 0;
+    int bad = 0;
+    for (; i + 8 <= g->numel; i += 8)
+        for (int j = 0; j < 8; j++) bad |= !(x[i + j] <= 0.0f && x[i + j] >= -FLT_MAX);
+    for (; i < g->numel; i++) bad |= !(x[i] <= 0.0f && x[i] >= -FLT_MAX);
+    if (!bad) return MM_OK;
+    for (i = 0; i < g->numel; i++)
+        if (!(g->data[i] <= 0.0f) || isinf(g->data[i]))
+            return mmi_fail(&h->err, MM_E_NUMERIC, "%s: %s[%lld] = %g; log-%s must be finite "
+                            "and <= 0", fn, name, (long long)i, (double)g->data[i],
+                            name[0] == 'w' ? "decays" : "gates");
+    return MM_OK;
 }
 
 static int run_forward(mm_attn *h, const char *fn, const mm_tensor *q, const mm_tensor *k,
@@ -144,15 +170,13 @@ static int run_forward(mm_attn *h, const char *fn, const mm_tensor *q, const mm_
             if ((rc = check_like(h, fn, "g", g, b, n, h->d, nb, "d_head")) != MM_OK) return rc;
             gmode = MMI_GMODE_VECTOR;
         }
-        for (int64_t i = 0; i < g->numel; i++)
-            if (!(g->data[i] <= 0.0f) || isinf(g->data[i]))
-                return mmi_fail(&h->err, MM_E_NUMERIC, "%s: g[%lld] = %g; log-gates must be "
-                                "finite and <= 0", fn, (long long)i, (double)g->data[i]);
+        if ((rc = check_log_gates(h, fn, h->kind == MM_ATTN_RWKV6 ? "w" : "g", g)) != MM_OK)
+            return rc;
     }
     c.h = h, c.n = n, c.m = m;
     c.q = q->data, c.k = k->data, c.v = v->data, c.g = g ? g->data : NULL, c.out = out->data;
     h->fwd_gmode = gmode;
-    mmi_pool_run(h->pool, fwd_task, &c, b * h->heads);
+    mmi_pool_run_slots(h->pool, fwd_task, &c, b * h->heads);
     h->fwd_valid = 1;
     h->fwd_b = b, h->fwd_n = n, h->fwd_m = m;
     mmi_err_clear(&h->err);
@@ -163,6 +187,11 @@ MM_API int mm_attn_forward(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
                            const mm_tensor *v, mm_tensor *out)
 {
     if (!h) return MM_E_INVALID_ARG;
+    if (h->kind == MM_ATTN_RWKV6) {
+        h->fwd_valid = 0;
+        return mmi_fail(&h->err, MM_E_STATE, "mm_attn_forward: an MM_ATTN_RWKV6 handle needs "
+                        "w and u (mm_attn_forward_rwkv6)");
+    }
     return run_forward(h, "mm_attn_forward", q, k, v, NULL,
                        h->gate == MM_GATE_RETNET ? MMI_GMODE_CONST : MMI_GMODE_NONE, out);
 }
@@ -180,21 +209,52 @@ MM_API int mm_attn_forward_gated(mm_attn *h, const mm_tensor *q, const mm_tensor
     return run_forward(h, fn, q, k, v, g, MMI_GMODE_SCALAR, out);
 }
 
+MM_API int mm_attn_forward_rwkv6(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
+                                 const mm_tensor *v, const mm_tensor *w, const mm_tensor *u,
+                                 mm_tensor *out)
+{
+    static const char fn[] = "mm_attn_forward_rwkv6";
+    int64_t b = 0, n = 0, m = 0;
+    int rc;
+    char why[96];
+    if (!h) return MM_E_INVALID_ARG;
+    h->fwd_valid = 0;
+    if (h->kind != MM_ATTN_RWKV6)
+        return mmi_fail(&h->err, MM_E_STATE, "%s: the handle is not MM_ATTN_RWKV6", fn);
+    if (!w || !u) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: w and u must not be NULL", fn);
+    if ((rc = check_inputs(h, fn, q, k, v, out, &b, &n, &m)) != MM_OK) return rc;
+    snprintf(why, sizeof why, "%lld", (long long)n);
+    if ((rc = check_like(h, fn, "w", w, b, n, h->d, why, "d_head")) != MM_OK) return rc;
+    if (u->ndim != 2 || u->shape[0] != h->heads || u->shape[1] != h->d) {
+        snprintf(why, sizeof why, "but must be [%lld,%lld] (n_heads, d_head)",
+                 (long long)h->heads, (long long)h->d);
+        return shape_fail(h, fn, "u", u, why);
+    }
+    for (int64_t i = 0; i < u->numel; i++)
+        if (!isfinite(u->data[i]))
+            return mmi_fail(&h->err, MM_E_NUMERIC, "%s: u[%lld] = %g is not finite", fn,
+                            (long long)i, (double)u->data[i]);
+    /* run_forward checks w again as log-decays; u is saved once it passed */
+    memcpy(h->su, u->data, sizeof(float) * (size_t)u->numel);
+    return run_forward(h, fn, q, k, v, w, MMI_GMODE_VECTOR, out);
+}
+
 /* ---- per batch-head backward ---------------------------------------------------------------- */
-static void bwd_task(void *vctx, int64_t i, int64_t ntask)
+static void bwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
 {
     run_ctx *c = (run_ctx *)vctx;
     mm_attn *h = c->h;
     const int64_t S = h->max_seq, d = h->d, dv = h->dv, f = h->nf > d ? h->nf : d;
-    const mmi_attn_head a = mmi_attn_head_of(h, c->n, c->m, h->fwd_gmode);
+    mmi_attn_head a = mmi_attn_head_of(h, c->n, c->m, h->fwd_gmode);
     const int gm = h->fwd_gmode;
     const int64_t gl = gm == MMI_GMODE_VECTOR ? c->n * d : c->n;
     const float *g = gm == MMI_GMODE_CONST ? h->retnet_lg + i % h->heads : h->sg ? h->sg + i * S * d : NULL;
-    float *ws = thread_ws(h, i), *scr = ws + h->ws_kern;
+    float *ws = thread_ws(h, slot), *scr = ws + h->ws_kern;
     /* outputs the caller did not ask for go to scratch (the kernels write all three) */
     float *gq = c->dq ? c->dq + i * c->n * d : scr, *gk = c->dk ? c->dk + i * c->m * d : scr + S * f;
     float *gv = c->dv ? c->dv + i * c->m * dv : scr + 2 * S * f;
     (void)ntask;
+    if (h->kind == MM_ATTN_RWKV6) a.u = h->su + (i % h->heads) * d, a.du = h->sdu + i * d;
     mmi_attn_head_bwd(&a, h->sq + i * S * d, h->sk + i * S * d, h->sv + i * S * dv, g,
                       h->sfq ? h->sfq + i * S * h->nf : NULL, h->sfk ? h->sfk + i * S * h->nf : NULL,
                       h->so + i * S * dv, h->srow + i * S, c->dout + i * c->n * dv, gq, gk, gv,
@@ -202,10 +262,19 @@ static void bwd_task(void *vctx, int64_t i, int64_t ntask)
                       ws);
 }
 
-MM_API int mm_attn_backward(mm_attn *h, const mm_tensor *dout, mm_tensor *dq, mm_tensor *dk,
-                            mm_tensor *dv, mm_tensor *dg)
+/* du [H, d] = the per batch-head partial sums over the batch, in float64. */
+static void sum_du(const mm_attn *h, float *du)
 {
-    static const char fn[] = "mm_attn_backward";
+    for (int64_t j = 0; j < h->heads * h->d; j++) {
+        double acc = 0.0;
+        for (int64_t b = 0; b < h->fwd_b; b++) acc += h->sdu[b * h->heads * h->d + j];
+        du[j] = (float)acc;
+    }
+}
+
+static int run_backward(mm_attn *h, const char *fn, const mm_tensor *dout, mm_tensor *dq,
+                        mm_tensor *dk, mm_tensor *dv, mm_tensor *dg, mm_tensor *du)
+{
     run_ctx c;
     char nb[32], mb[32];
     int rc;
@@ -231,8 +300,28 @@ MM_API int mm_attn_backward(mm_attn *h, const mm_tensor *dout, mm_tensor *dq, mm
     c.h = h, c.n = h->fwd_n, c.m = h->fwd_m;
     c.dout = dout->data;
     c.dq = dq ? dq->data : NULL, c.dk = dk ? dk->data : NULL, c.dv = dv ? dv->data : NULL;
+    if (du && (du->ndim != 2 || du->shape[0] != h->heads || du->shape[1] != h->d))
+        return shape_fail(h, fn, "du", du, "but must be [n_heads, d_head]");
     c.dg = dg ? dg->data : NULL;
-    mmi_pool_run(h->pool, bwd_task, &c, h->fwd_b * h->heads);
+    mmi_pool_run_slots(h->pool, bwd_task, &c, h->fwd_b * h->heads);
+    if (du) sum_du(h, du->data);
     mmi_err_clear(&h->err);
     return MM_OK;
+}
+
+MM_API int mm_attn_backward(mm_attn *h, const mm_tensor *dout, mm_tensor *dq, mm_tensor *dk,
+                            mm_tensor *dv, mm_tensor *dg)
+{
+    if (!h) return MM_E_INVALID_ARG;
+    return run_backward(h, "mm_attn_backward", dout, dq, dk, dv, dg, NULL);
+}
+
+MM_API int mm_attn_backward_rwkv6(mm_attn *h, const mm_tensor *dout, mm_tensor *dq,
+                                  mm_tensor *dk, mm_tensor *dv, mm_tensor *dw, mm_tensor *du)
+{
+    static const char fn[] = "mm_attn_backward_rwkv6";
+    if (!h) return MM_E_INVALID_ARG;
+    if (h->kind != MM_ATTN_RWKV6)
+        return mmi_fail(&h->err, MM_E_STATE, "%s: the handle is not MM_ATTN_RWKV6", fn);
+    return run_backward(h, fn, dout, dq, dk, dv, dw, du);
 }

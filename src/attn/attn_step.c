@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* attn_step.c — mm_attn_step: one token per batch-head with carried state, returning what the
  * causal forward returns at that position. Linear kinds keep an O(d dv) state (LINEAR,
- * PERFORMER, GATED) or a chunk of keys plus a prefix state (RELU2); SOFTMAX and SPARSE keep a
- * KV cache of max_seq tokens and run the forward kernel for one query against it. */
+ * PERFORMER, GATED, RWKV6) or a chunk of keys plus a prefix state (RELU2); SOFTMAX and SPARSE
+ * keep a KV cache of max_seq tokens and run the forward kernel for one query against it. */
 #include "mmi_attn.h"
 
 #include <math.h>
@@ -11,7 +11,7 @@
 
 typedef struct step_ctx {
     mm_attn *h;
-    const float *q, *k, *v, *g;
+    const float *q, *k, *v, *g, *u; /* u: RWKV6 bonus [H, d] (g then holds w) */
     int64_t glen; /* gate values per batch-head (0: none given) */
     float *out;
 } step_ctx;
@@ -77,14 +77,14 @@ static void step_softmax(mm_attn *h, int64_t i, const float *q, const float *k, 
     mmi_attn_softmax_fwd(&s, q, kc, vc, o, &lse, ws);
 }
 
-static void step_task(void *vctx, int64_t i, int64_t ntask)
+static void step_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
 {
     step_ctx *c = (step_ctx *)vctx;
     mm_attn *h = c->h;
     const int64_t d = h->d, dv = h->dv;
     const float *q = c->q + i * d, *k = c->k + i * d, *v = c->v + i * dv;
     float *o = c->out + i * dv;
-    float *ws = h->ws + (size_t)(i % mmi_pool_size(h->pool)) * h->ws_floats;
+    float *ws = h->ws + (size_t)slot * h->ws_floats;
     (void)ntask;
     if (h->pos == 0 && h->st) { /* a fresh sequence: clear this batch-head's state */
         const int64_t f = h->nf > d ? h->nf : d;
@@ -102,15 +102,18 @@ static void step_task(void *vctx, int64_t i, int64_t ntask)
                             h->st + i * d * dv, o);
         break;
     }
+    case MM_ATTN_RWKV6:
+        mmi_attn_rwkv6_step(d, dv, (float)h->scale, c->g + i * d, c->u + (i % h->heads) * d, q,
+                            k, v, h->st + i * d * dv, o);
+        break;
     default: step_softmax(h, i, q, k, v, o, ws); break;
     }
 }
 
 /* t must be [B, H, w] or [B, H, 1, w]. */
-static int check_tok(mm_attn *h, const char *name, const mm_tensor *t, int64_t b, int64_t w,
-                     const char *wname)
+static int check_tok(mm_attn *h, const char *fn, const char *name, const mm_tensor *t,
+                     int64_t b, int64_t w, const char *wname)
 {
-    static const char fn[] = "mm_attn_step";
     char buf[96];
     if (!t) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s is NULL", fn, name);
     if ((t->ndim == 3 || (t->ndim == 4 && t->shape[2] == 1)) && t->shape[0] == b &&
@@ -121,10 +124,20 @@ static int check_tok(mm_attn *h, const char *name, const mm_tensor *t, int64_t b
                     "%s)", fn, name, buf, (long long)b, (long long)h->heads, (long long)w, wname);
 }
 
-static int check_step(mm_attn *h, const mm_tensor *q, const mm_tensor *k, const mm_tensor *v,
-                      const mm_tensor *g, const mm_tensor *out, int64_t *glen)
+/* Log-gates (GATED) and log-decays (RWKV6) must be finite and <= 0. */
+static int check_decays(mm_attn *h, const char *fn, const char *name, const mm_tensor *g)
 {
-    static const char fn[] = "mm_attn_step";
+    for (int64_t i = 0; i < g->numel; i++)
+        if (!(g->data[i] <= 0.0f) || isinf(g->data[i]))
+            return mmi_fail(&h->err, MM_E_NUMERIC, "%s: %s[%lld] = %g; log-%s must be finite "
+                            "and <= 0", fn, name, (long long)i, (double)g->data[i],
+                            name[0] == 'w' ? "decays" : "gates");
+    return MM_OK;
+}
+
+static int check_step(mm_attn *h, const char *fn, const mm_tensor *q, const mm_tensor *k,
+                      const mm_tensor *v, const mm_tensor *g, const mm_tensor *out, int64_t *glen)
+{
     int64_t b;
     int rc;
     if (!h->causal)
@@ -137,8 +150,10 @@ static int check_step(mm_attn *h, const mm_tensor *q, const mm_tensor *k, const 
     if (h->pos > 0 && b != h->step_b)
         return mmi_fail(&h->err, MM_E_SHAPE, "%s: batch is %lld but the stream started with %lld;"
                         " call mm_attn_reset first", fn, (long long)b, (long long)h->step_b);
-    if ((rc = check_tok(h, "q", q, b, h->d, "d_head")) || (rc = check_tok(h, "k", k, b, h->d, "d_head")) ||
-        (rc = check_tok(h, "v", v, b, h->dv, "dv")) || (rc = check_tok(h, "out", out, b, h->dv, "dv")))
+    if ((rc = check_tok(h, fn, "q", q, b, h->d, "d_head")) ||
+        (rc = check_tok(h, fn, "k", k, b, h->d, "d_head")) ||
+        (rc = check_tok(h, fn, "v", v, b, h->dv, "dv")) ||
+        (rc = check_tok(h, fn, "out", out, b, h->dv, "dv")))
         return rc;
     if ((h->kind == MM_ATTN_SOFTMAX || h->kind == MM_ATTN_SPARSE) && h->pos >= h->max_seq)
         return mmi_fail(&h->err, MM_E_RANGE, "%s: the KV cache holds max_seq = %lld tokens; call "
@@ -147,32 +162,66 @@ static int check_step(mm_attn *h, const mm_tensor *q, const mm_tensor *k, const 
         return mmi_fail(&h->err, MM_E_RANGE, "%s: chunk %lld is longer than max_seq %lld, which "
                         "bounds the chunk cache", fn, (long long)h->chunk, (long long)h->max_seq);
     *glen = 0;
+    if (g && h->kind == MM_ATTN_RWKV6) { /* w: one log-decay per key channel */
+        if ((rc = check_tok(h, fn, "w", g, b, h->d, "d_head")) != MM_OK) return rc;
+        *glen = h->d;
+        return check_decays(h, fn, "w", g);
+    }
     if (g) {
         if (h->kind != MM_ATTN_GATED)
             return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: g is only for MM_ATTN_GATED", fn);
         if (g->ndim == 2 && g->shape[0] == b && g->shape[1] == h->heads) *glen = 1;
-        else if ((rc = check_tok(h, "g", g, b, h->d, "d_head")) != MM_OK) return rc;
+        else if ((rc = check_tok(h, fn, "g", g, b, h->d, "d_head")) != MM_OK) return rc;
         else *glen = h->d;
-        for (int64_t i = 0; i < g->numel; i++)
-            if (!(g->data[i] <= 0.0f) || isinf(g->data[i]))
-                return mmi_fail(&h->err, MM_E_NUMERIC, "%s: g[%lld] = %g; log-gates must be "
-                                "finite and <= 0", fn, (long long)i, (double)g->data[i]);
+        return check_decays(h, fn, "g", g);
     }
+    return MM_OK;
+}
+
+static int run_step(mm_attn *h, const char *fn, const mm_tensor *q, const mm_tensor *k,
+                    const mm_tensor *v, const mm_tensor *g, const mm_tensor *u, mm_tensor *out)
+{
+    step_ctx c;
+    int rc;
+    if ((rc = check_step(h, fn, q, k, v, g, out, &c.glen)) != MM_OK) return rc;
+    c.h = h, c.q = q->data, c.k = k->data, c.v = v->data, c.g = g ? g->data : NULL;
+    c.u = u ? u->data : NULL;
+    c.out = out->data;
+    mmi_pool_run_slots(h->pool, step_task, &c, q->shape[0] * h->heads);
+    h->step_b = q->shape[0];
+    h->pos++;
+    mmi_err_clear(&h->err);
     return MM_OK;
 }
 
 MM_API int mm_attn_step(mm_attn *h, const mm_tensor *q, const mm_tensor *k, const mm_tensor *v,
                         const mm_tensor *g, mm_tensor *out)
 {
-    step_ctx c;
-    int rc;
     if (!h) return MM_E_INVALID_ARG;
-    if ((rc = check_step(h, q, k, v, g, out, &c.glen)) != MM_OK) return rc;
-    c.h = h, c.q = q->data, c.k = k->data, c.v = v->data, c.g = g ? g->data : NULL;
-    c.out = out->data;
-    mmi_pool_run(h->pool, step_task, &c, q->shape[0] * h->heads);
-    h->step_b = q->shape[0];
-    h->pos++;
-    mmi_err_clear(&h->err);
-    return MM_OK;
+    if (h->kind == MM_ATTN_RWKV6)
+        return mmi_fail(&h->err, MM_E_STATE, "mm_attn_step: an MM_ATTN_RWKV6 handle needs w and "
+                        "u (mm_attn_step_rwkv6)");
+    return run_step(h, "mm_attn_step", q, k, v, g, NULL, out);
+}
+
+MM_API int mm_attn_step_rwkv6(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
+                              const mm_tensor *v, const mm_tensor *w, const mm_tensor *u,
+                              mm_tensor *out)
+{
+    static const char fn[] = "mm_attn_step_rwkv6";
+    char buf[96];
+    if (!h) return MM_E_INVALID_ARG;
+    if (h->kind != MM_ATTN_RWKV6)
+        return mmi_fail(&h->err, MM_E_STATE, "%s: the handle is not MM_ATTN_RWKV6", fn);
+    if (!w || !u) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: w and u must not be NULL", fn);
+    if (u->ndim != 2 || u->shape[0] != h->heads || u->shape[1] != h->d) {
+        mmi_tensor_shape_str(u, buf, sizeof buf);
+        return mmi_fail(&h->err, MM_E_SHAPE, "%s: u is %s but must be [%lld,%lld] (n_heads, "
+                        "d_head)", fn, buf, (long long)h->heads, (long long)h->d);
+    }
+    for (int64_t i = 0; i < u->numel; i++)
+        if (!isfinite(u->data[i]))
+            return mmi_fail(&h->err, MM_E_NUMERIC, "%s: u[%lld] = %g is not finite", fn,
+                            (long long)i, (double)u->data[i]);
+    return run_step(h, fn, q, k, v, w, u, out);
 }

@@ -35,7 +35,8 @@ struct mm_attn {
     float *retnet_lg; /* per head log(1 - 2^(-5-h)) */
     /* saved by forward, per batch-head slices of max_seq rows */
     float *sq, *sk, *sv, *so, *srow, *sfq, *sfk, *sg, *sstab;
-    int32_t fwd_valid, fwd_gmode;
+    float *su, *sdu; /* RWKV6: bonus u [H, d]; per batch-head du [B H, d] of a backward */
+    int32_t fwd_valid, fwd_gmode; /* RWKV6's forward runs in MMI_GMODE_VECTOR */
     int64_t fwd_b, fwd_n, fwd_m;
     /* per-thread kernel workspace (ws_floats each) and backward scratch */
     float *ws;

@@ -17,6 +17,8 @@ typedef struct mmi_attn_head {
     double eps, feps;       /* LINEAR / PERFORMER denominator eps, PERFORMER feature eps */
     int64_t nf;             /* feature count (d for LINEAR, n_features for PERFORMER) */
     const float *proj, *projt; /* PERFORMER W [nf, d] and W^T [d, nf] */
+    const float *u;         /* RWKV6: the head's bonus [d] (g holds the log-decays w) */
+    float *du;              /* RWKV6 backward: receives the head's du [d] (NULL: not wanted) */
 } mmi_attn_head;
 
 /* Floats of workspace mmi_attn_head_fwd / _bwd need for sequences up to n (and m <= n). */

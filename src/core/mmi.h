@@ -177,10 +177,15 @@ int mmi_pool_create(mmi_pool **out, int32_t n_threads, const mmi_alloc *a, mmi_e
 void mmi_pool_free(mmi_pool *p);
 /* Number of threads that run tasks (1 for a NULL pool). */
 int32_t mmi_pool_size(const mmi_pool *p);
-/* Runs fn(ctx, i, n) for i in [0, n) spread over the pool and waits for all; p may be NULL.
- * Never allocates. Task i always runs on thread i % size, so results are deterministic for a
- * fixed thread count. */
+/* Runs fn(ctx, i, n) once for every i in [0, n), spread over the pool, and waits for all; p
+ * may be NULL. Never allocates. Any thread may run any task (threads claim them in turn, so a
+ * thread that lost its core does not hold the others up): a task's result must depend on i
+ * only, never on which thread runs it or on i % size. */
 void mmi_pool_run(mmi_pool *p, mmi_task_fn fn, void *ctx, int64_t n);
+/* As mmi_pool_run with the running thread's index (0 .. size-1, 0 for the caller) as slot:
+ * scratch space indexed by slot is used by one task at a time. */
+typedef void (*mmi_slot_task_fn)(void *ctx, int64_t i, int64_t n, int32_t slot);
+void mmi_pool_run_slots(mmi_pool *p, mmi_slot_task_fn fn, void *ctx, int64_t n);
 
 /* ---- CRC32 (IEEE 802.3, reflected, as zlib's crc32) --------------------------------------- */
 /* Continues crc over n bytes; start with crc = 0. */

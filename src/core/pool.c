@@ -1,11 +1,35 @@
 /* SPDX-License-Identifier: MIT */
 /* pool.c — the opt-in thread pool. libmm starts threads only when a handle is created with
  * n_threads > 1; each such handle owns its pool (no global pool, no global state).
- * mmi_pool_run never allocates: a game loop may call kernels that use it every frame. */
+ * mmi_pool_run never allocates: a game loop may call kernels that use it every frame.
+ *
+ * Tasks are claimed from a shared counter by whichever thread is running, the caller included,
+ * and the caller returns as soon as every task is finished: it never waits for a worker that
+ * has not started yet. On a machine shared with other processes a worker may lose its core
+ * for milliseconds; with a fixed task-to-thread assignment the caller waited for it and two
+ * threads ran slower than one. Results stay deterministic because a task's work depends on its
+ * index only, never on the thread that runs it (the thread index is given for scratch space).
+ *
+ * Latency: a training step is a chain of GEMMs of a few hundred microseconds each, and a
+ * condition-variable wake-up costs tens of microseconds (the idle core sleeps). So a worker that
+ * finishes a job watches the job counter for SPIN_NS before it sleeps, and the caller watches
+ * the done count as long before it sleeps: back-to-back jobs start without a system call. The
+ * bound keeps an idle pool from burning a shared core.
+ *
+ * A job is open from post_job until the caller has seen every task done. A worker announces
+ * itself (active) before it checks that the job it woke for is still open and reads it; the
+ * caller closes the job and then waits until no worker is active, so a late worker never runs
+ * tasks of a job that has ended or reads a job being replaced. */
 #include "mmi.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <time.h>
+
+/* How long a thread spins before it sleeps (see the note above). */
+#define SPIN_NS 100000
 
 typedef struct pool_worker {
     struct mmi_pool *pool;
@@ -20,18 +44,70 @@ struct mmi_pool {
     pool_worker *workers; /* n_threads - 1 entries */
     pthread_mutex_t mu;
     pthread_cond_t start_cv, done_cv;
-    uint64_t generation; /* bumped per job; workers wait for a change */
-    int32_t pending;     /* workers still running the current job */
-    int stop;
+    /* The job: written by the caller before generation and open_gen are bumped. */
     mmi_task_fn fn;
+    mmi_slot_task_fn slot_fn;
     void *ctx;
     int64_t n_tasks;
+    _Atomic uint64_t generation; /* bumped per job; workers wait for a change */
+    _Atomic uint64_t open_gen;   /* generation of the open job, 0 when none is open */
+    _Atomic int64_t next;        /* next task index to claim */
+    _Atomic int64_t done;        /* tasks finished */
+    _Atomic int32_t active;      /* workers between announcing themselves and leaving a job */
+    _Atomic int stop;
 };
 
-/* Task i runs on thread i % n: a fixed assignment keeps results deterministic. */
-static void run_share(mmi_task_fn fn, void *ctx, int64_t n_tasks, int32_t index, int32_t n)
+static void cpu_relax(void)
 {
-    for (int64_t i = index; i < n_tasks; i += n) fn(ctx, i, n_tasks);
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Every 64 spins: gives the core away if another thread waits for it (on a loaded machine that
+ * may be the very worker being waited for), and says whether SPIN_NS have passed since t0. */
+static int spin_expired(int64_t t0)
+{
+    sched_yield();
+    return mono_ns() - t0 > SPIN_NS;
+}
+
+/* Claims and runs tasks of the open job until none is left. The thread that finishes the last
+ * task wakes a caller that gave up spinning. */
+static void run_tasks(struct mmi_pool *p, int32_t thread)
+{
+    int64_t n = p->n_tasks, i;
+    while ((i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed)) < n) {
+        if (p->slot_fn)
+            p->slot_fn(p->ctx, i, n, thread);
+        else
+            p->fn(p->ctx, i, n);
+        if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == n && thread) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+/* Spins up to SPIN_NS until the generation differs from seen or the pool stops; 1 if so. */
+static int spin_for_job(struct mmi_pool *p, uint64_t seen)
+{
+    int64_t t0 = mono_ns();
+    for (uint32_t i = 1;; i++) {
+        if (atomic_load_explicit(&p->generation, memory_order_acquire) != seen ||
+            atomic_load_explicit(&p->stop, memory_order_acquire))
+            return 1;
+        cpu_relax();
+        if (i % 64 == 0 && spin_expired(t0)) return 0;
+    }
 }
 
 static void *worker_main(void *arg)
@@ -40,33 +116,24 @@ static void *worker_main(void *arg)
     struct mmi_pool *p = w->pool;
     uint64_t seen = 0;
     for (;;) {
-        mmi_task_fn fn;
-        void *ctx;
-        int64_t n_tasks;
-        pthread_mutex_lock(&p->mu);
-        while (!p->stop && p->generation == seen) pthread_cond_wait(&p->start_cv, &p->mu);
-        if (p->stop) {
+        if (!spin_for_job(p, seen)) {
+            pthread_mutex_lock(&p->mu);
+            while (!atomic_load(&p->stop) && atomic_load(&p->generation) == seen)
+                pthread_cond_wait(&p->start_cv, &p->mu);
             pthread_mutex_unlock(&p->mu);
-            return NULL;
         }
-        seen = p->generation;
-        fn = p->fn;
-        ctx = p->ctx;
-        n_tasks = p->n_tasks;
-        pthread_mutex_unlock(&p->mu);
-
-        run_share(fn, ctx, n_tasks, w->index, p->n_threads);
-
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0) pthread_cond_signal(&p->done_cv);
-        pthread_mutex_unlock(&p->mu);
+        if (atomic_load(&p->stop)) return NULL;
+        seen = atomic_load(&p->generation);
+        atomic_fetch_add(&p->active, 1);
+        if (atomic_load(&p->open_gen) == seen) run_tasks(p, w->index);
+        atomic_fetch_sub(&p->active, 1);
     }
 }
 
 static void stop_workers(struct mmi_pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    p->stop = 1;
+    atomic_store(&p->stop, 1);
     pthread_cond_broadcast(&p->start_cv);
     pthread_mutex_unlock(&p->mu);
     for (int32_t i = 0; i < p->n_threads - 1; i++)
@@ -121,25 +188,69 @@ void mmi_pool_free(mmi_pool *p)
 
 int32_t mmi_pool_size(const mmi_pool *p) { return p ? p->n_threads : 1; }
 
-void mmi_pool_run(mmi_pool *p, mmi_task_fn fn, void *ctx, int64_t n)
+/* Publishes the job, then wakes sleeping workers. A worker about to sleep checks the generation
+ * under the mutex and the broadcast happens under it too, so none sleeps through a job. */
+static void post_job(struct mmi_pool *p, mmi_task_fn fn, mmi_slot_task_fn slot_fn, void *ctx,
+                     int64_t n)
+{
+    uint64_t gen = atomic_load(&p->generation) + 1;
+    p->fn = fn;
+    p->slot_fn = slot_fn;
+    p->ctx = ctx;
+    p->n_tasks = n;
+    atomic_store(&p->next, 0);
+    atomic_store(&p->done, 0);
+    atomic_store(&p->open_gen, gen);
+    atomic_store(&p->generation, gen);
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->start_cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Waits until every task is done, closes the job and waits for workers still inside it (they
+ * are only leaving: no task is left to claim). */
+static void finish_job(struct mmi_pool *p)
+{
+    int64_t t0 = mono_ns(), n = p->n_tasks;
+    for (uint32_t i = 1; atomic_load_explicit(&p->done, memory_order_acquire) < n; i++) {
+        cpu_relax();
+        if (i % 64 == 0 && spin_expired(t0)) break;
+    }
+    if (atomic_load_explicit(&p->done, memory_order_acquire) < n) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->done) < n) pthread_cond_wait(&p->done_cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+    atomic_store(&p->open_gen, 0);
+    for (uint32_t i = 1; atomic_load(&p->active) > 0; i++) {
+        cpu_relax();
+        if (i % 64 == 0) sched_yield();
+    }
+}
+
+static void run_job(mmi_pool *p, mmi_task_fn fn, mmi_slot_task_fn slot_fn, void *ctx, int64_t n)
 {
     if (n <= 0) return;
     if (!p || n == 1) {
-        run_share(fn, ctx, n, 0, 1);
+        for (int64_t i = 0; i < n; i++) {
+            if (slot_fn)
+                slot_fn(ctx, i, n, 0);
+            else
+                fn(ctx, i, n);
+        }
         return;
     }
-    pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n_tasks = n;
-    p->pending = p->n_threads - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->start_cv);
-    pthread_mutex_unlock(&p->mu);
+    post_job(p, fn, slot_fn, ctx, n);
+    run_tasks(p, 0);
+    finish_job(p);
+}
 
-    run_share(fn, ctx, n, 0, p->n_threads);
+void mmi_pool_run(mmi_pool *p, mmi_task_fn fn, void *ctx, int64_t n)
+{
+    run_job(p, fn, NULL, ctx, n);
+}
 
-    pthread_mutex_lock(&p->mu);
-    while (p->pending > 0) pthread_cond_wait(&p->done_cv, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+void mmi_pool_run_slots(mmi_pool *p, mmi_slot_task_fn fn, void *ctx, int64_t n)
+{
+    run_job(p, NULL, fn, ctx, n);
 }

@@ -207,6 +207,9 @@ static int attn_check(const mmi_layer *l, mmi_err *e, const char *fn)
     oe.msg[0] = '\0';
     if ((rc = opts_of_icfg(l, &in)) != MM_OK || (rc = mmi_attn_opts_resolve(&o, &in, &oe)) != MM_OK)
         return mmi_fail(e, rc, "%s: attention config refused (%s)", fn, oe.msg);
+    if (o.kind == MM_ATTN_RWKV6) /* its decays and bonus are inputs the block does not make */
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: MM_ATTN_RWKV6 takes w and u from the caller; "
+                        "the attention block does not support it (use mm_attn)", fn);
     /* Fields the kind does not use are 0, n_features is resolved: what the builder stores. */
     icfg_of_opts(&o, ic);
     for (int k = 0; k < 8; k++)

@@ -192,6 +192,12 @@ static int load_describe(mmi_arch *ar, const mmi_st_file *f, const mmi_alloc *a,
     const char *opt = mmi_st_meta(f, "optimizer", &ol);
     int is_libmm = fmt && fl == 5 && memcmp(fmt, "libmm", 5) == 0;
     int rc;
+    /* a policy file (format "libmm-policy", or a 0.1 one: "libmm" with an "algo" key) */
+    if ((fmt && fl == 12 && memcmp(fmt, "libmm-policy", 12) == 0) ||
+        (is_libmm && mmi_st_meta(f, "algo", NULL)))
+        return mmi_fail(e, MM_E_FORMAT, "this is an mm_policy file, not a model: load it with "
+                        "mm_policy_load_new or mm_policy_load (mm_policy_export turns its actor "
+                        "into a model)");
     if (is_libmm && (!ver || !arch))
         return mmi_fail(e, MM_E_FORMAT, "libmm file without %s metadata",
                         !ver ? "format_version" : "architecture");

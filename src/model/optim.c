@@ -8,6 +8,7 @@
 #include "mmi_model.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define H(m, id) MMI_OPT_HYPER(&(m)->opt, id)
@@ -277,28 +278,64 @@ static void layer_args(const mm_model *m, int32_t i, float scale, int64_t t, mmi
     }
 }
 
-/* Runs layer i's update (torch increments the step before using it); dry: judge only, store
- * nothing. Returns 1 if a stored value would be Inf or NaN. */
+/* Parameters per pool task of a step: a multiple of 64, so every chunk starts where the whole
+ * slice's vector loop would be at that element (same lanes, same tail), and the update is
+ * bitwise the same for every thread count. */
+#define STEP_CHUNK 8192
+
+typedef struct step_job {
+    int32_t kind;
+    mmi_opt_args u; /* the whole layer's slice */
+    _Atomic int bad;
+} step_job;
+
+static int run_update(int32_t kind, const mmi_opt_args *u)
+{
+    switch (kind) {
+    case MM_OPT_SGD:
+    case MM_OPT_MOMENTUM: return mmi_sgd_update(u);
+    case MM_OPT_ADAM:
+    case MM_OPT_ADAMW: return mmi_adam_update(u);
+    default: return mmi_rmsprop_update(u);
+    }
+}
+
+/* Chunk c of the layer's slice. */
+static void step_task(void *ctx, int64_t c, int64_t n)
+{
+    step_job *j = (step_job *)ctx;
+    mmi_opt_args u = j->u;
+    int64_t lo = c * STEP_CHUNK;
+    (void)n;
+    u.p += lo;
+    u.g += lo;
+    u.s0 += lo;
+    if (u.s1) u.s1 += lo;
+    if (u.s2) u.s2 += lo;
+    u.n = j->u.n - lo < STEP_CHUNK ? j->u.n - lo : STEP_CHUNK;
+    if (run_update(j->kind, &u)) atomic_store(&j->bad, 1);
+}
+
+/* Runs layer i's update (torch increments the step before using it), in chunks over the
+ * model's pool; dry: judge only, store nothing. Returns 1 if a stored value would be Inf or
+ * NaN. */
 static int update_layer(mm_model *m, int32_t i, float scale, int dry)
 {
     mmi_optim *o = &m->opt;
-    mmi_opt_args u;
-    int bad;
-    layer_args(m, i, scale, o->layer_t[i] + 1, &u);
-    u.dry = dry;
-    switch (o->kind) {
-    case MM_OPT_SGD:
-    case MM_OPT_MOMENTUM: bad = mmi_sgd_update(&u); break;
-    case MM_OPT_ADAM:
-    case MM_OPT_ADAMW: bad = mmi_adam_update(&u); break;
-    default: bad = mmi_rmsprop_update(&u); break;
-    }
+    step_job j;
+    int64_t chunks;
+    j.kind = o->kind;
+    layer_args(m, i, scale, o->layer_t[i] + 1, &j.u);
+    j.u.dry = dry;
+    atomic_init(&j.bad, 0);
+    chunks = (j.u.n + STEP_CHUNK - 1) / STEP_CHUNK;
+    mmi_pool_run(chunks > 1 ? m->pool : NULL, step_task, &j, chunks);
     if (!dry) {
         o->layer_t[i]++;
-        if ((o->kind == MM_OPT_SGD || o->kind == MM_OPT_MOMENTUM) && u.a != 0.0f)
+        if ((o->kind == MM_OPT_SGD || o->kind == MM_OPT_MOMENTUM) && j.u.a != 0.0f)
             o->buf_init[i] = 1;
     }
-    return bad;
+    return atomic_load(&j.bad);
 }
 
 static int trainable(const mm_model *m, int32_t i)

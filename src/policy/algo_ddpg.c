@@ -23,7 +23,7 @@ static void gather(mm_policy *p, int64_t N)
         mmi_rms_apply(rms, p->rb.next_obs + i * od, 1, od, p->w_b + k * od);
         memcpy(p->w_c + k * w, p->w_a + k * od, sizeof(float) * (size_t)od);
         memcpy(p->w_c + k * w + od, p->rb.act + i * ad, sizeof(float) * (size_t)ad);
-        rd[2 * k] = p->rb.rew[i];
+        rd[2 * k] = p->rn.on ? mmi_reward_norm_apply(&p->rn, p->rb.rew[i]) : p->rb.rew[i];
         rd[2 * k + 1] = p->rb.term[i];
     }
 }

@@ -4,7 +4,10 @@
  *        global norm clipping, RMSprop (SB3 defaults).
  *   PPO: n_epochs over shuffled minibatches: -mean(min(rho A, clip(rho) A)) - ent H +
  *        vf MSE(R, V_pred) (V_pred clipped around V_old when clip_range_vf > 0), advantages
- *        normalised per minibatch (SB3).
+ *        normalised per minibatch (SB3); with ppo_target_kl, the epochs stop at the first
+ *        minibatch whose approx. KL exceeds 1.5 ppo_target_kl, before its step (SB3).
+ * The update runs in two parts so mm_policy_update_budget can spread it over calls: begin
+ * (bootstrap values, GAE) and steps (minibatches from the position kept in p->upd).
  *   QAC: Zhao's Q actor-critic, batched: the actor ascends q(s,a) log pi(a|s) (no baseline);
  *        the critic regresses q(s_t, a_t) on the SARSA target r_t + gamma q(s_t+1, a_t+1)
  *        (expected q under pi at the rollout end and at truncations). */
@@ -64,7 +67,7 @@ static int zero_all(mm_policy *p)
 static int step_all(mm_policy *p)
 {
     mm_model *ms[4] = {p->actor, p->logstd, p->vf, p->critic[0]};
-    double f = mmi_pol_progress(p);
+    double f = mmi_pol_lr_factor(p);
     int rc0 = p->comm ? mmi_pol_comm_average(p, ms, 4) : MM_OK; /* mean over ranks first */
     if (rc0 != MM_OK) return rc0;
     mmi_clip_grads(ms, 3, p->o.max_grad_norm);
@@ -79,11 +82,12 @@ static int step_all(mm_policy *p)
     return MM_OK;
 }
 
-/* One PPO/A2C minibatch of m rows gathered into the work buffers. */
-static int minibatch(mm_policy *p, int64_t m, int ppo, double *clip_frac, double *kl)
+/* One PPO/A2C minibatch of m rows gathered into the work buffers. *stop = 1 (and no step)
+ * when its approx. KL is beyond the target_kl bound. */
+static int minibatch(mm_policy *p, int64_t m, int ppo, int *stop)
 {
     double *w = p->w_dbl, *coef = p->coef, *dl = p->dls;
-    double vloss = 0, eps = p->o.clip_range * mmi_pol_progress(p), pl = 0;
+    double vloss = 0, eps = p->o.clip_range * mmi_pol_clip_factor(p), pl = 0, kl = 0;
     float *head = p->w_b, *lp = p->w_d;
     int rc;
     if (p->o.normalize_advantage) mmi_normalize_adv(p->w_e, m);
@@ -95,14 +99,20 @@ static int minibatch(mm_policy *p, int64_t m, int ppo, double *clip_frac, double
             double rcl = rho < 1 - eps ? 1 - eps : (rho > 1 + eps ? 1 + eps : rho);
             g = rho * A <= rcl * A ? -A * rho : 0.0; /* the clipped branch has no gradient */
             pl += -fmin(rho * A, rcl * A);
-            *clip_frac += fabs(rho - 1) > eps;
-            *kl += (rho - 1) - lr;
+            p->upd.clip_frac += fabs(rho - 1) > eps;
+            kl += (rho - 1) - lr;
+            p->upd.kl += (rho - 1) - lr; /* one running sum, as the 0.1 statistic */
         } else {
             pl += -A * lp[i];
         }
         coef[i] = g / (double)m;
     }
     p->st_actor_loss = pl / (double)m;
+    p->upd.rows += m;
+    if (ppo && p->o.ppo_target_kl > 0 && kl / (double)m > 1.5 * p->o.ppo_target_kl) {
+        *stop = 1; /* SB3 checks after logging this minibatch and before its step */
+        return MM_OK;
+    }
     if ((rc = zero_all(p)) != MM_OK) return mmi_fail(&p->err, rc, "mm_policy_update: zero_grad");
     p->st_entropy = mmi_pg_head_grad(p, head, p->w_c, coef, m, p->o.ent_coef, p->w_d, dl);
     if ((rc = mmi_pg_backward(p, p->w_d, m, dl)) != MM_OK) return rc;
@@ -120,26 +130,35 @@ static void shuffle(mm_policy *p, int64_t *idx, int64_t n)
     }
 }
 
-static int ppo_a2c(mm_policy *p)
+/* Runs minibatches from the kept position until the epochs end, target_kl stops them or the
+ * budget is spent. The shuffle of an epoch is drawn just before its first minibatch, so a pause
+ * at an epoch boundary draws nothing early. */
+static int ppo_a2c(mm_policy *p, int64_t budget, int64_t *used, int *finished)
 {
+    mmi_update_state *u = &p->upd;
     int64_t n = p->ro.n_steps * p->ro.n_agents;
-    int ppo = p->o.algo == MM_ALGO_PPO;
-    int64_t bs = ppo ? p->o.batch_size : n, epochs = ppo ? p->o.n_epochs : 1, n_mb = 0;
-    double clip_frac = 0, kl = 0;
+    int ppo = p->o.algo == MM_ALGO_PPO, stop = 0;
+    int64_t bs = ppo ? p->o.batch_size : n, epochs = ppo ? p->o.n_epochs : 1;
     int rc = MM_OK;
     if (bs > n) bs = n;
-    for (int64_t e = 0; e < epochs && rc == MM_OK; e++) {
-        shuffle(p, p->w_idx, n);
-        if (!ppo) /* A2C: the whole rollout in order (one gradient step) */
-            for (int64_t i = 0; i < n; i++) p->w_idx[i] = i;
-        for (int64_t s = 0; s < n && rc == MM_OK; s += bs) {
-            int64_t m = n - s < bs ? n - s : bs;
-            gather_rows(p, p->w_idx + s, m);
-            rc = minibatch(p, m, ppo, &clip_frac, &kl);
-            n_mb += m;
+    while (u->epoch < epochs && *used < budget && rc == MM_OK) {
+        int64_t m = n - u->start < bs ? n - u->start : bs;
+        if (u->start == 0) {
+            shuffle(p, p->w_idx, n);
+            if (!ppo) /* A2C: the whole rollout in order (one gradient step) */
+                for (int64_t i = 0; i < n; i++) p->w_idx[i] = i;
+            u->epochs_run++;
         }
+        gather_rows(p, p->w_idx + u->start, m);
+        rc = minibatch(p, m, ppo, &stop);
+        (*used)++;
+        u->start += m;
+        if (u->start >= n) u->start = 0, u->epoch++;
+        if (stop) u->stopped = 1, u->epoch = epochs;
     }
-    if (ppo && n_mb > 0) p->st_clip_frac = clip_frac / (double)n_mb, p->st_kl = kl / (double)n_mb;
+    *finished = rc != MM_OK || u->epoch >= epochs;
+    if (*finished && ppo && u->rows > 0)
+        p->st_clip_frac = u->clip_frac / (double)u->rows, p->st_kl = u->kl / (double)u->rows;
     return rc;
 }
 
@@ -172,14 +191,23 @@ static int qac(mm_policy *p)
     return step_all(p);
 }
 
-int mmi_onpolicy_update(mm_policy *p)
+int mmi_onpolicy_begin(mm_policy *p)
 {
     mmi_rollout *r = &p->ro;
-    int64_t n = r->n_steps * r->n_agents;
+    mmi_update_state *u = &p->upd;
     int rc = mmi_last_values(p);
-    if (rc != MM_OK) return rc;
-    if (p->o.algo == MM_ALGO_QAC) return qac(p);
+    u->epoch = 0, u->start = 0, u->rows = 0, u->epochs_run = 0, u->stopped = 0;
+    u->clip_frac = 0, u->kl = 0;
+    if (rc != MM_OK || p->o.algo == MM_ALGO_QAC) return rc;
     mmi_rollout_gae(r, p->o.gamma, p->o.gae_lambda);
-    p->st_ev = mmi_explained_variance(r->val, r->ret, n);
-    return ppo_a2c(p);
+    p->st_ev = mmi_explained_variance(r->val, r->ret, r->n_steps * r->n_agents);
+    return MM_OK;
+}
+
+int mmi_onpolicy_steps(mm_policy *p, int64_t budget, int64_t *used, int *finished)
+{
+    if (p->o.algo != MM_ALGO_QAC) return ppo_a2c(p, budget, used, finished);
+    (*used)++;
+    *finished = 1;
+    return qac(p);
 }

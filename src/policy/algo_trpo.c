@@ -302,7 +302,7 @@ static int critic_epochs(mm_policy *p, int64_t n)
             }
             rc = mm_model_zero_grad(p->vf);
             if (rc == MM_OK) rc = mm_model_backward(p->vf, mmi_pol_view(p, 2, dv, m, 1), NULL);
-            if (rc == MM_OK) rc = mm_model_set_f64(p->vf, MM_MODEL_LR, p->o.lr_critic * mmi_pol_progress(p));
+            if (rc == MM_OK) rc = mm_model_set_f64(p->vf, MM_MODEL_LR, p->o.lr_critic * mmi_pol_lr_factor(p));
             if (rc == MM_OK) rc = mm_model_step(p->vf);
             if (rc != MM_OK) return mmi_pol_model_fail(p, p->vf, rc, "mm_policy_update");
         }

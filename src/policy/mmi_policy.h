@@ -6,7 +6,8 @@
  * Files: policy.c (options, create, free, parameters), policy_act.c, policy_observe.c,
  * normalize.c, noise.c, replay.c, rollout.c (GAE), dist.c (Gaussian / categorical maths),
  * algo_ddpg.c (DDPG + TD3), algo_onpolicy.c (A2C, QAC, PPO), algo_trpo.c (CG, Fisher-vector
- * products, line search), policy_io.c (safetensors).
+ * products, line search), policy_io.c (safetensors), update_budget.c (mm_policy_update and
+ * the frame-bounded mm_policy_update_budget), reward_norm.c (running return statistics).
  */
 #ifndef MMI_POLICY_H
 #define MMI_POLICY_H
@@ -60,6 +61,48 @@ void mmi_rms_apply(const mmi_obs_rms *s, const float *x, int64_t n, int64_t dim,
 /* Refreshes the float copies after a change of mean/var. */
 void mmi_rms_refresh(mmi_obs_rms *s);
 
+/* ---- reward normalisation (reward_norm.c), SB3 VecNormalize(norm_reward=True) ------------ */
+typedef struct mmi_reward_norm {
+    int32_t on;      /* norm_reward: 0 off, 1 SB3, 2 SB3 + outlier guard */
+    double clip;     /* clip_reward */
+    double mean, var, count; /* RunningMeanStd of the discounted returns (float64) */
+    double *ret;     /* [n_agents] running discounted return of each agent's episode */
+    float *scaled;   /* [n_agents] the normalised rewards of the current observe call */
+} mmi_reward_norm;
+/* Folds rewards r[0..n) into each agent's return (ret = gamma ret + r; mode 2: r clipped to
+ * +-clip std first), the returns into the statistics, writes r / sqrt(var + 1e-8) clipped to +-clip into out, then zeroes the returns
+ * of agents whose episode ended (done[i] != 0). */
+void mmi_reward_norm_observe(mmi_reward_norm *z, const float *r, const uint8_t *term,
+                             const uint8_t *trunc, int64_t n, double gamma, float *out);
+/* r / sqrt(var + 1e-8) clipped to +-clip with the current statistics (no update). */
+float mmi_reward_norm_apply(const mmi_reward_norm *z, float r);
+
+/* ---- frame-bounded update state (update_budget.c) ------------------------------------------ */
+typedef struct mmi_update_state {
+    int32_t active;      /* an update has begun and has work left (set between budget calls) */
+    int32_t stopped;     /* PPO: target_kl ended the epochs early */
+    int64_t epoch, start;/* PPO/A2C position: epoch, first shuffled row of the next minibatch */
+    int64_t rows;        /* rows of the minibatches run so far (statistics denominator) */
+    int64_t epochs_run;  /* epochs begun by the last on-policy update (MM_POLICY_STAT_EPOCHS) */
+    double clip_frac, kl;/* PPO sums over those rows */
+    mmi_rng act_rng;     /* act's random stream while active: the update keeps p->rng, so the
+                            update draws what the one-shot update would */
+    mm_model *actor_snap;/* on-policy: the actor as it was when the update began, used by act
+                            while active (max_batch n_agents) */
+    float *logstd_snap;  /* [act_dim] its log std */
+} mmi_update_state;
+
+/* ---- act's per-agent samples (policy_act.c, policy_observe.c) --------------------------- */
+/* On-policy continuous acts store, per agent slot, the raw Gaussian sample and the clipped
+ * action returned; observe uses the raw sample when the action matches the slot's output.
+ * explore = 0 acts leave the slots alone. pending[i] counts exploring acts of agent i since its
+ * last observe: 2 or more means a sample was replaced before it was observed. */
+typedef struct mmi_act_slots {
+    float *raw;      /* [n_agents, act_dim] */
+    float *out;      /* [n_agents, act_dim] */
+    uint8_t *pending;/* [n_agents] saturating count (0, 1, 2) */
+} mmi_act_slots;
+
 /* ---- the handle --------------------------------------------------------------------------- */
 #define MMI_POL_VIEWS 6
 
@@ -83,8 +126,7 @@ struct mm_policy {
     mmi_replay rb;
     mmi_rollout ro;
     float *ou;          /* [n_agents, act_dim] OU state */
-    float *last_raw;    /* [n_agents, act_dim] raw Gaussian sample of the last act */
-    float *last_out;    /* [n_agents, act_dim] what that act returned */
+    mmi_act_slots slots; /* raw samples of the exploring acts, per agent */
     /* Row work: six maxb x wide float buffers. One phase (act, observe, one algorithm's
      * update) runs at a time and names them by role; the one table of who keeps what where:
      *           w_a     w_b            w_c          w_d              w_e        w_f
@@ -122,6 +164,8 @@ struct mm_policy {
         st_q_mean;
     int32_t poisoned;
     mm_comm *comm; /* mm_policy_set_comm: gradients averaged over ranks (policy_comm.c) */
+    mmi_update_state upd; /* mm_policy_update_budget's position between calls */
+    mmi_reward_norm rn;   /* norm_reward */
     void *block; /* one allocation holding every buffer above */
     size_t block_size;
 };
@@ -131,8 +175,12 @@ float *mmi_pol_logstd(mm_policy *p);
 
 /* A tensor view [rows, cols] over data in view slot k (no allocation). */
 mm_tensor *mmi_pol_view(mm_policy *p, int k, float *data, int64_t rows, int64_t cols);
-/* Current lr / clip multiplier of the linear schedule (1 when off). */
-double mmi_pol_progress(const mm_policy *p);
+/* Multipliers of the learning rates and of the PPO clip range: each follows its own linear
+ * schedule (lr_decay_steps / clip_decay_steps) or, when that is 0, linear_decay_steps. */
+double mmi_pol_lr_factor(const mm_policy *p);
+double mmi_pol_clip_factor(const mm_policy *p);
+/* The random stream act draws from: p->rng, or upd.act_rng while an update is active. */
+mmi_rng *mmi_pol_act_rng(mm_policy *p);
 /* Runs a model call and turns a failure into the policy's error (text copied). */
 int mmi_pol_model_fail(mm_policy *p, mm_model *m, int rc, const char *fn);
 /* With a communicator: replaces the gradients of the n models (NULL entries skipped) by their
@@ -154,11 +202,18 @@ void mmi_noise_reset(mm_policy *p, int64_t i);
 
 /* ---- algorithms ---------------------------------------------------------------------------- */
 int mmi_ddpg_update(mm_policy *p);        /* one DDPG/TD3 gradient step (algo_ddpg.c) */
-int mmi_onpolicy_update(mm_policy *p);    /* A2C, QAC, PPO on a full rollout (algo_onpolicy.c) */
+/* A2C, QAC, PPO on a full rollout (algo_onpolicy.c), in two parts so the update can be spread
+ * over calls: begin (bootstrap values, GAE, position reset), then steps: at most budget
+ * minibatches (QAC: the whole update is one), *used counts them, *finished = 1 at the end. */
+int mmi_onpolicy_begin(mm_policy *p);
+int mmi_onpolicy_steps(mm_policy *p, int64_t budget, int64_t *used, int *finished);
 int mmi_trpo_update(mm_policy *p);        /* TRPO on a full rollout (algo_trpo.c) */
 /* On-policy policy-head forward of n rows of normalised obs x: writes the head (mean or
  * logits) into head [n, head_dim]. */
 int mmi_pi_forward(mm_policy *p, const float *x, int64_t n, float *head, const char *fn);
+/* The same through the network act must use (the snapshot while an update is active); *ls
+ * receives the matching log std (NULL if discrete). */
+int mmi_pi_forward_act(mm_policy *p, const float *x, int64_t n, float *head, const float **ls);
 /* Value forward of n rows: v [n]. */
 int mmi_v_forward(mm_policy *p, const float *x, int64_t n, float *v, const char *fn);
 /* log pi(a|s) of n rows given the head; discrete a are indices. */

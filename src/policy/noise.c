@@ -15,10 +15,10 @@ void mmi_noise_apply(mm_policy *p, float *y, int64_t n)
         for (int64_t j = 0; j < d; j++) {
             double eps = 0, v;
             if (p->o.noise == MM_NOISE_GAUSSIAN) {
-                eps = sigma * mmi_rng_normal(&p->rng);
+                eps = sigma * mmi_rng_normal(mmi_pol_act_rng(p));
             } else if (p->o.noise == MM_NOISE_OU) {
                 float *x = &p->ou[i * d + j];
-                double nx = *x - th * *x * dt + sigma * sqrt(dt) * mmi_rng_normal(&p->rng);
+                double nx = *x - th * *x * dt + sigma * sqrt(dt) * mmi_rng_normal(mmi_pol_act_rng(p));
                 /* Large theta * dt or sigma make the discretised process diverge; the state
                  * saturates at the float range instead of becoming Inf (then Inf - Inf = NaN),
                  * so the clipped action below stays defined. */

@@ -23,6 +23,20 @@ int mmi_pi_forward(mm_policy *p, const float *x, int64_t n, float *head, const c
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->actor, rc, fn);
 }
 
+int mmi_pi_forward_act(mm_policy *p, const float *x, int64_t n, float *head, const float **ls)
+{
+    mm_model *m = p->upd.active ? p->upd.actor_snap : p->actor;
+    mm_tensor *tx, *ty;
+    int rc;
+    MMI_ASSERT(n >= 1 && n <= p->o.n_agents && m);
+    tx = mmi_pol_view(p, 0, (float *)x, n, p->obs_dim);
+    ty = mmi_pol_view(p, 1, head, n, p->head_dim);
+    rc = mm_model_forward(m, tx, ty);
+    if (rc != MM_OK) return mmi_pol_model_fail(p, m, rc, "mm_policy_act");
+    *ls = p->discrete ? NULL : p->upd.active ? p->upd.logstd_snap : mmi_pol_logstd(p);
+    return MM_OK;
+}
+
 int mmi_v_forward(mm_policy *p, const float *x, int64_t n, float *v, const char *fn)
 {
     MMI_ASSERT(n >= 1 && n <= p->maxb && p->vf);

@@ -51,6 +51,7 @@ int mm_policy_opts_init(mm_policy_opts *o, int32_t algo)
     o->n_agents = 1;
     o->gamma = 0.99;
     o->clip_obs = 10.0;
+    o->clip_reward = 10.0; /* SB3 VecNormalize */
     o->noise_theta = 0.15, o->noise_dt = 1e-2; /* harmless for on-policy kinds */
     if (algo == MM_ALGO_DDPG || algo == MM_ALGO_TD3)
         defaults_offpolicy(o, algo == MM_ALGO_TD3);
@@ -143,6 +144,13 @@ static int check_schedule(const mm_policy_opts *o, mmi_err *e, const char *fn)
         return BAD("%s: TRPO needs target_kl > 0, cg_damping >= 0, cg_max_steps >= 1, "
                    "ls_max_iter >= 1, ls_decay in (0, 1)", fn);
     if (o->linear_decay_steps < 0) return BAD("%s: linear_decay_steps must be >= 0", fn);
+    if (o->lr_decay_steps < -1 || o->clip_decay_steps < -1)
+        return BAD("%s: lr_decay_steps and clip_decay_steps must be >= -1", fn);
+    if (!(o->ppo_target_kl >= 0 && o->ppo_target_kl < 1e300))
+        return BAD("%s: ppo_target_kl must be finite and >= 0", fn);
+    if ((o->norm_reward < 0 || o->norm_reward > 2) || o->reserved2 != 0 ||
+        !(o->clip_reward > 0 && o->clip_reward < 1e300))
+        return BAD("%s: norm_reward must be 0, 1 or 2, clip_reward finite and > 0", fn);
     return MM_OK;
 }
 #undef BAD
@@ -159,7 +167,7 @@ static uint64_t sub_seed(uint64_t seed, uint64_t k)
 
 /* Builds in -> hidden... -> out MLP (orthogonal init as SB3 when ortho), optional tanh head. */
 static int build_mlp(mm_policy *p, mm_model **out, int64_t in, int64_t n_out, int ortho,
-                     double head_gain, int tanh_head, uint64_t k)
+                     double head_gain, int tanh_head, uint64_t k, int64_t maxb)
 {
     const mm_policy_opts *o = &p->o;
     mm_model_opts mo;
@@ -169,7 +177,7 @@ static int build_mlp(mm_policy *p, mm_model **out, int64_t in, int64_t n_out, in
     if ((rc = mm_model_opts_init(&mo)) != MM_OK) return rc;
     mo.alloc = o->alloc;
     mo.input_dim = in;
-    mo.max_batch = p->maxb;
+    mo.max_batch = maxb;
     mo.seed = sub_seed(o->seed, k);
     mo.n_threads = o->n_threads;
     mo.err_buf = buf, mo.err_buf_size = sizeof buf;
@@ -206,12 +214,12 @@ static int set_opt(mm_policy *p, mm_model *m, double lr)
 static int build_offpolicy(mm_policy *p)
 {
     int64_t od = p->obs_dim, ad = p->act_dim;
-    int rc = build_mlp(p, &p->actor, od, ad, 0, 1.0, 1, 0);
-    if (rc == MM_OK) rc = build_mlp(p, &p->actor_t, od, ad, 0, 1.0, 1, 0);
+    int rc = build_mlp(p, &p->actor, od, ad, 0, 1.0, 1, 0, p->maxb);
+    if (rc == MM_OK) rc = build_mlp(p, &p->actor_t, od, ad, 0, 1.0, 1, 0, p->maxb);
     if (rc == MM_OK) rc = set_opt(p, p->actor, p->o.lr_actor);
     for (int32_t k = 0; rc == MM_OK && k < p->o.n_critics; k++) {
-        rc = build_mlp(p, &p->critic[k], od + ad, 1, 0, 1.0, 0, 1 + (uint64_t)k);
-        if (rc == MM_OK) rc = build_mlp(p, &p->critic_t[k], od + ad, 1, 0, 1.0, 0, 1 + (uint64_t)k);
+        rc = build_mlp(p, &p->critic[k], od + ad, 1, 0, 1.0, 0, 1 + (uint64_t)k, p->maxb);
+        if (rc == MM_OK) rc = build_mlp(p, &p->critic_t[k], od + ad, 1, 0, 1.0, 0, 1 + (uint64_t)k, p->maxb);
         if (rc == MM_OK) rc = set_opt(p, p->critic[k], p->o.lr_critic);
     }
     return rc; /* targets were drawn from the same seeds: exact copies, as SB3 */
@@ -220,13 +228,16 @@ static int build_offpolicy(mm_policy *p)
 static int build_onpolicy(mm_policy *p)
 {
     int64_t od = p->obs_dim;
-    int rc = build_mlp(p, &p->actor, od, p->head_dim, 1, 0.01, 0, 0);
+    int rc = build_mlp(p, &p->actor, od, p->head_dim, 1, 0.01, 0, 0, p->maxb);
+    /* the actor act uses while a budgeted update is under way (update_budget.c) */
+    if (rc == MM_OK)
+        rc = build_mlp(p, &p->upd.actor_snap, od, p->head_dim, 1, 0.01, 0, 0, p->o.n_agents);
     if (rc == MM_OK && p->o.algo != MM_ALGO_TRPO) rc = set_opt(p, p->actor, p->o.lr_actor);
     if (rc == MM_OK && p->o.algo == MM_ALGO_QAC) {
-        rc = build_mlp(p, &p->critic[0], od, p->head_dim, 1, 1.0, 0, 1);
+        rc = build_mlp(p, &p->critic[0], od, p->head_dim, 1, 1.0, 0, 1, p->maxb);
         if (rc == MM_OK) rc = set_opt(p, p->critic[0], p->o.lr_critic);
     } else if (rc == MM_OK) {
-        rc = build_mlp(p, &p->vf, od, 1, 1, 1.0, 0, 1);
+        rc = build_mlp(p, &p->vf, od, 1, 1, 1.0, 0, 1, p->maxb);
         if (rc == MM_OK) rc = set_opt(p, p->vf, p->o.lr_critic);
     }
     if (rc == MM_OK && !p->discrete) { /* log std: the bias of a dense layer fed a zero input */
@@ -263,8 +274,12 @@ static void layout(mm_policy *p, mmi_carve *y)
                           &p->ro.ret};
     p->low = (float *)mmi_carve_take(y, ad, 4), p->high = (float *)mmi_carve_take(y, ad, 4);
     p->ou = (float *)mmi_carve_take(y, na * ad, 4);
-    p->last_raw = (float *)mmi_carve_take(y, na * ad, 4);
-    p->last_out = (float *)mmi_carve_take(y, na * ad, 4);
+    p->slots.raw = (float *)mmi_carve_take(y, na * ad, 4);
+    p->slots.out = (float *)mmi_carve_take(y, na * ad, 4);
+    p->slots.pending = (uint8_t *)mmi_carve_take(y, na, 1);
+    p->upd.logstd_snap = (float *)mmi_carve_take(y, ad, 4);
+    p->rn.ret = (double *)mmi_carve_take(y, na, 8);
+    p->rn.scaled = (float *)mmi_carve_take(y, na, 4);
     for (int i = 0; i < 6; i++) *rows[i] = (float *)mmi_carve_take(y, nb * wide, 4);
     p->w_dbl = (double *)mmi_carve_take(y, nb * 4, 8);
     p->coef = (double *)mmi_carve_take(y, nb, 8);
@@ -343,6 +358,8 @@ static int create_parts(mm_policy *p)
     for (int64_t i = 0; i < p->obs_dim; i++) p->rms.var[i] = 1.0;
     mmi_rms_refresh(&p->rms);
     mmi_rng_seed(&p->rng, p->o.seed ^ 0x5DEECE66Dull);
+    p->rn.on = p->o.norm_reward, p->rn.clip = p->o.clip_reward;
+    p->rn.mean = 0, p->rn.var = 1, p->rn.count = 1e-4; /* SB3 RunningMeanStd start */
     p->st_ls = 0;
     return MM_OK;
 }
@@ -407,6 +424,7 @@ void mm_policy_free(mm_policy *p)
     mm_model_free(p->critic_t[1]);
     mm_model_free(p->vf);
     mm_model_free(p->logstd);
+    mm_model_free(p->upd.actor_snap);
     if (p->block) mmi_free(&p->alloc, p->block, p->block_size);
     mmi_alloc a = p->alloc;
     mmi_free(&a, p, sizeof *p);
@@ -431,13 +449,22 @@ mm_tensor *mmi_pol_view(mm_policy *p, int k, float *data, int64_t rows, int64_t 
     return t;
 }
 
-double mmi_pol_progress(const mm_policy *p)
+/* 1 - steps / horizon clamped at 0; own: the quantity's own setting (-1 constant, 0 follow
+ * linear_decay_steps, > 0 its horizon). */
+static double linear_factor(const mm_policy *p, int64_t own)
 {
+    int64_t h = own != 0 ? own : p->o.linear_decay_steps;
     double f;
-    if (p->o.linear_decay_steps <= 0) return 1.0;
-    f = 1.0 - (double)p->steps / (double)p->o.linear_decay_steps;
+    if (h <= 0) return 1.0;
+    f = 1.0 - (double)p->steps / (double)h;
     return f > 0 ? f : 0.0;
 }
+
+double mmi_pol_lr_factor(const mm_policy *p) { return linear_factor(p, p->o.lr_decay_steps); }
+
+double mmi_pol_clip_factor(const mm_policy *p) { return linear_factor(p, p->o.clip_decay_steps); }
+
+mmi_rng *mmi_pol_act_rng(mm_policy *p) { return p->upd.active ? &p->upd.act_rng : &p->rng; }
 
 int mmi_pol_model_fail(mm_policy *p, mm_model *m, int rc, const char *fn)
 {
@@ -499,6 +526,9 @@ int mm_policy_get_f64(const mm_policy *cp, int32_t id, double *v)
     case MM_POLICY_STAT_CLIP_FRACTION: *v = p->st_clip_frac; break;
     case MM_POLICY_STAT_LS_STEPS: *v = p->st_ls; break;
     case MM_POLICY_STAT_Q_MEAN: *v = p->st_q_mean; break;
+    case MM_POLICY_STAT_EPOCHS: *v = (double)p->upd.epochs_run; break;
+    case MM_POLICY_STAT_UPDATING: *v = p->upd.active; break;
+    case MM_POLICY_STAT_RETURN_STD: *v = sqrt(p->rn.var + 1e-8); break;
     default:
         return mmi_fail(&p->err, MM_E_UNSUPPORTED, "mm_policy_get_f64: unknown parameter id %d",
                         (int)id);

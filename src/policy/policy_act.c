@@ -35,7 +35,7 @@ static int act_offpolicy(mm_policy *p, const float *x, int64_t n, float *actions
     float *y = p->w_b;
     if (explore && p->steps < p->o.learning_starts) { /* warm-up: uniform over the box */
         for (int64_t i = 0; i < n * p->act_dim; i++)
-            y[i] = (float)(2.0 * mmi_rng_uniform(&p->rng) - 1.0);
+            y[i] = (float)(2.0 * mmi_rng_uniform(mmi_pol_act_rng(p)) - 1.0);
     } else {
         int rc = mm_model_forward(p->actor, mmi_pol_view(p, 0, (float *)x, n, p->obs_dim),
                                   mmi_pol_view(p, 1, y, n, p->act_dim));
@@ -55,7 +55,7 @@ static float sample_categorical(mm_policy *p, const float *z, int32_t explore)
         return (float)best;
     }
     mmi_cat_softmax(z, k, prob);
-    u = mmi_rng_uniform(&p->rng);
+    u = mmi_rng_uniform(mmi_pol_act_rng(p));
     for (int64_t j = 0; j < k; j++) {
         c += prob[j];
         if (u < c) return (float)j;
@@ -66,24 +66,30 @@ static float sample_categorical(mm_policy *p, const float *z, int32_t explore)
 static int act_onpolicy(mm_policy *p, const float *x, int64_t n, float *actions, int32_t explore)
 {
     float *head = p->w_b;
-    int rc = mmi_pi_forward(p, x, n, head, "mm_policy_act");
+    const float *ls = NULL;
+    int rc = mmi_pi_forward_act(p, x, n, head, &ls);
     int64_t d = p->act_dim;
+    mmi_act_slots *s = &p->slots;
     if (rc != MM_OK) return rc;
     if (p->discrete) {
         for (int64_t i = 0; i < n; i++) actions[i] = sample_categorical(p, head + i * p->head_dim, explore);
         return MM_OK;
     }
-    const float *ls = mmi_pol_logstd(p);
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < n; i++) {
+        /* The env gets the clipped action; observe recovers the raw sample from agent i's slot.
+         * A deterministic act (rendering, evaluation) never replaces an exploring sample that
+         * is still waiting for its observe. */
+        int keep = explore || s->pending[i] == 0;
         for (int64_t j = 0; j < d; j++) {
             float mu = head[i * d + j], a = mu, lo = p->low[j], hi = p->high[j];
-            if (explore) a = (float)(mu + exp((double)ls[j]) * mmi_rng_normal(&p->rng));
-            /* the env gets the clipped action; observe recovers the raw sample by matching */
-            p->last_raw[i * d + j] = a;
+            if (explore) a = (float)(mu + exp((double)ls[j]) * mmi_rng_normal(mmi_pol_act_rng(p)));
+            if (keep) s->raw[i * d + j] = a;
             a = a < lo ? lo : (a > hi ? hi : a);
-            p->last_out[i * d + j] = a;
+            if (keep) s->out[i * d + j] = a;
             actions[i * d + j] = a;
         }
+        if (explore && s->pending[i] < 2) s->pending[i]++;
+    }
     return MM_OK;
 }
 

@@ -1,160 +1,241 @@
 /* SPDX-License-Identifier: MIT */
-/* policy_io.c — mm_policy_save / mm_policy_load as safetensors (docs/FORMAT.md; the agent file: docs/RL.md) through the io
- * floor: every network tensor under "<net>.<sequential index>.<weight|bias>" (actor,
- * actor_target, critic1, critic1_target, critic2, critic2_target, value, log_std; the PyTorch
- * nn.Sequential naming of mm_model), the observation statistics as F64 ("obs_rms.mean",
- * "obs_rms.var", "obs_rms.count"), and metadata naming the algorithm and sizes, with a CRC32.
- * Loading checks every name, dtype, shape and the checksum before it changes anything. */
-#include "../io/mmi_io.h"
-#include "mmi_policy.h"
+/* policy_io.c — the policy file (docs/FORMAT.md "Policy files"): a safetensors file holding
+ * every network tensor under "<net>.<sequential index>.<weight|bias>" (actor, actor_target,
+ * critic1, critic1_target, critic2, critic2_target, value, log_std; the PyTorch nn.Sequential
+ * naming of mm_model), the observation statistics as F64 ("obs_rms.mean", "obs_rms.var",
+ * "obs_rms.count"), the action bounds ("action.low", "action.high", continuous only) and, in a
+ * checkpoint, the training state (policy_ckpt.c). Metadata: format "libmm-policy",
+ * format_version, the algorithm by name and the sizes, with a CRC32. Loading checks every
+ * name, dtype, shape, value and the checksum before it changes anything. Files written by 0.1
+ * (format "libmm", no format_version, algo as a number, no bounds) still load. */
+#include "mmi_policy_io.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define NAME_MAX_LEN 96
-#define MAX_OUT 256
+#define N_META 11
 
-typedef struct io_list {
-    mmi_st_out t[MAX_OUT];
-    char names[MAX_OUT][NAME_MAX_LEN];
-    float *dst[MAX_OUT]; /* where a load writes each F32 tensor */
-    int64_t n;
-} io_list;
+static const char *const k_algo[7] = {NULL, "ddpg", "td3", "a2c", "qac", "ppo", "trpo"};
 
-static void model_slots(mm_policy *p, mm_model **m, const char **names)
+const char *mmi_pio_algo_name(int32_t algo)
 {
-    static const char *const k[8] = {"actor", "actor_target", "critic1", "critic1_target",
-                                     "critic2", "critic2_target", "value", "log_std"};
-    mm_model *v[8] = {p->actor, p->actor_t, p->critic[0], p->critic_t[0],
-                      p->critic[1], p->critic_t[1], p->vf, p->logstd};
-    for (int i = 0; i < 8; i++) m[i] = v[i], names[i] = k[i];
+    return algo >= MM_ALGO_DDPG && algo <= MM_ALGO_TRPO ? k_algo[algo] : NULL;
 }
 
-/* Lists every tensor of the policy (same order for save and load). */
-static int list_tensors(mm_policy *p, io_list *L)
+void mmi_pio_nets(mm_policy *p, mm_model **m, const char **names)
 {
-    mm_model *ms[8];
-    const char *pre[8];
-    model_slots(p, ms, pre);
-    L->n = 0;
-    for (int k = 0; k < 8; k++) {
+    static const char *const k[MMI_POL_NETS] = {"actor", "actor_target", "critic1",
+                                                "critic1_target", "critic2", "critic2_target",
+                                                "value", "log_std"};
+    mm_model *v[MMI_POL_NETS] = {p->actor, p->actor_t, p->critic[0], p->critic_t[0],
+                                 p->critic[1], p->critic_t[1], p->vf, p->logstd};
+    for (int i = 0; i < MMI_POL_NETS; i++) m[i] = v[i], names[i] = k[i];
+}
+
+mmi_pio_ent *mmi_pio_add(mmi_pio_list *L, const char *name, int32_t dtype, int32_t role,
+                         const void *data, int64_t rows, int64_t cols)
+{
+    mmi_pio_ent *x;
+    if (L->n >= MMI_POL_MAX_OUT) return NULL;
+    x = &L->e[L->n++];
+    memset(x, 0, sizeof *x);
+    snprintf(x->name, sizeof x->name, "%s", name);
+    x->t.name = x->name;
+    x->t.dtype = dtype;
+    x->t.ndim = cols > 0 ? 2 : 1;
+    x->t.shape[0] = rows;
+    x->t.shape[1] = cols;
+    x->t.data = data;
+    x->role = role;
+    x->dst = (void *)data;
+    return x;
+}
+
+static int list_nets(mm_policy *p, mmi_pio_list *L)
+{
+    mm_model *ms[MMI_POL_NETS];
+    const char *pre[MMI_POL_NETS];
+    mmi_pio_nets(p, ms, pre);
+    for (int k = 0; k < MMI_POL_NETS; k++) {
         mm_model *m = ms[k];
         const mmi_ptensor *pt;
         int32_t nl = 0;
         float *w = NULL;
         int64_t nw;
-        if (m && (mm_model_num_layers(m, &nl) != MM_OK || mm_model_params(m, &w, &nw) != MM_OK))
+        if (!m) continue;
+        if (mm_model_num_layers(m, &nl) != MM_OK || mm_model_params(m, &w, &nw) != MM_OK)
             return MM_E_STATE; /* every network of a created policy is finalized */
         for (int32_t i = 0; i < nl; i++)
             for (int32_t t = 0; (pt = mmi_model_tensor(m, i, t)) != NULL; t++) {
-                char tn[48];
-                mmi_st_out *o = &L->t[L->n];
-                if (L->n >= MAX_OUT - 3) return MM_E_RANGE;
+                char tn[48], name[MMI_POL_NAME_LEN];
+                mmi_pio_ent *x;
                 if (mmi_model_tensor_name(m, i, t, tn, sizeof tn) != MM_OK) return MM_E_RANGE;
-                snprintf(L->names[L->n], NAME_MAX_LEN, "%s.%s", pre[k], tn);
-                o->name = L->names[L->n];
-                o->dtype = MMI_ST_F32;
-                o->ndim = pt->ndim;
-                for (int32_t d = 0; d < pt->ndim; d++) o->shape[d] = pt->shape[d];
-                o->data = w + pt->offset;
-                L->dst[L->n++] = w + pt->offset;
+                snprintf(name, sizeof name, "%s.%s", pre[k], tn);
+                if (!(x = mmi_pio_add(L, name, MMI_ST_F32, MMI_PIO_WEIGHT, w + pt->offset, 0, 0)))
+                    return MM_E_RANGE;
+                x->t.ndim = pt->ndim;
+                for (int32_t d = 0; d < pt->ndim; d++) x->t.shape[d] = pt->shape[d];
             }
-    }
-    static const char *const rn[3] = {"obs_rms.count", "obs_rms.mean", "obs_rms.var"};
-    const void *rd[3] = {&p->rms.count, p->rms.mean, p->rms.var};
-    for (int j = 0; j < 3; j++) {
-        mmi_st_out *o = &L->t[L->n];
-        snprintf(L->names[L->n], NAME_MAX_LEN, "%s", rn[j]);
-        o->name = L->names[L->n];
-        o->dtype = MMI_ST_F64;
-        o->ndim = 1;
-        o->shape[0] = j == 0 ? 1 : p->obs_dim;
-        o->data = rd[j];
-        L->dst[L->n++] = NULL;
     }
     return MM_OK;
 }
 
-/* Metadata describing the architecture; load compares it key by key. */
-static void arch_meta(const mm_policy *p, char vals[8][96])
+int mmi_pio_list_make(mm_policy *p, mmi_pio_list *L, const char *fn)
+{
+    int rc = list_nets(p, L);
+    int ok = rc == MM_OK;
+    ok = ok && mmi_pio_add(L, "obs_rms.count", MMI_ST_F64, MMI_PIO_RMS_POS, &p->rms.count, 1, 0);
+    ok = ok && mmi_pio_add(L, "obs_rms.mean", MMI_ST_F64, MMI_PIO_RMS_MEAN, p->rms.mean,
+                           p->obs_dim, 0);
+    ok = ok && mmi_pio_add(L, "obs_rms.var", MMI_ST_F64, MMI_PIO_RMS_POS, p->rms.var,
+                           p->obs_dim, 0);
+    if (ok && !L->legacy)
+        ok = mmi_pio_add(L, "obs_rms.clip", MMI_ST_F64, MMI_PIO_BOUND, &p->o.clip_obs, 1, 0) != NULL;
+    if (ok && !p->discrete && !L->legacy) {
+        ok = mmi_pio_add(L, "action.low", MMI_ST_F32, MMI_PIO_BOUND, p->low, p->act_dim, 0) &&
+             mmi_pio_add(L, "action.high", MMI_ST_F32, MMI_PIO_BOUND, p->high, p->act_dim, 0);
+    }
+    if (!ok) return mmi_fail(&p->err, rc == MM_E_STATE ? rc : MM_E_RANGE, "%s: tensor table",
+                             fn);
+    return MM_OK;
+}
+
+void mmi_pio_list_free(mm_policy *p, mmi_pio_list *L)
+{
+    for (int k = 0; k < MMI_POL_NETS; k++) {
+        if (L->ck.blob[k]) mmi_free(&p->alloc, L->ck.blob[k], L->ck.blob_size[k]);
+        mm_model_free(L->ck.tmp[k]);
+        L->ck.blob[k] = NULL, L->ck.tmp[k] = NULL;
+    }
+}
+
+/* ---- metadata ------------------------------------------------------------------------------ */
+static const char *const k_meta_keys[N_META] = {
+    "format", "format_version", "libmm_version", "algo", "obs_dim", "act_dim", "n_actions",
+    "hidden", "activation", "norm_obs", "checkpoint"};
+enum { M_FORMAT, M_VERSION, M_LIBMM, M_ALGO, M_OBS, M_ACT, M_NACT, M_HIDDEN, M_ACTIV, M_NORM,
+       M_CKPT };
+
+static void arch_meta(const mm_policy *p, int legacy, int ckpt, char vals[N_META][96])
 {
     const mm_policy_opts *o = &p->o;
     char h[64] = "";
     for (int32_t i = 0; i < o->n_hidden; i++)
         snprintf(h + strlen(h), sizeof h - strlen(h), i ? ",%lld" : "%lld", (long long)o->hidden[i]);
-    snprintf(vals[0], 96, "libmm");
-    snprintf(vals[1], 96, "%s", mm_version_string());
-    snprintf(vals[2], 96, "%d", (int)o->algo);
-    snprintf(vals[3], 96, "%lld", (long long)o->obs_dim);
-    snprintf(vals[4], 96, "%lld", (long long)(p->discrete ? 0 : o->act_dim));
-    snprintf(vals[5], 96, "%lld", (long long)o->n_actions);
-    snprintf(vals[6], 96, "%s", h);
-    snprintf(vals[7], 96, "%s", mmi_act_name(o->activation));
-}
-static const char *const k_meta_keys[8] = {"format", "libmm_version", "algo", "obs_dim",
-                                           "act_dim", "n_actions", "hidden", "activation"};
-
-static int produce(void *ud, mmi_sink_fn sink, void *sink_ud)
-{
-    return mmi_st_plan_emit((const mmi_st_plan *)ud, sink, sink_ud);
+    snprintf(vals[M_FORMAT], 96, "%s", legacy ? "libmm" : "libmm-policy");
+    snprintf(vals[M_VERSION], 96, "%d.%d", MMI_POL_FORMAT_MAJOR, MMI_POL_FORMAT_MINOR);
+    snprintf(vals[M_LIBMM], 96, "%s", mm_version_string());
+    if (legacy) snprintf(vals[M_ALGO], 96, "%d", (int)o->algo);
+    else snprintf(vals[M_ALGO], 96, "%s", mmi_pio_algo_name(o->algo));
+    snprintf(vals[M_OBS], 96, "%lld", (long long)o->obs_dim);
+    snprintf(vals[M_ACT], 96, "%lld", (long long)(p->discrete ? 0 : o->act_dim));
+    snprintf(vals[M_NACT], 96, "%lld", (long long)o->n_actions);
+    snprintf(vals[M_HIDDEN], 96, "%s", h);
+    snprintf(vals[M_ACTIV], 96, "%s", mmi_act_name(o->activation));
+    snprintf(vals[M_NORM], 96, "%d", (int)p->norm);
+    snprintf(vals[M_CKPT], 96, "%d", ckpt);
 }
 
-int mm_policy_save(mm_policy *p, const char *path)
+int mmi_pio_plan(mm_policy *p, mmi_pio_list *L, mmi_st_plan *plan, const char *fn)
 {
-    static const char fn[] = "mm_policy_save";
-    io_list *L;
-    mmi_st_plan plan;
-    char vals[8][96];
-    const char *vp[8];
-    int rc;
-    if (!p) return MM_E_INVALID_ARG;
-    if (!path) return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: path is NULL", fn);
-    if (p->comm && mm_comm_rank(p->comm) != 0) return MM_OK; /* ranks are identical: rank 0 writes */
-    if (!(L = mmi_malloc(&p->alloc, sizeof *L)))
-        return mmi_fail(&p->err, MM_E_NOMEM, "%s: tensor table", fn);
-    arch_meta(p, vals);
-    for (int i = 0; i < 8; i++) vp[i] = vals[i];
-    memset(&plan, 0, sizeof plan);
-    rc = list_tensors(p, L);
-    if (rc != MM_OK) rc = mmi_fail(&p->err, rc, "%s: too many tensors", fn);
-    if (rc == MM_OK)
-        rc = mmi_st_plan_make(&plan, L->t, L->n, k_meta_keys, vp, 8, 1, &p->alloc, &p->err);
-    if (rc == MM_OK) rc = mmi_file_write_atomic(path, produce, &plan, &p->err, fn);
-    mmi_st_plan_free(&plan);
-    mmi_free(&p->alloc, L, sizeof *L);
-    return rc;
+    char vals[N_META][96];
+    const char *vp[N_META];
+    (void)fn;
+    arch_meta(p, 0, L->checkpoint, vals);
+    for (int i = 0; i < N_META; i++) vp[i] = vals[i];
+    for (int64_t k = 0; k < L->n; k++) L->outs[k] = L->e[k].t;
+    return mmi_st_plan_make(plan, L->outs, L->n, k_meta_keys, vp, N_META, 1, &p->alloc, &p->err);
 }
 
-/* Every expected tensor present with the right dtype and shape, nothing else, same metadata. */
-static int validate(mm_policy *p, const mmi_st_file *f, const io_list *L, const char *fn)
+/* ---- loading ------------------------------------------------------------------------------- */
+static int meta_is(const mmi_st_file *f, const char *key, const char *want)
 {
-    char vals[8][96];
-    arch_meta(p, vals);
-    for (int i = 0; i < 8; i++) {
-        size_t len = 0;
-        const char *v = mmi_st_meta(f, k_meta_keys[i], &len);
-        if (i == 1) continue; /* any libmm version may have written it */
-        if (!v || len != strlen(vals[i]) || memcmp(v, vals[i], len) != 0)
-            return mmi_fail(&p->err, MM_E_FORMAT, "%s: metadata \"%s\" is \"%.*s\"; this policy "
-                            "has \"%s\"", fn, k_meta_keys[i], v ? (int)(len > 40 ? 40 : len) : 0,
-                            v ? v : "", vals[i]);
+    size_t len = 0;
+    const char *v = mmi_st_meta(f, key, &len);
+    return v && len == strlen(want) && memcmp(v, want, len) == 0;
+}
+
+/* Which format generation f is: 1 current, 0 legacy 0.1, -1 not a policy file. */
+static int file_kind(const mmi_st_file *f, mmi_err *e, const char *fn, int *rc)
+{
+    size_t len = 0;
+    const char *v;
+    *rc = MM_OK;
+    if (meta_is(f, "format", "libmm") && !mmi_st_meta(f, "format_version", NULL) &&
+        mmi_st_meta(f, "algo", NULL))
+        return 0;
+    if (!meta_is(f, "format", "libmm-policy")) {
+        *rc = mmi_fail(e, MM_E_FORMAT, "%s: not a policy file (metadata format is not "
+                       "\"libmm-policy\"%s)", fn, meta_is(f, "format", "libmm") ?
+                       "; it is an mm_model file: use mm_model_load" : "");
+        return -1;
     }
-    if (f->n_tensors != L->n)
-        return mmi_fail(&p->err, MM_E_FORMAT, "%s: the file holds %lld tensors, this policy %lld",
-                        fn, (long long)f->n_tensors, (long long)L->n);
-    for (int64_t k = 0; k < L->n; k++) {
-        const mmi_st_tensor *t = mmi_st_find(f, L->t[k].name);
-        int ok = t && t->dtype == L->t[k].dtype && t->ndim == L->t[k].ndim;
-        for (int32_t d = 0; ok && d < t->ndim; d++) ok = t->shape[d] == L->t[k].shape[d];
-        if (!ok)
-            return mmi_fail(&p->err, MM_E_FORMAT, "%s: tensor %s is missing or has another "
-                            "dtype/shape", fn, L->t[k].name);
+    v = mmi_st_meta(f, "format_version", &len);
+    {
+        size_t i = 0, dot = 0;
+        uint32_t major = 0;
+        while (i < len && i < 12 && ((v[i] >= '0' && v[i] <= '9') || (v[i] == '.' && !dot)))
+            dot = v[i] == '.' ? i : dot, i++;
+        if (!v || len > 12 || i != len || dot == 0 || dot > 6 || dot + 1 == len) {
+            *rc = mmi_fail(e, MM_E_FORMAT, "%s: format_version missing or not "
+                           "\"<major>.<minor>\"", fn);
+            return -1;
+        }
+        for (i = 0; i < dot; i++) major = major * 10 + (uint32_t)(v[i] - '0');
+        if (major < 1 || major > MMI_POL_FORMAT_MAJOR) {
+            *rc = mmi_fail(e, major < 1 ? MM_E_FORMAT : MM_E_VERSION, "%s: policy file format "
+                           "%.*s %s (this libmm reads %d.x)", fn, (int)len, v,
+                           major < 1 ? "is malformed" : "needs a newer libmm",
+                           MMI_POL_FORMAT_MAJOR);
+            return -1;
+        }
+    }
+    return 1;
+}
+
+static int check_meta(mm_policy *p, const mmi_st_file *f, int legacy, const char *fn)
+{
+    static const int cmp[7] = {M_ALGO, M_OBS, M_ACT, M_NACT, M_HIDDEN, M_ACTIV, -1};
+    char vals[N_META][96];
+    arch_meta(p, legacy, 0, vals);
+    for (int i = 0; cmp[i] >= 0; i++) {
+        size_t len = 0;
+        const char *key = k_meta_keys[cmp[i]], *v = mmi_st_meta(f, key, &len);
+        if (!v || len != strlen(vals[cmp[i]]) || memcmp(v, vals[cmp[i]], len) != 0)
+            return mmi_fail(&p->err, MM_E_FORMAT, "%s: metadata \"%s\" is \"%.*s\"; this policy "
+                            "has \"%s\"", fn, key, v ? (int)(len > 40 ? 40 : len) : 0,
+                            v ? v : "", vals[cmp[i]]);
     }
     return MM_OK;
 }
 
-static double read_f64_le(const unsigned char *b)
+static int check_shapes(mm_policy *p, const mmi_st_file *f, const mmi_pio_list *L,
+                        const char *fn)
 {
+    for (int64_t k = 0; k < L->n; k++) {
+        const mmi_st_tensor *t = mmi_st_find(f, L->e[k].name);
+        int ok = t && t->dtype == L->e[k].t.dtype && t->ndim == L->e[k].t.ndim;
+        for (int32_t d = 0; ok && d < t->ndim; d++) ok = t->shape[d] == L->e[k].t.shape[d];
+        if (!ok)
+            return mmi_fail(&p->err, MM_E_FORMAT, "%s: tensor %s is missing or has another "
+                            "dtype/shape", fn, L->e[k].name);
+    }
+    return MM_OK;
+}
+
+void mmi_pio_read_le64(const mmi_st_file *f, const mmi_st_tensor *t, void *dst)
+{
+    const unsigned char *b = f->data + t->begin;
+    for (int64_t j = 0; j < t->numel; j++) {
+        uint64_t u = 0;
+        for (int i = 7; i >= 0; i--) u = (u << 8) | b[8 * j + i];
+        memcpy((unsigned char *)dst + 8 * j, &u, 8);
+    }
+}
+
+static double f64_at(const mmi_st_file *f, const mmi_st_tensor *t, int64_t j)
+{
+    const unsigned char *b = f->data + t->begin + 8 * j;
     uint64_t u = 0;
     double d;
     for (int i = 7; i >= 0; i--) u = (u << 8) | b[i];
@@ -162,53 +243,147 @@ static double read_f64_le(const unsigned char *b)
     return d;
 }
 
-/* Before anything is copied: weights finite, observation mean finite, variance and count
- * finite and >= 0 (a NaN or negative variance would make every later action NaN). */
-static int check_values(mm_policy *p, const mmi_st_file *f, const io_list *L, const char *fn)
+/* Before anything is copied: weights and bounds finite, observation mean finite, variance and
+ * count finite and >= 0 (a NaN or negative variance would make every later action NaN). */
+static int check_values(mm_policy *p, const mmi_st_file *f, const mmi_pio_list *L,
+                        const char *fn)
 {
     for (int64_t k = 0; k < L->n; k++) {
-        const mmi_st_tensor *t = mmi_st_find(f, L->t[k].name);
-        const int is_f64 = L->dst[k] == NULL, signed_ok = k == L->n - 2; /* obs_rms.mean */
-        int64_t bad = mmi_st_first_nonfinite(f, t, is_f64 ? 8 : 4);
-        for (int64_t j = 0; bad < 0 && is_f64 && !signed_ok && j < t->numel; j++)
-            if (read_f64_le(f->data + t->begin + 8 * j) < 0.0) bad = j;
+        const mmi_pio_ent *x = &L->e[k];
+        const mmi_st_tensor *t = mmi_st_find(f, x->name);
+        const int is_f64 = x->t.dtype == MMI_ST_F64, pos = x->role == MMI_PIO_RMS_POS;
+        int64_t bad;
+        if (x->role == MMI_PIO_CKPT) continue; /* policy_ckpt.c checks its blocks */
+        bad = mmi_st_first_nonfinite(f, t, is_f64 ? 8 : 4);
+        for (int64_t j = 0; bad < 0 && pos && j < t->numel; j++)
+            if (f64_at(f, t, j) < 0.0) bad = j;
         if (bad >= 0)
             return mmi_fail(&p->err, MM_E_NUMERIC, "%s: tensor %s element %lld is %s", fn,
-                            L->t[k].name, (long long)bad,
-                            is_f64 && !signed_ok ? "NaN, Inf or negative" : "NaN or Inf");
+                            x->name, (long long)bad, pos ? "NaN, Inf or negative" : "NaN or Inf");
     }
     return MM_OK;
 }
 
-int mm_policy_load(mm_policy *p, const char *path)
+static void copy_in(mm_policy *p, const mmi_st_file *f, const mmi_pio_list *L)
 {
-    static const char fn[] = "mm_policy_load";
-    mmi_st_file f;
-    mmi_st_limits lim;
-    io_list *L;
-    int rc;
-    if (!p) return MM_E_INVALID_ARG;
-    if (!path) return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: path is NULL", fn);
-    if (!(L = mmi_malloc(&p->alloc, sizeof *L)))
-        return mmi_fail(&p->err, MM_E_NOMEM, "%s: tensor table", fn);
-    memset(&f, 0, sizeof f);
-    mmi_st_limits_default(&lim);
-    rc = list_tensors(p, L);
-    if (rc == MM_OK) rc = mmi_st_load_path(&f, path, &lim, &p->alloc, &p->err);
-    if (rc == MM_OK) rc = mmi_st_check_crc(&f, 1, &p->err);
-    if (rc == MM_OK) rc = validate(p, &f, L, fn);
-    if (rc == MM_OK) rc = check_values(p, &f, L, fn);
-    for (int64_t k = 0; rc == MM_OK && k < L->n; k++) {
-        const mmi_st_tensor *t = mmi_st_find(&f, L->t[k].name);
-        if (L->dst[k]) {
-            mmi_st_read_f32(&f, t, L->dst[k]);
-            continue;
-        }
-        double *d = k == L->n - 3 ? &p->rms.count : (k == L->n - 2 ? p->rms.mean : p->rms.var);
-        for (int64_t j = 0; j < t->numel; j++) d[j] = read_f64_le(f.data + t->begin + 8 * j);
+    for (int64_t k = 0; k < L->n; k++) {
+        const mmi_pio_ent *x = &L->e[k];
+        const mmi_st_tensor *t = mmi_st_find(f, x->name);
+        if (x->role == MMI_PIO_WEIGHT) mmi_st_read_f32(f, t, (float *)x->dst);
+        else if (x->role == MMI_PIO_RMS_MEAN || x->role == MMI_PIO_RMS_POS)
+            mmi_pio_read_le64(f, t, x->dst);
+        /* bounds belong to the handle's options; checkpoint blocks: mmi_ckpt_apply */
     }
-    if (rc == MM_OK) mmi_rms_refresh(&p->rms);
-    mmi_st_free(&f);
+    mmi_rms_refresh(&p->rms);
+}
+
+int mmi_pio_apply(mm_policy *p, const mmi_st_file *f, const char *fn)
+{
+    mmi_pio_list *L;
+    int rc, kind;
+    if (!(L = mmi_calloc(&p->alloc, sizeof *L)))
+        return mmi_fail(&p->err, MM_E_NOMEM, "%s: tensor table", fn);
+    kind = file_kind(f, &p->err, fn, &rc);
+    if (kind >= 0) {
+        L->legacy = kind == 0;
+        L->checkpoint = !L->legacy && meta_is(f, "checkpoint", "1");
+        rc = mmi_st_check_crc(f, 1, &p->err);
+    }
+    if (rc == MM_OK) rc = check_meta(p, f, L->legacy, fn);
+    if (rc == MM_OK) rc = mmi_pio_list_make(p, L, fn);
+    if (rc == MM_OK && L->checkpoint) rc = mmi_ckpt_check(p, f, L, fn);
+    if (rc == MM_OK) rc = check_shapes(p, f, L, fn);
+    if (rc == MM_OK && f->n_tensors != L->n)
+        rc = mmi_fail(&p->err, MM_E_FORMAT, "%s: the file holds %lld tensors, this policy %lld",
+                      fn, (long long)f->n_tensors, (long long)L->n);
+    if (rc == MM_OK) rc = check_values(p, f, L, fn);
+    if (rc == MM_OK) {
+        if (L->checkpoint) mmi_ckpt_apply(p, f, L); /* optimizer copies first: see there */
+        copy_in(p, f, L);
+    }
+    mmi_pio_list_free(p, L);
     mmi_free(&p->alloc, L, sizeof *L);
     return rc;
+}
+
+/* ---- architecture for mm_policy_load_new ------------------------------------------------- */
+static int meta_i64(const mmi_st_file *f, const char *key, int64_t lo, int64_t hi, int64_t *out)
+{
+    size_t len = 0;
+    const char *v = mmi_st_meta(f, key, &len);
+    int64_t x = 0;
+    if (!v || len < 1 || len > 10) return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9') return -1;
+        x = x * 10 + (v[i] - '0');
+    }
+    if (x < lo || x > hi) return -1;
+    *out = x;
+    return 0;
+}
+
+static int read_hidden(const mmi_st_file *f, mm_policy_opts *o)
+{
+    size_t len = 0, i = 0;
+    const char *v = mmi_st_meta(f, "hidden", &len);
+    o->n_hidden = 0;
+    while (v && i < len && o->n_hidden < 4) {
+        int64_t x = 0;
+        size_t s = i;
+        while (i < len && v[i] >= '0' && v[i] <= '9' && i - s < 6) x = x * 10 + (v[i++] - '0');
+        if (i == s || x < 1) return -1;
+        o->hidden[o->n_hidden++] = x;
+        if (i < len && v[i++] != ',') return -1;
+    }
+    return v && i == len && o->n_hidden >= 1 && v[len - 1] != ',' ? 0 : -1;
+}
+
+static int read_activation(const mmi_st_file *f, mm_policy_opts *o)
+{
+    for (int32_t k = MM_ACT_RELU; k <= MM_ACT_RELU2; k++)
+        if (mmi_act_name(k) && meta_is(f, "activation", mmi_act_name(k))) {
+            o->activation = k;
+            return 0;
+        }
+    return -1;
+}
+
+int mmi_pio_read_arch(const mmi_st_file *f, mm_policy_opts *o, float *lo, float *hi,
+                      int64_t cap, mmi_err *e)
+{
+    static const char fn[] = "mm_policy_load_new";
+    int64_t obs = 0, act = 0, nact = 0, norm = 0;
+    int32_t algo = 0;
+    int rc, kind = file_kind(f, e, fn, &rc);
+    if (kind < 0) return rc;
+    for (int32_t a = MM_ALGO_DDPG; a <= MM_ALGO_TRPO; a++) {
+        char num[8];
+        snprintf(num, sizeof num, "%d", (int)a);
+        if (meta_is(f, "algo", kind ? k_algo[a] : num)) algo = a;
+    }
+    if (!algo || meta_i64(f, "obs_dim", 1, 1 << 20, &obs) ||
+        meta_i64(f, "act_dim", 0, 1 << 16, &act) || meta_i64(f, "n_actions", 0, 1 << 20, &nact) ||
+        read_hidden(f, o) || read_activation(f, o) || (act == 0) == (nact == 0))
+        return mmi_fail(e, MM_E_FORMAT, "%s: the algo, obs_dim, act_dim, n_actions, hidden or "
+                        "activation metadata is missing or malformed", fn);
+    if (kind && meta_i64(f, "norm_obs", 0, 1, &norm) == 0) o->norm_obs = (int32_t)norm;
+    o->algo = algo, o->obs_dim = obs, o->n_actions = nact, o->act_dim = act ? act : 1;
+    o->act_low = o->act_high = NULL;
+    if (act > 0 && kind) {
+        const mmi_st_tensor *tl = mmi_st_find(f, "action.low"), *th = mmi_st_find(f, "action.high");
+        if (!tl || !th || tl->dtype != MMI_ST_F32 || th->dtype != MMI_ST_F32 ||
+            tl->numel != act || th->numel != act || act > cap)
+            return mmi_fail(e, MM_E_FORMAT, "%s: action.low / action.high missing or not %lld "
+                            "F32 values", fn, (long long)act);
+        mmi_st_read_f32(f, tl, lo);
+        mmi_st_read_f32(f, th, hi);
+        o->act_low = lo, o->act_high = hi; /* create checks them (finite, low < high) */
+    }
+    if (kind) {
+        const mmi_st_tensor *tc = mmi_st_find(f, "obs_rms.clip");
+        double c = 0;
+        if (tc && tc->dtype == MMI_ST_F64 && tc->numel == 1) mmi_pio_read_le64(f, tc, &c);
+        if (c > 0) o->clip_obs = c; /* NaN fails the test; create refuses +Inf */
+    }
+    return MM_OK;
 }

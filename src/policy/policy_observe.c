@@ -2,7 +2,10 @@
 /* policy_observe.c — mm_policy_observe: validates a batch of transitions (refusing NaN/Inf
  * before anything is stored), folds observations into the running statistics, then stores
  * them in the replay buffer (off-policy) or as one rollout row (on-policy, with log pi(a|s),
- * V(s) and the truncation bootstrap r += gamma V(final obs), docs/RL.md §Formulas). */
+ * V(s) and the truncation bootstrap r += gamma V(final obs), docs/RL.md §Formulas). With
+ * norm_reward the rewards are scaled first (reward_norm.c). On-policy observe refuses while a
+ * budgeted update trains on the rollout, and actions whose exploring sample was replaced (act
+ * slots). */
 #include "mmi_policy.h"
 
 #include <math.h>
@@ -66,13 +69,29 @@ static void observe_offpolicy(mm_policy *p, const float *obs, const float *actio
     }
 }
 
-/* The raw Gaussian sample of agent i if actions[i] is what act returned, else actions[i]. */
+/* The raw Gaussian sample of agent i if actions[i] is what its last act returned, else
+ * actions[i] (a host-chosen action). */
 static const float *raw_action(const mm_policy *p, const float *actions, int64_t i)
 {
     int64_t d = p->act_dim;
-    if (!p->discrete && memcmp(actions + i * d, p->last_out + i * d, sizeof(float) * (size_t)d) == 0)
-        return p->last_raw + i * d;
+    if (!p->discrete && memcmp(actions + i * d, p->slots.out + i * d, sizeof(float) * (size_t)d) == 0)
+        return p->slots.raw + i * d;
     return actions + i * d;
+}
+
+/* Refuses actions that come from an exploring act whose sample a later exploring act replaced:
+ * the raw sample is gone, and storing the clipped action would bias log pi silently. */
+static int check_samples(mm_policy *p, const float *actions, int64_t n, const char *fn)
+{
+    int64_t d = p->act_dim;
+    for (int64_t i = 0; !p->discrete && i < n; i++)
+        if (p->slots.pending[i] > 1 &&
+            memcmp(actions + i * d, p->slots.out + i * d, sizeof(float) * (size_t)d) != 0)
+            return mmi_fail(&p->err, MM_E_STATE, "%s: agent %lld's action is not the one its "
+                            "last exploring act returned, and that act replaced an earlier "
+                            "unobserved sample; call observe once per exploring act", fn,
+                            (long long)i);
+    return MM_OK;
 }
 
 /* Value of n rows of normalised x for the truncation bootstrap: V(s) (or, for QAC, the
@@ -104,8 +123,10 @@ static int observe_onpolicy(mm_policy *p, const float *actions, const float *rew
     int64_t od = p->obs_dim, ad = p->act_dim, row = r->t * n;
     float *x = r->obs + row * od, *a = r->act + row * ad, *head = p->w_b, *vb = p->w_c;
     int rc, any_trunc = 0;
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < n; i++) {
         memcpy(a + i * ad, raw_action(p, actions, i), sizeof(float) * (size_t)ad);
+        p->slots.pending[i] = 0;
+    }
     if ((rc = mmi_pi_forward(p, x, n, head, fn)) != MM_OK) return rc;
     mmi_pi_logp(p, head, a, n, r->logp + row);
     if (p->vf && (rc = mmi_v_forward(p, x, n, r->val + row, fn)) != MM_OK) return rc;
@@ -131,8 +152,19 @@ int mm_policy_observe(mm_policy *p, const float *obs, const float *actions, cons
     static const char fn[] = "mm_policy_observe";
     int rc;
     if (!p) return MM_E_INVALID_ARG;
+    if (!p->offpolicy && p->upd.active)
+        return mmi_fail(&p->err, MM_E_STATE, "%s: an update spread by mm_policy_update_budget "
+                        "is training on the rollout; nothing stored until it completes", fn);
     rc = check_observe(p, obs, actions, rewards, next_obs, terminated, truncated, n, fn);
+    if (rc == MM_OK && !p->offpolicy) rc = check_samples(p, actions, n, fn);
     if (rc != MM_OK) return rc;
+    if (p->rn.on && !p->offpolicy) { /* on-policy rollouts store the scaled rewards (SB3) */
+        mmi_reward_norm_observe(&p->rn, rewards, terminated, truncated, n, p->o.gamma,
+                                p->rn.scaled);
+        rewards = p->rn.scaled;
+    } else if (p->rn.on) { /* the replay keeps raw rewards, scaled when sampled */
+        mmi_reward_norm_observe(&p->rn, rewards, terminated, truncated, n, p->o.gamma, NULL);
+    }
     if (p->offpolicy) {
         if (p->norm) mmi_rms_update(&p->rms, obs, n, p->rms_work);
         observe_offpolicy(p, obs, actions, rewards, next_obs, terminated, truncated, n);
@@ -143,26 +175,4 @@ int mm_policy_observe(mm_policy *p, const float *obs, const float *actions, cons
                   p->ro.obs + p->ro.t * n * p->obs_dim);
     if (p->norm) mmi_rms_update(&p->rms, obs, n, p->rms_work);
     return observe_onpolicy(p, actions, rewards, next_obs, terminated, truncated, n, fn);
-}
-
-int mm_policy_update(mm_policy *p, int32_t *did_update)
-{
-    int rc = MM_OK;
-    if (did_update) *did_update = 0;
-    if (!p) return MM_E_INVALID_ARG;
-    if (p->offpolicy) {
-        if (p->pending > 0 && p->rb.size > 0) {
-            while (p->pending > 0 && rc == MM_OK) {
-                rc = mmi_ddpg_update(p);
-                p->pending--;
-            }
-            if (did_update) *did_update = 1;
-        }
-        return rc;
-    }
-    if (p->ro.t < p->ro.n_steps) return MM_OK;
-    rc = p->o.algo == MM_ALGO_TRPO ? mmi_trpo_update(p) : mmi_onpolicy_update(p);
-    p->ro.t = 0; /* the rollout restarts even after a refused update: its data is spent */
-    if (did_update) *did_update = rc == MM_OK;
-    return rc;
 }

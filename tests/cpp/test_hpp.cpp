@@ -262,6 +262,27 @@ static void test_attn()
     b = std::move(a);
     CHECK(!a && b);
     mm_attn_free(c);
+
+    /* RWKV-6 through the wrapper equals the C calls; a positive log-decay throws */
+    mm_attn_opts ro = mm::attn_opts(MM_ATTN_RWKV6);
+    ro.d_head = 4, ro.n_heads = 2, ro.max_seq = 8;
+    mm::attn rw(ro);
+    CHECK(mm_attn_create(&c, &ro) == MM_OK);
+    mm::tensor w({1, 2, 5, 4}), u({2, 4}), du({2, 4}), cdu({2, 4});
+    fill_pattern(w.data(), 40, -0.5f);
+    for (float &f : w.values()) f = -std::fabs(f);
+    fill_pattern(u.data(), 8, 0.2f);
+    rw.forward_rwkv6(q, k, v, w, u, out);
+    rw.backward_rwkv6(out, &dq, nullptr, nullptr, nullptr, &du);
+    CHECK(mm_attn_forward_rwkv6(c, q.get(), k.get(), v.get(), w.get(), u.get(), cout.get()) ==
+          MM_OK);
+    CHECK(mm_attn_backward_rwkv6(c, cout.get(), cdq.get(), nullptr, nullptr, nullptr, cdu.get()) ==
+          MM_OK);
+    CHECK(same(out.data(), cout.data(), 40) && same(dq.data(), cdq.data(), 40) &&
+          same(du.data(), cdu.data(), 8));
+    w.data()[3] = 1.0f;
+    expect_error([&] { rw.forward_rwkv6(q, k, v, w, u, out); }, MM_E_NUMERIC, "rwkv6 w");
+    mm_attn_free(c);
 }
 
 static void test_ssm()
@@ -351,6 +372,8 @@ static void test_policy()
     std::array<uint8_t, 2> term = {{0, 1}}, trunc = {{0, 0}};
     p.observe(obs, act, rew, obs, term, trunc, 2);
     CHECK(!p.update());
+    CHECK(p.update_budget(1)); /* nothing due: no work left */
+    expect_error([&] { p.update_budget(0); }, MM_E_INVALID_ARG, "zero budget");
 
     float nan_obs[6] = {NAN, 0, 0, 0, 0, 0};
     std::string msg = expect_error([&] { p.act(nan_obs, 2, act, false); }, MM_E_NUMERIC, "nan obs");

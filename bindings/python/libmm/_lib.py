@@ -200,7 +200,10 @@ class PolicyOpts(Structure):
                 ("log_std_init", c_double), ("adam_eps", c_double),
                 ("linear_decay_steps", c_int64), ("target_kl", c_double),
                 ("cg_damping", c_double), ("cg_max_steps", c_int32), ("ls_max_iter", c_int32),
-                ("ls_decay", c_double), ("err_buf", c_char_p), ("err_buf_size", c_size_t)]
+                ("ls_decay", c_double), ("err_buf", c_char_p), ("err_buf_size", c_size_t),
+                ("norm_reward", c_int32), ("reserved2", c_int32), ("clip_reward", c_double),
+                ("ppo_target_kl", c_double), ("lr_decay_steps", c_int64),
+                ("clip_decay_steps", c_int64)]
 
 
 STRUCTS = {"mm_allocator": Allocator, "mm_model_opts": ModelOpts, "mm_loss_opts": LossOpts,
@@ -310,6 +313,7 @@ _PROTOS = {
     "mm_policy_act": (c_int, [H, f32p, c_int64, f32p, c_int32]),
     "mm_policy_observe": (c_int, [H, f32p, f32p, f32p, f32p, u8p, u8p, c_int64]),
     "mm_policy_update": (c_int, [H, i32p]),
+    "mm_policy_update_budget": (c_int, [H, c_int64, i32p]),
     "mm_policy_set_f64": (c_int, [H, c_int32, c_double]),
     "mm_policy_get_f64": (c_int, [H, c_int32, f64p]),
     "mm_policy_save": (c_int, [H, c_char_p]),

@@ -103,6 +103,12 @@ class Policy(Handle):
         self._call(lib.mm_policy_update, ctypes.byref(did))
         return bool(did.value)
 
+    def update_budget(self, max_minibatches):
+        """Runs at most max_minibatches units of the due update; True when none is left."""
+        done = ctypes.c_int32()
+        self._call(lib.mm_policy_update_budget, int(max_minibatches), ctypes.byref(done))
+        return bool(done.value)
+
     def save(self, path):
         self._call(lib.mm_policy_save, path_arg(path))
 

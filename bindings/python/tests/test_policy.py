@@ -41,6 +41,30 @@ class PolicyTest(unittest.TestCase):
         self.assertGreater(drive(td3, 30, rng, 2), 0)
         self.assertTrue(np.all(np.abs(td3.act(np.zeros((2, 3)), explore=False)) <= 2))
 
+    def test_update_budget_equals_update(self):
+        def run(budget):
+            rng = np.random.default_rng(3)
+            p = libmm.Policy("ppo", 3, act_dim=1, n_agents=2, n_steps=4, batch_size=4,
+                             hidden=[8], seed=2, norm_reward=1)
+            obs = rng.uniform(-1, 1, (2, 3)).astype(np.float32)
+            for _ in range(4):
+                a = p.act(obs)
+                p.observe(obs, a, obs[:, 0].copy(), obs, np.zeros(2, np.uint8),
+                          np.zeros(2, np.uint8))
+            calls = 1
+            if budget:
+                while not p.update_budget(budget):
+                    calls += 1
+                    self.assertEqual(p.get("stat_updating"), 1)
+            else:
+                self.assertTrue(p.update())
+            return p.act(obs, explore=False), p.get("stat_updates"), calls
+        one, n1, _ = run(0)
+        spread, n2, calls = run(3)
+        self.assertTrue(np.array_equal(one, spread))
+        self.assertEqual(n1, n2)
+        self.assertGreater(calls, 1)
+
     def test_save_load_same_actions(self):
         p = libmm.Policy("a2c", 3, n_actions=3, n_agents=2, hidden=[8], seed=4)
         drive(p, 15, np.random.default_rng(1), 2)

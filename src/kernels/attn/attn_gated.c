@@ -86,6 +86,9 @@ static void exp_diff(int64_t n, const double *restrict a, const double *restrict
     if (b)
         for (; c + 8 <= n; c += 8)
             for (int j = 0; j < 8; j++) out[c + j] = (float)(a[c + j] - b[c + j]);
+    else
+        for (; c + 8 <= n; c += 8)
+            for (int j = 0; j < 8; j++) out[c + j] = (float)a[c + j];
     for (; c < n; c++) out[c] = (float)(b ? a[c] - b[c] : a[c]);
     (void)mmi_attn_exp_sub(n, out, 0.0f, out);
 }
@@ -100,6 +103,16 @@ static void mul_rows(int64_t n, const float *restrict a, const float *restrict b
     for (; c + 8 <= n; c += 8)
         for (int j = 0; j < 8; j++) y[c + j] = a[c + j] * b[c + j];
     for (; c < n; c++) y[c] = a[c] * b[c];
+}
+
+/* y = a / b elementwise (a correctly rounded quotient, as the scalar division it replaces) */
+static void div_rows(int64_t n, const float *restrict a, const float *restrict b,
+                     float *restrict y)
+{
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int j = 0; j < 8; j++) y[c + j] = a[c + j] / b[c + j];
+    for (; c < n; c++) y[c] = a[c] / b[c];
 }
 
 static void scale_row(int64_t n, float alpha, const float *restrict a, float *restrict y)
@@ -250,7 +263,7 @@ static int chunk_mild_prep(const mmi_attn_dims *s, const float *k, int64_t c0, i
     for (int64_t t = 0; t < len; t++) {
         exp_diff(d, w->b + t * d, NULL, w->ex);
         mul_rows(d, w->qs + t * d, w->ex, w->ke + t * d);
-        for (int64_t c = 0; c < d; c++) w->ag[t * d + c] = k[(c0 + t) * d + c] / w->ex[c];
+        div_rows(d, k + (c0 + t) * d, w->ex, w->ag + t * d);
     }
     for (int64_t t = 0; t < len; t++)
         for (int64_t c = 0; c < d; c++) w->kt[c * ch + t] = w->ag[t * d + c];
@@ -642,7 +655,7 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
 {
     MMI_ASSERT(s && s->n >= 0 && s->n == s->m && s->d > 0 && s->dv > 0 && s->chunk > 0);
     MMI_ASSERT(gmode >= 0 && gmode <= 3 && (gmode == 0 || g) && q && k && v && dout && ws);
-    MMI_ASSERT(dq && dk && dv && (gmode < 2 || dg));
+    MMI_ASSERT(dq && dk && dv); /* dg NULL: the gate gradient is not wanted */
     const int64_t d = s->d, dvw = s->dv, ch = s->chunk, nch = (s->n + ch - 1) / ch;
     gated_ws w = split_ws(s->n, ch, d, dvw, ws);
     memset(w.states, 0, sizeof(float) * (size_t)(d * dvw));

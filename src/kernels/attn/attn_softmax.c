@@ -3,16 +3,19 @@
  * strided), as flash-attention computes it: the forward streams key blocks through an online
  * softmax (running max m, running sum l, rescaled accumulator) and saves only the per-row
  * log-sum-exp; the backward recomputes each probability tile from it. Memory is O(n + block)
- * beyond the inputs, never n x m. Rows are processed one at a time against a transposed key
- * block so every inner loop is a register-blocked primitive from attn_simd.c; the backward
- * keeps 16-row tiles of P and dS so each key row's dK, dV is stored once per tile. */
+ * beyond the inputs, never n x m. Flash-attention-2's loop order: 64-row query blocks against
+ * 64-key blocks, the logit tile and P V as products on the GEMM micro-kernel's unpacked path
+ * (no workspace), the online softmax per row in between; the backward keeps 16-row tiles of
+ * P and dS and runs its four products as tiles too, except dP - D (an exact row primitive). */
 #include "mmi_attn_kernels.h"
+#include "../gemm/mmi_gemm.h"
 
 #include <math.h>
 #include <string.h>
 
 #define BR 16 /* query rows per block: the transposed key block is reused this often */
 #define BC 64 /* keys per block: kt is d x 64 floats, 16 KB at d = 64 (L1) */
+#define BRF 64 /* forward query rows per block: S and P V run as 64-row GEMM tiles */
 
 int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j)
 {
@@ -59,33 +62,67 @@ static void transpose_block(const float *src, int64_t w, int64_t j0, int64_t bc,
 
 size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv)
 {
-    /* forward: m, l as doubles first (8-byte aligned), kt, s, p, acc; backward: kt, vt, s,
-     * dp, then three BR x BC tiles (dS, P^T, dS^T); the larger of the two */
-    const int64_t fwd = 4 * BR + d * BC + 2 * BC + BR * dv;
+    /* forward: m, l as doubles first (8-byte aligned), kt, the BRF x BC logit tile, acc;
+     * backward: kt, vt, s, dp, then three BR x BC tiles (dS, P^T, dS^T); the larger of the two */
+    const int64_t fwd = 4 * BRF + d * BC + BRF * BC + BRF * dv;
     const int64_t bwd = 4 * BR + (d + dv) * BC + 2 * BC + 3 * BR * BC;
     return (size_t)((fwd > bwd ? fwd : bwd) + 16);
 }
 
-/* One row's online-softmax update against the key block [j0, j0 + bc). */
-static void fwd_row(const mmi_attn_dims *s, int64_t i, int64_t j0, int64_t bc, const float *q,
-                    const float *kt, const float *v, float *sr, float *p, double *mi, double *li,
-                    float *acc)
+/* C = alpha A B + beta C (all row-major, no transposes) through the GEMM micro-kernel when the
+ * shape takes its unpacked path (no workspace); 0 when it would need packing. */
+static int tile_nn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
-    float mx = -INFINITY, mnew, alpha;
-    mmi_attn_rowmat(bc, s->d, q + i * s->d, kt, BC, s->scale, sr);
-    mask_row(s, i, j0, bc, sr);
-    for (int64_t j = 0; j < bc; j++) mx = sr[j] > mx ? sr[j] : mx;
-    if (mx == -INFINITY) return; /* nothing visible in this block */
-    mnew = (float)*mi > mx ? (float)*mi : mx;
-    alpha = *mi == -INFINITY ? 0.0f : expf((float)*mi - mnew);
-    {
-        const float sum = mmi_attn_exp_sub(bc, sr, mnew, p);
-        *li = *li * alpha + sum;
+    if (mmi_gemm_needs_ws(0, 0, m, n, k, alpha, lda, ldb, ldc)) return 0;
+    mmi_gemm(0, 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
+    return 1;
+}
+
+/* max_j x[j] (-inf for n = 0 or all -inf), eight running maxima in fixed blocks so the loop
+ * becomes vector compares instead of one dependent chain (it cost a tenth of the forward). */
+static float row_max(int64_t n, const float *restrict x)
+{
+    float m8[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                   -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    float mx = -INFINITY;
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int c = 0; c < 8; c++) m8[c] = x[j + c] > m8[c] ? x[j + c] : m8[c];
+    for (; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    for (int c = 0; c < 8; c++) mx = m8[c] > mx ? m8[c] : mx;
+    return mx;
+}
+
+/* Online-softmax update of rows [i0, i0 + br) against the key block [j0, j0 + bc):
+ * S = scale Q K^T as one tile product, then per row the mask, the new running max, P = e^{S - m}
+ * in place, the rescaled accumulator and sum; then acc += P V as one tile product. */
+static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0, int64_t bc,
+                      const float *q, const float *kt, const float *v, float *sp, double *m,
+                      double *l, float *acc)
+{
+    const int64_t d = s->d, dv = s->dv;
+    if (!tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, sp, BC))
+        for (int64_t r = 0; r < br; r++)
+            mmi_attn_rowmat(bc, d, q + (i0 + r) * d, kt, BC, s->scale, sp + r * BC);
+    for (int64_t r = 0; r < br; r++) {
+        float *sr = sp + r * BC, *ar = acc + r * dv, mx, mnew, alpha;
+        mask_row(s, i0 + r, j0, bc, sr);
+        mx = row_max(bc, sr);
+        if (mx == -INFINITY) { /* nothing visible in this block: P row 0 */
+            memset(sr, 0, sizeof(float) * (size_t)bc);
+            continue;
+        }
+        mnew = (float)m[r] > mx ? (float)m[r] : mx;
+        alpha = m[r] == -INFINITY ? 0.0f : expf((float)m[r] - mnew);
+        l[r] = l[r] * alpha + mmi_attn_exp_sub(bc, sr, mnew, sr);
+        if (alpha != 1.0f)
+            for (int64_t c = 0; c < dv; c++) ar[c] *= alpha;
+        m[r] = mnew;
     }
-    if (alpha != 1.0f)
-        for (int64_t c = 0; c < s->dv; c++) acc[c] *= alpha;
-    mmi_attn_matrow_acc(bc, s->dv, p, v + j0 * s->dv, s->dv, acc);
-    *mi = mnew;
+    if (!tile_nn(br, dv, bc, 1.0f, sp, BC, v + j0 * dv, dv, 1.0f, acc, dv))
+        for (int64_t r = 0; r < br; r++)
+            mmi_attn_matrow_acc(bc, dv, sp + r * BC, v + j0 * dv, dv, acc + r * dv);
 }
 
 void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k,
@@ -93,10 +130,12 @@ void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k
 {
     MMI_ASSERT(s && s->n >= 0 && s->m >= 0 && s->d > 0 && s->dv > 0);
     MMI_ASSERT(q && k && v && o && lse && ws);
-    double *m = (double *)ws, *l = m + BR;
-    float *kt = ws + 4 * BR, *sr = kt + s->d * BC, *p = sr + BC, *acc = p + BC;
-    for (int64_t i0 = 0; i0 < s->n; i0 += BR) {
-        const int64_t br = s->n - i0 < BR ? s->n - i0 : BR;
+    /* query blocks of BRF rows; a local band keeps BR rows (a taller block sees more keys) */
+    const int64_t bq = s->window > 0 ? BR : BRF;
+    double *m = (double *)ws, *l = m + BRF;
+    float *kt = ws + 4 * BRF, *sp = kt + s->d * BC, *acc = sp + BRF * BC;
+    for (int64_t i0 = 0; i0 < s->n; i0 += bq) {
+        const int64_t br = s->n - i0 < bq ? s->n - i0 : bq;
         int64_t lo, hi;
         for (int64_t r = 0; r < br; r++) m[r] = -INFINITY, l[r] = 0.0;
         memset(acc, 0, sizeof(float) * (size_t)(br * s->dv));
@@ -104,8 +143,7 @@ void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k
         for (int64_t j0 = lo; j0 < hi; j0 += BC) {
             const int64_t bc = hi - j0 < BC ? hi - j0 : BC;
             transpose_block(k, s->d, j0, bc, kt);
-            for (int64_t r = 0; r < br; r++)
-                fwd_row(s, i0 + r, j0, bc, q, kt, v, sr, p, &m[r], &l[r], acc + r * s->dv);
+            fwd_block(s, i0, br, j0, bc, q, kt, v, sp, m, l, acc);
         }
         for (int64_t r = 0; r < br; r++) {
             float *orow = o + (i0 + r) * s->dv;
@@ -147,6 +185,10 @@ static void bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0,
                      float *pt, float *dst)
 {
     const int64_t d = s->d, w = s->dv;
+    /* the logits of the whole tile as one product, into ds (each row becomes dS in place) */
+    if (!tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, ds, BC))
+        for (int64_t r = 0; r < br; r++)
+            mmi_attn_rowmat(bc, d, q + (i0 + r) * d, kt, BC, s->scale, ds + r * BC);
     for (int64_t r = 0; r < br; r++) {
         const int64_t i = i0 + r;
         float *dsr = ds + r * BC;
@@ -155,7 +197,7 @@ static void bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0,
             for (int64_t j = 0; j < bc; j++) pt[j * BR + r] = dst[j * BR + r] = 0.0f;
             continue;
         }
-        mmi_attn_rowmat(bc, d, q + i * d, kt, BC, s->scale, sr);
+        memcpy(sr, dsr, sizeof(float) * (size_t)bc);
         mask_row(s, i, j0, bc, sr);
         (void)mmi_attn_exp_sub(bc, sr, lse[i], sr); /* sr now holds P */
         mmi_attn_rowmat_sub(bc, w, dout + i * w, vt, BC, o + i * w, 1.0f, dp);
@@ -191,14 +233,17 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
         for (int64_t i0 = lo; i0 < hi; i0 += BR) {
             const int64_t br = hi - i0 < BR ? hi - i0 : BR;
             bwd_tile(s, i0, br, j0, bc, q, kt, vt, lse, dout, o, sr, dp, ds, pt, dst);
-            /* dQ_r += dS_r K_J; dV_j += P_j^T dO_I and dK_j += dS_j^T Q_I: each key row of
-             * the block is accumulated in registers over the br query rows, stored once */
-            for (int64_t r = 0; r < br; r++)
-                mmi_attn_matrow_acc(bc, d, ds + r * BC, k + j0 * d, d, dq + (i0 + r) * d);
-            for (int64_t j = 0; j < bc; j++) {
-                mmi_attn_matrow_acc(br, w, pt + j * BR, dout + i0 * w, w, dvb + j * w);
-                mmi_attn_matrow_acc(br, d, dst + j * BR, q + i0 * d, d, dkb + j * d);
-            }
+            /* dQ_I += dS K_J, dV_J += P^T dO_I, dK_J += dS^T Q_I as tile products (P^T and
+             * dS^T are stored transposed, so all three are untransposed GEMMs) */
+            if (!tile_nn(br, d, bc, 1.0f, ds, BC, k + j0 * d, d, 1.0f, dq + i0 * d, d))
+                for (int64_t r = 0; r < br; r++)
+                    mmi_attn_matrow_acc(bc, d, ds + r * BC, k + j0 * d, d, dq + (i0 + r) * d);
+            if (!tile_nn(bc, w, br, 1.0f, pt, BR, dout + i0 * w, w, 1.0f, dvb, w))
+                for (int64_t j = 0; j < bc; j++)
+                    mmi_attn_matrow_acc(br, w, pt + j * BR, dout + i0 * w, w, dvb + j * w);
+            if (!tile_nn(bc, d, br, 1.0f, dst, BR, q + i0 * d, d, 1.0f, dkb, d))
+                for (int64_t j = 0; j < bc; j++)
+                    mmi_attn_matrow_acc(br, d, dst + j * BR, q + i0 * d, d, dkb + j * d);
         }
     }
 }

@@ -165,4 +165,20 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
 void mmi_attn_gated_step(int64_t d, int64_t dv, float scale, const float *g, int64_t gate_len,
                          const float *q, const float *k, const float *v, float *st, float *o);
 
+/* ---- RWKV-6 time mixing (attn_rwkv6.c) ---------------------------------------------------- */
+/* o_t = scale r_t^T (S_{t-1} + diag(u) k_t v_t^T), S_t = diag(e^{w_t}) S_{t-1} + k_t v_t^T,
+ * n == m; w [n, d] log-decays <= 0, u [d] the head's bonus. The history term is the gated
+ * kernel (gmode 3) on views shifted by one token. ws floats: mmi_attn_rwkv6_ws_floats. */
+size_t mmi_attn_rwkv6_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv);
+void mmi_attn_rwkv6_fwd(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
+                        const float *k, const float *v, float *o, float *ws);
+/* Gradients dr, dk, dv (overwritten, required), dw [n, d] and du [d] (overwritten; either may
+ * be NULL). */
+void mmi_attn_rwkv6_bwd(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
+                        const float *k, const float *v, const float *dout, float *dr, float *dk,
+                        float *dv, float *dw, float *du, float *ws);
+/* The recurrence for streaming: writes o [dv] from st = S_{t-1} [d, dv], then advances st. */
+void mmi_attn_rwkv6_step(int64_t d, int64_t dv, float scale, const float *w, const float *u,
+                         const float *r, const float *k, const float *v, float *st, float *o);
+
 #endif /* MMI_ATTN_KERNELS_H */

@@ -10,14 +10,31 @@
  */
 #include "mmi_gemm.h"
 
+#include <string.h>
+
 #ifdef MM_HAVE_OPENBLAS
 #include <cblas.h>
 #endif
 
 /* Below this many multiply-adds a pool wake-up costs more than it saves. */
 #define PAR_MIN_FMAS ((int64_t)1 << 20)
+/* Threaded runs cut C into about this many chunks per thread, which the pool's threads claim
+ * in turn: on a shared machine one thread may lose its core for a while and the others then
+ * take its chunks (a fixed split made 2 threads slower than 1 under load). Which thread
+ * computes a chunk does not change its bits, so results stay identical for every thread
+ * count. */
+#define CHUNKS_PER_THREAD 4
+/* NR panels of B per packing chunk when the threads pack a shared B block together. */
+#define PACK_PANELS 4
 
-enum { PATH_PACKED, PATH_DIRECT, PATH_DOT };
+enum { PATH_PACKED, PATH_DIRECT, PATH_DOT, PATH_SMALL_NT };
+
+/* NT with a few rows and a short k (an MLP's first layer at batch 1: y = x W^T with W n x k,
+ * k the observation size): dot products of length k are mostly horizontal sums (a 1x256x3
+ * product took 0.5 us), so op(B) = W^T, at most SMALL_NT_FLOATS floats, is copied into a stack
+ * buffer as k x n and the direct NN tile runs over it. */
+#define SMALL_NT_K 16
+#define SMALL_NT_FLOATS 2048
 
 typedef struct gemm_job {
     const mmi_gemm_ukr *ukr;
@@ -28,16 +45,19 @@ typedef struct gemm_job {
     float *c;
     int64_t lda, ldb, ldc;
     unsigned char *ws;
+    /* Threaded runs: the chunk grid (rows_per x cols_per chunks, n_rc x n_cc of them) and for
+     * the packed path the current (jc, pc) block of the shared B. */
+    int64_t rows_per, cols_per, n_rc, n_cc;
+    int64_t jc, nc, pc, kc;
+    float beta_blk;
 } gemm_job;
 
-static size_t ws_per_thread(void)
-{
-    return sizeof(float) * ((size_t)MMI_GEMM_MC * MMI_GEMM_KC + (size_t)MMI_GEMM_KC * MMI_GEMM_NC);
-}
-
+/* One KC x NC block of packed B, shared by the threads, then one MC x KC block of packed A per
+ * thread. */
 size_t mmi_gemm_ws_size(int32_t n_threads)
 {
-    return (n_threads < 1 ? 1 : (size_t)n_threads) * ws_per_thread();
+    size_t n = n_threads < 1 ? 1 : (size_t)n_threads;
+    return sizeof(float) * ((size_t)MMI_GEMM_KC * MMI_GEMM_NC + n * MMI_GEMM_MC * MMI_GEMM_KC);
 }
 
 /*
@@ -49,8 +69,9 @@ size_t mmi_gemm_ws_size(int32_t n_threads)
  *       or B small enough to stay in L2 (k*n <= 2^16 with m <= 128, 2^18 with m <= 64).
  *   TN: A is read with stride lda in the direct kernel, so only k tiny, m or n <= 32, or a
  *       small problem.
- *   NT: dot products when m <= 8, or when m or n <= 64 and k >= 128 (the horizontal sums of a
- *       dot tile need a long k to amortise).
+ *   NT: m <= 8 with k <= 16 and a small B: B transposed on the stack, then direct (see
+ *       SMALL_NT_K); dot products when m <= 8, or when m or n <= 64 and k >= 128 (the
+ *       horizontal sums of a dot tile need a long k to amortise).
  *   TT: always packed.
  * Sizes are compared through quotients so that no product can overflow.
  */
@@ -65,6 +86,7 @@ static int choose_path(int ta, int tb, int64_t m, int64_t n, int64_t k)
         int small = m <= 64 && n <= 64 && k <= ((int64_t)1 << 18) / (m * n);
         if (tiny_k || m <= 32 || n <= 32 || small) return PATH_DIRECT;
     } else if (!ta) {
+        if (m <= 8 && k <= SMALL_NT_K && k <= SMALL_NT_FLOATS / n) return PATH_SMALL_NT;
         if (m <= 8 || ((m <= 64 || n <= 64) && k >= 128)) return PATH_DOT;
     }
     return PATH_PACKED;
@@ -95,7 +117,7 @@ static int64_t block_len(int64_t total, int64_t max, int64_t unit)
 static void run_packed(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
                        float *ws)
 {
-    float *ap = ws, *bp = ws + (size_t)MMI_GEMM_MC * MMI_GEMM_KC;
+    float *bp = ws, *ap = ws + (size_t)MMI_GEMM_KC * MMI_GEMM_NC;
     int64_t kb = block_len(g->k, MMI_GEMM_KC, 1);
     int64_t mb = block_len(i1 - i0, MMI_GEMM_MC, MMI_GEMM_MR);
     for (int64_t jc = j0; jc < j1; jc += MMI_GEMM_NC) {
@@ -132,6 +154,22 @@ static void run_direct(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, in
     }
 }
 
+/* PATH_SMALL_NT: op(B) copied as k x n, then the direct NN tile (one thread: the shape is far
+ * below PAR_MIN_FMAS). */
+static void run_small_nt(const gemm_job *g)
+{
+    _Alignas(64) float bt[SMALL_NT_FLOATS];
+    gemm_job d = *g;
+    const int64_t n = g->n, k = g->k, ldb = g->ldb;
+    const float *b = g->b;
+    for (int64_t p = 0; p < k; p++)
+        for (int64_t j = 0; j < n; j++) bt[p * n + j] = b[j * ldb + p];
+    d.tb = 0;
+    d.b = bt;
+    d.ldb = g->n;
+    run_direct(&d, 0, g->m, 0, g->n);
+}
+
 /* NT as dot products, blocked over k (DOT_KC) and m (DOT_MC): the DOT_NR rows of B in use stay
  * in L1 and the DOT_MC x DOT_KC block of A in L2 while every column of C passes over it. */
 static void run_dot(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
@@ -148,39 +186,125 @@ static void run_dot(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64
     }
 }
 
-/* Part t of nt of [0, total), cut at multiples of unit. */
-static void split_range(int64_t total, int64_t unit, int64_t t, int64_t nt, int64_t *lo,
-                        int64_t *hi)
-{
-    int64_t tiles = (total + unit - 1) / unit;
-    *lo = tiles * t / nt * unit;
-    *hi = tiles * (t + 1) / nt * unit;
-    if (*hi > total) *hi = total;
-}
-
 static void tile_units(int path, int64_t *mu, int64_t *nu)
 {
     *mu = path == PATH_DOT ? MMI_GEMM_DOT_MR : MMI_GEMM_MR;
     *nu = path == PATH_DOT ? MMI_GEMM_DOT_NR : MMI_GEMM_NR;
 }
 
-/* Pool task t of nt: one slice of C's rows or columns, with workspace slice t. */
-static void gemm_task(void *ctx, int64_t t, int64_t nt)
+static int64_t round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Chunk c of the grid as rows [i0, i1) and columns [j0, j1) of a rows x cols area. */
+static void chunk_range(const gemm_job *g, int64_t c, int64_t rows, int64_t cols, int64_t *i0,
+                        int64_t *i1, int64_t *j0, int64_t *j1)
+{
+    *i0 = c / g->n_cc * g->rows_per;
+    *j0 = c % g->n_cc * g->cols_per;
+    *i1 = min64(*i0 + g->rows_per, rows);
+    *j1 = min64(*j0 + g->cols_per, cols);
+}
+
+/* Length of the pieces when total is cut into about want pieces that are multiples of unit
+ * and at most max long (max >= unit). */
+static int64_t piece_len(int64_t total, int64_t unit, int64_t want, int64_t max)
+{
+    int64_t len = round_up((total + want - 1) / want, unit);
+    int64_t cap = max / unit * unit;
+    return len < cap ? len : cap;
+}
+
+/* Cuts a rows x cols area into about CHUNKS_PER_THREAD * nt chunks whose sides are multiples
+ * of the register tile (mu x nu), rows at most max_rows high. The first dimension (rows, or
+ * columns when cols_first) is cut first, the other only when the first gives too few chunks:
+ * for the packed path every column chunk repacks its rows of A. */
+static void plan_chunks(gemm_job *g, int64_t rows, int64_t cols, int64_t mu, int64_t nu,
+                        int64_t max_rows, int64_t nt, int cols_first)
+{
+    int64_t want = CHUNKS_PER_THREAD * nt, got;
+    if (!cols_first) {
+        g->rows_per = piece_len(rows, mu, want, max_rows);
+        got = (rows + g->rows_per - 1) / g->rows_per;
+        g->cols_per = got >= want ? cols : piece_len(cols, nu, (want + got - 1) / got, cols + nu);
+    } else {
+        g->cols_per = piece_len(cols, nu, want, cols + nu);
+        got = (cols + g->cols_per - 1) / g->cols_per;
+        g->rows_per = got >= want ? rows : piece_len(rows, mu, (want + got - 1) / got, max_rows);
+    }
+    g->n_rc = (rows + g->rows_per - 1) / g->rows_per;
+    g->n_cc = (cols + g->cols_per - 1) / g->cols_per;
+}
+
+/* Threaded packed path, phase 1: the threads pack the (jc, pc) block of B together into the
+ * shared buffer at the start of ws; task c packs PACK_PANELS panels. */
+static void pack_b_task(void *ctx, int64_t c, int64_t n)
 {
     const gemm_job *g = (const gemm_job *)ctx;
-    int64_t i0 = 0, i1 = g->m, j0 = 0, j1 = g->n, mu, nu;
-    tile_units(g->path, &mu, &nu);
-    if (g->split_n)
-        split_range(g->n, nu, t, nt, &j0, &j1);
-    else
-        split_range(g->m, mu, t, nt, &i0, &i1);
-    if (i0 >= i1 || j0 >= j1) return;
-    if (g->path == PATH_PACKED)
-        run_packed(g, i0, i1, j0, j1, (float *)(void *)(g->ws + (size_t)t * ws_per_thread()));
-    else if (g->path == PATH_DIRECT)
+    float *bp = (float *)(void *)g->ws;
+    int64_t j = c * PACK_PANELS * MMI_GEMM_NR, w = min64(PACK_PANELS * MMI_GEMM_NR, g->nc - j);
+    (void)n;
+    g->ukr->pack_b(g->tb, g->b, g->ldb, g->pc, g->kc, g->jc + j, w,
+                   bp + (size_t)(j / MMI_GEMM_NR) * (size_t)(g->kc * MMI_GEMM_NR));
+}
+
+/* Phase 2: chunk c packs its rows of A into the running thread's buffer and runs the register
+ * tile over them and its columns of the shared B block. */
+static void packed_chunk_task(void *ctx, int64_t c, int64_t n, int32_t slot)
+{
+    const gemm_job *g = (const gemm_job *)ctx;
+    float *bp = (float *)(void *)g->ws;
+    float *ap = bp + (size_t)MMI_GEMM_KC * MMI_GEMM_NC + (size_t)slot * MMI_GEMM_MC * MMI_GEMM_KC;
+    int64_t i0, i1, j0, j1;
+    (void)n;
+    chunk_range(g, c, g->m, g->nc, &i0, &i1, &j0, &j1);
+    g->ukr->pack_a(g->ta, g->a, g->lda, i0, i1 - i0, g->pc, g->kc, ap);
+    g->ukr->packed(g->kc, i1 - i0, j1 - j0, ap,
+                   bp + (size_t)(j0 / MMI_GEMM_NR) * (size_t)(g->kc * MMI_GEMM_NR), g->alpha,
+                   g->beta_blk, g->c + i0 * g->ldc + g->jc + j0, g->ldc);
+}
+
+/* The packed loop nest of run_packed with B packed once per block and shared: two pool jobs
+ * per (jc, pc) block. The workspace of nt threads holds the shared B block and nt A blocks. */
+static void run_packed_mt(gemm_job *g, mmi_pool *pool, int64_t nt)
+{
+    int64_t kb = block_len(g->k, MMI_GEMM_KC, 1), step = PACK_PANELS * MMI_GEMM_NR;
+    for (g->jc = 0; g->jc < g->n; g->jc += MMI_GEMM_NC) {
+        g->nc = min64(g->n - g->jc, MMI_GEMM_NC);
+        plan_chunks(g, g->m, g->nc, MMI_GEMM_MR, MMI_GEMM_NR, MMI_GEMM_MC, nt, 0);
+        for (g->pc = 0; g->pc < g->k; g->pc += kb) {
+            g->kc = min64(g->k - g->pc, kb);
+            g->beta_blk = g->pc == 0 ? g->beta : 1.0f;
+            mmi_pool_run(pool, pack_b_task, g, (g->nc + step - 1) / step);
+            mmi_pool_run_slots(pool, packed_chunk_task, g, g->n_rc * g->n_cc);
+        }
+    }
+}
+
+/* Threaded direct and dot paths: chunk c of C, no packing. */
+static void unpacked_chunk_task(void *ctx, int64_t c, int64_t n)
+{
+    const gemm_job *g = (const gemm_job *)ctx;
+    int64_t i0, i1, j0, j1;
+    (void)n;
+    chunk_range(g, c, g->m, g->n, &i0, &i1, &j0, &j1);
+    if (g->path == PATH_DIRECT)
         run_direct(g, i0, i1, j0, j1);
     else
         run_dot(g, i0, i1, j0, j1);
+}
+
+static void run_threaded(gemm_job *g, mmi_pool *pool, int64_t nt)
+{
+    int64_t mu, nu;
+    if (g->path == PATH_PACKED) {
+        run_packed_mt(g, pool, nt);
+        return;
+    }
+    tile_units(g->path, &mu, &nu);
+    /* The unpacked paths block rows themselves; a chunk may be as tall as C. */
+    plan_chunks(g, g->m, g->n, mu, nu, g->m + mu, nt, g->split_n);
+    mmi_pool_run(pool, unpacked_chunk_task, g, g->n_rc * g->n_cc);
 }
 
 static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_t n, int64_t k,
@@ -202,6 +326,7 @@ static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_
         scale_c(m, n, beta, c, ldc);
         return;
     }
+    memset(&g, 0, sizeof g);
     g.ukr = ukr;
     g.ta = ta;
     g.tb = tb;
@@ -219,13 +344,22 @@ static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_
     g.ldc = ldc;
     g.ws = (unsigned char *)ws;
     tile_units(g.path, &mu, &nu);
-    /* Split the dimension with more tiles; operand packing is then repeated only for the
-     * smaller one. */
+    /* The unpacked paths split the dimension with more tiles. */
     g.split_n = (n + nu - 1) / nu >= (m + mu - 1) / mu;
     tiles = g.split_n ? (n + nu - 1) / nu : (m + mu - 1) / mu;
     if (m * n < PAR_MIN_FMAS / k) nt = 1;
     if (nt > tiles) nt = tiles;
-    mmi_pool_run(nt > 1 ? pool : NULL, gemm_task, &g, nt);
+    if (g.path == PATH_SMALL_NT) {
+        run_small_nt(&g);
+    } else if (nt > 1) {
+        run_threaded(&g, pool, nt);
+    } else if (g.path == PATH_PACKED) {
+        run_packed(&g, 0, m, 0, n, (float *)ws);
+    } else if (g.path == PATH_DIRECT) {
+        run_direct(&g, 0, m, 0, n);
+    } else {
+        run_dot(&g, 0, m, 0, n);
+    }
 }
 
 void mmi_gemm_portable(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
@@ -290,5 +424,11 @@ int mmi_gemm_needs_ws(int ta, int tb, int64_t m, int64_t n, int64_t k, float alp
     (void)ldb;
     (void)ldc;
 #endif
+    return choose_path(ta, tb, m, n, k) == PATH_PACKED;
+}
+
+int mmi_gemm_native_needs_ws(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha)
+{
+    if (m == 0 || n == 0 || k == 0 || alpha == 0.0f) return 0;
     return choose_path(ta, tb, m, n, k) == PATH_PACKED;
 }

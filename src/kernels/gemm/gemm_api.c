@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * gemm_api.c — the public mm_sgemm: validates every argument (the kernels trust theirs),
- * provides the workspace, and calls mmi_gemm.
+ * gemm_api.c — the public mm_sgemm and mm_sgemm_mt (with its mm_threads pool): validates every
+ * argument (the kernels trust theirs), provides the workspace, and calls the kernel.
  */
 #include "mmi_gemm.h"
 
 #include <stdint.h>
+
+struct mm_threads {
+    mmi_alloc alloc;
+    mmi_pool *pool; /* NULL for one thread */
+    int32_t n_threads;
+    void *ws;
+    size_t ws_size;
+};
 
 size_t mm_sgemm_workspace_size(void) { return mmi_gemm_ws_size(1); }
 
@@ -44,23 +52,83 @@ static int check_args(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, c
     return MM_OK;
 }
 
+/* Runs native (the threads' path) or mmi_gemm (mm_sgemm's) after the checks both share. */
+static int sgemm_call(int native, int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k,
+                      float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                      float beta, float *c, int64_t ldc, mmi_pool *pool, void *own_ws,
+                      size_t need, void *workspace, size_t workspace_size)
+{
+    mmi_alloc heap;
+    void *ws = workspace ? workspace : own_ws;
+    int rc = check_args(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+    if (rc != MM_OK) return rc;
+    if (workspace && ((uintptr_t)workspace % MMI_ALIGN != 0 || workspace_size < need))
+        return MM_E_INVALID_ARG;
+    (void)mmi_alloc_init(&heap, NULL, NULL); /* the default allocator: cannot fail */
+    if (!ws && (native ? mmi_gemm_native_needs_ws(ta, tb, m, n, k, alpha)
+                       : mmi_gemm_needs_ws(ta, tb, m, n, k, alpha, lda, ldb, ldc))) {
+        ws = mmi_malloc(&heap, need);
+        if (!ws) return MM_E_NOMEM;
+    }
+    if (native)
+        mmi_gemm_native(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, pool);
+    else
+        mmi_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, pool);
+    if (ws != workspace && ws != own_ws) mmi_free(&heap, ws, need);
+    return MM_OK;
+}
+
 int mm_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha,
              const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
              int64_t ldc, void *workspace, size_t workspace_size)
 {
-    mmi_alloc heap;
-    void *ws = workspace;
-    size_t ws_size = mm_sgemm_workspace_size();
-    int rc = check_args(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc);
-    if (rc != MM_OK) return rc;
-    if (workspace && ((uintptr_t)workspace % MMI_ALIGN != 0 || workspace_size < ws_size))
-        return MM_E_INVALID_ARG;
-    (void)mmi_alloc_init(&heap, NULL, NULL); /* the default allocator: cannot fail */
-    if (!ws && mmi_gemm_needs_ws(trans_a, trans_b, m, n, k, alpha, lda, ldb, ldc)) {
-        ws = mmi_malloc(&heap, ws_size);
-        if (!ws) return MM_E_NOMEM;
+    return sgemm_call(0, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL,
+                      NULL, mm_sgemm_workspace_size(), workspace, workspace_size);
+}
+
+size_t mm_sgemm_mt_workspace_size(int32_t n_threads)
+{
+    return n_threads < 1 || n_threads > 256 ? 0 : mmi_gemm_ws_size(n_threads);
+}
+
+int mm_threads_create(mm_threads **out, int32_t n_threads, const mm_allocator *alloc)
+{
+    mmi_alloc al;
+    mm_threads *t;
+    if (!out) return MM_E_INVALID_ARG;
+    *out = NULL;
+    if (mmi_alloc_init(&al, alloc, NULL) != MM_OK) return MM_E_INVALID_ARG;
+    if (n_threads < 1 || n_threads > 256) return MM_E_RANGE;
+    t = (mm_threads *)mmi_calloc(&al, sizeof *t);
+    if (!t) return MM_E_NOMEM;
+    t->alloc = al;
+    t->n_threads = n_threads;
+    t->ws_size = mmi_gemm_ws_size(n_threads);
+    t->ws = mmi_malloc(&al, t->ws_size);
+    if (!t->ws || mmi_pool_create(&t->pool, n_threads, &al, NULL) != MM_OK) {
+        mm_threads_free(t);
+        return MM_E_NOMEM;
     }
-    mmi_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, NULL);
-    if (ws != workspace) mmi_free(&heap, ws, ws_size);
+    *out = t;
     return MM_OK;
+}
+
+void mm_threads_free(mm_threads *t)
+{
+    mmi_alloc al;
+    if (!t) return;
+    al = t->alloc;
+    mmi_pool_free(t->pool);
+    if (t->ws) mmi_free(&al, t->ws, t->ws_size);
+    mmi_free(&al, t, sizeof *t);
+}
+
+int mm_sgemm_mt(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                int64_t ldc, mm_threads *threads, void *workspace, size_t workspace_size)
+{
+    int32_t nt = threads ? threads->n_threads : 1;
+    return sgemm_call(1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                      threads ? threads->pool : NULL, threads ? threads->ws : NULL,
+                      mmi_gemm_ws_size(nt), workspace, workspace_size);
 }

@@ -32,6 +32,9 @@ void mmi_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, cons
 int mmi_gemm_needs_ws(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, int64_t lda,
                       int64_t ldb, int64_t ldc);
 
+/* As mmi_gemm_needs_ws for mmi_gemm_native (which never hands off to OpenBLAS). */
+int mmi_gemm_native_needs_ws(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha);
+
 /* The native kernel only (portable blocked C or AVX2/FMA), never OpenBLAS: what benchmarks and
  * tests compare against the peer. Same contract as mmi_gemm. */
 void mmi_gemm_native(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,

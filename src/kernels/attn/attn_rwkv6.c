@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/* attn_rwkv6.c — RWKV-6 time mixing (the wkv6 operator of RWKV "Finch"):
+ *   o_t = r_t^T (S_{t-1} + diag(u) k_t v_t^T),   S_t = diag(e^{w_t}) S_{t-1} + k_t v_t^T
+ * with per-step, per-key-channel log-decays w_t <= 0 and a per-channel bonus u for the current
+ * token. The history term r_t^T S_{t-1} is exactly the gated recurrence of attn_gated.c with
+ * per-key gates w evaluated one step late: its output at step t - 1 with the query r_t. So the
+ * chunkwise gated kernel runs on rows 0..n-2 of k, v, w and rows 1..n-1 of r (pointer shifts,
+ * no copies) and the bonus, a diagonal term, is added here in float64 sums. The backward is the
+ * gated backward on the same shifted views plus the bonus's gradients. */
+#include "mmi_attn_kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+size_t mmi_attn_rwkv6_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
+{
+    return mmi_attn_gated_ws_floats(n, chunk, d, dv);
+}
+
+/* The gated problem of the history term: one step shorter. */
+static mmi_attn_dims history_dims(const mmi_attn_dims *s)
+{
+    mmi_attn_dims t = *s;
+    t.n = t.m = s->n - 1;
+    return t;
+}
+
+/* scale * sum_c r[c] u[c] k[c] in float64: the bonus weight of one token. Eight independent
+ * partial sums in fixed blocks, so the compiler vectorises the loop instead of waiting on one
+ * chain of dependent float64 adds (that chain cost 10% of the forward). */
+static double bonus_weight(int64_t d, float scale, const float *restrict r,
+                           const float *restrict u, const float *restrict k)
+{
+    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0}, acc = 0.0;
+    int64_t c = 0;
+    for (; c + 8 <= d; c += 8)
+        for (int j = 0; j < 8; j++) part[j] += (double)r[c + j] * (double)u[c + j] * (double)k[c + j];
+    for (; c < d; c++) acc += (double)r[c] * (double)u[c] * (double)k[c];
+    for (int j = 0; j < 8; j++) acc += part[j];
+    return acc * (double)scale;
+}
+
+void mmi_attn_rwkv6_fwd(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
+                        const float *k, const float *v, float *o, float *ws)
+{
+    const int64_t n = s->n, d = s->d, dv = s->dv;
+    MMI_ASSERT(n >= 1 && s->m == n && w && u && r && k && v && o && ws);
+    memset(o, 0, sizeof(float) * (size_t)dv); /* token 0 has no history */
+    if (n > 1) {
+        const mmi_attn_dims t = history_dims(s);
+        mmi_attn_gated_fwd(&t, 3, w, r + d, k, v, o + dv, ws);
+    }
+    for (int64_t t = 0; t < n; t++) {
+        const float c = (float)bonus_weight(d, s->scale, r + t * d, u, k + t * d);
+        float *ot = o + t * dv;
+        const float *vt = v + t * dv;
+        for (int64_t e = 0; e < dv; e++) ot[e] += c * vt[e];
+    }
+}
+
+void mmi_attn_rwkv6_bwd(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
+                        const float *k, const float *v, const float *dout, float *dr, float *dk,
+                        float *dv, float *dw, float *du, float *ws)
+{
+    const int64_t n = s->n, d = s->d, dvw = s->dv;
+    double dug[512];
+    MMI_ASSERT(n >= 1 && s->m == n && w && u && r && k && v && dout && dr && dk && dv && ws);
+    /* rows the history term does not reach: r_0, and k, v, w of the last token */
+    memset(dr, 0, sizeof(float) * (size_t)d);
+    memset(dk + (n - 1) * d, 0, sizeof(float) * (size_t)d);
+    memset(dv + (n - 1) * dvw, 0, sizeof(float) * (size_t)dvw);
+    if (dw) memset(dw + (n - 1) * d, 0, sizeof(float) * (size_t)d);
+    if (n > 1) {
+        const mmi_attn_dims t = history_dims(s);
+        mmi_attn_gated_bwd(&t, 3, w, r + d, k, v, dout + dvw, dr + d, dk, dv, dw, ws);
+    }
+    /* bonus: o_t += c_t v_t, c_t = scale sum_c r u k; dc_t = dout_t . v_t */
+    for (int64_t c0 = 0; c0 < d; c0 += 512) { /* du in float64 pieces: no workspace needed */
+        const int64_t nc = d - c0 < 512 ? d - c0 : 512;
+        memset(dug, 0, sizeof(double) * (size_t)nc);
+        for (int64_t t = 0; t < n; t++) {
+            const float *rt = r + t * d + c0, *kt = k + t * d + c0;
+            const double dc = mmi_attn_dot64(dvw, dout + t * dvw, v + t * dvw) * (double)s->scale;
+            const float f = (float)dc;
+            float *drt = dr + t * d + c0, *dkt = dk + t * d + c0;
+            for (int64_t c = 0; c < nc; c++) {
+                drt[c] += f * u[c0 + c] * kt[c];
+                dkt[c] += f * u[c0 + c] * rt[c];
+                dug[c] += dc * (double)rt[c] * (double)kt[c];
+            }
+            if (c0 == 0) {
+                const float cw = (float)bonus_weight(d, s->scale, r + t * d, u, k + t * d);
+                const float *dt = dout + t * dvw;
+                float *dvt = dv + t * dvw;
+                for (int64_t e = 0; e < dvw; e++) dvt[e] += cw * dt[e];
+            }
+        }
+        if (du)
+            for (int64_t c = 0; c < nc; c++) du[c0 + c] = (float)dug[c];
+    }
+}
+
+void mmi_attn_rwkv6_step(int64_t d, int64_t dv, float scale, const float *w, const float *u,
+                         const float *r, const float *k, const float *v, float *st, float *o)
+{
+    MMI_ASSERT(d > 0 && dv > 0 && w && u && r && k && v && st && o);
+    float rs[512];
+    const float c = (float)bonus_weight(d, scale, r, u, k);
+    for (int64_t e = 0; e < dv; e++) o[e] = c * v[e];
+    for (int64_t c0 = 0; c0 < d; c0 += 512) { /* readout of S_{t-1} with the scaled r */
+        const int64_t nc = d - c0 < 512 ? d - c0 : 512;
+        for (int64_t i = 0; i < nc; i++) rs[i] = scale * r[c0 + i];
+        mmi_attn_state_step(nc, dv, NULL, NULL, st + c0 * dv, dv, NULL, NULL, rs, o);
+    }
+    for (int64_t i = 0; i < d; i++) { /* S_t = diag(e^w) S_{t-1} + k v^T */
+        const float f = expf(w[i]), ki = k[i];
+        float *row = st + i * dv;
+        for (int64_t e = 0; e < dv; e++) row[e] = f * row[e] + ki * v[e];
+    }
+}
