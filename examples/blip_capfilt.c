@@ -47,9 +47,10 @@
 enum { NC = 24, NS = 3, P = 4, DI = 16, T = 5, TD = T - 1, V = NC + 3 };
 enum { BOS = NC, EOS = NC + 1, PAD = NC + 2 };
 enum { E = 32, HEADS = 2, DH = 16, HID = 64 };
-enum { N_TRAIN = 4096, N_CLEAN = 512, N_TEST = 512, B = 64, B3 = 3 * B };
+enum { N_TRAIN = 4096, N_CLEAN = 1024, N_TEST = 512, B = 64, B3 = 3 * B };
 #define NOISE 0.25
 #define TEMP 0.07
+#define FT_LR 5e-4 /* fine-tuning learning rate (pre-training: 2e-3) */
 
 #define TRY(call)                                                                            \
     do {                                                                                     \
@@ -634,6 +635,10 @@ int main(int argc, char **argv)
     filter(&m, ims, caps, p_web, "after pre-training", &prec, &rec);
     /* BLIP fine-tunes the filter and the captioner on a small clean set (COCO) */
     printf("fine-tuning on the clean pairs, %d steps\n", n_steps / 5);
+    {   /* with a smaller learning rate, as BLIP fine-tunes */
+        mm_model *const ms[5] = {m.c.img, m.c.txt, m.itm, m.head, m.dec};
+        for (int i = 0; i < 5; i++) TRY(mm_model_set_f64(ms[i], MM_MODEL_LR, FT_LR));
+    }
     for (int s = 1; s <= n_steps / 5; s++) {
         double loss[3];
         train_step(&m.c, &m, g_cleanp, N_CLEAN, loss);
