@@ -22,7 +22,8 @@
  * context gradient back through mm_model_backward_ctx).
  *
  * CapFilt. As in BLIP, the pre-trained model is then fine-tuned on a small clean set (COCO's
- * role; N_CLEAN pairs, n_steps / 5 steps of the same joint objective): pre-trained on noisy
+ * role; N_CLEAN pairs, n_steps / 5 steps of the same joint objective at the lower learning
+ * rate FT_LR): pre-trained on noisy
  * pairs alone, the ITM head learns to call some corrupted pairs matches (it is trained to), and
  * the example prints that filter too. The fine-tuned ITM head filters the training pairs
  * (p(match) < 0.5: corrupted); the printed precision and recall are those of finding the
