@@ -385,10 +385,82 @@ static void test_xattn_bad_input(void)
     mm_tensor_free(c_long), mm_tensor_free(c_b1), mm_tensor_free(dctx_bad), mm_tensor_free(x2);
 }
 
+/* forward_ctx, backward_ctx and jvp_ctx allocate nothing: every buffer was reserved at
+ * finalize (the layer sizes its context regions for max_ctx). */
+static void test_xattn_no_alloc(void)
+{
+    mm_allocator a;
+    mmt_counter cnt;
+    mm_model_opts o;
+    mm_model *m = NULL;
+    mm_tensor *x = t3(B, T, D), *y = t3(B, T, D), *ctx = t3(B, MAXC, DC), *dctx = t3(B, MAXC, DC);
+    mm_tensor *dx = t3(B, T, D), *jy = t3(B, T, D), *vt = NULL;
+    int64_t np = 0, before;
+    mmt_counting_allocator(&a, &cnt, -1);
+    CHECK_OK(mm_model_opts_init(&o));
+    o.input_dim = D, o.max_batch = B, o.max_seq = T, o.alloc = &a;
+    CHECK_OK(mm_model_create(&m, &o));
+    if (!m) return;
+    CHECK_OK(mm_model_add_cross_attention(m, H1, DK1, DC, MAXC));
+    CHECK_OK(mm_model_finalize(m));
+    CHECK_OK(mm_model_num_params(m, &np));
+    CHECK_OK(mm_tensor_create(&vt, 1, &np, NULL));
+    mmt_fill_uniform(mm_tensor_data(x), B * T * D, 340, -1.0f, 1.0f);
+    mmt_fill_uniform(mm_tensor_data(ctx), B * MAXC * DC, 341, -1.0f, 1.0f);
+    mmt_fill_uniform(mm_tensor_data(vt), np, 342, -1.0f, 1.0f);
+    before = cnt.n_alloc;
+    CHECK_OK(mm_model_forward_ctx(m, x, ctx, y));
+    CHECK_OK(mm_model_backward_ctx(m, y, dx, dctx));
+    CHECK_OK(mm_model_jvp_ctx(m, x, ctx, vt, y, jy));
+    CHECK_EQ_I64(cnt.n_alloc, before);
+    mm_model_free(m);
+    CHECK_EQ_I64(cnt.live_bytes, 0);
+    CHECK_EQ_I64(cnt.bad_free, 0);
+    mm_tensor_free(x), mm_tensor_free(y), mm_tensor_free(ctx), mm_tensor_free(dctx);
+    mm_tensor_free(dx), mm_tensor_free(jy), mm_tensor_free(vt);
+}
+
+/* A pool of 2 threads gives bitwise the same output, gradients and context gradient. */
+static void test_xattn_threads(void)
+{
+    mm_model *m[2] = {NULL, NULL};
+    mm_tensor *x = t3(B, T, D), *ctx = t3(B, M, DC), *y[2], *dctx[2];
+    float *g[2] = {NULL, NULL};
+    int64_t np = 0;
+    for (int k = 0; k < 2; k++) {
+        mm_model_opts o;
+        CHECK_OK(mm_model_opts_init(&o));
+        o.input_dim = D, o.max_batch = B, o.max_seq = T, o.seed = 5, o.n_threads = 1 + k;
+        CHECK_OK(mm_model_create(&m[k], &o));
+        if (!m[k]) return;
+        CHECK_OK(mm_model_add_cross_attention(m[k], H1, DK1, DC, MAXC));
+        CHECK_OK(mm_model_add_dense(m[k], D, 1, MM_INIT_DEFAULT, 1.0));
+        CHECK_OK(mm_model_finalize(m[k]));
+        y[k] = t3(B, T, D), dctx[k] = t3(B, M, DC);
+    }
+    mmt_fill_uniform(mm_tensor_data(x), B * T * D, 350, -1.0f, 1.0f);
+    mmt_fill_uniform(mm_tensor_data(ctx), B * M * DC, 351, -1.0f, 1.0f);
+    for (int k = 0; k < 2; k++) {
+        CHECK_OK(mm_model_forward_ctx(m[k], x, ctx, y[k]));
+        CHECK_OK(mm_model_backward_ctx(m[k], y[k], NULL, dctx[k]));
+        CHECK_OK(mm_model_grads(m[k], &g[k], &np));
+    }
+    CHECK(memcmp(mm_tensor_data(y[0]), mm_tensor_data(y[1]), 4 * (size_t)(B * T * D)) == 0);
+    CHECK(memcmp(mm_tensor_data(dctx[0]), mm_tensor_data(dctx[1]), 4 * (size_t)(B * M * DC)) == 0);
+    CHECK(memcmp(g[0], g[1], 4 * (size_t)np) == 0);
+    for (int k = 0; k < 2; k++) {
+        mm_model_free(m[k]);
+        mm_tensor_free(y[k]), mm_tensor_free(dctx[k]);
+    }
+    mm_tensor_free(x), mm_tensor_free(ctx);
+}
+
 void suite_xattn(void)
 {
     mmt_run("xattn_reference", test_xattn_reference);
     mmt_run("xattn_short_context", test_xattn_short_context);
     mmt_run("xattn_save_load", test_xattn_save_load);
     mmt_run("xattn_bad_input", test_xattn_bad_input);
+    mmt_run("xattn_no_alloc", test_xattn_no_alloc);
+    mmt_run("xattn_threads", test_xattn_threads);
 }
