@@ -60,7 +60,7 @@ WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 # Function and data sections let a static link drop what it does not call (-Wl,--gc-sections;
 # make check-static-size measures it).
 LIB_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -fPIC -fvisibility=hidden \
-              -ffunction-sections -fdata-sections -Iinclude -pthread
+              -ffunction-sections -fdata-sections -Iinclude -pthread -DMMI_SYMVER=1
 LIB_LIBS   := -lm -pthread
 PC_PRIVATE := -lm -pthread
 BUILD_INFO_BLAS := none
@@ -274,7 +274,7 @@ check-valgrind: $(BDIR)/tests/runner
 symbols-check: $(SHARED) $(STATIC)
 	tools/api_symbols.sh > build/header_symbols.txt
 	nm -D --defined-only $(SHARED) | awk '{print $$3}' | sed 's/@.*//' | grep -v '^LIBMM_' \
-	  | sort > build/symbols.txt
+	  | sort -u > build/symbols.txt
 	diff -u abi/symbols.txt build/header_symbols.txt
 	diff -u abi/symbols.txt build/symbols.txt
 	@bad=$$(nm --defined-only -g $(STATIC) | awk 'NF==3 {print $$3}' | grep -v '^mm_' || true); \

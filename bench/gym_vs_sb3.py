@@ -55,7 +55,7 @@ RUNS = {
     "sac-pendulum": ("Pendulum-v1", "sac", 20000,
                      dict(gamma=0.99, buffer_size=1000000, learning_starts=100, batch_size=256,
                           train_freq=1, gradient_steps=1, tau=0.005),
-                     dict(lr_actor=1e-3, lr_critic=1e-3, hidden=[256, 256]),
+                     dict(lr_actor=1e-3, lr_critic=1e-3, lr_alpha=1e-3, hidden=[256, 256]),
                      dict(learning_rate=1e-3, policy_kwargs=dict(net_arch=[256, 256]))),
     "td3-halfcheetah": ("HalfCheetah-v4", "td3", 100000,
                         dict(gamma=0.99, buffer_size=1000000, learning_starts=10000,
@@ -67,7 +67,7 @@ RUNS = {
     "sac-halfcheetah": ("HalfCheetah-v4", "sac", 100000,
                         dict(gamma=0.99, buffer_size=1000000, learning_starts=10000,
                              batch_size=256, train_freq=1, gradient_steps=1, tau=0.005),
-                        dict(lr_actor=3e-4, lr_critic=3e-4, hidden=[256, 256]),
+                        dict(lr_actor=3e-4, lr_critic=3e-4, lr_alpha=3e-4, hidden=[256, 256]),
                         dict(learning_rate=3e-4, policy_kwargs=dict(net_arch=[256, 256]))),
 }
 DEFAULT_RUNS = "ppo-cartpole,td3-pendulum,sac-pendulum"

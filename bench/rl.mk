@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # bench/rl.mk — `make bench-rl` (include from the Makefile: `-include bench/rl.mk`).
-# Trains DDPG/TD3 (Pendulum-v1, 20k steps) and PPO/TRPO/A2C/QAC (CartPole-v1) over 5 seeds and
+# Trains DDPG/TD3/SAC (Pendulum-v1, 20k steps) and PPO/TRPO/A2C/QAC (CartPole-v1) over 5 seeds and
 # prints mean +- std of the deterministic evaluation return and wall-clock per run; then, when
 # python3 with torch is present, a plain PyTorch DDPG update side by side with libmm's.
 # RL_ARGS passes options (e.g. RL_ARGS="TD3 --seeds 3" or "--quick").

@@ -1606,7 +1606,9 @@ enum {
     MM_ALGO_A2C = 3,  /* advantage actor-critic (SB3 defaults: RMSprop, n_steps 5) */
     MM_ALGO_QAC = 4,  /* Q actor-critic (Zhao, Alg. 10.1), batched like A2C */
     MM_ALGO_PPO = 5,  /* proximal policy optimisation, clipped (SB3 defaults) */
-    MM_ALGO_TRPO = 6  /* trust region policy optimisation (sb3-contrib defaults) */
+    MM_ALGO_TRPO = 6, /* trust region policy optimisation (sb3-contrib defaults) */
+    MM_ALGO_SAC = 7   /* soft actor-critic, continuous actions (Haarnoja et al. 2018 v2; SB3
+                         defaults). Since: 0.2 */
 };
 
 /* Exploration noise of DDPG / TD3 (added in the [-1, 1] action space). */
@@ -1625,7 +1627,7 @@ enum {
     MM_POLICY_GAMMA = 302,        /* discount */
     MM_POLICY_TAU = 303,          /* Polyak coefficient of the targets (DDPG, TD3) */
     MM_POLICY_NOISE_SIGMA = 304,  /* exploration noise std (DDPG, TD3) */
-    MM_POLICY_ENT_COEF = 305,     /* entropy bonus (A2C, QAC, PPO) */
+    MM_POLICY_ENT_COEF = 305,     /* entropy bonus (A2C, QAC, PPO); SAC: alpha when not tuned */
     MM_POLICY_CLIP_RANGE = 306,   /* PPO ratio clip */
     MM_POLICY_TARGET_KL = 307,    /* TRPO trust region delta */
     MM_POLICY_VF_COEF = 308,      /* value loss weight (A2C, PPO) */
@@ -1642,17 +1644,19 @@ enum {
     MM_POLICY_STAT_CLIP_FRACTION = 357, /* PPO: fraction of clipped ratios */
     MM_POLICY_STAT_LS_STEPS = 358,      /* TRPO: backtracking steps of the last line search
                                            (-1: no step accepted) */
-    MM_POLICY_STAT_Q_MEAN = 359,        /* DDPG/TD3/QAC: mean Q of the last critic batch */
+    MM_POLICY_STAT_Q_MEAN = 359,        /* DDPG/TD3/QAC/SAC: mean Q of the last critic batch */
     MM_POLICY_STAT_EPOCHS = 360,        /* PPO/A2C: epochs begun by the last update (fewer
                                            than n_epochs after a target_kl stop). Since 0.2 */
     MM_POLICY_STAT_UPDATING = 361,      /* 1 while an update spread by mm_policy_update_budget
                                            has work left, else 0. Since 0.2 */
-    MM_POLICY_STAT_RETURN_STD = 362     /* norm_reward: sqrt(var + 1e-8) of the discounted
+    MM_POLICY_STAT_RETURN_STD = 362,    /* norm_reward: sqrt(var + 1e-8) of the discounted
                                            returns. Since 0.2 */
+    MM_POLICY_STAT_ENT_COEF = 363       /* SAC: the entropy temperature alpha now (Since: 0.2) */
 };
 
 /* Construction options; mm_policy_opts_init fills the published defaults of an algorithm
- * (in brackets: DDPG/TD3 | A2C | PPO | TRPO | QAC; docs/RL.md says where each comes from).
+ * (in brackets: DDPG/TD3 | A2C | PPO | TRPO | QAC; docs/RL.md says where each comes from;
+ * SAC: the TD3 values except hidden 256,256, lr_actor = lr_critic = 3e-4, ent_coef 1).
  * Fields are only ever appended. */
 typedef struct mm_policy_opts {
     uint32_t struct_size;       /* sizeof(mm_policy_opts), set by mm_policy_opts_init */
@@ -1701,7 +1705,7 @@ typedef struct mm_policy_opts {
     /* on-policy (A2C, QAC, PPO, TRPO) */
     int64_t n_steps;            /* rollout length per agent [- | 5 | 2048 | 2048 | 5] */
     double gae_lambda;          /* [- | 1.0 | 0.95 | 0.95 | -] */
-    double ent_coef;            /* [0] */
+    double ent_coef;            /* [0; SAC 1.0: alpha, see the SAC block] */
     double vf_coef;             /* [0.5] */
     double clip_range;          /* PPO [0.2] */
     double clip_range_vf;       /* PPO value clipping, 0 = off [0] */
@@ -1734,6 +1738,15 @@ typedef struct mm_policy_opts {
     int64_t lr_decay_steps;     /* learning rates: > 0 decay linearly to 0 over this many
                                    transitions, -1 constant, 0 follow linear_decay_steps [0] */
     int64_t clip_decay_steps;   /* PPO clip range: the same choices [0] */
+    /* SAC (Since: 0.2). ent_coef above is SAC's temperature alpha: its initial value when
+       ent_auto is 1, the fixed value when 0 [1.0; must be > 0]. The other off-policy fields
+       (buffer_size ... tau, n_critics) apply as for TD3; noise and policy_delay are unused. */
+    int32_t ent_auto;           /* tune log alpha by Adam toward target_entropy (SB3
+                                   ent_coef="auto") [1] */
+    int32_t target_update_interval; /* Polyak update of the critic targets every k gradient
+                                   steps [1] */
+    double target_entropy;      /* NaN = -act_dim (SB3 "auto") [NaN] */
+    double lr_alpha;            /* Adam learning rate of log alpha [3e-4] */
 } mm_policy_opts;
 
 /* Fills o with the published defaults of algo (MM_ALGO_*) and struct_size.
@@ -1743,14 +1756,15 @@ MM_API MM_NODISCARD int mm_policy_opts_init(mm_policy_opts *o, int32_t algo);
 /* Creates an agent: networks (initialised from opts.seed), optimizers, targets, the replay or
  * rollout buffer and every work buffer act/observe/update need.
  *   out:  receives the handle; NULL on failure.  opts: read during the call only.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL, bad sizes or settings, discrete DDPG/TD3, bounds not
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, bad sizes or settings, discrete DDPG/TD3/SAC, bounds not
  * finite or low >= high), MM_E_VERSION, MM_E_RANGE (sizes overflow), MM_E_NOMEM.
  * Allocates: everything the agent will ever use. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_create(mm_policy **out, const mm_policy_opts *opts);
 
 /* Chooses actions for n agents: obs [n, obs_dim] row-major -> actions [n, act_dim] (discrete:
- * [n] float indices). explore = 1 samples (on-policy) or adds noise / uses uniform random
- * actions before learning_starts (off-policy); 0 is the deterministic policy (mean, argmax).
+ * [n] float indices). explore = 1 samples (on-policy, SAC: tanh of a Gaussian sample) or adds
+ * noise (DDPG, TD3), with uniform random actions before learning_starts (off-policy); 0 is the
+ * deterministic policy (mean, argmax; SAC: tanh(mean)).
  * n in 1..n_agents. Returns MM_OK, MM_E_INVALID_ARG, MM_E_RANGE (n), MM_E_NUMERIC (NaN/Inf in
  * obs; nothing written). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_act(mm_policy *p, const float *obs, int64_t n, float *actions,
@@ -1894,6 +1908,9 @@ MM_API MM_NODISCARD int mm_policy_load_new(mm_policy **out, const char *path,
  *        MM_EXPORT_CLIP (continuous A2C, PPO, TRPO; y is the Gaussian mean):
  *            a[j] = y[j] < low[j] ? low[j] : (y[j] > high[j] ? high[j] : y[j])
  *        MM_EXPORT_ARGMAX (discrete; y are logits): a = the first index of the largest y.
+ *        MM_EXPORT_TANH_MEAN (SAC; y = [mean, log std], model_out = 2 act_dim):
+ *            t[j] = (float)tanh((double)y[j]) for j < act_dim, then a[j] as TANH_RESCALE
+ *            with t in place of y.
  *   opts: NULL (defaults) or from mm_model_opts_init (alloc, max_batch, n_threads, err_buf are
  *         honoured; input_dim must be 0 or obs_dim).
  * The model is a copy: later updates of p do not change it (mm_policy_export_copy refreshes
@@ -1915,7 +1932,8 @@ MM_API MM_NODISCARD int mm_policy_export_copy(mm_policy *p, mm_model *dst);
 MM_API MM_NODISCARD int mm_policy_export_save(mm_policy *p, const char *path);
 
 /* Output mapping of an exported actor (mm_policy_export_info.output). */
-enum { MM_EXPORT_TANH_RESCALE = 1, MM_EXPORT_CLIP = 2, MM_EXPORT_ARGMAX = 3 };
+enum { MM_EXPORT_TANH_RESCALE = 1, MM_EXPORT_CLIP = 2, MM_EXPORT_ARGMAX = 3,
+       MM_EXPORT_TANH_MEAN = 4 };
 
 /* The constants of the steps around an exported actor (see mm_policy_export). */
 typedef struct mm_policy_export_info {

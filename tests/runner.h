@@ -82,6 +82,7 @@ void suite_envs(void);
 void suite_policy(void);
 void suite_policy_io(void);
 void suite_policy_loop(void);
+void suite_sac(void);
 void suite_comm(void);
 void suite_oom(void);
 void suite_threads(void);

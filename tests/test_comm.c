@@ -506,12 +506,14 @@ static void test_comm_a2c_equals_single(void)
     CHECK(moved);
 }
 
-/* PPO, DDPG, TD3 with sampled actions: ranks stay identical, and a rerun is bitwise the same. */
+/* PPO, DDPG, TD3, QAC, SAC with sampled actions: ranks stay identical, and a rerun is bitwise
+ * the same. */
 static void test_comm_policy_reproducible(void)
 {
-    static const int32_t algos[4] = {MM_ALGO_PPO, MM_ALGO_DDPG, MM_ALGO_TD3, MM_ALGO_QAC};
+    static const int32_t algos[5] = {MM_ALGO_PPO, MM_ALGO_DDPG, MM_ALGO_TD3, MM_ALGO_QAC,
+                                     MM_ALGO_SAC};
     static pol_ctx a, b;
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         memset(&a, 0, sizeof a);
         pol_data(&a);
         a.algo = algos[k];

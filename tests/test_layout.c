@@ -132,7 +132,7 @@ static void test_struct_layout(void)
     PIN(mm_ssm_grads, dnu_log, 112);
     PIN(mm_ssm_grads, dtheta_log, 120);
     PIN(mm_ssm_grads, dgamma_log, 128);
-    PIN_SIZE(mm_policy_opts, 440);
+    PIN_SIZE(mm_policy_opts, 464);
     PIN(mm_policy_opts, struct_size, 0);
     PIN(mm_policy_opts, reserved0, 4);
     PIN(mm_policy_opts, alloc, 8);
@@ -194,6 +194,10 @@ static void test_struct_layout(void)
     PIN(mm_policy_opts, ppo_target_kl, 416);
     PIN(mm_policy_opts, lr_decay_steps, 424);
     PIN(mm_policy_opts, clip_decay_steps, 432);
+    PIN(mm_policy_opts, ent_auto, 440); /* 0.2: SAC */
+    PIN(mm_policy_opts, target_update_interval, 444);
+    PIN(mm_policy_opts, target_entropy, 448);
+    PIN(mm_policy_opts, lr_alpha, 456);
     PIN_SIZE(mm_comm_callbacks, 64);
     PIN(mm_comm_callbacks, struct_size, 0);
     PIN(mm_comm_callbacks, reserved0, 4);
@@ -217,6 +221,8 @@ static void test_enum_values(void)
     CHECK_EQ_I64(MM_E_BUFFER_TOO_SMALL, -31);
     CHECK_EQ_I64(MM_TENSOR_MAX_DIMS, 8);
     CHECK_EQ_I64(MM_ALGO_TRPO, 6);
+    CHECK_EQ_I64(MM_ALGO_SAC, 7);
+    CHECK_EQ_I64(MM_POLICY_STAT_ENT_COEF, 363);
     CHECK_EQ_I64(MM_ATTN_GATED, 6);
     CHECK_EQ_I64(MM_ATTN_RWKV6, 7);
     CHECK_EQ_I64(MM_SSM_LRU, 5);

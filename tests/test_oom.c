@@ -374,12 +374,12 @@ static int path_policy(const mm_allocator *a, const void *ctx)
 
 static void test_policies(void)
 {
-    static const int32_t algos[6] = {MM_ALGO_DDPG, MM_ALGO_TD3, MM_ALGO_A2C, MM_ALGO_QAC,
-                                     MM_ALGO_PPO, MM_ALGO_TRPO};
+    static const int32_t algos[7] = {MM_ALGO_DDPG, MM_ALGO_TD3, MM_ALGO_A2C, MM_ALGO_QAC,
+                                     MM_ALGO_PPO, MM_ALGO_TRPO, MM_ALGO_SAC};
     char what[64], dir[64] = "/tmp/mm_test_oom_XXXXXX", path[96];
     int have_dir = mkdtemp(dir) != NULL;
     snprintf(path, sizeof path, "%s/p.safetensors", dir);
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         for (int d = 0; d < 2; d++) {
             policy_case pc = {algos[i], d, NULL};
             if (!hx_policy_fits(algos[i], d)) continue;

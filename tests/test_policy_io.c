@@ -70,7 +70,7 @@ static void exported_act(mm_model *m, int use_infer, const mm_policy_export_info
                          const float *mean, const float *istd, const float *lo, const float *hi,
                          const float *obs, int64_t n, float *out)
 {
-    float x[4 * 3], y[4 * 3];
+    float x[4 * 3], y[4 * 4];
     int64_t sx[2] = {n, in->obs_dim}, sy[2] = {n, in->model_out};
     mm_tensor *tx = NULL, *ty = NULL;
     for (int64_t i = 0; i < n; i++)
@@ -104,7 +104,8 @@ static void exported_act(mm_model *m, int use_infer, const mm_policy_export_info
         }
         for (int64_t j = 0; j < in->act_dim; j++) {
             float a = z[j];
-            if (in->output == MM_EXPORT_TANH_RESCALE)
+            if (in->output == MM_EXPORT_TANH_MEAN) a = (float)tanh((double)a);
+            if (in->output == MM_EXPORT_TANH_RESCALE || in->output == MM_EXPORT_TANH_MEAN)
                 a = lo[j] + (a + 1.0f) * 0.5f * (hi[j] - lo[j]);
             else
                 a = a < lo[j] ? lo[j] : (a > hi[j] ? hi[j] : a);
@@ -126,8 +127,8 @@ static void export_case(int32_t algo, int discrete)
     drive(p, 40, 11); /* trained weights and moved statistics */
     CHECK_OK(mm_policy_export(p, &m, NULL));
     CHECK_OK(mm_policy_export_io(p, &in, mean, istd, lo, hi));
-    CHECK(in.output == (discrete ? MM_EXPORT_ARGMAX : algo <= MM_ALGO_TD3 ?
-                        MM_EXPORT_TANH_RESCALE : MM_EXPORT_CLIP));
+    CHECK(in.output == (discrete ? MM_EXPORT_ARGMAX : algo == MM_ALGO_SAC ? MM_EXPORT_TANH_MEAN
+                        : algo <= MM_ALGO_TD3 ? MM_EXPORT_TANH_RESCALE : MM_EXPORT_CLIP));
     CHECK(in.norm_obs == 1 && in.obs_dim == 3);
     for (int k = 0; k < 3; k++) {
         mmt_fill_uniform(obs, 12, 500 + (uint64_t)k, -3, 3); /* some beyond the bounds */
@@ -165,6 +166,7 @@ static void test_export(void)
     export_case(MM_ALGO_PPO, 1);
     export_case(MM_ALGO_TRPO, 0);
     export_case(MM_ALGO_TRPO, 1);
+    export_case(MM_ALGO_SAC, 0);
 }
 
 static void test_export_misuse(void)
@@ -468,6 +470,8 @@ static void test_checkpoint(void)
     ckpt_case(MM_ALGO_PPO, 0, 0, 9, 14);
     ckpt_case(MM_ALGO_PPO, 1, 0, 12, 14);   /* right after an update */
     ckpt_case(MM_ALGO_TRPO, 0, 0, 9, 14);
+    ckpt_case(MM_ALGO_SAC, 0, 0, 23, 30);   /* with log alpha and its Adam state */
+    ckpt_case(MM_ALGO_SAC, 0, 0, 2, 30);
     ckpt_case(MM_ALGO_QAC, 1, 0, 8, 10);
 }
 

@@ -5,7 +5,7 @@
  *
  * Files: policy.c (options, create, free, parameters), policy_act.c, policy_observe.c,
  * normalize.c, noise.c, replay.c, rollout.c (GAE), dist.c (Gaussian / categorical maths),
- * algo_ddpg.c (DDPG + TD3), algo_onpolicy.c (A2C, QAC, PPO), algo_trpo.c (CG, Fisher-vector
+ * algo_ddpg.c (DDPG + TD3), algo_sac.c (SAC), algo_onpolicy.c (A2C, QAC, PPO), algo_trpo.c (CG, Fisher-vector
  * products, line search), policy_io.c (safetensors), update_budget.c (mm_policy_update and
  * the frame-bounded mm_policy_update_budget), reward_norm.c (running return statistics).
  */
@@ -118,6 +118,7 @@ struct mm_policy {
     mmi_rng rng;
     /* networks (NULL when the algorithm has none) */
     mm_model *actor, *actor_t, *critic[2], *critic_t[2], *vf, *logstd;
+    mm_model *ent;      /* SAC: log alpha, the bias of a dense layer fed a zero input */
     int32_t n_models;
     /* observation statistics */
     int32_t norm;
@@ -146,6 +147,8 @@ struct mm_policy {
     double *prob;    /* head_dim: one row of class probabilities */
     double *dls;     /* head_dim: a log-std gradient */
     int64_t *w_idx;  /* maxb */
+    float *sac_eps;  /* SAC: [2 maxb, act_dim] N(0, 1) draws of one update: pi(s), then pi(s') */
+    double *sac_row; /* SAC: 6 act_dim doubles, one row of the squashed-Gaussian maths */
     /* TRPO's vectors over the n_pi policy parameters (net + log std), one per role */
     struct {
         float *grad;      /* g: surrogate gradient at theta_old */
@@ -201,6 +204,27 @@ void mmi_noise_apply(mm_policy *p, float *y, int64_t n);
 void mmi_noise_reset(mm_policy *p, int64_t i);
 
 /* ---- algorithms ---------------------------------------------------------------------------- */
+/* DDPG, TD3 and SAC learn from the replay buffer; the others from rollouts. */
+static inline int mmi_algo_offpolicy(int32_t algo)
+{
+    return algo == MM_ALGO_DDPG || algo == MM_ALGO_TD3 || algo == MM_ALGO_SAC;
+}
+int mmi_sac_update(mm_policy *p);         /* one SAC gradient step (algo_sac.c) */
+/* alpha now: exp(log alpha) when tuned, else ent_coef. */
+double mmi_sac_alpha(mm_policy *p);
+/* The step itself on a drawn batch: rows p->w_idx[0..N) of the replay and the N(0, 1) draws in
+ * p->sac_eps (exposed so a test can fix the noise). */
+int mmi_sac_step(mm_policy *p, int64_t N);
+/* SAC actions in [-1, 1] for n rows of normalised x: tanh(mu + sigma eps) or tanh(mu). */
+int mmi_sac_act(mm_policy *p, const float *x, int64_t n, float *y, int32_t explore);
+/* The squashed Gaussian of one row of d dims, in float64 (algo_sac.c): with l = clamp(ls,
+ * -20, 2), u = mu + exp(l) eps, a = tanh(u) (written to a), returns
+ *   log pi(a|s) = sum_j [-eps_j^2 / 2 - l_j - log(2 pi) / 2 - log(1 - a_j^2 + 1e-6)]  (SB3). */
+double mmi_sac_squash(const double *mu, const double *ls, const double *eps, int64_t d, double *a);
+/* Gradient of c log pi + sum_j ga_j a_j (eps fixed: the reparameterised sample) with respect
+ * to mu and to the unclamped ls (0 where the clamp is active), into gmu and gls. */
+void mmi_sac_squash_grad(const double *mu, const double *ls, const double *eps, int64_t d,
+                         double c, const double *ga, double *gmu, double *gls);
 int mmi_ddpg_update(mm_policy *p);        /* one DDPG/TD3 gradient step (algo_ddpg.c) */
 /* A2C, QAC, PPO on a full rollout (algo_onpolicy.c), in two parts so the update can be spread
  * over calls: begin (bootstrap values, GAE, position reset), then steps: at most budget

@@ -40,9 +40,21 @@ static void defaults_onpolicy(mm_policy_opts *o, int32_t algo)
     o->ls_max_iter = 10, o->ls_decay = 0.8;
 }
 
-int mm_policy_opts_init(mm_policy_opts *o, int32_t algo)
+/* SB3 SAC: [256, 256] ReLU, Adam 3e-4 everywhere, ent_coef "auto" from 1.0, target entropy
+ * -dim(A), tau 0.005, batch 256, learning_starts 100, train_freq 1, gradient_steps 1. */
+static void defaults_sac(mm_policy_opts *o)
 {
-    if (!o || algo < MM_ALGO_DDPG || algo > MM_ALGO_TRPO) return MM_E_INVALID_ARG;
+    defaults_offpolicy(o, 1);
+    o->hidden[0] = 256, o->hidden[1] = 256;
+    o->lr_actor = 3e-4, o->lr_critic = 3e-4, o->lr_alpha = 3e-4;
+    o->noise = MM_NOISE_NONE, o->noise_sigma = 0, o->policy_delay = 1;
+    o->target_noise = 0, o->target_noise_clip = 0;
+    o->ent_coef = 1.0, o->ent_auto = 1, o->target_entropy = NAN;
+}
+
+static int opts_init(mm_policy_opts *o, int32_t algo)
+{
+    if (!o || algo < MM_ALGO_DDPG || algo > MM_ALGO_SAC) return MM_E_INVALID_ARG;
     memset(o, 0, sizeof *o);
     o->struct_size = (uint32_t)sizeof *o;
     o->algo = algo;
@@ -53,12 +65,50 @@ int mm_policy_opts_init(mm_policy_opts *o, int32_t algo)
     o->clip_obs = 10.0;
     o->clip_reward = 10.0; /* SB3 VecNormalize */
     o->noise_theta = 0.15, o->noise_dt = 1e-2; /* harmless for on-policy kinds */
-    if (algo == MM_ALGO_DDPG || algo == MM_ALGO_TD3)
+    o->target_update_interval = 1, o->lr_alpha = 3e-4, o->target_entropy = NAN;
+    if (algo == MM_ALGO_SAC)
+        defaults_sac(o);
+    else if (algo == MM_ALGO_DDPG || algo == MM_ALGO_TD3)
         defaults_offpolicy(o, algo == MM_ALGO_TD3);
     else
         defaults_onpolicy(o, algo);
     return MM_OK;
 }
+
+/* 0.1 binaries were compiled with a 400-byte mm_policy_opts. Where the build versions symbols
+ * (MMI_SYMVER, set by the Makefile, CMake and Meson builds that link with src/libmm.map), they
+ * keep reaching mm_policy_opts_init@LIBMM_0.1, which writes exactly those 400 bytes (struct_size
+ * 400; mm_policy_create fills the later fields with defaults), while programs built against
+ * this header get mm_policy_opts_init@@LIBMM_0.2. Without it (a host compiling src/ into its
+ * own library) there is one plain function. */
+#define MMI_POLICY_OPTS_SIZE_0_1 400
+#if defined(MMI_SYMVER) && defined(__ELF__)
+MM_API int mm_policy_opts_init_v0_1(mm_policy_opts *o, int32_t algo);
+MM_API int mm_policy_opts_init_v0_2(mm_policy_opts *o, int32_t algo);
+__asm__(".symver mm_policy_opts_init_v0_1, mm_policy_opts_init@LIBMM_0.1");
+__asm__(".symver mm_policy_opts_init_v0_2, mm_policy_opts_init@@LIBMM_0.2");
+
+int mm_policy_opts_init_v0_1(mm_policy_opts *o, int32_t algo)
+{
+    mm_policy_opts full;
+    int rc;
+    if (!o) return MM_E_INVALID_ARG;
+    if ((rc = opts_init(&full, algo)) != MM_OK) return rc;
+    full.struct_size = MMI_POLICY_OPTS_SIZE_0_1;
+    memcpy(o, &full, MMI_POLICY_OPTS_SIZE_0_1);
+    return MM_OK;
+}
+
+int mm_policy_opts_init_v0_2(mm_policy_opts *o, int32_t algo)
+{
+    return opts_init(o, algo);
+}
+#else
+int mm_policy_opts_init(mm_policy_opts *o, int32_t algo)
+{
+    return opts_init(o, algo);
+}
+#endif
 
 /* ---- option checks ------------------------------------------------------------------------ */
 
@@ -66,8 +116,8 @@ int mm_policy_opts_init(mm_policy_opts *o, int32_t algo)
 
 static int check_spaces(const mm_policy_opts *o, mmi_err *e, const char *fn)
 {
-    int off = o->algo == MM_ALGO_DDPG || o->algo == MM_ALGO_TD3;
-    if (o->algo < MM_ALGO_DDPG || o->algo > MM_ALGO_TRPO)
+    int off = mmi_algo_offpolicy(o->algo);
+    if (o->algo < MM_ALGO_DDPG || o->algo > MM_ALGO_SAC)
         return BAD("%s: algo %d is not an MM_ALGO_* value", fn, (int)o->algo);
     if (o->obs_dim < 1 || o->obs_dim > (1 << 20))
         return BAD("%s: obs_dim %lld must be in [1, 2^20]", fn, (long long)o->obs_dim);
@@ -76,7 +126,7 @@ static int check_spaces(const mm_policy_opts *o, mmi_err *e, const char *fn)
     if (o->n_actions == 0 && (o->act_dim < 1 || o->act_dim > (1 << 16)))
         return BAD("%s: act_dim %lld must be in [1, 65536]", fn, (long long)o->act_dim);
     if (o->n_actions > 0 && off)
-        return BAD("%s: DDPG and TD3 need continuous actions (n_actions must be 0)", fn);
+        return BAD("%s: DDPG, TD3 and SAC need continuous actions (n_actions must be 0)", fn);
     if (o->n_actions == 0 && o->algo == MM_ALGO_QAC)
         return BAD("%s: QAC supports discrete actions only (set n_actions)", fn);
     if (o->n_actions == 1) return BAD("%s: n_actions 1 leaves nothing to choose", fn);
@@ -107,7 +157,7 @@ static int check_numbers(const mm_policy_opts *o, mmi_err *e, const char *fn)
         !(o->noise_theta >= 0) || !(o->noise_dt > 0) || !(o->target_noise >= 0) ||
         !(o->target_noise_clip >= 0) || !(o->ent_coef >= 0) || !(o->vf_coef >= 0) ||
         !(o->clip_range >= 0) || !(o->clip_range_vf >= 0) || !isfinite(o->log_std_init) ||
-        !(o->adam_eps > 0 || o->algo <= MM_ALGO_TD3) || !(o->gae_lambda >= 0 && o->gae_lambda <= 1))
+        !(o->adam_eps > 0 || mmi_algo_offpolicy(o->algo)) || !(o->gae_lambda >= 0 && o->gae_lambda <= 1))
         return BAD("%s: a noise, clip, coefficient or lambda setting is negative or not finite",
                    fn);
     /* Finite noise settings: an infinite theta, sigma or dt makes every noisy action NaN. */
@@ -123,7 +173,7 @@ static int check_numbers(const mm_policy_opts *o, mmi_err *e, const char *fn)
 
 static int check_schedule(const mm_policy_opts *o, mmi_err *e, const char *fn)
 {
-    if (o->algo <= MM_ALGO_TD3) {
+    if (mmi_algo_offpolicy(o->algo)) {
         if (o->buffer_size < 1 || o->buffer_size > ((int64_t)1 << 32) || o->batch_size < 1 ||
             o->batch_size > (1 << 20) || o->learning_starts < 0 || o->train_freq < 1 ||
             o->gradient_steps < 1 || o->policy_delay < 1 || o->n_critics < 1 ||
@@ -151,6 +201,20 @@ static int check_schedule(const mm_policy_opts *o, mmi_err *e, const char *fn)
     if ((o->norm_reward < 0 || o->norm_reward > 2) || o->reserved2 != 0 ||
         !(o->clip_reward > 0 && o->clip_reward < 1e300))
         return BAD("%s: norm_reward must be 0, 1 or 2, clip_reward finite and > 0", fn);
+    return MM_OK;
+}
+static int check_sac(const mm_policy_opts *o, mmi_err *e, const char *fn)
+{
+    if (o->algo != MM_ALGO_SAC) return MM_OK;
+    if (!(o->ent_coef > 0 && o->ent_coef <= 1e6))
+        return BAD("%s: SAC ent_coef (alpha, or its initial value) must be in (0, 1e6]", fn);
+    if (o->ent_auto != 0 && o->ent_auto != 1) return BAD("%s: ent_auto must be 0 or 1", fn);
+    if (!(o->lr_alpha >= 0 && o->lr_alpha <= 10))
+        return BAD("%s: lr_alpha must be in [0, 10]", fn);
+    if (isinf(o->target_entropy))
+        return BAD("%s: target_entropy must be finite (NaN = -act_dim)", fn);
+    if (o->target_update_interval < 1)
+        return BAD("%s: target_update_interval must be >= 1", fn);
     return MM_OK;
 }
 #undef BAD
@@ -225,6 +289,39 @@ static int build_offpolicy(mm_policy *p)
     return rc; /* targets were drawn from the same seeds: exact copies, as SB3 */
 }
 
+/* A dense layer fed a zero input whose bias is the trainable vector (log std, log alpha). */
+static int build_bias_vector(mm_policy *p, mm_model **out, int64_t n, double init, double lr)
+{
+    mm_model_opts mo;
+    float *w;
+    int rc = mm_model_opts_init(&mo);
+    mo.alloc = p->o.alloc, mo.input_dim = 1, mo.max_batch = 1;
+    if (rc == MM_OK) rc = mm_model_create(out, &mo);
+    if (rc == MM_OK) rc = mm_model_add_dense(*out, n, 1, MM_INIT_DEFAULT, 1.0);
+    if (rc == MM_OK) rc = mm_model_finalize(*out);
+    if (rc == MM_OK) rc = mm_model_params(*out, &w, NULL);
+    if (rc != MM_OK) return mmi_fail(&p->err, rc, "mm_policy_create: bias-vector parameters");
+    for (int64_t i = 0; i < n; i++) w[i] = 0.0f, w[n + i] = (float)init;
+    return lr >= 0 ? set_opt(p, *out, lr) : MM_OK;
+}
+
+/* SAC: actor obs -> [mean | log std] (one dense head = SB3's two heads on the shared latent),
+ * n_critics Q(s, a) nets with targets (no actor target), log alpha. */
+static int build_sac(mm_policy *p)
+{
+    int64_t od = p->obs_dim, ad = p->act_dim;
+    int rc = build_mlp(p, &p->actor, od, 2 * ad, 0, 1.0, 0, 0, p->maxb);
+    if (rc == MM_OK) rc = set_opt(p, p->actor, p->o.lr_actor);
+    for (int32_t k = 0; rc == MM_OK && k < p->o.n_critics; k++) {
+        rc = build_mlp(p, &p->critic[k], od + ad, 1, 0, 1.0, 0, 1 + (uint64_t)k, p->maxb);
+        if (rc == MM_OK)
+            rc = build_mlp(p, &p->critic_t[k], od + ad, 1, 0, 1.0, 0, 1 + (uint64_t)k, p->maxb);
+        if (rc == MM_OK) rc = set_opt(p, p->critic[k], p->o.lr_critic);
+    }
+    if (rc == MM_OK) rc = build_bias_vector(p, &p->ent, 1, log(p->o.ent_coef), p->o.lr_alpha);
+    return rc;
+}
+
 static int build_onpolicy(mm_policy *p)
 {
     int64_t od = p->obs_dim;
@@ -240,20 +337,9 @@ static int build_onpolicy(mm_policy *p)
         rc = build_mlp(p, &p->vf, od, 1, 1, 1.0, 0, 1, p->maxb);
         if (rc == MM_OK) rc = set_opt(p, p->vf, p->o.lr_critic);
     }
-    if (rc == MM_OK && !p->discrete) { /* log std: the bias of a dense layer fed a zero input */
-        mm_model_opts mo;
-        float *w;
-        int64_t n;
-        rc = mm_model_opts_init(&mo);
-        mo.alloc = p->o.alloc, mo.input_dim = 1, mo.max_batch = 1;
-        if (rc == MM_OK) rc = mm_model_create(&p->logstd, &mo);
-        if (rc == MM_OK) rc = mm_model_add_dense(p->logstd, p->act_dim, 1, MM_INIT_DEFAULT, 1.0);
-        if (rc == MM_OK) rc = mm_model_finalize(p->logstd);
-        if (rc == MM_OK) rc = mm_model_params(p->logstd, &w, &n);
-        if (rc != MM_OK) return mmi_fail(&p->err, rc, "mm_policy_create: log std parameters");
-        for (int64_t i = 0; i < p->act_dim; i++) w[i] = 0.0f, w[p->act_dim + i] = (float)p->o.log_std_init;
-        if (p->o.algo != MM_ALGO_TRPO) rc = set_opt(p, p->logstd, p->o.lr_actor);
-    }
+    if (rc == MM_OK && !p->discrete) /* TRPO's log std moves by the natural step: no optimizer */
+        rc = build_bias_vector(p, &p->logstd, p->act_dim, p->o.log_std_init,
+                               p->o.algo != MM_ALGO_TRPO ? p->o.lr_actor : -1.0);
     return rc;
 }
 
@@ -267,6 +353,7 @@ static void layout(mm_policy *p, mmi_carve *y)
     int64_t cap = p->offpolicy ? o->buffer_size : 0;
     int64_t tn = p->offpolicy ? 0 : o->n_steps * na;
     int64_t npi = p->offpolicy ? 0 : p->n_pi;
+    int sac = o->algo == MM_ALGO_SAC;
     float **rows[] = {&p->w_a, &p->w_b, &p->w_c, &p->w_d, &p->w_e, &p->w_f};
     float **flat[] = {&p->trpo.grad, &p->trpo.step, &p->trpo.theta_old, &p->trpo.fx,
                       &p->trpo.trial, &p->trpo.cg_r, &p->trpo.cg_d, &p->trpo.cg_ad};
@@ -287,6 +374,8 @@ static void layout(mm_policy *p, mmi_carve *y)
     p->prob = (double *)mmi_carve_take(y, p->head_dim, 8);
     p->dls = (double *)mmi_carve_take(y, p->head_dim, 8);
     p->w_idx = (int64_t *)mmi_carve_take(y, nb, 8);
+    p->sac_eps = (float *)mmi_carve_take(y, sac ? 2 * nb * ad : 0, 4);
+    p->sac_row = (double *)mmi_carve_take(y, sac ? 6 * ad : 0, 8);
     p->rms.mean = (double *)mmi_carve_take(y, od, 8);
     p->rms.var = (double *)mmi_carve_take(y, od, 8);
     p->rms.f_mean = (float *)mmi_carve_take(y, od, 4);
@@ -323,11 +412,12 @@ static int alloc_buffers(mm_policy *p)
 static void size_policy(mm_policy *p)
 {
     const mm_policy_opts *o = &p->o;
-    p->offpolicy = o->algo == MM_ALGO_DDPG || o->algo == MM_ALGO_TD3;
+    p->offpolicy = mmi_algo_offpolicy(o->algo);
     p->discrete = o->n_actions > 0;
     p->obs_dim = o->obs_dim;
     p->act_dim = p->discrete ? 1 : o->act_dim;
     p->head_dim = p->discrete ? o->n_actions : o->act_dim;
+    if (o->algo == MM_ALGO_SAC) p->head_dim = 2 * o->act_dim; /* mean, then log std */
     p->maxb = p->offpolicy ? (o->batch_size > o->n_agents ? o->batch_size : o->n_agents)
                            : o->n_steps * o->n_agents;
     if (p->maxb < o->n_agents) p->maxb = o->n_agents;
@@ -336,7 +426,9 @@ static void size_policy(mm_policy *p)
 
 static int create_parts(mm_policy *p)
 {
-    int rc = p->offpolicy ? build_offpolicy(p) : build_onpolicy(p);
+    int rc = p->o.algo == MM_ALGO_SAC ? build_sac(p)
+             : p->offpolicy           ? build_offpolicy(p)
+                                      : build_onpolicy(p);
     int64_t n = 0;
     if (rc != MM_OK) return rc;
     if (!p->offpolicy) {
@@ -386,13 +478,14 @@ int mm_policy_create(mm_policy **out, const mm_policy_opts *opts)
      * unknown one is refused after the copy */
     algo = MM_ALGO_DDPG;
     if (opts->struct_size >= offsetof(mm_policy_opts, algo) + sizeof opts->algo &&
-        opts->algo >= MM_ALGO_DDPG && opts->algo <= MM_ALGO_TRPO)
+        opts->algo >= MM_ALGO_DDPG && opts->algo <= MM_ALGO_SAC)
         algo = opts->algo;
     if ((rc = mm_policy_opts_init(&o, algo))) return rc;
     rc = mmi_opts_copy(&o, opts, sizeof o, &e, fn);
     if (rc == MM_OK) rc = check_spaces(&o, &e, fn);
     if (rc == MM_OK) rc = check_numbers(&o, &e, fn);
     if (rc == MM_OK) rc = check_schedule(&o, &e, fn);
+    if (rc == MM_OK) rc = check_sac(&o, &e, fn);
     if (rc == MM_OK) rc = mmi_alloc_init(&a, o.alloc, &e);
     if (rc == MM_OK && !(p = mmi_calloc(&a, sizeof *p)))
         rc = mmi_fail(&e, MM_E_NOMEM, "%s: handle", fn);
@@ -425,6 +518,7 @@ void mm_policy_free(mm_policy *p)
     mm_model_free(p->vf);
     mm_model_free(p->logstd);
     mm_model_free(p->upd.actor_snap);
+    mm_model_free(p->ent);
     if (p->block) mmi_free(&p->alloc, p->block, p->block_size);
     mmi_alloc a = p->alloc;
     mmi_free(&a, p, sizeof *p);
@@ -529,6 +623,7 @@ int mm_policy_get_f64(const mm_policy *cp, int32_t id, double *v)
     case MM_POLICY_STAT_EPOCHS: *v = (double)p->upd.epochs_run; break;
     case MM_POLICY_STAT_UPDATING: *v = p->upd.active; break;
     case MM_POLICY_STAT_RETURN_STD: *v = sqrt(p->rn.var + 1e-8); break;
+    case MM_POLICY_STAT_ENT_COEF: *v = p->o.algo == MM_ALGO_SAC ? mmi_sac_alpha(p) : 0.0; break;
     default:
         return mmi_fail(&p->err, MM_E_UNSUPPORTED, "mm_policy_get_f64: unknown parameter id %d",
                         (int)id);

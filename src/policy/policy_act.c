@@ -36,6 +36,9 @@ static int act_offpolicy(mm_policy *p, const float *x, int64_t n, float *actions
     if (explore && p->steps < p->o.learning_starts) { /* warm-up: uniform over the box */
         for (int64_t i = 0; i < n * p->act_dim; i++)
             y[i] = (float)(2.0 * mmi_rng_uniform(mmi_pol_act_rng(p)) - 1.0);
+    } else if (p->o.algo == MM_ALGO_SAC) { /* the squashed Gaussian is its own exploration */
+        int rc = mmi_sac_act(p, x, n, y, explore);
+        if (rc != MM_OK) return rc;
     } else {
         int rc = mm_model_forward(p->actor, mmi_pol_view(p, 0, (float *)x, n, p->obs_dim),
                                   mmi_pol_view(p, 1, y, n, p->act_dim));

@@ -85,8 +85,10 @@ int mm_policy_export_io(mm_policy *p, mm_policy_export_info *info, float *obs_me
     if (!p) return MM_E_INVALID_ARG;
     if (!info) return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: info is NULL", fn);
     memset(info, 0, sizeof *info);
-    info->output = p->discrete ? MM_EXPORT_ARGMAX
-                               : (p->offpolicy ? MM_EXPORT_TANH_RESCALE : MM_EXPORT_CLIP);
+    info->output = p->discrete                  ? MM_EXPORT_ARGMAX
+                   : p->o.algo == MM_ALGO_SAC ? MM_EXPORT_TANH_MEAN
+                   : p->offpolicy             ? MM_EXPORT_TANH_RESCALE
+                                              : MM_EXPORT_CLIP;
     info->norm_obs = p->norm;
     info->obs_dim = p->obs_dim;
     info->act_dim = p->act_dim;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* policy_io.c — the policy file (docs/FORMAT.md "Policy files"): a safetensors file holding
  * every network tensor under "<net>.<sequential index>.<weight|bias>" (actor, actor_target,
- * critic1, critic1_target, critic2, critic2_target, value, log_std; the PyTorch nn.Sequential
+ * critic1, critic1_target, critic2, critic2_target, value, log_std, log_ent_coef (SAC's
+ * log alpha); the PyTorch nn.Sequential
  * naming of mm_model), the observation statistics as F64 ("obs_rms.mean", "obs_rms.var",
  * "obs_rms.count"), the action bounds ("action.low", "action.high", continuous only) and, in a
  * checkpoint, the training state (policy_ckpt.c). Metadata: format "libmm-policy",
@@ -15,20 +16,20 @@
 
 #define N_META 11
 
-static const char *const k_algo[7] = {NULL, "ddpg", "td3", "a2c", "qac", "ppo", "trpo"};
+static const char *const k_algo[8] = {NULL, "ddpg", "td3", "a2c", "qac", "ppo", "trpo", "sac"};
 
 const char *mmi_pio_algo_name(int32_t algo)
 {
-    return algo >= MM_ALGO_DDPG && algo <= MM_ALGO_TRPO ? k_algo[algo] : NULL;
+    return algo >= MM_ALGO_DDPG && algo <= MM_ALGO_SAC ? k_algo[algo] : NULL;
 }
 
 void mmi_pio_nets(mm_policy *p, mm_model **m, const char **names)
 {
     static const char *const k[MMI_POL_NETS] = {"actor", "actor_target", "critic1",
                                                 "critic1_target", "critic2", "critic2_target",
-                                                "value", "log_std"};
+                                                "value", "log_std", "log_ent_coef"};
     mm_model *v[MMI_POL_NETS] = {p->actor, p->actor_t, p->critic[0], p->critic_t[0],
-                                 p->critic[1], p->critic_t[1], p->vf, p->logstd};
+                                 p->critic[1], p->critic_t[1], p->vf, p->logstd, p->ent};
     for (int i = 0; i < MMI_POL_NETS; i++) m[i] = v[i], names[i] = k[i];
 }
 
@@ -356,7 +357,7 @@ int mmi_pio_read_arch(const mmi_st_file *f, mm_policy_opts *o, float *lo, float 
     int32_t algo = 0;
     int rc, kind = file_kind(f, e, fn, &rc);
     if (kind < 0) return rc;
-    for (int32_t a = MM_ALGO_DDPG; a <= MM_ALGO_TRPO; a++) {
+    for (int32_t a = MM_ALGO_DDPG; a <= MM_ALGO_SAC; a++) {
         char num[8];
         snprintf(num, sizeof num, "%d", (int)a);
         if (meta_is(f, "algo", kind ? k_algo[a] : num)) algo = a;

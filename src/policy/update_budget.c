@@ -38,7 +38,7 @@ static int run_offpolicy(mm_policy *p, int64_t budget, int32_t *trained, int32_t
     int rc = MM_OK;
     if (p->pending > 0 && p->rb.size > 0) {
         while (p->pending > 0 && used < budget && rc == MM_OK) {
-            rc = mmi_ddpg_update(p);
+            rc = p->o.algo == MM_ALGO_SAC ? mmi_sac_update(p) : mmi_ddpg_update(p);
             p->pending--, used++;
         }
         *trained = 1;

@@ -203,7 +203,9 @@ class PolicyOpts(Structure):
                 ("ls_decay", c_double), ("err_buf", c_char_p), ("err_buf_size", c_size_t),
                 ("norm_reward", c_int32), ("reserved2", c_int32), ("clip_reward", c_double),
                 ("ppo_target_kl", c_double), ("lr_decay_steps", c_int64),
-                ("clip_decay_steps", c_int64)]
+                ("clip_decay_steps", c_int64),
+                ("ent_auto", c_int32), ("target_update_interval", c_int32),
+                ("target_entropy", c_double), ("lr_alpha", c_double)]
 
 
 STRUCTS = {"mm_allocator": Allocator, "mm_model_opts": ModelOpts, "mm_loss_opts": LossOpts,

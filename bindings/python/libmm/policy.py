@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""mm_policy: reinforcement-learning agents (DDPG, TD3, A2C, QAC, PPO, TRPO) driven from
+"""mm_policy: reinforcement-learning agents (DDPG, TD3, A2C, QAC, PPO, TRPO, SAC) driven from
 Python: act -> step the environment -> observe -> update."""
 import ctypes
 

@@ -64,6 +64,14 @@ class PolicyTest(unittest.TestCase):
         self.assertTrue(np.array_equal(one, spread))
         self.assertEqual(n1, n2)
         self.assertGreater(calls, 1)
+    def test_sac_loop(self):
+        rng = np.random.default_rng(3)
+        sac = libmm.Policy("sac", 3, act_dim=1, act_low=[-2], act_high=[2], hidden=[16, 16],
+                           buffer_size=256, batch_size=16, learning_starts=20, n_agents=2)
+        self.assertEqual(sac.get("stat_ent_coef"), 1.0)
+        self.assertGreater(drive(sac, 30, rng, 2), 0)
+        self.assertNotEqual(sac.get("stat_ent_coef"), 1.0)  # the temperature is tuned
+        self.assertTrue(np.all(np.abs(sac.act(np.zeros((2, 3)), explore=False)) <= 2))
 
     def test_save_load_same_actions(self):
         p = libmm.Policy("a2c", 3, n_actions=3, n_agents=2, hidden=[8], seed=4)

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/* algo_sac.c — soft actor-critic (Haarnoja et al. 2018, "SAC: Algorithms and Applications",
+ * arXiv 1812.05905; Stable-Baselines3 sac.py ordering and constants). One gradient step on a
+ * replay batch (s, a, r, s', d), with alpha = exp(log alpha) read BEFORE this step's alpha
+ * update and used throughout it:
+ *   policy   u = mu(s) + exp(clamp(ls(s), -20, 2)) eps,  a = tanh(u),  eps ~ N(0, I)
+ *            log pi(a|s) = log N(u; mu, sigma) - sum_j log(1 - a_j^2 + 1e-6)
+ *   target   y = r + gamma (1 - d) (min_k Q'_k(s', a') - alpha log pi(a'|s')),  a' ~ pi(s')
+ *   critics  L_Q = 1/2 sum_k mean (Q_k(s, a) - y)^2  (one Adam per critic = SB3's one over both)
+ *   actor    L_pi = mean (alpha log pi(a~|s) - min_k Q_k(s, a~)),  a~ ~ pi(s) reparameterised,
+ *            through the critics just updated (frozen: the gradient reaches only the actor)
+ *   alpha    L_a = -mean log alpha (log pi(a~|s) + target_entropy)  (log pi detached)
+ *   targets  Polyak(tau) on the critics every target_update_interval-th step.
+ * The actor's single dense head emits [mean | log std]: the same function and initialisation
+ * law as SB3's two linear heads on a shared latent. The noise of a step is drawn first into
+ * p->sac_eps (N x d for s, then N x d for s') so a test can fix it. */
+#include "mmi_policy.h"
+
+#include <math.h>
+#include <string.h>
+
+#define HALF_LOG_2PI 0.91893853320467274178
+#define LOG_STD_MIN (-20.0)
+#define LOG_STD_MAX 2.0
+#define SQUASH_EPS 1e-6 /* SB3 SquashedDiagGaussianDistribution.epsilon */
+
+static double clamp_ls(double l)
+{
+    return l < LOG_STD_MIN ? LOG_STD_MIN : (l > LOG_STD_MAX ? LOG_STD_MAX : l);
+}
+
+double mmi_sac_squash(const double *mu, const double *ls, const double *eps, int64_t d, double *a)
+{
+    double lp = 0;
+    for (int64_t j = 0; j < d; j++) {
+        double l = clamp_ls(ls[j]), t = tanh(mu[j] + exp(l) * eps[j]);
+        a[j] = t;
+        /* (u - mu) / sigma is eps by construction: the Gaussian term needs no division */
+        lp += -0.5 * eps[j] * eps[j] - l - HALF_LOG_2PI - log(1.0 - t * t + SQUASH_EPS);
+    }
+    return lp;
+}
+
+/* d/du of -log(1 - tanh(u)^2 + e) = 2 t (1 - t^2) / (1 - t^2 + e); d/dmu log N(u) = 0 and
+ * d/dl log N(u) = -1 once u's own dependence on mu and l is included. */
+void mmi_sac_squash_grad(const double *mu, const double *ls, const double *eps, int64_t d,
+                         double c, const double *ga, double *gmu, double *gls)
+{
+    for (int64_t j = 0; j < d; j++) {
+        double l = clamp_ls(ls[j]), s = exp(l), t = tanh(mu[j] + s * eps[j]), q = 1.0 - t * t;
+        double gu = c * 2.0 * t * q / (q + SQUASH_EPS) + ga[j] * q;
+        gmu[j] = gu;
+        /* torch.clamp passes the gradient where min <= ls <= max */
+        gls[j] = ls[j] >= LOG_STD_MIN && ls[j] <= LOG_STD_MAX ? gu * s * eps[j] - c : 0.0;
+    }
+}
+
+static int fwd(mm_policy *p, mm_model *m, float *x, int64_t rows, int64_t in, float *y,
+               int64_t out)
+{
+    int rc = mm_model_forward(m, mmi_pol_view(p, 0, x, rows, in), mmi_pol_view(p, 1, y, rows, out));
+    return rc == MM_OK ? rc : mmi_pol_model_fail(p, m, rc, "mm_policy_update");
+}
+
+/* One actor row: head (mean | log std) and eps as doubles into r[0..3d). */
+static void load_row(const float *head, const float *eps, int64_t d, double *r)
+{
+    for (int64_t j = 0; j < d; j++)
+        r[j] = head[j], r[d + j] = head[d + j], r[2 * d + j] = eps[j];
+}
+
+int mmi_sac_act(mm_policy *p, const float *x, int64_t n, float *y, int32_t explore)
+{
+    int64_t d = p->act_dim;
+    float *head = p->w_c;
+    double *r = p->sac_row, *a = r + 3 * d;
+    int rc = mm_model_forward(p->actor, mmi_pol_view(p, 0, (float *)x, n, p->obs_dim),
+                              mmi_pol_view(p, 1, head, n, 2 * d));
+    if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_act");
+    for (int64_t i = 0; i < n; i++) {
+        const float *h = head + i * 2 * d;
+        if (!explore) { /* the deterministic action: tanh(mean) */
+            for (int64_t j = 0; j < d; j++) y[i * d + j] = (float)tanh((double)h[j]);
+            continue;
+        }
+        for (int64_t j = 0; j < d; j++) r[j] = h[j], r[d + j] = h[d + j];
+        for (int64_t j = 0; j < d; j++) r[2 * d + j] = mmi_rng_normal(mmi_pol_act_rng(p));
+        (void)mmi_sac_squash(r, r + d, r + 2 * d, d, a);
+        for (int64_t j = 0; j < d; j++) y[i * d + j] = (float)a[j];
+    }
+    return MM_OK;
+}
+
+/* The batch of rows w_idx: s -> w_a, s' -> w_b, [s, a] -> w_c, r and d -> w_dbl[2k], [2k+1]. */
+static void gather(mm_policy *p, int64_t N)
+{
+    int64_t od = p->obs_dim, ad = p->act_dim, w = od + ad;
+    const mmi_obs_rms *rms = p->norm ? &p->rms : NULL;
+    for (int64_t k = 0; k < N; k++) {
+        int64_t i = p->w_idx[k];
+        mmi_rms_apply(rms, p->rb.obs + i * od, 1, od, p->w_a + k * od);
+        mmi_rms_apply(rms, p->rb.next_obs + i * od, 1, od, p->w_b + k * od);
+        memcpy(p->w_c + k * w, p->w_a + k * od, sizeof(float) * (size_t)od);
+        memcpy(p->w_c + k * w + od, p->rb.act + i * ad, sizeof(float) * (size_t)ad);
+        p->w_dbl[2 * k] = p->rb.rew[i];
+        p->w_dbl[2 * k + 1] = p->rb.term[i];
+    }
+}
+
+/* Soft Bellman targets y [N] into w_dbl[2N..3N): a' ~ pi(s'), [s', a'] in w_e, heads in w_d,
+ * Q' in w_f. */
+static int targets(mm_policy *p, int64_t N, double alpha)
+{
+    int64_t od = p->obs_dim, ad = p->act_dim, w = od + ad;
+    float *head = p->w_d, *x2 = p->w_e, *q = p->w_f;
+    const float *eps = p->sac_eps + N * ad;
+    double *rd = p->w_dbl, *y = p->w_dbl + 2 * N, *r = p->sac_row, *a = r + 3 * ad;
+    int rc = fwd(p, p->actor, p->w_b, N, od, head, 2 * ad);
+    if (rc != MM_OK) return rc;
+    for (int64_t k = 0; k < N; k++) {
+        load_row(head + k * 2 * ad, eps + k * ad, ad, r);
+        rd[3 * N + k] = mmi_sac_squash(r, r + ad, r + 2 * ad, ad, a); /* log pi(a'|s') */
+        memcpy(x2 + k * w, p->w_b + k * od, sizeof(float) * (size_t)od);
+        for (int64_t j = 0; j < ad; j++) x2[k * w + od + j] = (float)a[j];
+    }
+    for (int32_t c = 0; c < p->o.n_critics; c++) {
+        if ((rc = fwd(p, p->critic_t[c], x2, N, w, q, 1)) != MM_OK) return rc;
+        for (int64_t k = 0; k < N; k++)
+            if (c == 0 || q[k] < y[k]) y[k] = q[k]; /* min over the twin targets */
+    }
+    for (int64_t k = 0; k < N; k++)
+        y[k] = rd[2 * k] + p->o.gamma * (1.0 - rd[2 * k + 1]) * (y[k] - alpha * rd[3 * N + k]);
+    return MM_OK;
+}
+
+/* Adam step of one network on its accumulated gradient (averaged over ranks first). */
+static int step(mm_policy *p, mm_model *m, double lr)
+{
+    int rc = mm_model_set_f64(m, MM_MODEL_LR, lr);
+    if (rc == MM_OK && p->comm && (rc = mmi_pol_comm_average(p, &m, 1)) != MM_OK) return rc;
+    if (rc == MM_OK) rc = mm_model_step(m);
+    return rc == MM_OK ? rc : mmi_pol_model_fail(p, m, rc, "mm_policy_update");
+}
+
+/* L_Q = 1/2 sum_k MSE(Q_k(s, a), y): dL/dQ_k = (Q_k - y) / N. */
+static int critic_step(mm_policy *p, int32_t c, int64_t N, double *loss)
+{
+    int64_t w = p->obs_dim + p->act_dim;
+    float *q = p->w_f, *dy = p->w_e;
+    const double *y = p->w_dbl + 2 * N;
+    double s = 0, qs = 0;
+    int rc = fwd(p, p->critic[c], p->w_c, N, w, q, 1);
+    if (rc != MM_OK) return rc;
+    for (int64_t k = 0; k < N; k++) {
+        double e = (double)q[k] - y[k];
+        s += e * e, qs += q[k];
+        dy[k] = (float)(e / (double)N);
+    }
+    *loss += 0.5 * s / (double)N;
+    if (c == 0) p->st_q_mean = qs / (double)N;
+    rc = mm_model_zero_grad(p->critic[c]);
+    if (rc == MM_OK) rc = mm_model_backward(p->critic[c], mmi_pol_view(p, 2, dy, N, 1), NULL);
+    if (rc != MM_OK) return mmi_pol_model_fail(p, p->critic[c], rc, "mm_policy_update");
+    return step(p, p->critic[c], p->o.lr_critic);
+}
+
+/* dL/da of -mean min_k Q_k(s, a~) into da [N, ad] (w_e): each row goes back through the
+ * critic that is the minimum (the first on a tie, as torch.min), frozen. x = [s, a~] in w_c,
+ * Q_k in w_f[kN..), dQ in w_f[2N..), dx in w_b. */
+static int critic_input_grad(mm_policy *p, int64_t N, double *min_q)
+{
+    int64_t od = p->obs_dim, ad = p->act_dim, w = od + ad;
+    float *x = p->w_c, *q = p->w_f, *dq = p->w_f + 2 * N, *dx = p->w_b, *da = p->w_e;
+    int32_t nc = p->o.n_critics, nl = 0;
+    int rc = MM_OK;
+    memset(da, 0, sizeof(float) * (size_t)(N * ad));
+    for (int32_t c = 0; c < nc && rc == MM_OK; c++) rc = fwd(p, p->critic[c], x, N, w, q + c * N, 1);
+    if (rc != MM_OK) return rc;
+    for (int64_t k = 0; k < N; k++)
+        min_q[k] = nc == 2 && q[N + k] < q[k] ? q[N + k] : q[k];
+    for (int32_t c = 0; c < nc; c++) {
+        mm_model *cr = p->critic[c];
+        int used = 0;
+        for (int64_t k = 0; k < N; k++) {
+            int pick = c == 0 ? !(nc == 2 && q[N + k] < q[k]) : q[N + k] < q[k];
+            dq[k] = pick ? (float)(-1.0 / (double)N) : 0.0f;
+            used |= pick;
+        }
+        if (!used) continue;
+        rc = mm_model_num_layers(cr, &nl);
+        if (rc == MM_OK && (rc = mm_model_freeze(cr, 0, nl, 1)) == MM_OK) {
+            int rc2;
+            rc = mm_model_backward(cr, mmi_pol_view(p, 2, dq, N, 1), mmi_pol_view(p, 3, dx, N, w));
+            rc2 = mm_model_freeze(cr, 0, nl, 0); /* thawed even after a failed backward */
+            if (rc == MM_OK) rc = rc2;
+        }
+        if (rc != MM_OK) return mmi_pol_model_fail(p, cr, rc, "mm_policy_update");
+        for (int64_t k = 0; k < N; k++)
+            for (int64_t j = 0; j < ad; j++) da[k * ad + j] += dx[k * w + od + j];
+    }
+    return MM_OK;
+}
+
+/* Actor and alpha: a~ = squash(pi(s), eps), the actor's Adam step on L_pi, then log alpha's on
+ * L_a. Heads in w_d, log pi in w_dbl[3N..), dhead in w_c after the critics are done with it. */
+static int actor_alpha_step(mm_policy *p, int64_t N, double alpha)
+{
+    int64_t od = p->obs_dim, ad = p->act_dim, w = od + ad;
+    float *head = p->w_d, *x = p->w_c, *dhead = p->w_c, *da = p->w_e;
+    double *lp = p->w_dbl + 3 * N, *mq = p->w_dbl + 2 * N, *r = p->sac_row, *a = r + 3 * ad;
+    double *ga = r + 4 * ad, loss = 0, ent = 0, ga_alpha = 0, tgt = p->o.target_entropy;
+    int rc = fwd(p, p->actor, p->w_a, N, od, head, 2 * ad);
+    if (rc != MM_OK) return rc;
+    for (int64_t k = 0; k < N; k++) {
+        load_row(head + k * 2 * ad, p->sac_eps + k * ad, ad, r);
+        lp[k] = mmi_sac_squash(r, r + ad, r + 2 * ad, ad, a);
+        memcpy(x + k * w, p->w_a + k * od, sizeof(float) * (size_t)od);
+        for (int64_t j = 0; j < ad; j++) x[k * w + od + j] = (float)a[j];
+    }
+    if ((rc = critic_input_grad(p, N, mq)) != MM_OK) return rc; /* y is spent: mq reuses it */
+    for (int64_t k = 0; k < N; k++) {
+        loss += alpha * lp[k] - mq[k], ent -= lp[k];
+        ga_alpha -= (lp[k] + (isnan(tgt) ? -(double)ad : tgt)) / (double)N;
+        load_row(head + k * 2 * ad, p->sac_eps + k * ad, ad, r);
+        for (int64_t j = 0; j < ad; j++) ga[j] = da[k * ad + j];
+        mmi_sac_squash_grad(r, r + ad, r + 2 * ad, ad, alpha / (double)N, ga, a, ga + ad);
+        for (int64_t j = 0; j < ad; j++)
+            dhead[k * 2 * ad + j] = (float)a[j], dhead[k * 2 * ad + ad + j] = (float)ga[ad + j];
+    }
+    p->st_actor_loss = loss / (double)N, p->st_entropy = ent / (double)N;
+    rc = mm_model_zero_grad(p->actor);
+    if (rc == MM_OK) rc = mm_model_backward(p->actor, mmi_pol_view(p, 2, dhead, N, 2 * ad), NULL);
+    if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_update");
+    if ((rc = step(p, p->actor, p->o.lr_actor)) != MM_OK || !p->o.ent_auto) return rc;
+    /* log alpha is the bias of p->ent: a zero input makes dL/dbias = dy */
+    float *zero = p->w_f, *out = p->w_f + 1, *dy = p->w_f + 2;
+    zero[0] = 0.0f, dy[0] = (float)ga_alpha;
+    rc = mm_model_zero_grad(p->ent);
+    if (rc == MM_OK)
+        rc = mm_model_forward(p->ent, mmi_pol_view(p, 0, zero, 1, 1), mmi_pol_view(p, 1, out, 1, 1));
+    if (rc == MM_OK) rc = mm_model_backward(p->ent, mmi_pol_view(p, 2, dy, 1, 1), NULL);
+    if (rc != MM_OK) return mmi_pol_model_fail(p, p->ent, rc, "mm_policy_update");
+    return step(p, p->ent, p->o.lr_alpha);
+}
+
+double mmi_sac_alpha(mm_policy *p)
+{
+    float *w = NULL;
+    if (!p->o.ent_auto || mm_model_params(p->ent, &w, NULL) != MM_OK) return p->o.ent_coef;
+    return exp((double)w[1]); /* [weight, bias] */
+}
+
+int mmi_sac_step(mm_policy *p, int64_t N)
+{
+    double alpha = mmi_sac_alpha(p), loss = 0;
+    int rc;
+    MMI_ASSERT(N >= 1 && N <= p->maxb);
+    gather(p, N);
+    if ((rc = targets(p, N, alpha)) != MM_OK) return rc;
+    for (int32_t c = 0; c < p->o.n_critics; c++)
+        if ((rc = critic_step(p, c, N, &loss)) != MM_OK) return rc;
+    p->st_critic_loss = loss;
+    if ((rc = actor_alpha_step(p, N, alpha)) != MM_OK) return rc;
+    if (++p->n_updates % p->o.target_update_interval != 0) return MM_OK;
+    for (int32_t c = 0; c < p->o.n_critics; c++)
+        if ((rc = mm_model_lerp(p->critic_t[c], p->critic[c], p->o.tau)) != MM_OK)
+            return mmi_fail(&p->err, rc, "mm_policy_update: target update failed");
+    return MM_OK;
+}
+
+int mmi_sac_update(mm_policy *p)
+{
+    int64_t N = p->o.batch_size, m = 2 * N * p->act_dim;
+    mmi_replay_sample(&p->rb, &p->rng, N, p->w_idx);
+    for (int64_t i = 0; i < m; i++) p->sac_eps[i] = (float)mmi_rng_normal(&p->rng);
+    return mmi_sac_step(p, N);
+}
