@@ -103,7 +103,7 @@ SONAME  := libmm.so.$(ABI)
 TEST_SRCS  := $(wildcard tests/test_*.c) tests/runner.c
 BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c) bench/peak.c
 
-.PHONY: all lib static shared check demo kimi bench check-asan check-valgrind symbols-check \
+.PHONY: all lib static shared check demo kimi blip bench check-asan check-valgrind symbols-check \
         abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch \
         check-build check-cpp check-safetensors \
         bench-report bench-ggml floors-check spdx-check check-static-size
@@ -241,6 +241,10 @@ demo: build/examples/demo
 # Kimi k1.5 RL end to end (examples/kimi_rl.c, docs/KIMI.md): exits non-zero below its goals.
 kimi: build/examples/kimi_rl
 	build/examples/kimi_rl
+
+# BLIP's ITC + ITM + LM and CapFilt on synthetic pairs (issue 19; ~1 minute on 2 cores)
+blip: build/examples/blip_capfilt
+	build/examples/blip_capfilt
 
 # ---- packaging: dead-stripped static link (issue 18) ---------------------------------------------
 # README's one-call example (tests/static_size.c: mm_sgemm + mm_tensor_wrap) linked statically

@@ -1592,6 +1592,57 @@ MM_API MM_NODISCARD int mm_model_add_attention(mm_model *m, const mm_attn_opts *
 MM_API MM_NODISCARD int mm_model_add_gau(mm_model *m, int64_t expansion, int64_t qk_dim,
                                          int32_t causal, int64_t chunk);
 
+/* Appends a pre-norm multi-head cross-attention block (BLIP's image-grounded text layer): the
+ * model's tokens x [B, T, D] attend to context tokens ctx [B, M, ctx_dim] (e.g. image patches)
+ * passed with mm_model_forward_ctx / mm_model_backward_ctx / mm_model_jvp_ctx:
+ *   q = LN(x) W_q^T + b_q (LN non-affine, eps 1e-5),  [k | v] = ctx W_kv^T + b_kv,
+ *   y = x + softmax(q_h k_h^T / sqrt(d_head)) v_h (heads concatenated) W_out^T + b_out.
+ * No mask: every token sees all M context tokens. Value width is d_head.
+ *   n_heads: 1..4096.  d_head: 1..1024.  ctx_dim: the context's last axis, 1..2^31 (every
+ *   cross-attention layer of a model reads the same context, so they share ctx_dim).
+ *   max_ctx: the largest M a call may pass, 1..2^31 (reserved at finalize).
+ * Tensors (torch.nn.Linear layouts): "<i>.q_proj.weight" [H dk, D], "<i>.q_proj.bias",
+ * "<i>.kv_proj.weight" [2 H dk, ctx_dim] (keys, then values), "<i>.kv_proj.bias",
+ * "<i>.out_proj.weight" [D, H dk], "<i>.out_proj.bias" [D]; init as
+ * torch.nn.MultiheadAttention (xavier-uniform projections, zero biases).
+ * mm_model_forward, mm_model_jvp and mm_model_infer refuse a model with this layer
+ * (MM_E_INVALID_ARG: no context); mm_model_decode_step returns MM_E_UNSUPPORTED.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_RANGE (sizes), MM_E_SHAPE (ctx_dim differs from
+ * an earlier cross-attention layer), MM_E_STATE (finalized), MM_E_NOMEM.
+ * Allocates: the layer table may grow. Since: 0.2 */
+MM_API MM_NODISCARD int mm_model_add_cross_attention(mm_model *m, int64_t n_heads,
+                                                     int64_t d_head, int64_t ctx_dim,
+                                                     int64_t max_ctx);
+
+/* mm_model_forward with context tokens for the cross-attention layers (copied: the caller may
+ * reuse ctx after the call).
+ *   x: [B, T, input_dim] (or [B, input_dim], [input_dim] with B = 1), as mm_model_forward.
+ *   ctx: [B, M, ctx_dim], 1 <= M <= max_ctx of every cross-attention layer; NULL only for a
+ *        model without cross-attention layers (then it is mm_model_forward).
+ *   y: as mm_model_forward.
+ * Returns as mm_model_forward, plus MM_E_INVALID_ARG (ctx NULL although the model has
+ * cross-attention layers, or ctx given to a model without any), MM_E_SHAPE (ctx not [B, M,
+ * ctx_dim]), MM_E_RANGE (M > max_ctx). Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_model_forward_ctx(mm_model *m, const mm_tensor *x,
+                                             const mm_tensor *ctx, mm_tensor *y);
+
+/* mm_model_backward that can also return the context gradient.
+ *   dy, dx: as mm_model_backward.
+ *   dctx: NULL, or [B, M, ctx_dim] as the last forward's ctx: receives dL/dctx (overwritten;
+ *         the sum over all cross-attention layers).
+ * Returns as mm_model_backward, plus MM_E_STATE (dctx given but the last forward had no
+ * context), MM_E_SHAPE (dctx), MM_E_INVALID_ARG (dctx sharing dx's or dy's buffer).
+ * Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_model_backward_ctx(mm_model *m, const mm_tensor *dy, mm_tensor *dx,
+                                              mm_tensor *dctx);
+
+/* mm_model_jvp with context tokens: the derivative along the parameter direction v with the
+ * context held fixed (its tangent is zero). Arguments as mm_model_jvp plus ctx as in
+ * mm_model_forward_ctx; it counts as the forward for a following mm_model_backward(_ctx).
+ * Returns as mm_model_forward_ctx. Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_model_jvp_ctx(mm_model *m, const mm_tensor *x, const mm_tensor *ctx,
+                                         const mm_tensor *v, mm_tensor *y, mm_tensor *jy);
+
 /* ---- mm_policy ------------------------------------------------------------------------------ */
 /* Reinforcement-learning agents built from mm_models: DDPG and TD3 (off-policy, replay buffer,
  * continuous actions), A2C, PPO and TRPO (on-policy rollouts, continuous or discrete) and QAC

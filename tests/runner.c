@@ -26,6 +26,7 @@ static void (*const g_suites[])(void) = {
     suite_ssm,
     suite_loss,
     suite_attn,
+    suite_xattn,
     suite_rwkv6,
     suite_envs,
     suite_policy,

@@ -77,6 +77,7 @@ void suite_io(void);
 void suite_ssm(void);
 void suite_loss(void);
 void suite_attn(void);
+void suite_xattn(void);
 void suite_rwkv6(void);
 void suite_envs(void);
 void suite_policy(void);

@@ -63,7 +63,7 @@ MM_API int mm_model_logprob(mm_model *m, const mm_tensor *x, const int32_t *targ
         return rc;
     if (logp->data == x->data)
         return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: logp must not share x's buffer", fn);
-    if ((rc = mmi_model_run_forward(m, x, fn)) != MM_OK) return rc;
+    if ((rc = mmi_model_run_forward(m, x, NULL, fn)) != MM_OK) return rc;
     v = mmi_model_out_dim(m);
     z = m->act[m->n_layers];
     for (int64_t r = 0; r < rows; r++) {
@@ -117,6 +117,6 @@ MM_API int mm_model_logprob_backward(mm_model *m, const int32_t *targets, int64_
             dz[r * v + i] = (float)(w * ((i == targets[r] ? 1.0 : 0.0) - p));
         }
     }
-    mmi_model_run_backward(m, dz, NULL);
+    mmi_model_run_backward(m, dz, NULL, NULL);
     return MM_OK;
 }
