@@ -81,15 +81,14 @@ static float dexp(double x)
 
 /* out[c] = e^{a[c] - b[c]} (b NULL: e^{a[c]}) for c < n, the same rule vectorised: these
  * factor rows are the elementwise part of the per-key gate path. With scalar gates every row
- * of b holds one value, so one exponential (by the same routine, hence the same bits) fills
- * the row. */
+ * of b holds one value, so one scalar exponential fills the row (a one-lane call of the vector
+ * routine cost as much as a whole row). */
 static void exp_diff(const gated_ws *w, int64_t n, const double *restrict a,
                      const double *restrict b, float *restrict out)
 {
     int64_t c = 0;
     if (w->scalar && n > 0) {
-        float e = (float)(b ? a[0] - b[0] : a[0]);
-        (void)mmi_attn_exp_sub(1, &e, 0.0f, &e);
+        const float e = dexp(b ? a[0] - b[0] : a[0]);
         for (; c + 8 <= n; c += 8)
             for (int j = 0; j < 8; j++) out[c + j] = e;
         for (; c < n; c++) out[c] = e;
