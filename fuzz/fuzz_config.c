@@ -869,20 +869,20 @@ static int rewrite_policy_file(unsigned char *f, size_t n, int clean, int64_t ob
 static void checkpoint_round_trip(mm_policy *p)
 {
     size_t n = 0;
-    unsigned char *buf;
+    unsigned char *ck;
     int rc;
     g_phase = "mm_policy_save_mem";
     rc = mm_policy_save_mem(p, NULL, 0, &n, MM_POLICY_SAVE_CHECKPOINT);
     if (!status_ok(g_phase, rc, mm_policy_errmsg(p)) || rc != MM_OK || n == 0) return;
-    if (!(buf = (unsigned char *)malloc(n))) return;
-    rc = mm_policy_save_mem(p, buf, n, NULL, MM_POLICY_SAVE_CHECKPOINT);
+    if (!(ck = (unsigned char *)malloc(n))) return;
+    rc = mm_policy_save_mem(p, ck, n, NULL, MM_POLICY_SAVE_CHECKPOINT);
     if (status_ok(g_phase, rc, mm_policy_errmsg(p)) && rc == MM_OK) {
         g_phase = "mm_policy_load_mem";
-        rc = mm_policy_load_mem(p, buf, n);
+        rc = mm_policy_load_mem(p, ck, n);
         /* its own checkpoint, just written: only an allocation failure may refuse it */
         if (rc != MM_OK && rc != MM_E_NOMEM) fail(g_phase, rc, mm_policy_errmsg(p));
     }
-    free(buf);
+    free(ck);
 }
 
 static void run_policy(rd *r, mm_policy *p, const mm_policy_opts *o, int clean)
