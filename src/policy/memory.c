@@ -59,6 +59,7 @@ void mmi_mem_layout(mm_policy *p, mmi_carve *y)
     m->dfa = (float *)mmi_carve_take(y, nb * F, 4);
     m->dfv = (float *)mmi_carve_take(y, nb * F, 4);
     m->tmp = (float *)mmi_carve_take(y, N2, 4);
+    m->key = (float *)mmi_carve_take(y, on ? 3 * m->N + N2 * H : 0, 4);
     m->glam = (double *)mmi_carve_take(y, N2, 8);
     m->gh = (double *)mmi_carve_take(y, N2, 8);
     m->dd = (double *)mmi_carve_take(y, H, 8);
@@ -114,11 +115,18 @@ int mmi_mem_build(mm_policy *p)
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->mem.m, rc, "mm_policy_create");
 }
 
-/* lambda and B e^gamma_log from the current parameters (as ssm_lru.c forms them). */
+/* lambda and B e^gamma_log from the current parameters (as ssm_lru.c forms them). Acting
+ * reuses them while nu_log .. B are unchanged (a copy in mem.key tells; any path that changes
+ * parameters - an update, a load, a checkpoint - is seen), which saves 3N transcendental calls
+ * and 2NH products per act. */
 static void prepare(mm_policy *p, const float *w)
 {
     mmi_memory *m = &p->mem;
     mem_off o = offsets(p);
+    size_t kb = sizeof(float) * (size_t)(o.c - o.nu);
+    if (m->key_ok && memcmp(m->key, w + o.nu, kb) == 0) return;
+    memcpy(m->key, w + o.nu, kb);
+    m->key_ok = 1;
     for (int64_t n = 0; n < m->N; n++) {
         double mod = exp(-exp((double)w[o.nu + n])), arg = exp((double)w[o.th + n]);
         double gam = exp((double)w[o.ga + n]);
