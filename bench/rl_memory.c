@@ -45,9 +45,9 @@ static void configure(const task *t, int memory, uint64_t seed, mm_policy_opts *
         o->n_steps = 32, o->batch_size = 256, o->gamma = 0.98, o->gae_lambda = 0.8;
         o->n_epochs = 20, o->lr_actor = o->lr_critic = 1e-3, o->clip_range = 0.2;
         o->ent_coef = 0.0, o->linear_decay_steps = t->budget;
-    } else { /* recurrentppo.yml PendulumNoVel-v1 (without gSDE) */
+    } else { /* recurrentppo.yml PendulumNoVel-v1 (without gSDE; RecurrentPPO's batch 128) */
         o->act_dim = 1, o->act_low = &g_low, o->act_high = &g_high;
-        o->n_steps = 1024, o->batch_size = 64, o->gamma = 0.9, o->gae_lambda = 0.95;
+        o->n_steps = 1024, o->batch_size = 128, o->gamma = 0.9, o->gae_lambda = 0.95;
         o->n_epochs = 10, o->lr_actor = o->lr_critic = 1e-3, o->clip_range = 0.2;
         o->ent_coef = 0.0;
     }
@@ -147,7 +147,8 @@ static void bench_task(const task *t, int seeds)
     }
 }
 
-/* mm_policy_act latency: CartPoleNoVel's networks, n agents per call, explore = 1. */
+/* mm_policy_act latency: CartPoleNoVel's networks, n agents per call, explore = 1; memory:
+ * memory_dim (0: memoryless). */
 static double act_us(int memory, int32_t n)
 {
     const task t = {"lat", ENV_CARTPOLE, MAX_AGENTS, 100000};
@@ -156,6 +157,7 @@ static double act_us(int memory, int32_t n)
     float obs[MAX_AGENTS * 2], act[MAX_AGENTS];
     double best = 1e30;
     configure(&t, memory, 1, &o);
+    if (memory) o.memory_dim = memory;
     if (mm_policy_create(&p, &o) != MM_OK) return -1;
     for (int i = 0; i < MAX_AGENTS * 2; i++) obs[i] = 0.01f * (float)i;
     for (int rep = 0; rep < 5; rep++) { /* best of 5: the machine is shared */
@@ -197,9 +199,13 @@ int main(int argc, char **argv)
     }
     if (which & 4)
         for (int32_t n = 1; n <= MAX_AGENTS; n *= 8) {
-            double a = act_us(0, n), b = act_us(1, n);
-            printf("act latency, %d agent%s/call: memoryless %.2f us, LRU32 memory %.2f us "
-                   "(%.2fx)\n", (int)n, n > 1 ? "s" : "", a, b, b / a);
+            double a = act_us(0, n);
+            printf("act latency, %d agent%s/call: memoryless %.2f us", (int)n, n > 1 ? "s" : "", a);
+            for (int d = 8; d <= 32; d *= 2) {
+                double b = act_us(d, n);
+                printf(", LRU%d %.2f us (%.1fx)", d, b, b / a);
+            }
+            printf("\n");
         }
     return 0;
 }
