@@ -389,6 +389,61 @@ static void test_file_records_memory(void)
     mm_policy_free(a), mm_policy_free(b), mm_policy_free(c);
 }
 
+/* ---- learning: a task only memory solves ---------------------------------------------------- */
+
+/* Recall a cue: episodes of 3 steps observe [cue, t / 2] with the cue +-1 at t = 0 and 0 after;
+ * at t = 2 action 1 earns 1 if the cue was +1, action 0 if it was -1. Without memory the last
+ * step shows nothing of the cue: at best 1/2 of the episodes are won. Returns the fraction of
+ * won episodes of a deterministic evaluation after training. */
+static double cue_task(int memory)
+{
+    enum { NA = 8 };
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    float obs[2 * NA], next[2 * NA], act[NA], rew[NA], cue[NA];
+    uint8_t te[NA], tr[NA] = {0};
+    int t = 0, won = 0;
+    uint64_t lcg = 12345;
+    CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_PPO));
+    o.obs_dim = 2, o.n_actions = 2, o.n_agents = NA, o.seed = 7;
+    o.n_steps = 24, o.batch_size = 96, o.n_epochs = 4, o.lr_actor = o.lr_critic = 3e-3;
+    o.hidden[0] = o.hidden[1] = 16, o.gamma = 0.99, o.ent_coef = 0.01;
+    if (memory) o.memory = MM_MEMORY_LRU, o.memory_dim = 4, o.memory_seq_len = 12;
+    CHECK_OK(mm_policy_create(&p, &o));
+    for (int step = 0; step < 3000 * 3; step++, t = (t + 1) % 3) {
+        for (int i = 0; i < NA; i++) {
+            if (t == 0) lcg = lcg * 6364136223846793005ull + 1442695040888963407ull,
+                        cue[i] = (lcg >> 40) & 1 ? 1.0f : -1.0f;
+            obs[2 * i] = t == 0 ? cue[i] : 0.0f, obs[2 * i + 1] = 0.5f * (float)t;
+        }
+        if (step >= 2700 * 3) { /* evaluation: deterministic, no training */
+            CHECK_OK(mm_policy_act(p, obs, NA, act, 0));
+            for (int i = 0; t == 2 && i < NA; i++) won += (act[i] == 1.0f) == (cue[i] > 0);
+            if (t == 2)
+                for (int i = 0; i < NA; i++) CHECK_OK(mm_policy_reset_agent(p, i));
+            continue;
+        }
+        CHECK_OK(mm_policy_act(p, obs, NA, act, 1));
+        for (int i = 0; i < NA; i++) {
+            rew[i] = t == 2 && (act[i] == 1.0f) == (cue[i] > 0) ? 1.0f : 0.0f;
+            te[i] = t == 2;
+            next[2 * i] = 0.0f, next[2 * i + 1] = t == 2 ? 1.0f : 0.5f * (float)(t + 1);
+        }
+        CHECK_OK(mm_policy_observe(p, obs, act, rew, next, te, tr, NA));
+        CHECK_OK(mm_policy_update(p, NULL));
+    }
+    mm_policy_free(p);
+    return won / (300.0 * NA);
+}
+
+static void test_learns_recall(void)
+{
+    double with = cue_task(1), without = cue_task(0);
+    fprintf(stderr, "    cue recall won: memory %.3f, memoryless %.3f\n", with, without);
+    CHECK(with >= 0.95);
+    CHECK(without <= 0.65);
+}
+
 void suite_policy_memory(void)
 {
     mmt_run("policy_memory_bptt_gradient_fd64", test_bptt_gradient);
@@ -397,4 +452,5 @@ void suite_policy_memory(void)
     mmt_run("policy_memory_no_alloc", test_no_alloc);
     mmt_run("policy_memory_bad_options", test_bad_options);
     mmt_run("policy_memory_file", test_file_records_memory);
+    mmt_run("policy_memory_learns_recall", test_learns_recall);
 }
