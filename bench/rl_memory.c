@@ -6,7 +6,7 @@
  * agent's memory reset at every episode start) as mean +- std over seeds with the per-seed
  * values and wall-clock per run; then mm_policy_act latency with and without memory.
  * Hyperparameters: rl-baselines3-zoo recurrentppo.yml (docs/RL.md "Memory").
- * Usage: rl_memory [--seeds N] [--quick] [cartpole|pendulum|latency]. */
+ * Usage: rl_memory [--seeds N] [--dim memory_dim] [--quick] [cartpole|pendulum|latency]. */
 #include <mm.h>
 
 #include "../examples/envs/envs.h"
@@ -27,6 +27,7 @@ static double now_s(void)
 }
 
 static float g_low = -2.0f, g_high = 2.0f;
+static int64_t g_dim = 32; /* --dim: memory_dim of the trained agents */
 
 typedef struct task {
     const char *name;
@@ -52,7 +53,7 @@ static void configure(const task *t, int memory, uint64_t seed, mm_policy_opts *
         o->ent_coef = 0.0;
     }
     if (memory) {
-        o->memory = MM_MEMORY_LRU, o->memory_dim = 32;
+        o->memory = MM_MEMORY_LRU, o->memory_dim = g_dim;
         o->memory_seq_len = t->env == ENV_CARTPOLE ? 32 : 64;
     }
 }
@@ -132,7 +133,8 @@ static void bench_task(const task *t, int seeds)
 {
     for (int memory = 1; memory >= 0; memory--) {
         double sc[32], sum = 0, sq = 0, secs = 0;
-        char per[512] = "";
+        char per[512] = "", label[32];
+        snprintf(label, sizeof label, "PPO+LRU%d", (int)g_dim);
         for (int k = 0; k < seeds; k++) {
             double s = 0, w = 0;
             if (run(t, memory, (uint64_t)k + 1, &s, &w) != MM_OK) return;
@@ -141,7 +143,7 @@ static void bench_task(const task *t, int seeds)
         }
         for (int k = 0; k < seeds; k++) sq += (sc[k] - sum / seeds) * (sc[k] - sum / seeds);
         printf("%-17s %-10s %7ld %9.1f +- %-7.1f %7.2f  %s\n", t->name,
-               memory ? "PPO+LRU32" : "PPO", t->budget, sum / seeds, sqrt(sq / seeds),
+               memory ? label : "PPO", t->budget, sum / seeds, sqrt(sq / seeds),
                secs / seeds, per);
         fflush(stdout);
     }
@@ -177,6 +179,7 @@ int main(int argc, char **argv)
     int seeds = 5, quick = 0, which = 7;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seeds") && i + 1 < argc) seeds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--dim") && i + 1 < argc) g_dim = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "cartpole")) which = which == 7 ? 1 : which | 1;
         else if (!strcmp(argv[i], "pendulum")) which = which == 7 ? 2 : which | 2;
