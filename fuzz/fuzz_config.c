@@ -242,7 +242,8 @@ typedef struct layer_desc {
     int32_t n_icfg, n_dcfg;
 } layer_desc;
 
-enum { K_DENSE, K_ACT, K_LN, K_RMS, K_EMBED, K_ATTN, K_GAU, K_MAMBA, K_S4D, K_ACTNAME, K_N };
+enum { K_DENSE, K_ACT, K_LN, K_RMS, K_EMBED, K_ATTN, K_GAU, K_MAMBA, K_S4D, K_XATTN, K_ACTNAME,
+       K_N };
 
 static void draw_layer(rd *r, layer_desc *l)
 {
@@ -299,6 +300,11 @@ static void draw_layer(rd *r, layer_desc *l)
     case K_S4D:
         l->kind = "s4d";
         I[ni++] = draw_int(r, 1, 8);
+        break;
+    case K_XATTN: /* heads, d_head, ctx_dim, max_ctx */
+        l->kind = "cross_attention";
+        I[ni++] = draw_int(r, 1, 3), I[ni++] = draw_int(r, 1, 8), I[ni++] = draw_int(r, 1, 6);
+        I[ni++] = draw_int(r, 1, 5);
         break;
     default:
         l->kind = act_names[pick(r, 8)];
@@ -551,11 +557,31 @@ static mm_tensor *tensor3(int64_t b, int64_t t, int64_t w)
     return x;
 }
 
-/* forward -> backward -> step -> forward -> infer on a loaded model. */
+/* The context a model's cross-attention layers read: NULL if it has none (or one too wide
+ * for the target); else [B, M, ctx_dim] with M within every layer's max_ctx. */
+static mm_tensor *make_context(rd *r, const mm_model *m, int64_t B)
+{
+    int64_t dim = 0, max_ctx = 4, n;
+    mm_tensor *ctx;
+    for (int32_t i = 0; i < m->n_layers; i++) {
+        int64_t d, mc;
+        if (!mmi_xattn_context(&m->layers[i], &d, &mc)) continue;
+        dim = d;
+        if (mc < max_ctx) max_ctx = mc;
+    }
+    if (dim == 0 || dim > 65536) return NULL;
+    ctx = tensor3(B, 1 + (int64_t)pick(r, (uint32_t)max_ctx), dim);
+    n = mm_tensor_numel(ctx);
+    for (int64_t i = 0; i < n; i++) mm_tensor_data(ctx)[i] = (float)(2.0 * unif() - 1.0);
+    return ctx;
+}
+
+/* forward -> backward -> step -> forward -> infer on a loaded model (the *_ctx calls: a NULL
+ * context is the plain call). */
 static void run_model(rd *r, mm_model *m, const model_case *c)
 {
     int64_t in = 0, out = 0, np = 0, B = 1 + (int64_t)pick(r, BATCH), T = 1 + (int64_t)pick(r, SEQ);
-    mm_tensor *x, *y, *dy, *dx;
+    mm_tensor *x, *y, *dy, *dx, *ctx = NULL, *dctx = NULL;
     float *xs, *p = NULL, *g = NULL;
     size_t ws_bytes = 0;
     double lr = 0, wd = 0;
@@ -570,14 +596,18 @@ static void run_model(rd *r, mm_model *m, const model_case *c)
         xs[i] = first_embed ? (float)(int64_t)(unif() * (double)c->layers[0].icfg[0])
                             : (float)(2.0 * unif() - 1.0);
     for (int64_t i = 0; i < B * T * out; i++) mm_tensor_data(dy)[i] = (float)(unif() - 0.5);
+    if ((ctx = make_context(r, m, B)) != NULL)
+        dctx = tensor3(B, mm_tensor_dim(ctx, 1), mm_tensor_dim(ctx, 2));
     g_phase = "mm_model_forward";
-    if (!status_ok(g_phase, mm_model_forward(m, x, y), mm_model_errmsg(m))) goto done;
+    if (!status_ok(g_phase, mm_model_forward_ctx(m, x, ctx, y), mm_model_errmsg(m))) goto done;
     if (c->clean) check_finite("forward output", mm_tensor_data(y), B * T * out);
     g_phase = "mm_model_backward";
-    if (!status_ok(g_phase, mm_model_backward(m, dy, dx), mm_model_errmsg(m))) goto done;
+    if (!status_ok(g_phase, mm_model_backward_ctx(m, dy, dx, dctx), mm_model_errmsg(m)))
+        goto done;
     if (mm_model_grads(m, &g, &np) != MM_OK) abort();
     if (c->clean) {
         check_finite("backward dx", mm_tensor_data(dx), B * T * in);
+        if (dctx) check_finite("backward dctx", mm_tensor_data(dctx), mm_tensor_numel(dctx));
         check_finite("backward gradients", g, np);
     }
     g_phase = "mm_model_set_optimizer";
@@ -596,7 +626,7 @@ static void run_model(rd *r, mm_model *m, const model_case *c)
         check_finite("parameters after step", p, np);
     }
     g_phase = "mm_model_forward (after step)";
-    if (status_ok(g_phase, mm_model_forward(m, x, y), mm_model_errmsg(m)) && moderate)
+    if (status_ok(g_phase, mm_model_forward_ctx(m, x, ctx, y), mm_model_errmsg(m)) && moderate)
         check_finite("forward output after step", mm_tensor_data(y), B * T * out);
     g_phase = "mm_model_infer_workspace_size";
     if (mm_model_infer_workspace_size(m, B, T, &ws_bytes) == MM_OK) {
@@ -613,6 +643,7 @@ static void run_model(rd *r, mm_model *m, const model_case *c)
     }
 done:
     mm_tensor_free(x), mm_tensor_free(y), mm_tensor_free(dy), mm_tensor_free(dx);
+    mm_tensor_free(ctx), mm_tensor_free(dctx);
 }
 
 static void model_case_run(rd *r)

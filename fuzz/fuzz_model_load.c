@@ -38,17 +38,25 @@ static void exercise(mm_model *m)
     void *buf;
     mm_model *m2 = NULL;
     float *p = NULL, *p2 = NULL;
-    mm_tensor *x = NULL, *y = NULL;
-    int64_t xs[2] = {1, in}, ys[2] = {1, 0};
+    mm_tensor *x = NULL, *y = NULL, *ctx = NULL;
+    int64_t xs[2] = {1, in}, ys[2] = {1, 0}, cs[3] = {1, 1, 0};
     if (mm_model_output_dim(m, &out) != MM_OK) abort();
     ys[1] = out;
+    /* Cross-attention layers read a context: one zero token of their ctx_dim (cs[2] = -1 when
+     * the layers of a file disagree on it: no context fits, the forward is skipped). */
+    for (int32_t i = 0; i < m->n_layers; i++) {
+        int64_t d;
+        if (mmi_xattn_context(&m->layers[i], &d, NULL)) cs[2] = cs[2] && cs[2] != d ? -1 : d;
+    }
     /* Zeros are valid for every layer (embedding index 0 included). */
-    if (in <= 4096 && out <= 4096 && mm_tensor_create(&x, 2, xs, NULL) == MM_OK &&
-        mm_tensor_create(&y, 2, ys, NULL) == MM_OK) {
-        if (mm_model_forward(m, x, y) != MM_OK) abort();
+    if (in <= 4096 && out <= 4096 && cs[2] >= 0 && cs[2] <= 4096 &&
+        mm_tensor_create(&x, 2, xs, NULL) == MM_OK && mm_tensor_create(&y, 2, ys, NULL) == MM_OK &&
+        (cs[2] == 0 || mm_tensor_create(&ctx, 3, cs, NULL) == MM_OK)) {
+        if (mm_model_forward_ctx(m, x, ctx, y) != MM_OK) abort();
     }
     mm_tensor_free(x);
     mm_tensor_free(y);
+    mm_tensor_free(ctx);
     if (mm_model_save_mem(m, NULL, 0, &size, MM_SAVE_OPTIMIZER_STATE) != MM_OK) abort();
     buf = malloc(size);
     if (!buf) return;

@@ -127,6 +127,13 @@ static void block_models(const char *dir)
         save_model(dir, m, "gau_mamba_s4d", 0, 0);
         mm_model_free(m);
     }
+    {
+        mm_model *m = begin(4);
+        check(mm_model_add_cross_attention(m, 2, 2, 3, 4), "cross_attention");
+        check(mm_model_finalize(m), "finalize");
+        save_model(dir, m, "cross_attention", 0, 0);
+        mm_model_free(m);
+    }
 }
 
 /* A file as PyTorch's safetensors writes it for Linear(3,2), LayerNorm(2): no metadata

@@ -1281,6 +1281,68 @@ MM_API MM_NODISCARD int mm_model_decode_state_size(const mm_model *m, int64_t ba
 MM_API MM_NODISCARD int mm_model_decode_step(mm_model *m, const mm_tensor *x, mm_tensor *y,
                                              void *state, size_t state_bytes);
 
+/* ---- mm_model generation: sampling and per-token log-probabilities ------------------------- */
+/* What a language-model RL loop (Kimi k1.5, policy gradient) needs around mm_model_decode_step:
+ * drawing tokens from the logits, and the log-probabilities of whole sampled sequences with
+ * their gradient (docs/KIMI.md walks through the loop of examples/kimi_rl.c). */
+
+/* Reseeds the model's RNG, the one mm_model_sample draws from (mm_model_finalize seeds it with
+ * opts.seed and draws the initial parameters from it). The same seed and the same sequence of
+ * calls give the same tokens. Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (not
+ * finalized). Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_model_seed(mm_model *m, uint64_t seed);
+
+/* Draws one token per row of logits (e.g. mm_model_decode_step's y) from the model's RNG:
+ *   logits:      [n, V] or [V], V the model's output width; finite.
+ *   temperature: 0 = greedy (the argmax, the lower index on a tie; top_k, top_p ignored, no
+ *                random draw), else in [1e-6, 1e6]: softmax(logits / temperature).
+ *   top_k:       0 = off, else keep only the top_k highest logits (ties ranked by lower index).
+ *   top_p:       in (0, 1]; 1 = off, else keep the shortest run of best tokens whose mass under
+ *                the (top-k truncated, renormalised) distribution reaches top_p (nucleus).
+ *                Order as Hugging Face's warpers: temperature, then top-k, then top-p.
+ *   tokens:      receives n token indices (n_tokens must be n).
+ *   logp:        NULL or receives n values log softmax(logits)[token]: the model's own
+ *                log-probability (temperature 1, untruncated), the log pi_old a policy update
+ *                compares against.
+ * Rows are drawn in order, one uniform number per row. Batched decoding of k samples per prompt:
+ * give each prompt k rows of one mm_model_decode_step batch (state from
+ * mm_model_decode_state_size for n_prompts * k rows) and sample all rows at once.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE
+ * (temperature, top_k < 0, top_p), MM_E_NUMERIC (non-finite logits; nothing written).
+ * Allocates: nothing (candidates are ranked in the model's reserved buffers). Cost O(n V),
+ * plus O(kept log V) per row when truncating. Since: 0.2 */
+MM_API MM_NODISCARD int mm_model_sample(mm_model *m, const mm_tensor *logits, double temperature,
+                                        int64_t top_k, double top_p, int32_t *tokens,
+                                        int64_t n_tokens, float *logp);
+
+/* Per-token log-probabilities of given tokens under a model whose output is logits:
+ * runs mm_model_forward on x and writes logp_r = log softmax(logits_r)[targets_r] for every
+ * position r (row-major over x's leading axes), in float64 before rounding. It keeps the
+ * forward for mm_model_logprob_backward (or mm_model_backward).
+ *   x:       as in mm_model_forward (e.g. [B, T, 1] token ids for an embedding model).
+ *   targets: B*T entries (n_targets must be B*T): the token whose probability is read at each
+ *            position (for next-token prediction, the input shifted by one), or a negative
+ *            value to skip the position (logp 0, no gradient: prompts, padding).
+ *   logp:    B*T elements (any shape), overwritten; must not share x's buffer.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE
+ * (beyond the reservation, a target >= the output width, embedding index), MM_E_NUMERIC
+ * (a non-finite log-probability; logp is then unspecified and no forward is kept).
+ * Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_model_logprob(mm_model *m, const mm_tensor *x, const int32_t *targets,
+                                         int64_t n_targets, mm_tensor *logp);
+
+/* Backward of mm_model_logprob: accumulates (+=) into the gradient buffer the gradient of
+ * sum_r weights_r logp_r with respect to the parameters (frozen layers skipped), e.g. the
+ * dLoss/dlogp of mm_loss_kimi spread over each response's tokens, then mm_model_step.
+ *   targets: the same B*T targets as that mm_model_logprob (negative: no gradient).
+ *   weights: B*T elements (any shape), finite.
+ * The logits are those of the last forward, so no other forward, jvp or decode step may run in
+ * between. Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (no forward kept), MM_E_SHAPE,
+ * MM_E_RANGE (a target >= the output width), MM_E_NUMERIC (non-finite weights).
+ * Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_model_logprob_backward(mm_model *m, const int32_t *targets,
+                                                  int64_t n_targets, const mm_tensor *weights);
+
 /* ---- mm_attn -------------------------------------------------------------------------------- */
 /* Attention on q [B, H, N, d], k [B, H, M, d], v [B, H, M, dv] -> out [B, H, N, dv], row-major
  * (docs/ATTENTION.md has every formula, its complexity and the reference it matches):
@@ -1529,6 +1591,57 @@ MM_API MM_NODISCARD int mm_model_add_attention(mm_model *m, const mm_attn_opts *
  * negative expansion, qk_dim or chunk gives MM_E_INVALID_ARG. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_add_gau(mm_model *m, int64_t expansion, int64_t qk_dim,
                                          int32_t causal, int64_t chunk);
+
+/* Appends a pre-norm multi-head cross-attention block (BLIP's image-grounded text layer): the
+ * model's tokens x [B, T, D] attend to context tokens ctx [B, M, ctx_dim] (e.g. image patches)
+ * passed with mm_model_forward_ctx / mm_model_backward_ctx / mm_model_jvp_ctx:
+ *   q = LN(x) W_q^T + b_q (LN non-affine, eps 1e-5),  [k | v] = ctx W_kv^T + b_kv,
+ *   y = x + softmax(q_h k_h^T / sqrt(d_head)) v_h (heads concatenated) W_out^T + b_out.
+ * No mask: every token sees all M context tokens. Value width is d_head.
+ *   n_heads: 1..4096.  d_head: 1..1024.  ctx_dim: the context's last axis, 1..2^31 (every
+ *   cross-attention layer of a model reads the same context, so they share ctx_dim).
+ *   max_ctx: the largest M a call may pass, 1..2^31 (reserved at finalize).
+ * Tensors (torch.nn.Linear layouts): "<i>.q_proj.weight" [H dk, D], "<i>.q_proj.bias",
+ * "<i>.kv_proj.weight" [2 H dk, ctx_dim] (keys, then values), "<i>.kv_proj.bias",
+ * "<i>.out_proj.weight" [D, H dk], "<i>.out_proj.bias" [D]; init as
+ * torch.nn.MultiheadAttention (xavier-uniform projections, zero biases).
+ * mm_model_forward, mm_model_jvp and mm_model_infer refuse a model with this layer
+ * (MM_E_INVALID_ARG: no context); mm_model_decode_step returns MM_E_UNSUPPORTED.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_RANGE (sizes), MM_E_SHAPE (ctx_dim differs from
+ * an earlier cross-attention layer), MM_E_STATE (finalized), MM_E_NOMEM.
+ * Allocates: the layer table may grow. Since: 0.2 */
+MM_API MM_NODISCARD int mm_model_add_cross_attention(mm_model *m, int64_t n_heads,
+                                                     int64_t d_head, int64_t ctx_dim,
+                                                     int64_t max_ctx);
+
+/* mm_model_forward with context tokens for the cross-attention layers (copied: the caller may
+ * reuse ctx after the call).
+ *   x: [B, T, input_dim] (or [B, input_dim], [input_dim] with B = 1), as mm_model_forward.
+ *   ctx: [B, M, ctx_dim], 1 <= M <= max_ctx of every cross-attention layer; NULL only for a
+ *        model without cross-attention layers (then it is mm_model_forward).
+ *   y: as mm_model_forward.
+ * Returns as mm_model_forward, plus MM_E_INVALID_ARG (ctx NULL although the model has
+ * cross-attention layers, or ctx given to a model without any), MM_E_SHAPE (ctx not [B, M,
+ * ctx_dim]), MM_E_RANGE (M > max_ctx). Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_model_forward_ctx(mm_model *m, const mm_tensor *x,
+                                             const mm_tensor *ctx, mm_tensor *y);
+
+/* mm_model_backward that can also return the context gradient.
+ *   dy, dx: as mm_model_backward.
+ *   dctx: NULL, or [B, M, ctx_dim] as the last forward's ctx: receives dL/dctx (overwritten;
+ *         the sum over all cross-attention layers).
+ * Returns as mm_model_backward, plus MM_E_STATE (dctx given but the last forward had no
+ * context), MM_E_SHAPE (dctx), MM_E_INVALID_ARG (dctx sharing dx's or dy's buffer).
+ * Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_model_backward_ctx(mm_model *m, const mm_tensor *dy, mm_tensor *dx,
+                                              mm_tensor *dctx);
+
+/* mm_model_jvp with context tokens: the derivative along the parameter direction v with the
+ * context held fixed (its tangent is zero). Arguments as mm_model_jvp plus ctx as in
+ * mm_model_forward_ctx; it counts as the forward for a following mm_model_backward(_ctx).
+ * Returns as mm_model_forward_ctx. Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_model_jvp_ctx(mm_model *m, const mm_tensor *x, const mm_tensor *ctx,
+                                         const mm_tensor *v, mm_tensor *y, mm_tensor *jy);
 
 /* ---- mm_policy ------------------------------------------------------------------------------ */
 /* Reinforcement-learning agents built from mm_models: DDPG and TD3 (off-policy, replay buffer,

@@ -341,6 +341,12 @@ public:
         return ok(mm_model_add_mamba(h_, d_state, d_conv, expand, dt_rank), "mm_model_add_mamba");
     }
     model &add_s4d(int64_t d_state) { return ok(mm_model_add_s4d(h_, d_state), "mm_model_add_s4d"); }
+    /* Since 0.2: cross-attention to the context passed with forward(x, ctx, y). */
+    model &add_cross_attention(int64_t n_heads, int64_t d_head, int64_t ctx_dim, int64_t max_ctx)
+    {
+        return ok(mm_model_add_cross_attention(h_, n_heads, d_head, ctx_dim, max_ctx),
+                  "mm_model_add_cross_attention");
+    }
     model &finalize() { return ok(mm_model_finalize(h_), "mm_model_finalize"); }
 
     void forward(const tensor &x, tensor &y) { ok(mm_model_forward(h_, x.get(), y.get()), "mm_model_forward"); }
@@ -348,6 +354,16 @@ public:
     void backward(const tensor &dy, tensor *dx = nullptr)
     {
         ok(mm_model_backward(h_, dy.get(), detail::raw(dx)), "mm_model_backward");
+    }
+    /* Since 0.2: with the context tokens of the cross-attention layers; dctx may be nullptr. */
+    void forward(const tensor &x, const tensor &ctx, tensor &y)
+    {
+        ok(mm_model_forward_ctx(h_, x.get(), ctx.get(), y.get()), "mm_model_forward_ctx");
+    }
+    void backward(const tensor &dy, tensor *dx, tensor *dctx)
+    {
+        ok(mm_model_backward_ctx(h_, dy.get(), detail::raw(dx), detail::raw(dctx)),
+           "mm_model_backward_ctx");
     }
     /* Thread-safe inference with a workspace the caller owns (see infer_workspace_size). */
     void infer(const tensor &x, tensor &y, span<unsigned char> ws) const

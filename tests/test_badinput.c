@@ -186,6 +186,7 @@ static _Alignas(64) uint8_t g_big_ws[4096];
 static size_t g_size;
 static int64_t g_i64;
 static int32_t g_i32;
+static int32_t g_tok[8], g_tgt[8]; /* sampled tokens; logprob targets (all token 0) */
 static double g_d;
 static float *g_fp;
 static mm_tensor *g_tout;
@@ -345,6 +346,25 @@ static mm_policy *g_pout; /* mm_policy_load_new refusals leave it NULL */
     X(model_decode_unsupported, MM_E_UNSUPPORTED, mm_model_errmsg(F.zoo),                         \
       mm_model_decode_step(F.zoo, F.xz, F.yz, g_big_ws, 4096))                                      \
     X(model_decode_null, MM_E_INVALID_ARG, NOMSG, mm_model_decode_step(NULL, F.x, F.y, NULL, 0))  \
+    X(model_seed_null, MM_E_INVALID_ARG, NOMSG, mm_model_seed(NULL, 1))                           \
+    X(model_seed_unfinal, MM_E_STATE, mm_model_errmsg(F.mu), mm_model_seed(F.mu, 1))              \
+    X(model_sample_null, MM_E_INVALID_ARG, NOMSG,                                                 \
+      mm_model_sample(NULL, F.y, 1, 0, 1, g_tok, 4, NULL))                                        \
+    X(model_sample_unfinal, MM_E_STATE, mm_model_errmsg(F.mu),                                    \
+      mm_model_sample(F.mu, F.y, 1, 0, 1, g_tok, 4, NULL))                                        \
+    X(model_sample_width, MM_E_SHAPE, MMSG, mm_model_sample(F.m, F.x, 1, 0, 1, g_tok, 4, NULL))   \
+    X(model_sample_top_p, MM_E_RANGE, MMSG, mm_model_sample(F.m, F.y, 1, 0, 0, g_tok, 4, NULL))   \
+    X(model_sample_temp_nan, MM_E_RANGE, MMSG,                                                    \
+      mm_model_sample(F.m, F.y, NAN, 0, 1, g_tok, 4, NULL))                                       \
+    X(model_logprob_null, MM_E_INVALID_ARG, NOMSG, mm_model_logprob(NULL, F.x, g_tgt, 4, F.y))    \
+    X(model_logprob_unfinal, MM_E_STATE, mm_model_errmsg(F.mu),                                   \
+      mm_model_logprob(F.mu, F.x, g_tgt, 4, F.y))                                                 \
+    X(model_logprob_count, MM_E_SHAPE, MMSG, mm_model_logprob(F.m, F.x, g_tgt, 4, F.y))           \
+    X(model_logprob_targets, MM_E_SHAPE, MMSG, mm_model_logprob(F.m, F.x, g_tgt, 3, F.y))         \
+    X(model_logprob_bwd_null, MM_E_INVALID_ARG, NOMSG,                                            \
+      mm_model_logprob_backward(NULL, g_tgt, 4, F.y))                                             \
+    X(model_logprob_bwd_unfinal, MM_E_STATE, mm_model_errmsg(F.mu),                               \
+      mm_model_logprob_backward(F.mu, g_tgt, 4, F.y))                                             \
     /* model files */                                                                             \
     X(model_save_null_path, MM_E_INVALID_ARG, MMSG, mm_model_save(F.m, NULL, 0))                  \
     X(model_save_flags, MM_E_INVALID_ARG, MMSG, mm_model_save(F.m, F.path, 0x80))                 \

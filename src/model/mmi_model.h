@@ -28,7 +28,8 @@ enum {
     MMI_LAYER_ATTENTION = 6, /* layer_attn.c */
     MMI_LAYER_GAU = 7,       /* layer_gau.c */
     MMI_LAYER_MAMBA = 8,     /* layer_mamba.c */
-    MMI_LAYER_S4D = 9        /* layer_s4d.c */
+    MMI_LAYER_S4D = 9,       /* layer_s4d.c */
+    MMI_LAYER_XATTN = 10     /* layer_xattn.c: cross-attention to the call's context */
 };
 
 #define MMI_LAYER_MAX_CFG 8     /* integer and double config entries per layer */
@@ -50,6 +51,13 @@ typedef struct mmi_exec {
     void *gemm_ws;  /* mmi_gemm workspace for the pool below (64-byte aligned) */
     mmi_pool *pool; /* NULL: single thread */
     mmi_err *err;   /* where a refusing layer writes its text; NULL in mm_model_infer */
+    /* Context tokens of the cross-attention layers (mm_model_forward_ctx): [batch, ctx_len,
+     * ctx_dim] row-major, NULL when the call has none (every other layer ignores these). In
+     * backward, ctx may be NULL (the layers keep a copy) and dctx, when not NULL, receives the
+     * context gradient: the model zeroes it, each cross-attention layer adds its part. */
+    const float *ctx;
+    int64_t ctx_len, ctx_dim;
+    float *dctx;
 } mmi_exec;
 
 typedef struct mmi_layer mmi_layer;
@@ -93,7 +101,8 @@ struct mmi_layer {
      *   activation: icfg = {MM_ACT_*}
      *   layernorm:  icfg = {affine(0/1)}, dcfg = {eps}
      *   rmsnorm:    icfg = {affine(0/1)}, dcfg = {eps}
-     *   embedding:  icfg = {num_embeddings, embedding_dim} */
+     *   embedding:  icfg = {num_embeddings, embedding_dim}
+     *   cross_attention: icfg = {heads, d_head, ctx_dim, max_ctx} */
     int64_t icfg[MMI_LAYER_MAX_CFG];
     double dcfg[MMI_LAYER_MAX_CFG];
     int32_t n_icfg, n_dcfg;
@@ -183,6 +192,7 @@ struct mm_model {
     int32_t fwd_valid;         /* 1 after a successful forward/jvp: backward may run */
     int64_t fwd_batch, fwd_seq; /* sizes of that forward */
     int32_t fwd_ndim;           /* rank of its x */
+    int64_t fwd_ctx_len;        /* context tokens of that forward (0: no context) */
     mmi_rng rng;
     mmi_optim opt;
     mm_comm *comm; /* mm_model_set_comm: gradients averaged over ranks in step (model_comm.c) */
@@ -222,6 +232,20 @@ int mmi_model_check_like(const mm_tensor *x, const mm_tensor *t, int64_t width, 
  * m->opt's hyper/slot/layer_t/buf_init/steps directly. */
 void mmi_optim_free(mm_model *m);
 int mmi_optim_copy(mm_model *dst, const mm_model *src, const char *fn);
+
+/* The bodies of mm_model_forward and mm_model_backward (model_exec.c) for callers inside the
+ * model floor that keep the output in the arena (act[n_layers]) instead of copying it out:
+ * run_forward checks x (and ctx, NULL without cross-attention) against the reservation (text
+ * in m->err) and remembers the forward; run_backward needs a valid forward, takes dL/dy as that
+ * forward's rows x out_dim floats (it may be m->pp[n_layers & 1], which the top layer does not
+ * write), dx NULL or rows x input_dim floats and dctx NULL or the forward's context shape
+ * (checked by the caller). */
+int mmi_model_run_forward(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, const char *fn);
+void mmi_model_run_backward(mm_model *m, const float *dy, float *dx, float *dctx);
+
+/* 1 if l is a cross-attention layer, with its context width and largest context length
+ * (either pointer may be NULL); 0 for every other kind (layer_xattn.c). */
+int mmi_xattn_context(const mmi_layer *l, int64_t *ctx_dim, int64_t *max_ctx);
 
 /* Output width of the whole model (the last layer's out_dim, or input_dim with no layers). */
 int64_t mmi_model_out_dim(const mm_model *m);

@@ -65,6 +65,7 @@ MM_API int mm_model_decode_state_size(const mm_model *m, int64_t batch, size_t *
 
 static int fill_exec(mm_model *m, const mm_tensor *x, mmi_exec *c)
 {
+    memset(c, 0, sizeof *c); /* no context: decoding refuses cross-attention layers */
     c->batch = x->shape[0], c->seq = 1, c->rows = c->batch;
     c->gemm_ws = m->gemm_ws, c->pool = m->pool, c->err = &m->err;
     return MM_OK;

@@ -62,6 +62,60 @@ static int check_call(mm_model *m, const mm_tensor *x, mmi_exec *c, const char *
     c->gemm_ws = m->gemm_ws;
     c->pool = m->pool;
     c->err = &m->err;
+    c->ctx = NULL, c->dctx = NULL;
+    c->ctx_len = c->ctx_dim = 0;
+    return MM_OK;
+}
+
+/* The first cross-attention layer of m (n_layers if none), with its context width and the
+ * smallest max_ctx over all of them. */
+static int32_t first_xattn(const mm_model *m, int64_t *dim, int64_t *max_ctx)
+{
+    int32_t first = m->n_layers;
+    *dim = 0, *max_ctx = INT64_MAX;
+    for (int32_t i = 0; i < m->n_layers; i++) {
+        int64_t d, mc;
+        if (!mmi_xattn_context(&m->layers[i], &d, &mc)) continue;
+        if (first == m->n_layers) first = i, *dim = d;
+        else if (d != *dim) *dim = -1; /* layers disagree (possible in a loaded file) */
+        if (mc < *max_ctx) *max_ctx = mc;
+    }
+    return first;
+}
+
+/* Checks the context of a *_ctx call against x and the model's cross-attention layers and puts
+ * it into c. ctx NULL is a call without context. */
+static int check_ctx(mm_model *m, const mm_tensor *ctx, mmi_exec *c, const char *fn)
+{
+    char s[96];
+    int64_t dim, max_ctx;
+    const int32_t first = first_xattn(m, &dim, &max_ctx);
+    if (!ctx) {
+        if (first < m->n_layers)
+            return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: layer %d (cross_attention) needs "
+                            "context tokens: pass ctx [batch, tokens, %lld]", fn, (int)first,
+                            (long long)dim);
+        return MM_OK;
+    }
+    if (first == m->n_layers)
+        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: ctx given but the model has no "
+                        "cross_attention layer", fn);
+    if (dim < 0)
+        return mmi_fail(&m->err, MM_E_SHAPE, "%s: the model's cross_attention layers have "
+                        "different ctx_dim; no context fits them all", fn);
+    mmi_tensor_shape_str(ctx, s, sizeof s);
+    if (ctx->ndim != 3 || ctx->shape[0] != c->batch || ctx->shape[2] != dim ||
+        ctx->shape[1] < 1)
+        return mmi_fail(&m->err, MM_E_SHAPE, "%s: ctx is %s; it must be [%lld, tokens, %lld] "
+                        "(x's batch, the cross_attention ctx_dim)", fn, s, (long long)c->batch,
+                        (long long)dim);
+    if (ctx->shape[1] > max_ctx)
+        return mmi_fail(&m->err, MM_E_RANGE, "%s: ctx has %lld tokens; the cross_attention "
+                        "layers take at most max_ctx %lld", fn, (long long)ctx->shape[1],
+                        (long long)max_ctx);
+    c->ctx = ctx->data;
+    c->ctx_len = ctx->shape[1];
+    c->ctx_dim = dim;
     return MM_OK;
 }
 
@@ -112,28 +166,51 @@ static void remember_forward(mm_model *m, const mmi_exec *c, const mm_tensor *x)
     m->fwd_ndim = x->ndim;
 }
 
-MM_API int mm_model_forward(mm_model *m, const mm_tensor *x, mm_tensor *y)
+static void remember_ctx(mm_model *m, const mmi_exec *c) { m->fwd_ctx_len = c->ctx_len; }
+
+static int forward_impl(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, mm_tensor *y,
+                        const char *fn)
 {
-    const char *fn = "mm_model_forward";
     mmi_exec c;
     int rc;
     if (!m) return MM_E_INVALID_ARG;
     if ((rc = check_call(m, x, &c, fn)) != MM_OK) return rc;
     if ((rc = mmi_model_check_like(x, y, mmi_model_out_dim(m), "y", &m->err, fn)) != MM_OK)
         return rc;
+    if ((rc = mmi_model_run_forward(m, x, ctx, fn)) != MM_OK) return rc;
+    memcpy(y->data, m->act[m->n_layers], (size_t)y->numel * sizeof(float));
+    return MM_OK;
+}
+
+int mmi_model_run_forward(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, const char *fn)
+{
+    mmi_exec c;
+    int rc;
+    if ((rc = check_call(m, x, &c, fn)) != MM_OK) return rc;
+    if ((rc = check_ctx(m, ctx, &c, fn)) != MM_OK) return rc;
     m->fwd_valid = 0;
     /* Keep a copy of x: backward needs it even if the caller reuses its buffer. */
     memcpy(m->act[0], x->data, (size_t)x->numel * sizeof(float));
     if ((rc = run_layers(m, &c, NULL, NULL, fn)) != MM_OK) return rc;
-    memcpy(y->data, m->act[m->n_layers], (size_t)y->numel * sizeof(float));
     remember_forward(m, &c, x);
+    remember_ctx(m, &c);
     return MM_OK;
 }
 
-MM_API int mm_model_jvp(mm_model *m, const mm_tensor *x, const mm_tensor *v, mm_tensor *y,
-                        mm_tensor *jy)
+MM_API int mm_model_forward(mm_model *m, const mm_tensor *x, mm_tensor *y)
 {
-    const char *fn = "mm_model_jvp";
+    return forward_impl(m, x, NULL, y, "mm_model_forward");
+}
+
+MM_API int mm_model_forward_ctx(mm_model *m, const mm_tensor *x, const mm_tensor *ctx,
+                                mm_tensor *y)
+{
+    return forward_impl(m, x, ctx, y, "mm_model_forward_ctx");
+}
+
+static int jvp_impl(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, const mm_tensor *v,
+                    mm_tensor *y, mm_tensor *jy, const char *fn)
+{
     mmi_exec c;
     int rc;
     if (!m) return MM_E_INVALID_ARG;
@@ -149,24 +226,40 @@ MM_API int mm_model_jvp(mm_model *m, const mm_tensor *x, const mm_tensor *v, mm_
     if ((v && jy->data == v->data) || (y && ((v && y->data == v->data) || y->data == jy->data)))
         return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: y, jy and v must be distinct buffers",
                         fn);
+    if ((rc = check_ctx(m, ctx, &c, fn)) != MM_OK) return rc;
     m->fwd_valid = 0;
     memcpy(m->act[0], x->data, (size_t)x->numel * sizeof(float));
     /* A model without parameters has a zero direction; any non-NULL pointer marks jvp mode. */
     if ((rc = run_layers(m, &c, v ? v->data : m->params, jy->data, fn)) != MM_OK) return rc;
     if (y) memcpy(y->data, m->act[m->n_layers], (size_t)y->numel * sizeof(float));
     remember_forward(m, &c, x);
+    remember_ctx(m, &c);
     return MM_OK;
+}
+
+MM_API int mm_model_jvp(mm_model *m, const mm_tensor *x, const mm_tensor *v, mm_tensor *y,
+                        mm_tensor *jy)
+{
+    return jvp_impl(m, x, NULL, v, y, jy, "mm_model_jvp");
+}
+
+MM_API int mm_model_jvp_ctx(mm_model *m, const mm_tensor *x, const mm_tensor *ctx,
+                            const mm_tensor *v, mm_tensor *y, mm_tensor *jy)
+{
+    return jvp_impl(m, x, ctx, v, y, jy, "mm_model_jvp_ctx");
 }
 
 /* ---- backward ------------------------------------------------------------------------------ */
 
 /* The lowest layer whose input gradient someone needs: 0 if the caller wants dx, else the
  * first layer with trainable (unfrozen) parameters; n_layers if none. */
-static int32_t lowest_layer(const mm_model *m, int want_dx)
+static int32_t lowest_layer(const mm_model *m, int want_dx, int want_dctx)
 {
     if (want_dx) return 0;
     for (int32_t i = 0; i < m->n_layers; i++)
-        if (m->layers[i].n_params > 0 && !m->layers[i].frozen) return i;
+        if ((m->layers[i].n_params > 0 && !m->layers[i].frozen) ||
+            (want_dctx && mmi_xattn_context(&m->layers[i], NULL, NULL)))
+            return i;
     return m->n_layers;
 }
 
@@ -187,13 +280,27 @@ static int check_grad_shape(const mm_model *m, const mm_tensor *t, int64_t width
                     (long long)m->fwd_seq, (int)m->fwd_ndim, (long long)width);
 }
 
-MM_API int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_tensor *dx)
+/* Checks dctx against the context of the last forward. */
+static int check_dctx(mm_model *m, const mm_tensor *dctx, const char *fn)
 {
-    const char *fn = "mm_model_backward";
-    const float *g_in;
-    unsigned char *arena;
-    mmi_exec c;
-    int32_t lo;
+    char s[96];
+    int64_t dim, max_ctx;
+    if (m->fwd_ctx_len == 0)
+        return mmi_fail(&m->err, MM_E_STATE, "%s: dctx given but the last forward had no "
+                        "context (use mm_model_forward_ctx)", fn);
+    (void)first_xattn(m, &dim, &max_ctx);
+    if (dctx->ndim == 3 && dctx->shape[0] == m->fwd_batch && dctx->shape[1] == m->fwd_ctx_len &&
+        dctx->shape[2] == dim)
+        return MM_OK;
+    mmi_tensor_shape_str(dctx, s, sizeof s);
+    return mmi_fail(&m->err, MM_E_SHAPE, "%s: dctx is %s; the last forward's context was "
+                    "[%lld, %lld, %lld]", fn, s, (long long)m->fwd_batch,
+                    (long long)m->fwd_ctx_len, (long long)dim);
+}
+
+static int backward_impl(mm_model *m, const mm_tensor *dy, mm_tensor *dx, mm_tensor *dctx,
+                         const char *fn)
+{
     int rc;
     if (!m) return MM_E_INVALID_ARG;
     if (!m->finalized)
@@ -202,29 +309,60 @@ MM_API int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_tensor *dx)
         return mmi_fail(&m->err, MM_E_STATE, "%s: no successful mm_model_forward to "
                         "differentiate", fn);
     if ((rc = check_grad_shape(m, dy, mmi_model_out_dim(m), "dy", &m->err, fn)) != MM_OK ||
-        (dx && (rc = check_grad_shape(m, dx, m->opts.input_dim, "dx", &m->err, fn)) != MM_OK))
+        (dx && (rc = check_grad_shape(m, dx, m->opts.input_dim, "dx", &m->err, fn)) != MM_OK) ||
+        (dctx && (rc = check_dctx(m, dctx, fn)) != MM_OK))
         return rc;
-    if (dx && dx->data == dy->data)
-        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: dx and dy must be distinct buffers", fn);
+    if ((dx && dx->data == dy->data) ||
+        (dctx && (dctx->data == dy->data || (dx && dctx->data == dx->data))))
+        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: dx, dctx and dy must be distinct "
+                        "buffers", fn);
+    mmi_model_run_backward(m, dy->data, dx ? dx->data : NULL, dctx ? dctx->data : NULL);
+    return MM_OK;
+}
+
+void mmi_model_run_backward(mm_model *m, const float *dy, float *dx, float *dctx)
+{
+    const float *g_in;
+    unsigned char *arena;
+    mmi_exec c;
+    int32_t lo;
+    memset(&c, 0, sizeof c);
     c.batch = m->fwd_batch;
     c.seq = m->fwd_seq;
     c.rows = c.batch * c.seq;
     c.gemm_ws = m->gemm_ws;
     c.pool = m->pool;
     c.err = &m->err;
+    c.ctx_len = m->fwd_ctx_len;
+    if (c.ctx_len > 0) {
+        int64_t max_ctx;
+        (void)first_xattn(m, &c.ctx_dim, &max_ctx);
+    }
+    c.dctx = dctx;
+    if (dctx) memset(dctx, 0, sizeof(float) * (size_t)(c.batch * c.ctx_len * c.ctx_dim));
     arena = (unsigned char *)m->arena;
-    lo = lowest_layer(m, dx != NULL);
-    g_in = dy->data;
+    lo = lowest_layer(m, dx != NULL, dctx != NULL);
+    g_in = dy;
     MMI_ASSERT(exec_fits(m, &c) && m->fwd_valid);
     for (int32_t i = m->n_layers - 1; i >= lo; i--) {
         const mmi_layer *l = &m->layers[i];
         float *g = l->frozen || l->n_params == 0 ? NULL : m->grads + l->param_offset;
-        float *out = i > lo ? m->pp[i & 1] : (dx ? dx->data : NULL);
+        float *out = i > lo ? m->pp[i & 1] : dx;
         l->vt->backward(l, &c, m->params + l->param_offset, m->act[i], m->act[i + 1],
                         arena + l->saved_off, g_in, out, g, m->scratch);
         g_in = out;
     }
-    return MM_OK;
+}
+
+MM_API int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_tensor *dx)
+{
+    return backward_impl(m, dy, dx, NULL, "mm_model_backward");
+}
+
+MM_API int mm_model_backward_ctx(mm_model *m, const mm_tensor *dy, mm_tensor *dx,
+                                 mm_tensor *dctx)
+{
+    return backward_impl(m, dy, dx, dctx, "mm_model_backward_ctx");
 }
 
 /* ---- read-only inference --------------------------------------------------------------------- */
@@ -294,6 +432,8 @@ MM_API int mm_model_infer(const mm_model *m, const mm_tensor *x, mm_tensor *y, v
     if ((uintptr_t)ws % MMI_ALIGN != 0 || y->data == x->data) return MM_E_INVALID_ARG;
     if ((rc = plan_infer(m, c.batch, c.seq, &ip)) != MM_OK) return rc;
     if (ws_size < ip.size) return MM_E_INVALID_ARG;
+    c.ctx = NULL, c.dctx = NULL; /* no context: a cross-attention layer refuses */
+    c.ctx_len = c.ctx_dim = 0;
     c.rows = c.batch * c.seq;
     c.gemm_ws = ip.use_gemm ? base + ip.gemm_off : NULL;
     c.pool = NULL; /* a shared pool cannot serve concurrent callers */

@@ -52,7 +52,7 @@ static void defaults_sac(mm_policy_opts *o)
     o->ent_coef = 1.0, o->ent_auto = 1, o->target_entropy = NAN;
 }
 
-int mm_policy_opts_init(mm_policy_opts *o, int32_t algo)
+static int opts_init(mm_policy_opts *o, int32_t algo)
 {
     if (!o || algo < MM_ALGO_DDPG || algo > MM_ALGO_SAC) return MM_E_INVALID_ARG;
     memset(o, 0, sizeof *o);
@@ -75,6 +75,41 @@ int mm_policy_opts_init(mm_policy_opts *o, int32_t algo)
         defaults_onpolicy(o, algo);
     return MM_OK;
 }
+
+/* 0.1 binaries were compiled with a 400-byte mm_policy_opts. Where the build versions symbols
+ * (MMI_SYMVER, set by the Makefile, CMake and Meson builds that link with src/libmm.map), they
+ * keep reaching mm_policy_opts_init@LIBMM_0.1, which writes exactly those 400 bytes (struct_size
+ * 400; mm_policy_create fills the later fields with defaults), while programs built against
+ * this header get mm_policy_opts_init@@LIBMM_0.2. Without it (a host compiling src/ into its
+ * own library) there is one plain function. */
+#define MMI_POLICY_OPTS_SIZE_0_1 400
+#if defined(MMI_SYMVER) && defined(__ELF__)
+MM_API int mm_policy_opts_init_v0_1(mm_policy_opts *o, int32_t algo);
+MM_API int mm_policy_opts_init_v0_2(mm_policy_opts *o, int32_t algo);
+__asm__(".symver mm_policy_opts_init_v0_1, mm_policy_opts_init@LIBMM_0.1");
+__asm__(".symver mm_policy_opts_init_v0_2, mm_policy_opts_init@@LIBMM_0.2");
+
+int mm_policy_opts_init_v0_1(mm_policy_opts *o, int32_t algo)
+{
+    mm_policy_opts full;
+    int rc;
+    if (!o) return MM_E_INVALID_ARG;
+    if ((rc = opts_init(&full, algo)) != MM_OK) return rc;
+    full.struct_size = MMI_POLICY_OPTS_SIZE_0_1;
+    memcpy(o, &full, MMI_POLICY_OPTS_SIZE_0_1);
+    return MM_OK;
+}
+
+int mm_policy_opts_init_v0_2(mm_policy_opts *o, int32_t algo)
+{
+    return opts_init(o, algo);
+}
+#else
+int mm_policy_opts_init(mm_policy_opts *o, int32_t algo)
+{
+    return opts_init(o, algo);
+}
+#endif
 
 /* ---- option checks ------------------------------------------------------------------------ */
 

@@ -199,6 +199,33 @@ static void test_model()
     mm_model_free(c);
 }
 
+/* Cross-attention through the wrapper: the same numbers as the C calls, and a missing context
+ * is an exception with the handle's text. */
+static void test_model_cross_attention()
+{
+    mm_model_opts o = mm::model_opts(4);
+    o.max_batch = 2, o.max_seq = 3, o.seed = 9;
+    mm::model m(o);
+    m.add_cross_attention(2, 2, 5, 4).finalize();
+    mm_model *c = nullptr;
+    CHECK(mm_model_create(&c, &o) == MM_OK);
+    CHECK(mm_model_add_cross_attention(c, 2, 2, 5, 4) == MM_OK);
+    CHECK(mm_model_finalize(c) == MM_OK);
+    mm::tensor x({2, 3, 4}), ctx({2, 4, 5}), y({2, 3, 4}), cy({2, 3, 4}), dy({2, 3, 4});
+    mm::tensor dctx({2, 4, 5}), cdctx({2, 4, 5});
+    fill_pattern(x.data(), 24, 1.0f);
+    fill_pattern(ctx.data(), 40, 0.7f);
+    fill_pattern(dy.data(), 24, 0.5f);
+    m.forward(x, ctx, y);
+    m.backward(dy, nullptr, &dctx);
+    CHECK(mm_model_forward_ctx(c, x.get(), ctx.get(), cy.get()) == MM_OK);
+    CHECK(mm_model_backward_ctx(c, dy.get(), nullptr, cdctx.get()) == MM_OK);
+    CHECK(same(y.data(), cy.data(), 24) && same(dctx.data(), cdctx.data(), 40));
+    std::string msg = expect_error([&] { m.forward(x, y); }, MM_E_INVALID_ARG, "no context");
+    CHECK(msg.find("needs context tokens") != std::string::npos);
+    mm_model_free(c);
+}
+
 static void test_attn()
 {
     move_rules<mm::attn>();
@@ -430,6 +457,7 @@ int main()
         const char *name;
         void (*fn)();
     } suites[] = {{"span", test_span},     {"tensor", test_tensor}, {"model", test_model},
+                  {"model_cross_attention", test_model_cross_attention},
                   {"attn", test_attn},     {"ssm", test_ssm},       {"loss", test_loss},
                   {"policy", test_policy}, {"comm", test_comm},     {"sgemm", test_sgemm}};
     for (auto &s : suites) {

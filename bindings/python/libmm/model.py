@@ -42,6 +42,7 @@ class Model(Handle):
 
     def _state(self):
         self._last_x_shape = None
+        self._last_ctx_shape = None
         self._tls = threading.local()  # per-thread infer workspace
 
     # ---- construction ------------------------------------------------------------------------
@@ -86,6 +87,12 @@ class Model(Handle):
 
     def s4d(self, d_state=64):
         self._call(lib.mm_model_add_s4d, d_state)
+        return self
+
+    def cross_attention(self, n_heads, d_head, ctx_dim, max_ctx):
+        """A cross-attention block to the context tokens [B, M, ctx_dim] (M <= max_ctx) passed
+        as forward(x, ctx=...); since libmm 0.2."""
+        self._call(lib.mm_model_add_cross_attention, n_heads, d_head, ctx_dim, max_ctx)
         return self
 
     def finalize(self):
@@ -134,12 +141,21 @@ class Model(Handle):
     def _out_shape(self, x):
         return x.shape[:-1] + (self.output_dim,)
 
-    def forward(self, x, out=None):
+    def _ctx(self, ctx):
+        """(array, Tensor) of a context, or (None, None)."""
+        if ctx is None:
+            return None, None
+        ctx = f32_input(ctx, "ctx")
+        return ctx, Tensor(ctx, name="ctx")
+
+    def forward(self, x, out=None, ctx=None):
         """y = model(x), keeping what backward needs. x: [..., input_dim] float32 (converted
         once otherwise). out: None, or a float32, C-contiguous, writeable array of exactly
-        x.shape[:-1] + (output_dim,), not overlapping x, written in place and returned."""
+        x.shape[:-1] + (output_dim,), not overlapping x, written in place and returned.
+        ctx: the context tokens [B, M, ctx_dim] of the cross-attention layers (or None)."""
         x = f32_input(x, "x")
         tx = Tensor(x, name="x")
+        ctx, tc = self._ctx(ctx)
         if out is None:
             y = np.empty(self._out_shape(x), np.float32)
         else:
@@ -147,27 +163,47 @@ class Model(Handle):
             if np.may_share_memory(y, x):
                 raise errors.error(errors.E_INVALID_ARG, "out overlaps x")
         ty = out_tensor(y, "out")
-        self._call(lib.mm_model_forward, tx.handle, ty.handle)
+        if tc is None:
+            self._call(lib.mm_model_forward, tx.handle, ty.handle)
+        else:
+            self._call(lib.mm_model_forward_ctx, tx.handle, tc.handle, ty.handle)
         self._last_x_shape = x.shape
+        self._last_ctx_shape = None if ctx is None else ctx.shape
         return y
 
-    def backward(self, dy, want_dx=False):
-        """Accumulates parameter gradients of the last forward; returns dL/dx if want_dx."""
+    def backward(self, dy, want_dx=False, want_dctx=False):
+        """Accumulates parameter gradients of the last forward; returns dL/dx if want_dx.
+        With want_dctx (the last forward had a context) returns (dx or None, dL/dctx)."""
         dy = f32_input(dy, "dy")
         dx = np.empty(self._last_x_shape, np.float32) if want_dx and self._last_x_shape else None
         tdy, tdx = Tensor(dy, name="dy"), out_tensor(dx, "dx")
-        self._call(lib.mm_model_backward, tdy.handle, tdx.handle if tdx else None)
-        return dx
+        if not want_dctx:
+            self._call(lib.mm_model_backward, tdy.handle, tdx.handle if tdx else None)
+            return dx
+        if self._last_ctx_shape is None:
+            raise errors.error(errors.E_STATE, "want_dctx: the last forward had no context")
+        dctx = np.empty(self._last_ctx_shape, np.float32)
+        tdc = out_tensor(dctx, "dctx")
+        self._call(lib.mm_model_backward_ctx, tdy.handle, tdx.handle if tdx else None,
+                   tdc.handle)
+        return dx, dctx
 
-    def jvp(self, x, v):
-        """(model(x), J v) for a parameter direction v of num_params floats."""
+    def jvp(self, x, v, ctx=None):
+        """(model(x), J v) for a parameter direction v of num_params floats (the context, if
+        any, held fixed)."""
         x, v = f32_input(x, "x"), f32_input(v, "v")
         tx, tv = Tensor(x, name="x"), Tensor(v, name="v")
+        ctx, tc = self._ctx(ctx)
         y, jy = np.empty(self._out_shape(x), np.float32), np.empty(self._out_shape(x),
                                                                   np.float32)
         ty, tj = out_tensor(y, "y"), out_tensor(jy, "jy")
-        self._call(lib.mm_model_jvp, tx.handle, tv.handle, ty.handle, tj.handle)
+        if tc is None:
+            self._call(lib.mm_model_jvp, tx.handle, tv.handle, ty.handle, tj.handle)
+        else:
+            self._call(lib.mm_model_jvp_ctx, tx.handle, tc.handle, tv.handle, ty.handle,
+                       tj.handle)
         self._last_x_shape = x.shape
+        self._last_ctx_shape = None if ctx is None else ctx.shape
         return y, jy
 
     def infer(self, x):

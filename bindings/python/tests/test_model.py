@@ -88,6 +88,56 @@ class ModelTest(unittest.TestCase):
         self.assertEqual(y.shape, (2, 5, 2))
         self.assertEqual(m.num_layers, 8)
 
+    def test_cross_attention(self):
+        """forward against a float64 numpy reference, dctx against its central differences,
+        and the missing-context refusal."""
+        B, T, M, D, C, H, dk = 2, 3, 4, 4, 5, 2, 2
+        m = libmm.Model(D, max_batch=B, max_seq=T, seed=3).cross_attention(H, dk, C, 6).finalize()
+        rng = np.random.default_rng(1)
+        m.params[:] = rng.uniform(-0.6, 0.6, m.num_params).astype(np.float32)
+        x = rng.uniform(-1, 1, (B, T, D)).astype(np.float32)
+        ctx = rng.uniform(-1, 1, (B, M, C)).astype(np.float32)
+        w = rng.uniform(-1, 1, (B, T, D)).astype(np.float32)
+        p = m.params.astype(np.float64)
+        qw, kw = H * dk, 2 * H * dk
+        sizes = [qw * D, qw, kw * C, kw, D * qw, D]
+        wq, bq, wkv, bkv, wo, bo = np.split(p, np.cumsum(sizes)[:-1])
+        wq, wkv, wo = wq.reshape(qw, D), wkv.reshape(kw, C), wo.reshape(D, qw)
+
+        def ref(c):
+            x64 = x.astype(np.float64)
+            mu, var = x64.mean(-1, keepdims=True), x64.var(-1, keepdims=True)
+            q = (((x64 - mu) / np.sqrt(var + 1e-5)) @ wq.T + bq).reshape(B, T, H, dk)
+            kv = c @ wkv.T + bkv
+            k, v = kv[..., :qw].reshape(B, M, H, dk), kv[..., qw:].reshape(B, M, H, dk)
+            s = np.einsum("bthd,bmhd->bhtm", q, k) / np.sqrt(dk)
+            a = np.exp(s - s.max(-1, keepdims=True))
+            a /= a.sum(-1, keepdims=True)
+            o = np.einsum("bhtm,bmhd->bthd", a, v).reshape(B, T, qw)
+            return x64 + o @ wo.T + bo
+
+        y = m.forward(x, ctx=ctx)
+        np.testing.assert_allclose(y, ref(ctx.astype(np.float64)), rtol=1e-5, atol=1e-5)
+        dx, dctx = m.backward(w, want_dx=True, want_dctx=True)
+        self.assertEqual(dx.shape, x.shape)
+        fd, c64, h = np.empty(ctx.shape), ctx.astype(np.float64), 1e-5
+        for i in np.ndindex(ctx.shape):
+            c0 = c64[i]
+            c64[i] = c0 + h
+            lp = (ref(c64) * w).sum()
+            c64[i] = c0 - h
+            lm = (ref(c64) * w).sum()
+            c64[i], fd[i] = c0, (lp - lm) / (2 * h)
+        np.testing.assert_allclose(dctx, fd, rtol=1e-4, atol=1e-4 * np.abs(fd).max())
+        y2, jy = m.jvp(x, np.zeros(m.num_params, np.float32), ctx=ctx)
+        np.testing.assert_array_equal(y2, y)
+        np.testing.assert_array_equal(jy, 0)
+        with self.assertRaises(libmm.InvalidArgumentError) as cm:
+            m.forward(x)
+        self.assertIn("needs context tokens", cm.exception.message)
+        with self.assertRaises(libmm.ShapeError):
+            m.forward(x, ctx=np.zeros((B, M, C + 1), np.float32))
+
     def test_errors_carry_message_and_name(self):
         m = mlp()
         with self.assertRaises(libmm.ShapeError) as cm:
