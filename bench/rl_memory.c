@@ -27,7 +27,7 @@ static double now_s(void)
 }
 
 static float g_low = -2.0f, g_high = 2.0f;
-static int64_t g_dim = 32; /* --dim: memory_dim of the trained agents */
+static int64_t g_dim = 16; /* --dim: memory_dim of the trained agents */
 
 typedef struct task {
     const char *name;

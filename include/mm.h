@@ -1826,7 +1826,7 @@ typedef struct mm_policy_opts {
        from the states stored while acting. */
     int32_t memory;             /* MM_MEMORY_* [NONE] */
     int32_t reserved3;          /* must be 0 */
-    int64_t memory_dim;         /* channels = complex states of the core, 1..1024 [32] */
+    int64_t memory_dim;         /* channels = complex states of the core, 1..1024 [16] */
     int64_t memory_seq_len;     /* BPTT segment length in steps, 1..n_steps; PPO minibatches
                                    hold max(1, batch_size / memory_seq_len) segments [16] */
 } mm_policy_opts;

@@ -345,9 +345,9 @@ static void test_bad_options(void)
         CHECK_STATUS(mm_policy_create(&p, &o), MM_E_INVALID_ARG);
         CHECK(p == NULL && strstr(eb, "memory") != NULL);
     }
-    /* defaults: no memory, 32 channels and segments of 16 once switched on */
+    /* defaults: no memory, 16 channels and segments of 16 once switched on */
     CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_PPO));
-    CHECK(o.memory == MM_MEMORY_NONE && o.memory_dim == 32 && o.memory_seq_len == 16);
+    CHECK(o.memory == MM_MEMORY_NONE && o.memory_dim == 16 && o.memory_seq_len == 16);
     /* calls a memory policy cannot serve say so and leave it usable */
     base_opts(&o, 0, 2);
     CHECK_OK(mm_policy_create(&p, &o));

@@ -66,7 +66,7 @@ static int opts_init(mm_policy_opts *o, int32_t algo)
     o->clip_reward = 10.0; /* SB3 VecNormalize */
     o->noise_theta = 0.15, o->noise_dt = 1e-2; /* harmless for on-policy kinds */
     o->target_update_interval = 1, o->lr_alpha = 3e-4, o->target_entropy = NAN;
-    o->memory_dim = 32, o->memory_seq_len = 16;
+    o->memory_dim = 16, o->memory_seq_len = 16;
     if (algo == MM_ALGO_SAC)
         defaults_sac(o);
     else if (algo == MM_ALGO_DDPG || algo == MM_ALGO_TD3)
