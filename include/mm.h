@@ -1868,7 +1868,8 @@ MM_API MM_NODISCARD int mm_policy_reset_agent(mm_policy *p, int64_t i);
  * MM_E_STATE (on-policy: rollout full, call mm_policy_update; an update spread by
  * mm_policy_update_budget still has work left; or an agent's action is not what its last
  * exploring act returned and that act replaced an unobserved sample - a deterministic act in
- * between is harmless), MM_E_NUMERIC. With norm_reward, rewards are scaled (docs/RL.md).
+ * between is harmless; with a memory core: an agent that has not acted since its last
+ * observe), MM_E_NUMERIC. With norm_reward, rewards are scaled (docs/RL.md).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_observe(mm_policy *p, const float *obs, const float *actions,
                                           const float *rewards, const float *next_obs,

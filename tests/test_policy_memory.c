@@ -355,6 +355,12 @@ static void test_bad_options(void)
     CHECK(m == NULL && strstr(mm_policy_errmsg(p), "memory") != NULL);
     CHECK_STATUS(mm_policy_export_save(p, "unused.mm"), MM_E_UNSUPPORTED);
     CHECK_STATUS(mm_policy_update_budget(p, 1, &done), MM_E_UNSUPPORTED);
+    { /* an observe whose agents did not act has no memory state to store */
+        float ob[6] = {0}, ac[4] = {0}, rw[2] = {0};
+        uint8_t z[2] = {0, 0};
+        CHECK_STATUS(mm_policy_observe(p, ob, ac, rw, ob, z, z, 2), MM_E_STATE);
+        CHECK(strstr(mm_policy_errmsg(p), "has not acted") != NULL);
+    }
     {
         float obs[6], act[4];
         mmt_fill_uniform(obs, 6, 8, -1, 1);

@@ -47,6 +47,7 @@ void mmi_mem_layout(mm_policy *p, mmi_carve *y)
     m->state = (float *)mmi_carve_take(y, on ? na * N2 : 0, 4);
     m->prev = (float *)mmi_carve_take(y, on ? na * N2 : 0, 4);
     m->y = (float *)mmi_carve_take(y, on ? na * H : 0, 4);
+    m->acted = (uint8_t *)mmi_carve_take(y, on ? na : 0, 1);
     m->ro_h0 = (float *)mmi_carve_take(y, tn * N2, 4);
     m->lam = (float *)mmi_carve_take(y, N2, 4);
     m->bn = (float *)mmi_carve_take(y, N2 * H, 4);
@@ -186,6 +187,7 @@ void mmi_mem_act(mm_policy *p, const float *x, int64_t n, float *feat)
         step_one(p, w, st, m->u + i * H, m->y + i * H);
         memcpy(m->prev + i * N2, st, sizeof(float) * (size_t)N2);
         memcpy(st, m->tmp, sizeof(float) * (size_t)N2);
+        m->acted[i] = 1;
         put_feat(p, x + i * p->obs_dim, m->y + i * H, feat + i * p->in_dim);
     }
 }

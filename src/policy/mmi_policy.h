@@ -116,6 +116,7 @@ typedef struct mmi_memory {
     float *state;       /* [n_agents, 2N] current state of every agent */
     float *prev;        /* [n_agents, 2N] the state before its last act (stored into rollout) */
     float *y;           /* [n_agents, H] the core output of its last act */
+    uint8_t *acted;     /* [n_agents] 1 when the agent acted since its last observe */
     float *ro_h0;       /* [n_steps n_agents, 2N] state before each rollout row */
     float *lam, *bn;    /* lambda [2N], B e^gamma_log [N H 2]: formed once per call */
     float *u, *ys, *hs; /* [maxb, H], [maxb, H], [maxb, 2N]: one minibatch of segments */

@@ -136,6 +136,7 @@ static int observe_onpolicy(mm_policy *p, const float *actions, const float *rew
         int64_t n2 = 2 * p->mem.N;
         memcpy(p->mem.ro_h0 + row * n2, p->mem.prev, sizeof(float) * (size_t)(n * n2));
         mmi_mem_feat_last(p, x, n, p->mem.dfv); /* dfv: free outside an update */
+        memset(p->mem.acted, 0, (size_t)n);
         x = p->mem.dfv;
     }
     if ((rc = mmi_pi_forward(p, x, n, head, fn)) != MM_OK) return rc;
@@ -169,6 +170,11 @@ int mm_policy_observe(mm_policy *p, const float *obs, const float *actions, cons
                         "is training on the rollout; nothing stored until it completes", fn);
     rc = check_observe(p, obs, actions, rewards, next_obs, terminated, truncated, n, fn);
     if (rc == MM_OK && !p->offpolicy) rc = check_samples(p, actions, n, fn);
+    for (int64_t i = 0; rc == MM_OK && p->mem.m && i < n; i++)
+        if (!p->mem.acted[i])
+            rc = mmi_fail(&p->err, MM_E_STATE, "%s: agent %lld has not acted since its last "
+                          "observe; with a memory core each observed step needs its act (the "
+                          "step's memory state)", fn, (long long)i);
     if (rc != MM_OK) return rc;
     if (p->rn.on && !p->offpolicy) { /* on-policy rollouts store the scaled rewards (SB3) */
         mmi_reward_norm_observe(&p->rn, rewards, terminated, truncated, n, p->o.gamma,
