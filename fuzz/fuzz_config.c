@@ -708,7 +708,8 @@ static void draw_policy_opts(rd *r, mm_policy_opts *o, float *low, float *high)
                                 if (!keep_) o->f = v_; } while (0)
     int discrete;
     o->obs_dim = draw_size(r, 1, 6, (int64_t)1 << 24);
-    discrete = o->algo != MM_ALGO_DDPG && o->algo != MM_ALGO_TD3 && pick(r, 2);
+    discrete = o->algo != MM_ALGO_DDPG && o->algo != MM_ALGO_TD3 && o->algo != MM_ALGO_SAC &&
+               pick(r, 2);
     if (discrete) o->n_actions = draw_int(r, 2, 4);
     else MAYBE_I(act_dim, 1, 3);
     if (pick(r, 16) == 0) o->n_actions = draw_int(r, 0, 4);
@@ -761,6 +762,16 @@ static void draw_policy_opts(rd *r, mm_policy_opts *o, float *low, float *high)
     MAYBE_W(cg_max_steps, 1, 15);
     MAYBE_W(ls_max_iter, 1, 10);
     MAYBE_D(ls_decay, 0.5, 0.9);
+    /* 0.2 fields: reward normalisation, schedules, PPO's KL stop, SAC's temperature */
+    MAYBE_I(norm_reward, 0, 2);
+    MAYBE_D(clip_reward, 0.1, 10);
+    MAYBE_D(ppo_target_kl, 0, 0.05);
+    MAYBE_I(lr_decay_steps, -1, 20);
+    MAYBE_I(clip_decay_steps, -1, 20);
+    MAYBE_I(ent_auto, 0, 1);
+    MAYBE_I(target_update_interval, 1, 3);
+    MAYBE_D(target_entropy, -3, 1);
+    MAYBE_D(lr_alpha, 0, 1e-2);
     if (o->act_dim >= 1 && o->act_dim <= 8 && pick(r, 3) == 0) {
         for (int64_t k = 0; k < o->act_dim; k++) {
             low[k] = (float)draw_dbl(r, -2, -0.5);
@@ -852,6 +863,28 @@ static int rewrite_policy_file(unsigned char *f, size_t n, int clean, int64_t ob
     return 1;
 }
 
+/* Saves the training state and loads it back into the same policy (refused with MM_E_STATE
+ * while a budgeted update has work left): the loader's checks run on every state a case
+ * reaches, and a loaded checkpoint must leave the policy usable. */
+static void checkpoint_round_trip(mm_policy *p)
+{
+    size_t n = 0;
+    unsigned char *ck;
+    int rc;
+    g_phase = "mm_policy_save_mem";
+    rc = mm_policy_save_mem(p, NULL, 0, &n, MM_POLICY_SAVE_CHECKPOINT);
+    if (!status_ok(g_phase, rc, mm_policy_errmsg(p)) || rc != MM_OK || n == 0) return;
+    if (!(ck = (unsigned char *)malloc(n))) return;
+    rc = mm_policy_save_mem(p, ck, n, NULL, MM_POLICY_SAVE_CHECKPOINT);
+    if (status_ok(g_phase, rc, mm_policy_errmsg(p)) && rc == MM_OK) {
+        g_phase = "mm_policy_load_mem";
+        rc = mm_policy_load_mem(p, ck, n);
+        /* its own checkpoint, just written: only an allocation failure may refuse it */
+        if (rc != MM_OK && rc != MM_E_NOMEM) fail(g_phase, rc, mm_policy_errmsg(p));
+    }
+    free(ck);
+}
+
 static void run_policy(rd *r, mm_policy *p, const mm_policy_opts *o, int clean)
 {
     int64_t na = o->n_agents, od = o->obs_dim, ad = o->n_actions > 0 ? 1 : o->act_dim;
@@ -890,8 +923,18 @@ static void run_policy(rd *r, mm_policy *p, const mm_policy_opts *o, int clean)
         g_phase = "mm_policy_observe";
         status_ok(g_phase, mm_policy_observe(p, obs, act, rew, nobs, term, trunc, na),
                   mm_policy_errmsg(p));
-        g_phase = "mm_policy_update";
-        status_ok(g_phase, mm_policy_update(p, &did), mm_policy_errmsg(p));
+        if (pick(r, 3) == 0) { /* a frame-bounded update: a few minibatches per call */
+            int32_t done = 0;
+            g_phase = "mm_policy_update_budget";
+            for (int c = 0; c < 8 && !done; c++)
+                if (!status_ok(g_phase, mm_policy_update_budget(p, 1 + (int64_t)pick(r, 3), &done),
+                               mm_policy_errmsg(p)))
+                    break;
+        } else {
+            g_phase = "mm_policy_update";
+            status_ok(g_phase, mm_policy_update(p, &did), mm_policy_errmsg(p));
+        }
+        if (pick(r, 4) == 0) checkpoint_round_trip(p);
         memcpy(obs, nobs, sizeof(float) * (size_t)(na * od));
     }
     free(obs), free(nobs), free(act), free(rew), free(term), free(trunc);
@@ -925,8 +968,8 @@ static void print_policy_opts(const mm_policy_opts *o)
 
 static void policy_case_run(rd *r)
 {
-    static const int32_t algos[] = {MM_ALGO_DDPG, MM_ALGO_TD3,  MM_ALGO_A2C,
-                                    MM_ALGO_QAC,  MM_ALGO_PPO, MM_ALGO_TRPO};
+    static const int32_t algos[] = {MM_ALGO_DDPG, MM_ALGO_TD3,  MM_ALGO_A2C, MM_ALGO_QAC,
+                                    MM_ALGO_PPO,  MM_ALGO_TRPO, MM_ALGO_SAC};
     mm_policy_opts o;
     mm_policy *p = NULL;
     float low[8], high[8];
@@ -935,7 +978,7 @@ static void policy_case_run(rd *r)
     size_t n = 0;
     int clean, rc;
     g_wild = (const uint32_t[4]){0, 2, 6, 16}[pick(r, 4)];
-    if (mm_policy_opts_init(&o, algos[pick(r, 6)]) != MM_OK) abort();
+    if (mm_policy_opts_init(&o, algos[pick(r, 7)]) != MM_OK) abort();
     draw_policy_opts(r, &o, low, high);
     clean = pick(r, 6) != 0;
     g_rng = u64(r);
