@@ -391,6 +391,28 @@ static void test_file_records_memory(void)
     CHECK_OK(mm_policy_create(&c, &o));
     CHECK_STATUS(mm_policy_load_mem(c, buf, n), MM_E_FORMAT);
     CHECK(strstr(mm_policy_errmsg(c), "memory") != NULL);
+    { /* create-from-file reads the memory core from the metadata */
+        char path[512];
+        FILE *f;
+        mm_policy *d = NULL;
+        float obs[6], xa[4], xd[4];
+        CHECK(mmt_tmp_path(path, sizeof path, "policy_memory.safetensors") == 0);
+        f = fopen(path, "wb");
+        CHECK(f && fwrite(buf, 1, n, f) == n);
+        if (f) fclose(f);
+        base_opts(&o, 0, 2);
+        o.memory = MM_MEMORY_NONE, o.memory_dim = 5; /* the file's memory wins */
+        CHECK_OK(mm_policy_load_new(&d, path, &o));
+        CHECK(d && d->mem.m && d->mem.H == 2 && d->mem.L == 4);
+        mmt_fill_uniform(obs, 6, 9, -1, 1);
+        for (int s = 0; d && s < 3; s++) {
+            CHECK_OK(mm_policy_act(a, obs, 2, xa, 0));
+            CHECK_OK(mm_policy_act(d, obs, 2, xd, 0));
+            CHECK(memcmp(xa, xd, sizeof xa) == 0);
+        }
+        mm_policy_free(d);
+        remove(path);
+    }
     free(buf);
     mm_policy_free(a), mm_policy_free(b), mm_policy_free(c);
 }

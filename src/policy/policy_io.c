@@ -358,6 +358,25 @@ static int read_activation(const mmi_st_file *f, mm_policy_opts *o)
     return -1;
 }
 
+/* "memory": absent = none, else "lru,<memory_dim>,<memory_seq_len>". */
+static int read_memory(const mmi_st_file *f, mm_policy_opts *o)
+{
+    size_t len = 0, i = 4;
+    const char *v = mmi_st_meta(f, "memory", &len);
+    int64_t x[2] = {0, 0};
+    o->memory = MM_MEMORY_NONE;
+    if (!v) return 0;
+    if (len < 4 || memcmp(v, "lru,", 4) != 0) return -1;
+    for (int k = 0; k < 2; k++) {
+        size_t s = i;
+        while (i < len && v[i] >= '0' && v[i] <= '9' && i - s < 9) x[k] = x[k] * 10 + (v[i++] - '0');
+        if (i == s || (k == 0 && (i >= len || v[i++] != ','))) return -1;
+    }
+    if (i != len) return -1;
+    o->memory = MM_MEMORY_LRU, o->memory_dim = x[0], o->memory_seq_len = x[1];
+    return 0; /* create checks the values */
+}
+
 int mmi_pio_read_arch(const mmi_st_file *f, mm_policy_opts *o, float *lo, float *hi,
                       int64_t cap, mmi_err *e)
 {
@@ -373,9 +392,10 @@ int mmi_pio_read_arch(const mmi_st_file *f, mm_policy_opts *o, float *lo, float 
     }
     if (!algo || meta_i64(f, "obs_dim", 1, 1 << 20, &obs) ||
         meta_i64(f, "act_dim", 0, 1 << 16, &act) || meta_i64(f, "n_actions", 0, 1 << 20, &nact) ||
-        read_hidden(f, o) || read_activation(f, o) || (act == 0) == (nact == 0))
-        return mmi_fail(e, MM_E_FORMAT, "%s: the algo, obs_dim, act_dim, n_actions, hidden or "
-                        "activation metadata is missing or malformed", fn);
+        read_hidden(f, o) || read_activation(f, o) || (act == 0) == (nact == 0) ||
+        read_memory(f, o))
+        return mmi_fail(e, MM_E_FORMAT, "%s: the algo, obs_dim, act_dim, n_actions, hidden, "
+                        "activation or memory metadata is missing or malformed", fn);
     if (kind && meta_i64(f, "norm_obs", 0, 1, &norm) == 0) o->norm_obs = (int32_t)norm;
     o->algo = algo, o->obs_dim = obs, o->n_actions = nact, o->act_dim = act ? act : 1;
     o->act_low = o->act_high = NULL;
