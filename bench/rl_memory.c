@@ -6,7 +6,8 @@
  * agent's memory reset at every episode start) as mean +- std over seeds with the per-seed
  * values and wall-clock per run; then mm_policy_act latency with and without memory.
  * Hyperparameters: rl-baselines3-zoo recurrentppo.yml (docs/RL.md "Memory").
- * Usage: rl_memory [--seeds N] [--dim memory_dim] [--quick] [cartpole|pendulum|latency]. */
+ * Usage: rl_memory [--seeds N] [--dim memory_dim] [--seq memory_seq_len] [--quick]
+ *                  [cartpole|pendulum|latency]. */
 #include <mm.h>
 
 #include "../examples/envs/envs.h"
@@ -28,6 +29,7 @@ static double now_s(void)
 
 static float g_low = -2.0f, g_high = 2.0f;
 static int64_t g_dim = 16; /* --dim: memory_dim of the trained agents */
+static int64_t g_seq = 0;  /* --seq: memory_seq_len (0: 32 CartPole, 64 Pendulum) */
 
 typedef struct task {
     const char *name;
@@ -54,7 +56,7 @@ static void configure(const task *t, int memory, uint64_t seed, mm_policy_opts *
     }
     if (memory) {
         o->memory = MM_MEMORY_LRU, o->memory_dim = g_dim;
-        o->memory_seq_len = t->env == ENV_CARTPOLE ? 32 : 64;
+        o->memory_seq_len = g_seq > 0 ? g_seq : t->env == ENV_CARTPOLE ? 32 : 64;
     }
 }
 
@@ -187,6 +189,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seeds") && i + 1 < argc) seeds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--dim") && i + 1 < argc) g_dim = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--seq") && i + 1 < argc) g_seq = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "cartpole")) which = which == 7 ? 1 : which | 1;
         else if (!strcmp(argv[i], "pendulum")) which = which == 7 ? 2 : which | 2;
