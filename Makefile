@@ -17,6 +17,7 @@
 #                             a path at run time among those compiled and supported
 #   make check-asan | check-valgrind | symbols-check | abi-check | abi-dump | install-check
 #   make floors-check         no floor of src/ references a floor above it
+#   make format | format-check  clang-format 14 over every C/C++ source (CI runs the check)
 #   make install | uninstall  (PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR)
 
 # ---- version, read from the one place it is written -------------------------------------------
@@ -106,7 +107,7 @@ BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c) bench/peak.
 .PHONY: all lib static shared check demo kimi blip bench check-asan check-valgrind symbols-check \
         abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch \
         check-build check-cpp check-safetensors \
-        bench-report bench-ggml floors-check spdx-check check-static-size
+        bench-report bench-ggml floors-check spdx-check check-static-size format format-check
 
 all: $(STATIC) $(SHARED) pkgconfig/libmm.pc
 
@@ -425,6 +426,14 @@ bench-ggml:
 # Every tracked source file carries an SPDX licence line (LICENSE: MIT).
 spdx-check:
 	tools/spdx_check.sh
+
+# Source formatting (.clang-format, clang-format 14): `make format` rewrites, `format-check`
+# (run by CI) lists the files that differ and fails.
+format:
+	tools/format.sh
+
+format-check:
+	tools/format.sh --check
 
 floors-check: $(OBJS)
 	tools/floors_check.sh $(BDIR)/obj

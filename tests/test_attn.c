@@ -470,6 +470,30 @@ static void test_attn_linear(void)
     }
 }
 
+/* The chunkwise causal path (N = M; chunks of 16 tokens): several chunks and a partial last
+ * one, every feature map, normalised or not, odd d and dv; forward against float64 sums,
+ * gradients against float64 finite differences (PERFORMER's causal mode runs the same path). */
+static void test_attn_linear_chunks(void)
+{
+    const int32_t maps[3] = {MM_FMAP_ELU1, MM_FMAP_RELU, MM_FMAP_IDENTITY};
+    for (int f = 0; f < 3; f++) {
+        cfg c = cfg_make(MM_ATTN_LINEAR, 2, 2, 77, 77, 9, 7);
+        c.fmap = maps[f], c.causal = 1;
+        if (maps[f] == MM_FMAP_IDENTITY) c.normalize = 0;
+        check_forward(&c, 320 + (uint64_t)f, 2e-5);
+        c.b = 1, c.h = 1, c.n = c.m = 37, c.d = 5, c.dv = 3;
+        check_grads(&c, 325 + (uint64_t)f);
+        c.normalize = !c.normalize;
+        if (maps[f] != MM_FMAP_IDENTITY) check_grads(&c, 330 + (uint64_t)f); /* unnormalised */
+    }
+    {
+        cfg c = cfg_make(MM_ATTN_PERFORMER, 1, 2, 50, 50, 8, 5);
+        c.causal = 1;
+        perf_cfg(&c, 20);
+        check_forward(&c, 335, 2e-5);
+    }
+}
+
 static void test_attn_performer(void)
 {
     for (int causal = 0; causal < 2; causal++) {
@@ -538,6 +562,27 @@ static void test_attn_relu2(void)
     check_grads(&c, 84);
     c.causal = 1;
     check_grads(&c, 85);
+}
+
+/* RELU2's tiles (64 query rows x 64 keys inside a chunk) and chunk states across their
+ * blocks: chunks longer than a block and not multiples of it, causal and not, GAU with M != N
+ * over two key blocks, odd d and dv; forward against the float64 reference, gradients
+ * against float64 finite differences. */
+static void test_attn_relu2_tiles(void)
+{
+    const int q = mmt_quick();
+    cfg c = cfg_make(MM_ATTN_RELU2, 1, 2, q ? 150 : 300, q ? 150 : 300, 7, 9);
+    c.causal = 1, c.chunk = 130;
+    check_forward(&c, 310, 2e-5);
+    c.causal = 0;
+    check_forward(&c, 311, 2e-5);
+    c = cfg_make(MM_ATTN_RELU2, 1, 1, q ? 90 : 150, q ? 90 : 150, 5, 3);
+    c.causal = 1, c.chunk = 70; /* two row and key blocks per chunk, a partial last chunk */
+    check_grads(&c, 312);
+    c.causal = 0;
+    check_grads(&c, 313); /* mixed non-causal chunks: the global state */
+    c.chunk = 256, c.n = 70, c.m = q ? 80 : 131, c.d = 3, c.dv = 4;
+    check_grads(&c, 314); /* GAU: one chunk, M != N, key blocks past 64 */
 }
 
 static void test_attn_gated(void)
@@ -811,6 +856,56 @@ static void test_attn_rowmat_sub(void)
         CHECK_NEAR(y[j], 3.0 * want, 1e-5, 1e-6);
     }
     CHECK(y[5] == 0.0f && y[40] == 0.0f);
+}
+
+/* The softmax backward's dS tile: p[r][j] *= sum_c x[r][c] (Mt[c][j] - o[r][c]) for every row
+ * count of the 4-row blocks (1..9) and column counts across whole and masked 16-wide strips,
+ * exactly 0 where a column equals the row's o, and nothing outside the rows x n view touched. */
+static void test_attn_ds_tile(void)
+{
+    enum { K = 9, LDX = 11, LDM = 48, LDP = 50, R = 9 };
+    float x[R * LDX], o[R * LDX], mt[K * LDM], p[R * LDP], p0[R * LDP];
+    const int64_t ns[5] = {1, 7, 16, 37, 48};
+    mmt_fill_uniform(x, R * LDX, 811, -1.0f, 1.0f), mmt_fill_uniform(o, R * LDX, 812, -1.0f, 1.0f);
+    mmt_fill_uniform(mt, K * LDM, 813, -1.0f, 1.0f), mmt_fill_uniform(p0, R * LDP, 814, 0.0f, 1.0f);
+    for (int c = 0; c < K; c++) mt[c * LDM + 0] = o[2 * LDX + c], mt[c * LDM + 33] = o[5 * LDX + c];
+    for (int64_t rows = 1; rows <= R; rows++)
+        for (int ni = 0; ni < 5; ni++) {
+            const int64_t n = ns[ni];
+            memcpy(p, p0, sizeof p);
+            mmi_attn_ds_tile(rows, n, K, x, o, LDX, mt, LDM, p, LDP);
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t j = 0; j < LDP; j++) {
+                    double want = 0.0;
+                    if (r >= rows || j >= n) { /* outside the view: untouched */
+                        CHECK(p[r * LDP + j] == p0[r * LDP + j]);
+                        continue;
+                    }
+                    for (int c = 0; c < K; c++)
+                        want += (double)x[r * LDX + c] * ((double)mt[c * LDM + j] - o[r * LDX + c]);
+                    CHECK_NEAR(p[r * LDP + j], p0[r * LDP + j] * want, 1e-5, 1e-6);
+                }
+            if (rows > 2) CHECK(p[2 * LDP + 0] == 0.0f);
+            if (rows > 5 && n > 33) CHECK(p[5 * LDP + 33] == 0.0f);
+        }
+}
+
+/* The tiled backward across its blocks (64 keys x 64 query rows, 16 rows under a local band)
+ * against float64 finite differences: N and M not multiples of 64, causal and not, N != M in
+ * both directions, odd d and dv (the dS tile's masked column strips and row tails). */
+static void test_attn_softmax_grad_tiles(void)
+{
+    const int q = mmt_quick();
+    cfg c = cfg_make(MM_ATTN_SOFTMAX, 1, 1, q ? 70 : 100, q ? 70 : 100, 5, 3);
+    c.causal = 1;
+    check_grads(&c, 301); /* two key and two row blocks, partial second ones */
+    c.causal = 0, c.n = 70, c.m = q ? 67 : 131, c.d = 3, c.dv = 7;
+    check_grads(&c, 302); /* N < M, non-causal: a partial third key block */
+    c.causal = 1, c.n = q ? 90 : 133, c.m = 70, c.d = 4, c.dv = 1;
+    check_grads(&c, 303); /* N > M, causal: leading rows see nothing, three row blocks */
+    c = cfg_make(MM_ATTN_SPARSE, 1, 1, 90, 90, 3, 5);
+    c.window = 20;
+    check_grads(&c, 304); /* local band: 16-row blocks */
 }
 
 /* The issue's repro: q = [1], k = [1, -1], one-hot at scale 1000 and 1e6. dS = P (dP - D) must
@@ -1410,13 +1505,17 @@ void suite_attn(void)
     mmt_run("attn_wide", test_attn_wide);
     mmt_run("attn_sparse", test_attn_sparse);
     mmt_run("attn_linear", test_attn_linear);
+    mmt_run("attn_linear_chunks", test_attn_linear_chunks);
     mmt_run("attn_performer", test_attn_performer);
     mmt_run("attn_performer_projection", test_attn_performer_projection);
     mmt_run("attn_relu2", test_attn_relu2);
+    mmt_run("attn_relu2_tiles", test_attn_relu2_tiles);
     mmt_run("attn_gated", test_attn_gated);
     mmt_run("attn_gated_strong_repro", test_attn_gated_strong_repro);
     mmt_run("attn_gated_sweep", test_attn_gated_sweep);
     mmt_run("attn_rowmat_sub", test_attn_rowmat_sub);
+    mmt_run("attn_ds_tile", test_attn_ds_tile);
+    mmt_run("attn_softmax_grad_tiles", test_attn_softmax_grad_tiles);
     mmt_run("attn_softmax_saturated_repro", test_attn_softmax_saturated_repro);
     mmt_run("attn_softmax_saturated_sweep", test_attn_softmax_saturated_sweep);
     mmt_run("attn_stream", test_attn_stream);

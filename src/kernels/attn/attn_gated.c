@@ -42,6 +42,7 @@ typedef struct gated_ws {
     /* ag: per-step factors e^{g_t} (strong chunks) or k e^{-b} (mild chunks); tr: a transposed
      * d x dv state or state gradient */
     float *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe, *ex, *ag, *tr;
+    int scalar; /* gates without a key dimension (modes 0-2): every row of b is one value */
 } gated_ws;
 
 static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float *ws)
@@ -49,6 +50,7 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     gated_ws w;
     MMI_ASSERT(((uintptr_t)ws & 7) == 0); /* b is read as doubles */
     w.b = (double *)ws;
+    w.scalar = 0;
     w.a = ws + 2 * chunk * d;
     w.dvm = w.a + chunk * chunk;
     w.qs = w.dvm + chunk * chunk;
@@ -78,11 +80,20 @@ static float dexp(double x)
 }
 
 /* out[c] = e^{a[c] - b[c]} (b NULL: e^{a[c]}) for c < n, the same rule vectorised: these
- * factor rows are the elementwise part of the per-key gate path. */
-static void exp_diff(int64_t n, const double *restrict a, const double *restrict b,
-                     float *restrict out)
+ * factor rows are the elementwise part of the per-key gate path. With scalar gates every row
+ * of b holds one value, so one scalar exponential fills the row (a one-lane call of the vector
+ * routine cost as much as a whole row). */
+static void exp_diff(const gated_ws *w, int64_t n, const double *restrict a,
+                     const double *restrict b, float *restrict out)
 {
     int64_t c = 0;
+    if (w->scalar && n > 0) {
+        const float e = dexp(b ? a[0] - b[0] : a[0]);
+        for (; c + 8 <= n; c += 8)
+            for (int j = 0; j < 8; j++) out[c + j] = e;
+        for (; c < n; c++) out[c] = e;
+        return;
+    }
     if (b)
         for (; c + 8 <= n; c += 8)
             for (int j = 0; j < 8; j++) out[c + j] = (float)(a[c + j] - b[c + j]);
@@ -169,9 +180,13 @@ static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int6
             cumsum_row(d, prev, g + (c0 + t) * d, bt);
         } else if (gmode == 3) {
             for (int64_t k = 0; k < d; k++) bt[k] = clamp_gate(g[(c0 + t) * d + k]);
-        } else {
+        } else { /* one value per row: prev[0] + x (the sum every entry had) */
             const double x = gmode == 0 ? 0.0 : clamp_gate(gmode == 1 ? g[0] : g[c0 + t]);
-            for (int64_t k = 0; k < d; k++) bt[k] = (prev ? prev[k] : 0.0) + x;
+            const double y = (prev ? prev[0] : 0.0) + x;
+            int64_t k = 0;
+            for (; k + 8 <= d; k += 8)
+                for (int j = 0; j < 8; j++) bt[k + j] = y;
+            for (; k < d; k++) bt[k] = y;
         }
     }
 }
@@ -261,7 +276,7 @@ static int chunk_mild_prep(const mmi_attn_dims *s, const float *k, int64_t c0, i
     for (int64_t c = 0; c < d; c++)
         if (-w->b[(len - 1) * d + c] > MILD) return 0;
     for (int64_t t = 0; t < len; t++) {
-        exp_diff(d, w->b + t * d, NULL, w->ex);
+        exp_diff(w, d, w->b + t * d, NULL, w->ex);
         mul_rows(d, w->qs + t * d, w->ex, w->ke + t * d);
         div_rows(d, k + (c0 + t) * d, w->ex, w->ag + t * d);
     }
@@ -304,17 +319,17 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
         return 0;
     }
     for (int64_t t = 0; t < len; t++) /* per-step factors e^{g_t} (non-mild sub-chunks) */
-        exp_diff(d, w->b + t * d, t ? w->b + (t - 1) * d : NULL, w->ag + t * d);
+        exp_diff(w, d, w->b + t * d, t ? w->b + (t - 1) * d : NULL, w->ag + t * d);
     for (int64_t t0 = 0; t0 < len; t0 += SUB) {
         const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
         const double *bn = w->b + t0 * d;
         const int mild = sub_mild(w->b, d, t0, t1);
         for (int64_t u = 0; u < (mild ? t1 : t0); u++) { /* keys seen from reference n = t0 */
-            exp_diff(d, bn, w->b + u * d, w->ex);
+            exp_diff(w, d, bn, w->b + u * d, w->ex);
             for (int64_t c = 0; c < d; c++) w->kt[c * ch + u] = k[(c0 + u) * d + c] * w->ex[c];
         }
         for (int64_t t = t0; t < t1; t++) {
-            exp_diff(d, w->b + t * d, bn, w->ex);
+            exp_diff(w, d, w->b + t * d, bn, w->ex);
             for (int64_t c = 0; c < d; c++) w->e1[c] = w->qs[t * d + c] * w->ex[c];
             if (mild || t0 > 0)
                 mmi_attn_rowmat(mild ? t + 1 : t0, d, w->e1, w->kt, ch, 1.0f, w->a + t * ch);
@@ -337,12 +352,12 @@ static void chunk_state_update(const mmi_attn_dims *s, const float *k, const flo
 {
     const int64_t d = s->d, dv = s->dv;
     const double *bl = w->b + (len - 1) * d;
-    exp_diff(d, bl, NULL, w->ex);
+    exp_diff(w, d, bl, NULL, w->ex);
     scale_by_row(d, dv, w->ex, st);
     for (int64_t u = 0; u < len && mild; u++) /* mild: e^{b_L - b_u} = e^{b_L} / E_u */
         mul_rows(d, w->ag + u * d, w->ex, w->ke + u * d);
     for (int64_t u = 0; u < len && !mild; u++) {
-        exp_diff(d, bl, w->b + u * d, w->e2);
+        exp_diff(w, d, bl, w->b + u * d, w->e2);
         for (int64_t c = 0; c < d; c++) w->ke[u * d + c] = k[(c0 + u) * d + c] * w->e2[c];
     }
     if (gemm_tile(1, d, dv, len, w->ke, d, v + c0 * dv, dv, 1.0f, st, dv)) return;
@@ -359,7 +374,7 @@ static void chunk_out(const mmi_attn_dims *s, const float *v, int64_t c0, int64_
     const int64_t d = s->d, dv = s->dv, ch = s->chunk;
     float *oc = o + c0 * dv;
     for (int64_t t = 0; t < len && !mild; t++) { /* mild: chunk_mild_prep left q~ E in ke */
-        exp_diff(d, w->b + t * d, NULL, w->ex);
+        exp_diff(w, d, w->b + t * d, NULL, w->ex);
         mul_rows(d, w->qs + t * d, w->ex, w->ke + t * d);
         memset(w->a + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
     }
@@ -382,6 +397,7 @@ void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const
     const int64_t d = s->d, dv = s->dv, ch = s->chunk;
     gated_ws w = split_ws(s->n, ch, d, dv, ws);
     float *st = w.ds; /* the running state */
+    w.scalar = gmode != 3;
     memset(st, 0, sizeof(float) * (size_t)(d * dv));
     for (int64_t c0 = 0; c0 < s->n; c0 += ch) {
         const int64_t len = s->n - c0 < ch ? s->n - c0 : ch;
@@ -397,13 +413,13 @@ static void chunk_ds(const mmi_attn_dims *s, const float *dout, int64_t c0, int6
 {
     const int64_t d = s->d, dvw = s->dv;
     const double *bl = w->b + (len - 1) * d;
-    exp_diff(d, bl, NULL, w->ex);
+    exp_diff(w, d, bl, NULL, w->ex);
     for (int64_t c = 0; c < d; c++) {
         const float f = w->ex[c];
         for (int64_t e = 0; e < dvw; e++) w->ds[c * dvw + e] *= f;
     }
     for (int64_t t = 0; t < len; t++) {
-        exp_diff(d, w->b + t * d, NULL, w->ex);
+        exp_diff(w, d, w->b + t * d, NULL, w->ex);
         for (int64_t c = 0; c < d; c++) w->e2[c] = w->qs[t * d + c] * w->ex[c];
         mmi_attn_state_step(d, dvw, w->e2, dout + (c0 + t) * dvw, w->ds, dvw, NULL, NULL, NULL,
                             NULL);
@@ -462,14 +478,14 @@ static void vector_dk(const mmi_attn_dims *s, const float *k, int64_t c0, int64_
         const int64_t t1 = len - t0 < SUB ? len : t0 + SUB;
         const double *bn = w->b + t0 * d;
         for (int64_t t = t0; t < t1; t++) {
-            exp_diff(d, w->b + t * d, bn, w->ex);
+            exp_diff(w, d, w->b + t * d, bn, w->ex);
             for (int64_t c = 0; c < d; c++) w->qe[(t - t0) * d + c] = w->qs[t * d + c] * w->ex[c];
         }
         for (int64_t u = 0; u < t0; u++) {
             float *gk = dk + (c0 + u) * d;
             memset(w->e2, 0, sizeof(float) * (size_t)d);
             mmi_attn_matrow_acc(t1 - t0, d, w->at + u * ch + t0, w->qe, d, w->e2);
-            exp_diff(d, bn, w->b + u * d, w->ex);
+            exp_diff(w, d, bn, w->b + u * d, w->ex);
             for (int64_t c = 0; c < d; c++) gk[c] += w->e2[c] * w->ex[c];
         }
         if (sub_mild(w->b, d, t0, t1)) {
@@ -477,7 +493,7 @@ static void vector_dk(const mmi_attn_dims *s, const float *k, int64_t c0, int64_
                 float *gk = dk + (c0 + u) * d;
                 memset(w->e2, 0, sizeof(float) * (size_t)d);
                 mmi_attn_matrow_acc(t1 - u, d, w->at + u * ch + u, w->qe + (u - t0) * d, d, w->e2);
-                exp_diff(d, bn, w->b + u * d, w->ex);
+                exp_diff(w, d, bn, w->b + u * d, w->ex);
                 for (int64_t c = 0; c < d; c++) gk[c] += w->e2[c] * w->ex[c];
             }
             continue;
@@ -504,7 +520,7 @@ static void vector_dq(const mmi_attn_dims *s, const float *k, const float *dout,
         const double *bn = w->b + t0 * d;
         const int mild = sub_mild(w->b, d, t0, t1);
         for (int64_t u = 0; u < (mild ? t1 : t0); u++) {
-            exp_diff(d, bn, w->b + u * d, w->ex);
+            exp_diff(w, d, bn, w->b + u * d, w->ex);
             for (int64_t c = 0; c < d; c++) w->ke[u * d + c] = k[(c0 + u) * d + c] * w->ex[c];
         }
         for (int64_t t = t0; t < t1; t++) {
@@ -515,9 +531,9 @@ static void vector_dq(const mmi_attn_dims *s, const float *k, const float *dout,
             memset(w->e2, 0, sizeof(float) * (size_t)d);
             if (mild || t0 > 0)
                 mmi_attn_matrow_acc(mild ? t + 1 : t0, d, w->dvm + t * ch, w->ke, d, w->e2);
-            exp_diff(d, bt, NULL, w->ex);
+            exp_diff(w, d, bt, NULL, w->ex);
             for (int64_t c = 0; c < d; c++) gq[c] = w->tmp[c] * w->ex[c];
-            exp_diff(d, bt, bn, w->ex);
+            exp_diff(w, d, bt, bn, w->ex);
             for (int64_t c = 0; c < d; c++) gq[c] += w->e2[c] * w->ex[c];
             if (mild) continue;
             ones(d, w->ex);
@@ -550,7 +566,7 @@ static void chunk_bwd_vector(const mmi_attn_dims *s, const float *k, const float
         const double *bu = w->b + u * d;
         memset(gv, 0, sizeof(float) * (size_t)dvw);
         mmi_attn_matrow_acc(len - u, dvw, w->wt + u * ch + u, dout + (c0 + u) * dvw, dvw, gv);
-        exp_diff(d, bl, bu, w->ex);
+        exp_diff(w, d, bl, bu, w->ex);
         for (int64_t c = 0; c < d; c++) w->e1[c] = k[(c0 + u) * d + c] * w->ex[c];
         mmi_attn_state_step(d, dvw, NULL, NULL, w->ds, dvw, v + (c0 + u) * dvw, w->tmp, w->e1, gv);
         for (int64_t c = 0; c < d; c++) gk[c] = w->tmp[c] * w->ex[c];
@@ -597,7 +613,7 @@ static void chunk_bwd_mild(const mmi_attn_dims *s, const float *v, const float *
     tile(0, len, len, dvw, doc, dvw, w->vt, ch, 0.0f, w->dvm, ch);
     for (int64_t t = 0; t < len; t++)
         memset(w->dvm + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
-    exp_diff(d, w->b + (len - 1) * d, NULL, w->ex);
+    exp_diff(w, d, w->b + (len - 1) * d, NULL, w->ex);
     scale_by_row(d, dvw, w->ex, w->ds);
     tile(1, len, dvw, len, w->a, ch, doc, dvw, 0.0f, dvc, dvw);
     tile(0, len, dvw, d, w->ag, d, w->ds, dvw, 1.0f, dvc, dvw);
@@ -608,7 +624,7 @@ static void chunk_bwd_mild(const mmi_attn_dims *s, const float *v, const float *
     tile(0, len, d, dvw, doc, dvw, w->tr, d, 0.0f, dqc, d);
     tile(0, len, d, len, w->dvm, ch, w->ag, d, 1.0f, dqc, d);
     for (int64_t t = 0; t < len; t++) {
-        exp_diff(d, w->b + t * d, NULL, w->ex);
+        exp_diff(w, d, w->b + t * d, NULL, w->ex);
         mul_rows(d, dqc + t * d, w->ex, w->e1);
         memcpy(dqc + t * d, w->e1, sizeof(float) * (size_t)d);
         for (int64_t c = 0; c < d; c++) dkc[t * d + c] /= w->ex[c];
@@ -658,6 +674,7 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
     MMI_ASSERT(dq && dk && dv); /* dg NULL: the gate gradient is not wanted */
     const int64_t d = s->d, dvw = s->dv, ch = s->chunk, nch = (s->n + ch - 1) / ch;
     gated_ws w = split_ws(s->n, ch, d, dvw, ws);
+    w.scalar = gmode != 3;
     memset(w.states, 0, sizeof(float) * (size_t)(d * dvw));
     for (int64_t c = 0; c + 1 < nch; c++) { /* entry state of every chunk */
         float *nxt = w.states + (c + 1) * d * dvw;

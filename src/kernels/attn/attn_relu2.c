@@ -3,21 +3,22 @@
  * with mixed chunk attention: quadratic relu(q k^T / C)^2 inside each chunk of C positions,
  * linear (unnormalised q^T sum k v^T) across chunks — an exclusive prefix of chunk states when
  * causal, one global state divided by n otherwise (lucidrains' FLASH). There is no row
- * normaliser, so the quadratic part tiles without any running statistics; the backward
- * recomputes each tile. */
+ * normaliser, so the quadratic part tiles without any running statistics: 64-row query blocks
+ * against 64-key blocks, the logits, A V, and in the backward dA = dO V^T, dV += A^T dO,
+ * dQ += dS K, dK += dS^T Q as GEMM tiles on the micro-kernel (attn_tiles.c); the chunk states
+ * and their gradients are tiles too. Blocks above the causal diagonal are skipped. */
 #include "mmi_attn_kernels.h"
 
 #include <string.h>
 
-#define BC 64
-#define BR 16 /* query rows per backward tile */
+#define BC 64 /* keys per block */
+#define BR 64 /* query rows per block */
 
 size_t mmi_attn_relu2_ws_floats(int64_t chunk, int64_t d, int64_t dv)
 {
     (void)chunk; /* the chunk is walked in key blocks of BC */
-    /* kt, vt, four row vectors, the linear state, small vectors, then the backward's three
-     * BR x BC tiles (dS rows, A^T, dS^T) */
-    return (size_t)((d + dv) * BC + 4 * BC + d * dv + 2 * d + dv + 32 + 3 * BR * BC);
+    /* kt, vt, two BR x BC tiles, the linear state and its transpose */
+    return (size_t)((d + dv) * BC + 2 * BR * BC + 2 * d * dv + 16);
 }
 
 /* Chunk geometry. Chunks are s->chunk long (the last may be shorter; a chunk >= n is one
@@ -39,23 +40,12 @@ static void transpose(const float *src, int64_t w, int64_t j0, int64_t bc, float
         for (int64_t c = 0; c < w; c++) t[c * BC + j] = src[(j0 + j) * w + c];
 }
 
-/* Logits of row i against keys [j0, j0 + bc), relu'd (causal: j <= i). Returns 0 when the
- * whole row is masked. r receives relu(s), a receives relu(s)^2. */
-static int relu_row(const mmi_attn_dims *s, float sc, int64_t i, int64_t j0, int64_t bc,
-                    const float *q, const float *kt, float *r, float *a)
+/* t[c * rows + r] = src[r * cols + c]: a state and its transpose (so products with it stay
+ * untransposed). */
+static void transpose_state(const float *src, int64_t rows, int64_t cols, float *t)
 {
-    int64_t lim = bc;
-    if (s->causal) {
-        if (i < j0) return 0;
-        if (i - j0 + 1 < lim) lim = i - j0 + 1;
-    }
-    mmi_attn_rowmat(bc, s->d, q + i * s->d, kt, BC, sc, r);
-    for (int64_t j = 0; j < bc; j++) {
-        const float x = j < lim && r[j] > 0.0f ? r[j] : 0.0f;
-        r[j] = x;
-        a[j] = x * x;
-    }
-    return 1;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) t[c * rows + r] = src[r * cols + c];
 }
 
 /* Key range of chunk g and its rows: [c0, c1) (a single non-causal chunk takes all m keys). */
@@ -70,14 +60,17 @@ static void chunk_keys(const mmi_attn_dims *s, int64_t c0, int64_t c1, int64_t *
     }
 }
 
-/* Accumulates st += sum_j k_j v_j^T * f over keys [j0, j1). */
-static void add_kv(const mmi_attn_dims *s, const float *k, const float *v, int64_t j0, int64_t j1,
-                   float f, float *st, float *ks)
+/* The logits tile of rows [i0, i0 + br) against keys [j0, j0 + bc), relu'd (or squared) and
+ * causally masked (j <= i) in place: t = relu(sc Q K^T). Returns 0 when the whole tile is
+ * masked. */
+static int relu_tile(const mmi_attn_dims *s, float sc, int64_t i0, int64_t br, int64_t j0,
+                     int64_t bc, const float *q, const float *kt, float *t, int square)
 {
-    for (int64_t j = j0; j < j1; j++) {
-        for (int64_t c = 0; c < s->d; c++) ks[c] = k[j * s->d + c] * f;
-        mmi_attn_state_step(s->d, s->dv, ks, v + j * s->dv, st, s->dv, NULL, NULL, NULL, NULL);
-    }
+    if (s->causal && i0 + br - 1 < j0) return 0;
+    mmi_attn_tile_nn(br, bc, s->d, sc, q + i0 * s->d, s->d, kt, BC, 0.0f, t, BC);
+    for (int64_t r = 0; r < br; r++)
+        mmi_attn_relu_row(bc, s->causal ? i0 + r - j0 + 1 : bc, t + r * BC, square);
+    return 1;
 }
 
 void mmi_attn_relu2_fwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
@@ -87,11 +80,12 @@ void mmi_attn_relu2_fwd(const mmi_attn_dims *s, const float *q, const float *k, 
     MMI_ASSERT(q && k && v && o && ws);
     const int64_t d = s->d, w = s->dv, ce = eff_chunk(s);
     const float sc = quad_scale(s);
-    float *kt = ws, *r = kt + (d + w) * BC, *a = r + BC, *st = a + 3 * BC, *ks = st + d * w;
+    float *kt = ws, *t = kt + (d + w) * BC, *st = t + 2 * BR * BC;
     const int linear = s->causal || ce < s->n;
     memset(o, 0, sizeof(float) * (size_t)(s->n * w));
     memset(st, 0, sizeof(float) * (size_t)(d * w));
-    if (linear && !s->causal) add_kv(s, k, v, 0, s->m, (float)(1.0 / (double)s->n), st, ks);
+    if (linear && !s->causal) /* KV = sum_all k v^T / n */
+        mmi_attn_tile_tn(d, w, s->m, (float)(1.0 / (double)s->n), k, d, v, w, st, w);
     for (int64_t c0 = 0; c0 < s->n; c0 += ce) {
         const int64_t c1 = c0 + ce < s->n ? c0 + ce : s->n;
         int64_t k0, k1;
@@ -99,51 +93,29 @@ void mmi_attn_relu2_fwd(const mmi_attn_dims *s, const float *q, const float *k, 
         for (int64_t j0 = k0; j0 < k1; j0 += BC) {
             const int64_t bc = k1 - j0 < BC ? k1 - j0 : BC;
             transpose(k, d, j0, bc, kt);
-            for (int64_t i = c0; i < c1; i++)
-                if (relu_row(s, sc, i, j0, bc, q, kt, r, a))
-                    mmi_attn_matrow_acc(bc, w, a, v + j0 * w, w, o + i * w);
+            for (int64_t i0 = c0; i0 < c1; i0 += BR) {
+                const int64_t br = c1 - i0 < BR ? c1 - i0 : BR;
+                if (!relu_tile(s, sc, i0, br, j0, bc, q, kt, t, 1)) continue; /* A */
+                mmi_attn_tile_nn(br, w, bc, 1.0f, t, BC, v + j0 * w, w, 1.0f, o + i0 * w, w);
+            }
         }
         if (linear) /* causal: the state holds chunks before this one only */
-            for (int64_t i = c0; i < c1; i++)
-                mmi_attn_state_step(d, w, NULL, NULL, st, w, NULL, NULL, q + i * d, o + i * w);
-        if (s->causal) add_kv(s, k, v, c0, c1, (float)(1.0 / (double)s->chunk), st, ks);
+            mmi_attn_tile_nn(c1 - c0, w, d, 1.0f, q + c0 * d, d, st, w, 1.0f, o + c0 * w, w);
+        if (s->causal)
+            mmi_attn_tile_tn(d, w, c1 - c0, (float)(1.0 / (double)s->chunk), k + c0 * d, d,
+                             v + c0 * w, w, st, w);
     }
 }
 
-/* Tiles of rows [i0, i0 + br) against keys [j0, j0 + bc): dS rows (ds [BR][BC]) for dQ, and
- * A and dS transposed (at, dst [BC][BR]) for dV and dK. Fully masked rows give zeros. */
-static void quad_tile(const mmi_attn_dims *s, float sc, int64_t i0, int64_t br, int64_t j0,
-                      int64_t bc, const float *q, const float *kt, const float *vt,
-                      const float *dout, float *r, float *a, float *da, float *ds, float *at,
-                      float *dst)
-{
-    for (int64_t k = 0; k < br; k++) {
-        const int64_t i = i0 + k;
-        float *dsr = ds + k * BC;
-        if (!relu_row(s, sc, i, j0, bc, q, kt, r, a)) {
-            memset(dsr, 0, sizeof(float) * BC);
-            for (int64_t j = 0; j < bc; j++) at[j * BR + k] = dst[j * BR + k] = 0.0f;
-            continue;
-        }
-        mmi_attn_rowmat(bc, s->dv, dout + i * s->dv, vt, BC, 1.0f, da);
-        for (int64_t j = 0; j < bc; j++) {
-            dsr[j] = 2.0f * r[j] * da[j] * sc;
-            at[j * BR + k] = a[j];
-            dst[j * BR + k] = dsr[j];
-        }
-    }
-}
-
-/* Quadratic part of the backward for one chunk: dq, dk, dv accumulate. Each key row's dK, dV
- * is summed in registers over a tile of BR query rows and stored once per tile. */
+/* Quadratic part of the backward for one chunk: dq, dk, dv accumulate. Per tile, t holds
+ * R = relu(S) and then A = R^2 (for dV += A^T dO); u holds dA = dO V^T and then
+ * dS = 2 R dA sc (for dQ += dS K and dK += dS^T Q). */
 static void bwd_quad(const mmi_attn_dims *s, float sc, int64_t c0, int64_t c1, const float *q,
                      const float *k, const float *v, const float *dout, float *dq, float *dk,
                      float *dv, float *ws)
 {
     const int64_t d = s->d, w = s->dv;
-    float *kt = ws, *vt = kt + d * BC, *r = vt + w * BC, *a = r + BC, *da = a + BC;
-    float *ds = ws + (d + w) * BC + 4 * BC + d * w + 2 * d + w + 32, *at = ds + BR * BC;
-    float *dst = at + BR * BC;
+    float *kt = ws, *vt = kt + d * BC, *t = vt + w * BC, *u = t + BR * BC;
     int64_t k0, k1;
     chunk_keys(s, c0, c1, &k0, &k1);
     for (int64_t j0 = k0; j0 < k1; j0 += BC) {
@@ -152,40 +124,34 @@ static void bwd_quad(const mmi_attn_dims *s, float sc, int64_t c0, int64_t c1, c
         transpose(v, w, j0, bc, vt);
         for (int64_t i0 = c0; i0 < c1; i0 += BR) {
             const int64_t br = c1 - i0 < BR ? c1 - i0 : BR;
-            if (s->causal && i0 + br - 1 < j0) continue; /* the whole tile is masked */
-            quad_tile(s, sc, i0, br, j0, bc, q, kt, vt, dout, r, a, da, ds, at, dst);
-            for (int64_t x = 0; x < br; x++)
-                mmi_attn_matrow_acc(bc, d, ds + x * BC, k + j0 * d, d, dq + (i0 + x) * d);
-            for (int64_t j = 0; j < bc; j++) {
-                mmi_attn_matrow_acc(br, w, at + j * BR, dout + i0 * w, w, dv + (j0 + j) * w);
-                mmi_attn_matrow_acc(br, d, dst + j * BR, q + i0 * d, d, dk + (j0 + j) * d);
-            }
+            if (!relu_tile(s, sc, i0, br, j0, bc, q, kt, t, 0)) continue;
+            mmi_attn_tile_nn(br, bc, w, 1.0f, dout + i0 * w, w, vt, BC, 0.0f, u, BC);
+            for (int64_t r = 0; r < br; r++)
+                mmi_attn_relu_ds_row(bc, t + r * BC, u + r * BC, 2.0f * sc);
+            mmi_attn_tile_tn(bc, w, br, 1.0f, t, BC, dout + i0 * w, w, dv + j0 * w, w);
+            mmi_attn_tile_nn(br, d, bc, 1.0f, u, BC, k + j0 * d, d, 1.0f, dq + i0 * d, d);
+            mmi_attn_tile_tn(bc, d, br, 1.0f, u, BC, q + i0 * d, d, dk + j0 * d, d);
         }
     }
 }
 
-/* dq_i += st dO_i for rows [i0, i1). */
-static void dq_from_state(const mmi_attn_dims *s, int64_t i0, int64_t i1, const float *st,
-                          const float *dout, float *dq, float *tmp)
+/* The linear part's gradients over rows [c0, c1): dq += dO st^T (stt = st^T), and from the
+ * gradient g of the state (gt = g^T) dk += f V g^T, dv += f K g. */
+static void bwd_lin_q(const mmi_attn_dims *s, int64_t c0, int64_t c1, const float *st,
+                      float *stt, const float *dout, float *dq)
 {
-    for (int64_t i = i0; i < i1; i++) {
-        mmi_attn_state_step(s->d, s->dv, NULL, NULL, (float *)st, s->dv, dout + i * s->dv, tmp,
-                            NULL, NULL);
-        for (int64_t c = 0; c < s->d; c++) dq[i * s->d + c] += tmp[c];
-    }
+    transpose_state(st, s->d, s->dv, stt);
+    mmi_attn_tile_nn(c1 - c0, s->d, s->dv, 1.0f, dout + c0 * s->dv, s->dv, stt, s->d, 1.0f,
+                     dq + c0 * s->d, s->d);
 }
 
-/* dk_j += f G v_j and dv_j += f G^T k_j for keys [j0, j1). */
-static void dkv_from_state(const mmi_attn_dims *s, int64_t j0, int64_t j1, float f,
-                           const float *g, const float *k, const float *v, float *dk, float *dv,
-                           float *tmp, float *ks)
+static void bwd_lin_kv(const mmi_attn_dims *s, int64_t c0, int64_t c1, float f, const float *g,
+                       float *gt, const float *k, const float *v, float *dk, float *dv)
 {
-    for (int64_t j = j0; j < j1; j++) {
-        for (int64_t c = 0; c < s->d; c++) ks[c] = k[j * s->d + c] * f;
-        mmi_attn_state_step(s->d, s->dv, NULL, NULL, (float *)g, s->dv, v + j * s->dv, tmp, ks,
-                            dv + j * s->dv);
-        for (int64_t c = 0; c < s->d; c++) dk[j * s->d + c] += f * tmp[c];
-    }
+    const int64_t d = s->d, w = s->dv;
+    transpose_state(g, d, w, gt);
+    mmi_attn_tile_nn(c1 - c0, d, w, f, v + c0 * w, w, gt, d, 1.0f, dk + c0 * d, d);
+    mmi_attn_tile_nn(c1 - c0, w, d, f, k + c0 * d, d, g, w, 1.0f, dv + c0 * w, w);
 }
 
 void mmi_attn_relu2_bwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
@@ -195,7 +161,7 @@ void mmi_attn_relu2_bwd(const mmi_attn_dims *s, const float *q, const float *k, 
     MMI_ASSERT(q && k && v && dout && dq && dk && dv && ws);
     const int64_t d = s->d, w = s->dv, ce = eff_chunk(s);
     const float sc = quad_scale(s);
-    float *st = ws + (d + w) * BC + 4 * BC, *tmp = st + d * w, *ks = tmp + d;
+    float *st = ws + (d + w) * BC + 2 * BR * BC, *stt = st + d * w;
     const int linear = s->causal || ce < s->n;
     memset(dq, 0, sizeof(float) * (size_t)(s->n * d));
     memset(dk, 0, sizeof(float) * (size_t)(s->m * d));
@@ -206,25 +172,24 @@ void mmi_attn_relu2_bwd(const mmi_attn_dims *s, const float *q, const float *k, 
     memset(st, 0, sizeof(float) * (size_t)(d * w));
     if (!s->causal) { /* o_i += q_i^T KV, KV = sum k v^T / n */
         const float f = (float)(1.0 / (double)s->n);
-        add_kv(s, k, v, 0, s->m, f, st, ks);
-        dq_from_state(s, 0, s->n, st, dout, dq, tmp);
-        memset(st, 0, sizeof(float) * (size_t)(d * w));
-        for (int64_t i = 0; i < s->n; i++)
-            mmi_attn_state_step(d, w, q + i * d, dout + i * w, st, w, NULL, NULL, NULL, NULL);
-        dkv_from_state(s, 0, s->m, f, st, k, v, dk, dv, tmp, ks);
+        mmi_attn_tile_tn(d, w, s->m, f, k, d, v, w, st, w);
+        bwd_lin_q(s, 0, s->n, st, stt, dout, dq);
+        memset(st, 0, sizeof(float) * (size_t)(d * w)); /* now G = sum q dO^T */
+        mmi_attn_tile_tn(d, w, s->n, 1.0f, q, d, dout, w, st, w);
+        bwd_lin_kv(s, 0, s->m, f, st, stt, k, v, dk, dv);
         return;
     }
     /* causal: forward over chunks for dq (prefix state), then backward for dk, dv */
+    const float f = (float)(1.0 / (double)s->chunk);
     for (int64_t c0 = 0; c0 < s->n; c0 += ce) {
         const int64_t c1 = c0 + ce < s->n ? c0 + ce : s->n;
-        dq_from_state(s, c0, c1, st, dout, dq, tmp);
-        add_kv(s, k, v, c0, c1, (float)(1.0 / (double)s->chunk), st, ks);
+        bwd_lin_q(s, c0, c1, st, stt, dout, dq);
+        mmi_attn_tile_tn(d, w, c1 - c0, f, k + c0 * d, d, v + c0 * w, w, st, w);
     }
-    memset(st, 0, sizeof(float) * (size_t)(d * w));
+    memset(st, 0, sizeof(float) * (size_t)(d * w)); /* G: sum over later chunks of q dO^T */
     for (int64_t c0 = ((s->n - 1) / ce) * ce; c0 >= 0; c0 -= ce) {
         const int64_t c1 = c0 + ce < s->n ? c0 + ce : s->n;
-        dkv_from_state(s, c0, c1, (float)(1.0 / (double)s->chunk), st, k, v, dk, dv, tmp, ks);
-        for (int64_t i = c0; i < c1; i++)
-            mmi_attn_state_step(d, w, q + i * d, dout + i * w, st, w, NULL, NULL, NULL, NULL);
+        bwd_lin_kv(s, c0, c1, f, st, stt, k, v, dk, dv);
+        mmi_attn_tile_tn(d, w, c1 - c0, 1.0f, q + c0 * d, d, dout + c0 * w, w, st, w);
     }
 }

@@ -35,6 +35,46 @@ void mmi_attn_rowmat_sub(int64_t n_out, int64_t k, const float *x, const float *
     for (int64_t j = 0; j < n_out; j++) y[j] *= alpha;
 }
 
+void mmi_attn_ds_tile(int64_t rows, int64_t n, int64_t k, const float *x, const float *o,
+                      int64_t ldx, const float *mt, int64_t ldm, float *p, int64_t ldp)
+{
+    const mmi_attn_isa *v = isa();
+    if (v && v->ds_tile(rows, n, k, x, o, ldx, mt, ldm, p, ldp)) return;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * ldx, *or_ = o + r * ldx;
+        float *pr = p + r * ldp;
+        for (int64_t j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int64_t c = 0; c < k; c++) acc += xr[c] * (mt[c * ldm + j] - or_[c]);
+            pr[j] *= acc;
+        }
+    }
+}
+
+void mmi_attn_relu_row(int64_t n, int64_t lim, float *x, int square)
+{
+    const mmi_attn_isa *v = isa();
+    int64_t j = 0;
+    lim = lim < 0 ? 0 : lim > n ? n : lim;
+    if (v && v->relu_row(n, lim, x, square)) return;
+    for (; j < lim; j++) {
+        const float y = x[j] > 0.0f ? x[j] : 0.0f;
+        x[j] = square ? y * y : y;
+    }
+    for (; j < n; j++) x[j] = 0.0f;
+}
+
+void mmi_attn_relu_ds_row(int64_t n, float *t, float *u, float f)
+{
+    const mmi_attn_isa *v = isa();
+    if (v && v->relu_ds_row(n, t, u, f)) return;
+    for (int64_t j = 0; j < n; j++) {
+        const float r = t[j];
+        u[j] = f * r * u[j];
+        t[j] = r * r;
+    }
+}
+
 void mmi_attn_matrow_acc(int64_t rows, int64_t n, const float *p, const float *mat, int64_t ld,
                          float *y)
 {

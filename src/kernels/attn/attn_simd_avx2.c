@@ -109,6 +109,118 @@ int mmi_attn_rowmat_sub_avx2(int64_t n_out, int64_t k, const float *x, const flo
     return 1;
 }
 
+/* ---- softmax backward's dS tile: p[r, j] *= x_r . (mt[:, j] - o_r) ------------------------ */
+/* Lanes j < n_valid of an 8-lane mask. */
+static __m256i lanes_below(int64_t n_valid)
+{
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    int v = n_valid < 0 ? 0 : n_valid > 8 ? 8 : (int)n_valid;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(v), iota);
+}
+
+/* R rows (1..5, a constant in each instantiation) x 16 columns, 10 accumulators held across
+ * the reduction: every mt row is loaded once for R output rows, so the subtraction costs no
+ * extra loads (5 x 16 measured about 10 % faster than 4 x 16; 6 x 16 spills). MASKED: columns from nv on are neither read nor written. */
+MMI_AVX2_INLINE void ds_blk(const int R, const int MASKED, int64_t k, const float *x,
+                            const float *o, int64_t ldx, const float *mt, int64_t ldm, float *p,
+                            int64_t ldp, __m256i k0, __m256i k1)
+{
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00;
+    __m256 a20 = a00, a21 = a00, a30 = a00, a31 = a00, a40 = a00, a41 = a00;
+    for (int64_t c = 0; c < k; c++) {
+        const float *row = mt + c * ldm;
+        const __m256 m0 = MASKED ? _mm256_maskload_ps(row, k0) : _mm256_loadu_ps(row);
+        const __m256 m1 = MASKED ? _mm256_maskload_ps(row + 8, k1) : _mm256_loadu_ps(row + 8);
+#define DS_ROW(r)                                                                               \
+    if (R > r) {                                                                                \
+        const __m256 xb = _mm256_broadcast_ss(x + r * ldx + c);                                 \
+        const __m256 ob = _mm256_broadcast_ss(o + r * ldx + c);                                 \
+        a##r##0 = _mm256_fmadd_ps(xb, _mm256_sub_ps(m0, ob), a##r##0);                          \
+        a##r##1 = _mm256_fmadd_ps(xb, _mm256_sub_ps(m1, ob), a##r##1);                          \
+    }
+        DS_ROW(0) DS_ROW(1) DS_ROW(2) DS_ROW(3) DS_ROW(4)
+#undef DS_ROW
+    }
+#define DS_STORE(r)                                                                             \
+    if (R > r) {                                                                                \
+        float *pr = p + r * ldp;                                                                \
+        if (MASKED) {                                                                           \
+            _mm256_maskstore_ps(pr, k0, _mm256_mul_ps(_mm256_maskload_ps(pr, k0), a##r##0));    \
+            _mm256_maskstore_ps(pr + 8, k1,                                                     \
+                                _mm256_mul_ps(_mm256_maskload_ps(pr + 8, k1), a##r##1));        \
+        } else {                                                                                \
+            _mm256_storeu_ps(pr, _mm256_mul_ps(_mm256_loadu_ps(pr), a##r##0));                  \
+            _mm256_storeu_ps(pr + 8, _mm256_mul_ps(_mm256_loadu_ps(pr + 8), a##r##1));          \
+        }                                                                                       \
+    }
+    DS_STORE(0) DS_STORE(1) DS_STORE(2) DS_STORE(3) DS_STORE(4)
+#undef DS_STORE
+}
+
+/* One 16-column strip: whole 5-row blocks, then the row tail. */
+MMI_AVX2_INLINE void ds_strip(const int MASKED, int64_t rows, int64_t k, const float *x,
+                              const float *o, int64_t ldx, const float *mt, int64_t ldm,
+                              float *p, int64_t ldp, int64_t nv)
+{
+    const __m256i k0 = lanes_below(nv), k1 = lanes_below(nv - 8);
+    int64_t r = 0;
+    for (; r + 5 <= rows; r += 5)
+        ds_blk(5, MASKED, k, x + r * ldx, o + r * ldx, ldx, mt, ldm, p + r * ldp, ldp, k0, k1);
+    x += r * ldx, o += r * ldx, p += r * ldp;
+    switch (rows - r) {
+    case 1: ds_blk(1, MASKED, k, x, o, ldx, mt, ldm, p, ldp, k0, k1); break;
+    case 2: ds_blk(2, MASKED, k, x, o, ldx, mt, ldm, p, ldp, k0, k1); break;
+    case 3: ds_blk(3, MASKED, k, x, o, ldx, mt, ldm, p, ldp, k0, k1); break;
+    case 4: ds_blk(4, MASKED, k, x, o, ldx, mt, ldm, p, ldp, k0, k1); break;
+    default: break;
+    }
+}
+
+int mmi_attn_ds_tile_avx2(int64_t rows, int64_t n, int64_t k, const float *x, const float *o,
+                          int64_t ldx, const float *mt, int64_t ldm, float *p, int64_t ldp)
+{
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) ds_strip(0, rows, k, x, o, ldx, mt + j, ldm, p + j, ldp, 16);
+    if (j < n) ds_strip(1, rows, k, x, o, ldx, mt + j, ldm, p + j, ldp, n - j);
+    return 1;
+}
+
+/* ---- RELU2 tile rows ------------------------------------------------------------------------ */
+/* lim is already clamped to [0, n] by the caller (attn_simd.c). max(x, 0) keeps x's sign of
+ * zero and NaN handling irrelevant here: logits are finite. */
+int mmi_attn_relu_row_avx2(int64_t n, int64_t lim, float *x, int square)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= lim; j += 8) {
+        __m256 y = _mm256_max_ps(_mm256_loadu_ps(x + j), zero);
+        _mm256_storeu_ps(x + j, square ? _mm256_mul_ps(y, y) : y);
+    }
+    for (; j < lim; j++) {
+        const float y = x[j] > 0.0f ? x[j] : 0.0f;
+        x[j] = square ? y * y : y;
+    }
+    for (; j < n; j++) x[j] = 0.0f;
+    return 1;
+}
+
+int mmi_attn_relu_ds_row_avx2(int64_t n, float *t, float *u, float f)
+{
+    const __m256 vf = _mm256_set1_ps(f);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 r = _mm256_loadu_ps(t + j);
+        _mm256_storeu_ps(u + j, _mm256_mul_ps(_mm256_mul_ps(vf, r), _mm256_loadu_ps(u + j)));
+        _mm256_storeu_ps(t + j, _mm256_mul_ps(r, r));
+    }
+    for (; j < n; j++) {
+        const float r = t[j];
+        u[j] = f * r * u[j];
+        t[j] = r * r;
+    }
+    return 1;
+}
+
 /* ---- y += p^T Mat --------------------------------------------------------------------------- */
 MMI_AVX2_INLINE void matrow_blk(int W, int64_t rows, const float *p, const float *mat, int64_t ld, float *y)
 {
@@ -242,13 +354,47 @@ int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const floa
     return 1;
 }
 
+/* exp of 8 floats for softmax rows (arguments mostly <= 0): the Cephes reduction and
+ * polynomial of mmi_exp256, with the integer n = round(x log2 e) taken from the low mantissa
+ * bits of x log2 e + 1.5 * 2^23 (one FMA instead of a round and a convert) and 2^n formed with
+ * one exponent field (x is clamped to [-87.34, 88.38], so n stays in [-126, 128)). Results
+ * below FLT_MIN (x < -87.34, including -inf for masked logits) are 0, above 88.38 +inf. About
+ * a third fewer instructions than mmi_exp256, whose two-part scaling covers the denormals. */
+MMI_AVX2_INLINE __m256 exp_softmax(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-87.336544f), hi = _mm256_set1_ps(88.3762626647949f);
+    const __m256 magic = _mm256_set1_ps(12582912.0f); /* 1.5 * 2^23 */
+    const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
+    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ), over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
+    __m256 t, fn, z, y;
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
+    fn = _mm256_sub_ps(t, magic);
+    x = _mm256_fnmadd_ps(fn, c1, x);
+    x = _mm256_fnmadd_ps(fn, c2, x);
+    z = _mm256_mul_ps(x, x);
+    y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    /* t's bits are those of 1.5 * 2^23 plus n: adding the bias and shifting by 23 drops the
+     * magic number's own bits and leaves the exponent field n + 127 */
+    y = _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(
+                             _mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127)), 23)));
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), over);
+    return _mm256_andnot_ps(under, y);
+}
+
 int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum)
 {
     __m256 m = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
     int64_t j = 0;
     float tail = 0.0f;
     for (; j + 8 <= n; j += 8) {
-        __m256 e = mmi_exp256(_mm256_sub_ps(_mm256_loadu_ps(s + j), m));
+        __m256 e = exp_softmax(_mm256_sub_ps(_mm256_loadu_ps(s + j), m));
         _mm256_storeu_ps(p + j, e);
         acc = _mm256_add_ps(acc, e);
     }
@@ -256,7 +402,7 @@ int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *
         float buf[8];
         int64_t r = n - j;
         for (int u = 0; u < 8; u++) buf[u] = u < r ? s[j + u] - mx : -INFINITY;
-        __m256 e = mmi_exp256(_mm256_loadu_ps(buf));
+        __m256 e = exp_softmax(_mm256_loadu_ps(buf));
         _mm256_storeu_ps(buf, e);
         for (int64_t u = 0; u < r; u++) {
             p[j + u] = buf[u];
@@ -324,6 +470,7 @@ int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q
 static const mmi_attn_isa k_avx2 = {
     mmi_attn_rowmat_avx2, mmi_attn_rowmat_sub_avx2, mmi_attn_matrow_acc_avx2, mmi_attn_state_step_avx2,
     mmi_attn_exp_sub_avx2, mmi_attn_norm_step_avx2, mmi_attn_elu1_avx2, mmi_attn_elu1_bwd_avx2,
+    mmi_attn_ds_tile_avx2, mmi_attn_relu_row_avx2, mmi_attn_relu_ds_row_avx2,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }

@@ -8,7 +8,6 @@
  * (no workspace), the online softmax per row in between; the backward keeps 16-row tiles of
  * P and dS and runs its four products as tiles too, except dP - D (an exact row primitive). */
 #include "mmi_attn_kernels.h"
-#include "../gemm/mmi_gemm.h"
 
 #include <math.h>
 #include <string.h>
@@ -63,20 +62,10 @@ static void transpose_block(const float *src, int64_t w, int64_t j0, int64_t bc,
 size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv)
 {
     /* forward: m, l as doubles first (8-byte aligned), kt, the BRF x BC logit tile, acc;
-     * backward: kt, vt, s, dp, then three BR x BC tiles (dS, P^T, dS^T); the larger of the two */
+     * backward: kt, vt, the BRF x BC tile of P and dS; the larger of the two */
     const int64_t fwd = 4 * BRF + d * BC + BRF * BC + BRF * dv;
-    const int64_t bwd = 4 * BR + (d + dv) * BC + 2 * BC + 3 * BR * BC;
+    const int64_t bwd = 4 * BRF + (d + dv) * BC + BRF * BC;
     return (size_t)((fwd > bwd ? fwd : bwd) + 16);
-}
-
-/* C = alpha A B + beta C (all row-major, no transposes) through the GEMM micro-kernel when the
- * shape takes its unpacked path (no workspace); 0 when it would need packing. */
-static int tile_nn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
-{
-    if (mmi_gemm_needs_ws(0, 0, m, n, k, alpha, lda, ldb, ldc)) return 0;
-    mmi_gemm(0, 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
-    return 1;
 }
 
 /* max_j x[j] (-inf for n = 0 or all -inf), eight running maxima in fixed blocks so the loop
@@ -102,9 +91,7 @@ static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0
                       double *l, float *acc)
 {
     const int64_t d = s->d, dv = s->dv;
-    if (!tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, sp, BC))
-        for (int64_t r = 0; r < br; r++)
-            mmi_attn_rowmat(bc, d, q + (i0 + r) * d, kt, BC, s->scale, sp + r * BC);
+    mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, sp, BC);
     for (int64_t r = 0; r < br; r++) {
         float *sr = sp + r * BC, *ar = acc + r * dv, mx, mnew, alpha;
         mask_row(s, i0 + r, j0, bc, sr);
@@ -120,9 +107,7 @@ static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0
             for (int64_t c = 0; c < dv; c++) ar[c] *= alpha;
         m[r] = mnew;
     }
-    if (!tile_nn(br, dv, bc, 1.0f, sp, BC, v + j0 * dv, dv, 1.0f, acc, dv))
-        for (int64_t r = 0; r < br; r++)
-            mmi_attn_matrow_acc(bc, dv, sp + r * BC, v + j0 * dv, dv, acc + r * dv);
+    mmi_attn_tile_nn(br, dv, bc, 1.0f, sp, BC, v + j0 * dv, dv, 1.0f, acc, dv);
 }
 
 void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k,
@@ -173,40 +158,34 @@ static void row_range(const mmi_attn_dims *s, int64_t j0, int64_t j1, int64_t *l
     *hi = b > a ? b : a;
 }
 
-/* Probabilities P and score gradients dS = P (dP - D) * scale of rows [i0, i0 + br) against
- * keys [j0, j0 + bc), written transposed (pt, dst: [BC][BR]) for the dK, dV updates and dS
- * row-major (ds: [BR][BC]) for dQ. Rows that see no key give zeros. dP_j - D with
- * D = dO . O is formed as dO . (v_j - O) in one pass: in a saturated row O equals v_j, so the
- * difference is exactly 0 instead of the rounding gap between two separately rounded dots,
- * which the scale (up to 1e6) would multiply into dQ and dK. */
+/* Rows [i0, i0 + br) against keys [j0, j0 + bc): the probabilities P = exp(S - L_i) (zero
+ * for masked keys and for rows that saw no key) into p, then dV_J += P^T dO_I, then P becomes
+ * dS / scale = P (dP - D) in place, dP_ij - D_i formed as dO_i . (v_j - O_i): in a saturated
+ * row O_i equals v_j bitwise, so the difference is exactly 0 instead of the rounding gap
+ * between two separately rounded dots, which the scale (up to 1e6) would multiply into dQ and
+ * dK. Then dQ_I += scale dS K_J and dK_J += scale dS^T Q_I. Every product is a tile on the
+ * GEMM micro-kernel; the dS tile is its own register-blocked primitive (mmi_attn_ds_tile). */
 static void bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0, int64_t bc,
-                     const float *q, const float *kt, const float *vt, const float *lse,
-                     const float *dout, const float *o, float *sr, float *dp, float *ds,
-                     float *pt, float *dst)
+                     const float *q, const float *k, const float *kt, const float *vt,
+                     const float *lse, const float *dout, const float *o, float *p, float *dq,
+                     float *dkb, float *dvb)
 {
     const int64_t d = s->d, w = s->dv;
-    /* the logits of the whole tile as one product, into ds (each row becomes dS in place) */
-    if (!tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, ds, BC))
-        for (int64_t r = 0; r < br; r++)
-            mmi_attn_rowmat(bc, d, q + (i0 + r) * d, kt, BC, s->scale, ds + r * BC);
+    mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, p, BC);
     for (int64_t r = 0; r < br; r++) {
         const int64_t i = i0 + r;
-        float *dsr = ds + r * BC;
+        float *pr = p + r * BC;
         if (isinf(lse[i])) { /* the row saw no key at all */
-            memset(dsr, 0, sizeof(float) * BC);
-            for (int64_t j = 0; j < bc; j++) pt[j * BR + r] = dst[j * BR + r] = 0.0f;
+            memset(pr, 0, sizeof(float) * (size_t)bc);
             continue;
         }
-        memcpy(sr, dsr, sizeof(float) * (size_t)bc);
-        mask_row(s, i, j0, bc, sr);
-        (void)mmi_attn_exp_sub(bc, sr, lse[i], sr); /* sr now holds P */
-        mmi_attn_rowmat_sub(bc, w, dout + i * w, vt, BC, o + i * w, 1.0f, dp);
-        for (int64_t j = 0; j < bc; j++) {
-            dsr[j] = sr[j] * dp[j] * s->scale;
-            pt[j * BR + r] = sr[j];
-            dst[j * BR + r] = dsr[j];
-        }
+        mask_row(s, i, j0, bc, pr);
+        (void)mmi_attn_exp_sub(bc, pr, lse[i], pr);
     }
+    mmi_attn_tile_tn(bc, w, br, 1.0f, p, BC, dout + i0 * w, w, dvb, w);
+    mmi_attn_ds_tile(br, bc, w, dout + i0 * w, o + i0 * w, w, vt, BC, p, BC);
+    mmi_attn_tile_nn(br, d, bc, s->scale, p, BC, k + j0 * d, d, 1.0f, dq + i0 * d, d);
+    mmi_attn_tile_tn(bc, d, br, s->scale, p, BC, q + i0 * d, d, dkb, d);
 }
 
 void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k,
@@ -216,9 +195,10 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
     MMI_ASSERT(s && s->n >= 0 && s->m >= 0 && s->d > 0 && s->dv > 0);
     MMI_ASSERT(q && k && v && o && lse && dout && dq && dk && dv && ws);
     const int64_t d = s->d, w = s->dv;
-    /* ws: kt, vt, sr, dp, then the tiles ds, pt, dst (BR x BC each) */
-    float *kt = ws + 4 * BR, *vt = kt + d * BC, *sr = vt + w * BC, *dp = sr + BC;
-    float *ds = dp + BC, *pt = ds + BR * BC, *dst = pt + BR * BC;
+    /* query blocks of BRF rows; a local band keeps BR rows (a taller block sees more keys) */
+    const int64_t bq = s->window > 0 ? BR : BRF;
+    /* ws: kt, vt, then the BRF x BC tile p (P, then dS / scale) */
+    float *kt = ws + 4 * BRF, *vt = kt + d * BC, *p = vt + w * BC;
     memset(dq, 0, sizeof(float) * (size_t)(s->n * d));
     for (int64_t j0 = 0; j0 < s->m; j0 += BC) {
         const int64_t bc = s->m - j0 < BC ? s->m - j0 : BC;
@@ -230,20 +210,9 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
         if (lo >= hi) continue;
         transpose_block(k, d, j0, bc, kt);
         transpose_block(v, w, j0, bc, vt);
-        for (int64_t i0 = lo; i0 < hi; i0 += BR) {
-            const int64_t br = hi - i0 < BR ? hi - i0 : BR;
-            bwd_tile(s, i0, br, j0, bc, q, kt, vt, lse, dout, o, sr, dp, ds, pt, dst);
-            /* dQ_I += dS K_J, dV_J += P^T dO_I, dK_J += dS^T Q_I as tile products (P^T and
-             * dS^T are stored transposed, so all three are untransposed GEMMs) */
-            if (!tile_nn(br, d, bc, 1.0f, ds, BC, k + j0 * d, d, 1.0f, dq + i0 * d, d))
-                for (int64_t r = 0; r < br; r++)
-                    mmi_attn_matrow_acc(bc, d, ds + r * BC, k + j0 * d, d, dq + (i0 + r) * d);
-            if (!tile_nn(bc, w, br, 1.0f, pt, BR, dout + i0 * w, w, 1.0f, dvb, w))
-                for (int64_t j = 0; j < bc; j++)
-                    mmi_attn_matrow_acc(br, w, pt + j * BR, dout + i0 * w, w, dvb + j * w);
-            if (!tile_nn(bc, d, br, 1.0f, dst, BR, q + i0 * d, d, 1.0f, dkb, d))
-                for (int64_t j = 0; j < bc; j++)
-                    mmi_attn_matrow_acc(br, d, dst + j * BR, q + i0 * d, d, dkb + j * d);
+        for (int64_t i0 = lo; i0 < hi; i0 += bq) {
+            const int64_t br = hi - i0 < bq ? hi - i0 : bq;
+            bwd_tile(s, i0, br, j0, bc, q, k, kt, vt, lse, dout, o, p, dq, dkb, dvb);
         }
     }
 }

@@ -32,6 +32,18 @@ void mmi_attn_rowmat(int64_t n_out, int64_t k, const float *x, const float *mt, 
  * dP - D in a saturated row). */
 void mmi_attn_rowmat_sub(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                          const float *o, float alpha, float *y);
+/* Softmax backward's score-gradient tile, in place on the probabilities:
+ *   p[r * ldp + j] *= sum_c x[r * ldx + c] * (mt[c * ldm + j] - o[r * ldx + c])
+ * for r < rows, j < n (x = dO rows, o = O rows, mt = the value block transposed). The
+ * difference is formed before the product, as in rowmat_sub, so a column equal to o_r gives
+ * exactly 0. */
+void mmi_attn_ds_tile(int64_t rows, int64_t n, int64_t k, const float *x, const float *o,
+                      int64_t ldx, const float *mt, int64_t ldm, float *p, int64_t ldp);
+/* In place: x[j] = relu(x[j]) (square = 0) or relu(x[j])^2 (square = 1) for j < lim, 0 for
+ * lim <= j < n (the causal mask); lim is clamped to [0, n]. */
+void mmi_attn_relu_row(int64_t n, int64_t lim, float *x, int square);
+/* RELU2's backward tile row: u[j] = f * t[j] * u[j], then t[j] = t[j]^2, for j < n. */
+void mmi_attn_relu_ds_row(int64_t n, float *t, float *u, float f);
 /* y[:n] += sum_r p[r] * mat[r * ld + :n] for r < rows. */
 void mmi_attn_matrow_acc(int64_t rows, int64_t n, const float *p, const float *mat, int64_t ld,
                          float *y);
@@ -66,6 +78,10 @@ typedef struct mmi_attn_isa {
     int (*norm_step)(int64_t n, const float *k, double *z, const float *q, double *dot);
     int (*elu1)(int64_t n, const float *x, float *y);
     int (*elu1_bwd)(int64_t n, const float *y, const float *dy, float *dx);
+    int (*ds_tile)(int64_t rows, int64_t n, int64_t k, const float *x, const float *o,
+                   int64_t ldx, const float *mt, int64_t ldm, float *p, int64_t ldp);
+    int (*relu_row)(int64_t n, int64_t lim, float *x, int square);
+    int (*relu_ds_row)(int64_t n, float *t, float *u, float f);
 } mmi_attn_isa;
 
 /* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
@@ -82,6 +98,20 @@ int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *
 int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q, double *dot);
 int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y);
 int mmi_attn_elu1_bwd_avx2(int64_t n, const float *y, const float *dy, float *dx);
+int mmi_attn_ds_tile_avx2(int64_t rows, int64_t n, int64_t k, const float *x, const float *o,
+                          int64_t ldx, const float *mt, int64_t ldm, float *p, int64_t ldp);
+int mmi_attn_relu_row_avx2(int64_t n, int64_t lim, float *x, int square);
+int mmi_attn_relu_ds_row_avx2(int64_t n, float *t, float *u, float f);
+
+/* ---- GEMM tiles (attn_tiles.c) ------------------------------------------------------------- */
+/* C = alpha A B + beta C, all row-major, on the GEMM micro-kernel's unpacked path (in column
+ * pieces of 64 when the whole would pack): no workspace. */
+void mmi_attn_tile_nn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/* C += alpha A^T B for A [k, m], B [k, n], in pieces of 64 (rows, columns and reduction) so
+ * every piece runs unpacked: no workspace. */
+void mmi_attn_tile_tn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                      const float *b, int64_t ldb, float *c, int64_t ldc);
 
 /* ---- exact and sparse softmax attention (attn_softmax.c) ---------------------------------- */
 /* Online-softmax tiled forward: o [n, dv] and lse [n] (log-sum-exp of the scaled, masked row;

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* attn_tiles.c — the GEMM tiles attention kernels are built from: small products on the GEMM
+ * micro-kernel's unpacked path (no packing workspace, so none is needed after create), in
+ * pieces the path always takes, with a row fallback for the shapes it would have to pack. */
+#include "mmi_attn_kernels.h"
+#include "../gemm/mmi_gemm.h"
+
+/* Pieces of at most TB rows, columns and reductions: a TN product of such pieces always runs
+ * unpacked (m, n, k <= 64), as does NN with n <= 64. */
+#define TB 64
+
+void mmi_attn_tile_nn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    if (!mmi_gemm_needs_ws(0, 0, m, n, k, alpha, lda, ldb, ldc)) {
+        mmi_gemm(0, 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
+        return;
+    }
+    for (int64_t j = 0; j < n; j += TB) { /* column pieces: NN with n <= 64 is unpacked */
+        const int64_t nb = n - j < TB ? n - j : TB;
+        MMI_ASSERT(!mmi_gemm_needs_ws(0, 0, m, nb, k, alpha, lda, ldb, ldc));
+        mmi_gemm(0, 0, m, nb, k, alpha, a, lda, b + j, ldb, beta, c + j, ldc, NULL, NULL);
+    }
+}
+
+void mmi_attn_tile_tn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                      const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    for (int64_t p = 0; p < k; p += TB) {
+        const int64_t kb = k - p < TB ? k - p : TB;
+        for (int64_t i = 0; i < m; i += TB) {
+            const int64_t mb = m - i < TB ? m - i : TB;
+            for (int64_t j = 0; j < n; j += TB) {
+                const int64_t nb = n - j < TB ? n - j : TB;
+                MMI_ASSERT(!mmi_gemm_needs_ws(1, 0, mb, nb, kb, alpha, lda, ldb, ldc));
+                mmi_gemm(1, 0, mb, nb, kb, alpha, a + p * lda + i, lda, b + p * ldb + j, ldb,
+                         1.0f, c + i * ldc + j, ldc, NULL, NULL);
+            }
+        }
+    }
+}
