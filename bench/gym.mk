@@ -28,8 +28,18 @@ check-gym: $(SHARED)
 	    PYTHONDONTWRITEBYTECODE=1 $(CURDIR)/$(GYM_PY) -m unittest -v test_gym; \
 	fi
 
+# sb3-contrib's RecurrentPPO on the velocity-masked tasks (bench/recurrent_vs_sb3.py), the peer of
+# build/bench/rl_memory: make bench-gym-recurrent RECURRENT_ARGS="cartpole --seeds 3"
+RECURRENT_ARGS ?= cartpole
+$(GYM_VENV)/.contrib: $(GYM_VENV)/.installed
+	$(GYM_VENV)/bin/pip install -q -c $(GYM_VENV)/constraints.txt sb3-contrib==2.0.0
+	@touch $@
+
+bench-gym-recurrent: $(GYM_VENV)/.contrib
+	OMP_NUM_THREADS=1 $(GYM_PY) bench/recurrent_vs_sb3.py $(RECURRENT_ARGS)
+
 bench-gym: $(SHARED) $(GYM_VENV)/.installed
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 LIBMM_LIBRARY=$(CURDIR)/lib/$(SONAME) \
 	  $(GYM_PY) bench/gym_vs_sb3.py $(GYM_ARGS)
 
-.PHONY: check-gym bench-gym
+.PHONY: check-gym bench-gym bench-gym-recurrent

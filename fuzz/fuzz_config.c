@@ -772,6 +772,9 @@ static void draw_policy_opts(rd *r, mm_policy_opts *o, float *low, float *high)
     MAYBE_I(target_update_interval, 1, 3);
     MAYBE_D(target_entropy, -3, 1);
     MAYBE_D(lr_alpha, 0, 1e-2);
+    MAYBE_I(memory, 0, 1); /* PPO's LRU memory core (other algorithms refuse it) */
+    MAYBE_I(memory_dim, 1, 8);
+    MAYBE_I(memory_seq_len, 1, 8);
     if (o->act_dim >= 1 && o->act_dim <= 8 && pick(r, 3) == 0) {
         for (int64_t k = 0; k < o->act_dim; k++) {
             low[k] = (float)draw_dbl(r, -2, -0.5);

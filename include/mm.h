@@ -1681,6 +1681,15 @@ enum {
                               when the agent's episode ends */
 };
 
+/* Memory cores of mm_policy_opts.memory (numbers never change; docs/RL.md "Memory"). */
+enum {
+    MM_MEMORY_NONE = 0, /* memoryless: the networks see the observation only */
+    MM_MEMORY_LRU = 1   /* a Linear Recurrent Unit (libmm's MM_SSM_LRU recurrence) of
+                           memory_dim channels and memory_dim complex states on a linear
+                           encoding of the observation; actor and value net see
+                           [observation, LRU output]. PPO only. Since: 0.2 */
+};
+
 /* Run-time parameters (mm_policy_set_f64 / mm_policy_get_f64; bounds via mm_param_bounds). */
 enum {
     MM_POLICY_LR_ACTOR = 300,     /* actor / policy learning rate */
@@ -1809,6 +1818,17 @@ typedef struct mm_policy_opts {
                                    steps [1] */
     double target_entropy;      /* NaN = -act_dim (SB3 "auto") [NaN] */
     double lr_alpha;            /* Adam learning rate of log alpha [3e-4] */
+    /* memory (Since: 0.2; docs/RL.md "Memory"). With a memory core each agent carries a
+       recurrent state across mm_policy_act calls: every act advances the state of agents
+       0..n-1 by one step; observe resets agent i's state when its episode ended (terminated or
+       truncated); mm_policy_reset_agent resets it by hand. PPO trains the core by
+       backpropagation through time over rollout segments of memory_seq_len steps that start
+       from the states stored while acting. */
+    int32_t memory;             /* MM_MEMORY_* [NONE] */
+    int32_t reserved3;          /* must be 0 */
+    int64_t memory_dim;         /* channels = complex states of the core, 1..1024 [16] */
+    int64_t memory_seq_len;     /* BPTT segment length in steps, 1..n_steps; PPO minibatches
+                                   hold max(1, batch_size / memory_seq_len) segments [16] */
 } mm_policy_opts;
 
 /* Fills o with the published defaults of algo (MM_ALGO_*) and struct_size.
@@ -1832,6 +1852,13 @@ MM_API MM_NODISCARD int mm_policy_create(mm_policy **out, const mm_policy_opts *
 MM_API MM_NODISCARD int mm_policy_act(mm_policy *p, const float *obs, int64_t n, float *actions,
                                       int32_t explore);
 
+/* Starts agent i's memory afresh (zero recurrent state), as observe does when the agent's
+ * episode ends: for hosts that reset an environment outside the act/observe loop (an
+ * evaluation episode, a respawned NPC). A policy without memory has nothing to reset.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL p), MM_E_RANGE (i outside 0..n_agents-1).
+ * Allocates: nothing. Since: 0.2 */
+MM_API MM_NODISCARD int mm_policy_reset_agent(mm_policy *p, int64_t i);
+
 /* Records n transitions (rows): obs, the actions taken (as returned by act, or any valid
  * action), rewards [n], next_obs (the TRUE last observation when the episode ended, not the
  * reset one), terminated [n] and truncated [n] (0/1). Updates the observation statistics when
@@ -1841,7 +1868,8 @@ MM_API MM_NODISCARD int mm_policy_act(mm_policy *p, const float *obs, int64_t n,
  * MM_E_STATE (on-policy: rollout full, call mm_policy_update; an update spread by
  * mm_policy_update_budget still has work left; or an agent's action is not what its last
  * exploring act returned and that act replaced an unobserved sample - a deterministic act in
- * between is harmless), MM_E_NUMERIC. With norm_reward, rewards are scaled (docs/RL.md).
+ * between is harmless; with a memory core: an agent that has not acted since its last
+ * observe), MM_E_NUMERIC. With norm_reward, rewards are scaled (docs/RL.md).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_observe(mm_policy *p, const float *obs, const float *actions,
                                           const float *rewards, const float *next_obs,
@@ -1870,8 +1898,9 @@ MM_API MM_NODISCARD int mm_policy_update(mm_policy *p, int32_t *did_update);
  * observe may run between calls (transitions observed meanwhile may be sampled by the
  * remaining steps, unlike one mm_policy_update before them).
  *   max_minibatches: >= 1.  done (optional): 1 when no update work is left after this call.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL p, max_minibatches < 1), and mm_policy_update's
- * failures (the update then ends and the rollout restarts). Allocates: nothing. Since: 0.2 */
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL p, max_minibatches < 1), MM_E_UNSUPPORTED (a policy
+ * with a memory core: use mm_policy_update), and mm_policy_update's failures (the update then
+ * ends and the rollout restarts). Allocates: nothing. Since: 0.2 */
 MM_API MM_NODISCARD int mm_policy_update_budget(mm_policy *p, int64_t max_minibatches,
                                                 int32_t *done);
 
@@ -1977,8 +2006,10 @@ MM_API MM_NODISCARD int mm_policy_load_new(mm_policy **out, const char *path,
  *         honoured; input_dim must be 0 or obs_dim).
  * The model is a copy: later updates of p do not change it (mm_policy_export_copy refreshes
  * it without allocating).
- * Returns MM_OK, MM_E_INVALID_ARG, MM_E_SHAPE (input_dim), MM_E_NOMEM. Allocates: the model
- * (caller frees with mm_model_free). Since: 0.2 */
+ * A policy with a memory core (mm_policy_opts.memory) is not one feed-forward model: export,
+ * export_copy and export_save refuse it with MM_E_UNSUPPORTED.
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_SHAPE (input_dim), MM_E_UNSUPPORTED (memory),
+ * MM_E_NOMEM. Allocates: the model (caller frees with mm_model_free). Since: 0.2 */
 MM_API MM_NODISCARD int mm_policy_export(mm_policy *p, mm_model **out, const mm_model_opts *opts);
 
 /* Refreshes a model made by mm_policy_export (of this policy, or of one with the same

@@ -31,6 +31,7 @@ static void (*const g_suites[])(void) = {
     suite_envs,
     suite_policy,
     suite_policy_io,
+    suite_policy_memory,
     suite_policy_loop,
     suite_sac,
     suite_comm,

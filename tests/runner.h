@@ -82,6 +82,7 @@ void suite_rwkv6(void);
 void suite_envs(void);
 void suite_policy(void);
 void suite_policy_io(void);
+void suite_policy_memory(void);
 void suite_policy_loop(void);
 void suite_sac(void);
 void suite_comm(void);

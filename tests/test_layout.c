@@ -132,7 +132,7 @@ static void test_struct_layout(void)
     PIN(mm_ssm_grads, dnu_log, 112);
     PIN(mm_ssm_grads, dtheta_log, 120);
     PIN(mm_ssm_grads, dgamma_log, 128);
-    PIN_SIZE(mm_policy_opts, 464);
+    PIN_SIZE(mm_policy_opts, 488);
     PIN(mm_policy_opts, struct_size, 0);
     PIN(mm_policy_opts, reserved0, 4);
     PIN(mm_policy_opts, alloc, 8);
@@ -198,6 +198,10 @@ static void test_struct_layout(void)
     PIN(mm_policy_opts, target_update_interval, 444);
     PIN(mm_policy_opts, target_entropy, 448);
     PIN(mm_policy_opts, lr_alpha, 456);
+    PIN(mm_policy_opts, memory, 464); /* 0.2: memory core */
+    PIN(mm_policy_opts, reserved3, 468);
+    PIN(mm_policy_opts, memory_dim, 472);
+    PIN(mm_policy_opts, memory_seq_len, 480);
     PIN_SIZE(mm_comm_callbacks, 64);
     PIN(mm_comm_callbacks, struct_size, 0);
     PIN(mm_comm_callbacks, reserved0, 4);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 static float g_lo[2] = {-2.0f, -1.0f}, g_hi[2] = {2.0f, 3.0f};
+static int g_memory; /* 1: PPO policies get an LRU memory core */
 
 static void opts_for(mm_policy_opts *o, int32_t algo, int discrete, int norm)
 {
@@ -26,6 +27,8 @@ static void opts_for(mm_policy_opts *o, int32_t algo, int discrete, int norm)
     o->buffer_size = 48, o->batch_size = 8, o->learning_starts = 10, o->n_steps = 6;
     o->n_epochs = 2, o->batch_size = algo >= MM_ALGO_A2C ? 12 : 8;
     o->linear_decay_steps = algo >= MM_ALGO_A2C ? 400 : 0;
+    if (g_memory && algo == MM_ALGO_PPO)
+        o->memory = MM_MEMORY_LRU, o->memory_dim = 4, o->memory_seq_len = 4;
 }
 
 static mm_policy *make_rn(int32_t algo, int discrete, int norm, int32_t noise, int32_t rnorm)
@@ -367,11 +370,11 @@ static void test_legacy_file(void)
 
 static int same_nets(mm_policy *a, mm_policy *b)
 {
-    mm_model *ma[8] = {a->actor, a->actor_t, a->critic[0], a->critic_t[0], a->critic[1],
-                       a->critic_t[1], a->vf, a->logstd};
-    mm_model *mb[8] = {b->actor, b->actor_t, b->critic[0], b->critic_t[0], b->critic[1],
-                       b->critic_t[1], b->vf, b->logstd};
-    for (int k = 0; k < 8; k++) {
+    mm_model *ma[9] = {a->actor, a->actor_t, a->critic[0], a->critic_t[0], a->critic[1],
+                       a->critic_t[1], a->vf, a->logstd, a->mem.m};
+    mm_model *mb[9] = {b->actor, b->actor_t, b->critic[0], b->critic_t[0], b->critic[1],
+                       b->critic_t[1], b->vf, b->logstd, b->mem.m};
+    for (int k = 0; k < 9; k++) {
         float *wa, *wb;
         int64_t na, nb;
         if (!ma[k]) continue;
@@ -417,6 +420,7 @@ static void ckpt_case_rn(int32_t algo, int discrete, int32_t noise, int n_first,
         float before[8] = {0}, after[8] = {0};
         acts(d, before);
         CHECK_STATUS(mm_policy_load_mem(d, buf, n - 1), MM_E_FORMAT);
+        for (int i = 0; i < 4; i++) CHECK_OK(mm_policy_reset_agent(d, i)); /* act stepped it */
         acts(d, after);
         CHECK(memcmp(before, after, sizeof before) == 0);
         mm_policy_free(d);
@@ -476,6 +480,13 @@ static void test_checkpoint(void)
     ckpt_case(MM_ALGO_SAC, 0, 0, 23, 30);   /* with log alpha and its Adam state */
     ckpt_case(MM_ALGO_SAC, 0, 0, 2, 30);
     ckpt_case(MM_ALGO_QAC, 1, 0, 8, 10);
+    /* memory core: per-agent states, the last act's output and the rollout's stored initial
+       states travel, mid-rollout (segments of 4 in n_steps 6) and after an update */
+    g_memory = 1;
+    ckpt_case(MM_ALGO_PPO, 0, 0, 9, 14);
+    ckpt_case(MM_ALGO_PPO, 1, 0, 12, 14);
+    ckpt_case_rn(MM_ALGO_PPO, 0, 0, 5, 14, 1);
+    g_memory = 0;
 }
 
 static void test_checkpoint_mismatch(void)

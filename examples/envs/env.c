@@ -34,7 +34,22 @@ int env_init(env *e, int32_t kind, uint64_t seed)
     e->done = 0;
     e->s[0] = e->s[1] = e->s[2] = e->s[3] = 0.0;
     e->rng = seed * 0x2545F4914F6CDD1Dull + 0x1234567ull;
+    e->masked = 0;
     return 0;
+}
+
+int env_mask_velocity(env *e)
+{
+    if (e->kind != ENV_CARTPOLE && e->kind != ENV_PENDULUM) return -1;
+    e->masked = 1;
+    e->obs_dim = 2;
+    return 0;
+}
+
+const char *env_label(const env *e)
+{
+    if (e->masked) return e->kind == ENV_CARTPOLE ? "CartPoleNoVel-v1" : "PendulumNoVel-v1";
+    return env_name(e->kind);
 }
 
 void env_reset(env *e, float *obs)
@@ -65,12 +80,17 @@ void env_observe(const env *e, float *obs)
     const double *s = e->s;
     switch (e->kind) {
     case ENV_CARTPOLE:
+        if (e->masked) { /* position and angle only */
+            obs[0] = (float)s[0];
+            obs[1] = (float)s[2];
+            break;
+        }
         for (int i = 0; i < 4; i++) obs[i] = (float)s[i];
         break;
     case ENV_PENDULUM:
         obs[0] = (float)cos(s[0]);
         obs[1] = (float)sin(s[0]);
-        obs[2] = (float)s[1];
+        if (!e->masked) obs[2] = (float)s[1];
         break;
     case ENV_MOUNTAIN_CAR:
         obs[0] = (float)s[0];

@@ -31,6 +31,7 @@ typedef struct env {
     double s[4];           /* physical state: CartPole (x, x', th, th'); Pendulum (th, th');
                               MountainCar (p, v); Acrobot (th1, th2, th1', th2') */
     uint64_t rng;          /* splitmix64 state of the reset draws */
+    int32_t masked;        /* 1: velocities hidden (env_mask_velocity) */
 } env;
 
 /* Sets up env e of kind ENV_* with reset seed seed. Returns 0, or -1 for an unknown kind. */
@@ -46,6 +47,13 @@ void env_step(env *e, const float *action, float *obs, float *reward, int32_t *t
               int32_t *truncated);
 /* "CartPole-v1", ... */
 const char *env_name(int32_t kind);
+/* Hides the velocities from the observation, as rl-baselines3-zoo's NoVel wrappers
+ * (CartPoleNoVel-v1: [x, theta]; PendulumNoVel-v1: [cos theta, sin theta]): a partially
+ * observed task that a memoryless agent cannot solve. Call after env_init; obs_dim becomes 2.
+ * Returns 0, or -1 for a kind without a masked form. */
+int env_mask_velocity(env *e);
+/* env_name, or "CartPoleNoVel-v1" / "PendulumNoVel-v1" when masked. */
+const char *env_label(const env *e);
 
 /* The per-kind dynamics on a given state (no time limit), for tests: s is updated in place,
  * the reward is returned and *terminated set. */

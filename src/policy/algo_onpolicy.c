@@ -8,6 +8,9 @@
  *        minibatch whose approx. KL exceeds 1.5 ppo_target_kl, before its step (SB3).
  * The update runs in two parts so mm_policy_update_budget can spread it over calls: begin
  * (bootstrap values, GAE) and steps (minibatches from the position kept in p->upd).
+ * With a memory core (PPO) a minibatch is max(1, batch_size / memory_seq_len) shuffled
+ * segments of memory_seq_len steps of one agent, run forward from their stored initial states
+ * and trained by backpropagation through time (memory.c).
  *   QAC: Zhao's Q actor-critic, batched: the actor ascends q(s,a) log pi(a|s) (no baseline);
  *        the critic regresses q(s_t, a_t) on the SARSA target r_t + gamma q(s_t+1, a_t+1)
  *        (expected q under pi at the rollout end and at truncations). */
@@ -31,13 +34,16 @@ static void gather_rows(mm_policy *p, const int64_t *idx, int64_t m)
     }
 }
 
-/* Value loss and its backward for m rows in w_a (value forward into w_f). */
+/* The networks' input rows: the observations in w_a, or [observation, memory output]. */
+static float *net_in(mm_policy *p) { return p->mem.m ? p->mem.feat : p->w_a; }
+
+/* Value loss and its backward for m rows of net_in (value forward into w_f). */
 static int value_step(mm_policy *p, int64_t m, double *loss)
 {
     const double *w = p->w_dbl;
     float *v = p->w_f, *dv = p->w_f + m;
     double s = 0, cv = p->o.clip_range_vf, k = p->o.vf_coef;
-    int rc = mmi_v_forward(p, p->w_a, m, v, "mm_policy_update");
+    int rc = mmi_v_forward(p, net_in(p), m, v, "mm_policy_update");
     if (rc != MM_OK) return rc;
     for (int64_t i = 0; i < m; i++) {
         double pred = v[i], g = 1.0;
@@ -51,35 +57,49 @@ static int value_step(mm_policy *p, int64_t m, double *loss)
         dv[i] = (float)(k * 2.0 * e * g / (double)m);
     }
     *loss = s / (double)m;
-    rc = mm_model_backward(p->vf, mmi_pol_view(p, 2, dv, m, 1), NULL);
+    rc = mm_model_backward(p->vf, mmi_pol_view(p, 2, dv, m, 1),
+                           p->mem.m ? mmi_pol_view(p, 3, p->mem.dfv, m, p->in_dim) : NULL);
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->vf, rc, "mm_policy_update");
 }
 
 static int zero_all(mm_policy *p)
 {
-    mm_model *ms[4] = {p->actor, p->vf, p->logstd, p->critic[0]};
-    for (int k = 0; k < 4; k++)
+    mm_model *ms[5] = {p->actor, p->vf, p->logstd, p->critic[0], p->mem.m};
+    for (int k = 0; k < 5; k++)
         if (ms[k] && mm_model_zero_grad(ms[k]) != MM_OK) return MM_E_INTERNAL;
     return MM_OK;
 }
 
-/* Global clipping over actor, log std and value net, then one optimizer step each. */
+/* Global clipping over actor, log std, value net and memory core, then one optimizer step
+ * each (the memory core moves with the actor's learning rate). */
 static int step_all(mm_policy *p)
 {
-    mm_model *ms[4] = {p->actor, p->logstd, p->vf, p->critic[0]};
+    mm_model *ms[5] = {p->actor, p->logstd, p->vf, p->mem.m, p->critic[0]};
     double f = mmi_pol_lr_factor(p);
-    int rc0 = p->comm ? mmi_pol_comm_average(p, ms, 4) : MM_OK; /* mean over ranks first */
+    int rc0 = p->comm ? mmi_pol_comm_average(p, ms, 5) : MM_OK; /* mean over ranks first */
     if (rc0 != MM_OK) return rc0;
-    mmi_clip_grads(ms, 3, p->o.max_grad_norm);
-    for (int k = 0; k < 4; k++) {
+    mmi_clip_grads(ms, 4, p->o.max_grad_norm);
+    for (int k = 0; k < 5; k++) {
         int rc;
         if (!ms[k]) continue;
-        rc = mm_model_set_f64(ms[k], MM_MODEL_LR, (k < 2 ? p->o.lr_actor : p->o.lr_critic) * f);
+        rc = mm_model_set_f64(ms[k], MM_MODEL_LR,
+                              (k < 2 || k == 3 ? p->o.lr_actor : p->o.lr_critic) * f);
         if (rc == MM_OK) rc = mm_model_step(ms[k]);
         if (rc != MM_OK) return mmi_pol_model_fail(p, ms[k], rc, "mm_policy_update");
     }
     p->n_updates++;
     return MM_OK;
+}
+
+/* The memory part of the actor's and the value net's input gradients, through the core. */
+static int memory_backward(mm_policy *p, int64_t m)
+{
+    mmi_memory *mm = &p->mem;
+    int64_t F = p->in_dim, od = p->obs_dim, H = mm->H;
+    for (int64_t k = 0; k < m; k++)
+        for (int64_t h = 0; h < H; h++)
+            mm->dy[k * H + h] = mm->dfa[k * F + od + h] + mm->dfv[k * F + od + h];
+    return mmi_mem_backward(p, p->w_a, mm->dy, m);
 }
 
 /* One PPO/A2C minibatch of m rows gathered into the work buffers. *stop = 1 (and no step)
@@ -91,7 +111,8 @@ static int minibatch(mm_policy *p, int64_t m, int ppo, int *stop)
     float *head = p->w_b, *lp = p->w_d;
     int rc;
     if (p->o.normalize_advantage) mmi_normalize_adv(p->w_e, m);
-    if ((rc = mmi_pi_forward(p, p->w_a, m, head, "mm_policy_update")) != MM_OK) return rc;
+    if (p->mem.m) mmi_mem_forward(p, p->w_a, m); /* BPTT forward of the gathered segments */
+    if ((rc = mmi_pi_forward(p, net_in(p), m, head, "mm_policy_update")) != MM_OK) return rc;
     mmi_pi_logp(p, head, p->w_c, m, lp);
     for (int64_t i = 0; i < m; i++) { /* coef = dL/dlog pi */
         double A = p->w_e[i], lr = (double)lp[i] - w[4 * i + 2], rho = exp(lr), g = -A;
@@ -118,6 +139,7 @@ static int minibatch(mm_policy *p, int64_t m, int ppo, int *stop)
     if ((rc = mmi_pg_backward(p, p->w_d, m, dl)) != MM_OK) return rc;
     if ((rc = value_step(p, m, &vloss)) != MM_OK) return rc;
     p->st_critic_loss = vloss;
+    if (p->mem.m && (rc = memory_backward(p, m)) != MM_OK) return rc;
     return step_all(p);
 }
 
@@ -140,6 +162,10 @@ static int ppo_a2c(mm_policy *p, int64_t budget, int64_t *used, int *finished)
     int ppo = p->o.algo == MM_ALGO_PPO, stop = 0;
     int64_t bs = ppo ? p->o.batch_size : n, epochs = ppo ? p->o.n_epochs : 1;
     int rc = MM_OK;
+    if (p->mem.m) { /* with memory the shuffled units are segments, not rows */
+        n = mmi_mem_n_segments(p);
+        bs = bs / p->mem.L > 1 ? bs / p->mem.L : 1;
+    }
     if (bs > n) bs = n;
     while (u->epoch < epochs && *used < budget && rc == MM_OK) {
         int64_t m = n - u->start < bs ? n - u->start : bs;
@@ -149,8 +175,14 @@ static int ppo_a2c(mm_policy *p, int64_t budget, int64_t *used, int *finished)
                 for (int64_t i = 0; i < n; i++) p->w_idx[i] = i;
             u->epochs_run++;
         }
-        gather_rows(p, p->w_idx + u->start, m);
-        rc = minibatch(p, m, ppo, &stop);
+        if (p->mem.m) {
+            int64_t rows = mmi_mem_gather(p, p->w_idx + u->start, m);
+            gather_rows(p, p->mem.seg, rows);
+            rc = minibatch(p, rows, ppo, &stop);
+        } else {
+            gather_rows(p, p->w_idx + u->start, m);
+            rc = minibatch(p, m, ppo, &stop);
+        }
         (*used)++;
         u->start += m;
         if (u->start >= n) u->start = 0, u->epoch++;

@@ -103,6 +103,33 @@ typedef struct mmi_act_slots {
     uint8_t *pending;/* [n_agents] saturating count (0, 1, 2) */
 } mmi_act_slots;
 
+/* ---- memory core (memory.c): an LRU on a linear encoding of the observation ----------------
+ * Parameters: the first n_par floats of mem.m's flat parameters (a dense layer used as raw
+ * storage, so the model floor keeps the optimizer, checkpoints and files), in this order:
+ *   W [H, obs_dim], b [H] (encoder u = W x + b), nu_log, theta_log, gamma_log [N],
+ *   B [N, H, x2], C [H, N, x2], D [H]   (H channels, N complex states; lru_scan.c maths).
+ * Rows of a segment are laid out one after another (sequence-major). */
+typedef struct mmi_memory {
+    int64_t H, N, L;    /* channels, complex states, BPTT segment length */
+    int64_t n_par;      /* floats of the parameter vector above */
+    mm_model *m;        /* raw parameter storage with its optimizer (lr_actor) */
+    float *state;       /* [n_agents, 2N] current state of every agent */
+    float *prev;        /* [n_agents, 2N] the state before its last act (stored into rollout) */
+    float *y;           /* [n_agents, H] the core output of its last act */
+    uint8_t *acted;     /* [n_agents] 1 when the agent acted since its last observe */
+    float *ro_h0;       /* [n_steps n_agents, 2N] state before each rollout row */
+    float *lam, *bn;    /* lambda [2N], B e^gamma_log [N H 2]: formed once per call */
+    float *u, *ys, *hs; /* [maxb, H], [maxb, H], [maxb, 2N]: one minibatch of segments */
+    float *du, *dy;     /* [maxb, H] */
+    float *feat, *dfa, *dfv; /* [maxb, obs_dim + H]: network input and its two gradients */
+    float *tmp;         /* [2N] one streamed step's new state */
+    float *key;         /* [3N + 2NH] nu_log .. B that lam and bn were formed from */
+    int32_t key_ok;     /* key holds a formed set */
+    double *glam, *gh, *dd, *gbn, *gc, *gw; /* 2N, 2N, H, 2NH, 2NH, H (obs_dim + 1) */
+    int64_t *seg;       /* [maxb] rollout row of each minibatch row */
+    uint8_t *first;     /* [maxb] 1 on the first row of a segment */
+} mmi_memory;
+
 /* ---- the handle --------------------------------------------------------------------------- */
 #define MMI_POL_VIEWS 6
 
@@ -169,6 +196,8 @@ struct mm_policy {
     mm_comm *comm; /* mm_policy_set_comm: gradients averaged over ranks (policy_comm.c) */
     mmi_update_state upd; /* mm_policy_update_budget's position between calls */
     mmi_reward_norm rn;   /* norm_reward */
+    mmi_memory mem;       /* memory core (mem.m NULL without memory) */
+    int64_t in_dim;       /* width of the actor / value input: obs_dim (+ H with memory) */
     void *block; /* one allocation holding every buffer above */
     size_t block_size;
 };
@@ -189,6 +218,30 @@ int mmi_pol_model_fail(mm_policy *p, mm_model *m, int rc, const char *fn);
 /* With a communicator: replaces the gradients of the n models (NULL entries skipped) by their
  * mean over ranks, before clipping and stepping (policy_comm.c). Text in p->err on failure. */
 int mmi_pol_comm_average(mm_policy *p, mm_model *const *ms, int32_t n);
+
+/* Memory (memory.c). Sizes of the carved buffers (floats/doubles; 0 without memory) are
+ * laid out by mmi_mem_layout; mmi_mem_build creates and initialises the parameters. */
+int mmi_mem_build(mm_policy *p);
+void mmi_mem_layout(mm_policy *p, mmi_carve *y);
+/* act: advances agents 0..n-1 by one step on normalised x [n, obs_dim]; writes the network
+ * input [x, y] of each into feat [n, in_dim]; prev keeps the states before the step. */
+void mmi_mem_act(mm_policy *p, const float *x, int64_t n, float *feat);
+/* The network input [x_i, y_i] of agent i's last act for n agents (observe). */
+void mmi_mem_feat_last(mm_policy *p, const float *x, int64_t n, float *feat);
+/* The network input of a step on x from each agent's current state, state left as is
+ * (bootstrap values of next observations). */
+void mmi_mem_peek(mm_policy *p, const float *x, int64_t n, float *feat);
+/* Zeroes agent i's state. */
+void mmi_mem_reset(mm_policy *p, int64_t i);
+/* Segments: the minibatch rows of nseg segments (ids into 0..mmi_mem_n_segments) into
+ * mem.seg (sequence-major); returns the row count. */
+int64_t mmi_mem_n_segments(const mm_policy *p);
+int64_t mmi_mem_gather(mm_policy *p, const int64_t *ids, int64_t nseg);
+/* Forward of the m gathered rows whose normalised observations are x [m, obs_dim]: states
+ * from the stored initial state of each segment, reset after done rows; writes mem.feat. */
+void mmi_mem_forward(mm_policy *p, const float *x, int64_t m);
+/* Backward of the last mmi_mem_forward given dy [m, H]: accumulates into mem.m's grads. */
+int mmi_mem_backward(mm_policy *p, const float *x, const float *dy, int64_t m);
 
 /* ---- distributions (dist.c) --------------------------------------------------------------- */
 /* Diagonal Gaussian with state-independent log std ls[d]: log prob of a under mean mu. */

@@ -15,7 +15,7 @@
 #define MMI_POL_FORMAT_MINOR 0
 #define MMI_POL_NAME_LEN 96
 #define MMI_POL_MAX_OUT 256
-#define MMI_POL_NETS 9
+#define MMI_POL_NETS 10
 
 /* What a listed tensor is, so load knows where it goes and what values are legal. */
 enum {

@@ -17,7 +17,7 @@ float *mmi_pol_logstd(mm_policy *p)
 int mmi_pi_forward(mm_policy *p, const float *x, int64_t n, float *head, const char *fn)
 {
     MMI_ASSERT(n >= 1 && n <= p->maxb);
-    mm_tensor *tx = mmi_pol_view(p, 0, (float *)x, n, p->obs_dim);
+    mm_tensor *tx = mmi_pol_view(p, 0, (float *)x, n, p->in_dim);
     mm_tensor *ty = mmi_pol_view(p, 1, head, n, p->head_dim);
     int rc = mm_model_forward(p->actor, tx, ty);
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->actor, rc, fn);
@@ -29,7 +29,7 @@ int mmi_pi_forward_act(mm_policy *p, const float *x, int64_t n, float *head, con
     mm_tensor *tx, *ty;
     int rc;
     MMI_ASSERT(n >= 1 && n <= p->o.n_agents && m);
-    tx = mmi_pol_view(p, 0, (float *)x, n, p->obs_dim);
+    tx = mmi_pol_view(p, 0, (float *)x, n, p->in_dim);
     ty = mmi_pol_view(p, 1, head, n, p->head_dim);
     rc = mm_model_forward(m, tx, ty);
     if (rc != MM_OK) return mmi_pol_model_fail(p, m, rc, "mm_policy_act");
@@ -40,7 +40,7 @@ int mmi_pi_forward_act(mm_policy *p, const float *x, int64_t n, float *head, con
 int mmi_v_forward(mm_policy *p, const float *x, int64_t n, float *v, const char *fn)
 {
     MMI_ASSERT(n >= 1 && n <= p->maxb && p->vf);
-    mm_tensor *tx = mmi_pol_view(p, 0, (float *)x, n, p->obs_dim);
+    mm_tensor *tx = mmi_pol_view(p, 0, (float *)x, n, p->in_dim);
     mm_tensor *ty = mmi_pol_view(p, 1, v, n, 1);
     int rc = mm_model_forward(p->vf, tx, ty);
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->vf, rc, fn);

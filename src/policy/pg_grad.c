@@ -47,7 +47,9 @@ double mmi_pg_head_grad(mm_policy *p, const float *head, const float *a, const d
 int mmi_pg_backward(mm_policy *p, const float *dhead, int64_t n, const double *dls)
 {
     MMI_ASSERT(n >= 1 && n <= p->maxb);
-    int rc = mm_model_backward(p->actor, mmi_pol_view(p, 2, (float *)dhead, n, p->head_dim), NULL);
+    /* with a memory core the input gradient continues into it (algo_onpolicy.c) */
+    mm_tensor *dx = p->mem.m ? mmi_pol_view(p, 3, p->mem.dfa, n, p->in_dim) : NULL;
+    int rc = mm_model_backward(p->actor, mmi_pol_view(p, 2, (float *)dhead, n, p->head_dim), dx);
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_update");
     if (!p->logstd) return MM_OK;
     float *zero = p->w_f, *out = p->w_f + 1, *dy = p->w_f + 1 + p->act_dim;
@@ -86,6 +88,10 @@ void mmi_normalize_adv(float *adv, int64_t n)
 int mmi_last_values(mm_policy *p)
 {
     mmi_rollout *r = &p->ro;
+    if (p->mem.m) { /* from each agent's state after the rollout's last step */
+        mmi_mem_peek(p, r->last_obs, r->n_agents, p->mem.feat);
+        return mmi_v_forward(p, p->mem.feat, r->n_agents, r->last_val, "mm_policy_update");
+    }
     if (p->vf) return mmi_v_forward(p, r->last_obs, r->n_agents, r->last_val, "mm_policy_update");
     /* QAC: expected Q under pi */
     float *q = p->w_e, *z = p->w_f;

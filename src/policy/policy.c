@@ -66,6 +66,7 @@ static int opts_init(mm_policy_opts *o, int32_t algo)
     o->clip_reward = 10.0; /* SB3 VecNormalize */
     o->noise_theta = 0.15, o->noise_dt = 1e-2; /* harmless for on-policy kinds */
     o->target_update_interval = 1, o->lr_alpha = 3e-4, o->target_entropy = NAN;
+    o->memory_dim = 16, o->memory_seq_len = 16;
     if (algo == MM_ALGO_SAC)
         defaults_sac(o);
     else if (algo == MM_ALGO_DDPG || algo == MM_ALGO_TD3)
@@ -217,6 +218,21 @@ static int check_sac(const mm_policy_opts *o, mmi_err *e, const char *fn)
         return BAD("%s: target_update_interval must be >= 1", fn);
     return MM_OK;
 }
+static int check_memory(const mm_policy_opts *o, mmi_err *e, const char *fn)
+{
+    if (o->memory == MM_MEMORY_NONE && o->reserved3 == 0) return MM_OK;
+    if (o->memory != MM_MEMORY_LRU || o->reserved3 != 0)
+        return BAD("%s: memory %d is not an MM_MEMORY_* value (reserved3 must be 0)", fn,
+                   (int)o->memory);
+    if (o->algo != MM_ALGO_PPO)
+        return BAD("%s: a memory core trains with PPO only (algo %d)", fn, (int)o->algo);
+    if (o->memory_dim < 1 || o->memory_dim > 1024)
+        return BAD("%s: memory_dim %lld must be in [1, 1024]", fn, (long long)o->memory_dim);
+    if (o->memory_seq_len < 1 || o->memory_seq_len > o->n_steps)
+        return BAD("%s: memory_seq_len %lld must be in [1, n_steps = %lld]", fn,
+                   (long long)o->memory_seq_len, (long long)o->n_steps);
+    return MM_OK;
+}
 #undef BAD
 
 /* ---- networks ------------------------------------------------------------------------------ */
@@ -324,7 +340,7 @@ static int build_sac(mm_policy *p)
 
 static int build_onpolicy(mm_policy *p)
 {
-    int64_t od = p->obs_dim;
+    int64_t od = p->in_dim; /* the observation, with a memory core [observation, its output] */
     int rc = build_mlp(p, &p->actor, od, p->head_dim, 1, 0.01, 0, 0, p->maxb);
     /* the actor act uses while a budgeted update is under way (update_budget.c) */
     if (rc == MM_OK)
@@ -340,6 +356,7 @@ static int build_onpolicy(mm_policy *p)
     if (rc == MM_OK && !p->discrete) /* TRPO's log std moves by the natural step: no optimizer */
         rc = build_bias_vector(p, &p->logstd, p->act_dim, p->o.log_std_init,
                                p->o.algo != MM_ALGO_TRPO ? p->o.lr_actor : -1.0);
+    if (rc == MM_OK) rc = mmi_mem_build(p);
     return rc;
 }
 
@@ -391,6 +408,7 @@ static void layout(mm_policy *p, mmi_carve *y)
     p->ro.last_obs = (float *)mmi_carve_take(y, na * od, 4);
     p->ro.last_val = (float *)mmi_carve_take(y, na, 4);
     for (int i = 0; i < 8; i++) *flat[i] = (float *)mmi_carve_take(y, npi, 4);
+    mmi_mem_layout(p, y);
 }
 
 /* Measures the buffers, allocates them once and carves them. */
@@ -421,7 +439,12 @@ static void size_policy(mm_policy *p)
     p->maxb = p->offpolicy ? (o->batch_size > o->n_agents ? o->batch_size : o->n_agents)
                            : o->n_steps * o->n_agents;
     if (p->maxb < o->n_agents) p->maxb = o->n_agents;
-    p->wide = p->obs_dim + (p->act_dim > p->head_dim ? p->act_dim : p->head_dim) + 2;
+    p->in_dim = p->obs_dim;
+    if (o->memory != MM_MEMORY_NONE) {
+        p->mem.H = o->memory_dim, p->mem.N = o->memory_dim, p->mem.L = o->memory_seq_len;
+        p->in_dim = p->obs_dim + p->mem.H;
+    }
+    p->wide = p->in_dim + (p->act_dim > p->head_dim ? p->act_dim : p->head_dim) + 2;
 }
 
 static int create_parts(mm_policy *p)
@@ -486,6 +509,7 @@ int mm_policy_create(mm_policy **out, const mm_policy_opts *opts)
     if (rc == MM_OK) rc = check_numbers(&o, &e, fn);
     if (rc == MM_OK) rc = check_schedule(&o, &e, fn);
     if (rc == MM_OK) rc = check_sac(&o, &e, fn);
+    if (rc == MM_OK) rc = check_memory(&o, &e, fn);
     if (rc == MM_OK) rc = mmi_alloc_init(&a, o.alloc, &e);
     if (rc == MM_OK && !(p = mmi_calloc(&a, sizeof *p)))
         rc = mmi_fail(&e, MM_E_NOMEM, "%s: handle", fn);
@@ -519,9 +543,20 @@ void mm_policy_free(mm_policy *p)
     mm_model_free(p->logstd);
     mm_model_free(p->upd.actor_snap);
     mm_model_free(p->ent);
+    mm_model_free(p->mem.m);
     if (p->block) mmi_free(&p->alloc, p->block, p->block_size);
     mmi_alloc a = p->alloc;
     mmi_free(&a, p, sizeof *p);
+}
+
+int mm_policy_reset_agent(mm_policy *p, int64_t i)
+{
+    if (!p) return MM_E_INVALID_ARG;
+    if (i < 0 || i >= p->o.n_agents)
+        return mmi_fail(&p->err, MM_E_RANGE, "mm_policy_reset_agent: agent %lld outside 0..%lld",
+                        (long long)i, (long long)(p->o.n_agents - 1));
+    mmi_mem_reset(p, i);
+    return MM_OK;
 }
 
 const char *mm_policy_errmsg(const mm_policy *p) { return p ? p->err.msg : "invalid handle"; }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* policy_act.c — mm_policy_act: one batched forward of the actor for n agents, then
  * exploration (noise, warm-up uniform actions or sampling) and the map to the environment's
- * units. Never allocates: inputs go through tensor views over reserved work rows. */
+ * units. With a memory core the actor sees [observation, memory output] (memory.c). Never
+ * allocates: inputs go through tensor views over reserved work rows. */
 #include "mmi_policy.h"
 
 #include <math.h>
@@ -70,7 +71,12 @@ static int act_onpolicy(mm_policy *p, const float *x, int64_t n, float *actions,
 {
     float *head = p->w_b;
     const float *ls = NULL;
-    int rc = mmi_pi_forward_act(p, x, n, head, &ls);
+    int rc;
+    if (p->mem.m) { /* every act advances the agents' memory by one step */
+        mmi_mem_act(p, x, n, p->mem.feat);
+        x = p->mem.feat;
+    }
+    rc = mmi_pi_forward_act(p, x, n, head, &ls);
     int64_t d = p->act_dim;
     mmi_act_slots *s = &p->slots;
     if (rc != MM_OK) return rc;

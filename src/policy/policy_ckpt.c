@@ -100,6 +100,10 @@ static void sh_ro_obs(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t
 static void sh_ro_act(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { *r = s->cnt[C_RO_T] * NA, *c = AD; }
 static void sh_ro_one(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { *r = s->cnt[C_RO_T] * NA, *c = 0; }
 static void sh_ro_last(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { *r = p->ro.n_steps ? NA : 0, *c = OD; (void)s; }
+static void sh_mem_agent(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = p->mem.m ? NA : 0, *c = 2 * p->mem.N; }
+static void sh_mem_one(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = p->mem.m ? NA : 0, *c = 0; }
+static void sh_mem_y(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = p->mem.m ? NA : 0, *c = p->mem.H; }
+static void sh_mem_h0(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { *r = p->mem.m ? s->cnt[C_RO_T] * NA : 0, *c = 2 * p->mem.N; }
 static void sh_ro_lastv(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { *r = p->ro.n_steps ? NA : 0, *c = 0; (void)s; }
 #undef OD
 #undef AD
@@ -128,6 +132,11 @@ static void *at_ro_rew(mm_policy *p, mmi_ckpt *s) { (void)s; return p->ro.rew; }
 static void *at_ro_done(mm_policy *p, mmi_ckpt *s) { (void)s; return p->ro.done; }
 static void *at_ro_last(mm_policy *p, mmi_ckpt *s) { (void)s; return p->ro.last_obs; }
 static void *at_ro_lastv(mm_policy *p, mmi_ckpt *s) { (void)s; return p->ro.last_val; }
+static void *at_mem_state(mm_policy *p, mmi_ckpt *s) { (void)s; return p->mem.state; }
+static void *at_mem_prev(mm_policy *p, mmi_ckpt *s) { (void)s; return p->mem.prev; }
+static void *at_mem_y(mm_policy *p, mmi_ckpt *s) { (void)s; return p->mem.y; }
+static void *at_mem_acted(mm_policy *p, mmi_ckpt *s) { (void)s; return p->mem.acted; }
+static void *at_mem_h0(mm_policy *p, mmi_ckpt *s) { (void)s; return p->mem.ro_h0; }
 
 /* One entry per state block; the staged ones first (the counters size the rest). */
 static const ck_block k_blocks[] = {
@@ -154,6 +163,13 @@ static const ck_block k_blocks[] = {
     {"ckpt.rollout.done", MMI_ST_F32, CK_FINITE, 0, sh_ro_one, at_ro_done},
     {"ckpt.rollout.last_obs", MMI_ST_F32, CK_FINITE, 0, sh_ro_last, at_ro_last},
     {"ckpt.rollout.last_val", MMI_ST_F32, CK_FINITE, 0, sh_ro_lastv, at_ro_lastv},
+    /* memory core: each agent's state, the state before and the output of its last act, and
+       the stored initial state of every rollout row */
+    {"ckpt.memory.state", MMI_ST_F32, CK_FINITE, 0, sh_mem_agent, at_mem_state},
+    {"ckpt.memory.prev", MMI_ST_F32, CK_FINITE, 0, sh_mem_agent, at_mem_prev},
+    {"ckpt.memory.out", MMI_ST_F32, CK_FINITE, 0, sh_mem_y, at_mem_y},
+    {"ckpt.memory.acted", MMI_ST_U8, CK_PENDING, 0, sh_mem_one, at_mem_acted},
+    {"ckpt.rollout.memory_h0", MMI_ST_F32, CK_FINITE, 0, sh_mem_h0, at_mem_h0},
 };
 #define N_BLOCKS ((int32_t)(sizeof k_blocks / sizeof k_blocks[0]))
 

@@ -19,6 +19,9 @@ int mm_policy_export(mm_policy *p, mm_model **out, const mm_model_opts *opts)
     if (out) *out = NULL;
     if (!p) return MM_E_INVALID_ARG;
     if (!out) return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: out is NULL", fn);
+    if (p->mem.m)
+        return mmi_fail(&p->err, MM_E_UNSUPPORTED, "%s: a policy with a memory core is not one "
+                        "feed-forward model; act with the policy", fn);
     if (opts) {
         if (opts->struct_size < 8 || opts->struct_size > sizeof mo)
             return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: opts.struct_size %u is not that of "
@@ -60,6 +63,9 @@ int mm_policy_export_copy(mm_policy *p, mm_model *dst)
     if (!dst) return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: dst is NULL", fn);
     if (dst == p->actor)
         return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: dst is the policy's own actor", fn);
+    if (p->mem.m)
+        return mmi_fail(&p->err, MM_E_UNSUPPORTED, "%s: a policy with a memory core has no "
+                        "feed-forward export", fn);
     rc = mm_model_copy(dst, p->actor, 0);
     return rc == MM_OK ? rc : mmi_fail(&p->err, rc, "%s: %s", fn, mm_model_errmsg(dst));
 }

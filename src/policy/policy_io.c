@@ -5,7 +5,8 @@
  * log alpha); the PyTorch nn.Sequential
  * naming of mm_model), the observation statistics as F64 ("obs_rms.mean", "obs_rms.var",
  * "obs_rms.count"), the action bounds ("action.low", "action.high", continuous only) and, in a
- * checkpoint, the training state (policy_ckpt.c). Metadata: format "libmm-policy",
+ * checkpoint, the training state (policy_ckpt.c). A policy with a memory core adds the network
+ * "memory" (its parameter vector, memory.c) and the metadata key "memory". Metadata: format "libmm-policy",
  * format_version, the algorithm by name and the sizes, with a CRC32. Loading checks every
  * name, dtype, shape, value and the checksum before it changes anything. Files written by 0.1
  * (format "libmm", no format_version, algo as a number, no bounds) still load. */
@@ -14,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define N_META 11
+#define N_META 12 /* the last, "memory", is written only by policies with a memory core */
 
 static const char *const k_algo[8] = {NULL, "ddpg", "td3", "a2c", "qac", "ppo", "trpo", "sac"};
 
@@ -27,9 +28,10 @@ void mmi_pio_nets(mm_policy *p, mm_model **m, const char **names)
 {
     static const char *const k[MMI_POL_NETS] = {"actor", "actor_target", "critic1",
                                                 "critic1_target", "critic2", "critic2_target",
-                                                "value", "log_std", "log_ent_coef"};
+                                                "value", "log_std", "log_ent_coef", "memory"};
     mm_model *v[MMI_POL_NETS] = {p->actor, p->actor_t, p->critic[0], p->critic_t[0],
-                                 p->critic[1], p->critic_t[1], p->vf, p->logstd, p->ent};
+                                 p->critic[1], p->critic_t[1], p->vf, p->logstd, p->ent,
+                                 p->mem.m};
     for (int i = 0; i < MMI_POL_NETS; i++) m[i] = v[i], names[i] = k[i];
 }
 
@@ -113,9 +115,9 @@ void mmi_pio_list_free(mm_policy *p, mmi_pio_list *L)
 /* ---- metadata ------------------------------------------------------------------------------ */
 static const char *const k_meta_keys[N_META] = {
     "format", "format_version", "libmm_version", "algo", "obs_dim", "act_dim", "n_actions",
-    "hidden", "activation", "norm_obs", "checkpoint"};
+    "hidden", "activation", "norm_obs", "checkpoint", "memory"};
 enum { M_FORMAT, M_VERSION, M_LIBMM, M_ALGO, M_OBS, M_ACT, M_NACT, M_HIDDEN, M_ACTIV, M_NORM,
-       M_CKPT };
+       M_CKPT, M_MEMORY };
 
 static void arch_meta(const mm_policy *p, int legacy, int ckpt, char vals[N_META][96])
 {
@@ -135,6 +137,11 @@ static void arch_meta(const mm_policy *p, int legacy, int ckpt, char vals[N_META
     snprintf(vals[M_ACTIV], 96, "%s", mmi_act_name(o->activation));
     snprintf(vals[M_NORM], 96, "%d", (int)p->norm);
     snprintf(vals[M_CKPT], 96, "%d", ckpt);
+    /* "lru,<memory_dim>,<memory_seq_len>"; files without the key have no memory ("none") */
+    if (p->mem.m)
+        snprintf(vals[M_MEMORY], 96, "lru,%lld,%lld", (long long)p->mem.H, (long long)p->mem.L);
+    else
+        snprintf(vals[M_MEMORY], 96, "none");
 }
 
 int mmi_pio_plan(mm_policy *p, mmi_pio_list *L, mmi_st_plan *plan, const char *fn)
@@ -145,7 +152,8 @@ int mmi_pio_plan(mm_policy *p, mmi_pio_list *L, mmi_st_plan *plan, const char *f
     arch_meta(p, 0, L->checkpoint, vals);
     for (int i = 0; i < N_META; i++) vp[i] = vals[i];
     for (int64_t k = 0; k < L->n; k++) L->outs[k] = L->e[k].t;
-    return mmi_st_plan_make(plan, L->outs, L->n, k_meta_keys, vp, N_META, 1, &p->alloc, &p->err);
+    return mmi_st_plan_make(plan, L->outs, L->n, k_meta_keys, vp, p->mem.m ? N_META : N_META - 1,
+                            1, &p->alloc, &p->err);
 }
 
 /* ---- loading ------------------------------------------------------------------------------- */
@@ -196,12 +204,13 @@ static int file_kind(const mmi_st_file *f, mmi_err *e, const char *fn, int *rc)
 
 static int check_meta(mm_policy *p, const mmi_st_file *f, int legacy, const char *fn)
 {
-    static const int cmp[7] = {M_ALGO, M_OBS, M_ACT, M_NACT, M_HIDDEN, M_ACTIV, -1};
+    static const int cmp[8] = {M_ALGO, M_OBS, M_ACT, M_NACT, M_HIDDEN, M_ACTIV, M_MEMORY, -1};
     char vals[N_META][96];
     arch_meta(p, legacy, 0, vals);
     for (int i = 0; cmp[i] >= 0; i++) {
         size_t len = 0;
         const char *key = k_meta_keys[cmp[i]], *v = mmi_st_meta(f, key, &len);
+        if (!v && cmp[i] == M_MEMORY) v = "none", len = 4;
         if (!v || len != strlen(vals[cmp[i]]) || memcmp(v, vals[cmp[i]], len) != 0)
             return mmi_fail(&p->err, MM_E_FORMAT, "%s: metadata \"%s\" is \"%.*s\"; this policy "
                             "has \"%s\"", fn, key, v ? (int)(len > 40 ? 40 : len) : 0,
@@ -349,6 +358,25 @@ static int read_activation(const mmi_st_file *f, mm_policy_opts *o)
     return -1;
 }
 
+/* "memory": absent = none, else "lru,<memory_dim>,<memory_seq_len>". */
+static int read_memory(const mmi_st_file *f, mm_policy_opts *o)
+{
+    size_t len = 0, i = 4;
+    const char *v = mmi_st_meta(f, "memory", &len);
+    int64_t x[2] = {0, 0};
+    o->memory = MM_MEMORY_NONE;
+    if (!v) return 0;
+    if (len < 4 || memcmp(v, "lru,", 4) != 0) return -1;
+    for (int k = 0; k < 2; k++) {
+        size_t s = i;
+        while (i < len && v[i] >= '0' && v[i] <= '9' && i - s < 9) x[k] = x[k] * 10 + (v[i++] - '0');
+        if (i == s || (k == 0 && (i >= len || v[i++] != ','))) return -1;
+    }
+    if (i != len) return -1;
+    o->memory = MM_MEMORY_LRU, o->memory_dim = x[0], o->memory_seq_len = x[1];
+    return 0; /* create checks the values */
+}
+
 int mmi_pio_read_arch(const mmi_st_file *f, mm_policy_opts *o, float *lo, float *hi,
                       int64_t cap, mmi_err *e)
 {
@@ -364,9 +392,10 @@ int mmi_pio_read_arch(const mmi_st_file *f, mm_policy_opts *o, float *lo, float 
     }
     if (!algo || meta_i64(f, "obs_dim", 1, 1 << 20, &obs) ||
         meta_i64(f, "act_dim", 0, 1 << 16, &act) || meta_i64(f, "n_actions", 0, 1 << 20, &nact) ||
-        read_hidden(f, o) || read_activation(f, o) || (act == 0) == (nact == 0))
-        return mmi_fail(e, MM_E_FORMAT, "%s: the algo, obs_dim, act_dim, n_actions, hidden or "
-                        "activation metadata is missing or malformed", fn);
+        read_hidden(f, o) || read_activation(f, o) || (act == 0) == (nact == 0) ||
+        read_memory(f, o))
+        return mmi_fail(e, MM_E_FORMAT, "%s: the algo, obs_dim, act_dim, n_actions, hidden, "
+                        "activation or memory metadata is missing or malformed", fn);
     if (kind && meta_i64(f, "norm_obs", 0, 1, &norm) == 0) o->norm_obs = (int32_t)norm;
     o->algo = algo, o->obs_dim = obs, o->n_actions = nact, o->act_dim = act ? act : 1;
     o->act_low = o->act_high = NULL;

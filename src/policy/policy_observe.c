@@ -5,7 +5,8 @@
  * V(s) and the truncation bootstrap r += gamma V(final obs), docs/RL.md §Formulas). With
  * norm_reward the rewards are scaled first (reward_norm.c). On-policy observe refuses while a
  * budgeted update trains on the rollout, and actions whose exploring sample was replaced (act
- * slots). */
+ * slots). With a memory core the rollout also keeps each row's state before the step, and an
+ * agent's memory is reset when its episode ends. */
 #include "mmi_policy.h"
 
 #include <math.h>
@@ -98,6 +99,10 @@ static int check_samples(mm_policy *p, const float *actions, int64_t n, const ch
  * expected Q under pi: sum_a pi(a|s) q(s, a)). */
 static int values(mm_policy *p, const float *x, int64_t n, float *v, const char *fn)
 {
+    if (p->mem.m) { /* V of the step the memory would take on x */
+        mmi_mem_peek(p, x, n, p->mem.feat);
+        return mmi_v_forward(p, p->mem.feat, n, v, fn);
+    }
     if (p->vf) return mmi_v_forward(p, x, n, v, fn);
     float *q = p->w_e, *z = p->w_f;
     double *prob = p->prob;
@@ -127,6 +132,13 @@ static int observe_onpolicy(mm_policy *p, const float *actions, const float *rew
         memcpy(a + i * ad, raw_action(p, actions, i), sizeof(float) * (size_t)ad);
         p->slots.pending[i] = 0;
     }
+    if (p->mem.m) { /* the networks saw [x, memory output of the act]; keep its start state */
+        int64_t n2 = 2 * p->mem.N;
+        memcpy(p->mem.ro_h0 + row * n2, p->mem.prev, sizeof(float) * (size_t)(n * n2));
+        mmi_mem_feat_last(p, x, n, p->mem.dfv); /* dfv: free outside an update */
+        memset(p->mem.acted, 0, (size_t)n);
+        x = p->mem.dfv;
+    }
     if ((rc = mmi_pi_forward(p, x, n, head, fn)) != MM_OK) return rc;
     mmi_pi_logp(p, head, a, n, r->logp + row);
     if (p->vf && (rc = mmi_v_forward(p, x, n, r->val + row, fn)) != MM_OK) return rc;
@@ -138,6 +150,7 @@ static int observe_onpolicy(mm_policy *p, const float *actions, const float *rew
         if (trunc[i] && !term[i]) rw += p->o.gamma * vb[i]; /* bootstrap through the cut */
         r->rew[row + i] = (float)rw;
         r->done[row + i] = (term[i] || trunc[i]) ? 1.0f : 0.0f;
+        if (term[i] || trunc[i]) mmi_mem_reset(p, i); /* the next episode starts afresh */
     }
     r->t++;
     p->steps += n;
@@ -157,6 +170,11 @@ int mm_policy_observe(mm_policy *p, const float *obs, const float *actions, cons
                         "is training on the rollout; nothing stored until it completes", fn);
     rc = check_observe(p, obs, actions, rewards, next_obs, terminated, truncated, n, fn);
     if (rc == MM_OK && !p->offpolicy) rc = check_samples(p, actions, n, fn);
+    for (int64_t i = 0; rc == MM_OK && p->mem.m && i < n; i++)
+        if (!p->mem.acted[i])
+            rc = mmi_fail(&p->err, MM_E_STATE, "%s: agent %lld has not acted since its last "
+                          "observe; with a memory core each observed step needs its act (the "
+                          "step's memory state)", fn, (long long)i);
     if (rc != MM_OK) return rc;
     if (p->rn.on && !p->offpolicy) { /* on-policy rollouts store the scaled rewards (SB3) */
         mmi_reward_norm_observe(&p->rn, rewards, terminated, truncated, n, p->o.gamma,

@@ -101,6 +101,9 @@ int mm_policy_update_budget(mm_policy *p, int64_t max_minibatches, int32_t *done
     if (max_minibatches < 1)
         return mmi_fail(&p->err, MM_E_INVALID_ARG, "mm_policy_update_budget: max_minibatches "
                         "must be >= 1, got %lld", (long long)max_minibatches);
+    if (p->mem.m) /* act would step the memory core while the update changes it */
+        return mmi_fail(&p->err, MM_E_UNSUPPORTED, "mm_policy_update_budget: a policy with a "
+                        "memory core trains with mm_policy_update");
     rc = p->offpolicy ? run_offpolicy(p, max_minibatches, &trained, &fin)
                       : run_onpolicy(p, max_minibatches, &trained, &fin);
     if (done) *done = fin;

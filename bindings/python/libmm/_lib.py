@@ -205,7 +205,9 @@ class PolicyOpts(Structure):
                 ("ppo_target_kl", c_double), ("lr_decay_steps", c_int64),
                 ("clip_decay_steps", c_int64),
                 ("ent_auto", c_int32), ("target_update_interval", c_int32),
-                ("target_entropy", c_double), ("lr_alpha", c_double)]
+                ("target_entropy", c_double), ("lr_alpha", c_double),
+                ("memory", c_int32), ("reserved3", c_int32), ("memory_dim", c_int64),
+                ("memory_seq_len", c_int64)]
 
 
 STRUCTS = {"mm_allocator": Allocator, "mm_model_opts": ModelOpts, "mm_loss_opts": LossOpts,
@@ -320,6 +322,7 @@ _PROTOS = {
     "mm_policy_observe": (c_int, [H, f32p, f32p, f32p, f32p, u8p, u8p, c_int64]),
     "mm_policy_update": (c_int, [H, i32p]),
     "mm_policy_update_budget": (c_int, [H, c_int64, i32p]),
+    "mm_policy_reset_agent": (c_int, [H, c_int64]),
     "mm_policy_set_f64": (c_int, [H, c_int32, c_double]),
     "mm_policy_get_f64": (c_int, [H, c_int32, f64p]),
     "mm_policy_save": (c_int, [H, c_char_p]),

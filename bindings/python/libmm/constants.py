@@ -60,6 +60,7 @@ LOSSES = _kinds("MM_LOSS_")
 ATTENTIONS = _kinds("MM_ATTN_")
 SSMS = _kinds("MM_SSM_")
 ALGOS = _kinds("MM_ALGO_")
+MEMORIES = _kinds("MM_MEMORY_")
 
 # Run-time parameter ids (mm_*_set_f64 / get_f64) by name.
 MODEL_PARAMS = _param_ids("model", "MM_MODEL_")

@@ -13,7 +13,8 @@ from .core import (Handle, check_int, err_buffer, f32_input, flag_input, lookup,
 
 class Policy(Handle):
     """An agent. algo: "ppo", "td3", ...; options are mm_policy_opts fields, plus act_low /
-    act_high as sequences of act_dim bounds and hidden as a list of 1 to 4 widths.
+    act_high as sequences of act_dim bounds, hidden as a list of 1 to 4 widths and memory as
+    "none" or "lru" (PPO with a memory core: memory_dim, memory_seq_len).
 
     Arrays have exact shapes, never reshaped: obs and next_obs [n, obs_dim]; actions
     [n, act_dim] (continuous) or [n] (discrete), as act() returns them; rewards, terminated and
@@ -44,6 +45,8 @@ class Policy(Handle):
             o.n_hidden = len(hidden)
             for i, w in enumerate(hidden):
                 o.hidden[i] = check_int(w, c_int64, "hidden[%d]" % i)
+        if isinstance(fields.get("memory"), str):
+            fields["memory"] = lookup(constants.MEMORIES, fields["memory"], "memory")
         set_fields(o, fields)
         # bounds: act_dim floats each, read by create only; the arrays stay referenced until then
         bounds = []
@@ -108,6 +111,10 @@ class Policy(Handle):
         done = ctypes.c_int32()
         self._call(lib.mm_policy_update_budget, int(max_minibatches), ctypes.byref(done))
         return bool(done.value)
+
+    def reset_agent(self, i):
+        """Forgets agent i's memory (a new episode the policy did not see end)."""
+        self._call(lib.mm_policy_reset_agent, check_int(i, c_int64, "i"))
 
     def save(self, path):
         self._call(lib.mm_policy_save, path_arg(path))

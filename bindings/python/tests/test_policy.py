@@ -64,6 +64,23 @@ class PolicyTest(unittest.TestCase):
         self.assertTrue(np.array_equal(one, spread))
         self.assertEqual(n1, n2)
         self.assertGreater(calls, 1)
+    def test_memory_loop(self):
+        rng = np.random.default_rng(4)
+        p = libmm.Policy("ppo", 3, n_actions=2, n_agents=4, n_steps=8, batch_size=16,
+                         hidden=[16], seed=1, memory="lru", memory_dim=4, memory_seq_len=4)
+        self.assertEqual(drive(p, 24, rng, 4), 3)
+        obs = np.zeros((4, 3), np.float32)
+        p.reset_agent(0)
+        p.reset_agent(1)
+        a = p.act(obs, explore=False)
+        self.assertEqual(a[0], a[1])  # two fresh memories act alike on the same input
+        with self.assertRaises(libmm.MMError):
+            p.reset_agent(4)
+        with self.assertRaises(libmm.MMError):
+            libmm.Policy("td3", 3, act_dim=1, memory="lru")
+        with self.assertRaises(libmm.MMError):
+            p.update_budget(1)
+
     def test_sac_loop(self):
         rng = np.random.default_rng(3)
         sac = libmm.Policy("sac", 3, act_dim=1, act_low=[-2], act_high=[2], hidden=[16, 16],

@@ -7,6 +7,71 @@
 
 #include <string.h>
 
+/* A step computes four states (and four outputs) at a time: each keeps its own sum in the
+ * order of the one-at-a-time loop (bit-equal results), but four chains of dependent additions
+ * overlap instead of one (a policy acts through one such step per agent and frame). */
+
+/* h[n] = lambda_n hp[n] + B_norm[n] u, given the sum B_norm[n] u as (br, bi). */
+static void lru_put_state(const mmi_lru_row *r, const float *hp, float *hv, int64_t n, float br,
+                          float bi)
+{
+    float lr = r->lam[2 * n], li = r->lam[2 * n + 1];
+    float pr = hp ? hp[2 * n] : 0.0f, pi = hp ? hp[2 * n + 1] : 0.0f;
+    hv[2 * n] = lr * pr - li * pi + br;
+    hv[2 * n + 1] = lr * pi + li * pr + bi;
+}
+
+static void lru_states(const mmi_lru_row *r, const float *u, const float *hp, float *hv)
+{
+    const int64_t H = r->H, N = r->N;
+    int64_t n = 0;
+    for (; n + 4 <= N; n += 4) {
+        const float *b0 = r->bn + n * H * 2, *b1 = b0 + 2 * H, *b2 = b1 + 2 * H, *b3 = b2 + 2 * H;
+        float r0 = 0, i0 = 0, r1 = 0, i1 = 0, r2 = 0, i2 = 0, r3 = 0, i3 = 0;
+        for (int64_t k = 0; k < H; k++) {
+            float uk = u[k];
+            r0 += b0[2 * k] * uk, i0 += b0[2 * k + 1] * uk;
+            r1 += b1[2 * k] * uk, i1 += b1[2 * k + 1] * uk;
+            r2 += b2[2 * k] * uk, i2 += b2[2 * k + 1] * uk;
+            r3 += b3[2 * k] * uk, i3 += b3[2 * k + 1] * uk;
+        }
+        lru_put_state(r, hp, hv, n, r0, i0), lru_put_state(r, hp, hv, n + 1, r1, i1);
+        lru_put_state(r, hp, hv, n + 2, r2, i2), lru_put_state(r, hp, hv, n + 3, r3, i3);
+    }
+    for (; n < N; n++) {
+        const float *b = r->bn + n * H * 2;
+        float br = 0.0f, bi = 0.0f;
+        for (int64_t k = 0; k < H; k++) br += b[2 * k] * u[k], bi += b[2 * k + 1] * u[k];
+        lru_put_state(r, hp, hv, n, br, bi);
+    }
+}
+
+/* y[k] = D[k] u[k] + sum_n Re(C[k,n] h[n]), the sum in n order for every k. */
+static void lru_outputs(const mmi_lru_row *r, const float *u, const float *hv, float *y)
+{
+    const int64_t H = r->H, N = r->N;
+    int64_t k = 0;
+    for (; k + 4 <= H; k += 4) {
+        const float *c0 = r->c + k * 2 * N, *c1 = c0 + 2 * N, *c2 = c1 + 2 * N, *c3 = c2 + 2 * N;
+        float v0 = r->d ? r->d[k] * u[k] : 0.0f, v1 = r->d ? r->d[k + 1] * u[k + 1] : 0.0f;
+        float v2 = r->d ? r->d[k + 2] * u[k + 2] : 0.0f, v3 = r->d ? r->d[k + 3] * u[k + 3] : 0.0f;
+        for (int64_t n = 0; n < N; n++) {
+            float hr = hv[2 * n], hi = hv[2 * n + 1];
+            v0 += c0[2 * n] * hr - c0[2 * n + 1] * hi;
+            v1 += c1[2 * n] * hr - c1[2 * n + 1] * hi;
+            v2 += c2[2 * n] * hr - c2[2 * n + 1] * hi;
+            v3 += c3[2 * n] * hr - c3[2 * n + 1] * hi;
+        }
+        y[k] = v0, y[k + 1] = v1, y[k + 2] = v2, y[k + 3] = v3;
+    }
+    for (; k < H; k++) {
+        float v = r->d ? r->d[k] * u[k] : 0.0f;
+        const float *ck = r->c + k * 2 * N;
+        for (int64_t n = 0; n < N; n++) v += ck[2 * n] * hv[2 * n] - ck[2 * n + 1] * hv[2 * n + 1];
+        y[k] = v;
+    }
+}
+
 void mmi_ssm_lru_fwd(const mmi_lru_row *r)
 {
     MMI_ASSERT(r && r->L >= 0 && r->H > 0 && r->N > 0);
@@ -14,23 +79,9 @@ void mmi_ssm_lru_fwd(const mmi_lru_row *r)
     const int64_t H = r->H, N = r->N;
     for (int64_t t = 0; t < r->L; t++) {
         const float *u = r->u + t * H, *hp = t ? r->hs + (t - 1) * 2 * N : r->h0;
-        float *hv = r->hs + t * 2 * N, *y = r->y + t * H;
-        for (int64_t n = 0; n < N; n++) {
-            float lr = r->lam[2 * n], li = r->lam[2 * n + 1], br = 0.0f, bi = 0.0f;
-            float pr = hp ? hp[2 * n] : 0.0f, pi = hp ? hp[2 * n + 1] : 0.0f;
-            for (int64_t k = 0; k < H; k++) {
-                br += r->bn[(n * H + k) * 2] * u[k];
-                bi += r->bn[(n * H + k) * 2 + 1] * u[k];
-            }
-            hv[2 * n] = lr * pr - li * pi + br;
-            hv[2 * n + 1] = lr * pi + li * pr + bi;
-        }
-        for (int64_t k = 0; k < H; k++) {
-            float v = r->d ? r->d[k] * u[k] : 0.0f;
-            const float *ck = r->c + k * 2 * N;
-            for (int64_t n = 0; n < N; n++) v += ck[2 * n] * hv[2 * n] - ck[2 * n + 1] * hv[2 * n + 1];
-            y[k] = v;
-        }
+        float *hv = r->hs + t * 2 * N;
+        lru_states(r, u, hp, hv);
+        lru_outputs(r, u, hv, r->y + t * H);
     }
 }
 

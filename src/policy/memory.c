@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/* memory.c — the memory core of a recurrent policy (docs/RL.md "Memory"): a linear encoder
+ * u = W x + b of the normalised observation feeding a Linear Recurrent Unit (the complex
+ * diagonal recurrence of MM_SSM_LRU, run by the same kernel, src/kernels/ssm/lru_scan.c):
+ *   h_t = lambda h_{t-1} + (B e^gamma_log) u_t,   y_t = Re(C h_t) + D u_t,
+ *   lambda = exp(-exp(nu_log) + i exp(theta_log)).
+ * The networks see [x_t, y_t]. Acting streams one step per agent from the agent's state;
+ * training runs the same kernel over rollout segments from the states stored while acting, so
+ * a streamed step and the same step of the training forward are the same float operations on
+ * the same operands (bit-equal). Backward is the kernel's reverse-time adjoint (BPTT) inside a
+ * segment; the stored initial state of a segment is a constant (no gradient flows into it). */
+#include "mmi_policy.h"
+#include "../kernels/ssm/mmi_ssm_kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Offsets of the parameter vector (mmi_policy.h lists the order). */
+typedef struct mem_off {
+    int64_t w, b, nu, th, ga, bb, c, d, end;
+} mem_off;
+
+static mem_off offsets(const mm_policy *p)
+{
+    int64_t H = p->mem.H, N = p->mem.N, od = p->obs_dim;
+    mem_off o;
+    o.w = 0, o.b = H * od, o.nu = o.b + H, o.th = o.nu + N, o.ga = o.th + N;
+    o.bb = o.ga + N, o.c = o.bb + 2 * N * H, o.d = o.c + 2 * N * H, o.end = o.d + H;
+    return o;
+}
+
+static float *params(mm_policy *p)
+{
+    float *w = NULL;
+    int rc = mm_model_params(p->mem.m, &w, NULL);
+    MMI_ASSERT(rc == MM_OK && w); /* a finalized model */
+    (void)rc;
+    return w;
+}
+
+void mmi_mem_layout(mm_policy *p, mmi_carve *y)
+{
+    mmi_memory *m = &p->mem;
+    int on = p->o.memory != MM_MEMORY_NONE;
+    int64_t H = on ? m->H : 0, N2 = on ? 2 * m->N : 0, na = p->o.n_agents;
+    int64_t nb = on ? p->maxb : 0, tn = on ? p->o.n_steps * na : 0, F = on ? p->in_dim : 0;
+    m->state = (float *)mmi_carve_take(y, on ? na * N2 : 0, 4);
+    m->prev = (float *)mmi_carve_take(y, on ? na * N2 : 0, 4);
+    m->y = (float *)mmi_carve_take(y, on ? na * H : 0, 4);
+    m->acted = (uint8_t *)mmi_carve_take(y, on ? na : 0, 1);
+    m->ro_h0 = (float *)mmi_carve_take(y, tn * N2, 4);
+    m->lam = (float *)mmi_carve_take(y, N2, 4);
+    m->bn = (float *)mmi_carve_take(y, N2 * H, 4);
+    m->u = (float *)mmi_carve_take(y, nb * H, 4);
+    m->ys = (float *)mmi_carve_take(y, nb * H, 4);
+    m->hs = (float *)mmi_carve_take(y, nb * N2, 4);
+    m->du = (float *)mmi_carve_take(y, nb * H, 4);
+    m->dy = (float *)mmi_carve_take(y, nb * H, 4);
+    m->feat = (float *)mmi_carve_take(y, nb * F, 4);
+    m->dfa = (float *)mmi_carve_take(y, nb * F, 4);
+    m->dfv = (float *)mmi_carve_take(y, nb * F, 4);
+    m->tmp = (float *)mmi_carve_take(y, N2, 4);
+    m->key = (float *)mmi_carve_take(y, on ? 3 * m->N + N2 * H : 0, 4);
+    m->glam = (double *)mmi_carve_take(y, N2, 8);
+    m->gh = (double *)mmi_carve_take(y, N2, 8);
+    m->dd = (double *)mmi_carve_take(y, H, 8);
+    m->gbn = (double *)mmi_carve_take(y, N2 * H, 8);
+    m->gc = (double *)mmi_carve_take(y, N2 * H, 8);
+    m->gw = (double *)mmi_carve_take(y, H * (p->obs_dim + 1), 8);
+    m->seg = (int64_t *)mmi_carve_take(y, nb, 8);
+    m->first = (uint8_t *)mmi_carve_take(y, nb, 1);
+}
+
+/* Minimal-LRU initialisation (Orvieto et al. 2023, as mm_ssm_lru_init) with |lambda| in
+ * [0.5, 0.99] and phases in [0, pi): memories from a few steps to a few hundred; encoder
+ * U(+-1/sqrt(obs_dim)) as torch.nn.Linear. */
+static void init_params(mm_policy *p, mmi_rng *g)
+{
+    const double rmin = 0.5, rmax = 0.99, phase = 3.141592653589793;
+    int64_t H = p->mem.H, N = p->mem.N, od = p->obs_dim;
+    mem_off o = offsets(p);
+    float *w = params(p);
+    double k = 1.0 / sqrt((double)od);
+    for (int64_t i = 0; i < H * od + H; i++) w[o.w + i] = (float)(k * (2 * mmi_rng_uniform(g) - 1));
+    for (int64_t n = 0; n < N; n++) {
+        double u1 = mmi_rng_uniform(g), u2 = mmi_rng_uniform(g);
+        double nu = -0.5 * log(u1 * (rmax * rmax - rmin * rmin) + rmin * rmin);
+        double mod = exp(-nu);
+        w[o.nu + n] = (float)log(nu);
+        w[o.th + n] = (float)log(phase * u2 + 1e-6);
+        w[o.ga + n] = (float)log(sqrt(1.0 - mod * mod));
+    }
+    for (int64_t i = 0; i < 2 * N * H; i++) w[o.bb + i] = (float)(mmi_rng_normal(g) / sqrt(2.0 * H));
+    for (int64_t i = 0; i < 2 * N * H; i++) w[o.c + i] = (float)(mmi_rng_normal(g) / sqrt((double)N));
+    for (int64_t i = 0; i < H; i++) w[o.d + i] = (float)mmi_rng_normal(g);
+}
+
+int mmi_mem_build(mm_policy *p)
+{
+    mm_model_opts mo;
+    mmi_rng g;
+    int rc;
+    if (p->o.memory == MM_MEMORY_NONE) return MM_OK;
+    p->mem.n_par = offsets(p).end;
+    rc = mm_model_opts_init(&mo);
+    mo.alloc = p->o.alloc, mo.input_dim = 1, mo.max_batch = 1;
+    if (rc == MM_OK) rc = mm_model_create(&p->mem.m, &mo);
+    if (rc == MM_OK) rc = mm_model_add_dense(p->mem.m, p->mem.n_par, 0, MM_INIT_DEFAULT, 1.0);
+    if (rc == MM_OK) rc = mm_model_finalize(p->mem.m);
+    if (rc != MM_OK) return mmi_fail(&p->err, rc, "mm_policy_create: memory parameters");
+    mmi_rng_seed(&g, p->o.seed ^ 0x4C5255ull); /* its own stream: the networks draw as before */
+    init_params(p, &g);
+    if ((rc = mm_model_set_optimizer(p->mem.m, MM_OPT_ADAM)) == MM_OK &&
+        (rc = mm_model_set_f64(p->mem.m, MM_MODEL_LR, p->o.lr_actor)) == MM_OK)
+        rc = mm_model_set_f64(p->mem.m, MM_MODEL_EPS, p->o.adam_eps);
+    return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->mem.m, rc, "mm_policy_create");
+}
+
+/* lambda and B e^gamma_log from the current parameters (as ssm_lru.c forms them). Acting
+ * reuses them while nu_log .. B are unchanged (a copy in mem.key tells; any path that changes
+ * parameters - an update, a load, a checkpoint - is seen), which saves 3N transcendental calls
+ * and 2NH products per act. */
+static void prepare(mm_policy *p, const float *w)
+{
+    mmi_memory *m = &p->mem;
+    mem_off o = offsets(p);
+    size_t kb = sizeof(float) * (size_t)(o.c - o.nu);
+    if (m->key_ok && memcmp(m->key, w + o.nu, kb) == 0) return;
+    memcpy(m->key, w + o.nu, kb);
+    m->key_ok = 1;
+    for (int64_t n = 0; n < m->N; n++) {
+        double mod = exp(-exp((double)w[o.nu + n])), arg = exp((double)w[o.th + n]);
+        double gam = exp((double)w[o.ga + n]);
+        m->lam[2 * n] = (float)(mod * cos(arg));
+        m->lam[2 * n + 1] = (float)(mod * sin(arg));
+        for (int64_t k = 0; k < 2 * m->H; k++)
+            m->bn[n * 2 * m->H + k] = (float)(w[o.bb + n * 2 * m->H + k] * gam);
+    }
+}
+
+/* u [n, H] = W x + b, one fixed summation order for acting and training. */
+static void encode(mm_policy *p, const float *w, const float *x, int64_t n, float *u)
+{
+    int64_t H = p->mem.H, od = p->obs_dim;
+    mem_off o = offsets(p);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t h = 0; h < H; h++) {
+            float v = w[o.b + h];
+            for (int64_t j = 0; j < od; j++) v += w[o.w + h * od + j] * x[i * od + j];
+            u[i * H + h] = v;
+        }
+}
+
+static void row_setup(mm_policy *p, const float *w, mmi_lru_row *r, int64_t len)
+{
+    mem_off o = offsets(p);
+    memset(r, 0, sizeof *r);
+    r->L = len, r->H = p->mem.H, r->N = p->mem.N;
+    r->lam = p->mem.lam, r->bn = p->mem.bn, r->c = w + o.c, r->d = w + o.d;
+}
+
+static void put_feat(mm_policy *p, const float *x, const float *y, float *feat)
+{
+    int64_t od = p->obs_dim, H = p->mem.H;
+    memcpy(feat, x, sizeof(float) * (size_t)od);
+    memcpy(feat + od, y, sizeof(float) * (size_t)H);
+}
+
+/* One step of agent i from state h0 on encoded u: output y, new state into mem.tmp. */
+static void step_one(mm_policy *p, const float *w, const float *h0, const float *u, float *y)
+{
+    mmi_lru_row r;
+    row_setup(p, w, &r, 1);
+    r.u = u, r.y = y, r.h0 = h0, r.hs = p->mem.tmp;
+    mmi_ssm_lru_fwd(&r);
+}
+
+void mmi_mem_act(mm_policy *p, const float *x, int64_t n, float *feat)
+{
+    mmi_memory *m = &p->mem;
+    int64_t H = m->H, N2 = 2 * m->N;
+    const float *w = params(p);
+    prepare(p, w);
+    encode(p, w, x, n, m->u);
+    for (int64_t i = 0; i < n; i++) {
+        float *st = m->state + i * N2;
+        step_one(p, w, st, m->u + i * H, m->y + i * H);
+        memcpy(m->prev + i * N2, st, sizeof(float) * (size_t)N2);
+        memcpy(st, m->tmp, sizeof(float) * (size_t)N2);
+        m->acted[i] = 1;
+        put_feat(p, x + i * p->obs_dim, m->y + i * H, feat + i * p->in_dim);
+    }
+}
+
+void mmi_mem_feat_last(mm_policy *p, const float *x, int64_t n, float *feat)
+{
+    for (int64_t i = 0; i < n; i++)
+        put_feat(p, x + i * p->obs_dim, p->mem.y + i * p->mem.H, feat + i * p->in_dim);
+}
+
+void mmi_mem_peek(mm_policy *p, const float *x, int64_t n, float *feat)
+{
+    mmi_memory *m = &p->mem;
+    int64_t H = m->H;
+    const float *w = params(p);
+    prepare(p, w);
+    encode(p, w, x, n, m->u);
+    for (int64_t i = 0; i < n; i++) {
+        step_one(p, w, m->state + i * 2 * m->N, m->u + i * H, m->ys + i * H);
+        put_feat(p, x + i * p->obs_dim, m->ys + i * H, feat + i * p->in_dim);
+    }
+}
+
+void mmi_mem_reset(mm_policy *p, int64_t i)
+{
+    if (p->mem.m) memset(p->mem.state + i * 2 * p->mem.N, 0, sizeof(float) * (size_t)(2 * p->mem.N));
+}
+
+/* ---- segments ----------------------------------------------------------------------------- */
+
+int64_t mmi_mem_n_segments(const mm_policy *p)
+{
+    int64_t T = p->ro.n_steps, L = p->mem.L;
+    return (T + L - 1) / L * p->ro.n_agents;
+}
+
+int64_t mmi_mem_gather(mm_policy *p, const int64_t *ids, int64_t nseg)
+{
+    int64_t T = p->ro.n_steps, L = p->mem.L, na = p->ro.n_agents, m = 0;
+    for (int64_t s = 0; s < nseg; s++) {
+        int64_t col = ids[s] % na, t0 = ids[s] / na * L, len = T - t0 < L ? T - t0 : L;
+        for (int64_t k = 0; k < len; k++, m++) {
+            p->mem.seg[m] = (t0 + k) * na + col;
+            p->mem.first[m] = k == 0;
+        }
+    }
+    return m;
+}
+
+/* Length of the piece starting at row k0: until a segment's first row or the row after a
+ * done (whose state starts at zero, as observe reset it). */
+static int64_t piece_len(const mm_policy *p, int64_t k0, int64_t m)
+{
+    int64_t k = k0 + 1;
+    while (k < m && !p->mem.first[k] && p->ro.done[p->mem.seg[k - 1]] == 0.0f) k++;
+    return k - k0;
+}
+
+static const float *piece_h0(const mm_policy *p, int64_t k0)
+{
+    return p->mem.first[k0] ? p->mem.ro_h0 + p->mem.seg[k0] * 2 * p->mem.N : NULL;
+}
+
+void mmi_mem_forward(mm_policy *p, const float *x, int64_t m)
+{
+    mmi_memory *mm = &p->mem;
+    int64_t H = mm->H, N2 = 2 * mm->N;
+    const float *w = params(p);
+    mmi_lru_row r;
+    MMI_ASSERT(m >= 1 && m <= p->maxb);
+    prepare(p, w);
+    encode(p, w, x, m, mm->u);
+    for (int64_t k0 = 0, len; k0 < m; k0 += len) {
+        len = piece_len(p, k0, m);
+        row_setup(p, w, &r, len);
+        r.u = mm->u + k0 * H, r.y = mm->ys + k0 * H, r.hs = mm->hs + k0 * N2;
+        r.h0 = piece_h0(p, k0);
+        mmi_ssm_lru_fwd(&r);
+    }
+    for (int64_t k = 0; k < m; k++) put_feat(p, x + k * p->obs_dim, mm->ys + k * H, mm->feat + k * p->in_dim);
+}
+
+/* Real-parameter gradients from the accumulated complex sums (as ssm_lru.c write_grads),
+ * added to g. */
+static void add_grads(mm_policy *p, const float *w, float *g)
+{
+    mmi_memory *m = &p->mem;
+    int64_t H = m->H, N = m->N, od = p->obs_dim;
+    mem_off o = offsets(p);
+    for (int64_t h = 0; h < H; h++) {
+        for (int64_t j = 0; j < od; j++) g[o.w + h * od + j] += (float)m->gw[h * (od + 1) + j];
+        g[o.b + h] += (float)m->gw[h * (od + 1) + od];
+        g[o.d + h] += (float)m->dd[h];
+    }
+    for (int64_t n = 0; n < N; n++) {
+        double gr = m->glam[2 * n], gi = m->glam[2 * n + 1];
+        double lr = m->lam[2 * n], li = m->lam[2 * n + 1], dg = 0;
+        double en = exp((double)w[o.nu + n]), et = exp((double)w[o.th + n]);
+        double gam = exp((double)w[o.ga + n]);
+        g[o.nu + n] += (float)(-en * (gr * lr + gi * li));
+        g[o.th + n] += (float)(et * (gr * -li + gi * lr));
+        for (int64_t k = 0; k < 2 * H; k++) {
+            dg += m->gbn[n * 2 * H + k] * m->bn[n * 2 * H + k];
+            g[o.bb + n * 2 * H + k] += (float)(m->gbn[n * 2 * H + k] * gam);
+        }
+        g[o.ga + n] += (float)dg;
+    }
+    for (int64_t i = 0; i < 2 * H * N; i++) g[o.c + i] += (float)m->gc[i];
+}
+
+int mmi_mem_backward(mm_policy *p, const float *x, const float *dy, int64_t m)
+{
+    mmi_memory *mm = &p->mem;
+    int64_t H = mm->H, N2 = 2 * mm->N, od = p->obs_dim;
+    const float *w = params(p);
+    float *g = NULL;
+    mmi_lru_row r;
+    mmi_lru_grad gr;
+    if (mm_model_grads(mm->m, &g, NULL) != MM_OK || !g)
+        return mmi_fail(&p->err, MM_E_INTERNAL, "mm_policy_update: memory gradients");
+    memset(mm->glam, 0, sizeof(double) * (size_t)N2);
+    memset(mm->dd, 0, sizeof(double) * (size_t)H);
+    memset(mm->gbn, 0, sizeof(double) * (size_t)(N2 * H));
+    memset(mm->gc, 0, sizeof(double) * (size_t)(N2 * H));
+    memset(mm->gw, 0, sizeof(double) * (size_t)(H * (od + 1)));
+    for (int64_t k0 = 0, len; k0 < m; k0 += len) {
+        len = piece_len(p, k0, m);
+        row_setup(p, w, &r, len);
+        r.u = mm->u + k0 * H, r.hs = mm->hs + k0 * N2, r.h0 = piece_h0(p, k0);
+        memset(&gr, 0, sizeof gr);
+        gr.dy = dy + k0 * H, gr.du = mm->du + k0 * H;
+        gr.glam = mm->glam, gr.gbn = mm->gbn, gr.gc = mm->gc, gr.dd = mm->dd, gr.gh = mm->gh;
+        mmi_ssm_lru_bwd(&r, &gr);
+    }
+    for (int64_t k = 0; k < m; k++) /* encoder: dW += du x^T, db += du */
+        for (int64_t h = 0; h < H; h++) {
+            double d = mm->du[k * H + h];
+            for (int64_t j = 0; j < od; j++) mm->gw[h * (od + 1) + j] += d * x[k * od + j];
+            mm->gw[h * (od + 1) + od] += d;
+        }
+    add_grads(p, w, g);
+    return MM_OK;
+}
