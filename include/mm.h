@@ -1429,7 +1429,7 @@ typedef struct mm_attn_opts {
     int64_t n_heads;           /* H [1] */
     int64_t max_batch;         /* largest B [1] */
     int64_t max_seq;           /* largest N and M [1024] */
-    int64_t chunk;             /* RELU2 chunk C [256], >= 1; GATED, RWKV6 chunk [64], 1..1024 */
+    int64_t chunk;             /* RELU2 chunk C [256], >= 1; GATED, RWKV6 chunk [32], 1..1024 */
     int32_t sparse_pattern;    /* SPARSE: MM_SPARSE_* [MM_SPARSE_LOCAL] */
     int32_t gate;              /* GATED: MM_GATE_* [MM_GATE_NONE] */
     int64_t window;            /* SPARSE LOCAL band [128] */

@@ -280,7 +280,7 @@ static void test_rwkv6_misuse(void)
     /* create: causal only, chunk bounded */
     CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_RWKV6));
     CHECK_EQ_I64(o.causal, 1);
-    CHECK_EQ_I64(o.chunk, 64);
+    CHECK_EQ_I64(o.chunk, 32);
     o.causal = 0;
     CHECK_STATUS(mm_attn_create(&h, &o), MM_E_INVALID_ARG);
     o.causal = 1, o.chunk = 1025;

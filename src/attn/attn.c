@@ -28,7 +28,7 @@ static void fill_defaults(mm_attn_opts *o, int32_t kind)
     o->n_heads = 1;
     o->max_batch = 1;
     o->max_seq = 1024;
-    o->chunk = kind == MM_ATTN_GATED || kind == MM_ATTN_RWKV6 ? 64 : 256;
+    o->chunk = kind == MM_ATTN_GATED || kind == MM_ATTN_RWKV6 ? 32 : 256;
     o->sparse_pattern = MM_SPARSE_LOCAL;
     o->gate = MM_GATE_NONE;
     o->window = 128;

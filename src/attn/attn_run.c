@@ -114,10 +114,9 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
         mmi_attn_head a = mmi_attn_head_of(h, c->n, c->m, h->fwd_gmode);
         const float *g = h->sg ? h->sg + i * S * d : NULL; /* NULL + 0 is UB */
         if (h->kind == MM_ATTN_RWKV6) a.u = h->su + head * d;
-        if (h->fwd_gmode == MMI_GMODE_SCALAR || h->fwd_gmode == MMI_GMODE_VECTOR) {
-            const int64_t gl = h->fwd_gmode == MMI_GMODE_VECTOR ? c->n * d : c->n;
-            memcpy(h->sg + i * S * d, c->g + i * gl, sizeof(float) * (size_t)gl);
-        } else if (h->kind == MM_ATTN_GATED) {
+        /* gates (SCALAR, VECTOR) were saved by run_forward as it checked them */
+        if (h->fwd_gmode != MMI_GMODE_SCALAR && h->fwd_gmode != MMI_GMODE_VECTOR &&
+            h->kind == MM_ATTN_GATED) {
             g = h->retnet_lg + head;
         }
         mmi_attn_head_fwd(&a, q, k, v, g, h->sfq ? h->sfq + i * S * h->nf : NULL,
@@ -127,19 +126,31 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
     if (!direct) memcpy(c->out + i * c->n * dv, o, sizeof(float) * (size_t)(c->n * dv));
 }
 
-/* Log-gates and log-decays must be finite and <= 0. A first pass in blocks of 8 without
- * branches (vectorised: it reads as many values as the forward) finds whether any is bad; only
- * then is the first bad one looked for, to name it. */
-static int check_log_gates(mm_attn *h, const char *fn, const char *name, const mm_tensor *g)
+/* Log-gates and log-decays must be finite and <= 0. They are copied into the saved slices
+ * (one of gl floats per batch-head, at stride S * d) in the same pass that checks them, in
+ * blocks of 8 without branches (vectorised), so the gates are read once; only when one is bad
+ * is it looked for, to name it (the handle then holds no forward, so the partial copy is
+ * unused). */
+static int save_log_gates(mm_attn *h, const char *fn, const char *name, const mm_tensor *g,
+                          int64_t bh, int64_t gl)
 {
-    const float *restrict x = g->data;
-    int64_t i = 0;
     int bad = 0;
-    for (; i + 8 <= g->numel; i += 8)
-        for (int j = 0; j < 8; j++) bad |= !(x[i + j] <= 0.0f && x[i + j] >= -FLT_MAX);
-    for (; i < g->numel; i++) bad |= !(x[i] <= 0.0f && x[i] >= -FLT_MAX);
+    for (int64_t t = 0; t < bh; t++) {
+        const float *restrict x = g->data + t * gl;
+        float *restrict y = h->sg + t * h->max_seq * h->d;
+        int64_t i = 0;
+        for (; i + 8 <= gl; i += 8)
+            for (int j = 0; j < 8; j++) {
+                y[i + j] = x[i + j];
+                bad |= !(x[i + j] <= 0.0f && x[i + j] >= -FLT_MAX);
+            }
+        for (; i < gl; i++) {
+            y[i] = x[i];
+            bad |= !(x[i] <= 0.0f && x[i] >= -FLT_MAX);
+        }
+    }
     if (!bad) return MM_OK;
-    for (i = 0; i < g->numel; i++)
+    for (int64_t i = 0; i < g->numel; i++)
         if (!(g->data[i] <= 0.0f) || isinf(g->data[i]))
             return mmi_fail(&h->err, MM_E_NUMERIC, "%s: %s[%lld] = %g; log-%s must be finite "
                             "and <= 0", fn, name, (long long)i, (double)g->data[i],
@@ -170,7 +181,8 @@ static int run_forward(mm_attn *h, const char *fn, const mm_tensor *q, const mm_
             if ((rc = check_like(h, fn, "g", g, b, n, h->d, nb, "d_head")) != MM_OK) return rc;
             gmode = MMI_GMODE_VECTOR;
         }
-        if ((rc = check_log_gates(h, fn, h->kind == MM_ATTN_RWKV6 ? "w" : "g", g)) != MM_OK)
+        if ((rc = save_log_gates(h, fn, h->kind == MM_ATTN_RWKV6 ? "w" : "g", g, b * h->heads,
+                                 gmode == MMI_GMODE_VECTOR ? n * h->d : n)) != MM_OK)
             return rc;
     }
     c.h = h, c.n = n, c.m = m;

@@ -157,29 +157,14 @@ static double clamp_gate(float x)
     return x > GATE_FLOOR ? (double)x : GATE_FLOOR;
 }
 
-/* bt = prev + clamped g, in blocks of 8 (see mul_rows). */
-static void cumsum_row(int64_t d, const double *restrict prev, const float *restrict g,
-                       double *restrict bt)
-{
-    int64_t k = 0;
-    for (; k + 8 <= d; k += 8)
-        for (int j = 0; j < 8; j++) {
-            const double x = g[k + j];
-            bt[k + j] = prev[k + j] + (x > GATE_FLOOR ? x : GATE_FLOOR);
-        }
-    for (; k < d; k++) bt[k] = prev[k] + clamp_gate(g[k]);
-}
-
 /* b[t][k] = sum_{u = c0..t} g_u[k] for the chunk's L steps (double sums, clamped gates). */
 static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int64_t d, double *b)
 {
     for (int64_t t = 0; t < len; t++) {
         const double *prev = t ? b + (t - 1) * d : NULL;
         double *bt = b + t * d;
-        if (gmode == 3 && prev) {
-            cumsum_row(d, prev, g + (c0 + t) * d, bt);
-        } else if (gmode == 3) {
-            for (int64_t k = 0; k < d; k++) bt[k] = clamp_gate(g[(c0 + t) * d + k]);
+        if (gmode == 3) {
+            mmi_attn_gate_row(d, prev, g + (c0 + t) * d, bt, NULL, 0.0f, NULL, NULL, NULL);
         } else { /* one value per row: prev[0] + x (the sum every entry had) */
             const double x = gmode == 0 ? 0.0 : clamp_gate(gmode == 1 ? g[0] : g[c0 + t]);
             const double y = (prev ? prev[0] : 0.0) + x;
@@ -266,20 +251,20 @@ static int sub_mild(const double *b, int64_t d, int64_t t0, int64_t t1)
     return 1;
 }
 
-/* A whole mild chunk (every channel's e^{b_t} >= e^-MILD; then every sub-chunk is mild too)
- * factors at the chunk start: A = tril((q~ e^{b}) (k e^{-b})^T), one tile product. Leaves
- * q~ e^{b} in ke, k e^{-b} in kt (transposed) and ag (row-major) for the backward. */
-static int chunk_mild_prep(const mmi_attn_dims *s, const float *k, int64_t c0, int64_t len,
-                           gated_ws *w)
+/* 1 if no key channel decays below e^-MILD across the chunk (its cumulative gates in b). */
+static int chunk_is_mild(const gated_ws *w, int64_t d, int64_t len)
 {
-    const int64_t d = s->d, ch = s->chunk;
     for (int64_t c = 0; c < d; c++)
         if (-w->b[(len - 1) * d + c] > MILD) return 0;
-    for (int64_t t = 0; t < len; t++) {
-        exp_diff(w, d, w->b + t * d, NULL, w->ex);
-        mul_rows(d, w->qs + t * d, w->ex, w->ke + t * d);
-        div_rows(d, k + (c0 + t) * d, w->ex, w->ag + t * d);
-    }
+    return 1;
+}
+
+/* A whole mild chunk (every channel's e^{b_t} >= e^-MILD; then every sub-chunk is mild too)
+ * factors at the chunk start: A = tril((q~ e^{b}) (k e^{-b})^T), one tile product. Expects
+ * q~ e^{b} in ke and k e^{-b} in ag (row-major); leaves k e^{-b} transposed in kt as well. */
+static void chunk_mild_tiles(const mmi_attn_dims *s, int64_t len, gated_ws *w)
+{
+    const int64_t d = s->d, ch = s->chunk;
     for (int64_t t = 0; t < len; t++)
         for (int64_t c = 0; c < d; c++) w->kt[c * ch + t] = w->ag[t * d + c];
     if (!gemm_tile(0, len, len, d, w->ke, d, w->kt, ch, 0.0f, w->a, ch))
@@ -287,6 +272,20 @@ static int chunk_mild_prep(const mmi_attn_dims *s, const float *k, int64_t c0, i
             mmi_attn_rowmat(t + 1, d, w->ke + t * d, w->kt, ch, 1.0f, w->a + t * ch);
     for (int64_t t = 0; t < len; t++) /* causal: pairs u > t are not part of A */
         memset(w->a + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
+}
+
+/* Scalar gates: the factored rows of a mild chunk from the scaled queries qs. */
+static int chunk_mild_prep(const mmi_attn_dims *s, const float *k, int64_t c0, int64_t len,
+                           gated_ws *w)
+{
+    const int64_t d = s->d;
+    if (!chunk_is_mild(w, d, len)) return 0;
+    for (int64_t t = 0; t < len; t++) {
+        exp_diff(w, d, w->b + t * d, NULL, w->ex);
+        mul_rows(d, w->qs + t * d, w->ex, w->ke + t * d);
+        div_rows(d, k + (c0 + t) * d, w->ex, w->ag + t * d);
+    }
+    chunk_mild_tiles(s, len, w);
     return 1;
 }
 
@@ -304,10 +303,21 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
                       const float *k, int64_t c0, int64_t len, gated_ws *w)
 {
     const int64_t d = s->d, ch = s->chunk;
-    gate_cumsum(gmode, g, c0, len, d, w->b);
+    if (gmode == 3) { /* cumulative gates and the mild chunk's factored rows in one pass */
+        for (int64_t t = 0; t < len; t++)
+            mmi_attn_gate_row(d, t ? w->b + (t - 1) * d : NULL, g + (c0 + t) * d, w->b + t * d,
+                              q + (c0 + t) * d, s->scale, k + (c0 + t) * d, w->ke + t * d,
+                              w->ag + t * d);
+        if (chunk_is_mild(w, d, len)) {
+            chunk_mild_tiles(s, len, w);
+            return 1;
+        }
+    } else {
+        gate_cumsum(gmode, g, c0, len, d, w->b);
+    }
     for (int64_t t = 0; t < len; t++)
         scale_row(d, s->scale, q + (c0 + t) * d, w->qs + t * d);
-    if (chunk_mild_prep(s, k, c0, len, w)) return 1;
+    if (gmode != 3 && chunk_mild_prep(s, k, c0, len, w)) return 1;
     if (gmode != 3) {
         chunk_t(k, d, c0, len, ch, w->kt);
         for (int64_t t = 0; t < len; t++) {

@@ -143,3 +143,19 @@ double mmi_attn_dot64(int64_t n, const float *x, const float *y)
     for (int64_t j = 0; j < n; j++) acc += (double)x[j] * (double)y[j];
     return acc;
 }
+
+void mmi_attn_gate_row(int64_t n, const double *prev, const float *g, double *bt, const float *q,
+                       float scale, const float *k, float *qe, float *kh)
+{
+    const mmi_attn_isa *v = isa();
+    if (v && v->gate_row(n, prev, g, bt, q, scale, k, qe, kh)) return;
+    for (int64_t c = 0; c < n; c++) { /* the clamp as the gated kernel's: see GATE_FLOOR there */
+        const double x = g[c] > -128.0f ? (double)g[c] : -128.0;
+        bt[c] = (prev ? prev[c] : 0.0) + x;
+        if (q) {
+            const float e = expf((float)bt[c]);
+            qe[c] = scale * q[c] * e;
+            kh[c] = k[c] / e;
+        }
+    }
+}

@@ -413,6 +413,34 @@ int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *
     return 1;
 }
 
+/* ---- one row of per-key gates (mmi_attn_gate_row): the float64 cumulative sum, then the
+ * factored query and key rows, each operation as the portable body rounds it ---------------- */
+int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double *bt,
+                           const float *q, float scale, const float *k, float *qe, float *kh)
+{
+    const __m256 lo = _mm256_set1_ps(-128.0f), sc = _mm256_set1_ps(scale);
+    if (n % 8) return 0;
+    for (int64_t c = 0; c < n; c += 8) {
+        const __m256 x = _mm256_max_ps(_mm256_loadu_ps(g + c), lo); /* g finite: max = clamp */
+        __m256d b0 = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
+        __m256d b1 = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+        if (prev) {
+            b0 = _mm256_add_pd(_mm256_loadu_pd(prev + c), b0);
+            b1 = _mm256_add_pd(_mm256_loadu_pd(prev + c + 4), b1);
+        }
+        _mm256_storeu_pd(bt + c, b0);
+        _mm256_storeu_pd(bt + c + 4, b1);
+        if (q) {
+            const __m256 e = exp_softmax(
+                _mm256_set_m128(_mm256_cvtpd_ps(b1), _mm256_cvtpd_ps(b0)));
+            const __m256 qs = _mm256_mul_ps(sc, _mm256_loadu_ps(q + c));
+            _mm256_storeu_ps(qe + c, _mm256_mul_ps(qs, e));
+            _mm256_storeu_ps(kh + c, _mm256_div_ps(_mm256_loadu_ps(k + c), e));
+        }
+    }
+    return 1;
+}
+
 /* ---- elu + 1 feature map ---------------------------------------------------------------------- */
 int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y)
 {
@@ -470,7 +498,7 @@ int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q
 static const mmi_attn_isa k_avx2 = {
     mmi_attn_rowmat_avx2, mmi_attn_rowmat_sub_avx2, mmi_attn_matrow_acc_avx2, mmi_attn_state_step_avx2,
     mmi_attn_exp_sub_avx2, mmi_attn_norm_step_avx2, mmi_attn_elu1_avx2, mmi_attn_elu1_bwd_avx2,
-    mmi_attn_ds_tile_avx2, mmi_attn_relu_row_avx2, mmi_attn_relu_ds_row_avx2,
+    mmi_attn_ds_tile_avx2, mmi_attn_relu_row_avx2, mmi_attn_relu_ds_row_avx2, mmi_attn_gate_row_avx2,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }

@@ -60,6 +60,11 @@ float mmi_attn_exp_sub(int64_t n, const float *s, float mx, float *p);
 double mmi_attn_norm_step(int64_t n, const float *k, double *z, const float *q);
 /* Dot product with float64 accumulation (sums that span a sequence use this). */
 double mmi_attn_dot64(int64_t n, const float *x, const float *y);
+/* One row of per-key gates: bt = prev + max(g, -128) in float64 (prev NULL: 0). With q non-NULL
+ * also E = exp((float)bt), qe = (scale q) E and kh = k / E (the factored query and key rows of a
+ * mild gated chunk; q, k, qe, kh all NULL or all set). */
+void mmi_attn_gate_row(int64_t n, const double *prev, const float *g, double *bt, const float *q,
+                       float scale, const float *k, float *qe, float *kh);
 
 /* ISA variants of the primitives above and of the elu+1 feature map, one table per path
  * (mmi_dispatch_get()->attn; NULL: the portable bodies). Each returns 1 when it handled the
@@ -82,6 +87,8 @@ typedef struct mmi_attn_isa {
                    int64_t ldx, const float *mt, int64_t ldm, float *p, int64_t ldp);
     int (*relu_row)(int64_t n, int64_t lim, float *x, int square);
     int (*relu_ds_row)(int64_t n, float *t, float *u, float f);
+    int (*gate_row)(int64_t n, const double *prev, const float *g, double *bt, const float *q,
+                    float scale, const float *k, float *qe, float *kh);
 } mmi_attn_isa;
 
 /* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
@@ -102,6 +109,8 @@ int mmi_attn_ds_tile_avx2(int64_t rows, int64_t n, int64_t k, const float *x, co
                           int64_t ldx, const float *mt, int64_t ldm, float *p, int64_t ldp);
 int mmi_attn_relu_row_avx2(int64_t n, int64_t lim, float *x, int square);
 int mmi_attn_relu_ds_row_avx2(int64_t n, float *t, float *u, float f);
+int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double *bt,
+                           const float *q, float scale, const float *k, float *qe, float *kh);
 
 /* ---- GEMM tiles (attn_tiles.c) ------------------------------------------------------------- */
 /* C = alpha A B + beta C, all row-major, on the GEMM micro-kernel's unpacked path (in column
