@@ -53,8 +53,8 @@ void bench_pair_median_ns(void (*fn_a)(void *ctx), void *ctx_a, void (*fn_b)(voi
  * bench_peer_torch); peer_default_ns: PyTorch with the default glibc malloc, or BENCH_NA for a
  * C peer. The ratio is peer_ns / libmm_ns. A negative time prints "n/a". */
 #define BENCH_NA (-2.0)
-void bench_row(const char *name, const char *shape, double flops, double libmm_ns,
-               const char *peer, double peer_ns, double peer_default_ns);
+void bench_row(const char *name, const char *shape, double flops, double libmm_ns, const char *peer,
+               double peer_ns, double peer_default_ns);
 
 /* Prints the notes kept by bench_note (after a table). */
 void bench_flush_notes(void);
@@ -76,7 +76,8 @@ void bench_note(const char *fmt, ...)
  * a run gave none). A script prints nothing and exits non-zero when its peer (torch) is missing.
  * Returns how many numbers the retained run gave (0 without jemalloc or torch; the first call
  * prints why). Never fails the bench. */
-int bench_peer_torch(const char *script, const char *args, double *retained, double *deflt, int max);
+int bench_peer_torch(const char *script, const char *args, double *retained, double *deflt,
+                     int max);
 
 /* One run of the script with glibc's malloc (for peers whose figure is not a time, e.g. peak
  * memory); returns the count of numbers read, 0 when the script failed. */
@@ -88,11 +89,11 @@ float *bench_alloc_floats(size_t n, uint64_t seed);
 
 /* ---- machine (bench/peak.c, bench_main.c) ----------------------------------------------------- */
 typedef struct bench_peak {
-    double avx2_gflops, avx512_gflops; /* one core, fp32 FMA; -1 when not run */
-    double best_gflops;                /* of the best ISA the machine has */
-    const char *best_isa;              /* "avx512", "avx2" or "none" */
+    double avx2_gflops, avx512_gflops;   /* one core, fp32 FMA; -1 when not run */
+    double best_gflops;                  /* of the best ISA the machine has */
+    const char *best_isa;                /* "avx512", "avx2" or "none" */
     const char *avx2_skip, *avx512_skip; /* why a probe did not run (NULL when it ran) */
-    double read_gbs, copy_gbs;         /* one core, 128 MiB buffers */
+    double read_gbs, copy_gbs;           /* one core, 128 MiB buffers */
 } bench_peak;
 
 /* Runs the probes once per process (about a second) and returns the cached result. */

@@ -36,16 +36,26 @@ static const struct {
     int32_t kind;
     const char *forms[3];
 } g_kinds[] = {
-    {"attn softmax causal", "softmax_causal", MM_ATTN_SOFTMAX,
+    {"attn softmax causal",
+     "softmax_causal",
+     MM_ATTN_SOFTMAX,
      {"torch SDPA is_causal", "torch blocked softmax", "torch masked softmax"}},
-    {"attn linear causal", "linear_causal", MM_ATTN_LINEAR,
+    {"attn linear causal",
+     "linear_causal",
+     MM_ATTN_LINEAR,
      {"torch chunked (64)", "torch cumsum form", NULL}},
-    {"attn performer causal", "performer", MM_ATTN_PERFORMER,
+    {"attn performer causal",
+     "performer",
+     MM_ATTN_PERFORMER,
      {"torch chunked (64)", "torch cumsum form", NULL}},
     {"attn relu2 causal C256", "relu2_causal", MM_ATTN_RELU2, {"torch FLASH chunks", NULL, NULL}},
-    {"attn sparse local w128", "sparse_local", MM_ATTN_SPARSE,
+    {"attn sparse local w128",
+     "sparse_local",
+     MM_ATTN_SPARSE,
      {"torch banded softmax", "torch masked softmax", NULL}},
-    {"attn gated retnet", "gated_retnet", MM_ATTN_GATED,
+    {"attn gated retnet",
+     "gated_retnet",
+     MM_ATTN_GATED,
      {"torch RetNet chunkwise", "torch RetNet parallel", NULL}},
 };
 enum { NN = 2 };
@@ -110,8 +120,10 @@ static void bench_lin_kernel(void)
     lin_kernel l;
     double t, flops = 4.0 * BH * (double)n * DH * DH;
     l.n = n;
-    l.fq = bench_alloc_floats((size_t)(BH * n * DH), 11), l.fk = bench_alloc_floats((size_t)(BH * n * DH), 12);
-    l.v = bench_alloc_floats((size_t)(BH * n * DH), 13), l.o = bench_alloc_floats((size_t)(BH * n * DH), 14);
+    l.fq = bench_alloc_floats((size_t)(BH * n * DH), 11),
+    l.fk = bench_alloc_floats((size_t)(BH * n * DH), 12);
+    l.v = bench_alloc_floats((size_t)(BH * n * DH), 13),
+    l.o = bench_alloc_floats((size_t)(BH * n * DH), 14);
     l.den = bench_alloc_floats((size_t)(BH * n), 15);
     l.ws = bench_alloc_floats(mmi_attn_linear_ws_floats(DH, DH) + 64, 16);
     if (!l.fq || !l.fk || !l.v || !l.o || !l.den || !l.ws) exit(1);
@@ -159,7 +171,8 @@ static void bench_rwkv6(void)
         /* decays e^w in (0.9, 1) as the ggml row; u in [-0.5, 0.5] */
         for (int64_t j = 0; j < BH * n * DH; j++)
             mm_tensor_data(r.w)[j] = 0.105f * (mm_tensor_data(r.w)[j] - 0.5f);
-        for (int64_t j = 0; j < BH * DH; j++) mm_tensor_data(r.u)[j] = (float)(j % 11) / 10.0f - 0.5f;
+        for (int64_t j = 0; j < BH * DH; j++)
+            mm_tensor_data(r.u)[j] = (float)(j % 11) / 10.0f - 0.5f;
         for (r.bwd = 0; r.bwd < 2; r.bwd++) {
             const double t = bench_median_ns(run_rwkv6, &r, 5);
             snprintf(shape, sizeof shape, "BH8 N%lld d64", (long long)n);
@@ -184,14 +197,17 @@ static void bench_step(int32_t kind, const char *name)
     if (mm_attn_create(&h, &o) != MM_OK || mm_tensor_create(&x, 3, s3, NULL) != MM_OK ||
         mm_tensor_create(&y, 3, s3, NULL) != MM_OK)
         exit(1);
-    for (int64_t i = 0; i < BH * DH; i++) mm_tensor_data(x)[i] = (float)((i * 37) % 101) / 101.0f - 0.5f;
+    for (int64_t i = 0; i < BH * DH; i++)
+        mm_tensor_data(x)[i] = (float)((i * 37) % 101) / 101.0f - 0.5f;
     for (int p = 0; p < 3; p++) {
         double t0, t;
         char shape[32];
         if (kind == MM_ATTN_SOFTMAX && at[p] > 1000) break; /* O(position): 10000 is slow */
         while (pos < at[p])
-            if (mm_attn_step(h, x, x, x, NULL, y) != MM_OK) exit(1);
-            else pos++;
+            if (mm_attn_step(h, x, x, x, NULL, y) != MM_OK)
+                exit(1);
+            else
+                pos++;
         t0 = cpu_ns();
         for (int r = 0; r < 16; r++)
             if (mm_attn_step(h, x, x, x, NULL, y) != MM_OK) exit(1);

@@ -40,10 +40,10 @@ static void run_libmm(void *ctx)
 static void run_openblas(void *ctx)
 {
     gemm_case *g = (gemm_case *)ctx;
-    cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
-                g->tb ? CblasTrans : CblasNoTrans, (blasint)g->m, (blasint)g->n, (blasint)g->k,
-                1.0f, g->a, (blasint)(g->ta ? g->m : g->k), g->b, (blasint)(g->tb ? g->k : g->n),
-                g->beta, g->c, (blasint)g->n);
+    cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans,
+                (blasint)g->m, (blasint)g->n, (blasint)g->k, 1.0f, g->a,
+                (blasint)(g->ta ? g->m : g->k), g->b, (blasint)(g->tb ? g->k : g->n), g->beta, g->c,
+                (blasint)g->n);
 }
 #endif
 
@@ -91,8 +91,8 @@ static void torch_times(double *out, double *out_def)
         out[i] = out_def[i] = -1.0;
         if (!g_rows[i].torch) continue;
         len += snprintf(args + len, sizeof args - (size_t)len, " %d %d %lld %lld %lld %g",
-                        g_rows[i].ta, g_rows[i].tb, (long long)g_rows[i].m,
-                        (long long)g_rows[i].n, (long long)g_rows[i].k, (double)g_rows[i].beta);
+                        g_rows[i].ta, g_rows[i].tb, (long long)g_rows[i].m, (long long)g_rows[i].n,
+                        (long long)g_rows[i].k, (double)g_rows[i].beta);
         want++;
     }
     n = bench_peer_torch("peer_gemm.py", args, got, got_def, want);
@@ -175,8 +175,8 @@ static void bench_scaling(mmi_pool *pool2)
             bench_median_wall_cpu_ns(run_libmm, &g, 7, &w2, &c2);
             bench_row(names[i], "256x256x256", flops, w2, "libmm 1T (wall)", w1, BENCH_NA);
             bench_note("%s: wall 1T %.1f us, 2T %.1f us (x%.2f); CPU 1T %.1f us, 2T %.1f us "
-                       "(both threads)", names[i], w1 / 1e3, w2 / 1e3, w1 / w2, c1 / 1e3,
-                       c2 / 1e3);
+                       "(both threads)",
+                       names[i], w1 / 1e3, w2 / 1e3, w1 / w2, c1 / 1e3, c2 / 1e3);
         }
         free(g.a);
         free(g.b);

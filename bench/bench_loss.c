@@ -94,8 +94,8 @@ static void time_rows(void)
                       one ? "torch open_clip (extra)" : "torch 1 matmul + .T (extra)",
                       one ? ret[0] : ret[1], one ? def[0] : def[1]);
         } else {
-            bench_row("loss_siglip fwd+bwd", "B=4096 D=512", flops, ns, "torch open_clip",
-                      ret[2], def[2]);
+            bench_row("loss_siglip fwd+bwd", "B=4096 D=512", flops, ns, "torch open_clip", ret[2],
+                      def[2]);
         }
         teardown(&c, buf);
     }
@@ -103,9 +103,12 @@ static void time_rows(void)
 
 static void fmt_bytes(char *s, size_t n, double b)
 {
-    if (b < 0) snprintf(s, n, "n/a");
-    else if (b >= 1 << 30) snprintf(s, n, "%7.2f GiB", b / (1 << 30));
-    else snprintf(s, n, "%7.2f MiB", b / (1 << 20));
+    if (b < 0)
+        snprintf(s, n, "n/a");
+    else if (b >= 1 << 30)
+        snprintf(s, n, "%7.2f GiB", b / (1 << 30));
+    else
+        snprintf(s, n, "%7.2f MiB", b / (1 << 20));
 }
 
 /* Memory at B = 16384, D = 256 (no compute on libmm's side: the reservation is all a call
@@ -132,8 +135,10 @@ static void memory_rows(void)
         }
         fmt_bytes(mine, sizeof mine, ws);
         fmt_bytes(theirs, sizeof theirs, peer); /* peak RSS, one run with glibc's malloc */
-        if (ws > 0 && peer > 0) snprintf(ratio, sizeof ratio, "%.0f", peer / ws);
-        else snprintf(ratio, sizeof ratio, "n/a");
+        if (ws > 0 && peer > 0)
+            snprintf(ratio, sizeof ratio, "%.0f", peer / ws);
+        else
+            snprintf(ratio, sizeof ratio, "n/a");
         printf("| %-24s | %-18s | %-24s | %-26s | %-24s | %-24s | %5s |\n",
                k ? "loss_siglip memory" : "loss_clip memory", "B=16384 D=256", mine,
                "torch peak RSS", theirs, "-", ratio);

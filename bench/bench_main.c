@@ -14,12 +14,8 @@ typedef struct bench_suite {
 } bench_suite;
 
 static const bench_suite g_suites[] = {
-    {"gemm", bench_gemm},
-    {"model", bench_model},
-    {"loss", bench_loss},
-    {"ssm", bench_ssm},
-    {"attn", bench_attn},
-    {"rl", bench_rl},
+    {"gemm", bench_gemm}, {"model", bench_model}, {"loss", bench_loss},
+    {"ssm", bench_ssm},   {"attn", bench_attn},   {"rl", bench_rl},
 };
 
 int main(int argc, char **argv)
@@ -31,7 +27,8 @@ int main(int argc, char **argv)
     if (bench_jemalloc_lib())
         printf("PyTorch peers run twice: with freed memory retained (LD_PRELOAD=%s, "
                "MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1; the ratio uses this run) and "
-               "with glibc malloc\n", bench_jemalloc_lib());
+               "with glibc malloc\n",
+               bench_jemalloc_lib());
     for (size_t i = 0; i < sizeof g_suites / sizeof g_suites[0]; i++) {
         if (filter && !strstr(g_suites[i].name, filter)) continue;
         printf("\n### %s\n\n", g_suites[i].name);

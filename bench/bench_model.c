@@ -119,8 +119,8 @@ static void train_scaling(const int64_t *sizes)
         bench_median_wall_cpu_ns(train_step, &c1, 7, &w1, &t1);
         bench_median_wall_cpu_ns(train_step, &c2, 7, &w2, &t2);
         bench_note("train step 4-256-256-1 b256: wall 1T %.1f us, 2T %.1f us (x%.2f); CPU 1T "
-                   "%.1f us, 2T %.1f us (both threads)", w1 / 1e3, w2 / 1e3, w1 / w2, t1 / 1e3,
-                   t2 / 1e3);
+                   "%.1f us, 2T %.1f us (both threads)",
+                   w1 / 1e3, w2 / 1e3, w1 / w2, t1 / 1e3, t2 / 1e3);
     }
     bench_row("model train step 2T vs 1T", "4-256-256-1 b256", train_flops(sizes, 4, 256), w2,
               "libmm 1T (wall)", w1, BENCH_NA);

@@ -151,7 +151,8 @@ typedef struct s4d_case {
 static void run_s4d(void *ctx)
 {
     s4d_case *c = (s4d_case *)ctx;
-    if (mm_ssm_kernel(c->h, &c->in, c->k) != MM_OK || mm_ssm_conv(c->h, c->u, c->k, c->d, c->y) != MM_OK)
+    if (mm_ssm_kernel(c->h, &c->in, c->k) != MM_OK ||
+        mm_ssm_conv(c->h, c->u, c->k, c->d, c->y) != MM_OK)
         abort();
 }
 

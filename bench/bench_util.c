@@ -143,14 +143,16 @@ static void fmt_time(char *buf, size_t n, double ns, double flops)
         snprintf(buf, n, "%7.2f %s", v, unit);
 }
 
-void bench_row(const char *name, const char *shape, double flops, double libmm_ns,
-               const char *peer, double peer_ns, double peer_default_ns)
+void bench_row(const char *name, const char *shape, double flops, double libmm_ns, const char *peer,
+               double peer_ns, double peer_default_ns)
 {
     char mine[48], theirs[48], deflt[48], ratio[16];
     fmt_time(mine, sizeof mine, libmm_ns, flops);
     fmt_time(theirs, sizeof theirs, peer_ns, flops);
-    if (peer_default_ns == BENCH_NA) snprintf(deflt, sizeof deflt, "-");
-    else fmt_time(deflt, sizeof deflt, peer_default_ns, flops);
+    if (peer_default_ns == BENCH_NA)
+        snprintf(deflt, sizeof deflt, "-");
+    else
+        fmt_time(deflt, sizeof deflt, peer_default_ns, flops);
     if (peer_ns > 0 && libmm_ns > 0)
         snprintf(ratio, sizeof ratio, "%.2f", peer_ns / libmm_ns);
     else
@@ -198,7 +200,8 @@ const char *bench_jemalloc_lib(void)
     const char *env = getenv("BENCH_JEMALLOC");
     if (done) return lib;
     done = 1;
-    if (env && *env) lib = env;
+    if (env && *env)
+        lib = env;
     else if (system("ldconfig -p 2>/dev/null | grep -q 'libjemalloc.so.2 '") == 0)
         lib = "libjemalloc.so.2";
     if (!lib)
@@ -243,13 +246,15 @@ int bench_peer_torch(const char *script, const char *args, double *retained, dou
     static int warned;
     const char *je = bench_jemalloc_lib();
     int n = 0, nd = run_python(script, args, NULL, deflt, max);
-    if (je) n = run_python(script, args, je, retained, max);
+    if (je)
+        n = run_python(script, args, je, retained, max);
     else
         for (int i = 0; i < max; i++) retained[i] = -1;
     if (nd == 0 && !warned) {
         warned = 1;
         bench_note("%s with torch did not run (Debian: python3-torch; or set BENCH_PYTHON): "
-                   "PyTorch columns are n/a", python_path());
+                   "PyTorch columns are n/a",
+                   python_path());
     }
     return n;
 }
@@ -288,9 +293,9 @@ static void cpuinfo(const char *key, char *out, size_t n)
 /* The SIMD flags of the cpuinfo flag list that matter to these kernels. */
 static void isa_flags(char *out, size_t n)
 {
-    static const char *const want[] = {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f",
-                                       "avx512bw", "avx512vl", "avx512_bf16", "avx_vnni",
-                                       "amx_tile"};
+    static const char *const want[] = {"sse4_2",      "avx",      "avx2",     "fma",
+                                       "f16c",        "avx512f",  "avx512bw", "avx512vl",
+                                       "avx512_bf16", "avx_vnni", "amx_tile"};
     char flags[4096];
     size_t len = 0;
     cpuinfo("flags", flags, sizeof flags);
@@ -300,8 +305,8 @@ static void isa_flags(char *out, size_t n)
         size_t w = strlen(want[i]);
         while ((p = strstr(p, want[i])) != NULL) {
             if ((p == flags || p[-1] == ' ') && (p[w] == ' ' || p[w] == '\0')) {
-                len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s",
-                                        len ? " " : "", want[i]);
+                len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s", len ? " " : "",
+                                        want[i]);
                 break;
             }
             p += w;
@@ -338,4 +343,3 @@ void bench_machine_print(void)
            mm_version_string(), mm_build_info());
     fflush(stdout);
 }
-

@@ -53,7 +53,8 @@ static void fill(struct ggml_tensor *t, float lo, float hi, uint64_t seed)
     float *r = bench_alloc_floats((size_t)n, seed);
     if (!r) exit(1);
     for (int64_t i = 0; i < n; i++) r[i] = lo + (hi - lo) * 0.5f * (r[i] + 1.0f);
-    if (t->type == GGML_TYPE_F32) memcpy(t->data, r, (size_t)n * sizeof(float));
+    if (t->type == GGML_TYPE_F32)
+        memcpy(t->data, r, (size_t)n * sizeof(float));
     else
         for (int64_t i = 0; i < n; i++) ((ggml_fp16_t *)t->data)[i] = ggml_fp32_to_fp16(r[i]);
     free(r);

@@ -94,7 +94,7 @@ static int have_avx512(const char **why)
     return 1;
 }
 
-#define Y(i) _mm256_set1_ps(chain_init(i))
+#define Y(i)     _mm256_set1_ps(chain_init(i))
 #define STEP8(x) x = _mm256_fmadd_ps(x, m, c)
 __attribute__((target("avx2,fma"))) static float fma_avx2(int64_t iters, float *lane0)
 {
@@ -118,7 +118,7 @@ __attribute__((target("avx2,fma"))) static float fma_avx2(int64_t iters, float *
 #undef STEP8
 #undef Y
 
-#define Z(i) _mm512_set1_ps(chain_init(i))
+#define Z(i)      _mm512_set1_ps(chain_init(i))
 #define STEP16(x) x = _mm512_fmadd_ps(x, m, c)
 __attribute__((target("avx512f"))) static float fma_avx512(int64_t iters, float *lane0)
 {
@@ -270,10 +270,14 @@ void bench_peak_print(void)
 {
     const bench_peak *p = bench_peak_probe();
     char avx2[64], avx512[96];
-    if (p->avx2_gflops > 0) snprintf(avx2, sizeof avx2, "%.1f GFLOP/s", p->avx2_gflops);
-    else snprintf(avx2, sizeof avx2, "n/a (%s)", p->avx2_skip);
-    if (p->avx512_gflops > 0) snprintf(avx512, sizeof avx512, "%.1f GFLOP/s", p->avx512_gflops);
-    else snprintf(avx512, sizeof avx512, "skipped (%s)", p->avx512_skip);
+    if (p->avx2_gflops > 0)
+        snprintf(avx2, sizeof avx2, "%.1f GFLOP/s", p->avx2_gflops);
+    else
+        snprintf(avx2, sizeof avx2, "n/a (%s)", p->avx2_skip);
+    if (p->avx512_gflops > 0)
+        snprintf(avx512, sizeof avx512, "%.1f GFLOP/s", p->avx512_gflops);
+    else
+        snprintf(avx512, sizeof avx512, "skipped (%s)", p->avx512_skip);
     printf("peak (one core, fp32 FMA, checked): AVX2 %s; AVX-512 %s; best ISA %s. "
            "Memory (one core, 128 MiB): read %.1f GB/s, copy %.1f GB/s\n",
            avx2, avx512, p->best_isa, p->read_gbs, p->copy_gbs);

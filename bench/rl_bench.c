@@ -150,9 +150,12 @@ int main(int argc, char **argv)
 {
     int seeds = 5, quick = 0, any = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--seeds") && i + 1 < argc) seeds = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--quick")) quick = 1;
-        else any = 1;
+        if (!strcmp(argv[i], "--seeds") && i + 1 < argc)
+            seeds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--quick"))
+            quick = 1;
+        else
+            any = 1;
     }
     printf("libmm %s (%s) RL benchmark: %d seeds, deterministic eval 10 episodes/seed\n",
            mm_version_string(), mm_build_info(), seeds);

@@ -41,7 +41,7 @@ static void configure(const task *t, int memory, uint64_t seed, mm_policy_opts *
 {
     if (mm_policy_opts_init(o, MM_ALGO_PPO) != MM_OK) abort();
     o->seed = seed, o->n_agents = t->n_agents, o->obs_dim = 2;
-    o->norm_obs = 1, o->norm_reward = 1; /* ZOO normalize: true */
+    o->norm_obs = 1, o->norm_reward = 1;                             /* ZOO normalize: true */
     o->n_hidden = 1, o->hidden[0] = 64, o->activation = MM_ACT_RELU; /* pi=[64], vf=[64] */
     if (t->env == ENV_CARTPOLE) { /* recurrentppo.yml CartPoleNoVel-v1 */
         o->n_actions = 2;
@@ -144,9 +144,8 @@ static void bench_task(const task *t, int seeds)
             snprintf(per + strlen(per), sizeof per - strlen(per), " %.0f", s);
         }
         for (int k = 0; k < seeds; k++) sq += (sc[k] - sum / seeds) * (sc[k] - sum / seeds);
-        printf("%-17s %-10s %7ld %9.1f +- %-7.1f %7.2f  %s\n", t->name,
-               memory ? label : "PPO", t->budget, sum / seeds, sqrt(sq / seeds),
-               secs / seeds, per);
+        printf("%-17s %-10s %7ld %9.1f +- %-7.1f %7.2f  %s\n", t->name, memory ? label : "PPO",
+               t->budget, sum / seeds, sqrt(sq / seeds), secs / seeds, per);
         fflush(stdout);
     }
 }
@@ -187,13 +186,20 @@ int main(int argc, char **argv)
 {
     int seeds = 5, quick = 0, which = 7;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--seeds") && i + 1 < argc) seeds = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--dim") && i + 1 < argc) g_dim = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--seq") && i + 1 < argc) g_seq = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--quick")) quick = 1;
-        else if (!strcmp(argv[i], "cartpole")) which = which == 7 ? 1 : which | 1;
-        else if (!strcmp(argv[i], "pendulum")) which = which == 7 ? 2 : which | 2;
-        else if (!strcmp(argv[i], "latency")) which = which == 7 ? 4 : which | 4;
+        if (!strcmp(argv[i], "--seeds") && i + 1 < argc)
+            seeds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--dim") && i + 1 < argc)
+            g_dim = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--seq") && i + 1 < argc)
+            g_seq = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--quick"))
+            quick = 1;
+        else if (!strcmp(argv[i], "cartpole"))
+            which = which == 7 ? 1 : which | 1;
+        else if (!strcmp(argv[i], "pendulum"))
+            which = which == 7 ? 2 : which | 2;
+        else if (!strcmp(argv[i], "latency"))
+            which = which == 7 ? 4 : which | 4;
     }
     if (seeds < 1 || seeds > 32) seeds = 5;
     printf("libmm %s (%s) memory benchmark: PPO with / without an LRU memory core on "

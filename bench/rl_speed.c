@@ -68,14 +68,16 @@ int main(void)
     if (rc == MM_OK) rc = run(p, n_upd, &full);
     mm_policy_free(p);
     if (rc != MM_OK) return 1;
-    printf("libmm DDPG update, 256-256, batch 256, 1 thread: %.2f ms CPU time per update (incl. act+step)\n",
+    printf("libmm DDPG update, 256-256, batch 256, 1 thread: %.2f ms CPU time per update (incl. "
+           "act+step)\n",
            1e3 * full / (double)n_upd);
     p = NULL;
     rc = make(&p, MM_ALGO_TD3, 64, 128, 1000);
     if (rc == MM_OK) rc = run(p, 20000, &demo);
     mm_policy_free(p);
     if (rc != MM_OK) return 1;
-    printf("libmm TD3 demo sizes (64-64, batch 128): 20k Pendulum steps in %.1f s CPU time (target <= 30 s)\n",
+    printf("libmm TD3 demo sizes (64-64, batch 128): 20k Pendulum steps in %.1f s CPU time (target "
+           "<= 30 s)\n",
            demo);
     (void)warm;
     return 0;

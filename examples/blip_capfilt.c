@@ -50,17 +50,17 @@ enum { BOS = NC, EOS = NC + 1, PAD = NC + 2 };
 enum { E = 32, HEADS = 2, DH = 16, HID = 64 };
 enum { N_TRAIN = 4096, N_CLEAN = 1024, N_TEST = 512, B = 64, B3 = 3 * B };
 #define NOISE 0.25
-#define TEMP 0.07
+#define TEMP  0.07
 #define FT_LR 5e-4 /* fine-tuning learning rate (pre-training: 2e-3) */
 
-#define TRY(call)                                                                            \
-    do {                                                                                     \
-        int rc_ = (call);                                                                    \
-        if (rc_ != MM_OK) {                                                                  \
-            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call,             \
-                    mm_status_str(rc_));                                                     \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != MM_OK) {                                                                        \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call,                   \
+                    mm_status_str(rc_));                                                           \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* ---- a tiny seeded RNG for the data ------------------------------------------------------- */
@@ -518,8 +518,7 @@ static void train_step(itc *c, blip *m, const pair *const *set, int n_set, doubl
 
 /* ---- CapFilt -------------------------------------------------------------------------------- */
 /* p(match) of caption caps[i] with image ims[i], for n pairs (chunks of B3). */
-static void itm_scores(blip *m, const float *const *ims, const int *const *caps, int n,
-                       double *p)
+static void itm_scores(blip *m, const float *const *ims, const int *const *caps, int n, double *p)
 {
     static float logits[B3 * 2], ctx[B3 * P * E];
     for (int i0 = 0; i0 < n; i0 += B3) {
@@ -579,7 +578,8 @@ static void filter(blip *m, const float *const *ims, const int *const *caps, dou
     *prec = tp + fp ? (double)tp / (tp + fp) : 0.0;
     *rec = tp + fn ? (double)tp / (tp + fn) : 0.0;
     printf("filter %s: %d pairs flagged; precision %.3f, recall %.3f at finding corrupted "
-           "pairs\n", what, tp + fp, *prec, *rec);
+           "pairs\n",
+           what, tp + fp, *prec, *rec);
 }
 
 /* Trains a fresh ITC model on set for n_steps steps; returns held-out R@1. */
@@ -617,8 +617,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < N_TRAIN; i++) g_noisy[i] = &g_train[i], n_corrupt += g_train[i].corrupt;
     for (int i = 0; i < N_CLEAN; i++) g_cleanp[i] = &g_clean[i];
     printf("BLIP CapFilt: %d training pairs (%d corrupted captions, %.1f%%), %d clean pairs "
-           "for fine-tuning, %d clean held out\n", N_TRAIN, n_corrupt,
-           100.0 * n_corrupt / N_TRAIN, N_CLEAN, N_TEST);
+           "for fine-tuning, %d clean held out\n",
+           N_TRAIN, n_corrupt, 100.0 * n_corrupt / N_TRAIN, N_CLEAN, N_TEST);
     m.c = make_itc(1);
     m.itm = make_itm_encoder(4), m.head = make_itm_head(5), m.dec = make_decoder(6);
     m.ce_itm = new_loss(MM_LOSS_CROSS_ENTROPY, B3, V, 7);
@@ -636,7 +636,7 @@ int main(int argc, char **argv)
     filter(&m, ims, caps, p_web, "after pre-training", &prec, &rec);
     /* BLIP fine-tunes the filter and the captioner on a small clean set (COCO) */
     printf("fine-tuning on the clean pairs, %d steps\n", n_steps / 5);
-    {   /* with a smaller learning rate, as BLIP fine-tunes */
+    { /* with a smaller learning rate, as BLIP fine-tunes */
         mm_model *const ms[5] = {m.c.img, m.c.txt, m.itm, m.head, m.dec};
         for (int i = 0; i < 5; i++) TRY(mm_model_set_f64(ms[i], MM_MODEL_LR, FT_LR));
     }
@@ -666,7 +666,8 @@ int main(int argc, char **argv)
     r_noisy = retrain(g_noisy, N_TRAIN, n_steps);
     r_capfilt = retrain(g_kept, n_kept, n_steps);
     printf("ITC retrained %d steps: held-out i2t R@1 %.3f on the noisy set, %.3f on the CapFilt "
-           "set (gain %+.3f)\n", n_steps, r_noisy, r_capfilt, r_capfilt - r_noisy);
+           "set (gain %+.3f)\n",
+           n_steps, r_noisy, r_capfilt, r_capfilt - r_noisy);
     free_itc(&m.c);
     mm_model_free(m.itm), mm_model_free(m.head), mm_model_free(m.dec);
     mm_loss_free(m.ce_itm), mm_loss_free(m.ce_lm);

@@ -22,11 +22,11 @@
 #include <unistd.h>
 #endif
 
-#define MAX_EPISODES 1024
-#define N_EVALS 5        /* evaluations during training, at every fifth of the steps */
-#define EVAL_EPISODES 5  /* episodes per evaluation during training */
-#define SMOOTH 10        /* window of the learning curve's moving average (episodes) */
-#define WARMUP 1000      /* learning_starts: uniform random actions, no training */
+#define MAX_EPISODES  1024
+#define N_EVALS       5    /* evaluations during training, at every fifth of the steps */
+#define EVAL_EPISODES 5    /* episodes per evaluation during training */
+#define SMOOTH        10   /* window of the learning curve's moving average (episodes) */
+#define WARMUP        1000 /* learning_starts: uniform random actions, no training */
 
 static double now_s(void)
 {
@@ -146,18 +146,26 @@ static int train(mm_policy *p, long total, uint64_t seed, double *ep_step, doubl
  * reloaded agent's) and the -200 bar, with axis labels and a legend. */
 static void svg_legend(FILE *f, double x, double y)
 {
-    fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"270\" height=\"76\" fill=\"white\" "
-               "stroke=\"#bbb\"/>\n", x, y);
-    fprintf(f, "<circle cx=\"%g\" cy=\"%g\" r=\"2.5\" fill=\"#88a\"/><text x=\"%g\" "
-               "y=\"%g\">training episode return</text>\n", x + 14, y + 14, x + 28, y + 18);
-    fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#c33\" "
-               "stroke-width=\"2\"/><text x=\"%g\" y=\"%g\">moving average (%d episodes)"
-               "</text>\n", x + 6, y + 32, x + 22, y + 32, x + 28, y + 36, SMOOTH);
-    fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"7\" height=\"7\" fill=\"#161\"/><text "
-               "x=\"%g\" y=\"%g\">deterministic evaluation, mean +- std</text>\n",
+    fprintf(f,
+            "<rect x=\"%g\" y=\"%g\" width=\"270\" height=\"76\" fill=\"white\" "
+            "stroke=\"#bbb\"/>\n",
+            x, y);
+    fprintf(f,
+            "<circle cx=\"%g\" cy=\"%g\" r=\"2.5\" fill=\"#88a\"/><text x=\"%g\" "
+            "y=\"%g\">training episode return</text>\n",
+            x + 14, y + 14, x + 28, y + 18);
+    fprintf(f,
+            "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#c33\" "
+            "stroke-width=\"2\"/><text x=\"%g\" y=\"%g\">moving average (%d episodes)"
+            "</text>\n",
+            x + 6, y + 32, x + 22, y + 32, x + 28, y + 36, SMOOTH);
+    fprintf(f,
+            "<rect x=\"%g\" y=\"%g\" width=\"7\" height=\"7\" fill=\"#161\"/><text "
+            "x=\"%g\" y=\"%g\">deterministic evaluation, mean +- std</text>\n",
             x + 10.5, y + 46.5, x + 28, y + 54);
-    fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"green\" "
-               "stroke-dasharray=\"6 4\"/><text x=\"%g\" y=\"%g\">bar: return -200</text>\n",
+    fprintf(f,
+            "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"green\" "
+            "stroke-dasharray=\"6 4\"/><text x=\"%g\" y=\"%g\">bar: return -200</text>\n",
             x + 6, y + 68, x + 22, y + 68, x + 28, y + 72);
 }
 
@@ -169,31 +177,39 @@ static int write_svg(const char *path, const double *xs, const double *ys, int n
     if (!f) return -1;
 #define SX(x) (L + (x) / (double)total * (W - L - R))
 #define SY(y) (T + (ymax - fmax(ymin, (y))) / (ymax - ymin) * (H - T - B))
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
-               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
+            "font-family=\"sans-serif\" font-size=\"12\">\n",
+            W, H);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    fprintf(f, "<text x=\"%g\" y=\"18\" font-size=\"14\">libmm TD3 on Pendulum-v1: training "
-               "episode returns</text>\n", L);
+    fprintf(f,
+            "<text x=\"%g\" y=\"18\" font-size=\"14\">libmm TD3 on Pendulum-v1: training "
+            "episode returns</text>\n",
+            L);
     for (int k = 0; k <= 6; k++) {
         double y = ymin + k * (ymax - ymin) / 6;
-        fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#ddd\"/>"
-                   "<text x=\"%g\" y=\"%g\" text-anchor=\"end\">%g</text>\n",
+        fprintf(f,
+                "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#ddd\"/>"
+                "<text x=\"%g\" y=\"%g\" text-anchor=\"end\">%g</text>\n",
                 L, SY(y), W - R, SY(y), L - 5, SY(y) + 4, y);
     }
     for (int k = 0; k <= 4; k++) {
         double x = total * k / 4.0;
-        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%g</text>\n", SX(x),
-                H - B + 18, x);
+        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%g</text>\n", SX(x), H - B + 18,
+                x);
     }
     fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">environment steps</text>\n",
             (L + W - R) / 2, H - 10);
-    fprintf(f, "<text transform=\"translate(14 %g) rotate(-90)\" text-anchor=\"middle\">"
-               "episode return (sum of rewards)</text>\n", (T + H - B) / 2);
+    fprintf(f,
+            "<text transform=\"translate(14 %g) rotate(-90)\" text-anchor=\"middle\">"
+            "episode return (sum of rewards)</text>\n",
+            (T + H - B) / 2);
     /* The bar's label sits on the left, below the line, under the warm-up episodes (few). */
-    fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"green\" "
-               "stroke-dasharray=\"6 4\"/><text x=\"%g\" y=\"%g\" fill=\"green\" "
-               "font-size=\"11\">bar -200</text>\n", L, SY(-200), W - R, SY(-200), L + 4,
-            SY(-200) + 14);
+    fprintf(f,
+            "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"green\" "
+            "stroke-dasharray=\"6 4\"/><text x=\"%g\" y=\"%g\" fill=\"green\" "
+            "font-size=\"11\">bar -200</text>\n",
+            L, SY(-200), W - R, SY(-200), L + 4, SY(-200) + 14);
     for (int i = 0; i < n; i++)
         fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"#88a\"/>\n", SX(xs[i]),
                 SY(ys[i]));
@@ -207,10 +223,10 @@ static int write_svg(const char *path, const double *xs, const double *ys, int n
     fprintf(f, "\"/>\n");
     for (int i = 0; i < ev->n; i++) {
         double x = SX(ev->step[i]), y = SY(ev->mean[i]);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#161\"/>"
-                   "<rect x=\"%.1f\" y=\"%.1f\" width=\"7\" height=\"7\" fill=\"#161\"/>\n",
-                x, SY(ev->mean[i] + ev->std[i]), x, SY(ev->mean[i] - ev->std[i]), x - 3.5,
-                y - 3.5);
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#161\"/>"
+                "<rect x=\"%.1f\" y=\"%.1f\" width=\"7\" height=\"7\" fill=\"#161\"/>\n",
+                x, SY(ev->mean[i] + ev->std[i]), x, SY(ev->mean[i] - ev->std[i]), x - 3.5, y - 3.5);
     }
     svg_legend(f, W - R - 275, H - B - 86);
     fprintf(f, "</svg>\n");
@@ -264,7 +280,8 @@ int main(int argc, char **argv)
     if (ev.n == N_EVALS) ev.n--; /* the reloaded agent's evaluation replaces the last one */
     ev.step[ev.n] = (double)total, ev.mean[ev.n] = mean, ev.std[ev.n] = std, ev.n++;
     printf("reloaded agent, deterministic evaluation over 10 episodes: %.1f +- %.1f "
-           "(bar: >= -200) %s\n", mean, std, mean >= -200 ? "PASS" : "below the bar");
+           "(bar: >= -200) %s\n",
+           mean, std, mean >= -200 ? "PASS" : "below the bar");
     if (write_svg("demo_curve.svg", ep_step, ep_ret, n_ep, total, &ev) == 0)
         printf("learning curve written to ./demo_curve.svg (%d episodes)\n", n_ep);
     printf("total %.1f s\n", now_s() - t0);

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-#define AGENTS 16
+#define AGENTS   16
 #define SLICE_US 1000.0 /* training share of a frame */
 
 static long g_allocs;
@@ -61,9 +61,9 @@ static int cmp(const void *a, const void *b)
 }
 
 typedef struct run {
-    double *frame_us;  /* per frame: act + observe + update share, CPU time */
-    double *wall;      /* the same in wall time */
-    double first, last;/* mean episode length of the first and last reported updates */
+    double *frame_us;   /* per frame: act + observe + update share, CPU time */
+    double *wall;       /* the same in wall time */
+    double first, last; /* mean episode length of the first and last reported updates */
     long allocs, updates;
 } run;
 
@@ -156,11 +156,12 @@ static void report(const char *name, run *r, long frames)
     qsort(r->frame_us, (size_t)frames, sizeof(double), cmp);
     qsort(r->wall, (size_t)frames, sizeof(double), cmp);
     printf("%s: frame time (act + observe + update share), CPU: p50 %.0f us, p99 %.0f us, "
-           "max %.0f us (wall: p99 %.0f us, max %.0f us)\n", name, r->frame_us[frames / 2],
-           r->frame_us[frames * 99 / 100], r->frame_us[frames - 1], r->wall[frames * 99 / 100],
-           r->wall[frames - 1]);
+           "max %.0f us (wall: p99 %.0f us, max %.0f us)\n",
+           name, r->frame_us[frames / 2], r->frame_us[frames * 99 / 100], r->frame_us[frames - 1],
+           r->wall[frames * 99 / 100], r->wall[frames - 1]);
     printf("%s: mean episode length %.1f -> %.1f over %ld updates; %ld allocations in the "
-           "loop\n", name, r->first, r->last, r->updates, r->allocs);
+           "loop\n",
+           name, r->first, r->last, r->updates, r->allocs);
 }
 
 int main(int argc, char **argv)
@@ -175,8 +176,8 @@ int main(int argc, char **argv)
     s.wall = malloc(sizeof(double) * (size_t)frames);
     if (!b.frame_us || !s.frame_us || !b.wall || !s.wall) return 1;
     printf("libmm %s (%s)\n%ld frames x %d CartPole agents, PPO 64-64, rollout 128 x %d, "
-           "training share %.0f us per frame\n", mm_version_string(), mm_build_info(), frames,
-           AGENTS, AGENTS, SLICE_US);
+           "training share %.0f us per frame\n",
+           mm_version_string(), mm_build_info(), frames, AGENTS, AGENTS, SLICE_US);
     rc = play(&b, frames, 1);
     if (rc == MM_OK) rc = play(&s, frames, 0);
     if (rc != MM_OK) return 1;

@@ -48,14 +48,14 @@ static int g_pre_steps = 300, g_rl_iters = 200, g_l2s_iters = 150, g_upd = 2;
 static double g_rl_lr = 1e-4, g_tau = 1.0, g_len_weight = 1.0, g_temp = 1.0;
 
 static mm_model *g_m; /* for TRY's message */
-#define TRY(call)                                                                               \
-    do {                                                                                        \
-        int rc_ = (call);                                                                       \
-        if (rc_ != MM_OK) {                                                                     \
-            fprintf(stderr, "%s:%d: %s failed: %s (%s)\n", __FILE__, __LINE__, #call,           \
-                    mm_status_name(rc_), g_m ? mm_model_errmsg(g_m) : "");                      \
-            exit(1);                                                                            \
-        }                                                                                       \
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != MM_OK) {                                                                        \
+            fprintf(stderr, "%s:%d: %s failed: %s (%s)\n", __FILE__, __LINE__, #call,              \
+                    mm_status_name(rc_), g_m ? mm_model_errmsg(g_m) : "");                         \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* ---- the task ------------------------------------------------------------------------------ */
@@ -133,7 +133,8 @@ typedef struct run {
 
 static void run_open(run *R)
 {
-    int64_t sx[3] = {NB, L, 1}, sl[2] = {NB, L}, spx[3] = {PB, L, 1}, spl[2] = {PB, L}, si[2] = {NB, 1}, sg[2] = {NB, V}, sk[2] = {NP, K};
+    int64_t sx[3] = {NB, L, 1}, sl[2] = {NB, L}, spx[3] = {PB, L, 1}, spl[2] = {PB, L},
+            si[2] = {NB, 1}, sg[2] = {NB, V}, sk[2] = {NP, K};
     mm_model_opts o;
     mm_loss_opts lo;
     TRY(mm_model_opts_init(&o));
@@ -171,8 +172,8 @@ static void run_open(run *R)
 
 static void run_close(run *R)
 {
-    mm_tensor *t[] = {R->tx, R->tlp, R->tw, R->px, R->plp, R->pw, R->tin, R->tlog, R->t_logp, R->t_old, R->t_rew,
-                      R->t_dlogp};
+    mm_tensor *t[] = {R->tx,  R->tlp,  R->tw,     R->px,    R->plp,   R->pw,
+                      R->tin, R->tlog, R->t_logp, R->t_old, R->t_rew, R->t_dlogp};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) mm_tensor_free(t[i]);
     free(R->state);
     mm_loss_free(R->kimi);
@@ -256,8 +257,8 @@ static void generate(run *R, double temperature)
 /* Prints row r's prompt and response as text (digits least significant first). */
 static void show_response(const run *R, int r)
 {
-    static const char sym[V] = {'0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '+', '=', ';',
-                                '>', '.', 'L', 'S'};
+    static const char sym[V] = {'0', '1', '2', '3', '4', '5', '6', '7', '8',
+                                '9', '+', '=', ';', '>', '.', 'L', 'S'};
     printf("  e.g. ");
     for (int t = 0; t < PL + R->len[r]; t++) putchar(sym[R->seq[r * L + t]]);
     printf("  (%d + %d)\n", R->pa[r], R->pb[r]);
@@ -378,7 +379,8 @@ int main(int argc, char **argv)
         int64_t n_params = 0;
         TRY(mm_model_num_params(R.m, &n_params));
         printf("kimi_rl: %d-digit addition with carries; Mamba model of %lld parameters; %d "
-               "prompts x %d samples per RL batch\n", ND, (long long)n_params, NP, K);
+               "prompts x %d samples per RL batch\n",
+               ND, (long long)n_params, NP, K);
     }
     pretrain(&R, g_pre_steps);
     pre = evaluate(&R, "pre-trained:");
@@ -392,8 +394,10 @@ int main(int argc, char **argv)
     ok = post.acc - pre.acc >= 10.0 && l2s.acc >= post.acc - 2.0 &&
          l2s.mean_len_correct <= 0.8 * post.mean_len_correct;
     printf("goals: RL +%.1f points (>= 10), long2short length %+.1f%% (<= -20%%), accuracy "
-           "%+.1f points (>= -2): %s\n", post.acc - pre.acc,
-           100.0 * (l2s.mean_len_correct / (post.mean_len_correct > 0 ? post.mean_len_correct : 1) - 1),
+           "%+.1f points (>= -2): %s\n",
+           post.acc - pre.acc,
+           100.0 *
+               (l2s.mean_len_correct / (post.mean_len_correct > 0 ? post.mean_len_correct : 1) - 1),
            l2s.acc - post.acc, ok ? "met" : "MISSED");
     run_close(&R);
     return ok ? 0 : 2;

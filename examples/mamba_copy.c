@@ -25,14 +25,14 @@
 enum { DATA = 8, MARK = DATA + 1, V = DATA + 2, K = 6, PREFIX = 32, T = PREFIX + K };
 enum { D = 32, BATCH = 32, EVAL = 256 };
 
-#define TRY(call)                                                                               \
-    do {                                                                                        \
-        int rc_ = (call);                                                                       \
-        if (rc_ != MM_OK) {                                                                     \
-            fprintf(stderr, "%s:%d: %s failed: %s (%s)\n", __FILE__, __LINE__, #call,           \
-                    mm_status_name(rc_), m ? mm_model_errmsg(m) : "");                          \
-            exit(1);                                                                            \
-        }                                                                                       \
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != MM_OK) {                                                                        \
+            fprintf(stderr, "%s:%d: %s failed: %s (%s)\n", __FILE__, __LINE__, #call,              \
+                    mm_status_name(rc_), m ? mm_model_errmsg(m) : "");                             \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ULL;
@@ -126,7 +126,8 @@ static int decode_demo(mm_model *m)
     state = calloc(1, bytes);
     if (!state) exit(1);
     printf("decode (state %zu bytes):\n  input :", bytes);
-    for (int t = 0; t < T; t++) printf(" %c", xs[t] == 0 ? '.' : xs[t] == MARK ? '?' : '0' + (int)xs[t]);
+    for (int t = 0; t < T; t++)
+        printf(" %c", xs[t] == 0 ? '.' : xs[t] == MARK ? '?' : '0' + (int)xs[t]);
     printf("\n  output:");
     for (int t = 0; t < T; t++) {
         mm_tensor_data(x1)[0] = xs[t];

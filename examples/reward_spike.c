@@ -38,8 +38,10 @@ static double train(int32_t norm, int spike, long steps, uint64_t seed)
         t8 = (uint8_t)te, u8 = (uint8_t)tr;
         if (rc == MM_OK) rc = mm_policy_observe(p, obs, &a, &r, next, &t8, &u8, 1);
         if (rc == MM_OK) rc = mm_policy_update(p, &did);
-        if (te || tr) env_reset(&e, obs);
-        else obs[0] = next[0], obs[1] = next[1], obs[2] = next[2];
+        if (te || tr)
+            env_reset(&e, obs);
+        else
+            obs[0] = next[0], obs[1] = next[1], obs[2] = next[2];
     }
     env_init(&e, ENV_PENDULUM, seed + 1000);
     for (int k = 0; k < 10 && rc == MM_OK; k++) {
@@ -62,8 +64,8 @@ int main(int argc, char **argv)
     uint64_t seed = argc > 2 ? (uint64_t)atoll(argv[2]) : 1;
     double clean = train(0, 0, steps, seed), raw = train(0, 1, steps, seed);
     double sb3 = train(1, 1, steps, seed), guard = train(2, 1, steps, seed);
-    printf("TD3 Pendulum-v1, %ld steps, seed %llu, evaluation return (higher is better)\n",
-           steps, (unsigned long long)seed);
+    printf("TD3 Pendulum-v1, %ld steps, seed %llu, evaluation return (higher is better)\n", steps,
+           (unsigned long long)seed);
     printf("  no spike, raw rewards          %8.1f\n", clean);
     printf("  spike, raw rewards             %8.1f\n", raw);
     printf("  spike, norm_reward 1 (SB3)     %8.1f\n", sb3);

@@ -25,14 +25,14 @@
 enum { LATENT = 8, IMG_IN = 32, TXT_IN = 24, HIDDEN = 128, EMBED = 32 };
 enum { N_TRAIN = 8192, N_TEST = 512, BATCH = 256 };
 
-#define TRY(call)                                                                            \
-    do {                                                                                     \
-        int rc_ = (call);                                                                    \
-        if (rc_ != MM_OK) {                                                                  \
-            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call,             \
-                    mm_status_str(rc_));                                                     \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != MM_OK) {                                                                        \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call,                   \
+                    mm_status_str(rc_));                                                           \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* ---- a tiny seeded RNG for the data (libmm's own RNG lives inside its handles) ------------- */
@@ -121,7 +121,7 @@ typedef struct tensors {
     float ei[N_TEST * EMBED], et[N_TEST * EMBED];       /* normalised embeddings */
     float dei[BATCH * EMBED], det[BATCH * EMBED];       /* loss gradients */
     float dui[BATCH * EMBED], dut[BATCH * EMBED];       /* tower-output gradients */
-    mm_tensor *t_xi, *t_xt, *t_ui, *t_ut, *t_ei, *t_et;  /* batch views */
+    mm_tensor *t_xi, *t_xt, *t_ui, *t_ut, *t_ei, *t_et; /* batch views */
     mm_tensor *t_dei, *t_det, *t_dui, *t_dut;
 } tensors;
 
@@ -164,8 +164,7 @@ static void embed(mm_model *img, mm_model *txt, mm_loss *loss, const dataset *d,
 }
 
 /* Image -> text recall@1 over the held-out pairs: the matching text must score highest. */
-static double recall_at_1(mm_model *img, mm_model *txt, mm_loss *loss, const dataset *d,
-                          tensors *b)
+static double recall_at_1(mm_model *img, mm_model *txt, mm_loss *loss, const dataset *d, tensors *b)
 {
     static float sim[N_TEST * N_TEST];
     static int idx[N_TEST];
@@ -236,9 +235,12 @@ static int parse(int argc, char **argv, run_cfg *cfg)
     cfg->clip = cfg->lit = 0;
     cfg->steps = 1500;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--clip")) cfg->clip = 1;
-        else if (!strcmp(argv[i], "--lit")) cfg->lit = 1;
-        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) cfg->steps = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--clip"))
+            cfg->clip = 1;
+        else if (!strcmp(argv[i], "--lit"))
+            cfg->lit = 1;
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc)
+            cfg->steps = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--clip] [--lit] [--steps N]\n", argv[0]);
             return -1;

@@ -39,13 +39,13 @@ static const char k_text[] =
 
 enum { D = 48, HEADS = 4, DK = 12, BLOCKS = 2, T = 64, BATCH = 8, GEN = 10001 };
 
-#define TRY(call)                                                                            \
-    do {                                                                                     \
-        int rc_ = (call);                                                                    \
-        if (rc_ != MM_OK) {                                                                  \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, mm_status_str(rc_)); \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != MM_OK) {                                                                        \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, mm_status_str(rc_));     \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static uint64_t g_rng = 88172645463325252ULL;
@@ -212,7 +212,8 @@ static void streamer_step(streamer *s, int tok)
     const int64_t pw = 3 * HEADS * DK, aw = HEADS * DK;
     memcpy(s->x, s->emb + (int64_t)tok * D, sizeof s->x);
     for (int b = 0; b < BLOCKS; b++) {
-        const float *w_in = s->blk[b], *b_in = w_in + pw * D, *w_out = b_in + pw, *b_out = w_out + D * aw;
+        const float *w_in = s->blk[b], *b_in = w_in + pw * D, *w_out = b_in + pw,
+                    *b_out = w_out + D * aw;
         float y[D];
         layernorm(s->x, NULL, NULL, s->xn);
         matvec(w_in, b_in, s->xn, pw, D, s->pr);
@@ -265,7 +266,8 @@ static void generate(mm_model *m)
                model_us[i], attn_us[i]);
     for (int b = 0; b < BLOCKS; b++) {
         mm_attn_free(s.attn[b]);
-        mm_tensor_free(s.q[b]), mm_tensor_free(s.k[b]), mm_tensor_free(s.v[b]), mm_tensor_free(s.o[b]);
+        mm_tensor_free(s.q[b]), mm_tensor_free(s.k[b]), mm_tensor_free(s.v[b]),
+            mm_tensor_free(s.o[b]);
     }
 }
 

@@ -29,11 +29,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CAP ((size_t)256 << 20)       /* largest single reservation a file may cause */
-#define CREATE_TOTAL ((size_t)64 << 20) /* policy creation: live bytes before NULL */
-#define MAX_FILE_FLOATS (1 << 18)      /* tensor data the target writes (1 MiB) */
-#define BATCH 2
-#define SEQ 4
+#define CAP             ((size_t)256 << 20) /* largest single reservation a file may cause */
+#define CREATE_TOTAL    ((size_t)64 << 20)  /* policy creation: live bytes before NULL */
+#define MAX_FILE_FLOATS (1 << 18)           /* tensor data the target writes (1 MiB) */
+#define BATCH           2
+#define SEQ             4
 
 /* ---- choices ------------------------------------------------------------------------------- */
 typedef struct rd {
@@ -50,10 +50,30 @@ static uint64_t u64(rd *r)
     return v;
 }
 
-static const int64_t k_int_extreme[] = {
-    2147483647LL, 2147483648LL, 4294967296LL, (int64_t)1 << 62, INT64_MAX, INT64_MIN,
-    -2147483648LL, 100000000LL, 65536, 65537, 1024, 1025, 4096, 4097, 1 << 20, 99, 7, 9,
-    -2, 257, 16384, 1000000, 46341, 3037000500LL};
+static const int64_t k_int_extreme[] = {2147483647LL,
+                                        2147483648LL,
+                                        4294967296LL,
+                                        (int64_t)1 << 62,
+                                        INT64_MAX,
+                                        INT64_MIN,
+                                        -2147483648LL,
+                                        100000000LL,
+                                        65536,
+                                        65537,
+                                        1024,
+                                        1025,
+                                        4096,
+                                        4097,
+                                        1 << 20,
+                                        99,
+                                        7,
+                                        9,
+                                        -2,
+                                        257,
+                                        16384,
+                                        1000000,
+                                        46341,
+                                        3037000500LL};
 
 /* How wild a case is: the chance, in 64ths, that a field leaves its usual range. A case with
  * one odd field among typical ones reaches the code behind the validation; many odd fields
@@ -74,8 +94,10 @@ static int64_t draw_int(rd *r, int64_t lo, int64_t hi)
         const int64_t e[4] = {lo - 1, lo, hi, hi + 1};
         return e[b % 4];
     }
-    case 1: return (int64_t)(b % 3) - 1; /* -1, 0, 1 */
-    default: return k_int_extreme[b % (sizeof k_int_extreme / sizeof k_int_extreme[0])];
+    case 1:
+        return (int64_t)(b % 3) - 1; /* -1, 0, 1 */
+    default:
+        return k_int_extreme[b % (sizeof k_int_extreme / sizeof k_int_extreme[0])];
     }
 }
 
@@ -94,10 +116,10 @@ static int64_t draw_work(rd *r, int64_t lo, int64_t hi)
     return v > 16 ? 16 : v;
 }
 
-static const double k_dbl_extreme[] = {0.0,     -0.0,     1.0,     -1.0,    1e-300,  5e-324,
-                                       1e300,   DBL_MAX,  -DBL_MAX, NAN,    INFINITY, -INFINITY,
-                                       1e-8,    0.5,      2.0,     1e6,     1e30,    1e31,
-                                       FLT_MAX, 1e39,     1e-45,   1.0000001, 0.9999999, 1e-38};
+static const double k_dbl_extreme[] = {0.0,     -0.0,    1.0,      -1.0,      1e-300,    5e-324,
+                                       1e300,   DBL_MAX, -DBL_MAX, NAN,       INFINITY,  -INFINITY,
+                                       1e-8,    0.5,     2.0,      1e6,       1e30,      1e31,
+                                       FLT_MAX, 1e39,    1e-45,    1.0000001, 0.9999999, 1e-38};
 
 /* A value for a real field whose usual range is [lo, hi] (two bytes, as draw_int). */
 static double draw_dbl(rd *r, double lo, double hi)
@@ -120,7 +142,7 @@ static double unif(void)
 }
 
 /* ---- the counting allocator ---------------------------------------------------------------- */
-static int g_strict;       /* 1: an over-cap request is a bug (running a file) */
+static int g_strict; /* 1: an over-cap request is a bug (running a file) */
 static size_t g_live, g_largest;
 static const char *g_phase = "";
 
@@ -209,9 +231,12 @@ static void putf(buf *b, const char *fmt, long long v)
 static void put_dbl(buf *b, double v)
 {
     char t[40];
-    if (isnan(v)) snprintf(t, sizeof t, "NaN");
-    else if (isinf(v)) snprintf(t, sizeof t, v > 0 ? "1e999" : "-1e999");
-    else snprintf(t, sizeof t, "%.17g", v);
+    if (isnan(v))
+        snprintf(t, sizeof t, "NaN");
+    else if (isinf(v))
+        snprintf(t, sizeof t, v > 0 ? "1e999" : "-1e999");
+    else
+        snprintf(t, sizeof t, "%.17g", v);
     puts_(b, t);
 }
 
@@ -242,13 +267,25 @@ typedef struct layer_desc {
     int32_t n_icfg, n_dcfg;
 } layer_desc;
 
-enum { K_DENSE, K_ACT, K_LN, K_RMS, K_EMBED, K_ATTN, K_GAU, K_MAMBA, K_S4D, K_XATTN, K_ACTNAME,
-       K_N };
+enum {
+    K_DENSE,
+    K_ACT,
+    K_LN,
+    K_RMS,
+    K_EMBED,
+    K_ATTN,
+    K_GAU,
+    K_MAMBA,
+    K_S4D,
+    K_XATTN,
+    K_ACTNAME,
+    K_N
+};
 
 static void draw_layer(rd *r, layer_desc *l)
 {
-    static const char *const act_names[] = {"relu", "tanh",     "sigmoid", "gelu",
-                                            "silu", "elu",      "softplus", "relu2"};
+    static const char *const act_names[] = {"relu", "tanh", "sigmoid",  "gelu",
+                                            "silu", "elu",  "softplus", "relu2"};
     int32_t ni = 0, nd = 0;
     int64_t *I = l->icfg;
     double *D = l->dcfg;
@@ -311,8 +348,10 @@ static void draw_layer(rd *r, layer_desc *l)
         break;
     }
     /* Now and then one config entry too many or too few. */
-    if (pick(r, 32) == 0) ni = ni ? ni - 1 : 1;
-    else if (pick(r, 32) == 0 && ni < MMI_LAYER_MAX_CFG) I[ni] = draw_int(r, 0, 4), ni++;
+    if (pick(r, 32) == 0)
+        ni = ni ? ni - 1 : 1;
+    else if (pick(r, 32) == 0 && ni < MMI_LAYER_MAX_CFG)
+        I[ni] = draw_int(r, 0, 4), ni++;
     if (pick(r, 48) == 0) nd = nd ? nd - 1 : 1;
     l->n_icfg = ni, l->n_dcfg = nd;
 }
@@ -336,16 +375,14 @@ static void emit_layer(buf *b, const layer_desc *l, int named_act)
     puts_(b, "]}");
 }
 
-static const char *const k_opt_kinds[] = {"sgd", "momentum", "adam", "adamw", "rmsprop",
-                                          "nadam"};
-static const char *const k_hyper[12] = {"lr",       "beta1",    "beta2",        "eps",
-                                        "weight_decay", "momentum", "dampening", "nesterov",
-                                        "alpha",    "centered", "max_grad_norm", "amsgrad"};
+static const char *const k_opt_kinds[] = {"sgd", "momentum", "adam", "adamw", "rmsprop", "nadam"};
+static const char *const k_hyper[12] = {"lr",           "beta1",    "beta2",         "eps",
+                                        "weight_decay", "momentum", "dampening",     "nesterov",
+                                        "alpha",        "centered", "max_grad_norm", "amsgrad"};
 static const double k_hyper_lo[12] = {1e-4, 0.5, 0.9, 1e-8, 0, 0, 0, 0, 0.5, 0, 0, 0};
 static const double k_hyper_hi[12] = {1e-1, 0.99, 0.999, 1e-4, 0.1, 0.99, 1, 1, 0.999, 1, 10, 1};
 /* The settings each kind has (bit k: k_hyper[k]); others only in wild cases. */
-static const unsigned k_hyper_of[6] = {0x4F1u, 0x4F1u, 0xC1Fu, 0xC1Fu, 0x739u,
-                                       0xFFFu};
+static const unsigned k_hyper_of[6] = {0x4F1u, 0x4F1u, 0xC1Fu, 0xC1Fu, 0x739u, 0xFFFu};
 static const char *const k_slots[5][3] = {{"momentum_buffer"},
                                           {"momentum_buffer"},
                                           {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
@@ -367,9 +404,9 @@ typedef struct model_case {
     int32_t n_layers;
     layer_desc layers[8];
     int named_act[8];
-    int opt_kind;        /* 0 none, 1..6 (6 unknown) */
+    int opt_kind; /* 0 none, 1..6 (6 unknown) */
     int with_state;
-    int clean;           /* finite, moderate parameter and state values */
+    int clean; /* finite, moderate parameter and state values */
     ptensor *t;
     int64_t n_t, cap_t;
     int64_t total;
@@ -409,18 +446,19 @@ static void list_tensors(model_case *c)
                                 c->named_act[i] ? 0 : l->n_dcfg, "fuzz") != MM_OK)
             break;
     }
-    for (int32_t slot = -1; slot < (c->with_state && c->opt_kind <= 5 ? k_n_slots[c->opt_kind - 1]
-                                                                      : 0);
-         slot++)
+    for (int32_t slot = -1;
+         slot < (c->with_state && c->opt_kind <= 5 ? k_n_slots[c->opt_kind - 1] : 0); slot++)
         for (int32_t i = 0; i < m->n_layers; i++)
             for (int32_t t = 0; t < m->layers[i].n_tensors; t++) {
                 char pn[64], name[128];
                 const mmi_ptensor *p = &m->layers[i].tensors[t];
                 if (p->numel < 0 || c->total + p->numel > MAX_FILE_FLOATS) goto done;
                 if (mmi_model_tensor_name(m, i, t, pn, sizeof pn) != MM_OK) goto done;
-                if (slot < 0) snprintf(name, sizeof name, "%s", pn);
-                else snprintf(name, sizeof name, "optimizer.%s.%s", pn,
-                              k_slots[c->opt_kind - 1][slot]);
+                if (slot < 0)
+                    snprintf(name, sizeof name, "%s", pn);
+                else
+                    snprintf(name, sizeof name, "optimizer.%s.%s", pn,
+                             k_slots[c->opt_kind - 1][slot]);
                 add_tensor(c, name, p, slot);
             }
 done:
@@ -431,8 +469,7 @@ done:
  * would be, not with activations that legitimately overflow. */
 static float param_value(const model_case *c, int32_t slot, double scale)
 {
-    static const float dirty[] = {NAN, INFINITY, -INFINITY, FLT_MAX, -FLT_MAX, 1e-45f, 0.0f,
-                                  1e20f};
+    static const float dirty[] = {NAN, INFINITY, -INFINITY, FLT_MAX, -FLT_MAX, 1e-45f, 0.0f, 1e20f};
     if (!c->clean && unif() < 0.05) return dirty[(int)(unif() * 8) % 8];
     if (slot < 0) return (float)(scale * (unif() - 0.5));
     /* state: square averages are >= 0; a centered RMSprop needs grad_avg^2 <= square_avg */
@@ -518,7 +555,8 @@ static unsigned char *model_file(rd *r, model_case *c, size_t *size)
         puts_(&hdr, ",\"");
         puts_(&hdr, t->name);
         puts_(&hdr, "\":{\"dtype\":\"F32\",\"shape\":[");
-        for (int32_t d = 0; d < t->ndim; d++) putf(&hdr, d ? ",%lld" : "%lld", (long long)t->shape[d]);
+        for (int32_t d = 0; d < t->ndim; d++)
+            putf(&hdr, d ? ",%lld" : "%lld", (long long)t->shape[d]);
         puts_(&hdr, "],\"data_offsets\":[");
         putf(&hdr, "%lld", (long long)off);
         off += (size_t)t->numel * 4;
@@ -602,8 +640,7 @@ static void run_model(rd *r, mm_model *m, const model_case *c)
     if (!status_ok(g_phase, mm_model_forward_ctx(m, x, ctx, y), mm_model_errmsg(m))) goto done;
     if (c->clean) check_finite("forward output", mm_tensor_data(y), B * T * out);
     g_phase = "mm_model_backward";
-    if (!status_ok(g_phase, mm_model_backward_ctx(m, dy, dx, dctx), mm_model_errmsg(m)))
-        goto done;
+    if (!status_ok(g_phase, mm_model_backward_ctx(m, dy, dx, dctx), mm_model_errmsg(m))) goto done;
     if (mm_model_grads(m, &g, &np) != MM_OK) abort();
     if (c->clean) {
         check_finite("backward dx", mm_tensor_data(dx), B * T * in);
@@ -661,8 +698,8 @@ static void model_case_run(rd *r)
     c.n_layers = 1 + (int32_t)pick(r, 6);
     for (int32_t i = 0; i < c.n_layers; i++) {
         draw_layer(r, &c.layers[i]);
-        c.named_act[i] = strcmp(c.layers[i].kind, "activation") != 0 &&
-                         c.layers[i].n_icfg == 0 && c.layers[i].n_dcfg == 0;
+        c.named_act[i] = strcmp(c.layers[i].kind, "activation") != 0 && c.layers[i].n_icfg == 0 &&
+                         c.layers[i].n_dcfg == 0;
     }
     c.opt_kind = (int)pick(r, 7); /* 0 none, 6 unknown */
     c.with_state = c.opt_kind && pick(r, 2);
@@ -681,7 +718,8 @@ static void model_case_run(rd *r)
     g_phase = "mm_model_load_mem";
     rc = mm_model_load_mem(&m, file, size, &o);
     if (rc != MM_OK && (m != NULL || err[0] == '\0' || rc > 0)) fail(g_phase, rc, err);
-    if (getenv("FUZZ_CONFIG_DUMP")) fprintf(stderr, "fuzz_config: load: %s %s\n", mm_status_name(rc), err);
+    if (getenv("FUZZ_CONFIG_DUMP"))
+        fprintf(stderr, "fuzz_config: load: %s %s\n", mm_status_name(rc), err);
     if (rc == MM_OK) run_model(r, m, &c);
     mm_model_free(m);
     g_strict = 0;
@@ -693,25 +731,40 @@ static void model_case_run(rd *r)
 static const char *tmp_path(void)
 {
     static char path[64];
-    if (!path[0]) snprintf(path, sizeof path, "/tmp/mm_fuzz_config_%ld.safetensors", (long)getpid());
+    if (!path[0])
+        snprintf(path, sizeof path, "/tmp/mm_fuzz_config_%ld.safetensors", (long)getpid());
     return path;
 }
 
 static void draw_policy_opts(rd *r, mm_policy_opts *o, float *low, float *high)
 {
 /* Each field: keep the default or draw (always reading the same bytes, see draw_int). */
-#define MAYBE_I(f, lo, hi) do { int keep_ = !pick(r, 3); int64_t v_ = draw_int(r, lo, hi); \
-                                if (!keep_) o->f = v_; } while (0)
-#define MAYBE_D(f, lo, hi) do { int keep_ = !pick(r, 3); double v_ = draw_dbl(r, lo, hi); \
-                                if (!keep_) o->f = v_; } while (0)
-#define MAYBE_W(f, lo, hi) do { int keep_ = !pick(r, 3); int64_t v_ = draw_work(r, lo, hi); \
-                                if (!keep_) o->f = v_; } while (0)
+#define MAYBE_I(f, lo, hi)                                                                         \
+    do {                                                                                           \
+        int keep_ = !pick(r, 3);                                                                   \
+        int64_t v_ = draw_int(r, lo, hi);                                                          \
+        if (!keep_) o->f = v_;                                                                     \
+    } while (0)
+#define MAYBE_D(f, lo, hi)                                                                         \
+    do {                                                                                           \
+        int keep_ = !pick(r, 3);                                                                   \
+        double v_ = draw_dbl(r, lo, hi);                                                           \
+        if (!keep_) o->f = v_;                                                                     \
+    } while (0)
+#define MAYBE_W(f, lo, hi)                                                                         \
+    do {                                                                                           \
+        int keep_ = !pick(r, 3);                                                                   \
+        int64_t v_ = draw_work(r, lo, hi);                                                         \
+        if (!keep_) o->f = v_;                                                                     \
+    } while (0)
     int discrete;
     o->obs_dim = draw_size(r, 1, 6, (int64_t)1 << 24);
-    discrete = o->algo != MM_ALGO_DDPG && o->algo != MM_ALGO_TD3 && o->algo != MM_ALGO_SAC &&
-               pick(r, 2);
-    if (discrete) o->n_actions = draw_int(r, 2, 4);
-    else MAYBE_I(act_dim, 1, 3);
+    discrete =
+        o->algo != MM_ALGO_DDPG && o->algo != MM_ALGO_TD3 && o->algo != MM_ALGO_SAC && pick(r, 2);
+    if (discrete)
+        o->n_actions = draw_int(r, 2, 4);
+    else
+        MAYBE_I(act_dim, 1, 3);
     if (pick(r, 16) == 0) o->n_actions = draw_int(r, 0, 4);
     o->n_agents = draw_int(r, 1, 3);
     o->n_hidden = (int32_t)draw_int(r, 1, 2);
@@ -843,12 +896,15 @@ static int rewrite_policy_file(unsigned char *f, size_t n, int clean, int64_t ob
         memcpy(d + i, &v, 4);
     }
     for (int j = 0; j < 3; j++) {
-        if (!find_offsets(h, rms[j], &a, &b) || b > dn || (b - a) != 8 * (size_t)(j ? obs_dim : 1)) {
+        if (!find_offsets(h, rms[j], &a, &b) || b > dn ||
+            (b - a) != 8 * (size_t)(j ? obs_dim : 1)) {
             free(h);
             return 0;
         }
         for (size_t i = a; i < b; i += 8) {
-            double v = j == 0 ? 1.0 + 1000.0 * unif() : j == 1 ? 2.0 * unif() - 1.0 : 0.01 + 2.0 * unif();
+            double v = j == 0   ? 1.0 + 1000.0 * unif()
+                       : j == 1 ? 2.0 * unif() - 1.0
+                                : 0.01 + 2.0 * unif();
             if (!clean && unif() < 0.3) v = dirty_d[(int)(unif() * 8) % 8];
             memcpy(d + i, &v, 8);
         }
@@ -947,26 +1003,30 @@ static void run_policy(rd *r, mm_policy *p, const mm_policy_opts *o, int clean)
 static void print_policy_opts(const mm_policy_opts *o)
 {
     if (!getenv("FUZZ_CONFIG_DUMP")) return;
-    fprintf(stderr, "fuzz_config: policy algo %d obs %lld act %lld n_actions %lld agents %lld "
-            "hidden %d:[%lld %lld %lld %lld] act_fn %d threads %d norm_obs %d\n", (int)o->algo,
-            (long long)o->obs_dim, (long long)o->act_dim, (long long)o->n_actions,
+    fprintf(stderr,
+            "fuzz_config: policy algo %d obs %lld act %lld n_actions %lld agents %lld "
+            "hidden %d:[%lld %lld %lld %lld] act_fn %d threads %d norm_obs %d\n",
+            (int)o->algo, (long long)o->obs_dim, (long long)o->act_dim, (long long)o->n_actions,
             (long long)o->n_agents, (int)o->n_hidden, (long long)o->hidden[0],
             (long long)o->hidden[1], (long long)o->hidden[2], (long long)o->hidden[3],
             (int)o->activation, (int)o->n_threads, (int)o->norm_obs);
-    fprintf(stderr, "  buffer %lld batch %lld starts %lld train_freq %lld grad_steps %lld noise %d "
+    fprintf(stderr,
+            "  buffer %lld batch %lld starts %lld train_freq %lld grad_steps %lld noise %d "
             "delay %d critics %d epochs %d n_steps %lld norm_adv %d rmsprop %d decay %lld cg %d "
-            "ls %d\n", (long long)o->buffer_size, (long long)o->batch_size,
-            (long long)o->learning_starts, (long long)o->train_freq, (long long)o->gradient_steps,
-            (int)o->noise, (int)o->policy_delay, (int)o->n_critics, (int)o->n_epochs,
-            (long long)o->n_steps, (int)o->normalize_advantage, (int)o->use_rmsprop,
-            (long long)o->linear_decay_steps, (int)o->cg_max_steps, (int)o->ls_max_iter);
-    fprintf(stderr, "  gamma %g lr %g %g mgn %g clip_obs %g tau %g sigma %g theta %g dt %g tn %g "
+            "ls %d\n",
+            (long long)o->buffer_size, (long long)o->batch_size, (long long)o->learning_starts,
+            (long long)o->train_freq, (long long)o->gradient_steps, (int)o->noise,
+            (int)o->policy_delay, (int)o->n_critics, (int)o->n_epochs, (long long)o->n_steps,
+            (int)o->normalize_advantage, (int)o->use_rmsprop, (long long)o->linear_decay_steps,
+            (int)o->cg_max_steps, (int)o->ls_max_iter);
+    fprintf(stderr,
+            "  gamma %g lr %g %g mgn %g clip_obs %g tau %g sigma %g theta %g dt %g tn %g "
             "tnc %g gae %g ent %g vf %g clip %g clip_vf %g log_std %g adam_eps %g kl %g damp %g "
-            "ls_decay %g\n", o->gamma, o->lr_actor, o->lr_critic, o->max_grad_norm, o->clip_obs,
-            o->tau, o->noise_sigma, o->noise_theta, o->noise_dt, o->target_noise,
-            o->target_noise_clip, o->gae_lambda, o->ent_coef, o->vf_coef, o->clip_range,
-            o->clip_range_vf, o->log_std_init, o->adam_eps, o->target_kl, o->cg_damping,
-            o->ls_decay);
+            "ls_decay %g\n",
+            o->gamma, o->lr_actor, o->lr_critic, o->max_grad_norm, o->clip_obs, o->tau,
+            o->noise_sigma, o->noise_theta, o->noise_dt, o->target_noise, o->target_noise_clip,
+            o->gae_lambda, o->ent_coef, o->vf_coef, o->clip_range, o->clip_range_vf,
+            o->log_std_init, o->adam_eps, o->target_kl, o->cg_damping, o->ls_decay);
 }
 
 static void policy_case_run(rd *r)
@@ -1025,7 +1085,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     rd r = {data, size, 0};
     if (size < 1) return 0;
-    if (byte(&r) & 1) policy_case_run(&r);
-    else model_case_run(&r);
+    if (byte(&r) & 1)
+        policy_case_run(&r);
+    else
+        model_case_run(&r);
     return 0;
 }

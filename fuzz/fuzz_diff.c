@@ -25,7 +25,10 @@ typedef struct rd {
 } rd;
 
 static unsigned byte(rd *r) { return r->i < r->n ? r->p[r->i++] : 0; }
-static int64_t pick(rd *r, int64_t lo, int64_t hi) { return lo + (int64_t)(byte(r) % (unsigned)(hi - lo + 1)); }
+static int64_t pick(rd *r, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)(byte(r) % (unsigned)(hi - lo + 1));
+}
 
 static float uni(rd *r)
 {
@@ -64,13 +67,15 @@ static void diff_attention(rd *r)
 {
     int64_t B = pick(r, 1, 2), H = pick(r, 1, 2), N = pick(r, 1, 12), M = pick(r, 1, 12);
     int64_t d = pick(r, 1, 8), dv = pick(r, 1, 8), causal = byte(r) & 1;
-    int64_t qs[4] = {B, H, N, d}, ks[4] = {B, H, M, d}, vs[4] = {B, H, M, dv}, os[4] = {B, H, N, dv};
+    int64_t qs[4] = {B, H, N, d}, ks[4] = {B, H, M, d}, vs[4] = {B, H, M, dv},
+            os[4] = {B, H, N, dv};
     mm_attn_opts o;
     mm_attn *h = NULL;
     mm_tensor *q = rnd(r, 4, qs, 2), *k = rnd(r, 4, ks, 2), *v = rnd(r, 4, vs, 1), *out;
     double *ref = calloc((size_t)(B * H * N * dv), sizeof *ref);
     if (mm_attn_opts_init(&o, MM_ATTN_SOFTMAX)) abort();
-    o.d_head = d, o.dv = dv, o.n_heads = H, o.max_batch = B, o.max_seq = 12, o.causal = (int32_t)causal;
+    o.d_head = d, o.dv = dv, o.n_heads = H, o.max_batch = B, o.max_seq = 12,
+    o.causal = (int32_t)causal;
     if (mm_attn_create(&h, &o) != MM_OK) abort();
     out = rnd(r, 4, os, 0);
     if (mm_attn_forward(h, q, k, v, out) != MM_OK) abort();
@@ -88,7 +93,8 @@ static void diff_attention(rd *r)
             for (int64_t j = 0; j <= last && j < M; j++) z += (w[j] = exp(w[j] - mx));
             for (int64_t j = 0; j <= last && j < M; j++)
                 for (int64_t c = 0; c < dv; c++)
-                    ref[(bh * N + i) * dv + c] += w[j] / z * mm_tensor_data(v)[(bh * M + j) * dv + c];
+                    ref[(bh * N + i) * dv + c] +=
+                        w[j] / z * mm_tensor_data(v)[(bh * M + j) * dv + c];
         }
     /* Each output row is a convex combination of v's rows: its float32 error scales with max |v|,
      * not with the (possibly cancelled) output itself. */
@@ -119,7 +125,8 @@ static void diff_scan(rd *r)
     mm_ssm_inputs in;
     mm_tensor *x = rnd(r, 4, xs, 1), *dt = rnd(r, 3, ts, 2), *A = rnd(r, 1, &H, 1);
     mm_tensor *B = rnd(r, 4, bs, 1), *C = rnd(r, 4, bs, 1), *init = rnd(r, 4, is, 1);
-    mm_tensor *ya = rnd(r, 4, xs, 0), *yb = rnd(r, 4, xs, 0), *la = rnd(r, 4, is, 0), *lb = rnd(r, 4, is, 0);
+    mm_tensor *ya = rnd(r, 4, xs, 0), *yb = rnd(r, 4, xs, 0), *la = rnd(r, 4, is, 0),
+              *lb = rnd(r, 4, is, 0);
     for (int64_t i = 0; i < H; i++) mm_tensor_data(A)[i] = -fabsf(mm_tensor_data(A)[i]) - 0.05f;
     if (mm_ssm_inputs_init(&in)) abort();
     in.u = x, in.delta = dt, in.A = A, in.B = B, in.C = C;
@@ -154,7 +161,8 @@ static void diff_loss(rd *r)
 {
     int64_t Bn = pick(r, 1, 40), D = pick(r, 1, 16), s[2] = {Bn, D};
     mm_tensor *x = rnd(r, 2, s, 0.5f), *y = rnd(r, 2, s, 0.5f);
-    mm_tensor *dx1 = rnd(r, 2, s, 0), *dy1 = rnd(r, 2, s, 0), *dx2 = rnd(r, 2, s, 0), *dy2 = rnd(r, 2, s, 0);
+    mm_tensor *dx1 = rnd(r, 2, s, 0), *dy1 = rnd(r, 2, s, 0), *dx2 = rnd(r, 2, s, 0),
+              *dy2 = rnd(r, 2, s, 0);
     for (int32_t kind = MM_LOSS_CLIP; kind <= MM_LOSS_SIGLIP; kind++) {
         double l1 = pair_loss(kind, 8, x, y, dx1, dy1), l2 = pair_loss(kind, 64, x, y, dx2, dy2);
         if (!(fabs(l1 - l2) <= 1e-5 * fmax(1, fabs(l2)))) abort();
@@ -188,8 +196,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned what;
     for (size_t i = 0; i < size; i++) r.s = r.s * 31 + data[i];
     what = byte(&r) % 3;
-    if (what == 0) diff_attention(&r);
-    else if (what == 1) diff_scan(&r);
-    else diff_loss(&r);
+    if (what == 0)
+        diff_attention(&r);
+    else if (what == 1)
+        diff_scan(&r);
+    else
+        diff_loss(&r);
     return 0;
 }

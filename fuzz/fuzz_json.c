@@ -16,20 +16,34 @@ static void emit(mmi_jw *w, const mmi_json *v)
 {
     if (v->key) mmi_jw_keyn(w, v->key, v->key_len);
     switch (v->type) {
-    case MMI_JSON_NULL: mmi_jw_null(w); break;
-    case MMI_JSON_FALSE: mmi_jw_bool(w, 0); break;
-    case MMI_JSON_TRUE: mmi_jw_bool(w, 1); break;
-    case MMI_JSON_STRING: mmi_jw_strn(w, v->str, v->str_len); break;
+    case MMI_JSON_NULL:
+        mmi_jw_null(w);
+        break;
+    case MMI_JSON_FALSE:
+        mmi_jw_bool(w, 0);
+        break;
+    case MMI_JSON_TRUE:
+        mmi_jw_bool(w, 1);
+        break;
+    case MMI_JSON_STRING:
+        mmi_jw_strn(w, v->str, v->str_len);
+        break;
     case MMI_JSON_NUMBER:
-        if (v->is_int) mmi_jw_i64(w, v->i);
-        else mmi_jw_f64(w, v->num);
+        if (v->is_int)
+            mmi_jw_i64(w, v->i);
+        else
+            mmi_jw_f64(w, v->num);
         break;
     default:
-        if (v->type == MMI_JSON_OBJECT) mmi_jw_obj_begin(w);
-        else mmi_jw_arr_begin(w);
+        if (v->type == MMI_JSON_OBJECT)
+            mmi_jw_obj_begin(w);
+        else
+            mmi_jw_arr_begin(w);
         for (const mmi_json *c = mmi_json_first(v); c; c = mmi_json_next(v, c)) emit(w, c);
-        if (v->type == MMI_JSON_OBJECT) mmi_jw_obj_end(w);
-        else mmi_jw_arr_end(w);
+        if (v->type == MMI_JSON_OBJECT)
+            mmi_jw_obj_end(w);
+        else
+            mmi_jw_arr_end(w);
         break;
     }
 }

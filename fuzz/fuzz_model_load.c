@@ -62,8 +62,8 @@ static void exercise(mm_model *m)
     if (!buf) return;
     if (mm_model_save_mem(m, buf, size, &size, MM_SAVE_OPTIMIZER_STATE) != MM_OK) abort();
     if (mm_model_load_mem(&m2, buf, size, NULL) != MM_OK) abort();
-    if (mm_model_params(m, &p, &n) != MM_OK || mm_model_params(m2, &p2, &n2) != MM_OK ||
-        n != n2 || memcmp(p, p2, (size_t)n * sizeof(float)) != 0)
+    if (mm_model_params(m, &p, &n) != MM_OK || mm_model_params(m2, &p2, &n2) != MM_OK || n != n2 ||
+        memcmp(p, p2, (size_t)n * sizeof(float)) != 0)
         abort();
     mm_model_free(m2);
     free(buf);

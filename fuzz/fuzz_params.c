@@ -68,22 +68,32 @@ static void setup(void)
 static int obj_set(int o, int32_t id, double v)
 {
     switch (o) {
-    case 0: return mm_model_set_f64(g_h.m, id, v);
-    case 1: return mm_loss_set_f64((id == 404 || id == 405) ? g_h.ce : g_h.clip, id, v);
-    case 2: return mm_attn_set_f64(g_h.att, id, v);
-    case 3: return mm_ssm_set_f64(g_h.ssd, id, v);
-    default: return mm_policy_set_f64(g_h.ppo, id, v);
+    case 0:
+        return mm_model_set_f64(g_h.m, id, v);
+    case 1:
+        return mm_loss_set_f64((id == 404 || id == 405) ? g_h.ce : g_h.clip, id, v);
+    case 2:
+        return mm_attn_set_f64(g_h.att, id, v);
+    case 3:
+        return mm_ssm_set_f64(g_h.ssd, id, v);
+    default:
+        return mm_policy_set_f64(g_h.ppo, id, v);
     }
 }
 
 static int obj_get(int o, int32_t id, double *v)
 {
     switch (o) {
-    case 0: return mm_model_get_f64(g_h.m, id, v);
-    case 1: return mm_loss_get_f64((id == 404 || id == 405) ? g_h.ce : g_h.clip, id, v);
-    case 2: return mm_attn_get_f64(g_h.att, id, v);
-    case 3: return mm_ssm_get_f64(g_h.ssd, id, v);
-    default: return mm_policy_get_f64(g_h.ppo, id, v);
+    case 0:
+        return mm_model_get_f64(g_h.m, id, v);
+    case 1:
+        return mm_loss_get_f64((id == 404 || id == 405) ? g_h.ce : g_h.clip, id, v);
+    case 2:
+        return mm_attn_get_f64(g_h.att, id, v);
+    case 3:
+        return mm_ssm_get_f64(g_h.ssd, id, v);
+    default:
+        return mm_policy_get_f64(g_h.ppo, id, v);
     }
 }
 
@@ -104,7 +114,8 @@ static void exercise(void)
     (void)!mm_model_forward(g_h.m, g_h.x, g_h.y); /* huge lr may blow up params: no oracle */
     if (mm_model_zero_grad(g_h.m) != MM_OK) abort();
     (void)!mm_model_step(g_h.m);
-    if (mm_loss_clip(g_h.clip, g_h.f, g_h.f, &loss, g_h.g, NULL) == MM_OK && !isfinite(loss)) abort();
+    if (mm_loss_clip(g_h.clip, g_h.f, g_h.f, &loss, g_h.g, NULL) == MM_OK && !isfinite(loss))
+        abort();
     if (mm_loss_cross_entropy(g_h.ce, g_h.f, tg, 4, &loss, g_h.g) == MM_OK && !isfinite(loss))
         abort();
 }
@@ -115,7 +126,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!g_h.m) setup();
     for (size_t pos = 0; pos + 11 <= size; pos += 11) {
         int o = data[pos] % 5;
-        int32_t id = base[o] + (int32_t)(((uint32_t)data[pos + 1] | (uint32_t)data[pos + 2] << 8) % 100);
+        int32_t id =
+            base[o] + (int32_t)(((uint32_t)data[pos + 1] | (uint32_t)data[pos + 2] << 8) % 100);
         double v = value_of(data + pos + 3), before = 0, after = 0, lo = 0, hi = 0;
         int known = mm_param_bounds(id, &lo, &hi) == MM_OK;
         int had = obj_get(o, id, &before) == MM_OK;

@@ -20,8 +20,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define N_CONFIGS 6
-static const int32_t g_algo[N_CONFIGS] = {MM_ALGO_DDPG, MM_ALGO_TD3, MM_ALGO_A2C, MM_ALGO_QAC,
-                                          MM_ALGO_PPO, MM_ALGO_TRPO};
+static const int32_t g_algo[N_CONFIGS] = {MM_ALGO_DDPG, MM_ALGO_TD3, MM_ALGO_A2C,
+                                          MM_ALGO_QAC,  MM_ALGO_PPO, MM_ALGO_TRPO};
 
 /* Config c's agent: obs 3, 2 agents, hidden 8 x 8; QAC and TRPO discrete, the others
  * continuous 2-D; PPO normalises observations (so the statistics are loaded too). */
@@ -32,8 +32,10 @@ static mm_policy *make_policy(int c)
     if (mm_policy_opts_init(&o, g_algo[c]) != MM_OK) abort();
     o.obs_dim = 3, o.n_agents = 2, o.hidden[0] = 8, o.hidden[1] = 8, o.seed = (uint64_t)c;
     o.buffer_size = 32, o.batch_size = 4, o.n_steps = 4, o.norm_obs = g_algo[c] == MM_ALGO_PPO;
-    if (g_algo[c] == MM_ALGO_QAC || g_algo[c] == MM_ALGO_TRPO) o.n_actions = 3;
-    else o.act_dim = 2;
+    if (g_algo[c] == MM_ALGO_QAC || g_algo[c] == MM_ALGO_TRPO)
+        o.n_actions = 3;
+    else
+        o.act_dim = 2;
     if (mm_policy_create(&p, &o) != MM_OK) abort();
     return p;
 }

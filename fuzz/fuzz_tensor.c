@@ -44,8 +44,7 @@ static void check_reports(const mm_tensor *t, int32_t ndim, const int64_t *shape
     if (mm_tensor_ndim(t) != ndim || mm_tensor_numel(t) != n) abort();
     for (int32_t i = 0; i < ndim; i++)
         if (mm_tensor_dim(t, i) != shape[i] || mm_tensor_dim(t, i - ndim) != shape[i]) abort();
-    if (mm_tensor_dim(t, ndim) != MM_E_RANGE || mm_tensor_dim(t, -ndim - 1) != MM_E_RANGE)
-        abort();
+    if (mm_tensor_dim(t, ndim) != MM_E_RANGE || mm_tensor_dim(t, -ndim - 1) != MM_E_RANGE) abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -62,7 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int32_t k = ndim < 0 ? 0 : ndim > 16 ? 16 : ndim;
         int v, rc;
         pos += 2;
-        for (int32_t i = 0; i < k && pos + 8 <= size; i++, pos += 8) memcpy(&shape[i], data + pos, 8);
+        for (int32_t i = 0; i < k && pos + 8 <= size; i++, pos += 8)
+            memcpy(&shape[i], data + pos, 8);
         v = valid_shape(ndim, shape, &n);
         switch (op % 3) {
         case 0: /* create: only small shapes really allocate */
@@ -84,8 +84,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 1: /* reshape of a 64-element tensor: accepted iff valid with 64 elements */
             rc = mm_tensor_reshape(base, ndim, shape);
             if ((rc == MM_OK) != (v == 1 && n == 64)) abort();
-            if (rc == MM_OK) check_reports(base, ndim, shape, 64);
-            else if (mm_tensor_errmsg(base)[0] == '\0' || mm_tensor_numel(base) != 64) abort();
+            if (rc == MM_OK)
+                check_reports(base, ndim, shape, 64);
+            else if (mm_tensor_errmsg(base)[0] == '\0' || mm_tensor_numel(base) != 64)
+                abort();
             break;
         default: /* wrap borrows: any valid shape up to the buffer's 64 floats */
             if (v == 1 && n > 64) break;

@@ -100,7 +100,7 @@ static void models(const char *dir)
 static void block_models(const char *dir)
 {
     static const int32_t kinds[] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_PERFORMER,
-                                    MM_ATTN_RELU2, MM_ATTN_SPARSE, MM_ATTN_GATED};
+                                    MM_ATTN_RELU2,   MM_ATTN_SPARSE, MM_ATTN_GATED};
     char name[32];
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         mm_model *m = begin(4);

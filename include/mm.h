@@ -94,9 +94,9 @@ extern "C" {
 #endif
 
 /* ---- version -------------------------------------------------------------------------------- */
-#define MM_VERSION_MAJOR 0
-#define MM_VERSION_MINOR 1
-#define MM_VERSION_PATCH 0
+#define MM_VERSION_MAJOR  0
+#define MM_VERSION_MINOR  1
+#define MM_VERSION_PATCH  0
 #define MM_VERSION_NUMBER (MM_VERSION_MAJOR * 10000 + MM_VERSION_MINOR * 100 + MM_VERSION_PATCH)
 #define MM_VERSION_STRING "0.1.0"
 /* The soname major (libmm.so.MM_ABI_VERSION); 0 means the ABI is not frozen yet. */
@@ -117,17 +117,17 @@ MM_API const char *mm_build_info(void);
 /* ---- status codes (numbers never change, never reused) -------------------------------------- */
 enum {
     MM_OK = 0,
-    MM_E_INVALID_ARG = -1,       /* NULL where a value is required, bad enum value */
-    MM_E_NOMEM = -2,             /* the allocator returned NULL */
-    MM_E_SHAPE = -3,             /* tensor shapes do not match what the call needs */
-    MM_E_DTYPE = -4,             /* data type not supported */
-    MM_E_RANGE = -5,             /* value beyond its bounds or beyond the reserved sizes */
-    MM_E_STATE = -6,             /* wrong lifecycle stage, or handle poisoned by an internal error */
-    MM_E_UNSUPPORTED = -7,       /* unknown parameter id, or feature not compiled in */
-    MM_E_FORMAT = -20,           /* malformed file or buffer */
-    MM_E_VERSION = -21,          /* file or options struct newer than this library */
-    MM_E_IO = -22,               /* read, write, fsync or rename failed */
-    MM_E_NUMERIC = -30,          /* NaN or Inf where the operation refuses them */
+    MM_E_INVALID_ARG = -1, /* NULL where a value is required, bad enum value */
+    MM_E_NOMEM = -2,       /* the allocator returned NULL */
+    MM_E_SHAPE = -3,       /* tensor shapes do not match what the call needs */
+    MM_E_DTYPE = -4,       /* data type not supported */
+    MM_E_RANGE = -5,       /* value beyond its bounds or beyond the reserved sizes */
+    MM_E_STATE = -6,       /* wrong lifecycle stage, or handle poisoned by an internal error */
+    MM_E_UNSUPPORTED = -7, /* unknown parameter id, or feature not compiled in */
+    MM_E_FORMAT = -20,     /* malformed file or buffer */
+    MM_E_VERSION = -21,    /* file or options struct newer than this library */
+    MM_E_IO = -22,         /* read, write, fsync or rename failed */
+    MM_E_NUMERIC = -30,    /* NaN or Inf where the operation refuses them */
     MM_E_BUFFER_TOO_SMALL = -31, /* output buffer too small; the needed size was reported */
     MM_E_INTERNAL = -99          /* a broken invariant inside libmm (a bug: please report) */
 };
@@ -287,10 +287,10 @@ MM_API size_t mm_sgemm_workspace_size(void);
  * small), MM_E_RANGE (sizes whose products overflow), MM_E_NOMEM.
  * Allocates: packing buffers with malloc when workspace is NULL and the shape needs packing;
  * nothing otherwise. Thread-safety: always safe (single-threaded). Since: 0.1 */
-MM_API MM_NODISCARD int mm_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n,
-                                 int64_t k, float alpha, const float *a, int64_t lda,
-                                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
-                                 void *workspace, size_t workspace_size);
+MM_API MM_NODISCARD int mm_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k,
+                                 float alpha, const float *a, int64_t lda, const float *b,
+                                 int64_t ldb, float beta, float *c, int64_t ldc, void *workspace,
+                                 size_t workspace_size);
 
 /* ---- threaded GEMM -------------------------------------------------------------------------- */
 /* A thread pool for mm_sgemm_mt: n_threads - 1 worker threads plus the calling thread, and the
@@ -332,9 +332,8 @@ MM_API size_t mm_sgemm_mt_workspace_size(int32_t n_threads);
  * Thread-safety: one call at a time per pool. Since: 0.2 */
 MM_API MM_NODISCARD int mm_sgemm_mt(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n,
                                     int64_t k, float alpha, const float *a, int64_t lda,
-                                    const float *b, int64_t ldb, float beta, float *c,
-                                    int64_t ldc, mm_threads *threads, void *workspace,
-                                    size_t workspace_size);
+                                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                                    mm_threads *threads, void *workspace, size_t workspace_size);
 
 /* ---- mm_model ------------------------------------------------------------------------------- */
 /* A stack of layers (dense, activations, layer/RMS norm, embedding) whose parameters live in one
@@ -356,7 +355,7 @@ typedef struct mm_model mm_model;
 
 /* Activation kinds for mm_model_add_activation (numbers never change). */
 enum {
-    MM_ACT_RELU = 1,     /* max(x, 0) */
+    MM_ACT_RELU = 1, /* max(x, 0) */
     MM_ACT_TANH = 2,
     MM_ACT_SIGMOID = 3,
     MM_ACT_GELU = 4,     /* exact erf form: x/2 (1 + erf(x/sqrt 2)), torch.nn.GELU() */
@@ -509,8 +508,8 @@ MM_API MM_NODISCARD int mm_model_jvp(mm_model *m, const mm_tensor *x, const mm_t
 /* Bytes of workspace mm_model_infer needs for inputs of batch x seq (seq 1 for 2-D inputs).
  * Not limited by max_batch/max_seq. Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (not
  * finalized), MM_E_RANGE (sizes < 1 or overflowing). Allocates: nothing. Since: 0.1 */
-MM_API MM_NODISCARD int mm_model_infer_workspace_size(const mm_model *m, int64_t batch,
-                                                      int64_t seq, size_t *bytes);
+MM_API MM_NODISCARD int mm_model_infer_workspace_size(const mm_model *m, int64_t batch, int64_t seq,
+                                                      size_t *bytes);
 
 /* Forward pass that reads the model and writes only y and ws: any number of threads may call
  * it at once on one model, each with its own workspace (see the thread-safety note above). It
@@ -567,8 +566,7 @@ MM_API MM_NODISCARD int mm_model_step(mm_model *m);
  * frozen layer's parameter gradients are not computed, it is skipped by clipping and by the
  * optimizer, and its optimizer state is kept. Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (not
  * finalized), MM_E_RANGE (layer range). Allocates: nothing. Since: 0.1 */
-MM_API MM_NODISCARD int mm_model_freeze(mm_model *m, int32_t first, int32_t count,
-                                        int32_t frozen);
+MM_API MM_NODISCARD int mm_model_freeze(mm_model *m, int32_t first, int32_t count, int32_t frozen);
 
 /* Copies src's parameters into dst, which must have the same architecture (layers, configs,
  * input width). with_optimizer = 1 also copies the optimizer kind, hyperparameters, step count
@@ -645,35 +643,35 @@ enum {
  * MM_E_RANGE (value unchanged): a training loop that updates t or the temperature clamps into
  * the bounds itself, as open_clip (t into [0, ln 100]) and BLIP (temp into [0.001, 0.5]) do. */
 enum {
-    MM_LOSS_LOGIT_SCALE = 400,      /* t, the log of the logit scale s = exp(t). CLIP
+    MM_LOSS_LOGIT_SCALE = 400,     /* t, the log of the logit scale s = exp(t). CLIP
                                        [ln(1/0.07) = 2.6592600], SIGLIP [ln 10]; [-10, 10] */
-    MM_LOSS_LOGIT_BIAS = 401,       /* b. SIGLIP [-10]; [-1000, 1000] */
-    MM_LOSS_TEMP = 402,             /* BLIP temperature, logits are sims / temp (raw, not log).
+    MM_LOSS_LOGIT_BIAS = 401,      /* b. SIGLIP [-10]; [-1000, 1000] */
+    MM_LOSS_TEMP = 402,            /* BLIP temperature, logits are sims / temp (raw, not log).
                                        ITC [0.07]; [0.001, 0.5] (BLIP's clamp) */
-    MM_LOSS_ALPHA = 403,            /* ITC distillation weight of the momentum targets [0.4];
+    MM_LOSS_ALPHA = 403,           /* ITC distillation weight of the momentum targets [0.4];
                                        [0, 1] (BLIP ramps it up over the first epochs) */
-    MM_LOSS_LABEL_SMOOTHING = 404,  /* CROSS_ENTROPY [0]; [0, 1] */
-    MM_LOSS_IGNORE_INDEX = 405,     /* CROSS_ENTROPY target value that is skipped [-100];
+    MM_LOSS_LABEL_SMOOTHING = 404, /* CROSS_ENTROPY [0]; [0, 1] */
+    MM_LOSS_IGNORE_INDEX = 405,    /* CROSS_ENTROPY target value that is skipped [-100];
                                        an integer in [-2^31, 2^31 - 1] */
-    MM_LOSS_TAU = 406,              /* KIMI KL weight tau [1]; [1e-6, 1e6] (the paper gives none) */
-    MM_LOSS_KIMI_BASELINE = 407,    /* KIMI estimate of tau log Z: 0 = mean group reward, as the
+    MM_LOSS_TAU = 406,             /* KIMI KL weight tau [1]; [1e-6, 1e6] (the paper gives none) */
+    MM_LOSS_KIMI_BASELINE = 407,   /* KIMI estimate of tau log Z: 0 = mean group reward, as the
                                        paper uses [0]; 1 = tau log mean exp(r / tau) */
-    MM_LOSS_NORM_EPS = 408,         /* helpers: eps of mm_loss_l2_normalize [1e-12]; [0, 1] */
-    MM_LOSS_NORM_EPS_MODE = 409,    /* helpers: 0 = u / max(|u|, eps) (F.normalize, open_clip)
+    MM_LOSS_NORM_EPS = 408,        /* helpers: eps of mm_loss_l2_normalize [1e-12]; [0, 1] */
+    MM_LOSS_NORM_EPS_MODE = 409,   /* helpers: 0 = u / max(|u|, eps) (F.normalize, open_clip)
                                        [0]; 1 = u / (|u| + eps) (big_vision, FLIP) */
     MM_LOSS_CLAMP_LOGIT_SCALE = 410, /* CLIP, SIGLIP: 1 = use s = exp(clamp(t, 0, ln 100))
                                         inside the loss, zero t-gradient when clamped (FLIP) [0] */
-    MM_LOSS_GRAD_SCALE = 411,       /* all kinds: every gradient (tensors and statistics) is
+    MM_LOSS_GRAD_SCALE = 411,        /* all kinds: every gradient (tensors and statistics) is
                                        multiplied by this upstream weight [1]; [-1e6, 1e6] */
     /* Read-only statistics of the last successful compute call (setting them returns
      * MM_E_UNSUPPORTED; 0 before the first call). */
-    MM_LOSS_STAT_LOSS = 450,          /* the loss value (also returned by the call) */
-    MM_LOSS_STAT_DLOGIT_SCALE = 451,  /* CLIP, SIGLIP: dLoss/dt (times GRAD_SCALE) */
-    MM_LOSS_STAT_DLOGIT_BIAS = 452,   /* SIGLIP: dLoss/db (times GRAD_SCALE) */
-    MM_LOSS_STAT_DTEMP = 453,         /* ITC: dLoss/dtemp (times GRAD_SCALE) */
-    MM_LOSS_STAT_LOSS_I2T = 454,      /* CLIP, ITC: image->text (row) direction's loss */
-    MM_LOSS_STAT_LOSS_T2I = 455,      /* CLIP, ITC: text->image (column) direction's loss */
-    MM_LOSS_STAT_VALID = 456,         /* CROSS_ENTROPY: rows not ignored; others: rows used */
+    MM_LOSS_STAT_LOSS = 450,           /* the loss value (also returned by the call) */
+    MM_LOSS_STAT_DLOGIT_SCALE = 451,   /* CLIP, SIGLIP: dLoss/dt (times GRAD_SCALE) */
+    MM_LOSS_STAT_DLOGIT_BIAS = 452,    /* SIGLIP: dLoss/db (times GRAD_SCALE) */
+    MM_LOSS_STAT_DTEMP = 453,          /* ITC: dLoss/dtemp (times GRAD_SCALE) */
+    MM_LOSS_STAT_LOSS_I2T = 454,       /* CLIP, ITC: image->text (row) direction's loss */
+    MM_LOSS_STAT_LOSS_T2I = 455,       /* CLIP, ITC: text->image (column) direction's loss */
+    MM_LOSS_STAT_VALID = 456,          /* CROSS_ENTROPY: rows not ignored; others: rows used */
     MM_LOSS_STAT_WORKSPACE_BYTES = 457 /* all kinds: bytes reserved at create (the handle and its
                                           workspaces; a thread pool's threads are not counted) */
 };
@@ -854,8 +852,8 @@ MM_API MM_NODISCARD int mm_loss_flip_gather(mm_loss *h, const mm_tensor *x, cons
 /* FLIP masking backward: dx [B, L, D] is overwritten with zeros, then dx[b, keep[b, k], :] +=
  * dout[b, k, :] (dout [B, n_keep, D]). Returns as mm_loss_flip_gather.
  * Allocates: nothing. Since: 0.1 */
-MM_API MM_NODISCARD int mm_loss_flip_scatter(mm_loss *h, const mm_tensor *dout,
-                                             const int32_t *keep, int64_t n_keep, mm_tensor *dx);
+MM_API MM_NODISCARD int mm_loss_flip_scatter(mm_loss *h, const mm_tensor *dout, const int32_t *keep,
+                                             int64_t n_keep, mm_tensor *dx);
 
 /* BLIP hard-negative sampling for image-text matching. For each row i of sim [B, M] (M >= B;
  * the first B columns are the in-batch candidates), draws one negative column j from the
@@ -943,8 +941,7 @@ MM_API MM_NODISCARD int mm_model_save_mem(mm_model *m, void *buf, size_t cap, si
  * Allocates: the file's bytes while loading (freed before returning), then the model as
  * mm_model_create + mm_model_finalize (+ mm_model_set_optimizer) do. Thread-safety: always
  * safe (a new handle; distinct calls may run in parallel). Since: 0.1 */
-MM_API MM_NODISCARD int mm_model_load(mm_model **out, const char *path,
-                                      const mm_model_opts *opts);
+MM_API MM_NODISCARD int mm_model_load(mm_model **out, const char *path, const mm_model_opts *opts);
 
 /* As mm_model_load, from the size bytes at data (read only during the call; the buffer must
  * hold exactly one file, without trailing bytes). Returns as mm_model_load except MM_E_IO.
@@ -1011,11 +1008,11 @@ enum {
 
 /* Run-time parameters and statistics (mm_ssm_set_f64 / mm_ssm_get_f64; ids 200-299). */
 enum {
-    MM_SSM_CHUNK = 200,          /* read-only: SELECTIVE backward recomputation chunk / SSD
+    MM_SSM_CHUNK = 200,               /* read-only: SELECTIVE backward recomputation chunk / SSD
                                     chunk length (opts.chunk, capped at max_seq) */
-    MM_SSM_DT_MIN = 201,         /* SSD: clamp of delta after softplus, lower [0], 0..1e3 */
-    MM_SSM_DT_MAX = 202,         /* SSD: upper clamp [+inf = off: 1e300] */
-    MM_SSM_STAT_POSITION = 250,  /* read-only: tokens consumed by mm_ssm_step since reset */
+    MM_SSM_DT_MIN = 201,              /* SSD: clamp of delta after softplus, lower [0], 0..1e3 */
+    MM_SSM_DT_MAX = 202,              /* SSD: upper clamp [+inf = off: 1e300] */
+    MM_SSM_STAT_POSITION = 250,       /* read-only: tokens consumed by mm_ssm_step since reset */
     MM_SSM_STAT_WORKSPACE_BYTES = 251 /* read-only: bytes reserved at create */
 };
 
@@ -1189,8 +1186,8 @@ MM_API MM_NODISCARD int mm_ssm_conv(mm_ssm *h, const mm_tensor *u, const mm_tens
 /* Backward of mm_ssm_conv: du [Bt,H,L], dk [H,L], dd [H] (each NULL: skipped), overwritten.
  * Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_conv_backward(mm_ssm *h, const mm_tensor *u, const mm_tensor *k,
-                                             const mm_tensor *d, const mm_tensor *dy,
-                                             mm_tensor *du, mm_tensor *dk, mm_tensor *dd);
+                                             const mm_tensor *d, const mm_tensor *dy, mm_tensor *du,
+                                             mm_tensor *dk, mm_tensor *dd);
 
 /* One decoding step with the state carried in h (SELECTIVE, SSD, LRU, S4D; S4 is not
  * supported in 0.1): the same math as one time step of the scan (S4D: ZOH recurrence
@@ -1231,8 +1228,8 @@ MM_API MM_NODISCARD int mm_ssm_s4d_init(int32_t variant, int64_t h, int64_t n, f
  * Returns MM_OK, MM_E_INVALID_ARG (NULL h, wrong kind), MM_E_RANGE. Allocates: nothing.
  * Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_lru_init(mm_ssm *h, double r_min, double r_max, double max_phase,
-                                        float *nu_log, float *theta_log, float *gamma_log,
-                                        float *b, float *c, float *d);
+                                        float *nu_log, float *theta_log, float *gamma_log, float *b,
+                                        float *c, float *d);
 
 /* ---- mm_ssm model blocks (mm_model layers, see the mm_model section) ------------------------ */
 /* Appends a Mamba block (mamba_ssm Mamba, bias-free in/out projections) on inputs
@@ -1276,8 +1273,7 @@ MM_API MM_NODISCARD int mm_model_add_s4d(mm_model *m, int64_t d_state);
  * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or small state), MM_E_STATE (not
  * finalized), MM_E_SHAPE, MM_E_RANGE (batch), MM_E_UNSUPPORTED (a layer without decoding).
  * Allocates: nothing. Cost per token independent of the position. Since: 0.1 */
-MM_API MM_NODISCARD int mm_model_decode_state_size(const mm_model *m, int64_t batch,
-                                                   size_t *bytes);
+MM_API MM_NODISCARD int mm_model_decode_state_size(const mm_model *m, int64_t batch, size_t *bytes);
 MM_API MM_NODISCARD int mm_model_decode_step(mm_model *m, const mm_tensor *x, mm_tensor *y,
                                              void *state, size_t state_bytes);
 
@@ -1476,9 +1472,9 @@ MM_API MM_NODISCARD int mm_attn_forward(mm_attn *h, const mm_tensor *q, const mm
  * head and step: Simple GLA, Mamba-2) or [B, H, N, d] (one per key dimension: GLA). Returns
  * as mm_attn_forward, plus MM_E_STATE (not a GATED handle), MM_E_NUMERIC (a gate > 0, NaN or
  * Inf). Allocates: nothing. Since: 0.1 */
-MM_API MM_NODISCARD int mm_attn_forward_gated(mm_attn *h, const mm_tensor *q,
-                                              const mm_tensor *k, const mm_tensor *v,
-                                              const mm_tensor *g, mm_tensor *out);
+MM_API MM_NODISCARD int mm_attn_forward_gated(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
+                                              const mm_tensor *v, const mm_tensor *g,
+                                              mm_tensor *out);
 
 /* RWKV6 forward: q is the receptance r [B, H, N, d], k [B, H, N, d], v [B, H, N, dv],
  * w [B, H, N, d] the log-decays (the decay applied after step t is exp(w_t), so ggml's
@@ -1610,9 +1606,8 @@ MM_API MM_NODISCARD int mm_model_add_gau(mm_model *m, int64_t expansion, int64_t
  * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_RANGE (sizes), MM_E_SHAPE (ctx_dim differs from
  * an earlier cross-attention layer), MM_E_STATE (finalized), MM_E_NOMEM.
  * Allocates: the layer table may grow. Since: 0.2 */
-MM_API MM_NODISCARD int mm_model_add_cross_attention(mm_model *m, int64_t n_heads,
-                                                     int64_t d_head, int64_t ctx_dim,
-                                                     int64_t max_ctx);
+MM_API MM_NODISCARD int mm_model_add_cross_attention(mm_model *m, int64_t n_heads, int64_t d_head,
+                                                     int64_t ctx_dim, int64_t max_ctx);
 
 /* mm_model_forward with context tokens for the cross-attention layers (copied: the caller may
  * reuse ctx after the call).
@@ -1623,8 +1618,8 @@ MM_API MM_NODISCARD int mm_model_add_cross_attention(mm_model *m, int64_t n_head
  * Returns as mm_model_forward, plus MM_E_INVALID_ARG (ctx NULL although the model has
  * cross-attention layers, or ctx given to a model without any), MM_E_SHAPE (ctx not [B, M,
  * ctx_dim]), MM_E_RANGE (M > max_ctx). Allocates: nothing. Since: 0.2 */
-MM_API MM_NODISCARD int mm_model_forward_ctx(mm_model *m, const mm_tensor *x,
-                                             const mm_tensor *ctx, mm_tensor *y);
+MM_API MM_NODISCARD int mm_model_forward_ctx(mm_model *m, const mm_tensor *x, const mm_tensor *ctx,
+                                             mm_tensor *y);
 
 /* mm_model_backward that can also return the context gradient.
  *   dy, dx: as mm_model_backward.
@@ -1692,18 +1687,18 @@ enum {
 
 /* Run-time parameters (mm_policy_set_f64 / mm_policy_get_f64; bounds via mm_param_bounds). */
 enum {
-    MM_POLICY_LR_ACTOR = 300,     /* actor / policy learning rate */
-    MM_POLICY_LR_CRITIC = 301,    /* critic / value learning rate (A2C, PPO: same network
+    MM_POLICY_LR_ACTOR = 300,      /* actor / policy learning rate */
+    MM_POLICY_LR_CRITIC = 301,     /* critic / value learning rate (A2C, PPO: same network
                                      optimizer, this one is used for the value net) */
-    MM_POLICY_GAMMA = 302,        /* discount */
-    MM_POLICY_TAU = 303,          /* Polyak coefficient of the targets (DDPG, TD3) */
-    MM_POLICY_NOISE_SIGMA = 304,  /* exploration noise std (DDPG, TD3) */
-    MM_POLICY_ENT_COEF = 305,     /* entropy bonus (A2C, QAC, PPO); SAC: alpha when not tuned */
-    MM_POLICY_CLIP_RANGE = 306,   /* PPO ratio clip */
-    MM_POLICY_TARGET_KL = 307,    /* TRPO trust region delta */
-    MM_POLICY_VF_COEF = 308,      /* value loss weight (A2C, PPO) */
-    MM_POLICY_MAX_GRAD_NORM = 309,/* global gradient clipping, 0 = off */
-    MM_POLICY_CG_DAMPING = 310,   /* TRPO damping */
+    MM_POLICY_GAMMA = 302,         /* discount */
+    MM_POLICY_TAU = 303,           /* Polyak coefficient of the targets (DDPG, TD3) */
+    MM_POLICY_NOISE_SIGMA = 304,   /* exploration noise std (DDPG, TD3) */
+    MM_POLICY_ENT_COEF = 305,      /* entropy bonus (A2C, QAC, PPO); SAC: alpha when not tuned */
+    MM_POLICY_CLIP_RANGE = 306,    /* PPO ratio clip */
+    MM_POLICY_TARGET_KL = 307,     /* TRPO trust region delta */
+    MM_POLICY_VF_COEF = 308,       /* value loss weight (A2C, PPO) */
+    MM_POLICY_MAX_GRAD_NORM = 309, /* global gradient clipping, 0 = off */
+    MM_POLICY_CG_DAMPING = 310,    /* TRPO damping */
     /* read-only statistics of the last update */
     MM_POLICY_STAT_ACTOR_LOSS = 350,
     MM_POLICY_STAT_CRITIC_LOSS = 351,
@@ -1730,104 +1725,104 @@ enum {
  * SAC: the TD3 values except hidden 256,256, lr_actor = lr_critic = 3e-4, ent_coef 1).
  * Fields are only ever appended. */
 typedef struct mm_policy_opts {
-    uint32_t struct_size;       /* sizeof(mm_policy_opts), set by mm_policy_opts_init */
-    uint32_t reserved0;         /* must be 0 */
-    const mm_allocator *alloc;  /* copied; NULL = aligned malloc/free */
-    int32_t algo;               /* MM_ALGO_* (set by opts_init) */
-    int32_t n_threads;          /* GEMM threads of the networks [1] */
-    uint64_t seed;              /* initialisation, exploration and sampling [0] */
+    uint32_t struct_size;      /* sizeof(mm_policy_opts), set by mm_policy_opts_init */
+    uint32_t reserved0;        /* must be 0 */
+    const mm_allocator *alloc; /* copied; NULL = aligned malloc/free */
+    int32_t algo;              /* MM_ALGO_* (set by opts_init) */
+    int32_t n_threads;         /* GEMM threads of the networks [1] */
+    uint64_t seed;             /* initialisation, exploration and sampling [0] */
     /* spaces */
-    int64_t obs_dim;            /* observation width, >= 1 (required) */
-    int64_t act_dim;            /* continuous action width (n_actions == 0) [1] */
-    int64_t n_actions;          /* > 0: discrete actions 0..n_actions-1 (not DDPG/TD3) [0] */
-    const float *act_low;       /* continuous bounds, act_dim floats each (copied at create); */
-    const float *act_high;      /* NULL = [-1, 1]. Finite, low < high. */
-    int64_t n_agents;           /* agents per act/observe call; on-policy: exactly this many,
+    int64_t obs_dim;       /* observation width, >= 1 (required) */
+    int64_t act_dim;       /* continuous action width (n_actions == 0) [1] */
+    int64_t n_actions;     /* > 0: discrete actions 0..n_actions-1 (not DDPG/TD3) [0] */
+    const float *act_low;  /* continuous bounds, act_dim floats each (copied at create); */
+    const float *act_high; /* NULL = [-1, 1]. Finite, low < high. */
+    int64_t n_agents;      /* agents per act/observe call; on-policy: exactly this many,
                                    each a column of the rollout [1] */
     /* networks: hidden[0..n_hidden) units with activation, for actor and critic alike */
-    int32_t n_hidden;           /* 1..4 [2] */
-    int32_t activation;         /* MM_ACT_* [RELU | TANH] */
-    int64_t hidden[4];          /* [400,300 | 64,64] */
+    int32_t n_hidden;   /* 1..4 [2] */
+    int32_t activation; /* MM_ACT_* [RELU | TANH] */
+    int64_t hidden[4];  /* [400,300 | 64,64] */
     /* common */
-    double gamma;               /* [0.99] */
-    double lr_actor;            /* [1e-3 | 7e-4 | 3e-4 | 1e-3 (critic only; the actor moves by
+    double gamma;         /* [0.99] */
+    double lr_actor;      /* [1e-3 | 7e-4 | 3e-4 | 1e-3 (critic only; the actor moves by
                                    the natural step) | 7e-4] */
-    double lr_critic;           /* [1e-3 | = lr_actor] */
-    double max_grad_norm;       /* [0 | 0.5 | 0.5 | 0 | 0.5] */
-    int32_t norm_obs;           /* running observation normalisation [0] */
-    int32_t reserved1;          /* must be 0 */
-    double clip_obs;            /* clip of normalised observations [10] */
+    double lr_critic;     /* [1e-3 | = lr_actor] */
+    double max_grad_norm; /* [0 | 0.5 | 0.5 | 0 | 0.5] */
+    int32_t norm_obs;     /* running observation normalisation [0] */
+    int32_t reserved1;    /* must be 0 */
+    double clip_obs;      /* clip of normalised observations [10] */
     /* off-policy (DDPG, TD3) */
-    int64_t buffer_size;        /* replay capacity in transitions [1000000] */
-    int64_t batch_size;         /* [256 | - | 64 | 128 | -]: PPO/TRPO minibatch */
-    int64_t learning_starts;    /* transitions with uniform random actions first [100] */
-    int64_t train_freq;         /* train every train_freq observe calls [1] */
-    int64_t gradient_steps;     /* updates per training round [1] */
-    double tau;                 /* Polyak coefficient [0.005] */
-    int32_t noise;              /* MM_NOISE_* [GAUSSIAN] */
-    int32_t policy_delay;       /* [1 | 2] */
-    double noise_sigma;         /* [0.1] */
-    double noise_theta;         /* OU mean reversion [0.15] */
-    double noise_dt;            /* OU time step [0.01, SB3]; sigma, theta, dt finite */
-    double target_noise;        /* TD3 target smoothing std [0 | 0.2] */
-    double target_noise_clip;   /* [0 | 0.5] */
-    int32_t n_critics;          /* [1 | 2] */
-    int32_t n_epochs;           /* PPO epochs [10]; TRPO critic epochs [10] */
+    int64_t buffer_size;      /* replay capacity in transitions [1000000] */
+    int64_t batch_size;       /* [256 | - | 64 | 128 | -]: PPO/TRPO minibatch */
+    int64_t learning_starts;  /* transitions with uniform random actions first [100] */
+    int64_t train_freq;       /* train every train_freq observe calls [1] */
+    int64_t gradient_steps;   /* updates per training round [1] */
+    double tau;               /* Polyak coefficient [0.005] */
+    int32_t noise;            /* MM_NOISE_* [GAUSSIAN] */
+    int32_t policy_delay;     /* [1 | 2] */
+    double noise_sigma;       /* [0.1] */
+    double noise_theta;       /* OU mean reversion [0.15] */
+    double noise_dt;          /* OU time step [0.01, SB3]; sigma, theta, dt finite */
+    double target_noise;      /* TD3 target smoothing std [0 | 0.2] */
+    double target_noise_clip; /* [0 | 0.5] */
+    int32_t n_critics;        /* [1 | 2] */
+    int32_t n_epochs;         /* PPO epochs [10]; TRPO critic epochs [10] */
     /* on-policy (A2C, QAC, PPO, TRPO) */
-    int64_t n_steps;            /* rollout length per agent [- | 5 | 2048 | 2048 | 5] */
-    double gae_lambda;          /* [- | 1.0 | 0.95 | 0.95 | -] */
-    double ent_coef;            /* [0; SAC 1.0: alpha, see the SAC block] */
-    double vf_coef;             /* [0.5] */
-    double clip_range;          /* PPO [0.2] */
-    double clip_range_vf;       /* PPO value clipping, 0 = off [0] */
-    int32_t normalize_advantage;/* [0 | 0 | 1 | 1 | 0] (unbiased std, as SB3) */
-    int32_t use_rmsprop;        /* A2C/QAC: RMSprop(0.99, 1e-5) instead of Adam [1 for A2C] */
-    double log_std_init;        /* Gaussian log std [0] */
-    double adam_eps;            /* on-policy Adam eps [1e-5] */
-    int64_t linear_decay_steps; /* > 0: lr and PPO clip decay linearly to 0 over this many
+    int64_t n_steps;             /* rollout length per agent [- | 5 | 2048 | 2048 | 5] */
+    double gae_lambda;           /* [- | 1.0 | 0.95 | 0.95 | -] */
+    double ent_coef;             /* [0; SAC 1.0: alpha, see the SAC block] */
+    double vf_coef;              /* [0.5] */
+    double clip_range;           /* PPO [0.2] */
+    double clip_range_vf;        /* PPO value clipping, 0 = off [0] */
+    int32_t normalize_advantage; /* [0 | 0 | 1 | 1 | 0] (unbiased std, as SB3) */
+    int32_t use_rmsprop;         /* A2C/QAC: RMSprop(0.99, 1e-5) instead of Adam [1 for A2C] */
+    double log_std_init;         /* Gaussian log std [0] */
+    double adam_eps;             /* on-policy Adam eps [1e-5] */
+    int64_t linear_decay_steps;  /* > 0: lr and PPO clip decay linearly to 0 over this many
                                    transitions (ZOO "lin_" schedules) [0] */
     /* TRPO */
-    double target_kl;           /* [0.01] */
-    double cg_damping;          /* [0.1] */
-    int32_t cg_max_steps;       /* [15] */
-    int32_t ls_max_iter;        /* [10] */
-    double ls_decay;            /* [0.8] */
-    char *err_buf;              /* optional: receives mm_policy_create's failure text */
+    double target_kl;     /* [0.01] */
+    double cg_damping;    /* [0.1] */
+    int32_t cg_max_steps; /* [15] */
+    int32_t ls_max_iter;  /* [10] */
+    double ls_decay;      /* [0.8] */
+    char *err_buf;        /* optional: receives mm_policy_create's failure text */
     size_t err_buf_size;
     /* since 0.2 (docs/RL.md "Reward normalisation", "Schedules", "target_kl") */
-    int32_t norm_reward;        /* 1: rewards divided by the running std of each agent's
+    int32_t norm_reward;      /* 1: rewards divided by the running std of each agent's
                                    discounted return and clipped to +-clip_reward (SB3
                                    VecNormalize; off-policy: the replay keeps raw rewards and
                                    batches are scaled with the current statistics); 2: the same
                                    with an outlier guard (a reward enters the return statistics
                                    clipped to +-clip_reward of their std) [0] */
-    int32_t reserved2;          /* must be 0 */
-    double clip_reward;         /* clip of normalised rewards, > 0 [10] */
-    double ppo_target_kl;       /* PPO: > 0 stops the epochs at the first minibatch whose
+    int32_t reserved2;        /* must be 0 */
+    double clip_reward;       /* clip of normalised rewards, > 0 [10] */
+    double ppo_target_kl;     /* PPO: > 0 stops the epochs at the first minibatch whose
                                    approx. KL exceeds 1.5 x this (that minibatch is not
                                    applied; SB3 target_kl); 0 = off [0] */
-    int64_t lr_decay_steps;     /* learning rates: > 0 decay linearly to 0 over this many
+    int64_t lr_decay_steps;   /* learning rates: > 0 decay linearly to 0 over this many
                                    transitions, -1 constant, 0 follow linear_decay_steps [0] */
-    int64_t clip_decay_steps;   /* PPO clip range: the same choices [0] */
+    int64_t clip_decay_steps; /* PPO clip range: the same choices [0] */
     /* SAC (Since: 0.2). ent_coef above is SAC's temperature alpha: its initial value when
        ent_auto is 1, the fixed value when 0 [1.0; must be > 0]. The other off-policy fields
        (buffer_size ... tau, n_critics) apply as for TD3; noise and policy_delay are unused. */
-    int32_t ent_auto;           /* tune log alpha by Adam toward target_entropy (SB3
+    int32_t ent_auto;               /* tune log alpha by Adam toward target_entropy (SB3
                                    ent_coef="auto") [1] */
     int32_t target_update_interval; /* Polyak update of the critic targets every k gradient
                                    steps [1] */
-    double target_entropy;      /* NaN = -act_dim (SB3 "auto") [NaN] */
-    double lr_alpha;            /* Adam learning rate of log alpha [3e-4] */
+    double target_entropy;          /* NaN = -act_dim (SB3 "auto") [NaN] */
+    double lr_alpha;                /* Adam learning rate of log alpha [3e-4] */
     /* memory (Since: 0.2; docs/RL.md "Memory"). With a memory core each agent carries a
        recurrent state across mm_policy_act calls: every act advances the state of agents
        0..n-1 by one step; observe resets agent i's state when its episode ended (terminated or
        truncated); mm_policy_reset_agent resets it by hand. PPO trains the core by
        backpropagation through time over rollout segments of memory_seq_len steps that start
        from the states stored while acting. */
-    int32_t memory;             /* MM_MEMORY_* [NONE] */
-    int32_t reserved3;          /* must be 0 */
-    int64_t memory_dim;         /* channels = complex states of the core, 1..1024 [16] */
-    int64_t memory_seq_len;     /* BPTT segment length in steps, 1..n_steps; PPO minibatches
+    int32_t memory;         /* MM_MEMORY_* [NONE] */
+    int32_t reserved3;      /* must be 0 */
+    int64_t memory_dim;     /* channels = complex states of the core, 1..1024 [16] */
+    int64_t memory_seq_len; /* BPTT segment length in steps, 1..n_steps; PPO minibatches
                                    hold max(1, batch_size / memory_seq_len) segments [16] */
 } mm_policy_opts;
 
@@ -2025,8 +2020,12 @@ MM_API MM_NODISCARD int mm_policy_export_copy(mm_policy *p, mm_model *dst);
 MM_API MM_NODISCARD int mm_policy_export_save(mm_policy *p, const char *path);
 
 /* Output mapping of an exported actor (mm_policy_export_info.output). */
-enum { MM_EXPORT_TANH_RESCALE = 1, MM_EXPORT_CLIP = 2, MM_EXPORT_ARGMAX = 3,
-       MM_EXPORT_TANH_MEAN = 4 };
+enum {
+    MM_EXPORT_TANH_RESCALE = 1,
+    MM_EXPORT_CLIP = 2,
+    MM_EXPORT_ARGMAX = 3,
+    MM_EXPORT_TANH_MEAN = 4
+};
 
 /* The constants of the steps around an exported actor (see mm_policy_export). */
 typedef struct mm_policy_export_info {

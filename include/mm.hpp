@@ -28,11 +28,13 @@
 #include <utility>
 #include <vector>
 
-namespace mm {
+namespace mm
+{
 
 /* ---- span: a non-owning view of count elements at ptr ------------------------------------- */
-template <class T> class span {
-public:
+template <class T> class span
+{
+  public:
     using element_type = T;
     using size_type = std::size_t;
 
@@ -43,11 +45,15 @@ public:
     template <class C, class = std::enable_if_t<
                            !std::is_same<std::decay_t<C>, span>::value &&
                            std::is_convertible<decltype(std::declval<C &>().data()), T *>::value>>
-    constexpr span(C &c) noexcept : p_(c.data()), n_(static_cast<std::size_t>(c.size())) {}
+    constexpr span(C &c) noexcept : p_(c.data()), n_(static_cast<std::size_t>(c.size()))
+    {
+    }
     /* span<float> -> span<const float>. */
     template <class U, class = std::enable_if_t<!std::is_same<U, T>::value &&
                                                 std::is_convertible<U *, T *>::value>>
-    constexpr span(const span<U> &s) noexcept : p_(s.data()), n_(s.size()) {}
+    constexpr span(const span<U> &s) noexcept : p_(s.data()), n_(s.size())
+    {
+    }
 
     constexpr T *data() const noexcept { return p_; }
     constexpr std::size_t size() const noexcept { return n_; }
@@ -56,14 +62,15 @@ public:
     constexpr T *end() const noexcept { return p_ + n_; }
     constexpr T &operator[](std::size_t i) const noexcept { return p_[i]; }
 
-private:
+  private:
     T *p_;
     std::size_t n_;
 };
 
 /* ---- error: a failed call's status and detail text ------------------------------------------ */
-class error : public std::runtime_error {
-public:
+class error : public std::runtime_error
+{
+  public:
     /* what() is "<call>: <MM_E_NAME>: <detail>" (": <detail>" omitted when there is none). */
     error(int status, const char *call, const char *detail)
         : std::runtime_error(compose(status, call, detail)), status_(status),
@@ -75,7 +82,7 @@ public:
     /* The handle's mm_<object>_errmsg text at the failure ("" when the call has none). */
     const std::string &message() const noexcept { return detail_; }
 
-private:
+  private:
     static std::string compose(int status, const char *call, const char *detail)
     {
         std::string s = call ? call : "libmm";
@@ -91,7 +98,8 @@ private:
     std::string detail_;
 };
 
-namespace detail {
+namespace detail
+{
 /* Throws for a negative status; detail is read now, before any later call can change it. */
 inline void check(int status, const char *call, const char *detail = nullptr)
 {
@@ -105,8 +113,9 @@ inline const char *buf_text(const char *buf, std::size_t size, int status) noexc
 }
 
 /* The owning pointer every class below builds on: move-only, frees with Free. */
-template <class H, void (*Free)(H *)> class owner {
-public:
+template <class H, void (*Free)(H *)> class owner
+{
+  public:
     owner() noexcept = default;
     explicit owner(H *h) noexcept : h_(h) {}
     owner(const owner &) = delete;
@@ -140,7 +149,7 @@ public:
         h_ = h;
     }
 
-protected:
+  protected:
     H *h_ = nullptr;
 };
 
@@ -195,8 +204,9 @@ inline mm_policy_opts policy_opts(int32_t algo)
 }
 
 /* ---- tensor --------------------------------------------------------------------------------- */
-class tensor : public detail::owner<mm_tensor, mm_tensor_free> {
-public:
+class tensor : public detail::owner<mm_tensor, mm_tensor_free>
+{
+  public:
     tensor() noexcept = default;
     explicit tensor(mm_tensor *t) noexcept : owner(t) {}
     /* A zero-filled tensor of this shape (mm_tensor_create). */
@@ -218,7 +228,8 @@ public:
         int64_t count = 1;
         for (int64_t d : shape) count *= d;
         if (shape.empty() || count < 1 || static_cast<std::size_t>(count) > data.size())
-            throw error(MM_E_SHAPE, "mm_tensor_wrap", "the buffer holds fewer floats than the shape");
+            throw error(MM_E_SHAPE, "mm_tensor_wrap",
+                        "the buffer holds fewer floats than the shape");
         mm_tensor *t = nullptr;
         detail::check(mm_tensor_wrap(&t, data.data(), static_cast<int32_t>(shape.size()),
                                      shape.data(), alloc),
@@ -270,15 +281,17 @@ public:
     const char *errmsg() const noexcept { return mm_tensor_errmsg(h_); }
 };
 
-namespace detail {
+namespace detail
+{
 inline mm_tensor *raw(const tensor *t) noexcept { return t ? t->get() : nullptr; }
 } // namespace detail
 
 class comm;
 
 /* ---- model ---------------------------------------------------------------------------------- */
-class model : public detail::owner<mm_model, mm_model_free> {
-public:
+class model : public detail::owner<mm_model, mm_model_free>
+{
+  public:
     model() noexcept = default;
     explicit model(mm_model *m) noexcept : owner(m) {}
     /* mm_model_create; create failures carry the err_buf text. */
@@ -288,9 +301,9 @@ public:
     }
     static model load(const char *path, const mm_model_opts *opts = nullptr)
     {
-        return model(load_with(opts, [&](mm_model **m, const mm_model_opts *o) {
-            return mm_model_load(m, path, o);
-        }, "mm_model_load"));
+        return model(load_with(
+            opts, [&](mm_model **m, const mm_model_opts *o) { return mm_model_load(m, path, o); },
+            "mm_model_load"));
     }
     static model load(const std::string &path, const mm_model_opts *opts = nullptr)
     {
@@ -298,9 +311,12 @@ public:
     }
     static model load_mem(span<const unsigned char> bytes, const mm_model_opts *opts = nullptr)
     {
-        return model(load_with(opts, [&](mm_model **m, const mm_model_opts *o) {
-            return mm_model_load_mem(m, bytes.data(), bytes.size(), o);
-        }, "mm_model_load_mem"));
+        return model(load_with(
+            opts,
+            [&](mm_model **m, const mm_model_opts *o) {
+                return mm_model_load_mem(m, bytes.data(), bytes.size(), o);
+            },
+            "mm_model_load_mem"));
     }
 
     /* Builders return *this so they chain: m.add_dense(64).add_activation(MM_ACT_TANH)... */
@@ -340,7 +356,10 @@ public:
     {
         return ok(mm_model_add_mamba(h_, d_state, d_conv, expand, dt_rank), "mm_model_add_mamba");
     }
-    model &add_s4d(int64_t d_state) { return ok(mm_model_add_s4d(h_, d_state), "mm_model_add_s4d"); }
+    model &add_s4d(int64_t d_state)
+    {
+        return ok(mm_model_add_s4d(h_, d_state), "mm_model_add_s4d");
+    }
     /* Since 0.2: cross-attention to the context passed with forward(x, ctx, y). */
     model &add_cross_attention(int64_t n_heads, int64_t d_head, int64_t ctx_dim, int64_t max_ctx)
     {
@@ -349,7 +368,10 @@ public:
     }
     model &finalize() { return ok(mm_model_finalize(h_), "mm_model_finalize"); }
 
-    void forward(const tensor &x, tensor &y) { ok(mm_model_forward(h_, x.get(), y.get()), "mm_model_forward"); }
+    void forward(const tensor &x, tensor &y)
+    {
+        ok(mm_model_forward(h_, x.get(), y.get()), "mm_model_forward");
+    }
     /* dx may be nullptr (input gradient not needed). */
     void backward(const tensor &dy, tensor *dx = nullptr)
     {
@@ -399,7 +421,10 @@ public:
     span<float> params() { return flat(mm_model_params, "mm_model_params"); }
     span<float> grads() { return flat(mm_model_grads, "mm_model_grads"); }
     void zero_grad() { ok(mm_model_zero_grad(h_), "mm_model_zero_grad"); }
-    void set_optimizer(int32_t kind) { ok(mm_model_set_optimizer(h_, kind), "mm_model_set_optimizer"); }
+    void set_optimizer(int32_t kind)
+    {
+        ok(mm_model_set_optimizer(h_, kind), "mm_model_set_optimizer");
+    }
     void set(int32_t id, double v) { ok(mm_model_set_f64(h_, id, v), "mm_model_set_f64"); }
     double get(int32_t id)
     {
@@ -417,8 +442,14 @@ public:
     {
         ok(mm_model_copy(h_, src.get(), with_optimizer ? 1 : 0), "mm_model_copy");
     }
-    void lerp(const model &src, double tau) { ok(mm_model_lerp(h_, src.get(), tau), "mm_model_lerp"); }
-    void save(const char *path, uint32_t flags = 0) { ok(mm_model_save(h_, path, flags), "mm_model_save"); }
+    void lerp(const model &src, double tau)
+    {
+        ok(mm_model_lerp(h_, src.get(), tau), "mm_model_lerp");
+    }
+    void save(const char *path, uint32_t flags = 0)
+    {
+        ok(mm_model_save(h_, path, flags), "mm_model_save");
+    }
     void save(const std::string &path, uint32_t flags = 0) { save(path.c_str(), flags); }
     /* The file's bytes (what save would write). */
     std::vector<unsigned char> save_mem(uint32_t flags = 0)
@@ -433,7 +464,7 @@ public:
     inline void set_comm(comm *c);
     const char *errmsg() const noexcept { return mm_model_errmsg(h_); }
 
-private:
+  private:
     model &ok(int st, const char *call)
     {
         detail::check(st, call, errmsg());
@@ -467,8 +498,9 @@ private:
 };
 
 /* ---- attn ----------------------------------------------------------------------------------- */
-class attn : public detail::owner<mm_attn, mm_attn_free> {
-public:
+class attn : public detail::owner<mm_attn, mm_attn_free>
+{
+  public:
     attn() noexcept = default;
     explicit attn(mm_attn *h) noexcept : owner(h) {}
     explicit attn(const mm_attn_opts &opts)
@@ -507,8 +539,8 @@ public:
     void backward_rwkv6(const tensor &dout, tensor *dr, tensor *dk, tensor *dv,
                         tensor *dw = nullptr, tensor *du = nullptr)
     {
-        ok(mm_attn_backward_rwkv6(h_, dout.get(), detail::raw(dr), detail::raw(dk),
-                                  detail::raw(dv), detail::raw(dw), detail::raw(du)),
+        ok(mm_attn_backward_rwkv6(h_, dout.get(), detail::raw(dr), detail::raw(dk), detail::raw(dv),
+                                  detail::raw(dw), detail::raw(du)),
            "mm_attn_backward_rwkv6");
     }
     void step_rwkv6(const tensor &r, const tensor &k, const tensor &v, const tensor &w,
@@ -528,7 +560,7 @@ public:
     using owner::get;
     const char *errmsg() const noexcept { return mm_attn_errmsg(h_); }
 
-private:
+  private:
     void ok(int st, const char *call) { detail::check(st, call, errmsg()); }
 };
 
@@ -548,8 +580,9 @@ inline mm_ssm_grads ssm_grads()
     return g;
 }
 
-class ssm : public detail::owner<mm_ssm, mm_ssm_free> {
-public:
+class ssm : public detail::owner<mm_ssm, mm_ssm_free>
+{
+  public:
     ssm() noexcept = default;
     explicit ssm(mm_ssm *h) noexcept : owner(h) {}
     explicit ssm(const mm_ssm_opts &opts)
@@ -564,7 +597,10 @@ public:
     {
         ok(mm_ssm_scan_backward(h_, &in, dout.get(), &g), "mm_ssm_scan_backward");
     }
-    void kernel(const mm_ssm_inputs &in, tensor &k) { ok(mm_ssm_kernel(h_, &in, k.get()), "mm_ssm_kernel"); }
+    void kernel(const mm_ssm_inputs &in, tensor &k)
+    {
+        ok(mm_ssm_kernel(h_, &in, k.get()), "mm_ssm_kernel");
+    }
     void kernel_backward(const mm_ssm_inputs &in, const tensor &dk, mm_ssm_grads &g)
     {
         ok(mm_ssm_kernel_backward(h_, &in, dk.get(), &g), "mm_ssm_kernel_backward");
@@ -573,7 +609,10 @@ public:
     {
         ok(mm_ssm_conv(h_, u.get(), k.get(), detail::raw(d), y.get()), "mm_ssm_conv");
     }
-    void step(const mm_ssm_inputs &in, tensor &out) { ok(mm_ssm_step(h_, &in, out.get()), "mm_ssm_step"); }
+    void step(const mm_ssm_inputs &in, tensor &out)
+    {
+        ok(mm_ssm_step(h_, &in, out.get()), "mm_ssm_step");
+    }
     void reset() { ok(mm_ssm_reset(h_), "mm_ssm_reset"); }
     /* A view of the streaming state (valid while the handle lives). */
     span<float> state()
@@ -593,13 +632,14 @@ public:
     using owner::get;
     const char *errmsg() const noexcept { return mm_ssm_errmsg(h_); }
 
-private:
+  private:
     void ok(int st, const char *call) { detail::check(st, call, errmsg()); }
 };
 
 /* ---- loss ----------------------------------------------------------------------------------- */
-class loss : public detail::owner<mm_loss, mm_loss_free> {
-public:
+class loss : public detail::owner<mm_loss, mm_loss_free>
+{
+  public:
     loss() noexcept = default;
     explicit loss(mm_loss *h) noexcept : owner(h) {}
     explicit loss(const mm_loss_opts &opts)
@@ -610,7 +650,8 @@ public:
     double clip(const tensor &x, const tensor &y, tensor *dx = nullptr, tensor *dy = nullptr)
     {
         double l = 0;
-        ok(mm_loss_clip(h_, x.get(), y.get(), &l, detail::raw(dx), detail::raw(dy)), "mm_loss_clip");
+        ok(mm_loss_clip(h_, x.get(), y.get(), &l, detail::raw(dx), detail::raw(dy)),
+           "mm_loss_clip");
         return l;
     }
     double siglip(const tensor &x, const tensor &y, tensor *dx = nullptr, tensor *dy = nullptr)
@@ -663,13 +704,14 @@ public:
     inline void set_comm(comm *c, uint32_t flags = 0);
     const char *errmsg() const noexcept { return mm_loss_errmsg(h_); }
 
-private:
+  private:
     void ok(int st, const char *call) { detail::check(st, call, errmsg()); }
 };
 
 /* ---- policy --------------------------------------------------------------------------------- */
-class policy : public detail::owner<mm_policy, mm_policy_free> {
-public:
+class policy : public detail::owner<mm_policy, mm_policy_free>
+{
+  public:
     policy() noexcept = default;
     /* Adopts p; obs_dim and act_width (1 for discrete actions) size the span checks. */
     policy(mm_policy *p, int64_t obs_dim, int64_t act_width) noexcept
@@ -735,21 +777,23 @@ public:
     inline void set_comm(comm *c);
     const char *errmsg() const noexcept { return mm_policy_errmsg(h_); }
 
-private:
+  private:
     void ok(int st, const char *call) { detail::check(st, call, errmsg()); }
     static void need(std::size_t have, int64_t want, const char *call, const char *what)
     {
         if (want >= 0 && have < static_cast<std::size_t>(want))
             throw error(MM_E_SHAPE, call,
                         (std::string(what) + " holds " + std::to_string(have) + " floats, " +
-                         std::to_string(want) + " needed").c_str());
+                         std::to_string(want) + " needed")
+                            .c_str());
     }
     int64_t obs_dim_ = 0, act_width_ = 0;
 };
 
 /* ---- comm ----------------------------------------------------------------------------------- */
-class comm : public detail::owner<mm_comm, mm_comm_free> {
-public:
+class comm : public detail::owner<mm_comm, mm_comm_free>
+{
+  public:
     comm() noexcept = default;
     explicit comm(mm_comm *c) noexcept : owner(c) {}
     explicit comm(const mm_comm_callbacks &cb, const mm_allocator *alloc = nullptr)
@@ -782,9 +826,8 @@ inline void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
                   span<const float> a, int64_t lda, span<const float> b, int64_t ldb, float beta,
                   span<float> c, int64_t ldc)
 {
-    detail::check(mm_sgemm(trans_a ? MM_TRANS : MM_NO_TRANS, trans_b ? MM_TRANS : MM_NO_TRANS, m,
-                           n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc,
-                           nullptr, 0),
+    detail::check(mm_sgemm(trans_a ? MM_TRANS : MM_NO_TRANS, trans_b ? MM_TRANS : MM_NO_TRANS, m, n,
+                           k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc, nullptr, 0),
                   "mm_sgemm");
 }
 inline const char *version() noexcept { return mm_version_string(); }

@@ -34,14 +34,13 @@ extern "C" {
  * Returns MM_OK, MM_E_INVALID_ARG (NULL out, MPI not initialised, MPI_COMM_NULL, bad
  * allocator), MM_E_IO (an MPI call failed), MM_E_NOMEM. Allocates: the handle and a small
  * context. Since: 0.1 */
-MM_API MM_NODISCARD int mm_comm_create_mpi(mm_comm **out, MPI_Comm comm,
-                                           const mm_allocator *alloc);
+MM_API MM_NODISCARD int mm_comm_create_mpi(mm_comm **out, MPI_Comm comm, const mm_allocator *alloc);
 
 /* As mm_comm_create_mpi with the collective timeout in seconds (> 0; e.g. 30 for tests, hours
  * for jobs whose ranks checkpoint at different speeds). Returns MM_E_RANGE for a timeout that
  * is not positive and finite. Since: 0.1 */
-MM_API MM_NODISCARD int mm_comm_create_mpi_timeout(mm_comm **out, MPI_Comm comm,
-                                                   double timeout_s, const mm_allocator *alloc);
+MM_API MM_NODISCARD int mm_comm_create_mpi_timeout(mm_comm **out, MPI_Comm comm, double timeout_s,
+                                                   const mm_allocator *alloc);
 
 #ifdef __cplusplus
 }

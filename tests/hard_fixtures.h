@@ -27,8 +27,8 @@ static inline mm_tensor *hx_tensor(int32_t ndim, const int64_t *shape, uint64_t 
     if (lo != hi) mmt_fill_uniform(mm_tensor_data(t), mm_tensor_numel(t), seed, lo, hi);
     return t;
 }
-#define HX_T(seed, lo, hi, ...)                                                                  \
-    hx_tensor((int32_t)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),                   \
+#define HX_T(seed, lo, hi, ...)                                                                    \
+    hx_tensor((int32_t)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),                       \
               (int64_t[]){__VA_ARGS__}, (seed), (lo), (hi))
 
 /* A zeroed tensor shaped like t (NULL for NULL). */
@@ -46,7 +46,7 @@ static inline mm_tensor *hx_like(const mm_tensor *t)
 /* "zoo": one layer of every kind that takes [B, T, D] input, so a sweep over it reaches every
  * layer's finalize path: dense, activation, attention, GAU, Mamba, S4D, RMSNorm, LayerNorm.
  * Input width HX_ZOO_IN, output HX_ZOO_OUT, max_batch 2, max_seq 6. */
-#define HX_ZOO_IN 6
+#define HX_ZOO_IN  6
 #define HX_ZOO_OUT 3
 static inline int hx_build_zoo(mm_model **out, const mm_allocator *a, int32_t n_threads,
                                uint64_t seed)
@@ -125,12 +125,12 @@ typedef struct hx_ssm {
     int64_t Bt, L, D, N, P, G;
     mm_tensor *t[48];
     int nt;
-    mm_ssm_inputs scan, step;       /* scan: sequence inputs; step: one token */
-    mm_tensor *out, *dout, *last;   /* scan output, its upstream gradient, final state */
-    mm_tensor *sout;                /* step output */
-    mm_tensor *k, *dk;              /* S4D / S4 kernel [H, L] and its gradient */
-    mm_tensor *cu;                  /* S4D / S4 convolution input [Bt, H, L] */
-    mm_ssm_grads g;                 /* every gradient the kind's backward can write */
+    mm_ssm_inputs scan, step;     /* scan: sequence inputs; step: one token */
+    mm_tensor *out, *dout, *last; /* scan output, its upstream gradient, final state */
+    mm_tensor *sout;              /* step output */
+    mm_tensor *k, *dk;            /* S4D / S4 kernel [H, L] and its gradient */
+    mm_tensor *cu;                /* S4D / S4 convolution input [Bt, H, L] */
+    mm_ssm_grads g;               /* every gradient the kind's backward can write */
 } hx_ssm;
 
 static inline mm_tensor *hx_keep(hx_ssm *s, mm_tensor *t)
@@ -139,7 +139,7 @@ static inline mm_tensor *hx_keep(hx_ssm *s, mm_tensor *t)
     return t;
 }
 #define HX_K(s, seed, lo, hi, ...) hx_keep((s), HX_T((seed), (lo), (hi), __VA_ARGS__))
-#define HX_G(s, t) hx_keep((s), hx_like(t))
+#define HX_G(s, t)                 hx_keep((s), hx_like(t))
 
 static inline void hx_ssm_selective(hx_ssm *s)
 {
@@ -227,10 +227,18 @@ static inline void hx_ssm_open(hx_ssm *s, int32_t kind)
     CHECK_OK(mm_ssm_inputs_init(&s->step));
     CHECK_OK(mm_ssm_grads_init(&s->g));
     switch (kind) {
-    case MM_SSM_SELECTIVE: hx_ssm_selective(s); break;
-    case MM_SSM_SSD: hx_ssm_ssd(s); break;
-    case MM_SSM_LRU: hx_ssm_lru(s); break;
-    default: hx_ssm_s4(s); break;
+    case MM_SSM_SELECTIVE:
+        hx_ssm_selective(s);
+        break;
+    case MM_SSM_SSD:
+        hx_ssm_ssd(s);
+        break;
+    case MM_SSM_LRU:
+        hx_ssm_lru(s);
+        break;
+    default:
+        hx_ssm_s4(s);
+        break;
     }
 }
 
@@ -267,8 +275,10 @@ static inline void hx_policy_opts(mm_policy_opts *o, int32_t algo, int discrete,
     CHECK_OK(mm_policy_opts_init(o, algo));
     o->obs_dim = 3, o->alloc = a, o->seed = 5, o->n_agents = 4, o->norm_obs = 1;
     o->hidden[0] = 16, o->hidden[1] = 16;
-    if (discrete) o->n_actions = 3;
-    else o->act_dim = 2, o->act_low = hx_act_lo, o->act_high = hx_act_hi;
+    if (discrete)
+        o->n_actions = 3;
+    else
+        o->act_dim = 2, o->act_low = hx_act_lo, o->act_high = hx_act_hi;
     o->buffer_size = 64, o->batch_size = 8, o->learning_starts = 10, o->n_steps = 6;
 }
 

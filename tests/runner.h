@@ -26,24 +26,30 @@ int mmt_quick(void);
  * removed at exit once empty; the test removes its files). 0, or -1 if it cannot be made. */
 int mmt_tmp_path(char *buf, size_t n, const char *name);
 
-#define CHECK(c) \
-    do { if (!(c)) mmt_fail(__FILE__, __LINE__, "CHECK(%s)", #c); } while (0)
-#define CHECK_EQ_I64(a, b) \
-    do { long long a_ = (long long)(a), b_ = (long long)(b); \
-         if (a_ != b_) mmt_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, a_, b_); \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) mmt_fail(__FILE__, __LINE__, "CHECK(%s)", #c);                                   \
+    } while (0)
+#define CHECK_EQ_I64(a, b)                                                                         \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_) mmt_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, a_, b_);      \
     } while (0)
 /* |a-b| <= atol + rtol*|b| */
-#define CHECK_NEAR(a, b, rtol, atol) \
-    do { double a_ = (double)(a), b_ = (double)(b); \
-         if (!mmt_near(a_, b_, (rtol), (atol))) \
-             mmt_fail(__FILE__, __LINE__, "%s ~ %s: %.9g vs %.9g (rtol %g, atol %g)", #a, #b, \
-                      a_, b_, (double)(rtol), (double)(atol)); \
+#define CHECK_NEAR(a, b, rtol, atol)                                                               \
+    do {                                                                                           \
+        double a_ = (double)(a), b_ = (double)(b);                                                 \
+        if (!mmt_near(a_, b_, (rtol), (atol)))                                                     \
+            mmt_fail(__FILE__, __LINE__, "%s ~ %s: %.9g vs %.9g (rtol %g, atol %g)", #a, #b, a_,   \
+                     b_, (double)(rtol), (double)(atol));                                          \
     } while (0)
 /* Expects a status code; prints both names on mismatch. */
-#define CHECK_STATUS(expr, want) \
-    do { int s_ = (expr), w_ = (want); \
-         if (s_ != w_) mmt_fail(__FILE__, __LINE__, "%s: got %s, want %s", #expr, \
-                                mm_status_name(s_), mm_status_name(w_)); \
+#define CHECK_STATUS(expr, want)                                                                   \
+    do {                                                                                           \
+        int s_ = (expr), w_ = (want);                                                              \
+        if (s_ != w_)                                                                              \
+            mmt_fail(__FILE__, __LINE__, "%s: got %s, want %s", #expr, mm_status_name(s_),         \
+                     mm_status_name(w_));                                                          \
     } while (0)
 #define CHECK_OK(expr) CHECK_STATUS(expr, MM_OK)
 
@@ -51,10 +57,10 @@ int mmt_near(double a, double b, double rtol, double atol);
 
 /* ---- a counting allocator (64-byte alignment checked, optional fail-after-N) ------------------ */
 typedef struct mmt_counter {
-    int64_t n_alloc, n_free;      /* calls */
-    int64_t live_bytes;           /* allocated minus freed */
-    int64_t fail_after;           /* -1: never fail; k: the (k+1)-th allocation returns NULL */
-    int64_t bad_free;             /* frees with a wrong size or a pointer we never returned */
+    int64_t n_alloc, n_free; /* calls */
+    int64_t live_bytes;      /* allocated minus freed */
+    int64_t fail_after;      /* -1: never fail; k: the (k+1)-th allocation returns NULL */
+    int64_t bad_free;        /* frees with a wrong size or a pointer we never returned */
 } mmt_counter;
 /* Fills a and c: a routes to c. fail_after as in mmt_counter. */
 void mmt_counting_allocator(mm_allocator *a, mmt_counter *c, int64_t fail_after);

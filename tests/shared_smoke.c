@@ -16,7 +16,11 @@ static int opts_init_0_1_ok(void)
 {
 #if defined(__GLIBC__)
     typedef int (*init_fn)(void *, int32_t);
-    union { unsigned char b[sizeof(mm_policy_opts) + 64]; mm_policy_opts o; double align; } u;
+    union {
+        unsigned char b[sizeof(mm_policy_opts) + 64];
+        mm_policy_opts o;
+        double align;
+    } u;
     void *h = dlopen("libmm.so.0", RTLD_NOW | RTLD_NOLOAD);
     init_fn f;
     mm_policy *p = NULL;
@@ -45,8 +49,8 @@ int main(void)
     int v01;
     int ok = mm_version_number() == MM_VERSION_NUMBER && mm_abi_version() == MM_ABI_VERSION &&
              strcmp(mm_version_string(), MM_VERSION_STRING) == 0;
-    ok = ok && mm_sgemm(MM_NO_TRANS, MM_TRANS, 2, 2, 2, 1.0f, a, 2, a, 2, 0.0f, c, 2, NULL, 0) ==
-                   MM_OK;
+    ok = ok &&
+         mm_sgemm(MM_NO_TRANS, MM_TRANS, 2, 2, 2, 1.0f, a, 2, a, 2, 0.0f, c, 2, NULL, 0) == MM_OK;
     ok = ok && c[0] == 5 && c[1] == 11 && c[2] == 11 && c[3] == 25;
     ok = ok && mm_sgemm(2, 0, 1, 1, 1, 1.0f, a, 1, a, 1, 0.0f, c, 1, NULL, 0) == MM_E_INVALID_ARG;
     v01 = opts_init_0_1_ok();

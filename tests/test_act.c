@@ -14,14 +14,22 @@
 static double ref(int k, double x)
 {
     switch (k) {
-    case MM_ACT_RELU: return x > 0 ? x : 0;
-    case MM_ACT_TANH: return tanh(x);
-    case MM_ACT_SIGMOID: return 1 / (1 + exp(-x));
-    case MM_ACT_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
-    case MM_ACT_SILU: return x / (1 + exp(-x));
-    case MM_ACT_ELU: return x > 0 ? x : expm1(x);
-    case MM_ACT_SOFTPLUS: return x > 20 ? x : log1p(exp(x));
-    default: return x > 0 ? x * x : 0;
+    case MM_ACT_RELU:
+        return x > 0 ? x : 0;
+    case MM_ACT_TANH:
+        return tanh(x);
+    case MM_ACT_SIGMOID:
+        return 1 / (1 + exp(-x));
+    case MM_ACT_GELU:
+        return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case MM_ACT_SILU:
+        return x / (1 + exp(-x));
+    case MM_ACT_ELU:
+        return x > 0 ? x : expm1(x);
+    case MM_ACT_SOFTPLUS:
+        return x > 20 ? x : log1p(exp(x));
+    default:
+        return x > 0 ? x * x : 0;
     }
 }
 
@@ -29,15 +37,22 @@ static double dref(int k, double x)
 {
     double s = 1 / (1 + exp(-x));
     switch (k) {
-    case MM_ACT_RELU: return x > 0;
-    case MM_ACT_TANH: return 1 - tanh(x) * tanh(x);
-    case MM_ACT_SIGMOID: return s * (1 - s);
+    case MM_ACT_RELU:
+        return x > 0;
+    case MM_ACT_TANH:
+        return 1 - tanh(x) * tanh(x);
+    case MM_ACT_SIGMOID:
+        return s * (1 - s);
     case MM_ACT_GELU:
         return 0.5 * (1 + erf(x / sqrt(2.0))) + x * exp(-x * x / 2) / 2.5066282746310002;
-    case MM_ACT_SILU: return s * (1 + x * (1 - s));
-    case MM_ACT_ELU: return x > 0 ? 1 : exp(x);
-    case MM_ACT_SOFTPLUS: return x > 20 ? 1 : s;
-    default: return x > 0 ? 2 * x : 0;
+    case MM_ACT_SILU:
+        return s * (1 + x * (1 - s));
+    case MM_ACT_ELU:
+        return x > 0 ? 1 : exp(x);
+    case MM_ACT_SOFTPLUS:
+        return x > 20 ? 1 : s;
+    default:
+        return x > 0 ? 2 * x : 0;
     }
 }
 
@@ -118,8 +133,7 @@ static void test_paths_bitwise(void)
         mmi_act_backward_portable(k, x, y, dy, b, R * C);
         CHECK(memcmp(a, b, sizeof a) == 0);
         /* And the AVX2 variant itself, whichever path MM_SIMD chose for the dispatch. */
-        if (avx2 && avx2->act_backward(k, x, y, dy, a, R * C))
-            CHECK(memcmp(a, b, sizeof a) == 0);
+        if (avx2 && avx2->act_backward(k, x, y, dy, a, R * C)) CHECK(memcmp(a, b, sizeof a) == 0);
     }
     memcpy(a, x, sizeof a);
     mmi_add_rows(a, bias, R, C);
@@ -133,8 +147,8 @@ static void test_paths_bitwise(void)
     for (; i + 8 <= R * C; i += 8)
         for (int k = 0; k < 8; k++) lane[k] += (double)x[i + k] * (double)x[i + k];
     for (int k = 0; i < R * C; i++, k++) lane[k] += (double)x[i] * (double)x[i];
-    want = ((lane[0] + lane[4]) + (lane[1] + lane[5])) +
-           ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+    want =
+        ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
     CHECK(mmi_sumsq_f64(x, R * C) == want);
     x[100] = NAN;
     CHECK(isnan(mmi_sumsq_f64(x, R * C)));

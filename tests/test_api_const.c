@@ -25,9 +25,9 @@ static void test_model_get_const(void)
     CHECK_OK(mm_model_get_f64(cm, MM_MODEL_LR, &v));
     CHECK(v == 0.25);
     CHECK_STATUS(mm_model_get_f64(cm, 599, &v), MM_E_UNSUPPORTED);
-    CHECK(v == 0.25);                                   /* untouched on failure */
+    CHECK(v == 0.25); /* untouched on failure */
     CHECK(strstr(mm_model_errmsg(cm), "mm_model_get_f64") != NULL);
-    CHECK_OK(mm_model_get_f64(cm, MM_MODEL_LR, &v));    /* the handle stays usable */
+    CHECK_OK(mm_model_get_f64(cm, MM_MODEL_LR, &v)); /* the handle stays usable */
     CHECK(v == 0.25);
     CHECK_STATUS(mm_model_get_f64(NULL, MM_MODEL_LR, &v), MM_E_INVALID_ARG);
     mm_model_free(m);
@@ -42,7 +42,9 @@ static void test_attn_get_const(void)
     double v = -1;
     int64_t shape[2] = {8, 4};
     CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_PERFORMER));
-    o.d_head = 4; o.n_features = 8; o.max_seq = 8;
+    o.d_head = 4;
+    o.n_features = 8;
+    o.max_seq = 8;
     CHECK_OK(mm_attn_create(&h, &o));
     CHECK_OK(mm_attn_set_f64(h, MM_ATTN_EPS, 0.5));
     ch = h;
@@ -53,7 +55,7 @@ static void test_attn_get_const(void)
     CHECK(strstr(mm_attn_errmsg(ch), "mm_attn_get_f64") != NULL);
     CHECK_OK(mm_tensor_create(&w, 2, shape, NULL));
     CHECK_OK(mm_attn_get_projection(ch, w));
-    CHECK(mm_tensor_data(w)[0] != 0.0f);                /* the drawn projection was copied */
+    CHECK(mm_tensor_data(w)[0] != 0.0f); /* the drawn projection was copied */
     CHECK_OK(mm_tensor_reshape(w, 1, (const int64_t[1]){32}));
     CHECK_STATUS(mm_attn_get_projection(ch, w), MM_E_SHAPE);
     CHECK(strstr(mm_attn_errmsg(ch), "mm_attn_get_projection") != NULL);
@@ -68,7 +70,10 @@ static void test_policy_get_const(void)
     const mm_policy *cp;
     double v = -1;
     CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_PPO));
-    o.obs_dim = 3; o.n_actions = 2; o.n_steps = 8; o.batch_size = 8;
+    o.obs_dim = 3;
+    o.n_actions = 2;
+    o.n_steps = 8;
+    o.batch_size = 8;
     o.hidden[0] = o.hidden[1] = 8;
     CHECK_OK(mm_policy_create(&p, &o));
     CHECK_OK(mm_policy_set_f64(p, MM_POLICY_GAMMA, 0.5));

@@ -15,7 +15,8 @@
 
 /* ---- a configuration and its float64 reference ----------------------------------------------- */
 typedef struct cfg {
-    int32_t kind, fmap, causal, normalize, pattern, gate; /* gate: 0 none, 1 retnet, 2 scalar, 3 vector */
+    int32_t kind, fmap, causal, normalize, pattern,
+        gate; /* gate: 0 none, 1 retnet, 2 scalar, 3 vector */
     int64_t b, h, n, m, d, dv, chunk, window, stride, nf;
     double eps, feps, scale;
     double glo;     /* GATED test gates are drawn in (glo, -0.01); 0 means -3 */
@@ -111,7 +112,8 @@ static void ref_linear(const cfg *c, const double *q, const double *k, const dou
 {
     const int perf = c->kind == MM_ATTN_PERFORMER;
     const int64_t f = perf ? c->nf : c->d;
-    double *fq = malloc(sizeof(double) * (size_t)(c->n * f)), *fk = malloc(sizeof(double) * (size_t)(c->m * f));
+    double *fq = malloc(sizeof(double) * (size_t)(c->n * f)),
+           *fk = malloc(sizeof(double) * (size_t)(c->m * f));
     double stab = -INFINITY;
     if (perf) {
         for (int64_t j = 0; j < (c->causal ? 1 : c->m); j++) {
@@ -159,7 +161,9 @@ static void ref_relu2(const cfg *c, const double *q, const double *k, const doub
             if (single) {
                 w = qk / c->m > 0 ? (qk / c->m) * (qk / c->m) : 0;
             } else if (i / c->chunk == j / c->chunk) {
-                w = (c->causal && j > i) ? 0 : (qk / c->chunk > 0 ? (qk / c->chunk) * (qk / c->chunk) : 0);
+                w = (c->causal && j > i)
+                        ? 0
+                        : (qk / c->chunk > 0 ? (qk / c->chunk) * (qk / c->chunk) : 0);
                 if (!c->causal) w += qk / c->n;
             } else if (!c->causal) {
                 w = qk / c->n;
@@ -178,9 +182,13 @@ static void ref_gated(const cfg *c, const double *q, const double *k, const doub
     double *st = calloc((size_t)(c->d * c->dv), sizeof(double));
     for (int64_t t = 0; t < c->n; t++) {
         for (int64_t a = 0; a < c->d; a++) {
-            const double gt = c->gate == 1 ? lg : c->gate == 2 ? g[t] : c->gate == 3 ? g[t * c->d + a] : 0;
+            const double gt = c->gate == 1   ? lg
+                              : c->gate == 2 ? g[t]
+                              : c->gate == 3 ? g[t * c->d + a]
+                                             : 0;
             for (int64_t e = 0; e < c->dv; e++)
-                st[a * c->dv + e] = exp(gt) * st[a * c->dv + e] + k[t * c->d + a] * v[t * c->dv + e];
+                st[a * c->dv + e] =
+                    exp(gt) * st[a * c->dv + e] + k[t * c->d + a] * v[t * c->dv + e];
         }
         for (int64_t e = 0; e < c->dv; e++) {
             double s = 0;
@@ -191,25 +199,29 @@ static void ref_gated(const cfg *c, const double *q, const double *k, const doub
     free(st);
 }
 
-static int64_t glen(const cfg *c)
-{
-    return c->gate == 3 ? c->n * c->d : c->gate == 2 ? c->n : 0;
-}
+static int64_t glen(const cfg *c) { return c->gate == 3 ? c->n * c->d : c->gate == 2 ? c->n : 0; }
 
 /* Reference over all batch-heads. */
-static void ref_all(const cfg *c, const double *q, const double *k, const double *v, const double *g,
-                    double *o)
+static void ref_all(const cfg *c, const double *q, const double *k, const double *v,
+                    const double *g, double *o)
 {
     for (int64_t i = 0; i < c->b * c->h; i++) {
-        const double *qi = q + i * c->n * c->d, *ki = k + i * c->m * c->d, *vi = v + i * c->m * c->dv;
+        const double *qi = q + i * c->n * c->d, *ki = k + i * c->m * c->d,
+                     *vi = v + i * c->m * c->dv;
         double *oi = o + i * c->n * c->dv;
         g_head = (int)i;
         switch (c->kind) {
         case MM_ATTN_SOFTMAX:
-        case MM_ATTN_SPARSE: ref_softmax(c, qi, ki, vi, oi); break;
+        case MM_ATTN_SPARSE:
+            ref_softmax(c, qi, ki, vi, oi);
+            break;
         case MM_ATTN_LINEAR:
-        case MM_ATTN_PERFORMER: ref_linear(c, qi, ki, vi, oi); break;
-        case MM_ATTN_RELU2: ref_relu2(c, qi, ki, vi, oi); break;
+        case MM_ATTN_PERFORMER:
+            ref_linear(c, qi, ki, vi, oi);
+            break;
+        case MM_ATTN_RELU2:
+            ref_relu2(c, qi, ki, vi, oi);
+            break;
         default:
             ref_gated(c, qi, ki, vi, g ? g + i * glen(c) : NULL,
                       log1p(-ldexp(1.0, -5 - (int)(i % c->h))), oi);
@@ -260,7 +272,8 @@ static int make_handle(const cfg *c, int32_t threads, const mm_allocator *al, mm
         CHECK_OK(mm_attn_set_projection(*h, w));
         mm_tensor_free(w);
     }
-    if (c->kind == MM_ATTN_PERFORMER || c->kind == MM_ATTN_LINEAR) CHECK_OK(mm_attn_set_f64(*h, MM_ATTN_EPS, c->eps));
+    if (c->kind == MM_ATTN_PERFORMER || c->kind == MM_ATTN_LINEAR)
+        CHECK_OK(mm_attn_set_f64(*h, MM_ATTN_EPS, c->eps));
     if (c->kind == MM_ATTN_PERFORMER) CHECK_OK(mm_attn_set_f64(*h, MM_ATTN_FEATURE_EPS, c->feps));
     CHECK_OK(mm_attn_set_f64(*h, MM_ATTN_SCALE, c->scale));
     return MM_OK;
@@ -324,8 +337,9 @@ static double check_forward(const cfg *c, uint64_t seed, double tol)
             const double e = fabs(mm_tensor_data(r.o)[i] - o[i]) / (1.0 + fabs(o[i]));
             err = e > err ? e : err;
         }
-        if (err > tol) mmt_fail(__FILE__, __LINE__, "kind %d causal %d: forward error %.3g > %.3g",
-                                (int)c->kind, (int)c->causal, err, tol);
+        if (err > tol)
+            mmt_fail(__FILE__, __LINE__, "kind %d causal %d: forward error %.3g > %.3g",
+                     (int)c->kind, (int)c->causal, err, tol);
         free(q), free(k), free(v), free(g), free(o);
     }
     run_close(&r);
@@ -333,8 +347,8 @@ static double check_forward(const cfg *c, uint64_t seed, double tol)
 }
 
 /* Loss = sum(out * dout) through the reference; central difference on one input element. */
-static double ref_loss(const cfg *c, const double *q, const double *k, const double *v, const double *g,
-                       const float *w, double *o)
+static double ref_loss(const cfg *c, const double *q, const double *k, const double *v,
+                       const double *g, const float *w, double *o)
 {
     double s = 0;
     ref_all(c, q, k, v, g, o);
@@ -379,7 +393,8 @@ static void check_grads(const cfg *c, uint64_t seed)
         fd_check_one(c, "q", q, mm_tensor_numel(r.q), mm_tensor_data(r.dq), q, k, v, g, w, o);
         fd_check_one(c, "k", k, mm_tensor_numel(r.k), mm_tensor_data(r.dk), q, k, v, g, w, o);
         fd_check_one(c, "v", v, mm_tensor_numel(r.v), mm_tensor_data(r.dv), q, k, v, g, w, o);
-        if (g) fd_check_one(c, "g", g, mm_tensor_numel(r.g), mm_tensor_data(r.dg), q, k, v, g, w, o);
+        if (g)
+            fd_check_one(c, "g", g, mm_tensor_numel(r.g), mm_tensor_data(r.dg), q, k, v, g, w, o);
         free(q), free(k), free(v), free(g), free(o);
     }
     run_close(&r);
@@ -411,8 +426,8 @@ static void test_attn_softmax_forward(void)
 /* Widths that use every SIMD block size (32-wide, 8-wide and scalar tails). */
 static void test_attn_wide(void)
 {
-    const int32_t kinds[6] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_PERFORMER, MM_ATTN_RELU2,
-                              MM_ATTN_SPARSE, MM_ATTN_GATED};
+    const int32_t kinds[6] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_PERFORMER,
+                              MM_ATTN_RELU2,   MM_ATTN_SPARSE, MM_ATTN_GATED};
     for (int i = 0; i < 6; i++) {
         cfg c = cfg_make(kinds[i], 1, 2, 70, 70, 41, 43);
         c.causal = 1, c.chunk = 24, c.window = 20;
@@ -522,10 +537,11 @@ static void test_attn_performer_projection(void)
     CHECK_OK(mm_tensor_create(&w, 2, s, NULL)); /* default m = int(64 ln 64) = 266 */
     CHECK_OK(mm_tensor_create(&w2, 2, s, NULL));
     CHECK_OK(mm_attn_get_projection(h, w));
-    {   /* rows of one block are orthogonal; row norms are chi_d draws (around 8) */
+    { /* rows of one block are orthogonal; row norms are chi_d draws (around 8) */
         const float *x = mm_tensor_data(w);
         double d01 = 0, n0 = 0, n1 = 0;
-        for (int e = 0; e < 64; e++) d01 += x[e] * x[64 + e], n0 += x[e] * x[e], n1 += x[64 + e] * x[64 + e];
+        for (int e = 0; e < 64; e++)
+            d01 += x[e] * x[64 + e], n0 += x[e] * x[e], n1 += x[64 + e] * x[64 + e];
         CHECK(fabs(d01) < 1e-4 * sqrt(n0 * n1));
         CHECK(sqrt(n0) > 4 && sqrt(n0) < 12);
     }
@@ -614,7 +630,8 @@ static void test_attn_gated(void)
     }
     for (int gate = 0; gate < 4; gate += 3) { /* tiles too large for the GEMM's unpacked path:
                                                * the row-primitive fallback */
-        cfg c = cfg_make(MM_ATTN_GATED, 1, 1, mmt_quick() ? 160 : 300, mmt_quick() ? 160 : 300, 72, 72);
+        cfg c =
+            cfg_make(MM_ATTN_GATED, 1, 1, mmt_quick() ? 160 : 300, mmt_quick() ? 160 : 300, 72, 72);
         c.gate = gate, c.chunk = 256, c.glo = -0.05;
         check_forward(&c, 145 + (uint64_t)gate, 2e-5);
     }
@@ -631,8 +648,10 @@ static void ref_gated_pairs(int64_t n, int64_t d, int64_t dv, int64_t gl, double
                             double *dg)
 {
     double *dd = malloc(sizeof(double) * (size_t)d), *w = malloc(sizeof(double) * (size_t)(n * d));
-    memset(o, 0, sizeof(double) * (size_t)(n * dv)), memset(dq, 0, sizeof(double) * (size_t)(n * d));
-    memset(dk, 0, sizeof(double) * (size_t)(n * d)), memset(dv_, 0, sizeof(double) * (size_t)(n * dv));
+    memset(o, 0, sizeof(double) * (size_t)(n * dv)),
+        memset(dq, 0, sizeof(double) * (size_t)(n * d));
+    memset(dk, 0, sizeof(double) * (size_t)(n * d)),
+        memset(dv_, 0, sizeof(double) * (size_t)(n * dv));
     memset(dg, 0, sizeof(double) * (size_t)(n * gl));
     for (int64_t t = 0; t < n; t++) {
         for (int64_t c = 0; c < d; c++) dd[c] = 0.0;
@@ -694,11 +713,16 @@ static void check_gprec(const gprec *p, int stream, const char *what)
     const int64_t n = p->n, d = p->d, dv = p->dv, gl = p->gl;
     mm_attn_opts o;
     mm_attn *h = NULL;
-    mm_tensor *q = t4(1, 1, n, d), *k = t4(1, 1, n, d), *v = t4(1, 1, n, dv), *out = t4(1, 1, n, dv);
-    mm_tensor *dout = t4(1, 1, n, dv), *dq = t4(1, 1, n, d), *dk = t4(1, 1, n, d), *dvt = t4(1, 1, n, dv);
-    mm_tensor *g = gl == 1 ? t3(1, 1, n) : t4(1, 1, n, d), *dg = gl == 1 ? t3(1, 1, n) : t4(1, 1, n, d);
-    double *ro = malloc(sizeof(double) * (size_t)(n * dv)), *rq = malloc(sizeof(double) * (size_t)(n * d));
-    double *rk = malloc(sizeof(double) * (size_t)(n * d)), *rv = malloc(sizeof(double) * (size_t)(n * dv));
+    mm_tensor *q = t4(1, 1, n, d), *k = t4(1, 1, n, d), *v = t4(1, 1, n, dv),
+              *out = t4(1, 1, n, dv);
+    mm_tensor *dout = t4(1, 1, n, dv), *dq = t4(1, 1, n, d), *dk = t4(1, 1, n, d),
+              *dvt = t4(1, 1, n, dv);
+    mm_tensor *g = gl == 1 ? t3(1, 1, n) : t4(1, 1, n, d),
+              *dg = gl == 1 ? t3(1, 1, n) : t4(1, 1, n, d);
+    double *ro = malloc(sizeof(double) * (size_t)(n * dv)),
+           *rq = malloc(sizeof(double) * (size_t)(n * d));
+    double *rk = malloc(sizeof(double) * (size_t)(n * d)),
+           *rv = malloc(sizeof(double) * (size_t)(n * dv));
     double *rg = malloc(sizeof(double) * (size_t)(n * gl)), eo, egr, gmax;
     CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_GATED));
     o.d_head = d, o.dv = dv, o.n_heads = 1, o.max_batch = 1, o.max_seq = n, o.chunk = p->chunk;
@@ -713,20 +737,25 @@ static void check_gprec(const gprec *p, int stream, const char *what)
     CHECK_OK(mm_attn_backward(h, dout, dq, dk, dvt, dg));
     ref_gated_pairs(n, d, dv, gl, p->scale, p->q, p->k, p->v, p->g, p->dout, ro, rq, rk, rv, rg);
     eo = max_err(mm_tensor_data(out), ro, n * dv) / fmax(max_abs(ro, n * dv), 1e-30);
-    gmax = fmax(fmax(max_abs(rq, n * d), max_abs(rk, n * d)), fmax(max_abs(rv, n * dv), max_abs(rg, n * gl)));
+    gmax = fmax(fmax(max_abs(rq, n * d), max_abs(rk, n * d)),
+                fmax(max_abs(rv, n * dv), max_abs(rg, n * gl)));
     egr = fmax(fmax(max_err(mm_tensor_data(dq), rq, n * d), max_err(mm_tensor_data(dk), rk, n * d)),
-               fmax(max_err(mm_tensor_data(dvt), rv, n * dv), max_err(mm_tensor_data(dg), rg, n * gl))) /
+               fmax(max_err(mm_tensor_data(dvt), rv, n * dv),
+                    max_err(mm_tensor_data(dg), rg, n * gl))) /
           fmax(gmax, 1e-30);
     if (eo > 1e-5 || egr > 1e-5)
-        mmt_fail(__FILE__, __LINE__, "gated %s (gates %s, chunk %lld, n %lld): out error %.3g, "
-                 "gradient error %.3g (normalised, limit 1e-5)", what, gl == 1 ? "scalar" : "per-key",
-                 (long long)p->chunk, (long long)n, eo, egr);
+        mmt_fail(__FILE__, __LINE__,
+                 "gated %s (gates %s, chunk %lld, n %lld): out error %.3g, "
+                 "gradient error %.3g (normalised, limit 1e-5)",
+                 what, gl == 1 ? "scalar" : "per-key", (long long)p->chunk, (long long)n, eo, egr);
     if (stream) { /* the O(1) step returns what the forward returns */
         mm_tensor *q1 = t3(1, 1, d), *k1 = t3(1, 1, d), *v1 = t3(1, 1, dv), *o1 = t3(1, 1, dv), *g1;
         double es = 0.0;
         int64_t gs[2] = {1, 1};
-        if (gl == 1) CHECK_OK(mm_tensor_create(&g1, 2, gs, NULL));
-        else g1 = t3(1, 1, d);
+        if (gl == 1)
+            CHECK_OK(mm_tensor_create(&g1, 2, gs, NULL));
+        else
+            g1 = t3(1, 1, d);
         CHECK_OK(mm_attn_reset(h));
         for (int64_t t = 0; t < n; t++) {
             memcpy(mm_tensor_data(q1), p->q + t * d, sizeof(float) * (size_t)d);
@@ -740,7 +769,8 @@ static void check_gprec(const gprec *p, int stream, const char *what)
         es /= fmax(max_abs(ro, n * dv), 1e-30);
         if (es > 1e-5)
             mmt_fail(__FILE__, __LINE__, "gated %s: step vs reference %.3g (limit 1e-5)", what, es);
-        mm_tensor_free(q1), mm_tensor_free(k1), mm_tensor_free(v1), mm_tensor_free(o1), mm_tensor_free(g1);
+        mm_tensor_free(q1), mm_tensor_free(k1), mm_tensor_free(v1), mm_tensor_free(o1),
+            mm_tensor_free(g1);
     }
     mm_attn_free(h);
     mm_tensor *all[] = {q, k, v, out, dout, dq, dk, dvt, g, dg};
@@ -768,7 +798,8 @@ static void test_attn_gated_strong_repro(void)
     CHECK_OK(mm_attn_forward_gated(h, q, k, v, gt, out));
     for (int t = 0; t < 3; t++) CHECK_NEAR(mm_tensor_data(out)[t], want[t], 1e-6, 0);
     mm_attn_free(h);
-    mm_tensor_free(q), mm_tensor_free(k), mm_tensor_free(v), mm_tensor_free(out), mm_tensor_free(gt);
+    mm_tensor_free(q), mm_tensor_free(k), mm_tensor_free(v), mm_tensor_free(out),
+        mm_tensor_free(gt);
 }
 
 /* Gate patterns of the sweep: 0 mild gates in (-0.3, 0) with G at every 7th step (per key:
@@ -780,8 +811,10 @@ static void fill_gates(float *g, int64_t n, int64_t gl, float big, int pattern, 
     for (int64_t t = 0; t < n; t++)
         for (int64_t c = 0; c < gl; c++) {
             const float x = r[t * gl + c];
-            g[t * gl + c] = pattern == 1 ? big : pattern == 2 ? (x < 0.5f ? 0.0f : big)
-                          : (t + 2 * c) % 7 == 3 ? big : -0.3f * x;
+            g[t * gl + c] = pattern == 1           ? big
+                            : pattern == 2         ? (x < 0.5f ? 0.0f : big)
+                            : (t + 2 * c) % 7 == 3 ? big
+                                                   : -0.3f * x;
         }
     free(r);
 }
@@ -791,8 +824,10 @@ static void test_attn_gated_sweep(void)
     const float bigs[9] = {0.0f, -1e-3f, -0.3f, -3.0f, -30.0f, -100.0f, -1e5f, -1e20f, -FLT_MAX};
     const int64_t chunks[9] = {1, 2, 3, 5, 16, 17, 40, 64, 1024};
     const int64_t n = mmt_quick() ? 24 : 45, d = 4, dv = 3;
-    float *q = malloc(sizeof(float) * (size_t)(n * d)), *k = malloc(sizeof(float) * (size_t)(n * d));
-    float *v = malloc(sizeof(float) * (size_t)(n * dv)), *dout = malloc(sizeof(float) * (size_t)(n * dv));
+    float *q = malloc(sizeof(float) * (size_t)(n * d)),
+          *k = malloc(sizeof(float) * (size_t)(n * d));
+    float *v = malloc(sizeof(float) * (size_t)(n * dv)),
+          *dout = malloc(sizeof(float) * (size_t)(n * dv));
     float *g = malloc(sizeof(float) * (size_t)(n * d));
     mmt_fill_uniform(q, n * d, 501, -1.0f, 1.0f), mmt_fill_uniform(k, n * d, 502, -1.0f, 1.0f);
     mmt_fill_uniform(v, n * dv, 503, -1.0f, 1.0f), mmt_fill_uniform(dout, n * dv, 504, -1.0f, 1.0f);
@@ -820,10 +855,13 @@ static void softmax_grads(int64_t n, int64_t m, int64_t d, int64_t dv, double sc
 {
     mm_attn_opts o;
     mm_attn *h = NULL;
-    mm_tensor *tq = t4(1, 1, n, d), *tk = t4(1, 1, m, d), *tv = t4(1, 1, m, dv), *to = t4(1, 1, n, dv);
-    mm_tensor *tdo = t4(1, 1, n, dv), *tdq = t4(1, 1, n, d), *tdk = t4(1, 1, m, d), *tdv = t4(1, 1, m, dv);
+    mm_tensor *tq = t4(1, 1, n, d), *tk = t4(1, 1, m, d), *tv = t4(1, 1, m, dv),
+              *to = t4(1, 1, n, dv);
+    mm_tensor *tdo = t4(1, 1, n, dv), *tdq = t4(1, 1, n, d), *tdk = t4(1, 1, m, d),
+              *tdv = t4(1, 1, m, dv);
     CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_SOFTMAX));
-    o.d_head = d, o.dv = dv, o.n_heads = 1, o.max_batch = 1, o.max_seq = n > m ? n : m, o.causal = 0;
+    o.d_head = d, o.dv = dv, o.n_heads = 1, o.max_batch = 1, o.max_seq = n > m ? n : m,
+    o.causal = 0;
     CHECK_OK(mm_attn_create(&h, &o));
     CHECK_OK(mm_attn_set_f64(h, MM_ATTN_SCALE, sc));
     memcpy(mm_tensor_data(tq), q, sizeof(float) * (size_t)(n * d));
@@ -936,13 +974,17 @@ static void test_attn_softmax_saturated_sweep(void)
 {
     const int64_t n = 21, m = 70, d = 8, dv = 5;
     const double scales[5] = {1e2, 1e3, 1e4, 1e5, 1e6};
-    float *q = malloc(sizeof(float) * (size_t)(n * d)), *k = malloc(sizeof(float) * (size_t)(m * d));
-    float *v = malloc(sizeof(float) * (size_t)(m * dv)), *dout = malloc(sizeof(float) * (size_t)(n * dv));
-    float *dq = malloc(sizeof(float) * (size_t)(n * d)), *dk = malloc(sizeof(float) * (size_t)(m * d));
+    float *q = malloc(sizeof(float) * (size_t)(n * d)),
+          *k = malloc(sizeof(float) * (size_t)(m * d));
+    float *v = malloc(sizeof(float) * (size_t)(m * dv)),
+          *dout = malloc(sizeof(float) * (size_t)(n * dv));
+    float *dq = malloc(sizeof(float) * (size_t)(n * d)),
+          *dk = malloc(sizeof(float) * (size_t)(m * d));
     float *dvv = malloc(sizeof(float) * (size_t)(m * dv));
     double *want = calloc((size_t)(m * dv), sizeof(double));
     for (int64_t j = 0; j < m; j++)
-        for (int64_t c = 0; c < d; c++) k[j * d + c] = ((j * 37 + 11) % 256 >> c) & 1 ? 1.0f : -1.0f;
+        for (int64_t c = 0; c < d; c++)
+            k[j * d + c] = ((j * 37 + 11) % 256 >> c) & 1 ? 1.0f : -1.0f;
     mmt_fill_uniform(v, m * dv, 701, -1.0f, 1.0f), mmt_fill_uniform(dout, n * dv, 702, -1.0f, 1.0f);
     for (int64_t i = 0; i < n; i++) {
         const int64_t t = (i * 29 + 3) % m;
@@ -956,8 +998,10 @@ static void test_attn_softmax_saturated_sweep(void)
         for (int64_t i = 0; i < m * d; i++) err = fmax(err, fabs(dk[i]));
         err = fmax(err, max_err(dvv, want, m * dv));
         if (err > 1e-6 * gmax)
-            mmt_fail(__FILE__, __LINE__, "softmax one-hot rows, scale %g: gradient error %.3g "
-                     "> 1e-6 of max |grad| %.3g", scales[si], err, gmax);
+            mmt_fail(__FILE__, __LINE__,
+                     "softmax one-hot rows, scale %g: gradient error %.3g "
+                     "> 1e-6 of max |grad| %.3g",
+                     scales[si], err, gmax);
     }
     free(q), free(k), free(v), free(dout), free(dq), free(dk), free(dvv), free(want);
 }
@@ -979,12 +1023,16 @@ static void check_stream(const cfg *c0, uint64_t seed)
     }
     for (int64_t t = 0; t < c.n; t++) {
         for (int64_t i = 0; i < c.b * c.h; i++) {
-            memcpy(mm_tensor_data(qt) + i * c.d, mm_tensor_data(r.q) + (i * c.n + t) * c.d, 4 * (size_t)c.d);
-            memcpy(mm_tensor_data(kt) + i * c.d, mm_tensor_data(r.k) + (i * c.n + t) * c.d, 4 * (size_t)c.d);
-            memcpy(mm_tensor_data(vt) + i * c.dv, mm_tensor_data(r.v) + (i * c.n + t) * c.dv, 4 * (size_t)c.dv);
+            memcpy(mm_tensor_data(qt) + i * c.d, mm_tensor_data(r.q) + (i * c.n + t) * c.d,
+                   4 * (size_t)c.d);
+            memcpy(mm_tensor_data(kt) + i * c.d, mm_tensor_data(r.k) + (i * c.n + t) * c.d,
+                   4 * (size_t)c.d);
+            memcpy(mm_tensor_data(vt) + i * c.dv, mm_tensor_data(r.v) + (i * c.n + t) * c.dv,
+                   4 * (size_t)c.dv);
             if (gt) {
                 const int64_t gl = c.gate == 3 ? c.d : 1;
-                memcpy(mm_tensor_data(gt) + i * gl, mm_tensor_data(r.g) + (i * c.n + t) * gl, 4 * (size_t)gl);
+                memcpy(mm_tensor_data(gt) + i * gl, mm_tensor_data(r.g) + (i * c.n + t) * gl,
+                       4 * (size_t)gl);
             }
         }
         CHECK_OK(mm_attn_step(r.h, qt, kt, vt, gt, ot));
@@ -996,20 +1044,22 @@ static void check_stream(const cfg *c0, uint64_t seed)
                 worst = err > worst ? err : worst;
             }
     }
-    if (worst > 2e-5) mmt_fail(__FILE__, __LINE__, "kind %d: stream vs forward %.3g", (int)c.kind, worst);
+    if (worst > 2e-5)
+        mmt_fail(__FILE__, __LINE__, "kind %d: stream vs forward %.3g", (int)c.kind, worst);
     {
         double pos = 0;
         CHECK_OK(mm_attn_get_f64(r.h, MM_ATTN_STAT_POSITION, &pos));
         CHECK_EQ_I64((int64_t)pos, c.n);
     }
-    mm_tensor_free(qt), mm_tensor_free(kt), mm_tensor_free(vt), mm_tensor_free(ot), mm_tensor_free(gt);
+    mm_tensor_free(qt), mm_tensor_free(kt), mm_tensor_free(vt), mm_tensor_free(ot),
+        mm_tensor_free(gt);
     run_close(&r);
 }
 
 static void test_attn_stream(void)
 {
-    const int32_t kinds[6] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_PERFORMER, MM_ATTN_RELU2,
-                              MM_ATTN_SPARSE, MM_ATTN_GATED};
+    const int32_t kinds[6] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_PERFORMER,
+                              MM_ATTN_RELU2,   MM_ATTN_SPARSE, MM_ATTN_GATED};
     for (int i = 0; i < 6; i++) {
         cfg c = cfg_make(kinds[i], 2, 2, 41, 41, 8, 5);
         c.causal = 1, c.window = 6, c.chunk = kinds[i] == MM_ATTN_RELU2 ? 16 : 8;
@@ -1033,7 +1083,8 @@ static void test_attn_misuse(void)
     mm_attn_opts o;
     mm_attn *h = NULL;
     char buf[256];
-    mm_tensor *q = t4(2, 4, 16, 64), *k = t4(2, 4, 16, 32), *v = t4(2, 4, 16, 32), *out = t4(2, 4, 16, 32);
+    mm_tensor *q = t4(2, 4, 16, 64), *k = t4(2, 4, 16, 32), *v = t4(2, 4, 16, 32),
+              *out = t4(2, 4, 16, 32);
     CHECK_STATUS(mm_attn_opts_init(NULL, MM_ATTN_SOFTMAX), MM_E_INVALID_ARG);
     CHECK_STATUS(mm_attn_opts_init(&o, 99), MM_E_INVALID_ARG);
     CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_SOFTMAX));
@@ -1050,7 +1101,7 @@ static void test_attn_misuse(void)
     CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_LINEAR));
     o.feature_map = 9;
     CHECK_STATUS(mm_attn_create(&h, &o), MM_E_INVALID_ARG);
-    {   /* a newer caller's struct with an unknown field set */
+    { /* a newer caller's struct with an unknown field set */
         unsigned char big[sizeof(mm_attn_opts) + 8];
         memset(big, 0, sizeof big);
         CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_SOFTMAX));
@@ -1070,7 +1121,7 @@ static void test_attn_misuse(void)
     q = t4(2, 4, 16, 32);
     CHECK_OK(mm_attn_forward(h, q, k, v, out));
     CHECK_STATUS(mm_attn_backward(h, q, NULL, NULL, NULL, out), MM_E_STATE); /* dg without gates */
-    CHECK_STATUS(mm_attn_step(h, q, k, v, NULL, out), MM_E_STATE);          /* not causal */
+    CHECK_STATUS(mm_attn_step(h, q, k, v, NULL, out), MM_E_STATE);           /* not causal */
     CHECK_STATUS(mm_attn_redraw(h), MM_E_STATE);
     CHECK_STATUS(mm_attn_forward_gated(h, q, k, v, q, out), MM_E_STATE);
     CHECK_STATUS(mm_attn_set_f64(h, MM_ATTN_SCALE, -1.0), MM_E_RANGE);
@@ -1091,7 +1142,7 @@ static void test_attn_misuse(void)
     mm_attn_free(NULL);
     CHECK(strcmp(mm_attn_errmsg(NULL), "invalid handle") == 0);
     mm_tensor_free(q), mm_tensor_free(k), mm_tensor_free(v), mm_tensor_free(out);
-    {   /* the KV cache ends at max_seq */
+    { /* the KV cache ends at max_seq */
         cfg c = cfg_make(MM_ATTN_SOFTMAX, 1, 1, 2, 2, 4, 4);
         mm_tensor *x = t3(1, 1, 4), *y = t3(1, 1, 4);
         c.causal = 1;
@@ -1109,8 +1160,8 @@ static void test_attn_misuse(void)
 /* forward, backward and step allocate nothing; everything is freed. */
 static void test_attn_no_alloc(void)
 {
-    const int32_t kinds[6] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_PERFORMER, MM_ATTN_RELU2,
-                              MM_ATTN_SPARSE, MM_ATTN_GATED};
+    const int32_t kinds[6] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_PERFORMER,
+                              MM_ATTN_RELU2,   MM_ATTN_SPARSE, MM_ATTN_GATED};
     for (int i = 0; i < 6; i++) {
         mm_allocator al;
         mmt_counter cnt;
@@ -1140,7 +1191,7 @@ static void test_attn_no_alloc(void)
         CHECK_EQ_I64(cnt.bad_free, 0);
         run_close(&r);
     }
-    {   /* allocation failure at create leaks nothing */
+    { /* allocation failure at create leaks nothing */
         mm_allocator al;
         mmt_counter cnt;
         mm_attn *h = NULL;
@@ -1188,14 +1239,15 @@ static void test_attn_threads(void)
         CHECK_OK(mm_attn_backward(r.h, r.dout, r.dq, NULL, NULL, NULL));
         CHECK_OK(mm_attn_forward(h2, r.q, r.k, r.v, o2));
         CHECK_OK(mm_attn_backward(h2, r.dout, dq2, NULL, NULL, NULL));
-        CHECK(memcmp(mm_tensor_data(o2), mm_tensor_data(r.o), 4 * (size_t)mm_tensor_numel(o2)) == 0);
-        CHECK(memcmp(mm_tensor_data(dq2), mm_tensor_data(r.dq), 4 * (size_t)mm_tensor_numel(dq2)) == 0);
+        CHECK(memcmp(mm_tensor_data(o2), mm_tensor_data(r.o), 4 * (size_t)mm_tensor_numel(o2)) ==
+              0);
+        CHECK(memcmp(mm_tensor_data(dq2), mm_tensor_data(r.dq), 4 * (size_t)mm_tensor_numel(dq2)) ==
+              0);
         mm_attn_free(h2);
         mm_tensor_free(o2), mm_tensor_free(dq2);
         run_close(&r);
     }
 }
-
 
 /* ---- model blocks against a float64 reference ---------------------------------------------------- */
 static void ref_ln(int64_t rows, int64_t d, const double *x, double *y)
@@ -1222,8 +1274,8 @@ static void ref_lin(int64_t rows, int64_t k, int64_t n, const double *x, const d
 }
 
 typedef struct blk {
-    int gau;      /* 0: attention block (cfg c), 1: GAU */
-    cfg c;        /* attention: kind etc., h heads, d = d_head, dv; GAU: d = s, dv = e, chunk */
+    int gau; /* 0: attention block (cfg c), 1: GAU */
+    cfg c;   /* attention: kind etc., h heads, d = d_head, dv; GAU: d = s, dv = e, chunk */
     int64_t D, B, T;
     float w[4096]; /* PERFORMER projection of the block (drawn from the seed) */
 } blk;
@@ -1240,8 +1292,10 @@ static void ref_block(const blk *bk, const double *p, const double *x, double *y
         const int64_t H = c.h, dk = c.d, dv = c.dv, pw = H * (2 * dk + dv), aw = H * dv;
         const double *w_in = p, *b_in = p + pw * D, *w_out = b_in + pw, *b_out = w_out + D * aw;
         double *pr = calloc((size_t)(rows * pw), sizeof(double));
-        double *qh = calloc((size_t)(rows * H * dk), sizeof(double)), *kh = calloc((size_t)(rows * H * dk), sizeof(double));
-        double *vh = calloc((size_t)(rows * aw), sizeof(double)), *oh = calloc((size_t)(rows * aw), sizeof(double));
+        double *qh = calloc((size_t)(rows * H * dk), sizeof(double)),
+               *kh = calloc((size_t)(rows * H * dk), sizeof(double));
+        double *vh = calloc((size_t)(rows * aw), sizeof(double)),
+               *oh = calloc((size_t)(rows * aw), sizeof(double));
         double *am = calloc((size_t)(rows * aw), sizeof(double));
         ref_lin(rows, D, pw, xn, w_in, b_in, pr);
         for (int64_t b = 0; b < B; b++)
@@ -1252,7 +1306,8 @@ static void ref_block(const blk *bk, const double *p, const double *x, double *y
                         qh[hi * dk + e] = pr[(b * T + t) * pw + h * dk + e];
                         kh[hi * dk + e] = pr[(b * T + t) * pw + H * dk + h * dk + e];
                     }
-                    for (int64_t e = 0; e < dv; e++) vh[hi * dv + e] = pr[(b * T + t) * pw + 2 * H * dk + h * dv + e];
+                    for (int64_t e = 0; e < dv; e++)
+                        vh[hi * dv + e] = pr[(b * T + t) * pw + 2 * H * dk + h * dv + e];
                 }
         ref_all(&c, qh, kh, vh, NULL, oh);
         for (int64_t b = 0; b < B; b++)
@@ -1265,8 +1320,10 @@ static void ref_block(const blk *bk, const double *p, const double *x, double *y
     } else {
         const int64_t e = c.dv, sd = c.d, w3 = 2 * e + sd;
         const double *w = p, *bb = p + w3 * D, *qk = bb + w3, *wo = qk + 4 * sd;
-        double *hh = calloc((size_t)(rows * w3), sizeof(double)), *q = calloc((size_t)(rows * sd), sizeof(double));
-        double *k = calloc((size_t)(rows * sd), sizeof(double)), *v = calloc((size_t)(rows * e), sizeof(double));
+        double *hh = calloc((size_t)(rows * w3), sizeof(double)),
+               *q = calloc((size_t)(rows * sd), sizeof(double));
+        double *k = calloc((size_t)(rows * sd), sizeof(double)),
+               *v = calloc((size_t)(rows * e), sizeof(double));
         double *ao = calloc((size_t)(rows * e), sizeof(double));
         ref_lin(rows, D, w3, xn, w, bb, hh);
         for (int64_t i = 0; i < rows * w3; i++) hh[i] = hh[i] / (1 + exp(-hh[i]));
@@ -1344,7 +1401,7 @@ static void check_block(blk *bk)
     CHECK_OK(mm_model_forward(m, x, y));
     CHECK_OK(mm_model_backward(m, dy, dx));
     CHECK_OK(mm_model_jvp(m, x, vt, NULL, jy));
-    {   /* the shared-model inference path keeps nothing and gives the same output */
+    { /* the shared-model inference path keeps nothing and gives the same output */
         size_t wsb = 0;
         void *ws = NULL;
         mm_tensor *y2 = NULL;
@@ -1354,7 +1411,7 @@ static void check_block(blk *bk)
         CHECK_OK(mm_model_infer(m, x, y2, ws, wsb));
         CHECK(memcmp(mm_tensor_data(y2), mm_tensor_data(y), 4 * (size_t)nx) == 0);
         free(ws);
-        {   /* save / load round trip (the layer config travels in the file) */
+        { /* save / load round trip (the layer config travels in the file) */
             size_t sz = 0;
             void *buf = NULL;
             mm_model *m2 = NULL;
@@ -1372,7 +1429,8 @@ static void check_block(blk *bk)
         mm_tensor_free(y2);
     }
     {
-        double *pd = malloc(8 * (size_t)np), *xd = malloc(8 * (size_t)nx), *yd = malloc(8 * (size_t)nx);
+        double *pd = malloc(8 * (size_t)np), *xd = malloc(8 * (size_t)nx),
+               *yd = malloc(8 * (size_t)nx);
         double *y2 = malloc(8 * (size_t)nx), *fd = malloc(8 * (size_t)(np > nx ? np : nx));
         const float *w = mm_tensor_data(dy);
         const double h = 1e-5;
@@ -1417,8 +1475,8 @@ static void check_block(blk *bk)
 static void test_attn_model_blocks(void)
 {
     static blk bk; /* large: the projection buffer */
-    const int32_t kinds[6] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_PERFORMER, MM_ATTN_RELU2,
-                              MM_ATTN_SPARSE, MM_ATTN_GATED};
+    const int32_t kinds[6] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_PERFORMER,
+                              MM_ATTN_RELU2,   MM_ATTN_SPARSE, MM_ATTN_GATED};
     for (int i = 0; i < 6; i++) {
         memset(&bk, 0, sizeof bk);
         bk.c = cfg_make(kinds[i], 2, 2, 5, 5, 3, 2);
@@ -1451,14 +1509,19 @@ static void torch_case(const attnv_case *tc)
     mm_tensor *dk = t4(tc->b, tc->h, tc->m, tc->d), *dv = t4(tc->b, tc->h, tc->m, tc->dv);
     int64_t sq[4] = {tc->b, tc->h, tc->n, tc->d}, sk[4] = {tc->b, tc->h, tc->m, tc->d};
     int64_t sv[4] = {tc->b, tc->h, tc->m, tc->dv}, so[4] = {tc->b, tc->h, tc->n, tc->dv};
-    const struct { const float *want; mm_tensor *got; double rtol, atol; } cmp[4] = {
-        {tc->out, out, 2e-5, 2e-6}, {tc->dq, dq, 1e-4, 1e-5}, {tc->dk, dk, 1e-4, 1e-5},
-        {tc->dvv, dv, 1e-4, 1e-5}};
+    const struct {
+        const float *want;
+        mm_tensor *got;
+        double rtol, atol;
+    } cmp[4] = {{tc->out, out, 2e-5, 2e-6},
+                {tc->dq, dq, 1e-4, 1e-5},
+                {tc->dk, dk, 1e-4, 1e-5},
+                {tc->dvv, dv, 1e-4, 1e-5}};
     const char *nm = tc->name;
-    const int32_t kind = !strcmp(nm, "softmax_causal") ? MM_ATTN_SOFTMAX
-                       : !strcmp(nm, "linear_causal") ? MM_ATTN_LINEAR
-                       : !strcmp(nm, "performer")     ? MM_ATTN_PERFORMER
-                                                      : MM_ATTN_RELU2;
+    const int32_t kind = !strcmp(nm, "softmax_causal")  ? MM_ATTN_SOFTMAX
+                         : !strcmp(nm, "linear_causal") ? MM_ATTN_LINEAR
+                         : !strcmp(nm, "performer")     ? MM_ATTN_PERFORMER
+                                                        : MM_ATTN_RELU2;
     CHECK_OK(mm_attn_opts_init(&o, kind));
     o.d_head = tc->d, o.dv = tc->dv, o.n_heads = tc->h, o.max_batch = tc->b;
     o.max_seq = tc->n > tc->m ? tc->n : tc->m;
@@ -1482,9 +1545,11 @@ static void torch_case(const attnv_case *tc)
     for (int c = 0; c < 4; c++) {
         int fails = 0;
         for (int64_t i = 0; i < mm_tensor_numel(cmp[c].got) && fails < 3; i++)
-            if (!mmt_near(mm_tensor_data(cmp[c].got)[i], cmp[c].want[i], cmp[c].rtol, cmp[c].atol)) {
+            if (!mmt_near(mm_tensor_data(cmp[c].got)[i], cmp[c].want[i], cmp[c].rtol,
+                          cmp[c].atol)) {
                 mmt_fail(__FILE__, __LINE__, "%s: tensor %d [%lld]: %.9g vs torch %.9g", nm, c,
-                         (long long)i, (double)mm_tensor_data(cmp[c].got)[i], (double)cmp[c].want[i]);
+                         (long long)i, (double)mm_tensor_data(cmp[c].got)[i],
+                         (double)cmp[c].want[i]);
                 fails++;
             }
     }
@@ -1495,7 +1560,8 @@ static void torch_case(const attnv_case *tc)
 
 static void test_attn_torch_vectors(void)
 {
-    for (size_t i = 0; i < sizeof attnv_cases / sizeof attnv_cases[0]; i++) torch_case(&attnv_cases[i]);
+    for (size_t i = 0; i < sizeof attnv_cases / sizeof attnv_cases[0]; i++)
+        torch_case(&attnv_cases[i]);
 }
 
 void suite_attn(void)

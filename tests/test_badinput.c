@@ -29,16 +29,16 @@
 
 /* ---- fixture: one valid handle of each kind and tensors of known shapes ---------------------- */
 typedef struct fx {
-    char err[256];                  /* err_buf of the create calls */
-    char dir[64], path[128];        /* a private temporary directory, a file in it */
+    char err[256];           /* err_buf of the create calls */
+    char dir[64], path[128]; /* a private temporary directory, a file in it */
     int64_t s45[2], s00[2], sneg[2], shuge[3];
-    mm_tensor *t45, *t33, *tnan45;  /* [4,5], [3,3], [4,5] holding a NaN */
-    mm_model *m, *mu, *mz, *mo, *zoo; /* finalized + Adam, unfinalized, finalized without
+    mm_tensor *t45, *t33, *tnan45;         /* [4,5], [3,3], [4,5] holding a NaN */
+    mm_model *m, *mu, *mz, *mo, *zoo;      /* finalized + Adam, unfinalized, finalized without
                                        optimizer, other architecture, every layer */
     mm_tensor *x, *y, *dy, *xbig, *xw, *v; /* x [4,5], y [4,2], batch 5, width 4, v bad */
     mm_loss *clip, *ce, *bce, *kimi;
     mm_tensor *f8, *f8b, *fnan, *f9;  /* [4,8] features, another, NaN, [9,8] > max_batch */
-    mm_attn *att, *att2, *perf, *lin;  /* softmax causal, fresh softmax, PERFORMER, non-causal */
+    mm_attn *att, *att2, *perf, *lin; /* softmax causal, fresh softmax, PERFORMER, non-causal */
     mm_tensor *q, *kk, *vv, *o, *q_bad, *v_bad, *g_pos, *w_bad, *t225, *x3, *out3, *xz, *yz;
     mm_ssm *sel, *s4d, *s4;
     hx_ssm ssel, ss4d;
@@ -69,7 +69,10 @@ static void *bad_alloc_fn(void *ud, size_t size, size_t align)
 enum { BAD_NONE, BAD_SIZE, BAD_RESERVED, BAD_VERSION, BAD_THREADS, BAD_KIND, BAD_ALLOC };
 
 /* Options structs followed by a non-zero "unknown field", for MM_E_VERSION. */
-typedef struct { mm_model_opts o; uint64_t extra; } model_opts_x;
+typedef struct {
+    mm_model_opts o;
+    uint64_t extra;
+} model_opts_x;
 
 static int model_create_bad(int bad)
 {
@@ -81,12 +84,24 @@ static int model_create_bad(int bad)
     CHECK_OK(mm_model_opts_init(&ox.o));
     ox.o.input_dim = 4, ox.o.err_buf = g.err, ox.o.err_buf_size = sizeof g.err;
     switch (bad) {
-    case BAD_SIZE: ox.o.input_dim = 0; break;
-    case BAD_RESERVED: ox.o.reserved1 = 1; break;
-    case BAD_VERSION: ox.o.struct_size = sizeof ox, ox.extra = 1; break;
-    case BAD_THREADS: ox.o.n_threads = 0; break;
-    case BAD_ALLOC: al.free_fn = NULL, ox.o.alloc = &al; break;
-    default: ox.o.max_batch = -3; break;
+    case BAD_SIZE:
+        ox.o.input_dim = 0;
+        break;
+    case BAD_RESERVED:
+        ox.o.reserved1 = 1;
+        break;
+    case BAD_VERSION:
+        ox.o.struct_size = sizeof ox, ox.extra = 1;
+        break;
+    case BAD_THREADS:
+        ox.o.n_threads = 0;
+        break;
+    case BAD_ALLOC:
+        al.free_fn = NULL, ox.o.alloc = &al;
+        break;
+    default:
+        ox.o.max_batch = -3;
+        break;
     }
     rc = mm_model_create(&m, &ox.o);
     if (m != NULL) mmt_fail(__FILE__, __LINE__, "model handle set on failure");
@@ -101,11 +116,21 @@ static int loss_create_bad(int bad)
     CHECK_OK(mm_loss_opts_init(&o, MM_LOSS_CLIP));
     o.err_buf = g.err, o.err_buf_size = sizeof g.err;
     switch (bad) {
-    case BAD_SIZE: o.max_batch = 0; break;
-    case BAD_RESERVED: o.reserved0 = 1; break;
-    case BAD_THREADS: o.n_threads = -1; break;
-    case BAD_KIND: o.kind = 99; break;
-    default: o.tile = 4; break;
+    case BAD_SIZE:
+        o.max_batch = 0;
+        break;
+    case BAD_RESERVED:
+        o.reserved0 = 1;
+        break;
+    case BAD_THREADS:
+        o.n_threads = -1;
+        break;
+    case BAD_KIND:
+        o.kind = 99;
+        break;
+    default:
+        o.tile = 4;
+        break;
     }
     rc = mm_loss_create(&h, &o);
     if (h != NULL) mmt_fail(__FILE__, __LINE__, "loss handle set on failure");
@@ -120,11 +145,21 @@ static int attn_create_bad(int bad)
     hx_attn_opts(&o, MM_ATTN_SPARSE, NULL, 1);
     o.err_buf = g.err, o.err_buf_size = sizeof g.err;
     switch (bad) {
-    case BAD_SIZE: o.d_head = 0; break;
-    case BAD_RESERVED: o.reserved1 = 2; break;
-    case BAD_KIND: o.causal = 0; break; /* SPARSE must be causal */
-    case BAD_THREADS: o.n_threads = 0; break;
-    default: o.feature_map = 42, o.kind = MM_ATTN_LINEAR; break;
+    case BAD_SIZE:
+        o.d_head = 0;
+        break;
+    case BAD_RESERVED:
+        o.reserved1 = 2;
+        break;
+    case BAD_KIND:
+        o.causal = 0;
+        break; /* SPARSE must be causal */
+    case BAD_THREADS:
+        o.n_threads = 0;
+        break;
+    default:
+        o.feature_map = 42, o.kind = MM_ATTN_LINEAR;
+        break;
     }
     rc = mm_attn_create(&h, &o);
     if (h != NULL) mmt_fail(__FILE__, __LINE__, "attn handle set on failure");
@@ -139,11 +174,21 @@ static int ssm_create_bad(int bad)
     hx_ssm_opts(&o, MM_SSM_S4D, NULL, 1);
     o.err_buf = g.err, o.err_buf_size = sizeof g.err;
     switch (bad) {
-    case BAD_SIZE: o.d_state = 5; break; /* odd N for S4D */
-    case BAD_RESERVED: o.reserved1 = 1; break;
-    case BAD_THREADS: o.n_threads = 1000; break;
-    case BAD_KIND: o.flags = 0x80; break;
-    default: o.max_seq = 0; break;
+    case BAD_SIZE:
+        o.d_state = 5;
+        break; /* odd N for S4D */
+    case BAD_RESERVED:
+        o.reserved1 = 1;
+        break;
+    case BAD_THREADS:
+        o.n_threads = 1000;
+        break;
+    case BAD_KIND:
+        o.flags = 0x80;
+        break;
+    default:
+        o.max_seq = 0;
+        break;
     }
     rc = mm_ssm_create(&h, &o);
     if (h != NULL) mmt_fail(__FILE__, __LINE__, "ssm handle set on failure");
@@ -159,11 +204,21 @@ static int policy_create_bad(int bad)
     hx_policy_opts(&o, MM_ALGO_TD3, 0, NULL);
     o.err_buf = g.err, o.err_buf_size = sizeof g.err;
     switch (bad) {
-    case BAD_SIZE: o.obs_dim = 0; break;
-    case BAD_KIND: o.n_actions = 4; break; /* discrete TD3 */
-    case BAD_RESERVED: o.reserved1 = 1; break;
-    case BAD_THREADS: o.n_hidden = 5; break;
-    default: o.act_high = nan_hi; break;
+    case BAD_SIZE:
+        o.obs_dim = 0;
+        break;
+    case BAD_KIND:
+        o.n_actions = 4;
+        break; /* discrete TD3 */
+    case BAD_RESERVED:
+        o.reserved1 = 1;
+        break;
+    case BAD_THREADS:
+        o.n_hidden = 5;
+        break;
+    default:
+        o.act_high = nan_hi;
+        break;
     }
     rc = mm_policy_create(&p, &o);
     if (p != NULL) mmt_fail(__FILE__, __LINE__, "policy handle set on failure");
@@ -178,10 +233,10 @@ static int attn_fwd_bwd(const mm_tensor *dout);
 /* ---- the table -------------------------------------------------------------------------------
  * X(name, expected status, message source, call). Message sources: NOMSG (no handle), ERRBUF
  * (g.err, the create's err_buf) or an errmsg expression. */
-#define NOMSG NULL
+#define NOMSG  NULL
 #define ERRBUF g.err
-#define MMSG mm_model_errmsg(g.m)
-#define F g
+#define MMSG   mm_model_errmsg(g.m)
+#define F      g
 static _Alignas(64) uint8_t g_big_ws[4096];
 static size_t g_size;
 static int64_t g_i64;
@@ -194,438 +249,468 @@ static mm_model *g_mout;
 static mm_comm *g_cout;
 static mm_policy *g_pout; /* mm_policy_load_new refusals leave it NULL */
 
-#define BAD_TABLE(X)                                                                              \
-    /* version, status, parameters */                                                             \
-    X(status_str_unknown, MM_OK, NOMSG, strcmp(mm_status_str(12345), "unknown status"))           \
-    X(status_name_unknown, MM_OK, NOMSG, strcmp(mm_status_name(-12345), "MM_E_UNKNOWN"))          \
-    X(param_bounds_unknown, MM_E_UNSUPPORTED, NOMSG, mm_param_bounds(9999, NULL, NULL))           \
-    X(param_bounds_negative, MM_E_UNSUPPORTED, NOMSG, mm_param_bounds(-1, &g_d, &g_d))            \
-    /* tensors */                                                                                 \
-    X(tensor_create_null_out, MM_E_INVALID_ARG, NOMSG, mm_tensor_create(NULL, 2, F.s45, NULL))    \
+#define BAD_TABLE(X)                                                                               \
+    /* version, status, parameters */                                                              \
+    X(status_str_unknown, MM_OK, NOMSG, strcmp(mm_status_str(12345), "unknown status"))            \
+    X(status_name_unknown, MM_OK, NOMSG, strcmp(mm_status_name(-12345), "MM_E_UNKNOWN"))           \
+    X(param_bounds_unknown, MM_E_UNSUPPORTED, NOMSG, mm_param_bounds(9999, NULL, NULL))            \
+    X(param_bounds_negative, MM_E_UNSUPPORTED, NOMSG, mm_param_bounds(-1, &g_d, &g_d))             \
+    /* tensors */                                                                                  \
+    X(tensor_create_null_out, MM_E_INVALID_ARG, NOMSG, mm_tensor_create(NULL, 2, F.s45, NULL))     \
     X(tensor_create_null_shape, MM_E_INVALID_ARG, NOMSG, mm_tensor_create(&g_tout, 2, NULL, NULL)) \
-    X(tensor_create_ndim0, MM_E_SHAPE, NOMSG, mm_tensor_create(&g_tout, 0, F.s45, NULL))          \
-    X(tensor_create_ndim9, MM_E_SHAPE, NOMSG, mm_tensor_create(&g_tout, 9, F.shuge, NULL))        \
-    X(tensor_create_ndim_neg, MM_E_SHAPE, NOMSG, mm_tensor_create(&g_tout, -2, F.s45, NULL))      \
-    X(tensor_create_zero, MM_E_SHAPE, NOMSG, mm_tensor_create(&g_tout, 2, F.s00, NULL))           \
-    X(tensor_create_negative, MM_E_SHAPE, NOMSG, mm_tensor_create(&g_tout, 2, F.sneg, NULL))      \
-    X(tensor_create_huge, MM_E_RANGE, NOMSG, mm_tensor_create(&g_tout, 3, F.shuge, NULL))         \
-    X(tensor_wrap_null_data, MM_E_INVALID_ARG, NOMSG, mm_tensor_wrap(&g_tout, NULL, 2, F.s45, NULL)) \
-    X(tensor_wrap_huge, MM_E_RANGE, NOMSG, mm_tensor_wrap(&g_tout, F.obs, 3, F.shuge, NULL))      \
-    X(tensor_ndim_null, MM_E_INVALID_ARG, NOMSG, mm_tensor_ndim(NULL))                            \
-    X(tensor_dim_null, MM_E_INVALID_ARG, NOMSG, (int)mm_tensor_dim(NULL, 0))                      \
-    X(tensor_dim_axis, MM_E_RANGE, NOMSG, (int)mm_tensor_dim(F.t45, 2))                           \
-    X(tensor_dim_axis_neg, MM_E_RANGE, NOMSG, (int)mm_tensor_dim(F.t45, -3))                      \
-    X(tensor_numel_null, MM_E_INVALID_ARG, NOMSG, (int)mm_tensor_numel(NULL))                     \
-    X(tensor_data_null, MM_OK, NOMSG, mm_tensor_data(NULL) != NULL)                               \
-    X(tensor_reshape_null, MM_E_INVALID_ARG, NOMSG, mm_tensor_reshape(NULL, 2, F.s45))            \
-    X(tensor_reshape_null_shape, MM_E_INVALID_ARG, mm_tensor_errmsg(F.t45),                       \
-      mm_tensor_reshape(F.t45, 2, NULL))                                                          \
-    X(tensor_reshape_numel, MM_E_SHAPE, mm_tensor_errmsg(F.t45),                                  \
-      mm_tensor_reshape(F.t45, 2, (int64_t[]){3, 3}))                                             \
-    X(tensor_reshape_ndim0, MM_E_SHAPE, mm_tensor_errmsg(F.t45), mm_tensor_reshape(F.t45, 0, F.s45)) \
-    X(tensor_reshape_negative, MM_E_SHAPE, mm_tensor_errmsg(F.t45),                               \
-      mm_tensor_reshape(F.t45, 2, (int64_t[]){-4, -5}))                                           \
-    X(tensor_fill_null, MM_E_INVALID_ARG, NOMSG, mm_tensor_fill(NULL, 1))                         \
-    X(tensor_copy_null_dst, MM_E_INVALID_ARG, NOMSG, mm_tensor_copy(NULL, F.t45))                 \
-    X(tensor_copy_null_src, MM_E_INVALID_ARG, mm_tensor_errmsg(F.t45), mm_tensor_copy(F.t45, NULL)) \
-    X(tensor_copy_shape, MM_E_SHAPE, mm_tensor_errmsg(F.t45), mm_tensor_copy(F.t45, F.t33))       \
-    /* sgemm */                                                                                   \
-    X(sgemm_bad_trans, MM_E_INVALID_ARG, NOMSG,                                                   \
-      mm_sgemm(2, 0, 1, 1, 1, 1, F.obs, 1, F.obs, 1, 0, F.act, 1, NULL, 0))                       \
-    X(sgemm_negative_m, MM_E_SHAPE, NOMSG,                                                        \
-      mm_sgemm(0, 0, -1, 1, 1, 1, F.obs, 1, F.obs, 1, 0, F.act, 1, NULL, 0))                      \
-    X(sgemm_small_lda, MM_E_SHAPE, NOMSG,                                                         \
-      mm_sgemm(0, 0, 2, 2, 3, 1, F.obs, 2, F.obs, 2, 0, F.act, 2, NULL, 0))                       \
-    X(sgemm_null_a, MM_E_INVALID_ARG, NOMSG,                                                      \
-      mm_sgemm(0, 0, 2, 2, 2, 1, NULL, 2, F.obs, 2, 0, F.act, 2, NULL, 0))                        \
-    X(sgemm_c_aliases_a, MM_E_INVALID_ARG, NOMSG,                                                 \
-      mm_sgemm(0, 0, 2, 2, 2, 1, F.act, 2, F.obs, 2, 0, F.act, 2, NULL, 0))                       \
-    X(sgemm_small_ws, MM_E_INVALID_ARG, NOMSG,                                                    \
-      mm_sgemm(0, 0, 2, 2, 2, 1, F.obs, 2, F.obs, 2, 0, F.act, 2, g_big_ws, 64))                  \
-    X(sgemm_misaligned_ws, MM_E_INVALID_ARG, NOMSG,                                               \
-      mm_sgemm(0, 0, 2, 2, 2, 1, F.obs, 2, F.obs, 2, 0, F.act, 2, g_big_ws + 4, 4000))            \
-    X(sgemm_overflow, MM_E_RANGE, NOMSG,                                                          \
-      mm_sgemm(0, 0, INT64_MAX / 2, INT64_MAX / 2, 4, 1, F.obs, 4, F.obs, INT64_MAX / 2, 0,       \
-               F.act, INT64_MAX / 2, NULL, 0))                                                    \
-    /* model construction */                                                                      \
-    X(model_opts_init_null, MM_E_INVALID_ARG, NOMSG, mm_model_opts_init(NULL))                    \
-    X(model_create_null_out, MM_E_INVALID_ARG, NOMSG, mm_model_create(NULL, NULL))                \
-    X(model_create_null_opts, MM_E_INVALID_ARG, NOMSG, mm_model_create(&g_mout, NULL))            \
-    X(model_create_input_dim0, MM_E_INVALID_ARG, ERRBUF, model_create_bad(BAD_SIZE))              \
-    X(model_create_reserved, MM_E_INVALID_ARG, ERRBUF, model_create_bad(BAD_RESERVED))            \
-    X(model_create_version, MM_E_VERSION, ERRBUF, model_create_bad(BAD_VERSION))                  \
-    X(model_create_threads0, MM_E_INVALID_ARG, ERRBUF, model_create_bad(BAD_THREADS))             \
-    X(model_create_bad_alloc, MM_E_INVALID_ARG, ERRBUF, model_create_bad(BAD_ALLOC))              \
-    X(model_create_neg_batch, MM_E_INVALID_ARG, ERRBUF, model_create_bad(BAD_NONE))               \
-    X(model_add_dense_null, MM_E_INVALID_ARG, NOMSG, mm_model_add_dense(NULL, 4, 1, 0, 1))        \
-    X(model_add_dense_zero, MM_E_RANGE, mm_model_errmsg(F.mu), mm_model_add_dense(F.mu, 0, 1, 0, 1)) \
-    X(model_add_dense_neg, MM_E_RANGE, mm_model_errmsg(F.mu), mm_model_add_dense(F.mu, -7, 1, 0, 1)) \
-    X(model_add_dense_bias2, MM_E_INVALID_ARG, mm_model_errmsg(F.mu),                             \
-      mm_model_add_dense(F.mu, 4, 2, 0, 1))                                                       \
-    X(model_add_dense_init, MM_E_INVALID_ARG, mm_model_errmsg(F.mu),                              \
-      mm_model_add_dense(F.mu, 4, 1, 9, 1))                                                       \
-    X(model_add_dense_gain_nan, MM_E_INVALID_ARG, mm_model_errmsg(F.mu),                          \
-      mm_model_add_dense(F.mu, 4, 1, MM_INIT_ORTHOGONAL, NAN))                                    \
-    X(model_add_dense_finalized, MM_E_STATE, MMSG, mm_model_add_dense(F.m, 4, 1, 0, 1))           \
-    X(model_add_act_kind, MM_E_INVALID_ARG, mm_model_errmsg(F.mu), mm_model_add_activation(F.mu, 99)) \
-    X(model_add_act_null, MM_E_INVALID_ARG, NOMSG, mm_model_add_activation(NULL, MM_ACT_RELU))    \
-    X(model_add_ln_eps0, MM_E_RANGE, mm_model_errmsg(F.mu), mm_model_add_layernorm(F.mu, 0, 1))   \
-    X(model_add_ln_eps_nan, MM_E_RANGE, mm_model_errmsg(F.mu), mm_model_add_layernorm(F.mu, NAN, 1)) \
-    X(model_add_rms_eps2, MM_E_RANGE, mm_model_errmsg(F.mu), mm_model_add_rmsnorm(F.mu, 2, 1))    \
+    X(tensor_create_ndim0, MM_E_SHAPE, NOMSG, mm_tensor_create(&g_tout, 0, F.s45, NULL))           \
+    X(tensor_create_ndim9, MM_E_SHAPE, NOMSG, mm_tensor_create(&g_tout, 9, F.shuge, NULL))         \
+    X(tensor_create_ndim_neg, MM_E_SHAPE, NOMSG, mm_tensor_create(&g_tout, -2, F.s45, NULL))       \
+    X(tensor_create_zero, MM_E_SHAPE, NOMSG, mm_tensor_create(&g_tout, 2, F.s00, NULL))            \
+    X(tensor_create_negative, MM_E_SHAPE, NOMSG, mm_tensor_create(&g_tout, 2, F.sneg, NULL))       \
+    X(tensor_create_huge, MM_E_RANGE, NOMSG, mm_tensor_create(&g_tout, 3, F.shuge, NULL))          \
+    X(tensor_wrap_null_data, MM_E_INVALID_ARG, NOMSG,                                              \
+      mm_tensor_wrap(&g_tout, NULL, 2, F.s45, NULL))                                               \
+    X(tensor_wrap_huge, MM_E_RANGE, NOMSG, mm_tensor_wrap(&g_tout, F.obs, 3, F.shuge, NULL))       \
+    X(tensor_ndim_null, MM_E_INVALID_ARG, NOMSG, mm_tensor_ndim(NULL))                             \
+    X(tensor_dim_null, MM_E_INVALID_ARG, NOMSG, (int)mm_tensor_dim(NULL, 0))                       \
+    X(tensor_dim_axis, MM_E_RANGE, NOMSG, (int)mm_tensor_dim(F.t45, 2))                            \
+    X(tensor_dim_axis_neg, MM_E_RANGE, NOMSG, (int)mm_tensor_dim(F.t45, -3))                       \
+    X(tensor_numel_null, MM_E_INVALID_ARG, NOMSG, (int)mm_tensor_numel(NULL))                      \
+    X(tensor_data_null, MM_OK, NOMSG, mm_tensor_data(NULL) != NULL)                                \
+    X(tensor_reshape_null, MM_E_INVALID_ARG, NOMSG, mm_tensor_reshape(NULL, 2, F.s45))             \
+    X(tensor_reshape_null_shape, MM_E_INVALID_ARG, mm_tensor_errmsg(F.t45),                        \
+      mm_tensor_reshape(F.t45, 2, NULL))                                                           \
+    X(tensor_reshape_numel, MM_E_SHAPE, mm_tensor_errmsg(F.t45),                                   \
+      mm_tensor_reshape(F.t45, 2, (int64_t[]){3, 3}))                                              \
+    X(tensor_reshape_ndim0, MM_E_SHAPE, mm_tensor_errmsg(F.t45),                                   \
+      mm_tensor_reshape(F.t45, 0, F.s45))                                                          \
+    X(tensor_reshape_negative, MM_E_SHAPE, mm_tensor_errmsg(F.t45),                                \
+      mm_tensor_reshape(F.t45, 2, (int64_t[]){-4, -5}))                                            \
+    X(tensor_fill_null, MM_E_INVALID_ARG, NOMSG, mm_tensor_fill(NULL, 1))                          \
+    X(tensor_copy_null_dst, MM_E_INVALID_ARG, NOMSG, mm_tensor_copy(NULL, F.t45))                  \
+    X(tensor_copy_null_src, MM_E_INVALID_ARG, mm_tensor_errmsg(F.t45),                             \
+      mm_tensor_copy(F.t45, NULL))                                                                 \
+    X(tensor_copy_shape, MM_E_SHAPE, mm_tensor_errmsg(F.t45), mm_tensor_copy(F.t45, F.t33))        \
+    /* sgemm */                                                                                    \
+    X(sgemm_bad_trans, MM_E_INVALID_ARG, NOMSG,                                                    \
+      mm_sgemm(2, 0, 1, 1, 1, 1, F.obs, 1, F.obs, 1, 0, F.act, 1, NULL, 0))                        \
+    X(sgemm_negative_m, MM_E_SHAPE, NOMSG,                                                         \
+      mm_sgemm(0, 0, -1, 1, 1, 1, F.obs, 1, F.obs, 1, 0, F.act, 1, NULL, 0))                       \
+    X(sgemm_small_lda, MM_E_SHAPE, NOMSG,                                                          \
+      mm_sgemm(0, 0, 2, 2, 3, 1, F.obs, 2, F.obs, 2, 0, F.act, 2, NULL, 0))                        \
+    X(sgemm_null_a, MM_E_INVALID_ARG, NOMSG,                                                       \
+      mm_sgemm(0, 0, 2, 2, 2, 1, NULL, 2, F.obs, 2, 0, F.act, 2, NULL, 0))                         \
+    X(sgemm_c_aliases_a, MM_E_INVALID_ARG, NOMSG,                                                  \
+      mm_sgemm(0, 0, 2, 2, 2, 1, F.act, 2, F.obs, 2, 0, F.act, 2, NULL, 0))                        \
+    X(sgemm_small_ws, MM_E_INVALID_ARG, NOMSG,                                                     \
+      mm_sgemm(0, 0, 2, 2, 2, 1, F.obs, 2, F.obs, 2, 0, F.act, 2, g_big_ws, 64))                   \
+    X(sgemm_misaligned_ws, MM_E_INVALID_ARG, NOMSG,                                                \
+      mm_sgemm(0, 0, 2, 2, 2, 1, F.obs, 2, F.obs, 2, 0, F.act, 2, g_big_ws + 4, 4000))             \
+    X(sgemm_overflow, MM_E_RANGE, NOMSG,                                                           \
+      mm_sgemm(0, 0, INT64_MAX / 2, INT64_MAX / 2, 4, 1, F.obs, 4, F.obs, INT64_MAX / 2, 0, F.act, \
+               INT64_MAX / 2, NULL, 0))                                                            \
+    /* model construction */                                                                       \
+    X(model_opts_init_null, MM_E_INVALID_ARG, NOMSG, mm_model_opts_init(NULL))                     \
+    X(model_create_null_out, MM_E_INVALID_ARG, NOMSG, mm_model_create(NULL, NULL))                 \
+    X(model_create_null_opts, MM_E_INVALID_ARG, NOMSG, mm_model_create(&g_mout, NULL))             \
+    X(model_create_input_dim0, MM_E_INVALID_ARG, ERRBUF, model_create_bad(BAD_SIZE))               \
+    X(model_create_reserved, MM_E_INVALID_ARG, ERRBUF, model_create_bad(BAD_RESERVED))             \
+    X(model_create_version, MM_E_VERSION, ERRBUF, model_create_bad(BAD_VERSION))                   \
+    X(model_create_threads0, MM_E_INVALID_ARG, ERRBUF, model_create_bad(BAD_THREADS))              \
+    X(model_create_bad_alloc, MM_E_INVALID_ARG, ERRBUF, model_create_bad(BAD_ALLOC))               \
+    X(model_create_neg_batch, MM_E_INVALID_ARG, ERRBUF, model_create_bad(BAD_NONE))                \
+    X(model_add_dense_null, MM_E_INVALID_ARG, NOMSG, mm_model_add_dense(NULL, 4, 1, 0, 1))         \
+    X(model_add_dense_zero, MM_E_RANGE, mm_model_errmsg(F.mu),                                     \
+      mm_model_add_dense(F.mu, 0, 1, 0, 1))                                                        \
+    X(model_add_dense_neg, MM_E_RANGE, mm_model_errmsg(F.mu),                                      \
+      mm_model_add_dense(F.mu, -7, 1, 0, 1))                                                       \
+    X(model_add_dense_bias2, MM_E_INVALID_ARG, mm_model_errmsg(F.mu),                              \
+      mm_model_add_dense(F.mu, 4, 2, 0, 1))                                                        \
+    X(model_add_dense_init, MM_E_INVALID_ARG, mm_model_errmsg(F.mu),                               \
+      mm_model_add_dense(F.mu, 4, 1, 9, 1))                                                        \
+    X(model_add_dense_gain_nan, MM_E_INVALID_ARG, mm_model_errmsg(F.mu),                           \
+      mm_model_add_dense(F.mu, 4, 1, MM_INIT_ORTHOGONAL, NAN))                                     \
+    X(model_add_dense_finalized, MM_E_STATE, MMSG, mm_model_add_dense(F.m, 4, 1, 0, 1))            \
+    X(model_add_act_kind, MM_E_INVALID_ARG, mm_model_errmsg(F.mu),                                 \
+      mm_model_add_activation(F.mu, 99))                                                           \
+    X(model_add_act_null, MM_E_INVALID_ARG, NOMSG, mm_model_add_activation(NULL, MM_ACT_RELU))     \
+    X(model_add_ln_eps0, MM_E_RANGE, mm_model_errmsg(F.mu), mm_model_add_layernorm(F.mu, 0, 1))    \
+    X(model_add_ln_eps_nan, MM_E_RANGE, mm_model_errmsg(F.mu),                                     \
+      mm_model_add_layernorm(F.mu, NAN, 1))                                                        \
+    X(model_add_rms_eps2, MM_E_RANGE, mm_model_errmsg(F.mu), mm_model_add_rmsnorm(F.mu, 2, 1))     \
     X(model_add_embed_zero, MM_E_RANGE, mm_model_errmsg(F.mu), mm_model_add_embedding(F.mu, 0, 4)) \
-    X(model_add_attention_null, MM_E_INVALID_ARG, mm_model_errmsg(F.mu),                          \
-      mm_model_add_attention(F.mu, NULL))                                                         \
-    X(model_add_gau_neg, ANY, mm_model_errmsg(F.mu), mm_model_add_gau(F.mu, -1, 4, 1, 2))  \
-    X(model_add_mamba_zero, MM_E_RANGE, mm_model_errmsg(F.mu), mm_model_add_mamba(F.mu, 0, 4, 2, 0)) \
-    X(model_add_s4d_odd, MM_E_RANGE, mm_model_errmsg(F.mu), mm_model_add_s4d(F.mu, 3))            \
-    X(model_add_s4d_finalized, MM_E_STATE, MMSG, mm_model_add_s4d(F.m, 4))                        \
-    X(model_finalize_null, MM_E_INVALID_ARG, NOMSG, mm_model_finalize(NULL))                      \
-    X(model_finalize_twice, MM_E_STATE, MMSG, mm_model_finalize(F.m))                             \
-    X(model_finalize_empty, MM_E_STATE, mm_model_errmsg(F.mu), mm_model_finalize(F.mu))           \
-    /* model execution */                                                                         \
-    X(model_forward_null, MM_E_INVALID_ARG, NOMSG, mm_model_forward(NULL, F.x, F.y))              \
-    X(model_forward_null_x, MM_E_INVALID_ARG, MMSG, mm_model_forward(F.m, NULL, F.y))             \
-    X(model_forward_null_y, MM_E_INVALID_ARG, MMSG, mm_model_forward(F.m, F.x, NULL))             \
-    X(model_forward_unfinalized, MM_E_STATE, mm_model_errmsg(F.mu), mm_model_forward(F.mu, F.x, F.y)) \
-    X(model_forward_width, MM_E_SHAPE, MMSG, mm_model_forward(F.m, F.xw, F.y))                    \
-    X(model_forward_batch, MM_E_RANGE, MMSG, mm_model_forward(F.m, F.xbig, F.y))                  \
-    X(model_forward_y_shape, MM_E_SHAPE, MMSG, mm_model_forward(F.m, F.x, F.t45))                 \
-    X(model_backward_null, MM_E_INVALID_ARG, NOMSG, mm_model_backward(NULL, F.dy, NULL))          \
-    X(model_backward_no_forward, MM_E_STATE, mm_model_errmsg(F.mz), mm_model_backward(F.mz, F.dy, NULL)) \
-    X(model_backward_dy_shape, MM_E_SHAPE, MMSG,                                                  \
-      model_fwd_bwd(F.t45, NULL))                     \
-    X(model_backward_dx_shape, MM_E_SHAPE, MMSG,                                                  \
-      model_fwd_bwd(F.dy, F.t33))                     \
-    X(model_jvp_null_x, MM_E_INVALID_ARG, MMSG, mm_model_jvp(F.m, NULL, F.v, NULL, F.y))          \
-    X(model_jvp_v_size, MM_E_SHAPE, MMSG, mm_model_jvp(F.m, F.x, F.t45, NULL, F.y))               \
-    X(model_jvp_null_v, ANY, MMSG, mm_model_jvp(F.m, F.x, NULL, NULL, F.y))                       \
-    X(model_ws_size_batch0, MM_E_RANGE, NOMSG, mm_model_infer_workspace_size(F.m, 0, 1, &g_size)) \
+    X(model_add_attention_null, MM_E_INVALID_ARG, mm_model_errmsg(F.mu),                           \
+      mm_model_add_attention(F.mu, NULL))                                                          \
+    X(model_add_gau_neg, ANY, mm_model_errmsg(F.mu), mm_model_add_gau(F.mu, -1, 4, 1, 2))          \
+    X(model_add_mamba_zero, MM_E_RANGE, mm_model_errmsg(F.mu),                                     \
+      mm_model_add_mamba(F.mu, 0, 4, 2, 0))                                                        \
+    X(model_add_s4d_odd, MM_E_RANGE, mm_model_errmsg(F.mu), mm_model_add_s4d(F.mu, 3))             \
+    X(model_add_s4d_finalized, MM_E_STATE, MMSG, mm_model_add_s4d(F.m, 4))                         \
+    X(model_finalize_null, MM_E_INVALID_ARG, NOMSG, mm_model_finalize(NULL))                       \
+    X(model_finalize_twice, MM_E_STATE, MMSG, mm_model_finalize(F.m))                              \
+    X(model_finalize_empty, MM_E_STATE, mm_model_errmsg(F.mu), mm_model_finalize(F.mu))            \
+    /* model execution */                                                                          \
+    X(model_forward_null, MM_E_INVALID_ARG, NOMSG, mm_model_forward(NULL, F.x, F.y))               \
+    X(model_forward_null_x, MM_E_INVALID_ARG, MMSG, mm_model_forward(F.m, NULL, F.y))              \
+    X(model_forward_null_y, MM_E_INVALID_ARG, MMSG, mm_model_forward(F.m, F.x, NULL))              \
+    X(model_forward_unfinalized, MM_E_STATE, mm_model_errmsg(F.mu),                                \
+      mm_model_forward(F.mu, F.x, F.y))                                                            \
+    X(model_forward_width, MM_E_SHAPE, MMSG, mm_model_forward(F.m, F.xw, F.y))                     \
+    X(model_forward_batch, MM_E_RANGE, MMSG, mm_model_forward(F.m, F.xbig, F.y))                   \
+    X(model_forward_y_shape, MM_E_SHAPE, MMSG, mm_model_forward(F.m, F.x, F.t45))                  \
+    X(model_backward_null, MM_E_INVALID_ARG, NOMSG, mm_model_backward(NULL, F.dy, NULL))           \
+    X(model_backward_no_forward, MM_E_STATE, mm_model_errmsg(F.mz),                                \
+      mm_model_backward(F.mz, F.dy, NULL))                                                         \
+    X(model_backward_dy_shape, MM_E_SHAPE, MMSG, model_fwd_bwd(F.t45, NULL))                       \
+    X(model_backward_dx_shape, MM_E_SHAPE, MMSG, model_fwd_bwd(F.dy, F.t33))                       \
+    X(model_jvp_null_x, MM_E_INVALID_ARG, MMSG, mm_model_jvp(F.m, NULL, F.v, NULL, F.y))           \
+    X(model_jvp_v_size, MM_E_SHAPE, MMSG, mm_model_jvp(F.m, F.x, F.t45, NULL, F.y))                \
+    X(model_jvp_null_v, ANY, MMSG, mm_model_jvp(F.m, F.x, NULL, NULL, F.y))                        \
+    X(model_ws_size_batch0, MM_E_RANGE, NOMSG, mm_model_infer_workspace_size(F.m, 0, 1, &g_size))  \
     X(model_ws_size_null, MM_E_INVALID_ARG, NOMSG, mm_model_infer_workspace_size(F.m, 1, 1, NULL)) \
-    X(model_ws_size_unfinalized, MM_E_STATE, NOMSG,                                               \
-      mm_model_infer_workspace_size(F.mu, 1, 1, &g_size))                                         \
-    X(model_infer_null_ws, MM_E_INVALID_ARG, NOMSG, mm_model_infer(F.m, F.x, F.y, NULL, 0))       \
-    X(model_infer_small_ws, MM_E_INVALID_ARG, NOMSG, mm_model_infer(F.m, F.x, F.y, g_big_ws, 64)) \
-    X(model_infer_misaligned, MM_E_INVALID_ARG, NOMSG,                                            \
-      mm_model_infer(F.m, F.x, F.y, g_big_ws + 8, 4000))                                          \
-    X(model_infer_width, MM_E_SHAPE, NOMSG, mm_model_infer(F.m, F.xw, F.y, g_big_ws, 4096))       \
-    X(model_num_params_null, MM_E_INVALID_ARG, NOMSG, mm_model_num_params(NULL, &g_i64))          \
-    X(model_num_params_out, MM_E_INVALID_ARG, MMSG, mm_model_num_params(F.m, NULL))               \
-    X(model_num_params_unfinal, MM_E_STATE, mm_model_errmsg(F.mu), mm_model_num_params(F.mu, &g_i64)) \
+    X(model_ws_size_unfinalized, MM_E_STATE, NOMSG,                                                \
+      mm_model_infer_workspace_size(F.mu, 1, 1, &g_size))                                          \
+    X(model_infer_null_ws, MM_E_INVALID_ARG, NOMSG, mm_model_infer(F.m, F.x, F.y, NULL, 0))        \
+    X(model_infer_small_ws, MM_E_INVALID_ARG, NOMSG, mm_model_infer(F.m, F.x, F.y, g_big_ws, 64))  \
+    X(model_infer_misaligned, MM_E_INVALID_ARG, NOMSG,                                             \
+      mm_model_infer(F.m, F.x, F.y, g_big_ws + 8, 4000))                                           \
+    X(model_infer_width, MM_E_SHAPE, NOMSG, mm_model_infer(F.m, F.xw, F.y, g_big_ws, 4096))        \
+    X(model_num_params_null, MM_E_INVALID_ARG, NOMSG, mm_model_num_params(NULL, &g_i64))           \
+    X(model_num_params_out, MM_E_INVALID_ARG, MMSG, mm_model_num_params(F.m, NULL))                \
+    X(model_num_params_unfinal, MM_E_STATE, mm_model_errmsg(F.mu),                                 \
+      mm_model_num_params(F.mu, &g_i64))                                                           \
     X(model_params_unfinal, MM_E_STATE, mm_model_errmsg(F.mu), mm_model_params(F.mu, &g_fp, NULL)) \
-    X(model_params_null_data, MM_E_INVALID_ARG, MMSG, mm_model_params(F.m, NULL, NULL))           \
-    X(model_grads_null, MM_E_INVALID_ARG, NOMSG, mm_model_grads(NULL, &g_fp, NULL))               \
-    X(model_zero_grad_unfinal, MM_E_STATE, mm_model_errmsg(F.mu), mm_model_zero_grad(F.mu))       \
-    X(model_set_opt_kind, MM_E_INVALID_ARG, mm_model_errmsg(F.mz), mm_model_set_optimizer(F.mz, 99)) \
-    X(model_set_opt_unfinal, MM_E_STATE, mm_model_errmsg(F.mu), mm_model_set_optimizer(F.mu, MM_OPT_SGD)) \
-    X(model_set_unknown, MM_E_UNSUPPORTED, MMSG, mm_model_set_f64(F.m, 9999, 1))                  \
-    X(model_set_lr_negative, MM_E_RANGE, MMSG, mm_model_set_f64(F.m, MM_MODEL_LR, -1))            \
-    X(model_set_lr_nan, MM_E_RANGE, MMSG, mm_model_set_f64(F.m, MM_MODEL_LR, NAN))                \
-    X(model_set_lr_inf, MM_E_RANGE, MMSG, mm_model_set_f64(F.m, MM_MODEL_LR, INFINITY))           \
-    X(model_set_readonly, MM_E_UNSUPPORTED, MMSG, mm_model_set_f64(F.m, MM_MODEL_STAT_STEPS, 1))  \
-    X(model_set_other_opt, MM_E_UNSUPPORTED, MMSG, mm_model_set_f64(F.m, MM_MODEL_ALPHA, 0.5))    \
-    X(model_set_flag_half, MM_E_RANGE, MMSG, mm_model_set_f64(F.m, MM_MODEL_AMSGRAD, 0.5))        \
-    X(model_set_no_opt, MM_E_STATE, mm_model_errmsg(F.mz), mm_model_set_f64(F.mz, MM_MODEL_LR, 0.1)) \
-    X(model_get_null, MM_E_INVALID_ARG, MMSG, mm_model_get_f64(F.m, MM_MODEL_LR, NULL))           \
-    X(model_get_unknown, MM_E_UNSUPPORTED, MMSG, mm_model_get_f64(F.m, 12, &g_d))                 \
-    X(model_step_no_opt, MM_E_STATE, mm_model_errmsg(F.mz), mm_model_step(F.mz))                  \
-    X(model_step_null, MM_E_INVALID_ARG, NOMSG, mm_model_step(NULL))                              \
-    X(model_freeze_range, MM_E_RANGE, MMSG, mm_model_freeze(F.m, 3, 10, 1))                       \
-    X(model_freeze_negative, MM_E_RANGE, MMSG, mm_model_freeze(F.m, -1, 1, 1))                    \
-    X(model_freeze_unfinal, MM_E_STATE, mm_model_errmsg(F.mu), mm_model_freeze(F.mu, 0, 1, 1))    \
-    X(model_copy_self, MM_E_INVALID_ARG, MMSG, mm_model_copy(F.m, F.m, 0))                        \
-    X(model_copy_null_src, MM_E_INVALID_ARG, MMSG, mm_model_copy(F.m, NULL, 0))                   \
-    X(model_copy_arch, MM_E_SHAPE, MMSG, mm_model_copy(F.m, F.mo, 0))                             \
-    X(model_copy_no_opt, MM_E_STATE, MMSG, mm_model_copy(F.m, F.mz, 1))                           \
-    X(model_lerp_tau, MM_E_RANGE, MMSG, mm_model_lerp(F.m, F.mz, 1.5))                            \
-    X(model_lerp_nan, MM_E_RANGE, MMSG, mm_model_lerp(F.m, F.mz, NAN))                            \
-    X(model_lerp_arch, MM_E_SHAPE, MMSG, mm_model_lerp(F.m, F.mo, 0.5))                           \
-    X(model_num_layers_null, MM_E_INVALID_ARG, NOMSG, mm_model_num_layers(NULL, &g_i32))          \
-    X(model_output_dim_out, MM_E_INVALID_ARG, MMSG, mm_model_output_dim(F.m, NULL))               \
-    X(model_decode_size_unfinal, MM_E_STATE, mm_model_errmsg(F.mu),                               \
-      mm_model_decode_state_size(F.mu, 1, &g_size))                                               \
-    X(model_decode_unsupported, MM_E_UNSUPPORTED, mm_model_errmsg(F.zoo),                         \
-      mm_model_decode_step(F.zoo, F.xz, F.yz, g_big_ws, 4096))                                      \
-    X(model_decode_null, MM_E_INVALID_ARG, NOMSG, mm_model_decode_step(NULL, F.x, F.y, NULL, 0))  \
-    X(model_seed_null, MM_E_INVALID_ARG, NOMSG, mm_model_seed(NULL, 1))                           \
-    X(model_seed_unfinal, MM_E_STATE, mm_model_errmsg(F.mu), mm_model_seed(F.mu, 1))              \
-    X(model_sample_null, MM_E_INVALID_ARG, NOMSG,                                                 \
-      mm_model_sample(NULL, F.y, 1, 0, 1, g_tok, 4, NULL))                                        \
-    X(model_sample_unfinal, MM_E_STATE, mm_model_errmsg(F.mu),                                    \
-      mm_model_sample(F.mu, F.y, 1, 0, 1, g_tok, 4, NULL))                                        \
-    X(model_sample_width, MM_E_SHAPE, MMSG, mm_model_sample(F.m, F.x, 1, 0, 1, g_tok, 4, NULL))   \
-    X(model_sample_top_p, MM_E_RANGE, MMSG, mm_model_sample(F.m, F.y, 1, 0, 0, g_tok, 4, NULL))   \
-    X(model_sample_temp_nan, MM_E_RANGE, MMSG,                                                    \
-      mm_model_sample(F.m, F.y, NAN, 0, 1, g_tok, 4, NULL))                                       \
-    X(model_logprob_null, MM_E_INVALID_ARG, NOMSG, mm_model_logprob(NULL, F.x, g_tgt, 4, F.y))    \
-    X(model_logprob_unfinal, MM_E_STATE, mm_model_errmsg(F.mu),                                   \
-      mm_model_logprob(F.mu, F.x, g_tgt, 4, F.y))                                                 \
-    X(model_logprob_count, MM_E_SHAPE, MMSG, mm_model_logprob(F.m, F.x, g_tgt, 4, F.y))           \
-    X(model_logprob_targets, MM_E_SHAPE, MMSG, mm_model_logprob(F.m, F.x, g_tgt, 3, F.y))         \
-    X(model_logprob_bwd_null, MM_E_INVALID_ARG, NOMSG,                                            \
-      mm_model_logprob_backward(NULL, g_tgt, 4, F.y))                                             \
-    X(model_logprob_bwd_unfinal, MM_E_STATE, mm_model_errmsg(F.mu),                               \
-      mm_model_logprob_backward(F.mu, g_tgt, 4, F.y))                                             \
-    /* model files */                                                                             \
-    X(model_save_null_path, MM_E_INVALID_ARG, MMSG, mm_model_save(F.m, NULL, 0))                  \
-    X(model_save_flags, MM_E_INVALID_ARG, MMSG, mm_model_save(F.m, F.path, 0x80))                 \
-    X(model_save_unfinal, MM_E_STATE, mm_model_errmsg(F.mu), mm_model_save(F.mu, F.path, 0))      \
+    X(model_params_null_data, MM_E_INVALID_ARG, MMSG, mm_model_params(F.m, NULL, NULL))            \
+    X(model_grads_null, MM_E_INVALID_ARG, NOMSG, mm_model_grads(NULL, &g_fp, NULL))                \
+    X(model_zero_grad_unfinal, MM_E_STATE, mm_model_errmsg(F.mu), mm_model_zero_grad(F.mu))        \
+    X(model_set_opt_kind, MM_E_INVALID_ARG, mm_model_errmsg(F.mz),                                 \
+      mm_model_set_optimizer(F.mz, 99))                                                            \
+    X(model_set_opt_unfinal, MM_E_STATE, mm_model_errmsg(F.mu),                                    \
+      mm_model_set_optimizer(F.mu, MM_OPT_SGD))                                                    \
+    X(model_set_unknown, MM_E_UNSUPPORTED, MMSG, mm_model_set_f64(F.m, 9999, 1))                   \
+    X(model_set_lr_negative, MM_E_RANGE, MMSG, mm_model_set_f64(F.m, MM_MODEL_LR, -1))             \
+    X(model_set_lr_nan, MM_E_RANGE, MMSG, mm_model_set_f64(F.m, MM_MODEL_LR, NAN))                 \
+    X(model_set_lr_inf, MM_E_RANGE, MMSG, mm_model_set_f64(F.m, MM_MODEL_LR, INFINITY))            \
+    X(model_set_readonly, MM_E_UNSUPPORTED, MMSG, mm_model_set_f64(F.m, MM_MODEL_STAT_STEPS, 1))   \
+    X(model_set_other_opt, MM_E_UNSUPPORTED, MMSG, mm_model_set_f64(F.m, MM_MODEL_ALPHA, 0.5))     \
+    X(model_set_flag_half, MM_E_RANGE, MMSG, mm_model_set_f64(F.m, MM_MODEL_AMSGRAD, 0.5))         \
+    X(model_set_no_opt, MM_E_STATE, mm_model_errmsg(F.mz),                                         \
+      mm_model_set_f64(F.mz, MM_MODEL_LR, 0.1))                                                    \
+    X(model_get_null, MM_E_INVALID_ARG, MMSG, mm_model_get_f64(F.m, MM_MODEL_LR, NULL))            \
+    X(model_get_unknown, MM_E_UNSUPPORTED, MMSG, mm_model_get_f64(F.m, 12, &g_d))                  \
+    X(model_step_no_opt, MM_E_STATE, mm_model_errmsg(F.mz), mm_model_step(F.mz))                   \
+    X(model_step_null, MM_E_INVALID_ARG, NOMSG, mm_model_step(NULL))                               \
+    X(model_freeze_range, MM_E_RANGE, MMSG, mm_model_freeze(F.m, 3, 10, 1))                        \
+    X(model_freeze_negative, MM_E_RANGE, MMSG, mm_model_freeze(F.m, -1, 1, 1))                     \
+    X(model_freeze_unfinal, MM_E_STATE, mm_model_errmsg(F.mu), mm_model_freeze(F.mu, 0, 1, 1))     \
+    X(model_copy_self, MM_E_INVALID_ARG, MMSG, mm_model_copy(F.m, F.m, 0))                         \
+    X(model_copy_null_src, MM_E_INVALID_ARG, MMSG, mm_model_copy(F.m, NULL, 0))                    \
+    X(model_copy_arch, MM_E_SHAPE, MMSG, mm_model_copy(F.m, F.mo, 0))                              \
+    X(model_copy_no_opt, MM_E_STATE, MMSG, mm_model_copy(F.m, F.mz, 1))                            \
+    X(model_lerp_tau, MM_E_RANGE, MMSG, mm_model_lerp(F.m, F.mz, 1.5))                             \
+    X(model_lerp_nan, MM_E_RANGE, MMSG, mm_model_lerp(F.m, F.mz, NAN))                             \
+    X(model_lerp_arch, MM_E_SHAPE, MMSG, mm_model_lerp(F.m, F.mo, 0.5))                            \
+    X(model_num_layers_null, MM_E_INVALID_ARG, NOMSG, mm_model_num_layers(NULL, &g_i32))           \
+    X(model_output_dim_out, MM_E_INVALID_ARG, MMSG, mm_model_output_dim(F.m, NULL))                \
+    X(model_decode_size_unfinal, MM_E_STATE, mm_model_errmsg(F.mu),                                \
+      mm_model_decode_state_size(F.mu, 1, &g_size))                                                \
+    X(model_decode_unsupported, MM_E_UNSUPPORTED, mm_model_errmsg(F.zoo),                          \
+      mm_model_decode_step(F.zoo, F.xz, F.yz, g_big_ws, 4096))                                     \
+    X(model_decode_null, MM_E_INVALID_ARG, NOMSG, mm_model_decode_step(NULL, F.x, F.y, NULL, 0))   \
+    X(model_seed_null, MM_E_INVALID_ARG, NOMSG, mm_model_seed(NULL, 1))                            \
+    X(model_seed_unfinal, MM_E_STATE, mm_model_errmsg(F.mu), mm_model_seed(F.mu, 1))               \
+    X(model_sample_null, MM_E_INVALID_ARG, NOMSG,                                                  \
+      mm_model_sample(NULL, F.y, 1, 0, 1, g_tok, 4, NULL))                                         \
+    X(model_sample_unfinal, MM_E_STATE, mm_model_errmsg(F.mu),                                     \
+      mm_model_sample(F.mu, F.y, 1, 0, 1, g_tok, 4, NULL))                                         \
+    X(model_sample_width, MM_E_SHAPE, MMSG, mm_model_sample(F.m, F.x, 1, 0, 1, g_tok, 4, NULL))    \
+    X(model_sample_top_p, MM_E_RANGE, MMSG, mm_model_sample(F.m, F.y, 1, 0, 0, g_tok, 4, NULL))    \
+    X(model_sample_temp_nan, MM_E_RANGE, MMSG,                                                     \
+      mm_model_sample(F.m, F.y, NAN, 0, 1, g_tok, 4, NULL))                                        \
+    X(model_logprob_null, MM_E_INVALID_ARG, NOMSG, mm_model_logprob(NULL, F.x, g_tgt, 4, F.y))     \
+    X(model_logprob_unfinal, MM_E_STATE, mm_model_errmsg(F.mu),                                    \
+      mm_model_logprob(F.mu, F.x, g_tgt, 4, F.y))                                                  \
+    X(model_logprob_count, MM_E_SHAPE, MMSG, mm_model_logprob(F.m, F.x, g_tgt, 4, F.y))            \
+    X(model_logprob_targets, MM_E_SHAPE, MMSG, mm_model_logprob(F.m, F.x, g_tgt, 3, F.y))          \
+    X(model_logprob_bwd_null, MM_E_INVALID_ARG, NOMSG,                                             \
+      mm_model_logprob_backward(NULL, g_tgt, 4, F.y))                                              \
+    X(model_logprob_bwd_unfinal, MM_E_STATE, mm_model_errmsg(F.mu),                                \
+      mm_model_logprob_backward(F.mu, g_tgt, 4, F.y))                                              \
+    /* model files */                                                                              \
+    X(model_save_null_path, MM_E_INVALID_ARG, MMSG, mm_model_save(F.m, NULL, 0))                   \
+    X(model_save_flags, MM_E_INVALID_ARG, MMSG, mm_model_save(F.m, F.path, 0x80))                  \
+    X(model_save_unfinal, MM_E_STATE, mm_model_errmsg(F.mu), mm_model_save(F.mu, F.path, 0))       \
     X(model_save_no_dir, MM_E_IO, MMSG, mm_model_save(F.m, "/nonexistent-dir/x/m.safetensors", 0)) \
-    X(model_save_mem_nothing, MM_E_INVALID_ARG, MMSG, mm_model_save_mem(F.m, NULL, 0, NULL, 0))   \
-    X(model_save_mem_small, MM_E_BUFFER_TOO_SMALL, MMSG,                                          \
-      mm_model_save_mem(F.m, F.junk, 8, &g_size, 0))                                              \
-    X(model_load_null_out, MM_E_INVALID_ARG, NOMSG, mm_model_load(NULL, F.path, NULL))            \
-    X(model_load_null_path, MM_E_INVALID_ARG, NOMSG, mm_model_load(&g_mout, NULL, NULL))          \
-    X(model_load_missing, MM_E_IO, NOMSG, mm_model_load(&g_mout, "/nonexistent-dir/m", NULL))     \
-    X(model_load_mem_junk, MM_E_FORMAT, NOMSG, mm_model_load_mem(&g_mout, F.junk, 64, NULL))      \
-    X(model_load_mem_null, MM_E_INVALID_ARG, NOMSG, mm_model_load_mem(&g_mout, NULL, 64, NULL))   \
-    X(model_load_mem_empty, MM_E_FORMAT, NOMSG, mm_model_load_mem(&g_mout, F.junk, 0, NULL))      \
-    X(model_load_cb_null, MM_E_INVALID_ARG, NOMSG, mm_model_load_cb(&g_mout, NULL, NULL, NULL))   \
-    X(model_load_cb_fail, MM_E_IO, NOMSG, mm_model_load_cb(&g_mout, read_fail, NULL, NULL))       \
-    /* losses */                                                                                  \
-    X(loss_opts_init_null, MM_E_INVALID_ARG, NOMSG, mm_loss_opts_init(NULL, MM_LOSS_CLIP))        \
-    X(loss_opts_init_kind, MM_E_INVALID_ARG, NOMSG,                                               \
-      mm_loss_opts_init(&(mm_loss_opts){0}, 99))                                                  \
-    X(loss_create_null, MM_E_INVALID_ARG, NOMSG, mm_loss_create(NULL, NULL))                      \
-    X(loss_create_batch0, MM_E_RANGE, ERRBUF, loss_create_bad(BAD_SIZE))                          \
-    X(loss_create_reserved, MM_E_INVALID_ARG, ERRBUF, loss_create_bad(BAD_RESERVED))              \
-    X(loss_create_threads, MM_E_RANGE, ERRBUF, loss_create_bad(BAD_THREADS))                      \
-    X(loss_create_kind, MM_E_INVALID_ARG, ERRBUF, loss_create_bad(BAD_KIND))                      \
-    X(loss_create_tile, MM_E_RANGE, ERRBUF, loss_create_bad(BAD_NONE))                            \
-    X(loss_set_unknown, MM_E_UNSUPPORTED, mm_loss_errmsg(F.clip), mm_loss_set_f64(F.clip, 9999, 1)) \
-    X(loss_set_range, MM_E_RANGE, mm_loss_errmsg(F.clip),                                         \
-      mm_loss_set_f64(F.clip, MM_LOSS_LOGIT_SCALE, 11))                                           \
-    X(loss_set_nan, MM_E_RANGE, mm_loss_errmsg(F.clip),                                           \
-      mm_loss_set_f64(F.clip, MM_LOSS_LOGIT_SCALE, NAN))                                          \
-    X(loss_set_other_kind, MM_E_UNSUPPORTED, mm_loss_errmsg(F.clip),                              \
-      mm_loss_set_f64(F.clip, MM_LOSS_LABEL_SMOOTHING, 0.1))                                      \
-    X(loss_set_readonly, MM_E_UNSUPPORTED, mm_loss_errmsg(F.clip),                                \
-      mm_loss_set_f64(F.clip, MM_LOSS_STAT_LOSS, 1))                                              \
-    X(loss_set_ignore_frac, MM_E_RANGE, mm_loss_errmsg(F.ce),                                     \
-      mm_loss_set_f64(F.ce, MM_LOSS_IGNORE_INDEX, 1.5))                                           \
-    X(loss_get_null, MM_E_INVALID_ARG, NOMSG, mm_loss_get_f64(F.clip, MM_LOSS_LOGIT_SCALE, NULL)) \
-    X(loss_clip_null_h, MM_E_INVALID_ARG, NOMSG, mm_loss_clip(NULL, F.f8, F.f8b, NULL, NULL, NULL)) \
-    X(loss_clip_null_x, MM_E_INVALID_ARG, mm_loss_errmsg(F.clip),                                 \
-      mm_loss_clip(F.clip, NULL, F.f8b, NULL, NULL, NULL))                                        \
-    X(loss_clip_shape, MM_E_SHAPE, mm_loss_errmsg(F.clip),                                        \
-      mm_loss_clip(F.clip, F.f8, F.t45, NULL, NULL, NULL))                                        \
-    X(loss_clip_nan, MM_E_NUMERIC, mm_loss_errmsg(F.clip),                                        \
-      mm_loss_clip(F.clip, F.fnan, F.f8b, NULL, NULL, NULL))                                      \
-    X(loss_clip_batch, MM_E_RANGE, mm_loss_errmsg(F.clip),                                        \
-      mm_loss_clip(F.clip, F.f9, F.f9, NULL, NULL, NULL))                                         \
-    X(loss_clip_alias, MM_E_INVALID_ARG, mm_loss_errmsg(F.clip),                                  \
-      mm_loss_clip(F.clip, F.f8, F.f8b, NULL, F.f8, NULL))                                        \
-    X(loss_clip_wrong_kind, MM_E_INVALID_ARG, mm_loss_errmsg(F.ce),                               \
-      mm_loss_clip(F.ce, F.f8, F.f8b, NULL, NULL, NULL))                                          \
-    X(loss_siglip_wrong_kind, MM_E_INVALID_ARG, mm_loss_errmsg(F.clip),                           \
-      mm_loss_siglip(F.clip, F.f8, F.f8b, NULL, NULL, NULL))                                      \
-    X(loss_itc_wrong_kind, MM_E_INVALID_ARG, mm_loss_errmsg(F.clip),                              \
-      mm_loss_itc(F.clip, F.f8, F.f8, F.f8, F.f8, NULL, NULL, NULL, NULL, NULL))                  \
-    X(loss_ce_null_targets, MM_E_INVALID_ARG, mm_loss_errmsg(F.ce),                               \
-      mm_loss_cross_entropy(F.ce, F.f8, NULL, 4, NULL, NULL))                                     \
-    X(loss_ce_n_targets, MM_E_SHAPE, mm_loss_errmsg(F.ce),                                        \
-      mm_loss_cross_entropy(F.ce, F.f8, F.tgt, 3, NULL, NULL))                                    \
-    X(loss_ce_target_range, MM_E_RANGE, mm_loss_errmsg(F.ce),                                     \
-      mm_loss_cross_entropy(F.ce, F.f8, F.tgt_bad, 4, NULL, NULL))                                \
-    X(loss_ce_nan, MM_E_NUMERIC, mm_loss_errmsg(F.ce),                                            \
-      mm_loss_cross_entropy(F.ce, F.fnan, F.tgt, 4, NULL, NULL))                                  \
-    X(loss_bce_target_range, MM_E_RANGE, mm_loss_errmsg(F.bce),                                   \
-      mm_loss_bce(F.bce, F.f8, F.f8b, NULL, NULL))                                                \
-    X(loss_bce_shape, MM_E_SHAPE, mm_loss_errmsg(F.bce), mm_loss_bce(F.bce, F.f8, F.t45, NULL, NULL)) \
-    X(loss_kimi_group, MM_E_SHAPE, mm_loss_errmsg(F.kimi),                                        \
-      mm_loss_kimi(F.kimi, F.t33, F.t33, F.t33, NULL, NULL))                                      \
-    X(loss_kimi_len_negative, MM_E_RANGE, mm_loss_errmsg(F.kimi),                                 \
-      mm_loss_kimi_length_reward(F.kimi, F.lens_neg, F.v, 2, F.v))                                \
-    X(loss_kimi_len_group0, MM_E_RANGE, mm_loss_errmsg(F.kimi),                                   \
-      mm_loss_kimi_length_reward(F.kimi, F.lens_neg, F.v, 0, F.v))                                \
-    X(loss_l2_null, MM_E_INVALID_ARG, NOMSG, mm_loss_l2_normalize(NULL, F.f8, F.f8))              \
-    X(loss_l2_shape, MM_E_SHAPE, mm_loss_errmsg(F.clip), mm_loss_l2_normalize(F.clip, F.f8, F.t45)) \
-    X(loss_l2_nan, MM_E_NUMERIC, mm_loss_errmsg(F.clip), mm_loss_l2_normalize(F.clip, F.fnan, F.f8b)) \
-    X(loss_l2_bwd_shape, MM_E_SHAPE, mm_loss_errmsg(F.clip),                                      \
-      mm_loss_l2_normalize_backward(F.clip, F.f8, F.t45, F.f8b))                                  \
-    X(loss_flip_draw_keep0, MM_E_RANGE, mm_loss_errmsg(F.clip),                                   \
-      mm_loss_flip_draw(F.clip, 1, 8, 0, F.keep))                                                 \
-    X(loss_flip_draw_keep_many, MM_E_RANGE, mm_loss_errmsg(F.clip),                               \
-      mm_loss_flip_draw(F.clip, 1, 4, 5, F.keep))                                                 \
-    X(loss_flip_draw_null, MM_E_INVALID_ARG, mm_loss_errmsg(F.clip),                              \
-      mm_loss_flip_draw(F.clip, 1, 8, 2, NULL))                                                   \
-    X(loss_flip_gather_index, MM_E_RANGE, mm_loss_errmsg(F.clip),                                 \
-      mm_loss_flip_gather(F.clip, F.x3, F.keep, 1, F.out3))                                          \
-    X(loss_blip_null_neg, MM_E_INVALID_ARG, mm_loss_errmsg(F.clip),                               \
-      mm_loss_blip_hard_negatives(F.clip, F.f8, NULL, 0, NULL))                                   \
-    X(loss_set_comm_null, MM_E_INVALID_ARG, NOMSG, mm_loss_set_comm(NULL, NULL, 0))               \
-    /* attention */                                                                               \
-    X(attn_opts_init_null, MM_E_INVALID_ARG, NOMSG, mm_attn_opts_init(NULL, MM_ATTN_SOFTMAX))     \
-    X(attn_create_null, MM_E_INVALID_ARG, NOMSG, mm_attn_create(NULL, NULL))                      \
-    X(attn_create_d0, MM_E_RANGE, ERRBUF, attn_create_bad(BAD_SIZE))                              \
-    X(attn_create_reserved, MM_E_INVALID_ARG, ERRBUF, attn_create_bad(BAD_RESERVED))              \
-    X(attn_create_noncausal_sparse, MM_E_INVALID_ARG, ERRBUF, attn_create_bad(BAD_KIND))          \
-    X(attn_create_threads0, ANY, ERRBUF, attn_create_bad(BAD_THREADS))                            \
-    X(attn_create_fmap, MM_E_INVALID_ARG, ERRBUF, attn_create_bad(BAD_NONE))                      \
+    X(model_save_mem_nothing, MM_E_INVALID_ARG, MMSG, mm_model_save_mem(F.m, NULL, 0, NULL, 0))    \
+    X(model_save_mem_small, MM_E_BUFFER_TOO_SMALL, MMSG,                                           \
+      mm_model_save_mem(F.m, F.junk, 8, &g_size, 0))                                               \
+    X(model_load_null_out, MM_E_INVALID_ARG, NOMSG, mm_model_load(NULL, F.path, NULL))             \
+    X(model_load_null_path, MM_E_INVALID_ARG, NOMSG, mm_model_load(&g_mout, NULL, NULL))           \
+    X(model_load_missing, MM_E_IO, NOMSG, mm_model_load(&g_mout, "/nonexistent-dir/m", NULL))      \
+    X(model_load_mem_junk, MM_E_FORMAT, NOMSG, mm_model_load_mem(&g_mout, F.junk, 64, NULL))       \
+    X(model_load_mem_null, MM_E_INVALID_ARG, NOMSG, mm_model_load_mem(&g_mout, NULL, 64, NULL))    \
+    X(model_load_mem_empty, MM_E_FORMAT, NOMSG, mm_model_load_mem(&g_mout, F.junk, 0, NULL))       \
+    X(model_load_cb_null, MM_E_INVALID_ARG, NOMSG, mm_model_load_cb(&g_mout, NULL, NULL, NULL))    \
+    X(model_load_cb_fail, MM_E_IO, NOMSG, mm_model_load_cb(&g_mout, read_fail, NULL, NULL))        \
+    /* losses */                                                                                   \
+    X(loss_opts_init_null, MM_E_INVALID_ARG, NOMSG, mm_loss_opts_init(NULL, MM_LOSS_CLIP))         \
+    X(loss_opts_init_kind, MM_E_INVALID_ARG, NOMSG, mm_loss_opts_init(&(mm_loss_opts){0}, 99))     \
+    X(loss_create_null, MM_E_INVALID_ARG, NOMSG, mm_loss_create(NULL, NULL))                       \
+    X(loss_create_batch0, MM_E_RANGE, ERRBUF, loss_create_bad(BAD_SIZE))                           \
+    X(loss_create_reserved, MM_E_INVALID_ARG, ERRBUF, loss_create_bad(BAD_RESERVED))               \
+    X(loss_create_threads, MM_E_RANGE, ERRBUF, loss_create_bad(BAD_THREADS))                       \
+    X(loss_create_kind, MM_E_INVALID_ARG, ERRBUF, loss_create_bad(BAD_KIND))                       \
+    X(loss_create_tile, MM_E_RANGE, ERRBUF, loss_create_bad(BAD_NONE))                             \
+    X(loss_set_unknown, MM_E_UNSUPPORTED, mm_loss_errmsg(F.clip),                                  \
+      mm_loss_set_f64(F.clip, 9999, 1))                                                            \
+    X(loss_set_range, MM_E_RANGE, mm_loss_errmsg(F.clip),                                          \
+      mm_loss_set_f64(F.clip, MM_LOSS_LOGIT_SCALE, 11))                                            \
+    X(loss_set_nan, MM_E_RANGE, mm_loss_errmsg(F.clip),                                            \
+      mm_loss_set_f64(F.clip, MM_LOSS_LOGIT_SCALE, NAN))                                           \
+    X(loss_set_other_kind, MM_E_UNSUPPORTED, mm_loss_errmsg(F.clip),                               \
+      mm_loss_set_f64(F.clip, MM_LOSS_LABEL_SMOOTHING, 0.1))                                       \
+    X(loss_set_readonly, MM_E_UNSUPPORTED, mm_loss_errmsg(F.clip),                                 \
+      mm_loss_set_f64(F.clip, MM_LOSS_STAT_LOSS, 1))                                               \
+    X(loss_set_ignore_frac, MM_E_RANGE, mm_loss_errmsg(F.ce),                                      \
+      mm_loss_set_f64(F.ce, MM_LOSS_IGNORE_INDEX, 1.5))                                            \
+    X(loss_get_null, MM_E_INVALID_ARG, NOMSG, mm_loss_get_f64(F.clip, MM_LOSS_LOGIT_SCALE, NULL))  \
+    X(loss_clip_null_h, MM_E_INVALID_ARG, NOMSG,                                                   \
+      mm_loss_clip(NULL, F.f8, F.f8b, NULL, NULL, NULL))                                           \
+    X(loss_clip_null_x, MM_E_INVALID_ARG, mm_loss_errmsg(F.clip),                                  \
+      mm_loss_clip(F.clip, NULL, F.f8b, NULL, NULL, NULL))                                         \
+    X(loss_clip_shape, MM_E_SHAPE, mm_loss_errmsg(F.clip),                                         \
+      mm_loss_clip(F.clip, F.f8, F.t45, NULL, NULL, NULL))                                         \
+    X(loss_clip_nan, MM_E_NUMERIC, mm_loss_errmsg(F.clip),                                         \
+      mm_loss_clip(F.clip, F.fnan, F.f8b, NULL, NULL, NULL))                                       \
+    X(loss_clip_batch, MM_E_RANGE, mm_loss_errmsg(F.clip),                                         \
+      mm_loss_clip(F.clip, F.f9, F.f9, NULL, NULL, NULL))                                          \
+    X(loss_clip_alias, MM_E_INVALID_ARG, mm_loss_errmsg(F.clip),                                   \
+      mm_loss_clip(F.clip, F.f8, F.f8b, NULL, F.f8, NULL))                                         \
+    X(loss_clip_wrong_kind, MM_E_INVALID_ARG, mm_loss_errmsg(F.ce),                                \
+      mm_loss_clip(F.ce, F.f8, F.f8b, NULL, NULL, NULL))                                           \
+    X(loss_siglip_wrong_kind, MM_E_INVALID_ARG, mm_loss_errmsg(F.clip),                            \
+      mm_loss_siglip(F.clip, F.f8, F.f8b, NULL, NULL, NULL))                                       \
+    X(loss_itc_wrong_kind, MM_E_INVALID_ARG, mm_loss_errmsg(F.clip),                               \
+      mm_loss_itc(F.clip, F.f8, F.f8, F.f8, F.f8, NULL, NULL, NULL, NULL, NULL))                   \
+    X(loss_ce_null_targets, MM_E_INVALID_ARG, mm_loss_errmsg(F.ce),                                \
+      mm_loss_cross_entropy(F.ce, F.f8, NULL, 4, NULL, NULL))                                      \
+    X(loss_ce_n_targets, MM_E_SHAPE, mm_loss_errmsg(F.ce),                                         \
+      mm_loss_cross_entropy(F.ce, F.f8, F.tgt, 3, NULL, NULL))                                     \
+    X(loss_ce_target_range, MM_E_RANGE, mm_loss_errmsg(F.ce),                                      \
+      mm_loss_cross_entropy(F.ce, F.f8, F.tgt_bad, 4, NULL, NULL))                                 \
+    X(loss_ce_nan, MM_E_NUMERIC, mm_loss_errmsg(F.ce),                                             \
+      mm_loss_cross_entropy(F.ce, F.fnan, F.tgt, 4, NULL, NULL))                                   \
+    X(loss_bce_target_range, MM_E_RANGE, mm_loss_errmsg(F.bce),                                    \
+      mm_loss_bce(F.bce, F.f8, F.f8b, NULL, NULL))                                                 \
+    X(loss_bce_shape, MM_E_SHAPE, mm_loss_errmsg(F.bce),                                           \
+      mm_loss_bce(F.bce, F.f8, F.t45, NULL, NULL))                                                 \
+    X(loss_kimi_group, MM_E_SHAPE, mm_loss_errmsg(F.kimi),                                         \
+      mm_loss_kimi(F.kimi, F.t33, F.t33, F.t33, NULL, NULL))                                       \
+    X(loss_kimi_len_negative, MM_E_RANGE, mm_loss_errmsg(F.kimi),                                  \
+      mm_loss_kimi_length_reward(F.kimi, F.lens_neg, F.v, 2, F.v))                                 \
+    X(loss_kimi_len_group0, MM_E_RANGE, mm_loss_errmsg(F.kimi),                                    \
+      mm_loss_kimi_length_reward(F.kimi, F.lens_neg, F.v, 0, F.v))                                 \
+    X(loss_l2_null, MM_E_INVALID_ARG, NOMSG, mm_loss_l2_normalize(NULL, F.f8, F.f8))               \
+    X(loss_l2_shape, MM_E_SHAPE, mm_loss_errmsg(F.clip),                                           \
+      mm_loss_l2_normalize(F.clip, F.f8, F.t45))                                                   \
+    X(loss_l2_nan, MM_E_NUMERIC, mm_loss_errmsg(F.clip),                                           \
+      mm_loss_l2_normalize(F.clip, F.fnan, F.f8b))                                                 \
+    X(loss_l2_bwd_shape, MM_E_SHAPE, mm_loss_errmsg(F.clip),                                       \
+      mm_loss_l2_normalize_backward(F.clip, F.f8, F.t45, F.f8b))                                   \
+    X(loss_flip_draw_keep0, MM_E_RANGE, mm_loss_errmsg(F.clip),                                    \
+      mm_loss_flip_draw(F.clip, 1, 8, 0, F.keep))                                                  \
+    X(loss_flip_draw_keep_many, MM_E_RANGE, mm_loss_errmsg(F.clip),                                \
+      mm_loss_flip_draw(F.clip, 1, 4, 5, F.keep))                                                  \
+    X(loss_flip_draw_null, MM_E_INVALID_ARG, mm_loss_errmsg(F.clip),                               \
+      mm_loss_flip_draw(F.clip, 1, 8, 2, NULL))                                                    \
+    X(loss_flip_gather_index, MM_E_RANGE, mm_loss_errmsg(F.clip),                                  \
+      mm_loss_flip_gather(F.clip, F.x3, F.keep, 1, F.out3))                                        \
+    X(loss_blip_null_neg, MM_E_INVALID_ARG, mm_loss_errmsg(F.clip),                                \
+      mm_loss_blip_hard_negatives(F.clip, F.f8, NULL, 0, NULL))                                    \
+    X(loss_set_comm_null, MM_E_INVALID_ARG, NOMSG, mm_loss_set_comm(NULL, NULL, 0))                \
+    /* attention */                                                                                \
+    X(attn_opts_init_null, MM_E_INVALID_ARG, NOMSG, mm_attn_opts_init(NULL, MM_ATTN_SOFTMAX))      \
+    X(attn_create_null, MM_E_INVALID_ARG, NOMSG, mm_attn_create(NULL, NULL))                       \
+    X(attn_create_d0, MM_E_RANGE, ERRBUF, attn_create_bad(BAD_SIZE))                               \
+    X(attn_create_reserved, MM_E_INVALID_ARG, ERRBUF, attn_create_bad(BAD_RESERVED))               \
+    X(attn_create_noncausal_sparse, MM_E_INVALID_ARG, ERRBUF, attn_create_bad(BAD_KIND))           \
+    X(attn_create_threads0, ANY, ERRBUF, attn_create_bad(BAD_THREADS))                             \
+    X(attn_create_fmap, MM_E_INVALID_ARG, ERRBUF, attn_create_bad(BAD_NONE))                       \
     X(attn_forward_null, MM_E_INVALID_ARG, NOMSG, mm_attn_forward(NULL, F.q, F.kk, F.vv, F.o))     \
-    X(attn_forward_null_q, MM_E_INVALID_ARG, mm_attn_errmsg(F.att),                               \
-      mm_attn_forward(F.att, NULL, F.kk, F.vv, F.o))                                              \
-    X(attn_forward_shape, MM_E_SHAPE, mm_attn_errmsg(F.att),                                      \
-      mm_attn_forward(F.att, F.q, F.kk, F.q, F.o))                                                \
-    X(attn_forward_rank, MM_E_SHAPE, mm_attn_errmsg(F.att),                                       \
-      mm_attn_forward(F.att, F.t45, F.kk, F.vv, F.o))                                             \
-    X(attn_forward_seq, MM_E_RANGE, mm_attn_errmsg(F.att),                                        \
-      mm_attn_forward(F.att, F.q_bad, F.q_bad, F.v_bad, F.v_bad))                                 \
-    X(attn_gated_wrong_kind, MM_E_STATE, mm_attn_errmsg(F.att),                                   \
-      mm_attn_forward_gated(F.att, F.q, F.kk, F.vv, F.g_pos, F.o))                                \
-    X(attn_backward_no_forward, MM_E_STATE, mm_attn_errmsg(F.att2),                               \
-      mm_attn_backward(F.att2, F.o, NULL, NULL, NULL, NULL))                                      \
-    X(attn_backward_shape, MM_E_SHAPE, mm_attn_errmsg(F.att),                                     \
-      attn_fwd_bwd(F.q))              \
-    X(attn_step_noncausal, MM_E_STATE, mm_attn_errmsg(F.lin),                                     \
-      mm_attn_step(F.lin, F.t45, F.t45, F.t45, NULL, F.t45))                                      \
-    X(attn_step_shape, MM_E_SHAPE, mm_attn_errmsg(F.att),                                         \
-      mm_attn_step(F.att, F.t225, F.t225, F.t225, NULL, F.t225))                                      \
-    X(attn_reset_null, MM_E_INVALID_ARG, NOMSG, mm_attn_reset(NULL))                              \
-    X(attn_redraw_wrong_kind, MM_E_STATE, mm_attn_errmsg(F.att), mm_attn_redraw(F.att))           \
-    X(attn_get_proj_shape, MM_E_SHAPE, mm_attn_errmsg(F.perf), mm_attn_get_projection(F.perf, F.t45)) \
-    X(attn_set_proj_nan, MM_E_NUMERIC, mm_attn_errmsg(F.perf),                                    \
-      mm_attn_set_projection(F.perf, F.w_bad))                                                    \
-    X(attn_set_proj_kind, MM_E_STATE, mm_attn_errmsg(F.att), mm_attn_set_projection(F.att, F.w_bad)) \
-    X(attn_set_unknown, MM_E_UNSUPPORTED, mm_attn_errmsg(F.att), mm_attn_set_f64(F.att, 9999, 1)) \
-    X(attn_set_scale0, MM_E_RANGE, mm_attn_errmsg(F.att), mm_attn_set_f64(F.att, MM_ATTN_SCALE, 0)) \
-    X(attn_set_readonly, MM_E_UNSUPPORTED, mm_attn_errmsg(F.att),                                 \
-      mm_attn_set_f64(F.att, MM_ATTN_STAT_POSITION, 1))                                           \
-    X(attn_get_null, MM_E_INVALID_ARG, NOMSG, mm_attn_get_f64(F.att, MM_ATTN_SCALE, NULL))        \
-    /* ssm */                                                                                     \
-    X(hippo_measure, MM_E_INVALID_ARG, NOMSG, mm_hippo(99, 4, F.a16, F.b4))                       \
-    X(hippo_n0, MM_E_RANGE, NOMSG, mm_hippo(MM_HIPPO_LEGS, 0, F.a16, F.b4))                       \
-    X(hippo_fout_odd, MM_E_RANGE, NOMSG, mm_hippo(MM_HIPPO_FOUT, 3, F.a16, F.b4))                 \
-    X(hippo_null_a, MM_E_INVALID_ARG, NOMSG, mm_hippo(MM_HIPPO_LEGS, 4, NULL, F.b4))              \
-    X(hippo_rank0, MM_E_RANGE, NOMSG, mm_hippo_rank_correction(MM_HIPPO_LEGS, 4, 0, F.a16, NULL)) \
-    X(hippo_rank17, MM_E_RANGE, NOMSG, mm_hippo_rank_correction(MM_HIPPO_LEGS, 4, 17, F.a16, NULL)) \
-    X(discretize_method, MM_E_INVALID_ARG, NOMSG,                                                 \
-      mm_ssm_discretize(9, 0, 4, F.a16, F.b4, 0.1, F.a16, F.b4, NULL))                            \
-    X(discretize_flags, MM_E_INVALID_ARG, NOMSG,                                                  \
-      mm_ssm_discretize(MM_DISC_ZOH, 8, 4, F.a16, F.b4, 0.1, F.a16, F.b4, NULL))                  \
-    X(discretize_dt0, MM_E_RANGE, NOMSG,                                                          \
-      mm_ssm_discretize(MM_DISC_ZOH, 0, 4, F.a16, F.b4, 0, F.a16, F.b4, NULL))                    \
-    X(discretize_dt_nan, MM_E_RANGE, NOMSG,                                                       \
-      mm_ssm_discretize(MM_DISC_ZOH, 0, 4, F.a16, F.b4, NAN, F.a16, F.b4, NULL))                  \
-    X(discretize_n0, MM_E_RANGE, NOMSG,                                                           \
-      mm_ssm_discretize(MM_DISC_ZOH, 0, 0, F.a16, F.b4, 0.1, F.a16, F.b4, NULL))                  \
-    X(discretize_null, MM_E_INVALID_ARG, NOMSG,                                                   \
-      mm_ssm_discretize(MM_DISC_ZOH, 0, 4, NULL, F.b4, 0.1, F.a16, F.b4, NULL))                   \
-    X(ssm_inputs_init_null, MM_E_INVALID_ARG, NOMSG, mm_ssm_inputs_init(NULL))                    \
-    X(ssm_grads_init_null, MM_E_INVALID_ARG, NOMSG, mm_ssm_grads_init(NULL))                      \
-    X(ssm_opts_init_kind, MM_E_INVALID_ARG, NOMSG, mm_ssm_opts_init(&(mm_ssm_opts){0}, 0))        \
-    X(ssm_create_null, MM_E_INVALID_ARG, NOMSG, mm_ssm_create(NULL, NULL))                        \
-    X(ssm_create_odd_n, MM_E_RANGE, ERRBUF, ssm_create_bad(BAD_SIZE))                             \
-    X(ssm_create_reserved, MM_E_INVALID_ARG, ERRBUF, ssm_create_bad(BAD_RESERVED))                \
-    X(ssm_create_threads, MM_E_RANGE, ERRBUF, ssm_create_bad(BAD_THREADS))                        \
-    X(ssm_create_flags, MM_E_INVALID_ARG, ERRBUF, ssm_create_bad(BAD_KIND))                       \
-    X(ssm_create_seq0, MM_E_RANGE, ERRBUF, ssm_create_bad(BAD_NONE))                              \
-    X(ssm_scan_null, MM_E_INVALID_ARG, NOMSG, mm_ssm_scan(NULL, &F.ssel.scan, F.ssel.out, NULL))  \
-    X(ssm_scan_null_in, MM_E_INVALID_ARG, mm_ssm_errmsg(F.sel), mm_ssm_scan(F.sel, NULL, F.ssel.out, NULL)) \
-    X(ssm_scan_out_shape, MM_E_SHAPE, mm_ssm_errmsg(F.sel),                                       \
-      mm_ssm_scan(F.sel, &F.ssel.scan, F.t45, NULL))                                              \
-    X(ssm_scan_wrong_kind, MM_E_INVALID_ARG, mm_ssm_errmsg(F.s4d),                                \
-      mm_ssm_scan(F.s4d, &F.ssel.scan, F.ssel.out, NULL))                                         \
-    X(ssm_scan_bwd_no_scan, MM_E_STATE, mm_ssm_errmsg(F.sel),                                     \
-      mm_ssm_scan_backward(F.sel, &F.ssel.scan, F.ssel.dout, &F.ssel.g))                          \
-    X(ssm_kernel_wrong_kind, MM_E_INVALID_ARG, mm_ssm_errmsg(F.sel),                              \
-      mm_ssm_kernel(F.sel, &F.ss4d.scan, F.ss4d.k))                                               \
-    X(ssm_kernel_shape, MM_E_SHAPE, mm_ssm_errmsg(F.s4d), mm_ssm_kernel(F.s4d, &F.ss4d.scan, F.t33)) \
-    X(ssm_conv_alias, MM_E_INVALID_ARG, mm_ssm_errmsg(F.s4d),                                     \
-      mm_ssm_conv(F.s4d, F.ss4d.cu, F.ss4d.k, NULL, F.ss4d.cu))                                   \
-    X(ssm_conv_shape, MM_E_SHAPE, mm_ssm_errmsg(F.s4d),                                           \
-      mm_ssm_conv(F.s4d, F.ss4d.cu, F.t45, NULL, F.ss4d.out))                                     \
-    X(ssm_conv_bwd_null, MM_E_INVALID_ARG, NOMSG,                                                 \
-      mm_ssm_conv_backward(NULL, F.ss4d.cu, F.ss4d.k, NULL, F.ss4d.out, NULL, NULL, NULL))        \
+    X(attn_forward_null_q, MM_E_INVALID_ARG, mm_attn_errmsg(F.att),                                \
+      mm_attn_forward(F.att, NULL, F.kk, F.vv, F.o))                                               \
+    X(attn_forward_shape, MM_E_SHAPE, mm_attn_errmsg(F.att),                                       \
+      mm_attn_forward(F.att, F.q, F.kk, F.q, F.o))                                                 \
+    X(attn_forward_rank, MM_E_SHAPE, mm_attn_errmsg(F.att),                                        \
+      mm_attn_forward(F.att, F.t45, F.kk, F.vv, F.o))                                              \
+    X(attn_forward_seq, MM_E_RANGE, mm_attn_errmsg(F.att),                                         \
+      mm_attn_forward(F.att, F.q_bad, F.q_bad, F.v_bad, F.v_bad))                                  \
+    X(attn_gated_wrong_kind, MM_E_STATE, mm_attn_errmsg(F.att),                                    \
+      mm_attn_forward_gated(F.att, F.q, F.kk, F.vv, F.g_pos, F.o))                                 \
+    X(attn_backward_no_forward, MM_E_STATE, mm_attn_errmsg(F.att2),                                \
+      mm_attn_backward(F.att2, F.o, NULL, NULL, NULL, NULL))                                       \
+    X(attn_backward_shape, MM_E_SHAPE, mm_attn_errmsg(F.att), attn_fwd_bwd(F.q))                   \
+    X(attn_step_noncausal, MM_E_STATE, mm_attn_errmsg(F.lin),                                      \
+      mm_attn_step(F.lin, F.t45, F.t45, F.t45, NULL, F.t45))                                       \
+    X(attn_step_shape, MM_E_SHAPE, mm_attn_errmsg(F.att),                                          \
+      mm_attn_step(F.att, F.t225, F.t225, F.t225, NULL, F.t225))                                   \
+    X(attn_reset_null, MM_E_INVALID_ARG, NOMSG, mm_attn_reset(NULL))                               \
+    X(attn_redraw_wrong_kind, MM_E_STATE, mm_attn_errmsg(F.att), mm_attn_redraw(F.att))            \
+    X(attn_get_proj_shape, MM_E_SHAPE, mm_attn_errmsg(F.perf),                                     \
+      mm_attn_get_projection(F.perf, F.t45))                                                       \
+    X(attn_set_proj_nan, MM_E_NUMERIC, mm_attn_errmsg(F.perf),                                     \
+      mm_attn_set_projection(F.perf, F.w_bad))                                                     \
+    X(attn_set_proj_kind, MM_E_STATE, mm_attn_errmsg(F.att),                                       \
+      mm_attn_set_projection(F.att, F.w_bad))                                                      \
+    X(attn_set_unknown, MM_E_UNSUPPORTED, mm_attn_errmsg(F.att), mm_attn_set_f64(F.att, 9999, 1))  \
+    X(attn_set_scale0, MM_E_RANGE, mm_attn_errmsg(F.att),                                          \
+      mm_attn_set_f64(F.att, MM_ATTN_SCALE, 0))                                                    \
+    X(attn_set_readonly, MM_E_UNSUPPORTED, mm_attn_errmsg(F.att),                                  \
+      mm_attn_set_f64(F.att, MM_ATTN_STAT_POSITION, 1))                                            \
+    X(attn_get_null, MM_E_INVALID_ARG, NOMSG, mm_attn_get_f64(F.att, MM_ATTN_SCALE, NULL))         \
+    /* ssm */                                                                                      \
+    X(hippo_measure, MM_E_INVALID_ARG, NOMSG, mm_hippo(99, 4, F.a16, F.b4))                        \
+    X(hippo_n0, MM_E_RANGE, NOMSG, mm_hippo(MM_HIPPO_LEGS, 0, F.a16, F.b4))                        \
+    X(hippo_fout_odd, MM_E_RANGE, NOMSG, mm_hippo(MM_HIPPO_FOUT, 3, F.a16, F.b4))                  \
+    X(hippo_null_a, MM_E_INVALID_ARG, NOMSG, mm_hippo(MM_HIPPO_LEGS, 4, NULL, F.b4))               \
+    X(hippo_rank0, MM_E_RANGE, NOMSG, mm_hippo_rank_correction(MM_HIPPO_LEGS, 4, 0, F.a16, NULL))  \
+    X(hippo_rank17, MM_E_RANGE, NOMSG,                                                             \
+      mm_hippo_rank_correction(MM_HIPPO_LEGS, 4, 17, F.a16, NULL))                                 \
+    X(discretize_method, MM_E_INVALID_ARG, NOMSG,                                                  \
+      mm_ssm_discretize(9, 0, 4, F.a16, F.b4, 0.1, F.a16, F.b4, NULL))                             \
+    X(discretize_flags, MM_E_INVALID_ARG, NOMSG,                                                   \
+      mm_ssm_discretize(MM_DISC_ZOH, 8, 4, F.a16, F.b4, 0.1, F.a16, F.b4, NULL))                   \
+    X(discretize_dt0, MM_E_RANGE, NOMSG,                                                           \
+      mm_ssm_discretize(MM_DISC_ZOH, 0, 4, F.a16, F.b4, 0, F.a16, F.b4, NULL))                     \
+    X(discretize_dt_nan, MM_E_RANGE, NOMSG,                                                        \
+      mm_ssm_discretize(MM_DISC_ZOH, 0, 4, F.a16, F.b4, NAN, F.a16, F.b4, NULL))                   \
+    X(discretize_n0, MM_E_RANGE, NOMSG,                                                            \
+      mm_ssm_discretize(MM_DISC_ZOH, 0, 0, F.a16, F.b4, 0.1, F.a16, F.b4, NULL))                   \
+    X(discretize_null, MM_E_INVALID_ARG, NOMSG,                                                    \
+      mm_ssm_discretize(MM_DISC_ZOH, 0, 4, NULL, F.b4, 0.1, F.a16, F.b4, NULL))                    \
+    X(ssm_inputs_init_null, MM_E_INVALID_ARG, NOMSG, mm_ssm_inputs_init(NULL))                     \
+    X(ssm_grads_init_null, MM_E_INVALID_ARG, NOMSG, mm_ssm_grads_init(NULL))                       \
+    X(ssm_opts_init_kind, MM_E_INVALID_ARG, NOMSG, mm_ssm_opts_init(&(mm_ssm_opts){0}, 0))         \
+    X(ssm_create_null, MM_E_INVALID_ARG, NOMSG, mm_ssm_create(NULL, NULL))                         \
+    X(ssm_create_odd_n, MM_E_RANGE, ERRBUF, ssm_create_bad(BAD_SIZE))                              \
+    X(ssm_create_reserved, MM_E_INVALID_ARG, ERRBUF, ssm_create_bad(BAD_RESERVED))                 \
+    X(ssm_create_threads, MM_E_RANGE, ERRBUF, ssm_create_bad(BAD_THREADS))                         \
+    X(ssm_create_flags, MM_E_INVALID_ARG, ERRBUF, ssm_create_bad(BAD_KIND))                        \
+    X(ssm_create_seq0, MM_E_RANGE, ERRBUF, ssm_create_bad(BAD_NONE))                               \
+    X(ssm_scan_null, MM_E_INVALID_ARG, NOMSG, mm_ssm_scan(NULL, &F.ssel.scan, F.ssel.out, NULL))   \
+    X(ssm_scan_null_in, MM_E_INVALID_ARG, mm_ssm_errmsg(F.sel),                                    \
+      mm_ssm_scan(F.sel, NULL, F.ssel.out, NULL))                                                  \
+    X(ssm_scan_out_shape, MM_E_SHAPE, mm_ssm_errmsg(F.sel),                                        \
+      mm_ssm_scan(F.sel, &F.ssel.scan, F.t45, NULL))                                               \
+    X(ssm_scan_wrong_kind, MM_E_INVALID_ARG, mm_ssm_errmsg(F.s4d),                                 \
+      mm_ssm_scan(F.s4d, &F.ssel.scan, F.ssel.out, NULL))                                          \
+    X(ssm_scan_bwd_no_scan, MM_E_STATE, mm_ssm_errmsg(F.sel),                                      \
+      mm_ssm_scan_backward(F.sel, &F.ssel.scan, F.ssel.dout, &F.ssel.g))                           \
+    X(ssm_kernel_wrong_kind, MM_E_INVALID_ARG, mm_ssm_errmsg(F.sel),                               \
+      mm_ssm_kernel(F.sel, &F.ss4d.scan, F.ss4d.k))                                                \
+    X(ssm_kernel_shape, MM_E_SHAPE, mm_ssm_errmsg(F.s4d),                                          \
+      mm_ssm_kernel(F.s4d, &F.ss4d.scan, F.t33))                                                   \
+    X(ssm_conv_alias, MM_E_INVALID_ARG, mm_ssm_errmsg(F.s4d),                                      \
+      mm_ssm_conv(F.s4d, F.ss4d.cu, F.ss4d.k, NULL, F.ss4d.cu))                                    \
+    X(ssm_conv_shape, MM_E_SHAPE, mm_ssm_errmsg(F.s4d),                                            \
+      mm_ssm_conv(F.s4d, F.ss4d.cu, F.t45, NULL, F.ss4d.out))                                      \
+    X(ssm_conv_bwd_null, MM_E_INVALID_ARG, NOMSG,                                                  \
+      mm_ssm_conv_backward(NULL, F.ss4d.cu, F.ss4d.k, NULL, F.ss4d.out, NULL, NULL, NULL))         \
     X(ssm_step_s4, MM_E_UNSUPPORTED, mm_ssm_errmsg(F.s4), mm_ssm_step(F.s4, &F.ss4d.step, F.t45))  \
-    X(ssm_step_shape, MM_E_SHAPE, mm_ssm_errmsg(F.sel), mm_ssm_step(F.sel, &F.ssel.step, F.t45))  \
-    X(ssm_reset_null, MM_E_INVALID_ARG, NOMSG, mm_ssm_reset(NULL))                                \
-    X(ssm_state_null, MM_E_INVALID_ARG, NOMSG, mm_ssm_state(NULL, &g_fp, NULL))                   \
-    X(ssm_set_chunk0, ANY, /* header: settable; impl: read-only */ mm_ssm_errmsg(F.sel), mm_ssm_set_f64(F.sel, MM_SSM_CHUNK, 0))   \
-    X(ssm_set_unknown, MM_E_UNSUPPORTED, mm_ssm_errmsg(F.sel), mm_ssm_set_f64(F.sel, 9999, 0))    \
-    X(ssm_set_readonly, MM_E_UNSUPPORTED, mm_ssm_errmsg(F.sel),                                   \
-      mm_ssm_set_f64(F.sel, MM_SSM_STAT_POSITION, 0))                                             \
-    X(ssm_get_null, MM_E_INVALID_ARG, NOMSG, mm_ssm_get_f64(F.sel, MM_SSM_CHUNK, NULL))           \
-    X(ssm_s4d_init_variant, MM_E_INVALID_ARG, NOMSG, mm_ssm_s4d_init(9, 2, 4, F.obs, F.act))      \
-    X(ssm_s4d_init_odd, MM_E_RANGE, NOMSG, mm_ssm_s4d_init(MM_S4D_LIN, 2, 3, F.obs, F.act))       \
-    X(ssm_lru_init_kind, MM_E_INVALID_ARG, mm_ssm_errmsg(F.sel),                                  \
-      mm_ssm_lru_init(F.sel, 0.5, 0.9, 6.28, NULL, NULL, NULL, NULL, NULL, NULL))                 \
-    /* policies */                                                                                \
-    X(policy_opts_init_null, MM_E_INVALID_ARG, NOMSG, mm_policy_opts_init(NULL, MM_ALGO_PPO))     \
-    X(policy_opts_init_algo, MM_E_INVALID_ARG, NOMSG, mm_policy_opts_init(&(mm_policy_opts){0}, 0)) \
-    X(policy_create_null, MM_E_INVALID_ARG, NOMSG, mm_policy_create(NULL, NULL))                  \
-    X(policy_create_obs0, MM_E_INVALID_ARG, ERRBUF, policy_create_bad(BAD_SIZE))                  \
-    X(policy_create_discrete_td3, MM_E_INVALID_ARG, ERRBUF, policy_create_bad(BAD_KIND))          \
-    X(policy_create_reserved, MM_E_INVALID_ARG, ERRBUF, policy_create_bad(BAD_RESERVED))          \
-    X(policy_create_hidden5, MM_E_INVALID_ARG, ERRBUF, policy_create_bad(BAD_THREADS))            \
-    X(policy_create_nan_bound, MM_E_INVALID_ARG, ERRBUF, policy_create_bad(BAD_NONE))             \
-    X(policy_act_null, MM_E_INVALID_ARG, NOMSG, mm_policy_act(NULL, F.obs, 1, F.act, 0))          \
-    X(policy_act_null_obs, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                             \
-      mm_policy_act(F.ppo, NULL, 1, F.act, 0))                                                    \
-    X(policy_act_null_actions, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                         \
-      mm_policy_act(F.ppo, F.obs, 1, NULL, 0))                                                    \
-    X(policy_act_n0, MM_E_RANGE, mm_policy_errmsg(F.ppo), mm_policy_act(F.ppo, F.obs, 0, F.act, 0)) \
-    X(policy_act_n_neg, MM_E_RANGE, mm_policy_errmsg(F.ppo), mm_policy_act(F.ppo, F.obs, -1, F.act, 0)) \
-    X(policy_act_n5, MM_E_RANGE, mm_policy_errmsg(F.ppo), mm_policy_act(F.ppo, F.obs, 5, F.act, 0)) \
-    X(policy_act_nan, MM_E_NUMERIC, mm_policy_errmsg(F.ppo),                                      \
-      mm_policy_act(F.ppo, F.nanobs, 4, F.act, 0))                                                \
-    X(policy_observe_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                             \
-      mm_policy_observe(F.ppo, F.obs, F.act, NULL, F.obs, F.zero8, F.zero8, 4))                   \
-    X(policy_observe_n, MM_E_SHAPE, mm_policy_errmsg(F.ppo),                                      \
-      mm_policy_observe(F.ppo, F.obs, F.act, F.rew, F.obs, F.zero8, F.zero8, 2))                  \
-    X(policy_observe_nan, MM_E_NUMERIC, mm_policy_errmsg(F.ppo),                                  \
-      mm_policy_observe(F.ppo, F.nanobs, F.act, F.rew, F.obs, F.zero8, F.zero8, 4))               \
-    X(policy_observe_flag2, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                            \
-      mm_policy_observe(F.ppo, F.obs, F.act, F.rew, F.obs, F.two8, F.zero8, 4))                   \
-    X(policy_update_null, MM_E_INVALID_ARG, NOMSG, mm_policy_update(NULL, NULL))                  \
-    X(policy_budget_null, MM_E_INVALID_ARG, NOMSG, mm_policy_update_budget(NULL, 1, NULL))       \
-    X(policy_budget_zero, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                              \
-      mm_policy_update_budget(F.ppo, 0, NULL))                                                    \
-    X(policy_set_unknown, MM_E_UNSUPPORTED, mm_policy_errmsg(F.ppo), mm_policy_set_f64(F.ppo, 9999, 1)) \
-    X(policy_set_range, MM_E_RANGE, mm_policy_errmsg(F.ppo),                                      \
-      mm_policy_set_f64(F.ppo, MM_POLICY_GAMMA, 1.5))                                             \
-    X(policy_set_nan, MM_E_RANGE, mm_policy_errmsg(F.ppo),                                        \
-      mm_policy_set_f64(F.ppo, MM_POLICY_GAMMA, NAN))                                             \
-    X(policy_set_readonly, MM_E_UNSUPPORTED, mm_policy_errmsg(F.ppo),                             \
-      mm_policy_set_f64(F.ppo, MM_POLICY_STAT_KL, 1))                                             \
-    X(policy_get_null, MM_E_INVALID_ARG, NOMSG, mm_policy_get_f64(F.ppo, MM_POLICY_GAMMA, NULL))  \
-    X(policy_save_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo), mm_policy_save(F.ppo, NULL))   \
-    X(policy_save_no_dir, MM_E_IO, mm_policy_errmsg(F.ppo),                                       \
-      mm_policy_save(F.ppo, "/nonexistent-dir/x/p.safetensors"))                                  \
-    X(policy_load_missing, MM_E_IO, mm_policy_errmsg(F.ppo), mm_policy_load(F.ppo, "/nonexistent")) \
+    X(ssm_step_shape, MM_E_SHAPE, mm_ssm_errmsg(F.sel), mm_ssm_step(F.sel, &F.ssel.step, F.t45))   \
+    X(ssm_reset_null, MM_E_INVALID_ARG, NOMSG, mm_ssm_reset(NULL))                                 \
+    X(ssm_state_null, MM_E_INVALID_ARG, NOMSG, mm_ssm_state(NULL, &g_fp, NULL))                    \
+    X(ssm_set_chunk0, ANY, /* header: settable; impl: read-only */ mm_ssm_errmsg(F.sel),           \
+      mm_ssm_set_f64(F.sel, MM_SSM_CHUNK, 0))                                                      \
+    X(ssm_set_unknown, MM_E_UNSUPPORTED, mm_ssm_errmsg(F.sel), mm_ssm_set_f64(F.sel, 9999, 0))     \
+    X(ssm_set_readonly, MM_E_UNSUPPORTED, mm_ssm_errmsg(F.sel),                                    \
+      mm_ssm_set_f64(F.sel, MM_SSM_STAT_POSITION, 0))                                              \
+    X(ssm_get_null, MM_E_INVALID_ARG, NOMSG, mm_ssm_get_f64(F.sel, MM_SSM_CHUNK, NULL))            \
+    X(ssm_s4d_init_variant, MM_E_INVALID_ARG, NOMSG, mm_ssm_s4d_init(9, 2, 4, F.obs, F.act))       \
+    X(ssm_s4d_init_odd, MM_E_RANGE, NOMSG, mm_ssm_s4d_init(MM_S4D_LIN, 2, 3, F.obs, F.act))        \
+    X(ssm_lru_init_kind, MM_E_INVALID_ARG, mm_ssm_errmsg(F.sel),                                   \
+      mm_ssm_lru_init(F.sel, 0.5, 0.9, 6.28, NULL, NULL, NULL, NULL, NULL, NULL))                  \
+    /* policies */                                                                                 \
+    X(policy_opts_init_null, MM_E_INVALID_ARG, NOMSG, mm_policy_opts_init(NULL, MM_ALGO_PPO))      \
+    X(policy_opts_init_algo, MM_E_INVALID_ARG, NOMSG,                                              \
+      mm_policy_opts_init(&(mm_policy_opts){0}, 0))                                                \
+    X(policy_create_null, MM_E_INVALID_ARG, NOMSG, mm_policy_create(NULL, NULL))                   \
+    X(policy_create_obs0, MM_E_INVALID_ARG, ERRBUF, policy_create_bad(BAD_SIZE))                   \
+    X(policy_create_discrete_td3, MM_E_INVALID_ARG, ERRBUF, policy_create_bad(BAD_KIND))           \
+    X(policy_create_reserved, MM_E_INVALID_ARG, ERRBUF, policy_create_bad(BAD_RESERVED))           \
+    X(policy_create_hidden5, MM_E_INVALID_ARG, ERRBUF, policy_create_bad(BAD_THREADS))             \
+    X(policy_create_nan_bound, MM_E_INVALID_ARG, ERRBUF, policy_create_bad(BAD_NONE))              \
+    X(policy_act_null, MM_E_INVALID_ARG, NOMSG, mm_policy_act(NULL, F.obs, 1, F.act, 0))           \
+    X(policy_act_null_obs, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                              \
+      mm_policy_act(F.ppo, NULL, 1, F.act, 0))                                                     \
+    X(policy_act_null_actions, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                          \
+      mm_policy_act(F.ppo, F.obs, 1, NULL, 0))                                                     \
+    X(policy_act_n0, MM_E_RANGE, mm_policy_errmsg(F.ppo),                                          \
+      mm_policy_act(F.ppo, F.obs, 0, F.act, 0))                                                    \
+    X(policy_act_n_neg, MM_E_RANGE, mm_policy_errmsg(F.ppo),                                       \
+      mm_policy_act(F.ppo, F.obs, -1, F.act, 0))                                                   \
+    X(policy_act_n5, MM_E_RANGE, mm_policy_errmsg(F.ppo),                                          \
+      mm_policy_act(F.ppo, F.obs, 5, F.act, 0))                                                    \
+    X(policy_act_nan, MM_E_NUMERIC, mm_policy_errmsg(F.ppo),                                       \
+      mm_policy_act(F.ppo, F.nanobs, 4, F.act, 0))                                                 \
+    X(policy_observe_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                              \
+      mm_policy_observe(F.ppo, F.obs, F.act, NULL, F.obs, F.zero8, F.zero8, 4))                    \
+    X(policy_observe_n, MM_E_SHAPE, mm_policy_errmsg(F.ppo),                                       \
+      mm_policy_observe(F.ppo, F.obs, F.act, F.rew, F.obs, F.zero8, F.zero8, 2))                   \
+    X(policy_observe_nan, MM_E_NUMERIC, mm_policy_errmsg(F.ppo),                                   \
+      mm_policy_observe(F.ppo, F.nanobs, F.act, F.rew, F.obs, F.zero8, F.zero8, 4))                \
+    X(policy_observe_flag2, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                             \
+      mm_policy_observe(F.ppo, F.obs, F.act, F.rew, F.obs, F.two8, F.zero8, 4))                    \
+    X(policy_update_null, MM_E_INVALID_ARG, NOMSG, mm_policy_update(NULL, NULL))                   \
+    X(policy_budget_null, MM_E_INVALID_ARG, NOMSG, mm_policy_update_budget(NULL, 1, NULL))         \
+    X(policy_budget_zero, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                               \
+      mm_policy_update_budget(F.ppo, 0, NULL))                                                     \
+    X(policy_set_unknown, MM_E_UNSUPPORTED, mm_policy_errmsg(F.ppo),                               \
+      mm_policy_set_f64(F.ppo, 9999, 1))                                                           \
+    X(policy_set_range, MM_E_RANGE, mm_policy_errmsg(F.ppo),                                       \
+      mm_policy_set_f64(F.ppo, MM_POLICY_GAMMA, 1.5))                                              \
+    X(policy_set_nan, MM_E_RANGE, mm_policy_errmsg(F.ppo),                                         \
+      mm_policy_set_f64(F.ppo, MM_POLICY_GAMMA, NAN))                                              \
+    X(policy_set_readonly, MM_E_UNSUPPORTED, mm_policy_errmsg(F.ppo),                              \
+      mm_policy_set_f64(F.ppo, MM_POLICY_STAT_KL, 1))                                              \
+    X(policy_get_null, MM_E_INVALID_ARG, NOMSG, mm_policy_get_f64(F.ppo, MM_POLICY_GAMMA, NULL))   \
+    X(policy_save_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo), mm_policy_save(F.ppo, NULL))    \
+    X(policy_save_no_dir, MM_E_IO, mm_policy_errmsg(F.ppo),                                        \
+      mm_policy_save(F.ppo, "/nonexistent-dir/x/p.safetensors"))                                   \
+    X(policy_load_missing, MM_E_IO, mm_policy_errmsg(F.ppo),                                       \
+      mm_policy_load(F.ppo, "/nonexistent"))                                                       \
     X(policy_load_model_file, MM_E_FORMAT, mm_policy_errmsg(F.ppo), mm_policy_load(F.ppo, F.path)) \
-    X(policy_set_comm_null, MM_E_INVALID_ARG, NOMSG, mm_policy_set_comm(NULL, NULL))              \
-    X(policy_save_ex_flags, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                            \
-      mm_policy_save_ex(F.ppo, "/nonexistent-dir/p.safetensors", 0x80))                           \
-    X(policy_save_mem_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                            \
-      mm_policy_save_mem(F.ppo, NULL, 0, NULL, 0))                                                \
-    X(policy_load_mem_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                            \
-      mm_policy_load_mem(F.ppo, NULL, 0))                                                         \
-    X(policy_load_mem_short, MM_E_FORMAT, mm_policy_errmsg(F.ppo),                                \
-      mm_policy_load_mem(F.ppo, F.obs, 3))                                                        \
-    X(policy_load_cb_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                             \
-      mm_policy_load_cb(F.ppo, NULL, NULL))                                                       \
-    X(policy_load_new_null, MM_E_INVALID_ARG, NOMSG, mm_policy_load_new(NULL, F.path, NULL))      \
-    X(policy_load_new_model_file, MM_E_FORMAT, NOMSG, mm_policy_load_new(&g_pout, F.path, NULL))  \
-    X(policy_export_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                              \
-      mm_policy_export(F.ppo, NULL, NULL))                                                        \
-    X(policy_export_io_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                           \
-      mm_policy_export_io(F.ppo, NULL, NULL, NULL, NULL, NULL))                                   \
-    X(policy_export_save_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                         \
-      mm_policy_export_save(F.ppo, NULL))                                                         \
-    X(policy_export_copy_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                         \
-      mm_policy_export_copy(F.ppo, NULL))                                                         \
-    /* communicators (only what needs no transport) */                                            \
-    X(comm_create_null, MM_E_INVALID_ARG, NOMSG, mm_comm_create(NULL, NULL, NULL))                \
-    X(comm_create_null_cb, MM_E_INVALID_ARG, NOMSG, mm_comm_create(&g_cout, NULL, NULL))          \
-    X(comm_create_empty_cb, MM_E_INVALID_ARG, NOMSG,                                              \
-      mm_comm_create(&g_cout, &(mm_comm_callbacks){sizeof(mm_comm_callbacks), 0, NULL, 0, 1,     \
-                                                  NULL, NULL, NULL, NULL, NULL}, NULL))           \
-    X(comm_rank_null, MM_E_INVALID_ARG, NOMSG, mm_comm_rank(NULL))                                \
+    X(policy_set_comm_null, MM_E_INVALID_ARG, NOMSG, mm_policy_set_comm(NULL, NULL))               \
+    X(policy_save_ex_flags, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                             \
+      mm_policy_save_ex(F.ppo, "/nonexistent-dir/p.safetensors", 0x80))                            \
+    X(policy_save_mem_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                             \
+      mm_policy_save_mem(F.ppo, NULL, 0, NULL, 0))                                                 \
+    X(policy_load_mem_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                             \
+      mm_policy_load_mem(F.ppo, NULL, 0))                                                          \
+    X(policy_load_mem_short, MM_E_FORMAT, mm_policy_errmsg(F.ppo),                                 \
+      mm_policy_load_mem(F.ppo, F.obs, 3))                                                         \
+    X(policy_load_cb_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                              \
+      mm_policy_load_cb(F.ppo, NULL, NULL))                                                        \
+    X(policy_load_new_null, MM_E_INVALID_ARG, NOMSG, mm_policy_load_new(NULL, F.path, NULL))       \
+    X(policy_load_new_model_file, MM_E_FORMAT, NOMSG, mm_policy_load_new(&g_pout, F.path, NULL))   \
+    X(policy_export_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                               \
+      mm_policy_export(F.ppo, NULL, NULL))                                                         \
+    X(policy_export_io_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                            \
+      mm_policy_export_io(F.ppo, NULL, NULL, NULL, NULL, NULL))                                    \
+    X(policy_export_save_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                          \
+      mm_policy_export_save(F.ppo, NULL))                                                          \
+    X(policy_export_copy_null, MM_E_INVALID_ARG, mm_policy_errmsg(F.ppo),                          \
+      mm_policy_export_copy(F.ppo, NULL))                                                          \
+    /* communicators (only what needs no transport) */                                             \
+    X(comm_create_null, MM_E_INVALID_ARG, NOMSG, mm_comm_create(NULL, NULL, NULL))                 \
+    X(comm_create_null_cb, MM_E_INVALID_ARG, NOMSG, mm_comm_create(&g_cout, NULL, NULL))           \
+    X(comm_create_empty_cb, MM_E_INVALID_ARG, NOMSG,                                               \
+      mm_comm_create(&g_cout,                                                                      \
+                     &(mm_comm_callbacks){sizeof(mm_comm_callbacks), 0, NULL, 0, 1, NULL, NULL,    \
+                                          NULL, NULL, NULL},                                       \
+                     NULL))                                                                        \
+    X(comm_rank_null, MM_E_INVALID_ARG, NOMSG, mm_comm_rank(NULL))                                 \
     X(comm_size_null, MM_E_INVALID_ARG, NOMSG, mm_comm_size(NULL))
 
 /* Two functions per row: the call (its status) and the message to read after it. */
-#define X_FN(name, want, msg, call) \
-    static int bad_##name(void) { return (call); } \
+#define X_FN(name, want, msg, call)                                                                \
+    static int bad_##name(void) { return (call); }                                                 \
     static const char *msg_##name(void) { return (msg); }
 BAD_TABLE(X_FN)
 #undef X_FN
@@ -698,7 +783,8 @@ static void fx_attn(void)
     hx_attn_opts(&o, MM_ATTN_LINEAR, NULL, 1);
     o.causal = 0;
     CHECK_OK(mm_attn_create(&g.lin, &o));
-    g.q = HX_T(10, -1, 1, HX_AB, HX_AH, HX_AN, HX_AD), g.kk = HX_T(11, -1, 1, HX_AB, HX_AH, HX_AN, HX_AD);
+    g.q = HX_T(10, -1, 1, HX_AB, HX_AH, HX_AN, HX_AD),
+    g.kk = HX_T(11, -1, 1, HX_AB, HX_AH, HX_AN, HX_AD);
     g.vv = HX_T(12, -1, 1, HX_AB, HX_AH, HX_AN, HX_ADV), g.o = hx_like(g.vv);
     g.q_bad = HX_T(13, -1, 1, 1, HX_AH, 40, HX_AD); /* N = 40 > max_seq 16 */
     g.v_bad = HX_T(16, -1, 1, 1, HX_AH, 40, HX_ADV), g.t225 = HX_T(17, -1, 1, 2, 2, 5);
@@ -773,9 +859,9 @@ static void fx_still_usable(void)
 
 static void fx_close(void)
 {
-    mm_tensor *ts[] = {g.t45, g.t33, g.tnan45, g.x, g.y, g.dy, g.xbig, g.xw, g.v, g.f8, g.f8b,
-                       g.fnan, g.f9, g.q, g.kk, g.vv, g.o, g.q_bad, g.v_bad, g.g_pos, g.w_bad,
-                       g.t225, g.x3, g.out3, g.xz, g.yz};
+    mm_tensor *ts[] = {g.t45,   g.t33,   g.tnan45, g.x,    g.y,  g.dy,   g.xbig, g.xw, g.v,
+                       g.f8,    g.f8b,   g.fnan,   g.f9,   g.q,  g.kk,   g.vv,   g.o,  g.q_bad,
+                       g.v_bad, g.g_pos, g.w_bad,  g.t225, g.x3, g.out3, g.xz,   g.yz};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) mm_tensor_free(ts[i]);
     mm_model_free(g.m), mm_model_free(g.mu), mm_model_free(g.mz), mm_model_free(g.mo);
     mm_model_free(g.zoo);
@@ -900,8 +986,8 @@ static float check_file_whole(const char *path, int round, float prev)
     CHECK_OK(mm_model_params(l, &p, &n));
     for (int64_t i = 1; i < n; i++)
         if (p[i] != p[0]) {
-            mmt_fail(__FILE__, __LINE__, "round %d: parameters of two saves mixed (%g, %g)",
-                     round, (double)p[0], (double)p[i]);
+            mmt_fail(__FILE__, __LINE__, "round %d: parameters of two saves mixed (%g, %g)", round,
+                     (double)p[0], (double)p[i]);
             break;
         }
     if (n > 0) it = p[0];
@@ -928,7 +1014,7 @@ static void test_atomic_save_killed(void)
     CHECK_OK(mm_model_finalize(m));
     CHECK_OK(mm_model_params(m, &p, &n));
     for (int64_t i = 0; i < n; i++) p[i] = 0; /* iteration 0 */
-    CHECK_OK(mm_model_save(m, path, 0)); /* the file that must survive */
+    CHECK_OK(mm_model_save(m, path, 0));      /* the file that must survive */
     for (int r = 0; r < rounds; r++) {
         /* 1..120 ms: some kills land in write, some in fsync or rename, some after saves */
         struct timespec ts = {0, (long)(1 + (r * 7919) % 120) * 1000000L};

@@ -15,12 +15,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAXW 4
+#define MAXW       4
 #define TIMEOUT_MS 5000
 
 /* ---- mm_comm_create ------------------------------------------------------------------------ */
 
-static int32_t dummy_ar(void *ud, float *b, int64_t n) { (void)ud, (void)b, (void)n; return 0; }
+static int32_t dummy_ar(void *ud, float *b, int64_t n)
+{
+    (void)ud, (void)b, (void)n;
+    return 0;
+}
 static int32_t dummy_ag(void *ud, const float *s, float *r, int64_t n)
 {
     memcpy(r, s, (size_t)n * sizeof(float));
@@ -137,11 +141,11 @@ typedef struct loss_ctx {
     int32_t kind, size;
     uint32_t flags;
     int64_t b, d;
-    const float *x, *y;        /* global [N, D] */
-    float *dx, *dy;            /* global [N, D], each rank writes its rows */
+    const float *x, *y; /* global [N, D] */
+    float *dx, *dy;     /* global [N, D], each rank writes its rows */
     double loss[MAXW], dt[MAXW], db[MAXW], i2t[MAXW];
     int rc[MAXW];
-    int nan_rank;              /* -1, or the rank that passes a NaN */
+    int nan_rank; /* -1, or the rank that passes a NaN */
     int want_dy[MAXW];
 } loss_ctx;
 
@@ -379,17 +383,16 @@ static void test_comm_shape_mismatch(void)
     mmt_world_free(c.w);
 }
 
-
 /* ---- data-parallel RL ------------------------------------------------------------------------ */
 
-#define PT 10        /* steps driven */
-#define PA 4         /* agents in the global batch */
-#define PMAXP 4096   /* floats of actor parameters kept for comparison */
+#define PT    10   /* steps driven */
+#define PA    4    /* agents in the global batch */
+#define PMAXP 4096 /* floats of actor parameters kept for comparison */
 
 typedef struct pol_ctx {
-    mmt_world *w;         /* NULL: single process */
+    mmt_world *w; /* NULL: single process */
     int32_t algo, size;
-    int use_act;          /* 1: actions from mm_policy_act(explore); 0: the fixed ones below */
+    int use_act; /* 1: actions from mm_policy_act(explore); 0: the fixed ones below */
     float obs[PT + 1][PA][3], act[PT][PA], rew[PT][PA];
     float params[MAXW][PMAXP];
     int64_t n_params;
@@ -549,8 +552,8 @@ static void test_comm_policy_refusals(void)
 /* ---- data-parallel mm_model ------------------------------------------------------------------ */
 
 #define MROWS 12
-#define MIN 5
-#define MOUT 3
+#define MIN   5
+#define MOUT  3
 
 typedef struct model_ctx {
     mmt_world *w;
@@ -569,7 +572,8 @@ static mm_model *model_make(uint64_t seed, int64_t rows)
     if (mm_model_opts_init(&o) != MM_OK) return NULL;
     o.input_dim = MIN, o.max_batch = rows, o.seed = seed;
     if (mm_model_create(&m, &o) != MM_OK) return NULL;
-    if (mm_model_add_dense(m, 7, 1, MM_INIT_DEFAULT, 1.0) || mm_model_add_activation(m, MM_ACT_TANH) ||
+    if (mm_model_add_dense(m, 7, 1, MM_INIT_DEFAULT, 1.0) ||
+        mm_model_add_activation(m, MM_ACT_TANH) ||
         mm_model_add_dense(m, MOUT, 1, MM_INIT_DEFAULT, 1.0) || mm_model_finalize(m) ||
         mm_model_set_optimizer(m, MM_OPT_ADAM) || mm_model_set_f64(m, MM_MODEL_LR, 1e-2) ||
         mm_model_set_f64(m, MM_MODEL_MAX_GRAD_NORM, 0.05)) {

@@ -159,8 +159,8 @@ static int32_t cb_allgather(void *ud, const float *send, float *recv, int64_t n)
     return barrier(w) ? -1 : 0;
 }
 
-static int32_t cb_sendrecv(void *ud, const float *send, int32_t dest, float *recv,
-                           int32_t source, int64_t n)
+static int32_t cb_sendrecv(void *ud, const float *send, int32_t dest, float *recv, int32_t source,
+                           int64_t n)
 {
     rank_ctx *rc = (rank_ctx *)ud;
     mmt_world *w = rc->w;

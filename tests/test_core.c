@@ -22,9 +22,19 @@ static void test_version(void)
 
 static void test_status(void)
 {
-    static const int codes[] = {MM_OK, MM_E_INVALID_ARG, MM_E_NOMEM, MM_E_SHAPE, MM_E_DTYPE,
-                                MM_E_RANGE, MM_E_STATE, MM_E_UNSUPPORTED, MM_E_FORMAT,
-                                MM_E_VERSION, MM_E_IO, MM_E_NUMERIC, MM_E_BUFFER_TOO_SMALL,
+    static const int codes[] = {MM_OK,
+                                MM_E_INVALID_ARG,
+                                MM_E_NOMEM,
+                                MM_E_SHAPE,
+                                MM_E_DTYPE,
+                                MM_E_RANGE,
+                                MM_E_STATE,
+                                MM_E_UNSUPPORTED,
+                                MM_E_FORMAT,
+                                MM_E_VERSION,
+                                MM_E_IO,
+                                MM_E_NUMERIC,
+                                MM_E_BUFFER_TOO_SMALL,
                                 MM_E_INTERNAL};
     /* Numbers are part of the ABI: pin them. */
     CHECK_EQ_I64(MM_E_INVALID_ARG, -1);
@@ -179,7 +189,10 @@ static void test_opts(void)
     CHECK_STATUS(mmi_opts_copy(&lib, &older_caller, sizeof lib, &e, "f"), MM_E_INVALID_ARG);
     {
         /* the largest newer struct still taken, with a zero tail */
-        union { opts_v1 o; unsigned char bytes[MMI_OPTS_MAX_SIZE]; } big;
+        union {
+            opts_v1 o;
+            unsigned char bytes[MMI_OPTS_MAX_SIZE];
+        } big;
         memset(&big, 0, sizeof big);
         big.o = (opts_v1){MMI_OPTS_MAX_SIZE, 0, 11, 12.0};
         CHECK_OK(mmi_opts_copy(&lib, &big, sizeof lib, &e, "f"));
@@ -199,7 +212,11 @@ static void count_release(void *ud)
     (void)ud;
     g_released++;
 }
-static int32_t no_ar(void *ud, float *b, int64_t n) { (void)ud, (void)b, (void)n; return 0; }
+static int32_t no_ar(void *ud, float *b, int64_t n)
+{
+    (void)ud, (void)b, (void)n;
+    return 0;
+}
 static int32_t no_ag(void *ud, const float *s, float *r, int64_t n)
 {
     (void)ud, (void)s, (void)r, (void)n;
@@ -327,27 +344,26 @@ static void test_opts_export_error(void)
 
 /* Every create reports its failure through the caller's err_buf only when the caller's
  * struct_size covers err_buf: an older caller's shorter struct is never written past. */
-#define SHORT_CASE(T, obj, init, bad, create)                                                   \
-    do {                                                                                        \
-        T o;                                                                                    \
-        obj *h = NULL;                                                                          \
-        char buf[64];                                                                           \
-        CHECK_OK(init);                                                                         \
-        bad;                                                                                    \
-        o.err_buf = buf, o.err_buf_size = sizeof buf;                                           \
-        strcpy(buf, "untouched");                                                               \
-        CHECK(create(&h, &o) < 0 && h == NULL);                                                 \
-        CHECK(strcmp(buf, "untouched") != 0); /* the full struct gets the text */              \
-        strcpy(buf, "untouched");                                                               \
-        o.struct_size = (uint32_t)offsetof(T, err_buf); /* an older caller's struct */          \
-        CHECK(create(&h, &o) < 0 && h == NULL);                                                 \
-        CHECK(strcmp(buf, "untouched") == 0);                                                   \
+#define SHORT_CASE(T, obj, init, bad, create)                                                      \
+    do {                                                                                           \
+        T o;                                                                                       \
+        obj *h = NULL;                                                                             \
+        char buf[64];                                                                              \
+        CHECK_OK(init);                                                                            \
+        bad;                                                                                       \
+        o.err_buf = buf, o.err_buf_size = sizeof buf;                                              \
+        strcpy(buf, "untouched");                                                                  \
+        CHECK(create(&h, &o) < 0 && h == NULL);                                                    \
+        CHECK(strcmp(buf, "untouched") != 0); /* the full struct gets the text */                  \
+        strcpy(buf, "untouched");                                                                  \
+        o.struct_size = (uint32_t)offsetof(T, err_buf); /* an older caller's struct */             \
+        CHECK(create(&h, &o) < 0 && h == NULL);                                                    \
+        CHECK(strcmp(buf, "untouched") == 0);                                                      \
     } while (0)
 
 static void test_create_err_buf(void)
 {
-    SHORT_CASE(mm_model_opts, mm_model, mm_model_opts_init(&o), o.max_batch = 0,
-               mm_model_create);
+    SHORT_CASE(mm_model_opts, mm_model, mm_model_opts_init(&o), o.max_batch = 0, mm_model_create);
     SHORT_CASE(mm_attn_opts, mm_attn, mm_attn_opts_init(&o, MM_ATTN_SOFTMAX), o.d_head = 0,
                mm_attn_create);
     SHORT_CASE(mm_loss_opts, mm_loss, mm_loss_opts_init(&o, MM_LOSS_CLIP), o.max_batch = 0,

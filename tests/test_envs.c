@@ -89,10 +89,10 @@ static void test_termination_and_reset(void)
         CHECK(o1[i] >= -0.05f && o1[i] <= 0.05f);
     }
     while (!te && n < 500) env_step(&e, &a, o1, &r, &te, &tr), n++;
-    CHECK(te);          /* always pushing right tips the pole */
-    CHECK(r == 1.0f);   /* reward 1 on the terminating step too */
+    CHECK(te);        /* always pushing right tips the pole */
+    CHECK(r == 1.0f); /* reward 1 on the terminating step too */
     env_step(&e, &a, o1, &r, &te, &tr);
-    CHECK(r == 0.0f);   /* stepping a finished episode gives 0 */
+    CHECK(r == 0.0f); /* stepping a finished episode gives 0 */
     CHECK_NEAR(angle_normalize(-3.5), -3.5 + 2 * ENV_PI, 0, 1e-12);
     CHECK_NEAR(angle_normalize(7.0), 7.0 - 2 * ENV_PI, 0, 1e-12);
 }

@@ -82,9 +82,8 @@ static unsigned char *attn_file(const int64_t ic[8], int64_t d, size_t *size)
     snprintf(arch, sizeof arch,
              "{\"input_dim\":%lld,\"layers\":[{\"kind\":\"attention\",\"icfg\":[%lld,%lld,%lld,"
              "%lld,%lld,%lld,%lld,%lld],\"dcfg\":[]}]}",
-             (long long)d, (long long)ic[0], (long long)ic[1], (long long)ic[2],
-             (long long)ic[3], (long long)ic[4], (long long)ic[5], (long long)ic[6],
-             (long long)ic[7]);
+             (long long)d, (long long)ic[0], (long long)ic[1], (long long)ic[2], (long long)ic[3],
+             (long long)ic[4], (long long)ic[5], (long long)ic[6], (long long)ic[7]);
     vals[0] = "libmm", vals[1] = "1.0", vals[2] = arch;
     for (int64_t i = 0; i < pw * d; i++) w[i] = 0.01f;
     memset(t, 0, sizeof t);
@@ -172,8 +171,7 @@ static void write_all(const char *path, const unsigned char *b, size_t n)
 
 /* Loads from memory with a peak allocator; expects want, no handle, a message naming word,
  * nothing leaked and no allocation over 1 MiB. */
-static void expect_refused(const unsigned char *buf, size_t n, int want, const char *word,
-                           int line)
+static void expect_refused(const unsigned char *buf, size_t n, int want, const char *word, int line)
 {
     peak_alloc pa;
     mm_model_opts o;
@@ -186,9 +184,11 @@ static void expect_refused(const unsigned char *buf, size_t n, int want, const c
     rc = mm_model_load_mem(&m, buf, n, &o);
     if (rc != want || m != NULL || !strstr(err, word) || pa.largest > ((size_t)1 << 20) ||
         pa.live != 0)
-        mmt_fail(__FILE__, line, "got %s \"%s\" (largest allocation %zu, live %lld); want %s "
-                 "naming \"%s\"", mm_status_name(rc), err, pa.largest, (long long)pa.live,
-                 mm_status_name(want), word);
+        mmt_fail(__FILE__, line,
+                 "got %s \"%s\" (largest allocation %zu, live %lld); want %s "
+                 "naming \"%s\"",
+                 mm_status_name(rc), err, pa.largest, (long long)pa.live, mm_status_name(want),
+                 word);
     mm_model_free(m);
 }
 
@@ -262,8 +262,10 @@ static void test_attn_builder_agrees(void)
         int32_t kind;
         int field; /* 0 n_features, 1 chunk, 2 feature_map, 3 gate, 4 sparse_pattern */
         int64_t v;
-    } cases[] = {{MM_ATTN_PERFORMER, 0, 65537}, {MM_ATTN_GATED, 1, 1025},
-                 {MM_ATTN_LINEAR, 2, 99},       {MM_ATTN_GATED, 3, 7},
+    } cases[] = {{MM_ATTN_PERFORMER, 0, 65537},
+                 {MM_ATTN_GATED, 1, 1025},
+                 {MM_ATTN_LINEAR, 2, 99},
+                 {MM_ATTN_GATED, 3, 7},
                  {MM_ATTN_SPARSE, 4, 9}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mm_model_opts mo;
@@ -388,8 +390,8 @@ static void test_step_counters(void)
     if (bad) expect_refused(bad, n, MM_E_FORMAT, "2^53", __LINE__);
     free(bad);
     /* The largest count allowed loads and keeps stepping with finite parameters. */
-    bad = with_steps(base, size, "\"steps\":9007199254740992,\"layer_step\":[9007199254740992]",
-                     &n);
+    bad =
+        with_steps(base, size, "\"steps\":9007199254740992,\"layer_step\":[9007199254740992]", &n);
     CHECK_OK(mm_model_load_mem(&m, bad, n, NULL));
     if (m) {
         CHECK_OK(mm_model_zero_grad(m));
@@ -490,7 +492,7 @@ static void test_policy_nonfinite(void)
     static const struct {
         const char *tensor; /* NULL: the first weight */
         double v;
-    } cases[] = {{"obs_rms.var", -1.0}, {"obs_rms.var", NAN},      {"obs_rms.mean", INFINITY},
+    } cases[] = {{"obs_rms.var", -1.0},   {"obs_rms.var", NAN},   {"obs_rms.mean", INFINITY},
                  {"obs_rms.count", -2.0}, {"obs_rms.count", NAN}, {NULL, NAN},
                  {NULL, INFINITY}};
     mm_policy *p = small_policy(), *q = small_policy();

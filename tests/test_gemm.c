@@ -45,8 +45,7 @@ typedef struct gbufs {
 } gbufs;
 
 enum { VIA_NATIVE, VIA_PORTABLE, VIA_GEMM, VIA_API, VIA_API_WS };
-static const char *const via_name[] = {"native", "portable", "mmi_gemm", "mm_sgemm",
-                                       "mm_sgemm+ws"};
+static const char *const via_name[] = {"native", "portable", "mmi_gemm", "mm_sgemm", "mm_sgemm+ws"};
 
 /* Floats spanned by a rows x cols matrix with leading dimension ld. */
 static size_t extent(int64_t rows, int64_t cols, int64_t ld)
@@ -131,24 +130,24 @@ static void run_via(int via, const gcase *g, const float *a, const float *b, flo
 {
     switch (via) {
     case VIA_NATIVE:
-        mmi_gemm_native(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta,
-                        c, g->ldc, ws, pool);
+        mmi_gemm_native(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta, c,
+                        g->ldc, ws, pool);
         break;
     case VIA_PORTABLE:
-        mmi_gemm_portable(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb,
-                          g->beta, c, g->ldc, ws, pool);
+        mmi_gemm_portable(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta,
+                          c, g->ldc, ws, pool);
         break;
     case VIA_GEMM:
-        mmi_gemm(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta, c,
-                 g->ldc, ws, pool);
+        mmi_gemm(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta, c, g->ldc,
+                 ws, pool);
         break;
     case VIA_API:
-        CHECK_OK(mm_sgemm(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb,
-                          g->beta, c, g->ldc, NULL, 0));
+        CHECK_OK(mm_sgemm(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta,
+                          c, g->ldc, NULL, 0));
         break;
     default:
-        CHECK_OK(mm_sgemm(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb,
-                          g->beta, c, g->ldc, ws, mm_sgemm_workspace_size()));
+        CHECK_OK(mm_sgemm(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta,
+                          c, g->ldc, ws, mm_sgemm_workspace_size()));
     }
 }
 
@@ -161,9 +160,11 @@ static void check_c(const gcase *g, const gbufs *s, const float *c, const char *
             float got = c[i * g->ldc + j];
             if (j >= g->n) {
                 if (memcmp(&got, &s->c0[i * g->ldc + j], sizeof got) != 0) {
-                    mmt_fail(__FILE__, __LINE__, "%s ta=%d tb=%d %lldx%lldx%lld: gap (%lld,%lld)"
-                             " written", what, g->ta, g->tb, (long long)g->m, (long long)g->n,
-                             (long long)g->k, (long long)i, (long long)j);
+                    mmt_fail(__FILE__, __LINE__,
+                             "%s ta=%d tb=%d %lldx%lldx%lld: gap (%lld,%lld)"
+                             " written",
+                             what, g->ta, g->tb, (long long)g->m, (long long)g->n, (long long)g->k,
+                             (long long)i, (long long)j);
                     return;
                 }
                 continue;
@@ -173,9 +174,10 @@ static void check_c(const gcase *g, const gbufs *s, const float *c, const char *
             if (!(fabs((double)got - ref) <= tol)) {
                 mmt_fail(__FILE__, __LINE__,
                          "%s ta=%d tb=%d m=%lld n=%lld k=%lld alpha=%g beta=%g: C(%lld,%lld) = "
-                         "%.9g, want %.9g (tol %.3g)", what, g->ta, g->tb, (long long)g->m,
-                         (long long)g->n, (long long)g->k, (double)g->alpha, (double)g->beta,
-                         (long long)i, (long long)j, (double)got, ref, tol);
+                         "%.9g, want %.9g (tol %.3g)",
+                         what, g->ta, g->tb, (long long)g->m, (long long)g->n, (long long)g->k,
+                         (double)g->alpha, (double)g->beta, (long long)i, (long long)j, (double)got,
+                         ref, tol);
                 return;
             }
         }
@@ -231,13 +233,13 @@ static gcase make_case(int ta, int tb, int64_t m, int64_t n, int64_t k, int64_t 
  * small-k NT copy: k 16/17, k x n 2048/2064),
  * plus empty and unit sizes. Each runs in all four transpose cases. */
 static const int64_t shapes[][3] = {
-    {0, 0, 0},      {0, 5, 3},      {5, 0, 3},     {5, 3, 0},      {1, 1, 1},     {1, 17, 1},
-    {1, 256, 256},  {17, 1, 33},    {2, 3, 4},     {6, 16, 8},     {7, 17, 9},    {3, 4, 8},
-    {4, 5, 7},      {9, 70, 128},   {8, 70, 127},  {16, 65, 5},    {17, 64, 4},   {32, 32, 32},
-    {33, 33, 33},   {64, 64, 64},   {65, 65, 65},  {64, 100, 40},  {65, 100, 40}, {128, 80, 60},
-    {129, 80, 60},  {48, 50, 64},   {13, 31, 300}, {5, 300, 100},  {300, 7, 100}, {100, 37, 257},
-    {150, 70, 40},  {70, 150, 513}, {145, 1025, 3}, {130, 1030, 6}, {3, 1025, 300}, {40, 33, 1100},
-    {200, 5, 130},  {2, 5, 2100},  {5, 128, 16}, {5, 129, 16}, {8, 64, 17}, {1, 256, 3},
+    {0, 0, 0},     {0, 5, 3},      {5, 0, 3},      {5, 3, 0},      {1, 1, 1},      {1, 17, 1},
+    {1, 256, 256}, {17, 1, 33},    {2, 3, 4},      {6, 16, 8},     {7, 17, 9},     {3, 4, 8},
+    {4, 5, 7},     {9, 70, 128},   {8, 70, 127},   {16, 65, 5},    {17, 64, 4},    {32, 32, 32},
+    {33, 33, 33},  {64, 64, 64},   {65, 65, 65},   {64, 100, 40},  {65, 100, 40},  {128, 80, 60},
+    {129, 80, 60}, {48, 50, 64},   {13, 31, 300},  {5, 300, 100},  {300, 7, 100},  {100, 37, 257},
+    {150, 70, 40}, {70, 150, 513}, {145, 1025, 3}, {130, 1030, 6}, {3, 1025, 300}, {40, 33, 1100},
+    {200, 5, 130}, {2, 5, 2100},   {5, 128, 16},   {5, 129, 16},   {8, 64, 17},    {1, 256, 3},
 };
 
 static void test_gemm_shapes(void)
@@ -250,8 +252,8 @@ static void test_gemm_shapes(void)
         for (size_t i = 0; i < n_shapes; i++) {
             const int64_t *sh = shapes[i];
             if (mmt_quick() && sh[0] * sh[1] * sh[2] > 200000) continue;
-            gcase g = make_case(t >> 1, t & 1, sh[0], sh[1], sh[2], (int64_t)(i % 3) * 5, 1.0f,
-                                0.5f);
+            gcase g =
+                make_case(t >> 1, t & 1, sh[0], sh[1], sh[2], (int64_t)(i % 3) * 5, 1.0f, 0.5f);
             run_case(&g, ws, 100 + i);
         }
     free(ws);
@@ -282,8 +284,8 @@ static void test_gemm_k0_alpha0(void)
     float a[12], b[12], c[6];
     for (int i = 0; i < 12; i++) a[i] = b[i] = NAN;
     for (int i = 0; i < 6; i++) c[i] = (float)i;
-    CHECK_OK(mm_sgemm(MM_NO_TRANS, MM_NO_TRANS, 2, 3, 0, 1.0f, NULL, 0, NULL, 3, 2.0f, c, 3,
-                      NULL, 0));
+    CHECK_OK(
+        mm_sgemm(MM_NO_TRANS, MM_NO_TRANS, 2, 3, 0, 1.0f, NULL, 0, NULL, 3, 2.0f, c, 3, NULL, 0));
     for (int i = 0; i < 6; i++) CHECK(c[i] == 2.0f * (float)i);
     CHECK_OK(mm_sgemm(MM_NO_TRANS, MM_TRANS, 2, 3, 4, 0.0f, a, 4, b, 4, 0.5f, c, 3, NULL, 0));
     for (int i = 0; i < 6; i++) CHECK(c[i] == (float)i);
@@ -321,8 +323,8 @@ static void test_gemm_random(void)
 static void test_gemm_threads(void)
 {
     static const int64_t tshapes[][3] = {
-        {200, 150, 100}, {8, 1000, 200}, {1000, 8, 200}, {5, 600, 400}, {600, 5, 400},
-        {97, 211, 300},  {1000, 600, 2},
+        {200, 150, 100}, {8, 1000, 200}, {1000, 8, 200}, {5, 600, 400},
+        {600, 5, 400},   {97, 211, 300}, {1000, 600, 2},
     };
     mmi_alloc al;
     mmi_pool *pool = NULL;
@@ -347,9 +349,11 @@ static void test_gemm_threads(void)
                     run_via(via, &g, s.a, s.b, c1, ws1, NULL);
                     run_via(via, &g, s.a, s.b, s.c, ws2, pool);
                     if (memcmp(c1, s.c, sizeof(float) * s.nc) != 0)
-                        mmt_fail(__FILE__, __LINE__, "%s ta=%d tb=%d %lldx%lldx%lld: 2 threads "
-                                 "differ from 1", via_name[via], g.ta, g.tb, (long long)g.m,
-                                 (long long)g.n, (long long)g.k);
+                        mmt_fail(__FILE__, __LINE__,
+                                 "%s ta=%d tb=%d %lldx%lldx%lld: 2 threads "
+                                 "differ from 1",
+                                 via_name[via], g.ta, g.tb, (long long)g.m, (long long)g.n,
+                                 (long long)g.k);
                 }
                 reference(&g, &s);
                 check_c(&g, &s, s.c, "pool of 2");
@@ -416,24 +420,25 @@ static void test_gemm_misuse(void)
     mmt_fill_uniform(b, 64, 2, -1.0f, 1.0f);
     mmt_fill_uniform(c, 64, 3, -1.0f, 1.0f);
     memcpy(keep, c, sizeof c);
-#define SG(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, W, WS) \
+#define SG(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, W, WS)                                         \
     mm_sgemm(ta, tb, m, n, k, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, W, WS)
     CHECK_STATUS(SG(2, 0, 4, 4, 4, a, 4, b, 4, c, 4, NULL, 0), MM_E_INVALID_ARG);
     CHECK_STATUS(SG(0, -1, 4, 4, 4, a, 4, b, 4, c, 4, NULL, 0), MM_E_INVALID_ARG);
     CHECK_STATUS(SG(0, 0, -1, 4, 4, a, 4, b, 4, c, 4, NULL, 0), MM_E_SHAPE);
     CHECK_STATUS(SG(0, 0, 4, -1, 4, a, 4, b, 4, c, 4, NULL, 0), MM_E_SHAPE);
     CHECK_STATUS(SG(0, 0, 4, 4, -1, a, 4, b, 4, c, 4, NULL, 0), MM_E_SHAPE);
-    CHECK_STATUS(SG(0, 0, 4, 5, 6, a, 5, b, 5, c, 5, NULL, 0), MM_E_SHAPE);  /* lda < k */
-    CHECK_STATUS(SG(1, 0, 4, 5, 6, a, 3, b, 5, c, 5, NULL, 0), MM_E_SHAPE);  /* lda < m */
-    CHECK_STATUS(SG(0, 0, 4, 5, 6, a, 6, b, 4, c, 5, NULL, 0), MM_E_SHAPE);  /* ldb < n */
-    CHECK_STATUS(SG(0, 1, 4, 5, 6, a, 6, b, 5, c, 5, NULL, 0), MM_E_SHAPE);  /* ldb < k */
-    CHECK_STATUS(SG(0, 0, 4, 5, 6, a, 6, b, 5, c, 4, NULL, 0), MM_E_SHAPE);  /* ldc < n */
+    CHECK_STATUS(SG(0, 0, 4, 5, 6, a, 5, b, 5, c, 5, NULL, 0), MM_E_SHAPE); /* lda < k */
+    CHECK_STATUS(SG(1, 0, 4, 5, 6, a, 3, b, 5, c, 5, NULL, 0), MM_E_SHAPE); /* lda < m */
+    CHECK_STATUS(SG(0, 0, 4, 5, 6, a, 6, b, 4, c, 5, NULL, 0), MM_E_SHAPE); /* ldb < n */
+    CHECK_STATUS(SG(0, 1, 4, 5, 6, a, 6, b, 5, c, 5, NULL, 0), MM_E_SHAPE); /* ldb < k */
+    CHECK_STATUS(SG(0, 0, 4, 5, 6, a, 6, b, 5, c, 4, NULL, 0), MM_E_SHAPE); /* ldc < n */
     CHECK_STATUS(SG(0, 0, 4, 4, 4, a, -4, b, 4, c, 4, NULL, 0), MM_E_SHAPE);
     CHECK_STATUS(SG(0, 0, big, 2, 2, a, 2, b, 2, c, 2, NULL, 0), MM_E_RANGE);
     CHECK_STATUS(SG(0, 0, 2, 2, 2, a, big, b, 2, c, 2, NULL, 0), MM_E_RANGE);
     CHECK_STATUS(SG(0, 0, 2, 2, 2, a, 2, b, 2, c, big, NULL, 0), MM_E_RANGE);
-    CHECK_STATUS(SG(0, 0, 3, (int64_t)1 << 61, 1, a, 1, b, (int64_t)1 << 61, c,
-                    (int64_t)1 << 61, NULL, 0), MM_E_RANGE); /* bytes overflow int64 */
+    CHECK_STATUS(
+        SG(0, 0, 3, (int64_t)1 << 61, 1, a, 1, b, (int64_t)1 << 61, c, (int64_t)1 << 61, NULL, 0),
+        MM_E_RANGE); /* bytes overflow int64 */
     CHECK_STATUS(SG(0, 0, 4, 4, 4, NULL, 4, b, 4, c, 4, NULL, 0), MM_E_INVALID_ARG);
     CHECK_STATUS(SG(0, 0, 4, 4, 4, a, 4, NULL, 4, c, 4, NULL, 0), MM_E_INVALID_ARG);
     CHECK_STATUS(SG(0, 0, 4, 4, 4, a, 4, b, 4, NULL, 4, NULL, 0), MM_E_INVALID_ARG);
@@ -491,20 +496,21 @@ static void test_gemm_threads_mt(void)
                 continue;
             }
             memcpy(c1, s.c0, sizeof(float) * s.nc);
-            CHECK_OK(mm_sgemm_mt(g.ta, g.tb, g.m, g.n, g.k, g.alpha, s.a, g.lda, s.b, g.ldb,
-                                 g.beta, c1, g.ldc, NULL, NULL, 0));
+            CHECK_OK(mm_sgemm_mt(g.ta, g.tb, g.m, g.n, g.k, g.alpha, s.a, g.lda, s.b, g.ldb, g.beta,
+                                 c1, g.ldc, NULL, NULL, 0));
             reference(&g, &s);
             check_c(&g, &s, c1, "mm_sgemm_mt, no pool");
             for (int32_t n = 1; n <= 4; n++)
                 for (int own = 0; own < 2; own++) {
                     memcpy(s.c, s.c0, sizeof(float) * s.nc);
-                    CHECK_OK(mm_sgemm_mt(g.ta, g.tb, g.m, g.n, g.k, g.alpha, s.a, g.lda, s.b,
-                                         g.ldb, g.beta, s.c, g.ldc, th[n], own ? NULL : ws4,
+                    CHECK_OK(mm_sgemm_mt(g.ta, g.tb, g.m, g.n, g.k, g.alpha, s.a, g.lda, s.b, g.ldb,
+                                         g.beta, s.c, g.ldc, th[n], own ? NULL : ws4,
                                          own ? 0 : mm_sgemm_mt_workspace_size(4)));
                     if (memcmp(c1, s.c, sizeof(float) * s.nc) != 0)
-                        mmt_fail(__FILE__, __LINE__, "ta=%d tb=%d %lldx%lldx%lld: %d threads "
-                                 "(%s workspace) differ from no pool", g.ta, g.tb,
-                                 (long long)g.m, (long long)g.n, (long long)g.k, (int)n,
+                        mmt_fail(__FILE__, __LINE__,
+                                 "ta=%d tb=%d %lldx%lldx%lld: %d threads "
+                                 "(%s workspace) differ from no pool",
+                                 g.ta, g.tb, (long long)g.m, (long long)g.n, (long long)g.k, (int)n,
                                  own ? "own" : "caller's");
                 }
             free(c1);
@@ -544,14 +550,12 @@ static void test_gemm_threads_mt_misuse(void)
                  MM_E_INVALID_ARG);
     CHECK_STATUS(mm_sgemm_mt(0, 0, -1, 2, 3, 1.0f, a, 3, b, 2, 0.0f, c, 2, th, NULL, 0),
                  MM_E_SHAPE);
-    CHECK_STATUS(mm_sgemm_mt(0, 0, 2, 2, 3, 1.0f, a, 2, b, 2, 0.0f, c, 2, th, NULL, 0),
-                 MM_E_SHAPE);
+    CHECK_STATUS(mm_sgemm_mt(0, 0, 2, 2, 3, 1.0f, a, 2, b, 2, 0.0f, c, 2, th, NULL, 0), MM_E_SHAPE);
     CHECK_STATUS(mm_sgemm_mt(0, 0, 2, 2, 3, 1.0f, NULL, 3, b, 2, 0.0f, c, 2, th, NULL, 0),
                  MM_E_INVALID_ARG);
     CHECK_STATUS(mm_sgemm_mt(0, 0, 2, 2, 2, 1.0f, c, 2, b, 2, 0.0f, c, 2, th, NULL, 0),
                  MM_E_INVALID_ARG);
-    CHECK_STATUS(mm_sgemm_mt(0, 0, INT64_MAX / 2, 2, 3, 1.0f, a, 3, b, 2, 0.0f, c, 2, th, NULL,
-                             0),
+    CHECK_STATUS(mm_sgemm_mt(0, 0, INT64_MAX / 2, 2, 3, 1.0f, a, 3, b, 2, 0.0f, c, 2, th, NULL, 0),
                  MM_E_RANGE);
     /* a workspace for one thread is too small for a pool of two; misaligned is refused */
     CHECK_STATUS(mm_sgemm_mt(0, 0, 2, 2, 3, 1.0f, a, 3, b, 2, 0.0f, c, 2, th, ws,

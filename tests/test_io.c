@@ -35,8 +35,11 @@ static void io_alloc_init(io_alloc *x, int64_t fail_after)
     CHECK_OK(mmi_alloc_init(&x->a, &x->pub, NULL));
 }
 
-#define CHECK_NO_LEAK(x) \
-    do { CHECK_EQ_I64((x)->c.live_bytes, 0); CHECK_EQ_I64((x)->c.bad_free, 0); } while (0)
+#define CHECK_NO_LEAK(x)                                                                           \
+    do {                                                                                           \
+        CHECK_EQ_I64((x)->c.live_bytes, 0);                                                        \
+        CHECK_EQ_I64((x)->c.bad_free, 0);                                                          \
+    } while (0)
 
 static int json_parse_str(mmi_json_doc *d, const char *s, io_alloc *x, mmi_err *e)
 {
@@ -98,12 +101,52 @@ static void test_json_parse_values(void)
 static void test_json_rejects(void)
 {
     static const char *const bad[] = {
-        "", " ", "{", "}", "[1,]", "{\"a\":1,}", "01", "-01", "1.", ".5", "+1", "-", "1e", "1e+",
-        "NaN", "Infinity", "-Infinity", "tru", "nul", "\"abc", "\"\\x\"", "\"\\u12\"",
-        "\"\\u12G4\"", "\"\x01\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\xff\"",
-        "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xe2\x82\"", "[1] [2]",
-        "1e999", "-1e999", "/*c*/1", "{\"a\" 1}", "{1:2}", "[\"a\":1]", "{\"a\":}", "[,1]",
-        "{\"a\":1 \"b\":2}", "\"a\"\"b\"", "[1,,2]", "\x00", "'a'",
+        "",
+        " ",
+        "{",
+        "}",
+        "[1,]",
+        "{\"a\":1,}",
+        "01",
+        "-01",
+        "1.",
+        ".5",
+        "+1",
+        "-",
+        "1e",
+        "1e+",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "tru",
+        "nul",
+        "\"abc",
+        "\"\\x\"",
+        "\"\\u12\"",
+        "\"\\u12G4\"",
+        "\"\x01\"",
+        "\"\\ud800\"",
+        "\"\\udc00\"",
+        "\"\\ud800\\u0041\"",
+        "\"\xff\"",
+        "\"\xc0\xaf\"",
+        "\"\xed\xa0\x80\"",
+        "\"\xf4\x90\x80\x80\"",
+        "\"\xe2\x82\"",
+        "[1] [2]",
+        "1e999",
+        "-1e999",
+        "/*c*/1",
+        "{\"a\" 1}",
+        "{1:2}",
+        "[\"a\":1]",
+        "{\"a\":}",
+        "[,1]",
+        "{\"a\":1 \"b\":2}",
+        "\"a\"\"b\"",
+        "[1,,2]",
+        "\x00",
+        "'a'",
         ("123456789012345678901234567890123456789012345678901234567890123456789012345678901234567"
          "890123456789012345678901234567890123456789012345"),
     };
@@ -114,8 +157,8 @@ static void test_json_rejects(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         e.msg[0] = '\0';
         int rc = json_parse_str(&d, bad[i], &x, &e);
-        if (rc != MM_E_FORMAT) mmt_fail(__FILE__, __LINE__, "case %zu \"%s\": %s", i, bad[i],
-                                        mm_status_name(rc));
+        if (rc != MM_E_FORMAT)
+            mmt_fail(__FILE__, __LINE__, "case %zu \"%s\": %s", i, bad[i], mm_status_name(rc));
         CHECK(e.msg[0] != '\0');
         CHECK(d.root == NULL && d.block == NULL);
     }
@@ -373,12 +416,14 @@ static void test_st_hostile(void)
         {"{\"a\":{\"dtype\":7,\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "dtype"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, "need"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-         "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "overlap"},
+         "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+         12, "overlap"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "hole"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4, "truncated"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 12, "cover"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-         "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 16, "duplicate"},
+         "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+         16, "duplicate"},
         {"{\"\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "empty"},
         {"{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "NUL"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, "missing"},
@@ -390,13 +435,15 @@ static void test_st_hostile(void)
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]}}", 8,
          "dimensions"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776],"
-         "\"data_offsets\":[0,8]}}", 8, "elements"},
+         "\"data_offsets\":[0,8]}}",
+         8, "elements"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":2,\"data_offsets\":[0,8]}}", 8, "array"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, "before"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", 8, "2"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,-8]}}", 8, "non-negative"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
-         "\"data_offsets\":[18446744073709551608,18446744073709551616]}}", 8, "non-negative"},
+         "\"data_offsets\":[18446744073709551608,18446744073709551616]}}",
+         8, "non-negative"},
         {"{\"a\":[1]}", 0, "object"},
         {"{\"__metadata__\":{\"k\":1}}", 0, "string"},
         {"{\"__metadata__\":[]}", 0, "object"},
@@ -419,8 +466,8 @@ static void test_st_hostile(void)
         n = mkfile(buf, cases[i].header, zeros, cases[i].dlen);
         rc = mmi_st_parse(&f, buf, n, &lim, &x.a, &e);
         if (rc != MM_E_FORMAT || !strstr(e.msg, cases[i].msg))
-            mmt_fail(__FILE__, __LINE__, "case %zu: %s \"%s\" (want \"%s\")", i,
-                     mm_status_name(rc), e.msg, cases[i].msg);
+            mmt_fail(__FILE__, __LINE__, "case %zu: %s \"%s\" (want \"%s\")", i, mm_status_name(rc),
+                     e.msg, cases[i].msg);
     }
     /* Header lengths: past the end, absurd, too small. */
     n = mkfile(buf, "{}", NULL, 0);
@@ -437,8 +484,10 @@ static void test_st_hostile(void)
     CHECK(strstr(e.msg, "8-byte") != NULL);
     /* Limits. */
     lim.max_tensors = 1;
-    n = mkfile(buf, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-               "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", zeros, 8);
+    n = mkfile(buf,
+               "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+               zeros, 8);
     CHECK_STATUS(mmi_st_parse(&f, buf, n, &lim, &x.a, &e), MM_E_FORMAT);
     CHECK(strstr(e.msg, "limit") != NULL);
     mmi_st_limits_default(&lim);
@@ -600,8 +649,10 @@ static void rm_tree(const char *dir)
         struct stat st;
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
         snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) rm_tree(p);
-        else unlink(p);
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            rm_tree(p);
+        else
+            unlink(p);
     }
     closedir(d);
     rmdir(dir);
@@ -1169,8 +1220,8 @@ static unsigned char *rewrite(const unsigned char *file, size_t size, const edit
         outs[n].shape[0] = 1;
         outs[n++].data = &one;
     }
-    if (mmi_st_plan_make(&p, outs, n, keys, vals, nm, !(ed->key && !strcmp(ed->key, "crc32")),
-                         &a, &e) == MM_OK) {
+    if (mmi_st_plan_make(&p, outs, n, keys, vals, nm, !(ed->key && !strcmp(ed->key, "crc32")), &a,
+                         &e) == MM_OK) {
         buf = (unsigned char *)malloc(p.total_size);
         mmi_st_plan_to_mem(&p, buf, p.total_size, out_size, &e, "t");
         mmi_st_plan_free(&p);
@@ -1198,20 +1249,31 @@ static void test_model_hostile(void)
         {{"architecture", NULL, NULL, NULL, 0}, MM_E_FORMAT, "architecture"},
         {{"architecture", "{\"input_dim\":5,\"layers\":[", NULL, NULL, 0}, MM_E_FORMAT, "JSON"},
         {{"architecture", "{\"input_dim\":5,\"layers\":[{\"kind\":\"conv\"}]}", NULL, NULL, 0},
-         MM_E_FORMAT, "conv"},
-        {{"architecture", "{\"input_dim\":5,\"layers\":[]}", NULL, NULL, 0}, MM_E_FORMAT,
-         "layers"},
+         MM_E_FORMAT,
+         "conv"},
+        {{"architecture", "{\"input_dim\":5,\"layers\":[]}", NULL, NULL, 0}, MM_E_FORMAT, "layers"},
         {{"architecture", "{\"input_dim\":0,\"layers\":[{\"kind\":\"relu\"}]}", NULL, NULL, 0},
-         MM_E_FORMAT, "input_dim"},
-        {{"architecture", "{\"input_dim\":5,\"layers\":[{\"kind\":\"dense\",\"icfg\":[-3,1,0],"
-                          "\"dcfg\":[1]}]}", NULL, NULL, 0}, MM_E_FORMAT, "layer 0"},
+         MM_E_FORMAT,
+         "input_dim"},
+        {{"architecture",
+          "{\"input_dim\":5,\"layers\":[{\"kind\":\"dense\",\"icfg\":[-3,1,0],"
+          "\"dcfg\":[1]}]}",
+          NULL, NULL, 0},
+         MM_E_FORMAT,
+         "layer 0"},
         /* The architecture does not match the tensors: first layer 9 wide instead of 8. */
-        {{"architecture", "{\"input_dim\":5,\"layers\":[{\"kind\":\"dense\",\"icfg\":[9,1,0],"
-                          "\"dcfg\":[1]},{\"kind\":\"tanh\"},{\"kind\":\"dense\",\"icfg\":"
-                          "[6,0,1],\"dcfg\":[1.3]}]}", NULL, NULL, 0}, MM_E_FORMAT, "needs"},
+        {{"architecture",
+          "{\"input_dim\":5,\"layers\":[{\"kind\":\"dense\",\"icfg\":[9,1,0],"
+          "\"dcfg\":[1]},{\"kind\":\"tanh\"},{\"kind\":\"dense\",\"icfg\":"
+          "[6,0,1],\"dcfg\":[1.3]}]}",
+          NULL, NULL, 0},
+         MM_E_FORMAT,
+         "needs"},
         /* A hostile width on a parameter-free layer: refused before finalize reserves it. */
-        {{"architecture", "{\"input_dim\":2000000000,\"layers\":[{\"kind\":\"relu\"}]}", NULL,
-          NULL, 0}, MM_E_FORMAT, "proportion"},
+        {{"architecture", "{\"input_dim\":2000000000,\"layers\":[{\"kind\":\"relu\"}]}", NULL, NULL,
+          0},
+         MM_E_FORMAT,
+         "proportion"},
         {{NULL, NULL, "4.weight", NULL, 0}, MM_E_FORMAT, "missing"},
         {{NULL, NULL, NULL, NULL, 1}, MM_E_FORMAT, "parameter tensors"},
         {{NULL, NULL, NULL, "2.weight", 0}, MM_E_DTYPE, "F64"},

@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#define PIN_SIZE(type, n) CHECK_EQ_I64(sizeof(type), n)
+#define PIN_SIZE(type, n)     CHECK_EQ_I64(sizeof(type), n)
 #define PIN(type, field, off) CHECK_EQ_I64(offsetof(type, field), off)
 
 static void test_struct_layout(void)

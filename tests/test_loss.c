@@ -78,8 +78,8 @@ static double dot(const double *a, const double *b, int64_t d)
 }
 
 /* CLIP: returns the loss; dx, dy (may be NULL), dt. */
-static double ref_clip(const double *x, const double *y, int64_t n, int64_t d, double t,
-                       double *dx, double *dy, double *dt)
+static double ref_clip(const double *x, const double *y, int64_t n, int64_t d, double t, double *dx,
+                       double *dy, double *dt)
 {
     double s = exp(t), loss = 0, *z = dvec(n * n), *lr = dvec(n), *lc = dvec(n);
     for (int64_t i = 0; i < n; i++)
@@ -120,8 +120,8 @@ static double ref_clip(const double *x, const double *y, int64_t n, int64_t d, d
 static double softplus(double v) { return fmax(v, 0) + log1p(exp(-fabs(v))); }
 static double sigmoid(double v) { return v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v)); }
 
-static double ref_siglip(const double *x, const double *y, int64_t n, int64_t d, double t,
-                         double b, double *dx, double *dy, double *dt, double *db)
+static double ref_siglip(const double *x, const double *y, int64_t n, int64_t d, double t, double b,
+                         double *dx, double *dy, double *dt, double *db)
 {
     double s = exp(t), loss = 0;
     if (dx) memset(dx, 0, sizeof(double) * (size_t)(n * d));
@@ -186,8 +186,8 @@ static double ref_itc_dir(const double *q, const double *qm, const double *kb, c
 }
 
 static double ref_itc(double *const *f, const double *qi, const double *qt, int64_t n, int64_t nq,
-                      int64_t d, double temp, double temp_m, double alpha, double *di,
-                      double *dtx, double *dtemp)
+                      int64_t d, double temp, double temp_m, double alpha, double *di, double *dtx,
+                      double *dtemp)
 {
     double l;
     if (di) memset(di, 0, sizeof(double) * (size_t)(n * d));
@@ -279,8 +279,7 @@ static double fd(scalar_fn fn, void *ctx, double *v, double h)
 }
 
 /* Checks `got` (library gradient, float) against finite differences at a spread of indices. */
-static void check_fd(scalar_fn fn, void *ctx, double *v, int64_t n, const float *got,
-                     double gscale)
+static void check_fd(scalar_fn fn, void *ctx, double *v, int64_t n, const float *got, double gscale)
 {
     int64_t step = n > 24 ? n / 24 : 1;
     for (int64_t i = 0; i < n; i += step) {
@@ -355,10 +354,10 @@ static void pair_case(int siglip, int64_t n, int64_t d, int64_t tile, double t, 
 
 static void test_clip_reference(void)
 {
-    pair_case(0, 37, 19, 8, log(1 / 0.07), 0, 1, 11);  /* 37 = 4 tiles of 8 + 5 */
-    pair_case(0, 21, 7, 16, log(100.0), 0, 1, 12);     /* s = 100: the max shift matters */
-    pair_case(0, 9, 5, 8, 0.3, 0, 0, 13);              /* raw features */
-    pair_case(0, 1, 3, 8, 1.0, 0, 1, 14);              /* a single pair: loss 0 */
+    pair_case(0, 37, 19, 8, log(1 / 0.07), 0, 1, 11); /* 37 = 4 tiles of 8 + 5 */
+    pair_case(0, 21, 7, 16, log(100.0), 0, 1, 12);    /* s = 100: the max shift matters */
+    pair_case(0, 9, 5, 8, 0.3, 0, 0, 13);             /* raw features */
+    pair_case(0, 1, 3, 8, 1.0, 0, 1, 14);             /* a single pair: loss 0 */
 }
 
 static void test_siglip_reference(void)
@@ -479,8 +478,8 @@ static void test_pair_scale_options(void)
 }
 
 /* ---- PyTorch vectors ---------------------------------------------------------------------- */
-static void vec_pair(int siglip, const float *xv, const float *yv, int64_t n, int64_t d,
-                     double t, double b, double loss_want, double dt_want, double db_want,
+static void vec_pair(int siglip, const float *xv, const float *yv, int64_t n, int64_t d, double t,
+                     double b, double loss_want, double dt_want, double db_want,
                      const double *dx_want, const double *dy_want)
 {
     mm_loss *h = make(siglip ? MM_LOSS_SIGLIP : MM_LOSS_CLIP, n, d, 8, 1);
@@ -527,10 +526,10 @@ static void vec_ce(const float *zv, const int32_t *t, int64_t n, int64_t c, doub
 
 static void test_pytorch_vectors(void)
 {
-    vec_pair(0, CLIPA_X, CLIPA_Y, CLIPA_B, CLIPA_D, CLIPA_T, 0, CLIPA_LOSS, CLIPA_DT, 0,
-             CLIPA_DX, CLIPA_DY);
-    vec_pair(0, CLIPB_X, CLIPB_Y, CLIPB_B, CLIPB_D, CLIPB_T, 0, CLIPB_LOSS, CLIPB_DT, 0,
-             CLIPB_DX, CLIPB_DY);
+    vec_pair(0, CLIPA_X, CLIPA_Y, CLIPA_B, CLIPA_D, CLIPA_T, 0, CLIPA_LOSS, CLIPA_DT, 0, CLIPA_DX,
+             CLIPA_DY);
+    vec_pair(0, CLIPB_X, CLIPB_Y, CLIPB_B, CLIPB_D, CLIPB_T, 0, CLIPB_LOSS, CLIPB_DT, 0, CLIPB_DX,
+             CLIPB_DY);
     vec_pair(1, SIGA_X, SIGA_Y, SIGA_B, SIGA_D, SIGA_T, SIGA_BIAS, SIGA_LOSS, SIGA_DT, SIGA_DB,
              SIGA_DX, SIGA_DY);
     vec_pair(1, SIGB_X, SIGB_Y, SIGB_B, SIGB_D, SIGB_T, SIGB_BIAS, SIGB_LOSS, SIGB_DT, SIGB_DB,
@@ -549,8 +548,8 @@ static double itc_loss(void *c)
 {
     itc_ctx *p = (itc_ctx *)c;
     double dt;
-    return ref_itc(p->f, p->qi, p->qt, p->n, p->nq, p->d, p->temp, p->temp_m, p->alpha, NULL,
-                   NULL, &dt);
+    return ref_itc(p->f, p->qi, p->qt, p->n, p->nq, p->d, p->temp, p->temp_m, p->alpha, NULL, NULL,
+                   &dt);
 }
 
 static void itc_case(int64_t n, int64_t nq, int64_t d, int64_t tile, double temp, double alpha)
@@ -566,8 +565,10 @@ static void itc_case(int64_t n, int64_t nq, int64_t d, int64_t tile, double temp
         if (!rows) continue;
         rand_rows(f[i], rows, d, 60 + (uint64_t)i, 1);
         tf[i] = wrap(f[i], 2, rows, d, 0);
-        if (i < 4) to_f64(f[i], c.f[i] = dvec(rows * d), rows * d);
-        else to_f64(f[i], qd[i - 4] = dvec(rows * d), rows * d);
+        if (i < 4)
+            to_f64(f[i], c.f[i] = dvec(rows * d), rows * d);
+        else
+            to_f64(f[i], qd[i - 4] = dvec(rows * d), rows * d);
     }
     for (int64_t k = 0; k < n * d; k++) { /* momentum features near the online ones */
         f[2][k] = 0.8f * f[2][k] + 0.6f * f[0][k];
@@ -842,10 +843,10 @@ static void test_kimi_length_reward(void)
     mm_tensor *tr = wrap(r, 1, 8, 0, 0), *to = wrap(out, 1, 8, 0, 0);
     CHECK_OK(mm_loss_kimi_length_reward(h, len, tr, 4, to));
     CHECK_NEAR(out[0], 0.5, 1e-7, 0);
-    CHECK_NEAR(out[1], 0.0, 0, 0);              /* incorrect, lambda = 1/6 > 0: 0 */
-    CHECK_NEAR(out[2], -1.0 / 6.0, 1e-6, 0);    /* correct but long */
-    CHECK_NEAR(out[3], -0.5, 1e-7, 0);          /* incorrect and longest */
-    for (int i = 4; i < 8; i++) CHECK(out[i] == 0.0f); /* equal lengths */
+    CHECK_NEAR(out[1], 0.0, 0, 0);                           /* incorrect, lambda = 1/6 > 0: 0 */
+    CHECK_NEAR(out[2], -1.0 / 6.0, 1e-6, 0);                 /* correct but long */
+    CHECK_NEAR(out[3], -0.5, 1e-7, 0);                       /* incorrect and longest */
+    for (int i = 4; i < 8; i++) CHECK(out[i] == 0.0f);       /* equal lengths */
     CHECK_OK(mm_loss_kimi_length_reward(h, len, tr, 4, tr)); /* in place */
     CHECK(memcmp(r, out, sizeof out) == 0);
     CHECK_STATUS(mm_loss_kimi_length_reward(h, len, tr, 3, to), MM_E_SHAPE);
@@ -1128,8 +1129,8 @@ static void test_tile_ops_avx2(void)
     for (int j = 0; j < L; j++) CHECK_NEAR(z2[j], z[j], 2e-6, 1e-37);
     mmt_fill_uniform(z, L, 165, -25, 25);
     memcpy(z2, z, sizeof(float) * L);
-    CHECK_NEAR(v->siglip_row(z2, L, -10.0f, &g2, &h2), p->siglip_row(z, L, -10.0f, &g1, &h1),
-               1e-6, 0);
+    CHECK_NEAR(v->siglip_row(z2, L, -10.0f, &g2, &h2), p->siglip_row(z, L, -10.0f, &g1, &h1), 1e-6,
+               0);
     CHECK_NEAR(g2, g1, 1e-6, 1e-9);
     CHECK_NEAR(h2, h1, 1e-6, 1e-9);
     for (int j = 0; j < L; j++) CHECK_NEAR(z2[j], z[j], 2e-6, 1e-37);
@@ -1180,9 +1181,15 @@ static void test_memory_contract(void)
         CHECK_OK(rc);
         before = c.n_alloc;
         switch (kind) {
-        case MM_LOSS_CLIP: CHECK_OK(mm_loss_clip(h, tx, ty, &loss, tg, tg2)); break;
-        case MM_LOSS_SIGLIP: CHECK_OK(mm_loss_siglip(h, tx, ty, &loss, tg, tg2)); break;
-        case MM_LOSS_ITC: CHECK_OK(mm_loss_itc(h, tx, ty, ty, tx, tx, ty, &loss, tg, tg2)); break;
+        case MM_LOSS_CLIP:
+            CHECK_OK(mm_loss_clip(h, tx, ty, &loss, tg, tg2));
+            break;
+        case MM_LOSS_SIGLIP:
+            CHECK_OK(mm_loss_siglip(h, tx, ty, &loss, tg, tg2));
+            break;
+        case MM_LOSS_ITC:
+            CHECK_OK(mm_loss_itc(h, tx, ty, ty, tx, tx, ty, &loss, tg, tg2));
+            break;
         case MM_LOSS_CROSS_ENTROPY:
             CHECK_OK(mm_loss_cross_entropy(h, tx, t, N, &loss, tg));
             break;

@@ -36,15 +36,24 @@ typedef struct ref_model {
 static double act_ref(int k, double x)
 {
     switch (k) {
-    case MM_ACT_RELU: return x > 0 ? x : 0;
-    case MM_ACT_TANH: return tanh(x);
-    case MM_ACT_SIGMOID: return 1 / (1 + exp(-x));
-    case MM_ACT_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
-    case MM_ACT_SILU: return x / (1 + exp(-x));
-    case MM_ACT_ELU: return x > 0 ? x : expm1(x);
-    case MM_ACT_SOFTPLUS: return x > 20 ? x : log1p(exp(x));
-    case MM_ACT_RELU2: return x > 0 ? x * x : 0;
-    default: return NAN;
+    case MM_ACT_RELU:
+        return x > 0 ? x : 0;
+    case MM_ACT_TANH:
+        return tanh(x);
+    case MM_ACT_SIGMOID:
+        return 1 / (1 + exp(-x));
+    case MM_ACT_GELU:
+        return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case MM_ACT_SILU:
+        return x / (1 + exp(-x));
+    case MM_ACT_ELU:
+        return x > 0 ? x : expm1(x);
+    case MM_ACT_SOFTPLUS:
+        return x > 20 ? x : log1p(exp(x));
+    case MM_ACT_RELU2:
+        return x > 0 ? x * x : 0;
+    default:
+        return NAN;
     }
 }
 
@@ -350,8 +359,8 @@ static void test_dense_grad(void)
 
 static void test_activation_grad(void)
 {
-    static const char *names[] = {"", "relu", "tanh", "sigmoid", "gelu", "silu", "elu",
-                                  "softplus", "relu2"};
+    static const char *names[] = {"",     "relu", "tanh",     "sigmoid", "gelu",
+                                  "silu", "elu",  "softplus", "relu2"};
     for (int k = MM_ACT_RELU; k <= MM_ACT_RELU2; k++) {
         pair pr;
         pair_init(&pr, 3, 3, 1, (uint64_t)k);

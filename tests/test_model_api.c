@@ -184,8 +184,8 @@ static void test_shapes_and_limits(void)
     CHECK_STATUS(mm_model_forward(m, NULL, ty4), MM_E_INVALID_ARG);
     CHECK_STATUS(mm_model_forward(m, b.tx, NULL), MM_E_INVALID_ARG);
     CHECK_STATUS(mm_model_forward(NULL, b.tx, b.ty), MM_E_INVALID_ARG);
-    CHECK_OK(mm_model_forward(m, t3d, ty3d)); /* [2, 2, 3], max_seq 2 */
-    CHECK_OK(mm_model_forward(m, t1, ty1));   /* a single observation [3] */
+    CHECK_OK(mm_model_forward(m, t3d, ty3d));                    /* [2, 2, 3], max_seq 2 */
+    CHECK_OK(mm_model_forward(m, t1, ty1));                      /* a single observation [3] */
     CHECK_STATUS(mm_model_backward(m, b.tdy, NULL), MM_E_SHAPE); /* dy must be [2] now */
     CHECK_OK(mm_model_forward(m, b.tx, b.ty));
     CHECK_STATUS(mm_model_backward(m, b.tdy, b.tdy), MM_E_SHAPE);

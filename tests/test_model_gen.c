@@ -244,8 +244,10 @@ static void check_frequencies(mm_model *m, double temp, int top_k, double top_p)
         double f = cnt[i] / N, sd = sqrt(pr[i] * (1 - pr[i]) / N);
         if (pr[i] == 0) CHECK(cnt[i] == 0); /* truncated tokens are never drawn */
         if (fabs(f - pr[i]) > 5 * sd + 1e-3)
-            mmt_fail(__FILE__, __LINE__, "T %g top_k %d top_p %g token %d: frequency %.4f, "
-                     "probability %.4f", temp, top_k, top_p, i, f, pr[i]);
+            mmt_fail(__FILE__, __LINE__,
+                     "T %g top_k %d top_p %g token %d: frequency %.4f, "
+                     "probability %.4f",
+                     temp, top_k, top_p, i, f, pr[i]);
     }
     mm_tensor_free(lt);
 }
@@ -257,11 +259,11 @@ static void test_sample_distributions(void)
     check_frequencies(m, 1.0, 0, 1.0);
     check_frequencies(m, 0.5, 0, 1.0);
     check_frequencies(m, 2.0, 0, 1.0);
-    check_frequencies(m, 1.0, 3, 1.0);  /* tokens 1 and 3 tie; 4 is third */
-    check_frequencies(m, 1.0, 0, 0.6);  /* nucleus: best tokens up to 60% of the mass */
-    check_frequencies(m, 1.0, 0, 0.3);  /* token 1 alone holds less than 0.3: 1 and 3 */
-    check_frequencies(m, 0.7, 4, 0.8);  /* top-p inside the top-k set */
-    check_frequencies(m, 1.0, 1, 1.0);  /* top-1: token 1 (tie broken by index) */
+    check_frequencies(m, 1.0, 3, 1.0); /* tokens 1 and 3 tie; 4 is third */
+    check_frequencies(m, 1.0, 0, 0.6); /* nucleus: best tokens up to 60% of the mass */
+    check_frequencies(m, 1.0, 0, 0.3); /* token 1 alone holds less than 0.3: 1 and 3 */
+    check_frequencies(m, 0.7, 4, 0.8); /* top-p inside the top-k set */
+    check_frequencies(m, 1.0, 1, 1.0); /* top-1: token 1 (tie broken by index) */
     mm_model_free(m);
 }
 

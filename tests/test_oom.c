@@ -43,9 +43,11 @@ static void sweep(const char *what, oom_path fn, const void *ctx)
         mmt_counting_allocator(&a, &c, k);
         rc = fn(&a, ctx);
         if (rc != MM_E_NOMEM || c.live_bytes != 0 || c.bad_free != 0)
-            mmt_fail(__FILE__, __LINE__, "%s, allocation %lld of %lld failing: %s, live %lld, "
-                     "bad frees %lld", what, (long long)k + 1, (long long)total,
-                     mm_status_name(rc), (long long)c.live_bytes, (long long)c.bad_free);
+            mmt_fail(__FILE__, __LINE__,
+                     "%s, allocation %lld of %lld failing: %s, live %lld, "
+                     "bad frees %lld",
+                     what, (long long)k + 1, (long long)total, mm_status_name(rc),
+                     (long long)c.live_bytes, (long long)c.bad_free);
     }
     mmt_counting_allocator(&a, &c, -1); /* and the library works normally afterwards */
     CHECK_OK(fn(&a, ctx));
@@ -54,9 +56,10 @@ static void sweep(const char *what, oom_path fn, const void *ctx)
 }
 
 /* Checks the "no output on failure" half of the contract for a handle output. */
-#define OUT_NULL_ON_FAIL(rc, h) \
-    do { if ((rc) != MM_OK && (h) != NULL) mmt_fail(__FILE__, __LINE__, "handle set on failure"); } \
-    while (0)
+#define OUT_NULL_ON_FAIL(rc, h)                                                                    \
+    do {                                                                                           \
+        if ((rc) != MM_OK && (h) != NULL) mmt_fail(__FILE__, __LINE__, "handle set on failure");   \
+    } while (0)
 
 /* ---- tensors -------------------------------------------------------------------------------- */
 static int path_tensor(const mm_allocator *a, const void *ctx)
@@ -78,7 +81,7 @@ static int path_tensor(const mm_allocator *a, const void *ctx)
 
 /* ---- models --------------------------------------------------------------------------------- */
 typedef struct model_case {
-    int zoo;          /* 1: every layer kind; 0: the MLP */
+    int zoo; /* 1: every layer kind; 0: the MLP */
     int32_t threads;
     int32_t optimizer;
 } model_case;
@@ -242,8 +245,12 @@ static void test_model_load(void)
 static void test_models(void)
 {
     static const model_case cases[] = {
-        {0, 1, 0}, {0, 2, MM_OPT_SGD}, {0, 1, MM_OPT_ADAM}, {0, 1, MM_OPT_RMSPROP},
-        {1, 1, MM_OPT_ADAMW}, {1, 2, MM_OPT_MOMENTUM},
+        {0, 1, 0},
+        {0, 2, MM_OPT_SGD},
+        {0, 1, MM_OPT_ADAM},
+        {0, 1, MM_OPT_RMSPROP},
+        {1, 1, MM_OPT_ADAMW},
+        {1, 2, MM_OPT_MOMENTUM},
     };
     char what[64];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -374,8 +381,8 @@ static int path_policy(const mm_allocator *a, const void *ctx)
 
 static void test_policies(void)
 {
-    static const int32_t algos[7] = {MM_ALGO_DDPG, MM_ALGO_TD3, MM_ALGO_A2C, MM_ALGO_QAC,
-                                     MM_ALGO_PPO, MM_ALGO_TRPO, MM_ALGO_SAC};
+    static const int32_t algos[7] = {MM_ALGO_DDPG, MM_ALGO_TD3,  MM_ALGO_A2C, MM_ALGO_QAC,
+                                     MM_ALGO_PPO,  MM_ALGO_TRPO, MM_ALGO_SAC};
     char what[64], dir[64] = "/tmp/mm_test_oom_XXXXXX", path[96];
     int have_dir = mkdtemp(dir) != NULL;
     snprintf(path, sizeof path, "%s/p.safetensors", dir);
@@ -502,8 +509,7 @@ static void ssm_hot(int32_t kind, int32_t threads)
         CHECK_OK(mm_ssm_kernel(h, &s.scan, s.k));
         CHECK_OK(mm_ssm_kernel_backward(h, &s.scan, s.dk, &s.g));
         CHECK_OK(mm_ssm_conv(h, s.cu, s.k, NULL, s.out));
-        CHECK_OK(mm_ssm_conv_backward(h, s.cu, s.k, NULL, s.dout, NULL, s.dk,
-                                      NULL));
+        CHECK_OK(mm_ssm_conv_backward(h, s.cu, s.k, NULL, s.dout, NULL, s.dk, NULL));
     } else {
         CHECK_OK(mm_ssm_scan(h, &s.scan, s.out, s.last));
         CHECK_OK(mm_ssm_scan_backward(h, &s.scan, s.dout, &s.g));
@@ -537,8 +543,8 @@ static void test_attn_hot(void)
     mmt_counter c;
     mm_attn_opts o;
     mm_attn *g = NULL, *p = NULL;
-    mm_tensor *q = HX_T(31, -1, 1, HX_AB, HX_AH, HX_AN, HX_AD), *v = HX_T(32, -1, 1, HX_AB, HX_AH,
-                                                                             HX_AN, HX_ADV);
+    mm_tensor *q = HX_T(31, -1, 1, HX_AB, HX_AH, HX_AN, HX_AD),
+              *v = HX_T(32, -1, 1, HX_AB, HX_AH, HX_AN, HX_ADV);
     mm_tensor *gate = HX_T(33, -1, -0.01f, HX_AB, HX_AH, HX_AN), *out = hx_like(v);
     mm_tensor *dq = hx_like(q), *dk = hx_like(q), *dv = hx_like(v), *dg = hx_like(gate);
     mm_tensor *w = HX_T(0, 0, 0, 16, HX_AD);

@@ -23,8 +23,10 @@ static mm_policy *make(int32_t algo, int discrete, const mm_allocator *a, int no
     CHECK_OK(mm_policy_opts_init(&o, algo));
     o.obs_dim = 3, o.alloc = a, o.seed = 5, o.n_agents = 4, o.norm_obs = norm;
     o.hidden[0] = 16, o.hidden[1] = 16;
-    if (discrete) o.n_actions = 3;
-    else o.act_dim = 2, o.act_low = g_lo, o.act_high = g_hi;
+    if (discrete)
+        o.n_actions = 3;
+    else
+        o.act_dim = 2, o.act_low = g_lo, o.act_high = g_hi;
     o.buffer_size = 64, o.batch_size = 8, o.learning_starts = 10, o.n_steps = 6;
     CHECK_OK(mm_policy_create(&p, &o));
     return p;
@@ -40,8 +42,9 @@ static void drive(mm_policy *p, int steps, uint64_t seed)
         int32_t did;
         CHECK_OK(mm_policy_act(p, obs, 4, act, 1));
         mmt_fill_uniform(next, 12, seed + 100 + (uint64_t)s, -1, 1);
-        for (int i = 0; i < 4; i++) rew[i] = next[3 * i] - 0.1f * act[i], te[i] = s % 7 == 3 && i == 1,
-                                  tr[i] = s % 5 == 4 && i == 2;
+        for (int i = 0; i < 4; i++)
+            rew[i] = next[3 * i] - 0.1f * act[i], te[i] = s % 7 == 3 && i == 1,
+            tr[i] = s % 5 == 4 && i == 2;
         CHECK_OK(mm_policy_observe(p, obs, act, rew, next, te, tr, 4));
         CHECK_OK(mm_policy_update(p, &did));
         memcpy(obs, next, sizeof obs);
@@ -67,7 +70,8 @@ static void test_gae(void)
 static void spd_mv(void *ctx, const float *v, float *out)
 {
     const double *A = ctx;
-    for (int i = 0; i < 3; i++) out[i] = (float)(A[3 * i] * v[0] + A[3 * i + 1] * v[1] + A[3 * i + 2] * v[2]);
+    for (int i = 0; i < 3; i++)
+        out[i] = (float)(A[3 * i] * v[0] + A[3 * i + 1] * v[1] + A[3 * i + 2] * v[2]);
 }
 
 static void test_cg(void)
@@ -264,8 +268,8 @@ static void test_noise_extremes(void)
 
 static void test_no_alloc_hot_path(void)
 {
-    static const int32_t algos[6] = {MM_ALGO_DDPG, MM_ALGO_TD3, MM_ALGO_A2C, MM_ALGO_QAC,
-                                     MM_ALGO_PPO, MM_ALGO_TRPO};
+    static const int32_t algos[6] = {MM_ALGO_DDPG, MM_ALGO_TD3, MM_ALGO_A2C,
+                                     MM_ALGO_QAC,  MM_ALGO_PPO, MM_ALGO_TRPO};
     for (int k = 0; k < 6; k++) {
         mmt_counter c;
         mm_allocator a;

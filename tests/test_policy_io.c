@@ -22,8 +22,10 @@ static void opts_for(mm_policy_opts *o, int32_t algo, int discrete, int norm)
     CHECK_OK(mm_policy_opts_init(o, algo));
     o->obs_dim = 3, o->seed = 9, o->n_agents = 4, o->norm_obs = norm;
     o->hidden[0] = 16, o->hidden[1] = 16;
-    if (discrete) o->n_actions = 3;
-    else o->act_dim = 2, o->act_low = g_lo, o->act_high = g_hi;
+    if (discrete)
+        o->n_actions = 3;
+    else
+        o->act_dim = 2, o->act_low = g_lo, o->act_high = g_hi;
     o->buffer_size = 48, o->batch_size = 8, o->learning_starts = 10, o->n_steps = 6;
     o->n_epochs = 2, o->batch_size = algo >= MM_ALGO_A2C ? 12 : 8;
     o->linear_decay_steps = algo >= MM_ALGO_A2C ? 400 : 0;
@@ -130,8 +132,10 @@ static void export_case(int32_t algo, int discrete)
     drive(p, 40, 11); /* trained weights and moved statistics */
     CHECK_OK(mm_policy_export(p, &m, NULL));
     CHECK_OK(mm_policy_export_io(p, &in, mean, istd, lo, hi));
-    CHECK(in.output == (discrete ? MM_EXPORT_ARGMAX : algo == MM_ALGO_SAC ? MM_EXPORT_TANH_MEAN
-                        : algo <= MM_ALGO_TD3 ? MM_EXPORT_TANH_RESCALE : MM_EXPORT_CLIP));
+    CHECK(in.output == (discrete              ? MM_EXPORT_ARGMAX
+                        : algo == MM_ALGO_SAC ? MM_EXPORT_TANH_MEAN
+                        : algo <= MM_ALGO_TD3 ? MM_EXPORT_TANH_RESCALE
+                                              : MM_EXPORT_CLIP));
     CHECK(in.norm_obs == 1 && in.obs_dim == 3);
     for (int k = 0; k < 3; k++) {
         mmt_fill_uniform(obs, 12, 500 + (uint64_t)k, -3, 3); /* some beyond the bounds */
@@ -370,10 +374,10 @@ static void test_legacy_file(void)
 
 static int same_nets(mm_policy *a, mm_policy *b)
 {
-    mm_model *ma[9] = {a->actor, a->actor_t, a->critic[0], a->critic_t[0], a->critic[1],
-                       a->critic_t[1], a->vf, a->logstd, a->mem.m};
-    mm_model *mb[9] = {b->actor, b->actor_t, b->critic[0], b->critic_t[0], b->critic[1],
-                       b->critic_t[1], b->vf, b->logstd, b->mem.m};
+    mm_model *ma[9] = {a->actor,       a->actor_t, a->critic[0], a->critic_t[0], a->critic[1],
+                       a->critic_t[1], a->vf,      a->logstd,    a->mem.m};
+    mm_model *mb[9] = {b->actor,       b->actor_t, b->critic[0], b->critic_t[0], b->critic[1],
+                       b->critic_t[1], b->vf,      b->logstd,    b->mem.m};
     for (int k = 0; k < 9; k++) {
         float *wa, *wb;
         int64_t na, nb;
@@ -470,14 +474,14 @@ static void test_checkpoint(void)
     ckpt_case_rn(MM_ALGO_PPO, 0, 0, 9, 14, 1);
     ckpt_case_rn(MM_ALGO_TD3, 0, 0, 23, 30, 2);
     ckpt_mid_update();
-    ckpt_case(MM_ALGO_TD3, 0, 0, 23, 30);   /* training (warm-up: the first 10 steps) */
-    ckpt_case(MM_ALGO_TD3, 0, 0, 2, 30);    /* inside the uniform warm-up */
+    ckpt_case(MM_ALGO_TD3, 0, 0, 23, 30); /* training (warm-up: the first 10 steps) */
+    ckpt_case(MM_ALGO_TD3, 0, 0, 2, 30);  /* inside the uniform warm-up */
     ckpt_case(MM_ALGO_DDPG, 0, MM_NOISE_OU, 23, 30);
-    ckpt_case(MM_ALGO_A2C, 0, 0, 9, 14);    /* mid-rollout (n_steps 6) */
+    ckpt_case(MM_ALGO_A2C, 0, 0, 9, 14); /* mid-rollout (n_steps 6) */
     ckpt_case(MM_ALGO_PPO, 0, 0, 9, 14);
-    ckpt_case(MM_ALGO_PPO, 1, 0, 12, 14);   /* right after an update */
+    ckpt_case(MM_ALGO_PPO, 1, 0, 12, 14); /* right after an update */
     ckpt_case(MM_ALGO_TRPO, 0, 0, 9, 14);
-    ckpt_case(MM_ALGO_SAC, 0, 0, 23, 30);   /* with log alpha and its Adam state */
+    ckpt_case(MM_ALGO_SAC, 0, 0, 23, 30); /* with log alpha and its Adam state */
     ckpt_case(MM_ALGO_SAC, 0, 0, 2, 30);
     ckpt_case(MM_ALGO_QAC, 1, 0, 8, 10);
     /* memory core: per-agent states, the last act's output and the rollout's stored initial

@@ -68,7 +68,7 @@ static void budget_case(int32_t algo, int64_t budget, int rounds)
     mm_policy_opts o;
     mm_policy *p, *q;
     float obs[NA * 3], next[NA * 3], ap[NA * 2] = {0}, aq[NA * 2] = {0}, rew[NA], before[NA * 2],
-        during[NA * 2];
+                                             during[NA * 2];
     uint8_t te[NA], tr[NA];
     int calls_with_work = 0;
     opts(&o, algo, NULL);
@@ -161,8 +161,8 @@ typedef struct {
     double ret[NA], mean, var, count;
 } ref_rn;
 
-static void ref_step(ref_rn *z, const float *r, const uint8_t *te, const uint8_t *tr,
-                     double gamma, double clip, int guard, double *out)
+static void ref_step(ref_rn *z, const float *r, const uint8_t *te, const uint8_t *tr, double gamma,
+                     double clip, int guard, double *out)
 {
     double bm = 0, bv = 0, tot = z->count + NA, d, m2, g = clip * sqrt(z->var + 1e-8);
     for (int i = 0; i < NA; i++) {
@@ -193,8 +193,8 @@ static void reward_norm_case(int mode)
     memset(act, 0, sizeof act);
     for (int s = 0; s < 12; s++) {
         env_step(s, obs, next, act, rew, te, tr);
-        memset(tr, 0, sizeof tr); /* no bootstrap: the stored reward is the scaled one */
-        rew[0] = s == 5 ? 1e6f : rew[0] * 3;  /* one huge reward: clipped */
+        memset(tr, 0, sizeof tr);            /* no bootstrap: the stored reward is the scaled one */
+        rew[0] = s == 5 ? 1e6f : rew[0] * 3; /* one huge reward: clipped */
         CHECK_OK(mm_policy_act(p, obs, NA, act, 1));
         CHECK_OK(mm_policy_observe(p, obs, act, rew, next, te, tr, NA));
         ref_step(&z, rew, te, tr, 0.9, 2.5, mode == 2, want);
@@ -230,8 +230,7 @@ static void test_reward_norm_reference(void)
         ref_step(&z, rew, te, tr, o.gamma, 10, 0, want);
         for (int i = 0; i < NA; i++) CHECK(p->rb.rew[s * NA + i] == rew[i]);
     }
-    CHECK_NEAR(mmi_reward_norm_apply(&p->rn, 0.75f), fmin(0.75 / sqrt(z.var + 1e-8), 10), 1e-6,
-               0);
+    CHECK_NEAR(mmi_reward_norm_apply(&p->rn, 0.75f), fmin(0.75 / sqrt(z.var + 1e-8), 10), 1e-6, 0);
     mm_policy_free(p);
 }
 
@@ -280,7 +279,7 @@ static void test_target_kl(void)
     }
     CHECK_OK(mm_policy_get_f64(off, MM_POLICY_STAT_EPOCHS, &ep));
     CHECK_OK(mm_policy_get_f64(off, MM_POLICY_STAT_UPDATES, &up));
-    CHECK(ep == 4 && up == 16); /* 24 rows / 6 = 4 minibatches x 4 epochs */
+    CHECK(ep == 4 && up == 16);    /* 24 rows / 6 = 4 minibatches x 4 epochs */
     CHECK(same_params(off, huge)); /* a bound never reached changes nothing */
     /* the first minibatch sees the rollout's own policy (KL 0 up to rounding, stepped); the
      * second sees a moved policy: KL > 1.5e-12 stops before its step */

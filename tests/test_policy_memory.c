@@ -19,8 +19,10 @@ static void base_opts(mm_policy_opts *o, int discrete, int64_t n_agents)
     CHECK_OK(mm_policy_opts_init(o, MM_ALGO_PPO));
     o->obs_dim = 3, o->seed = 3, o->n_agents = n_agents, o->n_steps = 6;
     o->hidden[0] = 5, o->hidden[1] = 5;
-    if (discrete) o->n_actions = 3;
-    else o->act_dim = 2;
+    if (discrete)
+        o->n_actions = 3;
+    else
+        o->act_dim = 2;
     o->memory = MM_MEMORY_LRU, o->memory_dim = 2, o->memory_seq_len = 4;
     o->batch_size = 8, o->n_epochs = 2;
 }
@@ -113,7 +115,8 @@ static double ref_loss(const ref *R, double *vmax_err)
                 for (int64_t c = 0; c < H; c++) {
                     double y = w[oD + c] * u[c];
                     for (int64_t k = 0; k < N; k++)
-                        y += w[oC + (c * N + k) * 2] * h[2 * k] - w[oC + (c * N + k) * 2 + 1] * h[2 * k + 1];
+                        y += w[oC + (c * N + k) * 2] * h[2 * k] -
+                             w[oC + (c * N + k) * 2 + 1] * h[2 * k + 1];
                     f[od + c] = y;
                 }
                 int64_t K = mlp(p->actor, R->actor, f, od + H, z), a = (int64_t)ro->act[row];
@@ -183,9 +186,9 @@ static void test_bptt_gradient(void)
     int64_t nm, na, nv;
     double verr = 0;
     base_opts(&o, 1, 2);
-    o.lr_actor = 0, o.lr_critic = 0;  /* the update leaves the parameters: the gradients stay */
+    o.lr_actor = 0, o.lr_critic = 0; /* the update leaves the parameters: the gradients stay */
     o.max_grad_norm = 0, o.normalize_advantage = 0, o.n_epochs = 1;
-    o.batch_size = 16;                /* 4 segments of 4: every segment in one minibatch */
+    o.batch_size = 16; /* 4 segments of 4: every segment in one minibatch */
     o.gamma = 0.9, o.gae_lambda = 0.8;
     CHECK_OK(mm_policy_create(&p, &o));
     mmt_fill_uniform(obs, 6, 1, -1, 1);
@@ -327,13 +330,27 @@ static void test_bad_options(void)
         base_opts(&o, 0, 2);
         o.err_buf = eb, o.err_buf_size = sizeof eb;
         switch (k) {
-        case 0: o.memory = 2; break;
-        case 1: o.memory = -1; break;
-        case 2: o.memory_dim = 0; break;
-        case 3: o.memory_dim = 1025; break;
-        case 4: o.memory_seq_len = 0; break;
-        case 5: o.memory_seq_len = 7; break; /* > n_steps */
-        case 6: o.reserved3 = 1; break;
+        case 0:
+            o.memory = 2;
+            break;
+        case 1:
+            o.memory = -1;
+            break;
+        case 2:
+            o.memory_dim = 0;
+            break;
+        case 3:
+            o.memory_dim = 1025;
+            break;
+        case 4:
+            o.memory_seq_len = 0;
+            break;
+        case 5:
+            o.memory_seq_len = 7;
+            break; /* > n_steps */
+        case 6:
+            o.reserved3 = 1;
+            break;
         default: { /* memory is PPO's */
             mm_policy_opts q;
             CHECK_OK(mm_policy_opts_init(&q, MM_ALGO_A2C));
@@ -440,8 +457,9 @@ static double cue_task(int memory)
     CHECK_OK(mm_policy_create(&p, &o));
     for (int step = 0; step < 3000 * 3; step++, t = (t + 1) % 3) {
         for (int i = 0; i < NA; i++) {
-            if (t == 0) lcg = lcg * 6364136223846793005ull + 1442695040888963407ull,
-                        cue[i] = (lcg >> 40) & 1 ? 1.0f : -1.0f;
+            if (t == 0)
+                lcg = lcg * 6364136223846793005ull + 1442695040888963407ull,
+                cue[i] = (lcg >> 40) & 1 ? 1.0f : -1.0f;
             obs[2 * i] = t == 0 ? cue[i] : 0.0f, obs[2 * i + 1] = 0.5f * (float)t;
         }
         if (step >= 2700 * 3) { /* evaluation: deterministic, no training */

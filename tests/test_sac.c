@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OD 3
-#define AD 2
-#define HID 8
-#define NB 6
+#define OD   3
+#define AD   2
+#define HID  8
+#define NB   6
 #define MAXW 16 /* widest layer of the reference nets */
 
 static float g_lo[AD] = {-2.0f, -1.0f}, g_hi[AD] = {2.0f, 3.0f};
@@ -41,7 +41,7 @@ static mm_policy *make_sac(const mm_allocator *a, int norm, double ent_coef)
 /* ---- a float64 MLP: dense -> ReLU -> dense -> ReLU -> dense (mm_model's parameter order) --- */
 typedef struct ref_mlp {
     int in, out;
-    double w[3][MAXW * MAXW], b[3][MAXW];  /* weight [out, in] row-major, bias */
+    double w[3][MAXW * MAXW], b[3][MAXW]; /* weight [out, in] row-major, bias */
     double gw[3][MAXW * MAXW], gb[3][MAXW];
     double h[3][NB][MAXW]; /* input of layer l, row k */
 } ref_mlp;
@@ -72,8 +72,10 @@ static void mlp_forward(ref_mlp *m, const double *x, int n, double *y)
             for (int j = 0; j < b; j++) {
                 double s = m->b[l][j];
                 for (int i = 0; i < a; i++) s += m->w[l][j * a + i] * m->h[l][k][i];
-                if (l < 2) m->h[l + 1][k][j] = s > 0 ? s : 0;
-                else y[k * b + j] = s;
+                if (l < 2)
+                    m->h[l + 1][k][j] = s > 0 ? s : 0;
+                else
+                    y[k * b + j] = s;
             }
         }
     }
@@ -346,7 +348,8 @@ static void test_sac_options(void)
     CHECK(o.lr_alpha == 3e-4 && o.ent_coef == 1.0 && o.ent_auto == 1 && isnan(o.target_entropy));
     CHECK(o.n_critics == 2 && o.batch_size == 256 && o.learning_starts == 100 && o.tau == 0.005);
     CHECK(o.target_update_interval == 1 && o.buffer_size == 1000000);
-    o.obs_dim = 2, o.act_dim = 2, o.hidden[0] = o.hidden[1] = 8, o.buffer_size = 16, o.batch_size = 4;
+    o.obs_dim = 2, o.act_dim = 2, o.hidden[0] = o.hidden[1] = 8, o.buffer_size = 16,
+    o.batch_size = 4;
     o.err_buf = err, o.err_buf_size = sizeof err;
     {
         mm_policy_opts b = o;
@@ -418,8 +421,9 @@ static void drive(mm_policy *p, int steps, uint64_t seed)
         CHECK_OK(mm_policy_act(p, obs, 4, act, 1));
         for (int i = 0; i < 8; i++) CHECK(act[i] >= g_lo[i % 2] && act[i] <= g_hi[i % 2]);
         mmt_fill_uniform(next, 12, seed + 100 + (uint64_t)s, -1, 1);
-        for (int i = 0; i < 4; i++) rew[i] = next[3 * i] - 0.1f * act[2 * i], te[i] = s % 7 == 3 && i == 1,
-                                  tr[i] = s % 5 == 4 && i == 2;
+        for (int i = 0; i < 4; i++)
+            rew[i] = next[3 * i] - 0.1f * act[2 * i], te[i] = s % 7 == 3 && i == 1,
+            tr[i] = s % 5 == 4 && i == 2;
         CHECK_OK(mm_policy_observe(p, obs, act, rew, next, te, tr, 4));
         CHECK_OK(mm_policy_update(p, &did));
         memcpy(obs, next, sizeof obs);
@@ -467,7 +471,8 @@ static void test_sac_save_load(void)
     CHECK(memcmp(a1, a2, sizeof a1) == 0);
     mm_policy_free(q);
     CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_TD3)); /* another architecture */
-    o.obs_dim = OD, o.act_dim = AD, o.hidden[0] = o.hidden[1] = HID, o.buffer_size = 8, o.batch_size = 4;
+    o.obs_dim = OD, o.act_dim = AD, o.hidden[0] = o.hidden[1] = HID, o.buffer_size = 8,
+    o.batch_size = 4;
     CHECK_OK(mm_policy_create(&q, &o));
     CHECK_STATUS(mm_policy_load(q, path), MM_E_FORMAT);
     mm_policy_free(q);

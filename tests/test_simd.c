@@ -42,9 +42,12 @@ static void test_simd_chosen_path(void)
     int best = MMI_SIMD_NPATHS - 1;
     while (!mmi_simd_available((mmi_simd_path)best)) best--;
     CHECK(mmi_simd_available(d->path));
-    if (!env || !*env) CHECK((int)d->path == best);
-    else if (strcmp(env, "portable") == 0) CHECK(d->path == MMI_SIMD_PORTABLE);
-    else if (strcmp(env, "avx2") == 0) CHECK((int)d->path == (best < 1 ? best : 1));
+    if (!env || !*env)
+        CHECK((int)d->path == best);
+    else if (strcmp(env, "portable") == 0)
+        CHECK(d->path == MMI_SIMD_PORTABLE);
+    else if (strcmp(env, "avx2") == 0)
+        CHECK((int)d->path == (best < 1 ? best : 1));
     CHECK(mmi_dispatch_for(d->path, &again) == 1);
     CHECK(again.path == d->path && again.gemm == d->gemm && again.loss == d->loss &&
           again.elementwise == d->elementwise && again.attn == d->attn && again.ssm == d->ssm);

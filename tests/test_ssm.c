@@ -35,8 +35,8 @@ static tt mk(int32_t ndim, const int64_t *shape, uint64_t seed, double lo, doubl
     for (int64_t i = 0; i < r.n; i++) r.d[i] = mm_tensor_data(r.t)[i];
     return r;
 }
-#define MK(seed, lo, hi, ...) \
-    mk((int32_t)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}, \
+#define MK(seed, lo, hi, ...)                                                                      \
+    mk((int32_t)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__},    \
        seed, lo, hi)
 
 static void rm(tt *x)
@@ -75,7 +75,8 @@ static void fd_check(const char *name, double *x, int64_t n, const float *g, obj
         fd[i] = (fp1 - fm1) / (2 * hstep);
     }
     err = rel_err(g, fd, n);
-    if (!(err <= tol)) mmt_fail(__FILE__, __LINE__, "gradient %s: rel err %.3g > %.3g", name, err, tol);
+    if (!(err <= tol))
+        mmt_fail(__FILE__, __LINE__, "gradient %s: rel err %.3g > %.3g", name, err, tol);
     free(fd);
 }
 
@@ -112,7 +113,8 @@ static void test_hippo(void)
         /* the normal part is -I/2 + skew (LegS) or skew (others) */
         for (int i = 0; i < N; i++)
             for (int k = 0; k < N; k++) {
-                double s = nm[i * N + k] + nm[k * N + i], want = (m == MM_HIPPO_LEGS && i == k) ? -1 : 0;
+                double s = nm[i * N + k] + nm[k * N + i],
+                       want = (m == MM_HIPPO_LEGS && i == k) ? -1 : 0;
                 CHECK_NEAR(s, want, 0, 1e-12);
             }
         if (m == MM_HIPPO_LEGS)
@@ -121,7 +123,8 @@ static void test_hippo(void)
     CHECK_OK(mm_hippo(MM_HIPPO_LEGT, N, a, b));
     for (int i = 0; i < N; i++)
         for (int k = 0; k < N; k++) {
-            double s = -0.5 * sqrt((2.0 * i + 1) * (2.0 * k + 1)) * ((i >= k || (k - i) % 2 == 0) ? 1 : -1);
+            double s = -0.5 * sqrt((2.0 * i + 1) * (2.0 * k + 1)) *
+                       ((i >= k || (k - i) % 2 == 0) ? 1 : -1);
             CHECK_NEAR(a[i * N + k], s, 0, 1e-14);
         }
     CHECK_NEAR(a[3 * N + 3], -3.5, 0, 1e-14);
@@ -199,7 +202,8 @@ static void test_hippo_legs_spectrum(void)
 /* exp(dt A) by a long Taylor series with scaling and squaring in float64 (reference). */
 static void expm_ref(int n, const double *a, double dt, double *e)
 {
-    double *t = calloc((size_t)(n * n), 8), *s = calloc((size_t)(n * n), 8), *w = calloc((size_t)(n * n), 8);
+    double *t = calloc((size_t)(n * n), 8), *s = calloc((size_t)(n * n), 8),
+           *w = calloc((size_t)(n * n), 8);
     int sq = 10;
     double sc = dt / 1024.0;
     for (int i = 0; i < n * n; i++) t[i] = (i % (n + 1) == 0), s[i] = t[i];
@@ -238,7 +242,8 @@ static void test_discretize(void)
     for (int i = 0; i < N * N; i++) CHECK_NEAR(ad[i], e[i], 1e-11, 1e-12);
     for (int i = 0; i < N; i++) {
         double l = 0, r = 0;
-        for (int k = 0; k < N; k++) l += a[i * N + k] * bd[k], r += (ad[i * N + k] - (i == k)) * b[k];
+        for (int k = 0; k < N; k++)
+            l += a[i * N + k] * bd[k], r += (ad[i * N + k] - (i == k)) * b[k];
         CHECK_NEAR(l, r, 1e-10, 1e-11);
     }
     /* a large step exercises scaling and squaring */
@@ -252,7 +257,8 @@ static void test_discretize(void)
         for (int i = 0; i < N; i++) {
             for (int j = 0; j < N; j++) {
                 double l = 0, r = (i == j) + (1 - al) * dt * a[i * N + j];
-                for (int k = 0; k < N; k++) l += ((i == k) - al * dt * a[i * N + k]) * ad[k * N + j];
+                for (int k = 0; k < N; k++)
+                    l += ((i == k) - al * dt * a[i * N + k]) * ad[k * N + j];
                 CHECK_NEAR(l, r, 1e-12, 1e-12);
             }
             double l = 0;
@@ -305,10 +311,14 @@ static double sel_naive(const sel_case *c, double *out, double *last)
                 double dl = softplus_d(c->delta.d[i] + (c->has_bias ? c->bias.d[d] : 0)), y = 0;
                 for (int64_t n = 0; n < N; n++) {
                     double bv, cv;
-                    if (!c->b_groups) bv = c->B.d[d * N + n];
-                    else bv = c->B.d[((b * c->b_groups + d / (D / c->b_groups)) * N + n) * L + t];
-                    if (!c->c_groups) cv = c->C.d[d * N + n];
-                    else cv = c->C.d[((b * c->c_groups + d / (D / c->c_groups)) * N + n) * L + t];
+                    if (!c->b_groups)
+                        bv = c->B.d[d * N + n];
+                    else
+                        bv = c->B.d[((b * c->b_groups + d / (D / c->b_groups)) * N + n) * L + t];
+                    if (!c->c_groups)
+                        cv = c->C.d[d * N + n];
+                    else
+                        cv = c->C.d[((b * c->c_groups + d / (D / c->c_groups)) * N + n) * L + t];
                     x[n] = exp(dl * c->A.d[d * N + n]) * x[n] + dl * bv * c->u.d[i];
                     y += x[n] * cv;
                 }
@@ -480,8 +490,7 @@ static void test_selective_step_chunk(void)
         allocs = cnt.n_alloc;
         CHECK_OK(mm_ssm_step(h, &st, y.t));
         CHECK_EQ_I64(cnt.n_alloc, allocs);
-        for (int64_t r = 0; r < Bt * D; r++)
-            CHECK_NEAR(fp(&y)[r], fp(&out)[r * L + t], 1e-5, 1e-6);
+        for (int64_t r = 0; r < Bt * D; r++) CHECK_NEAR(fp(&y)[r], fp(&out)[r * L + t], 1e-5, 1e-6);
     }
     CHECK_OK(mm_ssm_get_f64(h, MM_SSM_STAT_POSITION, &pos));
     CHECK(pos == L);
@@ -579,7 +588,9 @@ static void near_all(const char *name, const float *got, const float *want, int6
     int64_t bad = 0;
     for (int64_t i = 0; i < n; i++)
         if (!mmt_near(got[i], want[i], rtol, atol)) {
-            if (!bad) mmt_fail(__FILE__, __LINE__, "%s[%lld]: %.9g vs torch %.9g", name, (long long)i, got[i], want[i]);
+            if (!bad)
+                mmt_fail(__FILE__, __LINE__, "%s[%lld]: %.9g vs torch %.9g", name, (long long)i,
+                         got[i], want[i]);
             bad++;
         }
 }
@@ -588,14 +599,19 @@ static void test_selective_torch(void)
 {
     enum { B = SSMV_B, D = SSMV_D, N = SSMV_N, L = SSMV_L, G = SSMV_G };
     const double rtol = 6e-4, atol = 2e-3, rtolw = 1e-3, atolw = 2e-3;
-    tt u = wrap_const(ssmv_u, 3, (int64_t[]){B, D, L}), dl = wrap_const(ssmv_delta, 3, (int64_t[]){B, D, L});
-    tt A = wrap_const(ssmv_A, 2, (int64_t[]){D, N}), Bm = wrap_const(ssmv_B, 4, (int64_t[]){B, G, N, L});
-    tt Cm = wrap_const(ssmv_C, 4, (int64_t[]){B, G, N, L}), Dv = wrap_const(ssmv_D, 1, (int64_t[]){D});
-    tt z = wrap_const(ssmv_z, 3, (int64_t[]){B, D, L}), bias = wrap_const(ssmv_delta_bias, 1, (int64_t[]){D});
+    tt u = wrap_const(ssmv_u, 3, (int64_t[]){B, D, L}),
+       dl = wrap_const(ssmv_delta, 3, (int64_t[]){B, D, L});
+    tt A = wrap_const(ssmv_A, 2, (int64_t[]){D, N}),
+       Bm = wrap_const(ssmv_B, 4, (int64_t[]){B, G, N, L});
+    tt Cm = wrap_const(ssmv_C, 4, (int64_t[]){B, G, N, L}),
+       Dv = wrap_const(ssmv_D, 1, (int64_t[]){D});
+    tt z = wrap_const(ssmv_z, 3, (int64_t[]){B, D, L}),
+       bias = wrap_const(ssmv_delta_bias, 1, (int64_t[]){D});
     tt dout = wrap_const(ssmv_dout, 3, (int64_t[]){B, D, L});
     tt out = MK(0, 0, 0, B, D, L), last = MK(0, 0, 0, B, D, N), du = MK(0, 0, 0, B, D, L);
     tt ddl = MK(0, 0, 0, B, D, L), dA = MK(0, 0, 0, D, N), dB = MK(0, 0, 0, B, G, N, L);
-    tt dC = MK(0, 0, 0, B, G, N, L), dD = MK(0, 0, 0, D), dz = MK(0, 0, 0, B, D, L), db = MK(0, 0, 0, D);
+    tt dC = MK(0, 0, 0, B, G, N, L), dD = MK(0, 0, 0, D), dz = MK(0, 0, 0, B, D, L),
+       db = MK(0, 0, 0, D);
     mm_ssm *h = mk_ssm(MM_SSM_SELECTIVE, D, N, B, L, 16, NULL);
     mm_ssm_inputs in;
     mm_ssm_grads g;
@@ -706,8 +722,8 @@ static void test_ssd(void)
     CHECK_OK(mm_ssm_scan(h1, &in, y1.t, NULL));
     ref = calloc((size_t)y.n, 8), lref = calloc((size_t)last.n, 8);
     ssd_naive(&c, ref, lref);
-    CHECK(rel_err(fp(&y), ref, y.n) < 5e-6);   /* chunked (Q = 4, partial last chunk) */
-    CHECK(rel_err(fp(&y1), ref, y.n) < 5e-6);  /* one chunk */
+    CHECK(rel_err(fp(&y), ref, y.n) < 5e-6);  /* chunked (Q = 4, partial last chunk) */
+    CHECK(rel_err(fp(&y1), ref, y.n) < 5e-6); /* one chunk */
     CHECK(rel_err(fp(&last), lref, last.n) < 5e-6);
     dx = MK(0, 0, 0, c.Bt, c.L, c.H, c.P), ddt = MK(0, 0, 0, c.Bt, c.L, c.H), dA = MK(0, 0, 0, c.H);
     dB = MK(0, 0, 0, c.Bt, c.L, c.G, c.N), dC = MK(0, 0, 0, c.Bt, c.L, c.G, c.N);
@@ -727,7 +743,8 @@ static void test_ssd(void)
     fd_check("ssd dbias", c.bias.d, c.bias.n, fp(&dbias), ssd_obj, &c, 1e-4);
     fd_check("ssd dinit", c.init.d, c.init.n, fp(&dinit), ssd_obj, &c, 1e-4);
     /* decoding from the initial state equals the scan */
-    xs = MK(0, 0, 0, c.Bt, c.H, c.P), dts = MK(0, 0, 0, c.Bt, c.H), bs = MK(0, 0, 0, c.Bt, c.G, c.N);
+    xs = MK(0, 0, 0, c.Bt, c.H, c.P), dts = MK(0, 0, 0, c.Bt, c.H),
+    bs = MK(0, 0, 0, c.Bt, c.G, c.N);
     cs = MK(0, 0, 0, c.Bt, c.G, c.N), ys = MK(0, 0, 0, c.Bt, c.H, c.P);
     {
         float *state;
@@ -738,22 +755,27 @@ static void test_ssd(void)
     st.init_state = NULL, st.u = xs.t, st.delta = dts.t, st.B = bs.t, st.C = cs.t;
     for (int64_t t = 0; t < c.L; t++) {
         for (int64_t b = 0; b < c.Bt; b++) {
-            memcpy(fp(&xs) + b * c.H * c.P, fp(&c.x) + (b * c.L + t) * c.H * c.P, (size_t)(c.H * c.P) * 4);
+            memcpy(fp(&xs) + b * c.H * c.P, fp(&c.x) + (b * c.L + t) * c.H * c.P,
+                   (size_t)(c.H * c.P) * 4);
             memcpy(fp(&dts) + b * c.H, fp(&c.dt) + (b * c.L + t) * c.H, (size_t)c.H * 4);
-            memcpy(fp(&bs) + b * c.G * c.N, fp(&c.B) + (b * c.L + t) * c.G * c.N, (size_t)(c.G * c.N) * 4);
-            memcpy(fp(&cs) + b * c.G * c.N, fp(&c.C) + (b * c.L + t) * c.G * c.N, (size_t)(c.G * c.N) * 4);
+            memcpy(fp(&bs) + b * c.G * c.N, fp(&c.B) + (b * c.L + t) * c.G * c.N,
+                   (size_t)(c.G * c.N) * 4);
+            memcpy(fp(&cs) + b * c.G * c.N, fp(&c.C) + (b * c.L + t) * c.G * c.N,
+                   (size_t)(c.G * c.N) * 4);
         }
         n0 = cnt.n_alloc;
         CHECK_OK(mm_ssm_step(h, &st, ys.t));
         CHECK_EQ_I64(cnt.n_alloc, n0);
         for (int64_t b = 0; b < c.Bt; b++)
             for (int64_t i = 0; i < c.H * c.P; i++)
-                CHECK_NEAR(fp(&ys)[b * c.H * c.P + i], fp(&y)[(b * c.L + t) * c.H * c.P + i], 1e-5, 1e-5);
+                CHECK_NEAR(fp(&ys)[b * c.H * c.P + i], fp(&y)[(b * c.L + t) * c.H * c.P + i], 1e-5,
+                           1e-5);
     }
     free(ref), free(lref);
     rm(&y), rm(&y1), rm(&last), rm(&dx), rm(&ddt), rm(&dA), rm(&dB), rm(&dC), rm(&dD), rm(&dbias);
     rm(&dinit), rm(&xs), rm(&dts), rm(&bs), rm(&cs), rm(&ys);
-    rm(&c.x), rm(&c.dt), rm(&c.A), rm(&c.B), rm(&c.C), rm(&c.Dv), rm(&c.bias), rm(&c.init), rm(&c.dout);
+    rm(&c.x), rm(&c.dt), rm(&c.A), rm(&c.B), rm(&c.C), rm(&c.Dv), rm(&c.bias), rm(&c.init),
+        rm(&c.dout);
     mm_ssm_free(h), mm_ssm_free(h1);
     CHECK_EQ_I64(cnt.live_bytes, 0);
 }
@@ -854,9 +876,10 @@ static void test_lru(void)
     c.u = MK(21, -1, 1, c.Bt, c.L, c.H), c.nu = MK(0, 0, 0, c.N), c.th = MK(0, 0, 0, c.N);
     c.ga = MK(0, 0, 0, c.N), c.B = MK(0, 0, 0, c.N, c.H, 2), c.C = MK(0, 0, 0, c.H, c.N, 2);
     c.Dv = MK(0, 0, 0, c.H), c.dout = MK(22, -1, 1, c.Bt, c.L, c.H);
-    CHECK_OK(mm_ssm_lru_init(h, 0.5, 0.95, 6.28, fp(&c.nu), fp(&c.th), fp(&c.ga), fp(&c.B), fp(&c.C),
-                             fp(&c.Dv)));
-    CHECK_STATUS(mm_ssm_lru_init(h, 0.9, 0.5, 6.28, NULL, NULL, NULL, NULL, NULL, NULL), MM_E_RANGE);
+    CHECK_OK(mm_ssm_lru_init(h, 0.5, 0.95, 6.28, fp(&c.nu), fp(&c.th), fp(&c.ga), fp(&c.B),
+                             fp(&c.C), fp(&c.Dv)));
+    CHECK_STATUS(mm_ssm_lru_init(h, 0.9, 0.5, 6.28, NULL, NULL, NULL, NULL, NULL, NULL),
+                 MM_E_RANGE);
     {
         tt *all[] = {&c.nu, &c.th, &c.ga, &c.B, &c.C, &c.Dv};
         for (int i = 0; i < 6; i++)
@@ -908,7 +931,8 @@ static void test_lru(void)
         for (int64_t i = 0; i < last.n; i++) CHECK_NEAR(s[i], fp(&last)[i], 1e-5, 1e-5);
     }
     free(ref);
-    rm(&y), rm(&last), rm(&du), rm(&dnu), rm(&dth), rm(&dga), rm(&dB), rm(&dC), rm(&dD), rm(&u1), rm(&y1);
+    rm(&y), rm(&last), rm(&du), rm(&dnu), rm(&dth), rm(&dga), rm(&dB), rm(&dC), rm(&dD), rm(&u1),
+        rm(&y1);
     rm(&c.u), rm(&c.nu), rm(&c.th), rm(&c.ga), rm(&c.B), rm(&c.C), rm(&c.Dv), rm(&c.dout);
     mm_ssm_free(h);
 }
@@ -952,7 +976,8 @@ static double s4d_naive(const s4d_case *c, double *k)
 
 static double s4d_obj(void *ctx) { return s4d_naive((const s4d_case *)ctx, NULL); }
 
-static mm_ssm *mk_s4(int32_t kind, int64_t H, int64_t N, int64_t B, int64_t L, const mm_allocator *al)
+static mm_ssm *mk_s4(int32_t kind, int64_t H, int64_t N, int64_t B, int64_t L,
+                     const mm_allocator *al)
 {
     return mk_ssm(kind, H, N, B, L, 0, al);
 }
@@ -972,14 +997,18 @@ static void test_s4d_kernel(void)
     for (c.use_b = 0; c.use_b < 2; c.use_b++) {
         c.log_dt = MK(31, log(0.01), log(0.3), c.H);
         c.lar = MK(0, 0, 0, c.H, c.M), c.aim = MK(0, 0, 0, c.H, c.M);
-        CHECK_OK(mm_ssm_s4d_init(c.use_b ? MM_S4D_INV : MM_S4D_LIN, c.H, 2 * c.M, fp(&c.lar), fp(&c.aim)));
+        CHECK_OK(mm_ssm_s4d_init(c.use_b ? MM_S4D_INV : MM_S4D_LIN, c.H, 2 * c.M, fp(&c.lar),
+                                 fp(&c.aim)));
         CHECK_NEAR(fp(&c.lar)[1], log(0.5), 1e-6, 0);
-        CHECK_NEAR(fp(&c.aim)[2], c.use_b ? (8 / 3.14159265358979) * (8.0 / 5 - 1) : 2 * 3.14159265358979, 1e-6, 0);
+        CHECK_NEAR(fp(&c.aim)[2],
+                   c.use_b ? (8 / 3.14159265358979) * (8.0 / 5 - 1) : 2 * 3.14159265358979, 1e-6,
+                   0);
         for (int64_t i = 0; i < c.lar.n; i++) {
             fp(&c.lar)[i] += 0.1f * (float)(i % 3); /* distinct decays */
             c.lar.d[i] = fp(&c.lar)[i], c.aim.d[i] = fp(&c.aim)[i];
         }
-        c.C = MK(32, -1, 1, c.H, c.M, 2), c.B = MK(33, -1, 1, c.H, c.M, 2), c.dk = MK(34, -1, 1, c.H, c.L);
+        c.C = MK(32, -1, 1, c.H, c.M, 2), c.B = MK(33, -1, 1, c.H, c.M, 2),
+        c.dk = MK(34, -1, 1, c.H, c.L);
         CHECK_OK(mm_ssm_inputs_init(&in));
         in.log_dt = c.log_dt.t, in.A_real = c.lar.t, in.A_imag = c.aim.t, in.C = c.C.t;
         in.B = c.use_b ? c.B.t : NULL;
@@ -1145,7 +1174,8 @@ static void test_s4d_step(void)
     mm_ssm_inputs in;
     tt log_dt = MK(51, log(0.01), log(0.3), H), lar = MK(0, 0, 0, H, M), aim = MK(0, 0, 0, H, M);
     tt C = MK(52, -1, 1, H, M, 2), D = MK(53, -1, 1, H), u = MK(54, -1, 1, Bt, H, L);
-    tt k = MK(0, 0, 0, H, L), y = MK(0, 0, 0, Bt, H, L), u1 = MK(0, 0, 0, Bt, H), y1 = MK(0, 0, 0, Bt, H);
+    tt k = MK(0, 0, 0, H, L), y = MK(0, 0, 0, Bt, H, L), u1 = MK(0, 0, 0, Bt, H),
+       y1 = MK(0, 0, 0, Bt, H);
     CHECK(h != NULL);
     if (!h) return;
     CHECK_OK(mm_ssm_s4d_init(MM_S4D_LIN, H, 2 * M, fp(&lar), fp(&aim)));
@@ -1204,7 +1234,8 @@ static double s4_naive(const s4_case *c, double *k)
     int n = (int)(2 * c->M);
     double obj = 0;
     for (int64_t h = 0; h < c->H; h++) {
-        double complex A[NM * NM], M1[NM * NM], Ab[NM * NM], Bb[NM], Cv[NM], pw[NM * NM], T[NM * NM], x[NM];
+        double complex A[NM * NM], M1[NM * NM], Ab[NM * NM], Bb[NM], Cv[NM], pw[NM * NM],
+            T[NM * NM], x[NM];
         double complex lam[NM], p[NM], b[NM], ct[NM];
         double dt = exp(c->log_dt.d[h]);
         for (int i = 0; i < (int)c->M; i++) {
@@ -1376,7 +1407,8 @@ static double mamba_ref(const blk_case *c, double *y)
             for (int64_t e = 0; e < E; e++) {
                 double s = cb[e];
                 for (int64_t k = 0; k < W; k++)
-                    if (t - (W - 1) + k >= 0) s += cw[e * W + k] * xz[(t - (W - 1) + k) * 2 * E + e];
+                    if (t - (W - 1) + k >= 0)
+                        s += cw[e * W + k] * xz[(t - (W - 1) + k) * 2 * E + e];
                 xa[t * E + e] = silu_d(s);
             }
         for (int64_t t = 0; t < T; t++)
@@ -1424,7 +1456,8 @@ static double s4d_block_ref(const blk_case *c, double *y)
             double complex A = -exp(lar[h * M + n]) + I * aim[h * M + n];
             double complex Cn = C[2 * (h * M + n)] + I * C[2 * (h * M + n) + 1];
             double complex Wn = Cn * (cexp(dt * A) - 1) / A;
-            for (int64_t l = 0; l < T; l++) K[h * T + l] += 2 * creal(Wn * cexp((double)l * dt * A));
+            for (int64_t l = 0; l < T; l++)
+                K[h * T + l] += 2 * creal(Wn * cexp((double)l * dt * A));
         }
     }
     for (int64_t b = 0; b < c->B; b++) {
@@ -1481,13 +1514,16 @@ static void test_block(int s4d)
             p[i] += 0.3f; /* dt bias: move delta into softplus's curved range */
         c.p[i] = p[i];
     }
-    x = MK(71, -1, 1, c.B, c.T, c.H), y = MK(0, 0, 0, c.B, c.T, c.H), dy = MK(72, -1, 1, c.B, c.T, c.H);
+    x = MK(71, -1, 1, c.B, c.T, c.H), y = MK(0, 0, 0, c.B, c.T, c.H),
+    dy = MK(72, -1, 1, c.B, c.T, c.H);
     dx = MK(0, 0, 0, c.B, c.T, c.H), v = MK(73, -1, 1, c.np), jy = MK(0, 0, 0, c.B, c.T, c.H);
     c.x = x.d, c.dy = dy.d;
     CHECK_OK(mm_model_forward(m, x.t, y.t));
     ref = calloc((size_t)y.n, 8);
-    if (s4d) s4d_block_ref(&c, ref);
-    else mamba_ref(&c, ref);
+    if (s4d)
+        s4d_block_ref(&c, ref);
+    else
+        mamba_ref(&c, ref);
     CHECK(rel_err(fp(&y), ref, y.n) < 1e-5);
     CHECK_OK(mm_model_zero_grad(m));
     CHECK_OK(mm_model_backward(m, dy.t, dx.t));
@@ -1500,9 +1536,15 @@ static void test_block(int s4d)
     {
         double *yp = calloc((size_t)y.n, 8), *ym = calloc((size_t)y.n, 8), hs = 1e-6;
         for (int64_t i = 0; i < c.np; i++) c.p[i] += hs * v.d[i];
-        if (s4d) s4d_block_ref(&c, yp); else mamba_ref(&c, yp);
+        if (s4d)
+            s4d_block_ref(&c, yp);
+        else
+            mamba_ref(&c, yp);
         for (int64_t i = 0; i < c.np; i++) c.p[i] -= 2 * hs * v.d[i];
-        if (s4d) s4d_block_ref(&c, ym); else mamba_ref(&c, ym);
+        if (s4d)
+            s4d_block_ref(&c, ym);
+        else
+            mamba_ref(&c, ym);
         for (int64_t i = 0; i < c.np; i++) c.p[i] += hs * v.d[i];
         for (int64_t i = 0; i < y.n; i++) fdj[i] = (yp[i] - ym[i]) / (2 * hs);
         CHECK(rel_err(fp(&jy), fdj, y.n) < 2e-4);
@@ -1573,7 +1615,8 @@ static void test_mamba_block_torch(void)
     mm_model *m = NULL;
     float *p, *g;
     int64_t np;
-    tt x = wrap_const(ssmv_mb_x, 3, (int64_t[]){B, T, H}), dy = wrap_const(ssmv_mb_dy, 3, (int64_t[]){B, T, H});
+    tt x = wrap_const(ssmv_mb_x, 3, (int64_t[]){B, T, H}),
+       dy = wrap_const(ssmv_mb_dy, 3, (int64_t[]){B, T, H});
     tt y = MK(0, 0, 0, B, T, H), dx = MK(0, 0, 0, B, T, H);
     CHECK_OK(mm_model_opts_init(&o));
     o.input_dim = H, o.max_batch = B, o.max_seq = T;
@@ -1602,9 +1645,11 @@ static void test_kinds_misuse(void)
     mm_ssm *lru = mk_ssm(MM_SSM_LRU, 2, 3, 1, 8, 0, NULL);
     mm_ssm_inputs in;
     mm_ssm_grads g;
-    tt k = MK(0, 0, 0, 2, 8), kbig = MK(0, 0, 0, 2, 9), ldt = MK(1, -3, -2, 2), lar = MK(2, -1, 0, 2, 2);
+    tt k = MK(0, 0, 0, 2, 8), kbig = MK(0, 0, 0, 2, 9), ldt = MK(1, -3, -2, 2),
+       lar = MK(2, -1, 0, 2, 2);
     tt aim = MK(3, 0, 1, 2, 2), C = MK(4, -1, 1, 2, 2, 2), bad = MK(5, -1, 1, 3, 2, 2);
-    tt u = MK(6, -1, 1, 1, 2, 8), y = MK(0, 0, 0, 1, 2, 8), u1 = MK(7, -1, 1, 1, 2), y1 = MK(0, 0, 0, 1, 2);
+    tt u = MK(6, -1, 1, 1, 2, 8), y = MK(0, 0, 0, 1, 2, 8), u1 = MK(7, -1, 1, 1, 2),
+       y1 = MK(0, 0, 0, 1, 2);
     double v;
     CHECK(s4d && s4 && lru);
     if (!s4d || !s4 || !lru) return;
@@ -1617,11 +1662,11 @@ static void test_kinds_misuse(void)
     CHECK_STATUS(mm_ssm_kernel(s4d, &in, k.t), MM_E_SHAPE);
     CHECK(strstr(mm_ssm_errmsg(s4d), "C is [3,2,2] but expected [2,2,2]") != NULL);
     in.C = C.t;
-    CHECK_STATUS(mm_ssm_scan(s4d, &in, y.t, NULL), MM_E_INVALID_ARG);  /* S4D has no scan */
+    CHECK_STATUS(mm_ssm_scan(s4d, &in, y.t, NULL), MM_E_INVALID_ARG); /* S4D has no scan */
     CHECK_STATUS(mm_ssm_scan_backward(s4d, &in, y.t, &g), MM_E_INVALID_ARG);
-    CHECK_STATUS(mm_ssm_kernel(lru, &in, k.t), MM_E_INVALID_ARG);      /* LRU has no kernel */
+    CHECK_STATUS(mm_ssm_kernel(lru, &in, k.t), MM_E_INVALID_ARG); /* LRU has no kernel */
     CHECK_STATUS(mm_ssm_conv(lru, u.t, k.t, NULL, y.t), MM_E_INVALID_ARG);
-    CHECK_STATUS(mm_ssm_kernel(s4, &in, k.t), MM_E_INVALID_ARG);        /* S4 needs Lambda, P, B */
+    CHECK_STATUS(mm_ssm_kernel(s4, &in, k.t), MM_E_INVALID_ARG); /* S4 needs Lambda, P, B */
     in.u = u1.t;
     CHECK_STATUS(mm_ssm_step(s4, &in, y1.t), MM_E_UNSUPPORTED);
     CHECK_OK(mm_ssm_step(s4d, &in, y1.t));
@@ -1639,9 +1684,11 @@ static void test_kinds_misuse(void)
         CHECK_OK(mm_param_bounds(MM_SSM_DT_MAX, &lo, &hi));
         CHECK(lo == 0 && hi == 1e300);
     }
-    CHECK_STATUS(mm_ssm_lru_init(s4d, 0, 1, 1, NULL, NULL, NULL, NULL, NULL, NULL), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_ssm_lru_init(s4d, 0, 1, 1, NULL, NULL, NULL, NULL, NULL, NULL),
+                 MM_E_INVALID_ARG);
     CHECK_STATUS(mm_ssm_s4d_init(MM_S4D_LIN, 2, 3, fp(&lar), fp(&aim)), MM_E_RANGE);
-    rm(&k), rm(&kbig), rm(&ldt), rm(&lar), rm(&aim), rm(&C), rm(&bad), rm(&u), rm(&y), rm(&u1), rm(&y1);
+    rm(&k), rm(&kbig), rm(&ldt), rm(&lar), rm(&aim), rm(&C), rm(&bad), rm(&u), rm(&y), rm(&u1),
+        rm(&y1);
     mm_ssm_free(s4d), mm_ssm_free(s4), mm_ssm_free(lru);
 }
 
@@ -1671,8 +1718,10 @@ static void test_ssd_clamp(void)
     CHECK_OK(mm_ssm_scan_backward(h, &in, c.dout.t, &g));
     for (int64_t i = 0; i < c.dt.n; i++) {
         double sp = softplus_d(c.dt.d[i]);
-        if (sp < 0.2 || sp > 1.0) CHECK(fp(&ddt)[i] == 0.0f);
-        else CHECK(fp(&ddt)[i] != 0.0f);
+        if (sp < 0.2 || sp > 1.0)
+            CHECK(fp(&ddt)[i] == 0.0f);
+        else
+            CHECK(fp(&ddt)[i] != 0.0f);
     }
     rm(&y), rm(&ddt), rm(&c.x), rm(&c.dt), rm(&c.A), rm(&c.B), rm(&c.C), rm(&c.dout);
     mm_ssm_free(h);
@@ -1717,8 +1766,8 @@ static void test_ssd_dt_bounds(void)
                 double bc = 0;
                 for (int64_t n = 0; n < c.N; n++) bc += c.B.d[t * c.N + n] * c.C.d[t * c.N + n];
                 CHECK(isfinite(fp(&y)[(t * c.H + k) * c.P + p]));
-                CHECK_NEAR(fp(&y)[(t * c.H + k) * c.P + p], 1e3 * c.x.d[(t * c.H + k) * c.P + p] * bc,
-                           1e-5, 1e-5);
+                CHECK_NEAR(fp(&y)[(t * c.H + k) * c.P + p],
+                           1e3 * c.x.d[(t * c.H + k) * c.P + p] * bc, 1e-5, 1e-5);
             }
     CHECK_OK(mm_ssm_grads_init(&g));
     g.du = dx.t, g.ddelta = ddt.t, g.dA = dA.t, g.dB = dB.t, g.dC = dC.t;

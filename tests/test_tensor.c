@@ -56,8 +56,7 @@ static void test_wrap(void)
     t = (mm_tensor *)&c;
     CHECK_STATUS(mm_tensor_wrap(&t, NULL, 2, shape, NULL), MM_E_INVALID_ARG);
     CHECK(t == NULL);
-    CHECK_STATUS(mm_tensor_wrap(&t, (float *)((char *)buf + 1), 1, shape, NULL),
-                 MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_tensor_wrap(&t, (float *)((char *)buf + 1), 1, shape, NULL), MM_E_INVALID_ARG);
     CHECK(t == NULL);
 }
 

@@ -34,8 +34,10 @@ static void put_t(result *r, const mm_tensor *t)
     if (t) put(r, mm_tensor_data(t), mm_tensor_numel(t));
 }
 
-#define STEP(r, expr) \
-    do { if ((r)->rc == MM_OK) (r)->rc = (expr); } while (0)
+#define STEP(r, expr)                                                                              \
+    do {                                                                                           \
+        if ((r)->rc == MM_OK) (r)->rc = (expr);                                                    \
+    } while (0)
 
 /* ---- workloads: each creates its own handles (seeded), runs, frees -------------------------- */
 /* Five Adam steps of an MLP on fixed data; the result is the output after training. */
@@ -179,8 +181,8 @@ static void work_policy(result *r, int32_t threads)
 }
 
 typedef void (*workload)(result *, int32_t);
-static const workload g_work[] = {work_model, work_zoo, work_loss, work_attn, work_ssm,
-                                  work_policy};
+static const workload g_work[] = {work_model, work_zoo, work_loss,
+                                  work_attn,  work_ssm, work_policy};
 #define N_WORK ((int)(sizeof g_work / sizeof g_work[0]))
 
 /* ---- 1. application threads ----------------------------------------------------------------- */
@@ -230,8 +232,10 @@ static void same_result(const char *what, int thread, const result *a, const res
 {
     if (a->rc != MM_OK || a->n != ref->n ||
         memcmp(a->v, ref->v, sizeof(float) * (size_t)ref->n) != 0)
-        mmt_fail(__FILE__, __LINE__, "%s on thread %d: %s, %d values, not bitwise the "
-                 "single-threaded result", what, thread, mm_status_name(a->rc), a->n);
+        mmt_fail(__FILE__, __LINE__,
+                 "%s on thread %d: %s, %d values, not bitwise the "
+                 "single-threaded result",
+                 what, thread, mm_status_name(a->rc), a->n);
 }
 
 static void test_app_threads(void)
@@ -286,8 +290,8 @@ static void pool_vs_serial(const char *what, workload w, double rtol)
     CHECK_EQ_I64(one.n, two.n);
     for (int i = 0; i < one.n && i < two.n; i++)
         if (!mmt_near(two.v[i], one.v[i], rtol, 1e-6)) {
-            mmt_fail(__FILE__, __LINE__, "%s: value %d: 2 threads %.9g vs 1 thread %.9g", what,
-                     i, (double)two.v[i], (double)one.v[i]);
+            mmt_fail(__FILE__, __LINE__, "%s: value %d: 2 threads %.9g vs 1 thread %.9g", what, i,
+                     (double)two.v[i], (double)one.v[i]);
             break;
         }
     if (two.n != again.n || memcmp(two.v, again.v, sizeof(float) * (size_t)two.n) != 0)

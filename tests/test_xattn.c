@@ -25,11 +25,13 @@ typedef struct xref {
 
 static const xref k_x[2] = {{H1, DK1}, {H2, DK2}};
 
-static int64_t xattn_np(const xref *r) { return 2 * r->h * r->dk * D + r->h * r->dk + 2 * r->h * r->dk * DC + 2 * r->h * r->dk + D; }
+static int64_t xattn_np(const xref *r)
+{
+    return 2 * r->h * r->dk * D + r->h * r->dk + 2 * r->h * r->dk * DC + 2 * r->h * r->dk + D;
+}
 
 /* y [B T, D] = x + cross-attention(x, ctx) in float64, parameters in libmm's layout. */
-static void ref_xattn(const xref *r, const double *p, const double *x, const double *ctx,
-                      double *y)
+static void ref_xattn(const xref *r, const double *p, const double *x, const double *ctx, double *y)
 {
     const int64_t qw = r->h * r->dk, kw = 2 * qw;
     const double *wq = p, *bq = wq + qw * D, *wkv = bq + qw, *bkv = wkv + kw * DC;
@@ -61,14 +63,16 @@ static void ref_xattn(const xref *r, const double *p, const double *x, const dou
                 const double *qi = q[b * T + t] + h * r->dk;
                 for (int64_t j = 0; j < M; j++) {
                     s[j] = 0;
-                    for (int64_t e = 0; e < r->dk; e++) s[j] += qi[e] * kv[b * M + j][h * r->dk + e];
+                    for (int64_t e = 0; e < r->dk; e++)
+                        s[j] += qi[e] * kv[b * M + j][h * r->dk + e];
                     s[j] /= sqrt((double)r->dk);
                     mx = s[j] > mx ? s[j] : mx;
                 }
                 for (int64_t j = 0; j < M; j++) z += (s[j] = exp(s[j] - mx));
                 for (int64_t e = 0; e < r->dk; e++) {
                     double o = 0;
-                    for (int64_t j = 0; j < M; j++) o += s[j] / z * kv[b * M + j][qw + h * r->dk + e];
+                    for (int64_t j = 0; j < M; j++)
+                        o += s[j] / z * kv[b * M + j][qw + h * r->dk + e];
                     am[b * T + t][h * r->dk + e] = o;
                 }
             }
@@ -202,7 +206,7 @@ static void test_xattn_reference(void)
     ref_model(pd, xd, cd, yd);
     for (int64_t i = 0; i < nx; i++) fd[i] = (y2[i] - yd[i]) / 2e-5;
     close_to(mm_tensor_data(jy), fd, nx, "jvp");
-    {   /* frozen parameters: backward still reaches the context, and leaves the gradients */
+    { /* frozen parameters: backward still reaches the context, and leaves the gradients */
         mm_tensor *dctx2 = t3(B, M, DC);
         CHECK_OK(mm_model_forward_ctx(m, x, ctx, y));
         CHECK_OK(mm_model_freeze(m, 0, 3, 1));
@@ -283,7 +287,7 @@ static void test_xattn_save_load(void)
             CHECK_STATUS(mm_model_load_mem(&m2, buf, sz, &o), MM_E_FORMAT);
         }
     }
-    {   /* a hostile max_ctx: the reservation it implies is out of proportion to the file */
+    { /* a hostile max_ctx: the reservation it implies is out of proportion to the file */
         static const char big[] = "[2,3,5,2147483647]";
         char *s = find(buf, sz, "[2,3,5,0]", 9);
         size_t hl = 0, add = sizeof big - 1 - 9;
@@ -373,7 +377,7 @@ static void test_xattn_bad_input(void)
     CHECK_OK(mm_model_add_cross_attention(b2, 1, 2, DC, 4));
     CHECK_STATUS(mm_model_add_cross_attention(b2, 1, 2, DC + 1, 4), MM_E_SHAPE);
     CHECK(strstr(mm_model_errmsg(b2), "one context tensor") != NULL);
-    {   /* the model is still usable after every refusal */
+    { /* the model is still usable after every refusal */
         int32_t n = 0;
         CHECK_OK(mm_model_num_layers(b2, &n));
         CHECK_EQ_I64(n, 1);

@@ -78,8 +78,7 @@ static int build(const char *path)
         (rc = mm_model_add_activation(m, MM_ACT_TANH)) ||
         (rc = mm_model_add_layernorm(m, 1e-5, 1)) ||
         (rc = mm_model_add_dense(m, 10, 0, MM_INIT_ORTHOGONAL, 1.41421356)) ||
-        (rc = mm_model_add_activation(m, MM_ACT_GELU)) ||
-        (rc = mm_model_add_rmsnorm(m, 1e-6, 1)) ||
+        (rc = mm_model_add_activation(m, MM_ACT_GELU)) || (rc = mm_model_add_rmsnorm(m, 1e-6, 1)) ||
         (rc = mm_model_add_dense(m, 8, 1, MM_INIT_DEFAULT, 1.0)) ||
         (rc = mm_model_add_activation(m, MM_ACT_SILU)) ||
         (rc = mm_model_add_dense(m, 8, 1, MM_INIT_DEFAULT, 1.0)) ||
@@ -106,11 +105,16 @@ static int build_blocks(const char *path)
 {
     static const int32_t kinds[][6] = {
         /* kind, causal, variant, aux (chunk / window / stride), heads, d_head */
-        {MM_ATTN_SOFTMAX, 0, 0, 0, 2, 4},       {MM_ATTN_SOFTMAX, 1, 0, 0, 2, 4},
-        {MM_ATTN_LINEAR, 1, MM_FMAP_ELU1, 0, 2, 3}, {MM_ATTN_LINEAR, 0, MM_FMAP_RELU, 0, 1, 4},
-        {MM_ATTN_RELU2, 0, 0, 256, 2, 4},       {MM_ATTN_RELU2, 1, 0, 3, 2, 4},
-        {MM_ATTN_RELU2, 0, 0, 4, 1, 4},         {MM_ATTN_SPARSE, 1, MM_SPARSE_LOCAL, 3, 2, 4},
-        {MM_ATTN_SPARSE, 1, MM_SPARSE_STRIDED, 2, 2, 4}, {MM_ATTN_GATED, 1, MM_GATE_NONE, 4, 2, 4},
+        {MM_ATTN_SOFTMAX, 0, 0, 0, 2, 4},
+        {MM_ATTN_SOFTMAX, 1, 0, 0, 2, 4},
+        {MM_ATTN_LINEAR, 1, MM_FMAP_ELU1, 0, 2, 3},
+        {MM_ATTN_LINEAR, 0, MM_FMAP_RELU, 0, 1, 4},
+        {MM_ATTN_RELU2, 0, 0, 256, 2, 4},
+        {MM_ATTN_RELU2, 1, 0, 3, 2, 4},
+        {MM_ATTN_RELU2, 0, 0, 4, 1, 4},
+        {MM_ATTN_SPARSE, 1, MM_SPARSE_LOCAL, 3, 2, 4},
+        {MM_ATTN_SPARSE, 1, MM_SPARSE_STRIDED, 2, 2, 4},
+        {MM_ATTN_GATED, 1, MM_GATE_NONE, 4, 2, 4},
         {MM_ATTN_GATED, 1, MM_GATE_RETNET, 64, 2, 4}};
     mm_model_opts o;
     mm_model *m = NULL;

@@ -32,10 +32,10 @@ static void die(int rc, const char *what)
     fprintf(stderr, "rank %d: %s failed: %s\n", g_rank, what, mm_status_str(rc));
     MPI_Abort(MPI_COMM_WORLD, 1);
 }
-#define TRY(call)                        \
-    do {                                 \
-        int rc_ = (call);                \
-        if (rc_ != MM_OK) die(rc_, #call); \
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != MM_OK) die(rc_, #call);                                                         \
     } while (0)
 
 static int cmp_double(const void *a, const void *b)
@@ -92,7 +92,8 @@ static double time_loss(MPI_Comm comm, int32_t kind, int64_t b, int reps, double
     int rank;
     float *x = malloc((size_t)(b * D) * 4), *y = malloc((size_t)(b * D) * 4);
     float *dx = malloc((size_t)(b * D) * 4), *dy = malloc((size_t)(b * D) * 4);
-    mm_tensor *tx = wrap(x, b, D), *ty = wrap(y, b, D), *tdx = wrap(dx, b, D), *tdy = wrap(dy, b, D);
+    mm_tensor *tx = wrap(x, b, D), *ty = wrap(y, b, D), *tdx = wrap(dx, b, D),
+              *tdy = wrap(dy, b, D);
     double *t = malloc(sizeof(double) * (size_t)reps), *u = malloc(sizeof(double) * (size_t)reps);
     double l, med;
     MPI_Comm_rank(comm, &rank);
@@ -193,8 +194,8 @@ static void scale(const char *name, int32_t kind, int64_t global, int reps, int 
     MPI_Reduce(&cw, &cmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     if (g_rank == 0)
         printf("%-7s N %5lld | wall: 1 rank %8.1f ms, %d ranks %8.1f ms, efficiency %5.1f%% | "
-               "cpu: 1 rank %8.1f ms, %d ranks %8.1f ms/rank, efficiency %5.1f%%\n", name,
-               (long long)global, 1e3 * t1, w, 1e3 * tw, 100.0 * t1 / (w * tw), 1e3 * c1, w,
+               "cpu: 1 rank %8.1f ms, %d ranks %8.1f ms/rank, efficiency %5.1f%%\n",
+               name, (long long)global, 1e3 * t1, w, 1e3 * tw, 100.0 * t1 / (w * tw), 1e3 * c1, w,
                1e3 * cmax, 100.0 * c1 / (w * cmax));
 }
 
@@ -208,7 +209,8 @@ int main(int argc, char **argv)
     n = argc > 1 ? atoll(argv[1]) : 8192;
     reps = argc > 2 ? atoi(argv[2]) : 3;
     if (n % w || reps < 1) {
-        if (g_rank == 0) fprintf(stderr, "usage: bench_mpi [global batch, a multiple of W] [reps]\n");
+        if (g_rank == 0)
+            fprintf(stderr, "usage: bench_mpi [global batch, a multiple of W] [reps]\n");
         MPI_Finalize();
         return 2;
     }

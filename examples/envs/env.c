@@ -142,10 +142,15 @@ void env_step(env *e, const float *action, float *obs, float *reward, int32_t *t
 const char *env_name(int32_t kind)
 {
     switch (kind) {
-    case ENV_CARTPOLE: return "CartPole-v1";
-    case ENV_PENDULUM: return "Pendulum-v1";
-    case ENV_MOUNTAIN_CAR: return "MountainCarContinuous-v0";
-    case ENV_ACROBOT: return "Acrobot-v1";
-    default: return "unknown";
+    case ENV_CARTPOLE:
+        return "CartPole-v1";
+    case ENV_PENDULUM:
+        return "Pendulum-v1";
+    case ENV_MOUNTAIN_CAR:
+        return "MountainCarContinuous-v0";
+    case ENV_ACROBOT:
+        return "Acrobot-v1";
+    default:
+        return "unknown";
     }
 }

@@ -17,21 +17,21 @@
 enum { ENV_CARTPOLE = 1, ENV_PENDULUM = 2, ENV_MOUNTAIN_CAR = 3, ENV_ACROBOT = 4 };
 
 #define ENV_MAX_OBS 6
-#define ENV_PI 3.14159265358979323846
+#define ENV_PI      3.14159265358979323846
 
 typedef struct env {
     int32_t kind;
     int32_t obs_dim;
-    int32_t act_dim;       /* continuous: action width; discrete: 1 */
-    int32_t n_actions;     /* discrete: number of actions; continuous: 0 */
+    int32_t act_dim;         /* continuous: action width; discrete: 1 */
+    int32_t n_actions;       /* discrete: number of actions; continuous: 0 */
     float act_low, act_high; /* continuous bounds (same for every dimension here) */
-    int32_t max_steps;     /* TimeLimit max_episode_steps */
-    int32_t steps;         /* steps since the last reset */
-    int32_t done;          /* 1 after a terminating step (stepping on is allowed, reward 0) */
-    double s[4];           /* physical state: CartPole (x, x', th, th'); Pendulum (th, th');
+    int32_t max_steps;       /* TimeLimit max_episode_steps */
+    int32_t steps;           /* steps since the last reset */
+    int32_t done;            /* 1 after a terminating step (stepping on is allowed, reward 0) */
+    double s[4];             /* physical state: CartPole (x, x', th, th'); Pendulum (th, th');
                               MountainCar (p, v); Acrobot (th1, th2, th1', th2') */
-    uint64_t rng;          /* splitmix64 state of the reset draws */
-    int32_t masked;        /* 1: velocities hidden (env_mask_velocity) */
+    uint64_t rng;            /* splitmix64 state of the reset draws */
+    int32_t masked;          /* 1: velocities hidden (env_mask_velocity) */
 } env;
 
 /* Sets up env e of kind ENV_* with reset seed seed. Returns 0, or -1 for an unknown kind. */

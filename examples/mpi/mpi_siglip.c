@@ -25,14 +25,14 @@ enum { N_TRAIN = 8192, N_TEST = 512, MAX_B = 1024 };
 
 static int g_rank, g_size;
 
-#define TRY(call)                                                                            \
-    do {                                                                                     \
-        int rc_ = (call);                                                                    \
-        if (rc_ != MM_OK) {                                                                  \
-            fprintf(stderr, "rank %d: %s:%d: %s failed: %s\n", g_rank, __FILE__, __LINE__,   \
-                    #call, mm_status_str(rc_));                                              \
-            MPI_Abort(MPI_COMM_WORLD, 1);                                                    \
-        }                                                                                    \
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != MM_OK) {                                                                        \
+            fprintf(stderr, "rank %d: %s:%d: %s failed: %s\n", g_rank, __FILE__, __LINE__, #call,  \
+                    mm_status_str(rc_));                                                           \
+            MPI_Abort(MPI_COMM_WORLD, 1);                                                          \
+        }                                                                                          \
     } while (0)
 
 /* ---- a seeded RNG: one stream for the shared data, one per rank for the batches ------------ */
@@ -225,10 +225,14 @@ static int parse(int argc, char **argv, run *r)
     r->steps = 1500;
     r->batch = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--clip")) r->clip = 1;
-        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) r->steps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) r->batch = atoll(argv[++i]);
-        else return -1;
+        if (!strcmp(argv[i], "--clip"))
+            r->clip = 1;
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc)
+            r->steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+            r->batch = atoll(argv[++i]);
+        else
+            return -1;
     }
     if (!r->batch) r->batch = 256 / g_size > 0 ? 256 / g_size : 1; /* global batch 256 */
     return r->steps > 0 && r->batch >= 1 && r->batch <= MAX_B ? 0 : -1;
@@ -278,8 +282,9 @@ int main(int argc, char **argv)
             TRY(mm_loss_get_f64(r.loss, MM_LOSS_LOGIT_SCALE, &t));
             if (!r.clip) TRY(mm_loss_get_f64(r.loss, MM_LOSS_LOGIT_BIAS, &bias));
             if (g_rank == 0)
-                printf("step %5d  loss %.4f  t %.3f  b %.2f  held-out i2t R@1 %.3f  (%.2f ms/step)\n",
-                       step, l, t, bias, r1, 1e3 * dt);
+                printf(
+                    "step %5d  loss %.4f  t %.3f  b %.2f  held-out i2t R@1 %.3f  (%.2f ms/step)\n",
+                    step, l, t, bias, r1, 1e3 * dt);
         }
     }
     if (g_rank == 0) printf("final image->text R@1 on held-out pairs: %.3f\n", r1);

@@ -8,13 +8,10 @@
 #include <stddef.h>
 #include <string.h>
 
-#define MAX_SIZE ((int64_t)1 << 31)
+#define MAX_SIZE  ((int64_t)1 << 31)
 #define MAX_WIDTH ((int64_t)1 << 16)
 
-static int kind_known(int32_t k)
-{
-    return k >= MM_ATTN_SOFTMAX && k <= MM_ATTN_RWKV6;
-}
+static int kind_known(int32_t k) { return k >= MM_ATTN_SOFTMAX && k <= MM_ATTN_RWKV6; }
 
 static void fill_defaults(mm_attn_opts *o, int32_t kind)
 {
@@ -55,8 +52,8 @@ static int read_opts(mm_attn_opts *o, const mm_attn_opts *src, mmi_err *e)
     fill_defaults(o, MM_ATTN_SOFTMAX);
     if ((rc = mmi_opts_copy(o, src, sizeof *o, e, fn)) != MM_OK) return rc;
     if (!kind_known(o->kind))
-        return mmi_fail(e, MM_E_INVALID_ARG,
-                        "%s: unknown kind %d (MM_ATTN_SOFTMAX..MM_ATTN_RWKV6)", fn, (int)o->kind);
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: unknown kind %d (MM_ATTN_SOFTMAX..MM_ATTN_RWKV6)",
+                        fn, (int)o->kind);
     fill_defaults(o, o->kind);
     return mmi_opts_copy(o, src, sizeof *o, e, fn);
 }
@@ -84,15 +81,16 @@ static int check_opts(mm_attn_opts *o, mmi_err *e)
         (rc = check_range(e, "n_threads", o->n_threads, 1, 256)))
         return rc;
     if (o->causal != 0 && o->causal != 1)
-        return mmi_fail(e, MM_E_INVALID_ARG, "%s: causal is %d, expected 0 or 1", fn, (int)o->causal);
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: causal is %d, expected 0 or 1", fn,
+                        (int)o->causal);
     if ((o->kind == MM_ATTN_SPARSE || o->kind == MM_ATTN_GATED || o->kind == MM_ATTN_RWKV6) &&
         !o->causal)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: %s attention is causal only (causal = 1)", fn,
                         o->kind == MM_ATTN_SPARSE  ? "sparse"
                         : o->kind == MM_ATTN_GATED ? "gated"
                                                    : "RWKV-6");
-    if (o->kind == MM_ATTN_LINEAR && (o->feature_map < MM_FMAP_ELU1 ||
-                                      o->feature_map > MM_FMAP_IDENTITY))
+    if (o->kind == MM_ATTN_LINEAR &&
+        (o->feature_map < MM_FMAP_ELU1 || o->feature_map > MM_FMAP_IDENTITY))
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: unknown feature_map %d", fn, (int)o->feature_map);
     if (o->normalize != 0 && o->normalize != 1)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: normalize is %d, expected 0 or 1", fn,
@@ -113,7 +111,8 @@ static int check_opts(mm_attn_opts *o, mmi_err *e)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: unknown gate %d", fn, (int)o->gate);
     if (o->kind == MM_ATTN_PERFORMER) {
         if (o->n_features == 0) /* performer-pytorch: int(d ln d), at least 1 */
-            o->n_features = o->d_head > 1 ? (int64_t)((double)o->d_head * log((double)o->d_head)) : 1;
+            o->n_features =
+                o->d_head > 1 ? (int64_t)((double)o->d_head * log((double)o->d_head)) : 1;
         if ((rc = check_range(e, "n_features", o->n_features, 1, MAX_WIDTH))) return rc;
     }
     return MM_OK;
@@ -208,9 +207,10 @@ static int reserve(mm_attn *h, mmi_err *e)
     h->ws_floats = (size_t)thread_ws_floats(h, &ovf);
     layout(h, &y, &ovf);
     if (ovf || y.overflow)
-        return mmi_fail(e, MM_E_RANGE, "%s: the reservation for max_batch %lld x n_heads %lld x "
-                        "max_seq %lld overflows", fn, (long long)h->max_batch,
-                        (long long)h->heads, (long long)h->max_seq);
+        return mmi_fail(e, MM_E_RANGE,
+                        "%s: the reservation for max_batch %lld x n_heads %lld x "
+                        "max_seq %lld overflows",
+                        fn, (long long)h->max_batch, (long long)h->heads, (long long)h->max_seq);
     if (!(h->arena = mmi_calloc(&h->alloc, y.off)))
         return mmi_fail(e, MM_E_NOMEM, "%s: out of memory for %zu bytes", fn, y.off);
     h->arena_bytes = y.off;
@@ -305,10 +305,7 @@ MM_API void mm_attn_free(mm_attn *h)
     }
 }
 
-MM_API const char *mm_attn_errmsg(const mm_attn *h)
-{
-    return h ? h->err.msg : "invalid handle";
-}
+MM_API const char *mm_attn_errmsg(const mm_attn *h) { return h ? h->err.msg : "invalid handle"; }
 
 MM_API int mm_attn_reset(mm_attn *h)
 {
@@ -329,9 +326,15 @@ MM_API int mm_attn_set_f64(mm_attn *h, int32_t id, double v)
     if ((rc = mmi_param_check(id, v, &h->err, fn)) != MM_OK) return rc;
     /* a saved forward computed with the old value no longer matches its backward */
     switch (id) {
-    case MM_ATTN_SCALE: h->scale = v, h->fwd_valid = 0; return MM_OK;
-    case MM_ATTN_EPS: h->eps = v, h->fwd_valid = 0; return MM_OK;
-    case MM_ATTN_FEATURE_EPS: h->feps = v, h->fwd_valid = 0; return MM_OK;
+    case MM_ATTN_SCALE:
+        h->scale = v, h->fwd_valid = 0;
+        return MM_OK;
+    case MM_ATTN_EPS:
+        h->eps = v, h->fwd_valid = 0;
+        return MM_OK;
+    case MM_ATTN_FEATURE_EPS:
+        h->feps = v, h->fwd_valid = 0;
+        return MM_OK;
     default:
         return mmi_fail(&h->err, MM_E_UNSUPPORTED, "%s: parameter %d is read-only", fn, (int)id);
     }
@@ -343,11 +346,21 @@ MM_API int mm_attn_get_f64(const mm_attn *ch, int32_t id, double *v)
     mm_attn *h = (mm_attn *)ch;
     if (!h || !v) return MM_E_INVALID_ARG;
     switch (id) {
-    case MM_ATTN_SCALE: *v = h->scale; return MM_OK;
-    case MM_ATTN_EPS: *v = h->eps; return MM_OK;
-    case MM_ATTN_FEATURE_EPS: *v = h->feps; return MM_OK;
-    case MM_ATTN_STAT_POSITION: *v = (double)h->pos; return MM_OK;
-    case MM_ATTN_STAT_WORKSPACE_BYTES: *v = (double)h->arena_bytes; return MM_OK;
+    case MM_ATTN_SCALE:
+        *v = h->scale;
+        return MM_OK;
+    case MM_ATTN_EPS:
+        *v = h->eps;
+        return MM_OK;
+    case MM_ATTN_FEATURE_EPS:
+        *v = h->feps;
+        return MM_OK;
+    case MM_ATTN_STAT_POSITION:
+        *v = (double)h->pos;
+        return MM_OK;
+    case MM_ATTN_STAT_WORKSPACE_BYTES:
+        *v = (double)h->arena_bytes;
+        return MM_OK;
     default:
         return mmi_fail(&h->err, MM_E_UNSUPPORTED, "mm_attn_get_f64: unknown parameter id %d",
                         (int)id);
@@ -363,8 +376,10 @@ static int check_proj(mm_attn *h, const mm_tensor *w, const char *fn)
         return mmi_fail(&h->err, MM_E_STATE, "%s: only MM_ATTN_PERFORMER has a projection", fn);
     if (w->ndim != 2 || w->shape[0] != h->nf || w->shape[1] != h->d) {
         mmi_tensor_shape_str(w, buf, sizeof buf);
-        return mmi_fail(&h->err, MM_E_SHAPE, "%s: w is %s, expected [%lld,%lld] (n_features, "
-                        "d_head)", fn, buf, (long long)h->nf, (long long)h->d);
+        return mmi_fail(&h->err, MM_E_SHAPE,
+                        "%s: w is %s, expected [%lld,%lld] (n_features, "
+                        "d_head)",
+                        fn, buf, (long long)h->nf, (long long)h->d);
     }
     return MM_OK;
 }
@@ -397,7 +412,8 @@ MM_API int mm_attn_redraw(mm_attn *h)
 {
     if (!h) return MM_E_INVALID_ARG;
     if (h->kind != MM_ATTN_PERFORMER)
-        return mmi_fail(&h->err, MM_E_STATE, "mm_attn_redraw: only MM_ATTN_PERFORMER draws "
+        return mmi_fail(&h->err, MM_E_STATE,
+                        "mm_attn_redraw: only MM_ATTN_PERFORMER draws "
                         "features");
     draw_projection(h);
     transpose_projection(h);

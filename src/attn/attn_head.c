@@ -20,15 +20,23 @@ size_t mmi_attn_head_ws_floats(const mmi_attn_head *a, int64_t n)
     int64_t k;
     switch (a->kind) {
     case MM_ATTN_SOFTMAX:
-    case MM_ATTN_SPARSE: k = mmi_sz_of(mmi_attn_softmax_ws_floats(d, dv)); break;
+    case MM_ATTN_SPARSE:
+        k = mmi_sz_of(mmi_attn_softmax_ws_floats(d, dv));
+        break;
     case MM_ATTN_LINEAR:
     case MM_ATTN_PERFORMER: /* kernel, FAVOR+ row buffers, then feature gradients of q and k */
         k = mmi_sz_add(mmi_sz_add(a->nf, d), mmi_sz_add(mmi_sz_mul(mmi_sz_mul(2, n), a->nf), 32));
         k = mmi_sz_add(mmi_sz_of(mmi_attn_linear_ws_floats(a->nf, dv)), k);
         break;
-    case MM_ATTN_RELU2: k = mmi_sz_of(mmi_attn_relu2_ws_floats(a->s.chunk, d, dv)); break;
-    case MM_ATTN_RWKV6: k = mmi_sz_of(mmi_attn_rwkv6_ws_floats(n, a->s.chunk, d, dv)); break;
-    default: k = mmi_sz_of(mmi_attn_gated_ws_floats(n, a->s.chunk, d, dv)); break;
+    case MM_ATTN_RELU2:
+        k = mmi_sz_of(mmi_attn_relu2_ws_floats(a->s.chunk, d, dv));
+        break;
+    case MM_ATTN_RWKV6:
+        k = mmi_sz_of(mmi_attn_rwkv6_ws_floats(n, a->s.chunk, d, dv));
+        break;
+    default:
+        k = mmi_sz_of(mmi_attn_gated_ws_floats(n, a->s.chunk, d, dv));
+        break;
     }
     return mmi_sz_to(k);
 }
@@ -60,11 +68,20 @@ void mmi_attn_head_fwd(const mmi_attn_head *a, const float *q, const float *k, c
     MMI_ASSERT(head_ok(a, q, k, v, ws) && o);
     switch (a->kind) {
     case MM_ATTN_SOFTMAX:
-    case MM_ATTN_SPARSE: mmi_attn_softmax_fwd(s, q, k, v, o, row, ws); return;
-    case MM_ATTN_RELU2: mmi_attn_relu2_fwd(s, q, k, v, o, ws); return;
-    case MM_ATTN_GATED: mmi_attn_gated_fwd(s, a->gmode, g, q, k, v, o, ws); return;
-    case MM_ATTN_RWKV6: mmi_attn_rwkv6_fwd(s, g, a->u, q, k, v, o, ws); return;
-    default: break;
+    case MM_ATTN_SPARSE:
+        mmi_attn_softmax_fwd(s, q, k, v, o, row, ws);
+        return;
+    case MM_ATTN_RELU2:
+        mmi_attn_relu2_fwd(s, q, k, v, o, ws);
+        return;
+    case MM_ATTN_GATED:
+        mmi_attn_gated_fwd(s, a->gmode, g, q, k, v, o, ws);
+        return;
+    case MM_ATTN_RWKV6:
+        mmi_attn_rwkv6_fwd(s, g, a->u, q, k, v, o, ws);
+        return;
+    default:
+        break;
     }
     {
         const mmi_attn_dims ls = feat_dims(a);
@@ -93,13 +110,20 @@ void mmi_attn_head_bwd(const mmi_attn_head *a, const float *q, const float *k, c
     MMI_ASSERT(head_ok(a, q, k, v, ws) && dout && dq && dk && dv); /* all three required */
     switch (a->kind) {
     case MM_ATTN_SOFTMAX:
-    case MM_ATTN_SPARSE: mmi_attn_softmax_bwd(s, q, k, v, o, row, dout, dq, dk, dv, ws); return;
-    case MM_ATTN_RELU2: mmi_attn_relu2_bwd(s, q, k, v, dout, dq, dk, dv, ws); return;
-    case MM_ATTN_GATED: mmi_attn_gated_bwd(s, a->gmode, g, q, k, v, dout, dq, dk, dv, dg, ws); return;
+    case MM_ATTN_SPARSE:
+        mmi_attn_softmax_bwd(s, q, k, v, o, row, dout, dq, dk, dv, ws);
+        return;
+    case MM_ATTN_RELU2:
+        mmi_attn_relu2_bwd(s, q, k, v, dout, dq, dk, dv, ws);
+        return;
+    case MM_ATTN_GATED:
+        mmi_attn_gated_bwd(s, a->gmode, g, q, k, v, dout, dq, dk, dv, dg, ws);
+        return;
     case MM_ATTN_RWKV6:
         mmi_attn_rwkv6_bwd(s, g, a->u, q, k, v, dout, dq, dk, dv, dg, a->du, ws);
         return;
-    default: break;
+    default:
+        break;
     }
     {
         const mmi_attn_dims ls = feat_dims(a);
@@ -121,8 +145,8 @@ size_t mmi_attn_head_jvp_ws_floats(const mmi_attn_head *a, int64_t n)
 {
     /* features and their tangents for queries and keys, then the gate cumsum (n x d) */
     const int64_t w = a->nf > a->s.d ? a->nf : a->s.d;
-    return mmi_sz_to(mmi_sz_add(mmi_sz_add(mmi_sz_mul(mmi_sz_mul(4, n), w),
-                                           mmi_sz_mul(mmi_sz_mul(2, n), a->s.d)), 16));
+    return mmi_sz_to(mmi_sz_add(
+        mmi_sz_add(mmi_sz_mul(mmi_sz_mul(4, n), w), mmi_sz_mul(mmi_sz_mul(2, n), a->s.d)), 16));
 }
 
 /* Features y and their tangents ty of rows x with tangents tx (elementwise maps or FAVOR+). */
@@ -133,10 +157,12 @@ static void feat_tangent(const mmi_attn_head *a, const float *x, const float *tx
     if (a->kind == MM_ATTN_LINEAR) {
         for (int64_t i = 0; i < rows * d; i++) {
             const double xi = x[i];
-            const double f = a->fmap == MM_FMAP_ELU1 ? (xi > 0 ? xi + 1 : exp(xi))
-                             : a->fmap == MM_FMAP_RELU ? (xi > 0 ? xi : 0) : xi;
-            const double df = a->fmap == MM_FMAP_ELU1 ? (xi > 0 ? 1 : exp(xi))
-                              : a->fmap == MM_FMAP_RELU ? (xi > 0 ? 1 : 0) : 1;
+            const double f = a->fmap == MM_FMAP_ELU1   ? (xi > 0 ? xi + 1 : exp(xi))
+                             : a->fmap == MM_FMAP_RELU ? (xi > 0 ? xi : 0)
+                                                       : xi;
+            const double df = a->fmap == MM_FMAP_ELU1   ? (xi > 0 ? 1 : exp(xi))
+                              : a->fmap == MM_FMAP_RELU ? (xi > 0 ? 1 : 0)
+                                                        : 1;
             y[i] = (float)f;
             ty[i] = (float)(df * tx[i]);
         }
@@ -147,7 +173,8 @@ static void feat_tangent(const mmi_attn_head *a, const float *x, const float *tx
         for (int64_t i = 0; i < rows; i++) {
             const float *xi = x + i * d, *ti = tx + i * d;
             double diag = 0, xt = 0, st = stab;
-            for (int64_t e = 0; e < d; e++) diag += 0.5 * c * c * xi[e] * xi[e], xt += xi[e] * ti[e];
+            for (int64_t e = 0; e < d; e++)
+                diag += 0.5 * c * c * xi[e] * xi[e], xt += xi[e] * ti[e];
             if (!is_key) {
                 st = -INFINITY;
                 for (int64_t r = 0; r < nf; r++) {
@@ -189,7 +216,8 @@ static void pair_w(const mmi_attn_head *a, int64_t i, int64_t j, const float *q,
         *w = qk, *dw = dqk;
         return;
     }
-    for (int64_t c = 0; c < d; c++) qk += (double)qi[c] * kj[c], dqk += (double)ti[c] * kj[c] + (double)qi[c] * tj[c];
+    for (int64_t c = 0; c < d; c++)
+        qk += (double)qi[c] * kj[c], dqk += (double)ti[c] * kj[c] + (double)qi[c] * tj[c];
     if (a->kind != MM_ATTN_RELU2) { /* softmax logits; caller exponentiates */
         if (!mmi_attn_visible(s, i, j)) {
             *w = -INFINITY;
@@ -256,7 +284,8 @@ void mmi_attn_head_jvp(const mmi_attn_head *a, const float *q, const float *k, c
                 if (s->causal && j > i + s->m - s->n) continue;
                 for (int64_t r = 0; r < nf; r++) {
                     w += (double)fq[i * nf + r] * fk[j * nf + r];
-                    dw += (double)tfq[i * nf + r] * fk[j * nf + r] + (double)fq[i * nf + r] * tfk[j * nf + r];
+                    dw += (double)tfq[i * nf + r] * fk[j * nf + r] +
+                          (double)fq[i * nf + r] * tfk[j * nf + r];
                 }
             } else {
                 pair_w(a, i, j, q, k, tq, tk, bc, &w, &dw);
@@ -273,9 +302,12 @@ void mmi_attn_head_jvp(const mmi_attn_head *a, const float *q, const float *k, c
             }
         }
         for (int64_t e = 0; e < dv; e++) {
-            if (!norm) to[i * dv + e] = (float)dacc[e];
-            else if (z == 0.0 || (soft && mx == -INFINITY)) to[i * dv + e] = 0.0f;
-            else to[i * dv + e] = (float)((dacc[e] - acc[e] / z * dz) / z);
+            if (!norm)
+                to[i * dv + e] = (float)dacc[e];
+            else if (z == 0.0 || (soft && mx == -INFINITY))
+                to[i * dv + e] = 0.0f;
+            else
+                to[i * dv + e] = (float)((dacc[e] - acc[e] / z * dz) / z);
         }
     }
 }

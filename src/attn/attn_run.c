@@ -40,18 +40,19 @@ static int check_q(mm_attn *h, const char *fn, const mm_tensor *q, int64_t *b, i
         return shape_fail(h, fn, "q", q, why);
     }
     if (q->shape[0] > h->max_batch || q->shape[2] > h->max_seq)
-        return mmi_fail(&h->err, MM_E_RANGE, "%s: q has batch %lld and length %lld but the "
-                        "handle reserved max_batch %lld and max_seq %lld", fn,
-                        (long long)q->shape[0], (long long)q->shape[2],
-                        (long long)h->max_batch, (long long)h->max_seq);
+        return mmi_fail(&h->err, MM_E_RANGE,
+                        "%s: q has batch %lld and length %lld but the "
+                        "handle reserved max_batch %lld and max_seq %lld",
+                        fn, (long long)q->shape[0], (long long)q->shape[2], (long long)h->max_batch,
+                        (long long)h->max_seq);
     *b = q->shape[0];
     *n = q->shape[2];
     return MM_OK;
 }
 
 /* t must be [B, H, len, w]. */
-static int check_like(mm_attn *h, const char *fn, const char *name, const mm_tensor *t,
-                      int64_t b, int64_t len, int64_t w, const char *lname, const char *wname)
+static int check_like(mm_attn *h, const char *fn, const char *name, const mm_tensor *t, int64_t b,
+                      int64_t len, int64_t w, const char *lname, const char *wname)
 {
     char why[160];
     if (!t) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s is NULL", fn, name);
@@ -76,16 +77,20 @@ static int check_inputs(mm_attn *h, const char *fn, const mm_tensor *q, const mm
         return rc;
     *m = k->shape[2];
     if (*m > h->max_seq)
-        return mmi_fail(&h->err, MM_E_RANGE, "%s: k has length %lld but the handle reserved "
-                        "max_seq %lld", fn, (long long)*m, (long long)h->max_seq);
+        return mmi_fail(&h->err, MM_E_RANGE,
+                        "%s: k has length %lld but the handle reserved "
+                        "max_seq %lld",
+                        fn, (long long)*m, (long long)h->max_seq);
     snprintf(nb, sizeof nb, "%lld", (long long)*n);
     if ((rc = check_like(h, fn, "v", v, *b, *m, h->dv, "M", "dv")) != MM_OK ||
         (rc = check_like(h, fn, "out", out, *b, *n, h->dv, nb, "dv")) != MM_OK)
         return rc;
     if (*n != *m && (h->kind == MM_ATTN_GATED || h->kind == MM_ATTN_RWKV6 ||
                      (h->kind == MM_ATTN_RELU2 && (h->causal || h->chunk < *n))))
-        return mmi_fail(&h->err, MM_E_SHAPE, "%s: q has length %lld and k %lld; %s needs equal "
-                        "lengths", fn, (long long)*n, (long long)*m,
+        return mmi_fail(&h->err, MM_E_SHAPE,
+                        "%s: q has length %lld and k %lld; %s needs equal "
+                        "lengths",
+                        fn, (long long)*n, (long long)*m,
                         h->kind == MM_ATTN_RELU2 ? "chunked RELU2 attention" : "gated attention");
     return MM_OK;
 }
@@ -120,8 +125,8 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
             g = h->retnet_lg + head;
         }
         mmi_attn_head_fwd(&a, q, k, v, g, h->sfq ? h->sfq + i * S * h->nf : NULL,
-                          h->sfk ? h->sfk + i * S * h->nf : NULL, o, h->srow + i * S,
-                          &h->sstab[i], ws);
+                          h->sfk ? h->sfk + i * S * h->nf : NULL, o, h->srow + i * S, &h->sstab[i],
+                          ws);
     }
     if (!direct) memcpy(c->out + i * c->n * dv, o, sizeof(float) * (size_t)(c->n * dv));
 }
@@ -152,8 +157,10 @@ static int save_log_gates(mm_attn *h, const char *fn, const char *name, const mm
     if (!bad) return MM_OK;
     for (int64_t i = 0; i < g->numel; i++)
         if (!(g->data[i] <= 0.0f) || isinf(g->data[i]))
-            return mmi_fail(&h->err, MM_E_NUMERIC, "%s: %s[%lld] = %g; log-%s must be finite "
-                            "and <= 0", fn, name, (long long)i, (double)g->data[i],
+            return mmi_fail(&h->err, MM_E_NUMERIC,
+                            "%s: %s[%lld] = %g; log-%s must be finite "
+                            "and <= 0",
+                            fn, name, (long long)i, (double)g->data[i],
                             name[0] == 'w' ? "decays" : "gates");
     return MM_OK;
 }
@@ -195,13 +202,14 @@ static int run_forward(mm_attn *h, const char *fn, const mm_tensor *q, const mm_
     return MM_OK;
 }
 
-MM_API int mm_attn_forward(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
-                           const mm_tensor *v, mm_tensor *out)
+MM_API int mm_attn_forward(mm_attn *h, const mm_tensor *q, const mm_tensor *k, const mm_tensor *v,
+                           mm_tensor *out)
 {
     if (!h) return MM_E_INVALID_ARG;
     if (h->kind == MM_ATTN_RWKV6) {
         h->fwd_valid = 0;
-        return mmi_fail(&h->err, MM_E_STATE, "mm_attn_forward: an MM_ATTN_RWKV6 handle needs "
+        return mmi_fail(&h->err, MM_E_STATE,
+                        "mm_attn_forward: an MM_ATTN_RWKV6 handle needs "
                         "w and u (mm_attn_forward_rwkv6)");
     }
     return run_forward(h, "mm_attn_forward", q, k, v, NULL,
@@ -238,8 +246,8 @@ MM_API int mm_attn_forward_rwkv6(mm_attn *h, const mm_tensor *q, const mm_tensor
     snprintf(why, sizeof why, "%lld", (long long)n);
     if ((rc = check_like(h, fn, "w", w, b, n, h->d, why, "d_head")) != MM_OK) return rc;
     if (u->ndim != 2 || u->shape[0] != h->heads || u->shape[1] != h->d) {
-        snprintf(why, sizeof why, "but must be [%lld,%lld] (n_heads, d_head)",
-                 (long long)h->heads, (long long)h->d);
+        snprintf(why, sizeof why, "but must be [%lld,%lld] (n_heads, d_head)", (long long)h->heads,
+                 (long long)h->d);
         return shape_fail(h, fn, "u", u, why);
     }
     for (int64_t i = 0; i < u->numel; i++)
@@ -260,18 +268,21 @@ static void bwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
     mmi_attn_head a = mmi_attn_head_of(h, c->n, c->m, h->fwd_gmode);
     const int gm = h->fwd_gmode;
     const int64_t gl = gm == MMI_GMODE_VECTOR ? c->n * d : c->n;
-    const float *g = gm == MMI_GMODE_CONST ? h->retnet_lg + i % h->heads : h->sg ? h->sg + i * S * d : NULL;
+    const float *g = gm == MMI_GMODE_CONST ? h->retnet_lg + i % h->heads
+                     : h->sg               ? h->sg + i * S * d
+                                           : NULL;
     float *ws = thread_ws(h, slot), *scr = ws + h->ws_kern;
     /* outputs the caller did not ask for go to scratch (the kernels write all three) */
-    float *gq = c->dq ? c->dq + i * c->n * d : scr, *gk = c->dk ? c->dk + i * c->m * d : scr + S * f;
+    float *gq = c->dq ? c->dq + i * c->n * d : scr,
+          *gk = c->dk ? c->dk + i * c->m * d : scr + S * f;
     float *gv = c->dv ? c->dv + i * c->m * dv : scr + 2 * S * f;
     (void)ntask;
     if (h->kind == MM_ATTN_RWKV6) a.u = h->su + (i % h->heads) * d, a.du = h->sdu + i * d;
-    mmi_attn_head_bwd(&a, h->sq + i * S * d, h->sk + i * S * d, h->sv + i * S * dv, g,
-                      h->sfq ? h->sfq + i * S * h->nf : NULL, h->sfk ? h->sfk + i * S * h->nf : NULL,
-                      h->so + i * S * dv, h->srow + i * S, c->dout + i * c->n * dv, gq, gk, gv,
-                      c->dg && (gm == MMI_GMODE_SCALAR || gm == MMI_GMODE_VECTOR) ? c->dg + i * gl : NULL,
-                      ws);
+    mmi_attn_head_bwd(
+        &a, h->sq + i * S * d, h->sk + i * S * d, h->sv + i * S * dv, g,
+        h->sfq ? h->sfq + i * S * h->nf : NULL, h->sfk ? h->sfk + i * S * h->nf : NULL,
+        h->so + i * S * dv, h->srow + i * S, c->dout + i * c->n * dv, gq, gk, gv,
+        c->dg && (gm == MMI_GMODE_SCALAR || gm == MMI_GMODE_VECTOR) ? c->dg + i * gl : NULL, ws);
 }
 
 /* du [H, d] = the per batch-head partial sums over the batch, in float64. */
@@ -303,8 +314,10 @@ static int run_backward(mm_attn *h, const char *fn, const mm_tensor *dout, mm_te
     if (dg) {
         const int gm = h->fwd_gmode;
         if (gm != MMI_GMODE_SCALAR && gm != MMI_GMODE_VECTOR)
-            return mmi_fail(&h->err, MM_E_STATE, "%s: dg needs a forward with gates "
-                            "(mm_attn_forward_gated)", fn);
+            return mmi_fail(&h->err, MM_E_STATE,
+                            "%s: dg needs a forward with gates "
+                            "(mm_attn_forward_gated)",
+                            fn);
         if (dg->numel != h->fwd_b * h->heads * h->fwd_n * (gm == MMI_GMODE_VECTOR ? h->d : 1) ||
             dg->ndim != (gm == MMI_GMODE_VECTOR ? 4 : 3))
             return shape_fail(h, fn, "dg", dg, "but must be shaped as the forward's g");
@@ -328,8 +341,8 @@ MM_API int mm_attn_backward(mm_attn *h, const mm_tensor *dout, mm_tensor *dq, mm
     return run_backward(h, "mm_attn_backward", dout, dq, dk, dv, dg, NULL);
 }
 
-MM_API int mm_attn_backward_rwkv6(mm_attn *h, const mm_tensor *dout, mm_tensor *dq,
-                                  mm_tensor *dk, mm_tensor *dv, mm_tensor *dw, mm_tensor *du)
+MM_API int mm_attn_backward_rwkv6(mm_attn *h, const mm_tensor *dout, mm_tensor *dq, mm_tensor *dk,
+                                  mm_tensor *dv, mm_tensor *dw, mm_tensor *du)
 {
     static const char fn[] = "mm_attn_backward_rwkv6";
     if (!h) return MM_E_INVALID_ARG;

@@ -12,7 +12,7 @@
 typedef struct step_ctx {
     mm_attn *h;
     const float *q, *k, *v, *g, *u; /* u: RWKV6 bonus [H, d] (g then holds w) */
-    int64_t glen; /* gate values per batch-head (0: none given) */
+    int64_t glen;                   /* gate values per batch-head (0: none given) */
     float *out;
 } step_ctx;
 
@@ -93,26 +93,33 @@ static void step_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
     }
     switch (h->kind) {
     case MM_ATTN_LINEAR:
-    case MM_ATTN_PERFORMER: step_linear(h, i, q, k, v, o, ws); break;
-    case MM_ATTN_RELU2: step_relu2(h, i, q, k, v, o, ws); break;
+    case MM_ATTN_PERFORMER:
+        step_linear(h, i, q, k, v, o, ws);
+        break;
+    case MM_ATTN_RELU2:
+        step_relu2(h, i, q, k, v, o, ws);
+        break;
     case MM_ATTN_GATED: {
-        const float *g = c->glen ? c->g + i * c->glen
-                                 : h->gate == MM_GATE_RETNET ? h->retnet_lg + i % h->heads : NULL;
+        const float *g = c->glen                     ? c->g + i * c->glen
+                         : h->gate == MM_GATE_RETNET ? h->retnet_lg + i % h->heads
+                                                     : NULL;
         mmi_attn_gated_step(d, dv, (float)h->scale, g, c->glen ? c->glen : 1, q, k, v,
                             h->st + i * d * dv, o);
         break;
     }
     case MM_ATTN_RWKV6:
-        mmi_attn_rwkv6_step(d, dv, (float)h->scale, c->g + i * d, c->u + (i % h->heads) * d, q,
-                            k, v, h->st + i * d * dv, o);
+        mmi_attn_rwkv6_step(d, dv, (float)h->scale, c->g + i * d, c->u + (i % h->heads) * d, q, k,
+                            v, h->st + i * d * dv, o);
         break;
-    default: step_softmax(h, i, q, k, v, o, ws); break;
+    default:
+        step_softmax(h, i, q, k, v, o, ws);
+        break;
     }
 }
 
 /* t must be [B, H, w] or [B, H, 1, w]. */
-static int check_tok(mm_attn *h, const char *fn, const char *name, const mm_tensor *t,
-                     int64_t b, int64_t w, const char *wname)
+static int check_tok(mm_attn *h, const char *fn, const char *name, const mm_tensor *t, int64_t b,
+                     int64_t w, const char *wname)
 {
     char buf[96];
     if (!t) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s is NULL", fn, name);
@@ -120,8 +127,10 @@ static int check_tok(mm_attn *h, const char *fn, const char *name, const mm_tens
         t->shape[1] == h->heads && t->shape[t->ndim - 1] == w)
         return MM_OK;
     mmi_tensor_shape_str(t, buf, sizeof buf);
-    return mmi_fail(&h->err, MM_E_SHAPE, "%s: %s is %s but must be [%lld,%lld,%lld] (B, n_heads, "
-                    "%s)", fn, name, buf, (long long)b, (long long)h->heads, (long long)w, wname);
+    return mmi_fail(&h->err, MM_E_SHAPE,
+                    "%s: %s is %s but must be [%lld,%lld,%lld] (B, n_heads, "
+                    "%s)",
+                    fn, name, buf, (long long)b, (long long)h->heads, (long long)w, wname);
 }
 
 /* Log-gates (GATED) and log-decays (RWKV6) must be finite and <= 0. */
@@ -129,8 +138,10 @@ static int check_decays(mm_attn *h, const char *fn, const char *name, const mm_t
 {
     for (int64_t i = 0; i < g->numel; i++)
         if (!(g->data[i] <= 0.0f) || isinf(g->data[i]))
-            return mmi_fail(&h->err, MM_E_NUMERIC, "%s: %s[%lld] = %g; log-%s must be finite "
-                            "and <= 0", fn, name, (long long)i, (double)g->data[i],
+            return mmi_fail(&h->err, MM_E_NUMERIC,
+                            "%s: %s[%lld] = %g; log-%s must be finite "
+                            "and <= 0",
+                            fn, name, (long long)i, (double)g->data[i],
                             name[0] == 'w' ? "decays" : "gates");
     return MM_OK;
 }
@@ -140,27 +151,32 @@ static int check_step(mm_attn *h, const char *fn, const mm_tensor *q, const mm_t
 {
     int64_t b;
     int rc;
-    if (!h->causal)
-        return mmi_fail(&h->err, MM_E_STATE, "%s: streaming needs a causal handle", fn);
+    if (!h->causal) return mmi_fail(&h->err, MM_E_STATE, "%s: streaming needs a causal handle", fn);
     if (!q) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: q is NULL", fn);
     b = q->shape[0];
     if (b > h->max_batch)
         return mmi_fail(&h->err, MM_E_RANGE, "%s: batch %lld exceeds max_batch %lld", fn,
                         (long long)b, (long long)h->max_batch);
     if (h->pos > 0 && b != h->step_b)
-        return mmi_fail(&h->err, MM_E_SHAPE, "%s: batch is %lld but the stream started with %lld;"
-                        " call mm_attn_reset first", fn, (long long)b, (long long)h->step_b);
+        return mmi_fail(&h->err, MM_E_SHAPE,
+                        "%s: batch is %lld but the stream started with %lld;"
+                        " call mm_attn_reset first",
+                        fn, (long long)b, (long long)h->step_b);
     if ((rc = check_tok(h, fn, "q", q, b, h->d, "d_head")) ||
         (rc = check_tok(h, fn, "k", k, b, h->d, "d_head")) ||
         (rc = check_tok(h, fn, "v", v, b, h->dv, "dv")) ||
         (rc = check_tok(h, fn, "out", out, b, h->dv, "dv")))
         return rc;
     if ((h->kind == MM_ATTN_SOFTMAX || h->kind == MM_ATTN_SPARSE) && h->pos >= h->max_seq)
-        return mmi_fail(&h->err, MM_E_RANGE, "%s: the KV cache holds max_seq = %lld tokens; call "
-                        "mm_attn_reset", fn, (long long)h->max_seq);
+        return mmi_fail(&h->err, MM_E_RANGE,
+                        "%s: the KV cache holds max_seq = %lld tokens; call "
+                        "mm_attn_reset",
+                        fn, (long long)h->max_seq);
     if (h->kind == MM_ATTN_RELU2 && h->pos % h->chunk >= h->cache_rows)
-        return mmi_fail(&h->err, MM_E_RANGE, "%s: chunk %lld is longer than max_seq %lld, which "
-                        "bounds the chunk cache", fn, (long long)h->chunk, (long long)h->max_seq);
+        return mmi_fail(&h->err, MM_E_RANGE,
+                        "%s: chunk %lld is longer than max_seq %lld, which "
+                        "bounds the chunk cache",
+                        fn, (long long)h->chunk, (long long)h->max_seq);
     *glen = 0;
     if (g && h->kind == MM_ATTN_RWKV6) { /* w: one log-decay per key channel */
         if ((rc = check_tok(h, fn, "w", g, b, h->d, "d_head")) != MM_OK) return rc;
@@ -170,9 +186,12 @@ static int check_step(mm_attn *h, const char *fn, const mm_tensor *q, const mm_t
     if (g) {
         if (h->kind != MM_ATTN_GATED)
             return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: g is only for MM_ATTN_GATED", fn);
-        if (g->ndim == 2 && g->shape[0] == b && g->shape[1] == h->heads) *glen = 1;
-        else if ((rc = check_tok(h, fn, "g", g, b, h->d, "d_head")) != MM_OK) return rc;
-        else *glen = h->d;
+        if (g->ndim == 2 && g->shape[0] == b && g->shape[1] == h->heads)
+            *glen = 1;
+        else if ((rc = check_tok(h, fn, "g", g, b, h->d, "d_head")) != MM_OK)
+            return rc;
+        else
+            *glen = h->d;
         return check_decays(h, fn, "g", g);
     }
     return MM_OK;
@@ -199,7 +218,8 @@ MM_API int mm_attn_step(mm_attn *h, const mm_tensor *q, const mm_tensor *k, cons
 {
     if (!h) return MM_E_INVALID_ARG;
     if (h->kind == MM_ATTN_RWKV6)
-        return mmi_fail(&h->err, MM_E_STATE, "mm_attn_step: an MM_ATTN_RWKV6 handle needs w and "
+        return mmi_fail(&h->err, MM_E_STATE,
+                        "mm_attn_step: an MM_ATTN_RWKV6 handle needs w and "
                         "u (mm_attn_step_rwkv6)");
     return run_step(h, "mm_attn_step", q, k, v, g, NULL, out);
 }
@@ -216,8 +236,10 @@ MM_API int mm_attn_step_rwkv6(mm_attn *h, const mm_tensor *q, const mm_tensor *k
     if (!w || !u) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: w and u must not be NULL", fn);
     if (u->ndim != 2 || u->shape[0] != h->heads || u->shape[1] != h->d) {
         mmi_tensor_shape_str(u, buf, sizeof buf);
-        return mmi_fail(&h->err, MM_E_SHAPE, "%s: u is %s but must be [%lld,%lld] (n_heads, "
-                        "d_head)", fn, buf, (long long)h->heads, (long long)h->d);
+        return mmi_fail(&h->err, MM_E_SHAPE,
+                        "%s: u is %s but must be [%lld,%lld] (n_heads, "
+                        "d_head)",
+                        fn, buf, (long long)h->heads, (long long)h->d);
     }
     for (int64_t i = 0; i < u->numel; i++)
         if (!isfinite(u->data[i]))

@@ -43,10 +43,10 @@ struct mm_attn {
     size_t ws_floats; /* per thread, even */
     size_t ws_kern;   /* leading part used by the kernels; backward scratch follows */
     /* streaming */
-    float *st;     /* per batch-head state: F x dv (LINEAR, PERFORMER, GATED, RELU2 prefix) */
-    double *stz;   /* per batch-head normaliser sum (F) */
-    float *cache;  /* per batch-head KV cache: rows x (d + dv) (SOFTMAX, SPARSE, RELU2 chunk) */
-    float *pstab;  /* per batch-head PERFORMER key stabiliser, fixed at the first token */
+    float *st;    /* per batch-head state: F x dv (LINEAR, PERFORMER, GATED, RELU2 prefix) */
+    double *stz;  /* per batch-head normaliser sum (F) */
+    float *cache; /* per batch-head KV cache: rows x (d + dv) (SOFTMAX, SPARSE, RELU2 chunk) */
+    float *pstab; /* per batch-head PERFORMER key stabiliser, fixed at the first token */
     int64_t cache_rows, pos, step_b;
 };
 

@@ -12,13 +12,13 @@
 
 typedef struct mmi_attn_head {
     int32_t kind, fmap, normalize;
-    int32_t gmode;          /* GATED: MMI_GMODE_* of mmi_attn.h (0 none, 1 const, 2 scalar, 3 vector) */
-    mmi_attn_dims s;        /* n, m, d, dv, scale, causal, window, stride, chunk */
-    double eps, feps;       /* LINEAR / PERFORMER denominator eps, PERFORMER feature eps */
-    int64_t nf;             /* feature count (d for LINEAR, n_features for PERFORMER) */
+    int32_t gmode;    /* GATED: MMI_GMODE_* of mmi_attn.h (0 none, 1 const, 2 scalar, 3 vector) */
+    mmi_attn_dims s;  /* n, m, d, dv, scale, causal, window, stride, chunk */
+    double eps, feps; /* LINEAR / PERFORMER denominator eps, PERFORMER feature eps */
+    int64_t nf;       /* feature count (d for LINEAR, n_features for PERFORMER) */
     const float *proj, *projt; /* PERFORMER W [nf, d] and W^T [d, nf] */
-    const float *u;         /* RWKV6: the head's bonus [d] (g holds the log-decays w) */
-    float *du;              /* RWKV6 backward: receives the head's du [d] (NULL: not wanted) */
+    const float *u;            /* RWKV6: the head's bonus [d] (g holds the log-decays w) */
+    float *du;                 /* RWKV6 backward: receives the head's du [d] (NULL: not wanted) */
 } mmi_attn_head;
 
 /* Floats of workspace mmi_attn_head_fwd / _bwd need for sequences up to n (and m <= n). */

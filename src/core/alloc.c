@@ -33,13 +33,11 @@ int mmi_alloc_init(mmi_alloc *out, const mm_allocator *a, mmi_err *e)
         return MM_OK;
     }
     if (a->struct_size < sizeof(mm_allocator))
-        return mmi_fail(e, MM_E_INVALID_ARG,
-                        "allocator struct_size is %u, expected at least %u",
+        return mmi_fail(e, MM_E_INVALID_ARG, "allocator struct_size is %u, expected at least %u",
                         (unsigned)a->struct_size, (unsigned)sizeof(mm_allocator));
     if (!a->alloc_fn || !a->free_fn)
         return mmi_fail(e, MM_E_INVALID_ARG, "allocator alloc_fn and free_fn must both be set");
-    if (a->reserved0 != 0)
-        return mmi_fail(e, MM_E_INVALID_ARG, "allocator reserved0 must be 0");
+    if (a->reserved0 != 0) return mmi_fail(e, MM_E_INVALID_ARG, "allocator reserved0 must be 0");
     out->alloc_fn = a->alloc_fn;
     out->free_fn = a->free_fn;
     out->ud = a->ud;

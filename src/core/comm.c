@@ -17,11 +17,11 @@ static int check_callbacks(const mm_comm_callbacks *cb, mmi_err *e)
         return mmi_fail(e, MM_E_INVALID_ARG,
                         "%s: allreduce_sum, allgather and sendrecv must all be set", fn);
     if (cb->size < 1 || cb->size > MAX_WORLD)
-        return mmi_fail(e, MM_E_INVALID_ARG, "%s: size is %d, expected 1..%d", fn,
-                        (int)cb->size, MAX_WORLD);
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: size is %d, expected 1..%d", fn, (int)cb->size,
+                        MAX_WORLD);
     if (cb->rank < 0 || cb->rank >= cb->size)
-        return mmi_fail(e, MM_E_INVALID_ARG, "%s: rank is %d, expected 0..%d", fn,
-                        (int)cb->rank, (int)cb->size - 1);
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: rank is %d, expected 0..%d", fn, (int)cb->rank,
+                        (int)cb->size - 1);
     return MM_OK;
 }
 
@@ -121,8 +121,7 @@ int mmi_comm_allgather(mm_comm *c, const float *send, float *recv, int64_t n, mm
     return rc ? callback_failed(c, "allgather", rc, e, fn) : MM_OK;
 }
 
-int mmi_comm_ring(mm_comm *c, const float *send, float *recv, int64_t n, mmi_err *e,
-                  const char *fn)
+int mmi_comm_ring(mm_comm *c, const float *send, float *recv, int64_t n, mmi_err *e, const char *fn)
 {
     int32_t rc, dest = (c->rank + 1) % c->size, src = (c->rank + c->size - 1) % c->size;
     if (c->poisoned) return refuse_poisoned(c, e, fn);
@@ -144,8 +143,8 @@ int mmi_comm_bcast0(mm_comm *c, float *buf, int64_t n, mmi_err *e, const char *f
     return mmi_comm_allreduce(c, buf, n, e, fn);
 }
 
-int mmi_comm_vote(mm_comm *c, int status, const float *vals, int n, const float **all,
-                  mmi_err *e, const char *fn)
+int mmi_comm_vote(mm_comm *c, int status, const float *vals, int n, const float **all, mmi_err *e,
+                  const char *fn)
 {
     float *mine = c->scratch, *recv = c->scratch + MMI_COMM_SCRATCH;
     int rc, m = n + 1;

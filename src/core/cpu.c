@@ -37,8 +37,7 @@ uint32_t mmi_cpu_features(void)
     __cpuid_count(7, 0, a, b, c, d);
     if (fma && (b & (1u << 5))) f |= MMI_CPU_AVX2_FMA;
     /* AVX-512 also needs opmask, upper zmm0-15 and zmm16-31 state (XCR0 bits 5, 6, 7). */
-    if ((f & MMI_CPU_AVX2_FMA) && (x & 0xe6) == 0xe6 && (b & avx512) == avx512)
-        f |= MMI_CPU_AVX512;
+    if ((f & MMI_CPU_AVX2_FMA) && (x & 0xe6) == 0xe6 && (b & avx512) == avx512) f |= MMI_CPU_AVX512;
 #endif
     return f;
 }

@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MMI_ALIGN 64
-#define MMI_MAX_NUMEL ((int64_t)1 << 40)
+#define MMI_ALIGN       64
+#define MMI_MAX_NUMEL   ((int64_t)1 << 40)
 #define MMI_ERRMSG_SIZE 256
 
 /* MMI_ASSERT states a floor contract (a precondition the caller above has already checked).
@@ -112,8 +112,7 @@ size_t mmi_sz_to(int64_t n);
 /* Validates ndim (1..MM_TENSOR_MAX_DIMS) and each size (>= 1) and writes the element count.
  * Returns MM_OK, MM_E_SHAPE or MM_E_RANGE (count > MMI_MAX_NUMEL) with text in e (prefixed by
  * fn, the public function's name). */
-int mmi_shape_numel(int32_t ndim, const int64_t *shape, int64_t *numel, mmi_err *e,
-                    const char *fn);
+int mmi_shape_numel(int32_t ndim, const int64_t *shape, int64_t *numel, mmi_err *e, const char *fn);
 
 /* ---- options structs ---------------------------------------------------------------------- */
 /* The largest struct_size taken for a newer caller's struct. The largest options struct is
@@ -199,7 +198,7 @@ int mmi_all_finite(const float *x, int64_t n);
 /* What this CPU and OS run (MMI_CPU_* bits), whatever the build compiled: the kernels' dispatch
  * (src/kernels/simd/mmi_simd.h) decides which paths to use from this and the build. */
 #define MMI_CPU_AVX2_FMA 0x1u /* AVX2 + FMA, ymm state saved by the OS */
-#define MMI_CPU_AVX512 0x2u   /* AVX-512 F, DQ, BW, VL, zmm and opmask state saved */
+#define MMI_CPU_AVX512   0x2u /* AVX-512 F, DQ, BW, VL, zmm and opmask state saved */
 uint32_t mmi_cpu_features(void);
 
 #endif /* MMI_CORE_H */

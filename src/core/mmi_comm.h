@@ -12,15 +12,15 @@
 
 /* Most values one rank may contribute to a vote or to an exact float64 sum. */
 #define MMI_COMM_VOTE_MAX 15
-#define MMI_COMM_F64_MAX 16
+#define MMI_COMM_F64_MAX  16
 
 struct mm_comm {
     mmi_alloc alloc;
     mmi_err err;
     mm_comm_callbacks cb;
     int32_t rank, size;
-    int poisoned;      /* a callback failed: every later collective returns MM_E_STATE */
-    float *scratch;    /* size * MMI_COMM_SCRATCH floats for votes and float64 sums */
+    int poisoned;   /* a callback failed: every later collective returns MM_E_STATE */
+    float *scratch; /* size * MMI_COMM_SCRATCH floats for votes and float64 sums */
     size_t scratch_bytes;
 };
 
@@ -33,8 +33,8 @@ struct mm_comm {
  * identical on every rank, valid until the next call on c. Returns status if it is an error
  * (its text stays in e), MM_E_STATE if another rank failed ("rank k failed"), MM_E_IO if the
  * callback failed, else MM_OK. fn names the public function for the text. */
-int mmi_comm_vote(mm_comm *c, int status, const float *vals, int n, const float **all,
-                  mmi_err *e, const char *fn);
+int mmi_comm_vote(mm_comm *c, int status, const float *vals, int n, const float **all, mmi_err *e,
+                  const char *fn);
 
 /* In-place sum over ranks of buf[0..n) (n >= 0; 0 is a no-op). */
 int mmi_comm_allreduce(mm_comm *c, float *buf, int64_t n, mmi_err *e, const char *fn);

@@ -4,7 +4,6 @@
  * its parameters here so mm_param_bounds answers for every object from one table. */
 #include "mmi.h"
 
-
 static const mmi_param k_params[] = {
     /* model 500-599 (mm_model_set_f64 / get_f64). Bounds are PyTorch's validity ranges
      * where it has them (betas in [0, 1), eps and decay >= 0) with generous finite tops. */
@@ -117,12 +116,18 @@ int mmi_param_check(int32_t id, double v, mmi_err *e, const char *fn)
 static const char *param_object(int32_t id)
 {
     switch (id / 100) {
-    case 1: return "attn";
-    case 2: return "ssm";
-    case 3: return "policy";
-    case 4: return "loss";
-    case 5: return "model";
-    default: return "experimental";
+    case 1:
+        return "attn";
+    case 2:
+        return "ssm";
+    case 3:
+        return "policy";
+    case 4:
+        return "loss";
+    case 5:
+        return "model";
+    default:
+        return "experimental";
     }
 }
 

@@ -36,18 +36,11 @@ int64_t mmi_sz_add(int64_t a, int64_t b)
     return a + b;
 }
 
-int64_t mmi_sz_of(size_t n)
-{
-    return n > (size_t)INT64_MAX ? MMI_SIZE_BAD : (int64_t)n;
-}
+int64_t mmi_sz_of(size_t n) { return n > (size_t)INT64_MAX ? MMI_SIZE_BAD : (int64_t)n; }
 
-size_t mmi_sz_to(int64_t n)
-{
-    return n < 0 ? SIZE_MAX : (size_t)n;
-}
+size_t mmi_sz_to(int64_t n) { return n < 0 ? SIZE_MAX : (size_t)n; }
 
-int mmi_shape_numel(int32_t ndim, const int64_t *shape, int64_t *numel, mmi_err *e,
-                    const char *fn)
+int mmi_shape_numel(int32_t ndim, const int64_t *shape, int64_t *numel, mmi_err *e, const char *fn)
 {
     int64_t n = 1;
     if (!shape) return mmi_fail(e, MM_E_INVALID_ARG, "%s: shape is NULL", fn);

@@ -55,8 +55,7 @@ static int open_tmp(const char *path, char *tmp, size_t tmp_size)
     for (int attempt = 0; attempt < 16; attempt++) {
         int fd;
         nonce = nonce * 6364136223846793005ULL + 1442695040888963407ULL;
-        snprintf(tmp, tmp_size, "%s.tmp.%ld.%08x", path, (long)getpid(),
-                 (unsigned)(nonce >> 32));
+        snprintf(tmp, tmp_size, "%s.tmp.%ld.%08x", path, (long)getpid(), (unsigned)(nonce >> 32));
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd >= 0 || errno != EEXIST) return fd;
     }
@@ -139,8 +138,8 @@ int mmi_file_write_atomic(const char *link_path, mmi_produce_fn produce, void *u
                         errtext(rc, eb, sizeof eb));
     s.fd = open_tmp(path, tmp, sizeof tmp);
     if (s.fd < 0)
-        return mmi_fail(e, MM_E_IO, "%s: cannot create a temporary file next to '%s': %s", fn,
-                        path, errtext(errno, eb, sizeof eb));
+        return mmi_fail(e, MM_E_IO, "%s: cannot create a temporary file next to '%s': %s", fn, path,
+                        errtext(errno, eb, sizeof eb));
     /* Keep the permissions of the file being replaced (a 0600 checkpoint stays 0600). */
     {
         struct stat old;
@@ -171,8 +170,8 @@ int mmi_file_write_atomic(const char *link_path, mmi_produce_fn produce, void *u
         return rc;
     }
     if (sync_dir(path, &s.err) != 0)
-        return mmi_fail(e, MM_E_IO, "%s: '%s' was written but syncing its directory failed: %s",
-                        fn, path, errtext(s.err, eb, sizeof eb));
+        return mmi_fail(e, MM_E_IO, "%s: '%s' was written but syncing its directory failed: %s", fn,
+                        path, errtext(s.err, eb, sizeof eb));
     return MM_OK;
 }
 
@@ -195,8 +194,8 @@ static int64_t fd_read(void *ud, void *buf, int64_t n)
     }
 }
 
-int mmi_st_load_path(mmi_st_file *f, const char *path, const mmi_st_limits *lim,
-                     const mmi_alloc *a, mmi_err *e)
+int mmi_st_load_path(mmi_st_file *f, const char *path, const mmi_st_limits *lim, const mmi_alloc *a,
+                     mmi_err *e)
 {
     fd_src s = {-1, 0};
     char eb[128];
@@ -223,8 +222,8 @@ int mmi_st_load_path(mmi_st_file *f, const char *path, const mmi_st_limits *lim,
     }
     /* Regular files ignore O_NONBLOCK; clear it anyway so the reads below are plain reads. */
     (void)fcntl(s.fd, F_SETFL, fcntl(s.fd, F_GETFL) & ~O_NONBLOCK);
-    rc = mmi_st_load_cb_hint(f, fd_read, &s, 1, st.st_size > 0 ? (uint64_t)st.st_size : 0, lim,
-                             a, e);
+    rc = mmi_st_load_cb_hint(f, fd_read, &s, 1, st.st_size > 0 ? (uint64_t)st.st_size : 0, lim, a,
+                             e);
     close(s.fd);
     if (rc == MM_E_IO && s.err)
         return mmi_fail(e, MM_E_IO, "reading '%s' failed: %s", path, errtext(s.err, eb, sizeof eb));

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JSON_MAX_NUMBER 128   /* characters in one number literal */
-#define JSON_HARD_DEPTH 256   /* recursion cap whatever the caller asks */
+#define JSON_MAX_NUMBER 128 /* characters in one number literal */
+#define JSON_HARD_DEPTH 256 /* recursion cap whatever the caller asks */
 
 /* ---- UTF-8 ---------------------------------------------------------------------------------- */
 /* Length (1..4) of the well-formed UTF-8 sequence at p, or 0: rejects overlong forms,
@@ -99,10 +99,10 @@ typedef struct jp {
     const unsigned char *start, *p, *end;
     const mmi_json_limits *lim;
     int32_t depth;
-    int64_t count;     /* nodes created so far */
-    size_t str_bytes;  /* unescaped string bytes (with NULs) so far */
-    mmi_json *nodes;   /* NULL in the counting pass */
-    char *strs;        /* string arena in the filling pass */
+    int64_t count;    /* nodes created so far */
+    size_t str_bytes; /* unescaped string bytes (with NULs) so far */
+    mmi_json *nodes;  /* NULL in the counting pass */
+    char *strs;       /* string arena in the filling pass */
     mmi_err *e;
     const char *what;
 } jp;
@@ -125,10 +125,14 @@ static int hex4(const unsigned char *p, uint32_t *out)
     for (int i = 0; i < 4; i++) {
         unsigned c = p[i];
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= c - '0';
-        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-        else return -1;
+        if (c >= '0' && c <= '9')
+            v |= c - '0';
+        else if (c >= 'a' && c <= 'f')
+            v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            v |= c - 'A' + 10;
+        else
+            return -1;
     }
     *out = v;
     return 0;
@@ -208,7 +212,10 @@ static int jp_number(jp *s, mmi_json *v)
     int neg = 0, integral = 1, overflow = 0;
     uint64_t mag = 0;
     double d = 0;
-    if (s->p < s->end && *s->p == '-') { neg = 1; s->p++; }
+    if (s->p < s->end && *s->p == '-') {
+        neg = 1;
+        s->p++;
+    }
     if (s->p >= s->end || *s->p < '0' || *s->p > '9') return jp_fail(s, "invalid number");
     if (*s->p == '0') {
         s->p++;
@@ -216,8 +223,10 @@ static int jp_number(jp *s, mmi_json *v)
     } else {
         while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
             unsigned dg = (unsigned)(*s->p++ - '0');
-            if (mag > (UINT64_MAX - dg) / 10) overflow = 1;
-            else mag = mag * 10 + dg;
+            if (mag > (UINT64_MAX - dg) / 10)
+                overflow = 1;
+            else
+                mag = mag * 10 + dg;
         }
     }
     if (s->p < s->end && *s->p == '.') {
@@ -243,8 +252,8 @@ static int jp_number(jp *s, mmi_json *v)
     if (v) {
         v->is_int = integral;
         if (integral) {
-            v->i = neg ? (mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag)
-                       : (int64_t)mag;
+            v->i =
+                neg ? (mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag) : (int64_t)mag;
             v->num = neg && mag == 0 ? -0.0 : (double)v->i; /* keep -0's sign */
         } else {
             v->num = d;
@@ -262,8 +271,8 @@ static int jp_container(jp *s, mmi_json *parent, int is_obj)
     uint32_t n = 0;
     int rc;
     if (++s->depth > s->lim->max_depth || s->depth > JSON_HARD_DEPTH)
-        return mmi_fail(s->e, MM_E_FORMAT, "%s: JSON nested deeper than %d at byte %zu",
-                        s->what, (int)s->lim->max_depth, (size_t)(s->p - s->start));
+        return mmi_fail(s->e, MM_E_FORMAT, "%s: JSON nested deeper than %d at byte %zu", s->what,
+                        (int)s->lim->max_depth, (size_t)(s->p - s->start));
     jp_ws(s);
     if (s->p < s->end && *s->p == close) {
         s->p++;
@@ -454,8 +463,10 @@ void mmi_jw_init(mmi_jw *w, char *buf, size_t cap)
 static void jw_put(mmi_jw *w, const char *s, size_t n)
 {
     if (w->buf && n && w->len <= w->cap && n <= w->cap - w->len) memcpy(w->buf + w->len, s, n);
-    if (w->len > SIZE_MAX - n) w->bad = 1;
-    else w->len += n;
+    if (w->len > SIZE_MAX - n)
+        w->bad = 1;
+    else
+        w->len += n;
 }
 
 /* Emits the comma a new value or key needs at the current depth. */
@@ -507,8 +518,7 @@ static void jw_quoted(mmi_jw *w, const char *s, size_t n)
     while (p < end) {
         size_t run = 0, k;
         /* Copy the longest run that needs no escaping in one call. */
-        while (p + run < end && p[run] >= 0x20 && p[run] != '"' && p[run] != '\\' &&
-               p[run] < 0x80)
+        while (p + run < end && p[run] >= 0x20 && p[run] != '"' && p[run] != '\\' && p[run] < 0x80)
             run++;
         if (run) {
             jw_put(w, (const char *)p, run);
@@ -526,11 +536,21 @@ static void jw_quoted(mmi_jw *w, const char *s, size_t n)
             continue;
         }
         switch (*p) {
-        case '"': jw_put(w, "\\\"", 2); break;
-        case '\\': jw_put(w, "\\\\", 2); break;
-        case '\n': jw_put(w, "\\n", 2); break;
-        case '\t': jw_put(w, "\\t", 2); break;
-        case '\r': jw_put(w, "\\r", 2); break;
+        case '"':
+            jw_put(w, "\\\"", 2);
+            break;
+        case '\\':
+            jw_put(w, "\\\\", 2);
+            break;
+        case '\n':
+            jw_put(w, "\\n", 2);
+            break;
+        case '\t':
+            jw_put(w, "\\t", 2);
+            break;
+        case '\r':
+            jw_put(w, "\\r", 2);
+            break;
         default:
             snprintf(esc, sizeof esc, "\\u%04x", (unsigned)*p);
             jw_put(w, esc, 6);

@@ -30,26 +30,26 @@ enum {
  * validated, NUL-terminated copies (they may also contain NUL from \u0000: use the lengths). */
 typedef struct mmi_json {
     int32_t type;
-    int32_t is_int;    /* NUMBER: the literal is an integer that fits int64 (in i) */
-    uint32_t skip;     /* nodes in this subtree, itself included */
-    uint32_t n;        /* ARRAY, OBJECT: number of children */
-    const char *key;   /* member of an OBJECT: its key; otherwise NULL */
-    const char *str;   /* STRING: the value; otherwise NULL */
+    int32_t is_int;  /* NUMBER: the literal is an integer that fits int64 (in i) */
+    uint32_t skip;   /* nodes in this subtree, itself included */
+    uint32_t n;      /* ARRAY, OBJECT: number of children */
+    const char *key; /* member of an OBJECT: its key; otherwise NULL */
+    const char *str; /* STRING: the value; otherwise NULL */
     uint32_t key_len;
     uint32_t str_len;
-    double num;        /* NUMBER: the value (also set for integers) */
-    int64_t i;         /* NUMBER with is_int: the exact value */
+    double num; /* NUMBER: the value (also set for integers) */
+    int64_t i;  /* NUMBER with is_int: the exact value */
 } mmi_json;
 
 typedef struct mmi_json_limits {
-    int32_t max_depth;  /* nesting of arrays/objects; the root container is depth 1 */
-    int64_t max_nodes;  /* values in the document */
+    int32_t max_depth; /* nesting of arrays/objects; the root container is depth 1 */
+    int64_t max_nodes; /* values in the document */
 } mmi_json_limits;
 
 typedef struct mmi_json_doc {
     const mmi_json *root; /* NULL until parsed */
     int64_t n_nodes;
-    void *block;          /* nodes then strings, one allocation */
+    void *block; /* nodes then strings, one allocation */
     size_t block_size;
     mmi_alloc alloc;
 } mmi_json_doc;
@@ -87,10 +87,10 @@ int mmi_json_number(const char *s, size_t n, double *out);
 typedef struct mmi_jw {
     char *buf;
     size_t cap;
-    size_t len;         /* bytes produced so far (may exceed cap) */
+    size_t len; /* bytes produced so far (may exceed cap) */
     int32_t depth;
-    int32_t after_key;  /* a key was written: the next value takes no comma */
-    int32_t bad;        /* misuse: unbalanced, too deep, non-finite number, invalid UTF-8 */
+    int32_t after_key; /* a key was written: the next value takes no comma */
+    int32_t bad;       /* misuse: unbalanced, too deep, non-finite number, invalid UTF-8 */
     uint8_t has_items[MMI_JW_MAX_DEPTH];
 } mmi_jw;
 
@@ -119,9 +119,22 @@ int mmi_jw_finish(mmi_jw *w, size_t *needed);
  * that a foreign file's offsets validate and its errors say "F16 is not supported", not
  * "unknown". */
 enum {
-    MMI_ST_BOOL = 0, MMI_ST_U8, MMI_ST_I8, MMI_ST_F8_E5M2, MMI_ST_F8_E4M3, MMI_ST_I16,
-    MMI_ST_U16, MMI_ST_F16, MMI_ST_BF16, MMI_ST_I32, MMI_ST_U32, MMI_ST_F32, MMI_ST_F64,
-    MMI_ST_I64, MMI_ST_U64, MMI_ST_N_DTYPES
+    MMI_ST_BOOL = 0,
+    MMI_ST_U8,
+    MMI_ST_I8,
+    MMI_ST_F8_E5M2,
+    MMI_ST_F8_E4M3,
+    MMI_ST_I16,
+    MMI_ST_U16,
+    MMI_ST_F16,
+    MMI_ST_BF16,
+    MMI_ST_I32,
+    MMI_ST_U32,
+    MMI_ST_F32,
+    MMI_ST_F64,
+    MMI_ST_I64,
+    MMI_ST_U64,
+    MMI_ST_N_DTYPES
 };
 /* Name ("F32") of a dtype, or "?" */
 const char *mmi_st_dtype_name(int32_t dtype);
@@ -130,22 +143,22 @@ size_t mmi_st_dtype_size(int32_t dtype);
 
 /* Caps applied while parsing: everything a hostile header could make libmm allocate. */
 typedef struct mmi_st_limits {
-    uint64_t max_header;   /* bytes of JSON header */
+    uint64_t max_header; /* bytes of JSON header */
     int64_t max_tensors;
-    int64_t max_meta;      /* __metadata__ entries */
-    uint64_t max_data;     /* bytes of data section */
+    int64_t max_meta;  /* __metadata__ entries */
+    uint64_t max_data; /* bytes of data section */
 } mmi_st_limits;
 /* Defaults: 16 MiB header, 65536 tensors, 1024 metadata entries, 2^42 data bytes. */
 void mmi_st_limits_default(mmi_st_limits *lim);
 
 typedef struct mmi_st_tensor {
-    const char *name;          /* points into the parsed header */
+    const char *name; /* points into the parsed header */
     size_t name_len;
     int32_t dtype;
-    int32_t ndim;              /* 0 (scalar) .. MM_TENSOR_MAX_DIMS */
+    int32_t ndim; /* 0 (scalar) .. MM_TENSOR_MAX_DIMS */
     int64_t shape[MM_TENSOR_MAX_DIMS];
     int64_t numel;
-    uint64_t begin, end;       /* byte range inside the data section */
+    uint64_t begin, end; /* byte range inside the data section */
 } mmi_st_tensor;
 
 typedef struct mmi_st_kv {
@@ -155,18 +168,18 @@ typedef struct mmi_st_kv {
 
 typedef struct mmi_st_file {
     mmi_json_doc doc;
-    mmi_st_tensor *tensors;     /* in header order */
+    mmi_st_tensor *tensors; /* in header order */
     int64_t n_tensors;
-    int64_t *by_name;           /* tensor indices sorted by name (for lookup) */
+    int64_t *by_name; /* tensor indices sorted by name (for lookup) */
     mmi_st_kv *meta;
     int64_t n_meta;
-    int32_t has_meta;           /* the header had a __metadata__ object */
-    uint64_t header_len;        /* N, the JSON bytes */
-    uint64_t data_len;          /* bytes covered by the tensors */
-    const unsigned char *data;  /* data section (data_len bytes) once attached */
-    void *block;                /* tensors, indices and metadata table */
+    int32_t has_meta;          /* the header had a __metadata__ object */
+    uint64_t header_len;       /* N, the JSON bytes */
+    uint64_t data_len;         /* bytes covered by the tensors */
+    const unsigned char *data; /* data section (data_len bytes) once attached */
+    void *block;               /* tensors, indices and metadata table */
     size_t block_size;
-    unsigned char *owned;       /* file bytes read from a stream, owned by the file */
+    unsigned char *owned; /* file bytes read from a stream, owned by the file */
     size_t owned_size;
     mmi_alloc alloc;
 } mmi_st_file;
@@ -193,8 +206,8 @@ int mmi_st_load_cb(mmi_st_file *f, int64_t (*fn)(void *ud, void *buf, int64_t n)
 /* As mmi_st_load_cb, for a source known to hold size_hint bytes (a file's size; 0 = unknown):
  * the buffer is then allocated once at the file's size instead of growing. A wrong hint costs
  * memory, never correctness. */
-int mmi_st_load_cb_hint(mmi_st_file *f, int64_t (*fn)(void *ud, void *buf, int64_t n),
-                        void *ud, int require_eof, uint64_t size_hint, const mmi_st_limits *lim,
+int mmi_st_load_cb_hint(mmi_st_file *f, int64_t (*fn)(void *ud, void *buf, int64_t n), void *ud,
+                        int require_eof, uint64_t size_hint, const mmi_st_limits *lim,
                         const mmi_alloc *a, mmi_err *e);
 
 /* Frees what a parsed file owns; f may be zeroed/empty. */
@@ -217,22 +230,22 @@ int mmi_st_check_crc(const mmi_st_file *f, int required, mmi_err *e);
 
 /* ---- writing -------------------------------------------------------------------------------- */
 typedef struct mmi_st_out {
-    const char *name;          /* NUL-terminated, unique, not "__metadata__" */
+    const char *name; /* NUL-terminated, unique, not "__metadata__" */
     int32_t dtype;
     int32_t ndim;
     int64_t shape[MM_TENSOR_MAX_DIMS];
-    const void *data;          /* numel elements in host byte order */
+    const void *data; /* numel elements in host byte order */
 } mmi_st_out;
 
 /* A planned file: header built, sizes known. */
 typedef struct mmi_st_plan {
     const mmi_st_out *tensors;
     int64_t n_tensors;
-    char *header;              /* JSON padded with spaces to a multiple of 8 bytes */
+    char *header; /* JSON padded with spaces to a multiple of 8 bytes */
     size_t header_len;
     size_t header_cap;
     uint64_t data_len;
-    uint64_t total_size;       /* 8 + header_len + data_len */
+    uint64_t total_size; /* 8 + header_len + data_len */
     mmi_alloc alloc;
 } mmi_st_plan;
 
@@ -271,8 +284,8 @@ int mmi_file_write_atomic(const char *path, mmi_produce_fn produce, void *ud, mm
 
 /* Reads a whole safetensors file from path (stream loaded, trailing bytes rejected).
  * Returns as mmi_st_load_cb, plus MM_E_IO if path cannot be opened or read. */
-int mmi_st_load_path(mmi_st_file *f, const char *path, const mmi_st_limits *lim,
-                     const mmi_alloc *a, mmi_err *e);
+int mmi_st_load_path(mmi_st_file *f, const char *path, const mmi_st_limits *lim, const mmi_alloc *a,
+                     mmi_err *e);
 
 /* Copies at most n - 1 bytes of s[0..len) into out as a printable, NUL-terminated excerpt for
  * messages (non-printable bytes become '?', long text ends with "..."). Returns out. */

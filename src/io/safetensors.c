@@ -13,9 +13,9 @@ static const struct {
     const char *name;
     size_t size;
 } st_dtypes[MMI_ST_N_DTYPES] = {
-    {"BOOL", 1}, {"U8", 1},   {"I8", 1},   {"F8_E5M2", 1}, {"F8_E4M3", 1},
-    {"I16", 2},  {"U16", 2},  {"F16", 2},  {"BF16", 2},    {"I32", 4},
-    {"U32", 4},  {"F32", 4},  {"F64", 8},  {"I64", 8},     {"U64", 8},
+    {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1},
+    {"I16", 2},  {"U16", 2}, {"F16", 2}, {"BF16", 2},    {"I32", 4},
+    {"U32", 4},  {"F32", 4}, {"F64", 8}, {"I64", 8},     {"U64", 8},
 };
 
 const char *mmi_st_dtype_name(int32_t dtype)
@@ -175,11 +175,13 @@ static int st_offsets(mmi_st_tensor *t, const mmi_json *v, const char *tn, mmi_e
     en = mmi_json_next(v, b);
     if (b->type != MMI_JSON_NUMBER || !b->is_int || b->i < 0 || en->type != MMI_JSON_NUMBER ||
         !en->is_int || en->i < 0)
-        return mmi_fail(e, MM_E_FORMAT,
-                        "tensor '%s': data_offsets must be non-negative integers", tn);
+        return mmi_fail(e, MM_E_FORMAT, "tensor '%s': data_offsets must be non-negative integers",
+                        tn);
     if (en->i < b->i)
-        return mmi_fail(e, MM_E_FORMAT, "tensor '%s': data_offsets [%lld, %lld] end before "
-                        "they begin", tn, (long long)b->i, (long long)en->i);
+        return mmi_fail(e, MM_E_FORMAT,
+                        "tensor '%s': data_offsets [%lld, %lld] end before "
+                        "they begin",
+                        tn, (long long)b->i, (long long)en->i);
     t->begin = (uint64_t)b->i;
     t->end = (uint64_t)en->i;
     return MM_OK;
@@ -200,9 +202,12 @@ static int st_tensor(mmi_st_tensor *t, const mmi_json *v, mmi_err *e)
         return mmi_fail(e, MM_E_FORMAT, "tensor '%s': entry is not an object", tn);
     for (const mmi_json *c = mmi_json_first(v); c; c = mmi_json_next(v, c)) {
         const mmi_json **slot = NULL;
-        if (c->key_len == 5 && !memcmp(c->key, "dtype", 5)) slot = &dt;
-        else if (c->key_len == 5 && !memcmp(c->key, "shape", 5)) slot = &sh;
-        else if (c->key_len == 12 && !memcmp(c->key, "data_offsets", 12)) slot = &off;
+        if (c->key_len == 5 && !memcmp(c->key, "dtype", 5))
+            slot = &dt;
+        else if (c->key_len == 5 && !memcmp(c->key, "shape", 5))
+            slot = &sh;
+        else if (c->key_len == 12 && !memcmp(c->key, "data_offsets", 12))
+            slot = &off;
         if (!slot || *slot)
             return mmi_fail(e, MM_E_FORMAT, "tensor '%s': %s field '%s'", tn,
                             slot ? "duplicate" : "unknown",
@@ -211,7 +216,9 @@ static int st_tensor(mmi_st_tensor *t, const mmi_json *v, mmi_err *e)
     }
     if (!dt || !sh || !off)
         return mmi_fail(e, MM_E_FORMAT, "tensor '%s': missing %s", tn,
-                        !dt ? "dtype" : !sh ? "shape" : "data_offsets");
+                        !dt   ? "dtype"
+                        : !sh ? "shape"
+                              : "data_offsets");
     t->name = v->key;
     t->name_len = v->key_len;
     t->dtype = st_dtype_lookup(dt);
@@ -228,9 +235,10 @@ static int st_tensor(mmi_st_tensor *t, const mmi_json *v, mmi_err *e)
     if (t->end - t->begin != need)
         return mmi_fail(e, MM_E_FORMAT,
                         "tensor '%s': shape and dtype %s need %llu bytes but data_offsets "
-                        "[%llu, %llu] hold %llu", tn, st_dtypes[t->dtype].name,
-                        (unsigned long long)need, (unsigned long long)t->begin,
-                        (unsigned long long)t->end, (unsigned long long)(t->end - t->begin));
+                        "[%llu, %llu] hold %llu",
+                        tn, st_dtypes[t->dtype].name, (unsigned long long)need,
+                        (unsigned long long)t->begin, (unsigned long long)t->end,
+                        (unsigned long long)(t->end - t->begin));
     return MM_OK;
 }
 
@@ -250,7 +258,8 @@ static int st_tiling(mmi_st_file *f, int64_t *order, const mmi_st_limits *lim, m
                                            f->tensors[order[i - 1]].name_len),
                             mmi_io_excerpt(b, sizeof b, t->name, t->name_len));
         if (t->begin > pos)
-            return mmi_fail(e, MM_E_FORMAT, "tensor '%s' starts at byte %llu of the data "
+            return mmi_fail(e, MM_E_FORMAT,
+                            "tensor '%s' starts at byte %llu of the data "
                             "section, leaving a hole after byte %llu",
                             mmi_io_excerpt(a, sizeof a, t->name, t->name_len),
                             (unsigned long long)t->begin, (unsigned long long)pos);
@@ -361,15 +370,19 @@ static int st_header(mmi_st_file *f, const unsigned char *buf, size_t avail,
     memset(f, 0, sizeof *f);
     f->alloc = *a;
     if (avail < 8)
-        return mmi_fail(e, MM_E_FORMAT, "file is %zu bytes, shorter than the 8-byte header "
-                        "length", avail);
+        return mmi_fail(e, MM_E_FORMAT,
+                        "file is %zu bytes, shorter than the 8-byte header "
+                        "length",
+                        avail);
     n = le64(buf);
     if (n < 2 || n > lim->max_header)
         return mmi_fail(e, MM_E_FORMAT, "header length %llu is absurd (limit %llu bytes)",
                         (unsigned long long)n, (unsigned long long)lim->max_header);
     if (n > avail - 8)
-        return mmi_fail(e, MM_E_FORMAT, "header length %llu runs past the end of the file "
-                        "(%zu bytes)", (unsigned long long)n, avail);
+        return mmi_fail(e, MM_E_FORMAT,
+                        "header length %llu runs past the end of the file "
+                        "(%zu bytes)",
+                        (unsigned long long)n, avail);
     if (buf[8] != '{') return mmi_fail(e, MM_E_FORMAT, "header does not start with '{'");
     f->header_len = n;
     /* Depth 3 is all the format has: root, tensor entry, shape array. Each tensor costs at
@@ -433,8 +446,7 @@ static int st_fill(st_gbuf *g, size_t target, st_read_fn fn, void *ud, mmi_err *
             g->cap = nc;
         }
         /* At most 1 GiB per call, so the count always fits the callback's int64_t. */
-        want = (int64_t)(g->cap - g->size < ((size_t)1 << 30) ? g->cap - g->size
-                                                              : (size_t)1 << 30);
+        want = (int64_t)(g->cap - g->size < ((size_t)1 << 30) ? g->cap - g->size : (size_t)1 << 30);
         got = fn(ud, g->p + g->size, want);
         if (got < 0) return mmi_fail(e, MM_E_IO, "read callback failed (%lld)", (long long)got);
         if (got > want)
@@ -454,8 +466,10 @@ static int st_stream(mmi_st_file *f, st_gbuf *g, st_read_fn fn, void *ud, int re
     int rc;
     if ((rc = st_fill(g, 8, fn, ud, e))) return rc;
     if (g->size < 8)
-        return mmi_fail(e, MM_E_FORMAT, "stream ended after %zu bytes, inside the 8-byte header "
-                        "length", g->size);
+        return mmi_fail(e, MM_E_FORMAT,
+                        "stream ended after %zu bytes, inside the 8-byte header "
+                        "length",
+                        g->size);
     n = le64(g->p);
     if (n < 2 || n > lim->max_header)
         return mmi_fail(e, MM_E_FORMAT, "header length %llu is absurd (limit %llu bytes)",
@@ -470,9 +484,10 @@ static int st_stream(mmi_st_file *f, st_gbuf *g, st_read_fn fn, void *ud, int re
         return mmi_fail(e, MM_E_FORMAT, "data section too large");
     if ((rc = st_fill(g, (size_t)total, fn, ud, e))) return rc;
     if (g->size < total)
-        return mmi_fail(e, MM_E_FORMAT, "file is truncated: the data section has %zu bytes, "
-                        "the tensors need %llu", g->size - 8 - (size_t)n,
-                        (unsigned long long)f->data_len);
+        return mmi_fail(e, MM_E_FORMAT,
+                        "file is truncated: the data section has %zu bytes, "
+                        "the tensors need %llu",
+                        g->size - 8 - (size_t)n, (unsigned long long)f->data_len);
     if (require_eof) {
         int64_t got = fn(ud, &extra, 1);
         if (got < 0) return mmi_fail(e, MM_E_IO, "read callback failed (%lld)", (long long)got);
@@ -487,8 +502,8 @@ int mmi_st_load_cb(mmi_st_file *f, int64_t (*fn)(void *ud, void *buf, int64_t n)
     return mmi_st_load_cb_hint(f, fn, ud, require_eof, 0, lim, a, e);
 }
 
-int mmi_st_load_cb_hint(mmi_st_file *f, int64_t (*fn)(void *ud, void *buf, int64_t n),
-                        void *ud, int require_eof, uint64_t size_hint, const mmi_st_limits *lim,
+int mmi_st_load_cb_hint(mmi_st_file *f, int64_t (*fn)(void *ud, void *buf, int64_t n), void *ud,
+                        int require_eof, uint64_t size_hint, const mmi_st_limits *lim,
                         const mmi_alloc *a, mmi_err *e)
 {
     st_gbuf g = {NULL, 0, 0, 0, a};
@@ -529,8 +544,10 @@ const mmi_st_tensor *mmi_st_find(const mmi_st_file *f, const char *name)
         const mmi_st_tensor *t = &f->tensors[f->by_name[mid]];
         int c = bytes_cmp(t->name, t->name_len, name, nl);
         if (c == 0) return t;
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -546,8 +563,10 @@ const char *mmi_st_meta(const mmi_st_file *f, const char *key, size_t *len)
             if (len) *len = f->meta[mid].val_len;
             return f->meta[mid].val;
         }
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -561,8 +580,8 @@ void mmi_st_read_f32(const mmi_st_file *f, const mmi_st_tensor *t, float *dst)
     }
     for (int64_t i = 0; i < t->numel; i++) {
         const unsigned char *q = src + 4 * i;
-        uint32_t u = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 |
-                     (uint32_t)q[3] << 24;
+        uint32_t u =
+            (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
         memcpy(&dst[i], &u, 4);
     }
 }
@@ -593,9 +612,10 @@ int mmi_st_check_crc(const mmi_st_file *f, int required, mmi_err *e)
     if (len != 8) return mmi_fail(e, MM_E_FORMAT, "metadata crc32 is not 8 hex digits");
     for (size_t i = 0; i < 8; i++) {
         char c = v[i];
-        unsigned d = (c >= '0' && c <= '9') ? (unsigned)(c - '0')
+        unsigned d = (c >= '0' && c <= '9')   ? (unsigned)(c - '0')
                      : (c >= 'a' && c <= 'f') ? (unsigned)(c - 'a' + 10)
-                     : (c >= 'A' && c <= 'F') ? (unsigned)(c - 'A' + 10) : 16u;
+                     : (c >= 'A' && c <= 'F') ? (unsigned)(c - 'A' + 10)
+                                              : 16u;
         if (d > 15) return mmi_fail(e, MM_E_FORMAT, "metadata crc32 is not 8 hex digits");
         want = want << 4 | d;
     }
@@ -606,7 +626,9 @@ int mmi_st_check_crc(const mmi_st_file *f, int required, mmi_err *e)
     want = got;
 #endif
     if (got != want)
-        return mmi_fail(e, MM_E_FORMAT, "data checksum mismatch: crc32 is %08x, metadata says "
-                        "%08x (the file is corrupt)", (unsigned)got, (unsigned)want);
+        return mmi_fail(e, MM_E_FORMAT,
+                        "data checksum mismatch: crc32 is %08x, metadata says "
+                        "%08x (the file is corrupt)",
+                        (unsigned)got, (unsigned)want);
     return MM_OK;
 }

@@ -17,8 +17,7 @@ static int host_is_le(void)
 
 /* Feeds nbytes of elements (elsize bytes each, host order) to sink as little-endian bytes; a
  * big-endian host swaps through a small stack buffer. */
-static int st_le_bytes(const void *data, size_t elsize, uint64_t nbytes, mmi_sink_fn sink,
-                       void *ud)
+static int st_le_bytes(const void *data, size_t elsize, uint64_t nbytes, mmi_sink_fn sink, void *ud)
 {
     const unsigned char *p = (const unsigned char *)data;
     unsigned char tmp[4096];
@@ -179,8 +178,8 @@ int mmi_st_plan_emit(const mmi_st_plan *p, mmi_sink_fn sink, void *ud)
         const mmi_st_out *t = &p->tensors[i];
         uint64_t numel = 1;
         for (int32_t d = 0; d < t->ndim; d++) numel *= (uint64_t)t->shape[d];
-        rc = st_le_bytes(t->data, mmi_st_dtype_size(t->dtype),
-                         numel * mmi_st_dtype_size(t->dtype), sink, ud);
+        rc = st_le_bytes(t->data, mmi_st_dtype_size(t->dtype), numel * mmi_st_dtype_size(t->dtype),
+                         sink, ud);
         if (rc) return rc;
     }
     return MM_OK;
@@ -218,8 +217,10 @@ int mmi_st_plan_to_mem(const mmi_st_plan *p, void *buf, size_t cap, size_t *size
     if (size) *size = (size_t)p->total_size;
     if (!buf) return MM_OK;
     if (cap < p->total_size)
-        return mmi_fail(e, MM_E_BUFFER_TOO_SMALL, "%s: buffer of %zu bytes is too small; %llu "
-                        "bytes needed", fn, cap, (unsigned long long)p->total_size);
+        return mmi_fail(e, MM_E_BUFFER_TOO_SMALL,
+                        "%s: buffer of %zu bytes is too small; %llu "
+                        "bytes needed",
+                        fn, cap, (unsigned long long)p->total_size);
     m.p = (unsigned char *)buf;
     m.pos = 0;
     m.cap = cap;

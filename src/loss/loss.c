@@ -9,14 +9,15 @@
 #include <string.h>
 
 #define LN_1_OVER_0_07 2.6592600369327779 /* open_clip's initial logit scale, ln(1/0.07) */
-#define LN_10 2.3025850929940459          /* SigLIP's initial logit scale, ln 10 */
-#define MAX_TILE 4096
-#define MIN_TILE 8
-#define MAX_ROWS ((int64_t)1 << 31)
+#define LN_10          2.3025850929940459 /* SigLIP's initial logit scale, ln 10 */
+#define MAX_TILE       4096
+#define MIN_TILE       8
+#define MAX_ROWS       ((int64_t)1 << 31)
 
 #define K(kind) (1u << (kind))
-#define ALL_KINDS (K(MM_LOSS_CLIP) | K(MM_LOSS_SIGLIP) | K(MM_LOSS_ITC) | \
-                   K(MM_LOSS_CROSS_ENTROPY) | K(MM_LOSS_BCE) | K(MM_LOSS_KIMI))
+#define ALL_KINDS                                                                                  \
+    (K(MM_LOSS_CLIP) | K(MM_LOSS_SIGLIP) | K(MM_LOSS_ITC) | K(MM_LOSS_CROSS_ENTROPY) |             \
+     K(MM_LOSS_BCE) | K(MM_LOSS_KIMI))
 
 /* Which kinds use a parameter or statistic, and whether it may be set. */
 typedef struct param_use {
@@ -87,8 +88,8 @@ static int read_opts(mm_loss_opts *o, const mm_loss_opts *src, mmi_err *e)
     fill_defaults(o, MM_LOSS_CLIP);
     if ((rc = mmi_opts_copy(o, src, sizeof *o, e, fn)) != MM_OK) return rc;
     if (!kind_known(o->kind))
-        return mmi_fail(e, MM_E_INVALID_ARG, "%s: unknown kind %d (MM_LOSS_CLIP..MM_LOSS_KIMI)",
-                        fn, (int)o->kind);
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: unknown kind %d (MM_LOSS_CLIP..MM_LOSS_KIMI)", fn,
+                        (int)o->kind);
     fill_defaults(o, o->kind);
     return mmi_opts_copy(o, src, sizeof *o, e, fn);
 }
@@ -110,11 +111,11 @@ static int check_opts(const mm_loss_opts *o, mmi_err *e)
         return mmi_fail(e, MM_E_RANGE, "%s: max_queue is %lld, expected 0..2^31", fn,
                         (long long)o->max_queue);
     if (o->tile < MIN_TILE || o->tile > MAX_TILE)
-        return mmi_fail(e, MM_E_RANGE, "%s: tile is %lld, expected %d..%d", fn,
-                        (long long)o->tile, MIN_TILE, MAX_TILE);
+        return mmi_fail(e, MM_E_RANGE, "%s: tile is %lld, expected %d..%d", fn, (long long)o->tile,
+                        MIN_TILE, MAX_TILE);
     if (o->kind == MM_LOSS_KIMI && (o->group_size < 1 || o->group_size > o->max_batch))
-        return mmi_fail(e, MM_E_RANGE, "%s: group_size is %lld, expected 1..max_batch (%lld)",
-                        fn, (long long)o->group_size, (long long)o->max_batch);
+        return mmi_fail(e, MM_E_RANGE, "%s: group_size is %lld, expected 1..max_batch (%lld)", fn,
+                        (long long)o->group_size, (long long)o->max_batch);
     return MM_OK;
 }
 
@@ -123,11 +124,15 @@ static size_t kind_ws_bytes(const mm_loss_opts *o, int *none)
 {
     *none = 0;
     switch (o->kind) {
-    case MM_LOSS_CLIP: return mmi_loss_clip_ws_size(o->max_batch, o->tile, o->n_threads);
-    case MM_LOSS_SIGLIP: return mmi_loss_siglip_ws_size(o->max_batch, o->tile, o->n_threads);
+    case MM_LOSS_CLIP:
+        return mmi_loss_clip_ws_size(o->max_batch, o->tile, o->n_threads);
+    case MM_LOSS_SIGLIP:
+        return mmi_loss_siglip_ws_size(o->max_batch, o->tile, o->n_threads);
     case MM_LOSS_ITC:
         return mmi_loss_itc_ws_size(o->max_batch, o->max_queue, o->tile, o->n_threads);
-    default: *none = 1; return 0;
+    default:
+        *none = 1;
+        return 0;
     }
 }
 
@@ -153,12 +158,16 @@ static int reserve(mm_loss *h, const mm_loss_opts *o, mmi_err *e)
     int none, rc;
     size_t bytes = kind_ws_bytes(o, &none);
     if (!none && bytes == 0)
-        return mmi_fail(e, MM_E_RANGE, "mm_loss_create: workspace size overflows (max_batch "
-                        "%lld, tile %lld)", (long long)o->max_batch, (long long)o->tile);
+        return mmi_fail(e, MM_E_RANGE,
+                        "mm_loss_create: workspace size overflows (max_batch "
+                        "%lld, tile %lld)",
+                        (long long)o->max_batch, (long long)o->tile);
     if (!none) {
         if (!(h->ws = mmi_malloc(&h->alloc, bytes)))
-            return mmi_fail(e, MM_E_NOMEM, "mm_loss_create: out of memory for %zu bytes of "
-                            "workspace", bytes);
+            return mmi_fail(e, MM_E_NOMEM,
+                            "mm_loss_create: out of memory for %zu bytes of "
+                            "workspace",
+                            bytes);
         h->ws_bytes = bytes;
     }
     h->blip_bytes = (size_t)o->max_batch * sizeof(double); /* max_batch <= 2^31: no overflow */
@@ -224,8 +233,9 @@ MM_API const char *mm_loss_errmsg(const mm_loss *h) { return h ? h->err.msg : "i
 
 const char *mmi_loss_kind_name(int32_t kind)
 {
-    static const char *const names[] = {"?", "MM_LOSS_CLIP", "MM_LOSS_SIGLIP", "MM_LOSS_ITC",
-                                        "MM_LOSS_CROSS_ENTROPY", "MM_LOSS_BCE", "MM_LOSS_KIMI"};
+    static const char *const names[] = {"?",           "MM_LOSS_CLIP",          "MM_LOSS_SIGLIP",
+                                        "MM_LOSS_ITC", "MM_LOSS_CROSS_ENTROPY", "MM_LOSS_BCE",
+                                        "MM_LOSS_KIMI"};
     return kind_known(kind) ? names[kind] : names[0];
 }
 
@@ -234,8 +244,8 @@ static int lookup(mm_loss *h, int32_t id, const char *fn, const param_use **u)
 {
     const mmi_param *p = mmi_param_find(id);
     *u = use_find(id);
-    if (!p || !*u) return mmi_fail(&h->err, MM_E_UNSUPPORTED, "%s: unknown parameter id %d", fn,
-                                   (int)id);
+    if (!p || !*u)
+        return mmi_fail(&h->err, MM_E_UNSUPPORTED, "%s: unknown parameter id %d", fn, (int)id);
     if (!((*u)->kinds & K(h->kind)))
         return mmi_fail(&h->err, MM_E_UNSUPPORTED, "%s: %s does not apply to %s", fn, p->name,
                         mmi_loss_kind_name(h->kind));
@@ -257,19 +267,44 @@ MM_API int mm_loss_set_f64(mm_loss *h, int32_t id, double v)
         return mmi_fail(&h->err, MM_E_RANGE, "%s: %s must be a whole number, got %g", fn,
                         mmi_param_find(id)->name, v);
     switch (id) {
-    case MM_LOSS_LOGIT_SCALE: h->logit_scale = v; break;
-    case MM_LOSS_LOGIT_BIAS: h->logit_bias = v; break;
-    case MM_LOSS_TEMP: h->temp = v; break;
-    case MM_LOSS_ALPHA: h->alpha = v; break;
-    case MM_LOSS_LABEL_SMOOTHING: h->smoothing = v; break;
-    case MM_LOSS_IGNORE_INDEX: h->ignore_index = (int32_t)v; break;
-    case MM_LOSS_TAU: h->tau = v; break;
-    case MM_LOSS_KIMI_BASELINE: h->baseline = (int32_t)v; break;
-    case MM_LOSS_NORM_EPS: h->norm_eps = v; break;
-    case MM_LOSS_NORM_EPS_MODE: h->eps_mode = (int32_t)v; break;
-    case MM_LOSS_CLAMP_LOGIT_SCALE: h->clamp_scale = (int32_t)v; break;
-    case MM_LOSS_GRAD_SCALE: h->grad_scale = v; break;
-    default: return mmi_fail(&h->err, MM_E_INTERNAL, "%s: id %d has no storage", fn, (int)id);
+    case MM_LOSS_LOGIT_SCALE:
+        h->logit_scale = v;
+        break;
+    case MM_LOSS_LOGIT_BIAS:
+        h->logit_bias = v;
+        break;
+    case MM_LOSS_TEMP:
+        h->temp = v;
+        break;
+    case MM_LOSS_ALPHA:
+        h->alpha = v;
+        break;
+    case MM_LOSS_LABEL_SMOOTHING:
+        h->smoothing = v;
+        break;
+    case MM_LOSS_IGNORE_INDEX:
+        h->ignore_index = (int32_t)v;
+        break;
+    case MM_LOSS_TAU:
+        h->tau = v;
+        break;
+    case MM_LOSS_KIMI_BASELINE:
+        h->baseline = (int32_t)v;
+        break;
+    case MM_LOSS_NORM_EPS:
+        h->norm_eps = v;
+        break;
+    case MM_LOSS_NORM_EPS_MODE:
+        h->eps_mode = (int32_t)v;
+        break;
+    case MM_LOSS_CLAMP_LOGIT_SCALE:
+        h->clamp_scale = (int32_t)v;
+        break;
+    case MM_LOSS_GRAD_SCALE:
+        h->grad_scale = v;
+        break;
+    default:
+        return mmi_fail(&h->err, MM_E_INTERNAL, "%s: id %d has no storage", fn, (int)id);
     }
     return MM_OK;
 }
@@ -278,25 +313,44 @@ MM_API int mm_loss_set_f64(mm_loss *h, int32_t id, double v)
 static double value_of(const mm_loss *h, int32_t id)
 {
     switch (id) {
-    case MM_LOSS_LOGIT_SCALE: return h->logit_scale;
-    case MM_LOSS_LOGIT_BIAS: return h->logit_bias;
-    case MM_LOSS_TEMP: return h->temp;
-    case MM_LOSS_ALPHA: return h->alpha;
-    case MM_LOSS_LABEL_SMOOTHING: return h->smoothing;
-    case MM_LOSS_IGNORE_INDEX: return (double)h->ignore_index;
-    case MM_LOSS_TAU: return h->tau;
-    case MM_LOSS_KIMI_BASELINE: return (double)h->baseline;
-    case MM_LOSS_NORM_EPS: return h->norm_eps;
-    case MM_LOSS_NORM_EPS_MODE: return (double)h->eps_mode;
-    case MM_LOSS_CLAMP_LOGIT_SCALE: return (double)h->clamp_scale;
-    case MM_LOSS_GRAD_SCALE: return h->grad_scale;
-    case MM_LOSS_STAT_LOSS: return h->st_loss;
-    case MM_LOSS_STAT_DLOGIT_SCALE: return h->st_dscale;
-    case MM_LOSS_STAT_DLOGIT_BIAS: return h->st_dbias;
-    case MM_LOSS_STAT_DTEMP: return h->st_dtemp;
-    case MM_LOSS_STAT_LOSS_I2T: return h->st_i2t;
-    case MM_LOSS_STAT_LOSS_T2I: return h->st_t2i;
-    case MM_LOSS_STAT_VALID: return h->st_valid;
+    case MM_LOSS_LOGIT_SCALE:
+        return h->logit_scale;
+    case MM_LOSS_LOGIT_BIAS:
+        return h->logit_bias;
+    case MM_LOSS_TEMP:
+        return h->temp;
+    case MM_LOSS_ALPHA:
+        return h->alpha;
+    case MM_LOSS_LABEL_SMOOTHING:
+        return h->smoothing;
+    case MM_LOSS_IGNORE_INDEX:
+        return (double)h->ignore_index;
+    case MM_LOSS_TAU:
+        return h->tau;
+    case MM_LOSS_KIMI_BASELINE:
+        return (double)h->baseline;
+    case MM_LOSS_NORM_EPS:
+        return h->norm_eps;
+    case MM_LOSS_NORM_EPS_MODE:
+        return (double)h->eps_mode;
+    case MM_LOSS_CLAMP_LOGIT_SCALE:
+        return (double)h->clamp_scale;
+    case MM_LOSS_GRAD_SCALE:
+        return h->grad_scale;
+    case MM_LOSS_STAT_LOSS:
+        return h->st_loss;
+    case MM_LOSS_STAT_DLOGIT_SCALE:
+        return h->st_dscale;
+    case MM_LOSS_STAT_DLOGIT_BIAS:
+        return h->st_dbias;
+    case MM_LOSS_STAT_DTEMP:
+        return h->st_dtemp;
+    case MM_LOSS_STAT_LOSS_I2T:
+        return h->st_i2t;
+    case MM_LOSS_STAT_LOSS_T2I:
+        return h->st_t2i;
+    case MM_LOSS_STAT_VALID:
+        return h->st_valid;
     default: /* MM_LOSS_STAT_WORKSPACE_BYTES */
         return (double)(sizeof *h + h->ws_bytes + h->blip_bytes);
     }

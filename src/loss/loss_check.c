@@ -6,8 +6,8 @@
 
 #include <stdint.h>
 
-int mmi_loss_need(mm_loss *h, const char *fn, const char *name, const mm_tensor *t,
-                  int32_t ndim, const char *layout)
+int mmi_loss_need(mm_loss *h, const char *fn, const char *name, const mm_tensor *t, int32_t ndim,
+                  const char *layout)
 {
     char s[96];
     if (!t) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s is NULL", fn, name);
@@ -34,8 +34,8 @@ int mmi_loss_finite(mm_loss *h, const char *fn, const char *name, const mm_tenso
     if (mmi_all_finite(t->data, t->numel)) return MM_OK;
     for (int64_t i = 0; i < t->numel; i++) /* name the first bad element for the message */
         if (!(t->data[i] - t->data[i] == 0.0f))
-            return mmi_fail(&h->err, MM_E_NUMERIC, "%s: %s[%lld] is %g (NaN or Inf refused)",
-                            fn, name, (long long)i, (double)t->data[i]);
+            return mmi_fail(&h->err, MM_E_NUMERIC, "%s: %s[%lld] is %g (NaN or Inf refused)", fn,
+                            name, (long long)i, (double)t->data[i]);
     return mmi_fail(&h->err, MM_E_NUMERIC, "%s: %s holds NaN or Inf", fn, name);
 }
 
@@ -49,8 +49,7 @@ int mmi_loss_no_alias(mm_loss *h, const char *fn, const char *nout, const mm_ten
     b0 = (uintptr_t)in->data;
     b1 = b0 + (uintptr_t)in->numel * sizeof(float);
     if (a0 < b1 && b0 < a1)
-        return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s shares memory with %s", fn, nout,
-                        nin);
+        return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s shares memory with %s", fn, nout, nin);
     return MM_OK;
 }
 

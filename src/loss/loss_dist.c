@@ -23,16 +23,16 @@
 /* CLIP workspace: Y_all, dY_all [N, D]; column statistics and their gather buffers. */
 typedef struct clip_dws {
     float *y_all, *dy_all;
-    float *lse_r;       /* B */
-    double *wz_r;       /* B */
-    float *send;        /* 2 N + 9: partial lse_c, wz_c, then three split float64 sums */
-    float *recv;        /* size * (2 N + 9) */
-    float *lse_c;       /* N, merged */
-    void *block;        /* mmi_block_ws_size(B, N) */
+    float *lse_r; /* B */
+    double *wz_r; /* B */
+    float *send;  /* 2 N + 9: partial lse_c, wz_c, then three split float64 sums */
+    float *recv;  /* size * (2 N + 9) */
+    float *lse_c; /* N, merged */
+    void *block;  /* mmi_block_ws_size(B, N) */
 } clip_dws;
 
 typedef struct siglip_dws {
-    float *cur, *nxt;   /* [y | dy] blocks of 2 B D floats that travel */
+    float *cur, *nxt; /* [y | dy] blocks of 2 B D floats that travel */
     void *block;
 } siglip_dws;
 
@@ -104,17 +104,16 @@ MM_API int mm_loss_set_comm(mm_loss *h, mm_comm *comm, uint32_t flags)
 
 /* What the ranks agreed on in the vote. */
 typedef struct dist_call {
-    int64_t b, d, n;    /* local pairs, width, global pairs */
-    int any_dy;         /* some rank wants text gradients: the collective part of dy runs */
-    double s;           /* logit scale exp(t) */
+    int64_t b, d, n; /* local pairs, width, global pairs */
+    int any_dy;      /* some rank wants text gradients: the collective part of dy runs */
+    double s;        /* logit scale exp(t) */
     int t_passes;
 } dist_call;
 
 /* Local checks, then the vote: same B, D, scale and bias on every rank, logits bounded over
  * the global batch. Every rank returns the same verdict (its own error if it had one). */
 static int dist_begin(mm_loss *h, const char *fn, int32_t kind, const mm_tensor *x,
-                      const mm_tensor *y, const mm_tensor *dx, const mm_tensor *dy,
-                      dist_call *dc)
+                      const mm_tensor *y, const mm_tensor *dx, const mm_tensor *dy, dist_call *dc)
 {
     enum { NV = 7 };
     float v[NV] = {0};
@@ -139,9 +138,9 @@ static int dist_begin(mm_loss *h, const char *fn, int32_t kind, const mm_tensor 
         if (q[0] != v[0] || q[1] != v[1])
             return mmi_fail(&h->err, MM_E_SHAPE,
                             "%s: rank %d has x [%lld, %lld] but rank %d has [%lld, %lld]; every "
-                            "rank needs the same B and D", fn, (int)h->comm->rank,
-                            (long long)v[0], (long long)v[1], (int)r, (long long)q[0],
-                            (long long)q[1]);
+                            "rank needs the same B and D",
+                            fn, (int)h->comm->rank, (long long)v[0], (long long)v[1], (int)r,
+                            (long long)q[0], (long long)q[1]);
         if (q[4] != v[4] || q[5] != v[5])
             return mmi_fail(&h->err, MM_E_INVALID_ARG,
                             "%s: rank %d uses logit scale %g and bias %g, rank %d %g and %g", fn,
@@ -214,8 +213,7 @@ int mmi_loss_clip_dist(mm_loss *h, const mm_tensor *x, const mm_tensor *y, doubl
     dist_layout(h, size, h->max_batch, h->max_dim, (char *)h->dws, &w, &unused);
     if ((rc = mmi_comm_allgather(cm, y->data, w.y_all, dc.b * dc.d, &h->err, fn)) != MM_OK)
         return rc;
-    a = (mmi_block_args){x->data, w.y_all, dc.b, dc.n, dc.d, h->tile, me * dc.b,
-                         (float)dc.s, 0.0f};
+    a = (mmi_block_args){x->data, w.y_all, dc.b, dc.n, dc.d, h->tile, me * dc.b, (float)dc.s, 0.0f};
     mmi_clip_block_stats(&a, w.block, h->pool, w.lse_r, w.wz_r, w.send, w.send + dc.n, &diag);
     for (int64_t i = 0; i < dc.b; i++) {
         sr += (double)w.lse_r[i];
@@ -244,11 +242,10 @@ int mmi_loss_clip_dist(mm_loss *h, const mm_tensor *x, const mm_tensor *y, doubl
         float c = (float)(dc.s * h->grad_scale / (2.0 * (double)dc.b));
         mmi_clip_block_grad(&a, w.lse_r, w.lse_c, c, dx ? dx->data : NULL,
                             dc.any_dy ? w.dy_all : NULL, w.block, h->pool);
-        if (dc.any_dy &&
-            (rc = mmi_comm_allreduce(cm, w.dy_all, dc.n * dc.d, &h->err, fn)) != MM_OK)
+        if (dc.any_dy && (rc = mmi_comm_allreduce(cm, w.dy_all, dc.n * dc.d, &h->err, fn)) != MM_OK)
             return rc;
-        if (dy) memcpy(dy->data, w.dy_all + me * dc.b * dc.d,
-                           (size_t)(dc.b * dc.d) * sizeof(float));
+        if (dy)
+            memcpy(dy->data, w.dy_all + me * dc.b * dc.d, (size_t)(dc.b * dc.d) * sizeof(float));
     }
     h->st_i2t = rows;
     h->st_t2i = cols;
@@ -284,19 +281,25 @@ int mmi_loss_siglip_dist(mm_loss *h, const mm_tensor *x, const mm_tensor *y, dou
     memcpy(w.cur, y->data, (size_t)bd * sizeof(float));
     for (int32_t k = 0; k < size; k++) {
         /* step k: the texts of rank (rank - k) mod size; positives only in the own block */
-        mmi_block_args a = {x->data, w.cur, dc.b, dc.b, dc.d, h->tile, k == 0 ? 0 : -1,
-                            (float)dc.s, (float)h->logit_bias};
+        mmi_block_args a = {x->data,
+                            w.cur,
+                            dc.b,
+                            dc.b,
+                            dc.d,
+                            h->tile,
+                            k == 0 ? 0 : -1,
+                            (float)dc.s,
+                            (float)h->logit_bias};
         float *t;
-        mmi_siglip_block(&a, c, dx ? dx->data : NULL, k > 0, dc.any_dy ? w.cur + bd : NULL,
-                         k > 0, w.block, h->pool, sums);
+        mmi_siglip_block(&a, c, dx ? dx->data : NULL, k > 0, dc.any_dy ? w.cur + bd : NULL, k > 0,
+                         w.block, h->pool, sums);
         if (k == size - 1) break;
         if ((rc = mmi_comm_ring(cm, w.cur, w.nxt, travel, &h->err, fn)) != MM_OK) return rc;
         t = w.cur, w.cur = w.nxt, w.nxt = t;
     }
     /* The block now held belongs to rank + 1 and carries every rank's share of its dy. */
     if (dc.any_dy && size > 1) {
-        if ((rc = mmi_comm_ring(cm, w.cur + bd, w.nxt + bd, bd, &h->err, fn)) != MM_OK)
-            return rc;
+        if ((rc = mmi_comm_ring(cm, w.cur + bd, w.nxt + bd, bd, &h->err, fn)) != MM_OK) return rc;
         w.cur = w.nxt;
     }
     if (dy) memcpy(dy->data, w.cur + bd, (size_t)bd * sizeof(float));

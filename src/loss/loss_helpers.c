@@ -21,11 +21,10 @@ MM_API int mm_loss_l2_normalize(mm_loss *h, const mm_tensor *u, mm_tensor *x)
         return rc;
     /* x == u is in place (row by row); any other overlap would read written values. */
     if (x->data != u->data && (rc = mmi_loss_no_alias(h, fn, "x", x, "u", u)) != MM_OK) return rc;
-    mmi_l2norm_fwd(u->data, rows_of(u), u->shape[u->ndim - 1], h->norm_eps, h->eps_mode,
-                   x->data);
+    mmi_l2norm_fwd(u->data, rows_of(u), u->shape[u->ndim - 1], h->norm_eps, h->eps_mode, x->data);
     if (!mmi_all_finite(x->data, x->numel))
-        return mmi_fail(&h->err, MM_E_NUMERIC, "%s: x overflowed float32 (eps %g too small?)",
-                        fn, h->norm_eps);
+        return mmi_fail(&h->err, MM_E_NUMERIC, "%s: x overflowed float32 (eps %g too small?)", fn,
+                        h->norm_eps);
     return MM_OK;
 }
 
@@ -45,11 +44,11 @@ MM_API int mm_loss_l2_normalize_backward(mm_loss *h, const mm_tensor *u, const m
         (rc = mmi_loss_finite(h, fn, "u", u)) != MM_OK ||
         (rc = mmi_loss_finite(h, fn, "dx", dx)) != MM_OK)
         return rc;
-    mmi_l2norm_bwd(u->data, dx->data, rows_of(u), u->shape[u->ndim - 1], h->norm_eps,
-                   h->eps_mode, du->data);
+    mmi_l2norm_bwd(u->data, dx->data, rows_of(u), u->shape[u->ndim - 1], h->norm_eps, h->eps_mode,
+                   du->data);
     if (!mmi_all_finite(du->data, du->numel))
-        return mmi_fail(&h->err, MM_E_NUMERIC, "%s: du overflowed float32 (eps %g too small?)",
-                        fn, h->norm_eps);
+        return mmi_fail(&h->err, MM_E_NUMERIC, "%s: du overflowed float32 (eps %g too small?)", fn,
+                        h->norm_eps);
     return MM_OK;
 }
 
@@ -62,8 +61,8 @@ MM_API int mm_loss_flip_draw(mm_loss *h, int64_t batch, int64_t n_patches, int64
     if (batch < 1 || n_patches < 1 || n_patches > INT32_MAX || n_keep < 1 || n_keep > n_patches)
         return mmi_fail(&h->err, MM_E_RANGE,
                         "%s: batch %lld, n_patches %lld, n_keep %lld: need batch >= 1 and "
-                        "1 <= n_keep <= n_patches < 2^31", fn, (long long)batch,
-                        (long long)n_patches, (long long)n_keep);
+                        "1 <= n_keep <= n_patches < 2^31",
+                        fn, (long long)batch, (long long)n_patches, (long long)n_keep);
     mmi_patch_draw(&h->rng, batch, n_patches, n_keep, keep);
     return MM_OK;
 }
@@ -85,9 +84,11 @@ static int check_patches(mm_loss *h, const char *fn, const char *nfull, const mm
         char sf[96], sk[96];
         mmi_tensor_shape_str(full, sf, sizeof sf);
         mmi_tensor_shape_str(kept, sk, sizeof sk);
-        return mmi_fail(&h->err, MM_E_SHAPE, "%s: %s is %s and n_keep is %lld, so %s must be "
-                        "[%lld,%lld,%lld], not %s", fn, nfull, sf, (long long)n_keep, nkept,
-                        (long long)b, (long long)n_keep, (long long)full->shape[2], sk);
+        return mmi_fail(&h->err, MM_E_SHAPE,
+                        "%s: %s is %s and n_keep is %lld, so %s must be "
+                        "[%lld,%lld,%lld], not %s",
+                        fn, nfull, sf, (long long)n_keep, nkept, (long long)b, (long long)n_keep,
+                        (long long)full->shape[2], sk);
     }
     for (int64_t i = 0; i < b * n_keep; i++)
         if (keep[i] < 0 || keep[i] >= l)
@@ -96,8 +97,8 @@ static int check_patches(mm_loss *h, const char *fn, const char *nfull, const mm
     return mmi_loss_no_alias(h, fn, nkept, kept, nfull, full);
 }
 
-MM_API int mm_loss_flip_gather(mm_loss *h, const mm_tensor *x, const int32_t *keep,
-                               int64_t n_keep, mm_tensor *out)
+MM_API int mm_loss_flip_gather(mm_loss *h, const mm_tensor *x, const int32_t *keep, int64_t n_keep,
+                               mm_tensor *out)
 {
     static const char fn[] = "mm_loss_flip_gather";
     int rc;
@@ -114,8 +115,7 @@ MM_API int mm_loss_flip_scatter(mm_loss *h, const mm_tensor *dout, const int32_t
     int rc;
     if (!h) return MM_E_INVALID_ARG;
     if ((rc = check_patches(h, fn, "dx", dx, "dout", dout, keep, n_keep)) != MM_OK) return rc;
-    mmi_patch_scatter(dout->data, keep, dx->shape[0], dx->shape[1], n_keep, dx->shape[2],
-                      dx->data);
+    mmi_patch_scatter(dout->data, keep, dx->shape[0], dx->shape[1], n_keep, dx->shape[2], dx->data);
     return MM_OK;
 }
 
@@ -133,8 +133,8 @@ MM_API int mm_loss_blip_hard_negatives(mm_loss *h, const mm_tensor *sim, const i
     if (sim->shape[1] < sim->shape[0]) {
         char s[96];
         mmi_tensor_shape_str(sim, s, sizeof s);
-        return mmi_fail(&h->err, MM_E_SHAPE, "%s: sim is %s but needs M >= B columns [B, M]",
-                        fn, s);
+        return mmi_fail(&h->err, MM_E_SHAPE, "%s: sim is %s but needs M >= B columns [B, M]", fn,
+                        s);
     }
     if ((rc = mmi_loss_within(h, fn, "sim", sim->shape[0], -1)) != MM_OK ||
         (rc = mmi_loss_finite(h, fn, "sim", sim)) != MM_OK)
@@ -144,9 +144,8 @@ MM_API int mm_loss_blip_hard_negatives(mm_loss *h, const mm_tensor *sim, const i
     return MM_OK;
 }
 
-MM_API int mm_loss_kimi_length_reward(mm_loss *h, const int64_t *lengths,
-                                      const mm_tensor *rewards, int64_t group_size,
-                                      mm_tensor *out)
+MM_API int mm_loss_kimi_length_reward(mm_loss *h, const int64_t *lengths, const mm_tensor *rewards,
+                                      int64_t group_size, mm_tensor *out)
 {
     static const char fn[] = "mm_loss_kimi_length_reward";
     int64_t n;
@@ -158,8 +157,8 @@ MM_API int mm_loss_kimi_length_reward(mm_loss *h, const int64_t *lengths,
         return rc;
     n = rewards->numel;
     if (out->numel != n)
-        return mmi_fail(&h->err, MM_E_SHAPE, "%s: out has %lld elements but rewards has %lld",
-                        fn, (long long)out->numel, (long long)n);
+        return mmi_fail(&h->err, MM_E_SHAPE, "%s: out has %lld elements but rewards has %lld", fn,
+                        (long long)out->numel, (long long)n);
     if (group_size < 1 || n % group_size != 0)
         return mmi_fail(&h->err, group_size < 1 ? MM_E_RANGE : MM_E_SHAPE,
                         "%s: group_size %lld must be >= 1 and divide the %lld rewards", fn,

@@ -142,16 +142,14 @@ MM_API int mm_loss_siglip(mm_loss *h, const mm_tensor *x, const mm_tensor *y, do
 static int check_itc(mm_loss *h, const char *fn, const mm_tensor *const *t, const mm_tensor *qi,
                      const mm_tensor *qt, mm_tensor *d_img, mm_tensor *d_txt)
 {
-    static const char *const names[6] = {"img", "txt", "img_m", "txt_m", "img_queue",
-                                         "txt_queue"};
+    static const char *const names[6] = {"img", "txt", "img_m", "txt_m", "img_queue", "txt_queue"};
     const mm_tensor *all[7] = {t[0], t[1], t[2], t[3], qi, qt, d_img};
-    const char *all_names[7] = {names[0], names[1], names[2], names[3], names[4], names[5],
-                                "d_img"};
+    const char *all_names[7] = {names[0], names[1], names[2], names[3],
+                                names[4], names[5], "d_img"};
     int rc;
     for (int i = 0; i < 4; i++) {
         if ((rc = mmi_loss_need(h, fn, names[i], t[i], 2, "[B, D]")) != MM_OK) return rc;
-        if (i && (rc = mmi_loss_same_shape(h, fn, "img", t[0], names[i], t[i])) != MM_OK)
-            return rc;
+        if (i && (rc = mmi_loss_same_shape(h, fn, "img", t[0], names[i], t[i])) != MM_OK) return rc;
     }
     if ((rc = mmi_loss_within(h, fn, "img", t[0]->shape[0], t[0]->shape[1])) != MM_OK) return rc;
     if ((qi == NULL) != (qt == NULL))
@@ -178,9 +176,8 @@ static int check_itc(mm_loss *h, const char *fn, const mm_tensor *const *t, cons
 }
 
 MM_API int mm_loss_itc(mm_loss *h, const mm_tensor *img, const mm_tensor *txt,
-                       const mm_tensor *img_m, const mm_tensor *txt_m,
-                       const mm_tensor *img_queue, const mm_tensor *txt_queue, double *loss,
-                       mm_tensor *d_img, mm_tensor *d_txt)
+                       const mm_tensor *img_m, const mm_tensor *txt_m, const mm_tensor *img_queue,
+                       const mm_tensor *txt_queue, double *loss, mm_tensor *d_img, mm_tensor *d_txt)
 {
     static const char fn[] = "mm_loss_itc";
     const mm_tensor *t[4] = {img, txt, img_m, txt_m};
@@ -195,8 +192,10 @@ MM_API int mm_loss_itc(mm_loss *h, const mm_tensor *img, const mm_tensor *txt,
                 fmax(max_row_norm(img_m), max_row_norm(txt_m)));
     cols = fmax(rows, fmax(max_row_norm(img_queue), max_row_norm(txt_queue)));
     if (rows * cols / h->temp > LOGIT_LIMIT)
-        return mmi_fail(&h->err, MM_E_NUMERIC, "%s: similarities could overflow float32 "
-                        "(max|row| * max|column| / temp = %g)", fn, rows * cols / h->temp);
+        return mmi_fail(&h->err, MM_E_NUMERIC,
+                        "%s: similarities could overflow float32 "
+                        "(max|row| * max|column| / temp = %g)",
+                        fn, rows * cols / h->temp);
     /* image -> text: rows img / img_m, columns [txt_m; txt_queue]; ITA averages directions */
     a.n = img->shape[0];
     a.d = img->shape[1];

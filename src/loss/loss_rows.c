@@ -29,8 +29,8 @@ static int check_targets(mm_loss *h, const char *fn, const int32_t *t, int64_t n
         if (t[i] < 0 || (int64_t)t[i] >= c)
             return mmi_fail(&h->err, MM_E_RANGE,
                             "%s: targets[%lld] = %d is outside [0, %lld) and is not the "
-                            "ignore index %d", fn, (long long)i, (int)t[i], (long long)c,
-                            (int)h->ignore_index);
+                            "ignore index %d",
+                            fn, (long long)i, (int)t[i], (long long)c, (int)h->ignore_index);
         (*n_valid)++;
     }
     return MM_OK;
@@ -62,8 +62,8 @@ MM_API int mm_loss_cross_entropy(mm_loss *h, const mm_tensor *logits, const int3
     return MM_OK;
 }
 
-MM_API int mm_loss_bce(mm_loss *h, const mm_tensor *logits, const mm_tensor *targets,
-                       double *loss, mm_tensor *dlogits)
+MM_API int mm_loss_bce(mm_loss *h, const mm_tensor *logits, const mm_tensor *targets, double *loss,
+                       mm_tensor *dlogits)
 {
     static const char fn[] = "mm_loss_bce";
     double n;
@@ -82,15 +82,15 @@ MM_API int mm_loss_bce(mm_loss *h, const mm_tensor *logits, const mm_tensor *tar
                             (long long)i, (double)targets->data[i]);
     n = (double)logits->shape[0];
     h->st_loss = mmi_loss_bce_sum(logits->data, targets->data, logits->numel, h->grad_scale / n,
-                                  dlogits ? dlogits->data : NULL) / n;
+                                  dlogits ? dlogits->data : NULL) /
+                 n;
     h->st_valid = n;
     if (loss) *loss = h->st_loss;
     return MM_OK;
 }
 
 /* logp, logp_old, rewards (and dlogp): [N] or [N/k, k], alike, finite, N a multiple of k. */
-static int check_kimi(mm_loss *h, const char *fn, const mm_tensor *const *t,
-                      const mm_tensor *dlogp)
+static int check_kimi(mm_loss *h, const char *fn, const mm_tensor *const *t, const mm_tensor *dlogp)
 {
     static const char *const names[3] = {"logp", "logp_old", "rewards"};
     int64_t n;
@@ -105,8 +105,10 @@ static int check_kimi(mm_loss *h, const char *fn, const mm_tensor *const *t,
         n % h->group_size != 0) {
         char s[96];
         mmi_tensor_shape_str(t[0], s, sizeof s);
-        return mmi_fail(&h->err, MM_E_SHAPE, "%s: logp is %s; expected [N] or [N/k, k] with "
-                        "group_size k = %lld dividing N", fn, s, (long long)h->group_size);
+        return mmi_fail(&h->err, MM_E_SHAPE,
+                        "%s: logp is %s; expected [N] or [N/k, k] with "
+                        "group_size k = %lld dividing N",
+                        fn, s, (long long)h->group_size);
     }
     if ((rc = mmi_loss_within(h, fn, "logp", n, -1)) != MM_OK) return rc;
     if (dlogp && ((rc = mmi_loss_same_shape(h, fn, "logp", t[0], "dlogp", dlogp)) != MM_OK))
@@ -136,8 +138,10 @@ MM_API int mm_loss_kimi(mm_loss *h, const mm_tensor *logp, const mm_tensor *logp
                       h->baseline, h->grad_scale, NULL);
     gmax = 2.0 * h->tau * fabs(h->grad_scale) * sqrt((double)n * l) / (double)n;
     if (!isfinite(l) || !(gmax < 1e38))
-        return mmi_fail(&h->err, MM_E_NUMERIC, "%s: the loss or its gradient overflows (loss "
-                        "%g); are the log-probabilities and rewards sane?", fn, l);
+        return mmi_fail(&h->err, MM_E_NUMERIC,
+                        "%s: the loss or its gradient overflows (loss "
+                        "%g); are the log-probabilities and rewards sane?",
+                        fn, l);
     if (dlogp)
         (void)mmi_loss_kimi(logp->data, logp_old->data, rewards->data, n, h->group_size, h->tau,
                             h->baseline, h->grad_scale, dlogp->data);

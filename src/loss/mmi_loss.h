@@ -17,9 +17,9 @@ struct mm_loss {
     int64_t max_batch, max_dim, max_queue, tile, group_size;
     mmi_pool *pool;
     mmi_rng rng;
-    void *ws;          /* the kind's kernel workspace (NULL for the row-wise kinds) */
+    void *ws; /* the kind's kernel workspace (NULL for the row-wise kinds) */
     size_t ws_bytes;
-    double *blip_w;    /* max_batch doubles for mm_loss_blip_hard_negatives */
+    double *blip_w; /* max_batch doubles for mm_loss_blip_hard_negatives */
     size_t blip_bytes;
     /* parameters (MM_LOSS_*) */
     double logit_scale, logit_bias, temp, alpha, smoothing, tau, norm_eps, grad_scale;
@@ -27,16 +27,16 @@ struct mm_loss {
     /* statistics of the last successful compute call */
     double st_loss, st_dscale, st_dbias, st_dtemp, st_i2t, st_t2i, st_valid;
     /* data-parallel CLIP / SigLIP (loss_dist.c, mm_loss_set_comm) */
-    mm_comm *comm;     /* NULL: single process */
+    mm_comm *comm; /* NULL: single process */
     uint32_t comm_flags;
-    void *dws;         /* the distributed workspace */
+    void *dws; /* the distributed workspace */
     size_t dws_bytes;
 };
 
 /* ---- argument checks (loss_check.c); each writes a message naming fn and the tensor ------ */
 /* t must be non-NULL with ndim dimensions (ndim 0: any rank >= 1). */
-int mmi_loss_need(mm_loss *h, const char *fn, const char *name, const mm_tensor *t,
-                  int32_t ndim, const char *layout);
+int mmi_loss_need(mm_loss *h, const char *fn, const char *name, const mm_tensor *t, int32_t ndim,
+                  const char *layout);
 /* b must have a's shape. */
 int mmi_loss_same_shape(mm_loss *h, const char *fn, const char *na, const mm_tensor *a,
                         const char *nb, const mm_tensor *b);

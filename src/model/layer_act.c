@@ -79,6 +79,5 @@ static void act_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const
 }
 
 const mmi_layer_vt mmi_layer_act_vt = {
-    "activation", MMI_LAYER_ACT, act_setup,    act_sizes,
-    act_init,     act_forward,   act_backward, act_jvp,
+    "activation", MMI_LAYER_ACT, act_setup, act_sizes, act_init, act_forward, act_backward, act_jvp,
 };

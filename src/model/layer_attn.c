@@ -91,10 +91,10 @@ static void layout_fwd(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, f
     f->am = (float *)mmi_carve_take(y, mmi_sz_mul(rows, awidth(l)), 4);
     f->stab = (float *)mmi_carve_take(y, bh, 4);
     f->lg = (float *)mmi_carve_take(y, HEADS(l), 4);
-    f->proj = KIND(l) == MM_ATTN_PERFORMER ? (float *)mmi_carve_take(y, mmi_sz_mul(nf, dk), 4)
-                                           : NULL;
-    f->projt = KIND(l) == MM_ATTN_PERFORMER ? (float *)mmi_carve_take(y, mmi_sz_mul(nf, dk), 4)
-                                            : NULL;
+    f->proj =
+        KIND(l) == MM_ATTN_PERFORMER ? (float *)mmi_carve_take(y, mmi_sz_mul(nf, dk), 4) : NULL;
+    f->projt =
+        KIND(l) == MM_ATTN_PERFORMER ? (float *)mmi_carve_take(y, mmi_sz_mul(nf, dk), 4) : NULL;
 }
 
 static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, sbuf *s)
@@ -168,9 +168,9 @@ static void icfg_of_opts(const mm_attn_opts *o, int64_t ic[8])
             : o->kind == MM_ATTN_PERFORMER ? o->n_features
                                            : 0;
     ic[6] = o->kind == MM_ATTN_RELU2 || o->kind == MM_ATTN_GATED ? o->chunk
-            : o->kind == MM_ATTN_SPARSE ? (o->sparse_pattern == MM_SPARSE_LOCAL ? o->window
-                                                                               : o->stride)
-                                        : 0;
+            : o->kind == MM_ATTN_SPARSE
+                ? (o->sparse_pattern == MM_SPARSE_LOCAL ? o->window : o->stride)
+                : 0;
     ic[7] = (int64_t)(o->seed & 0x7fffffffffffffffULL);
 }
 
@@ -196,8 +196,8 @@ static int opts_of_icfg(const mmi_layer *l, mm_attn_opts *o)
 
 static int attn_check(const mmi_layer *l, mmi_err *e, const char *fn)
 {
-    static const char *const field[8] = {"kind",    "heads", "d_head", "dv",
-                                         "causal",  "variant", "aux",  "seed"};
+    static const char *const field[8] = {"kind",   "heads",   "d_head", "dv",
+                                         "causal", "variant", "aux",    "seed"};
     mm_attn_opts in, o;
     mmi_err oe;
     int64_t ic[8];
@@ -208,20 +208,24 @@ static int attn_check(const mmi_layer *l, mmi_err *e, const char *fn)
     if ((rc = opts_of_icfg(l, &in)) != MM_OK || (rc = mmi_attn_opts_resolve(&o, &in, &oe)) != MM_OK)
         return mmi_fail(e, rc, "%s: attention config refused (%s)", fn, oe.msg);
     if (o.kind == MM_ATTN_RWKV6) /* its decays and bonus are inputs the block does not make */
-        return mmi_fail(e, MM_E_INVALID_ARG, "%s: MM_ATTN_RWKV6 takes w and u from the caller; "
-                        "the attention block does not support it (use mm_attn)", fn);
+        return mmi_fail(e, MM_E_INVALID_ARG,
+                        "%s: MM_ATTN_RWKV6 takes w and u from the caller; "
+                        "the attention block does not support it (use mm_attn)",
+                        fn);
     /* Fields the kind does not use are 0, n_features is resolved: what the builder stores. */
     icfg_of_opts(&o, ic);
     for (int k = 0; k < 8; k++)
         if (ic[k] != l->icfg[k])
-            return mmi_fail(e, MM_E_INVALID_ARG, "%s: attention config %s is %lld; "
-                            "mm_model_add_attention stores %lld for this kind", fn, field[k],
-                            (long long)l->icfg[k], (long long)ic[k]);
+            return mmi_fail(e, MM_E_INVALID_ARG,
+                            "%s: attention config %s is %lld; "
+                            "mm_model_add_attention stores %lld for this kind",
+                            fn, field[k], (long long)l->icfg[k], (long long)ic[k]);
     /* The block's own limits, narrower than mm_attn's. */
     if (HEADS(l) > 4096 || DK(l) > 4096 || DV(l) > MAX_DV)
-        return mmi_fail(e, MM_E_RANGE, "%s: attention block needs heads <= 4096, d_head <= "
-                        "4096 and dv <= %d (got %lld, %lld, %lld)", fn, MAX_DV,
-                        (long long)HEADS(l), (long long)DK(l), (long long)DV(l));
+        return mmi_fail(e, MM_E_RANGE,
+                        "%s: attention block needs heads <= 4096, d_head <= "
+                        "4096 and dv <= %d (got %lld, %lld, %lld)",
+                        fn, MAX_DV, (long long)HEADS(l), (long long)DK(l), (long long)DV(l));
     return MM_OK;
 }
 

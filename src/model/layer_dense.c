@@ -9,18 +9,17 @@
 #include <math.h>
 #include <string.h>
 
-#define OUT(l) ((l)->icfg[0])
+#define OUT(l)      ((l)->icfg[0])
 #define HAS_BIAS(l) ((l)->icfg[1] != 0)
-#define INIT(l) ((l)->icfg[2])
-#define GAIN(l) ((l)->dcfg[0])
-#define MAX_WIDTH ((int64_t)1 << 31)
+#define INIT(l)     ((l)->icfg[2])
+#define GAIN(l)     ((l)->dcfg[0])
+#define MAX_WIDTH   ((int64_t)1 << 31)
 
 static int dense_setup(mmi_layer *l, mmi_err *e, const char *fn)
 {
     int64_t out = OUT(l), in = l->in_dim, nw;
     if (l->n_icfg != 3 || l->n_dcfg != 1)
-        return mmi_fail(e, MM_E_INVALID_ARG, "%s: dense config needs 3 integers and 1 double",
-                        fn);
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: dense config needs 3 integers and 1 double", fn);
     if (out < 1 || out > MAX_WIDTH)
         return mmi_fail(e, MM_E_RANGE, "%s: out_features %lld is outside [1, 2^31]", fn,
                         (long long)out);
@@ -28,14 +27,16 @@ static int dense_setup(mmi_layer *l, mmi_err *e, const char *fn)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: bias must be 0 or 1, got %lld", fn,
                         (long long)l->icfg[1]);
     if (INIT(l) != MM_INIT_DEFAULT && INIT(l) != MM_INIT_ORTHOGONAL)
-        return mmi_fail(e, MM_E_INVALID_ARG, "%s: unknown init %lld (MM_INIT_DEFAULT or "
-                        "MM_INIT_ORTHOGONAL)", fn, (long long)INIT(l));
+        return mmi_fail(e, MM_E_INVALID_ARG,
+                        "%s: unknown init %lld (MM_INIT_DEFAULT or "
+                        "MM_INIT_ORTHOGONAL)",
+                        fn, (long long)INIT(l));
     if (!isfinite(GAIN(l)) || GAIN(l) < 0.0)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: gain must be finite and >= 0, got %g", fn,
                         GAIN(l));
     if (mmi_mul_i64(&nw, out, in) != 0 || nw > MMI_MAX_NUMEL)
-        return mmi_fail(e, MM_E_RANGE, "%s: weight [%lld, %lld] is too large", fn,
-                        (long long)out, (long long)in);
+        return mmi_fail(e, MM_E_RANGE, "%s: weight [%lld, %lld] is too large", fn, (long long)out,
+                        (long long)in);
     l->out_dim = out;
     l->n_params = nw + (HAS_BIAS(l) ? out : 0);
     l->n_tensors = HAS_BIAS(l) ? 2 : 1;
@@ -95,8 +96,8 @@ static int dense_forward(const mmi_layer *l, const mmi_exec *c, const float *p, 
 }
 
 static void dense_backward(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
-                           const float *y, const void *saved, const float *dy, float *dx,
-                           float *g, void *scratch)
+                           const float *y, const void *saved, const float *dy, float *dx, float *g,
+                           void *scratch)
 {
     int64_t out = OUT(l), in = l->in_dim, rows = c->rows;
     (void)y;
@@ -117,8 +118,8 @@ static void dense_backward(const mmi_layer *l, const mmi_exec *c, const float *p
 }
 
 static void dense_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const float *v,
-                      const float *x, const float *tx, const float *y, const void *saved,
-                      float *ty, void *scratch)
+                      const float *x, const float *tx, const float *y, const void *saved, float *ty,
+                      void *scratch)
 {
     int64_t out = OUT(l), in = l->in_dim, rows = c->rows;
     (void)y;
@@ -131,6 +132,6 @@ static void dense_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, con
 }
 
 const mmi_layer_vt mmi_layer_dense_vt = {
-    "dense",      MMI_LAYER_DENSE, dense_setup,    dense_sizes,
-    dense_init,   dense_forward,   dense_backward, dense_jvp,
+    "dense",    MMI_LAYER_DENSE, dense_setup,    dense_sizes,
+    dense_init, dense_forward,   dense_backward, dense_jvp,
 };

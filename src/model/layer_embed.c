@@ -7,8 +7,8 @@
 #include <math.h>
 #include <string.h>
 
-#define NUM(l) ((l)->icfg[0])
-#define DIM(l) ((l)->icfg[1])
+#define NUM(l)   ((l)->icfg[0])
+#define DIM(l)   ((l)->icfg[1])
 #define MAX_SIZE ((int64_t)1 << 31)
 
 static int embed_setup(mmi_layer *l, mmi_err *e, const char *fn)
@@ -22,8 +22,8 @@ static int embed_setup(mmi_layer *l, mmi_err *e, const char *fn)
                         (long long)NUM(l), (long long)DIM(l));
     if (mmi_mul_i64(&nw, NUM(l), DIM(l)) != 0 || nw > MMI_MAX_NUMEL ||
         mmi_mul_i64(&out, l->in_dim, DIM(l)) != 0 || out > MAX_SIZE)
-        return mmi_fail(e, MM_E_RANGE, "%s: embedding [%lld, %lld] on %lld inputs is too large",
-                        fn, (long long)NUM(l), (long long)DIM(l), (long long)l->in_dim);
+        return mmi_fail(e, MM_E_RANGE, "%s: embedding [%lld, %lld] on %lld inputs is too large", fn,
+                        (long long)NUM(l), (long long)DIM(l), (long long)l->in_dim);
     l->out_dim = out;
     l->n_params = nw;
     l->n_tensors = 1;
@@ -83,8 +83,8 @@ static int embed_forward(const mmi_layer *l, const mmi_exec *c, const float *p, 
 }
 
 static void embed_backward(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
-                           const float *y, const void *saved, const float *dy, float *dx,
-                           float *g, void *scratch)
+                           const float *y, const void *saved, const float *dy, float *dx, float *g,
+                           void *scratch)
 {
     int64_t w = l->in_dim, d = DIM(l), n = c->rows * w;
     (void)p;
@@ -101,8 +101,8 @@ static void embed_backward(const mmi_layer *l, const mmi_exec *c, const float *p
 }
 
 static void embed_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const float *v,
-                      const float *x, const float *tx, const float *y, const void *saved,
-                      float *ty, void *scratch)
+                      const float *x, const float *tx, const float *y, const void *saved, float *ty,
+                      void *scratch)
 {
     int64_t w = l->in_dim, d = DIM(l), n = c->rows * w;
     (void)p;

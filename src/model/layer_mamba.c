@@ -186,7 +186,6 @@ static void buffers(const mmi_layer *l, const mmi_exec *c, const void *saved, vo
     }
 }
 
-
 /* B and C of every step, contiguous [B*T, N], from x_dbl rows [R | B | C]. */
 static void split_bc(const mmi_layer *l, const float *xdbl, int64_t rows, float *bc, float *cc)
 {

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #define AFFINE(l) ((l)->icfg[0] != 0)
-#define EPS(l) ((l)->dcfg[0])
-#define IS_LN(l) ((l)->vt->kind == MMI_LAYER_LAYERNORM)
+#define EPS(l)    ((l)->dcfg[0])
+#define IS_LN(l)  ((l)->vt->kind == MMI_LAYER_LAYERNORM)
 
 static int norm_setup(mmi_layer *l, mmi_err *e, const char *fn)
 {
@@ -103,8 +103,8 @@ static int norm_forward(const mmi_layer *l, const mmi_exec *c, const float *p, c
 }
 
 static void norm_backward(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
-                          const float *y, const void *saved, const float *dy, float *dx,
-                          float *g, void *scratch)
+                          const float *y, const void *saved, const float *dy, float *dx, float *g,
+                          void *scratch)
 {
     int64_t d = l->in_dim;
     const double *st = (const double *)saved;
@@ -141,8 +141,8 @@ static void norm_backward(const mmi_layer *l, const mmi_exec *c, const float *p,
 }
 
 static void norm_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const float *v,
-                     const float *x, const float *tx, const float *y, const void *saved,
-                     float *ty, void *scratch)
+                     const float *x, const float *tx, const float *y, const void *saved, float *ty,
+                     void *scratch)
 {
     int64_t d = l->in_dim;
     const double *st = (const double *)saved;

@@ -111,8 +111,7 @@ static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, s
     s->yc = mmi_carve_take(y, mmi_sz_mul(rows, H), 4),
     s->dyc = mmi_carve_take(y, mmi_sz_mul(rows, H), 4);
     s->duc = mmi_carve_take(y, mmi_sz_mul(rows, H), 4);
-    s->dk = mmi_carve_take(y, mmi_sz_mul(H, t), 4),
-    s->tk = mmi_carve_take(y, mmi_sz_mul(H, t), 4);
+    s->dk = mmi_carve_take(y, mmi_sz_mul(H, t), 4), s->tk = mmi_carve_take(y, mmi_sz_mul(H, t), 4);
     s->da = mmi_carve_take(y, mmi_sz_mul(rows, H), 4);
     s->dz = mmi_carve_take(y, mmi_sz_mul(mmi_sz_mul(rows, 2), H), 4),
     s->ta = mmi_carve_take(y, mmi_sz_mul(rows, H), 4);
@@ -149,7 +148,6 @@ static void buffers(const mmi_layer *l, const mmi_exec *c, const void *saved, vo
         *f = fs;
     }
 }
-
 
 static mmi_s4d_ch channel(const mmi_layer *l, const par *q, int64_t h)
 {

@@ -23,14 +23,14 @@
 /* Letters: B batch, T text length, M context length, D d_model (in_dim), Dc context width,
  * H heads, dk head width (keys and values), qw = H dk query width, kw = 2 H dk key-value width.
  * icfg: heads, d_head, ctx_dim, max_ctx. */
-#define HEADS(l)   ((l)->icfg[0])
-#define DK(l)      ((l)->icfg[1])
-#define CDIM(l)    ((l)->icfg[2])
-#define MAXCTX(l)  ((l)->icfg[3])
-#define LN_EPS     1e-5
-#define MAX_HEADS  4096
-#define MAX_DK     1024 /* the dense JVP keeps dk accumulators on the stack (attn_head.c) */
-#define MAX_WIDTH  ((int64_t)1 << 31)
+#define HEADS(l)  ((l)->icfg[0])
+#define DK(l)     ((l)->icfg[1])
+#define CDIM(l)   ((l)->icfg[2])
+#define MAXCTX(l) ((l)->icfg[3])
+#define LN_EPS    1e-5
+#define MAX_HEADS 4096
+#define MAX_DK    1024 /* the dense JVP keeps dk accumulators on the stack (attn_head.c) */
+#define MAX_WIDTH ((int64_t)1 << 31)
 
 static int64_t qwidth(const mmi_layer *l) { return HEADS(l) * DK(l); }
 static int64_t kwidth(const mmi_layer *l) { return 2 * HEADS(l) * DK(l); }
@@ -70,8 +70,7 @@ typedef struct sbuf {
     double *gb;
 } sbuf;
 
-static void layout_fwd(const mmi_layer *l, int64_t b, int64_t t, int64_t m, mmi_carve *y,
-                       fbuf *f)
+static void layout_fwd(const mmi_layer *l, int64_t b, int64_t t, int64_t m, mmi_carve *y, fbuf *f)
 {
     const int64_t rows = mmi_sz_mul(b, t), crows = mmi_sz_mul(b, m);
     f->stats = (double *)mmi_carve_take(y, mmi_sz_mul(2, rows), sizeof(double));
@@ -85,8 +84,7 @@ static void layout_fwd(const mmi_layer *l, int64_t b, int64_t t, int64_t m, mmi_
     f->am = (float *)mmi_carve_take(y, mmi_sz_mul(rows, qwidth(l)), 4);
 }
 
-static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, int64_t m, mmi_carve *y,
-                       sbuf *s)
+static void layout_scr(const mmi_layer *l, int64_t b, int64_t t, int64_t m, mmi_carve *y, sbuf *s)
 {
     const int64_t rows = mmi_sz_mul(b, t), crows = mmi_sz_mul(b, m), qw = qwidth(l);
     const int64_t n = t > m ? t : m;
@@ -148,9 +146,10 @@ static int xattn_setup(mmi_layer *l, mmi_err *e, const char *fn)
     int64_t qw, kw, dc, total;
     if (l->n_icfg != 4 || l->n_dcfg != 0)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: cross_attention config needs 4 integers", fn);
-    if (HEADS(l) < 1 || HEADS(l) > MAX_HEADS || DK(l) < 1 || DK(l) > MAX_DK ||
-        CDIM(l) < 1 || CDIM(l) > MAX_WIDTH || MAXCTX(l) < 1 || MAXCTX(l) > MAX_WIDTH)
-        return mmi_fail(e, MM_E_RANGE, "%s: cross-attention needs heads in [1, %d], d_head in "
+    if (HEADS(l) < 1 || HEADS(l) > MAX_HEADS || DK(l) < 1 || DK(l) > MAX_DK || CDIM(l) < 1 ||
+        CDIM(l) > MAX_WIDTH || MAXCTX(l) < 1 || MAXCTX(l) > MAX_WIDTH)
+        return mmi_fail(e, MM_E_RANGE,
+                        "%s: cross-attention needs heads in [1, %d], d_head in "
                         "[1, %d], ctx_dim and max_ctx in [1, 2^31] (got %lld, %lld, %lld, %lld)",
                         fn, MAX_HEADS, MAX_DK, (long long)HEADS(l), (long long)DK(l),
                         (long long)CDIM(l), (long long)MAXCTX(l));
@@ -243,7 +242,8 @@ static int xattn_forward(const mmi_layer *l, const mmi_exec *c, const float *p, 
     /* mm_model_infer and mm_model_forward have no context; the model's *_ctx entry points
      * check it before any layer runs, so this is the only refusal. */
     if (!c->ctx)
-        return mmi_fail(c->err, MM_E_INVALID_ARG, "cross_attention needs context tokens: call "
+        return mmi_fail(c->err, MM_E_INVALID_ARG,
+                        "cross_attention needs context tokens: call "
                         "mm_model_forward_ctx (or mm_model_jvp_ctx)");
     MMI_ASSERT(exec_ok(l, c));
     buffers(l, c, saved, scratch, &f, &s);
@@ -277,8 +277,8 @@ static void add_colsum(const float *m, int64_t rows, int64_t n, double *acc, flo
 }
 
 static void xattn_backward(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
-                           const float *y, const void *saved, const float *dy, float *dx,
-                           float *g, void *scratch)
+                           const float *y, const void *saved, const float *dy, float *dx, float *g,
+                           void *scratch)
 {
     const int64_t d = l->in_dim, qw = qwidth(l), kw = kwidth(l), dc = CDIM(l);
     const int64_t T = c->seq, M = c->ctx_len, dk = DK(l), bh = c->batch * HEADS(l);
@@ -303,8 +303,8 @@ static void xattn_backward(const mmi_layer *l, const mmi_exec *c, const float *p
         mmi_attn_head_bwd(&a, f.qh + i * T * dk, f.kh + i * M * dk, f.vh + i * M * dk, NULL, NULL,
                           NULL, f.oh + i * T * dk, f.row + i * T, s.doh + i * T * dk,
                           s.dqh + i * T * dk, s.dkh + i * M * dk, s.dvh + i * M * dk, NULL, s.ws);
-    heads_io(l, c->batch, T, s.qp, qw, 0, s.dqh, 1);     /* dL/dq rows */
-    heads_io(l, c->batch, M, s.kvp, kw, 0, s.dkh, 1);    /* dL/d[k | v] rows */
+    heads_io(l, c->batch, T, s.qp, qw, 0, s.dqh, 1);  /* dL/dq rows */
+    heads_io(l, c->batch, M, s.kvp, kw, 0, s.dkh, 1); /* dL/d[k | v] rows */
     heads_io(l, c->batch, M, s.kvp, kw, qw, s.dvh, 1);
     if (g) {
         mmi_gemm(1, 0, qw, d, c->rows, 1.0f, s.qp, qw, f.xn, d, 1.0f, g, d, c->gemm_ws, c->pool);
@@ -323,8 +323,8 @@ static void xattn_backward(const mmi_layer *l, const mmi_exec *c, const float *p
 }
 
 static void xattn_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const float *v,
-                      const float *x, const float *tx, const float *y, const void *saved,
-                      float *ty, void *scratch)
+                      const float *x, const float *tx, const float *y, const void *saved, float *ty,
+                      void *scratch)
 {
     const int64_t d = l->in_dim, qw = qwidth(l), kw = kwidth(l), dc = CDIM(l);
     const int64_t T = c->seq, M = c->ctx_len, dk = DK(l), bh = c->batch * HEADS(l);
@@ -345,15 +345,15 @@ static void xattn_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, con
                  c->pool);
     }
     /* tangent of [k | v]: ctx vW_kv^T + vb_kv (the context is fixed) */
-    mmi_gemm(0, 1, c->batch * M, kw, dc, 1.0f, f.ctx, dc, tw.wkv, dc, 0.0f, s.kvp, kw,
-             c->gemm_ws, c->pool);
+    mmi_gemm(0, 1, c->batch * M, kw, dc, 1.0f, f.ctx, dc, tw.wkv, dc, 0.0f, s.kvp, kw, c->gemm_ws,
+             c->pool);
     mmi_add_rows(s.kvp, tw.bkv, c->batch * M, kw);
     heads_io(l, c->batch, T, s.qp, qw, 0, s.dqh, 0);
     heads_io(l, c->batch, M, s.kvp, kw, 0, s.dkh, 0);
     heads_io(l, c->batch, M, s.kvp, kw, qw, s.dvh, 0);
     for (int64_t i = 0; i < bh; i++)
-        mmi_attn_head_jvp(&a, f.qh + i * T * dk, f.kh + i * M * dk, f.vh + i * M * dk, NULL,
-                          0.0f, s.dqh + i * T * dk, s.dkh + i * M * dk, s.dvh + i * M * dk,
+        mmi_attn_head_jvp(&a, f.qh + i * T * dk, f.kh + i * M * dk, f.vh + i * M * dk, NULL, 0.0f,
+                          s.dqh + i * T * dk, s.dkh + i * M * dk, s.dvh + i * M * dk,
                           s.doh + i * T * dk, s.ws);
     heads_io(l, c->batch, T, s.tam, qw, 0, s.doh, 1);
     /* ty = tx + am vW_out^T + vb_out + tam W_out^T */
@@ -379,9 +379,10 @@ MM_API int mm_model_add_cross_attention(mm_model *m, int64_t n_heads, int64_t d_
     for (int32_t i = 0; i < m->n_layers; i++) {
         int64_t dim = 0;
         if (mmi_xattn_context(&m->layers[i], &dim, NULL) && dim != ctx_dim)
-            return mmi_fail(&m->err, MM_E_SHAPE, "%s: ctx_dim %lld differs from layer %d's "
-                            "%lld; a model has one context tensor", fn, (long long)ctx_dim,
-                            (int)i, (long long)dim);
+            return mmi_fail(&m->err, MM_E_SHAPE,
+                            "%s: ctx_dim %lld differs from layer %d's "
+                            "%lld; a model has one context tensor",
+                            fn, (long long)ctx_dim, (int)i, (long long)dim);
     }
     return mmi_model_add_layer(m, "cross_attention", ic, 4, NULL, 0, fn);
 }

@@ -17,10 +17,9 @@ extern const mmi_layer_vt mmi_layer_s4d_vt;
 extern const mmi_layer_vt mmi_layer_xattn_vt;
 
 static const mmi_layer_vt *const k_kinds[] = {
-    &mmi_layer_dense_vt,     &mmi_layer_act_vt,        &mmi_layer_layernorm_vt,
-    &mmi_layer_rmsnorm_vt,   &mmi_layer_embedding_vt,
-    &mmi_layer_attention_vt, &mmi_layer_gau_vt,
-    &mmi_layer_mamba_vt,     &mmi_layer_s4d_vt,
+    &mmi_layer_dense_vt,   &mmi_layer_act_vt,       &mmi_layer_layernorm_vt,
+    &mmi_layer_rmsnorm_vt, &mmi_layer_embedding_vt, &mmi_layer_attention_vt,
+    &mmi_layer_gau_vt,     &mmi_layer_mamba_vt,     &mmi_layer_s4d_vt,
     &mmi_layer_xattn_vt,
 };
 

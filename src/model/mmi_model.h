@@ -32,9 +32,9 @@ enum {
     MMI_LAYER_XATTN = 10     /* layer_xattn.c: cross-attention to the call's context */
 };
 
-#define MMI_LAYER_MAX_CFG 8     /* integer and double config entries per layer */
-#define MMI_LAYER_MAX_TENSORS 9 /* parameter tensors per layer (Mamba has 9) */
-#define MMI_TENSOR_NAME_MAX 24  /* suffix such as "weight", NUL included */
+#define MMI_LAYER_MAX_CFG     8  /* integer and double config entries per layer */
+#define MMI_LAYER_MAX_TENSORS 9  /* parameter tensors per layer (Mamba has 9) */
+#define MMI_TENSOR_NAME_MAX   24 /* suffix such as "weight", NUL included */
 
 /* One parameter tensor of a layer, named like the PyTorch module attribute. */
 typedef struct mmi_ptensor {
@@ -74,14 +74,14 @@ typedef struct mmi_layer_vt {
     /* Bytes of saved state and of scratch for a call of batch x seq (monotone in both), and
      * *gemm_ws = 1 if its forward calls mmi_gemm on a shape that uses the GEMM workspace
      * (mmi_gemm_needs_ws), so mm_model_infer reserves that only when some layer needs it. */
-    void (*sizes)(const mmi_layer *l, int64_t batch, int64_t seq, size_t *saved,
-                  size_t *scratch, int *gemm_ws);
+    void (*sizes)(const mmi_layer *l, int64_t batch, int64_t seq, size_t *saved, size_t *scratch,
+                  int *gemm_ws);
     /* Draws the initial parameters into p (n_params floats) from rng; work holds
      * l->init_work doubles (0 if the layer needs none). */
     void (*init)(const mmi_layer *l, float *p, mmi_rng *rng, double *work);
     /* y = f(x). May refuse input (embedding: MM_E_RANGE with text in c->err if set). */
-    int (*forward)(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
-                   float *y, void *saved, void *scratch);
+    int (*forward)(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x, float *y,
+                   void *saved, void *scratch);
     /* Given dy, accumulates parameter gradients into g (NULL: frozen, skip) and writes the
      * input gradient into dx (NULL: not needed). x, y, saved are those of the last forward. */
     void (*backward)(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
@@ -135,8 +135,8 @@ int32_t mmi_act_by_name(const char *name);
 
 /* ---- optimizer state --------------------------------------------------------------------- */
 /* Hyperparameter slots (index = id - MM_MODEL_LR, see mm.h MM_MODEL_*). */
-#define MMI_OPT_NHYPER 16
-#define MMI_OPT_HYPER(o, id) ((o)->hyper[(id) - MM_MODEL_LR])
+#define MMI_OPT_NHYPER       16
+#define MMI_OPT_HYPER(o, id) ((o)->hyper[(id)-MM_MODEL_LR])
 /* Optimizer state buffers (each n_params floats, same layout as the parameters), named like
  * the entries of PyTorch's optimizer.state[param]:
  *   SGD, momentum: slot 0 "momentum_buffer"
@@ -183,13 +183,13 @@ struct mm_model {
      * the GEMM workspace. */
     void *arena;
     size_t arena_size;
-    float **act;       /* n_layers + 1 pointers into the arena */
-    float *pp[2];      /* ping-pong buffers, max_rows x max_width floats each */
-    void *scratch;     /* max over layers of scratch_bytes */
+    float **act;   /* n_layers + 1 pointers into the arena */
+    float *pp[2];  /* ping-pong buffers, max_rows x max_width floats each */
+    void *scratch; /* max over layers of scratch_bytes */
     void *gemm_ws;
     int64_t max_rows, max_width;
     mmi_pool *pool;
-    int32_t fwd_valid;         /* 1 after a successful forward/jvp: backward may run */
+    int32_t fwd_valid;          /* 1 after a successful forward/jvp: backward may run */
     int64_t fwd_batch, fwd_seq; /* sizes of that forward */
     int32_t fwd_ndim;           /* rank of its x */
     int64_t fwd_ctx_len;        /* context tokens of that forward (0: no context) */

@@ -22,10 +22,10 @@
 #include "../io/mmi_io.h"
 #include "mmi_model.h"
 
-#define MMI_FORMAT_MAJOR 1
-#define MMI_FORMAT_MINOR 0
+#define MMI_FORMAT_MAJOR  1
+#define MMI_FORMAT_MINOR  0
 #define MMI_IO_MAX_LAYERS 4096
-#define MMI_IO_KIND_MAX 24
+#define MMI_IO_KIND_MAX   24
 
 /* One layer as a file describes it, before it is replayed through mmi_model_add_layer. */
 typedef struct mmi_arch_layer {
@@ -41,14 +41,14 @@ typedef struct mmi_arch {
     int32_t n_layers;
     mmi_arch_layer *layers;
     size_t layers_bytes;
-    int32_t opt_kind;                 /* MM_OPT_*, 0: none */
+    int32_t opt_kind; /* MM_OPT_*, 0: none */
     int32_t n_hyper;
     int32_t hyper_id[MMI_OPT_NHYPER]; /* MM_MODEL_* ids */
     double hyper_val[MMI_OPT_NHYPER];
-    int32_t has_state;                /* steps, layer_step and buf_init were present */
+    int32_t has_state; /* steps, layer_step and buf_init were present */
     int64_t steps;
-    int64_t *layer_step;              /* n_layers entries (allocated with layers) */
-    int32_t *buf_init;                /* n_layers entries */
+    int64_t *layer_step; /* n_layers entries (allocated with layers) */
+    int32_t *buf_init;   /* n_layers entries */
     mmi_alloc alloc;
 } mmi_arch;
 

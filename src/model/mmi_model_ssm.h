@@ -12,8 +12,8 @@
  * y [batch, out_dim], updating state (batch rows of state_bytes each). scratch is the model's
  * scratch region (sized by the layer for any forward of max_batch x max_seq). */
 size_t mmi_mamba_state_bytes(const mmi_layer *l);
-int mmi_mamba_step(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
-                   float *y, void *state, void *scratch);
+int mmi_mamba_step(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x, float *y,
+                   void *state, void *scratch);
 size_t mmi_s4d_state_bytes(const mmi_layer *l);
 int mmi_s4d_step(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x, float *y,
                  void *state, void *scratch);

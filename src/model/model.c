@@ -10,7 +10,7 @@
 #include <string.h>
 
 #define MAX_THREADS 256
-#define MAX_LAYERS 4096
+#define MAX_LAYERS  4096
 
 static void opts_defaults(mm_model_opts *o)
 {
@@ -39,8 +39,8 @@ static int check_opts(const mm_model_opts *o, mmi_err *e)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: input_dim %lld must be in [1, 2^31]", fn,
                         (long long)o->input_dim);
     if (o->max_batch < 1 || o->max_seq < 1)
-        return mmi_fail(e, MM_E_INVALID_ARG, "%s: max_batch %lld and max_seq %lld must be >= 1",
-                        fn, (long long)o->max_batch, (long long)o->max_seq);
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: max_batch %lld and max_seq %lld must be >= 1", fn,
+                        (long long)o->max_batch, (long long)o->max_seq);
     if (o->n_threads < 1 || o->n_threads > MAX_THREADS)
         return mmi_fail(e, MM_E_INVALID_ARG, "%s: n_threads %d must be in [1, %d]", fn,
                         (int)o->n_threads, MAX_THREADS);
@@ -83,8 +83,7 @@ static int grow_layers(mm_model *m, const char *fn)
     int32_t cap = m->cap_layers ? m->cap_layers * 2 : 8;
     mmi_layer *nl;
     if (m->n_layers >= MAX_LAYERS)
-        return mmi_fail(&m->err, MM_E_RANGE, "%s: a model has at most %d layers", fn,
-                        MAX_LAYERS);
+        return mmi_fail(&m->err, MM_E_RANGE, "%s: a model has at most %d layers", fn, MAX_LAYERS);
     nl = (mmi_layer *)mmi_calloc(&m->alloc, (size_t)cap * sizeof *nl);
     if (!nl) return mmi_fail(&m->err, MM_E_NOMEM, "%s: out of memory", fn);
     if (m->layers) memcpy(nl, m->layers, (size_t)m->n_layers * sizeof *nl);
@@ -108,8 +107,10 @@ int mmi_model_add_layer(mm_model *m, const char *kind_name, const int64_t *icfg,
     int rc;
     if (!m) return MM_E_INVALID_ARG;
     if (m->finalized)
-        return mmi_fail(&m->err, MM_E_STATE, "%s: the model is finalized; add layers before "
-                        "mm_model_finalize", fn);
+        return mmi_fail(&m->err, MM_E_STATE,
+                        "%s: the model is finalized; add layers before "
+                        "mm_model_finalize",
+                        fn);
     if (!vt && (act_cfg[0] = mmi_act_by_name(kind_name)) != 0 && n_icfg == 0 && n_dcfg == 0) {
         vt = mmi_layer_vt_find(MMI_LAYER_ACT); /* "tanh" is activation {MM_ACT_TANH} */
         icfg = act_cfg;
@@ -216,12 +217,16 @@ static int reserve(mm_model *m, const char *fn)
     if (!m->act) return mmi_fail(&m->err, MM_E_NOMEM, "%s: out of memory", fn);
     layout_arena(m, &y);
     if (y.overflow)
-        return mmi_fail(&m->err, MM_E_RANGE, "%s: workspace for max_batch %lld x max_seq %lld "
-                        "overflows", fn, (long long)m->opts.max_batch, (long long)m->opts.max_seq);
+        return mmi_fail(&m->err, MM_E_RANGE,
+                        "%s: workspace for max_batch %lld x max_seq %lld "
+                        "overflows",
+                        fn, (long long)m->opts.max_batch, (long long)m->opts.max_seq);
     m->arena_size = y.off;
     if (!(m->arena = mmi_malloc(&m->alloc, m->arena_size)))
-        return mmi_fail(&m->err, MM_E_NOMEM, "%s: out of memory reserving %zu bytes of "
-                        "workspace", fn, m->arena_size);
+        return mmi_fail(&m->err, MM_E_NOMEM,
+                        "%s: out of memory reserving %zu bytes of "
+                        "workspace",
+                        fn, m->arena_size);
     y = mmi_carve_at(m->arena, m->arena_size);
     layout_arena(m, &y);
     return MM_OK;
@@ -323,17 +328,13 @@ MM_API void mm_model_free(mm_model *m)
     mmi_free(&a, m, sizeof *m);
 }
 
-MM_API const char *mm_model_errmsg(const mm_model *m)
-{
-    return m ? m->err.msg : "invalid handle";
-}
+MM_API const char *mm_model_errmsg(const mm_model *m) { return m ? m->err.msg : "invalid handle"; }
 
 /* ---- views and small queries ----------------------------------------------------------- */
 
 static int need_final(mm_model *m, const char *fn)
 {
-    if (!m->finalized)
-        return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
+    if (!m->finalized) return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
     return MM_OK;
 }
 

@@ -27,8 +27,9 @@ MM_API int mm_model_set_comm(mm_model *m, mm_comm *comm)
         if (all[3 * r + 1] != v[0] || all[3 * r + 2] != v[1])
             return mmi_fail(&m->err, MM_E_SHAPE,
                             "%s: rank %d's model (%lld parameters, %d layers) differs from rank "
-                            "%d's (%.0f, %.0f)", fn, (int)comm->rank, (long long)m->n_params,
-                            (int)m->n_layers, (int)r, all[3 * r + 1], all[3 * r + 2]);
+                            "%d's (%.0f, %.0f)",
+                            fn, (int)comm->rank, (long long)m->n_params, (int)m->n_layers, (int)r,
+                            all[3 * r + 1], all[3 * r + 2]);
     if ((rc = mmi_comm_bcast0(comm, m->params, m->n_params, &m->err, fn)) != MM_OK) return rc;
     m->comm = comm;
     return MM_OK;
@@ -39,14 +40,13 @@ int mmi_model_comm_average(mm_model *m, const char *fn)
     float w = (float)m->comm->size;
     float v = 0.0f;
     const float *all;
-    int status = m->opt.kind ? MM_OK
-                             : mmi_fail(&m->err, MM_E_STATE,
-                                        "%s: call mm_model_set_optimizer first", fn);
+    int status = m->opt.kind
+                     ? MM_OK
+                     : mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_set_optimizer first", fn);
     int rc = mmi_comm_vote(m->comm, status, &v, 1, &all, &m->err, fn);
     if (rc != MM_OK) return rc;
     /* A NaN on any rank reaches every rank through the sum: all refuse the step together. */
-    if ((rc = mmi_comm_allreduce(m->comm, m->grads, m->n_params, &m->err, fn)) != MM_OK)
-        return rc;
+    if ((rc = mmi_comm_allreduce(m->comm, m->grads, m->n_params, &m->err, fn)) != MM_OK) return rc;
     if (m->comm->size > 1)
         for (int64_t i = 0; i < m->n_params; i++) m->grads[i] /= w; /* rounded once */
     return MM_OK;

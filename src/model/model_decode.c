@@ -40,7 +40,8 @@ static int row_bytes(const mm_model *m, size_t *bytes, int32_t *bad)
     size_t total = 0;
     for (int32_t i = 0; i < m->n_layers; i++) {
         const decode_entry *d = recurrent(&m->layers[i]);
-        if (d) total += (d->state_bytes(&m->layers[i]) + 7) / 8 * 8;
+        if (d)
+            total += (d->state_bytes(&m->layers[i]) + 7) / 8 * 8;
         else if (!row_wise(&m->layers[i])) {
             *bad = i;
             return MM_E_UNSUPPORTED;
@@ -93,8 +94,10 @@ static int check_step(mm_model *m, const mm_tensor *x, const mm_tensor *y, const
     /* A model without recurrent layers has no state: NULL (any state_bytes) is fine then. */
     if (*row == 0) return fill_exec(m, x, c);
     if (!state || (uintptr_t)state % 8 || state_bytes < *row * (size_t)x->shape[0])
-        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: state must be 8-byte aligned and hold "
-                        "%zu bytes", fn, *row * (size_t)x->shape[0]);
+        return mmi_fail(&m->err, MM_E_INVALID_ARG,
+                        "%s: state must be 8-byte aligned and hold "
+                        "%zu bytes",
+                        fn, *row * (size_t)x->shape[0]);
     return fill_exec(m, x, c);
 }
 

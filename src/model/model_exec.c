@@ -42,21 +42,23 @@ int mmi_model_check_like(const mm_tensor *x, const mm_tensor *t, int64_t width, 
     if (ok) return MM_OK;
     mmi_tensor_shape_str(x, sx, sizeof sx);
     mmi_tensor_shape_str(t, st, sizeof st);
-    return mmi_fail(e, MM_E_SHAPE, "%s: %s is %s; for x %s it must have x's leading sizes and "
-                    "last size %lld", fn, what, st, sx, (long long)width);
+    return mmi_fail(e, MM_E_SHAPE,
+                    "%s: %s is %s; for x %s it must have x's leading sizes and "
+                    "last size %lld",
+                    fn, what, st, sx, (long long)width);
 }
 
 /* Common entry checks of forward and jvp: handle, lifecycle, x and the reservation. */
 static int check_call(mm_model *m, const mm_tensor *x, mmi_exec *c, const char *fn)
 {
     int rc;
-    if (!m->finalized)
-        return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
+    if (!m->finalized) return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
     if ((rc = mmi_model_input_shape(m, x, &c->batch, &c->seq, &m->err, fn)) != MM_OK) return rc;
     if (c->batch > m->opts.max_batch || c->seq > m->opts.max_seq)
-        return mmi_fail(&m->err, MM_E_RANGE, "%s: batch %lld x seq %lld is beyond the reserved "
-                        "max_batch %lld x max_seq %lld", fn, (long long)c->batch,
-                        (long long)c->seq, (long long)m->opts.max_batch,
+        return mmi_fail(&m->err, MM_E_RANGE,
+                        "%s: batch %lld x seq %lld is beyond the reserved "
+                        "max_batch %lld x max_seq %lld",
+                        fn, (long long)c->batch, (long long)c->seq, (long long)m->opts.max_batch,
                         (long long)m->opts.max_seq);
     c->rows = c->batch * c->seq;
     c->gemm_ws = m->gemm_ws;
@@ -76,8 +78,10 @@ static int32_t first_xattn(const mm_model *m, int64_t *dim, int64_t *max_ctx)
     for (int32_t i = 0; i < m->n_layers; i++) {
         int64_t d, mc;
         if (!mmi_xattn_context(&m->layers[i], &d, &mc)) continue;
-        if (first == m->n_layers) first = i, *dim = d;
-        else if (d != *dim) *dim = -1; /* layers disagree (possible in a loaded file) */
+        if (first == m->n_layers)
+            first = i, *dim = d;
+        else if (d != *dim)
+            *dim = -1; /* layers disagree (possible in a loaded file) */
         if (mc < *max_ctx) *max_ctx = mc;
     }
     return first;
@@ -92,27 +96,33 @@ static int check_ctx(mm_model *m, const mm_tensor *ctx, mmi_exec *c, const char 
     const int32_t first = first_xattn(m, &dim, &max_ctx);
     if (!ctx) {
         if (first < m->n_layers)
-            return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: layer %d (cross_attention) needs "
-                            "context tokens: pass ctx [batch, tokens, %lld]", fn, (int)first,
-                            (long long)dim);
+            return mmi_fail(&m->err, MM_E_INVALID_ARG,
+                            "%s: layer %d (cross_attention) needs "
+                            "context tokens: pass ctx [batch, tokens, %lld]",
+                            fn, (int)first, (long long)dim);
         return MM_OK;
     }
     if (first == m->n_layers)
-        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: ctx given but the model has no "
-                        "cross_attention layer", fn);
+        return mmi_fail(&m->err, MM_E_INVALID_ARG,
+                        "%s: ctx given but the model has no "
+                        "cross_attention layer",
+                        fn);
     if (dim < 0)
-        return mmi_fail(&m->err, MM_E_SHAPE, "%s: the model's cross_attention layers have "
-                        "different ctx_dim; no context fits them all", fn);
+        return mmi_fail(&m->err, MM_E_SHAPE,
+                        "%s: the model's cross_attention layers have "
+                        "different ctx_dim; no context fits them all",
+                        fn);
     mmi_tensor_shape_str(ctx, s, sizeof s);
-    if (ctx->ndim != 3 || ctx->shape[0] != c->batch || ctx->shape[2] != dim ||
-        ctx->shape[1] < 1)
-        return mmi_fail(&m->err, MM_E_SHAPE, "%s: ctx is %s; it must be [%lld, tokens, %lld] "
-                        "(x's batch, the cross_attention ctx_dim)", fn, s, (long long)c->batch,
-                        (long long)dim);
+    if (ctx->ndim != 3 || ctx->shape[0] != c->batch || ctx->shape[2] != dim || ctx->shape[1] < 1)
+        return mmi_fail(&m->err, MM_E_SHAPE,
+                        "%s: ctx is %s; it must be [%lld, tokens, %lld] "
+                        "(x's batch, the cross_attention ctx_dim)",
+                        fn, s, (long long)c->batch, (long long)dim);
     if (ctx->shape[1] > max_ctx)
-        return mmi_fail(&m->err, MM_E_RANGE, "%s: ctx has %lld tokens; the cross_attention "
-                        "layers take at most max_ctx %lld", fn, (long long)ctx->shape[1],
-                        (long long)max_ctx);
+        return mmi_fail(&m->err, MM_E_RANGE,
+                        "%s: ctx has %lld tokens; the cross_attention "
+                        "layers take at most max_ctx %lld",
+                        fn, (long long)ctx->shape[1], (long long)max_ctx);
     c->ctx = ctx->data;
     c->ctx_len = ctx->shape[1];
     c->ctx_dim = dim;
@@ -150,8 +160,8 @@ static int run_layers(mm_model *m, const mmi_exec *c, const float *v, float *jy,
         if (rc != MM_OK) return layer_failed(&m->err, rc, fn, i);
         if (v) {
             float *t_out = i == m->n_layers - 1 ? jy : m->pp[i & 1];
-            l->vt->jvp(l, c, p, v + l->param_offset, m->act[i], t_in, m->act[i + 1], saved,
-                       t_out, m->scratch);
+            l->vt->jvp(l, c, p, v + l->param_offset, m->act[i], t_in, m->act[i + 1], saved, t_out,
+                       m->scratch);
             t_in = t_out;
         }
     }
@@ -202,8 +212,7 @@ MM_API int mm_model_forward(mm_model *m, const mm_tensor *x, mm_tensor *y)
     return forward_impl(m, x, NULL, y, "mm_model_forward");
 }
 
-MM_API int mm_model_forward_ctx(mm_model *m, const mm_tensor *x, const mm_tensor *ctx,
-                                mm_tensor *y)
+MM_API int mm_model_forward_ctx(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, mm_tensor *y)
 {
     return forward_impl(m, x, ctx, y, "mm_model_forward_ctx");
 }
@@ -217,15 +226,16 @@ static int jvp_impl(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, const
     if ((rc = check_call(m, x, &c, fn)) != MM_OK) return rc;
     if (!v && m->n_params > 0) return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: v is NULL", fn);
     if (v && v->numel != m->n_params)
-        return mmi_fail(&m->err, MM_E_SHAPE, "%s: v has %lld elements; the model has %lld "
-                        "parameters", fn, (long long)v->numel, (long long)m->n_params);
+        return mmi_fail(&m->err, MM_E_SHAPE,
+                        "%s: v has %lld elements; the model has %lld "
+                        "parameters",
+                        fn, (long long)v->numel, (long long)m->n_params);
     if ((rc = mmi_model_check_like(x, jy, mmi_model_out_dim(m), "jy", &m->err, fn)) != MM_OK)
         return rc;
     if (y && (rc = mmi_model_check_like(x, y, mmi_model_out_dim(m), "y", &m->err, fn)) != MM_OK)
         return rc;
     if ((v && jy->data == v->data) || (y && ((v && y->data == v->data) || y->data == jy->data)))
-        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: y, jy and v must be distinct buffers",
-                        fn);
+        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: y, jy and v must be distinct buffers", fn);
     if ((rc = check_ctx(m, ctx, &c, fn)) != MM_OK) return rc;
     m->fwd_valid = 0;
     memcpy(m->act[0], x->data, (size_t)x->numel * sizeof(float));
@@ -275,9 +285,11 @@ static int check_grad_shape(const mm_model *m, const mm_tensor *t, int64_t width
     if (ok && t->ndim == 3) ok = t->shape[1] == m->fwd_seq;
     if (ok) return MM_OK;
     mmi_tensor_shape_str(t, s, sizeof s);
-    return mmi_fail(e, MM_E_SHAPE, "%s: %s is %s; the last forward had batch %lld, seq %lld, "
-                    "rank %d, so it must end in %lld", fn, what, s, (long long)m->fwd_batch,
-                    (long long)m->fwd_seq, (int)m->fwd_ndim, (long long)width);
+    return mmi_fail(e, MM_E_SHAPE,
+                    "%s: %s is %s; the last forward had batch %lld, seq %lld, "
+                    "rank %d, so it must end in %lld",
+                    fn, what, s, (long long)m->fwd_batch, (long long)m->fwd_seq, (int)m->fwd_ndim,
+                    (long long)width);
 }
 
 /* Checks dctx against the context of the last forward. */
@@ -286,16 +298,19 @@ static int check_dctx(mm_model *m, const mm_tensor *dctx, const char *fn)
     char s[96];
     int64_t dim, max_ctx;
     if (m->fwd_ctx_len == 0)
-        return mmi_fail(&m->err, MM_E_STATE, "%s: dctx given but the last forward had no "
-                        "context (use mm_model_forward_ctx)", fn);
+        return mmi_fail(&m->err, MM_E_STATE,
+                        "%s: dctx given but the last forward had no "
+                        "context (use mm_model_forward_ctx)",
+                        fn);
     (void)first_xattn(m, &dim, &max_ctx);
     if (dctx->ndim == 3 && dctx->shape[0] == m->fwd_batch && dctx->shape[1] == m->fwd_ctx_len &&
         dctx->shape[2] == dim)
         return MM_OK;
     mmi_tensor_shape_str(dctx, s, sizeof s);
-    return mmi_fail(&m->err, MM_E_SHAPE, "%s: dctx is %s; the last forward's context was "
-                    "[%lld, %lld, %lld]", fn, s, (long long)m->fwd_batch,
-                    (long long)m->fwd_ctx_len, (long long)dim);
+    return mmi_fail(&m->err, MM_E_SHAPE,
+                    "%s: dctx is %s; the last forward's context was "
+                    "[%lld, %lld, %lld]",
+                    fn, s, (long long)m->fwd_batch, (long long)m->fwd_ctx_len, (long long)dim);
 }
 
 static int backward_impl(mm_model *m, const mm_tensor *dy, mm_tensor *dx, mm_tensor *dctx,
@@ -303,19 +318,22 @@ static int backward_impl(mm_model *m, const mm_tensor *dy, mm_tensor *dx, mm_ten
 {
     int rc;
     if (!m) return MM_E_INVALID_ARG;
-    if (!m->finalized)
-        return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
+    if (!m->finalized) return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
     if (!m->fwd_valid)
-        return mmi_fail(&m->err, MM_E_STATE, "%s: no successful mm_model_forward to "
-                        "differentiate", fn);
+        return mmi_fail(&m->err, MM_E_STATE,
+                        "%s: no successful mm_model_forward to "
+                        "differentiate",
+                        fn);
     if ((rc = check_grad_shape(m, dy, mmi_model_out_dim(m), "dy", &m->err, fn)) != MM_OK ||
         (dx && (rc = check_grad_shape(m, dx, m->opts.input_dim, "dx", &m->err, fn)) != MM_OK) ||
         (dctx && (rc = check_dctx(m, dctx, fn)) != MM_OK))
         return rc;
     if ((dx && dx->data == dy->data) ||
         (dctx && (dctx->data == dy->data || (dx && dctx->data == dx->data))))
-        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: dx, dctx and dy must be distinct "
-                        "buffers", fn);
+        return mmi_fail(&m->err, MM_E_INVALID_ARG,
+                        "%s: dx, dctx and dy must be distinct "
+                        "buffers",
+                        fn);
     mmi_model_run_backward(m, dy->data, dx ? dx->data : NULL, dctx ? dctx->data : NULL);
     return MM_OK;
 }
@@ -359,8 +377,7 @@ MM_API int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_tensor *dx)
     return backward_impl(m, dy, dx, NULL, "mm_model_backward");
 }
 
-MM_API int mm_model_backward_ctx(mm_model *m, const mm_tensor *dy, mm_tensor *dx,
-                                 mm_tensor *dctx)
+MM_API int mm_model_backward_ctx(mm_model *m, const mm_tensor *dy, mm_tensor *dx, mm_tensor *dctx)
 {
     return backward_impl(m, dy, dx, dctx, "mm_model_backward_ctx");
 }

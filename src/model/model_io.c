@@ -10,9 +10,9 @@
 
 #define NAME_MAX_LEN 96
 /* The reservation cap of a loaded model (docs/FORMAT.md section 7). */
-#define MMI_LOAD_RESERVE_BASE ((int64_t)64 << 20)
+#define MMI_LOAD_RESERVE_BASE     ((int64_t)64 << 20)
 #define MMI_LOAD_RESERVE_PER_BYTE 64
-#define PNAME_LEN 48 /* "4095.weight": a parameter name without prefix */
+#define PNAME_LEN                 48 /* "4095.weight": a parameter name without prefix */
 
 /* ============================== saving ===================================================== */
 typedef struct save_ctx {
@@ -57,7 +57,7 @@ static int save_tensors(save_ctx *s, int with_state, mmi_err *e)
     s->block = mmi_calloc(&m->alloc, s->block_size);
     if (!s->block) return mmi_fail(e, MM_E_NOMEM, "out of memory (%zu bytes)", s->block_size);
     s->outs = (mmi_st_out *)s->block;
-    s->names = (char (*)[NAME_MAX_LEN])(s->outs + n);
+    s->names = (char(*)[NAME_MAX_LEN])(s->outs + n);
     for (int32_t slot = -1; slot < (with_state ? m->opt.n_slots : 0); slot++) {
         const float *base = slot < 0 ? m->params : m->opt.slot[slot];
         if (!base) continue;
@@ -67,11 +67,13 @@ static int save_tensors(save_ctx *s, int with_state, mmi_err *e)
                 char pn[PNAME_LEN];
                 mmi_st_out *o = &s->outs[k];
                 if (mmi_model_tensor_name(m, i, t, pn, sizeof pn) != MM_OK)
-                    return mmi_fail(e, MM_E_INTERNAL, "cannot name tensor %d of layer %d",
-                                    (int)t, (int)i);
-                if (slot < 0) snprintf(s->names[k], NAME_MAX_LEN, "%s", pn);
-                else snprintf(s->names[k], NAME_MAX_LEN, "optimizer.%s.%s", pn,
-                              m->opt.slot_name[slot]);
+                    return mmi_fail(e, MM_E_INTERNAL, "cannot name tensor %d of layer %d", (int)t,
+                                    (int)i);
+                if (slot < 0)
+                    snprintf(s->names[k], NAME_MAX_LEN, "%s", pn);
+                else
+                    snprintf(s->names[k], NAME_MAX_LEN, "optimizer.%s.%s", pn,
+                             m->opt.slot_name[slot]);
                 o->name = s->names[k];
                 o->dtype = MMI_ST_F32;
                 o->ndim = l->tensors[t].ndim;
@@ -131,7 +133,8 @@ MM_API int mm_model_save(mm_model *m, const char *path, uint32_t flags)
     if (!m) return MM_E_INVALID_ARG;
     e.msg[0] = '\0';
     if (!path) return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: path is NULL", fn);
-    if (m->comm && mm_comm_rank(m->comm) != 0) return MM_OK; /* ranks are identical: rank 0 writes */
+    if (m->comm && mm_comm_rank(m->comm) != 0)
+        return MM_OK; /* ranks are identical: rank 0 writes */
     rc = save_prepare(&s, m, flags, &e);
     if (rc == MM_OK) {
         rc = mmi_file_write_atomic(path, save_produce, &s, &m->err, fn);
@@ -195,7 +198,8 @@ static int load_describe(mmi_arch *ar, const mmi_st_file *f, const mmi_alloc *a,
     /* a policy file (format "libmm-policy", or a 0.1 one: "libmm" with an "algo" key) */
     if ((fmt && fl == 12 && memcmp(fmt, "libmm-policy", 12) == 0) ||
         (is_libmm && mmi_st_meta(f, "algo", NULL)))
-        return mmi_fail(e, MM_E_FORMAT, "this is an mm_policy file, not a model: load it with "
+        return mmi_fail(e, MM_E_FORMAT,
+                        "this is an mm_policy file, not a model: load it with "
                         "mm_policy_load_new or mm_policy_load (mm_policy_export turns its actor "
                         "into a model)");
     if (is_libmm && (!ver || !arch))
@@ -206,8 +210,10 @@ static int load_describe(mmi_arch *ar, const mmi_st_file *f, const mmi_alloc *a,
         if (parse_version(ver, vl, &major, &minor))
             return mmi_fail(e, MM_E_FORMAT, "format_version is not \"<major>.<minor>\"");
         if (major > MMI_FORMAT_MAJOR)
-            return mmi_fail(e, MM_E_VERSION, "file format %u.%u needs a newer libmm (this one "
-                            "reads %d.x)", (unsigned)major, (unsigned)minor, MMI_FORMAT_MAJOR);
+            return mmi_fail(e, MM_E_VERSION,
+                            "file format %u.%u needs a newer libmm (this one "
+                            "reads %d.x)",
+                            (unsigned)major, (unsigned)minor, MMI_FORMAT_MAJOR);
     }
     if ((rc = mmi_st_check_crc(f, is_libmm, e))) return rc;
     rc = arch ? mmi_arch_parse(ar, arch, al, a, e) : mmi_arch_infer(ar, f, a, e);
@@ -221,11 +227,11 @@ static int load_layers(mm_model *m, const mmi_arch *ar, mmi_err *e)
 {
     for (int32_t i = 0; i < ar->n_layers; i++) {
         const mmi_arch_layer *l = &ar->layers[i];
-        int rc = mmi_model_add_layer(m, l->kind, l->icfg, l->n_icfg, l->dcfg, l->n_dcfg,
-                                     "layer");
+        int rc = mmi_model_add_layer(m, l->kind, l->icfg, l->n_icfg, l->dcfg, l->n_dcfg, "layer");
         if (rc == MM_E_NOMEM) return mmi_fail(e, rc, "%s", m->err.msg);
-        if (rc) return mmi_fail(e, MM_E_FORMAT, "architecture: layer %d (%s) rejected: %s",
-                                (int)i, l->kind, m->err.msg);
+        if (rc)
+            return mmi_fail(e, MM_E_FORMAT, "architecture: layer %d (%s) rejected: %s", (int)i,
+                            l->kind, m->err.msg);
     }
     return MM_OK;
 }
@@ -261,8 +267,8 @@ static int load_check_tensor(const mm_model *m, const mmi_st_file *f, int32_t i,
     if (!same) {
         shape_text(s1, sizeof s1, ft->ndim, ft->shape);
         shape_text(s2, sizeof s2, p->ndim, p->shape);
-        return mmi_fail(e, MM_E_FORMAT, "tensor '%s' is %s but the architecture needs %s", name,
-                        s1, s2);
+        return mmi_fail(e, MM_E_FORMAT, "tensor '%s' is %s but the architecture needs %s", name, s1,
+                        s2);
     }
     if ((bad = mmi_st_first_nonfinite(f, ft, 4)) >= 0)
         return mmi_fail(e, MM_E_NUMERIC, "tensor '%s' holds NaN or Inf (element %lld)", name,
@@ -298,8 +304,10 @@ static int load_check_state(const mmi_st_tensor *t, const mmi_st_file *f, mmi_er
     for (int64_t j = 0; j < t->numel; j++) {
         const unsigned char *q = f->data + t->begin + 4 * (size_t)j;
         if ((q[3] & 0x80u) && (q[0] | q[1] | q[2] | (q[3] & 0x7fu)))
-            return mmi_fail(e, MM_E_NUMERIC, "tensor '%s' holds a negative value (element "
-                            "%lld)", name, (long long)j);
+            return mmi_fail(e, MM_E_NUMERIC,
+                            "tensor '%s' holds a negative value (element "
+                            "%lld)",
+                            name, (long long)j);
     }
     return MM_OK;
 }
@@ -319,9 +327,10 @@ static int load_check_params(const mm_model *m, const mmi_st_file *f, int64_t *n
          * widths). Bounds finalize's activation reservation by the file's size. */
         if (l->in_dim <= cap && l->out_dim <= cap) sum += l->in_dim + l->out_dim;
         if (l->in_dim > cap || l->out_dim > cap || sum > 64 * cap)
-            return mmi_fail(e, MM_E_FORMAT, "architecture: layer %d is %lld -> %lld wide, out of "
-                            "proportion to the file's %llu data bytes", (int)i,
-                            (long long)l->in_dim, (long long)l->out_dim,
+            return mmi_fail(e, MM_E_FORMAT,
+                            "architecture: layer %d is %lld -> %lld wide, out of "
+                            "proportion to the file's %llu data bytes",
+                            (int)i, (long long)l->in_dim, (long long)l->out_dim,
                             (unsigned long long)f->data_len);
         for (int32_t t = 0; t < l->n_tensors; t++, expect++)
             if ((rc = load_check_tensor(m, f, i, t, "", "", e))) return rc;
@@ -333,9 +342,10 @@ static int load_check_params(const mm_model *m, const mmi_st_file *f, int64_t *n
         (*n_opt)++;
     }
     if (f->n_tensors - *n_opt != expect)
-        return mmi_fail(e, MM_E_FORMAT, "the file has %lld parameter tensors but the "
-                        "architecture has %lld", (long long)(f->n_tensors - *n_opt),
-                        (long long)expect);
+        return mmi_fail(e, MM_E_FORMAT,
+                        "the file has %lld parameter tensors but the "
+                        "architecture has %lld",
+                        (long long)(f->n_tensors - *n_opt), (long long)expect);
     return MM_OK;
 }
 
@@ -377,10 +387,11 @@ static int load_check_reserve(const mm_model *m, const mmi_st_file *f, mmi_err *
     const int64_t per_row = mmi_sz_mul(MMI_LOAD_RESERVE_PER_BYTE, (int64_t)f->data_len);
     const int64_t cap = mmi_sz_add(MMI_LOAD_RESERVE_BASE, mmi_sz_mul(rows, per_row));
     if (want < 0 || (cap >= 0 && want > cap))
-        return mmi_fail(e, MM_E_FORMAT, "architecture: the model would reserve %s%lld bytes "
+        return mmi_fail(e, MM_E_FORMAT,
+                        "architecture: the model would reserve %s%lld bytes "
                         "for max_batch %lld x max_seq %lld, out of proportion to the file's "
-                        "%llu data bytes (limit %lld)", want < 0 ? "more than " : "",
-                        (long long)(want < 0 ? INT64_MAX : want),
+                        "%llu data bytes (limit %lld)",
+                        want < 0 ? "more than " : "", (long long)(want < 0 ? INT64_MAX : want),
                         (long long)m->opts.max_batch, (long long)m->opts.max_seq,
                         (unsigned long long)f->data_len, (long long)(cap < 0 ? INT64_MAX : cap));
     return MM_OK;
@@ -520,13 +531,18 @@ static int load_any(mm_model **out, int src, const void *data, size_t size, mm_r
     if ((rc = load_opts(&o, opts, &a, &e, fn))) return load_finish(rc, &e, &o, fn);
     if ((src == SRC_MEM && !data) || (src == SRC_CB && !rfn) || (src == SRC_PATH && !path))
         return load_finish(mmi_fail(&e, MM_E_INVALID_ARG, "%s is NULL",
-                                    src == SRC_MEM ? "data" : src == SRC_CB ? "fn" : "path"),
+                                    src == SRC_MEM  ? "data"
+                                    : src == SRC_CB ? "fn"
+                                                    : "path"),
                            &e, &o, fn);
     mmi_st_limits_default(&lim);
     memset(&f, 0, sizeof f);
-    if (src == SRC_MEM) rc = mmi_st_parse(&f, data, size, &lim, &a, &e);
-    else if (src == SRC_CB) rc = mmi_st_load_cb(&f, rfn, ud, 0, &lim, &a, &e);
-    else rc = mmi_st_load_path(&f, path, &lim, &a, &e);
+    if (src == SRC_MEM)
+        rc = mmi_st_parse(&f, data, size, &lim, &a, &e);
+    else if (src == SRC_CB)
+        rc = mmi_st_load_cb(&f, rfn, ud, 0, &lim, &a, &e);
+    else
+        rc = mmi_st_load_path(&f, path, &lim, &a, &e);
     if (rc == MM_OK) {
         rc = load_build(out, &f, &o, &a, &e);
         mmi_st_free(&f);

@@ -11,11 +11,11 @@
 
 /* Stable file names, indexed by MM_OPT_* and by id - MM_MODEL_LR. */
 static const char *const k_opt_names[] = {NULL, "sgd", "momentum", "adam", "adamw", "rmsprop"};
-static const char *const k_hyper_names[] = {
-    "lr",    "beta1",     "beta2",         "eps",     "weight_decay", "momentum",
-    "dampening", "nesterov", "alpha", "centered", "max_grad_norm", "amsgrad"};
+static const char *const k_hyper_names[] = {"lr",           "beta1",    "beta2",         "eps",
+                                            "weight_decay", "momentum", "dampening",     "nesterov",
+                                            "alpha",        "centered", "max_grad_norm", "amsgrad"};
 #define N_OPT_KINDS ((int32_t)(sizeof k_opt_names / sizeof k_opt_names[0]))
-#define N_HYPER ((int32_t)(sizeof k_hyper_names / sizeof k_hyper_names[0]))
+#define N_HYPER     ((int32_t)(sizeof k_hyper_names / sizeof k_hyper_names[0]))
 
 const char *mmi_optim_kind_name(int32_t kind)
 {
@@ -106,15 +106,19 @@ static int json_alloc(const mm_model *m, const optim_ctx *oc, char **out, size_t
     size_t need;
     char *buf;
     mmi_jw_init(&w, NULL, 0);
-    if (oc) optim_emit(&w, oc);
-    else arch_emit(&w, m);
+    if (oc)
+        optim_emit(&w, oc);
+    else
+        arch_emit(&w, m);
     if (mmi_jw_finish(&w, &need) == MM_E_INVALID_ARG)
         return mmi_fail(e, MM_E_INTERNAL, "cannot encode the model description");
     buf = (char *)mmi_malloc(&m->alloc, need);
     if (!buf) return mmi_fail(e, MM_E_NOMEM, "out of memory (%zu bytes)", need);
     mmi_jw_init(&w, buf, need);
-    if (oc) optim_emit(&w, oc);
-    else arch_emit(&w, m);
+    if (oc)
+        optim_emit(&w, oc);
+    else
+        arch_emit(&w, m);
     if (mmi_jw_finish(&w, NULL) != MM_OK) {
         mmi_free(&m->alloc, buf, need);
         return mmi_fail(e, MM_E_INTERNAL, "model description changed while encoding");
@@ -151,12 +155,17 @@ static int arch_layer(mmi_arch_layer *l, const mmi_json *v, int32_t idx, mmi_err
         return mmi_fail(e, MM_E_FORMAT, "architecture: layer %d is not an object", (int)idx);
     for (const mmi_json *c = mmi_json_first(v); c; c = mmi_json_next(v, c)) {
         const mmi_json **slot = NULL;
-        if (c->key_len == 4 && !memcmp(c->key, "kind", 4)) slot = &kind;
-        else if (c->key_len == 4 && !memcmp(c->key, "icfg", 4)) slot = &ic;
-        else if (c->key_len == 4 && !memcmp(c->key, "dcfg", 4)) slot = &dc;
+        if (c->key_len == 4 && !memcmp(c->key, "kind", 4))
+            slot = &kind;
+        else if (c->key_len == 4 && !memcmp(c->key, "icfg", 4))
+            slot = &ic;
+        else if (c->key_len == 4 && !memcmp(c->key, "dcfg", 4))
+            slot = &dc;
         if (!slot || *slot)
-            return mmi_fail(e, MM_E_FORMAT, "architecture: layer %d has an unknown or duplicate "
-                            "field", (int)idx);
+            return mmi_fail(e, MM_E_FORMAT,
+                            "architecture: layer %d has an unknown or duplicate "
+                            "field",
+                            (int)idx);
         *slot = c;
     }
     if (!kind || kind->type != MMI_JSON_STRING || kind->str_len == 0 ||
@@ -165,8 +174,10 @@ static int arch_layer(mmi_arch_layer *l, const mmi_json *v, int32_t idx, mmi_err
     memcpy(l->kind, kind->str, kind->str_len + 1);
     if ((ic && (ic->type != MMI_JSON_ARRAY || ic->n > MMI_LAYER_MAX_CFG)) ||
         (dc && (dc->type != MMI_JSON_ARRAY || dc->n > MMI_LAYER_MAX_CFG)))
-        return mmi_fail(e, MM_E_FORMAT, "architecture: layer %d: icfg/dcfg must be arrays of at "
-                        "most %d numbers", (int)idx, MMI_LAYER_MAX_CFG);
+        return mmi_fail(e, MM_E_FORMAT,
+                        "architecture: layer %d: icfg/dcfg must be arrays of at "
+                        "most %d numbers",
+                        (int)idx, MMI_LAYER_MAX_CFG);
     for (x = mmi_json_first(ic); x; x = mmi_json_next(ic, x)) {
         if (x->type != MMI_JSON_NUMBER || !x->is_int)
             return mmi_fail(e, MM_E_FORMAT, "architecture: layer %d: icfg holds a non-integer",
@@ -186,8 +197,8 @@ static int arch_alloc(mmi_arch *a, int64_t n, const mmi_alloc *al, mmi_err *e)
 {
     size_t bytes;
     if (n < 1 || n > MMI_IO_MAX_LAYERS)
-        return mmi_fail(e, MM_E_FORMAT, "architecture: %lld layers (1 to %d allowed)",
-                        (long long)n, MMI_IO_MAX_LAYERS);
+        return mmi_fail(e, MM_E_FORMAT, "architecture: %lld layers (1 to %d allowed)", (long long)n,
+                        MMI_IO_MAX_LAYERS);
     /* n <= MMI_IO_MAX_LAYERS: the size cannot overflow. */
     bytes = (size_t)n * (sizeof(mmi_arch_layer) + sizeof(int64_t) + sizeof(int32_t));
     a->alloc = *al;
@@ -209,8 +220,10 @@ static int arch_walk(mmi_arch *a, const mmi_json *root, const mmi_alloc *al, mmi
         return mmi_fail(e, MM_E_FORMAT, "architecture is not a JSON object");
     for (const mmi_json *c = mmi_json_first(root); c; c = mmi_json_next(root, c)) {
         const mmi_json **slot = NULL;
-        if (c->key_len == 9 && !memcmp(c->key, "input_dim", 9)) slot = &in;
-        else if (c->key_len == 6 && !memcmp(c->key, "layers", 6)) slot = &layers;
+        if (c->key_len == 9 && !memcmp(c->key, "input_dim", 9))
+            slot = &in;
+        else if (c->key_len == 6 && !memcmp(c->key, "layers", 6))
+            slot = &layers;
         if (!slot || *slot)
             return mmi_fail(e, MM_E_FORMAT, "architecture has an unknown or duplicate field");
         *slot = c;
@@ -239,8 +252,8 @@ int mmi_arch_parse(mmi_arch *a, const char *text, size_t len, const mmi_alloc *a
 }
 
 /* Reads a per-layer integer array of the optimizer state (n_layers entries in [lo, hi]). */
-static int optim_ints(const mmi_arch *a, const mmi_json *v, int64_t *i64, int32_t *i32,
-                      int64_t hi, mmi_err *e)
+static int optim_ints(const mmi_arch *a, const mmi_json *v, int64_t *i64, int32_t *i32, int64_t hi,
+                      mmi_err *e)
 {
     int32_t k = 0;
     if (v->type != MMI_JSON_ARRAY || v->n != (uint32_t)a->n_layers)
@@ -248,10 +261,14 @@ static int optim_ints(const mmi_arch *a, const mmi_json *v, int64_t *i64, int32_
                         (int)a->n_layers);
     for (const mmi_json *x = mmi_json_first(v); x; x = mmi_json_next(v, x), k++) {
         if (!int_in(x, 0, hi))
-            return mmi_fail(e, MM_E_FORMAT, "optimizer: per-layer state entry %d is not in "
-                            "[0, %lld]", (int)k, (long long)hi);
-        if (i64) i64[k] = x->i;
-        else i32[k] = (int32_t)x->i;
+            return mmi_fail(e, MM_E_FORMAT,
+                            "optimizer: per-layer state entry %d is not in "
+                            "[0, %lld]",
+                            (int)k, (long long)hi);
+        if (i64)
+            i64[k] = x->i;
+        else
+            i32[k] = (int32_t)x->i;
     }
     return MM_OK;
 }
@@ -288,8 +305,10 @@ static int optim_member(mmi_arch *a, const mmi_json *c, uint32_t *seen, mmi_err 
             return mmi_fail(e, MM_E_FORMAT, "optimizer: steps must be in [0, 2^53]");
         a->steps = c->i;
         return MM_OK;
-    case 18: return optim_ints(a, c, a->layer_step, NULL, MMI_OPT_MAX_STEPS, e);
-    default: return optim_ints(a, c, NULL, a->buf_init, 1, e);
+    case 18:
+        return optim_ints(a, c, a->layer_step, NULL, MMI_OPT_MAX_STEPS, e);
+    default:
+        return optim_ints(a, c, NULL, a->buf_init, 1, e);
     }
 }
 
@@ -352,9 +371,11 @@ static int infer_layer(mmi_arch_layer *l, const mmi_st_file *f, int32_t i, int64
     w = mmi_st_find(f, nw);
     b = mmi_st_find(f, nb);
     if (!w)
-        return mmi_fail(e, MM_E_FORMAT, "no architecture metadata and layer %d has no weight: "
+        return mmi_fail(e, MM_E_FORMAT,
+                        "no architecture metadata and layer %d has no weight: "
                         "parameter-free layers (activations) cannot be inferred; export with "
-                        "tools/torch_io.py", (int)i);
+                        "tools/torch_io.py",
+                        (int)i);
     if (w->ndim == 2 && (!b || (b->ndim == 1 && b->shape[0] == w->shape[0]))) {
         strcpy(l->kind, "dense");
         l->icfg[0] = w->shape[0];
@@ -376,8 +397,10 @@ static int infer_layer(mmi_arch_layer *l, const mmi_st_file *f, int32_t i, int64
         if (i == 0) *width = w->shape[0];
         return MM_OK;
     }
-    return mmi_fail(e, MM_E_FORMAT, "no architecture metadata and layer %d's tensors are not "
-                    "a Linear, LayerNorm or RMSNorm", (int)i);
+    return mmi_fail(e, MM_E_FORMAT,
+                    "no architecture metadata and layer %d's tensors are not "
+                    "a Linear, LayerNorm or RMSNorm",
+                    (int)i);
 }
 
 int mmi_arch_infer(mmi_arch *a, const mmi_st_file *f, const mmi_alloc *al, mmi_err *e)
@@ -388,7 +411,8 @@ int mmi_arch_infer(mmi_arch *a, const mmi_st_file *f, const mmi_alloc *al, mmi_e
         const char *suffix;
         int64_t idx = seq_index(&f->tensors[k], &suffix);
         if (idx < 0 || idx >= MMI_IO_MAX_LAYERS)
-            return mmi_fail(e, MM_E_FORMAT, "no architecture metadata and tensor names are not "
+            return mmi_fail(e, MM_E_FORMAT,
+                            "no architecture metadata and tensor names are not "
                             "those of an nn.Sequential (\"0.weight\")");
         if (idx > max_idx) max_idx = idx;
     }

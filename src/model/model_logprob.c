@@ -29,9 +29,10 @@ static int check_targets(mm_model *m, const int32_t *targets, int64_t n_targets,
                         (long long)n_targets, (long long)rows);
     for (int64_t r = 0; r < rows; r++)
         if (targets[r] >= v)
-            return mmi_fail(&m->err, MM_E_RANGE, "%s: targets[%lld] = %d is not below the "
-                            "model's output width %lld", fn, (long long)r, (int)targets[r],
-                            (long long)v);
+            return mmi_fail(&m->err, MM_E_RANGE,
+                            "%s: targets[%lld] = %d is not below the "
+                            "model's output width %lld",
+                            fn, (long long)r, (int)targets[r], (long long)v);
     return MM_OK;
 }
 
@@ -42,8 +43,10 @@ static int check_count(mm_model *m, const mm_tensor *t, int64_t rows, const char
     if (!t) return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: %s is NULL", fn, what);
     if (t->numel == rows) return MM_OK;
     mmi_tensor_shape_str(t, s, sizeof s);
-    return mmi_fail(&m->err, MM_E_SHAPE, "%s: %s is %s; it must hold %lld elements (one per "
-                    "position)", fn, what, s, (long long)rows);
+    return mmi_fail(&m->err, MM_E_SHAPE,
+                    "%s: %s is %s; it must hold %lld elements (one per "
+                    "position)",
+                    fn, what, s, (long long)rows);
 }
 
 MM_API int mm_model_logprob(mm_model *m, const mm_tensor *x, const int32_t *targets,
@@ -54,8 +57,7 @@ MM_API int mm_model_logprob(mm_model *m, const mm_tensor *x, const int32_t *targ
     const float *z;
     int rc;
     if (!m) return MM_E_INVALID_ARG;
-    if (!m->finalized)
-        return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
+    if (!m->finalized) return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
     if ((rc = mmi_model_input_shape(m, x, &batch, &seq, &m->err, fn)) != MM_OK) return rc;
     rows = batch * seq; /* both within the reservation is checked by the forward below */
     if ((rc = check_targets(m, targets, n_targets, rows, fn)) != MM_OK ||
@@ -75,8 +77,10 @@ MM_API int mm_model_logprob(mm_model *m, const mm_tensor *x, const int32_t *targ
         lp = (double)z[r * v + targets[r]] - row_lse(z + r * v, v);
         if (!isfinite(lp)) {
             m->fwd_valid = 0;
-            return mmi_fail(&m->err, MM_E_NUMERIC, "%s: the log-probability at position %lld "
-                            "is not finite (non-finite logits)", fn, (long long)r);
+            return mmi_fail(&m->err, MM_E_NUMERIC,
+                            "%s: the log-probability at position %lld "
+                            "is not finite (non-finite logits)",
+                            fn, (long long)r);
         }
         logp->data[r] = (float)lp;
     }
@@ -92,11 +96,12 @@ MM_API int mm_model_logprob_backward(mm_model *m, const int32_t *targets, int64_
     float *dz;
     int rc;
     if (!m) return MM_E_INVALID_ARG;
-    if (!m->finalized)
-        return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
+    if (!m->finalized) return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
     if (!m->fwd_valid)
-        return mmi_fail(&m->err, MM_E_STATE, "%s: no successful mm_model_logprob to "
-                        "differentiate", fn);
+        return mmi_fail(&m->err, MM_E_STATE,
+                        "%s: no successful mm_model_logprob to "
+                        "differentiate",
+                        fn);
     rows = m->fwd_batch * m->fwd_seq;
     if ((rc = check_targets(m, targets, n_targets, rows, fn)) != MM_OK ||
         (rc = check_count(m, weights, rows, "weights", fn)) != MM_OK)

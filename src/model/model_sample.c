@@ -41,7 +41,7 @@ static void sift_down(const float *z, int32_t *h, int64_t n, int64_t i)
 typedef struct sampler {
     double inv_t, top_p;
     int64_t v, top_k; /* top_k already clamped to [1, v] */
-    int32_t *heap;     /* v indices */
+    int32_t *heap;    /* v indices */
     mmi_rng *rng;
 } sampler;
 
@@ -113,13 +113,14 @@ static int check_sample(mm_model *m, const mm_tensor *logits, double temperature
 {
     int64_t v = mmi_model_out_dim(m);
     char s[96];
-    if (!m->finalized)
-        return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
+    if (!m->finalized) return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
     if (!logits || !tokens) return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: NULL argument", fn);
     if (logits->ndim < 1 || logits->ndim > 2 || logits->shape[logits->ndim - 1] != v) {
         mmi_tensor_shape_str(logits, s, sizeof s);
-        return mmi_fail(&m->err, MM_E_SHAPE, "%s: logits is %s; it must be [n, %lld] or [%lld] "
-                        "(the model's output width)", fn, s, (long long)v, (long long)v);
+        return mmi_fail(&m->err, MM_E_SHAPE,
+                        "%s: logits is %s; it must be [n, %lld] or [%lld] "
+                        "(the model's output width)",
+                        fn, s, (long long)v, (long long)v);
     }
     *rows = logits->ndim == 2 ? logits->shape[0] : 1;
     if (n_tokens != *rows)
@@ -127,14 +128,15 @@ static int check_sample(mm_model *m, const mm_tensor *logits, double temperature
                         (long long)n_tokens, (long long)*rows);
     /* below 1e-6, 1 / T could overflow the scaled logits: 0 (greedy) is the limit to use */
     if (!(temperature == 0.0 || (temperature >= 1e-6 && temperature <= 1e6)))
-        return mmi_fail(&m->err, MM_E_RANGE, "%s: temperature %g is neither 0 nor in "
-                        "[1e-6, 1e6]", fn, temperature);
+        return mmi_fail(&m->err, MM_E_RANGE,
+                        "%s: temperature %g is neither 0 nor in "
+                        "[1e-6, 1e6]",
+                        fn, temperature);
     if (top_k < 0)
         return mmi_fail(&m->err, MM_E_RANGE, "%s: top_k %lld is negative (0 = off)", fn,
                         (long long)top_k);
     if (!(top_p > 0.0 && top_p <= 1.0))
-        return mmi_fail(&m->err, MM_E_RANGE, "%s: top_p %g is outside (0, 1] (1 = off)", fn,
-                        top_p);
+        return mmi_fail(&m->err, MM_E_RANGE, "%s: top_p %g is outside (0, 1] (1 = off)", fn, top_p);
     for (int64_t i = 0; i < logits->numel; i++)
         if (!isfinite(logits->data[i]))
             return mmi_fail(&m->err, MM_E_NUMERIC, "%s: logits[%lld] is not finite", fn,
@@ -149,9 +151,8 @@ static double log_sum_exp(const float *z, int64_t v, double zmax)
     return zmax + log(s);
 }
 
-MM_API int mm_model_sample(mm_model *m, const mm_tensor *logits, double temperature,
-                           int64_t top_k, double top_p, int32_t *tokens, int64_t n_tokens,
-                           float *logp)
+MM_API int mm_model_sample(mm_model *m, const mm_tensor *logits, double temperature, int64_t top_k,
+                           double top_p, int32_t *tokens, int64_t n_tokens, float *logp)
 {
     static const char fn[] = "mm_model_sample";
     sampler s;
@@ -171,9 +172,12 @@ MM_API int mm_model_sample(mm_model *m, const mm_tensor *logits, double temperat
         const float *z = logits->data + r * s.v;
         int32_t a = argmax_row(z, s.v), t;
         double zmax = (double)z[a];
-        if (temperature == 0.0) t = a;
-        else if (s.top_k < s.v || top_p < 1.0) t = draw_truncated(&s, z, zmax);
-        else t = draw_full(&s, z, zmax);
+        if (temperature == 0.0)
+            t = a;
+        else if (s.top_k < s.v || top_p < 1.0)
+            t = draw_truncated(&s, z, zmax);
+        else
+            t = draw_full(&s, z, zmax);
         tokens[r] = t;
         if (logp) logp[r] = (float)((double)z[t] - log_sum_exp(z, s.v, zmax));
     }

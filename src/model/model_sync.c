@@ -10,8 +10,7 @@ MM_API int mm_model_freeze(mm_model *m, int32_t first, int32_t count, int32_t fr
 {
     const char *fn = "mm_model_freeze";
     if (!m) return MM_E_INVALID_ARG;
-    if (!m->finalized)
-        return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
+    if (!m->finalized) return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
     if (frozen != 0 && frozen != 1)
         return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: frozen must be 0 or 1", fn);
     if (first < 0 || count < 0 || first > m->n_layers || count > m->n_layers - first)
@@ -44,13 +43,15 @@ static int same_arch(const mm_model *a, const mm_model *b)
 static int check_pair(mm_model *dst, const mm_model *src, const char *fn)
 {
     if (!src) return mmi_fail(&dst->err, MM_E_INVALID_ARG, "%s: src is NULL", fn);
-    if (dst == src) return mmi_fail(&dst->err, MM_E_INVALID_ARG, "%s: dst and src are the same "
-                                    "model", fn);
+    if (dst == src)
+        return mmi_fail(&dst->err, MM_E_INVALID_ARG,
+                        "%s: dst and src are the same "
+                        "model",
+                        fn);
     if (!dst->finalized || !src->finalized)
         return mmi_fail(&dst->err, MM_E_STATE, "%s: both models must be finalized", fn);
     if (!same_arch(dst, src))
-        return mmi_fail(&dst->err, MM_E_SHAPE, "%s: src and dst have different architectures",
-                        fn);
+        return mmi_fail(&dst->err, MM_E_SHAPE, "%s: src and dst have different architectures", fn);
     return MM_OK;
 }
 

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #define H(m, id) MMI_OPT_HYPER(&(m)->opt, id)
-#define BIT(id) (1u << ((id) - MM_MODEL_LR))
-#define COMMON (BIT(MM_MODEL_LR) | BIT(MM_MODEL_WEIGHT_DECAY) | BIT(MM_MODEL_MAX_GRAD_NORM))
+#define BIT(id)  (1u << ((id)-MM_MODEL_LR))
+#define COMMON   (BIT(MM_MODEL_LR) | BIT(MM_MODEL_WEIGHT_DECAY) | BIT(MM_MODEL_MAX_GRAD_NORM))
 
 typedef struct opt_kind {
     int32_t kind;
@@ -24,17 +24,32 @@ typedef struct opt_kind {
 } opt_kind;
 
 static const opt_kind k_kinds[] = {
-    {MM_OPT_SGD, "SGD", 1, {"momentum_buffer"},
+    {MM_OPT_SGD,
+     "SGD",
+     1,
+     {"momentum_buffer"},
      COMMON | BIT(MM_MODEL_MOMENTUM) | BIT(MM_MODEL_DAMPENING) | BIT(MM_MODEL_NESTEROV)},
-    {MM_OPT_MOMENTUM, "SGD with momentum", 1, {"momentum_buffer"},
+    {MM_OPT_MOMENTUM,
+     "SGD with momentum",
+     1,
+     {"momentum_buffer"},
      COMMON | BIT(MM_MODEL_MOMENTUM) | BIT(MM_MODEL_DAMPENING) | BIT(MM_MODEL_NESTEROV)},
-    {MM_OPT_ADAM, "Adam", 3, {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
+    {MM_OPT_ADAM,
+     "Adam",
+     3,
+     {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
      COMMON | BIT(MM_MODEL_BETA1) | BIT(MM_MODEL_BETA2) | BIT(MM_MODEL_EPS) |
          BIT(MM_MODEL_AMSGRAD)},
-    {MM_OPT_ADAMW, "AdamW", 3, {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
+    {MM_OPT_ADAMW,
+     "AdamW",
+     3,
+     {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
      COMMON | BIT(MM_MODEL_BETA1) | BIT(MM_MODEL_BETA2) | BIT(MM_MODEL_EPS) |
          BIT(MM_MODEL_AMSGRAD)},
-    {MM_OPT_RMSPROP, "RMSprop", 3, {"square_avg", "momentum_buffer", "grad_avg"},
+    {MM_OPT_RMSPROP,
+     "RMSprop",
+     3,
+     {"square_avg", "momentum_buffer", "grad_avg"},
      COMMON | BIT(MM_MODEL_ALPHA) | BIT(MM_MODEL_EPS) | BIT(MM_MODEL_MOMENTUM) |
          BIT(MM_MODEL_CENTERED)},
 };
@@ -99,10 +114,9 @@ MM_API int mm_model_set_optimizer(mm_model *m, int32_t kind)
     int rc;
     if (!m) return MM_E_INVALID_ARG;
     if (!find_kind(kind))
-        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: unknown optimizer kind %d (MM_OPT_*)",
-                        fn, (int)kind);
-    if (!m->finalized)
-        return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
+        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: unknown optimizer kind %d (MM_OPT_*)", fn,
+                        (int)kind);
+    if (!m->finalized) return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_finalize first", fn);
     /* Allocate the new state before dropping the old, so NOMEM keeps the previous one. */
     if ((rc = optim_alloc(m, &o, kind, fn)) != MM_OK) return rc;
     mmi_optim_free(m);
@@ -157,8 +171,8 @@ static int check_hyper_id(mm_model *m, int32_t id, const char *fn)
                         p->name);
     k = find_kind(m->opt.kind);
     if (!(k->ids & BIT(id)))
-        return mmi_fail(&m->err, MM_E_UNSUPPORTED, "%s: the %s optimizer has no %s", fn,
-                        k->name, p->name);
+        return mmi_fail(&m->err, MM_E_UNSUPPORTED, "%s: the %s optimizer has no %s", fn, k->name,
+                        p->name);
     return MM_OK;
 }
 
@@ -168,8 +182,8 @@ MM_API int mm_model_set_f64(mm_model *m, int32_t id, double v)
     int rc;
     if (!m) return MM_E_INVALID_ARG;
     if (is_stat(id))
-        return mmi_fail(&m->err, MM_E_UNSUPPORTED, "%s: parameter %d is a read-only statistic",
-                        fn, (int)id);
+        return mmi_fail(&m->err, MM_E_UNSUPPORTED, "%s: parameter %d is a read-only statistic", fn,
+                        (int)id);
     if ((rc = check_hyper_id(m, id, fn)) != MM_OK) return rc;
     if ((rc = mmi_param_check(id, v, &m->err, fn)) != MM_OK) return rc;
     if (is_flag(id) && v != 0.0 && v != 1.0)
@@ -188,10 +202,17 @@ MM_API int mm_model_get_f64(const mm_model *cm, int32_t id, double *v)
     if (!m) return MM_E_INVALID_ARG;
     if (!v) return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: v is NULL", fn);
     switch (id) {
-    case MM_MODEL_STAT_GRAD_NORM: *v = m->opt.last_grad_norm; return MM_OK;
-    case MM_MODEL_STAT_STEPS: *v = (double)m->opt.steps; return MM_OK;
-    case MM_MODEL_STAT_CLIPPED: *v = (double)m->opt.last_clipped; return MM_OK;
-    default: break;
+    case MM_MODEL_STAT_GRAD_NORM:
+        *v = m->opt.last_grad_norm;
+        return MM_OK;
+    case MM_MODEL_STAT_STEPS:
+        *v = (double)m->opt.steps;
+        return MM_OK;
+    case MM_MODEL_STAT_CLIPPED:
+        *v = (double)m->opt.last_clipped;
+        return MM_OK;
+    default:
+        break;
     }
     if ((rc = check_hyper_id(m, id, fn)) != MM_OK) return rc;
     *v = H(m, id);
@@ -223,8 +244,10 @@ static int check_config(mm_model *m, const char *fn)
     int sgd = m->opt.kind == MM_OPT_SGD || m->opt.kind == MM_OPT_MOMENTUM;
     if (sgd && H(m, MM_MODEL_NESTEROV) != 0.0 &&
         (H(m, MM_MODEL_MOMENTUM) <= 0.0 || H(m, MM_MODEL_DAMPENING) != 0.0))
-        return mmi_fail(&m->err, MM_E_STATE, "%s: Nesterov momentum needs momentum > 0 and "
-                        "dampening 0", fn);
+        return mmi_fail(&m->err, MM_E_STATE,
+                        "%s: Nesterov momentum needs momentum > 0 and "
+                        "dampening 0",
+                        fn);
     return MM_OK;
 }
 
@@ -293,10 +316,13 @@ static int run_update(int32_t kind, const mmi_opt_args *u)
 {
     switch (kind) {
     case MM_OPT_SGD:
-    case MM_OPT_MOMENTUM: return mmi_sgd_update(u);
+    case MM_OPT_MOMENTUM:
+        return mmi_sgd_update(u);
     case MM_OPT_ADAM:
-    case MM_OPT_ADAMW: return mmi_adam_update(u);
-    default: return mmi_rmsprop_update(u);
+    case MM_OPT_ADAMW:
+        return mmi_adam_update(u);
+    default:
+        return mmi_rmsprop_update(u);
     }
 }
 
@@ -357,9 +383,10 @@ MM_API int mm_model_step(mm_model *m)
     if ((rc = check_config(m, fn)) != MM_OK) return rc;
     norm = sqrt(grad_sumsq(m, &bad));
     if (bad >= 0)
-        return mmi_fail(&m->err, MM_E_NUMERIC, "%s: the gradient of layer %d (%s) holds NaN or "
-                        "Inf; nothing was updated", fn, (int)bad,
-                        mmi_layer_label(&m->layers[bad]));
+        return mmi_fail(&m->err, MM_E_NUMERIC,
+                        "%s: the gradient of layer %d (%s) holds NaN or "
+                        "Inf; nothing was updated",
+                        fn, (int)bad, mmi_layer_label(&m->layers[bad]));
     max_norm = H(m, MM_MODEL_MAX_GRAD_NORM);
     if (max_norm > 0.0) {
         /* clip_grad_norm_: coefficient max_norm / (norm + 1e-6), clamped at 1. */
@@ -371,10 +398,11 @@ MM_API int mm_model_step(mm_model *m)
      * float operations, so what the dry pass judged finite is what gets stored. */
     for (int32_t i = 0; i < m->n_layers; i++)
         if (trainable(m, i) && update_layer(m, i, scale, 1))
-            return mmi_fail(&m->err, MM_E_NUMERIC, "%s: the update of layer %d (%s) would make "
+            return mmi_fail(&m->err, MM_E_NUMERIC,
+                            "%s: the update of layer %d (%s) would make "
                             "a parameter or optimizer state Inf or NaN (eps 0 with a zero "
-                            "gradient, or lr too large?); nothing was updated", fn, (int)i,
-                            mmi_layer_label(&m->layers[i]));
+                            "gradient, or lr too large?); nothing was updated",
+                            fn, (int)i, mmi_layer_label(&m->layers[i]));
     for (int32_t i = 0; i < m->n_layers; i++)
         if (trainable(m, i)) (void)update_layer(m, i, scale, 0);
     m->opt.last_grad_norm = norm;

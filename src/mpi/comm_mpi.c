@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#define CHUNK (1 << 30) /* floats per MPI call: fits an int count */
+#define CHUNK           (1 << 30) /* floats per MPI call: fits an int count */
 #define DEFAULT_TIMEOUT 300.0
 
 typedef struct mpi_ctx {
@@ -89,16 +89,15 @@ static int32_t cb_allgather(void *ud, const float *send, float *recv, int64_t n)
     return 0;
 }
 
-static int32_t cb_sendrecv(void *ud, const float *send, int32_t dest, float *recv,
-                           int32_t source, int64_t n)
+static int32_t cb_sendrecv(void *ud, const float *send, int32_t dest, float *recv, int32_t source,
+                           int64_t n)
 {
     mpi_ctx *c = (mpi_ctx *)ud;
     for (int64_t off = 0; off < n; off += CHUNK) {
         int cnt = (int)(n - off < CHUNK ? n - off : CHUNK);
         MPI_Request r[2];
         int32_t rc;
-        if (MPI_Irecv(recv + off, cnt, MPI_FLOAT, source, 0x6d6d, c->comm, &r[0]) !=
-            MPI_SUCCESS)
+        if (MPI_Irecv(recv + off, cnt, MPI_FLOAT, source, 0x6d6d, c->comm, &r[0]) != MPI_SUCCESS)
             return 1;
         if (MPI_Isend(send + off, cnt, MPI_FLOAT, dest, 0x6d6d, c->comm, &r[1]) != MPI_SUCCESS)
             return 1;
@@ -142,8 +141,8 @@ static void cb_release(void *ud) { ctx_free((mpi_ctx *)ud); }
 
 static mpi_ctx *ctx_alloc(const mm_allocator *alloc)
 {
-    mpi_ctx *c = alloc ? (mpi_ctx *)alloc->alloc_fn(alloc->ud, sizeof *c, 64)
-              : (mpi_ctx *)malloc(sizeof *c);
+    mpi_ctx *c =
+        alloc ? (mpi_ctx *)alloc->alloc_fn(alloc->ud, sizeof *c, 64) : (mpi_ctx *)malloc(sizeof *c);
     if (!c) return NULL;
     memset(c, 0, sizeof *c);
     if (alloc) {
@@ -170,7 +169,10 @@ MM_API int mm_comm_create_mpi_timeout(mm_comm **out, MPI_Comm comm, double timeo
     c->timeout = timeout_s;
     if (MPI_Comm_dup(comm, &c->comm) != MPI_SUCCESS) {
         c->comm = MPI_COMM_NULL;
-        if (c->use_alloc) c->alloc.free_fn(c->alloc.ud, c, sizeof *c); else free(c);
+        if (c->use_alloc)
+            c->alloc.free_fn(c->alloc.ud, c, sizeof *c);
+        else
+            free(c);
         return MM_E_IO;
     }
     MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);

@@ -28,8 +28,7 @@ static void gather(mm_policy *p, int64_t N)
     }
 }
 
-static int fwd(mm_policy *p, mm_model *m, float *x, int64_t rows, int64_t in, float *y,
-               int64_t out)
+static int fwd(mm_policy *p, mm_model *m, float *x, int64_t rows, int64_t in, float *y, int64_t out)
 {
     int rc = mm_model_forward(m, mmi_pol_view(p, 0, x, rows, in), mmi_pol_view(p, 1, y, rows, out));
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, m, rc, "mm_policy_update");
@@ -60,8 +59,7 @@ static int targets(mm_policy *p, int64_t N)
         for (int64_t k = 0; k < N; k++)
             if (c2 == 0 || q[k] < y[k]) y[k] = q[k]; /* min over the twin targets */
     }
-    for (int64_t k = 0; k < N; k++)
-        y[k] = rd[2 * k] + p->o.gamma * (1.0 - rd[2 * k + 1]) * y[k];
+    for (int64_t k = 0; k < N; k++) y[k] = rd[2 * k] + p->o.gamma * (1.0 - rd[2 * k + 1]) * y[k];
     return MM_OK;
 }
 
@@ -109,7 +107,8 @@ static int actor_step(mm_policy *p, int64_t N)
         rc = mm_model_backward(cr, mmi_pol_view(p, 2, dq, N, 1), mmi_pol_view(p, 3, dx, N, w));
     if (rc == MM_OK) rc = mm_model_freeze(cr, 0, nl, 0);
     if (rc != MM_OK) return mmi_pol_model_fail(p, cr, rc, "mm_policy_update");
-    for (int64_t k = 0; k < N; k++) memcpy(da + k * ad, dx + k * w + od, sizeof(float) * (size_t)ad);
+    for (int64_t k = 0; k < N; k++)
+        memcpy(da + k * ad, dx + k * w + od, sizeof(float) * (size_t)ad);
     /* the actor's saved forward is still the one above (the critic has its own arena) */
     rc = mm_model_zero_grad(p->actor);
     if (rc == MM_OK) rc = mm_model_backward(p->actor, mmi_pol_view(p, 2, da, N, ad), NULL);

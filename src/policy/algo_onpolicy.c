@@ -207,7 +207,8 @@ static int qac(mm_policy *p)
     if ((rc = zero_all(p)) != MM_OK) return mmi_fail(&p->err, rc, "mm_policy_update: zero_grad");
     for (int64_t i = 0; i < n; i++) {
         int64_t a = (int64_t)r->act[i], t = i / N;
-        double next = t == r->n_steps - 1 ? r->last_val[i % N] : q[(i + N) * K + (int64_t)r->act[i + N]];
+        double next =
+            t == r->n_steps - 1 ? r->last_val[i % N] : q[(i + N) * K + (int64_t)r->act[i + N]];
         double y = r->rew[i] + p->o.gamma * (1.0 - r->done[i]) * next, e = q[i * K + a] - y;
         for (int64_t j = 0; j < K; j++) dq[i * K + j] = 0.0f;
         dq[i * K + a] = (float)(2.0 * e / (double)n);

@@ -20,9 +20,9 @@
 #include <string.h>
 
 #define HALF_LOG_2PI 0.91893853320467274178
-#define LOG_STD_MIN (-20.0)
-#define LOG_STD_MAX 2.0
-#define SQUASH_EPS 1e-6 /* SB3 SquashedDiagGaussianDistribution.epsilon */
+#define LOG_STD_MIN  (-20.0)
+#define LOG_STD_MAX  2.0
+#define SQUASH_EPS   1e-6 /* SB3 SquashedDiagGaussianDistribution.epsilon */
 
 static double clamp_ls(double l)
 {
@@ -43,8 +43,8 @@ double mmi_sac_squash(const double *mu, const double *ls, const double *eps, int
 
 /* d/du of -log(1 - tanh(u)^2 + e) = 2 t (1 - t^2) / (1 - t^2 + e); d/dmu log N(u) = 0 and
  * d/dl log N(u) = -1 once u's own dependence on mu and l is included. */
-void mmi_sac_squash_grad(const double *mu, const double *ls, const double *eps, int64_t d,
-                         double c, const double *ga, double *gmu, double *gls)
+void mmi_sac_squash_grad(const double *mu, const double *ls, const double *eps, int64_t d, double c,
+                         const double *ga, double *gmu, double *gls)
 {
     for (int64_t j = 0; j < d; j++) {
         double l = clamp_ls(ls[j]), s = exp(l), t = tanh(mu[j] + s * eps[j]), q = 1.0 - t * t;
@@ -55,8 +55,7 @@ void mmi_sac_squash_grad(const double *mu, const double *ls, const double *eps, 
     }
 }
 
-static int fwd(mm_policy *p, mm_model *m, float *x, int64_t rows, int64_t in, float *y,
-               int64_t out)
+static int fwd(mm_policy *p, mm_model *m, float *x, int64_t rows, int64_t in, float *y, int64_t out)
 {
     int rc = mm_model_forward(m, mmi_pol_view(p, 0, x, rows, in), mmi_pol_view(p, 1, y, rows, out));
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, m, rc, "mm_policy_update");
@@ -65,8 +64,7 @@ static int fwd(mm_policy *p, mm_model *m, float *x, int64_t rows, int64_t in, fl
 /* One actor row: head (mean | log std) and eps as doubles into r[0..3d). */
 static void load_row(const float *head, const float *eps, int64_t d, double *r)
 {
-    for (int64_t j = 0; j < d; j++)
-        r[j] = head[j], r[d + j] = head[d + j], r[2 * d + j] = eps[j];
+    for (int64_t j = 0; j < d; j++) r[j] = head[j], r[d + j] = head[d + j], r[2 * d + j] = eps[j];
 }
 
 int mmi_sac_act(mm_policy *p, const float *x, int64_t n, float *y, int32_t explore)
@@ -174,10 +172,10 @@ static int critic_input_grad(mm_policy *p, int64_t N, double *min_q)
     int32_t nc = p->o.n_critics, nl = 0;
     int rc = MM_OK;
     memset(da, 0, sizeof(float) * (size_t)(N * ad));
-    for (int32_t c = 0; c < nc && rc == MM_OK; c++) rc = fwd(p, p->critic[c], x, N, w, q + c * N, 1);
+    for (int32_t c = 0; c < nc && rc == MM_OK; c++)
+        rc = fwd(p, p->critic[c], x, N, w, q + c * N, 1);
     if (rc != MM_OK) return rc;
-    for (int64_t k = 0; k < N; k++)
-        min_q[k] = nc == 2 && q[N + k] < q[k] ? q[N + k] : q[k];
+    for (int64_t k = 0; k < N; k++) min_q[k] = nc == 2 && q[N + k] < q[k] ? q[N + k] : q[k];
     for (int32_t c = 0; c < nc; c++) {
         mm_model *cr = p->critic[c];
         int used = 0;
@@ -237,7 +235,8 @@ static int actor_alpha_step(mm_policy *p, int64_t N, double alpha)
     zero[0] = 0.0f, dy[0] = (float)ga_alpha;
     rc = mm_model_zero_grad(p->ent);
     if (rc == MM_OK)
-        rc = mm_model_forward(p->ent, mmi_pol_view(p, 0, zero, 1, 1), mmi_pol_view(p, 1, out, 1, 1));
+        rc =
+            mm_model_forward(p->ent, mmi_pol_view(p, 0, zero, 1, 1), mmi_pol_view(p, 1, out, 1, 1));
     if (rc == MM_OK) rc = mm_model_backward(p->ent, mmi_pol_view(p, 2, dy, 1, 1), NULL);
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->ent, rc, "mm_policy_update");
     return step(p, p->ent, p->o.lr_alpha);

@@ -120,7 +120,8 @@ int32_t mmi_cg(mmi_matvec_fn mv, void *ctx, const float *b, int64_t n, int32_t i
         pad = dot(d, ad, n);
         if (!(pad > 0)) break; /* not positive definite along d (or NaN): stop here */
         alpha = rr / pad;
-        for (int64_t i = 0; i < n; i++) x[i] += (float)(alpha * d[i]), r[i] -= (float)(alpha * ad[i]);
+        for (int64_t i = 0; i < n; i++)
+            x[i] += (float)(alpha * d[i]), r[i] -= (float)(alpha * ad[i]);
         rr_new = dot(r, r, n);
         for (int64_t i = 0; i < n; i++) d[i] = (float)(r[i] + rr_new / rr * d[i]);
         rr = rr_new;
@@ -302,7 +303,8 @@ static int critic_epochs(mm_policy *p, int64_t n)
             }
             rc = mm_model_zero_grad(p->vf);
             if (rc == MM_OK) rc = mm_model_backward(p->vf, mmi_pol_view(p, 2, dv, m, 1), NULL);
-            if (rc == MM_OK) rc = mm_model_set_f64(p->vf, MM_MODEL_LR, p->o.lr_critic * mmi_pol_lr_factor(p));
+            if (rc == MM_OK)
+                rc = mm_model_set_f64(p->vf, MM_MODEL_LR, p->o.lr_critic * mmi_pol_lr_factor(p));
             if (rc == MM_OK) rc = mm_model_step(p->vf);
             if (rc != MM_OK) return mmi_pol_model_fail(p, p->vf, rc, "mm_policy_update");
         }

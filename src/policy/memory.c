@@ -90,8 +90,10 @@ static void init_params(mm_policy *p, mmi_rng *g)
         w[o.th + n] = (float)log(phase * u2 + 1e-6);
         w[o.ga + n] = (float)log(sqrt(1.0 - mod * mod));
     }
-    for (int64_t i = 0; i < 2 * N * H; i++) w[o.bb + i] = (float)(mmi_rng_normal(g) / sqrt(2.0 * H));
-    for (int64_t i = 0; i < 2 * N * H; i++) w[o.c + i] = (float)(mmi_rng_normal(g) / sqrt((double)N));
+    for (int64_t i = 0; i < 2 * N * H; i++)
+        w[o.bb + i] = (float)(mmi_rng_normal(g) / sqrt(2.0 * H));
+    for (int64_t i = 0; i < 2 * N * H; i++)
+        w[o.c + i] = (float)(mmi_rng_normal(g) / sqrt((double)N));
     for (int64_t i = 0; i < H; i++) w[o.d + i] = (float)mmi_rng_normal(g);
 }
 
@@ -213,7 +215,8 @@ void mmi_mem_peek(mm_policy *p, const float *x, int64_t n, float *feat)
 
 void mmi_mem_reset(mm_policy *p, int64_t i)
 {
-    if (p->mem.m) memset(p->mem.state + i * 2 * p->mem.N, 0, sizeof(float) * (size_t)(2 * p->mem.N));
+    if (p->mem.m)
+        memset(p->mem.state + i * 2 * p->mem.N, 0, sizeof(float) * (size_t)(2 * p->mem.N));
 }
 
 /* ---- segments ----------------------------------------------------------------------------- */
@@ -267,7 +270,8 @@ void mmi_mem_forward(mm_policy *p, const float *x, int64_t m)
         r.h0 = piece_h0(p, k0);
         mmi_ssm_lru_fwd(&r);
     }
-    for (int64_t k = 0; k < m; k++) put_feat(p, x + k * p->obs_dim, mm->ys + k * H, mm->feat + k * p->in_dim);
+    for (int64_t k = 0; k < m; k++)
+        put_feat(p, x + k * p->obs_dim, mm->ys + k * H, mm->feat + k * p->in_dim);
 }
 
 /* Real-parameter gradients from the accumulated complex sums (as ssm_lru.c write_grads),

@@ -32,11 +32,11 @@ void mmi_replay_sample(const mmi_replay *r, mmi_rng *rng, int64_t n, int64_t *id
 typedef struct mmi_rollout {
     int64_t n_steps, n_agents, obs_dim, act_dim; /* act_dim: stored action width (1 if discrete) */
     int64_t t;                                   /* observe calls stored so far */
-    float *obs;   /* [T*N, obs_dim], normalised as acted on */
-    float *act;   /* [T*N, act_dim] raw sample (continuous) or index */
+    float *obs;                                  /* [T*N, obs_dim], normalised as acted on */
+    float *act; /* [T*N, act_dim] raw sample (continuous) or index */
     float *logp, *val, *rew, *done, *adv, *ret; /* [T*N] */
-    float *last_obs;                             /* [N, obs_dim] next obs of the last step */
-    float *last_val;                             /* [N] */
+    float *last_obs;                            /* [N, obs_dim] next obs of the last step */
+    float *last_val;                            /* [N] */
 } mmi_rollout;
 
 /* GAE(lambda) in float64 for every column: adv and ret (= adv + val) from rew, val, done
@@ -63,11 +63,11 @@ void mmi_rms_refresh(mmi_obs_rms *s);
 
 /* ---- reward normalisation (reward_norm.c), SB3 VecNormalize(norm_reward=True) ------------ */
 typedef struct mmi_reward_norm {
-    int32_t on;      /* norm_reward: 0 off, 1 SB3, 2 SB3 + outlier guard */
-    double clip;     /* clip_reward */
+    int32_t on;              /* norm_reward: 0 off, 1 SB3, 2 SB3 + outlier guard */
+    double clip;             /* clip_reward */
     double mean, var, count; /* RunningMeanStd of the discounted returns (float64) */
-    double *ret;     /* [n_agents] running discounted return of each agent's episode */
-    float *scaled;   /* [n_agents] the normalised rewards of the current observe call */
+    double *ret;             /* [n_agents] running discounted return of each agent's episode */
+    float *scaled;           /* [n_agents] the normalised rewards of the current observe call */
 } mmi_reward_norm;
 /* Folds rewards r[0..n) into each agent's return (ret = gamma ret + r; mode 2: r clipped to
  * +-clip std first), the returns into the statistics, writes r / sqrt(var + 1e-8) clipped to +-clip into out, then zeroes the returns
@@ -79,17 +79,17 @@ float mmi_reward_norm_apply(const mmi_reward_norm *z, float r);
 
 /* ---- frame-bounded update state (update_budget.c) ------------------------------------------ */
 typedef struct mmi_update_state {
-    int32_t active;      /* an update has begun and has work left (set between budget calls) */
-    int32_t stopped;     /* PPO: target_kl ended the epochs early */
-    int64_t epoch, start;/* PPO/A2C position: epoch, first shuffled row of the next minibatch */
-    int64_t rows;        /* rows of the minibatches run so far (statistics denominator) */
-    int64_t epochs_run;  /* epochs begun by the last on-policy update (MM_POLICY_STAT_EPOCHS) */
-    double clip_frac, kl;/* PPO sums over those rows */
-    mmi_rng act_rng;     /* act's random stream while active: the update keeps p->rng, so the
+    int32_t active;       /* an update has begun and has work left (set between budget calls) */
+    int32_t stopped;      /* PPO: target_kl ended the epochs early */
+    int64_t epoch, start; /* PPO/A2C position: epoch, first shuffled row of the next minibatch */
+    int64_t rows;         /* rows of the minibatches run so far (statistics denominator) */
+    int64_t epochs_run;   /* epochs begun by the last on-policy update (MM_POLICY_STAT_EPOCHS) */
+    double clip_frac, kl; /* PPO sums over those rows */
+    mmi_rng act_rng;      /* act's random stream while active: the update keeps p->rng, so the
                             update draws what the one-shot update would */
-    mm_model *actor_snap;/* on-policy: the actor as it was when the update began, used by act
+    mm_model *actor_snap; /* on-policy: the actor as it was when the update began, used by act
                             while active (max_batch n_agents) */
-    float *logstd_snap;  /* [act_dim] its log std */
+    float *logstd_snap;   /* [act_dim] its log std */
 } mmi_update_state;
 
 /* ---- act's per-agent samples (policy_act.c, policy_observe.c) --------------------------- */
@@ -98,9 +98,9 @@ typedef struct mmi_update_state {
  * explore = 0 acts leave the slots alone. pending[i] counts exploring acts of agent i since its
  * last observe: 2 or more means a sample was replaced before it was observed. */
 typedef struct mmi_act_slots {
-    float *raw;      /* [n_agents, act_dim] */
-    float *out;      /* [n_agents, act_dim] */
-    uint8_t *pending;/* [n_agents] saturating count (0, 1, 2) */
+    float *raw;       /* [n_agents, act_dim] */
+    float *out;       /* [n_agents, act_dim] */
+    uint8_t *pending; /* [n_agents] saturating count (0, 1, 2) */
 } mmi_act_slots;
 
 /* ---- memory core (memory.c): an LRU on a linear encoding of the observation ----------------
@@ -122,12 +122,12 @@ typedef struct mmi_memory {
     float *u, *ys, *hs; /* [maxb, H], [maxb, H], [maxb, 2N]: one minibatch of segments */
     float *du, *dy;     /* [maxb, H] */
     float *feat, *dfa, *dfv; /* [maxb, obs_dim + H]: network input and its two gradients */
-    float *tmp;         /* [2N] one streamed step's new state */
-    float *key;         /* [3N + 2NH] nu_log .. B that lam and bn were formed from */
-    int32_t key_ok;     /* key holds a formed set */
+    float *tmp;              /* [2N] one streamed step's new state */
+    float *key;              /* [3N + 2NH] nu_log .. B that lam and bn were formed from */
+    int32_t key_ok;          /* key holds a formed set */
     double *glam, *gh, *dd, *gbn, *gc, *gw; /* 2N, 2N, H, 2NH, 2NH, H (obs_dim + 1) */
-    int64_t *seg;       /* [maxb] rollout row of each minibatch row */
-    uint8_t *first;     /* [maxb] 1 on the first row of a segment */
+    int64_t *seg;                           /* [maxb] rollout row of each minibatch row */
+    uint8_t *first;                         /* [maxb] 1 on the first row of a segment */
 } mmi_memory;
 
 /* ---- the handle --------------------------------------------------------------------------- */
@@ -136,7 +136,7 @@ typedef struct mmi_memory {
 struct mm_policy {
     mmi_alloc alloc;
     mmi_err err;
-    mm_policy_opts o;      /* validated copy; act_low/high point at low/high below */
+    mm_policy_opts o; /* validated copy; act_low/high point at low/high below */
     int32_t discrete, offpolicy;
     int64_t obs_dim, act_dim; /* act_dim: continuous width, 1 if discrete */
     int64_t head_dim;         /* actor output: act_dim or n_actions */
@@ -145,7 +145,7 @@ struct mm_policy {
     mmi_rng rng;
     /* networks (NULL when the algorithm has none) */
     mm_model *actor, *actor_t, *critic[2], *critic_t[2], *vf, *logstd;
-    mm_model *ent;      /* SAC: log alpha, the bias of a dense layer fed a zero input */
+    mm_model *ent; /* SAC: log alpha, the bias of a dense layer fed a zero input */
     int32_t n_models;
     /* observation statistics */
     int32_t norm;
@@ -153,7 +153,7 @@ struct mm_policy {
     /* buffers */
     mmi_replay rb;
     mmi_rollout ro;
-    float *ou;          /* [n_agents, act_dim] OU state */
+    float *ou;           /* [n_agents, act_dim] OU state */
     mmi_act_slots slots; /* raw samples of the exploring acts, per agent */
     /* Row work: six maxb x wide float buffers. One phase (act, observe, one algorithm's
      * update) runs at a time and names them by role; the one table of who keeps what where:
@@ -166,16 +166,16 @@ struct mm_policy {
      * pg_grad.c callees: mmi_pg_backward keeps the log-std backward's rows in w_f;
      * mmi_last_values (QAC) keeps q in w_e and logits in w_f. */
     float *w_a, *w_b, *w_c, *w_d, *w_e, *w_f;
-    int64_t wide;    /* floats per row of w_*: max widths */
-    double *w_dbl;   /* maxb x 4 doubles per batch row (DDPG: r, done, y; A2C..PPO: adv, ret,
+    int64_t wide;     /* floats per row of w_*: max widths */
+    double *w_dbl;    /* maxb x 4 doubles per batch row (DDPG: r, done, y; A2C..PPO: adv, ret,
                         old log pi, old value) */
-    double *coef;    /* maxb: one policy-gradient coefficient per row */
+    double *coef;     /* maxb: one policy-gradient coefficient per row */
     double *rms_work; /* 2 obs_dim: the observation-statistics update */
-    double *prob;    /* head_dim: one row of class probabilities */
-    double *dls;     /* head_dim: a log-std gradient */
-    int64_t *w_idx;  /* maxb */
-    float *sac_eps;  /* SAC: [2 maxb, act_dim] N(0, 1) draws of one update: pi(s), then pi(s') */
-    double *sac_row; /* SAC: 6 act_dim doubles, one row of the squashed-Gaussian maths */
+    double *prob;     /* head_dim: one row of class probabilities */
+    double *dls;      /* head_dim: a log-std gradient */
+    int64_t *w_idx;   /* maxb */
+    float *sac_eps;   /* SAC: [2 maxb, act_dim] N(0, 1) draws of one update: pi(s), then pi(s') */
+    double *sac_row;  /* SAC: 6 act_dim doubles, one row of the squashed-Gaussian maths */
     /* TRPO's vectors over the n_pi policy parameters (net + log std), one per role */
     struct {
         float *grad;      /* g: surrogate gradient at theta_old */
@@ -190,15 +190,14 @@ struct mm_policy {
     /* counters */
     int64_t steps, calls, calls_since_train, pending, n_updates;
     /* statistics (MM_POLICY_STAT_*) */
-    double st_actor_loss, st_critic_loss, st_kl, st_entropy, st_ev, st_clip_frac, st_ls,
-        st_q_mean;
+    double st_actor_loss, st_critic_loss, st_kl, st_entropy, st_ev, st_clip_frac, st_ls, st_q_mean;
     int32_t poisoned;
-    mm_comm *comm; /* mm_policy_set_comm: gradients averaged over ranks (policy_comm.c) */
+    mm_comm *comm;        /* mm_policy_set_comm: gradients averaged over ranks (policy_comm.c) */
     mmi_update_state upd; /* mm_policy_update_budget's position between calls */
     mmi_reward_norm rn;   /* norm_reward */
     mmi_memory mem;       /* memory core (mem.m NULL without memory) */
     int64_t in_dim;       /* width of the actor / value input: obs_dim (+ H with memory) */
-    void *block; /* one allocation holding every buffer above */
+    void *block;          /* one allocation holding every buffer above */
     size_t block_size;
 };
 
@@ -262,7 +261,7 @@ static inline int mmi_algo_offpolicy(int32_t algo)
 {
     return algo == MM_ALGO_DDPG || algo == MM_ALGO_TD3 || algo == MM_ALGO_SAC;
 }
-int mmi_sac_update(mm_policy *p);         /* one SAC gradient step (algo_sac.c) */
+int mmi_sac_update(mm_policy *p); /* one SAC gradient step (algo_sac.c) */
 /* alpha now: exp(log alpha) when tuned, else ent_coef. */
 double mmi_sac_alpha(mm_policy *p);
 /* The step itself on a drawn batch: rows p->w_idx[0..N) of the replay and the N(0, 1) draws in
@@ -276,15 +275,15 @@ int mmi_sac_act(mm_policy *p, const float *x, int64_t n, float *y, int32_t explo
 double mmi_sac_squash(const double *mu, const double *ls, const double *eps, int64_t d, double *a);
 /* Gradient of c log pi + sum_j ga_j a_j (eps fixed: the reparameterised sample) with respect
  * to mu and to the unclamped ls (0 where the clamp is active), into gmu and gls. */
-void mmi_sac_squash_grad(const double *mu, const double *ls, const double *eps, int64_t d,
-                         double c, const double *ga, double *gmu, double *gls);
-int mmi_ddpg_update(mm_policy *p);        /* one DDPG/TD3 gradient step (algo_ddpg.c) */
+void mmi_sac_squash_grad(const double *mu, const double *ls, const double *eps, int64_t d, double c,
+                         const double *ga, double *gmu, double *gls);
+int mmi_ddpg_update(mm_policy *p); /* one DDPG/TD3 gradient step (algo_ddpg.c) */
 /* A2C, QAC, PPO on a full rollout (algo_onpolicy.c), in two parts so the update can be spread
  * over calls: begin (bootstrap values, GAE, position reset), then steps: at most budget
  * minibatches (QAC: the whole update is one), *used counts them, *finished = 1 at the end. */
 int mmi_onpolicy_begin(mm_policy *p);
 int mmi_onpolicy_steps(mm_policy *p, int64_t budget, int64_t *used, int *finished);
-int mmi_trpo_update(mm_policy *p);        /* TRPO on a full rollout (algo_trpo.c) */
+int mmi_trpo_update(mm_policy *p); /* TRPO on a full rollout (algo_trpo.c) */
 /* On-policy policy-head forward of n rows of normalised obs x: writes the head (mean or
  * logits) into head [n, head_dim]. */
 int mmi_pi_forward(mm_policy *p, const float *x, int64_t n, float *head, const char *fn);
@@ -300,8 +299,8 @@ double mmi_clip_grads(mm_model **ms, int32_t nm, double max_norm);
 
 /* pg_grad.c: dL/dhead (dhead [n, head_dim]) and dL/dlogstd (dls [act_dim]) of
  * L = sum_i c_i log pi(a_i|s_i) - ent_coef mean H; returns the mean entropy. */
-double mmi_pg_head_grad(mm_policy *p, const float *head, const float *a, const double *c,
-                        int64_t n, double ent_coef, float *dhead, double *dls);
+double mmi_pg_head_grad(mm_policy *p, const float *head, const float *a, const double *c, int64_t n,
+                        double ent_coef, float *dhead, double *dls);
 /* Backward of dhead through the actor (its last forward) and of dls into the log std. */
 int mmi_pg_backward(mm_policy *p, const float *dhead, int64_t n, const double *dls);
 double mmi_explained_variance(const float *v, const float *ret, int64_t n);

@@ -13,9 +13,9 @@
 
 #define MMI_POL_FORMAT_MAJOR 1
 #define MMI_POL_FORMAT_MINOR 0
-#define MMI_POL_NAME_LEN 96
-#define MMI_POL_MAX_OUT 256
-#define MMI_POL_NETS 10
+#define MMI_POL_NAME_LEN     96
+#define MMI_POL_MAX_OUT      256
+#define MMI_POL_NETS         10
 
 /* What a listed tensor is, so load knows where it goes and what values are legal. */
 enum {
@@ -37,9 +37,9 @@ typedef struct mmi_pio_ent {
  * (save), the same values read from a file and the temporary models holding a file's
  * optimizer state (load). Owned by one save or load call. */
 #define MMI_CKPT_COUNTERS 11
-#define MMI_CKPT_PARAMS 11
-#define MMI_CKPT_STATS 9
-#define MMI_CKPT_RNORM 3 /* reward normaliser: mean, var, count of the discounted returns */
+#define MMI_CKPT_PARAMS   11
+#define MMI_CKPT_STATS    9
+#define MMI_CKPT_RNORM    3 /* reward normaliser: mean, var, count of the discounted returns */
 typedef struct mmi_ckpt {
     int64_t cnt[MMI_CKPT_COUNTERS];
     uint64_t rng[4];
@@ -48,7 +48,7 @@ typedef struct mmi_ckpt {
     double rnorm[MMI_CKPT_RNORM];
     unsigned char *blob[MMI_POL_NETS]; /* save: model file bytes of network k (with optimizer) */
     size_t blob_size[MMI_POL_NETS];
-    mm_model *tmp[MMI_POL_NETS];       /* load: network k as the checkpoint holds it */
+    mm_model *tmp[MMI_POL_NETS]; /* load: network k as the checkpoint holds it */
 } mmi_ckpt;
 
 typedef struct mmi_pio_list {
@@ -77,8 +77,8 @@ int mmi_pio_plan(mm_policy *p, mmi_pio_list *L, mmi_st_plan *plan, const char *f
 int mmi_pio_apply(mm_policy *p, const mmi_st_file *f, const char *fn);
 /* Reads the architecture a file describes into o (algo, spaces, network, normalisation) on
  * top of whatever o holds; bounds point into lo/hi (act_dim floats each, caller's space). */
-int mmi_pio_read_arch(const mmi_st_file *f, mm_policy_opts *o, float *lo, float *hi,
-                      int64_t cap, mmi_err *e);
+int mmi_pio_read_arch(const mmi_st_file *f, mm_policy_opts *o, float *lo, float *hi, int64_t cap,
+                      mmi_err *e);
 /* Name of an algorithm in files ("td3"), or NULL. */
 const char *mmi_pio_algo_name(int32_t algo);
 /* Copies an 8-byte little-endian tensor (F64, I64, U64) into dst. */

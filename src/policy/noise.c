@@ -18,7 +18,8 @@ void mmi_noise_apply(mm_policy *p, float *y, int64_t n)
                 eps = sigma * mmi_rng_normal(mmi_pol_act_rng(p));
             } else if (p->o.noise == MM_NOISE_OU) {
                 float *x = &p->ou[i * d + j];
-                double nx = *x - th * *x * dt + sigma * sqrt(dt) * mmi_rng_normal(mmi_pol_act_rng(p));
+                double nx =
+                    *x - th * *x * dt + sigma * sqrt(dt) * mmi_rng_normal(mmi_pol_act_rng(p));
                 /* Large theta * dt or sigma make the discretised process diverge; the state
                  * saturates at the float range instead of becoming Inf (then Inf - Inf = NaN),
                  * so the clipped action below stays defined. */

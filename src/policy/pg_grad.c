@@ -11,8 +11,8 @@
 
 #include <math.h>
 
-double mmi_pg_head_grad(mm_policy *p, const float *head, const float *a, const double *c,
-                        int64_t n, double ent_coef, float *dhead, double *dls)
+double mmi_pg_head_grad(mm_policy *p, const float *head, const float *a, const double *c, int64_t n,
+                        double ent_coef, float *dhead, double *dls)
 {
     int64_t k = p->head_dim, d = p->act_dim;
     double ent = 0;
@@ -57,8 +57,7 @@ int mmi_pg_backward(mm_policy *p, const float *dhead, int64_t n, const double *d
     for (int64_t j = 0; j < p->act_dim; j++) dy[j] = (float)dls[j];
     rc = mm_model_forward(p->logstd, mmi_pol_view(p, 0, zero, 1, 1),
                           mmi_pol_view(p, 1, out, 1, p->act_dim));
-    if (rc == MM_OK)
-        rc = mm_model_backward(p->logstd, mmi_pol_view(p, 2, dy, 1, p->act_dim), NULL);
+    if (rc == MM_OK) rc = mm_model_backward(p->logstd, mmi_pol_view(p, 2, dy, 1, p->act_dim), NULL);
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->logstd, rc, "mm_policy_update");
 }
 

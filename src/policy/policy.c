@@ -13,7 +13,7 @@
 static void defaults_offpolicy(mm_policy_opts *o, int td3)
 {
     o->n_hidden = 2, o->hidden[0] = 400, o->hidden[1] = 300, o->activation = MM_ACT_RELU;
-    o->lr_actor = 1e-3, o->lr_critic = 1e-3;   /* SB3 TD3/DDPG learning_rate */
+    o->lr_actor = 1e-3, o->lr_critic = 1e-3; /* SB3 TD3/DDPG learning_rate */
     o->buffer_size = 1000000, o->batch_size = 256, o->learning_starts = 100;
     o->train_freq = 1, o->gradient_steps = 1, o->tau = 0.005;
     o->noise = MM_NOISE_GAUSSIAN, o->noise_sigma = 0.1; /* SB3 docs example: Normal(0, 0.1) */
@@ -63,7 +63,7 @@ static int opts_init(mm_policy_opts *o, int32_t algo)
     o->n_agents = 1;
     o->gamma = 0.99;
     o->clip_obs = 10.0;
-    o->clip_reward = 10.0; /* SB3 VecNormalize */
+    o->clip_reward = 10.0;                     /* SB3 VecNormalize */
     o->noise_theta = 0.15, o->noise_dt = 1e-2; /* harmless for on-policy kinds */
     o->target_update_interval = 1, o->lr_alpha = 3e-4, o->target_entropy = NAN;
     o->memory_dim = 16, o->memory_seq_len = 16;
@@ -100,15 +100,9 @@ int mm_policy_opts_init_v0_1(mm_policy_opts *o, int32_t algo)
     return MM_OK;
 }
 
-int mm_policy_opts_init_v0_2(mm_policy_opts *o, int32_t algo)
-{
-    return opts_init(o, algo);
-}
+int mm_policy_opts_init_v0_2(mm_policy_opts *o, int32_t algo) { return opts_init(o, algo); }
 #else
-int mm_policy_opts_init(mm_policy_opts *o, int32_t algo)
-{
-    return opts_init(o, algo);
-}
+int mm_policy_opts_init(mm_policy_opts *o, int32_t algo) { return opts_init(o, algo); }
 #endif
 
 /* ---- option checks ------------------------------------------------------------------------ */
@@ -137,7 +131,8 @@ static int check_spaces(const mm_policy_opts *o, mmi_err *e, const char *fn)
         float lo = o->act_low ? o->act_low[i] : -1.0f, hi = o->act_high ? o->act_high[i] : 1.0f;
         if (!isfinite(lo) || !isfinite(hi) || !(lo < hi))
             return BAD("%s: action bound %lld is [%g, %g]; bounds must be finite with low < "
-                       "high", fn, (long long)i, (double)lo, (double)hi);
+                       "high",
+                       fn, (long long)i, (double)lo, (double)hi);
     }
     return MM_OK;
 }
@@ -158,7 +153,8 @@ static int check_numbers(const mm_policy_opts *o, mmi_err *e, const char *fn)
         !(o->noise_theta >= 0) || !(o->noise_dt > 0) || !(o->target_noise >= 0) ||
         !(o->target_noise_clip >= 0) || !(o->ent_coef >= 0) || !(o->vf_coef >= 0) ||
         !(o->clip_range >= 0) || !(o->clip_range_vf >= 0) || !isfinite(o->log_std_init) ||
-        !(o->adam_eps > 0 || mmi_algo_offpolicy(o->algo)) || !(o->gae_lambda >= 0 && o->gae_lambda <= 1))
+        !(o->adam_eps > 0 || mmi_algo_offpolicy(o->algo)) ||
+        !(o->gae_lambda >= 0 && o->gae_lambda <= 1))
         return BAD("%s: a noise, clip, coefficient or lambda setting is negative or not finite",
                    fn);
     /* Finite noise settings: an infinite theta, sigma or dt makes every noisy action NaN. */
@@ -177,10 +173,10 @@ static int check_schedule(const mm_policy_opts *o, mmi_err *e, const char *fn)
     if (mmi_algo_offpolicy(o->algo)) {
         if (o->buffer_size < 1 || o->buffer_size > ((int64_t)1 << 32) || o->batch_size < 1 ||
             o->batch_size > (1 << 20) || o->learning_starts < 0 || o->train_freq < 1 ||
-            o->gradient_steps < 1 || o->policy_delay < 1 || o->n_critics < 1 ||
-            o->n_critics > 2)
+            o->gradient_steps < 1 || o->policy_delay < 1 || o->n_critics < 1 || o->n_critics > 2)
             return BAD("%s: buffer_size, batch_size, train_freq, gradient_steps, policy_delay "
-                       "must be >= 1 (n_critics 1 or 2, learning_starts >= 0)", fn);
+                       "must be >= 1 (n_critics 1 or 2, learning_starts >= 0)",
+                       fn);
         return MM_OK;
     }
     if (o->n_steps < 1 || o->n_steps > (1 << 24) || o->batch_size < 1 || o->n_epochs < 1 ||
@@ -193,7 +189,8 @@ static int check_schedule(const mm_policy_opts *o, mmi_err *e, const char *fn)
         (!(o->target_kl > 0) || !(o->cg_damping >= 0) || o->cg_max_steps < 1 ||
          o->ls_max_iter < 1 || !(o->ls_decay > 0 && o->ls_decay < 1)))
         return BAD("%s: TRPO needs target_kl > 0, cg_damping >= 0, cg_max_steps >= 1, "
-                   "ls_max_iter >= 1, ls_decay in (0, 1)", fn);
+                   "ls_max_iter >= 1, ls_decay in (0, 1)",
+                   fn);
     if (o->linear_decay_steps < 0) return BAD("%s: linear_decay_steps must be >= 0", fn);
     if (o->lr_decay_steps < -1 || o->clip_decay_steps < -1)
         return BAD("%s: lr_decay_steps and clip_decay_steps must be >= -1", fn);
@@ -210,12 +207,10 @@ static int check_sac(const mm_policy_opts *o, mmi_err *e, const char *fn)
     if (!(o->ent_coef > 0 && o->ent_coef <= 1e6))
         return BAD("%s: SAC ent_coef (alpha, or its initial value) must be in (0, 1e6]", fn);
     if (o->ent_auto != 0 && o->ent_auto != 1) return BAD("%s: ent_auto must be 0 or 1", fn);
-    if (!(o->lr_alpha >= 0 && o->lr_alpha <= 10))
-        return BAD("%s: lr_alpha must be in [0, 10]", fn);
+    if (!(o->lr_alpha >= 0 && o->lr_alpha <= 10)) return BAD("%s: lr_alpha must be in [0, 10]", fn);
     if (isinf(o->target_entropy))
         return BAD("%s: target_entropy must be finite (NaN = -act_dim)", fn);
-    if (o->target_update_interval < 1)
-        return BAD("%s: target_update_interval must be >= 1", fn);
+    if (o->target_update_interval < 1) return BAD("%s: target_update_interval must be >= 1", fn);
     return MM_OK;
 }
 static int check_memory(const mm_policy_opts *o, mmi_err *e, const char *fn)
@@ -281,8 +276,8 @@ static int build_mlp(mm_policy *p, mm_model **out, int64_t in, int64_t n_out, in
 static int set_opt(mm_policy *p, mm_model *m, double lr)
 {
     int rc;
-    int rms = !p->offpolicy && p->o.use_rmsprop && p->o.algo != MM_ALGO_TRPO &&
-              p->o.algo != MM_ALGO_PPO;
+    int rms =
+        !p->offpolicy && p->o.use_rmsprop && p->o.algo != MM_ALGO_TRPO && p->o.algo != MM_ALGO_PPO;
     if ((rc = mm_model_set_optimizer(m, rms ? MM_OPT_RMSPROP : MM_OPT_ADAM)) != MM_OK)
         return mmi_pol_model_fail(p, m, rc, "mm_policy_create");
     rc = mm_model_set_f64(m, MM_MODEL_LR, lr);
@@ -299,7 +294,8 @@ static int build_offpolicy(mm_policy *p)
     if (rc == MM_OK) rc = set_opt(p, p->actor, p->o.lr_actor);
     for (int32_t k = 0; rc == MM_OK && k < p->o.n_critics; k++) {
         rc = build_mlp(p, &p->critic[k], od + ad, 1, 0, 1.0, 0, 1 + (uint64_t)k, p->maxb);
-        if (rc == MM_OK) rc = build_mlp(p, &p->critic_t[k], od + ad, 1, 0, 1.0, 0, 1 + (uint64_t)k, p->maxb);
+        if (rc == MM_OK)
+            rc = build_mlp(p, &p->critic_t[k], od + ad, 1, 0, 1.0, 0, 1 + (uint64_t)k, p->maxb);
         if (rc == MM_OK) rc = set_opt(p, p->critic[k], p->o.lr_critic);
     }
     return rc; /* targets were drawn from the same seeds: exact copies, as SB3 */
@@ -372,10 +368,9 @@ static void layout(mm_policy *p, mmi_carve *y)
     int64_t npi = p->offpolicy ? 0 : p->n_pi;
     int sac = o->algo == MM_ALGO_SAC;
     float **rows[] = {&p->w_a, &p->w_b, &p->w_c, &p->w_d, &p->w_e, &p->w_f};
-    float **flat[] = {&p->trpo.grad, &p->trpo.step, &p->trpo.theta_old, &p->trpo.fx,
-                      &p->trpo.trial, &p->trpo.cg_r, &p->trpo.cg_d, &p->trpo.cg_ad};
-    float **per_step[] = {&p->ro.logp, &p->ro.val, &p->ro.rew, &p->ro.done, &p->ro.adv,
-                          &p->ro.ret};
+    float **flat[] = {&p->trpo.grad,  &p->trpo.step, &p->trpo.theta_old, &p->trpo.fx,
+                      &p->trpo.trial, &p->trpo.cg_r, &p->trpo.cg_d,      &p->trpo.cg_ad};
+    float **per_step[] = {&p->ro.logp, &p->ro.val, &p->ro.rew, &p->ro.done, &p->ro.adv, &p->ro.ret};
     p->low = (float *)mmi_carve_take(y, ad, 4), p->high = (float *)mmi_carve_take(y, ad, 4);
     p->ou = (float *)mmi_carve_take(y, na * ad, 4);
     p->slots.raw = (float *)mmi_carve_take(y, na * ad, 4);
@@ -605,18 +600,30 @@ int mmi_pol_model_fail(mm_policy *p, mm_model *m, int rc, const char *fn)
 static double *param_slot(mm_policy *p, int32_t id)
 {
     switch (id) {
-    case MM_POLICY_LR_ACTOR: return &p->o.lr_actor;
-    case MM_POLICY_LR_CRITIC: return &p->o.lr_critic;
-    case MM_POLICY_GAMMA: return &p->o.gamma;
-    case MM_POLICY_TAU: return &p->o.tau;
-    case MM_POLICY_NOISE_SIGMA: return &p->o.noise_sigma;
-    case MM_POLICY_ENT_COEF: return &p->o.ent_coef;
-    case MM_POLICY_CLIP_RANGE: return &p->o.clip_range;
-    case MM_POLICY_TARGET_KL: return &p->o.target_kl;
-    case MM_POLICY_VF_COEF: return &p->o.vf_coef;
-    case MM_POLICY_MAX_GRAD_NORM: return &p->o.max_grad_norm;
-    case MM_POLICY_CG_DAMPING: return &p->o.cg_damping;
-    default: return NULL;
+    case MM_POLICY_LR_ACTOR:
+        return &p->o.lr_actor;
+    case MM_POLICY_LR_CRITIC:
+        return &p->o.lr_critic;
+    case MM_POLICY_GAMMA:
+        return &p->o.gamma;
+    case MM_POLICY_TAU:
+        return &p->o.tau;
+    case MM_POLICY_NOISE_SIGMA:
+        return &p->o.noise_sigma;
+    case MM_POLICY_ENT_COEF:
+        return &p->o.ent_coef;
+    case MM_POLICY_CLIP_RANGE:
+        return &p->o.clip_range;
+    case MM_POLICY_TARGET_KL:
+        return &p->o.target_kl;
+    case MM_POLICY_VF_COEF:
+        return &p->o.vf_coef;
+    case MM_POLICY_MAX_GRAD_NORM:
+        return &p->o.max_grad_norm;
+    case MM_POLICY_CG_DAMPING:
+        return &p->o.cg_damping;
+    default:
+        return NULL;
     }
 }
 
@@ -638,27 +645,56 @@ int mm_policy_get_f64(const mm_policy *cp, int32_t id, double *v)
     /* The getter is logically const; its failure text still goes to the handle. */
     mm_policy *p = (mm_policy *)cp;
     double *slot;
-    if (!p || !v) return p ? mmi_fail(&p->err, MM_E_INVALID_ARG, "mm_policy_get_f64: v is NULL")
-                           : MM_E_INVALID_ARG;
+    if (!p || !v)
+        return p ? mmi_fail(&p->err, MM_E_INVALID_ARG, "mm_policy_get_f64: v is NULL")
+                 : MM_E_INVALID_ARG;
     if ((slot = param_slot(p, id))) {
         *v = *slot;
         return MM_OK;
     }
     switch (id) {
-    case MM_POLICY_STAT_ACTOR_LOSS: *v = p->st_actor_loss; break;
-    case MM_POLICY_STAT_CRITIC_LOSS: *v = p->st_critic_loss; break;
-    case MM_POLICY_STAT_KL: *v = p->st_kl; break;
-    case MM_POLICY_STAT_ENTROPY: *v = p->st_entropy; break;
-    case MM_POLICY_STAT_EXPLAINED_VAR: *v = p->st_ev; break;
-    case MM_POLICY_STAT_UPDATES: *v = (double)p->n_updates; break;
-    case MM_POLICY_STAT_STEPS: *v = (double)p->steps; break;
-    case MM_POLICY_STAT_CLIP_FRACTION: *v = p->st_clip_frac; break;
-    case MM_POLICY_STAT_LS_STEPS: *v = p->st_ls; break;
-    case MM_POLICY_STAT_Q_MEAN: *v = p->st_q_mean; break;
-    case MM_POLICY_STAT_EPOCHS: *v = (double)p->upd.epochs_run; break;
-    case MM_POLICY_STAT_UPDATING: *v = p->upd.active; break;
-    case MM_POLICY_STAT_RETURN_STD: *v = sqrt(p->rn.var + 1e-8); break;
-    case MM_POLICY_STAT_ENT_COEF: *v = p->o.algo == MM_ALGO_SAC ? mmi_sac_alpha(p) : 0.0; break;
+    case MM_POLICY_STAT_ACTOR_LOSS:
+        *v = p->st_actor_loss;
+        break;
+    case MM_POLICY_STAT_CRITIC_LOSS:
+        *v = p->st_critic_loss;
+        break;
+    case MM_POLICY_STAT_KL:
+        *v = p->st_kl;
+        break;
+    case MM_POLICY_STAT_ENTROPY:
+        *v = p->st_entropy;
+        break;
+    case MM_POLICY_STAT_EXPLAINED_VAR:
+        *v = p->st_ev;
+        break;
+    case MM_POLICY_STAT_UPDATES:
+        *v = (double)p->n_updates;
+        break;
+    case MM_POLICY_STAT_STEPS:
+        *v = (double)p->steps;
+        break;
+    case MM_POLICY_STAT_CLIP_FRACTION:
+        *v = p->st_clip_frac;
+        break;
+    case MM_POLICY_STAT_LS_STEPS:
+        *v = p->st_ls;
+        break;
+    case MM_POLICY_STAT_Q_MEAN:
+        *v = p->st_q_mean;
+        break;
+    case MM_POLICY_STAT_EPOCHS:
+        *v = (double)p->upd.epochs_run;
+        break;
+    case MM_POLICY_STAT_UPDATING:
+        *v = p->upd.active;
+        break;
+    case MM_POLICY_STAT_RETURN_STD:
+        *v = sqrt(p->rn.var + 1e-8);
+        break;
+    case MM_POLICY_STAT_ENT_COEF:
+        *v = p->o.algo == MM_ALGO_SAC ? mmi_sac_alpha(p) : 0.0;
+        break;
     default:
         return mmi_fail(&p->err, MM_E_UNSUPPORTED, "mm_policy_get_f64: unknown parameter id %d",
                         (int)id);

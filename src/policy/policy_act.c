@@ -14,8 +14,10 @@ static int check_act(mm_policy *p, const float *obs, int64_t n, const float *act
     if (explore != 0 && explore != 1)
         return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: explore must be 0 or 1", fn);
     if (n < 1 || n > p->o.n_agents)
-        return mmi_fail(&p->err, MM_E_RANGE, "%s: n = %lld agents; the policy was created for "
-                        "1..%lld", fn, (long long)n, (long long)p->o.n_agents);
+        return mmi_fail(&p->err, MM_E_RANGE,
+                        "%s: n = %lld agents; the policy was created for "
+                        "1..%lld",
+                        fn, (long long)n, (long long)p->o.n_agents);
     if (!mmi_all_finite(obs, n * p->obs_dim))
         return mmi_fail(&p->err, MM_E_NUMERIC, "%s: obs holds NaN or Inf", fn);
     return MM_OK;
@@ -81,7 +83,8 @@ static int act_onpolicy(mm_policy *p, const float *x, int64_t n, float *actions,
     mmi_act_slots *s = &p->slots;
     if (rc != MM_OK) return rc;
     if (p->discrete) {
-        for (int64_t i = 0; i < n; i++) actions[i] = sample_categorical(p, head + i * p->head_dim, explore);
+        for (int64_t i = 0; i < n; i++)
+            actions[i] = sample_categorical(p, head + i * p->head_dim, explore);
         return MM_OK;
     }
     for (int64_t i = 0; i < n; i++) {

@@ -21,22 +21,35 @@
 
 /* Index of each counter in mmi_ckpt.cnt. The last three are the sizes the state was laid out
  * for: a checkpoint loads only into a policy with the same buffer_size, n_agents and n_steps. */
-enum { C_STEPS, C_CALLS, C_SINCE, C_PENDING, C_UPDATES, C_RB_POS, C_RB_SIZE, C_RO_T, C_RB_CAP,
-       C_AGENTS, C_RO_STEPS };
+enum {
+    C_STEPS,
+    C_CALLS,
+    C_SINCE,
+    C_PENDING,
+    C_UPDATES,
+    C_RB_POS,
+    C_RB_SIZE,
+    C_RO_T,
+    C_RB_CAP,
+    C_AGENTS,
+    C_RO_STEPS
+};
 
 static const int32_t k_param_ids[MMI_CKPT_PARAMS] = {
-    MM_POLICY_LR_ACTOR, MM_POLICY_LR_CRITIC, MM_POLICY_GAMMA, MM_POLICY_TAU,
-    MM_POLICY_NOISE_SIGMA, MM_POLICY_ENT_COEF, MM_POLICY_CLIP_RANGE, MM_POLICY_TARGET_KL,
-    MM_POLICY_VF_COEF, MM_POLICY_MAX_GRAD_NORM, MM_POLICY_CG_DAMPING};
+    MM_POLICY_LR_ACTOR,    MM_POLICY_LR_CRITIC,     MM_POLICY_GAMMA,      MM_POLICY_TAU,
+    MM_POLICY_NOISE_SIGMA, MM_POLICY_ENT_COEF,      MM_POLICY_CLIP_RANGE, MM_POLICY_TARGET_KL,
+    MM_POLICY_VF_COEF,     MM_POLICY_MAX_GRAD_NORM, MM_POLICY_CG_DAMPING};
 
 static void pack(mm_policy *p, mmi_ckpt *s)
 {
-    const int64_t c[MMI_CKPT_COUNTERS] = {p->steps, p->calls, p->calls_since_train, p->pending,
-                                          p->n_updates, p->rb.pos, p->rb.size, p->ro.t,
-                                          p->rb.cap, p->o.n_agents, p->ro.n_steps};
-    const double st[MMI_CKPT_STATS] = {p->st_actor_loss, p->st_critic_loss, p->st_kl,
-                                       p->st_entropy, p->st_ev, p->st_clip_frac, p->st_ls,
-                                       p->st_q_mean, (double)p->upd.epochs_run};
+    const int64_t c[MMI_CKPT_COUNTERS] = {p->steps,      p->calls,     p->calls_since_train,
+                                          p->pending,    p->n_updates, p->rb.pos,
+                                          p->rb.size,    p->ro.t,      p->rb.cap,
+                                          p->o.n_agents, p->ro.n_steps};
+    const double st[MMI_CKPT_STATS] = {
+        p->st_actor_loss, p->st_critic_loss, p->st_kl,
+        p->st_entropy,    p->st_ev,          p->st_clip_frac,
+        p->st_ls,         p->st_q_mean,      (double)p->upd.epochs_run};
     memcpy(s->cnt, c, sizeof c);
     memcpy(s->rng, p->rng.s, sizeof s->rng);
     for (int i = 0; i < MMI_CKPT_PARAMS; i++)
@@ -84,59 +97,249 @@ typedef struct ck_block {
 #define OD p->obs_dim
 #define AD p->act_dim
 #define NA p->o.n_agents
-static void sh_cnt(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)p, (void)s; *r = MMI_CKPT_COUNTERS, *c = 0; }
-static void sh_rng(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)p, (void)s; *r = 4, *c = 0; }
-static void sh_par(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)p, (void)s; *r = MMI_CKPT_PARAMS, *c = 0; }
-static void sh_sta(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)p, (void)s; *r = MMI_CKPT_STATS, *c = 0; }
-static void sh_rn(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = p->rn.on ? MMI_CKPT_RNORM : 0, *c = 0; }
-static void sh_rn_ret(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = p->rn.on ? NA : 0, *c = 0; }
-static void sh_agent_one(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = p->slots.pending ? NA : 0, *c = 0; }
-static void sh_slots(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = p->slots.raw ? NA : 0, *c = AD; }
-static void sh_agent_act(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = NA, *c = AD; }
-static void sh_rb_obs(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { *r = s->cnt[C_RB_SIZE], *c = OD; }
-static void sh_rb_act(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { *r = s->cnt[C_RB_SIZE], *c = AD; }
-static void sh_rb_one(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)p; *r = s->cnt[C_RB_SIZE], *c = 0; }
-static void sh_ro_obs(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { *r = s->cnt[C_RO_T] * NA, *c = OD; }
-static void sh_ro_act(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { *r = s->cnt[C_RO_T] * NA, *c = AD; }
-static void sh_ro_one(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { *r = s->cnt[C_RO_T] * NA, *c = 0; }
-static void sh_ro_last(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { *r = p->ro.n_steps ? NA : 0, *c = OD; (void)s; }
-static void sh_mem_agent(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = p->mem.m ? NA : 0, *c = 2 * p->mem.N; }
-static void sh_mem_one(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = p->mem.m ? NA : 0, *c = 0; }
-static void sh_mem_y(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { (void)s; *r = p->mem.m ? NA : 0, *c = p->mem.H; }
-static void sh_mem_h0(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { *r = p->mem.m ? s->cnt[C_RO_T] * NA : 0, *c = 2 * p->mem.N; }
-static void sh_ro_lastv(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c) { *r = p->ro.n_steps ? NA : 0, *c = 0; (void)s; }
+static void sh_cnt(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    (void)p, (void)s;
+    *r = MMI_CKPT_COUNTERS, *c = 0;
+}
+static void sh_rng(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    (void)p, (void)s;
+    *r = 4, *c = 0;
+}
+static void sh_par(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    (void)p, (void)s;
+    *r = MMI_CKPT_PARAMS, *c = 0;
+}
+static void sh_sta(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    (void)p, (void)s;
+    *r = MMI_CKPT_STATS, *c = 0;
+}
+static void sh_rn(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    (void)s;
+    *r = p->rn.on ? MMI_CKPT_RNORM : 0, *c = 0;
+}
+static void sh_rn_ret(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    (void)s;
+    *r = p->rn.on ? NA : 0, *c = 0;
+}
+static void sh_agent_one(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    (void)s;
+    *r = p->slots.pending ? NA : 0, *c = 0;
+}
+static void sh_slots(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    (void)s;
+    *r = p->slots.raw ? NA : 0, *c = AD;
+}
+static void sh_agent_act(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    (void)s;
+    *r = NA, *c = AD;
+}
+static void sh_rb_obs(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    *r = s->cnt[C_RB_SIZE], *c = OD;
+}
+static void sh_rb_act(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    *r = s->cnt[C_RB_SIZE], *c = AD;
+}
+static void sh_rb_one(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    (void)p;
+    *r = s->cnt[C_RB_SIZE], *c = 0;
+}
+static void sh_ro_obs(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    *r = s->cnt[C_RO_T] * NA, *c = OD;
+}
+static void sh_ro_act(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    *r = s->cnt[C_RO_T] * NA, *c = AD;
+}
+static void sh_ro_one(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    *r = s->cnt[C_RO_T] * NA, *c = 0;
+}
+static void sh_ro_last(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    *r = p->ro.n_steps ? NA : 0, *c = OD;
+    (void)s;
+}
+static void sh_mem_agent(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    (void)s;
+    *r = p->mem.m ? NA : 0, *c = 2 * p->mem.N;
+}
+static void sh_mem_one(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    (void)s;
+    *r = p->mem.m ? NA : 0, *c = 0;
+}
+static void sh_mem_y(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    (void)s;
+    *r = p->mem.m ? NA : 0, *c = p->mem.H;
+}
+static void sh_mem_h0(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    *r = p->mem.m ? s->cnt[C_RO_T] * NA : 0, *c = 2 * p->mem.N;
+}
+static void sh_ro_lastv(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    *r = p->ro.n_steps ? NA : 0, *c = 0;
+    (void)s;
+}
 #undef OD
 #undef AD
 #undef NA
 
-static void *at_cnt(mm_policy *p, mmi_ckpt *s) { (void)p; return s->cnt; }
-static void *at_rng(mm_policy *p, mmi_ckpt *s) { (void)p; return s->rng; }
-static void *at_par(mm_policy *p, mmi_ckpt *s) { (void)p; return s->params; }
-static void *at_sta(mm_policy *p, mmi_ckpt *s) { (void)p; return s->stats; }
-static void *at_ou(mm_policy *p, mmi_ckpt *s) { (void)s; return p->ou; }
-static void *at_rn(mm_policy *p, mmi_ckpt *s) { (void)p; return s->rnorm; }
-static void *at_rn_ret(mm_policy *p, mmi_ckpt *s) { (void)s; return p->rn.ret; }
-static void *at_raw(mm_policy *p, mmi_ckpt *s) { (void)s; return p->slots.raw; }
-static void *at_out(mm_policy *p, mmi_ckpt *s) { (void)s; return p->slots.out; }
-static void *at_pending(mm_policy *p, mmi_ckpt *s) { (void)s; return p->slots.pending; }
-static void *at_rb_obs(mm_policy *p, mmi_ckpt *s) { (void)s; return p->rb.obs; }
-static void *at_rb_next(mm_policy *p, mmi_ckpt *s) { (void)s; return p->rb.next_obs; }
-static void *at_rb_act(mm_policy *p, mmi_ckpt *s) { (void)s; return p->rb.act; }
-static void *at_rb_rew(mm_policy *p, mmi_ckpt *s) { (void)s; return p->rb.rew; }
-static void *at_rb_term(mm_policy *p, mmi_ckpt *s) { (void)s; return p->rb.term; }
-static void *at_ro_obs(mm_policy *p, mmi_ckpt *s) { (void)s; return p->ro.obs; }
-static void *at_ro_act(mm_policy *p, mmi_ckpt *s) { (void)s; return p->ro.act; }
-static void *at_ro_logp(mm_policy *p, mmi_ckpt *s) { (void)s; return p->ro.logp; }
-static void *at_ro_val(mm_policy *p, mmi_ckpt *s) { (void)s; return p->ro.val; }
-static void *at_ro_rew(mm_policy *p, mmi_ckpt *s) { (void)s; return p->ro.rew; }
-static void *at_ro_done(mm_policy *p, mmi_ckpt *s) { (void)s; return p->ro.done; }
-static void *at_ro_last(mm_policy *p, mmi_ckpt *s) { (void)s; return p->ro.last_obs; }
-static void *at_ro_lastv(mm_policy *p, mmi_ckpt *s) { (void)s; return p->ro.last_val; }
-static void *at_mem_state(mm_policy *p, mmi_ckpt *s) { (void)s; return p->mem.state; }
-static void *at_mem_prev(mm_policy *p, mmi_ckpt *s) { (void)s; return p->mem.prev; }
-static void *at_mem_y(mm_policy *p, mmi_ckpt *s) { (void)s; return p->mem.y; }
-static void *at_mem_acted(mm_policy *p, mmi_ckpt *s) { (void)s; return p->mem.acted; }
-static void *at_mem_h0(mm_policy *p, mmi_ckpt *s) { (void)s; return p->mem.ro_h0; }
+static void *at_cnt(mm_policy *p, mmi_ckpt *s)
+{
+    (void)p;
+    return s->cnt;
+}
+static void *at_rng(mm_policy *p, mmi_ckpt *s)
+{
+    (void)p;
+    return s->rng;
+}
+static void *at_par(mm_policy *p, mmi_ckpt *s)
+{
+    (void)p;
+    return s->params;
+}
+static void *at_sta(mm_policy *p, mmi_ckpt *s)
+{
+    (void)p;
+    return s->stats;
+}
+static void *at_ou(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->ou;
+}
+static void *at_rn(mm_policy *p, mmi_ckpt *s)
+{
+    (void)p;
+    return s->rnorm;
+}
+static void *at_rn_ret(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->rn.ret;
+}
+static void *at_raw(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->slots.raw;
+}
+static void *at_out(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->slots.out;
+}
+static void *at_pending(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->slots.pending;
+}
+static void *at_rb_obs(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->rb.obs;
+}
+static void *at_rb_next(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->rb.next_obs;
+}
+static void *at_rb_act(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->rb.act;
+}
+static void *at_rb_rew(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->rb.rew;
+}
+static void *at_rb_term(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->rb.term;
+}
+static void *at_ro_obs(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->ro.obs;
+}
+static void *at_ro_act(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->ro.act;
+}
+static void *at_ro_logp(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->ro.logp;
+}
+static void *at_ro_val(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->ro.val;
+}
+static void *at_ro_rew(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->ro.rew;
+}
+static void *at_ro_done(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->ro.done;
+}
+static void *at_ro_last(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->ro.last_obs;
+}
+static void *at_ro_lastv(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->ro.last_val;
+}
+static void *at_mem_state(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->mem.state;
+}
+static void *at_mem_prev(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->mem.prev;
+}
+static void *at_mem_y(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->mem.y;
+}
+static void *at_mem_acted(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->mem.acted;
+}
+static void *at_mem_h0(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->mem.ro_h0;
+}
 
 /* One entry per state block; the staged ones first (the counters size the rest). */
 static const ck_block k_blocks[] = {
@@ -199,8 +402,10 @@ int mmi_ckpt_list(mm_policy *p, mmi_pio_list *L, const char *fn)
     /* Mid-update the state includes the actor snapshot act is using and the update's position;
      * a checkpoint is taken between updates (the budgeted update runs to done first). */
     if (p->upd.active)
-        return mmi_fail(&p->err, MM_E_STATE, "%s: an update is in progress (call "
-                        "mm_policy_update_budget until done, then save the checkpoint)", fn);
+        return mmi_fail(&p->err, MM_E_STATE,
+                        "%s: an update is in progress (call "
+                        "mm_policy_update_budget until done, then save the checkpoint)",
+                        fn);
     pack(p, &L->ck);
     if ((rc = list_blocks(p, L, fn)) != MM_OK) return rc;
     mmi_pio_nets(p, ms, pre);
@@ -212,8 +417,8 @@ int mmi_ckpt_list(mm_policy *p, mmi_pio_list *L, const char *fn)
         if (rc == MM_OK && !(L->ck.blob[k] = mmi_malloc(&p->alloc, n)))
             return mmi_fail(&p->err, MM_E_NOMEM, "%s: optimizer state of %s", fn, pre[k]);
         L->ck.blob_size[k] = n;
-        if (rc == MM_OK) rc = mm_model_save_mem(ms[k], L->ck.blob[k], n, NULL,
-                                                MM_SAVE_OPTIMIZER_STATE);
+        if (rc == MM_OK)
+            rc = mm_model_save_mem(ms[k], L->ck.blob[k], n, NULL, MM_SAVE_OPTIMIZER_STATE);
         if (rc != MM_OK) return mmi_pol_model_fail(p, ms[k], rc, fn);
         snprintf(name, sizeof name, "ckpt.optimizer.%s", pre[k]);
         if (!mmi_pio_add(L, name, MMI_ST_U8, MMI_PIO_CKPT, L->ck.blob[k], (int64_t)n, 0))
@@ -229,21 +434,25 @@ int mmi_ckpt_list(mm_policy *p, mmi_pio_list *L, const char *fn)
 static int check_staged(mm_policy *p, const mmi_ckpt *s, const char *fn)
 {
     const int64_t *c = s->cnt;
-    int ok = c[C_RB_CAP] == p->rb.cap && c[C_AGENTS] == p->o.n_agents &&
-             c[C_RO_STEPS] == p->ro.n_steps;
+    int ok =
+        c[C_RB_CAP] == p->rb.cap && c[C_AGENTS] == p->o.n_agents && c[C_RO_STEPS] == p->ro.n_steps;
     if (!ok)
-        return mmi_fail(&p->err, MM_E_FORMAT, "%s: the checkpoint was taken with buffer_size "
-                        "%lld, n_agents %lld, n_steps %lld; this policy has %lld, %lld, %lld", fn,
-                        (long long)c[C_RB_CAP], (long long)c[C_AGENTS], (long long)c[C_RO_STEPS],
-                        (long long)p->rb.cap, (long long)p->o.n_agents, (long long)p->ro.n_steps);
+        return mmi_fail(&p->err, MM_E_FORMAT,
+                        "%s: the checkpoint was taken with buffer_size "
+                        "%lld, n_agents %lld, n_steps %lld; this policy has %lld, %lld, %lld",
+                        fn, (long long)c[C_RB_CAP], (long long)c[C_AGENTS],
+                        (long long)c[C_RO_STEPS], (long long)p->rb.cap, (long long)p->o.n_agents,
+                        (long long)p->ro.n_steps);
     for (int i = 0; i < MMI_CKPT_COUNTERS; i++) ok = ok && c[i] >= 0 && c[i] <= ((int64_t)1 << 53);
     ok = ok && c[C_RB_SIZE] <= c[C_RB_CAP] && (c[C_RB_POS] < c[C_RB_CAP] || c[C_RB_POS] == 0) &&
          c[C_RO_T] <= c[C_RO_STEPS] && (c[C_RB_SIZE] == c[C_RB_CAP] || c[C_RB_POS] == c[C_RB_SIZE]);
     if (!ok) return mmi_fail(&p->err, MM_E_FORMAT, "%s: ckpt.counters out of range", fn);
     if (p->rn.on && !(isfinite(s->rnorm[0]) && isfinite(s->rnorm[1]) && s->rnorm[1] >= 0 &&
                       isfinite(s->rnorm[2]) && s->rnorm[2] > 0))
-        return mmi_fail(&p->err, MM_E_NUMERIC, "%s: ckpt.reward_norm needs a finite mean, a "
-                        "finite variance >= 0 and a finite count > 0", fn);
+        return mmi_fail(&p->err, MM_E_NUMERIC,
+                        "%s: ckpt.reward_norm needs a finite mean, a "
+                        "finite variance >= 0 and a finite count > 0",
+                        fn);
     if (!(s->stats[8] >= 0 && s->stats[8] <= (double)((int64_t)1 << 53)))
         return mmi_fail(&p->err, MM_E_FORMAT, "%s: ckpt.stats: epochs out of range", fn);
     if (!(s->rng[0] | s->rng[1] | s->rng[2] | s->rng[3]))
@@ -267,8 +476,10 @@ static int read_staged(mm_policy *p, const mmi_st_file *f, mmi_ckpt *s, const ch
         k->shape(p, s, &r, &c);
         if (r == 0 && !t) continue; /* a block this policy does not have (reward_norm off) */
         if (!t || t->dtype != k->dtype || t->ndim != 1 || t->shape[0] != r)
-            return mmi_fail(&p->err, MM_E_FORMAT, "%s: tensor %s is missing or has another "
-                            "dtype/shape", fn, k->name);
+            return mmi_fail(&p->err, MM_E_FORMAT,
+                            "%s: tensor %s is missing or has another "
+                            "dtype/shape",
+                            fn, k->name);
         mmi_pio_read_le64(f, t, k->at(p, s));
     }
     return check_staged(p, s, fn);
@@ -318,14 +529,15 @@ int mmi_ckpt_check(mm_policy *p, const mmi_st_file *f, mmi_pio_list *L, const ch
         const mmi_pio_ent *x = &L->e[e];
         const mmi_st_tensor *t = mmi_st_find(f, x->name);
         if (!t) continue; /* missing: the table check reports it */
-        if (k_blocks[x->aux].check == CK_FINITE && (t->dtype == MMI_ST_F32 || t->dtype == MMI_ST_F64) &&
+        if (k_blocks[x->aux].check == CK_FINITE &&
+            (t->dtype == MMI_ST_F32 || t->dtype == MMI_ST_F64) &&
             mmi_st_first_nonfinite(f, t, t->dtype == MMI_ST_F64 ? 8 : 4) >= 0)
             rc = mmi_fail(&p->err, MM_E_NUMERIC, "%s: tensor %s holds NaN or Inf", fn, x->name);
         if (k_blocks[x->aux].check == CK_PENDING && t->dtype == MMI_ST_U8)
             for (int64_t j = 0; rc == MM_OK && j < t->numel; j++)
                 if (f->data[t->begin + j] > 2)
-                    rc = mmi_fail(&p->err, MM_E_FORMAT, "%s: %s[%lld] is %d, not 0, 1 or 2",
-                                  fn, x->name, (long long)j, (int)f->data[t->begin + j]);
+                    rc = mmi_fail(&p->err, MM_E_FORMAT, "%s: %s[%lld] is %d, not 0, 1 or 2", fn,
+                                  x->name, (long long)j, (int)f->data[t->begin + j]);
     }
     mmi_pio_nets(p, ms, pre);
     for (int k = 0; rc == MM_OK && k < MMI_POL_NETS; k++)
@@ -342,8 +554,10 @@ void mmi_ckpt_apply(mm_policy *p, const mmi_st_file *f, mmi_pio_list *L)
         const mmi_st_tensor *t;
         if (x->role != MMI_PIO_CKPT || x->aux < 0 || k_blocks[x->aux].staged) continue;
         t = mmi_st_find(f, x->name);
-        if (x->t.dtype == MMI_ST_F32) mmi_st_read_f32(f, t, (float *)x->dst);
-        else if (x->t.dtype == MMI_ST_F64) mmi_pio_read_le64(f, t, x->dst);
+        if (x->t.dtype == MMI_ST_F32)
+            mmi_st_read_f32(f, t, (float *)x->dst);
+        else if (x->t.dtype == MMI_ST_F64)
+            mmi_pio_read_le64(f, t, x->dst);
         else {
             MMI_ASSERT(x->t.dtype == MMI_ST_U8);
             memcpy(x->dst, f->data + t->begin, (size_t)t->numel);

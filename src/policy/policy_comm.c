@@ -12,8 +12,8 @@
 static int32_t all_models(mm_policy *p, mm_model **ms)
 {
     int32_t n = 0;
-    mm_model *list[9] = {p->actor, p->actor_t, p->critic[0], p->critic_t[0],
-                         p->critic[1], p->critic_t[1], p->vf, p->logstd, p->ent};
+    mm_model *list[9] = {p->actor,       p->actor_t, p->critic[0], p->critic_t[0], p->critic[1],
+                         p->critic_t[1], p->vf,      p->logstd,    p->ent};
     for (int k = 0; k < 9; k++)
         if (list[k]) ms[n++] = list[k];
     return n;
@@ -37,7 +37,8 @@ static int agree_and_broadcast(mm_policy *p, mm_comm *c, int status, const char 
         if (all[4 * r + 1] != v[0] || all[4 * r + 2] != v[1] || all[4 * r + 3] != v[2])
             return mmi_fail(&p->err, MM_E_SHAPE,
                             "%s: rank %d's policy differs from rank %d's (algorithm or network "
-                            "sizes)", fn, (int)r, (int)c->rank);
+                            "sizes)",
+                            fn, (int)r, (int)c->rank);
     for (int32_t k = 0; k < n; k++) {
         float *w;
         int64_t np;
@@ -59,16 +60,18 @@ MM_API int mm_policy_set_comm(mm_policy *p, mm_comm *comm)
     if (p->o.algo == MM_ALGO_TRPO)
         status = mmi_fail(&p->err, MM_E_UNSUPPORTED,
                           "%s: TRPO has no data-parallel form yet (its natural-gradient step "
-                          "needs distributed Fisher-vector products)", fn);
+                          "needs distributed Fisher-vector products)",
+                          fn);
     else if (p->norm)
         status = mmi_fail(&p->err, MM_E_UNSUPPORTED,
                           "%s: norm_obs keeps per-rank statistics, which would make the ranks' "
-                          "networks see different inputs; normalise in the host", fn);
+                          "networks see different inputs; normalise in the host",
+                          fn);
     /* Every rank votes, so a refusing rank does not leave the others in the broadcast. */
     if ((status = agree_and_broadcast(p, comm, status, fn)) != MM_OK) return status;
     /* Rank 0 keeps the single-process stream; the others get their own. */
-    mmi_rng_seed(&p->rng, (p->o.seed ^ 0x5DEECE66Dull) +
-                              (uint64_t)comm->rank * 0x9E3779B97F4A7C15ull);
+    mmi_rng_seed(&p->rng,
+                 (p->o.seed ^ 0x5DEECE66Dull) + (uint64_t)comm->rank * 0x9E3779B97F4A7C15ull);
     p->comm = comm;
     return MM_OK;
 }

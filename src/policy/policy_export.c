@@ -20,12 +20,16 @@ int mm_policy_export(mm_policy *p, mm_model **out, const mm_model_opts *opts)
     if (!p) return MM_E_INVALID_ARG;
     if (!out) return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: out is NULL", fn);
     if (p->mem.m)
-        return mmi_fail(&p->err, MM_E_UNSUPPORTED, "%s: a policy with a memory core is not one "
-                        "feed-forward model; act with the policy", fn);
+        return mmi_fail(&p->err, MM_E_UNSUPPORTED,
+                        "%s: a policy with a memory core is not one "
+                        "feed-forward model; act with the policy",
+                        fn);
     if (opts) {
         if (opts->struct_size < 8 || opts->struct_size > sizeof mo)
-            return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: opts.struct_size %u is not that of "
-                            "mm_model_opts_init", fn, (unsigned)opts->struct_size);
+            return mmi_fail(&p->err, MM_E_INVALID_ARG,
+                            "%s: opts.struct_size %u is not that of "
+                            "mm_model_opts_init",
+                            fn, (unsigned)opts->struct_size);
         if ((rc = mm_model_opts_init(&mo)) != MM_OK) return rc;
         memcpy(&mo, opts, opts->struct_size);
         mo.struct_size = (uint32_t)sizeof mo;
@@ -34,9 +38,10 @@ int mm_policy_export(mm_policy *p, mm_model **out, const mm_model_opts *opts)
         mo.max_batch = p->o.n_agents; /* what one mm_policy_act call may pass */
     }
     if (mo.input_dim != 0 && mo.input_dim != p->obs_dim)
-        return mmi_fail(&p->err, MM_E_SHAPE, "%s: opts.input_dim %lld; the actor reads %lld "
-                        "observation values (use 0)", fn, (long long)mo.input_dim,
-                        (long long)p->obs_dim);
+        return mmi_fail(&p->err, MM_E_SHAPE,
+                        "%s: opts.input_dim %lld; the actor reads %lld "
+                        "observation values (use 0)",
+                        fn, (long long)mo.input_dim, (long long)p->obs_dim);
     mo.input_dim = p->obs_dim;
     if (!mo.err_buf) mo.err_buf = buf, mo.err_buf_size = sizeof buf;
     rc = mm_model_create(&m, &mo);
@@ -64,8 +69,10 @@ int mm_policy_export_copy(mm_policy *p, mm_model *dst)
     if (dst == p->actor)
         return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: dst is the policy's own actor", fn);
     if (p->mem.m)
-        return mmi_fail(&p->err, MM_E_UNSUPPORTED, "%s: a policy with a memory core has no "
-                        "feed-forward export", fn);
+        return mmi_fail(&p->err, MM_E_UNSUPPORTED,
+                        "%s: a policy with a memory core has no "
+                        "feed-forward export",
+                        fn);
     rc = mm_model_copy(dst, p->actor, 0);
     return rc == MM_OK ? rc : mmi_fail(&p->err, rc, "%s: %s", fn, mm_model_errmsg(dst));
 }
@@ -84,14 +91,14 @@ int mm_policy_export_save(mm_policy *p, const char *path)
     return rc;
 }
 
-int mm_policy_export_io(mm_policy *p, mm_policy_export_info *info, float *obs_mean,
-                        float *obs_istd, float *act_low, float *act_high)
+int mm_policy_export_io(mm_policy *p, mm_policy_export_info *info, float *obs_mean, float *obs_istd,
+                        float *act_low, float *act_high)
 {
     static const char fn[] = "mm_policy_export_io";
     if (!p) return MM_E_INVALID_ARG;
     if (!info) return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: info is NULL", fn);
     memset(info, 0, sizeof *info);
-    info->output = p->discrete                  ? MM_EXPORT_ARGMAX
+    info->output = p->discrete                ? MM_EXPORT_ARGMAX
                    : p->o.algo == MM_ALGO_SAC ? MM_EXPORT_TANH_MEAN
                    : p->offpolicy             ? MM_EXPORT_TANH_RESCALE
                                               : MM_EXPORT_CLIP;

@@ -26,12 +26,12 @@ const char *mmi_pio_algo_name(int32_t algo)
 
 void mmi_pio_nets(mm_policy *p, mm_model **m, const char **names)
 {
-    static const char *const k[MMI_POL_NETS] = {"actor", "actor_target", "critic1",
-                                                "critic1_target", "critic2", "critic2_target",
-                                                "value", "log_std", "log_ent_coef", "memory"};
-    mm_model *v[MMI_POL_NETS] = {p->actor, p->actor_t, p->critic[0], p->critic_t[0],
-                                 p->critic[1], p->critic_t[1], p->vf, p->logstd, p->ent,
-                                 p->mem.m};
+    static const char *const k[MMI_POL_NETS] = {
+        "actor",          "actor_target", "critic1", "critic1_target", "critic2",
+        "critic2_target", "value",        "log_std", "log_ent_coef",   "memory"};
+    mm_model *v[MMI_POL_NETS] = {p->actor,     p->actor_t,     p->critic[0], p->critic_t[0],
+                                 p->critic[1], p->critic_t[1], p->vf,        p->logstd,
+                                 p->ent,       p->mem.m};
     for (int i = 0; i < MMI_POL_NETS; i++) m[i] = v[i], names[i] = k[i];
 }
 
@@ -88,18 +88,18 @@ int mmi_pio_list_make(mm_policy *p, mmi_pio_list *L, const char *fn)
     int rc = list_nets(p, L);
     int ok = rc == MM_OK;
     ok = ok && mmi_pio_add(L, "obs_rms.count", MMI_ST_F64, MMI_PIO_RMS_POS, &p->rms.count, 1, 0);
-    ok = ok && mmi_pio_add(L, "obs_rms.mean", MMI_ST_F64, MMI_PIO_RMS_MEAN, p->rms.mean,
-                           p->obs_dim, 0);
-    ok = ok && mmi_pio_add(L, "obs_rms.var", MMI_ST_F64, MMI_PIO_RMS_POS, p->rms.var,
-                           p->obs_dim, 0);
+    ok = ok &&
+         mmi_pio_add(L, "obs_rms.mean", MMI_ST_F64, MMI_PIO_RMS_MEAN, p->rms.mean, p->obs_dim, 0);
+    ok =
+        ok && mmi_pio_add(L, "obs_rms.var", MMI_ST_F64, MMI_PIO_RMS_POS, p->rms.var, p->obs_dim, 0);
     if (ok && !L->legacy)
-        ok = mmi_pio_add(L, "obs_rms.clip", MMI_ST_F64, MMI_PIO_BOUND, &p->o.clip_obs, 1, 0) != NULL;
+        ok =
+            mmi_pio_add(L, "obs_rms.clip", MMI_ST_F64, MMI_PIO_BOUND, &p->o.clip_obs, 1, 0) != NULL;
     if (ok && !p->discrete && !L->legacy) {
         ok = mmi_pio_add(L, "action.low", MMI_ST_F32, MMI_PIO_BOUND, p->low, p->act_dim, 0) &&
              mmi_pio_add(L, "action.high", MMI_ST_F32, MMI_PIO_BOUND, p->high, p->act_dim, 0);
     }
-    if (!ok) return mmi_fail(&p->err, rc == MM_E_STATE ? rc : MM_E_RANGE, "%s: tensor table",
-                             fn);
+    if (!ok) return mmi_fail(&p->err, rc == MM_E_STATE ? rc : MM_E_RANGE, "%s: tensor table", fn);
     return MM_OK;
 }
 
@@ -114,22 +114,37 @@ void mmi_pio_list_free(mm_policy *p, mmi_pio_list *L)
 
 /* ---- metadata ------------------------------------------------------------------------------ */
 static const char *const k_meta_keys[N_META] = {
-    "format", "format_version", "libmm_version", "algo", "obs_dim", "act_dim", "n_actions",
-    "hidden", "activation", "norm_obs", "checkpoint", "memory"};
-enum { M_FORMAT, M_VERSION, M_LIBMM, M_ALGO, M_OBS, M_ACT, M_NACT, M_HIDDEN, M_ACTIV, M_NORM,
-       M_CKPT, M_MEMORY };
+    "format",    "format_version", "libmm_version", "algo",     "obs_dim",    "act_dim",
+    "n_actions", "hidden",         "activation",    "norm_obs", "checkpoint", "memory"};
+enum {
+    M_FORMAT,
+    M_VERSION,
+    M_LIBMM,
+    M_ALGO,
+    M_OBS,
+    M_ACT,
+    M_NACT,
+    M_HIDDEN,
+    M_ACTIV,
+    M_NORM,
+    M_CKPT,
+    M_MEMORY
+};
 
 static void arch_meta(const mm_policy *p, int legacy, int ckpt, char vals[N_META][96])
 {
     const mm_policy_opts *o = &p->o;
     char h[64] = "";
     for (int32_t i = 0; i < o->n_hidden; i++)
-        snprintf(h + strlen(h), sizeof h - strlen(h), i ? ",%lld" : "%lld", (long long)o->hidden[i]);
+        snprintf(h + strlen(h), sizeof h - strlen(h), i ? ",%lld" : "%lld",
+                 (long long)o->hidden[i]);
     snprintf(vals[M_FORMAT], 96, "%s", legacy ? "libmm" : "libmm-policy");
     snprintf(vals[M_VERSION], 96, "%d.%d", MMI_POL_FORMAT_MAJOR, MMI_POL_FORMAT_MINOR);
     snprintf(vals[M_LIBMM], 96, "%s", mm_version_string());
-    if (legacy) snprintf(vals[M_ALGO], 96, "%d", (int)o->algo);
-    else snprintf(vals[M_ALGO], 96, "%s", mmi_pio_algo_name(o->algo));
+    if (legacy)
+        snprintf(vals[M_ALGO], 96, "%d", (int)o->algo);
+    else
+        snprintf(vals[M_ALGO], 96, "%s", mmi_pio_algo_name(o->algo));
     snprintf(vals[M_OBS], 96, "%lld", (long long)o->obs_dim);
     snprintf(vals[M_ACT], 96, "%lld", (long long)(p->discrete ? 0 : o->act_dim));
     snprintf(vals[M_NACT], 96, "%lld", (long long)o->n_actions);
@@ -152,8 +167,8 @@ int mmi_pio_plan(mm_policy *p, mmi_pio_list *L, mmi_st_plan *plan, const char *f
     arch_meta(p, 0, L->checkpoint, vals);
     for (int i = 0; i < N_META; i++) vp[i] = vals[i];
     for (int64_t k = 0; k < L->n; k++) L->outs[k] = L->e[k].t;
-    return mmi_st_plan_make(plan, L->outs, L->n, k_meta_keys, vp, p->mem.m ? N_META : N_META - 1,
-                            1, &p->alloc, &p->err);
+    return mmi_st_plan_make(plan, L->outs, L->n, k_meta_keys, vp, p->mem.m ? N_META : N_META - 1, 1,
+                            &p->alloc, &p->err);
 }
 
 /* ---- loading ------------------------------------------------------------------------------- */
@@ -174,9 +189,11 @@ static int file_kind(const mmi_st_file *f, mmi_err *e, const char *fn, int *rc)
         mmi_st_meta(f, "algo", NULL))
         return 0;
     if (!meta_is(f, "format", "libmm-policy")) {
-        *rc = mmi_fail(e, MM_E_FORMAT, "%s: not a policy file (metadata format is not "
-                       "\"libmm-policy\"%s)", fn, meta_is(f, "format", "libmm") ?
-                       "; it is an mm_model file: use mm_model_load" : "");
+        *rc = mmi_fail(
+            e, MM_E_FORMAT,
+            "%s: not a policy file (metadata format is not "
+            "\"libmm-policy\"%s)",
+            fn, meta_is(f, "format", "libmm") ? "; it is an mm_model file: use mm_model_load" : "");
         return -1;
     }
     v = mmi_st_meta(f, "format_version", &len);
@@ -186,15 +203,18 @@ static int file_kind(const mmi_st_file *f, mmi_err *e, const char *fn, int *rc)
         while (i < len && i < 12 && ((v[i] >= '0' && v[i] <= '9') || (v[i] == '.' && !dot)))
             dot = v[i] == '.' ? i : dot, i++;
         if (!v || len > 12 || i != len || dot == 0 || dot > 6 || dot + 1 == len) {
-            *rc = mmi_fail(e, MM_E_FORMAT, "%s: format_version missing or not "
-                           "\"<major>.<minor>\"", fn);
+            *rc = mmi_fail(e, MM_E_FORMAT,
+                           "%s: format_version missing or not "
+                           "\"<major>.<minor>\"",
+                           fn);
             return -1;
         }
         for (i = 0; i < dot; i++) major = major * 10 + (uint32_t)(v[i] - '0');
         if (major < 1 || major > MMI_POL_FORMAT_MAJOR) {
-            *rc = mmi_fail(e, major < 1 ? MM_E_FORMAT : MM_E_VERSION, "%s: policy file format "
-                           "%.*s %s (this libmm reads %d.x)", fn, (int)len, v,
-                           major < 1 ? "is malformed" : "needs a newer libmm",
+            *rc = mmi_fail(e, major < 1 ? MM_E_FORMAT : MM_E_VERSION,
+                           "%s: policy file format "
+                           "%.*s %s (this libmm reads %d.x)",
+                           fn, (int)len, v, major < 1 ? "is malformed" : "needs a newer libmm",
                            MMI_POL_FORMAT_MAJOR);
             return -1;
         }
@@ -212,23 +232,25 @@ static int check_meta(mm_policy *p, const mmi_st_file *f, int legacy, const char
         const char *key = k_meta_keys[cmp[i]], *v = mmi_st_meta(f, key, &len);
         if (!v && cmp[i] == M_MEMORY) v = "none", len = 4;
         if (!v || len != strlen(vals[cmp[i]]) || memcmp(v, vals[cmp[i]], len) != 0)
-            return mmi_fail(&p->err, MM_E_FORMAT, "%s: metadata \"%s\" is \"%.*s\"; this policy "
-                            "has \"%s\"", fn, key, v ? (int)(len > 40 ? 40 : len) : 0,
-                            v ? v : "", vals[cmp[i]]);
+            return mmi_fail(&p->err, MM_E_FORMAT,
+                            "%s: metadata \"%s\" is \"%.*s\"; this policy "
+                            "has \"%s\"",
+                            fn, key, v ? (int)(len > 40 ? 40 : len) : 0, v ? v : "", vals[cmp[i]]);
     }
     return MM_OK;
 }
 
-static int check_shapes(mm_policy *p, const mmi_st_file *f, const mmi_pio_list *L,
-                        const char *fn)
+static int check_shapes(mm_policy *p, const mmi_st_file *f, const mmi_pio_list *L, const char *fn)
 {
     for (int64_t k = 0; k < L->n; k++) {
         const mmi_st_tensor *t = mmi_st_find(f, L->e[k].name);
         int ok = t && t->dtype == L->e[k].t.dtype && t->ndim == L->e[k].t.ndim;
         for (int32_t d = 0; ok && d < t->ndim; d++) ok = t->shape[d] == L->e[k].t.shape[d];
         if (!ok)
-            return mmi_fail(&p->err, MM_E_FORMAT, "%s: tensor %s is missing or has another "
-                            "dtype/shape", fn, L->e[k].name);
+            return mmi_fail(&p->err, MM_E_FORMAT,
+                            "%s: tensor %s is missing or has another "
+                            "dtype/shape",
+                            fn, L->e[k].name);
     }
     return MM_OK;
 }
@@ -255,8 +277,7 @@ static double f64_at(const mmi_st_file *f, const mmi_st_tensor *t, int64_t j)
 
 /* Before anything is copied: weights and bounds finite, observation mean finite, variance and
  * count finite and >= 0 (a NaN or negative variance would make every later action NaN). */
-static int check_values(mm_policy *p, const mmi_st_file *f, const mmi_pio_list *L,
-                        const char *fn)
+static int check_values(mm_policy *p, const mmi_st_file *f, const mmi_pio_list *L, const char *fn)
 {
     for (int64_t k = 0; k < L->n; k++) {
         const mmi_pio_ent *x = &L->e[k];
@@ -268,8 +289,8 @@ static int check_values(mm_policy *p, const mmi_st_file *f, const mmi_pio_list *
         for (int64_t j = 0; bad < 0 && pos && j < t->numel; j++)
             if (f64_at(f, t, j) < 0.0) bad = j;
         if (bad >= 0)
-            return mmi_fail(&p->err, MM_E_NUMERIC, "%s: tensor %s element %lld is %s", fn,
-                            x->name, (long long)bad, pos ? "NaN, Inf or negative" : "NaN or Inf");
+            return mmi_fail(&p->err, MM_E_NUMERIC, "%s: tensor %s element %lld is %s", fn, x->name,
+                            (long long)bad, pos ? "NaN, Inf or negative" : "NaN or Inf");
     }
     return MM_OK;
 }
@@ -279,7 +300,8 @@ static void copy_in(mm_policy *p, const mmi_st_file *f, const mmi_pio_list *L)
     for (int64_t k = 0; k < L->n; k++) {
         const mmi_pio_ent *x = &L->e[k];
         const mmi_st_tensor *t = mmi_st_find(f, x->name);
-        if (x->role == MMI_PIO_WEIGHT) mmi_st_read_f32(f, t, (float *)x->dst);
+        if (x->role == MMI_PIO_WEIGHT)
+            mmi_st_read_f32(f, t, (float *)x->dst);
         else if (x->role == MMI_PIO_RMS_MEAN || x->role == MMI_PIO_RMS_POS)
             mmi_pio_read_le64(f, t, x->dst);
         /* bounds belong to the handle's options; checkpoint blocks: mmi_ckpt_apply */
@@ -304,8 +326,8 @@ int mmi_pio_apply(mm_policy *p, const mmi_st_file *f, const char *fn)
     if (rc == MM_OK && L->checkpoint) rc = mmi_ckpt_check(p, f, L, fn);
     if (rc == MM_OK) rc = check_shapes(p, f, L, fn);
     if (rc == MM_OK && f->n_tensors != L->n)
-        rc = mmi_fail(&p->err, MM_E_FORMAT, "%s: the file holds %lld tensors, this policy %lld",
-                      fn, (long long)f->n_tensors, (long long)L->n);
+        rc = mmi_fail(&p->err, MM_E_FORMAT, "%s: the file holds %lld tensors, this policy %lld", fn,
+                      (long long)f->n_tensors, (long long)L->n);
     if (rc == MM_OK) rc = check_values(p, f, L, fn);
     if (rc == MM_OK) {
         if (L->checkpoint) mmi_ckpt_apply(p, f, L); /* optimizer copies first: see there */
@@ -369,7 +391,8 @@ static int read_memory(const mmi_st_file *f, mm_policy_opts *o)
     if (len < 4 || memcmp(v, "lru,", 4) != 0) return -1;
     for (int k = 0; k < 2; k++) {
         size_t s = i;
-        while (i < len && v[i] >= '0' && v[i] <= '9' && i - s < 9) x[k] = x[k] * 10 + (v[i++] - '0');
+        while (i < len && v[i] >= '0' && v[i] <= '9' && i - s < 9)
+            x[k] = x[k] * 10 + (v[i++] - '0');
         if (i == s || (k == 0 && (i >= len || v[i++] != ','))) return -1;
     }
     if (i != len) return -1;
@@ -377,8 +400,8 @@ static int read_memory(const mmi_st_file *f, mm_policy_opts *o)
     return 0; /* create checks the values */
 }
 
-int mmi_pio_read_arch(const mmi_st_file *f, mm_policy_opts *o, float *lo, float *hi,
-                      int64_t cap, mmi_err *e)
+int mmi_pio_read_arch(const mmi_st_file *f, mm_policy_opts *o, float *lo, float *hi, int64_t cap,
+                      mmi_err *e)
 {
     static const char fn[] = "mm_policy_load_new";
     int64_t obs = 0, act = 0, nact = 0, norm = 0;
@@ -394,17 +417,21 @@ int mmi_pio_read_arch(const mmi_st_file *f, mm_policy_opts *o, float *lo, float 
         meta_i64(f, "act_dim", 0, 1 << 16, &act) || meta_i64(f, "n_actions", 0, 1 << 20, &nact) ||
         read_hidden(f, o) || read_activation(f, o) || (act == 0) == (nact == 0) ||
         read_memory(f, o))
-        return mmi_fail(e, MM_E_FORMAT, "%s: the algo, obs_dim, act_dim, n_actions, hidden, "
-                        "activation or memory metadata is missing or malformed", fn);
+        return mmi_fail(e, MM_E_FORMAT,
+                        "%s: the algo, obs_dim, act_dim, n_actions, hidden, "
+                        "activation or memory metadata is missing or malformed",
+                        fn);
     if (kind && meta_i64(f, "norm_obs", 0, 1, &norm) == 0) o->norm_obs = (int32_t)norm;
     o->algo = algo, o->obs_dim = obs, o->n_actions = nact, o->act_dim = act ? act : 1;
     o->act_low = o->act_high = NULL;
     if (act > 0 && kind) {
         const mmi_st_tensor *tl = mmi_st_find(f, "action.low"), *th = mmi_st_find(f, "action.high");
-        if (!tl || !th || tl->dtype != MMI_ST_F32 || th->dtype != MMI_ST_F32 ||
-            tl->numel != act || th->numel != act || act > cap)
-            return mmi_fail(e, MM_E_FORMAT, "%s: action.low / action.high missing or not %lld "
-                            "F32 values", fn, (long long)act);
+        if (!tl || !th || tl->dtype != MMI_ST_F32 || th->dtype != MMI_ST_F32 || tl->numel != act ||
+            th->numel != act || act > cap)
+            return mmi_fail(e, MM_E_FORMAT,
+                            "%s: action.low / action.high missing or not %lld "
+                            "F32 values",
+                            fn, (long long)act);
         mmi_st_read_f32(f, tl, lo);
         mmi_st_read_f32(f, th, hi);
         o->act_low = lo, o->act_high = hi; /* create checks them (finite, low < high) */

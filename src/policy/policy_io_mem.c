@@ -37,8 +37,10 @@ static int save_any(mm_policy *p, const char *path, void *buf, size_t cap, size_
         return mmi_fail(&p->err, MM_E_NOMEM, "%s: tensor table", fn);
     memset(&plan, 0, sizeof plan);
     rc = plan_file(p, flags, L, &plan, fn);
-    if (rc == MM_OK && path) rc = mmi_file_write_atomic(path, produce, &plan, &p->err, fn);
-    else if (rc == MM_OK) rc = mmi_st_plan_to_mem(&plan, buf, cap, size, &p->err, fn);
+    if (rc == MM_OK && path)
+        rc = mmi_file_write_atomic(path, produce, &plan, &p->err, fn);
+    else if (rc == MM_OK)
+        rc = mmi_st_plan_to_mem(&plan, buf, cap, size, &p->err, fn);
     mmi_st_plan_free(&plan);
     mmi_pio_list_free(p, L);
     mmi_free(&p->alloc, L, sizeof *L);
@@ -50,7 +52,8 @@ int mm_policy_save_ex(mm_policy *p, const char *path, uint32_t flags)
     static const char fn[] = "mm_policy_save_ex";
     if (!p) return MM_E_INVALID_ARG;
     if (!path) return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: path is NULL", fn);
-    if (p->comm && mm_comm_rank(p->comm) != 0) return MM_OK; /* ranks are identical: rank 0 writes */
+    if (p->comm && mm_comm_rank(p->comm) != 0)
+        return MM_OK; /* ranks are identical: rank 0 writes */
     return save_any(p, path, NULL, 0, NULL, flags, fn);
 }
 
@@ -127,8 +130,9 @@ int mm_policy_load_cb(mm_policy *p, mm_read_fn fn, void *ud)
 
 static void export_error(const mm_policy_opts *opts, const mmi_err *e)
 {
-    if (opts) mmi_opts_export_error(opts, offsetof(mm_policy_opts, err_buf),
-                                    offsetof(mm_policy_opts, err_buf_size), e);
+    if (opts)
+        mmi_opts_export_error(opts, offsetof(mm_policy_opts, err_buf),
+                              offsetof(mm_policy_opts, err_buf_size), e);
 }
 
 /* The options: the caller's (or the defaults of the file's algorithm) with the architecture,
@@ -144,13 +148,17 @@ static int load_new_opts(const mmi_st_file *f, const mm_policy_opts *opts, mm_po
     if ((rc = mm_policy_opts_init(o, arch.algo)) != MM_OK) return rc;
     if (opts) {
         if (opts->struct_size < 8 || opts->struct_size > sizeof *o)
-            return mmi_fail(e, MM_E_INVALID_ARG, "%s: opts.struct_size %u is not that of "
-                            "mm_policy_opts_init", fn, (unsigned)opts->struct_size);
+            return mmi_fail(e, MM_E_INVALID_ARG,
+                            "%s: opts.struct_size %u is not that of "
+                            "mm_policy_opts_init",
+                            fn, (unsigned)opts->struct_size);
         memcpy(o, opts, opts->struct_size);
         o->struct_size = (uint32_t)sizeof *o;
         if (o->algo != arch.algo)
-            return mmi_fail(e, MM_E_FORMAT, "%s: the file holds a %s policy; opts are for "
-                            "algorithm %d", fn, mmi_pio_algo_name(arch.algo), (int)o->algo);
+            return mmi_fail(e, MM_E_FORMAT,
+                            "%s: the file holds a %s policy; opts are for "
+                            "algorithm %d",
+                            fn, mmi_pio_algo_name(arch.algo), (int)o->algo);
     }
     rc = mmi_pio_read_arch(f, o, lo, hi, 65536, e); /* the file's architecture wins */
     return rc;
@@ -170,9 +178,15 @@ int mm_policy_load_new(mm_policy **out, const char *path, const mm_policy_opts *
     mmi_err_clear(&e);
     memset(&f, 0, sizeof f);
     if (out) *out = NULL;
-    if (!out || !path) rc = mmi_fail(&e, MM_E_INVALID_ARG, "%s: NULL argument", fn);
-    else rc = mmi_alloc_init(&a, opts && opts->struct_size >= offsetof(mm_policy_opts, alloc) +
-                             sizeof opts->alloc ? opts->alloc : NULL, &e);
+    if (!out || !path)
+        rc = mmi_fail(&e, MM_E_INVALID_ARG, "%s: NULL argument", fn);
+    else
+        rc = mmi_alloc_init(&a,
+                            opts && opts->struct_size >=
+                                        offsetof(mm_policy_opts, alloc) + sizeof opts->alloc
+                                ? opts->alloc
+                                : NULL,
+                            &e);
     if (rc == MM_OK && !(bounds = mmi_malloc(&a, nb)))
         rc = mmi_fail(&e, MM_E_NOMEM, "%s: bounds", fn);
     if (rc == MM_OK) rc = parse_any(&f, SRC_PATH, path, NULL, 0, NULL, NULL, &a, &e);
@@ -190,7 +204,9 @@ int mm_policy_load_new(mm_policy **out, const char *path, const mm_policy_opts *
     }
     mmi_st_free(&f);
     if (bounds) mmi_free(&a, bounds, nb);
-    if (rc != MM_OK) export_error(opts, &e);
-    else *out = p;
+    if (rc != MM_OK)
+        export_error(opts, &e);
+    else
+        *out = p;
     return rc;
 }

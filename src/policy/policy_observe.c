@@ -12,32 +12,38 @@
 #include <math.h>
 #include <string.h>
 
-static int check_observe(mm_policy *p, const float *obs, const float *actions,
-                         const float *rewards, const float *next_obs, const uint8_t *term,
-                         const uint8_t *trunc, int64_t n, const char *fn)
+static int check_observe(mm_policy *p, const float *obs, const float *actions, const float *rewards,
+                         const float *next_obs, const uint8_t *term, const uint8_t *trunc,
+                         int64_t n, const char *fn)
 {
     int64_t od = p->obs_dim, ad = p->act_dim;
     if (!obs || !actions || !rewards || !next_obs || !term || !trunc)
         return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: NULL buffer", fn);
     if (n < 1 || n > p->o.n_agents)
-        return mmi_fail(&p->err, MM_E_RANGE, "%s: n = %lld; the policy was created for 1..%lld "
-                        "agents", fn, (long long)n, (long long)p->o.n_agents);
+        return mmi_fail(&p->err, MM_E_RANGE,
+                        "%s: n = %lld; the policy was created for 1..%lld "
+                        "agents",
+                        fn, (long long)n, (long long)p->o.n_agents);
     if (!p->offpolicy && n != p->o.n_agents)
-        return mmi_fail(&p->err, MM_E_SHAPE, "%s: on-policy rollouts take all %lld agents per "
-                        "call, got %lld", fn, (long long)p->o.n_agents, (long long)n);
+        return mmi_fail(&p->err, MM_E_SHAPE,
+                        "%s: on-policy rollouts take all %lld agents per "
+                        "call, got %lld",
+                        fn, (long long)p->o.n_agents, (long long)n);
     if (!p->offpolicy && p->ro.t >= p->ro.n_steps)
-        return mmi_fail(&p->err, MM_E_STATE, "%s: the rollout is full; call mm_policy_update",
-                        fn);
+        return mmi_fail(&p->err, MM_E_STATE, "%s: the rollout is full; call mm_policy_update", fn);
     if (!mmi_all_finite(obs, n * od) || !mmi_all_finite(next_obs, n * od) ||
         !mmi_all_finite(rewards, n) || !mmi_all_finite(actions, n * ad))
-        return mmi_fail(&p->err, MM_E_NUMERIC, "%s: NaN or Inf in obs, actions, rewards or "
-                        "next_obs; nothing stored", fn);
+        return mmi_fail(&p->err, MM_E_NUMERIC,
+                        "%s: NaN or Inf in obs, actions, rewards or "
+                        "next_obs; nothing stored",
+                        fn);
     for (int64_t i = 0; p->discrete && i < n; i++)
         if (!(actions[i] >= 0 && actions[i] < (float)p->head_dim) ||
             actions[i] != floorf(actions[i]))
-            return mmi_fail(&p->err, MM_E_RANGE, "%s: action %g of agent %lld is not an index "
-                            "in [0, %lld)", fn, (double)actions[i], (long long)i,
-                            (long long)p->head_dim);
+            return mmi_fail(&p->err, MM_E_RANGE,
+                            "%s: action %g of agent %lld is not an index "
+                            "in [0, %lld)",
+                            fn, (double)actions[i], (long long)i, (long long)p->head_dim);
     for (int64_t i = 0; i < n; i++)
         if (term[i] > 1 || trunc[i] > 1)
             return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: terminated/truncated must be 0 or 1",
@@ -75,7 +81,8 @@ static void observe_offpolicy(mm_policy *p, const float *obs, const float *actio
 static const float *raw_action(const mm_policy *p, const float *actions, int64_t i)
 {
     int64_t d = p->act_dim;
-    if (!p->discrete && memcmp(actions + i * d, p->slots.out + i * d, sizeof(float) * (size_t)d) == 0)
+    if (!p->discrete &&
+        memcmp(actions + i * d, p->slots.out + i * d, sizeof(float) * (size_t)d) == 0)
         return p->slots.raw + i * d;
     return actions + i * d;
 }
@@ -88,10 +95,11 @@ static int check_samples(mm_policy *p, const float *actions, int64_t n, const ch
     for (int64_t i = 0; !p->discrete && i < n; i++)
         if (p->slots.pending[i] > 1 &&
             memcmp(actions + i * d, p->slots.out + i * d, sizeof(float) * (size_t)d) != 0)
-            return mmi_fail(&p->err, MM_E_STATE, "%s: agent %lld's action is not the one its "
+            return mmi_fail(&p->err, MM_E_STATE,
+                            "%s: agent %lld's action is not the one its "
                             "last exploring act returned, and that act replaced an earlier "
-                            "unobserved sample; call observe once per exploring act", fn,
-                            (long long)i);
+                            "unobserved sample; call observe once per exploring act",
+                            fn, (long long)i);
     return MM_OK;
 }
 
@@ -166,15 +174,19 @@ int mm_policy_observe(mm_policy *p, const float *obs, const float *actions, cons
     int rc;
     if (!p) return MM_E_INVALID_ARG;
     if (!p->offpolicy && p->upd.active)
-        return mmi_fail(&p->err, MM_E_STATE, "%s: an update spread by mm_policy_update_budget "
-                        "is training on the rollout; nothing stored until it completes", fn);
+        return mmi_fail(&p->err, MM_E_STATE,
+                        "%s: an update spread by mm_policy_update_budget "
+                        "is training on the rollout; nothing stored until it completes",
+                        fn);
     rc = check_observe(p, obs, actions, rewards, next_obs, terminated, truncated, n, fn);
     if (rc == MM_OK && !p->offpolicy) rc = check_samples(p, actions, n, fn);
     for (int64_t i = 0; rc == MM_OK && p->mem.m && i < n; i++)
         if (!p->mem.acted[i])
-            rc = mmi_fail(&p->err, MM_E_STATE, "%s: agent %lld has not acted since its last "
+            rc = mmi_fail(&p->err, MM_E_STATE,
+                          "%s: agent %lld has not acted since its last "
                           "observe; with a memory core each observed step needs its act (the "
-                          "step's memory state)", fn, (long long)i);
+                          "step's memory state)",
+                          fn, (long long)i);
     if (rc != MM_OK) return rc;
     if (p->rn.on && !p->offpolicy) { /* on-policy rollouts store the scaled rewards (SB3) */
         mmi_reward_norm_observe(&p->rn, rewards, terminated, truncated, n, p->o.gamma,

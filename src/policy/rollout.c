@@ -26,6 +26,6 @@ void mmi_gae(int64_t T, int64_t N, const float *rew, const float *val, const flo
 
 void mmi_rollout_gae(mmi_rollout *r, double gamma, double lambda)
 {
-    mmi_gae(r->n_steps, r->n_agents, r->rew, r->val, r->done, r->last_val, gamma, lambda,
-            r->adv, r->ret);
+    mmi_gae(r->n_steps, r->n_agents, r->rew, r->val, r->done, r->last_val, gamma, lambda, r->adv,
+            r->ret);
 }

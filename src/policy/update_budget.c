@@ -66,7 +66,7 @@ static int run_onpolicy(mm_policy *p, int64_t budget, int32_t *trained, int32_t 
     *done = 1;
     if (!p->upd.active) {
         if (p->ro.t < p->ro.n_steps) return MM_OK; /* nothing due */
-        if (p->o.algo == MM_ALGO_TRPO) {              /* one unit: always finishes here */
+        if (p->o.algo == MM_ALGO_TRPO) {           /* one unit: always finishes here */
             rc = mmi_trpo_update(p);
             p->upd.epochs_run = 1;
             end_onpolicy(p);
@@ -99,10 +99,13 @@ int mm_policy_update_budget(mm_policy *p, int64_t max_minibatches, int32_t *done
     if (done) *done = 0;
     if (!p) return MM_E_INVALID_ARG;
     if (max_minibatches < 1)
-        return mmi_fail(&p->err, MM_E_INVALID_ARG, "mm_policy_update_budget: max_minibatches "
-                        "must be >= 1, got %lld", (long long)max_minibatches);
+        return mmi_fail(&p->err, MM_E_INVALID_ARG,
+                        "mm_policy_update_budget: max_minibatches "
+                        "must be >= 1, got %lld",
+                        (long long)max_minibatches);
     if (p->mem.m) /* act would step the memory core while the update changes it */
-        return mmi_fail(&p->err, MM_E_UNSUPPORTED, "mm_policy_update_budget: a policy with a "
+        return mmi_fail(&p->err, MM_E_UNSUPPORTED,
+                        "mm_policy_update_budget: a policy with a "
                         "memory core trains with mm_policy_update");
     rc = p->offpolicy ? run_offpolicy(p, max_minibatches, &trained, &fin)
                       : run_onpolicy(p, max_minibatches, &trained, &fin);

@@ -63,11 +63,20 @@ static int lu_solve(int64_t m, double *mat, int64_t nr, double *r)
 /* E = expm(A) for an m x m matrix; work holds 6 m^2 doubles. */
 static int expm_pade13(int64_t m, const double *a_in, double *e, double *work)
 {
-    static const double b[14] = {64764752532480000.0, 32382376266240000.0, 7771770303897600.0,
-                                 1187353796428800.0,  129060195264000.0,   10559470521600.0,
-                                 670442572800.0,      33522128640.0,       1323241920.0,
-                                 40840800.0,          960960.0,            16380.0,
-                                 182.0,               1.0};
+    static const double b[14] = {64764752532480000.0,
+                                 32382376266240000.0,
+                                 7771770303897600.0,
+                                 1187353796428800.0,
+                                 129060195264000.0,
+                                 10559470521600.0,
+                                 670442572800.0,
+                                 33522128640.0,
+                                 1323241920.0,
+                                 40840800.0,
+                                 960960.0,
+                                 16380.0,
+                                 182.0,
+                                 1.0};
     const double theta13 = 5.371920351148152;
     size_t mm = (size_t)(m * m);
     double *a = work, *a2 = a + mm, *a4 = a2 + mm, *a6 = a4 + mm, *u = a6 + mm, *v = u + mm;
@@ -117,13 +126,22 @@ static void diag_disc(int32_t method, int64_t n, const double *a, const double *
     for (int64_t i = 0; i < n; i++) {
         double x = dt * a[i], ai, bi;
         switch (method) {
-        case MM_DISC_FORWARD_EULER: ai = 1.0 + x; bi = dt; break;
-        case MM_DISC_BACKWARD_EULER: ai = 1.0 / (1.0 - x); bi = dt / (1.0 - x); break;
+        case MM_DISC_FORWARD_EULER:
+            ai = 1.0 + x;
+            bi = dt;
+            break;
+        case MM_DISC_BACKWARD_EULER:
+            ai = 1.0 / (1.0 - x);
+            bi = dt / (1.0 - x);
+            break;
         case MM_DISC_BILINEAR:
             ai = (1.0 + 0.5 * x) / (1.0 - 0.5 * x);
             bi = dt / (1.0 - 0.5 * x);
             break;
-        default: ai = exp(x); bi = a[i] == 0.0 ? dt : expm1(x) / a[i]; break;
+        default:
+            ai = exp(x);
+            bi = a[i] == 0.0 ? dt : expm1(x) / a[i];
+            break;
         }
         ad[i] = ai;
         if (bd) bd[i] = bi * b[i];
@@ -152,8 +170,8 @@ static int gbt_dense(double alpha, int64_t n, const double *a, const double *b, 
     return 0;
 }
 
-static int zoh_dense(int64_t n, const double *a, const double *b, double dt, double *ad,
-                     double *bd, double *work)
+static int zoh_dense(int64_t n, const double *a, const double *b, double dt, double *ad, double *bd,
+                     double *work)
 {
     int64_t m = n + 1;
     size_t mm = (size_t)(m * m);
@@ -201,10 +219,12 @@ MM_API int mm_ssm_discretize(int32_t method, uint32_t flags, int64_t n, const do
     bytes = (size_t)(8 * m * m) * sizeof(double); /* n <= 4096: no overflow on 64-bit size_t */
     work = (double *)mmi_malloc(&al, bytes);
     if (!work) return MM_E_NOMEM;
-    if (method == MM_DISC_ZOH) bad = zoh_dense(n, a, b, dt, ad, bd, work);
+    if (method == MM_DISC_ZOH)
+        bad = zoh_dense(n, a, b, dt, ad, bd, work);
     else {
-        double alpha = method == MM_DISC_FORWARD_EULER ? 0.0
-                       : method == MM_DISC_BACKWARD_EULER ? 1.0 : 0.5;
+        double alpha = method == MM_DISC_FORWARD_EULER    ? 0.0
+                       : method == MM_DISC_BACKWARD_EULER ? 1.0
+                                                          : 0.5;
         bad = gbt_dense(alpha, n, a, b, dt, ad, bd, work);
     }
     mmi_free(&al, work, bytes);

@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#define MAX_N 4096
+#define MAX_N    4096
 #define MAX_RANK 16
 
 static int check_measure(int32_t measure, int64_t n)
@@ -24,8 +24,10 @@ static void legs(int64_t n, double *a, double *b)
     for (int64_t i = 0; i < n; i++) {
         for (int64_t k = 0; k < n; k++) {
             double v = 0.0;
-            if (i > k) v = -sqrt((2.0 * i + 1.0) * (2.0 * k + 1.0));
-            else if (i == k) v = -(double)(i + 1);
+            if (i > k)
+                v = -sqrt((2.0 * i + 1.0) * (2.0 * k + 1.0));
+            else if (i == k)
+                v = -(double)(i + 1);
             a[i * n + k] = v;
         }
         if (b) b[i] = sqrt(2.0 * i + 1.0);
@@ -80,10 +82,18 @@ MM_API int mm_hippo(int32_t measure, int64_t n, double *a, double *b)
     if (rc != MM_OK) return rc;
     if (!a) return MM_E_INVALID_ARG;
     switch (measure) {
-    case MM_HIPPO_LEGS: legs(n, a, b); break;
-    case MM_HIPPO_LEGT: legt(n, a, b); break;
-    case MM_HIPPO_LAGT: lagt(n, a, b); break;
-    default: fout(n, a, b); break;
+    case MM_HIPPO_LEGS:
+        legs(n, a, b);
+        break;
+    case MM_HIPPO_LEGT:
+        legt(n, a, b);
+        break;
+    case MM_HIPPO_LAGT:
+        lagt(n, a, b);
+        break;
+    default:
+        fout(n, a, b);
+        break;
     }
     return MM_OK;
 }
@@ -93,16 +103,24 @@ static void fill_p(int32_t measure, int64_t n, int32_t rank, double *p)
     memset(p, 0, (size_t)rank * (size_t)n * sizeof *p);
     for (int64_t i = 0; i < n; i++) {
         switch (measure) {
-        case MM_HIPPO_LEGS: p[i] = sqrt(i + 0.5); break;
+        case MM_HIPPO_LEGS:
+            p[i] = sqrt(i + 0.5);
+            break;
         case MM_HIPPO_LEGT: {
             /* rank 2: row 0 keeps the odd entries, row 1 the even ones */
             double v = sqrt(2.0 * i + 1.0) / sqrt(2.0);
-            if (i % 2) p[i] = v;
-            else if (rank > 1) p[n + i] = v;
+            if (i % 2)
+                p[i] = v;
+            else if (rank > 1)
+                p[n + i] = v;
             break;
         }
-        case MM_HIPPO_LAGT: p[i] = sqrt(0.5); break;
-        default: p[i] = fout_b(i); break;
+        case MM_HIPPO_LAGT:
+            p[i] = sqrt(0.5);
+            break;
+        default:
+            p[i] = fout_b(i);
+            break;
         }
     }
 }

@@ -12,9 +12,9 @@
 
 /* Workspace regions, carved from one allocation at create (sizes depend on the kind). */
 typedef struct mmi_ssm_ws {
-    float *state;   /* streaming state (mm_ssm_state) */
-    float *ckpt;    /* SELECTIVE: chunk-start states; SSD: chunk input states; LRU: all h_t */
-    float *bt, *ct; /* SELECTIVE: variable B/C time-major; LRU: B e^gamma */
+    float *state;      /* streaming state (mm_ssm_state) */
+    float *ckpt;       /* SELECTIVE: chunk-start states; SSD: chunk input states; LRU: all h_t */
+    float *bt, *ct;    /* SELECTIVE: variable B/C time-major; LRU: B e^gamma */
     double *dbt, *dct; /* backward accumulators of B/C (or LRU's complex gradient sums) */
     double *dacc;      /* per-channel accumulators (dA, dD, dbias, constant dB/dC) */
     float *work;       /* per-thread scratch, work_per_thread floats each */

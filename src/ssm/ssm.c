@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#define MAX_DIM ((int64_t)1 << 24)
+#define MAX_DIM   ((int64_t)1 << 24)
 #define MAX_STATE 4096
 
 static int kind_known(int32_t k) { return k >= MM_SSM_SELECTIVE && k <= MM_SSM_LRU; }
@@ -59,8 +59,8 @@ static int read_opts(mm_ssm_opts *o, const mm_ssm_opts *src, mmi_err *e)
     fill_defaults(o, MM_SSM_SELECTIVE);
     if ((rc = mmi_opts_copy(o, src, sizeof *o, e, fn)) != MM_OK) return rc;
     if (!kind_known(o->kind))
-        return mmi_fail(e, MM_E_INVALID_ARG,
-                        "%s: unknown kind %d (MM_SSM_SELECTIVE..MM_SSM_LRU)", fn, (int)o->kind);
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: unknown kind %d (MM_SSM_SELECTIVE..MM_SSM_LRU)",
+                        fn, (int)o->kind);
     fill_defaults(o, o->kind);
     return mmi_opts_copy(o, src, sizeof *o, e, fn);
 }
@@ -87,8 +87,7 @@ static int check_opts(const mm_ssm_opts *o, mmi_err *e)
         (rc = range(e, "max_seq", o->max_seq, 1, MAX_DIM)) ||
         (rc = range(e, "chunk", o->chunk, 1, MAX_DIM)))
         return rc;
-    if (o->kind == MM_SSM_SSD && (rc = range(e, "head_dim", o->head_dim, 1, MAX_STATE)))
-        return rc;
+    if (o->kind == MM_SSM_SSD && (rc = range(e, "head_dim", o->head_dim, 1, MAX_STATE))) return rc;
     /* the selective scan keeps one state row on the stack in its kernels (as mamba's CUDA
      * kernel, which requires dstate <= 256) */
     if (o->kind == MM_SSM_SELECTIVE && (rc = range(e, "d_state", o->d_state, 1, 256))) return rc;
@@ -96,11 +95,15 @@ static int check_opts(const mm_ssm_opts *o, mmi_err *e)
         ((rc = range(e, "n_groups", o->n_groups, 1, o->d_inner)) != MM_OK))
         return rc;
     if ((o->kind == MM_SSM_SELECTIVE || o->kind == MM_SSM_SSD) && o->d_inner % o->n_groups)
-        return mmi_fail(e, MM_E_RANGE, "mm_ssm_create: d_inner %lld is not a multiple of "
-                        "n_groups %lld", (long long)o->d_inner, (long long)o->n_groups);
+        return mmi_fail(e, MM_E_RANGE,
+                        "mm_ssm_create: d_inner %lld is not a multiple of "
+                        "n_groups %lld",
+                        (long long)o->d_inner, (long long)o->n_groups);
     if ((o->kind == MM_SSM_S4D || o->kind == MM_SSM_S4) && (o->d_state % 2 || o->d_state < 2))
-        return mmi_fail(e, MM_E_RANGE, "mm_ssm_create: d_state %lld must be even for S4/S4D "
-                        "(N/2 complex modes)", (long long)o->d_state);
+        return mmi_fail(e, MM_E_RANGE,
+                        "mm_ssm_create: d_state %lld must be even for S4/S4D "
+                        "(N/2 complex modes)",
+                        (long long)o->d_state);
     return MM_OK;
 }
 
@@ -188,8 +191,8 @@ MM_API int mm_ssm_create(mm_ssm **out, const mm_ssm_opts *opts)
     *out = h;
     return MM_OK;
 fail:
-    mmi_opts_export_error(opts, offsetof(mm_ssm_opts, err_buf),
-                          offsetof(mm_ssm_opts, err_buf_size), &e);
+    mmi_opts_export_error(opts, offsetof(mm_ssm_opts, err_buf), offsetof(mm_ssm_opts, err_buf_size),
+                          &e);
     return rc;
 }
 
@@ -226,14 +229,16 @@ MM_API int mm_ssm_set_f64(mm_ssm *h, int32_t id, double v)
     int rc;
     if (!h) return MM_E_INVALID_ARG;
     if (id != MM_SSM_DT_MIN && id != MM_SSM_DT_MAX)
-        return mmi_fail(&h->err, MM_E_UNSUPPORTED, "%s: parameter %d cannot be set%s", fn,
-                        (int)id, mmi_param_find(id) ? " (read-only)" : "");
+        return mmi_fail(&h->err, MM_E_UNSUPPORTED, "%s: parameter %d cannot be set%s", fn, (int)id,
+                        mmi_param_find(id) ? " (read-only)" : "");
     if (h->kind != MM_SSM_SSD)
         return mmi_fail(&h->err, MM_E_UNSUPPORTED, "%s: the dt clamp applies to MM_SSM_SSD only",
                         fn);
     if ((rc = mmi_param_check(id, v, &h->err, fn)) != MM_OK) return rc;
-    if (id == MM_SSM_DT_MIN) h->dt_min = v;
-    else h->dt_max = v;
+    if (id == MM_SSM_DT_MIN)
+        h->dt_min = v;
+    else
+        h->dt_max = v;
     return MM_OK;
 }
 
@@ -241,18 +246,30 @@ MM_API int mm_ssm_get_f64(const mm_ssm *h, int32_t id, double *v)
 {
     if (!h || !v) return MM_E_INVALID_ARG;
     switch (id) {
-    case MM_SSM_CHUNK: *v = (double)h->chunk; return MM_OK;
-    case MM_SSM_DT_MIN: if (h->kind != MM_SSM_SSD) break; *v = h->dt_min; return MM_OK;
-    case MM_SSM_DT_MAX: if (h->kind != MM_SSM_SSD) break; *v = h->dt_max; return MM_OK;
-    case MM_SSM_STAT_POSITION: *v = (double)h->position; return MM_OK;
-    case MM_SSM_STAT_WORKSPACE_BYTES: *v = (double)h->block_bytes; return MM_OK;
-    default: break;
+    case MM_SSM_CHUNK:
+        *v = (double)h->chunk;
+        return MM_OK;
+    case MM_SSM_DT_MIN:
+        if (h->kind != MM_SSM_SSD) break;
+        *v = h->dt_min;
+        return MM_OK;
+    case MM_SSM_DT_MAX:
+        if (h->kind != MM_SSM_SSD) break;
+        *v = h->dt_max;
+        return MM_OK;
+    case MM_SSM_STAT_POSITION:
+        *v = (double)h->position;
+        return MM_OK;
+    case MM_SSM_STAT_WORKSPACE_BYTES:
+        *v = (double)h->block_bytes;
+        return MM_OK;
+    default:
+        break;
     }
     return MM_E_UNSUPPORTED;
 }
 
-MM_API int mm_ssm_s4d_init(int32_t variant, int64_t h, int64_t n, float *log_a_real,
-                           float *a_imag)
+MM_API int mm_ssm_s4d_init(int32_t variant, int64_t h, int64_t n, float *log_a_real, float *a_imag)
 {
     const double pi = 3.14159265358979323846;
     if (!log_a_real || !a_imag || (variant != MM_S4D_LIN && variant != MM_S4D_INV))
@@ -260,8 +277,9 @@ MM_API int mm_ssm_s4d_init(int32_t variant, int64_t h, int64_t n, float *log_a_r
     if (h < 1 || n < 2 || n % 2 || n > MAX_STATE || h > MAX_DIM) return MM_E_RANGE;
     for (int64_t r = 0; r < h; r++)
         for (int64_t k = 0; k < n / 2; k++) {
-            double im = variant == MM_S4D_LIN ? pi * (double)k
-                                              : ((double)n / pi) * ((double)n / (2.0 * k + 1.0) - 1.0);
+            double im = variant == MM_S4D_LIN
+                            ? pi * (double)k
+                            : ((double)n / pi) * ((double)n / (2.0 * k + 1.0) - 1.0);
             log_a_real[r * (n / 2) + k] = (float)log(0.5);
             a_imag[r * (n / 2) + k] = (float)im;
         }

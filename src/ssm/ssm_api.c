@@ -6,8 +6,7 @@
 
 #include <string.h>
 
-static int check_struct(mm_ssm *h, const char *fn, const void *s, size_t lib_size,
-                        const char *what)
+static int check_struct(mm_ssm *h, const char *fn, const void *s, size_t lib_size, const char *what)
 {
     uint32_t size;
     if (!s) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s is NULL", fn, what);
@@ -22,10 +21,10 @@ static int check_struct(mm_ssm *h, const char *fn, const void *s, size_t lib_siz
 /* 1 if t shares its buffer with any input (outputs must not overwrite what backward reads). */
 static int aliases_input(const mm_ssm_inputs *in, const mm_tensor *t)
 {
-    const mm_tensor *all[] = {in->u,      in->delta,  in->A,      in->B,      in->C,
-                              in->D,      in->z,      in->delta_bias, in->init_state,
-                              in->log_dt, in->A_real, in->A_imag, in->P,      in->nu_log,
-                              in->theta_log, in->gamma_log};
+    const mm_tensor *all[] = {in->u,          in->delta,  in->A,         in->B,
+                              in->C,          in->D,      in->z,         in->delta_bias,
+                              in->init_state, in->log_dt, in->A_real,    in->A_imag,
+                              in->P,          in->nu_log, in->theta_log, in->gamma_log};
     if (!t) return 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i] && all[i]->data == t->data) return 1;
@@ -35,10 +34,10 @@ static int aliases_input(const mm_ssm_inputs *in, const mm_tensor *t)
 /* 1 if a requested gradient shares its buffer with an input or with the upstream gradient. */
 static int grads_alias(const mm_ssm_inputs *in, const mm_ssm_grads *g, const mm_tensor *up)
 {
-    const mm_tensor *all[] = {g->du,      g->ddelta,  g->dA,      g->dB,      g->dC,
-                              g->dD,      g->dz,      g->ddelta_bias, g->dinit_state,
-                              g->dlog_dt, g->dA_real, g->dA_imag, g->dP,      g->dnu_log,
-                              g->dtheta_log, g->dgamma_log};
+    const mm_tensor *all[] = {g->du,          g->ddelta,  g->dA,         g->dB,
+                              g->dC,          g->dD,      g->dz,         g->ddelta_bias,
+                              g->dinit_state, g->dlog_dt, g->dA_real,    g->dA_imag,
+                              g->dP,          g->dnu_log, g->dtheta_log, g->dgamma_log};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i] && (aliases_input(in, all[i]) || (up && all[i]->data == up->data))) return 1;
     return 0;
@@ -46,8 +45,10 @@ static int grads_alias(const mm_ssm_inputs *in, const mm_ssm_grads *g, const mm_
 
 static int wrong_kind(mm_ssm *h, const char *fn, const char *kinds)
 {
-    return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: this handle's kind has no such call (%s "
-                    "only)", fn, kinds);
+    return mmi_fail(&h->err, MM_E_INVALID_ARG,
+                    "%s: this handle's kind has no such call (%s "
+                    "only)",
+                    fn, kinds);
 }
 
 MM_API int mm_ssm_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out, mm_tensor *last)
@@ -60,13 +61,22 @@ MM_API int mm_ssm_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out, mm_te
     if ((rc = check_struct(h, fn, in, sizeof *in, "mm_ssm_inputs")) != MM_OK) return rc;
     if (!out) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: out is NULL", fn);
     if (aliases_input(in, out) || aliases_input(in, last) || (last && last->data == out->data))
-        return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: out and last_state must not share a "
-                        "buffer with an input or each other", fn);
+        return mmi_fail(&h->err, MM_E_INVALID_ARG,
+                        "%s: out and last_state must not share a "
+                        "buffer with an input or each other",
+                        fn);
     switch (h->kind) {
-    case MM_SSM_SELECTIVE: rc = mmi_ssm_sel_scan(h, in, out, last); break;
-    case MM_SSM_SSD: rc = mmi_ssm_ssd_scan(h, in, out, last); break;
-    case MM_SSM_LRU: rc = mmi_ssm_lru_scan(h, in, out, last); break;
-    default: return wrong_kind(h, fn, "SELECTIVE, SSD, LRU");
+    case MM_SSM_SELECTIVE:
+        rc = mmi_ssm_sel_scan(h, in, out, last);
+        break;
+    case MM_SSM_SSD:
+        rc = mmi_ssm_ssd_scan(h, in, out, last);
+        break;
+    case MM_SSM_LRU:
+        rc = mmi_ssm_lru_scan(h, in, out, last);
+        break;
+    default:
+        return wrong_kind(h, fn, "SELECTIVE, SSD, LRU");
     }
     h->fwd_valid = rc == MM_OK;
     return rc;
@@ -84,17 +94,21 @@ MM_API int mm_ssm_scan_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_ten
         return rc;
     if (!dout) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: dout is NULL", fn);
     if (grads_alias(in, g, dout))
-        return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: a gradient shares a buffer with an input "
-                        "or dout", fn);
+        return mmi_fail(&h->err, MM_E_INVALID_ARG,
+                        "%s: a gradient shares a buffer with an input "
+                        "or dout",
+                        fn);
     if (h->kind != MM_SSM_SELECTIVE && h->kind != MM_SSM_SSD && h->kind != MM_SSM_LRU)
         return wrong_kind(h, fn, "SELECTIVE, SSD, LRU");
     if (!h->fwd_valid)
-        return mmi_fail(&h->err, MM_E_STATE, "%s: no successful mm_ssm_scan to differentiate",
-                        fn);
+        return mmi_fail(&h->err, MM_E_STATE, "%s: no successful mm_ssm_scan to differentiate", fn);
     switch (h->kind) {
-    case MM_SSM_SELECTIVE: return mmi_ssm_sel_backward(h, in, dout, g);
-    case MM_SSM_SSD: return mmi_ssm_ssd_backward(h, in, dout, g);
-    default: return mmi_ssm_lru_backward(h, in, dout, g);
+    case MM_SSM_SELECTIVE:
+        return mmi_ssm_sel_backward(h, in, dout, g);
+    case MM_SSM_SSD:
+        return mmi_ssm_ssd_backward(h, in, dout, g);
+    default:
+        return mmi_ssm_lru_backward(h, in, dout, g);
     }
 }
 
@@ -126,8 +140,10 @@ MM_API int mm_ssm_kernel_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_t
         return rc;
     if (!dk) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: dk is NULL", fn);
     if (grads_alias(in, g, dk))
-        return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: a gradient shares a buffer with an input "
-                        "or dk", fn);
+        return mmi_fail(&h->err, MM_E_INVALID_ARG,
+                        "%s: a gradient shares a buffer with an input "
+                        "or dk",
+                        fn);
     if (h->kind == MM_SSM_S4D) return mmi_ssm_s4d_kernel_backward(h, in, dk, g);
     if (h->kind == MM_SSM_S4) return mmi_ssm_s4_kernel_backward(h, in, dk, g);
     return wrong_kind(h, fn, "S4D, S4");
@@ -142,13 +158,23 @@ MM_API int mm_ssm_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
     if ((rc = check_struct(h, fn, in, sizeof *in, "mm_ssm_inputs")) != MM_OK) return rc;
     if (!out) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: out is NULL", fn);
     switch (h->kind) {
-    case MM_SSM_SELECTIVE: rc = mmi_ssm_sel_step(h, in, out); break;
-    case MM_SSM_SSD: rc = mmi_ssm_ssd_step(h, in, out); break;
-    case MM_SSM_LRU: rc = mmi_ssm_lru_step(h, in, out); break;
-    case MM_SSM_S4D: rc = mmi_ssm_s4d_step(h, in, out); break;
+    case MM_SSM_SELECTIVE:
+        rc = mmi_ssm_sel_step(h, in, out);
+        break;
+    case MM_SSM_SSD:
+        rc = mmi_ssm_ssd_step(h, in, out);
+        break;
+    case MM_SSM_LRU:
+        rc = mmi_ssm_lru_step(h, in, out);
+        break;
+    case MM_SSM_S4D:
+        rc = mmi_ssm_s4d_step(h, in, out);
+        break;
     default:
-        return mmi_fail(&h->err, MM_E_UNSUPPORTED, "%s: MM_SSM_S4 has no step in 0.1 (use "
-                        "MM_SSM_S4D or the kernel and mm_ssm_conv)", fn);
+        return mmi_fail(&h->err, MM_E_UNSUPPORTED,
+                        "%s: MM_SSM_S4 has no step in 0.1 (use "
+                        "MM_SSM_S4D or the kernel and mm_ssm_conv)",
+                        fn);
     }
     if (rc == MM_OK) h->position++;
     return rc;

@@ -33,7 +33,8 @@ MM_API int mm_ssm_conv(mm_ssm *h, const mm_tensor *u, const mm_tensor *k, const 
     int rc;
     if (!h) return MM_E_INVALID_ARG;
     mmi_err_clear(&h->err);
-    if ((rc = check_conv(h, fn, u, k, d, &Bt, &L)) || (rc = mmi_ssm_want(h, fn, "y", y, 3, u->shape)))
+    if ((rc = check_conv(h, fn, u, k, d, &Bt, &L)) ||
+        (rc = mmi_ssm_want(h, fn, "y", y, 3, u->shape)))
         return rc;
     if (y->data == u->data)
         return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: y must not alias u", fn);
@@ -62,7 +63,8 @@ MM_API int mm_ssm_conv_backward(mm_ssm *h, const mm_tensor *u, const mm_tensor *
     int rc;
     if (!h) return MM_E_INVALID_ARG;
     mmi_err_clear(&h->err);
-    if ((rc = check_conv(h, fn, u, k, d, &Bt, &L)) || (rc = mmi_ssm_want(h, fn, "dy", dy, 3, u->shape)) ||
+    if ((rc = check_conv(h, fn, u, k, d, &Bt, &L)) ||
+        (rc = mmi_ssm_want(h, fn, "dy", dy, 3, u->shape)) ||
         (du && (rc = mmi_ssm_want(h, fn, "du", du, 3, u->shape))) ||
         (dk && (rc = mmi_ssm_want(h, fn, "dk", dk, 2, k->shape))) ||
         (dd && (rc = mmi_ssm_grad_like(h, fn, "dd", dd, d))))
@@ -80,12 +82,14 @@ MM_API int mm_ssm_conv_backward(mm_ssm *h, const mm_tensor *u, const mm_tensor *
             if (du) {
                 float *o = du->data + (b * H + c) * L;
                 mmi_ssm_xcorr(nf, tw, h->nfft, gf, kf, tmp);
-                for (int64_t t = 0; t < L; t++) o[t] = (float)tmp[t] + (d ? d->data[c] * g[t] : 0.0f);
+                for (int64_t t = 0; t < L; t++)
+                    o[t] = (float)tmp[t] + (d ? d->data[c] * g[t] : 0.0f);
             }
             if (dk) { /* sum_b G conj(U) in the frequency domain, one inverse FFT at the end */
                 mmi_ssm_rfft(nf, ur, L, tw, h->nfft, tmp);
                 for (int64_t i = 0; i <= nf / 2; i++) {
-                    double ar = gf[2 * i], ai = gf[2 * i + 1], br = tmp[2 * i], bi = -tmp[2 * i + 1];
+                    double ar = gf[2 * i], ai = gf[2 * i + 1], br = tmp[2 * i],
+                           bi = -tmp[2 * i + 1];
                     acc[2 * i] += ar * br - ai * bi;
                     acc[2 * i + 1] += ar * bi + ai * br;
                 }

@@ -32,9 +32,8 @@ static int plan_ssd(const mm_ssm *h, mmi_ssm_plan *p)
     int64_t H = h->D, P = h->P, N = h->N, B = h->max_batch, Q = h->chunk, G = h->G;
     /* bt / ct: per-thread partial sums of dB / dC over the heads of a group */
     if (mul4(&p->bt, h->n_threads, B * h->max_seq, G, N) ||
-        mul4(&p->ct, h->n_threads, B * h->max_seq, G, N) ||
-        mul4(&p->state, B, H, P, N) || mul4(&p->ckpt, B, H, h->nck_max + 1, P * N) ||
-        mul4(&p->dacc, H, 4, 1, 1) ||
+        mul4(&p->ct, h->n_threads, B * h->max_seq, G, N) || mul4(&p->state, B, H, P, N) ||
+        mul4(&p->ckpt, B, H, h->nck_max + 1, P * N) || mul4(&p->dacc, H, 4, 1, 1) ||
         mul4(&p->work_per_thread, Q * P * N + Q * Q + 4 * Q + 4 * P * N, 1, 1, 1))
         return MM_E_RANGE;
     return MM_OK;
@@ -44,8 +43,8 @@ static int plan_lru(const mm_ssm *h, mmi_ssm_plan *p)
 {
     int64_t H = h->D, N = h->N, B = h->max_batch, L = h->max_seq;
     if (mul4(&p->state, B, N, 2, 1) || mul4(&p->ckpt, B, L, N, 2) || mul4(&p->bt, N, H, 2, 1) ||
-        mul4(&p->dbt, N, H, 2, 1) || mul4(&p->dct, H, N, 2, 1) || mul4(&p->dacc, 8 * N + H, 1, 1, 1) ||
-        mul4(&p->work_per_thread, 4 * N + 2 * H, 1, 1, 1))
+        mul4(&p->dbt, N, H, 2, 1) || mul4(&p->dct, H, N, 2, 1) ||
+        mul4(&p->dacc, 8 * N + H, 1, 1, 1) || mul4(&p->work_per_thread, 4 * N + 2 * H, 1, 1, 1))
         return MM_E_RANGE;
     return MM_OK;
 }
@@ -57,8 +56,8 @@ static int plan_s4(mm_ssm *h, mmi_ssm_plan *p)
     h->nfft = nf;
     /* twiddles (nf), four complex buffers (2 nf each), a chirp (2 max_seq), then the step's
      * discretised modes (4 M H) */
-    if (mul4(&p->state, B, H, M, 2) || mul4(&p->fft, 9 * nf + 2 * h->max_seq + 4 * M * H, 1, 1, 1) ||
-        mul4(&p->dacc, M, 24, 1, 1))
+    if (mul4(&p->state, B, H, M, 2) ||
+        mul4(&p->fft, 9 * nf + 2 * h->max_seq + 4 * M * H, 1, 1, 1) || mul4(&p->dacc, M, 24, 1, 1))
         return MM_E_RANGE;
     return MM_OK;
 }
@@ -66,9 +65,13 @@ static int plan_s4(mm_ssm *h, mmi_ssm_plan *p)
 int mmi_ssm_plan_sizes(mm_ssm *h, mmi_ssm_plan *p)
 {
     switch (h->kind) {
-    case MM_SSM_SELECTIVE: return plan_selective(h, p);
-    case MM_SSM_SSD: return plan_ssd(h, p);
-    case MM_SSM_LRU: return plan_lru(h, p);
-    default: return plan_s4(h, p);
+    case MM_SSM_SELECTIVE:
+        return plan_selective(h, p);
+    case MM_SSM_SSD:
+        return plan_ssd(h, p);
+    case MM_SSM_LRU:
+        return plan_lru(h, p);
+    default:
+        return plan_s4(h, p);
     }
 }

@@ -112,8 +112,8 @@ int mmi_ssm_s4d_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
             float u = in->u->data[b * H + c];
             double y0 = in->D ? (double)in->D->data[c] * u : 0.0;
             float *x = h->ws.state + (b * H + c) * 2 * M;
-            out->data[b * H + c] = (float)mmi_s4d_step_modes(
-                M, da + 2 * M * c, db + 2 * M * c, in->C->data + c * 2 * M, u, y0, x);
+            out->data[b * H + c] = (float)mmi_s4d_step_modes(M, da + 2 * M * c, db + 2 * M * c,
+                                                             in->C->data + c * 2 * M, u, y0, x);
         }
     return MM_OK;
 }

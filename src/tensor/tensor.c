@@ -115,12 +115,14 @@ MM_API int mm_tensor_copy(mm_tensor *dst, const mm_tensor *src)
         mmi_tensor_shape_str(src, b, sizeof b);
         return mmi_fail(&dst->err, MM_E_SHAPE, "mm_tensor_copy: dst is %s but src is %s", a, b);
     }
-    if (dst->data != src->data)
-        memmove(dst->data, src->data, (size_t)src->numel * sizeof(float));
+    if (dst->data != src->data) memmove(dst->data, src->data, (size_t)src->numel * sizeof(float));
     return MM_OK;
 }
 
-MM_API const char *mm_tensor_errmsg(const mm_tensor *t) { return t ? t->err.msg : "invalid handle"; }
+MM_API const char *mm_tensor_errmsg(const mm_tensor *t)
+{
+    return t ? t->err.msg : "invalid handle";
+}
 
 /* ---- internal helpers for the floors above ------------------------------------------------ */
 int mmi_tensor_same_shape(const mm_tensor *a, const mm_tensor *b)

@@ -15,14 +15,14 @@
 
 static int g_pass, g_fail;
 
-#define CHECK(cond)                                                                               \
-    do {                                                                                          \
-        if (cond) {                                                                               \
-            g_pass++;                                                                             \
-        } else {                                                                                  \
-            g_fail++;                                                                             \
-            std::printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                           \
-        }                                                                                         \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            g_pass++;                                                                              \
+        } else {                                                                                   \
+            g_fail++;                                                                              \
+            std::printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                            \
+        }                                                                                          \
     } while (0)
 
 /* Runs f, which must throw mm::error with status st; returns the error's message(). */
@@ -456,10 +456,11 @@ int main()
     struct {
         const char *name;
         void (*fn)();
-    } suites[] = {{"span", test_span},     {"tensor", test_tensor}, {"model", test_model},
-                  {"model_cross_attention", test_model_cross_attention},
-                  {"attn", test_attn},     {"ssm", test_ssm},       {"loss", test_loss},
-                  {"policy", test_policy}, {"comm", test_comm},     {"sgemm", test_sgemm}};
+    } suites[] = {{"span", test_span},   {"tensor", test_tensor},
+                  {"model", test_model}, {"model_cross_attention", test_model_cross_attention},
+                  {"attn", test_attn},   {"ssm", test_ssm},
+                  {"loss", test_loss},   {"policy", test_policy},
+                  {"comm", test_comm},   {"sgemm", test_sgemm}};
     for (auto &s : suites) {
         int before = g_fail;
         try {

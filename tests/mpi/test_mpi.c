@@ -14,16 +14,16 @@
 
 static int g_fail, g_pass, g_rank;
 
-#define EXPECT(c, ...)                                                   \
-    do {                                                                 \
-        if (c) {                                                         \
-            g_pass++;                                                    \
-        } else {                                                         \
-            g_fail++;                                                    \
-            printf("rank %d FAIL line %d: ", g_rank, __LINE__);          \
-            printf(__VA_ARGS__);                                         \
-            printf("\n");                                                \
-        }                                                                \
+#define EXPECT(c, ...)                                                                             \
+    do {                                                                                           \
+        if (c) {                                                                                   \
+            g_pass++;                                                                              \
+        } else {                                                                                   \
+            g_fail++;                                                                              \
+            printf("rank %d FAIL line %d: ", g_rank, __LINE__);                                    \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+        }                                                                                          \
     } while (0)
 
 static int near(double a, double b, double rtol, double atol)
@@ -56,8 +56,8 @@ static mm_loss *make_loss(int32_t kind, int64_t b, int64_t d)
     return mm_loss_create(&h, &o) == MM_OK ? h : NULL;
 }
 
-static int run_loss(mm_loss *h, int32_t kind, float *x, float *y, float *dx, float *dy,
-                    int64_t b, int64_t d, double *loss)
+static int run_loss(mm_loss *h, int32_t kind, float *x, float *y, float *dx, float *dy, int64_t b,
+                    int64_t d, double *loss)
 {
     int64_t shape[2] = {b, d};
     mm_tensor *tx = NULL, *ty = NULL, *tdx = NULL, *tdy = NULL;
@@ -108,8 +108,7 @@ static void test_loss(mm_comm *c, int32_t kind)
         int rc;
         if (me == 1) x[me * b * d] = NAN;
         rc = run_loss(h, kind, x + me * b * d, y + me * b * d, dx, dy, b, d, &l);
-        EXPECT(rc == (me == 1 ? MM_E_NUMERIC : MM_E_STATE), "bad rank: got %s",
-               mm_status_name(rc));
+        EXPECT(rc == (me == 1 ? MM_E_NUMERIC : MM_E_STATE), "bad rank: got %s", mm_status_name(rc));
         x[me * b * d] = keep;
         EXPECT(run_loss(h, kind, x + me * b * d, y + me * b * d, dx, dy, b, d, &l) == MM_OK,
                "usable after a refused call");
@@ -130,8 +129,9 @@ static mm_model *small_model(uint64_t seed, int64_t rows)
     o.input_dim = 6, o.max_batch = rows, o.seed = seed;
     if (mm_model_create(&m, &o) != MM_OK) return NULL;
     if (mm_model_add_dense(m, 16, 1, MM_INIT_DEFAULT, 1.0) ||
-        mm_model_add_activation(m, MM_ACT_GELU) || mm_model_add_dense(m, 2, 1, MM_INIT_DEFAULT, 1.0) ||
-        mm_model_finalize(m) || mm_model_set_optimizer(m, MM_OPT_ADAMW) ||
+        mm_model_add_activation(m, MM_ACT_GELU) ||
+        mm_model_add_dense(m, 2, 1, MM_INIT_DEFAULT, 1.0) || mm_model_finalize(m) ||
+        mm_model_set_optimizer(m, MM_OPT_ADAMW) ||
         mm_model_set_f64(m, MM_MODEL_MAX_GRAD_NORM, 0.1)) {
         mm_model_free(m);
         return NULL;
@@ -173,7 +173,8 @@ static void test_model(mm_comm *c)
     EXPECT(train_rows(m, x + me * b * 6, t + me * b * 2, b) == MM_OK, "distributed: %s",
            mm_model_errmsg(m));
     EXPECT(mm_model_params(ref, &p1, &np) == MM_OK && mm_model_params(m, &p2, &np2) == MM_OK &&
-               np == np2, "params");
+               np == np2,
+           "params");
     for (int64_t i = 0; i < np; i++)
         if (!near(p2[i], p1[i], 1e-5, 1e-6)) {
             EXPECT(0, "model parameter %lld: %.9g vs %.9g", (long long)i, p2[i], p1[i]);
@@ -226,7 +227,8 @@ int main(int argc, char **argv)
     if (size == 2) test_timeout();
     MPI_Barrier(MPI_COMM_WORLD);
     MPI_Allreduce((int[2]){g_pass, g_fail}, total, 2, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    if (g_rank == 0) printf("test_mpi (%d ranks): %d passed, %d failed\n", size, total[0], total[1]);
+    if (g_rank == 0)
+        printf("test_mpi (%d ranks): %d passed, %d failed\n", size, total[0], total[1]);
     MPI_Finalize();
     return total[1] ? 1 : 0;
 }

@@ -74,10 +74,7 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
 /* A decay factor from a difference of cumulative log-gates. The difference is taken in float64
  * (both terms can be large after a strong gate; their float32 roundings would put an error of
  * |b| x 6e-8 into every factor) and is small or the factor negligible, so float32 exp after. */
-static float dexp(double x)
-{
-    return expf((float)x);
-}
+static float dexp(double x) { return expf((float)x); }
 
 /* out[c] = e^{a[c] - b[c]} (b NULL: e^{a[c]}) for c < n, the same rule vectorised: these
  * factor rows are the elementwise part of the per-key gate path. With scalar gates every row
@@ -107,8 +104,7 @@ static void exp_diff(const gated_ws *w, int64_t n, const double *restrict a,
 /* y = a * b and y = alpha * a elementwise, in blocks of 8 on restrict pointers: the cost
  * model of -O2 adds no alias checks or remainder loops, so only fixed-size blocks become
  * vector code in this portable file. */
-static void mul_rows(int64_t n, const float *restrict a, const float *restrict b,
-                     float *restrict y)
+static void mul_rows(int64_t n, const float *restrict a, const float *restrict b, float *restrict y)
 {
     int64_t c = 0;
     for (; c + 8 <= n; c += 8)
@@ -117,8 +113,7 @@ static void mul_rows(int64_t n, const float *restrict a, const float *restrict b
 }
 
 /* y = a / b elementwise (a correctly rounded quotient, as the scalar division it replaces) */
-static void div_rows(int64_t n, const float *restrict a, const float *restrict b,
-                     float *restrict y)
+static void div_rows(int64_t n, const float *restrict a, const float *restrict b, float *restrict y)
 {
     int64_t c = 0;
     for (; c + 8 <= n; c += 8)
@@ -152,10 +147,7 @@ static void scale_by_row(int64_t d, int64_t n, const float *restrict f, float *r
  * difference b_t - b_u exact to 1e-10 (an unclamped -3e38 would absorb the gates after it). */
 #define GATE_FLOOR (-128.0)
 
-static double clamp_gate(float x)
-{
-    return x > GATE_FLOOR ? (double)x : GATE_FLOOR;
-}
+static double clamp_gate(float x) { return x > GATE_FLOOR ? (double)x : GATE_FLOOR; }
 
 /* b[t][k] = sum_{u = c0..t} g_u[k] for the chunk's L steps (double sums, clamped gates). */
 static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int64_t d, double *b)
@@ -315,8 +307,7 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
     } else {
         gate_cumsum(gmode, g, c0, len, d, w->b);
     }
-    for (int64_t t = 0; t < len; t++)
-        scale_row(d, s->scale, q + (c0 + t) * d, w->qs + t * d);
+    for (int64_t t = 0; t < len; t++) scale_row(d, s->scale, q + (c0 + t) * d, w->qs + t * d);
     if (gmode != 3 && chunk_mild_prep(s, k, c0, len, w)) return 1;
     if (gmode != 3) {
         chunk_t(k, d, c0, len, ch, w->kt);
@@ -378,8 +369,8 @@ static void chunk_state_update(const mmi_attn_dims *s, const float *k, const flo
 
 /* One chunk's outputs: o = (q~ e^{b}) S + A V with A lower triangular (its upper part zeroed
  * so the product can run as a full tile). */
-static void chunk_out(const mmi_attn_dims *s, const float *v, int64_t c0, int64_t len,
-                      int mild, const float *st, float *o, gated_ws *w)
+static void chunk_out(const mmi_attn_dims *s, const float *v, int64_t c0, int64_t len, int mild,
+                      const float *st, float *o, gated_ws *w)
 {
     const int64_t d = s->d, dv = s->dv, ch = s->chunk;
     float *oc = o + c0 * dv;
@@ -479,8 +470,8 @@ static void chunk_bwd_scalar(const mmi_attn_dims *s, int gmode, const float *k, 
 
 /* dk_u += sum over later query sub-chunks (reference n): e^{b_n - b_u} (DV^T qe) and the
  * elementwise pairs inside each sub-chunk. */
-static void vector_dk(const mmi_attn_dims *s, const float *k, int64_t c0, int64_t len,
-                      float *dk, gated_ws *w)
+static void vector_dk(const mmi_attn_dims *s, const float *k, int64_t c0, int64_t len, float *dk,
+                      gated_ws *w)
 {
     const int64_t d = s->d, ch = s->chunk;
     (void)k;
@@ -593,8 +584,8 @@ static int mild_bwd_fits(int64_t d, int64_t dv, int64_t len)
                                   {1, len, d, len},  {0, len, d, dv},   {0, len, d, len},
                                   {1, d, dv, len},   {0, len, len, d}};
     for (int i = 0; i < 8; i++)
-        if (mmi_gemm_needs_ws((int)shapes[i][0], 0, shapes[i][1], shapes[i][2], shapes[i][3],
-                              1.0f, d + dv + len, d + dv + len, d + dv + len))
+        if (mmi_gemm_needs_ws((int)shapes[i][0], 0, shapes[i][1], shapes[i][2], shapes[i][3], 1.0f,
+                              d + dv + len, d + dv + len, d + dv + len))
             return 0;
     return 1;
 }
@@ -612,9 +603,9 @@ static void transpose(int64_t d, int64_t wd, const float *m, float *t)
  *   dk = (dA^T Qe + V (e^{b_L} dS1)^T) / E    dS0 = e^{b_L} dS1 + Qe^T dO
  * Every E / E' that these products form pairs a later query with an earlier key (<= 1) or
  * stays within e^MILD, so float32 keeps them to the precision the forward has. */
-static void chunk_bwd_mild(const mmi_attn_dims *s, const float *v, const float *dout,
-                           int64_t c0, int64_t len, const float *st0, float *dq, float *dk,
-                           float *dv, gated_ws *w)
+static void chunk_bwd_mild(const mmi_attn_dims *s, const float *v, const float *dout, int64_t c0,
+                           int64_t len, const float *st0, float *dq, float *dk, float *dv,
+                           gated_ws *w)
 {
     const int64_t d = s->d, dvw = s->dv, ch = s->chunk;
     const float *doc = dout + c0 * dvw, *vc = v + c0 * dvw;
@@ -652,8 +643,10 @@ static void chunk_bwd(const mmi_attn_dims *s, int gmode, const float *g, const f
         chunk_bwd_mild(s, v, dout, c0, len, st0, dq, dk, dv, w);
         return;
     }
-    if (gmode != 3) chunk_bwd_scalar(s, gmode, k, v, dout, c0, len, st0, dq, dk, dv, w);
-    else chunk_bwd_vector(s, k, v, dout, c0, len, st0, dq, dk, dv, w);
+    if (gmode != 3)
+        chunk_bwd_scalar(s, gmode, k, v, dout, c0, len, st0, dq, dk, dv, w);
+    else
+        chunk_bwd_vector(s, k, v, dout, c0, len, st0, dq, dk, dv, w);
 }
 
 /* dg from dB_t = qs_t . dqs_t - k_t . dk_t, reverse-cumulated over the whole sequence. */
@@ -667,8 +660,10 @@ static void gate_grad(const mmi_attn_dims *s, int gmode, const float *q, const f
         double db = 0.0;
         for (int64_t e = 0; e < d; e++) {
             const double x = (double)s->scale * qt[e] * gq[e] - (double)kt[e] * gk[e];
-            if (gmode == 3) acc[e] += x;
-            else db += x;
+            if (gmode == 3)
+                acc[e] += x;
+            else
+                db += x;
         }
         if (gmode != 3) acc[0] += db;
         for (int64_t c = 0; c < nk; c++) dg[t * nk + c] = (float)acc[c];
@@ -676,8 +671,8 @@ static void gate_grad(const mmi_attn_dims *s, int gmode, const float *q, const f
 }
 
 void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
-                        const float *k, const float *v, const float *dout, float *dq,
-                        float *dk, float *dv, float *dg, float *ws)
+                        const float *k, const float *v, const float *dout, float *dq, float *dk,
+                        float *dv, float *dg, float *ws)
 {
     MMI_ASSERT(s && s->n >= 0 && s->n == s->m && s->d > 0 && s->dv > 0 && s->chunk > 0);
     MMI_ASSERT(gmode >= 0 && gmode <= 3 && (gmode == 0 || g) && q && k && v && dout && ws);
@@ -695,8 +690,7 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
     memset(w.ds, 0, sizeof(float) * (size_t)(d * dvw));
     for (int64_t c = nch - 1; c >= 0; c--) {
         const int64_t len = s->n - c * ch < ch ? s->n - c * ch : ch;
-        chunk_bwd(s, gmode, g, q, k, v, dout, c * ch, len, w.states + c * d * dvw, dq, dk, dv,
-                  &w);
+        chunk_bwd(s, gmode, g, q, k, v, dout, c * ch, len, w.states + c * d * dvw, dq, dk, dv, &w);
     }
     /* dq above is w.r.t. the scaled queries: q_s . dq_s = q . dq for the gate identity */
     if (dg && (gmode == 2 || gmode == 3)) gate_grad(s, gmode, q, k, dq, dk, dg, w.b);

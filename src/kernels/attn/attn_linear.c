@@ -37,7 +37,7 @@ size_t mmi_attn_linear_ws_floats(int64_t f, int64_t dv)
 
 /* The chunkwise path's workspace. */
 typedef struct lin_ws {
-    double *z, *dden;                    /* z or r [F]; dden of the chunk's rows */
+    double *z, *dden;                         /* z or r [F]; dden of the chunk's rows */
     float *st, *stt, *kt, *vt, *a, *p, *dnum; /* S, S^T, fk^T, V^T, A, P, dnum */
 } lin_ws;
 
@@ -80,8 +80,8 @@ static int64_t last_key(const mmi_attn_dims *s, int64_t i)
 
 /* Adds key j to the state and the normaliser sum; returns q . z after the update (0 without
  * q; q is also the read-out weight b when given). */
-static double add_key(const mmi_attn_dims *s, const float *fk, const float *v, int64_t j,
-                      float *st, double *z, const float *w, float *out, const float *b, float *y)
+static double add_key(const mmi_attn_dims *s, const float *fk, const float *v, int64_t j, float *st,
+                      double *z, const float *w, float *out, const float *b, float *y)
 {
     const float *kj = fk + j * s->d;
     mmi_attn_state_step(s->d, s->dv, kj, v + j * s->dv, st, s->dv, w, out, b, y);
@@ -126,8 +126,8 @@ static void acc_r(int64_t n, double a, const float *restrict q, double *restrict
                   float *restrict g);
 
 /* dnum and dden of a chunk's rows; then P = tril(dnum V^T) (vt: the chunk's V^T). */
-static void chunk_grads(int normalize, int64_t len, int64_t w, const float *doc,
-                        const float *oc, const float *denc, const float *vc, lin_ws *l)
+static void chunk_grads(int normalize, int64_t len, int64_t w, const float *doc, const float *oc,
+                        const float *denc, const float *vc, lin_ws *l)
 {
     for (int64_t t = 0; t < len; t++)
         l->dden[t] = grad_num_den(normalize, w, doc + t * w, oc + t * w, denc[t], l->dnum + t * w);
@@ -137,8 +137,7 @@ static void chunk_grads(int normalize, int64_t len, int64_t w, const float *doc,
 
 /* Pass 1, chunks in order: dfq_c = dnum_c S^T + P fk_c + z_t dden_t (z token by token). */
 static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk, const float *v,
-                         const float *o, const float *den, const float *dout, float *dfq,
-                         lin_ws *l)
+                         const float *o, const float *den, const float *dout, float *dfq, lin_ws *l)
 {
     const int64_t f = s->d, w = s->dv;
     memset(l->z, 0, sizeof(double) * (size_t)f);
@@ -161,9 +160,9 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
 
 /* Pass 2, chunks in reverse with R = sum_{later} fq^T dnum and r = sum dden fq:
  * dfk_c = V_c R^T + P^T fq_c + r_t, dv_c = fk_c R + A^T dnum_c. */
-static void bwd_kv_chunks(const mmi_attn_dims *s, int normalize, const float *fq,
-                          const float *fk, const float *v, const float *o, const float *den,
-                          const float *dout, float *dfk, float *dv, lin_ws *l)
+static void bwd_kv_chunks(const mmi_attn_dims *s, int normalize, const float *fq, const float *fk,
+                          const float *v, const float *o, const float *den, const float *dout,
+                          float *dfk, float *dv, lin_ws *l)
 {
     const int64_t f = s->d, w = s->dv;
     double *r = l->z;
@@ -275,8 +274,7 @@ static void acc_r(int64_t n, double a, const float *restrict q, double *restrict
 
 /* Pass 1 (forward in i): dfq_i = S_i dnum_i + z_i dden_i with the state recomputed. */
 static void bwd_queries(const mmi_attn_dims *s, int normalize, const float *fk, const float *v,
-                        const float *o, const float *den, const float *dout, float *dfq,
-                        float *ws)
+                        const float *o, const float *den, const float *dout, float *dfq, float *ws)
 {
     const int64_t f = s->d, w = s->dv;
     double *z = (double *)ws;
@@ -304,8 +302,8 @@ static void add_query(const mmi_attn_dims *s, int normalize, const float *fq, co
                       float *dnum)
 {
     const float *qi = fq + i * s->d;
-    const double dden = grad_num_den(normalize, s->dv, dout + i * s->dv, o + i * s->dv, den[i],
-                                     dnum);
+    const double dden =
+        grad_num_den(normalize, s->dv, dout + i * s->dv, o + i * s->dv, den[i], dnum);
     mmi_attn_state_step(s->d, s->dv, qi, dnum, st, s->dv, NULL, NULL, NULL, NULL);
     for (int64_t c = 0; c < s->d; c++) r[c] += dden * qi[c];
 }
@@ -322,7 +320,8 @@ static void bwd_keys(const mmi_attn_dims *s, int normalize, const float *fq, con
     memset(r, 0, sizeof(double) * (size_t)f);
     memset(st, 0, sizeof(float) * (size_t)(f * w));
     for (int64_t j = s->m - 1; j >= 0; j--) {
-        const int64_t first = s->causal ? (j - off > 0 ? j - off : 0) : 0; /* first query seeing j */
+        const int64_t first =
+            s->causal ? (j - off > 0 ? j - off : 0) : 0; /* first query seeing j */
         float *gk = dfk + j * f, *gv = dv + j * w;
         while (i >= first) add_query(s, normalize, fq, o, den, dout, i--, st, r, dnum);
         memset(gv, 0, sizeof(float) * (size_t)w);
@@ -331,9 +330,9 @@ static void bwd_keys(const mmi_attn_dims *s, int normalize, const float *fq, con
     }
 }
 
-void mmi_attn_linear_bwd(const mmi_attn_dims *s, int normalize, const float *fq,
-                         const float *fk, const float *v, const float *o, const float *den,
-                         const float *dout, float *dfq, float *dfk, float *dv, float *ws)
+void mmi_attn_linear_bwd(const mmi_attn_dims *s, int normalize, const float *fq, const float *fk,
+                         const float *v, const float *o, const float *den, const float *dout,
+                         float *dfq, float *dfk, float *dv, float *ws)
 {
     if (s->causal && s->n == s->m) {
         lin_ws l = split_ws(s->d, s->dv, ws);

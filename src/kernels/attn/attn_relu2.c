@@ -25,10 +25,7 @@ size_t mmi_attn_relu2_ws_floats(int64_t chunk, int64_t d, int64_t dv)
  * chunk). Causal scaling is 1/C for the configured C whatever n is (FLASH pads to a multiple
  * of C), so a prefix of the sequence gives the same outputs: streaming equals the forward. A
  * single non-causal chunk is GAU and divides by the key count m. */
-static int64_t eff_chunk(const mmi_attn_dims *s)
-{
-    return s->chunk < s->n ? s->chunk : s->n;
-}
+static int64_t eff_chunk(const mmi_attn_dims *s) { return s->chunk < s->n ? s->chunk : s->n; }
 static float quad_scale(const mmi_attn_dims *s)
 {
     return (float)(1.0 / (double)(!s->causal && s->chunk >= s->n ? s->m : s->chunk));
@@ -137,8 +134,8 @@ static void bwd_quad(const mmi_attn_dims *s, float sc, int64_t c0, int64_t c1, c
 
 /* The linear part's gradients over rows [c0, c1): dq += dO st^T (stt = st^T), and from the
  * gradient g of the state (gt = g^T) dk += f V g^T, dv += f K g. */
-static void bwd_lin_q(const mmi_attn_dims *s, int64_t c0, int64_t c1, const float *st,
-                      float *stt, const float *dout, float *dq)
+static void bwd_lin_q(const mmi_attn_dims *s, int64_t c0, int64_t c1, const float *st, float *stt,
+                      const float *dout, float *dq)
 {
     transpose_state(st, s->d, s->dv, stt);
     mmi_attn_tile_nn(c1 - c0, s->d, s->dv, 1.0f, dout + c0 * s->dv, s->dv, stt, s->d, 1.0f,

@@ -28,13 +28,14 @@ static mmi_attn_dims history_dims(const mmi_attn_dims *s)
 /* scale * sum_c r[c] u[c] k[c] in float64: the bonus weight of one token. Eight independent
  * partial sums in fixed blocks, so the compiler vectorises the loop instead of waiting on one
  * chain of dependent float64 adds (that chain cost 10% of the forward). */
-static double bonus_weight(int64_t d, float scale, const float *restrict r,
-                           const float *restrict u, const float *restrict k)
+static double bonus_weight(int64_t d, float scale, const float *restrict r, const float *restrict u,
+                           const float *restrict k)
 {
     double part[8] = {0, 0, 0, 0, 0, 0, 0, 0}, acc = 0.0;
     int64_t c = 0;
     for (; c + 8 <= d; c += 8)
-        for (int j = 0; j < 8; j++) part[j] += (double)r[c + j] * (double)u[c + j] * (double)k[c + j];
+        for (int j = 0; j < 8; j++)
+            part[j] += (double)r[c + j] * (double)u[c + j] * (double)k[c + j];
     for (; c < d; c++) acc += (double)r[c] * (double)u[c] * (double)k[c];
     for (int j = 0; j < 8; j++) acc += part[j];
     return acc * (double)scale;

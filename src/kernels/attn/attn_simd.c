@@ -130,8 +130,10 @@ double mmi_attn_norm_step(int64_t n, const float *k, double *z, const float *q)
     for (int64_t c = 0; c < n; c++) {
         if (k) z[c] += k[c];
         if (q) {
-            if (c & 1) a1 += (double)q[c] * z[c];
-            else a0 += (double)q[c] * z[c];
+            if (c & 1)
+                a1 += (double)q[c] * z[c];
+            else
+                a0 += (double)q[c] * z[c];
         }
     }
     return a0 + a1;

@@ -25,8 +25,8 @@ static float hsum(__m256 v)
 }
 
 /* ---- y = alpha * x^T Mt over a block of W registers ------------------------------------- */
-MMI_AVX2_INLINE void rowmat_blk(int W, int64_t k, const float *x, const float *mt, int64_t ld, float alpha,
-                   float *y)
+MMI_AVX2_INLINE void rowmat_blk(int W, int64_t k, const float *x, const float *mt, int64_t ld,
+                                float alpha, float *y)
 {
     /* two accumulator sets (even and odd c) hide the FMA latency: 2W independent chains */
     __m256 acc[4], acd[4];
@@ -45,11 +45,13 @@ MMI_AVX2_INLINE void rowmat_blk(int W, int64_t k, const float *x, const float *m
     if (c < k) {
         __m256 x0 = _mm256_broadcast_ss(x + c);
 #pragma GCC unroll 4
-        for (int u = 0; u < W; u++) acc[u] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(mt + c * ld + 8 * u), acc[u]);
+        for (int u = 0; u < W; u++)
+            acc[u] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(mt + c * ld + 8 * u), acc[u]);
     }
 #pragma GCC unroll 4
     for (int u = 0; u < W; u++)
-        _mm256_storeu_ps(y + 8 * u, _mm256_mul_ps(_mm256_add_ps(acc[u], acd[u]), _mm256_set1_ps(alpha)));
+        _mm256_storeu_ps(y + 8 * u,
+                         _mm256_mul_ps(_mm256_add_ps(acc[u], acd[u]), _mm256_set1_ps(alpha)));
 }
 
 int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
@@ -68,7 +70,7 @@ int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *
 
 /* ---- y = alpha * x^T (Mt - o 1^T): rowmat with o[c] subtracted from row c first ---------- */
 MMI_AVX2_INLINE void rowmat_sub_blk(int W, int64_t k, const float *x, const float *mt, int64_t ld,
-                       const float *o, float alpha, float *y)
+                                    const float *o, float alpha, float *y)
 {
     __m256 acc[4], acd[4];
 #pragma GCC unroll 4
@@ -88,15 +90,17 @@ MMI_AVX2_INLINE void rowmat_sub_blk(int W, int64_t k, const float *x, const floa
         __m256 x0 = _mm256_broadcast_ss(x + c), o0 = _mm256_broadcast_ss(o + c);
 #pragma GCC unroll 4
         for (int u = 0; u < W; u++)
-            acc[u] = _mm256_fmadd_ps(x0, _mm256_sub_ps(_mm256_loadu_ps(mt + c * ld + 8 * u), o0), acc[u]);
+            acc[u] = _mm256_fmadd_ps(x0, _mm256_sub_ps(_mm256_loadu_ps(mt + c * ld + 8 * u), o0),
+                                     acc[u]);
     }
 #pragma GCC unroll 4
     for (int u = 0; u < W; u++)
-        _mm256_storeu_ps(y + 8 * u, _mm256_mul_ps(_mm256_add_ps(acc[u], acd[u]), _mm256_set1_ps(alpha)));
+        _mm256_storeu_ps(y + 8 * u,
+                         _mm256_mul_ps(_mm256_add_ps(acc[u], acd[u]), _mm256_set1_ps(alpha)));
 }
 
-int mmi_attn_rowmat_sub_avx2(int64_t n_out, int64_t k, const float *x, const float *mt,
-                             int64_t ld, const float *o, float alpha, float *y)
+int mmi_attn_rowmat_sub_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                             const float *o, float alpha, float *y)
 {
     int64_t j = 0;
     for (; j + 32 <= n_out; j += 32) rowmat_sub_blk(4, k, x, mt + j, ld, o, alpha, y + j);
@@ -131,27 +135,27 @@ MMI_AVX2_INLINE void ds_blk(const int R, const int MASKED, int64_t k, const floa
         const float *row = mt + c * ldm;
         const __m256 m0 = MASKED ? _mm256_maskload_ps(row, k0) : _mm256_loadu_ps(row);
         const __m256 m1 = MASKED ? _mm256_maskload_ps(row + 8, k1) : _mm256_loadu_ps(row + 8);
-#define DS_ROW(r)                                                                               \
-    if (R > r) {                                                                                \
-        const __m256 xb = _mm256_broadcast_ss(x + r * ldx + c);                                 \
-        const __m256 ob = _mm256_broadcast_ss(o + r * ldx + c);                                 \
-        a##r##0 = _mm256_fmadd_ps(xb, _mm256_sub_ps(m0, ob), a##r##0);                          \
-        a##r##1 = _mm256_fmadd_ps(xb, _mm256_sub_ps(m1, ob), a##r##1);                          \
+#define DS_ROW(r)                                                                                  \
+    if (R > r) {                                                                                   \
+        const __m256 xb = _mm256_broadcast_ss(x + r * ldx + c);                                    \
+        const __m256 ob = _mm256_broadcast_ss(o + r * ldx + c);                                    \
+        a##r##0 = _mm256_fmadd_ps(xb, _mm256_sub_ps(m0, ob), a##r##0);                             \
+        a##r##1 = _mm256_fmadd_ps(xb, _mm256_sub_ps(m1, ob), a##r##1);                             \
     }
         DS_ROW(0) DS_ROW(1) DS_ROW(2) DS_ROW(3) DS_ROW(4)
 #undef DS_ROW
     }
-#define DS_STORE(r)                                                                             \
-    if (R > r) {                                                                                \
-        float *pr = p + r * ldp;                                                                \
-        if (MASKED) {                                                                           \
-            _mm256_maskstore_ps(pr, k0, _mm256_mul_ps(_mm256_maskload_ps(pr, k0), a##r##0));    \
-            _mm256_maskstore_ps(pr + 8, k1,                                                     \
-                                _mm256_mul_ps(_mm256_maskload_ps(pr + 8, k1), a##r##1));        \
-        } else {                                                                                \
-            _mm256_storeu_ps(pr, _mm256_mul_ps(_mm256_loadu_ps(pr), a##r##0));                  \
-            _mm256_storeu_ps(pr + 8, _mm256_mul_ps(_mm256_loadu_ps(pr + 8), a##r##1));          \
-        }                                                                                       \
+#define DS_STORE(r)                                                                                \
+    if (R > r) {                                                                                   \
+        float *pr = p + r * ldp;                                                                   \
+        if (MASKED) {                                                                              \
+            _mm256_maskstore_ps(pr, k0, _mm256_mul_ps(_mm256_maskload_ps(pr, k0), a##r##0));       \
+            _mm256_maskstore_ps(pr + 8, k1,                                                        \
+                                _mm256_mul_ps(_mm256_maskload_ps(pr + 8, k1), a##r##1));           \
+        } else {                                                                                   \
+            _mm256_storeu_ps(pr, _mm256_mul_ps(_mm256_loadu_ps(pr), a##r##0));                     \
+            _mm256_storeu_ps(pr + 8, _mm256_mul_ps(_mm256_loadu_ps(pr + 8), a##r##1));             \
+        }                                                                                          \
     }
     DS_STORE(0) DS_STORE(1) DS_STORE(2) DS_STORE(3) DS_STORE(4)
 #undef DS_STORE
@@ -159,8 +163,8 @@ MMI_AVX2_INLINE void ds_blk(const int R, const int MASKED, int64_t k, const floa
 
 /* One 16-column strip: whole 5-row blocks, then the row tail. */
 MMI_AVX2_INLINE void ds_strip(const int MASKED, int64_t rows, int64_t k, const float *x,
-                              const float *o, int64_t ldx, const float *mt, int64_t ldm,
-                              float *p, int64_t ldp, int64_t nv)
+                              const float *o, int64_t ldx, const float *mt, int64_t ldm, float *p,
+                              int64_t ldp, int64_t nv)
 {
     const __m256i k0 = lanes_below(nv), k1 = lanes_below(nv - 8);
     int64_t r = 0;
@@ -168,11 +172,20 @@ MMI_AVX2_INLINE void ds_strip(const int MASKED, int64_t rows, int64_t k, const f
         ds_blk(5, MASKED, k, x + r * ldx, o + r * ldx, ldx, mt, ldm, p + r * ldp, ldp, k0, k1);
     x += r * ldx, o += r * ldx, p += r * ldp;
     switch (rows - r) {
-    case 1: ds_blk(1, MASKED, k, x, o, ldx, mt, ldm, p, ldp, k0, k1); break;
-    case 2: ds_blk(2, MASKED, k, x, o, ldx, mt, ldm, p, ldp, k0, k1); break;
-    case 3: ds_blk(3, MASKED, k, x, o, ldx, mt, ldm, p, ldp, k0, k1); break;
-    case 4: ds_blk(4, MASKED, k, x, o, ldx, mt, ldm, p, ldp, k0, k1); break;
-    default: break;
+    case 1:
+        ds_blk(1, MASKED, k, x, o, ldx, mt, ldm, p, ldp, k0, k1);
+        break;
+    case 2:
+        ds_blk(2, MASKED, k, x, o, ldx, mt, ldm, p, ldp, k0, k1);
+        break;
+    case 3:
+        ds_blk(3, MASKED, k, x, o, ldx, mt, ldm, p, ldp, k0, k1);
+        break;
+    case 4:
+        ds_blk(4, MASKED, k, x, o, ldx, mt, ldm, p, ldp, k0, k1);
+        break;
+    default:
+        break;
     }
 }
 
@@ -222,7 +235,8 @@ int mmi_attn_relu_ds_row_avx2(int64_t n, float *t, float *u, float f)
 }
 
 /* ---- y += p^T Mat --------------------------------------------------------------------------- */
-MMI_AVX2_INLINE void matrow_blk(int W, int64_t rows, const float *p, const float *mat, int64_t ld, float *y)
+MMI_AVX2_INLINE void matrow_blk(int W, int64_t rows, const float *p, const float *mat, int64_t ld,
+                                float *y)
 {
     __m256 acc[4], acd[4];
 #pragma GCC unroll 4
@@ -240,14 +254,15 @@ MMI_AVX2_INLINE void matrow_blk(int W, int64_t rows, const float *p, const float
     if (r < rows) {
         __m256 p0 = _mm256_broadcast_ss(p + r);
 #pragma GCC unroll 4
-        for (int u = 0; u < W; u++) acc[u] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(mat + r * ld + 8 * u), acc[u]);
+        for (int u = 0; u < W; u++)
+            acc[u] = _mm256_fmadd_ps(p0, _mm256_loadu_ps(mat + r * ld + 8 * u), acc[u]);
     }
 #pragma GCC unroll 4
     for (int u = 0; u < W; u++) _mm256_storeu_ps(y + 8 * u, _mm256_add_ps(acc[u], acd[u]));
 }
 
-int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat,
-                             int64_t ld, float *y)
+int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat, int64_t ld,
+                             float *y)
 {
     int64_t j = 0;
     for (; j + 32 <= n; j += 32) matrow_blk(4, rows, p, mat + j, ld, y + j);
@@ -263,9 +278,9 @@ int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const floa
 /* ---- fused state step ----------------------------------------------------------------------- */
 /* ha, hw, hb are compile-time flags (a, w, b present), so each instantiation keeps only the
  * registers it needs: with all three the block would spill. */
-MMI_AVX2_INLINE void state_blk(int W, int ha, int hw, int hb, int first, int64_t rows, const float *a,
-                  const float *x, float *st, int64_t ld, const float *w, float *out,
-                  const float *b, float *y)
+MMI_AVX2_INLINE void state_blk(int W, int ha, int hw, int hb, int first, int64_t rows,
+                               const float *a, const float *x, float *st, int64_t ld,
+                               const float *w, float *out, const float *b, float *y)
 {
     __m256 xv[4], wv[4], yv[4], yd[4];
 #pragma GCC unroll 4
@@ -311,12 +326,12 @@ MMI_AVX2_INLINE void state_blk(int W, int ha, int hw, int hb, int first, int64_t
 }
 
 /* One instantiation per flag combination and block width. */
-#define STATE_CASE(HA, HW, HB)                                                                    \
-    do {                                                                                          \
-        for (; j + 32 <= n; j += 32)                                                              \
-            state_blk(4, HA, HW, HB, j == 0, rows, a, x + j, st + j, ld, w + j, out, b, y + j);   \
-        for (; j + 8 <= n; j += 8)                                                                \
-            state_blk(1, HA, HW, HB, j == 0, rows, a, x + j, st + j, ld, w + j, out, b, y + j);   \
+#define STATE_CASE(HA, HW, HB)                                                                     \
+    do {                                                                                           \
+        for (; j + 32 <= n; j += 32)                                                               \
+            state_blk(4, HA, HW, HB, j == 0, rows, a, x + j, st + j, ld, w + j, out, b, y + j);    \
+        for (; j + 8 <= n; j += 8)                                                                 \
+            state_blk(1, HA, HW, HB, j == 0, rows, a, x + j, st + j, ld, w + j, out, b, y + j);    \
     } while (0)
 
 int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
@@ -330,14 +345,29 @@ int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const floa
     if (!w) w = zero;
     if (!b) y = (float *)zero;
     switch (mode) {
-    case 4: STATE_CASE(1, 0, 0); break;
-    case 5: STATE_CASE(1, 0, 1); break;
-    case 6: STATE_CASE(1, 1, 0); break;
-    case 7: STATE_CASE(1, 1, 1); break;
-    case 1: STATE_CASE(0, 0, 1); break;
-    case 2: STATE_CASE(0, 1, 0); break;
-    case 3: STATE_CASE(0, 1, 1); break;
-    default: return 1;
+    case 4:
+        STATE_CASE(1, 0, 0);
+        break;
+    case 5:
+        STATE_CASE(1, 0, 1);
+        break;
+    case 6:
+        STATE_CASE(1, 1, 0);
+        break;
+    case 7:
+        STATE_CASE(1, 1, 1);
+        break;
+    case 1:
+        STATE_CASE(0, 0, 1);
+        break;
+    case 2:
+        STATE_CASE(0, 1, 0);
+        break;
+    case 3:
+        STATE_CASE(0, 1, 1);
+        break;
+    default:
+        return 1;
     }
     if (j < n) {
         const int64_t j0 = j;
@@ -382,8 +412,9 @@ MMI_AVX2_INLINE __m256 exp_softmax(__m256 x)
     y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
     /* t's bits are those of 1.5 * 2^23 plus n: adding the bias and shifting by 23 drops the
      * magic number's own bits and leaves the exponent field n + 127 */
-    y = _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(
-                             _mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127)), 23)));
+    y = _mm256_mul_ps(y,
+                      _mm256_castsi256_ps(_mm256_slli_epi32(
+                          _mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127)), 23)));
     y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), over);
     return _mm256_andnot_ps(under, y);
 }
@@ -431,8 +462,7 @@ int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double
         _mm256_storeu_pd(bt + c, b0);
         _mm256_storeu_pd(bt + c + 4, b1);
         if (q) {
-            const __m256 e = exp_softmax(
-                _mm256_set_m128(_mm256_cvtpd_ps(b1), _mm256_cvtpd_ps(b0)));
+            const __m256 e = exp_softmax(_mm256_set_m128(_mm256_cvtpd_ps(b1), _mm256_cvtpd_ps(b0)));
             const __m256 qs = _mm256_mul_ps(sc, _mm256_loadu_ps(q + c));
             _mm256_storeu_ps(qe + c, _mm256_mul_ps(qs, e));
             _mm256_storeu_ps(kh + c, _mm256_div_ps(_mm256_loadu_ps(k + c), e));
@@ -496,9 +526,10 @@ int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q
 }
 
 static const mmi_attn_isa k_avx2 = {
-    mmi_attn_rowmat_avx2, mmi_attn_rowmat_sub_avx2, mmi_attn_matrow_acc_avx2, mmi_attn_state_step_avx2,
-    mmi_attn_exp_sub_avx2, mmi_attn_norm_step_avx2, mmi_attn_elu1_avx2, mmi_attn_elu1_bwd_avx2,
-    mmi_attn_ds_tile_avx2, mmi_attn_relu_row_avx2, mmi_attn_relu_ds_row_avx2, mmi_attn_gate_row_avx2,
+    mmi_attn_rowmat_avx2,     mmi_attn_rowmat_sub_avx2,  mmi_attn_matrow_acc_avx2,
+    mmi_attn_state_step_avx2, mmi_attn_exp_sub_avx2,     mmi_attn_norm_step_avx2,
+    mmi_attn_elu1_avx2,       mmi_attn_elu1_bwd_avx2,    mmi_attn_ds_tile_avx2,
+    mmi_attn_relu_row_avx2,   mmi_attn_relu_ds_row_avx2, mmi_attn_gate_row_avx2,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }

@@ -12,8 +12,8 @@
 #include <math.h>
 #include <string.h>
 
-#define BR 16 /* query rows per block: the transposed key block is reused this often */
-#define BC 64 /* keys per block: kt is d x 64 floats, 16 KB at d = 64 (L1) */
+#define BR  16 /* query rows per block: the transposed key block is reused this often */
+#define BC  64 /* keys per block: kt is d x 64 floats, 16 KB at d = 64 (L1) */
 #define BRF 64 /* forward query rows per block: S and P V run as 64-row GEMM tiles */
 
 int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j)
@@ -110,8 +110,8 @@ static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0
     mmi_attn_tile_nn(br, dv, bc, 1.0f, sp, BC, v + j0 * dv, dv, 1.0f, acc, dv);
 }
 
-void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k,
-                          const float *v, float *o, float *lse, float *ws)
+void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
+                          float *o, float *lse, float *ws)
 {
     MMI_ASSERT(s && s->n >= 0 && s->m >= 0 && s->d > 0 && s->dv > 0);
     MMI_ASSERT(q && k && v && o && lse && ws);
@@ -188,9 +188,9 @@ static void bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0,
     mmi_attn_tile_tn(bc, d, br, s->scale, p, BC, q + i0 * d, d, dkb, d);
 }
 
-void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k,
-                          const float *v, const float *o, const float *lse, const float *dout,
-                          float *dq, float *dk, float *dv, float *ws)
+void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
+                          const float *o, const float *lse, const float *dout, float *dq, float *dk,
+                          float *dv, float *ws)
 {
     MMI_ASSERT(s && s->n >= 0 && s->m >= 0 && s->d > 0 && s->dv > 0);
     MMI_ASSERT(q && k && v && o && lse && dout && dq && dk && dv && ws);

@@ -33,8 +33,8 @@ void mmi_attn_tile_tn(int64_t m, int64_t n, int64_t k, float alpha, const float 
             for (int64_t j = 0; j < n; j += TB) {
                 const int64_t nb = n - j < TB ? n - j : TB;
                 MMI_ASSERT(!mmi_gemm_needs_ws(1, 0, mb, nb, kb, alpha, lda, ldb, ldc));
-                mmi_gemm(1, 0, mb, nb, kb, alpha, a + p * lda + i, lda, b + p * ldb + j, ldb,
-                         1.0f, c + i * ldc + j, ldc, NULL, NULL);
+                mmi_gemm(1, 0, mb, nb, kb, alpha, a + p * lda + i, lda, b + p * ldb + j, ldb, 1.0f,
+                         c + i * ldc + j, ldc, NULL, NULL);
             }
         }
     }

@@ -83,8 +83,8 @@ typedef struct mmi_attn_isa {
     int (*norm_step)(int64_t n, const float *k, double *z, const float *q, double *dot);
     int (*elu1)(int64_t n, const float *x, float *y);
     int (*elu1_bwd)(int64_t n, const float *y, const float *dy, float *dx);
-    int (*ds_tile)(int64_t rows, int64_t n, int64_t k, const float *x, const float *o,
-                   int64_t ldx, const float *mt, int64_t ldm, float *p, int64_t ldp);
+    int (*ds_tile)(int64_t rows, int64_t n, int64_t k, const float *x, const float *o, int64_t ldx,
+                   const float *mt, int64_t ldm, float *p, int64_t ldp);
     int (*relu_row)(int64_t n, int64_t lim, float *x, int square);
     int (*relu_ds_row)(int64_t n, float *t, float *u, float f);
     int (*gate_row)(int64_t n, const double *prev, const float *g, double *bt, const float *q,
@@ -95,10 +95,10 @@ typedef struct mmi_attn_isa {
 const mmi_attn_isa *mmi_attn_isa_avx2(void);
 int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                          float alpha, float *y);
-int mmi_attn_rowmat_sub_avx2(int64_t n_out, int64_t k, const float *x, const float *mt,
-                             int64_t ld, const float *o, float alpha, float *y);
-int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat,
-                             int64_t ld, float *y);
+int mmi_attn_rowmat_sub_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                             const float *o, float alpha, float *y);
+int mmi_attn_matrow_acc_avx2(int64_t rows, int64_t n, const float *p, const float *mat, int64_t ld,
+                             float *y);
 int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const float *x, float *st,
                              int64_t ld, const float *w, float *out, const float *b, float *y);
 int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *sum);
@@ -126,13 +126,13 @@ void mmi_attn_tile_tn(int64_t m, int64_t n, int64_t k, float alpha, const float 
 /* Online-softmax tiled forward: o [n, dv] and lse [n] (log-sum-exp of the scaled, masked row;
  * +Inf for a row that sees no key, whose output is 0). Never forms n x m. */
 size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv);
-void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k,
-                          const float *v, float *o, float *lse, float *ws);
+void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
+                          float *o, float *lse, float *ws);
 /* Backward from the saved o and lse: writes dq [n, d], dk [m, d], dv [m, dv] (all three
  * required). ws: mmi_attn_softmax_ws_floats(d, dv) floats. */
-void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k,
-                          const float *v, const float *o, const float *lse, const float *dout,
-                          float *dq, float *dk, float *dv, float *ws);
+void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
+                          const float *o, const float *lse, const float *dout, float *dq, float *dk,
+                          float *dv, float *ws);
 /* 1 if key j is visible from query i under s's mask (causal, window, stride). */
 int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j);
 
@@ -148,9 +148,9 @@ void mmi_attn_linear_fwd(const mmi_attn_dims *s, int normalize, double eps, cons
                          const float *fk, const float *v, float *o, float *den, float *ws);
 /* Gradients with respect to fq, fk and v (B2.6), from the saved o and den. Overwrites
  * dfq [n, F], dfk [m, F], dv [m, dv]. */
-void mmi_attn_linear_bwd(const mmi_attn_dims *s, int normalize, const float *fq,
-                         const float *fk, const float *v, const float *o, const float *den,
-                         const float *dout, float *dfq, float *dfk, float *dv, float *ws);
+void mmi_attn_linear_bwd(const mmi_attn_dims *s, int normalize, const float *fq, const float *fk,
+                         const float *v, const float *o, const float *den, const float *dout,
+                         float *dfq, float *dfk, float *dv, float *ws);
 
 /* ---- feature maps (attn_fmap.c) ----------------------------------------------------------- */
 /* Elementwise maps (MM_FMAP_*): y = phi(x) over n values; backward dx = dy * phi'(x), computed
@@ -197,8 +197,8 @@ void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const
                         const float *k, const float *v, float *o, float *ws);
 /* Gradients dq, dk, dv (overwritten) and, for gmode 2/3, dg (overwritten, shaped as g). */
 void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
-                        const float *k, const float *v, const float *dout, float *dq,
-                        float *dk, float *dv, float *dg, float *ws);
+                        const float *k, const float *v, const float *dout, float *dq, float *dk,
+                        float *dv, float *dg, float *ws);
 /* The plain recurrence (reference and streaming): advances st [d, dv] by one token and writes
  * o [dv]. g: NULL (a = 1), or gate_len (1 or d) log-gates. */
 void mmi_attn_gated_step(int64_t d, int64_t dv, float scale, const float *g, int64_t gate_len,

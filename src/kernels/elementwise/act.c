@@ -37,8 +37,7 @@ static void forward_portable(int32_t kind, const float *x, float *y, int64_t n)
         for (i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : expm1f(x[i]);
         break;
     case MM_ACT_SOFTPLUS:
-        for (i = 0; i < n; i++)
-            y[i] = x[i] > SOFTPLUS_THRESHOLD ? x[i] : log1pf(expf(x[i]));
+        for (i = 0; i < n; i++) y[i] = x[i] > SOFTPLUS_THRESHOLD ? x[i] : log1pf(expf(x[i]));
         break;
     case MM_ACT_RELU2:
         for (i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i] * x[i];

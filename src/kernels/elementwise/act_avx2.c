@@ -12,7 +12,6 @@
 #include <immintrin.h>
 #include <math.h>
 
-
 MMI_AVX2_INLINE __m256 tanh256(__m256 x)
 {
     const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
@@ -50,8 +49,7 @@ int mmi_act_forward_avx2(int32_t kind, const float *x, float *y, int64_t n)
 {
     int64_t i = 0;
     float tx[8], ty[8];
-    if (kind != MM_ACT_TANH && kind != MM_ACT_SIGMOID && kind != MM_ACT_SILU &&
-        kind != MM_ACT_RELU)
+    if (kind != MM_ACT_TANH && kind != MM_ACT_SIGMOID && kind != MM_ACT_SILU && kind != MM_ACT_RELU)
         return 0;
     for (;;) {
         int64_t left = n - i;
@@ -66,10 +64,18 @@ int mmi_act_forward_avx2(int32_t kind, const float *x, float *y, int64_t n)
         }
         v = _mm256_loadu_ps(src);
         switch (kind) {
-        case MM_ACT_TANH: r = keep_nan(v, tanh256(v)); break;
-        case MM_ACT_SIGMOID: r = keep_nan(v, sigmoid256(v)); break;
-        case MM_ACT_SILU: r = keep_nan(v, _mm256_mul_ps(v, sigmoid256(v))); break;
-        default: r = _mm256_max_ps(_mm256_setzero_ps(), v); break; /* NaN propagates */
+        case MM_ACT_TANH:
+            r = keep_nan(v, tanh256(v));
+            break;
+        case MM_ACT_SIGMOID:
+            r = keep_nan(v, sigmoid256(v));
+            break;
+        case MM_ACT_SILU:
+            r = keep_nan(v, _mm256_mul_ps(v, sigmoid256(v)));
+            break;
+        default:
+            r = _mm256_max_ps(_mm256_setzero_ps(), v);
+            break; /* NaN propagates */
         }
         _mm256_storeu_ps(dst, r);
         if (left < 8) {
@@ -81,8 +87,8 @@ int mmi_act_forward_avx2(int32_t kind, const float *x, float *y, int64_t n)
     return 1;
 }
 
-int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const float *dy,
-                          float *dx, int64_t n)
+int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const float *dy, float *dx,
+                          int64_t n)
 {
     const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f), zero = _mm256_setzero_ps();
     int64_t i = 0;
@@ -92,7 +98,9 @@ int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const fl
     for (; i + 8 <= n; i += 8) {
         __m256 g = _mm256_loadu_ps(dy + i), yv = _mm256_loadu_ps(y + i), r;
         switch (kind) {
-        case MM_ACT_RELU: r = _mm256_and_ps(_mm256_cmp_ps(yv, zero, _CMP_GT_OQ), g); break;
+        case MM_ACT_RELU:
+            r = _mm256_and_ps(_mm256_cmp_ps(yv, zero, _CMP_GT_OQ), g);
+            break;
         case MM_ACT_TANH:
             r = _mm256_mul_ps(g, _mm256_sub_ps(one, _mm256_mul_ps(yv, yv)));
             break;

@@ -29,21 +29,21 @@ void mmi_act_backward(int32_t kind, const float *x, const float *y, const float 
  * dry pass over every layer first and commits only when no value would be non-finite, so a
  * refused step leaves parameters and state untouched without a backup copy. */
 typedef struct mmi_opt_args {
-    float *p;                /* parameters, updated */
-    const float *g;          /* gradients */
-    float *s0, *s1, *s2;     /* state slots (see each function) */
+    float *p;            /* parameters, updated */
+    const float *g;      /* gradients */
+    float *s0, *s1, *s2; /* state slots (see each function) */
     int64_t n;
-    float scale;             /* clipping factor (1: none) */
-    float l2;                /* L2 weight decay folded into d (0: none) */
-    float lr;                /* learning rate (SGD, RMSprop) */
-    float a, ca;             /* beta1 / momentum / alpha and (1 - it) or (1 - dampening) */
-    float b, cb;             /* beta2 and 1 - beta2 */
+    float scale; /* clipping factor (1: none) */
+    float l2;    /* L2 weight decay folded into d (0: none) */
+    float lr;    /* learning rate (SGD, RMSprop) */
+    float a, ca; /* beta1 / momentum / alpha and (1 - it) or (1 - dampening) */
+    float b, cb; /* beta2 and 1 - beta2 */
     float eps;
-    float shrink;            /* AdamW: p *= shrink first (1: none) */
-    float nstep;             /* Adam: -lr / bias_correction1 */
-    float bc2s;              /* Adam: sqrt(bias_correction2) */
-    int32_t flag1, flag2;    /* SGD: nesterov, first; Adam: amsgrad; RMSprop: centered */
-    int32_t dry;             /* 1: compute and judge only, store nothing */
+    float shrink;         /* AdamW: p *= shrink first (1: none) */
+    float nstep;          /* Adam: -lr / bias_correction1 */
+    float bc2s;           /* Adam: sqrt(bias_correction2) */
+    int32_t flag1, flag2; /* SGD: nesterov, first; Adam: amsgrad; RMSprop: centered */
+    int32_t dry;          /* 1: compute and judge only, store nothing */
 } mmi_opt_args;
 /* SGD: s0 momentum buffer (used when a != 0; flag2 = first step copies d into it), a momentum,
  * ca = 1 - dampening, flag1 Nesterov. */
@@ -84,8 +84,8 @@ void mmi_layernorm_rows_lin(int64_t rows, int64_t d, const float *xn, const doub
  * ulp (vector exponential). */
 typedef struct mmi_elementwise_isa {
     int (*act_forward)(int32_t kind, const float *x, float *y, int64_t n);
-    int (*act_backward)(int32_t kind, const float *x, const float *y, const float *dy,
-                        float *dx, int64_t n);
+    int (*act_backward)(int32_t kind, const float *x, const float *y, const float *dy, float *dx,
+                        int64_t n);
     /* the update's non-finite verdict (1: some new value is NaN or Inf) in *nonfinite */
     int (*adam_update)(const mmi_opt_args *u, int *nonfinite);
     int (*rmsprop_update)(const mmi_opt_args *u, int *nonfinite);
@@ -107,8 +107,8 @@ int mmi_rmsprop_update_portable(const mmi_opt_args *u);
 /* The AVX2+FMA variants (act_avx2.c, optim_update_avx2.c, reduce_avx2.c), present only when
  * compiled: reach them through the table. */
 int mmi_act_forward_avx2(int32_t kind, const float *x, float *y, int64_t n);
-int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const float *dy,
-                          float *dx, int64_t n);
+int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const float *dy, float *dx,
+                          int64_t n);
 int mmi_adam_update_avx2(const mmi_opt_args *u, int *nonfinite);
 int mmi_rmsprop_update_avx2(const mmi_opt_args *u, int *nonfinite);
 int mmi_add_rows_avx2(float *y, const float *b, int64_t rows, int64_t n);

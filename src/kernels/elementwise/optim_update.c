@@ -39,10 +39,7 @@ static inline int sgd_body(const mmi_opt_args *u, const int dry)
     return bad;
 }
 
-int mmi_sgd_update(const mmi_opt_args *u)
-{
-    return u->dry ? sgd_body(u, 1) : sgd_body(u, 0);
-}
+int mmi_sgd_update(const mmi_opt_args *u) { return u->dry ? sgd_body(u, 1) : sgd_body(u, 0); }
 
 static inline int adam_body(const mmi_opt_args *u, const int dry)
 {

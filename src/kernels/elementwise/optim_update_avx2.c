@@ -9,12 +9,12 @@
 #if defined(__AVX2__)
 #include <immintrin.h>
 
-#define SET(x) _mm256_set1_ps(x)
-#define LD(p) _mm256_loadu_ps(p)
+#define SET(x)   _mm256_set1_ps(x)
+#define LD(p)    _mm256_loadu_ps(p)
 #define ST(p, v) _mm256_storeu_ps(p, v)
-#define ADD _mm256_add_ps
-#define MUL _mm256_mul_ps
-#define DIV _mm256_div_ps
+#define ADD      _mm256_add_ps
+#define MUL      _mm256_mul_ps
+#define DIV      _mm256_div_ps
 
 /* The scalar tail: the same struct shifted to start at element i; returns its non-finite flag. */
 static int tail(const mmi_opt_args *u, int64_t i, int (*body)(const mmi_opt_args *))
@@ -32,10 +32,7 @@ static int tail(const mmi_opt_args *u, int64_t i, int (*body)(const mmi_opt_args
 
 /* acc += x * 0: NaN exactly when some x was Inf or NaN (Inf * 0 is NaN), so one compare at
  * the end gives the verdict. */
-static __m256 nonfinite_add(__m256 acc, __m256 x)
-{
-    return ADD(acc, MUL(x, _mm256_setzero_ps()));
-}
+static __m256 nonfinite_add(__m256 acc, __m256 x) { return ADD(acc, MUL(x, _mm256_setzero_ps())); }
 
 static int any_nan(__m256 acc)
 {

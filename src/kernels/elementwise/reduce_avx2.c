@@ -52,8 +52,8 @@ int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out)
     _mm256_storeu_pd(lane, a);
     _mm256_storeu_pd(lane + 4, b);
     for (int k = 0; i < n; i++, k++) lane[k] += (double)x[i] * (double)x[i];
-    *out = ((lane[0] + lane[4]) + (lane[1] + lane[5])) +
-           ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+    *out =
+        ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
     return 1;
 }
 

@@ -33,7 +33,7 @@ enum { PATH_PACKED, PATH_DIRECT, PATH_DOT, PATH_SMALL_NT };
  * k the observation size): dot products of length k are mostly horizontal sums (a 1x256x3
  * product took 0.5 us), so op(B) = W^T, at most SMALL_NT_FLOATS floats, is copied into a stack
  * buffer as k x n and the direct NN tile runs over it. */
-#define SMALL_NT_K 16
+#define SMALL_NT_K      16
 #define SMALL_NT_FLOATS 2048
 
 typedef struct gemm_job {
@@ -79,8 +79,8 @@ static int choose_path(int ta, int tb, int64_t m, int64_t n, int64_t k)
 {
     int tiny_k = k <= MMI_GEMM_SMALL_K;
     if (!ta && !tb) {
-        int b_small = (m <= 128 && k <= ((int64_t)1 << 16) / n) ||
-                      (m <= 64 && k <= ((int64_t)1 << 18) / n);
+        int b_small =
+            (m <= 128 && k <= ((int64_t)1 << 16) / n) || (m <= 64 && k <= ((int64_t)1 << 18) / n);
         if (tiny_k || m <= 16 || n <= 64 || b_small) return PATH_DIRECT;
     } else if (!tb) {
         int small = m <= 64 && n <= 64 && k <= ((int64_t)1 << 18) / (m * n);
@@ -114,8 +114,7 @@ static int64_t block_len(int64_t total, int64_t max, int64_t unit)
 }
 
 /* Goto/BLIS loop nest over rows [i0, i1) and columns [j0, j1) of C. */
-static void run_packed(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
-                       float *ws)
+static void run_packed(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float *ws)
 {
     float *bp = ws, *ap = ws + (size_t)MMI_GEMM_KC * MMI_GEMM_NC;
     int64_t kb = block_len(g->k, MMI_GEMM_KC, 1);
@@ -129,8 +128,7 @@ static void run_packed(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, in
             for (int64_t ic = i0; ic < i1; ic += mb) {
                 int64_t mc = i1 - ic < mb ? i1 - ic : mb;
                 g->ukr->pack_a(g->ta, g->a, g->lda, ic, mc, pc, kc, ap);
-                g->ukr->packed(kc, mc, nc, ap, bp, g->alpha, beta, g->c + ic * g->ldc + jc,
-                               g->ldc);
+                g->ukr->packed(kc, mc, nc, ap, bp, g->alpha, beta, g->c + ic * g->ldc + jc, g->ldc);
             }
         }
     }
@@ -179,9 +177,9 @@ static void run_dot(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64
         int64_t kc = g->k - pc < kb ? g->k - pc : kb;
         for (int64_t ic = i0; ic < i1; ic += MMI_GEMM_DOT_MC) {
             int64_t mc = i1 - ic < MMI_GEMM_DOT_MC ? i1 - ic : MMI_GEMM_DOT_MC;
-            g->ukr->dot(kc, mc, j1 - j0, g->a + ic * g->lda + pc, g->lda,
-                        g->b + j0 * g->ldb + pc, g->ldb, g->alpha, pc == 0 ? g->beta : 1.0f,
-                        g->c + ic * g->ldc + j0, g->ldc);
+            g->ukr->dot(kc, mc, j1 - j0, g->a + ic * g->lda + pc, g->lda, g->b + j0 * g->ldb + pc,
+                        g->ldb, g->alpha, pc == 0 ? g->beta : 1.0f, g->c + ic * g->ldc + j0,
+                        g->ldc);
         }
     }
 }
@@ -362,25 +360,25 @@ static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_
     }
 }
 
-void mmi_gemm_portable(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
-                       const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-                       float *c, int64_t ldc, void *ws, mmi_pool *pool)
+void mmi_gemm_portable(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                       void *ws, mmi_pool *pool)
 {
     gemm_with(&mmi_gemm_ukr_portable, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws,
               pool);
 }
 
-void mmi_gemm_native(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
-                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-                     float *c, int64_t ldc, void *ws, mmi_pool *pool)
+void mmi_gemm_native(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                     int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                     void *ws, mmi_pool *pool)
 {
-    gemm_with(mmi_dispatch_get()->gemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-              ws, pool);
+    gemm_with(mmi_dispatch_get()->gemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws,
+              pool);
 }
 
-int mmi_gemm_on_path(mmi_simd_path p, int ta, int tb, int64_t m, int64_t n, int64_t k,
-                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
-                     float beta, float *c, int64_t ldc, void *ws, mmi_pool *pool)
+int mmi_gemm_on_path(mmi_simd_path p, int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                     int64_t ldc, void *ws, mmi_pool *pool)
 {
     mmi_dispatch d;
     if (!mmi_dispatch_for(p, &d)) return 0;
@@ -399,8 +397,8 @@ static int blas_fits(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, 
 #endif
 
 void mmi_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
-              void *ws, mmi_pool *pool)
+              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, void *ws,
+              mmi_pool *pool)
 {
 #ifdef MM_HAVE_OPENBLAS
     if (alpha != 0.0f && blas_fits(m, n, k, lda, ldb, ldc)) {

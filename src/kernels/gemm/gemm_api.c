@@ -55,8 +55,8 @@ static int check_args(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, c
 /* Runs native (the threads' path) or mmi_gemm (mm_sgemm's) after the checks both share. */
 static int sgemm_call(int native, int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k,
                       float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
-                      float beta, float *c, int64_t ldc, mmi_pool *pool, void *own_ws,
-                      size_t need, void *workspace, size_t workspace_size)
+                      float beta, float *c, int64_t ldc, mmi_pool *pool, void *own_ws, size_t need,
+                      void *workspace, size_t workspace_size)
 {
     mmi_alloc heap;
     void *ws = workspace ? workspace : own_ws;
@@ -82,8 +82,8 @@ int mm_sgemm(int32_t trans_a, int32_t trans_b, int64_t m, int64_t n, int64_t k, 
              const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
              int64_t ldc, void *workspace, size_t workspace_size)
 {
-    return sgemm_call(0, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL,
-                      NULL, mm_sgemm_workspace_size(), workspace, workspace_size);
+    return sgemm_call(0, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL,
+                      mm_sgemm_workspace_size(), workspace, workspace_size);
 }
 
 size_t mm_sgemm_mt_workspace_size(int32_t n_threads)

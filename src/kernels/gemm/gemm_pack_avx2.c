@@ -13,7 +13,6 @@
 #include <immintrin.h>
 #include "../simd/mmi_avx2_math.h"
 
-
 enum { MR = MMI_GEMM_MR, NR = MMI_GEMM_NR };
 
 /* In place: r[i] (8 floats of row i) becomes column i of the 8x8 block. */
@@ -74,8 +73,8 @@ static void pack_a_cols(const float *a, int64_t lda, int64_t kc, float *ap)
     }
 }
 
-void mmi_gemm_pack_a_avx2(int ta, const float *a, int64_t lda, int64_t i0, int64_t mc,
-                          int64_t p0, int64_t kc, float *ap)
+void mmi_gemm_pack_a_avx2(int ta, const float *a, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
+                          int64_t kc, float *ap)
 {
     int64_t ir = 0;
     for (; ir + MR <= mc; ir += MR) {
@@ -117,8 +116,8 @@ static void pack_b_cols(const float *b, int64_t ldb, int64_t kc, float *bp)
     }
 }
 
-void mmi_gemm_pack_b_avx2(int tb, const float *b, int64_t ldb, int64_t p0, int64_t kc,
-                          int64_t j0, int64_t nc, float *bp)
+void mmi_gemm_pack_b_avx2(int tb, const float *b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+                          int64_t nc, float *bp)
 {
     int64_t jr = 0;
     for (; jr + NR <= nc; jr += NR) {

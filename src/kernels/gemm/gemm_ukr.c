@@ -11,8 +11,8 @@
 enum { MR = MMI_GEMM_MR, NR = MMI_GEMM_NR };
 
 /* C tile (mr x nr) = alpha * acc + beta * C; beta == 0 does not read C. */
-static void store_tile(float acc[MR][NR], int64_t mr, int64_t nr, float alpha, float beta,
-                       float *c, int64_t ldc)
+static void store_tile(float acc[MR][NR], int64_t mr, int64_t nr, float alpha, float beta, float *c,
+                       int64_t ldc)
 {
     for (int64_t r = 0; r < mr; r++) {
         float *cr = c + r * ldc;
@@ -40,18 +40,18 @@ static inline __attribute__((always_inline)) void mul8(int64_t k, const float *a
     for (int64_t p = 0; p < k; p++, a += a_cs, b += b_rs) {
         memcpy(&b0, b + h, sizeof b0);
         memcpy(&b1, b + h + 4, sizeof b1);
-#define ROW(r)                                                                                  \
-    {                                                                                           \
-        float s_ = a[r * a_rs];                                                                 \
-        v4f ar = {s_, s_, s_, s_};                                                              \
-        c##r##0 += ar * b0;                                                                     \
-        c##r##1 += ar * b1;                                                                     \
+#define ROW(r)                                                                                     \
+    {                                                                                              \
+        float s_ = a[r * a_rs];                                                                    \
+        v4f ar = {s_, s_, s_, s_};                                                                 \
+        c##r##0 += ar * b0;                                                                        \
+        c##r##1 += ar * b1;                                                                        \
     }
         ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
 #undef ROW
     }
-#define OUT(r)                                                                                  \
-    memcpy(acc[r] + h, &c##r##0, sizeof c##r##0);                                               \
+#define OUT(r)                                                                                     \
+    memcpy(acc[r] + h, &c##r##0, sizeof c##r##0);                                                  \
     memcpy(acc[r] + h + 4, &c##r##1, sizeof c##r##1);
     OUT(0) OUT(1) OUT(2) OUT(3) OUT(4) OUT(5)
 #undef OUT
@@ -69,8 +69,8 @@ static void mul8(int64_t k, const float *a, int64_t a_rs, int64_t a_cs, const fl
 #endif
 
 /* Panels are zero-padded, so every tile is computed whole and only the store is clipped. */
-static void portable_packed(int64_t kc, int64_t mc, int64_t nc, const float *ap,
-                            const float *bp, float alpha, float beta, float *c, int64_t ldc)
+static void portable_packed(int64_t kc, int64_t mc, int64_t nc, const float *ap, const float *bp,
+                            float alpha, float beta, float *c, int64_t ldc)
 {
     float acc[MR][NR];
     for (int64_t jr = 0; jr < nc; jr += NR) {

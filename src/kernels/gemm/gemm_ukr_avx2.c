@@ -14,6 +14,9 @@
  * and B in place, or whole rows 64 columns at a time when m == 1 or k is tiny) and dot (NT as
  * 3 x 4 tiles of dot products).
  */
+/* The tile and dot kernels below are statement macros without semicolons, which clang-format 14
+ * re-wraps differently on every pass: this file keeps its hand layout. */
+/* clang-format off */
 #include "../simd/mmi_avx2_target.h"
 #include "mmi_gemm.h"
 
@@ -389,3 +392,4 @@ const mmi_gemm_ukr *mmi_gemm_ukr_avx2(void) { return &avx2_ukr; }
 const mmi_gemm_ukr *mmi_gemm_ukr_avx2(void) { return NULL; }
 
 #endif
+/* clang-format on */

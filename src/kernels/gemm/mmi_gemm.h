@@ -23,8 +23,8 @@ size_t mmi_gemm_ws_size(int32_t n_threads);
  * when built with it, else the native kernel, whose results are bitwise identical for every
  * pool size. */
 void mmi_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
-              void *ws, mmi_pool *pool);
+              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, void *ws,
+              mmi_pool *pool);
 
 /* 1 if mmi_gemm on this shape and these arguments uses its workspace (the packed path); when 0
  * its ws may be NULL. Lets mm_sgemm allocate only when packing is needed. (mmi_gemm_native and
@@ -37,20 +37,20 @@ int mmi_gemm_native_needs_ws(int ta, int tb, int64_t m, int64_t n, int64_t k, fl
 
 /* The native kernel only (portable blocked C or AVX2/FMA), never OpenBLAS: what benchmarks and
  * tests compare against the peer. Same contract as mmi_gemm. */
-void mmi_gemm_native(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
-                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-                     float *c, int64_t ldc, void *ws, mmi_pool *pool);
+void mmi_gemm_native(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                     int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                     void *ws, mmi_pool *pool);
 
 /* The portable C path alone. Same contract. */
-void mmi_gemm_portable(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
-                       const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-                       float *c, int64_t ldc, void *ws, mmi_pool *pool);
+void mmi_gemm_portable(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                       void *ws, mmi_pool *pool);
 
 /* The native kernel on SIMD path p whatever the dispatch chose (tests compare paths with it).
  * Returns 0 without touching C when p is not available (mmi_simd_available). Same contract. */
-int mmi_gemm_on_path(mmi_simd_path p, int ta, int tb, int64_t m, int64_t n, int64_t k,
-                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
-                     float beta, float *c, int64_t ldc, void *ws, mmi_pool *pool);
+int mmi_gemm_on_path(mmi_simd_path p, int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                     int64_t ldc, void *ws, mmi_pool *pool);
 
 /* ---- kernel sets (gemm.c drives them; gemm_ukr*.c and gemm_pack*.c implement them) ---------
  * The driver chooses one of three ways to run a GEMM, always from the shape alone (so results
@@ -127,9 +127,9 @@ void mmi_gemm_pack_a(int ta, const float *a, int64_t lda, int64_t i0, int64_t mc
 void mmi_gemm_pack_b(int tb, const float *b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
                      int64_t nc, float *bp);
 
-void mmi_gemm_pack_a_avx2(int ta, const float *a, int64_t lda, int64_t i0, int64_t mc,
-                          int64_t p0, int64_t kc, float *ap);
-void mmi_gemm_pack_b_avx2(int tb, const float *b, int64_t ldb, int64_t p0, int64_t kc,
-                          int64_t j0, int64_t nc, float *bp);
+void mmi_gemm_pack_a_avx2(int ta, const float *a, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
+                          int64_t kc, float *ap);
+void mmi_gemm_pack_b_avx2(int tb, const float *b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+                          int64_t nc, float *bp);
 
 #endif /* MMI_GEMM_H */

@@ -16,10 +16,10 @@
 
 typedef struct clip_ws {
     void *gemm_ws;
-    float *z;                 /* tile x tile */
-    float *m_r, *m_c;         /* running maxima, then log-sum-exps */
-    double *l_r, *l_c;        /* running sums of exp(z - m) */
-    double *a_r, *a_c;        /* running sums of exp(z - m) z */
+    float *z;          /* tile x tile */
+    float *m_r, *m_c;  /* running maxima, then log-sum-exps */
+    double *l_r, *l_c; /* running sums of exp(z - m) */
+    double *a_r, *a_c; /* running sums of exp(z - m) z */
 } clip_ws;
 
 /* Carves ws (or only measures it when base is NULL); returns the byte count, 0 on overflow. */
@@ -173,12 +173,11 @@ static void clip_pass2(const mmi_pair_args *a, clip_ws *w, mmi_pool *pool,
             /* beta 0 on the first visit of a block of dX / dY: no zero-fill pass needed. */
             if (a->dx)
                 mmi_gemm(MM_NO_TRANS, MM_NO_TRANS, t.ti, a->d, t.tj, c, w->z, t.tj,
-                         a->y + j0 * a->d, a->d, j0 == 0 ? 0.0f : 1.0f, a->dx + i0 * a->d,
-                         a->d, w->gemm_ws, pool);
+                         a->y + j0 * a->d, a->d, j0 == 0 ? 0.0f : 1.0f, a->dx + i0 * a->d, a->d,
+                         w->gemm_ws, pool);
             if (a->dy)
-                mmi_gemm(MM_TRANS, MM_NO_TRANS, t.tj, a->d, t.ti, c, w->z, t.tj,
-                         a->x + i0 * a->d, a->d, i0 == 0 ? 0.0f : 1.0f, a->dy + j0 * a->d,
-                         a->d, w->gemm_ws, pool);
+                mmi_gemm(MM_TRANS, MM_NO_TRANS, t.tj, a->d, t.ti, c, w->z, t.tj, a->x + i0 * a->d,
+                         a->d, i0 == 0 ? 0.0f : 1.0f, a->dy + j0 * a->d, a->d, w->gemm_ws, pool);
         }
     }
 }

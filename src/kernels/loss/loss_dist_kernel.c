@@ -14,11 +14,11 @@
 
 typedef struct block_ws {
     void *gemm_ws;
-    float *z;           /* tile x tile */
-    double *part;       /* 3 sums per row task (SigLIP) */
-    float *m_r, *m_c;   /* running maxima per row / column */
-    double *l_r, *l_c;  /* running sums of exp(z - m) */
-    double *a_r, *a_c;  /* running sums of exp(z - m) z */
+    float *z;          /* tile x tile */
+    double *part;      /* 3 sums per row task (SigLIP) */
+    float *m_r, *m_c;  /* running maxima per row / column */
+    double *l_r, *l_c; /* running sums of exp(z - m) */
+    double *a_r, *a_c; /* running sums of exp(z - m) z */
 } block_ws;
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -57,8 +57,8 @@ typedef struct tile_job {
     const float *lse_r, *lse_c; /* CLIP gradient pass */
 } tile_job;
 
-static void tile_gemm(const mmi_block_args *a, block_ws *w, mmi_pool *pool, int64_t i0,
-                      int64_t j0, int64_t ti, int64_t tj)
+static void tile_gemm(const mmi_block_args *a, block_ws *w, mmi_pool *pool, int64_t i0, int64_t j0,
+                      int64_t ti, int64_t tj)
 {
     mmi_gemm(MM_NO_TRANS, MM_TRANS, ti, tj, a->d, a->scale, a->a + i0 * a->d, a->d,
              a->b + j0 * a->d, a->d, 0.0f, w->z, tj, w->gemm_ws, pool);
@@ -100,10 +100,8 @@ static void stats_task(void *ctx, int64_t k, int64_t n)
         for (int64_t c = 0; c < len; c++) mx[c] = -INFINITY;
         t->ops->col_max(w->z + c0, t->tj, t->ti, len, mx);
         for (int64_t c = 0; c < len; c++)
-            online_rescale(&w->m_c[j0 + c], &w->l_c[j0 + c], &w->a_c[j0 + c], mx[c],
-                           t->i0 == 0);
-        t->ops->col_expsum(w->z + c0, t->tj, t->ti, len, w->m_c + j0, w->l_c + j0,
-                           w->a_c + j0);
+            online_rescale(&w->m_c[j0 + c], &w->l_c[j0 + c], &w->a_c[j0 + c], mx[c], t->i0 == 0);
+        t->ops->col_expsum(w->z + c0, t->tj, t->ti, len, w->m_c + j0, w->l_c + j0, w->a_c + j0);
     }
 }
 
@@ -131,8 +129,9 @@ void mmi_clip_block_stats(const mmi_block_args *a, void *ws, mmi_pool *pool, flo
     block_layout(ws, a->nr, a->nc, a->tile, mmi_pool_size(pool), &w);
     for (int64_t i0 = 0; i0 < a->nr; i0 += a->tile) {
         for (int64_t j0 = 0; j0 < a->nc; j0 += a->tile) {
-            tile_job t = {ops, a, &w, i0, j0, min64(a->tile, a->nr - i0),
-                          min64(a->tile, a->nc - j0), 0, NULL, NULL};
+            tile_job t = {
+                ops, a,    &w,  i0, j0, min64(a->tile, a->nr - i0), min64(a->tile, a->nc - j0),
+                0,   NULL, NULL};
             t.n_row_tasks = ceil_div(t.ti, ROWS_PER_TASK);
             tile_gemm(a, &w, pool, i0, j0, t.ti, t.tj);
             dg += tile_diag(a, &w, i0, j0, t.ti, t.tj);
@@ -165,9 +164,9 @@ static void clip_grad_task(void *ctx, int64_t k, int64_t n)
 }
 
 /* da_I (+)= c G b_J and db_J (+)= c G^T a_I for the tile held in w->z. */
-static void tile_grads(const mmi_block_args *a, block_ws *w, mmi_pool *pool, int64_t i0,
-                       int64_t j0, int64_t ti, int64_t tj, float c, float *da, int da_acc,
-                       float *db, int db_acc)
+static void tile_grads(const mmi_block_args *a, block_ws *w, mmi_pool *pool, int64_t i0, int64_t j0,
+                       int64_t ti, int64_t tj, float c, float *da, int da_acc, float *db,
+                       int db_acc)
 {
     if (da)
         mmi_gemm(MM_NO_TRANS, MM_NO_TRANS, ti, a->d, tj, c, w->z, tj, a->b + j0 * a->d, a->d,
@@ -177,8 +176,8 @@ static void tile_grads(const mmi_block_args *a, block_ws *w, mmi_pool *pool, int
                  (db_acc || i0 > 0) ? 1.0f : 0.0f, db + j0 * a->d, a->d, w->gemm_ws, pool);
 }
 
-void mmi_clip_block_grad(const mmi_block_args *a, const float *lse_r, const float *lse_c,
-                         float c, float *da, float *db, void *ws, mmi_pool *pool)
+void mmi_clip_block_grad(const mmi_block_args *a, const float *lse_r, const float *lse_c, float c,
+                         float *da, float *db, void *ws, mmi_pool *pool)
 {
     MMI_ASSERT(a && a->nr > 0 && a->nc > 0 && a->d > 0 && a->tile > 0 && a->a && a->b);
     MMI_ASSERT(lse_r && lse_c && ws && (uintptr_t)ws % MMI_ALIGN == 0);
@@ -187,8 +186,9 @@ void mmi_clip_block_grad(const mmi_block_args *a, const float *lse_r, const floa
     block_layout(ws, a->nr, a->nc, a->tile, mmi_pool_size(pool), &w);
     for (int64_t i0 = 0; i0 < a->nr; i0 += a->tile) {
         for (int64_t j0 = 0; j0 < a->nc; j0 += a->tile) {
-            tile_job t = {ops, a, &w, i0, j0, min64(a->tile, a->nr - i0),
-                          min64(a->tile, a->nc - j0), 0, lse_r, lse_c};
+            tile_job t = {
+                ops, a,     &w,   i0, j0, min64(a->tile, a->nr - i0), min64(a->tile, a->nc - j0),
+                0,   lse_r, lse_c};
             tile_gemm(a, &w, pool, i0, j0, t.ti, t.tj);
             mmi_pool_run(pool, clip_grad_task, &t, ceil_div(t.ti, ROWS_PER_TASK));
             tile_grads(a, &w, pool, i0, j0, t.ti, t.tj, c, da, 0, db, 0);
@@ -232,8 +232,9 @@ void mmi_siglip_block(const mmi_block_args *a, float c, float *da, int da_acc, f
     block_layout(ws, a->nr, a->nc, a->tile, mmi_pool_size(pool), &w);
     for (int64_t i0 = 0; i0 < a->nr; i0 += a->tile) {
         for (int64_t j0 = 0; j0 < a->nc; j0 += a->tile) {
-            tile_job t = {ops, a, &w, i0, j0, min64(a->tile, a->nr - i0),
-                          min64(a->tile, a->nc - j0), 0, NULL, NULL};
+            tile_job t = {
+                ops, a,    &w,  i0, j0, min64(a->tile, a->nr - i0), min64(a->tile, a->nc - j0),
+                0,   NULL, NULL};
             int64_t tasks = ceil_div(t.ti, ROWS_PER_TASK);
             tile_gemm(a, &w, pool, i0, j0, t.ti, t.tj);
             mmi_pool_run(pool, siglip_task, &t, tasks);

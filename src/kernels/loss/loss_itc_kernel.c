@@ -15,8 +15,8 @@
 
 typedef struct itc_ws {
     void *gemm_ws;
-    float *s, *sm;          /* tile x tile: online and momentum sims */
-    float *m_s, *m_m, *dg;  /* per row: maxima (then log-sum-exps), S_ii */
+    float *s, *sm;         /* tile x tile: online and momentum sims */
+    float *m_s, *m_m, *dg; /* per row: maxima (then log-sum-exps), S_ii */
     double *l_s, *l_m, *a_s, *b_m;
 } itc_ws;
 
@@ -124,8 +124,8 @@ static void itc_sweep(const mmi_itc_args *a, itc_ws *w, mmi_pool *pool,
                 if (seg == 0) t.diag_off = i0 - j0; /* row i0 + r is positive at column i0 + r */
                 mmi_gemm(MM_NO_TRANS, MM_TRANS, ti, t.tj, a->d, inv_t, a->q + i0 * a->d, a->d, kj,
                          a->d, 0.0f, w->s, t.tj, w->gemm_ws, pool);
-                mmi_gemm(MM_NO_TRANS, MM_TRANS, ti, t.tj, a->d, inv_t, a->qm + i0 * a->d, a->d,
-                         kj, a->d, 0.0f, w->sm, t.tj, w->gemm_ws, pool);
+                mmi_gemm(MM_NO_TRANS, MM_TRANS, ti, t.tj, a->d, inv_t, a->qm + i0 * a->d, a->d, kj,
+                         a->d, 0.0f, w->sm, t.tj, w->gemm_ws, pool);
                 if (pass == 1) {
                     mmi_pool_run(pool, itc_stats_task, &t, n_tasks);
                     continue;
@@ -138,8 +138,7 @@ static void itc_sweep(const mmi_itc_args *a, itc_ws *w, mmi_pool *pool,
     }
 }
 
-void mmi_loss_itc_dir(const mmi_itc_args *a, void *ws, mmi_pool *pool, double *loss,
-                      double *dtemp)
+void mmi_loss_itc_dir(const mmi_itc_args *a, void *ws, mmi_pool *pool, double *loss, double *dtemp)
 {
     MMI_ASSERT(a && loss && dtemp && a->n > 0 && a->nq >= 0 && a->d > 0 && a->tile > 0);
     MMI_ASSERT(a->q && a->qm && a->kb && (a->nq == 0 || a->kq));

@@ -38,8 +38,7 @@ double mmi_loss_ce_rows(const float *z, const int32_t *target, int64_t n, int64_
     return total;
 }
 
-double mmi_loss_bce_sum(const float *z, const float *y, int64_t count, double grad_scale,
-                        float *dz)
+double mmi_loss_bce_sum(const float *z, const float *y, int64_t count, double grad_scale, float *dz)
 {
     MMI_ASSERT(count >= 0 && (count == 0 || (z && y)));
     return mmi_loss_tile_ops_get()->bce(z, y, count, (float)grad_scale, dz);

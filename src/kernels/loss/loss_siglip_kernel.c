@@ -13,8 +13,8 @@
 
 typedef struct siglip_ws {
     void *gemm_ws;
-    float *z;      /* tile x tile */
-    double *part;  /* 3 sums per row task: softplus, g, g * (z - b) */
+    float *z;     /* tile x tile */
+    double *part; /* 3 sums per row task: softplus, g, g * (z - b) */
 } siglip_ws;
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -97,13 +97,11 @@ void mmi_loss_siglip(const mmi_pair_args *a, void *ws, mmi_pool *pool, mmi_pair_
                 gzsum += w.part[3 * k + 2];
             }
             if (a->dx)
-                mmi_gemm(MM_NO_TRANS, MM_NO_TRANS, t.ti, a->d, t.tj, c, w.z, t.tj,
-                         a->y + j0 * a->d, a->d, j0 == 0 ? 0.0f : 1.0f, a->dx + i0 * a->d,
-                         a->d, w.gemm_ws, pool);
+                mmi_gemm(MM_NO_TRANS, MM_NO_TRANS, t.ti, a->d, t.tj, c, w.z, t.tj, a->y + j0 * a->d,
+                         a->d, j0 == 0 ? 0.0f : 1.0f, a->dx + i0 * a->d, a->d, w.gemm_ws, pool);
             if (a->dy)
-                mmi_gemm(MM_TRANS, MM_NO_TRANS, t.tj, a->d, t.ti, c, w.z, t.tj,
-                         a->x + i0 * a->d, a->d, i0 == 0 ? 0.0f : 1.0f, a->dy + j0 * a->d,
-                         a->d, w.gemm_ws, pool);
+                mmi_gemm(MM_TRANS, MM_NO_TRANS, t.tj, a->d, t.ti, c, w.z, t.tj, a->x + i0 * a->d,
+                         a->d, i0 == 0 ? 0.0f : 1.0f, a->dy + j0 * a->d, a->d, w.gemm_ws, pool);
         }
     }
     memset(r, 0, sizeof *r);

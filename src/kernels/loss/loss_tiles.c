@@ -77,8 +77,7 @@ static double p_siglip_row(float *z, int64_t len, float bias, double *gsum, doub
     return l;
 }
 
-static void p_itc_grad_row(float *s, const float *sm, int64_t len, float ls, float alpha,
-                           float lm)
+static void p_itc_grad_row(float *s, const float *sm, int64_t len, float ls, float alpha, float lm)
 {
     for (int64_t j = 0; j < len; j++) s[j] = expf(s[j] - ls) - alpha * expf(sm[j] - lm);
 }
@@ -96,8 +95,8 @@ static double p_bce(const float *z, const float *y, int64_t count, float scale, 
 }
 
 const mmi_loss_tile_ops mmi_loss_tile_ops_portable = {
-    p_row_max, p_row_expsum, p_col_max, p_col_expsum, p_clip_grad_row, p_siglip_row,
-    p_itc_grad_row, p_bce,
+    p_row_max,       p_row_expsum, p_col_max,      p_col_expsum,
+    p_clip_grad_row, p_siglip_row, p_itc_grad_row, p_bce,
 };
 
 const mmi_loss_tile_ops *mmi_loss_tile_ops_get(void) { return mmi_dispatch_get()->loss; }

@@ -192,8 +192,7 @@ static double a_siglip_row(float *z, int64_t len, float bias, double *gsum, doub
     return l;
 }
 
-static void a_itc_grad_row(float *s, const float *sm, int64_t len, float ls, float alpha,
-                           float lm)
+static void a_itc_grad_row(float *s, const float *sm, int64_t len, float ls, float alpha, float lm)
 {
     __m256 vls = _mm256_set1_ps(ls), vlm = _mm256_set1_ps(lm), va = _mm256_set1_ps(alpha);
     int64_t j = 0;
@@ -233,8 +232,8 @@ static double a_bce(const float *z, const float *y, int64_t count, float scale, 
 }
 
 static const mmi_loss_tile_ops k_avx2 = {
-    a_row_max, a_row_expsum, a_col_max, a_col_expsum, a_clip_grad_row, a_siglip_row,
-    a_itc_grad_row, a_bce,
+    a_row_max,       a_row_expsum, a_col_max,      a_col_expsum,
+    a_clip_grad_row, a_siglip_row, a_itc_grad_row, a_bce,
 };
 
 const mmi_loss_tile_ops *mmi_loss_tile_ops_avx2(void) { return &k_avx2; }

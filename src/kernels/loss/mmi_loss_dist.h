@@ -13,10 +13,10 @@
 #include "mmi_loss_kernels.h"
 
 typedef struct mmi_block_args {
-    const float *a, *b;  /* rows [nr, d] and columns [nc, d] */
+    const float *a, *b; /* rows [nr, d] and columns [nc, d] */
     int64_t nr, nc, d, tile;
-    int64_t diag;        /* row i's positive is column diag + i; -1: no positives */
-    float scale, bias;   /* z = scale a_i . b_j (+ bias for SigLIP) */
+    int64_t diag;      /* row i's positive is column diag + i; -1: no positives */
+    float scale, bias; /* z = scale a_i . b_j (+ bias for SigLIP) */
 } mmi_block_args;
 
 /* Workspace bytes for blocks up to max_nr x max_nc (0 on overflow). */
@@ -32,8 +32,8 @@ void mmi_clip_block_stats(const mmi_block_args *a, void *ws, mmi_pool *pool, flo
 /* CLIP gradients of one block given the final statistics: G = exp(z - lse_r) + exp(z - lse_c)
  * - 2 on the positives; da = c G b (NULL: skipped), db = c G^T a (NULL: skipped), both
  * overwritten. */
-void mmi_clip_block_grad(const mmi_block_args *a, const float *lse_r, const float *lse_c,
-                         float c, float *da, float *db, void *ws, mmi_pool *pool);
+void mmi_clip_block_grad(const mmi_block_args *a, const float *lse_r, const float *lse_c, float c,
+                         float *da, float *db, void *ws, mmi_pool *pool);
 
 /* SigLIP loss and gradients of one block, fused: sums[0] += sum softplus(-label z),
  * sums[1] += sum G, sums[2] += sum G (z - bias) with G = sigmoid(z) - label01; da (+)= c G b,

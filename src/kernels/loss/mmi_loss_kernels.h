@@ -19,9 +19,9 @@ typedef struct mmi_pair_args {
     const float *x, *y; /* [n, d] each */
     float *dx, *dy;     /* NULL: that gradient is not computed; else [n, d], overwritten */
     int64_t n, d, tile;
-    float scale;        /* s = exp(t) */
-    float bias;         /* SigLIP b (CLIP ignores it) */
-    double grad_scale;  /* multiplies every gradient */
+    float scale;       /* s = exp(t) */
+    float bias;        /* SigLIP b (CLIP ignores it) */
+    double grad_scale; /* multiplies every gradient */
 } mmi_pair_args;
 
 typedef struct mmi_pair_result {
@@ -54,8 +54,7 @@ typedef struct mmi_itc_args {
 
 size_t mmi_loss_itc_ws_size(int64_t max_n, int64_t max_q, int64_t tile, int32_t n_threads);
 /* Writes this direction's mean loss and (grad_scale times) dLoss/dtemp. */
-void mmi_loss_itc_dir(const mmi_itc_args *a, void *ws, mmi_pool *pool, double *loss,
-                      double *dtemp);
+void mmi_loss_itc_dir(const mmi_itc_args *a, void *ws, mmi_pool *pool, double *loss, double *dtemp);
 
 /* ---- row-wise losses ----------------------------------------------------------------------- */
 /* Cross entropy with label smoothing eps over rows whose target != ignore (targets already

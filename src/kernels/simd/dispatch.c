@@ -16,9 +16,12 @@
 int mmi_simd_compiled(mmi_simd_path p)
 {
     switch (p) {
-    case MMI_SIMD_PORTABLE: return 1;
-    case MMI_SIMD_AVX2: return mmi_simd_avx2_built();
-    default: return 0; /* no AVX-512 kernels yet */
+    case MMI_SIMD_PORTABLE:
+        return 1;
+    case MMI_SIMD_AVX2:
+        return mmi_simd_avx2_built();
+    default:
+        return 0; /* no AVX-512 kernels yet */
     }
 }
 
@@ -27,10 +30,14 @@ int mmi_simd_available(mmi_simd_path p)
     uint32_t f = mmi_cpu_features();
     if (!mmi_simd_compiled(p)) return 0;
     switch (p) {
-    case MMI_SIMD_PORTABLE: return 1;
-    case MMI_SIMD_AVX2: return (f & MMI_CPU_AVX2_FMA) != 0;
-    case MMI_SIMD_AVX512: return (f & MMI_CPU_AVX512) != 0;
-    default: return 0;
+    case MMI_SIMD_PORTABLE:
+        return 1;
+    case MMI_SIMD_AVX2:
+        return (f & MMI_CPU_AVX2_FMA) != 0;
+    case MMI_SIMD_AVX512:
+        return (f & MMI_CPU_AVX512) != 0;
+    default:
+        return 0;
     }
 }
 

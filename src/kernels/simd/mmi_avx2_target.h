@@ -14,7 +14,7 @@
 #ifndef MMI_AVX2_TARGET_H
 #define MMI_AVX2_TARGET_H
 
-#if !defined(MMI_NO_AVX2) && !defined(__AVX2__) && (defined(__x86_64__) || defined(__i386__)) && \
+#if !defined(MMI_NO_AVX2) && !defined(__AVX2__) && (defined(__x86_64__) || defined(__i386__)) &&   \
     defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 5
 #pragma GCC target("avx2,fma")
 #endif

@@ -146,10 +146,10 @@ static void pack(int64_t n, double *z, const double *tw, int64_t st)
         int64_t j = h - k;
         double ar = z[2 * k], ai = z[2 * k + 1], br = z[2 * j], bi = z[2 * j + 1];
         double fer = 0.5 * (ar + br), fei = 0.5 * (ai - bi);
-        double dr = 0.5 * (ar - br), di = 0.5 * (ai + bi); /* W^k Fo_k */
+        double dr = 0.5 * (ar - br), di = 0.5 * (ai + bi);    /* W^k Fo_k */
         double wr = tw[2 * k * st], wi = -tw[2 * k * st + 1]; /* conj(W^k) */
         double fo_r = wr * dr - wi * di, fo_i = wr * di + wi * dr;
-        z[2 * k] = fer - fo_i, z[2 * k + 1] = fei + fo_r;          /* Fe + i Fo */
+        z[2 * k] = fer - fo_i, z[2 * k + 1] = fei + fo_r;             /* Fe + i Fo */
         if (j != k) z[2 * j] = fer + fo_i, z[2 * j + 1] = fo_r - fei; /* conj(Fe) + i conj(Fo) */
     }
     z[0] = 0.5 * (x0 + xh), z[1] = 0.5 * (x0 - xh);

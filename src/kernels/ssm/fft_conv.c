@@ -19,8 +19,8 @@ void mmi_ssm_conv_row(int64_t L, int64_t nf, const double *tw, int64_t tw_n, con
     for (int64_t t = 0; t < L; t++) y[t] = (float)buf[t];
 }
 
-void mmi_ssm_xcorr(int64_t nf, const double *tw, int64_t tw_n, const double *af,
-                   const double *bf, double *acc)
+void mmi_ssm_xcorr(int64_t nf, const double *tw, int64_t tw_n, const double *af, const double *bf,
+                   double *acc)
 {
     MMI_ASSERT(nf > 0 && (nf & (nf - 1)) == 0 && tw && af && bf && acc);
     for (int64_t i = 0; i <= nf / 2; i++) {

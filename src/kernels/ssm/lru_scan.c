@@ -117,7 +117,8 @@ void mmi_ssm_lru_bwd(const mmi_lru_row *r, const mmi_lru_grad *g)
             double v = r->d ? (double)r->d[k] * dy[k] : 0.0;
             for (int64_t n = 0; n < N; n++) {
                 /* du = Re(conj(Bn) G_h); G_C += dy conj(h) */
-                v += r->bn[(n * H + k) * 2] * gh[2 * n] + r->bn[(n * H + k) * 2 + 1] * gh[2 * n + 1];
+                v +=
+                    r->bn[(n * H + k) * 2] * gh[2 * n] + r->bn[(n * H + k) * 2 + 1] * gh[2 * n + 1];
                 g->gc[(k * N + n) * 2] += (double)dy[k] * hv[2 * n];
                 g->gc[(k * N + n) * 2 + 1] -= (double)dy[k] * hv[2 * n + 1];
             }

@@ -25,14 +25,14 @@ static inline float mmi_sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
  * sz = sigmoid(z). */
 typedef struct mmi_sel_row {
     int64_t L, N, chunk;
-    const float *u;             /* L */
-    const float *dlt;           /* L */
-    const float *gz, *sz, *z;   /* L each, NULL without z (gz: forward, sz and z: backward) */
-    const float *dsp;           /* L (backward) */
-    const float *A;             /* N */
-    const float *B, *C;         /* [N] or [L][N] */
+    const float *u;           /* L */
+    const float *dlt;         /* L */
+    const float *gz, *sz, *z; /* L each, NULL without z (gz: forward, sz and z: backward) */
+    const float *dsp;         /* L (backward) */
+    const float *A;           /* N */
+    const float *B, *C;       /* [N] or [L][N] */
     int32_t b_var, c_var;
-    int32_t has_d, cont;        /* cont = 1: start from the state in x instead of zero */
+    int32_t has_d, cont; /* cont = 1: start from the state in x instead of zero */
     float dskip;
     float *out;  /* L */
     float *x;    /* N: final state out */
@@ -41,12 +41,12 @@ typedef struct mmi_sel_row {
 
 /* Gradient outputs and scratch of one row's backward. */
 typedef struct mmi_sel_grad {
-    const float *dout; /* L */
+    const float *dout;       /* L */
     float *du, *ddelta, *dz; /* L each, may be NULL */
-    double *dA;        /* N, accumulated (+=) */
-    double *dD, *dbias; /* scalars, accumulated; may be NULL */
-    double *dB, *dC;   /* accumulated: [N] when constant, [L][N] time-major when variable */
-    float *work;       /* 2 * chunk * N floats */
+    double *dA;              /* N, accumulated (+=) */
+    double *dD, *dbias;      /* scalars, accumulated; may be NULL */
+    double *dB, *dC;         /* accumulated: [N] when constant, [L][N] time-major when variable */
+    float *work;             /* 2 * chunk * N floats */
 } mmi_sel_grad;
 
 /* Element-wise precomputation over n values: dlt = f(delta + bias) with f = softplus
@@ -89,8 +89,8 @@ const mmi_ssm_isa *mmi_ssm_isa_avx2(void);
 void mmi_ssm_sel_prep_portable(int64_t n, const float *delta, float bias, int softplus,
                                const float *z, float *dlt, float *dsp, float *gz, float *sz);
 /* The AVX2+FMA bodies, present only when compiled: reach them through the table. */
-int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplus,
-                          const float *z, float *dlt, float *dsp, float *gz, float *sz);
+int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplus, const float *z,
+                          float *dlt, float *dsp, float *gz, float *sz);
 int mmi_ssm_sel_fwd_avx2(const mmi_sel_row *r);
 int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g);
 int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s);
@@ -112,11 +112,11 @@ typedef struct mmi_ssd_head {
 } mmi_ssd_head;
 
 typedef struct mmi_ssd_grad {
-    const float *dy;   /* at dy + t*xs */
-    float *dx;         /* at dx + t*xs, may be NULL */
-    float *ddt;        /* at ddt + t*ds, may be NULL */
-    float *dB, *dC;    /* at dB/dC + t*bs, accumulated (+=), may be NULL */
-    float *dinit;      /* P x N, may be NULL */
+    const float *dy;         /* at dy + t*xs */
+    float *dx;               /* at dx + t*xs, may be NULL */
+    float *ddt;              /* at ddt + t*ds, may be NULL */
+    float *dB, *dC;          /* at dB/dC + t*bs, accumulated (+=), may be NULL */
+    float *dinit;            /* P x N, may be NULL */
     double *dA, *dD, *dbias; /* scalars, accumulated */
 } mmi_ssd_grad;
 
@@ -139,13 +139,13 @@ typedef struct mmi_lru_row {
 } mmi_lru_row;
 
 typedef struct mmi_lru_grad {
-    const float *dy;  /* L,H */
-    float *du;        /* L,H or NULL */
-    double *glam;     /* N x2, accumulated: sum_t G_h_t conj(h_{t-1}) */
-    double *gbn;      /* N,H,x2, accumulated: sum_t G_h_t u_t */
-    double *gc;       /* H,N,x2, accumulated: sum_t dy_t conj(h_t) */
-    double *dd;       /* H, accumulated */
-    double *gh;       /* N x2 scratch */
+    const float *dy; /* L,H */
+    float *du;       /* L,H or NULL */
+    double *glam;    /* N x2, accumulated: sum_t G_h_t conj(h_{t-1}) */
+    double *gbn;     /* N,H,x2, accumulated: sum_t G_h_t u_t */
+    double *gc;      /* H,N,x2, accumulated: sum_t dy_t conj(h_t) */
+    double *dd;      /* H, accumulated */
+    double *gh;      /* N x2 scratch */
 } mmi_lru_grad;
 
 void mmi_ssm_lru_fwd(const mmi_lru_row *r);
@@ -166,7 +166,7 @@ void mmi_s4d_kernel_row(const mmi_s4d_ch *ch, int64_t L, float *k, double *acc);
 /* Given dk (L), writes dlar, daim (M), dc, db (M x2; db only when ch->b) and returns
  * dLoss/dlog_dt. Any output may be NULL. */
 double mmi_s4d_kernel_row_bwd(const mmi_s4d_ch *ch, int64_t L, const float *dk, float *dlar,
-                             float *daim, float *dc, float *db);
+                              float *daim, float *dc, float *db);
 /* Forward-mode derivative of the kernel along a direction of (log_dt: tlog_dt, lar: tlar,
  * aim: taim, c: tc; B held fixed): tk (L floats); acc: L doubles of scratch. */
 void mmi_s4d_kernel_row_jvp(const mmi_s4d_ch *ch, int64_t L, double tlog_dt, const float *tlar,
@@ -175,8 +175,8 @@ void mmi_s4d_kernel_row_jvp(const mmi_s4d_ch *ch, int64_t L, double tlog_dt, con
 void mmi_s4d_zoh(const mmi_s4d_ch *ch, double *da, double *db);
 /* One decoding step of one channel from its ZOH factors: x (M modes, interleaved, float) <-
  * da x + db u; returns y0 + 2 Re(c . x) summed in float64 (y0 carries the caller's D u). */
-double mmi_s4d_step_modes(int64_t M, const double *da, const double *db, const float *c,
-                          float u, double y0, float *x);
+double mmi_s4d_step_modes(int64_t M, const double *da, const double *db, const float *c, float u,
+                          double y0, float *x);
 
 /* ---- real FFT (fft.c), causal convolution and correlation (fft_conv.c) -------------------
  * nf is a power of two >= 2; tw are the twiddles of a power of two tw_n >= nf (see mmi_fft).
@@ -193,8 +193,8 @@ void mmi_ssm_conv_row(int64_t L, int64_t nf, const double *tw, int64_t tw_n, con
                       const float *u, float *y, double *buf);
 /* Correlation r[l] = sum_t a[t + l] b[t] into acc[0..L) (reals) from af, bf (rffts of a and b,
  * nf >= 2L): irfft(af conj(bf)). acc: nf + 2 doubles. */
-void mmi_ssm_xcorr(int64_t nf, const double *tw, int64_t tw_n, const double *af,
-                   const double *bf, double *acc);
+void mmi_ssm_xcorr(int64_t nf, const double *tw, int64_t tw_n, const double *af, const double *bf,
+                   double *acc);
 
 /* ---- S4 DPLR kernel, one channel (ssm_s4.c) ----------------------------------------------
  * A = diag(Lambda) - P P^H over M = N/2 modes (conjugate pairs implied), bilinear step dt,

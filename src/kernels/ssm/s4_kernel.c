@@ -28,7 +28,10 @@ static pair_v products(const mmi_s4_ch *ch, int64_t n)
     return v;
 }
 
-static mmi_cplx omega(int64_t k, int64_t L) { return mmi_cexp(0.0, -TWO_PI * (double)k / (double)L); }
+static mmi_cplx omega(int64_t k, int64_t L)
+{
+    return mmi_cexp(0.0, -TWO_PI * (double)k / (double)L);
+}
 
 /* The four Cauchy sums at one frequency. */
 static void cauchy(const mmi_s4_ch *ch, mmi_cplx f, mmi_cplx q, mmi_cplx s[4])
@@ -50,8 +53,10 @@ static void cauchy(const mmi_s4_ch *ch, mmi_cplx f, mmi_cplx q, mmi_cplx s[4])
 /* Inverse DFT of length L of x (2L doubles, full Hermitian spectrum). */
 static void idft(int64_t L, const mmi_s4_ws *ws)
 {
-    if (mmi_fft_size(L) == L) mmi_fft(L, ws->x, ws->tw, ws->tw_n, 1);
-    else mmi_dft_any(L, ws->x, 1, ws->tw, ws->tw_n, ws->w1, ws->w2, ws->chirp);
+    if (mmi_fft_size(L) == L)
+        mmi_fft(L, ws->x, ws->tw, ws->tw_n, 1);
+    else
+        mmi_dft_any(L, ws->x, 1, ws->tw, ws->tw_n, ws->w1, ws->w2, ws->chirp);
 }
 
 void mmi_s4_kernel_row(const mmi_s4_ch *ch, int64_t L, float *k, const mmi_s4_ws *ws)
@@ -112,13 +117,16 @@ double mmi_s4_kernel_row_bwd(const mmi_s4_ch *ch, int64_t L, const float *dk, fl
     memset(acc, 0, (size_t)(10 * M) * sizeof *acc);
     /* G_X = (2/L) DFT(dk)_j inside, (1/L) Re at DC and Nyquist */
     for (int64_t l = 0; l < L; l++) x[2 * l] = dk[l], x[2 * l + 1] = 0.0;
-    if (mmi_fft_size(L) == L) mmi_fft(L, x, ws->tw, ws->tw_n, 0);
-    else mmi_dft_any(L, x, 0, ws->tw, ws->tw_n, ws->w1, ws->w2, ws->chirp);
+    if (mmi_fft_size(L) == L)
+        mmi_fft(L, x, ws->tw, ws->tw_n, 0);
+    else
+        mmi_dft_any(L, x, 0, ws->tw, ws->tw_n, ws->w1, ws->w2, ws->chirp);
     for (int64_t j = 0; j <= L / 2; j++) {
         mmi_cplx w = omega(j, L), f = mmi_c(1 + w.re, w.im), q = mmi_c(2 - 2 * w.re, -2 * w.im);
         mmi_cplx s[4], g, den, gs[4], t;
         int edge = j == 0 || 2 * j == L;
-        g = edge ? mmi_c(x[2 * j] / (double)L, 0) : mmi_cscale(mmi_c(x[2 * j], x[2 * j + 1]), 2.0 / (double)L);
+        g = edge ? mmi_c(x[2 * j] / (double)L, 0)
+                 : mmi_cscale(mmi_c(x[2 * j], x[2 * j + 1]), 2.0 / (double)L);
         cauchy(ch, f, q, s);
         den = mmi_cadd(mmi_c(1, 0), mmi_cmul(f, s[3]));
         gs[0] = mmi_cscale(g, 2.0);
@@ -126,7 +134,8 @@ double mmi_s4_kernel_row_bwd(const mmi_s4_ch *ch, int64_t L, const float *dk, fl
         gs[1] = mmi_cmul(mmi_cconj(t), g);
         t = mmi_cscale(mmi_cdiv(mmi_cmul(f, s[1]), den), -2.0);
         gs[2] = mmi_cmul(mmi_cconj(t), g);
-        t = mmi_cscale(mmi_cdiv(mmi_cmul(mmi_cmul(f, f), mmi_cmul(s[1], s[2])), mmi_cmul(den, den)), 2.0);
+        t = mmi_cscale(mmi_cdiv(mmi_cmul(mmi_cmul(f, f), mmi_cmul(s[1], s[2])), mmi_cmul(den, den)),
+                       2.0);
         gs[3] = mmi_cmul(mmi_cconj(t), g);
         for (int64_t n = 0; n < M; n++) mode_grad(ch, n, f, q, gs, acc, &ddt);
     }

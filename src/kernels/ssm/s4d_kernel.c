@@ -11,8 +11,8 @@
 #define ANCHOR 32
 
 typedef mmi_cplx cplx;
-#define cmul mmi_cmul
-#define cdiv mmi_cdiv
+#define cmul  mmi_cmul
+#define cdiv  mmi_cdiv
 #define cconj mmi_cconj
 #define cexp_ mmi_cexp
 
@@ -159,8 +159,8 @@ void mmi_s4d_kernel_row_jvp(const mmi_s4d_ch *ch, int64_t L, double tlog_dt, con
     for (int64_t l = 0; l < L; l++) tk[l] = (float)acc[l];
 }
 
-double mmi_s4d_step_modes(int64_t M, const double *da, const double *db, const float *c,
-                          float u, double y0, float *x)
+double mmi_s4d_step_modes(int64_t M, const double *da, const double *db, const float *c, float u,
+                          double y0, float *x)
 {
     double y = y0;
     for (int64_t n = 0; n < M; n++) {

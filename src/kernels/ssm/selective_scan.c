@@ -64,8 +64,8 @@ void mmi_ssm_sel_fwd(const mmi_sel_row *r)
 }
 
 /* Recomputes chunk [t0, t1): abar[t-t0] = exp(delta A), xs[t-t0] = x_t, from x_{t0-1} = x0. */
-static void recompute(const mmi_sel_row *r, int64_t t0, int64_t t1, const float *x0,
-                      float *abar, float *xs)
+static void recompute(const mmi_sel_row *r, int64_t t0, int64_t t1, const float *x0, float *abar,
+                      float *xs)
 {
     const int64_t N = r->N;
     const float *xp = x0;
@@ -102,7 +102,7 @@ void mmi_ssm_sel_bwd_portable(const mmi_sel_row *r, const mmi_sel_grad *g)
     float *abar = g->work, *xs = abar + T * N, hn[256];
     float *hnp = N <= 256 ? hn : NULL;
     double *dBt, *dCt;
-    if (!hnp) return; /* the operator limits N to 256 for this kind */
+    if (!hnp) return;                        /* the operator limits N to 256 for this kind */
     memset(hnp, 0, (size_t)N * sizeof *hnp); /* a_{t+1} h_{t+1}, zero past the end */
     for (int64_t ck = nck - 1; ck >= 0; ck--) {
         int64_t t0 = ck * T, t1 = t0 + T < r->L ? t0 + T : r->L;

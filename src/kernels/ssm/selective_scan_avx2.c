@@ -68,8 +68,8 @@ static inline __m256 softplus256(__m256 x, __m256 *deriv)
     return _mm256_blendv_ps(l, x, big);
 }
 
-int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplus,
-                          const float *z, float *dlt, float *dsp, float *gz, float *sz)
+int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplus, const float *z,
+                          float *dlt, float *dsp, float *gz, float *sz)
 {
     const __m256 bv = _mm256_set1_ps(bias), one = _mm256_set1_ps(1.0f);
     int64_t t = 0;
@@ -106,7 +106,8 @@ int mmi_ssm_sel_fwd_avx2(const mmi_sel_row *r)
         float d = r->dlt[t], y;
         __m256 dv = _mm256_set1_ps(d), duv = _mm256_set1_ps(d * r->u[t]), acc = _mm256_setzero_ps();
         if (r->ckpt && t % r->chunk == 0)
-            for (int64_t v = 0; v < V; v++) _mm256_storeu_ps(r->ckpt + (t / r->chunk) * N + 8 * v, x[v]);
+            for (int64_t v = 0; v < V; v++)
+                _mm256_storeu_ps(r->ckpt + (t / r->chunk) * N + 8 * v, x[v]);
         for (int64_t v = 0; v < V; v++) {
             __m256 a = mmi_exp256(_mm256_mul_ps(dv, A[v]));
             x[v] = _mm256_fmadd_ps(a, x[v], _mm256_mul_ps(_mm256_loadu_ps(b + 8 * v), duv));
@@ -143,12 +144,14 @@ static void recompute(const mmi_sel_row *r, int64_t t0, int64_t t1, const float 
 /* dst[0..8) (double) += v */
 static inline void acc_pd(double *dst, __m256 v)
 {
-    __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+    __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+            hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
     _mm256_storeu_pd(dst, _mm256_add_pd(_mm256_loadu_pd(dst), lo));
     _mm256_storeu_pd(dst + 4, _mm256_add_pd(_mm256_loadu_pd(dst + 4), hi));
 }
 
-static float gate(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t t, const float *x, const float *c)
+static float gate(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t t, const float *x,
+                  const float *c)
 {
     float gy = g->dout[t];
     if (r->z) {
@@ -169,7 +172,8 @@ int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g)
     float *abar = g->work, *xs = abar + T * N;
     __m256 hn[MAXV], A[MAXV];
     if (N % 8 || V > MAXV) return 0;
-    for (int64_t v = 0; v < V; v++) hn[v] = _mm256_setzero_ps(), A[v] = _mm256_loadu_ps(r->A + 8 * v);
+    for (int64_t v = 0; v < V; v++)
+        hn[v] = _mm256_setzero_ps(), A[v] = _mm256_loadu_ps(r->A + 8 * v);
     for (int64_t ck = nck - 1; ck >= 0; ck--) {
         int64_t t0 = ck * T, t1 = t0 + T < r->L ? t0 + T : r->L;
         const float *x0 = r->ckpt + ck * N;
@@ -209,7 +213,8 @@ int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s)
     const int64_t N = s->N, V = N / 8;
     __m256 B[MAXV], C[MAXV];
     if (N % 8 || V > MAXV) return 0;
-    for (int64_t v = 0; v < V; v++) B[v] = _mm256_loadu_ps(s->B + 8 * v), C[v] = _mm256_loadu_ps(s->C + 8 * v);
+    for (int64_t v = 0; v < V; v++)
+        B[v] = _mm256_loadu_ps(s->B + 8 * v), C[v] = _mm256_loadu_ps(s->C + 8 * v);
     for (int64_t i = 0; i < s->n; i++) {
         float *x = s->x + i * N, y;
         const float *A = s->A + i * N;
@@ -230,7 +235,10 @@ int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s)
 }
 
 static const mmi_ssm_isa k_avx2 = {
-    mmi_ssm_sel_prep_avx2, mmi_ssm_sel_fwd_avx2, mmi_ssm_sel_bwd_avx2, mmi_ssm_sel_step_rows_avx2,
+    mmi_ssm_sel_prep_avx2,
+    mmi_ssm_sel_fwd_avx2,
+    mmi_ssm_sel_bwd_avx2,
+    mmi_ssm_sel_step_rows_avx2,
 };
 
 const mmi_ssm_isa *mmi_ssm_isa_avx2(void) { return &k_avx2; }

@@ -69,8 +69,10 @@ void mmi_ssm_ssd_fwd(const mmi_ssd_head *r)
     const int64_t PN = r->P * r->N, nck = (r->L + r->Q - 1) / r->Q;
     double *ca = (double *)r->work;
     float *dtv = r->work + 2 * r->Q, *S = dtv + r->Q;
-    if (r->init) memcpy(S, r->init, (size_t)PN * sizeof *S);
-    else memset(S, 0, (size_t)PN * sizeof *S);
+    if (r->init)
+        memcpy(S, r->init, (size_t)PN * sizeof *S);
+    else
+        memset(S, 0, (size_t)PN * sizeof *S);
     for (int64_t c = 0; c < nck; c++) {
         int64_t t0 = c * r->Q, t1 = t0 + r->Q < r->L ? t0 + r->Q : r->L;
         memcpy(r->ckpt + c * PN, S, (size_t)PN * sizeof *S);
@@ -100,8 +102,7 @@ static void ssd_recompute(const mmi_ssd_head *r, int64_t t0, int64_t t1, const f
 
 /* The adjoint step at t: G = Gn + dy C^T, then every gradient of step t, then Gn = a G. */
 static void ssd_adjoint_step(const mmi_ssd_head *r, const mmi_ssd_grad *g, int64_t t,
-                             const float *S, const float *Sp, float a, float d, float *G,
-                             float *Gn)
+                             const float *S, const float *Sp, float a, float d, float *G, float *Gn)
 {
     const int64_t P = r->P, N = r->N;
     const float *b = r->B + t * r->bs, *c = r->C + t * r->bs, *x = r->x + t * r->xs;
@@ -124,7 +125,8 @@ static void ssd_adjoint_step(const mmi_ssd_head *r, const mmi_ssd_grad *g, int64
     }
     *g->dA += (double)(d * a * dsum);
     mmi_ssd_dt(r, r->dt[t * r->ds], &pass);
-    if (!pass) ddt = 0.0f;
+    if (!pass)
+        ddt = 0.0f;
     else if (r->softplus && r->dt[t * r->ds] + r->bias <= 20.0f)
         ddt *= mmi_sigmoid_f(r->dt[t * r->ds] + r->bias);
     if (g->ddt) g->ddt[t * r->ds] = ddt;
