@@ -21,11 +21,17 @@
 #   make install | uninstall  (PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR)
 
 # ---- version, read from the one place it is written -------------------------------------------
-VMAJOR := $(shell sed -n 's/^\#define MM_VERSION_MAJOR \([0-9]*\).*/\1/p' include/mm.h)
-VMINOR := $(shell sed -n 's/^\#define MM_VERSION_MINOR \([0-9]*\).*/\1/p' include/mm.h)
-VPATCH := $(shell sed -n 's/^\#define MM_VERSION_PATCH \([0-9]*\).*/\1/p' include/mm.h)
-ABI    := $(shell sed -n 's/^\#define MM_ABI_VERSION \([0-9]*\).*/\1/p' include/mm.h)
+VMAJOR := $(shell sed -n 's/^\#define MM_VERSION_MAJOR[[:space:]]\{1,\}\([0-9]\{1,\}\).*/\1/p' include/mm.h)
+VMINOR := $(shell sed -n 's/^\#define MM_VERSION_MINOR[[:space:]]\{1,\}\([0-9]\{1,\}\).*/\1/p' include/mm.h)
+VPATCH := $(shell sed -n 's/^\#define MM_VERSION_PATCH[[:space:]]\{1,\}\([0-9]\{1,\}\).*/\1/p' include/mm.h)
+ABI    := $(shell sed -n 's/^\#define MM_ABI_VERSION[[:space:]]\{1,\}\([0-9]\{1,\}\).*/\1/p' include/mm.h)
 VER    := $(VMAJOR).$(VMINOR).$(VPATCH)
+ifeq ($(strip $(VMAJOR)),)
+$(error could not read MM_VERSION_MAJOR from include/mm.h)
+endif
+ifeq ($(strip $(VMINOR))$(strip $(VPATCH))$(strip $(ABI)),)
+$(error could not read the version from include/mm.h)
+endif
 
 # ---- tools and flags ---------------------------------------------------------------------------
 CC      ?= cc

@@ -94,13 +94,17 @@ extern "C" {
 #endif
 
 /* ---- version -------------------------------------------------------------------------------- */
-#define MM_VERSION_MAJOR  0
-#define MM_VERSION_MINOR  1
-#define MM_VERSION_PATCH  0
+/* One space between name and number: build scripts read these lines (kept so by clang-format
+ * off). */
+/* clang-format off */
+#define MM_VERSION_MAJOR 0
+#define MM_VERSION_MINOR 1
+#define MM_VERSION_PATCH 0
 #define MM_VERSION_NUMBER (MM_VERSION_MAJOR * 10000 + MM_VERSION_MINOR * 100 + MM_VERSION_PATCH)
 #define MM_VERSION_STRING "0.1.0"
 /* The soname major (libmm.so.MM_ABI_VERSION); 0 means the ABI is not frozen yet. */
 #define MM_ABI_VERSION 0
+/* clang-format on */
 
 /* Returns MM_VERSION_NUMBER of the library actually linked. Allocates: nothing. Since: 0.1 */
 MM_API uint32_t mm_version_number(void);

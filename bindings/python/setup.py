@@ -37,7 +37,7 @@ def source_root():
 
 def header_define(root, name):
     with open(os.path.join(root, "include", "mm.h")) as f:
-        m = re.search(r"^#define %s (\d+)" % name, f.read(), re.M)
+        m = re.search(r"^#define %s\s+(\d+)" % name, f.read(), re.M)
     return m.group(1)
 
 
