@@ -131,6 +131,48 @@ void mmt_fill_uniform(float *x, int64_t n, uint64_t seed, float lo, float hi)
         x[i] = (float)(lo + (hi - lo) * ((double)lcg(&s) / 9007199254740992.0));
 }
 
+double mmt_act_ref(int32_t k, double x)
+{
+    switch (k) {
+    case MM_ACT_RELU:
+        return x > 0 ? x : 0;
+    case MM_ACT_TANH:
+        return tanh(x);
+    case MM_ACT_SIGMOID:
+        return 1 / (1 + exp(-x));
+    case MM_ACT_GELU:
+        return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case MM_ACT_SILU:
+        return x / (1 + exp(-x));
+    case MM_ACT_ELU:
+        return x > 0 ? x : expm1(x);
+    case MM_ACT_SOFTPLUS:
+        return x > 20 ? x : log1p(exp(x));
+    case MM_ACT_RELU2:
+        return x > 0 ? x * x : 0;
+    default:
+        return NAN;
+    }
+}
+
+void mmt_policy_drive(mm_policy *p, int steps, uint64_t seed, float obs_range)
+{
+    float obs[12], next[12], act[8], rew[4];
+    uint8_t te[4] = {0}, tr[4] = {0};
+    mmt_fill_uniform(obs, 12, seed, -1, 1);
+    for (int s = 0; s < steps; s++) {
+        int32_t did;
+        CHECK_OK(mm_policy_act(p, obs, 4, act, 1));
+        mmt_fill_uniform(next, 12, seed + 100 + (uint64_t)s, -obs_range, obs_range);
+        for (int i = 0; i < 4; i++)
+            rew[i] = next[3 * i] - 0.1f * act[i], te[i] = s % 7 == 3 && i == 1,
+            tr[i] = s % 5 == 4 && i == 2;
+        CHECK_OK(mm_policy_observe(p, obs, act, rew, next, te, tr, 4));
+        CHECK_OK(mm_policy_update(p, &did));
+        memcpy(obs, next, sizeof obs);
+    }
+}
+
 /* Files go to a private directory made on first use, never under the working directory:
  * the runner is built into several trees (build/, build/asan/) and run from anywhere. */
 static char g_tmpdir[256];

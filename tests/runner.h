@@ -69,6 +69,13 @@ void mmt_counting_allocator(mm_allocator *a, mmt_counter *c, int64_t fail_after)
 /* Fills x with uniform values in [lo, hi) from a small LCG keyed by seed. */
 void mmt_fill_uniform(float *x, int64_t n, uint64_t seed, float lo, float hi);
 void mmt_fill_uniform_f64(double *x, int64_t n, uint64_t seed, double lo, double hi);
+/* Activation k (MM_ACT_*) of x in float64, the reference of the layer and kernel tests; NaN
+ * for an unknown k. */
+double mmt_act_ref(int32_t k, double x);
+/* steps of a fake 4-agent environment (obs 3, up to 2 action values each) through act (explore),
+ * observe and update; the stream depends on seed and the step index only, next observations
+ * in [-obs_range, obs_range]. */
+void mmt_policy_drive(mm_policy *p, int steps, uint64_t seed, float obs_range);
 
 /* ---- suites (one per tests/test_<area>.c) ------------------------------------------------- */
 void suite_core(void);

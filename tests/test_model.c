@@ -33,30 +33,6 @@ typedef struct ref_model {
     int64_t in_dim, width, n_params;
 } ref_model;
 
-static double act_ref(int k, double x)
-{
-    switch (k) {
-    case MM_ACT_RELU:
-        return x > 0 ? x : 0;
-    case MM_ACT_TANH:
-        return tanh(x);
-    case MM_ACT_SIGMOID:
-        return 1 / (1 + exp(-x));
-    case MM_ACT_GELU:
-        return 0.5 * x * (1 + erf(x / sqrt(2.0)));
-    case MM_ACT_SILU:
-        return x / (1 + exp(-x));
-    case MM_ACT_ELU:
-        return x > 0 ? x : expm1(x);
-    case MM_ACT_SOFTPLUS:
-        return x > 20 ? x : log1p(exp(x));
-    case MM_ACT_RELU2:
-        return x > 0 ? x * x : 0;
-    default:
-        return NAN;
-    }
-}
-
 /* y (rows x out) = layer(x (rows x in)) in float64. */
 static void ref_layer_fwd(const ref_layer *l, const double *p, const double *x, double *y,
                           int64_t rows)
@@ -71,7 +47,7 @@ static void ref_layer_fwd(const ref_layer *l, const double *p, const double *x, 
                 yr[o] = s;
             }
         } else if (l->kind == R_ACT) {
-            for (int64_t i = 0; i < l->in; i++) yr[i] = act_ref(l->act, xr[i]);
+            for (int64_t i = 0; i < l->in; i++) yr[i] = mmt_act_ref(l->act, xr[i]);
         } else if (l->kind == R_LN || l->kind == R_RMS) {
             double mu = 0, v = 0;
             if (l->kind == R_LN) {

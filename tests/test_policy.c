@@ -32,24 +32,7 @@ static mm_policy *make(int32_t algo, int discrete, const mm_allocator *a, int no
     return p;
 }
 
-/* Drives n steps of a fake 4-agent environment through act/observe/update. */
-static void drive(mm_policy *p, int steps, uint64_t seed)
-{
-    float obs[12], next[12], act[8], rew[4];
-    uint8_t te[4] = {0}, tr[4] = {0};
-    mmt_fill_uniform(obs, 12, seed, -1, 1);
-    for (int s = 0; s < steps; s++) {
-        int32_t did;
-        CHECK_OK(mm_policy_act(p, obs, 4, act, 1));
-        mmt_fill_uniform(next, 12, seed + 100 + (uint64_t)s, -1, 1);
-        for (int i = 0; i < 4; i++)
-            rew[i] = next[3 * i] - 0.1f * act[i], te[i] = s % 7 == 3 && i == 1,
-            tr[i] = s % 5 == 4 && i == 2;
-        CHECK_OK(mm_policy_observe(p, obs, act, rew, next, te, tr, 4));
-        CHECK_OK(mm_policy_update(p, &did));
-        memcpy(obs, next, sizeof obs);
-    }
-}
+static void drive(mm_policy *p, int steps, uint64_t seed) { mmt_policy_drive(p, steps, seed, 1); }
 
 static void test_gae(void)
 {
