@@ -86,8 +86,16 @@ endif
 # runs. AVX2_FLAGS=-DMMI_NO_AVX2 builds the portable path only.
 ifneq ($(filter x86_64% i686% i386%,$(shell $(CC) -dumpmachine 2>/dev/null)),)
 AVX2_FLAGS := -mavx2 -mfma
+AVX512_FLAGS := -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma
 else
 AVX2_FLAGS :=
+AVX512_FLAGS :=
+endif
+# Files named *_avx512.c hold the AVX-512 F/DQ/BW/VL paths, used when compiled and the CPU and
+# OS run them (opmask and zmm state saved). A portable-only build (-DMMI_NO_AVX2) has none;
+# AVX512_FLAGS=-DMMI_NO_AVX512 leaves out only them.
+ifneq ($(findstring MMI_NO_AVX2,$(AVX2_FLAGS)),)
+AVX512_FLAGS := -DMMI_NO_AVX512
 endif
 
 # ---- sources -----------------------------------------------------------------------------------
@@ -122,7 +130,7 @@ static: $(STATIC)
 shared: $(SHARED)
 
 # Flags one source file needs beyond LIB_CFLAGS (its instruction set).
-SRC_FLAGS = $(if $(findstring _avx2.c,$<),$(AVX2_FLAGS))
+SRC_FLAGS = $(if $(findstring _avx2.c,$<),$(AVX2_FLAGS))$(if $(findstring _avx512.c,$<),$(AVX512_FLAGS))
 
 $(BDIR)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)

@@ -10,7 +10,8 @@
 #include <unistd.h>
 
 static const char *g_filter;
-static int g_passed, g_failed, g_cur_failures;
+static int g_passed, g_failed, g_skipped, g_cur_failures;
+static char g_cur_skip[160]; /* set by mmt_skip: why the current test did not run */
 static const char *g_cur_name;
 
 static void (*const g_suites[])(void) = {
@@ -43,15 +44,24 @@ void mmt_fail(const char *file, int line, const char *fmt, ...)
     printf("\n");
 }
 
+void mmt_skip(const char *why)
+{
+    snprintf(g_cur_skip, sizeof g_cur_skip, "%s", why && why[0] ? why : "skipped");
+}
+
 void mmt_run(const char *name, void (*fn)(void))
 {
     if (g_filter && !strstr(name, g_filter)) return;
     g_cur_name = name;
     g_cur_failures = 0;
+    g_cur_skip[0] = '\0';
     fn();
     if (g_cur_failures) {
         g_failed++;
         printf("not ok %s (%d failed checks)\n", name, g_cur_failures);
+    } else if (g_cur_skip[0]) {
+        g_skipped++;
+        printf("skip %s: %s\n", name, g_cur_skip);
     } else {
         g_passed++;
         printf("ok %s\n", name);
@@ -199,6 +209,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof g_suites / sizeof g_suites[0]; i++) g_suites[i]();
     if (g_tmpdir[0] && rmdir(g_tmpdir) != 0) /* tests remove their files; a leftover is a bug */
         printf("note: %s is not empty\n", g_tmpdir);
+    if (g_skipped) printf("note: %d skipped (reasons on the skip lines above)\n", g_skipped);
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }

@@ -20,6 +20,11 @@ void mmt_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* Marks the running test as skipped with a reason (printed as "skip <name>: <why>" and counted
+ * apart from passed and failed): for a test of a path this build or machine does not have, such
+ * as AVX-512 kernels on a CPU without AVX-512. The test returns after calling it; a failed CHECK
+ * still counts as a failure. */
+void mmt_skip(const char *why);
 /* 1 when MM_TEST_QUICK is set (valgrind runs): tests shrink their sizes. */
 int mmt_quick(void);
 /* buf = "<a private temporary directory>/name" (made on first use under $TMPDIR or /tmp,

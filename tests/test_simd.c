@@ -48,6 +48,8 @@ static void test_simd_chosen_path(void)
         CHECK(d->path == MMI_SIMD_PORTABLE);
     else if (strcmp(env, "avx2") == 0)
         CHECK((int)d->path == (best < 1 ? best : 1));
+    else if (strcmp(env, "avx512") == 0)
+        CHECK((int)d->path == best);
     CHECK(mmi_dispatch_for(d->path, &again) == 1);
     CHECK(again.path == d->path && again.gemm == d->gemm && again.loss == d->loss &&
           again.elementwise == d->elementwise && again.attn == d->attn && again.ssm == d->ssm);
@@ -56,9 +58,36 @@ static void test_simd_chosen_path(void)
     if (d->path == MMI_SIMD_PORTABLE) {
         CHECK(d->gemm == &mmi_gemm_ukr_portable && d->loss == &mmi_loss_tile_ops_portable);
         CHECK(d->elementwise == NULL && d->attn == NULL && d->ssm == NULL);
-    } else {
+    } else if (d->path == MMI_SIMD_AVX2) {
         CHECK(d->gemm == mmi_gemm_ukr_avx2() && d->elementwise == mmi_elementwise_isa_avx2());
+    } else { /* AVX-512: each family's AVX-512 table where written, else its AVX2 one */
+        CHECK(d->gemm == (mmi_gemm_ukr_avx512() ? mmi_gemm_ukr_avx512() : mmi_gemm_ukr_avx2()));
+        CHECK(d->elementwise == (mmi_elementwise_isa_avx512() ? mmi_elementwise_isa_avx512()
+                                                              : mmi_elementwise_isa_avx2()));
+        CHECK(d->loss ==
+              (mmi_loss_tile_ops_avx512() ? mmi_loss_tile_ops_avx512() : mmi_loss_tile_ops_avx2()));
+        CHECK(d->attn == (mmi_attn_isa_avx512() ? mmi_attn_isa_avx512() : mmi_attn_isa_avx2()));
+        CHECK(d->ssm == (mmi_ssm_isa_avx512() ? mmi_ssm_isa_avx512() : mmi_ssm_isa_avx2()));
     }
+}
+
+/* The AVX-512 path: compiled exactly when its marker file was, available exactly when also
+ * the CPU and OS run it, and no family hands out an AVX-512 table from a build without it. On
+ * a machine without AVX-512 the kernels' own comparisons cannot run: reported as a skip. */
+static void test_simd_avx512(void)
+{
+    int built = mmi_simd_compiled(MMI_SIMD_AVX512);
+    CHECK(built == (mmi_simd_avx2_built() && mmi_simd_avx512_built()));
+    CHECK(mmi_simd_available(MMI_SIMD_AVX512) ==
+          (built && (mmi_cpu_features() & MMI_CPU_AVX512) != 0));
+    if (!built) {
+        CHECK(mmi_gemm_ukr_avx512() == NULL && mmi_loss_tile_ops_avx512() == NULL);
+        CHECK(mmi_elementwise_isa_avx512() == NULL && mmi_attn_isa_avx512() == NULL);
+        CHECK(mmi_ssm_isa_avx512() == NULL);
+    }
+    if (!mmi_simd_available(MMI_SIMD_AVX512))
+        mmt_skip(built ? "this CPU or OS does not run AVX-512 F/DQ/BW/VL"
+                       : "this build did not compile the AVX-512 path");
 }
 
 /* A path this build or CPU cannot run is refused, and the output is left alone. */
@@ -104,6 +133,7 @@ void suite_simd(void)
 {
     mmt_run("simd_available", test_simd_available);
     mmt_run("simd_chosen_path", test_simd_chosen_path);
+    mmt_run("simd_avx512", test_simd_avx512);
     mmt_run("simd_unavailable_refused", test_simd_unavailable_refused);
     mmt_run("simd_build_info", test_simd_build_info);
     mmt_run("simd_threads_once", test_simd_threads_once);

@@ -93,6 +93,9 @@ typedef struct mmi_attn_isa {
 
 /* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
 const mmi_attn_isa *mmi_attn_isa_avx2(void);
+/* The AVX-512 table (mmi_attn_isa_avx512), or NULL when the build did not compile it or it is not
+ * written; the dispatch then keeps the AVX2 table on the AVX-512 path. */
+const mmi_attn_isa *mmi_attn_isa_avx512(void);
 int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                          float alpha, float *y);
 int mmi_attn_rowmat_sub_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,

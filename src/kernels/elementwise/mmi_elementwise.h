@@ -96,6 +96,9 @@ typedef struct mmi_elementwise_isa {
 
 /* The AVX2+FMA table (elementwise_avx2.c), NULL when the build did not compile it. */
 const mmi_elementwise_isa *mmi_elementwise_isa_avx2(void);
+/* The AVX-512 table (mmi_elementwise_isa_avx512), or NULL when the build did not compile it or it is not
+ * written; the dispatch then keeps the AVX2 table on the AVX-512 path. */
+const mmi_elementwise_isa *mmi_elementwise_isa_avx512(void);
 
 /* The portable bodies alone (the AVX2 variants call them for their tails; tests compare). */
 void mmi_act_backward_portable(int32_t kind, const float *x, const float *y, const float *dy,

@@ -117,6 +117,9 @@ extern const mmi_gemm_ukr mmi_gemm_ukr_portable;
 /* The AVX2/FMA kernel set (gemm_ukr_avx2.c), or NULL when the build did not compile it. Only
  * the dispatch (mmi_dispatch_get, mmi_dispatch_for) hands it out, after asking the CPU. */
 const mmi_gemm_ukr *mmi_gemm_ukr_avx2(void);
+/* The AVX-512 table (mmi_gemm_ukr_avx512), or NULL when the build did not compile it or it is not
+ * written; the dispatch then keeps the AVX2 table on the AVX-512 path. */
+const mmi_gemm_ukr *mmi_gemm_ukr_avx512(void);
 
 /* Portable packing (gemm_pack.c); the AVX2 set has its own for whole panels (gemm_pack_avx2.c)
  * and calls these for edge panels. */

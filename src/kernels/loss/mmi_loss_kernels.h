@@ -133,6 +133,9 @@ const mmi_loss_tile_ops *mmi_loss_tile_ops_get(void);
 extern const mmi_loss_tile_ops mmi_loss_tile_ops_portable;
 /* The AVX2/FMA set, or NULL when the build did not compile it. */
 const mmi_loss_tile_ops *mmi_loss_tile_ops_avx2(void);
+/* The AVX-512 table (mmi_loss_tile_ops_avx512), or NULL when the build did not compile it or it is not
+ * written; the dispatch then keeps the AVX2 table on the AVX-512 path. */
+const mmi_loss_tile_ops *mmi_loss_tile_ops_avx512(void);
 
 /* The rectangular blocks of the distributed losses (loss_dist_kernel.c) are part of this
  * family's contract; their declarations stay in their own file, included here. */

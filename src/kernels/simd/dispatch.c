@@ -20,8 +20,10 @@ int mmi_simd_compiled(mmi_simd_path p)
         return 1;
     case MMI_SIMD_AVX2:
         return mmi_simd_avx2_built();
+    case MMI_SIMD_AVX512:
+        return mmi_simd_avx2_built() && mmi_simd_avx512_built();
     default:
-        return 0; /* no AVX-512 kernels yet */
+        return 0;
     }
 }
 
@@ -54,13 +56,21 @@ int mmi_dispatch_for(mmi_simd_path p, mmi_dispatch *out)
     out->path = p;
     out->gemm = &mmi_gemm_ukr_portable;
     out->loss = &mmi_loss_tile_ops_portable;
-    /* Each family takes its best variant at or below p; AVX-512 families fall back to AVX2. */
+    /* Each family takes its best variant at or below p: a family without an AVX-512 table
+     * keeps its AVX2 one. */
     if (p >= MMI_SIMD_AVX2) {
         if (mmi_gemm_ukr_avx2()) out->gemm = mmi_gemm_ukr_avx2();
         if (mmi_loss_tile_ops_avx2()) out->loss = mmi_loss_tile_ops_avx2();
         out->elementwise = mmi_elementwise_isa_avx2();
         out->attn = mmi_attn_isa_avx2();
         out->ssm = mmi_ssm_isa_avx2();
+    }
+    if (p >= MMI_SIMD_AVX512) {
+        if (mmi_gemm_ukr_avx512()) out->gemm = mmi_gemm_ukr_avx512();
+        if (mmi_loss_tile_ops_avx512()) out->loss = mmi_loss_tile_ops_avx512();
+        if (mmi_elementwise_isa_avx512()) out->elementwise = mmi_elementwise_isa_avx512();
+        if (mmi_attn_isa_avx512()) out->attn = mmi_attn_isa_avx512();
+        if (mmi_ssm_isa_avx512()) out->ssm = mmi_ssm_isa_avx512();
     }
     return 1;
 }

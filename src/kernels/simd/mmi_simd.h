@@ -61,5 +61,7 @@ const char *mmi_simd_name(mmi_simd_path p);
 
 /* Defined in simd_avx2.c, compiled with the AVX2 flags: 1 if they were given. */
 int mmi_simd_avx2_built(void);
+/* Defined in simd_avx512.c, compiled with the AVX-512 flags: 1 if they were given. */
+int mmi_simd_avx512_built(void);
 
 #endif /* MMI_SIMD_H */

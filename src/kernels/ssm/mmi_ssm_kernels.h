@@ -85,6 +85,9 @@ typedef struct mmi_ssm_isa {
 
 /* The AVX2+FMA table (selective_scan_avx2.c), NULL when the build did not compile it. */
 const mmi_ssm_isa *mmi_ssm_isa_avx2(void);
+/* The AVX-512 table (mmi_ssm_isa_avx512), or NULL when the build did not compile it or it is not
+ * written; the dispatch then keeps the AVX2 table on the AVX-512 path. */
+const mmi_ssm_isa *mmi_ssm_isa_avx512(void);
 /* The portable element-wise prep alone (the AVX2 body runs its tail through it). */
 void mmi_ssm_sel_prep_portable(int64_t n, const float *delta, float bias, int softplus,
                                const float *z, float *dlt, float *dsp, float *gz, float *sz);
