@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* act.c — activation functions and their derivatives, portable C (libm) with run-time dispatch
- * to the AVX2/FMA forward bodies in act_avx2.c for the transcendental kinds. Derivatives are
+ * to the AVX2/FMA (act_avx2.c) or AVX-512 (act_avx512.c) bodies for the kinds they vectorise. Derivatives are
  * cheap arithmetic on x and y and stay portable, so backward is bitwise the same on every CPU
  * given the same forward values. */
 #include "mmi_elementwise.h"
@@ -12,7 +12,7 @@
 
 static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-static void forward_portable(int32_t kind, const float *x, float *y, int64_t n)
+void mmi_act_forward_portable(int32_t kind, const float *x, float *y, int64_t n)
 {
     int64_t i;
     switch (kind) {
@@ -52,7 +52,7 @@ void mmi_act_forward(int32_t kind, const float *x, float *y, int64_t n)
     const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
     MMI_ASSERT(n >= 0 && (n == 0 || (x && y)));
     if (v && v->act_forward(kind, x, y, n)) return;
-    forward_portable(kind, x, y, n);
+    mmi_act_forward_portable(kind, x, y, n);
 }
 
 void mmi_act_backward_portable(int32_t kind, const float *x, const float *y, const float *dy,

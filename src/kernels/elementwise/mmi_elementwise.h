@@ -20,9 +20,9 @@ void mmi_act_backward(int32_t kind, const float *x, const float *y, const float 
                       int64_t n);
 
 /* ---- optimizer updates (optim_update.c) ----------------------------------------------------
- * torch.optim's per-element float32 formulas, in torch's operation order. The AVX2 bodies use
- * the same operations without fused multiply-adds (sqrt and division are correctly rounded in
- * both), so both paths give bitwise identical results. d below is g * scale (clipping), plus
+ * torch.optim's per-element float32 formulas, in torch's operation order. The AVX2 and AVX-512
+ * bodies use the same operations without fused multiply-adds (sqrt and division are correctly
+ * rounded in all), so every path gives bitwise identical results. d below is g * scale (clipping), plus
  * l2 * p when l2 != 0.
  * Every update returns 1 if any value it stores (parameter or state slot) is Inf or NaN, else
  * 0. With dry set it computes exactly the same values and stores nothing: mm_model_step runs a
@@ -56,8 +56,9 @@ int mmi_adam_update(const mmi_opt_args *u);
 int mmi_rmsprop_update(const mmi_opt_args *u);
 
 /* ---- row broadcasts and reductions (reduce.c) ----------------------------------------------
- * The AVX2 bodies keep the portable association (per column in row order; sumsq in 8 fixed
- * lanes), so results are bitwise identical on every path. */
+ * The AVX2 and AVX-512 bodies keep the portable association (per column in row order; sumsq
+ * in 8 fixed lanes: two ymm of float64 on AVX2, one zmm on AVX-512), so results are bitwise
+ * identical on every path. */
 /* y[r, j] += b[j] for r < rows, j < n (y row-major, rows x n). */
 void mmi_add_rows(float *y, const float *b, int64_t rows, int64_t n);
 /* acc[j] += sum over r of x[r, j] in float64, rows added in order. */
@@ -81,7 +82,7 @@ void mmi_layernorm_rows_lin(int64_t rows, int64_t d, const float *xn, const doub
  * vectorise); sumsq_f64 returns its result through out. The activation backward, optimizer
  * and reduction variants perform the portable arithmetic exactly (no FMA, same association),
  * so they are bitwise identical to the portable bodies; the activation forward is within a few
- * ulp (vector exponential). */
+ * ulp (vector exponential), and the AVX-512 forward performs the AVX2 lane's operations. */
 typedef struct mmi_elementwise_isa {
     int (*act_forward)(int32_t kind, const float *x, float *y, int64_t n);
     int (*act_backward)(int32_t kind, const float *x, const float *y, const float *dy, float *dx,
@@ -96,11 +97,15 @@ typedef struct mmi_elementwise_isa {
 
 /* The AVX2+FMA table (elementwise_avx2.c), NULL when the build did not compile it. */
 const mmi_elementwise_isa *mmi_elementwise_isa_avx2(void);
-/* The AVX-512 table (mmi_elementwise_isa_avx512), or NULL when the build did not compile it or it is not
- * written; the dispatch then keeps the AVX2 table on the AVX-512 path. */
+/* The AVX-512 F/DQ/BW/VL table (elementwise_avx512.c), NULL when the build did not compile it
+ * (the dispatch then keeps the AVX2 table on the AVX-512 path). Same contracts as the AVX2
+ * table, 16 lanes with masked tails: its activation forward is the AVX2 one's arithmetic lane
+ * for lane; everything else is bitwise the portable bodies (sumsq's 8 lanes are the 8 float64
+ * lanes of one zmm). */
 const mmi_elementwise_isa *mmi_elementwise_isa_avx512(void);
 
-/* The portable bodies alone (the AVX2 variants call them for their tails; tests compare). */
+/* The portable bodies alone (the AVX2 variants call some for their tails; tests compare). */
+void mmi_act_forward_portable(int32_t kind, const float *x, float *y, int64_t n);
 void mmi_act_backward_portable(int32_t kind, const float *x, const float *y, const float *dy,
                                float *dx, int64_t n);
 /* the optimizer bodies return the non-finite verdict */
@@ -117,5 +122,16 @@ int mmi_rmsprop_update_avx2(const mmi_opt_args *u, int *nonfinite);
 int mmi_add_rows_avx2(float *y, const float *b, int64_t rows, int64_t n);
 int mmi_colsum_f64_avx2(const float *x, int64_t rows, int64_t n, double *acc);
 int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out);
+
+/* The AVX-512 variants (act_avx512.c, optim_update_avx512.c, reduce_avx512.c), present only
+ * when compiled: reach them through the table. */
+int mmi_act_forward_avx512(int32_t kind, const float *x, float *y, int64_t n);
+int mmi_act_backward_avx512(int32_t kind, const float *x, const float *y, const float *dy,
+                            float *dx, int64_t n);
+int mmi_adam_update_avx512(const mmi_opt_args *u, int *nonfinite);
+int mmi_rmsprop_update_avx512(const mmi_opt_args *u, int *nonfinite);
+int mmi_add_rows_avx512(float *y, const float *b, int64_t rows, int64_t n);
+int mmi_colsum_f64_avx512(const float *x, int64_t rows, int64_t n, double *acc);
+int mmi_sumsq_f64_avx512(const float *x, int64_t n, double *out);
 
 #endif /* MMI_ELEMENTWISE_H */

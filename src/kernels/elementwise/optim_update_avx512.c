@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/* optim_update_avx512.c — AVX-512 bodies of the Adam and RMSprop updates: 16 elements at a
+ * time, the last step masked, with exactly the portable code's operations in its order
+ * (multiplies and adds kept separate, no FMA; sqrt and division are correctly rounded), so the
+ * values are bitwise those of optim_update.c and optim_update_avx2.c. The non-finite verdict
+ * is taken per lane with a class test (NaN or Inf) under the step's mask, so the lanes a tail
+ * leaves out never count; dry stores nothing. */
+#include "../simd/mmi_avx512_target.h"
+#include "mmi_elementwise.h"
+#include "../simd/mmi_avx512_math.h"
+
+#ifdef MMI_HAVE_AVX512
+
+#define SET(x)      _mm512_set1_ps(x)
+#define LD(k, p)    _mm512_maskz_loadu_ps(k, p)
+#define ST(p, k, v) _mm512_mask_storeu_ps(p, k, v)
+#define ADD         _mm512_add_ps
+#define MUL         _mm512_mul_ps
+#define DIV         _mm512_div_ps
+
+/* The lanes of x (within k) that hold NaN or Inf: fpclass categories QNaN 0x01, +Inf 0x08,
+ * -Inf 0x10, SNaN 0x80 — the portable test !(|x| <= FLT_MAX). */
+MMI_AVX512_INLINE __mmask16 nonfinite16(__mmask16 k, __m512 x)
+{
+    return _mm512_mask_fpclass_ps_mask(k, x, 0x01 | 0x08 | 0x10 | 0x80);
+}
+
+int mmi_adam_update_avx512(const mmi_opt_args *u, int *nonfinite)
+{
+    const __m512 scale = SET(u->scale), l2 = SET(u->l2), a = SET(u->a), ca = SET(u->ca);
+    const __m512 b = SET(u->b), cb = SET(u->cb), eps = SET(u->eps), bc2s = SET(u->bc2s);
+    const __m512 nstep = SET(u->nstep), shrink = SET(u->shrink);
+    const int do_shrink = u->shrink != 1.0f, do_l2 = u->l2 != 0.0f, store = !u->dry;
+    const int amsgrad = u->flag1;
+    __mmask16 bad = 0;
+    for (int64_t i = 0; i < u->n; i += 16) {
+        __mmask16 k = mmi_mask16(u->n - i);
+        __m512 p = LD(k, u->p + i), d = MUL(LD(k, u->g + i), scale), m, v, den;
+        if (do_shrink) p = MUL(p, shrink);
+        if (do_l2) d = ADD(d, MUL(l2, p));
+        m = ADD(MUL(LD(k, u->s0 + i), a), MUL(ca, d));
+        v = ADD(MUL(LD(k, u->s1 + i), b), MUL(MUL(cb, d), d));
+        bad |= nonfinite16(k, m) | nonfinite16(k, v);
+        if (store) ST(u->s0 + i, k, m), ST(u->s1 + i, k, v);
+        if (amsgrad) {
+            /* max_ps returns its second operand for NaN: old, as the portable "v > old" */
+            v = _mm512_max_ps(v, LD(k, u->s2 + i));
+            if (store) ST(u->s2 + i, k, v);
+        }
+        den = ADD(DIV(_mm512_sqrt_ps(v), bc2s), eps);
+        p = ADD(p, MUL(nstep, DIV(m, den)));
+        bad |= nonfinite16(k, p);
+        if (store) ST(u->p + i, k, p);
+    }
+    *nonfinite = bad != 0;
+    return 1;
+}
+
+int mmi_rmsprop_update_avx512(const mmi_opt_args *u, int *nonfinite)
+{
+    const __m512 scale = SET(u->scale), l2 = SET(u->l2), a = SET(u->a), ca = SET(u->ca);
+    const __m512 mom = SET(u->b), eps = SET(u->eps), nlr = SET(-u->lr), neg1 = SET(-1.0f);
+    const int do_l2 = u->l2 != 0.0f, use_mom = u->b > 0.0f, store = !u->dry;
+    const int centered = u->flag1;
+    __mmask16 bad = 0;
+    for (int64_t i = 0; i < u->n; i += 16) {
+        __mmask16 k = mmi_mask16(u->n - i);
+        __m512 p = LD(k, u->p + i), d = MUL(LD(k, u->g + i), scale), sq, avg;
+        if (do_l2) d = ADD(d, MUL(l2, p));
+        sq = ADD(MUL(LD(k, u->s0 + i), a), MUL(MUL(ca, d), d));
+        bad |= nonfinite16(k, sq);
+        if (store) ST(u->s0 + i, k, sq);
+        if (centered) {
+            __m512 ga = ADD(MUL(LD(k, u->s2 + i), a), MUL(ca, d));
+            bad |= nonfinite16(k, ga);
+            if (store) ST(u->s2 + i, k, ga);
+            avg = _mm512_sqrt_ps(ADD(sq, MUL(MUL(neg1, ga), ga)));
+        } else {
+            avg = _mm512_sqrt_ps(sq);
+        }
+        avg = ADD(avg, eps);
+        if (use_mom) {
+            __m512 buf = ADD(MUL(LD(k, u->s1 + i), mom), DIV(d, avg));
+            bad |= nonfinite16(k, buf);
+            if (store) ST(u->s1 + i, k, buf);
+            p = ADD(p, MUL(nlr, buf));
+        } else {
+            p = ADD(p, MUL(nlr, DIV(d, avg)));
+        }
+        bad |= nonfinite16(k, p);
+        if (store) ST(u->p + i, k, p);
+    }
+    *nonfinite = bad != 0;
+    return 1;
+}
+
+#endif /* MMI_HAVE_AVX512 */

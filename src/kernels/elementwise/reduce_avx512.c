@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* reduce_avx512.c — AVX-512 bodies of reduce.c with the portable association, so every path
+ * gives identical bits: add_rows 16 floats a step; colsum_f64 16 columns a step, each summed
+ * over the rows in row order; sumsq_f64 keeps the portable "8 fixed lanes" as the 8 float64
+ * lanes of one zmm accumulator (lane k takes elements i with i % 8 == k, in order, and the
+ * final pairing is the portable one). Tails are masked. */
+#include "../simd/mmi_avx512_target.h"
+#include "mmi_elementwise.h"
+#include "../simd/mmi_avx512_math.h"
+
+#ifdef MMI_HAVE_AVX512
+
+int mmi_add_rows_avx512(float *y, const float *b, int64_t rows, int64_t n)
+{
+    for (int64_t r = 0; r < rows; r++, y += n)
+        for (int64_t j = 0; j < n; j += 16) {
+            __mmask16 k = mmi_mask16(n - j);
+            __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, y + j), _mm512_maskz_loadu_ps(k, b + j));
+            _mm512_mask_storeu_ps(y + j, k, v);
+        }
+    return 1;
+}
+
+int mmi_colsum_f64_avx512(const float *x, int64_t rows, int64_t n, double *acc)
+{
+    for (int64_t j = 0; j < n; j += 16) {
+        __mmask16 k = mmi_mask16(n - j);
+        __mmask8 klo = (__mmask8)(k & 0xFF), khi = (__mmask8)(k >> 8);
+        __m512d lo = _mm512_maskz_loadu_pd(klo, acc + j), hi = _mm512_maskz_loadu_pd(khi, acc + j + 8);
+        for (int64_t r = 0; r < rows; r++)
+            mmi_add_pd512(&lo, &hi, _mm512_maskz_loadu_ps(k, x + r * n + j));
+        _mm512_mask_storeu_pd(acc + j, klo, lo);
+        _mm512_mask_storeu_pd(acc + j + 8, khi, hi);
+    }
+    return 1;
+}
+
+int mmi_sumsq_f64_avx512(const float *x, int64_t n, double *out)
+{
+    __m512d a = _mm512_setzero_pd();
+    double lane[8];
+    for (int64_t i = 0; i < n; i += 8) {
+        __mmask8 k = (__mmask8)(n - i >= 8 ? 0xFF : (1u << (unsigned)(n - i)) - 1u);
+        __m512d v = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k, x + i));
+        /* masked add: the lanes past the end keep their sums untouched */
+        a = _mm512_mask_add_pd(a, k, a, _mm512_mul_pd(v, v));
+    }
+    _mm512_storeu_pd(lane, a);
+    *out =
+        ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+    return 1;
+}
+
+#endif /* MMI_HAVE_AVX512 */
