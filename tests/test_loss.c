@@ -2,8 +2,9 @@
 /* test_loss.c — mm_loss: every kind and helper against a naive float64 reference written here,
  * float64 finite differences of those references for every gradient (t, b and temp included),
  * tiled against untiled at batches that are not tile multiples, PyTorch-generated vectors
- * (tests/vectors/loss_vectors.h), misuse, threads, the AVX2 tile loops against the portable
- * ones, and the memory contract (no allocation in compute calls, everything freed, OOM). */
+ * (tests/vectors/loss_vectors.h), misuse, threads, the AVX2 and AVX-512 tile loops against the
+ * portable ones and every path's tile loops against float64 at every tail length (the AVX-512
+ * checks report a skip on a CPU without it), and the memory contract (no allocation in compute calls, everything freed, OOM). */
 #include "kernels/loss/mmi_loss_kernels.h"
 #include "runner.h"
 #include "vectors/loss_vectors.h"
@@ -1097,12 +1098,18 @@ static void test_threads_bitwise(void)
     }
 }
 
-static void test_tile_ops_avx2(void)
+/* Path p's tile set, or NULL when p is not available. */
+static const mmi_loss_tile_ops *tile_ops_on(int p)
+{
+    mmi_dispatch d;
+    return mmi_dispatch_for((mmi_simd_path)p, &d) ? d.loss : NULL;
+}
+
+/* Vector set v against the portable loops at L = 203 (tails of 8 and 16). */
+static void check_tile_ops(const mmi_loss_tile_ops *v)
 {
     enum { L = 203, R = 5 };
-    mmi_dispatch dp;
-    const mmi_loss_tile_ops *p = &mmi_loss_tile_ops_portable,
-                            *v = mmi_dispatch_for(MMI_SIMD_AVX2, &dp) ? dp.loss : NULL;
+    const mmi_loss_tile_ops *p = &mmi_loss_tile_ops_portable;
     float z[R * L], z2[R * L], w[L], m[L], mx1[L], mx2[L], lc[L], y[L], d1[L], d2[L];
     double a1[L] = {0}, b1[L] = {0}, a2[L] = {0}, b2[L] = {0}, ws1 = 0, ws2 = 0, g1 = 0, g2 = 0,
            h1 = 0, h2 = 0;
@@ -1142,6 +1149,132 @@ static void test_tile_ops_avx2(void)
     z2[0] = -12.0f;
     g1 = h1 = 0;
     CHECK_NEAR(v->siglip_row(z2, 1, 0.0f, &g1, &h1), log1p(exp(-12.0)), 1e-6, 0);
+}
+
+static void test_tile_ops_avx2(void)
+{
+    const mmi_loss_tile_ops *v = tile_ops_on(MMI_SIMD_AVX2);
+    if (v) check_tile_ops(v);
+}
+
+/* |got - want| <= rtol * mag + atol, mag the sum of the magnitudes behind want. */
+static void check_sum(double got, double want, double mag, double rtol, double atol, int64_t len)
+{
+    if (!(fabs(got - want) <= rtol * mag + atol))
+        mmt_fail(__FILE__, __LINE__, "len %lld: %.12g vs float64 %.12g", (long long)len, got, want);
+}
+
+/* One tile set at every length 1..40 (each residue mod 8 and 16) against float64 references
+ * of the same float arguments, with guard values around every buffer a primitive writes:
+ * tails (scalar or masked) stay inside [0, len) and sum only what is there. */
+static void check_tile_tails(const mmi_loss_tile_ops *v)
+{
+    enum { M = 40, G = 16, R = 3, LD = M + 5 };
+    float z[R * LD], w[M], lc[M], y[M], mv[M], buf[M + 2 * G], buf2[M + 2 * G], mx[M + 2 * G];
+    double acc[M + 2 * G], wacc[M + 2 * G];
+    mmt_fill_uniform(z, R * LD, 181, -30, 30);
+    mmt_fill_uniform(w, M, 182, -2, 2);
+    mmt_fill_uniform(lc, M, 183, 20, 40);
+    mmt_fill_uniform(y, M, 184, 0, 1);
+    z[3] = -200.0f; /* exp of it is 0 (or below 1.2e-38) */
+    for (int64_t len = 1; len <= M; len++) {
+        double s = 0, ws = 0, wmag = 0, got, wsum = 0.25, l = 0, lmag = 0, gs = 0, gz = 0,
+               gzmag = 0;
+        double gsum = 0, gzsum = 0;
+        float m = z[0];
+        for (int64_t j = 1; j < len; j++) m = z[j] > m ? z[j] : m;
+        CHECK(v->row_max(z, len) == m);
+        for (int64_t j = 0; j < len; j++) {
+            double e = exp((double)(z[j] - m));
+            s += e;
+            ws += e * w[j];
+            wmag += e * fabs(w[j]);
+        }
+        got = v->row_expsum(z, w, len, m, &wsum);
+        check_sum(got, s, s, 2e-6, 0, len);
+        check_sum(wsum - 0.25, ws, wmag, 2e-6, 1e-12, len);
+        /* columns: R rows of stride LD, len columns; guards on both sides */
+        for (int j = 0; j < M + 2 * G; j++) mx[j] = -50.0f, acc[j] = wacc[j] = 0.5;
+        v->col_max(z, LD, R, len, mx + G);
+        for (int64_t j = 0; j < len; j++) {
+            float c = -50.0f;
+            for (int i = 0; i < R; i++) c = z[i * LD + j] > c ? z[i * LD + j] : c;
+            CHECK(mx[G + j] == c);
+            mv[j] = c;
+        }
+        v->col_expsum(z, LD, R, len, mv, acc + G, wacc + G);
+        for (int64_t j = 0; j < len; j++) {
+            double a = 0, b = 0, bmag = 0;
+            for (int i = 0; i < R; i++) {
+                double e = exp((double)(z[i * LD + j] - mv[j]));
+                a += e, b += e * z[i * LD + j], bmag += e * fabs(z[i * LD + j]);
+            }
+            check_sum(acc[G + j] - 0.5, a, a, 2e-6, 0, len);
+            check_sum(wacc[G + j] - 0.5, b, bmag, 2e-6, 1e-12, len);
+        }
+        for (int j = 0; j < G; j++) {
+            CHECK(mx[j] == -50.0f && mx[G + len + j] == -50.0f);
+            CHECK(acc[j] == 0.5 && acc[G + len + j] == 0.5 && wacc[G + len + j] == 0.5);
+        }
+        /* in-place rows: clip, siglip, itc; bce's dz */
+        for (int j = 0; j < M + 2 * G; j++) buf[j] = buf2[j] = 66.0f;
+        memcpy(buf + G, z, sizeof(float) * (size_t)len);
+        v->clip_grad_row(buf + G, len, 33.0f, lc);
+        for (int64_t j = 0; j < len; j++) {
+            double want = exp((double)(z[j] - 33.0f)) + exp((double)(z[j] - lc[j]));
+            check_sum(buf[G + j], want, want, 2e-6, 1e-37, len);
+        }
+        memcpy(buf + G, z, sizeof(float) * (size_t)len);
+        got = v->siglip_row(buf + G, len, -3.0f, &gsum, &gzsum);
+        for (int64_t j = 0; j < len; j++) {
+            double vj = (double)(z[j] + -3.0f), g = sigmoid(vj);
+            l += softplus(vj), lmag += softplus(vj);
+            gs += g, gz += g * z[j], gzmag += g * fabs(z[j]);
+            check_sum(buf[G + j], g, g, 2e-6, 1e-37, len);
+        }
+        check_sum(got, l, lmag, 2e-6, 1e-12, len);
+        check_sum(gsum, gs, gs, 2e-6, 1e-12, len);
+        check_sum(gzsum, gz, gzmag, 2e-6, 1e-12, len);
+        memcpy(buf + G, z, sizeof(float) * (size_t)len);
+        v->itc_grad_row(buf + G, z + LD, len, 29.0f, 0.4f, 31.0f);
+        for (int64_t j = 0; j < len; j++) {
+            double p = exp((double)(z[j] - 29.0f)), q = 0.4 * exp((double)(z[LD + j] - 31.0f));
+            check_sum(buf[G + j], p - q, p + q, 2e-6, 1e-37, len);
+        }
+        l = lmag = 0;
+        got = v->bce(z, y, len, 0.5f, buf2 + G);
+        for (int64_t j = 0; j < len; j++) {
+            double t = softplus(z[j]) - (double)y[j] * z[j];
+            l += t, lmag += softplus(z[j]) + fabs((double)y[j] * z[j]);
+            check_sum(buf2[G + j], 0.5 * (sigmoid(z[j]) - y[j]), 0.5, 2e-6, 0, len);
+        }
+        check_sum(got, l, lmag, 2e-6, 1e-12, len);
+        for (int j = 0; j < G; j++) {
+            CHECK(buf[j] == 66.0f && buf[G + len + j] == 66.0f);
+            CHECK(buf2[j] == 66.0f && buf2[G + len + j] == 66.0f);
+        }
+    }
+}
+
+static void test_tile_ops_tails(void)
+{
+    for (int p = 0; p < MMI_SIMD_NPATHS; p++)
+        if (tile_ops_on(p)) check_tile_tails(tile_ops_on(p));
+}
+
+/* The AVX-512 set (not the AVX2 fallback) against the portable loops; it cannot run on a CPU
+ * without AVX-512: reported as a skip. */
+static void test_tile_ops_avx512(void)
+{
+    const mmi_loss_tile_ops *v = tile_ops_on(MMI_SIMD_AVX512);
+    if (!v) {
+        mmt_skip(mmi_simd_compiled(MMI_SIMD_AVX512)
+                     ? "this CPU or OS does not run AVX-512 F/DQ/BW/VL"
+                     : "this build did not compile the AVX-512 path");
+        return;
+    }
+    CHECK(v == mmi_loss_tile_ops_avx512() && v != mmi_loss_tile_ops_avx2());
+    check_tile_ops(v);
 }
 
 /* Zero allocations in compute calls, everything freed; every create failure path leaks
@@ -1241,5 +1374,7 @@ void suite_loss(void)
     mmt_run("loss_itc_tiles_and_threads", test_itc_tiles_and_threads);
     mmt_run("loss_threads_bitwise", test_threads_bitwise);
     mmt_run("loss_tile_ops_avx2", test_tile_ops_avx2);
+    mmt_run("loss_tile_ops_tails", test_tile_ops_tails);
+    mmt_run("loss_tile_ops_avx512", test_tile_ops_avx512);
     mmt_run("loss_memory_contract", test_memory_contract);
 }

@@ -215,23 +215,25 @@ static void test_hyper_setters(void)
  * below), first dry, then for real. The dry pass must store nothing and give the verdict the
  * real pass gives. Returns the verdict. */
 typedef int (*opt_body)(const mmi_opt_args *);
-/* The AVX2 table's bodies, reached through the dispatch (they are not compiled in a
- * portable-only build, where mmi_simd_available(MMI_SIMD_AVX2) is 0 and they are not called). */
-static const mmi_elementwise_isa *avx2_table(void)
+/* A path's table bodies, reached through the dispatch (they are not compiled in a
+ * portable-only build, where no path above portable is available and they are not called):
+ * g_table is the table the two wrappers below run. */
+static const mmi_elementwise_isa *g_table;
+static const mmi_elementwise_isa *path_table(int p)
 {
     mmi_dispatch d;
-    return mmi_dispatch_for(MMI_SIMD_AVX2, &d) ? d.elementwise : NULL;
+    return mmi_dispatch_for((mmi_simd_path)p, &d) ? d.elementwise : NULL;
 }
-static int avx2_adam(const mmi_opt_args *u)
+static int table_adam(const mmi_opt_args *u)
 {
     int bad = -1;
-    CHECK(avx2_table()->adam_update(u, &bad) == 1);
+    CHECK(g_table->adam_update(u, &bad) == 1);
     return bad;
 }
-static int avx2_rmsprop(const mmi_opt_args *u)
+static int table_rmsprop(const mmi_opt_args *u)
 {
     int bad = -1;
-    CHECK(avx2_table()->rmsprop_update(u, &bad) == 1);
+    CHECK(g_table->rmsprop_update(u, &bad) == 1);
     return bad;
 }
 
@@ -250,19 +252,21 @@ static int dry_then_wet(opt_body body, mmi_opt_args *u, float *all, size_t bytes
     return dry_bad;
 }
 
-/* Kernel level, both paths: eps = 0 with a zero gradient at one coordinate is 0/0 (NaN) for
- * Adam and RMSprop; found whether the coordinate sits in the 8-wide AVX2 body (3) or in the
- * scalar tail (N - 1); a huge lr * g overflows SGD; the same arguments without the bad
- * coordinate are judged finite. */
+/* Kernel level, every available path: eps = 0 with a zero gradient at one coordinate is 0/0
+ * (NaN) for Adam and RMSprop; found whether the coordinate sits in the 8- or 16-wide vector
+ * body (3) or in the scalar or masked tail (N - 1); a huge lr * g overflows SGD; the same
+ * arguments without the bad coordinate are judged finite (so the lanes a masked tail leaves
+ * out, where zeros make 0/0 too, are not counted). */
 static void test_kernel_nonfinite(void)
 {
     enum { N = 19 };
     static const int64_t where[] = {3, N - 1};
     float *buf = malloc(sizeof(float) * N * 5), *p = buf, *g = buf + N, *s0 = buf + 2 * N;
-    opt_body adam[2] = {mmi_adam_update_portable, avx2_adam};
-    opt_body rms[2] = {mmi_rmsprop_update_portable, avx2_rmsprop};
-    int paths = avx2_table() ? 2 : 1;
-    for (int path = 0; path < paths; path++) {
+    for (int path = 0; path < MMI_SIMD_NPATHS; path++) {
+        opt_body adam = mmi_adam_update_portable, rms = mmi_rmsprop_update_portable;
+        mmi_dispatch d;
+        if (!mmi_dispatch_for((mmi_simd_path)path, &d)) continue;
+        if ((g_table = d.elementwise) != NULL) adam = table_adam, rms = table_rmsprop;
         for (int w = 0; w < 3; w++) {
             mmi_opt_args u;
             memset(buf, 0, sizeof(float) * N * 5);
@@ -274,10 +278,10 @@ static void test_kernel_nonfinite(void)
             u.scale = 1.0f, u.shrink = 1.0f, u.lr = 0.01f;
             u.a = 0.9f, u.ca = 0.1f, u.b = 0.999f, u.cb = 0.001f, u.eps = 0.0f;
             u.nstep = -0.1f, u.bc2s = (float)sqrt(0.001);
-            CHECK(dry_then_wet(adam[path], &u, buf, sizeof(float) * N * 5) == (w < 2));
+            CHECK(dry_then_wet(adam, &u, buf, sizeof(float) * N * 5) == (w < 2));
             memset(s0, 0, sizeof(float) * N * 3);
             u.b = 0.0f; /* RMSprop without momentum */
-            CHECK(dry_then_wet(rms[path], &u, buf, sizeof(float) * N * 5) == (w < 2));
+            CHECK(dry_then_wet(rms, &u, buf, sizeof(float) * N * 5) == (w < 2));
         }
     }
     {
@@ -354,9 +358,9 @@ static void test_refuse_nonfinite_update(void)
     }
 }
 
-/* The AVX2 bodies of the Adam and RMSprop updates are bitwise the portable ones, for every
- * option combination and a length with a tail. */
-static void test_kernel_paths(void)
+/* The Adam and RMSprop bodies of table t (AVX2 or AVX-512) are bitwise the portable ones, for
+ * every option combination and a length with a tail. */
+static void check_kernel_path(const mmi_elementwise_isa *t)
 {
     enum { N = 1003 };
     float *buf = malloc(sizeof(float) * N * 11);
@@ -368,14 +372,6 @@ static void test_kernel_paths(void)
     mmt_fill_uniform(g, N, 1, -2, 2);
     mmt_fill_uniform(p0, N, 2, -1, 1);
     mmt_fill_uniform(s0, N, 3, 0, 0.5f);
-    mmi_dispatch d;
-    /* The AVX2 table, when this build compiled it and this CPU runs it (whatever MM_SIMD
-     * chose); otherwise there is no second path to compare. */
-    if (!mmi_dispatch_for(MMI_SIMD_AVX2, &d) || !d.elementwise) {
-        CHECK(!mmi_simd_available(MMI_SIMD_AVX2));
-        free(buf);
-        return;
-    }
     for (int variant = 0; variant < 16; variant++) {
         mmi_opt_args u[2];
         int bad = -1, verdict;
@@ -405,12 +401,12 @@ static void test_kernel_paths(void)
         /* the same verdict too (the centered RMSprop below meets sq < ga^2 in this synthetic
          * state: NaN on both paths, stored bitwise alike) */
         verdict = mmi_adam_update_portable(&u[0]);
-        CHECK(d.elementwise->adam_update(&u[1], &bad) == 1);
+        CHECK(t->adam_update(&u[1], &bad) == 1);
         CHECK(bad == verdict);
         CHECK(memcmp(p[0], p[1], sizeof(float) * N) == 0);
         for (int j = 0; j < 3; j++) CHECK(memcmp(st[0][j], st[1][j], sizeof(float) * N) == 0);
         verdict = mmi_rmsprop_update_portable(&u[0]);
-        CHECK(d.elementwise->rmsprop_update(&u[1], &bad) == 1);
+        CHECK(t->rmsprop_update(&u[1], &bad) == 1);
         CHECK(bad == verdict);
         CHECK(memcmp(p[0], p[1], sizeof(float) * N) == 0);
         for (int j = 0; j < 3; j++) CHECK(memcmp(st[0][j], st[1][j], sizeof(float) * N) == 0);
@@ -418,9 +414,93 @@ static void test_kernel_paths(void)
     free(buf);
 }
 
+static void test_kernel_paths(void)
+{
+    /* Each vector table this build compiled and this CPU runs (whatever MM_SIMD chose);
+     * without AVX2 there is no second path to compare. */
+    if (!path_table(MMI_SIMD_AVX2)) CHECK(!mmi_simd_available(MMI_SIMD_AVX2));
+    for (int p = MMI_SIMD_AVX2; p < MMI_SIMD_NPATHS; p++)
+        if (path_table(p)) check_kernel_path(path_table(p));
+}
+
+/* Every length 0..40 (each residue mod 8 and 16), every option combination: the vector bodies
+ * store bitwise the portable values, give its verdict, and write nothing outside [0, n) (guard
+ * values around every array). */
+static void check_kernel_tails(const mmi_elementwise_isa *t)
+{
+    enum { M = 40, G = 16, W = M + 2 * G };
+    float g[M], p0[M], s0[M], a[2][4][W];
+    mmt_fill_uniform(g, M, 21, -2, 2);
+    mmt_fill_uniform(p0, M, 22, -1, 1);
+    mmt_fill_uniform(s0, M, 23, 0, 0.5f);
+    for (int64_t n = 0; n <= M; n++)
+        for (int variant = 0; variant < 32; variant++) {
+            mmi_opt_args u[2];
+            int bad = -1, verdict;
+            for (int k = 0; k < 2; k++) {
+                for (int j = 0; j < 4; j++)
+                    for (int i = 0; i < W; i++)
+                        a[k][j][i] = i >= G && i < G + n ? (j ? s0 : p0)[i - G] : 99.0f;
+                memset(&u[k], 0, sizeof u[k]);
+                u[k].p = a[k][0] + G;
+                u[k].g = g;
+                u[k].s0 = a[k][1] + G;
+                u[k].s1 = a[k][2] + G;
+                u[k].s2 = a[k][3] + G;
+                u[k].n = n;
+                u[k].scale = variant & 1 ? 0.37f : 1.0f;
+                u[k].l2 = variant & 2 ? 0.01f : 0.0f;
+                u[k].shrink = variant & 4 ? 0.999f : 1.0f;
+                u[k].flag1 = (variant >> 3) & 1;
+                u[k].dry = (variant >> 4) & 1;
+                u[k].lr = 0.01f;
+                u[k].a = 0.9f;
+                u[k].ca = 0.1f;
+                u[k].b = variant & 4 ? 0.5f : 0.0f;
+                u[k].cb = 0.001f;
+                u[k].eps = variant & 2 ? 0.0f : 1e-8f;
+                u[k].nstep = -0.0123f;
+                u[k].bc2s = 0.05f;
+            }
+            verdict = mmi_adam_update_portable(&u[0]);
+            CHECK(t->adam_update(&u[1], &bad) == 1);
+            CHECK(bad == verdict);
+            CHECK(memcmp(a[0], a[1], sizeof a[0]) == 0); /* values and guards */
+            verdict = mmi_rmsprop_update_portable(&u[0]);
+            CHECK(t->rmsprop_update(&u[1], &bad) == 1);
+            CHECK(bad == verdict);
+            CHECK(memcmp(a[0], a[1], sizeof a[0]) == 0);
+        }
+    for (int k = 0; k < 4; k++) CHECK(a[1][k][0] == 99.0f && a[1][k][W - 1] == 99.0f);
+}
+
+static void test_kernel_tails(void)
+{
+    for (int p = MMI_SIMD_AVX2; p < MMI_SIMD_NPATHS; p++)
+        if (path_table(p)) check_kernel_tails(path_table(p));
+}
+
+/* The AVX-512 table's own updates (not the AVX2 fallback) are what the checks above ran on an
+ * AVX-512 machine; elsewhere they cannot run: reported as a skip. */
+static void test_kernel_avx512(void)
+{
+    const mmi_elementwise_isa *t = path_table(MMI_SIMD_AVX512);
+    if (!t) {
+        mmt_skip(mmi_simd_compiled(MMI_SIMD_AVX512)
+                     ? "this CPU or OS does not run AVX-512 F/DQ/BW/VL"
+                     : "this build did not compile the AVX-512 path");
+        return;
+    }
+    CHECK(t == mmi_elementwise_isa_avx512() && t != mmi_elementwise_isa_avx2());
+    check_kernel_path(t);
+    check_kernel_tails(t);
+}
+
 void suite_optim(void)
 {
     mmt_run("optim_kernel_paths", test_kernel_paths);
+    mmt_run("optim_kernel_tails", test_kernel_tails);
+    mmt_run("optim_kernel_avx512", test_kernel_avx512);
     mmt_run("optim_torch_parity", test_torch_parity);
     mmt_run("optim_clip", test_clip);
     mmt_run("optim_refuse_nonfinite", test_refuse_nonfinite);

@@ -27,8 +27,8 @@ MMI_AVX512_INLINE __m512 tanh512(__m512 x)
     /* large: 1 - 2 / (exp(2|x|) + 1) with x's sign */
     e = mmi_exp512(_mm512_add_ps(ax, ax));
     big = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
-    big = _mm512_castsi512_ps(_mm512_or_si512(
-        _mm512_castps_si512(big), _mm512_and_si512(sign, _mm512_castps_si512(x))));
+    big = _mm512_castsi512_ps(
+        _mm512_or_si512(_mm512_castps_si512(big), _mm512_and_si512(sign, _mm512_castps_si512(x))));
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ), big, p);
 }
 

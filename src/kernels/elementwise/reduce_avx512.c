@@ -15,7 +15,8 @@ int mmi_add_rows_avx512(float *y, const float *b, int64_t rows, int64_t n)
     for (int64_t r = 0; r < rows; r++, y += n)
         for (int64_t j = 0; j < n; j += 16) {
             __mmask16 k = mmi_mask16(n - j);
-            __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, y + j), _mm512_maskz_loadu_ps(k, b + j));
+            __m512 v =
+                _mm512_add_ps(_mm512_maskz_loadu_ps(k, y + j), _mm512_maskz_loadu_ps(k, b + j));
             _mm512_mask_storeu_ps(y + j, k, v);
         }
     return 1;
@@ -26,7 +27,8 @@ int mmi_colsum_f64_avx512(const float *x, int64_t rows, int64_t n, double *acc)
     for (int64_t j = 0; j < n; j += 16) {
         __mmask16 k = mmi_mask16(n - j);
         __mmask8 klo = (__mmask8)(k & 0xFF), khi = (__mmask8)(k >> 8);
-        __m512d lo = _mm512_maskz_loadu_pd(klo, acc + j), hi = _mm512_maskz_loadu_pd(khi, acc + j + 8);
+        __m512d lo = _mm512_maskz_loadu_pd(klo, acc + j),
+                hi = _mm512_maskz_loadu_pd(khi, acc + j + 8);
         for (int64_t r = 0; r < rows; r++)
             mmi_add_pd512(&lo, &hi, _mm512_maskz_loadu_ps(k, x + r * n + j));
         _mm512_mask_storeu_pd(acc + j, klo, lo);

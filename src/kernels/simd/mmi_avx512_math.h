@@ -48,7 +48,8 @@ MMI_AVX512_INLINE __m512 mmi_exp512(__m512 x)
     __m512i e, h, r;
     x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
     /* roundscale with scale 0 and round-to-nearest is _mm256_round_ps(.., NEAREST) */
-    fx = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    fx = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e),
+                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     x = _mm512_fnmadd_ps(fx, c1, x);
     x = _mm512_fnmadd_ps(fx, c2, x);
     z = _mm512_mul_ps(x, x);
