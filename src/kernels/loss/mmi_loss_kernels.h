@@ -100,7 +100,7 @@ void mmi_patch_scatter(const float *dout, const int32_t *keep, int64_t b, int64_
 void mmi_blip_hard_negatives(const float *sim, int64_t ld, int64_t n, const int64_t *ids,
                              int by_column, mmi_rng *rng, double *w, int32_t *neg);
 
-/* ---- element-wise tile primitives (loss_tiles.c portable, loss_tiles_avx2.c vectorised) ----- */
+/* ---- element-wise tile primitives (loss_tiles.c portable, loss_tiles_avx2/avx512.c vector) -- */
 /* The hot inner loops of the tiled losses, on one row of a tile (len contiguous values) or on a
  * strip of columns of it. Sums are accumulated in float64. exp of arguments below about -87 may
  * return a tiny positive value instead of 0 (absolute error < 1.2e-38). */
@@ -133,8 +133,9 @@ const mmi_loss_tile_ops *mmi_loss_tile_ops_get(void);
 extern const mmi_loss_tile_ops mmi_loss_tile_ops_portable;
 /* The AVX2/FMA set, or NULL when the build did not compile it. */
 const mmi_loss_tile_ops *mmi_loss_tile_ops_avx2(void);
-/* The AVX-512 table (mmi_loss_tile_ops_avx512), or NULL when the build did not compile it or it is not
- * written; the dispatch then keeps the AVX2 table on the AVX-512 path. */
+/* The AVX-512 F/DQ/BW/VL set (loss_tiles_avx512.c), or NULL when the build did not compile it
+ * (the dispatch then keeps the AVX2 set on the AVX-512 path). Same contracts and accuracy as the
+ * AVX2 set, 16 lanes, masked tails; only the horizontal order of its float64 sums differs. */
 const mmi_loss_tile_ops *mmi_loss_tile_ops_avx512(void);
 
 /* The rectangular blocks of the distributed losses (loss_dist_kernel.c) are part of this
