@@ -4,7 +4,8 @@
  * tiled against untiled at batches that are not tile multiples, PyTorch-generated vectors
  * (tests/vectors/loss_vectors.h), misuse, threads, the AVX2 and AVX-512 tile loops against the
  * portable ones and every path's tile loops against float64 at every tail length (the AVX-512
- * checks report a skip on a CPU without it), and the memory contract (no allocation in compute calls, everything freed, OOM). */
+ * checks report a skip on a CPU without it), and the memory contract (no allocation in compute
+ * calls, everything freed, OOM). */
 #include "kernels/loss/mmi_loss_kernels.h"
 #include "runner.h"
 #include "vectors/loss_vectors.h"

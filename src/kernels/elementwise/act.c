@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* act.c — activation functions and their derivatives, portable C (libm) with run-time dispatch
- * to the AVX2/FMA (act_avx2.c) or AVX-512 (act_avx512.c) bodies for the kinds they vectorise. Derivatives are
- * cheap arithmetic on x and y and stay portable, so backward is bitwise the same on every CPU
- * given the same forward values. */
+ * to the AVX2/FMA (act_avx2.c) or AVX-512 (act_avx512.c) bodies for the kinds they vectorise.
+ * Derivatives are cheap arithmetic on x and y, and their vector bodies perform the portable
+ * operations exactly, so backward is bitwise the same on every path given the same forward
+ * values. */
 #include "mmi_elementwise.h"
 
 #include <math.h>

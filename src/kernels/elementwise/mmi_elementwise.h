@@ -22,8 +22,8 @@ void mmi_act_backward(int32_t kind, const float *x, const float *y, const float 
 /* ---- optimizer updates (optim_update.c) ----------------------------------------------------
  * torch.optim's per-element float32 formulas, in torch's operation order. The AVX2 and AVX-512
  * bodies use the same operations without fused multiply-adds (sqrt and division are correctly
- * rounded in all), so every path gives bitwise identical results. d below is g * scale (clipping), plus
- * l2 * p when l2 != 0.
+ * rounded in all), so every path gives bitwise identical results. d below is g * scale
+ * (clipping), plus l2 * p when l2 != 0.
  * Every update returns 1 if any value it stores (parameter or state slot) is Inf or NaN, else
  * 0. With dry set it computes exactly the same values and stores nothing: mm_model_step runs a
  * dry pass over every layer first and commits only when no value would be non-finite, so a

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* loss_tiles.c — the element-wise inner loops of the tiled losses, portable C with libm, and the
- * choice between them and the AVX2/FMA (loss_tiles_avx2.c) or AVX-512 (loss_tiles_avx512.c) set. The formulas are the stable
- * forms of docs/LOSSES.md §Conventions: softplus(v) = max(v, 0) + log1p(exp(-|v|)), sigmoid from the same
- * exp(-|v|), exponentials always of a max-shifted argument. */
+ * choice between them and the AVX2/FMA (loss_tiles_avx2.c) or AVX-512 (loss_tiles_avx512.c)
+ * set. The formulas are the stable forms of docs/LOSSES.md §Conventions: softplus(v) =
+ * max(v, 0) + log1p(exp(-|v|)), sigmoid from the same exp(-|v|), exponentials always of a
+ * max-shifted argument. */
 #include "mmi_loss_kernels.h"
 
 #include <math.h>
