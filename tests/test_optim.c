@@ -438,9 +438,10 @@ static void check_kernel_tails(const mmi_elementwise_isa *t)
             mmi_opt_args u[2];
             int bad = -1, verdict;
             for (int k = 0; k < 2; k++) {
-                for (int j = 0; j < 4; j++)
-                    for (int i = 0; i < W; i++)
-                        a[k][j][i] = i >= G && i < G + n ? (j ? s0 : p0)[i - G] : 99.0f;
+                for (int j = 0; j < 4; j++) {
+                    for (int i = 0; i < W; i++) a[k][j][i] = 99.0f;
+                    memcpy(a[k][j] + G, j ? s0 : p0, sizeof(float) * (size_t)n);
+                }
                 memset(&u[k], 0, sizeof u[k]);
                 u[k].p = a[k][0] + G;
                 u[k].g = g;
