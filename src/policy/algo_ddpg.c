@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+/* Letters: N batch_size, od obs_dim, ad act_dim, w = od + ad (critic input [s, a]), k row. */
+
 /* Gathers the batch: s, s', [s, a], and r, d (mmi_ddpg_rows). */
 static void gather(mm_policy *p, int64_t N)
 {

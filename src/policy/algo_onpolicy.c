@@ -19,6 +19,9 @@
 #include <math.h>
 #include <string.h>
 
+/* Letters: n rollout rows (n_steps x N agents), m minibatch rows, bs minibatch size, K head_dim,
+ * od obs_dim, ad act_dim, F in_dim, H memory channels. */
+
 /* The rollout rows idx into the minibatch rows: obs, act, adv and, per row of rw.row, [1]
  * return, [2] old log pi, [3] old value. */
 static void gather_rows(mm_policy *p, const int64_t *idx, int64_t m)

@@ -19,6 +19,8 @@
 #include <math.h>
 #include <string.h>
 
+/* Letters: N batch_size, od obs_dim, ad = d act_dim, w = od + ad (critic input), k row. */
+
 #define HALF_LOG_2PI 0.91893853320467274178
 #define LOG_STD_MIN  (-20.0)
 #define LOG_STD_MAX  2.0
@@ -76,7 +78,7 @@ int mmi_sac_act(mm_policy *p, const float *x, int64_t n, float *y, int32_t explo
     MMI_ASSERT(mmi_pol_disjoint(x, n * p->obs_dim, head, n * 2 * d) &&
                mmi_pol_disjoint(y, n * d, head, n * 2 * d));
     rc = mm_model_forward(p->actor, mmi_pol_view(p, 0, (float *)x, n, p->obs_dim),
-                              mmi_pol_view(p, 1, head, n, 2 * d));
+                          mmi_pol_view(p, 1, head, n, 2 * d));
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_act");
     for (int64_t i = 0; i < n; i++) {
         const float *h = head + i * 2 * d;

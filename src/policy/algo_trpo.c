@@ -12,6 +12,9 @@
 #include <math.h>
 #include <string.h>
 
+/* Letters: n rollout rows, K head_dim, na actor parameters, n_pi = na (+ act_dim), bs value
+ * minibatch rows, od obs_dim. */
+
 static float *actor_params(mm_policy *p, int64_t *n)
 {
     float *w = NULL;
@@ -171,7 +174,8 @@ static int old_head_apart(mm_policy *p, const float *old_head, int64_t n)
     mmi_trpo_rows rw = mmi_trpo_rows_of(p);
     int64_t nh = (n + 1) * p->head_dim, nk = n * p->head_dim;
     return mmi_pol_disjoint(old_head, nh, rw.head, nk) &&
-           mmi_pol_disjoint(old_head, nh, rw.dhead, nk) && mmi_pol_disjoint(old_head, nh, rw.logp, n);
+           mmi_pol_disjoint(old_head, nh, rw.dhead, nk) &&
+           mmi_pol_disjoint(old_head, nh, rw.logp, n);
 }
 
 int mmi_trpo_kl(mm_policy *p, const float *old_head, int64_t n, double *kl)
@@ -265,8 +269,8 @@ int32_t mmi_trpo_line_search(mm_policy *p, const float *theta_old, const float *
 static int policy_step(mm_policy *p, int64_t n)
 {
     mmi_trpo_rows rw = mmi_trpo_rows_of(p);
-    float *old_head = rw.old_head, *g = p->trpo.grad, *x = p->trpo.step, *th_old = p->trpo.theta_old;
-    float *fx = p->trpo.fx;
+    float *old_head = rw.old_head, *g = p->trpo.grad, *x = p->trpo.step;
+    float *th_old = p->trpo.theta_old, *fx = p->trpo.fx;
     double *coef = p->coef, *dls = p->dls, surr_old, xfx, beta;
     fvp_ctx ctx = {p, MM_OK};
     int rc = mmi_pi_forward(p, p->ro.obs, n, old_head, "mm_policy_update");

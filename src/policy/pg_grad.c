@@ -11,6 +11,8 @@
 
 #include <math.h>
 
+/* Letters: n rows, k head_dim, d act_dim, c_i the coefficient of row i, l the log std. */
+
 double mmi_pg_head_grad(mm_policy *p, const float *head, const float *a, const double *c, int64_t n,
                         double ent_coef, float *dhead, double *dls)
 {

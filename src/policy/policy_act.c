@@ -7,6 +7,8 @@
 
 #include <math.h>
 
+/* Letters: n agents of the call, d act_dim, k head_dim (logits of a discrete policy). */
+
 static int check_act(mm_policy *p, const float *obs, int64_t n, const float *actions,
                      int32_t explore, const char *fn)
 {

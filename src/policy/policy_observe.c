@@ -12,6 +12,8 @@
 #include <math.h>
 #include <string.h>
 
+/* Letters: n agents of the call, od obs_dim, ad = d act_dim, row = t x n its first rollout row. */
+
 static int check_observe(mm_policy *p, const float *obs, const float *actions, const float *rewards,
                          const float *next_obs, const uint8_t *term, const uint8_t *trunc,
                          int64_t n, const char *fn)

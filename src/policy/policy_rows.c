@@ -66,9 +66,9 @@ mmi_sac_rows mmi_sac_rows_of(mm_policy *p, int64_t N)
     mmi_sac_rows r;
     MMI_ASSERT(N >= 1 && N <= p->maxb);
     r.obs = p->w_a;
-    r.next_obs = p->w_b, r.dx = p->w_b;    /* dx: the actor step, after the targets */
-    r.obs_act = p->w_c, r.dhead = p->w_c;  /* dhead once the critics have read [s, a~] */
-    r.head = p->w_d;                       /* of s' in the targets, then of s */
+    r.next_obs = p->w_b, r.dx = p->w_b;   /* dx: the actor step, after the targets */
+    r.obs_act = p->w_c, r.dhead = p->w_c; /* dhead once the critics have read [s, a~] */
+    r.head = p->w_d;                      /* of s' in the targets, then of s */
     r.target_in = p->w_e, r.dq = p->w_e, r.da = p->w_e; /* one after the other */
     r.q = p->w_f, r.dq_min = p->w_f + 2 * N;            /* q holds Q_1, Q_2 in the actor step */
     r.alpha_in = p->w_f, r.alpha_out = p->w_f + 1, r.alpha_dy = p->w_f + 2; /* after q */
