@@ -482,7 +482,6 @@ static void test_sac_save_load(void)
     remove(path);
 }
 
-
 /* ---- discrete SAC (algo_sac_discrete.c) ----------------------------------------------------- */
 #define NA 3
 
@@ -612,7 +611,7 @@ static void sacd_reference(int32_t nc)
     int64_t n;
     CHECK(R != NULL);
     CHECK_NEAR(mmi_sacd_target_entropy(p), tgt, 1e-15, 0); /* the NaN default */
-    for (int c = 0; c < nc; c++) { /* targets unlike the critics */
+    for (int c = 0; c < nc; c++) {                         /* targets unlike the critics */
         CHECK_OK(mm_model_params(p->critic_t[c], &w, &n));
         for (int64_t i = 0; i < n; i++) w[i] += 0.05f * (float)sin(3.0 * (double)i + c);
     }
@@ -725,8 +724,8 @@ static void test_sacd_reproducible(void)
     CHECK_OK(mm_policy_act(q, obs, 4, a2, 1));
     CHECK(memcmp(a1, a2, sizeof a1) == 0);
     CHECK_OK(mm_policy_act(p, obs, 4, a1, 0));
-    CHECK_OK(mm_model_forward(p->actor, mmi_pol_view(p, 0, obs, 4, OD),
-                              mmi_pol_view(p, 1, z, 4, NA)));
+    CHECK_OK(
+        mm_model_forward(p->actor, mmi_pol_view(p, 0, obs, 4, OD), mmi_pol_view(p, 1, z, 4, NA)));
     for (int i = 0; i < 4; i++) {
         int best = 0;
         for (int a = 1; a < NA; a++) best = z[i * NA + a] > z[i * NA + best] ? a : best;
@@ -794,7 +793,8 @@ static void test_sacd_checkpoint(void)
     drive_discrete(p, 20, 7, NULL);
     drive_discrete(q, 20, 7, NULL);
     {
-        mm_model *mp[3] = {p->actor, p->critic[0], p->ent}, *mq[3] = {q->actor, q->critic[0], q->ent};
+        mm_model *mp[3] = {p->actor, p->critic[0], p->ent},
+                 *mq[3] = {q->actor, q->critic[0], q->ent};
         for (int k = 0; k < 3; k++) {
             CHECK_OK(mm_model_params(mp[k], &w1, &n1));
             CHECK_OK(mm_model_params(mq[k], &w2, &n2));
@@ -876,8 +876,8 @@ static void test_sacd_cartpole(void)
         ret[s] = sacd_cartpole((uint64_t)s);
         CHECK(ret[s] >= 250.0);
     }
-    printf("note: discrete SAC CartPole-v1, 8000 steps: returns %.0f %.0f %.0f (bar 250)\n",
-           ret[0], ret[1], ret[2]);
+    printf("note: discrete SAC CartPole-v1, 8000 steps: returns %.0f %.0f %.0f (bar 250)\n", ret[0],
+           ret[1], ret[2]);
 }
 
 void suite_sac(void)

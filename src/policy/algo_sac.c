@@ -55,7 +55,8 @@ void mmi_sac_squash_grad(const double *mu, const double *ls, const double *eps, 
     }
 }
 
-int mmi_sac_fwd(mm_policy *p, mm_model *m, float *x, int64_t rows, int64_t in, float *y, int64_t out)
+int mmi_sac_fwd(mm_policy *p, mm_model *m, float *x, int64_t rows, int64_t in, float *y,
+                int64_t out)
 {
     int rc = mm_model_forward(m, mmi_pol_view(p, 0, x, rows, in), mmi_pol_view(p, 1, y, rows, out));
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, m, rc, "mm_policy_update");
