@@ -171,8 +171,8 @@ typedef struct fwd_state {
     float *ckpt;
 } fwd_state;
 
-/* Step t: x = exp(d A) x + B du; returns sum over the vectors of x * C_t (not reduced). Steps
- * past the row's end (s >= ns) return 0 and leave the state alone. */
+/* Step t: x = exp(d A) x + B du (after storing the checkpoint due at t); returns the sum over
+ * the vectors of x * C_t, not reduced across lanes. */
 INL __m512 fwd_step(const int64_t V, fwd_state *st, __mmask16 km, int64_t t, float d, float du)
 {
     const float *b = st->B + t * st->bs, *c = st->C + t * st->cs;
@@ -193,7 +193,8 @@ INL __m512 fwd_step(const int64_t V, fwd_state *st, __mmask16 km, int64_t t, flo
     return acc;
 }
 
-/* ns (<= 16) steps from t0: the outputs of the block as one vector. */
+/* ns (<= 16) steps from t0 and their outputs as one vector. Slots from ns on (a tail block)
+ * add 0 to the tree and leave the state alone. */
 INL void fwd_block(const int64_t V, const mmi_sel_row *r, fwd_state *st, __mmask16 km, int64_t t0,
                    int64_t ns)
 {
@@ -249,7 +250,7 @@ int mmi_ssm_sel_fwd_avx512(const mmi_sel_row *r)
 {
     const int64_t V = (r->N + 15) / 16;
     if (r->N <= 0 || V > MAXV) return 0;
-    if (V == 1) /* N <= 16 and N <= 32: the state lives in registers */
+    if (V == 1) /* N <= 32: constant V, the state lives in registers */
         fwd_row(1, r);
     else if (V == 2)
         fwd_row(2, r);
