@@ -119,26 +119,27 @@ int mmi_attn_rowmat_sub_avx512(int64_t n_out, int64_t k, const float *x, const f
 }
 
 /* ---- softmax backward's dS tile: p[r, j] *= x_r . (mt[:, j] - o_r) ------------------------ */
-/* R rows (1..6, a constant in each instantiation) x 32 columns: 12 accumulators held across
- * the reduction, every mt row loaded once for R output rows. k0, k1: the columns of the two
- * registers (a partial strip reads and writes only its columns). */
+/* R rows (1, 2 or 4, a constant in each instantiation) x 32 columns: 2R accumulators held
+ * across the reduction, every mt row loaded once for R output rows (the subtraction and the
+ * FMA are the work; more rows would only share the two mt loads further). k0, k1: the columns
+ * of the two registers (a partial strip reads and writes only its columns). */
 INL void ds_blk(const int R, int64_t k, const float *x, const float *o, int64_t ldx,
                 const float *mt, int64_t ldm, float *p, int64_t ldp, __mmask16 k0, __mmask16 k1)
 {
-    __m512 a0[6], a1[6];
-#pragma GCC unroll 6
+    __m512 a0[4], a1[4];
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();
     for (int64_t c = 0; c < k; c++) {
         const float *row = mt + c * ldm;
         const __m512 m0 = _mm512_maskz_loadu_ps(k0, row), m1 = _mm512_maskz_loadu_ps(k1, row + 16);
-#pragma GCC unroll 6
+#pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             const __m512 xb = _mm512_set1_ps(x[r * ldx + c]), ob = _mm512_set1_ps(o[r * ldx + c]);
             a0[r] = _mm512_fmadd_ps(xb, _mm512_sub_ps(m0, ob), a0[r]);
             a1[r] = _mm512_fmadd_ps(xb, _mm512_sub_ps(m1, ob), a1[r]);
         }
     }
-#pragma GCC unroll 6
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
         float *pr = p + r * ldp;
         _mm512_mask_storeu_ps(pr, k0, _mm512_mul_ps(_mm512_maskz_loadu_ps(k0, pr), a0[r]));
@@ -147,34 +148,19 @@ INL void ds_blk(const int R, int64_t k, const float *x, const float *o, int64_t 
     }
 }
 
-/* One 32-column strip (nv valid columns): whole 6-row blocks, then the row tail. */
+/* One 32-column strip (nv valid columns): whole 4-row blocks, then 2 and 1 for the row tail. */
 static void ds_strip(int64_t rows, int64_t k, const float *x, const float *o, int64_t ldx,
                      const float *mt, int64_t ldm, float *p, int64_t ldp, int64_t nv)
 {
     const __mmask16 k0 = lanes(nv), k1 = lanes(nv - 16);
     int64_t r = 0;
-    for (; r + 6 <= rows; r += 6)
-        ds_blk(6, k, x + r * ldx, o + r * ldx, ldx, mt, ldm, p + r * ldp, ldp, k0, k1);
-    x += r * ldx, o += r * ldx, p += r * ldp;
-    switch (rows - r) {
-    case 1:
-        ds_blk(1, k, x, o, ldx, mt, ldm, p, ldp, k0, k1);
-        break;
-    case 2:
-        ds_blk(2, k, x, o, ldx, mt, ldm, p, ldp, k0, k1);
-        break;
-    case 3:
-        ds_blk(3, k, x, o, ldx, mt, ldm, p, ldp, k0, k1);
-        break;
-    case 4:
-        ds_blk(4, k, x, o, ldx, mt, ldm, p, ldp, k0, k1);
-        break;
-    case 5:
-        ds_blk(5, k, x, o, ldx, mt, ldm, p, ldp, k0, k1);
-        break;
-    default:
-        break;
+    for (; r + 4 <= rows; r += 4)
+        ds_blk(4, k, x + r * ldx, o + r * ldx, ldx, mt, ldm, p + r * ldp, ldp, k0, k1);
+    if (r + 2 <= rows) {
+        ds_blk(2, k, x + r * ldx, o + r * ldx, ldx, mt, ldm, p + r * ldp, ldp, k0, k1);
+        r += 2;
     }
+    if (r < rows) ds_blk(1, k, x + r * ldx, o + r * ldx, ldx, mt, ldm, p + r * ldp, ldp, k0, k1);
 }
 
 int mmi_attn_ds_tile_avx512(int64_t rows, int64_t n, int64_t k, const float *x, const float *o,

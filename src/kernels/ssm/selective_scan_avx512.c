@@ -193,23 +193,27 @@ INL __m512 fwd_step(const int64_t V, fwd_state *st, __mmask16 km, int64_t t, flo
     return acc;
 }
 
-/* ns (<= 16) steps from t0 and their outputs as one vector. Slots from ns on (a tail block)
- * add 0 to the tree and leave the state alone. */
-INL void fwd_block(const int64_t V, const mmi_sel_row *r, fwd_state *st, __mmask16 km, int64_t t0,
-                   int64_t ns)
+/* The output of step t from its product vector acc (the skip and the gate of the portable body). */
+INL float fwd_out(const mmi_sel_row *r, int64_t t, __m512 acc)
 {
-    const __mmask16 kt = lanes(ns);
-    const __m512 uv = _mm512_maskz_loadu_ps(kt, r->u + t0);
+    float y = _mm512_reduce_add_ps(acc);
+    if (r->has_d) y += r->dskip * r->u[t];
+    if (r->gz) y *= r->gz[t];
+    return y;
+}
+
+/* 16 steps from t0 and their outputs as one vector. */
+INL void fwd_block(const int64_t V, const mmi_sel_row *r, fwd_state *st, __mmask16 km, int64_t t0)
+{
+    const __m512 uv = _mm512_loadu_ps(r->u + t0);
     float dl[16], du[16];
     __m512 q = _mm512_setzero_ps(), w = q, h = q, y;
-    _mm512_storeu_ps(dl, _mm512_maskz_loadu_ps(kt, r->dlt + t0));
+    _mm512_storeu_ps(dl, _mm512_loadu_ps(r->dlt + t0));
     _mm512_storeu_ps(du, _mm512_mul_ps(_mm512_loadu_ps(dl), uv));
 #pragma GCC unroll 8
     for (int s = 0; s < 16; s += 2) { /* the tree is built as the products come */
-        const __m512 zero = _mm512_setzero_ps();
-        const __m512 p0 = s < ns ? fwd_step(V, st, km, t0 + s, dl[s], du[s]) : zero;
-        const __m512 p1 = s + 1 < ns ? fwd_step(V, st, km, t0 + s + 1, dl[s + 1], du[s + 1]) : zero;
-        const __m512 pq = lvl1(p0, p1);
+        const __m512 p0 = fwd_step(V, st, km, t0 + s, dl[s], du[s]);
+        const __m512 pq = lvl1(p0, fwd_step(V, st, km, t0 + s + 1, dl[s + 1], du[s + 1]));
         if (s % 4 == 0) {
             q = pq;
             continue;
@@ -224,15 +228,15 @@ INL void fwd_block(const int64_t V, const mmi_sel_row *r, fwd_state *st, __mmask
     }
     y = perm16(lvl34(h, w));
     if (r->has_d) y = _mm512_add_ps(y, _mm512_mul_ps(_mm512_set1_ps(r->dskip), uv));
-    if (r->gz) y = _mm512_mul_ps(y, _mm512_maskz_loadu_ps(kt, r->gz + t0));
-    _mm512_mask_storeu_ps(r->out + t0, kt, y);
+    if (r->gz) y = _mm512_mul_ps(y, _mm512_loadu_ps(r->gz + t0));
+    _mm512_storeu_ps(r->out + t0, y);
 }
 
-INL void fwd_row(const int64_t V, const mmi_sel_row *r)
+INL void fwd_row(const int64_t V, const int blocks, const mmi_sel_row *r)
 {
     const __mmask16 km = lanes(r->N - 16 * (V - 1));
     fwd_state st;
-    int64_t t0 = 0;
+    int64_t t = 0;
     for (int64_t v = 0; v < V; v++) {
         const __mmask16 k = vmask(v, V, km);
         st.x[v] = r->cont ? _mm512_maskz_loadu_ps(k, r->x + 16 * v) : _mm512_setzero_ps();
@@ -241,8 +245,10 @@ INL void fwd_row(const int64_t V, const mmi_sel_row *r)
     st.next_ck = 0, st.ck = 0;
     st.B = r->B, st.C = r->C, st.bs = r->b_var ? r->N : 0, st.cs = r->c_var ? r->N : 0;
     st.N = r->N, st.chk = r->chunk, st.ckpt = r->ckpt;
-    for (; t0 + 16 <= r->L; t0 += 16) fwd_block(V, r, &st, km, t0, 16);
-    if (t0 < r->L) fwd_block(V, r, &st, km, t0, r->L - t0);
+    if (blocks) /* (V = 1; with more vectors a step has more work to amortise its reduction) */
+        for (; t + 16 <= r->L; t += 16) fwd_block(V, r, &st, km, t);
+    for (; t < r->L; t++) /* one step at a time (and the last L % 16 of V = 1): small code */
+        r->out[t] = fwd_out(r, t, fwd_step(V, &st, km, t, r->dlt[t], r->dlt[t] * r->u[t]));
     for (int64_t v = 0; v < V; v++) _mm512_mask_storeu_ps(r->x + 16 * v, vmask(v, V, km), st.x[v]);
 }
 
@@ -250,12 +256,10 @@ int mmi_ssm_sel_fwd_avx512(const mmi_sel_row *r)
 {
     const int64_t V = (r->N + 15) / 16;
     if (r->N <= 0 || V > MAXV) return 0;
-    if (V == 1) /* N <= 32: constant V, the state lives in registers */
-        fwd_row(1, r);
-    else if (V == 2)
-        fwd_row(2, r);
+    if (V == 1) /* N <= 16 (Mamba's): constant V, the state in a register, 16-step blocks */
+        fwd_row(1, 1, r);
     else
-        fwd_row(V, r);
+        fwd_row(V, 0, r);
     return 1;
 }
 
