@@ -2,21 +2,24 @@
 /*
  * selective_scan_avx512.c — AVX-512 (F/DQ/BW/VL) bodies of the selective scan (compiled with
  * the AVX-512 flags; the dispatch table hands them out only on CPUs and OSes that run them).
- * Same contract as selective_scan_avx2.c, with two differences: any N <= 256 is taken (the
- * last vector of the state is masked: its pad lanes hold A = B = C = 0, so they stay 0 and add
- * nothing), and results differ from the portable path by rounding only, as the AVX2 ones do.
+ * Same contract as selective_scan_avx2.c (results differ from the portable path by rounding
+ * only), except that any N <= 256 is taken: the last vector of the state is masked, its pad
+ * lanes hold A = B = C = 0, so they stay 0 and add nothing.
  *
  * Layout: 16 lanes over the state axis N, time sequential. The kernels get one (batch,
  * channel) row per call (mmi_sel_row), whose state is N contiguous floats, so N is the axis a
- * row offers; Mamba's N = 16 is exactly one register. Lanes over channels would need the
- * operator to hand over 16 rows at once and transpose their time-major inputs. What made the
- * AVX2 body cost several times its exp + FMA bound besides the exp is per-step scalar work:
- * a horizontal sum, the output's skip and gate, a division for the checkpoint test, and (for
- * N = 16, two registers held in a stack array) a state round trip through memory. Here the
- * forward runs 16 steps per block: each step leaves its product vector x_t * C_t, a transposing
- * add tree turns the block's 16 products into one vector of 16 outputs (3 shuffle/add
- * operations per step instead of 8), the skip and gate are applied to that vector, the
- * checkpoint time is a counter, and the state stays in registers for N <= 32.
+ * row offers, and Mamba's N = 16 is exactly one register; lanes over channels would need the
+ * operator to hand over 16 rows at once and transpose their time-major inputs. The exp + FMA
+ * bound counts the exp and four FMA-port operations per state vector and step; everything else
+ * per step has to go. The AVX2 body does per step a horizontal sum, the output's skip and gate
+ * in scalar code, an integer division for the checkpoint test, and (N = 16: two registers kept
+ * in a stack array) a state round trip through memory. Here, for N <= 16, the forward runs 16
+ * steps per block: each step leaves its product vector x_t * C_t, a transposing add tree turns
+ * the block's 16 products into one vector of 16 outputs (3 shuffle/add operations per step
+ * instead of 8), the skip and gate are applied to that vector, the checkpoint time is a
+ * counter and the state stays in a register. Larger N (more work per step to amortise the
+ * reduction over) and the last L % 16 steps run one step at a time, which keeps the code small
+ * (the dispatch tables link every kernel into a static binary).
  *
  * exp is the Cephes scheme of mmi_exp256 (same reduction and polynomial, so the same results
  * wherever they are normal floats) with 2^n applied by one vscalefps: results below FLT_MIN
