@@ -1889,6 +1889,7 @@ static void ssm_paths_row(const mmi_ssm_isa *v, int64_t N, int64_t L, int64_t ch
     float *x = gbuf(N, 38, -1, 1), *x0 = gbuf(N, 0, 0, 0), *out = gbuf(L, 0, 0, 0);
     float *ckpt = gbuf(nck * N, 0, 0, 0), *dout = gbuf(L, 39, -1, 1);
     double *xr = calloc((size_t)N, sizeof(double)), *oref = calloc((size_t)L, sizeof(double));
+    double *xa = calloc((size_t)N, sizeof(double)), xmag = 0; /* |terms| recurrence: the scale */
     double *cref = calloc((size_t)(nck * N), sizeof(double)), *xref;
     mmi_sel_row r;
     memset(&r, 0, sizeof r);
@@ -1900,7 +1901,7 @@ static void ssm_paths_row(const mmi_ssm_isa *v, int64_t N, int64_t L, int64_t ch
     r.b_var = bv, r.c_var = cv, r.has_d = hd, r.cont = (opts >> 4) & 1, r.dskip = 0.7f;
     r.out = out, r.x = x, r.ckpt = ckpt;
     /* the float64 recurrence on the same float inputs */
-    for (int64_t n = 0; n < N; n++) xr[n] = r.cont ? x0[n] : 0.0;
+    for (int64_t n = 0; n < N; n++) xa[n] = fabs(xr[n] = r.cont ? x0[n] : 0.0);
     for (int64_t t = 0; t < L; t++) {
         double y = 0;
         if (t % chunk == 0)
@@ -1908,6 +1909,8 @@ static void ssm_paths_row(const mmi_ssm_isa *v, int64_t N, int64_t L, int64_t ch
         for (int64_t n = 0; n < N; n++) {
             const double b = B[(bv ? t * N : 0) + n], c = C[(cv ? t * N : 0) + n];
             xr[n] = exp((double)dlt[t] * A[n]) * xr[n] + (double)dlt[t] * u[t] * b;
+            xa[n] = exp((double)dlt[t] * A[n]) * xa[n] + fabs((double)dlt[t] * u[t] * b);
+            if (xa[n] > xmag) xmag = xa[n];
             y += xr[n] * c;
         }
         if (hd) y += 0.7 * u[t];
@@ -1915,8 +1918,11 @@ static void ssm_paths_row(const mmi_ssm_isa *v, int64_t N, int64_t L, int64_t ch
     }
     if (!(v && v->sel_fwd(&r))) mmi_ssm_sel_fwd_portable(&r);
     CHECK(close64(NULL, out, oref, L, 2e-6));
-    CHECK(close64(NULL, x, xr, N, 2e-6));
-    CHECK(close64(NULL, ckpt, cref, nck * N, 2e-6));
+    /* The states are sums of terms of either sign: a state near 0 after cancellation carries
+     * the rounding of its terms, so the error is measured against their magnitude (the same
+     * recurrence on |terms|), at most L exps and FMAs of a few ulp each. */
+    for (int64_t n = 0; n < N; n++) CHECK_NEAR(x[n], xr[n], 0, 2e-6 * xmag);
+    for (int64_t i = 0; i < nck * N; i++) CHECK_NEAR(ckpt[i], cref[i], 0, 2e-6 * xmag);
     CHECK(guard_ok(out, L) && guard_ok(x, N) && guard_ok(ckpt, nck * N));
     { /* backward: this path against the portable one (checked against finite differences) */
         mmi_sel_grad g[2];
@@ -1990,6 +1996,7 @@ static void ssm_paths_row(const mmi_ssm_isa *v, int64_t N, int64_t L, int64_t ch
     }
     free(u), free(dlt), free(A), free(B), free(C), free(z), free(gz), free(sz), free(dsp);
     free(x), free(x0), free(out), free(ckpt), free(dout), free(xr), free(oref), free(cref);
+    free(xa);
     free(xref);
 }
 
