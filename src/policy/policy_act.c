@@ -7,6 +7,8 @@
 
 #include <math.h>
 
+/* Letters: n agents of the call, d act_dim, k head_dim (logits of a discrete policy). */
+
 static int check_act(mm_policy *p, const float *obs, int64_t n, const float *actions,
                      int32_t explore, const char *fn)
 {
@@ -33,9 +35,34 @@ static void unscale(const mm_policy *p, const float *y, int64_t n, float *out)
         }
 }
 
+static float sample_categorical(mm_policy *p, const float *z, int32_t explore);
+
+/* Discrete SAC: uniform indices in the warm-up, then a draw from (or the argmax of) the
+ * actor's logits. */
+static int act_discrete_sac(mm_policy *p, const float *x, int64_t n, float *actions,
+                            int32_t explore)
+{
+    float *z = mmi_act_rows_of(p).y;
+    int rc;
+    if (explore && p->steps < p->o.learning_starts) {
+        for (int64_t i = 0; i < n; i++) {
+            double u = mmi_rng_uniform(mmi_pol_act_rng(p)) * (double)p->head_dim;
+            actions[i] = (float)(u < (double)p->head_dim ? (int64_t)u : p->head_dim - 1);
+        }
+        return MM_OK;
+    }
+    rc = mm_model_forward(p->actor, mmi_pol_view(p, 0, (float *)x, n, p->obs_dim),
+                          mmi_pol_view(p, 1, z, n, p->head_dim));
+    if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_act");
+    for (int64_t i = 0; i < n; i++)
+        actions[i] = sample_categorical(p, z + i * p->head_dim, explore);
+    return MM_OK;
+}
+
 static int act_offpolicy(mm_policy *p, const float *x, int64_t n, float *actions, int32_t explore)
 {
-    float *y = p->w_b;
+    float *y = mmi_act_rows_of(p).y;
+    if (p->discrete) return act_discrete_sac(p, x, n, actions, explore);
     if (explore && p->steps < p->o.learning_starts) { /* warm-up: uniform over the box */
         for (int64_t i = 0; i < n * p->act_dim; i++)
             y[i] = (float)(2.0 * mmi_rng_uniform(mmi_pol_act_rng(p)) - 1.0);
@@ -71,7 +98,7 @@ static float sample_categorical(mm_policy *p, const float *z, int32_t explore)
 
 static int act_onpolicy(mm_policy *p, const float *x, int64_t n, float *actions, int32_t explore)
 {
-    float *head = p->w_b;
+    float *head = mmi_act_rows_of(p).head;
     const float *ls = NULL;
     int rc;
     if (p->mem.m) { /* every act advances the agents' memory by one step */
@@ -112,7 +139,7 @@ int mm_policy_act(mm_policy *p, const float *obs, int64_t n, float *actions, int
     int rc;
     if (!p) return MM_E_INVALID_ARG;
     if ((rc = check_act(p, obs, n, actions, explore, fn)) != MM_OK) return rc;
-    x = p->w_a;
+    x = mmi_act_rows_of(p).obs;
     mmi_rms_apply(p->norm ? &p->rms : NULL, obs, n, p->obs_dim, x);
     return p->offpolicy ? act_offpolicy(p, x, n, actions, explore)
                         : act_onpolicy(p, x, n, actions, explore);
