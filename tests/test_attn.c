@@ -1564,6 +1564,260 @@ static void test_attn_torch_vectors(void)
         torch_case(&attnv_cases[i]);
 }
 
+/* ---- the primitives' ISA tables on every path ------------------------------------------------ */
+/* Each available path's table (mmi_dispatch_for: AVX2, AVX-512; the portable bodies are what the
+ * operator tests above check under MM_SIMD=portable) against float64 references, at widths
+ * across the 64- and 16-wide blocks and masked tails, with a guard band after every output that
+ * must stay untouched (vector code ASan cannot check on a machine without it); exact where the
+ * contract promises it: 0 for a column equal to o, the relu rows, elu+1's backward, the
+ * normaliser's z, gate_row's sums and its factors equal to exp_sub's. */
+#define AG   16
+#define AG_F 4321.0f
+
+static float *agbuf(int64_t n, uint64_t seed, float lo, float hi)
+{
+    float *b = malloc(sizeof(float) * (size_t)(n + AG));
+    if (n > 0) mmt_fill_uniform(b, n, seed, lo, hi);
+    for (int i = 0; i < AG; i++) b[n + i] = AG_F;
+    return b;
+}
+
+static int agok(const float *b, int64_t n)
+{
+    for (int i = 0; i < AG; i++)
+        if (b[n + i] != AG_F) return 0;
+    return 1;
+}
+
+/* rowmat, rowmat_sub and matrow_acc on n output columns, K rows of mt (ld apart). */
+static void isa_rowmats(const mmi_attn_isa *v, int64_t n)
+{
+    enum { K = 7 };
+    const int64_t ld = n + 3;
+    float x[K], o[K], *mt = agbuf(K * ld, 901, -1, 1), *y = agbuf(n, 0, 0, 0);
+    float *y0 = agbuf(n, 902, -1, 1);
+    mmt_fill_uniform(x, K, 903, -1, 1), mmt_fill_uniform(o, K, 904, -1, 1);
+    for (int c = 0; c < K; c++) mt[c * ld + n - 1] = o[c]; /* the last column equals o */
+    CHECK(v->rowmat(n, K, x, mt, ld, 1.5f, y) == 1);
+    for (int64_t j = 0; j < n; j++) {
+        double want = 0;
+        for (int c = 0; c < K; c++) want += (double)x[c] * mt[c * ld + j];
+        CHECK_NEAR(y[j], 1.5 * want, 1e-5, 1e-5);
+    }
+    CHECK(agok(y, n));
+    CHECK(v->rowmat_sub(n, K, x, mt, ld, o, 1.5f, y) == 1);
+    for (int64_t j = 0; j < n; j++) {
+        double want = 0;
+        for (int c = 0; c < K; c++) want += (double)x[c] * ((double)mt[c * ld + j] - o[c]);
+        CHECK_NEAR(y[j], 1.5 * want, 1e-5, 1e-5);
+    }
+    CHECK(y[n - 1] == 0.0f && agok(y, n));
+    memcpy(y, y0, sizeof(float) * (size_t)n);
+    CHECK(v->matrow_acc(K, n, x, mt, ld, y) == 1);
+    for (int64_t j = 0; j < n; j++) {
+        double want = y0[j];
+        for (int c = 0; c < K; c++) want += (double)x[c] * mt[c * ld + j];
+        CHECK_NEAR(y[j], want, 1e-5, 1e-5);
+    }
+    CHECK(agok(y, n));
+    free(mt), free(y), free(y0);
+}
+
+/* state_step in all seven combinations of a, w, b. */
+static void isa_state_step(const mmi_attn_isa *v, int64_t n)
+{
+    enum { R = 6 };
+    const int64_t ld = n + 5;
+    float a[R], b[R], out[R + AG], *x = agbuf(n, 911, -1, 1), *w = agbuf(n, 912, -1, 1);
+    float *st0 = agbuf(R * ld, 913, -1, 1), *st = agbuf(R * ld, 0, 0, 0);
+    float *y0 = agbuf(n, 914, -1, 1), *y = agbuf(n, 0, 0, 0);
+    mmt_fill_uniform(a, R, 915, -1, 1), mmt_fill_uniform(b, R, 916, -1, 1);
+    for (int mode = 1; mode < 8; mode++) {
+        const int ha = mode & 4, hw = mode & 2, hb = mode & 1;
+        memcpy(st, st0, sizeof(float) * (size_t)(R * ld + AG));
+        memcpy(y, y0, sizeof(float) * (size_t)(n + AG));
+        for (int i = 0; i < R + AG; i++) out[i] = AG_F;
+        CHECK(v->state_step(R, n, ha ? a : NULL, ha ? x : NULL, st, ld, hw ? w : NULL,
+                            hw ? out : NULL, hb ? b : NULL, hb ? y : NULL) == 1);
+        for (int r = 0; r < R; r++) {
+            double dot = 0;
+            for (int64_t j = 0; j < ld; j++) {
+                const double s =
+                    j < n && ha ? (double)st0[r * ld + j] + (double)a[r] * x[j] : st0[r * ld + j];
+                if (j >= n) { /* between rows: untouched */
+                    CHECK(st[r * ld + j] == st0[r * ld + j]);
+                    continue;
+                }
+                CHECK_NEAR(st[r * ld + j], s, 1e-6, 1e-6);
+                dot += s * w[j];
+            }
+            if (hw) CHECK_NEAR(out[r], dot, 1e-5, 1e-5);
+        }
+        for (int64_t j = 0; hb && j < n; j++) {
+            double want = y0[j];
+            for (int r = 0; r < R; r++)
+                want += (double)b[r] *
+                        (ha ? (double)st0[r * ld + j] + (double)a[r] * x[j] : st0[r * ld + j]);
+            CHECK_NEAR(y[j], want, 1e-5, 1e-5);
+        }
+        CHECK(agok(st, R * ld) && agok(y, n) && agok(out, R));
+    }
+    free(x), free(w), free(st0), free(st), free(y0), free(y);
+}
+
+/* exp_sub (with -Inf for masked logits), elu+1 forward and backward, the normaliser step. */
+static void isa_elementwise(const mmi_attn_isa *v, int64_t n)
+{
+    float *s = agbuf(n, 921, -12, 2), *p = agbuf(n, 0, 0, 0), *y = agbuf(n, 0, 0, 0);
+    float *dy = agbuf(n, 922, -1, 1), *dx = agbuf(n, 0, 0, 0), sum = 0;
+    float *k = agbuf(n, 923, -1, 1), *q = agbuf(n, 924, -1, 1);
+    double *z = malloc(sizeof(double) * (size_t)(n + AG)), *z0 = malloc(sizeof(double) * (size_t)n);
+    double want = 0, dot = 0;
+    s[0] = -INFINITY, s[n - 1] = n > 1 ? -95.0f : s[n - 1];
+    CHECK(v->exp_sub(n, s, 0.75f, p, &sum) == 1);
+    for (int64_t j = 0; j < n; j++) {
+        const double e = exp((double)(s[j] - 0.75f)); /* the kernels subtract in float */
+        CHECK_NEAR(p[j], e < FLT_MIN ? 0.0 : e, 2e-7, 0);
+        want += p[j];
+    }
+    CHECK(p[0] == 0.0f && agok(p, n));
+    CHECK_NEAR(sum, want, 1e-6, 0);
+    mmt_fill_uniform(s, n, 925, -6, 6);
+    CHECK(v->elu1(n, s, y) == 1);
+    for (int64_t j = 0; j < n; j++)
+        CHECK_NEAR(y[j], s[j] > 0 ? (double)s[j] + 1 : exp((double)s[j]), 2e-7, 0);
+    CHECK(agok(y, n));
+    CHECK(v->elu1_bwd(n, y, dy, dx) == 1);
+    for (int64_t j = 0; j < n; j++) CHECK(dx[j] == dy[j] * (y[j] > 1.0f ? 1.0f : y[j]));
+    CHECK(agok(dx, n));
+    for (int64_t j = 0; j < n; j++) z0[j] = z[j] = 0.5 * (double)j - 3.0;
+    for (int i = 0; i < AG; i++) z[n + i] = AG_F;
+    CHECK(v->norm_step(n, k, z, q, &dot) == 1);
+    want = 0;
+    for (int64_t j = 0; j < n; j++) {
+        CHECK(z[j] == z0[j] + (double)k[j]);
+        want += (double)q[j] * z[j];
+    }
+    for (int i = 0; i < AG; i++) CHECK(z[n + i] == AG_F);
+    CHECK_NEAR(dot, want, 1e-12, 1e-12);
+    CHECK(v->norm_step(n, NULL, z, q, &dot) == 1); /* read only */
+    CHECK_NEAR(dot, want, 1e-12, 1e-12);
+    free(s), free(p), free(y), free(dy), free(dx), free(k), free(q), free(z), free(z0);
+}
+
+/* The RELU2 rows (exact: one rounding each) and the dS tile over every row count up to 13. */
+static void isa_relu_ds(const mmi_attn_isa *v, int64_t n)
+{
+    enum { K = 5, R = 13 };
+    const int64_t ldx = K + 2, ldm = n + 4, ldp = n + 6;
+    float *x = agbuf(n, 931, -2, 2), *t = agbuf(n, 932, -2, 2), *u = agbuf(n, 933, -1, 1);
+    float *t2 = agbuf(n, 0, 0, 0), *u2 = agbuf(n, 0, 0, 0), *r0 = agbuf(n, 0, 0, 0);
+    float xr[R * ldx], or_[R * ldx], *mt = agbuf(K * ldm, 934, -1, 1);
+    float *p0 = agbuf(R * ldp, 935, 0, 1), *p = agbuf(R * ldp, 0, 0, 0);
+    for (int sq = 0; sq <= 1; sq++)
+        for (int64_t lim = 0; lim <= n; lim += n / 3 + 1) {
+            memcpy(r0, x, sizeof(float) * (size_t)n);
+            CHECK(v->relu_row(n, lim, r0, sq) == 1);
+            for (int64_t j = 0; j < n; j++) {
+                const float y = j < lim && x[j] > 0.0f ? x[j] : 0.0f;
+                CHECK(r0[j] == (sq ? y * y : y));
+            }
+            CHECK(agok(r0, n));
+        }
+    memcpy(t2, t, sizeof(float) * (size_t)n), memcpy(u2, u, sizeof(float) * (size_t)n);
+    CHECK(v->relu_ds_row(n, t2, u2, 0.375f) == 1);
+    for (int64_t j = 0; j < n; j++) CHECK(u2[j] == 0.375f * t[j] * u[j] && t2[j] == t[j] * t[j]);
+    CHECK(agok(t2, n) && agok(u2, n));
+    mmt_fill_uniform(xr, R * ldx, 936, -1, 1), mmt_fill_uniform(or_, R * ldx, 937, -1, 1);
+    for (int c = 0; c < K; c++) mt[c * ldm + n - 1] = or_[2 * ldx + c]; /* row 2's o */
+    for (int64_t rows = 1; rows <= R; rows++) {
+        memcpy(p, p0, sizeof(float) * (size_t)(R * ldp + AG));
+        CHECK(v->ds_tile(rows, n, K, xr, or_, ldx, mt, ldm, p, ldp) == 1);
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t j = 0; j < ldp; j++) {
+                double want = 0;
+                if (r >= rows || j >= n) { /* outside the view: untouched */
+                    CHECK(p[r * ldp + j] == p0[r * ldp + j]);
+                    continue;
+                }
+                for (int c = 0; c < K; c++)
+                    want += (double)xr[r * ldx + c] * ((double)mt[c * ldm + j] - or_[r * ldx + c]);
+                CHECK_NEAR(p[r * ldp + j], p0[r * ldp + j] * want, 1e-5, 1e-6);
+            }
+        if (rows > 2) CHECK(p[2 * ldp + n - 1] == 0.0f);
+        CHECK(agok(p, R * ldp));
+    }
+    free(x), free(t), free(u), free(t2), free(u2), free(r0), free(mt), free(p0), free(p);
+}
+
+/* gate_row: the float64 sums exactly, the factors against float64 and, where the table
+ * handled the row, bitwise what exp_sub and the scalar products give. */
+static void isa_gate_row(const mmi_attn_isa *v, int64_t n)
+{
+    float *g = agbuf(n, 941, -3, 0), *q = agbuf(n, 942, -1, 1), *k = agbuf(n, 943, -1, 1);
+    float *qe = agbuf(n, 0, 0, 0), *kh = agbuf(n, 0, 0, 0), *bf = agbuf(n, 0, 0, 0);
+    float *e = agbuf(n, 0, 0, 0), sum;
+    double *prev = malloc(sizeof(double) * (size_t)n),
+           *bt = malloc(sizeof(double) * (size_t)(n + AG));
+    g[0] = -1e30f; /* clamped to -128 */
+    for (int64_t c = 0; c < n; c++) prev[c] = -0.37 * (double)c;
+    for (int i = 0; i < AG; i++) bt[n + i] = AG_F;
+    if (v->gate_row(n, prev, g, bt, q, 0.5f, k, qe, kh)) {
+        for (int64_t c = 0; c < n; c++) {
+            const double want = prev[c] + (g[c] > -128.0f ? (double)g[c] : -128.0);
+            CHECK(bt[c] == want);
+            double ex;
+            bf[c] = (float)bt[c];
+            ex = exp((double)bf[c]) < FLT_MIN ? 0.0 : exp((double)bf[c]); /* flushed: k / 0 */
+            CHECK_NEAR(qe[c], 0.5 * q[c] * ex, 4e-7, 1e-37);
+            CHECK_NEAR(kh[c], (float)(k[c] / ex), 4e-7, 0);
+        }
+        CHECK(v->exp_sub(n, bf, 0.0f, e, &sum) == 1);
+        for (int64_t c = 0; c < n; c++) CHECK(qe[c] == 0.5f * q[c] * e[c] && kh[c] == k[c] / e[c]);
+        CHECK(agok(qe, n) && agok(kh, n));
+        for (int i = 0; i < AG; i++) CHECK(bt[n + i] == AG_F);
+    }
+    if (v->gate_row(n, NULL, g, bt, NULL, 0.0f, NULL, NULL, NULL))
+        for (int64_t c = 0; c < n; c++) CHECK(bt[c] == (g[c] > -128.0f ? (double)g[c] : -128.0));
+    free(g), free(q), free(k), free(qe), free(kh), free(bf), free(e), free(prev), free(bt);
+}
+
+static void attn_isa_on(const mmi_attn_isa *v)
+{
+    static const int64_t ns[] = {1, 7, 8, 16, 17, 33, 64, 70, 100, 131};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        isa_rowmats(v, ns[i]);
+        isa_state_step(v, ns[i]);
+        isa_elementwise(v, ns[i]);
+        isa_relu_ds(v, ns[i]);
+        isa_gate_row(v, ns[i]);
+    }
+}
+
+static void test_attn_isa_paths(void)
+{
+    for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
+        mmi_dispatch d;
+        if (mmi_dispatch_for((mmi_simd_path)p, &d) && d.attn) attn_isa_on(d.attn);
+    }
+}
+
+/* The AVX-512 table: present exactly when compiled, and passes the checks above. Skipped (with
+ * the reason) where it cannot run. */
+static void test_attn_isa_avx512(void)
+{
+    mmi_dispatch d;
+    CHECK((mmi_attn_isa_avx512() != NULL) == mmi_simd_compiled(MMI_SIMD_AVX512));
+    if (!mmi_dispatch_for(MMI_SIMD_AVX512, &d)) {
+        mmt_skip(mmi_simd_compiled(MMI_SIMD_AVX512)
+                     ? "this CPU or OS does not run AVX-512 F/DQ/BW/VL"
+                     : "this build did not compile the AVX-512 path");
+        return;
+    }
+    CHECK(d.attn == mmi_attn_isa_avx512());
+    attn_isa_on(d.attn);
+}
+
 void suite_attn(void)
 {
     mmt_run("attn_softmax_forward", test_attn_softmax_forward);
@@ -1581,6 +1835,8 @@ void suite_attn(void)
     mmt_run("attn_gated_sweep", test_attn_gated_sweep);
     mmt_run("attn_rowmat_sub", test_attn_rowmat_sub);
     mmt_run("attn_ds_tile", test_attn_ds_tile);
+    mmt_run("attn_isa_paths", test_attn_isa_paths);
+    mmt_run("attn_isa_avx512", test_attn_isa_avx512);
     mmt_run("attn_softmax_grad_tiles", test_attn_softmax_grad_tiles);
     mmt_run("attn_softmax_saturated_repro", test_attn_softmax_saturated_repro);
     mmt_run("attn_softmax_saturated_sweep", test_attn_softmax_saturated_sweep);

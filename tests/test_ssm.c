@@ -11,6 +11,7 @@
 #include "vectors/ssm_vectors.h"
 
 #include <complex.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1797,6 +1798,280 @@ static void test_ssd_dt_bounds(void)
     mm_ssm_free(h);
 }
 
+/* ---- the selective scan's ISA variants on every path (kernel level) ------------------------ */
+/* The operator tests above run whichever path this process dispatched. These call each
+ * available path's table (mmi_dispatch_for; the portable bodies where a table is NULL or an
+ * entry declines) on single rows: prep against float64 formulas, forward, checkpoints, final
+ * state and decoding step against a float64 recurrence on the same prepared inputs, backward
+ * against the portable backward; N from 1 to 256 (AVX2 takes multiples of 8, AVX-512 any N
+ * with a masked last vector), L across the 16-step blocks, and a guard band after every output
+ * that must stay untouched (the vector code cannot be checked by ASan on a machine without
+ * it). */
+#define GUARD   16
+#define GUARD_F 12345.0f
+
+static float *gbuf(int64_t n, uint64_t seed, float lo, float hi)
+{
+    float *b = malloc(sizeof(float) * (size_t)(n + GUARD));
+    if (n > 0) mmt_fill_uniform(b, n, seed, lo, hi);
+    for (int i = 0; i < GUARD; i++) b[n + i] = GUARD_F;
+    return b;
+}
+
+static double *gbuf64(int64_t n, double v)
+{
+    double *b = malloc(sizeof(double) * (size_t)(n + GUARD));
+    for (int64_t i = 0; i < n + GUARD; i++) b[i] = i < n ? v : (double)GUARD_F;
+    return b;
+}
+
+static int guard_ok(const float *b, int64_t n)
+{
+    for (int i = 0; i < GUARD; i++)
+        if (b[n + i] != GUARD_F) return 0;
+    return 1;
+}
+
+static int guard_ok64(const double *b, int64_t n)
+{
+    for (int i = 0; i < GUARD; i++)
+        if (b[n + i] != (double)GUARD_F) return 0;
+    return 1;
+}
+
+/* max |a - b| <= tol * max(max |b|, 1e-30) for float or double a (one of a, af set). */
+static int close64(const double *a, const float *af, const double *b, int64_t n, double tol)
+{
+    double m = 0, e = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double x = a ? a[i] : (double)af[i];
+        if (fabs(b[i]) > m) m = fabs(b[i]);
+        if (!(fabs(x - b[i]) <= e)) e = fabs(x - b[i]);
+    }
+    return e <= tol * (m > 1e-30 ? m : 1e-30);
+}
+
+static double softplus64(double x) { return x > 20 ? x : log1p(exp(x)); }
+static double sigmoid64(double x) { return 1 / (1 + exp(-x)); }
+
+/* prep on n values including softplus's threshold region and sigmoid's saturation. */
+static void ssm_paths_prep(const mmi_ssm_isa *v, int64_t n)
+{
+    float *delta = gbuf(n, 21, -6, 6), *z = gbuf(n, 22, -8, 8);
+    float *dlt = gbuf(n, 0, 0, 0), *dsp = gbuf(n, 0, 0, 0), *gz = gbuf(n, 0, 0, 0);
+    float *sz = gbuf(n, 0, 0, 0);
+    const float bias = 0.25f;
+    const float special[6] = {19.75f, 19.8f, 30.0f, -90.0f, -20.0f, 0.0f};
+    for (int64_t i = 0; i < n && i < 6; i++) delta[i] = special[i], z[i] = -4.0f * special[i];
+    for (int sp = 0; sp <= 1; sp++) {
+        if (!(v && v->sel_prep(n, delta, bias, sp, z, dlt, dsp, gz, sz)))
+            mmi_ssm_sel_prep_portable(n, delta, bias, sp, z, dlt, dsp, gz, sz);
+        for (int64_t i = 0; i < n; i++) {
+            const double raw = (double)(delta[i] + bias), zz = z[i];
+            CHECK_NEAR(dlt[i], sp ? softplus64(raw) : raw, 2e-6, 1e-37);
+            CHECK_NEAR(dsp[i], sp && raw <= 20 ? sigmoid64(raw) : 1.0, 2e-6, 1e-37);
+            CHECK_NEAR(gz[i], zz * sigmoid64(zz), 2e-6, 1e-37);
+            CHECK_NEAR(sz[i], sigmoid64(zz), 2e-6, 1e-37);
+        }
+        CHECK(guard_ok(dlt, n) && guard_ok(dsp, n) && guard_ok(gz, n) && guard_ok(sz, n));
+    }
+    free(delta), free(z), free(dlt), free(dsp), free(gz), free(sz);
+}
+
+/* One row: opts bit 0 variable B, 1 variable C, 2 D, 3 z, 4 continue from a state. */
+static void ssm_paths_row(const mmi_ssm_isa *v, int64_t N, int64_t L, int64_t chunk, int opts)
+{
+    const int bv = opts & 1, cv = (opts >> 1) & 1, hd = (opts >> 2) & 1, hz = (opts >> 3) & 1;
+    const int64_t nb = bv ? L * N : N, nc = cv ? L * N : N, nck = (L + chunk - 1) / chunk;
+    float *u = gbuf(L, 31, -1, 1), *dlt = gbuf(L, 32, 0.01f, 1.5f), *A = gbuf(N, 33, -2, -0.05f);
+    float *B = gbuf(nb, 34, -1, 1), *C = gbuf(nc, 35, -1, 1), *z = gbuf(L, 36, -2, 2);
+    float *gz = gbuf(L, 0, 0, 0), *sz = gbuf(L, 0, 0, 0), *dsp = gbuf(L, 37, 0.2f, 1);
+    float *x = gbuf(N, 38, -1, 1), *x0 = gbuf(N, 0, 0, 0), *out = gbuf(L, 0, 0, 0);
+    float *ckpt = gbuf(nck * N, 0, 0, 0), *dout = gbuf(L, 39, -1, 1);
+    double *xr = calloc((size_t)N, sizeof(double)), *oref = calloc((size_t)L, sizeof(double));
+    double *xa = calloc((size_t)N, sizeof(double)), xmag = 0; /* |terms| recurrence: the scale */
+    double *cref = calloc((size_t)(nck * N), sizeof(double)), *xref;
+    mmi_sel_row r;
+    memset(&r, 0, sizeof r);
+    memcpy(x0, x, sizeof(float) * (size_t)N);
+    for (int64_t t = 0; t < L; t++)
+        gz[t] = (float)(z[t] * sigmoid64(z[t])), sz[t] = (float)sigmoid64(z[t]);
+    r.L = L, r.N = N, r.chunk = chunk, r.u = u, r.dlt = dlt, r.gz = hz ? gz : NULL;
+    r.sz = hz ? sz : NULL, r.z = hz ? z : NULL, r.dsp = dsp, r.A = A, r.B = B, r.C = C;
+    r.b_var = bv, r.c_var = cv, r.has_d = hd, r.cont = (opts >> 4) & 1, r.dskip = 0.7f;
+    r.out = out, r.x = x, r.ckpt = ckpt;
+    /* the float64 recurrence on the same float inputs */
+    for (int64_t n = 0; n < N; n++) xa[n] = fabs(xr[n] = r.cont ? x0[n] : 0.0);
+    for (int64_t t = 0; t < L; t++) {
+        double y = 0;
+        if (t % chunk == 0)
+            for (int64_t n = 0; n < N; n++) cref[(t / chunk) * N + n] = xr[n];
+        for (int64_t n = 0; n < N; n++) {
+            const double b = B[(bv ? t * N : 0) + n], c = C[(cv ? t * N : 0) + n];
+            xr[n] = exp((double)dlt[t] * A[n]) * xr[n] + (double)dlt[t] * u[t] * b;
+            xa[n] = exp((double)dlt[t] * A[n]) * xa[n] + fabs((double)dlt[t] * u[t] * b);
+            if (xa[n] > xmag) xmag = xa[n];
+            y += xr[n] * c;
+        }
+        if (hd) y += 0.7 * u[t];
+        oref[t] = hz ? y * gz[t] : y;
+    }
+    if (!(v && v->sel_fwd(&r))) mmi_ssm_sel_fwd_portable(&r);
+    CHECK(close64(NULL, out, oref, L, 2e-6));
+    /* The states are sums of terms of either sign: a state near 0 after cancellation carries
+     * the rounding of its terms, so the error is measured against their magnitude (the same
+     * recurrence on |terms|), at most L exps and FMAs of a few ulp each. */
+    for (int64_t n = 0; n < N; n++) CHECK_NEAR(x[n], xr[n], 0, 2e-6 * xmag);
+    for (int64_t i = 0; i < nck * N; i++) CHECK_NEAR(ckpt[i], cref[i], 0, 2e-6 * xmag);
+    CHECK(guard_ok(out, L) && guard_ok(x, N) && guard_ok(ckpt, nck * N));
+    { /* backward: this path against the portable one (checked against finite differences) */
+        mmi_sel_grad g[2];
+        float *f[2][4];
+        double *dd[2][5];
+        float *work = gbuf(2 * chunk * N, 0, 0, 0);
+        for (int k = 0; k < 2; k++) {
+            for (int j = 0; j < 3; j++) f[k][j] = gbuf(L, 0, 0, 0);
+            dd[k][0] = gbuf64(N, 0.5), dd[k][1] = gbuf64(1, 0.25), dd[k][2] = gbuf64(1, -0.25);
+            dd[k][3] = gbuf64(nb, 0.125), dd[k][4] = gbuf64(nc, -0.125);
+            memset(&g[k], 0, sizeof g[k]);
+            g[k].dout = dout, g[k].du = f[k][0], g[k].ddelta = f[k][1],
+            g[k].dz = hz ? f[k][2] : NULL;
+            g[k].dA = dd[k][0], g[k].dD = hd ? dd[k][1] : NULL, g[k].dbias = dd[k][2];
+            g[k].dB = dd[k][3], g[k].dC = dd[k][4], g[k].work = work;
+        }
+        if (!(v && v->sel_bwd(&r, &g[0]))) mmi_ssm_sel_bwd_portable(&r, &g[0]);
+        mmi_ssm_sel_bwd_portable(&r, &g[1]);
+        CHECK(guard_ok(work, 2 * chunk * N));
+        for (int j = 0; j < 3; j++) {
+            double *ref = malloc(sizeof(double) * (size_t)L);
+            for (int64_t t = 0; t < L; t++) ref[t] = f[1][j][t];
+            CHECK(close64(NULL, f[0][j], ref, L, 2e-5));
+            CHECK(guard_ok(f[0][j], L));
+            free(ref);
+        }
+        CHECK(close64(dd[0][0], NULL, dd[1][0], N, 2e-5) && guard_ok64(dd[0][0], N));
+        { /* dD and dbias are sums over time that may cancel: the tolerance scales with the
+           * sum of their terms' magnitudes (|gate . u| <= 2 |dout u| here; dbias sums ddelta) */
+            double sd = 0.25, sb = 0.25;
+            for (int64_t t = 0; t < L; t++)
+                sd += 2 * fabs((double)dout[t] * u[t]), sb += fabs((double)f[1][1][t]);
+            CHECK(fabs(dd[0][1][0] - dd[1][1][0]) <= 2e-5 * sd);
+            CHECK(fabs(dd[0][2][0] - dd[1][2][0]) <= 2e-5 * sb);
+            CHECK(guard_ok64(dd[0][1], 1) && guard_ok64(dd[0][2], 1));
+        }
+        CHECK(close64(dd[0][3], NULL, dd[1][3], nb, 2e-5) && guard_ok64(dd[0][3], nb));
+        CHECK(close64(dd[0][4], NULL, dd[1][4], nc, 2e-5) && guard_ok64(dd[0][4], nc));
+        for (int k = 0; k < 2; k++) {
+            for (int j = 0; j < 3; j++) free(f[k][j]);
+            for (int j = 0; j < 5; j++) free(dd[k][j]);
+        }
+        free(work);
+    }
+    xref = calloc((size_t)(3 * N), sizeof(double));
+    { /* decoding step of 3 rows sharing B and C */
+        float *sA = gbuf(3 * N, 41, -2, -0.05f), *sx = gbuf(3 * N, 42, -1, 1),
+              *so = gbuf(3, 0, 0, 0);
+        const float sd[3] = {0.3f, 1.2f, 0.01f}, su[3] = {0.5f, -1.0f, 2.0f};
+        const float sg[3] = {0.9f, -0.2f, 1.1f}, sk[3] = {0.4f, 0.0f, -0.6f};
+        double yr[3];
+        mmi_sel_step s;
+        memset(&s, 0, sizeof s);
+        s.n = 3, s.N = N, s.A = sA, s.B = B, s.C = C, s.dlt = sd, s.u = su;
+        s.gz = hz ? sg : NULL, s.dskip = hd ? sk : NULL, s.x = sx, s.out = so;
+        for (int i = 0; i < 3; i++) {
+            double y = 0;
+            for (int64_t n = 0; n < N; n++) {
+                double *xv = &xref[i * N + n];
+                *xv = exp((double)sd[i] * sA[i * N + n]) * sx[i * N + n] +
+                      (double)sd[i] * su[i] * B[n];
+                y += *xv * C[n];
+            }
+            if (hd) y += (double)sk[i] * su[i];
+            yr[i] = hz ? y * sg[i] : y;
+        }
+        if (!(v && v->sel_step_rows(&s))) mmi_ssm_sel_step_rows(&s);
+        CHECK(close64(NULL, sx, xref, 3 * N, 2e-6) && guard_ok(sx, 3 * N));
+        CHECK(close64(NULL, so, yr, 3, 2e-6) && guard_ok(so, 3));
+        free(sA), free(sx), free(so);
+    }
+    free(u), free(dlt), free(A), free(B), free(C), free(z), free(gz), free(sz), free(dsp);
+    free(x), free(x0), free(out), free(ckpt), free(dout), free(xr), free(oref), free(cref);
+    free(xa);
+    free(xref);
+}
+
+/* Every check above on the table of path p (NULL: the portable bodies). */
+static void ssm_paths_on(const mmi_ssm_isa *v)
+{
+    static const int64_t Ns[] = {1, 5, 8, 16, 20, 24, 32, 33, 48, 64, 100, 256};
+    static const int64_t Ls[] = {1, 15, 16, 17, 40};
+    for (size_t i = 0; i < sizeof Ns / sizeof Ns[0]; i++)
+        for (size_t j = 0; j < sizeof Ls / sizeof Ls[0]; j++) {
+            const int opts = (int)((i * 5 + j * 3) % 32);
+            ssm_paths_row(v, Ns[i], Ls[j], j % 2 ? 7 : 16, opts);
+            ssm_paths_row(v, Ns[i], Ls[j], 5, 31 - opts);
+        }
+    for (int64_t n = 0; n <= 40; n += 5) ssm_paths_prep(v, n);
+}
+
+static void test_selective_paths(void)
+{
+    for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
+        mmi_dispatch d;
+        if (mmi_dispatch_for((mmi_simd_path)p, &d)) ssm_paths_on(d.ssm);
+    }
+}
+
+/* The AVX-512 table itself: present exactly when compiled, takes any N <= 256 and declines
+ * more, and passes the checks above. Skipped (with the reason) where it cannot run. */
+static void test_selective_avx512(void)
+{
+    mmi_dispatch d;
+    CHECK((mmi_ssm_isa_avx512() != NULL) == mmi_simd_compiled(MMI_SIMD_AVX512));
+    if (!mmi_dispatch_for(MMI_SIMD_AVX512, &d)) {
+        mmt_skip(mmi_simd_compiled(MMI_SIMD_AVX512)
+                     ? "this CPU or OS does not run AVX-512 F/DQ/BW/VL"
+                     : "this build did not compile the AVX-512 path");
+        return;
+    }
+    CHECK(d.ssm == mmi_ssm_isa_avx512());
+    {
+        mmi_sel_row r;
+        memset(&r, 0, sizeof r);
+        r.N = 257; /* declined before anything is read */
+        CHECK(d.ssm->sel_fwd(&r) == 0);
+    }
+    ssm_paths_on(d.ssm);
+}
+
+/* exp512's scheme (selective_scan_avx512.c, attn_simd_avx512.c) emulated in scalar float:
+ * clamp, n = round(x log2 e), two-step reduction, the degree-6 polynomial, y 2^n correctly
+ * rounded (ldexpf), 0 below FLT_MIN. Within 1.5 ulp of exp wherever the result is normal; the
+ * vector code performs the same operations lane by lane. */
+static void test_exp512_scheme(void)
+{
+    double worst = 0;
+    for (double xd = -87.3; xd <= 88.72; xd += 0.000731) {
+        const float x = (float)xd;
+        const float c = fminf(89.0f, fmaxf(-87.336544f, x));
+        const float n = nearbyintf(c * 1.44269504088896341f);
+        float r = fmaf(-n, 0.693359375f, c), y;
+        r = fmaf(-n, -2.12194440e-4f, r);
+        y = fmaf(1.9875691500e-4f, r, 1.3981999507e-3f);
+        y = fmaf(y, r, 8.3334519073e-3f);
+        y = fmaf(y, r, 4.1665795894e-2f);
+        y = fmaf(y, r, 1.6666665459e-1f);
+        y = fmaf(y, r, 5.0000001201e-1f);
+        y = fmaf(y, r * r, r + 1.0f);
+        y = x < -87.336544f ? 0.0f : ldexpf(y, (int)n);
+        if (y >= FLT_MIN) {
+            const double want = exp((double)x), ulp = ldexp(1.0, ilogb(want) - 23);
+            if (fabs(y - want) / ulp > worst) worst = fabs(y - want) / ulp;
+        }
+    }
+    CHECK(worst <= 1.5); /* 1.25 ulp at worst on a sweep ten times denser */
+}
+
 void suite_ssm(void)
 {
     mmt_run("ssm_hippo", test_hippo);
@@ -1807,6 +2082,9 @@ void suite_ssm(void)
     mmt_run("ssm_selective_misuse", test_selective_misuse);
     mmt_run("ssm_selective_torch", test_selective_torch);
     mmt_run("ssm_selective_threads", test_selective_threads);
+    mmt_run("ssm_selective_paths", test_selective_paths);
+    mmt_run("ssm_selective_avx512", test_selective_avx512);
+    mmt_run("ssm_exp512_scheme", test_exp512_scheme);
     mmt_run("ssm_ssd", test_ssd);
     mmt_run("ssm_ssd_threads", test_ssd_threads);
     mmt_run("ssm_ssd_dt_bounds", test_ssd_dt_bounds);

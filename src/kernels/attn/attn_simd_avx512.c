@@ -1,7 +1,453 @@
 /* SPDX-License-Identifier: MIT */
-/* attn_simd_avx512.c — the attention family's AVX-512 (F/DQ/BW/VL) dispatch table. Not written yet: the
- * getter returns NULL and the dispatch keeps the family's AVX2 table on the AVX-512 path. */
+/*
+ * attn_simd_avx512.c — AVX-512 (F/DQ/BW/VL) bodies of the attention primitives (attn_simd.c),
+ * compiled with the AVX-512 flags and reached through the dispatch table only on CPUs and OSes
+ * that run them. The same contracts as attn_simd_avx2.c, 16 lanes a register: each primitive
+ * walks its output in column blocks of up to 64 floats (4 registers) held across the
+ * reduction, and every tail is one masked vector (masked loads and stores: nothing outside the
+ * views is read or written, no scalar tail loops). The promises of mmi_attn_kernels.h hold the
+ * same way: rowmat_sub and ds_tile subtract o before the product (a column equal to o gives
+ * exactly 0), and gate_row's factors use exp_sub's exponential with the same roundings, so a
+ * gated chunk gives the same bits through either.
+ *
+ * exp512 is the Cephes scheme of mmi_exp256 (same reduction and polynomial: the same results
+ * wherever they are normal floats, about 2 ulp) with 2^n applied by one vscalefps: results
+ * below FLT_MIN are 0 (absolute error below 1.2e-38; -Inf, i.e. masked logits, gives 0),
+ * above 88.72 +Inf, NaN stays NaN. It serves both the softmax rows and elu+1 (the AVX2 file
+ * needs two). The SSM family's selective_scan_avx512.c has the same function; the two can move
+ * into one shared AVX-512 math header.
+ */
 #include "../simd/mmi_avx512_target.h"
 #include "mmi_attn_kernels.h"
 
+#ifdef MMI_HAVE_AVX512
+#include <immintrin.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define INL static inline __attribute__((always_inline))
+#else
+#define INL static inline
+#endif
+
+/* The lanes [0, n) of a 16-lane mask (n clamped to [0, 16]). */
+INL __mmask16 lanes(int64_t n)
+{
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
+
+/* The mask of register u of a W-register block whose last register has the lanes of kl. */
+INL __mmask16 umask(int u, int W, __mmask16 kl) { return u == W - 1 ? kl : (__mmask16)0xffff; }
+
+/* exp of 16 floats (see the file comment). max and min return their second operand when one
+ * is NaN, so NaN passes the clamp; the clamp keeps +-Inf out of the reduction. */
+INL __m512 exp512(__m512 x)
+{
+    const __m512 lo = _mm512_set1_ps(-87.336544f), hi = _mm512_set1_ps(89.0f);
+    const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ); /* x >= FLT_MIN's log, NaN */
+    __m512 n, z, y;
+    x = _mm512_min_ps(hi, _mm512_max_ps(lo, x));
+    n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), x);
+    z = _mm512_mul_ps(x, x);
+    y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, z, _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
+    return _mm512_maskz_scalef_ps(keep, y, n); /* y 2^n, correctly rounded, Inf on overflow */
+}
+
+/* ---- y = alpha * x^T Mt over a block of W registers (the last one with the lanes of kl) --- */
+INL void rowmat_blk(const int W, __mmask16 kl, int64_t k, const float *x, const float *mt,
+                    int64_t ld, const float *o, float alpha, float *y)
+{
+    /* two accumulator sets (even and odd c) hide the FMA latency; o (rowmat_sub) is
+     * subtracted from each row before the product */
+    __m512 acc[4], acd[4];
+    int64_t c = 0;
+#pragma GCC unroll 4
+    for (int u = 0; u < W; u++) acc[u] = acd[u] = _mm512_setzero_ps();
+    for (; c + 1 < k; c += 2) {
+        const __m512 x0 = _mm512_set1_ps(x[c]), x1 = _mm512_set1_ps(x[c + 1]);
+        const __m512 o0 = _mm512_set1_ps(o ? o[c] : 0.0f), o1 = _mm512_set1_ps(o ? o[c + 1] : 0.0f);
+        const float *r0 = mt + c * ld, *r1 = r0 + ld;
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++) {
+            __m512 m0 = _mm512_maskz_loadu_ps(umask(u, W, kl), r0 + 16 * u);
+            __m512 m1 = _mm512_maskz_loadu_ps(umask(u, W, kl), r1 + 16 * u);
+            if (o) m0 = _mm512_sub_ps(m0, o0), m1 = _mm512_sub_ps(m1, o1);
+            acc[u] = _mm512_fmadd_ps(x0, m0, acc[u]);
+            acd[u] = _mm512_fmadd_ps(x1, m1, acd[u]);
+        }
+    }
+    if (c < k) {
+        const __m512 x0 = _mm512_set1_ps(x[c]), o0 = _mm512_set1_ps(o ? o[c] : 0.0f);
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++) {
+            __m512 m0 = _mm512_maskz_loadu_ps(umask(u, W, kl), mt + c * ld + 16 * u);
+            if (o) m0 = _mm512_sub_ps(m0, o0);
+            acc[u] = _mm512_fmadd_ps(x0, m0, acc[u]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int u = 0; u < W; u++)
+        _mm512_mask_storeu_ps(y + 16 * u, umask(u, W, kl),
+                              _mm512_mul_ps(_mm512_add_ps(acc[u], acd[u]), _mm512_set1_ps(alpha)));
+}
+
+int mmi_attn_rowmat_avx512(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                           float alpha, float *y)
+{
+    int64_t j = 0;
+    for (; j + 64 <= n_out; j += 64) rowmat_blk(4, 0xffff, k, x, mt + j, ld, NULL, alpha, y + j);
+    for (; j < n_out; j += 16)
+        rowmat_blk(1, lanes(n_out - j), k, x, mt + j, ld, NULL, alpha, y + j);
+    return 1;
+}
+
+int mmi_attn_rowmat_sub_avx512(int64_t n_out, int64_t k, const float *x, const float *mt,
+                               int64_t ld, const float *o, float alpha, float *y)
+{
+    int64_t j = 0;
+    for (; j + 64 <= n_out; j += 64) rowmat_blk(4, 0xffff, k, x, mt + j, ld, o, alpha, y + j);
+    for (; j < n_out; j += 16) rowmat_blk(1, lanes(n_out - j), k, x, mt + j, ld, o, alpha, y + j);
+    return 1;
+}
+
+/* ---- softmax backward's dS tile: p[r, j] *= x_r . (mt[:, j] - o_r) ------------------------ */
+/* R rows (1, 2 or 4, a constant in each instantiation) x 32 columns: 2R accumulators held
+ * across the reduction, every mt row loaded once for R output rows (the subtraction and the
+ * FMA are the work; more rows would only share the two mt loads further). k0, k1: the columns
+ * of the two registers (a partial strip reads and writes only its columns). */
+INL void ds_blk(const int R, int64_t k, const float *x, const float *o, int64_t ldx,
+                const float *mt, int64_t ldm, float *p, int64_t ldp, __mmask16 k0, __mmask16 k1)
+{
+    __m512 a0[4], a1[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < k; c++) {
+        const float *row = mt + c * ldm;
+        const __m512 m0 = _mm512_maskz_loadu_ps(k0, row), m1 = _mm512_maskz_loadu_ps(k1, row + 16);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const __m512 xb = _mm512_set1_ps(x[r * ldx + c]), ob = _mm512_set1_ps(o[r * ldx + c]);
+            a0[r] = _mm512_fmadd_ps(xb, _mm512_sub_ps(m0, ob), a0[r]);
+            a1[r] = _mm512_fmadd_ps(xb, _mm512_sub_ps(m1, ob), a1[r]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        float *pr = p + r * ldp;
+        _mm512_mask_storeu_ps(pr, k0, _mm512_mul_ps(_mm512_maskz_loadu_ps(k0, pr), a0[r]));
+        _mm512_mask_storeu_ps(pr + 16, k1,
+                              _mm512_mul_ps(_mm512_maskz_loadu_ps(k1, pr + 16), a1[r]));
+    }
+}
+
+/* One 32-column strip (nv valid columns): whole 4-row blocks, then 2 and 1 for the row tail. */
+static void ds_strip(int64_t rows, int64_t k, const float *x, const float *o, int64_t ldx,
+                     const float *mt, int64_t ldm, float *p, int64_t ldp, int64_t nv)
+{
+    const __mmask16 k0 = lanes(nv), k1 = lanes(nv - 16);
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4)
+        ds_blk(4, k, x + r * ldx, o + r * ldx, ldx, mt, ldm, p + r * ldp, ldp, k0, k1);
+    if (r + 2 <= rows) {
+        ds_blk(2, k, x + r * ldx, o + r * ldx, ldx, mt, ldm, p + r * ldp, ldp, k0, k1);
+        r += 2;
+    }
+    if (r < rows) ds_blk(1, k, x + r * ldx, o + r * ldx, ldx, mt, ldm, p + r * ldp, ldp, k0, k1);
+}
+
+int mmi_attn_ds_tile_avx512(int64_t rows, int64_t n, int64_t k, const float *x, const float *o,
+                            int64_t ldx, const float *mt, int64_t ldm, float *p, int64_t ldp)
+{
+    for (int64_t j = 0; j < n; j += 32)
+        ds_strip(rows, k, x, o, ldx, mt + j, ldm, p + j, ldp, n - j < 32 ? n - j : 32);
+    return 1;
+}
+
+/* ---- RELU2 tile rows ------------------------------------------------------------------------ */
+/* lim is already clamped to [0, n] by the caller (attn_simd.c). Lanes from lim on load as 0
+ * and store 0 (the causal mask). max(v, 0) returns 0 for NaN and -0, as the portable test
+ * x > 0 does. */
+int mmi_attn_relu_row_avx512(int64_t n, int64_t lim, float *x, int square)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; j += 16) {
+        const __m512 y = _mm512_max_ps(_mm512_maskz_loadu_ps(lanes(lim - j), x + j), zero);
+        _mm512_mask_storeu_ps(x + j, lanes(n - j), square ? _mm512_mul_ps(y, y) : y);
+    }
+    return 1;
+}
+
+int mmi_attn_relu_ds_row_avx512(int64_t n, float *t, float *u, float f)
+{
+    const __m512 vf = _mm512_set1_ps(f);
+    for (int64_t j = 0; j < n; j += 16) {
+        const __mmask16 k = lanes(n - j);
+        const __m512 r = _mm512_maskz_loadu_ps(k, t + j);
+        _mm512_mask_storeu_ps(u + j, k,
+                              _mm512_mul_ps(_mm512_mul_ps(vf, r), _mm512_maskz_loadu_ps(k, u + j)));
+        _mm512_mask_storeu_ps(t + j, k, _mm512_mul_ps(r, r));
+    }
+    return 1;
+}
+
+/* ---- y += p^T Mat --------------------------------------------------------------------------- */
+INL void matrow_blk(const int W, __mmask16 kl, int64_t rows, const float *p, const float *mat,
+                    int64_t ld, float *y)
+{
+    __m512 acc[4], acd[4];
+    int64_t r = 0;
+#pragma GCC unroll 4
+    for (int u = 0; u < W; u++)
+        acc[u] = _mm512_maskz_loadu_ps(umask(u, W, kl), y + 16 * u), acd[u] = _mm512_setzero_ps();
+    for (; r + 1 < rows; r += 2) {
+        const __m512 p0 = _mm512_set1_ps(p[r]), p1 = _mm512_set1_ps(p[r + 1]);
+        const float *r0 = mat + r * ld, *r1 = r0 + ld;
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++) {
+            acc[u] =
+                _mm512_fmadd_ps(p0, _mm512_maskz_loadu_ps(umask(u, W, kl), r0 + 16 * u), acc[u]);
+            acd[u] =
+                _mm512_fmadd_ps(p1, _mm512_maskz_loadu_ps(umask(u, W, kl), r1 + 16 * u), acd[u]);
+        }
+    }
+    if (r < rows) {
+        const __m512 p0 = _mm512_set1_ps(p[r]);
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++)
+            acc[u] = _mm512_fmadd_ps(
+                p0, _mm512_maskz_loadu_ps(umask(u, W, kl), mat + r * ld + 16 * u), acc[u]);
+    }
+#pragma GCC unroll 4
+    for (int u = 0; u < W; u++)
+        _mm512_mask_storeu_ps(y + 16 * u, umask(u, W, kl), _mm512_add_ps(acc[u], acd[u]));
+}
+
+int mmi_attn_matrow_acc_avx512(int64_t rows, int64_t n, const float *p, const float *mat,
+                               int64_t ld, float *y)
+{
+    int64_t j = 0;
+    for (; j + 64 <= n; j += 64) matrow_blk(4, 0xffff, rows, p, mat + j, ld, y + j);
+    for (; j < n; j += 16) matrow_blk(1, lanes(n - j), rows, p, mat + j, ld, y + j);
+    return 1;
+}
+
+/* ---- fused state step ----------------------------------------------------------------------- */
+/* ha, hw, hb are compile-time flags (a, w, b present), so each instantiation keeps only the
+ * registers it needs. first: this is the first column block (out[r] is set, not added to). */
+INL void state_blk(const int W, const int ha, const int hw, const int hb, __mmask16 kl, int first,
+                   int64_t rows, const float *a, const float *x, float *st, int64_t ld,
+                   const float *w, float *out, const float *b, float *y)
+{
+    __m512 xv[4], wv[4], yv[4], yd[4];
+#pragma GCC unroll 4
+    for (int u = 0; u < W; u++) {
+        const __mmask16 k = umask(u, W, kl);
+        xv[u] = ha ? _mm512_maskz_loadu_ps(k, x + 16 * u) : _mm512_setzero_ps();
+        wv[u] = hw ? _mm512_maskz_loadu_ps(k, w + 16 * u) : _mm512_setzero_ps();
+        yv[u] = hb ? _mm512_maskz_loadu_ps(k, y + 16 * u) : _mm512_setzero_ps();
+        yd[u] = _mm512_setzero_ps();
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = st + r * ld;
+        __m512 sv[4];
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++) sv[u] = _mm512_maskz_loadu_ps(umask(u, W, kl), row + 16 * u);
+        if (ha) {
+            const __m512 ar = _mm512_set1_ps(a[r]);
+#pragma GCC unroll 4
+            for (int u = 0; u < W; u++) {
+                sv[u] = _mm512_fmadd_ps(ar, xv[u], sv[u]);
+                _mm512_mask_storeu_ps(row + 16 * u, umask(u, W, kl), sv[u]);
+            }
+        }
+        if (hw) {
+            __m512 d = _mm512_mul_ps(sv[0], wv[0]);
+#pragma GCC unroll 4
+            for (int u = 1; u < W; u++) d = _mm512_fmadd_ps(sv[u], wv[u], d);
+            out[r] = first ? _mm512_reduce_add_ps(d) : out[r] + _mm512_reduce_add_ps(d);
+        }
+        if (hb) { /* alternate two accumulator sets across rows: twice the FMA chains */
+            const __m512 br = _mm512_set1_ps(b[r]);
+            if (r & 1) {
+#pragma GCC unroll 4
+                for (int u = 0; u < W; u++) yd[u] = _mm512_fmadd_ps(br, sv[u], yd[u]);
+            } else {
+#pragma GCC unroll 4
+                for (int u = 0; u < W; u++) yv[u] = _mm512_fmadd_ps(br, sv[u], yv[u]);
+            }
+        }
+    }
+    if (hb)
+#pragma GCC unroll 4
+        for (int u = 0; u < W; u++)
+            _mm512_mask_storeu_ps(y + 16 * u, umask(u, W, kl), _mm512_add_ps(yv[u], yd[u]));
+}
+
+/* One instantiation per flag combination and block width; the tail is a masked 1-register
+ * block. */
+#define STATE_CASE(HA, HW, HB)                                                                     \
+    do {                                                                                           \
+        for (; j + 64 <= n; j += 64)                                                               \
+            state_blk(4, HA, HW, HB, 0xffff, j == 0, rows, a, x + j, st + j, ld, w + j, out, b,    \
+                      y + j);                                                                      \
+        for (; j < n; j += 16)                                                                     \
+            state_blk(1, HA, HW, HB, lanes(n - j), j == 0, rows, a, x + j, st + j, ld, w + j, out, \
+                      b, y + j);                                                                   \
+    } while (0)
+
+int mmi_attn_state_step_avx512(int64_t rows, int64_t n, const float *a, const float *x, float *st,
+                               int64_t ld, const float *w, float *out, const float *b, float *y)
+{
+    int64_t j = 0;
+    const float zero[1] = {0.0f};
+    const int mode = (a ? 4 : 0) | (w ? 2 : 0) | (b ? 1 : 0);
+    /* absent vectors are never read; point them at something valid for the pointer math */
+    if (!a) x = zero;
+    if (!w) w = zero;
+    if (!b) y = (float *)zero;
+    switch (mode) {
+    case 4:
+        STATE_CASE(1, 0, 0);
+        break;
+    case 5:
+        STATE_CASE(1, 0, 1);
+        break;
+    case 6:
+        STATE_CASE(1, 1, 0);
+        break;
+    case 7:
+        STATE_CASE(1, 1, 1);
+        break;
+    case 1:
+        STATE_CASE(0, 0, 1);
+        break;
+    case 2:
+        STATE_CASE(0, 1, 0);
+        break;
+    case 3:
+        STATE_CASE(0, 1, 1);
+        break;
+    default:
+        break;
+    }
+    return 1;
+}
+
+/* ---- softmax rows ----------------------------------------------------------------------------- */
+int mmi_attn_exp_sub_avx512(int64_t n, const float *s, float mx, float *p, float *sum)
+{
+    const __m512 m = _mm512_set1_ps(mx);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; j += 16) {
+        const __mmask16 k = lanes(n - j);
+        const __m512 e =
+            _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), m)));
+        _mm512_mask_storeu_ps(p + j, k, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    *sum = _mm512_reduce_add_ps(acc);
+    return 1;
+}
+
+/* ---- one row of per-key gates (mmi_attn_gate_row): the float64 cumulative sum, then the
+ * factored query and key rows, each operation as the portable body rounds it and the
+ * exponential exp_sub uses (exp_sub(s, 0) computes exp512(s - 0) = exp512(s) bitwise) ------- */
+int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, double *bt,
+                             const float *q, float scale, const float *k, float *qe, float *kh)
+{
+    const __m512 lo = _mm512_set1_ps(-128.0f), sc = _mm512_set1_ps(scale);
+    for (int64_t c = 0; c < n; c += 16) {
+        const __mmask16 km = lanes(n - c);
+        const __mmask8 k0 = (__mmask8)(km & 0xff), k1 = (__mmask8)(km >> 8);
+        /* g finite: max = the clamp (NaN gives -128 as the portable test g > -128 does) */
+        const __m512 x = _mm512_max_ps(_mm512_maskz_loadu_ps(km, g + c), lo);
+        __m512d b0 = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
+        __m512d b1 = _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1));
+        if (prev) {
+            b0 = _mm512_add_pd(_mm512_maskz_loadu_pd(k0, prev + c), b0);
+            b1 = _mm512_add_pd(_mm512_maskz_loadu_pd(k1, prev + c + 8), b1);
+        }
+        _mm512_mask_storeu_pd(bt + c, k0, b0);
+        _mm512_mask_storeu_pd(bt + c + 8, k1, b1);
+        if (q) {
+            const __m512 e = exp512(_mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(b0)),
+                                                       _mm512_cvtpd_ps(b1), 1));
+            const __m512 qs = _mm512_mul_ps(sc, _mm512_maskz_loadu_ps(km, q + c));
+            _mm512_mask_storeu_ps(qe + c, km, _mm512_mul_ps(qs, e));
+            _mm512_mask_storeu_ps(kh + c, km, _mm512_div_ps(_mm512_maskz_loadu_ps(km, k + c), e));
+        }
+    }
+    return 1;
+}
+
+/* ---- elu + 1 feature map ---------------------------------------------------------------------- */
+/* min(0, v) passes NaN on (min returns its second operand), so NaN gives NaN as expf does. */
+int mmi_attn_elu1_avx512(int64_t n, const float *x, float *y)
+{
+    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = lanes(n - i);
+        const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
+        const __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+        const __m512 e = exp512(_mm512_min_ps(zero, v)); /* exp only where used: no overflow */
+        _mm512_mask_storeu_ps(y + i, k, _mm512_mask_blend_ps(pos, e, _mm512_add_ps(v, one)));
+    }
+    return 1;
+}
+
+/* dx = dy * min(y, 1): elu+1's derivative from its output (NaN y stays NaN). dx may alias dy. */
+int mmi_attn_elu1_bwd_avx512(int64_t n, const float *y, const float *dy, float *dx)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = lanes(n - i);
+        _mm512_mask_storeu_ps(dx + i, k,
+                              _mm512_mul_ps(_mm512_maskz_loadu_ps(k, dy + i),
+                                            _mm512_min_ps(one, _mm512_maskz_loadu_ps(k, y + i))));
+    }
+    return 1;
+}
+
+/* ---- linear attention normaliser: z += k, q . z in float64, 8 lanes, two chains -------------- */
+int mmi_attn_norm_step_avx512(int64_t n, const float *k, double *z, const float *q, double *dot)
+{
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    for (int64_t c = 0; c < n; c += 16) {
+        const __mmask16 km = lanes(n - c);
+        const __mmask8 k0 = (__mmask8)(km & 0xff), k1 = (__mmask8)(km >> 8);
+        __m512d z0 = _mm512_maskz_loadu_pd(k0, z + c), z1 = _mm512_maskz_loadu_pd(k1, z + c + 8);
+        if (k) {
+            z0 = _mm512_add_pd(z0, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k0, k + c)));
+            z1 = _mm512_add_pd(z1, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k1, k + c + 8)));
+            _mm512_mask_storeu_pd(z + c, k0, z0);
+            _mm512_mask_storeu_pd(z + c + 8, k1, z1);
+        }
+        if (q) {
+            a0 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(k0, q + c)), z0, a0);
+            a1 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(k1, q + c + 8)), z1, a1);
+        }
+    }
+    *dot = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+    return 1;
+}
+
+static const mmi_attn_isa k_avx512 = {
+    mmi_attn_rowmat_avx512,     mmi_attn_rowmat_sub_avx512,  mmi_attn_matrow_acc_avx512,
+    mmi_attn_state_step_avx512, mmi_attn_exp_sub_avx512,     mmi_attn_norm_step_avx512,
+    mmi_attn_elu1_avx512,       mmi_attn_elu1_bwd_avx512,    mmi_attn_ds_tile_avx512,
+    mmi_attn_relu_row_avx512,   mmi_attn_relu_ds_row_avx512, mmi_attn_gate_row_avx512,
+};
+
+const mmi_attn_isa *mmi_attn_isa_avx512(void) { return &k_avx512; }
+
+#else /* no AVX-512 in this build: the dispatch keeps the AVX2 table */
 const mmi_attn_isa *mmi_attn_isa_avx512(void) { return NULL; }
+#endif

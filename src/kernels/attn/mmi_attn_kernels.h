@@ -23,7 +23,8 @@ typedef struct mmi_attn_dims {
     int64_t chunk;  /* RELU2 / GATED chunk length */
 } mmi_attn_dims;
 
-/* ---- SIMD primitives (attn_simd.c, AVX2 bodies in attn_simd_avx2.c) ------------------------ */
+/* ---- SIMD primitives (attn_simd.c; AVX2 and AVX-512 bodies in attn_simd_avx2.c and
+ * attn_simd_avx512.c) ---------------------------------------------------------------------- */
 /* y[j] = alpha * sum_c x[c] * mt[c * ld + j] for j < n_out (x has k entries). */
 void mmi_attn_rowmat(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                      float alpha, float *y);
@@ -93,8 +94,9 @@ typedef struct mmi_attn_isa {
 
 /* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
 const mmi_attn_isa *mmi_attn_isa_avx2(void);
-/* The AVX-512 table (mmi_attn_isa_avx512), or NULL when the build did not compile it or it is not
- * written; the dispatch then keeps the AVX2 table on the AVX-512 path. */
+/* The AVX-512 F/DQ/BW/VL table (attn_simd_avx512.c: every entry, 16 lanes, masked tails), NULL
+ * when the build did not compile it; the dispatch then keeps the AVX2 table on the AVX-512
+ * path. */
 const mmi_attn_isa *mmi_attn_isa_avx512(void);
 int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                          float alpha, float *y);
@@ -114,6 +116,25 @@ int mmi_attn_relu_row_avx2(int64_t n, int64_t lim, float *x, int square);
 int mmi_attn_relu_ds_row_avx2(int64_t n, float *t, float *u, float f);
 int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double *bt,
                            const float *q, float scale, const float *k, float *qe, float *kh);
+/* The AVX-512 bodies (present only when compiled; reach them through the table). */
+int mmi_attn_rowmat_avx512(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
+                           float alpha, float *y);
+int mmi_attn_rowmat_sub_avx512(int64_t n_out, int64_t k, const float *x, const float *mt,
+                               int64_t ld, const float *o, float alpha, float *y);
+int mmi_attn_matrow_acc_avx512(int64_t rows, int64_t n, const float *p, const float *mat,
+                               int64_t ld, float *y);
+int mmi_attn_state_step_avx512(int64_t rows, int64_t n, const float *a, const float *x, float *st,
+                               int64_t ld, const float *w, float *out, const float *b, float *y);
+int mmi_attn_exp_sub_avx512(int64_t n, const float *s, float mx, float *p, float *sum);
+int mmi_attn_norm_step_avx512(int64_t n, const float *k, double *z, const float *q, double *dot);
+int mmi_attn_elu1_avx512(int64_t n, const float *x, float *y);
+int mmi_attn_elu1_bwd_avx512(int64_t n, const float *y, const float *dy, float *dx);
+int mmi_attn_ds_tile_avx512(int64_t rows, int64_t n, int64_t k, const float *x, const float *o,
+                            int64_t ldx, const float *mt, int64_t ldm, float *p, int64_t ldp);
+int mmi_attn_relu_row_avx512(int64_t n, int64_t lim, float *x, int square);
+int mmi_attn_relu_ds_row_avx512(int64_t n, float *t, float *u, float f);
+int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, double *bt,
+                             const float *q, float scale, const float *k, float *qe, float *kh);
 
 /* ---- GEMM tiles (attn_tiles.c) ------------------------------------------------------------- */
 /* C = alpha A B + beta C, all row-major, on the GEMM micro-kernel's unpacked path (in column

@@ -74,7 +74,8 @@ void mmi_ssm_sel_step_rows(const mmi_sel_step *s);
 
 /* ISA variants of the selective scan (one table per path; mmi_dispatch_get()->ssm, NULL: the
  * portable bodies). Each returns 1 when it handled the row, 0 to leave it to the portable body
- * (the AVX2 bodies take N % 8 == 0, N <= 256 only). */
+ * (the AVX2 bodies take N % 8 == 0, N <= 256 only; the AVX-512 bodies any N <= 256, the last
+ * vector masked). Both vectorise the state axis N (8 or 16 lanes) with time sequential. */
 typedef struct mmi_ssm_isa {
     int (*sel_prep)(int64_t n, const float *delta, float bias, int softplus, const float *z,
                     float *dlt, float *dsp, float *gz, float *sz);
@@ -85,8 +86,8 @@ typedef struct mmi_ssm_isa {
 
 /* The AVX2+FMA table (selective_scan_avx2.c), NULL when the build did not compile it. */
 const mmi_ssm_isa *mmi_ssm_isa_avx2(void);
-/* The AVX-512 table (mmi_ssm_isa_avx512), or NULL when the build did not compile it or it is not
- * written; the dispatch then keeps the AVX2 table on the AVX-512 path. */
+/* The AVX-512 F/DQ/BW/VL table (selective_scan_avx512.c), NULL when the build did not compile
+ * it; the dispatch then keeps the AVX2 table on the AVX-512 path. */
 const mmi_ssm_isa *mmi_ssm_isa_avx512(void);
 /* The portable element-wise prep alone (the AVX2 body runs its tail through it). */
 void mmi_ssm_sel_prep_portable(int64_t n, const float *delta, float bias, int softplus,
@@ -97,6 +98,12 @@ int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplu
 int mmi_ssm_sel_fwd_avx2(const mmi_sel_row *r);
 int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g);
 int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s);
+/* The AVX-512 bodies, present only when compiled: reach them through the table. */
+int mmi_ssm_sel_prep_avx512(int64_t n, const float *delta, float bias, int softplus, const float *z,
+                            float *dlt, float *dsp, float *gz, float *sz);
+int mmi_ssm_sel_fwd_avx512(const mmi_sel_row *r);
+int mmi_ssm_sel_bwd_avx512(const mmi_sel_row *r, const mmi_sel_grad *g);
+int mmi_ssm_sel_step_rows_avx512(const mmi_sel_step *s);
 
 /* ---- Mamba-2 SSD, one (batch, head) --------------------------------------------------------
  * x_t [P] at x + t*xs, dt_t at dt + t*ds, B_t and C_t [N] at B/C + t*bs. State S is P x N. */

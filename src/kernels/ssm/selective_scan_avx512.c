@@ -1,7 +1,423 @@
 /* SPDX-License-Identifier: MIT */
-/* selective_scan_avx512.c — the SSM family's AVX-512 (F/DQ/BW/VL) dispatch table. Not written yet: the
- * getter returns NULL and the dispatch keeps the family's AVX2 table on the AVX-512 path. */
+/*
+ * selective_scan_avx512.c — AVX-512 (F/DQ/BW/VL) bodies of the selective scan (compiled with
+ * the AVX-512 flags; the dispatch table hands them out only on CPUs and OSes that run them).
+ * Same contract as selective_scan_avx2.c (results differ from the portable path by rounding
+ * only), except that any N <= 256 is taken: the last vector of the state is masked, its pad
+ * lanes hold A = B = C = 0, so they stay 0 and add nothing.
+ *
+ * Layout: 16 lanes over the state axis N, time sequential. The kernels get one (batch,
+ * channel) row per call (mmi_sel_row), whose state is N contiguous floats, so N is the axis a
+ * row offers, and Mamba's N = 16 is exactly one register; lanes over channels would need the
+ * operator to hand over 16 rows at once and transpose their time-major inputs. The exp + FMA
+ * bound counts the exp and four FMA-port operations per state vector and step; everything else
+ * per step has to go. The AVX2 body does per step a horizontal sum, the output's skip and gate
+ * in scalar code, an integer division for the checkpoint test, and (N = 16: two registers kept
+ * in a stack array) a state round trip through memory. Here, for N <= 16, the forward runs 16
+ * steps per block: each step leaves its product vector x_t * C_t, a transposing add tree turns
+ * the block's 16 products into one vector of 16 outputs (3 shuffle/add operations per step
+ * instead of 8), the skip and gate are applied to that vector, the checkpoint time is a
+ * counter and the state stays in a register. Larger N (more work per step to amortise the
+ * reduction over) and the last L % 16 steps run one step at a time, which keeps the code small
+ * (the dispatch tables link every kernel into a static binary).
+ *
+ * exp is the Cephes scheme of mmi_exp256 (same reduction and polynomial, so the same results
+ * wherever they are normal floats) with 2^n applied by one vscalefps: results below FLT_MIN
+ * are 0 (absolute error below 1.2e-38), above 88.72 +Inf, NaN stays NaN. exp512 and log512
+ * below are local to this file; the attention family's attn_simd_avx512.c has the same exp
+ * (they can move into one shared AVX-512 math header).
+ */
 #include "../simd/mmi_avx512_target.h"
 #include "mmi_ssm_kernels.h"
 
+#ifdef MMI_HAVE_AVX512
+#include <immintrin.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define INL static inline __attribute__((always_inline))
+#else
+#define INL static inline
+#endif
+
+#define MAXV 16 /* N <= 256 */
+
+/* The lanes [0, n) of a 16-lane mask (n clamped to [0, 16]). */
+INL __mmask16 lanes(int64_t n)
+{
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
+
+/* The mask of vector v of a state of V vectors whose last one has the lanes of km. */
+INL __mmask16 vmask(int64_t v, int64_t V, __mmask16 km) { return v == V - 1 ? km : 0xffff; }
+
+/* exp of 16 floats (see the file comment). max and min return their second operand when one
+ * is NaN, so NaN passes the clamp; the clamp keeps +-Inf out of the reduction. */
+INL __m512 exp512(__m512 x)
+{
+    const __m512 lo = _mm512_set1_ps(-87.336544f), hi = _mm512_set1_ps(89.0f);
+    const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ); /* x >= FLT_MIN's log, NaN */
+    __m512 n, z, y;
+    x = _mm512_min_ps(hi, _mm512_max_ps(lo, x));
+    n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), x);
+    z = _mm512_mul_ps(x, x);
+    y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, z, _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
+    return _mm512_maskz_scalef_ps(keep, y, n); /* y 2^n, correctly rounded, Inf on overflow */
+}
+
+/* Natural log for normal x > 0: selective_scan_avx2.c's log256 (Cephes logf) on 16 lanes. */
+INL __m512 log512(__m512 x)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512i ex = _mm512_srli_epi32(_mm512_castps_si512(x), 23);
+    __m512 e, tmp, z, y;
+    __mmask16 m;
+    x = _mm512_castsi512_ps(
+        _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(~0x7f800000)));
+    x = _mm512_or_ps(x, _mm512_set1_ps(0.5f));
+    e = _mm512_add_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ex, _mm512_set1_epi32(0x7f))), one);
+    m = _mm512_cmp_ps_mask(x, _mm512_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
+    tmp = _mm512_maskz_mov_ps(m, x);
+    x = _mm512_sub_ps(x, one);
+    e = _mm512_mask_sub_ps(e, m, e, one);
+    x = _mm512_add_ps(x, tmp);
+    z = _mm512_mul_ps(x, x);
+    y = _mm512_set1_ps(7.0376836292e-2f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(-1.1514610310e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.1676998740e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(-1.2420140846e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.4249322787e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(-1.6668057665e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(2.0000714765e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(-2.4999993993e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(3.3333331174e-1f));
+    y = _mm512_mul_ps(_mm512_mul_ps(y, x), z);
+    y = _mm512_fmadd_ps(e, _mm512_set1_ps(-2.12194440e-4f), y);
+    y = _mm512_fnmadd_ps(z, _mm512_set1_ps(0.5f), y);
+    x = _mm512_add_ps(x, y);
+    return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693359375f), x);
+}
+
+/* softplus (threshold 20) and its derivative, as softplus256 in selective_scan_avx2.c. */
+INL __m512 softplus512(__m512 x, __m512 *deriv)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 e = exp512(x), u = _mm512_add_ps(one, e), um1 = _mm512_sub_ps(u, one);
+    const __mmask16 big = _mm512_cmp_ps_mask(x, _mm512_set1_ps(20.0f), _CMP_GT_OQ);
+    __m512 l = _mm512_div_ps(_mm512_mul_ps(log512(u), e), um1);
+    l = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(um1, _mm512_setzero_ps(), _CMP_EQ_OQ), l, e);
+    *deriv = _mm512_mask_blend_ps(big, _mm512_div_ps(e, u), one);
+    return _mm512_mask_blend_ps(big, l, x);
+}
+
+int mmi_ssm_sel_prep_avx512(int64_t n, const float *delta, float bias, int softplus, const float *z,
+                            float *dlt, float *dsp, float *gz, float *sz)
+{
+    const __m512 bv = _mm512_set1_ps(bias), one = _mm512_set1_ps(1.0f);
+    for (int64_t t = 0; t < n; t += 16) { /* the tail is one masked vector */
+        const __mmask16 k = lanes(n - t);
+        __m512 raw = _mm512_add_ps(_mm512_maskz_loadu_ps(k, delta + t), bv), d = raw, der = one;
+        if (softplus) d = softplus512(raw, &der);
+        _mm512_mask_storeu_ps(dlt + t, k, d);
+        if (dsp) _mm512_mask_storeu_ps(dsp + t, k, der);
+        if (z) {
+            const __m512 zv = _mm512_maskz_loadu_ps(k, z + t);
+            const __m512 ez = exp512(_mm512_sub_ps(_mm512_setzero_ps(), zv));
+            const __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, ez));
+            if (gz) _mm512_mask_storeu_ps(gz + t, k, _mm512_mul_ps(zv, s));
+            if (sz) _mm512_mask_storeu_ps(sz + t, k, s);
+        }
+    }
+    return 1;
+}
+
+/* ---- forward ------------------------------------------------------------------------------ */
+/* The transposing add tree. lvl1(a, b): 128-bit quarters [a0+a2, a1+a3, b0+b2, b1+b3], so the
+ * low half sums to sum(a) and the high half to sum(b); lvl2 of two such: quarter j sums to the
+ * j-th of the four inputs; lvl3 of two lvl2 results: per quarter j, lanes 0-1 sum to input j
+ * of the first, lanes 2-3 to input j of the second; lvl4 of two lvl3 results: lane 4j + k is
+ * the full sum of input 4k + j, which perm16 puts back in step order. */
+INL __m512 lvl1(__m512 a, __m512 b)
+{
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xee));
+}
+INL __m512 lvl2(__m512 a, __m512 b)
+{
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x88), _mm512_shuffle_f32x4(a, b, 0xdd));
+}
+INL __m512 lvl34(__m512 a, __m512 b)
+{
+    return _mm512_add_ps(_mm512_shuffle_ps(a, b, 0x88), _mm512_shuffle_ps(a, b, 0xdd));
+}
+INL __m512 perm16(__m512 v)
+{
+    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(idx, v);
+}
+
+/* The state and its scan position, carried across blocks, and the row's pointers and strides
+ * copied out of *r: a local whose address does not escape stays in registers, where fields
+ * read through r would be reloaded after every store (a store to ckpt may alias *r). */
+typedef struct fwd_state {
+    __m512 x[MAXV], A[MAXV];
+    int64_t next_ck, ck;    /* the next checkpoint's time and index */
+    const float *B, *C;     /* row pointers of step 0 */
+    int64_t bs, cs, N, chk; /* B and C strides per step (0: constant), N, chunk */
+    float *ckpt;
+} fwd_state;
+
+/* Step t: x = exp(d A) x + B du (after storing the checkpoint due at t); returns the sum over
+ * the vectors of x * C_t, not reduced across lanes. */
+INL __m512 fwd_step(const int64_t V, fwd_state *st, __mmask16 km, int64_t t, float d, float du)
+{
+    const float *b = st->B + t * st->bs, *c = st->C + t * st->cs;
+    const __m512 dv = _mm512_set1_ps(d), duv = _mm512_set1_ps(du);
+    __m512 acc = _mm512_setzero_ps();
+    if (st->ckpt && t == st->next_ck) {
+        for (int64_t v = 0; v < V; v++)
+            _mm512_mask_storeu_ps(st->ckpt + st->ck * st->N + 16 * v, vmask(v, V, km), st->x[v]);
+        st->ck++, st->next_ck += st->chk;
+    }
+    for (int64_t v = 0; v < V; v++) {
+        const __mmask16 k = vmask(v, V, km);
+        const __m512 a = exp512(_mm512_mul_ps(dv, st->A[v]));
+        const __m512 bu = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, b + 16 * v), duv);
+        st->x[v] = _mm512_fmadd_ps(a, st->x[v], bu);
+        acc = _mm512_fmadd_ps(st->x[v], _mm512_maskz_loadu_ps(k, c + 16 * v), acc);
+    }
+    return acc;
+}
+
+/* The output of step t from its product vector acc (the skip and the gate of the portable body). */
+INL float fwd_out(const mmi_sel_row *r, int64_t t, __m512 acc)
+{
+    float y = _mm512_reduce_add_ps(acc);
+    if (r->has_d) y += r->dskip * r->u[t];
+    if (r->gz) y *= r->gz[t];
+    return y;
+}
+
+/* 16 steps from t0 and their outputs as one vector. */
+INL void fwd_block(const int64_t V, const mmi_sel_row *r, fwd_state *st, __mmask16 km, int64_t t0)
+{
+    const __m512 uv = _mm512_loadu_ps(r->u + t0);
+    float dl[16], du[16];
+    __m512 q = _mm512_setzero_ps(), w = q, h = q, y;
+    _mm512_storeu_ps(dl, _mm512_loadu_ps(r->dlt + t0));
+    _mm512_storeu_ps(du, _mm512_mul_ps(_mm512_loadu_ps(dl), uv));
+#pragma GCC unroll 8
+    for (int s = 0; s < 16; s += 2) { /* the tree is built as the products come */
+        const __m512 p0 = fwd_step(V, st, km, t0 + s, dl[s], du[s]);
+        const __m512 pq = lvl1(p0, fwd_step(V, st, km, t0 + s + 1, dl[s + 1], du[s + 1]));
+        if (s % 4 == 0) {
+            q = pq;
+            continue;
+        }
+        q = lvl2(q, pq);
+        if (s % 8 == 2) {
+            w = q;
+            continue;
+        }
+        w = lvl34(w, q);
+        if (s == 6) h = w;
+    }
+    y = perm16(lvl34(h, w));
+    if (r->has_d) y = _mm512_add_ps(y, _mm512_mul_ps(_mm512_set1_ps(r->dskip), uv));
+    if (r->gz) y = _mm512_mul_ps(y, _mm512_loadu_ps(r->gz + t0));
+    _mm512_storeu_ps(r->out + t0, y);
+}
+
+INL void fwd_row(const int64_t V, const int blocks, const mmi_sel_row *r)
+{
+    const __mmask16 km = lanes(r->N - 16 * (V - 1));
+    fwd_state st;
+    int64_t t = 0;
+    for (int64_t v = 0; v < V; v++) {
+        const __mmask16 k = vmask(v, V, km);
+        st.x[v] = r->cont ? _mm512_maskz_loadu_ps(k, r->x + 16 * v) : _mm512_setzero_ps();
+        st.A[v] = _mm512_maskz_loadu_ps(k, r->A + 16 * v);
+    }
+    st.next_ck = 0, st.ck = 0;
+    st.B = r->B, st.C = r->C, st.bs = r->b_var ? r->N : 0, st.cs = r->c_var ? r->N : 0;
+    st.N = r->N, st.chk = r->chunk, st.ckpt = r->ckpt;
+    if (blocks) /* (V = 1; with more vectors a step has more work to amortise its reduction) */
+        for (; t + 16 <= r->L; t += 16) fwd_block(V, r, &st, km, t);
+    for (; t < r->L; t++) /* one step at a time (and the last L % 16 of V = 1): small code */
+        r->out[t] = fwd_out(r, t, fwd_step(V, &st, km, t, r->dlt[t], r->dlt[t] * r->u[t]));
+    for (int64_t v = 0; v < V; v++) _mm512_mask_storeu_ps(r->x + 16 * v, vmask(v, V, km), st.x[v]);
+}
+
+int mmi_ssm_sel_fwd_avx512(const mmi_sel_row *r)
+{
+    const int64_t V = (r->N + 15) / 16;
+    if (r->N <= 0 || V > MAXV) return 0;
+    if (V == 1) /* N <= 16 (Mamba's): constant V, the state in a register, 16-step blocks */
+        fwd_row(1, 1, r);
+    else
+        fwd_row(V, 0, r);
+    return 1;
+}
+
+/* ---- backward ----------------------------------------------------------------------------- */
+/* Chunk recomputation: abar and states of [t0, t1) from x0 (rows N apart, masked last vector:
+ * nothing is written past N floats of a row). */
+static void recompute(const mmi_sel_row *r, int64_t t0, int64_t t1, const float *x0, float *abar,
+                      float *xs, __mmask16 km)
+{
+    const int64_t N = r->N, V = (N + 15) / 16;
+    for (int64_t t = t0; t < t1; t++) {
+        const float *b = r->b_var ? r->B + t * N : r->B, *xp = t > t0 ? xs + (t - t0 - 1) * N : x0;
+        const float d = r->dlt[t];
+        const __m512 dv = _mm512_set1_ps(d), duv = _mm512_set1_ps(d * r->u[t]);
+        for (int64_t v = 0; v < V; v++) {
+            const __mmask16 k = vmask(v, V, km);
+            const __m512 a = exp512(_mm512_mul_ps(dv, _mm512_maskz_loadu_ps(k, r->A + 16 * v)));
+            const __m512 xn =
+                _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(k, xp + 16 * v),
+                                _mm512_mul_ps(_mm512_maskz_loadu_ps(k, b + 16 * v), duv));
+            _mm512_mask_storeu_ps(abar + (t - t0) * N + 16 * v, k, a);
+            _mm512_mask_storeu_ps(xs + (t - t0) * N + 16 * v, k, xn);
+        }
+    }
+}
+
+/* dst[0..16) (double) += v on the lanes of k. */
+INL void acc_pd(double *dst, __m512 v, __mmask16 k)
+{
+    const __mmask8 k0 = (__mmask8)(k & 0xff), k1 = (__mmask8)(k >> 8);
+    const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+    const __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
+    _mm512_mask_storeu_pd(dst, k0, _mm512_add_pd(_mm512_maskz_loadu_pd(k0, dst), lo));
+    if (k1)
+        _mm512_mask_storeu_pd(dst + 8, k1, _mm512_add_pd(_mm512_maskz_loadu_pd(k1, dst + 8), hi));
+}
+
+static float gate(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t t, const float *x,
+                  const float *c, __mmask16 km)
+{
+    float gy = g->dout[t];
+    if (r->z) {
+        const int64_t V = (r->N + 15) / 16;
+        __m512 acc = _mm512_setzero_ps();
+        float o;
+        const float z = r->z[t], s = r->sz[t];
+        for (int64_t v = 0; v < V; v++) {
+            const __mmask16 k = vmask(v, V, km);
+            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, x + 16 * v),
+                                  _mm512_maskz_loadu_ps(k, c + 16 * v), acc);
+        }
+        o = _mm512_reduce_add_ps(acc) + (r->has_d ? r->dskip * r->u[t] : 0.0f);
+        if (g->dz) g->dz[t] = gy * o * s * (1.0f + z * (1.0f - s));
+        gy *= z * s;
+    }
+    return gy;
+}
+
+/* One reverse step t of a chunk: the adjoint hn and the gradients at t. */
+static void bwd_step(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t t, int64_t t0,
+                     const float *abar, const float *xs, const float *x0, const __m512 *A,
+                     __m512 *hn, __mmask16 km)
+{
+    const int64_t N = r->N, V = (N + 15) / 16;
+    const float *b = r->b_var ? r->B + t * N : r->B, *c = r->c_var ? r->C + t * N : r->C;
+    const float *a = abar + (t - t0) * N, *x = xs + (t - t0) * N;
+    const float *xp = t > t0 ? x - N : x0;
+    double *dBt = r->b_var ? g->dB + t * N : g->dB, *dCt = r->c_var ? g->dC + t * N : g->dC;
+    const float d = r->dlt[t], u = r->u[t], gh = gate(r, g, t, x, c, km);
+    const __m512 ghv = _mm512_set1_ps(gh), uv = _mm512_set1_ps(u), dv = _mm512_set1_ps(d);
+    const __m512 dvu = _mm512_set1_ps(d * u);
+    __m512 hb = _mm512_setzero_ps(), dd = _mm512_setzero_ps();
+    float shb, sdd;
+    for (int64_t v = 0; v < V; v++) {
+        const __mmask16 k = vmask(v, V, km);
+        const __m512 cv = _mm512_maskz_loadu_ps(k, c + 16 * v),
+                     bv = _mm512_maskz_loadu_ps(k, b + 16 * v);
+        const __m512 av = _mm512_maskz_loadu_ps(k, a + 16 * v),
+                     hv = _mm512_fmadd_ps(ghv, cv, hn[v]);
+        const __m512 ax = _mm512_mul_ps(av, _mm512_maskz_loadu_ps(k, xp + 16 * v));
+        if (dCt) acc_pd(dCt + 16 * v, _mm512_mul_ps(ghv, _mm512_maskz_loadu_ps(k, x + 16 * v)), k);
+        if (dBt) acc_pd(dBt + 16 * v, _mm512_mul_ps(hv, dvu), k);
+        hb = _mm512_fmadd_ps(hv, bv, hb);
+        dd = _mm512_fmadd_ps(hv, _mm512_fmadd_ps(bv, uv, _mm512_mul_ps(A[v], ax)), dd);
+        acc_pd(g->dA + 16 * v, _mm512_mul_ps(_mm512_mul_ps(hv, dv), ax), k);
+        hn[v] = _mm512_mul_ps(av, hv);
+    }
+    shb = _mm512_reduce_add_ps(hb), sdd = _mm512_reduce_add_ps(dd);
+    if (g->du) g->du[t] = d * shb + (r->has_d ? r->dskip * gh : 0.0f);
+    if (g->dD) *g->dD += (double)(gh * u);
+    sdd *= r->dsp[t];
+    if (g->ddelta) g->ddelta[t] = sdd;
+    if (g->dbias) *g->dbias += (double)sdd;
+}
+
+int mmi_ssm_sel_bwd_avx512(const mmi_sel_row *r, const mmi_sel_grad *g)
+{
+    const int64_t N = r->N, V = (N + 15) / 16, T = r->chunk, nck = (r->L + T - 1) / T;
+    const __mmask16 km = lanes(N - 16 * (V - 1));
+    float *abar = g->work, *xs = abar + T * N;
+    __m512 hn[MAXV], A[MAXV];
+    if (N <= 0 || V > MAXV) return 0;
+    for (int64_t v = 0; v < V; v++)
+        hn[v] = _mm512_setzero_ps(), A[v] = _mm512_maskz_loadu_ps(vmask(v, V, km), r->A + 16 * v);
+    for (int64_t ck = nck - 1; ck >= 0; ck--) {
+        const int64_t t0 = ck * T, t1 = t0 + T < r->L ? t0 + T : r->L;
+        const float *x0 = r->ckpt + ck * N;
+        recompute(r, t0, t1, x0, abar, xs, km);
+        for (int64_t t = t1 - 1; t >= t0; t--) bwd_step(r, g, t, t0, abar, xs, x0, A, hn, km);
+    }
+    return 1;
+}
+
+/* ---- decoding step ------------------------------------------------------------------------ */
+int mmi_ssm_sel_step_rows_avx512(const mmi_sel_step *s)
+{
+    const int64_t N = s->N, V = (N + 15) / 16;
+    const __mmask16 km = lanes(N - 16 * (V - 1));
+    __m512 B[MAXV], C[MAXV];
+    if (N <= 0 || V > MAXV) return 0;
+    for (int64_t v = 0; v < V; v++) {
+        const __mmask16 k = vmask(v, V, km);
+        B[v] = _mm512_maskz_loadu_ps(k, s->B + 16 * v),
+        C[v] = _mm512_maskz_loadu_ps(k, s->C + 16 * v);
+    }
+    for (int64_t i = 0; i < s->n; i++) {
+        float *x = s->x + i * N, y;
+        const float *A = s->A + i * N;
+        const __m512 dv = _mm512_set1_ps(s->dlt[i]), duv = _mm512_set1_ps(s->dlt[i] * s->u[i]);
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t v = 0; v < V; v++) {
+            const __mmask16 k = vmask(v, V, km);
+            const __m512 a = exp512(_mm512_mul_ps(dv, _mm512_maskz_loadu_ps(k, A + 16 * v)));
+            const __m512 xv =
+                _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(k, x + 16 * v), _mm512_mul_ps(B[v], duv));
+            _mm512_mask_storeu_ps(x + 16 * v, k, xv);
+            acc = _mm512_fmadd_ps(xv, C[v], acc);
+        }
+        y = _mm512_reduce_add_ps(acc);
+        if (s->dskip) y += s->dskip[i] * s->u[i];
+        if (s->gz) y *= s->gz[i];
+        s->out[i] = y;
+    }
+    return 1;
+}
+
+static const mmi_ssm_isa k_avx512 = {
+    mmi_ssm_sel_prep_avx512,
+    mmi_ssm_sel_fwd_avx512,
+    mmi_ssm_sel_bwd_avx512,
+    mmi_ssm_sel_step_rows_avx512,
+};
+
+const mmi_ssm_isa *mmi_ssm_isa_avx512(void) { return &k_avx512; }
+
+#else /* no AVX-512 in this build: the dispatch keeps the AVX2 table */
 const mmi_ssm_isa *mmi_ssm_isa_avx512(void) { return NULL; }
+#endif
