@@ -19,7 +19,7 @@
 # Needs: bochs bochsbios vgabios bochs-term isolinux syslinux-common xorriso cpio (Debian/
 # Ubuntu names), and apt-get to fetch the kernel package once (cached in build/emu/kernel/, or
 # set AVX512_EMU_KERNEL=/path/to/vmlinuz). Environment: AVX512_EMU_CPU (Bochs CPU model,
-# default corei7_skylake_x), AVX512_EMU_MEGS (guest memory, default 1024), AVX512_EMU_TIMEOUT
+# default corei7_skylake_x), AVX512_EMU_MEGS (guest memory, default 512), AVX512_EMU_TIMEOUT
 # (seconds, default 3600), AVX512_EMU_KEEP=1 (keep the run directory); MM_* variables of the
 # caller reach the runner (MM_SIMD defaults to avx512).
 set -eu
@@ -32,10 +32,11 @@ fail() {
     exit 2
 }
 
-[ -f include/mm.h ] && [ -f tests/runner.c ] && [ -f Makefile ] ||
+if [ ! -f include/mm.h ] || [ ! -f tests/runner.c ] || [ ! -f Makefile ]; then
     fail "run from the top of a libmm tree (no include/mm.h, tests/runner.c, Makefile here)"
+fi
 TOP=$(pwd)
-HERE=$(cd "$(dirname "$0")" && pwd)
+case $0 in */*) HERE=$(cd "${0%/*}" && pwd) ;; *) HERE=$(pwd)/tools ;; esac
 INIT_SRC="$HERE/avx512_emu_init.c"
 [ -f "$INIT_SRC" ] || fail "missing $INIT_SRC"
 
@@ -55,12 +56,14 @@ BIOS=/usr/share/bochs/BIOS-bochs-latest
 VGABIOS=/usr/share/vgabios/vgabios.bin
 
 missing=
-for t in bochs-bin xorriso cpio cc strip ar; do
+for t in bochs-bin xorriso cpio script "${CC:-cc}" strip; do
     command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
 done
 for f in "$ISOLINUX_BIN" "$LDLINUX_C32" "$BIOS" "$VGABIOS"; do
     [ -f "$f" ] || missing="$missing $f"
 done
+# The text display (package bochs-term); Debian's Bochs has no display-less build.
+ls /usr/lib/*/bochs/plugins/libbx_term_gui.so* >/dev/null 2>&1 || missing="$missing bochs-term"
 [ -z "$missing" ] || fail "missing:$missing
   install: apt-get install bochs bochsbios vgabios bochs-term isolinux syslinux-common xorriso cpio"
 
@@ -105,29 +108,31 @@ build() {
         [ -f "$o" ] && objs="$objs $o"
     done
     # shellcheck disable=SC2086 # one word per object file
-    cc -std=c11 -O2 -Iinclude -static -o "$EMU/init" "$INIT_SRC" $objs -lm -pthread \
+    ${CC:-cc} -std=c11 -O2 -Iinclude -static -o "$EMU/init" "$INIT_SRC" $objs -lm -pthread \
         2>>"$EMU/build.log" || fail "building the guest /init failed ($EMU/build.log)"
+}
+
+# The runner and /init of this run, copied out while the lock is held.
+prepare() {
+    build
+    RUN=$(mktemp -d "$EMU/run.XXXXXX")
+    cp "$EMU/tests/runner" "$RUN/runner.full"
+    cp "$EMU/init" "$RUN/init.full"
 }
 
 kernel
 if command -v flock >/dev/null 2>&1; then
     exec 9>"$EMU/.lock"
     flock 9
-    build
-    RUN=$(mktemp -d "$EMU/run.XXXXXX")
-    cp "$EMU/tests/runner" "$RUN/runner.full"
-    cp "$EMU/init" "$RUN/init.full"
-    flock -u 9
+    prepare
     exec 9>&-
 else
-    build
-    RUN=$(mktemp -d "$EMU/run.XXXXXX")
-    cp "$EMU/tests/runner" "$RUN/runner.full"
-    cp "$EMU/init" "$RUN/init.full"
+    prepare
 fi
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
-    [ -n "${BOCHS_PID:-}" ] && kill "$BOCHS_PID" 2>/dev/null || true
-    [ "${AVX512_EMU_KEEP:-0}" = 1 ] || rm -rf "$RUN"
+    if [ -n "${BOCHS_PID:-}" ]; then kill "$BOCHS_PID" 2>/dev/null || true; fi
+    if [ "${AVX512_EMU_KEEP:-0}" != 1 ]; then rm -rf "$RUN"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
