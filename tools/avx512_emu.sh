@@ -20,8 +20,11 @@
 # Ubuntu names), and apt-get to fetch the kernel package once (cached in build/emu/kernel/, or
 # set AVX512_EMU_KERNEL=/path/to/vmlinuz). Environment: AVX512_EMU_CPU (Bochs CPU model,
 # default corei7_skylake_x), AVX512_EMU_MEGS (guest memory, default 512), AVX512_EMU_TIMEOUT
-# (seconds, default 3600), AVX512_EMU_KEEP=1 (keep the run directory); MM_* variables of the
-# caller reach the runner (MM_SIMD defaults to avx512).
+# (seconds, default 3600), AVX512_EMU_KEEP=1 (keep the run directory), AVX512_EMU_VERBOSE=1
+# (the kernel's messages too), AVX512_EMU_APPEND (more kernel arguments), AVX512_EMU_FLAVOR
+# (Debian kernel flavour, default cloud-amd64), AVX512_EMU_IPS (the emulated clock's
+# instructions per second); MM_* variables of the caller reach the runner (MM_SIMD defaults to
+# avx512).
 set -eu
 
 # The whole script is one function, read before it runs: editing the file cannot disturb a run.
