@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 # bench/rl.mk — `make bench-rl` (include from the Makefile: `-include bench/rl.mk`).
-# Trains DDPG/TD3/SAC (Pendulum-v1, 20k steps) and PPO/TRPO/A2C/QAC (CartPole-v1) over 5 seeds and
-# prints mean +- std of the deterministic evaluation return and wall-clock per run; then, when
-# python3 with torch is present, a plain PyTorch DDPG update side by side with libmm's. Also PPO
-# with and without a memory core on the velocity-masked tasks (bench/rl_memory.c).
+# Trains DDPG/TD3/SAC (Pendulum-v1, 20k steps), PPO/TRPO/A2C/QAC and discrete SAC (CartPole-v1)
+# over 5 seeds and prints mean +- std of the deterministic evaluation return and wall-clock per
+# run; then, when python3 with torch is present, a plain PyTorch DDPG update side by side with
+# libmm's. Also PPO with and without a memory core on the velocity-masked tasks
+# (bench/rl_memory.c).
 # RL_ARGS passes options (e.g. RL_ARGS="TD3 --seeds 3" or "--quick").
 RL_PY ?= /usr/bin/python3
 build/bench/rl_bench: bench/rl_bench.c $(STATIC) $(wildcard examples/envs/*.c) examples/envs/envs.h

@@ -4,7 +4,8 @@
  * seed), the per-seed returns, how many seeds pass the bar, and wall-clock per run.
  * Hyperparameters: rl-baselines3-zoo (hyperparams/<algo>.yml) where it has the task, except that
  * DDPG/TD3 use 64-64 networks, batch 128 and 1000 warm-up steps (the demo's sizes) instead of
- * ZOO's [400, 300] / 10000, and SAC 64-64 instead of [256, 256] (docs/RL.md). Usage: rl_bench [ALGO ...] [--seeds N] [--quick]. */
+ * ZOO's [400, 300] / 10000, and SAC 64-64 instead of [256, 256]; discrete SAC ("SACD") on
+ * CartPole-v1 has no ZOO config: 64-64, lr 1e-3, batch 64, 1000 warm-up steps (docs/RL.md). Usage: rl_bench [ALGO ...] [--seeds N] [--quick]. */
 #include <mm.h>
 
 #include "../examples/envs/envs.h"
@@ -38,6 +39,13 @@ static int configure(const task *t, mm_policy_opts *o, uint64_t seed)
 {
     int rc = mm_policy_opts_init(o, t->algo);
     o->seed = seed, o->n_agents = t->n_agents;
+    if (t->algo == MM_ALGO_SAC && t->env == ENV_CARTPOLE) { /* discrete SAC: libmm's choice */
+        o->obs_dim = 4, o->n_actions = 2;
+        o->hidden[0] = 64, o->hidden[1] = 64;
+        o->lr_actor = o->lr_critic = o->lr_alpha = 1e-3;
+        o->buffer_size = 100000, o->batch_size = 64, o->learning_starts = 1000;
+        return rc;
+    }
     if (t->algo == MM_ALGO_SAC) { /* ZOO sac.yml Pendulum-v1 (SB3 defaults, lr 1e-3), 64-64 */
         o->obs_dim = 3, o->act_dim = 1, o->act_low = &g_low, o->act_high = &g_high;
         o->lr_actor = o->lr_critic = o->lr_alpha = 1e-3;
@@ -140,6 +148,7 @@ static const task k_tasks[] = {
     {"DDPG", MM_ALGO_DDPG, ENV_PENDULUM, 20000, -200.0, 1},
     {"TD3", MM_ALGO_TD3, ENV_PENDULUM, 20000, -200.0, 1},
     {"SAC", MM_ALGO_SAC, ENV_PENDULUM, 20000, -200.0, 1},
+    {"SACD", MM_ALGO_SAC, ENV_CARTPOLE, 30000, 475.0, 1}, /* discrete SAC */
     {"PPO", MM_ALGO_PPO, ENV_CARTPOLE, 100000, 475.0, 8},
     {"TRPO", MM_ALGO_TRPO, ENV_CARTPOLE, 100000, 475.0, 2},
     {"A2C", MM_ALGO_A2C, ENV_CARTPOLE, 500000, 475.0, 8},

@@ -759,8 +759,7 @@ static void draw_policy_opts(rd *r, mm_policy_opts *o, float *low, float *high)
     } while (0)
     int discrete;
     o->obs_dim = draw_size(r, 1, 6, (int64_t)1 << 24);
-    discrete =
-        o->algo != MM_ALGO_DDPG && o->algo != MM_ALGO_TD3 && o->algo != MM_ALGO_SAC && pick(r, 2);
+    discrete = o->algo != MM_ALGO_DDPG && o->algo != MM_ALGO_TD3 && pick(r, 2); /* SAC: either */
     if (discrete)
         o->n_actions = draw_int(r, 2, 4);
     else

@@ -1668,8 +1668,8 @@ enum {
     MM_ALGO_QAC = 4,  /* Q actor-critic (Zhao, Alg. 10.1), batched like A2C */
     MM_ALGO_PPO = 5,  /* proximal policy optimisation, clipped (SB3 defaults) */
     MM_ALGO_TRPO = 6, /* trust region policy optimisation (sb3-contrib defaults) */
-    MM_ALGO_SAC = 7   /* soft actor-critic, continuous actions (Haarnoja et al. 2018 v2; SB3
-                         defaults). Since: 0.2 */
+    MM_ALGO_SAC = 7   /* soft actor-critic (Haarnoja et al. 2018 v2; SB3 defaults); with
+                         n_actions > 0 discrete SAC (Christodoulou 2019). Since: 0.2 */
 };
 
 /* Exploration noise of DDPG / TD3 (added in the [-1, 1] action space). */
@@ -1810,12 +1810,15 @@ typedef struct mm_policy_opts {
     int64_t clip_decay_steps; /* PPO clip range: the same choices [0] */
     /* SAC (Since: 0.2). ent_coef above is SAC's temperature alpha: its initial value when
        ent_auto is 1, the fixed value when 0 [1.0; must be > 0]. The other off-policy fields
-       (buffer_size ... tau, n_critics) apply as for TD3; noise and policy_delay are unused. */
+       (buffer_size ... tau, n_critics) apply as for TD3; noise and policy_delay are unused.
+       n_actions > 0 selects discrete SAC (docs/RL.md): the actor emits n_actions logits and
+       each critic Q(s, .) for every action. */
     int32_t ent_auto;               /* tune log alpha by Adam toward target_entropy (SB3
                                    ent_coef="auto") [1] */
     int32_t target_update_interval; /* Polyak update of the critic targets every k gradient
                                    steps [1] */
-    double target_entropy;          /* NaN = -act_dim (SB3 "auto") [NaN] */
+    double target_entropy;          /* NaN = -act_dim (SB3 "auto"); discrete SAC:
+                                   0.89 log(n_actions) (CleanRL sac_atari) [NaN] */
     double lr_alpha;                /* Adam learning rate of log alpha [3e-4] */
     /* memory (Since: 0.2; docs/RL.md "Memory"). With a memory core each agent carries a
        recurrent state across mm_policy_act calls: every act advances the state of agents
@@ -1837,15 +1840,15 @@ MM_API MM_NODISCARD int mm_policy_opts_init(mm_policy_opts *o, int32_t algo);
 /* Creates an agent: networks (initialised from opts.seed), optimizers, targets, the replay or
  * rollout buffer and every work buffer act/observe/update need.
  *   out:  receives the handle; NULL on failure.  opts: read during the call only.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL, bad sizes or settings, discrete DDPG/TD3/SAC, bounds not
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, bad sizes or settings, discrete DDPG/TD3, bounds not
  * finite or low >= high), MM_E_VERSION, MM_E_RANGE (sizes overflow), MM_E_NOMEM.
  * Allocates: everything the agent will ever use. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_create(mm_policy **out, const mm_policy_opts *opts);
 
 /* Chooses actions for n agents: obs [n, obs_dim] row-major -> actions [n, act_dim] (discrete:
- * [n] float indices). explore = 1 samples (on-policy, SAC: tanh of a Gaussian sample) or adds
- * noise (DDPG, TD3), with uniform random actions before learning_starts (off-policy); 0 is the
- * deterministic policy (mean, argmax; SAC: tanh(mean)).
+ * [n] float indices). explore = 1 samples (on-policy, SAC: tanh of a Gaussian sample, discrete
+ * SAC: the categorical) or adds noise (DDPG, TD3), with uniform random actions before
+ * learning_starts (off-policy); 0 is the deterministic policy (mean, argmax; SAC: tanh(mean)).
  * n in 1..n_agents. Returns MM_OK, MM_E_INVALID_ARG, MM_E_RANGE (n), MM_E_NUMERIC (NaN/Inf in
  * obs; nothing written). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_act(mm_policy *p, const float *obs, int64_t n, float *actions,
@@ -1998,7 +2001,7 @@ MM_API MM_NODISCARD int mm_policy_load_new(mm_policy **out, const char *path,
  *        MM_EXPORT_CLIP (continuous A2C, PPO, TRPO; y is the Gaussian mean):
  *            a[j] = y[j] < low[j] ? low[j] : (y[j] > high[j] ? high[j] : y[j])
  *        MM_EXPORT_ARGMAX (discrete; y are logits): a = the first index of the largest y.
- *        MM_EXPORT_TANH_MEAN (SAC; y = [mean, log std], model_out = 2 act_dim):
+ *        MM_EXPORT_TANH_MEAN (continuous SAC; y = [mean, log std], model_out = 2 act_dim):
  *            t[j] = (float)tanh((double)y[j]) for j < act_dim, then a[j] as TANH_RESCALE
  *            with t in place of y.
  *   opts: NULL (defaults) or from mm_model_opts_init (alloc, max_batch, n_threads, err_buf are

@@ -260,10 +260,10 @@ static inline void hx_ssm_opts(mm_ssm_opts *o, int32_t kind, const mm_allocator 
 /* ---- policies ------------------------------------------------------------------------------- */
 static const float hx_act_lo[2] = {-2.0f, -1.0f}, hx_act_hi[2] = {2.0f, 3.0f};
 
-/* Whether algo accepts the action space (DDPG/TD3/SAC continuous only, QAC discrete only). */
+/* Whether algo accepts the action space (DDPG/TD3 continuous only, QAC discrete only). */
 static inline int hx_policy_fits(int32_t algo, int discrete)
 {
-    if (algo == MM_ALGO_DDPG || algo == MM_ALGO_TD3 || algo == MM_ALGO_SAC) return !discrete;
+    if (algo == MM_ALGO_DDPG || algo == MM_ALGO_TD3) return !discrete;
     if (algo == MM_ALGO_QAC) return discrete;
     return 1;
 }

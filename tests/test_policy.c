@@ -375,6 +375,27 @@ static void rows_offpolicy(int32_t algo)
     mm_policy_free(p);
 }
 
+/* Discrete SAC: the targets hold s', logits, Q'_1 and Q'_2 at once; the critic steps s, Q_c and
+ * dQ; the actor step s, logits, Q_1, Q_2 and dL/dz; the alpha step follows on SAC's rows. */
+static void rows_sac_discrete(void)
+{
+    mm_policy *p = make(MM_ALGO_SAC, 1, NULL, 0);
+    int64_t N = p->o.batch_size, od = p->obs_dim, n = p->head_dim;
+    mmi_sacd_rows r = mmi_sacd_rows_of(p, N);
+    mmi_sac_rows a = mmi_sac_rows_of(p, N);
+    CHECK(apart(p, r.next_obs, N * od, r.logits, N * n) &&
+          apart(p, r.next_obs, N * od, r.q, N * n));
+    CHECK(apart(p, r.next_obs, N * od, r.q2, N * n) && apart(p, r.logits, N * n, r.q, N * n));
+    CHECK(apart(p, r.logits, N * n, r.q2, N * n) && apart(p, r.q, N * n, r.q2, N * n));
+    CHECK(apart(p, r.obs, N * od, r.q, N * n) && apart(p, r.obs, N * od, r.dq, N * n));
+    CHECK(apart(p, r.q, N * n, r.dq, N * n) && apart(p, r.obs, N * od, r.q2, N * n));
+    CHECK(apart(p, r.dlogits, N * n, r.logits, N * n) && apart(p, r.dlogits, N * n, r.q, N * n));
+    CHECK(apart(p, r.dlogits, N * n, r.q2, N * n) && apart(p, r.obs, N * od, r.dlogits, N * n));
+    CHECK(r.y >= r.rd + 2 * N);
+    CHECK(apart(p, a.alpha_in, 1, a.alpha_dy, 1) && apart(p, a.alpha_out, 1, a.alpha_dy, 1));
+    mm_policy_free(p);
+}
+
 static void rows_onpolicy(int32_t algo, int discrete)
 {
     mm_policy *p = make(algo, discrete, NULL, 0);
@@ -406,6 +427,7 @@ static void test_rows_apart(void)
 {
     rows_offpolicy(MM_ALGO_TD3);
     rows_offpolicy(MM_ALGO_SAC);
+    rows_sac_discrete();
     rows_onpolicy(MM_ALGO_PPO, 0);
     rows_onpolicy(MM_ALGO_A2C, 1);
     rows_onpolicy(MM_ALGO_QAC, 1);

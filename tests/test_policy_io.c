@@ -160,6 +160,7 @@ static void test_export(void)
     export_case(MM_ALGO_TRPO, 0);
     export_case(MM_ALGO_TRPO, 1);
     export_case(MM_ALGO_SAC, 0);
+    export_case(MM_ALGO_SAC, 1); /* discrete SAC: the logits model, argmax */
 }
 
 static void test_export_misuse(void)
@@ -469,6 +470,8 @@ static void test_checkpoint(void)
     ckpt_case(MM_ALGO_TRPO, 0, 0, 9, 14);
     ckpt_case(MM_ALGO_SAC, 0, 0, 23, 30); /* with log alpha and its Adam state */
     ckpt_case(MM_ALGO_SAC, 0, 0, 2, 30);
+    ckpt_case(MM_ALGO_SAC, 1, 0, 23, 30); /* discrete SAC */
+    ckpt_case(MM_ALGO_SAC, 1, 0, 2, 30);
     ckpt_case(MM_ALGO_QAC, 1, 0, 8, 10);
     /* memory core: per-agent states, the last act's output and the rollout's stored initial
        states travel, mid-rollout (segments of 4 in n_steps 6) and after an update */

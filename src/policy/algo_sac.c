@@ -57,7 +57,8 @@ void mmi_sac_squash_grad(const double *mu, const double *ls, const double *eps, 
     }
 }
 
-static int fwd(mm_policy *p, mm_model *m, float *x, int64_t rows, int64_t in, float *y, int64_t out)
+int mmi_sac_fwd(mm_policy *p, mm_model *m, float *x, int64_t rows, int64_t in, float *y,
+                int64_t out)
 {
     int rc = mm_model_forward(m, mmi_pol_view(p, 0, x, rows, in), mmi_pol_view(p, 1, y, rows, out));
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, m, rc, "mm_policy_update");
@@ -119,7 +120,7 @@ static int targets(mm_policy *p, int64_t N, double alpha)
     float *head = rw.head, *x2 = rw.target_in, *q = rw.q;
     const float *eps = p->sac_eps + N * ad;
     double *rd = rw.rd, *y = rw.y, *lp = rw.logp, *r = p->sac_row, *a = r + 3 * ad;
-    int rc = fwd(p, p->actor, rw.next_obs, N, od, head, 2 * ad);
+    int rc = mmi_sac_fwd(p, p->actor, rw.next_obs, N, od, head, 2 * ad);
     if (rc != MM_OK) return rc;
     for (int64_t k = 0; k < N; k++) {
         load_row(head + k * 2 * ad, eps + k * ad, ad, r);
@@ -128,7 +129,7 @@ static int targets(mm_policy *p, int64_t N, double alpha)
         for (int64_t j = 0; j < ad; j++) x2[k * w + od + j] = (float)a[j];
     }
     for (int32_t c = 0; c < p->o.n_critics; c++) {
-        if ((rc = fwd(p, p->critic_t[c], x2, N, w, q, 1)) != MM_OK) return rc;
+        if ((rc = mmi_sac_fwd(p, p->critic_t[c], x2, N, w, q, 1)) != MM_OK) return rc;
         for (int64_t k = 0; k < N; k++)
             if (c == 0 || q[k] < y[k]) y[k] = q[k]; /* min over the twin targets */
     }
@@ -137,8 +138,7 @@ static int targets(mm_policy *p, int64_t N, double alpha)
     return MM_OK;
 }
 
-/* Adam step of one network on its accumulated gradient (averaged over ranks first). */
-static int step(mm_policy *p, mm_model *m, double lr)
+int mmi_sac_adam(mm_policy *p, mm_model *m, double lr)
 {
     int rc = mm_model_set_f64(m, MM_MODEL_LR, lr);
     if (rc == MM_OK && p->comm && (rc = mmi_pol_comm_average(p, &m, 1)) != MM_OK) return rc;
@@ -154,7 +154,7 @@ static int critic_step(mm_policy *p, int32_t c, int64_t N, double *loss)
     float *q = rw.q, *dy = rw.dq;
     const double *y = rw.y;
     double s = 0, qs = 0;
-    int rc = fwd(p, p->critic[c], rw.obs_act, N, w, q, 1);
+    int rc = mmi_sac_fwd(p, p->critic[c], rw.obs_act, N, w, q, 1);
     if (rc != MM_OK) return rc;
     for (int64_t k = 0; k < N; k++) {
         double e = (double)q[k] - y[k];
@@ -166,7 +166,7 @@ static int critic_step(mm_policy *p, int32_t c, int64_t N, double *loss)
     rc = mm_model_zero_grad(p->critic[c]);
     if (rc == MM_OK) rc = mm_model_backward(p->critic[c], mmi_pol_view(p, 2, dy, N, 1), NULL);
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->critic[c], rc, "mm_policy_update");
-    return step(p, p->critic[c], p->o.lr_critic);
+    return mmi_sac_adam(p, p->critic[c], p->o.lr_critic);
 }
 
 /* dL/da of -mean min_k Q_k(s, a~) into da [N, ad]: each row goes back through the critic that
@@ -180,7 +180,7 @@ static int critic_input_grad(mm_policy *p, int64_t N, double *min_q)
     int rc = MM_OK;
     memset(da, 0, sizeof(float) * (size_t)(N * ad));
     for (int32_t c = 0; c < nc && rc == MM_OK; c++)
-        rc = fwd(p, p->critic[c], x, N, w, q + c * N, 1);
+        rc = mmi_sac_fwd(p, p->critic[c], x, N, w, q + c * N, 1);
     if (rc != MM_OK) return rc;
     for (int64_t k = 0; k < N; k++) min_q[k] = nc == 2 && q[N + k] < q[k] ? q[N + k] : q[k];
     for (int32_t c = 0; c < nc; c++) {
@@ -215,7 +215,7 @@ static int actor_alpha_step(mm_policy *p, int64_t N, double alpha)
     float *head = rw.head, *x = rw.obs_act, *dhead = rw.dhead, *da = rw.da;
     double *lp = rw.logp, *mq = rw.min_q, *r = p->sac_row, *a = r + 3 * ad;
     double *ga = r + 4 * ad, loss = 0, ent = 0, ga_alpha = 0, tgt = p->o.target_entropy;
-    int rc = fwd(p, p->actor, rw.obs, N, od, head, 2 * ad);
+    int rc = mmi_sac_fwd(p, p->actor, rw.obs, N, od, head, 2 * ad);
     if (rc != MM_OK) return rc;
     for (int64_t k = 0; k < N; k++) {
         load_row(head + k * 2 * ad, p->sac_eps + k * ad, ad, r);
@@ -237,9 +237,17 @@ static int actor_alpha_step(mm_policy *p, int64_t N, double alpha)
     rc = mm_model_zero_grad(p->actor);
     if (rc == MM_OK) rc = mm_model_backward(p->actor, mmi_pol_view(p, 2, dhead, N, 2 * ad), NULL);
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_update");
-    if ((rc = step(p, p->actor, p->o.lr_actor)) != MM_OK || !p->o.ent_auto) return rc;
+    if ((rc = mmi_sac_adam(p, p->actor, p->o.lr_actor)) != MM_OK) return rc;
+    return mmi_sac_alpha_step(p, ga_alpha);
+}
+
+int mmi_sac_alpha_step(mm_policy *p, double ga_alpha)
+{
     /* log alpha is the bias of p->ent: a zero input makes dL/dbias = dy */
+    mmi_sac_rows rw = mmi_sac_rows_of(p, 1); /* the alpha rows do not depend on N */
     float *zero = rw.alpha_in, *out = rw.alpha_out, *dy = rw.alpha_dy;
+    int rc;
+    if (!p->o.ent_auto) return MM_OK;
     zero[0] = 0.0f, dy[0] = (float)ga_alpha;
     rc = mm_model_zero_grad(p->ent);
     if (rc == MM_OK)
@@ -247,7 +255,7 @@ static int actor_alpha_step(mm_policy *p, int64_t N, double alpha)
             mm_model_forward(p->ent, mmi_pol_view(p, 0, zero, 1, 1), mmi_pol_view(p, 1, out, 1, 1));
     if (rc == MM_OK) rc = mm_model_backward(p->ent, mmi_pol_view(p, 2, dy, 1, 1), NULL);
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->ent, rc, "mm_policy_update");
-    return step(p, p->ent, p->o.lr_alpha);
+    return mmi_sac_adam(p, p->ent, p->o.lr_alpha);
 }
 
 double mmi_sac_alpha(mm_policy *p)
@@ -257,17 +265,25 @@ double mmi_sac_alpha(mm_policy *p)
     return exp((double)w[1]); /* [weight, bias] */
 }
 
-int mmi_sac_step(mm_policy *p, int64_t N)
+static int continuous_step(mm_policy *p, int64_t N, double alpha)
 {
-    double alpha = mmi_sac_alpha(p), loss = 0;
+    double loss = 0;
     int rc;
-    MMI_ASSERT(N >= 1 && N <= p->maxb);
     gather(p, N);
     if ((rc = targets(p, N, alpha)) != MM_OK) return rc;
     for (int32_t c = 0; c < p->o.n_critics; c++)
         if ((rc = critic_step(p, c, N, &loss)) != MM_OK) return rc;
     p->st_critic_loss = loss;
-    if ((rc = actor_alpha_step(p, N, alpha)) != MM_OK) return rc;
+    return actor_alpha_step(p, N, alpha);
+}
+
+int mmi_sac_step(mm_policy *p, int64_t N)
+{
+    double alpha = mmi_sac_alpha(p);
+    int rc;
+    MMI_ASSERT(N >= 1 && N <= p->maxb);
+    rc = p->discrete ? mmi_sacd_step(p, N, alpha) : continuous_step(p, N, alpha);
+    if (rc != MM_OK) return rc;
     if (++p->n_updates % p->o.target_update_interval != 0) return MM_OK;
     for (int32_t c = 0; c < p->o.n_critics; c++)
         if ((rc = mm_model_lerp(p->critic_t[c], p->critic[c], p->o.tau)) != MM_OK)
@@ -277,7 +293,7 @@ int mmi_sac_step(mm_policy *p, int64_t N)
 
 int mmi_sac_update(mm_policy *p)
 {
-    int64_t N = p->o.batch_size, m = 2 * N * p->act_dim;
+    int64_t N = p->o.batch_size, m = p->discrete ? 0 : 2 * N * p->act_dim; /* exact in discrete */
     mmi_replay_sample(&p->rb, &p->rng, N, p->w_idx);
     for (int64_t i = 0; i < m; i++) p->sac_eps[i] = (float)mmi_rng_normal(&p->rng);
     return mmi_sac_step(p, N);

@@ -5,7 +5,8 @@
  *
  * Files: policy.c (options, create, free, parameters), policy_act.c, policy_observe.c,
  * normalize.c, noise.c, replay.c, rollout.c (GAE), dist.c (Gaussian / categorical maths),
- * algo_ddpg.c (DDPG + TD3), algo_sac.c (SAC), algo_onpolicy.c (A2C, QAC, PPO), algo_trpo.c (CG, Fisher-vector
+ * algo_ddpg.c (DDPG + TD3), algo_sac.c (SAC), algo_sac_discrete.c (its discrete form),
+ * algo_onpolicy.c (A2C, QAC, PPO), algo_trpo.c (CG, Fisher-vector
  * products, line search), policy_io.c (safetensors), update_budget.c (mm_policy_update and
  * the frame-bounded mm_policy_update_budget), reward_norm.c (running return statistics),
  * policy_rows.c (the work rows named by role for each phase).
@@ -287,6 +288,21 @@ typedef struct mmi_ddpg_rows {
 } mmi_ddpg_rows;
 mmi_ddpg_rows mmi_ddpg_rows_of(mm_policy *p, int64_t N);
 
+/* Discrete SAC (algo_sac_discrete.c): gather, targets, critic steps, actor and alpha step. The
+ * alpha step then uses mmi_sac_rows' alpha rows, once q2 is read. */
+typedef struct mmi_sacd_rows {
+    float *obs;      /* [N, od] s */
+    float *next_obs; /* [N, od] s' (read by the targets only) */
+    float *logits;   /* [N, n] actor output of s' (targets), then of s */
+    float *dlogits;  /* [N, n] actor step: dL/dz */
+    float *q;        /* [N, n] Q'_1 (targets), Q_c (critic step c), Q_1 (actor); then the min */
+    float *q2;       /* [N, n] Q'_2 (targets), Q_2 (actor step) */
+    float *dq;       /* [N, n] critic steps: dL/dQ_c, after q2 is read */
+    double *rd;      /* [N, 2] reward and terminated of each row */
+    double *y;       /* [N] soft Bellman targets */
+} mmi_sacd_rows;
+mmi_sacd_rows mmi_sacd_rows_of(mm_policy *p, int64_t N);
+
 /* SAC (algo_sac.c): gather, targets, critic steps, actor and alpha step. */
 typedef struct mmi_sac_rows {
     float *obs;       /* [N, od] s */
@@ -369,6 +385,18 @@ double mmi_sac_alpha(mm_policy *p);
 /* The step itself on a drawn batch: rows p->w_idx[0..N) of the replay and the N(0, 1) draws in
  * p->sac_eps (exposed so a test can fix the noise). */
 int mmi_sac_step(mm_policy *p, int64_t N);
+/* Pieces algo_sac_discrete.c shares with algo_sac.c: the forward of m on x [rows, in] into
+ * y [rows, out], the Adam step of m (gradients averaged over ranks first) and log alpha's Adam
+ * step on dL/dlog alpha = ga_alpha (nothing when ent_auto is 0); failures as the update's. */
+int mmi_sac_fwd(mm_policy *p, mm_model *m, float *x, int64_t rows, int64_t in, float *y,
+                int64_t out);
+int mmi_sac_adam(mm_policy *p, mm_model *m, double lr);
+int mmi_sac_alpha_step(mm_policy *p, double ga_alpha);
+/* Discrete SAC (algo_sac_discrete.c): the critic, actor and alpha steps of one update on the
+ * replay rows p->w_idx[0..N) at temperature alpha (targets are left to mmi_sac_step). */
+int mmi_sacd_step(mm_policy *p, int64_t N, double alpha);
+/* Its target entropy: target_entropy, or NaN's default 0.89 log(n_actions). */
+double mmi_sacd_target_entropy(const mm_policy *p);
 /* SAC actions in [-1, 1] for n rows of normalised x: tanh(mu + sigma eps) or tanh(mu). */
 int mmi_sac_act(mm_policy *p, const float *x, int64_t n, float *y, int32_t explore);
 /* The squashed Gaussian of one row of d dims, in float64 (algo_sac.c): with l = clamp(ls,

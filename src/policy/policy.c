@@ -120,8 +120,8 @@ static int check_spaces(const mm_policy_opts *o, mmi_err *e, const char *fn)
         return BAD("%s: n_actions %lld must be in [0, 2^20]", fn, (long long)o->n_actions);
     if (o->n_actions == 0 && (o->act_dim < 1 || o->act_dim > (1 << 16)))
         return BAD("%s: act_dim %lld must be in [1, 65536]", fn, (long long)o->act_dim);
-    if (o->n_actions > 0 && off)
-        return BAD("%s: DDPG, TD3 and SAC need continuous actions (n_actions must be 0)", fn);
+    if (o->n_actions > 0 && off && o->algo != MM_ALGO_SAC)
+        return BAD("%s: DDPG and TD3 need continuous actions (n_actions must be 0)", fn);
     if (o->n_actions == 0 && o->algo == MM_ALGO_QAC)
         return BAD("%s: QAC supports discrete actions only (set n_actions)", fn);
     if (o->n_actions == 1) return BAD("%s: n_actions 1 leaves nothing to choose", fn);
@@ -209,7 +209,7 @@ static int check_sac(const mm_policy_opts *o, mmi_err *e, const char *fn)
     if (o->ent_auto != 0 && o->ent_auto != 1) return BAD("%s: ent_auto must be 0 or 1", fn);
     if (!(o->lr_alpha >= 0 && o->lr_alpha <= 10)) return BAD("%s: lr_alpha must be in [0, 10]", fn);
     if (isinf(o->target_entropy))
-        return BAD("%s: target_entropy must be finite (NaN = -act_dim)", fn);
+        return BAD("%s: target_entropy must be finite (NaN = the default)", fn);
     if (o->target_update_interval < 1) return BAD("%s: target_update_interval must be >= 1", fn);
     return MM_OK;
 }
@@ -318,16 +318,18 @@ static int build_bias_vector(mm_policy *p, mm_model **out, int64_t n, double ini
 }
 
 /* SAC: actor obs -> [mean | log std] (one dense head = SB3's two heads on the shared latent),
- * n_critics Q(s, a) nets with targets (no actor target), log alpha. */
+ * n_critics Q(s, a) nets with targets (no actor target), log alpha. Discrete SAC: actor
+ * obs -> n_actions logits, critics obs -> Q(s, .) of every action. */
 static int build_sac(mm_policy *p)
 {
     int64_t od = p->obs_dim, ad = p->act_dim;
-    int rc = build_mlp(p, &p->actor, od, 2 * ad, 0, 1.0, 0, 0, p->maxb);
+    int64_t q_in = p->discrete ? od : od + ad, q_out = p->discrete ? p->head_dim : 1;
+    int rc = build_mlp(p, &p->actor, od, p->head_dim, 0, 1.0, 0, 0, p->maxb);
     if (rc == MM_OK) rc = set_opt(p, p->actor, p->o.lr_actor);
     for (int32_t k = 0; rc == MM_OK && k < p->o.n_critics; k++) {
-        rc = build_mlp(p, &p->critic[k], od + ad, 1, 0, 1.0, 0, 1 + (uint64_t)k, p->maxb);
+        rc = build_mlp(p, &p->critic[k], q_in, q_out, 0, 1.0, 0, 1 + (uint64_t)k, p->maxb);
         if (rc == MM_OK)
-            rc = build_mlp(p, &p->critic_t[k], od + ad, 1, 0, 1.0, 0, 1 + (uint64_t)k, p->maxb);
+            rc = build_mlp(p, &p->critic_t[k], q_in, q_out, 0, 1.0, 0, 1 + (uint64_t)k, p->maxb);
         if (rc == MM_OK) rc = set_opt(p, p->critic[k], p->o.lr_critic);
     }
     if (rc == MM_OK) rc = build_bias_vector(p, &p->ent, 1, log(p->o.ent_coef), p->o.lr_alpha);
@@ -366,7 +368,7 @@ static void layout(mm_policy *p, mmi_carve *y)
     int64_t cap = p->offpolicy ? o->buffer_size : 0;
     int64_t tn = p->offpolicy ? 0 : o->n_steps * na;
     int64_t npi = p->offpolicy ? 0 : p->n_pi;
-    int sac = o->algo == MM_ALGO_SAC;
+    int sac = o->algo == MM_ALGO_SAC && !p->discrete; /* the squashed-Gaussian buffers */
     float **rows[] = {&p->w_a, &p->w_b, &p->w_c, &p->w_d, &p->w_e, &p->w_f};
     float **flat[] = {&p->trpo.grad,  &p->trpo.step, &p->trpo.theta_old, &p->trpo.fx,
                       &p->trpo.trial, &p->trpo.cg_r, &p->trpo.cg_d,      &p->trpo.cg_ad};
@@ -430,7 +432,7 @@ static void size_policy(mm_policy *p)
     p->obs_dim = o->obs_dim;
     p->act_dim = p->discrete ? 1 : o->act_dim;
     p->head_dim = p->discrete ? o->n_actions : o->act_dim;
-    if (o->algo == MM_ALGO_SAC) p->head_dim = 2 * o->act_dim; /* mean, then log std */
+    if (o->algo == MM_ALGO_SAC && !p->discrete) p->head_dim = 2 * o->act_dim; /* mean, log std */
     p->maxb = p->offpolicy ? (o->batch_size > o->n_agents ? o->batch_size : o->n_agents)
                            : o->n_steps * o->n_agents;
     if (p->maxb < o->n_agents) p->maxb = o->n_agents;

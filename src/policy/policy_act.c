@@ -35,9 +35,34 @@ static void unscale(const mm_policy *p, const float *y, int64_t n, float *out)
         }
 }
 
+static float sample_categorical(mm_policy *p, const float *z, int32_t explore);
+
+/* Discrete SAC: uniform indices in the warm-up, then a draw from (or the argmax of) the
+ * actor's logits. */
+static int act_discrete_sac(mm_policy *p, const float *x, int64_t n, float *actions,
+                            int32_t explore)
+{
+    float *z = mmi_act_rows_of(p).y;
+    int rc;
+    if (explore && p->steps < p->o.learning_starts) {
+        for (int64_t i = 0; i < n; i++) {
+            double u = mmi_rng_uniform(mmi_pol_act_rng(p)) * (double)p->head_dim;
+            actions[i] = (float)(u < (double)p->head_dim ? (int64_t)u : p->head_dim - 1);
+        }
+        return MM_OK;
+    }
+    rc = mm_model_forward(p->actor, mmi_pol_view(p, 0, (float *)x, n, p->obs_dim),
+                          mmi_pol_view(p, 1, z, n, p->head_dim));
+    if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_act");
+    for (int64_t i = 0; i < n; i++)
+        actions[i] = sample_categorical(p, z + i * p->head_dim, explore);
+    return MM_OK;
+}
+
 static int act_offpolicy(mm_policy *p, const float *x, int64_t n, float *actions, int32_t explore)
 {
     float *y = mmi_act_rows_of(p).y;
+    if (p->discrete) return act_discrete_sac(p, x, n, actions, explore);
     if (explore && p->steps < p->o.learning_starts) { /* warm-up: uniform over the box */
         for (int64_t i = 0; i < n * p->act_dim; i++)
             y[i] = (float)(2.0 * mmi_rng_uniform(mmi_pol_act_rng(p)) - 1.0);

@@ -60,7 +60,8 @@ static void observe_offpolicy(mm_policy *p, const float *obs, const float *actio
     int64_t od = p->obs_dim, ad = p->act_dim;
     float *a = mmi_observe_rows_of(p).act;
     for (int64_t i = 0; i < n; i++) {
-        for (int64_t j = 0; j < ad; j++) { /* the replay holds actions in [-1, 1] */
+        for (int64_t j = 0; p->discrete && j < ad; j++) a[j] = actions[i]; /* the index */
+        for (int64_t j = 0; !p->discrete && j < ad; j++) { /* continuous: held in [-1, 1] */
             float lo = p->low[j], hi = p->high[j];
             float y = 2.0f * (actions[i * ad + j] - lo) / (hi - lo) - 1.0f;
             a[j] = y < -1.0f ? -1.0f : (y > 1.0f ? 1.0f : y);

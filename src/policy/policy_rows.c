@@ -77,6 +77,20 @@ mmi_sac_rows mmi_sac_rows_of(mm_policy *p, int64_t N)
     return r;
 }
 
+mmi_sacd_rows mmi_sacd_rows_of(mm_policy *p, int64_t N)
+{
+    mmi_sacd_rows r;
+    MMI_ASSERT(N >= 1 && N <= p->maxb);
+    r.obs = p->w_a;
+    r.next_obs = p->w_b;
+    r.dlogits = p->w_c;
+    r.logits = p->w_d;
+    r.q = p->w_e;
+    r.q2 = p->w_f, r.dq = p->w_f; /* dq only in the critic steps, which read no q2 */
+    r.rd = p->w_dbl, r.y = p->w_dbl + 2 * N;
+    return r;
+}
+
 mmi_onpolicy_rows mmi_onpolicy_rows_of(mm_policy *p, int64_t m)
 {
     mmi_onpolicy_rows r;
