@@ -16,6 +16,7 @@
 #   make AVX2_FLAGS=-DMMI_NO_AVX2   portable kernels only; MM_SIMD=portable|avx2|avx512 picks
 #                             a path at run time among those compiled and supported
 #   make check-asan | check-valgrind | symbols-check | abi-check | abi-dump | install-check
+#   make check-avx512-emu [FILTER=substring]   the tests on an emulated AVX-512 CPU (Bochs; slow)
 #   make floors-check         no floor of src/ references a floor above it
 #   make format | format-check  clang-format 14 over every C/C++ source (CI runs the check)
 #   make install | uninstall  (PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, PKGCONFIGDIR)
@@ -120,7 +121,7 @@ BENCH_SRCS := $(sort $(wildcard bench/bench_*.c) bench/bench_main.c) bench/peak.
 
 .PHONY: all lib static shared check demo kimi blip bench check-asan check-valgrind symbols-check \
         abi-check abi-dump install-check install uninstall clean examples header-check docs docs-check check-torch \
-        check-build check-cpp check-safetensors \
+        check-build check-cpp check-safetensors check-avx512-emu \
         bench-report bench-ggml floors-check spdx-check check-static-size format format-check
 
 all: $(STATIC) $(SHARED) pkgconfig/libmm.pc
@@ -287,6 +288,14 @@ check-asan:
 check-valgrind: $(BDIR)/tests/runner
 	MM_TEST_QUICK=1 valgrind --quiet --error-exitcode=1 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect $(BDIR)/tests/runner
+
+# ---- the AVX-512 path on a CPU without it -------------------------------------------------------
+# The runner, linked statically from build/emu/'s debug objects, boots under Bochs on an emulated
+# AVX-512 CPU (tools/avx512_emu.sh; docs/ARCHITECTURE.md) and runs `runner simd`, then
+# `runner $(FILTER)` with MM_SIMD=avx512. Minutes per run, so not part of `make check`.
+FILTER ?=
+check-avx512-emu:
+	MAKE='$(MAKE)' sh tools/avx512_emu.sh $(if $(FILTER),'$(FILTER)')
 
 # ---- symbols and ABI ---------------------------------------------------------------------------
 # Three lists must agree: the MM_API functions of include/mm.h, abi/symbols.txt and what
