@@ -3,7 +3,8 @@
  * Gauss-Newton Fisher-vector product against finite differences of the KL gradient, the TRPO
  * line search refusing a step beyond the KL radius, uniform replay sampling (chi-square),
  * save -> load -> identical actions, NaN refusal, OU noise that stays finite, zero allocations
- * on the hot path, misuse. */
+ * on the hot path, misuse, the work-row roles of every phase apart where they live together,
+ * and the model-floor accessors the policy uses. */
 #include "runner.h"
 
 #include "policy/mmi_policy.h"
@@ -326,6 +327,119 @@ static void test_misuse(void)
     CHECK_OK(mm_param_bounds(MM_POLICY_TAU, &v, NULL));
 }
 
+/* [a, a + n) lies inside one of p's six work buffers (maxb x wide floats each). */
+static int in_rows(const mm_policy *p, const float *a, int64_t n)
+{
+    const float *b[6] = {p->w_a, p->w_b, p->w_c, p->w_d, p->w_e, p->w_f};
+    for (int k = 0; k < 6; k++)
+        if (a >= b[k] && a + n <= b[k] + p->maxb * p->wide) return 1;
+    return 0;
+}
+
+/* Two roles that are alive at the same time: both inside the work rows, not overlapping. */
+static int apart(const mm_policy *p, const float *a, int64_t na, const float *b, int64_t nb)
+{
+    return in_rows(p, a, na) && in_rows(p, b, nb) && mmi_pol_disjoint(a, na, b, nb);
+}
+
+static void rows_offpolicy(int32_t algo)
+{
+    mm_policy *p = make(algo, 0, NULL, 0);
+    int64_t N = p->o.batch_size, od = p->obs_dim, ad = p->act_dim, w = od + ad;
+    if (algo != MM_ALGO_SAC) {
+        mmi_ddpg_rows r = mmi_ddpg_rows_of(p, N);
+        /* targets: s and [s, a] survive them for the critic and actor steps */
+        CHECK(apart(p, r.next_obs, N * od, r.target_act, N * ad));
+        CHECK(apart(p, r.target_act, N * ad, r.target_in, N * w));
+        CHECK(apart(p, r.target_in, N * w, r.q, N) && apart(p, r.obs, N * od, r.q, N));
+        CHECK(apart(p, r.obs_act, N * w, r.target_in, N * w));
+        /* actor step */
+        CHECK(apart(p, r.mu, N * ad, r.obs_act, N * w) && apart(p, r.q, N, r.dq, N));
+        CHECK(apart(p, r.dq, N, r.dx, N * w) && apart(p, r.dx, N * w, r.da, N * ad));
+        CHECK(r.y >= r.rd + 2 * N);
+    } else {
+        mmi_sac_rows r = mmi_sac_rows_of(p, N);
+        CHECK(apart(p, r.head, N * 2 * ad, r.target_in, N * w));
+        CHECK(apart(p, r.next_obs, N * od, r.target_in, N * w));
+        CHECK(apart(p, r.target_in, N * w, r.q, N) && apart(p, r.obs_act, N * w, r.q, N));
+        /* critic_input_grad: Q_1, Q_2, dL/dQ_k, dx, da; the heads survive it */
+        CHECK(apart(p, r.q, 2 * N, r.dq_min, N) && apart(p, r.dq_min, N, r.dx, N * w));
+        CHECK(apart(p, r.obs_act, N * w, r.dx, N * w) && apart(p, r.dx, N * w, r.da, N * ad));
+        CHECK(apart(p, r.head, N * 2 * ad, r.da, N * ad) &&
+              apart(p, r.head, N * 2 * ad, r.q, 2 * N));
+        CHECK(apart(p, r.dhead, N * 2 * ad, r.head, N * 2 * ad));
+        CHECK(apart(p, r.dhead, N * 2 * ad, r.da, N * ad));
+        CHECK(r.y >= r.rd + 2 * N && r.logp >= r.min_q + N);
+        CHECK(apart(p, r.alpha_in, 1, r.alpha_dy, 1) && apart(p, r.alpha_out, 1, r.alpha_dy, 1));
+    }
+    mm_policy_free(p);
+}
+
+static void rows_onpolicy(int32_t algo, int discrete)
+{
+    mm_policy *p = make(algo, discrete, NULL, 0);
+    int64_t n = p->ro.n_steps * p->ro.n_agents, K = p->head_dim, ad = p->act_dim;
+    mmi_pg_rows g = mmi_pg_rows_of(p);
+    int64_t nls = 1 + 2 * ad;
+    if (algo == MM_ALGO_TRPO) {
+        mmi_trpo_rows r = mmi_trpo_rows_of(p);
+        CHECK(apart(p, r.old_head, (n + 1) * K, r.head, n * K));
+        CHECK(apart(p, r.old_head, (n + 1) * K, r.dhead, n * K));
+        CHECK(apart(p, r.old_head, (n + 1) * K, r.logp, n));
+        CHECK(apart(p, r.head, n * K, r.jvp, n * K) && apart(p, r.head, n * K, r.logp, n));
+        CHECK(apart(p, r.obs, n * p->obs_dim, r.value, n) && apart(p, r.value, n, r.dvalue, n));
+    } else {
+        mmi_onpolicy_rows r = mmi_onpolicy_rows_of(p, n);
+        CHECK(apart(p, r.dhead, n * K, r.head, n * K) && apart(p, r.dhead, n * K, r.act, n * ad));
+        CHECK(apart(p, r.dhead, n * K, g.ls_in, nls) && apart(p, r.adv, n, r.logp, n));
+        CHECK(apart(p, r.obs, n * p->obs_dim, r.value, n) && apart(p, r.value, n, r.dvalue, n));
+        if (algo == MM_ALGO_QAC)
+            CHECK(apart(p, r.q, n * K, r.dq, n * K) && apart(p, r.q, n * K, r.head, n * K));
+    }
+    CHECK(apart(p, g.q, p->o.n_agents * K, g.logits, p->o.n_agents * K));
+    mm_policy_free(p);
+}
+
+/* The roles of each phase that are alive together never share floats and fit their buffers
+ * (policy_rows.c's table, checked on the sizes the algorithms use). */
+static void test_rows_apart(void)
+{
+    rows_offpolicy(MM_ALGO_TD3);
+    rows_offpolicy(MM_ALGO_SAC);
+    rows_onpolicy(MM_ALGO_PPO, 0);
+    rows_onpolicy(MM_ALGO_A2C, 1);
+    rows_onpolicy(MM_ALGO_QAC, 1);
+    rows_onpolicy(MM_ALGO_TRPO, 0);
+    rows_onpolicy(MM_ALGO_TRPO, 1);
+}
+
+/* The model-floor accessors the policy floor uses instead of mm_model's fields. */
+static void test_model_accessors(void)
+{
+    mm_policy *ppo = make(MM_ALGO_PPO, 0, NULL, 0), *trpo = make(MM_ALGO_TRPO, 0, NULL, 0);
+    mm_model_opts mo;
+    mm_model *m = NULL;
+    int32_t la = 0, lb = 0;
+    int64_t na = 0, nb = 0;
+    CHECK_EQ_I64(mmi_model_optim_kind(ppo->actor), MM_OPT_ADAM);
+    CHECK_EQ_I64(mmi_model_optim_kind(trpo->actor), 0); /* TRPO steps by the natural gradient */
+    CHECK_OK(mm_model_opts_init(&mo));
+    mo.input_dim = ppo->obs_dim, mo.max_batch = 2;
+    CHECK_OK(mm_model_create(&m, &mo));
+    CHECK_OK(mmi_model_add_layers_of(m, ppo->actor, "test"));
+    CHECK_OK(mm_model_finalize(m));
+    CHECK_OK(mm_model_num_layers(m, &la));
+    CHECK_OK(mm_model_num_layers(ppo->actor, &lb));
+    CHECK_OK(mm_model_num_params(m, &na));
+    CHECK_OK(mm_model_num_params(ppo->actor, &nb));
+    CHECK(la == lb && la > 0 && na == nb);
+    CHECK_EQ_I64(mmi_model_optim_kind(m), 0);
+    CHECK_OK(mm_model_copy(m, ppo->actor, 0)); /* same architecture: the copy is accepted */
+    mm_model_free(m);
+    mm_policy_free(ppo);
+    mm_policy_free(trpo);
+}
+
 void suite_policy(void)
 {
     mmt_run("policy_gae", test_gae);
@@ -339,4 +453,6 @@ void suite_policy(void)
     mmt_run("policy_noise_extremes", test_noise_extremes);
     mmt_run("policy_no_alloc_hot_path", test_no_alloc_hot_path);
     mmt_run("policy_misuse", test_misuse);
+    mmt_run("policy_rows_apart", test_rows_apart);
+    mmt_run("policy_model_accessors", test_model_accessors);
 }

@@ -236,9 +236,10 @@ static void test_stream_equals_sequence(void)
     for (int64_t k = 0; k < mmi_mem_n_segments(p); k++) ids[k] = k;
     m = mmi_mem_gather(p, ids, mmi_mem_n_segments(p));
     CHECK_EQ_I64(m, 24);
+    float *x = mmi_onpolicy_rows_of(p, m).obs; /* the rows a minibatch gathers into */
     for (int64_t k = 0; k < m; k++)
-        memcpy(p->w_a + k * 3, p->ro.obs + p->mem.seg[k] * 3, sizeof(float) * 3);
-    mmi_mem_forward(p, p->w_a, m);
+        memcpy(x + k * 3, p->ro.obs + p->mem.seg[k] * 3, sizeof(float) * 3);
+    mmi_mem_forward(p, x, m);
     for (int64_t k = 0; k < m; k++) {
         int64_t row = p->mem.seg[k], t = row / 4, i = row % 4;
         CHECK(memcmp(p->mem.ys + k * H, ys[t][i], sizeof(float) * (size_t)H) == 0);

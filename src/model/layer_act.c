@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+/* Letters: rows = B x T of the call, in_dim = out_dim the row width, n = rows x in_dim. */
+
 #define KIND(l) ((int32_t)(l)->icfg[0])
 
 static int act_setup(mmi_layer *l, mmi_err *e, const char *fn)

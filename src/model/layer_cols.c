@@ -4,6 +4,8 @@
  * blocks. */
 #include "mmi_model_ssm.h"
 
+/* Letters: B batch, T sequence, E channels, ld the stride of a token row (>= E). */
+
 void mmi_rows_to_cols(const float *src, int64_t ld, int64_t B, int64_t T, int64_t E, float *dst)
 {
     for (int64_t b = 0; b < B; b++)

@@ -9,6 +9,8 @@
 #include <math.h>
 #include <string.h>
 
+/* Letters: rows = B x T, in = in_dim, out = out_features; W [out, in], b [out]. */
+
 #define OUT(l)      ((l)->icfg[0])
 #define HAS_BIAS(l) ((l)->icfg[1] != 0)
 #define INIT(l)     ((l)->icfg[2])

@@ -7,6 +7,8 @@
 #include <math.h>
 #include <string.h>
 
+/* Letters: rows = B x T, w = in_dim indices per row, d = embedding_dim, n = rows x w. */
+
 #define NUM(l)   ((l)->icfg[0])
 #define DIM(l)   ((l)->icfg[1])
 #define MAX_SIZE ((int64_t)1 << 31)

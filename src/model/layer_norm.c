@@ -7,6 +7,8 @@
 #include <math.h>
 #include <string.h>
 
+/* Letters: rows = B x T, d = in_dim (the normalised axis); weight and bias [d]. */
+
 #define AFFINE(l) ((l)->icfg[0] != 0)
 #define EPS(l)    ((l)->dcfg[0])
 #define IS_LN(l)  ((l)->vt->kind == MMI_LAYER_LAYERNORM)

@@ -210,6 +210,13 @@ int mmi_model_comm_average(mm_model *m, const char *fn);
  * config), MM_E_NOMEM; text in m->err. */
 int mmi_model_add_layer(mm_model *m, const char *kind_name, const int64_t *icfg, int32_t n_icfg,
                         const double *dcfg, int32_t n_dcfg, const char *fn);
+/* Appends to dst (not finalized) the layers of src, each with src's configuration, as
+ * mmi_model_add_layer (the architecture of src without its parameters; mm_policy_export).
+ * Returns as mmi_model_add_layer; text in dst->err. */
+int mmi_model_add_layers_of(mm_model *dst, const mm_model *src, const char *fn);
+/* The optimizer kind set by mm_model_set_optimizer (MM_OPT_*), or 0 when there is none (optim.c;
+ * the policy checkpoint saves optimizer state only for networks that have one). */
+int32_t mmi_model_optim_kind(const mm_model *m);
 /* Writes the PyTorch nn.Sequential name of tensor t of layer i ("2.weight") into buf. Each
  * libmm layer is one Sequential index, activations included (Linear, Tanh, Linear gives 0.*,
  * 2.*). Returns MM_OK or MM_E_RANGE. */

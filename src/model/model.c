@@ -399,6 +399,17 @@ int mmi_model_tensor_name(const mm_model *m, int32_t layer, int32_t t, char *buf
     return MM_OK;
 }
 
+int mmi_model_add_layers_of(mm_model *dst, const mm_model *src, const char *fn)
+{
+    int rc = MM_OK;
+    MMI_ASSERT(dst && src && dst != src);
+    for (int32_t i = 0; rc == MM_OK && i < src->n_layers; i++) {
+        const mmi_layer *l = &src->layers[i];
+        rc = mmi_model_add_layer(dst, l->vt->kind_name, l->icfg, l->n_icfg, l->dcfg, l->n_dcfg, fn);
+    }
+    return rc;
+}
+
 const mmi_ptensor *mmi_model_tensor(const mm_model *m, int32_t layer, int32_t t)
 {
     if (!m || layer < 0 || layer >= m->n_layers || t < 0 || t >= m->layers[layer].n_tensors)

@@ -107,6 +107,12 @@ static int optim_alloc(mm_model *m, mmi_optim *o, int32_t kind, const char *fn)
     return MM_OK;
 }
 
+int32_t mmi_model_optim_kind(const mm_model *m)
+{
+    MMI_ASSERT(m);
+    return m->opt.kind;
+}
+
 MM_API int mm_model_set_optimizer(mm_model *m, int32_t kind)
 {
     const char *fn = "mm_model_set_optimizer";

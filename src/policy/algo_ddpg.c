@@ -10,19 +10,22 @@
 
 #include <string.h>
 
-/* Gathers the batch: s -> w_a (obs), s' -> w_b, [s, a] -> w_c, r and d -> w_dbl. */
+/* Letters: N batch_size, od obs_dim, ad act_dim, w = od + ad (critic input [s, a]), k row. */
+
+/* Gathers the batch: s, s', [s, a], and r, d (mmi_ddpg_rows). */
 static void gather(mm_policy *p, int64_t N)
 {
     int64_t od = p->obs_dim, ad = p->act_dim, w = od + ad;
     const mmi_obs_rms *rms = p->norm ? &p->rms : NULL;
-    double *rd = p->w_dbl;
+    mmi_ddpg_rows rw = mmi_ddpg_rows_of(p, N);
+    double *rd = rw.rd;
     mmi_replay_sample(&p->rb, &p->rng, N, p->w_idx);
     for (int64_t k = 0; k < N; k++) {
         int64_t i = p->w_idx[k];
-        mmi_rms_apply(rms, p->rb.obs + i * od, 1, od, p->w_a + k * od);
-        mmi_rms_apply(rms, p->rb.next_obs + i * od, 1, od, p->w_b + k * od);
-        memcpy(p->w_c + k * w, p->w_a + k * od, sizeof(float) * (size_t)od);
-        memcpy(p->w_c + k * w + od, p->rb.act + i * ad, sizeof(float) * (size_t)ad);
+        mmi_rms_apply(rms, p->rb.obs + i * od, 1, od, rw.obs + k * od);
+        mmi_rms_apply(rms, p->rb.next_obs + i * od, 1, od, rw.next_obs + k * od);
+        memcpy(rw.obs_act + k * w, rw.obs + k * od, sizeof(float) * (size_t)od);
+        memcpy(rw.obs_act + k * w + od, p->rb.act + i * ad, sizeof(float) * (size_t)ad);
         rd[2 * k] = p->rn.on ? mmi_reward_norm_apply(&p->rn, p->rb.rew[i]) : p->rb.rew[i];
         rd[2 * k + 1] = p->rb.term[i];
     }
@@ -34,16 +37,17 @@ static int fwd(mm_policy *p, mm_model *m, float *x, int64_t rows, int64_t in, fl
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, m, rc, "mm_policy_update");
 }
 
-/* Bellman targets y [N] into w_dbl[2N..3N) from s' (w_b). Uses w_d and w_e. */
+/* Bellman targets y [N] from s'. */
 static int targets(mm_policy *p, int64_t N)
 {
     int64_t od = p->obs_dim, ad = p->act_dim, w = od + ad;
-    float *a2 = p->w_e, *x2 = p->w_d, *q = p->w_f;
-    double *rd = p->w_dbl, *y = p->w_dbl + 2 * N, c = p->o.target_noise_clip;
-    int rc = fwd(p, p->actor_t, p->w_b, N, od, a2, ad);
+    mmi_ddpg_rows rw = mmi_ddpg_rows_of(p, N);
+    float *a2 = rw.target_act, *x2 = rw.target_in, *q = rw.q;
+    double *rd = rw.rd, *y = rw.y, c = p->o.target_noise_clip;
+    int rc = fwd(p, p->actor_t, rw.next_obs, N, od, a2, ad);
     if (rc != MM_OK) return rc;
     for (int64_t k = 0; k < N; k++) {
-        memcpy(x2 + k * w, p->w_b + k * od, sizeof(float) * (size_t)od);
+        memcpy(x2 + k * w, rw.next_obs + k * od, sizeof(float) * (size_t)od);
         for (int64_t j = 0; j < ad; j++) {
             double v = a2[k * ad + j];
             if (p->o.target_noise > 0) { /* clip the noise first, then the action, as SB3 */
@@ -66,10 +70,11 @@ static int targets(mm_policy *p, int64_t N)
 static int critic_step(mm_policy *p, int32_t c, int64_t N, double *loss)
 {
     int64_t w = p->obs_dim + p->act_dim;
-    float *q = p->w_f, *dy = p->w_e;
-    const double *y = p->w_dbl + 2 * N;
+    mmi_ddpg_rows rw = mmi_ddpg_rows_of(p, N);
+    float *q = rw.q, *dy = rw.dq;
+    const double *y = rw.y;
     double s = 0, qs = 0;
-    int rc = fwd(p, p->critic[c], p->w_c, N, w, q, 1);
+    int rc = fwd(p, p->critic[c], rw.obs_act, N, w, q, 1);
     if (rc != MM_OK) return rc;
     for (int64_t k = 0; k < N; k++) {
         double d = (double)q[k] - y[k];
@@ -91,11 +96,12 @@ static int critic_step(mm_policy *p, int32_t c, int64_t N, double *loss)
 static int actor_step(mm_policy *p, int64_t N)
 {
     int64_t od = p->obs_dim, ad = p->act_dim, w = od + ad;
-    float *mu = p->w_d, *x = p->w_c, *q = p->w_f, *dq = p->w_e, *dx = p->w_b, *da = p->w_d;
+    mmi_ddpg_rows rw = mmi_ddpg_rows_of(p, N);
+    float *mu = rw.mu, *x = rw.obs_act, *q = rw.q, *dq = rw.dq, *dx = rw.dx, *da = rw.da;
     mm_model *cr = p->critic[0];
     int32_t nl = 0;
     double s = 0;
-    int rc = fwd(p, p->actor, p->w_a, N, od, mu, ad);
+    int rc = fwd(p, p->actor, rw.obs, N, od, mu, ad);
     if (rc != MM_OK) return rc;
     for (int64_t k = 0; k < N; k++) memcpy(x + k * w + od, mu + k * ad, sizeof(float) * (size_t)ad);
     if ((rc = fwd(p, cr, x, N, w, q, 1)) != MM_OK) return rc;

@@ -19,31 +19,40 @@
 #include <math.h>
 #include <string.h>
 
-/* Per-row scratch in w_dbl: [0] advantage, [1] return, [2] old log pi, [3] old value. */
+/* Letters: n rollout rows (n_steps x N agents), m minibatch rows, bs minibatch size, K head_dim,
+ * od obs_dim, ad act_dim, F in_dim, H memory channels. */
+
+/* The rollout rows idx into the minibatch rows: obs, act, adv and, per row of rw.row, [1]
+ * return, [2] old log pi, [3] old value. */
 static void gather_rows(mm_policy *p, const int64_t *idx, int64_t m)
 {
     const mmi_rollout *r = &p->ro;
     int64_t od = p->obs_dim, ad = p->act_dim;
-    double *w = p->w_dbl;
+    mmi_onpolicy_rows rw = mmi_onpolicy_rows_of(p, m);
+    double *w = rw.row;
     for (int64_t k = 0; k < m; k++) {
         int64_t i = idx[k];
-        memcpy(p->w_a + k * od, r->obs + i * od, sizeof(float) * (size_t)od);
-        memcpy(p->w_c + k * ad, r->act + i * ad, sizeof(float) * (size_t)ad);
-        p->w_e[k] = r->adv[i];
+        memcpy(rw.obs + k * od, r->obs + i * od, sizeof(float) * (size_t)od);
+        memcpy(rw.act + k * ad, r->act + i * ad, sizeof(float) * (size_t)ad);
+        rw.adv[k] = r->adv[i];
         w[4 * k + 1] = r->ret[i], w[4 * k + 2] = r->logp[i], w[4 * k + 3] = r->val[i];
     }
 }
 
-/* The networks' input rows: the observations in w_a, or [observation, memory output]. */
-static float *net_in(mm_policy *p) { return p->mem.m ? p->mem.feat : p->w_a; }
+/* The networks' input rows: the gathered observations, or [observation, memory output]. */
+static float *net_in(mm_policy *p, int64_t m)
+{
+    return p->mem.m ? p->mem.feat : mmi_onpolicy_rows_of(p, m).obs;
+}
 
-/* Value loss and its backward for m rows of net_in (value forward into w_f). */
+/* Value loss and its backward for m rows of net_in. */
 static int value_step(mm_policy *p, int64_t m, double *loss)
 {
-    const double *w = p->w_dbl;
-    float *v = p->w_f, *dv = p->w_f + m;
+    mmi_onpolicy_rows rw = mmi_onpolicy_rows_of(p, m);
+    const double *w = rw.row;
+    float *v = rw.value, *dv = rw.dvalue;
     double s = 0, cv = p->o.clip_range_vf, k = p->o.vf_coef;
-    int rc = mmi_v_forward(p, net_in(p), m, v, "mm_policy_update");
+    int rc = mmi_v_forward(p, net_in(p, m), m, v, "mm_policy_update");
     if (rc != MM_OK) return rc;
     for (int64_t i = 0; i < m; i++) {
         double pred = v[i], g = 1.0;
@@ -99,23 +108,24 @@ static int memory_backward(mm_policy *p, int64_t m)
     for (int64_t k = 0; k < m; k++)
         for (int64_t h = 0; h < H; h++)
             mm->dy[k * H + h] = mm->dfa[k * F + od + h] + mm->dfv[k * F + od + h];
-    return mmi_mem_backward(p, p->w_a, mm->dy, m);
+    return mmi_mem_backward(p, mmi_onpolicy_rows_of(p, m).obs, mm->dy, m);
 }
 
 /* One PPO/A2C minibatch of m rows gathered into the work buffers. *stop = 1 (and no step)
  * when its approx. KL is beyond the target_kl bound. */
 static int minibatch(mm_policy *p, int64_t m, int ppo, int *stop)
 {
-    double *w = p->w_dbl, *coef = p->coef, *dl = p->dls;
+    mmi_onpolicy_rows rw = mmi_onpolicy_rows_of(p, m);
+    double *w = rw.row, *coef = p->coef, *dl = p->dls;
     double vloss = 0, eps = p->o.clip_range * mmi_pol_clip_factor(p), pl = 0, kl = 0;
-    float *head = p->w_b, *lp = p->w_d;
+    float *head = rw.head, *lp = rw.logp;
     int rc;
-    if (p->o.normalize_advantage) mmi_normalize_adv(p->w_e, m);
-    if (p->mem.m) mmi_mem_forward(p, p->w_a, m); /* BPTT forward of the gathered segments */
-    if ((rc = mmi_pi_forward(p, net_in(p), m, head, "mm_policy_update")) != MM_OK) return rc;
-    mmi_pi_logp(p, head, p->w_c, m, lp);
+    if (p->o.normalize_advantage) mmi_normalize_adv(rw.adv, m);
+    if (p->mem.m) mmi_mem_forward(p, rw.obs, m); /* BPTT forward of the gathered segments */
+    if ((rc = mmi_pi_forward(p, net_in(p, m), m, head, "mm_policy_update")) != MM_OK) return rc;
+    mmi_pi_logp(p, head, rw.act, m, lp);
     for (int64_t i = 0; i < m; i++) { /* coef = dL/dlog pi */
-        double A = p->w_e[i], lr = (double)lp[i] - w[4 * i + 2], rho = exp(lr), g = -A;
+        double A = rw.adv[i], lr = (double)lp[i] - w[4 * i + 2], rho = exp(lr), g = -A;
         if (ppo) {
             double rcl = rho < 1 - eps ? 1 - eps : (rho > 1 + eps ? 1 + eps : rho);
             g = rho * A <= rcl * A ? -A * rho : 0.0; /* the clipped branch has no gradient */
@@ -135,9 +145,9 @@ static int minibatch(mm_policy *p, int64_t m, int ppo, int *stop)
         return MM_OK;
     }
     if ((rc = zero_all(p)) != MM_OK) return mmi_fail(&p->err, rc, "mm_policy_update: zero_grad");
-    p->st_entropy = mmi_pg_head_grad(p, head, p->w_c, coef, m, p->o.ent_coef, p->w_d, dl);
-    if ((rc = mmi_pg_backward(p, p->w_d, m, dl)) != MM_OK) return rc;
-    if ((rc = value_step(p, m, &vloss)) != MM_OK) return rc;
+    p->st_entropy = mmi_pg_head_grad(p, head, rw.act, coef, m, p->o.ent_coef, rw.dhead, dl);
+    if ((rc = mmi_pg_backward(p, rw.dhead, m, dl)) != MM_OK) return rc;
+    if ((rc = value_step(p, m, &vloss)) != MM_OK) return rc; /* after: value shares pg's rows */
     p->st_critic_loss = vloss;
     if (p->mem.m && (rc = memory_backward(p, m)) != MM_OK) return rc;
     return step_all(p);
@@ -199,7 +209,8 @@ static int qac(mm_policy *p)
 {
     mmi_rollout *r = &p->ro;
     int64_t N = r->n_agents, n = r->n_steps * N, K = p->head_dim;
-    float *q = p->w_f, *dq = p->w_e, *head = p->w_b;
+    mmi_onpolicy_rows rw = mmi_onpolicy_rows_of(p, n);
+    float *q = rw.q, *dq = rw.dq, *head = rw.head;
     double *coef = p->coef, *dl = p->dls, closs = 0, qm = 0;
     int rc = mm_model_forward(p->critic[0], mmi_pol_view(p, 0, r->obs, n, p->obs_dim),
                               mmi_pol_view(p, 1, q, n, K));
@@ -219,8 +230,8 @@ static int qac(mm_policy *p)
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->critic[0], rc, "mm_policy_update");
     p->st_critic_loss = closs / (double)n, p->st_q_mean = qm / (double)n;
     if ((rc = mmi_pi_forward(p, r->obs, n, head, "mm_policy_update")) != MM_OK) return rc;
-    p->st_entropy = mmi_pg_head_grad(p, head, r->act, coef, n, p->o.ent_coef, p->w_d, dl);
-    if ((rc = mmi_pg_backward(p, p->w_d, n, dl)) != MM_OK) return rc;
+    p->st_entropy = mmi_pg_head_grad(p, head, r->act, coef, n, p->o.ent_coef, rw.dhead, dl);
+    if ((rc = mmi_pg_backward(p, rw.dhead, n, dl)) != MM_OK) return rc;
     return step_all(p);
 }
 

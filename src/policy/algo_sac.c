@@ -19,6 +19,8 @@
 #include <math.h>
 #include <string.h>
 
+/* Letters: N batch_size, od obs_dim, ad = d act_dim, w = od + ad (critic input), k row. */
+
 #define HALF_LOG_2PI 0.91893853320467274178
 #define LOG_STD_MIN  (-20.0)
 #define LOG_STD_MAX  2.0
@@ -70,10 +72,13 @@ static void load_row(const float *head, const float *eps, int64_t d, double *r)
 int mmi_sac_act(mm_policy *p, const float *x, int64_t n, float *y, int32_t explore)
 {
     int64_t d = p->act_dim;
-    float *head = p->w_c;
+    float *head = mmi_act_rows_of(p).sac_head;
     double *r = p->sac_row, *a = r + 3 * d;
-    int rc = mm_model_forward(p->actor, mmi_pol_view(p, 0, (float *)x, n, p->obs_dim),
-                              mmi_pol_view(p, 1, head, n, 2 * d));
+    int rc;
+    MMI_ASSERT(mmi_pol_disjoint(x, n * p->obs_dim, head, n * 2 * d) &&
+               mmi_pol_disjoint(y, n * d, head, n * 2 * d));
+    rc = mm_model_forward(p->actor, mmi_pol_view(p, 0, (float *)x, n, p->obs_dim),
+                          mmi_pol_view(p, 1, head, n, 2 * d));
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_act");
     for (int64_t i = 0; i < n; i++) {
         const float *h = head + i * 2 * d;
@@ -89,36 +94,37 @@ int mmi_sac_act(mm_policy *p, const float *x, int64_t n, float *y, int32_t explo
     return MM_OK;
 }
 
-/* The batch of rows w_idx: s -> w_a, s' -> w_b, [s, a] -> w_c, r and d -> w_dbl[2k], [2k+1]. */
+/* The batch of rows w_idx: s, s', [s, a], and r, d as rd[2k], [2k+1] (mmi_sac_rows). */
 static void gather(mm_policy *p, int64_t N)
 {
     int64_t od = p->obs_dim, ad = p->act_dim, w = od + ad;
     const mmi_obs_rms *rms = p->norm ? &p->rms : NULL;
+    mmi_sac_rows rw = mmi_sac_rows_of(p, N);
     for (int64_t k = 0; k < N; k++) {
         int64_t i = p->w_idx[k];
-        mmi_rms_apply(rms, p->rb.obs + i * od, 1, od, p->w_a + k * od);
-        mmi_rms_apply(rms, p->rb.next_obs + i * od, 1, od, p->w_b + k * od);
-        memcpy(p->w_c + k * w, p->w_a + k * od, sizeof(float) * (size_t)od);
-        memcpy(p->w_c + k * w + od, p->rb.act + i * ad, sizeof(float) * (size_t)ad);
-        p->w_dbl[2 * k] = p->rb.rew[i];
-        p->w_dbl[2 * k + 1] = p->rb.term[i];
+        mmi_rms_apply(rms, p->rb.obs + i * od, 1, od, rw.obs + k * od);
+        mmi_rms_apply(rms, p->rb.next_obs + i * od, 1, od, rw.next_obs + k * od);
+        memcpy(rw.obs_act + k * w, rw.obs + k * od, sizeof(float) * (size_t)od);
+        memcpy(rw.obs_act + k * w + od, p->rb.act + i * ad, sizeof(float) * (size_t)ad);
+        rw.rd[2 * k] = p->rb.rew[i];
+        rw.rd[2 * k + 1] = p->rb.term[i];
     }
 }
 
-/* Soft Bellman targets y [N] into w_dbl[2N..3N): a' ~ pi(s'), [s', a'] in w_e, heads in w_d,
- * Q' in w_f. */
+/* Soft Bellman targets y [N]: a' ~ pi(s'), log pi(a'|s') into logp, [s', a'] into target_in. */
 static int targets(mm_policy *p, int64_t N, double alpha)
 {
     int64_t od = p->obs_dim, ad = p->act_dim, w = od + ad;
-    float *head = p->w_d, *x2 = p->w_e, *q = p->w_f;
+    mmi_sac_rows rw = mmi_sac_rows_of(p, N);
+    float *head = rw.head, *x2 = rw.target_in, *q = rw.q;
     const float *eps = p->sac_eps + N * ad;
-    double *rd = p->w_dbl, *y = p->w_dbl + 2 * N, *r = p->sac_row, *a = r + 3 * ad;
-    int rc = fwd(p, p->actor, p->w_b, N, od, head, 2 * ad);
+    double *rd = rw.rd, *y = rw.y, *lp = rw.logp, *r = p->sac_row, *a = r + 3 * ad;
+    int rc = fwd(p, p->actor, rw.next_obs, N, od, head, 2 * ad);
     if (rc != MM_OK) return rc;
     for (int64_t k = 0; k < N; k++) {
         load_row(head + k * 2 * ad, eps + k * ad, ad, r);
-        rd[3 * N + k] = mmi_sac_squash(r, r + ad, r + 2 * ad, ad, a); /* log pi(a'|s') */
-        memcpy(x2 + k * w, p->w_b + k * od, sizeof(float) * (size_t)od);
+        lp[k] = mmi_sac_squash(r, r + ad, r + 2 * ad, ad, a); /* log pi(a'|s') */
+        memcpy(x2 + k * w, rw.next_obs + k * od, sizeof(float) * (size_t)od);
         for (int64_t j = 0; j < ad; j++) x2[k * w + od + j] = (float)a[j];
     }
     for (int32_t c = 0; c < p->o.n_critics; c++) {
@@ -127,7 +133,7 @@ static int targets(mm_policy *p, int64_t N, double alpha)
             if (c == 0 || q[k] < y[k]) y[k] = q[k]; /* min over the twin targets */
     }
     for (int64_t k = 0; k < N; k++)
-        y[k] = rd[2 * k] + p->o.gamma * (1.0 - rd[2 * k + 1]) * (y[k] - alpha * rd[3 * N + k]);
+        y[k] = rd[2 * k] + p->o.gamma * (1.0 - rd[2 * k + 1]) * (y[k] - alpha * lp[k]);
     return MM_OK;
 }
 
@@ -144,10 +150,11 @@ static int step(mm_policy *p, mm_model *m, double lr)
 static int critic_step(mm_policy *p, int32_t c, int64_t N, double *loss)
 {
     int64_t w = p->obs_dim + p->act_dim;
-    float *q = p->w_f, *dy = p->w_e;
-    const double *y = p->w_dbl + 2 * N;
+    mmi_sac_rows rw = mmi_sac_rows_of(p, N);
+    float *q = rw.q, *dy = rw.dq;
+    const double *y = rw.y;
     double s = 0, qs = 0;
-    int rc = fwd(p, p->critic[c], p->w_c, N, w, q, 1);
+    int rc = fwd(p, p->critic[c], rw.obs_act, N, w, q, 1);
     if (rc != MM_OK) return rc;
     for (int64_t k = 0; k < N; k++) {
         double e = (double)q[k] - y[k];
@@ -162,13 +169,13 @@ static int critic_step(mm_policy *p, int32_t c, int64_t N, double *loss)
     return step(p, p->critic[c], p->o.lr_critic);
 }
 
-/* dL/da of -mean min_k Q_k(s, a~) into da [N, ad] (w_e): each row goes back through the
- * critic that is the minimum (the first on a tie, as torch.min), frozen. x = [s, a~] in w_c,
- * Q_k in w_f[kN..), dQ in w_f[2N..), dx in w_b. */
+/* dL/da of -mean min_k Q_k(s, a~) into da [N, ad]: each row goes back through the critic that
+ * is the minimum (the first on a tie, as torch.min), frozen. x = [s, a~] in obs_act. */
 static int critic_input_grad(mm_policy *p, int64_t N, double *min_q)
 {
     int64_t od = p->obs_dim, ad = p->act_dim, w = od + ad;
-    float *x = p->w_c, *q = p->w_f, *dq = p->w_f + 2 * N, *dx = p->w_b, *da = p->w_e;
+    mmi_sac_rows rw = mmi_sac_rows_of(p, N);
+    float *x = rw.obs_act, *q = rw.q, *dq = rw.dq_min, *dx = rw.dx, *da = rw.da;
     int32_t nc = p->o.n_critics, nl = 0;
     int rc = MM_OK;
     memset(da, 0, sizeof(float) * (size_t)(N * ad));
@@ -200,19 +207,20 @@ static int critic_input_grad(mm_policy *p, int64_t N, double *min_q)
 }
 
 /* Actor and alpha: a~ = squash(pi(s), eps), the actor's Adam step on L_pi, then log alpha's on
- * L_a. Heads in w_d, log pi in w_dbl[3N..), dhead in w_c after the critics are done with it. */
+ * L_a. dhead takes obs_act's rows after the critics are done with it. */
 static int actor_alpha_step(mm_policy *p, int64_t N, double alpha)
 {
     int64_t od = p->obs_dim, ad = p->act_dim, w = od + ad;
-    float *head = p->w_d, *x = p->w_c, *dhead = p->w_c, *da = p->w_e;
-    double *lp = p->w_dbl + 3 * N, *mq = p->w_dbl + 2 * N, *r = p->sac_row, *a = r + 3 * ad;
+    mmi_sac_rows rw = mmi_sac_rows_of(p, N);
+    float *head = rw.head, *x = rw.obs_act, *dhead = rw.dhead, *da = rw.da;
+    double *lp = rw.logp, *mq = rw.min_q, *r = p->sac_row, *a = r + 3 * ad;
     double *ga = r + 4 * ad, loss = 0, ent = 0, ga_alpha = 0, tgt = p->o.target_entropy;
-    int rc = fwd(p, p->actor, p->w_a, N, od, head, 2 * ad);
+    int rc = fwd(p, p->actor, rw.obs, N, od, head, 2 * ad);
     if (rc != MM_OK) return rc;
     for (int64_t k = 0; k < N; k++) {
         load_row(head + k * 2 * ad, p->sac_eps + k * ad, ad, r);
         lp[k] = mmi_sac_squash(r, r + ad, r + 2 * ad, ad, a);
-        memcpy(x + k * w, p->w_a + k * od, sizeof(float) * (size_t)od);
+        memcpy(x + k * w, rw.obs + k * od, sizeof(float) * (size_t)od);
         for (int64_t j = 0; j < ad; j++) x[k * w + od + j] = (float)a[j];
     }
     if ((rc = critic_input_grad(p, N, mq)) != MM_OK) return rc; /* y is spent: mq reuses it */
@@ -231,7 +239,7 @@ static int actor_alpha_step(mm_policy *p, int64_t N, double alpha)
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_update");
     if ((rc = step(p, p->actor, p->o.lr_actor)) != MM_OK || !p->o.ent_auto) return rc;
     /* log alpha is the bias of p->ent: a zero input makes dL/dbias = dy */
-    float *zero = p->w_f, *out = p->w_f + 1, *dy = p->w_f + 2;
+    float *zero = rw.alpha_in, *out = rw.alpha_out, *dy = rw.alpha_dy;
     zero[0] = 0.0f, dy[0] = (float)ga_alpha;
     rc = mm_model_zero_grad(p->ent);
     if (rc == MM_OK)

@@ -12,6 +12,9 @@
 #include <math.h>
 #include <string.h>
 
+/* Letters: n rollout rows, K head_dim, na actor parameters, n_pi = na (+ act_dim), bs value
+ * minibatch rows, od obs_dim. */
+
 static float *actor_params(mm_policy *p, int64_t *n)
 {
     float *w = NULL;
@@ -53,7 +56,8 @@ int mmi_trpo_fvp(mm_policy *p, const float *v, float *out)
 {
     mmi_rollout *r = &p->ro;
     int64_t n = r->n_steps * r->n_agents, K = p->head_dim, na = 0;
-    float *u = p->w_d, *head = p->w_b;
+    mmi_trpo_rows rw = mmi_trpo_rows_of(p);
+    float *u = rw.jvp, *head = rw.head;
     double *prob = p->prob, damp = p->o.cg_damping;
     int rc;
     MMI_ASSERT(v != out && n >= 1 && n <= p->maxb);
@@ -163,20 +167,37 @@ static const float *old_logstd(const mm_policy *p, const float *old_head, int64_
     return old_head + n * p->head_dim;
 }
 
+/* The old heads and log std (n + 1 rows) are read while the current heads, the head gradient
+ * and the log probabilities are written: none of them may overlap old_head. */
+static int old_head_apart(mm_policy *p, const float *old_head, int64_t n)
+{
+    mmi_trpo_rows rw = mmi_trpo_rows_of(p);
+    int64_t nh = (n + 1) * p->head_dim, nk = n * p->head_dim;
+    return mmi_pol_disjoint(old_head, nh, rw.head, nk) &&
+           mmi_pol_disjoint(old_head, nh, rw.dhead, nk) &&
+           mmi_pol_disjoint(old_head, nh, rw.logp, n);
+}
+
 int mmi_trpo_kl(mm_policy *p, const float *old_head, int64_t n, double *kl)
 {
-    int rc = mmi_pi_forward(p, p->ro.obs, n, p->w_b, "mm_policy_update");
-    if (rc == MM_OK) *kl = mean_kl(p, old_head, old_logstd(p, old_head, n), p->w_b, n);
+    float *cur = mmi_trpo_rows_of(p).head;
+    int rc;
+    MMI_ASSERT(n >= 1 && n <= p->maxb && old_head_apart(p, old_head, n));
+    rc = mmi_pi_forward(p, p->ro.obs, n, cur, "mm_policy_update");
+    if (rc == MM_OK) *kl = mean_kl(p, old_head, old_logstd(p, old_head, n), cur, n);
     return rc;
 }
 
 int mmi_trpo_kl_grad(mm_policy *p, const float *old_head, int64_t n, float *g)
 {
     int64_t K = p->head_dim;
-    float *cur = p->w_b, *dh = p->w_d;
+    mmi_trpo_rows rw = mmi_trpo_rows_of(p);
+    float *cur = rw.head, *dh = rw.dhead;
     double *prob = p->prob, *dls = p->dls;
     const float *ols = old_logstd(p, old_head, n);
-    int rc = mmi_pi_forward(p, p->ro.obs, n, cur, "mm_policy_update");
+    int rc;
+    MMI_ASSERT(n >= 1 && n <= p->maxb && old_head_apart(p, old_head, n));
+    rc = mmi_pi_forward(p, p->ro.obs, n, cur, "mm_policy_update");
     if (rc != MM_OK) return rc;
     if (!p->discrete) {
         const float *ls = mmi_pol_logstd(p);
@@ -206,14 +227,16 @@ int mmi_trpo_kl_grad(mm_policy *p, const float *old_head, int64_t n, float *g)
     return MM_OK;
 }
 
-/* Surrogate mean(exp(log pi - log pi_old) A) at the current parameters (heads into w_b). */
+/* Surrogate mean(exp(log pi - log pi_old) A) at the current parameters (heads left in
+ * rw.head for the line search's KL). */
 static int surrogate(mm_policy *p, int64_t n, double *s)
 {
-    float *lp = p->w_c;
+    mmi_trpo_rows rw = mmi_trpo_rows_of(p);
+    float *lp = rw.logp;
     double acc = 0;
-    int rc = mmi_pi_forward(p, p->ro.obs, n, p->w_b, "mm_policy_update");
+    int rc = mmi_pi_forward(p, p->ro.obs, n, rw.head, "mm_policy_update");
     if (rc != MM_OK) return rc;
-    mmi_pi_logp(p, p->w_b, p->ro.act, n, lp);
+    mmi_pi_logp(p, rw.head, p->ro.act, n, lp);
     for (int64_t i = 0; i < n; i++) acc += exp((double)lp[i] - p->ro.logp[i]) * p->ro.adv[i];
     *s = acc / (double)n;
     return MM_OK;
@@ -223,15 +246,16 @@ int32_t mmi_trpo_line_search(mm_policy *p, const float *theta_old, const float *
                              const float *old_head, double surr_old, int *rc)
 {
     int64_t n = p->ro.n_steps * p->ro.n_agents;
-    float *th = p->trpo.trial;
+    float *th = p->trpo.trial, *cur = mmi_trpo_rows_of(p).head;
     double f = 1.0;
+    MMI_ASSERT(old_head_apart(p, old_head, n));
     *rc = MM_OK;
     for (int32_t k = 0; k < p->o.ls_max_iter; k++, f *= p->o.ls_decay) {
         double s, kl;
         for (int64_t i = 0; i < p->n_pi; i++) th[i] = (float)(theta_old[i] + f * full[i]);
         mmi_trpo_set_params(p, th);
         if ((*rc = surrogate(p, n, &s)) != MM_OK) break;
-        kl = mean_kl(p, old_head, old_logstd(p, old_head, n), p->w_b, n);
+        kl = mean_kl(p, old_head, old_logstd(p, old_head, n), cur, n);
         if (kl < p->o.target_kl && s > surr_old) {
             p->st_kl = kl, p->st_actor_loss = -s;
             return k;
@@ -244,8 +268,9 @@ int32_t mmi_trpo_line_search(mm_policy *p, const float *theta_old, const float *
 
 static int policy_step(mm_policy *p, int64_t n)
 {
-    float *old_head = p->w_f, *g = p->trpo.grad, *x = p->trpo.step, *th_old = p->trpo.theta_old;
-    float *fx = p->trpo.fx;
+    mmi_trpo_rows rw = mmi_trpo_rows_of(p);
+    float *old_head = rw.old_head, *g = p->trpo.grad, *x = p->trpo.step;
+    float *th_old = p->trpo.theta_old, *fx = p->trpo.fx;
     double *coef = p->coef, *dls = p->dls, surr_old, xfx, beta;
     fvp_ctx ctx = {p, MM_OK};
     int rc = mmi_pi_forward(p, p->ro.obs, n, old_head, "mm_policy_update");
@@ -254,9 +279,9 @@ static int policy_step(mm_policy *p, int64_t n)
         memcpy(old_head + n * p->head_dim, mmi_pol_logstd(p), sizeof(float) * (size_t)p->act_dim);
     /* g = grad mean(rho A) at theta_old: the log-prob gradient weighted by +A / n */
     for (int64_t i = 0; i < n; i++) coef[i] = p->ro.adv[i] / (double)n;
-    p->st_entropy = mmi_pg_head_grad(p, old_head, p->ro.act, coef, n, 0.0, p->w_d, dls);
+    p->st_entropy = mmi_pg_head_grad(p, old_head, p->ro.act, coef, n, 0.0, rw.dhead, dls);
     if ((rc = mm_model_zero_grad(p->actor)) != MM_OK) return rc;
-    rc = mm_model_backward(p->actor, mmi_pol_view(p, 2, p->w_d, n, p->head_dim), NULL);
+    rc = mm_model_backward(p->actor, mmi_pol_view(p, 2, rw.dhead, n, p->head_dim), NULL);
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_update");
     collect_grad(p, dls, g);
     mmi_trpo_get_params(p, th_old);
@@ -280,7 +305,8 @@ static int policy_step(mm_policy *p, int64_t n)
 static int critic_epochs(mm_policy *p, int64_t n)
 {
     int64_t bs = p->o.batch_size < n ? p->o.batch_size : n, od = p->obs_dim;
-    float *x = p->w_a, *v = p->w_b, *dv = p->w_c;
+    mmi_trpo_rows rw = mmi_trpo_rows_of(p);
+    float *x = rw.obs, *v = rw.value, *dv = rw.dvalue;
     double loss = 0;
     for (int32_t e = 0; e < p->o.n_epochs; e++) {
         int64_t *idx = p->w_idx;

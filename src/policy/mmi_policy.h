@@ -7,7 +7,8 @@
  * normalize.c, noise.c, replay.c, rollout.c (GAE), dist.c (Gaussian / categorical maths),
  * algo_ddpg.c (DDPG + TD3), algo_sac.c (SAC), algo_onpolicy.c (A2C, QAC, PPO), algo_trpo.c (CG, Fisher-vector
  * products, line search), policy_io.c (safetensors), update_budget.c (mm_policy_update and
- * the frame-bounded mm_policy_update_budget), reward_norm.c (running return statistics).
+ * the frame-bounded mm_policy_update_budget), reward_norm.c (running return statistics),
+ * policy_rows.c (the work rows named by role for each phase).
  */
 #ifndef MMI_POLICY_H
 #define MMI_POLICY_H
@@ -155,20 +156,12 @@ struct mm_policy {
     mmi_rollout ro;
     float *ou;           /* [n_agents, act_dim] OU state */
     mmi_act_slots slots; /* raw samples of the exploring acts, per agent */
-    /* Row work: six maxb x wide float buffers. One phase (act, observe, one algorithm's
-     * update) runs at a time and names them by role; the one table of who keeps what where:
-     *           w_a     w_b            w_c          w_d              w_e        w_f
-     * act       obs     head / y       -            -                -          -
-     * observe   -       act / head     boot value   -                q (QAC)    logits (QAC)
-     * DDPG/TD3  obs     next obs, dx   [obs | act]  target in, mu    a', dq     q
-     * A2C..PPO  obs     head           act          logp, dhead      adv, dq    value, q
-     * TRPO      obs     head, v        logp, dv     jvp out, dhead   -          old heads
-     * pg_grad.c callees: mmi_pg_backward keeps the log-std backward's rows in w_f;
-     * mmi_last_values (QAC) keeps q in w_e and logits in w_f. */
+    /* Row work: six maxb x wide float buffers and maxb x 4 doubles, shared by the phases
+     * (act, observe, one algorithm's update) and named by role only through the row views
+     * below (policy_rows.c); no other file uses these names. */
     float *w_a, *w_b, *w_c, *w_d, *w_e, *w_f;
     int64_t wide;     /* floats per row of w_*: max widths */
-    double *w_dbl;    /* maxb x 4 doubles per batch row (DDPG: r, done, y; A2C..PPO: adv, ret,
-                        old log pi, old value) */
+    double *w_dbl;    /* maxb x 4 doubles per batch row */
     double *coef;     /* maxb: one policy-gradient coefficient per row */
     double *rms_work; /* 2 obs_dim: the observation-statistics update */
     double *prob;     /* head_dim: one row of class probabilities */
@@ -241,6 +234,115 @@ int64_t mmi_mem_gather(mm_policy *p, const int64_t *ids, int64_t nseg);
 void mmi_mem_forward(mm_policy *p, const float *x, int64_t m);
 /* Backward of the last mmi_mem_forward given dy [m, H]: accumulates into mem.m's grads. */
 int mmi_mem_backward(mm_policy *p, const float *x, const float *dy, int64_t m);
+
+/* ---- row views (policy_rows.c) --------------------------------------------------------------
+ * Each phase names the work rows it uses by role through one struct filled by one function;
+ * policy_rows.c holds the table of which roles share a buffer. Fields that share a buffer are
+ * used one after the other, in the order their comments give. N, m, n: rows of the batch,
+ * minibatch or rollout; od obs_dim, ad act_dim, K head_dim. */
+
+/* mm_policy_act (policy_act.c, mmi_sac_act). */
+typedef struct mmi_act_rows {
+    float *obs;      /* [n, od] normalised observations */
+    float *y;        /* [n, ad] off-policy actions in [-1, 1] */
+    float *head;     /* [n, K] on-policy head (y's rows: an on-policy policy has no y) */
+    float *sac_head; /* [n, 2 ad] SAC actor output [mean | log std] */
+} mmi_act_rows;
+mmi_act_rows mmi_act_rows_of(mm_policy *p);
+
+/* mm_policy_observe (policy_observe.c). */
+typedef struct mmi_observe_rows {
+    float *act;    /* [ad] off-policy: one action scaled to [-1, 1] */
+    float *head;   /* [n, K] on-policy head for log pi (act's rows: the other family) */
+    float *boot;   /* [n] values of the truncated rows' next observations */
+    float *q;      /* [n, K] QAC: q(s', .) for boot */
+    float *logits; /* [n, K] QAC: pi's logits for boot */
+} mmi_observe_rows;
+mmi_observe_rows mmi_observe_rows_of(mm_policy *p);
+
+/* pg_grad.c's callees, run inside the on-policy and TRPO updates. */
+typedef struct mmi_pg_rows {
+    float *ls_in;  /* [1] mmi_pg_backward: the log-std layer's zero input */
+    float *ls_out; /* [ad] its output (unused) */
+    float *ls_dy;  /* [ad] dL/dlog std */
+    float *q;      /* [n_agents, K] mmi_last_values (QAC): q of the last next obs */
+    float *logits; /* [n_agents, K] and pi's logits (the log-std rows' buffer) */
+} mmi_pg_rows;
+mmi_pg_rows mmi_pg_rows_of(mm_policy *p);
+
+/* DDPG / TD3 (algo_ddpg.c): gather, targets, critic steps, actor step. */
+typedef struct mmi_ddpg_rows {
+    float *obs;        /* [N, od] s */
+    float *next_obs;   /* [N, od] s' (read by the targets only) */
+    float *dx;         /* [N, od + ad] actor step: the critic's input gradient */
+    float *obs_act;    /* [N, od + ad] [s, a]; the actor step writes [s, mu(s)] */
+    float *target_in;  /* [N, od + ad] targets: [s', a'] */
+    float *mu;         /* [N, ad] actor step: mu(s) */
+    float *da;         /* [N, ad] dQ/da, once mu is copied into obs_act */
+    float *target_act; /* [N, ad] targets: mu'(s') */
+    float *dq;         /* [N] critic and actor steps: dL/dQ */
+    float *q;          /* [N] Q'_k in the targets, then Q_k */
+    double *rd;        /* [N, 2] reward and terminated of each row */
+    double *y;         /* [N] Bellman targets */
+} mmi_ddpg_rows;
+mmi_ddpg_rows mmi_ddpg_rows_of(mm_policy *p, int64_t N);
+
+/* SAC (algo_sac.c): gather, targets, critic steps, actor and alpha step. */
+typedef struct mmi_sac_rows {
+    float *obs;       /* [N, od] s */
+    float *next_obs;  /* [N, od] s' (read by the targets only) */
+    float *dx;        /* [N, od + ad] actor step: a critic's input gradient */
+    float *obs_act;   /* [N, od + ad] [s, a]; the actor step writes [s, a~] */
+    float *dhead;     /* [N, 2 ad] dL/dhead, once the critics have read [s, a~] */
+    float *head;      /* [N, 2 ad] actor output [mean | log std] of s' (targets), then of s */
+    float *target_in; /* [N, od + ad] targets: [s', a'] */
+    float *dq;        /* [N] critic steps: dL/dQ_k */
+    float *da;        /* [N, ad] actor step: dL/da~ */
+    float *q;         /* [N] Q'_k, Q_k; [2N] Q_1(s, a~), Q_2(s, a~) in the actor step */
+    float *dq_min;    /* [N] actor step: dL/dQ_k (after q's 2N) */
+    float *alpha_in, *alpha_out, *alpha_dy; /* [1] each: log alpha's step, after q */
+    double *rd;                             /* [N, 2] reward and terminated of each row */
+    double *y;                              /* [N] soft Bellman targets */
+    double *min_q;                          /* [N] min_k Q_k(s, a~), once y is spent */
+    double *logp;                           /* [N] log pi(a'|s'), then log pi(a~|s) */
+} mmi_sac_rows;
+mmi_sac_rows mmi_sac_rows_of(mm_policy *p, int64_t N);
+
+/* A2C, QAC, PPO (algo_onpolicy.c): a minibatch of m rows (QAC: the rollout). */
+typedef struct mmi_onpolicy_rows {
+    float *obs;    /* [m, od] gathered observations */
+    float *head;   /* [m, K] policy head */
+    float *act;    /* [m, ad] gathered actions (index if discrete) */
+    float *logp;   /* [m] log pi(a|s) */
+    float *dhead;  /* [m, K] dL/dhead, once logp has given the coefficients */
+    float *adv;    /* [m] advantages */
+    float *dq;     /* [m, K] QAC: dL/dq */
+    float *value;  /* [m] V(s), after mmi_pg_backward (its log-std rows share the buffer) */
+    float *dvalue; /* [m] dL/dV */
+    float *q;      /* [m, K] QAC: q(s, .) */
+    double *row;   /* [m, 4] per row: -, return, old log pi, old value */
+} mmi_onpolicy_rows;
+mmi_onpolicy_rows mmi_onpolicy_rows_of(mm_policy *p, int64_t m);
+
+/* TRPO (algo_trpo.c): the policy step over the n rollout rows, then the critic epochs. */
+typedef struct mmi_trpo_rows {
+    float *obs;      /* [bs, od] critic epochs: a value minibatch */
+    float *head;     /* [n, K] heads at the current parameters */
+    float *value;    /* [bs] critic epochs: V (after the policy step) */
+    float *logp;     /* [n] surrogate: log pi at the current parameters */
+    float *dvalue;   /* [bs] critic epochs: dL/dV */
+    float *jvp;      /* [n, K] Fisher-vector product: J v, then M J v / n */
+    float *dhead;    /* [n, K] dL/dhead of the surrogate or of the KL */
+    float *old_head; /* [n + 1, K] heads at theta_old, then the old log std as row n */
+} mmi_trpo_rows;
+mmi_trpo_rows mmi_trpo_rows_of(mm_policy *p);
+
+/* 1 when the na floats at a and the nb floats at b do not overlap (MMI_ASSERT contracts). */
+static inline int mmi_pol_disjoint(const float *a, int64_t na, const float *b, int64_t nb)
+{
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    return x + (uintptr_t)na * sizeof(float) <= y || y + (uintptr_t)nb * sizeof(float) <= x;
+}
 
 /* ---- distributions (dist.c) --------------------------------------------------------------- */
 /* Diagonal Gaussian with state-independent log std ls[d]: log prob of a under mean mu. */

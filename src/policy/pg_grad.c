@@ -11,11 +11,16 @@
 
 #include <math.h>
 
+/* Letters: n rows, k head_dim, d act_dim, c_i the coefficient of row i, l the log std. */
+
 double mmi_pg_head_grad(mm_policy *p, const float *head, const float *a, const double *c, int64_t n,
                         double ent_coef, float *dhead, double *dls)
 {
     int64_t k = p->head_dim, d = p->act_dim;
     double ent = 0;
+    /* dhead is written while head and a are still read */
+    MMI_ASSERT(mmi_pol_disjoint(dhead, n * k, head, n * k) &&
+               mmi_pol_disjoint(dhead, n * k, a, n * (p->discrete ? 1 : d)));
     if (!p->discrete) {
         const float *ls = mmi_pol_logstd(p);
         for (int64_t j = 0; j < d; j++) dls[j] = -ent_coef;
@@ -46,13 +51,17 @@ double mmi_pg_head_grad(mm_policy *p, const float *head, const float *a, const d
 
 int mmi_pg_backward(mm_policy *p, const float *dhead, int64_t n, const double *dls)
 {
-    MMI_ASSERT(n >= 1 && n <= p->maxb);
+    mmi_pg_rows rw = mmi_pg_rows_of(p);
+    /* the log-std rows are written after the actor's backward has read dhead: apart anyway,
+     * so that a later reader of dhead still finds it */
+    MMI_ASSERT(n >= 1 && n <= p->maxb &&
+               mmi_pol_disjoint(dhead, n * p->head_dim, rw.ls_in, 1 + 2 * p->act_dim));
     /* with a memory core the input gradient continues into it (algo_onpolicy.c) */
     mm_tensor *dx = p->mem.m ? mmi_pol_view(p, 3, p->mem.dfa, n, p->in_dim) : NULL;
     int rc = mm_model_backward(p->actor, mmi_pol_view(p, 2, (float *)dhead, n, p->head_dim), dx);
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_update");
     if (!p->logstd) return MM_OK;
-    float *zero = p->w_f, *out = p->w_f + 1, *dy = p->w_f + 1 + p->act_dim;
+    float *zero = rw.ls_in, *out = rw.ls_out, *dy = rw.ls_dy;
     zero[0] = 0.0f;
     for (int64_t j = 0; j < p->act_dim; j++) dy[j] = (float)dls[j];
     rc = mm_model_forward(p->logstd, mmi_pol_view(p, 0, zero, 1, 1),
@@ -93,7 +102,8 @@ int mmi_last_values(mm_policy *p)
     }
     if (p->vf) return mmi_v_forward(p, r->last_obs, r->n_agents, r->last_val, "mm_policy_update");
     /* QAC: expected Q under pi */
-    float *q = p->w_e, *z = p->w_f;
+    mmi_pg_rows rw = mmi_pg_rows_of(p);
+    float *q = rw.q, *z = rw.logits;
     double *prob = p->prob;
     int64_t k = p->head_dim, n = r->n_agents;
     int rc = mm_model_forward(p->critic[0], mmi_pol_view(p, 0, r->last_obs, n, p->obs_dim),

@@ -7,6 +7,8 @@
 
 #include <math.h>
 
+/* Letters: n agents of the call, d act_dim, k head_dim (logits of a discrete policy). */
+
 static int check_act(mm_policy *p, const float *obs, int64_t n, const float *actions,
                      int32_t explore, const char *fn)
 {
@@ -35,7 +37,7 @@ static void unscale(const mm_policy *p, const float *y, int64_t n, float *out)
 
 static int act_offpolicy(mm_policy *p, const float *x, int64_t n, float *actions, int32_t explore)
 {
-    float *y = p->w_b;
+    float *y = mmi_act_rows_of(p).y;
     if (explore && p->steps < p->o.learning_starts) { /* warm-up: uniform over the box */
         for (int64_t i = 0; i < n * p->act_dim; i++)
             y[i] = (float)(2.0 * mmi_rng_uniform(mmi_pol_act_rng(p)) - 1.0);
@@ -71,7 +73,7 @@ static float sample_categorical(mm_policy *p, const float *z, int32_t explore)
 
 static int act_onpolicy(mm_policy *p, const float *x, int64_t n, float *actions, int32_t explore)
 {
-    float *head = p->w_b;
+    float *head = mmi_act_rows_of(p).head;
     const float *ls = NULL;
     int rc;
     if (p->mem.m) { /* every act advances the agents' memory by one step */
@@ -112,7 +114,7 @@ int mm_policy_act(mm_policy *p, const float *obs, int64_t n, float *actions, int
     int rc;
     if (!p) return MM_E_INVALID_ARG;
     if ((rc = check_act(p, obs, n, actions, explore, fn)) != MM_OK) return rc;
-    x = p->w_a;
+    x = mmi_act_rows_of(p).obs;
     mmi_rms_apply(p->norm ? &p->rms : NULL, obs, n, p->obs_dim, x);
     return p->offpolicy ? act_offpolicy(p, x, n, actions, explore)
                         : act_onpolicy(p, x, n, actions, explore);

@@ -392,7 +392,7 @@ static int list_blocks(mm_policy *p, mmi_pio_list *L, const char *fn)
     return MM_OK;
 }
 
-static int has_optimizer(const mm_model *m) { return m && m->opt.kind != 0; }
+static int has_optimizer(const mm_model *m) { return m && mmi_model_optim_kind(m) != 0; }
 
 int mmi_ckpt_list(mm_policy *p, mmi_pio_list *L, const char *fn)
 {
@@ -508,7 +508,7 @@ static int read_optimizer(mm_policy *p, const mmi_st_file *f, mm_model *m, const
      * (so that copy does not allocate). The temporary parameters are overwritten: the
      * checkpoint's weights are the file's network tensors. */
     if (mm_model_num_params(m, &na) != MM_OK || mm_model_num_params(L->ck.tmp[k], &nb) != MM_OK ||
-        na != nb || L->ck.tmp[k]->opt.kind != m->opt.kind ||
+        na != nb || mmi_model_optim_kind(L->ck.tmp[k]) != mmi_model_optim_kind(m) ||
         mm_model_copy(L->ck.tmp[k], m, 0) != MM_OK)
         return mmi_fail(&p->err, MM_E_FORMAT, "%s: %s holds another network or optimizer", fn,
                         name);

@@ -45,10 +45,7 @@ int mm_policy_export(mm_policy *p, mm_model **out, const mm_model_opts *opts)
     mo.input_dim = p->obs_dim;
     if (!mo.err_buf) mo.err_buf = buf, mo.err_buf_size = sizeof buf;
     rc = mm_model_create(&m, &mo);
-    for (int32_t i = 0; rc == MM_OK && i < p->actor->n_layers; i++) {
-        const mmi_layer *l = &p->actor->layers[i];
-        rc = mmi_model_add_layer(m, l->vt->kind_name, l->icfg, l->n_icfg, l->dcfg, l->n_dcfg, fn);
-    }
+    if (rc == MM_OK) rc = mmi_model_add_layers_of(m, p->actor, fn);
     if (rc == MM_OK) rc = mm_model_finalize(m);
     if (rc == MM_OK) rc = mm_model_copy(m, p->actor, 0);
     if (rc != MM_OK) {

@@ -12,6 +12,8 @@
 #include <math.h>
 #include <string.h>
 
+/* Letters: n agents of the call, od obs_dim, ad = d act_dim, row = t x n its first rollout row. */
+
 static int check_observe(mm_policy *p, const float *obs, const float *actions, const float *rewards,
                          const float *next_obs, const uint8_t *term, const uint8_t *trunc,
                          int64_t n, const char *fn)
@@ -56,7 +58,7 @@ static void observe_offpolicy(mm_policy *p, const float *obs, const float *actio
                               const uint8_t *trunc, int64_t n)
 {
     int64_t od = p->obs_dim, ad = p->act_dim;
-    float *a = p->w_b;
+    float *a = mmi_observe_rows_of(p).act;
     for (int64_t i = 0; i < n; i++) {
         for (int64_t j = 0; j < ad; j++) { /* the replay holds actions in [-1, 1] */
             float lo = p->low[j], hi = p->high[j];
@@ -112,7 +114,8 @@ static int values(mm_policy *p, const float *x, int64_t n, float *v, const char 
         return mmi_v_forward(p, p->mem.feat, n, v, fn);
     }
     if (p->vf) return mmi_v_forward(p, x, n, v, fn);
-    float *q = p->w_e, *z = p->w_f;
+    mmi_observe_rows rw = mmi_observe_rows_of(p);
+    float *q = rw.q, *z = rw.logits;
     double *prob = p->prob;
     int64_t k = p->head_dim;
     int rc = mm_model_forward(p->critic[0], mmi_pol_view(p, 0, (float *)x, n, p->obs_dim),
@@ -134,7 +137,8 @@ static int observe_onpolicy(mm_policy *p, const float *actions, const float *rew
 {
     mmi_rollout *r = &p->ro;
     int64_t od = p->obs_dim, ad = p->act_dim, row = r->t * n;
-    float *x = r->obs + row * od, *a = r->act + row * ad, *head = p->w_b, *vb = p->w_c;
+    mmi_observe_rows ow = mmi_observe_rows_of(p);
+    float *x = r->obs + row * od, *a = r->act + row * ad, *head = ow.head, *vb = ow.boot;
     int rc, any_trunc = 0;
     for (int64_t i = 0; i < n; i++) {
         memcpy(a + i * ad, raw_action(p, actions, i), sizeof(float) * (size_t)ad);

@@ -13,14 +13,14 @@
 #ifndef MMI_AVX512_TARGET_H
 #define MMI_AVX512_TARGET_H
 
-#if !defined(MMI_NO_AVX512) && !defined(MMI_NO_AVX2) && !defined(__AVX512F__) &&                  \
+#if !defined(MMI_NO_AVX512) && !defined(MMI_NO_AVX2) && !defined(__AVX512F__) &&                   \
     (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__) &&      \
     __GNUC__ >= 7
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
 #endif
 
 /* What the *_avx512.c files test to decide whether they hold code. */
-#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512BW__) &&                     \
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512BW__) &&                      \
     defined(__AVX512VL__) && defined(__AVX2__) && defined(__FMA__) && !defined(MMI_NO_AVX512)
 #define MMI_HAVE_AVX512 1
 #endif
