@@ -70,11 +70,11 @@ typedef struct strip_env {
  * A(r, p) = a[r*a_rs + p*a_cs] and B(p, j) = b[p*b_rs + j].
  *   MR_:    rows computed (1..12).
  *   NV:     zmm vectors per row (1: nr <= 16, 2: nr <= 32).
- *   MASKED: B may not be read beyond column nr (direct path); packed panels are padded.
+ * B is read through e's lane masks: nothing beyond column nr (see DEF_STRIP).
  */
 UKR_INLINE void tile(int64_t k, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
                      int64_t b_rs, float *c, int64_t ldc, int64_t nr, const strip_env *e,
-                     const int MR_, const int NV, const int MASKED)
+                     const int MR_, const int NV)
 {
     const __m512 z = _mm512_setzero_ps();
     __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
@@ -87,8 +87,8 @@ UKR_INLINE void tile(int64_t k, const float *a, int64_t a_rs, int64_t a_cs, cons
     }
     for (int64_t p = 0; p < k; p++) {
         __m512 b0, b1 = z, av;
-        b0 = MASKED ? _mm512_maskz_loadu_ps(e->m0, b) : _mm512_loadu_ps(b);
-        if (NV == 2) b1 = MASKED ? _mm512_maskz_loadu_ps(e->m1, b + 16) : _mm512_loadu_ps(b + 16);
+        b0 = _mm512_maskz_loadu_ps(e->m0, b);
+        if (NV == 2) b1 = _mm512_maskz_loadu_ps(e->m1, b + 16);
 #define ROW(r)                                                                                  \
     if (MR_ > r) {                                                                              \
         av = _mm512_set1_ps(a[r * a_rs]);                                                       \
@@ -117,17 +117,15 @@ UKR_INLINE void tile(int64_t k, const float *a, int64_t a_rs, int64_t a_cs, cons
 #undef STORE
 }
 
-/* Row tails of 1..11 rows, one compile-time tile each. */
-#define TAIL_CASE(R)                                                                            \
-    case R: tile(k, a, a_rs, a_cs, b, b_rs, c, ldc, nr, &e, R, NV, MASKED); break;
-
 /*
- * One strip of nr (<= 32) columns and m rows: whole 12-row tiles, then the row tail. a points
- * at the strip's first row; a_step advances it by one 12-row tile.
+ * One strip of nr (<= 32) columns and m rows: whole 12-row tiles, then the row tail as tiles of
+ * 8, 4, 2 and 1 rows (five instantiations rather than twelve keep the set small; an element's
+ * operations do not depend on its tile). a points at the strip's first row; a_step advances it
+ * by one 12-row tile.
  */
 UKR_INLINE void strip(int64_t k, int64_t m, const float *a, int64_t a_step, int64_t a_rs,
                       int64_t a_cs, const float *b, int64_t b_rs, int64_t nr, float alpha,
-                      float beta, float *c, int64_t ldc, const int NV, const int MASKED)
+                      float beta, float *c, int64_t ldc, const int NV)
 {
     strip_env e;
     int64_t ir = 0;
@@ -137,37 +135,32 @@ UKR_INLINE void strip(int64_t k, int64_t m, const float *a, int64_t a_step, int6
     e.vb = _mm512_set1_ps(beta);
     e.beta = beta != 0.0f;
     for (; ir + MR <= m; ir += MR, a += a_step)
-        tile(k, a, a_rs, a_cs, b, b_rs, c + ir * ldc, ldc, nr, &e, MR, NV, MASKED);
+        tile(k, a, a_rs, a_cs, b, b_rs, c + ir * ldc, ldc, nr, &e, MR, NV);
     c += ir * ldc;
-    switch (m - ir) {
-    TAIL_CASE(1) TAIL_CASE(2) TAIL_CASE(3) TAIL_CASE(4) TAIL_CASE(5) TAIL_CASE(6)
-    TAIL_CASE(7) TAIL_CASE(8) TAIL_CASE(9) TAIL_CASE(10) TAIL_CASE(11)
-    default: break;
+#define TAIL(R)                                                                                 \
+    if (m - ir >= R) {                                                                          \
+        tile(k, a, a_rs, a_cs, b, b_rs, c, ldc, nr, &e, R, NV);                                \
+        ir += R, a += R * a_rs, c += R * ldc;                                                   \
     }
+    TAIL(8) TAIL(4) TAIL(2) TAIL(1)
+#undef TAIL
 }
-#undef TAIL_CASE
 
-/* Packed strips: A panels of kc x 12, a B panel of kc x 32 (zero-padded: loads never masked,
- * stores masked to nr). */
-#define DEF_PACKED(NV)                                                                          \
-    static void strip_packed_##NV(int64_t kc, int64_t mc, const float *ap, const float *bp,    \
-                                  int64_t nr, float alpha, float beta, float *c, int64_t ldc)  \
+/* Strips of one (nr <= 16) or two (nr <= 32) vectors per row. B is always read through the lane
+ * masks (all ones for a whole strip; a masked load costs what a plain one does): the direct path
+ * must not read beyond column nr, and the packed path, whose panels are zero-padded, shares
+ * these two instantiations rather than adding its own (the set's code size counts in a static
+ * link of mm_sgemm). */
+#define DEF_STRIP(NV)                                                                           \
+    static void strip_##NV(int64_t k, int64_t m, const float *a, int64_t a_step, int64_t a_rs, \
+                           int64_t a_cs, const float *b, int64_t b_rs, int64_t nr, float alpha, \
+                           float beta, float *c, int64_t ldc)                                  \
     {                                                                                           \
-        strip(kc, mc, ap, MR * kc, 1, MR, bp, NR, nr, alpha, beta, c, ldc, NV, 0);              \
+        strip(k, m, a, a_step, a_rs, a_cs, b, b_rs, nr, alpha, beta, c, ldc, NV);               \
     }
-/* Direct strips: A through its strides, B rows in place, always read through the lane masks
- * (all ones for a whole strip; a masked load costs what a plain one does). */
-#define DEF_DIRECT(NV)                                                                          \
-    static void strip_direct_##NV(int64_t k, int64_t m, const float *a, int64_t a_rs,          \
-                                  int64_t a_cs, const float *b, int64_t ldb, int64_t nr,       \
-                                  float alpha, float beta, float *c, int64_t ldc)              \
-    {                                                                                           \
-        strip(k, m, a, MR * a_rs, a_rs, a_cs, b, ldb, nr, alpha, beta, c, ldc, NV, 1);          \
-    }
-DEF_PACKED(1)
-DEF_PACKED(2)
-DEF_DIRECT(1)
-DEF_DIRECT(2)
+DEF_STRIP(1)
+DEF_STRIP(2)
+#undef DEF_STRIP
 
 /* ---- block loops ---------------------------------------------------------------------------- */
 /* Strip by strip: one kc x 32 panel of B stays in L1 while the mc x kc block of A streams from
@@ -178,9 +171,9 @@ static void avx512_packed(int64_t kc, int64_t mc, int64_t nc, const float *ap, c
     for (int64_t jr = 0; jr < nc; jr += NR) {
         int64_t nr = nc - jr < NR ? nc - jr : NR;
         if (nr > 16)
-            strip_packed_2(kc, mc, ap, bp + jr * kc, nr, alpha, beta, c + jr, ldc);
+            strip_2(kc, mc, ap, MR * kc, 1, MR, bp + jr * kc, NR, nr, alpha, beta, c + jr, ldc);
         else
-            strip_packed_1(kc, mc, ap, bp + jr * kc, nr, alpha, beta, c + jr, ldc);
+            strip_1(kc, mc, ap, MR * kc, 1, MR, bp + jr * kc, NR, nr, alpha, beta, c + jr, ldc);
     }
 }
 
@@ -278,9 +271,9 @@ static void avx512_direct(int64_t k, int64_t m, int64_t n, const float *a, int64
     for (int64_t jr = 0; jr < n; jr += NR) {
         int64_t nr = n - jr < NR ? n - jr : NR;
         if (nr > 16)
-            strip_direct_2(k, m, a, a_rs, a_cs, b + jr, ldb, nr, alpha, beta, c + jr, ldc);
+            strip_2(k, m, a, MR * a_rs, a_rs, a_cs, b + jr, ldb, nr, alpha, beta, c + jr, ldc);
         else
-            strip_direct_1(k, m, a, a_rs, a_cs, b + jr, ldb, nr, alpha, beta, c + jr, ldc);
+            strip_1(k, m, a, MR * a_rs, a_rs, a_cs, b + jr, ldb, nr, alpha, beta, c + jr, ldc);
     }
 }
 
