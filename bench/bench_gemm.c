@@ -175,8 +175,8 @@ static void bench_one(const row_spec *r, mmi_pool *pool2, double torch_ns, doubl
                               : bench_median_ns(run_libmm, &g, reps);
 #endif
         label_row(name, sizeof name, r, flops, mine);
-        bench_row(name, shape, flops, mine, r->threads > 1 ? "OpenBLAS 2T (wall)" : "OpenBLAS", peer,
-                  BENCH_NA);
+        bench_row(name, shape, flops, mine, r->threads > 1 ? "OpenBLAS 2T (wall)" : "OpenBLAS",
+                  peer, BENCH_NA);
         if (r->torch) bench_row(name, shape, flops, mine, "torch 1T", torch_ns, torch_def);
     }
     free(g.a);

@@ -58,8 +58,7 @@ PACK_INLINE void transpose16(__m512 r[16])
 
 /* r[i] = 16 floats of row i of a rows x kt block (row stride ld); rows >= rows and lanes >= kt
  * are zero and not read. */
-PACK_INLINE void load_rows16(const float *src, int64_t ld, int64_t rows, __mmask16 km,
-                             __m512 r[16])
+PACK_INLINE void load_rows16(const float *src, int64_t ld, int64_t rows, __mmask16 km, __m512 r[16])
 {
     for (int64_t i = 0; i < 16; i++)
         r[i] = i < rows ? _mm512_maskz_loadu_ps(km, src + i * ld) : _mm512_setzero_ps();
@@ -131,8 +130,8 @@ static void pack_b_cols(const float *b, int64_t ldb, int64_t nr, int64_t kc, flo
     }
 }
 
-void mmi_gemm_pack_b_avx512(int tb, const float *b, int64_t ldb, int64_t p0, int64_t kc,
-                            int64_t j0, int64_t nc, float *bp)
+void mmi_gemm_pack_b_avx512(int tb, const float *b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+                            int64_t nc, float *bp)
 {
     for (int64_t jr = 0; jr < nc; jr += NR) {
         int64_t nr = nc - jr < NR ? nc - jr : NR;
