@@ -5,7 +5,9 @@
  * Square shapes 64..1024, the other transposes at 512, and the MLP shapes of a 256x256 dense
  * layer at batch 1, 32 and 256: forward y = x W^T (NT), backward dX = dY W (NN) and
  * dW += dY^T X (TN, beta 1 as gradients accumulate). Single-thread rows are process CPU time;
- * the 2-thread rows are wall-clock (CPU time would add up both threads).
+ * the 2-thread rows are wall-clock (CPU time would add up both threads). Each row's case name
+ * ends with the kernel set that ran ([avx512], [avx2] or [portable]; MM_SIMD picks it) and
+ * libmm's fraction of that set's FMA peak (bench/peak.c, one core per thread).
  */
 #include "bench.h"
 
@@ -101,13 +103,42 @@ static void torch_times(double *out, double *out_def)
         if (g_rows[i].torch) out[i] = got[j], out_def[i] = got_def[j++];
 }
 
+/* The kernel set mmi_gemm_native runs and the one-core FMA peak (GFLOP/s) of its instruction set,
+ * -1 for the portable set or a peak the probe could not measure. */
+static const char *gemm_set(double *peak)
+{
+    const mmi_gemm_ukr *u = mmi_dispatch_get()->gemm;
+    const bench_peak *p = bench_peak_probe();
+    if (u != NULL && u == mmi_gemm_ukr_avx512()) {
+        *peak = p->avx512_gflops;
+        return "avx512";
+    }
+    if (u != NULL && u == mmi_gemm_ukr_avx2()) {
+        *peak = p->avx2_gflops;
+        return "avx2";
+    }
+    *peak = -1.0;
+    return "portable";
+}
+
+/* "name [set NN%]": the set that ran and the fraction of its peak over threads cores. */
+static void label_row(char *out, size_t n, const row_spec *r, double flops, double ns)
+{
+    double peak;
+    const char *set = gemm_set(&peak);
+    if (peak > 0 && ns > 0)
+        snprintf(out, n, "%s [%s %.0f%%]", r->name, set, 100.0 * flops / ns / (peak * r->threads));
+    else
+        snprintf(out, n, "%s [%s]", r->name, set);
+}
+
 static void bench_one(const row_spec *r, mmi_pool *pool2, double torch_ns, double torch_def)
 {
 #ifdef BENCH_HAVE_OPENBLAS
     const struct timespec settle = {0, 300000000};
 #endif
     gemm_case g;
-    char shape[48];
+    char shape[48], name[64];
     double flops = 2.0 * (double)r->m * (double)r->n * (double)r->k, mine, peer = -1.0;
     int reps = flops > 1e8 ? 7 : 15;
     g.ta = r->ta;
@@ -143,9 +174,10 @@ static void bench_one(const row_spec *r, mmi_pool *pool2, double torch_ns, doubl
         mine = r->threads > 1 ? bench_median_wall_ns(run_libmm, &g, reps)
                               : bench_median_ns(run_libmm, &g, reps);
 #endif
-        bench_row(r->name, shape, flops, mine, r->threads > 1 ? "OpenBLAS 2T (wall)" : "OpenBLAS",
+        label_row(name, sizeof name, r, flops, mine);
+        bench_row(name, shape, flops, mine, r->threads > 1 ? "OpenBLAS 2T (wall)" : "OpenBLAS",
                   peer, BENCH_NA);
-        if (r->torch) bench_row(r->name, shape, flops, mine, "torch 1T", torch_ns, torch_def);
+        if (r->torch) bench_row(name, shape, flops, mine, "torch 1T", torch_ns, torch_def);
     }
     free(g.a);
     free(g.b);

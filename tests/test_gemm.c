@@ -2,10 +2,12 @@
 /*
  * test_gemm.c — GEMM against a float64 reference: all four transpose cases, odd and skinny
  * shapes on each side of every block size and path threshold, padded leading dimensions,
- * alpha/beta edge values, the portable and AVX2 kernel sets, the thread pool, and every misuse
- * of mm_sgemm.
+ * alpha/beta edge values, every kernel set (portable, AVX2, AVX-512) on every path this machine
+ * runs, the thread pool, and every misuse of mm_sgemm. The AVX-512 set (12 x 32 tile, its own
+ * cache blocks) has its own edge shapes; on a machine without AVX-512 that test reports a skip
+ * with the reason, and the checks that need no AVX-512 CPU (its table, the workspace size) run.
  *
- * Tolerance. Whatever order a float32 sum of k products is taken in (blocks of k, 8 SIMD lanes,
+ * Tolerance (every path). Whatever order a float32 sum of k products is taken in (blocks of k, 8 SIMD lanes,
  * FMA or not), its error is at most about k*u*sum|a||b| with u = 2^-24; alpha, beta and the
  * blocked updates of C add a few more roundings of at most u*scale each. So every element must
  * satisfy |c - ref| <= (k + 4) * u * scale with scale = |alpha| sum_p |a_ip||b_pj| + |beta||c_ij|.
@@ -183,7 +185,20 @@ static void check_c(const gcase *g, const gbufs *s, const float *c, const char *
         }
 }
 
-/* Runs one case through every entry point against the reference. */
+static const char *const path_label[MMI_SIMD_NPATHS] = {"path portable", "path avx2",
+                                                        "path avx512"};
+
+/* Runs g on SIMD path p (when available) into s->c, from s->c0, and checks it. */
+static void check_on_path(mmi_simd_path p, const gcase *g, gbufs *s, void *ws, mmi_pool *pool)
+{
+    memcpy(s->c, s->c0, sizeof(float) * s->nc);
+    if (mmi_gemm_on_path(p, g->ta, g->tb, g->m, g->n, g->k, g->alpha, s->na ? s->a : NULL, g->lda,
+                         s->nb ? s->b : NULL, g->ldb, g->beta, s->nc ? s->c : NULL, g->ldc, ws,
+                         pool))
+        check_c(g, s, s->c, path_label[p]);
+}
+
+/* Runs one case through every entry point and every available path against the reference. */
 static void run_case(const gcase *g, void *ws, uint64_t seed)
 {
     gbufs s;
@@ -199,6 +214,7 @@ static void run_case(const gcase *g, void *ws, uint64_t seed)
         run_via(via, g, s.na ? s.a : NULL, s.nb ? s.b : NULL, s.nc ? s.c : NULL, ws, NULL);
         check_c(g, &s, s.c, via_name[via]);
     }
+    for (int p = 0; p < MMI_SIMD_NPATHS; p++) check_on_path((mmi_simd_path)p, g, &s, ws, NULL);
     bufs_free(&s);
 }
 
@@ -319,6 +335,25 @@ static void test_gemm_random(void)
     free(ws);
 }
 
+/* On SIMD path p (when available): the run with pool gives the bits of the run without one (c1
+ * is scratch of s->nc floats), and both are within the tolerance. */
+static void threads_on_path(mmi_simd_path p, const gcase *g, gbufs *s, float *c1, void *ws1,
+                            void *ws2, mmi_pool *pool)
+{
+    memcpy(c1, s->c0, sizeof(float) * s->nc);
+    memcpy(s->c, s->c0, sizeof(float) * s->nc);
+    if (!mmi_gemm_on_path(p, g->ta, g->tb, g->m, g->n, g->k, g->alpha, s->a, g->lda, s->b, g->ldb,
+                          g->beta, c1, g->ldc, ws1, NULL))
+        return;
+    CHECK(mmi_gemm_on_path(p, g->ta, g->tb, g->m, g->n, g->k, g->alpha, s->a, g->lda, s->b, g->ldb,
+                           g->beta, s->c, g->ldc, ws2, pool) == 1);
+    if (memcmp(c1, s->c, sizeof(float) * s->nc) != 0)
+        mmt_fail(__FILE__, __LINE__, "%s ta=%d tb=%d %lldx%lldx%lld: %d threads differ from 1",
+                 path_label[p], g->ta, g->tb, (long long)g->m, (long long)g->n, (long long)g->k,
+                 (int)mmi_pool_size(pool));
+    check_c(g, s, s->c, path_label[p]);
+}
+
 /* A pool of 2 gives the bitwise result of one thread, for every path and transpose. */
 static void test_gemm_threads(void)
 {
@@ -357,6 +392,8 @@ static void test_gemm_threads(void)
                 }
                 reference(&g, &s);
                 check_c(&g, &s, s.c, "pool of 2");
+                for (int p = 0; p < MMI_SIMD_NPATHS; p++)
+                    threads_on_path((mmi_simd_path)p, &g, &s, c1, ws1, ws2, pool);
             } else {
                 CHECK(!"out of memory");
             }
@@ -405,6 +442,148 @@ static void test_gemm_portable_vs_avx2(void)
     free(cp);
     free(ws);
     bufs_free(&s);
+}
+
+/* Every kernel set this build compiled (the getters only return addresses, whatever the CPU)
+ * has a consistent tile and cache blocks, and the workspace size, a build constant, covers the
+ * largest of them for every thread count; the AVX-512 set is compiled exactly when the AVX-512
+ * path is, has at least 12 zmm accumulators, and is the one its path dispatches to. */
+static void test_gemm_sets(void)
+{
+    const mmi_gemm_ukr *sets[3];
+    mmi_dispatch d;
+    sets[0] = &mmi_gemm_ukr_portable;
+    sets[1] = mmi_gemm_ukr_avx2();
+    sets[2] = mmi_gemm_ukr_avx512();
+    CHECK((sets[1] != NULL) == mmi_simd_compiled(MMI_SIMD_AVX2));
+    CHECK((sets[2] != NULL) == mmi_simd_compiled(MMI_SIMD_AVX512));
+    for (int i = 0; i < 3; i++) {
+        const mmi_gemm_ukr *u = sets[i];
+        if (!u) continue;
+        CHECK(u->mr > 0 && u->nr > 0 && u->kc > 0 && u->mc > 0 && u->nc > 0);
+        CHECK(u->mc % u->mr == 0 && u->nc % u->nr == 0);
+        CHECK(u->packed && u->direct && u->dot && u->pack_a && u->pack_b);
+        for (int32_t nt = 1; nt <= 4; nt++) {
+            size_t need = sizeof(float) * ((size_t)u->kc * (size_t)u->nc +
+                                           (size_t)nt * (size_t)u->mc * (size_t)u->kc);
+            CHECK(mmi_gemm_ws_size(nt) >= need);
+            CHECK(mmi_gemm_ws_size(nt) % 64 == 0);
+        }
+    }
+    if (sets[2]) {
+        /* 16 floats per zmm: mr rows x nr / 16 vectors of accumulators. */
+        CHECK(sets[2]->mr * (sets[2]->nr / 16) >= 12);
+        CHECK(sets[2]->nr % 16 == 0);
+    }
+    if (mmi_dispatch_for(MMI_SIMD_AVX512, &d)) CHECK(d.gemm == (sets[2] ? sets[2] : sets[1]));
+    if (mmi_dispatch_for(MMI_SIMD_AVX2, &d)) CHECK(d.gemm == sets[1]);
+    CHECK(mmi_dispatch_for(MMI_SIMD_PORTABLE, &d) == 1 && d.gemm == sets[0]);
+}
+
+/* Shapes on each side of the AVX-512 set's tile (12 x 32) and cache blocks (kc 128, mc 288,
+ * nc 2048) as well as the 6 x 16 ones, the tiny-k direct path (k 1..4), the m == 1 row kernel
+ * and the dot path (NT, m <= 8 or a long k; k tails of 16 lanes). In all four transpose cases
+ * they take the packed path (TT always), the direct or the dot path. */
+static const int64_t edge_shapes[][3] = {
+    {11, 31, 5},    {12, 32, 128}, {13, 33, 129},   {23, 47, 127}, {24, 64, 130}, {25, 65, 257},
+    {130, 97, 129}, {289, 70, 40}, {300, 100, 300}, {36, 2081, 9}, {37, 100, 1},  {37, 100, 2},
+    {37, 100, 3},   {37, 100, 4},  {1, 300, 7},     {1, 129, 1},   {3, 7, 17},    {8, 9, 255},
+    {5, 70, 129},   {70, 5, 200},  {150, 130, 31},  {14, 17, 16},
+};
+
+/* The edge shapes on path p (which must be available) with alpha/beta cycling through (1, 0)
+ * with C full of NaN, (-0.75, 1.5) and (0.5, 1). */
+static void edges_on_path(mmi_simd_path p)
+{
+    static const float ab[3][2] = {{1.0f, 0.0f}, {-0.75f, 1.5f}, {0.5f, 1.0f}};
+    void *ws = test_ws(1);
+    CHECK(ws != NULL);
+    for (int t = 0; t < 4 && ws; t++)
+        for (size_t i = 0; i < sizeof edge_shapes / sizeof edge_shapes[0]; i++) {
+            const int64_t *sh = edge_shapes[i];
+            size_t v = (i + (size_t)t) % 3;
+            gcase g = make_case(t >> 1, t & 1, sh[0], sh[1], sh[2], (int64_t)(i % 2) * 3, ab[v][0],
+                                ab[v][1]);
+            gbufs s;
+            if (mmt_quick() && sh[0] * sh[1] * sh[2] > 200000) continue;
+            g.nan_c = g.beta == 0.0f;
+            memset(&s, 0, sizeof s);
+            if (bufs_init(&g, &s, 500 + i) != 0) {
+                CHECK(!"out of memory");
+                bufs_free(&s);
+                continue;
+            }
+            reference(&g, &s);
+            check_on_path(p, &g, &s, ws, NULL);
+            bufs_free(&s);
+        }
+    free(ws);
+}
+
+/* Pools of 2 and 3 give the bits of one thread on path p, on shapes that split into chunks on
+ * every path and cross the 12 x 32 tile's blocks. */
+static void threads_edges_on_path(mmi_simd_path p)
+{
+    static const int64_t tshapes[][3] = {
+        {301, 150, 260}, {13, 2100, 40}, {290, 40, 300}, {8, 700, 300}, {1000, 400, 3},
+    };
+    mmi_alloc al;
+    mmi_pool *pool[2] = {NULL, NULL};
+    void *ws1 = test_ws(1), *ws3 = test_ws(3);
+    CHECK_OK(mmi_alloc_init(&al, NULL, NULL));
+    for (int i = 0; i < 2; i++) CHECK_OK(mmi_pool_create(&pool[i], 2 + i, &al, NULL));
+    CHECK(ws1 && ws3 && pool[0] && pool[1]);
+    for (int t = 0; t < 4 && ws1 && ws3 && pool[0] && pool[1]; t++)
+        for (size_t i = 0; i < sizeof tshapes / sizeof tshapes[0]; i++) {
+            const int64_t *sh = tshapes[i];
+            gcase g = make_case(t >> 1, t & 1, sh[0], sh[1], sh[2], 1, 1.25f, i % 2 ? 0.0f : 0.5f);
+            gbufs s;
+            float *c1 = NULL;
+            if (mmt_quick() && i > 1) continue;
+            memset(&s, 0, sizeof s);
+            if (bufs_init(&g, &s, 900 + i) == 0 && (c1 = alloc_floats(s.nc)) != NULL) {
+                reference(&g, &s);
+                for (int np = 0; np < 2; np++) threads_on_path(p, &g, &s, c1, ws1, ws3, pool[np]);
+            } else {
+                CHECK(!"out of memory");
+            }
+            free(c1);
+            bufs_free(&s);
+        }
+    for (int i = 0; i < 2; i++) mmi_pool_free(pool[i]);
+    free(ws1);
+    free(ws3);
+}
+
+/* The edge shapes and the thread check on every available path but AVX-512 (its own test). */
+static void test_gemm_edges(void)
+{
+    for (int p = 0; p < MMI_SIMD_AVX512; p++)
+        if (mmi_simd_available((mmi_simd_path)p)) {
+            edges_on_path((mmi_simd_path)p);
+            threads_edges_on_path((mmi_simd_path)p);
+        }
+}
+
+/* The AVX-512 set against the float64 reference on its edge shapes, and bitwise across thread
+ * counts. Where the path is not available it must refuse and leave C alone, and the test says
+ * why it skipped. */
+static void test_gemm_avx512(void)
+{
+    float c1 = 7.0f, one = 1.0f;
+    if (!mmi_simd_available(MMI_SIMD_AVX512)) {
+        CHECK(mmi_gemm_on_path(MMI_SIMD_AVX512, 0, 0, 1, 1, 1, 1.0f, &one, 1, &one, 1, 0.0f, &c1, 1,
+                               NULL, NULL) == 0);
+        CHECK(c1 == 7.0f);
+        mmt_skip(mmi_simd_compiled(MMI_SIMD_AVX512)
+                     ? "the AVX-512 GEMM set is compiled but this CPU/OS does not run AVX-512 "
+                       "F/DQ/BW/VL"
+                     : "this build did not compile the AVX-512 paths");
+        return;
+    }
+    CHECK(mmi_gemm_ukr_avx512() != NULL);
+    edges_on_path(MMI_SIMD_AVX512);
+    threads_edges_on_path(MMI_SIMD_AVX512);
 }
 
 /* Every misuse returns its code and leaves C untouched. */
@@ -580,6 +759,9 @@ void suite_gemm(void)
     mmt_run("gemm_random", test_gemm_random);
     mmt_run("gemm_threads", test_gemm_threads);
     mmt_run("gemm_portable_vs_avx2", test_gemm_portable_vs_avx2);
+    mmt_run("gemm_sets", test_gemm_sets);
+    mmt_run("gemm_edges", test_gemm_edges);
+    mmt_run("gemm_avx512", test_gemm_avx512);
     mmt_run("gemm_misuse", test_gemm_misuse);
     mmt_run("gemm_threads_mt", test_gemm_threads_mt);
     mmt_run("gemm_threads_mt_misuse", test_gemm_threads_mt_misuse);

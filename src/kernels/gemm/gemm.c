@@ -52,12 +52,25 @@ typedef struct gemm_job {
     float beta_blk;
 } gemm_job;
 
-/* One KC x NC block of packed B, shared by the threads, then one MC x KC block of packed A per
- * thread. */
+/* Floats of workspace kernel set u needs for nt threads: one kc x nc block of packed B, shared
+ * by the threads, then one mc x kc block of packed A per thread. */
+static size_t set_ws_floats(const mmi_gemm_ukr *u, size_t nt)
+{
+    return (size_t)u->kc * (size_t)u->nc + nt * (size_t)u->mc * (size_t)u->kc;
+}
+
+/* The most any set this build compiled needs (the getters only return addresses, whatever the
+ * CPU), so the size is a build constant and a workspace fits whichever path the dispatch takes. */
 size_t mmi_gemm_ws_size(int32_t n_threads)
 {
-    size_t n = n_threads < 1 ? 1 : (size_t)n_threads;
-    return sizeof(float) * ((size_t)MMI_GEMM_KC * MMI_GEMM_NC + n * MMI_GEMM_MC * MMI_GEMM_KC);
+    size_t n = n_threads < 1 ? 1 : (size_t)n_threads,
+           need = set_ws_floats(&mmi_gemm_ukr_portable, n);
+    const mmi_gemm_ukr *other[2];
+    other[0] = mmi_gemm_ukr_avx2();
+    other[1] = mmi_gemm_ukr_avx512();
+    for (int i = 0; i < 2; i++)
+        if (other[i] && set_ws_floats(other[i], n) > need) need = set_ws_floats(other[i], n);
+    return sizeof(float) * need;
 }
 
 /*
@@ -116,11 +129,12 @@ static int64_t block_len(int64_t total, int64_t max, int64_t unit)
 /* Goto/BLIS loop nest over rows [i0, i1) and columns [j0, j1) of C. */
 static void run_packed(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float *ws)
 {
-    float *bp = ws, *ap = ws + (size_t)MMI_GEMM_KC * MMI_GEMM_NC;
-    int64_t kb = block_len(g->k, MMI_GEMM_KC, 1);
-    int64_t mb = block_len(i1 - i0, MMI_GEMM_MC, MMI_GEMM_MR);
-    for (int64_t jc = j0; jc < j1; jc += MMI_GEMM_NC) {
-        int64_t nc = j1 - jc < MMI_GEMM_NC ? j1 - jc : MMI_GEMM_NC;
+    const mmi_gemm_ukr *u = g->ukr;
+    float *bp = ws, *ap = ws + (size_t)u->kc * (size_t)u->nc;
+    int64_t kb = block_len(g->k, u->kc, 1);
+    int64_t mb = block_len(i1 - i0, u->mc, u->mr);
+    for (int64_t jc = j0; jc < j1; jc += u->nc) {
+        int64_t nc = j1 - jc < u->nc ? j1 - jc : u->nc;
         for (int64_t pc = 0; pc < g->k; pc += kb) {
             int64_t kc = g->k - pc < kb ? g->k - pc : kb;
             float beta = pc == 0 ? g->beta : 1.0f;
@@ -139,8 +153,8 @@ static void run_packed(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, in
 static void run_direct(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 {
     int64_t a_rs = g->ta ? 1 : g->lda, a_cs = g->ta ? g->lda : 1;
-    int64_t kb = block_len(g->k, MMI_GEMM_KC, 1);
-    int64_t mb = block_len(i1 - i0, MMI_GEMM_MC, MMI_GEMM_MR);
+    int64_t kb = block_len(g->k, g->ukr->kc, 1);
+    int64_t mb = block_len(i1 - i0, g->ukr->mc, g->ukr->mr);
     for (int64_t pc = 0; pc < g->k; pc += kb) {
         int64_t kc = g->k - pc < kb ? g->k - pc : kb;
         for (int64_t ic = i0; ic < i1; ic += mb) {
@@ -184,10 +198,10 @@ static void run_dot(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64
     }
 }
 
-static void tile_units(int path, int64_t *mu, int64_t *nu)
+static void tile_units(const mmi_gemm_ukr *u, int path, int64_t *mu, int64_t *nu)
 {
-    *mu = path == PATH_DOT ? MMI_GEMM_DOT_MR : MMI_GEMM_MR;
-    *nu = path == PATH_DOT ? MMI_GEMM_DOT_NR : MMI_GEMM_NR;
+    *mu = path == PATH_DOT ? MMI_GEMM_DOT_MR : u->mr;
+    *nu = path == PATH_DOT ? MMI_GEMM_DOT_NR : u->nr;
 }
 
 static int64_t round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
@@ -239,11 +253,12 @@ static void plan_chunks(gemm_job *g, int64_t rows, int64_t cols, int64_t mu, int
 static void pack_b_task(void *ctx, int64_t c, int64_t n)
 {
     const gemm_job *g = (const gemm_job *)ctx;
+    const int64_t nr = g->ukr->nr;
     float *bp = (float *)(void *)g->ws;
-    int64_t j = c * PACK_PANELS * MMI_GEMM_NR, w = min64(PACK_PANELS * MMI_GEMM_NR, g->nc - j);
+    int64_t j = c * PACK_PANELS * nr, w = min64(PACK_PANELS * nr, g->nc - j);
     (void)n;
     g->ukr->pack_b(g->tb, g->b, g->ldb, g->pc, g->kc, g->jc + j, w,
-                   bp + (size_t)(j / MMI_GEMM_NR) * (size_t)(g->kc * MMI_GEMM_NR));
+                   bp + (size_t)(j / nr) * (size_t)(g->kc * nr));
 }
 
 /* Phase 2: chunk c packs its rows of A into the running thread's buffer and runs the register
@@ -251,25 +266,26 @@ static void pack_b_task(void *ctx, int64_t c, int64_t n)
 static void packed_chunk_task(void *ctx, int64_t c, int64_t n, int32_t slot)
 {
     const gemm_job *g = (const gemm_job *)ctx;
+    const mmi_gemm_ukr *u = g->ukr;
     float *bp = (float *)(void *)g->ws;
-    float *ap = bp + (size_t)MMI_GEMM_KC * MMI_GEMM_NC + (size_t)slot * MMI_GEMM_MC * MMI_GEMM_KC;
+    float *ap = bp + (size_t)u->kc * (size_t)u->nc + (size_t)slot * (size_t)u->mc * (size_t)u->kc;
     int64_t i0, i1, j0, j1;
     (void)n;
     chunk_range(g, c, g->m, g->nc, &i0, &i1, &j0, &j1);
-    g->ukr->pack_a(g->ta, g->a, g->lda, i0, i1 - i0, g->pc, g->kc, ap);
-    g->ukr->packed(g->kc, i1 - i0, j1 - j0, ap,
-                   bp + (size_t)(j0 / MMI_GEMM_NR) * (size_t)(g->kc * MMI_GEMM_NR), g->alpha,
-                   g->beta_blk, g->c + i0 * g->ldc + g->jc + j0, g->ldc);
+    u->pack_a(g->ta, g->a, g->lda, i0, i1 - i0, g->pc, g->kc, ap);
+    u->packed(g->kc, i1 - i0, j1 - j0, ap, bp + (size_t)(j0 / u->nr) * (size_t)(g->kc * u->nr),
+              g->alpha, g->beta_blk, g->c + i0 * g->ldc + g->jc + j0, g->ldc);
 }
 
 /* The packed loop nest of run_packed with B packed once per block and shared: two pool jobs
  * per (jc, pc) block. The workspace of nt threads holds the shared B block and nt A blocks. */
 static void run_packed_mt(gemm_job *g, mmi_pool *pool, int64_t nt)
 {
-    int64_t kb = block_len(g->k, MMI_GEMM_KC, 1), step = PACK_PANELS * MMI_GEMM_NR;
-    for (g->jc = 0; g->jc < g->n; g->jc += MMI_GEMM_NC) {
-        g->nc = min64(g->n - g->jc, MMI_GEMM_NC);
-        plan_chunks(g, g->m, g->nc, MMI_GEMM_MR, MMI_GEMM_NR, MMI_GEMM_MC, nt, 0);
+    const mmi_gemm_ukr *u = g->ukr;
+    int64_t kb = block_len(g->k, u->kc, 1), step = PACK_PANELS * u->nr;
+    for (g->jc = 0; g->jc < g->n; g->jc += u->nc) {
+        g->nc = min64(g->n - g->jc, u->nc);
+        plan_chunks(g, g->m, g->nc, u->mr, u->nr, u->mc, nt, 0);
         for (g->pc = 0; g->pc < g->k; g->pc += kb) {
             g->kc = min64(g->k - g->pc, kb);
             g->beta_blk = g->pc == 0 ? g->beta : 1.0f;
@@ -299,7 +315,7 @@ static void run_threaded(gemm_job *g, mmi_pool *pool, int64_t nt)
         run_packed_mt(g, pool, nt);
         return;
     }
-    tile_units(g->path, &mu, &nu);
+    tile_units(g->ukr, g->path, &mu, &nu);
     /* The unpacked paths block rows themselves; a chunk may be as tall as C. */
     plan_chunks(g, g->m, g->n, mu, nu, g->m + mu, nt, g->split_n);
     mmi_pool_run(pool, unpacked_chunk_task, g, g->n_rc * g->n_cc);
@@ -341,7 +357,7 @@ static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_
     g.ldb = ldb;
     g.ldc = ldc;
     g.ws = (unsigned char *)ws;
-    tile_units(g.path, &mu, &nu);
+    tile_units(ukr, g.path, &mu, &nu);
     /* The unpacked paths split the dimension with more tiles. */
     g.split_n = (n + nu - 1) / nu >= (m + mu - 1) / mu;
     tiles = g.split_n ? (n + nu - 1) / nu : (m + mu - 1) / mu;

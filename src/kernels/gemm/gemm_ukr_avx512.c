@@ -1,7 +1,389 @@
 /* SPDX-License-Identifier: MIT */
-/* gemm_ukr_avx512.c — the GEMM family's AVX-512 (F/DQ/BW/VL) dispatch table. Not written yet: the
- * getter returns NULL and the dispatch keeps the family's AVX2 table on the AVX-512 path. */
+/*
+ * gemm_ukr_avx512.c — the AVX-512 (F/DQ/BW/VL) kernel set of the GEMM driver (compiled with the
+ * AVX-512 flags or the target pragma of mmi_avx512_target.h; the dispatch hands it out only when
+ * the CPU and OS run AVX-512). Same contract and block loops as the AVX2 set (gemm_ukr_avx2.c);
+ * packing is in gemm_pack_avx512.c.
+ *
+ * Register tile: 12 rows x 32 columns, i.e. 24 zmm accumulators (two 16-float vectors per row).
+ * Each k step loads 2 B vectors and broadcasts 12 A values (folded into the FMAs as {1to16}
+ * memory operands or one scratch register): 24 FMAs for 14 loads, 1.7 FMAs per load, using
+ * 24 + 2 + 1 = 27 of the 32 zmm registers. Covering the FMA latency (4 cycles) on two 512-bit
+ * FMA pipes takes at least 8 independent chains; 24 leave room for load latency, and 24 FMAs
+ * (12 cycles at two per cycle) need only 14 loads, within the two loads per cycle of current
+ * cores even where a 512-bit load counts twice. The alternatives: 6 x 16 (the AVX2 tile in zmm)
+ * has 6 chains, too few; 6 x 32 has 12 chains but 1.5 FMAs per load; 14 x 32 reaches 1.75 with
+ * 28 accumulators + 2 + 1 = 31 registers, leaving the compiler no spare, and 14 divides no
+ * cache block evenly.
+ *
+ * Cache blocks (this set's kc, mc, nc): the driver loops strip by strip (a kc x 32 panel of B
+ * reused from L1 by every 12-row panel of A streaming from L2), so kc = 128 keeps that panel
+ * at 16 KiB, half of a 32 KiB L1 as the AVX2 set's 256 x 16 panel is; mc = 288 keeps the packed
+ * A block at 144 KiB (L2) and nc = 2048 the packed B block at 1 MiB, so the workspace of this
+ * set equals the AVX2 set's. These are derived from cache sizes, not measured (no AVX-512
+ * machine was available when this was written; see docs/BENCHMARKS.md for measured rows).
+ *
+ * Every C element is computed as in the AVX2 set: an FMA chain over its k block starting from
+ * zero, then alpha * sum (+ beta * C by one FMA), whatever tile, strip or row kernel it lands in,
+ * so results do not depend on the thread count. Tails are masked loads and stores (zero lanes,
+ * memory untouched): nothing outside the views is read or written.
+ */
+/* The tile is a statement macro template that clang-format 14 re-wraps on every pass. */
+/* clang-format off */
 #include "../simd/mmi_avx512_target.h"
 #include "mmi_gemm.h"
 
+#ifdef MMI_HAVE_AVX512
+#include <immintrin.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define UKR_INLINE static inline __attribute__((always_inline))
+#else
+#define UKR_INLINE static inline
+#endif
+
+enum { MR = 12, NR = 32, KC = 128, MC = 288, NC = 2048 };
+
+/* Lanes [0, n) of a 16-lane mask (n may be outside 0..16). */
+UKR_INLINE __mmask16 lanes16(int64_t n)
+{
+    return n <= 0 ? (__mmask16)0 : n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+}
+
+/* c[lanes of mask] = alpha * v (+ beta * c when BETA; without it c is not read). */
+UKR_INLINE void store16(float *c, __m512 v, __m512 va, __m512 vb, __mmask16 mask, const int BETA)
+{
+    v = _mm512_mul_ps(v, va);
+    if (BETA) v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, c), vb, v);
+    _mm512_mask_storeu_ps(c, mask, v);
+}
+
+/* What every tile of one strip shares: the lane masks of its nr columns, alpha and beta. */
+typedef struct strip_env {
+    __mmask16 m0, m1;
+    __m512 va, vb;
+    int beta;
+} strip_env;
+
+/*
+ * The 12 x 32 tile template: C[0..MR_, 0..nr) = alpha * sum_p A(r, p) B(p, j) + beta * C, with
+ * A(r, p) = a[r*a_rs + p*a_cs] and B(p, j) = b[p*b_rs + j].
+ *   MR_:    rows computed (1..12).
+ *   NV:     zmm vectors per row (1: nr <= 16, 2: nr <= 32).
+ * B is read through e's lane masks: nothing beyond column nr (see DEF_STRIP).
+ */
+UKR_INLINE void tile(int64_t k, const float *a, int64_t a_rs, int64_t a_cs, const float *b,
+                     int64_t b_rs, float *c, int64_t ldc, int64_t nr, const strip_env *e,
+                     const int MR_, const int NV)
+{
+    const __m512 z = _mm512_setzero_ps();
+    __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+    __m512 c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
+    __m512 c80 = z, c81 = z, c90 = z, c91 = z, c100 = z, c101 = z, c110 = z, c111 = z;
+    /* Start fetching the C tile now; it is read after the k loop (short for small k). */
+    for (int r = 0; r < MR_; r++) {
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + r * ldc + nr - 1), _MM_HINT_T0);
+    }
+    for (int64_t p = 0; p < k; p++) {
+        __m512 b0, b1 = z, av;
+        b0 = _mm512_maskz_loadu_ps(e->m0, b);
+        if (NV == 2) b1 = _mm512_maskz_loadu_ps(e->m1, b + 16);
+#define ROW(r)                                                                                  \
+    if (MR_ > r) {                                                                              \
+        av = _mm512_set1_ps(a[r * a_rs]);                                                       \
+        c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);                                             \
+        if (NV == 2) c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);                                \
+    }
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7) ROW(8) ROW(9) ROW(10) ROW(11)
+#undef ROW
+        a += a_cs;
+        b += b_rs;
+    }
+    /* One branch per tile, not per row. */
+#define STORE(r, B)                                                                             \
+    if (MR_ > r) {                                                                              \
+        store16(c + r * ldc, c##r##0, e->va, e->vb, e->m0, B);                                  \
+        if (NV == 2) store16(c + r * ldc + 16, c##r##1, e->va, e->vb, e->m1, B);                \
+    }
+#define STORE_ALL(B) STORE(0, B) STORE(1, B) STORE(2, B) STORE(3, B) STORE(4, B) STORE(5, B)  \
+    STORE(6, B) STORE(7, B) STORE(8, B) STORE(9, B) STORE(10, B) STORE(11, B)
+    if (e->beta) {
+        STORE_ALL(1)
+    } else {
+        STORE_ALL(0)
+    }
+#undef STORE_ALL
+#undef STORE
+}
+
+/*
+ * One strip of nr (<= 32) columns and m rows: whole 12-row tiles, then the row tail as tiles of
+ * 8, 4, 2 and 1 rows (five instantiations rather than twelve keep the set small; an element's
+ * operations do not depend on its tile). a points at the strip's first row; a_step advances it
+ * by one 12-row tile.
+ */
+UKR_INLINE void strip(int64_t k, int64_t m, const float *a, int64_t a_step, int64_t a_rs,
+                      int64_t a_cs, const float *b, int64_t b_rs, int64_t nr, float alpha,
+                      float beta, float *c, int64_t ldc, const int NV)
+{
+    strip_env e;
+    int64_t ir = 0;
+    e.m0 = lanes16(nr);
+    e.m1 = lanes16(nr - 16);
+    e.va = _mm512_set1_ps(alpha);
+    e.vb = _mm512_set1_ps(beta);
+    e.beta = beta != 0.0f;
+    for (; ir + MR <= m; ir += MR, a += a_step)
+        tile(k, a, a_rs, a_cs, b, b_rs, c + ir * ldc, ldc, nr, &e, MR, NV);
+    c += ir * ldc;
+#define TAIL(R)                                                                                 \
+    if (m - ir >= R) {                                                                          \
+        tile(k, a, a_rs, a_cs, b, b_rs, c, ldc, nr, &e, R, NV);                                \
+        ir += R, a += R * a_rs, c += R * ldc;                                                   \
+    }
+    TAIL(8) TAIL(4) TAIL(2) TAIL(1)
+#undef TAIL
+}
+
+/* Strips of one (nr <= 16) or two (nr <= 32) vectors per row. B is always read through the lane
+ * masks (all ones for a whole strip; a masked load costs what a plain one does): the direct path
+ * must not read beyond column nr, and the packed path, whose panels are zero-padded, shares
+ * these two instantiations rather than adding its own (the set's code size counts in a static
+ * link of mm_sgemm). */
+#define DEF_STRIP(NV)                                                                           \
+    static void strip_##NV(int64_t k, int64_t m, const float *a, int64_t a_step, int64_t a_rs, \
+                           int64_t a_cs, const float *b, int64_t b_rs, int64_t nr, float alpha, \
+                           float beta, float *c, int64_t ldc)                                  \
+    {                                                                                           \
+        strip(k, m, a, a_step, a_rs, a_cs, b, b_rs, nr, alpha, beta, c, ldc, NV);               \
+    }
+DEF_STRIP(1)
+DEF_STRIP(2)
+#undef DEF_STRIP
+
+/* ---- block loops ---------------------------------------------------------------------------- */
+/* Strip by strip: one kc x 32 panel of B stays in L1 while the mc x kc block of A streams from
+ * L2. */
+static void avx512_packed(int64_t kc, int64_t mc, int64_t nc, const float *ap, const float *bp,
+                          float alpha, float beta, float *c, int64_t ldc)
+{
+    for (int64_t jr = 0; jr < nc; jr += NR) {
+        int64_t nr = nc - jr < NR ? nc - jr : NR;
+        if (nr > 16)
+            strip_2(kc, mc, ap, MR * kc, 1, MR, bp + jr * kc, NR, nr, alpha, beta, c + jr, ldc);
+        else
+            strip_1(kc, mc, ap, MR * kc, 1, MR, bp + jr * kc, NR, nr, alpha, beta, c + jr, ldc);
+    }
+}
+
+/* C[0..32) of one row (lanes of e's masks) = alpha * sum_p a[p*a_cs] b[p*ldb + j] + beta * C,
+ * with the operations of tile() in the same order. */
+UKR_INLINE void row32(int64_t k, const float *a, int64_t a_cs, const float *b, int64_t ldb,
+                      float *c, const strip_env *e)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    for (int64_t p = 0; p < k; p++, a += a_cs, b += ldb) {
+        __m512 av = _mm512_set1_ps(*a);
+        s0 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(e->m0, b), s0);
+        s1 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(e->m1, b + 16), s1);
+    }
+    if (e->beta) {
+        store16(c, s0, e->va, e->vb, e->m0, 1);
+        store16(c + 16, s1, e->va, e->vb, e->m1, 1);
+    } else {
+        store16(c, s0, e->va, e->vb, e->m0, 0);
+        store16(c + 16, s1, e->va, e->vb, e->m1, 0);
+    }
+}
+
+/* As row32 for 128 whole columns: eight accumulators (enough chains for m == 1), and each k
+ * step reads eight consecutive cache lines of the B row. */
+UKR_INLINE void row128(int64_t k, const float *a, int64_t a_cs, const float *b, int64_t ldb,
+                       float *c, const strip_env *e)
+{
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0;
+    __m512 s7 = s0;
+    const __mmask16 all = 0xFFFF;
+    for (int64_t p = 0; p < k; p++, a += a_cs, b += ldb) {
+        __m512 av = _mm512_set1_ps(*a);
+        s0 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b), s0);
+        s1 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 16), s1);
+        s2 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 32), s2);
+        s3 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 48), s3);
+        s4 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 64), s4);
+        s5 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 80), s5);
+        s6 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 96), s6);
+        s7 = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + 112), s7);
+    }
+#define ST(B)                                                                                   \
+    store16(c, s0, e->va, e->vb, all, B);                                                       \
+    store16(c + 16, s1, e->va, e->vb, all, B);                                                  \
+    store16(c + 32, s2, e->va, e->vb, all, B);                                                  \
+    store16(c + 48, s3, e->va, e->vb, all, B);                                                  \
+    store16(c + 64, s4, e->va, e->vb, all, B);                                                  \
+    store16(c + 80, s5, e->va, e->vb, all, B);                                                  \
+    store16(c + 96, s6, e->va, e->vb, all, B);                                                  \
+    store16(c + 112, s7, e->va, e->vb, all, B);
+    if (e->beta) {
+        ST(1)
+    } else {
+        ST(0)
+    }
+#undef ST
+}
+
+/*
+ * Row by row, for one row of C (m == 1: x W at batch 1) or a tiny k (a rank-k update): both
+ * stream B or C, and the prefetchers follow whole rows far better than 32-column strips. Each
+ * element gets the operations of tile() in the same order, so the choice never changes a result.
+ */
+static void direct_rows(int64_t k, int64_t m, int64_t n, const float *a, int64_t a_rs,
+                        int64_t a_cs, const float *b, int64_t ldb, float alpha, float beta,
+                        float *c, int64_t ldc)
+{
+    strip_env e, tail;
+    int64_t j128 = n / 128 * 128;
+    e.m0 = e.m1 = 0xFFFF;
+    e.va = _mm512_set1_ps(alpha);
+    e.vb = _mm512_set1_ps(beta);
+    e.beta = beta != 0.0f;
+    tail = e;
+    for (int64_t i = 0; i < m; i++, a += a_rs, c += ldc) {
+        int64_t j = 0;
+        for (; j < j128; j += 128) row128(k, a, a_cs, b + j, ldb, c + j, &e);
+        for (; j < n; j += NR) {
+            tail.m0 = lanes16(n - j);
+            tail.m1 = lanes16(n - j - 16);
+            row32(k, a, a_cs, b + j, ldb, c + j, &tail);
+        }
+    }
+}
+
+static void avx512_direct(int64_t k, int64_t m, int64_t n, const float *a, int64_t a_rs,
+                          int64_t a_cs, const float *b, int64_t ldb, float alpha, float beta,
+                          float *c, int64_t ldc)
+{
+    if (k <= MMI_GEMM_SMALL_K || m == 1) {
+        direct_rows(k, m, n, a, a_rs, a_cs, b, ldb, alpha, beta, c, ldc);
+        return;
+    }
+    for (int64_t jr = 0; jr < n; jr += NR) {
+        int64_t nr = n - jr < NR ? n - jr : NR;
+        if (nr > 16)
+            strip_2(k, m, a, MR * a_rs, a_rs, a_cs, b + jr, ldb, nr, alpha, beta, c + jr, ldc);
+        else
+            strip_1(k, m, a, MR * a_rs, a_rs, a_cs, b + jr, ldb, nr, alpha, beta, c + jr, ldc);
+    }
+}
+
+/* ---- dot path ------------------------------------------------------------------------------- */
+/* Sums of four vectors as one xmm [sum(s0), sum(s1), sum(s2), sum(s3)]: halves added, then the
+ * horizontal adds of the AVX2 set; the same tree for every element. */
+UKR_INLINE __m128 hsum4(__m512 s0, __m512 s1, __m512 s2, __m512 s3)
+{
+#define HALF(s) _mm256_add_ps(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1))
+    __m256 h0 = HALF(s0), h1 = HALF(s1), h2 = HALF(s2), h3 = HALF(s3);
+#undef HALF
+    __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(h0, h1), _mm256_hadd_ps(h2, h3));
+    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+/* c[0..S) = alpha * v + beta * c (c not read when beta == 0), one masked vector for any S. */
+UKR_INLINE void dot_store(float *c, __m128 v, float alpha, float beta, const int S)
+{
+    const __mmask8 m = (__mmask8)((1u << S) - 1u);
+    v = _mm_mul_ps(v, _mm_set1_ps(alpha));
+    if (beta != 0.0f) v = _mm_fmadd_ps(_mm_maskz_loadu_ps(m, c), _mm_set1_ps(beta), v);
+    _mm_mask_storeu_ps(c, m, v);
+}
+
+/*
+ * R rows of A times S rows of the stored B, each C element a dot product over k: sixteen lanes
+ * of partial sums per element, the k tail read through a mask (zero lanes, memory untouched).
+ */
+UKR_INLINE void dot_tile(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                         float alpha, float beta, float *c, int64_t ldc, const int R, const int S)
+{
+    const float *a0 = a, *a1 = a + (R > 1 ? lda : 0), *a2 = a + (R > 2 ? 2 * lda : 0);
+    const float *b0 = b, *b1 = b + (S > 1 ? ldb : 0), *b2 = b + (S > 2 ? 2 * ldb : 0);
+    const float *b3 = b + (S > 3 ? 3 * ldb : 0);
+    const __m512 z = _mm512_setzero_ps();
+    __m512 c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z;
+    __m512 c20 = z, c21 = z, c22 = z, c23 = z;
+    int64_t p = 0;
+    /* One k step of 16 through mask M (all ones but in the last, partial step). */
+#define DOT_COL(s, bs, M)                                                                       \
+    {                                                                                           \
+        y = _mm512_maskz_loadu_ps(M, bs + p);                                                   \
+        c0##s = _mm512_fmadd_ps(x0, y, c0##s);                                                  \
+        if (R > 1) c1##s = _mm512_fmadd_ps(x1, y, c1##s);                                       \
+        if (R > 2) c2##s = _mm512_fmadd_ps(x2, y, c2##s);                                       \
+    }
+#define DOT_STEP(M)                                                                             \
+    {                                                                                           \
+        __m512 x0 = _mm512_maskz_loadu_ps(M, a0 + p), x1 = z, x2 = z, y;                        \
+        if (R > 1) x1 = _mm512_maskz_loadu_ps(M, a1 + p);                                       \
+        if (R > 2) x2 = _mm512_maskz_loadu_ps(M, a2 + p);                                       \
+        DOT_COL(0, b0, M)                                                                       \
+        if (S > 1) DOT_COL(1, b1, M)                                                            \
+        if (S > 2) DOT_COL(2, b2, M)                                                            \
+        if (S > 3) DOT_COL(3, b3, M)                                                            \
+    }
+    for (; p + 16 <= k; p += 16) DOT_STEP((__mmask16)0xFFFF)
+    if (p < k) {
+        const __mmask16 tail = lanes16(k - p);
+        DOT_STEP(tail)
+    }
+#undef DOT_STEP
+#undef DOT_COL
+    dot_store(c, hsum4(c00, c01, c02, c03), alpha, beta, S);
+    if (R > 1) dot_store(c + ldc, hsum4(c10, c11, c12, c13), alpha, beta, S);
+    if (R > 2) dot_store(c + 2 * ldc, hsum4(c20, c21, c22, c23), alpha, beta, S);
+}
+
+typedef void (*dot_tile_fn)(int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                            float alpha, float beta, float *c, int64_t ldc);
+#define DEF_DOT(R, S)                                                                           \
+    static void dot_##R##_##S(int64_t k, const float *a, int64_t lda, const float *b,           \
+                              int64_t ldb, float alpha, float beta, float *c, int64_t ldc)      \
+    {                                                                                           \
+        dot_tile(k, a, lda, b, ldb, alpha, beta, c, ldc, R, S);                                 \
+    }
+#define DEF_DOT_ROWS(R) DEF_DOT(R, 1) DEF_DOT(R, 2) DEF_DOT(R, 3) DEF_DOT(R, 4)
+DEF_DOT_ROWS(1) DEF_DOT_ROWS(2) DEF_DOT_ROWS(3)
+#undef DEF_DOT_ROWS
+#undef DEF_DOT
+/* Indexed by [rows - 1][cols - 1]. */
+static const dot_tile_fn dot_tiles[MMI_GEMM_DOT_MR][MMI_GEMM_DOT_NR] = {
+    {dot_1_1, dot_1_2, dot_1_3, dot_1_4},
+    {dot_2_1, dot_2_2, dot_2_3, dot_2_4},
+    {dot_3_1, dot_3_2, dot_3_3, dot_3_4}};
+
+/* jr outer: the DOT_NR rows of B (k block of DOT_KC) stay in L1 while A rows stream. */
+static void avx512_dot(int64_t k, int64_t m, int64_t n, const float *a, int64_t lda,
+                       const float *b, int64_t ldb, float alpha, float beta, float *c,
+                       int64_t ldc)
+{
+    for (int64_t j = 0; j < n; j += MMI_GEMM_DOT_NR) {
+        int64_t nr = n - j < MMI_GEMM_DOT_NR ? n - j : MMI_GEMM_DOT_NR;
+        for (int64_t i = 0; i < m; i += MMI_GEMM_DOT_MR) {
+            int64_t mr = m - i < MMI_GEMM_DOT_MR ? m - i : MMI_GEMM_DOT_MR;
+            dot_tiles[mr - 1][nr - 1](k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta,
+                                      c + i * ldc + j, ldc);
+        }
+    }
+}
+
+static const mmi_gemm_ukr avx512_ukr = {MR, NR, KC, MC, NC, avx512_packed, avx512_direct,
+                                        avx512_dot, mmi_gemm_pack_a_avx512,
+                                        mmi_gemm_pack_b_avx512};
+
+const mmi_gemm_ukr *mmi_gemm_ukr_avx512(void) { return &avx512_ukr; }
+
+#else /* the build did not compile the AVX-512 paths */
+
 const mmi_gemm_ukr *mmi_gemm_ukr_avx512(void) { return NULL; }
+
+#endif
+/* clang-format on */

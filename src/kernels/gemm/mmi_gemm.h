@@ -68,10 +68,11 @@ int mmi_gemm_on_path(mmi_simd_path p, int ta, int tb, int64_t m, int64_t n, int6
  * threading, alpha == 0 / k == 0 and the beta of the first k block.
  */
 
-/* Register tile of the packed and direct paths: 6 rows x 16 columns = 12 ymm accumulators. */
+/* Register tile of the portable and AVX2 sets' packed and direct paths: 6 rows x 16 columns =
+ * 12 ymm accumulators (the AVX-512 set carries its own, 12 x 32; see gemm_ukr_avx512.c). */
 #define MMI_GEMM_MR 6
 #define MMI_GEMM_NR 16
-/* Cache blocks: a KC x NR panel of B (16 KiB) stays in L1, an MC x KC block of packed A
+/* Their cache blocks: a KC x NR panel of B (16 KiB) stays in L1, an MC x KC block of packed A
  * (144 KiB) in L2, a KC x NC block of packed B (1 MiB) in L3. MC is a multiple of MR and NC of
  * NR. Measured on Zen 3; see docs/BENCHMARKS.md. */
 #define MMI_GEMM_KC 256
@@ -91,14 +92,18 @@ int mmi_gemm_on_path(mmi_simd_path p, int ta, int tb, int64_t m, int64_t n, int6
  * One kernel set. Every function computes C = alpha * (op(A) op(B)) + beta * C over an m x n
  * block (or mc x nc), with beta == 0 meaning "write without reading C".
  *
- * packed: ap holds ceil(mc/MR) panels of kc x MR floats (element (r, p) at ap[p*MR + r] within
- *         a panel), bp holds ceil(nc/NR) panels of kc x NR floats (element (p, j) at
- *         bp[p*NR + j]); both zero-padded to whole panels.
+ * packed: with MR, NR the set's mr, nr: ap holds ceil(mc/MR) panels of kc x MR floats (element
+ *         (r, p) at ap[p*MR + r] within a panel), bp holds ceil(nc/NR) panels of kc x NR floats
+ *         (element (p, j) at bp[p*NR + j]); both zero-padded to whole panels.
  * direct: op(A)(i, p) = a[i*a_rs + p*a_cs]; op(B)(p, j) = b[p*ldb + j]. Reads nothing outside
  *         the m x k and k x n views.
  * dot:    op(A)(i, p) = a[i*lda + p]; op(B)(p, j) = b[j*ldb + p] (B stored n x k).
  */
 typedef struct mmi_gemm_ukr {
+    /* This set's register tile (mr x nr) and cache blocks (kc, mc, nc) of the packed and direct
+     * paths: the driver blocks, packs and splits work with them, and mmi_gemm_ws_size covers
+     * every set the build compiled. mc is a multiple of mr, nc of nr. */
+    int32_t mr, nr, kc, mc, nc;
     void (*packed)(int64_t kc, int64_t mc, int64_t nc, const float *ap, const float *bp,
                    float alpha, float beta, float *c, int64_t ldc);
     void (*direct)(int64_t k, int64_t m, int64_t n, const float *a, int64_t a_rs, int64_t a_cs,
@@ -117,8 +122,9 @@ extern const mmi_gemm_ukr mmi_gemm_ukr_portable;
 /* The AVX2/FMA kernel set (gemm_ukr_avx2.c), or NULL when the build did not compile it. Only
  * the dispatch (mmi_dispatch_get, mmi_dispatch_for) hands it out, after asking the CPU. */
 const mmi_gemm_ukr *mmi_gemm_ukr_avx2(void);
-/* The AVX-512 table (mmi_gemm_ukr_avx512), or NULL when the build did not compile it or it is not
- * written; the dispatch then keeps the AVX2 table on the AVX-512 path. */
+/* The AVX-512 (F/DQ/BW/VL) kernel set (gemm_ukr_avx512.c, gemm_pack_avx512.c; 12 x 32 tile), or
+ * NULL when the build did not compile it; the dispatch then keeps the AVX2 set on the AVX-512
+ * path. */
 const mmi_gemm_ukr *mmi_gemm_ukr_avx512(void);
 
 /* Portable packing (gemm_pack.c); the AVX2 set has its own for whole panels (gemm_pack_avx2.c)
@@ -134,5 +140,12 @@ void mmi_gemm_pack_a_avx2(int ta, const float *a, int64_t lda, int64_t i0, int64
                           int64_t kc, float *ap);
 void mmi_gemm_pack_b_avx2(int tb, const float *b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
                           int64_t nc, float *bp);
+
+/* AVX-512 packing into the AVX-512 set's 12-row / 32-column panels (gemm_pack_avx512.c), edges
+ * included (masked loads, zero padding). */
+void mmi_gemm_pack_a_avx512(int ta, const float *a, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
+                            int64_t kc, float *ap);
+void mmi_gemm_pack_b_avx512(int tb, const float *b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+                            int64_t nc, float *bp);
 
 #endif /* MMI_GEMM_H */

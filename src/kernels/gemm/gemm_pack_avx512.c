@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gemm_pack_avx512.c — AVX-512 packing for the AVX-512 set's packed path: op(A) into 12-row
+ * panels and op(B) into 32-column panels (layout in mmi_gemm.h, MR = 12, NR = 32). Where the
+ * source is strided along the panel (A not transposed, B transposed) 16 k steps move at a time
+ * through 16x16 register transposes; where it is contiguous each k step is one or two vector
+ * copies. Edges need no scalar code: rows or columns beyond the view and k steps beyond kc are
+ * read with masked loads (zero lanes, memory untouched) and the panel is zero-padded, so nothing
+ * outside the view is read and nothing outside the panels written.
+ */
+#include "../simd/mmi_avx512_target.h"
+#include "mmi_gemm.h"
+
+#ifdef MMI_HAVE_AVX512
+#include <immintrin.h>
+
+enum { MR = 12, NR = 32 };
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PACK_INLINE static inline __attribute__((always_inline))
+#else
+#define PACK_INLINE static inline
+#endif
+
+/* Lanes [0, n) of a 16-lane mask (n may be outside 0..16). */
+PACK_INLINE __mmask16 lanes16(int64_t n)
+{
+    return n <= 0 ? (__mmask16)0 : n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+}
+
+/* In place: r[i] (16 floats of row i) becomes column i of the 16x16 block. Unpacks and shuffles
+ * inside 128-bit lanes give, in u[4q + c], lane L = rows 4q..4q+3 of column 4L + c; two rounds
+ * of 128-bit lane shuffles then transpose the 4x4 grid of lanes. */
+PACK_INLINE void transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16];
+    for (int q = 0; q < 8; q++) {
+        t[2 * q] = _mm512_unpacklo_ps(r[2 * q], r[2 * q + 1]);
+        t[2 * q + 1] = _mm512_unpackhi_ps(r[2 * q], r[2 * q + 1]);
+    }
+    for (int q = 0; q < 4; q++) {
+        u[4 * q] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0x44);
+        u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0xEE);
+        u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+        u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+        __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+        __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+}
+
+/* r[i] = 16 floats of row i of a rows x kt block (row stride ld); rows >= rows and lanes >= kt
+ * are zero and not read. */
+PACK_INLINE void load_rows16(const float *src, int64_t ld, int64_t rows, __mmask16 km, __m512 r[16])
+{
+    for (int64_t i = 0; i < 16; i++)
+        r[i] = i < rows ? _mm512_maskz_loadu_ps(km, src + i * ld) : _mm512_setzero_ps();
+}
+
+/* One 12-row panel of op(A) with A stored m x k: rows i of a (stride lda), mr <= 12 of them. */
+static void pack_a_rows(const float *a, int64_t lda, int64_t mr, int64_t kc, float *ap)
+{
+    for (int64_t p = 0; p < kc; p += 16) {
+        int64_t kt = kc - p < 16 ? kc - p : 16;
+        __m512 r[16];
+        load_rows16(a + p, lda, mr, lanes16(kt), r);
+        transpose16(r);
+        for (int64_t t = 0; t < kt; t++) _mm512_mask_storeu_ps(ap + (p + t) * MR, 0x0FFF, r[t]);
+    }
+}
+
+/* One 12-row panel of op(A) with A stored k x m: each k step is mr contiguous floats. */
+static void pack_a_cols(const float *a, int64_t lda, int64_t mr, int64_t kc, float *ap)
+{
+    const __mmask16 rm = lanes16(mr);
+    for (int64_t p = 0; p < kc; p++)
+        _mm512_mask_storeu_ps(ap + p * MR, 0x0FFF, _mm512_maskz_loadu_ps(rm, a + p * lda));
+}
+
+void mmi_gemm_pack_a_avx512(int ta, const float *a, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
+                            int64_t kc, float *ap)
+{
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+        int64_t mr = mc - ir < MR ? mc - ir : MR;
+        if (ta)
+            pack_a_cols(a + p0 * lda + i0 + ir, lda, mr, kc, ap + ir * kc);
+        else
+            pack_a_rows(a + (i0 + ir) * lda + p0, lda, mr, kc, ap + ir * kc);
+    }
+}
+
+/* One 32-column panel of op(B) with B stored n x k: nr <= 32 rows of b (stride ldb), two 16x16
+ * transposes per 16 k steps. */
+static void pack_b_rows(const float *b, int64_t ldb, int64_t nr, int64_t kc, float *bp)
+{
+    for (int64_t p = 0; p < kc; p += 16) {
+        int64_t kt = kc - p < 16 ? kc - p : 16;
+        __mmask16 km = lanes16(kt);
+        __m512 lo[16], hi[16];
+        load_rows16(b + p, ldb, nr, km, lo);
+        if (nr > 16)
+            load_rows16(b + 16 * ldb + p, ldb, nr - 16, km, hi);
+        else
+            for (int i = 0; i < 16; i++) hi[i] = _mm512_setzero_ps();
+        transpose16(lo);
+        transpose16(hi);
+        for (int64_t t = 0; t < kt; t++) {
+            _mm512_storeu_ps(bp + (p + t) * NR, lo[t]);
+            _mm512_storeu_ps(bp + (p + t) * NR + 16, hi[t]);
+        }
+    }
+}
+
+/* One 32-column panel of op(B) with B stored k x n: each k step is nr contiguous floats. */
+static void pack_b_cols(const float *b, int64_t ldb, int64_t nr, int64_t kc, float *bp)
+{
+    const __mmask16 m0 = lanes16(nr), m1 = lanes16(nr - 16);
+    for (int64_t p = 0; p < kc; p++) {
+        const float *src = b + p * ldb;
+        _mm512_storeu_ps(bp + p * NR, _mm512_maskz_loadu_ps(m0, src));
+        _mm512_storeu_ps(bp + p * NR + 16,
+                         nr > 16 ? _mm512_maskz_loadu_ps(m1, src + 16) : _mm512_setzero_ps());
+    }
+}
+
+void mmi_gemm_pack_b_avx512(int tb, const float *b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+                            int64_t nc, float *bp)
+{
+    for (int64_t jr = 0; jr < nc; jr += NR) {
+        int64_t nr = nc - jr < NR ? nc - jr : NR;
+        if (tb)
+            pack_b_rows(b + (j0 + jr) * ldb + p0, ldb, nr, kc, bp + jr * kc);
+        else
+            pack_b_cols(b + p0 * ldb + j0 + jr, ldb, nr, kc, bp + jr * kc);
+    }
+}
+
+#endif /* MMI_HAVE_AVX512 */
