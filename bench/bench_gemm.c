@@ -107,7 +107,7 @@ static void torch_times(double *out, double *out_def)
  * -1 for the portable set or a peak the probe could not measure. */
 static const char *gemm_set(double *peak)
 {
-    const mmi_gemm_ukr *u = mmi_dispatch_get()->gemm;
+    const mmi_gemm_ukr *u = mmi_gemm_ukr_for(mmi_simd_path_get());
     const bench_peak *p = bench_peak_probe();
     if (u != NULL && u == mmi_gemm_ukr_avx512()) {
         *peak = p->avx512_gflops;

@@ -36,11 +36,12 @@ static void test_simd_available(void)
  * available), and its tables are the ones mmi_dispatch_for gives for it. */
 static void test_simd_chosen_path(void)
 {
-    const mmi_dispatch *d = mmi_dispatch_get();
+    mmi_dispatch dd, *d = &dd;
     const char *env = getenv("MM_SIMD");
     mmi_dispatch again;
     int best = MMI_SIMD_NPATHS - 1;
     while (!mmi_simd_available((mmi_simd_path)best)) best--;
+    CHECK(mmi_dispatch_for(mmi_simd_path_get(), d) == 1);
     CHECK(mmi_simd_available(d->path));
     if (!env || !*env)
         CHECK((int)d->path == best);
@@ -105,28 +106,42 @@ static void test_simd_unavailable_refused(void)
 static void test_simd_build_info(void)
 {
     const char *info = mm_build_info();
-    mmi_simd_path p = mmi_dispatch_get()->path;
+    mmi_simd_path p = mmi_simd_path_get();
     char want[32];
     snprintf(want, sizeof want, "simd=%s ", p == MMI_SIMD_PORTABLE ? "none" : mmi_simd_name(p));
     CHECK(strncmp(info, want, strlen(want)) == 0);
 }
 
-static void *get_table(void *arg)
+static void *get_path(void *arg)
 {
-    *(const mmi_dispatch **)arg = mmi_dispatch_get();
+    *(mmi_simd_path *)arg = mmi_simd_path_get();
     return NULL;
 }
 
-/* The one-time resolution from several threads at once yields one table (run under TSan by
+/* The one-time resolution from several threads at once yields one path (run under TSan by
  * check-tsan: the name contains "threads"). */
 static void test_simd_threads_once(void)
 {
     enum { T = 4 };
     pthread_t th[T];
-    const mmi_dispatch *got[T];
-    for (int i = 0; i < T; i++) CHECK(pthread_create(&th[i], NULL, get_table, &got[i]) == 0);
+    mmi_simd_path got[T];
+    for (int i = 0; i < T; i++) CHECK(pthread_create(&th[i], NULL, get_path, &got[i]) == 0);
     for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
-    for (int i = 0; i < T; i++) CHECK(got[i] == mmi_dispatch_get());
+    for (int i = 0; i < T; i++) CHECK(got[i] == mmi_simd_path_get());
+}
+
+/* The kernels' own selectors give the tables mmi_dispatch_for gives, on every available path. */
+static void test_simd_family_selectors(void)
+{
+    for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
+        mmi_dispatch d;
+        mmi_simd_path sp = (mmi_simd_path)p;
+        if (!mmi_dispatch_for(sp, &d)) continue;
+        CHECK(d.gemm == mmi_gemm_ukr_for(sp) && d.loss == mmi_loss_tile_ops_for(sp));
+        CHECK(d.elementwise == mmi_elementwise_isa_for(sp) && d.attn == mmi_attn_isa_for(sp));
+        CHECK(d.ssm == mmi_ssm_isa_for(sp));
+    }
+    CHECK(mmi_elementwise_isa_get() == mmi_elementwise_isa_for(mmi_simd_path_get()));
 }
 
 void suite_simd(void)
@@ -137,4 +152,5 @@ void suite_simd(void)
     mmt_run("simd_unavailable_refused", test_simd_unavailable_refused);
     mmt_run("simd_build_info", test_simd_build_info);
     mmt_run("simd_threads_once", test_simd_threads_once);
+    mmt_run("simd_family_selectors", test_simd_family_selectors);
 }

@@ -10,7 +10,7 @@
 
 void mmi_attn_fmap_fwd(int32_t fmap, const float *x, float *y, int64_t n)
 {
-    const mmi_attn_isa *v = mmi_dispatch_get()->attn;
+    const mmi_attn_isa *v = mmi_attn_isa_get();
     MMI_ASSERT(n >= 0 && (n == 0 || (x && y)));
     switch (fmap) {
     case MM_FMAP_ELU1:
@@ -35,7 +35,7 @@ void mmi_attn_fmap_fwd(int32_t fmap, const float *x, float *y, int64_t n)
 
 void mmi_attn_fmap_bwd(int32_t fmap, const float *y, const float *dy, float *dx, int64_t n)
 {
-    const mmi_attn_isa *v = mmi_dispatch_get()->attn;
+    const mmi_attn_isa *v = mmi_attn_isa_get();
     MMI_ASSERT(n >= 0 && (n == 0 || (y && dy && dx)));
     switch (fmap) {
     case MM_FMAP_ELU1: /* phi' = 1 for x > 0 (phi > 1), e^x = phi otherwise */

@@ -7,7 +7,7 @@
 #include <math.h>
 
 /* The ISA table of the dispatched path, NULL on the portable path. */
-static const mmi_attn_isa *isa(void) { return mmi_dispatch_get()->attn; }
+static const mmi_attn_isa *isa(void) { return mmi_attn_isa_get(); }
 
 void mmi_attn_rowmat(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                      float alpha, float *y)

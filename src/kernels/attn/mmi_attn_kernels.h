@@ -68,7 +68,7 @@ void mmi_attn_gate_row(int64_t n, const double *prev, const float *g, double *bt
                        float scale, const float *k, float *qe, float *kh);
 
 /* ISA variants of the primitives above and of the elu+1 feature map, one table per path
- * (mmi_dispatch_get()->attn; NULL: the portable bodies). Each returns 1 when it handled the
+ * (mmi_attn_isa_get(); NULL: the portable bodies). Each returns 1 when it handled the
  * call, 0 to leave it to the portable body; exp_sub and norm_step return their result through
  * the last argument. */
 typedef struct mmi_attn_isa {
@@ -98,6 +98,18 @@ const mmi_attn_isa *mmi_attn_isa_avx2(void);
  * when the build did not compile it; the dispatch then keeps the AVX2 table on the AVX-512
  * path. */
 const mmi_attn_isa *mmi_attn_isa_avx512(void);
+/* The table of path p: the best one written at or below p (p available), NULL on the
+ * portable path (the family's plain C bodies run). */
+static inline const mmi_attn_isa *mmi_attn_isa_for(mmi_simd_path p)
+{
+    if (p >= MMI_SIMD_AVX512 && mmi_attn_isa_avx512()) return mmi_attn_isa_avx512();
+    return p >= MMI_SIMD_AVX2 ? mmi_attn_isa_avx2() : NULL;
+}
+/* The table of the process's path (mmi_simd_path_get). */
+static inline const mmi_attn_isa *mmi_attn_isa_get(void)
+{
+    return mmi_attn_isa_for(mmi_simd_path_get());
+}
 int mmi_attn_rowmat_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                          float alpha, float *y);
 int mmi_attn_rowmat_sub_avx2(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,

@@ -50,7 +50,7 @@ void mmi_act_forward_portable(int32_t kind, const float *x, float *y, int64_t n)
 
 void mmi_act_forward(int32_t kind, const float *x, float *y, int64_t n)
 {
-    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
+    const mmi_elementwise_isa *v = mmi_elementwise_isa_get();
     MMI_ASSERT(n >= 0 && (n == 0 || (x && y)));
     if (v && v->act_forward(kind, x, y, n)) return;
     mmi_act_forward_portable(kind, x, y, n);
@@ -105,7 +105,7 @@ void mmi_act_backward_portable(int32_t kind, const float *x, const float *y, con
 void mmi_act_backward(int32_t kind, const float *x, const float *y, const float *dy, float *dx,
                       int64_t n)
 {
-    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
+    const mmi_elementwise_isa *v = mmi_elementwise_isa_get();
     MMI_ASSERT(n >= 0 && (n == 0 || (x && y && dy && dx)));
     if (v && v->act_backward(kind, x, y, dy, dx, n)) return;
     mmi_act_backward_portable(kind, x, y, dy, dx, n);

@@ -76,7 +76,7 @@ void mmi_layernorm_rows_fwd(int64_t rows, int64_t d, double eps, const float *x,
 void mmi_layernorm_rows_lin(int64_t rows, int64_t d, const float *xn, const double *st,
                             const float *g, float *dx, int accumulate);
 
-/* ---- ISA variants (one table per path; mmi_dispatch_get()->elementwise, NULL: portable) ----
+/* ---- ISA variants (one table per path; mmi_elementwise_isa_get(), NULL: portable) ----
  * Element counts are any n >= 0 (the variants handle their tails). Each returns 1 when it
  * handled the call, 0 to leave it to the portable body (e.g. an activation kind it does not
  * vectorise); sumsq_f64 returns its result through out. The activation backward, optimizer
@@ -103,6 +103,18 @@ const mmi_elementwise_isa *mmi_elementwise_isa_avx2(void);
  * for lane; everything else is bitwise the portable bodies (sumsq's 8 lanes are the 8 float64
  * lanes of one zmm). */
 const mmi_elementwise_isa *mmi_elementwise_isa_avx512(void);
+/* The table of path p: the best one written at or below p (p available), NULL on the
+ * portable path (the family's plain C bodies run). */
+static inline const mmi_elementwise_isa *mmi_elementwise_isa_for(mmi_simd_path p)
+{
+    if (p >= MMI_SIMD_AVX512 && mmi_elementwise_isa_avx512()) return mmi_elementwise_isa_avx512();
+    return p >= MMI_SIMD_AVX2 ? mmi_elementwise_isa_avx2() : NULL;
+}
+/* The table of the process's path (mmi_simd_path_get). */
+static inline const mmi_elementwise_isa *mmi_elementwise_isa_get(void)
+{
+    return mmi_elementwise_isa_for(mmi_simd_path_get());
+}
 
 /* The portable bodies alone (the AVX2 variants call some for their tails; tests compare). */
 void mmi_act_forward_portable(int32_t kind, const float *x, float *y, int64_t n);

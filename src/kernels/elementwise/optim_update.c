@@ -109,7 +109,7 @@ int mmi_rmsprop_update_portable(const mmi_opt_args *u)
 
 int mmi_adam_update(const mmi_opt_args *u)
 {
-    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
+    const mmi_elementwise_isa *v = mmi_elementwise_isa_get();
     int bad;
     MMI_ASSERT(u && u->n >= 0 && (u->n == 0 || (u->p && u->g && u->s0 && u->s1)));
     if (v && v->adam_update(u, &bad)) return bad;
@@ -118,7 +118,7 @@ int mmi_adam_update(const mmi_opt_args *u)
 
 int mmi_rmsprop_update(const mmi_opt_args *u)
 {
-    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
+    const mmi_elementwise_isa *v = mmi_elementwise_isa_get();
     int bad;
     MMI_ASSERT(u && u->n >= 0 && (u->n == 0 || (u->p && u->g && u->s0)));
     if (v && v->rmsprop_update(u, &bad)) return bad;

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* reduce.c — row broadcasts and float64 reductions used around the GEMMs of dense layers
  * (bias add, bias gradient) and by gradient clipping (global sum of squares), with run-time
- * dispatch to reduce_avx2.c (see mmi_dispatch_get). */
+ * dispatch to reduce_avx2.c (see mmi_elementwise_isa_get). */
 #include "mmi_elementwise.h"
 
 void mmi_add_rows(float *y, const float *b, int64_t rows, int64_t n)
 {
-    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
+    const mmi_elementwise_isa *v = mmi_elementwise_isa_get();
     MMI_ASSERT(rows >= 0 && n >= 0 && (rows == 0 || n == 0 || (y && b)));
     if (v && v->add_rows(y, b, rows, n)) return;
     for (int64_t r = 0; r < rows; r++, y += n)
@@ -15,7 +15,7 @@ void mmi_add_rows(float *y, const float *b, int64_t rows, int64_t n)
 
 void mmi_colsum_f64(const float *x, int64_t rows, int64_t n, double *acc)
 {
-    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
+    const mmi_elementwise_isa *v = mmi_elementwise_isa_get();
     MMI_ASSERT(rows >= 0 && n >= 0 && (rows == 0 || n == 0 || (x && acc)));
     if (v && v->colsum_f64(x, rows, n, acc)) return;
     for (int64_t r = 0; r < rows; r++, x += n)
@@ -26,7 +26,7 @@ double mmi_sumsq_f64(const float *x, int64_t n)
 {
     double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, out;
     int64_t i = 0;
-    const mmi_elementwise_isa *v = mmi_dispatch_get()->elementwise;
+    const mmi_elementwise_isa *v = mmi_elementwise_isa_get();
     MMI_ASSERT(n >= 0 && (n == 0 || x));
     if (v && v->sumsq_f64(x, n, &out)) return out;
     /* Eight independent sums: no add waits for the previous one, and the order is the one the

@@ -388,17 +388,16 @@ void mmi_gemm_native(int ta, int tb, int64_t m, int64_t n, int64_t k, float alph
                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                      void *ws, mmi_pool *pool)
 {
-    gemm_with(mmi_dispatch_get()->gemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws,
-              pool);
+    gemm_with(mmi_gemm_ukr_for(mmi_simd_path_get()), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta,
+              c, ldc, ws, pool);
 }
 
 int mmi_gemm_on_path(mmi_simd_path p, int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                      const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                      int64_t ldc, void *ws, mmi_pool *pool)
 {
-    mmi_dispatch d;
-    if (!mmi_dispatch_for(p, &d)) return 0;
-    gemm_with(d.gemm, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, pool);
+    if ((unsigned)p >= MMI_SIMD_NPATHS || !mmi_simd_available(p)) return 0;
+    gemm_with(mmi_gemm_ukr_for(p), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, pool);
     return 1;
 }
 

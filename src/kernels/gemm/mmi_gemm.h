@@ -120,12 +120,22 @@ typedef struct mmi_gemm_ukr {
 /* The portable C kernel set (gemm_ukr.c); always present. */
 extern const mmi_gemm_ukr mmi_gemm_ukr_portable;
 /* The AVX2/FMA kernel set (gemm_ukr_avx2.c), or NULL when the build did not compile it. Only
- * the dispatch (mmi_dispatch_get, mmi_dispatch_for) hands it out, after asking the CPU. */
+ * the dispatch (mmi_gemm_ukr_for with an available path) hands it out. */
 const mmi_gemm_ukr *mmi_gemm_ukr_avx2(void);
 /* The AVX-512 (F/DQ/BW/VL) kernel set (gemm_ukr_avx512.c, gemm_pack_avx512.c; 12 x 32 tile), or
  * NULL when the build did not compile it; the dispatch then keeps the AVX2 set on the AVX-512
  * path. */
 const mmi_gemm_ukr *mmi_gemm_ukr_avx512(void);
+
+/* The kernel set of path p: the best one written at or below p (p available: the caller checks
+ * with mmi_simd_available). Inline, so that a program linking only the GEMM links no other
+ * family's kernels. */
+static inline const mmi_gemm_ukr *mmi_gemm_ukr_for(mmi_simd_path p)
+{
+    if (p >= MMI_SIMD_AVX512 && mmi_gemm_ukr_avx512()) return mmi_gemm_ukr_avx512();
+    if (p >= MMI_SIMD_AVX2 && mmi_gemm_ukr_avx2()) return mmi_gemm_ukr_avx2();
+    return &mmi_gemm_ukr_portable;
+}
 
 /* Portable packing (gemm_pack.c); the AVX2 set has its own for whole panels (gemm_pack_avx2.c)
  * and calls these for edge panels. */

@@ -100,4 +100,7 @@ const mmi_loss_tile_ops mmi_loss_tile_ops_portable = {
     p_clip_grad_row, p_siglip_row, p_itc_grad_row, p_bce,
 };
 
-const mmi_loss_tile_ops *mmi_loss_tile_ops_get(void) { return mmi_dispatch_get()->loss; }
+const mmi_loss_tile_ops *mmi_loss_tile_ops_get(void)
+{
+    return mmi_loss_tile_ops_for(mmi_simd_path_get());
+}

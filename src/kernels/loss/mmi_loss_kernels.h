@@ -127,7 +127,7 @@ typedef struct mmi_loss_tile_ops {
     double (*bce)(const float *z, const float *y, int64_t count, float scale, float *dz);
 } mmi_loss_tile_ops;
 
-/* The set of the dispatched path (mmi_dispatch_get()->loss). */
+/* The set of the dispatched path (mmi_loss_tile_ops_for(mmi_simd_path_get())). */
 const mmi_loss_tile_ops *mmi_loss_tile_ops_get(void);
 /* The portable set alone (tests compare both). */
 extern const mmi_loss_tile_ops mmi_loss_tile_ops_portable;
@@ -137,6 +137,13 @@ const mmi_loss_tile_ops *mmi_loss_tile_ops_avx2(void);
  * (the dispatch then keeps the AVX2 set on the AVX-512 path). Same contracts and accuracy as the
  * AVX2 set, 16 lanes, masked tails; only the horizontal order of its float64 sums differs. */
 const mmi_loss_tile_ops *mmi_loss_tile_ops_avx512(void);
+/* The set of path p: the best one written at or below p (p available). */
+static inline const mmi_loss_tile_ops *mmi_loss_tile_ops_for(mmi_simd_path p)
+{
+    if (p >= MMI_SIMD_AVX512 && mmi_loss_tile_ops_avx512()) return mmi_loss_tile_ops_avx512();
+    if (p >= MMI_SIMD_AVX2 && mmi_loss_tile_ops_avx2()) return mmi_loss_tile_ops_avx2();
+    return &mmi_loss_tile_ops_portable;
+}
 
 /* The rectangular blocks of the distributed losses (loss_dist_kernel.c) are part of this
  * family's contract; their declarations stay in their own file, included here. */

@@ -16,5 +16,5 @@ MM_API const char *mm_build_info(void)
         "simd=avx2 blas=" MMI_BLAS " threads=pthread",
         "simd=avx512 blas=" MMI_BLAS " threads=pthread",
     };
-    return info[mmi_dispatch_get()->path];
+    return info[mmi_simd_path_get()];
 }

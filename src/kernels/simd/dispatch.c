@@ -54,24 +54,11 @@ int mmi_dispatch_for(mmi_simd_path p, mmi_dispatch *out)
     if ((unsigned)p >= MMI_SIMD_NPATHS || !mmi_simd_available(p)) return 0;
     memset(out, 0, sizeof *out);
     out->path = p;
-    out->gemm = &mmi_gemm_ukr_portable;
-    out->loss = &mmi_loss_tile_ops_portable;
-    /* Each family takes its best variant at or below p: a family without an AVX-512 table
-     * keeps its AVX2 one. */
-    if (p >= MMI_SIMD_AVX2) {
-        if (mmi_gemm_ukr_avx2()) out->gemm = mmi_gemm_ukr_avx2();
-        if (mmi_loss_tile_ops_avx2()) out->loss = mmi_loss_tile_ops_avx2();
-        out->elementwise = mmi_elementwise_isa_avx2();
-        out->attn = mmi_attn_isa_avx2();
-        out->ssm = mmi_ssm_isa_avx2();
-    }
-    if (p >= MMI_SIMD_AVX512) {
-        if (mmi_gemm_ukr_avx512()) out->gemm = mmi_gemm_ukr_avx512();
-        if (mmi_loss_tile_ops_avx512()) out->loss = mmi_loss_tile_ops_avx512();
-        if (mmi_elementwise_isa_avx512()) out->elementwise = mmi_elementwise_isa_avx512();
-        if (mmi_attn_isa_avx512()) out->attn = mmi_attn_isa_avx512();
-        if (mmi_ssm_isa_avx512()) out->ssm = mmi_ssm_isa_avx512();
-    }
+    out->gemm = mmi_gemm_ukr_for(p);
+    out->loss = mmi_loss_tile_ops_for(p);
+    out->elementwise = mmi_elementwise_isa_for(p);
+    out->attn = mmi_attn_isa_for(p);
+    out->ssm = mmi_ssm_isa_for(p);
     return 1;
 }
 
@@ -86,26 +73,24 @@ static mmi_simd_path requested_path(void)
     return MMI_SIMD_NPATHS;
 }
 
-/* The library's only global state: written once by resolve() under pthread_once, read-only
- * after. g_ready is published (release) after the table is filled, so the kernels' per-call
+/* The library's only global state: the path, written once by resolve() under pthread_once and
+ * read-only after. g_ready is published (release) after g_path is set, so the kernels' per-call
  * lookup is one acquire load rather than a call into pthread_once. */
-static mmi_dispatch g_dispatch;
+static mmi_simd_path g_path;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static _Atomic(const mmi_dispatch *) g_ready;
+static atomic_int g_ready;
 
 static void resolve(void)
 {
     int p = (int)requested_path();
     if (p >= MMI_SIMD_NPATHS) p = MMI_SIMD_NPATHS - 1;
     while (p > MMI_SIMD_PORTABLE && !mmi_simd_available((mmi_simd_path)p)) p--;
-    (void)mmi_dispatch_for((mmi_simd_path)p, &g_dispatch);
-    atomic_store_explicit(&g_ready, &g_dispatch, memory_order_release);
+    g_path = (mmi_simd_path)p;
+    atomic_store_explicit(&g_ready, 1, memory_order_release);
 }
 
-const mmi_dispatch *mmi_dispatch_get(void)
+mmi_simd_path mmi_simd_path_get(void)
 {
-    const mmi_dispatch *d = atomic_load_explicit(&g_ready, memory_order_acquire);
-    if (d) return d;
-    pthread_once(&g_once, resolve);
-    return &g_dispatch;
+    if (!atomic_load_explicit(&g_ready, memory_order_acquire)) pthread_once(&g_once, resolve);
+    return g_path;
 }

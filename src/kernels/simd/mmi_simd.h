@@ -5,14 +5,16 @@
  * Every kernel family (gemm, elementwise, attn, ssm, loss) has a portable C body and may have
  * faster variants for AVX2+FMA and AVX-512. A path is *available* when this build compiled it
  * (the *_avx2.c files were built with the AVX2 flags) and the CPU and OS run it
- * (mmi_cpu_features). The first call to mmi_dispatch_get resolves the path once: the best
+ * (mmi_cpu_features). The first call to mmi_simd_path_get resolves the path once: the best
  * available one, or the one the MM_SIMD environment variable names (portable, avx2, avx512;
- * when that path is not available, the best available one below it). It then fills one table
- * per family with that path's variants. The table is immutable after that one-time init
- * (pthread_once) and is the library's only global state.
+ * when that path is not available, the best available one below it). That one value, written
+ * once (pthread_once) and immutable after, is the library's only global state.
  *
- * A family whose variant for a path was not written uses its next lower variant, so AVX-512
- * kernels can be added one family at a time.
+ * Each family header has an inline selector, mmi_<family>_for(path), giving the family's best
+ * table at or below the path, and the kernels call it with mmi_simd_path_get(). Because the
+ * selectors are per family and inline, a program that links only the GEMM (a static link with
+ * --gc-sections) links no other family's kernels. A family whose variant for a path was not
+ * written uses its next lower variant, so AVX-512 kernels can be added one family at a time.
  */
 #ifndef MMI_SIMD_H
 #define MMI_SIMD_H
@@ -33,7 +35,8 @@ struct mmi_attn_isa;
 struct mmi_ssm_isa;
 struct mmi_loss_tile_ops;
 
-/* The variants every kernel call uses. gemm and loss always hold a table (their portable sets
+/* Every family's table for one path (tests and benchmarks compare paths with it; the kernels
+ * use the family selectors). gemm and loss always hold a table (their portable sets
  * are tables too); elementwise, attn and ssm are NULL on the portable path, where the family
  * runs its plain C bodies. */
 typedef struct mmi_dispatch {
@@ -45,8 +48,8 @@ typedef struct mmi_dispatch {
     const struct mmi_loss_tile_ops *loss;
 } mmi_dispatch;
 
-/* The tables of the path chosen for this process (resolved on the first call, thread-safe). */
-const mmi_dispatch *mmi_dispatch_get(void);
+/* The path chosen for this process (resolved on the first call, thread-safe). */
+mmi_simd_path mmi_simd_path_get(void);
 
 /* Fills *out with the tables of path p and returns 1, or returns 0 when p is not available
  * (not compiled, or not run by this CPU/OS). Lets tests compare paths whatever was chosen. */

@@ -72,7 +72,7 @@ typedef struct mmi_sel_step {
 } mmi_sel_step;
 void mmi_ssm_sel_step_rows(const mmi_sel_step *s);
 
-/* ISA variants of the selective scan (one table per path; mmi_dispatch_get()->ssm, NULL: the
+/* ISA variants of the selective scan (one table per path; mmi_ssm_isa_get(), NULL: the
  * portable bodies). Each returns 1 when it handled the row, 0 to leave it to the portable body
  * (the AVX2 bodies take N % 8 == 0, N <= 256 only; the AVX-512 bodies any N <= 256, the last
  * vector masked). Both vectorise the state axis N (8 or 16 lanes) with time sequential. */
@@ -89,6 +89,18 @@ const mmi_ssm_isa *mmi_ssm_isa_avx2(void);
 /* The AVX-512 F/DQ/BW/VL table (selective_scan_avx512.c), NULL when the build did not compile
  * it; the dispatch then keeps the AVX2 table on the AVX-512 path. */
 const mmi_ssm_isa *mmi_ssm_isa_avx512(void);
+/* The table of path p: the best one written at or below p (p available), NULL on the
+ * portable path (the family's plain C bodies run). */
+static inline const mmi_ssm_isa *mmi_ssm_isa_for(mmi_simd_path p)
+{
+    if (p >= MMI_SIMD_AVX512 && mmi_ssm_isa_avx512()) return mmi_ssm_isa_avx512();
+    return p >= MMI_SIMD_AVX2 ? mmi_ssm_isa_avx2() : NULL;
+}
+/* The table of the process's path (mmi_simd_path_get). */
+static inline const mmi_ssm_isa *mmi_ssm_isa_get(void)
+{
+    return mmi_ssm_isa_for(mmi_simd_path_get());
+}
 /* The portable element-wise prep alone (the AVX2 body runs its tail through it). */
 void mmi_ssm_sel_prep_portable(int64_t n, const float *delta, float bias, int softplus,
                                const float *z, float *dlt, float *dsp, float *gz, float *sz);

@@ -28,7 +28,7 @@ void mmi_ssm_sel_prep_portable(int64_t n, const float *delta, float bias, int so
 void mmi_ssm_sel_prep(int64_t n, const float *delta, float bias, int softplus, const float *z,
                       float *dlt, float *dsp, float *gz, float *sz)
 {
-    const mmi_ssm_isa *v = mmi_dispatch_get()->ssm;
+    const mmi_ssm_isa *v = mmi_ssm_isa_get();
     MMI_ASSERT(n >= 0 && (n == 0 || (delta && dlt)));
     if (v && v->sel_prep(n, delta, bias, softplus, z, dlt, dsp, gz, sz)) return;
     mmi_ssm_sel_prep_portable(n, delta, bias, softplus, z, dlt, dsp, gz, sz);
@@ -56,7 +56,7 @@ void mmi_ssm_sel_fwd_portable(const mmi_sel_row *r)
 
 void mmi_ssm_sel_fwd(const mmi_sel_row *r)
 {
-    const mmi_ssm_isa *v = mmi_dispatch_get()->ssm;
+    const mmi_ssm_isa *v = mmi_ssm_isa_get();
     MMI_ASSERT(r && r->L >= 0 && r->N > 0 && r->u && r->dlt && r->A && r->B && r->C && r->out &&
                r->x && (!r->ckpt || r->chunk > 0));
     if (v && v->sel_fwd(r)) return;
@@ -138,7 +138,7 @@ void mmi_ssm_sel_bwd_portable(const mmi_sel_row *r, const mmi_sel_grad *g)
 
 void mmi_ssm_sel_bwd(const mmi_sel_row *r, const mmi_sel_grad *g)
 {
-    const mmi_ssm_isa *v = mmi_dispatch_get()->ssm;
+    const mmi_ssm_isa *v = mmi_ssm_isa_get();
     MMI_ASSERT(r && g && r->L >= 0 && r->N > 0 && r->chunk > 0 && r->ckpt && r->dsp && g->dout &&
                g->dA && g->work);
     if (v && v->sel_bwd(r, g)) return;
@@ -148,7 +148,7 @@ void mmi_ssm_sel_bwd(const mmi_sel_row *r, const mmi_sel_grad *g)
 void mmi_ssm_sel_step_rows(const mmi_sel_step *s)
 {
     const int64_t N = s->N;
-    const mmi_ssm_isa *v = mmi_dispatch_get()->ssm;
+    const mmi_ssm_isa *v = mmi_ssm_isa_get();
     MMI_ASSERT(s && s->n >= 0 && N > 0 && s->A && s->B && s->C && s->dlt && s->u && s->x && s->out);
     if (v && v->sel_step_rows(s)) return;
     for (int64_t i = 0; i < s->n; i++) {
