@@ -829,7 +829,7 @@ static void test_sacd_checkpoint(void)
 /* CartPole-v1 (examples/envs): 8000 steps, 32-32 networks, batch 32, lr 1e-3, 500 warm-up
  * steps; the deterministic return over 5 episodes must reach 250 for each of 3 seeds (a random
  * policy scores ~22; seeds 0-11 measured 315..472, docs/RL.md). */
-static double sacd_cartpole(uint64_t seed)
+static double sacd_cartpole(uint64_t seed, int steps)
 {
     mm_policy_opts o;
     mm_policy *p = NULL;
@@ -844,7 +844,7 @@ static double sacd_cartpole(uint64_t seed)
     if (!p) return 0;
     env_init(&e, ENV_CARTPOLE, seed * 1000);
     env_reset(&e, obs);
-    for (int s = 0; s < 8000; s++) {
+    for (int s = 0; s < steps; s++) {
         int32_t te, tr;
         uint8_t t8, r8;
         CHECK_OK(mm_policy_act(p, obs, 1, &act, 1));
@@ -869,15 +869,20 @@ static double sacd_cartpole(uint64_t seed)
     return total / 5;
 }
 
+/* Three seeds of 8000 steps must each reach 250. Under valgrind (MM_TEST_QUICK), which checks
+ * memory, not learning, and runs this loop about 100x slower, one seed runs 800 steps (300
+ * updates: the whole act/observe/update loop) and only a finite evaluation is required. */
 static void test_sacd_cartpole(void)
 {
-    double ret[3];
-    for (int s = 0; s < 3; s++) {
-        ret[s] = sacd_cartpole((uint64_t)s);
-        CHECK(ret[s] >= 250.0);
+    double ret[3] = {0, 0, 0};
+    int quick = mmt_quick(), seeds = quick ? 1 : 3;
+    for (int s = 0; s < seeds; s++) {
+        ret[s] = sacd_cartpole((uint64_t)s, quick ? 800 : 8000);
+        CHECK(quick ? isfinite(ret[s]) && ret[s] >= 1.0 : ret[s] >= 250.0);
     }
-    printf("note: discrete SAC CartPole-v1, 8000 steps: returns %.0f %.0f %.0f (bar 250)\n", ret[0],
-           ret[1], ret[2]);
+    if (!quick)
+        printf("note: discrete SAC CartPole-v1, 8000 steps: returns %.0f %.0f %.0f (bar 250)\n",
+               ret[0], ret[1], ret[2]);
 }
 
 void suite_sac(void)
