@@ -10,7 +10,7 @@
  * exactly 0), and gate_row's factors use exp_sub's exponential with the same roundings, so a
  * gated chunk gives the same bits through either.
  *
- * exp512 is the Cephes scheme of mmi_exp256 (same reduction and polynomial: the same results
+ * mmi_exp512_scalef (simd/mmi_avx512_math.h) is the Cephes scheme of mmi_exp256 (same reduction and polynomial: the same results
  * wherever they are normal floats, about 2 ulp) with 2^n applied by one vscalefps: results
  * below FLT_MIN are 0 (absolute error below 1.2e-38; -Inf, i.e. masked logits, gives 0),
  * above 88.72 +Inf, NaN stays NaN. It serves both the softmax rows and elu+1 (the AVX2 file
@@ -22,6 +22,8 @@
 
 #ifdef MMI_HAVE_AVX512
 #include <immintrin.h>
+
+#include "../simd/mmi_avx512_math.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define INL static inline __attribute__((always_inline))
@@ -37,29 +39,6 @@ INL __mmask16 lanes(int64_t n)
 
 /* The mask of register u of a W-register block whose last register has the lanes of kl. */
 INL __mmask16 umask(int u, int W, __mmask16 kl) { return u == W - 1 ? kl : (__mmask16)0xffff; }
-
-/* exp of 16 floats (see the file comment). max and min return their second operand when one
- * is NaN, so NaN passes the clamp; the clamp keeps +-Inf out of the reduction. */
-INL __m512 exp512(__m512 x)
-{
-    const __m512 lo = _mm512_set1_ps(-87.336544f), hi = _mm512_set1_ps(89.0f);
-    const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ); /* x >= FLT_MIN's log, NaN */
-    __m512 n, z, y;
-    x = _mm512_min_ps(hi, _mm512_max_ps(lo, x));
-    n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), x);
-    z = _mm512_mul_ps(x, x);
-    y = _mm512_set1_ps(1.9875691500e-4f);
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
-    y = _mm512_fmadd_ps(y, z, _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
-    return _mm512_maskz_scalef_ps(keep, y, n); /* y 2^n, correctly rounded, Inf on overflow */
-}
 
 /* ---- y = alpha * x^T Mt over a block of W registers (the last one with the lanes of kl) --- */
 INL void rowmat_blk(const int W, __mmask16 kl, int64_t k, const float *x, const float *mt,
@@ -348,8 +327,8 @@ int mmi_attn_exp_sub_avx512(int64_t n, const float *s, float mx, float *p, float
     __m512 acc = _mm512_setzero_ps();
     for (int64_t j = 0; j < n; j += 16) {
         const __mmask16 k = lanes(n - j);
-        const __m512 e =
-            _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), m)));
+        const __m512 e = _mm512_maskz_mov_ps(
+            k, mmi_exp512_scalef(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), m)));
         _mm512_mask_storeu_ps(p + j, k, e);
         acc = _mm512_add_ps(acc, e);
     }
@@ -359,7 +338,7 @@ int mmi_attn_exp_sub_avx512(int64_t n, const float *s, float mx, float *p, float
 
 /* ---- one row of per-key gates (mmi_attn_gate_row): the float64 cumulative sum, then the
  * factored query and key rows, each operation as the portable body rounds it and the
- * exponential exp_sub uses (exp_sub(s, 0) computes exp512(s - 0) = exp512(s) bitwise) ------- */
+ * exponential exp_sub uses (exp_sub(s, 0) computes mmi_exp512_scalef(s - 0) = mmi_exp512_scalef(s) bitwise) ------- */
 int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, double *bt,
                              const float *q, float scale, const float *k, float *qe, float *kh)
 {
@@ -378,8 +357,8 @@ int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, doub
         _mm512_mask_storeu_pd(bt + c, k0, b0);
         _mm512_mask_storeu_pd(bt + c + 8, k1, b1);
         if (q) {
-            const __m512 e = exp512(_mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(b0)),
-                                                       _mm512_cvtpd_ps(b1), 1));
+            const __m512 e = mmi_exp512_scalef(_mm512_insertf32x8(
+                _mm512_castps256_ps512(_mm512_cvtpd_ps(b0)), _mm512_cvtpd_ps(b1), 1));
             const __m512 qs = _mm512_mul_ps(sc, _mm512_maskz_loadu_ps(km, q + c));
             _mm512_mask_storeu_ps(qe + c, km, _mm512_mul_ps(qs, e));
             _mm512_mask_storeu_ps(kh + c, km, _mm512_div_ps(_mm512_maskz_loadu_ps(km, k + c), e));
@@ -397,7 +376,8 @@ int mmi_attn_elu1_avx512(int64_t n, const float *x, float *y)
         const __mmask16 k = lanes(n - i);
         const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
         const __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
-        const __m512 e = exp512(_mm512_min_ps(zero, v)); /* exp only where used: no overflow */
+        const __m512 e =
+            mmi_exp512_scalef(_mm512_min_ps(zero, v)); /* exp only where used: no overflow */
         _mm512_mask_storeu_ps(y + i, k, _mm512_mask_blend_ps(pos, e, _mm512_add_ps(v, one)));
     }
     return 1;

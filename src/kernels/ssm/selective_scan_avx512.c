@@ -23,7 +23,7 @@
  *
  * exp is the Cephes scheme of mmi_exp256 (same reduction and polynomial, so the same results
  * wherever they are normal floats) with 2^n applied by one vscalefps: results below FLT_MIN
- * are 0 (absolute error below 1.2e-38), above 88.72 +Inf, NaN stays NaN. exp512 and log512
+ * are 0 (absolute error below 1.2e-38), above 88.72 +Inf, NaN stays NaN. mmi_exp512_scalef (simd/mmi_avx512_math.h) and log512
  * below are local to this file; the attention family's attn_simd_avx512.c has the same exp
  * (they can move into one shared AVX-512 math header).
  */
@@ -32,6 +32,8 @@
 
 #ifdef MMI_HAVE_AVX512
 #include <immintrin.h>
+
+#include "../simd/mmi_avx512_math.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define INL static inline __attribute__((always_inline))
@@ -49,29 +51,6 @@ INL __mmask16 lanes(int64_t n)
 
 /* The mask of vector v of a state of V vectors whose last one has the lanes of km. */
 INL __mmask16 vmask(int64_t v, int64_t V, __mmask16 km) { return v == V - 1 ? km : 0xffff; }
-
-/* exp of 16 floats (see the file comment). max and min return their second operand when one
- * is NaN, so NaN passes the clamp; the clamp keeps +-Inf out of the reduction. */
-INL __m512 exp512(__m512 x)
-{
-    const __m512 lo = _mm512_set1_ps(-87.336544f), hi = _mm512_set1_ps(89.0f);
-    const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ); /* x >= FLT_MIN's log, NaN */
-    __m512 n, z, y;
-    x = _mm512_min_ps(hi, _mm512_max_ps(lo, x));
-    n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    x = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), x);
-    z = _mm512_mul_ps(x, x);
-    y = _mm512_set1_ps(1.9875691500e-4f);
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
-    y = _mm512_fmadd_ps(y, z, _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
-    return _mm512_maskz_scalef_ps(keep, y, n); /* y 2^n, correctly rounded, Inf on overflow */
-}
 
 /* Natural log for normal x > 0: selective_scan_avx2.c's log256 (Cephes logf) on 16 lanes. */
 INL __m512 log512(__m512 x)
@@ -110,7 +89,7 @@ INL __m512 log512(__m512 x)
 INL __m512 softplus512(__m512 x, __m512 *deriv)
 {
     const __m512 one = _mm512_set1_ps(1.0f);
-    const __m512 e = exp512(x), u = _mm512_add_ps(one, e), um1 = _mm512_sub_ps(u, one);
+    const __m512 e = mmi_exp512_scalef(x), u = _mm512_add_ps(one, e), um1 = _mm512_sub_ps(u, one);
     const __mmask16 big = _mm512_cmp_ps_mask(x, _mm512_set1_ps(20.0f), _CMP_GT_OQ);
     __m512 l = _mm512_div_ps(_mm512_mul_ps(log512(u), e), um1);
     l = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(um1, _mm512_setzero_ps(), _CMP_EQ_OQ), l, e);
@@ -130,7 +109,7 @@ int mmi_ssm_sel_prep_avx512(int64_t n, const float *delta, float bias, int softp
         if (dsp) _mm512_mask_storeu_ps(dsp + t, k, der);
         if (z) {
             const __m512 zv = _mm512_maskz_loadu_ps(k, z + t);
-            const __m512 ez = exp512(_mm512_sub_ps(_mm512_setzero_ps(), zv));
+            const __m512 ez = mmi_exp512_scalef(_mm512_sub_ps(_mm512_setzero_ps(), zv));
             const __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, ez));
             if (gz) _mm512_mask_storeu_ps(gz + t, k, _mm512_mul_ps(zv, s));
             if (sz) _mm512_mask_storeu_ps(sz + t, k, s);
@@ -188,7 +167,7 @@ INL __m512 fwd_step(const int64_t V, fwd_state *st, __mmask16 km, int64_t t, flo
     }
     for (int64_t v = 0; v < V; v++) {
         const __mmask16 k = vmask(v, V, km);
-        const __m512 a = exp512(_mm512_mul_ps(dv, st->A[v]));
+        const __m512 a = mmi_exp512_scalef(_mm512_mul_ps(dv, st->A[v]));
         const __m512 bu = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, b + 16 * v), duv);
         st->x[v] = _mm512_fmadd_ps(a, st->x[v], bu);
         acc = _mm512_fmadd_ps(st->x[v], _mm512_maskz_loadu_ps(k, c + 16 * v), acc);
@@ -279,7 +258,8 @@ static void recompute(const mmi_sel_row *r, int64_t t0, int64_t t1, const float 
         const __m512 dv = _mm512_set1_ps(d), duv = _mm512_set1_ps(d * r->u[t]);
         for (int64_t v = 0; v < V; v++) {
             const __mmask16 k = vmask(v, V, km);
-            const __m512 a = exp512(_mm512_mul_ps(dv, _mm512_maskz_loadu_ps(k, r->A + 16 * v)));
+            const __m512 a =
+                mmi_exp512_scalef(_mm512_mul_ps(dv, _mm512_maskz_loadu_ps(k, r->A + 16 * v)));
             const __m512 xn =
                 _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(k, xp + 16 * v),
                                 _mm512_mul_ps(_mm512_maskz_loadu_ps(k, b + 16 * v), duv));
@@ -395,7 +375,8 @@ int mmi_ssm_sel_step_rows_avx512(const mmi_sel_step *s)
         __m512 acc = _mm512_setzero_ps();
         for (int64_t v = 0; v < V; v++) {
             const __mmask16 k = vmask(v, V, km);
-            const __m512 a = exp512(_mm512_mul_ps(dv, _mm512_maskz_loadu_ps(k, A + 16 * v)));
+            const __m512 a =
+                mmi_exp512_scalef(_mm512_mul_ps(dv, _mm512_maskz_loadu_ps(k, A + 16 * v)));
             const __m512 xv =
                 _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(k, x + 16 * v), _mm512_mul_ps(B[v], duv));
             _mm512_mask_storeu_ps(x + 16 * v, k, xv);
