@@ -1782,6 +1782,37 @@ static void isa_gate_row(const mmi_attn_isa *v, int64_t n)
     free(g), free(q), free(k), free(qe), free(kh), free(bf), free(e), free(prev), free(bt);
 }
 
+/* transpose and gate_grad_row (entries a table may leave NULL): the transpose exactly, into a
+ * destination with padding that must stay untouched; the gate gradient row bitwise against the
+ * portable formula, over several rows so the running float64 sums carry. */
+static void isa_transpose_gate_grad(const mmi_attn_isa *v, int64_t n)
+{
+    const int64_t rows = n % 13 + 3, ldd = rows + 5, lds = n + 2;
+    float *src = agbuf(rows * lds, 951, -1, 1), *dst = agbuf(n * ldd, 0, 0, 0);
+    float *q = agbuf(n, 952, -1, 1), *k = agbuf(n, 953, -1, 1), *dk = agbuf(n, 954, -1, 1);
+    float *dq = agbuf(n, 955, -1, 1), *dg = agbuf(n, 0, 0, 0), *dq0 = agbuf(n, 0, 0, 0);
+    double *acc = calloc((size_t)n, sizeof(double)), *ref = calloc((size_t)n, sizeof(double));
+    for (int64_t i = 0; i < n * ldd; i++) dst[i] = AG_F;
+    if (v->transpose && v->transpose(rows, n, src, lds, dst, ldd)) {
+        int ok = 1;
+        for (int64_t c = 0; c < n; c++)
+            for (int64_t r = 0; r < ldd; r++)
+                ok &= r < rows ? dst[c * ldd + r] == src[r * lds + c] : dst[c * ldd + r] == AG_F;
+        CHECK(ok && agok(dst, n * ldd));
+    }
+    for (int rep = 0; rep < 3 && v->gate_grad_row; rep++) {
+        memcpy(dq0, dq, sizeof(float) * (size_t)n);
+        if (!v->gate_grad_row(n, 0.37f, q, dq, k, dk, acc, dg)) break;
+        for (int64_t c = 0; c < n; c++) {
+            ref[c] += (double)0.37f * q[c] * dq0[c] - (double)k[c] * dk[c];
+            CHECK(acc[c] == ref[c] && dg[c] == (float)ref[c] && dq[c] == dq0[c] * 0.37f);
+        }
+        CHECK(agok(dq, n) && agok(dg, n));
+    }
+    free(src), free(dst), free(q), free(k), free(dk), free(dq), free(dg), free(dq0), free(acc);
+    free(ref);
+}
+
 static void attn_isa_on(const mmi_attn_isa *v)
 {
     static const int64_t ns[] = {1, 7, 8, 16, 17, 33, 64, 70, 100, 131};
@@ -1791,6 +1822,7 @@ static void attn_isa_on(const mmi_attn_isa *v)
         isa_elementwise(v, ns[i]);
         isa_relu_ds(v, ns[i]);
         isa_gate_row(v, ns[i]);
+        isa_transpose_gate_grad(v, ns[i]);
     }
 }
 

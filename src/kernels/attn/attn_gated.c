@@ -257,8 +257,7 @@ static int chunk_is_mild(const gated_ws *w, int64_t d, int64_t len)
 static void chunk_mild_tiles(const mmi_attn_dims *s, int64_t len, gated_ws *w)
 {
     const int64_t d = s->d, ch = s->chunk;
-    for (int64_t t = 0; t < len; t++)
-        for (int64_t c = 0; c < d; c++) w->kt[c * ch + t] = w->ag[t * d + c];
+    mmi_attn_transpose(len, d, w->ag, d, w->kt, ch);
     if (!gemm_tile(0, len, len, d, w->ke, d, w->kt, ch, 0.0f, w->a, ch))
         for (int64_t t = 0; t < len; t++)
             mmi_attn_rowmat(t + 1, d, w->ke + t * d, w->kt, ch, 1.0f, w->a + t * ch);
@@ -284,8 +283,7 @@ static int chunk_mild_prep(const mmi_attn_dims *s, const float *k, int64_t c0, i
 /* t[c * ch + u] = src[(c0 + u) * w + c]: a chunk transposed. */
 static void chunk_t(const float *src, int64_t w, int64_t c0, int64_t len, int64_t ch, float *t)
 {
-    for (int64_t u = 0; u < len; u++)
-        for (int64_t c = 0; c < w; c++) t[c * ch + u] = src[(c0 + u) * w + c];
+    mmi_attn_transpose(len, w, src + c0 * w, w, t, ch);
 }
 
 /* Scaled queries of the chunk and its intra-chunk weights A. Scalar gates factor the decay
@@ -593,8 +591,22 @@ static int mild_bwd_fits(int64_t d, int64_t dv, int64_t len)
 /* d x w matrix m (row-major) into t (w x d). */
 static void transpose(int64_t d, int64_t wd, const float *m, float *t)
 {
-    for (int64_t r = 0; r < d; r++)
-        for (int64_t c = 0; c < wd; c++) t[c * d + r] = m[r * wd + c];
+    mmi_attn_transpose(d, wd, m, wd, t, d);
+}
+
+/* dq *= e and dk /= e over a row (blocks of 8 on restrict pointers: vector code at -O2). */
+static void unfactor_row(int64_t n, const float *restrict e, float *restrict dq, float *restrict dk)
+{
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int j = 0; j < 8; j++) {
+            dq[c + j] *= e[c + j];
+            dk[c + j] /= e[c + j];
+        }
+    for (; c < n; c++) {
+        dq[c] *= e[c];
+        dk[c] /= e[c];
+    }
 }
 
 /* A mild chunk's gradients as tile products (E = e^{b}, Qe = q~ E in ke, Kh = k / E in ag,
@@ -626,9 +638,7 @@ static void chunk_bwd_mild(const mmi_attn_dims *s, const float *v, const float *
     tile(0, len, d, len, w->dvm, ch, w->ag, d, 1.0f, dqc, d);
     for (int64_t t = 0; t < len; t++) {
         exp_diff(w, d, w->b + t * d, NULL, w->ex);
-        mul_rows(d, dqc + t * d, w->ex, w->e1);
-        memcpy(dqc + t * d, w->e1, sizeof(float) * (size_t)d);
-        for (int64_t c = 0; c < d; c++) dkc[t * d + c] /= w->ex[c];
+        unfactor_row(d, w->ex, dqc + t * d, dkc + t * d);
     }
     tile(1, d, dvw, len, w->ke, d, doc, dvw, 1.0f, w->ds, dvw);
 }
@@ -649,12 +659,19 @@ static void chunk_bwd(const mmi_attn_dims *s, int gmode, const float *g, const f
         chunk_bwd_vector(s, k, v, dout, c0, len, st0, dq, dk, dv, w);
 }
 
-/* dg from dB_t = qs_t . dqs_t - k_t . dk_t, reverse-cumulated over the whole sequence. */
+/* dg from dB_t = qs_t . dqs_t - k_t . dk_t, reverse-cumulated over the whole sequence; per-key
+ * gates also scale dq (the caller does it otherwise). */
 static void gate_grad(const mmi_attn_dims *s, int gmode, const float *q, const float *k,
-                      const float *dq, const float *dk, float *dg, double *acc)
+                      float *dq, const float *dk, float *dg, double *acc)
 {
     const int64_t d = s->d, nk = gmode == 3 ? d : 1;
     for (int64_t c = 0; c < nk; c++) acc[c] = 0.0;
+    if (gmode == 3) { /* one vector pass per row, which also applies the query scale to dq */
+        for (int64_t t = s->n - 1; t >= 0; t--)
+            mmi_attn_gate_grad_row(d, s->scale, q + t * d, dq + t * d, k + t * d, dk + t * d,
+                                   acc, dg + t * d);
+        return;
+    }
     for (int64_t t = s->n - 1; t >= 0; t--) { /* row by row: acc holds one sum per gate */
         const float *qt = q + t * d, *gq = dq + t * d, *kt = k + t * d, *gk = dk + t * d;
         double db = 0.0;
@@ -694,6 +711,7 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
     }
     /* dq above is w.r.t. the scaled queries: q_s . dq_s = q . dq for the gate identity */
     if (dg && (gmode == 2 || gmode == 3)) gate_grad(s, gmode, q, k, dq, dk, dg, w.b);
+    if (dg && gmode == 3) return; /* gate_grad scaled dq row by row */
     for (int64_t i = 0; i < s->n * d; i++) dq[i] *= s->scale;
 }
 

@@ -59,8 +59,7 @@ static lin_ws split_ws(int64_t f, int64_t w, float *ws)
 /* t[c * ldt + r] = src[r * w + c] for r < rows, c < w. */
 static void transpose(const float *src, int64_t rows, int64_t w, float *t, int64_t ldt)
 {
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < w; c++) t[c * ldt + r] = src[r * w + c];
+    mmi_attn_transpose(rows, w, src, w, t, ldt);
 }
 
 /* c = tril(x y^T) for len rows of x [len, k] and of y, given transposed as yt [k, LC]. */
