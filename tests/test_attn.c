@@ -1813,6 +1813,51 @@ static void isa_transpose_gate_grad(const mmi_attn_isa *v, int64_t n)
     free(ref);
 }
 
+/* The gated kernel with the chunk-entry states saved by the forward (the operator's path) and
+ * recomputed by the backward (hs NULL: the model blocks' path): the same outputs bitwise, and
+ * gradients within 1e-5 of the largest (the two paths round the states differently), for mild
+ * and strong per-key gates and scalar gates, chunks that do and do not divide n. */
+static void test_attn_gated_saved_states(void)
+{
+    const int64_t n = 77, d = 8, dv = 5;
+    for (int cs = 0; cs < 4; cs++) {
+        const int gmode = cs < 3 ? 3 : 2;
+        const float lo = cs == 1 ? -30.0f : -0.2f;
+        mmi_attn_dims s = {n, n, d, dv, 0.35f, 1, 0, 0, cs == 2 ? 11 : 16};
+        const int64_t gl = gmode == 3 ? n * d : n;
+        const size_t nws = mmi_attn_gated_ws_floats(n, s.chunk, d, dv) + 16;
+        const size_t nhs = mmi_attn_gated_hs_floats(n, s.chunk, d, dv);
+        float *q = agbuf(n * d, 961, -1, 1), *k = agbuf(n * d, 962, -1, 1);
+        float *v = agbuf(n * dv, 963, -1, 1), *g = agbuf(gl, 964, lo, 0);
+        float *dout = agbuf(n * dv, 965, -1, 1), *ws = agbuf((int64_t)nws, 0, 0, 0);
+        float *hs = agbuf((int64_t)nhs, 0, 0, 0), *out[2], *grad[2][4];
+        double big = 0, err = 0;
+        for (int p = 0; p < 2; p++) {
+            out[p] = agbuf(n * dv, 0, 0, 0);
+            grad[p][0] = agbuf(n * d, 0, 0, 0), grad[p][1] = agbuf(n * d, 0, 0, 0);
+            grad[p][2] = agbuf(n * dv, 0, 0, 0), grad[p][3] = agbuf(gl, 0, 0, 0);
+            mmi_attn_gated_fwd(&s, gmode, g, q, k, v, out[p], p ? hs : NULL, ws);
+            mmi_attn_gated_bwd(&s, gmode, g, q, k, v, dout, grad[p][0], grad[p][1], grad[p][2],
+                               grad[p][3], p ? hs : NULL, ws);
+        }
+        CHECK(!memcmp(out[0], out[1], sizeof(float) * (size_t)(n * dv)));
+        CHECK(agok(hs, (int64_t)nhs) && agok(out[1], n * dv) && agok(grad[1][3], gl));
+        for (int t = 0; t < 4; t++) {
+            const int64_t len = t < 2 ? n * d : t == 2 ? n * dv : gl;
+            for (int64_t i = 0; i < len; i++) {
+                big = fmax(big, fabs(grad[0][t][i]));
+                err = fmax(err, fabs(grad[0][t][i] - grad[1][t][i]));
+            }
+        }
+        CHECK(big > 0 && err <= 1e-5 * big);
+        free(q), free(k), free(v), free(g), free(dout), free(ws), free(hs);
+        for (int p = 0; p < 2; p++) {
+            free(out[p]);
+            for (int t = 0; t < 4; t++) free(grad[p][t]);
+        }
+    }
+}
+
 static void attn_isa_on(const mmi_attn_isa *v)
 {
     static const int64_t ns[] = {1, 7, 8, 16, 17, 33, 64, 70, 100, 131};
@@ -1877,6 +1922,7 @@ void suite_attn(void)
     mmt_run("attn_no_alloc", test_attn_no_alloc);
     mmt_run("attn_threads", test_attn_threads);
     mmt_run("attn_gated_no_dg", test_attn_gated_no_dg);
+    mmt_run("attn_gated_saved_states", test_attn_gated_saved_states);
     mmt_run("attn_torch_vectors", test_attn_torch_vectors);
     mmt_run("attn_model_blocks", test_attn_model_blocks);
 }

@@ -37,6 +37,12 @@ size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
     return mmi_sz_to(mmi_sz_add(k, 128));
 }
 
+size_t mmi_attn_gated_hs_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
+{
+    const int64_t nch = chunk > 0 && n >= 0 ? n / chunk + (n % chunk != 0) : MMI_SIZE_BAD;
+    return mmi_sz_to(mmi_sz_mul(nch, mmi_sz_mul(d, dv)));
+}
+
 typedef struct gated_ws {
     double *b; /* cumulative log-gates from the chunk start */
     /* ag: per-step factors e^{g_t} (strong chunks) or k e^{-b} (mild chunks); tr: a transposed
@@ -138,6 +144,20 @@ static void scale_by_row(int64_t d, int64_t n, const float *restrict f, float *r
         for (; c + 8 <= n; c += 8)
             for (int j = 0; j < 8; j++) row[c + j] *= f[r];
         for (; c < n; c++) row[c] *= f[r];
+    }
+}
+
+/* m = diag(f) src for a d x n src (the copy and the decay in one pass). */
+static void scale_rows_to(int64_t d, int64_t n, const float *restrict f, const float *restrict src,
+                          float *restrict m)
+{
+    for (int64_t r = 0; r < d; r++) {
+        const float *in = src + r * n;
+        float *row = m + r * n;
+        int64_t c = 0;
+        for (; c + 8 <= n; c += 8)
+            for (int j = 0; j < 8; j++) row[c + j] = in[c + j] * f[r];
+        for (; c < n; c++) row[c] = in[c] * f[r];
     }
 }
 
@@ -345,14 +365,18 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
     return 0;
 }
 
-/* S <- diag(exp(b_L)) S + sum_s (k_s * exp(b_L - b_s)) v_s^T, the sum as one K~^T V tile. */
+/* st <- diag(exp(b_L)) src + sum_s (k_s * exp(b_L - b_s)) v_s^T, the sum as one K~^T V tile
+ * (src == st: in place; else src is left as it is, the previous chunk's saved state). */
 static void chunk_state_update(const mmi_attn_dims *s, const float *k, const float *v, int64_t c0,
-                               int64_t len, int mild, float *st, gated_ws *w)
+                               int64_t len, int mild, const float *src, float *st, gated_ws *w)
 {
     const int64_t d = s->d, dv = s->dv;
     const double *bl = w->b + (len - 1) * d;
     exp_diff(w, d, bl, NULL, w->ex);
-    scale_by_row(d, dv, w->ex, st);
+    if (src != st)
+        scale_rows_to(d, dv, w->ex, src, st);
+    else
+        scale_by_row(d, dv, w->ex, st);
     for (int64_t u = 0; u < len && mild; u++) /* mild: e^{b_L - b_u} = e^{b_L} / E_u */
         mul_rows(d, w->ag + u * d, w->ex, w->ke + u * d);
     for (int64_t u = 0; u < len && !mild; u++) {
@@ -389,20 +413,22 @@ static void chunk_out(const mmi_attn_dims *s, const float *v, int64_t c0, int64_
 }
 
 void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
-                        const float *k, const float *v, float *o, float *ws)
+                        const float *k, const float *v, float *o, float *hs, float *ws)
 {
     MMI_ASSERT(s && s->n >= 0 && s->n == s->m && s->d > 0 && s->dv > 0 && s->chunk > 0);
     MMI_ASSERT(gmode >= 0 && gmode <= 3 && (gmode == 0 || g) && q && k && v && o && ws);
     const int64_t d = s->d, dv = s->dv, ch = s->chunk;
     gated_ws w = split_ws(s->n, ch, d, dv, ws);
-    float *st = w.ds; /* the running state */
+    float *st = hs ? hs : w.ds; /* the running state: with hs, chunk c's is hs[c] */
     w.scalar = gmode != 3;
     memset(st, 0, sizeof(float) * (size_t)(d * dv));
     for (int64_t c0 = 0; c0 < s->n; c0 += ch) {
         const int64_t len = s->n - c0 < ch ? s->n - c0 : ch;
         const int mild = chunk_prep(s, gmode, g, q, k, c0, len, &w);
         chunk_out(s, v, c0, len, mild, st, o, &w);
-        chunk_state_update(s, k, v, c0, len, mild, st, &w);
+        if (c0 + len >= s->n) break; /* the state after the last chunk is not needed */
+        chunk_state_update(s, k, v, c0, len, mild, st, hs ? st + d * dv : st, &w);
+        if (hs) st += d * dv;
     }
 }
 
@@ -689,7 +715,7 @@ static void gate_grad(const mmi_attn_dims *s, int gmode, const float *q, const f
 
 void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
                         const float *k, const float *v, const float *dout, float *dq, float *dk,
-                        float *dv, float *dg, float *ws)
+                        float *dv, float *dg, const float *hs, float *ws)
 {
     MMI_ASSERT(s && s->n >= 0 && s->n == s->m && s->d > 0 && s->dv > 0 && s->chunk > 0);
     MMI_ASSERT(gmode >= 0 && gmode <= 3 && (gmode == 0 || g) && q && k && v && dout && ws);
@@ -697,17 +723,19 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
     const int64_t d = s->d, dvw = s->dv, ch = s->chunk, nch = (s->n + ch - 1) / ch;
     gated_ws w = split_ws(s->n, ch, d, dvw, ws);
     w.scalar = gmode != 3;
-    memset(w.states, 0, sizeof(float) * (size_t)(d * dvw));
-    for (int64_t c = 0; c + 1 < nch; c++) { /* entry state of every chunk */
-        float *nxt = w.states + (c + 1) * d * dvw;
-        memcpy(nxt, w.states + c * d * dvw, sizeof(float) * (size_t)(d * dvw));
-        gate_cumsum(gmode, g, c * ch, ch, d, w.b);
-        chunk_state_update(s, k, v, c * ch, ch, 0, nxt, &w);
+    if (!hs) { /* recompute the entry state of every chunk */
+        memset(w.states, 0, sizeof(float) * (size_t)(d * dvw));
+        for (int64_t c = 0; c + 1 < nch; c++) {
+            const float *cur = w.states + c * d * dvw;
+            gate_cumsum(gmode, g, c * ch, ch, d, w.b);
+            chunk_state_update(s, k, v, c * ch, ch, 0, cur, w.states + (c + 1) * d * dvw, &w);
+        }
+        hs = w.states;
     }
     memset(w.ds, 0, sizeof(float) * (size_t)(d * dvw));
     for (int64_t c = nch - 1; c >= 0; c--) {
         const int64_t len = s->n - c * ch < ch ? s->n - c * ch : ch;
-        chunk_bwd(s, gmode, g, q, k, v, dout, c * ch, len, w.states + c * d * dvw, dq, dk, dv, &w);
+        chunk_bwd(s, gmode, g, q, k, v, dout, c * ch, len, hs + c * d * dvw, dq, dk, dv, &w);
     }
     /* dq above is w.r.t. the scaled queries: q_s . dq_s = q . dq for the gate identity */
     if (dg && (gmode == 2 || gmode == 3)) gate_grad(s, gmode, q, k, dq, dk, dg, w.b);

@@ -248,12 +248,17 @@ void mmi_attn_relu2_bwd(const mmi_attn_dims *s, const float *q, const float *k, 
  * 2 = scalar per step g [n], 3 = vector per step g [n, d]. Chunk C = s->chunk.
  * ws floats: mmi_attn_gated_ws_floats(n, C, d, dv). */
 size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv);
+/* hs (may be NULL): receives the state entering every chunk, mmi_attn_gated_hs_floats floats,
+ * which the backward then reads instead of recomputing them. */
 void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
-                        const float *k, const float *v, float *o, float *ws);
-/* Gradients dq, dk, dv (overwritten) and, for gmode 2/3, dg (overwritten, shaped as g). */
+                        const float *k, const float *v, float *o, float *hs, float *ws);
+/* Floats of the saved chunk-entry states: ceil(n / chunk) d dv (checked; SIZE_MAX if too big). */
+size_t mmi_attn_gated_hs_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv);
+/* Gradients dq, dk, dv (overwritten) and, for gmode 2/3, dg (overwritten, shaped as g). hs: the
+ * states the forward saved for these inputs, or NULL (recomputed). */
 void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
                         const float *k, const float *v, const float *dout, float *dq, float *dk,
-                        float *dv, float *dg, float *ws);
+                        float *dv, float *dg, const float *hs, float *ws);
 /* The plain recurrence (reference and streaming): advances st [d, dv] by one token and writes
  * o [dv]. g: NULL (a = 1), or gate_len (1 or d) log-gates. */
 void mmi_attn_gated_step(int64_t d, int64_t dv, float scale, const float *g, int64_t gate_len,
@@ -265,12 +270,12 @@ void mmi_attn_gated_step(int64_t d, int64_t dv, float scale, const float *g, int
  * kernel (gmode 3) on views shifted by one token. ws floats: mmi_attn_rwkv6_ws_floats. */
 size_t mmi_attn_rwkv6_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv);
 void mmi_attn_rwkv6_fwd(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
-                        const float *k, const float *v, float *o, float *ws);
+                        const float *k, const float *v, float *o, float *hs, float *ws);
 /* Gradients dr, dk, dv (overwritten, required), dw [n, d] and du [d] (overwritten; either may
- * be NULL). */
+ * be NULL). hs: as the gated kernel's (mmi_attn_gated_hs_floats(n, chunk, d, dv) floats). */
 void mmi_attn_rwkv6_bwd(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
                         const float *k, const float *v, const float *dout, float *dr, float *dk,
-                        float *dv, float *dw, float *du, float *ws);
+                        float *dv, float *dw, float *du, const float *hs, float *ws);
 /* The recurrence for streaming: writes o [dv] from st = S_{t-1} [d, dv], then advances st. */
 void mmi_attn_rwkv6_step(int64_t d, int64_t dv, float scale, const float *w, const float *u,
                          const float *r, const float *k, const float *v, float *st, float *o);
