@@ -40,7 +40,7 @@ size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
 size_t mmi_attn_gated_hs_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
 {
     const int64_t nch = chunk > 0 && n >= 0 ? n / chunk + (n % chunk != 0) : MMI_SIZE_BAD;
-    return mmi_sz_to(mmi_sz_mul(nch, mmi_sz_mul(d, dv)));
+    return mmi_sz_to(mmi_sz_mul(nch, mmi_sz_add(mmi_sz_mul(d, dv), mmi_sz_mul(chunk, chunk))));
 }
 
 typedef struct gated_ws {
@@ -48,6 +48,11 @@ typedef struct gated_ws {
     /* ag: per-step factors e^{g_t} (strong chunks) or k e^{-b} (mild chunks); tr: a transposed
      * d x dv state or state gradient */
     float *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe, *ex, *ag, *tr;
+    /* a_home: where A is formed (workspace, or the forward's save slot of the chunk); a_saved:
+     * the chunk's A as the forward saved it (backward with saved states), used for mild chunks
+     * instead of forming it again (bitwise the same tile) */
+    float *a_home;
+    const float *a_saved;
     int scalar; /* gates without a key dimension (modes 0-2): every row of b is one value */
 } gated_ws;
 
@@ -57,7 +62,8 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     MMI_ASSERT(((uintptr_t)ws & 7) == 0); /* b is read as doubles */
     w.b = (double *)ws;
     w.scalar = 0;
-    w.a = ws + 2 * chunk * d;
+    w.a = w.a_home = ws + 2 * chunk * d;
+    w.a_saved = NULL;
     w.dvm = w.a + chunk * chunk;
     w.qs = w.dvm + chunk * chunk;
     w.e1 = w.qs + chunk * d;
@@ -277,6 +283,10 @@ static int chunk_is_mild(const gated_ws *w, int64_t d, int64_t len)
 static void chunk_mild_tiles(const mmi_attn_dims *s, int64_t len, gated_ws *w)
 {
     const int64_t d = s->d, ch = s->chunk;
+    if (w->a_saved) { /* read only from here on: the mild backward does not write A */
+        w->a = (float *)(uintptr_t)w->a_saved;
+        return;
+    }
     mmi_attn_transpose(len, d, w->ag, d, w->kt, ch);
     if (!gemm_tile(0, len, len, d, w->ke, d, w->kt, ch, 0.0f, w->a, ch))
         for (int64_t t = 0; t < len; t++)
@@ -313,6 +323,7 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
                       const float *k, int64_t c0, int64_t len, gated_ws *w)
 {
     const int64_t d = s->d, ch = s->chunk;
+    w->a = w->a_home;
     if (gmode == 3) { /* cumulative gates and the mild chunk's factored rows in one pass */
         for (int64_t t = 0; t < len; t++)
             mmi_attn_gate_row(d, t ? w->b + (t - 1) * d : NULL, g + (c0 + t) * d, w->b + t * d,
@@ -420,10 +431,12 @@ void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const
     const int64_t d = s->d, dv = s->dv, ch = s->chunk;
     gated_ws w = split_ws(s->n, ch, d, dv, ws);
     float *st = hs ? hs : w.ds; /* the running state: with hs, chunk c's is hs[c] */
+    float *ha = hs ? hs + ((s->n + ch - 1) / ch) * d * dv : NULL; /* then every chunk's A */
     w.scalar = gmode != 3;
     memset(st, 0, sizeof(float) * (size_t)(d * dv));
     for (int64_t c0 = 0; c0 < s->n; c0 += ch) {
         const int64_t len = s->n - c0 < ch ? s->n - c0 : ch;
+        if (ha) w.a_home = ha + (c0 / ch) * ch * ch;
         const int mild = chunk_prep(s, gmode, g, q, k, c0, len, &w);
         chunk_out(s, v, c0, len, mild, st, o, &w);
         if (c0 + len >= s->n) break; /* the state after the last chunk is not needed */
@@ -735,6 +748,7 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
     memset(w.ds, 0, sizeof(float) * (size_t)(d * dvw));
     for (int64_t c = nch - 1; c >= 0; c--) {
         const int64_t len = s->n - c * ch < ch ? s->n - c * ch : ch;
+        if (hs != w.states) w.a_saved = hs + nch * d * dvw + c * ch * ch;
         chunk_bwd(s, gmode, g, q, k, v, dout, c * ch, len, hs + c * d * dvw, dq, dk, dv, &w);
     }
     /* dq above is w.r.t. the scaled queries: q_s . dq_s = q . dq for the gate identity */
