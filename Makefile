@@ -299,7 +299,8 @@ check-avx512-emu:
 
 # ---- symbols and ABI ---------------------------------------------------------------------------
 # Three lists must agree: the MM_API functions of include/mm.h, abi/symbols.txt and what
-# lib/libmm.so exports; and libmm.a may define no global symbol outside mm_*.
+# lib/libmm.so exports; libmm.a may define no global symbol outside mm_*; and include/mm.hpp
+# names every function (a wrapper, or a comment saying why there is none).
 symbols-check: $(SHARED) $(STATIC)
 	tools/api_symbols.sh > build/header_symbols.txt
 	nm -D --defined-only $(SHARED) | awk '{print $$3}' | sed 's/@.*//' | grep -v '^LIBMM_' \
@@ -308,7 +309,10 @@ symbols-check: $(SHARED) $(STATIC)
 	diff -u abi/symbols.txt build/symbols.txt
 	@bad=$$(nm --defined-only -g $(STATIC) | awk 'NF==3 {print $$3}' | grep -v '^mm_' || true); \
 	  if [ -n "$$bad" ]; then echo "libmm.a exports non-mm_ symbols:"; echo "$$bad"; exit 1; fi
-	@echo "symbols-check: header, abi/symbols.txt and exported symbols agree"
+	@missing=$$(for f in $$(cat abi/symbols.txt); do grep -qw "$$f" include/mm.hpp || echo "$$f"; done); \
+	  if [ -n "$$missing" ]; then echo "include/mm.hpp neither wraps nor names (with the reason) these functions:"; \
+	    echo "$$missing"; exit 1; fi
+	@echo "symbols-check: header, abi/symbols.txt and exported symbols agree; mm.hpp covers every function"
 
 # The baseline must not name the build machine's folders: comp-dir-path is reset to '.'.
 abi-dump: $(SHARED)
