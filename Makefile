@@ -469,8 +469,8 @@ floors-check: $(OBJS)
 # docs/API.md and man/man3/*.3 are generated from the header comments and committed; docs-check
 # fails if either is stale, a public function's comment lacks "Since:" or "Allocates", or a file
 # points at a document outside the repository (tools/doc_refs_check.py). snippets-check compiles
-# every C snippet of README.md and docs/*.md as C99 with -Werror and runs it (a step of
-# make check, tools/run_check.sh).
+# every C snippet of README.md and docs/*.md as C99 (and every C++ one as C++17) with -Werror
+# and runs it (a step of make check, tools/run_check.sh).
 # `make install` also installs the man pages under MANDIR (default $(PREFIX)/share/man).
 .PHONY: snippets-check install-man uninstall-man install-man-check
 MANDIR  ?= $(PREFIX)/share/man
@@ -488,7 +488,7 @@ docs-check:
 	@echo "docs-check: docs/API.md and the man pages are current, every reference resolves"
 
 snippets-check: $(STATIC)
-	python3 tools/doc_snippets.py --cc "$(CC)" --lib $(STATIC) --libs "$(LIB_LIBS)"
+	python3 tools/doc_snippets.py --cc "$(CC)" --cxx "$(CXX)" --lib $(STATIC) --libs "$(LIB_LIBS)"
 
 install: install-man
 uninstall: uninstall-man
