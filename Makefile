@@ -399,9 +399,10 @@ uninstall-integration:
 # A tiny consumer (examples/hello.c) built the ways docs/INSTALL.md describes, each one run:
 # CMake find_package on a staged install (shared, static, LIBMM_USE_STATIC), CMake
 # add_subdirectory of this tree, a Meson subproject, and pkg-config --define-prefix on a moved
-# install. A tool that is not installed (cmake, meson + ninja) is reported as skipped.
+# install. A tool that is not installed (cmake, meson + ninja) is reported as skipped. ('+': the
+# script's own make calls share the jobserver.)
 check-integration:
-	tests/integration/run.sh "$(CC)" "$(VER)"
+	+tests/integration/run.sh "$(CC)" "$(VER)"
 
 # ---- benchmarks --------------------------------------------------------------------------------
 # The bench links OpenBLAS as a peer when it is installed, whatever WITH_OPENBLAS says, and
