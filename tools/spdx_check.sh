@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# tools/spdx_check.sh — every tracked source file (C, C++, Python, shell, make, CMake, Meson, version
-# scripts, pkg-config templates, fuzz dictionaries, .clang-format) carries an SPDX licence line near its top. Prints the files that do not; exit 1 if any.
+# tools/spdx_check.sh — every tracked source file (C, C++, Python, shell, make, CMake, Meson,
+# version scripts, pkg-config templates, fuzz dictionaries, .clang-format) carries an SPDX
+# licence line near its top. Prints the files that do not; exit 1 if any.
 status=0
 for f in $(git ls-files '*.c' '*.h' '*.hpp' '*.cpp' '*.py' '*.sh' '*.mk' '*.map' Makefile .ci/run \
              '*CMakeLists.txt' '*.cmake.in' '*meson.build' '*.toml' '*.pc.in' '*.dict' \
