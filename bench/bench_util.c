@@ -204,7 +204,8 @@ static void core_note(void)
     bench_note("core check: the %s FMA peak re-measured after each of the %d timings of this "
                "suite was %.1f-%.1f GFLOP/s (peak line: %.1f; %d under %.0f%% of it)%s",
                bench_peak_probe()->best_isa, g_core_checks, g_core_min, g_core_max, start,
-               g_core_slow, 100 * BENCH_SLOW_CORE, g_core_slow
+               g_core_slow, 100 * BENCH_SLOW_CORE,
+               g_core_slow
                    ? "; **the core ran slower during part of this suite: its times, and ratios "
                      "against a peer timed at another moment, are not reliable; rerun it**"
                    : "");
