@@ -228,12 +228,12 @@ build/tests/shared_smoke: tests/shared_smoke.c $(SHARED)
 	$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -o $@ $< -Llib -lmm -Wl,-rpath,'$$ORIGIN/../../lib'
 
 # PyTorch <-> libmm file round trips (tools/torch_io.py), and the check that the bench's fast
-# PyTorch attention forms equal the naive ones; skips when torch is missing.
+# PyTorch attention and CLIP forms equal the naive ones; skips when torch is missing.
 TORCH_PY ?= /usr/bin/python3
 check-torch: $(STATIC)
 	$(TORCH_PY) tests/test_torch_io.py
-	@if $(TORCH_PY) -c 'import torch' 2>/dev/null; then cd bench && $(TORCH_PY) peer_torch_attn.py check; \
-	else echo "torch not found: bench peer form check skipped"; fi
+	@if $(TORCH_PY) -c 'import torch' 2>/dev/null; then cd bench && $(TORCH_PY) peer_torch_attn.py check && \
+	  $(TORCH_PY) peer_torch_loss.py check; else echo "torch not found: bench peer form check skipped"; fi
 	$(MAKE) --no-print-directory check-safetensors
 
 # ---- the official safetensors package (tests/test_safetensors_pkg.py) ---------------------------
