@@ -437,6 +437,24 @@ static void test_non_regular(void)
     CHECK_OK(mm_policy_create(&p, &po));
     CHECK_STATUS(mm_policy_load(p, fifo), MM_E_IO);
     CHECK(strstr(mm_policy_errmsg(p), "not a regular file") != NULL);
+    /* every loader that opens a path: the model's, the policy's into a handle and into a new
+     * one; a FIFO, a directory and a device that never ends (/dev/zero) */
+    {
+        const char *paths[3] = {fifo, dir, "/dev/zero"};
+        for (int i = 0; i < 3; i++) {
+            mm_policy *q = (mm_policy *)1;
+            err[0] = '\0';
+            CHECK_STATUS(mm_model_load(&m, paths[i], &o), MM_E_IO);
+            CHECK(m == NULL && strstr(err, "not a regular file") != NULL);
+            CHECK_STATUS(mm_policy_load(p, paths[i]), MM_E_IO);
+            CHECK(strstr(mm_policy_errmsg(p), "not a regular file") != NULL);
+            err[0] = '\0';
+            po.err_buf = err, po.err_buf_size = sizeof err;
+            CHECK_STATUS(mm_policy_load_new(&q, paths[i], &po), MM_E_IO);
+            CHECK(q == NULL && strstr(err, "mm_policy_load_new") != NULL &&
+                  strstr(err, "not a regular file") != NULL);
+        }
+    }
     alarm(0);
     mm_policy_free(p);
     unlink(fifo);
@@ -487,8 +505,7 @@ static mm_policy *small_policy(void)
 
 static void test_policy_nonfinite(void)
 {
-    const char *path = "build/tests/guard_policy.safetensors";
-    const char *badp = "build/tests/guard_policy_bad.safetensors";
+    char path[512], badp[512];
     static const struct {
         const char *tensor; /* NULL: the first weight */
         double v;
@@ -499,6 +516,9 @@ static void test_policy_nonfinite(void)
     float obs[3] = {0.3f, -0.2f, 0.9f}, a0[2], a1[2];
     size_t size = 0;
     unsigned char *file;
+    /* a private temporary directory, not build/tests/ (absent on a fresh clone: item 12) */
+    CHECK(mmt_tmp_path(path, sizeof path, "guard_policy.safetensors") == 0);
+    CHECK(mmt_tmp_path(badp, sizeof badp, "guard_policy_bad.safetensors") == 0);
     CHECK_OK(mm_policy_save(p, path));
     file = read_all(path, &size);
     CHECK_OK(mm_policy_act(q, obs, 1, a0, 0));
@@ -612,6 +632,83 @@ static void test_save_symlink(void)
     mm_model_free(b);
 }
 
+/* The policy's saves go through the same atomic writer: through a link, the target is
+ * replaced and the link stays (mm_policy_save and mm_policy_export_save). */
+static void test_policy_save_symlink(void)
+{
+    char dir[64], target[128], link[128];
+    struct stat st;
+    mm_policy *p = small_policy(), *q = small_policy(), *r = NULL;
+    mm_model *m = NULL;
+    float obs[3] = {0.1f, 0.2f, -0.3f}, ap[2], ar[2];
+    snprintf(dir, sizeof dir, "/tmp/mm_test_guard_XXXXXX");
+    if (!mkdtemp(dir)) {
+        mmt_fail(__FILE__, __LINE__, "mkdtemp failed");
+        return;
+    }
+    snprintf(target, sizeof target, "%s/target.st", dir);
+    snprintf(link, sizeof link, "%s/link.st", dir);
+    CHECK_OK(mm_policy_save(q, target));
+    CHECK(symlink("target.st", link) == 0);
+    CHECK_OK(mm_policy_save(p, link));
+    CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(lstat(target, &st) == 0 && S_ISREG(st.st_mode));
+    CHECK_OK(mm_policy_load_new(&r, target, NULL)); /* the target holds p now */
+    if (r) {
+        CHECK_OK(mm_policy_act(p, obs, 1, ap, 0));
+        CHECK_OK(mm_policy_act(r, obs, 1, ar, 0));
+        CHECK(memcmp(ap, ar, sizeof ap) == 0);
+    }
+    CHECK_OK(mm_policy_export_save(p, link));
+    CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK_OK(mm_model_load(&m, target, NULL)); /* now the exported actor */
+    unlink(link);
+    unlink(target);
+    CHECK(rmdir(dir) == 0); /* no temporary file left behind */
+    mm_model_free(m);
+    mm_policy_free(r);
+    mm_policy_free(p);
+    mm_policy_free(q);
+}
+
+/* ---- item 9 on the loaders: options that are refused ------------------------------------- */
+static void test_load_opts_refused(void)
+{
+    char path[512];
+    mm_policy *p = small_policy(), *q = (mm_policy *)1;
+    mm_policy_opts junk;
+    mm_model *m = (mm_model *)1;
+    mm_model_opts mo;
+    unsigned char big[sizeof(mm_model_opts) + 16];
+    mm_model_opts *newer = (mm_model_opts *)(void *)big;
+    char err[256] = "";
+    size_t size = 0;
+    unsigned char *file = adam_file(&size);
+    /* An uninitialised struct: struct_size, alloc and err_buf all garbage. mm_policy_load_new
+     * used to trust its alloc (through an allocator pointer 0xa5a5...) before any check. */
+    CHECK(mmt_tmp_path(path, sizeof path, "guard_opts_policy.safetensors") == 0);
+    CHECK_OK(mm_policy_save(p, path));
+    memset(&junk, 0xa5, sizeof junk);
+    CHECK_STATUS(mm_policy_load_new(&q, path, &junk), MM_E_INVALID_ARG);
+    CHECK(q == NULL);
+    memset(&mo, 0xa5, sizeof mo);
+    CHECK_STATUS(mm_model_load_mem(&m, file, size, &mo), MM_E_INVALID_ARG);
+    CHECK(m == NULL);
+    /* A newer caller's struct that sets a field this library does not know: refused, and the
+     * text reaches its err_buf as mm_model_create's does. */
+    memset(big, 0, sizeof big);
+    CHECK_OK(mm_model_opts_init(newer));
+    newer->struct_size = (uint32_t)sizeof big;
+    newer->err_buf = err, newer->err_buf_size = sizeof err;
+    big[sizeof(mm_model_opts) + 3] = 1;
+    CHECK_STATUS(mm_model_load_mem(&m, file, size, newer), MM_E_VERSION);
+    CHECK(m == NULL && strstr(err, "mm_model_load_mem") != NULL &&
+          strstr(err, "newer") != NULL);
+    remove(path);
+    free(file);
+    mm_policy_free(p);
+}
+
 void suite_fileguard(void)
 {
     mmt_run("fileguard_attn_configs", test_attn_configs);
@@ -622,4 +719,6 @@ void suite_fileguard(void)
     mmt_run("fileguard_model_nonfinite", test_model_nonfinite);
     mmt_run("fileguard_policy_nonfinite", test_policy_nonfinite);
     mmt_run("fileguard_save_symlink", test_save_symlink);
+    mmt_run("fileguard_policy_save_symlink", test_policy_save_symlink);
+    mmt_run("fileguard_load_opts_refused", test_load_opts_refused);
 }
