@@ -9,6 +9,7 @@
 #include "model/mmi_model.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -511,7 +512,11 @@ static void test_policy_nonfinite(void)
         double v;
     } cases[] = {{"obs_rms.var", -1.0},   {"obs_rms.var", NAN},   {"obs_rms.mean", INFINITY},
                  {"obs_rms.count", -2.0}, {"obs_rms.count", NAN}, {NULL, NAN},
-                 {NULL, INFINITY}};
+                 {NULL, INFINITY},
+                 /* finite but beyond what float observations produce: a 1e300 mean made the
+                  * variance Inf at the next observe and every later action NaN */
+                 {"obs_rms.mean", 1e300}, {"obs_rms.mean", -1e39}, {"obs_rms.var", 1e79},
+                 {"obs_rms.count", 1e300}};
     mm_policy *p = small_policy(), *q = small_policy();
     float obs[3] = {0.3f, -0.2f, 0.9f}, a0[2], a1[2];
     size_t size = 0;
@@ -557,6 +562,75 @@ static void test_policy_nonfinite(void)
     remove(badp);
     mm_policy_free(p);
     mm_policy_free(q);
+}
+
+/* The largest statistics allowed load, and act / observe keep giving finite actions. */
+static void test_policy_rms_limits(void)
+{
+    char path[512];
+    mm_policy *p = small_policy();
+    float obs[3] = {1e30f, -2.0f, 0.5f}, nobs[3] = {-1e30f, 3.0f, 0.0f}, a[2], rew = 1.0f;
+    uint8_t te = 0, tr = 0;
+    size_t size = 0, n1 = 0, n2 = 0;
+    unsigned char *file, *b1 = NULL, *b2 = NULL;
+    CHECK(mmt_tmp_path(path, sizeof path, "guard_rms.safetensors") == 0);
+    CHECK_OK(mm_policy_save(p, path));
+    file = read_all(path, &size);
+    if (file) b1 = remake(file, size, NULL, NULL, "obs_rms.mean", 0, FLT_MAX, &n1);
+    if (b1) b2 = remake(b1, n1, NULL, NULL, "obs_rms.var", 0, 1e78, &n2);
+    if (b2) {
+        CHECK_OK(mm_policy_load_mem(p, b2, n2));
+        for (int k = 0; k < 20; k++) {
+            CHECK_OK(mm_policy_act(p, obs, 1, a, 1));
+            CHECK(isfinite(a[0]) && isfinite(a[1]));
+            CHECK_OK(mm_policy_observe(p, obs, a, &rew, nobs, &te, &tr, 1));
+        }
+    }
+    free(b2);
+    free(b1);
+    free(file);
+    remove(path);
+    mm_policy_free(p);
+}
+
+/* A finite file whose memory core overflows: act refuses with MM_E_NUMERIC instead of
+ * returning NaN actions with MM_OK. */
+static void test_policy_act_nonfinite(void)
+{
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    float obs[3] = {0.3f, -0.2f, 0.9f}, a[2] = {0, 0};
+    size_t size = 0, n = 0;
+    unsigned char *file, *bad = NULL;
+    CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_PPO));
+    o.obs_dim = 3, o.act_dim = 2, o.hidden[0] = 8, o.hidden[1] = 8, o.seed = 5;
+    o.memory = MM_MEMORY_LRU, o.memory_dim = 4, o.memory_seq_len = 4;
+    CHECK_OK(mm_policy_create(&p, &o));
+    if (!p) return;
+    CHECK_OK(mm_policy_save_mem(p, NULL, 0, &size, 0));
+    file = (unsigned char *)malloc(size);
+    CHECK_OK(mm_policy_save_mem(p, file, size, &size, 0));
+    /* element 0 of the core's parameter vector: W's first weight (docs/RL.md "Memory") */
+    for (int64_t e = 0; e < 40; e++) {
+        unsigned char *next = remake(bad ? bad : file, size, NULL, NULL, "memory.0.weight", e,
+                                     1e30, &n);
+        free(bad);
+        bad = next;
+        if (!bad) break;
+    }
+    if (bad) {
+        int rc;
+        CHECK_OK(mm_policy_load_mem(p, bad, n));
+        rc = mm_policy_act(p, obs, 1, a, 1);
+        if (rc == MM_OK)
+            CHECK(isfinite(a[0]) && isfinite(a[1]));
+        else
+            CHECK(rc == MM_E_NUMERIC && strstr(mm_policy_errmsg(p), "NaN or Inf") != NULL);
+        CHECK(rc == MM_E_NUMERIC); /* 1e30 weights overflow the core: the case this guards */
+    }
+    free(bad);
+    free(file);
+    mm_policy_free(p);
 }
 
 /* ---- item 10: saving through a symbolic link ---------------------------------------------------- */
@@ -718,6 +792,8 @@ void suite_fileguard(void)
     mmt_run("fileguard_non_regular", test_non_regular);
     mmt_run("fileguard_model_nonfinite", test_model_nonfinite);
     mmt_run("fileguard_policy_nonfinite", test_policy_nonfinite);
+    mmt_run("fileguard_policy_rms_limits", test_policy_rms_limits);
+    mmt_run("fileguard_policy_act_nonfinite", test_policy_act_nonfinite);
     mmt_run("fileguard_save_symlink", test_save_symlink);
     mmt_run("fileguard_policy_save_symlink", test_policy_save_symlink);
     mmt_run("fileguard_load_opts_refused", test_load_opts_refused);
