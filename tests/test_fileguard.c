@@ -256,6 +256,48 @@ static void test_attn_configs(void)
     }
 }
 
+/* Two cross-attention layers with different ctx_dim: mm_model_add_cross_attention refuses the
+ * second, and so does the loader (it used to load a model no *_ctx call could run). */
+static void test_xattn_one_context(void)
+{
+    static const char *const suffix[6] = {"q_proj.weight",  "q_proj.bias",     "kv_proj.weight",
+                                          "kv_proj.bias",   "out_proj.weight", "out_proj.bias"};
+    const char *keys[3] = {"format", "format_version", "architecture"};
+    const char *vals[3] = {"libmm", "1.0",
+                           "{\"input_dim\":4,\"layers\":["
+                           "{\"kind\":\"cross_attention\",\"icfg\":[1,2,3,2],\"dcfg\":[]},"
+                           "{\"kind\":\"cross_attention\",\"icfg\":[1,2,5,2],\"dcfg\":[]}]}"};
+    static float w[64];
+    char names[12][32];
+    mmi_st_out t[12];
+    size_t n = 0;
+    unsigned char *buf;
+    mm_model_opts mo;
+    mm_model *m = NULL;
+    memset(t, 0, sizeof t);
+    for (int L = 0; L < 2; L++) {
+        const int64_t dc = L ? 5 : 3;
+        const int64_t shape[6][2] = {{2, 4}, {2, 0}, {4, dc}, {4, 0}, {4, 2}, {4, 0}};
+        for (int k = 0; k < 6; k++) {
+            mmi_st_out *o = &t[6 * L + k];
+            snprintf(names[6 * L + k], sizeof names[0], "%d.%s", L, suffix[k]);
+            o->name = names[6 * L + k], o->dtype = MMI_ST_F32, o->data = w;
+            o->ndim = shape[k][1] ? 2 : 1;
+            o->shape[0] = shape[k][0], o->shape[1] = shape[k][1];
+        }
+    }
+    buf = make_file(t, 12, keys, vals, 3, &n);
+    if (buf) expect_refused(buf, n, MM_E_FORMAT, "ctx_dim", __LINE__);
+    free(buf);
+    CHECK_OK(mm_model_opts_init(&mo));
+    mo.input_dim = 4;
+    CHECK_OK(mm_model_create(&m, &mo));
+    CHECK_OK(mm_model_add_cross_attention(m, 1, 2, 3, 2));
+    CHECK_STATUS(mm_model_add_cross_attention(m, 1, 2, 5, 2), MM_E_SHAPE);
+    CHECK(strstr(mm_model_errmsg(m), "ctx_dim") != NULL);
+    mm_model_free(m);
+}
+
 /* The builder refuses the same configs the loader refuses (one validation path). */
 static void test_attn_builder_agrees(void)
 {
@@ -787,6 +829,7 @@ void suite_fileguard(void)
 {
     mmt_run("fileguard_attn_configs", test_attn_configs);
     mmt_run("fileguard_attn_builder_agrees", test_attn_builder_agrees);
+    mmt_run("fileguard_xattn_one_context", test_xattn_one_context);
     mmt_run("fileguard_checked_sizes", test_checked_sizes);
     mmt_run("fileguard_step_counters", test_step_counters);
     mmt_run("fileguard_non_regular", test_non_regular);
