@@ -21,7 +21,8 @@
 # sequences), policy_load (agent files), diff (fast paths against references: tiled attention,
 # chunked SSD scan, tiled CLIP/SigLIP), config (structure-aware: valid, checksummed model and
 # policy files with random layer kinds, configs, optimizer settings and policy options, run
-# through forward/backward/step and act/observe/update under a counting allocator that fails a
+# through forward/backward/step and act/observe/update, checkpoints saved and loaded back, now
+# and then with mutated values and a fresh CRC, under a counting allocator that fails a
 # case when a file makes the library reserve more than 256 MiB at once; FUZZ_CONFIG_DUMP=<path>
 # keeps the file a case wrote, for triage).
 # fuzz/<target>.dict, when present, is passed to libFuzzer as -dict.

@@ -10,7 +10,8 @@
  *       mm_model_load_mem, then forward, backward, step, forward, infer.
  *   byte 0 odd: a policy. Random mm_policy_opts (every int and real field), create, save, then
  *       the saved file rewritten with random tensor values and observation statistics and a
- *       fresh CRC, mm_policy_load, then act / observe / update rounds.
+ *       fresh CRC, mm_policy_load, then act / observe / update rounds, with checkpoint round
+ *       trips (now and then through a checkpoint whose values were mutated, CRC refreshed).
  *
  * Oracle: no crash or sanitizer report; every call returns MM_OK or a negative status with a
  * non-empty message; with "clean" data (finite, moderate parameters) every MM_OK output is
@@ -921,9 +922,60 @@ static int rewrite_policy_file(unsigned char *f, size_t n, int clean, int64_t ob
     return 1;
 }
 
+/* A checkpoint with a few values of its data section replaced by odd ones (a float or double
+ * NaN / Inf / huge / denormal, an int64 counter at a boundary, a flag byte out of range) and
+ * a fresh CRC: the checkpoint checks (counters against the layout, flags, finiteness, the
+ * optimizer copies) meet values the policy never wrote. Positions and values come from the
+ * case's splitmix stream. Returns 0 if the file has no data or no CRC. */
+static uint32_t upick(uint32_t k) { return (uint32_t)(unif() * k) % k; }
+
+static int mutate_checkpoint(unsigned char *f, size_t n)
+{
+    static const double dd[] = {NAN, INFINITY, -INFINITY, 1e300, -1e300, 5e-324, DBL_MAX, -1.0};
+    static const float df[] = {NAN, INFINITY, -INFINITY, FLT_MAX, -FLT_MAX, 1e-45f, 1e30f, -1.0f};
+    static const int64_t di[] = {-1, INT64_MAX, INT64_MIN, (int64_t)1 << 53, ((int64_t)1 << 53) + 1,
+                                 (int64_t)1 << 31, 0, 65536};
+    uint64_t hlen = 0;
+    size_t dn, at;
+    char *h, *crc;
+    unsigned char *d;
+    int edits = 1 + (int)upick(3);
+    if (n < 8) return 0;
+    for (int k = 7; k >= 0; k--) hlen = (hlen << 8) | f[k];
+    if (hlen > n - 8 || n - 8 - hlen < 8) return 0;
+    d = f + 8 + hlen;
+    dn = n - 8 - (size_t)hlen;
+    for (int k = 0; k < edits; k++) {
+        uint32_t kind = upick(4), v = upick(8);
+        at = (size_t)(unif() * (double)dn) % dn;
+        if (kind == 0 && at + 8 <= dn) {
+            memcpy(d + (at & ~(size_t)7), &dd[v], 8);
+        } else if (kind == 1 && at + 8 <= dn) {
+            memcpy(d + (at & ~(size_t)7), &di[v], 8);
+        } else if (kind == 2 && at + 4 <= dn) {
+            memcpy(d + (at & ~(size_t)3), &df[v], 4);
+        } else {
+            d[at] = (unsigned char)(v == 0 ? 3 : v == 1 ? 255 : upick(256));
+        }
+    }
+    h = (char *)malloc((size_t)hlen + 1);
+    if (!h) return 0;
+    memcpy(h, f + 8, (size_t)hlen);
+    h[hlen] = '\0';
+    if ((crc = strstr(h, "\"crc32\":\"")) != NULL) {
+        char t[16];
+        snprintf(t, sizeof t, "%08x", crc32_ieee(d, dn));
+        memcpy(f + 8 + (size_t)(crc - h) + 9, t, 8);
+    }
+    free(h);
+    return crc != NULL;
+}
+
 /* Saves the training state and loads it back into the same policy (refused with MM_E_STATE
  * while a budgeted update has work left): the loader's checks run on every state a case
- * reaches, and a loaded checkpoint must leave the policy usable. */
+ * reaches, and a loaded checkpoint must leave the policy usable. Now and then the checkpoint
+ * is mutated first (mutate_checkpoint): then any status with text is fine, and the policy
+ * must stay usable (the caller keeps acting, observing and updating). */
 static void checkpoint_round_trip(mm_policy *p)
 {
     size_t n = 0;
@@ -935,10 +987,15 @@ static void checkpoint_round_trip(mm_policy *p)
     if (!(ck = (unsigned char *)malloc(n))) return;
     rc = mm_policy_save_mem(p, ck, n, NULL, MM_POLICY_SAVE_CHECKPOINT);
     if (status_ok(g_phase, rc, mm_policy_errmsg(p)) && rc == MM_OK) {
-        g_phase = "mm_policy_load_mem";
+        /* drawn from the case's value stream, not input bytes: the committed corpus keeps
+         * its meaning */
+        int mutated = upick(3) == 0 && mutate_checkpoint(ck, n);
+        g_phase = mutated ? "mm_policy_load_mem (mutated checkpoint)" : "mm_policy_load_mem";
         rc = mm_policy_load_mem(p, ck, n);
-        /* its own checkpoint, just written: only an allocation failure may refuse it */
-        if (rc != MM_OK && rc != MM_E_NOMEM) fail(g_phase, rc, mm_policy_errmsg(p));
+        if (mutated)
+            status_ok(g_phase, rc, mm_policy_errmsg(p));
+        else if (rc != MM_OK && rc != MM_E_NOMEM) /* its own checkpoint, just written */
+            fail(g_phase, rc, mm_policy_errmsg(p));
     }
     free(ck);
 }

@@ -9,6 +9,7 @@
 #include "model/mmi_model.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -255,6 +256,48 @@ static void test_attn_configs(void)
     }
 }
 
+/* Two cross-attention layers with different ctx_dim: mm_model_add_cross_attention refuses the
+ * second, and so does the loader (it used to load a model no *_ctx call could run). */
+static void test_xattn_one_context(void)
+{
+    static const char *const suffix[6] = {"q_proj.weight",  "q_proj.bias",     "kv_proj.weight",
+                                          "kv_proj.bias",   "out_proj.weight", "out_proj.bias"};
+    const char *keys[3] = {"format", "format_version", "architecture"};
+    const char *vals[3] = {"libmm", "1.0",
+                           "{\"input_dim\":4,\"layers\":["
+                           "{\"kind\":\"cross_attention\",\"icfg\":[1,2,3,2],\"dcfg\":[]},"
+                           "{\"kind\":\"cross_attention\",\"icfg\":[1,2,5,2],\"dcfg\":[]}]}"};
+    static float w[64];
+    char names[12][32];
+    mmi_st_out t[12];
+    size_t n = 0;
+    unsigned char *buf;
+    mm_model_opts mo;
+    mm_model *m = NULL;
+    memset(t, 0, sizeof t);
+    for (int L = 0; L < 2; L++) {
+        const int64_t dc = L ? 5 : 3;
+        const int64_t shape[6][2] = {{2, 4}, {2, 0}, {4, dc}, {4, 0}, {4, 2}, {4, 0}};
+        for (int k = 0; k < 6; k++) {
+            mmi_st_out *o = &t[6 * L + k];
+            snprintf(names[6 * L + k], sizeof names[0], "%d.%s", L, suffix[k]);
+            o->name = names[6 * L + k], o->dtype = MMI_ST_F32, o->data = w;
+            o->ndim = shape[k][1] ? 2 : 1;
+            o->shape[0] = shape[k][0], o->shape[1] = shape[k][1];
+        }
+    }
+    buf = make_file(t, 12, keys, vals, 3, &n);
+    if (buf) expect_refused(buf, n, MM_E_FORMAT, "ctx_dim", __LINE__);
+    free(buf);
+    CHECK_OK(mm_model_opts_init(&mo));
+    mo.input_dim = 4;
+    CHECK_OK(mm_model_create(&m, &mo));
+    CHECK_OK(mm_model_add_cross_attention(m, 1, 2, 3, 2));
+    CHECK_STATUS(mm_model_add_cross_attention(m, 1, 2, 5, 2), MM_E_SHAPE);
+    CHECK(strstr(mm_model_errmsg(m), "ctx_dim") != NULL);
+    mm_model_free(m);
+}
+
 /* The builder refuses the same configs the loader refuses (one validation path). */
 static void test_attn_builder_agrees(void)
 {
@@ -437,6 +480,24 @@ static void test_non_regular(void)
     CHECK_OK(mm_policy_create(&p, &po));
     CHECK_STATUS(mm_policy_load(p, fifo), MM_E_IO);
     CHECK(strstr(mm_policy_errmsg(p), "not a regular file") != NULL);
+    /* every loader that opens a path: the model's, the policy's into a handle and into a new
+     * one; a FIFO, a directory and a device that never ends (/dev/zero) */
+    {
+        const char *paths[3] = {fifo, dir, "/dev/zero"};
+        for (int i = 0; i < 3; i++) {
+            mm_policy *q = (mm_policy *)1;
+            err[0] = '\0';
+            CHECK_STATUS(mm_model_load(&m, paths[i], &o), MM_E_IO);
+            CHECK(m == NULL && strstr(err, "not a regular file") != NULL);
+            CHECK_STATUS(mm_policy_load(p, paths[i]), MM_E_IO);
+            CHECK(strstr(mm_policy_errmsg(p), "not a regular file") != NULL);
+            err[0] = '\0';
+            po.err_buf = err, po.err_buf_size = sizeof err;
+            CHECK_STATUS(mm_policy_load_new(&q, paths[i], &po), MM_E_IO);
+            CHECK(q == NULL && strstr(err, "mm_policy_load_new") != NULL &&
+                  strstr(err, "not a regular file") != NULL);
+        }
+    }
     alarm(0);
     mm_policy_free(p);
     unlink(fifo);
@@ -487,18 +548,24 @@ static mm_policy *small_policy(void)
 
 static void test_policy_nonfinite(void)
 {
-    const char *path = "build/tests/guard_policy.safetensors";
-    const char *badp = "build/tests/guard_policy_bad.safetensors";
+    char path[512], badp[512];
     static const struct {
         const char *tensor; /* NULL: the first weight */
         double v;
     } cases[] = {{"obs_rms.var", -1.0},   {"obs_rms.var", NAN},   {"obs_rms.mean", INFINITY},
                  {"obs_rms.count", -2.0}, {"obs_rms.count", NAN}, {NULL, NAN},
-                 {NULL, INFINITY}};
+                 {NULL, INFINITY},
+                 /* finite but beyond what float observations produce: a 1e300 mean made the
+                  * variance Inf at the next observe and every later action NaN */
+                 {"obs_rms.mean", 1e300}, {"obs_rms.mean", -1e39}, {"obs_rms.var", 1e79},
+                 {"obs_rms.count", 1e300}};
     mm_policy *p = small_policy(), *q = small_policy();
     float obs[3] = {0.3f, -0.2f, 0.9f}, a0[2], a1[2];
     size_t size = 0;
     unsigned char *file;
+    /* a private temporary directory, not build/tests/ (absent on a fresh clone: item 12) */
+    CHECK(mmt_tmp_path(path, sizeof path, "guard_policy.safetensors") == 0);
+    CHECK(mmt_tmp_path(badp, sizeof badp, "guard_policy_bad.safetensors") == 0);
     CHECK_OK(mm_policy_save(p, path));
     file = read_all(path, &size);
     CHECK_OK(mm_policy_act(q, obs, 1, a0, 0));
@@ -537,6 +604,75 @@ static void test_policy_nonfinite(void)
     remove(badp);
     mm_policy_free(p);
     mm_policy_free(q);
+}
+
+/* The largest statistics allowed load, and act / observe keep giving finite actions. */
+static void test_policy_rms_limits(void)
+{
+    char path[512];
+    mm_policy *p = small_policy();
+    float obs[3] = {1e30f, -2.0f, 0.5f}, nobs[3] = {-1e30f, 3.0f, 0.0f}, a[2], rew = 1.0f;
+    uint8_t te = 0, tr = 0;
+    size_t size = 0, n1 = 0, n2 = 0;
+    unsigned char *file, *b1 = NULL, *b2 = NULL;
+    CHECK(mmt_tmp_path(path, sizeof path, "guard_rms.safetensors") == 0);
+    CHECK_OK(mm_policy_save(p, path));
+    file = read_all(path, &size);
+    if (file) b1 = remake(file, size, NULL, NULL, "obs_rms.mean", 0, FLT_MAX, &n1);
+    if (b1) b2 = remake(b1, n1, NULL, NULL, "obs_rms.var", 0, 1e78, &n2);
+    if (b2) {
+        CHECK_OK(mm_policy_load_mem(p, b2, n2));
+        for (int k = 0; k < 20; k++) {
+            CHECK_OK(mm_policy_act(p, obs, 1, a, 1));
+            CHECK(isfinite(a[0]) && isfinite(a[1]));
+            CHECK_OK(mm_policy_observe(p, obs, a, &rew, nobs, &te, &tr, 1));
+        }
+    }
+    free(b2);
+    free(b1);
+    free(file);
+    remove(path);
+    mm_policy_free(p);
+}
+
+/* A finite file whose memory core overflows: act refuses with MM_E_NUMERIC instead of
+ * returning NaN actions with MM_OK. */
+static void test_policy_act_nonfinite(void)
+{
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    float obs[3] = {0.3f, -0.2f, 0.9f}, a[2] = {0, 0};
+    size_t size = 0, n = 0;
+    unsigned char *file, *bad = NULL;
+    CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_PPO));
+    o.obs_dim = 3, o.act_dim = 2, o.hidden[0] = 8, o.hidden[1] = 8, o.seed = 5;
+    o.memory = MM_MEMORY_LRU, o.memory_dim = 4, o.memory_seq_len = 4;
+    CHECK_OK(mm_policy_create(&p, &o));
+    if (!p) return;
+    CHECK_OK(mm_policy_save_mem(p, NULL, 0, &size, 0));
+    file = (unsigned char *)malloc(size);
+    CHECK_OK(mm_policy_save_mem(p, file, size, &size, 0));
+    /* element 0 of the core's parameter vector: W's first weight (docs/RL.md "Memory") */
+    for (int64_t e = 0; e < 40; e++) {
+        unsigned char *next = remake(bad ? bad : file, size, NULL, NULL, "memory.0.weight", e,
+                                     1e30, &n);
+        free(bad);
+        bad = next;
+        if (!bad) break;
+    }
+    if (bad) {
+        int rc;
+        CHECK_OK(mm_policy_load_mem(p, bad, n));
+        rc = mm_policy_act(p, obs, 1, a, 1);
+        if (rc == MM_OK)
+            CHECK(isfinite(a[0]) && isfinite(a[1]));
+        else
+            CHECK(rc == MM_E_NUMERIC && strstr(mm_policy_errmsg(p), "NaN or Inf") != NULL);
+        CHECK(rc == MM_E_NUMERIC); /* 1e30 weights overflow the core: the case this guards */
+    }
+    free(bad);
+    free(file);
+    mm_policy_free(p);
 }
 
 /* ---- item 10: saving through a symbolic link ---------------------------------------------------- */
@@ -612,14 +748,96 @@ static void test_save_symlink(void)
     mm_model_free(b);
 }
 
+/* The policy's saves go through the same atomic writer: through a link, the target is
+ * replaced and the link stays (mm_policy_save and mm_policy_export_save). */
+static void test_policy_save_symlink(void)
+{
+    char dir[64], target[128], link[128];
+    struct stat st;
+    mm_policy *p = small_policy(), *q = small_policy(), *r = NULL;
+    mm_model *m = NULL;
+    float obs[3] = {0.1f, 0.2f, -0.3f}, ap[2], ar[2];
+    snprintf(dir, sizeof dir, "/tmp/mm_test_guard_XXXXXX");
+    if (!mkdtemp(dir)) {
+        mmt_fail(__FILE__, __LINE__, "mkdtemp failed");
+        return;
+    }
+    snprintf(target, sizeof target, "%s/target.st", dir);
+    snprintf(link, sizeof link, "%s/link.st", dir);
+    CHECK_OK(mm_policy_save(q, target));
+    CHECK(symlink("target.st", link) == 0);
+    CHECK_OK(mm_policy_save(p, link));
+    CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(lstat(target, &st) == 0 && S_ISREG(st.st_mode));
+    CHECK_OK(mm_policy_load_new(&r, target, NULL)); /* the target holds p now */
+    if (r) {
+        CHECK_OK(mm_policy_act(p, obs, 1, ap, 0));
+        CHECK_OK(mm_policy_act(r, obs, 1, ar, 0));
+        CHECK(memcmp(ap, ar, sizeof ap) == 0);
+    }
+    CHECK_OK(mm_policy_export_save(p, link));
+    CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK_OK(mm_model_load(&m, target, NULL)); /* now the exported actor */
+    unlink(link);
+    unlink(target);
+    CHECK(rmdir(dir) == 0); /* no temporary file left behind */
+    mm_model_free(m);
+    mm_policy_free(r);
+    mm_policy_free(p);
+    mm_policy_free(q);
+}
+
+/* ---- item 9 on the loaders: options that are refused ------------------------------------- */
+static void test_load_opts_refused(void)
+{
+    char path[512];
+    mm_policy *p = small_policy(), *q = (mm_policy *)1;
+    mm_policy_opts junk;
+    mm_model *m = (mm_model *)1;
+    mm_model_opts mo;
+    unsigned char big[sizeof(mm_model_opts) + 16];
+    mm_model_opts *newer = (mm_model_opts *)(void *)big;
+    char err[256] = "";
+    size_t size = 0;
+    unsigned char *file = adam_file(&size);
+    /* An uninitialised struct: struct_size, alloc and err_buf all garbage. mm_policy_load_new
+     * used to trust its alloc (through an allocator pointer 0xa5a5...) before any check. */
+    CHECK(mmt_tmp_path(path, sizeof path, "guard_opts_policy.safetensors") == 0);
+    CHECK_OK(mm_policy_save(p, path));
+    memset(&junk, 0xa5, sizeof junk);
+    CHECK_STATUS(mm_policy_load_new(&q, path, &junk), MM_E_INVALID_ARG);
+    CHECK(q == NULL);
+    memset(&mo, 0xa5, sizeof mo);
+    CHECK_STATUS(mm_model_load_mem(&m, file, size, &mo), MM_E_INVALID_ARG);
+    CHECK(m == NULL);
+    /* A newer caller's struct that sets a field this library does not know: refused, and the
+     * text reaches its err_buf as mm_model_create's does. */
+    memset(big, 0, sizeof big);
+    CHECK_OK(mm_model_opts_init(newer));
+    newer->struct_size = (uint32_t)sizeof big;
+    newer->err_buf = err, newer->err_buf_size = sizeof err;
+    big[sizeof(mm_model_opts) + 3] = 1;
+    CHECK_STATUS(mm_model_load_mem(&m, file, size, newer), MM_E_VERSION);
+    CHECK(m == NULL && strstr(err, "mm_model_load_mem") != NULL &&
+          strstr(err, "newer") != NULL);
+    remove(path);
+    free(file);
+    mm_policy_free(p);
+}
+
 void suite_fileguard(void)
 {
     mmt_run("fileguard_attn_configs", test_attn_configs);
     mmt_run("fileguard_attn_builder_agrees", test_attn_builder_agrees);
+    mmt_run("fileguard_xattn_one_context", test_xattn_one_context);
     mmt_run("fileguard_checked_sizes", test_checked_sizes);
     mmt_run("fileguard_step_counters", test_step_counters);
     mmt_run("fileguard_non_regular", test_non_regular);
     mmt_run("fileguard_model_nonfinite", test_model_nonfinite);
     mmt_run("fileguard_policy_nonfinite", test_policy_nonfinite);
+    mmt_run("fileguard_policy_rms_limits", test_policy_rms_limits);
+    mmt_run("fileguard_policy_act_nonfinite", test_policy_act_nonfinite);
     mmt_run("fileguard_save_symlink", test_save_symlink);
+    mmt_run("fileguard_policy_save_symlink", test_policy_save_symlink);
+    mmt_run("fileguard_load_opts_refused", test_load_opts_refused);
 }

@@ -45,7 +45,8 @@ typedef struct gscr {
 } gscr;
 static void layout(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, gbuf *f, gscr *s)
 {
-    const int64_t rows = b * t, e = EXP(l), sd = SDIM(l), w3 = W3(l);
+    /* counts through mmi_sz_mul like every layout (an overflow saturates; finalize refuses) */
+    const int64_t rows = mmi_sz_mul(b, t), e = EXP(l), sd = SDIM(l), w3 = W3(l);
     f->stats = (double *)mmi_carve_take(y, mmi_sz_mul(2, rows), sizeof(double));
     f->xn = (float *)mmi_carve_take(y, mmi_sz_mul(rows, l->in_dim), 4);
     f->h = (float *)mmi_carve_take(y, mmi_sz_mul(rows, w3), 4);
@@ -58,8 +59,9 @@ static void layout(const mmi_layer *l, int64_t b, int64_t t, mmi_carve *y, gbuf 
     if (!s) return;
     {
         const mmi_attn_head a = head_of(l, t);
-        const size_t w1 = mmi_attn_head_ws_floats(&a, t), w2 = mmi_attn_head_jvp_ws_floats(&a, t);
-        s->ws = (float *)mmi_carve_take(y, (int64_t)(w1 > w2 ? w1 : w2), 4);
+        const int64_t w1 = mmi_sz_of(mmi_attn_head_ws_floats(&a, t)),
+                      w2 = mmi_sz_of(mmi_attn_head_jvp_ws_floats(&a, t));
+        s->ws = (float *)mmi_carve_take(y, w1 < 0 || w2 < 0 ? MMI_SIZE_BAD : w1 > w2 ? w1 : w2, 4);
     }
     s->dg = (float *)mmi_carve_take(y, mmi_sz_mul(rows, e), 4);
     s->dao = (float *)mmi_carve_take(y, mmi_sz_mul(rows, e), 4);

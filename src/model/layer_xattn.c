@@ -374,15 +374,7 @@ MM_API int mm_model_add_cross_attention(mm_model *m, int64_t n_heads, int64_t d_
 {
     static const char fn[] = "mm_model_add_cross_attention";
     const int64_t ic[4] = {n_heads, d_head, ctx_dim, max_ctx};
-    if (!m) return MM_E_INVALID_ARG;
-    /* All cross-attention layers of a model read the one context tensor. */
-    for (int32_t i = 0; i < m->n_layers; i++) {
-        int64_t dim = 0;
-        if (mmi_xattn_context(&m->layers[i], &dim, NULL) && dim != ctx_dim)
-            return mmi_fail(&m->err, MM_E_SHAPE,
-                            "%s: ctx_dim %lld differs from layer %d's "
-                            "%lld; a model has one context tensor",
-                            fn, (long long)ctx_dim, (int)i, (long long)dim);
-    }
+    /* one context tensor per model: mmi_model_add_layer checks the ctx_dim of every
+     * cross-attention layer against the others, for files as for this call */
     return mmi_model_add_layer(m, "cross_attention", ic, 4, NULL, 0, fn);
 }

@@ -98,6 +98,22 @@ int64_t mmi_model_out_dim(const mm_model *m)
     return m->n_layers ? m->layers[m->n_layers - 1].out_dim : m->opts.input_dim;
 }
 
+/* All cross-attention layers of a model read the one context tensor of a *_ctx call, so their
+ * ctx_dim agree. Checked here, not in mm_model_add_cross_attention, so a file's layers meet it
+ * too (a loaded model whose layers disagreed could never run a *_ctx call). */
+static int check_one_context(mm_model *m, const mmi_layer *l, const char *fn)
+{
+    int64_t want = 0, dim = 0;
+    if (!mmi_xattn_context(l, &want, NULL)) return MM_OK;
+    for (int32_t i = 0; i < m->n_layers; i++)
+        if (mmi_xattn_context(&m->layers[i], &dim, NULL) && dim != want)
+            return mmi_fail(&m->err, MM_E_SHAPE,
+                            "%s: ctx_dim %lld differs from layer %d's %lld; a model has one "
+                            "context tensor",
+                            fn, (long long)want, (int)i, (long long)dim);
+    return MM_OK;
+}
+
 int mmi_model_add_layer(mm_model *m, const char *kind_name, const int64_t *icfg, int32_t n_icfg,
                         const double *dcfg, int32_t n_dcfg, const char *fn)
 {
@@ -130,6 +146,7 @@ int mmi_model_add_layer(mm_model *m, const char *kind_name, const int64_t *icfg,
     if (n_dcfg) memcpy(l.dcfg, dcfg, (size_t)n_dcfg * sizeof *dcfg);
     l.in_dim = mmi_model_out_dim(m);
     if ((rc = vt->setup(&l, &m->err, fn)) != MM_OK) return rc;
+    if ((rc = check_one_context(m, &l, fn)) != MM_OK) return rc;
     if (m->n_layers == m->cap_layers && (rc = grow_layers(m, fn)) != MM_OK) return rc;
     m->layers[m->n_layers++] = l;
     mmi_err_clear(&m->err);

@@ -81,7 +81,7 @@ static int32_t first_xattn(const mm_model *m, int64_t *dim, int64_t *max_ctx)
         if (first == m->n_layers)
             first = i, *dim = d;
         else if (d != *dim)
-            *dim = -1; /* layers disagree (possible in a loaded file) */
+            *dim = -1; /* layers disagree (mmi_model_add_layer refuses that; kept as a guard) */
         if (mc < *max_ctx) *max_ctx = mc;
     }
     return first;

@@ -5,6 +5,7 @@
  * through the same path as mm_model_add_* and its parameters are copied in. */
 #include "mmi_model_io.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -528,7 +529,16 @@ static int load_any(mm_model **out, int src, const void *data, size_t size, mm_r
     e.msg[0] = '\0';
     if (!out) return MM_E_INVALID_ARG;
     *out = NULL;
-    if ((rc = load_opts(&o, opts, &a, &e, fn))) return load_finish(rc, &e, &o, fn);
+    if ((rc = load_opts(&o, opts, &a, &e, fn))) {
+        /* Refused options (a newer struct, a garbage struct_size): their err_buf is used only
+         * where mm_model_create would use it (mmi_opts_export_error's rule). */
+        mmi_err pe = e;
+        if (strncmp(e.msg, fn, strlen(fn)) != 0) mmi_fail(&pe, rc, "%s: %s", fn, e.msg);
+        if (opts)
+            mmi_opts_export_error(opts, offsetof(mm_model_opts, err_buf),
+                                  offsetof(mm_model_opts, err_buf_size), &pe);
+        return rc;
+    }
     if ((src == SRC_MEM && !data) || (src == SRC_CB && !rfn) || (src == SRC_PATH && !path))
         return load_finish(mmi_fail(&e, MM_E_INVALID_ARG, "%s is NULL",
                                     src == SRC_MEM  ? "data"

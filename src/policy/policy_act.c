@@ -25,6 +25,17 @@ static int check_act(mm_policy *p, const float *obs, int64_t n, const float *act
     return MM_OK;
 }
 
+/* The actor's output before it becomes actions: a NaN or Inf there (parameters that overflow,
+ * a diverged memory core) would reach the caller as NaN actions, or as a garbage index drawn
+ * from NaN logits, with MM_OK. Refused before any action or act slot is written. */
+static int check_out(mm_policy *p, const float *v, int64_t count)
+{
+    if (mmi_all_finite(v, count)) return MM_OK;
+    return mmi_fail(&p->err, MM_E_NUMERIC,
+                    "mm_policy_act: the actor's output holds NaN or Inf (its parameters or the "
+                    "observation statistics are out of range); no action was written");
+}
+
 /* y in [-1, 1] -> low + (y + 1) (high - low) / 2 */
 static void unscale(const mm_policy *p, const float *y, int64_t n, float *out)
 {
@@ -54,6 +65,7 @@ static int act_discrete_sac(mm_policy *p, const float *x, int64_t n, float *acti
     rc = mm_model_forward(p->actor, mmi_pol_view(p, 0, (float *)x, n, p->obs_dim),
                           mmi_pol_view(p, 1, z, n, p->head_dim));
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_act");
+    if ((rc = check_out(p, z, n * p->head_dim)) != MM_OK) return rc;
     for (int64_t i = 0; i < n; i++)
         actions[i] = sample_categorical(p, z + i * p->head_dim, explore);
     return MM_OK;
@@ -68,11 +80,12 @@ static int act_offpolicy(mm_policy *p, const float *x, int64_t n, float *actions
             y[i] = (float)(2.0 * mmi_rng_uniform(mmi_pol_act_rng(p)) - 1.0);
     } else if (p->o.algo == MM_ALGO_SAC) { /* the squashed Gaussian is its own exploration */
         int rc = mmi_sac_act(p, x, n, y, explore);
-        if (rc != MM_OK) return rc;
+        if (rc != MM_OK || (rc = check_out(p, y, n * p->act_dim)) != MM_OK) return rc;
     } else {
         int rc = mm_model_forward(p->actor, mmi_pol_view(p, 0, (float *)x, n, p->obs_dim),
                                   mmi_pol_view(p, 1, y, n, p->act_dim));
         if (rc != MM_OK) return mmi_pol_model_fail(p, p->actor, rc, "mm_policy_act");
+        if ((rc = check_out(p, y, n * p->act_dim)) != MM_OK) return rc;
         if (explore) mmi_noise_apply(p, y, n);
     }
     unscale(p, y, n, actions);
@@ -108,7 +121,7 @@ static int act_onpolicy(mm_policy *p, const float *x, int64_t n, float *actions,
     rc = mmi_pi_forward_act(p, x, n, head, &ls);
     int64_t d = p->act_dim;
     mmi_act_slots *s = &p->slots;
-    if (rc != MM_OK) return rc;
+    if (rc != MM_OK || (rc = check_out(p, head, n * p->head_dim)) != MM_OK) return rc;
     if (p->discrete) {
         for (int64_t i = 0; i < n; i++)
             actions[i] = sample_categorical(p, head + i * p->head_dim, explore);

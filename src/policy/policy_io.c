@@ -12,6 +12,8 @@
  * (format "libmm", no format_version, algo as a number, no bounds) still load. */
 #include "mmi_policy_io.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -275,22 +277,48 @@ static double f64_at(const mmi_st_file *f, const mmi_st_tensor *t, int64_t j)
     return d;
 }
 
-/* Before anything is copied: weights and bounds finite, observation mean finite, variance and
- * count finite and >= 0 (a NaN or negative variance would make every later action NaN). */
+/* The largest observation statistics a stream of finite float observations can produce: the
+ * mean of floats is a float, the variance at most (2 FLT_MAX)^2 < 1e78, and the count is
+ * held to 2^53 like every other counter. Within them mmi_rms_update cannot overflow a double
+ * (var x count < 1e94) and the float copies act applies stay finite; a finite 1e300 mean
+ * turned the variance into Inf at the next observe and every action after it into NaN. */
+#define RMS_VAR_MAX   1e78
+#define RMS_COUNT_MAX 9007199254740992.0
+
+static double rms_limit(const mmi_pio_ent *x)
+{
+    if (x->role == MMI_PIO_RMS_MEAN) return FLT_MAX;
+    if (x->role != MMI_PIO_RMS_POS) return 0.0;
+    return strcmp(x->name, "obs_rms.count") == 0 ? RMS_COUNT_MAX : RMS_VAR_MAX;
+}
+
+/* Before anything is copied: weights and bounds finite; observation mean finite and within
+ * the float range; variance and count finite, >= 0 and within the limits above (a NaN or
+ * negative variance would make every later action NaN). */
 static int check_values(mm_policy *p, const mmi_st_file *f, const mmi_pio_list *L, const char *fn)
 {
     for (int64_t k = 0; k < L->n; k++) {
         const mmi_pio_ent *x = &L->e[k];
         const mmi_st_tensor *t = mmi_st_find(f, x->name);
         const int is_f64 = x->t.dtype == MMI_ST_F64, pos = x->role == MMI_PIO_RMS_POS;
+        const double lim = rms_limit(x);
         int64_t bad;
         if (x->role == MMI_PIO_CKPT) continue; /* policy_ckpt.c checks its blocks */
         bad = mmi_st_first_nonfinite(f, t, is_f64 ? 8 : 4);
-        for (int64_t j = 0; bad < 0 && pos && j < t->numel; j++)
-            if (f64_at(f, t, j) < 0.0) bad = j;
+        if (bad >= 0 || lim == 0.0) {
+            if (bad >= 0)
+                return mmi_fail(&p->err, MM_E_NUMERIC, "%s: tensor %s element %lld is NaN or Inf",
+                                fn, x->name, (long long)bad);
+            continue;
+        }
+        for (int64_t j = 0; bad < 0 && j < t->numel; j++) {
+            double v = f64_at(f, t, j);
+            if ((pos && v < 0.0) || fabs(v) > lim) bad = j;
+        }
         if (bad >= 0)
-            return mmi_fail(&p->err, MM_E_NUMERIC, "%s: tensor %s element %lld is %s", fn, x->name,
-                            (long long)bad, pos ? "NaN, Inf or negative" : "NaN or Inf");
+            return mmi_fail(&p->err, MM_E_NUMERIC, "%s: tensor %s element %lld is %g (%s%g)", fn,
+                            x->name, (long long)bad, f64_at(f, t, bad),
+                            pos ? "allowed: 0 .. " : "allowed magnitude: <= ", lim);
     }
     return MM_OK;
 }

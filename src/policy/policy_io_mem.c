@@ -180,6 +180,8 @@ int mm_policy_load_new(mm_policy **out, const char *path, const mm_policy_opts *
     if (out) *out = NULL;
     if (!out || !path)
         rc = mmi_fail(&e, MM_E_INVALID_ARG, "%s: NULL argument", fn);
+    else if (opts && (rc = mmi_opts_copy(&o, opts, sizeof o, &e, fn)) != MM_OK)
+        ; /* a garbage struct_size (an uninitialised struct): its alloc is not trusted */
     else
         rc = mmi_alloc_init(&a,
                             opts && opts->struct_size >=
@@ -189,7 +191,10 @@ int mm_policy_load_new(mm_policy **out, const char *path, const mm_policy_opts *
                             &e);
     if (rc == MM_OK && !(bounds = mmi_malloc(&a, nb)))
         rc = mmi_fail(&e, MM_E_NOMEM, "%s: bounds", fn);
-    if (rc == MM_OK) rc = parse_any(&f, SRC_PATH, path, NULL, 0, NULL, NULL, &a, &e);
+    if (rc == MM_OK && (rc = parse_any(&f, SRC_PATH, path, NULL, 0, NULL, NULL, &a, &e)) != MM_OK) {
+        mmi_err pe = e; /* the file's text, named by the function as every other load's */
+        mmi_fail(&e, rc, "%s: %s", fn, pe.msg);
+    }
     if (rc == MM_OK) rc = load_new_opts(&f, opts, &o, bounds, bounds + 65536, &e);
     if (rc == MM_OK) {
         char buf[MMI_ERRMSG_SIZE] = "";
