@@ -9,8 +9,8 @@
  * With --svg DIR, seed 1's training episode returns of both agents (moving averages) go to
  * DIR/rl_memory_cartpole.svg and DIR/rl_memory_pendulum.svg (examples/envs/curve_svg.c, the
  * demo's writer).
- * Usage: rl_memory [--seeds N] [--dim memory_dim] [--seq memory_seq_len] [--svg DIR] [--quick]
- *                  [cartpole|pendulum|latency]. */
+ * Usage: rl_memory [--seeds N] [--dim memory_dim] [--seq memory_seq_len] [--log-std x]
+ *                  [--svg DIR] [--quick] [cartpole|pendulum|latency]. */
 #include <mm.h>
 
 #include "../examples/envs/curve_svg.h"
@@ -34,6 +34,7 @@ static double now_s(void)
 static float g_low = -2.0f, g_high = 2.0f;
 static int64_t g_dim = 16; /* --dim: memory_dim of the trained agents */
 static int64_t g_seq = 0;  /* --seq: memory_seq_len (0: 32 CartPole, 64 Pendulum) */
+static double g_lsi = 0.5; /* --log-std: PendulumNoVel's log_std_init (docs/RL.md "Memory") */
 static const char *g_svg;  /* --svg DIR: seed 1's learning curves into DIR/rl_memory_*.svg */
 
 #define MAX_EPISODES 8192
@@ -64,6 +65,7 @@ static void configure(const task *t, int memory, uint64_t seed, mm_policy_opts *
         o->n_steps = 1024, o->batch_size = 128, o->gamma = 0.9, o->gae_lambda = 0.95;
         o->n_epochs = 10, o->lr_actor = o->lr_critic = 1e-3, o->clip_range = 0.2;
         o->ent_coef = 0.0;
+        o->log_std_init = g_lsi; /* libmm has no gSDE: a wider start explores instead */
     }
     if (memory) {
         o->memory = MM_MEMORY_LRU, o->memory_dim = g_dim;
@@ -242,6 +244,8 @@ int main(int argc, char **argv)
             g_dim = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seq") && i + 1 < argc)
             g_seq = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--log-std") && i + 1 < argc)
+            g_lsi = atof(argv[++i]);
         else if (!strcmp(argv[i], "--svg") && i + 1 < argc)
             g_svg = argv[++i];
         else if (!strcmp(argv[i], "--quick"))
