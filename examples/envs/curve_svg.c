@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 
-enum { LEG_W = 300, LEG_ROW = 18 };
+enum { LEG_W = 340, LEG_ROW = 18 };
 
 typedef struct frame {
     double W, H, L, R, T, B;
@@ -25,8 +25,9 @@ static void axes(FILE *o, const frame *f)
 {
     const curve_plot *p = f->pl;
     fprintf(o, "<text x=\"%g\" y=\"18\" font-size=\"14\">%s</text>\n", f->L, p->title);
-    for (int k = 0; k <= 6; k++) {
-        double y = p->ymin + k * (p->ymax - p->ymin) / 6;
+    int ny = p->yticks > 0 ? p->yticks : 6;
+    for (int k = 0; k <= ny; k++) {
+        double y = p->ymin + k * (p->ymax - p->ymin) / ny;
         fprintf(o,
                 "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#ddd\"/>"
                 "<text x=\"%g\" y=\"%g\" text-anchor=\"end\">%g</text>\n",
@@ -84,6 +85,7 @@ static void legend(FILE *o, const frame *f, const curve_series *s, int ns, const
     int rows = ns + (ev != NULL) + (f->pl->bar_label != NULL), r = 0;
     for (int i = 0; i < ns; i++) rows += s[i].dots;
     double x = f->W - f->R - LEG_W - 5, y = f->H - f->B - rows * LEG_ROW - 14;
+    if (f->pl->legend_mid) y = (f->T + f->H - f->B - rows * LEG_ROW - 8) / 2;
     fprintf(o, "<rect x=\"%g\" y=\"%g\" width=\"%d\" height=\"%d\" fill=\"white\" stroke=\"#bbb\"/>\n",
             x, y, LEG_W, rows * LEG_ROW + 8);
     for (int i = 0; i < ns; i++) {
@@ -120,7 +122,7 @@ static void legend(FILE *o, const frame *f, const curve_series *s, int ns, const
 int curve_svg_write(const char *path, const curve_plot *pl, const curve_series *s, int ns,
                     const curve_evals *ev)
 {
-    frame f = {640, 400, 70, 20, 30, 50, pl};
+    frame f = {640, 400, 70, 30, 30, 50, pl};
     FILE *o = fopen(path, "w");
     if (!o) return -1;
     fprintf(o,

@@ -26,6 +26,8 @@ typedef struct curve_plot {
     double bar;              /* dashed line at this return (drawn when bar_label is set) */
     const char *bar_label;   /* e.g. "bar: return -200", or NULL */
     int smooth;              /* moving-average window in episodes */
+    int yticks;              /* divisions of the return axis (0: 6) */
+    int legend_mid;          /* 1: legend at mid-height (0: above the bottom axis) */
 } curve_plot;
 
 /* Writes the plot of ns series (and evals when ev is not NULL) to path. 0 on success, -1 when
