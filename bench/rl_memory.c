@@ -6,10 +6,14 @@
  * agent's memory reset at every episode start) as mean +- std over seeds with the per-seed
  * values and wall-clock per run; then mm_policy_act latency with and without memory.
  * Hyperparameters: rl-baselines3-zoo recurrentppo.yml (docs/RL.md "Memory").
- * Usage: rl_memory [--seeds N] [--dim memory_dim] [--seq memory_seq_len] [--quick]
- *                  [cartpole|pendulum|latency]. */
+ * With --svg DIR, seed 1's training episode returns of both agents (moving averages) go to
+ * DIR/rl_memory_cartpole.svg and DIR/rl_memory_pendulum.svg (examples/envs/curve_svg.c, the
+ * demo's writer).
+ * Usage: rl_memory [--seeds N] [--dim memory_dim] [--seq memory_seq_len] [--log-std x]
+ *                  [--svg DIR] [--quick] [cartpole|pendulum|latency]. */
 #include <mm.h>
 
+#include "../examples/envs/curve_svg.h"
 #include "../examples/envs/envs.h"
 
 #include <math.h>
@@ -30,6 +34,14 @@ static double now_s(void)
 static float g_low = -2.0f, g_high = 2.0f;
 static int64_t g_dim = 16; /* --dim: memory_dim of the trained agents */
 static int64_t g_seq = 0;  /* --seq: memory_seq_len (0: 32 CartPole, 64 Pendulum) */
+static double g_lsi = 0.5; /* --log-std: PendulumNoVel's log_std_init (docs/RL.md "Memory") */
+static const char *g_svg;  /* --svg DIR: seed 1's learning curves into DIR/rl_memory_*.svg */
+
+#define MAX_EPISODES 8192
+typedef struct episodes { /* training episodes of one run: end step and return */
+    int n;
+    double step[MAX_EPISODES], ret[MAX_EPISODES];
+} episodes;
 
 typedef struct task {
     const char *name;
@@ -53,6 +65,7 @@ static void configure(const task *t, int memory, uint64_t seed, mm_policy_opts *
         o->n_steps = 1024, o->batch_size = 128, o->gamma = 0.9, o->gae_lambda = 0.95;
         o->n_epochs = 10, o->lr_actor = o->lr_critic = 1e-3, o->clip_range = 0.2;
         o->ent_coef = 0.0;
+        o->log_std_init = g_lsi; /* libmm has no gSDE: a wider start explores instead */
     }
     if (memory) {
         o->memory = MM_MEMORY_LRU, o->memory_dim = g_dim;
@@ -88,8 +101,15 @@ static int evaluate(mm_policy *p, int32_t kind, uint64_t seed, int n, double *me
     return MM_OK;
 }
 
-static int run(const task *t, int memory, uint64_t seed, double *score, double *secs)
+static void record(episodes *ep, double step, double ret)
 {
+    if (ep && ep->n < MAX_EPISODES) ep->step[ep->n] = step, ep->ret[ep->n++] = ret;
+}
+
+static int run(const task *t, int memory, uint64_t seed, double *score, double *secs,
+               episodes *ep)
+{
+    double ret[MAX_AGENTS] = {0};
     static env envs[MAX_AGENTS];
     float obs[MAX_AGENTS * 2], next[MAX_AGENTS * 2], act[MAX_AGENTS], rew[MAX_AGENTS];
     uint8_t te[MAX_AGENTS], tr[MAX_AGENTS];
@@ -115,6 +135,8 @@ static int run(const task *t, int memory, uint64_t seed, double *score, double *
             int32_t a, b;
             env_step(&envs[i], act + i, next + i * 2, rew + i, &a, &b);
             te[i] = (uint8_t)a, tr[i] = (uint8_t)b;
+            ret[i] += rew[i];
+            if (a || b) record(ep, (double)(s + n), ret[i]), ret[i] = 0;
         }
         /* observe resets the memory of agents whose episode ended */
         if (rc == MM_OK) rc = mm_policy_observe(p, obs, act, rew, next, te, tr, n);
@@ -131,15 +153,37 @@ static int run(const task *t, int memory, uint64_t seed, double *score, double *
     return rc;
 }
 
+/* Seed 1's training curves of both agents into DIR/rl_memory_<file>.svg. */
+static void write_curves(const task *t, const episodes *ep)
+{
+    int cart = t->env == ENV_CARTPOLE;
+    char path[512], title[160], mem[32];
+    curve_plot pl = {title, 0, cart ? 0 : -1800, cart ? 500 : 0, 0, NULL, cart ? 20 : 10,
+                     cart ? 5 : 6, cart};
+    curve_series s[2] = {{mem, "#c33", ep[1].step, ep[1].ret, ep[1].n, 0},
+                         {"PPO memoryless", "#36c", ep[0].step, ep[0].ret, ep[0].n, 0}};
+    pl.xmax = (double)t->budget;
+    snprintf(mem, sizeof mem, "PPO + LRU%d", (int)g_dim);
+    snprintf(title, sizeof title, "libmm PPO on %s, seed 1: training episode returns", t->name);
+    snprintf(path, sizeof path, "%s/rl_memory_%s.svg", g_svg, cart ? "cartpole" : "pendulum");
+    if (curve_svg_write(path, &pl, s, 2, NULL) == 0)
+        printf("learning curves written to %s\n", path);
+    else
+        fprintf(stderr, "cannot write %s\n", path);
+}
+
 static void bench_task(const task *t, int seeds)
 {
+    static episodes ep[2];
+    ep[0].n = ep[1].n = 0;
     for (int memory = 1; memory >= 0; memory--) {
         double sc[32], sum = 0, sq = 0, secs = 0;
         char per[512] = "", label[32];
         snprintf(label, sizeof label, "PPO+LRU%d", (int)g_dim);
         for (int k = 0; k < seeds; k++) {
             double s = 0, w = 0;
-            if (run(t, memory, (uint64_t)k + 1, &s, &w) != MM_OK) return;
+            if (run(t, memory, (uint64_t)k + 1, &s, &w, k == 0 ? &ep[memory] : NULL) != MM_OK)
+                return;
             sc[k] = s, sum += s, secs += w;
             snprintf(per + strlen(per), sizeof per - strlen(per), " %.0f", s);
         }
@@ -148,11 +192,20 @@ static void bench_task(const task *t, int seeds)
                t->budget, sum / seeds, sqrt(sq / seeds), secs / seeds, per);
         fflush(stdout);
     }
+    if (g_svg) write_curves(t, ep);
 }
 
 /* mm_policy_act latency: CartPoleNoVel's networks, n agents per call, explore = 1, for the
  * memoryless policy and memory_dim 8, 16, 32. The machine is shared: the configurations are
- * timed in turn, 20 rounds of 4000 calls each, and the fastest round of each is kept. */
+ * timed in turn in the thread's CPU time (time spent waiting for a core is not counted), 300
+ * rounds of 300 calls each, and the fastest round of each is kept. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void latency(int32_t n)
 {
     const task t = {"lat", ENV_CARTPOLE, MAX_AGENTS, 100000};
@@ -167,12 +220,12 @@ static void latency(int32_t n)
         if (dims[c]) o.memory_dim = dims[c];
         if (mm_policy_create(&p[c], &o) != MM_OK) return;
     }
-    for (int round = 0; round < 20; round++)
+    for (int round = 0; round < 300; round++)
         for (int c = 0; c < 4; c++) {
-            double t0 = now_s(), us;
-            for (int k = 0; k < 4000; k++)
+            double t0 = cpu_s(), us;
+            for (int k = 0; k < 300; k++)
                 if (mm_policy_act(p[c], obs, n, act, 1) != MM_OK) return;
-            us = (now_s() - t0) * 1e6 / 4000;
+            us = (cpu_s() - t0) * 1e6 / 300;
             best[c] = us < best[c] ? us : best[c];
         }
     printf("act latency, %d agent%s/call: memoryless %.2f us", (int)n, n > 1 ? "s" : "", best[0]);
@@ -192,6 +245,10 @@ int main(int argc, char **argv)
             g_dim = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--seq") && i + 1 < argc)
             g_seq = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--log-std") && i + 1 < argc)
+            g_lsi = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--svg") && i + 1 < argc)
+            g_svg = argv[++i];
         else if (!strcmp(argv[i], "--quick"))
             quick = 1;
         else if (!strcmp(argv[i], "cartpole"))

@@ -7,6 +7,7 @@
  * takes well under a minute on one core. Usage: demo [seed] [steps]. */
 #include <mm.h>
 
+#include "envs/curve_svg.h"
 #include "envs/envs.h"
 
 #include <math.h>
@@ -141,98 +142,18 @@ static int train(mm_policy *p, long total, uint64_t seed, double *ep_step, doubl
     return MM_OK;
 }
 
-/* The learning curve: training episode returns (dots), their SMOOTH-episode moving average
- * (line), the deterministic evaluations (squares with +-1 std bars; the last one is the
- * reloaded agent's) and the -200 bar, with axis labels and a legend. */
-static void svg_legend(FILE *f, double x, double y)
-{
-    fprintf(f,
-            "<rect x=\"%g\" y=\"%g\" width=\"270\" height=\"76\" fill=\"white\" "
-            "stroke=\"#bbb\"/>\n",
-            x, y);
-    fprintf(f,
-            "<circle cx=\"%g\" cy=\"%g\" r=\"2.5\" fill=\"#88a\"/><text x=\"%g\" "
-            "y=\"%g\">training episode return</text>\n",
-            x + 14, y + 14, x + 28, y + 18);
-    fprintf(f,
-            "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#c33\" "
-            "stroke-width=\"2\"/><text x=\"%g\" y=\"%g\">moving average (%d episodes)"
-            "</text>\n",
-            x + 6, y + 32, x + 22, y + 32, x + 28, y + 36, SMOOTH);
-    fprintf(f,
-            "<rect x=\"%g\" y=\"%g\" width=\"7\" height=\"7\" fill=\"#161\"/><text "
-            "x=\"%g\" y=\"%g\">deterministic evaluation, mean +- std</text>\n",
-            x + 10.5, y + 46.5, x + 28, y + 54);
-    fprintf(f,
-            "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"green\" "
-            "stroke-dasharray=\"6 4\"/><text x=\"%g\" y=\"%g\">bar: return -200</text>\n",
-            x + 6, y + 68, x + 22, y + 68, x + 28, y + 72);
-}
-
+/* The learning curve (examples/envs/curve_svg.c): training episode returns (dots), their
+ * SMOOTH-episode moving average (line), the deterministic evaluations (squares with +-1 std
+ * bars; the last one is the reloaded agent's) and the -200 bar. */
 static int write_svg(const char *path, const double *xs, const double *ys, int n, long total,
                      const evals *ev)
 {
-    FILE *f = fopen(path, "w");
-    const double W = 640, H = 400, L = 70, R = 20, T = 30, B = 50, ymin = -1800, ymax = 0;
-    if (!f) return -1;
-#define SX(x) (L + (x) / (double)total * (W - L - R))
-#define SY(y) (T + (ymax - fmax(ymin, (y))) / (ymax - ymin) * (H - T - B))
-    fprintf(f,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
-            "font-family=\"sans-serif\" font-size=\"12\">\n",
-            W, H);
-    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    fprintf(f,
-            "<text x=\"%g\" y=\"18\" font-size=\"14\">libmm TD3 on Pendulum-v1: training "
-            "episode returns</text>\n",
-            L);
-    for (int k = 0; k <= 6; k++) {
-        double y = ymin + k * (ymax - ymin) / 6;
-        fprintf(f,
-                "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#ddd\"/>"
-                "<text x=\"%g\" y=\"%g\" text-anchor=\"end\">%g</text>\n",
-                L, SY(y), W - R, SY(y), L - 5, SY(y) + 4, y);
-    }
-    for (int k = 0; k <= 4; k++) {
-        double x = total * k / 4.0;
-        fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%g</text>\n", SX(x), H - B + 18,
-                x);
-    }
-    fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">environment steps</text>\n",
-            (L + W - R) / 2, H - 10);
-    fprintf(f,
-            "<text transform=\"translate(14 %g) rotate(-90)\" text-anchor=\"middle\">"
-            "episode return (sum of rewards)</text>\n",
-            (T + H - B) / 2);
-    /* The bar's label sits on the left, below the line, under the warm-up episodes (few). */
-    fprintf(f,
-            "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"green\" "
-            "stroke-dasharray=\"6 4\"/><text x=\"%g\" y=\"%g\" fill=\"green\" "
-            "font-size=\"11\">bar -200</text>\n",
-            L, SY(-200), W - R, SY(-200), L + 4, SY(-200) + 14);
-    for (int i = 0; i < n; i++)
-        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"#88a\"/>\n", SX(xs[i]),
-                SY(ys[i]));
-    fprintf(f, "<polyline fill=\"none\" stroke=\"#c33\" stroke-width=\"2\" points=\"");
-    for (int i = 0; i < n; i++) {
-        double s = 0;
-        int k0 = i >= SMOOTH - 1 ? i - (SMOOTH - 1) : 0;
-        for (int k = k0; k <= i; k++) s += ys[k];
-        fprintf(f, "%.1f,%.1f ", SX(xs[i]), SY(s / (i - k0 + 1)));
-    }
-    fprintf(f, "\"/>\n");
-    for (int i = 0; i < ev->n; i++) {
-        double x = SX(ev->step[i]), y = SY(ev->mean[i]);
-        fprintf(f,
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#161\"/>"
-                "<rect x=\"%.1f\" y=\"%.1f\" width=\"7\" height=\"7\" fill=\"#161\"/>\n",
-                x, SY(ev->mean[i] + ev->std[i]), x, SY(ev->mean[i] - ev->std[i]), x - 3.5, y - 3.5);
-    }
-    svg_legend(f, W - R - 275, H - B - 86);
-    fprintf(f, "</svg>\n");
-#undef SX
-#undef SY
-    return fclose(f) == 0 ? 0 : -1;
+    curve_plot pl = {"libmm TD3 on Pendulum-v1: training episode returns", 0, -1800, 0, -200,
+                     "bar: return -200", SMOOTH, 6, 0};
+    curve_series s = {"episode return", "#c33", xs, ys, n, 1};
+    curve_evals e = {ev->n, ev->step, ev->mean, ev->std};
+    pl.xmax = (double)total;
+    return curve_svg_write(path, &pl, &s, 1, &e);
 }
 
 int main(int argc, char **argv)

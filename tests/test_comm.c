@@ -392,6 +392,7 @@ static void test_comm_shape_mismatch(void)
 typedef struct pol_ctx {
     mmt_world *w; /* NULL: single process */
     int32_t algo, size;
+    int64_t n_actions; /* > 0: discrete actions (QAC, discrete SAC) */
     int use_act; /* 1: actions from mm_policy_act(explore); 0: the fixed ones below */
     float obs[PT + 1][PA][3], act[PT][PA], rew[PT][PA];
     float params[MAXW][PMAXP];
@@ -406,7 +407,7 @@ static void pol_data(pol_ctx *c)
     mmt_fill_uniform(&c->rew[0][0], PT * PA, 5, -1.0f, 1.0f);
 }
 
-static mm_policy *pol_make(int32_t algo, int64_t n_agents)
+static mm_policy *pol_make(int32_t algo, int64_t n_agents, int64_t n_actions)
 {
     mm_policy_opts o;
     mm_policy *p = NULL;
@@ -414,7 +415,7 @@ static mm_policy *pol_make(int32_t algo, int64_t n_agents)
     o.obs_dim = 3, o.act_dim = 1, o.seed = 9, o.n_agents = n_agents;
     o.n_hidden = 1, o.hidden[0] = 16;
     o.buffer_size = 64, o.batch_size = 8, o.learning_starts = 4, o.n_steps = 5, o.n_epochs = 2;
-    if (algo == MM_ALGO_QAC) o.n_actions = 3; /* QAC is discrete only */
+    o.n_actions = n_actions;
     return mm_policy_create(&p, &o) == MM_OK ? p : NULL;
 }
 
@@ -423,7 +424,7 @@ static void pol_rank(int32_t rank, void *arg)
 {
     pol_ctx *c = (pol_ctx *)arg;
     int64_t na = PA / c->size, a0 = rank * na;
-    mm_policy *p = pol_make(c->algo, na);
+    mm_policy *p = pol_make(c->algo, na, c->n_actions);
     mm_comm *cm = NULL;
     mm_comm_callbacks cb;
     int rc = p ? MM_OK : MM_E_INTERNAL;
@@ -500,7 +501,7 @@ static void test_comm_a2c_equals_single(void)
     }
     /* and training did move the parameters away from a fresh agent's */
     {
-        mm_policy *p = pol_make(MM_ALGO_A2C, PA);
+        mm_policy *p = pol_make(MM_ALGO_A2C, PA, 0);
         int64_t n = 0;
         CHECK(p && mm_model_params(p->actor, &init, &n) == MM_OK);
         for (int64_t i = 0; p && i < n && i < c1.n_params; i++) moved |= init[i] != c1.params[0][i];
@@ -509,17 +510,32 @@ static void test_comm_a2c_equals_single(void)
     CHECK(moved);
 }
 
-/* PPO, DDPG, TD3, QAC, SAC with sampled actions: ranks stay identical, and a rerun is bitwise
- * the same. */
+/* Did training move the actor away from a fresh agent's (same seed, so same start)? */
+static int pol_moved(const pol_ctx *c)
+{
+    mm_policy *p = pol_make(c->algo, PA, c->n_actions);
+    float *init = NULL;
+    int64_t n = 0;
+    int moved = 0;
+    if (p && mm_model_params(p->actor, &init, &n) == MM_OK)
+        for (int64_t i = 0; i < n && i < c->n_params; i++) moved |= init[i] != c->params[0][i];
+    mm_policy_free(p);
+    return moved;
+}
+
+/* PPO, DDPG, TD3, QAC, SAC and discrete SAC with sampled actions: ranks stay identical, and a
+ * rerun is bitwise the same. */
 static void test_comm_policy_reproducible(void)
 {
-    static const int32_t algos[5] = {MM_ALGO_PPO, MM_ALGO_DDPG, MM_ALGO_TD3, MM_ALGO_QAC,
-                                     MM_ALGO_SAC};
+    static const int32_t algos[6] = {MM_ALGO_PPO, MM_ALGO_DDPG, MM_ALGO_TD3, MM_ALGO_QAC,
+                                     MM_ALGO_SAC, MM_ALGO_SAC};
+    static const int64_t n_actions[6] = {0, 0, 0, 3, 0, 3}; /* QAC is discrete only */
     static pol_ctx a, b;
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < 6; k++) {
         memset(&a, 0, sizeof a);
         pol_data(&a);
         a.algo = algos[k];
+        a.n_actions = n_actions[k];
         a.use_act = 1;
         b = a;
         pol_run(&a, 2);
@@ -532,12 +548,13 @@ static void test_comm_policy_reproducible(void)
         CHECK(a.saved[0] == 1 && a.saved[1] == 0);
         CHECK(memcmp(a.params[0], a.params[1], sizeof(float) * (size_t)a.n_params) == 0);
         CHECK(memcmp(a.params[0], b.params[0], sizeof(float) * (size_t)a.n_params) == 0);
+        CHECK(pol_moved(&a)); /* identical because averaged, not because nothing was trained */
     }
 }
 
 static void test_comm_policy_refusals(void)
 {
-    mm_policy *p = pol_make(MM_ALGO_TRPO, 2);
+    mm_policy *p = pol_make(MM_ALGO_TRPO, 2, 0);
     mm_comm_callbacks cb;
     mm_comm *cm = NULL;
     fill_cb(&cb, 0, 1);

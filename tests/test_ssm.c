@@ -860,6 +860,40 @@ static double lru_naive(const lru_case *c, double *y)
 
 static double lru_obj(void *ctx) { return lru_naive((const lru_case *)ctx, NULL); }
 
+/* The streaming LRU kernel on transposed operands (a recurrent policy's act and training
+ * forward) is bit-equal to mmi_ssm_lru_fwd: shapes with and without full groups of lanes, with an
+ * initial state or none, with D or none. A reordered sum would differ in the last bits. */
+static void test_lru_transposed_bit_equal(void)
+{
+    static const int64_t shapes[4][3] = {{16, 16, 3}, {5, 3, 4}, {20, 9, 2}, {33, 17, 5}};
+    enum { MAXF = 33 * 17 * 2 * 5 };
+    static float lam[2 * 17], bn[MAXF], c[MAXF], d[33], u[33 * 5], h0[2 * 17], bt[MAXF], ct[MAXF];
+    static float y1[33 * 5], y2[33 * 5], hs1[2 * 17 * 5], hs2[2 * 17 * 5], acc[2 * 17];
+    for (int s = 0; s < 4; s++)
+        for (int v = 0; v < 2; v++) {
+            int64_t H = shapes[s][0], N = shapes[s][1], L = shapes[s][2];
+            mmi_lru_row r;
+            mmi_lru_t t;
+            memset(&r, 0, sizeof r);
+            mmt_fill_uniform(lam, 2 * N, 40 + s, -0.7f, 0.7f);
+            mmt_fill_uniform(bn, 2 * N * H, 41 + s, -1.0f, 1.0f);
+            mmt_fill_uniform(c, 2 * N * H, 42 + s, -1.0f, 1.0f);
+            mmt_fill_uniform(d, H, 43 + s, -1.0f, 1.0f);
+            mmt_fill_uniform(u, L * H, 44 + s, -2.0f, 2.0f);
+            mmt_fill_uniform(h0, 2 * N, 45 + s, -1.0f, 1.0f);
+            r.L = L, r.H = H, r.N = N, r.lam = lam, r.bn = bn, r.c = c, r.u = u;
+            r.d = v ? NULL : d, r.h0 = v ? NULL : h0;
+            r.y = y1, r.hs = hs1;
+            mmi_ssm_lru_fwd(&r);
+            mmi_ssm_lru_transpose(&r, bt, ct);
+            t.bt = bt, t.ct = ct, t.acc = acc;
+            r.y = y2, r.hs = hs2;
+            mmi_ssm_lru_fwd_t(&r, &t);
+            CHECK(memcmp(y1, y2, sizeof(float) * (size_t)(L * H)) == 0);
+            CHECK(memcmp(hs1, hs2, sizeof(float) * (size_t)(L * 2 * N)) == 0);
+        }
+}
+
 static void test_lru(void)
 {
     lru_case c;
@@ -2089,6 +2123,7 @@ void suite_ssm(void)
     mmt_run("ssm_ssd_threads", test_ssd_threads);
     mmt_run("ssm_ssd_dt_bounds", test_ssd_dt_bounds);
     mmt_run("ssm_lru", test_lru);
+    mmt_run("ssm_lru_transposed_bit_equal", test_lru_transposed_bit_equal);
     mmt_run("ssm_s4d_kernel", test_s4d_kernel);
     mmt_run("ssm_s4d_tiny_decay", test_s4d_tiny_decay);
     mmt_run("ssm_conv", test_conv);

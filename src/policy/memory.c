@@ -60,7 +60,11 @@ void mmi_mem_layout(mm_policy *p, mmi_carve *y)
     m->dfa = (float *)mmi_carve_take(y, nb * F, 4);
     m->dfv = (float *)mmi_carve_take(y, nb * F, 4);
     m->tmp = (float *)mmi_carve_take(y, N2, 4);
-    m->key = (float *)mmi_carve_take(y, on ? 3 * m->N + N2 * H : 0, 4);
+    m->key = (float *)mmi_carve_take(y, on ? m->n_par : 0, 4);
+    m->bt = (float *)mmi_carve_take(y, N2 * H, 4);
+    m->ct = (float *)mmi_carve_take(y, N2 * H, 4);
+    m->wt = (float *)mmi_carve_take(y, on ? p->obs_dim * H : 0, 4);
+    m->acc = (float *)mmi_carve_take(y, N2, 4);
     m->glam = (double *)mmi_carve_take(y, N2, 8);
     m->gh = (double *)mmi_carve_take(y, N2, 8);
     m->dd = (double *)mmi_carve_take(y, H, 8);
@@ -118,17 +122,27 @@ int mmi_mem_build(mm_policy *p)
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->mem.m, rc, "mm_policy_create");
 }
 
-/* lambda and B e^gamma_log from the current parameters (as ssm_lru.c forms them). Acting
- * reuses them while nu_log .. B are unchanged (a copy in mem.key tells; any path that changes
- * parameters - an update, a load, a checkpoint - is seen), which saves 3N transcendental calls
- * and 2NH products per act. */
+static void row_setup(mm_policy *p, const float *w, mmi_lru_row *r, int64_t len)
+{
+    mem_off o = offsets(p);
+    memset(r, 0, sizeof *r);
+    r->L = len, r->H = p->mem.H, r->N = p->mem.N;
+    r->lam = p->mem.lam, r->bn = p->mem.bn, r->c = w + o.c, r->d = w + o.d;
+}
+
+/* lambda, B e^gamma_log (as ssm_lru.c forms them) and the transposed operands of the streaming
+ * kernel (B e^gamma_log, C, the encoder's W) from the current parameters. Formed again only when
+ * a parameter differs from the copy in mem.key (any path that changes parameters - an update, a
+ * load, a checkpoint - is seen): an act then costs one compare instead of 3N transcendental calls
+ * and three transpositions. */
 static void prepare(mm_policy *p, const float *w)
 {
     mmi_memory *m = &p->mem;
     mem_off o = offsets(p);
-    size_t kb = sizeof(float) * (size_t)(o.c - o.nu);
-    if (m->key_ok && memcmp(m->key, w + o.nu, kb) == 0) return;
-    memcpy(m->key, w + o.nu, kb);
+    mmi_lru_row r;
+    size_t kb = sizeof(float) * (size_t)m->n_par;
+    if (m->key_ok && memcmp(m->key, w, kb) == 0) return;
+    memcpy(m->key, w, kb);
     m->key_ok = 1;
     for (int64_t n = 0; n < m->N; n++) {
         double mod = exp(-exp((double)w[o.nu + n])), arg = exp((double)w[o.th + n]);
@@ -138,27 +152,40 @@ static void prepare(mm_policy *p, const float *w)
         for (int64_t k = 0; k < 2 * m->H; k++)
             m->bn[n * 2 * m->H + k] = (float)(w[o.bb + n * 2 * m->H + k] * gam);
     }
+    row_setup(p, w, &r, 0);
+    mmi_ssm_lru_transpose(&r, m->bt, m->ct);
+    for (int64_t h = 0; h < m->H; h++)
+        for (int64_t j = 0; j < p->obs_dim; j++) m->wt[j * m->H + h] = w[o.w + h * p->obs_dim + j];
 }
 
-/* u [n, H] = W x + b, one fixed summation order for acting and training. */
+/* u [n, H] = W x + b, each u[h] summed in j order (the same for acting and training), over the
+ * transposed W so that the H lanes are contiguous: four at a time, which -O2 vectorizes. */
 static void encode(mm_policy *p, const float *w, const float *x, int64_t n, float *u)
 {
     int64_t H = p->mem.H, od = p->obs_dim;
-    mem_off o = offsets(p);
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t h = 0; h < H; h++) {
-            float v = w[o.b + h];
-            for (int64_t j = 0; j < od; j++) v += w[o.w + h * od + j] * x[i * od + j];
-            u[i * H + h] = v;
+    const float *b = w + offsets(p).b;
+    for (int64_t i = 0; i < n; i++) {
+        float *restrict ui = u + i * H;
+        memcpy(ui, b, sizeof(float) * (size_t)H);
+        for (int64_t j = 0; j < od; j++) {
+            const float *restrict wj = p->mem.wt + j * H;
+            float xj = x[i * od + j];
+            int64_t h = 0;
+            for (; h + 4 <= H; h += 4) {
+                ui[h] += wj[h] * xj, ui[h + 1] += wj[h + 1] * xj;
+                ui[h + 2] += wj[h + 2] * xj, ui[h + 3] += wj[h + 3] * xj;
+            }
+            for (; h < H; h++) ui[h] += wj[h] * xj;
         }
+    }
 }
 
-static void row_setup(mm_policy *p, const float *w, mmi_lru_row *r, int64_t len)
+/* The streaming kernel over r (mmi_ssm_lru_fwd_t: bit-equal to mmi_ssm_lru_fwd). */
+static void run_fwd(mm_policy *p, const mmi_lru_row *r)
 {
-    mem_off o = offsets(p);
-    memset(r, 0, sizeof *r);
-    r->L = len, r->H = p->mem.H, r->N = p->mem.N;
-    r->lam = p->mem.lam, r->bn = p->mem.bn, r->c = w + o.c, r->d = w + o.d;
+    mmi_lru_t t;
+    t.bt = p->mem.bt, t.ct = p->mem.ct, t.acc = p->mem.acc;
+    mmi_ssm_lru_fwd_t(r, &t);
 }
 
 static void put_feat(mm_policy *p, const float *x, const float *y, float *feat)
@@ -168,13 +195,14 @@ static void put_feat(mm_policy *p, const float *x, const float *y, float *feat)
     memcpy(feat + od, y, sizeof(float) * (size_t)H);
 }
 
-/* One step of agent i from state h0 on encoded u: output y, new state into mem.tmp. */
-static void step_one(mm_policy *p, const float *w, const float *h0, const float *u, float *y)
+/* One step from state h0 on encoded u: output y, new state hs (not h0). */
+static void step_one(mm_policy *p, const float *w, const float *h0, const float *u, float *y,
+                     float *hs)
 {
     mmi_lru_row r;
     row_setup(p, w, &r, 1);
-    r.u = u, r.y = y, r.h0 = h0, r.hs = p->mem.tmp;
-    mmi_ssm_lru_fwd(&r);
+    r.u = u, r.y = y, r.h0 = h0, r.hs = hs;
+    run_fwd(p, &r);
 }
 
 void mmi_mem_act(mm_policy *p, const float *x, int64_t n, float *feat)
@@ -184,11 +212,10 @@ void mmi_mem_act(mm_policy *p, const float *x, int64_t n, float *feat)
     const float *w = params(p);
     prepare(p, w);
     encode(p, w, x, n, m->u);
-    for (int64_t i = 0; i < n; i++) {
-        float *st = m->state + i * N2;
-        step_one(p, w, st, m->u + i * H, m->y + i * H);
-        memcpy(m->prev + i * N2, st, sizeof(float) * (size_t)N2);
-        memcpy(st, m->tmp, sizeof(float) * (size_t)N2);
+    for (int64_t i = 0; i < n; i++) { /* prev <- state, then state <- one step from prev */
+        float *st = m->state + i * N2, *pv = m->prev + i * N2;
+        memcpy(pv, st, sizeof(float) * (size_t)N2);
+        step_one(p, w, pv, m->u + i * H, m->y + i * H, st);
         m->acted[i] = 1;
         put_feat(p, x + i * p->obs_dim, m->y + i * H, feat + i * p->in_dim);
     }
@@ -208,7 +235,7 @@ void mmi_mem_peek(mm_policy *p, const float *x, int64_t n, float *feat)
     prepare(p, w);
     encode(p, w, x, n, m->u);
     for (int64_t i = 0; i < n; i++) {
-        step_one(p, w, m->state + i * 2 * m->N, m->u + i * H, m->ys + i * H);
+        step_one(p, w, m->state + i * 2 * m->N, m->u + i * H, m->ys + i * H, m->tmp);
         put_feat(p, x + i * p->obs_dim, m->ys + i * H, feat + i * p->in_dim);
     }
 }
@@ -268,7 +295,7 @@ void mmi_mem_forward(mm_policy *p, const float *x, int64_t m)
         row_setup(p, w, &r, len);
         r.u = mm->u + k0 * H, r.y = mm->ys + k0 * H, r.hs = mm->hs + k0 * N2;
         r.h0 = piece_h0(p, k0);
-        mmi_ssm_lru_fwd(&r);
+        run_fwd(p, &r);
     }
     for (int64_t k = 0; k < m; k++)
         put_feat(p, x + k * p->obs_dim, mm->ys + k * H, mm->feat + k * p->in_dim);

@@ -125,7 +125,9 @@ typedef struct mmi_memory {
     float *du, *dy;     /* [maxb, H] */
     float *feat, *dfa, *dfv; /* [maxb, obs_dim + H]: network input and its two gradients */
     float *tmp;              /* [2N] one streamed step's new state */
-    float *key;              /* [3N + 2NH] nu_log .. B that lam and bn were formed from */
+    float *key;              /* [n_par] the parameters lam .. wt were formed from */
+    float *bt, *ct, *wt;     /* [H, 2N], [N, 2, H], [obs_dim, H]: streaming operands */
+    float *acc;              /* [2N] the streaming kernel's scratch */
     int32_t key_ok;          /* key holds a formed set */
     double *glam, *gh, *dd, *gbn, *gc, *gw; /* 2N, 2N, H, 2NH, 2NH, H (obs_dim + 1) */
     int64_t *seg;                           /* [maxb] rollout row of each minibatch row */

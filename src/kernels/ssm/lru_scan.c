@@ -85,6 +85,105 @@ void mmi_ssm_lru_fwd(const mmi_lru_row *r)
     }
 }
 
+/* ---- transposed operands (streaming) -------------------------------------------------------- */
+
+void mmi_ssm_lru_transpose(const mmi_lru_row *r, float *bt, float *ct)
+{
+    const int64_t H = r->H, N = r->N;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < H; k++) {
+            bt[k * 2 * N + 2 * n] = r->bn[(n * H + k) * 2];
+            bt[k * 2 * N + 2 * n + 1] = r->bn[(n * H + k) * 2 + 1];
+            ct[n * 2 * H + k] = r->c[(k * N + n) * 2];
+            ct[n * 2 * H + H + k] = r->c[(k * N + n) * 2 + 1];
+        }
+}
+
+/* Plain C that -O2 vectorizes: the loops below keep four-lane groups of independent sums in
+ * registers across their inner loop (sixteen lanes as four groups, so that four chains of
+ * dependent additions overlap; GCC keeps one array of sixteen in memory, four arrays of four in
+ * registers), and every lane adds its terms in the order of lru_states / lru_outputs. */
+
+/* acc[j] = sum_k bt[k][j] u[k] for j < m (bt rows m wide), each sum in k order. */
+static void lru_bsum(int64_t H, int64_t m, const float *restrict bt, const float *restrict u,
+                     float *restrict acc)
+{
+    int64_t j = 0;
+    for (; j + 16 <= m; j += 16) {
+        float a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0}, c[4] = {0, 0, 0, 0}, e[4] = {0, 0, 0, 0};
+        for (int64_t k = 0; k < H; k++) {
+            const float *w = bt + k * m + j;
+            float uk = u[k];
+            for (int q = 0; q < 4; q++) a[q] += w[q] * uk;
+            for (int q = 0; q < 4; q++) b[q] += w[4 + q] * uk;
+            for (int q = 0; q < 4; q++) c[q] += w[8 + q] * uk;
+            for (int q = 0; q < 4; q++) e[q] += w[12 + q] * uk;
+        }
+        for (int q = 0; q < 4; q++)
+            acc[j + q] = a[q], acc[j + 4 + q] = b[q], acc[j + 8 + q] = c[q], acc[j + 12 + q] = e[q];
+    }
+    for (; j < m; j++) {
+        float v = 0.0f;
+        for (int64_t k = 0; k < H; k++) v += bt[k * m + j] * u[k];
+        acc[j] = v;
+    }
+}
+
+/* y[k] = D[k] u[k] + sum_n (Re C[k][n] hr_n - Im C[k][n] hi_n), each sum in n order, the term
+ * formed before it is added. */
+static void lru_csum(int64_t H, int64_t N, const float *restrict ct, const float *restrict d,
+                     const float *restrict u, const float *restrict hv, float *restrict y)
+{
+    int64_t k = 0;
+    for (; k + 8 <= H; k += 8) {
+        float a[4], c[4];
+        for (int q = 0; q < 4; q++) {
+            a[q] = d ? d[k + q] * u[k + q] : 0.0f;
+            c[q] = d ? d[k + 4 + q] * u[k + 4 + q] : 0.0f;
+        }
+        for (int64_t n = 0; n < N; n++) {
+            const float *cr = ct + n * 2 * H + k, *ci = cr + H;
+            float hr = hv[2 * n], hi = hv[2 * n + 1];
+            for (int q = 0; q < 4; q++) a[q] += cr[q] * hr - ci[q] * hi;
+            for (int q = 0; q < 4; q++) c[q] += cr[4 + q] * hr - ci[4 + q] * hi;
+        }
+        for (int q = 0; q < 4; q++) y[k + q] = a[q], y[k + 4 + q] = c[q];
+    }
+    for (; k < H; k++) {
+        float v = d ? d[k] * u[k] : 0.0f;
+        for (int64_t n = 0; n < N; n++)
+            v += ct[n * 2 * H + k] * hv[2 * n] - ct[n * 2 * H + H + k] * hv[2 * n + 1];
+        y[k] = v;
+    }
+}
+
+/* hv = lambda hp + acc (hp NULL: a zero state, with the same operations as lru_put_state). */
+static void lru_carry(int64_t N, const float *restrict lam, const float *restrict hp,
+                      const float *restrict acc, float *restrict hv)
+{
+    static const float zero[2] = {0.0f, 0.0f};
+    for (int64_t n = 0; n < N; n++) {
+        const float *p = hp ? hp + 2 * n : zero;
+        float lr = lam[2 * n], li = lam[2 * n + 1];
+        hv[2 * n] = lr * p[0] - li * p[1] + acc[2 * n];
+        hv[2 * n + 1] = lr * p[1] + li * p[0] + acc[2 * n + 1];
+    }
+}
+
+void mmi_ssm_lru_fwd_t(const mmi_lru_row *r, const mmi_lru_t *t)
+{
+    MMI_ASSERT(r && t && r->L >= 0 && r->H > 0 && r->N > 0);
+    MMI_ASSERT(r->lam && t->bt && t->ct && t->acc && r->u && r->y && r->hs);
+    const int64_t H = r->H, N = r->N;
+    for (int64_t s = 0; s < r->L; s++) {
+        const float *u = r->u + s * H, *hp = s ? r->hs + (s - 1) * 2 * N : r->h0;
+        float *hv = r->hs + s * 2 * N;
+        lru_bsum(H, 2 * N, t->bt, u, t->acc);
+        lru_carry(N, r->lam, hp, t->acc, hv);
+        lru_csum(H, N, t->ct, r->d, u, hv, r->y + s * H);
+    }
+}
+
 void mmi_ssm_lru_bwd(const mmi_lru_row *r, const mmi_lru_grad *g)
 {
     MMI_ASSERT(r && g && r->L >= 0 && r->H > 0 && r->N > 0);

@@ -173,6 +173,19 @@ typedef struct mmi_lru_grad {
 void mmi_ssm_lru_fwd(const mmi_lru_row *r);
 void mmi_ssm_lru_bwd(const mmi_lru_row *r, const mmi_lru_grad *g);
 
+/* The forward on transposed operands, for streaming one step per call (a recurrent policy's
+ * act): bt [H, N x2] (bt[k][2n + c] = bn[n][k][c]), ct [N, 2, H] (ct[n][0][k] = Re C[k][n],
+ * ct[n][1][k] = Im C[k][n]). Every inner loop then runs over contiguous lanes that the compiler
+ * vectorizes, while each state and output keeps the summation order of mmi_ssm_lru_fwd: the
+ * two are bit-equal (tests/test_ssm.c). r->bn and r->c are not read; acc is [N x2] scratch. */
+typedef struct mmi_lru_t {
+    const float *bt, *ct;
+    float *acc;
+} mmi_lru_t;
+/* Lays bn and c of r out as t->bt and t->ct (writable copies given as bt, ct). */
+void mmi_ssm_lru_transpose(const mmi_lru_row *r, float *bt, float *ct);
+void mmi_ssm_lru_fwd_t(const mmi_lru_row *r, const mmi_lru_t *t);
+
 /* ---- S4D Vandermonde kernel, one channel ------------------------------------------------------
  * M = N/2 modes, A_n = -exp(lar_n) + i aim_n, W_n = C_n B_n (e^{dt A_n} - 1)/A_n (B = 1 when
  * NULL), K_l = 2 Re sum_n W_n e^{l dt A_n}. Powers are float64 products re-anchored by a direct
