@@ -393,7 +393,7 @@ typedef struct pol_ctx {
     mmt_world *w; /* NULL: single process */
     int32_t algo, size;
     int64_t n_actions; /* > 0: discrete actions (QAC, discrete SAC) */
-    int use_act; /* 1: actions from mm_policy_act(explore); 0: the fixed ones below */
+    int use_act;       /* 1: actions from mm_policy_act(explore); 0: the fixed ones below */
     float obs[PT + 1][PA][3], act[PT][PA], rew[PT][PA];
     float params[MAXW][PMAXP];
     int64_t n_params;
@@ -527,8 +527,8 @@ static int pol_moved(const pol_ctx *c)
  * rerun is bitwise the same. */
 static void test_comm_policy_reproducible(void)
 {
-    static const int32_t algos[6] = {MM_ALGO_PPO, MM_ALGO_DDPG, MM_ALGO_TD3, MM_ALGO_QAC,
-                                     MM_ALGO_SAC, MM_ALGO_SAC};
+    static const int32_t algos[6] = {MM_ALGO_PPO, MM_ALGO_DDPG, MM_ALGO_TD3,
+                                     MM_ALGO_QAC, MM_ALGO_SAC,  MM_ALGO_SAC};
     static const int64_t n_actions[6] = {0, 0, 0, 3, 0, 3}; /* QAC is discrete only */
     static pol_ctx a, b;
     for (int k = 0; k < 6; k++) {
@@ -550,6 +550,69 @@ static void test_comm_policy_reproducible(void)
         CHECK(memcmp(a.params[0], b.params[0], sizeof(float) * (size_t)a.n_params) == 0);
         CHECK(pol_moved(&a)); /* identical because averaged, not because nothing was trained */
     }
+}
+
+/* Memory PPO on ranks created with different seeds: set_comm gives every rank rank 0's
+ * networks, the memory core included, and the averaged updates keep them identical. */
+typedef struct mem_ctx {
+    mmt_world *w;
+    float core[MAXW][PMAXP], actor[MAXW][PMAXP];
+    int64_t n_core, n_actor;
+    int rc[MAXW];
+} mem_ctx;
+
+static void mem_copy(mm_model *m, float *dst, int64_t *n_out, int *rc)
+{
+    float *w;
+    int64_t n = 0;
+    if (*rc == MM_OK) *rc = mm_model_params(m, &w, &n);
+    n = n < PMAXP ? n : PMAXP;
+    if (*rc == MM_OK) memcpy(dst, w, sizeof(float) * (size_t)n);
+    *n_out = n;
+}
+
+static void mem_rank(int32_t rank, void *arg)
+{
+    mem_ctx *c = (mem_ctx *)arg;
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    mm_comm *cm = NULL;
+    mm_comm_callbacks cb;
+    float obs[2][3] = {{0.1f, -0.2f, 0.3f}, {0.4f, 0.0f, -0.5f}}, act[2], rew[2] = {1.0f, -1.0f};
+    uint8_t te[2] = {0}, tr[2] = {0};
+    int64_t n_core = 0, n_actor = 0;
+    int rc = mm_policy_opts_init(&o, MM_ALGO_PPO);
+    o.obs_dim = 3, o.act_dim = 1, o.n_agents = 2, o.seed = 100 + (uint64_t)rank;
+    o.n_hidden = 1, o.hidden[0] = 8, o.n_steps = 4, o.batch_size = 8, o.n_epochs = 1;
+    o.memory = MM_MEMORY_LRU, o.memory_dim = 4, o.memory_seq_len = 2;
+    if (rc == MM_OK) rc = mm_policy_create(&p, &o);
+    if (rc == MM_OK) mmt_world_callbacks(c->w, rank, &cb), rc = mm_comm_create(&cm, &cb, NULL);
+    if (rc == MM_OK) rc = mm_policy_set_comm(p, cm);
+    for (int t = 0; rc == MM_OK && t < 8; t++) {
+        rc = mm_policy_act(p, &obs[0][0], 2, act, 1);
+        if (rc == MM_OK) rc = mm_policy_observe(p, &obs[0][0], act, rew, &obs[1][0], te, tr, 2);
+        if (rc == MM_OK) rc = mm_policy_update(p, NULL);
+    }
+    if (p && p->mem.m) mem_copy(p->mem.m, c->core[rank], &n_core, &rc);
+    if (p) mem_copy(p->actor, c->actor[rank], &n_actor, &rc);
+    if (rank == 0) c->n_core = n_core, c->n_actor = n_actor; /* one writer: ranks are threads */
+    c->rc[rank] = rc;
+    mm_policy_free(p);
+    mm_comm_free(cm);
+}
+
+static void test_comm_threads_policy_memory(void)
+{
+    static mem_ctx c;
+    memset(&c, 0, sizeof c);
+    c.w = mmt_world_create(2, TIMEOUT_MS);
+    mmt_world_run(c.w, mem_rank, &c);
+    mmt_world_free(c.w);
+    CHECK_OK(c.rc[0]);
+    CHECK_OK(c.rc[1]);
+    CHECK(c.n_core > 0 && c.n_actor > 0);
+    CHECK(memcmp(c.core[0], c.core[1], sizeof(float) * (size_t)c.n_core) == 0);
+    CHECK(memcmp(c.actor[0], c.actor[1], sizeof(float) * (size_t)c.n_actor) == 0);
 }
 
 static void test_comm_policy_refusals(void)
@@ -698,5 +761,6 @@ void suite_comm(void)
     mmt_run("comm_threads_model_equals_global", test_comm_model_equals_global);
     mmt_run("comm_threads_a2c_equals_single", test_comm_a2c_equals_single);
     mmt_run("comm_threads_policy_reproducible", test_comm_policy_reproducible);
+    mmt_run("comm_threads_policy_memory", test_comm_threads_policy_memory);
     mmt_run("comm_policy_refusals", test_comm_policy_refusals);
 }

@@ -8,13 +8,16 @@
 #include "../core/mmi_comm.h"
 #include "mmi_policy.h"
 
-/* All networks of the policy, targets included (NULL entries skipped by the callers). */
+#define MMI_POL_NETS 10
+
+/* All networks of the policy, targets and the memory core included (NULL entries skipped). */
 static int32_t all_models(mm_policy *p, mm_model **ms)
 {
     int32_t n = 0;
-    mm_model *list[9] = {p->actor,       p->actor_t, p->critic[0], p->critic_t[0], p->critic[1],
-                         p->critic_t[1], p->vf,      p->logstd,    p->ent};
-    for (int k = 0; k < 9; k++)
+    mm_model *list[MMI_POL_NETS] = {p->actor,     p->actor_t,     p->critic[0], p->critic_t[0],
+                                    p->critic[1], p->critic_t[1], p->vf,        p->logstd,
+                                    p->ent,       p->mem.m};
+    for (int k = 0; k < MMI_POL_NETS; k++)
         if (list[k]) ms[n++] = list[k];
     return n;
 }
@@ -22,7 +25,7 @@ static int32_t all_models(mm_policy *p, mm_model **ms)
 /* The state a joining rank must share with rank 0: sizes of every network. */
 static int agree_and_broadcast(mm_policy *p, mm_comm *c, int status, const char *fn)
 {
-    mm_model *ms[9];
+    mm_model *ms[MMI_POL_NETS];
     int32_t n = all_models(p, ms);
     float v[3] = {(float)p->o.algo, (float)n, 0.0f};
     const float *all;
