@@ -106,8 +106,7 @@ static void record(episodes *ep, double step, double ret)
     if (ep && ep->n < MAX_EPISODES) ep->step[ep->n] = step, ep->ret[ep->n++] = ret;
 }
 
-static int run(const task *t, int memory, uint64_t seed, double *score, double *secs,
-               episodes *ep)
+static int run(const task *t, int memory, uint64_t seed, double *score, double *secs, episodes *ep)
 {
     double ret[MAX_AGENTS] = {0};
     static env envs[MAX_AGENTS];
@@ -158,7 +157,7 @@ static void write_curves(const task *t, const episodes *ep)
 {
     int cart = t->env == ENV_CARTPOLE;
     char path[512], title[160], mem[32];
-    curve_plot pl = {title, 0, cart ? 0 : -1800, cart ? 500 : 0, 0, NULL, cart ? 20 : 10,
+    curve_plot pl = {title,        0,   cart ? 0 : -1800, cart ? 500 : 0, 0, NULL, cart ? 20 : 10,
                      cart ? 5 : 6, cart};
     curve_series s[2] = {{mem, "#c33", ep[1].step, ep[1].ret, ep[1].n, 0},
                          {"PPO memoryless", "#36c", ep[0].step, ep[0].ret, ep[0].n, 0}};

@@ -148,8 +148,15 @@ static int train(mm_policy *p, long total, uint64_t seed, double *ep_step, doubl
 static int write_svg(const char *path, const double *xs, const double *ys, int n, long total,
                      const evals *ev)
 {
-    curve_plot pl = {"libmm TD3 on Pendulum-v1: training episode returns", 0, -1800, 0, -200,
-                     "bar: return -200", SMOOTH, 6, 0};
+    curve_plot pl = {"libmm TD3 on Pendulum-v1: training episode returns",
+                     0,
+                     -1800,
+                     0,
+                     -200,
+                     "bar: return -200",
+                     SMOOTH,
+                     6,
+                     0};
     curve_series s = {"episode return", "#c33", xs, ys, n, 1};
     curve_evals e = {ev->n, ev->step, ev->mean, ev->std};
     pl.xmax = (double)total;

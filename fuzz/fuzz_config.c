@@ -933,8 +933,9 @@ static int mutate_checkpoint(unsigned char *f, size_t n)
 {
     static const double dd[] = {NAN, INFINITY, -INFINITY, 1e300, -1e300, 5e-324, DBL_MAX, -1.0};
     static const float df[] = {NAN, INFINITY, -INFINITY, FLT_MAX, -FLT_MAX, 1e-45f, 1e30f, -1.0f};
-    static const int64_t di[] = {-1, INT64_MAX, INT64_MIN, (int64_t)1 << 53, ((int64_t)1 << 53) + 1,
-                                 (int64_t)1 << 31, 0, 65536};
+    static const int64_t di[] = {
+        -1, INT64_MAX, INT64_MIN, (int64_t)1 << 53, ((int64_t)1 << 53) + 1, (int64_t)1 << 31,
+        0,  65536};
     uint64_t hlen = 0;
     size_t dn, at;
     char *h, *crc;

@@ -260,8 +260,8 @@ static void test_attn_configs(void)
  * second, and so does the loader (it used to load a model no *_ctx call could run). */
 static void test_xattn_one_context(void)
 {
-    static const char *const suffix[6] = {"q_proj.weight",  "q_proj.bias",     "kv_proj.weight",
-                                          "kv_proj.bias",   "out_proj.weight", "out_proj.bias"};
+    static const char *const suffix[6] = {"q_proj.weight", "q_proj.bias",     "kv_proj.weight",
+                                          "kv_proj.bias",  "out_proj.weight", "out_proj.bias"};
     const char *keys[3] = {"format", "format_version", "architecture"};
     const char *vals[3] = {"libmm", "1.0",
                            "{\"input_dim\":4,\"layers\":["
@@ -552,12 +552,18 @@ static void test_policy_nonfinite(void)
     static const struct {
         const char *tensor; /* NULL: the first weight */
         double v;
-    } cases[] = {{"obs_rms.var", -1.0},   {"obs_rms.var", NAN},   {"obs_rms.mean", INFINITY},
-                 {"obs_rms.count", -2.0}, {"obs_rms.count", NAN}, {NULL, NAN},
+    } cases[] = {{"obs_rms.var", -1.0},
+                 {"obs_rms.var", NAN},
+                 {"obs_rms.mean", INFINITY},
+                 {"obs_rms.count", -2.0},
+                 {"obs_rms.count", NAN},
+                 {NULL, NAN},
                  {NULL, INFINITY},
                  /* finite but beyond what float observations produce: a 1e300 mean made the
                   * variance Inf at the next observe and every later action NaN */
-                 {"obs_rms.mean", 1e300}, {"obs_rms.mean", -1e39}, {"obs_rms.var", 1e79},
+                 {"obs_rms.mean", 1e300},
+                 {"obs_rms.mean", -1e39},
+                 {"obs_rms.var", 1e79},
                  {"obs_rms.count", 1e300}};
     mm_policy *p = small_policy(), *q = small_policy();
     float obs[3] = {0.3f, -0.2f, 0.9f}, a0[2], a1[2];
@@ -654,8 +660,8 @@ static void test_policy_act_nonfinite(void)
     CHECK_OK(mm_policy_save_mem(p, file, size, &size, 0));
     /* element 0 of the core's parameter vector: W's first weight (docs/RL.md "Memory") */
     for (int64_t e = 0; e < 40; e++) {
-        unsigned char *next = remake(bad ? bad : file, size, NULL, NULL, "memory.0.weight", e,
-                                     1e30, &n);
+        unsigned char *next =
+            remake(bad ? bad : file, size, NULL, NULL, "memory.0.weight", e, 1e30, &n);
         free(bad);
         bad = next;
         if (!bad) break;
@@ -818,8 +824,7 @@ static void test_load_opts_refused(void)
     newer->err_buf = err, newer->err_buf_size = sizeof err;
     big[sizeof(mm_model_opts) + 3] = 1;
     CHECK_STATUS(mm_model_load_mem(&m, file, size, newer), MM_E_VERSION);
-    CHECK(m == NULL && strstr(err, "mm_model_load_mem") != NULL &&
-          strstr(err, "newer") != NULL);
+    CHECK(m == NULL && strstr(err, "mm_model_load_mem") != NULL && strstr(err, "newer") != NULL);
     remove(path);
     free(file);
     mm_policy_free(p);

@@ -86,7 +86,8 @@ static void legend(FILE *o, const frame *f, const curve_series *s, int ns, const
     for (int i = 0; i < ns; i++) rows += s[i].dots;
     double x = f->W - f->R - LEG_W - 5, y = f->H - f->B - rows * LEG_ROW - 14;
     if (f->pl->legend_mid) y = (f->T + f->H - f->B - rows * LEG_ROW - 8) / 2;
-    fprintf(o, "<rect x=\"%g\" y=\"%g\" width=\"%d\" height=\"%d\" fill=\"white\" stroke=\"#bbb\"/>\n",
+    fprintf(o,
+            "<rect x=\"%g\" y=\"%g\" width=\"%d\" height=\"%d\" fill=\"white\" stroke=\"#bbb\"/>\n",
             x, y, LEG_W, rows * LEG_ROW + 8);
     for (int i = 0; i < ns; i++) {
         double yr = y + 14 + LEG_ROW * r++;

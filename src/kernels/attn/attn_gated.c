@@ -700,15 +700,15 @@ static void chunk_bwd(const mmi_attn_dims *s, int gmode, const float *g, const f
 
 /* dg from dB_t = qs_t . dqs_t - k_t . dk_t, reverse-cumulated over the whole sequence; per-key
  * gates also scale dq (the caller does it otherwise). */
-static void gate_grad(const mmi_attn_dims *s, int gmode, const float *q, const float *k,
-                      float *dq, const float *dk, float *dg, double *acc)
+static void gate_grad(const mmi_attn_dims *s, int gmode, const float *q, const float *k, float *dq,
+                      const float *dk, float *dg, double *acc)
 {
     const int64_t d = s->d, nk = gmode == 3 ? d : 1;
     for (int64_t c = 0; c < nk; c++) acc[c] = 0.0;
     if (gmode == 3) { /* one vector pass per row, which also applies the query scale to dq */
         for (int64_t t = s->n - 1; t >= 0; t--)
-            mmi_attn_gate_grad_row(d, s->scale, q + t * d, dq + t * d, k + t * d, dk + t * d,
-                                   acc, dg + t * d);
+            mmi_attn_gate_grad_row(d, s->scale, q + t * d, dq + t * d, k + t * d, dk + t * d, acc,
+                                   dg + t * d);
         return;
     }
     for (int64_t t = s->n - 1; t >= 0; t--) { /* row by row: acc holds one sum per gate */
