@@ -76,7 +76,8 @@ DEFAULT_RUNS = "ppo-cartpole,td3-pendulum,sac-pendulum"
 
 
 def run_libmm(env_id, algo, steps, shared, own, seed, monitor=None):
-    env = gym.make(env_id)
+    # the same Monitor wrapper as the SB3 side, so both pay for it and both leave a CSV
+    env = Monitor(gym.make(env_id), filename=monitor)
     agent = mmgym.make_policy(env, algo, seed=seed, **shared, **own)
     w0, c0 = time.time(), time.process_time()
     history = mmgym.train(env, agent, steps, seed=seed, log=None)
@@ -165,8 +166,8 @@ def main():
                     help="train only one library (to run the sides as separate processes)")
     ap.add_argument("--jsonl", help="append one JSON record per run, side and seed (return, "
                     "wall, cpu, episode history) to this file")
-    ap.add_argument("--monitor-dir", help="SB3 side: write each episode's return to "
-                    "DIR/<run>-<seed>.monitor.csv while training")
+    ap.add_argument("--monitor-dir", help="write each training episode's return to "
+                    "DIR/<run>-<side>-<seed>.monitor.csv as it ends")
     ap.add_argument("--report", nargs="+", metavar="JSONL",
                     help="print the table from --jsonl files and exit")
     ap.add_argument("--steps-scale", type=float, default=1.0,
@@ -195,7 +196,7 @@ def main():
             if a.side not in ("both", side):
                 continue
             for s in seeds:
-                mon = (os.path.join(a.monitor_dir, "%s-%d" % (name, s))
+                mon = (os.path.join(a.monitor_dir, "%s-%s-%d" % (name, side, s))
                        if a.monitor_dir else None)
                 ret, wall, cpu, hist = fn(env_id, algo, steps, shared, own_kw, s, monitor=mon)
                 rec = dict(run=name, side=side, seed=s, steps=steps, env=env_id,
