@@ -7,6 +7,8 @@
 #                    install gymnasium (no network) it says so and succeeds without them
 #   make bench-gym   bench/gym_vs_sb3.py: libmm against SB3 with matched hyperparameters, returns
 #                    over seeds and the wall-clock ratio (GYM_ARGS="--runs ... --seeds N")
+#   make bench-gym-mujoco   the same with mujoco 2.3.x added to the venv, for the HalfCheetah-v4
+#                    runs (GYM_ARGS="--runs sac-halfcheetah,td3-halfcheetah")
 GYM_VENV   ?= build/gymvenv
 GYM_PY     := $(GYM_VENV)/bin/python
 GYM_ARGS   ?=

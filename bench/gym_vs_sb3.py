@@ -16,7 +16,13 @@ for each side, the wall-clock and process CPU time of training, and the wall-clo
 SB3 / libmm. Each library runs single-threaded (torch.set_num_threads(1)); the environment
 stepping is the same gymnasium code on both sides, so it is part of both times.
 Runs: ppo-cartpole, td3-pendulum, sac-pendulum (when libmm has SAC), td3-halfcheetah and
-sac-halfcheetah (100k steps, need `pip install mujoco`; not in the default set: about an hour).
+sac-halfcheetah (MuJoCo HalfCheetah-v4, 100k steps; `make bench-gym-mujoco` adds mujoco 2.3.x to
+the venv; not in the default set: per seed about 20 CPU-minutes for libmm and 40 for SB3).
+
+The sides and seeds can run as separate processes (--side, --seed-list) that append their
+records to --jsonl files; --report prints the table from those files. --monitor-dir keeps each
+training episode's return in a CSV as it ends (SB3's Monitor wrapper on both sides), so a run
+stopped early still has its learning curve.
 """
 import argparse
 import json
@@ -157,6 +163,20 @@ def report(paths):
                 [r for r in mine if r["side"] == "sb3"])
 
 
+def monitor_summary(directory):
+    """Per monitor CSV of --monitor-dir (finished or stopped runs): episodes, steps and the
+    returns of the last three training episodes."""
+    print("%-34s %8s %8s  %s" % ("run-side-seed", "episodes", "steps", "last 3 episode returns"))
+    for fn in sorted(os.listdir(directory)):
+        if not fn.endswith(".monitor.csv"):
+            continue
+        with open(os.path.join(directory, fn)) as f:
+            rows = [line.split(",") for line in f.read().splitlines()[2:] if line]
+        steps = sum(int(r[1]) for r in rows)
+        print("%-34s %8d %8d  %s" % (fn[:-len(".monitor.csv")], len(rows), steps,
+                                     " ".join("%.1f" % float(r[0]) for r in rows[-3:])))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", default=DEFAULT_RUNS)
@@ -172,7 +192,12 @@ def main():
                     help="print the table from --jsonl files and exit")
     ap.add_argument("--steps-scale", type=float, default=1.0,
                     help="multiply every run's step budget (e.g. 0.1 for a smoke run)")
+    ap.add_argument("--monitor-summary", metavar="DIR",
+                    help="print what the monitor CSVs in DIR hold so far and exit")
     a = ap.parse_args()
+    if a.monitor_summary:
+        monitor_summary(a.monitor_summary)
+        return
     if a.report:
         report(a.report)
         return
