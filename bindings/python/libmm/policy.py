@@ -136,12 +136,13 @@ _EXPLORE = (c_int32(0), c_int32(1))
 
 class BoundRows:
     """Policy.bind_rows(n): arrays obs and next_obs [n, obs_dim], actions (as act returns them),
-    rewards [n] float32, terminated and truncated [n] uint8. act() fills actions from obs and
-    returns that same array (overwritten by the next act: copy what must outlive it);
-    observe() records the rows as they stand. The Policy stays usable as before."""
+    rewards [n] float32, terminated and truncated [n] uint8. Write into them (io.obs[:] = x);
+    the attributes cannot be rebound, so the pointers made once stay valid. act() fills
+    actions from obs and returns that same array (overwritten by the next act: copy what must
+    outlive it); observe() records the rows as they stand. The Policy stays usable as before."""
 
-    __slots__ = ("policy", "n", "obs", "next_obs", "actions", "rewards", "terminated",
-                 "truncated", "_act_args", "_obs_args")
+    __slots__ = ("policy", "n", "_bufs", "_act_args", "_obs_args")
+    _NAMES = ("obs", "next_obs", "actions", "rewards", "terminated", "truncated")
 
     def __init__(self, policy, n):
         n = check_int(n, c_int64, "n")
@@ -149,21 +150,24 @@ class BoundRows:
             raise errors.error(errors.E_INVALID_ARG, "n = %d: 1 to n_agents (%d) rows" %
                                (n, policy.n_agents))
         self.policy, self.n = policy, n
-        self.obs = np.zeros((n, policy.obs_dim), np.float32)
-        self.next_obs = np.zeros((n, policy.obs_dim), np.float32)
-        self.actions = np.zeros(policy._action_shape(n), np.float32)
-        self.rewards = np.zeros(n, np.float32)
-        self.terminated = np.zeros(n, np.uint8)
-        self.truncated = np.zeros(n, np.uint8)
+        obs, nxt = (np.zeros((n, policy.obs_dim), np.float32) for _ in range(2))
+        act = np.zeros(policy._action_shape(n), np.float32)
+        rew = np.zeros(n, np.float32)
+        te, tr = np.zeros(n, np.uint8), np.zeros(n, np.uint8)
+        self._bufs = (obs, nxt, act, rew, te, tr)
         rows = c_int64(n)  # ctypes instances skip the per-call integer range check
-        self._act_args = (pointer(self.obs, f32p), rows, pointer(self.actions, f32p))
-        self._obs_args = (pointer(self.obs, f32p), pointer(self.actions, f32p),
-                          pointer(self.rewards, f32p), pointer(self.next_obs, f32p),
-                          pointer(self.terminated, u8p), pointer(self.truncated, u8p), rows)
+        self._act_args = (pointer(obs, f32p), rows, pointer(act, f32p))
+        self._obs_args = (pointer(obs, f32p), pointer(act, f32p), pointer(rew, f32p),
+                          pointer(nxt, f32p), pointer(te, u8p), pointer(tr, u8p), rows)
 
     def act(self, explore=True):
         self.policy._call(lib.mm_policy_act, *self._act_args, _EXPLORE[bool(explore)])
-        return self.actions
+        return self._bufs[2]
 
     def observe(self):
         self.policy._call(lib.mm_policy_observe, *self._obs_args)
+
+
+for _i, _name in enumerate(BoundRows._NAMES):
+    setattr(BoundRows, _name, property(lambda self, i=_i: self._bufs[i]))
+del _i, _name

@@ -121,6 +121,8 @@ class PolicyTest(unittest.TestCase):
             np.testing.assert_array_equal(a.act(obs, explore=False), io.act(explore=False))
         with self.assertRaises(libmm.MMError):
             b.bind_rows(3)  # more rows than agents
+        with self.assertRaises(AttributeError):
+            io.obs = np.zeros((2, 3), np.float32)  # the C pointers are to the bound buffers
 
     def test_save_load_same_actions(self):
         p = libmm.Policy("a2c", 3, n_actions=3, n_agents=2, hidden=[8], seed=4)
