@@ -228,12 +228,12 @@ build/tests/shared_smoke: tests/shared_smoke.c $(SHARED)
 	$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -o $@ $< -Llib -lmm -Wl,-rpath,'$$ORIGIN/../../lib'
 
 # PyTorch <-> libmm file round trips (tools/torch_io.py), and the check that the bench's fast
-# PyTorch attention forms equal the naive ones; skips when torch is missing.
+# PyTorch attention and CLIP forms equal the naive ones; skips when torch is missing.
 TORCH_PY ?= /usr/bin/python3
 check-torch: $(STATIC)
 	$(TORCH_PY) tests/test_torch_io.py
-	@if $(TORCH_PY) -c 'import torch' 2>/dev/null; then cd bench && $(TORCH_PY) peer_torch_attn.py check; \
-	else echo "torch not found: bench peer form check skipped"; fi
+	@if $(TORCH_PY) -c 'import torch' 2>/dev/null; then cd bench && $(TORCH_PY) peer_torch_attn.py check && \
+	  $(TORCH_PY) peer_torch_loss.py check; else echo "torch not found: bench peer form check skipped"; fi
 	$(MAKE) --no-print-directory check-safetensors
 
 # ---- the official safetensors package (tests/test_safetensors_pkg.py) ---------------------------
@@ -299,7 +299,8 @@ check-avx512-emu:
 
 # ---- symbols and ABI ---------------------------------------------------------------------------
 # Three lists must agree: the MM_API functions of include/mm.h, abi/symbols.txt and what
-# lib/libmm.so exports; and libmm.a may define no global symbol outside mm_*.
+# lib/libmm.so exports; libmm.a may define no global symbol outside mm_*; and include/mm.hpp
+# names every function (a wrapper, or a comment saying why there is none).
 symbols-check: $(SHARED) $(STATIC)
 	tools/api_symbols.sh > build/header_symbols.txt
 	nm -D --defined-only $(SHARED) | awk '{print $$3}' | sed 's/@.*//' | grep -v '^LIBMM_' \
@@ -308,7 +309,10 @@ symbols-check: $(SHARED) $(STATIC)
 	diff -u abi/symbols.txt build/symbols.txt
 	@bad=$$(nm --defined-only -g $(STATIC) | awk 'NF==3 {print $$3}' | grep -v '^mm_' || true); \
 	  if [ -n "$$bad" ]; then echo "libmm.a exports non-mm_ symbols:"; echo "$$bad"; exit 1; fi
-	@echo "symbols-check: header, abi/symbols.txt and exported symbols agree"
+	@missing=$$(for f in $$(cat abi/symbols.txt); do grep -qw "$$f" include/mm.hpp || echo "$$f"; done); \
+	  if [ -n "$$missing" ]; then echo "include/mm.hpp neither wraps nor names (with the reason) these functions:"; \
+	    echo "$$missing"; exit 1; fi
+	@echo "symbols-check: header, abi/symbols.txt and exported symbols agree; mm.hpp covers every function"
 
 # The baseline must not name the build machine's folders: comp-dir-path is reset to '.'.
 abi-dump: $(SHARED)
@@ -395,9 +399,10 @@ uninstall-integration:
 # A tiny consumer (examples/hello.c) built the ways docs/INSTALL.md describes, each one run:
 # CMake find_package on a staged install (shared, static, LIBMM_USE_STATIC), CMake
 # add_subdirectory of this tree, a Meson subproject, and pkg-config --define-prefix on a moved
-# install. A tool that is not installed (cmake, meson + ninja) is reported as skipped.
+# install. A tool that is not installed (cmake, meson + ninja) is reported as skipped. ('+': the
+# script's own make calls share the jobserver.)
 check-integration:
-	tests/integration/run.sh "$(CC)" "$(VER)"
+	+tests/integration/run.sh "$(CC)" "$(VER)"
 
 # ---- benchmarks --------------------------------------------------------------------------------
 # The bench links OpenBLAS as a peer when it is installed, whatever WITH_OPENBLAS says, and
@@ -465,8 +470,8 @@ floors-check: $(OBJS)
 # docs/API.md and man/man3/*.3 are generated from the header comments and committed; docs-check
 # fails if either is stale, a public function's comment lacks "Since:" or "Allocates", or a file
 # points at a document outside the repository (tools/doc_refs_check.py). snippets-check compiles
-# every C snippet of README.md and docs/*.md as C99 with -Werror and runs it (a step of
-# make check, tools/run_check.sh).
+# every C snippet of README.md and docs/*.md as C99 (and every C++ one as C++17) with -Werror
+# and runs it (a step of make check, tools/run_check.sh).
 # `make install` also installs the man pages under MANDIR (default $(PREFIX)/share/man).
 .PHONY: snippets-check install-man uninstall-man install-man-check
 MANDIR  ?= $(PREFIX)/share/man
@@ -484,7 +489,7 @@ docs-check:
 	@echo "docs-check: docs/API.md and the man pages are current, every reference resolves"
 
 snippets-check: $(STATIC)
-	python3 tools/doc_snippets.py --cc "$(CC)" --lib $(STATIC) --libs "$(LIB_LIBS)"
+	python3 tools/doc_snippets.py --cc "$(CC)" --cxx "$(CXX)" --lib $(STATIC) --libs "$(LIB_LIBS)"
 
 install: install-man
 uninstall: uninstall-man

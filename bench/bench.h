@@ -56,7 +56,11 @@ void bench_pair_median_ns(void (*fn_a)(void *ctx), void *ctx_a, void (*fn_b)(voi
 void bench_row(const char *name, const char *shape, double flops, double libmm_ns, const char *peer,
                double peer_ns, double peer_default_ns);
 
-/* Prints the notes kept by bench_note (after a table). */
+/* Prints the notes kept by bench_note (after a table), then the core-speed check of the
+ * suite: the lowest and highest FMA peak re-measured right after every timing of the suite
+ * (libmm's, a C peer's, and before and after each PyTorch peer run) against the peak line, with
+ * a warning when the lowest is under BENCH_SLOW_CORE of it. */
+#define BENCH_SLOW_CORE 0.85
 void bench_flush_notes(void);
 
 /* The library preloaded for the retained-memory PyTorch run, NULL without jemalloc (the first
@@ -98,6 +102,11 @@ typedef struct bench_peak {
 
 /* Runs the probes once per process (about a second) and returns the cached result. */
 const bench_peak *bench_peak_probe(void);
+/* The best ISA's FMA probe once more (about 1 ms, not re-checked): GFLOP/s now, -1 when the
+ * first probe measured nothing. The bench calls it around every timing (bench_util.c) to tell
+ * when the core ran slower than at the start of the run: a virtual machine's core shared with
+ * another guest can run at half speed for minutes, and process CPU time does not hide that. */
+double bench_peak_recheck(void);
 /* Prints the peak line. */
 void bench_peak_print(void);
 /* Prints the machine line: CPU model/family, ISA flags, cores, load average, compiler, date and

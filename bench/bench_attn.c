@@ -5,7 +5,7 @@
  * scaled_dot_product_attention or blocked causal softmax, chunked linear attention, banded local
  * softmax, RetNet's chunkwise form, ...; the peer names the form it timed), one thread on both
  * sides. Also: the causal linear kernel alone against the FMA peak of the best ISA the machine
- * has (bench/peak.c; ratio = fraction of peak), and the per-token latency of mm_attn_step at
+ * has (bench/peak.c; ratio = fraction of peak; the row names the kernel set libmm ran), and the per-token latency of mm_attn_step at
  * positions 10, 1000 and 10000.
  *
  * Times are process CPU time (CLOCK_PROCESS_CPUTIME_ID here, time.process_time_ns in the
@@ -131,9 +131,14 @@ static void bench_lin_kernel(void)
     t = bench_median_ns(run_lin_kernel, &l, 9);
     {
         const bench_peak *p = bench_peak_probe();
+        const mmi_attn_isa *isa = mmi_attn_isa_for(mmi_simd_path_get());
+        const char *ran = isa == NULL                    ? "portable"
+                          : isa == mmi_attn_isa_avx512() ? "avx512"
+                                                         : "avx2";
         char peer[48];
-        /* peer column: the time of the same flops at the best ISA's peak; ratio = fraction */
-        snprintf(peer, sizeof peer, "FMA peak (%s)", p->best_isa);
+        /* peer column: the time of the same flops at the best ISA's peak; ratio = fraction;
+         * the label also names the kernels libmm ran */
+        snprintf(peer, sizeof peer, "%s FMA peak; ran %s", p->best_isa, ran);
         bench_row("linear causal kernel", "BH8 N2048 d64", flops, t, peer,
                   p->best_gflops > 0 ? flops / p->best_gflops : -1, BENCH_NA);
     }

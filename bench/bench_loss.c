@@ -150,4 +150,7 @@ void bench_loss(void)
 {
     time_rows();
     memory_rows();
+    bench_note("loss memory rows: libmm = workspace reserved at create + dx + dy; torch = growth "
+               "of the process's peak RSS over one fwd+bwd, one run with glibc's malloc (the "
+               "retained column holds it: a peak is not a time); ratio = torch / libmm");
 }

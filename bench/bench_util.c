@@ -40,6 +40,20 @@ static int cmp_double(const void *x, const void *y)
 
 enum { MIN_REPS = 5, MAX_REPS = 101 };
 
+/* The core-speed check of the current suite (bench_flush_notes prints and resets it). */
+static double g_core_min = -1, g_core_max = -1;
+static int g_core_checks, g_core_slow;
+
+static void core_check(void)
+{
+    const double now = bench_peak_recheck();
+    if (now <= 0) return;
+    g_core_slow += now < BENCH_SLOW_CORE * bench_peak_probe()->best_gflops;
+    if (g_core_checks == 0 || now < g_core_min) g_core_min = now;
+    if (g_core_checks == 0 || now > g_core_max) g_core_max = now;
+    g_core_checks++;
+}
+
 /* Warm-up for at least 20 ms (caches, page faults, thread wake-up and the clock ramping up: the
  * first case of a run would otherwise be timed at a low frequency); returns how many calls make
  * one sample of at least ~0.2 ms. */
@@ -77,6 +91,7 @@ double bench_median_ns(void (*fn)(void *ctx), void *ctx, int reps)
     if (reps < MIN_REPS) reps = MIN_REPS;
     if (reps > MAX_REPS) reps = MAX_REPS;
     for (int r = 0; r < reps; r++) t[r] = sample_ns(fn, ctx, inner);
+    core_check();
     return median(t, reps);
 }
 
@@ -102,6 +117,7 @@ void bench_median_wall_cpu_ns(void (*fn)(void *ctx), void *ctx, int reps, double
         tw[r] = (bench_now_ns() - w0) / (double)inner;
         tc[r] = (bench_cpu_ns() - c0) / (double)inner;
     }
+    core_check();
     *wall_ns = median(tw, reps);
     *cpu_ns = median(tc, reps);
 }
@@ -117,6 +133,7 @@ void bench_pair_median_ns(void (*fn_a)(void *ctx), void *ctx_a, void (*fn_b)(voi
         ta[r] = sample_ns(fn_a, ctx_a, inner_a);
         tb[r] = sample_ns(fn_b, ctx_b, inner_b);
     }
+    core_check();
     *a_ns = median(ta, reps);
     *b_ns = median(tb, reps);
 }
@@ -179,8 +196,25 @@ void bench_note(const char *fmt, ...)
     g_notes[len] = '\n', g_notes[len + 1] = '\0';
 }
 
+/* The note of the suite's core-speed check (see bench.h). */
+static void core_note(void)
+{
+    const double start = bench_peak_probe()->best_gflops;
+    if (g_core_checks == 0 || start <= 0) return;
+    bench_note("core check: the %s FMA peak re-measured after each of the %d timings of this "
+               "suite was %.1f-%.1f GFLOP/s (peak line: %.1f; %d under %.0f%% of it)%s",
+               bench_peak_probe()->best_isa, g_core_checks, g_core_min, g_core_max, start,
+               g_core_slow, 100 * BENCH_SLOW_CORE,
+               g_core_slow
+                   ? "; **the core ran slower during part of this suite: its times, and ratios "
+                     "against a peer timed at another moment, are not reliable; rerun it**"
+                   : "");
+    g_core_checks = g_core_slow = 0;
+}
+
 void bench_flush_notes(void)
 {
+    core_note();
     if (g_notes[0]) printf("\n%s", g_notes);
     g_notes[0] = '\0';
 }
@@ -226,10 +260,13 @@ static int run_python(const char *script, const char *args, const char *preload,
                  args ? args : "");
     for (int i = 0; i < max; i++) out[i] = -1;
     fflush(stdout);
+    core_check(); /* the peer's run lies between this check and the one below */
     f = popen(cmd, "r");
     if (!f) return 0;
     while (n < max && fscanf(f, "%lf", &out[n]) == 1) n++;
-    if (pclose(f) != 0) { /* a failing script's partial output is not trusted */
+    n = pclose(f) != 0 ? -1 : n;
+    core_check();
+    if (n < 0) { /* a failing script's partial output is not trusted */
         for (int i = 0; i < max; i++) out[i] = -1;
         return 0;
     }

@@ -6,11 +6,13 @@ Usage:
   peer_torch_loss.py time REPS B D        median ns of CLIP fwd+bwd (open_clip's two logit
                                           matmuls), CLIP with one matmul and .T, SigLIP fwd+bwd
   peer_torch_loss.py peak clip|siglip B D peak RSS growth in bytes of one fwd+bwd
+  peer_torch_loss.py check                only the check below (`make check-torch`)
 
 The losses are written as open_clip computes them (ClipLoss: two logit matmuls and two
 F.cross_entropy calls; SigLipLoss: 2*eye - ones labels and -logsigmoid(...).sum() / B), with
 autograd for the backward, on L2-normalised float32 features; CLIP also as one logit matmul
-whose transpose gives the text logits (the same loss, one GEMM less). The bench runs this script
+whose transpose gives the text logits (the same loss, one GEMM less; before timing, its loss and
+gradients are checked against open_clip's form at B 64, exit 1 on a mismatch). The bench runs this script
 with OPENBLAS_NUM_THREADS=1 and torch.set_num_threads(1): one core, like libmm's single-thread
 case. Times are medians of process CPU time (bench/peer_util.py). Prints nothing and exits 1
 when torch is missing, so the C side shows "n/a".
@@ -67,9 +69,30 @@ def step(kind, x, y, t, b):
     loss.backward()
 
 
+def check_forms():
+    """The one-matmul CLIP form must give open_clip's loss and gradients (a fast wrong peer
+    would not be a fair one)."""
+    x, y, t, b = make_inputs(64, 32)
+    got = []
+    for fn in (clip_loss, clip_loss_one_matmul):
+        x.grad = y.grad = t.grad = None
+        loss = fn(x, y, t)
+        loss.backward()
+        got.append([loss.detach().clone(), x.grad.clone(), y.grad.clone(), t.grad.clone()])
+    for ref, one in zip(*got):
+        if not torch.allclose(one, ref, rtol=1e-4, atol=1e-6):
+            print("peer_torch_loss: CLIP one-matmul form disagrees with open_clip's", file=sys.stderr)
+            sys.exit(1)
+
+
 def main(argv):
     setup()
+    if argv[0] == "check":
+        check_forms()
+        print("peer_torch_loss: the one-matmul CLIP form agrees with open_clip's")
+        return 0
     if argv[0] == "time":
+        check_forms()
         reps, n, d = int(argv[1]), int(argv[2]), int(argv[3])
         x, y, t, b = make_inputs(n, d)
         for kind in ("clip", "clip1", "siglip"):

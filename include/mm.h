@@ -2049,7 +2049,7 @@ typedef struct mm_policy_export_info {
  * mean 0 and istd 1 when norm_obs is off) and action bounds (act_dim floats each; -1 and 1 for
  * discrete). The statistics move while the policy trains: read them with the export. Returns
  * MM_OK, MM_E_INVALID_ARG (NULL p or info). Allocates: nothing. Since: 0.2 */
-MM_API MM_NODISCARD int mm_policy_export_io(mm_policy *p, mm_policy_export_info *info,
+MM_API MM_NODISCARD int mm_policy_export_io(const mm_policy *p, mm_policy_export_info *info,
                                             float *obs_mean, float *obs_istd, float *act_low,
                                             float *act_high);
 

@@ -387,6 +387,68 @@ class model : public detail::owner<mm_model, mm_model_free>
         ok(mm_model_backward_ctx(h_, dy.get(), detail::raw(dx), detail::raw(dctx)),
            "mm_model_backward_ctx");
     }
+    /* Since 0.2: reads a model file through a read callback (mm_model_load_cb). */
+    static model load_cb(mm_read_fn fn, void *ud, const mm_model_opts *opts = nullptr)
+    {
+        return model(load_with(
+            opts,
+            [&](mm_model **m, const mm_model_opts *o) { return mm_model_load_cb(m, fn, ud, o); },
+            "mm_model_load_cb"));
+    }
+    /* Forward-mode derivative: y = f(x) and jy = J_f(x) v (mm_model_jvp; with ctx,
+     * mm_model_jvp_ctx). */
+    void jvp(const tensor &x, const tensor &v, tensor &y, tensor &jy)
+    {
+        ok(mm_model_jvp(h_, x.get(), v.get(), y.get(), jy.get()), "mm_model_jvp");
+    }
+    void jvp(const tensor &x, const tensor &ctx, const tensor &v, tensor &y, tensor &jy)
+    {
+        ok(mm_model_jvp_ctx(h_, x.get(), ctx.get(), v.get(), y.get(), jy.get()),
+           "mm_model_jvp_ctx");
+    }
+    /* Since 0.2: reseeds the RNG mm_model_sample draws from. */
+    void seed(uint64_t s) { ok(mm_model_seed(h_, s), "mm_model_seed"); }
+    /* Since 0.2: per-position log softmax(logits)[target] after a forward on x; targets holds
+     * one entry per position (negative: skipped). */
+    void logprob(const tensor &x, span<const int32_t> targets, tensor &logp)
+    {
+        ok(mm_model_logprob(h_, x.get(), targets.data(), detail::to_i64(targets.size()),
+                            logp.get()),
+           "mm_model_logprob");
+    }
+    /* Since 0.2: gradient of sum(weights * logp) into the model's gradients. */
+    void logprob_backward(span<const int32_t> targets, const tensor &weights)
+    {
+        ok(mm_model_logprob_backward(h_, targets.data(), detail::to_i64(targets.size()),
+                                     weights.get()),
+           "mm_model_logprob_backward");
+    }
+    /* Since 0.2: one token per row of logits into tokens (one entry per row); logp, when not
+     * empty, receives each token's log-probability and must hold as many entries. */
+    void sample(const tensor &logits, double temperature, int64_t top_k, double top_p,
+                span<int32_t> tokens, span<float> logp = span<float>())
+    {
+        if (!logp.empty() && logp.size() < tokens.size())
+            throw error(MM_E_SHAPE, "mm_model_sample", "logp holds fewer entries than tokens");
+        ok(mm_model_sample(h_, logits.get(), temperature, top_k, top_p, tokens.data(),
+                           detail::to_i64(tokens.size()), logp.empty() ? nullptr : logp.data()),
+           "mm_model_sample");
+    }
+    /* Token-by-token decoding: the bytes of the recurrent state for batch rows (0: none), and
+     * one step with that state (8-byte aligned, zeroed to start a sequence; empty when 0). */
+    std::size_t decode_state_size(int64_t batch) const
+    {
+        std::size_t b = 0;
+        detail::check(mm_model_decode_state_size(h_, batch, &b), "mm_model_decode_state_size",
+                      errmsg());
+        return b;
+    }
+    void decode_step(const tensor &x, tensor &y, span<unsigned char> state)
+    {
+        ok(mm_model_decode_step(h_, x.get(), y.get(), state.empty() ? nullptr : state.data(),
+                                state.size()),
+           "mm_model_decode_step");
+    }
     /* Thread-safe inference with a workspace the caller owns (see infer_workspace_size). */
     void infer(const tensor &x, tensor &y, span<unsigned char> ws) const
     {
@@ -550,6 +612,17 @@ class attn : public detail::owner<mm_attn, mm_attn_free>
            "mm_attn_step_rwkv6");
     }
     void reset() { ok(mm_attn_reset(h_), "mm_attn_reset"); }
+    /* PERFORMER: a new random projection; the projection W [n_features, d_head] out / in. */
+    void redraw() { ok(mm_attn_redraw(h_), "mm_attn_redraw"); }
+    void get_projection(tensor &w) const
+    {
+        detail::check(mm_attn_get_projection(h_, w.get()), "mm_attn_get_projection", errmsg());
+    }
+    void set_projection(const tensor &w)
+    {
+        ok(mm_attn_set_projection(h_, w.get()), "mm_attn_set_projection");
+    }
+
     void set(int32_t id, double v) { ok(mm_attn_set_f64(h_, id, v), "mm_attn_set_f64"); }
     double get(int32_t id)
     {
@@ -586,7 +659,8 @@ class ssm : public detail::owner<mm_ssm, mm_ssm_free>
     ssm() noexcept = default;
     explicit ssm(mm_ssm *h) noexcept : owner(h) {}
     explicit ssm(const mm_ssm_opts &opts)
-        : owner(detail::create_with<mm_ssm>(opts, mm_ssm_create, "mm_ssm_create"))
+        : owner(detail::create_with<mm_ssm>(opts, mm_ssm_create, "mm_ssm_create")),
+          h_dim_(opts.d_inner), n_(opts.d_state)
     {
     }
     void scan(const mm_ssm_inputs &in, tensor &out, tensor *last_state = nullptr)
@@ -613,6 +687,32 @@ class ssm : public detail::owner<mm_ssm, mm_ssm_free>
     {
         ok(mm_ssm_step(h_, &in, out.get()), "mm_ssm_step");
     }
+    /* Backward of conv: du, dk, dd may each be nullptr (skipped). */
+    void conv_backward(const tensor &u, const tensor &k, const tensor *d, const tensor &dy,
+                       tensor *du, tensor *dk, tensor *dd = nullptr)
+    {
+        ok(mm_ssm_conv_backward(h_, u.get(), k.get(), detail::raw(d), dy.get(), detail::raw(du),
+                                detail::raw(dk), detail::raw(dd)),
+           "mm_ssm_conv_backward");
+    }
+    /* LRU initialisation from the handle's RNG (mm_ssm_lru_init): nu_log, theta_log,
+     * gamma_log N floats, b N*H*2, c H*N*2, d H; an empty span is not drawn. Sizes are checked
+     * when the owner was created from options (it knows H = d_inner and N = d_state). */
+    void lru_init(double r_min, double r_max, double max_phase, span<float> nu_log,
+                  span<float> theta_log, span<float> gamma_log, span<float> b = span<float>(),
+                  span<float> c = span<float>(), span<float> d = span<float>())
+    {
+        const char *call = "mm_ssm_lru_init";
+        const int64_t n = n_, hn2 = h_dim_ * n_ * 2;
+        const span<float> *outs[6] = {&nu_log, &theta_log, &gamma_log, &b, &c, &d};
+        const int64_t want[6] = {n, n, n, hn2, hn2, h_dim_};
+        for (int i = 0; i < 6; i++)
+            if (!outs[i]->empty() && outs[i]->size() < static_cast<std::size_t>(want[i]))
+                throw error(MM_E_SHAPE, call, "an output span is shorter than its LRU shape");
+        ok(mm_ssm_lru_init(h_, r_min, r_max, max_phase, opt(nu_log), opt(theta_log), opt(gamma_log),
+                           opt(b), opt(c), opt(d)),
+           call);
+    }
     void reset() { ok(mm_ssm_reset(h_), "mm_ssm_reset"); }
     /* A view of the streaming state (valid while the handle lives). */
     span<float> state()
@@ -634,6 +734,8 @@ class ssm : public detail::owner<mm_ssm, mm_ssm_free>
 
   private:
     void ok(int st, const char *call) { detail::check(st, call, errmsg()); }
+    static float *opt(span<float> s) noexcept { return s.empty() ? nullptr : s.data(); }
+    int64_t h_dim_ = 0, n_ = 0; /* d_inner and d_state when created from options, else 0 */
 };
 
 /* ---- loss ----------------------------------------------------------------------------------- */
@@ -684,6 +786,59 @@ class loss : public detail::owner<mm_loss, mm_loss_free>
            "mm_loss_kimi");
         return l;
     }
+    /* BLIP ITC with momentum distillation; the queues are both nullptr or both given. */
+    double itc(const tensor &img, const tensor &txt, const tensor &img_m, const tensor &txt_m,
+               const tensor *img_queue = nullptr, const tensor *txt_queue = nullptr,
+               tensor *d_img = nullptr, tensor *d_txt = nullptr)
+    {
+        double l = 0;
+        ok(mm_loss_itc(h_, img.get(), txt.get(), img_m.get(), txt_m.get(), detail::raw(img_queue),
+                       detail::raw(txt_queue), &l, detail::raw(d_img), detail::raw(d_txt)),
+           "mm_loss_itc");
+        return l;
+    }
+    /* BLIP hard negatives: one column (by_column: row) per row of sim [B, M] into neg (B
+     * entries); ids empty or B labels. */
+    void blip_hard_negatives(const tensor &sim, span<const int64_t> ids, bool by_column,
+                             span<int32_t> neg)
+    {
+        int64_t b = sim.ndim() >= 1 ? sim.dim(0) : 0;
+        if (static_cast<int64_t>(neg.size()) < b ||
+            (!ids.empty() && static_cast<int64_t>(ids.size()) < b))
+            throw error(MM_E_SHAPE, "mm_loss_blip_hard_negatives",
+                        "neg or ids holds fewer than B entries");
+        ok(mm_loss_blip_hard_negatives(h_, sim.get(), ids.empty() ? nullptr : ids.data(),
+                                       by_column ? 1 : 0, neg.data()),
+           "mm_loss_blip_hard_negatives");
+    }
+    /* FLIP masking: keep receives batch * n_keep patch indices; gather / scatter use them. */
+    void flip_draw(int64_t batch, int64_t n_patches, int64_t n_keep, span<int32_t> keep)
+    {
+        if (batch < 0 || n_keep < 0 || keep.size() < static_cast<std::size_t>(batch * n_keep))
+            throw error(MM_E_SHAPE, "mm_loss_flip_draw", "keep holds fewer than batch * n_keep");
+        ok(mm_loss_flip_draw(h_, batch, n_patches, n_keep, keep.data()), "mm_loss_flip_draw");
+    }
+    void flip_gather(const tensor &x, span<const int32_t> keep, int64_t n_keep, tensor &out)
+    {
+        need_keep(x, keep, n_keep, "mm_loss_flip_gather");
+        ok(mm_loss_flip_gather(h_, x.get(), keep.data(), n_keep, out.get()), "mm_loss_flip_gather");
+    }
+    void flip_scatter(const tensor &dout, span<const int32_t> keep, int64_t n_keep, tensor &dx)
+    {
+        need_keep(dout, keep, n_keep, "mm_loss_flip_scatter");
+        ok(mm_loss_flip_scatter(h_, dout.get(), keep.data(), n_keep, dx.get()),
+           "mm_loss_flip_scatter");
+    }
+    /* Kimi k1.5 length reward for groups of group_size responses (one length per reward). */
+    void kimi_length_reward(span<const int64_t> lengths, const tensor &rewards, int64_t group_size,
+                            tensor &out)
+    {
+        if (static_cast<int64_t>(lengths.size()) < rewards.numel())
+            throw error(MM_E_SHAPE, "mm_loss_kimi_length_reward",
+                        "lengths holds fewer entries than rewards");
+        ok(mm_loss_kimi_length_reward(h_, lengths.data(), rewards.get(), group_size, out.get()),
+           "mm_loss_kimi_length_reward");
+    }
     void l2_normalize(const tensor &u, tensor &x)
     {
         ok(mm_loss_l2_normalize(h_, u.get(), x.get()), "mm_loss_l2_normalize");
@@ -706,6 +861,14 @@ class loss : public detail::owner<mm_loss, mm_loss_free>
 
   private:
     void ok(int st, const char *call) { detail::check(st, call, errmsg()); }
+    /* keep must hold batch * n_keep indices, batch being x's first axis. */
+    static void need_keep(const tensor &x, span<const int32_t> keep, int64_t n_keep,
+                          const char *call)
+    {
+        int64_t b = x && x.ndim() >= 1 ? x.dim(0) : 0;
+        if (n_keep >= 0 && keep.size() < static_cast<std::size_t>(b * n_keep))
+            throw error(MM_E_SHAPE, call, "keep holds fewer than batch * n_keep indices");
+    }
 };
 
 /* ---- policy --------------------------------------------------------------------------------- */
@@ -773,6 +936,87 @@ class policy : public detail::owner<mm_policy, mm_policy_free>
     }
     using owner::get;
     void save(const std::string &path) { ok(mm_policy_save(h_, path.c_str()), "mm_policy_save"); }
+    /* Since 0.2: a policy created from a file (mm_policy_load_new): algorithm, spaces and sizes
+     * from the file, the other options from opts (nullptr: the file's algorithm's defaults). */
+    static policy load_new(const std::string &path, const mm_policy_opts *opts = nullptr)
+    {
+        mm_policy *p = nullptr;
+        if (opts) {
+            p = detail::create_with<mm_policy>(
+                *opts,
+                [&](mm_policy **out, const mm_policy_opts *o) {
+                    return mm_policy_load_new(out, path.c_str(), o);
+                },
+                "mm_policy_load_new");
+        } else {
+            detail::check(mm_policy_load_new(&p, path.c_str(), nullptr), "mm_policy_load_new");
+        }
+        mm_policy_export_info info;
+        int st = mm_policy_export_io(p, &info, nullptr, nullptr, nullptr, nullptr);
+        if (st < 0) {
+            mm_policy_free(p);
+            throw error(st, "mm_policy_export_io", mm_status_str(st));
+        }
+        return policy(p, info.obs_dim, info.output == MM_EXPORT_ARGMAX ? 1 : info.act_dim);
+    }
+    /* Since 0.2: the deployable network (mm_policy_export; named so because export is a C++
+     * keyword), a refresh of one exported before, the same written as a model file, and the
+     * constants around it. Each array given to export_io must hold obs_dim (mean, istd) or the
+     * action width (low, high) floats; empty spans are not filled. */
+    model export_model(const mm_model_opts *opts = nullptr)
+    {
+        mm_model *m = nullptr;
+        ok(mm_policy_export(h_, &m, opts), "mm_policy_export");
+        return model(m);
+    }
+    void export_copy(model &dst)
+    {
+        ok(mm_policy_export_copy(h_, dst.get()), "mm_policy_export_copy");
+    }
+    void export_save(const std::string &path)
+    {
+        ok(mm_policy_export_save(h_, path.c_str()), "mm_policy_export_save");
+    }
+    mm_policy_export_info export_io(span<float> obs_mean = span<float>(),
+                                    span<float> obs_istd = span<float>(),
+                                    span<float> act_low = span<float>(),
+                                    span<float> act_high = span<float>()) const
+    {
+        const char *c = "mm_policy_export_io";
+        if (!obs_mean.empty()) need(obs_mean.size(), obs_dim_, c, "obs_mean");
+        if (!obs_istd.empty()) need(obs_istd.size(), obs_dim_, c, "obs_istd");
+        if (!act_low.empty()) need(act_low.size(), act_width_, c, "act_low");
+        if (!act_high.empty()) need(act_high.size(), act_width_, c, "act_high");
+        mm_policy_export_info info;
+        detail::check(mm_policy_export_io(h_, &info, opt(obs_mean), opt(obs_istd), opt(act_low),
+                                          opt(act_high)),
+                      c, errmsg());
+        return info;
+    }
+    /* Since 0.2: agent i's episode state starts afresh (mm_policy_reset_agent). */
+    void reset_agent(int64_t i) { ok(mm_policy_reset_agent(h_, i), "mm_policy_reset_agent"); }
+    /* Since 0.2: save with flags (MM_POLICY_SAVE_*: a checkpoint), to a file or to bytes. */
+    void save(const std::string &path, uint32_t flags)
+    {
+        ok(mm_policy_save_ex(h_, path.c_str(), flags), "mm_policy_save_ex");
+    }
+    std::vector<unsigned char> save_mem(uint32_t flags = 0)
+    {
+        std::size_t n = 0;
+        ok(mm_policy_save_mem(h_, nullptr, 0, &n, flags), "mm_policy_save_mem");
+        std::vector<unsigned char> buf(n);
+        ok(mm_policy_save_mem(h_, buf.data(), buf.size(), &n, flags), "mm_policy_save_mem");
+        return buf;
+    }
+    void load_mem(span<const unsigned char> bytes)
+    {
+        ok(mm_policy_load_mem(h_, bytes.data(), bytes.size()), "mm_policy_load_mem");
+    }
+    void load_cb(mm_read_fn fn, void *ud)
+    {
+        ok(mm_policy_load_cb(h_, fn, ud), "mm_policy_load_cb");
+    }
+
     void load(const std::string &path) { ok(mm_policy_load(h_, path.c_str()), "mm_policy_load"); }
     inline void set_comm(comm *c);
     const char *errmsg() const noexcept { return mm_policy_errmsg(h_); }
@@ -787,6 +1031,7 @@ class policy : public detail::owner<mm_policy, mm_policy_free>
                          std::to_string(want) + " needed")
                             .c_str());
     }
+    static float *opt(span<float> s) noexcept { return s.empty() ? nullptr : s.data(); }
     int64_t obs_dim_ = 0, act_width_ = 0;
 };
 
@@ -820,6 +1065,21 @@ inline void policy::set_comm(comm *c)
     ok(mm_policy_set_comm(h_, c ? c->get() : nullptr), "mm_policy_set_comm");
 }
 
+/* ---- threads: a pool for mm_sgemm_mt (Since 0.2) -------------------------------------------- */
+class threads : public detail::owner<mm_threads, mm_threads_free>
+{
+  public:
+    threads() noexcept = default;
+    explicit threads(mm_threads *t) noexcept : owner(t) {}
+    /* mm_threads_create: n_threads in 1..256 (1 starts no thread). */
+    explicit threads(int32_t n_threads, const mm_allocator *alloc = nullptr)
+    {
+        mm_threads *t = nullptr;
+        detail::check(mm_threads_create(&t, n_threads, alloc), "mm_threads_create");
+        reset(t);
+    }
+};
+
 /* ---- free functions ------------------------------------------------------------------------- */
 /* C = alpha op(A) op(B) + beta C on row-major buffers (mm_sgemm without a workspace). */
 inline void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -830,7 +1090,82 @@ inline void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
                            k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc, nullptr, 0),
                   "mm_sgemm");
 }
+/* Since 0.2: mm_sgemm_mt on pool (nullptr: the calling thread) with its own workspace, or ws
+ * (at least sgemm_mt_workspace_size(n) bytes, 64-byte aligned) when not empty. */
+inline void sgemm_mt(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                     span<const float> a, int64_t lda, span<const float> b, int64_t ldb, float beta,
+                     span<float> c, int64_t ldc, threads *pool = nullptr,
+                     span<unsigned char> ws = span<unsigned char>())
+{
+    detail::check(mm_sgemm_mt(trans_a ? MM_TRANS : MM_NO_TRANS, trans_b ? MM_TRANS : MM_NO_TRANS, m,
+                              n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc,
+                              pool ? pool->get() : nullptr, ws.empty() ? nullptr : ws.data(),
+                              ws.size()),
+                  "mm_sgemm_mt");
+}
+inline std::size_t sgemm_workspace_size() noexcept { return mm_sgemm_workspace_size(); }
+inline std::size_t sgemm_mt_workspace_size(int32_t n_threads) noexcept
+{
+    return mm_sgemm_mt_workspace_size(n_threads);
+}
+
+/* State-space initialisers (no handle): HiPPO A (n*n) and B (n, or empty), the rank x n
+ * low-rank correction P and the n*n normal part (or empty), S4D's h*n/2 diagonal, and
+ * discretisation (a, ad: n*n dense or n with MM_DISC_DIAGONAL; b, bd: n or empty). Sizes are
+ * checked before the C call (MM_E_SHAPE). */
+namespace detail
+{
+inline void need_n(std::size_t have, int64_t want, const char *call, const char *what)
+{
+    if (want > 0 && have < static_cast<std::size_t>(want))
+        throw error(MM_E_SHAPE, call, (std::string(what) + " is too short").c_str());
+}
+template <class T> T *opt(span<T> s) noexcept { return s.empty() ? nullptr : s.data(); }
+} // namespace detail
+inline void hippo(int32_t measure, int64_t n, span<double> a, span<double> b = span<double>())
+{
+    detail::need_n(a.size(), n * n, "mm_hippo", "a");
+    if (!b.empty()) detail::need_n(b.size(), n, "mm_hippo", "b");
+    detail::check(mm_hippo(measure, n, a.data(), detail::opt(b)), "mm_hippo");
+}
+inline void hippo_rank_correction(int32_t measure, int64_t n, int32_t rank, span<double> p,
+                                  span<double> normal = span<double>())
+{
+    const char *c = "mm_hippo_rank_correction";
+    detail::need_n(p.size(), static_cast<int64_t>(rank) * n, c, "p");
+    if (!normal.empty()) detail::need_n(normal.size(), n * n, c, "normal");
+    detail::check(mm_hippo_rank_correction(measure, n, rank, p.data(), detail::opt(normal)), c);
+}
+inline void s4d_init(int32_t variant, int64_t h, int64_t n, span<float> log_a_real,
+                     span<float> a_imag)
+{
+    detail::need_n(log_a_real.size(), h * (n / 2), "mm_ssm_s4d_init", "log_a_real");
+    detail::need_n(a_imag.size(), h * (n / 2), "mm_ssm_s4d_init", "a_imag");
+    detail::check(mm_ssm_s4d_init(variant, h, n, log_a_real.data(), a_imag.data()),
+                  "mm_ssm_s4d_init");
+}
+inline void discretize(int32_t method, uint32_t flags, int64_t n, span<const double> a,
+                       span<const double> b, double dt, span<double> ad,
+                       span<double> bd = span<double>(), const mm_allocator *alloc = nullptr)
+{
+    const char *c = "mm_ssm_discretize";
+    int64_t an = (flags & MM_DISC_DIAGONAL) ? n : n * n;
+    detail::need_n(a.size(), an, c, "a");
+    detail::need_n(ad.size(), an, c, "ad");
+    if (!b.empty()) detail::need_n(b.size(), n, c, "b");
+    if (!bd.empty()) detail::need_n(bd.size(), n, c, "bd");
+    detail::check(mm_ssm_discretize(method, flags, n, a.data(), b.empty() ? nullptr : b.data(), dt,
+                                    ad.data(), detail::opt(bd), alloc),
+                  c);
+}
+
+/* Version and build facts. The tables of mm_param_count / mm_param_info / mm_param_bounds and
+ * mm_enum_count / mm_enum_info hand out static strings and numbers (nothing to own, nothing
+ * that throws more usefully than their status): call them from C++ as they are. */
 inline const char *version() noexcept { return mm_version_string(); }
+inline uint32_t version_number() noexcept { return mm_version_number(); }
+inline uint32_t abi_version() noexcept { return static_cast<uint32_t>(mm_abi_version()); }
+inline const char *build_info() noexcept { return mm_build_info(); }
 
 } // namespace mm
 

@@ -83,6 +83,16 @@ static void test_policy_get_const(void)
     CHECK_STATUS(mm_policy_get_f64(cp, 399, &v), MM_E_UNSUPPORTED);
     CHECK(v == 0.5);
     CHECK(strstr(mm_policy_errmsg(cp), "mm_policy_get_f64") != NULL);
+    /* mm_policy_export_io is a getter too (const since 0.2): discrete PPO -> argmax. */
+    {
+        mm_policy_export_info info;
+        float mean[3] = {9, 9, 9}, lo[1] = {9};
+        CHECK_OK(mm_policy_export_io(cp, &info, mean, NULL, lo, NULL));
+        CHECK(info.output == MM_EXPORT_ARGMAX && info.obs_dim == 3 && info.model_out == 2);
+        CHECK(mean[0] == 0.0f && mean[2] == 0.0f && lo[0] == -1.0f);
+        CHECK_STATUS(mm_policy_export_io(cp, NULL, NULL, NULL, NULL, NULL), MM_E_INVALID_ARG);
+        CHECK(strstr(mm_policy_errmsg(cp), "mm_policy_export_io") != NULL);
+    }
     mm_policy_free(p);
 }
 

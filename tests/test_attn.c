@@ -1782,6 +1782,82 @@ static void isa_gate_row(const mmi_attn_isa *v, int64_t n)
     free(g), free(q), free(k), free(qe), free(kh), free(bf), free(e), free(prev), free(bt);
 }
 
+/* transpose and gate_grad_row (entries a table may leave NULL): the transpose exactly, into a
+ * destination with padding that must stay untouched; the gate gradient row bitwise against the
+ * portable formula, over several rows so the running float64 sums carry. */
+static void isa_transpose_gate_grad(const mmi_attn_isa *v, int64_t n)
+{
+    const int64_t rows = n % 13 + 3, ldd = rows + 5, lds = n + 2;
+    float *src = agbuf(rows * lds, 951, -1, 1), *dst = agbuf(n * ldd, 0, 0, 0);
+    float *q = agbuf(n, 952, -1, 1), *k = agbuf(n, 953, -1, 1), *dk = agbuf(n, 954, -1, 1);
+    float *dq = agbuf(n, 955, -1, 1), *dg = agbuf(n, 0, 0, 0), *dq0 = agbuf(n, 0, 0, 0);
+    double *acc = calloc((size_t)n, sizeof(double)), *ref = calloc((size_t)n, sizeof(double));
+    for (int64_t i = 0; i < n * ldd; i++) dst[i] = AG_F;
+    if (v->transpose && v->transpose(rows, n, src, lds, dst, ldd)) {
+        int ok = 1;
+        for (int64_t c = 0; c < n; c++)
+            for (int64_t r = 0; r < ldd; r++)
+                ok &= r < rows ? dst[c * ldd + r] == src[r * lds + c] : dst[c * ldd + r] == AG_F;
+        CHECK(ok && agok(dst, n * ldd));
+    }
+    for (int rep = 0; rep < 3 && v->gate_grad_row; rep++) {
+        memcpy(dq0, dq, sizeof(float) * (size_t)n);
+        if (!v->gate_grad_row(n, 0.37f, q, dq, k, dk, acc, dg)) break;
+        for (int64_t c = 0; c < n; c++) {
+            ref[c] += (double)0.37f * q[c] * dq0[c] - (double)k[c] * dk[c];
+            CHECK(acc[c] == ref[c] && dg[c] == (float)ref[c] && dq[c] == dq0[c] * 0.37f);
+        }
+        CHECK(agok(dq, n) && agok(dg, n));
+    }
+    free(src), free(dst), free(q), free(k), free(dk), free(dq), free(dg), free(dq0), free(acc);
+    free(ref);
+}
+
+/* The gated kernel with the chunk-entry states saved by the forward (the operator's path) and
+ * recomputed by the backward (hs NULL: the model blocks' path): the same outputs bitwise, and
+ * gradients within 1e-5 of the largest (the two paths round the states differently), for mild
+ * and strong per-key gates and scalar gates, chunks that do and do not divide n. */
+static void test_attn_gated_saved_states(void)
+{
+    const int64_t n = 77, d = 8, dv = 5;
+    for (int cs = 0; cs < 4; cs++) {
+        const int gmode = cs < 3 ? 3 : 2;
+        const float lo = cs == 1 ? -30.0f : -0.2f;
+        mmi_attn_dims s = {n, n, d, dv, 0.35f, 1, 0, 0, cs == 2 ? 11 : 16};
+        const int64_t gl = gmode == 3 ? n * d : n;
+        const size_t nws = mmi_attn_gated_ws_floats(n, s.chunk, d, dv) + 16;
+        const size_t nhs = mmi_attn_gated_hs_floats(n, s.chunk, d, dv);
+        float *q = agbuf(n * d, 961, -1, 1), *k = agbuf(n * d, 962, -1, 1);
+        float *v = agbuf(n * dv, 963, -1, 1), *g = agbuf(gl, 964, lo, 0);
+        float *dout = agbuf(n * dv, 965, -1, 1), *ws = agbuf((int64_t)nws, 0, 0, 0);
+        float *hs = agbuf((int64_t)nhs, 0, 0, 0), *out[2], *grad[2][4];
+        double big = 0, err = 0;
+        for (int p = 0; p < 2; p++) {
+            out[p] = agbuf(n * dv, 0, 0, 0);
+            grad[p][0] = agbuf(n * d, 0, 0, 0), grad[p][1] = agbuf(n * d, 0, 0, 0);
+            grad[p][2] = agbuf(n * dv, 0, 0, 0), grad[p][3] = agbuf(gl, 0, 0, 0);
+            mmi_attn_gated_fwd(&s, gmode, g, q, k, v, out[p], p ? hs : NULL, ws);
+            mmi_attn_gated_bwd(&s, gmode, g, q, k, v, dout, grad[p][0], grad[p][1], grad[p][2],
+                               grad[p][3], p ? hs : NULL, ws);
+        }
+        CHECK(!memcmp(out[0], out[1], sizeof(float) * (size_t)(n * dv)));
+        CHECK(agok(hs, (int64_t)nhs) && agok(out[1], n * dv) && agok(grad[1][3], gl));
+        for (int t = 0; t < 4; t++) {
+            const int64_t len = t < 2 ? n * d : t == 2 ? n * dv : gl;
+            for (int64_t i = 0; i < len; i++) {
+                big = fmax(big, fabs(grad[0][t][i]));
+                err = fmax(err, fabs(grad[0][t][i] - grad[1][t][i]));
+            }
+        }
+        CHECK(big > 0 && err <= 1e-5 * big);
+        free(q), free(k), free(v), free(g), free(dout), free(ws), free(hs);
+        for (int p = 0; p < 2; p++) {
+            free(out[p]);
+            for (int t = 0; t < 4; t++) free(grad[p][t]);
+        }
+    }
+}
+
 static void attn_isa_on(const mmi_attn_isa *v)
 {
     static const int64_t ns[] = {1, 7, 8, 16, 17, 33, 64, 70, 100, 131};
@@ -1791,6 +1867,7 @@ static void attn_isa_on(const mmi_attn_isa *v)
         isa_elementwise(v, ns[i]);
         isa_relu_ds(v, ns[i]);
         isa_gate_row(v, ns[i]);
+        isa_transpose_gate_grad(v, ns[i]);
     }
 }
 
@@ -1845,6 +1922,7 @@ void suite_attn(void)
     mmt_run("attn_no_alloc", test_attn_no_alloc);
     mmt_run("attn_threads", test_attn_threads);
     mmt_run("attn_gated_no_dg", test_attn_gated_no_dg);
+    mmt_run("attn_gated_saved_states", test_attn_gated_saved_states);
     mmt_run("attn_torch_vectors", test_attn_torch_vectors);
     mmt_run("attn_model_blocks", test_attn_model_blocks);
 }

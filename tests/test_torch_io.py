@@ -52,12 +52,16 @@ def read_f32(path, shape):
     return torch.tensor(struct.unpack("<%df" % (len(raw) // 4), raw)).reshape(shape)
 
 
-def libmm_forward(model_path, x, tmp):
-    """Runs the libmm model on x ([rows, width] or [rows, seq, width]); returns the file of
-    outputs."""
+def libmm_forward(model_path, x, tmp, ctx=None):
+    """Runs the libmm model on x ([rows, width] or [rows, seq, width]; with ctx [rows, M,
+    ctx_dim], mm_model_forward_ctx); returns the file of outputs."""
     xin, yout = os.path.join(tmp, "x.f32"), os.path.join(tmp, "y.f32")
     write_f32(xin, x)
     seq = [str(x.shape[1])] if x.dim() == 3 else []
+    if ctx is not None:
+        cin = os.path.join(tmp, "ctx.f32")
+        write_f32(cin, ctx)
+        seq += [cin, str(ctx.shape[1])]
     subprocess.check_call([HELPER, "run", model_path, xin, str(x.shape[0]), yout] + seq)
     return yout
 
@@ -186,6 +190,42 @@ def blocks_libmm_to_torch(tmp):
     check("libmm_blocks_pytorch_libmm_bitwise", got2, got, rtol=0, atol=0)
 
 
+def cross_attention_both_ways(tmp):
+    """A ContextSequential with two CrossAttention layers exported to libmm gives
+    mm_model_forward_ctx's outputs; imported back it is a ContextSequential with the same
+    outputs, and exported again it loads in libmm with bitwise the same outputs. A missing
+    context is refused on both sides."""
+    torch.manual_seed(6)
+    model = torch_io.ContextSequential(nn.Linear(5, 8), torch_io.CrossAttention(8, 2, 3, 6, 4),
+                                       nn.Tanh(), torch_io.CrossAttention(8, 1, 4, 6, 4),
+                                       nn.Linear(8, 3))
+    with torch.no_grad():  # non-zero biases, so a swapped or dropped bias shows
+        for p in model.parameters():
+            p.uniform_(-0.5, 0.5)
+    path = os.path.join(tmp, "cross.safetensors")
+    torch_io.export_sequential(model, path)
+    x, ctx = torch.randn(2, 5, 5), torch.randn(2, 4, 6)
+    with torch.no_grad():
+        want = model.double()(x.double(), ctx.double()).float()
+    got = read_f32(libmm_forward(path, x, tmp, ctx), want.shape)
+    check("pytorch_cross_attention_libmm_forward_ctx", got, want)
+    back = torch_io.import_sequential(path)
+    record("cross_attention_imports_as_ContextSequential",
+           isinstance(back, torch_io.ContextSequential))
+    with torch.no_grad():
+        check("libmm_cross_attention_pytorch_import_forward", back(x, ctx), want)
+    again = os.path.join(tmp, "cross_again.safetensors")
+    torch_io.export_sequential(back.float(), again)
+    got2 = read_f32(libmm_forward(again, x, tmp, ctx), want.shape)
+    check("libmm_cross_attention_pytorch_libmm_bitwise", got2, got, rtol=0, atol=0)
+    try:
+        back(x)
+        ok = False
+    except ValueError as e:
+        ok = "ctx" in str(e)
+    record("cross_attention_without_ctx_refused", ok)
+
+
 def policy_actor(tmp):
     """mm_policy_export_save's actor imports into PyTorch with the same forward; the policy
     file itself is refused with a message that names the export."""
@@ -213,6 +253,7 @@ def main():
         libmm_to_torch(tmp)
         blocks_torch_to_libmm(tmp)
         blocks_libmm_to_torch(tmp)
+        cross_attention_both_ways(tmp)
         policy_actor(tmp)
     print("%d passed, %d failed" % (PASSED, FAILED))
     sys.exit(1 if FAILED else 0)

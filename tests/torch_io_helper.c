@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* torch_io_helper.c — the libmm side of tests/test_torch_io.py, using the public API only.
- *   torch_io_helper run   <model.safetensors> <in.f32> <rows> <out.f32> [seq]
+ *   torch_io_helper run   <model.safetensors> <in.f32> <rows> <out.f32> [seq [ctx.f32 M]]
  *       loads the model, runs forward on rows x input_dim floats (rows x seq x input_dim
- *       with seq), writes the outputs
+ *       with seq; with ctx.f32, mm_model_forward_ctx on rows x M x ctx_dim context floats),
+ *       writes the outputs
  *   torch_io_helper build <model.safetensors> [blocks]
  *       builds a model with every MLP layer kind (or, with "blocks", every sequence block:
  *       attention of each convertible kind, GAU, Mamba, S4D) from a fixed seed and saves it
@@ -22,9 +23,27 @@ static int fail(const char *what, int rc, const char *msg)
     return 1;
 }
 
-static int run(const char *path, const char *in_path, int64_t rows, const char *out_path,
-               int64_t seq)
+/* Reads a file of floats into a new [rows, m, n / (rows m)] tensor. */
+static int read_ctx(const char *path, int64_t rows, int64_t m, mm_tensor **out)
 {
+    FILE *f = fopen(path, "rb");
+    int64_t n, shape[3];
+    int rc;
+    if (!f) return fail("open context", 0, path);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f) / 4;
+    fseek(f, 0, SEEK_SET);
+    shape[0] = rows, shape[1] = m, shape[2] = n / (rows * m);
+    if ((rc = mm_tensor_create(out, 3, shape, NULL))) return fail("context tensor", rc, NULL);
+    if (fread(mm_tensor_data(*out), 4, (size_t)n, f) != (size_t)n) return fail("read", 0, path);
+    fclose(f);
+    return 0;
+}
+
+static int run(const char *path, const char *in_path, int64_t rows, const char *out_path,
+               int64_t seq, const char *ctx_path, int64_t ctx_len)
+{
+    mm_tensor *ctx = NULL;
     mm_model_opts o;
     mm_model *m = NULL;
     mm_tensor *x = NULL, *y = NULL;
@@ -54,7 +73,9 @@ static int run(const char *path, const char *in_path, int64_t rows, const char *
         return fail("tensor", rc, NULL);
     if (fread(mm_tensor_data(x), 4, (size_t)n, f) != (size_t)n) return fail("read", 0, in_path);
     fclose(f);
-    if ((rc = mm_model_forward(m, x, y))) return fail("forward", rc, mm_model_errmsg(m));
+    if (ctx_path && read_ctx(ctx_path, rows, ctx_len, &ctx)) return 1;
+    if ((rc = mm_model_forward_ctx(m, x, ctx, y))) return fail("forward", rc, mm_model_errmsg(m));
+    mm_tensor_free(ctx);
     f = fopen(out_path, "wb");
     n = rows * seq * out_dim;
     if (!f || fwrite(mm_tensor_data(y), 4, (size_t)n, f) != (size_t)n)
@@ -161,12 +182,13 @@ static int policy(const char *actor_path, const char *policy_path)
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "policy") == 0) return policy(argv[2], argv[3]);
-    if ((argc == 6 || argc == 7) && strcmp(argv[1], "run") == 0)
-        return run(argv[2], argv[3], atoll(argv[4]), argv[5], argc == 7 ? atoll(argv[6]) : 1);
+    if ((argc == 6 || argc == 7 || argc == 9) && strcmp(argv[1], "run") == 0)
+        return run(argv[2], argv[3], atoll(argv[4]), argv[5], argc >= 7 ? atoll(argv[6]) : 1,
+                   argc == 9 ? argv[7] : NULL, argc == 9 ? atoll(argv[8]) : 0);
     if (argc == 3 && strcmp(argv[1], "build") == 0) return build(argv[2]);
     if (argc == 4 && strcmp(argv[1], "build") == 0 && strcmp(argv[3], "blocks") == 0)
         return build_blocks(argv[2]);
-    fprintf(stderr, "usage: torch_io_helper run <model> <in.f32> <rows> <out.f32> [seq]\n"
+    fprintf(stderr, "usage: torch_io_helper run <model> <in.f32> <rows> <out.f32> [seq [ctx M]]\n"
                     "       torch_io_helper build <model> [blocks]\n"
                     "       torch_io_helper policy <actor> <policy>\n");
     return 2;

@@ -7,10 +7,11 @@ A block opened with ```c is a complete program: it is compiled as C99 with -Wall
 -Werror -pedantic against include/ and lib/libmm.a, then run in an empty temporary folder (a
 snippet that needs a file creates it there) and must exit with 0 within 60 s. A block opened
 with ```c fragment is compiled only (-c, same flags): it must be a complete translation unit
-but need not have a main. docs/API.md is skipped: its blocks are the header's declarations,
+but need not have a main. A block opened with ```cpp (the C++ header, docs/CPP.md) is compiled
+the same way as C++17 with $CXX (default c++) and run. docs/API.md is skipped: its blocks are the header's declarations,
 generated and checked by `make docs-check`.
 
-Usage: tools/doc_snippets.py [--cc CC] [--lib lib/libmm.a] [--libs "-lm -pthread"] [--list]
+Usage: tools/doc_snippets.py [--cc CC] [--cxx CXX] [--lib lib/libmm.a] [--libs "-lm -pthread"] [--list]
                              [FILE.md ...]
 (--libs: what the static library needs at link time, the Makefile's LIB_LIBS: it includes
 -lopenblas in a WITH_OPENBLAS=1 build.)
@@ -26,11 +27,13 @@ import tempfile
 
 FLAGS = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror",
          "-Wshadow", "-Wstrict-prototypes"]
-OPEN = re.compile(r"^```c(?:\s+(fragment))?\s*$")
+CXXFLAGS = ["-std=c++17", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wshadow"]
+OPEN = re.compile(r"^```(c|cpp)(?:\s+(fragment))?\s*$")
 
 
 def snippets(path):
-    """Yields (line number, is_fragment, code) for every C block of a markdown file."""
+    """Yields (line number, is_fragment, is_cpp, code) for every C / C++ block of a markdown
+    file."""
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
     i = 0
@@ -43,7 +46,7 @@ def snippets(path):
         j = start
         while j < len(lines) and not lines[j].startswith("```"):
             j += 1
-        yield start, m.group(1) == "fragment", "\n".join(lines[start:j]) + "\n"
+        yield start, m.group(2) == "fragment", m.group(1) == "cpp", "\n".join(lines[start:j]) + "\n"
         i = j + 1
 
 
@@ -58,6 +61,7 @@ def run(cmd, cwd=None, timeout=120):
 def main():
     args = sys.argv[1:]
     cc = shlex.split(os.environ.get("CC", "cc"))
+    cxx = shlex.split(os.environ.get("CXX", "c++"))
     lib = "lib/libmm.a"
     libs = ["-lm", "-pthread"]
     listing = False
@@ -66,6 +70,8 @@ def main():
         a = args.pop(0)
         if a == "--cc":
             cc = shlex.split(args.pop(0))
+        elif a == "--cxx":
+            cxx = shlex.split(args.pop(0))
         elif a == "--lib":
             lib = args.pop(0)
         elif a == "--libs":
@@ -84,22 +90,23 @@ def main():
     count = 0
     with tempfile.TemporaryDirectory(prefix="mm_snippets_") as tmp:
         for path in files:
-            for line, fragment, code in snippets(path):
+            for line, fragment, cpp, code in snippets(path):
                 count += 1
                 name = "%s:%d" % (path, line)
                 if listing:
-                    print("%s %s" % (name, "fragment" if fragment else "program"))
+                    print("%s %s%s" % (name, "C++ " if cpp else "", "fragment" if fragment else "program"))
                     continue
                 work = os.path.join(tmp, "s%d" % count)
                 os.mkdir(work)
-                src = os.path.join(work, "snippet.c")
+                src = os.path.join(work, "snippet.cpp" if cpp else "snippet.c")
                 with open(src, "w", encoding="utf-8") as f:
                     f.write(code)
+                comp = cxx + CXXFLAGS if cpp else cc + FLAGS
                 if fragment:
-                    cmd = cc + FLAGS + ["-I" + include, "-c", src, "-o", src + ".o"]
+                    cmd = comp + ["-I" + include, "-c", src, "-o", src + ".o"]
                 else:
-                    cmd = cc + FLAGS + ["-I" + include, src, "-o", os.path.join(work, "a.out"),
-                                        libpath] + libs
+                    cmd = comp + ["-I" + include, src, "-o", os.path.join(work, "a.out"),
+                                  libpath] + libs
                 rc, out = run(cmd)
                 if rc != 0:
                     failed += 1
@@ -111,7 +118,8 @@ def main():
                         failed += 1
                         sys.stderr.write("%s: exited with %d:\n%s\n" % (name, rc, out))
                         continue
-                print("snippet %s: ok (%s)" % (name, "compiled" if fragment else "ran"))
+                print("snippet %s: ok (%s%s)" % (name, "C++, " if cpp else "",
+                                                 "compiled" if fragment else "ran"))
     if listing:
         return 0
     if failed:

@@ -65,6 +65,7 @@ step "fuzz corpus replay (ASan + UBSan build)" $MAKE --no-print-directory fuzz-r
 step "doc snippets compile and run (snippets-check)" $MAKE --no-print-directory snippets-check
 step "Python bindings" $MAKE --no-print-directory check-python
 step "static link dead-stripped (check-static-size)" $MAKE --no-print-directory check-static-size
+step "bench report generator (tests/test_bench_report.py)" python3 tests/test_bench_report.py
 if grep -q 'check-python: SKIPPED' "$log"; then grep 'check-python: SKIPPED' "$log" | sed 's/^/    /'; fi
 
 # The runner: its own "N passed, N failed" is added to the totals, failing tests are named.

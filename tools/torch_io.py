@@ -18,8 +18,11 @@ Supported layers: Linear, ReLU, Tanh, Sigmoid, GELU (exact), SiLU, ELU (alpha 1)
 libmm's sequence blocks as the modules below, whose parameters carry the reference
 implementations' names and whose forward is the block's math (docs/MODEL.md, docs/FORMAT.md):
 AttentionBlock (mm_model_add_attention: every kind except PERFORMER, whose projection is drawn
-by libmm's RNG), GAU (mm_model_add_gau), Mamba (mm_model_add_mamba), S4D (mm_model_add_s4d).
-They act on [batch, seq, width] inputs (a 2-D input is seq 1), as in libmm.
+by libmm's RNG), GAU (mm_model_add_gau), Mamba (mm_model_add_mamba), S4D (mm_model_add_s4d),
+CrossAttention (mm_model_add_cross_attention; in a ContextSequential, whose forward(x, ctx)
+passes the context tokens as mm_model_forward_ctx does). They act on [batch, seq, width] inputs
+(a 2-D input is seq 1), as in libmm. RWKV-6 (MM_ATTN_RWKV6) is an mm_attn kind only, not a
+model layer, so no model file holds it.
 """
 
 import json
@@ -314,7 +317,63 @@ class S4D(nn.Module):
         return out.squeeze(1) if flat else out
 
 
-_BLOCKS = {"attention": AttentionBlock, "gau": GAU, "mamba": Mamba, "s4d": S4D}
+class CrossAttention(nn.Module):
+    """mm_model_add_cross_attention (BLIP's image-grounded text layer): the tokens x [B, T, width]
+    attend to context tokens ctx [B, M, ctx_dim]: q = q_proj(LN(x)) (non-affine, eps 1e-5),
+    [k | v] = kv_proj(ctx) (keys, then values; head-major), y = x + out_proj(softmax(q k^T /
+    sqrt(d_head)) v), no mask. It takes the context as a second argument, so it lives in a
+    ContextSequential (below), not a plain nn.Sequential."""
+
+    def __init__(self, width, heads, d_head, ctx_dim, max_ctx):
+        super().__init__()
+        self.width, self.heads, self.d_head = width, heads, d_head
+        self.ctx_dim, self.max_ctx = ctx_dim, max_ctx
+        self.q_proj = nn.Linear(width, heads * d_head)
+        self.kv_proj = nn.Linear(ctx_dim, 2 * heads * d_head)
+        self.out_proj = nn.Linear(heads * d_head, width)
+        for lin in (self.q_proj, self.kv_proj, self.out_proj):
+            nn.init.xavier_uniform_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def icfg(self):
+        return [self.heads, self.d_head, self.ctx_dim, self.max_ctx]
+
+    def forward(self, x, ctx):
+        x, flat = _as3d(x)
+        b, t, _ = x.shape
+        m = ctx.shape[1]
+        if ctx.dim() != 3 or ctx.shape[0] != b or ctx.shape[2] != self.ctx_dim or m > self.max_ctx:
+            raise ValueError("ctx must be [%d, 1..%d, %d], not %s"
+                             % (b, self.max_ctx, self.ctx_dim, list(ctx.shape)))
+        h, dk = self.heads, self.d_head
+        q = self.q_proj(nn.functional.layer_norm(x, (self.width,), eps=_LN_EPS))
+        q = q.reshape(b, t, h, dk).transpose(1, 2)
+        kv = self.kv_proj(ctx)
+        k = kv[..., :h * dk].reshape(b, m, h, dk).transpose(1, 2)
+        v = kv[..., h * dk:].reshape(b, m, h, dk).transpose(1, 2)
+        a = torch.softmax(q @ k.transpose(-1, -2) / dk ** 0.5, dim=-1)
+        y = x + self.out_proj((a @ v).transpose(1, 2).reshape(b, t, h * dk))
+        return y.squeeze(1) if flat else y
+
+
+class ContextSequential(nn.Sequential):
+    """An nn.Sequential whose forward(x, ctx) hands the context tokens to its CrossAttention
+    layers (libmm's mm_model_forward_ctx); import_sequential returns one for a file with a
+    cross_attention layer, and export_sequential writes one like any nn.Sequential."""
+
+    def forward(self, x, ctx=None):
+        for layer in self:
+            if isinstance(layer, CrossAttention):
+                if ctx is None:
+                    raise ValueError("this model has cross-attention layers: pass ctx")
+                x = layer(x, ctx)
+            else:
+                x = layer(x)
+        return x
+
+
+_BLOCKS = {"attention": AttentionBlock, "gau": GAU, "mamba": Mamba, "s4d": S4D,
+           "cross_attention": CrossAttention}
 
 
 # ---- safetensors without the safetensors package --------------------------------------------
@@ -480,6 +539,8 @@ def _build(desc, width):
         return Mamba(width, icfg[0], icfg[1], icfg[2], icfg[3], *dcfg), width
     if kind == "s4d":
         return S4D(width, icfg[0]), width
+    if kind == "cross_attention":
+        return CrossAttention(width, icfg[0], icfg[1], icfg[2], icfg[3]), width
     raise ValueError("unsupported layer kind %r" % kind)
 
 
@@ -526,7 +587,8 @@ def sequential_from(meta, tensors):
     for desc in arch["layers"]:
         m, width = _build(desc, width)
         mods.append(m)
-    model = nn.Sequential(*mods)
+    ctx = any(isinstance(m, CrossAttention) for m in mods)
+    model = ContextSequential(*mods) if ctx else nn.Sequential(*mods)
     state = {k: v.to(torch.float32) for k, v in tensors.items() if not k.startswith("optimizer.")}
     model.load_state_dict(state, strict=True)
     return model

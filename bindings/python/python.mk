@@ -43,12 +43,17 @@ python-wheel:
 # numpy) in a temporary folder outside the tree, and runs the binding's tests from a copy
 # there: they import the installed package, which must load the library it carries. The tests
 # read the reference files (mm.h, tests/test_layout.c) of this checkout (LIBMM_SOURCE_DIR).
-check-python-wheel: python-wheel
+# The library in the wheel must export what lib/libmm.so.0 exports, version nodes included.
+check-python-wheel: python-wheel $(SHARED)
 	@if ! $(PYTHON) -c 'import numpy, venv' >/dev/null 2>&1; then \
 	  echo "check-python-wheel: SKIPPED: $(PYTHON) lacks numpy or venv"; exit 0; fi; \
 	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(PYTHON) -m venv --system-site-packages "$$tmp/venv"; \
 	"$$tmp/venv/bin/python" -m pip install -q --no-index --no-deps $(PYPKG_DIR)/libmm-$(VER)-*.whl; \
+	whl_so=$$(find "$$tmp/venv" -name $(SONAME) | head -n 1); \
+	nm -D --defined-only --with-symbol-versions $(SHARED) | awk '{print $$3}' | sort > "$$tmp/make.syms"; \
+	nm -D --defined-only --with-symbol-versions "$$whl_so" | awk '{print $$3}' | sort > "$$tmp/wheel.syms"; \
+	diff -u "$$tmp/make.syms" "$$tmp/wheel.syms" || { echo "check-python-wheel: the wheel's $(SONAME) exports other symbols than $(SHARED)"; exit 1; }; \
 	cp -r bindings/python/tests "$$tmp/tests"; \
 	cd "$$tmp/tests" && env -u LIBMM_LIBRARY -u LIBMM_LIBDIR LIBMM_SOURCE_DIR=$(CURDIR) \
 	  PYTHONDONTWRITEBYTECODE=1 "$$tmp/venv/bin/python" -m unittest discover -s . -t . && \

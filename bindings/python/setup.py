@@ -54,12 +54,18 @@ def c_sources(root):
 
 
 def compile_one(cc, root, src, obj):
+    # MMI_SYMVER: the library is linked with src/libmm.map, so it carries the same versioned
+    # symbols as the Makefile's libmm.so.0 (mm_policy_opts_init@LIBMM_0.1 and @@LIBMM_0.2).
     flags = ["-std=c11", "-D_POSIX_C_SOURCE=200809L", "-O2", "-fPIC", "-fvisibility=hidden",
-             "-ffunction-sections", "-fdata-sections", "-pthread",
+             "-ffunction-sections", "-fdata-sections", "-pthread", "-DMMI_SYMVER=1",
              "-I" + os.path.join(root, "include")]
-    # *_avx2.c hold the AVX2/FMA paths, chosen at run time only on CPUs that have them.
-    if src.endswith("_avx2.c") and platform.machine().lower() in ("x86_64", "amd64", "i686", "i386"):
+    # *_avx2.c / *_avx512.c hold the AVX2/FMA and AVX-512 paths, chosen at run time only on
+    # CPUs that have them (the Makefile's AVX2_FLAGS and AVX512_FLAGS).
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "i386")
+    if x86 and src.endswith("_avx2.c"):
         flags += ["-mavx2", "-mfma"]
+    if x86 and src.endswith("_avx512.c"):
+        flags += ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx2", "-mfma"]
     subprocess.run(cc + flags + ["-c", src, "-o", obj], check=True)
 
 

@@ -178,8 +178,13 @@ static void layout(mm_attn *h, mmi_carve *y, int *ovf)
         h->sfq = (float *)mmi_carve_take(y, mul3(bh, n, f, ovf), sizeof(float));
         h->sfk = (float *)mmi_carve_take(y, mul3(bh, n, f, ovf), sizeof(float));
     }
-    if (h->kind == MM_ATTN_GATED || h->kind == MM_ATTN_RWKV6)
+    if (h->kind == MM_ATTN_GATED || h->kind == MM_ATTN_RWKV6) {
+        const size_t hs = mmi_attn_gated_hs_floats(n, h->chunk, d, dv);
         h->sg = (float *)mmi_carve_take(y, mul3(bh, n, d, ovf), 4);
+        if (hs == SIZE_MAX) *ovf = 1;
+        h->hs_floats = hs == SIZE_MAX ? 0 : (int64_t)hs;
+        h->shs = (float *)mmi_carve_take(y, mul3(bh, h->hs_floats, 1, ovf), sizeof(float));
+    }
     if (h->kind == MM_ATTN_RWKV6) { /* the bonus u and per batch-head partial du */
         h->su = (float *)mmi_carve_take(y, mul3(h->heads, d, 1, ovf), sizeof(float));
         h->sdu = (float *)mmi_carve_take(y, mul3(bh, d, 1, ovf), sizeof(float));
@@ -438,6 +443,6 @@ mmi_attn_head mmi_attn_head_of(const mm_attn *h, int64_t n, int64_t m, int32_t g
     a.s = mmi_attn_dims_of(h, n, m);
     a.eps = h->eps, a.feps = h->feps, a.nf = h->nf;
     a.proj = h->proj, a.projt = h->projt;
-    a.u = NULL, a.du = NULL;
+    a.u = NULL, a.du = NULL, a.hs = NULL;
     return a;
 }

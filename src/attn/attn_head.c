@@ -75,10 +75,10 @@ void mmi_attn_head_fwd(const mmi_attn_head *a, const float *q, const float *k, c
         mmi_attn_relu2_fwd(s, q, k, v, o, ws);
         return;
     case MM_ATTN_GATED:
-        mmi_attn_gated_fwd(s, a->gmode, g, q, k, v, o, ws);
+        mmi_attn_gated_fwd(s, a->gmode, g, q, k, v, o, a->hs, ws);
         return;
     case MM_ATTN_RWKV6:
-        mmi_attn_rwkv6_fwd(s, g, a->u, q, k, v, o, ws);
+        mmi_attn_rwkv6_fwd(s, g, a->u, q, k, v, o, a->hs, ws);
         return;
     default:
         break;
@@ -117,10 +117,10 @@ void mmi_attn_head_bwd(const mmi_attn_head *a, const float *q, const float *k, c
         mmi_attn_relu2_bwd(s, q, k, v, dout, dq, dk, dv, ws);
         return;
     case MM_ATTN_GATED:
-        mmi_attn_gated_bwd(s, a->gmode, g, q, k, v, dout, dq, dk, dv, dg, ws);
+        mmi_attn_gated_bwd(s, a->gmode, g, q, k, v, dout, dq, dk, dv, dg, a->hs, ws);
         return;
     case MM_ATTN_RWKV6:
-        mmi_attn_rwkv6_bwd(s, g, a->u, q, k, v, dout, dq, dk, dv, dg, a->du, ws);
+        mmi_attn_rwkv6_bwd(s, g, a->u, q, k, v, dout, dq, dk, dv, dg, a->du, a->hs, ws);
         return;
     default:
         break;

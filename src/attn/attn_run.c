@@ -119,6 +119,7 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
         mmi_attn_head a = mmi_attn_head_of(h, c->n, c->m, h->fwd_gmode);
         const float *g = h->sg ? h->sg + i * S * d : NULL; /* NULL + 0 is UB */
         if (h->kind == MM_ATTN_RWKV6) a.u = h->su + head * d;
+        if (h->shs) a.hs = h->shs + i * h->hs_floats;
         /* gates (SCALAR, VECTOR) were saved by run_forward as it checked them */
         if (h->fwd_gmode != MMI_GMODE_SCALAR && h->fwd_gmode != MMI_GMODE_VECTOR &&
             h->kind == MM_ATTN_GATED) {
@@ -278,6 +279,7 @@ static void bwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
     float *gv = c->dv ? c->dv + i * c->m * dv : scr + 2 * S * f;
     (void)ntask;
     if (h->kind == MM_ATTN_RWKV6) a.u = h->su + (i % h->heads) * d, a.du = h->sdu + i * d;
+    if (h->shs) a.hs = h->shs + i * h->hs_floats;
     mmi_attn_head_bwd(
         &a, h->sq + i * S * d, h->sk + i * S * d, h->sv + i * S * dv, g,
         h->sfq ? h->sfq + i * S * h->nf : NULL, h->sfk ? h->sfk + i * S * h->nf : NULL,

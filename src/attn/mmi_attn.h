@@ -36,6 +36,8 @@ struct mm_attn {
     /* saved by forward, per batch-head slices of max_seq rows */
     float *sq, *sk, *sv, *so, *srow, *sfq, *sfk, *sg, *sstab;
     float *su, *sdu; /* RWKV6: bonus u [H, d]; per batch-head du [B H, d] of a backward */
+    float *shs;        /* GATED, RWKV6: chunk-entry states of the forward, hs_floats per slice */
+    int64_t hs_floats; /* mmi_attn_gated_hs_floats(max_seq, chunk, d, dv) */
     int32_t fwd_valid, fwd_gmode; /* RWKV6's forward runs in MMI_GMODE_VECTOR */
     int64_t fwd_b, fwd_n, fwd_m;
     /* per-thread kernel workspace (ws_floats each) and backward scratch */

@@ -19,6 +19,9 @@ typedef struct mmi_attn_head {
     const float *proj, *projt; /* PERFORMER W [nf, d] and W^T [d, nf] */
     const float *u;            /* RWKV6: the head's bonus [d] (g holds the log-decays w) */
     float *du;                 /* RWKV6 backward: receives the head's du [d] (NULL: not wanted) */
+    /* GATED, RWKV6: the chunk-entry states forward saves and backward reads
+     * (mmi_attn_gated_hs_floats), or NULL: the backward recomputes them */
+    float *hs;
 } mmi_attn_head;
 
 /* Floats of workspace mmi_attn_head_fwd / _bwd need for sequences up to n (and m <= n). */

@@ -88,9 +88,11 @@ int mm_policy_export_save(mm_policy *p, const char *path)
     return rc;
 }
 
-int mm_policy_export_io(mm_policy *p, mm_policy_export_info *info, float *obs_mean, float *obs_istd,
-                        float *act_low, float *act_high)
+int mm_policy_export_io(const mm_policy *cp, mm_policy_export_info *info, float *obs_mean,
+                        float *obs_istd, float *act_low, float *act_high)
 {
+    /* A getter, so logically const; its failure text still goes to the handle. */
+    mm_policy *p = (mm_policy *)cp;
     static const char fn[] = "mm_policy_export_io";
     if (!p) return MM_E_INVALID_ARG;
     if (!info) return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: info is NULL", fn);

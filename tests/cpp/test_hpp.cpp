@@ -8,10 +8,13 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include <unistd.h>
 
 static int g_pass, g_fail;
 
@@ -451,16 +454,365 @@ static void test_sgemm()
                  MM_E_SHAPE, "sgemm");
 }
 
+/* ---- the calls added after the first owners: each wrapper gives the C call's numbers ------- */
+
+/* A read callback over a byte vector (mm_read_fn). */
+struct byte_reader {
+    const std::vector<unsigned char> *bytes;
+    size_t off;
+};
+static int64_t read_bytes(void *ud, void *buf, int64_t n)
+{
+    byte_reader *r = static_cast<byte_reader *>(ud);
+    size_t left = r->bytes->size() - r->off,
+           k = static_cast<size_t>(n) < left ? static_cast<size_t>(n) : left;
+    std::memcpy(buf, r->bytes->data() + r->off, k);
+    r->off += k;
+    return static_cast<int64_t>(k);
+}
+
+/* An MLP with 5 logits built through both APIs. */
+static mm::model logits_model(mm_model **c)
+{
+    mm_model_opts o = mm::model_opts(4);
+    o.max_batch = 3;
+    o.seed = 5;
+    mm::model m(o);
+    m.add_dense(6).add_activation(MM_ACT_TANH).add_dense(5).finalize();
+    CHECK(mm_model_create(c, &o) == MM_OK);
+    CHECK(mm_model_add_dense(*c, 6, 1, MM_INIT_DEFAULT, 1.0) == MM_OK);
+    CHECK(mm_model_add_activation(*c, MM_ACT_TANH) == MM_OK);
+    CHECK(mm_model_add_dense(*c, 5, 1, MM_INIT_DEFAULT, 1.0) == MM_OK);
+    CHECK(mm_model_finalize(*c) == MM_OK);
+    return m;
+}
+
+static void test_model_more()
+{
+    mm_model *c = nullptr;
+    mm::model m = logits_model(&c);
+    /* jvp: the derivative of y along a direction v in parameter space */
+    const int64_t np = m.num_params();
+    mm::tensor x({3, 4}), v({np}), y({3, 5}), jy({3, 5}), cy({3, 5}), cjy({3, 5});
+    fill_pattern(x.data(), 12, 1.0f);
+    fill_pattern(v.data(), np, -0.3f);
+    m.jvp(x, v, y, jy);
+    CHECK(mm_model_jvp(c, x.get(), v.get(), cy.get(), cjy.get()) == MM_OK);
+    CHECK(same(y.data(), cy.data(), 15) && same(jy.data(), cjy.data(), 15));
+
+    /* log-probabilities and their backward */
+    std::vector<int32_t> tg = {1, 4, -1};
+    mm::tensor lp({3}), clp({3}), wts({3});
+    wts.fill(1.0f);
+    m.zero_grad();
+    m.logprob(x, tg, lp);
+    m.logprob_backward(tg, wts);
+    CHECK(mm_model_zero_grad(c) == MM_OK);
+    CHECK(mm_model_logprob(c, x.get(), tg.data(), 3, clp.get()) == MM_OK);
+    CHECK(mm_model_logprob_backward(c, tg.data(), 3, wts.get()) == MM_OK);
+    CHECK(same(lp.data(), clp.data(), 3) && lp.values()[0] < 0 && lp.values()[2] == 0.0f);
+    float *cg = nullptr;
+    int64_t ng = 0;
+    CHECK(mm_model_grads(c, &cg, &ng) == MM_OK && same(m.grads().data(), cg, ng));
+    std::vector<int32_t> tbad = {1, 9, 0};
+    std::string msg = expect_error([&] { m.logprob(x, tbad, lp); }, MM_E_RANGE, "logprob target");
+    CHECK(mm_model_logprob(c, x.get(), tbad.data(), 3, clp.get()) == MM_E_RANGE);
+    CHECK(!msg.empty() && msg == mm_model_errmsg(c));
+
+    /* sampling from the same seed draws the same tokens as C */
+    std::array<int32_t, 3> tok{}, ctok{};
+    std::array<float, 3> tlp{}, ctlp{};
+    m.seed(42);
+    m.sample(y, 1.0, 0, 1.0, tok, tlp);
+    CHECK(mm_model_seed(c, 42) == MM_OK);
+    CHECK(mm_model_sample(c, cy.get(), 1.0, 0, 1.0, ctok.data(), 3, ctlp.data()) == MM_OK);
+    CHECK(tok == ctok && tlp == ctlp && tok[0] >= 0 && tok[0] < 5);
+    expect_error([&] { m.sample(y, -1.0, 0, 1.0, tok); }, MM_E_RANGE, "temperature");
+    expect_error([&] { m.sample(y, 1.0, 0, 1.0, tok, mm::span<float>(tlp.data(), 2)); }, MM_E_SHAPE,
+                 "short logp");
+
+    /* an MLP decodes without state, one step equals the forward */
+    CHECK(m.decode_state_size(3) == 0);
+    mm::tensor yd({3, 5});
+    m.forward(x, y);
+    m.decode_step(x, yd, mm::span<unsigned char>());
+    CHECK(same(y.data(), yd.data(), 15));
+
+    /* load through a read callback */
+    std::vector<unsigned char> file = m.save_mem();
+    byte_reader r = {&file, 0};
+    mm::model l = mm::model::load_cb(read_bytes, &r);
+    CHECK(l.num_params() == m.num_params() &&
+          same(l.params().data(), m.params().data(), m.num_params()));
+    std::vector<unsigned char> cut(file.begin(), file.begin() + 16);
+    byte_reader rc = {&cut, 0};
+    expect_error([&] { mm::model::load_cb(read_bytes, &rc); }, MM_E_FORMAT, "load_cb truncated");
+    mm_model_free(c);
+}
+
+static void test_attn_projection()
+{
+    mm_attn_opts o = mm::attn_opts(MM_ATTN_PERFORMER);
+    o.d_head = 4;
+    o.n_features = 8;
+    o.max_seq = 8;
+    mm::attn a(o);
+    mm::tensor w({8, 4}), w2({8, 4});
+    a.get_projection(w);
+    a.redraw();
+    a.get_projection(w2);
+    CHECK(!same(w.data(), w2.data(), 32));
+    a.set_projection(w);
+    a.get_projection(w2);
+    CHECK(same(w.data(), w2.data(), 32));
+    mm::tensor wb({4, 8});
+    std::string msg = expect_error([&] { a.set_projection(wb); }, MM_E_SHAPE, "projection shape");
+    CHECK(msg == a.errmsg());
+    mm::attn sm(mm::attn_opts(MM_ATTN_SOFTMAX));
+    expect_error([&] { sm.redraw(); }, MM_E_STATE, "redraw softmax");
+}
+
+static void test_ssm_more()
+{
+    const int64_t B = 1, H = 2, N = 4, L = 6;
+    mm_ssm_opts o = mm::ssm_opts(MM_SSM_S4D);
+    o.d_inner = H, o.d_state = N, o.max_seq = L;
+    mm::ssm s(o);
+    mm_ssm *c = nullptr;
+    CHECK(mm_ssm_create(&c, &o) == MM_OK);
+    mm::tensor u({B, H, L}), k({H, L}), d({H}), dy({B, H, L}), du({B, H, L}), dk({H, L}), dd({H});
+    mm::tensor cdu({B, H, L}), cdk({H, L}), cdd({H});
+    fill_pattern(u.data(), B * H * L, 1.0f);
+    fill_pattern(k.data(), H * L, 0.4f);
+    fill_pattern(d.data(), H, 0.9f);
+    fill_pattern(dy.data(), B * H * L, -0.6f);
+    s.conv_backward(u, k, &d, dy, &du, &dk, &dd);
+    CHECK(mm_ssm_conv_backward(c, u.get(), k.get(), d.get(), dy.get(), cdu.get(), cdk.get(),
+                               cdd.get()) == MM_OK);
+    CHECK(same(du.data(), cdu.data(), B * H * L) && same(dk.data(), cdk.data(), H * L) &&
+          same(dd.data(), cdd.data(), H));
+    mm_ssm_free(c);
+
+    /* LRU initialisation draws what C draws from the same seed; short spans are refused */
+    mm_ssm_opts lo = mm::ssm_opts(MM_SSM_LRU);
+    lo.d_inner = H, lo.d_state = N, lo.max_seq = L, lo.seed = 3;
+    mm::ssm lru(lo);
+    CHECK(mm_ssm_create(&c, &lo) == MM_OK);
+    std::vector<float> nu(N), th(N), ga(N), bb(N * H * 2), cc(H * N * 2), dv(H);
+    std::vector<float> cnu(N), cth(N), cga(N), cbb(N * H * 2), ccc(H * N * 2), cdv(H);
+    lru.lru_init(0.5, 0.95, 6.28, nu, th, ga, bb, cc, dv);
+    CHECK(mm_ssm_lru_init(c, 0.5, 0.95, 6.28, cnu.data(), cth.data(), cga.data(), cbb.data(),
+                          ccc.data(), cdv.data()) == MM_OK);
+    CHECK(nu == cnu && th == cth && ga == cga && bb == cbb && cc == ccc && dv == cdv && nu[0] != 0);
+    expect_error([&] { lru.lru_init(0.5, 0.95, 6.28, mm::span<float>(nu.data(), N - 1), th, ga); },
+                 MM_E_SHAPE, "short nu");
+    expect_error([&] { lru.lru_init(0.9, 0.5, 6.28, nu, th, ga); }, MM_E_RANGE, "r_min > r_max");
+    mm_ssm_free(c);
+}
+
+static void test_loss_more()
+{
+    /* Kimi length reward */
+    mm::loss k(mm::loss_opts(MM_LOSS_KIMI));
+    std::vector<int64_t> len = {10, 20, 30, 40};
+    mm::tensor rw({4}), out({4});
+    float r[4] = {1, 0, 1, 0};
+    std::memcpy(rw.data(), r, sizeof r);
+    k.kimi_length_reward(len, rw, 4, out);
+    CHECK(out.values()[0] == 0.5f && out.values()[3] == -0.5f);
+    expect_error([&] { k.kimi_length_reward(mm::span<const int64_t>(len.data(), 3), rw, 4, out); },
+                 MM_E_SHAPE, "short lengths");
+    expect_error([&] { k.kimi_length_reward(len, rw, 3, out); }, MM_E_SHAPE, "group size");
+
+    /* FLIP masking: draw, gather, scatter equal the C calls from the same seed */
+    mm_loss_opts fo = mm::loss_opts(MM_LOSS_CLIP);
+    fo.max_batch = 2, fo.max_dim = 3, fo.seed = 4;
+    mm::loss f(fo);
+    mm_loss *c = nullptr;
+    CHECK(mm_loss_create(&c, &fo) == MM_OK);
+    std::array<int32_t, 4> keep{}, ckeep{};
+    f.flip_draw(2, 5, 2, keep);
+    CHECK(mm_loss_flip_draw(c, 2, 5, 2, ckeep.data()) == MM_OK);
+    CHECK(keep == ckeep);
+    mm::tensor x({2, 5, 3}), g({2, 2, 3}), dx({2, 5, 3});
+    fill_pattern(x.data(), 30, 1.0f);
+    f.flip_gather(x, keep, 2, g);
+    CHECK(g.values()[0] == x.values()[static_cast<size_t>(keep[0]) * 3]);
+    f.flip_scatter(g, keep, 2, dx);
+    CHECK(dx.values()[static_cast<size_t>(keep[0]) * 3] == g.values()[0]);
+    expect_error([&] { f.flip_gather(x, mm::span<const int32_t>(keep.data(), 3), 2, g); },
+                 MM_E_SHAPE, "short keep");
+    expect_error([&] { f.flip_draw(2, 5, 6, mm::span<int32_t>(keep.data(), 4)); }, MM_E_SHAPE,
+                 "keep for n_keep 6");
+    mm_loss_free(c);
+
+    /* BLIP ITC and hard negatives */
+    mm_loss_opts io = mm::loss_opts(MM_LOSS_ITC);
+    io.max_batch = 3, io.max_dim = 4, io.seed = 2;
+    mm::loss itc(io);
+    CHECK(mm_loss_create(&c, &io) == MM_OK);
+    mm::tensor im({3, 4}), tx({3, 4}), imm({3, 4}), txm({3, 4}), di({3, 4}), cdi({3, 4});
+    fill_pattern(im.data(), 12, 0.5f);
+    fill_pattern(tx.data(), 12, -0.4f);
+    fill_pattern(imm.data(), 12, 0.45f);
+    fill_pattern(txm.data(), 12, -0.35f);
+    double v = itc.itc(im, tx, imm, txm, nullptr, nullptr, &di), cv = 0;
+    CHECK(mm_loss_itc(c, im.get(), tx.get(), imm.get(), txm.get(), nullptr, nullptr, &cv, cdi.get(),
+                      nullptr) == MM_OK);
+    CHECK(v == cv && v > 0 && same(di.data(), cdi.data(), 12));
+    mm::tensor sim({3, 3});
+    fill_pattern(sim.data(), 9, 2.0f);
+    std::array<int32_t, 3> neg{}, cneg{};
+    itc.blip_hard_negatives(sim, mm::span<const int64_t>(), false, neg);
+    CHECK(mm_loss_blip_hard_negatives(c, sim.get(), nullptr, 0, cneg.data()) == MM_OK);
+    CHECK(neg == cneg && neg[0] != 0 && neg[1] != 1);
+    expect_error(
+        [&] {
+            itc.blip_hard_negatives(sim, mm::span<const int64_t>(), false,
+                                    mm::span<int32_t>(neg.data(), 2));
+        },
+        MM_E_SHAPE, "short neg");
+    mm_loss_free(c);
+}
+
+static void test_policy_more()
+{
+    mm_policy_opts o = mm::policy_opts(MM_ALGO_PPO);
+    o.obs_dim = 3;
+    o.n_actions = 4;
+    o.n_agents = 2;
+    o.n_steps = 8;
+    o.batch_size = 8;
+    o.seed = 11;
+    o.hidden[0] = o.hidden[1] = 16;
+    mm::policy p(o);
+    std::array<float, 6> obs = {{0.1f, -0.2f, 0.3f, 0.5f, 0.0f, -1.0f}};
+    std::array<float, 2> act{}, act2{};
+    p.act(obs, 2, act, false);
+
+    /* the exported network's argmax is the greedy action */
+    mm::model net = p.export_model();
+    mm::tensor x = mm::tensor::wrap(obs, {2, 3}), y({2, 4});
+    net.forward(x, y);
+    for (int r = 0; r < 2; r++) {
+        int best = 0;
+        for (int j = 1; j < 4; j++)
+            if (y.values()[static_cast<size_t>(r * 4 + j)] >
+                y.values()[static_cast<size_t>(r * 4 + best)])
+                best = j;
+        CHECK(act[static_cast<size_t>(r)] == static_cast<float>(best));
+    }
+    p.export_copy(net);
+    std::array<float, 3> mean{};
+    std::array<float, 1> low{};
+    mm_policy_export_info info = p.export_io(mean, mm::span<float>(), low);
+    CHECK(info.output == MM_EXPORT_ARGMAX && info.obs_dim == 3 && info.model_out == 4 &&
+          low[0] == -1.0f);
+    expect_error([&] { p.export_io(mm::span<float>(mean.data(), 2)); }, MM_E_SHAPE, "short mean");
+
+    /* bytes and files: a loaded copy acts the same */
+    std::vector<unsigned char> bytes = p.save_mem();
+    mm::policy q(o);
+    q.load_mem(bytes);
+    q.act(obs, 2, act2, false);
+    CHECK(act == act2);
+    byte_reader r = {&bytes, 0};
+    mm::policy q2(o);
+    q2.load_cb(read_bytes, &r);
+    q2.act(obs, 2, act2, false);
+    CHECK(act == act2);
+    char path[] = "/tmp/libmm_hpp_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd >= 0) close(fd);
+    p.save(path, MM_POLICY_SAVE_CHECKPOINT);
+    mm::policy n = mm::policy::load_new(path, &o);
+    n.act(obs, 2, act2, false);
+    CHECK(act == act2);
+    p.save(std::string(path));
+    mm::policy n2 = mm::policy::load_new(path); /* defaults: one agent */
+    n2.act(obs, 1, act2, false);
+    CHECK(act[0] == act2[0]);
+    expect_error([&] { n2.act(mm::span<const float>(obs.data(), 2), 1, act2, false); }, MM_E_SHAPE,
+                 "spans sized from the file");
+    std::remove(path);
+    expect_error([&] { mm::policy::load_new(path); }, MM_E_IO, "load_new missing");
+    p.reset_agent(1);
+    std::string msg = expect_error([&] { p.reset_agent(2); }, MM_E_RANGE, "reset_agent");
+    CHECK(msg == p.errmsg());
+    expect_error([&] { q.load_mem(mm::span<const unsigned char>(bytes.data(), 8)); }, MM_E_FORMAT,
+                 "load_mem truncated");
+}
+
+static void test_threads()
+{
+    move_rules<mm::threads>();
+    mm::threads pool(2);
+    CHECK(pool && mm::sgemm_mt_workspace_size(2) > 0 && mm::sgemm_workspace_size() > 0);
+    const int64_t n = 96;
+    std::vector<float> a(n * n), b(n * n), c1(n * n), c2(n * n);
+    fill_pattern(a.data(), n * n, 1.0f);
+    fill_pattern(b.data(), n * n, -0.5f);
+    mm::sgemm_mt(false, false, n, n, n, 1.0f, a, n, b, n, 0.0f, c1, n, &pool);
+    mm::sgemm(false, false, n, n, n, 1.0f, a, n, b, n, 0.0f, c2, n);
+    CHECK(c1 == c2);
+    mm::sgemm_mt(false, false, n, n, n, 1.0f, a, n, b, n, 0.0f, c2, n); /* no pool */
+    CHECK(c1 == c2);
+    std::vector<unsigned char> tiny(64);
+    expect_error(
+        [&] { mm::sgemm_mt(false, false, n, n, n, 1.0f, a, n, b, n, 0.0f, c2, n, &pool, tiny); },
+        MM_E_INVALID_ARG, "small workspace");
+    expect_error([&] { mm::threads z(0); }, MM_E_RANGE, "zero threads");
+    mm::threads moved(std::move(pool));
+    CHECK(!pool && moved);
+}
+
+static void test_free_functions()
+{
+    CHECK(mm::version_number() == mm_version_number() && mm::abi_version() == MM_ABI_VERSION);
+    CHECK(std::string(mm::build_info()) == mm_build_info());
+    std::vector<double> A(16), Bv(4), cA(16), cB(4), P(4), cP(4);
+    mm::hippo(MM_HIPPO_LEGS, 4, A, Bv);
+    CHECK(mm_hippo(MM_HIPPO_LEGS, 4, cA.data(), cB.data()) == MM_OK && A == cA && Bv == cB);
+    mm::hippo_rank_correction(MM_HIPPO_LEGS, 4, 1, P);
+    CHECK(mm_hippo_rank_correction(MM_HIPPO_LEGS, 4, 1, cP.data(), nullptr) == MM_OK && P == cP);
+    expect_error([&] { mm::hippo(MM_HIPPO_LEGS, 4, mm::span<double>(A.data(), 15)); }, MM_E_SHAPE,
+                 "short A");
+    expect_error([&] { mm::hippo(MM_HIPPO_FOUT, 3, A); }, MM_E_RANGE, "odd FOUT");
+    std::vector<float> ar(4), ai(4), car(4), cai(4);
+    mm::s4d_init(MM_S4D_LIN, 2, 4, ar, ai);
+    CHECK(mm_ssm_s4d_init(MM_S4D_LIN, 2, 4, car.data(), cai.data()) == MM_OK && ar == car &&
+          ai == cai);
+    std::vector<double> ad(16), bd(4), cad(16), cbd(4);
+    mm::discretize(MM_DISC_ZOH, 0, 4, A, Bv, 0.1, ad, bd);
+    CHECK(mm_ssm_discretize(MM_DISC_ZOH, 0, 4, A.data(), Bv.data(), 0.1, cad.data(), cbd.data(),
+                            nullptr) == MM_OK);
+    CHECK(ad == cad && bd == cbd);
+    expect_error([&] { mm::discretize(MM_DISC_ZOH, 0, 4, A, Bv, -1.0, ad, bd); }, MM_E_RANGE, "dt");
+}
+
 int main()
 {
     struct {
         const char *name;
         void (*fn)();
-    } suites[] = {{"span", test_span},   {"tensor", test_tensor},
-                  {"model", test_model}, {"model_cross_attention", test_model_cross_attention},
-                  {"attn", test_attn},   {"ssm", test_ssm},
-                  {"loss", test_loss},   {"policy", test_policy},
-                  {"comm", test_comm},   {"sgemm", test_sgemm}};
+    } suites[] = {{"span", test_span},
+                  {"tensor", test_tensor},
+                  {"model", test_model},
+                  {"model_cross_attention", test_model_cross_attention},
+                  {"attn", test_attn},
+                  {"ssm", test_ssm},
+                  {"loss", test_loss},
+                  {"policy", test_policy},
+                  {"comm", test_comm},
+                  {"sgemm", test_sgemm},
+                  {"model_more", test_model_more},
+                  {"attn_projection", test_attn_projection},
+                  {"ssm_more", test_ssm_more},
+                  {"loss_more", test_loss_more},
+                  {"policy_more", test_policy_more},
+                  {"threads", test_threads},
+                  {"free_functions", test_free_functions}};
     for (auto &s : suites) {
         int before = g_fail;
         try {

@@ -37,11 +37,22 @@ size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
     return mmi_sz_to(mmi_sz_add(k, 128));
 }
 
+size_t mmi_attn_gated_hs_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
+{
+    const int64_t nch = chunk > 0 && n >= 0 ? n / chunk + (n % chunk != 0) : MMI_SIZE_BAD;
+    return mmi_sz_to(mmi_sz_mul(nch, mmi_sz_add(mmi_sz_mul(d, dv), mmi_sz_mul(chunk, chunk))));
+}
+
 typedef struct gated_ws {
     double *b; /* cumulative log-gates from the chunk start */
     /* ag: per-step factors e^{g_t} (strong chunks) or k e^{-b} (mild chunks); tr: a transposed
      * d x dv state or state gradient */
     float *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe, *ex, *ag, *tr;
+    /* a_home: where A is formed (workspace, or the forward's save slot of the chunk); a_saved:
+     * the chunk's A as the forward saved it (backward with saved states), used for mild chunks
+     * instead of forming it again (bitwise the same tile) */
+    float *a_home;
+    const float *a_saved;
     int scalar; /* gates without a key dimension (modes 0-2): every row of b is one value */
 } gated_ws;
 
@@ -51,7 +62,8 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     MMI_ASSERT(((uintptr_t)ws & 7) == 0); /* b is read as doubles */
     w.b = (double *)ws;
     w.scalar = 0;
-    w.a = ws + 2 * chunk * d;
+    w.a = w.a_home = ws + 2 * chunk * d;
+    w.a_saved = NULL;
     w.dvm = w.a + chunk * chunk;
     w.qs = w.dvm + chunk * chunk;
     w.e1 = w.qs + chunk * d;
@@ -138,6 +150,20 @@ static void scale_by_row(int64_t d, int64_t n, const float *restrict f, float *r
         for (; c + 8 <= n; c += 8)
             for (int j = 0; j < 8; j++) row[c + j] *= f[r];
         for (; c < n; c++) row[c] *= f[r];
+    }
+}
+
+/* m = diag(f) src for a d x n src (the copy and the decay in one pass). */
+static void scale_rows_to(int64_t d, int64_t n, const float *restrict f, const float *restrict src,
+                          float *restrict m)
+{
+    for (int64_t r = 0; r < d; r++) {
+        const float *in = src + r * n;
+        float *row = m + r * n;
+        int64_t c = 0;
+        for (; c + 8 <= n; c += 8)
+            for (int j = 0; j < 8; j++) row[c + j] = in[c + j] * f[r];
+        for (; c < n; c++) row[c] = in[c] * f[r];
     }
 }
 
@@ -257,8 +283,11 @@ static int chunk_is_mild(const gated_ws *w, int64_t d, int64_t len)
 static void chunk_mild_tiles(const mmi_attn_dims *s, int64_t len, gated_ws *w)
 {
     const int64_t d = s->d, ch = s->chunk;
-    for (int64_t t = 0; t < len; t++)
-        for (int64_t c = 0; c < d; c++) w->kt[c * ch + t] = w->ag[t * d + c];
+    if (w->a_saved) { /* read only from here on: the mild backward does not write A */
+        w->a = (float *)(uintptr_t)w->a_saved;
+        return;
+    }
+    mmi_attn_transpose(len, d, w->ag, d, w->kt, ch);
     if (!gemm_tile(0, len, len, d, w->ke, d, w->kt, ch, 0.0f, w->a, ch))
         for (int64_t t = 0; t < len; t++)
             mmi_attn_rowmat(t + 1, d, w->ke + t * d, w->kt, ch, 1.0f, w->a + t * ch);
@@ -284,8 +313,7 @@ static int chunk_mild_prep(const mmi_attn_dims *s, const float *k, int64_t c0, i
 /* t[c * ch + u] = src[(c0 + u) * w + c]: a chunk transposed. */
 static void chunk_t(const float *src, int64_t w, int64_t c0, int64_t len, int64_t ch, float *t)
 {
-    for (int64_t u = 0; u < len; u++)
-        for (int64_t c = 0; c < w; c++) t[c * ch + u] = src[(c0 + u) * w + c];
+    mmi_attn_transpose(len, w, src + c0 * w, w, t, ch);
 }
 
 /* Scaled queries of the chunk and its intra-chunk weights A. Scalar gates factor the decay
@@ -295,6 +323,7 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
                       const float *k, int64_t c0, int64_t len, gated_ws *w)
 {
     const int64_t d = s->d, ch = s->chunk;
+    w->a = w->a_home;
     if (gmode == 3) { /* cumulative gates and the mild chunk's factored rows in one pass */
         for (int64_t t = 0; t < len; t++)
             mmi_attn_gate_row(d, t ? w->b + (t - 1) * d : NULL, g + (c0 + t) * d, w->b + t * d,
@@ -347,14 +376,18 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
     return 0;
 }
 
-/* S <- diag(exp(b_L)) S + sum_s (k_s * exp(b_L - b_s)) v_s^T, the sum as one K~^T V tile. */
+/* st <- diag(exp(b_L)) src + sum_s (k_s * exp(b_L - b_s)) v_s^T, the sum as one K~^T V tile
+ * (src == st: in place; else src is left as it is, the previous chunk's saved state). */
 static void chunk_state_update(const mmi_attn_dims *s, const float *k, const float *v, int64_t c0,
-                               int64_t len, int mild, float *st, gated_ws *w)
+                               int64_t len, int mild, const float *src, float *st, gated_ws *w)
 {
     const int64_t d = s->d, dv = s->dv;
     const double *bl = w->b + (len - 1) * d;
     exp_diff(w, d, bl, NULL, w->ex);
-    scale_by_row(d, dv, w->ex, st);
+    if (src != st)
+        scale_rows_to(d, dv, w->ex, src, st);
+    else
+        scale_by_row(d, dv, w->ex, st);
     for (int64_t u = 0; u < len && mild; u++) /* mild: e^{b_L - b_u} = e^{b_L} / E_u */
         mul_rows(d, w->ag + u * d, w->ex, w->ke + u * d);
     for (int64_t u = 0; u < len && !mild; u++) {
@@ -391,20 +424,24 @@ static void chunk_out(const mmi_attn_dims *s, const float *v, int64_t c0, int64_
 }
 
 void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
-                        const float *k, const float *v, float *o, float *ws)
+                        const float *k, const float *v, float *o, float *hs, float *ws)
 {
     MMI_ASSERT(s && s->n >= 0 && s->n == s->m && s->d > 0 && s->dv > 0 && s->chunk > 0);
     MMI_ASSERT(gmode >= 0 && gmode <= 3 && (gmode == 0 || g) && q && k && v && o && ws);
     const int64_t d = s->d, dv = s->dv, ch = s->chunk;
     gated_ws w = split_ws(s->n, ch, d, dv, ws);
-    float *st = w.ds; /* the running state */
+    float *st = hs ? hs : w.ds; /* the running state: with hs, chunk c's is hs[c] */
+    float *ha = hs ? hs + ((s->n + ch - 1) / ch) * d * dv : NULL; /* then every chunk's A */
     w.scalar = gmode != 3;
     memset(st, 0, sizeof(float) * (size_t)(d * dv));
     for (int64_t c0 = 0; c0 < s->n; c0 += ch) {
         const int64_t len = s->n - c0 < ch ? s->n - c0 : ch;
+        if (ha) w.a_home = ha + (c0 / ch) * ch * ch;
         const int mild = chunk_prep(s, gmode, g, q, k, c0, len, &w);
         chunk_out(s, v, c0, len, mild, st, o, &w);
-        chunk_state_update(s, k, v, c0, len, mild, st, &w);
+        if (c0 + len >= s->n) break; /* the state after the last chunk is not needed */
+        chunk_state_update(s, k, v, c0, len, mild, st, hs ? st + d * dv : st, &w);
+        if (hs) st += d * dv;
     }
 }
 
@@ -593,8 +630,22 @@ static int mild_bwd_fits(int64_t d, int64_t dv, int64_t len)
 /* d x w matrix m (row-major) into t (w x d). */
 static void transpose(int64_t d, int64_t wd, const float *m, float *t)
 {
-    for (int64_t r = 0; r < d; r++)
-        for (int64_t c = 0; c < wd; c++) t[c * d + r] = m[r * wd + c];
+    mmi_attn_transpose(d, wd, m, wd, t, d);
+}
+
+/* dq *= e and dk /= e over a row (blocks of 8 on restrict pointers: vector code at -O2). */
+static void unfactor_row(int64_t n, const float *restrict e, float *restrict dq, float *restrict dk)
+{
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int j = 0; j < 8; j++) {
+            dq[c + j] *= e[c + j];
+            dk[c + j] /= e[c + j];
+        }
+    for (; c < n; c++) {
+        dq[c] *= e[c];
+        dk[c] /= e[c];
+    }
 }
 
 /* A mild chunk's gradients as tile products (E = e^{b}, Qe = q~ E in ke, Kh = k / E in ag,
@@ -626,9 +677,7 @@ static void chunk_bwd_mild(const mmi_attn_dims *s, const float *v, const float *
     tile(0, len, d, len, w->dvm, ch, w->ag, d, 1.0f, dqc, d);
     for (int64_t t = 0; t < len; t++) {
         exp_diff(w, d, w->b + t * d, NULL, w->ex);
-        mul_rows(d, dqc + t * d, w->ex, w->e1);
-        memcpy(dqc + t * d, w->e1, sizeof(float) * (size_t)d);
-        for (int64_t c = 0; c < d; c++) dkc[t * d + c] /= w->ex[c];
+        unfactor_row(d, w->ex, dqc + t * d, dkc + t * d);
     }
     tile(1, d, dvw, len, w->ke, d, doc, dvw, 1.0f, w->ds, dvw);
 }
@@ -649,12 +698,19 @@ static void chunk_bwd(const mmi_attn_dims *s, int gmode, const float *g, const f
         chunk_bwd_vector(s, k, v, dout, c0, len, st0, dq, dk, dv, w);
 }
 
-/* dg from dB_t = qs_t . dqs_t - k_t . dk_t, reverse-cumulated over the whole sequence. */
+/* dg from dB_t = qs_t . dqs_t - k_t . dk_t, reverse-cumulated over the whole sequence; per-key
+ * gates also scale dq (the caller does it otherwise). */
 static void gate_grad(const mmi_attn_dims *s, int gmode, const float *q, const float *k,
-                      const float *dq, const float *dk, float *dg, double *acc)
+                      float *dq, const float *dk, float *dg, double *acc)
 {
     const int64_t d = s->d, nk = gmode == 3 ? d : 1;
     for (int64_t c = 0; c < nk; c++) acc[c] = 0.0;
+    if (gmode == 3) { /* one vector pass per row, which also applies the query scale to dq */
+        for (int64_t t = s->n - 1; t >= 0; t--)
+            mmi_attn_gate_grad_row(d, s->scale, q + t * d, dq + t * d, k + t * d, dk + t * d,
+                                   acc, dg + t * d);
+        return;
+    }
     for (int64_t t = s->n - 1; t >= 0; t--) { /* row by row: acc holds one sum per gate */
         const float *qt = q + t * d, *gq = dq + t * d, *kt = k + t * d, *gk = dk + t * d;
         double db = 0.0;
@@ -672,7 +728,7 @@ static void gate_grad(const mmi_attn_dims *s, int gmode, const float *q, const f
 
 void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
                         const float *k, const float *v, const float *dout, float *dq, float *dk,
-                        float *dv, float *dg, float *ws)
+                        float *dv, float *dg, const float *hs, float *ws)
 {
     MMI_ASSERT(s && s->n >= 0 && s->n == s->m && s->d > 0 && s->dv > 0 && s->chunk > 0);
     MMI_ASSERT(gmode >= 0 && gmode <= 3 && (gmode == 0 || g) && q && k && v && dout && ws);
@@ -680,20 +736,24 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
     const int64_t d = s->d, dvw = s->dv, ch = s->chunk, nch = (s->n + ch - 1) / ch;
     gated_ws w = split_ws(s->n, ch, d, dvw, ws);
     w.scalar = gmode != 3;
-    memset(w.states, 0, sizeof(float) * (size_t)(d * dvw));
-    for (int64_t c = 0; c + 1 < nch; c++) { /* entry state of every chunk */
-        float *nxt = w.states + (c + 1) * d * dvw;
-        memcpy(nxt, w.states + c * d * dvw, sizeof(float) * (size_t)(d * dvw));
-        gate_cumsum(gmode, g, c * ch, ch, d, w.b);
-        chunk_state_update(s, k, v, c * ch, ch, 0, nxt, &w);
+    if (!hs) { /* recompute the entry state of every chunk */
+        memset(w.states, 0, sizeof(float) * (size_t)(d * dvw));
+        for (int64_t c = 0; c + 1 < nch; c++) {
+            const float *cur = w.states + c * d * dvw;
+            gate_cumsum(gmode, g, c * ch, ch, d, w.b);
+            chunk_state_update(s, k, v, c * ch, ch, 0, cur, w.states + (c + 1) * d * dvw, &w);
+        }
+        hs = w.states;
     }
     memset(w.ds, 0, sizeof(float) * (size_t)(d * dvw));
     for (int64_t c = nch - 1; c >= 0; c--) {
         const int64_t len = s->n - c * ch < ch ? s->n - c * ch : ch;
-        chunk_bwd(s, gmode, g, q, k, v, dout, c * ch, len, w.states + c * d * dvw, dq, dk, dv, &w);
+        if (hs != w.states) w.a_saved = hs + nch * d * dvw + c * ch * ch;
+        chunk_bwd(s, gmode, g, q, k, v, dout, c * ch, len, hs + c * d * dvw, dq, dk, dv, &w);
     }
     /* dq above is w.r.t. the scaled queries: q_s . dq_s = q . dq for the gate identity */
     if (dg && (gmode == 2 || gmode == 3)) gate_grad(s, gmode, q, k, dq, dk, dg, w.b);
+    if (dg && gmode == 3) return; /* gate_grad scaled dq row by row */
     for (int64_t i = 0; i < s->n * d; i++) dq[i] *= s->scale;
 }
 

@@ -42,14 +42,14 @@ static double bonus_weight(int64_t d, float scale, const float *restrict r, cons
 }
 
 void mmi_attn_rwkv6_fwd(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
-                        const float *k, const float *v, float *o, float *ws)
+                        const float *k, const float *v, float *o, float *hs, float *ws)
 {
     const int64_t n = s->n, d = s->d, dv = s->dv;
     MMI_ASSERT(n >= 1 && s->m == n && w && u && r && k && v && o && ws);
     memset(o, 0, sizeof(float) * (size_t)dv); /* token 0 has no history */
     if (n > 1) {
         const mmi_attn_dims t = history_dims(s);
-        mmi_attn_gated_fwd(&t, 3, w, r + d, k, v, o + dv, ws);
+        mmi_attn_gated_fwd(&t, 3, w, r + d, k, v, o + dv, hs, ws);
     }
     for (int64_t t = 0; t < n; t++) {
         const float c = (float)bonus_weight(d, s->scale, r + t * d, u, k + t * d);
@@ -61,7 +61,7 @@ void mmi_attn_rwkv6_fwd(const mmi_attn_dims *s, const float *w, const float *u, 
 
 void mmi_attn_rwkv6_bwd(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
                         const float *k, const float *v, const float *dout, float *dr, float *dk,
-                        float *dv, float *dw, float *du, float *ws)
+                        float *dv, float *dw, float *du, const float *hs, float *ws)
 {
     const int64_t n = s->n, d = s->d, dvw = s->dv;
     double dug[512];
@@ -73,7 +73,7 @@ void mmi_attn_rwkv6_bwd(const mmi_attn_dims *s, const float *w, const float *u, 
     if (dw) memset(dw + (n - 1) * d, 0, sizeof(float) * (size_t)d);
     if (n > 1) {
         const mmi_attn_dims t = history_dims(s);
-        mmi_attn_gated_bwd(&t, 3, w, r + d, k, v, dout + dvw, dr + d, dk, dv, dw, ws);
+        mmi_attn_gated_bwd(&t, 3, w, r + d, k, v, dout + dvw, dr + d, dk, dv, dw, hs, ws);
     }
     /* bonus: o_t += c_t v_t, c_t = scale sum_c r u k; dc_t = dout_t . v_t */
     for (int64_t c0 = 0; c0 < d; c0 += 512) { /* du in float64 pieces: no workspace needed */

@@ -161,3 +161,34 @@ void mmi_attn_gate_row(int64_t n, const double *prev, const float *g, double *bt
         }
     }
 }
+
+/* The path's table when it has the entry (has), else the AVX2 table (NULL on the portable
+ * path): the entries an AVX-512 table leaves NULL run their AVX2 body there. */
+static const mmi_attn_isa *isa_or_avx2(int has)
+{
+    const mmi_attn_isa *v = isa();
+    return !v || has ? v : mmi_attn_isa_avx2();
+}
+
+void mmi_attn_transpose(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
+                        int64_t ldd)
+{
+    const mmi_attn_isa *v = isa();
+    v = isa_or_avx2(v && v->transpose);
+    if (v && v->transpose && v->transpose(rows, cols, src, lds, dst, ldd)) return;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) dst[c * ldd + r] = src[r * lds + c];
+}
+
+void mmi_attn_gate_grad_row(int64_t n, float scale, const float *q, float *dq, const float *k,
+                            const float *dk, double *acc, float *dg)
+{
+    const mmi_attn_isa *v = isa();
+    v = isa_or_avx2(v && v->gate_grad_row);
+    if (v && v->gate_grad_row && v->gate_grad_row(n, scale, q, dq, k, dk, acc, dg)) return;
+    for (int64_t c = 0; c < n; c++) {
+        acc[c] += (double)scale * q[c] * dq[c] - (double)k[c] * dk[c];
+        dg[c] = (float)acc[c];
+        dq[c] *= scale;
+    }
+}

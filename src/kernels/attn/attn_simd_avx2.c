@@ -525,11 +525,80 @@ int mmi_attn_norm_step_avx2(int64_t n, const float *k, double *z, const float *q
     return 1;
 }
 
+/* ---- transpose in 8 x 8 register blocks (chunk tiles and states of the chunkwise kernels) -- */
+MMI_AVX2_INLINE void tr8(__m256 r[8])
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+int mmi_attn_transpose_avx2(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
+                            int64_t ldd)
+{
+    const int64_t r8 = rows & ~(int64_t)7, c8 = cols & ~(int64_t)7;
+    for (int64_t r = 0; r < r8; r += 8) {
+        for (int64_t c = 0; c < c8; c += 8) {
+            __m256 x[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) x[i] = _mm256_loadu_ps(src + (r + i) * lds + c);
+            tr8(x);
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) _mm256_storeu_ps(dst + (c + i) * ldd + r, x[i]);
+        }
+        for (int64_t i = r; i < r + 8; i++) /* the columns past the last 8-block */
+            for (int64_t c = c8; c < cols; c++) dst[c * ldd + i] = src[i * lds + c];
+    }
+    for (int64_t i = r8; i < rows; i++) /* the rows past the last 8-block */
+        for (int64_t c = 0; c < cols; c++) dst[c * ldd + i] = src[i * lds + c];
+    return 1;
+}
+
+/* ---- per-key gate gradient row: float64 products and sums, rounded as the portable body ---- */
+int mmi_attn_gate_grad_row_avx2(int64_t n, float scale, const float *q, float *dq, const float *k,
+                                const float *dk, double *acc, float *dg)
+{
+    const __m256d sc = _mm256_set1_pd((double)scale);
+    const __m128 scf = _mm_set1_ps(scale);
+    int64_t c = 0;
+    for (; c + 4 <= n; c += 4) {
+        const __m128 g = _mm_loadu_ps(dq + c);
+        const __m256d a = _mm256_mul_pd(_mm256_mul_pd(sc, _mm256_cvtps_pd(_mm_loadu_ps(q + c))),
+                                        _mm256_cvtps_pd(g));
+        const __m256d b = _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(k + c)),
+                                        _mm256_cvtps_pd(_mm_loadu_ps(dk + c)));
+        const __m256d s = _mm256_add_pd(_mm256_loadu_pd(acc + c), _mm256_sub_pd(a, b));
+        _mm256_storeu_pd(acc + c, s);
+        _mm_storeu_ps(dg + c, _mm256_cvtpd_ps(s));
+        _mm_storeu_ps(dq + c, _mm_mul_ps(g, scf));
+    }
+    for (; c < n; c++) {
+        acc[c] += (double)scale * q[c] * dq[c] - (double)k[c] * dk[c];
+        dg[c] = (float)acc[c];
+        dq[c] *= scale;
+    }
+    return 1;
+}
+
 static const mmi_attn_isa k_avx2 = {
     mmi_attn_rowmat_avx2,     mmi_attn_rowmat_sub_avx2,  mmi_attn_matrow_acc_avx2,
     mmi_attn_state_step_avx2, mmi_attn_exp_sub_avx2,     mmi_attn_norm_step_avx2,
     mmi_attn_elu1_avx2,       mmi_attn_elu1_bwd_avx2,    mmi_attn_ds_tile_avx2,
     mmi_attn_relu_row_avx2,   mmi_attn_relu_ds_row_avx2, mmi_attn_gate_row_avx2,
+    mmi_attn_transpose_avx2,  mmi_attn_gate_grad_row_avx2,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }

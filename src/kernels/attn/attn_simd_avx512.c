@@ -424,6 +424,9 @@ static const mmi_attn_isa k_avx512 = {
     mmi_attn_state_step_avx512, mmi_attn_exp_sub_avx512,     mmi_attn_norm_step_avx512,
     mmi_attn_elu1_avx512,       mmi_attn_elu1_bwd_avx512,    mmi_attn_ds_tile_avx512,
     mmi_attn_relu_row_avx512,   mmi_attn_relu_ds_row_avx512, mmi_attn_gate_row_avx512,
+    /* transpose, gate_grad_row: no 16-lane body (both are memory-bound passes); the wrappers
+     * run the AVX2 table's body on this path */
+    NULL,                       NULL,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx512(void) { return &k_avx512; }

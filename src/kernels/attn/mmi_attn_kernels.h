@@ -66,6 +66,15 @@ double mmi_attn_dot64(int64_t n, const float *x, const float *y);
  * mild gated chunk; q, k, qe, kh all NULL or all set). */
 void mmi_attn_gate_row(int64_t n, const double *prev, const float *g, double *bt, const float *q,
                        float scale, const float *k, float *qe, float *kh);
+/* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (src and dst must not overlap). */
+void mmi_attn_transpose(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
+                        int64_t ldd);
+/* One row of the per-key gate gradient, walking the sequence backwards: for c < n,
+ * acc[c] += (double)scale q[c] dq[c] - (double)k[c] dk[c] (float64, the products rounded as
+ * written), dg[c] = (float)acc[c], then dq[c] *= scale (dq enters as the gradient of the scaled
+ * query). */
+void mmi_attn_gate_grad_row(int64_t n, float scale, const float *q, float *dq, const float *k,
+                            const float *dk, double *acc, float *dg);
 
 /* ISA variants of the primitives above and of the elu+1 feature map, one table per path
  * (mmi_attn_isa_get(); NULL: the portable bodies). Each returns 1 when it handled the
@@ -90,6 +99,12 @@ typedef struct mmi_attn_isa {
     int (*relu_ds_row)(int64_t n, float *t, float *u, float f);
     int (*gate_row)(int64_t n, const double *prev, const float *g, double *bt, const float *q,
                     float scale, const float *k, float *qe, float *kh);
+    /* Entries below may be NULL (no body on that path): the wrappers then use the AVX2 table's
+     * body when the build has one, else the portable body. */
+    int (*transpose)(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
+                     int64_t ldd);
+    int (*gate_grad_row)(int64_t n, float scale, const float *q, float *dq, const float *k,
+                         const float *dk, double *acc, float *dg);
 } mmi_attn_isa;
 
 /* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
@@ -128,6 +143,10 @@ int mmi_attn_relu_row_avx2(int64_t n, int64_t lim, float *x, int square);
 int mmi_attn_relu_ds_row_avx2(int64_t n, float *t, float *u, float f);
 int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double *bt,
                            const float *q, float scale, const float *k, float *qe, float *kh);
+int mmi_attn_transpose_avx2(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
+                            int64_t ldd);
+int mmi_attn_gate_grad_row_avx2(int64_t n, float scale, const float *q, float *dq, const float *k,
+                                const float *dk, double *acc, float *dg);
 /* The AVX-512 bodies (present only when compiled; reach them through the table). */
 int mmi_attn_rowmat_avx512(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                            float alpha, float *y);
@@ -229,12 +248,17 @@ void mmi_attn_relu2_bwd(const mmi_attn_dims *s, const float *q, const float *k, 
  * 2 = scalar per step g [n], 3 = vector per step g [n, d]. Chunk C = s->chunk.
  * ws floats: mmi_attn_gated_ws_floats(n, C, d, dv). */
 size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv);
+/* hs (may be NULL): receives the state entering every chunk, mmi_attn_gated_hs_floats floats,
+ * which the backward then reads instead of recomputing them. */
 void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
-                        const float *k, const float *v, float *o, float *ws);
-/* Gradients dq, dk, dv (overwritten) and, for gmode 2/3, dg (overwritten, shaped as g). */
+                        const float *k, const float *v, float *o, float *hs, float *ws);
+/* Floats of the saved chunk-entry states: ceil(n / chunk) d dv (checked; SIZE_MAX if too big). */
+size_t mmi_attn_gated_hs_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv);
+/* Gradients dq, dk, dv (overwritten) and, for gmode 2/3, dg (overwritten, shaped as g). hs: the
+ * states the forward saved for these inputs, or NULL (recomputed). */
 void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
                         const float *k, const float *v, const float *dout, float *dq, float *dk,
-                        float *dv, float *dg, float *ws);
+                        float *dv, float *dg, const float *hs, float *ws);
 /* The plain recurrence (reference and streaming): advances st [d, dv] by one token and writes
  * o [dv]. g: NULL (a = 1), or gate_len (1 or d) log-gates. */
 void mmi_attn_gated_step(int64_t d, int64_t dv, float scale, const float *g, int64_t gate_len,
@@ -246,12 +270,12 @@ void mmi_attn_gated_step(int64_t d, int64_t dv, float scale, const float *g, int
  * kernel (gmode 3) on views shifted by one token. ws floats: mmi_attn_rwkv6_ws_floats. */
 size_t mmi_attn_rwkv6_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv);
 void mmi_attn_rwkv6_fwd(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
-                        const float *k, const float *v, float *o, float *ws);
+                        const float *k, const float *v, float *o, float *hs, float *ws);
 /* Gradients dr, dk, dv (overwritten, required), dw [n, d] and du [d] (overwritten; either may
- * be NULL). */
+ * be NULL). hs: as the gated kernel's (mmi_attn_gated_hs_floats(n, chunk, d, dv) floats). */
 void mmi_attn_rwkv6_bwd(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
                         const float *k, const float *v, const float *dout, float *dr, float *dk,
-                        float *dv, float *dw, float *du, float *ws);
+                        float *dv, float *dw, float *du, const float *hs, float *ws);
 /* The recurrence for streaming: writes o [dv] from st = S_{t-1} [d, dv], then advances st. */
 void mmi_attn_rwkv6_step(int64_t d, int64_t dv, float scale, const float *w, const float *u,
                          const float *r, const float *k, const float *v, float *st, float *o);
