@@ -7,6 +7,8 @@
 #                    install gymnasium (no network) it says so and succeeds without them
 #   make bench-gym   bench/gym_vs_sb3.py: libmm against SB3 with matched hyperparameters, returns
 #                    over seeds and the wall-clock ratio (GYM_ARGS="--runs ... --seeds N")
+#   make bench-gym-mujoco   the same with mujoco 2.3.x added to the venv, for the HalfCheetah-v4
+#                    runs (GYM_ARGS="--runs sac-halfcheetah,td3-halfcheetah")
 GYM_VENV   ?= build/gymvenv
 GYM_PY     := $(GYM_VENV)/bin/python
 GYM_ARGS   ?=
@@ -38,8 +40,18 @@ $(GYM_VENV)/.contrib: $(GYM_VENV)/.installed
 bench-gym-recurrent: $(GYM_VENV)/.contrib
 	OMP_NUM_THREADS=1 $(GYM_PY) bench/recurrent_vs_sb3.py $(RECURRENT_ARGS)
 
+# MuJoCo for the HalfCheetah-v4 runs (td3-halfcheetah, sac-halfcheetah), in its own stamp so that
+# check-gym does not need it: make bench-gym-mujoco GYM_ARGS="--runs sac-halfcheetah --seeds 3"
+$(GYM_VENV)/.mujoco: $(GYM_VENV)/.installed
+	$(GYM_VENV)/bin/pip install -q -c $(GYM_VENV)/constraints.txt "gymnasium[mujoco]==0.28.1" "mujoco>=2.3.3,<3"
+	@touch $@
+
+bench-gym-mujoco: $(SHARED) $(GYM_VENV)/.mujoco
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 LIBMM_LIBRARY=$(CURDIR)/lib/$(SONAME) \
+	  $(GYM_PY) bench/gym_vs_sb3.py $(GYM_ARGS)
+
 bench-gym: $(SHARED) $(GYM_VENV)/.installed
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 LIBMM_LIBRARY=$(CURDIR)/lib/$(SONAME) \
 	  $(GYM_PY) bench/gym_vs_sb3.py $(GYM_ARGS)
 
-.PHONY: check-gym bench-gym bench-gym-recurrent
+.PHONY: check-gym bench-gym bench-gym-mujoco bench-gym-recurrent

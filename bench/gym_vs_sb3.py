@@ -16,9 +16,16 @@ for each side, the wall-clock and process CPU time of training, and the wall-clo
 SB3 / libmm. Each library runs single-threaded (torch.set_num_threads(1)); the environment
 stepping is the same gymnasium code on both sides, so it is part of both times.
 Runs: ppo-cartpole, td3-pendulum, sac-pendulum (when libmm has SAC), td3-halfcheetah and
-sac-halfcheetah (100k steps, need `pip install mujoco`; not in the default set: about an hour).
+sac-halfcheetah (MuJoCo HalfCheetah-v4, 100k steps; `make bench-gym-mujoco` adds mujoco 2.3.x to
+the venv; not in the default set: per seed about 20 CPU-minutes for libmm and 40 for SB3).
+
+The sides and seeds can run as separate processes (--side, --seed-list) that append their
+records to --jsonl files; --report prints the table from those files. --monitor-dir keeps each
+training episode's return in a CSV as it ends (SB3's Monitor wrapper on both sides), so a run
+stopped early still has its learning curve.
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -32,6 +39,7 @@ try:
     import torch
     import stable_baselines3 as sb3
     from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.noise import NormalActionNoise
 except ImportError as exc:
     sys.exit("gym_vs_sb3: %s (make bench-gym installs gymnasium 0.28.1 and "
@@ -73,18 +81,21 @@ RUNS = {
 DEFAULT_RUNS = "ppo-cartpole,td3-pendulum,sac-pendulum"
 
 
-def run_libmm(env_id, algo, steps, shared, own, seed):
-    env = gym.make(env_id)
+def run_libmm(env_id, algo, steps, shared, own, seed, monitor=None):
+    # the same Monitor wrapper as the SB3 side, so both pay for it and both leave a CSV
+    env = Monitor(gym.make(env_id), filename=monitor)
     agent = mmgym.make_policy(env, algo, seed=seed, **shared, **own)
     w0, c0 = time.time(), time.process_time()
-    mmgym.train(env, agent, steps, seed=seed, log=None)
+    history = mmgym.train(env, agent, steps, seed=seed, log=None)
     wall, cpu = time.time() - w0, time.process_time() - c0
     mean, _ = mmgym.evaluate(gym.make(env_id), agent, episodes=10, seed=10000 + seed)
-    return mean, wall, cpu
+    return mean, wall, cpu, history
 
 
-def run_sb3(env_id, algo, steps, shared, own, seed):
-    env = gym.make(env_id)
+def run_sb3(env_id, algo, steps, shared, own, seed, monitor=None):
+    # SB3 would add a Monitor itself; ours gives the episode returns (and with a path, writes
+    # them to <monitor>.monitor.csv as they finish, so a run stopped early still has its curve)
+    env = Monitor(gym.make(env_id), filename=monitor)
     kw = dict(shared)
     kw.update(own)
     noise = kw.pop("action_noise", None)
@@ -107,22 +118,93 @@ def run_sb3(env_id, algo, steps, shared, own, seed):
     eval_env = gym.make(env_id)
     eval_env.reset(seed=10000 + seed)
     mean, _ = evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)
-    return float(mean), wall, cpu
+    lengths = np.cumsum(env.get_episode_lengths())
+    history = [(int(t), float(r)) for t, r in zip(lengths, env.get_episode_rewards())]
+    return float(mean), wall, cpu, history
+
+
+def summary(name, steps, mm, sb):
+    """The table row of one run from the per-seed records of each side (either may be empty)."""
+    def side(recs):
+        if not recs:
+            return "%-17s %9s %9s" % ("not run", "-", "-"), None
+        r = np.array([x["return"] for x in recs])
+        w = np.array([x["wall"] for x in recs])
+        c = np.array([x["cpu"] for x in recs])
+        return "%8.1f +- %6.1f %9.1f %9.1f" % (r.mean(), r.std(), w.mean(), c.mean()), (w, c)
+    mtxt, mt = side(mm)
+    stxt, st = side(sb)
+    ratio = "-"
+    if mt and st:
+        ratio = "%.2fx (cpu %.2fx)" % (st[0].mean() / mt[0].mean(), st[1].mean() / mt[1].mean())
+    print("%-16s %8d | %s | %s | %s" % (name, steps, mtxt, stxt, ratio), flush=True)
+    print("%-16s per seed: libmm %s  SB3 %s" % (
+        "", [round(x["return"], 1) for x in mm], [round(x["return"], 1) for x in sb]))
+
+
+def header(seeds):
+    print("libmm %s, stable-baselines3 %s, torch %s, gymnasium %s; seeds %s" %
+          (libmm.version(), sb3.__version__, torch.__version__, gym.__version__, seeds))
+    print("%-16s %8s | %-17s %9s %9s | %-17s %9s %9s | %s" %
+          ("run", "steps", "libmm return", "wall s", "cpu s", "SB3 return", "wall s", "cpu s",
+           "SB3/libmm wall"))
+
+
+def report(paths):
+    """Prints the table from --jsonl files written by earlier (possibly separate) runs."""
+    recs = []
+    for p in paths:
+        with open(p) as f:
+            recs += [json.loads(line) for line in f if line.strip()]
+    header(sorted({r["seed"] for r in recs}))
+    for name in dict.fromkeys(r["run"] for r in recs):
+        mine = [r for r in recs if r["run"] == name]
+        summary(name, mine[0]["steps"], [r for r in mine if r["side"] == "libmm"],
+                [r for r in mine if r["side"] == "sb3"])
+
+
+def monitor_summary(directory):
+    """Per monitor CSV of --monitor-dir (finished or stopped runs): episodes, steps and the
+    returns of the last three training episodes."""
+    print("%-34s %8s %8s  %s" % ("run-side-seed", "episodes", "steps", "last 3 episode returns"))
+    for fn in sorted(os.listdir(directory)):
+        if not fn.endswith(".monitor.csv"):
+            continue
+        with open(os.path.join(directory, fn)) as f:
+            rows = [line.split(",") for line in f.read().splitlines()[2:] if line]
+        steps = sum(int(r[1]) for r in rows)
+        print("%-34s %8d %8d  %s" % (fn[:-len(".monitor.csv")], len(rows), steps,
+                                     " ".join("%.1f" % float(r[0]) for r in rows[-3:])))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", default=DEFAULT_RUNS)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed-list", help="comma-separated seeds instead of 0..seeds-1")
+    ap.add_argument("--side", choices=("both", "libmm", "sb3"), default="both",
+                    help="train only one library (to run the sides as separate processes)")
+    ap.add_argument("--jsonl", help="append one JSON record per run, side and seed (return, "
+                    "wall, cpu, episode history) to this file")
+    ap.add_argument("--monitor-dir", help="write each training episode's return to "
+                    "DIR/<run>-<side>-<seed>.monitor.csv as it ends")
+    ap.add_argument("--report", nargs="+", metavar="JSONL",
+                    help="print the table from --jsonl files and exit")
     ap.add_argument("--steps-scale", type=float, default=1.0,
                     help="multiply every run's step budget (e.g. 0.1 for a smoke run)")
+    ap.add_argument("--monitor-summary", metavar="DIR",
+                    help="print what the monitor CSVs in DIR hold so far and exit")
     a = ap.parse_args()
+    if a.monitor_summary:
+        monitor_summary(a.monitor_summary)
+        return
+    if a.report:
+        report(a.report)
+        return
     torch.set_num_threads(1)
-    print("libmm %s, stable-baselines3 %s, torch %s, gymnasium %s; %d seeds" %
-          (libmm.version(), sb3.__version__, torch.__version__, gym.__version__, a.seeds))
-    print("%-16s %8s | %-17s %9s %9s | %-17s %9s %9s | %s" %
-          ("run", "steps", "libmm return", "wall s", "cpu s", "SB3 return", "wall s", "cpu s",
-           "SB3/libmm wall"))
+    seeds = ([int(x) for x in a.seed_list.split(",")] if a.seed_list else
+             list(range(a.seeds)))
+    header(seeds)
     for name in a.runs.split(","):
         env_id, algo, steps, shared, own, sb_own = RUNS[name]
         steps = max(1000, int(steps * a.steps_scale))
@@ -134,14 +216,21 @@ def main():
         if algo.upper() not in [k.upper() for k in libmm.constants.ALGOS]:
             print("%-16s skipped: this libmm has no %s" % (name, algo.upper()))
             continue
-        mm = [run_libmm(env_id, algo, steps, shared, own, s) for s in range(a.seeds)]
-        sb = [run_sb3(env_id, algo, steps, shared, sb_own, s) for s in range(a.seeds)]
-        mr, mw, mc = (np.array(v) for v in zip(*mm))
-        sr, sw, sc = (np.array(v) for v in zip(*sb))
-        print("%-16s %8d | %8.1f +- %6.1f %9.1f %9.1f | %8.1f +- %6.1f %9.1f %9.1f | %.2fx" %
-              (name, steps, mr.mean(), mr.std(), mw.mean(), mc.mean(), sr.mean(), sr.std(),
-               sw.mean(), sc.mean(), sw.mean() / mw.mean()), flush=True)
-        print("%-16s per seed: libmm %s  SB3 %s" % ("", np.round(mr, 1), np.round(sr, 1)))
+        recs = {"libmm": [], "sb3": []}
+        for side, fn, own_kw in (("libmm", run_libmm, own), ("sb3", run_sb3, sb_own)):
+            if a.side not in ("both", side):
+                continue
+            for s in seeds:
+                mon = (os.path.join(a.monitor_dir, "%s-%s-%d" % (name, side, s))
+                       if a.monitor_dir else None)
+                ret, wall, cpu, hist = fn(env_id, algo, steps, shared, own_kw, s, monitor=mon)
+                rec = dict(run=name, side=side, seed=s, steps=steps, env=env_id,
+                           **{"return": ret, "wall": wall, "cpu": cpu, "history": hist})
+                recs[side].append(rec)
+                if a.jsonl:
+                    with open(a.jsonl, "a") as f:
+                        f.write(json.dumps(rec) + "\n")
+        summary(name, steps, recs["libmm"], recs["sb3"])
 
 
 if __name__ == "__main__":

@@ -88,28 +88,28 @@ def train(env, agent, total_steps, seed=None, log_every=10000, log=print):
     """Runs act -> env.step -> observe -> update for total_steps env steps (summed over the
     envs of a vector env). Returns the list of (steps, episode return) of finished episodes.
     log_every: print a progress line (steps, mean of the last 20 returns, updates, seconds)
-    every that many steps; 0 or log=None: silent."""
+    every that many steps; 0 or log=None: silent. The rows go through agent.bind_rows: fixed
+    buffers, no per-step validation or allocation on the libmm side."""
     _, _, n = _spaces(env)
     vector = hasattr(env, "num_envs") and hasattr(env, "single_observation_space")
+    io = agent.bind_rows(n)
     obs, _ = env.reset(seed=seed)
-    obs = _obs(obs, n)
+    io.obs[:] = _obs(obs, n)
     ret, history = np.zeros(n), []
     t0, steps, next_log = time.time(), 0, log_every
     while steps < total_steps:
-        a = agent.act(obs)
-        nxt, r, te, tr, info = env.step(_env_action(agent, a, n, vector))
+        a = io.act()
+        # a copy: io.actions is overwritten by the next act and the env may keep what it gets
+        nxt, r, te, tr, info = env.step(_env_action(agent, a.copy(), n, vector))
         nxt = _obs(nxt, n)
-        r = np.asarray(r, np.float32).reshape(n)
-        te = np.asarray(te, bool).reshape(n)
-        tr = np.asarray(tr, bool).reshape(n)
-        done = te | tr
-        if vector:
-            final = _final_obs(nxt, info, done, n)
-        else:
-            final = nxt
-        agent.observe(obs, a, r, final, te.astype(np.uint8), tr.astype(np.uint8))
+        io.rewards[:] = np.asarray(r, np.float32).reshape(n)
+        io.terminated[:] = np.asarray(te, bool).reshape(n)
+        io.truncated[:] = np.asarray(tr, bool).reshape(n)
+        done = io.terminated | io.truncated
+        io.next_obs[:] = _final_obs(nxt, info, done, n) if vector else nxt
+        io.observe()
         agent.update()
-        ret += r
+        ret += io.rewards
         steps += n
         for i in np.flatnonzero(done):
             history.append((steps, float(ret[i])))
@@ -117,7 +117,7 @@ def train(env, agent, total_steps, seed=None, log_every=10000, log=print):
         if done.any() and not vector:
             nxt, _ = env.reset()
             nxt = _obs(nxt, n)
-        obs = nxt
+        io.obs[:] = nxt
         if log and log_every and steps >= next_log:
             recent = [h[1] for h in history[-20:]]
             log("steps %8d  mean return (last %d episodes) %9.2f  updates %d  %.1f s" %

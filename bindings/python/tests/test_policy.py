@@ -90,6 +90,40 @@ class PolicyTest(unittest.TestCase):
         self.assertNotEqual(sac.get("stat_ent_coef"), 1.0)  # the temperature is tuned
         self.assertTrue(np.all(np.abs(sac.act(np.zeros((2, 3)), explore=False)) <= 2))
 
+    def test_bound_rows_same_as_checked_calls(self):
+        # bind_rows skips the per-call conversion and checks: the same seed and data must give
+        # bit-identical actions through both paths, updates included (SAC and discrete PPO)
+        for algo, kw in (("sac", dict(act_dim=2, act_low=[-2, -1], act_high=[2, 1])),
+                         ("ppo", dict(n_actions=3, n_steps=8))):
+            a = libmm.Policy(algo, 3, hidden=[16, 16], learning_starts=10, batch_size=8,
+                             seed=5, n_agents=2, **kw)
+            b = libmm.Policy(algo, 3, hidden=[16, 16], learning_starts=10, batch_size=8,
+                             seed=5, n_agents=2, **kw)
+            io = b.bind_rows()
+            rng = np.random.default_rng(1)
+            obs = rng.uniform(-1, 1, (2, 3)).astype(np.float32)
+            io.obs[:] = obs
+            for t in range(40):
+                act_a = a.act(obs)
+                act_b = io.act()
+                np.testing.assert_array_equal(act_a, act_b, err_msg="%s step %d" % (algo, t))
+                nxt = rng.uniform(-1, 1, (2, 3)).astype(np.float32)
+                r = rng.normal(size=2).astype(np.float32)
+                te = np.array([t % 7 == 6, 0], np.uint8)
+                a.observe(obs, act_a, r, nxt, te, np.zeros(2, np.uint8))
+                io.rewards[:], io.next_obs[:], io.terminated[:] = r, nxt, te
+                io.observe()
+                self.assertEqual(a.update(), b.update())
+                obs = nxt
+                io.obs[:] = nxt
+            self.assertGreater(b.get("stat_updates"), 0)
+            self.assertEqual(a.get("stat_updates"), b.get("stat_updates"))
+            np.testing.assert_array_equal(a.act(obs, explore=False), io.act(explore=False))
+        with self.assertRaises(libmm.MMError):
+            b.bind_rows(3)  # more rows than agents
+        with self.assertRaises(AttributeError):
+            io.obs = np.zeros((2, 3), np.float32)  # the C pointers are to the bound buffers
+
     def test_save_load_same_actions(self):
         p = libmm.Policy("a2c", 3, n_actions=3, n_agents=2, hidden=[8], seed=4)
         drive(p, 15, np.random.default_rng(1), 2)
