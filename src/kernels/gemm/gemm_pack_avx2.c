@@ -15,27 +15,6 @@
 
 enum { MR = MMI_GEMM_MR, NR = MMI_GEMM_NR };
 
-/* In place: r[i] (8 floats of row i) becomes column i of the 8x8 block. */
-MMI_AVX2_INLINE void transpose8(__m256 r[8])
-{
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 /* Stores the low 6 floats of v (one k step of an A panel) without touching dst[6..8). */
 MMI_AVX2_INLINE void store6(float *dst, __m256 v)
 {
@@ -52,7 +31,7 @@ static void pack_a_rows(const float *a, int64_t lda, int64_t kc, float *ap)
         __m256 r[8];
         for (int i = 0; i < MR; i++) r[i] = _mm256_loadu_ps(a + i * lda + p);
         r[6] = r[7] = _mm256_setzero_ps();
-        transpose8(r);
+        mmi_transpose8_avx2(r);
         /* Full stores spill two floats into the next k step, which the next store rewrites;
          * the last one of the group stores exactly 6. */
         for (int i = 0; i < 7; i++) _mm256_storeu_ps(ap + (p + i) * MR, r[i]);
@@ -96,8 +75,8 @@ static void pack_b_rows(const float *b, int64_t ldb, int64_t kc, float *bp)
             lo[j] = _mm256_loadu_ps(b + j * ldb + p);
             hi[j] = _mm256_loadu_ps(b + (j + 8) * ldb + p);
         }
-        transpose8(lo);
-        transpose8(hi);
+        mmi_transpose8_avx2(lo);
+        mmi_transpose8_avx2(hi);
         for (int i = 0; i < 8; i++) {
             _mm256_storeu_ps(bp + (p + i) * NR, lo[i]);
             _mm256_storeu_ps(bp + (p + i) * NR + 8, hi[i]);
