@@ -183,7 +183,7 @@ $(BDIR)/tests/runner: $(TEST_SRCS) $(wildcard tests/*.h tests/vectors/*.h) $(DBG
 EXAMPLES := $(wildcard examples/*.c)
 EXAMPLE_BINS := $(patsubst examples/%.c,build/examples/%,$(EXAMPLES))
 EXAMPLE_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Iinclude -Iexamples
-build/examples/%: examples/%.c $(STATIC) $(wildcard examples/*.h) $(wildcard examples/envs/*.c)
+build/examples/%: examples/%.c $(STATIC) $(wildcard examples/*.h) $(wildcard examples/envs/*.c) $(wildcard examples/envs/*.h)
 	@mkdir -p build/examples
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -o $@ $< $(wildcard examples/envs/*.c) $(STATIC) $(LIB_LIBS)

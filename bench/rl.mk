@@ -7,17 +7,17 @@
 # (bench/rl_memory.c).
 # RL_ARGS passes options (e.g. RL_ARGS="TD3 --seeds 3" or "--quick").
 RL_PY ?= /usr/bin/python3
-build/bench/rl_bench: bench/rl_bench.c $(STATIC) $(wildcard examples/envs/*.c) examples/envs/envs.h
+build/bench/rl_bench: bench/rl_bench.c $(STATIC) $(wildcard examples/envs/*.c) $(wildcard examples/envs/*.h)
 	@mkdir -p build/bench
 	$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -o $@ bench/rl_bench.c $(wildcard examples/envs/*.c) \
 	  $(STATIC) $(LIB_LIBS)
 
-build/bench/rl_speed: bench/rl_speed.c $(STATIC) $(wildcard examples/envs/*.c)
+build/bench/rl_speed: bench/rl_speed.c $(STATIC) $(wildcard examples/envs/*.c) $(wildcard examples/envs/*.h)
 	@mkdir -p build/bench
 	$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -o $@ bench/rl_speed.c $(wildcard examples/envs/*.c) \
 	  $(STATIC) $(LIB_LIBS)
 
-build/bench/rl_memory: bench/rl_memory.c $(STATIC) $(wildcard examples/envs/*.c)
+build/bench/rl_memory: bench/rl_memory.c $(STATIC) $(wildcard examples/envs/*.c) $(wildcard examples/envs/*.h)
 	@mkdir -p build/bench
 	$(CC) $(EXAMPLE_CFLAGS) $(CFLAGS) -o $@ bench/rl_memory.c $(wildcard examples/envs/*.c) \
 	  $(STATIC) $(LIB_LIBS)
