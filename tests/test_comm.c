@@ -578,7 +578,8 @@ static void mem_rank(int32_t rank, void *arg)
     mm_policy *p = NULL;
     mm_comm *cm = NULL;
     mm_comm_callbacks cb;
-    float obs[2][3] = {{0.1f, -0.2f, 0.3f}, {0.4f, 0.0f, -0.5f}}, act[2], rew[2] = {1.0f, -1.0f};
+    float obs[2][3] = {{0.1f, -0.2f, 0.3f}, {0.4f, 0.0f, -0.5f}};
+    float next[2][3] = {{0.2f, -0.1f, 0.0f}, {0.3f, 0.1f, -0.4f}}, act[2], rew[2] = {1.0f, -1.0f};
     uint8_t te[2] = {0}, tr[2] = {0};
     int64_t n_core = 0, n_actor = 0;
     int rc = mm_policy_opts_init(&o, MM_ALGO_PPO);
@@ -590,7 +591,7 @@ static void mem_rank(int32_t rank, void *arg)
     if (rc == MM_OK) rc = mm_policy_set_comm(p, cm);
     for (int t = 0; rc == MM_OK && t < 8; t++) {
         rc = mm_policy_act(p, &obs[0][0], 2, act, 1);
-        if (rc == MM_OK) rc = mm_policy_observe(p, &obs[0][0], act, rew, &obs[1][0], te, tr, 2);
+        if (rc == MM_OK) rc = mm_policy_observe(p, &obs[0][0], act, rew, &next[0][0], te, tr, 2);
         if (rc == MM_OK) rc = mm_policy_update(p, NULL);
     }
     if (p && p->mem.m) mem_copy(p->mem.m, c->core[rank], &n_core, &rc);
