@@ -45,9 +45,9 @@ size_t mmi_attn_linear_ws_floats(int64_t f, int64_t dv)
  * products sharing an output is one GEMM with a longer reduction, [X | T] [M ; Y] (one pass
  * over the output tile instead of two, and a reduction of F + LC instead of F and LC). */
 typedef struct lin_ws {
-    double *z, *dden;                            /* z or r [F]; dden of the chunk's rows */
+    double *z, *dden;                             /* z or r [F]; dden of the chunk's rows */
     float *st, *stt, *x, *kt, *vt, *a, *p, *dnum; /* [S;Y], [S^T;Y], [X|T], fk^T, V^T, A, P, dnum */
-    int64_t ldx;                                 /* max(F, dv) + LC */
+    int64_t ldx;                                  /* max(F, dv) + LC */
 } lin_ws;
 
 static lin_ws split_ws(int64_t f, int64_t w, float *ws)
