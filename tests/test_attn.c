@@ -507,6 +507,48 @@ static void test_attn_linear_chunks(void)
         perf_cfg(&c, 20);
         check_forward(&c, 335, 2e-5);
     }
+    { /* dv > d: the stacked products' left operand is as wide as dv + the chunk; a sequence
+       * of exactly two chunks (no partial one) */
+        cfg c = cfg_make(MM_ATTN_LINEAR, 1, 2, 77, 77, 5, 11);
+        c.causal = 1;
+        check_forward(&c, 336, 2e-5);
+        c.n = c.m = 32;
+        check_forward(&c, 337, 2e-5);
+        c.h = 1, c.n = c.m = 37, c.d = 3, c.dv = 7;
+        check_grads(&c, 338);
+    }
+}
+
+/* LINEAR's forward reads q and k in place (its backward needs only the saved features): out may
+ * alias q, and q, k overwritten between forward and backward change nothing. */
+static void test_attn_linear_inputs_reused(void)
+{
+    const int64_t b = 1, h = 2, n = 40, d = 6, numel = b * h * n * d;
+    mm_tensor *q = t4(b, h, n, d), *k = t4(b, h, n, d), *v = t4(b, h, n, d), *o = t4(b, h, n, d);
+    mm_tensor *o2 = t4(b, h, n, d), *g[6];
+    mm_attn *a = NULL;
+    cfg c = cfg_make(MM_ATTN_LINEAR, b, h, n, n, d, d);
+    c.causal = 1;
+    for (int i = 0; i < 6; i++) g[i] = t4(b, h, n, d);
+    for (int64_t i = 0; i < numel; i++) {
+        mm_tensor_data(q)[i] = (float)sin(0.37 * (double)i);
+        mm_tensor_data(k)[i] = (float)cos(0.23 * (double)i);
+        mm_tensor_data(v)[i] = (float)sin(0.11 * (double)i + 1.0);
+    }
+    CHECK_OK(make_handle(&c, 1, NULL, &a));
+    CHECK_OK(mm_attn_forward(a, q, k, v, o));
+    CHECK_OK(mm_attn_backward(a, v, g[0], g[1], g[2], NULL));
+    memcpy(mm_tensor_data(o2), mm_tensor_data(q), sizeof(float) * (size_t)numel);
+    CHECK_OK(mm_attn_forward(a, o2, k, v, o2)); /* out aliases q */
+    CHECK(memcmp(mm_tensor_data(o2), mm_tensor_data(o), sizeof(float) * (size_t)numel) == 0);
+    for (int64_t i = 0; i < numel; i++) mm_tensor_data(k)[i] = 1e3f; /* k reused */
+    CHECK_OK(mm_attn_backward(a, v, g[3], g[4], g[5], NULL));
+    for (int i = 0; i < 3; i++)
+        CHECK(memcmp(mm_tensor_data(g[i]), mm_tensor_data(g[i + 3]),
+                     sizeof(float) * (size_t)numel) == 0);
+    mm_attn_free(a);
+    for (int i = 0; i < 6; i++) mm_tensor_free(g[i]);
+    mm_tensor_free(q), mm_tensor_free(k), mm_tensor_free(v), mm_tensor_free(o), mm_tensor_free(o2);
 }
 
 static void test_attn_performer(void)
@@ -1903,6 +1945,7 @@ void suite_attn(void)
     mmt_run("attn_sparse", test_attn_sparse);
     mmt_run("attn_linear", test_attn_linear);
     mmt_run("attn_linear_chunks", test_attn_linear_chunks);
+    mmt_run("attn_linear_inputs_reused", test_attn_linear_inputs_reused);
     mmt_run("attn_performer", test_attn_performer);
     mmt_run("attn_performer_projection", test_attn_performer_projection);
     mmt_run("attn_relu2", test_attn_relu2);
