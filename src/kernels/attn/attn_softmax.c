@@ -13,7 +13,8 @@
 #include <string.h>
 
 #define BR  16 /* query rows per block: the transposed key block is reused this often */
-#define BC  64 /* keys per block: kt is d x 64 floats, 16 KB at d = 64 (L1) */
+#define BC  64  /* backward keys per block: kt and vt are d x 64 floats, 16 KB each at d = 64 */
+#define BCF 128 /* forward keys per block: P V reduces over 128 keys per stored tile */
 #define BRF 64 /* forward query rows per block: S and P V run as 64-row GEMM tiles */
 
 int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j)
@@ -50,11 +51,12 @@ static void mask_row(const mmi_attn_dims *s, int64_t i, int64_t j0, int64_t bc, 
         if (!mmi_attn_visible(s, i, j0 + j)) sr[j] = -INFINITY;
 }
 
-/* kt[c * BC + j] = src[(j0 + j) * w + c]: a key (or value) block, transposed in 8 x 8
+/* kt[c * ld + j] = src[(j0 + j) * w + c]: a key (or value) block, transposed in 8 x 8
  * register blocks (a scalar strided copy took about a tenth of the forward). */
-static void transpose_block(const float *src, int64_t w, int64_t j0, int64_t bc, float *kt)
+static void transpose_block(const float *src, int64_t w, int64_t j0, int64_t bc, float *kt,
+                            int64_t ld)
 {
-    mmi_attn_transpose(bc, w, src + j0 * w, w, kt, BC);
+    mmi_attn_transpose(bc, w, src + j0 * w, w, kt, ld);
 }
 
 /*
@@ -87,48 +89,49 @@ static int64_t tri_keys(int64_t r, int64_t delta, int64_t bc)
     return n < 0 ? 0 : n > bc ? bc : n;
 }
 
-/* p[r, c] = alpha a_r . bt[:, c] (bt = a transposed block, ld BC) where row r sees key c;
- * entries no row of a strip's range sees are left as they were (the mask overwrites them). */
+/* p[r, c] = alpha a_r . bt[:, c] (bt = a transposed block; bt and p with row stride ld) where
+ * row r sees key c; entries no row of a strip's range sees are left as they were (the mask
+ * overwrites them). */
 static void tri_logits(int64_t br, int64_t bc, int64_t delta, int64_t k, float alpha,
-                       const float *a, int64_t lda, const float *bt, float *p)
+                       const float *a, int64_t lda, const float *bt, float *p, int64_t ld)
 {
     for (int64_t c0 = 0; c0 < bc; c0 += TS) {
         const int64_t nb = bc - c0 < TS ? bc - c0 : TS, rs = tri_first_row(c0, delta);
         if (rs < br)
-            mmi_attn_tile_nn(br - rs, nb, k, alpha, a + rs * lda, lda, bt + c0, BC, 0.0f,
-                             p + rs * BC + c0, BC);
+            mmi_attn_tile_nn(br - rs, nb, k, alpha, a + rs * lda, lda, bt + c0, ld, 0.0f,
+                             p + rs * ld + c0, ld);
     }
 }
 
 /* c += alpha p b (p: br x bc with zeros where masked, b: bc rows of n_out), rows in pieces. */
 static void tri_rows_nn(int64_t br, int64_t bc, int64_t delta, int64_t n_out, float alpha,
-                        const float *p, const float *b, int64_t ldb, float *c, int64_t ldc)
+                        const float *p, int64_t ld, const float *b, int64_t ldb, float *c, int64_t ldc)
 {
     for (int64_t r0 = 0; r0 < br; r0 += TS) {
         const int64_t rb = br - r0 < TS ? br - r0 : TS, kk = tri_keys(r0 + rb - 1, delta, bc);
         if (kk > 0)
-            mmi_attn_tile_nn(rb, n_out, kk, alpha, p + r0 * BC, BC, b, ldb, 1.0f, c + r0 * ldc,
+            mmi_attn_tile_nn(rb, n_out, kk, alpha, p + r0 * ld, ld, b, ldb, 1.0f, c + r0 * ldc,
                              ldc);
     }
 }
 
 /* c += alpha p^T b (c: bc key rows of n_out, b: br rows), keys in strips. */
 static void tri_cols_tn(int64_t br, int64_t bc, int64_t delta, int64_t n_out, float alpha,
-                        const float *p, const float *b, int64_t ldb, float *c, int64_t ldc)
+                        const float *p, int64_t ld, const float *b, int64_t ldb, float *c, int64_t ldc)
 {
     for (int64_t c0 = 0; c0 < bc; c0 += TS) {
         const int64_t nb = bc - c0 < TS ? bc - c0 : TS, rs = tri_first_row(c0, delta);
         if (rs < br)
-            mmi_attn_tile_tn(nb, n_out, br - rs, alpha, p + rs * BC + c0, BC, b + rs * ldb, ldb,
+            mmi_attn_tile_tn(nb, n_out, br - rs, alpha, p + rs * ld + c0, ld, b + rs * ldb, ldb,
                              c + c0 * ldc, ldc);
     }
 }
 
 size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv)
 {
-    /* forward: m, l as doubles first (8-byte aligned), kt, the BRF x BC logit tile, acc;
+    /* forward: m, l as doubles first (8-byte aligned), kt, the BRF x BCF logit tile, acc;
      * backward: kt, vt, the BRF x BC tile of P and dS; the larger of the two */
-    const int64_t fwd = 4 * BRF + d * BC + BRF * BC + BRF * dv;
+    const int64_t fwd = 4 * BRF + d * BCF + BRF * BCF + BRF * dv;
     const int64_t bwd = 4 * BRF + (d + dv) * BC + BRF * BC;
     return (size_t)((fwd > bwd ? fwd : bwd) + 16);
 }
@@ -159,11 +162,11 @@ static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0
     int64_t delta = 0;
     const int tri = tri_block(s, i0, j0, bc, &delta);
     if (tri)
-        tri_logits(br, bc, delta, d, s->scale, q + i0 * d, d, kt, sp);
+        tri_logits(br, bc, delta, d, s->scale, q + i0 * d, d, kt, sp, BCF);
     else
-        mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, sp, BC);
+        mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BCF, 0.0f, sp, BCF);
     for (int64_t r = 0; r < br; r++) {
-        float *sr = sp + r * BC, *ar = acc + r * dv, mx, mnew, alpha;
+        float *sr = sp + r * BCF, *ar = acc + r * dv, mx, mnew, alpha;
         mask_row(s, i0 + r, j0, bc, sr);
         mx = row_max(bc, sr);
         if (mx == -INFINITY) { /* nothing visible in this block: P row 0 */
@@ -178,9 +181,9 @@ static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0
         m[r] = mnew;
     }
     if (tri)
-        tri_rows_nn(br, bc, delta, dv, 1.0f, sp, v + j0 * dv, dv, acc, dv);
+        tri_rows_nn(br, bc, delta, dv, 1.0f, sp, BCF, v + j0 * dv, dv, acc, dv);
     else
-        mmi_attn_tile_nn(br, dv, bc, 1.0f, sp, BC, v + j0 * dv, dv, 1.0f, acc, dv);
+        mmi_attn_tile_nn(br, dv, bc, 1.0f, sp, BCF, v + j0 * dv, dv, 1.0f, acc, dv);
 }
 
 void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
@@ -191,16 +194,16 @@ void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k
     /* query blocks of BRF rows; a local band keeps BR rows (a taller block sees more keys) */
     const int64_t bq = s->window > 0 ? BR : BRF;
     double *m = (double *)ws, *l = m + BRF;
-    float *kt = ws + 4 * BRF, *sp = kt + s->d * BC, *acc = sp + BRF * BC;
+    float *kt = ws + 4 * BRF, *sp = kt + s->d * BCF, *acc = sp + BRF * BCF;
     for (int64_t i0 = 0; i0 < s->n; i0 += bq) {
         const int64_t br = s->n - i0 < bq ? s->n - i0 : bq;
         int64_t lo, hi;
         for (int64_t r = 0; r < br; r++) m[r] = -INFINITY, l[r] = 0.0;
         memset(acc, 0, sizeof(float) * (size_t)(br * s->dv));
         key_range(s, i0, i0 + br, &lo, &hi);
-        for (int64_t j0 = lo; j0 < hi; j0 += BC) {
-            const int64_t bc = hi - j0 < BC ? hi - j0 : BC;
-            transpose_block(k, s->d, j0, bc, kt);
+        for (int64_t j0 = lo; j0 < hi; j0 += BCF) {
+            const int64_t bc = hi - j0 < BCF ? hi - j0 : BCF;
+            transpose_block(k, s->d, j0, bc, kt, BCF);
             fwd_block(s, i0, br, j0, bc, q, kt, v, sp, m, l, acc);
         }
         for (int64_t r = 0; r < br; r++) {
@@ -250,17 +253,17 @@ static void tri_bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t
                          float *p, float *dq, float *dkb, float *dvb)
 {
     const int64_t d = s->d, w = s->dv;
-    tri_logits(br, bc, delta, d, s->scale, q + i0 * d, d, kt, p);
+    tri_logits(br, bc, delta, d, s->scale, q + i0 * d, d, kt, p, BC);
     tri_probs(i0, br, bc, delta, lse, p);
-    tri_cols_tn(br, bc, delta, w, 1.0f, p, dout + i0 * w, w, dvb, w);
+    tri_cols_tn(br, bc, delta, w, 1.0f, p, BC, dout + i0 * w, w, dvb, w);
     for (int64_t c0 = 0; c0 < bc; c0 += TS) { /* dS / scale = P (dP - D), visible strips */
         const int64_t nb = bc - c0 < TS ? bc - c0 : TS, rs = tri_first_row(c0, delta);
         if (rs < br)
             mmi_attn_ds_tile(br - rs, nb, w, dout + (i0 + rs) * w, o + (i0 + rs) * w, w, vt + c0,
                              BC, p + rs * BC + c0, BC);
     }
-    tri_rows_nn(br, bc, delta, d, s->scale, p, k + j0 * d, d, dq + i0 * d, d);
-    tri_cols_tn(br, bc, delta, d, s->scale, p, q + i0 * d, d, dkb, d);
+    tri_rows_nn(br, bc, delta, d, s->scale, p, BC, k + j0 * d, d, dq + i0 * d, d);
+    tri_cols_tn(br, bc, delta, d, s->scale, p, BC, q + i0 * d, d, dkb, d);
 }
 
 /* Rows [i0, i0 + br) against keys [j0, j0 + bc): the probabilities P = exp(S - L_i) (zero
@@ -318,8 +321,8 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
         memset(dvb, 0, sizeof(float) * (size_t)(bc * w));
         row_range(s, j0, j0 + bc, &lo, &hi);
         if (lo >= hi) continue;
-        transpose_block(k, d, j0, bc, kt);
-        transpose_block(v, w, j0, bc, vt);
+        transpose_block(k, d, j0, bc, kt, BC);
+        transpose_block(v, w, j0, bc, vt, BC);
         for (int64_t i0 = lo; i0 < hi; i0 += bq) {
             const int64_t br = hi - i0 < bq ? hi - i0 : bq;
             bwd_tile(s, i0, br, j0, bc, q, k, kt, vt, lse, dout, o, p, dq, dkb, dvb);
