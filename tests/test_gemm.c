@@ -27,6 +27,7 @@
 #include "kernels/gemm/mmi_gemm.h"
 
 #include <float.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -751,9 +752,79 @@ done:
     free(ws);
 }
 
+/* ---- the epilogue (mmi_gemm_then) --------------------------------------------------------- */
+
+typedef struct ep_probe {
+    const float *c, *want; /* C being written, and mmi_gemm's final C */
+    int64_t ldc;
+    int32_t *visits;
+    _Atomic int early; /* a block handed over before its value was final */
+} ep_probe;
+
+static void ep_probe_fn(void *ctx, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    ep_probe *e = (ep_probe *)ctx;
+    for (int64_t i = i0; i < i1; i++)
+        for (int64_t j = j0; j < j1; j++) {
+            e->visits[i * e->ldc + j]++; /* blocks are disjoint: no two threads share an entry */
+            if (memcmp(&e->c[i * e->ldc + j], &e->want[i * e->ldc + j], sizeof(float)) != 0)
+                atomic_store(&e->early, 1);
+        }
+}
+
+/* Every element of C reaches the epilogue exactly once, with its final value, on the packed
+ * (k in several blocks), direct, dot and small-NT paths, with 1 and 2 threads; the product is
+ * bitwise mmi_gemm's. */
+static void test_gemm_epilogue(void)
+{
+    static const int64_t ep_shapes[][5] = {
+        /* ta, tb, m, n, k */
+        {0, 1, 256, 256, 600}, {1, 0, 200, 150, 300}, {0, 0, 97, 211, 300},
+        {0, 1, 3, 300, 500},   {0, 1, 4, 200, 6},     {0, 0, 300, 40, 3},
+    };
+    mmi_alloc al;
+    mmi_pool *pool = NULL;
+    void *ws = test_ws(2);
+    CHECK_OK(mmi_alloc_init(&al, NULL, NULL));
+    CHECK_OK(mmi_pool_create(&pool, 2, &al, NULL));
+    CHECK(pool != NULL && ws != NULL);
+    for (size_t s = 0; pool && ws && s < sizeof ep_shapes / sizeof ep_shapes[0]; s++) {
+        int ta = (int)ep_shapes[s][0], tb = (int)ep_shapes[s][1];
+        int64_t m = ep_shapes[s][2], n = ep_shapes[s][3], k = ep_shapes[s][4];
+        float *a = alloc_floats((size_t)(m * k)), *b = alloc_floats((size_t)(k * n));
+        float *want = alloc_floats((size_t)(m * n)), *c = alloc_floats((size_t)(m * n));
+        int32_t *visits = (int32_t *)calloc((size_t)(m * n), sizeof(int32_t));
+        CHECK(a && b && want && c && visits);
+        if (!a || !b || !want || !c || !visits) goto next;
+        mmt_fill_uniform(a, m * k, 11 + s, -1.0f, 1.0f);
+        mmt_fill_uniform(b, k * n, 12 + s, -1.0f, 1.0f);
+        mmi_gemm(ta, tb, m, n, k, 0.5f, a, ta ? m : k, b, tb ? k : n, 0.0f, want, n, ws, NULL);
+        for (int nt = 1; nt <= 2; nt++) {
+            ep_probe e;
+            mmi_gemm_ep ep;
+            int once = 1;
+            memset(visits, 0, sizeof(int32_t) * (size_t)(m * n));
+            e.c = c, e.want = want, e.ldc = n, e.visits = visits;
+            atomic_init(&e.early, 0);
+            ep.fn = ep_probe_fn, ep.ctx = &e;
+            mmi_gemm_then(ta, tb, m, n, k, 0.5f, a, ta ? m : k, b, tb ? k : n, 0.0f, c, n, ws,
+                          nt == 2 ? pool : NULL, &ep);
+            for (int64_t i = 0; i < m * n; i++) once &= visits[i] == 1;
+            CHECK(once);
+            CHECK(!atomic_load(&e.early));
+            CHECK(memcmp(c, want, sizeof(float) * (size_t)(m * n)) == 0);
+        }
+    next:
+        free(a), free(b), free(want), free(c), free(visits);
+    }
+    mmi_pool_free(pool);
+    free(ws);
+}
+
 void suite_gemm(void)
 {
     mmt_run("gemm_shapes", test_gemm_shapes);
+    mmt_run("gemm_epilogue", test_gemm_epilogue);
     mmt_run("gemm_alpha_beta", test_gemm_alpha_beta);
     mmt_run("gemm_k0_alpha0", test_gemm_k0_alpha0);
     mmt_run("gemm_random", test_gemm_random);

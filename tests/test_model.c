@@ -476,9 +476,91 @@ static void test_mlp_forward_large(void)
     free(x), free(y), free(xd), free(yd), free(pd);
 }
 
+/* An MLP of every fused kind (dense + relu / tanh / gelu / relu2) with n_threads threads. */
+static mm_model *fused_mlp(int64_t in, int64_t B, int32_t n_threads)
+{
+    static const int32_t acts[4] = {MM_ACT_RELU, MM_ACT_TANH, MM_ACT_GELU, MM_ACT_RELU2};
+    static const int64_t widths[4] = {300, 260, 40, 24};
+    mm_model_opts o;
+    mm_model *m = NULL;
+    int ok = mm_model_opts_init(&o) == MM_OK;
+    o.input_dim = in, o.max_batch = B, o.n_threads = n_threads, o.seed = 5;
+    ok = ok && mm_model_create(&m, &o) == MM_OK;
+    for (int i = 0; ok && i < 4; i++)
+        ok = mm_model_add_dense(m, widths[i], 1, MM_INIT_DEFAULT, 1.0) == MM_OK &&
+             mm_model_add_activation(m, acts[i]) == MM_OK;
+    ok = ok && mm_model_add_dense(m, 3, 1, MM_INIT_DEFAULT, 1.0) == MM_OK &&
+         mm_model_finalize(m) == MM_OK;
+    CHECK(ok);
+    return m;
+}
+
+/* The dense layers run their bias, the activation above and the activation below's backward
+ * in GEMM epilogues. The fused forward is bitwise the layer-by-layer one (jvp mode runs the
+ * layers one by one) and mm_model_infer's (activations in place), and the fused forward and
+ * backward are bitwise the same on 1 and 2 threads at sizes that split the GEMMs. (The fused
+ * backward against float64 is model_activation_grad's and model_composed_grad's gradcheck.) */
+static void test_fused_epilogue(void)
+{
+    int64_t B = 200, in = 7, xs[2] = {B, in}, ys[2] = {B, 3}, np = 0;
+    mm_model *m1 = fused_mlp(in, B, 1), *m2 = fused_mlp(in, B, 2);
+    mm_tensor *tx = NULL, *ty = NULL, *tj = NULL, *tdy = NULL, *tdx = NULL, *tv = NULL;
+    float *x = malloc(4 * (size_t)(B * in)), *y1 = malloc(4 * (size_t)(B * 3));
+    float *y2 = malloc(4 * (size_t)(B * 3)), *dy = malloc(4 * (size_t)(B * 3));
+    float *dx1 = malloc(4 * (size_t)(B * in)), *dx2 = malloc(4 * (size_t)(B * in));
+    float *p1, *p2, *g1, *g2, *v, *ws = NULL;
+    size_t wsz = 0;
+    if (!m1 || !m2 || !x || !y1 || !y2 || !dy || !dx1 || !dx2) goto done;
+    mmt_fill_uniform(x, B * in, 21, -2, 2);
+    mmt_fill_uniform(dy, B * 3, 22, -1, 1);
+    CHECK_OK(mm_model_params(m1, &p1, &np));
+    CHECK_OK(mm_model_params(m2, &p2, NULL));
+    memcpy(p2, p1, 4 * (size_t)np);
+    CHECK_OK(mm_tensor_wrap(&tx, x, 2, xs, NULL));
+    CHECK_OK(mm_tensor_wrap(&ty, y1, 2, ys, NULL));
+    CHECK_OK(mm_tensor_wrap(&tj, y2, 2, ys, NULL));
+    CHECK_OK(mm_tensor_wrap(&tdy, dy, 2, ys, NULL));
+    CHECK_OK(mm_tensor_create(&tv, 1, &np, NULL));
+    if (!tv) goto done;
+    v = mm_tensor_data(tv);
+    memset(v, 0, 4 * (size_t)np);
+    /* layer by layer (jvp mode) against fused */
+    CHECK_OK(mm_model_jvp(m2, tx, tv, tj, ty)); /* y (unfused) into y2, jy into y1 */
+    CHECK_OK(mm_model_forward(m1, tx, ty));
+    CHECK(memcmp(y1, y2, 4 * (size_t)(B * 3)) == 0);
+    /* infer (activations in place) against forward */
+    CHECK_OK(mm_model_infer_workspace_size(m1, B, 1, &wsz));
+    ws = aligned_alloc(64, (wsz + 63) / 64 * 64);
+    CHECK(ws != NULL);
+    if (ws) {
+        CHECK_OK(mm_model_infer(m1, tx, tj, ws, wsz));
+        CHECK(memcmp(y1, y2, 4 * (size_t)(B * 3)) == 0);
+    }
+    /* 1 thread against 2: forward, dx and every parameter gradient */
+    CHECK_OK(mm_model_forward(m2, tx, tj));
+    CHECK(memcmp(y1, y2, 4 * (size_t)(B * 3)) == 0);
+    CHECK_OK(mm_tensor_wrap(&tdx, dx1, 2, xs, NULL));
+    CHECK_OK(mm_model_zero_grad(m1));
+    CHECK_OK(mm_model_backward(m1, tdy, tdx));
+    mm_tensor_free(tdx);
+    CHECK_OK(mm_tensor_wrap(&tdx, dx2, 2, xs, NULL));
+    CHECK_OK(mm_model_zero_grad(m2));
+    CHECK_OK(mm_model_backward(m2, tdy, tdx));
+    CHECK(memcmp(dx1, dx2, 4 * (size_t)(B * in)) == 0);
+    CHECK_OK(mm_model_grads(m1, &g1, NULL));
+    CHECK_OK(mm_model_grads(m2, &g2, NULL));
+    CHECK(memcmp(g1, g2, 4 * (size_t)np) == 0);
+done:
+    mm_tensor_free(tx), mm_tensor_free(ty), mm_tensor_free(tj), mm_tensor_free(tdy);
+    mm_tensor_free(tdx), mm_tensor_free(tv);
+    mm_model_free(m1), mm_model_free(m2);
+    free(x), free(y1), free(y2), free(dy), free(dx1), free(dx2), free(ws);
+}
+
 void suite_model(void)
 {
     mmt_run("model_dense_grad", test_dense_grad);
+    mmt_run("model_fused_epilogue", test_fused_epilogue);
     mmt_run("model_activation_grad", test_activation_grad);
     mmt_run("model_activation_alone", test_activation_alone);
     mmt_run("model_norm_grad", test_norm_grad);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* layer_dense.c — the dense layer y = x W^T + b in torch.nn.Linear's layout (W [out, in]),
  * with PyTorch's default initialisation or SB3's orthogonal one. All products go through
- * mmi_gemm; the bias gradient sums over the batch in float64. */
+ * mmi_gemm; the bias gradient sums over the batch in float64. The bias add and the
+ * activations around a dense layer run in its GEMMs' epilogues (mmi_dense_forward_act,
+ * mmi_dense_backward_act). */
 #include "../kernels/elementwise/mmi_elementwise.h"
 #include "../kernels/gemm/mmi_gemm.h"
 #include "mmi_model.h"
@@ -86,24 +88,76 @@ static void dense_init(const mmi_layer *l, float *p, mmi_rng *rng, double *work)
         p[i] = (float)(bound * (2.0 * mmi_rng_uniform(rng) - 1.0));
 }
 
+/* The forward's GEMM epilogue: per finished block of y = x W^T, the bias add and (act) the
+ * activation into ya, each row segment while it is in cache. Element-wise, so the result is
+ * bitwise the unfused passes' (mmi_add_rows over y, then mmi_act_forward into ya). */
+typedef struct dense_ep {
+    float *y, *ya;
+    const float *bias;
+    int64_t ld;
+    int32_t act;
+} dense_ep;
+
+static void dense_ep_rows(void *ctx, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    const dense_ep *e = (const dense_ep *)ctx;
+    for (int64_t i = i0; i < i1; i++) {
+        float *z = e->y + i * e->ld + j0;
+        if (e->bias) mmi_add_rows(z, e->bias + j0, 1, j1 - j0);
+        if (e->ya) mmi_act_forward(e->act, z, e->ya + i * e->ld + j0, j1 - j0);
+    }
+}
+
+void mmi_dense_forward_act(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
+                           float *y, int32_t act, float *ya)
+{
+    int64_t out = OUT(l), in = l->in_dim;
+    dense_ep e;
+    mmi_gemm_ep ep;
+    MMI_ASSERT(l->vt->kind == MMI_LAYER_DENSE && ya != x);
+    e.y = y, e.ya = ya, e.ld = out, e.act = act;
+    e.bias = HAS_BIAS(l) ? p + out * in : NULL;
+    ep.fn = dense_ep_rows, ep.ctx = &e;
+    mmi_gemm_then(0, 1, c->rows, out, in, 1.0f, x, in, p, in, 0.0f, y, out, c->gemm_ws, c->pool,
+                  e.bias || ya ? &ep : NULL);
+}
+
 static int dense_forward(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
                          float *y, void *saved, void *scratch)
 {
-    int64_t out = OUT(l), in = l->in_dim;
     (void)saved;
     (void)scratch;
-    mmi_gemm(0, 1, c->rows, out, in, 1.0f, x, in, p, in, 0.0f, y, out, c->gemm_ws, c->pool);
-    if (HAS_BIAS(l)) mmi_add_rows(y, p + out * in, c->rows, out);
+    mmi_dense_forward_act(l, c, p, x, y, 0, NULL);
     return MM_OK;
 }
 
-static void dense_backward(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
-                           const float *y, const void *saved, const float *dy, float *dx, float *g,
-                           void *scratch)
+/* The input gradient's GEMM epilogue: per finished block of dx = dy W, the backward of the
+ * activation below (input ax, output ay) in place, as mmi_act_backward over the whole of dx
+ * would compute it element by element. */
+typedef struct dense_bwd_ep {
+    float *dx;
+    const float *ax, *ay;
+    int64_t ld;
+    int32_t act;
+} dense_bwd_ep;
+
+static void dense_bwd_ep_rows(void *ctx, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    const dense_bwd_ep *e = (const dense_bwd_ep *)ctx;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t o = i * e->ld + j0;
+        mmi_act_backward(e->act, e->ax + o, e->ay + o, e->dx + o, e->dx + o, j1 - j0);
+    }
+}
+
+void mmi_dense_backward_act(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
+                            const float *dy, float *dx, float *g, void *scratch, int32_t act,
+                            const float *ax)
 {
     int64_t out = OUT(l), in = l->in_dim, rows = c->rows;
-    (void)y;
-    (void)saved;
+    dense_bwd_ep e;
+    mmi_gemm_ep ep;
+    MMI_ASSERT(l->vt->kind == MMI_LAYER_DENSE && (!dx || (dx != dy && dx != x && dx != ax)));
     if (g) {
         /* dW += dy^T x */
         mmi_gemm(1, 0, out, in, rows, 1.0f, dy, out, x, in, 1.0f, g, in, c->gemm_ws, c->pool);
@@ -115,8 +169,21 @@ static void dense_backward(const mmi_layer *l, const mmi_exec *c, const float *p
             for (int64_t j = 0; j < out; j++) gb[j] += (float)acc[j];
         }
     }
-    if (dx) /* dx = dy W */
-        mmi_gemm(0, 0, rows, in, out, 1.0f, dy, out, p, in, 0.0f, dx, in, c->gemm_ws, c->pool);
+    if (!dx) return;
+    /* dx = dy W, then (ax) the activation's backward: x is that activation's output */
+    e.dx = dx, e.ax = ax, e.ay = x, e.ld = in, e.act = act;
+    ep.fn = dense_bwd_ep_rows, ep.ctx = &e;
+    mmi_gemm_then(0, 0, rows, in, out, 1.0f, dy, out, p, in, 0.0f, dx, in, c->gemm_ws, c->pool,
+                  ax ? &ep : NULL);
+}
+
+static void dense_backward(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
+                           const float *y, const void *saved, const float *dy, float *dx, float *g,
+                           void *scratch)
+{
+    (void)y;
+    (void)saved;
+    mmi_dense_backward_act(l, c, p, x, dy, dx, g, scratch, 0, NULL);
 }
 
 static void dense_jvp(const mmi_layer *l, const mmi_exec *c, const float *p, const float *v,

@@ -118,6 +118,21 @@ struct mmi_layer {
     size_t scratch_bytes;
 };
 
+/* A dense layer's forward y = x W^T + b with the activation act (MM_ACT_*) of the layer after it
+ * fused into the GEMM's epilogue: ya = act(y) (ya NULL: no activation, y alone; ya == y: in
+ * place, y then holds act(y); ya must not alias x). y and ya are bitwise the two layers' own forwards; the executors call it for every dense -> activation
+ * pair (one pass over y fewer, and while y is in cache). */
+void mmi_dense_forward_act(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
+                           float *y, int32_t act, float *ya);
+
+/* A dense layer's backward (g and dx as its vtable backward; x its input) with the backward of
+ * the activation below it (act, its input ax; its output is x) fused into the epilogue of the
+ * dx GEMM: dx receives the gradient at the activation's input, bitwise what the two backwards
+ * give one after the other. ax NULL: the plain dense backward. dx must not alias dy, x or ax. */
+void mmi_dense_backward_act(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
+                            const float *dy, float *dx, float *g, void *scratch, int32_t act,
+                            const float *ax);
+
 /* Returns the vtable of a layer kind by id or by stable name, or NULL. */
 const mmi_layer_vt *mmi_layer_vt_find(int32_t kind);
 const mmi_layer_vt *mmi_layer_vt_by_name(const char *kind_name);

@@ -146,6 +146,22 @@ static int exec_fits(const mm_model *m, const mmi_exec *c)
            c->batch <= m->opts.max_batch && c->seq <= m->opts.max_seq && m->arena;
 }
 
+/* 1 if layers i and i + 1 are a dense layer and an activation, which run as one GEMM with the
+ * activation in its epilogue (mmi_dense_forward_act). */
+static int fuses_act(const mm_model *m, int32_t i)
+{
+    return i + 1 < m->n_layers && m->layers[i].vt->kind == MMI_LAYER_DENSE &&
+           m->layers[i + 1].vt->kind == MMI_LAYER_ACT;
+}
+
+/* 1 if layer i is a dense layer on top of an activation: its input-gradient GEMM carries the
+ * activation's backward in its epilogue (mmi_dense_backward_act). */
+static int act_below(const mm_model *m, int32_t i)
+{
+    return i >= 1 && m->layers[i].vt->kind == MMI_LAYER_DENSE &&
+           m->layers[i - 1].vt->kind == MMI_LAYER_ACT;
+}
+
 /* Forward through every layer from act[0]; with v, also the tangent, the last into jy. */
 static int run_layers(mm_model *m, const mmi_exec *c, const float *v, float *jy, const char *fn)
 {
@@ -156,7 +172,14 @@ static int run_layers(mm_model *m, const mmi_exec *c, const float *v, float *jy,
         const mmi_layer *l = &m->layers[i];
         const float *p = m->params + l->param_offset;
         void *saved = arena + l->saved_off;
-        int rc = l->vt->forward(l, c, p, m->act[i], m->act[i + 1], saved, m->scratch);
+        int rc;
+        if (!v && fuses_act(m, i)) { /* jvp mode runs the layers one by one */
+            mmi_dense_forward_act(l, c, p, m->act[i], m->act[i + 1],
+                                  (int32_t)m->layers[i + 1].icfg[0], m->act[i + 2]);
+            i++;
+            continue;
+        }
+        rc = l->vt->forward(l, c, p, m->act[i], m->act[i + 1], saved, m->scratch);
         if (rc != MM_OK) return layer_failed(&m->err, rc, fn, i);
         if (v) {
             float *t_out = i == m->n_layers - 1 ? jy : m->pp[i & 1];
@@ -362,12 +385,22 @@ void mmi_model_run_backward(mm_model *m, const float *dy, float *dx, float *dctx
     lo = lowest_layer(m, dx != NULL, dctx != NULL);
     g_in = dy;
     MMI_ASSERT(exec_fits(m, &c) && m->fwd_valid);
-    for (int32_t i = m->n_layers - 1; i >= lo; i--) {
+    /* The ping-pong buffers alternate by step, not by layer parity (a fused pair is one step);
+     * the top layer writes pp[(n_layers - 1) & 1], which mm_model_logprob relies on. */
+    for (int32_t i = m->n_layers - 1, t = (m->n_layers - 1) & 1; i >= lo; i--, t ^= 1) {
         const mmi_layer *l = &m->layers[i];
         float *g = l->frozen || l->n_params == 0 ? NULL : m->grads + l->param_offset;
-        float *out = i > lo ? m->pp[i & 1] : dx;
-        l->vt->backward(l, &c, m->params + l->param_offset, m->act[i], m->act[i + 1],
-                        arena + l->saved_off, g_in, out, g, m->scratch);
+        float *out;
+        if (i - 1 >= lo && act_below(m, i)) {
+            i--;
+            out = i > lo ? m->pp[t] : dx;
+            mmi_dense_backward_act(l, &c, m->params + l->param_offset, m->act[i + 1], g_in, out, g,
+                                   m->scratch, (int32_t)m->layers[i].icfg[0], m->act[i]);
+        } else {
+            out = i > lo ? m->pp[t] : dx;
+            l->vt->backward(l, &c, m->params + l->param_offset, m->act[i], m->act[i + 1],
+                            arena + l->saved_off, g_in, out, g, m->scratch);
+        }
         g_in = out;
     }
 }
@@ -456,9 +489,19 @@ MM_API int mm_model_infer(const mm_model *m, const mm_tensor *x, mm_tensor *y, v
     c.pool = NULL; /* a shared pool cannot serve concurrent callers */
     c.err = NULL;
     in = x->data;
-    for (int32_t i = 0; i < m->n_layers; i++) {
+    /* The two buffers alternate by step (a fused dense + activation pair is one step, its
+     * activation applied in place unless it is the last layer). */
+    for (int32_t i = 0, t = 0; i < m->n_layers; i++, t ^= 1) {
         const mmi_layer *l = &m->layers[i];
-        float *out = i == m->n_layers - 1 ? y->data : (float *)(base + ip.buf_off[i & 1]);
+        float *out = i == m->n_layers - 1 ? y->data : (float *)(base + ip.buf_off[t]);
+        if (fuses_act(m, i)) {
+            float *act_out = i + 1 == m->n_layers - 1 ? y->data : out;
+            mmi_dense_forward_act(l, &c, m->params + l->param_offset, in, out,
+                                  (int32_t)m->layers[i + 1].icfg[0], act_out);
+            in = act_out;
+            i++;
+            continue;
+        }
         rc = l->vt->forward(l, &c, m->params + l->param_offset, in, out, NULL,
                             base + ip.scratch_off);
         if (rc != MM_OK) return rc;

@@ -50,6 +50,7 @@ typedef struct gemm_job {
     int64_t rows_per, cols_per, n_rc, n_cc;
     int64_t jc, nc, pc, kc;
     float beta_blk;
+    const mmi_gemm_ep *ep; /* NULL: none */
 } gemm_job;
 
 /* Floats of workspace kernel set u needs for nt threads: one kc x nc block of packed B, shared
@@ -126,6 +127,13 @@ static int64_t block_len(int64_t total, int64_t max, int64_t unit)
     return (len + unit - 1) / unit * unit;
 }
 
+/* The epilogue over a finished block of C (rows [i0, i1), columns [j0, j1)), while the block
+ * is still in cache. */
+static void finish(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    if (g->ep && i1 > i0 && j1 > j0) g->ep->fn(g->ep->ctx, i0, i1, j0, j1);
+}
+
 /* Goto/BLIS loop nest over rows [i0, i1) and columns [j0, j1) of C. */
 static void run_packed(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float *ws)
 {
@@ -143,6 +151,7 @@ static void run_packed(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, in
                 int64_t mc = i1 - ic < mb ? i1 - ic : mb;
                 g->ukr->pack_a(g->ta, g->a, g->lda, ic, mc, pc, kc, ap);
                 g->ukr->packed(kc, mc, nc, ap, bp, g->alpha, beta, g->c + ic * g->ldc + jc, g->ldc);
+                if (pc + kc == g->k) finish(g, ic, ic + mc, jc, jc + nc);
             }
         }
     }
@@ -180,6 +189,7 @@ static void run_small_nt(const gemm_job *g)
     d.b = bt;
     d.ldb = g->n;
     run_direct(&d, 0, g->m, 0, g->n);
+    finish(g, 0, g->m, 0, g->n);
 }
 
 /* NT as dot products, blocked over k (DOT_KC) and m (DOT_MC): the DOT_NR rows of B in use stay
@@ -275,6 +285,7 @@ static void packed_chunk_task(void *ctx, int64_t c, int64_t n, int32_t slot)
     u->pack_a(g->ta, g->a, g->lda, i0, i1 - i0, g->pc, g->kc, ap);
     u->packed(g->kc, i1 - i0, j1 - j0, ap, bp + (size_t)(j0 / u->nr) * (size_t)(g->kc * u->nr),
               g->alpha, g->beta_blk, g->c + i0 * g->ldc + g->jc + j0, g->ldc);
+    if (g->pc + g->kc == g->k) finish(g, i0, i1, g->jc + j0, g->jc + j1);
 }
 
 /* The packed loop nest of run_packed with B packed once per block and shared: two pool jobs
@@ -306,6 +317,7 @@ static void unpacked_chunk_task(void *ctx, int64_t c, int64_t n)
         run_direct(g, i0, i1, j0, j1);
     else
         run_dot(g, i0, i1, j0, j1);
+    finish(g, i0, i1, j0, j1);
 }
 
 static void run_threaded(gemm_job *g, mmi_pool *pool, int64_t nt)
@@ -323,7 +335,8 @@ static void run_threaded(gemm_job *g, mmi_pool *pool, int64_t nt)
 
 static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_t n, int64_t k,
                       float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
-                      float beta, float *c, int64_t ldc, void *ws, mmi_pool *pool)
+                      float beta, float *c, int64_t ldc, void *ws, mmi_pool *pool,
+                      const mmi_gemm_ep *ep)
 {
     gemm_job g;
     int64_t nt = mmi_pool_size(pool), mu, nu, tiles;
@@ -338,9 +351,11 @@ static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_
     if (m == 0 || n == 0) return;
     if (k == 0 || alpha == 0.0f) {
         scale_c(m, n, beta, c, ldc);
+        if (ep) ep->fn(ep->ctx, 0, m, 0, n);
         return;
     }
     memset(&g, 0, sizeof g);
+    g.ep = ep;
     g.ukr = ukr;
     g.ta = ta;
     g.tb = tb;
@@ -371,8 +386,10 @@ static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_
         run_packed(&g, 0, m, 0, n, (float *)ws);
     } else if (g.path == PATH_DIRECT) {
         run_direct(&g, 0, m, 0, n);
+        finish(&g, 0, m, 0, n);
     } else {
         run_dot(&g, 0, m, 0, n);
+        finish(&g, 0, m, 0, n);
     }
 }
 
@@ -381,7 +398,7 @@ void mmi_gemm_portable(int ta, int tb, int64_t m, int64_t n, int64_t k, float al
                        void *ws, mmi_pool *pool)
 {
     gemm_with(&mmi_gemm_ukr_portable, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws,
-              pool);
+              pool, NULL);
 }
 
 void mmi_gemm_native(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
@@ -389,7 +406,7 @@ void mmi_gemm_native(int ta, int tb, int64_t m, int64_t n, int64_t k, float alph
                      void *ws, mmi_pool *pool)
 {
     gemm_with(mmi_gemm_ukr_for(mmi_simd_path_get()), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta,
-              c, ldc, ws, pool);
+              c, ldc, ws, pool, NULL);
 }
 
 int mmi_gemm_on_path(mmi_simd_path p, int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
@@ -397,7 +414,8 @@ int mmi_gemm_on_path(mmi_simd_path p, int ta, int tb, int64_t m, int64_t n, int6
                      int64_t ldc, void *ws, mmi_pool *pool)
 {
     if ((unsigned)p >= MMI_SIMD_NPATHS || !mmi_simd_available(p)) return 0;
-    gemm_with(mmi_gemm_ukr_for(p), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, pool);
+    gemm_with(mmi_gemm_ukr_for(p), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, pool,
+              NULL);
     return 1;
 }
 
@@ -424,6 +442,21 @@ void mmi_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, cons
     }
 #endif
     mmi_gemm_native(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, pool);
+}
+
+void mmi_gemm_then(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                   void *ws, mmi_pool *pool, const mmi_gemm_ep *ep)
+{
+#ifdef MM_HAVE_OPENBLAS
+    if (alpha != 0.0f && blas_fits(m, n, k, lda, ldb, ldc)) {
+        mmi_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ws, pool);
+        if (ep && m > 0 && n > 0) ep->fn(ep->ctx, 0, m, 0, n);
+        return;
+    }
+#endif
+    gemm_with(mmi_gemm_ukr_for(mmi_simd_path_get()), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta,
+              c, ldc, ws, pool, ep);
 }
 
 int mmi_gemm_needs_ws(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, int64_t lda,

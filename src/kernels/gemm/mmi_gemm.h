@@ -26,6 +26,24 @@ void mmi_gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, cons
               int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, void *ws,
               mmi_pool *pool);
 
+/* An epilogue: fn(ctx, i0, i1, j0, j1) runs once on every finished block of C (rows [i0, i1),
+ * columns [j0, j1); the blocks tile C exactly once) right after the block's last k step, while
+ * it is still in cache, on whichever pool thread computed it. A layer passes its bias add and
+ * activation here instead of two more passes over C. fn must treat each element on its own
+ * (so the result does not depend on the blocking or the thread count) and touch only its block
+ * of C and the caller's buffers at the same rows and columns. A function pointer rather than a
+ * list of operations so the GEMM family links no other family's kernels. */
+typedef struct mmi_gemm_ep {
+    void (*fn)(void *ctx, int64_t i0, int64_t i1, int64_t j0, int64_t j1);
+    void *ctx;
+} mmi_gemm_ep;
+
+/* mmi_gemm, then ep (NULL: none) over all of C, in blocks as described for mmi_gemm_ep. The
+ * product is bitwise mmi_gemm's. */
+void mmi_gemm_then(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                   void *ws, mmi_pool *pool, const mmi_gemm_ep *ep);
+
 /* 1 if mmi_gemm on this shape and these arguments uses its workspace (the packed path); when 0
  * its ws may be NULL. Lets mm_sgemm allocate only when packing is needed. (mmi_gemm_native and
  * mmi_gemm_portable agree with it except in OpenBLAS builds, where mmi_gemm never packs.) */
