@@ -213,6 +213,27 @@ static int gemm_tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, in
     return 1;
 }
 
+/* Causal tile products in row blocks of TRI rows (a multiple of the micro-kernel's rows would
+ * waste none; 16 keeps the blocks GEMM-shaped at the default chunk 32). Rows [r0, r1) of a
+ * causal product reach only the first r1 steps: of the output's columns when the product forms
+ * A (tri_k 0: the columns beyond are the upper triangle, zeroed by the caller) or of the inner
+ * dimension when it reads A (tri_k 1: A's columns beyond are 0). At C = 32 this skips a quarter
+ * of the square tile's flops. Returns 0 (nothing or part written: the caller redoes all rows)
+ * when a block would need packing space. */
+#define TRI 16
+
+static int causal_tiles(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                        const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int tri_k)
+{
+    for (int64_t r0 = 0; r0 < m; r0 += TRI) {
+        const int64_t r1 = m - r0 < TRI ? m : r0 + TRI;
+        if (!gemm_tile(0, r1 - r0, tri_k ? n : r1, tri_k ? r1 : k, a + r0 * lda, lda, b, ldb,
+                       beta, c + r0 * ldc, ldc))
+            return 0;
+    }
+    return 1;
+}
+
 /* Pairs inside a sub-chunk (u <= t, at most SUB - 1 steps apart) need the decay per key
  * channel, f_c = e^{b_tc - b_uc}. It is carried as a running product of the chunk's per-step
  * factors ag_t = e^{g_t} (f = 1 at t = u, f *= ag_t per step) instead of one exp per pair and
@@ -288,7 +309,7 @@ static void chunk_mild_tiles(const mmi_attn_dims *s, int64_t len, gated_ws *w)
         return;
     }
     mmi_attn_transpose(len, d, w->ag, d, w->kt, ch);
-    if (!gemm_tile(0, len, len, d, w->ke, d, w->kt, ch, 0.0f, w->a, ch))
+    if (!causal_tiles(len, len, d, w->ke, d, w->kt, ch, 0.0f, w->a, ch, 0))
         for (int64_t t = 0; t < len; t++)
             mmi_attn_rowmat(t + 1, d, w->ke + t * d, w->kt, ch, 1.0f, w->a + t * ch);
     for (int64_t t = 0; t < len; t++) /* causal: pairs u > t are not part of A */
@@ -413,7 +434,7 @@ static void chunk_out(const mmi_attn_dims *s, const float *v, int64_t c0, int64_
         memset(w->a + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
     }
     if (gemm_tile(0, len, dv, d, w->ke, d, st, dv, 0.0f, oc, dv) &&
-        gemm_tile(0, len, dv, len, w->a, ch, v + c0 * dv, dv, 1.0f, oc, dv))
+        causal_tiles(len, dv, len, w->a, ch, v + c0 * dv, dv, 1.0f, oc, dv, 1))
         return;
     for (int64_t t = 0; t < len; t++) {
         float *ot = oc + t * dv;
