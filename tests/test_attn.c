@@ -1790,13 +1790,14 @@ static void isa_log_gate_copy(const mmi_attn_isa *v, int64_t n)
 {
     const float bad[4] = {1e-30f, NAN, -INFINITY, INFINITY};
     float *x = agbuf(n, 961, -3, 0), *y = agbuf(n, 0, 0, 0);
+    const int64_t step = n > 9 ? n / 3 + 1 : 1;
     int r = -1;
     x[n / 2] = 0.0f, x[0] = -FLT_MAX;
     if (!v->log_gate_copy || !v->log_gate_copy(n, x, y, &r)) r = mmi_attn_log_gate_copy(n, x, y);
     CHECK(r == 0 && agok(y, n) && mmi_attn_log_gate_copy(n, x, y) == 0);
     for (int64_t c = 0; c < n; c++) CHECK(y[c] == x[c]);
     for (int b = 0; b < 4; b++)
-        for (int64_t at = 0; at < n; at += n > 9 ? n / 3 + 1 : 1) {
+        for (int64_t at = 0; at < n; at += step) {
             const float keep = x[at];
             x[at] = bad[b];
             if (!v->log_gate_copy || !v->log_gate_copy(n, x, y, &r))

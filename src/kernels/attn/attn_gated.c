@@ -30,7 +30,7 @@ size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
     const int64_t nch = chunk > 0 && n >= 0 ? n / chunk + (n % chunk != 0) : MMI_SIZE_BAD;
     const int64_t cd = mmi_sz_mul(chunk, d), cc = mmi_sz_mul(chunk, chunk);
     const int64_t ddv = mmi_sz_mul(d, dv);
-    int64_t k = mmi_sz_add(mmi_sz_mul(5, cd), mmi_sz_mul(4, cc)); /* 2cd + cd + cd + cd */
+    int64_t k = mmi_sz_add(mmi_sz_mul(5, cd), mmi_sz_mul(4, cc));        /* 2cd + cd + cd + cd */
     k = mmi_sz_add(k, mmi_sz_add(mmi_sz_mul(7, d), mmi_sz_mul(2, ddv))); /* acc: 2d */
     k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(nch, 1), ddv));
     k = mmi_sz_add(k, mmi_sz_add(mmi_sz_mul(chunk, mmi_sz_add(d, dv)), mmi_sz_mul(SUB, d)));
