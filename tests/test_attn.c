@@ -1868,6 +1868,32 @@ static void isa_gate_row(const mmi_attn_isa *v, int64_t n)
     free(g), free(q), free(k), free(qe), free(kh), free(bf), free(e), free(prev), free(bt);
 }
 
+/* log_gate_copy (an entry a table may leave NULL; the wrapper then runs the AVX2 body): the
+ * copy exact with the padding untouched, and a bad gate (above 0, +0 allowed; NaN; -inf; +inf)
+ * found wherever it sits, in the vector body or the tail. The wrapper (the process's path)
+ * agrees. */
+static void isa_log_gate_copy(const mmi_attn_isa *v, int64_t n)
+{
+    const float bad[4] = {1e-30f, NAN, -INFINITY, INFINITY};
+    float *x = agbuf(n, 961, -3, 0), *y = agbuf(n, 0, 0, 0);
+    const int64_t step = n > 9 ? n / 3 + 1 : 1;
+    int r = -1;
+    x[n / 2] = 0.0f, x[0] = -FLT_MAX;
+    if (!v->log_gate_copy || !v->log_gate_copy(n, x, y, &r)) r = mmi_attn_log_gate_copy(n, x, y);
+    CHECK(r == 0 && agok(y, n) && mmi_attn_log_gate_copy(n, x, y) == 0);
+    for (int64_t c = 0; c < n; c++) CHECK(y[c] == x[c]);
+    for (int b = 0; b < 4; b++)
+        for (int64_t at = 0; at < n; at += step) {
+            const float keep = x[at];
+            x[at] = bad[b];
+            if (!v->log_gate_copy || !v->log_gate_copy(n, x, y, &r))
+                r = mmi_attn_log_gate_copy(n, x, y);
+            CHECK(r == 1 && mmi_attn_log_gate_copy(n, x, y) == 1 && agok(y, n));
+            x[at] = keep;
+        }
+    free(x), free(y);
+}
+
 /* transpose and gate_grad_row (entries a table may leave NULL): the transpose exactly, into a
  * destination with padding that must stay untouched; the gate gradient row bitwise against the
  * portable formula, over several rows so the running float64 sums carry. */
@@ -1954,6 +1980,7 @@ static void attn_isa_on(const mmi_attn_isa *v)
         isa_relu_ds(v, ns[i]);
         isa_gate_row(v, ns[i]);
         isa_transpose_gate_grad(v, ns[i]);
+        isa_log_gate_copy(v, ns[i]);
     }
 }
 

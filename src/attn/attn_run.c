@@ -141,28 +141,15 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
 }
 
 /* Log-gates and log-decays must be finite and <= 0. They are copied into the saved slices
- * (one of gl floats per batch-head, at stride S * d) in the same pass that checks them, in
- * blocks of 8 without branches (vectorised), so the gates are read once; only when one is bad
- * is it looked for, to name it (the handle then holds no forward, so the partial copy is
- * unused). */
+ * (one of gl floats per batch-head, at stride S * d) in the same vector pass that checks them
+ * (mmi_attn_log_gate_copy), so the gates are read once; only when one is bad is it looked for,
+ * to name it (the handle then holds no forward, so the partial copy is unused). */
 static int save_log_gates(mm_attn *h, const char *fn, const char *name, const mm_tensor *g,
                           int64_t bh, int64_t gl)
 {
     int bad = 0;
-    for (int64_t t = 0; t < bh; t++) {
-        const float *restrict x = g->data + t * gl;
-        float *restrict y = h->sg + t * h->max_seq * h->d;
-        int64_t i = 0;
-        for (; i + 8 <= gl; i += 8)
-            for (int j = 0; j < 8; j++) {
-                y[i + j] = x[i + j];
-                bad |= !(x[i + j] <= 0.0f && x[i + j] >= -FLT_MAX);
-            }
-        for (; i < gl; i++) {
-            y[i] = x[i];
-            bad |= !(x[i] <= 0.0f && x[i] >= -FLT_MAX);
-        }
-    }
+    for (int64_t t = 0; t < bh; t++)
+        bad |= mmi_attn_log_gate_copy(gl, g->data + t * gl, h->sg + t * h->max_seq * h->d);
     if (!bad) return MM_OK;
     for (int64_t i = 0; i < g->numel; i++)
         if (!(g->data[i] <= 0.0f) || isinf(g->data[i]))

@@ -23,15 +23,15 @@
 
 size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
 {
-    /* b (C x d doubles), A and DV (C x C), qs (C x d), 4 vectors of d, state gradient, chunk
+    /* b (C x d doubles), acc (d doubles), A and DV (C x C), qs (C x d), 4 vectors of d, state gradient, chunk
      * states, transposed key and value chunks, A^T and DV^T, ke (C x d), qe (SUB x d), ex (d),
      * ag (C x d), tr (d x dv). Checked: SIZE_MAX when it does not fit (the caller's reservation
      * refuses that). */
     const int64_t nch = chunk > 0 && n >= 0 ? n / chunk + (n % chunk != 0) : MMI_SIZE_BAD;
     const int64_t cd = mmi_sz_mul(chunk, d), cc = mmi_sz_mul(chunk, chunk);
     const int64_t ddv = mmi_sz_mul(d, dv);
-    int64_t k = mmi_sz_add(mmi_sz_mul(5, cd), mmi_sz_mul(4, cc)); /* 2cd + cd + cd + cd */
-    k = mmi_sz_add(k, mmi_sz_add(mmi_sz_mul(5, d), mmi_sz_mul(2, ddv)));
+    int64_t k = mmi_sz_add(mmi_sz_mul(5, cd), mmi_sz_mul(4, cc));        /* 2cd + cd + cd + cd */
+    k = mmi_sz_add(k, mmi_sz_add(mmi_sz_mul(7, d), mmi_sz_mul(2, ddv))); /* acc: 2d */
     k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(nch, 1), ddv));
     k = mmi_sz_add(k, mmi_sz_add(mmi_sz_mul(chunk, mmi_sz_add(d, dv)), mmi_sz_mul(SUB, d)));
     return mmi_sz_to(mmi_sz_add(k, 128));
@@ -44,7 +44,8 @@ size_t mmi_attn_gated_hs_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
 }
 
 typedef struct gated_ws {
-    double *b; /* cumulative log-gates from the chunk start */
+    double *b;   /* cumulative log-gates from the chunk start */
+    double *acc; /* per-key gate gradient: the reverse cumulative sum so far (d values) */
     /* ag: per-step factors e^{g_t} (strong chunks) or k e^{-b} (mild chunks); tr: a transposed
      * d x dv state or state gradient */
     float *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe, *ex, *ag, *tr;
@@ -61,8 +62,9 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     gated_ws w;
     MMI_ASSERT(((uintptr_t)ws & 7) == 0); /* b is read as doubles */
     w.b = (double *)ws;
+    w.acc = w.b + chunk * d;
     w.scalar = 0;
-    w.a = w.a_home = ws + 2 * chunk * d;
+    w.a = w.a_home = ws + 2 * chunk * d + 2 * d;
     w.a_saved = NULL;
     w.dvm = w.a + chunk * chunk;
     w.qs = w.dvm + chunk * chunk;
@@ -213,6 +215,45 @@ static int gemm_tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, in
     return 1;
 }
 
+/* Causal tile products in row blocks of TRI rows (16 keeps the blocks GEMM-shaped at the
+ * default chunk 32). Rows [r0, r1) of a causal product reach only part of the square tile:
+ *   TRI_COLS   C = X Y forms a lower-triangular A: columns < r1 (the rest is the upper
+ *              triangle, zeroed by the caller);
+ *   TRI_K_LOW  C = A Y with A lower triangular: inner steps < r1 (A's later columns are 0);
+ *   TRI_K_HIGH C = A^T Y with A lower triangular: inner steps >= r0 (A^T's earlier ones are 0).
+ * At C = 32 this skips a quarter of the square tile's flops. Returns 0 (nothing or part
+ * written: the caller redoes all rows) when a block would need packing space. */
+#define TRI 16
+enum { TRI_COLS, TRI_K_LOW, TRI_K_HIGH };
+
+static int causal_tiles(int mode, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                        const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    for (int64_t r0 = 0; r0 < m; r0 += TRI) {
+        const int64_t r1 = m - r0 < TRI ? m : r0 + TRI;
+        int ok;
+        if (mode == TRI_COLS)
+            ok = gemm_tile(0, r1 - r0, r1, k, a + r0 * lda, lda, b, ldb, beta, c + r0 * ldc, ldc);
+        else if (mode == TRI_K_LOW)
+            ok = gemm_tile(0, r1 - r0, n, r1, a + r0 * lda, lda, b, ldb, beta, c + r0 * ldc, ldc);
+        else
+            ok = gemm_tile(1, r1 - r0, n, k - r0, a + r0 * lda + r0, lda, b + r0 * ldb, ldb, beta,
+                           c + r0 * ldc, ldc);
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* causal_tiles() on shapes the caller checked (mild_bwd_fits: each block is smaller than the
+ * square tile, so it takes the unpacked path too). */
+static void causal(int mode, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    const int ok = causal_tiles(mode, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    MMI_ASSERT(ok);
+    (void)ok;
+}
+
 /* Pairs inside a sub-chunk (u <= t, at most SUB - 1 steps apart) need the decay per key
  * channel, f_c = e^{b_tc - b_uc}. It is carried as a running product of the chunk's per-step
  * factors ag_t = e^{g_t} (f = 1 at t = u, f *= ag_t per step) instead of one exp per pair and
@@ -288,7 +329,7 @@ static void chunk_mild_tiles(const mmi_attn_dims *s, int64_t len, gated_ws *w)
         return;
     }
     mmi_attn_transpose(len, d, w->ag, d, w->kt, ch);
-    if (!gemm_tile(0, len, len, d, w->ke, d, w->kt, ch, 0.0f, w->a, ch))
+    if (!causal_tiles(TRI_COLS, len, len, d, w->ke, d, w->kt, ch, 0.0f, w->a, ch))
         for (int64_t t = 0; t < len; t++)
             mmi_attn_rowmat(t + 1, d, w->ke + t * d, w->kt, ch, 1.0f, w->a + t * ch);
     for (int64_t t = 0; t < len; t++) /* causal: pairs u > t are not part of A */
@@ -413,7 +454,7 @@ static void chunk_out(const mmi_attn_dims *s, const float *v, int64_t c0, int64_
         memset(w->a + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
     }
     if (gemm_tile(0, len, dv, d, w->ke, d, st, dv, 0.0f, oc, dv) &&
-        gemm_tile(0, len, dv, len, w->a, ch, v + c0 * dv, dv, 1.0f, oc, dv))
+        causal_tiles(TRI_K_LOW, len, dv, len, w->a, ch, v + c0 * dv, dv, 1.0f, oc, dv))
         return;
     for (int64_t t = 0; t < len; t++) {
         float *ot = oc + t * dv;
@@ -662,19 +703,19 @@ static void chunk_bwd_mild(const mmi_attn_dims *s, const float *v, const float *
     const float *doc = dout + c0 * dvw, *vc = v + c0 * dvw;
     float *dqc = dq + c0 * d, *dkc = dk + c0 * d, *dvc = dv + c0 * dvw;
     chunk_t(v, dvw, c0, len, ch, w->vt);
-    tile(0, len, len, dvw, doc, dvw, w->vt, ch, 0.0f, w->dvm, ch);
+    causal(TRI_COLS, len, len, dvw, doc, dvw, w->vt, ch, 0.0f, w->dvm, ch);
     for (int64_t t = 0; t < len; t++)
         memset(w->dvm + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
     exp_diff(w, d, w->b + (len - 1) * d, NULL, w->ex);
     scale_by_row(d, dvw, w->ex, w->ds);
-    tile(1, len, dvw, len, w->a, ch, doc, dvw, 0.0f, dvc, dvw);
+    causal(TRI_K_HIGH, len, dvw, len, w->a, ch, doc, dvw, 0.0f, dvc, dvw);
     tile(0, len, dvw, d, w->ag, d, w->ds, dvw, 1.0f, dvc, dvw);
     transpose(d, dvw, w->ds, w->tr);
-    tile(1, len, d, len, w->dvm, ch, w->ke, d, 0.0f, dkc, d);
+    causal(TRI_K_HIGH, len, d, len, w->dvm, ch, w->ke, d, 0.0f, dkc, d);
     tile(0, len, d, dvw, vc, dvw, w->tr, d, 1.0f, dkc, d);
     transpose(d, dvw, st0, w->tr);
     tile(0, len, d, dvw, doc, dvw, w->tr, d, 0.0f, dqc, d);
-    tile(0, len, d, len, w->dvm, ch, w->ag, d, 1.0f, dqc, d);
+    causal(TRI_K_LOW, len, d, len, w->dvm, ch, w->ag, d, 1.0f, dqc, d);
     for (int64_t t = 0; t < len; t++) {
         exp_diff(w, d, w->b + t * d, NULL, w->ex);
         unfactor_row(d, w->ex, dqc + t * d, dkc + t * d);
@@ -698,31 +739,33 @@ static void chunk_bwd(const mmi_attn_dims *s, int gmode, const float *g, const f
         chunk_bwd_vector(s, k, v, dout, c0, len, st0, dq, dk, dv, w);
 }
 
-/* dg from dB_t = qs_t . dqs_t - k_t . dk_t, reverse-cumulated over the whole sequence; per-key
- * gates also scale dq (the caller does it otherwise). */
-static void gate_grad(const mmi_attn_dims *s, int gmode, const float *q, const float *k, float *dq,
-                      const float *dk, float *dg, double *acc)
+/* Per-key gates: dg rows [c0, c0 + len) from dB_t = qs_t . dqs_t - k_t . dk_t, continuing the
+ * reverse cumulative sum in acc, one vector pass per row that also applies the query scale to
+ * dq. Run right after the chunk's own gradients (its rows are then final, and still in cache:
+ * a separate pass over the whole sequence read four cold arrays). */
+static void gate_grad_chunk(const mmi_attn_dims *s, const float *q, const float *k, float *dq,
+                            const float *dk, float *dg, int64_t c0, int64_t len, double *acc)
 {
-    const int64_t d = s->d, nk = gmode == 3 ? d : 1;
-    for (int64_t c = 0; c < nk; c++) acc[c] = 0.0;
-    if (gmode == 3) { /* one vector pass per row, which also applies the query scale to dq */
-        for (int64_t t = s->n - 1; t >= 0; t--)
-            mmi_attn_gate_grad_row(d, s->scale, q + t * d, dq + t * d, k + t * d, dk + t * d, acc,
-                                   dg + t * d);
-        return;
-    }
-    for (int64_t t = s->n - 1; t >= 0; t--) { /* row by row: acc holds one sum per gate */
+    const int64_t d = s->d;
+    for (int64_t t = c0 + len - 1; t >= c0; t--)
+        mmi_attn_gate_grad_row(d, s->scale, q + t * d, dq + t * d, k + t * d, dk + t * d, acc,
+                               dg + t * d);
+}
+
+/* Scalar per-step gates: dg from dB_t = qs_t . dqs_t - k_t . dk_t, reverse-cumulated over the
+ * whole sequence (the caller scales dq). */
+static void gate_grad(const mmi_attn_dims *s, const float *q, const float *k, const float *dq,
+                      const float *dk, float *dg)
+{
+    const int64_t d = s->d;
+    double acc = 0.0;
+    for (int64_t t = s->n - 1; t >= 0; t--) {
         const float *qt = q + t * d, *gq = dq + t * d, *kt = k + t * d, *gk = dk + t * d;
         double db = 0.0;
-        for (int64_t e = 0; e < d; e++) {
-            const double x = (double)s->scale * qt[e] * gq[e] - (double)kt[e] * gk[e];
-            if (gmode == 3)
-                acc[e] += x;
-            else
-                db += x;
-        }
-        if (gmode != 3) acc[0] += db;
-        for (int64_t c = 0; c < nk; c++) dg[t * nk + c] = (float)acc[c];
+        for (int64_t e = 0; e < d; e++)
+            db += (double)s->scale * qt[e] * gq[e] - (double)kt[e] * gk[e];
+        acc += db;
+        dg[t] = (float)acc;
     }
 }
 
@@ -746,14 +789,16 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
         hs = w.states;
     }
     memset(w.ds, 0, sizeof(float) * (size_t)(d * dvw));
+    for (int64_t c = 0; c < d; c++) w.acc[c] = 0.0;
     for (int64_t c = nch - 1; c >= 0; c--) {
         const int64_t len = s->n - c * ch < ch ? s->n - c * ch : ch;
         if (hs != w.states) w.a_saved = hs + nch * d * dvw + c * ch * ch;
         chunk_bwd(s, gmode, g, q, k, v, dout, c * ch, len, hs + c * d * dvw, dq, dk, dv, &w);
+        /* dq is w.r.t. the scaled queries here: q_s . dq_s = q . dq for the gate identity */
+        if (dg && gmode == 3) gate_grad_chunk(s, q, k, dq, dk, dg, c * ch, len, w.acc);
     }
-    /* dq above is w.r.t. the scaled queries: q_s . dq_s = q . dq for the gate identity */
-    if (dg && (gmode == 2 || gmode == 3)) gate_grad(s, gmode, q, k, dq, dk, dg, w.b);
-    if (dg && gmode == 3) return; /* gate_grad scaled dq row by row */
+    if (dg && gmode == 2) gate_grad(s, q, k, dq, dk, dg);
+    if (dg && gmode == 3) return; /* gate_grad_chunk scaled dq row by row */
     for (int64_t i = 0; i < s->n * d; i++) dq[i] *= s->scale;
 }
 

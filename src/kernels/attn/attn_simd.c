@@ -4,6 +4,7 @@
  * the hot loops here means each kernel file reads as the math it implements. */
 #include "mmi_attn_kernels.h"
 
+#include <float.h>
 #include <math.h>
 
 /* The ISA table of the dispatched path, NULL on the portable path. */
@@ -191,4 +192,17 @@ void mmi_attn_gate_grad_row(int64_t n, float scale, const float *q, float *dq, c
         dg[c] = (float)acc[c];
         dq[c] *= scale;
     }
+}
+
+int mmi_attn_log_gate_copy(int64_t n, const float *x, float *y)
+{
+    const mmi_attn_isa *v = isa();
+    int bad = 0;
+    v = isa_or_avx2(v && v->log_gate_copy);
+    if (v && v->log_gate_copy && v->log_gate_copy(n, x, y, &bad)) return bad;
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = x[i];
+        bad |= !(x[i] <= 0.0f && x[i] >= -FLT_MAX);
+    }
+    return bad;
 }

@@ -10,6 +10,7 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #include "../simd/mmi_avx2_math.h"
+#include <float.h>
 #include <math.h>
 
 /* Block loops over u < W (W a constant 1 or 4) are unrolled by pragma so each accumulator
@@ -573,12 +574,33 @@ int mmi_attn_gate_grad_row_avx2(int64_t n, float scale, const float *q, float *d
     return 1;
 }
 
+/* ---- log-gate check and copy: a gate is bad when !(x <= 0) (above 0 or NaN) or
+ * !(x >= -FLT_MAX) (-inf or NaN); unordered predicates so NaN counts as bad ---------------- */
+int mmi_attn_log_gate_copy_avx2(int64_t n, const float *x, float *y, int *bad)
+{
+    const __m256 zero = _mm256_setzero_ps(), lo = _mm256_set1_ps(-FLT_MAX);
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0, tail = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(y + i, v);
+        acc = _mm256_or_ps(acc, _mm256_or_ps(_mm256_cmp_ps(v, zero, _CMP_NLE_UQ),
+                                             _mm256_cmp_ps(v, lo, _CMP_NGE_UQ)));
+    }
+    for (; i < n; i++) {
+        y[i] = x[i];
+        tail |= !(x[i] <= 0.0f && x[i] >= -FLT_MAX);
+    }
+    *bad = tail || _mm256_movemask_ps(acc) != 0;
+    return 1;
+}
+
 static const mmi_attn_isa k_avx2 = {
     mmi_attn_rowmat_avx2,     mmi_attn_rowmat_sub_avx2,    mmi_attn_matrow_acc_avx2,
     mmi_attn_state_step_avx2, mmi_attn_exp_sub_avx2,       mmi_attn_norm_step_avx2,
     mmi_attn_elu1_avx2,       mmi_attn_elu1_bwd_avx2,      mmi_attn_ds_tile_avx2,
     mmi_attn_relu_row_avx2,   mmi_attn_relu_ds_row_avx2,   mmi_attn_gate_row_avx2,
-    mmi_attn_transpose_avx2,  mmi_attn_gate_grad_row_avx2,
+    mmi_attn_transpose_avx2,  mmi_attn_gate_grad_row_avx2, mmi_attn_log_gate_copy_avx2,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }

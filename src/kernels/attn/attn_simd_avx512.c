@@ -432,8 +432,9 @@ static const mmi_attn_isa k_avx512 = {
     mmi_attn_relu_row_avx512,
     mmi_attn_relu_ds_row_avx512,
     mmi_attn_gate_row_avx512,
-    /* transpose, gate_grad_row: no 16-lane body (both are memory-bound passes); the wrappers
-     * run the AVX2 table's body on this path */
+    /* transpose, gate_grad_row, log_gate_copy: no 16-lane body (memory-bound passes); the
+     * wrappers run the AVX2 table's body on this path */
+    NULL,
     NULL,
     NULL,
 };

@@ -75,6 +75,9 @@ void mmi_attn_transpose(int64_t rows, int64_t cols, const float *src, int64_t ld
  * query). */
 void mmi_attn_gate_grad_row(int64_t n, float scale, const float *q, float *dq, const float *k,
                             const float *dk, double *acc, float *dg);
+/* y[c] = x[c] for c < n; returns 1 when some x[c] is not a log-gate (NaN, infinite or above 0),
+ * else 0. The forward's check of its gates fused with their saved copy: one read of x. */
+int mmi_attn_log_gate_copy(int64_t n, const float *x, float *y);
 
 /* ISA variants of the primitives above and of the elu+1 feature map, one table per path
  * (mmi_attn_isa_get(); NULL: the portable bodies). Each returns 1 when it handled the
@@ -105,6 +108,7 @@ typedef struct mmi_attn_isa {
                      int64_t ldd);
     int (*gate_grad_row)(int64_t n, float scale, const float *q, float *dq, const float *k,
                          const float *dk, double *acc, float *dg);
+    int (*log_gate_copy)(int64_t n, const float *x, float *y, int *bad);
 } mmi_attn_isa;
 
 /* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
@@ -147,6 +151,7 @@ int mmi_attn_transpose_avx2(int64_t rows, int64_t cols, const float *src, int64_
                             int64_t ldd);
 int mmi_attn_gate_grad_row_avx2(int64_t n, float scale, const float *q, float *dq, const float *k,
                                 const float *dk, double *acc, float *dg);
+int mmi_attn_log_gate_copy_avx2(int64_t n, const float *x, float *y, int *bad);
 /* The AVX-512 bodies (present only when compiled; reach them through the table). */
 int mmi_attn_rowmat_avx512(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                            float alpha, float *y);
