@@ -187,7 +187,8 @@ static void bench_task(const task *t, int seeds)
     for (int memory = 1; memory >= g_mem_only; memory--) {
         double sc[32], sum = 0, sq = 0, secs = 0;
         char per[512] = "", label[32];
-        snprintf(label, sizeof label, "PPO+LRU%d%s", (int)g_dim, g_sde && t->env == ENV_PENDULUM ? "+gSDE" : "");
+        snprintf(label, sizeof label, "PPO+LRU%d%s", (int)g_dim,
+                 g_sde && t->env == ENV_PENDULUM ? "+gSDE" : "");
         for (int k = 0; k < seeds; k++) {
             double s = 0, w = 0;
             if (run(t, memory, (uint64_t)k + 1, &s, &w, k == 0 ? &ep[memory] : NULL) != MM_OK)

@@ -242,7 +242,10 @@ static void test_ppo_update_reference(void)
 
 /* ---- noise held for sde_sample_freq acts ------------------------------------------------------ */
 
-static int same(const float *a, const float *b, int n) { return memcmp(a, b, sizeof(float) * (size_t)n) == 0; }
+static int same(const float *a, const float *b, int n)
+{
+    return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
+}
 
 /* Acts T times on the same observation (observe after each, agent 1's episode ends after act
  * end1); act[t] holds both agents' 2-dim actions. */
@@ -271,7 +274,8 @@ static void test_resample_frequency(void)
     /* agent 0: draws at acts 0, 3, 6 */
     for (int t = 1; t < 9; t++) CHECK(same(act[t], act[t - 1], 2) == (t % 3 != 0));
     /* agent 1: draws at 0, then at 2 (its episode ended after act 1), 5, 8 */
-    for (int t = 1; t < 9; t++) CHECK(same(act[t] + 2, act[t - 1] + 2, 2) == (t != 2 && t != 5 && t != 8));
+    for (int t = 1; t < 9; t++)
+        CHECK(same(act[t] + 2, act[t - 1] + 2, 2) == (t != 2 && t != 5 && t != 8));
     /* the noise is phi . W_i of the features of that observation */
     {
         float obs[6] = {0.3f, -0.2f, 0.5f, -0.4f, 0.1f, 0.7f}, head[4];
@@ -280,7 +284,8 @@ static void test_resample_frequency(void)
         for (int i = 0; i < 2; i++)
             for (int k = 0; k < 2; k++) {
                 double e = 0;
-                for (int j = 0; j < 4; j++) e += (double)phi[i * 4 + j] * p->sde.W[(i * 4 + j) * 2 + k];
+                for (int j = 0; j < 4; j++)
+                    e += (double)phi[i * 4 + j] * p->sde.W[(i * 4 + j) * 2 + k];
                 CHECK_NEAR(act[8][2 * i + k], head[2 * i + k] + e, 1e-5, 1e-6);
                 CHECK(fabs(e) > 1e-4);
             }
@@ -316,7 +321,8 @@ static void drive_pair(mm_policy *a, mm_policy *b, int steps, uint64_t seed)
         CHECK_OK(mm_policy_act(b, obs, 4, act_b, 1));
         CHECK(same(act_a, act_b, 8));
         mmt_fill_uniform(next, 12, seed + 100 + (uint64_t)s, -1, 1);
-        for (int i = 0; i < 4; i++) rew[i] = next[3 * i] - 0.1f * act_a[2 * i], te[i] = s % 7 == 3 && i == 1;
+        for (int i = 0; i < 4; i++)
+            rew[i] = next[3 * i] - 0.1f * act_a[2 * i], te[i] = s % 7 == 3 && i == 1;
         CHECK_OK(mm_policy_observe(a, obs, act_a, rew, next, te, tr, 4));
         CHECK_OK(mm_policy_observe(b, obs, act_a, rew, next, te, tr, 4));
         CHECK_OK(mm_policy_update(a, &da));
@@ -358,7 +364,8 @@ static unsigned char *resave(const unsigned char *file, size_t size, const char 
     }
     if (mmi_st_plan_make(&pl, outs, nt, keys, vals, nm, 1, &al, &e) == MM_OK) {
         buf = malloc(pl.total_size);
-        if (mmi_st_plan_to_mem(&pl, buf, pl.total_size, out, &e, "t") != MM_OK) free(buf), buf = NULL;
+        if (mmi_st_plan_to_mem(&pl, buf, pl.total_size, out, &e, "t") != MM_OK)
+            free(buf), buf = NULL;
         mmi_st_plan_free(&pl);
     }
     mmi_st_free(&f);
@@ -521,6 +528,26 @@ static void test_bad_options(void)
     mm_policy_free(p);
 }
 
+/* act, observe, update and reset_agent with gSDE (and memory) allocate nothing. */
+static void test_no_alloc(void)
+{
+    mmt_counter c;
+    mm_allocator al;
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    int64_t before;
+    mmt_counting_allocator(&al, &c, -1);
+    file_opts(&o);
+    o.alloc = &al, o.norm_obs = 1, o.norm_reward = 1;
+    CHECK_OK(mm_policy_create(&p, &o));
+    before = c.n_alloc;
+    mmt_policy_drive(p, 30, 8, 1.0f); /* three updates, draws, episode ends */
+    CHECK_OK(mm_policy_reset_agent(p, 2));
+    CHECK_EQ_I64(c.n_alloc, before);
+    mm_policy_free(p);
+    CHECK_EQ_I64(c.live_bytes, 0);
+}
+
 void suite_policy_sde(void)
 {
     mmt_run("policy_sde_logp_gradient_f64", test_logp_gradient);
@@ -529,4 +556,5 @@ void suite_policy_sde(void)
     mmt_run("policy_sde_checkpoint_resume", test_checkpoint_resume);
     mmt_run("policy_sde_file", test_file_records_sde);
     mmt_run("policy_sde_bad_options", test_bad_options);
+    mmt_run("policy_sde_no_alloc", test_no_alloc);
 }

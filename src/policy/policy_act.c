@@ -144,9 +144,8 @@ static int act_onpolicy(mm_policy *p, const float *x, int64_t n, float *actions,
         return MM_OK;
     }
     /* gSDE reads the features of the network that just ran (snapshot while updating) */
-    const float *phi = p->sde.F && explore
-                           ? mmi_sde_phi(p->upd.active ? p->upd.actor_snap : p->actor)
-                           : NULL;
+    const float *phi =
+        p->sde.F && explore ? mmi_sde_phi(p->upd.active ? p->upd.actor_snap : p->actor) : NULL;
     double *eps = p->sde.S; /* one row of gSDE noise; S is free during act */
     for (int64_t i = 0; i < n; i++) {
         /* The env gets the clipped action; observe recovers the raw sample from agent i's slot.

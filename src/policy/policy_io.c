@@ -117,8 +117,8 @@ void mmi_pio_list_free(mm_policy *p, mmi_pio_list *L)
 
 /* ---- metadata ------------------------------------------------------------------------------ */
 static const char *const k_meta_keys[N_META] = {
-    "format",    "format_version", "libmm_version", "algo",     "obs_dim",    "act_dim",
-    "n_actions", "hidden",         "activation",    "norm_obs", "checkpoint", "memory", "sde"};
+    "format", "format_version", "libmm_version", "algo",       "obs_dim", "act_dim", "n_actions",
+    "hidden", "activation",     "norm_obs",      "checkpoint", "memory",  "sde"};
 enum {
     M_FORMAT,
     M_VERSION,
@@ -235,7 +235,7 @@ static int file_kind(const mmi_st_file *f, mmi_err *e, const char *fn, int *rc)
 
 static int check_meta(mm_policy *p, const mmi_st_file *f, int legacy, const char *fn)
 {
-    static const int cmp[9] = {M_ALGO, M_OBS, M_ACT,    M_NACT, M_HIDDEN,
+    static const int cmp[9] = {M_ALGO,  M_OBS,    M_ACT, M_NACT, M_HIDDEN,
                                M_ACTIV, M_MEMORY, M_SDE, -1};
     char vals[N_META][96];
     arch_meta(p, legacy, 0, vals);
