@@ -148,6 +148,7 @@ typedef struct mmi_sde {
                       starts */
     float *ls_buf; /* [1 + 2 F A] the log-std backward's zero input, output and gradient */
     double *S;     /* [A] one row's variances */
+    double *s2;    /* [F, A] exp(2 l), formed once per batch of rows */
 } mmi_sde;
 
 /* ---- the handle --------------------------------------------------------------------------- */
@@ -389,8 +390,9 @@ double mmi_gauss_entropy(const float *ls, int64_t d);
 double mmi_cat_softmax(const float *z, int64_t k, double *prob);
 
 /* gSDE (sde.c). phi: one row of F features; ls: [F, A]; S: A doubles.
- * The variances S_k of one row. */
-void mmi_sde_var(const float *phi, const float *ls, int64_t F, int64_t A, double *S);
+ * s2 = exp(2 ls) [F, A] (formed once for many rows), then the variances S_k of one row. */
+void mmi_sde_sigma2(const float *ls, int64_t n, double *s2);
+void mmi_sde_var(const float *phi, const double *s2, int64_t F, int64_t A, double *S);
 /* log N(a; mu, diag S) and the entropy sum_k (1 + log(2 pi S_k)) / 2 of one row. */
 double mmi_sde_logp(const float *a, const float *mu, const double *S, int64_t A);
 double mmi_sde_entropy(const double *S, int64_t A);

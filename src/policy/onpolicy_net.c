@@ -62,8 +62,9 @@ void mmi_pi_logp(const mm_policy *p, const float *head, const float *a, int64_t 
     const float *ls = mmi_pol_logstd((mm_policy *)p);
     if (p->sde.F) { /* gSDE: the variances of each row from the features of that forward */
         const float *phi = mmi_sde_phi(p->actor);
+        mmi_sde_sigma2(ls, p->n_ls, p->sde.s2);
         for (int64_t i = 0; i < n; i++) {
-            mmi_sde_var(phi + i * p->sde.F, ls, p->sde.F, p->act_dim, p->sde.S);
+            mmi_sde_var(phi + i * p->sde.F, p->sde.s2, p->sde.F, p->act_dim, p->sde.S);
             logp[i] = (float)mmi_sde_logp(a + i * p->act_dim, head + i * k, p->sde.S, p->act_dim);
         }
         return;

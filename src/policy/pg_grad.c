@@ -22,11 +22,12 @@ static double sde_head_grad(mm_policy *p, const float *head, const float *a, con
 {
     int64_t F = p->sde.F, d = p->act_dim;
     const float *ls = mmi_pol_logstd(p), *phi = mmi_sde_phi(p->actor);
-    double *S = p->sde.S, ent = 0;
+    double *S = p->sde.S, *s2 = p->sde.s2, ent = 0;
+    mmi_sde_sigma2(ls, F * d, s2);
     for (int64_t q = 0; q < F * d; q++) dls[q] = 0.0;
     for (int64_t i = 0; i < n; i++) {
         const float *f = phi + i * F;
-        mmi_sde_var(f, ls, F, d, S);
+        mmi_sde_var(f, s2, F, d, S);
         ent += mmi_sde_entropy(S, d);
         for (int64_t k = 0; k < d; k++) {
             double z = (double)a[i * d + k] - head[i * d + k];
@@ -34,8 +35,7 @@ static double sde_head_grad(mm_policy *p, const float *head, const float *a, con
             dhead[i * d + k] = (float)(c[i] * z / S[k]);
             for (int64_t j = 0; j < F; j++)
                 if (f[j] != 0.0f)
-                    dls[j * d + k] +=
-                        gS * 2.0 * (double)f[j] * f[j] * exp(2.0 * (double)ls[j * d + k]);
+                    dls[j * d + k] += gS * 2.0 * (double)f[j] * f[j] * s2[j * d + k];
         }
     }
     return ent / (double)n;

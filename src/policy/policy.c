@@ -405,6 +405,7 @@ static void layout(mm_policy *p, mmi_carve *y)
     p->sde.left = (int64_t *)mmi_carve_take(y, p->sde.F ? na : 0, 8);
     p->sde.ls_buf = (float *)mmi_carve_take(y, p->sde.F ? 1 + 2 * p->sde.F * ad : 0, 4);
     p->sde.S = (double *)mmi_carve_take(y, p->sde.F ? ad : 0, 8);
+    p->sde.s2 = (double *)mmi_carve_take(y, p->sde.F * ad, 8);
     p->rn.ret = (double *)mmi_carve_take(y, na, 8);
     p->rn.scaled = (float *)mmi_carve_take(y, na, 4);
     for (int i = 0; i < 6; i++) *rows[i] = (float *)mmi_carve_take(y, nb * wide, 4);

@@ -13,13 +13,18 @@
 
 #define HALF_LOG_2PI 0.91893853320467274178
 
-void mmi_sde_var(const float *phi, const float *ls, int64_t F, int64_t A, double *S)
+void mmi_sde_sigma2(const float *ls, int64_t n, double *s2)
+{
+    for (int64_t q = 0; q < n; q++) s2[q] = exp(2.0 * (double)ls[q]);
+}
+
+void mmi_sde_var(const float *phi, const double *s2, int64_t F, int64_t A, double *S)
 {
     for (int64_t k = 0; k < A; k++) S[k] = MMI_SDE_EPS;
     for (int64_t j = 0; j < F; j++) {
         double f2 = (double)phi[j] * phi[j];
         if (f2 == 0.0) continue; /* ReLU features are often exactly 0 */
-        for (int64_t k = 0; k < A; k++) S[k] += f2 * exp(2.0 * (double)ls[j * A + k]);
+        for (int64_t k = 0; k < A; k++) S[k] += f2 * s2[j * A + k];
     }
 }
 
