@@ -34,8 +34,7 @@ static double sde_head_grad(mm_policy *p, const float *head, const float *a, con
             double gS = (c[i] * (z * z / S[k] - 1.0) - ent_coef / (double)n) / (2.0 * S[k]);
             dhead[i * d + k] = (float)(c[i] * z / S[k]);
             for (int64_t j = 0; j < F; j++)
-                if (f[j] != 0.0f)
-                    dls[j * d + k] += gS * 2.0 * (double)f[j] * f[j] * s2[j * d + k];
+                if (f[j] != 0.0f) dls[j * d + k] += gS * 2.0 * (double)f[j] * f[j] * s2[j * d + k];
         }
     }
     return ent / (double)n;
