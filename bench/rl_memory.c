@@ -9,8 +9,10 @@
  * With --svg DIR, seed 1's training episode returns of both agents (moving averages) go to
  * DIR/rl_memory_cartpole.svg and DIR/rl_memory_pendulum.svg (examples/envs/curve_svg.c, the
  * demo's writer).
+ * --sde K runs PendulumNoVel with gSDE (use_sde, sde_sample_freq K; the zoo's 4) and
+ * log_std_init 0 unless --log-std is given; --memory-only skips the memoryless agent.
  * Usage: rl_memory [--seeds N] [--dim memory_dim] [--seq memory_seq_len] [--log-std x]
- *                  [--svg DIR] [--quick] [cartpole|pendulum|latency]. */
+ *                  [--sde K] [--memory-only] [--svg DIR] [--quick] [cartpole|pendulum|latency]. */
 #include <mm.h>
 
 #include "../examples/envs/curve_svg.h"
@@ -36,6 +38,9 @@ static int64_t g_dim = 16; /* --dim: memory_dim of the trained agents */
 static int64_t g_seq = 0;  /* --seq: memory_seq_len (0: 32 CartPole, 64 Pendulum) */
 static double g_lsi = 0.5; /* --log-std: PendulumNoVel's log_std_init (docs/RL.md "Memory") */
 static const char *g_svg;  /* --svg DIR: seed 1's learning curves into DIR/rl_memory_*.svg */
+static int g_sde = 0;      /* --sde K: PendulumNoVel with gSDE, sde_sample_freq K (0: off) */
+static int g_lsi_set = 0;  /* --log-std given */
+static int g_mem_only = 0; /* --memory-only */
 
 #define MAX_EPISODES 8192
 typedef struct episodes { /* training episodes of one run: end step and return */
@@ -65,7 +70,11 @@ static void configure(const task *t, int memory, uint64_t seed, mm_policy_opts *
         o->n_steps = 1024, o->batch_size = 128, o->gamma = 0.9, o->gae_lambda = 0.95;
         o->n_epochs = 10, o->lr_actor = o->lr_critic = 1e-3, o->clip_range = 0.2;
         o->ent_coef = 0.0;
-        o->log_std_init = g_lsi; /* libmm has no gSDE: a wider start explores instead */
+        o->log_std_init = g_lsi; /* without gSDE a wider start explores instead */
+        if (g_sde) { /* the zoo's use_sde: True, sde_sample_freq: 4; SB3's log_std_init 0 */
+            o->use_sde = 1, o->sde_sample_freq = g_sde;
+            o->log_std_init = g_lsi_set ? g_lsi : 0.0;
+        }
     }
     if (memory) {
         o->memory = MM_MEMORY_LRU, o->memory_dim = g_dim;
@@ -175,10 +184,11 @@ static void bench_task(const task *t, int seeds)
 {
     static episodes ep[2];
     ep[0].n = ep[1].n = 0;
-    for (int memory = 1; memory >= 0; memory--) {
+    for (int memory = 1; memory >= g_mem_only; memory--) {
         double sc[32], sum = 0, sq = 0, secs = 0;
         char per[512] = "", label[32];
-        snprintf(label, sizeof label, "PPO+LRU%d", (int)g_dim);
+        snprintf(label, sizeof label, "PPO+LRU%d%s", (int)g_dim,
+                 g_sde && t->env == ENV_PENDULUM ? "+gSDE" : "");
         for (int k = 0; k < seeds; k++) {
             double s = 0, w = 0;
             if (run(t, memory, (uint64_t)k + 1, &s, &w, k == 0 ? &ep[memory] : NULL) != MM_OK)
@@ -245,7 +255,11 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--seq") && i + 1 < argc)
             g_seq = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--log-std") && i + 1 < argc)
-            g_lsi = atof(argv[++i]);
+            g_lsi = atof(argv[++i]), g_lsi_set = 1;
+        else if (!strcmp(argv[i], "--sde") && i + 1 < argc)
+            g_sde = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--memory-only"))
+            g_mem_only = 1;
         else if (!strcmp(argv[i], "--svg") && i + 1 < argc)
             g_svg = argv[++i];
         else if (!strcmp(argv[i], "--quick"))

@@ -1831,6 +1831,16 @@ typedef struct mm_policy_opts {
     int64_t memory_dim;     /* channels = complex states of the core, 1..1024 [16] */
     int64_t memory_seq_len; /* BPTT segment length in steps, 1..n_steps; PPO minibatches
                                    hold max(1, batch_size / memory_seq_len) segments [16] */
+    /* generalized State-Dependent Exploration (Since: 0.2; docs/RL.md "gSDE"; continuous A2C
+       and PPO, with or without memory). The exploring action is mean + phi(s) . W_i, phi the
+       actor's last hidden features, W_i [F x act_dim] drawn per agent from N(0, sigma^2) with
+       sigma = exp(log_std), a learned [F x act_dim] matrix started at log_std_init; the action's
+       Gaussian has variance sum_j phi_j^2 sigma_jk^2 + 1e-6 (phi detached from its gradient,
+       SB3's learn_features=False, full_std=True). */
+    int32_t use_sde;         /* 1: gSDE instead of the state-independent Gaussian [0] */
+    int32_t sde_sample_freq; /* W_i is drawn afresh every sde_sample_freq exploring acts of
+                                agent i (>= 1), or -1: only when a rollout or the agent's
+                                episode starts (SB3's -1); it is always drawn then [-1] */
 } mm_policy_opts;
 
 /* Fills o with the published defaults of algo (MM_ALGO_*) and struct_size.

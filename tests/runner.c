@@ -19,12 +19,12 @@ static char g_cur_skip[160]; /* set by mmt_skip: why the current test did not ru
 static const char *g_cur_name;
 
 static void (*const g_suites[])(void) = {
-    suite_core,      suite_tensor,    suite_gemm,          suite_act,         suite_model,
-    suite_model_api, suite_model_gen, suite_optim,         suite_io,          suite_ssm,
-    suite_loss,      suite_attn,      suite_xattn,         suite_rwkv6,       suite_envs,
-    suite_policy,    suite_policy_io, suite_policy_memory, suite_policy_loop, suite_sac,
-    suite_comm,      suite_oom,       suite_threads,       suite_layout,      suite_badinput,
-    suite_fileguard, suite_simd,      suite_api_const,
+    suite_core,      suite_tensor,    suite_gemm,          suite_act,        suite_model,
+    suite_model_api, suite_model_gen, suite_optim,         suite_io,         suite_ssm,
+    suite_loss,      suite_attn,      suite_xattn,         suite_rwkv6,      suite_envs,
+    suite_policy,    suite_policy_io, suite_policy_memory, suite_policy_sde, suite_policy_loop,
+    suite_sac,       suite_comm,      suite_oom,           suite_threads,    suite_layout,
+    suite_badinput,  suite_fileguard, suite_simd,          suite_api_const,
 };
 
 int mmt_quick(void) { return getenv("MM_TEST_QUICK") != NULL; }

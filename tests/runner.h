@@ -103,6 +103,7 @@ void suite_envs(void);
 void suite_policy(void);
 void suite_policy_io(void);
 void suite_policy_memory(void);
+void suite_policy_sde(void);
 void suite_policy_loop(void);
 void suite_sac(void);
 void suite_comm(void);

@@ -132,7 +132,7 @@ static void test_struct_layout(void)
     PIN(mm_ssm_grads, dnu_log, 112);
     PIN(mm_ssm_grads, dtheta_log, 120);
     PIN(mm_ssm_grads, dgamma_log, 128);
-    PIN_SIZE(mm_policy_opts, 488);
+    PIN_SIZE(mm_policy_opts, 496);
     PIN(mm_policy_opts, struct_size, 0);
     PIN(mm_policy_opts, reserved0, 4);
     PIN(mm_policy_opts, alloc, 8);
@@ -202,6 +202,8 @@ static void test_struct_layout(void)
     PIN(mm_policy_opts, reserved3, 468);
     PIN(mm_policy_opts, memory_dim, 472);
     PIN(mm_policy_opts, memory_seq_len, 480);
+    PIN(mm_policy_opts, use_sde, 488); /* 0.2: gSDE */
+    PIN(mm_policy_opts, sde_sample_freq, 492);
     PIN_SIZE(mm_comm_callbacks, 64);
     PIN(mm_comm_callbacks, struct_size, 0);
     PIN(mm_comm_callbacks, reserved0, 4);

@@ -239,6 +239,10 @@ int mmi_model_tensor_name(const mm_model *m, int32_t layer, int32_t t, char *buf
 /* Tensor t of layer i (its shape and its offset in the mm_model_params buffer), or NULL past
  * the last tensor of that layer or the last layer. */
 const mmi_ptensor *mmi_model_tensor(const mm_model *m, int32_t layer, int32_t t);
+/* The input rows of layer i as the last forward left them (act[i]: rows x that layer's input
+ * width), or NULL when i is out of range or no forward is valid. The policy's gSDE reads the
+ * actor's last hidden features here instead of running the trunk twice. */
+const float *mmi_model_layer_input(const mm_model *m, int32_t i, int64_t *width);
 
 /* ---- internals shared by the model's files ------------------------------------------------- */
 /* Validates x against the model input ([B, in] or [B, T, in]; 1-D [in] is B = 1) and returns

@@ -427,6 +427,13 @@ int mmi_model_add_layers_of(mm_model *dst, const mm_model *src, const char *fn)
     return rc;
 }
 
+const float *mmi_model_layer_input(const mm_model *m, int32_t i, int64_t *width)
+{
+    if (!m || !m->fwd_valid || i < 0 || i >= m->n_layers) return NULL;
+    if (width) *width = m->layers[i].in_dim;
+    return m->act[i];
+}
+
 const mmi_ptensor *mmi_model_tensor(const mm_model *m, int32_t layer, int32_t t)
 {
     if (!m || layer < 0 || layer >= m->n_layers || t < 0 || t >= m->layers[layer].n_tensors)

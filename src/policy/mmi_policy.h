@@ -91,7 +91,7 @@ typedef struct mmi_update_state {
                             update draws what the one-shot update would */
     mm_model *actor_snap; /* on-policy: the actor as it was when the update began, used by act
                             while active (max_batch n_agents) */
-    float *logstd_snap;   /* [act_dim] its log std */
+    float *logstd_snap;   /* [n_ls] its log std */
 } mmi_update_state;
 
 /* ---- act's per-agent samples (policy_act.c, policy_observe.c) --------------------------- */
@@ -133,6 +133,23 @@ typedef struct mmi_memory {
     int64_t *seg;                           /* [maxb] rollout row of each minibatch row */
     uint8_t *first;                         /* [maxb] 1 on the first row of a segment */
 } mmi_memory;
+
+/* ---- gSDE (sde.c): state-dependent exploration of the on-policy Gaussian --------------------
+ * phi = the actor's last hidden features (F of them), log std l [F, A] (the logstd model's
+ * bias, row-major j * A + k), per agent a noise matrix W_i [F, A] ~ N(0, exp(l)^2). The
+ * exploring action is mu + phi . W_i; the distribution N(mu_k, S_k) with
+ * S_k = sum_j phi_j^2 exp(2 l_jk) + MMI_SDE_EPS. */
+#define MMI_SDE_EPS 1e-6
+typedef struct mmi_sde {
+    int64_t F;     /* features (the actor's last hidden width); 0: gSDE off */
+    float *W;      /* [n_agents, F, A] each agent's noise matrix */
+    int64_t *left; /* [n_agents] exploring acts before W_i is drawn again: 0 draws at the next
+                      exploring act, -1 never (sde_sample_freq -1) until a rollout or episode
+                      starts */
+    float *ls_buf; /* [1 + 2 F A] the log-std backward's zero input, output and gradient */
+    double *S;     /* [A] one row's variances */
+    double *s2;    /* [F, A] exp(2 l), formed once per batch of rows */
+} mmi_sde;
 
 /* ---- the handle --------------------------------------------------------------------------- */
 #define MMI_POL_VIEWS 6
@@ -193,11 +210,14 @@ struct mm_policy {
     mmi_reward_norm rn;   /* norm_reward */
     mmi_memory mem;       /* memory core (mem.m NULL without memory) */
     int64_t in_dim;       /* width of the actor / value input: obs_dim (+ H with memory) */
+    mmi_sde sde;          /* gSDE (sde.F 0 without) */
+    int64_t n_ls;         /* floats of the log std: act_dim, or F x act_dim with gSDE */
     void *block;          /* one allocation holding every buffer above */
     size_t block_size;
 };
 
-/* The Gaussian log std vector (act_dim floats): the bias of the logstd model. */
+/* The Gaussian log std (n_ls floats: act_dim, or [F, act_dim] with gSDE): the bias of the
+ * logstd model. */
 float *mmi_pol_logstd(mm_policy *p);
 
 /* A tensor view [rows, cols] over data in view slot k (no allocation). */
@@ -368,6 +388,20 @@ double mmi_gauss_logp(const float *a, const float *mu, const float *ls, int64_t 
 double mmi_gauss_entropy(const float *ls, int64_t d);
 /* Categorical over logits z[k]: writes softmax into prob (doubles), returns log-sum-exp. */
 double mmi_cat_softmax(const float *z, int64_t k, double *prob);
+
+/* gSDE (sde.c). phi: one row of F features; ls: [F, A]; S: A doubles.
+ * s2 = exp(2 ls) [F, A] (formed once for many rows), then the variances S_k of one row. */
+void mmi_sde_sigma2(const float *ls, int64_t n, double *s2);
+void mmi_sde_var(const float *phi, const double *s2, int64_t F, int64_t A, double *S);
+/* log N(a; mu, diag S) and the entropy sum_k (1 + log(2 pi S_k)) / 2 of one row. */
+double mmi_sde_logp(const float *a, const float *mu, const double *S, int64_t A);
+double mmi_sde_entropy(const double *S, int64_t A);
+/* The features rows of the actor m's last forward ([rows, F]). */
+const float *mmi_sde_phi(const mm_model *m);
+/* Draws agent i's noise matrix from N(0, exp(ls)^2) with the act stream. */
+void mmi_sde_draw(mm_policy *p, int64_t i, const float *ls);
+/* Marks agent i (or every agent when i < 0) to draw its noise at its next exploring act. */
+void mmi_sde_reset(mm_policy *p, int64_t i);
 
 /* ---- noise (noise.c) ----------------------------------------------------------------------- */
 /* Adds exploration noise to y [n, d] (row i is agent i) and clips to [-1, 1]. */

@@ -11,7 +11,7 @@ float *mmi_pol_logstd(mm_policy *p)
     float *w = NULL;
     int64_t n = 0;
     if (!p->logstd || mm_model_params(p->logstd, &w, &n) != MM_OK) return NULL;
-    return w + p->act_dim; /* [weight (act_dim x 1), bias (act_dim)] */
+    return w + p->n_ls; /* [weight (n_ls x 1), bias (n_ls)] */
 }
 
 int mmi_pi_forward(mm_policy *p, const float *x, int64_t n, float *head, const char *fn)
@@ -60,6 +60,15 @@ void mmi_pi_logp(const mm_policy *p, const float *head, const float *a, int64_t 
         return;
     }
     const float *ls = mmi_pol_logstd((mm_policy *)p);
+    if (p->sde.F) { /* gSDE: the variances of each row from the features of that forward */
+        const float *phi = mmi_sde_phi(p->actor);
+        mmi_sde_sigma2(ls, p->n_ls, p->sde.s2);
+        for (int64_t i = 0; i < n; i++) {
+            mmi_sde_var(phi + i * p->sde.F, p->sde.s2, p->sde.F, p->act_dim, p->sde.S);
+            logp[i] = (float)mmi_sde_logp(a + i * p->act_dim, head + i * k, p->sde.S, p->act_dim);
+        }
+        return;
+    }
     for (int64_t i = 0; i < n; i++)
         logp[i] = (float)mmi_gauss_logp(a + i * p->act_dim, head + i * k, ls, p->act_dim);
 }

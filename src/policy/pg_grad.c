@@ -13,6 +13,33 @@
 
 /* Letters: n rows, k head_dim, d act_dim, c_i the coefficient of row i, l the log std. */
 
+/* gSDE (sde.c): with S_ik = sum_j phi_ij^2 e^(2 l_jk) + eps and z = a - mu, phi constant,
+ *   dL/dmu_ik = c_i z_ik / S_ik,
+ *   dL/dl_jk  = sum_i [c_i (z_ik^2 / S_ik - 1) - ent_coef / n] / (2 S_ik) 2 phi_ij^2 e^(2 l_jk)
+ * (log N = -z^2 / (2 S) - log(S) / 2 - log(2 pi) / 2, H = (1 + log(2 pi S)) / 2 per dim). */
+static double sde_head_grad(mm_policy *p, const float *head, const float *a, const double *c,
+                            int64_t n, double ent_coef, float *dhead, double *dls)
+{
+    int64_t F = p->sde.F, d = p->act_dim;
+    const float *ls = mmi_pol_logstd(p), *phi = mmi_sde_phi(p->actor);
+    double *S = p->sde.S, *s2 = p->sde.s2, ent = 0;
+    mmi_sde_sigma2(ls, F * d, s2);
+    for (int64_t q = 0; q < F * d; q++) dls[q] = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *f = phi + i * F;
+        mmi_sde_var(f, s2, F, d, S);
+        ent += mmi_sde_entropy(S, d);
+        for (int64_t k = 0; k < d; k++) {
+            double z = (double)a[i * d + k] - head[i * d + k];
+            double gS = (c[i] * (z * z / S[k] - 1.0) - ent_coef / (double)n) / (2.0 * S[k]);
+            dhead[i * d + k] = (float)(c[i] * z / S[k]);
+            for (int64_t j = 0; j < F; j++)
+                if (f[j] != 0.0f) dls[j * d + k] += gS * 2.0 * (double)f[j] * f[j] * s2[j * d + k];
+        }
+    }
+    return ent / (double)n;
+}
+
 double mmi_pg_head_grad(mm_policy *p, const float *head, const float *a, const double *c, int64_t n,
                         double ent_coef, float *dhead, double *dls)
 {
@@ -21,6 +48,7 @@ double mmi_pg_head_grad(mm_policy *p, const float *head, const float *a, const d
     /* dhead is written while head and a are still read */
     MMI_ASSERT(mmi_pol_disjoint(dhead, n * k, head, n * k) &&
                mmi_pol_disjoint(dhead, n * k, a, n * (p->discrete ? 1 : d)));
+    if (p->sde.F) return sde_head_grad(p, head, a, c, n, ent_coef, dhead, dls);
     if (!p->discrete) {
         const float *ls = mmi_pol_logstd(p);
         for (int64_t j = 0; j < d; j++) dls[j] = -ent_coef;
@@ -55,7 +83,7 @@ int mmi_pg_backward(mm_policy *p, const float *dhead, int64_t n, const double *d
     /* the log-std rows are written after the actor's backward has read dhead: apart anyway,
      * so that a later reader of dhead still finds it */
     MMI_ASSERT(n >= 1 && n <= p->maxb &&
-               mmi_pol_disjoint(dhead, n * p->head_dim, rw.ls_in, 1 + 2 * p->act_dim));
+               mmi_pol_disjoint(dhead, n * p->head_dim, rw.ls_in, 1 + 2 * p->n_ls));
     /* with a memory core the input gradient continues into it (algo_onpolicy.c) */
     mm_tensor *dx = p->mem.m ? mmi_pol_view(p, 3, p->mem.dfa, n, p->in_dim) : NULL;
     int rc = mm_model_backward(p->actor, mmi_pol_view(p, 2, (float *)dhead, n, p->head_dim), dx);
@@ -63,10 +91,10 @@ int mmi_pg_backward(mm_policy *p, const float *dhead, int64_t n, const double *d
     if (!p->logstd) return MM_OK;
     float *zero = rw.ls_in, *out = rw.ls_out, *dy = rw.ls_dy;
     zero[0] = 0.0f;
-    for (int64_t j = 0; j < p->act_dim; j++) dy[j] = (float)dls[j];
+    for (int64_t j = 0; j < p->n_ls; j++) dy[j] = (float)dls[j];
     rc = mm_model_forward(p->logstd, mmi_pol_view(p, 0, zero, 1, 1),
-                          mmi_pol_view(p, 1, out, 1, p->act_dim));
-    if (rc == MM_OK) rc = mm_model_backward(p->logstd, mmi_pol_view(p, 2, dy, 1, p->act_dim), NULL);
+                          mmi_pol_view(p, 1, out, 1, p->n_ls));
+    if (rc == MM_OK) rc = mm_model_backward(p->logstd, mmi_pol_view(p, 2, dy, 1, p->n_ls), NULL);
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->logstd, rc, "mm_policy_update");
 }
 

@@ -67,6 +67,7 @@ static int opts_init(mm_policy_opts *o, int32_t algo)
     o->noise_theta = 0.15, o->noise_dt = 1e-2; /* harmless for on-policy kinds */
     o->target_update_interval = 1, o->lr_alpha = 3e-4, o->target_entropy = NAN;
     o->memory_dim = 16, o->memory_seq_len = 16;
+    o->sde_sample_freq = -1; /* SB3: draw only when a rollout starts */
     if (algo == MM_ALGO_SAC)
         defaults_sac(o);
     else if (algo == MM_ALGO_DDPG || algo == MM_ALGO_TD3)
@@ -228,6 +229,27 @@ static int check_memory(const mm_policy_opts *o, mmi_err *e, const char *fn)
                    (long long)o->memory_seq_len, (long long)o->n_steps);
     return MM_OK;
 }
+/* gSDE: continuous A2C and PPO (TRPO's natural step and KL assume a state-independent std). */
+static int check_sde(const mm_policy_opts *o, mmi_err *e, const char *fn)
+{
+    int64_t F = o->hidden[o->n_hidden - 1];
+    if (o->use_sde == 0) return MM_OK;
+    if (o->use_sde != 1) return BAD("%s: use_sde must be 0 or 1, got %d", fn, (int)o->use_sde);
+    if ((o->algo != MM_ALGO_PPO && o->algo != MM_ALGO_A2C) || o->n_actions > 0)
+        return BAD("%s: use_sde applies to continuous A2C and PPO only (algo %d, n_actions "
+                   "%lld)",
+                   fn, (int)o->algo, (long long)o->n_actions);
+    if (o->sde_sample_freq != -1 && o->sde_sample_freq < 1)
+        return BAD("%s: sde_sample_freq must be -1 (draw at rollout and episode start) or >= 1, "
+                   "got %d",
+                   fn, (int)o->sde_sample_freq);
+    if (F * o->act_dim > ((int64_t)1 << 24))
+        return mmi_fail(e, MM_E_RANGE,
+                        "%s: gSDE log std of %lld x %lld exceeds 2^24 entries (last hidden "
+                        "width x act_dim)",
+                        fn, (long long)F, (long long)o->act_dim);
+    return MM_OK;
+}
 #undef BAD
 
 /* ---- networks ------------------------------------------------------------------------------ */
@@ -352,7 +374,7 @@ static int build_onpolicy(mm_policy *p)
         if (rc == MM_OK) rc = set_opt(p, p->vf, p->o.lr_critic);
     }
     if (rc == MM_OK && !p->discrete) /* TRPO's log std moves by the natural step: no optimizer */
-        rc = build_bias_vector(p, &p->logstd, p->act_dim, p->o.log_std_init,
+        rc = build_bias_vector(p, &p->logstd, p->n_ls, p->o.log_std_init,
                                p->o.algo != MM_ALGO_TRPO ? p->o.lr_actor : -1.0);
     if (rc == MM_OK) rc = mmi_mem_build(p);
     return rc;
@@ -378,7 +400,12 @@ static void layout(mm_policy *p, mmi_carve *y)
     p->slots.raw = (float *)mmi_carve_take(y, na * ad, 4);
     p->slots.out = (float *)mmi_carve_take(y, na * ad, 4);
     p->slots.pending = (uint8_t *)mmi_carve_take(y, na, 1);
-    p->upd.logstd_snap = (float *)mmi_carve_take(y, ad, 4);
+    p->upd.logstd_snap = (float *)mmi_carve_take(y, p->n_ls, 4);
+    p->sde.W = (float *)mmi_carve_take(y, na * p->sde.F * ad, 4);
+    p->sde.left = (int64_t *)mmi_carve_take(y, p->sde.F ? na : 0, 8);
+    p->sde.ls_buf = (float *)mmi_carve_take(y, p->sde.F ? 1 + 2 * p->sde.F * ad : 0, 4);
+    p->sde.S = (double *)mmi_carve_take(y, p->sde.F ? ad : 0, 8);
+    p->sde.s2 = (double *)mmi_carve_take(y, p->sde.F * ad, 8);
     p->rn.ret = (double *)mmi_carve_take(y, na, 8);
     p->rn.scaled = (float *)mmi_carve_take(y, na, 4);
     for (int i = 0; i < 6; i++) *rows[i] = (float *)mmi_carve_take(y, nb * wide, 4);
@@ -386,7 +413,7 @@ static void layout(mm_policy *p, mmi_carve *y)
     p->coef = (double *)mmi_carve_take(y, nb, 8);
     p->rms_work = (double *)mmi_carve_take(y, od * 2, 8);
     p->prob = (double *)mmi_carve_take(y, p->head_dim, 8);
-    p->dls = (double *)mmi_carve_take(y, p->head_dim, 8);
+    p->dls = (double *)mmi_carve_take(y, p->n_ls > p->head_dim ? p->n_ls : p->head_dim, 8);
     p->w_idx = (int64_t *)mmi_carve_take(y, nb, 8);
     p->sac_eps = (float *)mmi_carve_take(y, sac ? 2 * nb * ad : 0, 4);
     p->sac_row = (double *)mmi_carve_take(y, sac ? 6 * ad : 0, 8);
@@ -442,6 +469,8 @@ static void size_policy(mm_policy *p)
         p->in_dim = p->obs_dim + p->mem.H;
     }
     p->wide = p->in_dim + (p->act_dim > p->head_dim ? p->act_dim : p->head_dim) + 2;
+    p->sde.F = o->use_sde ? o->hidden[o->n_hidden - 1] : 0;
+    p->n_ls = p->sde.F ? p->sde.F * p->act_dim : p->act_dim;
 }
 
 static int create_parts(mm_policy *p)
@@ -507,6 +536,7 @@ int mm_policy_create(mm_policy **out, const mm_policy_opts *opts)
     if (rc == MM_OK) rc = check_schedule(&o, &e, fn);
     if (rc == MM_OK) rc = check_sac(&o, &e, fn);
     if (rc == MM_OK) rc = check_memory(&o, &e, fn);
+    if (rc == MM_OK) rc = check_sde(&o, &e, fn);
     if (rc == MM_OK) rc = mmi_alloc_init(&a, o.alloc, &e);
     if (rc == MM_OK && !(p = mmi_calloc(&a, sizeof *p)))
         rc = mmi_fail(&e, MM_E_NOMEM, "%s: handle", fn);
@@ -553,6 +583,7 @@ int mm_policy_reset_agent(mm_policy *p, int64_t i)
         return mmi_fail(&p->err, MM_E_RANGE, "mm_policy_reset_agent: agent %lld outside 0..%lld",
                         (long long)i, (long long)(p->o.n_agents - 1));
     mmi_mem_reset(p, i);
+    mmi_sde_reset(p, i); /* a fresh episode draws fresh exploration noise */
     return MM_OK;
 }
 

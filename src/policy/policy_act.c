@@ -109,6 +109,22 @@ static float sample_categorical(mm_policy *p, const float *z, int32_t explore)
     return (float)(k - 1); /* rounding left u above the last partial sum */
 }
 
+/* gSDE noise of agent i: phi . W_i, W_i drawn again when due (sde.c). */
+static void sde_noise(mm_policy *p, int64_t i, const float *phi, const float *ls, double *eps)
+{
+    int64_t F = p->sde.F, d = p->act_dim;
+    const float *w;
+    if (p->sde.left[i] == 0) {
+        mmi_sde_draw(p, i, ls);
+        p->sde.left[i] = p->o.sde_sample_freq > 0 ? p->o.sde_sample_freq : -1;
+    }
+    if (p->sde.left[i] > 0) p->sde.left[i]--;
+    w = p->sde.W + i * F * d;
+    for (int64_t k = 0; k < d; k++) eps[k] = 0.0;
+    for (int64_t j = 0; j < F; j++)
+        for (int64_t k = 0; k < d && phi[j] != 0.0f; k++) eps[k] += (double)phi[j] * w[j * d + k];
+}
+
 static int act_onpolicy(mm_policy *p, const float *x, int64_t n, float *actions, int32_t explore)
 {
     float *head = mmi_act_rows_of(p).head;
@@ -127,14 +143,22 @@ static int act_onpolicy(mm_policy *p, const float *x, int64_t n, float *actions,
             actions[i] = sample_categorical(p, head + i * p->head_dim, explore);
         return MM_OK;
     }
+    /* gSDE reads the features of the network that just ran (snapshot while updating) */
+    const float *phi =
+        p->sde.F && explore ? mmi_sde_phi(p->upd.active ? p->upd.actor_snap : p->actor) : NULL;
+    double *eps = p->sde.S; /* one row of gSDE noise; S is free during act */
     for (int64_t i = 0; i < n; i++) {
         /* The env gets the clipped action; observe recovers the raw sample from agent i's slot.
          * A deterministic act (rendering, evaluation) never replaces an exploring sample that
          * is still waiting for its observe. */
         int keep = explore || s->pending[i] == 0;
+        if (phi) sde_noise(p, i, phi + i * p->sde.F, ls, eps);
         for (int64_t j = 0; j < d; j++) {
             float mu = head[i * d + j], a = mu, lo = p->low[j], hi = p->high[j];
-            if (explore) a = (float)(mu + exp((double)ls[j]) * mmi_rng_normal(mmi_pol_act_rng(p)));
+            if (explore && phi)
+                a = (float)(mu + eps[j]);
+            else if (explore)
+                a = (float)(mu + exp((double)ls[j]) * mmi_rng_normal(mmi_pol_act_rng(p)));
             if (keep) s->raw[i * d + j] = a;
             a = a < lo ? lo : (a > hi ? hi : a);
             if (keep) s->out[i * d + j] = a;

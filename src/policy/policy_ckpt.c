@@ -86,7 +86,8 @@ enum {
     CK_ANY = 0,
     CK_FINITE = 1,
     CK_PENDING = 2, /* act slot counts: 0, 1 or 2 */
-    CK_FLAG = 3     /* 0 or 1 */
+    CK_FLAG = 3,    /* 0 or 1 */
+    CK_SDE_LEFT = 4 /* gSDE acts left: 0 .. sde_sample_freq - 1, or -1 / 0 when it is -1 */
 };
 
 typedef struct ck_block {
@@ -195,6 +196,16 @@ static void sh_mem_y(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t 
 static void sh_mem_h0(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
 {
     *r = p->mem.m ? s->cnt[C_RO_T] * NA : 0, *c = 2 * p->mem.N;
+}
+static void sh_sde_w(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    (void)s;
+    *r = p->sde.F ? NA : 0, *c = p->sde.F * AD;
+}
+static void sh_sde_one(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
+{
+    (void)s;
+    *r = p->sde.F ? NA : 0, *c = 0;
 }
 static void sh_ro_lastv(const mm_policy *p, const mmi_ckpt *s, int64_t *r, int64_t *c)
 {
@@ -340,6 +351,16 @@ static void *at_mem_acted(mm_policy *p, mmi_ckpt *s)
     (void)s;
     return p->mem.acted;
 }
+static void *at_sde_w(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->sde.W;
+}
+static void *at_sde_left(mm_policy *p, mmi_ckpt *s)
+{
+    (void)s;
+    return p->sde.left;
+}
 static void *at_mem_h0(mm_policy *p, mmi_ckpt *s)
 {
     (void)s;
@@ -378,6 +399,9 @@ static const ck_block k_blocks[] = {
     {"ckpt.memory.out", MMI_ST_F32, CK_FINITE, 0, sh_mem_y, at_mem_y},
     {"ckpt.memory.acted", MMI_ST_U8, CK_FLAG, 0, sh_mem_one, at_mem_acted},
     {"ckpt.rollout.memory_h0", MMI_ST_F32, CK_FINITE, 0, sh_mem_h0, at_mem_h0},
+    /* gSDE: each agent's noise matrix and the exploring acts left before its next draw */
+    {"ckpt.sde.noise", MMI_ST_F32, CK_FINITE, 0, sh_sde_w, at_sde_w},
+    {"ckpt.sde.left", MMI_ST_I64, CK_SDE_LEFT, 0, sh_sde_one, at_sde_left},
 };
 #define N_BLOCKS ((int32_t)(sizeof k_blocks / sizeof k_blocks[0]))
 
@@ -523,6 +547,24 @@ static int read_optimizer(mm_policy *p, const mmi_st_file *f, mm_model *m, const
     return MM_OK;
 }
 
+/* A counter outside its range would hold a noise matrix for ever (or underflow). */
+static int check_sde_left(mm_policy *p, const mmi_st_file *f, const mmi_st_tensor *t,
+                          const char *name, const char *fn)
+{
+    int64_t k = p->o.sde_sample_freq, lo = k > 0 ? 0 : -1, hi = k > 0 ? k - 1 : 0;
+    for (int64_t j = 0; j < t->numel; j++) {
+        const unsigned char *b = f->data + t->begin + 8 * (uint64_t)j;
+        uint64_t u = 0;
+        int64_t v;
+        for (int i = 7; i >= 0; i--) u = (u << 8) | b[i];
+        memcpy(&v, &u, sizeof v);
+        if (v < lo || v > hi)
+            return mmi_fail(&p->err, MM_E_FORMAT, "%s: %s[%lld] is %lld, not in [%lld, %lld]", fn,
+                            name, (long long)j, (long long)v, (long long)lo, (long long)hi);
+    }
+    return MM_OK;
+}
+
 int mmi_ckpt_check(mm_policy *p, const mmi_st_file *f, mmi_pio_list *L, const char *fn)
 {
     mm_model *ms[MMI_POL_NETS];
@@ -546,6 +588,8 @@ int mmi_ckpt_check(mm_policy *p, const mmi_st_file *f, mmi_pio_list *L, const ch
                     rc = mmi_fail(&p->err, MM_E_FORMAT, "%s: %s[%lld] is %d, above %d", fn, x->name,
                                   (long long)j, (int)f->data[t->begin + j], top);
         }
+        if (k_blocks[x->aux].check == CK_SDE_LEFT && t->dtype == MMI_ST_I64)
+            rc = check_sde_left(p, f, t, x->name, fn);
     }
     mmi_pio_nets(p, ms, pre);
     for (int k = 0; rc == MM_OK && k < MMI_POL_NETS; k++)
@@ -564,7 +608,7 @@ void mmi_ckpt_apply(mm_policy *p, const mmi_st_file *f, mmi_pio_list *L)
         t = mmi_st_find(f, x->name);
         if (x->t.dtype == MMI_ST_F32)
             mmi_st_read_f32(f, t, (float *)x->dst);
-        else if (x->t.dtype == MMI_ST_F64)
+        else if (x->t.dtype == MMI_ST_F64 || x->t.dtype == MMI_ST_I64)
             mmi_pio_read_le64(f, t, x->dst);
         else {
             MMI_ASSERT(x->t.dtype == MMI_ST_U8);

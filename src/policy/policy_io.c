@@ -6,7 +6,8 @@
  * naming of mm_model), the observation statistics as F64 ("obs_rms.mean", "obs_rms.var",
  * "obs_rms.count"), the action bounds ("action.low", "action.high", continuous only) and, in a
  * checkpoint, the training state (policy_ckpt.c). A policy with a memory core adds the network
- * "memory" (its parameter vector, memory.c) and the metadata key "memory". Metadata: format "libmm-policy",
+ * "memory" (its parameter vector, memory.c) and the metadata key "memory"; one with gSDE the
+ * key "sde" ("full,<sde_sample_freq>") and a log_std of F x act_dim. Metadata: format "libmm-policy",
  * format_version, the algorithm by name and the sizes, with a CRC32. Loading checks every
  * name, dtype, shape, value and the checksum before it changes anything. Files written by 0.1
  * (format "libmm", no format_version, algo as a number, no bounds) still load. */
@@ -17,7 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define N_META 12 /* the last, "memory", is written only by policies with a memory core */
+#define N_META 13 /* "memory" and "sde" are written only by policies that have them */
 
 static const char *const k_algo[8] = {NULL, "ddpg", "td3", "a2c", "qac", "ppo", "trpo", "sac"};
 
@@ -116,8 +117,8 @@ void mmi_pio_list_free(mm_policy *p, mmi_pio_list *L)
 
 /* ---- metadata ------------------------------------------------------------------------------ */
 static const char *const k_meta_keys[N_META] = {
-    "format",    "format_version", "libmm_version", "algo",     "obs_dim",    "act_dim",
-    "n_actions", "hidden",         "activation",    "norm_obs", "checkpoint", "memory"};
+    "format", "format_version", "libmm_version", "algo",       "obs_dim", "act_dim", "n_actions",
+    "hidden", "activation",     "norm_obs",      "checkpoint", "memory",  "sde"};
 enum {
     M_FORMAT,
     M_VERSION,
@@ -130,7 +131,8 @@ enum {
     M_ACTIV,
     M_NORM,
     M_CKPT,
-    M_MEMORY
+    M_MEMORY,
+    M_SDE
 };
 
 static void arch_meta(const mm_policy *p, int legacy, int ckpt, char vals[N_META][96])
@@ -159,18 +161,25 @@ static void arch_meta(const mm_policy *p, int legacy, int ckpt, char vals[N_META
         snprintf(vals[M_MEMORY], 96, "lru,%lld,%lld", (long long)p->mem.H, (long long)p->mem.L);
     else
         snprintf(vals[M_MEMORY], 96, "none");
+    /* "full,<sde_sample_freq>" (SB3 full_std); files without the key have no gSDE ("none") */
+    if (p->sde.F)
+        snprintf(vals[M_SDE], 96, "full,%d", (int)o->sde_sample_freq);
+    else
+        snprintf(vals[M_SDE], 96, "none");
 }
 
 int mmi_pio_plan(mm_policy *p, mmi_pio_list *L, mmi_st_plan *plan, const char *fn)
 {
     char vals[N_META][96];
-    const char *vp[N_META];
+    const char *vp[N_META], *keys[N_META];
+    int nk = 0;
     (void)fn;
     arch_meta(p, 0, L->checkpoint, vals);
-    for (int i = 0; i < N_META; i++) vp[i] = vals[i];
+    for (int i = 0; i < N_META; i++) /* the optional keys only when the policy has them */
+        if ((i != M_MEMORY || p->mem.m) && (i != M_SDE || p->sde.F))
+            keys[nk] = k_meta_keys[i], vp[nk++] = vals[i];
     for (int64_t k = 0; k < L->n; k++) L->outs[k] = L->e[k].t;
-    return mmi_st_plan_make(plan, L->outs, L->n, k_meta_keys, vp, p->mem.m ? N_META : N_META - 1, 1,
-                            &p->alloc, &p->err);
+    return mmi_st_plan_make(plan, L->outs, L->n, keys, vp, nk, 1, &p->alloc, &p->err);
 }
 
 /* ---- loading ------------------------------------------------------------------------------- */
@@ -226,13 +235,14 @@ static int file_kind(const mmi_st_file *f, mmi_err *e, const char *fn, int *rc)
 
 static int check_meta(mm_policy *p, const mmi_st_file *f, int legacy, const char *fn)
 {
-    static const int cmp[8] = {M_ALGO, M_OBS, M_ACT, M_NACT, M_HIDDEN, M_ACTIV, M_MEMORY, -1};
+    static const int cmp[9] = {M_ALGO,  M_OBS,    M_ACT, M_NACT, M_HIDDEN,
+                               M_ACTIV, M_MEMORY, M_SDE, -1};
     char vals[N_META][96];
     arch_meta(p, legacy, 0, vals);
     for (int i = 0; cmp[i] >= 0; i++) {
         size_t len = 0;
         const char *key = k_meta_keys[cmp[i]], *v = mmi_st_meta(f, key, &len);
-        if (!v && cmp[i] == M_MEMORY) v = "none", len = 4;
+        if (!v && (cmp[i] == M_MEMORY || cmp[i] == M_SDE)) v = "none", len = 4;
         if (!v || len != strlen(vals[cmp[i]]) || memcmp(v, vals[cmp[i]], len) != 0)
             return mmi_fail(&p->err, MM_E_FORMAT,
                             "%s: metadata \"%s\" is \"%.*s\"; this policy "
@@ -428,6 +438,26 @@ static int read_memory(const mmi_st_file *f, mm_policy_opts *o)
     return 0; /* create checks the values */
 }
 
+/* "sde": absent = no gSDE, else "full,<sde_sample_freq>" (-1 or 1..999999999). */
+static int read_sde(const mmi_st_file *f, mm_policy_opts *o)
+{
+    size_t len = 0, i = 5;
+    const char *v = mmi_st_meta(f, "sde", &len);
+    int64_t x = 0;
+    int neg = 0;
+    o->use_sde = 0;
+    if (!v) return 0;
+    if (len < 6 || memcmp(v, "full,", 5) != 0) return -1;
+    if (v[i] == '-') neg = 1, i++;
+    {
+        size_t s = i;
+        while (i < len && v[i] >= '0' && v[i] <= '9' && i - s < 9) x = x * 10 + (v[i++] - '0');
+        if (i == s || i != len || (neg && x != 1)) return -1;
+    }
+    o->use_sde = 1, o->sde_sample_freq = (int32_t)(neg ? -x : x);
+    return 0; /* create checks the value (0 is refused there) */
+}
+
 int mmi_pio_read_arch(const mmi_st_file *f, mm_policy_opts *o, float *lo, float *hi, int64_t cap,
                       mmi_err *e)
 {
@@ -444,10 +474,10 @@ int mmi_pio_read_arch(const mmi_st_file *f, mm_policy_opts *o, float *lo, float 
     if (!algo || meta_i64(f, "obs_dim", 1, 1 << 20, &obs) ||
         meta_i64(f, "act_dim", 0, 1 << 16, &act) || meta_i64(f, "n_actions", 0, 1 << 20, &nact) ||
         read_hidden(f, o) || read_activation(f, o) || (act == 0) == (nact == 0) ||
-        read_memory(f, o))
+        read_memory(f, o) || read_sde(f, o))
         return mmi_fail(e, MM_E_FORMAT,
                         "%s: the algo, obs_dim, act_dim, n_actions, hidden, "
-                        "activation or memory metadata is missing or malformed",
+                        "activation, memory or sde metadata is missing or malformed",
                         fn);
     if (kind && meta_i64(f, "norm_obs", 0, 1, &norm) == 0) o->norm_obs = (int32_t)norm;
     o->algo = algo, o->obs_dim = obs, o->n_actions = nact, o->act_dim = act ? act : 1;

@@ -163,7 +163,10 @@ static int observe_onpolicy(mm_policy *p, const float *actions, const float *rew
         if (trunc[i] && !term[i]) rw += p->o.gamma * vb[i]; /* bootstrap through the cut */
         r->rew[row + i] = (float)rw;
         r->done[row + i] = (term[i] || trunc[i]) ? 1.0f : 0.0f;
-        if (term[i] || trunc[i]) mmi_mem_reset(p, i); /* the next episode starts afresh */
+        if (term[i] || trunc[i]) { /* the next episode starts afresh */
+            mmi_mem_reset(p, i);
+            mmi_sde_reset(p, i);
+        }
     }
     r->t++;
     p->steps += n;

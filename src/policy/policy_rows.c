@@ -43,6 +43,8 @@ mmi_pg_rows mmi_pg_rows_of(mm_policy *p)
 {
     mmi_pg_rows r;
     r.ls_in = p->w_f, r.ls_out = p->w_f + 1, r.ls_dy = p->w_f + 1 + p->act_dim;
+    if (p->sde.F) /* F x act_dim log stds: rows of their own */
+        r.ls_in = p->sde.ls_buf, r.ls_out = r.ls_in + 1, r.ls_dy = r.ls_out + p->n_ls;
     r.q = p->w_e, r.logits = p->w_f; /* mmi_last_values: never with the log-std rows */
     return r;
 }

@@ -28,7 +28,7 @@ static int snapshot_actor(mm_policy *p)
     int rc = mm_model_copy(p->upd.actor_snap, p->actor, 0);
     if (rc != MM_OK) return mmi_pol_model_fail(p, p->upd.actor_snap, rc, "mm_policy_update");
     if (!p->discrete)
-        memcpy(p->upd.logstd_snap, mmi_pol_logstd(p), sizeof(float) * (size_t)p->act_dim);
+        memcpy(p->upd.logstd_snap, mmi_pol_logstd(p), sizeof(float) * (size_t)p->n_ls);
     return MM_OK;
 }
 
@@ -56,6 +56,7 @@ static void end_onpolicy(mm_policy *p)
 {
     p->ro.t = 0;
     p->upd.active = 0;
+    mmi_sde_reset(p, -1); /* a rollout starts with fresh gSDE noise (SB3 collect_rollouts) */
     memset(p->slots.pending, 0, (size_t)p->o.n_agents);
 }
 

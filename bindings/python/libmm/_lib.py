@@ -207,7 +207,8 @@ class PolicyOpts(Structure):
                 ("ent_auto", c_int32), ("target_update_interval", c_int32),
                 ("target_entropy", c_double), ("lr_alpha", c_double),
                 ("memory", c_int32), ("reserved3", c_int32), ("memory_dim", c_int64),
-                ("memory_seq_len", c_int64)]
+                ("memory_seq_len", c_int64),
+                ("use_sde", c_int32), ("sde_sample_freq", c_int32)]
 
 
 STRUCTS = {"mm_allocator": Allocator, "mm_model_opts": ModelOpts, "mm_loss_opts": LossOpts,
