@@ -1008,11 +1008,12 @@ static void test_attn_softmax_diag_blocks(void)
     float *res[2][6];
     for (int w = 0; w < 2; w++) {
         float *b = dout + nmax * dv + (int64_t)w * nmax * (2 * d + 4 * dv + 2);
-        res[w][0] = b, res[w][1] = b + nmax * dv;                            /* out, lse */
-        res[w][2] = res[w][1] + nmax, res[w][3] = res[w][2] + nmax * d;      /* dq, dk */
-        res[w][4] = res[w][3] + nmax * d;                                    /* dv */
+        res[w][0] = b, res[w][1] = b + nmax * dv;                       /* out, lse */
+        res[w][2] = res[w][1] + nmax, res[w][3] = res[w][2] + nmax * d; /* dq, dk */
+        res[w][4] = res[w][3] + nmax * d;                               /* dv */
     }
-    mmt_fill_uniform(q, nmax * d, 901, -2.0f, 2.0f), mmt_fill_uniform(k, nmax * d, 902, -2.0f, 2.0f);
+    mmt_fill_uniform(q, nmax * d, 901, -2.0f, 2.0f),
+        mmt_fill_uniform(k, nmax * d, 902, -2.0f, 2.0f);
     mmt_fill_uniform(v, nmax * dv, 903, -1.0f, 1.0f);
     mmt_fill_uniform(dout, nmax * dv, 904, -1.0f, 1.0f);
     for (int si = 0; si < 5; si++) {

@@ -12,10 +12,10 @@
 #include <math.h>
 #include <string.h>
 
-#define BR  16 /* query rows per block: the transposed key block is reused this often */
+#define BR  16  /* query rows per block: the transposed key block is reused this often */
 #define BC  64  /* backward keys per block: kt and vt are d x 64 floats, 16 KB each at d = 64 */
 #define BCF 128 /* forward keys per block: P V reduces over 128 keys per stored tile */
-#define BRF 64 /* forward query rows per block: S and P V run as 64-row GEMM tiles */
+#define BRF 64  /* forward query rows per block: S and P V run as 64-row GEMM tiles */
 
 int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j)
 {
@@ -107,7 +107,8 @@ static void tri_logits(int64_t br, int64_t bc, int64_t delta, int64_t k, float a
 
 /* c += alpha p b (p: br x bc with zeros where masked, b: bc rows of n_out), rows in pieces. */
 static void tri_rows_nn(int64_t br, int64_t bc, int64_t delta, int64_t n_out, float alpha,
-                        const float *p, int64_t ld, const float *b, int64_t ldb, float *c, int64_t ldc)
+                        const float *p, int64_t ld, const float *b, int64_t ldb, float *c,
+                        int64_t ldc)
 {
     for (int64_t r0 = 0; r0 < br; r0 += TS) {
         const int64_t rb = br - r0 < TS ? br - r0 : TS, kk = tri_keys(r0 + rb - 1, delta, bc);
@@ -119,7 +120,8 @@ static void tri_rows_nn(int64_t br, int64_t bc, int64_t delta, int64_t n_out, fl
 
 /* c += alpha p^T b (c: bc key rows of n_out, b: br rows), keys in strips. */
 static void tri_cols_tn(int64_t br, int64_t bc, int64_t delta, int64_t n_out, float alpha,
-                        const float *p, int64_t ld, const float *b, int64_t ldb, float *c, int64_t ldc)
+                        const float *p, int64_t ld, const float *b, int64_t ldb, float *c,
+                        int64_t ldc)
 {
     for (int64_t c0 = 0; c0 < bc; c0 += TS) {
         const int64_t nb = bc - c0 < TS ? bc - c0 : TS, rs = tri_first_row(c0, delta);
@@ -237,8 +239,7 @@ static void row_range(const mmi_attn_dims *s, int64_t j0, int64_t j1, int64_t *l
 }
 
 /* P = exp(S - L_i) over the keys row i sees, 0 beyond (and for rows that saw no key). */
-static void tri_probs(int64_t i0, int64_t br, int64_t bc, int64_t delta,
-                      const float *lse, float *p)
+static void tri_probs(int64_t i0, int64_t br, int64_t bc, int64_t delta, const float *lse, float *p)
 {
     for (int64_t r = 0; r < br; r++) {
         float *pr = p + r * BC;
