@@ -3,6 +3,7 @@
 mm_ssm (state-space scans, steps and kernels). Inputs are numpy arrays (wrapped without
 copies); outputs are new float32 arrays."""
 import ctypes
+import math
 
 import numpy as np
 
@@ -123,6 +124,9 @@ class Attention(Handle):
         set_fields(o, fields)
         _create(self, lib.mm_attn_create, o)
         self._shapes = None
+        # PERFORMER's projection shape (mm.h: n_features 0 means int(d ln d)); libmm checks it
+        d = o.d_head
+        self._proj_shape = (o.n_features or int(d * math.log(d)) if d > 1 else 1, d)
 
     def forward(self, q, k, v, g=None):
         """out [B, H, N, dv]; g: GATED data-dependent log-gates (forward_gated)."""
@@ -157,6 +161,58 @@ class Attention(Handle):
 
     def reset(self):
         self._call(lib.mm_attn_reset)
+        self._shapes = None
+
+    # ---- RWKV6 (since libmm 0.2) --------------------------------------------------------------
+    def forward_rwkv6(self, r, k, v, w, u):
+        """RWKV-6 time mixing: r, k, w [B, H, N, d] (w the log-decays, <= 0), v [B, H, N, dv],
+        u [H, d] the bonus -> out [B, H, N, dv]. backward_rwkv6 differentiates it."""
+        tq, tk, tv, tw, tu = _ins((r, "r"), (k, "k"), (v, "v"), (w, "w"), (u, "u"))
+        out = np.empty(tq.array.shape[:-1] + tv.array.shape[-1:], np.float32)
+        (to,) = _outs((out, "out"))
+        self._call(lib.mm_attn_forward_rwkv6, h(tq), h(tk), h(tv), h(tw), h(tu), to.handle)
+        self._shapes = ("rwkv6",) + tuple(t.array.shape for t in (tq, tk, tv, tw, tu))
+        return out
+
+    def backward_rwkv6(self, dout):
+        """(dr, dk, dv, dw, du) of the last forward_rwkv6 (du [H, d] summed over the batch)."""
+        if self._shapes is None or self._shapes[0] != "rwkv6":
+            raise errors.error(errors.E_STATE, "backward_rwkv6 without a forward_rwkv6")
+        grads = [np.empty(s, np.float32) for s in self._shapes[1:]]
+        (td,) = _ins((dout, "dout"))
+        t = _outs(*zip(grads, ("dr", "dk", "dv", "dw", "du")))
+        self._call(lib.mm_attn_backward_rwkv6, td.handle, *(x.handle for x in t))
+        return tuple(grads)
+
+    def step_rwkv6(self, r, k, v, w, u):
+        """One RWKV-6 token per batch-head: r, k, w [B, H, d], v [B, H, dv], u [H, d] ->
+        out [B, H, dv], what forward_rwkv6 gives at that position (state in the handle;
+        reset() starts over)."""
+        tq, tk, tv, tw, tu = _ins((r, "r"), (k, "k"), (v, "v"), (w, "w"), (u, "u"))
+        out = np.empty(tq.array.shape[:-1] + tv.array.shape[-1:], np.float32)
+        (to,) = _outs((out, "out"))
+        self._call(lib.mm_attn_step_rwkv6, h(tq), h(tk), h(tv), h(tw), h(tu), to.handle)
+        return out
+
+    # ---- Performer projection ------------------------------------------------------------------
+    @property
+    def projection(self):
+        """PERFORMER: a copy of the random-feature projection W [n_features, d_head]."""
+        w = np.empty(self._proj_shape, np.float32)
+        (tw,) = _outs((w, "projection"))
+        self._call(lib.mm_attn_get_projection, tw.handle)
+        return w
+
+    @projection.setter
+    def projection(self, w):
+        """Copies W [n_features, d_head] (finite) into the handle."""
+        (tw,) = _ins((w, "projection"))
+        self._call(lib.mm_attn_set_projection, h(tw))
+        self._shapes = None
+
+    def redraw(self):
+        """PERFORMER: draws a new projection from the handle's RNG."""
+        self._call(lib.mm_attn_redraw)
         self._shapes = None
 
 
