@@ -18,12 +18,15 @@ from .core import Tensor, as_f32
 from .model import Model
 from .ops import Loss, Attention, SSM
 from .policy import Policy
-from . import constants
+from .linalg import (sgemm, Threads, hippo, hippo_rank_correction, discretize, s4d_init)
+from . import constants, linalg
 
 __all__ = ["MMError", "InvalidArgumentError", "ShapeError", "RangeError", "DTypeError",
            "NumericError",
            "StateError", "UnsupportedError", "FormatError", "IOFailure", "OutOfMemory",
            "Tensor", "as_f32", "Model", "Loss", "Attention", "SSM", "Policy", "constants",
+           "linalg", "sgemm", "Threads", "hippo", "hippo_rank_correction", "discretize",
+           "s4d_init",
            "version", "build_info", "version_number", "abi_version"]
 
 

@@ -203,9 +203,10 @@ class Policy(Handle):
         self._call(lib.mm_policy_export_save, path_arg(path))
 
     def export_io(self):
-        """The constants around an exported actor: a dict with output ("tanh_rescale",
-        "clip", "argmax", "tanh_mean"), norm_obs, obs_dim, act_dim, model_out, clip_obs and
-        the arrays obs_mean, obs_istd [obs_dim], act_low, act_high [act_dim]."""
+        """The constants around an exported actor: a dict with output (MM_EXPORT_*) and
+        output_name ("tanh_rescale", "clip", "argmax", "tanh_mean"), norm_obs, obs_dim,
+        act_dim, model_out, clip_obs and the arrays obs_mean, obs_istd [obs_dim], act_low,
+        act_high [act_dim] (copies of the current values)."""
         info = PolicyExportInfo()
         self._call(lib.mm_policy_export_io, ctypes.byref(info), None, None, None, None)
         arrays = [np.empty(n, np.float32) for n in (info.obs_dim, info.obs_dim, info.act_dim,
@@ -238,9 +239,11 @@ class Policy(Handle):
 
 
 _EXPLORE = (c_int32(0), c_int32(1))
-_SAVE_CHECKPOINT = 1  # MM_POLICY_SAVE_CHECKPOINT
-_EXPORT_TANH_MEAN, _EXPORT_ARGMAX, _EXPORT_CLIP = 4, 3, 2  # MM_EXPORT_*
-_EXPORT_NAMES = {1: "tanh_rescale", 2: "clip", 3: "argmax", 4: "tanh_mean"}
+_SAVE_CHECKPOINT = constants.ENUMS["MM_POLICY_SAVE_CHECKPOINT"]
+_EXPORT_TANH_MEAN = constants.EXPORT_OUTPUTS["tanh_mean"]
+_EXPORT_ARGMAX = constants.EXPORT_OUTPUTS["argmax"]
+_EXPORT_CLIP = constants.EXPORT_OUTPUTS["clip"]
+_EXPORT_NAMES = {v: k for k, v in constants.EXPORT_OUTPUTS.items()}
 
 
 class BoundRows:
