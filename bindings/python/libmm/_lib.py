@@ -221,6 +221,9 @@ STRUCTS = {"mm_allocator": Allocator, "mm_model_opts": ModelOpts, "mm_loss_opts"
            "mm_ssm_grads": SsmGrads, "mm_policy_opts": PolicyOpts,
            "mm_policy_export_info": PolicyExportInfo}
 
+# mm_read_fn: int64_t (*)(void *ud, void *buf, int64_t n)
+READ_FN = ctypes.CFUNCTYPE(c_int64, c_void_p, c_void_p, c_int64)
+
 H = c_void_p  # every handle is an opaque pointer
 HP = POINTER(c_void_p)
 
@@ -282,6 +285,7 @@ _PROTOS = {
     "mm_model_save_mem": (c_int, [H, c_void_p, c_size_t, POINTER(c_size_t), c_uint32]),
     "mm_model_load": (c_int, [HP, c_char_p, POINTER(ModelOpts)]),
     "mm_model_load_mem": (c_int, [HP, c_void_p, c_size_t, POINTER(ModelOpts)]),
+    "mm_model_load_cb": (c_int, [HP, READ_FN, c_void_p, POINTER(ModelOpts)]),
     "mm_model_decode_state_size": (c_int, [H, c_int64, POINTER(c_size_t)]),
     "mm_model_decode_step": (c_int, [H, H, H, c_void_p, c_size_t]),
     "mm_model_seed": (c_int, [H, c_uint64]),
@@ -376,6 +380,7 @@ _PROTOS = {
     "mm_policy_save_ex": (c_int, [H, c_char_p, c_uint32]),
     "mm_policy_save_mem": (c_int, [H, c_void_p, c_size_t, POINTER(c_size_t), c_uint32]),
     "mm_policy_load_mem": (c_int, [H, c_void_p, c_size_t]),
+    "mm_policy_load_cb": (c_int, [H, READ_FN, c_void_p]),
     "mm_policy_load_new": (c_int, [HP, c_char_p, POINTER(PolicyOpts)]),
     "mm_policy_export": (c_int, [H, HP, POINTER(ModelOpts)]),
     "mm_policy_export_copy": (c_int, [H, H]),

@@ -8,7 +8,7 @@ import numpy as np
 from . import constants, errors
 from ._lib import lib, ModelOpts, AttnOpts, f32p, i32p, c_int32
 from .core import (Handle, Tensor, checked, err_buffer, f32_input, int_input, lookup,
-                   out_tensor, path_arg, pointer, raise_create, set_fields, view)
+                   out_tensor, path_arg, pointer, raise_create, reader, set_fields, view)
 
 
 def _ins_f32(a, name):
@@ -354,6 +354,21 @@ class Model(Handle):
         o, buf = _opts(0, max_batch, max_seq, 0, n_threads)
         rc = lib.mm_model_load(ctypes.byref(m._owner.ptr), path_arg(path), ctypes.byref(o))
         if rc != 0:
+            raise_create(rc, buf)
+        return m
+
+    @classmethod
+    def from_stream(cls, stream, max_batch=1, max_seq=1, n_threads=1):
+        """A model read from a binary file object (anything with read(n)); nothing past the
+        model's last byte is read, so other data may follow it in the stream."""
+        m = cls._adopt()
+        o, buf = _opts(0, max_batch, max_seq, 0, n_threads)
+        fn, caught = reader(stream)
+        rc = lib.mm_model_load_cb(ctypes.byref(m._owner.ptr), fn, None, ctypes.byref(o))
+        if rc != 0:
+            if caught:
+                raise errors.error(rc, "reading the stream failed: %r" % caught[0]) \
+                    from caught[0]
             raise_create(rc, buf)
         return m
 

@@ -8,7 +8,7 @@ import numpy as np
 from . import constants, errors
 from ._lib import lib, PolicyOpts, PolicyExportInfo, f32p, u8p, c_int32, c_int64
 from .core import (Handle, check_int, err_buffer, f32_input, flag_input, lookup, path_arg,
-                   pointer, raise_create, set_field, set_fields)
+                   pointer, raise_create, reader, set_field, set_fields)
 
 
 class Policy(Handle):
@@ -149,6 +149,17 @@ class Policy(Handle):
         blob = memoryview(data).tobytes()
         raw = ctypes.create_string_buffer(blob, len(blob))
         self._call(lib.mm_policy_load_mem, raw, len(blob))
+
+    def load_stream(self, stream):
+        """As load, from a binary file object (anything with read(n)); nothing past the
+        policy file's last byte is read."""
+        fn, caught = reader(stream)
+        owner = self._live()
+        rc = lib.mm_policy_load_cb(owner.ptr, fn, None)
+        if rc < 0 and caught:
+            raise errors.error(rc, "reading the stream failed: %r" % caught[0]) from caught[0]
+        if rc < 0:
+            errors.check(rc, self._errmsg, owner.ptr)
 
     @classmethod
     def from_file(cls, path, algo=None, **fields):

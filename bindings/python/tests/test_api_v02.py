@@ -2,6 +2,7 @@
 """The 0.2 wrappers (RWKV-6, Performer projection, decoding and sampling, log-probabilities,
 policy bytes / checkpoints / load_new / export, version numbers), each against an independent
 path: a float64 numpy reference, or the same result through an already-tested call."""
+import io
 import os
 import re
 import tempfile
@@ -324,6 +325,40 @@ class PolicyIoTest(unittest.TestCase):
             q = libmm.Policy(algo, 3, hidden=[8], norm_obs=0, n_agents=5, **kw)
             np.testing.assert_array_equal(q.act_exported(q.export(max_batch=5), self.obs),
                                           q.act(self.obs, False), err_msg=algo)
+
+    def test_streams(self):
+        p, q = policy(seed=1), policy(seed=2)
+        train(p)
+        blob = p.to_bytes()
+        f = io.BytesIO(blob + b"trailing data")
+        q.load_stream(f)
+        self.assertEqual(f.tell(), len(blob))           # nothing past the file was read
+        np.testing.assert_array_equal(q.act(self.obs, False), p.act(self.obs, False))
+        m = lm(seed=3)
+        mb = m.to_bytes()
+        f = io.BytesIO(mb + blob)
+        m2 = libmm.Model.from_stream(f, max_batch=3, max_seq=6)
+        self.assertEqual(f.tell(), len(mb))
+        x = np.random.default_rng(1).integers(0, 7, (3, 6, 1)).astype(np.float32)
+        np.testing.assert_array_equal(m2.infer(x), m.infer(x))
+        q.load_stream(f)                                 # the policy that followed the model
+        np.testing.assert_array_equal(q.act(self.obs, False), p.act(self.obs, False))
+
+        class Broken(io.RawIOBase):
+            def read(self, n):
+                raise OSError("disk on fire")
+        with self.assertRaises(libmm.IOFailure) as cm:
+            libmm.Model.from_stream(Broken())
+        self.assertIsInstance(cm.exception.__cause__, OSError)
+        with self.assertRaises(libmm.IOFailure):
+            q.load_stream(Broken())
+        with self.assertRaises(libmm.FormatError):       # truncated
+            libmm.Model.from_stream(io.BytesIO(mb[:len(mb) // 2]))
+        with self.assertRaises(libmm.FormatError):
+            q.load_stream(io.BytesIO(blob[:100]))
+        with self.assertRaises(libmm.IOFailure):         # read() returning a str
+            q.load_stream(io.StringIO("text"))
+        np.testing.assert_array_equal(q.act(self.obs, False), p.act(self.obs, False))
 
     def test_bad_input(self):
         p = policy()
