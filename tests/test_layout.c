@@ -215,6 +215,14 @@ static void test_struct_layout(void)
     PIN(mm_comm_callbacks, sendrecv, 40);
     PIN(mm_comm_callbacks, broadcast, 48);
     PIN(mm_comm_callbacks, release, 56);
+    PIN_SIZE(mm_policy_export_info, 40); /* 0.2 */
+    PIN(mm_policy_export_info, output, 0);
+    PIN(mm_policy_export_info, norm_obs, 4);
+    PIN(mm_policy_export_info, obs_dim, 8);
+    PIN(mm_policy_export_info, act_dim, 16);
+    PIN(mm_policy_export_info, model_out, 24);
+    PIN(mm_policy_export_info, clip_obs, 32);
+    PIN(mm_policy_export_info, reserved, 36);
 #endif
 }
 

@@ -18,13 +18,16 @@ from .core import Tensor, as_f32
 from .model import Model
 from .ops import Loss, Attention, SSM
 from .policy import Policy
-from . import constants
+from .linalg import (sgemm, Threads, hippo, hippo_rank_correction, discretize, s4d_init)
+from . import constants, linalg
 
 __all__ = ["MMError", "InvalidArgumentError", "ShapeError", "RangeError", "DTypeError",
            "NumericError",
            "StateError", "UnsupportedError", "FormatError", "IOFailure", "OutOfMemory",
            "Tensor", "as_f32", "Model", "Loss", "Attention", "SSM", "Policy", "constants",
-           "version", "build_info"]
+           "linalg", "sgemm", "Threads", "hippo", "hippo_rank_correction", "discretize",
+           "s4d_init",
+           "version", "build_info", "version_number", "abi_version"]
 
 
 def version():
@@ -33,3 +36,13 @@ def version():
 
 def build_info():
     return _clib.mm_build_info().decode()
+
+
+def version_number():
+    """MM_VERSION_NUMBER of the loaded library (major * 10000 + minor * 100 + patch)."""
+    return _clib.mm_version_number()
+
+
+def abi_version():
+    """MM_ABI_VERSION of the loaded library (the soname's number)."""
+    return _clib.mm_abi_version()

@@ -211,9 +211,19 @@ class PolicyOpts(Structure):
                 ("use_sde", c_int32), ("sde_sample_freq", c_int32)]
 
 
+class PolicyExportInfo(Structure):
+    _fields_ = [("output", c_int32), ("norm_obs", c_int32), ("obs_dim", c_int64),
+                ("act_dim", c_int64), ("model_out", c_int64), ("clip_obs", c_float),
+                ("reserved", c_float)]
+
+
 STRUCTS = {"mm_allocator": Allocator, "mm_model_opts": ModelOpts, "mm_loss_opts": LossOpts,
            "mm_attn_opts": AttnOpts, "mm_ssm_opts": SsmOpts, "mm_ssm_inputs": SsmInputs,
-           "mm_ssm_grads": SsmGrads, "mm_policy_opts": PolicyOpts}
+           "mm_ssm_grads": SsmGrads, "mm_policy_opts": PolicyOpts,
+           "mm_policy_export_info": PolicyExportInfo}
+
+# mm_read_fn: int64_t (*)(void *ud, void *buf, int64_t n)
+READ_FN = ctypes.CFUNCTYPE(c_int64, c_void_p, c_void_p, c_int64)
 
 H = c_void_p  # every handle is an opaque pointer
 HP = POINTER(c_void_p)
@@ -222,6 +232,8 @@ HP = POINTER(c_void_p)
 _PROTOS = {
     "mm_version_string": (c_char_p, []),
     "mm_build_info": (c_char_p, []),
+    "mm_version_number": (c_uint32, []),
+    "mm_abi_version": (c_uint32, []),
     "mm_status_str": (c_char_p, [c_int]),
     "mm_status_name": (c_char_p, [c_int]),
     "mm_param_bounds": (c_int, [c_int32, f64p, f64p]),
@@ -274,6 +286,13 @@ _PROTOS = {
     "mm_model_save_mem": (c_int, [H, c_void_p, c_size_t, POINTER(c_size_t), c_uint32]),
     "mm_model_load": (c_int, [HP, c_char_p, POINTER(ModelOpts)]),
     "mm_model_load_mem": (c_int, [HP, c_void_p, c_size_t, POINTER(ModelOpts)]),
+    "mm_model_load_cb": (c_int, [HP, READ_FN, c_void_p, POINTER(ModelOpts)]),
+    "mm_model_decode_state_size": (c_int, [H, c_int64, POINTER(c_size_t)]),
+    "mm_model_decode_step": (c_int, [H, H, H, c_void_p, c_size_t]),
+    "mm_model_seed": (c_int, [H, c_uint64]),
+    "mm_model_sample": (c_int, [H, H, c_double, c_int64, c_double, i32p, c_int64, f32p]),
+    "mm_model_logprob": (c_int, [H, H, i32p, c_int64, H]),
+    "mm_model_logprob_backward": (c_int, [H, i32p, c_int64, H]),
     # losses
     "mm_loss_opts_init": (c_int, [POINTER(LossOpts), c_int32]),
     "mm_loss_create": (c_int, [HP, POINTER(LossOpts)]),
@@ -289,6 +308,11 @@ _PROTOS = {
     "mm_loss_kimi": (c_int, [H, H, H, H, f64p, H]),
     "mm_loss_l2_normalize": (c_int, [H, H, H]),
     "mm_loss_l2_normalize_backward": (c_int, [H, H, H, H]),
+    "mm_loss_flip_draw": (c_int, [H, c_int64, c_int64, c_int64, i32p]),
+    "mm_loss_flip_gather": (c_int, [H, H, i32p, c_int64, H]),
+    "mm_loss_flip_scatter": (c_int, [H, H, i32p, c_int64, H]),
+    "mm_loss_blip_hard_negatives": (c_int, [H, H, i64p, c_int32, i32p]),
+    "mm_loss_kimi_length_reward": (c_int, [H, i64p, H, c_int64, H]),
     # attention
     "mm_attn_opts_init": (c_int, [POINTER(AttnOpts), c_int32]),
     "mm_attn_create": (c_int, [HP, POINTER(AttnOpts)]),
@@ -297,6 +321,12 @@ _PROTOS = {
     "mm_attn_backward": (c_int, [H, H, H, H, H, H]),
     "mm_attn_step": (c_int, [H, H, H, H, H, H]),
     "mm_attn_reset": (c_int, [H]),
+    "mm_attn_forward_rwkv6": (c_int, [H, H, H, H, H, H, H]),
+    "mm_attn_backward_rwkv6": (c_int, [H, H, H, H, H, H, H]),
+    "mm_attn_step_rwkv6": (c_int, [H, H, H, H, H, H, H]),
+    "mm_attn_redraw": (c_int, [H]),
+    "mm_attn_get_projection": (c_int, [H, H]),
+    "mm_attn_set_projection": (c_int, [H, H]),
     "mm_attn_set_f64": (c_int, [H, c_int32, c_double]),
     "mm_attn_get_f64": (c_int, [H, c_int32, f64p]),
     "mm_attn_errmsg": (c_char_p, [H]),
@@ -314,6 +344,26 @@ _PROTOS = {
     "mm_ssm_conv": (c_int, [H, H, H, H, H]),
     "mm_ssm_step": (c_int, [H, POINTER(SsmInputs), H]),
     "mm_ssm_reset": (c_int, [H]),
+    "mm_ssm_conv_backward": (c_int, [H, H, H, H, H, H, H, H]),
+    "mm_ssm_kernel_backward": (c_int, [H, POINTER(SsmInputs), H, POINTER(SsmGrads)]),
+    "mm_ssm_state": (c_int, [H, POINTER(f32p), i64p]),
+    "mm_ssm_lru_init": (c_int, [H, c_double, c_double, c_double, f32p, f32p, f32p, f32p, f32p,
+                                f32p]),
+    # functions without a handle (linalg.py)
+    "mm_ssm_s4d_init": (c_int, [c_int32, c_int64, c_int64, f32p, f32p]),
+    "mm_ssm_discretize": (c_int, [c_int32, c_uint32, c_int64, f64p, f64p, c_double, f64p, f64p,
+                                  c_void_p]),
+    "mm_hippo": (c_int, [c_int32, c_int64, f64p, f64p]),
+    "mm_hippo_rank_correction": (c_int, [c_int32, c_int64, c_int32, f64p, f64p]),
+    "mm_sgemm_workspace_size": (c_size_t, []),
+    "mm_sgemm_mt_workspace_size": (c_size_t, [c_int32]),
+    "mm_sgemm": (c_int, [c_int32, c_int32, c_int64, c_int64, c_int64, c_float, f32p, c_int64,
+                         f32p, c_int64, c_float, f32p, c_int64, c_void_p, c_size_t]),
+    "mm_sgemm_mt": (c_int, [c_int32, c_int32, c_int64, c_int64, c_int64, c_float, f32p,
+                            c_int64, f32p, c_int64, c_float, f32p, c_int64, H, c_void_p,
+                            c_size_t]),
+    "mm_threads_create": (c_int, [HP, c_int32, c_void_p]),
+    "mm_threads_free": (None, [H]),
     "mm_ssm_get_f64": (c_int, [H, c_int32, f64p]),
     "mm_ssm_set_f64": (c_int, [H, c_int32, c_double]),
     # policies
@@ -328,6 +378,15 @@ _PROTOS = {
     "mm_policy_get_f64": (c_int, [H, c_int32, f64p]),
     "mm_policy_save": (c_int, [H, c_char_p]),
     "mm_policy_load": (c_int, [H, c_char_p]),
+    "mm_policy_save_ex": (c_int, [H, c_char_p, c_uint32]),
+    "mm_policy_save_mem": (c_int, [H, c_void_p, c_size_t, POINTER(c_size_t), c_uint32]),
+    "mm_policy_load_mem": (c_int, [H, c_void_p, c_size_t]),
+    "mm_policy_load_cb": (c_int, [H, READ_FN, c_void_p]),
+    "mm_policy_load_new": (c_int, [HP, c_char_p, POINTER(PolicyOpts)]),
+    "mm_policy_export": (c_int, [H, HP, POINTER(ModelOpts)]),
+    "mm_policy_export_copy": (c_int, [H, H]),
+    "mm_policy_export_save": (c_int, [H, c_char_p]),
+    "mm_policy_export_io": (c_int, [H, POINTER(PolicyExportInfo), f32p, f32p, f32p, f32p]),
     "mm_policy_errmsg": (c_char_p, [H]),
     "mm_policy_free": (None, [H]),
 }

@@ -40,7 +40,7 @@ ENUMS = _enums()
 PARAM_INFO = _params()
 
 # Constants that share a kind's prefix but are flags, not kinds.
-_NOT_KINDS = {"MM_SSM_DELTA_SOFTPLUS"}
+_NOT_KINDS = {"MM_SSM_DELTA_SOFTPLUS", "MM_DISC_DIAGONAL"}
 
 
 def _kinds(prefix):
@@ -61,6 +61,10 @@ ATTENTIONS = _kinds("MM_ATTN_")
 SSMS = _kinds("MM_SSM_")
 ALGOS = _kinds("MM_ALGO_")
 MEMORIES = _kinds("MM_MEMORY_")
+HIPPO_MEASURES = _kinds("MM_HIPPO_")
+DISCRETIZATIONS = _kinds("MM_DISC_")
+S4D_INITS = _kinds("MM_S4D_")
+EXPORT_OUTPUTS = _kinds("MM_EXPORT_")
 
 # Run-time parameter ids (mm_*_set_f64 / get_f64) by name.
 MODEL_PARAMS = _param_ids("model", "MM_MODEL_")

@@ -204,6 +204,31 @@ def lookup(table, value, what):
     return check_int(value, c_int32, what)
 
 
+def reader(stream):
+    """(mm_read_fn, errors) reading from a binary file object's read(n) (or readinto): the
+    callback copies at most n bytes, returns 0 at the end and -1 (libmm: MM_E_IO) when read
+    raises; the exception is kept in errors for the caller to chain. Keep the returned
+    callback referenced until the C call returns."""
+    from ._lib import READ_FN
+    caught = []
+
+    def read(_ud, buf, n):
+        try:
+            data = stream.read(n)
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError("read() returned %s, not bytes" % type(data).__name__)
+            data = memoryview(data).cast("B")
+            if len(data) > n:
+                raise ValueError("read(%d) returned %d bytes" % (n, len(data)))
+            ctypes.memmove(buf, bytes(data), len(data))
+            return len(data)
+        except BaseException as e:  # noqa: B902 (a C caller cannot take an exception)
+            caught.append(e)
+            return -1
+
+    return READ_FN(read), caught
+
+
 def err_buffer():
     return ctypes.create_string_buffer(512)
 

@@ -6,9 +6,13 @@ import threading
 import numpy as np
 
 from . import constants, errors
-from ._lib import lib, ModelOpts, AttnOpts, f32p
-from .core import (Handle, Tensor, checked, err_buffer, f32_input, lookup, out_tensor,
-                   path_arg, raise_create, set_fields, view)
+from ._lib import lib, ModelOpts, AttnOpts, f32p, i32p, c_int32
+from .core import (Handle, Tensor, checked, err_buffer, f32_input, int_input, lookup,
+                   out_tensor, path_arg, pointer, raise_create, reader, set_fields, view)
+
+
+def _ins_f32(a, name):
+    return (Tensor(f32_input(a, name), name=name),)
 
 
 def _opts(input_dim=0, max_batch=1, max_seq=1, seed=0, n_threads=1):
@@ -227,6 +231,72 @@ class Model(Handle):
                          size.value)
         return y
 
+    # ---- decoding and sampling (since libmm 0.2) ------------------------------------------------
+    def decode_state(self, batch):
+        """A zeroed recurrent state for decode_step with batch rows (a uint64 array, so it is
+        8-byte aligned; empty when the model has no recurrent layer). Zero it again (or make a
+        new one) to start new sequences."""
+        size = ctypes.c_size_t()
+        self._call(lib.mm_model_decode_state_size, batch, ctypes.byref(size))
+        return np.zeros((size.value + 7) // 8, np.uint64)
+
+    def decode_step(self, x, state):
+        """One token per row: x [batch, input_dim] -> y [batch, output_dim], updating state
+        (from decode_state(batch)) in place."""
+        x = f32_input(x, "x")
+        st = checked(state, "state", np.uint64, writable=True)
+        tx = Tensor(x, name="x")
+        y = np.empty(self._out_shape(x), np.float32)
+        ty = out_tensor(y, "y")
+        ptr = st.ctypes.data_as(ctypes.c_void_p) if st.nbytes else None
+        self._call(lib.mm_model_decode_step, tx.handle, ty.handle, ptr, st.nbytes)
+        self._last_x_shape = None
+        return y
+
+    def seed(self, seed):
+        """Reseeds the RNG sample() draws from."""
+        self._call(lib.mm_model_seed, seed)
+
+    def sample(self, logits, temperature=1.0, top_k=0, top_p=1.0):
+        """One token per row of logits [n, V] (or [V]): (tokens int32 [n], logp float32 [n]),
+        logp the untempered log-softmax of the drawn tokens. temperature 0 is greedy."""
+        (tz,) = _ins_f32(logits, "logits")
+        n = tz.array.shape[0] if tz.array.ndim == 2 else 1
+        tokens = np.empty(n, np.int32)
+        logp = np.empty(n, np.float32)
+        self._call(lib.mm_model_sample, tz.handle, float(temperature), top_k, float(top_p),
+                   pointer(tokens, i32p), n, pointer(logp, f32p))
+        return tokens, logp
+
+    def logprob(self, x, targets):
+        """Runs forward on x and returns logp [x.shape[:-1]] (float32): log softmax of the
+        output at each position, read at targets (same count; negative = skipped, 0). Keeps
+        the forward for logprob_backward."""
+        x = f32_input(x, "x")
+        rows = x.shape[:-1] if x.ndim > 1 else (1,)
+        n = int(np.prod(rows))
+        t = int_input(targets, "targets", c_int32)
+        if t.size != n:
+            raise errors.error(errors.E_SHAPE, "targets has %d entries; x has %d positions" %
+                               (t.size, n))
+        tx = Tensor(x, name="x")
+        logp = np.empty(rows, np.float32)
+        tl = out_tensor(logp, "logp")
+        self._call(lib.mm_model_logprob, tx.handle, pointer(t, i32p), n, tl.handle)
+        self._last_x_shape = x.shape
+        self._last_ctx_shape = None
+        return logp
+
+    def logprob_backward(self, targets, weights):
+        """Accumulates into grads the gradient of sum(weights * logp) of the last logprob
+        (the same targets; weights with one value per position)."""
+        t = int_input(targets, "targets", c_int32)
+        (tw,) = _ins_f32(weights, "weights")
+        if tw.array.size != t.size:
+            raise errors.error(errors.E_SHAPE, "weights has %d entries; targets %d" %
+                               (tw.array.size, t.size))
+        self._call(lib.mm_model_logprob_backward, pointer(t, i32p), t.size, tw.handle)
+
     # ---- training ----------------------------------------------------------------------------
     def zero_grad(self):
         self._call(lib.mm_model_zero_grad)
@@ -284,6 +354,21 @@ class Model(Handle):
         o, buf = _opts(0, max_batch, max_seq, 0, n_threads)
         rc = lib.mm_model_load(ctypes.byref(m._owner.ptr), path_arg(path), ctypes.byref(o))
         if rc != 0:
+            raise_create(rc, buf)
+        return m
+
+    @classmethod
+    def from_stream(cls, stream, max_batch=1, max_seq=1, n_threads=1):
+        """A model read from a binary file object (anything with read(n)); nothing past the
+        model's last byte is read, so other data may follow it in the stream."""
+        m = cls._adopt()
+        o, buf = _opts(0, max_batch, max_seq, 0, n_threads)
+        fn, caught = reader(stream)
+        rc = lib.mm_model_load_cb(ctypes.byref(m._owner.ptr), fn, None, ctypes.byref(o))
+        if rc != 0:
+            if caught:
+                raise errors.error(rc, "reading the stream failed: %r" % caught[0]) \
+                    from caught[0]
             raise_create(rc, buf)
         return m
 

@@ -3,14 +3,15 @@
 mm_ssm (state-space scans, steps and kernels). Inputs are numpy arrays (wrapped without
 copies); outputs are new float32 arrays."""
 import ctypes
+import math
 
 import numpy as np
 
 from . import constants, errors
 from ._lib import (lib, LossOpts, AttnOpts, SsmOpts, SsmInputs, SsmGrads, SSM_INPUT_NAMES,
-                   i32p, c_int32)
-from .core import (Handle, Tensor, err_buffer, f32_input, h, int_input, lookup, out_tensor,
-                   pointer, raise_create, set_fields)
+                   f32p, i32p, i64p, c_int32, c_int64)
+from .core import (Handle, Tensor, check_int, err_buffer, f32_input, h, int_input, lookup,
+                   out_tensor, pointer, raise_create, set_fields, view)
 
 
 def _create(obj, create, opts):
@@ -104,6 +105,87 @@ class Loss(Handle):
         self._call(lib.mm_loss_l2_normalize, tu.handle, tx.handle)
         return x
 
+    def kimi_length_reward(self, lengths, rewards, group_size):
+        """Kimi k1.5 length reward of N responses in groups of group_size: lengths (N
+        integers >= 0), rewards (N values, any shape) -> out shaped as rewards."""
+        (tr,) = _ins((rewards, "rewards"))
+        n = tr.array.size
+        ln = int_input(lengths, "lengths", c_int64, (n,))
+        out = np.empty_like(tr.array)
+        (to,) = _outs((out, "out"))
+        self._call(lib.mm_loss_kimi_length_reward, pointer(ln, i64p), tr.handle, group_size,
+                   to.handle)
+        return out
+
+    # ---- FLIP patch masking and BLIP hard negatives ----------------------------------------
+    def flip_draw(self, batch, n_patches, n_keep):
+        """n_keep distinct patch indices in [0, n_patches) per sample: int32 [batch, n_keep]
+        drawn from the handle's RNG."""
+        batch = check_int(batch, c_int64, "batch")
+        n_keep = check_int(n_keep, c_int64, "n_keep")
+        if batch < 1 or n_keep < 1:
+            raise errors.error(errors.E_RANGE, "batch = %d, n_keep = %d: each >= 1" %
+                               (batch, n_keep))
+        keep = np.empty((batch, n_keep), np.int32)
+        self._call(lib.mm_loss_flip_draw, batch, n_patches, n_keep, pointer(keep, i32p))
+        return keep
+
+    @staticmethod
+    def _keep(keep, batch):
+        k = int_input(keep, "keep", c_int32)
+        if k.ndim != 2 or k.shape[0] != batch:
+            raise errors.error(errors.E_SHAPE, "keep has shape %s; expected [%d, n_keep]" %
+                               (k.shape, batch))
+        return k
+
+    def flip_gather(self, x, keep):
+        """out[b, j, :] = x[b, keep[b, j], :] for x [B, L, D], keep [B, n_keep] ints."""
+        (tx,) = _ins((x, "x"))
+        if tx.array.ndim != 3:
+            raise errors.error(errors.E_SHAPE, "x has shape %s; expected [B, L, D]" %
+                               (tx.array.shape,))
+        B, _, D = tx.array.shape
+        k = self._keep(keep, B)
+        out = np.empty((B, k.shape[1], D), np.float32)
+        (to,) = _outs((out, "out"))
+        self._call(lib.mm_loss_flip_gather, tx.handle, pointer(k, i32p), k.shape[1], to.handle)
+        return out
+
+    def flip_scatter(self, dout, keep, length):
+        """Backward of flip_gather: dx [B, length, D], zero except dx[b, keep[b, j]] +=
+        dout[b, j] (dout [B, n_keep, D])."""
+        (td,) = _ins((dout, "dout"))
+        if td.array.ndim != 3:
+            raise errors.error(errors.E_SHAPE, "dout has shape %s; expected [B, n_keep, D]" %
+                               (td.array.shape,))
+        B, _, D = td.array.shape
+        k = self._keep(keep, B)
+        length = check_int(length, c_int64, "length")
+        if length < 1:
+            raise errors.error(errors.E_SHAPE, "length = %d: >= 1" % length)
+        dx = np.empty((B, length, D), np.float32)
+        (tdx,) = _outs((dx, "dx"))
+        self._call(lib.mm_loss_flip_scatter, td.handle, pointer(k, i32p), k.shape[1],
+                   tdx.handle)
+        return dx
+
+    def blip_hard_negatives(self, sim, ids=None, by_column=False):
+        """One hard negative per row of sim [B, M] (M >= B), drawn with probability
+        softmax(sim) over the other columns (with ids, B labels: every same-label column is
+        excluded); by_column samples a row per column instead. int32 [B], -1 where no
+        candidate exists."""
+        (ts,) = _ins((sim, "sim"))
+        if ts.array.ndim != 2:
+            raise errors.error(errors.E_SHAPE, "sim has shape %s; expected [B, M]" %
+                               (ts.array.shape,))
+        B = ts.array.shape[0]
+        lab = None if ids is None else int_input(ids, "ids", c_int64, (B,))
+        neg = np.empty(B, np.int32)
+        self._call(lib.mm_loss_blip_hard_negatives, ts.handle,
+                   None if lab is None else pointer(lab, i64p), int(bool(by_column)),
+                   pointer(neg, i32p))
+        return neg
+
 
 class Attention(Handle):
     """Attention of one kind on q [B, H, N, d], k [B, H, M, d], v [B, H, M, dv]; options are
@@ -123,6 +205,9 @@ class Attention(Handle):
         set_fields(o, fields)
         _create(self, lib.mm_attn_create, o)
         self._shapes = None
+        # PERFORMER's projection shape (mm.h: n_features 0 means int(d ln d)); libmm checks it
+        d = o.d_head
+        self._proj_shape = (o.n_features or int(d * math.log(d)) if d > 1 else 1, d)
 
     def forward(self, q, k, v, g=None):
         """out [B, H, N, dv]; g: GATED data-dependent log-gates (forward_gated)."""
@@ -159,6 +244,58 @@ class Attention(Handle):
         self._call(lib.mm_attn_reset)
         self._shapes = None
 
+    # ---- RWKV6 (since libmm 0.2) --------------------------------------------------------------
+    def forward_rwkv6(self, r, k, v, w, u):
+        """RWKV-6 time mixing: r, k, w [B, H, N, d] (w the log-decays, <= 0), v [B, H, N, dv],
+        u [H, d] the bonus -> out [B, H, N, dv]. backward_rwkv6 differentiates it."""
+        tq, tk, tv, tw, tu = _ins((r, "r"), (k, "k"), (v, "v"), (w, "w"), (u, "u"))
+        out = np.empty(tq.array.shape[:-1] + tv.array.shape[-1:], np.float32)
+        (to,) = _outs((out, "out"))
+        self._call(lib.mm_attn_forward_rwkv6, h(tq), h(tk), h(tv), h(tw), h(tu), to.handle)
+        self._shapes = ("rwkv6",) + tuple(t.array.shape for t in (tq, tk, tv, tw, tu))
+        return out
+
+    def backward_rwkv6(self, dout):
+        """(dr, dk, dv, dw, du) of the last forward_rwkv6 (du [H, d] summed over the batch)."""
+        if self._shapes is None or self._shapes[0] != "rwkv6":
+            raise errors.error(errors.E_STATE, "backward_rwkv6 without a forward_rwkv6")
+        grads = [np.empty(s, np.float32) for s in self._shapes[1:]]
+        (td,) = _ins((dout, "dout"))
+        t = _outs(*zip(grads, ("dr", "dk", "dv", "dw", "du")))
+        self._call(lib.mm_attn_backward_rwkv6, td.handle, *(x.handle for x in t))
+        return tuple(grads)
+
+    def step_rwkv6(self, r, k, v, w, u):
+        """One RWKV-6 token per batch-head: r, k, w [B, H, d], v [B, H, dv], u [H, d] ->
+        out [B, H, dv], what forward_rwkv6 gives at that position (state in the handle;
+        reset() starts over)."""
+        tq, tk, tv, tw, tu = _ins((r, "r"), (k, "k"), (v, "v"), (w, "w"), (u, "u"))
+        out = np.empty(tq.array.shape[:-1] + tv.array.shape[-1:], np.float32)
+        (to,) = _outs((out, "out"))
+        self._call(lib.mm_attn_step_rwkv6, h(tq), h(tk), h(tv), h(tw), h(tu), to.handle)
+        return out
+
+    # ---- Performer projection ------------------------------------------------------------------
+    @property
+    def projection(self):
+        """PERFORMER: a copy of the random-feature projection W [n_features, d_head]."""
+        w = np.empty(self._proj_shape, np.float32)
+        (tw,) = _outs((w, "projection"))
+        self._call(lib.mm_attn_get_projection, tw.handle)
+        return w
+
+    @projection.setter
+    def projection(self, w):
+        """Copies W [n_features, d_head] (finite) into the handle."""
+        (tw,) = _ins((w, "projection"))
+        self._call(lib.mm_attn_set_projection, h(tw))
+        self._shapes = None
+
+    def redraw(self):
+        """PERFORMER: draws a new projection from the handle's RNG."""
+        self._call(lib.mm_attn_redraw)
+        self._shapes = None
+
 
 class SSM(Handle):
     """A state-space operator ("selective", "ssd", "lru", "s4d", "s4"); options are
@@ -177,6 +314,7 @@ class SSM(Handle):
         errors.check(lib.mm_ssm_opts_init(ctypes.byref(o), lookup(constants.SSMS, kind, "ssm")))
         set_fields(o, fields)
         _create(self, lib.mm_ssm_create, o)
+        self._dims = (o.d_inner, o.d_state)  # the sizes of lru_init's arrays
 
     @staticmethod
     def _inputs(arrays):
@@ -246,6 +384,55 @@ class SSM(Handle):
         (ty,) = _outs((y, "y"))
         self._call(lib.mm_ssm_conv, tu.handle, tk.handle, h(td), ty.handle)
         return y
+
+    def conv_backward(self, u, k, dy, d=None):
+        """Backward of conv: (du [Bt, H, L], dk [H, L], dd [H] or None without d)."""
+        tu, tk, td, tdy = _ins((u, "u"), (k, "k"), (d, "d"), (dy, "dy"))
+        du, dk = np.empty_like(tu.array), np.empty_like(tk.array)
+        dd = None if td is None else np.empty_like(td.array)
+        tdu, tdk, tdd = _outs((du, "du"), (dk, "dk"), (dd, "dd"))
+        self._call(lib.mm_ssm_conv_backward, tu.handle, tk.handle, h(td), tdy.handle,
+                   tdu.handle, tdk.handle, h(tdd))
+        return du, dk, dd
+
+    def kernel_backward(self, dk, wrt=("log_dt",), **inputs):
+        """Gradients of kernel(...) given dk [H, L], for the names in wrt (S4D: log_dt,
+        A_real, A_imag, B, C; S4: log_dt, A_real, A_imag, P, B, C), by name."""
+        ins, keep = self._inputs(inputs)
+        g = SsmGrads()
+        errors.check(lib.mm_ssm_grads_init(ctypes.byref(g)))
+        res, tens = {}, []
+        for name in wrt:
+            if name not in SSM_INPUT_NAMES:
+                raise TypeError("unknown ssm input %r" % (name,))
+            res[name] = np.empty(self._shape_of(keep, name), np.float32)
+            tens.append(out_tensor(res[name], "d" + name))
+            setattr(g, "d" + name, tens[-1].handle.value)
+        (td,) = _ins((dk, "dk"))
+        self._call(lib.mm_ssm_kernel_backward, ctypes.byref(ins), td.handle, ctypes.byref(g))
+        return res
+
+    @property
+    def state(self):
+        """The streaming state as a writable flat float32 view into the handle (max_batch rows;
+        layout per kind in mm.h), e.g. to continue step() from a scan's last_state. Kept alive
+        like Model.params."""
+        owner = self._live()
+        p, n = f32p(), ctypes.c_int64()
+        self._call(lib.mm_ssm_state, ctypes.byref(p), ctypes.byref(n))
+        return view(p, n.value, owner)
+
+    def lru_init(self, r_min=0.0, r_max=1.0, max_phase=6.283):
+        """Minimal-LRU initialisation from the handle's RNG (an "lru" handle): a dict of
+        nu_log, theta_log, gamma_log [N], B [N, H, 2], C [H, N, 2], D [H] (H = d_inner,
+        N = d_state), ready to pass to scan()."""
+        H, N = self._dims
+        res = {"nu_log": (N,), "theta_log": (N,), "gamma_log": (N,), "B": (N, H, 2),
+               "C": (H, N, 2), "D": (H,)}
+        res = {k: np.empty(s, np.float32) for k, s in res.items()}
+        self._call(lib.mm_ssm_lru_init, float(r_min), float(r_max), float(max_phase),
+                   *(pointer(a, f32p) for a in res.values()))
+        return res
 
     def reset(self):
         self._call(lib.mm_ssm_reset)

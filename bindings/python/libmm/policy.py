@@ -6,9 +6,9 @@ import ctypes
 import numpy as np
 
 from . import constants, errors
-from ._lib import lib, PolicyOpts, f32p, u8p, c_int32, c_int64
+from ._lib import lib, PolicyOpts, PolicyExportInfo, f32p, u8p, c_int32, c_int64
 from .core import (Handle, check_int, err_buffer, f32_input, flag_input, lookup, path_arg,
-                   pointer, raise_create, set_field, set_fields)
+                   pointer, raise_create, reader, set_field, set_fields)
 
 
 class Policy(Handle):
@@ -124,14 +124,137 @@ class Policy(Handle):
         """Forgets agent i's memory (a new episode the policy did not see end)."""
         self._call(lib.mm_policy_reset_agent, check_int(i, c_int64, "i"))
 
-    def save(self, path):
-        self._call(lib.mm_policy_save, path_arg(path))
+    def save(self, path, checkpoint=False):
+        """Writes the policy file; checkpoint=True also stores the full training state
+        (mm_policy_save_ex with MM_POLICY_SAVE_CHECKPOINT)."""
+        if checkpoint:
+            self._call(lib.mm_policy_save_ex, path_arg(path), _SAVE_CHECKPOINT)
+        else:
+            self._call(lib.mm_policy_save, path_arg(path))
 
     def load(self, path):
         self._call(lib.mm_policy_load, path_arg(path))
 
+    def to_bytes(self, checkpoint=False):
+        """The bytes save(path, checkpoint) would write."""
+        flags = _SAVE_CHECKPOINT if checkpoint else 0
+        size = ctypes.c_size_t()
+        self._call(lib.mm_policy_save_mem, None, 0, ctypes.byref(size), flags)
+        buf = ctypes.create_string_buffer(size.value)
+        self._call(lib.mm_policy_save_mem, buf, len(buf), ctypes.byref(size), flags)
+        return buf.raw[:size.value]
+
+    def load_bytes(self, data):
+        """As load, from the bytes of to_bytes (any bytes-like object)."""
+        blob = memoryview(data).tobytes()
+        raw = ctypes.create_string_buffer(blob, len(blob))
+        self._call(lib.mm_policy_load_mem, raw, len(blob))
+
+    def load_stream(self, stream):
+        """As load, from a binary file object (anything with read(n)); nothing past the
+        policy file's last byte is read."""
+        fn, caught = reader(stream)
+        owner = self._live()
+        rc = lib.mm_policy_load_cb(owner.ptr, fn, None)
+        if rc < 0 and caught:
+            raise errors.error(rc, "reading the stream failed: %r" % caught[0]) from caught[0]
+        if rc < 0:
+            errors.check(rc, self._errmsg, owner.ptr)
+
+    @classmethod
+    def from_file(cls, path, algo=None, **fields):
+        """A new policy from a policy file: architecture, spaces and bounds from the file, the
+        other options (mm_policy_opts fields: n_agents, buffer_size, lr_actor, seed, ...) from
+        fields over the defaults of the file's algorithm (mm_policy_load_new; give that
+        algorithm as algo when passing fields)."""
+        p = cls.__new__(cls)
+        Handle.__init__(p)
+        o, opts = None, None
+        buf = err_buffer()
+        if fields and algo is None:
+            raise errors.error(errors.E_INVALID_ARG, "options need algo (the file's algorithm)")
+        if algo is not None:
+            o = PolicyOpts()
+            errors.check(lib.mm_policy_opts_init(ctypes.byref(o),
+                                                 lookup(constants.ALGOS, algo, "algorithm")))
+            set_fields(o, fields)
+            o.err_buf, o.err_buf_size = ctypes.cast(buf, ctypes.c_char_p), len(buf)
+            opts = ctypes.byref(o)
+        rc = lib.mm_policy_load_new(ctypes.byref(p._owner.ptr), path_arg(path), opts)
+        if rc != 0:
+            raise_create(rc, buf)
+        info = p.export_io()
+        p.obs_dim = info["obs_dim"]
+        p.discrete = info["output"] == _EXPORT_ARGMAX
+        p.act_width = info["act_dim"]
+        p.n_agents = o.n_agents if o is not None else 1  # the defaults' n_agents is 1
+        return p
+
+    # ---- the deterministic actor as an mm_model (since libmm 0.2) -----------------------------
+    def export(self, max_batch=1, n_threads=1):
+        """The deterministic actor as a new libmm.Model (a copy; refresh it with
+        export_copy). Its input is the normalised observation; export_io() gives the steps
+        around it that reproduce act(obs, explore=False)."""
+        from .model import Model, _opts
+        m = Model._adopt()
+        o, buf = _opts(0, max_batch, 1, 0, n_threads)
+        self._call(lib.mm_policy_export, ctypes.byref(m._owner.ptr), ctypes.byref(o))
+        return m
+
+    def export_copy(self, model):
+        """Refreshes a model made by export() with the actor's current parameters."""
+        from .model import Model
+        if not isinstance(model, Model):
+            raise TypeError("model must be a libmm.Model, not %s" % type(model).__name__)
+        mo = model._live()  # held until the call returns
+        self._call(lib.mm_policy_export_copy, mo.ptr)
+
+    def export_save(self, path):
+        """Writes the exported actor as a model file (libmm.Model.load reads it)."""
+        self._call(lib.mm_policy_export_save, path_arg(path))
+
+    def export_io(self):
+        """The constants around an exported actor: a dict with output (MM_EXPORT_*) and
+        output_name ("tanh_rescale", "clip", "argmax", "tanh_mean"), norm_obs, obs_dim,
+        act_dim, model_out, clip_obs and the arrays obs_mean, obs_istd [obs_dim], act_low,
+        act_high [act_dim] (copies of the current values)."""
+        info = PolicyExportInfo()
+        self._call(lib.mm_policy_export_io, ctypes.byref(info), None, None, None, None)
+        arrays = [np.empty(n, np.float32) for n in (info.obs_dim, info.obs_dim, info.act_dim,
+                                                    info.act_dim)]
+        self._call(lib.mm_policy_export_io, ctypes.byref(info),
+                   *(pointer(a, f32p) for a in arrays))
+        d = {f: getattr(info, f) for f, _ in PolicyExportInfo._fields_ if f != "reserved"}
+        d["output_name"] = _EXPORT_NAMES.get(info.output, str(info.output))
+        d.update(zip(("obs_mean", "obs_istd", "act_low", "act_high"), arrays))
+        return d
+
+    def act_exported(self, model, obs):
+        """act(obs, explore=False) computed through an exported model and export_io() in
+        numpy (the steps mm.h documents for mm_policy_export): for checking or for serving
+        the actor from another runtime."""
+        io = self.export_io()
+        x = self._rows(obs, "obs")
+        if io["norm_obs"]:
+            c = np.float32(io["clip_obs"])
+            x = np.clip((x - io["obs_mean"]) * io["obs_istd"], -c, c).astype(np.float32)
+        y = model.infer(x)
+        lo, hi, out = io["act_low"], io["act_high"], io["output"]
+        if out == _EXPORT_ARGMAX:
+            return np.argmax(y, axis=1).astype(np.float32)
+        if out == _EXPORT_CLIP:
+            return np.where(y < lo, lo, np.where(y > hi, hi, y)).astype(np.float32)
+        if out == _EXPORT_TANH_MEAN:
+            y = np.tanh(y[:, :io["act_dim"]].astype(np.float64)).astype(np.float32)
+        return (lo + (y + np.float32(1)) * np.float32(0.5) * (hi - lo)).astype(np.float32)
+
 
 _EXPLORE = (c_int32(0), c_int32(1))
+_SAVE_CHECKPOINT = constants.ENUMS["MM_POLICY_SAVE_CHECKPOINT"]
+_EXPORT_TANH_MEAN = constants.EXPORT_OUTPUTS["tanh_mean"]
+_EXPORT_ARGMAX = constants.EXPORT_OUTPUTS["argmax"]
+_EXPORT_CLIP = constants.EXPORT_OUTPUTS["clip"]
+_EXPORT_NAMES = {v: k for k, v in constants.EXPORT_OUTPUTS.items()}
 
 
 class BoundRows:
