@@ -55,6 +55,31 @@ static inline __m256 log256(__m256 x)
     return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), x);
 }
 
+/* 2^a for the scan's a = dlt A log2e, a in [-125, 127]: round-to-nearest by the 1.5 2^23
+ * shift, degree-5 minimax polynomial of 2^r on [-1/2, 1/2] (relative error 2.1e-7 in float32
+ * Horner), exponent added as integer bits. 13 vector operations, 6 on the FMA ports and 7
+ * constants (all kept in registers by the loop below), against 20, 13 and 15 for mmi_exp256.
+ * With clamp set, a is first clamped to [-125, 127]: below that the result is about 2^-125
+ * (absolute error < 3e-38) instead of underflowing, above it it stays finite (2^127.5) where
+ * expf overflows. Inside the range the two agree bit for bit. */
+MMI_AVX2_INLINE __m256 exp2_scan(__m256 a, int clamp)
+{
+    const __m256 shift = _mm256_set1_ps(12582912.0f);
+    __m256 k, r, p;
+    if (clamp)
+        a = _mm256_min_ps(_mm256_max_ps(a, _mm256_set1_ps(-125.0f)), _mm256_set1_ps(127.0f));
+    k = _mm256_add_ps(a, shift);
+    r = _mm256_sub_ps(a, _mm256_sub_ps(k, shift));
+    p = _mm256_set1_ps(1.3276472455e-3f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6755409613e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5507130921e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022120237e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314694405e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0000001192e+0f));
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p),
+                                                _mm256_slli_epi32(_mm256_castps_si256(k), 23)));
+}
+
 /* softplus(x) = log1p(e^x) for x <= 20, else x; log1p through Goldberg's u = 1 + e,
  * log(u) e / (u - 1), exact where u rounds to 1. With deriv, also its derivative sigmoid(x)
  * (1 above 20); the forward asks for none and saves that division. */
@@ -132,12 +157,15 @@ static void recompute(const mmi_sel_row *r, int64_t t0, int64_t t1, const float 
                       float *xs)
 {
     const int64_t N = r->N, V = N / 8;
+    __m256 A2[MAXV];
+    for (int64_t v = 0; v < V; v++)
+        A2[v] = _mm256_mul_ps(_mm256_loadu_ps(r->A + 8 * v), _mm256_set1_ps(1.44269504088896341f));
     for (int64_t t = t0; t < t1; t++) {
         const float *b = r->b_var ? r->B + t * N : r->B, *xp = t > t0 ? xs + (t - t0 - 1) * N : x0;
         float d = r->dlt[t];
         __m256 dv = _mm256_set1_ps(d), duv = _mm256_set1_ps(d * r->u[t]);
         for (int64_t v = 0; v < V; v++) {
-            __m256 a = mmi_exp256(_mm256_mul_ps(dv, _mm256_loadu_ps(r->A + 8 * v)));
+            __m256 a = exp2_scan(_mm256_mul_ps(dv, A2[v]), 1); /* as the channel-block forward */
             __m256 xn = _mm256_fmadd_ps(a, _mm256_loadu_ps(xp + 8 * v),
                                         _mm256_mul_ps(_mm256_loadu_ps(b + 8 * v), duv));
             _mm256_storeu_ps(abar + (t - t0) * N + 8 * v, a);
@@ -249,31 +277,6 @@ int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s)
  * not depend on how rows were grouped (bitwise equality across thread counts). */
 #define BLK_T 64 /* steps per tile: the transposed tile buffers stay in L1 */
 #define BLK_N 64 /* largest N the block body takes (its state and A live on the stack) */
-
-/* 2^a for the scan's a = dlt A log2e, a in [-125, 127]: round-to-nearest by the 1.5 2^23
- * shift, degree-5 minimax polynomial of 2^r on [-1/2, 1/2] (relative error 2.1e-7 in float32
- * Horner), exponent added as integer bits. 13 vector operations, 6 on the FMA ports and 7
- * constants (all kept in registers by the loop below), against 20, 13 and 15 for mmi_exp256.
- * With clamp set, a is first clamped to [-125, 127]: below that the result is about 2^-125
- * (absolute error < 3e-38) instead of underflowing, above it it stays finite (2^127.5) where
- * expf overflows. Inside the range the two agree bit for bit. */
-MMI_AVX2_INLINE __m256 exp2_scan(__m256 a, int clamp)
-{
-    const __m256 shift = _mm256_set1_ps(12582912.0f);
-    __m256 k, r, p;
-    if (clamp)
-        a = _mm256_min_ps(_mm256_max_ps(a, _mm256_set1_ps(-125.0f)), _mm256_set1_ps(127.0f));
-    k = _mm256_add_ps(a, shift);
-    r = _mm256_sub_ps(a, _mm256_sub_ps(k, shift));
-    p = _mm256_set1_ps(1.3276472455e-3f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6755409613e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5507130921e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022120237e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314694405e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0000001192e+0f));
-    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p),
-                                                _mm256_slli_epi32(_mm256_castps_si256(k), 23)));
-}
 
 /* Lane j of the 8 vectors v[0..8) is row j's values at steps 0..8: gathers rows' 8 steps at
  * src[j] + t (rows j >= nr repeat row 0; n < 8 steps are padded with zeros). */
