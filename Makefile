@@ -278,16 +278,18 @@ check-static-size: $(STATIC)
 
 # ---- sanitizers and valgrind -------------------------------------------------------------------
 # The sanitizer runners link their BDIR's debug objects (MMI_DEBUG on), like the plain runner.
+# TEST_SHARDS runners (default: one per core) split the tests between them (tools/run_shards.sh).
+TEST_SHARDS ?= $(JOBS)
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 check-asan:
 	$(MAKE) --no-print-directory BDIR=build/asan build/asan/tests/runner \
 	  CFLAGS='-O1 -g $(SAN)' LIB_LIBS='$(LIB_LIBS) $(SAN)'
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  build/asan/tests/runner
+	  tools/run_shards.sh $(TEST_SHARDS) build/asan/tests/runner
 
 check-valgrind: $(BDIR)/tests/runner
-	MM_TEST_QUICK=1 valgrind --quiet --error-exitcode=1 --leak-check=full \
-	  --errors-for-leak-kinds=definite,indirect $(BDIR)/tests/runner
+	MM_TEST_QUICK=1 tools/run_shards.sh $(TEST_SHARDS) valgrind --quiet --error-exitcode=1 \
+	  --leak-check=full --errors-for-leak-kinds=definite,indirect $(BDIR)/tests/runner
 
 # ---- the AVX-512 path on a CPU without it -------------------------------------------------------
 # The runner, linked statically from build/emu/'s debug objects, boots under Bochs on an emulated

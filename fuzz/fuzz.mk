@@ -56,18 +56,20 @@ $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS) $(HDRS)
 
 fuzz-build: $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_TARGETS))
 
-fuzz: fuzz-build
-	@set -e; for t in $(FUZZ_TARGETS); do \
-	  rm -rf $(FUZZ_DIR)/corpus/$$t; mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t; \
-	  cp fuzz/seeds/$$t/* $(FUZZ_DIR)/corpus/$$t/ 2>/dev/null || true; \
-	  cp fuzz/regressions/$$t/* $(FUZZ_DIR)/corpus/$$t/ 2>/dev/null || true; \
-	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-	  $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_RUN_OPTS) \
-	    $$(test -f fuzz/$$t.dict && echo -dict=fuzz/$$t.dict) \
-	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ -print_final_stats=1 \
-	    $(FUZZ_DIR)/corpus/$$t 2>$(FUZZ_DIR)/$$t.log || { tail -60 $(FUZZ_DIR)/$$t.log; exit 1; }; \
-	  grep -E '^stat::number_of_executed_units|^Done' $(FUZZ_DIR)/$$t.log || true; \
-	done
+# One rule per target, so make's jobs (one per core by default) fuzz several targets at once;
+# each still gets FUZZ_SECONDS of its own.
+fuzz: $(patsubst %,fuzz-run-%,$(FUZZ_TARGETS))
+
+fuzz-run-%: $(FUZZ_DIR)/fuzz_%
+	@rm -rf $(FUZZ_DIR)/corpus/$*; mkdir -p $(FUZZ_DIR)/corpus/$* $(FUZZ_DIR)/artifacts/$*
+	@cp fuzz/seeds/$*/* $(FUZZ_DIR)/corpus/$*/ 2>/dev/null || true
+	@cp fuzz/regressions/$*/* $(FUZZ_DIR)/corpus/$*/ 2>/dev/null || true
+	@echo "fuzz: $* for $(FUZZ_SECONDS) s"
+	@$(FUZZ_DIR)/fuzz_$* -max_total_time=$(FUZZ_SECONDS) $(FUZZ_RUN_OPTS) \
+	  $$(test -f fuzz/$*.dict && echo -dict=fuzz/$*.dict) \
+	  -artifact_prefix=$(FUZZ_DIR)/artifacts/$*/ -print_final_stats=1 \
+	  $(FUZZ_DIR)/corpus/$* 2>$(FUZZ_DIR)/$*.log || { tail -60 $(FUZZ_DIR)/$*.log; exit 1; }
+	@echo "fuzz: $* done: $$(grep -E '^stat::number_of_executed_units' $(FUZZ_DIR)/$*.log)"
 
 # ---- replay with gcc (no libFuzzer) -----------------------------------------------------------
 REPLAY_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer

@@ -7,9 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static const char *g_filter;
+static int g_claim_fd = -1; /* MM_TEST_CLAIM: processes sharing this file split the tests */
+static long long g_index;   /* index of the next test that passes the filter */
+static long long g_claimed; /* the index this process holds (-1: none yet) */
 static int g_passed, g_failed, g_skipped, g_cur_failures;
 static char g_cur_skip[160]; /* set by mmt_skip: why the current test did not run */
 static const char *g_cur_name;
@@ -49,9 +53,42 @@ void mmt_skip(const char *why)
     snprintf(g_cur_skip, sizeof g_cur_skip, "%s", why && why[0] ? why : "skipped");
 }
 
+/* The next unclaimed test index from the shared claim file: an 8-byte counter read and
+ * incremented under a POSIX record lock, so each index goes to exactly one process. A test
+ * that cannot claim fails the run rather than being silently skipped or run twice. */
+static long long claim_next(void)
+{
+    struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 8};
+    long long n = 0;
+    ssize_t got;
+    if (fcntl(g_claim_fd, F_SETLKW, &lk) != 0) return -1;
+    got = pread(g_claim_fd, &n, sizeof n, 0);
+    if (got != (ssize_t)sizeof n) n = 0; /* a new, empty file: nothing claimed yet */
+    n++;
+    if (pwrite(g_claim_fd, &n, sizeof n, 0) != (ssize_t)sizeof n) n = 0;
+    lk.l_type = F_UNLCK;
+    (void)fcntl(g_claim_fd, F_SETLK, &lk);
+    return n - 1;
+}
+
+/* 1 when this process runs the test at g_index (always, without a claim file). */
+static int mine(void)
+{
+    long long i = g_index++;
+    if (g_claim_fd < 0) return 1;
+    if (g_claimed < i) g_claimed = claim_next();
+    if (g_claimed < 0) {
+        printf("not ok claim: MM_TEST_CLAIM file cannot be locked or written\n");
+        g_failed++;
+        g_claimed = 1LL << 62; /* run nothing more: the other processes run the rest */
+    }
+    return g_claimed == i;
+}
+
 void mmt_run(const char *name, void (*fn)(void))
 {
     if (g_filter && !strstr(name, g_filter)) return;
+    if (!mine()) return;
     g_cur_name = name;
     g_cur_failures = 0;
     g_cur_skip[0] = '\0';
@@ -205,11 +242,21 @@ int mmt_tmp_path(char *buf, size_t n, const char *name)
 
 int main(int argc, char **argv)
 {
+    const char *claim = getenv("MM_TEST_CLAIM");
     if (argc > 1) g_filter = argv[1];
+    g_claimed = -1;
+    if (claim && claim[0]) {
+        g_claim_fd = open(claim, O_RDWR | O_CREAT, 0600);
+        if (g_claim_fd < 0) {
+            printf("MM_TEST_CLAIM=%s cannot be opened\n0 passed, 1 failed\n", claim);
+            return 1;
+        }
+    }
     for (size_t i = 0; i < sizeof g_suites / sizeof g_suites[0]; i++) g_suites[i]();
     if (g_tmpdir[0] && rmdir(g_tmpdir) != 0) /* tests remove their files; a leftover is a bug */
         printf("note: %s is not empty\n", g_tmpdir);
     if (g_skipped) printf("note: %d skipped (reasons on the skip lines above)\n", g_skipped);
+    if (g_claim_fd >= 0) close(g_claim_fd);
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }

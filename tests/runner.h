@@ -6,6 +6,8 @@
  * one suite function `void suite_<area>(void)` that calls mmt_run("name", test_x) per test, and
  * is listed once in runner.c. `build/tests/runner [substring]` runs all tests (or those whose
  * name contains the substring) and ends with exactly one line "N passed, N failed".
+ * Runners started with the same MM_TEST_CLAIM=<file> (new or empty) split the tests between
+ * them, each test run by exactly one (tools/run_shards.sh runs N of them and adds the counts).
  */
 #ifndef MM_TEST_RUNNER_H
 #define MM_TEST_RUNNER_H

@@ -300,6 +300,25 @@ static void test_mem_cb_new(void)
     acts(r, b);
     CHECK(memcmp(a, b, sizeof a) == 0);
     mm_policy_free(r);
+    {
+        /* A newer caller's options (a longer struct): accepted when the fields this library
+         * does not know are zero, refused with MM_E_VERSION when one is set, as every create
+         * function does. */
+        struct {
+            mm_policy_opts o;
+            unsigned char newer[16];
+        } big_o;
+        memset(&big_o, 0, sizeof big_o);
+        opts_for(&big_o.o, MM_ALGO_TD3, 0, 0);
+        big_o.o.struct_size = (uint32_t)sizeof big_o;
+        CHECK_OK(mm_policy_load_new(&r, path, &big_o.o));
+        acts(r, b);
+        CHECK(memcmp(a, b, sizeof a) == 0);
+        mm_policy_free(r);
+        big_o.newer[5] = 1;
+        CHECK_STATUS(mm_policy_load_new(&r, path, &big_o.o), MM_E_VERSION);
+        CHECK(r == NULL);
+    }
     /* mm_model_load says what the file is */
     {
         char eb[256] = "";

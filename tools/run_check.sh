@@ -68,9 +68,11 @@ step "static link dead-stripped (check-static-size)" $MAKE --no-print-directory 
 step "bench report generator (tests/test_bench_report.py)" python3 tests/test_bench_report.py
 if grep -q 'check-python: SKIPPED' "$log"; then grep 'check-python: SKIPPED' "$log" | sed 's/^/    /'; fi
 
-# The runner: its own "N passed, N failed" is added to the totals, failing tests are named.
+# The runner, split over TEST_SHARDS processes (default: the cores; tools/run_shards.sh): its
+# "N passed, N failed" is added to the totals, failing tests are named.
+shards=${TEST_SHARDS:-$(nproc 2>/dev/null || echo 1)}
 before=$(wc -l < "$log")
-run "unit tests (build/tests/runner)" build/tests/runner
+run "unit tests (build/tests/runner, $shards shards)" tools/run_shards.sh "$shards" build/tests/runner
 rc=$?
 summary=$(tail -n +"$((before + 1))" "$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
 if [ -n "$summary" ]; then

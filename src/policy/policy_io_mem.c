@@ -147,13 +147,9 @@ static int load_new_opts(const mmi_st_file *f, const mm_policy_opts *opts, mm_po
     if ((rc = mmi_pio_read_arch(f, &arch, lo, hi, 65536, e)) != MM_OK) return rc;
     if ((rc = mm_policy_opts_init(o, arch.algo)) != MM_OK) return rc;
     if (opts) {
-        if (opts->struct_size < 8 || opts->struct_size > sizeof *o)
-            return mmi_fail(e, MM_E_INVALID_ARG,
-                            "%s: opts.struct_size %u is not that of "
-                            "mm_policy_opts_init",
-                            fn, (unsigned)opts->struct_size);
-        memcpy(o, opts, opts->struct_size);
-        o->struct_size = (uint32_t)sizeof *o;
+        /* The convention of every create function: an older caller's struct keeps the
+         * defaults in its tail, a newer one's is accepted when the fields it adds are zero. */
+        if ((rc = mmi_opts_copy(o, opts, sizeof *o, e, fn)) != MM_OK) return rc;
         if (o->algo != arch.algo)
             return mmi_fail(e, MM_E_FORMAT,
                             "%s: the file holds a %s policy; opts are for "
