@@ -66,8 +66,7 @@ MMI_AVX2_INLINE __m256 exp2_scan(__m256 a, int clamp)
 {
     const __m256 shift = _mm256_set1_ps(12582912.0f);
     __m256 k, r, p;
-    if (clamp)
-        a = _mm256_min_ps(_mm256_max_ps(a, _mm256_set1_ps(-125.0f)), _mm256_set1_ps(127.0f));
+    if (clamp) a = _mm256_min_ps(_mm256_max_ps(a, _mm256_set1_ps(-125.0f)), _mm256_set1_ps(127.0f));
     k = _mm256_add_ps(a, shift);
     r = _mm256_sub_ps(a, _mm256_sub_ps(k, shift));
     p = _mm256_set1_ps(1.3276472455e-3f);
@@ -76,8 +75,8 @@ MMI_AVX2_INLINE __m256 exp2_scan(__m256 a, int clamp)
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022120237e-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314694405e-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0000001192e+0f));
-    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p),
-                                                _mm256_slli_epi32(_mm256_castps_si256(k), 23)));
+    return _mm256_castsi256_ps(
+        _mm256_add_epi32(_mm256_castps_si256(p), _mm256_slli_epi32(_mm256_castps_si256(k), 23)));
 }
 
 /* softplus(x) = log1p(e^x) for x <= 20, else x; log1p through Goldberg's u = 1 + e,
@@ -368,9 +367,9 @@ static int tile_in_range(const float *dl, int64_t n, __m256 amin, __m256 amax)
     p[2] = _mm256_mul_ps(hi, amin), p[3] = _mm256_mul_ps(hi, amax);
     mn = _mm256_min_ps(_mm256_min_ps(p[0], p[1]), _mm256_min_ps(p[2], p[3]));
     mx = _mm256_max_ps(_mm256_max_ps(p[0], p[1]), _mm256_max_ps(p[2], p[3]));
-    return _mm256_movemask_ps(_mm256_and_ps(_mm256_cmp_ps(mn, _mm256_set1_ps(-125.0f), _CMP_GE_OQ),
-                                            _mm256_cmp_ps(mx, _mm256_set1_ps(127.0f), _CMP_LE_OQ))) ==
-           0xff;
+    return _mm256_movemask_ps(
+               _mm256_and_ps(_mm256_cmp_ps(mn, _mm256_set1_ps(-125.0f), _CMP_GE_OQ),
+                             _mm256_cmp_ps(mx, _mm256_set1_ps(127.0f), _CMP_LE_OQ))) == 0xff;
 }
 
 /* One tile [t0, t0 + n), n <= BLK_T: channel-major inputs to lanes, the scan over N in groups
@@ -395,12 +394,12 @@ static void block_tile(const mmi_sel_row *r, int64_t nr, int64_t t0, int64_t n, 
     }
     if (tile_in_range(dl, n, arange[0], arange[1]))
         for (int64_t n0 = 0; n0 < N; n0 += 4)
-            scan_tile4(dl, du, y, n, r[0].B + t0 * N + n0, r[0].C + t0 * N + n0, N, h + n0,
-                       A2 + n0, 0);
+            scan_tile4(dl, du, y, n, r[0].B + t0 * N + n0, r[0].C + t0 * N + n0, N, h + n0, A2 + n0,
+                       0);
     else
         for (int64_t n0 = 0; n0 < N; n0 += 4)
-            scan_tile4(dl, du, y, n, r[0].B + t0 * N + n0, r[0].C + t0 * N + n0, N, h + n0,
-                       A2 + n0, 1);
+            scan_tile4(dl, du, y, n, r[0].B + t0 * N + n0, r[0].C + t0 * N + n0, N, h + n0, A2 + n0,
+                       1);
     for (int64_t j = 0; j < 8; j++) src[j] = r[j < nr ? j : 0].gz, dst[j] = r[j < nr ? j : 0].out;
     for (int64_t k = 0; k < n; k += 8) {
         const int64_t m = n - k < 8 ? n - k : 8;
@@ -457,11 +456,8 @@ int mmi_ssm_sel_fwd_block_avx2(const mmi_sel_row *r, int64_t nr)
 }
 
 static const mmi_ssm_isa k_avx2 = {
-    mmi_ssm_sel_prep_avx2,
-    mmi_ssm_sel_fwd_avx2,
-    mmi_ssm_sel_bwd_avx2,
-    mmi_ssm_sel_step_rows_avx2,
-    mmi_ssm_sel_fwd_block_avx2,
+    mmi_ssm_sel_prep_avx2,      mmi_ssm_sel_fwd_avx2,       mmi_ssm_sel_bwd_avx2,
+    mmi_ssm_sel_step_rows_avx2, mmi_ssm_sel_fwd_block_avx2,
 };
 
 const mmi_ssm_isa *mmi_ssm_isa_avx2(void) { return &k_avx2; }
