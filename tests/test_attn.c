@@ -507,6 +507,48 @@ static void test_attn_linear_chunks(void)
         perf_cfg(&c, 20);
         check_forward(&c, 335, 2e-5);
     }
+    { /* dv > d: the stacked products' left operand is as wide as dv + the chunk; a sequence
+       * of exactly two chunks (no partial one) */
+        cfg c = cfg_make(MM_ATTN_LINEAR, 1, 2, 77, 77, 5, 11);
+        c.causal = 1;
+        check_forward(&c, 336, 2e-5);
+        c.n = c.m = 32;
+        check_forward(&c, 337, 2e-5);
+        c.h = 1, c.n = c.m = 37, c.d = 3, c.dv = 7;
+        check_grads(&c, 338);
+    }
+}
+
+/* LINEAR's forward reads q and k in place (its backward needs only the saved features): out may
+ * alias q, and q, k overwritten between forward and backward change nothing. */
+static void test_attn_linear_inputs_reused(void)
+{
+    const int64_t b = 1, h = 2, n = 40, d = 6, numel = b * h * n * d;
+    mm_tensor *q = t4(b, h, n, d), *k = t4(b, h, n, d), *v = t4(b, h, n, d), *o = t4(b, h, n, d);
+    mm_tensor *o2 = t4(b, h, n, d), *g[6];
+    mm_attn *a = NULL;
+    cfg c = cfg_make(MM_ATTN_LINEAR, b, h, n, n, d, d);
+    c.causal = 1;
+    for (int i = 0; i < 6; i++) g[i] = t4(b, h, n, d);
+    for (int64_t i = 0; i < numel; i++) {
+        mm_tensor_data(q)[i] = (float)sin(0.37 * (double)i);
+        mm_tensor_data(k)[i] = (float)cos(0.23 * (double)i);
+        mm_tensor_data(v)[i] = (float)sin(0.11 * (double)i + 1.0);
+    }
+    CHECK_OK(make_handle(&c, 1, NULL, &a));
+    CHECK_OK(mm_attn_forward(a, q, k, v, o));
+    CHECK_OK(mm_attn_backward(a, v, g[0], g[1], g[2], NULL));
+    memcpy(mm_tensor_data(o2), mm_tensor_data(q), sizeof(float) * (size_t)numel);
+    CHECK_OK(mm_attn_forward(a, o2, k, v, o2)); /* out aliases q */
+    CHECK(memcmp(mm_tensor_data(o2), mm_tensor_data(o), sizeof(float) * (size_t)numel) == 0);
+    for (int64_t i = 0; i < numel; i++) mm_tensor_data(k)[i] = 1e3f; /* k reused */
+    CHECK_OK(mm_attn_backward(a, v, g[3], g[4], g[5], NULL));
+    for (int i = 0; i < 3; i++)
+        CHECK(memcmp(mm_tensor_data(g[i]), mm_tensor_data(g[i + 3]),
+                     sizeof(float) * (size_t)numel) == 0);
+    mm_attn_free(a);
+    for (int i = 0; i < 6; i++) mm_tensor_free(g[i]);
+    mm_tensor_free(q), mm_tensor_free(k), mm_tensor_free(v), mm_tensor_free(o), mm_tensor_free(o2);
 }
 
 static void test_attn_performer(void)
@@ -944,6 +986,50 @@ static void test_attn_softmax_grad_tiles(void)
     c = cfg_make(MM_ATTN_SPARSE, 1, 1, 90, 90, 3, 5);
     c.window = 20;
     check_grads(&c, 304); /* local band: 16-row blocks */
+}
+
+/* Causal blocks the diagonal cuts run their products only over the visible part (16-key strips
+ * and 16-row pieces). The skipped terms are masked ones with P = 0, so the kernel must return
+ * exactly what the generic masked path returns: the same problem as a strided mask of stride 1
+ * (the same visibility, which takes the whole-tile path). Offsets M - N of 0, +-50 and +-13
+ * put the diagonal at every position in its blocks; out, lse, dq, dk, dv compared with ==. */
+static void test_attn_softmax_diag_blocks(void)
+{
+    const int64_t shapes[5][2] = {{200, 200}, {150, 200}, {200, 150}, {77, 90}, {90, 77}};
+    const int64_t d = 16, dv = 8, nmax = 200;
+    float *buf = malloc(sizeof(float) * (size_t)(nmax * (3 * d + 5 * dv) * 2 + 4 * nmax));
+    float *ws = malloc(sizeof(float) * mmi_attn_softmax_ws_floats(d, dv));
+    if (!buf || !ws) {
+        free(buf), free(ws);
+        CHECK(0);
+        return;
+    }
+    float *q = buf, *k = q + nmax * d, *v = k + nmax * d, *dout = v + nmax * dv;
+    float *res[2][6];
+    for (int w = 0; w < 2; w++) {
+        float *b = dout + nmax * dv + (int64_t)w * nmax * (2 * d + 4 * dv + 2);
+        res[w][0] = b, res[w][1] = b + nmax * dv;                            /* out, lse */
+        res[w][2] = res[w][1] + nmax, res[w][3] = res[w][2] + nmax * d;      /* dq, dk */
+        res[w][4] = res[w][3] + nmax * d;                                    /* dv */
+    }
+    mmt_fill_uniform(q, nmax * d, 901, -2.0f, 2.0f), mmt_fill_uniform(k, nmax * d, 902, -2.0f, 2.0f);
+    mmt_fill_uniform(v, nmax * dv, 903, -1.0f, 1.0f);
+    mmt_fill_uniform(dout, nmax * dv, 904, -1.0f, 1.0f);
+    for (int si = 0; si < 5; si++) {
+        const int64_t n = shapes[si][0], m = shapes[si][1];
+        for (int w = 0; w < 2; w++) { /* w 0: causal (diagonal blocks cut), 1: stride 1 */
+            mmi_attn_dims s = {n, m, d, dv, 0.25f, 1, 0, w ? 1 : 0, 0};
+            mmi_attn_softmax_fwd(&s, q, k, v, res[w][0], res[w][1], ws);
+            mmi_attn_softmax_bwd(&s, q, k, v, res[w][0], res[w][1], dout, res[w][2], res[w][3],
+                                 res[w][4], ws);
+        }
+        for (int64_t i = 0; i < n * dv; i++) CHECK(res[0][0][i] == res[1][0][i]);
+        for (int64_t i = 0; i < n; i++) CHECK(res[0][1][i] == res[1][1][i]);
+        for (int64_t i = 0; i < n * d; i++) CHECK(res[0][2][i] == res[1][2][i]);
+        for (int64_t i = 0; i < m * d; i++) CHECK(res[0][3][i] == res[1][3][i]);
+        for (int64_t i = 0; i < m * dv; i++) CHECK(res[0][4][i] == res[1][4][i]);
+    }
+    free(buf), free(ws);
 }
 
 /* The issue's repro: q = [1], k = [1, -1], one-hot at scale 1000 and 1e6. dS = P (dP - D) must
@@ -1903,6 +1989,7 @@ void suite_attn(void)
     mmt_run("attn_sparse", test_attn_sparse);
     mmt_run("attn_linear", test_attn_linear);
     mmt_run("attn_linear_chunks", test_attn_linear_chunks);
+    mmt_run("attn_linear_inputs_reused", test_attn_linear_inputs_reused);
     mmt_run("attn_performer", test_attn_performer);
     mmt_run("attn_performer_projection", test_attn_performer_projection);
     mmt_run("attn_relu2", test_attn_relu2);
@@ -1915,6 +2002,7 @@ void suite_attn(void)
     mmt_run("attn_isa_paths", test_attn_isa_paths);
     mmt_run("attn_isa_avx512", test_attn_isa_avx512);
     mmt_run("attn_softmax_grad_tiles", test_attn_softmax_grad_tiles);
+    mmt_run("attn_softmax_diag_blocks", test_attn_softmax_diag_blocks);
     mmt_run("attn_softmax_saturated_repro", test_attn_softmax_saturated_repro);
     mmt_run("attn_softmax_saturated_sweep", test_attn_softmax_saturated_sweep);
     mmt_run("attn_stream", test_attn_stream);

@@ -135,6 +135,8 @@ static unsigned char *remake(const unsigned char *file, size_t size, const char 
         if (tname && strcmp(t->name, tname) == 0) {
             if (t->dtype == MMI_ST_F64) {
                 memcpy(data + t->begin + 8 * elem, &v, 8);
+            } else if (t->dtype == MMI_ST_U8) {
+                data[t->begin + elem] = (unsigned char)v;
             } else {
                 float fv = (float)v;
                 memcpy(data + t->begin + 4 * elem, &fv, 4);
@@ -337,9 +339,11 @@ static void test_checked_sizes(void)
 {
     mmi_carve c = mmi_carve_measure();
     CHECK(mmi_attn_linear_ws_floats((int64_t)1 << 62, 1) == SIZE_MAX);
-    /* z, dden, S and S^T, fk^T and V^T of a chunk, A and P, dnum (chunks of 16 tokens) */
-    CHECK(mmi_attn_linear_ws_floats(64, 64) ==
-          2 * 64 + 2 * 16 + 2 * 64 * 64 + (64 + 64) * 16 + 2 * 16 * 16 + 16 * 64 + 32);
+    /* z, dden, [S ; chunk] and [S^T ; chunk], the stacked left operand, fk^T and V^T of a
+     * chunk, A and P, dnum (chunks of 16 tokens) */
+    CHECK(mmi_attn_linear_ws_floats(64, 64) == 2 * 64 + 2 * 16 + 2 * (64 + 16) * 64 +
+                                                   16 * (64 + 16) + (64 + 64) * 16 + 2 * 16 * 16 +
+                                                   16 * 64 + 32);
     CHECK(mmi_attn_gated_ws_floats(1024, 3037000500LL, 1, 1) == SIZE_MAX);
     CHECK(mmi_attn_gated_ws_floats(INT64_MAX, 1, 64, 64) == SIZE_MAX);
     CHECK(mmi_sz_mul(INT64_MAX, 2) == MMI_SIZE_BAD);
@@ -681,6 +685,49 @@ static void test_policy_act_nonfinite(void)
     mm_policy_free(p);
 }
 
+/* Checkpoint flags out of range: ckpt.act.pending counts 0-2 pending actions, ckpt.memory.acted
+ * is 0 or 1; a file with a larger value is refused (MM_E_FORMAT) and the handle unchanged. */
+static void test_policy_ckpt_flags(void)
+{
+    static const struct {
+        const char *tensor;
+        double v;
+        int want;
+    } cases[] = {
+        {"ckpt.memory.acted", 1, MM_OK},         {"ckpt.memory.acted", 2, MM_E_FORMAT},
+        {"ckpt.memory.acted", 255, MM_E_FORMAT}, {"ckpt.act.pending", 2, MM_OK},
+        {"ckpt.act.pending", 3, MM_E_FORMAT},
+    };
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    float obs[3] = {0.3f, -0.2f, 0.9f}, a[2], b[2];
+    size_t size = 0, n = 0;
+    unsigned char *file;
+    CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_PPO));
+    o.obs_dim = 3, o.act_dim = 2, o.hidden[0] = 8, o.hidden[1] = 8, o.seed = 5;
+    o.memory = MM_MEMORY_LRU, o.memory_dim = 4, o.memory_seq_len = 4;
+    CHECK_OK(mm_policy_create(&p, &o));
+    if (!p) return;
+    CHECK_OK(mm_policy_act(p, obs, 1, a, 1));
+    CHECK_OK(mm_policy_save_mem(p, NULL, 0, &size, MM_POLICY_SAVE_CHECKPOINT));
+    file = (unsigned char *)malloc(size);
+    CHECK_OK(mm_policy_save_mem(p, file, size, &size, MM_POLICY_SAVE_CHECKPOINT));
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        unsigned char *bad = remake(file, size, NULL, NULL, cases[i].tensor, 0, cases[i].v, &n);
+        CHECK(bad != NULL);
+        if (!bad) continue;
+        CHECK_STATUS(mm_policy_load_mem(p, bad, n), cases[i].want);
+        if (cases[i].want != MM_OK) CHECK(strstr(mm_policy_errmsg(p), cases[i].tensor) != NULL);
+        free(bad);
+    }
+    /* still the saved agent: the file as written loads and acts as before */
+    CHECK_OK(mm_policy_load_mem(p, file, size));
+    CHECK_OK(mm_policy_act(p, obs, 1, b, 0));
+    CHECK(isfinite(b[0]) && isfinite(b[1]));
+    free(file);
+    mm_policy_free(p);
+}
+
 /* ---- item 10: saving through a symbolic link ---------------------------------------------------- */
 static mm_model *tiny_model(uint64_t seed)
 {
@@ -842,6 +889,7 @@ void suite_fileguard(void)
     mmt_run("fileguard_policy_nonfinite", test_policy_nonfinite);
     mmt_run("fileguard_policy_rms_limits", test_policy_rms_limits);
     mmt_run("fileguard_policy_act_nonfinite", test_policy_act_nonfinite);
+    mmt_run("fileguard_policy_ckpt_flags", test_policy_ckpt_flags);
     mmt_run("fileguard_save_symlink", test_save_symlink);
     mmt_run("fileguard_policy_save_symlink", test_policy_save_symlink);
     mmt_run("fileguard_load_opts_refused", test_load_opts_refused);

@@ -106,14 +106,22 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
     run_ctx *c = (run_ctx *)vctx;
     mm_attn *h = c->h;
     const int64_t S = h->max_seq, d = h->d, dv = h->dv, head = i % h->heads;
-    float *q = h->sq + i * S * d, *k = h->sk + i * S * d, *v = h->sv + i * S * dv;
+    float *sq = h->sq + i * S * d, *sk = h->sk + i * S * d, *v = h->sv + i * S * dv;
+    const float *q = sq, *k = sk;
     /* GATED and RWKV6 backwards do not read the output: it goes straight to the caller (the
      * kernel reads only the saved copies, so out may alias an input) */
     const int direct = h->kind == MM_ATTN_GATED || h->kind == MM_ATTN_RWKV6;
+    /* LINEAR's backward reads the saved features, never q and k: the feature map reads the
+     * caller's rows (before this head's output is written, so out may still alias them) */
+    const int raw_qk = h->kind == MM_ATTN_LINEAR;
     float *o = direct ? c->out + i * c->n * dv : h->so + i * S * dv, *ws = thread_ws(h, slot);
     (void)ntask;
-    memcpy(q, c->q + i * c->n * d, sizeof(float) * (size_t)(c->n * d));
-    memcpy(k, c->k + i * c->m * d, sizeof(float) * (size_t)(c->m * d));
+    if (raw_qk) {
+        q = c->q + i * c->n * d, k = c->k + i * c->m * d;
+    } else {
+        memcpy(sq, c->q + i * c->n * d, sizeof(float) * (size_t)(c->n * d));
+        memcpy(sk, c->k + i * c->m * d, sizeof(float) * (size_t)(c->m * d));
+    }
     memcpy(v, c->v + i * c->m * dv, sizeof(float) * (size_t)(c->m * dv));
     {
         mmi_attn_head a = mmi_attn_head_of(h, c->n, c->m, h->fwd_gmode);

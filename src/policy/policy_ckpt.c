@@ -82,7 +82,12 @@ static void unpack(mm_policy *p, const mmi_ckpt *s)
 }
 
 /* ---- the table ------------------------------------------------------------------------------ */
-enum { CK_ANY = 0, CK_FINITE = 1, CK_PENDING = 2 /* act slot counts: 0, 1 or 2 */ };
+enum {
+    CK_ANY = 0,
+    CK_FINITE = 1,
+    CK_PENDING = 2, /* act slot counts: 0, 1 or 2 */
+    CK_FLAG = 3     /* 0 or 1 */
+};
 
 typedef struct ck_block {
     const char *name;
@@ -371,7 +376,7 @@ static const ck_block k_blocks[] = {
     {"ckpt.memory.state", MMI_ST_F32, CK_FINITE, 0, sh_mem_agent, at_mem_state},
     {"ckpt.memory.prev", MMI_ST_F32, CK_FINITE, 0, sh_mem_agent, at_mem_prev},
     {"ckpt.memory.out", MMI_ST_F32, CK_FINITE, 0, sh_mem_y, at_mem_y},
-    {"ckpt.memory.acted", MMI_ST_U8, CK_PENDING, 0, sh_mem_one, at_mem_acted},
+    {"ckpt.memory.acted", MMI_ST_U8, CK_FLAG, 0, sh_mem_one, at_mem_acted},
     {"ckpt.rollout.memory_h0", MMI_ST_F32, CK_FINITE, 0, sh_mem_h0, at_mem_h0},
 };
 #define N_BLOCKS ((int32_t)(sizeof k_blocks / sizeof k_blocks[0]))
@@ -533,11 +538,14 @@ int mmi_ckpt_check(mm_policy *p, const mmi_st_file *f, mmi_pio_list *L, const ch
             (t->dtype == MMI_ST_F32 || t->dtype == MMI_ST_F64) &&
             mmi_st_first_nonfinite(f, t, t->dtype == MMI_ST_F64 ? 8 : 4) >= 0)
             rc = mmi_fail(&p->err, MM_E_NUMERIC, "%s: tensor %s holds NaN or Inf", fn, x->name);
-        if (k_blocks[x->aux].check == CK_PENDING && t->dtype == MMI_ST_U8)
+        if ((k_blocks[x->aux].check == CK_PENDING || k_blocks[x->aux].check == CK_FLAG) &&
+            t->dtype == MMI_ST_U8) {
+            int top = k_blocks[x->aux].check == CK_PENDING ? 2 : 1;
             for (int64_t j = 0; rc == MM_OK && j < t->numel; j++)
-                if (f->data[t->begin + j] > 2)
-                    rc = mmi_fail(&p->err, MM_E_FORMAT, "%s: %s[%lld] is %d, not 0, 1 or 2", fn,
-                                  x->name, (long long)j, (int)f->data[t->begin + j]);
+                if (f->data[t->begin + j] > top)
+                    rc = mmi_fail(&p->err, MM_E_FORMAT, "%s: %s[%lld] is %d, above %d", fn, x->name,
+                                  (long long)j, (int)f->data[t->begin + j], top);
+        }
     }
     mmi_pio_nets(p, ms, pre);
     for (int k = 0; rc == MM_OK && k < MMI_POL_NETS; k++)

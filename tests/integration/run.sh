@@ -79,6 +79,10 @@ fi
 # ---- 4. Meson subproject -----------------------------------------------------------------------
 mv_ver=$(sed -n "s/^project('libmm', 'c', version: '\([^']*\)'.*/\1/p" meson.build)
 [ "$mv_ver" = "$VER" ] || { log "meson.build says version '$mv_ver', mm.h says $VER"; exit 1; }
+abi=$(sed -n 's/^#define MM_ABI_VERSION[[:space:]]\{1,\}\([0-9]\{1,\}\).*/\1/p' include/mm.h)
+mv_so=$(sed -n "s/.*soversion: '\([0-9]*\)'.*/\1/p" meson.build)
+[ -n "$abi" ] && [ "$mv_so" = "$abi" ] ||
+    { log "meson.build says soversion '$mv_so', mm.h's MM_ABI_VERSION is '$abi'"; exit 1; }
 if command -v meson >/dev/null 2>&1 && command -v ninja >/dev/null 2>&1; then
     m=$W/meson
     mkdir -p "$m/src/subprojects"

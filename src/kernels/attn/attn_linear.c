@@ -24,36 +24,55 @@
 
 size_t mmi_attn_linear_ws_floats(int64_t f, int64_t dv)
 {
-    /* z or r (F doubles), the chunk's dden (LC doubles), the state and its transpose
-     * (F x dv each), fk^T and V^T of a chunk (F x LC, dv x LC), the tiles A and P (LC x LC),
-     * dnum of a chunk (LC x dv), padding; checked, SIZE_MAX when it does not fit (the caller's
-     * reservation refuses that). The recurrence uses the first 2F + F dv + dv of it. */
+    /* z or r (F doubles), the chunk's dden (LC doubles), the state stacked over a chunk of V or
+     * dnum ((F + LC) x dv), its transpose stacked over a chunk of fk or fq ((dv + LC) x F), the
+     * left operand of the stacked products (LC x (max(F, dv) + LC)), fk^T and V^T of a chunk
+     * (F x LC, dv x LC), the tiles A and P (LC x LC), dnum of a chunk (LC x dv), padding;
+     * checked, SIZE_MAX when it does not fit (the caller's reservation refuses that). The
+     * recurrence uses the first 2F + F dv + dv of it. */
+    const int64_t big = f > dv ? f : dv;
     int64_t k = mmi_sz_add(mmi_sz_mul(2, f), 2 * LC);
-    k = mmi_sz_add(k, mmi_sz_mul(2, mmi_sz_mul(f, dv)));
+    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(f, LC), dv));
+    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(dv, LC), f));
+    k = mmi_sz_add(k, mmi_sz_mul(LC, mmi_sz_add(big, LC)));
     k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(f, dv), LC));
     k = mmi_sz_add(k, mmi_sz_add(2 * LC * LC, mmi_sz_mul(LC, dv)));
     return mmi_sz_to(mmi_sz_add(k, 32));
 }
 
-/* The chunkwise path's workspace. */
+/* The chunkwise path's workspace. st holds S (or R) in its first F rows and a chunk of V (or
+ * dnum) under it, stt holds S^T (or R^T) over a chunk of fk (or fq), so that each pair of
+ * products sharing an output is one GEMM with a longer reduction, [X | T] [M ; Y] (one pass
+ * over the output tile instead of two, and a reduction of F + LC instead of F and LC). */
 typedef struct lin_ws {
-    double *z, *dden;                         /* z or r [F]; dden of the chunk's rows */
-    float *st, *stt, *kt, *vt, *a, *p, *dnum; /* S, S^T, fk^T, V^T, A, P, dnum */
+    double *z, *dden;                             /* z or r [F]; dden of the chunk's rows */
+    float *st, *stt, *x, *kt, *vt, *a, *p, *dnum; /* [S;Y], [S^T;Y], [X|T], fk^T, V^T, A, P, dnum */
+    int64_t ldx;                                  /* max(F, dv) + LC */
 } lin_ws;
 
 static lin_ws split_ws(int64_t f, int64_t w, float *ws)
 {
     lin_ws l;
+    l.ldx = (f > w ? f : w) + LC;
     l.z = (double *)ws;
     l.dden = l.z + f;
     l.st = ws + 2 * f + 2 * LC;
-    l.stt = l.st + f * w;
-    l.kt = l.stt + f * w;
+    l.stt = l.st + (f + LC) * w;
+    l.x = l.stt + (w + LC) * f;
+    l.kt = l.x + LC * l.ldx;
     l.vt = l.kt + f * LC;
     l.a = l.vt + w * LC;
     l.p = l.a + LC * LC;
     l.dnum = l.p + LC * LC;
     return l;
+}
+
+/* dst[r * ldd + c] = src[r * lds + c] for r < rows, c < cols. */
+static void copy_rows(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
+                      int64_t ldd)
+{
+    for (int64_t r = 0; r < rows; r++)
+        memcpy(dst + r * ldd, src + r * lds, sizeof(float) * (size_t)cols);
 }
 
 /* t[c * ldt + r] = src[r * w + c] for r < rows, c < w: a chunk of LC rows (the plain loop
@@ -65,12 +84,21 @@ static void transpose(const float *src, int64_t rows, int64_t w, float *t, int64
         for (int64_t c = 0; c < w; c++) t[c * ldt + r] = src[r * w + c];
 }
 
-/* c = tril(x y^T) for len rows of x [len, k] and of y, given transposed as yt [k, LC]. */
-static void tril_tile(int64_t len, int64_t k, const float *x, const float *yt, float *c)
+/* c = tril(x y^T) for len rows of x [len, k] and of y, given transposed as yt [k, LC]; c has
+ * row stride ldc. */
+static void tril_tile(int64_t len, int64_t k, const float *x, const float *yt, float *c,
+                      int64_t ldc)
 {
-    mmi_attn_tile_nn(len, len, k, 1.0f, x, k, yt, LC, 0.0f, c, LC);
+    mmi_attn_tile_nn(len, len, k, 1.0f, x, k, yt, LC, 0.0f, c, ldc);
     for (int64_t t = 0; t + 1 < len; t++)
-        memset(c + t * LC + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
+        memset(c + t * ldc + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
+}
+
+/* dst[c * ldd + r] = src[r * LC + c] for r, c < len: a chunk tile, transposed. */
+static void tile_t(int64_t len, const float *src, float *dst, int64_t ldd)
+{
+    for (int64_t r = 0; r < len; r++)
+        for (int64_t c = 0; c < len; c++) dst[c * ldd + r] = src[r * LC + c];
 }
 
 /* Last key visible from query i (bottom-right aligned), or m - 1 without a causal mask. */
@@ -90,7 +118,8 @@ static double add_key(const mmi_attn_dims *s, const float *fk, const float *v, i
     return mmi_attn_norm_step(s->d, kj, z, b);
 }
 
-/* Causal, n == m, chunkwise: o_c = (fq_c S + tril(fq_c fk_c^T) V_c) / den, S += fk_c^T V_c. */
+/* Causal, n == m, chunkwise: o_c = (fq_c S + tril(fq_c fk_c^T) V_c) / den, S += fk_c^T V_c.
+ * The two products of o_c are one: [fq_c | A] [S ; V_c]. */
 static void fwd_chunks(const mmi_attn_dims *s, int normalize, double eps, const float *fq,
                        const float *fk, const float *v, float *o, float *den, float *ws)
 {
@@ -103,9 +132,10 @@ static void fwd_chunks(const mmi_attn_dims *s, int normalize, double eps, const 
         const float *qc = fq + c0 * f, *kc = fk + c0 * f, *vc = v + c0 * w;
         float *oc = o + c0 * w;
         transpose(kc, len, f, l.kt, LC);
-        tril_tile(len, f, qc, l.kt, l.a);
-        mmi_attn_tile_nn(len, w, f, 1.0f, qc, f, l.st, w, 0.0f, oc, w);
-        mmi_attn_tile_nn(len, w, len, 1.0f, l.a, LC, vc, w, 1.0f, oc, w);
+        copy_rows(len, f, qc, f, l.x, l.ldx);
+        tril_tile(len, f, qc, l.kt, l.x + f, l.ldx);
+        memcpy(l.st + f * w, vc, sizeof(float) * (size_t)(len * w));
+        mmi_attn_tile_nn(len, w, f + len, 1.0f, l.x, l.ldx, l.st, w, 0.0f, oc, w);
         for (int64_t t = 0; t < len; t++) { /* the normaliser token by token, in float64 */
             const double qz = mmi_attn_norm_step(f, kc + t * f, l.z, qc + t * f);
             double dn = 1.0;
@@ -127,18 +157,19 @@ static void add_f64(int64_t n, const double *restrict z, double a, float *restri
 static void acc_r(int64_t n, double a, const float *restrict q, double *restrict r,
                   float *restrict g);
 
-/* dnum and dden of a chunk's rows; then P = tril(dnum V^T) (vt: the chunk's V^T). */
+/* dnum and dden of a chunk's rows; then P = tril(dnum V^T) (vt: the chunk's V^T) into p with
+ * row stride ldp. */
 static void chunk_grads(int normalize, int64_t len, int64_t w, const float *doc, const float *oc,
-                        const float *denc, const float *vc, lin_ws *l)
+                        const float *denc, const float *vc, lin_ws *l, float *p, int64_t ldp)
 {
     for (int64_t t = 0; t < len; t++)
         l->dden[t] = grad_num_den(normalize, w, doc + t * w, oc + t * w, denc[t], l->dnum + t * w);
     transpose(vc, len, w, l->vt, LC);
-    tril_tile(len, w, l->dnum, l->vt, l->p);
+    tril_tile(len, w, l->dnum, l->vt, p, ldp);
 }
 
-/* Pass 1, chunks in order: dfq_c = dnum_c S^T + P fk_c + z_t dden_t (z token by token); S^T
- * is accumulated directly (no transpose per chunk). */
+/* Pass 1, chunks in order: dfq_c = [dnum_c | P] [S^T ; fk_c] + z_t dden_t (z token by token);
+ * S^T is accumulated directly (no transpose per chunk). */
 static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk, const float *v,
                          const float *o, const float *den, const float *dout, float *dfq, lin_ws *l)
 {
@@ -149,9 +180,11 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
         const float *kc = fk + c0 * f, *vc = v + c0 * w;
         float *gc = dfq + c0 * f;
-        chunk_grads(normalize, len, w, dout + c0 * w, o + c0 * w, den + c0, vc, l);
-        mmi_attn_tile_nn(len, f, w, 1.0f, l->dnum, w, l->stt, f, 0.0f, gc, f);
-        mmi_attn_tile_nn(len, f, len, 1.0f, l->p, LC, kc, f, 1.0f, gc, f);
+        chunk_grads(normalize, len, w, dout + c0 * w, o + c0 * w, den + c0, vc, l, l->x + w,
+                    l->ldx);
+        copy_rows(len, w, l->dnum, w, l->x, l->ldx);
+        memcpy(l->stt + w * f, kc, sizeof(float) * (size_t)(len * f));
+        mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, l->stt, f, 0.0f, gc, f);
         for (int64_t t = 0; t < len; t++) {
             (void)mmi_attn_norm_step(f, kc + t * f, l->z, NULL);
             add_f64(f, l->z, l->dden[t], gc + t * f);
@@ -161,7 +194,7 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
 }
 
 /* Pass 2, chunks in reverse with R = sum_{later} fq^T dnum and r = sum dden fq:
- * dfk_c = V_c R^T + P^T fq_c + r_t, dv_c = fk_c R + A^T dnum_c. */
+ * dfk_c = [V_c | P^T] [R^T ; fq_c] + r_t, dv_c = [fk_c | A^T] [R ; dnum_c]. */
 static void bwd_kv_chunks(const mmi_attn_dims *s, int normalize, const float *fq, const float *fk,
                           const float *v, const float *o, const float *den, const float *dout,
                           float *dfk, float *dv, lin_ws *l)
@@ -174,14 +207,18 @@ static void bwd_kv_chunks(const mmi_attn_dims *s, int normalize, const float *fq
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
         const float *qc = fq + c0 * f, *kc = fk + c0 * f, *vc = v + c0 * w;
         float *gk = dfk + c0 * f, *gv = dv + c0 * w;
-        chunk_grads(normalize, len, w, dout + c0 * w, o + c0 * w, den + c0, vc, l);
+        chunk_grads(normalize, len, w, dout + c0 * w, o + c0 * w, den + c0, vc, l, l->p, LC);
         mmi_attn_transpose(f, w, l->st, w, l->stt, f);
-        mmi_attn_tile_nn(len, f, w, 1.0f, vc, w, l->stt, f, 0.0f, gk, f);
-        mmi_attn_tile_tn(len, f, len, 1.0f, l->p, LC, qc, f, gk, f);
-        mmi_attn_tile_nn(len, w, f, 1.0f, kc, f, l->st, w, 0.0f, gv, w);
+        copy_rows(len, w, vc, w, l->x, l->ldx);
+        tile_t(len, l->p, l->x + w, l->ldx);
+        memcpy(l->stt + w * f, qc, sizeof(float) * (size_t)(len * f));
+        mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, l->stt, f, 0.0f, gk, f);
         transpose(kc, len, f, l->kt, LC);
-        tril_tile(len, f, qc, l->kt, l->a);
-        mmi_attn_tile_tn(len, w, len, 1.0f, l->a, LC, l->dnum, w, gv, w);
+        tril_tile(len, f, qc, l->kt, l->a, LC);
+        copy_rows(len, f, kc, f, l->x, l->ldx);
+        tile_t(len, l->a, l->x + f, l->ldx);
+        memcpy(l->st + f * w, l->dnum, sizeof(float) * (size_t)(len * w));
+        mmi_attn_tile_nn(len, w, f + len, 1.0f, l->x, l->ldx, l->st, w, 0.0f, gv, w);
         for (int64_t t = len - 1; t >= 0; t--) acc_r(f, l->dden[t], qc + t * f, r, gk + t * f);
         mmi_attn_tile_tn(f, w, len, 1.0f, qc, f, l->dnum, w, l->st, w);
     }

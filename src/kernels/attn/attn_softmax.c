@@ -13,7 +13,8 @@
 #include <string.h>
 
 #define BR  16 /* query rows per block: the transposed key block is reused this often */
-#define BC  64 /* keys per block: kt is d x 64 floats, 16 KB at d = 64 (L1) */
+#define BC  64  /* backward keys per block: kt and vt are d x 64 floats, 16 KB each at d = 64 */
+#define BCF 128 /* forward keys per block: P V reduces over 128 keys per stored tile */
 #define BRF 64 /* forward query rows per block: S and P V run as 64-row GEMM tiles */
 
 int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j)
@@ -50,20 +51,89 @@ static void mask_row(const mmi_attn_dims *s, int64_t i, int64_t j0, int64_t bc, 
         if (!mmi_attn_visible(s, i, j0 + j)) sr[j] = -INFINITY;
 }
 
-/* kt[c * BC + j] = src[(j0 + j) * w + c]: a key (or value) block, transposed. */
-static void transpose_block(const float *src, int64_t w, int64_t j0, int64_t bc, float *kt)
+/* kt[c * ld + j] = src[(j0 + j) * w + c]: a key (or value) block, transposed in 8 x 8
+ * register blocks (a scalar strided copy took about a tenth of the forward). */
+static void transpose_block(const float *src, int64_t w, int64_t j0, int64_t bc, float *kt,
+                            int64_t ld)
 {
-    for (int64_t j = 0; j < bc; j++) {
-        const float *row = src + (j0 + j) * w;
-        for (int64_t c = 0; c < w; c++) kt[c * BC + j] = row[c];
+    mmi_attn_transpose(bc, w, src + j0 * w, w, kt, ld);
+}
+
+/*
+ * Causal blocks the diagonal crosses. With a plain causal mask, row r of a block pair sees the
+ * block's local keys j <= r + delta (delta = i0 + m - n - j0); when delta < bc - 1 the block is
+ * cut by the diagonal and its upper part is masked. There the products run only over what some
+ * row sees: logit, dS and key-gradient tiles in 16-key strips from the first row that sees the
+ * strip, P V and dS K in 16-row pieces over the keys their last row sees. A skipped term is a
+ * masked one, whose P is 0, so every visible sum is the one the whole tile forms (an FMA with
+ * a zero product leaves the accumulator as it was; the reductions stay within one 64-long
+ * piece of mmi_attn_tile_tn, so they are grouped as the whole tile groups them: the results are
+ * bitwise those of the whole-tile path, tested). At 64-row blocks a diagonal block costs
+ * about 5/8 of a full one: N = 512 has 8 of them among its 36 block pairs.
+ */
+#define TS 16 /* strip and piece width on diagonal blocks: the micro-kernel's 16 columns */
+
+/* 1 if the block pair (rows from i0, bc keys from j0) is cut by a plain causal diagonal. */
+static int tri_block(const mmi_attn_dims *s, int64_t i0, int64_t j0, int64_t bc, int64_t *delta)
+{
+    if (!s->causal || s->window > 0 || s->stride > 0) return 0;
+    *delta = i0 + (s->m - s->n) - j0;
+    return *delta < bc - 1;
+}
+
+/* First row of the block that sees local key c0. */
+static int64_t tri_first_row(int64_t c0, int64_t delta) { return c0 - delta > 0 ? c0 - delta : 0; }
+
+/* Keys row r of the block sees (0..bc). */
+static int64_t tri_keys(int64_t r, int64_t delta, int64_t bc)
+{
+    const int64_t n = r + delta + 1;
+    return n < 0 ? 0 : n > bc ? bc : n;
+}
+
+/* p[r, c] = alpha a_r . bt[:, c] (bt = a transposed block; bt and p with row stride ld) where
+ * row r sees key c; entries no row of a strip's range sees are left as they were (the mask
+ * overwrites them). */
+static void tri_logits(int64_t br, int64_t bc, int64_t delta, int64_t k, float alpha,
+                       const float *a, int64_t lda, const float *bt, float *p, int64_t ld)
+{
+    for (int64_t c0 = 0; c0 < bc; c0 += TS) {
+        const int64_t nb = bc - c0 < TS ? bc - c0 : TS, rs = tri_first_row(c0, delta);
+        if (rs < br)
+            mmi_attn_tile_nn(br - rs, nb, k, alpha, a + rs * lda, lda, bt + c0, ld, 0.0f,
+                             p + rs * ld + c0, ld);
+    }
+}
+
+/* c += alpha p b (p: br x bc with zeros where masked, b: bc rows of n_out), rows in pieces. */
+static void tri_rows_nn(int64_t br, int64_t bc, int64_t delta, int64_t n_out, float alpha,
+                        const float *p, int64_t ld, const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    for (int64_t r0 = 0; r0 < br; r0 += TS) {
+        const int64_t rb = br - r0 < TS ? br - r0 : TS, kk = tri_keys(r0 + rb - 1, delta, bc);
+        if (kk > 0)
+            mmi_attn_tile_nn(rb, n_out, kk, alpha, p + r0 * ld, ld, b, ldb, 1.0f, c + r0 * ldc,
+                             ldc);
+    }
+}
+
+/* c += alpha p^T b (c: bc key rows of n_out, b: br rows), keys in strips. */
+static void tri_cols_tn(int64_t br, int64_t bc, int64_t delta, int64_t n_out, float alpha,
+                        const float *p, int64_t ld, const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    for (int64_t c0 = 0; c0 < bc; c0 += TS) {
+        const int64_t nb = bc - c0 < TS ? bc - c0 : TS, rs = tri_first_row(c0, delta);
+        if (rs < br)
+            mmi_attn_tile_tn(nb, n_out, br - rs, alpha, p + rs * ld + c0, ld, b + rs * ldb, ldb,
+                             c + c0 * ldc, ldc);
     }
 }
 
 size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv)
 {
-    /* forward: m, l as doubles first (8-byte aligned), kt, the BRF x BC logit tile, acc;
+    /* forward: m, l as doubles first (8-byte aligned), kt, the BRF x BCF logit tile, acc;
      * backward: kt, vt, the BRF x BC tile of P and dS; the larger of the two */
-    const int64_t fwd = 4 * BRF + d * BC + BRF * BC + BRF * dv;
+    const int64_t fwd = 4 * BRF + d * BCF + BRF * BCF + BRF * dv;
     const int64_t bwd = 4 * BRF + (d + dv) * BC + BRF * BC;
     return (size_t)((fwd > bwd ? fwd : bwd) + 16);
 }
@@ -91,9 +161,14 @@ static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0
                       double *l, float *acc)
 {
     const int64_t d = s->d, dv = s->dv;
-    mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, sp, BC);
+    int64_t delta = 0;
+    const int tri = tri_block(s, i0, j0, bc, &delta);
+    if (tri)
+        tri_logits(br, bc, delta, d, s->scale, q + i0 * d, d, kt, sp, BCF);
+    else
+        mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BCF, 0.0f, sp, BCF);
     for (int64_t r = 0; r < br; r++) {
-        float *sr = sp + r * BC, *ar = acc + r * dv, mx, mnew, alpha;
+        float *sr = sp + r * BCF, *ar = acc + r * dv, mx, mnew, alpha;
         mask_row(s, i0 + r, j0, bc, sr);
         mx = row_max(bc, sr);
         if (mx == -INFINITY) { /* nothing visible in this block: P row 0 */
@@ -107,7 +182,10 @@ static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0
             for (int64_t c = 0; c < dv; c++) ar[c] *= alpha;
         m[r] = mnew;
     }
-    mmi_attn_tile_nn(br, dv, bc, 1.0f, sp, BC, v + j0 * dv, dv, 1.0f, acc, dv);
+    if (tri)
+        tri_rows_nn(br, bc, delta, dv, 1.0f, sp, BCF, v + j0 * dv, dv, acc, dv);
+    else
+        mmi_attn_tile_nn(br, dv, bc, 1.0f, sp, BCF, v + j0 * dv, dv, 1.0f, acc, dv);
 }
 
 void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
@@ -118,16 +196,16 @@ void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k
     /* query blocks of BRF rows; a local band keeps BR rows (a taller block sees more keys) */
     const int64_t bq = s->window > 0 ? BR : BRF;
     double *m = (double *)ws, *l = m + BRF;
-    float *kt = ws + 4 * BRF, *sp = kt + s->d * BC, *acc = sp + BRF * BC;
+    float *kt = ws + 4 * BRF, *sp = kt + s->d * BCF, *acc = sp + BRF * BCF;
     for (int64_t i0 = 0; i0 < s->n; i0 += bq) {
         const int64_t br = s->n - i0 < bq ? s->n - i0 : bq;
         int64_t lo, hi;
         for (int64_t r = 0; r < br; r++) m[r] = -INFINITY, l[r] = 0.0;
         memset(acc, 0, sizeof(float) * (size_t)(br * s->dv));
         key_range(s, i0, i0 + br, &lo, &hi);
-        for (int64_t j0 = lo; j0 < hi; j0 += BC) {
-            const int64_t bc = hi - j0 < BC ? hi - j0 : BC;
-            transpose_block(k, s->d, j0, bc, kt);
+        for (int64_t j0 = lo; j0 < hi; j0 += BCF) {
+            const int64_t bc = hi - j0 < BCF ? hi - j0 : BCF;
+            transpose_block(k, s->d, j0, bc, kt, BCF);
             fwd_block(s, i0, br, j0, bc, q, kt, v, sp, m, l, acc);
         }
         for (int64_t r = 0; r < br; r++) {
@@ -158,6 +236,38 @@ static void row_range(const mmi_attn_dims *s, int64_t j0, int64_t j1, int64_t *l
     *hi = b > a ? b : a;
 }
 
+/* P = exp(S - L_i) over the keys row i sees, 0 beyond (and for rows that saw no key). */
+static void tri_probs(int64_t i0, int64_t br, int64_t bc, int64_t delta,
+                      const float *lse, float *p)
+{
+    for (int64_t r = 0; r < br; r++) {
+        float *pr = p + r * BC;
+        const int64_t nv = isinf(lse[i0 + r]) ? 0 : tri_keys(r, delta, bc);
+        if (nv > 0) (void)mmi_attn_exp_sub(nv, pr, lse[i0 + r], pr);
+        memset(pr + nv, 0, sizeof(float) * (size_t)(bc - nv));
+    }
+}
+
+/* bwd_tile on a block the causal diagonal cuts: the same steps over the visible part only. */
+static void tri_bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0, int64_t bc,
+                         int64_t delta, const float *q, const float *k, const float *kt,
+                         const float *vt, const float *lse, const float *dout, const float *o,
+                         float *p, float *dq, float *dkb, float *dvb)
+{
+    const int64_t d = s->d, w = s->dv;
+    tri_logits(br, bc, delta, d, s->scale, q + i0 * d, d, kt, p, BC);
+    tri_probs(i0, br, bc, delta, lse, p);
+    tri_cols_tn(br, bc, delta, w, 1.0f, p, BC, dout + i0 * w, w, dvb, w);
+    for (int64_t c0 = 0; c0 < bc; c0 += TS) { /* dS / scale = P (dP - D), visible strips */
+        const int64_t nb = bc - c0 < TS ? bc - c0 : TS, rs = tri_first_row(c0, delta);
+        if (rs < br)
+            mmi_attn_ds_tile(br - rs, nb, w, dout + (i0 + rs) * w, o + (i0 + rs) * w, w, vt + c0,
+                             BC, p + rs * BC + c0, BC);
+    }
+    tri_rows_nn(br, bc, delta, d, s->scale, p, BC, k + j0 * d, d, dq + i0 * d, d);
+    tri_cols_tn(br, bc, delta, d, s->scale, p, BC, q + i0 * d, d, dkb, d);
+}
+
 /* Rows [i0, i0 + br) against keys [j0, j0 + bc): the probabilities P = exp(S - L_i) (zero
  * for masked keys and for rows that saw no key) into p, then dV_J += P^T dO_I, then P becomes
  * dS / scale = P (dP - D) in place, dP_ij - D_i formed as dO_i . (v_j - O_i): in a saturated
@@ -171,6 +281,11 @@ static void bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0,
                      float *dkb, float *dvb)
 {
     const int64_t d = s->d, w = s->dv;
+    int64_t delta = 0;
+    if (tri_block(s, i0, j0, bc, &delta)) {
+        tri_bwd_tile(s, i0, br, j0, bc, delta, q, k, kt, vt, lse, dout, o, p, dq, dkb, dvb);
+        return;
+    }
     mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, p, BC);
     for (int64_t r = 0; r < br; r++) {
         const int64_t i = i0 + r;
@@ -208,8 +323,8 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
         memset(dvb, 0, sizeof(float) * (size_t)(bc * w));
         row_range(s, j0, j0 + bc, &lo, &hi);
         if (lo >= hi) continue;
-        transpose_block(k, d, j0, bc, kt);
-        transpose_block(v, w, j0, bc, vt);
+        transpose_block(k, d, j0, bc, kt, BC);
+        transpose_block(v, w, j0, bc, vt, BC);
         for (int64_t i0 = lo; i0 < hi; i0 += bq) {
             const int64_t br = hi - i0 < bq ? hi - i0 : bq;
             bwd_tile(s, i0, br, j0, bc, q, k, kt, vt, lse, dout, o, p, dq, dkb, dvb);

@@ -21,7 +21,9 @@
 #endif
 
 /* exp of 8 floats: the Cephes expf scheme (range reduction by ln 2 in two parts, degree-6
- * polynomial, exponent bits), about 2 ulp. Above 88.38 it returns +Inf (as expf overflows);
+ * polynomial, exponent bits), about 2 ulp. Above 88.38 it returns +Inf: expf overflows only
+ * above 88.72, so results in (2.4e38, FLT_MAX] become +Inf here, as the callers expect of
+ * an overflowing exp (the activations saturate on it; softmax rows subtract their max first);
  * below -88.38 (including -Inf, e.g. masked logits) exactly 0: results there are below
  * 1.2e-38, in the denormal range, so flushing costs at most that much absolute error. */
 MMI_AVX2_INLINE __m256 mmi_exp256(__m256 x)
