@@ -86,9 +86,12 @@ static void transpose_bc(const float *src, float *dst, int64_t Bt, int64_t G, in
 }
 
 /* Per-thread scratch: the row state x (N), the backward's chunk buffers (2 chunk N), then the
- * row's element-wise precomputations dlt, dsp, gz, sz (max_seq each). */
+ * row's element-wise precomputations dlt, dsp, gz, sz (max_seq each), the step's 3 max_batch D,
+ * and for the forward's blocks of 8 rows their states (8 N) and dlt, gz (8 rows each, BLK_STRIDE
+ * apart: rows 4 KiB apart would share one L1 set when the block reads them side by side). */
+#define BLK_STRIDE(h) ((h)->max_seq + 16)
 typedef struct row_ws {
-    float *x, *chunk, *dlt, *dsp, *gz, *sz;
+    float *x, *chunk, *dlt, *dsp, *gz, *sz, *bx, *bdlt, *bgz;
 } row_ws;
 
 static row_ws thread_ws(const mm_ssm *h, int64_t i)
@@ -100,6 +103,9 @@ static row_ws thread_ws(const mm_ssm *h, int64_t i)
     w.dsp = w.dlt + h->max_seq;
     w.gz = w.dsp + h->max_seq;
     w.sz = w.gz + h->max_seq;
+    w.bx = w.sz + h->max_seq + 3 * h->max_batch * h->D;
+    w.bdlt = w.bx + 8 * h->N;
+    w.bgz = w.bdlt + 8 * BLK_STRIDE(h);
     return w;
 }
 
@@ -134,6 +140,41 @@ static void row_of(const sel_call *c, int64_t b, int64_t d, const row_ws *w, int
     r->ckpt = h->ws.ckpt + (b * h->D + d) * h->nck_max * N;
 }
 
+/* Rows [row, hi) that can go in one block with row: same batch row, same B and C group, <= 8. */
+static int64_t block_len(const sel_call *c, int64_t row, int64_t hi)
+{
+    const int64_t D = c->h->D, sb = D / c->Gb, sc = D / c->Gc, d = row % D;
+    int64_t end = row - d + D; /* the batch row's end */
+    if (row - d + (d / sb + 1) * sb < end) end = row - d + (d / sb + 1) * sb;
+    if (row - d + (d / sc + 1) * sc < end) end = row - d + (d / sc + 1) * sc;
+    if (row + 8 < end) end = row + 8;
+    return (end < hi ? end : hi) - row;
+}
+
+/* Rows [lo, hi) in blocks of channels (mmi_ssm_sel_fwd_block); 0 when the shape has no block
+ * body (then nothing was written). */
+static int fwd_blocks(const sel_call *c, const row_ws *w, int64_t lo, int64_t hi)
+{
+    const mm_ssm *h = c->h;
+    mmi_sel_row r[8];
+    for (int64_t row = lo; row < hi;) {
+        int64_t nr = block_len(c, row, hi);
+        for (int64_t j = 0; j < nr; j++) {
+            row_ws wj = *w;
+            wj.x = w->bx + j * h->N;
+            wj.dlt = w->bdlt + j * BLK_STRIDE(h);
+            wj.gz = w->bgz + j * BLK_STRIDE(h);
+            row_of(c, (row + j) / h->D, (row + j) % h->D, &wj, 0, &r[j]);
+        }
+        if (!mmi_ssm_sel_fwd_block(r, nr)) return 0;
+        if (c->last)
+            for (int64_t j = 0; j < nr; j++)
+                memcpy(c->last + (row + j) * h->N, r[j].x, (size_t)h->N * sizeof(float));
+        row += nr;
+    }
+    return 1;
+}
+
 static void fwd_task(void *ctx, int64_t i, int64_t n)
 {
     const sel_call *c = (const sel_call *)ctx;
@@ -141,6 +182,7 @@ static void fwd_task(void *ctx, int64_t i, int64_t n)
     int64_t rows = c->Bt * h->D, lo = rows * i / n, hi = rows * (i + 1) / n;
     row_ws w = thread_ws(h, i);
     mmi_sel_row r;
+    if (lo < hi && fwd_blocks(c, &w, lo, hi)) return;
     for (int64_t row = lo; row < hi; row++) {
         row_of(c, row / h->D, row % h->D, &w, 0, &r);
         mmi_ssm_sel_fwd(&r);

@@ -58,6 +58,13 @@ void mmi_ssm_sel_prep(int64_t n, const float *delta, float bias, int softplus, c
  * few ulp. */
 void mmi_ssm_sel_fwd(const mmi_sel_row *r);
 void mmi_ssm_sel_fwd_portable(const mmi_sel_row *r);
+/* Forward of nr <= 8 rows at once, vectorised across the rows (channels) instead of N: r[0..nr)
+ * must share L, N, chunk, B, C and the flags (variable B and C, has_d, cont, z, ckpt present),
+ * i.e. be channels of one batch row and B/C group. Returns 0 (nothing written) where no path
+ * has such a body or the shape is not taken (the AVX2 body: variable B and C, N % 8 == 0,
+ * N <= 64); the caller then runs mmi_ssm_sel_fwd row by row. Whether it returns 1 depends only
+ * on the shape, so a call runs one kind of body for all its rows. */
+int mmi_ssm_sel_fwd_block(const mmi_sel_row *r, int64_t nr);
 /* Backward from the checkpoints the forward left in r->ckpt (reverse scan, recomputing each
  * chunk's states). */
 void mmi_ssm_sel_bwd(const mmi_sel_row *r, const mmi_sel_grad *g);
@@ -82,6 +89,7 @@ typedef struct mmi_ssm_isa {
     int (*sel_fwd)(const mmi_sel_row *r);
     int (*sel_bwd)(const mmi_sel_row *r, const mmi_sel_grad *g);
     int (*sel_step_rows)(const mmi_sel_step *s);
+    int (*sel_fwd_block)(const mmi_sel_row *r, int64_t nr); /* NULL: not written for this path */
 } mmi_ssm_isa;
 
 /* The AVX2+FMA table (selective_scan_avx2.c), NULL when the build did not compile it. */
@@ -110,6 +118,7 @@ int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplu
 int mmi_ssm_sel_fwd_avx2(const mmi_sel_row *r);
 int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g);
 int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s);
+int mmi_ssm_sel_fwd_block_avx2(const mmi_sel_row *r, int64_t nr);
 /* The AVX-512 bodies, present only when compiled: reach them through the table. */
 int mmi_ssm_sel_prep_avx512(int64_t n, const float *delta, float bias, int softplus, const float *z,
                             float *dlt, float *dsp, float *gz, float *sz);

@@ -55,8 +55,33 @@ static inline __m256 log256(__m256 x)
     return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), x);
 }
 
+/* 2^a for the scan's a = dlt A log2e, a in [-125, 127]: round-to-nearest by the 1.5 2^23
+ * shift, degree-5 minimax polynomial of 2^r on [-1/2, 1/2] (relative error 2.1e-7 in float32
+ * Horner), exponent added as integer bits. 13 vector operations, 6 on the FMA ports and 7
+ * constants (all kept in registers by the loop below), against 20, 13 and 15 for mmi_exp256.
+ * With clamp set, a is first clamped to [-125, 127]: below that the result is about 2^-125
+ * (absolute error < 3e-38) instead of underflowing, above it it stays finite (2^127.5) where
+ * expf overflows. Inside the range the two agree bit for bit. */
+MMI_AVX2_INLINE __m256 exp2_scan(__m256 a, int clamp)
+{
+    const __m256 shift = _mm256_set1_ps(12582912.0f);
+    __m256 k, r, p;
+    if (clamp) a = _mm256_min_ps(_mm256_max_ps(a, _mm256_set1_ps(-125.0f)), _mm256_set1_ps(127.0f));
+    k = _mm256_add_ps(a, shift);
+    r = _mm256_sub_ps(a, _mm256_sub_ps(k, shift));
+    p = _mm256_set1_ps(1.3276472455e-3f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6755409613e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5507130921e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022120237e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314694405e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0000001192e+0f));
+    return _mm256_castsi256_ps(
+        _mm256_add_epi32(_mm256_castps_si256(p), _mm256_slli_epi32(_mm256_castps_si256(k), 23)));
+}
+
 /* softplus(x) = log1p(e^x) for x <= 20, else x; log1p through Goldberg's u = 1 + e,
- * log(u) e / (u - 1), exact where u rounds to 1. Also its derivative sigmoid(x) (1 above 20). */
+ * log(u) e / (u - 1), exact where u rounds to 1. With deriv, also its derivative sigmoid(x)
+ * (1 above 20); the forward asks for none and saves that division. */
 static inline __m256 softplus256(__m256 x, __m256 *deriv)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
@@ -64,7 +89,7 @@ static inline __m256 softplus256(__m256 x, __m256 *deriv)
     __m256 l = _mm256_div_ps(_mm256_mul_ps(log256(u), e), um1);
     __m256 big = _mm256_cmp_ps(x, _mm256_set1_ps(20.0f), _CMP_GT_OQ);
     l = _mm256_blendv_ps(l, e, _mm256_cmp_ps(um1, _mm256_setzero_ps(), _CMP_EQ_OQ));
-    *deriv = _mm256_blendv_ps(_mm256_div_ps(e, u), one, big);
+    if (deriv) *deriv = _mm256_blendv_ps(_mm256_div_ps(e, u), one, big);
     return _mm256_blendv_ps(l, x, big);
 }
 
@@ -75,15 +100,19 @@ int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplu
     int64_t t = 0;
     for (; t + 8 <= n; t += 8) {
         __m256 raw = _mm256_add_ps(_mm256_loadu_ps(delta + t), bv), d = raw, der = one;
-        if (softplus) d = softplus256(raw, &der);
+        if (softplus) d = softplus256(raw, dsp ? &der : NULL);
         _mm256_storeu_ps(dlt + t, d);
         if (dsp) _mm256_storeu_ps(dsp + t, der);
         if (z) {
             __m256 zv = _mm256_loadu_ps(z + t);
-            __m256 ez = mmi_exp256(_mm256_sub_ps(_mm256_setzero_ps(), zv));
-            __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, ez));
-            if (gz) _mm256_storeu_ps(gz + t, _mm256_mul_ps(zv, s));
-            if (sz) _mm256_storeu_ps(sz + t, s);
+            __m256 den = _mm256_add_ps(one, mmi_exp256(_mm256_sub_ps(_mm256_setzero_ps(), zv)));
+            if (sz) { /* the backward: sigmoid(z) and silu(z) = z sigmoid(z) */
+                __m256 s = _mm256_div_ps(one, den);
+                _mm256_storeu_ps(sz + t, s);
+                if (gz) _mm256_storeu_ps(gz + t, _mm256_mul_ps(zv, s));
+            } else if (gz) { /* the forward: silu(z) = z / (1 + e^-z), one division */
+                _mm256_storeu_ps(gz + t, _mm256_div_ps(zv, den));
+            }
         }
     }
     if (t < n) /* tail: the portable body (scalar libm) */
@@ -127,12 +156,15 @@ static void recompute(const mmi_sel_row *r, int64_t t0, int64_t t1, const float 
                       float *xs)
 {
     const int64_t N = r->N, V = N / 8;
+    __m256 A2[MAXV];
+    for (int64_t v = 0; v < V; v++)
+        A2[v] = _mm256_mul_ps(_mm256_loadu_ps(r->A + 8 * v), _mm256_set1_ps(1.44269504088896341f));
     for (int64_t t = t0; t < t1; t++) {
         const float *b = r->b_var ? r->B + t * N : r->B, *xp = t > t0 ? xs + (t - t0 - 1) * N : x0;
         float d = r->dlt[t];
         __m256 dv = _mm256_set1_ps(d), duv = _mm256_set1_ps(d * r->u[t]);
         for (int64_t v = 0; v < V; v++) {
-            __m256 a = mmi_exp256(_mm256_mul_ps(dv, _mm256_loadu_ps(r->A + 8 * v)));
+            __m256 a = exp2_scan(_mm256_mul_ps(dv, A2[v]), 1); /* as the channel-block forward */
             __m256 xn = _mm256_fmadd_ps(a, _mm256_loadu_ps(xp + 8 * v),
                                         _mm256_mul_ps(_mm256_loadu_ps(b + 8 * v), duv));
             _mm256_storeu_ps(abar + (t - t0) * N + 8 * v, a);
@@ -234,11 +266,198 @@ int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s)
     return 1;
 }
 
+/* ---- forward over a block of up to 8 channels ----------------------------------------------
+ * The per-row forward above vectorises N and pays a horizontal sum per step for y = C.x. Here
+ * the 8 lanes are 8 channels (rows of one batch row and B/C group, which share B_t and C_t):
+ * each step broadcasts B_t[n] and C_t[n], y accumulates lane-wise (no horizontal sum), and the
+ * state of 8 n at a time stays in registers across a tile of steps. The channel-major inputs
+ * (dlt, u, gz) and outputs are transposed through 8x8 blocks per tile. Every lane runs the same
+ * operations in the same order whatever its position in the block, so a channel's result does
+ * not depend on how rows were grouped (bitwise equality across thread counts). */
+#define BLK_T 64 /* steps per tile: the transposed tile buffers stay in L1 */
+#define BLK_N 64 /* largest N the block body takes (its state and A live on the stack) */
+
+/* Lane j of the 8 vectors v[0..8) is row j's values at steps 0..8: gathers rows' 8 steps at
+ * src[j] + t (rows j >= nr repeat row 0; n < 8 steps are padded with zeros). */
+static void rows_to_lanes(const float *const *src, int64_t nr, int64_t t, int64_t n, __m256 v[8])
+{
+    for (int64_t j = 0; j < 8; j++) {
+        const float *s = src[j < nr ? j : 0] + t;
+        if (n == 8) {
+            v[j] = _mm256_loadu_ps(s);
+        } else {
+            float tmp[8] = {0};
+            memcpy(tmp, s, (size_t)n * sizeof(float));
+            v[j] = _mm256_loadu_ps(tmp);
+        }
+    }
+    mmi_transpose8_avx2(v);
+}
+
+/* The inverse: v[k] holds step k's 8 lanes; writes rows j < nr, n steps at dst[j] + t. */
+static void lanes_to_rows(__m256 v[8], float *const *dst, int64_t nr, int64_t t, int64_t n)
+{
+    mmi_transpose8_avx2(v);
+    for (int64_t j = 0; j < nr; j++) {
+        if (n == 8) {
+            _mm256_storeu_ps(dst[j] + t, v[j]);
+        } else {
+            float tmp[8];
+            _mm256_storeu_ps(tmp, v[j]);
+            memcpy(dst[j] + t, tmp, (size_t)n * sizeof(float));
+        }
+    }
+}
+
+/* State [N][8 lanes] to or from the rows' N-vectors at p[j] (to_rows: write rows j < nr). */
+static void state_xfer(float *h, int64_t N, float *const *p, int64_t nr, int to_rows)
+{
+    for (int64_t n0 = 0; n0 < N; n0 += 8) {
+        __m256 v[8];
+        if (to_rows) {
+            for (int k = 0; k < 8; k++) v[k] = _mm256_loadu_ps(h + (n0 + k) * 8);
+            lanes_to_rows(v, p, nr, n0, 8);
+        } else {
+            rows_to_lanes((const float *const *)p, nr, n0, 8, v);
+            for (int k = 0; k < 8; k++) _mm256_storeu_ps(h + (n0 + k) * 8, v[k]);
+        }
+    }
+}
+
+/* One step of one state component for 8 channels: h = 2^(dlt A2) h + B dlt u; acc += C h. */
+MMI_AVX2_INLINE __m256 scan_step(__m256 h, __m256 d, __m256 a2, __m256 bu, const float *b,
+                                 const float *c, __m256 *acc, int clamp)
+{
+    h = _mm256_fmadd_ps(exp2_scan(_mm256_mul_ps(d, a2), clamp), h,
+                        _mm256_mul_ps(_mm256_broadcast_ss(b), bu));
+    *acc = _mm256_fmadd_ps(_mm256_broadcast_ss(c), h, *acc);
+    return h;
+}
+
+/* Steps [t0, t0 + n) of 4 state components (hp: their lane vectors, A2: A log2e) with B and C
+ * at step t0 offset to the components; y[k] += C.h over these components. Four components
+ * keep the state, the exponential's constants and the step's operands in the 16 registers. */
+MMI_AVX2_INLINE void scan_tile4(const float *dl, const float *du, float *y, int64_t n,
+                                const float *B, const float *C, int64_t N, __m256 *hp,
+                                const __m256 *A2, int clamp)
+{
+    __m256 h0 = hp[0], h1 = hp[1], h2 = hp[2], h3 = hp[3];
+    for (int64_t k = 0; k < n; k++, B += N, C += N) {
+        const __m256 d = _mm256_loadu_ps(dl + 8 * k), bu = _mm256_loadu_ps(du + 8 * k);
+        __m256 acc = _mm256_loadu_ps(y + 8 * k);
+        h0 = scan_step(h0, d, A2[0], bu, B + 0, C + 0, &acc, clamp);
+        h1 = scan_step(h1, d, A2[1], bu, B + 1, C + 1, &acc, clamp);
+        h2 = scan_step(h2, d, A2[2], bu, B + 2, C + 2, &acc, clamp);
+        h3 = scan_step(h3, d, A2[3], bu, B + 3, C + 3, &acc, clamp);
+        _mm256_storeu_ps(y + 8 * k, acc);
+    }
+    hp[0] = h0, hp[1] = h1, hp[2] = h2, hp[3] = h3;
+}
+
+/* 1 when every dl[k] A2[n] of the tile lies in [-125, 127] (exp2_scan needs no clamp): the
+ * products of the lanes' extremes bound all of them, rounding being monotonic. */
+static int tile_in_range(const float *dl, int64_t n, __m256 amin, __m256 amax)
+{
+    __m256 lo = _mm256_set1_ps(INFINITY), hi = _mm256_set1_ps(-INFINITY), p[4], mn, mx;
+    for (int64_t k = 0; k < n; k++) {
+        const __m256 d = _mm256_loadu_ps(dl + 8 * k);
+        lo = _mm256_min_ps(lo, d), hi = _mm256_max_ps(hi, d);
+    }
+    p[0] = _mm256_mul_ps(lo, amin), p[1] = _mm256_mul_ps(lo, amax);
+    p[2] = _mm256_mul_ps(hi, amin), p[3] = _mm256_mul_ps(hi, amax);
+    mn = _mm256_min_ps(_mm256_min_ps(p[0], p[1]), _mm256_min_ps(p[2], p[3]));
+    mx = _mm256_max_ps(_mm256_max_ps(p[0], p[1]), _mm256_max_ps(p[2], p[3]));
+    return _mm256_movemask_ps(
+               _mm256_and_ps(_mm256_cmp_ps(mn, _mm256_set1_ps(-125.0f), _CMP_GE_OQ),
+                             _mm256_cmp_ps(mx, _mm256_set1_ps(127.0f), _CMP_LE_OQ))) == 0xff;
+}
+
+/* One tile [t0, t0 + n), n <= BLK_T: channel-major inputs to lanes, the scan over N in groups
+ * of 8, the outputs back to rows (y + dskip u, times silu(z)). */
+static void block_tile(const mmi_sel_row *r, int64_t nr, int64_t t0, int64_t n, __m256 *h,
+                       const __m256 *A2, const __m256 *arange)
+{
+    const int64_t N = r[0].N;
+    float dl[BLK_T * 8], du[BLK_T * 8], y[BLK_T * 8];
+    const float *src[8], *usrc[8];
+    float *dst[8];
+    for (int64_t j = 0; j < 8; j++) src[j] = r[j < nr ? j : 0].dlt, usrc[j] = r[j < nr ? j : 0].u;
+    for (int64_t k = 0; k < n; k += 8) {
+        __m256 a[8], b[8];
+        rows_to_lanes(src, 8, t0 + k, n - k < 8 ? n - k : 8, a);
+        rows_to_lanes(usrc, 8, t0 + k, n - k < 8 ? n - k : 8, b);
+        for (int i = 0; i < 8; i++) {
+            _mm256_storeu_ps(dl + 8 * (k + i), a[i]);
+            _mm256_storeu_ps(du + 8 * (k + i), _mm256_mul_ps(a[i], b[i]));
+            _mm256_storeu_ps(y + 8 * (k + i), _mm256_setzero_ps());
+        }
+    }
+    if (tile_in_range(dl, n, arange[0], arange[1]))
+        for (int64_t n0 = 0; n0 < N; n0 += 4)
+            scan_tile4(dl, du, y, n, r[0].B + t0 * N + n0, r[0].C + t0 * N + n0, N, h + n0, A2 + n0,
+                       0);
+    else
+        for (int64_t n0 = 0; n0 < N; n0 += 4)
+            scan_tile4(dl, du, y, n, r[0].B + t0 * N + n0, r[0].C + t0 * N + n0, N, h + n0, A2 + n0,
+                       1);
+    for (int64_t j = 0; j < 8; j++) src[j] = r[j < nr ? j : 0].gz, dst[j] = r[j < nr ? j : 0].out;
+    for (int64_t k = 0; k < n; k += 8) {
+        const int64_t m = n - k < 8 ? n - k : 8;
+        __m256 v[8], u[8], g[8], ds;
+        float dsk[8];
+        for (int i = 0; i < 8; i++) v[i] = _mm256_loadu_ps(y + 8 * (k + i));
+        for (int64_t j = 0; j < 8; j++) dsk[j] = r[j < nr ? j : 0].dskip;
+        ds = _mm256_loadu_ps(dsk);
+        rows_to_lanes(usrc, 8, t0 + k, m, u);
+        if (r[0].gz) rows_to_lanes(src, 8, t0 + k, m, g);
+        for (int i = 0; i < 8; i++) {
+            if (r[0].has_d) v[i] = _mm256_fmadd_ps(ds, u[i], v[i]);
+            if (r[0].gz) v[i] = _mm256_mul_ps(v[i], g[i]);
+        }
+        lanes_to_rows(v, dst, nr, t0 + k, m);
+    }
+}
+
+int mmi_ssm_sel_fwd_block_avx2(const mmi_sel_row *r, int64_t nr)
+{
+    const int64_t N = r[0].N, L = r[0].L;
+    __m256 A2[BLK_N], hv[BLK_N], arange[2];
+    float *h = (float *)(void *)hv, *p[8];
+    if (N % 8 || N > BLK_N || nr < 1 || nr > 8 || !r[0].b_var || !r[0].c_var) return 0;
+    arange[0] = _mm256_set1_ps(INFINITY), arange[1] = _mm256_set1_ps(-INFINITY);
+    for (int64_t n = 0; n < N; n++) {
+        float a[8];
+        for (int64_t j = 0; j < 8; j++) a[j] = r[j < nr ? j : 0].A[n];
+        A2[n] = _mm256_mul_ps(_mm256_loadu_ps(a), _mm256_set1_ps(1.44269504088896341f));
+        arange[0] = _mm256_min_ps(arange[0], A2[n]), arange[1] = _mm256_max_ps(arange[1], A2[n]);
+    }
+    for (int64_t j = 0; j < 8; j++) p[j] = r[j < nr ? j : 0].x;
+    if (r[0].cont)
+        state_xfer(h, N, p, nr, 0);
+    else
+        memset(hv, 0, sizeof(__m256) * (size_t)N);
+    for (int64_t t0 = 0; t0 < L;) {
+        int64_t t1 = t0 + BLK_T < L ? t0 + BLK_T : L;
+        if (r[0].ckpt) {
+            int64_t next = (t0 / r[0].chunk + 1) * r[0].chunk;
+            if (t0 % r[0].chunk == 0) {
+                float *c[8];
+                for (int64_t j = 0; j < 8; j++)
+                    c[j] = r[j < nr ? j : 0].ckpt + (t0 / r[0].chunk) * N;
+                state_xfer(h, N, c, nr, 1);
+            }
+            if (next < t1) t1 = next;
+        }
+        block_tile(r, nr, t0, t1 - t0, hv, A2, arange);
+        t0 = t1;
+    }
+    state_xfer(h, N, p, nr, 1);
+    return 1;
+}
+
 static const mmi_ssm_isa k_avx2 = {
-    mmi_ssm_sel_prep_avx2,
-    mmi_ssm_sel_fwd_avx2,
-    mmi_ssm_sel_bwd_avx2,
-    mmi_ssm_sel_step_rows_avx2,
+    mmi_ssm_sel_prep_avx2,      mmi_ssm_sel_fwd_avx2,       mmi_ssm_sel_bwd_avx2,
+    mmi_ssm_sel_step_rows_avx2, mmi_ssm_sel_fwd_block_avx2,
 };
 
 const mmi_ssm_isa *mmi_ssm_isa_avx2(void) { return &k_avx2; }
