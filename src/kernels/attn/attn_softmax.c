@@ -68,7 +68,7 @@ static void transpose_block(const float *src, int64_t w, int64_t j0, int64_t bc,
  * masked one, whose P is 0, so every visible sum is the one the whole tile forms (an FMA with
  * a zero product leaves the accumulator as it was; the reductions stay within one 64-long
  * piece of mmi_attn_tile_tn, so they are grouped as the whole tile groups them: the results are
- * bitwise those of the whole-tile path, tested). At 64-row blocks a diagonal block costs
+ * bitwise those of the whole-tile path, tested; with OpenBLAS running the tiles, to rounding). At 64-row blocks a diagonal block costs
  * about 5/8 of a full one: N = 512 has 8 of them among its 36 block pairs.
  */
 #define TS 16 /* strip and piece width on diagonal blocks: the micro-kernel's 16 columns */
