@@ -1755,7 +1755,7 @@ typedef struct mm_policy_opts {
     double max_grad_norm; /* [0 | 0.5 | 0.5 | 0 | 0.5] */
     int32_t norm_obs;     /* running observation normalisation [0] */
     int32_t reserved1;    /* must be 0 */
-    double clip_obs;      /* clip of normalised observations [10] */
+    double clip_obs;      /* clip of normalised observations, finite > 0 [10] */
     /* off-policy (DDPG, TD3) */
     int64_t buffer_size;      /* replay capacity in transitions [1000000] */
     int64_t batch_size;       /* [256 | - | 64 | 128 | -]: PPO/TRPO minibatch */

@@ -221,6 +221,21 @@ static void test_nan_refused(void)
     mm_policy_free(p);
 }
 
+/* Found by fuzz_config: create accepted clip_obs = +Inf, saved it, and every load of that file
+ * refused it (MM_E_NUMERIC); create now refuses a non-finite clip as the loader does. */
+static void test_clip_obs_finite(void)
+{
+    static const double bad[3] = {INFINITY, NAN, 0.0};
+    for (int i = 0; i < 3; i++) {
+        mm_policy_opts o;
+        mm_policy *p = NULL;
+        CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_PPO));
+        o.obs_dim = 3, o.n_actions = 2, o.norm_obs = 1, o.clip_obs = bad[i];
+        CHECK_STATUS(mm_policy_create(&p, &o), MM_E_INVALID_ARG);
+        CHECK(p == NULL);
+    }
+}
+
 /* Found by fuzz_config: OU noise with an infinite setting, or a finite one that diverges
  * (theta * dt = 1.5e29), returned NaN exploration actions with MM_OK. */
 static void test_noise_extremes(void)
@@ -472,6 +487,7 @@ void suite_policy(void)
     mmt_run("policy_save_load", test_save_load);
     mmt_run("policy_save_load_any_cwd", test_save_load_any_cwd);
     mmt_run("policy_nan_refused", test_nan_refused);
+    mmt_run("policy_clip_obs_finite", test_clip_obs_finite);
     mmt_run("policy_noise_extremes", test_noise_extremes);
     mmt_run("policy_no_alloc_hot_path", test_no_alloc_hot_path);
     mmt_run("policy_misuse", test_misuse);

@@ -150,11 +150,11 @@ static int check_numbers(const mm_policy_opts *o, mmi_err *e, const char *fn)
     if (!(o->gamma >= 0 && o->gamma <= 1) || !(o->tau >= 0 && o->tau <= 1) ||
         !(o->lr_actor >= 0 && o->lr_actor <= 10) || !(o->lr_critic >= 0 && o->lr_critic <= 10))
         return BAD("%s: gamma and tau must be in [0, 1], learning rates in [0, 10]", fn);
-    if (!(o->max_grad_norm >= 0) || !(o->clip_obs > 0) || !(o->noise_sigma >= 0) ||
-        !(o->noise_theta >= 0) || !(o->noise_dt > 0) || !(o->target_noise >= 0) ||
-        !(o->target_noise_clip >= 0) || !(o->ent_coef >= 0) || !(o->vf_coef >= 0) ||
-        !(o->clip_range >= 0) || !(o->clip_range_vf >= 0) || !isfinite(o->log_std_init) ||
-        !(o->adam_eps > 0 || mmi_algo_offpolicy(o->algo)) ||
+    if (!(o->max_grad_norm >= 0) || !(o->clip_obs > 0 && isfinite(o->clip_obs)) ||
+        !(o->noise_sigma >= 0) || !(o->noise_theta >= 0) || !(o->noise_dt > 0) ||
+        !(o->target_noise >= 0) || !(o->target_noise_clip >= 0) || !(o->ent_coef >= 0) ||
+        !(o->vf_coef >= 0) || !(o->clip_range >= 0) || !(o->clip_range_vf >= 0) ||
+        !isfinite(o->log_std_init) || !(o->adam_eps > 0 || mmi_algo_offpolicy(o->algo)) ||
         !(o->gae_lambda >= 0 && o->gae_lambda <= 1))
         return BAD("%s: a noise, clip, coefficient or lambda setting is negative or not finite",
                    fn);
