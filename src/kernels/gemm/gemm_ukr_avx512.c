@@ -42,7 +42,7 @@
 #define UKR_INLINE static inline
 #endif
 
-enum { MR = 12, NR = 32, KC = 128, MC = 288, NC = 2048 };
+enum { MR = 12, NR = 32, KC = 256, MC = 288, NC = 1024 };
 
 /* Lanes [0, n) of a 16-lane mask (n may be outside 0..16). */
 UKR_INLINE __mmask16 lanes16(int64_t n)
@@ -162,18 +162,85 @@ DEF_STRIP(1)
 DEF_STRIP(2)
 #undef DEF_STRIP
 
+/*
+ * The packed path's whole tiles: 12 rows x 32 columns read from the zero-padded panels, whose
+ * strides are constants here (12 floats of A and 32 of B per k step), so every A broadcast is
+ * one load at a fixed offset from one pointer and the loop needs no spilled strides (the shared
+ * tile() takes a_rs and a_cs at run time). Four k steps per iteration, with a prefetch of the
+ * A panel 8 steps ahead (the next tile's panel streams from L2). The operations on each C
+ * element are tile()'s, in the same order: the choice of kernel never changes a result.
+ */
+static void tile_packed(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
+                        const strip_env *e)
+{
+    const __m512 z = _mm512_setzero_ps();
+    __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+    __m512 c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
+    __m512 c80 = z, c81 = z, c90 = z, c91 = z, c100 = z, c101 = z, c110 = z, c111 = z;
+    int64_t p = 0;
+    for (int r = 0; r < MR; r++) {
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + r * ldc + NR - 1), _MM_HINT_T0);
+    }
+#define ROW(r, o)                                                                               \
+    av = _mm512_set1_ps(a[(o) * MR + r]);                                                       \
+    c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);                                                 \
+    c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);
+#define STEP(o)                                                                                 \
+    {                                                                                           \
+        __m512 b0 = _mm512_loadu_ps(b + (o) * NR), b1 = _mm512_loadu_ps(b + (o) * NR + 16), av; \
+        ROW(0, o) ROW(1, o) ROW(2, o) ROW(3, o) ROW(4, o) ROW(5, o)                             \
+        ROW(6, o) ROW(7, o) ROW(8, o) ROW(9, o) ROW(10, o) ROW(11, o)                           \
+    }
+    for (; p + 4 <= k; p += 4, a += 4 * MR, b += 4 * NR) {
+        _mm_prefetch((const char *)(a + 8 * MR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + 8 * MR + 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + 8 * MR + 32), _MM_HINT_T0);
+        STEP(0) STEP(1) STEP(2) STEP(3)
+    }
+    for (; p < k; p++, a += MR, b += NR) STEP(0)
+#undef STEP
+#undef ROW
+#define STORE(r, B)                                                                             \
+    store16(c + r * ldc, c##r##0, e->va, e->vb, e->m0, B);                                      \
+    store16(c + r * ldc + 16, c##r##1, e->va, e->vb, e->m1, B);
+#define STORE_ALL(B) STORE(0, B) STORE(1, B) STORE(2, B) STORE(3, B) STORE(4, B) STORE(5, B)  \
+    STORE(6, B) STORE(7, B) STORE(8, B) STORE(9, B) STORE(10, B) STORE(11, B)
+    if (e->beta) {
+        STORE_ALL(1)
+    } else {
+        STORE_ALL(0)
+    }
+#undef STORE_ALL
+#undef STORE
+}
+
 /* ---- block loops ---------------------------------------------------------------------------- */
 /* Strip by strip: one kc x 32 panel of B stays in L1 while the mc x kc block of A streams from
- * L2. */
+ * L2. Whole 32-column strips run their whole 12-row tiles in tile_packed, the rest (the last
+ * strip when nc is not a multiple of 32, the row tail) in the shared strip kernels. */
 static void avx512_packed(int64_t kc, int64_t mc, int64_t nc, const float *ap, const float *bp,
                           float alpha, float beta, float *c, int64_t ldc)
 {
+    strip_env e;
+    const int64_t m_whole = mc / MR * MR;
+    e.m0 = e.m1 = 0xFFFF;
+    e.va = _mm512_set1_ps(alpha);
+    e.vb = _mm512_set1_ps(beta);
+    e.beta = beta != 0.0f;
     for (int64_t jr = 0; jr < nc; jr += NR) {
-        int64_t nr = nc - jr < NR ? nc - jr : NR;
+        int64_t nr = nc - jr < NR ? nc - jr : NR, ir = 0;
+        const float *b = bp + jr * kc;
+        if (nr == NR)
+            for (; ir < m_whole; ir += MR)
+                tile_packed(kc, ap + ir * kc, b, c + ir * ldc + jr, ldc, &e);
+        if (ir == mc) continue;
         if (nr > 16)
-            strip_2(kc, mc, ap, MR * kc, 1, MR, bp + jr * kc, NR, nr, alpha, beta, c + jr, ldc);
+            strip_2(kc, mc - ir, ap + ir * kc, MR * kc, 1, MR, b, NR, nr, alpha, beta,
+                    c + ir * ldc + jr, ldc);
         else
-            strip_1(kc, mc, ap, MR * kc, 1, MR, bp + jr * kc, NR, nr, alpha, beta, c + jr, ldc);
+            strip_1(kc, mc - ir, ap + ir * kc, MR * kc, 1, MR, b, NR, nr, alpha, beta,
+                    c + ir * ldc + jr, ldc);
     }
 }
 
