@@ -16,12 +16,16 @@
  * 28 accumulators + 2 + 1 = 31 registers, leaving the compiler no spare, and 14 divides no
  * cache block evenly.
  *
- * Cache blocks (this set's kc, mc, nc): the driver loops strip by strip (a kc x 32 panel of B
- * reused from L1 by every 12-row panel of A streaming from L2), so kc = 128 keeps that panel
- * at 16 KiB, half of a 32 KiB L1 as the AVX2 set's 256 x 16 panel is; mc = 288 keeps the packed
- * A block at 144 KiB (L2) and nc = 2048 the packed B block at 1 MiB, so the workspace of this
- * set equals the AVX2 set's. These are derived from cache sizes, not measured (no AVX-512
- * machine was available when this was written; see docs/BENCHMARKS.md for measured rows).
+ * Cache blocks (this set's kc, mc, nc), measured on Zen 5 (48 KiB L1d, 1 MiB L2 per core): the
+ * driver loops strip by strip, a kc x 32 panel of B reused from L1 by every 12-row panel of A
+ * streaming from L2. kc = 256 makes that panel 32 KiB (two thirds of the L1) and halves, against
+ * kc = 128, the number of times each C tile is loaded and stored (once per k block) and the
+ * pool round trips of a threaded product; mc = 288 keeps the packed A block at 288 KiB (L2) and
+ * nc = 1024 the packed B block at 1 MiB, as the AVX2 set's. Whole packed tiles run in
+ * tile_packed: constant panel strides, four k steps per iteration, the A panel prefetched 8 k
+ * steps ahead, the next strip's B panel a line per 4 k steps, and the C rows 32 k steps before
+ * the end (prefetched at the start, 12 rows of a power-of-two ldc fall into one L1 set and
+ * evict the B panel for the whole tile).
  *
  * Every C element is computed as in the AVX2 set: an FMA chain over its k block starting from
  * zero, then alpha * sum (+ beta * C by one FMA), whatever tile, strip or row kernel it lands in,
@@ -43,6 +47,9 @@
 #endif
 
 enum { MR = 12, NR = 32, KC = 256, MC = 288, NC = 1024 };
+#ifndef C_LEAD
+#define C_LEAD 32
+#endif
 
 /* Lanes [0, n) of a 16-lane mask (n may be outside 0..16). */
 UKR_INLINE __mmask16 lanes16(int64_t n)
@@ -171,17 +178,13 @@ DEF_STRIP(2)
  * element are tile()'s, in the same order: the choice of kernel never changes a result.
  */
 static void tile_packed(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
-                        const strip_env *e)
+                        const strip_env *e, const char *pf, const char *pf_end)
 {
     const __m512 z = _mm512_setzero_ps();
     __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
     __m512 c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
     __m512 c80 = z, c81 = z, c90 = z, c91 = z, c100 = z, c101 = z, c110 = z, c111 = z;
-    int64_t p = 0;
-    for (int r = 0; r < MR; r++) {
-        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + r * ldc + NR - 1), _MM_HINT_T0);
-    }
+    int64_t p = 0, p_c = k > C_LEAD ? (k - C_LEAD) & ~(int64_t)3 : 0;
 #define ROW(r, o)                                                                               \
     av = _mm512_set1_ps(a[(o) * MR + r]);                                                       \
     c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);                                                 \
@@ -192,12 +195,22 @@ static void tile_packed(int64_t k, const float *a, const float *b, float *c, int
         ROW(0, o) ROW(1, o) ROW(2, o) ROW(3, o) ROW(4, o) ROW(5, o)                             \
         ROW(6, o) ROW(7, o) ROW(8, o) ROW(9, o) ROW(10, o) ROW(11, o)                           \
     }
-    for (; p + 4 <= k; p += 4, a += 4 * MR, b += 4 * NR) {
-        _mm_prefetch((const char *)(a + 8 * MR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + 8 * MR + 16), _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + 8 * MR + 32), _MM_HINT_T0);
-        STEP(0) STEP(1) STEP(2) STEP(3)
+#define STEP4                                                                                   \
+    {                                                                                           \
+        _mm_prefetch((const char *)(a + 8 * MR), _MM_HINT_T0);                                  \
+        _mm_prefetch((const char *)(a + 8 * MR + 16), _MM_HINT_T0);                             \
+        _mm_prefetch((const char *)(a + 8 * MR + 32), _MM_HINT_T0);                             \
+        if (pf < pf_end) _mm_prefetch(pf, _MM_HINT_T0);                                         \
+        pf += 64;                                                                               \
+        STEP(0) STEP(1) STEP(2) STEP(3)                                                         \
     }
+    for (; p < p_c; p += 4, a += 4 * MR, b += 4 * NR) STEP4
+    for (int r = 0; r < MR; r++) {
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + r * ldc + NR - 1), _MM_HINT_T0);
+    }
+    for (; p + 4 <= k; p += 4, a += 4 * MR, b += 4 * NR) STEP4
+#undef STEP4
     for (; p < k; p++, a += MR, b += NR) STEP(0)
 #undef STEP
 #undef ROW
@@ -231,9 +244,13 @@ static void avx512_packed(int64_t kc, int64_t mc, int64_t nc, const float *ap, c
     for (int64_t jr = 0; jr < nc; jr += NR) {
         int64_t nr = nc - jr < NR ? nc - jr : NR, ir = 0;
         const float *b = bp + jr * kc;
+        /* The next strip's B panel (2 kc lines) is fetched a line per 4 k steps by the first
+         * tiles of this strip, so it waits in L1 or L2 when the strip starts. */
+        const char *next = (const char *)(b + NR * kc), *next_end = next;
+        if (jr + NR < nc) next_end += (jr + 2 * NR <= nc ? NR : nc - jr - NR) * kc * sizeof(float);
         if (nr == NR)
-            for (; ir < m_whole; ir += MR)
-                tile_packed(kc, ap + ir * kc, b, c + ir * ldc + jr, ldc, &e);
+            for (; ir < m_whole; ir += MR, next += kc / 4 * 64)
+                tile_packed(kc, ap + ir * kc, b, c + ir * ldc + jr, ldc, &e, next, next_end);
         if (ir == mc) continue;
         if (nr > 16)
             strip_2(kc, mc - ir, ap + ir * kc, MR * kc, 1, MR, b, NR, nr, alpha, beta,
