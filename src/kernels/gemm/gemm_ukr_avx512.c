@@ -16,16 +16,18 @@
  * 28 accumulators + 2 + 1 = 31 registers, leaving the compiler no spare, and 14 divides no
  * cache block evenly.
  *
- * Cache blocks (this set's kc, mc, nc), measured on Zen 5 (48 KiB L1d, 1 MiB L2 per core): the
- * driver loops strip by strip, a kc x 32 panel of B reused from L1 by every 12-row panel of A
- * streaming from L2. kc = 256 makes that panel 32 KiB (two thirds of the L1) and halves, against
- * kc = 128, the number of times each C tile is loaded and stored (once per k block) and the
- * pool round trips of a threaded product; mc = 288 keeps the packed A block at 288 KiB (L2) and
- * nc = 1024 the packed B block at 1 MiB, as the AVX2 set's. Whole packed tiles run in
- * tile_packed: constant panel strides, four k steps per iteration, the A panel prefetched 8 k
- * steps ahead, the next strip's B panel a line per 4 k steps, and the C rows 32 k steps before
- * the end (prefetched at the start, 12 rows of a power-of-two ldc fall into one L1 set and
- * evict the B panel for the whole tile).
+ * Cache blocks (this set's kc, mc, nc), measured on Zen 5 (48 KiB L1d, 1 MiB L2 per core, two
+ * 512-bit FMA pipes). The driver loops strip by strip: a kc x 32 panel of B is reused by every
+ * 12-row panel of the mc x kc A block. Each C tile is loaded and stored once per k block, and
+ * that traffic, not the L1 fit of the B panel, set the speed: with mc and nc adjusted, 1024^3
+ * ran about 6% faster at kc 256 than at 128, 8% more at 512 and 3% more at 1024 (interleaved
+ * runs in one process; both panels then stream from L2, 176 bytes per 24 FMAs, well within its
+ * bandwidth). So kc = 1024; mc = 96 keeps the A block at 384 KiB in L2 with the B panel beside
+ * it, and nc = 512 the packed B block at 2 MiB. The direct path caps its k block at 256 (gemm.c:
+ * its B is read in place and must stay in L1). Whole packed tiles run in tile_packed: constant
+ * panel strides, four k steps per iteration, the A panel prefetched 8 steps ahead and the C rows
+ * 32 k steps before the end rather than at the start (12 rows of a power-of-two ldc share one
+ * L1 set).
  *
  * Every C element is computed as in the AVX2 set: an FMA chain over its k block starting from
  * zero, then alpha * sum (+ beta * C by one FMA), whatever tile, strip or row kernel it lands in,
@@ -46,10 +48,9 @@
 #define UKR_INLINE static inline
 #endif
 
-enum { MR = 12, NR = 32, KC = 256, MC = 288, NC = 1024 };
-#ifndef C_LEAD
+enum { MR = 12, NR = 32, KC = 1024, MC = 96, NC = 512 };
+/* k steps before the end of a packed tile at which its C rows are prefetched. */
 #define C_LEAD 32
-#endif
 
 /* Lanes [0, n) of a 16-lane mask (n may be outside 0..16). */
 UKR_INLINE __mmask16 lanes16(int64_t n)
@@ -178,7 +179,7 @@ DEF_STRIP(2)
  * element are tile()'s, in the same order: the choice of kernel never changes a result.
  */
 static void tile_packed(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
-                        const strip_env *e, const char *pf, const char *pf_end)
+                        const strip_env *e)
 {
     const __m512 z = _mm512_setzero_ps();
     __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
@@ -200,8 +201,6 @@ static void tile_packed(int64_t k, const float *a, const float *b, float *c, int
         _mm_prefetch((const char *)(a + 8 * MR), _MM_HINT_T0);                                  \
         _mm_prefetch((const char *)(a + 8 * MR + 16), _MM_HINT_T0);                             \
         _mm_prefetch((const char *)(a + 8 * MR + 32), _MM_HINT_T0);                             \
-        if (pf < pf_end) _mm_prefetch(pf, _MM_HINT_T0);                                         \
-        pf += 64;                                                                               \
         STEP(0) STEP(1) STEP(2) STEP(3)                                                         \
     }
     for (; p < p_c; p += 4, a += 4 * MR, b += 4 * NR) STEP4
@@ -244,13 +243,8 @@ static void avx512_packed(int64_t kc, int64_t mc, int64_t nc, const float *ap, c
     for (int64_t jr = 0; jr < nc; jr += NR) {
         int64_t nr = nc - jr < NR ? nc - jr : NR, ir = 0;
         const float *b = bp + jr * kc;
-        /* The next strip's B panel (2 kc lines) is fetched a line per 4 k steps by the first
-         * tiles of this strip, so it waits in L1 or L2 when the strip starts. */
-        const char *next = (const char *)(b + NR * kc), *next_end = next;
-        if (jr + NR < nc) next_end += (jr + 2 * NR <= nc ? NR : nc - jr - NR) * kc * sizeof(float);
         if (nr == NR)
-            for (; ir < m_whole; ir += MR, next += kc / 4 * 64)
-                tile_packed(kc, ap + ir * kc, b, c + ir * ldc + jr, ldc, &e, next, next_end);
+            for (; ir < m_whole; ir += MR) tile_packed(kc, ap + ir * kc, b, c + ir * ldc + jr, ldc, &e);
         if (ir == mc) continue;
         if (nr > 16)
             strip_2(kc, mc - ir, ap + ir * kc, MR * kc, 1, MR, b, NR, nr, alpha, beta,
