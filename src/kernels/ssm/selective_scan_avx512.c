@@ -427,11 +427,10 @@ int mmi_ssm_sel_step_rows_avx512(const mmi_sel_step *s)
  * With clamp, d a2 is held to [-125, 127] through k and r to [-1/64, 1/64], which changes no
  * bit inside that range and keeps the result normal and finite outside it. */
 static const uint32_t k_exp2_tab[32] = {
-    0x3f800000, 0x3f7ecd87, 0x3f7daac3, 0x3f7c980f, 0x3f7b95c2, 0x3f7aa43a, 0x3f79c3d3,
-    0x3f78f4f0, 0x3f7837f0, 0x3f778d3a, 0x3f76f532, 0x3f767043, 0x3f75fed7, 0x3f75a15b,
-    0x3f75583f, 0x3f7523f6, 0x3f7504f3, 0x3f74fbaf, 0x3f7508a4, 0x3f752c4d, 0x3f75672a,
-    0x3f75b9be, 0x3f76248c, 0x3f76a81e, 0x3f7744fd, 0x3f77fbb8, 0x3f78ccdf, 0x3f79b907,
-    0x3f7ac0c7, 0x3f7be4ba, 0x3f7d257d, 0x3f7e83b3};
+    0x3f800000, 0x3f7ecd87, 0x3f7daac3, 0x3f7c980f, 0x3f7b95c2, 0x3f7aa43a, 0x3f79c3d3, 0x3f78f4f0,
+    0x3f7837f0, 0x3f778d3a, 0x3f76f532, 0x3f767043, 0x3f75fed7, 0x3f75a15b, 0x3f75583f, 0x3f7523f6,
+    0x3f7504f3, 0x3f74fbaf, 0x3f7508a4, 0x3f752c4d, 0x3f75672a, 0x3f75b9be, 0x3f76248c, 0x3f76a81e,
+    0x3f7744fd, 0x3f77fbb8, 0x3f78ccdf, 0x3f79b907, 0x3f7ac0c7, 0x3f7be4ba, 0x3f7d257d, 0x3f7e83b3};
 
 INL __m512 exp2_tab(__m512 d, __m512 a2, __m512i tlo, __m512i thi, int clamp)
 {
@@ -489,8 +488,7 @@ INL __m512 scan_step16(__m512 h, __m512 d, __m512 a2, __m512 bu, const float *b,
                        __m512 *acc, int clamp)
 {
     const __m512i tlo = _mm512_loadu_si512(k_exp2_tab), thi = _mm512_loadu_si512(k_exp2_tab + 16);
-    h = _mm512_fmadd_ps(exp2_tab(d, a2, tlo, thi, clamp), h,
-                        _mm512_mul_ps(_mm512_set1_ps(*b), bu));
+    h = _mm512_fmadd_ps(exp2_tab(d, a2, tlo, thi, clamp), h, _mm512_mul_ps(_mm512_set1_ps(*b), bu));
     *acc = _mm512_fmadd_ps(_mm512_set1_ps(*c), h, *acc);
     return h;
 }
@@ -550,9 +548,11 @@ static void scan_tile16(const float *dl, const float *du, float *y, int64_t n, c
 {
     int64_t n0 = 0;
     if (clamp)
-        for (; n0 + 4 <= N; n0 += 4) scan_tile16x4(dl, du, y, n, B + n0, C + n0, N, h + n0, A2 + n0, 1);
+        for (; n0 + 4 <= N; n0 += 4)
+            scan_tile16x4(dl, du, y, n, B + n0, C + n0, N, h + n0, A2 + n0, 1);
     else
-        for (; n0 + 4 <= N; n0 += 4) scan_tile16x4(dl, du, y, n, B + n0, C + n0, N, h + n0, A2 + n0, 0);
+        for (; n0 + 4 <= N; n0 += 4)
+            scan_tile16x4(dl, du, y, n, B + n0, C + n0, N, h + n0, A2 + n0, 0);
     for (; n0 < N; n0++) scan_tile16x1(dl, du, y, n, B + n0, C + n0, N, h + n0, A2 + n0, clamp);
 }
 
@@ -645,7 +645,7 @@ int mmi_ssm_sel_fwd_block_avx512(const mmi_sel_row *r, int64_t nr)
 }
 
 static const mmi_ssm_isa k_avx512 = {
-    mmi_ssm_sel_prep_avx512,      mmi_ssm_sel_fwd_avx512,        mmi_ssm_sel_bwd_avx512,
+    mmi_ssm_sel_prep_avx512,      mmi_ssm_sel_fwd_avx512,       mmi_ssm_sel_bwd_avx512,
     mmi_ssm_sel_step_rows_avx512, mmi_ssm_sel_fwd_block_avx512, 16,
 };
 
