@@ -264,24 +264,27 @@ int mmi_ssm_sel_fwd_avx512(const mmi_sel_row *r)
 
 /* ---- backward ----------------------------------------------------------------------------- */
 /* Chunk recomputation: abar and states of [t0, t1) from x0 (rows N apart, masked last vector:
- * nothing is written past N floats of a row). */
+ * nothing is written past N floats of a row). The state is carried in registers (x), not
+ * reloaded from the row just stored: the step's only dependency is then the FMA, not a store
+ * forwarding round trip. */
 static void recompute(const mmi_sel_row *r, int64_t t0, int64_t t1, const float *x0, float *abar,
                       float *xs, __mmask16 km)
 {
     const int64_t N = r->N, V = (N + 15) / 16;
+    __m512 x[MAXV];
+    for (int64_t v = 0; v < V; v++) x[v] = _mm512_maskz_loadu_ps(vmask(v, V, km), x0 + 16 * v);
     for (int64_t t = t0; t < t1; t++) {
-        const float *b = r->b_var ? r->B + t * N : r->B, *xp = t > t0 ? xs + (t - t0 - 1) * N : x0;
+        const float *b = r->b_var ? r->B + t * N : r->B;
         const float d = r->dlt[t];
         const __m512 dv = _mm512_set1_ps(d), duv = _mm512_set1_ps(d * r->u[t]);
         for (int64_t v = 0; v < V; v++) {
             const __mmask16 k = vmask(v, V, km);
             const __m512 a =
                 mmi_exp512_scalef(_mm512_mul_ps(dv, _mm512_maskz_loadu_ps(k, r->A + 16 * v)));
-            const __m512 xn =
-                _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(k, xp + 16 * v),
-                                _mm512_mul_ps(_mm512_maskz_loadu_ps(k, b + 16 * v), duv));
+            x[v] =
+                _mm512_fmadd_ps(a, x[v], _mm512_mul_ps(_mm512_maskz_loadu_ps(k, b + 16 * v), duv));
             _mm512_mask_storeu_ps(abar + (t - t0) * N + 16 * v, k, a);
-            _mm512_mask_storeu_ps(xs + (t - t0) * N + 16 * v, k, xn);
+            _mm512_mask_storeu_ps(xs + (t - t0) * N + 16 * v, k, x[v]);
         }
     }
 }
