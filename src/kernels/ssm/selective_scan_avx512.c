@@ -6,10 +6,11 @@
  * only), except that any N <= 256 is taken: the last vector of the state is masked, its pad
  * lanes hold A = B = C = 0, so they stay 0 and add nothing.
  *
- * Layout: 16 lanes over the state axis N, time sequential. The kernels get one (batch,
- * channel) row per call (mmi_sel_row), whose state is N contiguous floats, so N is the axis a
- * row offers, and Mamba's N = 16 is exactly one register; lanes over channels would need the
- * operator to hand over 16 rows at once and transpose their time-major inputs. The exp + FMA
+ * Layout of the per-row bodies: 16 lanes over the state axis N, time sequential. They get one
+ * (batch, channel) row per call (mmi_sel_row), whose state is N contiguous floats, so N is the
+ * axis a row offers, and Mamba's N = 16 is exactly one register. The channel-block forward at
+ * the end of the file (mmi_ssm_sel_fwd_block_avx512) takes 16 rows at once instead and puts
+ * the channels in the lanes; the operator uses it for variable B and C. The exp + FMA
  * bound counts the exp and four FMA-port operations per state vector and step; everything else
  * per step has to go. The AVX2 body does per step a horizontal sum, the output's skip and gate
  * in scalar code, an integer division for the checkpoint test, and (N = 16: two registers kept
