@@ -198,13 +198,13 @@ static void clip_pass2(const mmi_pair_args *a, clip_ws *w, mmi_pool *pool,
             if (a->dx) {
                 mmi_tg_pack_a(u, MM_NO_TRANS, w->z, t.tj, t.ti, t.tj, w->ga, pool);
                 mmi_tg_pack_b(u, MM_NO_TRANS, a->y + j0 * d, d, t.tj, d, w->yn, pool);
-                mmi_tg_run(u, t.ti, d, t.tj, c, w->ga, w->yn, j0 == 0 ? 0.0f : 1.0f,
-                           a->dx + i0 * d, d, pool);
+                mmi_tg_run(u, t.ti, d, t.tj, c, w->ga, w->yn, j0 == 0 ? 0.0f : 1.0f, a->dx + i0 * d,
+                           d, pool);
             }
             if (a->dy) {
                 mmi_tg_pack_a(u, MM_TRANS, w->z, t.tj, t.tj, t.ti, w->ga, pool);
-                mmi_tg_run(u, t.tj, d, t.ti, c, w->ga, w->xn, i0 == 0 ? 0.0f : 1.0f,
-                           a->dy + j0 * d, d, pool);
+                mmi_tg_run(u, t.tj, d, t.ti, c, w->ga, w->xn, i0 == 0 ? 0.0f : 1.0f, a->dy + j0 * d,
+                           d, pool);
             }
         }
     }

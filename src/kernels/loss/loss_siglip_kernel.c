@@ -112,13 +112,13 @@ static void siglip_run(const mmi_pair_args *a, void *ws, mmi_pool *pool, int gem
             if (a->dx) {
                 mmi_tg_pack_a(u, MM_NO_TRANS, w.z, t.tj, ti, t.tj, w.ga, pool);
                 mmi_tg_pack_b(u, MM_NO_TRANS, a->y + j0 * d, d, t.tj, d, w.yn, pool);
-                mmi_tg_run(u, ti, d, t.tj, c, w.ga, w.yn, j0 == 0 ? 0.0f : 1.0f, a->dx + i0 * d,
-                           d, pool);
+                mmi_tg_run(u, ti, d, t.tj, c, w.ga, w.yn, j0 == 0 ? 0.0f : 1.0f, a->dx + i0 * d, d,
+                           pool);
             }
             if (a->dy) {
                 mmi_tg_pack_a(u, MM_TRANS, w.z, t.tj, t.tj, ti, w.ga, pool);
-                mmi_tg_run(u, t.tj, d, ti, c, w.ga, w.xn, i0 == 0 ? 0.0f : 1.0f, a->dy + j0 * d,
-                           d, pool);
+                mmi_tg_run(u, t.tj, d, ti, c, w.ga, w.xn, i0 == 0 ? 0.0f : 1.0f, a->dy + j0 * d, d,
+                           pool);
             }
         }
     }

@@ -73,8 +73,8 @@ static void pack_b_task(void *ctx, int64_t g, int64_t n)
     }
 }
 
-void mmi_tg_pack_a(const mmi_gemm_ukr *u, int ta, const float *a, int64_t lda, int64_t m,
-                   int64_t k, float *ap, mmi_pool *pool)
+void mmi_tg_pack_a(const mmi_gemm_ukr *u, int ta, const float *a, int64_t lda, int64_t m, int64_t k,
+                   float *ap, mmi_pool *pool)
 {
     tg_job j = {0};
     j.u = u, j.t = ta, j.src = a, j.ld = lda, j.rows = m, j.k = k, j.kb = k_block(u, k);
@@ -83,8 +83,8 @@ void mmi_tg_pack_a(const mmi_gemm_ukr *u, int ta, const float *a, int64_t lda, i
     mmi_pool_run(pool, pack_a_task, &j, ceil_div(m, PACK_UNITS * u->mr));
 }
 
-void mmi_tg_pack_b(const mmi_gemm_ukr *u, int tb, const float *b, int64_t ldb, int64_t k,
-                   int64_t n, float *bp, mmi_pool *pool)
+void mmi_tg_pack_b(const mmi_gemm_ukr *u, int tb, const float *b, int64_t ldb, int64_t k, int64_t n,
+                   float *bp, mmi_pool *pool)
 {
     tg_job j = {0};
     j.u = u, j.t = tb, j.src = b, j.ld = ldb, j.rows = n, j.k = k, j.kb = k_block(u, k);
@@ -115,8 +115,7 @@ static void run_task(void *ctx, int64_t g, int64_t n)
 }
 
 void mmi_tg_run(const mmi_gemm_ukr *u, int64_t m, int64_t n, int64_t k, float alpha,
-                const float *ap, const float *bp, float beta, float *c, int64_t ldc,
-                mmi_pool *pool)
+                const float *ap, const float *bp, float beta, float *c, int64_t ldc, mmi_pool *pool)
 {
     tg_job j = {0};
     int64_t nt = mmi_pool_size(pool);

@@ -64,10 +64,10 @@ double mmi_loss_siglip_gemms(const mmi_pair_args *a, void *ws, mmi_pool *pool);
  * own, see loss_tile_gemm.c), bitwise the same for every pool size. */
 #define MMI_TG_PAD 96
 int64_t mmi_tg_pad(int64_t rows);
-void mmi_tg_pack_a(const mmi_gemm_ukr *u, int ta, const float *a, int64_t lda, int64_t m,
-                   int64_t k, float *ap, mmi_pool *pool);
-void mmi_tg_pack_b(const mmi_gemm_ukr *u, int tb, const float *b, int64_t ldb, int64_t k,
-                   int64_t n, float *bp, mmi_pool *pool);
+void mmi_tg_pack_a(const mmi_gemm_ukr *u, int ta, const float *a, int64_t lda, int64_t m, int64_t k,
+                   float *ap, mmi_pool *pool);
+void mmi_tg_pack_b(const mmi_gemm_ukr *u, int tb, const float *b, int64_t ldb, int64_t k, int64_t n,
+                   float *bp, mmi_pool *pool);
 void mmi_tg_run(const mmi_gemm_ukr *u, int64_t m, int64_t n, int64_t k, float alpha,
                 const float *ap, const float *bp, float beta, float *c, int64_t ldc,
                 mmi_pool *pool);
