@@ -601,6 +601,7 @@ static const mmi_attn_isa k_avx2 = {
     mmi_attn_elu1_avx2,       mmi_attn_elu1_bwd_avx2,      mmi_attn_ds_tile_avx2,
     mmi_attn_relu_row_avx2,   mmi_attn_relu_ds_row_avx2,   mmi_attn_gate_row_avx2,
     mmi_attn_transpose_avx2,  mmi_attn_gate_grad_row_avx2, mmi_attn_log_gate_copy_avx2,
+    NULL,                     NULL, /* softmax_row, rwkv_bonus: the portable bodies */
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }

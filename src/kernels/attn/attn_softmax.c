@@ -140,24 +140,10 @@ size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv)
     return (size_t)((fwd > bwd ? fwd : bwd) + 16);
 }
 
-/* max_j x[j] (-inf for n = 0 or all -inf), eight running maxima in fixed blocks so the loop
- * becomes vector compares instead of one dependent chain (it cost a tenth of the forward). */
-static float row_max(int64_t n, const float *restrict x)
-{
-    float m8[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
-                   -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-    float mx = -INFINITY;
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int c = 0; c < 8; c++) m8[c] = x[j + c] > m8[c] ? x[j + c] : m8[c];
-    for (; j < n; j++) mx = x[j] > mx ? x[j] : mx;
-    for (int c = 0; c < 8; c++) mx = m8[c] > mx ? m8[c] : mx;
-    return mx;
-}
-
 /* Online-softmax update of rows [i0, i0 + br) against the key block [j0, j0 + bc):
- * S = scale Q K^T as one tile product, then per row the mask, the new running max, P = e^{S - m}
- * in place, the rescaled accumulator and sum; then acc += P V as one tile product. */
+ * S = scale Q K^T as one tile product, then per row the mask and mmi_attn_softmax_row (the new
+ * running max, P = e^{S - m} in place, the rescaled accumulator and sum); then acc += P V as
+ * one tile product. */
 static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0, int64_t bc,
                       const float *q, const float *kt, const float *v, float *sp, double *m,
                       double *l, float *acc)
@@ -170,19 +156,12 @@ static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0
     else
         mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BCF, 0.0f, sp, BCF);
     for (int64_t r = 0; r < br; r++) {
-        float *sr = sp + r * BCF, *ar = acc + r * dv, mx, mnew, alpha;
-        mask_row(s, i0 + r, j0, bc, sr);
-        mx = row_max(bc, sr);
-        if (mx == -INFINITY) { /* nothing visible in this block: P row 0 */
-            memset(sr, 0, sizeof(float) * (size_t)bc);
-            continue;
-        }
-        mnew = (float)m[r] > mx ? (float)m[r] : mx;
-        alpha = m[r] == -INFINITY ? 0.0f : expf((float)m[r] - mnew);
-        l[r] = l[r] * alpha + mmi_attn_exp_sub(bc, sr, mnew, sr);
-        if (alpha != 1.0f)
-            for (int64_t c = 0; c < dv; c++) ar[c] *= alpha;
-        m[r] = mnew;
+        /* a diagonal block's row sees its first tri_keys keys (the rest may hold logits it
+         * never formed, which softmax_row does not read); other masks are applied here */
+        float *sr = sp + r * BCF;
+        if (!tri) mask_row(s, i0 + r, j0, bc, sr);
+        mmi_attn_softmax_row(bc, tri ? tri_keys(r, delta, bc) : bc, sr, m + r, l + r,
+                             acc + r * dv, dv);
     }
     if (tri)
         tri_rows_nn(br, bc, delta, dv, 1.0f, sp, BCF, v + j0 * dv, dv, acc, dv);
