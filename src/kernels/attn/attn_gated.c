@@ -21,6 +21,16 @@
  * exponents <= 0 (FLA's secondary chunking); only pairs inside a sub-chunk are elementwise. */
 #define SUB 16
 
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH_ROWS(p, nf) prefetch_rows(p, nf)
+static void prefetch_rows(const float *p, int64_t nf)
+{
+    for (int64_t i = 0; i < nf; i += 16) __builtin_prefetch(p + i, 0, 3);
+}
+#else
+#define PREFETCH_ROWS(p, nf) ((void)(p), (void)(nf))
+#endif
+
 size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
 {
     /* b (C x d doubles), acc (d doubles), A and DV (C x C), qs (C x d), 4 vectors of d, state gradient, chunk
@@ -366,10 +376,16 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
     const int64_t d = s->d, ch = s->chunk;
     w->a = w->a_home;
     if (gmode == 3) { /* cumulative gates and the mild chunk's factored rows in one pass */
-        for (int64_t t = 0; t < len; t++)
+        for (int64_t t = 0; t < len; t++) {
+            if (c0 + t + ch < s->n) { /* the next chunk's rows of this pass, in flight now */
+                PREFETCH_ROWS(g + (c0 + t + ch) * d, d);
+                PREFETCH_ROWS(q + (c0 + t + ch) * d, d);
+                PREFETCH_ROWS(k + (c0 + t + ch) * d, d);
+            }
             mmi_attn_gate_row(d, t ? w->b + (t - 1) * d : NULL, g + (c0 + t) * d, w->b + t * d,
                               q + (c0 + t) * d, s->scale, k + (c0 + t) * d, w->ke + t * d,
                               w->ag + t * d);
+        }
         if (chunk_is_mild(w, d, len)) {
             chunk_mild_tiles(s, len, w);
             return 1;
