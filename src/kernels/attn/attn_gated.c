@@ -21,16 +21,6 @@
  * exponents <= 0 (FLA's secondary chunking); only pairs inside a sub-chunk are elementwise. */
 #define SUB 16
 
-#if defined(__GNUC__) || defined(__clang__)
-#define PREFETCH_ROWS(p, nf) prefetch_rows(p, nf)
-static void prefetch_rows(const float *p, int64_t nf)
-{
-    for (int64_t i = 0; i < nf; i += 16) __builtin_prefetch(p + i, 0, 3);
-}
-#else
-#define PREFETCH_ROWS(p, nf) ((void)(p), (void)(nf))
-#endif
-
 size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
 {
     /* b (C x d doubles), acc (d doubles), A and DV (C x C), qs (C x d), 4 vectors of d, state gradient, chunk

@@ -94,6 +94,18 @@ void mmi_attn_softmax_row(int64_t n, int64_t lim, float *s, double *m, double *l
 double mmi_attn_rwkv_bonus(int64_t d, int64_t dv, float scale, const float *r, const float *u,
                            const float *k, const float *v, float *o);
 
+/* Hint that the nf floats from p will be read soon (one prefetch per 64-byte line; nothing
+ * without a GCC-compatible compiler). p must point into (or one past) the caller's array. */
+static inline void mmi_attn_prefetch(const float *p, int64_t nf)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (int64_t i = 0; i < nf; i += 16) __builtin_prefetch(p + i, 0, 3);
+#else
+    (void)p, (void)nf;
+#endif
+}
+#define PREFETCH_ROWS(p, nf) mmi_attn_prefetch(p, nf)
+
 /* ISA variants of the primitives above and of the elu+1 feature map, one table per path
  * (mmi_attn_isa_get(); NULL: the portable bodies). Each returns 1 when it handled the
  * call, 0 to leave it to the portable body; exp_sub and norm_step return their result through
