@@ -3,8 +3,8 @@
  * strided), as flash-attention computes it: the forward streams key blocks through an online
  * softmax (running max m, running sum l, rescaled accumulator) and saves only the per-row
  * log-sum-exp; the backward recomputes each probability tile from it. Memory is O(n + block)
- * beyond the inputs, never n x m. Flash-attention-2's loop order: 64-row query blocks against
- * 64-key blocks, the logit tile and P V as products on the GEMM micro-kernel's unpacked path
+ * beyond the inputs, never n x m. Flash-attention-2's loop order: query blocks against key
+ * blocks (128 x 128 forward, 64 x 64 backward), the logit tile and P V as products on the GEMM micro-kernel's unpacked path
  * (no workspace), the online softmax per row in between; the backward keeps 16-row tiles of
  * P and dS and runs its four products as tiles too, except dP - D (an exact row primitive). */
 #include "mmi_attn_kernels.h"
@@ -15,7 +15,8 @@
 #define BR  16  /* query rows per block: the transposed key block is reused this often */
 #define BC  64  /* backward keys per block: kt and vt are d x 64 floats, 16 KB each at d = 64 */
 #define BCF 128 /* forward keys per block: P V reduces over 128 keys per stored tile */
-#define BRF 64  /* forward query rows per block: S and P V run as 64-row GEMM tiles */
+#define BRF 128 /* forward query rows per block: each transposed key block serves 128 rows */
+#define BRB 64  /* backward query rows per block: the P / dS tile is BRB x BC */
 
 int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j)
 {
@@ -68,7 +69,7 @@ static void transpose_block(const float *src, int64_t w, int64_t j0, int64_t bc,
  * masked one, whose P is 0, so every visible sum is the one the whole tile forms (an FMA with
  * a zero product leaves the accumulator as it was; the reductions stay within one 64-long
  * piece of mmi_attn_tile_tn, so they are grouped as the whole tile groups them: the results are
- * bitwise those of the whole-tile path, tested; with OpenBLAS running the tiles, to rounding). At 64-row blocks a diagonal block costs
+ * bitwise those of the whole-tile path, tested; with OpenBLAS running the tiles, to rounding). At 64-row blocks (the backward's) a diagonal block costs
  * about 5/8 of a full one: N = 512 has 8 of them among its 36 block pairs.
  */
 #define TS 16 /* strip and piece width on diagonal blocks: the micro-kernel's 16 columns */
@@ -134,9 +135,9 @@ static void tri_cols_tn(int64_t br, int64_t bc, int64_t delta, int64_t n_out, fl
 size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv)
 {
     /* forward: m, l as doubles first (8-byte aligned), kt, the BRF x BCF logit tile, acc;
-     * backward: kt, vt, the BRF x BC tile of P and dS; the larger of the two */
+     * backward: kt, vt, the BRB x BC tile of P and dS; the larger of the two */
     const int64_t fwd = 4 * BRF + d * BCF + BRF * BCF + BRF * dv;
-    const int64_t bwd = 4 * BRF + (d + dv) * BC + BRF * BC;
+    const int64_t bwd = 4 * BRB + (d + dv) * BC + BRB * BC;
     return (size_t)((fwd > bwd ? fwd : bwd) + 16);
 }
 
@@ -290,10 +291,10 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
     MMI_ASSERT(s && s->n >= 0 && s->m >= 0 && s->d > 0 && s->dv > 0);
     MMI_ASSERT(q && k && v && o && lse && dout && dq && dk && dv && ws);
     const int64_t d = s->d, w = s->dv;
-    /* query blocks of BRF rows; a local band keeps BR rows (a taller block sees more keys) */
-    const int64_t bq = s->window > 0 ? BR : BRF;
-    /* ws: kt, vt, then the BRF x BC tile p (P, then dS / scale) */
-    float *kt = ws + 4 * BRF, *vt = kt + d * BC, *p = vt + w * BC;
+    /* query blocks of BRB rows; a local band keeps BR rows (a taller block sees more keys) */
+    const int64_t bq = s->window > 0 ? BR : BRB;
+    /* ws: kt, vt, then the BRB x BC tile p (P, then dS / scale) */
+    float *kt = ws + 4 * BRB, *vt = kt + d * BC, *p = vt + w * BC;
     memset(dq, 0, sizeof(float) * (size_t)(s->n * d));
     for (int64_t j0 = 0; j0 < s->m; j0 += BC) {
         const int64_t bc = s->m - j0 < BC ? s->m - j0 : BC;
