@@ -161,8 +161,8 @@ static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0
          * never formed, which softmax_row does not read); other masks are applied here */
         float *sr = sp + r * BCF;
         if (!tri) mask_row(s, i0 + r, j0, bc, sr);
-        mmi_attn_softmax_row(bc, tri ? tri_keys(r, delta, bc) : bc, sr, m + r, l + r,
-                             acc + r * dv, dv);
+        mmi_attn_softmax_row(bc, tri ? tri_keys(r, delta, bc) : bc, sr, m + r, l + r, acc + r * dv,
+                             dv);
     }
     if (tri)
         tri_rows_nn(br, bc, delta, dv, 1.0f, sp, BCF, v + j0 * dv, dv, acc, dv);
