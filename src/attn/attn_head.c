@@ -26,7 +26,7 @@ size_t mmi_attn_head_ws_floats(const mmi_attn_head *a, int64_t n)
     case MM_ATTN_LINEAR:
     case MM_ATTN_PERFORMER: /* kernel, FAVOR+ row buffers, then feature gradients of q and k */
         k = mmi_sz_add(mmi_sz_add(a->nf, d), mmi_sz_add(mmi_sz_mul(mmi_sz_mul(2, n), a->nf), 32));
-        k = mmi_sz_add(mmi_sz_of(mmi_attn_linear_ws_floats(a->nf, dv)), k);
+        k = mmi_sz_add(mmi_sz_of(mmi_attn_linear_ws_floats(n, a->nf, dv)), k);
         break;
     case MM_ATTN_RELU2:
         k = mmi_sz_of(mmi_attn_relu2_ws_floats(a->s.chunk, d, dv));
@@ -86,7 +86,7 @@ void mmi_attn_head_fwd(const mmi_attn_head *a, const float *q, const float *k, c
     {
         const mmi_attn_dims ls = feat_dims(a);
         if (a->kind == MM_ATTN_PERFORMER) {
-            float *fws = ws + mmi_attn_linear_ws_floats(a->nf, s->dv);
+            float *fws = ws + mmi_attn_linear_ws_floats(s->n, a->nf, s->dv);
             /* Keys share one stabiliser so it cancels in the normalised attention (up to
              * eps). Non-causal: the max over all keys (performer-pytorch). Causal: the first
              * key's, so no position depends on later keys and streaming equals the forward. */
@@ -127,7 +127,7 @@ void mmi_attn_head_bwd(const mmi_attn_head *a, const float *q, const float *k, c
     }
     {
         const mmi_attn_dims ls = feat_dims(a);
-        float *fws = ws + mmi_attn_linear_ws_floats(a->nf, s->dv);
+        float *fws = ws + mmi_attn_linear_ws_floats(s->n, a->nf, s->dv);
         float *tq = fws + a->nf + s->d, *tk = tq + s->n * a->nf;
         mmi_attn_linear_bwd(&ls, a->normalize, fq, fk, v, o, row, dout, tq, tk, dv, ws);
         if (a->kind == MM_ATTN_PERFORMER) {

@@ -202,8 +202,8 @@ int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j);
  * (the fast-transformers convention: eps added after the dot product); normalize = 0 gives
  * o_i = fq_i^T S_i and den_i = 1. den [n] receives the denominators. Causal uses the
  * bottom-right alignment above and an F x dv running state (O(F dv) working memory).
- * ws floats: mmi_attn_linear_ws_floats(F, dv). */
-size_t mmi_attn_linear_ws_floats(int64_t f, int64_t dv);
+ * ws floats: mmi_attn_linear_ws_floats(n, F, dv) (n: the most queries of a call). */
+size_t mmi_attn_linear_ws_floats(int64_t n, int64_t f, int64_t dv);
 void mmi_attn_linear_fwd(const mmi_attn_dims *s, int normalize, double eps, const float *fq,
                          const float *fk, const float *v, float *o, float *den, float *ws);
 /* Gradients with respect to fq, fk and v (B2.6), from the saved o and den. Overwrites
