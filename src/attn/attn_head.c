@@ -93,11 +93,11 @@ void mmi_attn_head_fwd(const mmi_attn_head *a, const float *q, const float *k, c
             *stab = mmi_attn_favor_max(k, s->causal ? 1 : s->m, s->d, a->projt, a->nf, fws);
             mmi_attn_favor_fwd(q, s->n, s->d, a->projt, a->nf, a->feps, 0, 0.0f, fq, fws);
             mmi_attn_favor_fwd(k, s->m, s->d, a->projt, a->nf, a->feps, 1, *stab, fk, fws);
-        } else {
-            mmi_attn_fmap_fwd(a->fmap, q, fq, s->n * s->d);
-            mmi_attn_fmap_fwd(a->fmap, k, fk, s->m * s->d);
+            mmi_attn_linear_fwd(&ls, a->normalize, a->eps, fq, fk, v, o, row, ws);
+        } else { /* the map applied inside the kernel, chunk by chunk where it runs chunkwise */
+            mmi_attn_linear_fwd_map(&ls, a->fmap, a->normalize, a->eps, q, k, fq, fk, v, o, row,
+                                    ws);
         }
-        mmi_attn_linear_fwd(&ls, a->normalize, a->eps, fq, fk, v, o, row, ws);
     }
 }
 
@@ -129,13 +129,13 @@ void mmi_attn_head_bwd(const mmi_attn_head *a, const float *q, const float *k, c
         const mmi_attn_dims ls = feat_dims(a);
         float *fws = ws + mmi_attn_linear_ws_floats(s->n, a->nf, s->dv);
         float *tq = fws + a->nf + s->d, *tk = tq + s->n * a->nf;
-        mmi_attn_linear_bwd(&ls, a->normalize, fq, fk, v, o, row, dout, tq, tk, dv, ws);
         if (a->kind == MM_ATTN_PERFORMER) {
+            mmi_attn_linear_bwd(&ls, a->normalize, fq, fk, v, o, row, dout, tq, tk, dv, ws);
             mmi_attn_favor_bwd(q, s->n, s->d, a->proj, a->nf, a->feps, fq, tq, dq, fws);
             mmi_attn_favor_bwd(k, s->m, s->d, a->proj, a->nf, a->feps, fk, tk, dk, fws);
-        } else {
-            mmi_attn_fmap_bwd(a->fmap, fq, tq, dq, s->n * s->d);
-            mmi_attn_fmap_bwd(a->fmap, fk, tk, dk, s->m * s->d);
+        } else { /* the map's backward inside the kernel, chunk by chunk where it runs chunkwise */
+            mmi_attn_linear_bwd_map(&ls, a->fmap, a->normalize, fq, fk, v, o, row, dout, dq, dk,
+                                    dv, tq, tk, ws);
         }
     }
 }

@@ -39,7 +39,8 @@ static int64_t lin_base(int64_t f, int64_t dv)
      * V or dnum ((F + LCMAX) x dv), its transpose stacked over a chunk of fk or fq
      * ((dv + LCMAX) x F), the left operand of the stacked products (LCMAX x (max(F, dv) +
      * LCMAX)), fk^T and V^T of a chunk (F x LCMAX, dv x LCMAX), the tiles A and P
-     * (LCMAX x LCMAX), dnum of a chunk (LCMAX x dv), padding. The recurrence uses the first
+     * (LCMAX x LCMAX), dnum of a chunk (LCMAX x dv), a chunk of feature gradients
+     * (LCMAX x F, before the map's backward), padding. The recurrence uses the first
      * 2F + F dv + dv of it. */
     const int64_t big = f > dv ? f : dv;
     int64_t k = mmi_sz_add(mmi_sz_mul(2, f), 2 * LCMAX);
@@ -48,6 +49,7 @@ static int64_t lin_base(int64_t f, int64_t dv)
     k = mmi_sz_add(k, mmi_sz_mul(LCMAX, mmi_sz_add(big, LCMAX)));
     k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(f, dv), LCMAX));
     k = mmi_sz_add(k, mmi_sz_add(2 * LCMAX * LCMAX, mmi_sz_mul(LCMAX, dv)));
+    k = mmi_sz_add(k, mmi_sz_mul(LCMAX, f)); /* a chunk of feature gradients */
     k = mmi_sz_add(k, 32 + 15);
     return k == MMI_SIZE_BAD ? k : k / 16 * 16;
 }
@@ -67,6 +69,7 @@ typedef struct lin_ws {
     double *z, *dden;                             /* z or r [F]; dden of the chunk's rows */
     double *dd;                                   /* the backward's dden of every row [n] */
     float *st, *stt, *x, *kt, *vt, *a, *p, *dnum; /* [S;Y], [S^T;Y], [X|T], fk^T, V^T, A, P, dnum */
+    float *g;                                     /* dfq or dfk of a chunk, before the map */
     int64_t ldx;                                  /* max(F, dv) + lc */
     int64_t lc;                                   /* tokens per chunk (lin_chunk) */
 } lin_ws;
@@ -87,6 +90,7 @@ static lin_ws split_ws(int64_t f, int64_t w, float *ws)
     l.a = l.vt + w * LC;
     l.p = l.a + LC * LC;
     l.dnum = l.p + LC * LC;
+    l.g = l.dnum + LC * w;
     l.dd = (double *)(ws + lin_base(f, w));
     return l;
 }
@@ -158,7 +162,8 @@ static void prefetch(const float *p, int64_t n)
  * folded into the left operand: X = diag(1 / den) fq_c, and the two products of o_c are one,
  * [X | tril(X fk_c^T)] [S ; V_c]; the output tile is written once, unscaled pass free. */
 static void fwd_chunks(const mmi_attn_dims *s, int normalize, double eps, const float *fq,
-                       const float *fk, const float *v, float *o, float *den, float *ws)
+                       const float *fk, const float *v, float *o, float *den, float *ws,
+                       const mmi_attn_fmap_in *in)
 {
     const int64_t f = s->d, w = s->dv;
     lin_ws l = split_ws(f, w, ws);
@@ -169,10 +174,15 @@ static void fwd_chunks(const mmi_attn_dims *s, int normalize, double eps, const 
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
         const float *qc = fq + c0 * f, *kc = fk + c0 * f, *vc = v + c0 * w;
         float *oc = o + c0 * w;
-        if (c0 + LC < s->n) {
-            const int64_t nx = s->n - c0 - LC < LC ? s->n - c0 - LC : LC;
-            prefetch(qc + LC * f, nx * f), prefetch(kc + LC * f, nx * f);
-            prefetch(vc + LC * w, nx * w);
+        if (c0 + LC < s->n) { /* the next chunk's inputs */
+            const int64_t nx = s->n - c0 - LC < LC ? s->n - c0 - LC : LC, c1 = c0 + LC;
+            prefetch((in ? in->q : fq) + c1 * f, nx * f);
+            prefetch((in ? in->k : fk) + c1 * f, nx * f);
+            prefetch(v + c1 * w, nx * w);
+        }
+        if (in) { /* the features of this chunk, written where the caller keeps them */
+            mmi_attn_fmap_fwd(in->fmap, in->q + c0 * f, (float *)qc, len * f);
+            mmi_attn_fmap_fwd(in->fmap, in->k + c0 * f, (float *)kc, len * f);
         }
         for (int64_t t = 0; t < len; t++) { /* the normaliser token by token, in float64 */
             const double qz = mmi_attn_norm_step(f, kc + t * f, l.z, qc + t * f);
@@ -190,6 +200,20 @@ static void fwd_chunks(const mmi_attn_dims *s, int normalize, double eps, const 
         mmi_attn_tile_nn(len, w, f + len, 1.0f, l.x, l.ldx, l.st, w, 0.0f, oc, w);
         if (c0 + LC < s->n) mmi_attn_tile_tn(f, w, len, 1.0f, kc, f, vc, w, l.st, w);
     }
+}
+
+void mmi_attn_linear_fwd_map(const mmi_attn_dims *s, int32_t fmap, int normalize, double eps,
+                             const float *q, const float *k, float *fq, float *fk, const float *v,
+                             float *o, float *den, float *ws)
+{
+    if (s->causal && s->n == s->m) {
+        const mmi_attn_fmap_in in = {fmap, q, k};
+        fwd_chunks(s, normalize, eps, fq, fk, v, o, den, ws, &in);
+        return;
+    }
+    mmi_attn_fmap_fwd(fmap, q, fq, s->n * s->d);
+    mmi_attn_fmap_fwd(fmap, k, fk, s->m * s->d);
+    mmi_attn_linear_fwd(s, normalize, eps, fq, fk, v, o, den, ws);
 }
 
 static double grad_num_den(int normalize, int64_t w, const float *restrict doi,
@@ -213,7 +237,7 @@ static void chunk_p(int64_t len, int64_t w, const float *dnum, const float *vc, 
  * directly (no transpose per chunk). */
 static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk, const float *v,
                          const float *o, const float *den, const float *dout, float *dfq,
-                         float *dv, lin_ws *l)
+                         float *dv, lin_ws *l, int32_t fmap, const float *fq)
 {
     const int64_t f = s->d, w = s->dv, LC = l->lc;
     memset(l->z, 0, sizeof(double) * (size_t)f);
@@ -221,7 +245,7 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
     for (int64_t c0 = 0; c0 < s->n; c0 += LC) { /* the state kept transposed: S^T += V^T fk */
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
         const float *kc = fk + c0 * f, *vc = v + c0 * w;
-        float *gc = dfq + c0 * f, *dn = l->dnum;
+        float *gc = fmap ? l->g : dfq + c0 * f, *dn = l->dnum;
         double *dd = l->dd + c0;
         for (int64_t t = 0; t < len; t++)
             dd[t] = grad_num_den(normalize, w, dout + (c0 + t) * w, o + (c0 + t) * w,
@@ -236,6 +260,7 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
             (void)mmi_attn_norm_step(f, kc + t * f, l->z, NULL);
             add_f64(f, l->z, dd[t], gc + t * f);
         }
+        if (fmap) mmi_attn_fmap_bwd(fmap, fq + c0 * f, gc, dfq + c0 * f, len * f);
         if (c0 + LC < s->n) mmi_attn_tile_tn(w, f, len, 1.0f, vc, w, kc, f, l->stt, f);
     }
 }
@@ -245,7 +270,7 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
  * from the rows of dv (pass 1 left it there) into the stacked operand before dv_c is
  * written. */
 static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *fk,
-                          const float *v, float *dfk, float *dv, lin_ws *l)
+                          const float *v, float *dfk, float *dv, lin_ws *l, int32_t fmap)
 {
     const int64_t f = s->d, w = s->dv, LC = l->lc;
     double *r = l->z;
@@ -255,7 +280,7 @@ static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *
     for (int64_t c0 = (s->n - 1) / LC * LC; c0 >= 0; c0 -= LC) {
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
         const float *qc = fq + c0 * f, *kc = fk + c0 * f, *vc = v + c0 * w;
-        float *gk = dfk + c0 * f, *gv = dv + c0 * w;
+        float *gk = fmap ? l->g : dfk + c0 * f, *gv = dv + c0 * w;
         memcpy(dn, gv, sizeof(float) * (size_t)(len * w));
         chunk_p(len, w, dn, vc, l, l->p, LC);
         mmi_attn_transpose(f, w, l->st, w, l->stt, f);
@@ -269,6 +294,7 @@ static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *
         tile_t(len, l->a, LC, l->x + f, l->ldx);
         mmi_attn_tile_nn(len, w, f + len, 1.0f, l->x, l->ldx, l->st, w, 0.0f, gv, w);
         for (int64_t t = len - 1; t >= 0; t--) acc_r(f, l->dd[c0 + t], qc + t * f, r, gk + t * f);
+        if (fmap) mmi_attn_fmap_bwd(fmap, kc, gk, dfk + c0 * f, len * f);
         if (c0 > 0) mmi_attn_tile_tn(f, w, len, 1.0f, qc, f, dn, w, l->st, w);
     }
 }
@@ -281,7 +307,7 @@ void mmi_attn_linear_fwd(const mmi_attn_dims *s, int normalize, double eps, cons
     float *st = ws + 2 * f;
     int64_t j = 0;
     if (s->causal && s->n == s->m) {
-        fwd_chunks(s, normalize, eps, fq, fk, v, o, den, ws);
+        fwd_chunks(s, normalize, eps, fq, fk, v, o, den, ws, NULL);
         return;
     }
     memset(z, 0, sizeof(double) * (size_t)f);
@@ -424,10 +450,27 @@ void mmi_attn_linear_bwd(const mmi_attn_dims *s, int normalize, const float *fq,
 {
     if (s->causal && s->n == s->m) {
         lin_ws l = split_ws(s->d, s->dv, ws);
-        bwd_q_chunks(s, normalize, fk, v, o, den, dout, dfq, dv, &l);
-        bwd_kv_chunks(s, fq, fk, v, dfk, dv, &l);
+        bwd_q_chunks(s, normalize, fk, v, o, den, dout, dfq, dv, &l, 0, NULL);
+        bwd_kv_chunks(s, fq, fk, v, dfk, dv, &l, 0);
         return;
     }
     bwd_queries(s, normalize, fk, v, o, den, dout, dfq, ws);
     bwd_keys(s, normalize, fq, fk, v, o, den, dout, dfk, dv, ws);
+}
+
+void mmi_attn_linear_bwd_map(const mmi_attn_dims *s, int32_t fmap, int normalize, const float *fq,
+                             const float *fk, const float *v, const float *o, const float *den,
+                             const float *dout, float *dq, float *dk, float *dv, float *tq,
+                             float *tk, float *ws)
+{
+    MMI_ASSERT(fmap >= MM_FMAP_ELU1 && fmap <= MM_FMAP_IDENTITY);
+    if (s->causal && s->n == s->m) {
+        lin_ws l = split_ws(s->d, s->dv, ws);
+        bwd_q_chunks(s, normalize, fk, v, o, den, dout, dq, dv, &l, fmap, fq);
+        bwd_kv_chunks(s, fq, fk, v, dk, dv, &l, fmap);
+        return;
+    }
+    mmi_attn_linear_bwd(s, normalize, fq, fk, v, o, den, dout, tq, tk, dv, ws);
+    mmi_attn_fmap_bwd(fmap, fq, tq, dq, s->n * s->d);
+    mmi_attn_fmap_bwd(fmap, fk, tk, dk, s->m * s->d);
 }
