@@ -16,40 +16,34 @@
 
 #include <string.h>
 
-/* Tokens per chunk of the causal chunkwise path. The intra-chunk tiles cost 2 LC (F + dv)
- * flops per token on top of the recurrence's 4 F dv, so short chunks win: at F = dv = 64,
- * chunks of 64 made the forward 30 % slower than the fused recurrence, 32 matched it, 16 was
- * 10 % faster (and the backward 20 % faster). */
-#define LC_AVX2 16
-/* The AVX-512 path's chunk (experiment) */
-#define LCMAX 32
-#include <stdlib.h>
-static int64_t lin_chunk(void)
-{
-    if (mmi_simd_path_get() < MMI_SIMD_AVX512) return LC_AVX2;
-    { const char *e = getenv("LIN_LC"); if (e) return atoi(e); }
-    return 32;
-}
+/* Tokens per chunk of the causal chunkwise path, on every SIMD path. The intra-chunk tiles
+ * cost 2 LC (F + dv) flops per token on top of the recurrence's 4 F dv, so short chunks win:
+ * at F = dv = 64 on AVX2, chunks of 64 made the forward 30 % slower than the fused recurrence,
+ * 32 matched it, 16 was 10 % faster (and the backward 20 % faster). On AVX-512 (12 x 32
+ * register tile) 24 (two whole 12-row tiles), 32, 48 and 64 were measured against 16 in one
+ * process, call by call: 24 and 32 within the noise of 16 for the kernels, 48 and 64 slower,
+ * and the operator's fwd + bwd 0-20 % slower at 32; so 16 there too (docs/ATTENTION.md). */
+#define LC 16
 
 /* The O(F dv) part of the workspace, in floats (rounded to 16 so the doubles after it are
  * aligned); MMI_SIZE_BAD when it does not fit. */
 static int64_t lin_base(int64_t f, int64_t dv)
 {
-    /* z or r (F doubles), the chunk's dden (LCMAX doubles), the state stacked over a chunk of
-     * V or dnum ((F + LCMAX) x dv), its transpose stacked over a chunk of fk or fq
-     * ((dv + LCMAX) x F), the left operand of the stacked products (LCMAX x (max(F, dv) +
-     * LCMAX)), fk^T and V^T of a chunk (F x LCMAX, dv x LCMAX), the tiles A and P
-     * (LCMAX x LCMAX), dnum of a chunk (LCMAX x dv), a chunk of feature gradients
-     * (LCMAX x F, before the map's backward), padding. The recurrence uses the first
+    /* z or r (F doubles), the chunk's dden (LC doubles), the state stacked over a chunk of
+     * V or dnum ((F + LC) x dv), its transpose stacked over a chunk of fk or fq
+     * ((dv + LC) x F), the left operand of the stacked products (LC x (max(F, dv) +
+     * LC)), fk^T and V^T of a chunk (F x LC, dv x LC), the tiles A and P
+     * (LC x LC), dnum of a chunk (LC x dv), a chunk of feature gradients
+     * (LC x F, before the map's backward), padding. The recurrence uses the first
      * 2F + F dv + dv of it. */
     const int64_t big = f > dv ? f : dv;
-    int64_t k = mmi_sz_add(mmi_sz_mul(2, f), 2 * LCMAX);
-    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(f, LCMAX), dv));
-    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(dv, LCMAX), f));
-    k = mmi_sz_add(k, mmi_sz_mul(LCMAX, mmi_sz_add(big, LCMAX)));
-    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(f, dv), LCMAX));
-    k = mmi_sz_add(k, mmi_sz_add(2 * LCMAX * LCMAX, mmi_sz_mul(LCMAX, dv)));
-    k = mmi_sz_add(k, mmi_sz_mul(LCMAX, f)); /* a chunk of feature gradients */
+    int64_t k = mmi_sz_add(mmi_sz_mul(2, f), 2 * LC);
+    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(f, LC), dv));
+    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(dv, LC), f));
+    k = mmi_sz_add(k, mmi_sz_mul(LC, mmi_sz_add(big, LC)));
+    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(f, dv), LC));
+    k = mmi_sz_add(k, mmi_sz_add(2 * LC * LC, mmi_sz_mul(LC, dv)));
+    k = mmi_sz_add(k, mmi_sz_mul(LC, f)); /* a chunk of feature gradients */
     k = mmi_sz_add(k, 32 + 15);
     return k == MMI_SIZE_BAD ? k : k / 16 * 16;
 }
@@ -71,14 +65,11 @@ typedef struct lin_ws {
     float *st, *stt, *x, *kt, *vt, *a, *p, *dnum; /* [S;Y], [S^T;Y], [X|T], fk^T, V^T, A, P, dnum */
     float *g;                                     /* dfq or dfk of a chunk, before the map */
     int64_t ldx;                                  /* max(F, dv) + lc */
-    int64_t lc;                                   /* tokens per chunk (lin_chunk) */
 } lin_ws;
 
 static lin_ws split_ws(int64_t f, int64_t w, float *ws)
 {
     lin_ws l;
-    const int64_t LC = lin_chunk();
-    l.lc = LC;
     l.ldx = (f > w ? f : w) + LC;
     l.z = (double *)ws;
     l.dden = l.z + f;
@@ -167,7 +158,6 @@ static void fwd_chunks(const mmi_attn_dims *s, int normalize, double eps, const 
 {
     const int64_t f = s->d, w = s->dv;
     lin_ws l = split_ws(f, w, ws);
-    const int64_t LC = l.lc;
     memset(l.z, 0, sizeof(double) * (size_t)f);
     memset(l.st, 0, sizeof(float) * (size_t)(f * w));
     for (int64_t c0 = 0; c0 < s->n; c0 += LC) {
@@ -227,8 +217,8 @@ static void acc_r(int64_t n, double a, const float *restrict q, double *restrict
 static void chunk_p(int64_t len, int64_t w, const float *dnum, const float *vc, lin_ws *l,
                     float *p, int64_t ldp)
 {
-    mmi_attn_transpose(len, w, vc, w, l->vt, l->lc);
-    tril_tile(len, w, dnum, w, l->vt, l->lc, p, ldp);
+    mmi_attn_transpose(len, w, vc, w, l->vt, LC);
+    tril_tile(len, w, dnum, w, l->vt, LC, p, ldp);
 }
 
 /* Pass 1, chunks in order: dnum_c and dden_c (kept for pass 2: dnum in the rows of dv, which
@@ -239,7 +229,7 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
                          const float *o, const float *den, const float *dout, float *dfq,
                          float *dv, lin_ws *l, int32_t fmap, const float *fq)
 {
-    const int64_t f = s->d, w = s->dv, LC = l->lc;
+    const int64_t f = s->d, w = s->dv;
     memset(l->z, 0, sizeof(double) * (size_t)f);
     memset(l->stt, 0, sizeof(float) * (size_t)(f * w));
     for (int64_t c0 = 0; c0 < s->n; c0 += LC) { /* the state kept transposed: S^T += V^T fk */
@@ -272,7 +262,7 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
 static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *fk,
                           const float *v, float *dfk, float *dv, lin_ws *l, int32_t fmap)
 {
-    const int64_t f = s->d, w = s->dv, LC = l->lc;
+    const int64_t f = s->d, w = s->dv;
     double *r = l->z;
     float *dn = l->st + f * w;
     memset(r, 0, sizeof(double) * (size_t)f);
