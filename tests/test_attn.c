@@ -542,7 +542,8 @@ static void test_attn_linear_fused_map(void)
                 const mmi_attn_dims s = {N, N, F, W, 1.0f, causal, 0, 0, 0};
                 if (maps[f] == MM_FMAP_IDENTITY && norm) continue; /* signed denominators */
                 mmi_attn_linear_fwd_map(&s, maps[f], norm, 1e-6, q, k, fq, fk, v, o, den, ws);
-                mmi_attn_fmap_fwd(maps[f], q, fq2, N * F), mmi_attn_fmap_fwd(maps[f], k, fk2, N * F);
+                mmi_attn_fmap_fwd(maps[f], q, fq2, N * F),
+                    mmi_attn_fmap_fwd(maps[f], k, fk2, N * F);
                 mmi_attn_linear_fwd(&s, norm, 1e-6, fq2, fk2, v, o2, den2, ws);
                 CHECK(!memcmp(fq, fq2, sizeof(float) * N * F));
                 CHECK(!memcmp(fk, fk2, sizeof(float) * N * F));

@@ -346,7 +346,9 @@ static void test_checked_sizes(void)
      * the backward's dden of every row (n doubles) */
     CHECK(mmi_attn_linear_ws_floats(100, 64, 64) ==
           (2 * 64 + 2 * 16 + 2 * (64 + 16) * 64 + 16 * (64 + 16) + (64 + 64) * 16 + 2 * 16 * 16 +
-           16 * 64 + 16 * 64 + 32 + 15) / 16 * 16 + 2 * 100);
+           16 * 64 + 16 * 64 + 32 + 15) /
+                  16 * 16 +
+              2 * 100);
     CHECK(mmi_attn_gated_ws_floats(1024, 3037000500LL, 1, 1) == SIZE_MAX);
     CHECK(mmi_attn_gated_ws_floats(INT64_MAX, 1, 64, 64) == SIZE_MAX);
     CHECK(mmi_sz_mul(INT64_MAX, 2) == MMI_SIZE_BAD);

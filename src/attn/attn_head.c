@@ -134,8 +134,8 @@ void mmi_attn_head_bwd(const mmi_attn_head *a, const float *q, const float *k, c
             mmi_attn_favor_bwd(q, s->n, s->d, a->proj, a->nf, a->feps, fq, tq, dq, fws);
             mmi_attn_favor_bwd(k, s->m, s->d, a->proj, a->nf, a->feps, fk, tk, dk, fws);
         } else { /* the map's backward inside the kernel, chunk by chunk where it runs chunkwise */
-            mmi_attn_linear_bwd_map(&ls, a->fmap, a->normalize, fq, fk, v, o, row, dout, dq, dk,
-                                    dv, tq, tk, ws);
+            mmi_attn_linear_bwd_map(&ls, a->fmap, a->normalize, fq, fk, v, o, row, dout, dq, dk, dv,
+                                    tq, tk, ws);
         }
     }
 }

@@ -282,8 +282,7 @@ static void bwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
                 *fk = h->sfk ? h->sfk + i * S * h->nf : NULL;
     mmi_attn_head_bwd(
         &a, h->sq ? h->sq + i * S * d : fq, h->sk ? h->sk + i * S * d : fk, h->sv + i * S * dv, g,
-        fq, fk,
-        h->so + i * S * dv, h->srow + i * S, c->dout + i * c->n * dv, gq, gk, gv,
+        fq, fk, h->so + i * S * dv, h->srow + i * S, c->dout + i * c->n * dv, gq, gk, gv,
         c->dg && (gm == MMI_GMODE_SCALAR || gm == MMI_GMODE_VECTOR) ? c->dg + i * gl : NULL, ws);
 }
 

@@ -151,7 +151,8 @@ static void prefetch(const float *p, int64_t n)
 /* Causal, n == m, chunkwise: o_c = (fq_c S + tril(fq_c fk_c^T) V_c) / den, S += fk_c^T V_c.
  * The denominators come first (the float64 normaliser, token by token), so the division is
  * folded into the left operand: X = diag(1 / den) fq_c, and the two products of o_c are one,
- * [X | tril(X fk_c^T)] [S ; V_c]; the output tile is written once, unscaled pass free. */
+ * [X | tril(X fk_c^T)] [S ; V_c]; the output tile is written once and never rescaled. The
+ * feature map (in non-NULL) is applied to each chunk of q and k as the loop reaches it. */
 static void fwd_chunks(const mmi_attn_dims *s, int normalize, double eps, const float *fq,
                        const float *fk, const float *v, float *o, float *den, float *ws,
                        const mmi_attn_fmap_in *in)
@@ -214,8 +215,8 @@ static void acc_r(int64_t n, double a, const float *restrict q, double *restrict
 
 /* P = tril(dnum V^T) for a chunk (dnum rows w apart; vc the chunk's V) into p with row
  * stride ldp. */
-static void chunk_p(int64_t len, int64_t w, const float *dnum, const float *vc, lin_ws *l,
-                    float *p, int64_t ldp)
+static void chunk_p(int64_t len, int64_t w, const float *dnum, const float *vc, lin_ws *l, float *p,
+                    int64_t ldp)
 {
     mmi_attn_transpose(len, w, vc, w, l->vt, LC);
     tril_tile(len, w, dnum, w, l->vt, LC, p, ldp);
@@ -226,8 +227,8 @@ static void chunk_p(int64_t len, int64_t w, const float *dnum, const float *vc, 
  * dfq_c = [dnum_c | P] [S^T ; fk_c] + z_t dden_t (z token by token); S^T is accumulated
  * directly (no transpose per chunk). */
 static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk, const float *v,
-                         const float *o, const float *den, const float *dout, float *dfq,
-                         float *dv, lin_ws *l, int32_t fmap, const float *fq)
+                         const float *o, const float *den, const float *dout, float *dfq, float *dv,
+                         lin_ws *l, int32_t fmap, const float *fq)
 {
     const int64_t f = s->d, w = s->dv;
     memset(l->z, 0, sizeof(double) * (size_t)f);
@@ -238,8 +239,8 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
         float *gc = fmap ? l->g : dfq + c0 * f, *dn = l->dnum;
         double *dd = l->dd + c0;
         for (int64_t t = 0; t < len; t++)
-            dd[t] = grad_num_den(normalize, w, dout + (c0 + t) * w, o + (c0 + t) * w,
-                                 den[c0 + t], dn + t * w);
+            dd[t] = grad_num_den(normalize, w, dout + (c0 + t) * w, o + (c0 + t) * w, den[c0 + t],
+                                 dn + t * w);
         /* copied, not written there directly: dv may alias dout */
         memcpy(dv + c0 * w, dn, sizeof(float) * (size_t)(len * w));
         chunk_p(len, w, dn, vc, l, l->x + w, l->ldx);
@@ -259,8 +260,8 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
  * dfk_c = [V_c | P^T] [R^T ; fq_c] + r_t, dv_c = [fk_c | A^T] [R ; dnum_c]. dnum_c is read
  * from the rows of dv (pass 1 left it there) into the stacked operand before dv_c is
  * written. */
-static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *fk,
-                          const float *v, float *dfk, float *dv, lin_ws *l, int32_t fmap)
+static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *fk, const float *v,
+                          float *dfk, float *dv, lin_ws *l, int32_t fmap)
 {
     const int64_t f = s->d, w = s->dv;
     double *r = l->z;
