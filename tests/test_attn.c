@@ -519,6 +519,54 @@ static void test_attn_linear_chunks(void)
     }
 }
 
+/* The kernels with the feature map inside (mmi_attn_linear_fwd_map / _bwd_map: the causal
+ * chunkwise path maps each chunk as it goes) give bitwise what the map passes around the plain
+ * kernels give, on every map, normalised or not, causal (chunked, a partial last chunk) and
+ * not; the backward also with dv aliasing dout (pass 1 keeps dnum in dv's rows). */
+static void test_attn_linear_fused_map(void)
+{
+    enum { N = 77, F = 9, W = 7 };
+    const int32_t maps[3] = {MM_FMAP_ELU1, MM_FMAP_RELU, MM_FMAP_IDENTITY};
+    const size_t wsn = mmi_attn_linear_ws_floats(N, F, W) + 64;
+    float *ws = malloc(sizeof(float) * wsn), *b[20];
+    for (int i = 0; i < 20; i++) b[i] = calloc(N * (F > W ? F : W), sizeof(float));
+    float *q = b[0], *k = b[1], *v = b[2], *dout = b[3], *fq = b[4], *fk = b[5], *o = b[6],
+          *den = b[7], *fq2 = b[8], *fk2 = b[9], *o2 = b[10], *den2 = b[11], *tq = b[12],
+          *tk = b[13], *dq = b[14], *dk = b[15], *dv = b[16], *dq2 = b[17], *dk2 = b[18],
+          *dv2 = b[19];
+    mmt_fill_uniform(q, N * F, 700, -1.5f, 1.5f), mmt_fill_uniform(k, N * F, 701, -1.5f, 1.5f);
+    mmt_fill_uniform(v, N * W, 702, -1, 1), mmt_fill_uniform(dout, N * W, 703, -1, 1);
+    for (int f = 0; f < 3; f++)
+        for (int causal = 0; causal < 2; causal++)
+            for (int norm = 0; norm < 2; norm++) {
+                const mmi_attn_dims s = {N, N, F, W, 1.0f, causal, 0, 0, 0};
+                if (maps[f] == MM_FMAP_IDENTITY && norm) continue; /* signed denominators */
+                mmi_attn_linear_fwd_map(&s, maps[f], norm, 1e-6, q, k, fq, fk, v, o, den, ws);
+                mmi_attn_fmap_fwd(maps[f], q, fq2, N * F),
+                    mmi_attn_fmap_fwd(maps[f], k, fk2, N * F);
+                mmi_attn_linear_fwd(&s, norm, 1e-6, fq2, fk2, v, o2, den2, ws);
+                CHECK(!memcmp(fq, fq2, sizeof(float) * N * F));
+                CHECK(!memcmp(fk, fk2, sizeof(float) * N * F));
+                CHECK(!memcmp(o, o2, sizeof(float) * N * W));
+                CHECK(!memcmp(den, den2, sizeof(float) * N));
+                mmi_attn_linear_bwd_map(&s, maps[f], norm, fq, fk, v, o, den, dout, dq, dk, dv, tq,
+                                        tk, ws);
+                mmi_attn_linear_bwd(&s, norm, fq, fk, v, o, den, dout, tq, tk, dv2, ws);
+                mmi_attn_fmap_bwd(maps[f], fq, tq, dq2, N * F);
+                mmi_attn_fmap_bwd(maps[f], fk, tk, dk2, N * F);
+                CHECK(!memcmp(dq, dq2, sizeof(float) * N * F));
+                CHECK(!memcmp(dk, dk2, sizeof(float) * N * F));
+                CHECK(!memcmp(dv, dv2, sizeof(float) * N * W));
+                memcpy(dv, dout, sizeof(float) * N * W); /* dv aliasing dout */
+                mmi_attn_linear_bwd_map(&s, maps[f], norm, fq, fk, v, o, den, dv, dq, dk, dv, tq,
+                                        tk, ws);
+                CHECK(!memcmp(dq, dq2, sizeof(float) * N * F));
+                CHECK(!memcmp(dv, dv2, sizeof(float) * N * W));
+            }
+    for (int i = 0; i < 20; i++) free(b[i]);
+    free(ws);
+}
+
 /* LINEAR's forward reads q and k in place (its backward needs only the saved features): out may
  * alias q, and q, k overwritten between forward and backward change nothing. */
 static void test_attn_linear_inputs_reused(void)
@@ -2099,6 +2147,7 @@ void suite_attn(void)
     mmt_run("attn_linear", test_attn_linear);
     mmt_run("attn_linear_chunks", test_attn_linear_chunks);
     mmt_run("attn_linear_inputs_reused", test_attn_linear_inputs_reused);
+    mmt_run("attn_linear_fused_map", test_attn_linear_fused_map);
     mmt_run("attn_performer", test_attn_performer);
     mmt_run("attn_performer_projection", test_attn_performer_projection);
     mmt_run("attn_relu2", test_attn_relu2);

@@ -474,8 +474,25 @@ int mmi_attn_elu1_bwd_avx512(int64_t n, const float *y, const float *dy, float *
 /* ---- linear attention normaliser: z += k, q . z in float64, 8 lanes, two chains -------------- */
 int mmi_attn_norm_step_avx512(int64_t n, const float *k, double *z, const float *q, double *dot)
 {
+    /* Whole 16-blocks with plain loads and stores: z is stored here and loaded again by the
+     * next token's call, and a masked store does not forward to that load (a stall per
+     * vector); the masks only for the tail. */
     __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
-    for (int64_t c = 0; c < n; c += 16) {
+    int64_t c = 0;
+    for (; c + 16 <= n; c += 16) {
+        __m512d z0 = _mm512_loadu_pd(z + c), z1 = _mm512_loadu_pd(z + c + 8);
+        if (k) {
+            z0 = _mm512_add_pd(z0, _mm512_cvtps_pd(_mm256_loadu_ps(k + c)));
+            z1 = _mm512_add_pd(z1, _mm512_cvtps_pd(_mm256_loadu_ps(k + c + 8)));
+            _mm512_storeu_pd(z + c, z0);
+            _mm512_storeu_pd(z + c + 8, z1);
+        }
+        if (q) {
+            a0 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_loadu_ps(q + c)), z0, a0);
+            a1 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_loadu_ps(q + c + 8)), z1, a1);
+        }
+    }
+    if (c < n) {
         const __mmask16 km = lanes(n - c);
         const __mmask8 k0 = (__mmask8)(km & 0xff), k1 = (__mmask8)(km >> 8);
         __m512d z0 = _mm512_maskz_loadu_pd(k0, z + c), z1 = _mm512_maskz_loadu_pd(k1, z + c + 8);

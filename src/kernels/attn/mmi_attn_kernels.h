@@ -237,15 +237,35 @@ int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j);
  * (the fast-transformers convention: eps added after the dot product); normalize = 0 gives
  * o_i = fq_i^T S_i and den_i = 1. den [n] receives the denominators. Causal uses the
  * bottom-right alignment above and an F x dv running state (O(F dv) working memory).
- * ws floats: mmi_attn_linear_ws_floats(F, dv). */
-size_t mmi_attn_linear_ws_floats(int64_t f, int64_t dv);
+ * ws floats: mmi_attn_linear_ws_floats(n, F, dv) (n: the most queries of a call). */
+size_t mmi_attn_linear_ws_floats(int64_t n, int64_t f, int64_t dv);
 void mmi_attn_linear_fwd(const mmi_attn_dims *s, int normalize, double eps, const float *fq,
                          const float *fk, const float *v, float *o, float *den, float *ws);
+/* mmi_attn_linear_fwd from the raw q [n, F] and k [m, F]: also writes their features
+ * fq = phi(q), fk = phi(k) under the elementwise map fmap (MM_FMAP_*). The causal chunkwise
+ * path maps each chunk as it reaches it (one pass over q and k instead of a feature pass
+ * before the products); the others map the whole arrays first. Results equal
+ * mmi_attn_fmap_fwd followed by mmi_attn_linear_fwd. */
+typedef struct mmi_attn_fmap_in {
+    int32_t fmap;
+    const float *q, *k;
+} mmi_attn_fmap_in;
+void mmi_attn_linear_fwd_map(const mmi_attn_dims *s, int32_t fmap, int normalize, double eps,
+                             const float *q, const float *k, float *fq, float *fk, const float *v,
+                             float *o, float *den, float *ws);
 /* Gradients with respect to fq, fk and v (B2.6), from the saved o and den. Overwrites
  * dfq [n, F], dfk [m, F], dv [m, dv]. */
 void mmi_attn_linear_bwd(const mmi_attn_dims *s, int normalize, const float *fq, const float *fk,
                          const float *v, const float *o, const float *den, const float *dout,
                          float *dfq, float *dfk, float *dv, float *ws);
+/* mmi_attn_linear_bwd through the elementwise map fmap (> 0, MM_FMAP_*): dq, dk [n, F] receive
+ * the gradients with respect to the raw q and k (mmi_attn_fmap_bwd of the feature gradients).
+ * The causal chunkwise path maps each chunk's gradients as they are finished (tq, tk
+ * unused); the others write the feature gradients into tq, tk [n, F] and map them after. */
+void mmi_attn_linear_bwd_map(const mmi_attn_dims *s, int32_t fmap, int normalize, const float *fq,
+                             const float *fk, const float *v, const float *o, const float *den,
+                             const float *dout, float *dq, float *dk, float *dv, float *tq,
+                             float *tk, float *ws);
 
 /* ---- feature maps (attn_fmap.c) ----------------------------------------------------------- */
 /* Elementwise maps (MM_FMAP_*): y = phi(x) over n values; backward dx = dy * phi'(x), computed
