@@ -461,9 +461,17 @@ static void gemv_tile16(int64_t k, const float *x, const float *b, int64_t ldb, 
     const __mmask16 mask = lanes16(rows), tm = lanes16(k % 16);
     const int64_t kf = k - k % 16;
     gemv_acc q;
-#define ROW(r) q.s##r = gemv_lanes(kf, tm, x, b + (r < rows ? r : 0) * ldb);
-    GEMV_ROWS16(ROW)
+    if (kf == 0) { /* k < 16 (an observation's width): one masked FMA per row, x loaded once */
+        const __m512 xv = _mm512_maskz_loadu_ps(tm, x), z = _mm512_setzero_ps();
+#define ROW(r)                                                                                  \
+    q.s##r = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(tm, b + (r < rows ? r : 0) * ldb), z);
+        GEMV_ROWS16(ROW)
 #undef ROW
+    } else {
+#define ROW(r) q.s##r = gemv_lanes(kf, tm, x, b + (r < rows ? r : 0) * ldb);
+        GEMV_ROWS16(ROW)
+#undef ROW
+    }
     {
         __m512 v = _mm512_mul_ps(sums16(&q), _mm512_set1_ps(alpha));
         if (beta != 0.0f)
