@@ -475,6 +475,7 @@ static void test_gemm_sets(void)
         /* 16 floats per zmm: mr rows x nr / 16 vectors of accumulators. */
         CHECK(sets[2]->mr * (sets[2]->nr / 16) >= 12);
         CHECK(sets[2]->nr % 16 == 0);
+        CHECK(sets[2]->gemv != NULL); /* the one-row NT kernel (test_gemm_gemv) */
     }
     if (mmi_dispatch_for(MMI_SIMD_AVX512, &d)) CHECK(d.gemm == (sets[2] ? sets[2] : sets[1]));
     if (mmi_dispatch_for(MMI_SIMD_AVX2, &d)) CHECK(d.gemm == sets[1]);

@@ -87,6 +87,7 @@ size_t mmi_gemm_ws_size(int32_t n_threads)
  *       SMALL_NT_K); dot products when m <= 8, or when m or n <= 64 and k >= 128 (the
  *       horizontal sums of a dot tile need a long k to amortise).
  *   TT: always packed.
+ * A set with a one-row kernel (gemv) takes every NT shape with m == 1 (gemm_with).
  * Sizes are compared through quotients so that no product can overflow.
  */
 static int choose_path(int ta, int tb, int64_t m, int64_t n, int64_t k)

@@ -23,6 +23,9 @@
  * set equals the AVX2 set's. These are derived from cache sizes, not measured (no AVX-512
  * machine was available when this was written; see docs/BENCHMARKS.md for measured rows).
  *
+ * One row of A times the stored B transposed (NT, m == 1: a dense layer at batch 1) has its own
+ * kernel (avx512_gemv, the set's gemv entry), 16 rows of B per tile; see the section below.
+ *
  * Every C element is computed as in the AVX2 set: an FMA chain over its k block starting from
  * zero, then alpha * sum (+ beta * C by one FMA), whatever tile, strip or row kernel it lands in,
  * so results do not depend on the thread count. Tails are masked loads and stores (zero lanes,
