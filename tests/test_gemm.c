@@ -605,9 +605,8 @@ static void gemv_columns_alone(mmi_simd_path p, const gcase *g, const gbufs *s)
                                g->ldb, g->beta, &cj, 1, NULL, NULL) == 1);
         if (memcmp(&cj, &s->c[j], sizeof cj) != 0) {
             mmt_fail(__FILE__, __LINE__,
-                     "%s 1x%lldx%lld: column %lld alone gives %.9g, in the row %.9g",
-                     path_label[p], (long long)g->n, (long long)g->k, (long long)j, (double)cj,
-                     (double)s->c[j]);
+                     "%s 1x%lldx%lld: column %lld alone gives %.9g, in the row %.9g", path_label[p],
+                     (long long)g->n, (long long)g->k, (long long)j, (double)cj, (double)s->c[j]);
             return;
         }
     }
@@ -640,8 +639,8 @@ static void test_gemm_gemv(void)
             reference(&g, &s);
             for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
                 memcpy(s.c, s.c0, sizeof(float) * s.nc);
-                if (!mmi_gemm_on_path((mmi_simd_path)p, 0, 1, 1, g.n, g.k, g.alpha, s.a, g.lda,
-                                      s.b, g.ldb, g.beta, s.c, g.ldc, ws1, NULL))
+                if (!mmi_gemm_on_path((mmi_simd_path)p, 0, 1, 1, g.n, g.k, g.alpha, s.a, g.lda, s.b,
+                                      g.ldb, g.beta, s.c, g.ldc, ws1, NULL))
                     continue;
                 check_c(&g, &s, s.c, path_label[p]);
                 gemv_columns_alone((mmi_simd_path)p, &g, &s);
@@ -865,9 +864,8 @@ static void test_gemm_epilogue(void)
 {
     static const int64_t ep_shapes[][5] = {
         /* ta, tb, m, n, k */
-        {0, 1, 256, 256, 600}, {1, 0, 200, 150, 300}, {0, 0, 97, 211, 300},
-        {0, 1, 3, 300, 500},   {0, 1, 4, 200, 6},     {0, 0, 300, 40, 3},
-        {0, 1, 1, 3000, 400},  {0, 1, 1, 257, 3},
+        {0, 1, 256, 256, 600}, {1, 0, 200, 150, 300}, {0, 0, 97, 211, 300}, {0, 1, 3, 300, 500},
+        {0, 1, 4, 200, 6},     {0, 0, 300, 40, 3},    {0, 1, 1, 3000, 400}, {0, 1, 1, 257, 3},
     };
     mmi_alloc al;
     mmi_pool *pool = NULL;
