@@ -396,6 +396,7 @@ static const mmi_ssm_isa k_avx512 = {
     mmi_ssm_sel_bwd_avx512,
     mmi_ssm_sel_step_rows_avx512,
     NULL, /* the channel-block forward: mmi_ssm_sel_fwd_block takes the AVX2 body */
+    mmi_ssm_lru_step_rows_avx512, /* lru_scan_avx512.c */
 };
 
 const mmi_ssm_isa *mmi_ssm_isa_avx512(void) { return &k_avx512; }
