@@ -6,7 +6,7 @@
  * add (no FMA): bit-equal to the portable step and to the training forward. What changes is
  * the width and the reuse: 16 lanes per instruction instead of the four -O2 gives plain C, and
  * each row of the transposed operands (bt, ct) is loaded once for up to four agents, whose
- * four independent chains of additions overlap.
+ * four independent chains of additions overlap (eight for the states: two blocks of 2N).
  *
  * Layout (lru_scan.c): bt [H, 2N] (lane j = 2n + c of the state), ct [N, 2, H] (lane k of the
  * output). The state sum acc = bt^T u runs over lanes of 2N, the carry lambda h + acc on the
@@ -26,51 +26,72 @@
 #define INL static inline
 #endif
 
-/* States of rows i0 .. i0 + G - 1: for each 16-lane block of 2N, acc = sum_k bt[k] u_i[k] in k
- * order (from 0), then h = lambda hp + acc with the pair operations of lru_carry. */
+/* The lanes [0, left) of a 16-lane block, any left (<= 0: none). */
+INL __mmask16 lanes16(int64_t left)
+{
+    return left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? (__mmask16)0 : mmi_mask16(left);
+}
+
+/* h = lambda hp + acc on the (re, im) pairs of one block: re = lr pr - li pi, im = lr pi + li pr
+ * (lru_carry's products, difference and sum), then + acc. */
+INL void carry(const float *lam, const float *hp, __m512 acc, float *hv, __mmask16 k)
+{
+    const __m512 l = _mm512_maskz_loadu_ps(k, lam);
+    const __m512 lr = _mm512_moveldup_ps(l), li = _mm512_movehdup_ps(l);
+    const __m512 p = hp ? _mm512_maskz_loadu_ps(k, hp) : _mm512_setzero_ps();
+    const __m512 t1 = _mm512_mul_ps(lr, p), t2 = _mm512_mul_ps(li, _mm512_permute_ps(p, 0xB1));
+    const __m512 h = _mm512_mask_add_ps(_mm512_sub_ps(t1, t2), (__mmask16)0xAAAA, t1, t2);
+    _mm512_mask_storeu_ps(hv, k, _mm512_add_ps(h, acc));
+}
+
+/* States of rows i0 .. i0 + G - 1, 32 lanes of 2N at a time (two blocks, 2G independent
+ * chains): acc = sum_k bt[k] u_i[k] in k order from 0 (lru_bsum), then the carry. G is a
+ * constant at every call (the loops over g unroll into registers). */
 INL void states(const mmi_lru_steps *s, int64_t i0, int G)
 {
     const int64_t H = s->H, N2 = 2 * s->N;
-    for (int64_t j = 0; j < N2; j += 16) {
-        const __mmask16 k = mmi_mask16(N2 - j);
-        __m512 a[4];
-        for (int g = 0; g < G; g++) a[g] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < N2; j += 32) {
+        const __mmask16 k0 = lanes16(N2 - j), k1 = lanes16(N2 - j - 16);
+        __m512 a0[4], a1[4];
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++) a0[g] = a1[g] = _mm512_setzero_ps();
         for (int64_t q = 0; q < H; q++) {
-            const __m512 w = _mm512_maskz_loadu_ps(k, s->bt + q * N2 + j);
-            for (int g = 0; g < G; g++)
-                a[g] = _mm512_add_ps(a[g],
-                                     _mm512_mul_ps(w, _mm512_set1_ps(s->u[(i0 + g) * H + q])));
+            const float *w = s->bt + q * N2 + j;
+            const __m512 w0 = _mm512_maskz_loadu_ps(k0, w), w1 = _mm512_maskz_loadu_ps(k1, w + 16);
+#pragma GCC unroll 4
+            for (int g = 0; g < G; g++) {
+                const __m512 b = _mm512_set1_ps(s->u[(i0 + g) * H + q]);
+                a0[g] = _mm512_add_ps(a0[g], _mm512_mul_ps(w0, b));
+                a1[g] = _mm512_add_ps(a1[g], _mm512_mul_ps(w1, b));
+            }
         }
-        /* lam = (lr, li) pairs: lr in both lanes of a pair, li in both */
-        const __m512 lam = _mm512_maskz_loadu_ps(k, s->lam + j);
-        const __m512 lr = _mm512_moveldup_ps(lam), li = _mm512_movehdup_ps(lam);
+#pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
             const int64_t o = (i0 + g) * N2 + j;
-            const __m512 p = s->h0 ? _mm512_maskz_loadu_ps(k, s->h0 + o) : _mm512_setzero_ps();
-            const __m512 ps = _mm512_permute_ps(p, 0xB1); /* (pi, pr) */
-            const __m512 t1 = _mm512_mul_ps(lr, p), t2 = _mm512_mul_ps(li, ps);
-            /* re: lr pr - li pi; im: lr pi + li pr; then + acc */
-            __m512 h = _mm512_mask_add_ps(_mm512_sub_ps(t1, t2), (__mmask16)0xAAAA, t1, t2);
-            _mm512_mask_storeu_ps(s->hs + o, k, _mm512_add_ps(h, a[g]));
+            const float *hp = s->h0 ? s->h0 + o : NULL;
+            carry(s->lam + j, hp, a0[g], s->hs + o, k0);
+            if (k1) carry(s->lam + j + 16, hp ? hp + 16 : NULL, a1[g], s->hs + o + 16, k1);
         }
     }
 }
 
-/* Outputs of rows i0 .. i0 + G - 1 (their new states written): for each 16-lane block of H,
- * y = D u (or 0), then += (Re C hr - Im C hi) for n in order. */
+/* Outputs of rows i0 .. i0 + G - 1 (their new states written), 16 lanes of H at a time:
+ * y = D u (or 0), then += (Re C hr - Im C hi) for n in order (lru_csum). */
 INL void outputs(const mmi_lru_steps *s, int64_t i0, int G)
 {
     const int64_t H = s->H, N = s->N;
     for (int64_t j = 0; j < H; j += 16) {
-        const __mmask16 k = mmi_mask16(H - j);
-        __m512 v[4];
+        const __mmask16 k = lanes16(H - j);
         const __m512 d = s->d ? _mm512_maskz_loadu_ps(k, s->d + j) : _mm512_setzero_ps();
+        __m512 v[4];
+#pragma GCC unroll 4
         for (int g = 0; g < G; g++)
             v[g] = s->d ? _mm512_mul_ps(d, _mm512_maskz_loadu_ps(k, s->u + (i0 + g) * H + j))
                         : _mm512_setzero_ps();
         for (int64_t n = 0; n < N; n++) {
             const __m512 cr = _mm512_maskz_loadu_ps(k, s->ct + n * 2 * H + j);
             const __m512 ci = _mm512_maskz_loadu_ps(k, s->ct + n * 2 * H + H + j);
+#pragma GCC unroll 4
             for (int g = 0; g < G; g++) {
                 const float *h = s->hs + (i0 + g) * 2 * N + 2 * n;
                 const __m512 t = _mm512_sub_ps(_mm512_mul_ps(cr, _mm512_set1_ps(h[0])),
@@ -78,6 +99,7 @@ INL void outputs(const mmi_lru_steps *s, int64_t i0, int G)
                 v[g] = _mm512_add_ps(v[g], t);
             }
         }
+#pragma GCC unroll 4
         for (int g = 0; g < G; g++) _mm512_mask_storeu_ps(s->y + (i0 + g) * H + j, k, v[g]);
     }
 }
