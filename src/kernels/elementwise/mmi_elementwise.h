@@ -72,7 +72,8 @@ double mmi_sumsq_f64(const float *x, int64_t n);
 void mmi_lerp(float *d, const float *s, int64_t n, float keep, float take);
 /* A dense layer's forward epilogue on rows x n of a matrix with row stride ld: z[r, j] += b[j]
  * (b NULL: no bias), then ya[r, j] = f_kind(z[r, j]) (ya NULL: no activation; ya has stride ld).
- * Bitwise mmi_add_rows then mmi_act_forward row by row on the same path. */
+ * Bitwise mmi_add_rows then mmi_act_forward row by row on the same path; ya may be z (in
+ * place: the activation's values end in z). */
 void mmi_bias_act_rows(float *z, const float *b, float *ya, int32_t kind, int64_t rows, int64_t n,
                        int64_t ld);
 

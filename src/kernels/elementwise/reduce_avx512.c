@@ -79,7 +79,7 @@ int mmi_bias_act_rows_avx512(float *z, const float *b, float *ya, int32_t kind, 
             __m512 v = _mm512_maskz_loadu_ps(k, zr + j);
             if (b) {
                 v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, b + j));
-                _mm512_mask_storeu_ps(zr + j, k, v);
+                if (yr != zr) _mm512_mask_storeu_ps(zr + j, k, v); /* in place: ya only */
             }
             if (yr) _mm512_mask_storeu_ps(yr + j, k, _mm512_max_ps(zero, v));
         }
