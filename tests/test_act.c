@@ -311,8 +311,8 @@ static void test_avx512(void)
  * and on every path's table: lerp bitwise the loop d = d keep + take s (two rounded products,
  * a rounded sum) and within 1 ulp-scale of the float64 value, for every length 0..40 with
  * guards; bias_act_rows bitwise add_rows then act_forward row by row, on a strided view
- * (ld > n) whose gaps and guards stay untouched, for ReLU, a kind no table fuses (tanh), and
- * bias or activation alone. */
+ * (ld > n) whose gaps and guards stay untouched, for ReLU, a kind no table fuses (tanh), bias
+ * or activation alone, and ReLU in place (ya = z). */
 static void lerp_bias_on(const mmi_elementwise_isa *t)
 {
     enum { M = 40, G = 16, R = 3, LD = M + 5 };
@@ -337,8 +337,9 @@ static void lerp_bias_on(const mmi_elementwise_isa *t)
         for (int j = 0; j < G; j++) CHECK(d[j] == 66.0f && d[G + n + j] == 66.0f);
         CHECK(n == 0 || !t || !t->lerp || memcmp(d + G, ref, sizeof(float) * (size_t)n) == 0);
         CHECK(n == 0 || t || memcmp(d + G, ref, sizeof(float) * (size_t)n) == 0);
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 5; k++) {
             const int kind = k == 3 ? MM_ACT_TANH : MM_ACT_RELU, use_b = k != 2, use_a = k != 1;
+            float *out = k == 4 ? z : ya; /* k 4: in place (ya = z), as a ReLU after a dense */
             int done;
             for (int j = 0; j < R * LD + 2 * G; j++) z[j] = ya[j] = 55.0f;
             for (int r = 0; r < R; r++)
@@ -349,11 +350,19 @@ static void lerp_bias_on(const mmi_elementwise_isa *t)
             }
             if (t) {
                 done = t->bias_act_rows && t->bias_act_rows(z + G, use_b ? bias : NULL,
-                                                            use_a ? ya + G : NULL, kind, R, n, LD);
+                                                            use_a ? out + G : NULL, kind, R, n, LD);
                 if (!done) continue; /* the pair runs instead: nothing of its own to check */
             } else {
-                mmi_bias_act_rows(z + G, use_b ? bias : NULL, use_a ? ya + G : NULL, kind, R, n,
+                mmi_bias_act_rows(z + G, use_b ? bias : NULL, use_a ? out + G : NULL, kind, R, n,
                                   LD);
+            }
+            if (k == 4) { /* z holds the activation; the reference's yr */
+                for (int r = 0; r < R; r++)
+                    CHECK(n == 0 ||
+                          memcmp(z + G + r * LD, yr + r * LD, sizeof(float) * (size_t)n) == 0);
+                for (int j = 0; j < G; j++)
+                    CHECK(z[j] == 55.0f && z[G + (R - 1) * LD + n + j] == 55.0f);
+                continue;
             }
             for (int j = 0; j < G; j++) {
                 CHECK(z[j] == 55.0f && z[G + (R - 1) * LD + n + j] == 55.0f);
