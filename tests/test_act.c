@@ -371,7 +371,8 @@ static void lerp_bias_on(const mmi_elementwise_isa *t)
             for (int r = 0; r < R; r++) {
                 for (int64_t j = n; j < LD && r < R - 1; j++)
                     CHECK(z[G + r * LD + j] == 55.0f && ya[G + r * LD + j] == 55.0f);
-                CHECK(n == 0 || memcmp(z + G + r * LD, zr + r * LD, sizeof(float) * (size_t)n) == 0);
+                CHECK(n == 0 ||
+                      memcmp(z + G + r * LD, zr + r * LD, sizeof(float) * (size_t)n) == 0);
                 if (use_a)
                     CHECK(n == 0 ||
                           memcmp(ya + G + r * LD, yr + r * LD, sizeof(float) * (size_t)n) == 0);

@@ -448,8 +448,8 @@ static void test_kernel_adam_dry_bound(void)
                     mmt_fill_uniform(p, N, 7, -1, 1);
                     mmt_fill_uniform(g, N, 8, -1, 1);
                     mmt_fill_uniform(s0 + N, N, 9, 0, 0.01f); /* v */
-                    if (c == 0) p[i] = FLT_MAX, g[i] = 1.0f; /* stepped down: finite */
-                    if (c == 1) s0[i] = 1e37f, g[i] = 0.0f, s0[N + i] = 0.0f; /* m / eps: Inf */
+                    if (c == 0) p[i] = FLT_MAX, g[i] = 1.0f;  /* stepped down: finite */
+                    if (c == 1) s0[i] = 1e37f, g[i] = 0.0f, s0[N + i] = 0.0f;  /* m / eps: Inf */
                     if (c == 2) s0[i] = 1e33f, g[i] = 0.0f, s0[N + i] = 1e30f; /* finite */
                     if (c == 3) p[i] = -FLT_MAX, s0[i] = 1e36f, s0[N + i] = 1e-30f; /* Inf */
                     memset(&u, 0, sizeof u);

@@ -91,7 +91,7 @@ typedef struct mmi_ssm_isa {
     int (*sel_bwd)(const mmi_sel_row *r, const mmi_sel_grad *g);
     int (*sel_step_rows)(const mmi_sel_step *s);
     int (*sel_fwd_block)(const mmi_sel_row *r, int64_t nr); /* NULL: not written for this path */
-    int (*lru_step_rows)(const struct mmi_lru_steps *s); /* NULL: not written for this path */
+    int (*lru_step_rows)(const struct mmi_lru_steps *s);    /* NULL: not written for this path */
 } mmi_ssm_isa;
 
 /* The AVX2+FMA table (selective_scan_avx2.c), NULL when the build did not compile it. */
