@@ -31,8 +31,9 @@ static double cpu_median_ns(void (*fn)(void *), void *ctx, int reps)
  * B D L N elements take B D L N / W x 16 vector ops at P / (2 W) per ns: B D L N x 32 / P,
  * whatever W is. One exp per (b, d, l, n) is needed (delta varies over b, d, l and A over
  * d, n), so the count is right for the mmi_exp256 scheme it names; it is not a floor for every
- * exp: the channel-block forward's exp2 takes 6 FMA-port operations instead of 12 (docs/SSM.md),
- * 10 per vector in all, so a body at its own FMA-port limit would take 0.62 of the bound. */
+ * exp: the channel-block forward's exp2 takes 6 FMA-port operations instead of 12 on AVX2 and 5 on
+ * AVX-512 (docs/SSM.md), 10 or 8 per vector in all, so a body at its own FMA-port limit would
+ * take 0.62 or 0.5 of the bound. */
 #define OPS_PER_VEC 16.0
 
 typedef struct scan_case {

@@ -481,15 +481,18 @@ static void test_gemm_sets(void)
     CHECK(mmi_dispatch_for(MMI_SIMD_PORTABLE, &d) == 1 && d.gemm == sets[0]);
 }
 
-/* Shapes on each side of the AVX-512 set's tile (12 x 32) and cache blocks (kc 128, mc 288,
- * nc 2048) as well as the 6 x 16 ones, the tiny-k direct path (k 1..4), the m == 1 row kernel
+/* Shapes on each side of the AVX-512 set's tile (12 x 32) and cache blocks (kc 1024, mc 96,
+ * nc 512; the direct path's k block of 256; packed whole tiles run in their own kernel, 4 k
+ * steps at a time, with the C rows fetched 32 k steps before the end) as well as the 6 x 16 ones, the tiny-k direct path (k 1..4), the m == 1 row kernel
  * and the dot path (NT, m <= 8 or a long k; k tails of 16 lanes). In all four transpose cases
  * they take the packed path (TT always), the direct or the dot path. */
 static const int64_t edge_shapes[][3] = {
-    {11, 31, 5},    {12, 32, 128}, {13, 33, 129},   {23, 47, 127}, {24, 64, 130}, {25, 65, 257},
-    {130, 97, 129}, {289, 70, 40}, {300, 100, 300}, {36, 2081, 9}, {37, 100, 1},  {37, 100, 2},
-    {37, 100, 3},   {37, 100, 4},  {1, 300, 7},     {1, 129, 1},   {3, 7, 17},    {8, 9, 255},
-    {5, 70, 129},   {70, 5, 200},  {150, 130, 31},  {14, 17, 16},
+    {11, 31, 5},      {12, 32, 128},  {13, 33, 129},   {23, 47, 127},   {24, 64, 130},
+    {25, 65, 257},    {130, 97, 129}, {289, 70, 40},   {300, 100, 300}, {36, 2081, 9},
+    {37, 100, 1},     {37, 100, 2},   {37, 100, 3},    {37, 100, 4},    {1, 300, 7},
+    {1, 129, 1},      {3, 7, 17},     {8, 9, 255},     {5, 70, 129},    {70, 5, 200},
+    {150, 130, 31},   {14, 17, 16},   {97, 1057, 513}, {264, 256, 256}, {40, 96, 33},
+    {130, 530, 1030}, {97, 40, 1025},
 };
 
 /* The edge shapes on path p (which must be available) with alpha/beta cycling through (1, 0)
@@ -526,7 +529,8 @@ static void edges_on_path(mmi_simd_path p)
 static void threads_edges_on_path(mmi_simd_path p)
 {
     static const int64_t tshapes[][3] = {
-        {301, 150, 260}, {13, 2100, 40}, {290, 40, 300}, {8, 700, 300}, {1000, 400, 3},
+        {301, 150, 260}, {13, 2100, 40}, {290, 40, 300},
+        {8, 700, 300},   {1000, 400, 3}, {150, 600, 1100},
     };
     mmi_alloc al;
     mmi_pool *pool[2] = {NULL, NULL};

@@ -2171,34 +2171,39 @@ static void test_exp512_scheme(void)
     CHECK(worst <= 1.5); /* 1.25 ulp at worst on a sweep ten times denser */
 }
 
-/* The channel-block forward (mmi_ssm_isa.sel_fwd_block: 8 channels in the lanes, B and C
- * shared) on every path that has one: nr rows of one block against the float64 recurrence
- * (out, final state, checkpoints), guard bands, and each row alone in a block of 1 bit-equal to
- * its lane in the full block (the operator groups rows by thread, so a channel's result must
- * not depend on its block). Row 1 has dlt A below -125 / ln 2 and takes the clamped exp. */
+/* The channel-block forward (mmi_ssm_isa.sel_fwd_block: 8 (AVX2) or 16 (AVX-512) channels in
+ * the lanes, B and C shared) on every path that has one: nr rows of one block against the
+ * float64 recurrence (out, final state, checkpoints), guard bands, and each row alone in a block
+ * of 1 bit-equal to its lane in the full block (the operator groups rows by thread, so a
+ * channel's result must not depend on its block). Row 1 has dlt A below -125 / ln 2 and takes
+ * the clamped exp. opts bit 0: D skip, bit 1: z gate, bit 2: continue from a state. */
 static void ssm_block_case(const mmi_ssm_isa *v, int64_t N, int64_t L, int64_t chunk, int64_t nr,
                            int opts)
 {
-    const int hd = opts & 1, hz = (opts >> 1) & 1, nck = (int)((L + chunk - 1) / chunk);
+    const int hd = opts & 1, hz = (opts >> 1) & 1, ct = (opts >> 2) & 1;
+    const int nck = (int)((L + chunk - 1) / chunk);
     float *B = gbuf(L * N, 51, -1, 1), *C = gbuf(L * N, 52, -1, 1), *keep = NULL;
-    float *u[8], *dlt[8], *A[8], *gz[8], *x[8], *out[8], *ckpt[8];
-    mmi_sel_row r[8];
+    float *u[16], *dlt[16], *A[16], *gz[16], *x[16], *x0[16], *out[16], *ckpt[16];
+    mmi_sel_row r[16];
     for (int64_t j = 0; j < nr; j++) {
         u[j] = gbuf(L, 60 + (uint64_t)j, -1, 1), dlt[j] = gbuf(L, 70 + (uint64_t)j, 0.01f, 1.5f);
         A[j] = gbuf(N, 80 + (uint64_t)j, -2, -0.05f), gz[j] = gbuf(L, 90 + (uint64_t)j, -1, 1);
+        x0[j] = gbuf(N, 100 + (uint64_t)j, -1, 1);
         x[j] = gbuf(N, 0, 0, 0), out[j] = gbuf(L, 0, 0, 0), ckpt[j] = gbuf(nck * N, 0, 0, 0);
+        if (ct) memcpy(x[j], x0[j], sizeof(float) * (size_t)N);
         if (j == 1) /* dlt A down to -200: 2^-288, clamped; u = 0 keeps the input term small */
             dlt[j][L / 2] = 100.0f, u[j][L / 2] = 0.0f;
         memset(&r[j], 0, sizeof r[j]);
         r[j].L = L, r[j].N = N, r[j].chunk = chunk, r[j].u = u[j], r[j].dlt = dlt[j];
         r[j].gz = hz ? gz[j] : NULL, r[j].A = A[j], r[j].B = B, r[j].C = C;
         r[j].b_var = r[j].c_var = 1, r[j].has_d = hd, r[j].dskip = 0.3f + 0.1f * (float)j;
-        r[j].out = out[j], r[j].x = x[j], r[j].ckpt = ckpt[j];
+        r[j].out = out[j], r[j].x = x[j], r[j].ckpt = ckpt[j], r[j].cont = ct;
     }
     CHECK(v->sel_fwd_block(r, nr) == 1);
     for (int64_t j = 0; j < nr; j++) {
         double *xr = calloc((size_t)N, sizeof(double)), *oref = calloc((size_t)L, sizeof(double));
         double *xa = calloc((size_t)N, sizeof(double)), xmag = 0, cerr = 0;
+        for (int64_t n = 0; n < N && ct; n++) xmag = fmax(xmag, xa[n] = fabs(xr[n] = x0[j][n]));
         for (int64_t t = 0; t < L; t++) {
             double y = 0;
             for (int64_t n = 0; n < N; n++) {
@@ -2225,21 +2230,23 @@ static void ssm_block_case(const mmi_ssm_isa *v, int64_t N, int64_t L, int64_t c
     for (int64_t j = 0; j < nr; j++) { /* row j alone: the same bits */
         float *o = r[j].out;
         memcpy(keep, o, sizeof(float) * (size_t)L);
+        if (ct) memcpy(x[j], x0[j], sizeof(float) * (size_t)N);
         r[j].ckpt = NULL;
         CHECK(v->sel_fwd_block(&r[j], 1) == 1);
         CHECK(memcmp(keep, o, sizeof(float) * (size_t)L) == 0);
     }
     { /* shapes the body declines, nothing written */
         mmi_sel_row d = r[0];
-        d.N = 12;
+        d.N = v->blk_rows == 8 ? 12 : 65; /* AVX2: N % 8 == 0; both: N <= 64 */
         CHECK(v->sel_fwd_block(&d, 1) == 0);
         d.N = N, d.b_var = 0;
         CHECK(v->sel_fwd_block(&d, 1) == 0);
         d.b_var = 1;
-        CHECK(v->sel_fwd_block(&d, 9) == 0);
+        CHECK(v->sel_fwd_block(&d, v->blk_rows + 1) == 0); /* declined before rows are read */
     }
     for (int64_t j = 0; j < nr; j++)
-        free(u[j]), free(dlt[j]), free(A[j]), free(gz[j]), free(x[j]), free(out[j]), free(ckpt[j]);
+        free(u[j]), free(dlt[j]), free(A[j]), free(gz[j]), free(x[j]), free(out[j]), free(ckpt[j]),
+            free(x0[j]);
     free(B), free(C), free(keep);
 }
 
@@ -2250,10 +2257,19 @@ static void test_selective_block(void)
         mmi_dispatch d;
         if (!mmi_dispatch_for((mmi_simd_path)p, &d) || !d.ssm || !d.ssm->sel_fwd_block) continue;
         ran = 1;
+        CHECK(d.ssm->blk_rows == 8 || d.ssm->blk_rows == 16);
         ssm_block_case(d.ssm, 16, 200, 64, 8, 3);
         ssm_block_case(d.ssm, 8, 70, 7, 3, 1);
         ssm_block_case(d.ssm, 64, 9, 16, 5, 2);
         ssm_block_case(d.ssm, 24, 1, 5, 2, 0);
+        ssm_block_case(d.ssm, 16, 130, 64, d.ssm->blk_rows, 7);
+        if (d.ssm->blk_rows == 16) { /* any N <= 64 (last N % 4 one at a time), partial blocks */
+            static const int64_t Ns[] = {1, 3, 5, 13, 17, 30, 63};
+            for (int i = 0; i < 7; i++)
+                ssm_block_case(d.ssm, Ns[i], 20 + 11 * i, 3 + i, 1 + (i * 5) % 16, i % 8);
+            ssm_block_case(d.ssm, 64, 77, 77, 16, 4);
+            ssm_block_case(d.ssm, 16, 2, 1, 15, 6);
+        }
     }
     if (!ran) mmt_skip("no path of this build and CPU has a channel-block forward");
 }

@@ -22,7 +22,10 @@ static int plan_selective(const mm_ssm *h, mmi_ssm_plan *p)
         mul4(&p->bt, B, G, L, N) || mul4(&p->ct, B, G, L, N) ||
         mul4(&p->dbt, B, G, L, N * h->n_threads) || mul4(&p->dct, B, G, L, N * h->n_threads) ||
         mul4(&p->dacc, D, 3 * N + 2, 1, 1) ||
-        mul4(&p->work_per_thread, (2 * T + 9) * N + 20 * L + 256 + 3 * B * D, 1, 1, 1))
+        mul4(&p->work_per_thread,
+             (2 * T + 1 + MMI_SEL_BLOCK_MAX) * N + (4 + 3 * MMI_SEL_BLOCK_MAX) * L +
+                 48 * MMI_SEL_BLOCK_MAX + 3 * B * D,
+             1, 1, 1))
         return MM_E_RANGE;
     return MM_OK;
 }

@@ -87,11 +87,13 @@ static void transpose_bc(const float *src, float *dst, int64_t Bt, int64_t G, in
 
 /* Per-thread scratch: the row state x (N), the backward's chunk buffers (2 chunk N), then the
  * row's element-wise precomputations dlt, dsp, gz, sz (max_seq each), the step's 3 max_batch D,
- * and for the forward's blocks of 8 rows their states (8 N) and dlt, gz (8 rows each, BLK_STRIDE
- * apart: rows 4 KiB apart would share one L1 set when the block reads them side by side). */
+ * and for the forward's blocks of up to MMI_SEL_BLOCK_MAX rows their states (N each) and dlt, gz
+ * and a copy of u (one row each, BLK_STRIDE apart: rows 4 KiB apart would share one L1 set when
+ * the block reads them side by side). ssm_plan.c reserves (2 chunk + 1 + BLK) N + (4 + 3 BLK)
+ * max_seq + 48 BLK + 3 max_batch D floats. */
 #define BLK_STRIDE(h) ((h)->max_seq + 16)
 typedef struct row_ws {
-    float *x, *chunk, *dlt, *dsp, *gz, *sz, *bx, *bdlt, *bgz;
+    float *x, *chunk, *dlt, *dsp, *gz, *sz, *bx, *bdlt, *bgz, *bu;
 } row_ws;
 
 static row_ws thread_ws(const mm_ssm *h, int64_t i)
@@ -104,8 +106,9 @@ static row_ws thread_ws(const mm_ssm *h, int64_t i)
     w.gz = w.dsp + h->max_seq;
     w.sz = w.gz + h->max_seq;
     w.bx = w.sz + h->max_seq + 3 * h->max_batch * h->D;
-    w.bdlt = w.bx + 8 * h->N;
-    w.bgz = w.bdlt + 8 * BLK_STRIDE(h);
+    w.bdlt = w.bx + MMI_SEL_BLOCK_MAX * h->N;
+    w.bgz = w.bdlt + MMI_SEL_BLOCK_MAX * BLK_STRIDE(h);
+    w.bu = w.bgz + MMI_SEL_BLOCK_MAX * BLK_STRIDE(h);
     return w;
 }
 
@@ -140,14 +143,15 @@ static void row_of(const sel_call *c, int64_t b, int64_t d, const row_ws *w, int
     r->ckpt = h->ws.ckpt + (b * h->D + d) * h->nck_max * N;
 }
 
-/* Rows [row, hi) that can go in one block with row: same batch row, same B and C group, <= 8. */
-static int64_t block_len(const sel_call *c, int64_t row, int64_t hi)
+/* Rows [row, hi) that can go in one block with row: same batch row, same B and C group, at most
+ * w (the path's block width). */
+static int64_t block_len(const sel_call *c, int64_t row, int64_t hi, int64_t w)
 {
     const int64_t D = c->h->D, sb = D / c->Gb, sc = D / c->Gc, d = row % D;
     int64_t end = row - d + D; /* the batch row's end */
     if (row - d + (d / sb + 1) * sb < end) end = row - d + (d / sb + 1) * sb;
     if (row - d + (d / sc + 1) * sc < end) end = row - d + (d / sc + 1) * sc;
-    if (row + 8 < end) end = row + 8;
+    if (row + w < end) end = row + w;
     return (end < hi ? end : hi) - row;
 }
 
@@ -156,15 +160,20 @@ static int64_t block_len(const sel_call *c, int64_t row, int64_t hi)
 static int fwd_blocks(const sel_call *c, const row_ws *w, int64_t lo, int64_t hi)
 {
     const mm_ssm *h = c->h;
-    mmi_sel_row r[8];
+    const int64_t bw = mmi_ssm_sel_block_rows();
+    mmi_sel_row r[MMI_SEL_BLOCK_MAX];
+    if (bw < 1 || bw > MMI_SEL_BLOCK_MAX) return 0;
     for (int64_t row = lo; row < hi;) {
-        int64_t nr = block_len(c, row, hi);
+        int64_t nr = block_len(c, row, hi, bw);
         for (int64_t j = 0; j < nr; j++) {
             row_ws wj = *w;
             wj.x = w->bx + j * h->N;
             wj.dlt = w->bdlt + j * BLK_STRIDE(h);
             wj.gz = w->bgz + j * BLK_STRIDE(h);
             row_of(c, (row + j) / h->D, (row + j) % h->D, &wj, 0, &r[j]);
+            /* u too: rows L floats apart (4 KiB at L = 1024) alias in L1 when read side by side */
+            memcpy(w->bu + j * BLK_STRIDE(h), r[j].u, (size_t)c->L * sizeof(float));
+            r[j].u = w->bu + j * BLK_STRIDE(h);
         }
         if (!mmi_ssm_sel_fwd_block(r, nr)) return 0;
         if (c->last)

@@ -24,6 +24,10 @@
  * computes a chunk does not change its bits, so results stay identical for every thread
  * count. */
 #define CHUNKS_PER_THREAD 4
+/* The direct path's longest k block: its B slices are read in place, not packed, and must stay
+ * in L1 across the row tiles of a strip, whatever k block a set's packed path prefers (the
+ * AVX-512 set packs with kc 1024). */
+#define DIRECT_KC 256
 /* NR panels of B per packing chunk when the threads pack a shared B block together. */
 #define PACK_PANELS 4
 
@@ -157,12 +161,13 @@ static void run_packed(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, in
     }
 }
 
-/* NN / TN without packing, blocked over k (KC) and m (MC) like the packed path: a KC x NR slice
- * of B is reused from L1 by every row tile, the MC x KC block of A from L2 by every strip. */
+/* NN / TN without packing, blocked over k (KC, at most DIRECT_KC) and m (MC) like the packed
+ * path: a KC x NR slice of B is reused from L1 by every row tile, the MC x KC block of A from L2
+ * by every strip. */
 static void run_direct(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 {
     int64_t a_rs = g->ta ? 1 : g->lda, a_cs = g->ta ? g->lda : 1;
-    int64_t kb = block_len(g->k, g->ukr->kc, 1);
+    int64_t kb = block_len(g->k, g->ukr->kc < DIRECT_KC ? g->ukr->kc : DIRECT_KC, 1);
     int64_t mb = block_len(i1 - i0, g->ukr->mc, g->ukr->mr);
     for (int64_t pc = 0; pc < g->k; pc += kb) {
         int64_t kc = g->k - pc < kb ? g->k - pc : kb;

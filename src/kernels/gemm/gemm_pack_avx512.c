@@ -15,6 +15,10 @@
 #include <immintrin.h>
 
 enum { MR = 12, NR = 32 };
+/* pack_a_rows prefetches each source row this many floats ahead (4 lines): its 12 rows are lda
+ * apart, and with a power-of-two lda the hardware prefetchers fell behind (packing A for 1024^3
+ * took twice as long without it). A prefetch never faults, so it may point past the view. */
+#define PACK_A_AHEAD 64
 
 #if defined(__GNUC__) || defined(__clang__)
 #define PACK_INLINE static inline __attribute__((always_inline))
@@ -70,29 +74,38 @@ static void pack_a_rows(const float *a, int64_t lda, int64_t mr, int64_t kc, flo
     for (int64_t p = 0; p < kc; p += 16) {
         int64_t kt = kc - p < 16 ? kc - p : 16;
         __m512 r[16];
+        for (int64_t i = 0; i < mr; i++)
+            _mm_prefetch((const char *)(a + i * lda + p + PACK_A_AHEAD), _MM_HINT_T0);
         load_rows16(a + p, lda, mr, lanes16(kt), r);
         transpose16(r);
         for (int64_t t = 0; t < kt; t++) _mm512_mask_storeu_ps(ap + (p + t) * MR, 0x0FFF, r[t]);
     }
 }
 
-/* One 12-row panel of op(A) with A stored k x m: each k step is mr contiguous floats. */
-static void pack_a_cols(const float *a, int64_t lda, int64_t mr, int64_t kc, float *ap)
+/* The 12-row panels of op(A) with A stored k x m, mc rows: k step p is the mc contiguous floats
+ * of row p of a. Rows are read once each, in order, and cut into the panels' 12-float slots;
+ * a panel-by-panel order would read every row kc times 48 bytes apart at stride lda, which for
+ * a power-of-two lda maps all of them to a few L1 sets and runs from L2. */
+static void pack_a_cols(const float *a, int64_t lda, int64_t mc, int64_t kc, float *ap)
 {
-    const __mmask16 rm = lanes16(mr);
-    for (int64_t p = 0; p < kc; p++)
-        _mm512_mask_storeu_ps(ap + p * MR, 0x0FFF, _mm512_maskz_loadu_ps(rm, a + p * lda));
+    for (int64_t p = 0; p < kc; p++) {
+        const float *src = a + p * lda;
+        float *dst = ap + p * MR;
+        for (int64_t ir = 0; ir < mc; ir += MR, dst += MR * kc)
+            _mm512_mask_storeu_ps(dst, 0x0FFF, _mm512_maskz_loadu_ps(lanes16(mc - ir), src + ir));
+    }
 }
 
 void mmi_gemm_pack_a_avx512(int ta, const float *a, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
                             int64_t kc, float *ap)
 {
+    if (ta) {
+        pack_a_cols(a + p0 * lda + i0, lda, mc, kc, ap);
+        return;
+    }
     for (int64_t ir = 0; ir < mc; ir += MR) {
         int64_t mr = mc - ir < MR ? mc - ir : MR;
-        if (ta)
-            pack_a_cols(a + p0 * lda + i0 + ir, lda, mr, kc, ap + ir * kc);
-        else
-            pack_a_rows(a + (i0 + ir) * lda + p0, lda, mr, kc, ap + ir * kc);
+        pack_a_rows(a + (i0 + ir) * lda + p0, lda, mr, kc, ap + ir * kc);
     }
 }
 

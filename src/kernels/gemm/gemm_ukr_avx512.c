@@ -16,12 +16,18 @@
  * 28 accumulators + 2 + 1 = 31 registers, leaving the compiler no spare, and 14 divides no
  * cache block evenly.
  *
- * Cache blocks (this set's kc, mc, nc): the driver loops strip by strip (a kc x 32 panel of B
- * reused from L1 by every 12-row panel of A streaming from L2), so kc = 128 keeps that panel
- * at 16 KiB, half of a 32 KiB L1 as the AVX2 set's 256 x 16 panel is; mc = 288 keeps the packed
- * A block at 144 KiB (L2) and nc = 2048 the packed B block at 1 MiB, so the workspace of this
- * set equals the AVX2 set's. These are derived from cache sizes, not measured (no AVX-512
- * machine was available when this was written; see docs/BENCHMARKS.md for measured rows).
+ * Cache blocks (this set's kc, mc, nc), measured on Zen 5 (48 KiB L1d, 1 MiB L2 per core, two
+ * 512-bit FMA pipes). The driver loops strip by strip: a kc x 32 panel of B is reused by every
+ * 12-row panel of the mc x kc A block. Each C tile is loaded and stored once per k block, and
+ * that traffic, not the L1 fit of the B panel, set the speed: with mc and nc adjusted, 1024^3
+ * ran about 6% faster at kc 256 than at 128, 8% more at 512 and 3% more at 1024 (interleaved
+ * runs in one process; both panels then stream from L2, 176 bytes per 24 FMAs, well within its
+ * bandwidth). So kc = 1024; mc = 96 keeps the A block at 384 KiB in L2 with the B panel beside
+ * it, and nc = 512 the packed B block at 2 MiB. The direct path caps its k block at 256 (gemm.c:
+ * its B is read in place and must stay in L1). Whole packed tiles run in tile_packed: constant
+ * panel strides, four k steps per iteration, the A panel prefetched 8 steps ahead and the C rows
+ * 32 k steps before the end rather than at the start (12 rows of a power-of-two ldc share one
+ * L1 set).
  *
  * Every C element is computed as in the AVX2 set: an FMA chain over its k block starting from
  * zero, then alpha * sum (+ beta * C by one FMA), whatever tile, strip or row kernel it lands in,
@@ -42,7 +48,9 @@
 #define UKR_INLINE static inline
 #endif
 
-enum { MR = 12, NR = 32, KC = 128, MC = 288, NC = 2048 };
+enum { MR = 12, NR = 32, KC = 1024, MC = 96, NC = 512 };
+/* k steps before the end of a packed tile at which its C rows are prefetched. */
+#define C_LEAD 32
 
 /* Lanes [0, n) of a 16-lane mask (n may be outside 0..16). */
 UKR_INLINE __mmask16 lanes16(int64_t n)
@@ -162,18 +170,88 @@ DEF_STRIP(1)
 DEF_STRIP(2)
 #undef DEF_STRIP
 
+/*
+ * The packed path's whole tiles: 12 rows x 32 columns read from the zero-padded panels, whose
+ * strides are constants here (12 floats of A and 32 of B per k step), so every A broadcast is
+ * one load at a fixed offset from one pointer and the loop needs no spilled strides (the shared
+ * tile() takes a_rs and a_cs at run time). Four k steps per iteration, with a prefetch of the
+ * A panel 8 steps ahead (the next tile's panel streams from L2). The operations on each C
+ * element are tile()'s, in the same order: the choice of kernel never changes a result.
+ */
+static void tile_packed(int64_t k, const float *a, const float *b, float *c, int64_t ldc,
+                        const strip_env *e)
+{
+    const __m512 z = _mm512_setzero_ps();
+    __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+    __m512 c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
+    __m512 c80 = z, c81 = z, c90 = z, c91 = z, c100 = z, c101 = z, c110 = z, c111 = z;
+    int64_t p = 0, p_c = k > C_LEAD ? (k - C_LEAD) & ~(int64_t)3 : 0;
+#define ROW(r, o)                                                                               \
+    av = _mm512_set1_ps(a[(o) * MR + r]);                                                       \
+    c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);                                                 \
+    c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);
+#define STEP(o)                                                                                 \
+    {                                                                                           \
+        __m512 b0 = _mm512_loadu_ps(b + (o) * NR), b1 = _mm512_loadu_ps(b + (o) * NR + 16), av; \
+        ROW(0, o) ROW(1, o) ROW(2, o) ROW(3, o) ROW(4, o) ROW(5, o)                             \
+        ROW(6, o) ROW(7, o) ROW(8, o) ROW(9, o) ROW(10, o) ROW(11, o)                           \
+    }
+#define STEP4                                                                                   \
+    {                                                                                           \
+        _mm_prefetch((const char *)(a + 8 * MR), _MM_HINT_T0);                                  \
+        _mm_prefetch((const char *)(a + 8 * MR + 16), _MM_HINT_T0);                             \
+        _mm_prefetch((const char *)(a + 8 * MR + 32), _MM_HINT_T0);                             \
+        STEP(0) STEP(1) STEP(2) STEP(3)                                                         \
+    }
+    for (; p < p_c; p += 4, a += 4 * MR, b += 4 * NR) STEP4
+    for (int r = 0; r < MR; r++) {
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + r * ldc + NR - 1), _MM_HINT_T0);
+    }
+    for (; p + 4 <= k; p += 4, a += 4 * MR, b += 4 * NR) STEP4
+#undef STEP4
+    for (; p < k; p++, a += MR, b += NR) STEP(0)
+#undef STEP
+#undef ROW
+#define STORE(r, B)                                                                             \
+    store16(c + r * ldc, c##r##0, e->va, e->vb, e->m0, B);                                      \
+    store16(c + r * ldc + 16, c##r##1, e->va, e->vb, e->m1, B);
+#define STORE_ALL(B) STORE(0, B) STORE(1, B) STORE(2, B) STORE(3, B) STORE(4, B) STORE(5, B)  \
+    STORE(6, B) STORE(7, B) STORE(8, B) STORE(9, B) STORE(10, B) STORE(11, B)
+    if (e->beta) {
+        STORE_ALL(1)
+    } else {
+        STORE_ALL(0)
+    }
+#undef STORE_ALL
+#undef STORE
+}
+
 /* ---- block loops ---------------------------------------------------------------------------- */
 /* Strip by strip: one kc x 32 panel of B stays in L1 while the mc x kc block of A streams from
- * L2. */
+ * L2. Whole 32-column strips run their whole 12-row tiles in tile_packed, the rest (the last
+ * strip when nc is not a multiple of 32, the row tail) in the shared strip kernels. */
 static void avx512_packed(int64_t kc, int64_t mc, int64_t nc, const float *ap, const float *bp,
                           float alpha, float beta, float *c, int64_t ldc)
 {
+    strip_env e;
+    const int64_t m_whole = mc / MR * MR;
+    e.m0 = e.m1 = 0xFFFF;
+    e.va = _mm512_set1_ps(alpha);
+    e.vb = _mm512_set1_ps(beta);
+    e.beta = beta != 0.0f;
     for (int64_t jr = 0; jr < nc; jr += NR) {
-        int64_t nr = nc - jr < NR ? nc - jr : NR;
+        int64_t nr = nc - jr < NR ? nc - jr : NR, ir = 0;
+        const float *b = bp + jr * kc;
+        if (nr == NR)
+            for (; ir < m_whole; ir += MR) tile_packed(kc, ap + ir * kc, b, c + ir * ldc + jr, ldc, &e);
+        if (ir == mc) continue;
         if (nr > 16)
-            strip_2(kc, mc, ap, MR * kc, 1, MR, bp + jr * kc, NR, nr, alpha, beta, c + jr, ldc);
+            strip_2(kc, mc - ir, ap + ir * kc, MR * kc, 1, MR, b, NR, nr, alpha, beta,
+                    c + ir * ldc + jr, ldc);
         else
-            strip_1(kc, mc, ap, MR * kc, 1, MR, bp + jr * kc, NR, nr, alpha, beta, c + jr, ldc);
+            strip_1(kc, mc - ir, ap + ir * kc, MR * kc, 1, MR, b, NR, nr, alpha, beta,
+                    c + ir * ldc + jr, ldc);
     }
 }
 

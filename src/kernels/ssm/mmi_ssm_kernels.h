@@ -58,13 +58,17 @@ void mmi_ssm_sel_prep(int64_t n, const float *delta, float bias, int softplus, c
  * few ulp. */
 void mmi_ssm_sel_fwd(const mmi_sel_row *r);
 void mmi_ssm_sel_fwd_portable(const mmi_sel_row *r);
-/* Forward of nr <= 8 rows at once, vectorised across the rows (channels) instead of N: r[0..nr)
- * must share L, N, chunk, B, C and the flags (variable B and C, has_d, cont, z, ckpt present),
- * i.e. be channels of one batch row and B/C group. Returns 0 (nothing written) where no path
- * has such a body or the shape is not taken (the AVX2 body: variable B and C, N % 8 == 0,
+/* Forward of nr <= mmi_ssm_sel_block_rows() rows at once, vectorised across the rows
+ * (channels) instead of N: r[0..nr) must share L, N, chunk, B, C and the flags (variable B and
+ * C, has_d, cont, z, ckpt present), i.e. be channels of one batch row and B/C group. Returns 0
+ * (nothing written) where no path has such a body or the shape is not taken (the AVX2 body: 8
+ * rows, variable B and C, N % 8 == 0, N <= 64; the AVX-512 body: 16 rows, variable B and C,
  * N <= 64); the caller then runs mmi_ssm_sel_fwd row by row. Whether it returns 1 depends only
  * on the shape, so a call runs one kind of body for all its rows. */
 int mmi_ssm_sel_fwd_block(const mmi_sel_row *r, int64_t nr);
+/* The most rows mmi_ssm_sel_fwd_block takes on the process's path (8 or 16; 0: no body). */
+int64_t mmi_ssm_sel_block_rows(void);
+#define MMI_SEL_BLOCK_MAX 16 /* the largest value it returns */
 /* Backward from the checkpoints the forward left in r->ckpt (reverse scan, recomputing each
  * chunk's states). */
 void mmi_ssm_sel_bwd(const mmi_sel_row *r, const mmi_sel_grad *g);
@@ -91,7 +95,8 @@ typedef struct mmi_ssm_isa {
     int (*sel_bwd)(const mmi_sel_row *r, const mmi_sel_grad *g);
     int (*sel_step_rows)(const mmi_sel_step *s);
     int (*sel_fwd_block)(const mmi_sel_row *r, int64_t nr); /* NULL: not written for this path */
-    int (*lru_step_rows)(const struct mmi_lru_steps *s);    /* NULL: not written for this path */
+    int32_t blk_rows; /* the most rows sel_fwd_block takes (its lanes) */
+    int (*lru_step_rows)(const struct mmi_lru_steps *s); /* NULL: not written for this path */
 } mmi_ssm_isa;
 
 /* The AVX2+FMA table (selective_scan_avx2.c), NULL when the build did not compile it. */
@@ -127,6 +132,7 @@ int mmi_ssm_sel_prep_avx512(int64_t n, const float *delta, float bias, int softp
 int mmi_ssm_sel_fwd_avx512(const mmi_sel_row *r);
 int mmi_ssm_sel_bwd_avx512(const mmi_sel_row *r, const mmi_sel_grad *g);
 int mmi_ssm_sel_step_rows_avx512(const mmi_sel_step *s);
+int mmi_ssm_sel_fwd_block_avx512(const mmi_sel_row *r, int64_t nr);
 int mmi_ssm_lru_step_rows_avx512(const struct mmi_lru_steps *s);
 
 /* ---- Mamba-2 SSD, one (batch, head) --------------------------------------------------------

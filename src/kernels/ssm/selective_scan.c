@@ -65,13 +65,15 @@ void mmi_ssm_sel_fwd(const mmi_sel_row *r)
 
 int mmi_ssm_sel_fwd_block(const mmi_sel_row *r, int64_t nr)
 {
-    mmi_simd_path p = mmi_simd_path_get();
-    const mmi_ssm_isa *v = mmi_ssm_isa_get(), *v2 = mmi_ssm_isa_for(MMI_SIMD_AVX2);
-    MMI_ASSERT(r && nr >= 1 && nr <= 8);
-    if (v && v->sel_fwd_block) return v->sel_fwd_block(r, nr);
-    /* the AVX-512 table has no block body: its CPUs run the AVX2 one */
-    if (p >= MMI_SIMD_AVX2 && v2 && v2->sel_fwd_block) return v2->sel_fwd_block(r, nr);
-    return 0;
+    const mmi_ssm_isa *v = mmi_ssm_isa_get();
+    MMI_ASSERT(r && nr >= 1 && nr <= MMI_SEL_BLOCK_MAX);
+    return v && v->sel_fwd_block ? v->sel_fwd_block(r, nr) : 0;
+}
+
+int64_t mmi_ssm_sel_block_rows(void)
+{
+    const mmi_ssm_isa *v = mmi_ssm_isa_get();
+    return v && v->sel_fwd_block ? v->blk_rows : 0;
 }
 
 /* Recomputes chunk [t0, t1): abar[t-t0] = exp(delta A), xs[t-t0] = x_t, from x_{t0-1} = x0. */

@@ -6,10 +6,11 @@
  * only), except that any N <= 256 is taken: the last vector of the state is masked, its pad
  * lanes hold A = B = C = 0, so they stay 0 and add nothing.
  *
- * Layout: 16 lanes over the state axis N, time sequential. The kernels get one (batch,
- * channel) row per call (mmi_sel_row), whose state is N contiguous floats, so N is the axis a
- * row offers, and Mamba's N = 16 is exactly one register; lanes over channels would need the
- * operator to hand over 16 rows at once and transpose their time-major inputs. The exp + FMA
+ * Layout of the per-row bodies: 16 lanes over the state axis N, time sequential. They get one
+ * (batch, channel) row per call (mmi_sel_row), whose state is N contiguous floats, so N is the
+ * axis a row offers, and Mamba's N = 16 is exactly one register. The channel-block forward at
+ * the end of the file (mmi_ssm_sel_fwd_block_avx512) takes 16 rows at once instead and puts
+ * the channels in the lanes; the operator uses it for variable B and C. The exp + FMA
  * bound counts the exp and four FMA-port operations per state vector and step; everything else
  * per step has to go. The AVX2 body does per step a horizontal sum, the output's skip and gate
  * in scalar code, an integer division for the checkpoint test, and (N = 16: two registers kept
@@ -85,15 +86,25 @@ INL __m512 log512(__m512 x)
     return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693359375f), x);
 }
 
-/* softplus (threshold 20) and its derivative, as softplus256 in selective_scan_avx2.c. */
+/* 1 / x for normal finite x > 0 without a division: rcp14 and one Newton step (about 1 ulp;
+ * vdivps was the prep's bottleneck). */
+INL __m512 recip512(__m512 x)
+{
+    const __m512 r = _mm512_rcp14_ps(x);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(x, r, _mm512_set1_ps(1.0f)), r);
+}
+
+/* softplus (threshold 20) and, with deriv, its derivative sigmoid. log1p(e) with u = 1 + e
+ * rounded: log(u) + (e - (u - 1)) / u, the first-order correction of u's rounding (the
+ * second-order term is below 2^-48 relative); 1 / u by recip512. */
 INL __m512 softplus512(__m512 x, __m512 *deriv)
 {
     const __m512 one = _mm512_set1_ps(1.0f);
     const __m512 e = mmi_exp512_scalef(x), u = _mm512_add_ps(one, e), um1 = _mm512_sub_ps(u, one);
     const __mmask16 big = _mm512_cmp_ps_mask(x, _mm512_set1_ps(20.0f), _CMP_GT_OQ);
-    __m512 l = _mm512_div_ps(_mm512_mul_ps(log512(u), e), um1);
-    l = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(um1, _mm512_setzero_ps(), _CMP_EQ_OQ), l, e);
-    *deriv = _mm512_mask_blend_ps(big, _mm512_div_ps(e, u), one);
+    const __m512 ru = recip512(u);
+    const __m512 l = _mm512_fmadd_ps(_mm512_sub_ps(e, um1), ru, log512(u));
+    if (deriv) *deriv = _mm512_mask_blend_ps(big, _mm512_mul_ps(e, ru), one);
     return _mm512_mask_blend_ps(big, l, x);
 }
 
@@ -103,14 +114,21 @@ int mmi_ssm_sel_prep_avx512(int64_t n, const float *delta, float bias, int softp
     const __m512 bv = _mm512_set1_ps(bias), one = _mm512_set1_ps(1.0f);
     for (int64_t t = 0; t < n; t += 16) { /* the tail is one masked vector */
         const __mmask16 k = lanes(n - t);
+        /* the rows stream from memory between the scan's tiles: fetch 1 KiB ahead (hints only,
+         * never fault) */
+        _mm_prefetch((const char *)(delta + t + 256), _MM_HINT_T0);
+        if (z) _mm_prefetch((const char *)(z + t + 256), _MM_HINT_T0);
         __m512 raw = _mm512_add_ps(_mm512_maskz_loadu_ps(k, delta + t), bv), d = raw, der = one;
-        if (softplus) d = softplus512(raw, &der);
+        if (softplus) d = softplus512(raw, dsp ? &der : NULL);
         _mm512_mask_storeu_ps(dlt + t, k, d);
         if (dsp) _mm512_mask_storeu_ps(dsp + t, k, der);
         if (z) {
             const __m512 zv = _mm512_maskz_loadu_ps(k, z + t);
-            const __m512 ez = mmi_exp512_scalef(_mm512_sub_ps(_mm512_setzero_ps(), zv));
-            const __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, ez));
+            /* sigmoid(z) = 1 / (1 + e^-z), 0 where e^-z > e^87 (then below FLT_MIN's 1.2e-38) */
+            const __m512 nz = _mm512_sub_ps(_mm512_setzero_ps(), zv), lim = _mm512_set1_ps(87.0f);
+            const __m512 ez = mmi_exp512_scalef(_mm512_min_ps(nz, lim));
+            const __m512 s = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(nz, lim, _CMP_LE_OQ),
+                                                 recip512(_mm512_add_ps(one, ez)));
             if (gz) _mm512_mask_storeu_ps(gz + t, k, _mm512_mul_ps(zv, s));
             if (sz) _mm512_mask_storeu_ps(sz + t, k, s);
         }
@@ -247,24 +265,27 @@ int mmi_ssm_sel_fwd_avx512(const mmi_sel_row *r)
 
 /* ---- backward ----------------------------------------------------------------------------- */
 /* Chunk recomputation: abar and states of [t0, t1) from x0 (rows N apart, masked last vector:
- * nothing is written past N floats of a row). */
+ * nothing is written past N floats of a row). The state is carried in registers (x), not
+ * reloaded from the row just stored: the step's only dependency is then the FMA, not a store
+ * forwarding round trip. */
 static void recompute(const mmi_sel_row *r, int64_t t0, int64_t t1, const float *x0, float *abar,
                       float *xs, __mmask16 km)
 {
     const int64_t N = r->N, V = (N + 15) / 16;
+    __m512 x[MAXV];
+    for (int64_t v = 0; v < V; v++) x[v] = _mm512_maskz_loadu_ps(vmask(v, V, km), x0 + 16 * v);
     for (int64_t t = t0; t < t1; t++) {
-        const float *b = r->b_var ? r->B + t * N : r->B, *xp = t > t0 ? xs + (t - t0 - 1) * N : x0;
+        const float *b = r->b_var ? r->B + t * N : r->B;
         const float d = r->dlt[t];
         const __m512 dv = _mm512_set1_ps(d), duv = _mm512_set1_ps(d * r->u[t]);
         for (int64_t v = 0; v < V; v++) {
             const __mmask16 k = vmask(v, V, km);
             const __m512 a =
                 mmi_exp512_scalef(_mm512_mul_ps(dv, _mm512_maskz_loadu_ps(k, r->A + 16 * v)));
-            const __m512 xn =
-                _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(k, xp + 16 * v),
-                                _mm512_mul_ps(_mm512_maskz_loadu_ps(k, b + 16 * v), duv));
+            x[v] =
+                _mm512_fmadd_ps(a, x[v], _mm512_mul_ps(_mm512_maskz_loadu_ps(k, b + 16 * v), duv));
             _mm512_mask_storeu_ps(abar + (t - t0) * N + 16 * v, k, a);
-            _mm512_mask_storeu_ps(xs + (t - t0) * N + 16 * v, k, xn);
+            _mm512_mask_storeu_ps(xs + (t - t0) * N + 16 * v, k, x[v]);
         }
     }
 }
@@ -390,12 +411,246 @@ int mmi_ssm_sel_step_rows_avx512(const mmi_sel_step *s)
     return 1;
 }
 
+/* ---- forward over a block of up to 16 channels ---------------------------------------------
+ * selective_scan_avx2.c's channel-block forward on 16 lanes: lane j is channel j of one batch
+ * row and B/C group, B_t[n] and C_t[n] are broadcast from memory (embedded broadcasts), four
+ * state components stay in registers across a tile of steps, and the channel-major inputs and
+ * outputs go through 16x16 transposes once per tile. Any N <= 64 is taken (the last N % 4
+ * components one at a time); rows j >= nr repeat row 0 and are not written. Every lane runs the
+ * same operations whatever the block, so a channel's bits do not depend on its grouping. */
+#define BLK_T 64 /* steps per tile: the four tile buffers (16 KiB) stay in L1 */
+#define BLK_N 64
+
+/* 2^(d a2) for the scan by a 32-entry table: k = d a2 + 1.5 2^18 rounds d a2 to m / 32 (m
+ * an integer, in k's low mantissa bits), r = d a2 - m / 32 in [-1/64, 1/64] exactly rounded
+ * once (fmsub), p = 1 + c1 r + c2 r^2 (minimax, relative error 5.3e-8, 1.1e-7 in float), and
+ * 2^(m/32) = 2^(m >> 5) 2^((m & 31)/32) from vpermt2ps on m & 31 plus m << 18 added as
+ * integer bits (the table holds the bits of 2^(j/32) less j << 18, so the added (m & 31) << 18
+ * cancels and m >> 5 lands in the exponent). Relative error about 2e-7 (table, polynomial and
+ * product roundings); 9 operations, 5 on the FMA pipes (the degree-5 polynomial scheme needs 7).
+ * With clamp, d a2 is held to [-125, 127] through k and r to [-1/64, 1/64], which changes no
+ * bit inside that range and keeps the result normal and finite outside it. */
+static const uint32_t k_exp2_tab[32] = {
+    0x3f800000, 0x3f7ecd87, 0x3f7daac3, 0x3f7c980f, 0x3f7b95c2, 0x3f7aa43a, 0x3f79c3d3, 0x3f78f4f0,
+    0x3f7837f0, 0x3f778d3a, 0x3f76f532, 0x3f767043, 0x3f75fed7, 0x3f75a15b, 0x3f75583f, 0x3f7523f6,
+    0x3f7504f3, 0x3f74fbaf, 0x3f7508a4, 0x3f752c4d, 0x3f75672a, 0x3f75b9be, 0x3f76248c, 0x3f76a81e,
+    0x3f7744fd, 0x3f77fbb8, 0x3f78ccdf, 0x3f79b907, 0x3f7ac0c7, 0x3f7be4ba, 0x3f7d257d, 0x3f7e83b3};
+
+INL __m512 exp2_tab(__m512 d, __m512 a2, __m512i tlo, __m512i thi, int clamp)
+{
+    const __m512 shift = _mm512_set1_ps(393216.0f); /* 1.5 2^18: its float spacing is 1/32 */
+    __m512 k = _mm512_fmadd_ps(d, a2, shift), r, p;
+    __m512i s;
+    if (clamp)
+        k = _mm512_min_ps(_mm512_max_ps(k, _mm512_set1_ps(393216.0f - 125.0f)),
+                          _mm512_set1_ps(393216.0f + 127.0f));
+    r = _mm512_fmsub_ps(d, a2, _mm512_sub_ps(k, shift));
+    if (clamp)
+        r = _mm512_min_ps(_mm512_max_ps(r, _mm512_set1_ps(-0.015625f)), _mm512_set1_ps(0.015625f));
+    p = _mm512_fmadd_ps(_mm512_set1_ps(2.4022474885e-01f), r, _mm512_set1_ps(6.9315731525e-01f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    s = _mm512_permutex2var_epi32(tlo, _mm512_castps_si512(k), thi);
+    s = _mm512_add_epi32(s, _mm512_slli_epi32(_mm512_castps_si512(k), 18));
+    return _mm512_mul_ps(_mm512_castsi512_ps(s), p);
+}
+
+/* Lane j of v[0..16) becomes row j's values at steps t..t+n (rows j >= nr repeat row 0, steps
+ * past n are zero and not read): v[k] holds step k of the 16 rows. */
+static void rows_to_lanes16(const float *const *src, int64_t nr, int64_t t, int64_t n, __m512 v[16])
+{
+    const __mmask16 m = lanes(n);
+    for (int64_t j = 0; j < 16; j++) v[j] = _mm512_maskz_loadu_ps(m, src[j < nr ? j : 0] + t);
+    mmi_transpose16_avx512(v);
+}
+
+/* The inverse: v[k] holds step k's 16 lanes; writes rows j < nr, n steps at dst[j] + t. */
+static void lanes_to_rows16(__m512 v[16], float *const *dst, int64_t nr, int64_t t, int64_t n)
+{
+    const __mmask16 m = lanes(n);
+    mmi_transpose16_avx512(v);
+    for (int64_t j = 0; j < nr; j++) _mm512_mask_storeu_ps(dst[j] + t, m, v[j]);
+}
+
+/* State h [N][16 lanes] to (to_rows) or from the rows' N-vectors at p[j]. */
+static void state_xfer16(__m512 *h, int64_t N, float *const *p, int64_t nr, int to_rows)
+{
+    for (int64_t n0 = 0; n0 < N; n0 += 16) {
+        const int64_t m = N - n0 < 16 ? N - n0 : 16;
+        __m512 v[16];
+        if (to_rows) {
+            for (int64_t k = 0; k < 16; k++) v[k] = k < m ? h[n0 + k] : _mm512_setzero_ps();
+            lanes_to_rows16(v, p, nr, n0, m);
+        } else {
+            rows_to_lanes16((const float *const *)p, nr, n0, m, v);
+            for (int64_t k = 0; k < m; k++) h[n0 + k] = v[k];
+        }
+    }
+}
+
+/* One step of one state component for 16 channels: h = 2^(d A2) h + B d u; acc += C h. */
+INL __m512 scan_step16(__m512 h, __m512 d, __m512 a2, __m512 bu, const float *b, const float *c,
+                       __m512 *acc, int clamp)
+{
+    const __m512i tlo = _mm512_loadu_si512(k_exp2_tab), thi = _mm512_loadu_si512(k_exp2_tab + 16);
+    h = _mm512_fmadd_ps(exp2_tab(d, a2, tlo, thi, clamp), h, _mm512_mul_ps(_mm512_set1_ps(*b), bu));
+    *acc = _mm512_fmadd_ps(_mm512_set1_ps(*c), h, *acc);
+    return h;
+}
+
+/* Steps [0, n) of the tile for 4 state components (B, C at the tile's first step, offset to
+ * the components); y[k] += their C.h. */
+INL void scan_tile16x4(const float *dl, const float *du, float *y, int64_t n, const float *B,
+                       const float *C, int64_t N, __m512 *hp, const __m512 *A2, int clamp)
+{
+    __m512 h0 = hp[0], h1 = hp[1], h2 = hp[2], h3 = hp[3];
+    const __m512 a0 = A2[0], a1 = A2[1], a2 = A2[2], a3 = A2[3];
+    for (int64_t k = 0; k < n; k++, B += N, C += N) {
+        const __m512 d = _mm512_loadu_ps(dl + 16 * k), bu = _mm512_loadu_ps(du + 16 * k);
+        __m512 acc = _mm512_loadu_ps(y + 16 * k), acc2 = _mm512_setzero_ps();
+        h0 = scan_step16(h0, d, a0, bu, B + 0, C + 0, &acc, clamp);
+        h1 = scan_step16(h1, d, a1, bu, B + 1, C + 1, &acc2, clamp);
+        h2 = scan_step16(h2, d, a2, bu, B + 2, C + 2, &acc, clamp);
+        h3 = scan_step16(h3, d, a3, bu, B + 3, C + 3, &acc2, clamp);
+        _mm512_storeu_ps(y + 16 * k, _mm512_add_ps(acc, acc2));
+    }
+    hp[0] = h0, hp[1] = h1, hp[2] = h2, hp[3] = h3;
+}
+
+/* The same for one component (the last N % 4). */
+static void scan_tile16x1(const float *dl, const float *du, float *y, int64_t n, const float *B,
+                          const float *C, int64_t N, __m512 *hp, const __m512 *A2, int clamp)
+{
+    __m512 h0 = hp[0];
+    for (int64_t k = 0; k < n; k++, B += N, C += N) {
+        const __m512 d = _mm512_loadu_ps(dl + 16 * k), bu = _mm512_loadu_ps(du + 16 * k);
+        __m512 acc = _mm512_loadu_ps(y + 16 * k);
+        h0 = scan_step16(h0, d, A2[0], bu, B, C, &acc, clamp);
+        _mm512_storeu_ps(y + 16 * k, acc);
+    }
+    hp[0] = h0;
+}
+
+/* 1 when every d A2 of the tile lies in [-125, 127] (no clamp needed; clamping would not
+ * change a bit there, so this only picks the faster loop). */
+static int tile_in_range16(const float *dl, int64_t n, __m512 amin, __m512 amax)
+{
+    __m512 lo = _mm512_set1_ps(INFINITY), hi = _mm512_set1_ps(-INFINITY), mn, mx;
+    for (int64_t k = 0; k < n; k++) {
+        const __m512 d = _mm512_loadu_ps(dl + 16 * k);
+        lo = _mm512_min_ps(lo, d), hi = _mm512_max_ps(hi, d);
+    }
+    mn = _mm512_min_ps(_mm512_min_ps(_mm512_mul_ps(lo, amin), _mm512_mul_ps(lo, amax)),
+                       _mm512_min_ps(_mm512_mul_ps(hi, amin), _mm512_mul_ps(hi, amax)));
+    mx = _mm512_max_ps(_mm512_max_ps(_mm512_mul_ps(lo, amin), _mm512_mul_ps(lo, amax)),
+                       _mm512_max_ps(_mm512_mul_ps(hi, amin), _mm512_mul_ps(hi, amax)));
+    return (__mmask16)(_mm512_cmp_ps_mask(mn, _mm512_set1_ps(-124.0f), _CMP_GE_OQ) &
+                       _mm512_cmp_ps_mask(mx, _mm512_set1_ps(126.0f), _CMP_LE_OQ)) == 0xffff;
+}
+
+static void scan_tile16(const float *dl, const float *du, float *y, int64_t n, const float *B,
+                        const float *C, int64_t N, __m512 *h, const __m512 *A2, int clamp)
+{
+    int64_t n0 = 0;
+    if (clamp)
+        for (; n0 + 4 <= N; n0 += 4)
+            scan_tile16x4(dl, du, y, n, B + n0, C + n0, N, h + n0, A2 + n0, 1);
+    else
+        for (; n0 + 4 <= N; n0 += 4)
+            scan_tile16x4(dl, du, y, n, B + n0, C + n0, N, h + n0, A2 + n0, 0);
+    for (; n0 < N; n0++) scan_tile16x1(dl, du, y, n, B + n0, C + n0, N, h + n0, A2 + n0, clamp);
+}
+
+/* One tile [t0, t0 + n), n <= BLK_T: inputs to lanes, the scan, outputs back to rows. */
+static void block_tile16(const mmi_sel_row *r, int64_t nr, int64_t t0, int64_t n, __m512 *h,
+                         const __m512 *A2, const __m512 *arange)
+{
+    const int64_t N = r[0].N;
+    _Alignas(64) float dl[BLK_T * 16], du[BLK_T * 16], y[BLK_T * 16], ul[BLK_T * 16];
+    const float *src[16], *usrc[16];
+    float *dst[16];
+    __m512 ds;
+    {
+        float dsk[16];
+        for (int64_t j = 0; j < 16; j++) dsk[j] = r[j < nr ? j : 0].dskip;
+        ds = _mm512_loadu_ps(dsk);
+    }
+    for (int64_t j = 0; j < 16; j++) src[j] = r[j < nr ? j : 0].dlt, usrc[j] = r[j < nr ? j : 0].u;
+    /* 16 rows are more streams than the hardware prefetcher follows: the next tile's u and out
+     * lines are requested now (hints; past a row's end they are dropped, never fault) */
+    for (int64_t j = 0; j < nr; j++)
+        for (int64_t k = 0; k < BLK_T; k += 16) {
+            _mm_prefetch((const char *)(r[j].u + t0 + n + k), _MM_HINT_T0);
+            _mm_prefetch((const char *)(r[j].out + t0 + n + k), _MM_HINT_T0);
+        }
+    for (int64_t k = 0; k < n; k += 16) {
+        __m512 a[16], b[16];
+        rows_to_lanes16(src, 16, t0 + k, n - k < 16 ? n - k : 16, a);
+        rows_to_lanes16(usrc, 16, t0 + k, n - k < 16 ? n - k : 16, b);
+        for (int i = 0; i < 16; i++) {
+            _mm512_store_ps(dl + 16 * (k + i), a[i]);
+            _mm512_store_ps(du + 16 * (k + i), _mm512_mul_ps(a[i], b[i]));
+            _mm512_store_ps(ul + 16 * (k + i), b[i]);
+            _mm512_store_ps(y + 16 * (k + i), _mm512_setzero_ps());
+        }
+    }
+    scan_tile16(dl, du, y, n, r[0].B + t0 * N, r[0].C + t0 * N, N, h, A2,
+                !tile_in_range16(dl, n, arange[0], arange[1]));
+    for (int64_t j = 0; j < 16; j++) src[j] = r[j < nr ? j : 0].gz, dst[j] = r[j < nr ? j : 0].out;
+    for (int64_t k = 0; k < n; k += 16) {
+        const int64_t m = n - k < 16 ? n - k : 16;
+        __m512 v[16], g[16];
+        for (int i = 0; i < 16; i++) v[i] = _mm512_load_ps(y + 16 * (k + i));
+        if (r[0].has_d)
+            for (int i = 0; i < 16; i++)
+                v[i] = _mm512_fmadd_ps(ds, _mm512_load_ps(ul + 16 * (k + i)), v[i]);
+        if (r[0].gz) {
+            rows_to_lanes16(src, 16, t0 + k, m, g);
+            for (int i = 0; i < 16; i++) v[i] = _mm512_mul_ps(v[i], g[i]);
+        }
+        lanes_to_rows16(v, dst, nr, t0 + k, m);
+    }
+}
+
+int mmi_ssm_sel_fwd_block_avx512(const mmi_sel_row *r, int64_t nr)
+{
+    const int64_t N = r[0].N, L = r[0].L;
+    __m512 A2[BLK_N], h[BLK_N], arange[2];
+    float *p[16];
+    if (N < 1 || N > BLK_N || nr < 1 || nr > 16 || !r[0].b_var || !r[0].c_var) return 0;
+    arange[0] = _mm512_set1_ps(INFINITY), arange[1] = _mm512_set1_ps(-INFINITY);
+    for (int64_t n = 0; n < N; n++) {
+        float a[16];
+        for (int64_t j = 0; j < 16; j++) a[j] = r[j < nr ? j : 0].A[n];
+        A2[n] = _mm512_mul_ps(_mm512_loadu_ps(a), _mm512_set1_ps(1.44269504088896341f));
+        arange[0] = _mm512_min_ps(arange[0], A2[n]), arange[1] = _mm512_max_ps(arange[1], A2[n]);
+    }
+    for (int64_t j = 0; j < 16; j++) p[j] = r[j < nr ? j : 0].x;
+    if (r[0].cont)
+        state_xfer16(h, N, p, nr, 0);
+    else
+        for (int64_t n = 0; n < N; n++) h[n] = _mm512_setzero_ps();
+    for (int64_t t0 = 0; t0 < L;) {
+        int64_t t1 = t0 + BLK_T < L ? t0 + BLK_T : L;
+        if (r[0].ckpt) {
+            const int64_t next = (t0 / r[0].chunk + 1) * r[0].chunk;
+            if (t0 % r[0].chunk == 0) {
+                float *c[16];
+                for (int64_t j = 0; j < 16; j++)
+                    c[j] = r[j < nr ? j : 0].ckpt + (t0 / r[0].chunk) * N;
+                state_xfer16(h, N, c, nr, 1);
+            }
+            if (next < t1) t1 = next;
+        }
+        block_tile16(r, nr, t0, t1 - t0, h, A2, arange);
+        t0 = t1;
+    }
+    state_xfer16(h, N, p, nr, 1);
+    return 1;
+}
+
 static const mmi_ssm_isa k_avx512 = {
-    mmi_ssm_sel_prep_avx512,
-    mmi_ssm_sel_fwd_avx512,
-    mmi_ssm_sel_bwd_avx512,
-    mmi_ssm_sel_step_rows_avx512,
-    NULL, /* the channel-block forward: mmi_ssm_sel_fwd_block takes the AVX2 body */
+    mmi_ssm_sel_prep_avx512,      mmi_ssm_sel_fwd_avx512,       mmi_ssm_sel_bwd_avx512,
+    mmi_ssm_sel_step_rows_avx512, mmi_ssm_sel_fwd_block_avx512, 16,
     mmi_ssm_lru_step_rows_avx512, /* lru_scan_avx512.c */
 };
 
