@@ -125,7 +125,7 @@ static void bench_lin_kernel(void)
     l.v = bench_alloc_floats((size_t)(BH * n * DH), 13),
     l.o = bench_alloc_floats((size_t)(BH * n * DH), 14);
     l.den = bench_alloc_floats((size_t)(BH * n), 15);
-    l.ws = bench_alloc_floats(mmi_attn_linear_ws_floats(DH, DH) + 64, 16);
+    l.ws = bench_alloc_floats(mmi_attn_linear_ws_floats(n, DH, DH) + 64, 16);
     if (!l.fq || !l.fk || !l.v || !l.o || !l.den || !l.ws) exit(1);
     for (int64_t i = 0; i < BH * n * DH; i++) l.fq[i] += 1.0f, l.fk[i] += 1.0f; /* positive */
     t = bench_median_ns(run_lin_kernel, &l, 9);

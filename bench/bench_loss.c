@@ -5,13 +5,24 @@
  * and the memory each needs at B = 16384, D = 256: libmm's reserved workspace plus the two
  * gradient outputs, against the growth of PyTorch's peak RSS over one step.
  * GF/s columns use the nominal 6 B^2 D flops of the three logit-sized GEMMs (libmm's CLIP runs
- * a fourth to avoid holding the logits; it is not counted). */
+ * a fourth to avoid holding the logits; it is not counted).
+ *
+ * "tile GEMMs" rows: how close the GEMM part of a call comes to the machine's peak. The kernel's
+ * own replay (mmi_loss_clip_gemms / mmi_loss_siglip_gemms) runs every tile GEMM of the call,
+ * packing included, with the same shapes, operands, order and workspace, and leaves out only the
+ * element-wise passes; its samples alternate with the full call's (bench_pair_median_ns). The
+ * row's GF/s are the flops those GEMMs really do (CLIP 8 B^2 D with its fourth GEMM, SigLIP
+ * 6 B^2 D) over the replay's median, the % is of the best ISA's one-core FMA peak (peak line),
+ * and "of the call" is the replay's median over the full call's. */
 #include "bench.h"
+#include "kernels/gemm/mmi_gemm.h"
+#include "kernels/loss/mmi_loss_kernels.h"
 #include "mm.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct loss_case {
     mm_loss *h;
@@ -19,6 +30,57 @@ typedef struct loss_case {
     int32_t kind;
     double loss;
 } loss_case;
+
+/* The replay of a case's tile GEMMs on the kernel's workspace (one thread, no pool). */
+typedef struct gemm_case {
+    mmi_pair_args a;
+    void *ws;
+    int32_t kind;
+    double flops;
+} gemm_case;
+
+static void run_gemms(void *ctx)
+{
+    gemm_case *g = (gemm_case *)ctx;
+    g->flops = g->kind == MM_LOSS_CLIP ? mmi_loss_clip_gemms(&g->a, g->ws, NULL)
+                                       : mmi_loss_siglip_gemms(&g->a, g->ws, NULL);
+}
+
+static int gemm_setup(gemm_case *g, int32_t kind, int64_t n, int64_t d, float **buf)
+{
+    mm_loss_opts o;
+    size_t bytes;
+    if (mm_loss_opts_init(&o, kind) != MM_OK) return -1;
+    bytes = kind == MM_LOSS_CLIP ? mmi_loss_clip_ws_size(n, d, o.tile, 1)
+                                 : mmi_loss_siglip_ws_size(n, d, o.tile, 1);
+    memset(g, 0, sizeof *g);
+    g->kind = kind;
+    g->a = (mmi_pair_args){buf[0], buf[1], buf[2], buf[3], n, d, o.tile, 1.0f / 0.07f, 0.0f, 1.0};
+    if (bytes == 0 || !(g->ws = aligned_alloc(64, (bytes + 63) / 64 * 64))) return -1;
+    return 0;
+}
+
+/* The kernel set the tiles' GEMMs run on this machine. */
+static const char *gemm_set(void)
+{
+    const mmi_gemm_ukr *u = mmi_gemm_ukr_for(mmi_simd_path_get());
+    if (u != NULL && u == mmi_gemm_ukr_avx512()) return "avx512";
+    if (u != NULL && u == mmi_gemm_ukr_avx2()) return "avx2";
+    return "portable";
+}
+
+static void gemm_row(const char *name, const gemm_case *g, double gemm_ns, double call_ns)
+{
+    const bench_peak *p = bench_peak_probe();
+    char label[128];
+    if (p->best_gflops > 0 && gemm_ns > 0 && call_ns > 0)
+        snprintf(label, sizeof label, "%s [%s ran, %.0f%% of %s peak, %.0f%% of the call]", name,
+                 gemm_set(), 100.0 * g->flops / gemm_ns / p->best_gflops, p->best_isa,
+                 100.0 * gemm_ns / call_ns);
+    else
+        snprintf(label, sizeof label, "%s [%s ran]", name, gemm_set());
+    bench_row(label, "B=4096 D=512", g->flops, gemm_ns, "-", -1.0, BENCH_NA);
+}
 
 static void run_case(void *ctx)
 {
@@ -82,8 +144,10 @@ static void time_rows(void)
         int32_t kind = k ? MM_LOSS_SIGLIP : MM_LOSS_CLIP;
         loss_case c = {0};
         float *buf[4] = {0};
-        double ns = -1, flops = 6.0 * (double)n * (double)n * (double)d;
-        if (setup(&c, kind, n, d, buf) == 0) ns = bench_median_ns(run_case, &c, 5);
+        gemm_case g = {0};
+        double ns = -1, gns = -1, flops = 6.0 * (double)n * (double)n * (double)d;
+        if (setup(&c, kind, n, d, buf) == 0 && gemm_setup(&g, kind, n, d, buf) == 0)
+            bench_pair_median_ns(run_case, &c, run_gemms, &g, 5, &ns, &gns);
         if (k == 0) {
             /* headline: the faster of open_clip's two matmuls and one matmul + .T */
             int one = ret[1] > 0 && (ret[0] <= 0 || ret[1] < ret[0]);
@@ -97,6 +161,8 @@ static void time_rows(void)
             bench_row("loss_siglip fwd+bwd", "B=4096 D=512", flops, ns, "torch open_clip", ret[2],
                       def[2]);
         }
+        gemm_row(k ? "loss_siglip tile GEMMs" : "loss_clip tile GEMMs", &g, gns, ns);
+        free(g.ws);
         teardown(&c, buf);
     }
 }
@@ -150,6 +216,11 @@ void bench_loss(void)
 {
     time_rows();
     memory_rows();
+    bench_note("loss tile GEMMs rows: every tile GEMM of one fwd+bwd call, packing included, "
+               "replayed by the kernel without the element-wise passes (same shapes, operands, "
+               "order, workspace; samples alternating with the full call's); GF/s = the flops "
+               "those GEMMs do (CLIP 8 B^2 D, SigLIP 6 B^2 D) / the replay's median; %% of the "
+               "best ISA's one-core FMA peak; 'of the call' = replay median / fwd+bwd median");
     bench_note("loss memory rows: libmm = workspace reserved at create + dx + dy; torch = growth "
                "of the process's peak RSS over one fwd+bwd, one run with glibc's malloc (the "
                "retained column holds it: a peak is not a time); ratio = torch / libmm");

@@ -519,6 +519,54 @@ static void test_attn_linear_chunks(void)
     }
 }
 
+/* The kernels with the feature map inside (mmi_attn_linear_fwd_map / _bwd_map: the causal
+ * chunkwise path maps each chunk as it goes) give bitwise what the map passes around the plain
+ * kernels give, on every map, normalised or not, causal (chunked, a partial last chunk) and
+ * not; the backward also with dv aliasing dout (pass 1 keeps dnum in dv's rows). */
+static void test_attn_linear_fused_map(void)
+{
+    enum { N = 77, F = 9, W = 7 };
+    const int32_t maps[3] = {MM_FMAP_ELU1, MM_FMAP_RELU, MM_FMAP_IDENTITY};
+    const size_t wsn = mmi_attn_linear_ws_floats(N, F, W) + 64;
+    float *ws = malloc(sizeof(float) * wsn), *b[20];
+    for (int i = 0; i < 20; i++) b[i] = calloc(N * (F > W ? F : W), sizeof(float));
+    float *q = b[0], *k = b[1], *v = b[2], *dout = b[3], *fq = b[4], *fk = b[5], *o = b[6],
+          *den = b[7], *fq2 = b[8], *fk2 = b[9], *o2 = b[10], *den2 = b[11], *tq = b[12],
+          *tk = b[13], *dq = b[14], *dk = b[15], *dv = b[16], *dq2 = b[17], *dk2 = b[18],
+          *dv2 = b[19];
+    mmt_fill_uniform(q, N * F, 700, -1.5f, 1.5f), mmt_fill_uniform(k, N * F, 701, -1.5f, 1.5f);
+    mmt_fill_uniform(v, N * W, 702, -1, 1), mmt_fill_uniform(dout, N * W, 703, -1, 1);
+    for (int f = 0; f < 3; f++)
+        for (int causal = 0; causal < 2; causal++)
+            for (int norm = 0; norm < 2; norm++) {
+                const mmi_attn_dims s = {N, N, F, W, 1.0f, causal, 0, 0, 0};
+                if (maps[f] == MM_FMAP_IDENTITY && norm) continue; /* signed denominators */
+                mmi_attn_linear_fwd_map(&s, maps[f], norm, 1e-6, q, k, fq, fk, v, o, den, ws);
+                mmi_attn_fmap_fwd(maps[f], q, fq2, N * F),
+                    mmi_attn_fmap_fwd(maps[f], k, fk2, N * F);
+                mmi_attn_linear_fwd(&s, norm, 1e-6, fq2, fk2, v, o2, den2, ws);
+                CHECK(!memcmp(fq, fq2, sizeof(float) * N * F));
+                CHECK(!memcmp(fk, fk2, sizeof(float) * N * F));
+                CHECK(!memcmp(o, o2, sizeof(float) * N * W));
+                CHECK(!memcmp(den, den2, sizeof(float) * N));
+                mmi_attn_linear_bwd_map(&s, maps[f], norm, fq, fk, v, o, den, dout, dq, dk, dv, tq,
+                                        tk, ws);
+                mmi_attn_linear_bwd(&s, norm, fq, fk, v, o, den, dout, tq, tk, dv2, ws);
+                mmi_attn_fmap_bwd(maps[f], fq, tq, dq2, N * F);
+                mmi_attn_fmap_bwd(maps[f], fk, tk, dk2, N * F);
+                CHECK(!memcmp(dq, dq2, sizeof(float) * N * F));
+                CHECK(!memcmp(dk, dk2, sizeof(float) * N * F));
+                CHECK(!memcmp(dv, dv2, sizeof(float) * N * W));
+                memcpy(dv, dout, sizeof(float) * N * W); /* dv aliasing dout */
+                mmi_attn_linear_bwd_map(&s, maps[f], norm, fq, fk, v, o, den, dv, dq, dk, dv, tq,
+                                        tk, ws);
+                CHECK(!memcmp(dq, dq2, sizeof(float) * N * F));
+                CHECK(!memcmp(dv, dv2, sizeof(float) * N * W));
+            }
+    for (int i = 0; i < 20; i++) free(b[i]);
+    free(ws);
+}
+
 /* LINEAR's forward reads q and k in place (its backward needs only the saved features): out may
  * alias q, and q, k overwritten between forward and backward change nothing. */
 static void test_attn_linear_inputs_reused(void)
@@ -1979,6 +2027,77 @@ static void test_attn_gated_saved_states(void)
     }
 }
 
+/* softmax_row (an entry some tables leave NULL): masked keys never read (they hold NaN here),
+ * the maximum, exponentials and sum bitwise what exp_sub gives on the visible keys, the
+ * accumulator rescaled by libm's alpha, the guard bands untouched; an empty row leaves m, l and
+ * acc as they were. */
+static void isa_softmax_row(const mmi_attn_isa *v, int64_t n)
+{
+    float *s = agbuf(n, 931, -12, 2), *s0 = agbuf(n, 0, 0, 0), *p = agbuf(n, 0, 0, 0);
+    float *acc = agbuf(n, 932, -1, 1), *acc0 = agbuf(n, 0, 0, 0);
+    const int64_t lims[3] = {n, n - n / 3, 0};
+    if (!v->softmax_row) goto done;
+    for (int c = 0; c < 3; c++)
+        for (int mi = 0; mi < 2; mi++) {
+            const int64_t lim = lims[c];
+            double m = mi ? -INFINITY : 0.5, l = 2.0, m1, l1;
+            float mx = -INFINITY, sum = 0.0f, alpha;
+            mmt_fill_uniform(s, n, 933 + (uint64_t)c, -12, 2);
+            for (int64_t j = lim; j < n; j++) s[j] = NAN; /* masked: never read */
+            memcpy(s0, s, sizeof(float) * (size_t)n);
+            memcpy(acc0, acc, sizeof(float) * (size_t)n);
+            for (int64_t j = 0; j < lim; j++) mx = s[j] > mx ? s[j] : mx;
+            m1 = m, l1 = l;
+            CHECK(v->softmax_row(n, lim, s, &m1, &l1, acc, n) == 1);
+            CHECK(agok(s, n) && agok(acc, n));
+            if (lim == 0) {
+                for (int64_t j = 0; j < n; j++) CHECK(s[j] == 0.0f && acc[j] == acc0[j]);
+                CHECK(m1 == m && l1 == l);
+                continue;
+            }
+            {
+                const float mnew = (float)m > mx ? (float)m : mx;
+                alpha = m == -INFINITY ? 0.0f : expf((float)m - mnew);
+                CHECK(v->exp_sub(lim, s0, mnew, p, &sum) == 1);
+                for (int64_t j = 0; j < n; j++) CHECK(s[j] == (j < lim ? p[j] : 0.0f));
+                for (int64_t j = 0; j < n; j++)
+                    CHECK(acc[j] == (alpha != 1.0f ? acc0[j] * alpha : acc0[j]));
+                CHECK(m1 == (double)mnew && l1 == l * alpha + sum);
+            }
+        }
+done:
+    free(s), free(s0), free(p), free(acc), free(acc0);
+}
+
+/* rwkv_bonus (may be NULL): c in the portable body's bits (eight partial sums, then the tail and
+ * the parts in order), near the float64 sum, o += (float)c v as one product and one sum. */
+static void isa_rwkv_bonus(const mmi_attn_isa *v, int64_t n)
+{
+    float *r = agbuf(n, 941, -1, 1), *u = agbuf(n, 942, -1, 1), *k = agbuf(n, 943, -1, 1);
+    float *vv = agbuf(n, 944, -1, 1), *o = agbuf(n, 945, -1, 1), *o0 = agbuf(n, 0, 0, 0);
+    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0}, want = 0.0, exact = 0.0, c = 0.0;
+    int64_t i = 0;
+    if (!v->rwkv_bonus) goto done;
+    memcpy(o0, o, sizeof(float) * (size_t)n);
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            part[j] += (double)r[i + j] * (double)u[i + j] * (double)k[i + j];
+    for (; i < n; i++) want += (double)r[i] * (double)u[i] * (double)k[i];
+    for (int j = 0; j < 8; j++) want += part[j];
+    want *= (double)0.375f;
+    for (i = 0; i < n; i++) exact += (double)r[i] * (double)u[i] * (double)k[i];
+    CHECK(v->rwkv_bonus(n, n, 0.375f, r, u, k, vv, o, &c) == 1);
+    CHECK(c == want);
+    CHECK_NEAR(c, 0.375 * exact, 1e-12, 1e-12);
+    for (i = 0; i < n; i++) {
+        const float y = (float)c * vv[i];
+        CHECK(o[i] == o0[i] + y);
+    }
+    CHECK(agok(o, n));
+done:
+    free(r), free(u), free(k), free(vv), free(o), free(o0);
+}
+
 static void attn_isa_on(const mmi_attn_isa *v)
 {
     static const int64_t ns[] = {1, 7, 8, 16, 17, 33, 64, 70, 100, 131};
@@ -1990,6 +2109,8 @@ static void attn_isa_on(const mmi_attn_isa *v)
         isa_gate_row(v, ns[i]);
         isa_transpose_gate_grad(v, ns[i]);
         isa_log_gate_copy(v, ns[i]);
+        isa_softmax_row(v, ns[i]);
+        isa_rwkv_bonus(v, ns[i]);
     }
 }
 
@@ -2026,6 +2147,7 @@ void suite_attn(void)
     mmt_run("attn_linear", test_attn_linear);
     mmt_run("attn_linear_chunks", test_attn_linear_chunks);
     mmt_run("attn_linear_inputs_reused", test_attn_linear_inputs_reused);
+    mmt_run("attn_linear_fused_map", test_attn_linear_fused_map);
     mmt_run("attn_performer", test_attn_performer);
     mmt_run("attn_performer_projection", test_attn_performer_projection);
     mmt_run("attn_relu2", test_attn_relu2);

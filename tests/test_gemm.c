@@ -475,6 +475,7 @@ static void test_gemm_sets(void)
         /* 16 floats per zmm: mr rows x nr / 16 vectors of accumulators. */
         CHECK(sets[2]->mr * (sets[2]->nr / 16) >= 12);
         CHECK(sets[2]->nr % 16 == 0);
+        CHECK(sets[2]->gemv != NULL); /* the one-row NT kernel (test_gemm_gemv) */
     }
     if (mmi_dispatch_for(MMI_SIMD_AVX512, &d)) CHECK(d.gemm == (sets[2] ? sets[2] : sets[1]));
     if (mmi_dispatch_for(MMI_SIMD_AVX2, &d)) CHECK(d.gemm == sets[1]);
@@ -589,6 +590,90 @@ static void test_gemm_avx512(void)
     CHECK(mmi_gemm_ukr_avx512() != NULL);
     edges_on_path(MMI_SIMD_AVX512);
     threads_edges_on_path(MMI_SIMD_AVX512);
+}
+
+/* One row of A, NT (y = x W^T at batch 1): the gemv path of a set that has one (the AVX-512
+ * set), the dot or small-k NT path of the others. On every available path: n on each side of
+ * the 16-row tile and of its tails (1..3 rows alone, 4..15 as one masked tile), k on each side
+ * of the 16-lane steps, padded ldb, alpha/beta with C full of NaN at beta 0, against the
+ * reference. Where the set has a gemv, every element must also be bitwise the same column
+ * computed alone (n = 1): that is what keeps a thread split of the columns invisible; and
+ * pools of 2 and 3 give the one-thread bits on shapes that split. */
+static void gemv_columns_alone(mmi_simd_path p, const gcase *g, const gbufs *s)
+{
+    const mmi_gemm_ukr *u = mmi_gemm_ukr_for(p);
+    if (!u->gemv) return;
+    for (int64_t j = 0; j < g->n; j++) {
+        float cj = s->c0[j];
+        CHECK(mmi_gemm_on_path(p, 0, 1, 1, 1, g->k, g->alpha, s->a, g->lda, s->b + j * g->ldb,
+                               g->ldb, g->beta, &cj, 1, NULL, NULL) == 1);
+        if (memcmp(&cj, &s->c[j], sizeof cj) != 0) {
+            mmt_fail(__FILE__, __LINE__,
+                     "%s 1x%lldx%lld: column %lld alone gives %.9g, in the row %.9g", path_label[p],
+                     (long long)g->n, (long long)g->k, (long long)j, (double)cj, (double)s->c[j]);
+            return;
+        }
+    }
+}
+
+static void test_gemm_gemv(void)
+{
+    static const int64_t ns[] = {1, 2, 3, 4, 5, 15, 16, 17, 19, 20, 31, 32, 33, 255, 256, 257};
+    static const int64_t ks[] = {1, 2, 3, 15, 16, 17, 255, 256, 257, 2100};
+    static const float ab[3][2] = {{1.0f, 0.0f}, {-0.75f, 1.5f}, {0.5f, 1.0f}};
+    static const int64_t tshapes[][2] = {{3000, 400}, {1100, 1000}, {4100, 257}};
+    mmi_alloc al;
+    mmi_pool *pool[2] = {NULL, NULL};
+    void *ws1 = test_ws(1), *ws3 = test_ws(3);
+    size_t v = 0;
+    CHECK(ws1 && ws3);
+    for (size_t in = 0; ws1 && in < sizeof ns / sizeof ns[0]; in++)
+        for (size_t ik = 0; ik < sizeof ks / sizeof ks[0]; ik++, v++) {
+            gcase g = make_case(0, 1, 1, ns[in], ks[ik], (int64_t)(v % 3) * 3, ab[v % 3][0],
+                                ab[v % 3][1]);
+            gbufs s;
+            if (mmt_quick() && ns[in] * ks[ik] > 20000) continue;
+            g.nan_c = g.beta == 0.0f;
+            memset(&s, 0, sizeof s);
+            if (bufs_init(&g, &s, 700 + v) != 0) {
+                CHECK(!"out of memory");
+                bufs_free(&s);
+                continue;
+            }
+            reference(&g, &s);
+            for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
+                memcpy(s.c, s.c0, sizeof(float) * s.nc);
+                if (!mmi_gemm_on_path((mmi_simd_path)p, 0, 1, 1, g.n, g.k, g.alpha, s.a, g.lda, s.b,
+                                      g.ldb, g.beta, s.c, g.ldc, ws1, NULL))
+                    continue;
+                check_c(&g, &s, s.c, path_label[p]);
+                gemv_columns_alone((mmi_simd_path)p, &g, &s);
+            }
+            bufs_free(&s);
+        }
+    CHECK_OK(mmi_alloc_init(&al, NULL, NULL));
+    for (int i = 0; i < 2; i++) CHECK_OK(mmi_pool_create(&pool[i], 2 + i, &al, NULL));
+    for (size_t i = 0; ws1 && ws3 && pool[0] && pool[1] && i < sizeof tshapes / sizeof tshapes[0];
+         i++) {
+        gcase g = make_case(0, 1, 1, tshapes[i][0], tshapes[i][1], 1, 1.25f, i % 2 ? 0.0f : 0.5f);
+        gbufs s;
+        float *c1 = NULL;
+        if (mmt_quick() && i > 0) continue;
+        memset(&s, 0, sizeof s);
+        if (bufs_init(&g, &s, 950 + i) == 0 && (c1 = alloc_floats(s.nc)) != NULL) {
+            reference(&g, &s);
+            for (int p = 0; p < MMI_SIMD_NPATHS; p++)
+                for (int np = 0; np < 2; np++)
+                    threads_on_path((mmi_simd_path)p, &g, &s, c1, ws1, ws3, pool[np]);
+        } else {
+            CHECK(!"out of memory");
+        }
+        free(c1);
+        bufs_free(&s);
+    }
+    for (int i = 0; i < 2; i++) mmi_pool_free(pool[i]);
+    free(ws1);
+    free(ws3);
 }
 
 /* Every misuse returns its code and leaves C untouched. */
@@ -777,14 +862,14 @@ static void ep_probe_fn(void *ctx, int64_t i0, int64_t i1, int64_t j0, int64_t j
 }
 
 /* Every element of C reaches the epilogue exactly once, with its final value, on the packed
- * (k in several blocks), direct, dot and small-NT paths, with 1 and 2 threads; the product is
- * bitwise mmi_gemm's. */
+ * (k in several blocks), direct, dot, small-NT and one-row (gemv) paths, with 1 and 2 threads;
+ * the product is bitwise mmi_gemm's. */
 static void test_gemm_epilogue(void)
 {
     static const int64_t ep_shapes[][5] = {
         /* ta, tb, m, n, k */
-        {0, 1, 256, 256, 600}, {1, 0, 200, 150, 300}, {0, 0, 97, 211, 300},
-        {0, 1, 3, 300, 500},   {0, 1, 4, 200, 6},     {0, 0, 300, 40, 3},
+        {0, 1, 256, 256, 600}, {1, 0, 200, 150, 300}, {0, 0, 97, 211, 300}, {0, 1, 3, 300, 500},
+        {0, 1, 4, 200, 6},     {0, 0, 300, 40, 3},    {0, 1, 1, 3000, 400}, {0, 1, 1, 257, 3},
     };
     mmi_alloc al;
     mmi_pool *pool = NULL;
@@ -837,6 +922,7 @@ void suite_gemm(void)
     mmt_run("gemm_sets", test_gemm_sets);
     mmt_run("gemm_edges", test_gemm_edges);
     mmt_run("gemm_avx512", test_gemm_avx512);
+    mmt_run("gemm_gemv", test_gemm_gemv);
     mmt_run("gemm_misuse", test_gemm_misuse);
     mmt_run("gemm_threads_mt", test_gemm_threads_mt);
     mmt_run("gemm_threads_mt_misuse", test_gemm_threads_mt_misuse);

@@ -1099,6 +1099,117 @@ static void test_threads_bitwise(void)
     }
 }
 
+/* ---- the tiles' GEMMs on packed operands (loss_tile_gemm.c) ------------------------------ */
+/* mmi_tg_* on kernel set u, (ta, tb) op(A) m x k, op(B) k x n, C = alpha AB + beta C, against
+ * float64; the k of 300 splits into two equal blocks, and m, n leave partial panels of every
+ * set (6/12 rows, 16/32 columns). Returns the result for the threads comparison. */
+static float *tg_case(const mmi_gemm_ukr *u, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                      float beta, mmi_pool *pool, uint64_t seed)
+{
+    float *a = fvec(m * k), *b = fvec(k * n), *c = fvec(m * n);
+    float *ap = fvec(mmi_tg_pad(m) * k + 16), *bp = fvec(mmi_tg_pad(n) * k + 16);
+    double *want = dvec(m * n);
+    const float alpha = 0.75f;
+    mmt_fill_uniform(a, m * k, seed, -1.0f, 1.0f);
+    mmt_fill_uniform(b, k * n, seed + 1, -1.0f, 1.0f);
+    mmt_fill_uniform(c, m * n, seed + 2, -1.0f, 1.0f);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double sum = 0;
+            for (int64_t p = 0; p < k; p++)
+                sum += (double)(ta ? a[p * m + i] : a[i * k + p]) *
+                       (double)(tb ? b[j * k + p] : b[p * n + j]);
+            want[i * n + j] = alpha * sum + (beta != 0.0f ? beta * (double)c[i * n + j] : 0.0);
+        }
+    if (beta == 0.0f)
+        for (int64_t i = 0; i < m * n; i++) c[i] = NAN; /* beta 0 must not read C */
+    mmi_tg_pack_a(u, ta, a, ta ? m : k, m, k, ap, pool);
+    mmi_tg_pack_b(u, tb, b, tb ? k : n, k, n, bp, pool);
+    mmi_tg_run(u, m, n, k, alpha, ap, bp, beta, c, n, pool);
+    /* float32 sums of k products of values in [-1, 1]: error well under k * 2^-24 * sum|ab| */
+    for (int64_t i = 0; i < m * n; i++)
+        if (!mmt_near(c[i], want[i], 0, 1e-6 * (double)k)) {
+            CHECK_NEAR(c[i], want[i], 0, 1e-6 * (double)k);
+            break;
+        }
+    free(a), free(b), free(ap), free(bp), free(want);
+    return c;
+}
+
+static void test_tile_gemm_paths(void)
+{
+    mm_allocator al;
+    mmt_counter cnt;
+    mmi_alloc ma;
+    mmi_err e;
+    mmi_pool *pool = NULL;
+    mmt_counting_allocator(&al, &cnt, -1);
+    CHECK_OK(mmi_alloc_init(&ma, &al, &e));
+    CHECK_OK(mmi_pool_create(&pool, 2, &ma, &e));
+    for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
+        const mmi_gemm_ukr *u;
+        if (!mmi_simd_available((mmi_simd_path)p)) continue;
+        u = mmi_gemm_ukr_for((mmi_simd_path)p);
+        CHECK(MMI_TG_PAD % u->mr == 0 && MMI_TG_PAD % u->nr == 0);
+        for (int t = 0; t < 4; t++) {
+            int ta = t & 1, tb = t >> 1;
+            float *c1 = tg_case(u, ta, tb, 37, 45, 300, 0.0f, NULL, 700 + (uint64_t)t);
+            float *c2 = tg_case(u, ta, tb, 37, 45, 300, 0.0f, pool, 700 + (uint64_t)t);
+            CHECK(memcmp(c1, c2, sizeof(float) * 37 * 45) == 0); /* 1 vs 2 threads */
+            free(c1), free(c2);
+            free(tg_case(u, ta, tb, 131, 70, 7, 0.5f, pool, 710 + (uint64_t)t));
+            free(tg_case(u, ta, tb, 1, 1, 1, 1.0f, NULL, 720 + (uint64_t)t));
+        }
+    }
+    mmi_pool_free(pool);
+}
+
+/* CLIP and SigLIP kernels with every available path's tile primitives and GEMM set against the
+ * float64 references (which test_clip_reference / test_siglip_reference check against finite
+ * differences): the operator tests run only the dispatched path. Same tolerances as there. */
+static void test_pair_every_path(void)
+{
+    const int64_t n = 37, d = 19;
+    float *x = fvec(n * d), *y = fvec(n * d), *dx = fvec(n * d), *dy = fvec(n * d);
+    double *xd = dvec(n * d), *yd = dvec(n * d), *rdx = dvec(n * d), *rdy = dvec(n * d);
+    rand_rows(x, n, d, 731, 1);
+    rand_rows(y, n, d, 732, 1);
+    to_f64(x, xd, n * d);
+    to_f64(y, yd, n * d);
+    for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
+        mmi_dispatch dis;
+        if (!mmi_dispatch_for((mmi_simd_path)p, &dis)) continue;
+        for (int siglip = 0; siglip < 2; siglip++)
+            for (int64_t tile = 8; tile <= 40; tile += 32) { /* 4 tiles + 5, and one tile */
+                const double t = siglip ? log(10.0) : log(1 / 0.07), b = siglip ? -3.0 : 0.0;
+                size_t bytes = siglip ? mmi_loss_siglip_ws_size(n, d, tile, 1)
+                                      : mmi_loss_clip_ws_size(n, d, tile, 1);
+                void *ws = aligned_alloc(64, (bytes + 63) / 64 * 64);
+                mmi_pair_args a = {x, y, dx, dy, n, d, tile, (float)exp(t), (float)b, 1.0};
+                mmi_pair_result r;
+                double want, rdt, rdb = 0;
+                CHECK(bytes > 0 && ws != NULL);
+                if (!ws) continue;
+                if (siglip) {
+                    mmi_loss_siglip_with(&a, ws, NULL, &r, dis.loss,
+                                         mmi_gemm_ukr_for((mmi_simd_path)p));
+                    want = ref_siglip(xd, yd, n, d, t, b, rdx, rdy, &rdt, &rdb);
+                    CHECK_NEAR(r.dbias, rdb, 1e-5, 1e-7);
+                } else {
+                    mmi_loss_clip_with(&a, ws, NULL, &r, dis.loss,
+                                       mmi_gemm_ukr_for((mmi_simd_path)p));
+                    want = ref_clip(xd, yd, n, d, t, rdx, rdy, &rdt);
+                }
+                CHECK_NEAR(r.loss, want, 1e-5, 1e-7);
+                CHECK_NEAR(r.dlog_scale, rdt, 1e-4, 1e-6);
+                check_vec(dx, rdx, n * d, 1e-4, 1e-5);
+                check_vec(dy, rdy, n * d, 1e-4, 1e-5);
+                free(ws);
+            }
+    }
+    free(x), free(y), free(dx), free(dy), free(xd), free(yd), free(rdx), free(rdy);
+}
+
 /* Path p's tile set, or NULL when p is not available. */
 static const mmi_loss_tile_ops *tile_ops_on(int p)
 {
@@ -1374,6 +1485,8 @@ void suite_loss(void)
     mmt_run("loss_misuse_rows", test_misuse_rows);
     mmt_run("loss_itc_tiles_and_threads", test_itc_tiles_and_threads);
     mmt_run("loss_threads_bitwise", test_threads_bitwise);
+    mmt_run("loss_tile_gemm_paths", test_tile_gemm_paths);
+    mmt_run("loss_pair_every_path", test_pair_every_path);
     mmt_run("loss_tile_ops_avx2", test_tile_ops_avx2);
     mmt_run("loss_tile_ops_tails", test_tile_ops_tails);
     mmt_run("loss_tile_ops_avx512", test_tile_ops_avx512);

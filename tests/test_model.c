@@ -476,6 +476,70 @@ static void test_mlp_forward_large(void)
     free(x), free(y), free(xd), free(yd), free(pd);
 }
 
+/* One observation (batch 1: the one-row NT GEMM, the gemv path on AVX-512) through
+ * 3-256-256-1 tanh (a game's policy) and 400-3000-2 tanh (wide enough that two threads split
+ * the first GEMM), against the float64 reference; mm_model_infer gives forward's bits, and a
+ * model with 2 threads gives the bits of the one with 1. */
+static void test_forward_one_obs(void)
+{
+    static const int64_t dims[2][4] = {{3, 256, 256, 1}, {400, 3000, 0, 2}};
+    for (int c = 0; c < 2; c++) {
+        const int64_t *d = dims[c], in = d[0], out = d[3], xs[2] = {1, in}, ys[2] = {1, out};
+        pair pr;
+        mm_model_opts o;
+        mm_model *m2 = NULL;
+        mm_tensor *tx = NULL, *ty = NULL, *t2 = NULL;
+        float x[400], y[2], y2[2], *p1, *p2, *ws = NULL;
+        double xd[400], yd[2], *pd;
+        int64_t np = 0;
+        size_t wsz = 0;
+        pair_init(&pr, in, 1, 1, 31 + (uint64_t)c);
+        CHECK_OK(mm_model_opts_init(&o));
+        o.input_dim = in, o.n_threads = 2;
+        CHECK_OK(mm_model_create(&m2, &o));
+        for (int i = 1; i < 4; i++) {
+            if (!d[i]) continue;
+            add_dense(&pr, d[i], 1, MM_INIT_DEFAULT, 1.0);
+            CHECK_OK(mm_model_add_dense(m2, d[i], 1, MM_INIT_DEFAULT, 1.0));
+            if (i == 3) break;
+            add_act(&pr, MM_ACT_TANH);
+            CHECK_OK(mm_model_add_activation(m2, MM_ACT_TANH));
+        }
+        CHECK_OK(mm_model_finalize(pr.m));
+        CHECK_OK(mm_model_finalize(m2));
+        CHECK_OK(mm_model_params(pr.m, &p1, &np));
+        CHECK_OK(mm_model_params(m2, &p2, NULL));
+        pd = malloc(sizeof(double) * (size_t)np);
+        CHECK(pd != NULL && np == pr.r.n_params);
+        if (!pd) goto next;
+        memcpy(p2, p1, sizeof(float) * (size_t)np);
+        for (int64_t i = 0; i < np; i++) pd[i] = p1[i];
+        mmt_fill_uniform(x, in, 40 + (uint64_t)c, -2, 2);
+        for (int64_t i = 0; i < in; i++) xd[i] = x[i];
+        CHECK_OK(mm_tensor_wrap(&tx, x, 2, xs, NULL));
+        CHECK_OK(mm_tensor_wrap(&ty, y, 2, ys, NULL));
+        CHECK_OK(mm_tensor_wrap(&t2, y2, 2, ys, NULL));
+        CHECK_OK(mm_model_forward(pr.m, tx, ty));
+        ref_forward(&pr.r, pd, xd, yd, 1);
+        close_all(y, yd, out, "y", c ? "400-3000-2 batch 1" : "3-256-256-1 batch 1");
+        CHECK_OK(mm_model_forward(m2, tx, t2));
+        CHECK(memcmp(y, y2, sizeof(float) * (size_t)out) == 0);
+        CHECK_OK(mm_model_infer_workspace_size(pr.m, 1, 1, &wsz));
+        ws = aligned_alloc(64, (wsz + 63) / 64 * 64);
+        CHECK(ws != NULL);
+        if (ws) {
+            memset(y2, 0, sizeof y2);
+            CHECK_OK(mm_model_infer(pr.m, tx, t2, ws, wsz));
+            CHECK(memcmp(y, y2, sizeof(float) * (size_t)out) == 0);
+        }
+    next:
+        free(ws), free(pd);
+        mm_tensor_free(tx), mm_tensor_free(ty), mm_tensor_free(t2);
+        mm_model_free(pr.m);
+        mm_model_free(m2);
+    }
+}
+
 /* An MLP of every fused kind (dense + relu / tanh / gelu / relu2) with n_threads threads. */
 static mm_model *fused_mlp(int64_t in, int64_t B, int32_t n_threads)
 {
@@ -567,4 +631,5 @@ void suite_model(void)
     mmt_run("model_embedding_grad", test_embedding_grad);
     mmt_run("model_composed_grad", test_composed_grad);
     mmt_run("model_mlp_forward_large", test_mlp_forward_large);
+    mmt_run("model_forward_one_obs", test_forward_one_obs);
 }

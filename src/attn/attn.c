@@ -169,8 +169,11 @@ static void layout(mm_attn *h, mmi_carve *y, int *ovf)
         h->draw_work = (double *)mmi_carve_take(y, 2 * d * d, sizeof(double));
     }
     h->retnet_lg = (float *)mmi_carve_take(y, h->heads, sizeof(float));
-    h->sq = (float *)mmi_carve_take(y, mul3(bh, n, d, ovf), sizeof(float));
-    h->sk = (float *)mmi_carve_take(y, mul3(bh, n, d, ovf), sizeof(float));
+    if (h->kind != MM_ATTN_LINEAR) { /* LINEAR's forward reads q, k in place; its backward
+                                      * reads only the saved features */
+        h->sq = (float *)mmi_carve_take(y, mul3(bh, n, d, ovf), sizeof(float));
+        h->sk = (float *)mmi_carve_take(y, mul3(bh, n, d, ovf), sizeof(float));
+    }
     h->sv = (float *)mmi_carve_take(y, mul3(bh, n, dv, ovf), sizeof(float));
     h->so = (float *)mmi_carve_take(y, mul3(bh, n, dv, ovf), sizeof(float));
     h->srow = (float *)mmi_carve_take(y, mul3(bh, n, 1, ovf), sizeof(float));

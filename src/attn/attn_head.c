@@ -26,7 +26,7 @@ size_t mmi_attn_head_ws_floats(const mmi_attn_head *a, int64_t n)
     case MM_ATTN_LINEAR:
     case MM_ATTN_PERFORMER: /* kernel, FAVOR+ row buffers, then feature gradients of q and k */
         k = mmi_sz_add(mmi_sz_add(a->nf, d), mmi_sz_add(mmi_sz_mul(mmi_sz_mul(2, n), a->nf), 32));
-        k = mmi_sz_add(mmi_sz_of(mmi_attn_linear_ws_floats(a->nf, dv)), k);
+        k = mmi_sz_add(mmi_sz_of(mmi_attn_linear_ws_floats(n, a->nf, dv)), k);
         break;
     case MM_ATTN_RELU2:
         k = mmi_sz_of(mmi_attn_relu2_ws_floats(a->s.chunk, d, dv));
@@ -86,18 +86,18 @@ void mmi_attn_head_fwd(const mmi_attn_head *a, const float *q, const float *k, c
     {
         const mmi_attn_dims ls = feat_dims(a);
         if (a->kind == MM_ATTN_PERFORMER) {
-            float *fws = ws + mmi_attn_linear_ws_floats(a->nf, s->dv);
+            float *fws = ws + mmi_attn_linear_ws_floats(s->n, a->nf, s->dv);
             /* Keys share one stabiliser so it cancels in the normalised attention (up to
              * eps). Non-causal: the max over all keys (performer-pytorch). Causal: the first
              * key's, so no position depends on later keys and streaming equals the forward. */
             *stab = mmi_attn_favor_max(k, s->causal ? 1 : s->m, s->d, a->projt, a->nf, fws);
             mmi_attn_favor_fwd(q, s->n, s->d, a->projt, a->nf, a->feps, 0, 0.0f, fq, fws);
             mmi_attn_favor_fwd(k, s->m, s->d, a->projt, a->nf, a->feps, 1, *stab, fk, fws);
-        } else {
-            mmi_attn_fmap_fwd(a->fmap, q, fq, s->n * s->d);
-            mmi_attn_fmap_fwd(a->fmap, k, fk, s->m * s->d);
+            mmi_attn_linear_fwd(&ls, a->normalize, a->eps, fq, fk, v, o, row, ws);
+        } else { /* the map applied inside the kernel, chunk by chunk where it runs chunkwise */
+            mmi_attn_linear_fwd_map(&ls, a->fmap, a->normalize, a->eps, q, k, fq, fk, v, o, row,
+                                    ws);
         }
-        mmi_attn_linear_fwd(&ls, a->normalize, a->eps, fq, fk, v, o, row, ws);
     }
 }
 
@@ -127,15 +127,15 @@ void mmi_attn_head_bwd(const mmi_attn_head *a, const float *q, const float *k, c
     }
     {
         const mmi_attn_dims ls = feat_dims(a);
-        float *fws = ws + mmi_attn_linear_ws_floats(a->nf, s->dv);
+        float *fws = ws + mmi_attn_linear_ws_floats(s->n, a->nf, s->dv);
         float *tq = fws + a->nf + s->d, *tk = tq + s->n * a->nf;
-        mmi_attn_linear_bwd(&ls, a->normalize, fq, fk, v, o, row, dout, tq, tk, dv, ws);
         if (a->kind == MM_ATTN_PERFORMER) {
+            mmi_attn_linear_bwd(&ls, a->normalize, fq, fk, v, o, row, dout, tq, tk, dv, ws);
             mmi_attn_favor_bwd(q, s->n, s->d, a->proj, a->nf, a->feps, fq, tq, dq, fws);
             mmi_attn_favor_bwd(k, s->m, s->d, a->proj, a->nf, a->feps, fk, tk, dk, fws);
-        } else {
-            mmi_attn_fmap_bwd(a->fmap, fq, tq, dq, s->n * s->d);
-            mmi_attn_fmap_bwd(a->fmap, fk, tk, dk, s->m * s->d);
+        } else { /* the map's backward inside the kernel, chunk by chunk where it runs chunkwise */
+            mmi_attn_linear_bwd_map(&ls, a->fmap, a->normalize, fq, fk, v, o, row, dout, dq, dk, dv,
+                                    tq, tk, ws);
         }
     }
 }

@@ -106,8 +106,8 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
     run_ctx *c = (run_ctx *)vctx;
     mm_attn *h = c->h;
     const int64_t S = h->max_seq, d = h->d, dv = h->dv, head = i % h->heads;
-    float *sq = h->sq + i * S * d, *sk = h->sk + i * S * d, *v = h->sv + i * S * dv;
-    const float *q = sq, *k = sk;
+    float *v = h->sv + i * S * dv;
+    const float *q, *k;
     /* GATED and RWKV6 backwards do not read the output: it goes straight to the caller (the
      * kernel reads only the saved copies, so out may alias an input) */
     const int direct = h->kind == MM_ATTN_GATED || h->kind == MM_ATTN_RWKV6;
@@ -116,11 +116,13 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
     const int raw_qk = h->kind == MM_ATTN_LINEAR;
     float *o = direct ? c->out + i * c->n * dv : h->so + i * S * dv, *ws = thread_ws(h, slot);
     (void)ntask;
-    if (raw_qk) {
+    if (raw_qk) { /* (the handle reserves no saved q and k for LINEAR) */
         q = c->q + i * c->n * d, k = c->k + i * c->m * d;
     } else {
+        float *sq = h->sq + i * S * d, *sk = h->sk + i * S * d;
         memcpy(sq, c->q + i * c->n * d, sizeof(float) * (size_t)(c->n * d));
         memcpy(sk, c->k + i * c->m * d, sizeof(float) * (size_t)(c->m * d));
+        q = sq, k = sk;
     }
     memcpy(v, c->v + i * c->m * dv, sizeof(float) * (size_t)(c->m * dv));
     {
@@ -275,10 +277,12 @@ static void bwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
     (void)ntask;
     if (h->kind == MM_ATTN_RWKV6) a.u = h->su + (i % h->heads) * d, a.du = h->sdu + i * d;
     if (h->shs) a.hs = h->shs + i * h->hs_floats;
+    /* LINEAR keeps no q and k (its backward reads the features): the features stand in */
+    const float *fq = h->sfq ? h->sfq + i * S * h->nf : NULL,
+                *fk = h->sfk ? h->sfk + i * S * h->nf : NULL;
     mmi_attn_head_bwd(
-        &a, h->sq + i * S * d, h->sk + i * S * d, h->sv + i * S * dv, g,
-        h->sfq ? h->sfq + i * S * h->nf : NULL, h->sfk ? h->sfk + i * S * h->nf : NULL,
-        h->so + i * S * dv, h->srow + i * S, c->dout + i * c->n * dv, gq, gk, gv,
+        &a, h->sq ? h->sq + i * S * d : fq, h->sk ? h->sk + i * S * d : fk, h->sv + i * S * dv, g,
+        fq, fk, h->so + i * S * dv, h->srow + i * S, c->dout + i * c->n * dv, gq, gk, gv,
         c->dg && (gm == MMI_GMODE_SCALAR || gm == MMI_GMODE_VECTOR) ? c->dg + i * gl : NULL, ws);
 }
 

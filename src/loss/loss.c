@@ -125,9 +125,9 @@ static size_t kind_ws_bytes(const mm_loss_opts *o, int *none)
     *none = 0;
     switch (o->kind) {
     case MM_LOSS_CLIP:
-        return mmi_loss_clip_ws_size(o->max_batch, o->tile, o->n_threads);
+        return mmi_loss_clip_ws_size(o->max_batch, o->max_dim, o->tile, o->n_threads);
     case MM_LOSS_SIGLIP:
-        return mmi_loss_siglip_ws_size(o->max_batch, o->tile, o->n_threads);
+        return mmi_loss_siglip_ws_size(o->max_batch, o->max_dim, o->tile, o->n_threads);
     case MM_LOSS_ITC:
         return mmi_loss_itc_ws_size(o->max_batch, o->max_queue, o->tile, o->n_threads);
     default:

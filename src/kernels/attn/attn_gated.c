@@ -366,10 +366,16 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
     const int64_t d = s->d, ch = s->chunk;
     w->a = w->a_home;
     if (gmode == 3) { /* cumulative gates and the mild chunk's factored rows in one pass */
-        for (int64_t t = 0; t < len; t++)
+        for (int64_t t = 0; t < len; t++) {
+            if (c0 + t + ch < s->n) { /* the next chunk's rows of this pass, in flight now */
+                PREFETCH_ROWS(g + (c0 + t + ch) * d, d);
+                PREFETCH_ROWS(q + (c0 + t + ch) * d, d);
+                PREFETCH_ROWS(k + (c0 + t + ch) * d, d);
+            }
             mmi_attn_gate_row(d, t ? w->b + (t - 1) * d : NULL, g + (c0 + t) * d, w->b + t * d,
                               q + (c0 + t) * d, s->scale, k + (c0 + t) * d, w->ke + t * d,
                               w->ag + t * d);
+        }
         if (chunk_is_mild(w, d, len)) {
             chunk_mild_tiles(s, len, w);
             return 1;

@@ -16,20 +16,26 @@
 
 #include <string.h>
 
-/* Tokens per chunk of the causal chunkwise path. The intra-chunk tiles cost 2 LC (F + dv)
- * flops per token on top of the recurrence's 4 F dv, so short chunks win: at F = dv = 64,
- * chunks of 64 made the forward 30 % slower than the fused recurrence, 32 matched it, 16 was
- * 10 % faster (and the backward 20 % faster). */
+/* Tokens per chunk of the causal chunkwise path, on every SIMD path. The intra-chunk tiles
+ * cost 2 LC (F + dv) flops per token on top of the recurrence's 4 F dv, so short chunks win:
+ * at F = dv = 64 on AVX2, chunks of 64 made the forward 30 % slower than the fused recurrence,
+ * 32 matched it, 16 was 10 % faster (and the backward 20 % faster). On AVX-512 (12 x 32
+ * register tile) 24 (two whole 12-row tiles), 32, 48 and 64 were measured against 16 in one
+ * process, call by call: 24 and 32 within the noise of 16 for the kernels, 48 and 64 slower,
+ * and the operator's fwd + bwd 0-20 % slower at 32; so 16 there too (docs/ATTENTION.md). */
 #define LC 16
 
-size_t mmi_attn_linear_ws_floats(int64_t f, int64_t dv)
+/* The O(F dv) part of the workspace, in floats (rounded to 16 so the doubles after it are
+ * aligned); MMI_SIZE_BAD when it does not fit. */
+static int64_t lin_base(int64_t f, int64_t dv)
 {
-    /* z or r (F doubles), the chunk's dden (LC doubles), the state stacked over a chunk of V or
-     * dnum ((F + LC) x dv), its transpose stacked over a chunk of fk or fq ((dv + LC) x F), the
-     * left operand of the stacked products (LC x (max(F, dv) + LC)), fk^T and V^T of a chunk
-     * (F x LC, dv x LC), the tiles A and P (LC x LC), dnum of a chunk (LC x dv), padding;
-     * checked, SIZE_MAX when it does not fit (the caller's reservation refuses that). The
-     * recurrence uses the first 2F + F dv + dv of it. */
+    /* z or r (F doubles), the chunk's dden (LC doubles), the state stacked over a chunk of
+     * V or dnum ((F + LC) x dv), its transpose stacked over a chunk of fk or fq
+     * ((dv + LC) x F), the left operand of the stacked products (LC x (max(F, dv) +
+     * LC)), fk^T and V^T of a chunk (F x LC, dv x LC), the tiles A and P
+     * (LC x LC), dnum of a chunk (LC x dv), a chunk of feature gradients
+     * (LC x F, before the map's backward), padding. The recurrence uses the first
+     * 2F + F dv + dv of it. */
     const int64_t big = f > dv ? f : dv;
     int64_t k = mmi_sz_add(mmi_sz_mul(2, f), 2 * LC);
     k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(f, LC), dv));
@@ -37,7 +43,16 @@ size_t mmi_attn_linear_ws_floats(int64_t f, int64_t dv)
     k = mmi_sz_add(k, mmi_sz_mul(LC, mmi_sz_add(big, LC)));
     k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(f, dv), LC));
     k = mmi_sz_add(k, mmi_sz_add(2 * LC * LC, mmi_sz_mul(LC, dv)));
-    return mmi_sz_to(mmi_sz_add(k, 32));
+    k = mmi_sz_add(k, mmi_sz_mul(LC, f)); /* a chunk of feature gradients */
+    k = mmi_sz_add(k, 32 + 15);
+    return k == MMI_SIZE_BAD ? k : k / 16 * 16;
+}
+
+size_t mmi_attn_linear_ws_floats(int64_t n, int64_t f, int64_t dv)
+{
+    /* the O(F dv) part, then the causal backward's dden of every row (n doubles); checked,
+     * SIZE_MAX when it does not fit (the caller's reservation refuses that) */
+    return mmi_sz_to(mmi_sz_add(lin_base(f, dv), mmi_sz_mul(2, n)));
 }
 
 /* The chunkwise path's workspace. st holds S (or R) in its first F rows and a chunk of V (or
@@ -46,8 +61,10 @@ size_t mmi_attn_linear_ws_floats(int64_t f, int64_t dv)
  * over the output tile instead of two, and a reduction of F + LC instead of F and LC). */
 typedef struct lin_ws {
     double *z, *dden;                             /* z or r [F]; dden of the chunk's rows */
+    double *dd;                                   /* the backward's dden of every row [n] */
     float *st, *stt, *x, *kt, *vt, *a, *p, *dnum; /* [S;Y], [S^T;Y], [X|T], fk^T, V^T, A, P, dnum */
-    int64_t ldx;                                  /* max(F, dv) + LC */
+    float *g;                                     /* dfq or dfk of a chunk, before the map */
+    int64_t ldx;                                  /* max(F, dv) + lc */
 } lin_ws;
 
 static lin_ws split_ws(int64_t f, int64_t w, float *ws)
@@ -64,6 +81,8 @@ static lin_ws split_ws(int64_t f, int64_t w, float *ws)
     l.a = l.vt + w * LC;
     l.p = l.a + LC * LC;
     l.dnum = l.p + LC * LC;
+    l.g = l.dnum + LC * w;
+    l.dd = (double *)(ws + lin_base(f, w));
     return l;
 }
 
@@ -75,30 +94,21 @@ static void copy_rows(int64_t rows, int64_t cols, const float *src, int64_t lds,
         memcpy(dst + r * ldd, src + r * lds, sizeof(float) * (size_t)cols);
 }
 
-/* t[c * ldt + r] = src[r * w + c] for r < rows, c < w: a chunk of LC rows (the plain loop
- * measured as fast as the 8 x 8 register transpose on these short tiles; the F x dv state
- * goes through mmi_attn_transpose). */
-static void transpose(const float *src, int64_t rows, int64_t w, float *t, int64_t ldt)
+/* c = tril(x y^T) for len rows of x [len, k] (rows ldx apart) and of y, given transposed as
+ * yt [k, ldy]; c has row stride ldc. */
+static void tril_tile(int64_t len, int64_t k, const float *x, int64_t ldx, const float *yt,
+                      int64_t ldy, float *c, int64_t ldc)
 {
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < w; c++) t[c * ldt + r] = src[r * w + c];
-}
-
-/* c = tril(x y^T) for len rows of x [len, k] and of y, given transposed as yt [k, LC]; c has
- * row stride ldc. */
-static void tril_tile(int64_t len, int64_t k, const float *x, const float *yt, float *c,
-                      int64_t ldc)
-{
-    mmi_attn_tile_nn(len, len, k, 1.0f, x, k, yt, LC, 0.0f, c, ldc);
+    mmi_attn_tile_nn(len, len, k, 1.0f, x, ldx, yt, ldy, 0.0f, c, ldc);
     for (int64_t t = 0; t + 1 < len; t++)
         memset(c + t * ldc + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
 }
 
 /* dst[c * ldd + r] = src[r * LC + c] for r, c < len: a chunk tile, transposed. */
-static void tile_t(int64_t len, const float *src, float *dst, int64_t ldd)
+static void tile_t(int64_t len, const float *src, int64_t lds, float *dst, int64_t ldd)
 {
     for (int64_t r = 0; r < len; r++)
-        for (int64_t c = 0; c < len; c++) dst[c * ldd + r] = src[r * LC + c];
+        for (int64_t c = 0; c < len; c++) dst[c * ldd + r] = src[r * lds + c];
 }
 
 /* Last key visible from query i (bottom-right aligned), or m - 1 without a causal mask. */
@@ -118,10 +128,34 @@ static double add_key(const mmi_attn_dims *s, const float *fk, const float *v, i
     return mmi_attn_norm_step(s->d, kj, z, b);
 }
 
+/* y[c] = a x[c] for c < n (fixed 8-blocks on restrict pointers so -O2 vectorises them). */
+static void scale_row(int64_t n, float a, const float *restrict x, float *restrict y)
+{
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int j = 0; j < 8; j++) y[c + j] = a * x[c + j];
+    for (; c < n; c++) y[c] = a * x[c];
+}
+
+/* Asks for rows [0, n) floats from p into the cache ahead of their use (the next chunk's
+ * operands while this chunk computes; they stream from memory once per call). */
+static void prefetch(const float *p, int64_t n)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(p + i);
+#else
+    (void)p, (void)n;
+#endif
+}
+
 /* Causal, n == m, chunkwise: o_c = (fq_c S + tril(fq_c fk_c^T) V_c) / den, S += fk_c^T V_c.
- * The two products of o_c are one: [fq_c | A] [S ; V_c]. */
+ * The denominators come first (the float64 normaliser, token by token), so the division is
+ * folded into the left operand: X = diag(1 / den) fq_c, and the two products of o_c are one,
+ * [X | tril(X fk_c^T)] [S ; V_c]; the output tile is written once and never rescaled. The
+ * feature map (in non-NULL) is applied to each chunk of q and k as the loop reaches it. */
 static void fwd_chunks(const mmi_attn_dims *s, int normalize, double eps, const float *fq,
-                       const float *fk, const float *v, float *o, float *den, float *ws)
+                       const float *fk, const float *v, float *o, float *den, float *ws,
+                       const mmi_attn_fmap_in *in)
 {
     const int64_t f = s->d, w = s->dv;
     lin_ws l = split_ws(f, w, ws);
@@ -131,24 +165,46 @@ static void fwd_chunks(const mmi_attn_dims *s, int normalize, double eps, const 
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
         const float *qc = fq + c0 * f, *kc = fk + c0 * f, *vc = v + c0 * w;
         float *oc = o + c0 * w;
-        transpose(kc, len, f, l.kt, LC);
-        copy_rows(len, f, qc, f, l.x, l.ldx);
-        tril_tile(len, f, qc, l.kt, l.x + f, l.ldx);
-        memcpy(l.st + f * w, vc, sizeof(float) * (size_t)(len * w));
-        mmi_attn_tile_nn(len, w, f + len, 1.0f, l.x, l.ldx, l.st, w, 0.0f, oc, w);
+        if (c0 + LC < s->n) { /* the next chunk's inputs */
+            const int64_t nx = s->n - c0 - LC < LC ? s->n - c0 - LC : LC, c1 = c0 + LC;
+            prefetch((in ? in->q : fq) + c1 * f, nx * f);
+            prefetch((in ? in->k : fk) + c1 * f, nx * f);
+            prefetch(v + c1 * w, nx * w);
+        }
+        if (in) { /* the features of this chunk, written where the caller keeps them */
+            mmi_attn_fmap_fwd(in->fmap, in->q + c0 * f, (float *)qc, len * f);
+            mmi_attn_fmap_fwd(in->fmap, in->k + c0 * f, (float *)kc, len * f);
+        }
         for (int64_t t = 0; t < len; t++) { /* the normaliser token by token, in float64 */
             const double qz = mmi_attn_norm_step(f, kc + t * f, l.z, qc + t * f);
             double dn = 1.0;
             if (normalize) {
                 dn = eps + qz;
                 if (dn == 0.0) dn = 1.0; /* 0/0 (eps 0, zero features): the row outputs 0 */
-                const float inv = (float)(1.0 / dn);
-                for (int64_t c = 0; c < w; c++) oc[t * w + c] *= inv;
             }
             den[c0 + t] = (float)dn;
+            scale_row(f, normalize ? (float)(1.0 / dn) : 1.0f, qc + t * f, l.x + t * l.ldx);
         }
-        mmi_attn_tile_tn(f, w, len, 1.0f, kc, f, vc, w, l.st, w);
+        mmi_attn_transpose(len, f, kc, f, l.kt, LC);
+        tril_tile(len, f, l.x, l.ldx, l.kt, LC, l.x + f, l.ldx);
+        memcpy(l.st + f * w, vc, sizeof(float) * (size_t)(len * w));
+        mmi_attn_tile_nn(len, w, f + len, 1.0f, l.x, l.ldx, l.st, w, 0.0f, oc, w);
+        if (c0 + LC < s->n) mmi_attn_tile_tn(f, w, len, 1.0f, kc, f, vc, w, l.st, w);
     }
+}
+
+void mmi_attn_linear_fwd_map(const mmi_attn_dims *s, int32_t fmap, int normalize, double eps,
+                             const float *q, const float *k, float *fq, float *fk, const float *v,
+                             float *o, float *den, float *ws)
+{
+    if (s->causal && s->n == s->m) {
+        const mmi_attn_fmap_in in = {fmap, q, k};
+        fwd_chunks(s, normalize, eps, fq, fk, v, o, den, ws, &in);
+        return;
+    }
+    mmi_attn_fmap_fwd(fmap, q, fq, s->n * s->d);
+    mmi_attn_fmap_fwd(fmap, k, fk, s->m * s->d);
+    mmi_attn_linear_fwd(s, normalize, eps, fq, fk, v, o, den, ws);
 }
 
 static double grad_num_den(int normalize, int64_t w, const float *restrict doi,
@@ -157,21 +213,22 @@ static void add_f64(int64_t n, const double *restrict z, double a, float *restri
 static void acc_r(int64_t n, double a, const float *restrict q, double *restrict r,
                   float *restrict g);
 
-/* dnum and dden of a chunk's rows; then P = tril(dnum V^T) (vt: the chunk's V^T) into p with
- * row stride ldp. */
-static void chunk_grads(int normalize, int64_t len, int64_t w, const float *doc, const float *oc,
-                        const float *denc, const float *vc, lin_ws *l, float *p, int64_t ldp)
+/* P = tril(dnum V^T) for a chunk (dnum rows w apart; vc the chunk's V) into p with row
+ * stride ldp. */
+static void chunk_p(int64_t len, int64_t w, const float *dnum, const float *vc, lin_ws *l, float *p,
+                    int64_t ldp)
 {
-    for (int64_t t = 0; t < len; t++)
-        l->dden[t] = grad_num_den(normalize, w, doc + t * w, oc + t * w, denc[t], l->dnum + t * w);
-    transpose(vc, len, w, l->vt, LC);
-    tril_tile(len, w, l->dnum, l->vt, p, ldp);
+    mmi_attn_transpose(len, w, vc, w, l->vt, LC);
+    tril_tile(len, w, dnum, w, l->vt, LC, p, ldp);
 }
 
-/* Pass 1, chunks in order: dfq_c = [dnum_c | P] [S^T ; fk_c] + z_t dden_t (z token by token);
- * S^T is accumulated directly (no transpose per chunk). */
+/* Pass 1, chunks in order: dnum_c and dden_c (kept for pass 2: dnum in the rows of dv, which
+ * pass 2 overwrites only after reading them, dden in the workspace), then
+ * dfq_c = [dnum_c | P] [S^T ; fk_c] + z_t dden_t (z token by token); S^T is accumulated
+ * directly (no transpose per chunk). */
 static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk, const float *v,
-                         const float *o, const float *den, const float *dout, float *dfq, lin_ws *l)
+                         const float *o, const float *den, const float *dout, float *dfq, float *dv,
+                         lin_ws *l, int32_t fmap, const float *fq)
 {
     const int64_t f = s->d, w = s->dv;
     memset(l->z, 0, sizeof(double) * (size_t)f);
@@ -179,48 +236,57 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
     for (int64_t c0 = 0; c0 < s->n; c0 += LC) { /* the state kept transposed: S^T += V^T fk */
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
         const float *kc = fk + c0 * f, *vc = v + c0 * w;
-        float *gc = dfq + c0 * f;
-        chunk_grads(normalize, len, w, dout + c0 * w, o + c0 * w, den + c0, vc, l, l->x + w,
-                    l->ldx);
-        copy_rows(len, w, l->dnum, w, l->x, l->ldx);
+        float *gc = fmap ? l->g : dfq + c0 * f, *dn = l->dnum;
+        double *dd = l->dd + c0;
+        for (int64_t t = 0; t < len; t++)
+            dd[t] = grad_num_den(normalize, w, dout + (c0 + t) * w, o + (c0 + t) * w, den[c0 + t],
+                                 dn + t * w);
+        /* copied, not written there directly: dv may alias dout */
+        memcpy(dv + c0 * w, dn, sizeof(float) * (size_t)(len * w));
+        chunk_p(len, w, dn, vc, l, l->x + w, l->ldx);
+        copy_rows(len, w, dn, w, l->x, l->ldx);
         memcpy(l->stt + w * f, kc, sizeof(float) * (size_t)(len * f));
         mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, l->stt, f, 0.0f, gc, f);
         for (int64_t t = 0; t < len; t++) {
             (void)mmi_attn_norm_step(f, kc + t * f, l->z, NULL);
-            add_f64(f, l->z, l->dden[t], gc + t * f);
+            add_f64(f, l->z, dd[t], gc + t * f);
         }
-        mmi_attn_tile_tn(w, f, len, 1.0f, vc, w, kc, f, l->stt, f);
+        if (fmap) mmi_attn_fmap_bwd(fmap, fq + c0 * f, gc, dfq + c0 * f, len * f);
+        if (c0 + LC < s->n) mmi_attn_tile_tn(w, f, len, 1.0f, vc, w, kc, f, l->stt, f);
     }
 }
 
 /* Pass 2, chunks in reverse with R = sum_{later} fq^T dnum and r = sum dden fq:
- * dfk_c = [V_c | P^T] [R^T ; fq_c] + r_t, dv_c = [fk_c | A^T] [R ; dnum_c]. */
-static void bwd_kv_chunks(const mmi_attn_dims *s, int normalize, const float *fq, const float *fk,
-                          const float *v, const float *o, const float *den, const float *dout,
-                          float *dfk, float *dv, lin_ws *l)
+ * dfk_c = [V_c | P^T] [R^T ; fq_c] + r_t, dv_c = [fk_c | A^T] [R ; dnum_c]. dnum_c is read
+ * from the rows of dv (pass 1 left it there) into the stacked operand before dv_c is
+ * written. */
+static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *fk, const float *v,
+                          float *dfk, float *dv, lin_ws *l, int32_t fmap)
 {
     const int64_t f = s->d, w = s->dv;
     double *r = l->z;
+    float *dn = l->st + f * w;
     memset(r, 0, sizeof(double) * (size_t)f);
     memset(l->st, 0, sizeof(float) * (size_t)(f * w));
     for (int64_t c0 = (s->n - 1) / LC * LC; c0 >= 0; c0 -= LC) {
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
         const float *qc = fq + c0 * f, *kc = fk + c0 * f, *vc = v + c0 * w;
-        float *gk = dfk + c0 * f, *gv = dv + c0 * w;
-        chunk_grads(normalize, len, w, dout + c0 * w, o + c0 * w, den + c0, vc, l, l->p, LC);
+        float *gk = fmap ? l->g : dfk + c0 * f, *gv = dv + c0 * w;
+        memcpy(dn, gv, sizeof(float) * (size_t)(len * w));
+        chunk_p(len, w, dn, vc, l, l->p, LC);
         mmi_attn_transpose(f, w, l->st, w, l->stt, f);
         copy_rows(len, w, vc, w, l->x, l->ldx);
-        tile_t(len, l->p, l->x + w, l->ldx);
+        tile_t(len, l->p, LC, l->x + w, l->ldx);
         memcpy(l->stt + w * f, qc, sizeof(float) * (size_t)(len * f));
         mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, l->stt, f, 0.0f, gk, f);
-        transpose(kc, len, f, l->kt, LC);
-        tril_tile(len, f, qc, l->kt, l->a, LC);
+        mmi_attn_transpose(len, f, kc, f, l->kt, LC);
+        tril_tile(len, f, qc, f, l->kt, LC, l->a, LC);
         copy_rows(len, f, kc, f, l->x, l->ldx);
-        tile_t(len, l->a, l->x + f, l->ldx);
-        memcpy(l->st + f * w, l->dnum, sizeof(float) * (size_t)(len * w));
+        tile_t(len, l->a, LC, l->x + f, l->ldx);
         mmi_attn_tile_nn(len, w, f + len, 1.0f, l->x, l->ldx, l->st, w, 0.0f, gv, w);
-        for (int64_t t = len - 1; t >= 0; t--) acc_r(f, l->dden[t], qc + t * f, r, gk + t * f);
-        mmi_attn_tile_tn(f, w, len, 1.0f, qc, f, l->dnum, w, l->st, w);
+        for (int64_t t = len - 1; t >= 0; t--) acc_r(f, l->dd[c0 + t], qc + t * f, r, gk + t * f);
+        if (fmap) mmi_attn_fmap_bwd(fmap, kc, gk, dfk + c0 * f, len * f);
+        if (c0 > 0) mmi_attn_tile_tn(f, w, len, 1.0f, qc, f, dn, w, l->st, w);
     }
 }
 
@@ -232,7 +298,7 @@ void mmi_attn_linear_fwd(const mmi_attn_dims *s, int normalize, double eps, cons
     float *st = ws + 2 * f;
     int64_t j = 0;
     if (s->causal && s->n == s->m) {
-        fwd_chunks(s, normalize, eps, fq, fk, v, o, den, ws);
+        fwd_chunks(s, normalize, eps, fq, fk, v, o, den, ws, NULL);
         return;
     }
     memset(z, 0, sizeof(double) * (size_t)f);
@@ -375,10 +441,27 @@ void mmi_attn_linear_bwd(const mmi_attn_dims *s, int normalize, const float *fq,
 {
     if (s->causal && s->n == s->m) {
         lin_ws l = split_ws(s->d, s->dv, ws);
-        bwd_q_chunks(s, normalize, fk, v, o, den, dout, dfq, &l);
-        bwd_kv_chunks(s, normalize, fq, fk, v, o, den, dout, dfk, dv, &l);
+        bwd_q_chunks(s, normalize, fk, v, o, den, dout, dfq, dv, &l, 0, NULL);
+        bwd_kv_chunks(s, fq, fk, v, dfk, dv, &l, 0);
         return;
     }
     bwd_queries(s, normalize, fk, v, o, den, dout, dfq, ws);
     bwd_keys(s, normalize, fq, fk, v, o, den, dout, dfk, dv, ws);
+}
+
+void mmi_attn_linear_bwd_map(const mmi_attn_dims *s, int32_t fmap, int normalize, const float *fq,
+                             const float *fk, const float *v, const float *o, const float *den,
+                             const float *dout, float *dq, float *dk, float *dv, float *tq,
+                             float *tk, float *ws)
+{
+    MMI_ASSERT(fmap >= MM_FMAP_ELU1 && fmap <= MM_FMAP_IDENTITY);
+    if (s->causal && s->n == s->m) {
+        lin_ws l = split_ws(s->d, s->dv, ws);
+        bwd_q_chunks(s, normalize, fk, v, o, den, dout, dq, dv, &l, fmap, fq);
+        bwd_kv_chunks(s, fq, fk, v, dk, dv, &l, fmap);
+        return;
+    }
+    mmi_attn_linear_bwd(s, normalize, fq, fk, v, o, den, dout, tq, tk, dv, ws);
+    mmi_attn_fmap_bwd(fmap, fq, tq, dq, s->n * s->d);
+    mmi_attn_fmap_bwd(fmap, fk, tk, dk, s->m * s->d);
 }

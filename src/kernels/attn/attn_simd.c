@@ -206,3 +206,69 @@ int mmi_attn_log_gate_copy(int64_t n, const float *x, float *y)
     }
     return bad;
 }
+
+/* max_j x[j] (-Inf for n = 0 or all -Inf; NaN ignored), eight running maxima in fixed blocks so
+ * -O2 makes vector compares of the loop instead of one dependent chain (the chain cost the
+ * AVX2 softmax forward a tenth of its time). */
+static float row_max(int64_t n, const float *restrict x)
+{
+    float m8[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                   -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    float mx = -INFINITY;
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int c = 0; c < 8; c++) m8[c] = x[j + c] > m8[c] ? x[j + c] : m8[c];
+    for (; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    for (int c = 0; c < 8; c++) mx = m8[c] > mx ? m8[c] : mx;
+    return mx;
+}
+
+/* y *= a elementwise, in fixed blocks of 8 (vector code at -O2). */
+static void scale_in_place(int64_t n, float a, float *restrict y)
+{
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8)
+        for (int j = 0; j < 8; j++) y[c + j] *= a;
+    for (; c < n; c++) y[c] *= a;
+}
+
+void mmi_attn_softmax_row(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
+                          int64_t dv)
+{
+    const mmi_attn_isa *v = isa();
+    float mx = -INFINITY, mnew, alpha;
+    lim = lim < 0 ? 0 : lim > n ? n : lim;
+    if (v && v->softmax_row && v->softmax_row(n, lim, s, m, l, acc, dv)) return;
+    mx = row_max(lim, s);
+    if (mx == -INFINITY) { /* nothing visible: the row of P is 0 */
+        for (int64_t j = 0; j < n; j++) s[j] = 0.0f;
+        return;
+    }
+    mnew = (float)*m > mx ? (float)*m : mx;
+    alpha = *m == -INFINITY ? 0.0f : expf((float)*m - mnew);
+    /* masked keys as -Inf through exp_sub's whole row (they give 0): the sum then has the
+     * grouping of a row masked by value, whatever the table's exp_sub groups by */
+    for (int64_t j = lim; j < n; j++) s[j] = -INFINITY;
+    *l = *l * alpha + mmi_attn_exp_sub(n, s, mnew, s);
+    if (alpha != 1.0f) scale_in_place(dv, alpha, acc);
+    *m = mnew;
+}
+
+double mmi_attn_rwkv_bonus(int64_t d, int64_t dv, float scale, const float *r, const float *u,
+                           const float *k, const float *v, float *o)
+{
+    const mmi_attn_isa *t = isa();
+    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0}, acc = 0.0;
+    float f;
+    int64_t c = 0;
+    if (t && t->rwkv_bonus && t->rwkv_bonus(d, dv, scale, r, u, k, v, o, &acc)) return acc;
+    for (; c + 8 <= d; c += 8) /* eight partial sums in fixed blocks (vector code at -O2) */
+        for (int j = 0; j < 8; j++)
+            part[j] += (double)r[c + j] * (double)u[c + j] * (double)k[c + j];
+    for (; c < d; c++) acc += (double)r[c] * (double)u[c] * (double)k[c];
+    for (int j = 0; j < 8; j++) acc += part[j];
+    acc *= (double)scale;
+    f = (float)acc;
+    for (int64_t e = 0; e < dv; e++) o[e] += f * v[e];
+    return acc;
+}

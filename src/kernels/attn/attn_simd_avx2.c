@@ -596,11 +596,23 @@ int mmi_attn_log_gate_copy_avx2(int64_t n, const float *x, float *y, int *bad)
 }
 
 static const mmi_attn_isa k_avx2 = {
-    mmi_attn_rowmat_avx2,     mmi_attn_rowmat_sub_avx2,    mmi_attn_matrow_acc_avx2,
-    mmi_attn_state_step_avx2, mmi_attn_exp_sub_avx2,       mmi_attn_norm_step_avx2,
-    mmi_attn_elu1_avx2,       mmi_attn_elu1_bwd_avx2,      mmi_attn_ds_tile_avx2,
-    mmi_attn_relu_row_avx2,   mmi_attn_relu_ds_row_avx2,   mmi_attn_gate_row_avx2,
-    mmi_attn_transpose_avx2,  mmi_attn_gate_grad_row_avx2, mmi_attn_log_gate_copy_avx2,
+    mmi_attn_rowmat_avx2,
+    mmi_attn_rowmat_sub_avx2,
+    mmi_attn_matrow_acc_avx2,
+    mmi_attn_state_step_avx2,
+    mmi_attn_exp_sub_avx2,
+    mmi_attn_norm_step_avx2,
+    mmi_attn_elu1_avx2,
+    mmi_attn_elu1_bwd_avx2,
+    mmi_attn_ds_tile_avx2,
+    mmi_attn_relu_row_avx2,
+    mmi_attn_relu_ds_row_avx2,
+    mmi_attn_gate_row_avx2,
+    mmi_attn_transpose_avx2,
+    mmi_attn_gate_grad_row_avx2,
+    mmi_attn_log_gate_copy_avx2,
+    NULL,
+    NULL, /* softmax_row, rwkv_bonus: the portable bodies */
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }

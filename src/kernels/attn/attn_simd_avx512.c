@@ -25,6 +25,8 @@
 
 #include "../simd/mmi_avx512_math.h"
 
+#include <math.h>
+
 #if defined(__GNUC__) || defined(__clang__)
 #define INL static inline __attribute__((always_inline))
 #else
@@ -336,6 +338,79 @@ int mmi_attn_exp_sub_avx512(int64_t n, const float *s, float mx, float *p, float
     return 1;
 }
 
+/* ---- one online-softmax row (mmi_attn_softmax_row): the maximum over the visible keys, then
+ * exp_sub's exponentials and lane sums (the same bits), masked keys 0, the accumulator
+ * rescaled, all 16 lanes a step; alpha is libm's expf as in the portable body. */
+int mmi_attn_softmax_row_avx512(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
+                                int64_t dv)
+{
+    __m512 mxv = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps(), mv;
+    float mx, mnew, alpha;
+    int64_t j = 0;
+    for (; j < lim; j += 16) { /* max(x, m) returns m when x is NaN: NaN ignored */
+        const __mmask16 k = lanes(lim - j);
+        mxv = _mm512_mask_max_ps(mxv, k, _mm512_maskz_loadu_ps(k, s + j), mxv);
+    }
+    mx = _mm512_reduce_max_ps(mxv);
+    if (mx == -INFINITY) {
+        for (j = 0; j < n; j += 16) _mm512_mask_storeu_ps(s + j, lanes(n - j), _mm512_setzero_ps());
+        return 1;
+    }
+    mnew = (float)*m > mx ? (float)*m : mx;
+    alpha = *m == -INFINITY ? 0.0f : expf((float)*m - mnew);
+    mv = _mm512_set1_ps(mnew);
+    for (j = 0; j < n; j += 16) {
+        const __mmask16 k = lanes(lim - j);
+        __m512 e = _mm512_setzero_ps();
+        if (k) { /* masked keys are 0, as exp_sub gives for their -Inf */
+            e = _mm512_maskz_mov_ps(
+                k, mmi_exp512_scalef(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), mv)));
+            sum = _mm512_add_ps(sum, e);
+        }
+        _mm512_mask_storeu_ps(s + j, lanes(n - j), e);
+    }
+    *l = *l * alpha + _mm512_reduce_add_ps(sum);
+    if (alpha != 1.0f) {
+        const __m512 a = _mm512_set1_ps(alpha);
+        for (int64_t c = 0; c < dv; c += 16) {
+            const __mmask16 k = lanes(dv - c);
+            _mm512_mask_storeu_ps(acc + c, k, _mm512_mul_ps(a, _mm512_maskz_loadu_ps(k, acc + c)));
+        }
+    }
+    *m = mnew;
+    return 1;
+}
+
+/* ---- RWKV-6's bonus (mmi_attn_rwkv_bonus): the eight float64 partial sums of the portable body
+ * are the eight lanes, the tail and the final additions in its order: the same bits ---------- */
+int mmi_attn_rwkv_bonus_avx512(int64_t d, int64_t dv, float scale, const float *r, const float *u,
+                               const float *k, const float *v, float *o, double *c)
+{
+    __m512d part = _mm512_setzero_pd();
+    double acc = 0.0, pp[8];
+    int64_t i = 0;
+    for (; i + 8 <= d; i += 8) {
+        const __m512d rr = _mm512_cvtps_pd(_mm256_loadu_ps(r + i));
+        const __m512d uu = _mm512_cvtps_pd(_mm256_loadu_ps(u + i));
+        const __m512d kk = _mm512_cvtps_pd(_mm256_loadu_ps(k + i));
+        part = _mm512_add_pd(part, _mm512_mul_pd(_mm512_mul_pd(rr, uu), kk));
+    }
+    for (; i < d; i++) acc += (double)r[i] * (double)u[i] * (double)k[i];
+    _mm512_storeu_pd(pp, part);
+    for (int j = 0; j < 8; j++) acc += pp[j];
+    acc *= (double)scale;
+    *c = acc;
+    {
+        const __m512 f = _mm512_set1_ps((float)acc);
+        for (int64_t e = 0; e < dv; e += 16) {
+            const __mmask16 km = lanes(dv - e);
+            const __m512 y = _mm512_mul_ps(f, _mm512_maskz_loadu_ps(km, v + e));
+            _mm512_mask_storeu_ps(o + e, km, _mm512_add_ps(_mm512_maskz_loadu_ps(km, o + e), y));
+        }
+    }
+    return 1;
+}
+
 /* ---- one row of per-key gates (mmi_attn_gate_row): the float64 cumulative sum, then the
  * factored query and key rows, each operation as the portable body rounds it and the
  * exponential exp_sub uses (exp_sub(s, 0) computes mmi_exp512_scalef(s - 0) = mmi_exp512_scalef(s) bitwise) ------- */
@@ -399,8 +474,25 @@ int mmi_attn_elu1_bwd_avx512(int64_t n, const float *y, const float *dy, float *
 /* ---- linear attention normaliser: z += k, q . z in float64, 8 lanes, two chains -------------- */
 int mmi_attn_norm_step_avx512(int64_t n, const float *k, double *z, const float *q, double *dot)
 {
+    /* Whole 16-blocks with plain loads and stores: z is stored here and loaded again by the
+     * next token's call, and a masked store does not forward to that load (a stall per
+     * vector); the masks only for the tail. */
     __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
-    for (int64_t c = 0; c < n; c += 16) {
+    int64_t c = 0;
+    for (; c + 16 <= n; c += 16) {
+        __m512d z0 = _mm512_loadu_pd(z + c), z1 = _mm512_loadu_pd(z + c + 8);
+        if (k) {
+            z0 = _mm512_add_pd(z0, _mm512_cvtps_pd(_mm256_loadu_ps(k + c)));
+            z1 = _mm512_add_pd(z1, _mm512_cvtps_pd(_mm256_loadu_ps(k + c + 8)));
+            _mm512_storeu_pd(z + c, z0);
+            _mm512_storeu_pd(z + c + 8, z1);
+        }
+        if (q) {
+            a0 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_loadu_ps(q + c)), z0, a0);
+            a1 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_loadu_ps(q + c + 8)), z1, a1);
+        }
+    }
+    if (c < n) {
         const __mmask16 km = lanes(n - c);
         const __mmask8 k0 = (__mmask8)(km & 0xff), k1 = (__mmask8)(km >> 8);
         __m512d z0 = _mm512_maskz_loadu_pd(k0, z + c), z1 = _mm512_maskz_loadu_pd(k1, z + c + 8);
@@ -437,6 +529,8 @@ static const mmi_attn_isa k_avx512 = {
     NULL,
     NULL,
     NULL,
+    mmi_attn_softmax_row_avx512,
+    mmi_attn_rwkv_bonus_avx512,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx512(void) { return &k_avx512; }

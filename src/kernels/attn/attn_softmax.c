@@ -3,8 +3,8 @@
  * strided), as flash-attention computes it: the forward streams key blocks through an online
  * softmax (running max m, running sum l, rescaled accumulator) and saves only the per-row
  * log-sum-exp; the backward recomputes each probability tile from it. Memory is O(n + block)
- * beyond the inputs, never n x m. Flash-attention-2's loop order: 64-row query blocks against
- * 64-key blocks, the logit tile and P V as products on the GEMM micro-kernel's unpacked path
+ * beyond the inputs, never n x m. Flash-attention-2's loop order: query blocks against key
+ * blocks (128 x 128 forward, 64 x 64 backward), the logit tile and P V as products on the GEMM micro-kernel's unpacked path
  * (no workspace), the online softmax per row in between; the backward keeps 16-row tiles of
  * P and dS and runs its four products as tiles too, except dP - D (an exact row primitive). */
 #include "mmi_attn_kernels.h"
@@ -15,7 +15,8 @@
 #define BR  16  /* query rows per block: the transposed key block is reused this often */
 #define BC  64  /* backward keys per block: kt and vt are d x 64 floats, 16 KB each at d = 64 */
 #define BCF 128 /* forward keys per block: P V reduces over 128 keys per stored tile */
-#define BRF 64  /* forward query rows per block: S and P V run as 64-row GEMM tiles */
+#define BRF 128 /* forward query rows per block: each transposed key block serves 128 rows */
+#define BRB 64  /* backward query rows per block: the P / dS tile is BRB x BC */
 
 int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j)
 {
@@ -68,7 +69,7 @@ static void transpose_block(const float *src, int64_t w, int64_t j0, int64_t bc,
  * masked one, whose P is 0, so every visible sum is the one the whole tile forms (an FMA with
  * a zero product leaves the accumulator as it was; the reductions stay within one 64-long
  * piece of mmi_attn_tile_tn, so they are grouped as the whole tile groups them: the results are
- * bitwise those of the whole-tile path, tested; with OpenBLAS running the tiles, to rounding). At 64-row blocks a diagonal block costs
+ * bitwise those of the whole-tile path, tested; with OpenBLAS running the tiles, to rounding). At 64-row blocks (the backward's) a diagonal block costs
  * about 5/8 of a full one: N = 512 has 8 of them among its 36 block pairs.
  */
 #define TS 16 /* strip and piece width on diagonal blocks: the micro-kernel's 16 columns */
@@ -134,30 +135,16 @@ static void tri_cols_tn(int64_t br, int64_t bc, int64_t delta, int64_t n_out, fl
 size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv)
 {
     /* forward: m, l as doubles first (8-byte aligned), kt, the BRF x BCF logit tile, acc;
-     * backward: kt, vt, the BRF x BC tile of P and dS; the larger of the two */
+     * backward: kt, vt, the BRB x BC tile of P and dS; the larger of the two */
     const int64_t fwd = 4 * BRF + d * BCF + BRF * BCF + BRF * dv;
-    const int64_t bwd = 4 * BRF + (d + dv) * BC + BRF * BC;
+    const int64_t bwd = 4 * BRB + (d + dv) * BC + BRB * BC;
     return (size_t)((fwd > bwd ? fwd : bwd) + 16);
 }
 
-/* max_j x[j] (-inf for n = 0 or all -inf), eight running maxima in fixed blocks so the loop
- * becomes vector compares instead of one dependent chain (it cost a tenth of the forward). */
-static float row_max(int64_t n, const float *restrict x)
-{
-    float m8[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
-                   -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-    float mx = -INFINITY;
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int c = 0; c < 8; c++) m8[c] = x[j + c] > m8[c] ? x[j + c] : m8[c];
-    for (; j < n; j++) mx = x[j] > mx ? x[j] : mx;
-    for (int c = 0; c < 8; c++) mx = m8[c] > mx ? m8[c] : mx;
-    return mx;
-}
-
 /* Online-softmax update of rows [i0, i0 + br) against the key block [j0, j0 + bc):
- * S = scale Q K^T as one tile product, then per row the mask, the new running max, P = e^{S - m}
- * in place, the rescaled accumulator and sum; then acc += P V as one tile product. */
+ * S = scale Q K^T as one tile product, then per row the mask and mmi_attn_softmax_row (the new
+ * running max, P = e^{S - m} in place, the rescaled accumulator and sum); then acc += P V as
+ * one tile product. */
 static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0, int64_t bc,
                       const float *q, const float *kt, const float *v, float *sp, double *m,
                       double *l, float *acc)
@@ -170,19 +157,12 @@ static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0
     else
         mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BCF, 0.0f, sp, BCF);
     for (int64_t r = 0; r < br; r++) {
-        float *sr = sp + r * BCF, *ar = acc + r * dv, mx, mnew, alpha;
-        mask_row(s, i0 + r, j0, bc, sr);
-        mx = row_max(bc, sr);
-        if (mx == -INFINITY) { /* nothing visible in this block: P row 0 */
-            memset(sr, 0, sizeof(float) * (size_t)bc);
-            continue;
-        }
-        mnew = (float)m[r] > mx ? (float)m[r] : mx;
-        alpha = m[r] == -INFINITY ? 0.0f : expf((float)m[r] - mnew);
-        l[r] = l[r] * alpha + mmi_attn_exp_sub(bc, sr, mnew, sr);
-        if (alpha != 1.0f)
-            for (int64_t c = 0; c < dv; c++) ar[c] *= alpha;
-        m[r] = mnew;
+        /* a diagonal block's row sees its first tri_keys keys (the rest may hold logits it
+         * never formed, which softmax_row does not read); other masks are applied here */
+        float *sr = sp + r * BCF;
+        if (!tri) mask_row(s, i0 + r, j0, bc, sr);
+        mmi_attn_softmax_row(bc, tri ? tri_keys(r, delta, bc) : bc, sr, m + r, l + r, acc + r * dv,
+                             dv);
     }
     if (tri)
         tri_rows_nn(br, bc, delta, dv, 1.0f, sp, BCF, v + j0 * dv, dv, acc, dv);
@@ -311,10 +291,10 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
     MMI_ASSERT(s && s->n >= 0 && s->m >= 0 && s->d > 0 && s->dv > 0);
     MMI_ASSERT(q && k && v && o && lse && dout && dq && dk && dv && ws);
     const int64_t d = s->d, w = s->dv;
-    /* query blocks of BRF rows; a local band keeps BR rows (a taller block sees more keys) */
-    const int64_t bq = s->window > 0 ? BR : BRF;
-    /* ws: kt, vt, then the BRF x BC tile p (P, then dS / scale) */
-    float *kt = ws + 4 * BRF, *vt = kt + d * BC, *p = vt + w * BC;
+    /* query blocks of BRB rows; a local band keeps BR rows (a taller block sees more keys) */
+    const int64_t bq = s->window > 0 ? BR : BRB;
+    /* ws: kt, vt, then the BRB x BC tile p (P, then dS / scale) */
+    float *kt = ws + 4 * BRB, *vt = kt + d * BC, *p = vt + w * BC;
     memset(dq, 0, sizeof(float) * (size_t)(s->n * d));
     for (int64_t j0 = 0; j0 < s->m; j0 += BC) {
         const int64_t bc = s->m - j0 < BC ? s->m - j0 : BC;

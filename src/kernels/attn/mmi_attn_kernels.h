@@ -78,6 +78,33 @@ void mmi_attn_gate_grad_row(int64_t n, float scale, const float *q, float *dq, c
 /* y[c] = x[c] for c < n; returns 1 when some x[c] is not a log-gate (NaN, infinite or above 0),
  * else 0. The forward's check of its gates fused with their saved copy: one read of x. */
 int mmi_attn_log_gate_copy(int64_t n, const float *x, float *y);
+/* One row of the online softmax (the flash-attention forward), in place on the logit row s of
+ * n keys whose entries j >= lim are masked (lim clamped to [0, n]; they are not read):
+ * mx = max_{j < lim} s[j] (NaN entries ignored). mx = -Inf: s[:n] = 0, nothing else changes.
+ * Else mnew = max((float)*m, mx), alpha = expf((float)*m - mnew) (0 when *m = -Inf),
+ * s[j] = e^{s[j] - mnew} for j < lim (exp_sub's exponential) and 0 after,
+ * *l = *l alpha + sum_j s[j] (the sum exp_sub returns for the whole row with the masked keys at
+ * -Inf: a row cut at lim gives the bits of the same row masked by value), acc[:dv] *= alpha
+ * when alpha != 1, *m = mnew. */
+void mmi_attn_softmax_row(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
+                          int64_t dv);
+/* RWKV-6's bonus term of one token: o[:dv] += (float)c v with c = scale sum_c r u k in float64
+ * (the products rounded as written, eight partial sums over blocks of 8 then the tail; every
+ * path gives the same bits). Returns c. */
+double mmi_attn_rwkv_bonus(int64_t d, int64_t dv, float scale, const float *r, const float *u,
+                           const float *k, const float *v, float *o);
+
+/* Hint that the nf floats from p will be read soon (one prefetch per 64-byte line; nothing
+ * without a GCC-compatible compiler). p must point into (or one past) the caller's array. */
+static inline void mmi_attn_prefetch(const float *p, int64_t nf)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (int64_t i = 0; i < nf; i += 16) __builtin_prefetch(p + i, 0, 3);
+#else
+    (void)p, (void)nf;
+#endif
+}
+#define PREFETCH_ROWS(p, nf) mmi_attn_prefetch(p, nf)
 
 /* ISA variants of the primitives above and of the elu+1 feature map, one table per path
  * (mmi_attn_isa_get(); NULL: the portable bodies). Each returns 1 when it handled the
@@ -109,6 +136,10 @@ typedef struct mmi_attn_isa {
     int (*gate_grad_row)(int64_t n, float scale, const float *q, float *dq, const float *k,
                          const float *dk, double *acc, float *dg);
     int (*log_gate_copy)(int64_t n, const float *x, float *y, int *bad);
+    int (*softmax_row)(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
+                       int64_t dv);
+    int (*rwkv_bonus)(int64_t d, int64_t dv, float scale, const float *r, const float *u,
+                      const float *k, const float *v, float *o, double *c);
 } mmi_attn_isa;
 
 /* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
@@ -171,6 +202,10 @@ int mmi_attn_relu_row_avx512(int64_t n, int64_t lim, float *x, int square);
 int mmi_attn_relu_ds_row_avx512(int64_t n, float *t, float *u, float f);
 int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, double *bt,
                              const float *q, float scale, const float *k, float *qe, float *kh);
+int mmi_attn_softmax_row_avx512(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
+                                int64_t dv);
+int mmi_attn_rwkv_bonus_avx512(int64_t d, int64_t dv, float scale, const float *r, const float *u,
+                               const float *k, const float *v, float *o, double *c);
 
 /* ---- GEMM tiles (attn_tiles.c) ------------------------------------------------------------- */
 /* C = alpha A B + beta C, all row-major, on the GEMM micro-kernel's unpacked path (in column
@@ -202,15 +237,35 @@ int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j);
  * (the fast-transformers convention: eps added after the dot product); normalize = 0 gives
  * o_i = fq_i^T S_i and den_i = 1. den [n] receives the denominators. Causal uses the
  * bottom-right alignment above and an F x dv running state (O(F dv) working memory).
- * ws floats: mmi_attn_linear_ws_floats(F, dv). */
-size_t mmi_attn_linear_ws_floats(int64_t f, int64_t dv);
+ * ws floats: mmi_attn_linear_ws_floats(n, F, dv) (n: the most queries of a call). */
+size_t mmi_attn_linear_ws_floats(int64_t n, int64_t f, int64_t dv);
 void mmi_attn_linear_fwd(const mmi_attn_dims *s, int normalize, double eps, const float *fq,
                          const float *fk, const float *v, float *o, float *den, float *ws);
+/* mmi_attn_linear_fwd from the raw q [n, F] and k [m, F]: also writes their features
+ * fq = phi(q), fk = phi(k) under the elementwise map fmap (MM_FMAP_*). The causal chunkwise
+ * path maps each chunk as it reaches it (one pass over q and k instead of a feature pass
+ * before the products); the others map the whole arrays first. Results equal
+ * mmi_attn_fmap_fwd followed by mmi_attn_linear_fwd. */
+typedef struct mmi_attn_fmap_in {
+    int32_t fmap;
+    const float *q, *k;
+} mmi_attn_fmap_in;
+void mmi_attn_linear_fwd_map(const mmi_attn_dims *s, int32_t fmap, int normalize, double eps,
+                             const float *q, const float *k, float *fq, float *fk, const float *v,
+                             float *o, float *den, float *ws);
 /* Gradients with respect to fq, fk and v (B2.6), from the saved o and den. Overwrites
  * dfq [n, F], dfk [m, F], dv [m, dv]. */
 void mmi_attn_linear_bwd(const mmi_attn_dims *s, int normalize, const float *fq, const float *fk,
                          const float *v, const float *o, const float *den, const float *dout,
                          float *dfq, float *dfk, float *dv, float *ws);
+/* mmi_attn_linear_bwd through the elementwise map fmap (> 0, MM_FMAP_*): dq, dk [n, F] receive
+ * the gradients with respect to the raw q and k (mmi_attn_fmap_bwd of the feature gradients).
+ * The causal chunkwise path maps each chunk's gradients as they are finished (tq, tk
+ * unused); the others write the feature gradients into tq, tk [n, F] and map them after. */
+void mmi_attn_linear_bwd_map(const mmi_attn_dims *s, int32_t fmap, int normalize, const float *fq,
+                             const float *fk, const float *v, const float *o, const float *den,
+                             const float *dout, float *dq, float *dk, float *dv, float *tq,
+                             float *tk, float *ws);
 
 /* ---- feature maps (attn_fmap.c) ----------------------------------------------------------- */
 /* Elementwise maps (MM_FMAP_*): y = phi(x) over n values; backward dx = dy * phi'(x), computed

@@ -31,7 +31,7 @@
 /* NR panels of B per packing chunk when the threads pack a shared B block together. */
 #define PACK_PANELS 4
 
-enum { PATH_PACKED, PATH_DIRECT, PATH_DOT, PATH_SMALL_NT };
+enum { PATH_PACKED, PATH_DIRECT, PATH_DOT, PATH_SMALL_NT, PATH_GEMV };
 
 /* NT with a few rows and a short k (an MLP's first layer at batch 1: y = x W^T with W n x k,
  * k the observation size): dot products of length k are mostly horizontal sums (a 1x256x3
@@ -91,6 +91,7 @@ size_t mmi_gemm_ws_size(int32_t n_threads)
  *       SMALL_NT_K); dot products when m <= 8, or when m or n <= 64 and k >= 128 (the
  *       horizontal sums of a dot tile need a long k to amortise).
  *   TT: always packed.
+ * A set with a one-row kernel (gemv) takes every NT shape with m == 1 (gemm_with).
  * Sizes are compared through quotients so that no product can overflow.
  */
 static int choose_path(int ta, int tb, int64_t m, int64_t n, int64_t k)
@@ -213,10 +214,16 @@ static void run_dot(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, int64
     }
 }
 
+/* PATH_GEMV: columns [j0, j1) of the one row of C (one thread's chunk), the whole k. */
+static void run_gemv(const gemm_job *g, int64_t j0, int64_t j1)
+{
+    g->ukr->gemv(g->k, j1 - j0, g->a, g->b + j0 * g->ldb, g->ldb, g->alpha, g->beta, g->c + j0);
+}
+
 static void tile_units(const mmi_gemm_ukr *u, int path, int64_t *mu, int64_t *nu)
 {
-    *mu = path == PATH_DOT ? MMI_GEMM_DOT_MR : u->mr;
-    *nu = path == PATH_DOT ? MMI_GEMM_DOT_NR : u->nr;
+    *mu = path == PATH_DOT ? MMI_GEMM_DOT_MR : path == PATH_GEMV ? 1 : u->mr;
+    *nu = path == PATH_DOT ? MMI_GEMM_DOT_NR : path == PATH_GEMV ? MMI_GEMM_GEMV_NR : u->nr;
 }
 
 static int64_t round_up(int64_t x, int64_t unit) { return (x + unit - 1) / unit * unit; }
@@ -320,6 +327,8 @@ static void unpacked_chunk_task(void *ctx, int64_t c, int64_t n)
     chunk_range(g, c, g->m, g->n, &i0, &i1, &j0, &j1);
     if (g->path == PATH_DIRECT)
         run_direct(g, i0, i1, j0, j1);
+    else if (g->path == PATH_GEMV)
+        run_gemv(g, j0, j1);
     else
         run_dot(g, i0, i1, j0, j1);
     finish(g, i0, i1, j0, j1);
@@ -365,6 +374,9 @@ static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_
     g.ta = ta;
     g.tb = tb;
     g.path = choose_path(ta, tb, m, n, k);
+    /* One row of A, NT: the set's gemv when it has one (a shape rule per set, so the path
+     * still never depends on the thread count; no workspace, as dot and small NT). */
+    if (m == 1 && !ta && tb && ukr->gemv) g.path = PATH_GEMV;
     g.m = m;
     g.n = n;
     g.k = k;
@@ -385,6 +397,9 @@ static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_
     if (nt > tiles) nt = tiles;
     if (g.path == PATH_SMALL_NT) {
         run_small_nt(&g);
+    } else if (g.path == PATH_GEMV && nt <= 1) {
+        run_gemv(&g, 0, n);
+        finish(&g, 0, m, 0, n);
     } else if (nt > 1) {
         run_threaded(&g, pool, nt);
     } else if (g.path == PATH_PACKED) {

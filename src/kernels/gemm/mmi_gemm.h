@@ -82,6 +82,8 @@ int mmi_gemm_on_path(mmi_simd_path p, int ta, int tb, int64_t m, int64_t n, int6
  *   dot:    no packing; NT with small m or n and a long k (y = x W^T at batch 1): rows of A
  *           and rows of the stored B are both contiguous along k, so each C element is a dot
  *           product.
+ *   gemv:   NT with m == 1, when the set has a gemv entry (the AVX-512 set): many rows of the
+ *           stored B at once against the one row of A, any k (it replaces dot and small-k NT).
  * A kernel set implements the three block loops and the packing; the driver does the blocking,
  * threading, alpha == 0 / k == 0 and the beta of the first k block.
  */
@@ -133,7 +135,16 @@ typedef struct mmi_gemm_ukr {
                    int64_t kc, float *ap);
     void (*pack_b)(int tb, const float *b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
                    int64_t nc, float *bp);
+    /* One row of A, NT (y = x W^T at batch 1), or NULL: the driver then takes the dot or the
+     * small-k path. c[j] = alpha * sum_p a[p] b[j*ldb + p] + beta * c[j] for j < n over the
+     * whole k (no k blocks), each element computed the same way whatever n and whatever
+     * column it is (the threads split n in multiples of MMI_GEMM_GEMV_NR). */
+    void (*gemv)(int64_t k, int64_t n, const float *a, const float *b, int64_t ldb, float alpha,
+                 float beta, float *c);
 } mmi_gemm_ukr;
+
+/* Columns per chunk unit of the gemv path when threads split it. */
+#define MMI_GEMM_GEMV_NR 16
 
 /* The portable C kernel set (gemm_ukr.c); always present. */
 extern const mmi_gemm_ukr mmi_gemm_ukr_portable;

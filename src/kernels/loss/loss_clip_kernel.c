@@ -5,7 +5,9 @@
  * both directions' log-sum-exp, the loss and dLoss/dt = sum G z without any gradient GEMM.
  * Pass 2 (only when dx or dy is wanted) recomputes each tile and turns it into
  * G' = P + Q - 2I (P row softmax, Q column softmax), then dX_I += c G' Y_J and
- * dY_J += c G'^T X_I with c = s / (2B). State between passes: 2B floats. */
+ * dY_J += c G'^T X_I with c = s / (2B). State between passes: 2B floats. The GEMMs run on
+ * packed operands (loss_tile_gemm.c): X_I is packed once per row block, in both the forms it
+ * takes (rows of Z, and B operand of dY_J), and reused by every column block. */
 #include "mmi_loss_kernels.h"
 
 #include <math.h>
@@ -15,21 +17,29 @@
 #define COLS_PER_TASK 64 /* tile columns per pool task */
 
 typedef struct clip_ws {
-    void *gemm_ws;
     float *z;          /* tile x tile */
+    float *xa, *yb;    /* X_I as op(A) and Y_J^T as op(B) of Z (tile rows by d) */
+    float *ga;         /* G' or G'^T as op(A) of the gradient GEMMs (tile x tile) */
+    float *xn, *yn;    /* X_I and Y_J as op(B) of dY_J and dX_I (tile by d columns) */
     float *m_r, *m_c;  /* running maxima, then log-sum-exps */
     double *l_r, *l_c; /* running sums of exp(z - m) */
     double *a_r, *a_c; /* running sums of exp(z - m) z */
 } clip_ws;
 
 /* Carves ws (or only measures it when base is NULL); returns the byte count, 0 on overflow. */
-static size_t clip_layout(void *base, int64_t n, int64_t tile, int32_t n_threads, clip_ws *w)
+static size_t clip_layout(void *base, int64_t n, int64_t d, int64_t tile, clip_ws *w)
 {
     mmi_carve y = base ? mmi_carve_at(base, SIZE_MAX) : mmi_carve_measure();
-    int64_t tt;
-    if (mmi_mul_i64(&tt, tile, tile)) return 0;
-    w->gemm_ws = mmi_carve_take(&y, (int64_t)mmi_gemm_ws_size(n_threads), 1);
+    int64_t tt, td, gg, dt;
+    if (mmi_mul_i64(&tt, tile, tile) || mmi_mul_i64(&td, mmi_tg_pad(tile), d) ||
+        mmi_mul_i64(&gg, mmi_tg_pad(tile), tile) || mmi_mul_i64(&dt, mmi_tg_pad(d), tile))
+        return 0;
     w->z = mmi_carve_take(&y, tt, sizeof(float));
+    w->xa = mmi_carve_take(&y, td, sizeof(float));
+    w->yb = mmi_carve_take(&y, td, sizeof(float));
+    w->ga = mmi_carve_take(&y, gg, sizeof(float));
+    w->xn = mmi_carve_take(&y, dt, sizeof(float));
+    w->yn = mmi_carve_take(&y, dt, sizeof(float));
     w->m_r = mmi_carve_take(&y, n, sizeof(float));
     w->m_c = mmi_carve_take(&y, n, sizeof(float));
     w->l_r = mmi_carve_take(&y, n, sizeof(double));
@@ -39,10 +49,11 @@ static size_t clip_layout(void *base, int64_t n, int64_t tile, int32_t n_threads
     return y.overflow ? 0 : y.off;
 }
 
-size_t mmi_loss_clip_ws_size(int64_t max_n, int64_t tile, int32_t n_threads)
+size_t mmi_loss_clip_ws_size(int64_t max_n, int64_t max_d, int64_t tile, int32_t n_threads)
 {
     clip_ws w;
-    return clip_layout(NULL, max_n, tile, n_threads, &w);
+    (void)n_threads; /* the packed operands are shared by the threads */
+    return clip_layout(NULL, max_n, max_d, tile, &w);
 }
 
 /* One tile's work, shared by the pool tasks of both passes. */
@@ -132,24 +143,34 @@ static void grad_task(void *ctx, int64_t k, int64_t n)
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-static void tile_gemm(const mmi_pair_args *a, clip_ws *w, mmi_pool *pool, const clip_tile *t)
+/* Z = s X_I Y_J^T from the packed X_I (w->xa) after packing Y_J^T. */
+static void tile_gemm(const mmi_pair_args *a, clip_ws *w, mmi_pool *pool, const mmi_gemm_ukr *u,
+                      const clip_tile *t)
 {
-    mmi_gemm(MM_NO_TRANS, MM_TRANS, t->ti, t->tj, a->d, a->scale, a->x + t->i0 * a->d, a->d,
-             a->y + t->j0 * a->d, a->d, 0.0f, w->z, t->tj, w->gemm_ws, pool);
+    mmi_tg_pack_b(u, MM_TRANS, a->y + t->j0 * a->d, a->d, a->d, t->tj, w->yb, pool);
+    mmi_tg_run(u, t->ti, t->tj, a->d, a->scale, w->xa, w->yb, 0.0f, w->z, t->tj, pool);
 }
 
-/* Pass 1 over every tile; returns the diagonal sum of z. */
+static void tile_size(const mmi_pair_args *a, clip_tile *t)
+{
+    t->ti = a->n - t->i0 < a->tile ? a->n - t->i0 : a->tile;
+    t->tj = a->n - t->j0 < a->tile ? a->n - t->j0 : a->tile;
+}
+
+/* Pass 1 over every tile; returns the diagonal sum of z. gemm_only: no statistics. */
 static double clip_pass1(const mmi_pair_args *a, clip_ws *w, mmi_pool *pool,
-                         const mmi_loss_tile_ops *ops)
+                         const mmi_loss_tile_ops *ops, const mmi_gemm_ukr *u, int gemm_only)
 {
     double diag = 0.0;
     for (int64_t i0 = 0; i0 < a->n; i0 += a->tile) {
+        int64_t ti = a->n - i0 < a->tile ? a->n - i0 : a->tile;
+        mmi_tg_pack_a(u, MM_NO_TRANS, a->x + i0 * a->d, a->d, ti, a->d, w->xa, pool);
         for (int64_t j0 = 0; j0 < a->n; j0 += a->tile) {
             clip_tile t = {ops, w, i0, j0, 0, 0, j0 == 0, i0 == 0, 0};
-            t.ti = a->n - i0 < a->tile ? a->n - i0 : a->tile;
-            t.tj = a->n - j0 < a->tile ? a->n - j0 : a->tile;
+            tile_size(a, &t);
             t.n_row_tasks = ceil_div(t.ti, ROWS_PER_TASK);
-            tile_gemm(a, w, pool, &t);
+            tile_gemm(a, w, pool, u, &t);
+            if (gemm_only) continue;
             for (int64_t i = i0 > j0 ? i0 : j0; i < i0 + t.ti && i < j0 + t.tj; i++)
                 diag += (double)w->z[(i - i0) * t.tj + (i - j0)];
             mmi_pool_run(pool, stats_task, &t, t.n_row_tasks + ceil_div(t.tj, COLS_PER_TASK));
@@ -160,37 +181,59 @@ static double clip_pass1(const mmi_pair_args *a, clip_ws *w, mmi_pool *pool,
 
 /* Pass 2: gradients dX, dY (either may be NULL). */
 static void clip_pass2(const mmi_pair_args *a, clip_ws *w, mmi_pool *pool,
-                       const mmi_loss_tile_ops *ops)
+                       const mmi_loss_tile_ops *ops, const mmi_gemm_ukr *u, int gemm_only)
 {
     float c = (float)((double)a->scale * a->grad_scale / (2.0 * (double)a->n));
+    const int64_t d = a->d;
     for (int64_t i0 = 0; i0 < a->n; i0 += a->tile) {
+        int64_t ti = a->n - i0 < a->tile ? a->n - i0 : a->tile;
+        mmi_tg_pack_a(u, MM_NO_TRANS, a->x + i0 * d, d, ti, d, w->xa, pool);
+        if (a->dy) mmi_tg_pack_b(u, MM_NO_TRANS, a->x + i0 * d, d, ti, d, w->xn, pool);
         for (int64_t j0 = 0; j0 < a->n; j0 += a->tile) {
             clip_tile t = {ops, w, i0, j0, 0, 0, 0, 0, 0};
-            t.ti = a->n - i0 < a->tile ? a->n - i0 : a->tile;
-            t.tj = a->n - j0 < a->tile ? a->n - j0 : a->tile;
-            tile_gemm(a, w, pool, &t);
-            mmi_pool_run(pool, grad_task, &t, ceil_div(t.ti, ROWS_PER_TASK));
+            tile_size(a, &t);
+            tile_gemm(a, w, pool, u, &t);
+            if (!gemm_only) mmi_pool_run(pool, grad_task, &t, ceil_div(t.ti, ROWS_PER_TASK));
             /* beta 0 on the first visit of a block of dX / dY: no zero-fill pass needed. */
-            if (a->dx)
-                mmi_gemm(MM_NO_TRANS, MM_NO_TRANS, t.ti, a->d, t.tj, c, w->z, t.tj,
-                         a->y + j0 * a->d, a->d, j0 == 0 ? 0.0f : 1.0f, a->dx + i0 * a->d, a->d,
-                         w->gemm_ws, pool);
-            if (a->dy)
-                mmi_gemm(MM_TRANS, MM_NO_TRANS, t.tj, a->d, t.ti, c, w->z, t.tj, a->x + i0 * a->d,
-                         a->d, i0 == 0 ? 0.0f : 1.0f, a->dy + j0 * a->d, a->d, w->gemm_ws, pool);
+            if (a->dx) {
+                mmi_tg_pack_a(u, MM_NO_TRANS, w->z, t.tj, t.ti, t.tj, w->ga, pool);
+                mmi_tg_pack_b(u, MM_NO_TRANS, a->y + j0 * d, d, t.tj, d, w->yn, pool);
+                mmi_tg_run(u, t.ti, d, t.tj, c, w->ga, w->yn, j0 == 0 ? 0.0f : 1.0f, a->dx + i0 * d,
+                           d, pool);
+            }
+            if (a->dy) {
+                mmi_tg_pack_a(u, MM_TRANS, w->z, t.tj, t.tj, t.ti, w->ga, pool);
+                mmi_tg_run(u, t.tj, d, t.ti, c, w->ga, w->xn, i0 == 0 ? 0.0f : 1.0f, a->dy + j0 * d,
+                           d, pool);
+            }
         }
     }
 }
 
-void mmi_loss_clip(const mmi_pair_args *a, void *ws, mmi_pool *pool, mmi_pair_result *r)
+static double pair_flops(const mmi_pair_args *a, int gemms)
+{
+    return 2.0 * gemms * (double)a->n * (double)a->n * (double)a->d;
+}
+
+double mmi_loss_clip_gemms(const mmi_pair_args *a, void *ws, mmi_pool *pool)
+{
+    const mmi_gemm_ukr *u = mmi_gemm_ukr_for(mmi_simd_path_get());
+    clip_ws w;
+    clip_layout(ws, a->n, a->d, a->tile, &w);
+    clip_pass1(a, &w, pool, NULL, u, 1);
+    if (a->dx || a->dy) clip_pass2(a, &w, pool, NULL, u, 1);
+    return pair_flops(a, 1 + (a->dx || a->dy) + (a->dx != NULL) + (a->dy != NULL));
+}
+
+void mmi_loss_clip_with(const mmi_pair_args *a, void *ws, mmi_pool *pool, mmi_pair_result *r,
+                        const struct mmi_loss_tile_ops *ops, const mmi_gemm_ukr *u)
 {
     MMI_ASSERT(a && r && a->n > 0 && a->d > 0 && a->tile > 0 && a->x && a->y);
     MMI_ASSERT(ws && (uintptr_t)ws % MMI_ALIGN == 0);
-    const mmi_loss_tile_ops *ops = mmi_loss_tile_ops_get();
     clip_ws w;
     double diag, sum_r = 0.0, sum_c = 0.0, wz_r = 0.0, wz_c = 0.0, n = (double)a->n;
-    clip_layout(ws, a->n, a->tile, mmi_pool_size(pool), &w);
-    diag = clip_pass1(a, &w, pool, ops);
+    clip_layout(ws, a->n, a->d, a->tile, &w);
+    diag = clip_pass1(a, &w, pool, ops, u, 0);
     /* Turn the running maxima into log-sum-exps (kept in m_r / m_c for pass 2). */
     for (int64_t i = 0; i < a->n; i++) {
         double lr = (double)w.m_r[i] + log(w.l_r[i]), lc = (double)w.m_c[i] + log(w.l_c[i]);
@@ -207,5 +250,11 @@ void mmi_loss_clip(const mmi_pair_args *a, void *ws, mmi_pool *pool, mmi_pair_re
     r->loss = 0.5 * (r->loss_rows + r->loss_cols);
     /* dLoss/dt = sum_ij G_ij z_ij with G = (P + Q - 2I) / (2B). */
     r->dlog_scale = a->grad_scale * (wz_r + wz_c - 2.0 * diag) / (2.0 * n);
-    if (a->dx || a->dy) clip_pass2(a, &w, pool, ops);
+    if (a->dx || a->dy) clip_pass2(a, &w, pool, ops, u, 0);
+}
+
+void mmi_loss_clip(const mmi_pair_args *a, void *ws, mmi_pool *pool, mmi_pair_result *r)
+{
+    mmi_loss_clip_with(a, ws, pool, r, mmi_loss_tile_ops_get(),
+                       mmi_gemm_ukr_for(mmi_simd_path_get()));
 }

@@ -31,15 +31,46 @@ typedef struct mmi_pair_result {
     double dbias;                /* SigLIP dLoss/db (times grad_scale) */
 } mmi_pair_result;
 
-/* Workspace bytes for n <= max_n pairs, tile edge tile, on a pool of n_threads threads. Returns
- * 0 on size overflow. */
-size_t mmi_loss_clip_ws_size(int64_t max_n, int64_t tile, int32_t n_threads);
-size_t mmi_loss_siglip_ws_size(int64_t max_n, int64_t tile, int32_t n_threads);
+/* Workspace bytes for n <= max_n pairs of width d <= max_d, tile edge tile, on a pool of
+ * n_threads threads. Returns 0 on size overflow. */
+size_t mmi_loss_clip_ws_size(int64_t max_n, int64_t max_d, int64_t tile, int32_t n_threads);
+size_t mmi_loss_siglip_ws_size(int64_t max_n, int64_t max_d, int64_t tile, int32_t n_threads);
 
 /* CLIP (two passes: online row/column log-sum-exp statistics, then the gradients). */
 void mmi_loss_clip(const mmi_pair_args *a, void *ws, mmi_pool *pool, mmi_pair_result *r);
 /* SigLIP (one fused pass). */
 void mmi_loss_siglip(const mmi_pair_args *a, void *ws, mmi_pool *pool, mmi_pair_result *r);
+
+/* The same with the tile primitives ops and the GEMM kernel set u of one SIMD path (tests run
+ * every path the machine has: mmi_dispatch_for, mmi_gemm_ukr_for). */
+void mmi_loss_clip_with(const mmi_pair_args *a, void *ws, mmi_pool *pool, mmi_pair_result *r,
+                        const struct mmi_loss_tile_ops *ops, const mmi_gemm_ukr *u);
+void mmi_loss_siglip_with(const mmi_pair_args *a, void *ws, mmi_pool *pool, mmi_pair_result *r,
+                          const struct mmi_loss_tile_ops *ops, const mmi_gemm_ukr *u);
+
+/* Benchmarks only: the same calls' tile GEMMs (packing included, same shapes, operands, order
+ * and workspace) with every element-wise pass left out, so the GEMM share of a call can be
+ * timed on its own; the outputs (dx, dy, the tile buffers) hold meaningless values. Returns the
+ * floating-point operations of the GEMMs run (2 m n k each). */
+double mmi_loss_clip_gemms(const mmi_pair_args *a, void *ws, mmi_pool *pool);
+double mmi_loss_siglip_gemms(const mmi_pair_args *a, void *ws, mmi_pool *pool);
+
+/* ---- the tiles' GEMMs on operands packed once (loss_tile_gemm.c) ---------------------------
+ * u is the dispatched GEMM kernel set (mmi_gemm_ukr_for(mmi_simd_path_get())). An operand is
+ * packed for all its k blocks into u's panel layout: op(A) (m x k) takes mmi_tg_pad(m) * k
+ * floats, op(B) (k x n) mmi_tg_pad(n) * k floats, whatever the set (MMI_TG_PAD is a multiple
+ * of every set's mr and nr). mmi_tg_run computes C = alpha op(A) op(B) + beta C from packed
+ * operands (beta 0: C is not read) with mmi_gemm's native packed register tile (k blocks of its
+ * own, see loss_tile_gemm.c), bitwise the same for every pool size. */
+#define MMI_TG_PAD 96
+int64_t mmi_tg_pad(int64_t rows);
+void mmi_tg_pack_a(const mmi_gemm_ukr *u, int ta, const float *a, int64_t lda, int64_t m, int64_t k,
+                   float *ap, mmi_pool *pool);
+void mmi_tg_pack_b(const mmi_gemm_ukr *u, int tb, const float *b, int64_t ldb, int64_t k, int64_t n,
+                   float *bp, mmi_pool *pool);
+void mmi_tg_run(const mmi_gemm_ukr *u, int64_t m, int64_t n, int64_t k, float alpha,
+                const float *ap, const float *bp, float beta, float *c, int64_t ldc,
+                mmi_pool *pool);
 
 /* ---- BLIP ITC, one direction --------------------------------------------------------------- */
 /* Rows q (online) and qm (momentum) [n, d]; columns kb [n, d] then kq [nq, d] (the queue);
