@@ -307,8 +307,96 @@ static void test_avx512(void)
         }
 }
 
+/* mmi_lerp (Polyak) and mmi_bias_act_rows (the dense forward epilogue) on the dispatched entry
+ * and on every path's table: lerp bitwise the loop d = d keep + take s (two rounded products,
+ * a rounded sum) and within 1 ulp-scale of the float64 value, for every length 0..40 with
+ * guards; bias_act_rows bitwise add_rows then act_forward row by row, on a strided view
+ * (ld > n) whose gaps and guards stay untouched, for ReLU, a kind no table fuses (tanh), bias
+ * or activation alone, and ReLU in place (ya = z). */
+static void lerp_bias_on(const mmi_elementwise_isa *t)
+{
+    enum { M = 40, G = 16, R = 3, LD = M + 5 };
+    static float d[M + 2 * G], ref[M], s[M], z[R * LD + 2 * G], ya[R * LD + 2 * G];
+    static float zr[R * LD], yr[R * LD], x[R * LD], bias[M];
+    const float keep = 0.995f, take = 0.005f;
+    mmt_fill_uniform(s, M, 21, -3, 3);
+    mmt_fill_uniform(x, R * LD, 22, -2, 2);
+    mmt_fill_uniform(bias, M, 23, -1, 1);
+    for (int64_t n = 0; n <= M; n++) {
+        for (int j = 0; j < M + 2 * G; j++) d[j] = 66.0f;
+        mmt_fill_uniform(d + G, n, 24, -3, 3);
+        for (int64_t j = 0; j < n; j++) {
+            double want = (double)d[G + j] * 0.995 + 0.005 * (double)s[j];
+            ref[j] = d[G + j] * keep + take * s[j];
+            CHECK(fabs(ref[j] - want) <= 1e-6 * (fabs(want) + 3.0));
+        }
+        if (t)
+            CHECK(!t->lerp || t->lerp(d + G, s, n, keep, take) == 1);
+        else
+            mmi_lerp(d + G, s, n, keep, take);
+        for (int j = 0; j < G; j++) CHECK(d[j] == 66.0f && d[G + n + j] == 66.0f);
+        CHECK(n == 0 || !t || !t->lerp || memcmp(d + G, ref, sizeof(float) * (size_t)n) == 0);
+        CHECK(n == 0 || t || memcmp(d + G, ref, sizeof(float) * (size_t)n) == 0);
+        for (int k = 0; k < 5; k++) {
+            const int kind = k == 3 ? MM_ACT_TANH : MM_ACT_RELU, use_b = k != 2, use_a = k != 1;
+            float *out = k == 4 ? z : ya; /* k 4: in place (ya = z), as a ReLU after a dense */
+            int done;
+            for (int j = 0; j < R * LD + 2 * G; j++) z[j] = ya[j] = 55.0f;
+            for (int r = 0; r < R; r++)
+                for (int64_t j = 0; j < n; j++) z[G + r * LD + j] = zr[r * LD + j] = x[r * LD + j];
+            for (int r = 0; r < R; r++) { /* the unfused pair, row by row */
+                if (use_b) mmi_add_rows(zr + r * LD, bias, 1, n);
+                if (use_a) mmi_act_forward(kind, zr + r * LD, yr + r * LD, n);
+            }
+            if (t) {
+                done = t->bias_act_rows && t->bias_act_rows(z + G, use_b ? bias : NULL,
+                                                            use_a ? out + G : NULL, kind, R, n, LD);
+                if (!done) continue; /* the pair runs instead: nothing of its own to check */
+            } else {
+                mmi_bias_act_rows(z + G, use_b ? bias : NULL, use_a ? out + G : NULL, kind, R, n,
+                                  LD);
+            }
+            if (k == 4) { /* z holds the activation; the reference's yr */
+                for (int r = 0; r < R; r++)
+                    CHECK(n == 0 ||
+                          memcmp(z + G + r * LD, yr + r * LD, sizeof(float) * (size_t)n) == 0);
+                for (int j = 0; j < G; j++)
+                    CHECK(z[j] == 55.0f && z[G + (R - 1) * LD + n + j] == 55.0f);
+                continue;
+            }
+            for (int j = 0; j < G; j++) {
+                CHECK(z[j] == 55.0f && z[G + (R - 1) * LD + n + j] == 55.0f);
+                CHECK(ya[j] == 55.0f && ya[G + (R - 1) * LD + n + j] == 55.0f);
+            }
+            for (int r = 0; r < R; r++) {
+                for (int64_t j = n; j < LD && r < R - 1; j++)
+                    CHECK(z[G + r * LD + j] == 55.0f && ya[G + r * LD + j] == 55.0f);
+                CHECK(n == 0 ||
+                      memcmp(z + G + r * LD, zr + r * LD, sizeof(float) * (size_t)n) == 0);
+                if (use_a)
+                    CHECK(n == 0 ||
+                          memcmp(ya + G + r * LD, yr + r * LD, sizeof(float) * (size_t)n) == 0);
+                for (int64_t j = 0; j < n && use_a && kind == MM_ACT_RELU; j++) {
+                    double v = (double)x[r * LD + j] + (use_b ? (double)bias[j] : 0.0);
+                    CHECK(fabs(ya[G + r * LD + j] - (v > 0 ? v : 0)) <= 1e-6 * (fabs(v) + 1));
+                }
+            }
+        }
+    }
+}
+
+static void test_lerp_bias_act(void)
+{
+    lerp_bias_on(NULL); /* the dispatched entries */
+    for (int p = MMI_SIMD_AVX2; p < MMI_SIMD_NPATHS; p++) {
+        const mmi_elementwise_isa *t;
+        if (path_table(p, &t) && t) lerp_bias_on(t);
+    }
+}
+
 void suite_act(void)
 {
+    mmt_run("act_lerp_bias_act", test_lerp_bias_act);
     mmt_run("act_paths_bitwise", test_paths_bitwise);
     mmt_run("act_values", test_values);
     mmt_run("act_special", test_special);

@@ -15,6 +15,7 @@
 #include "runner.h"
 #include "vectors/optim_vectors.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,6 +424,48 @@ static void test_kernel_paths(void)
         if (path_table(p)) check_kernel_path(path_table(p));
 }
 
+/* Adam's dry verdict near the float range (the AVX-512 dry pass judges most lanes by a bound,
+ * the rest exactly): a parameter at FLT_MAX stepped down (finite), a first moment whose ratio
+ * to eps overflows (Inf), one just under that (the bound fails, the exact value is finite), a
+ * parameter at -FLT_MAX stepped further down (Inf; finite after AdamW's shrink), each at a lane of the vector body and of
+ * the tail, with and without AMSGrad and AdamW's shrink. Every path's dry verdict (nothing
+ * stored) must be the portable one and the one its committing pass finds. */
+static void test_kernel_adam_dry_bound(void)
+{
+    enum { N = 19 };
+    static const int64_t where[] = {3, N - 1};
+    float *buf = malloc(sizeof(float) * N * 5), *p = buf, *g = buf + N, *s0 = buf + 2 * N;
+    for (int path = 0; path < MMI_SIMD_NPATHS; path++) {
+        mmi_dispatch d;
+        if (!mmi_dispatch_for((mmi_simd_path)path, &d) || !(g_table = d.elementwise)) continue;
+        for (int c = 0; c < 4; c++)
+            for (int w = 0; w < 2; w++)
+                for (int var = 0; var < 3; var++) {
+                    mmi_opt_args u;
+                    int want;
+                    int64_t i = where[w];
+                    memset(buf, 0, sizeof(float) * N * 5);
+                    mmt_fill_uniform(p, N, 7, -1, 1);
+                    mmt_fill_uniform(g, N, 8, -1, 1);
+                    mmt_fill_uniform(s0 + N, N, 9, 0, 0.01f); /* v */
+                    if (c == 0) p[i] = FLT_MAX, g[i] = 1.0f;  /* stepped down: finite */
+                    if (c == 1) s0[i] = 1e37f, g[i] = 0.0f, s0[N + i] = 0.0f;  /* m / eps: Inf */
+                    if (c == 2) s0[i] = 1e33f, g[i] = 0.0f, s0[N + i] = 1e30f; /* finite */
+                    if (c == 3) p[i] = -FLT_MAX, s0[i] = 1e36f, s0[N + i] = 1e-30f; /* Inf */
+                    memset(&u, 0, sizeof u);
+                    u.p = p, u.g = g, u.s0 = s0, u.s1 = s0 + N, u.s2 = s0 + 2 * N, u.n = N;
+                    u.scale = 1.0f, u.lr = 0.01f, u.a = 0.9f, u.ca = 0.1f, u.b = 0.999f;
+                    u.cb = 0.001f, u.eps = 1e-8f, u.nstep = -0.0123f, u.bc2s = 0.05f;
+                    u.flag1 = var == 1, u.shrink = var == 2 ? 0.999f : 1.0f;
+                    u.dry = 1;
+                    want = mmi_adam_update_portable(&u);
+                    CHECK(want == (c == 1 || (c == 3 && var != 2))); /* shrink: back in range */
+                    CHECK(dry_then_wet(table_adam, &u, buf, sizeof(float) * N * 5) == want);
+                }
+    }
+    free(buf);
+}
+
 /* Every length 0..40 (each residue mod 8 and 16), every option combination: the vector bodies
  * store bitwise the portable values, give its verdict, and write nothing outside [0, n) (guard
  * values around every array). */
@@ -506,6 +549,7 @@ void suite_optim(void)
     mmt_run("optim_clip", test_clip);
     mmt_run("optim_refuse_nonfinite", test_refuse_nonfinite);
     mmt_run("optim_kernel_nonfinite", test_kernel_nonfinite);
+    mmt_run("optim_kernel_adam_dry_bound", test_kernel_adam_dry_bound);
     mmt_run("optim_refuse_nonfinite_update", test_refuse_nonfinite_update);
     mmt_run("optim_hyper_setters", test_hyper_setters);
 }

@@ -894,6 +894,71 @@ static void test_lru_transposed_bit_equal(void)
         }
 }
 
+/* One step of n rows at once (mmi_ssm_lru_step_rows: a recurrent policy's agents), on the
+ * dispatched entry and on every path's table that has a body: each row bit-equal to a one-step
+ * mmi_ssm_lru_fwd from its own state (so acting in a batch stays bit-equal to training), and
+ * within float rounding of a float64 evaluation of the recurrence; n from 1 to 9 (groups of
+ * four, two and one), shapes with and without full 16-lane vectors, zero or given states, D or
+ * none. */
+static void lru_step_rows_on(const mmi_ssm_isa *v, int64_t H, int64_t N, int64_t n, int var)
+{
+    enum { MH = 33, MN = 17, MR = 9 };
+    static float lam[2 * MN], bn[2 * MN * MH], c[2 * MN * MH], d[MH], u[MR * MH], h0[MR * 2 * MN];
+    static float bt[2 * MN * MH], ct[2 * MN * MH], acc[2 * MN], y1[MR * MH], y2[MR * MH + 1];
+    static float hs1[MR * 2 * MN], hs2[MR * 2 * MN + 1];
+    mmi_lru_row r;
+    mmi_lru_steps st;
+    mmt_fill_uniform(lam, 2 * N, 50 + var, -0.7f, 0.7f);
+    mmt_fill_uniform(bn, 2 * N * H, 51 + var, -1.0f, 1.0f);
+    mmt_fill_uniform(c, 2 * N * H, 52 + var, -1.0f, 1.0f);
+    mmt_fill_uniform(d, H, 53 + var, -1.0f, 1.0f);
+    mmt_fill_uniform(u, n * H, 54 + var, -2.0f, 2.0f);
+    mmt_fill_uniform(h0, n * 2 * N, 55 + var, -1.0f, 1.0f);
+    memset(&r, 0, sizeof r);
+    r.L = 1, r.H = H, r.N = N, r.lam = lam, r.bn = bn, r.c = c, r.d = var & 1 ? NULL : d;
+    for (int64_t i = 0; i < n; i++) { /* the training forward, one row at a time */
+        r.u = u + i * H, r.h0 = var & 2 ? NULL : h0 + i * 2 * N;
+        r.y = y1 + i * H, r.hs = hs1 + i * 2 * N;
+        mmi_ssm_lru_fwd(&r);
+        for (int64_t q = 0; q < N; q++) { /* float64: lambda h0 + sum_k B u */
+            double br = 0, bi = 0, pr = r.h0 ? r.h0[2 * q] : 0, pi = r.h0 ? r.h0[2 * q + 1] : 0;
+            for (int64_t k = 0; k < H; k++)
+                br += (double)bn[(q * H + k) * 2] * r.u[k],
+                    bi += (double)bn[(q * H + k) * 2 + 1] * r.u[k];
+            br += lam[2 * q] * pr - lam[2 * q + 1] * pi;
+            bi += lam[2 * q] * pi + lam[2 * q + 1] * pr;
+            CHECK(fabs(r.hs[2 * q] - br) <= 1e-5 * (fabs(br) + (double)H));
+            CHECK(fabs(r.hs[2 * q + 1] - bi) <= 1e-5 * (fabs(bi) + (double)H));
+        }
+    }
+    mmi_ssm_lru_transpose(&r, bt, ct);
+    st.n = n, st.H = H, st.N = N, st.lam = lam, st.bt = bt, st.ct = ct, st.d = r.d;
+    st.u = u, st.h0 = var & 2 ? NULL : h0, st.hs = hs2, st.y = y2, st.acc = acc;
+    memset(y2, 0, sizeof y2), memset(hs2, 0, sizeof hs2);
+    if (!v)
+        mmi_ssm_lru_step_rows(&st);
+    else if (!v->lru_step_rows || !v->lru_step_rows(&st))
+        return; /* no body of its own on this path: the portable loops run */
+    CHECK(memcmp(y1, y2, sizeof(float) * (size_t)(n * H)) == 0);
+    CHECK(memcmp(hs1, hs2, sizeof(float) * (size_t)(n * 2 * N)) == 0);
+    CHECK(y2[n * H] == 0.0f && hs2[n * 2 * N] == 0.0f); /* nothing past the n rows */
+}
+
+static void test_lru_step_rows(void)
+{
+    static const int64_t shapes[5][2] = {{16, 16}, {5, 3}, {20, 9}, {33, 17}, {16, 8}};
+    for (int s = 0; s < 5; s++)
+        for (int64_t n = 1; n <= 9; n++)
+            for (int var = 0; var < 4; var++) {
+                lru_step_rows_on(NULL, shapes[s][0], shapes[s][1], n, var);
+                for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
+                    mmi_dispatch dd;
+                    if (mmi_dispatch_for((mmi_simd_path)p, &dd) && dd.ssm)
+                        lru_step_rows_on(dd.ssm, shapes[s][0], shapes[s][1], n, var);
+                }
+            }
+}
+
 static void test_lru(void)
 {
     lru_case c;
@@ -2228,6 +2293,7 @@ void suite_ssm(void)
     mmt_run("ssm_ssd_dt_bounds", test_ssd_dt_bounds);
     mmt_run("ssm_lru", test_lru);
     mmt_run("ssm_lru_transposed_bit_equal", test_lru_transposed_bit_equal);
+    mmt_run("ssm_lru_step_rows", test_lru_step_rows);
     mmt_run("ssm_s4d_kernel", test_s4d_kernel);
     mmt_run("ssm_s4d_tiny_decay", test_s4d_tiny_decay);
     mmt_run("ssm_conv", test_conv);

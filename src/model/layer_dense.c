@@ -101,11 +101,9 @@ typedef struct dense_ep {
 static void dense_ep_rows(void *ctx, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 {
     const dense_ep *e = (const dense_ep *)ctx;
-    for (int64_t i = i0; i < i1; i++) {
-        float *z = e->y + i * e->ld + j0;
-        if (e->bias) mmi_add_rows(z, e->bias + j0, 1, j1 - j0);
-        if (e->ya) mmi_act_forward(e->act, z, e->ya + i * e->ld + j0, j1 - j0);
-    }
+    int64_t o = i0 * e->ld + j0;
+    mmi_bias_act_rows(e->y + o, e->bias ? e->bias + j0 : NULL, e->ya ? e->ya + o : NULL, e->act,
+                      i1 - i0, j1 - j0, e->ld);
 }
 
 void mmi_dense_forward_act(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,

@@ -241,7 +241,8 @@ int mmi_model_tensor_name(const mm_model *m, int32_t layer, int32_t t, char *buf
 const mmi_ptensor *mmi_model_tensor(const mm_model *m, int32_t layer, int32_t t);
 /* The input rows of layer i as the last forward left them (act[i]: rows x that layer's input
  * width), or NULL when i is out of range or no forward is valid. The policy's gSDE reads the
- * actor's last hidden features here instead of running the trunk twice. */
+ * actor's last hidden features here instead of running the trunk twice. A ReLU after a dense
+ * layer runs in place (model.c relu_in_place): its input rows are its output. */
 const float *mmi_model_layer_input(const mm_model *m, int32_t i, int64_t *width);
 
 /* ---- internals shared by the model's files ------------------------------------------------- */

@@ -193,6 +193,16 @@ static int64_t mul_or_neg(int64_t a, int64_t b)
     return mmi_mul_i64(&r, a, b) ? -1 : r;
 }
 
+/* 1 if layer i is a ReLU on top of a dense layer: it runs in the dense GEMM's epilogue
+ * (model_exec.c) and keeps no input of its own. Its backward reads only its output (y > 0),
+ * so the ReLU runs in place: one activation buffer less to write and to keep in cache. The
+ * layer's input (mmi_model_layer_input) is then its output. */
+static int relu_in_place(const mm_model *m, int32_t i)
+{
+    return i >= 1 && m->layers[i].vt->kind == MMI_LAYER_ACT &&
+           m->layers[i].icfg[0] == MM_ACT_RELU && m->layers[i - 1].vt->kind == MMI_LAYER_DENSE;
+}
+
 /* The arena's regions for max_batch x max_seq, in order (measuring: the pointers are NULL):
  * activations, the ping-pong pair, each layer's saved region (l->saved_off), the scratch
  * every layer shares, the GEMM workspace. */
@@ -204,6 +214,10 @@ static void layout_arena(mm_model *m, mmi_carve *y)
     for (int32_t i = 0; i <= m->n_layers; i++) {
         if (i > 0) w = m->layers[i - 1].out_dim;
         if (w > m->max_width) m->max_width = w;
+        if (relu_in_place(m, i - 1)) { /* the ReLU's output overwrites its input */
+            m->act[i] = m->act[i - 1];
+            continue;
+        }
         m->act[i] = (float *)mmi_carve_take(y, mul_or_neg(rows, w), sizeof(float));
     }
     m->pp[0] = (float *)mmi_carve_take(y, mul_or_neg(rows, m->max_width), sizeof(float));

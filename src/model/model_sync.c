@@ -2,6 +2,7 @@
 /* model_sync.c — operations between models and on layer ranges of a finalized model:
  * mm_model_freeze (LiT locking), mm_model_copy (target-network initialisation, checkpoints in
  * memory) and mm_model_lerp (Polyak / EMA targets). */
+#include "../kernels/elementwise/mmi_elementwise.h"
 #include "mmi_model.h"
 
 #include <string.h>
@@ -86,6 +87,6 @@ MM_API int mm_model_lerp(mm_model *dst, const mm_model *src, double tau)
     take = (float)tau;
     d = dst->params;
     s = src->params;
-    for (int64_t i = 0; i < dst->n_params; i++) d[i] = d[i] * keep + take * s[i];
+    mmi_lerp(d, s, dst->n_params, keep, take); /* bitwise the loop d = d keep + take s */
     return MM_OK;
 }

@@ -195,30 +195,31 @@ static void put_feat(mm_policy *p, const float *x, const float *y, float *feat)
     memcpy(feat + od, y, sizeof(float) * (size_t)H);
 }
 
-/* One step from state h0 on encoded u: output y, new state hs (not h0). */
-static void step_one(mm_policy *p, const float *w, const float *h0, const float *u, float *y,
-                     float *hs)
+/* One step of n agents, all in one call (mmi_ssm_lru_step_rows: the same operations as a
+ * one-row mmi_ssm_lru_fwd_t, so acting stays bit-equal to training): from states h0 (rows
+ * 2N apart) on the encoded u (rows H apart) to outputs y and new states hs (not h0). */
+static void step_rows(mm_policy *p, const float *w, int64_t n, const float *u, const float *h0,
+                      float *y, float *hs)
 {
-    mmi_lru_row r;
-    row_setup(p, w, &r, 1);
-    r.u = u, r.y = y, r.h0 = h0, r.hs = hs;
-    run_fwd(p, &r);
+    mmi_lru_steps s;
+    s.n = n, s.H = p->mem.H, s.N = p->mem.N;
+    s.lam = p->mem.lam, s.bt = p->mem.bt, s.ct = p->mem.ct, s.d = w + offsets(p).d;
+    s.u = u, s.h0 = h0, s.hs = hs, s.y = y, s.acc = p->mem.acc;
+    mmi_ssm_lru_step_rows(&s);
 }
 
 void mmi_mem_act(mm_policy *p, const float *x, int64_t n, float *feat)
 {
     mmi_memory *m = &p->mem;
-    int64_t H = m->H, N2 = 2 * m->N;
     const float *w = params(p);
     prepare(p, w);
     encode(p, w, x, n, m->u);
-    for (int64_t i = 0; i < n; i++) { /* prev <- state, then state <- one step from prev */
-        float *st = m->state + i * N2, *pv = m->prev + i * N2;
-        memcpy(pv, st, sizeof(float) * (size_t)N2);
-        step_one(p, w, pv, m->u + i * H, m->y + i * H, st);
-        m->acted[i] = 1;
-        put_feat(p, x + i * p->obs_dim, m->y + i * H, feat + i * p->in_dim);
-    }
+    /* prev <- state, then state <- one step from prev (agents 0 .. n-1 are the first rows) */
+    memcpy(m->prev, m->state, sizeof(float) * (size_t)(n * 2 * m->N));
+    step_rows(p, w, n, m->u, m->prev, m->y, m->state);
+    memset(m->acted, 1, (size_t)n);
+    for (int64_t i = 0; i < n; i++)
+        put_feat(p, x + i * p->obs_dim, m->y + i * m->H, feat + i * p->in_dim);
 }
 
 void mmi_mem_feat_last(mm_policy *p, const float *x, int64_t n, float *feat)
@@ -234,8 +235,8 @@ void mmi_mem_peek(mm_policy *p, const float *x, int64_t n, float *feat)
     const float *w = params(p);
     prepare(p, w);
     encode(p, w, x, n, m->u);
-    for (int64_t i = 0; i < n; i++) {
-        step_one(p, w, m->state + i * 2 * m->N, m->u + i * H, m->ys + i * H, m->tmp);
+    for (int64_t i = 0; i < n; i++) { /* one agent at a time: the new state goes to tmp */
+        step_rows(p, w, 1, m->u + i * H, m->state + i * 2 * m->N, m->ys + i * H, m->tmp);
         put_feat(p, x + i * p->obs_dim, m->ys + i * H, feat + i * p->in_dim);
     }
 }

@@ -66,6 +66,16 @@ void mmi_colsum_f64(const float *x, int64_t rows, int64_t n, double *acc);
 /* Sum of squares in float64 (lane i % 8 accumulates element i; lanes summed pairwise). A NaN or
  * Inf element makes the result non-finite; finite floats cannot overflow it. */
 double mmi_sumsq_f64(const float *x, int64_t n);
+/* d[i] = d[i] * keep + take * s[i] for i < n: both products and the sum rounded to float, as
+ * SB3's polyak_update (target.mul_(1 - tau), then add_(param, alpha = tau)); bitwise identical
+ * on every path. */
+void mmi_lerp(float *d, const float *s, int64_t n, float keep, float take);
+/* A dense layer's forward epilogue on rows x n of a matrix with row stride ld: z[r, j] += b[j]
+ * (b NULL: no bias), then ya[r, j] = f_kind(z[r, j]) (ya NULL: no activation; ya has stride ld).
+ * Bitwise mmi_add_rows then mmi_act_forward row by row on the same path; ya may be z (in
+ * place: the activation's values end in z). */
+void mmi_bias_act_rows(float *z, const float *b, float *ya, int32_t kind, int64_t rows, int64_t n,
+                       int64_t ld);
 
 /* ---- non-affine LayerNorm over rows (norm.c) ------------------------------------------------ */
 /* y = (x - mean) / sqrt(var + eps) per row of d; st[2r] = mean, st[2r+1] = 1/sqrt(var + eps). */
@@ -93,6 +103,11 @@ typedef struct mmi_elementwise_isa {
     int (*add_rows)(float *y, const float *b, int64_t rows, int64_t n);
     int (*colsum_f64)(const float *x, int64_t rows, int64_t n, double *acc);
     int (*sumsq_f64)(const float *x, int64_t n, double *out);
+    /* NULL where a path has no body of its own: the portable loop runs */
+    int (*lerp)(float *d, const float *s, int64_t n, float keep, float take);
+    /* NULL, or 0 for a kind it does not fuse: the unfused add_rows / act_forward pair runs */
+    int (*bias_act_rows)(float *z, const float *b, float *ya, int32_t kind, int64_t rows, int64_t n,
+                         int64_t ld);
 } mmi_elementwise_isa;
 
 /* The AVX2+FMA table (elementwise_avx2.c), NULL when the build did not compile it. */
@@ -134,6 +149,7 @@ int mmi_rmsprop_update_avx2(const mmi_opt_args *u, int *nonfinite);
 int mmi_add_rows_avx2(float *y, const float *b, int64_t rows, int64_t n);
 int mmi_colsum_f64_avx2(const float *x, int64_t rows, int64_t n, double *acc);
 int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out);
+int mmi_lerp_avx2(float *d, const float *s, int64_t n, float keep, float take);
 
 /* The AVX-512 variants (act_avx512.c, optim_update_avx512.c, reduce_avx512.c), present only
  * when compiled: reach them through the table. */
@@ -145,5 +161,8 @@ int mmi_rmsprop_update_avx512(const mmi_opt_args *u, int *nonfinite);
 int mmi_add_rows_avx512(float *y, const float *b, int64_t rows, int64_t n);
 int mmi_colsum_f64_avx512(const float *x, int64_t rows, int64_t n, double *acc);
 int mmi_sumsq_f64_avx512(const float *x, int64_t n, double *out);
+int mmi_lerp_avx512(float *d, const float *s, int64_t n, float keep, float take);
+int mmi_bias_act_rows_avx512(float *z, const float *b, float *ya, int32_t kind, int64_t rows,
+                             int64_t n, int64_t ld);
 
 #endif /* MMI_ELEMENTWISE_H */

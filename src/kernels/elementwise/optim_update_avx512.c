@@ -4,10 +4,13 @@
  * (multiplies and adds kept separate, no FMA; sqrt and division are correctly rounded), so the
  * values are bitwise those of optim_update.c and optim_update_avx2.c. The non-finite verdict
  * is taken per lane with a class test (NaN or Inf) under the step's mask, so the lanes a tail
- * leaves out never count; dry stores nothing. */
+ * leaves out never count; dry stores nothing (and Adam's dry pass with eps > 0 judges most
+ * lanes by a bound instead of the square root and divisions: adam_dry_fast). */
 #include "../simd/mmi_avx512_target.h"
 #include "mmi_elementwise.h"
 #include "../simd/mmi_avx512_math.h"
+
+#include <math.h>
 
 #ifdef MMI_HAVE_AVX512
 
@@ -25,6 +28,46 @@ MMI_AVX512_INLINE __mmask16 nonfinite16(__mmask16 k, __m512 x)
     return _mm512_mask_fpclass_ps_mask(k, x, 0x01 | 0x08 | 0x10 | 0x80);
 }
 
+/* The dry pass's verdict without the square root and the two divisions (mm_model_step runs a
+ * dry pass over every layer before it stores anything, so this is half of an Adam step's
+ * divider work). m and v are formed and tested exactly as below. For eps > 0 the denominator
+ * is >= eps (every rounding is monotone), so |m / den| <= fl(|m| / eps) <= |m| ie (1 + 2u)
+ * with ie = fl(1 / eps), and the new p = p + nstep (m / den) is finite whenever
+ * |p| + |m| c <= 1e38 with c = |nstep| ie (1 + 1e-4) (the margin covers every rounding on the
+ * way; 1e38 < FLT_MAX by more than all of them). A lane that fails this test is judged by the
+ * exact operations, so the verdict is always the one the committing pass finds. */
+static int adam_dry_fast(const mmi_opt_args *u, int *nonfinite)
+{
+    const double cd = fabs((double)u->nstep) * (1.0 / (double)u->eps) * (1.0 + 1e-4);
+    const __m512 scale = SET(u->scale), l2 = SET(u->l2), a = SET(u->a), ca = SET(u->ca);
+    const __m512 b = SET(u->b), cb = SET(u->cb), eps = SET(u->eps), bc2s = SET(u->bc2s);
+    const __m512 nstep = SET(u->nstep), shrink = SET(u->shrink), lim = SET(1e38f);
+    const int do_shrink = u->shrink != 1.0f, do_l2 = u->l2 != 0.0f, amsgrad = u->flag1;
+    __m512 c;
+    __mmask16 bad = 0;
+    if (!(u->eps > 0.0f) || !(cd <= 1e30)) return 0; /* the exact loop judges */
+    c = SET((float)cd);
+    for (int64_t i = 0; i < u->n; i += 16) {
+        __mmask16 k = mmi_mask16(u->n - i), slow;
+        __m512 p = LD(k, u->p + i), d = MUL(LD(k, u->g + i), scale), m, v, t;
+        if (do_shrink) p = MUL(p, shrink);
+        if (do_l2) d = ADD(d, MUL(l2, p));
+        m = ADD(MUL(LD(k, u->s0 + i), a), MUL(ca, d));
+        v = ADD(MUL(LD(k, u->s1 + i), b), MUL(MUL(cb, d), d));
+        bad |= nonfinite16(k, m) | nonfinite16(k, v);
+        if (amsgrad) v = _mm512_max_ps(v, LD(k, u->s2 + i));
+        t = ADD(_mm512_abs_ps(p), MUL(_mm512_abs_ps(m), c));
+        /* not (t <= 1e38): also a NaN t (from a NaN p, m or v) */
+        slow = _mm512_mask_cmp_ps_mask(k, t, lim, _CMP_NLE_UQ);
+        if (slow) {
+            __m512 den = ADD(DIV(_mm512_sqrt_ps(v), bc2s), eps);
+            bad |= nonfinite16(slow, ADD(p, MUL(nstep, DIV(m, den))));
+        }
+    }
+    *nonfinite = bad != 0;
+    return 1;
+}
+
 int mmi_adam_update_avx512(const mmi_opt_args *u, int *nonfinite)
 {
     const __m512 scale = SET(u->scale), l2 = SET(u->l2), a = SET(u->a), ca = SET(u->ca);
@@ -33,6 +76,7 @@ int mmi_adam_update_avx512(const mmi_opt_args *u, int *nonfinite)
     const int do_shrink = u->shrink != 1.0f, do_l2 = u->l2 != 0.0f, store = !u->dry;
     const int amsgrad = u->flag1;
     __mmask16 bad = 0;
+    if (!store && adam_dry_fast(u, nonfinite)) return 1;
     for (int64_t i = 0; i < u->n; i += 16) {
         __mmask16 k = mmi_mask16(u->n - i);
         __m512 p = LD(k, u->p + i), d = MUL(LD(k, u->g + i), scale), m, v, den;

@@ -37,3 +37,23 @@ double mmi_sumsq_f64(const float *x, int64_t n)
     return ((lane[0] + lane[4]) + (lane[1] + lane[5])) +
            ((lane[2] + lane[6]) + (lane[3] + lane[7]));
 }
+
+void mmi_lerp(float *d, const float *s, int64_t n, float keep, float take)
+{
+    const mmi_elementwise_isa *v = mmi_elementwise_isa_get();
+    MMI_ASSERT(n >= 0 && (n == 0 || (d && s)));
+    if (v && v->lerp && v->lerp(d, s, n, keep, take)) return;
+    for (int64_t i = 0; i < n; i++) d[i] = d[i] * keep + take * s[i];
+}
+
+void mmi_bias_act_rows(float *z, const float *b, float *ya, int32_t kind, int64_t rows, int64_t n,
+                       int64_t ld)
+{
+    const mmi_elementwise_isa *v = mmi_elementwise_isa_get();
+    MMI_ASSERT(rows >= 0 && n >= 0 && ld >= n && (rows == 0 || n == 0 || z));
+    if (v && v->bias_act_rows && v->bias_act_rows(z, b, ya, kind, rows, n, ld)) return;
+    for (int64_t r = 0; r < rows; r++) {
+        if (b) mmi_add_rows(z + r * ld, b, 1, n);
+        if (ya) mmi_act_forward(kind, z + r * ld, ya + r * ld, n);
+    }
+}

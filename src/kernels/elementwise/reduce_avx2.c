@@ -57,4 +57,15 @@ int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out)
     return 1;
 }
 
+int mmi_lerp_avx2(float *d, const float *s, int64_t n, float keep, float take)
+{
+    const __m256 kv = _mm256_set1_ps(keep), tv = _mm256_set1_ps(take);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) /* two products and their sum, as the portable loop */
+        _mm256_storeu_ps(d + i, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(d + i), kv),
+                                              _mm256_mul_ps(tv, _mm256_loadu_ps(s + i))));
+    for (; i < n; i++) d[i] = d[i] * keep + take * s[i];
+    return 1;
+}
+
 #endif

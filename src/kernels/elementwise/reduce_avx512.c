@@ -53,4 +53,38 @@ int mmi_sumsq_f64_avx512(const float *x, int64_t n, double *out)
     return 1;
 }
 
+int mmi_lerp_avx512(float *d, const float *s, int64_t n, float keep, float take)
+{
+    const __m512 kv = _mm512_set1_ps(keep), tv = _mm512_set1_ps(take);
+    for (int64_t i = 0; i < n; i += 16) { /* two products and their sum, as the portable loop */
+        __mmask16 k = mmi_mask16(n - i);
+        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, d + i), kv),
+                                 _mm512_mul_ps(tv, _mm512_maskz_loadu_ps(k, s + i)));
+        _mm512_mask_storeu_ps(d + i, k, v);
+    }
+    return 1;
+}
+
+/* ReLU only (max(0, z): exact, so it is every path's ReLU); without an activation the bias add
+ * alone. Each 16-float piece of a row is loaded once, biased, stored, and its ReLU stored. */
+int mmi_bias_act_rows_avx512(float *z, const float *b, float *ya, int32_t kind, int64_t rows,
+                             int64_t n, int64_t ld)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    if (ya && kind != MM_ACT_RELU) return 0;
+    for (int64_t r = 0; r < rows; r++) {
+        float *zr = z + r * ld, *yr = ya ? ya + r * ld : NULL;
+        for (int64_t j = 0; j < n; j += 16) {
+            __mmask16 k = mmi_mask16(n - j);
+            __m512 v = _mm512_maskz_loadu_ps(k, zr + j);
+            if (b) {
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, b + j));
+                if (yr != zr) _mm512_mask_storeu_ps(zr + j, k, v); /* in place: ya only */
+            }
+            if (yr) _mm512_mask_storeu_ps(yr + j, k, _mm512_max_ps(zero, v));
+        }
+    }
+    return 1;
+}
+
 #endif /* MMI_HAVE_AVX512 */

@@ -184,6 +184,22 @@ void mmi_ssm_lru_fwd_t(const mmi_lru_row *r, const mmi_lru_t *t)
     }
 }
 
+void mmi_ssm_lru_step_rows(const mmi_lru_steps *s)
+{
+    const mmi_ssm_isa *v = mmi_ssm_isa_get();
+    MMI_ASSERT(s && s->n >= 0 && s->H > 0 && s->N > 0);
+    MMI_ASSERT(s->lam && s->bt && s->ct && s->acc && s->u && s->hs && s->y);
+    if (v && v->lru_step_rows && v->lru_step_rows(s)) return;
+    const int64_t H = s->H, N2 = 2 * s->N;
+    for (int64_t i = 0; i < s->n; i++) {
+        const float *u = s->u + i * H;
+        float *hv = s->hs + i * N2;
+        lru_bsum(H, N2, s->bt, u, s->acc);
+        lru_carry(s->N, s->lam, s->h0 ? s->h0 + i * N2 : NULL, s->acc, hv);
+        lru_csum(H, s->N, s->ct, s->d, u, hv, s->y + i * H);
+    }
+}
+
 void mmi_ssm_lru_bwd(const mmi_lru_row *r, const mmi_lru_grad *g)
 {
     MMI_ASSERT(r && g && r->L >= 0 && r->H > 0 && r->N > 0);

@@ -87,6 +87,7 @@ void mmi_ssm_sel_step_rows(const mmi_sel_step *s);
  * portable bodies). Each returns 1 when it handled the row, 0 to leave it to the portable body
  * (the AVX2 bodies take N % 8 == 0, N <= 256 only; the AVX-512 bodies any N <= 256, the last
  * vector masked). Both vectorise the state axis N (8 or 16 lanes) with time sequential. */
+struct mmi_lru_steps; /* the LRU section below */
 typedef struct mmi_ssm_isa {
     int (*sel_prep)(int64_t n, const float *delta, float bias, int softplus, const float *z,
                     float *dlt, float *dsp, float *gz, float *sz);
@@ -95,6 +96,7 @@ typedef struct mmi_ssm_isa {
     int (*sel_step_rows)(const mmi_sel_step *s);
     int (*sel_fwd_block)(const mmi_sel_row *r, int64_t nr); /* NULL: not written for this path */
     int32_t blk_rows; /* the most rows sel_fwd_block takes (its lanes) */
+    int (*lru_step_rows)(const struct mmi_lru_steps *s); /* NULL: not written for this path */
 } mmi_ssm_isa;
 
 /* The AVX2+FMA table (selective_scan_avx2.c), NULL when the build did not compile it. */
@@ -131,6 +133,7 @@ int mmi_ssm_sel_fwd_avx512(const mmi_sel_row *r);
 int mmi_ssm_sel_bwd_avx512(const mmi_sel_row *r, const mmi_sel_grad *g);
 int mmi_ssm_sel_step_rows_avx512(const mmi_sel_step *s);
 int mmi_ssm_sel_fwd_block_avx512(const mmi_sel_row *r, int64_t nr);
+int mmi_ssm_lru_step_rows_avx512(const struct mmi_lru_steps *s);
 
 /* ---- Mamba-2 SSD, one (batch, head) --------------------------------------------------------
  * x_t [P] at x + t*xs, dt_t at dt + t*ds, B_t and C_t [N] at B/C + t*bs. State S is P x N. */
@@ -200,6 +203,17 @@ typedef struct mmi_lru_t {
 /* Lays bn and c of r out as t->bt and t->ct (writable copies given as bt, ct). */
 void mmi_ssm_lru_transpose(const mmi_lru_row *r, float *bt, float *ct);
 void mmi_ssm_lru_fwd_t(const mmi_lru_row *r, const mmi_lru_t *t);
+/* One step of n independent rows (a recurrent policy's agents) on the transposed operands:
+ * row i goes from state h0 + i 2N (h0 NULL: zero) on input u + i H to state hs + i 2N and
+ * output y + i H, each value the same float operations in the same order as mmi_ssm_lru_fwd_t
+ * (so bit-equal to mmi_ssm_lru_fwd). h0 and hs must not overlap; acc is [N x2] scratch. */
+typedef struct mmi_lru_steps {
+    int64_t n, H, N;
+    const float *lam, *bt, *ct, *d; /* d: H or NULL */
+    const float *u, *h0;
+    float *hs, *y, *acc;
+} mmi_lru_steps;
+void mmi_ssm_lru_step_rows(const mmi_lru_steps *s);
 
 /* ---- S4D Vandermonde kernel, one channel ------------------------------------------------------
  * M = N/2 modes, A_n = -exp(lar_n) + i aim_n, W_n = C_n B_n (e^{dt A_n} - 1)/A_n (B = 1 when

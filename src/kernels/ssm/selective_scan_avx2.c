@@ -455,9 +455,15 @@ int mmi_ssm_sel_fwd_block_avx2(const mmi_sel_row *r, int64_t nr)
     return 1;
 }
 
+/* lru_step_rows NULL: the portable loops (which -O2 vectorizes) run */
 static const mmi_ssm_isa k_avx2 = {
-    mmi_ssm_sel_prep_avx2,      mmi_ssm_sel_fwd_avx2,       mmi_ssm_sel_bwd_avx2,
-    mmi_ssm_sel_step_rows_avx2, mmi_ssm_sel_fwd_block_avx2, 8,
+    mmi_ssm_sel_prep_avx2,
+    mmi_ssm_sel_fwd_avx2,
+    mmi_ssm_sel_bwd_avx2,
+    mmi_ssm_sel_step_rows_avx2,
+    mmi_ssm_sel_fwd_block_avx2,
+    8,
+    NULL,
 };
 
 const mmi_ssm_isa *mmi_ssm_isa_avx2(void) { return &k_avx2; }

@@ -651,6 +651,7 @@ int mmi_ssm_sel_fwd_block_avx512(const mmi_sel_row *r, int64_t nr)
 static const mmi_ssm_isa k_avx512 = {
     mmi_ssm_sel_prep_avx512,      mmi_ssm_sel_fwd_avx512,       mmi_ssm_sel_bwd_avx512,
     mmi_ssm_sel_step_rows_avx512, mmi_ssm_sel_fwd_block_avx512, 16,
+    mmi_ssm_lru_step_rows_avx512, /* lru_scan_avx512.c */
 };
 
 const mmi_ssm_isa *mmi_ssm_isa_avx512(void) { return &k_avx512; }
