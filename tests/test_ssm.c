@@ -1977,6 +1977,38 @@ static void ssm_paths_prep(const mmi_ssm_isa *v, int64_t n)
     free(delta), free(z), free(dlt), free(dsp), free(gz), free(sz);
 }
 
+/* prep's softplus, derivative and silu swept over [-100, 100] (steps of 1/64 around 0, growing
+ * outwards, so the small, negative, threshold and saturated regions are all dense) plus
+ * +-0, +-Inf and the extremes of float, against float64 with the tolerances above. */
+static void ssm_paths_prep_sweep(const mmi_ssm_isa *v)
+{
+    enum { M = 8192 };
+    float *x = gbuf(M, 0, 0, 0), *dlt = gbuf(M, 0, 0, 0), *dsp = gbuf(M, 0, 0, 0);
+    float *gz = gbuf(M, 0, 0, 0), *sz = gbuf(M, 0, 0, 0);
+    const float special[8] = {0.0f, -0.0f, INFINITY, -INFINITY, 3.4e38f, -3.4e38f, 1e-30f, -1e-30f};
+    int64_t n = 0;
+    for (int i = 0; i < 8; i++) x[n++] = special[i];
+    for (double a = 1.0 / 64; a <= 100 && n + 2 <= M; a *= 1.0 + 1.0 / 256) x[n++] = (float)a, x[n++] = (float)-a;
+    for (int64_t i = -640; i <= 640 && n < M; i++) x[n++] = (float)i / 64.0f; /* +-10, step 1/64 */
+    if (!(v && v->sel_prep(n, x, 0.0f, 1, x, dlt, dsp, gz, sz)))
+        mmi_ssm_sel_prep_portable(n, x, 0.0f, 1, x, dlt, dsp, gz, sz);
+    for (int64_t i = 0; i < n; i++) {
+        const double r = x[i];
+        if (isinf(r)) {
+            CHECK(dlt[i] == (r > 0 ? INFINITY : 0.0f));
+            CHECK(sz[i] == (r > 0 ? 1.0f : 0.0f));
+            continue;
+        }
+        CHECK_NEAR(dlt[i], softplus64(r), 2e-6, 1e-37);
+        CHECK_NEAR(dsp[i], r <= 20 ? sigmoid64(r) : 1.0, 2e-6, 1e-37);
+        CHECK_NEAR(sz[i], sigmoid64(r), 2e-6, 1e-37);
+        /* sigmoid's absolute error is below FLT_MIN (it flushes to 0 under e^-87, see the
+         * prep), so z sigmoid(z)'s is below |z| FLT_MIN: the absolute floor scales with |z| */
+        if (fabs(r) < 1e30) CHECK_NEAR(gz[i], r * sigmoid64(r), 2e-6, 1e-37 + fabs(r) * 1.2e-38);
+    }
+    free(x), free(dlt), free(dsp), free(gz), free(sz);
+}
+
 /* One row: opts bit 0 variable B, 1 variable C, 2 D, 3 z, 4 continue from a state. */
 static void ssm_paths_row(const mmi_ssm_isa *v, int64_t N, int64_t L, int64_t chunk, int opts)
 {
@@ -2111,6 +2143,7 @@ static void ssm_paths_on(const mmi_ssm_isa *v)
             ssm_paths_row(v, Ns[i], Ls[j], 5, 31 - opts);
         }
     for (int64_t n = 0; n <= 40; n += 5) ssm_paths_prep(v, n);
+    ssm_paths_prep_sweep(v);
 }
 
 static void test_selective_paths(void)

@@ -24,9 +24,8 @@
  *
  * exp is the Cephes scheme of mmi_exp256 (same reduction and polynomial, so the same results
  * wherever they are normal floats) with 2^n applied by one vscalefps: results below FLT_MIN
- * are 0 (absolute error below 1.2e-38), above 88.72 +Inf, NaN stays NaN. mmi_exp512_scalef (simd/mmi_avx512_math.h) and log512
- * below are local to this file; the attention family's attn_simd_avx512.c has the same exp
- * (they can move into one shared AVX-512 math header).
+ * are 0 (absolute error below 1.2e-38), above 88.72 +Inf, NaN stays NaN (mmi_exp512_scalef,
+ * simd/mmi_avx512_math.h). softplus needs no log here (softplus512 below).
  */
 #include "../simd/mmi_avx512_target.h"
 #include "mmi_ssm_kernels.h"
@@ -53,39 +52,6 @@ INL __mmask16 lanes(int64_t n)
 /* The mask of vector v of a state of V vectors whose last one has the lanes of km. */
 INL __mmask16 vmask(int64_t v, int64_t V, __mmask16 km) { return v == V - 1 ? km : 0xffff; }
 
-/* Natural log for normal x > 0: selective_scan_avx2.c's log256 (Cephes logf) on 16 lanes. */
-INL __m512 log512(__m512 x)
-{
-    const __m512 one = _mm512_set1_ps(1.0f);
-    const __m512i ex = _mm512_srli_epi32(_mm512_castps_si512(x), 23);
-    __m512 e, tmp, z, y;
-    __mmask16 m;
-    x = _mm512_castsi512_ps(
-        _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(~0x7f800000)));
-    x = _mm512_or_ps(x, _mm512_set1_ps(0.5f));
-    e = _mm512_add_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ex, _mm512_set1_epi32(0x7f))), one);
-    m = _mm512_cmp_ps_mask(x, _mm512_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
-    tmp = _mm512_maskz_mov_ps(m, x);
-    x = _mm512_sub_ps(x, one);
-    e = _mm512_mask_sub_ps(e, m, e, one);
-    x = _mm512_add_ps(x, tmp);
-    z = _mm512_mul_ps(x, x);
-    y = _mm512_set1_ps(7.0376836292e-2f);
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(-1.1514610310e-1f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.1676998740e-1f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(-1.2420140846e-1f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.4249322787e-1f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(-1.6668057665e-1f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(2.0000714765e-1f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(-2.4999993993e-1f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(3.3333331174e-1f));
-    y = _mm512_mul_ps(_mm512_mul_ps(y, x), z);
-    y = _mm512_fmadd_ps(e, _mm512_set1_ps(-2.12194440e-4f), y);
-    y = _mm512_fnmadd_ps(z, _mm512_set1_ps(0.5f), y);
-    x = _mm512_add_ps(x, y);
-    return _mm512_fmadd_ps(e, _mm512_set1_ps(0.693359375f), x);
-}
-
 /* 1 / x for normal finite x > 0 without a division: rcp14 and one Newton step (about 1 ulp;
  * vdivps was the prep's bottleneck). */
 INL __m512 recip512(__m512 x)
@@ -94,18 +60,32 @@ INL __m512 recip512(__m512 x)
     return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(x, r, _mm512_set1_ps(1.0f)), r);
 }
 
-/* softplus (threshold 20) and, with deriv, its derivative sigmoid. log1p(e) with u = 1 + e
- * rounded: log(u) + (e - (u - 1)) / u, the first-order correction of u's rounding (the
- * second-order term is below 2^-48 relative); 1 / u by recip512. */
+/* softplus and, with deriv, its derivative sigmoid, without a log:
+ * softplus(x) = max(x, 0) + log1p(y) with y = e^-|x| in [0, 1], and log1p(y) = 2 atanh(s) with
+ * s = y / (2 + y) in [0, 1/3]: 2 atanh(s) = s (2 + w p(w)), w = s^2 <= 1/9, p a degree-3
+ * least-squares fit of (2 atanh(s) / s - 2) / w on [0, 1/9] (relative error of the bracket
+ * below 1e-7 in float arithmetic). One exp, one reciprocal and 7 FMA-port operations instead
+ * of an exp, a reciprocal and Cephes' log. Above x ~ 17 the log1p term is below half an ulp
+ * of x, so the result is x as the threshold-20 definition says; below -87.3 y is 0 and so is
+ * the result (absolute error below 1.2e-38). sigmoid(x) = 1 / (1 + y) for x >= 0, y / (1 + y)
+ * below. */
 INL __m512 softplus512(__m512 x, __m512 *deriv)
 {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    const __m512 e = mmi_exp512_scalef(x), u = _mm512_add_ps(one, e), um1 = _mm512_sub_ps(u, one);
-    const __mmask16 big = _mm512_cmp_ps_mask(x, _mm512_set1_ps(20.0f), _CMP_GT_OQ);
-    const __m512 ru = recip512(u);
-    const __m512 l = _mm512_fmadd_ps(_mm512_sub_ps(e, um1), ru, log512(u));
-    if (deriv) *deriv = _mm512_mask_blend_ps(big, _mm512_mul_ps(e, ru), one);
-    return _mm512_mask_blend_ps(big, l, x);
+    const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
+    const __m512 ax = _mm512_abs_ps(x);
+    const __m512 y = mmi_exp512_scalef(_mm512_sub_ps(_mm512_setzero_ps(), ax));
+    const __m512 s = _mm512_mul_ps(y, recip512(_mm512_add_ps(two, y))), w = _mm512_mul_ps(s, s);
+    __m512 p = _mm512_set1_ps(0.26867613196372986f);
+    p = _mm512_fmadd_ps(p, w, _mm512_set1_ps(0.2823394238948822f));
+    p = _mm512_fmadd_ps(p, w, _mm512_set1_ps(0.4000767171382904f));
+    p = _mm512_fmadd_ps(p, w, _mm512_set1_ps(0.6666663885116577f));
+    p = _mm512_fmadd_ps(p, w, two);
+    if (deriv) {
+        const __m512 r = recip512(_mm512_add_ps(one, y));
+        const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+        *deriv = _mm512_mask_mul_ps(r, neg, r, y);
+    }
+    return _mm512_fmadd_ps(s, p, _mm512_max_ps(x, _mm512_setzero_ps()));
 }
 
 int mmi_ssm_sel_prep_avx512(int64_t n, const float *delta, float bias, int softplus, const float *z,
