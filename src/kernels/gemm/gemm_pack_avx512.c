@@ -14,6 +14,8 @@
 #ifdef MMI_HAVE_AVX512
 #include <immintrin.h>
 
+#include "../simd/mmi_avx512_math.h"
+
 enum { MR = 12, NR = 32 };
 /* pack_a_rows prefetches each source row this many floats ahead (4 lines): its 12 rows are lda
  * apart, and with a power-of-two lda the hardware prefetchers fell behind (packing A for 1024^3
@@ -30,34 +32,6 @@ enum { MR = 12, NR = 32 };
 PACK_INLINE __mmask16 lanes16(int64_t n)
 {
     return n <= 0 ? (__mmask16)0 : n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
-}
-
-/* In place: r[i] (16 floats of row i) becomes column i of the 16x16 block. Unpacks and shuffles
- * inside 128-bit lanes give, in u[4q + c], lane L = rows 4q..4q+3 of column 4L + c; two rounds
- * of 128-bit lane shuffles then transpose the 4x4 grid of lanes. */
-PACK_INLINE void transpose16(__m512 r[16])
-{
-    __m512 t[16], u[16];
-    for (int q = 0; q < 8; q++) {
-        t[2 * q] = _mm512_unpacklo_ps(r[2 * q], r[2 * q + 1]);
-        t[2 * q + 1] = _mm512_unpackhi_ps(r[2 * q], r[2 * q + 1]);
-    }
-    for (int q = 0; q < 4; q++) {
-        u[4 * q] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0x44);
-        u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0xEE);
-        u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
-        u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xEE);
-    }
-    for (int c = 0; c < 4; c++) {
-        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
-        __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
-        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
-        __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
-        r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-        r[4 + c] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
-        r[8 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-        r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
-    }
 }
 
 /* r[i] = 16 floats of row i of a rows x kt block (row stride ld); rows >= rows and lanes >= kt
@@ -89,7 +63,7 @@ static void pack_a_rows(const float *a, int64_t lda, int64_t mr, int64_t kc, flo
         for (int64_t i = 0; i < mr; i++)
             _mm_prefetch((const char *)(a + i * lda + p + PACK_A_AHEAD), _MM_HINT_T0);
         load_rows16(a + p, lda, mr, lanes16(kt), r);
-        transpose16(r);
+        mmi_transpose16_avx512(r);
         for (int64_t t = 0; t < kt; t++) _mm512_mask_storeu_ps(ap + (p + t) * MR, 0x0FFF, r[t]);
     }
 }
@@ -135,8 +109,8 @@ static void pack_b_rows(const float *b, int64_t ldb, int64_t nr, int64_t kc, flo
             load_rows16(b + 16 * ldb + p, ldb, nr - 16, km, hi);
         else
             for (int i = 0; i < 16; i++) hi[i] = _mm512_setzero_ps();
-        transpose16(lo);
-        transpose16(hi);
+        mmi_transpose16_avx512(lo);
+        mmi_transpose16_avx512(hi);
         for (int64_t t = 0; t < kt; t++) {
             _mm512_storeu_ps(bp + (p + t) * NR, lo[t]);
             _mm512_storeu_ps(bp + (p + t) * NR + 16, hi[t]);

@@ -101,9 +101,10 @@ MMI_AVX512_INLINE __m512 mmi_exp512_scalef(__m512 x)
     return _mm512_maskz_scalef_ps(keep, y, n); /* y 2^n, correctly rounded, Inf on overflow */
 }
 
-/* In place: r[i] (16 floats of row i) becomes column i of the 16x16 block (unpacks and
- * shuffles inside 128-bit lanes, then two rounds of 128-bit lane shuffles; the selective
- * scan's channel blocks). */
+/* In place: r[i] (16 floats of row i) becomes column i of the 16x16 block. Unpacks and shuffles
+ * inside 128-bit lanes give, in u[4q + c], lane L = rows 4q..4q+3 of column 4L + c; two rounds
+ * of 128-bit lane shuffles then transpose the 4x4 grid of lanes (the GEMM's transposing packs,
+ * the selective scan's channel blocks). */
 MMI_AVX512_INLINE void mmi_transpose16_avx512(__m512 r[16])
 {
     __m512 t[16], u[16];
