@@ -1988,7 +1988,8 @@ static void ssm_paths_prep_sweep(const mmi_ssm_isa *v)
     const float special[8] = {0.0f, -0.0f, INFINITY, -INFINITY, 3.4e38f, -3.4e38f, 1e-30f, -1e-30f};
     int64_t n = 0;
     for (int i = 0; i < 8; i++) x[n++] = special[i];
-    for (double a = 1.0 / 64; a <= 100 && n + 2 <= M; a *= 1.0 + 1.0 / 256) x[n++] = (float)a, x[n++] = (float)-a;
+    for (double a = 1.0 / 64; a <= 100 && n + 2 <= M; a *= 1.0 + 1.0 / 256)
+        x[n++] = (float)a, x[n++] = (float)-a;
     for (int64_t i = -640; i <= 640 && n < M; i++) x[n++] = (float)i / 64.0f; /* +-10, step 1/64 */
     if (!(v && v->sel_prep(n, x, 0.0f, 1, x, dlt, dsp, gz, sz)))
         mmi_ssm_sel_prep_portable(n, x, 0.0f, 1, x, dlt, dsp, gz, sz);
