@@ -355,12 +355,21 @@ static void threads_on_path(mmi_simd_path p, const gcase *g, gbufs *s, float *c1
     check_c(g, s, s->c, path_label[p]);
 }
 
-/* A pool of 2 gives the bitwise result of one thread, for every path and transpose. */
+/* A pool of 2 gives the bitwise result of one thread, for every path and transpose (the short-k
+ * shapes at the end are threaded only because C is large). */
 static void test_gemm_threads(void)
 {
     static const int64_t tshapes[][3] = {
-        {200, 150, 100}, {8, 1000, 200}, {1000, 8, 200}, {5, 600, 400},
-        {600, 5, 400},   {97, 211, 300}, {1000, 600, 2},
+        {200, 150, 100},
+        {8, 1000, 200},
+        {1000, 8, 200},
+        {5, 600, 400},
+        {600, 5, 400},
+        {97, 211, 300},
+        {1000, 600, 2},
+        /* under 2^20 multiply-adds but C of 2^16: threaded for the size of C */
+        {256, 256, 4},
+        {256, 256, 1},
     };
     mmi_alloc al;
     mmi_pool *pool = NULL;

@@ -18,6 +18,10 @@
 
 /* Below this many multiply-adds a pool wake-up costs more than it saves. */
 #define PAR_MIN_FMAS ((int64_t)1 << 20)
+/* ... unless C itself is this large: with a short k (a dense layer's 4 inputs, the rank-1 input
+ * gradient under a 1-output layer) storing C and running the epilogue over it is the work, and
+ * it splits as well as the multiply-adds do. */
+#define PAR_MIN_OUTS ((int64_t)1 << 15)
 /* Threaded runs cut C into about this many chunks per thread, which the pool's threads claim
  * in turn: on a shared machine one thread may lose its core for a while and the others then
  * take its chunks (a fixed split made 2 threads slower than 1 under load). Which thread
@@ -393,7 +397,7 @@ static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_
     /* The unpacked paths split the dimension with more tiles. */
     g.split_n = (n + nu - 1) / nu >= (m + mu - 1) / mu;
     tiles = g.split_n ? (n + nu - 1) / nu : (m + mu - 1) / mu;
-    if (m * n < PAR_MIN_FMAS / k) nt = 1;
+    if (m * n < PAR_MIN_FMAS / k && m * n < PAR_MIN_OUTS) nt = 1;
     if (nt > tiles) nt = tiles;
     if (g.path == PATH_SMALL_NT) {
         run_small_nt(&g);
