@@ -44,7 +44,7 @@ enum { ND = 2, MAXN = 100, PL = 2 * ND + 2, RMAX = 6 + 12 * ND, L = PL + RMAX };
 enum { D = 48, NP = 8, K = 8, NB = NP * K, PB = 32 };
 
 /* Tunables of the run (the defaults are the documented run). */
-static int g_pre_steps = 300, g_rl_iters = 200, g_l2s_iters = 150, g_upd = 2;
+static int g_pre_steps = 300, g_rl_iters = 200, g_l2s_iters = 200, g_upd = 2;
 static double g_rl_lr = 1e-4, g_tau = 1.0, g_len_weight = 1.0, g_temp = 1.0;
 
 static mm_model *g_m; /* for TRY's message */
