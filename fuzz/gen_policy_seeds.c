@@ -16,7 +16,7 @@ int main(int argc, char **argv)
         float act[4];
         FILE *in;
         size_t n;
-        actions(p, act); /* the agent works before it is saved */
+        if (actions(p, act) != MM_OK) abort(); /* the agent works before it is saved */
         if (mm_policy_save(p, tmp_path(0)) != MM_OK || !(in = fopen(tmp_path(0), "rb"))) return 1;
         buf[0] = (uint8_t)c;
         n = fread(buf + 1, 1, sizeof buf - 1, in);
