@@ -387,11 +387,13 @@ static const ck_block k_blocks[] = {
     {"ckpt.rollout.obs", MMI_ST_F32, CK_FINITE, 0, sh_ro_obs, at_ro_obs},
     {"ckpt.rollout.act", MMI_ST_F32, CK_FINITE, 0, sh_ro_act, at_ro_act},
     {"ckpt.rollout.logp", MMI_ST_F32, CK_FINITE, 0, sh_ro_one, at_ro_logp},
-    {"ckpt.rollout.val", MMI_ST_F32, CK_FINITE, 0, sh_ro_one, at_ro_val},
+    /* the critic's values as act stored them: a critic whose parameters overflow stores Inf
+       or NaN there, and the policy's own checkpoint of that state must load back */
+    {"ckpt.rollout.val", MMI_ST_F32, CK_ANY, 0, sh_ro_one, at_ro_val},
     {"ckpt.rollout.rew", MMI_ST_F32, CK_FINITE, 0, sh_ro_one, at_ro_rew},
     {"ckpt.rollout.done", MMI_ST_F32, CK_FINITE, 0, sh_ro_one, at_ro_done},
     {"ckpt.rollout.last_obs", MMI_ST_F32, CK_FINITE, 0, sh_ro_last, at_ro_last},
-    {"ckpt.rollout.last_val", MMI_ST_F32, CK_FINITE, 0, sh_ro_lastv, at_ro_lastv},
+    {"ckpt.rollout.last_val", MMI_ST_F32, CK_ANY, 0, sh_ro_lastv, at_ro_lastv},
     /* memory core: each agent's state, the state before and the output of its last act, and
        the stored initial state of every rollout row */
     {"ckpt.memory.state", MMI_ST_F32, CK_FINITE, 0, sh_mem_agent, at_mem_state},
