@@ -33,12 +33,6 @@
 #define INL static inline
 #endif
 
-/* The lanes [0, n) of a 16-lane mask (n clamped to [0, 16]). */
-INL __mmask16 lanes(int64_t n)
-{
-    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
-
 /* The mask of register u of a W-register block whose last register has the lanes of kl. */
 INL __mmask16 umask(int u, int W, __mmask16 kl) { return u == W - 1 ? kl : (__mmask16)0xffff; }
 
@@ -86,7 +80,7 @@ int mmi_attn_rowmat_avx512(int64_t n_out, int64_t k, const float *x, const float
     int64_t j = 0;
     for (; j + 64 <= n_out; j += 64) rowmat_blk(4, 0xffff, k, x, mt + j, ld, NULL, alpha, y + j);
     for (; j < n_out; j += 16)
-        rowmat_blk(1, lanes(n_out - j), k, x, mt + j, ld, NULL, alpha, y + j);
+        rowmat_blk(1, mmi_lanes16(n_out - j), k, x, mt + j, ld, NULL, alpha, y + j);
     return 1;
 }
 
@@ -95,7 +89,8 @@ int mmi_attn_rowmat_sub_avx512(int64_t n_out, int64_t k, const float *x, const f
 {
     int64_t j = 0;
     for (; j + 64 <= n_out; j += 64) rowmat_blk(4, 0xffff, k, x, mt + j, ld, o, alpha, y + j);
-    for (; j < n_out; j += 16) rowmat_blk(1, lanes(n_out - j), k, x, mt + j, ld, o, alpha, y + j);
+    for (; j < n_out; j += 16)
+        rowmat_blk(1, mmi_lanes16(n_out - j), k, x, mt + j, ld, o, alpha, y + j);
     return 1;
 }
 
@@ -133,7 +128,7 @@ INL void ds_blk(const int R, int64_t k, const float *x, const float *o, int64_t 
 static void ds_strip(int64_t rows, int64_t k, const float *x, const float *o, int64_t ldx,
                      const float *mt, int64_t ldm, float *p, int64_t ldp, int64_t nv)
 {
-    const __mmask16 k0 = lanes(nv), k1 = lanes(nv - 16);
+    const __mmask16 k0 = mmi_lanes16(nv), k1 = mmi_lanes16(nv - 16);
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4)
         ds_blk(4, k, x + r * ldx, o + r * ldx, ldx, mt, ldm, p + r * ldp, ldp, k0, k1);
@@ -160,8 +155,8 @@ int mmi_attn_relu_row_avx512(int64_t n, int64_t lim, float *x, int square)
 {
     const __m512 zero = _mm512_setzero_ps();
     for (int64_t j = 0; j < n; j += 16) {
-        const __m512 y = _mm512_max_ps(_mm512_maskz_loadu_ps(lanes(lim - j), x + j), zero);
-        _mm512_mask_storeu_ps(x + j, lanes(n - j), square ? _mm512_mul_ps(y, y) : y);
+        const __m512 y = _mm512_max_ps(_mm512_maskz_loadu_ps(mmi_lanes16(lim - j), x + j), zero);
+        _mm512_mask_storeu_ps(x + j, mmi_lanes16(n - j), square ? _mm512_mul_ps(y, y) : y);
     }
     return 1;
 }
@@ -170,7 +165,7 @@ int mmi_attn_relu_ds_row_avx512(int64_t n, float *t, float *u, float f)
 {
     const __m512 vf = _mm512_set1_ps(f);
     for (int64_t j = 0; j < n; j += 16) {
-        const __mmask16 k = lanes(n - j);
+        const __mmask16 k = mmi_lanes16(n - j);
         const __m512 r = _mm512_maskz_loadu_ps(k, t + j);
         _mm512_mask_storeu_ps(u + j, k,
                               _mm512_mul_ps(_mm512_mul_ps(vf, r), _mm512_maskz_loadu_ps(k, u + j)));
@@ -216,7 +211,7 @@ int mmi_attn_matrow_acc_avx512(int64_t rows, int64_t n, const float *p, const fl
 {
     int64_t j = 0;
     for (; j + 64 <= n; j += 64) matrow_blk(4, 0xffff, rows, p, mat + j, ld, y + j);
-    for (; j < n; j += 16) matrow_blk(1, lanes(n - j), rows, p, mat + j, ld, y + j);
+    for (; j < n; j += 16) matrow_blk(1, mmi_lanes16(n - j), rows, p, mat + j, ld, y + j);
     return 1;
 }
 
@@ -280,8 +275,8 @@ INL void state_blk(const int W, const int ha, const int hw, const int hb, __mmas
             state_blk(4, HA, HW, HB, 0xffff, j == 0, rows, a, x + j, st + j, ld, w + j, out, b,    \
                       y + j);                                                                      \
         for (; j < n; j += 16)                                                                     \
-            state_blk(1, HA, HW, HB, lanes(n - j), j == 0, rows, a, x + j, st + j, ld, w + j, out, \
-                      b, y + j);                                                                   \
+            state_blk(1, HA, HW, HB, mmi_lanes16(n - j), j == 0, rows, a, x + j, st + j, ld,       \
+                      w + j, out, b, y + j);                                                       \
     } while (0)
 
 int mmi_attn_state_step_avx512(int64_t rows, int64_t n, const float *a, const float *x, float *st,
@@ -328,7 +323,7 @@ int mmi_attn_exp_sub_avx512(int64_t n, const float *s, float mx, float *p, float
     const __m512 m = _mm512_set1_ps(mx);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t j = 0; j < n; j += 16) {
-        const __mmask16 k = lanes(n - j);
+        const __mmask16 k = mmi_lanes16(n - j);
         const __m512 e = _mm512_maskz_mov_ps(
             k, mmi_exp512_scalef(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), m)));
         _mm512_mask_storeu_ps(p + j, k, e);
@@ -348,32 +343,33 @@ int mmi_attn_softmax_row_avx512(int64_t n, int64_t lim, float *s, double *m, dou
     float mx, mnew, alpha;
     int64_t j = 0;
     for (; j < lim; j += 16) { /* max(x, m) returns m when x is NaN: NaN ignored */
-        const __mmask16 k = lanes(lim - j);
+        const __mmask16 k = mmi_lanes16(lim - j);
         mxv = _mm512_mask_max_ps(mxv, k, _mm512_maskz_loadu_ps(k, s + j), mxv);
     }
     mx = _mm512_reduce_max_ps(mxv);
     if (mx == -INFINITY) {
-        for (j = 0; j < n; j += 16) _mm512_mask_storeu_ps(s + j, lanes(n - j), _mm512_setzero_ps());
+        for (j = 0; j < n; j += 16)
+            _mm512_mask_storeu_ps(s + j, mmi_lanes16(n - j), _mm512_setzero_ps());
         return 1;
     }
     mnew = (float)*m > mx ? (float)*m : mx;
     alpha = *m == -INFINITY ? 0.0f : expf((float)*m - mnew);
     mv = _mm512_set1_ps(mnew);
     for (j = 0; j < n; j += 16) {
-        const __mmask16 k = lanes(lim - j);
+        const __mmask16 k = mmi_lanes16(lim - j);
         __m512 e = _mm512_setzero_ps();
         if (k) { /* masked keys are 0, as exp_sub gives for their -Inf */
             e = _mm512_maskz_mov_ps(
                 k, mmi_exp512_scalef(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), mv)));
             sum = _mm512_add_ps(sum, e);
         }
-        _mm512_mask_storeu_ps(s + j, lanes(n - j), e);
+        _mm512_mask_storeu_ps(s + j, mmi_lanes16(n - j), e);
     }
     *l = *l * alpha + _mm512_reduce_add_ps(sum);
     if (alpha != 1.0f) {
         const __m512 a = _mm512_set1_ps(alpha);
         for (int64_t c = 0; c < dv; c += 16) {
-            const __mmask16 k = lanes(dv - c);
+            const __mmask16 k = mmi_lanes16(dv - c);
             _mm512_mask_storeu_ps(acc + c, k, _mm512_mul_ps(a, _mm512_maskz_loadu_ps(k, acc + c)));
         }
     }
@@ -403,7 +399,7 @@ int mmi_attn_rwkv_bonus_avx512(int64_t d, int64_t dv, float scale, const float *
     {
         const __m512 f = _mm512_set1_ps((float)acc);
         for (int64_t e = 0; e < dv; e += 16) {
-            const __mmask16 km = lanes(dv - e);
+            const __mmask16 km = mmi_lanes16(dv - e);
             const __m512 y = _mm512_mul_ps(f, _mm512_maskz_loadu_ps(km, v + e));
             _mm512_mask_storeu_ps(o + e, km, _mm512_add_ps(_mm512_maskz_loadu_ps(km, o + e), y));
         }
@@ -419,7 +415,7 @@ int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, doub
 {
     const __m512 lo = _mm512_set1_ps(-128.0f), sc = _mm512_set1_ps(scale);
     for (int64_t c = 0; c < n; c += 16) {
-        const __mmask16 km = lanes(n - c);
+        const __mmask16 km = mmi_lanes16(n - c);
         const __mmask8 k0 = (__mmask8)(km & 0xff), k1 = (__mmask8)(km >> 8);
         /* g finite: max = the clamp (NaN gives -128 as the portable test g > -128 does) */
         const __m512 x = _mm512_max_ps(_mm512_maskz_loadu_ps(km, g + c), lo);
@@ -448,7 +444,7 @@ int mmi_attn_elu1_avx512(int64_t n, const float *x, float *y)
 {
     const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 k = lanes(n - i);
+        const __mmask16 k = mmi_lanes16(n - i);
         const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
         const __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
         const __m512 e =
@@ -463,7 +459,7 @@ int mmi_attn_elu1_bwd_avx512(int64_t n, const float *y, const float *dy, float *
 {
     const __m512 one = _mm512_set1_ps(1.0f);
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 k = lanes(n - i);
+        const __mmask16 k = mmi_lanes16(n - i);
         _mm512_mask_storeu_ps(dx + i, k,
                               _mm512_mul_ps(_mm512_maskz_loadu_ps(k, dy + i),
                                             _mm512_min_ps(one, _mm512_maskz_loadu_ps(k, y + i))));
@@ -493,7 +489,7 @@ int mmi_attn_norm_step_avx512(int64_t n, const float *k, double *z, const float 
         }
     }
     if (c < n) {
-        const __mmask16 km = lanes(n - c);
+        const __mmask16 km = mmi_lanes16(n - c);
         const __mmask8 k0 = (__mmask8)(km & 0xff), k1 = (__mmask8)(km >> 8);
         __m512d z0 = _mm512_maskz_loadu_pd(k0, z + c), z1 = _mm512_maskz_loadu_pd(k1, z + c + 8);
         if (k) {

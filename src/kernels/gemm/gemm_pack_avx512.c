@@ -28,12 +28,6 @@ enum { MR = 12, NR = 32 };
 #define PACK_INLINE static inline
 #endif
 
-/* Lanes [0, n) of a 16-lane mask (n may be outside 0..16). */
-PACK_INLINE __mmask16 lanes16(int64_t n)
-{
-    return n <= 0 ? (__mmask16)0 : n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
-}
-
 /* r[i] = 16 floats of row i of a rows x kt block (row stride ld); rows >= rows and lanes >= kt
  * are zero and not read. */
 PACK_INLINE void load_rows16(const float *src, int64_t ld, int64_t rows, __mmask16 km, __m512 r[16])
@@ -62,7 +56,7 @@ static void pack_a_rows(const float *a, int64_t lda, int64_t mr, int64_t kc, flo
         __m512 r[16];
         for (int64_t i = 0; i < mr; i++)
             _mm_prefetch((const char *)(a + i * lda + p + PACK_A_AHEAD), _MM_HINT_T0);
-        load_rows16(a + p, lda, mr, lanes16(kt), r);
+        load_rows16(a + p, lda, mr, mmi_lanes16(kt), r);
         mmi_transpose16_avx512(r);
         for (int64_t t = 0; t < kt; t++) _mm512_mask_storeu_ps(ap + (p + t) * MR, 0x0FFF, r[t]);
     }
@@ -78,7 +72,8 @@ static void pack_a_cols(const float *a, int64_t lda, int64_t mc, int64_t kc, flo
         const float *src = a + p * lda;
         float *dst = ap + p * MR;
         for (int64_t ir = 0; ir < mc; ir += MR, dst += MR * kc)
-            _mm512_mask_storeu_ps(dst, 0x0FFF, _mm512_maskz_loadu_ps(lanes16(mc - ir), src + ir));
+            _mm512_mask_storeu_ps(dst, 0x0FFF,
+                                  _mm512_maskz_loadu_ps(mmi_lanes16(mc - ir), src + ir));
     }
 }
 
@@ -101,7 +96,7 @@ static void pack_b_rows(const float *b, int64_t ldb, int64_t nr, int64_t kc, flo
 {
     for (int64_t p = 0; p < kc; p += 16) {
         int64_t kt = kc - p < 16 ? kc - p : 16;
-        __mmask16 km = lanes16(kt);
+        __mmask16 km = mmi_lanes16(kt);
         __m512 lo[16], hi[16];
         prefetch_rows(b + p, ldb, nr);
         load_rows16(b + p, ldb, nr, km, lo);
@@ -121,7 +116,7 @@ static void pack_b_rows(const float *b, int64_t ldb, int64_t nr, int64_t kc, flo
 /* One 32-column panel of op(B) with B stored k x n: each k step is nr contiguous floats. */
 static void pack_b_cols(const float *b, int64_t ldb, int64_t nr, int64_t kc, float *bp)
 {
-    const __mmask16 m0 = lanes16(nr), m1 = lanes16(nr - 16);
+    const __mmask16 m0 = mmi_lanes16(nr), m1 = mmi_lanes16(nr - 16);
     for (int64_t p = 0; p < kc; p++) {
         const float *src = b + p * ldb;
         _mm512_storeu_ps(bp + p * NR, _mm512_maskz_loadu_ps(m0, src));

@@ -31,6 +31,14 @@ MMI_AVX512_INLINE __mmask16 mmi_mask16(int64_t left)
     return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (unsigned)left) - 1u);
 }
 
+/* The lanes [0, n) of a 16-lane mask for any n: none when n <= 0, all when n >= 16 (for
+ * loops whose second block may start past the end, where mmi_mask16 would shift by a negative
+ * amount). */
+MMI_AVX512_INLINE __mmask16 mmi_lanes16(int64_t n)
+{
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
+
 /* exp of 16 floats: mmi_exp256's Cephes scheme (range reduction by ln 2 in two parts, degree-6
  * polynomial, exponent bits) with the same constants and operations, about 2 ulp. Above 88.38
  * it returns +Inf, below -88.38 (including -Inf) exactly 0; a NaN lane gives a finite value

@@ -26,12 +26,6 @@
 #define INL static inline
 #endif
 
-/* The lanes [0, left) of a 16-lane block, any left (<= 0: none). */
-INL __mmask16 lanes16(int64_t left)
-{
-    return left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? (__mmask16)0 : mmi_mask16(left);
-}
-
 /* h = lambda hp + acc on the (re, im) pairs of one block: re = lr pr - li pi, im = lr pi + li pr
  * (lru_carry's products, difference and sum), then + acc. */
 INL void carry(const float *lam, const float *hp, __m512 acc, float *hv, __mmask16 k)
@@ -51,7 +45,7 @@ INL void states(const mmi_lru_steps *s, int64_t i0, int G)
 {
     const int64_t H = s->H, N2 = 2 * s->N;
     for (int64_t j = 0; j < N2; j += 32) {
-        const __mmask16 k0 = lanes16(N2 - j), k1 = lanes16(N2 - j - 16);
+        const __mmask16 k0 = mmi_lanes16(N2 - j), k1 = mmi_lanes16(N2 - j - 16);
         __m512 a0[4], a1[4];
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) a0[g] = a1[g] = _mm512_setzero_ps();
@@ -81,7 +75,7 @@ INL void outputs(const mmi_lru_steps *s, int64_t i0, int G)
 {
     const int64_t H = s->H, N = s->N;
     for (int64_t j = 0; j < H; j += 16) {
-        const __mmask16 k = lanes16(H - j);
+        const __mmask16 k = mmi_lanes16(H - j);
         const __m512 d = s->d ? _mm512_maskz_loadu_ps(k, s->d + j) : _mm512_setzero_ps();
         __m512 v[4];
 #pragma GCC unroll 4

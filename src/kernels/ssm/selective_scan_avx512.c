@@ -43,12 +43,6 @@
 
 #define MAXV 16 /* N <= 256 */
 
-/* The lanes [0, n) of a 16-lane mask (n clamped to [0, 16]). */
-INL __mmask16 lanes(int64_t n)
-{
-    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
-
 /* The mask of vector v of a state of V vectors whose last one has the lanes of km. */
 INL __mmask16 vmask(int64_t v, int64_t V, __mmask16 km) { return v == V - 1 ? km : 0xffff; }
 
@@ -93,7 +87,7 @@ int mmi_ssm_sel_prep_avx512(int64_t n, const float *delta, float bias, int softp
 {
     const __m512 bv = _mm512_set1_ps(bias), one = _mm512_set1_ps(1.0f);
     for (int64_t t = 0; t < n; t += 16) { /* the tail is one masked vector */
-        const __mmask16 k = lanes(n - t);
+        const __mmask16 k = mmi_lanes16(n - t);
         /* the rows stream from memory between the scan's tiles: fetch 1 KiB ahead (hints only,
          * never fault) */
         _mm_prefetch((const char *)(delta + t + 256), _MM_HINT_T0);
@@ -214,7 +208,7 @@ INL void fwd_block(const int64_t V, const mmi_sel_row *r, fwd_state *st, __mmask
 
 INL void fwd_row(const int64_t V, const int blocks, const mmi_sel_row *r)
 {
-    const __mmask16 km = lanes(r->N - 16 * (V - 1));
+    const __mmask16 km = mmi_lanes16(r->N - 16 * (V - 1));
     fwd_state st;
     int64_t t = 0;
     for (int64_t v = 0; v < V; v++) {
@@ -342,7 +336,7 @@ static void bwd_step(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t t, int
 int mmi_ssm_sel_bwd_avx512(const mmi_sel_row *r, const mmi_sel_grad *g)
 {
     const int64_t N = r->N, V = (N + 15) / 16, T = r->chunk, nck = (r->L + T - 1) / T;
-    const __mmask16 km = lanes(N - 16 * (V - 1));
+    const __mmask16 km = mmi_lanes16(N - 16 * (V - 1));
     float *abar = g->work, *xs = abar + T * N;
     __m512 hn[MAXV], A[MAXV];
     if (N <= 0 || V > MAXV) return 0;
@@ -361,7 +355,7 @@ int mmi_ssm_sel_bwd_avx512(const mmi_sel_row *r, const mmi_sel_grad *g)
 int mmi_ssm_sel_step_rows_avx512(const mmi_sel_step *s)
 {
     const int64_t N = s->N, V = (N + 15) / 16;
-    const __mmask16 km = lanes(N - 16 * (V - 1));
+    const __mmask16 km = mmi_lanes16(N - 16 * (V - 1));
     __m512 B[MAXV], C[MAXV];
     if (N <= 0 || V > MAXV) return 0;
     for (int64_t v = 0; v < V; v++) {
@@ -438,7 +432,7 @@ INL __m512 exp2_tab(__m512 d, __m512 a2, __m512i tlo, __m512i thi, int clamp)
  * past n are zero and not read): v[k] holds step k of the 16 rows. */
 static void rows_to_lanes16(const float *const *src, int64_t nr, int64_t t, int64_t n, __m512 v[16])
 {
-    const __mmask16 m = lanes(n);
+    const __mmask16 m = mmi_lanes16(n);
     for (int64_t j = 0; j < 16; j++) v[j] = _mm512_maskz_loadu_ps(m, src[j < nr ? j : 0] + t);
     mmi_transpose16_avx512(v);
 }
@@ -446,7 +440,7 @@ static void rows_to_lanes16(const float *const *src, int64_t nr, int64_t t, int6
 /* The inverse: v[k] holds step k's 16 lanes; writes rows j < nr, n steps at dst[j] + t. */
 static void lanes_to_rows16(__m512 v[16], float *const *dst, int64_t nr, int64_t t, int64_t n)
 {
-    const __mmask16 m = lanes(n);
+    const __mmask16 m = mmi_lanes16(n);
     mmi_transpose16_avx512(v);
     for (int64_t j = 0; j < nr; j++) _mm512_mask_storeu_ps(dst[j] + t, m, v[j]);
 }
