@@ -247,7 +247,8 @@ static gcase make_case(int ta, int tb, int64_t m, int64_t n, int64_t k, int64_t 
 /* Shapes on each side of every tile size (6 x 16, dot 3 x 4), cache block (KC 256, MC 144,
  * NC 1024, dot KC 2048 and MC 96) and path threshold of gemm.c's choose_path (k 4/5; NN m 16/17,
  * n 64/65, m 128/129 with a small B; TN m and n 32/33, 64^3/65^3; NT m 8/9, k 127/128, and the
- * small-k NT copy: k 16/17, k x n 2048/2064),
+ * small-k NT panels: k 4/5 (scalar copy or the set's pack_b), 16/17, 18 (an actor with memory's
+ * first layer), 32/33, partial last panels),
  * plus empty and unit sizes. Each runs in all four transpose cases. */
 static const int64_t shapes[][3] = {
     {0, 0, 0},     {0, 5, 3},      {5, 0, 3},      {5, 3, 0},      {1, 1, 1},      {1, 17, 1},
@@ -257,6 +258,7 @@ static const int64_t shapes[][3] = {
     {129, 80, 60}, {48, 50, 64},   {13, 31, 300},  {5, 300, 100},  {300, 7, 100},  {100, 37, 257},
     {150, 70, 40}, {70, 150, 513}, {145, 1025, 3}, {130, 1030, 6}, {3, 1025, 300}, {40, 33, 1100},
     {200, 5, 130}, {2, 5, 2100},   {5, 128, 16},   {5, 129, 16},   {8, 64, 17},    {1, 256, 3},
+    {8, 64, 18},   {8, 70, 32},    {8, 70, 33},    {9, 64, 18},    {3, 17, 5},     {7, 2, 25},
 };
 
 static void test_gemm_shapes(void)

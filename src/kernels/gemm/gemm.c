@@ -37,13 +37,13 @@
 
 enum { PATH_PACKED, PATH_DIRECT, PATH_DOT, PATH_SMALL_NT, PATH_GEMV };
 
-/* NT with a few rows and a short k (an MLP's first layer at batch 1: y = x W^T with W n x k,
- * k the observation size): dot products of length k are mostly horizontal sums (a 1x256x3
- * product took 0.5 us), so op(B) = W^T, at most SMALL_NT_FLOATS floats, is copied into a stack
- * buffer as k x n and the direct NN tile runs over it. */
-#define SMALL_NT_K      16
-#define SMALL_NT_FLOATS 2048
-
+/* NT with a few rows and a short k (an MLP's first layer at a small batch: y = x W^T with W
+ * n x k, k the observation size, or the observation and a memory core's output): dot products
+ * of length k are mostly horizontal sums (a 1x256x3 product took 0.5 us, an 8x64x18 one 0.35
+ * us), so op(B) = W^T is copied panel by panel (the set's NR columns, at most SMALL_NT_K x NR
+ * floats on the stack) by the set's pack_b, and the direct NN tile runs over each panel while it
+ * is in L1. Each element is then the FMA chain over p of the packed and direct paths. */
+#define SMALL_NT_K MMI_GEMM_SMALL_NT_K
 typedef struct gemm_job {
     const mmi_gemm_ukr *ukr;
     int ta, tb, path, split_n;
@@ -91,7 +91,7 @@ size_t mmi_gemm_ws_size(int32_t n_threads)
  *       or B small enough to stay in L2 (k*n <= 2^16 with m <= 128, 2^18 with m <= 64).
  *   TN: A is read with stride lda in the direct kernel, so only k tiny, m or n <= 32, or a
  *       small problem.
- *   NT: m <= 8 with k <= 16 and a small B: B transposed on the stack, then direct (see
+ *   NT: m <= 8 with k <= 32: B transposed panel by panel on the stack, then direct (see
  *       SMALL_NT_K); dot products when m <= 8, or when m or n <= 64 and k >= 128 (the
  *       horizontal sums of a dot tile need a long k to amortise).
  *   TT: always packed.
@@ -109,7 +109,7 @@ static int choose_path(int ta, int tb, int64_t m, int64_t n, int64_t k)
         int small = m <= 64 && n <= 64 && k <= ((int64_t)1 << 18) / (m * n);
         if (tiny_k || m <= 32 || n <= 32 || small) return PATH_DIRECT;
     } else if (!ta) {
-        if (m <= 8 && k <= SMALL_NT_K && k <= SMALL_NT_FLOATS / n) return PATH_SMALL_NT;
+        if (m <= 8 && k <= SMALL_NT_K) return PATH_SMALL_NT;
         if (m <= 8 || ((m <= 64 || n <= 64) && k >= 128)) return PATH_DOT;
     }
     return PATH_PACKED;
@@ -185,21 +185,37 @@ static void run_direct(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, in
     }
 }
 
-/* PATH_SMALL_NT: op(B) copied as k x n, then the direct NN tile (one thread: the shape is far
- * below PAR_MIN_FMAS). */
+/* PATH_SMALL_NT: op(B) copied as k x NR panels by the set's pack_b, each followed by the direct
+ * NN tile over it and the epilogue of its columns (one thread: the shape is far below
+ * PAR_MIN_FMAS). With k <= MMI_GEMM_SMALL_K a panel is a few scalar copies, cheaper than the
+ * sets' 16-step transposes. */
 static void run_small_nt(const gemm_job *g)
 {
-    _Alignas(64) float bt[SMALL_NT_FLOATS];
+    _Alignas(64) float bt[SMALL_NT_K * MMI_GEMM_NR_MAX];
     gemm_job d = *g;
-    const int64_t n = g->n, k = g->k, ldb = g->ldb;
-    const float *b = g->b;
-    for (int64_t p = 0; p < k; p++)
-        for (int64_t j = 0; j < n; j++) bt[p * n + j] = b[j * ldb + p];
+    const int64_t n = g->n, k = g->k, ldb = g->ldb, nr = g->ukr->nr;
+    MMI_ASSERT(k <= SMALL_NT_K && nr <= MMI_GEMM_NR_MAX);
+    if (g->ukr->small_nt) { /* the set's own: B transposed in registers */
+        g->ukr->small_nt(k, g->m, n, g->a, g->lda, g->b, ldb, g->alpha, g->beta, g->c, g->ldc);
+        finish(g, 0, g->m, 0, n);
+        return;
+    }
     d.tb = 0;
     d.b = bt;
-    d.ldb = g->n;
-    run_direct(&d, 0, g->m, 0, g->n);
-    finish(g, 0, g->m, 0, g->n);
+    d.ldb = nr;
+    for (int64_t j0 = 0; j0 < n; j0 += nr) {
+        const int64_t nc = n - j0 < nr ? n - j0 : nr;
+        if (k <= MMI_GEMM_SMALL_K) {
+            const float *b = g->b + j0 * ldb;
+            for (int64_t p = 0; p < k; p++)
+                for (int64_t j = 0; j < nc; j++) bt[p * nr + j] = b[j * ldb + p];
+        } else {
+            g->ukr->pack_b(1, g->b, ldb, 0, k, j0, nc, bt);
+        }
+        d.c = g->c + j0;
+        run_direct(&d, 0, g->m, 0, nc);
+        finish(g, 0, g->m, j0, j0 + nc);
+    }
 }
 
 /* NT as dot products, blocked over k (DOT_KC) and m (DOT_MC): the DOT_NR rows of B in use stay
