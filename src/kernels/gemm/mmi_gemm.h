@@ -142,8 +142,8 @@ typedef struct mmi_gemm_ukr {
     void (*gemv)(int64_t k, int64_t n, const float *a, const float *b, int64_t ldb, float alpha,
                  float beta, float *c);
     /* A few rows of A, NT, short k (1 <= m <= 8, 1 <= k <= MMI_GEMM_SMALL_NT_K: a dense layer's
-     * forward at a small batch), or NULL: the driver then copies B panel by panel with pack_b
-     * and runs direct over each panel. Same contract as dot; every C element gets direct's
+     * forward at a small batch), or NULL: the driver then copies a small B (k <= 16) to the
+     * stack and runs direct, or takes the dot path. Same contract as dot; every C element gets direct's
      * operations in direct's order (an FMA chain over p from zero, then alpha, then beta), so
      * the choice never changes a result. */
     void (*small_nt)(int64_t k, int64_t m, int64_t n, const float *a, int64_t lda, const float *b,
@@ -152,10 +152,6 @@ typedef struct mmi_gemm_ukr {
 
 /* The longest k of the small-k NT path (gemm.c). */
 #define MMI_GEMM_SMALL_NT_K 32
-
-/* The widest register tile (nr) of any set: the driver's small-k NT path keeps one k x nr
- * panel of B on the stack. */
-#define MMI_GEMM_NR_MAX 32
 
 /* Columns per chunk unit of the gemv path when threads split it. */
 #define MMI_GEMM_GEMV_NR 16
