@@ -259,6 +259,7 @@ static const int64_t shapes[][3] = {
     {150, 70, 40}, {70, 150, 513}, {145, 1025, 3}, {130, 1030, 6}, {3, 1025, 300}, {40, 33, 1100},
     {200, 5, 130}, {2, 5, 2100},   {5, 128, 16},   {5, 129, 16},   {8, 64, 17},    {1, 256, 3},
     {8, 64, 18},   {8, 70, 32},    {8, 70, 33},    {9, 64, 18},    {3, 17, 5},     {7, 2, 25},
+    {8, 40, 34},   {8, 33, 48},    {8, 33, 49},
 };
 
 static void test_gemm_shapes(void)
@@ -697,7 +698,7 @@ static void test_gemm_small_nt(void)
 {
     static const int64_t ms[] = {2, 5, 8};
     static const int64_t ns[] = {1, 3, 16, 17, 64, 70};
-    static const int64_t ks[] = {1, 2, 4, 5, 16, 17, 18, 20, 32};
+    static const int64_t ks[] = {1, 2, 4, 5, 16, 17, 18, 20, 32, 34, 37, 48};
     static const float alphas[] = {1.0f, -0.75f};
     void *ws = test_ws(1);
     int any = 0;
@@ -709,8 +710,8 @@ static void test_gemm_small_nt(void)
         any = 1;
         for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++)
             for (size_t ik = 0; ik < sizeof ks / sizeof ks[0]; ik++, v++) {
-                gcase g = make_case(0, 1, 24, ns[in], ks[ik], (int64_t)(v % 3) * 2,
-                                    alphas[v % 2], 0.0f);
+                gcase g =
+                    make_case(0, 1, 24, ns[in], ks[ik], (int64_t)(v % 3) * 2, alphas[v % 2], 0.0f);
                 gbufs s;
                 float *cs = NULL;
                 memset(&s, 0, sizeof s);

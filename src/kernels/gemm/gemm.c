@@ -96,7 +96,7 @@ size_t mmi_gemm_ws_size(int32_t n_threads)
  *       or B small enough to stay in L2 (k*n <= 2^16 with m <= 128, 2^18 with m <= 64).
  *   TN: A is read with stride lda in the direct kernel, so only k tiny, m or n <= 32, or a
  *       small problem.
- *   NT: m <= 8 with k <= 32: the set's small_nt, or (a set without one) with k <= 16 and a
+ *   NT: m <= 8 with k <= 48: the set's small_nt, or (a set without one) with k <= 16 and a
  *       small B, B transposed on the stack, then direct (see SMALL_NT_K); dot products when m <= 8, or when m or n <= 64 and k >= 128 (the
  *       horizontal sums of a dot tile need a long k to amortise).
  *   TT: always packed.

@@ -589,7 +589,7 @@ static void avx512_gemv(int64_t k, int64_t n, const float *a, const float *b, in
 /* ---- a few rows of A, a short k, NT (y = x W^T at a small batch) ---------------------------- */
 /*
  * m <= 8 rows of A (an actor's first layer for a few agents: k = the observation, or the
- * observation and a memory core's output) times the stored B transposed, k <= 32. Sixteen
+ * observation and a memory core's output) times the stored B transposed, k <= 48. Sixteen
  * columns of C at a time: their sixteen rows of B are transposed in registers (one 16 x 16
  * transpose per 16 k steps; a tail of at most four k steps is gathered instead) into a k x 16
  * panel on the stack, then every row of A runs the FMA chain of tile() over it, one accumulator
@@ -689,10 +689,10 @@ static void avx512_small_nt(int64_t k, int64_t m, int64_t n, const float *a, int
                             const float *b, int64_t ldb, float alpha, float beta, float *c,
                             int64_t ldc)
 {
-    _Alignas(64) float bt[32 * 16];
+    _Alignas(64) float bt[MMI_GEMM_SMALL_NT_K * 16];
     strip_env e;
     const int gather_ok = ldb <= INT32_MAX / 16;
-    MMI_ASSERT(k >= 1 && k <= 32 && m >= 1 && m <= 8);
+    MMI_ASSERT(k >= 1 && k <= MMI_GEMM_SMALL_NT_K && m >= 1 && m <= 8);
     e.va = _mm512_set1_ps(alpha);
     e.vb = _mm512_set1_ps(beta);
     e.beta = beta != 0.0f;

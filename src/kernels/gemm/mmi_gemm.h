@@ -151,7 +151,7 @@ typedef struct mmi_gemm_ukr {
 } mmi_gemm_ukr;
 
 /* The longest k of the small-k NT path (gemm.c). */
-#define MMI_GEMM_SMALL_NT_K 32
+#define MMI_GEMM_SMALL_NT_K 48
 
 /* Columns per chunk unit of the gemv path when threads split it. */
 #define MMI_GEMM_GEMV_NR 16
