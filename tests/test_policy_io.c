@@ -551,6 +551,38 @@ static void test_checkpoint_nonfinite_rollout(void)
     mm_policy_free(b);
 }
 
+/* Found by fuzz_config: settings an algorithm ignores are kept as given (TD3 does not read
+ * cg_damping, so create does not check it), the checkpoint stores them, and the loader called
+ * the policy's own NaN "changed" (NaN != NaN) and refused it as out of range. */
+static void test_checkpoint_ignored_nan_setting(void)
+{
+    mm_policy_opts o;
+    mm_policy *a = NULL, *b = NULL;
+    size_t n = 0;
+    unsigned char *buf;
+    double v = 0;
+    opts_for(&o, MM_ALGO_TD3, 0, 0);
+    o.cg_damping = NAN;
+    CHECK_OK(mm_policy_create(&a, &o));
+    CHECK_OK(mm_policy_create(&b, &o));
+    drive(a, 5, 3);
+    CHECK_OK(mm_policy_save_mem(a, NULL, 0, &n, MM_POLICY_SAVE_CHECKPOINT));
+    buf = malloc(n);
+    CHECK(buf != NULL);
+    CHECK_OK(mm_policy_save_mem(a, buf, n, NULL, MM_POLICY_SAVE_CHECKPOINT));
+    CHECK_OK(mm_policy_load_mem(b, buf, n));
+    CHECK_OK(mm_policy_get_f64(b, MM_POLICY_CG_DAMPING, &v));
+    CHECK(isnan(v));
+    /* a NaN where the loading policy holds a number is still refused */
+    mm_policy_free(b);
+    b = make(MM_ALGO_TD3, 0, 0, 0);
+    CHECK_STATUS(mm_policy_load_mem(b, buf, n), MM_E_FORMAT);
+    CHECK(strstr(mm_policy_errmsg(b), "CG_DAMPING") != NULL);
+    free(buf);
+    mm_policy_free(a);
+    mm_policy_free(b);
+}
+
 /* A checkpoint file (mm_policy_save_ex) read by create-from-file resumes exactly too. */
 static void test_checkpoint_file_new(void)
 {
@@ -583,5 +615,6 @@ void suite_policy_io(void)
     mmt_run("policy_io_checkpoint_resume_exact", test_checkpoint);
     mmt_run("policy_io_checkpoint_mismatch", test_checkpoint_mismatch);
     mmt_run("policy_io_checkpoint_nonfinite_rollout", test_checkpoint_nonfinite_rollout);
+    mmt_run("policy_io_checkpoint_ignored_nan_setting", test_checkpoint_ignored_nan_setting);
     mmt_run("policy_io_checkpoint_file_load_new", test_checkpoint_file_new);
 }
