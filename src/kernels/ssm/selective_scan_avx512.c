@@ -716,7 +716,7 @@ static void lanes_out16(__m512 v[16], float *const *dst, int64_t nr, int64_t t, 
 
 /* One chunk [t0, t0 + n) of the block's backward. */
 static void bwd_chunk(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr, int64_t t0,
-                      int64_t n, const bwd_bufs *w, const __m512 *x0, const __m512 *A,
+                      int64_t n, int64_t T, const bwd_bufs *w, const __m512 *x0, const __m512 *A,
                       const __m512 *A2, const __m512 *arange, __m512 *hn, double *dAl,
                       __m512 *dDb)
 {
@@ -737,6 +737,16 @@ static void bwd_chunk(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr, i
         src[0][j] = r[i].dlt, src[1][j] = r[i].u, src[2][j] = g[i].dout, src[3][j] = r[i].dsp;
         src[4][j] = r[i].z, src[5][j] = r[i].sz;
         dst[0][j] = g[i].du, dst[1][j] = g[i].ddelta, dst[2][j] = g[i].dz;
+    }
+    /* 16 rows of up to 9 streams, walked chunk by chunk backwards: more than the hardware
+     * prefetcher follows. The previous chunk's lines are requested now, to L2 (T floats of each
+     * row and stream; hints only, never fault) */
+    for (int q = 0; q < 9 && t0 > 0; q++) {
+        const float *const *p = q < 6 ? src[q] : (const float *const *)dst[q - 6];
+        const int64_t tp = t0 - T;
+        if (!p[0] || (q >= 4 && q < 6 && !r[0].z)) continue;
+        for (int64_t j = 0; j < nr; j++)
+            for (int64_t k = 0; k < T + 16; k += 16) _mm_prefetch((const char *)(p[j] + tp + k), _MM_HINT_T1);
     }
     for (int64_t k = 0; k < n; k += 16) { /* inputs to lanes */
         const int64_t m = n - k < 16 ? n - k : 16;
@@ -866,7 +876,7 @@ int mmi_ssm_sel_bwd_block_avx512(const mmi_sel_row *r, const mmi_sel_grad *g, in
         for (int64_t j = 0; j < 16; j++) c[j] = r[j < nr ? j : 0].ckpt + ck * N;
         state_xfer16(x0, N, c, nr, 0);
         dDb[0] = dDb[1] = _mm512_setzero_ps();
-        bwd_chunk(r, g, nr, t0, t1 - t0, &w, x0, A, A2, arange, hn, dAl, dDb);
+        bwd_chunk(r, g, nr, t0, t1 - t0, T, &w, x0, A, A2, arange, hn, dAl, dDb);
         acc_pd(dDl, dDb[0], 0xffff), acc_pd(dbl, dDb[1], 0xffff);
     }
     for (int64_t j = 0; j < nr; j++) {
