@@ -1449,7 +1449,7 @@ static void test_selective_threads(void)
     mm_ssm *h1 = NULL, *h3 = NULL;
     mm_ssm_inputs in;
     mm_ssm_grads g;
-    tt y1, y3, dB1, dB3, dA1, dA3;
+    tt y1, y3, dB1, dB3, dA1, dA3, du1, du3, dd1, dd3;
     sel_setup(&c, Bt, D, N, L, 2, 1, 7);
     CHECK_OK(mm_ssm_opts_init(&o, MM_SSM_SELECTIVE));
     o.d_inner = D, o.d_state = N, o.n_groups = 2, o.max_batch = Bt, o.max_seq = L, o.chunk = 7;
@@ -1459,18 +1459,23 @@ static void test_selective_threads(void)
     if (!h1 || !h3) return;
     y1 = MK(0, 0, 0, Bt, D, L), y3 = MK(0, 0, 0, Bt, D, L), dA1 = MK(0, 0, 0, D, N);
     dA3 = MK(0, 0, 0, D, N), dB1 = MK(0, 0, 0, Bt, 2, N, L), dB3 = MK(0, 0, 0, Bt, 2, N, L);
+    du1 = MK(0, 0, 0, Bt, D, L), du3 = MK(0, 0, 0, Bt, D, L), dd1 = MK(0, 0, 0, Bt, D, L);
+    dd3 = MK(0, 0, 0, Bt, D, L);
     sel_inputs(&c, &in);
     CHECK_OK(mm_ssm_grads_init(&g));
     CHECK_OK(mm_ssm_scan(h1, &in, y1.t, NULL));
-    g.dA = dA1.t, g.dB = dB1.t;
+    g.dA = dA1.t, g.dB = dB1.t, g.du = du1.t, g.ddelta = dd1.t;
     CHECK_OK(mm_ssm_scan_backward(h1, &in, c.dout.t, &g));
     CHECK_OK(mm_ssm_scan(h3, &in, y3.t, NULL));
-    g.dA = dA3.t, g.dB = dB3.t;
+    g.dA = dA3.t, g.dB = dB3.t, g.du = du3.t, g.ddelta = dd3.t;
     CHECK_OK(mm_ssm_scan_backward(h3, &in, c.dout.t, &g));
     CHECK(memcmp(fp(&y1), fp(&y3), (size_t)y1.n * 4) == 0);
     CHECK(memcmp(fp(&dA1), fp(&dA3), (size_t)dA1.n * 4) == 0);
+    CHECK(memcmp(fp(&du1), fp(&du3), (size_t)du1.n * 4) == 0);
+    CHECK(memcmp(fp(&dd1), fp(&dd3), (size_t)dd1.n * 4) == 0);
     for (int64_t i = 0; i < dB1.n; i++) CHECK_NEAR(fp(&dB1)[i], fp(&dB3)[i], 1e-6, 1e-7);
-    rm(&y1), rm(&y3), rm(&dA1), rm(&dA3), rm(&dB1), rm(&dB3);
+    rm(&y1), rm(&y3), rm(&dA1), rm(&dA3), rm(&dB1), rm(&dB3), rm(&du1), rm(&du3), rm(&dd1);
+    rm(&dd3);
     sel_free(&c);
     mm_ssm_free(h1), mm_ssm_free(h3);
 }
