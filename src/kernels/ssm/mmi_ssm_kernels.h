@@ -89,8 +89,7 @@ int mmi_ssm_sel_bwd_block(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t n
  * 16th step ((T / 16 + 1) x N x 16), 8 lane-major step buffers of T + 15 steps rounded up to
  * 16 (whole 16-step groups of the rows, from t0 rounded down) */
 #define MMI_SEL_BWD_BLOCK_WORK(T, N)                                                               \
-    ((int64_t)MMI_SEL_BLOCK_MAX *                                                                  \
-     ((32 + ((T) + 15) / 16 + 1) * (N) + 8 * (((T) + 30) / 16 * 16)))
+    ((int64_t)MMI_SEL_BLOCK_MAX * ((32 + ((T) + 15) / 16 + 1) * (N) + 8 * (((T) + 30) / 16 * 16)))
 /* One decoding step of n rows sharing B and C (one batch row and group): x[i] = exp(dlt[i] A[i])
  * x[i] + dlt[i] u[i] B; out[i] = (C.x[i] + dskip[i] u[i]) gz[i] (dskip, gz may be NULL). A and
  * x are n x N. */

@@ -642,8 +642,8 @@ int mmi_ssm_sel_fwd_block_avx512(const mmi_sel_row *r, int64_t nr)
 /* v[k] (16 products, one per state component k) to one vector whose lane k is v[k]'s sum. */
 INL __m512 tree16(const __m512 *p)
 {
-    const __m512 a = lvl34(lvl2(lvl1(p[0], p[1]), lvl1(p[2], p[3])),
-                           lvl2(lvl1(p[4], p[5]), lvl1(p[6], p[7])));
+    const __m512 a =
+        lvl34(lvl2(lvl1(p[0], p[1]), lvl1(p[2], p[3])), lvl2(lvl1(p[4], p[5]), lvl1(p[6], p[7])));
     const __m512 b = lvl34(lvl2(lvl1(p[8], p[9]), lvl1(p[10], p[11])),
                            lvl2(lvl1(p[12], p[13]), lvl1(p[14], p[15])));
     return perm16(lvl34(a, b));
@@ -732,9 +732,8 @@ static void lanes_out16(__m512 v[16], float *const *dst, int64_t nr, int64_t t, 
 
 /* One chunk [t0, t0 + n) of the block's backward. */
 static void bwd_chunk(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr, int64_t t0,
-                      int64_t n, const bwd_bufs *wb, const __m512 *x0,
-                      const __m512 *A, const __m512 *A2, const __m512 *arange, __m512 *hn,
-                      double *dAl, __m512 *dDb)
+                      int64_t n, const bwd_bufs *wb, const __m512 *x0, const __m512 *A,
+                      const __m512 *A2, const __m512 *arange, __m512 *hn, double *dAl, __m512 *dDb)
 {
     /* The rows are transposed in 16-step groups aligned to the rows' start (a chunk need not be
      * a multiple of 16 steps: misaligned groups would read every line twice, and rows L floats
@@ -802,8 +801,7 @@ static void bwd_chunk(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr, i
                 const __m512 one = _mm512_set1_ps(1.0f);
                 dz[i] = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(gy, o), s),
                                       _mm512_fmadd_ps(zv[i], _mm512_sub_ps(one, s), one));
-                _mm512_storeu_ps(wb->gh + 16 * (k + i),
-                                 _mm512_mul_ps(gy, _mm512_mul_ps(zv[i], s)));
+                _mm512_storeu_ps(wb->gh + 16 * (k + i), _mm512_mul_ps(gy, _mm512_mul_ps(zv[i], s)));
                 _mm512_storeu_ps(yb + 16 * (k + i), _mm512_setzero_ps()); /* hb from here */
             }
             lanes_out16(dz, dst[2], nr, a0 + k, k ? 0 : off, m);
