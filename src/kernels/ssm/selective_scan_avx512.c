@@ -626,18 +626,21 @@ int mmi_ssm_sel_fwd_block_avx512(const mmi_sel_row *r, int64_t nr)
 
 /* ---- backward over a block of up to 16 channels --------------------------------------------
  * The forward's lanes (channel j of one batch row and B/C group in lane j) for the reverse
- * scan. Per chunk of the checkpoints (T steps): the rows' dlt, u, dlt u, dout and dsp go to
- * lane-major buffers through 16x16 transposes; the chunk's states and exp(dlt A) are recomputed
- * from the checkpoint with the forward block's exp2 (so the same bits as its states) and stored
- * as [step][n][16 lanes], with the pre-gate output C.x when z is given; the gate gives dz and
- * g-hat = dout silu'; then the reverse scan runs per group of 4 state components (their adjoints
- * hn, dA sums and A in registers) over the chunk: hv = hn + g-hat C_t[n], hn = a hv, with
- * du and ddelta's sums over n (hv B_t[n], A[n] hv a x_{t-1}) accumulated lane-wise in per-step
- * buffers, and hv kept in place of a. dB_t[n] = sum over lanes of hv dlt u and dC_t[n] = sum of
- * g-hat x_t (the channels' shares of the shared B and C) are then reduced 16 components at a
- * time by the forward's transposing add tree and added to the float64 sums. dA, dD and dbias
- * are summed lane-wise in float over a chunk and in float64 across chunks. Lanes j >= nr
- * repeat row 0 with dout = 0 (so their adjoints are 0) and are masked out of the sums. */
+ * scan. Per chunk of the checkpoints (last first): the rows' dlt, u, dout and dsp go to
+ * lane-major step buffers through 16x16 transposes; the chunk's states are recomputed from the
+ * checkpoint with the forward block's exp2 (so the same bits as its states), keeping only the
+ * state before every 16th step and, with z, the pre-gate output C.x; the gate gives dz and
+ * g-hat = dout silu'. Then per 16-step tile, last first: the tile's states and exp(dlt A) are
+ * recomputed into [16 steps][N][16 lanes] buffers that stay in L1 (a whole chunk's went
+ * through L2, which was slower than the second recomputation), and the reverse scan runs per
+ * group of 4 state components (adjoints hn, dA sums and A in registers): hv = hn + g-hat
+ * C_t[n], hn = a hv, with du and ddelta's sums over n (hv B_t[n], A[n] hv a x_{t-1})
+ * accumulated lane-wise in per-step buffers and hv kept in place of a; dB_t[n] = sum over
+ * lanes of hv dlt u and dC_t[n] = sum of g-hat x_t (the channels' shares of the shared B and
+ * C) are reduced 16 components at a time by the forward's transposing add tree and added to
+ * the float64 sums. dA is summed lane-wise in float over a tile, dD and dbias over a chunk,
+ * then in float64. Lanes j >= nr repeat row 0 with dout = 0 (so their adjoints are 0) and are
+ * masked out of the sums. */
 
 /* v[k] (16 products, one per state component k) to one vector whose lane k is v[k]'s sum. */
 INL __m512 tree16(const __m512 *p)
