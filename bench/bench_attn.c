@@ -5,7 +5,8 @@
  * scaled_dot_product_attention or blocked causal softmax, chunked linear attention, banded local
  * softmax, RetNet's chunkwise form, ...; the peer names the form it timed), one thread on both
  * sides. Also: the causal linear kernel alone against the FMA peak of the best ISA the machine
- * has (bench/peak.c; ratio = fraction of peak; the row names the kernel set libmm ran), and the per-token latency of mm_attn_step at
+ * has (bench/peak.c; ratio = fraction of peak; the row names the kernel set libmm ran), counted
+ * twice: the recurrence's 4 N d dv flops and the flops the chunkwise form executes ("exec"), and the per-token latency of mm_attn_step at
  * positions 10, 1000 and 10000.
  *
  * Times are process CPU time (CLOCK_PROCESS_CPUTIME_ID here, time.process_time_ns in the
@@ -126,6 +127,7 @@ static void bench_lin_kernel(void)
     const int64_t n = 2048;
     lin_kernel l;
     double t, flops = 4.0 * BH * (double)n * DH * DH;
+    const double xflops = flops + 2.0 * BH * (double)n * MMI_ATTN_LINEAR_CHUNK * (DH + DH);
     l.n = n;
     l.fq = bench_alloc_floats((size_t)(BH * n * DH), 11),
     l.fk = bench_alloc_floats((size_t)(BH * n * DH), 12);
@@ -148,6 +150,10 @@ static void bench_lin_kernel(void)
         snprintf(peer, sizeof peer, "%s FMA peak; ran %s", p->best_isa, ran);
         bench_row("linear causal kernel", "BH8 N2048 d64", flops, t, peer,
                   p->best_gflops > 0 ? flops / p->best_gflops : -1, BENCH_NA);
+        /* the same call with the flops the chunkwise form executes: 4 d dv + 2 C (d + dv) per
+         * token (the C x C tiles computed whole), C = MMI_ATTN_LINEAR_CHUNK */
+        bench_row("linear causal kernel exec", "BH8 N2048 d64", xflops, t, peer,
+                  p->best_gflops > 0 ? xflops / p->best_gflops : -1, BENCH_NA);
     }
     free(l.fq), free(l.fk), free(l.v), free(l.o), free(l.den), free(l.ws);
 }
@@ -170,7 +176,7 @@ static void run_rwkv6(void *ctx)
 
 static void bench_rwkv6(void)
 {
-    for (int i = 0; i < NN; i++) {
+    for (int i = 0; i < 2; i++) { /* N 512 and 2048 */
         const int64_t n = g_ns[i], s2[2] = {BH, DH};
         rwkv_case r;
         char shape[32];
@@ -270,7 +276,10 @@ void bench_attn(void)
                "MB = bytes the handle reserved at create; the PyTorch column is the fastest "
                "correct form the peer found (forms checked against the naive form at N 256); "
                "step rows: mean CPU time of 16 consecutive mm_attn_step calls at that position "
-               "(a warmed-up median would move the position), no peer");
+               "(a warmed-up median would move the position), no peer; linear causal kernel: "
+               "mmi_attn_linear_fwd alone against the FMA peak, counting the recurrence's "
+               "4 N d dv flops, and (exec) the 4 d dv + 2 C (d + dv) per token the chunkwise "
+               "form executes at chunk C = 16");
     bench_rwkv6();
     bench_lin_kernel();
     bench_step(MM_ATTN_LINEAR, "step linear");

@@ -23,7 +23,7 @@
  * register tile) 24 (two whole 12-row tiles), 32, 48 and 64 were measured against 16 in one
  * process, call by call: 24 and 32 within the noise of 16 for the kernels, 48 and 64 slower,
  * and the operator's fwd + bwd 0-20 % slower at 32; so 16 there too (docs/ATTENTION.md). */
-#define LC 16
+#define LC MMI_ATTN_LINEAR_CHUNK
 
 /* The O(F dv) part of the workspace, in floats (rounded to 16 so the doubles after it are
  * aligned); MMI_SIZE_BAD when it does not fit. */

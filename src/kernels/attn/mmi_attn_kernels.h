@@ -265,6 +265,10 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
 int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j);
 
 /* ---- linear attention on features (attn_linear.c) ----------------------------------------- */
+/* Tokens per chunk of the causal linear kernels' chunkwise path (attn_linear.c says why 16);
+ * the bench counts the flops it executes from it. */
+#define MMI_ATTN_LINEAR_CHUNK 16
+
 /* fq [n, F], fk [m, F] are feature-mapped queries and keys (F = s->d). With normalize = 1:
  *   o_i = fq_i^T S_i / (fq_i . z_i + eps),  S_i = sum_{j visible} fk_j v_j^T, z_i = sum fk_j
  * (the fast-transformers convention: eps added after the dot product); normalize = 0 gives
