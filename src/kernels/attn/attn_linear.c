@@ -176,16 +176,19 @@ static void fwd_chunks(const mmi_attn_dims *s, int normalize, double eps, const 
             mmi_attn_fmap_fwd(in->fmap, in->q + c0 * f, (float *)qc, len * f);
             mmi_attn_fmap_fwd(in->fmap, in->k + c0 * f, (float *)kc, len * f);
         }
-        if (!mmi_attn_lin_norm(len, f, qc, kc, l.z, normalize, eps, den + c0, l.x, l.ldx))
-        for (int64_t t = 0; t < len; t++) { /* the normaliser token by token, in float64 */
-            const double qz = mmi_attn_norm_step(f, kc + t * f, l.z, qc + t * f);
-            double dn = 1.0;
-            if (normalize) {
-                dn = eps + qz;
-                if (dn == 0.0) dn = 1.0; /* 0/0 (eps 0, zero features): the row outputs 0 */
+        /* the normaliser token by token, in float64 (one call per chunk where the path has a
+         * body: z stays in registers), and the rows of X */
+        if (!mmi_attn_lin_norm(len, f, qc, kc, l.z, normalize, eps, den + c0, l.x, l.ldx)) {
+            for (int64_t t = 0; t < len; t++) {
+                const double qz = mmi_attn_norm_step(f, kc + t * f, l.z, qc + t * f);
+                double dn = 1.0;
+                if (normalize) {
+                    dn = eps + qz;
+                    if (dn == 0.0) dn = 1.0; /* 0/0 (eps 0, zero features): the row outputs 0 */
+                }
+                den[c0 + t] = (float)dn;
+                scale_row(f, normalize ? (float)(1.0 / dn) : 1.0f, qc + t * f, l.x + t * l.ldx);
             }
-            den[c0 + t] = (float)dn;
-            scale_row(f, normalize ? (float)(1.0 / dn) : 1.0f, qc + t * f, l.x + t * l.ldx);
         }
         if (nx > 0) prefetch((in ? in->k : fk) + c1 * f, nx * f);
         mmi_attn_transpose(len, f, kc, f, l.kt, LC);

@@ -533,12 +533,12 @@ int mmi_attn_lin_norm_avx512(int64_t len, int64_t n, const float *q, const float
             const __mmask16 km = mmi_lanes16(n - 16 * b);
             const __mmask8 k0 = (__mmask8)(km & 0xff), k1 = (__mmask8)(km >> 8);
             if (b >= nb) break;
-            zr[2 * b] = _mm512_add_pd(zr[2 * b],
-                                      _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k0, kt + 16 * b)));
+            zr[2 * b] =
+                _mm512_add_pd(zr[2 * b], _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k0, kt + 16 * b)));
             zr[2 * b + 1] = _mm512_add_pd(
                 zr[2 * b + 1], _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k1, kt + 16 * b + 8)));
-            a0 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(k0, qt + 16 * b)),
-                                 zr[2 * b], a0);
+            a0 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(k0, qt + 16 * b)), zr[2 * b],
+                                 a0);
             a1 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(k1, qt + 16 * b + 8)),
                                  zr[2 * b + 1], a1);
         }
@@ -550,9 +550,9 @@ int mmi_attn_lin_norm_avx512(int64_t len, int64_t n, const float *q, const float
         inv = normalize ? (float)(1.0 / dn) : 1.0f;
         for (int64_t c = 0; c < n; c += 16) {
             const __mmask16 km = mmi_lanes16(n - c);
-            _mm512_mask_storeu_ps(x + t * ldx + c, km,
-                                  _mm512_mul_ps(_mm512_set1_ps(inv),
-                                                _mm512_maskz_loadu_ps(km, qt + c)));
+            _mm512_mask_storeu_ps(
+                x + t * ldx + c, km,
+                _mm512_mul_ps(_mm512_set1_ps(inv), _mm512_maskz_loadu_ps(km, qt + c)));
         }
     }
 #pragma GCC unroll 4
@@ -583,9 +583,9 @@ int mmi_attn_lin_dnum_avx512(int64_t w, const float *dout, const float *o, float
         part = _mm512_add_pd(part, _mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(g)),
                                                  _mm512_cvtps_pd(_mm512_castps512_ps256(y))));
         if (km >> 8)
-            part = _mm512_add_pd(
-                part, _mm512_mul_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(g, 1)),
-                                    _mm512_cvtps_pd(_mm512_extractf32x8_ps(y, 1))));
+            part =
+                _mm512_add_pd(part, _mm512_mul_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(g, 1)),
+                                                  _mm512_cvtps_pd(_mm512_extractf32x8_ps(y, 1))));
     }
     for (c = w8; c < w; c++) {
         dnum[c] = dout[c] / den;
@@ -608,8 +608,7 @@ int mmi_attn_lin_acc_avx512(int64_t len, int64_t n, int rev, const double *a, co
     __m512d zr[8];
     if (n > 64) return 0;
 #pragma GCC unroll 8
-    for (int b = 0; b < 8; b++)
-        zr[b] = _mm512_maskz_loadu_pd(mmi_lanes8(n - 8 * b), z + 8 * b);
+    for (int b = 0; b < 8; b++) zr[b] = _mm512_maskz_loadu_pd(mmi_lanes8(n - 8 * b), z + 8 * b);
     for (int64_t i = 0; i < len; i++) {
         const int64_t t = rev ? len - 1 - i : i;
         const __m512d at = _mm512_set1_pd(a[t]);
@@ -638,8 +637,8 @@ int mmi_attn_lin_acc_avx512(int64_t len, int64_t n, int rev, const double *a, co
 }
 
 /* ---- transpose in 16 x 16 register blocks, partial blocks masked ----------------------------- */
-int mmi_attn_transpose_avx512(int64_t rows, int64_t cols, const float *src, int64_t lds,
-                              float *dst, int64_t ldd)
+int mmi_attn_transpose_avx512(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
+                              int64_t ldd)
 {
     for (int64_t r = 0; r < rows; r += 16) {
         const int64_t nr = rows - r < 16 ? rows - r : 16;

@@ -237,8 +237,8 @@ int mmi_attn_lin_dnum_avx512(int64_t w, const float *dout, const float *o, float
                              double *dden);
 int mmi_attn_lin_acc_avx512(int64_t len, int64_t n, int rev, const double *a, const float *x,
                             double *z, float *g);
-int mmi_attn_transpose_avx512(int64_t rows, int64_t cols, const float *src, int64_t lds,
-                              float *dst, int64_t ldd);
+int mmi_attn_transpose_avx512(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
+                              int64_t ldd);
 
 /* ---- GEMM tiles (attn_tiles.c) ------------------------------------------------------------- */
 /* C = alpha A B + beta C, all row-major, on the GEMM micro-kernel's unpacked path (in column
