@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench_attn.c — mm_attn forward + backward for each kind at B = 1, H = 8, d = dv = 64 and
- * N in {512, 2048} (RELU2 and RetNet also 8192), against the fastest correct PyTorch form (bench/peer_torch_attn.py:
- * scaled_dot_product_attention or blocked causal softmax, chunked linear attention, banded local
- * softmax, RetNet's chunkwise form, ...; the peer names the form it timed), one thread on both
- * sides. Also: the causal linear kernel alone against the FMA peak of the best ISA the machine
- * has (bench/peak.c; ratio = fraction of peak; the row names the kernel set libmm ran), counted
- * twice: the recurrence's 4 N d dv flops and the flops the chunkwise form executes ("exec"), and the per-token latency of mm_attn_step at
- * positions 10, 1000 and 10000.
+ * N in {512, 2048} (RELU2 and RetNet also 8192), against the fastest correct PyTorch form
+ * (bench/peer_torch_attn.py: scaled_dot_product_attention or blocked causal softmax, chunked
+ * linear attention, banded local softmax, RetNet's chunkwise form, ...; the peer names the form
+ * it timed), one thread on both sides. Also: the causal linear kernel alone against the FMA peak
+ * of the best ISA the machine has (bench/peak.c; ratio = fraction of peak; the row names the
+ * kernel set libmm ran), counted twice: the recurrence's 4 N d dv flops and the flops the
+ * chunkwise form executes ("executed"), and the per-token latency of mm_attn_step at positions
+ * 10, 1000 and 10000.
  *
  * Times are process CPU time (CLOCK_PROCESS_CPUTIME_ID here, time.process_time_ns in the
  * peer), medians of at least 5 calls after warm-up.
@@ -152,7 +153,7 @@ static void bench_lin_kernel(void)
                   p->best_gflops > 0 ? flops / p->best_gflops : -1, BENCH_NA);
         /* the same call with the flops the chunkwise form executes: 4 d dv + 2 C (d + dv) per
          * token (the C x C tiles computed whole), C = MMI_ATTN_LINEAR_CHUNK */
-        bench_row("linear causal kernel exec", "BH8 N2048 d64", xflops, t, peer,
+        bench_row("linear kernel, executed", "BH8 N2048 d64", xflops, t, peer,
                   p->best_gflops > 0 ? xflops / p->best_gflops : -1, BENCH_NA);
     }
     free(l.fq), free(l.fk), free(l.v), free(l.o), free(l.den), free(l.ws);
@@ -278,7 +279,7 @@ void bench_attn(void)
                "step rows: mean CPU time of 16 consecutive mm_attn_step calls at that position "
                "(a warmed-up median would move the position), no peer; linear causal kernel: "
                "mmi_attn_linear_fwd alone against the FMA peak, counting the recurrence's "
-               "4 N d dv flops, and (exec) the 4 d dv + 2 C (d + dv) per token the chunkwise "
+               "4 N d dv flops, and (executed) the 4 d dv + 2 C (d + dv) per token the chunkwise "
                "form executes at chunk C = 16");
     bench_rwkv6();
     bench_lin_kernel();
