@@ -55,6 +55,14 @@ typedef struct gated_ws {
     float *a_home;
     const float *a_saved;
     int scalar; /* gates without a key dimension (modes 0-2): every row of b is one value */
+    /* Prefetch plan of the per-key gate pass: pf_step is where the chunk that runs next starts
+     * relative to this one (+chunk forward, -chunk on the backward's reverse walk, 0 for none);
+     * the backward also names that chunk's value and output-gradient rows (pf_v, pf_do), its
+     * gradient rows it will write (pf_dq, pf_dk, pf_dv) and its saved state and A (pf_st,
+     * pf_a: d x dv and chunk x chunk floats), spread over the pass's rows. */
+    int64_t pf_step;
+    const float *pf_v, *pf_do, *pf_st, *pf_a;
+    float *pf_dq, *pf_dk, *pf_dv;
 } gated_ws;
 
 static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float *ws)
@@ -64,6 +72,9 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     w.b = (double *)ws;
     w.acc = w.b + chunk * d;
     w.scalar = 0;
+    w.pf_step = chunk;
+    w.pf_v = w.pf_do = w.pf_st = w.pf_a = NULL;
+    w.pf_dq = w.pf_dk = w.pf_dv = NULL;
     w.a = w.a_home = ws + 2 * chunk * d + 2 * d;
     w.a_saved = NULL;
     w.dvm = w.a + chunk * chunk;
@@ -357,6 +368,24 @@ static void chunk_t(const float *src, int64_t w, int64_t c0, int64_t len, int64_
     mmi_attn_transpose(len, w, src + c0 * w, w, t, ch);
 }
 
+/* The backward's share of the prefetch plan for row p of the chunk that runs next (the t-th
+ * of len rows of this pass): its value and output-gradient rows, its gradient rows (for
+ * writing), and a slice of its saved state and A. */
+static void prefetch_bwd(const mmi_attn_dims *s, int64_t p, int64_t t, int64_t len,
+                         const gated_ws *w)
+{
+    const int64_t d = s->d, dv = s->dv, nst = d * dv, na = s->chunk * s->chunk;
+    const int64_t st0 = nst * t / len, st1 = nst * (t + 1) / len;
+    const int64_t a0 = na * t / len, a1 = na * (t + 1) / len;
+    PREFETCH_ROWS(w->pf_v + p * dv, dv);
+    PREFETCH_ROWS(w->pf_do + p * dv, dv);
+    PREFETCH_WRITE(w->pf_dq + p * d, d);
+    PREFETCH_WRITE(w->pf_dk + p * d, d);
+    PREFETCH_WRITE(w->pf_dv + p * dv, dv);
+    if (w->pf_st) PREFETCH_ROWS(w->pf_st + st0, st1 - st0);
+    if (w->pf_a) PREFETCH_ROWS(w->pf_a + a0, a1 - a0);
+}
+
 /* Scaled queries of the chunk and its intra-chunk weights A. Scalar gates factor the decay
  * out of the key sum: A = (q k^T) * exp(b_t - b_u), the product row by row on a transposed
  * key chunk; vector gates need the decay inside the sum (elementwise). */
@@ -367,10 +396,12 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
     w->a = w->a_home;
     if (gmode == 3) { /* cumulative gates and the mild chunk's factored rows in one pass */
         for (int64_t t = 0; t < len; t++) {
-            if (c0 + t + ch < s->n) { /* the next chunk's rows of this pass, in flight now */
-                PREFETCH_ROWS(g + (c0 + t + ch) * d, d);
-                PREFETCH_ROWS(q + (c0 + t + ch) * d, d);
-                PREFETCH_ROWS(k + (c0 + t + ch) * d, d);
+            const int64_t p = c0 + t + w->pf_step;
+            if (w->pf_step && p >= 0 && p < s->n) { /* the next chunk's rows, in flight now */
+                PREFETCH_ROWS(g + p * d, d);
+                PREFETCH_ROWS(q + p * d, d);
+                PREFETCH_ROWS(k + p * d, d);
+                if (w->pf_v) prefetch_bwd(s, p, t, len, w);
             }
             mmi_attn_gate_row(d, t ? w->b + (t - 1) * d : NULL, g + (c0 + t) * d, w->b + t * d,
                               q + (c0 + t) * d, s->scale, k + (c0 + t) * d, w->ke + t * d,
@@ -796,9 +827,13 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
     }
     memset(w.ds, 0, sizeof(float) * (size_t)(d * dvw));
     for (int64_t c = 0; c < d; c++) w.acc[c] = 0.0;
+    w.pf_step = -ch; /* the reverse walk: the gate pass prefetches the previous chunk */
+    w.pf_v = v, w.pf_do = dout, w.pf_dq = dq, w.pf_dk = dk, w.pf_dv = dv;
     for (int64_t c = nch - 1; c >= 0; c--) {
         const int64_t len = s->n - c * ch < ch ? s->n - c * ch : ch;
         if (hs != w.states) w.a_saved = hs + nch * d * dvw + c * ch * ch;
+        w.pf_st = c > 0 ? hs + (c - 1) * d * dvw : NULL;
+        w.pf_a = c > 0 && hs != w.states ? hs + nch * d * dvw + (c - 1) * ch * ch : NULL;
         chunk_bwd(s, gmode, g, q, k, v, dout, c * ch, len, hs + c * d * dvw, dq, dk, dv, &w);
         /* dq is w.r.t. the scaled queries here: q_s . dq_s = q . dq for the gate identity */
         if (dg && gmode == 3) gate_grad_chunk(s, q, k, dq, dk, dg, c * ch, len, w.acc);
