@@ -1982,6 +1982,31 @@ static void isa_transpose_gate_grad(const mmi_attn_isa *v, int64_t n)
     free(ref);
 }
 
+/* gate_grad_rows (may be NULL): a chunk's rows last to first, bitwise against the portable
+ * formula row by row, the running float64 sums carried over two calls; the rows' padding past
+ * n columns (row stride n: the block is [rows, n]) is the next row, so nothing may spill. */
+static void isa_gate_grad_rows(const mmi_attn_isa *v, int64_t n)
+{
+    const int64_t rows = n % 5 + 2, len = rows * n;
+    float *q = agbuf(len, 956, -1, 1), *k = agbuf(len, 957, -1, 1), *dk = agbuf(len, 958, -1, 1);
+    float *dq = agbuf(len, 959, -1, 1), *dg = agbuf(len, 0, 0, 0), *dq0 = agbuf(len, 0, 0, 0);
+    double *acc = calloc((size_t)n, sizeof(double)), *ref = calloc((size_t)n, sizeof(double));
+    for (int rep = 0; rep < 2 && v->gate_grad_rows; rep++) {
+        int ok = 1;
+        memcpy(dq0, dq, sizeof(float) * (size_t)len);
+        CHECK(v->gate_grad_rows(rows, n, 0.37f, q, dq, k, dk, acc, dg) == 1);
+        for (int64_t t = rows - 1; t >= 0; t--)
+            for (int64_t c = 0; c < n; c++) {
+                const int64_t i = t * n + c;
+                ref[c] += (double)0.37f * q[i] * dq0[i] - (double)k[i] * dk[i];
+                ok &= dg[i] == (float)ref[c] && dq[i] == dq0[i] * 0.37f;
+            }
+        for (int64_t c = 0; c < n; c++) ok &= acc[c] == ref[c];
+        CHECK(ok && agok(dq, len) && agok(dg, len));
+    }
+    free(q), free(k), free(dk), free(dq), free(dg), free(dq0), free(acc), free(ref);
+}
+
 /* The gated kernel with the chunk-entry states saved by the forward (the operator's path) and
  * recomputed by the backward (hs NULL: the model blocks' path): the same outputs bitwise, and
  * gradients within 1e-5 of the largest (the two paths round the states differently), for mild
@@ -2108,6 +2133,7 @@ static void attn_isa_on(const mmi_attn_isa *v)
         isa_relu_ds(v, ns[i]);
         isa_gate_row(v, ns[i]);
         isa_transpose_gate_grad(v, ns[i]);
+        isa_gate_grad_rows(v, ns[i]);
         isa_log_gate_copy(v, ns[i]);
         isa_softmax_row(v, ns[i]);
         isa_rwkv_bonus(v, ns[i]);

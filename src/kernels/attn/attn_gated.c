@@ -56,13 +56,16 @@ typedef struct gated_ws {
     const float *a_saved;
     int scalar; /* gates without a key dimension (modes 0-2): every row of b is one value */
     /* Prefetch plan of the per-key gate pass: pf_step is where the chunk that runs next starts
-     * relative to this one (+chunk forward, -chunk on the backward's reverse walk, 0 for none);
-     * the backward also names that chunk's value and output-gradient rows (pf_v, pf_do), its
-     * gradient rows it will write (pf_dq, pf_dk, pf_dv) and its saved state and A (pf_st,
-     * pf_a: d x dv and chunk x chunk floats), spread over the pass's rows. */
+     * relative to this one (+chunk forward, -chunk on the backward's reverse walk), whose g, q
+     * and k rows the pass fetches. The backward also fetches what the rest of this chunk's
+     * gradients read (its rows of pf_v and pf_do, its saved state and A, pf_st and pf_a: d x dv
+     * and chunk x chunk floats, NULL when not saved) and the gradient rows they write (pf_dq,
+     * pf_dk, pf_dv, pf_dg; pf_dg may be NULL), spread over the pass's rows. Data fetched a
+     * whole chunk ahead was measured gone again by its use on this machine (two cores that
+     * share their caches with other jobs), so these go just one pass ahead. */
     int64_t pf_step;
     const float *pf_v, *pf_do, *pf_st, *pf_a;
-    float *pf_dq, *pf_dk, *pf_dv;
+    float *pf_dq, *pf_dk, *pf_dv, *pf_dg;
 } gated_ws;
 
 static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float *ws)
@@ -74,7 +77,7 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     w.scalar = 0;
     w.pf_step = chunk;
     w.pf_v = w.pf_do = w.pf_st = w.pf_a = NULL;
-    w.pf_dq = w.pf_dk = w.pf_dv = NULL;
+    w.pf_dq = w.pf_dk = w.pf_dv = w.pf_dg = NULL;
     w.a = w.a_home = ws + 2 * chunk * d + 2 * d;
     w.a_saved = NULL;
     w.dvm = w.a + chunk * chunk;
@@ -368,9 +371,9 @@ static void chunk_t(const float *src, int64_t w, int64_t c0, int64_t len, int64_
     mmi_attn_transpose(len, w, src + c0 * w, w, t, ch);
 }
 
-/* The backward's share of the prefetch plan for row p of the chunk that runs next (the t-th
- * of len rows of this pass): its value and output-gradient rows, its gradient rows (for
- * writing), and a slice of its saved state and A. */
+/* The backward's share of the prefetch plan for row p of this chunk (the t-th of its len
+ * rows): the value and output-gradient rows, the gradient rows (for writing), and a slice of
+ * the saved state and A. */
 static void prefetch_bwd(const mmi_attn_dims *s, int64_t p, int64_t t, int64_t len,
                          const gated_ws *w)
 {
@@ -382,6 +385,7 @@ static void prefetch_bwd(const mmi_attn_dims *s, int64_t p, int64_t t, int64_t l
     PREFETCH_WRITE(w->pf_dq + p * d, d);
     PREFETCH_WRITE(w->pf_dk + p * d, d);
     PREFETCH_WRITE(w->pf_dv + p * dv, dv);
+    if (w->pf_dg) PREFETCH_WRITE(w->pf_dg + p * d, d);
     if (w->pf_st) PREFETCH_ROWS(w->pf_st + st0, st1 - st0);
     if (w->pf_a) PREFETCH_ROWS(w->pf_a + a0, a1 - a0);
 }
@@ -401,8 +405,8 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
                 PREFETCH_ROWS(g + p * d, d);
                 PREFETCH_ROWS(q + p * d, d);
                 PREFETCH_ROWS(k + p * d, d);
-                if (w->pf_v) prefetch_bwd(s, p, t, len, w);
             }
+            if (w->pf_v) prefetch_bwd(s, c0 + t, t, len, w);
             mmi_attn_gate_row(d, t ? w->b + (t - 1) * d : NULL, g + (c0 + t) * d, w->b + t * d,
                               q + (c0 + t) * d, s->scale, k + (c0 + t) * d, w->ke + t * d,
                               w->ag + t * d);
@@ -783,10 +787,8 @@ static void chunk_bwd(const mmi_attn_dims *s, int gmode, const float *g, const f
 static void gate_grad_chunk(const mmi_attn_dims *s, const float *q, const float *k, float *dq,
                             const float *dk, float *dg, int64_t c0, int64_t len, double *acc)
 {
-    const int64_t d = s->d;
-    for (int64_t t = c0 + len - 1; t >= c0; t--)
-        mmi_attn_gate_grad_row(d, s->scale, q + t * d, dq + t * d, k + t * d, dk + t * d, acc,
-                               dg + t * d);
+    const int64_t d = s->d, o = c0 * d;
+    mmi_attn_gate_grad_rows(len, d, s->scale, q + o, dq + o, k + o, dk + o, acc, dg + o);
 }
 
 /* Scalar per-step gates: dg from dB_t = qs_t . dqs_t - k_t . dk_t, reverse-cumulated over the
@@ -829,11 +831,12 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
     for (int64_t c = 0; c < d; c++) w.acc[c] = 0.0;
     w.pf_step = -ch; /* the reverse walk: the gate pass prefetches the previous chunk */
     w.pf_v = v, w.pf_do = dout, w.pf_dq = dq, w.pf_dk = dk, w.pf_dv = dv;
+    w.pf_dg = gmode == 3 ? dg : NULL;
     for (int64_t c = nch - 1; c >= 0; c--) {
         const int64_t len = s->n - c * ch < ch ? s->n - c * ch : ch;
         if (hs != w.states) w.a_saved = hs + nch * d * dvw + c * ch * ch;
-        w.pf_st = c > 0 ? hs + (c - 1) * d * dvw : NULL;
-        w.pf_a = c > 0 && hs != w.states ? hs + nch * d * dvw + (c - 1) * ch * ch : NULL;
+        w.pf_st = hs + c * d * dvw;
+        w.pf_a = w.a_saved;
         chunk_bwd(s, gmode, g, q, k, v, dout, c * ch, len, hs + c * d * dvw, dq, dk, dv, &w);
         /* dq is w.r.t. the scaled queries here: q_s . dq_s = q . dq for the gate identity */
         if (dg && gmode == 3) gate_grad_chunk(s, q, k, dq, dk, dg, c * ch, len, w.acc);

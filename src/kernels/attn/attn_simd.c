@@ -194,6 +194,26 @@ void mmi_attn_gate_grad_row(int64_t n, float scale, const float *q, float *dq, c
     }
 }
 
+void mmi_attn_gate_grad_rows(int64_t rows, int64_t n, float scale, const float *q, float *dq,
+                             const float *k, const float *dk, double *acc, float *dg)
+{
+    const mmi_attn_isa *v = isa();
+    if (v && v->gate_grad_rows && v->gate_grad_rows(rows, n, scale, q, dq, k, dk, acc, dg))
+        return;
+    v = isa_or_avx2(v && v->gate_grad_row); /* else row by row, the table looked up once */
+    for (int64_t t = rows - 1; t >= 0; t--) {
+        const int64_t o = t * n;
+        if (v && v->gate_grad_row &&
+            v->gate_grad_row(n, scale, q + o, dq + o, k + o, dk + o, acc, dg + o))
+            continue;
+        for (int64_t c = 0; c < n; c++) {
+            acc[c] += (double)scale * q[o + c] * dq[o + c] - (double)k[o + c] * dk[o + c];
+            dg[o + c] = (float)acc[c];
+            dq[o + c] *= scale;
+        }
+    }
+}
+
 int mmi_attn_log_gate_copy(int64_t n, const float *x, float *y)
 {
     const mmi_attn_isa *v = isa();

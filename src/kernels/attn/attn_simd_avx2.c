@@ -613,6 +613,7 @@ static const mmi_attn_isa k_avx2 = {
     mmi_attn_log_gate_copy_avx2,
     NULL,
     NULL, /* softmax_row, rwkv_bonus: the portable bodies */
+    NULL, /* gate_grad_rows: the wrapper runs gate_grad_row per row */
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }

@@ -75,6 +75,11 @@ void mmi_attn_transpose(int64_t rows, int64_t cols, const float *src, int64_t ld
  * query). */
 void mmi_attn_gate_grad_row(int64_t n, float scale, const float *q, float *dq, const float *k,
                             const float *dk, double *acc, float *dg);
+/* mmi_attn_gate_grad_row over rows rows - 1, ..., 0 of row-major [rows, n] blocks (row t of q
+ * at q + t * n, the same for dq, k, dk, dg): a chunk's rows in the backward's order, with the
+ * same bits as the row calls (each column's sum is independent of the others). */
+void mmi_attn_gate_grad_rows(int64_t rows, int64_t n, float scale, const float *q, float *dq,
+                             const float *k, const float *dk, double *acc, float *dg);
 /* y[c] = x[c] for c < n; returns 1 when some x[c] is not a log-gate (NaN, infinite or above 0),
  * else 0. The forward's check of its gates fused with their saved copy: one read of x. */
 int mmi_attn_log_gate_copy(int64_t n, const float *x, float *y);
@@ -151,6 +156,8 @@ typedef struct mmi_attn_isa {
                        int64_t dv);
     int (*rwkv_bonus)(int64_t d, int64_t dv, float scale, const float *r, const float *u,
                       const float *k, const float *v, float *o, double *c);
+    int (*gate_grad_rows)(int64_t rows, int64_t n, float scale, const float *q, float *dq,
+                          const float *k, const float *dk, double *acc, float *dg);
 } mmi_attn_isa;
 
 /* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
@@ -211,6 +218,9 @@ int mmi_attn_ds_tile_avx512(int64_t rows, int64_t n, int64_t k, const float *x, 
                             int64_t ldx, const float *mt, int64_t ldm, float *p, int64_t ldp);
 int mmi_attn_relu_row_avx512(int64_t n, int64_t lim, float *x, int square);
 int mmi_attn_relu_ds_row_avx512(int64_t n, float *t, float *u, float f);
+int mmi_attn_gate_grad_rows_avx512(int64_t rows, int64_t n, float scale, const float *q,
+                                   float *dq, const float *k, const float *dk, double *acc,
+                                   float *dg);
 int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, double *bt,
                              const float *q, float scale, const float *k, float *qe, float *kh);
 int mmi_attn_softmax_row_avx512(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
