@@ -1899,13 +1899,13 @@ static void isa_gate_row(const mmi_attn_isa *v, int64_t n)
 {
     float *g = agbuf(n, 941, -3, 0), *q = agbuf(n, 942, -1, 1), *k = agbuf(n, 943, -1, 1);
     float *qe = agbuf(n, 0, 0, 0), *kh = agbuf(n, 0, 0, 0), *bf = agbuf(n, 0, 0, 0);
-    float *e = agbuf(n, 0, 0, 0), sum;
+    float *e = agbuf(n, 0, 0, 0), *eo = agbuf(n, 0, 0, 0), sum;
     double *prev = malloc(sizeof(double) * (size_t)n),
            *bt = malloc(sizeof(double) * (size_t)(n + AG));
     g[0] = -1e30f; /* clamped to -128 */
     for (int64_t c = 0; c < n; c++) prev[c] = -0.37 * (double)c;
     for (int i = 0; i < AG; i++) bt[n + i] = AG_F;
-    if (v->gate_row(n, prev, g, bt, q, 0.5f, k, qe, kh)) {
+    if (v->gate_row(n, prev, g, bt, q, 0.5f, k, qe, kh, eo)) {
         for (int64_t c = 0; c < n; c++) {
             const double want = prev[c] + (g[c] > -128.0f ? (double)g[c] : -128.0);
             CHECK(bt[c] == want);
@@ -1916,13 +1916,15 @@ static void isa_gate_row(const mmi_attn_isa *v, int64_t n)
             CHECK_NEAR(kh[c], (float)(k[c] / ex), 4e-7, 0);
         }
         CHECK(v->exp_sub(n, bf, 0.0f, e, &sum) == 1);
-        for (int64_t c = 0; c < n; c++) CHECK(qe[c] == 0.5f * q[c] * e[c] && kh[c] == k[c] / e[c]);
-        CHECK(agok(qe, n) && agok(kh, n));
+        for (int64_t c = 0; c < n; c++)
+            CHECK(qe[c] == 0.5f * q[c] * e[c] && kh[c] == k[c] / e[c] && eo[c] == e[c]);
+        CHECK(agok(qe, n) && agok(kh, n) && agok(eo, n));
         for (int i = 0; i < AG; i++) CHECK(bt[n + i] == AG_F);
     }
-    if (v->gate_row(n, NULL, g, bt, NULL, 0.0f, NULL, NULL, NULL))
+    if (v->gate_row(n, NULL, g, bt, NULL, 0.0f, NULL, NULL, NULL, NULL))
         for (int64_t c = 0; c < n; c++) CHECK(bt[c] == (g[c] > -128.0f ? (double)g[c] : -128.0));
-    free(g), free(q), free(k), free(qe), free(kh), free(bf), free(e), free(prev), free(bt);
+    free(g), free(q), free(k), free(qe), free(kh), free(bf), free(e), free(eo), free(prev);
+    free(bt);
 }
 
 /* log_gate_copy (an entry a table may leave NULL; the wrapper then runs the AVX2 body): the

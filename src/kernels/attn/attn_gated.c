@@ -48,6 +48,8 @@ typedef struct gated_ws {
     double *acc; /* per-key gate gradient: the reverse cumulative sum so far (d values) */
     /* ag: per-step factors e^{g_t} (strong chunks) or k e^{-b} (mild chunks); tr: a transposed
      * d x dv state or state gradient */
+    /* qs: the scaled queries, except in the backward's mild per-key chunks, where the gate
+     * pass leaves E = e^{b} rows there for the unfactoring (chunk_bwd_mild) */
     float *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe, *ex, *ag, *tr;
     /* a_home: where A is formed (workspace, or the forward's save slot of the chunk); a_saved:
      * the chunk's A as the forward saved it (backward with saved states), used for mild chunks
@@ -198,7 +200,7 @@ static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int6
         const double *prev = t ? b + (t - 1) * d : NULL;
         double *bt = b + t * d;
         if (gmode == 3) {
-            mmi_attn_gate_row(d, prev, g + (c0 + t) * d, bt, NULL, 0.0f, NULL, NULL, NULL);
+            mmi_attn_gate_row(d, prev, g + (c0 + t) * d, bt, NULL, 0.0f, NULL, NULL, NULL, NULL);
         } else { /* one value per row: prev[0] + x (the sum every entry had) */
             const double x = gmode == 0 ? 0.0 : clamp_gate(gmode == 1 ? g[0] : g[c0 + t]);
             const double y = (prev ? prev[0] : 0.0) + x;
@@ -409,7 +411,7 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
             if (w->pf_v) prefetch_bwd(s, c0 + t, t, len, w);
             mmi_attn_gate_row(d, t ? w->b + (t - 1) * d : NULL, g + (c0 + t) * d, w->b + t * d,
                               q + (c0 + t) * d, s->scale, k + (c0 + t) * d, w->ke + t * d,
-                              w->ag + t * d);
+                              w->ag + t * d, w->pf_v ? w->qs + t * d : NULL);
         }
         if (chunk_is_mild(w, d, len)) {
             chunk_mild_tiles(s, len, w);
@@ -757,10 +759,13 @@ static void chunk_bwd_mild(const mmi_attn_dims *s, const float *v, const float *
     transpose(d, dvw, st0, w->tr);
     tile(0, len, d, dvw, doc, dvw, w->tr, d, 0.0f, dqc, d);
     causal(TRI_K_LOW, len, d, len, w->dvm, ch, w->ag, d, 1.0f, dqc, d);
-    for (int64_t t = 0; t < len; t++) {
-        exp_diff(w, d, w->b + t * d, NULL, w->ex);
-        unfactor_row(d, w->ex, dqc + t * d, dkc + t * d);
-    }
+    for (int64_t t = 0; t < len; t++) /* E as the gate pass left it in qs (per-key gates) */
+        if (w->scalar) {
+            exp_diff(w, d, w->b + t * d, NULL, w->ex);
+            unfactor_row(d, w->ex, dqc + t * d, dkc + t * d);
+        } else {
+            unfactor_row(d, w->qs + t * d, dqc + t * d, dkc + t * d);
+        }
     tile(1, d, dvw, len, w->ke, d, doc, dvw, 1.0f, w->ds, dvw);
 }
 

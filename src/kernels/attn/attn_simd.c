@@ -148,17 +148,18 @@ double mmi_attn_dot64(int64_t n, const float *x, const float *y)
 }
 
 void mmi_attn_gate_row(int64_t n, const double *prev, const float *g, double *bt, const float *q,
-                       float scale, const float *k, float *qe, float *kh)
+                       float scale, const float *k, float *qe, float *kh, float *e)
 {
     const mmi_attn_isa *v = isa();
-    if (v && v->gate_row(n, prev, g, bt, q, scale, k, qe, kh)) return;
+    if (v && v->gate_row(n, prev, g, bt, q, scale, k, qe, kh, e)) return;
     for (int64_t c = 0; c < n; c++) { /* the clamp as the gated kernel's: see GATE_FLOOR there */
         const double x = g[c] > -128.0f ? (double)g[c] : -128.0;
         bt[c] = (prev ? prev[c] : 0.0) + x;
         if (q) {
-            const float e = expf((float)bt[c]);
-            qe[c] = scale * q[c] * e;
-            kh[c] = k[c] / e;
+            const float f = expf((float)bt[c]);
+            qe[c] = scale * q[c] * f;
+            kh[c] = k[c] / f;
+            if (e) e[c] = f;
         }
     }
 }

@@ -466,7 +466,8 @@ int mmi_attn_rwkv_bonus_avx512(int64_t d, int64_t dv, float scale, const float *
  * factored query and key rows, each operation as the portable body rounds it and the
  * exponential exp_sub uses (exp_sub(s, 0) computes mmi_exp512_scalef(s - 0) = mmi_exp512_scalef(s) bitwise) ------- */
 int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, double *bt,
-                             const float *q, float scale, const float *k, float *qe, float *kh)
+                             const float *q, float scale, const float *k, float *qe, float *kh,
+                             float *ex)
 {
     const __m512 lo = _mm512_set1_ps(-128.0f), sc = _mm512_set1_ps(scale);
     for (int64_t c = 0; c < n; c += 16) {
@@ -488,6 +489,7 @@ int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, doub
             const __m512 qs = _mm512_mul_ps(sc, _mm512_maskz_loadu_ps(km, q + c));
             _mm512_mask_storeu_ps(qe + c, km, _mm512_mul_ps(qs, e));
             _mm512_mask_storeu_ps(kh + c, km, _mm512_div_ps(_mm512_maskz_loadu_ps(km, k + c), e));
+            if (ex) _mm512_mask_storeu_ps(ex + c, km, e);
         }
     }
     return 1;

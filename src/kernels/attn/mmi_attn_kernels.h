@@ -63,9 +63,10 @@ double mmi_attn_norm_step(int64_t n, const float *k, double *z, const float *q);
 double mmi_attn_dot64(int64_t n, const float *x, const float *y);
 /* One row of per-key gates: bt = prev + max(g, -128) in float64 (prev NULL: 0). With q non-NULL
  * also E = exp((float)bt), qe = (scale q) E and kh = k / E (the factored query and key rows of a
- * mild gated chunk; q, k, qe, kh all NULL or all set). */
+ * mild gated chunk; q, k, qe, kh all NULL or all set), and E itself into e when e is not NULL
+ * (the backward's unfactoring reads it). */
 void mmi_attn_gate_row(int64_t n, const double *prev, const float *g, double *bt, const float *q,
-                       float scale, const float *k, float *qe, float *kh);
+                       float scale, const float *k, float *qe, float *kh, float *e);
 /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (src and dst must not overlap). */
 void mmi_attn_transpose(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
                         int64_t ldd);
@@ -144,7 +145,7 @@ typedef struct mmi_attn_isa {
     int (*relu_row)(int64_t n, int64_t lim, float *x, int square);
     int (*relu_ds_row)(int64_t n, float *t, float *u, float f);
     int (*gate_row)(int64_t n, const double *prev, const float *g, double *bt, const float *q,
-                    float scale, const float *k, float *qe, float *kh);
+                    float scale, const float *k, float *qe, float *kh, float *e);
     /* Entries below may be NULL (no body on that path): the wrappers then use the AVX2 table's
      * body when the build has one, else the portable body. */
     int (*transpose)(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
@@ -195,7 +196,7 @@ int mmi_attn_ds_tile_avx2(int64_t rows, int64_t n, int64_t k, const float *x, co
 int mmi_attn_relu_row_avx2(int64_t n, int64_t lim, float *x, int square);
 int mmi_attn_relu_ds_row_avx2(int64_t n, float *t, float *u, float f);
 int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double *bt,
-                           const float *q, float scale, const float *k, float *qe, float *kh);
+                           const float *q, float scale, const float *k, float *qe, float *kh, float *e);
 int mmi_attn_transpose_avx2(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
                             int64_t ldd);
 int mmi_attn_gate_grad_row_avx2(int64_t n, float scale, const float *q, float *dq, const float *k,
@@ -222,7 +223,7 @@ int mmi_attn_gate_grad_rows_avx512(int64_t rows, int64_t n, float scale, const f
                                    float *dq, const float *k, const float *dk, double *acc,
                                    float *dg);
 int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, double *bt,
-                             const float *q, float scale, const float *k, float *qe, float *kh);
+                             const float *q, float scale, const float *k, float *qe, float *kh, float *e);
 int mmi_attn_softmax_row_avx512(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
                                 int64_t dv);
 int mmi_attn_rwkv_bonus_avx512(int64_t d, int64_t dv, float scale, const float *r, const float *u,
