@@ -61,10 +61,10 @@ typedef struct gated_ws {
      * relative to this one (+chunk forward, -chunk on the backward's reverse walk), whose g, q
      * and k rows the pass fetches. The backward also fetches what the rest of this chunk's
      * gradients read (its rows of pf_v and pf_do, its saved state and A, pf_st and pf_a: d x dv
-     * and chunk x chunk floats, NULL when not saved) and the gradient rows they write (pf_dq,
-     * pf_dk, pf_dv, pf_dg; pf_dg may be NULL), spread over the pass's rows. Data fetched a
-     * whole chunk ahead was measured gone again by its use on this machine (two cores that
-     * share their caches with other jobs), so these go just one pass ahead. */
+     * and chunk x chunk floats, NULL when not saved) into L1, spread over the pass's rows
+     * (prefetch_bwd); and the same of the next chunk into L2, with its gradient rows for
+     * writing (pf_dq, pf_dk, pf_dv, pf_dg; pf_dg may be NULL). Fetched into L1 a whole chunk
+     * ahead, the lines were measured gone again by their use. */
     int64_t pf_step;
     const float *pf_v, *pf_do, *pf_st, *pf_a;
     float *pf_dq, *pf_dk, *pf_dv, *pf_dg;
@@ -374,8 +374,7 @@ static void chunk_t(const float *src, int64_t w, int64_t c0, int64_t len, int64_
 }
 
 /* The backward's share of the prefetch plan for row p of this chunk (the t-th of its len
- * rows): the value and output-gradient rows, the gradient rows (for writing), and a slice of
- * the saved state and A. */
+ * rows): the value and output-gradient rows and a slice of the saved state and A, into L1. */
 static void prefetch_bwd(const mmi_attn_dims *s, int64_t p, int64_t t, int64_t len,
                          const gated_ws *w)
 {
@@ -384,10 +383,6 @@ static void prefetch_bwd(const mmi_attn_dims *s, int64_t p, int64_t t, int64_t l
     const int64_t a0 = na * t / len, a1 = na * (t + 1) / len;
     PREFETCH_ROWS(w->pf_v + p * dv, dv);
     PREFETCH_ROWS(w->pf_do + p * dv, dv);
-    PREFETCH_WRITE(w->pf_dq + p * d, d);
-    PREFETCH_WRITE(w->pf_dk + p * d, d);
-    PREFETCH_WRITE(w->pf_dv + p * dv, dv);
-    if (w->pf_dg) PREFETCH_WRITE(w->pf_dg + p * d, d);
     if (w->pf_st) PREFETCH_ROWS(w->pf_st + st0, st1 - st0);
     if (w->pf_a) PREFETCH_ROWS(w->pf_a + a0, a1 - a0);
 }
@@ -409,6 +404,17 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
                 PREFETCH_ROWS(k + p * d, d);
             }
             if (w->pf_v) prefetch_bwd(s, c0 + t, t, len, w);
+            if (w->pf_v && p >= 0 && p < s->n) { /* the backward's next chunk, into L2 */
+                const int64_t nst = d * s->dv, na = ch * ch;
+                PREFETCH_L2(w->pf_v + p * s->dv, s->dv);
+                PREFETCH_L2(w->pf_do + p * s->dv, s->dv);
+                if (w->pf_st) PREFETCH_L2(w->pf_st - nst + nst * t / len, nst / len);
+                if (w->pf_a) PREFETCH_L2(w->pf_a - na + na * t / len, na / len);
+                PREFETCH_WRITE(w->pf_dq + p * s->d, s->d);
+                PREFETCH_WRITE(w->pf_dk + p * s->d, s->d);
+                PREFETCH_WRITE(w->pf_dv + p * s->dv, s->dv);
+                if (w->pf_dg) PREFETCH_WRITE(w->pf_dg + p * s->d, s->d);
+            }
             mmi_attn_gate_row(d, t ? w->b + (t - 1) * d : NULL, g + (c0 + t) * d, w->b + t * d,
                               q + (c0 + t) * d, s->scale, k + (c0 + t) * d, w->ke + t * d,
                               w->ag + t * d, w->pf_v ? w->qs + t * d : NULL);

@@ -123,6 +123,17 @@ static inline void mmi_attn_prefetch_w(float *p, int64_t nf)
 }
 #define PREFETCH_WRITE(p, nf) mmi_attn_prefetch_w(p, nf)
 
+/* The same into L2 only (data wanted after the next pass, which would evict it from L1). */
+static inline void mmi_attn_prefetch_l2(const float *p, int64_t nf)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (int64_t i = 0; i < nf; i += 16) __builtin_prefetch(p + i, 0, 2);
+#else
+    (void)p, (void)nf;
+#endif
+}
+#define PREFETCH_L2(p, nf) mmi_attn_prefetch_l2(p, nf)
+
 /* ISA variants of the primitives above and of the elu+1 feature map, one table per path
  * (mmi_attn_isa_get(); NULL: the portable bodies). Each returns 1 when it handled the
  * call, 0 to leave it to the portable body; exp_sub and norm_step return their result through
