@@ -40,6 +40,14 @@ static const int32_t k_param_ids[MMI_CKPT_PARAMS] = {
     MM_POLICY_NOISE_SIGMA, MM_POLICY_ENT_COEF,      MM_POLICY_CLIP_RANGE, MM_POLICY_TARGET_KL,
     MM_POLICY_VF_COEF,     MM_POLICY_MAX_GRAD_NORM, MM_POLICY_CG_DAMPING};
 
+/* A stored run-time parameter differs from the policy's own when its bits differ: settings an
+ * algorithm ignores are stored as the caller gave them (a TD3 policy's cg_damping may be NaN),
+ * and `!=` would call NaN changed and refuse the policy's own checkpoint. */
+static int param_changed(double cur, double stored)
+{
+    return memcmp(&cur, &stored, sizeof cur) != 0;
+}
+
 static void pack(mm_policy *p, mmi_ckpt *s)
 {
     const int64_t c[MMI_CKPT_COUNTERS] = {p->steps,      p->calls,     p->calls_since_train,
@@ -70,7 +78,7 @@ static void unpack(mm_policy *p, const mmi_ckpt *s)
         double cur = 0;
         int rc = mm_policy_get_f64(p, k_param_ids[i], &cur);
         /* unchanged values may lie outside the setter's bounds (target_kl 0 off-policy) */
-        if (rc == MM_OK && cur != s->params[i])
+        if (rc == MM_OK && param_changed(cur, s->params[i]))
             rc = mm_policy_set_f64(p, k_param_ids[i], s->params[i]);
         MMI_ASSERT(rc == MM_OK); /* checked by check_staged */
         (void)rc;
@@ -386,9 +394,10 @@ static const ck_block k_blocks[] = {
     {"ckpt.replay.term", MMI_ST_F32, CK_FINITE, 0, sh_rb_one, at_rb_term},
     {"ckpt.rollout.obs", MMI_ST_F32, CK_FINITE, 0, sh_ro_obs, at_ro_obs},
     {"ckpt.rollout.act", MMI_ST_F32, CK_FINITE, 0, sh_ro_act, at_ro_act},
-    {"ckpt.rollout.logp", MMI_ST_F32, CK_FINITE, 0, sh_ro_one, at_ro_logp},
-    /* the critic's values as act stored them: a critic whose parameters overflow stores Inf
-       or NaN there, and the policy's own checkpoint of that state must load back */
+    /* the log-probs and the critic's values as act stored them: an action the policy finds
+       astronomically unlikely has log-prob -Inf in float, a critic whose parameters overflow
+       stores Inf or NaN, and the policy's own checkpoint of that state must load back */
+    {"ckpt.rollout.logp", MMI_ST_F32, CK_ANY, 0, sh_ro_one, at_ro_logp},
     {"ckpt.rollout.val", MMI_ST_F32, CK_ANY, 0, sh_ro_one, at_ro_val},
     {"ckpt.rollout.rew", MMI_ST_F32, CK_FINITE, 0, sh_ro_one, at_ro_rew},
     {"ckpt.rollout.done", MMI_ST_F32, CK_FINITE, 0, sh_ro_one, at_ro_done},
@@ -491,7 +500,7 @@ static int check_staged(mm_policy *p, const mmi_ckpt *s, const char *fn)
     for (int i = 0; i < MMI_CKPT_PARAMS; i++) {
         double cur = 0;
         if (mm_policy_get_f64(p, k_param_ids[i], &cur) != MM_OK) return MM_E_INTERNAL;
-        if (cur != s->params[i] &&
+        if (param_changed(cur, s->params[i]) &&
             mmi_param_check(k_param_ids[i], s->params[i], &p->err, fn) != MM_OK)
             return MM_E_FORMAT;
     }
