@@ -199,8 +199,7 @@ void mmi_attn_gate_grad_rows(int64_t rows, int64_t n, float scale, const float *
                              const float *k, const float *dk, double *acc, float *dg)
 {
     const mmi_attn_isa *v = isa();
-    if (v && v->gate_grad_rows && v->gate_grad_rows(rows, n, scale, q, dq, k, dk, acc, dg))
-        return;
+    if (v && v->gate_grad_rows && v->gate_grad_rows(rows, n, scale, q, dq, k, dk, acc, dg)) return;
     v = isa_or_avx2(v && v->gate_grad_row); /* else row by row, the table looked up once */
     for (int64_t t = rows - 1; t >= 0; t--) {
         const int64_t o = t * n;

@@ -385,8 +385,8 @@ INL void ggrad_reg(int64_t o, __mmask8 m, __m512d sc, __m256 scf, const float *q
                    const float *k, const float *dk, float *dg, __m512d *a)
 {
     const __m256 g = _mm256_maskz_loadu_ps(m, dq + o);
-    const __m512d x = _mm512_mul_pd(_mm512_mul_pd(sc, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, q + o))),
-                                    _mm512_cvtps_pd(g));
+    const __m512d x = _mm512_mul_pd(
+        _mm512_mul_pd(sc, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, q + o))), _mm512_cvtps_pd(g));
     const __m512d y = _mm512_mul_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, k + o)),
                                     _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, dk + o)));
     *a = _mm512_add_pd(*a, _mm512_sub_pd(x, y));
@@ -394,9 +394,8 @@ INL void ggrad_reg(int64_t o, __mmask8 m, __m512d sc, __m256 scf, const float *q
     _mm256_mask_storeu_ps(dq + o, m, _mm256_mul_ps(g, scf));
 }
 
-int mmi_attn_gate_grad_rows_avx512(int64_t rows, int64_t n, float scale, const float *q,
-                                   float *dq, const float *k, const float *dk, double *acc,
-                                   float *dg)
+int mmi_attn_gate_grad_rows_avx512(int64_t rows, int64_t n, float scale, const float *q, float *dq,
+                                   const float *k, const float *dk, double *acc, float *dg)
 {
     const __m512d sc = _mm512_set1_pd((double)scale);
     const __m256 scf = _mm256_set1_ps(scale);
@@ -426,7 +425,8 @@ int mmi_attn_gate_grad_rows_avx512(int64_t rows, int64_t n, float scale, const f
         const int64_t nc = n - c0 < 8 ? n - c0 : 8;
         const __mmask8 m = (__mmask8)((1u << nc) - 1u);
         __m512d a = _mm512_maskz_loadu_pd(m, acc + c0);
-        for (int64_t t = rows - 1; t >= 0; t--) ggrad_reg(t * n + c0, m, sc, scf, q, dq, k, dk, dg, &a);
+        for (int64_t t = rows - 1; t >= 0; t--)
+            ggrad_reg(t * n + c0, m, sc, scf, q, dq, k, dk, dg, &a);
         _mm512_mask_storeu_pd(acc + c0, m, a);
     }
     return 1;

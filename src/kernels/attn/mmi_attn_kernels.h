@@ -207,7 +207,8 @@ int mmi_attn_ds_tile_avx2(int64_t rows, int64_t n, int64_t k, const float *x, co
 int mmi_attn_relu_row_avx2(int64_t n, int64_t lim, float *x, int square);
 int mmi_attn_relu_ds_row_avx2(int64_t n, float *t, float *u, float f);
 int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double *bt,
-                           const float *q, float scale, const float *k, float *qe, float *kh, float *e);
+                           const float *q, float scale, const float *k, float *qe, float *kh,
+                           float *e);
 int mmi_attn_transpose_avx2(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
                             int64_t ldd);
 int mmi_attn_gate_grad_row_avx2(int64_t n, float scale, const float *q, float *dq, const float *k,
@@ -230,11 +231,11 @@ int mmi_attn_ds_tile_avx512(int64_t rows, int64_t n, int64_t k, const float *x, 
                             int64_t ldx, const float *mt, int64_t ldm, float *p, int64_t ldp);
 int mmi_attn_relu_row_avx512(int64_t n, int64_t lim, float *x, int square);
 int mmi_attn_relu_ds_row_avx512(int64_t n, float *t, float *u, float f);
-int mmi_attn_gate_grad_rows_avx512(int64_t rows, int64_t n, float scale, const float *q,
-                                   float *dq, const float *k, const float *dk, double *acc,
-                                   float *dg);
+int mmi_attn_gate_grad_rows_avx512(int64_t rows, int64_t n, float scale, const float *q, float *dq,
+                                   const float *k, const float *dk, double *acc, float *dg);
 int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, double *bt,
-                             const float *q, float scale, const float *k, float *qe, float *kh, float *e);
+                             const float *q, float scale, const float *k, float *qe, float *kh,
+                             float *e);
 int mmi_attn_softmax_row_avx512(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
                                 int64_t dv);
 int mmi_attn_rwkv_bonus_avx512(int64_t d, int64_t dv, float scale, const float *r, const float *u,
