@@ -377,6 +377,61 @@ int mmi_attn_softmax_row_avx512(int64_t n, int64_t lim, float *s, double *m, dou
     return 1;
 }
 
+/* ---- per-key gate gradient over a chunk's rows (mmi_attn_gate_grad_rows), last row first: the
+ * AVX2 row body's operations on 8 float64 lanes a register (products of the widened floats,
+ * acc + (a - b), then the rounding to float), so the same bits; a block of 64 columns keeps its
+ * running sums in 8 registers across the rows instead of a load and store of acc per row ---- */
+INL void ggrad_reg(int64_t o, __mmask8 m, __m512d sc, __m256 scf, const float *q, float *dq,
+                   const float *k, const float *dk, float *dg, __m512d *a)
+{
+    const __m256 g = _mm256_maskz_loadu_ps(m, dq + o);
+    const __m512d x = _mm512_mul_pd(
+        _mm512_mul_pd(sc, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, q + o))), _mm512_cvtps_pd(g));
+    const __m512d y = _mm512_mul_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, k + o)),
+                                    _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, dk + o)));
+    *a = _mm512_add_pd(*a, _mm512_sub_pd(x, y));
+    _mm256_mask_storeu_ps(dg + o, m, _mm512_cvtpd_ps(*a));
+    _mm256_mask_storeu_ps(dq + o, m, _mm256_mul_ps(g, scf));
+}
+
+int mmi_attn_gate_grad_rows_avx512(int64_t rows, int64_t n, float scale, const float *q, float *dq,
+                                   const float *k, const float *dk, double *acc, float *dg)
+{
+    const __m512d sc = _mm512_set1_pd((double)scale);
+    const __m256 scf = _mm256_set1_ps(scale);
+    int64_t c0 = 0;
+    for (; c0 + 64 <= n; c0 += 64) {
+        __m512d a0 = _mm512_loadu_pd(acc + c0), a1 = _mm512_loadu_pd(acc + c0 + 8);
+        __m512d a2 = _mm512_loadu_pd(acc + c0 + 16), a3 = _mm512_loadu_pd(acc + c0 + 24);
+        __m512d a4 = _mm512_loadu_pd(acc + c0 + 32), a5 = _mm512_loadu_pd(acc + c0 + 40);
+        __m512d a6 = _mm512_loadu_pd(acc + c0 + 48), a7 = _mm512_loadu_pd(acc + c0 + 56);
+        for (int64_t t = rows - 1; t >= 0; t--) {
+            const int64_t o = t * n + c0;
+            ggrad_reg(o, 0xff, sc, scf, q, dq, k, dk, dg, &a0);
+            ggrad_reg(o + 8, 0xff, sc, scf, q, dq, k, dk, dg, &a1);
+            ggrad_reg(o + 16, 0xff, sc, scf, q, dq, k, dk, dg, &a2);
+            ggrad_reg(o + 24, 0xff, sc, scf, q, dq, k, dk, dg, &a3);
+            ggrad_reg(o + 32, 0xff, sc, scf, q, dq, k, dk, dg, &a4);
+            ggrad_reg(o + 40, 0xff, sc, scf, q, dq, k, dk, dg, &a5);
+            ggrad_reg(o + 48, 0xff, sc, scf, q, dq, k, dk, dg, &a6);
+            ggrad_reg(o + 56, 0xff, sc, scf, q, dq, k, dk, dg, &a7);
+        }
+        _mm512_storeu_pd(acc + c0, a0), _mm512_storeu_pd(acc + c0 + 8, a1);
+        _mm512_storeu_pd(acc + c0 + 16, a2), _mm512_storeu_pd(acc + c0 + 24, a3);
+        _mm512_storeu_pd(acc + c0 + 32, a4), _mm512_storeu_pd(acc + c0 + 40, a5);
+        _mm512_storeu_pd(acc + c0 + 48, a6), _mm512_storeu_pd(acc + c0 + 56, a7);
+    }
+    for (; c0 < n; c0 += 8) { /* the last columns, 8 at a time (a masked tail) */
+        const int64_t nc = n - c0 < 8 ? n - c0 : 8;
+        const __mmask8 m = (__mmask8)((1u << nc) - 1u);
+        __m512d a = _mm512_maskz_loadu_pd(m, acc + c0);
+        for (int64_t t = rows - 1; t >= 0; t--)
+            ggrad_reg(t * n + c0, m, sc, scf, q, dq, k, dk, dg, &a);
+        _mm512_mask_storeu_pd(acc + c0, m, a);
+    }
+    return 1;
+}
+
 /* ---- RWKV-6's bonus (mmi_attn_rwkv_bonus): the eight float64 partial sums of the portable body
  * are the eight lanes, the tail and the final additions in its order: the same bits ---------- */
 int mmi_attn_rwkv_bonus_avx512(int64_t d, int64_t dv, float scale, const float *r, const float *u,
@@ -411,7 +466,8 @@ int mmi_attn_rwkv_bonus_avx512(int64_t d, int64_t dv, float scale, const float *
  * factored query and key rows, each operation as the portable body rounds it and the
  * exponential exp_sub uses (exp_sub(s, 0) computes mmi_exp512_scalef(s - 0) = mmi_exp512_scalef(s) bitwise) ------- */
 int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, double *bt,
-                             const float *q, float scale, const float *k, float *qe, float *kh)
+                             const float *q, float scale, const float *k, float *qe, float *kh,
+                             float *ex)
 {
     const __m512 lo = _mm512_set1_ps(-128.0f), sc = _mm512_set1_ps(scale);
     for (int64_t c = 0; c < n; c += 16) {
@@ -433,6 +489,7 @@ int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, doub
             const __m512 qs = _mm512_mul_ps(sc, _mm512_maskz_loadu_ps(km, q + c));
             _mm512_mask_storeu_ps(qe + c, km, _mm512_mul_ps(qs, e));
             _mm512_mask_storeu_ps(kh + c, km, _mm512_div_ps(_mm512_maskz_loadu_ps(km, k + c), e));
+            if (ex) _mm512_mask_storeu_ps(ex + c, km, e);
         }
     }
     return 1;
@@ -699,7 +756,7 @@ static const mmi_attn_isa k_avx512 = {
     mmi_attn_relu_ds_row_avx512,
     mmi_attn_gate_row_avx512,
     /* gate_grad_row, log_gate_copy: no 16-lane body (memory-bound passes); the wrappers run
-     * the AVX2 table's body on this path */
+     * the AVX2 table's body on this path (the backward calls gate_grad_rows) */
     mmi_attn_transpose_avx512,
     NULL,
     NULL,
@@ -708,6 +765,7 @@ static const mmi_attn_isa k_avx512 = {
     mmi_attn_lin_norm_avx512,
     mmi_attn_lin_dnum_avx512,
     mmi_attn_lin_acc_avx512,
+    mmi_attn_gate_grad_rows_avx512,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx512(void) { return &k_avx512; }

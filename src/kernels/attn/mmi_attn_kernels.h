@@ -80,9 +80,10 @@ int mmi_attn_lin_acc(int64_t len, int64_t n, int rev, const double *a, const flo
 double mmi_attn_dot64(int64_t n, const float *x, const float *y);
 /* One row of per-key gates: bt = prev + max(g, -128) in float64 (prev NULL: 0). With q non-NULL
  * also E = exp((float)bt), qe = (scale q) E and kh = k / E (the factored query and key rows of a
- * mild gated chunk; q, k, qe, kh all NULL or all set). */
+ * mild gated chunk; q, k, qe, kh all NULL or all set), and E itself into e when e is not NULL
+ * (the backward's unfactoring reads it). */
 void mmi_attn_gate_row(int64_t n, const double *prev, const float *g, double *bt, const float *q,
-                       float scale, const float *k, float *qe, float *kh);
+                       float scale, const float *k, float *qe, float *kh, float *e);
 /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (src and dst must not overlap). */
 void mmi_attn_transpose(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
                         int64_t ldd);
@@ -92,6 +93,11 @@ void mmi_attn_transpose(int64_t rows, int64_t cols, const float *src, int64_t ld
  * query). */
 void mmi_attn_gate_grad_row(int64_t n, float scale, const float *q, float *dq, const float *k,
                             const float *dk, double *acc, float *dg);
+/* mmi_attn_gate_grad_row over rows rows - 1, ..., 0 of row-major [rows, n] blocks (row t of q
+ * at q + t * n, the same for dq, k, dk, dg): a chunk's rows in the backward's order, with the
+ * same bits as the row calls (each column's sum is independent of the others). */
+void mmi_attn_gate_grad_rows(int64_t rows, int64_t n, float scale, const float *q, float *dq,
+                             const float *k, const float *dk, double *acc, float *dg);
 /* y[c] = x[c] for c < n; returns 1 when some x[c] is not a log-gate (NaN, infinite or above 0),
  * else 0. The forward's check of its gates fused with their saved copy: one read of x. */
 int mmi_attn_log_gate_copy(int64_t n, const float *x, float *y);
@@ -123,6 +129,28 @@ static inline void mmi_attn_prefetch(const float *p, int64_t nf)
 }
 #define PREFETCH_ROWS(p, nf) mmi_attn_prefetch(p, nf)
 
+/* The same for rows about to be written (the lines fetched for ownership). */
+static inline void mmi_attn_prefetch_w(float *p, int64_t nf)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (int64_t i = 0; i < nf; i += 16) __builtin_prefetch(p + i, 1, 3);
+#else
+    (void)p, (void)nf;
+#endif
+}
+#define PREFETCH_WRITE(p, nf) mmi_attn_prefetch_w(p, nf)
+
+/* The same into L2 only (data wanted after the next pass, which would evict it from L1). */
+static inline void mmi_attn_prefetch_l2(const float *p, int64_t nf)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (int64_t i = 0; i < nf; i += 16) __builtin_prefetch(p + i, 0, 2);
+#else
+    (void)p, (void)nf;
+#endif
+}
+#define PREFETCH_L2(p, nf) mmi_attn_prefetch_l2(p, nf)
+
 /* ISA variants of the primitives above and of the elu+1 feature map, one table per path
  * (mmi_attn_isa_get(); NULL: the portable bodies). Each returns 1 when it handled the
  * call, 0 to leave it to the portable body; exp_sub and norm_step return their result through
@@ -145,7 +173,7 @@ typedef struct mmi_attn_isa {
     int (*relu_row)(int64_t n, int64_t lim, float *x, int square);
     int (*relu_ds_row)(int64_t n, float *t, float *u, float f);
     int (*gate_row)(int64_t n, const double *prev, const float *g, double *bt, const float *q,
-                    float scale, const float *k, float *qe, float *kh);
+                    float scale, const float *k, float *qe, float *kh, float *e);
     /* Entries below may be NULL (no body on that path): the wrappers then use the AVX2 table's
      * body when the build has one, else the portable body. */
     int (*transpose)(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
@@ -165,6 +193,8 @@ typedef struct mmi_attn_isa {
                     double *dden);
     int (*lin_acc)(int64_t len, int64_t n, int rev, const double *a, const float *x, double *z,
                    float *g);
+    int (*gate_grad_rows)(int64_t rows, int64_t n, float scale, const float *q, float *dq,
+                          const float *k, const float *dk, double *acc, float *dg);
 } mmi_attn_isa;
 
 /* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
@@ -202,7 +232,8 @@ int mmi_attn_ds_tile_avx2(int64_t rows, int64_t n, int64_t k, const float *x, co
 int mmi_attn_relu_row_avx2(int64_t n, int64_t lim, float *x, int square);
 int mmi_attn_relu_ds_row_avx2(int64_t n, float *t, float *u, float f);
 int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double *bt,
-                           const float *q, float scale, const float *k, float *qe, float *kh);
+                           const float *q, float scale, const float *k, float *qe, float *kh,
+                           float *e);
 int mmi_attn_transpose_avx2(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
                             int64_t ldd);
 int mmi_attn_gate_grad_row_avx2(int64_t n, float scale, const float *q, float *dq, const float *k,
@@ -225,8 +256,11 @@ int mmi_attn_ds_tile_avx512(int64_t rows, int64_t n, int64_t k, const float *x, 
                             int64_t ldx, const float *mt, int64_t ldm, float *p, int64_t ldp);
 int mmi_attn_relu_row_avx512(int64_t n, int64_t lim, float *x, int square);
 int mmi_attn_relu_ds_row_avx512(int64_t n, float *t, float *u, float f);
+int mmi_attn_gate_grad_rows_avx512(int64_t rows, int64_t n, float scale, const float *q, float *dq,
+                                   const float *k, const float *dk, double *acc, float *dg);
 int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, double *bt,
-                             const float *q, float scale, const float *k, float *qe, float *kh);
+                             const float *q, float scale, const float *k, float *qe, float *kh,
+                             float *e);
 int mmi_attn_softmax_row_avx512(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
                                 int64_t dv);
 int mmi_attn_rwkv_bonus_avx512(int64_t d, int64_t dv, float scale, const float *r, const float *u,
