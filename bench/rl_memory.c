@@ -289,17 +289,19 @@ int main(int argc, char **argv)
     if (g_eval_n < 1) g_eval_n = 10;
     printf("libmm %s (%s) memory benchmark: PPO with / without an LRU memory core on "
            "%s tasks, %d seeds, deterministic eval %d episodes/seed\n",
-           mm_version_string(), mm_build_info(), g_full ? "UNMASKED (--full-obs)" : "velocity-masked",
-           seeds, g_eval_n);
+           mm_version_string(), mm_build_info(),
+           g_full ? "UNMASKED (--full-obs)" : "velocity-masked", seeds, g_eval_n);
     if (which & 3)
         printf("%-17s %-10s %7s %20s %7s  per-seed\n", "env", "agent", "steps", "eval mean+-std",
                "s/run");
     if (which & 1) {
-        task t = {g_full ? "CartPole-v1" : "CartPoleNoVel-v1", ENV_CARTPOLE, 8, quick ? 30000 : 100000};
+        task t = {g_full ? "CartPole-v1" : "CartPoleNoVel-v1", ENV_CARTPOLE, 8,
+                  quick ? 30000 : 100000};
         bench_task(&t, seeds);
     }
     if (which & 2) {
-        task t = {g_full ? "Pendulum-v1" : "PendulumNoVel-v1", ENV_PENDULUM, 4, quick ? 40000 : 100000};
+        task t = {g_full ? "Pendulum-v1" : "PendulumNoVel-v1", ENV_PENDULUM, 4,
+                  quick ? 40000 : 100000};
         bench_task(&t, seeds);
     }
     if (which & 4)
