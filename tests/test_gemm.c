@@ -524,8 +524,7 @@ static int64_t pack_mismatches(const mmi_gemm_ukr *u, int is_a, int tr, int64_t 
     for (int64_t r = 0; r < panels * tile; r++)
         for (int64_t p = 0; p < kc; p++) {
             float want = 0.0f;
-            if (r < rows)
-                want = strided ? x[(r0 + r) * ld + q0 + p] : x[(q0 + p) * ld + r0 + r];
+            if (r < rows) want = strided ? x[(r0 + r) * ld + q0 + p] : x[(q0 + p) * ld + r0 + r];
             if (memcmp(&pk[(r / tile) * tile * kc + p * tile + r % tile], &want, sizeof want))
                 bad++;
         }
@@ -554,7 +553,8 @@ static void test_gemm_pack_layout(void)
                     for (size_t j = 0; j < sizeof kc_list / sizeof kc_list[0]; j++) {
                         int64_t bad = pack_mismatches(u, is_a, tr, rows_list[i], kc_list[j]);
                         if (bad != 0)
-                            mmt_fail(__FILE__, __LINE__, "path %d %s t=%d rows %lld kc %lld: %lld wrong", pth,
+                            mmt_fail(__FILE__, __LINE__,
+                                     "path %d %s t=%d rows %lld kc %lld: %lld wrong", pth,
                                      is_a ? "pack_a" : "pack_b", tr, (long long)rows_list[i],
                                      (long long)kc_list[j], (long long)bad);
                     }

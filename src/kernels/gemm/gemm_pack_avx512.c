@@ -3,7 +3,8 @@
  * gemm_pack_avx512.c — AVX-512 packing for the AVX-512 set's packed path: op(A) into 12-row
  * panels and op(B) into 32-column panels (layout in mmi_gemm.h, MR = 12, NR = 32). Where the
  * source is strided along the panel (A not transposed, B transposed) 16 k steps move at a time
- * through 16x16 register transposes (mmi_transpose16_block_avx512: named registers, no stack); where it is contiguous each k step is one or two vector
+ * through 16x16 register transposes (mmi_transpose16_block_avx512: named zmm variables, so the
+ * block never goes through the stack); where it is contiguous each k step is one or two vector
  * copies. Edges need no scalar code: rows or columns beyond the view and k steps beyond kc are
  * read with masked loads (zero lanes, memory untouched) and the panel is zero-padded, so nothing
  * outside the view is read and nothing outside the panels written.
@@ -93,7 +94,8 @@ static void pack_b_rows(const float *b, int64_t ldb, int64_t nr, int64_t kc, flo
             mmi_transpose16_block_avx512(b + 16 * ldb + p, ldb, nr - 16, km, bp + p * NR + 16, NR,
                                          kt, 0xFFFF);
         else
-            for (int64_t t = 0; t < kt; t++) _mm512_storeu_ps(bp + (p + t) * NR + 16, _mm512_setzero_ps());
+            for (int64_t t = 0; t < kt; t++)
+                _mm512_storeu_ps(bp + (p + t) * NR + 16, _mm512_setzero_ps());
     }
 }
 
