@@ -171,6 +171,27 @@ static const mmi_attn_isa *isa_or_avx2(int has)
     return !v || has ? v : mmi_attn_isa_avx2();
 }
 
+int mmi_attn_lin_norm(int64_t len, int64_t n, const float *q, const float *k, double *z,
+                      int normalize, double eps, float *den, float *x, int64_t ldx)
+{
+    const mmi_attn_isa *v = isa();
+    return v && v->lin_norm && v->lin_norm(len, n, q, k, z, normalize, eps, den, x, ldx);
+}
+
+int mmi_attn_lin_dnum(int64_t w, const float *dout, const float *o, float den, float *dnum,
+                      double *dden)
+{
+    const mmi_attn_isa *v = isa();
+    return v && v->lin_dnum && v->lin_dnum(w, dout, o, den, dnum, dden);
+}
+
+int mmi_attn_lin_acc(int64_t len, int64_t n, int rev, const double *a, const float *x, double *z,
+                     float *g)
+{
+    const mmi_attn_isa *v = isa();
+    return v && v->lin_acc && v->lin_acc(len, n, rev, a, x, z, g);
+}
+
 void mmi_attn_transpose(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
                         int64_t ldd)
 {

@@ -613,6 +613,9 @@ static const mmi_attn_isa k_avx2 = {
     mmi_attn_log_gate_copy_avx2,
     NULL,
     NULL, /* softmax_row, rwkv_bonus: the portable bodies */
+    NULL,
+    NULL,
+    NULL, /* lin_norm, lin_dnum, lin_acc: the portable loops */
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }

@@ -507,6 +507,184 @@ int mmi_attn_norm_step_avx512(int64_t n, const float *k, double *z, const float 
     return 1;
 }
 
+/* ---- causal linear forward: a chunk's normaliser rows, z held in registers ------------------ */
+int mmi_attn_lin_norm_avx512(int64_t len, int64_t n, const float *q, const float *k, double *z,
+                             int normalize, double eps, float *den, float *x, int64_t ldx)
+{
+    /* z (n <= 64 doubles) stays in eight registers for the chunk; each token's sums run in
+     * mmi_attn_norm_step_avx512's order (chain a0 over the low halves of the 16-blocks, a1
+     * over the high halves, masked zeros past n), so den has the same bits as there */
+    __m512d zr[8];
+    const int64_t nb = (n + 15) / 16;
+    if (n > 64) return 0;
+#pragma GCC unroll 4
+    for (int b = 0; b < 4; b++) {
+        const __mmask16 km = mmi_lanes16(n - 16 * b);
+        zr[2 * b] = _mm512_maskz_loadu_pd((__mmask8)(km & 0xff), z + 16 * b);
+        zr[2 * b + 1] = _mm512_maskz_loadu_pd((__mmask8)(km >> 8), z + 16 * b + 8);
+    }
+    for (int64_t t = 0; t < len; t++) {
+        const float *qt = q + t * n, *kt = k + t * n;
+        __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+        double dn = 1.0;
+        float inv;
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; b++) {
+            const __mmask16 km = mmi_lanes16(n - 16 * b);
+            const __mmask8 k0 = (__mmask8)(km & 0xff), k1 = (__mmask8)(km >> 8);
+            if (b >= nb) break;
+            zr[2 * b] =
+                _mm512_add_pd(zr[2 * b], _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k0, kt + 16 * b)));
+            zr[2 * b + 1] = _mm512_add_pd(
+                zr[2 * b + 1], _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k1, kt + 16 * b + 8)));
+            a0 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(k0, qt + 16 * b)), zr[2 * b],
+                                 a0);
+            a1 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(k1, qt + 16 * b + 8)),
+                                 zr[2 * b + 1], a1);
+        }
+        if (normalize) {
+            dn = eps + _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+            if (dn == 0.0) dn = 1.0; /* 0/0 (eps 0, zero features): the row outputs 0 */
+        }
+        den[t] = (float)dn;
+        inv = normalize ? (float)(1.0 / dn) : 1.0f;
+        for (int64_t c = 0; c < n; c += 16) {
+            const __mmask16 km = mmi_lanes16(n - c);
+            _mm512_mask_storeu_ps(
+                x + t * ldx + c, km,
+                _mm512_mul_ps(_mm512_set1_ps(inv), _mm512_maskz_loadu_ps(km, qt + c)));
+        }
+    }
+#pragma GCC unroll 4
+    for (int b = 0; b < 4; b++) {
+        const __mmask16 km = mmi_lanes16(n - 16 * b);
+        _mm512_mask_storeu_pd(z + 16 * b, (__mmask8)(km & 0xff), zr[2 * b]);
+        _mm512_mask_storeu_pd(z + 16 * b + 8, (__mmask8)(km >> 8), zr[2 * b + 1]);
+    }
+    return 1;
+}
+
+/* ---- causal linear backward: dnum and dden of one row ---------------------------------------- */
+int mmi_attn_lin_dnum_avx512(int64_t w, const float *dout, const float *o, float den, float *dnum,
+                             double *dden)
+{
+    /* the eight partial sums of the portable body are the eight lanes of part (index mod 8);
+     * the float products are exact in float64, so the order of the additions is all that
+     * matters, and it is the same */
+    const __m512 dn = _mm512_set1_ps(den);
+    const int64_t w8 = w & ~(int64_t)7;
+    __m512d part = _mm512_setzero_pd();
+    double lanes[8], dot = 0.0;
+    int64_t c = 0;
+    for (; c < w8; c += 16) {
+        const __mmask16 km = mmi_lanes16(w8 - c);
+        const __m512 g = _mm512_maskz_loadu_ps(km, dout + c), y = _mm512_maskz_loadu_ps(km, o + c);
+        _mm512_mask_storeu_ps(dnum + c, km, _mm512_div_ps(g, dn));
+        part = _mm512_add_pd(part, _mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(g)),
+                                                 _mm512_cvtps_pd(_mm512_castps512_ps256(y))));
+        if (km >> 8)
+            part =
+                _mm512_add_pd(part, _mm512_mul_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(g, 1)),
+                                                  _mm512_cvtps_pd(_mm512_extractf32x8_ps(y, 1))));
+    }
+    for (c = w8; c < w; c++) {
+        dnum[c] = dout[c] / den;
+        dot += (double)dout[c] * (double)o[c];
+    }
+    _mm512_storeu_pd(lanes, part);
+    for (int j = 0; j < 8; j++) dot += lanes[j];
+    *dden = -dot / den;
+    return 1;
+}
+
+/* The first n of 8 lanes (none for n <= 0, all for n >= 8). */
+static inline __mmask8 mmi_lanes8(int64_t n) { return (__mmask8)(mmi_lanes16(n) & 0xff); }
+
+/* ---- causal linear backward: a chunk's float64 sums, z held in registers ------------------- */
+int mmi_attn_lin_acc_avx512(int64_t len, int64_t n, int rev, const double *a, const float *x,
+                            double *z, float *g)
+{
+    /* the portable loops' roundings: products and sums separately rounded (no FMA) */
+    __m512d zr[8];
+    if (n > 64) return 0;
+#pragma GCC unroll 8
+    for (int b = 0; b < 8; b++) zr[b] = _mm512_maskz_loadu_pd(mmi_lanes8(n - 8 * b), z + 8 * b);
+    for (int64_t i = 0; i < len; i++) {
+        const int64_t t = rev ? len - 1 - i : i;
+        const __m512d at = _mm512_set1_pd(a[t]);
+        const float *xt = x + t * n;
+        float *gt = g + t * n;
+#pragma GCC unroll 8
+        for (int b = 0; b < 8; b++) {
+            const __mmask8 km = mmi_lanes8(n - 8 * b);
+            __m512d xv, gv;
+            if (8 * b >= n) break;
+            xv = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(km, xt + 8 * b));
+            gv = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(km, gt + 8 * b));
+            if (rev) {
+                zr[b] = _mm512_add_pd(zr[b], _mm512_mul_pd(at, xv));
+                gv = _mm512_add_pd(gv, zr[b]);
+            } else {
+                zr[b] = _mm512_add_pd(zr[b], xv);
+                gv = _mm512_add_pd(gv, _mm512_mul_pd(zr[b], at));
+            }
+            _mm256_mask_storeu_ps(gt + 8 * b, km, _mm512_cvtpd_ps(gv));
+        }
+    }
+#pragma GCC unroll 8
+    for (int b = 0; b < 8; b++) _mm512_mask_storeu_pd(z + 8 * b, mmi_lanes8(n - 8 * b), zr[b]);
+    return 1;
+}
+
+/* ---- transpose in 16 x 16 register blocks, partial blocks masked ----------------------------- */
+int mmi_attn_transpose_avx512(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
+                              int64_t ldd)
+{
+    for (int64_t r = 0; r < rows; r += 16) {
+        const int64_t nr = rows - r < 16 ? rows - r : 16;
+        const __mmask16 rm = mmi_lanes16(nr);
+        for (int64_t c = 0; c < cols; c += 16) {
+            const int64_t nc = cols - c < 16 ? cols - c : 16;
+            const __mmask16 cm = mmi_lanes16(nc);
+            __m512 x[16], y[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++)
+                x[i] = i < nr ? _mm512_maskz_loadu_ps(cm, src + (r + i) * lds + c)
+                              : _mm512_setzero_ps();
+#pragma GCC unroll 8
+            for (int i = 0; i < 16; i += 2) { /* pairs of rows interleaved */
+                y[i] = _mm512_unpacklo_ps(x[i], x[i + 1]);
+                y[i + 1] = _mm512_unpackhi_ps(x[i], x[i + 1]);
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < 16; i += 4) { /* groups of four rows */
+                x[i] = _mm512_shuffle_ps(y[i], y[i + 2], 0x44);
+                x[i + 1] = _mm512_shuffle_ps(y[i], y[i + 2], 0xee);
+                x[i + 2] = _mm512_shuffle_ps(y[i + 1], y[i + 3], 0x44);
+                x[i + 3] = _mm512_shuffle_ps(y[i + 1], y[i + 3], 0xee);
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) { /* 128-bit lanes: rows i, i + 4, i + 8, i + 12 */
+                y[i] = _mm512_shuffle_f32x4(x[i], x[i + 4], 0x88);
+                y[i + 4] = _mm512_shuffle_f32x4(x[i], x[i + 4], 0xdd);
+                y[i + 8] = _mm512_shuffle_f32x4(x[i + 8], x[i + 12], 0x88);
+                y[i + 12] = _mm512_shuffle_f32x4(x[i + 8], x[i + 12], 0xdd);
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                x[i] = _mm512_shuffle_f32x4(y[i], y[i + 8], 0x88);
+                x[i + 8] = _mm512_shuffle_f32x4(y[i], y[i + 8], 0xdd);
+                x[i + 4] = _mm512_shuffle_f32x4(y[i + 4], y[i + 12], 0x88);
+                x[i + 12] = _mm512_shuffle_f32x4(y[i + 4], y[i + 12], 0xdd);
+            }
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++) /* constant indices: x stays in registers */
+                if (j < nc) _mm512_mask_storeu_ps(dst + (c + j) * ldd + r, rm, x[j]);
+        }
+    }
+    return 1;
+}
+
 static const mmi_attn_isa k_avx512 = {
     mmi_attn_rowmat_avx512,
     mmi_attn_rowmat_sub_avx512,
@@ -520,13 +698,16 @@ static const mmi_attn_isa k_avx512 = {
     mmi_attn_relu_row_avx512,
     mmi_attn_relu_ds_row_avx512,
     mmi_attn_gate_row_avx512,
-    /* transpose, gate_grad_row, log_gate_copy: no 16-lane body (memory-bound passes); the
-     * wrappers run the AVX2 table's body on this path */
-    NULL,
+    /* gate_grad_row, log_gate_copy: no 16-lane body (memory-bound passes); the wrappers run
+     * the AVX2 table's body on this path */
+    mmi_attn_transpose_avx512,
     NULL,
     NULL,
     mmi_attn_softmax_row_avx512,
     mmi_attn_rwkv_bonus_avx512,
+    mmi_attn_lin_norm_avx512,
+    mmi_attn_lin_dnum_avx512,
+    mmi_attn_lin_acc_avx512,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx512(void) { return &k_avx512; }

@@ -59,6 +59,23 @@ float mmi_attn_exp_sub(int64_t n, const float *s, float mx, float *p);
 /* The normaliser step of linear attention: z[:n] += k (k may be NULL: no update), then
  * returns q . z (q may be NULL: returns 0), all in float64. */
 double mmi_attn_norm_step(int64_t n, const float *k, double *z, const float *q);
+/* For len tokens t of the causal linear forward's chunk (q, k rows n apart): z += k_t, then
+ * den_t = eps + q_t . z in float64 exactly as mmi_attn_norm_step (1 when that is 0, and 1
+ * throughout without normalize), stored as float, and x row t (ldx apart) = q_t * (float)(1 /
+ * den_t). Returns 0 when the path has no body for it (the caller runs its portable loop). */
+int mmi_attn_lin_norm(int64_t len, int64_t n, const float *q, const float *k, double *z,
+                      int normalize, double eps, float *den, float *x, int64_t ldx);
+/* dnum = dout / den elementwise and *dden = -(sum of dout * o in float64, eight partial sums
+ * by index mod 8, then the tail, then the partials in order) / den, for one row of w values
+ * (the causal linear backward's normalised case). Returns 0 when the path has no body. */
+int mmi_attn_lin_dnum(int64_t w, const float *dout, const float *o, float den, float *dnum,
+                      double *dden);
+/* The causal linear backward's float64 sums over a chunk of len rows (x and g rows n apart):
+ * rev 0 (pass 1, rows in order): z += x_t, then g_t = (float)(g_t + z a_t); rev 1 (pass 2,
+ * rows in reverse): z += a_t x_t, then g_t = (float)(g_t + z). Each product and sum rounded as
+ * written (no fused multiply-add). Returns 0 when the path has no body. */
+int mmi_attn_lin_acc(int64_t len, int64_t n, int rev, const double *a, const float *x, double *z,
+                     float *g);
 /* Dot product with float64 accumulation (sums that span a sequence use this). */
 double mmi_attn_dot64(int64_t n, const float *x, const float *y);
 /* One row of per-key gates: bt = prev + max(g, -128) in float64 (prev NULL: 0). With q non-NULL
@@ -140,6 +157,14 @@ typedef struct mmi_attn_isa {
                        int64_t dv);
     int (*rwkv_bonus)(int64_t d, int64_t dv, float scale, const float *r, const float *u,
                       const float *k, const float *v, float *o, double *c);
+    /* The causal linear kernel's per-token rows (mmi_attn_lin_norm, mmi_attn_lin_dnum; may be
+     * NULL: the portable loops run). */
+    int (*lin_norm)(int64_t len, int64_t n, const float *q, const float *k, double *z,
+                    int normalize, double eps, float *den, float *x, int64_t ldx);
+    int (*lin_dnum)(int64_t w, const float *dout, const float *o, float den, float *dnum,
+                    double *dden);
+    int (*lin_acc)(int64_t len, int64_t n, int rev, const double *a, const float *x, double *z,
+                   float *g);
 } mmi_attn_isa;
 
 /* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
@@ -206,6 +231,14 @@ int mmi_attn_softmax_row_avx512(int64_t n, int64_t lim, float *s, double *m, dou
                                 int64_t dv);
 int mmi_attn_rwkv_bonus_avx512(int64_t d, int64_t dv, float scale, const float *r, const float *u,
                                const float *k, const float *v, float *o, double *c);
+int mmi_attn_lin_norm_avx512(int64_t len, int64_t n, const float *q, const float *k, double *z,
+                             int normalize, double eps, float *den, float *x, int64_t ldx);
+int mmi_attn_lin_dnum_avx512(int64_t w, const float *dout, const float *o, float den, float *dnum,
+                             double *dden);
+int mmi_attn_lin_acc_avx512(int64_t len, int64_t n, int rev, const double *a, const float *x,
+                            double *z, float *g);
+int mmi_attn_transpose_avx512(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
+                              int64_t ldd);
 
 /* ---- GEMM tiles (attn_tiles.c) ------------------------------------------------------------- */
 /* C = alpha A B + beta C, all row-major, on the GEMM micro-kernel's unpacked path (in column
@@ -232,6 +265,10 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
 int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j);
 
 /* ---- linear attention on features (attn_linear.c) ----------------------------------------- */
+/* Tokens per chunk of the causal linear kernels' chunkwise path (attn_linear.c says why 16);
+ * the bench counts the flops it executes from it. */
+#define MMI_ATTN_LINEAR_CHUNK 16
+
 /* fq [n, F], fk [m, F] are feature-mapped queries and keys (F = s->d). With normalize = 1:
  *   o_i = fq_i^T S_i / (fq_i . z_i + eps),  S_i = sum_{j visible} fk_j v_j^T, z_i = sum fk_j
  * (the fast-transformers convention: eps added after the dot product); normalize = 0 gives
