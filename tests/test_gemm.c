@@ -494,6 +494,73 @@ static void test_gemm_sets(void)
     CHECK(mmi_dispatch_for(MMI_SIMD_PORTABLE, &d) == 1 && d.gemm == sets[0]);
 }
 
+/* One pack on kernel set u against the layout mmi_gemm_ukr.packed documents, element by element
+ * (bitwise: packing only moves floats): op(X)[r0 .. r0+rows, q0 .. q0+kc) of an X stored with
+ * leading dimension ld, transposed or not, into panels of `tile` (mr or nr) rows or columns,
+ * zero-padded; the floats past the panels stay untouched. is_a picks pack_a (tile = mr, op(A)
+ * rows) or pack_b (tile = nr, op(B) columns). Returns the mismatches. */
+static int64_t pack_mismatches(const mmi_gemm_ukr *u, int is_a, int tr, int64_t rows, int64_t kc)
+{
+    const int64_t tile = is_a ? u->mr : u->nr, r0 = 3, q0 = 5, guard = 64;
+    const int64_t panels = (rows + tile - 1) / tile, np = panels * tile * kc;
+    /* X stored rows x k (not transposed: op(A) rows / op(B)^T rows are the stored rows, i.e.
+     * A not transposed or B transposed) or k x rows; ld pads each stored row by 7 floats. */
+    const int strided = is_a ? !tr : tr;
+    const int64_t srow = strided ? r0 + rows : q0 + kc, scol = strided ? q0 + kc : r0 + rows;
+    const int64_t ld = scol + 7;
+    float *x = alloc_floats((size_t)(srow * ld)), *pk = alloc_floats((size_t)(np + guard));
+    int64_t bad = 0;
+    if (!x || !pk) {
+        free(x);
+        free(pk);
+        return -1;
+    }
+    for (int64_t i = 0; i < srow * ld; i++) x[i] = (float)(i % 1021) * 0.25f - 100.0f;
+    for (int64_t i = 0; i < np + guard; i++) pk[i] = -7.5f;
+    if (is_a)
+        u->pack_a(tr, x, ld, r0, rows, q0, kc, pk);
+    else
+        u->pack_b(tr, x, ld, q0, kc, r0, rows, pk);
+    for (int64_t r = 0; r < panels * tile; r++)
+        for (int64_t p = 0; p < kc; p++) {
+            float want = 0.0f;
+            if (r < rows) want = strided ? x[(r0 + r) * ld + q0 + p] : x[(q0 + p) * ld + r0 + r];
+            if (memcmp(&pk[(r / tile) * tile * kc + p * tile + r % tile], &want, sizeof want))
+                bad++;
+        }
+    for (int64_t i = np; i < np + guard; i++) bad += pk[i] != -7.5f;
+    free(x);
+    free(pk);
+    return bad;
+}
+
+/* Every available set's pack_a and pack_b, both storage orders, against the documented panel
+ * layout on sizes on each side of the panel widths (12 / 32 on AVX-512, 6 / 16 on AVX2) and
+ * of the transposing packs' 16-step k blocks: the strided (transposing) packs are the NT
+ * shapes' B (a dense layer's x W^T) and the plain A, and must equal the portable packing's
+ * layout exactly whatever their register scheme. */
+static void test_gemm_pack_layout(void)
+{
+    static const int64_t rows_list[] = {1, 5, 6, 7, 11, 12, 13, 15, 16, 17, 31, 32, 33, 48, 65};
+    static const int64_t kc_list[] = {1, 3, 15, 16, 17, 31, 33, 64};
+    for (int pth = 0; pth <= MMI_SIMD_AVX512; pth++) {
+        const mmi_gemm_ukr *u;
+        if (!mmi_simd_available((mmi_simd_path)pth)) continue;
+        u = mmi_gemm_ukr_for((mmi_simd_path)pth);
+        for (int is_a = 0; is_a < 2; is_a++)
+            for (int tr = 0; tr < 2; tr++)
+                for (size_t i = 0; i < sizeof rows_list / sizeof rows_list[0]; i++)
+                    for (size_t j = 0; j < sizeof kc_list / sizeof kc_list[0]; j++) {
+                        int64_t bad = pack_mismatches(u, is_a, tr, rows_list[i], kc_list[j]);
+                        if (bad != 0)
+                            mmt_fail(__FILE__, __LINE__,
+                                     "path %d %s t=%d rows %lld kc %lld: %lld wrong", pth,
+                                     is_a ? "pack_a" : "pack_b", tr, (long long)rows_list[i],
+                                     (long long)kc_list[j], (long long)bad);
+                    }
+    }
+}
+
 /* Shapes on each side of the AVX-512 set's tile (12 x 32) and cache blocks (kc 1024, mc 96,
  * nc 512; the direct path's k block of 256; packed whole tiles run in their own kernel, 4 k
  * steps at a time, with the C rows fetched 32 k steps before the end) as well as the 6 x 16 ones, the tiny-k direct path (k 1..4), the m == 1 row kernel
@@ -997,6 +1064,7 @@ void suite_gemm(void)
     mmt_run("gemm_threads", test_gemm_threads);
     mmt_run("gemm_portable_vs_avx2", test_gemm_portable_vs_avx2);
     mmt_run("gemm_sets", test_gemm_sets);
+    mmt_run("gemm_pack_layout", test_gemm_pack_layout);
     mmt_run("gemm_edges", test_gemm_edges);
     mmt_run("gemm_avx512", test_gemm_avx512);
     mmt_run("gemm_gemv", test_gemm_gemv);

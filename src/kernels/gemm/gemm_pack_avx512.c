@@ -3,7 +3,8 @@
  * gemm_pack_avx512.c — AVX-512 packing for the AVX-512 set's packed path: op(A) into 12-row
  * panels and op(B) into 32-column panels (layout in mmi_gemm.h, MR = 12, NR = 32). Where the
  * source is strided along the panel (A not transposed, B transposed) 16 k steps move at a time
- * through 16x16 register transposes; where it is contiguous each k step is one or two vector
+ * through 16x16 register transposes (mmi_transpose16_block_avx512: named zmm variables, so the
+ * block never goes through the stack); where it is contiguous each k step is one or two vector
  * copies. Edges need no scalar code: rows or columns beyond the view and k steps beyond kc are
  * read with masked loads (zero lanes, memory untouched) and the panel is zero-padded, so nothing
  * outside the view is read and nothing outside the panels written.
@@ -28,14 +29,6 @@ enum { MR = 12, NR = 32 };
 #define PACK_INLINE static inline
 #endif
 
-/* r[i] = 16 floats of row i of a rows x kt block (row stride ld); rows >= rows and lanes >= kt
- * are zero and not read. */
-PACK_INLINE void load_rows16(const float *src, int64_t ld, int64_t rows, __mmask16 km, __m512 r[16])
-{
-    for (int64_t i = 0; i < 16; i++)
-        r[i] = i < rows ? _mm512_maskz_loadu_ps(km, src + i * ld) : _mm512_setzero_ps();
-}
-
 /* Floats ahead of the current 16 k steps that the strided (transposing) packs prefetch on every
  * row they read: rows lda or ldb apart are separate streams, more than the hardware prefetcher
  * follows, so a B panel packed from L3 (a loss tile of Y^T, 32 rows 2 KiB apart) ran at half
@@ -53,12 +46,9 @@ static void pack_a_rows(const float *a, int64_t lda, int64_t mr, int64_t kc, flo
 {
     for (int64_t p = 0; p < kc; p += 16) {
         int64_t kt = kc - p < 16 ? kc - p : 16;
-        __m512 r[16];
         for (int64_t i = 0; i < mr; i++)
             _mm_prefetch((const char *)(a + i * lda + p + PACK_A_AHEAD), _MM_HINT_T0);
-        load_rows16(a + p, lda, mr, mmi_lanes16(kt), r);
-        mmi_transpose16_avx512(r);
-        for (int64_t t = 0; t < kt; t++) _mm512_mask_storeu_ps(ap + (p + t) * MR, 0x0FFF, r[t]);
+        mmi_transpose16_block_avx512(a + p, lda, mr, mmi_lanes16(kt), ap + p * MR, MR, kt, 0x0FFF);
     }
 }
 
@@ -91,25 +81,21 @@ void mmi_gemm_pack_a_avx512(int ta, const float *a, int64_t lda, int64_t i0, int
 }
 
 /* One 32-column panel of op(B) with B stored n x k: nr <= 32 rows of b (stride ldb), two 16x16
- * transposes per 16 k steps. */
+ * register transposes per 16 k steps (the first writes columns 0..15 of the panel's k rows,
+ * the second 16..31, zero when nr <= 16). */
 static void pack_b_rows(const float *b, int64_t ldb, int64_t nr, int64_t kc, float *bp)
 {
     for (int64_t p = 0; p < kc; p += 16) {
         int64_t kt = kc - p < 16 ? kc - p : 16;
         __mmask16 km = mmi_lanes16(kt);
-        __m512 lo[16], hi[16];
         prefetch_rows(b + p, ldb, nr);
-        load_rows16(b + p, ldb, nr, km, lo);
+        mmi_transpose16_block_avx512(b + p, ldb, nr, km, bp + p * NR, NR, kt, 0xFFFF);
         if (nr > 16)
-            load_rows16(b + 16 * ldb + p, ldb, nr - 16, km, hi);
+            mmi_transpose16_block_avx512(b + 16 * ldb + p, ldb, nr - 16, km, bp + p * NR + 16, NR,
+                                         kt, 0xFFFF);
         else
-            for (int i = 0; i < 16; i++) hi[i] = _mm512_setzero_ps();
-        mmi_transpose16_avx512(lo);
-        mmi_transpose16_avx512(hi);
-        for (int64_t t = 0; t < kt; t++) {
-            _mm512_storeu_ps(bp + (p + t) * NR, lo[t]);
-            _mm512_storeu_ps(bp + (p + t) * NR + 16, hi[t]);
-        }
+            for (int64_t t = 0; t < kt; t++)
+                _mm512_storeu_ps(bp + (p + t) * NR + 16, _mm512_setzero_ps());
     }
 }
 

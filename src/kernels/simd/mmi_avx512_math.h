@@ -138,5 +138,62 @@ MMI_AVX512_INLINE void mmi_transpose16_avx512(__m512 r[16])
     }
 }
 
+/* A 16 x 16 block moved through registers: loads rows i < rows of src (stride ld, lanes of km;
+ * rows past `rows` are zero and not read), transposes them the way mmi_transpose16_avx512 does,
+ * and stores column t of the block for t < kt at dst + t * dld (lanes of sm). Sixteen named
+ * variables per step rather than an array, so the compiler keeps the block in zmm registers at
+ * -O2 (an array indexed in loops, as in mmi_transpose16_avx512, went through the stack). Used
+ * by the GEMM's transposing packs and its small-k NT kernel. */
+/* clang-format off */
+MMI_AVX512_INLINE void mmi_transpose16_block_avx512(const float *src, int64_t ld, int64_t rows,
+                                                    __mmask16 km, float *dst, int64_t dld,
+                                                    int64_t kt, __mmask16 sm)
+{
+    const __m512 z = _mm512_setzero_ps();
+    __m512 r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15;
+    __m512 t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14, t15;
+    __m512 u0, u1, u2, u3, u4, u5, u6, u7, u8, u9, u10, u11, u12, u13, u14, u15;
+    __m512 v0, v1, v2, v3;
+#define MMI_T16_LD(i) r##i = (i) < rows ? _mm512_maskz_loadu_ps(km, src + (i) * ld) : z;
+    MMI_T16_LD(0) MMI_T16_LD(1) MMI_T16_LD(2) MMI_T16_LD(3)
+    MMI_T16_LD(4) MMI_T16_LD(5) MMI_T16_LD(6) MMI_T16_LD(7)
+    MMI_T16_LD(8) MMI_T16_LD(9) MMI_T16_LD(10) MMI_T16_LD(11)
+    MMI_T16_LD(12) MMI_T16_LD(13) MMI_T16_LD(14) MMI_T16_LD(15)
+#undef MMI_T16_LD
+    t0 = _mm512_unpacklo_ps(r0, r1), t1 = _mm512_unpackhi_ps(r0, r1);
+    t2 = _mm512_unpacklo_ps(r2, r3), t3 = _mm512_unpackhi_ps(r2, r3);
+    t4 = _mm512_unpacklo_ps(r4, r5), t5 = _mm512_unpackhi_ps(r4, r5);
+    t6 = _mm512_unpacklo_ps(r6, r7), t7 = _mm512_unpackhi_ps(r6, r7);
+    t8 = _mm512_unpacklo_ps(r8, r9), t9 = _mm512_unpackhi_ps(r8, r9);
+    t10 = _mm512_unpacklo_ps(r10, r11), t11 = _mm512_unpackhi_ps(r10, r11);
+    t12 = _mm512_unpacklo_ps(r12, r13), t13 = _mm512_unpackhi_ps(r12, r13);
+    t14 = _mm512_unpacklo_ps(r14, r15), t15 = _mm512_unpackhi_ps(r14, r15);
+    u0 = _mm512_shuffle_ps(t0, t2, 0x44), u1 = _mm512_shuffle_ps(t0, t2, 0xEE);
+    u2 = _mm512_shuffle_ps(t1, t3, 0x44), u3 = _mm512_shuffle_ps(t1, t3, 0xEE);
+    u4 = _mm512_shuffle_ps(t4, t6, 0x44), u5 = _mm512_shuffle_ps(t4, t6, 0xEE);
+    u6 = _mm512_shuffle_ps(t5, t7, 0x44), u7 = _mm512_shuffle_ps(t5, t7, 0xEE);
+    u8 = _mm512_shuffle_ps(t8, t10, 0x44), u9 = _mm512_shuffle_ps(t8, t10, 0xEE);
+    u10 = _mm512_shuffle_ps(t9, t11, 0x44), u11 = _mm512_shuffle_ps(t9, t11, 0xEE);
+    u12 = _mm512_shuffle_ps(t12, t14, 0x44), u13 = _mm512_shuffle_ps(t12, t14, 0xEE);
+    u14 = _mm512_shuffle_ps(t13, t15, 0x44), u15 = _mm512_shuffle_ps(t13, t15, 0xEE);
+#define MMI_T16_LANES(a0, a1, a2, a3, b0, b1, b2, b3)                                      \
+    v0 = _mm512_shuffle_f32x4(a0, a1, 0x44), v1 = _mm512_shuffle_f32x4(a0, a1, 0xEE);          \
+    v2 = _mm512_shuffle_f32x4(a2, a3, 0x44), v3 = _mm512_shuffle_f32x4(a2, a3, 0xEE);          \
+    b0 = _mm512_shuffle_f32x4(v0, v2, 0x88), b1 = _mm512_shuffle_f32x4(v0, v2, 0xDD);          \
+    b2 = _mm512_shuffle_f32x4(v1, v3, 0x88), b3 = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    MMI_T16_LANES(u0, u4, u8, u12, r0, r4, r8, r12)
+    MMI_T16_LANES(u1, u5, u9, u13, r1, r5, r9, r13)
+    MMI_T16_LANES(u2, u6, u10, u14, r2, r6, r10, r14)
+    MMI_T16_LANES(u3, u7, u11, u15, r3, r7, r11, r15)
+#undef MMI_T16_LANES
+#define MMI_T16_ST(i) if ((i) < kt) _mm512_mask_storeu_ps(dst + (i) * dld, sm, r##i);
+    MMI_T16_ST(0) MMI_T16_ST(1) MMI_T16_ST(2) MMI_T16_ST(3)
+    MMI_T16_ST(4) MMI_T16_ST(5) MMI_T16_ST(6) MMI_T16_ST(7)
+    MMI_T16_ST(8) MMI_T16_ST(9) MMI_T16_ST(10) MMI_T16_ST(11)
+    MMI_T16_ST(12) MMI_T16_ST(13) MMI_T16_ST(14) MMI_T16_ST(15)
+#undef MMI_T16_ST
+}
+/* clang-format on */
+
 #endif /* MMI_HAVE_AVX512 */
 #endif /* MMI_AVX512_MATH_H */
