@@ -113,37 +113,47 @@ MMI_AVX512_INLINE __m512 mmi_exp512_scalef(__m512 x)
  * inside 128-bit lanes give, in u[4q + c], lane L = rows 4q..4q+3 of column 4L + c; two rounds
  * of 128-bit lane shuffles then transpose the 4x4 grid of lanes (the GEMM's transposing packs,
  * the selective scan's channel blocks). */
+/* clang-format off */
 MMI_AVX512_INLINE void mmi_transpose16_avx512(__m512 r[16])
 {
-    __m512 t[16], u[16];
-    for (int q = 0; q < 8; q++) {
-        t[2 * q] = _mm512_unpacklo_ps(r[2 * q], r[2 * q + 1]);
-        t[2 * q + 1] = _mm512_unpackhi_ps(r[2 * q], r[2 * q + 1]);
-    }
-    for (int q = 0; q < 4; q++) {
-        u[4 * q] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0x44);
-        u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0xEE);
-        u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
-        u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xEE);
-    }
-    for (int c = 0; c < 4; c++) {
-        const __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
-        const __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
-        const __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
-        const __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
-        r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-        r[4 + c] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
-        r[8 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-        r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
-    }
+    /* named variables, not arrays indexed in loops: at -O2 the arrays went through the stack */
+    __m512 t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14, t15;
+    __m512 u0, u1, u2, u3, u4, u5, u6, u7, u8, u9, u10, u11, u12, u13, u14, u15;
+    __m512 v0, v1, v2, v3;
+    t0 = _mm512_unpacklo_ps(r[0], r[1]), t1 = _mm512_unpackhi_ps(r[0], r[1]);
+    t2 = _mm512_unpacklo_ps(r[2], r[3]), t3 = _mm512_unpackhi_ps(r[2], r[3]);
+    t4 = _mm512_unpacklo_ps(r[4], r[5]), t5 = _mm512_unpackhi_ps(r[4], r[5]);
+    t6 = _mm512_unpacklo_ps(r[6], r[7]), t7 = _mm512_unpackhi_ps(r[6], r[7]);
+    t8 = _mm512_unpacklo_ps(r[8], r[9]), t9 = _mm512_unpackhi_ps(r[8], r[9]);
+    t10 = _mm512_unpacklo_ps(r[10], r[11]), t11 = _mm512_unpackhi_ps(r[10], r[11]);
+    t12 = _mm512_unpacklo_ps(r[12], r[13]), t13 = _mm512_unpackhi_ps(r[12], r[13]);
+    t14 = _mm512_unpacklo_ps(r[14], r[15]), t15 = _mm512_unpackhi_ps(r[14], r[15]);
+    u0 = _mm512_shuffle_ps(t0, t2, 0x44), u1 = _mm512_shuffle_ps(t0, t2, 0xEE);
+    u2 = _mm512_shuffle_ps(t1, t3, 0x44), u3 = _mm512_shuffle_ps(t1, t3, 0xEE);
+    u4 = _mm512_shuffle_ps(t4, t6, 0x44), u5 = _mm512_shuffle_ps(t4, t6, 0xEE);
+    u6 = _mm512_shuffle_ps(t5, t7, 0x44), u7 = _mm512_shuffle_ps(t5, t7, 0xEE);
+    u8 = _mm512_shuffle_ps(t8, t10, 0x44), u9 = _mm512_shuffle_ps(t8, t10, 0xEE);
+    u10 = _mm512_shuffle_ps(t9, t11, 0x44), u11 = _mm512_shuffle_ps(t9, t11, 0xEE);
+    u12 = _mm512_shuffle_ps(t12, t14, 0x44), u13 = _mm512_shuffle_ps(t12, t14, 0xEE);
+    u14 = _mm512_shuffle_ps(t13, t15, 0x44), u15 = _mm512_shuffle_ps(t13, t15, 0xEE);
+#define MMI_T16_LANES(a0, a1, a2, a3, b0, b1, b2, b3)                                      \
+    v0 = _mm512_shuffle_f32x4(a0, a1, 0x44), v1 = _mm512_shuffle_f32x4(a0, a1, 0xEE);          \
+    v2 = _mm512_shuffle_f32x4(a2, a3, 0x44), v3 = _mm512_shuffle_f32x4(a2, a3, 0xEE);          \
+    b0 = _mm512_shuffle_f32x4(v0, v2, 0x88), b1 = _mm512_shuffle_f32x4(v0, v2, 0xDD);          \
+    b2 = _mm512_shuffle_f32x4(v1, v3, 0x88), b3 = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    MMI_T16_LANES(u0, u4, u8, u12, r[0], r[4], r[8], r[12])
+    MMI_T16_LANES(u1, u5, u9, u13, r[1], r[5], r[9], r[13])
+    MMI_T16_LANES(u2, u6, u10, u14, r[2], r[6], r[10], r[14])
+    MMI_T16_LANES(u3, u7, u11, u15, r[3], r[7], r[11], r[15])
+#undef MMI_T16_LANES
 }
 
 /* A 16 x 16 block moved through registers: loads rows i < rows of src (stride ld, lanes of km;
  * rows past `rows` are zero and not read), transposes them the way mmi_transpose16_avx512 does,
  * and stores column t of the block for t < kt at dst + t * dld (lanes of sm). Sixteen named
  * variables per step rather than an array, so the compiler keeps the block in zmm registers at
- * -O2 (an array indexed in loops, as in mmi_transpose16_avx512, went through the stack). Used
- * by the GEMM's transposing packs and its small-k NT kernel. */
+ * -O2 (arrays indexed in loops went through the stack). Used by the GEMM's transposing packs
+ * and its small-k NT kernel. */
 /* clang-format off */
 MMI_AVX512_INLINE void mmi_transpose16_block_avx512(const float *src, int64_t ld, int64_t rows,
                                                     __mmask16 km, float *dst, int64_t dld,
