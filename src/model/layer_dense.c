@@ -148,6 +148,30 @@ static void dense_bwd_ep_rows(void *ctx, int64_t i0, int64_t i1, int64_t j0, int
     }
 }
 
+/* The bias gradient gb += column sums of dy, each column summed in float64 over the rows in
+ * row order; the columns are independent, so the threads take blocks of BIAS_COLS columns (a
+ * multiple of every path's vector width) once dy has BIAS_PAR_MIN elements, and the sums are
+ * bitwise the same for every thread count. */
+#define BIAS_COLS    64
+#define BIAS_PAR_MIN ((int64_t)1 << 15)
+
+typedef struct bias_job {
+    const float *dy;
+    int64_t rows, out;
+    double *acc; /* out doubles of scratch */
+    float *gb;
+} bias_job;
+
+static void bias_task(void *ctx, int64_t t, int64_t n)
+{
+    const bias_job *b = (const bias_job *)ctx;
+    int64_t j0 = t * BIAS_COLS, w = b->out - j0 < BIAS_COLS ? b->out - j0 : BIAS_COLS;
+    (void)n;
+    for (int64_t j = 0; j < w; j++) b->acc[j0 + j] = 0.0;
+    mmi_colsum_f64_ld(b->dy + j0, b->rows, w, b->out, b->acc + j0);
+    for (int64_t j = 0; j < w; j++) b->gb[j0 + j] += (float)b->acc[j0 + j];
+}
+
 void mmi_dense_backward_act(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
                             const float *dy, float *dx, float *g, void *scratch, int32_t act,
                             const float *ax)
@@ -160,11 +184,11 @@ void mmi_dense_backward_act(const mmi_layer *l, const mmi_exec *c, const float *
         /* dW += dy^T x */
         mmi_gemm(1, 0, out, in, rows, 1.0f, dy, out, x, in, 1.0f, g, in, c->gemm_ws, c->pool);
         if (HAS_BIAS(l)) {
-            double *acc = (double *)scratch;
-            float *gb = g + out * in;
-            for (int64_t j = 0; j < out; j++) acc[j] = 0.0;
-            mmi_colsum_f64(dy, rows, out, acc);
-            for (int64_t j = 0; j < out; j++) gb[j] += (float)acc[j];
+            bias_job b;
+            int64_t tasks = (out + BIAS_COLS - 1) / BIAS_COLS;
+            b.dy = dy, b.rows = rows, b.out = out, b.acc = (double *)scratch, b.gb = g + out * in;
+            mmi_pool_run(rows * out >= BIAS_PAR_MIN && tasks > 1 ? c->pool : NULL, bias_task, &b,
+                         tasks);
         }
     }
     if (!dx) return;
