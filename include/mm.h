@@ -1781,7 +1781,7 @@ typedef struct mm_policy_opts {
     double clip_range_vf;        /* PPO value clipping, 0 = off [0] */
     int32_t normalize_advantage; /* [0 | 0 | 1 | 1 | 0] (unbiased std, as SB3) */
     int32_t use_rmsprop;         /* A2C/QAC: RMSprop(0.99, 1e-5) instead of Adam [1 for A2C] */
-    double log_std_init;         /* Gaussian log std [0] */
+    double log_std_init;         /* Gaussian log std [0], in [-20, 20] */
     double adam_eps;             /* on-policy Adam eps [1e-5] */
     int64_t linear_decay_steps;  /* > 0: lr and PPO clip decay linearly to 0 over this many
                                    transitions (ZOO "lin_" schedules) [0] */

@@ -236,6 +236,33 @@ static void test_clip_obs_finite(void)
     }
 }
 
+/* Found by fuzz_config: log_std_init = 1e300 is a finite double, so create accepted it, but
+ * the float parameter became +Inf and every sample, log-prob and checkpoint of the policy was
+ * NaN. Create now takes [-20, 20]; both edges work end to end. */
+static void test_log_std_init_bounds(void)
+{
+    static const double bad[5] = {1e300, -1e300, 20.5, -21.0, NAN};
+    static const double good[2] = {20.0, -20.0};
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    for (int i = 0; i < 5; i++) {
+        CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_PPO));
+        o.obs_dim = 2, o.act_dim = 1, o.log_std_init = bad[i];
+        CHECK_STATUS(mm_policy_create(&p, &o), MM_E_INVALID_ARG);
+        CHECK(p == NULL);
+    }
+    for (int i = 0; i < 2; i++) {
+        float obs[4] = {0.1f, -0.2f, 0.3f, 0.4f}, act[2];
+        CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_PPO));
+        o.obs_dim = 2, o.act_dim = 1, o.n_agents = 2, o.log_std_init = good[i];
+        CHECK_OK(mm_policy_create(&p, &o));
+        CHECK_OK(mm_policy_act(p, obs, 2, act, 1));
+        CHECK(isfinite(act[0]) && isfinite(act[1]) && isfinite(p->ro.logp[0]));
+        mm_policy_free(p);
+        p = NULL;
+    }
+}
+
 /* Found by fuzz_config: OU noise with an infinite setting, or a finite one that diverges
  * (theta * dt = 1.5e29), returned NaN exploration actions with MM_OK. */
 static void test_noise_extremes(void)
@@ -488,6 +515,7 @@ void suite_policy(void)
     mmt_run("policy_save_load_any_cwd", test_save_load_any_cwd);
     mmt_run("policy_nan_refused", test_nan_refused);
     mmt_run("policy_clip_obs_finite", test_clip_obs_finite);
+    mmt_run("policy_log_std_init_bounds", test_log_std_init_bounds);
     mmt_run("policy_noise_extremes", test_noise_extremes);
     mmt_run("policy_no_alloc_hot_path", test_no_alloc_hot_path);
     mmt_run("policy_misuse", test_misuse);

@@ -521,6 +521,36 @@ static void test_checkpoint_mismatch(void)
     mm_policy_free(a);
 }
 
+/* Found by fuzz_config: act stores log-probs and critic values as computed, and an action the
+ * policy finds astronomically unlikely has log-prob -Inf in float (a critic that overflows
+ * stores Inf or NaN). The loader refused such a checkpoint although the policy had written it;
+ * these rows must round-trip as they are. */
+static void test_checkpoint_nonfinite_rollout(void)
+{
+    mm_policy *a = make(MM_ALGO_PPO, 0, 0, 0), *b = make(MM_ALGO_PPO, 0, 0, 0);
+    size_t n = 0;
+    unsigned char *buf;
+    drive(a, 3, 7); /* mid-rollout: 3 of 6 rows filled */
+    CHECK(a->ro.t == 3);
+    a->ro.logp[1] = -INFINITY, a->ro.val[2] = NAN, a->ro.last_val[0] = INFINITY;
+    CHECK_OK(mm_policy_save_mem(a, NULL, 0, &n, MM_POLICY_SAVE_CHECKPOINT));
+    buf = malloc(n);
+    CHECK(buf != NULL);
+    CHECK_OK(mm_policy_save_mem(a, buf, n, NULL, MM_POLICY_SAVE_CHECKPOINT));
+    CHECK_OK(mm_policy_load_mem(b, buf, n));
+    CHECK(b->ro.t == 3);
+    CHECK(isinf(b->ro.logp[1]) && b->ro.logp[1] < 0 && isnan(b->ro.val[2]));
+    CHECK(isinf(b->ro.last_val[0]) && b->ro.logp[0] == a->ro.logp[0]);
+    /* the other rollout tensors stay checked: a NaN observation is still refused */
+    a->ro.obs[0] = NAN;
+    CHECK_OK(mm_policy_save_mem(a, buf, n, NULL, MM_POLICY_SAVE_CHECKPOINT));
+    CHECK_STATUS(mm_policy_load_mem(b, buf, n), MM_E_NUMERIC);
+    CHECK(strstr(mm_policy_errmsg(b), "ckpt.rollout.obs") != NULL);
+    free(buf);
+    mm_policy_free(a);
+    mm_policy_free(b);
+}
+
 /* A checkpoint file (mm_policy_save_ex) read by create-from-file resumes exactly too. */
 static void test_checkpoint_file_new(void)
 {
@@ -552,5 +582,6 @@ void suite_policy_io(void)
     mmt_run("policy_io_legacy_0_1_file", test_legacy_file);
     mmt_run("policy_io_checkpoint_resume_exact", test_checkpoint);
     mmt_run("policy_io_checkpoint_mismatch", test_checkpoint_mismatch);
+    mmt_run("policy_io_checkpoint_nonfinite_rollout", test_checkpoint_nonfinite_rollout);
     mmt_run("policy_io_checkpoint_file_load_new", test_checkpoint_file_new);
 }

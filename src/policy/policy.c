@@ -158,6 +158,10 @@ static int check_numbers(const mm_policy_opts *o, mmi_err *e, const char *fn)
         !(o->gae_lambda >= 0 && o->gae_lambda <= 1))
         return BAD("%s: a noise, clip, coefficient or lambda setting is negative or not finite",
                    fn);
+    /* A log std is stored as float and exponentiated: 1e300 is a finite double but an
+     * infinite float parameter (every sample and log-prob NaN). SAC's clamp bound. */
+    if (!(o->log_std_init >= -20 && o->log_std_init <= 20))
+        return BAD("%s: log_std_init = %g must be in [-20, 20]", fn, o->log_std_init);
     /* Finite noise settings: an infinite theta, sigma or dt makes every noisy action NaN. */
     if (!isfinite(o->noise_sigma) || !isfinite(o->noise_theta) || !isfinite(o->noise_dt))
         return BAD("%s: noise_sigma, noise_theta and noise_dt must be finite", fn);

@@ -386,9 +386,10 @@ static const ck_block k_blocks[] = {
     {"ckpt.replay.term", MMI_ST_F32, CK_FINITE, 0, sh_rb_one, at_rb_term},
     {"ckpt.rollout.obs", MMI_ST_F32, CK_FINITE, 0, sh_ro_obs, at_ro_obs},
     {"ckpt.rollout.act", MMI_ST_F32, CK_FINITE, 0, sh_ro_act, at_ro_act},
-    {"ckpt.rollout.logp", MMI_ST_F32, CK_FINITE, 0, sh_ro_one, at_ro_logp},
-    /* the critic's values as act stored them: a critic whose parameters overflow stores Inf
-       or NaN there, and the policy's own checkpoint of that state must load back */
+    /* the log-probs and the critic's values as act stored them: an action the policy finds
+       astronomically unlikely has log-prob -Inf in float, a critic whose parameters overflow
+       stores Inf or NaN, and the policy's own checkpoint of that state must load back */
+    {"ckpt.rollout.logp", MMI_ST_F32, CK_ANY, 0, sh_ro_one, at_ro_logp},
     {"ckpt.rollout.val", MMI_ST_F32, CK_ANY, 0, sh_ro_one, at_ro_val},
     {"ckpt.rollout.rew", MMI_ST_F32, CK_FINITE, 0, sh_ro_one, at_ro_rew},
     {"ckpt.rollout.done", MMI_ST_F32, CK_FINITE, 0, sh_ro_one, at_ro_done},
