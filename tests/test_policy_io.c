@@ -551,6 +551,73 @@ static void test_checkpoint_nonfinite_rollout(void)
     mm_policy_free(b);
 }
 
+/* Found by fuzz_config: settings an algorithm ignores are kept as given (TD3 does not read
+ * cg_damping, so create does not check it), the checkpoint stores them, and the loader called
+ * the policy's own NaN "changed" (NaN != NaN) and refused it as out of range. */
+static void test_checkpoint_ignored_nan_setting(void)
+{
+    mm_policy_opts o;
+    mm_policy *a = NULL, *b = NULL;
+    size_t n = 0;
+    unsigned char *buf;
+    double v = 0;
+    opts_for(&o, MM_ALGO_TD3, 0, 0);
+    o.cg_damping = NAN;
+    CHECK_OK(mm_policy_create(&a, &o));
+    CHECK_OK(mm_policy_create(&b, &o));
+    drive(a, 5, 3);
+    CHECK_OK(mm_policy_save_mem(a, NULL, 0, &n, MM_POLICY_SAVE_CHECKPOINT));
+    buf = malloc(n);
+    CHECK(buf != NULL);
+    CHECK_OK(mm_policy_save_mem(a, buf, n, NULL, MM_POLICY_SAVE_CHECKPOINT));
+    CHECK_OK(mm_policy_load_mem(b, buf, n));
+    CHECK_OK(mm_policy_get_f64(b, MM_POLICY_CG_DAMPING, &v));
+    CHECK(isnan(v));
+    /* a NaN where the loading policy holds a number is still refused */
+    mm_policy_free(b);
+    b = make(MM_ALGO_TD3, 0, 0, 0);
+    CHECK_STATUS(mm_policy_load_mem(b, buf, n), MM_E_FORMAT);
+    CHECK(strstr(mm_policy_errmsg(b), "CG_DAMPING") != NULL);
+    free(buf);
+    mm_policy_free(a);
+    mm_policy_free(b);
+}
+
+/* Found by fuzz_config: a checkpoint with a finite but huge reward-normaliser return (1e306)
+ * loaded, the next observe squared it to +Inf in the variance, and the policy's own next
+ * checkpoint was refused. The loader now bounds the returns and statistics (docs/FORMAT.md). */
+static void test_checkpoint_reward_norm_bounds(void)
+{
+    mm_policy *a = make_rn(MM_ALGO_PPO, 0, 0, 0, 1), *b = make_rn(MM_ALGO_PPO, 0, 0, 0, 1);
+    size_t n = 0;
+    unsigned char *buf;
+    drive(a, 3, 5);
+    CHECK_OK(mm_policy_save_mem(a, NULL, 0, &n, MM_POLICY_SAVE_CHECKPOINT));
+    buf = malloc(n);
+    CHECK(buf != NULL);
+    for (int k = 0; k < 5; k++) {
+        const double ret0 = a->rn.ret[0], mean = a->rn.mean, var = a->rn.var;
+        if (k == 1) a->rn.ret[0] = 1e99; /* inside: loads, and observe stays finite */
+        if (k == 2) a->rn.ret[0] = -1e306;
+        if (k == 3) a->rn.mean = 2e100;
+        if (k == 4) a->rn.var = 1e201;
+        CHECK_OK(mm_policy_save_mem(a, buf, n, NULL, MM_POLICY_SAVE_CHECKPOINT));
+        a->rn.ret[0] = ret0, a->rn.mean = mean, a->rn.var = var;
+        if (k < 2) {
+            CHECK_OK(mm_policy_load_mem(b, buf, n));
+            drive(b, 1, 6);
+            CHECK(isfinite(b->rn.var) && isfinite(b->rn.mean));
+        } else {
+            CHECK_STATUS(mm_policy_load_mem(b, buf, n), MM_E_NUMERIC);
+            CHECK(strstr(mm_policy_errmsg(b),
+                         k == 2 ? "ckpt.reward_norm.ret" : "ckpt.reward_norm") != NULL);
+        }
+    }
+    free(buf);
+    mm_policy_free(a);
+    mm_policy_free(b);
+}
+
 /* A checkpoint file (mm_policy_save_ex) read by create-from-file resumes exactly too. */
 static void test_checkpoint_file_new(void)
 {
@@ -583,5 +650,7 @@ void suite_policy_io(void)
     mmt_run("policy_io_checkpoint_resume_exact", test_checkpoint);
     mmt_run("policy_io_checkpoint_mismatch", test_checkpoint_mismatch);
     mmt_run("policy_io_checkpoint_nonfinite_rollout", test_checkpoint_nonfinite_rollout);
+    mmt_run("policy_io_checkpoint_ignored_nan_setting", test_checkpoint_ignored_nan_setting);
+    mmt_run("policy_io_checkpoint_reward_norm_bounds", test_checkpoint_reward_norm_bounds);
     mmt_run("policy_io_checkpoint_file_load_new", test_checkpoint_file_new);
 }

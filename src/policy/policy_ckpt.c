@@ -40,6 +40,14 @@ static const int32_t k_param_ids[MMI_CKPT_PARAMS] = {
     MM_POLICY_NOISE_SIGMA, MM_POLICY_ENT_COEF,      MM_POLICY_CLIP_RANGE, MM_POLICY_TARGET_KL,
     MM_POLICY_VF_COEF,     MM_POLICY_MAX_GRAD_NORM, MM_POLICY_CG_DAMPING};
 
+/* A stored run-time parameter differs from the policy's own when its bits differ: settings an
+ * algorithm ignores are stored as the caller gave them (a TD3 policy's cg_damping may be NaN),
+ * and `!=` would call NaN changed and refuse the policy's own checkpoint. */
+static int param_changed(double cur, double stored)
+{
+    return memcmp(&cur, &stored, sizeof cur) != 0;
+}
+
 static void pack(mm_policy *p, mmi_ckpt *s)
 {
     const int64_t c[MMI_CKPT_COUNTERS] = {p->steps,      p->calls,     p->calls_since_train,
@@ -70,7 +78,7 @@ static void unpack(mm_policy *p, const mmi_ckpt *s)
         double cur = 0;
         int rc = mm_policy_get_f64(p, k_param_ids[i], &cur);
         /* unchanged values may lie outside the setter's bounds (target_kl 0 off-policy) */
-        if (rc == MM_OK && cur != s->params[i])
+        if (rc == MM_OK && param_changed(cur, s->params[i]))
             rc = mm_policy_set_f64(p, k_param_ids[i], s->params[i]);
         MMI_ASSERT(rc == MM_OK); /* checked by check_staged */
         (void)rc;
@@ -85,10 +93,17 @@ static void unpack(mm_policy *p, const mmi_ckpt *s)
 enum {
     CK_ANY = 0,
     CK_FINITE = 1,
-    CK_PENDING = 2, /* act slot counts: 0, 1 or 2 */
-    CK_FLAG = 3,    /* 0 or 1 */
-    CK_SDE_LEFT = 4 /* gSDE acts left: 0 .. sde_sample_freq - 1, or -1 / 0 when it is -1 */
+    CK_PENDING = 2,  /* act slot counts: 0, 1 or 2 */
+    CK_FLAG = 3,     /* 0 or 1 */
+    CK_SDE_LEFT = 4, /* gSDE acts left: 0 .. sde_sample_freq - 1, or -1 / 0 when it is -1 */
+    CK_RN_RET = 5    /* reward-normaliser returns: |x| <= MMI_RN_BOUND (F64) */
 };
+
+/* Largest reward-normaliser return or mean magnitude a checkpoint may carry. Returns built from
+ * float rewards stay below 2^63 steps x FLT_MAX ~ 3e57; the bound keeps the normaliser's
+ * squares (and the variance times the count) far from double overflow, which a finite 1e306
+ * return reached on the next observe (variance +Inf: the next checkpoint failed to load). */
+#define MMI_RN_BOUND 1e100
 
 typedef struct ck_block {
     const char *name;
@@ -374,7 +389,7 @@ static const ck_block k_blocks[] = {
     {"ckpt.params", MMI_ST_F64, CK_ANY, 1, sh_par, at_par},
     {"ckpt.stats", MMI_ST_F64, CK_ANY, 1, sh_sta, at_sta},
     {"ckpt.reward_norm", MMI_ST_F64, CK_ANY, 1, sh_rn, at_rn},
-    {"ckpt.reward_norm.ret", MMI_ST_F64, CK_FINITE, 0, sh_rn_ret, at_rn_ret},
+    {"ckpt.reward_norm.ret", MMI_ST_F64, CK_RN_RET, 0, sh_rn_ret, at_rn_ret},
     {"ckpt.noise.ou", MMI_ST_F32, CK_FINITE, 0, sh_agent_act, at_ou},
     {"ckpt.act.raw", MMI_ST_F32, CK_FINITE, 0, sh_slots, at_raw},
     {"ckpt.act.out", MMI_ST_F32, CK_FINITE, 0, sh_slots, at_out},
@@ -479,11 +494,12 @@ static int check_staged(mm_policy *p, const mmi_ckpt *s, const char *fn)
     ok = ok && c[C_RB_SIZE] <= c[C_RB_CAP] && (c[C_RB_POS] < c[C_RB_CAP] || c[C_RB_POS] == 0) &&
          c[C_RO_T] <= c[C_RO_STEPS] && (c[C_RB_SIZE] == c[C_RB_CAP] || c[C_RB_POS] == c[C_RB_SIZE]);
     if (!ok) return mmi_fail(&p->err, MM_E_FORMAT, "%s: ckpt.counters out of range", fn);
-    if (p->rn.on && !(isfinite(s->rnorm[0]) && isfinite(s->rnorm[1]) && s->rnorm[1] >= 0 &&
-                      isfinite(s->rnorm[2]) && s->rnorm[2] > 0))
+    if (p->rn.on &&
+        !(fabs(s->rnorm[0]) <= MMI_RN_BOUND && s->rnorm[1] >= 0 &&
+          s->rnorm[1] <= MMI_RN_BOUND * MMI_RN_BOUND && s->rnorm[2] > 0 && s->rnorm[2] <= 1e30))
         return mmi_fail(&p->err, MM_E_NUMERIC,
-                        "%s: ckpt.reward_norm needs a finite mean, a "
-                        "finite variance >= 0 and a finite count > 0",
+                        "%s: ckpt.reward_norm needs |mean| <= 1e100, a variance in "
+                        "[0, 1e200] and a count in (0, 1e30]",
                         fn);
     if (!(s->stats[8] >= 0 && s->stats[8] <= (double)((int64_t)1 << 53)))
         return mmi_fail(&p->err, MM_E_FORMAT, "%s: ckpt.stats: epochs out of range", fn);
@@ -492,7 +508,7 @@ static int check_staged(mm_policy *p, const mmi_ckpt *s, const char *fn)
     for (int i = 0; i < MMI_CKPT_PARAMS; i++) {
         double cur = 0;
         if (mm_policy_get_f64(p, k_param_ids[i], &cur) != MM_OK) return MM_E_INTERNAL;
-        if (cur != s->params[i] &&
+        if (param_changed(cur, s->params[i]) &&
             mmi_param_check(k_param_ids[i], s->params[i], &p->err, fn) != MM_OK)
             return MM_E_FORMAT;
     }
@@ -568,6 +584,22 @@ static int check_sde_left(mm_policy *p, const mmi_st_file *f, const mmi_st_tenso
     return MM_OK;
 }
 
+static int check_rn_ret(mm_policy *p, const mmi_st_file *f, const mmi_st_tensor *t,
+                        const char *name, const char *fn)
+{
+    for (int64_t j = 0; j < t->numel; j++) {
+        const unsigned char *b = f->data + t->begin + 8 * (uint64_t)j;
+        uint64_t u = 0;
+        double v;
+        for (int i = 7; i >= 0; i--) u = (u << 8) | b[i];
+        memcpy(&v, &u, sizeof v);
+        if (!(fabs(v) <= MMI_RN_BOUND))
+            return mmi_fail(&p->err, MM_E_NUMERIC, "%s: %s[%lld] is %g, not within +-1e100", fn,
+                            name, (long long)j, v);
+    }
+    return MM_OK;
+}
+
 int mmi_ckpt_check(mm_policy *p, const mmi_st_file *f, mmi_pio_list *L, const char *fn)
 {
     mm_model *ms[MMI_POL_NETS];
@@ -593,6 +625,8 @@ int mmi_ckpt_check(mm_policy *p, const mmi_st_file *f, mmi_pio_list *L, const ch
         }
         if (k_blocks[x->aux].check == CK_SDE_LEFT && t->dtype == MMI_ST_I64)
             rc = check_sde_left(p, f, t, x->name, fn);
+        if (k_blocks[x->aux].check == CK_RN_RET && t->dtype == MMI_ST_F64)
+            rc = check_rn_ret(p, f, t, x->name, fn);
     }
     mmi_pio_nets(p, ms, pre);
     for (int k = 0; rc == MM_OK && k < MMI_POL_NETS; k++)
