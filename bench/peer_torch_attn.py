@@ -153,16 +153,20 @@ CH = 64
 def retnet_masks(n):
     """Decay masks, built once per shape outside the timed call (as RetNet caches them)."""
     lg = GAMMA.log()
-    i = torch.arange(n, dtype=torch.float64)
-    diff = i[:, None] - i[None, :]
-    full = torch.where(diff >= 0, (lg[:, None, None] * diff).exp(), torch.zeros(()))
+    # the parallel form's N x N mask only where that form runs (at 8192 it would take 4 GB)
+    full = None
+    if n <= NAIVE:
+        i = torch.arange(n, dtype=torch.float64)
+        diff = i[:, None] - i[None, :]
+        full = torch.where(diff >= 0, (lg[:, None, None] * diff).exp(), torch.zeros(()))
     c = torch.arange(CH, dtype=torch.float64)
     dc = c[:, None] - c[None, :]
     inner = torch.where(dc >= 0, (lg[:, None, None] * dc).exp(), torch.zeros(()))
     qdec = (lg[:, None] * (c + 1)).exp()[:, :, None]           # gamma^(i+1)
     kdec = (lg[:, None] * (CH - 1 - c)).exp()[:, :, None]      # gamma^(C-1-j)
     cdec = (lg * CH).exp()[:, None, None]                      # gamma^C
-    return {k: x.float() for k, x in dict(full=full, inner=inner, q=qdec, k=kdec, c=cdec).items()}
+    return {k: x.float() for k, x in dict(full=full, inner=inner, q=qdec, k=kdec, c=cdec).items()
+            if x is not None}
 
 
 MASKS = {}

@@ -3,8 +3,10 @@
 on Gymnasium's CartPole-v1 / Pendulum-v1 with the velocities masked (CartPoleNoVel-v1: [x, theta];
 PendulumNoVel-v1: [cos, sin]), for comparison with build/bench/rl_memory (docs/RL.md "Memory").
 Prints the deterministic evaluation return (10 episodes, LSTM state carried and reset per
-episode) and the wall-clock of each run. Usage (in the venv of bench/gym.mk with sb3-contrib
-2.0.0): python bench/recurrent_vs_sb3.py [cartpole|pendulum] [--seeds N] [--steps N]"""
+episode; with --eval-episodes N > 10 also the mean over N, the first 10 being the same
+episodes) and the wall-clock of each run. Usage (in the venv of bench/gym.mk with sb3-contrib
+2.0.0): python bench/recurrent_vs_sb3.py [cartpole|pendulum] [--seeds N] [--first-seed S]
+[--steps N] [--eval-episodes N] [--norm-gamma G]"""
 import argparse
 import time
 
@@ -45,20 +47,21 @@ TASKS = {
 }
 
 
-def run(task, seed, steps):
+def run(task, seed, steps, n_eval=10, norm_gamma=None):
     env_id, keep, n_envs, hp = TASKS[task]
+    nk = {} if norm_gamma is None else dict(gamma=norm_gamma)
     venv = VecNormalize(make_vec_env(env_id, n_envs=n_envs, seed=seed,
-                                     wrapper_class=NoVel, wrapper_kwargs=dict(keep=keep)))
+                                     wrapper_class=NoVel, wrapper_kwargs=dict(keep=keep)), **nk)
     t0 = time.time()
     model = RecurrentPPO("MlpLstmPolicy", venv, seed=seed, policy_kwargs=KW, device="cpu", **hp)
     model.learn(total_timesteps=steps)
     secs = time.time() - t0
     venv.training, venv.norm_reward = False, False
     env = NoVel(gym.make(env_id), keep)
-    total = 0.0
-    for ep in range(10):
+    rets = []
+    for ep in range(n_eval):
         obs, _ = env.reset(seed=777 + seed * 100 + ep)
-        state, start, done = None, np.ones((1,), dtype=bool), False
+        state, start, done, total = None, np.ones((1,), dtype=bool), False, 0.0
         while not done:
             action, state = model.predict(venv.normalize_obs(obs[None]), state=state,
                                           episode_start=start, deterministic=True)
@@ -66,7 +69,8 @@ def run(task, seed, steps):
             total += r
             start = np.zeros((1,), dtype=bool)
             done = term or trunc
-    return total / 10, secs
+        rets.append(total)
+    return float(np.mean(rets[:10])), float(np.mean(rets)), secs
 
 
 def main():
@@ -74,11 +78,17 @@ def main():
     ap.add_argument("task", choices=sorted(TASKS))
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--steps", type=int, default=100000)
+    ap.add_argument("--first-seed", type=int, default=1)
+    ap.add_argument("--eval-episodes", type=int, default=10)
+    ap.add_argument("--norm-gamma", type=float, default=None,
+                    help="VecNormalize's reward gamma (default: VecNormalize's 0.99; the zoo "
+                    "passes the algorithm's gamma)")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    for s in range(1, a.seeds + 1):
-        ret, secs = run(a.task, s, a.steps)
-        print(f"RecurrentPPO {TASKS[a.task][0]} NoVel seed {s}: eval {ret:.1f}, "
+    for s in range(a.first_seed, a.first_seed + a.seeds):
+        ret, ret_n, secs = run(a.task, s, a.steps, max(a.eval_episodes, 10), a.norm_gamma)
+        more = f" ({a.eval_episodes} episodes: {ret_n:.1f})" if a.eval_episodes > 10 else ""
+        print(f"RecurrentPPO {TASKS[a.task][0]} NoVel seed {s}: eval {ret:.1f}{more}, "
               f"{secs:.1f} s wall for {a.steps} steps", flush=True)
 
 

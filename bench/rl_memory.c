@@ -11,8 +11,12 @@
  * demo's writer).
  * --sde K runs PendulumNoVel with gSDE (use_sde, sde_sample_freq K; the zoo's 4) and
  * log_std_init 0 unless --log-std is given; --memory-only skips the memoryless agent.
+ * --full-obs trains and evaluates on the unmasked tasks (CartPole-v1, Pendulum-v1: the
+ * velocities observed) with the same settings: the bound a memory agent can reach.
+ * --eval-episodes N evaluates N episodes per seed instead of 10 (the first 10 are the same).
  * Usage: rl_memory [--seeds N] [--dim memory_dim] [--seq memory_seq_len] [--log-std x]
- *                  [--sde K] [--memory-only] [--svg DIR] [--quick] [cartpole|pendulum|latency]. */
+ *                  [--sde K] [--memory-only] [--full-obs] [--eval-episodes N] [--svg DIR]
+ *                  [--quick] [cartpole|pendulum|latency]. */
 #include <mm.h>
 
 #include "../examples/envs/curve_svg.h"
@@ -41,6 +45,8 @@ static const char *g_svg;  /* --svg DIR: seed 1's learning curves into DIR/rl_me
 static int g_sde = 0;      /* --sde K: PendulumNoVel with gSDE, sde_sample_freq K (0: off) */
 static int g_lsi_set = 0;  /* --log-std given */
 static int g_mem_only = 0; /* --memory-only */
+static int g_full = 0;     /* --full-obs: velocities observed (CartPole-v1, Pendulum-v1) */
+static int g_eval_n = 10;  /* --eval-episodes */
 
 #define MAX_EPISODES 8192
 typedef struct episodes { /* training episodes of one run: end step and return */
@@ -57,7 +63,8 @@ typedef struct task {
 static void configure(const task *t, int memory, uint64_t seed, mm_policy_opts *o)
 {
     if (mm_policy_opts_init(o, MM_ALGO_PPO) != MM_OK) abort();
-    o->seed = seed, o->n_agents = t->n_agents, o->obs_dim = 2;
+    o->seed = seed, o->n_agents = t->n_agents;
+    o->obs_dim = g_full ? (t->env == ENV_CARTPOLE ? 4 : 3) : 2;
     o->norm_obs = 1, o->norm_reward = 1;                             /* ZOO normalize: true */
     o->n_hidden = 1, o->hidden[0] = 64, o->activation = MM_ACT_RELU; /* pi=[64], vf=[64] */
     if (t->env == ENV_CARTPOLE) { /* recurrentppo.yml CartPoleNoVel-v1 */
@@ -85,7 +92,7 @@ static void configure(const task *t, int memory, uint64_t seed, mm_policy_opts *
 static void make_env(env *e, int32_t kind, uint64_t seed)
 {
     env_init(e, kind, seed);
-    env_mask_velocity(e);
+    if (!g_full) env_mask_velocity(e);
 }
 
 static int evaluate(mm_policy *p, int32_t kind, uint64_t seed, int n, double *mean)
@@ -119,15 +126,18 @@ static int run(const task *t, int memory, uint64_t seed, double *score, double *
 {
     double ret[MAX_AGENTS] = {0};
     static env envs[MAX_AGENTS];
-    float obs[MAX_AGENTS * 2], next[MAX_AGENTS * 2], act[MAX_AGENTS], rew[MAX_AGENTS];
+    float obs[MAX_AGENTS * ENV_MAX_OBS], next[MAX_AGENTS * ENV_MAX_OBS], act[MAX_AGENTS];
+    float rew[MAX_AGENTS];
     uint8_t te[MAX_AGENTS], tr[MAX_AGENTS];
     int32_t n = t->n_agents;
+    int64_t od;
     char err[256] = "";
     mm_policy_opts o;
     mm_policy *p = NULL;
     double t0 = now_s();
     int rc;
     configure(t, memory, seed, &o);
+    od = o.obs_dim;
     o.err_buf = err, o.err_buf_size = sizeof err;
     if ((rc = mm_policy_create(&p, &o)) != MM_OK) {
         fprintf(stderr, "%s: create: %s\n", t->name, err);
@@ -135,13 +145,13 @@ static int run(const task *t, int memory, uint64_t seed, double *score, double *
     }
     for (int32_t i = 0; i < n; i++) {
         make_env(&envs[i], t->env, seed * 1000 + (uint64_t)i);
-        env_reset(&envs[i], obs + i * 2);
+        env_reset(&envs[i], obs + i * od);
     }
     for (long s = 0; s < t->budget && rc == MM_OK; s += n) {
         rc = mm_policy_act(p, obs, n, act, 1);
         for (int32_t i = 0; rc == MM_OK && i < n; i++) {
             int32_t a, b;
-            env_step(&envs[i], act + i, next + i * 2, rew + i, &a, &b);
+            env_step(&envs[i], act + i, next + i * od, rew + i, &a, &b);
             te[i] = (uint8_t)a, tr[i] = (uint8_t)b;
             ret[i] += rew[i];
             if (a || b) record(ep, (double)(s + n), ret[i]), ret[i] = 0;
@@ -150,11 +160,11 @@ static int run(const task *t, int memory, uint64_t seed, double *score, double *
         if (rc == MM_OK) rc = mm_policy_observe(p, obs, act, rew, next, te, tr, n);
         if (rc == MM_OK) rc = mm_policy_update(p, NULL);
         for (int32_t i = 0; i < n; i++) {
-            if (te[i] || tr[i]) env_reset(&envs[i], next + i * 2);
-            memcpy(obs + i * 2, next + i * 2, sizeof(float) * 2);
+            if (te[i] || tr[i]) env_reset(&envs[i], next + i * od);
+            memcpy(obs + i * od, next + i * od, sizeof(float) * (size_t)od);
         }
     }
-    if (rc == MM_OK) rc = evaluate(p, t->env, 777 + seed, 10, score);
+    if (rc == MM_OK) rc = evaluate(p, t->env, 777 + seed, g_eval_n, score);
     if (rc != MM_OK) fprintf(stderr, "%s: %s\n", t->name, mm_policy_errmsg(p));
     *secs = now_s() - t0;
     mm_policy_free(p);
@@ -220,9 +230,9 @@ static void latency(int32_t n)
     const task t = {"lat", ENV_CARTPOLE, MAX_AGENTS, 100000};
     static const int64_t dims[4] = {0, 8, 16, 32};
     mm_policy *p[4] = {NULL};
-    float obs[MAX_AGENTS * 2], act[MAX_AGENTS];
+    float obs[MAX_AGENTS * ENV_MAX_OBS], act[MAX_AGENTS];
     double best[4] = {1e30, 1e30, 1e30, 1e30};
-    for (int i = 0; i < MAX_AGENTS * 2; i++) obs[i] = 0.01f * (float)i;
+    for (int i = 0; i < MAX_AGENTS * ENV_MAX_OBS; i++) obs[i] = 0.01f * (float)i;
     for (int c = 0; c < 4; c++) {
         mm_policy_opts o;
         configure(&t, dims[c] > 0, 1, &o);
@@ -260,6 +270,10 @@ int main(int argc, char **argv)
             g_sde = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--memory-only"))
             g_mem_only = 1;
+        else if (!strcmp(argv[i], "--full-obs"))
+            g_full = 1;
+        else if (!strcmp(argv[i], "--eval-episodes") && i + 1 < argc)
+            g_eval_n = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--svg") && i + 1 < argc)
             g_svg = argv[++i];
         else if (!strcmp(argv[i], "--quick"))
@@ -272,18 +286,22 @@ int main(int argc, char **argv)
             which = which == 7 ? 4 : which | 4;
     }
     if (seeds < 1 || seeds > 32) seeds = 5;
+    if (g_eval_n < 1) g_eval_n = 10;
     printf("libmm %s (%s) memory benchmark: PPO with / without an LRU memory core on "
-           "velocity-masked tasks, %d seeds, deterministic eval 10 episodes/seed\n",
-           mm_version_string(), mm_build_info(), seeds);
+           "%s tasks, %d seeds, deterministic eval %d episodes/seed\n",
+           mm_version_string(), mm_build_info(),
+           g_full ? "UNMASKED (--full-obs)" : "velocity-masked", seeds, g_eval_n);
     if (which & 3)
         printf("%-17s %-10s %7s %20s %7s  per-seed\n", "env", "agent", "steps", "eval mean+-std",
                "s/run");
     if (which & 1) {
-        task t = {"CartPoleNoVel-v1", ENV_CARTPOLE, 8, quick ? 30000 : 100000};
+        task t = {g_full ? "CartPole-v1" : "CartPoleNoVel-v1", ENV_CARTPOLE, 8,
+                  quick ? 30000 : 100000};
         bench_task(&t, seeds);
     }
     if (which & 2) {
-        task t = {"PendulumNoVel-v1", ENV_PENDULUM, 4, quick ? 40000 : 100000};
+        task t = {g_full ? "Pendulum-v1" : "PendulumNoVel-v1", ENV_PENDULUM, 4,
+                  quick ? 40000 : 100000};
         bench_task(&t, seeds);
     }
     if (which & 4)

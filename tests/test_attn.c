@@ -1899,13 +1899,13 @@ static void isa_gate_row(const mmi_attn_isa *v, int64_t n)
 {
     float *g = agbuf(n, 941, -3, 0), *q = agbuf(n, 942, -1, 1), *k = agbuf(n, 943, -1, 1);
     float *qe = agbuf(n, 0, 0, 0), *kh = agbuf(n, 0, 0, 0), *bf = agbuf(n, 0, 0, 0);
-    float *e = agbuf(n, 0, 0, 0), sum;
+    float *e = agbuf(n, 0, 0, 0), *eo = agbuf(n, 0, 0, 0), sum;
     double *prev = malloc(sizeof(double) * (size_t)n),
            *bt = malloc(sizeof(double) * (size_t)(n + AG));
     g[0] = -1e30f; /* clamped to -128 */
     for (int64_t c = 0; c < n; c++) prev[c] = -0.37 * (double)c;
     for (int i = 0; i < AG; i++) bt[n + i] = AG_F;
-    if (v->gate_row(n, prev, g, bt, q, 0.5f, k, qe, kh)) {
+    if (v->gate_row(n, prev, g, bt, q, 0.5f, k, qe, kh, eo)) {
         for (int64_t c = 0; c < n; c++) {
             const double want = prev[c] + (g[c] > -128.0f ? (double)g[c] : -128.0);
             CHECK(bt[c] == want);
@@ -1916,13 +1916,15 @@ static void isa_gate_row(const mmi_attn_isa *v, int64_t n)
             CHECK_NEAR(kh[c], (float)(k[c] / ex), 4e-7, 0);
         }
         CHECK(v->exp_sub(n, bf, 0.0f, e, &sum) == 1);
-        for (int64_t c = 0; c < n; c++) CHECK(qe[c] == 0.5f * q[c] * e[c] && kh[c] == k[c] / e[c]);
-        CHECK(agok(qe, n) && agok(kh, n));
+        for (int64_t c = 0; c < n; c++)
+            CHECK(qe[c] == 0.5f * q[c] * e[c] && kh[c] == k[c] / e[c] && eo[c] == e[c]);
+        CHECK(agok(qe, n) && agok(kh, n) && agok(eo, n));
         for (int i = 0; i < AG; i++) CHECK(bt[n + i] == AG_F);
     }
-    if (v->gate_row(n, NULL, g, bt, NULL, 0.0f, NULL, NULL, NULL))
+    if (v->gate_row(n, NULL, g, bt, NULL, 0.0f, NULL, NULL, NULL, NULL))
         for (int64_t c = 0; c < n; c++) CHECK(bt[c] == (g[c] > -128.0f ? (double)g[c] : -128.0));
-    free(g), free(q), free(k), free(qe), free(kh), free(bf), free(e), free(prev), free(bt);
+    free(g), free(q), free(k), free(qe), free(kh), free(bf), free(e), free(eo), free(prev);
+    free(bt);
 }
 
 /* log_gate_copy (an entry a table may leave NULL; the wrapper then runs the AVX2 body): the
@@ -1980,6 +1982,31 @@ static void isa_transpose_gate_grad(const mmi_attn_isa *v, int64_t n)
     }
     free(src), free(dst), free(q), free(k), free(dk), free(dq), free(dg), free(dq0), free(acc);
     free(ref);
+}
+
+/* gate_grad_rows (may be NULL): a chunk's rows last to first, bitwise against the portable
+ * formula row by row, the running float64 sums carried over two calls; the rows' padding past
+ * n columns (row stride n: the block is [rows, n]) is the next row, so nothing may spill. */
+static void isa_gate_grad_rows(const mmi_attn_isa *v, int64_t n)
+{
+    const int64_t rows = n % 5 + 2, len = rows * n;
+    float *q = agbuf(len, 956, -1, 1), *k = agbuf(len, 957, -1, 1), *dk = agbuf(len, 958, -1, 1);
+    float *dq = agbuf(len, 959, -1, 1), *dg = agbuf(len, 0, 0, 0), *dq0 = agbuf(len, 0, 0, 0);
+    double *acc = calloc((size_t)n, sizeof(double)), *ref = calloc((size_t)n, sizeof(double));
+    for (int rep = 0; rep < 2 && v->gate_grad_rows; rep++) {
+        int ok = 1;
+        memcpy(dq0, dq, sizeof(float) * (size_t)len);
+        CHECK(v->gate_grad_rows(rows, n, 0.37f, q, dq, k, dk, acc, dg) == 1);
+        for (int64_t t = rows - 1; t >= 0; t--)
+            for (int64_t c = 0; c < n; c++) {
+                const int64_t i = t * n + c;
+                ref[c] += (double)0.37f * q[i] * dq0[i] - (double)k[i] * dk[i];
+                ok &= dg[i] == (float)ref[c] && dq[i] == dq0[i] * 0.37f;
+            }
+        for (int64_t c = 0; c < n; c++) ok &= acc[c] == ref[c];
+        CHECK(ok && agok(dq, len) && agok(dg, len));
+    }
+    free(q), free(k), free(dk), free(dq), free(dg), free(dq0), free(acc), free(ref);
 }
 
 /* The gated kernel with the chunk-entry states saved by the forward (the operator's path) and
@@ -2098,6 +2125,76 @@ done:
     free(r), free(u), free(k), free(vv), free(o), free(o0);
 }
 
+/* The causal linear kernel's row entries (a table may leave them NULL, or decline n > 64):
+ * lin_norm against the table's own norm_step and the row scaling, lin_dnum and lin_acc against
+ * the portable formulas, all bitwise, over a chunk of rows so the float64 sums carry; nothing
+ * past the rows is written. */
+static void isa_linear_rows(const mmi_attn_isa *v, int64_t n)
+{
+    enum { LEN = 5 };
+    const int64_t ldx = n + 3;
+    float *q = agbuf(LEN * n, 971, 0, 2), *k = agbuf(LEN * n, 972, 0, 2);
+    float *x = agbuf(LEN * ldx, 0, 0, 0), *den = agbuf(LEN, 0, 0, 0);
+    float *g = agbuf(LEN * n, 973, -1, 1), *g0 = agbuf(LEN * n, 0, 0, 0);
+    float *dnum = agbuf(n, 0, 0, 0);
+    double *z = calloc((size_t)n, sizeof(double)), *zr = calloc((size_t)n, sizeof(double));
+    double a[LEN] = {0.3, -1.7, 2.5e-3, 11.0, -0.0625}, dd = 0;
+    for (int norm = 0; norm < 2; norm++) {
+        for (int64_t c = 0; c < n; c++) z[c] = zr[c] = 0.25 * (double)c - 1.0;
+        if (v->lin_norm && v->lin_norm(LEN, n, q, k, z, norm, 1e-6, den, x, ldx)) {
+            int ok = 1;
+            for (int64_t t = 0; t < LEN; t++) {
+                double qz = 0, dn = 1.0;
+                CHECK(v->norm_step(n, k + t * n, zr, q + t * n, &qz) == 1);
+                if (norm) dn = 1e-6 + qz == 0.0 ? 1.0 : 1e-6 + qz;
+                ok &= den[t] == (float)dn;
+                for (int64_t c = 0; c < ldx; c++)
+                    ok &= c < n ? x[t * ldx + c] == (norm ? (float)(1.0 / dn) : 1.0f) * q[t * n + c]
+                                : x[t * ldx + c] == 0.0f;
+            }
+            for (int64_t c = 0; c < n; c++) ok &= z[c] == zr[c];
+            CHECK(ok && agok(x, LEN * ldx) && agok(den, LEN));
+        }
+    }
+    if (v->lin_dnum && v->lin_dnum(n, g, q, 1.37f, dnum, &dd)) {
+        double part[8] = {0}, dot = 0;
+        int ok = 1;
+        int64_t c = 0;
+        for (; c + 8 <= n; c += 8)
+            for (int j = 0; j < 8; j++) part[j] += (double)g[c + j] * (double)q[c + j];
+        for (; c < n; c++) dot += (double)g[c] * (double)q[c];
+        for (int j = 0; j < 8; j++) dot += part[j];
+        for (c = 0; c < n; c++) ok &= dnum[c] == g[c] / 1.37f;
+        CHECK(ok && dd == -dot / 1.37f && agok(dnum, n));
+    }
+    for (int rev = 0; rev < 2 && v->lin_acc; rev++) {
+        int ok = 1;
+        for (int64_t c = 0; c < n; c++) z[c] = zr[c] = 0.5 * (double)c - 3.0;
+        memcpy(g0, g, sizeof(float) * (size_t)(LEN * n));
+        if (!v->lin_acc(LEN, n, rev, a, k, z, g)) break;
+        for (int64_t i = 0; i < LEN; i++) {
+            const int64_t t = rev ? LEN - 1 - i : i;
+            for (int64_t c = 0; c < n; c++) {
+                double y;
+                if (rev) {
+                    const double p = a[t] * (double)k[t * n + c];
+                    zr[c] = zr[c] + p;
+                    y = (double)g0[t * n + c] + zr[c];
+                } else {
+                    const double p = zr[c] + (double)k[t * n + c];
+                    zr[c] = p;
+                    y = (double)g0[t * n + c] + zr[c] * a[t];
+                }
+                ok &= g[t * n + c] == (float)y;
+            }
+        }
+        for (int64_t c = 0; c < n; c++) ok &= z[c] == zr[c];
+        CHECK(ok && agok(g, LEN * n));
+        memcpy(g, g0, sizeof(float) * (size_t)(LEN * n));
+    }
+    free(q), free(k), free(x), free(den), free(g), free(g0), free(dnum), free(z), free(zr);
+}
+
 static void attn_isa_on(const mmi_attn_isa *v)
 {
     static const int64_t ns[] = {1, 7, 8, 16, 17, 33, 64, 70, 100, 131};
@@ -2108,9 +2205,11 @@ static void attn_isa_on(const mmi_attn_isa *v)
         isa_relu_ds(v, ns[i]);
         isa_gate_row(v, ns[i]);
         isa_transpose_gate_grad(v, ns[i]);
+        isa_gate_grad_rows(v, ns[i]);
         isa_log_gate_copy(v, ns[i]);
         isa_softmax_row(v, ns[i]);
         isa_rwkv_bonus(v, ns[i]);
+        isa_linear_rows(v, ns[i]);
     }
 }
 

@@ -247,7 +247,8 @@ static gcase make_case(int ta, int tb, int64_t m, int64_t n, int64_t k, int64_t 
 /* Shapes on each side of every tile size (6 x 16, dot 3 x 4), cache block (KC 256, MC 144,
  * NC 1024, dot KC 2048 and MC 96) and path threshold of gemm.c's choose_path (k 4/5; NN m 16/17,
  * n 64/65, m 128/129 with a small B; TN m and n 32/33, 64^3/65^3; NT m 8/9, k 127/128, and the
- * small-k NT copy: k 16/17, k x n 2048/2064),
+ * small-k NT panels: k 4/5 (scalar copy or the set's pack_b), 16/17, 18 (an actor with memory's
+ * first layer), 32/33, partial last panels),
  * plus empty and unit sizes. Each runs in all four transpose cases. */
 static const int64_t shapes[][3] = {
     {0, 0, 0},     {0, 5, 3},      {5, 0, 3},      {5, 3, 0},      {1, 1, 1},      {1, 17, 1},
@@ -257,6 +258,8 @@ static const int64_t shapes[][3] = {
     {129, 80, 60}, {48, 50, 64},   {13, 31, 300},  {5, 300, 100},  {300, 7, 100},  {100, 37, 257},
     {150, 70, 40}, {70, 150, 513}, {145, 1025, 3}, {130, 1030, 6}, {3, 1025, 300}, {40, 33, 1100},
     {200, 5, 130}, {2, 5, 2100},   {5, 128, 16},   {5, 129, 16},   {8, 64, 17},    {1, 256, 3},
+    {8, 64, 18},   {8, 70, 32},    {8, 70, 33},    {9, 64, 18},    {3, 17, 5},     {7, 2, 25},
+    {8, 40, 34},   {8, 33, 48},    {8, 33, 49},
 };
 
 static void test_gemm_shapes(void)
@@ -685,6 +688,71 @@ static void test_gemm_gemv(void)
     free(ws3);
 }
 
+/* A few rows of A, NT, short k: the small-k NT kernel of a set that has one (the AVX-512 set;
+ * a dense layer's forward for a few agents). On every path whose set has it: m 2..8, n on each
+ * side of its 16-column steps, k on each side of its 16-step transposes and of the gathered
+ * tails (<= 4 steps), padded leading dimensions, against the reference; and every element must
+ * be bitwise the same row computed inside a 24-row product (the packed path, which the training
+ * forward of the same layer takes), with the rows and gap columns it does not own untouched. */
+static void test_gemm_small_nt(void)
+{
+    static const int64_t ms[] = {2, 5, 8};
+    static const int64_t ns[] = {1, 3, 16, 17, 64, 70};
+    static const int64_t ks[] = {1, 2, 4, 5, 16, 17, 18, 20, 32, 34, 37, 48};
+    static const float alphas[] = {1.0f, -0.75f};
+    void *ws = test_ws(1);
+    int any = 0;
+    size_t v = 0;
+    CHECK(ws != NULL);
+    for (int p = 0; ws && p < MMI_SIMD_NPATHS; p++) {
+        if (!mmi_simd_available((mmi_simd_path)p) || !mmi_gemm_ukr_for((mmi_simd_path)p)->small_nt)
+            continue;
+        any = 1;
+        for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++)
+            for (size_t ik = 0; ik < sizeof ks / sizeof ks[0]; ik++, v++) {
+                gcase g =
+                    make_case(0, 1, 24, ns[in], ks[ik], (int64_t)(v % 3) * 2, alphas[v % 2], 0.0f);
+                gbufs s;
+                float *cs = NULL;
+                memset(&s, 0, sizeof s);
+                if (bufs_init(&g, &s, 1300 + v) != 0 || !(cs = alloc_floats(s.nc))) {
+                    CHECK(!"out of memory");
+                    free(cs);
+                    bufs_free(&s);
+                    continue;
+                }
+                reference(&g, &s);
+                memcpy(s.c, s.c0, sizeof(float) * s.nc);
+                CHECK(mmi_gemm_on_path((mmi_simd_path)p, 0, 1, g.m, g.n, g.k, g.alpha, s.a, g.lda,
+                                       s.b, g.ldb, 0.0f, s.c, g.ldc, ws, NULL) == 1);
+                check_c(&g, &s, s.c, path_label[p]);
+                for (size_t im = 0; im < sizeof ms / sizeof ms[0]; im++) {
+                    int64_t m = ms[im], bad = -1;
+                    memcpy(cs, s.c0, sizeof(float) * s.nc);
+                    CHECK(mmi_gemm_on_path((mmi_simd_path)p, 0, 1, m, g.n, g.k, g.alpha, s.a, g.lda,
+                                           s.b, g.ldb, 0.0f, cs, g.ldc, NULL, NULL) == 1);
+                    for (int64_t e = 0; e < (int64_t)s.nc && bad < 0; e++) {
+                        int mine = e / g.ldc < m && e % g.ldc < g.n;
+                        if (memcmp(&cs[e], mine ? &s.c[e] : &s.c0[e], sizeof(float)) != 0) bad = e;
+                    }
+                    if (bad >= 0) {
+                        mmt_fail(__FILE__, __LINE__,
+                                 "%s small-k NT %lldx%lldx%lld: C(%lld,%lld) = %.9g differs from "
+                                 "the 24-row product's (or a cell it does not own was written)",
+                                 path_label[p], (long long)m, (long long)g.n, (long long)g.k,
+                                 (long long)(bad / g.ldc), (long long)(bad % g.ldc),
+                                 (double)cs[bad]);
+                        break;
+                    }
+                }
+                free(cs);
+                bufs_free(&s);
+            }
+    }
+    free(ws);
+    if (!any) mmt_skip("no available GEMM set has a small-k NT kernel (the AVX-512 set has one)");
+}
+
 /* Every misuse returns its code and leaves C untouched. */
 static void test_gemm_misuse(void)
 {
@@ -932,6 +1000,7 @@ void suite_gemm(void)
     mmt_run("gemm_edges", test_gemm_edges);
     mmt_run("gemm_avx512", test_gemm_avx512);
     mmt_run("gemm_gemv", test_gemm_gemv);
+    mmt_run("gemm_small_nt", test_gemm_small_nt);
     mmt_run("gemm_misuse", test_gemm_misuse);
     mmt_run("gemm_threads_mt", test_gemm_threads_mt);
     mmt_run("gemm_threads_mt_misuse", test_gemm_threads_mt_misuse);

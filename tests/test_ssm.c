@@ -1449,7 +1449,7 @@ static void test_selective_threads(void)
     mm_ssm *h1 = NULL, *h3 = NULL;
     mm_ssm_inputs in;
     mm_ssm_grads g;
-    tt y1, y3, dB1, dB3, dA1, dA3;
+    tt y1, y3, dB1, dB3, dA1, dA3, du1, du3, dd1, dd3;
     sel_setup(&c, Bt, D, N, L, 2, 1, 7);
     CHECK_OK(mm_ssm_opts_init(&o, MM_SSM_SELECTIVE));
     o.d_inner = D, o.d_state = N, o.n_groups = 2, o.max_batch = Bt, o.max_seq = L, o.chunk = 7;
@@ -1459,18 +1459,23 @@ static void test_selective_threads(void)
     if (!h1 || !h3) return;
     y1 = MK(0, 0, 0, Bt, D, L), y3 = MK(0, 0, 0, Bt, D, L), dA1 = MK(0, 0, 0, D, N);
     dA3 = MK(0, 0, 0, D, N), dB1 = MK(0, 0, 0, Bt, 2, N, L), dB3 = MK(0, 0, 0, Bt, 2, N, L);
+    du1 = MK(0, 0, 0, Bt, D, L), du3 = MK(0, 0, 0, Bt, D, L), dd1 = MK(0, 0, 0, Bt, D, L);
+    dd3 = MK(0, 0, 0, Bt, D, L);
     sel_inputs(&c, &in);
     CHECK_OK(mm_ssm_grads_init(&g));
     CHECK_OK(mm_ssm_scan(h1, &in, y1.t, NULL));
-    g.dA = dA1.t, g.dB = dB1.t;
+    g.dA = dA1.t, g.dB = dB1.t, g.du = du1.t, g.ddelta = dd1.t;
     CHECK_OK(mm_ssm_scan_backward(h1, &in, c.dout.t, &g));
     CHECK_OK(mm_ssm_scan(h3, &in, y3.t, NULL));
-    g.dA = dA3.t, g.dB = dB3.t;
+    g.dA = dA3.t, g.dB = dB3.t, g.du = du3.t, g.ddelta = dd3.t;
     CHECK_OK(mm_ssm_scan_backward(h3, &in, c.dout.t, &g));
     CHECK(memcmp(fp(&y1), fp(&y3), (size_t)y1.n * 4) == 0);
     CHECK(memcmp(fp(&dA1), fp(&dA3), (size_t)dA1.n * 4) == 0);
+    CHECK(memcmp(fp(&du1), fp(&du3), (size_t)du1.n * 4) == 0);
+    CHECK(memcmp(fp(&dd1), fp(&dd3), (size_t)dd1.n * 4) == 0);
     for (int64_t i = 0; i < dB1.n; i++) CHECK_NEAR(fp(&dB1)[i], fp(&dB3)[i], 1e-6, 1e-7);
-    rm(&y1), rm(&y3), rm(&dA1), rm(&dA3), rm(&dB1), rm(&dB3);
+    rm(&y1), rm(&y3), rm(&dA1), rm(&dA3), rm(&dB1), rm(&dB3), rm(&du1), rm(&du3), rm(&dd1);
+    rm(&dd3);
     sel_free(&c);
     mm_ssm_free(h1), mm_ssm_free(h3);
 }
@@ -2308,6 +2313,141 @@ static void test_selective_block(void)
     if (!ran) mmt_skip("no path of this build and CPU has a channel-block forward");
 }
 
+/* The channel-block backward (mmi_ssm_sel_bwd_block) of nr rows sharing variable B and C,
+ * against the portable per-row backward (checked against float64 finite differences by the
+ * operator tests) on the same checkpoints: each row's du, ddelta, dz, dA, dD, dbias, and dB, dC
+ * against the sum of the rows' shares; guard bands after every output and the scratch; each
+ * row alone gives the same bits for its own outputs; the shapes it declines. opts: bit 0 D,
+ * 1 z, 2 du, ddelta and dz requested (else only the sums: dA, dD, dbias, dB, dC). */
+static void ssm_bwd_block_case(const mmi_ssm_isa *v, int64_t N, int64_t L, int64_t chunk,
+                               int64_t nr, int opts)
+{
+    const int hd = opts & 1, hz = (opts >> 1) & 1, all = (opts >> 2) & 1;
+    const int64_t nck = (L + chunk - 1) / chunk, nw = MMI_SEL_BWD_BLOCK_WORK(chunk, N);
+    float *B = gbuf(L * N, 151, -1, 1), *C = gbuf(L * N, 152, -1, 1), *work = gbuf(nw, 0, 0, 0);
+    float *u[16], *dlt[16], *A[16], *z[16], *sz[16], *dsp[16], *dout[16], *x[16], *out[16];
+    float *ckpt[16], *f[2][16][3];
+    double *dd[2][16][3], *dBC[2][2];
+    mmi_sel_row r[16];
+    mmi_sel_grad g[2][16];
+    for (int k = 0; k < 2; k++)
+        for (int q = 0; q < 2; q++) dBC[k][q] = gbuf64(L * N, 0.125 * (q ? -1 : 1));
+    for (int64_t j = 0; j < nr; j++) {
+        const uint64_t s = 200 + 16 * (uint64_t)j;
+        u[j] = gbuf(L, s, -1, 1), dlt[j] = gbuf(L, s + 1, 0.01f, 1.5f);
+        A[j] = gbuf(N, s + 2, -2, -0.05f), z[j] = gbuf(L, s + 3, -2, 2), sz[j] = gbuf(L, 0, 0, 0);
+        dsp[j] = gbuf(L, s + 4, 0.2f, 1), dout[j] = gbuf(L, s + 5, -1, 1);
+        x[j] = gbuf(N, 0, 0, 0), out[j] = gbuf(L, 0, 0, 0), ckpt[j] = gbuf(nck * N, 0, 0, 0);
+        for (int64_t t = 0; t < L; t++) sz[j][t] = (float)sigmoid64(z[j][t]);
+        if (j == 1) /* dlt A down to -200: the clamped exponential */
+            dlt[j][L / 2] = 100.0f, u[j][L / 2] = 0.0f;
+        memset(&r[j], 0, sizeof r[j]);
+        r[j].L = L, r[j].N = N, r[j].chunk = chunk, r[j].u = u[j], r[j].dlt = dlt[j];
+        r[j].dsp = dsp[j], r[j].z = hz ? z[j] : NULL, r[j].sz = hz ? sz[j] : NULL;
+        r[j].A = A[j], r[j].B = B, r[j].C = C, r[j].b_var = r[j].c_var = 1;
+        r[j].has_d = hd, r[j].dskip = 0.3f + 0.1f * (float)j;
+        r[j].out = out[j], r[j].x = x[j], r[j].ckpt = ckpt[j];
+        mmi_ssm_sel_fwd_portable(&r[j]); /* the checkpoints (gz unused by the backward) */
+        for (int k = 0; k < 2; k++) {
+            for (int q = 0; q < 3; q++) f[k][j][q] = gbuf(L, 0, 0, 0);
+            dd[k][j][0] = gbuf64(N, 0.5), dd[k][j][1] = gbuf64(1, 0.25);
+            dd[k][j][2] = gbuf64(1, -0.25);
+            memset(&g[k][j], 0, sizeof g[k][j]);
+            g[k][j].dout = dout[j], g[k][j].dA = dd[k][j][0];
+            g[k][j].dD = hd ? dd[k][j][1] : NULL, g[k][j].dbias = dd[k][j][2];
+            g[k][j].dB = dBC[k][0], g[k][j].dC = dBC[k][1];
+            if (all) g[k][j].du = f[k][j][0], g[k][j].ddelta = f[k][j][1];
+            if (all && hz) g[k][j].dz = f[k][j][2];
+            g[k][j].work = k ? NULL : work;
+        }
+    }
+    CHECK(v->sel_bwd_block(r, NULL, 0) == 1); /* the shape query */
+    CHECK(v->sel_bwd_block(r, g[0], nr) == 1);
+    CHECK(guard_ok(work, nw) && guard_ok64(dBC[0][0], L * N) && guard_ok64(dBC[0][1], L * N));
+    for (int64_t j = 0; j < nr; j++) {
+        float *tmp = gbuf(2 * chunk * N, 0, 0, 0);
+        double *ref = malloc(sizeof(double) * (size_t)L), sd = 0.25, sb = 0.25;
+        g[1][j].work = tmp;
+        mmi_ssm_sel_bwd_portable(&r[j], &g[1][j]);
+        for (int q = 0; q < 3 && all; q++) {
+            if (q == 2 && !hz) break;
+            for (int64_t t = 0; t < L; t++) ref[t] = f[1][j][q][t];
+            CHECK(close64(NULL, f[0][j][q], ref, L, 2e-5) && guard_ok(f[0][j][q], L));
+        }
+        CHECK(close64(dd[0][j][0], NULL, dd[1][j][0], N, 2e-5) && guard_ok64(dd[0][j][0], N));
+        /* dD, dbias: sums over time that may cancel, tolerance on their terms' magnitudes */
+        for (int64_t t = 0; t < L; t++)
+            sd += 2 * fabs((double)dout[j][t] * u[j][t]), sb += all ? fabs(f[1][j][1][t]) : 0;
+        CHECK(fabs(dd[0][j][1][0] - dd[1][j][1][0]) <= 2e-5 * sd);
+        if (all) CHECK(fabs(dd[0][j][2][0] - dd[1][j][2][0]) <= 2e-5 * sb);
+        CHECK(guard_ok64(dd[0][j][1], 1) && guard_ok64(dd[0][j][2], 1));
+        free(tmp), free(ref);
+    }
+    CHECK(close64(dBC[0][0], NULL, dBC[1][0], L * N, 2e-5));
+    CHECK(close64(dBC[0][1], NULL, dBC[1][1], L * N, 2e-5));
+    for (int64_t j = 0; j < nr; j++) { /* row j alone: the same bits for its own outputs */
+        float *o[3];
+        double a[64 + 2], *dBs = gbuf64(L * N, 0), *dCs = gbuf64(L * N, 0);
+        mmi_sel_grad s = g[0][j];
+        for (int q = 0; q < 3; q++) o[q] = gbuf(L, 0, 0, 0);
+        for (int64_t n = 0; n < N; n++) a[n] = 0.5;
+        a[N] = 0.25, a[N + 1] = -0.25;
+        s.du = s.du ? o[0] : NULL, s.ddelta = s.ddelta ? o[1] : NULL, s.dz = s.dz ? o[2] : NULL;
+        s.dA = a, s.dD = s.dD ? a + N : NULL, s.dbias = a + N + 1, s.dB = dBs;
+        s.dC = dCs, s.work = work;
+        CHECK(v->sel_bwd_block(&r[j], &s, 1) == 1);
+        for (int q = 0; q < 3 && all; q++)
+            if (q < 2 || hz) CHECK(memcmp(o[q], f[0][j][q], sizeof(float) * (size_t)L) == 0);
+        CHECK(memcmp(a, dd[0][j][0], sizeof(double) * (size_t)N) == 0);
+        CHECK(!hd || a[N] == dd[0][j][1][0]);
+        CHECK(a[N + 1] == dd[0][j][2][0]);
+        for (int q = 0; q < 3; q++) free(o[q]);
+        free(dBs), free(dCs);
+    }
+    { /* shapes the body declines, nothing written */
+        mmi_sel_row d = r[0];
+        d.N = 65;
+        CHECK(v->sel_bwd_block(&d, NULL, 0) == 0 && v->sel_bwd_block(&d, g[0], 1) == 0);
+        d.N = N, d.c_var = 0;
+        CHECK(v->sel_bwd_block(&d, NULL, 0) == 0 && v->sel_bwd_block(&d, g[0], 1) == 0);
+        d.c_var = 1;
+        CHECK(v->sel_bwd_block(&d, g[0], v->blk_rows + 1) == 0);
+    }
+    for (int64_t j = 0; j < nr; j++) {
+        free(u[j]), free(dlt[j]), free(A[j]), free(z[j]), free(sz[j]), free(dsp[j]);
+        free(dout[j]), free(x[j]), free(out[j]), free(ckpt[j]);
+        for (int k = 0; k < 2; k++) {
+            for (int q = 0; q < 3; q++) free(f[k][j][q]), free(dd[k][j][q]);
+        }
+    }
+    for (int k = 0; k < 2; k++) free(dBC[k][0]), free(dBC[k][1]);
+    free(B), free(C), free(work);
+}
+
+static void test_selective_bwd_block(void)
+{
+    int ran = 0;
+    for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
+        mmi_dispatch d;
+        if (!mmi_dispatch_for((mmi_simd_path)p, &d) || !d.ssm || !d.ssm->sel_bwd_block) continue;
+        ran = 1;
+        CHECK(d.ssm->blk_rows == 16);
+        ssm_bwd_block_case(d.ssm, 16, 200, 64, 16, 7);
+        ssm_bwd_block_case(d.ssm, 16, 70, 7, 3, 5);
+        ssm_bwd_block_case(d.ssm, 64, 9, 16, 5, 6);
+        ssm_bwd_block_case(d.ssm, 24, 1, 5, 2, 4);
+        ssm_bwd_block_case(d.ssm, 16, 130, 200, 16, 3);
+        { /* any N <= 64 (the last N % 4 one at a time, dB/dC 16 at a time), partial blocks */
+            static const int64_t Ns[] = {1, 3, 5, 13, 17, 30, 63};
+            for (int i = 0; i < 7; i++)
+                ssm_bwd_block_case(d.ssm, Ns[i], 20 + 11 * i, 3 + i, 1 + (i * 5) % 16, i % 8);
+            ssm_bwd_block_case(d.ssm, 64, 77, 77, 16, 7);
+            ssm_bwd_block_case(d.ssm, 16, 2, 1, 15, 6);
+        }
+    }
+    if (!ran) mmt_skip("no path of this build and CPU has a channel-block backward");
+}
+
 void suite_ssm(void)
 {
     mmt_run("ssm_hippo", test_hippo);
@@ -2321,6 +2461,7 @@ void suite_ssm(void)
     mmt_run("ssm_selective_paths", test_selective_paths);
     mmt_run("ssm_selective_avx512", test_selective_avx512);
     mmt_run("ssm_selective_block", test_selective_block);
+    mmt_run("ssm_selective_bwd_block", test_selective_bwd_block);
     mmt_run("ssm_exp512_scheme", test_exp512_scheme);
     mmt_run("ssm_ssd", test_ssd);
     mmt_run("ssm_ssd_threads", test_ssd_threads);

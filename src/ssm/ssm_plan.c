@@ -24,7 +24,7 @@ static int plan_selective(const mm_ssm *h, mmi_ssm_plan *p)
         mul4(&p->dacc, D, 3 * N + 2, 1, 1) ||
         mul4(&p->work_per_thread,
              (2 * T + 1 + MMI_SEL_BLOCK_MAX) * N + (4 + 3 * MMI_SEL_BLOCK_MAX) * L +
-                 48 * MMI_SEL_BLOCK_MAX + 3 * B * D,
+                 48 * MMI_SEL_BLOCK_MAX + 3 * B * D + MMI_SEL_BWD_BLOCK_WORK(T, N),
              1, 1, 1))
         return MM_E_RANGE;
     return MM_OK;

@@ -89,11 +89,14 @@ static void transpose_bc(const float *src, float *dst, int64_t Bt, int64_t G, in
  * row's element-wise precomputations dlt, dsp, gz, sz (max_seq each), the step's 3 max_batch D,
  * and for the forward's blocks of up to MMI_SEL_BLOCK_MAX rows their states (N each) and dlt, gz
  * and a copy of u (one row each, BLK_STRIDE apart: rows 4 KiB apart would share one L1 set when
- * the block reads them side by side). ssm_plan.c reserves (2 chunk + 1 + BLK) N + (4 + 3 BLK)
- * max_seq + 48 BLK + 3 max_batch D floats. */
+ * the block reads them side by side), and the backward's block scratch
+ * (MMI_SEL_BWD_BLOCK_WORK: the chunk's states and exponentials for BLK channels and 8 lane-major
+ * step buffers; the block backward puts its rows' dlt, dsp and sz in the forward's dlt, gz and
+ * u rows). ssm_plan.c reserves (2 chunk + 1 + BLK) N + (4 + 3 BLK) max_seq + 48 BLK + 3
+ * max_batch D + MMI_SEL_BWD_BLOCK_WORK(chunk, N) floats. */
 #define BLK_STRIDE(h) ((h)->max_seq + 16)
 typedef struct row_ws {
-    float *x, *chunk, *dlt, *dsp, *gz, *sz, *bx, *bdlt, *bgz, *bu;
+    float *x, *chunk, *dlt, *dsp, *gz, *sz, *bx, *bdlt, *bgz, *bu, *bwork;
 } row_ws;
 
 static row_ws thread_ws(const mm_ssm *h, int64_t i)
@@ -109,6 +112,7 @@ static row_ws thread_ws(const mm_ssm *h, int64_t i)
     w.bdlt = w.bx + MMI_SEL_BLOCK_MAX * h->N;
     w.bgz = w.bdlt + MMI_SEL_BLOCK_MAX * BLK_STRIDE(h);
     w.bu = w.bgz + MMI_SEL_BLOCK_MAX * BLK_STRIDE(h);
+    w.bwork = w.bu + MMI_SEL_BLOCK_MAX * BLK_STRIDE(h);
     return w;
 }
 
@@ -253,34 +257,85 @@ static int check_grads(sel_call *c, const char *fn, const mm_tensor *dout)
 /* Per-channel accumulators: dA [N], constant dB [N], constant dC [N], dD, dbias. */
 static double *chan_acc(const mm_ssm *h, int64_t d) { return h->ws.dacc + d * (3 * h->N + 2); }
 
+/* The row gradients of (b, d): outputs at their places, sums into the channel's accumulators
+ * and (variable B, C) the task's dbt, dct. */
+static void grad_of(const sel_call *c, int64_t b, int64_t d, double *dbt, double *dct,
+                    const mmi_sel_row *r, float *work, mmi_sel_grad *gr)
+{
+    const mm_ssm *h = c->h;
+    const mm_ssm_grads *g = c->g;
+    const int64_t N = h->N, L = c->L, off = (b * h->D + d) * L;
+    double *acc = chan_acc(h, d);
+    memset(gr, 0, sizeof *gr);
+    gr->dout = c->dout + off;
+    gr->du = g->du ? g->du->data + off : NULL;
+    gr->ddelta = g->ddelta ? g->ddelta->data + off : NULL;
+    gr->dz = g->dz ? g->dz->data + off : NULL;
+    gr->dA = acc;
+    gr->dB = r->b_var ? dbt + ((b * c->Gb + d / (h->D / c->Gb)) * L) * N : acc + N;
+    gr->dC = r->c_var ? dct + ((b * c->Gc + d / (h->D / c->Gc)) * L) * N : acc + 2 * N;
+    gr->dD = acc + 3 * N;
+    gr->dbias = acc + 3 * N + 1;
+    gr->work = work;
+}
+
+/* The channel blocks of the backward: starting at channel 0, each of up to the path's block
+ * width within one B and C group (block_len on batch row 0). Task i of n takes blocks
+ * [nb i / n, nb (i + 1) / n), so the blocks, and the order in which a block sums its rows'
+ * shares of dB and dC, do not depend on the thread count. Returns 0 (nothing written) when
+ * the path or shape has no block body. */
+static int bwd_blocks(const sel_call *c, const row_ws *w, double *dbt, double *dct, int64_t i,
+                      int64_t n)
+{
+    const mm_ssm *h = c->h;
+    const int64_t D = h->D, bw = mmi_ssm_sel_block_rows();
+    int64_t nb = 0, blo, bhi, k = 0;
+    mmi_sel_row r[MMI_SEL_BLOCK_MAX];
+    mmi_sel_grad gr[MMI_SEL_BLOCK_MAX];
+    memset(r, 0, sizeof r[0]); /* the shape query (nr = 0): every task decides alike */
+    r[0].L = c->L, r[0].N = h->N, r[0].chunk = h->chunk;
+    r[0].b_var = c->b_mode == BC_VAR, r[0].c_var = c->c_mode == BC_VAR;
+    if (bw < 1 || bw > MMI_SEL_BLOCK_MAX || !mmi_ssm_sel_bwd_block(r, NULL, 0)) return 0;
+    for (int64_t d = 0; d < D; d += block_len(c, d, D, bw)) nb++;
+    blo = nb * i / n, bhi = nb * (i + 1) / n;
+    for (int64_t d = 0; d < D && k < bhi; k++) {
+        const int64_t nr = block_len(c, d, D, bw);
+        if (k >= blo) {
+            for (int64_t j = 0; j < nr; j++)
+                memset(chan_acc(h, d + j), 0, (size_t)(3 * h->N + 2) * sizeof(double));
+            for (int64_t b = 0; b < c->Bt; b++) {
+                for (int64_t j = 0; j < nr; j++) {
+                    row_ws wj = *w;
+                    wj.dlt = w->bdlt + j * BLK_STRIDE(h);
+                    wj.dsp = w->bgz + j * BLK_STRIDE(h);
+                    wj.sz = w->bu + j * BLK_STRIDE(h);
+                    row_of(c, b, d + j, &wj, 1, &r[j]);
+                    grad_of(c, b, d + j, dbt, dct, &r[j], w->bwork, &gr[j]);
+                }
+                (void)mmi_ssm_sel_bwd_block(r, gr, nr); /* takes the shape: see the query */
+            }
+        }
+        d += nr;
+    }
+    return 1;
+}
+
 static void bwd_task(void *ctx, int64_t i, int64_t n)
 {
     const sel_call *c = (const sel_call *)ctx;
     const mm_ssm *h = c->h;
-    const mm_ssm_grads *g = c->g;
     int64_t N = h->N, L = c->L, lo = h->D * i / n, hi = h->D * (i + 1) / n;
     row_ws w = thread_ws(h, i);
     double *dbt = h->ws.dbt + (size_t)i * (size_t)(c->Bt * c->Gb * L * N);
     double *dct = h->ws.dct + (size_t)i * (size_t)(c->Bt * c->Gc * L * N);
     mmi_sel_row r;
     mmi_sel_grad gr;
+    if (bwd_blocks(c, &w, dbt, dct, i, n)) return;
     for (int64_t d = lo; d < hi; d++) {
-        double *acc = chan_acc(h, d);
-        memset(acc, 0, (size_t)(3 * N + 2) * sizeof *acc);
+        memset(chan_acc(h, d), 0, (size_t)(3 * N + 2) * sizeof(double));
         for (int64_t b = 0; b < c->Bt; b++) {
-            int64_t off = (b * h->D + d) * L;
             row_of(c, b, d, &w, 1, &r);
-            memset(&gr, 0, sizeof gr);
-            gr.dout = c->dout + off;
-            gr.du = g->du ? g->du->data + off : NULL;
-            gr.ddelta = g->ddelta ? g->ddelta->data + off : NULL;
-            gr.dz = g->dz ? g->dz->data + off : NULL;
-            gr.dA = acc;
-            gr.dB = r.b_var ? dbt + ((b * c->Gb + d / (h->D / c->Gb)) * L) * N : acc + N;
-            gr.dC = r.c_var ? dct + ((b * c->Gc + d / (h->D / c->Gc)) * L) * N : acc + 2 * N;
-            gr.dD = acc + 3 * N;
-            gr.dbias = acc + 3 * N + 1;
-            gr.work = w.chunk;
+            grad_of(c, b, d, dbt, dct, &r, w.chunk, &gr);
             mmi_ssm_sel_bwd(&r, &gr);
         }
     }

@@ -48,6 +48,8 @@ typedef struct gated_ws {
     double *acc; /* per-key gate gradient: the reverse cumulative sum so far (d values) */
     /* ag: per-step factors e^{g_t} (strong chunks) or k e^{-b} (mild chunks); tr: a transposed
      * d x dv state or state gradient */
+    /* qs: the scaled queries, except in the backward's mild per-key chunks, where the gate
+     * pass leaves E = e^{b} rows there for the unfactoring (chunk_bwd_mild) */
     float *a, *dvm, *qs, *e1, *e2, *tmp, *ds, *states, *kt, *vt, *at, *wt, *ke, *qe, *ex, *ag, *tr;
     /* a_home: where A is formed (workspace, or the forward's save slot of the chunk); a_saved:
      * the chunk's A as the forward saved it (backward with saved states), used for mild chunks
@@ -55,6 +57,17 @@ typedef struct gated_ws {
     float *a_home;
     const float *a_saved;
     int scalar; /* gates without a key dimension (modes 0-2): every row of b is one value */
+    /* Prefetch plan of the per-key gate pass: pf_step is where the chunk that runs next starts
+     * relative to this one (+chunk forward, -chunk on the backward's reverse walk), whose g, q
+     * and k rows the pass fetches. The backward also fetches what the rest of this chunk's
+     * gradients read (its rows of pf_v and pf_do, its saved state and A, pf_st and pf_a: d x dv
+     * and chunk x chunk floats, NULL when not saved) into L1, spread over the pass's rows
+     * (prefetch_bwd); and the same of the next chunk into L2, with its gradient rows for
+     * writing (pf_dq, pf_dk, pf_dv, pf_dg; pf_dg may be NULL). Fetched into L1 a whole chunk
+     * ahead, the lines were measured gone again by their use. */
+    int64_t pf_step;
+    const float *pf_v, *pf_do, *pf_st, *pf_a;
+    float *pf_dq, *pf_dk, *pf_dv, *pf_dg;
 } gated_ws;
 
 static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float *ws)
@@ -64,6 +77,9 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     w.b = (double *)ws;
     w.acc = w.b + chunk * d;
     w.scalar = 0;
+    w.pf_step = chunk;
+    w.pf_v = w.pf_do = w.pf_st = w.pf_a = NULL;
+    w.pf_dq = w.pf_dk = w.pf_dv = w.pf_dg = NULL;
     w.a = w.a_home = ws + 2 * chunk * d + 2 * d;
     w.a_saved = NULL;
     w.dvm = w.a + chunk * chunk;
@@ -184,7 +200,7 @@ static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int6
         const double *prev = t ? b + (t - 1) * d : NULL;
         double *bt = b + t * d;
         if (gmode == 3) {
-            mmi_attn_gate_row(d, prev, g + (c0 + t) * d, bt, NULL, 0.0f, NULL, NULL, NULL);
+            mmi_attn_gate_row(d, prev, g + (c0 + t) * d, bt, NULL, 0.0f, NULL, NULL, NULL, NULL);
         } else { /* one value per row: prev[0] + x (the sum every entry had) */
             const double x = gmode == 0 ? 0.0 : clamp_gate(gmode == 1 ? g[0] : g[c0 + t]);
             const double y = (prev ? prev[0] : 0.0) + x;
@@ -357,6 +373,20 @@ static void chunk_t(const float *src, int64_t w, int64_t c0, int64_t len, int64_
     mmi_attn_transpose(len, w, src + c0 * w, w, t, ch);
 }
 
+/* The backward's share of the prefetch plan for row p of this chunk (the t-th of its len
+ * rows): the value and output-gradient rows and a slice of the saved state and A, into L1. */
+static void prefetch_bwd(const mmi_attn_dims *s, int64_t p, int64_t t, int64_t len,
+                         const gated_ws *w)
+{
+    const int64_t d = s->d, dv = s->dv, nst = d * dv, na = s->chunk * s->chunk;
+    const int64_t st0 = nst * t / len, st1 = nst * (t + 1) / len;
+    const int64_t a0 = na * t / len, a1 = na * (t + 1) / len;
+    PREFETCH_ROWS(w->pf_v + p * dv, dv);
+    PREFETCH_ROWS(w->pf_do + p * dv, dv);
+    if (w->pf_st) PREFETCH_ROWS(w->pf_st + st0, st1 - st0);
+    if (w->pf_a) PREFETCH_ROWS(w->pf_a + a0, a1 - a0);
+}
+
 /* Scaled queries of the chunk and its intra-chunk weights A. Scalar gates factor the decay
  * out of the key sum: A = (q k^T) * exp(b_t - b_u), the product row by row on a transposed
  * key chunk; vector gates need the decay inside the sum (elementwise). */
@@ -367,14 +397,27 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
     w->a = w->a_home;
     if (gmode == 3) { /* cumulative gates and the mild chunk's factored rows in one pass */
         for (int64_t t = 0; t < len; t++) {
-            if (c0 + t + ch < s->n) { /* the next chunk's rows of this pass, in flight now */
-                PREFETCH_ROWS(g + (c0 + t + ch) * d, d);
-                PREFETCH_ROWS(q + (c0 + t + ch) * d, d);
-                PREFETCH_ROWS(k + (c0 + t + ch) * d, d);
+            const int64_t p = c0 + t + w->pf_step;
+            if (w->pf_step && p >= 0 && p < s->n) { /* the next chunk's rows, in flight now */
+                PREFETCH_ROWS(g + p * d, d);
+                PREFETCH_ROWS(q + p * d, d);
+                PREFETCH_ROWS(k + p * d, d);
+            }
+            if (w->pf_v) prefetch_bwd(s, c0 + t, t, len, w);
+            if (w->pf_v && p >= 0 && p < s->n) { /* the backward's next chunk, into L2 */
+                const int64_t nst = d * s->dv, na = ch * ch;
+                PREFETCH_L2(w->pf_v + p * s->dv, s->dv);
+                PREFETCH_L2(w->pf_do + p * s->dv, s->dv);
+                if (w->pf_st) PREFETCH_L2(w->pf_st - nst + nst * t / len, nst / len);
+                if (w->pf_a) PREFETCH_L2(w->pf_a - na + na * t / len, na / len);
+                PREFETCH_WRITE(w->pf_dq + p * s->d, s->d);
+                PREFETCH_WRITE(w->pf_dk + p * s->d, s->d);
+                PREFETCH_WRITE(w->pf_dv + p * s->dv, s->dv);
+                if (w->pf_dg) PREFETCH_WRITE(w->pf_dg + p * s->d, s->d);
             }
             mmi_attn_gate_row(d, t ? w->b + (t - 1) * d : NULL, g + (c0 + t) * d, w->b + t * d,
                               q + (c0 + t) * d, s->scale, k + (c0 + t) * d, w->ke + t * d,
-                              w->ag + t * d);
+                              w->ag + t * d, w->pf_v ? w->qs + t * d : NULL);
         }
         if (chunk_is_mild(w, d, len)) {
             chunk_mild_tiles(s, len, w);
@@ -722,10 +765,13 @@ static void chunk_bwd_mild(const mmi_attn_dims *s, const float *v, const float *
     transpose(d, dvw, st0, w->tr);
     tile(0, len, d, dvw, doc, dvw, w->tr, d, 0.0f, dqc, d);
     causal(TRI_K_LOW, len, d, len, w->dvm, ch, w->ag, d, 1.0f, dqc, d);
-    for (int64_t t = 0; t < len; t++) {
-        exp_diff(w, d, w->b + t * d, NULL, w->ex);
-        unfactor_row(d, w->ex, dqc + t * d, dkc + t * d);
-    }
+    for (int64_t t = 0; t < len; t++) /* E as the gate pass left it in qs (per-key gates) */
+        if (w->scalar) {
+            exp_diff(w, d, w->b + t * d, NULL, w->ex);
+            unfactor_row(d, w->ex, dqc + t * d, dkc + t * d);
+        } else {
+            unfactor_row(d, w->qs + t * d, dqc + t * d, dkc + t * d);
+        }
     tile(1, d, dvw, len, w->ke, d, doc, dvw, 1.0f, w->ds, dvw);
 }
 
@@ -752,10 +798,8 @@ static void chunk_bwd(const mmi_attn_dims *s, int gmode, const float *g, const f
 static void gate_grad_chunk(const mmi_attn_dims *s, const float *q, const float *k, float *dq,
                             const float *dk, float *dg, int64_t c0, int64_t len, double *acc)
 {
-    const int64_t d = s->d;
-    for (int64_t t = c0 + len - 1; t >= c0; t--)
-        mmi_attn_gate_grad_row(d, s->scale, q + t * d, dq + t * d, k + t * d, dk + t * d, acc,
-                               dg + t * d);
+    const int64_t d = s->d, o = c0 * d;
+    mmi_attn_gate_grad_rows(len, d, s->scale, q + o, dq + o, k + o, dk + o, acc, dg + o);
 }
 
 /* Scalar per-step gates: dg from dB_t = qs_t . dqs_t - k_t . dk_t, reverse-cumulated over the
@@ -796,9 +840,14 @@ void mmi_attn_gated_bwd(const mmi_attn_dims *s, int gmode, const float *g, const
     }
     memset(w.ds, 0, sizeof(float) * (size_t)(d * dvw));
     for (int64_t c = 0; c < d; c++) w.acc[c] = 0.0;
+    w.pf_step = -ch; /* the reverse walk: the gate pass prefetches the previous chunk */
+    w.pf_v = v, w.pf_do = dout, w.pf_dq = dq, w.pf_dk = dk, w.pf_dv = dv;
+    w.pf_dg = gmode == 3 ? dg : NULL;
     for (int64_t c = nch - 1; c >= 0; c--) {
         const int64_t len = s->n - c * ch < ch ? s->n - c * ch : ch;
         if (hs != w.states) w.a_saved = hs + nch * d * dvw + c * ch * ch;
+        w.pf_st = hs + c * d * dvw;
+        w.pf_a = w.a_saved;
         chunk_bwd(s, gmode, g, q, k, v, dout, c * ch, len, hs + c * d * dvw, dq, dk, dv, &w);
         /* dq is w.r.t. the scaled queries here: q_s . dq_s = q . dq for the gate identity */
         if (dg && gmode == 3) gate_grad_chunk(s, q, k, dq, dk, dg, c * ch, len, w.acc);

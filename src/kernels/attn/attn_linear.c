@@ -23,7 +23,7 @@
  * register tile) 24 (two whole 12-row tiles), 32, 48 and 64 were measured against 16 in one
  * process, call by call: 24 and 32 within the noise of 16 for the kernels, 48 and 64 slower,
  * and the operator's fwd + bwd 0-20 % slower at 32; so 16 there too (docs/ATTENTION.md). */
-#define LC 16
+#define LC MMI_ATTN_LINEAR_CHUNK
 
 /* The O(F dv) part of the workspace, in floats (rounded to 16 so the doubles after it are
  * aligned); MMI_SIZE_BAD when it does not fit. */
@@ -153,6 +153,9 @@ static void prefetch(const float *p, int64_t n)
  * folded into the left operand: X = diag(1 / den) fq_c, and the two products of o_c are one,
  * [X | tril(X fk_c^T)] [S ; V_c]; the output tile is written once and never rescaled. The
  * feature map (in non-NULL) is applied to each chunk of q and k as the loop reaches it. */
+#ifndef PF_AHEAD
+#define PF_AHEAD 2
+#endif
 static void fwd_chunks(const mmi_attn_dims *s, int normalize, double eps, const float *fq,
                        const float *fk, const float *v, float *o, float *den, float *ws,
                        const mmi_attn_fmap_in *in)
@@ -165,28 +168,32 @@ static void fwd_chunks(const mmi_attn_dims *s, int normalize, double eps, const 
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
         const float *qc = fq + c0 * f, *kc = fk + c0 * f, *vc = v + c0 * w;
         float *oc = o + c0 * w;
-        if (c0 + LC < s->n) { /* the next chunk's inputs */
-            const int64_t nx = s->n - c0 - LC < LC ? s->n - c0 - LC : LC, c1 = c0 + LC;
-            prefetch((in ? in->q : fq) + c1 * f, nx * f);
-            prefetch((in ? in->k : fk) + c1 * f, nx * f);
-            prefetch(v + c1 * w, nx * w);
-        }
+        /* the inputs of the chunk PF_AHEAD chunks on, one operand between each pair of steps
+         * (in one burst the prefetches stalled on the cache's miss buffers) */
+        const int64_t c1 = c0 + PF_AHEAD * LC, nx = s->n - c1 < LC ? s->n - c1 : LC;
+        if (nx > 0) prefetch((in ? in->q : fq) + c1 * f, nx * f);
         if (in) { /* the features of this chunk, written where the caller keeps them */
             mmi_attn_fmap_fwd(in->fmap, in->q + c0 * f, (float *)qc, len * f);
             mmi_attn_fmap_fwd(in->fmap, in->k + c0 * f, (float *)kc, len * f);
         }
-        for (int64_t t = 0; t < len; t++) { /* the normaliser token by token, in float64 */
-            const double qz = mmi_attn_norm_step(f, kc + t * f, l.z, qc + t * f);
-            double dn = 1.0;
-            if (normalize) {
-                dn = eps + qz;
-                if (dn == 0.0) dn = 1.0; /* 0/0 (eps 0, zero features): the row outputs 0 */
+        /* the normaliser token by token, in float64 (one call per chunk where the path has a
+         * body: z stays in registers), and the rows of X */
+        if (!mmi_attn_lin_norm(len, f, qc, kc, l.z, normalize, eps, den + c0, l.x, l.ldx)) {
+            for (int64_t t = 0; t < len; t++) {
+                const double qz = mmi_attn_norm_step(f, kc + t * f, l.z, qc + t * f);
+                double dn = 1.0;
+                if (normalize) {
+                    dn = eps + qz;
+                    if (dn == 0.0) dn = 1.0; /* 0/0 (eps 0, zero features): the row outputs 0 */
+                }
+                den[c0 + t] = (float)dn;
+                scale_row(f, normalize ? (float)(1.0 / dn) : 1.0f, qc + t * f, l.x + t * l.ldx);
             }
-            den[c0 + t] = (float)dn;
-            scale_row(f, normalize ? (float)(1.0 / dn) : 1.0f, qc + t * f, l.x + t * l.ldx);
         }
+        if (nx > 0) prefetch((in ? in->k : fk) + c1 * f, nx * f);
         mmi_attn_transpose(len, f, kc, f, l.kt, LC);
         tril_tile(len, f, l.x, l.ldx, l.kt, LC, l.x + f, l.ldx);
+        if (nx > 0) prefetch(v + c1 * w, nx * w);
         memcpy(l.st + f * w, vc, sizeof(float) * (size_t)(len * w));
         mmi_attn_tile_nn(len, w, f + len, 1.0f, l.x, l.ldx, l.st, w, 0.0f, oc, w);
         if (c0 + LC < s->n) mmi_attn_tile_tn(f, w, len, 1.0f, kc, f, vc, w, l.st, w);
@@ -238,19 +245,27 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
         const float *kc = fk + c0 * f, *vc = v + c0 * w;
         float *gc = fmap ? l->g : dfq + c0 * f, *dn = l->dnum;
         double *dd = l->dd + c0;
+        /* the inputs of the chunk PF_AHEAD on, one operand between each pair of steps */
+        const int64_t c1 = c0 + PF_AHEAD * LC, nx = s->n - c1 < LC ? s->n - c1 : LC;
+        if (nx > 0) prefetch(dout + c1 * w, nx * w);
+        if (nx > 0) prefetch(o + c1 * w, nx * w);
         for (int64_t t = 0; t < len; t++)
             dd[t] = grad_num_den(normalize, w, dout + (c0 + t) * w, o + (c0 + t) * w, den[c0 + t],
                                  dn + t * w);
         /* copied, not written there directly: dv may alias dout */
         memcpy(dv + c0 * w, dn, sizeof(float) * (size_t)(len * w));
+        if (nx > 0) prefetch(v + c1 * w, nx * w);
         chunk_p(len, w, dn, vc, l, l->x + w, l->ldx);
         copy_rows(len, w, dn, w, l->x, l->ldx);
         memcpy(l->stt + w * f, kc, sizeof(float) * (size_t)(len * f));
+        if (nx > 0) prefetch(fk + c1 * f, nx * f);
         mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, l->stt, f, 0.0f, gc, f);
-        for (int64_t t = 0; t < len; t++) {
-            (void)mmi_attn_norm_step(f, kc + t * f, l->z, NULL);
-            add_f64(f, l->z, dd[t], gc + t * f);
-        }
+        if (nx > 0 && fmap) prefetch(fq + c1 * f, nx * f);
+        if (!mmi_attn_lin_acc(len, f, 0, dd, kc, l->z, gc))
+            for (int64_t t = 0; t < len; t++) {
+                (void)mmi_attn_norm_step(f, kc + t * f, l->z, NULL);
+                add_f64(f, l->z, dd[t], gc + t * f);
+            }
         if (fmap) mmi_attn_fmap_bwd(fmap, fq + c0 * f, gc, dfq + c0 * f, len * f);
         if (c0 + LC < s->n) mmi_attn_tile_tn(w, f, len, 1.0f, vc, w, kc, f, l->stt, f);
     }
@@ -272,19 +287,27 @@ static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
         const float *qc = fq + c0 * f, *kc = fk + c0 * f, *vc = v + c0 * w;
         float *gk = fmap ? l->g : dfk + c0 * f, *gv = dv + c0 * w;
+        /* the inputs of the chunk PF_AHEAD before (descending), spread as in pass 1 */
+        const int64_t c1 = c0 - PF_AHEAD * LC;
+        if (c1 >= 0) prefetch(dv + c1 * w, LC * w);
         memcpy(dn, gv, sizeof(float) * (size_t)(len * w));
         chunk_p(len, w, dn, vc, l, l->p, LC);
+        if (c1 >= 0) prefetch(v + c1 * w, LC * w);
         mmi_attn_transpose(f, w, l->st, w, l->stt, f);
         copy_rows(len, w, vc, w, l->x, l->ldx);
         tile_t(len, l->p, LC, l->x + w, l->ldx);
         memcpy(l->stt + w * f, qc, sizeof(float) * (size_t)(len * f));
+        if (c1 >= 0) prefetch(fq + c1 * f, LC * f);
         mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, l->stt, f, 0.0f, gk, f);
+        if (c1 >= 0) prefetch(fk + c1 * f, LC * f);
         mmi_attn_transpose(len, f, kc, f, l->kt, LC);
         tril_tile(len, f, qc, f, l->kt, LC, l->a, LC);
         copy_rows(len, f, kc, f, l->x, l->ldx);
         tile_t(len, l->a, LC, l->x + f, l->ldx);
         mmi_attn_tile_nn(len, w, f + len, 1.0f, l->x, l->ldx, l->st, w, 0.0f, gv, w);
-        for (int64_t t = len - 1; t >= 0; t--) acc_r(f, l->dd[c0 + t], qc + t * f, r, gk + t * f);
+        if (!mmi_attn_lin_acc(len, f, 1, l->dd + c0, qc, r, gk))
+            for (int64_t t = len - 1; t >= 0; t--)
+                acc_r(f, l->dd[c0 + t], qc + t * f, r, gk + t * f);
         if (fmap) mmi_attn_fmap_bwd(fmap, kc, gk, dfk + c0 * f, len * f);
         if (c0 > 0) mmi_attn_tile_tn(f, w, len, 1.0f, qc, f, dn, w, l->st, w);
     }
@@ -339,6 +362,7 @@ static double grad_num_den(int normalize, int64_t w, const float *restrict doi,
         memcpy(dnum, doi, sizeof(float) * (size_t)w);
         return 0.0;
     }
+    if (mmi_attn_lin_dnum(w, doi, oi, den, dnum, &dot)) return dot;
     for (; c + 8 <= w; c += 8)
         for (int j = 0; j < 8; j++) {
             dnum[c + j] = doi[c + j] / den;

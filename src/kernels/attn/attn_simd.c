@@ -148,17 +148,18 @@ double mmi_attn_dot64(int64_t n, const float *x, const float *y)
 }
 
 void mmi_attn_gate_row(int64_t n, const double *prev, const float *g, double *bt, const float *q,
-                       float scale, const float *k, float *qe, float *kh)
+                       float scale, const float *k, float *qe, float *kh, float *e)
 {
     const mmi_attn_isa *v = isa();
-    if (v && v->gate_row(n, prev, g, bt, q, scale, k, qe, kh)) return;
+    if (v && v->gate_row(n, prev, g, bt, q, scale, k, qe, kh, e)) return;
     for (int64_t c = 0; c < n; c++) { /* the clamp as the gated kernel's: see GATE_FLOOR there */
         const double x = g[c] > -128.0f ? (double)g[c] : -128.0;
         bt[c] = (prev ? prev[c] : 0.0) + x;
         if (q) {
-            const float e = expf((float)bt[c]);
-            qe[c] = scale * q[c] * e;
-            kh[c] = k[c] / e;
+            const float f = expf((float)bt[c]);
+            qe[c] = scale * q[c] * f;
+            kh[c] = k[c] / f;
+            if (e) e[c] = f;
         }
     }
 }
@@ -169,6 +170,27 @@ static const mmi_attn_isa *isa_or_avx2(int has)
 {
     const mmi_attn_isa *v = isa();
     return !v || has ? v : mmi_attn_isa_avx2();
+}
+
+int mmi_attn_lin_norm(int64_t len, int64_t n, const float *q, const float *k, double *z,
+                      int normalize, double eps, float *den, float *x, int64_t ldx)
+{
+    const mmi_attn_isa *v = isa();
+    return v && v->lin_norm && v->lin_norm(len, n, q, k, z, normalize, eps, den, x, ldx);
+}
+
+int mmi_attn_lin_dnum(int64_t w, const float *dout, const float *o, float den, float *dnum,
+                      double *dden)
+{
+    const mmi_attn_isa *v = isa();
+    return v && v->lin_dnum && v->lin_dnum(w, dout, o, den, dnum, dden);
+}
+
+int mmi_attn_lin_acc(int64_t len, int64_t n, int rev, const double *a, const float *x, double *z,
+                     float *g)
+{
+    const mmi_attn_isa *v = isa();
+    return v && v->lin_acc && v->lin_acc(len, n, rev, a, x, z, g);
 }
 
 void mmi_attn_transpose(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
@@ -191,6 +213,25 @@ void mmi_attn_gate_grad_row(int64_t n, float scale, const float *q, float *dq, c
         acc[c] += (double)scale * q[c] * dq[c] - (double)k[c] * dk[c];
         dg[c] = (float)acc[c];
         dq[c] *= scale;
+    }
+}
+
+void mmi_attn_gate_grad_rows(int64_t rows, int64_t n, float scale, const float *q, float *dq,
+                             const float *k, const float *dk, double *acc, float *dg)
+{
+    const mmi_attn_isa *v = isa();
+    if (v && v->gate_grad_rows && v->gate_grad_rows(rows, n, scale, q, dq, k, dk, acc, dg)) return;
+    v = isa_or_avx2(v && v->gate_grad_row); /* else row by row, the table looked up once */
+    for (int64_t t = rows - 1; t >= 0; t--) {
+        const int64_t o = t * n;
+        if (v && v->gate_grad_row &&
+            v->gate_grad_row(n, scale, q + o, dq + o, k + o, dk + o, acc, dg + o))
+            continue;
+        for (int64_t c = 0; c < n; c++) {
+            acc[c] += (double)scale * q[o + c] * dq[o + c] - (double)k[o + c] * dk[o + c];
+            dg[o + c] = (float)acc[c];
+            dq[o + c] *= scale;
+        }
     }
 }
 

@@ -448,7 +448,8 @@ int mmi_attn_exp_sub_avx2(int64_t n, const float *s, float mx, float *p, float *
 /* ---- one row of per-key gates (mmi_attn_gate_row): the float64 cumulative sum, then the
  * factored query and key rows, each operation as the portable body rounds it ---------------- */
 int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double *bt,
-                           const float *q, float scale, const float *k, float *qe, float *kh)
+                           const float *q, float scale, const float *k, float *qe, float *kh,
+                           float *ex)
 {
     const __m256 lo = _mm256_set1_ps(-128.0f), sc = _mm256_set1_ps(scale);
     if (n % 8) return 0;
@@ -467,6 +468,7 @@ int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double
             const __m256 qs = _mm256_mul_ps(sc, _mm256_loadu_ps(q + c));
             _mm256_storeu_ps(qe + c, _mm256_mul_ps(qs, e));
             _mm256_storeu_ps(kh + c, _mm256_div_ps(_mm256_loadu_ps(k + c), e));
+            if (ex) _mm256_storeu_ps(ex + c, e);
         }
     }
     return 1;
@@ -613,6 +615,10 @@ static const mmi_attn_isa k_avx2 = {
     mmi_attn_log_gate_copy_avx2,
     NULL,
     NULL, /* softmax_row, rwkv_bonus: the portable bodies */
+    NULL,
+    NULL,
+    NULL, /* lin_norm, lin_dnum, lin_acc: the portable loops */
+    NULL, /* gate_grad_rows: the wrapper runs gate_grad_row per row */
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }

@@ -377,6 +377,61 @@ int mmi_attn_softmax_row_avx512(int64_t n, int64_t lim, float *s, double *m, dou
     return 1;
 }
 
+/* ---- per-key gate gradient over a chunk's rows (mmi_attn_gate_grad_rows), last row first: the
+ * AVX2 row body's operations on 8 float64 lanes a register (products of the widened floats,
+ * acc + (a - b), then the rounding to float), so the same bits; a block of 64 columns keeps its
+ * running sums in 8 registers across the rows instead of a load and store of acc per row ---- */
+INL void ggrad_reg(int64_t o, __mmask8 m, __m512d sc, __m256 scf, const float *q, float *dq,
+                   const float *k, const float *dk, float *dg, __m512d *a)
+{
+    const __m256 g = _mm256_maskz_loadu_ps(m, dq + o);
+    const __m512d x = _mm512_mul_pd(
+        _mm512_mul_pd(sc, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, q + o))), _mm512_cvtps_pd(g));
+    const __m512d y = _mm512_mul_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, k + o)),
+                                    _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, dk + o)));
+    *a = _mm512_add_pd(*a, _mm512_sub_pd(x, y));
+    _mm256_mask_storeu_ps(dg + o, m, _mm512_cvtpd_ps(*a));
+    _mm256_mask_storeu_ps(dq + o, m, _mm256_mul_ps(g, scf));
+}
+
+int mmi_attn_gate_grad_rows_avx512(int64_t rows, int64_t n, float scale, const float *q, float *dq,
+                                   const float *k, const float *dk, double *acc, float *dg)
+{
+    const __m512d sc = _mm512_set1_pd((double)scale);
+    const __m256 scf = _mm256_set1_ps(scale);
+    int64_t c0 = 0;
+    for (; c0 + 64 <= n; c0 += 64) {
+        __m512d a0 = _mm512_loadu_pd(acc + c0), a1 = _mm512_loadu_pd(acc + c0 + 8);
+        __m512d a2 = _mm512_loadu_pd(acc + c0 + 16), a3 = _mm512_loadu_pd(acc + c0 + 24);
+        __m512d a4 = _mm512_loadu_pd(acc + c0 + 32), a5 = _mm512_loadu_pd(acc + c0 + 40);
+        __m512d a6 = _mm512_loadu_pd(acc + c0 + 48), a7 = _mm512_loadu_pd(acc + c0 + 56);
+        for (int64_t t = rows - 1; t >= 0; t--) {
+            const int64_t o = t * n + c0;
+            ggrad_reg(o, 0xff, sc, scf, q, dq, k, dk, dg, &a0);
+            ggrad_reg(o + 8, 0xff, sc, scf, q, dq, k, dk, dg, &a1);
+            ggrad_reg(o + 16, 0xff, sc, scf, q, dq, k, dk, dg, &a2);
+            ggrad_reg(o + 24, 0xff, sc, scf, q, dq, k, dk, dg, &a3);
+            ggrad_reg(o + 32, 0xff, sc, scf, q, dq, k, dk, dg, &a4);
+            ggrad_reg(o + 40, 0xff, sc, scf, q, dq, k, dk, dg, &a5);
+            ggrad_reg(o + 48, 0xff, sc, scf, q, dq, k, dk, dg, &a6);
+            ggrad_reg(o + 56, 0xff, sc, scf, q, dq, k, dk, dg, &a7);
+        }
+        _mm512_storeu_pd(acc + c0, a0), _mm512_storeu_pd(acc + c0 + 8, a1);
+        _mm512_storeu_pd(acc + c0 + 16, a2), _mm512_storeu_pd(acc + c0 + 24, a3);
+        _mm512_storeu_pd(acc + c0 + 32, a4), _mm512_storeu_pd(acc + c0 + 40, a5);
+        _mm512_storeu_pd(acc + c0 + 48, a6), _mm512_storeu_pd(acc + c0 + 56, a7);
+    }
+    for (; c0 < n; c0 += 8) { /* the last columns, 8 at a time (a masked tail) */
+        const int64_t nc = n - c0 < 8 ? n - c0 : 8;
+        const __mmask8 m = (__mmask8)((1u << nc) - 1u);
+        __m512d a = _mm512_maskz_loadu_pd(m, acc + c0);
+        for (int64_t t = rows - 1; t >= 0; t--)
+            ggrad_reg(t * n + c0, m, sc, scf, q, dq, k, dk, dg, &a);
+        _mm512_mask_storeu_pd(acc + c0, m, a);
+    }
+    return 1;
+}
+
 /* ---- RWKV-6's bonus (mmi_attn_rwkv_bonus): the eight float64 partial sums of the portable body
  * are the eight lanes, the tail and the final additions in its order: the same bits ---------- */
 int mmi_attn_rwkv_bonus_avx512(int64_t d, int64_t dv, float scale, const float *r, const float *u,
@@ -411,7 +466,8 @@ int mmi_attn_rwkv_bonus_avx512(int64_t d, int64_t dv, float scale, const float *
  * factored query and key rows, each operation as the portable body rounds it and the
  * exponential exp_sub uses (exp_sub(s, 0) computes mmi_exp512_scalef(s - 0) = mmi_exp512_scalef(s) bitwise) ------- */
 int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, double *bt,
-                             const float *q, float scale, const float *k, float *qe, float *kh)
+                             const float *q, float scale, const float *k, float *qe, float *kh,
+                             float *ex)
 {
     const __m512 lo = _mm512_set1_ps(-128.0f), sc = _mm512_set1_ps(scale);
     for (int64_t c = 0; c < n; c += 16) {
@@ -433,6 +489,7 @@ int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, doub
             const __m512 qs = _mm512_mul_ps(sc, _mm512_maskz_loadu_ps(km, q + c));
             _mm512_mask_storeu_ps(qe + c, km, _mm512_mul_ps(qs, e));
             _mm512_mask_storeu_ps(kh + c, km, _mm512_div_ps(_mm512_maskz_loadu_ps(km, k + c), e));
+            if (ex) _mm512_mask_storeu_ps(ex + c, km, e);
         }
     }
     return 1;
@@ -507,6 +564,184 @@ int mmi_attn_norm_step_avx512(int64_t n, const float *k, double *z, const float 
     return 1;
 }
 
+/* ---- causal linear forward: a chunk's normaliser rows, z held in registers ------------------ */
+int mmi_attn_lin_norm_avx512(int64_t len, int64_t n, const float *q, const float *k, double *z,
+                             int normalize, double eps, float *den, float *x, int64_t ldx)
+{
+    /* z (n <= 64 doubles) stays in eight registers for the chunk; each token's sums run in
+     * mmi_attn_norm_step_avx512's order (chain a0 over the low halves of the 16-blocks, a1
+     * over the high halves, masked zeros past n), so den has the same bits as there */
+    __m512d zr[8];
+    const int64_t nb = (n + 15) / 16;
+    if (n > 64) return 0;
+#pragma GCC unroll 4
+    for (int b = 0; b < 4; b++) {
+        const __mmask16 km = mmi_lanes16(n - 16 * b);
+        zr[2 * b] = _mm512_maskz_loadu_pd((__mmask8)(km & 0xff), z + 16 * b);
+        zr[2 * b + 1] = _mm512_maskz_loadu_pd((__mmask8)(km >> 8), z + 16 * b + 8);
+    }
+    for (int64_t t = 0; t < len; t++) {
+        const float *qt = q + t * n, *kt = k + t * n;
+        __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+        double dn = 1.0;
+        float inv;
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; b++) {
+            const __mmask16 km = mmi_lanes16(n - 16 * b);
+            const __mmask8 k0 = (__mmask8)(km & 0xff), k1 = (__mmask8)(km >> 8);
+            if (b >= nb) break;
+            zr[2 * b] =
+                _mm512_add_pd(zr[2 * b], _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k0, kt + 16 * b)));
+            zr[2 * b + 1] = _mm512_add_pd(
+                zr[2 * b + 1], _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k1, kt + 16 * b + 8)));
+            a0 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(k0, qt + 16 * b)), zr[2 * b],
+                                 a0);
+            a1 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(k1, qt + 16 * b + 8)),
+                                 zr[2 * b + 1], a1);
+        }
+        if (normalize) {
+            dn = eps + _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+            if (dn == 0.0) dn = 1.0; /* 0/0 (eps 0, zero features): the row outputs 0 */
+        }
+        den[t] = (float)dn;
+        inv = normalize ? (float)(1.0 / dn) : 1.0f;
+        for (int64_t c = 0; c < n; c += 16) {
+            const __mmask16 km = mmi_lanes16(n - c);
+            _mm512_mask_storeu_ps(
+                x + t * ldx + c, km,
+                _mm512_mul_ps(_mm512_set1_ps(inv), _mm512_maskz_loadu_ps(km, qt + c)));
+        }
+    }
+#pragma GCC unroll 4
+    for (int b = 0; b < 4; b++) {
+        const __mmask16 km = mmi_lanes16(n - 16 * b);
+        _mm512_mask_storeu_pd(z + 16 * b, (__mmask8)(km & 0xff), zr[2 * b]);
+        _mm512_mask_storeu_pd(z + 16 * b + 8, (__mmask8)(km >> 8), zr[2 * b + 1]);
+    }
+    return 1;
+}
+
+/* ---- causal linear backward: dnum and dden of one row ---------------------------------------- */
+int mmi_attn_lin_dnum_avx512(int64_t w, const float *dout, const float *o, float den, float *dnum,
+                             double *dden)
+{
+    /* the eight partial sums of the portable body are the eight lanes of part (index mod 8);
+     * the float products are exact in float64, so the order of the additions is all that
+     * matters, and it is the same */
+    const __m512 dn = _mm512_set1_ps(den);
+    const int64_t w8 = w & ~(int64_t)7;
+    __m512d part = _mm512_setzero_pd();
+    double lanes[8], dot = 0.0;
+    int64_t c = 0;
+    for (; c < w8; c += 16) {
+        const __mmask16 km = mmi_lanes16(w8 - c);
+        const __m512 g = _mm512_maskz_loadu_ps(km, dout + c), y = _mm512_maskz_loadu_ps(km, o + c);
+        _mm512_mask_storeu_ps(dnum + c, km, _mm512_div_ps(g, dn));
+        part = _mm512_add_pd(part, _mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(g)),
+                                                 _mm512_cvtps_pd(_mm512_castps512_ps256(y))));
+        if (km >> 8)
+            part =
+                _mm512_add_pd(part, _mm512_mul_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(g, 1)),
+                                                  _mm512_cvtps_pd(_mm512_extractf32x8_ps(y, 1))));
+    }
+    for (c = w8; c < w; c++) {
+        dnum[c] = dout[c] / den;
+        dot += (double)dout[c] * (double)o[c];
+    }
+    _mm512_storeu_pd(lanes, part);
+    for (int j = 0; j < 8; j++) dot += lanes[j];
+    *dden = -dot / den;
+    return 1;
+}
+
+/* The first n of 8 lanes (none for n <= 0, all for n >= 8). */
+static inline __mmask8 mmi_lanes8(int64_t n) { return (__mmask8)(mmi_lanes16(n) & 0xff); }
+
+/* ---- causal linear backward: a chunk's float64 sums, z held in registers ------------------- */
+int mmi_attn_lin_acc_avx512(int64_t len, int64_t n, int rev, const double *a, const float *x,
+                            double *z, float *g)
+{
+    /* the portable loops' roundings: products and sums separately rounded (no FMA) */
+    __m512d zr[8];
+    if (n > 64) return 0;
+#pragma GCC unroll 8
+    for (int b = 0; b < 8; b++) zr[b] = _mm512_maskz_loadu_pd(mmi_lanes8(n - 8 * b), z + 8 * b);
+    for (int64_t i = 0; i < len; i++) {
+        const int64_t t = rev ? len - 1 - i : i;
+        const __m512d at = _mm512_set1_pd(a[t]);
+        const float *xt = x + t * n;
+        float *gt = g + t * n;
+#pragma GCC unroll 8
+        for (int b = 0; b < 8; b++) {
+            const __mmask8 km = mmi_lanes8(n - 8 * b);
+            __m512d xv, gv;
+            if (8 * b >= n) break;
+            xv = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(km, xt + 8 * b));
+            gv = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(km, gt + 8 * b));
+            if (rev) {
+                zr[b] = _mm512_add_pd(zr[b], _mm512_mul_pd(at, xv));
+                gv = _mm512_add_pd(gv, zr[b]);
+            } else {
+                zr[b] = _mm512_add_pd(zr[b], xv);
+                gv = _mm512_add_pd(gv, _mm512_mul_pd(zr[b], at));
+            }
+            _mm256_mask_storeu_ps(gt + 8 * b, km, _mm512_cvtpd_ps(gv));
+        }
+    }
+#pragma GCC unroll 8
+    for (int b = 0; b < 8; b++) _mm512_mask_storeu_pd(z + 8 * b, mmi_lanes8(n - 8 * b), zr[b]);
+    return 1;
+}
+
+/* ---- transpose in 16 x 16 register blocks, partial blocks masked ----------------------------- */
+int mmi_attn_transpose_avx512(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
+                              int64_t ldd)
+{
+    for (int64_t r = 0; r < rows; r += 16) {
+        const int64_t nr = rows - r < 16 ? rows - r : 16;
+        const __mmask16 rm = mmi_lanes16(nr);
+        for (int64_t c = 0; c < cols; c += 16) {
+            const int64_t nc = cols - c < 16 ? cols - c : 16;
+            const __mmask16 cm = mmi_lanes16(nc);
+            __m512 x[16], y[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++)
+                x[i] = i < nr ? _mm512_maskz_loadu_ps(cm, src + (r + i) * lds + c)
+                              : _mm512_setzero_ps();
+#pragma GCC unroll 8
+            for (int i = 0; i < 16; i += 2) { /* pairs of rows interleaved */
+                y[i] = _mm512_unpacklo_ps(x[i], x[i + 1]);
+                y[i + 1] = _mm512_unpackhi_ps(x[i], x[i + 1]);
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < 16; i += 4) { /* groups of four rows */
+                x[i] = _mm512_shuffle_ps(y[i], y[i + 2], 0x44);
+                x[i + 1] = _mm512_shuffle_ps(y[i], y[i + 2], 0xee);
+                x[i + 2] = _mm512_shuffle_ps(y[i + 1], y[i + 3], 0x44);
+                x[i + 3] = _mm512_shuffle_ps(y[i + 1], y[i + 3], 0xee);
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) { /* 128-bit lanes: rows i, i + 4, i + 8, i + 12 */
+                y[i] = _mm512_shuffle_f32x4(x[i], x[i + 4], 0x88);
+                y[i + 4] = _mm512_shuffle_f32x4(x[i], x[i + 4], 0xdd);
+                y[i + 8] = _mm512_shuffle_f32x4(x[i + 8], x[i + 12], 0x88);
+                y[i + 12] = _mm512_shuffle_f32x4(x[i + 8], x[i + 12], 0xdd);
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                x[i] = _mm512_shuffle_f32x4(y[i], y[i + 8], 0x88);
+                x[i + 8] = _mm512_shuffle_f32x4(y[i], y[i + 8], 0xdd);
+                x[i + 4] = _mm512_shuffle_f32x4(y[i + 4], y[i + 12], 0x88);
+                x[i + 12] = _mm512_shuffle_f32x4(y[i + 4], y[i + 12], 0xdd);
+            }
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++) /* constant indices: x stays in registers */
+                if (j < nc) _mm512_mask_storeu_ps(dst + (c + j) * ldd + r, rm, x[j]);
+        }
+    }
+    return 1;
+}
+
 static const mmi_attn_isa k_avx512 = {
     mmi_attn_rowmat_avx512,
     mmi_attn_rowmat_sub_avx512,
@@ -520,13 +755,17 @@ static const mmi_attn_isa k_avx512 = {
     mmi_attn_relu_row_avx512,
     mmi_attn_relu_ds_row_avx512,
     mmi_attn_gate_row_avx512,
-    /* transpose, gate_grad_row, log_gate_copy: no 16-lane body (memory-bound passes); the
-     * wrappers run the AVX2 table's body on this path */
-    NULL,
+    /* gate_grad_row, log_gate_copy: no 16-lane body (memory-bound passes); the wrappers run
+     * the AVX2 table's body on this path (the backward calls gate_grad_rows) */
+    mmi_attn_transpose_avx512,
     NULL,
     NULL,
     mmi_attn_softmax_row_avx512,
     mmi_attn_rwkv_bonus_avx512,
+    mmi_attn_lin_norm_avx512,
+    mmi_attn_lin_dnum_avx512,
+    mmi_attn_lin_acc_avx512,
+    mmi_attn_gate_grad_rows_avx512,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx512(void) { return &k_avx512; }

@@ -59,13 +59,31 @@ float mmi_attn_exp_sub(int64_t n, const float *s, float mx, float *p);
 /* The normaliser step of linear attention: z[:n] += k (k may be NULL: no update), then
  * returns q . z (q may be NULL: returns 0), all in float64. */
 double mmi_attn_norm_step(int64_t n, const float *k, double *z, const float *q);
+/* For len tokens t of the causal linear forward's chunk (q, k rows n apart): z += k_t, then
+ * den_t = eps + q_t . z in float64 exactly as mmi_attn_norm_step (1 when that is 0, and 1
+ * throughout without normalize), stored as float, and x row t (ldx apart) = q_t * (float)(1 /
+ * den_t). Returns 0 when the path has no body for it (the caller runs its portable loop). */
+int mmi_attn_lin_norm(int64_t len, int64_t n, const float *q, const float *k, double *z,
+                      int normalize, double eps, float *den, float *x, int64_t ldx);
+/* dnum = dout / den elementwise and *dden = -(sum of dout * o in float64, eight partial sums
+ * by index mod 8, then the tail, then the partials in order) / den, for one row of w values
+ * (the causal linear backward's normalised case). Returns 0 when the path has no body. */
+int mmi_attn_lin_dnum(int64_t w, const float *dout, const float *o, float den, float *dnum,
+                      double *dden);
+/* The causal linear backward's float64 sums over a chunk of len rows (x and g rows n apart):
+ * rev 0 (pass 1, rows in order): z += x_t, then g_t = (float)(g_t + z a_t); rev 1 (pass 2,
+ * rows in reverse): z += a_t x_t, then g_t = (float)(g_t + z). Each product and sum rounded as
+ * written (no fused multiply-add). Returns 0 when the path has no body. */
+int mmi_attn_lin_acc(int64_t len, int64_t n, int rev, const double *a, const float *x, double *z,
+                     float *g);
 /* Dot product with float64 accumulation (sums that span a sequence use this). */
 double mmi_attn_dot64(int64_t n, const float *x, const float *y);
 /* One row of per-key gates: bt = prev + max(g, -128) in float64 (prev NULL: 0). With q non-NULL
  * also E = exp((float)bt), qe = (scale q) E and kh = k / E (the factored query and key rows of a
- * mild gated chunk; q, k, qe, kh all NULL or all set). */
+ * mild gated chunk; q, k, qe, kh all NULL or all set), and E itself into e when e is not NULL
+ * (the backward's unfactoring reads it). */
 void mmi_attn_gate_row(int64_t n, const double *prev, const float *g, double *bt, const float *q,
-                       float scale, const float *k, float *qe, float *kh);
+                       float scale, const float *k, float *qe, float *kh, float *e);
 /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (src and dst must not overlap). */
 void mmi_attn_transpose(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
                         int64_t ldd);
@@ -75,6 +93,11 @@ void mmi_attn_transpose(int64_t rows, int64_t cols, const float *src, int64_t ld
  * query). */
 void mmi_attn_gate_grad_row(int64_t n, float scale, const float *q, float *dq, const float *k,
                             const float *dk, double *acc, float *dg);
+/* mmi_attn_gate_grad_row over rows rows - 1, ..., 0 of row-major [rows, n] blocks (row t of q
+ * at q + t * n, the same for dq, k, dk, dg): a chunk's rows in the backward's order, with the
+ * same bits as the row calls (each column's sum is independent of the others). */
+void mmi_attn_gate_grad_rows(int64_t rows, int64_t n, float scale, const float *q, float *dq,
+                             const float *k, const float *dk, double *acc, float *dg);
 /* y[c] = x[c] for c < n; returns 1 when some x[c] is not a log-gate (NaN, infinite or above 0),
  * else 0. The forward's check of its gates fused with their saved copy: one read of x. */
 int mmi_attn_log_gate_copy(int64_t n, const float *x, float *y);
@@ -106,6 +129,28 @@ static inline void mmi_attn_prefetch(const float *p, int64_t nf)
 }
 #define PREFETCH_ROWS(p, nf) mmi_attn_prefetch(p, nf)
 
+/* The same for rows about to be written (the lines fetched for ownership). */
+static inline void mmi_attn_prefetch_w(float *p, int64_t nf)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (int64_t i = 0; i < nf; i += 16) __builtin_prefetch(p + i, 1, 3);
+#else
+    (void)p, (void)nf;
+#endif
+}
+#define PREFETCH_WRITE(p, nf) mmi_attn_prefetch_w(p, nf)
+
+/* The same into L2 only (data wanted after the next pass, which would evict it from L1). */
+static inline void mmi_attn_prefetch_l2(const float *p, int64_t nf)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (int64_t i = 0; i < nf; i += 16) __builtin_prefetch(p + i, 0, 2);
+#else
+    (void)p, (void)nf;
+#endif
+}
+#define PREFETCH_L2(p, nf) mmi_attn_prefetch_l2(p, nf)
+
 /* ISA variants of the primitives above and of the elu+1 feature map, one table per path
  * (mmi_attn_isa_get(); NULL: the portable bodies). Each returns 1 when it handled the
  * call, 0 to leave it to the portable body; exp_sub and norm_step return their result through
@@ -128,7 +173,7 @@ typedef struct mmi_attn_isa {
     int (*relu_row)(int64_t n, int64_t lim, float *x, int square);
     int (*relu_ds_row)(int64_t n, float *t, float *u, float f);
     int (*gate_row)(int64_t n, const double *prev, const float *g, double *bt, const float *q,
-                    float scale, const float *k, float *qe, float *kh);
+                    float scale, const float *k, float *qe, float *kh, float *e);
     /* Entries below may be NULL (no body on that path): the wrappers then use the AVX2 table's
      * body when the build has one, else the portable body. */
     int (*transpose)(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
@@ -140,6 +185,16 @@ typedef struct mmi_attn_isa {
                        int64_t dv);
     int (*rwkv_bonus)(int64_t d, int64_t dv, float scale, const float *r, const float *u,
                       const float *k, const float *v, float *o, double *c);
+    /* The causal linear kernel's per-token rows (mmi_attn_lin_norm, mmi_attn_lin_dnum; may be
+     * NULL: the portable loops run). */
+    int (*lin_norm)(int64_t len, int64_t n, const float *q, const float *k, double *z,
+                    int normalize, double eps, float *den, float *x, int64_t ldx);
+    int (*lin_dnum)(int64_t w, const float *dout, const float *o, float den, float *dnum,
+                    double *dden);
+    int (*lin_acc)(int64_t len, int64_t n, int rev, const double *a, const float *x, double *z,
+                   float *g);
+    int (*gate_grad_rows)(int64_t rows, int64_t n, float scale, const float *q, float *dq,
+                          const float *k, const float *dk, double *acc, float *dg);
 } mmi_attn_isa;
 
 /* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
@@ -177,7 +232,8 @@ int mmi_attn_ds_tile_avx2(int64_t rows, int64_t n, int64_t k, const float *x, co
 int mmi_attn_relu_row_avx2(int64_t n, int64_t lim, float *x, int square);
 int mmi_attn_relu_ds_row_avx2(int64_t n, float *t, float *u, float f);
 int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double *bt,
-                           const float *q, float scale, const float *k, float *qe, float *kh);
+                           const float *q, float scale, const float *k, float *qe, float *kh,
+                           float *e);
 int mmi_attn_transpose_avx2(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
                             int64_t ldd);
 int mmi_attn_gate_grad_row_avx2(int64_t n, float scale, const float *q, float *dq, const float *k,
@@ -200,12 +256,23 @@ int mmi_attn_ds_tile_avx512(int64_t rows, int64_t n, int64_t k, const float *x, 
                             int64_t ldx, const float *mt, int64_t ldm, float *p, int64_t ldp);
 int mmi_attn_relu_row_avx512(int64_t n, int64_t lim, float *x, int square);
 int mmi_attn_relu_ds_row_avx512(int64_t n, float *t, float *u, float f);
+int mmi_attn_gate_grad_rows_avx512(int64_t rows, int64_t n, float scale, const float *q, float *dq,
+                                   const float *k, const float *dk, double *acc, float *dg);
 int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, double *bt,
-                             const float *q, float scale, const float *k, float *qe, float *kh);
+                             const float *q, float scale, const float *k, float *qe, float *kh,
+                             float *e);
 int mmi_attn_softmax_row_avx512(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
                                 int64_t dv);
 int mmi_attn_rwkv_bonus_avx512(int64_t d, int64_t dv, float scale, const float *r, const float *u,
                                const float *k, const float *v, float *o, double *c);
+int mmi_attn_lin_norm_avx512(int64_t len, int64_t n, const float *q, const float *k, double *z,
+                             int normalize, double eps, float *den, float *x, int64_t ldx);
+int mmi_attn_lin_dnum_avx512(int64_t w, const float *dout, const float *o, float den, float *dnum,
+                             double *dden);
+int mmi_attn_lin_acc_avx512(int64_t len, int64_t n, int rev, const double *a, const float *x,
+                            double *z, float *g);
+int mmi_attn_transpose_avx512(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
+                              int64_t ldd);
 
 /* ---- GEMM tiles (attn_tiles.c) ------------------------------------------------------------- */
 /* C = alpha A B + beta C, all row-major, on the GEMM micro-kernel's unpacked path (in column
@@ -232,6 +299,10 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
 int mmi_attn_visible(const mmi_attn_dims *s, int64_t i, int64_t j);
 
 /* ---- linear attention on features (attn_linear.c) ----------------------------------------- */
+/* Tokens per chunk of the causal linear kernels' chunkwise path (attn_linear.c says why 16);
+ * the bench counts the flops it executes from it. */
+#define MMI_ATTN_LINEAR_CHUNK 16
+
 /* fq [n, F], fk [m, F] are feature-mapped queries and keys (F = s->d). With normalize = 1:
  *   o_i = fq_i^T S_i / (fq_i . z_i + eps),  S_i = sum_{j visible} fk_j v_j^T, z_i = sum fk_j
  * (the fast-transformers convention: eps added after the dot product); normalize = 0 gives

@@ -37,11 +37,16 @@
 
 enum { PATH_PACKED, PATH_DIRECT, PATH_DOT, PATH_SMALL_NT, PATH_GEMV };
 
-/* NT with a few rows and a short k (an MLP's first layer at batch 1: y = x W^T with W n x k,
- * k the observation size): dot products of length k are mostly horizontal sums (a 1x256x3
- * product took 0.5 us), so op(B) = W^T, at most SMALL_NT_FLOATS floats, is copied into a stack
- * buffer as k x n and the direct NN tile runs over it. */
-#define SMALL_NT_K      16
+/* NT with a few rows and a short k (an MLP's first layer at a small batch: y = x W^T with W
+ * n x k, k the observation size, or the observation and a memory core's output): dot products
+ * of length k are mostly horizontal sums (a 1x256x3 product took 0.5 us, an 8x64x18 one 0.35
+ * us). A set with a small_nt kernel takes k <= SMALL_NT_K (it transposes B in registers); for
+ * the others op(B) = W^T, at most SMALL_NT_FLOATS floats and k <= SMALL_NT_COPY_K, is copied
+ * into a stack buffer as k x n and the direct NN tile runs over it (their transposing copy of a
+ * longer k costs more than the dot path it replaces). Either way each element is the FMA chain
+ * over p of the direct and packed paths. */
+#define SMALL_NT_K      MMI_GEMM_SMALL_NT_K
+#define SMALL_NT_COPY_K 16
 #define SMALL_NT_FLOATS 2048
 
 typedef struct gemm_job {
@@ -91,8 +96,8 @@ size_t mmi_gemm_ws_size(int32_t n_threads)
  *       or B small enough to stay in L2 (k*n <= 2^16 with m <= 128, 2^18 with m <= 64).
  *   TN: A is read with stride lda in the direct kernel, so only k tiny, m or n <= 32, or a
  *       small problem.
- *   NT: m <= 8 with k <= 16 and a small B: B transposed on the stack, then direct (see
- *       SMALL_NT_K); dot products when m <= 8, or when m or n <= 64 and k >= 128 (the
+ *   NT: m <= 8 with k <= 48: the set's small_nt, or (a set without one) with k <= 16 and a
+ *       small B, B transposed on the stack, then direct (see SMALL_NT_K); dot products when m <= 8, or when m or n <= 64 and k >= 128 (the
  *       horizontal sums of a dot tile need a long k to amortise).
  *   TT: always packed.
  * A set with a one-row kernel (gemv) takes every NT shape with m == 1 (gemm_with).
@@ -109,7 +114,7 @@ static int choose_path(int ta, int tb, int64_t m, int64_t n, int64_t k)
         int small = m <= 64 && n <= 64 && k <= ((int64_t)1 << 18) / (m * n);
         if (tiny_k || m <= 32 || n <= 32 || small) return PATH_DIRECT;
     } else if (!ta) {
-        if (m <= 8 && k <= SMALL_NT_K && k <= SMALL_NT_FLOATS / n) return PATH_SMALL_NT;
+        if (m <= 8 && k <= SMALL_NT_K) return PATH_SMALL_NT;
         if (m <= 8 || ((m <= 64 || n <= 64) && k >= 128)) return PATH_DOT;
     }
     return PATH_PACKED;
@@ -185,14 +190,20 @@ static void run_direct(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, in
     }
 }
 
-/* PATH_SMALL_NT: op(B) copied as k x n, then the direct NN tile (one thread: the shape is far
- * below PAR_MIN_FMAS). */
+/* PATH_SMALL_NT: the set's small_nt, or op(B) copied as k x n, then the direct NN tile (one
+ * thread: the shape is far below PAR_MIN_FMAS). */
 static void run_small_nt(const gemm_job *g)
 {
     _Alignas(64) float bt[SMALL_NT_FLOATS];
     gemm_job d = *g;
     const int64_t n = g->n, k = g->k, ldb = g->ldb;
     const float *b = g->b;
+    if (g->ukr->small_nt) {
+        g->ukr->small_nt(k, g->m, n, g->a, g->lda, b, ldb, g->alpha, g->beta, g->c, g->ldc);
+        finish(g, 0, g->m, 0, n);
+        return;
+    }
+    MMI_ASSERT(k <= SMALL_NT_COPY_K && k * n <= SMALL_NT_FLOATS);
     for (int64_t p = 0; p < k; p++)
         for (int64_t j = 0; j < n; j++) bt[p * n + j] = b[j * ldb + p];
     d.tb = 0;
@@ -381,6 +392,10 @@ static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_
     /* One row of A, NT: the set's gemv when it has one (a shape rule per set, so the path
      * still never depends on the thread count; no workspace, as dot and small NT). */
     if (m == 1 && !ta && tb && ukr->gemv) g.path = PATH_GEMV;
+    /* Small-k NT without the set's own kernel: the stack copy only where it pays. */
+    if (g.path == PATH_SMALL_NT && !ukr->small_nt &&
+        (k > SMALL_NT_COPY_K || k > SMALL_NT_FLOATS / n))
+        g.path = PATH_DOT;
     g.m = m;
     g.n = n;
     g.k = k;

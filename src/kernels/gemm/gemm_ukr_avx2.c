@@ -384,7 +384,7 @@ static void avx2_dot(int64_t k, int64_t m, int64_t n, const float *a, int64_t ld
 
 static const mmi_gemm_ukr avx2_ukr = {MMI_GEMM_MR, MMI_GEMM_NR, MMI_GEMM_KC, MMI_GEMM_MC,
                                       MMI_GEMM_NC, avx2_packed, avx2_direct, avx2_dot,
-                                      mmi_gemm_pack_a_avx2, mmi_gemm_pack_b_avx2, NULL};
+                                      mmi_gemm_pack_a_avx2, mmi_gemm_pack_b_avx2, NULL, NULL};
 
 const mmi_gemm_ukr *mmi_gemm_ukr_avx2(void) { return &avx2_ukr; }
 

@@ -586,9 +586,139 @@ static void avx512_gemv(int64_t k, int64_t n, const float *a, const float *b, in
 }
 #undef GEMV_ROWS16
 
+/* ---- a few rows of A, a short k, NT (y = x W^T at a small batch) ---------------------------- */
+/*
+ * m <= 8 rows of A (an actor's first layer for a few agents: k = the observation, or the
+ * observation and a memory core's output) times the stored B transposed, k <= 48. Sixteen
+ * columns of C at a time: their sixteen rows of B are transposed in registers (one 16 x 16
+ * transpose per 16 k steps; a tail of at most four k steps is gathered instead) into a k x 16
+ * panel on the stack, then every row of A runs the FMA chain of tile() over it, one accumulator
+ * per row. Each C element thus gets tile()'s operations in tile()'s order (from zero, p
+ * increasing, then alpha, then beta by one FMA): the same bits as the direct and packed paths.
+ * Nothing outside the views is read (masked loads; rows of B past n are zero).
+ */
+UKR_INLINE void snt_transpose(const float *b, int64_t ldb, int64_t rows, __mmask16 km, float *bt,
+                              int64_t kt)
+{
+    const __m512 z = _mm512_setzero_ps();
+    __m512 r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15;
+    __m512 t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11, t12, t13, t14, t15;
+    __m512 u0, u1, u2, u3, u4, u5, u6, u7, u8, u9, u10, u11, u12, u13, u14, u15;
+    __m512 v0, v1, v2, v3;
+#define LD(i) r##i = (i) < rows ? _mm512_maskz_loadu_ps(km, b + (i) * ldb) : z;
+    LD(0) LD(1) LD(2) LD(3) LD(4) LD(5) LD(6) LD(7)
+    LD(8) LD(9) LD(10) LD(11) LD(12) LD(13) LD(14) LD(15)
+#undef LD
+    t0 = _mm512_unpacklo_ps(r0, r1), t1 = _mm512_unpackhi_ps(r0, r1);
+    t2 = _mm512_unpacklo_ps(r2, r3), t3 = _mm512_unpackhi_ps(r2, r3);
+    t4 = _mm512_unpacklo_ps(r4, r5), t5 = _mm512_unpackhi_ps(r4, r5);
+    t6 = _mm512_unpacklo_ps(r6, r7), t7 = _mm512_unpackhi_ps(r6, r7);
+    t8 = _mm512_unpacklo_ps(r8, r9), t9 = _mm512_unpackhi_ps(r8, r9);
+    t10 = _mm512_unpacklo_ps(r10, r11), t11 = _mm512_unpackhi_ps(r10, r11);
+    t12 = _mm512_unpacklo_ps(r12, r13), t13 = _mm512_unpackhi_ps(r12, r13);
+    t14 = _mm512_unpacklo_ps(r14, r15), t15 = _mm512_unpackhi_ps(r14, r15);
+    u0 = _mm512_shuffle_ps(t0, t2, 0x44), u1 = _mm512_shuffle_ps(t0, t2, 0xEE);
+    u2 = _mm512_shuffle_ps(t1, t3, 0x44), u3 = _mm512_shuffle_ps(t1, t3, 0xEE);
+    u4 = _mm512_shuffle_ps(t4, t6, 0x44), u5 = _mm512_shuffle_ps(t4, t6, 0xEE);
+    u6 = _mm512_shuffle_ps(t5, t7, 0x44), u7 = _mm512_shuffle_ps(t5, t7, 0xEE);
+    u8 = _mm512_shuffle_ps(t8, t10, 0x44), u9 = _mm512_shuffle_ps(t8, t10, 0xEE);
+    u10 = _mm512_shuffle_ps(t9, t11, 0x44), u11 = _mm512_shuffle_ps(t9, t11, 0xEE);
+    u12 = _mm512_shuffle_ps(t12, t14, 0x44), u13 = _mm512_shuffle_ps(t12, t14, 0xEE);
+    u14 = _mm512_shuffle_ps(t13, t15, 0x44), u15 = _mm512_shuffle_ps(t13, t15, 0xEE);
+    v0 = _mm512_shuffle_f32x4(u0, u4, 0x44), v1 = _mm512_shuffle_f32x4(u0, u4, 0xEE);
+    v2 = _mm512_shuffle_f32x4(u8, u12, 0x44), v3 = _mm512_shuffle_f32x4(u8, u12, 0xEE);
+    r0 = _mm512_shuffle_f32x4(v0, v2, 0x88), r4 = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+    r8 = _mm512_shuffle_f32x4(v1, v3, 0x88), r12 = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    v0 = _mm512_shuffle_f32x4(u1, u5, 0x44), v1 = _mm512_shuffle_f32x4(u1, u5, 0xEE);
+    v2 = _mm512_shuffle_f32x4(u9, u13, 0x44), v3 = _mm512_shuffle_f32x4(u9, u13, 0xEE);
+    r1 = _mm512_shuffle_f32x4(v0, v2, 0x88), r5 = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+    r9 = _mm512_shuffle_f32x4(v1, v3, 0x88), r13 = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    v0 = _mm512_shuffle_f32x4(u2, u6, 0x44), v1 = _mm512_shuffle_f32x4(u2, u6, 0xEE);
+    v2 = _mm512_shuffle_f32x4(u10, u14, 0x44), v3 = _mm512_shuffle_f32x4(u10, u14, 0xEE);
+    r2 = _mm512_shuffle_f32x4(v0, v2, 0x88), r6 = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+    r10 = _mm512_shuffle_f32x4(v1, v3, 0x88), r14 = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    v0 = _mm512_shuffle_f32x4(u3, u7, 0x44), v1 = _mm512_shuffle_f32x4(u3, u7, 0xEE);
+    v2 = _mm512_shuffle_f32x4(u11, u15, 0x44), v3 = _mm512_shuffle_f32x4(u11, u15, 0xEE);
+    r3 = _mm512_shuffle_f32x4(v0, v2, 0x88), r7 = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+    r11 = _mm512_shuffle_f32x4(v1, v3, 0x88), r15 = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+#define ST(i) if ((i) < kt) _mm512_store_ps(bt + (i) * 16, r##i);
+    ST(0) ST(1) ST(2) ST(3) ST(4) ST(5) ST(6) ST(7)
+    ST(8) ST(9) ST(10) ST(11) ST(12) ST(13) ST(14) ST(15)
+#undef ST
+}
+
+/* Panel rows p0 .. k - 1 (at most four) of sixteen rows of B (rows past `rows` zero) by gathers
+ * at stride ldb, which the caller checked fits 32-bit offsets. */
+UKR_INLINE void snt_gather(const float *b, int64_t ldb, int64_t rows, int64_t p0, int64_t k,
+                           float *bt)
+{
+    const __m512i idx = _mm512_mullo_epi32(
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+        _mm512_set1_epi32((int)ldb));
+    const __mmask16 rm = lanes16(rows);
+    for (int64_t p = p0; p < k; p++)
+        _mm512_store_ps(bt + p * 16,
+                        _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rm, idx, b + p, 4));
+}
+
+/* C[0..R, lanes of mask) = alpha * sum_p A(r, p) panel(p, :) (+ beta * C), R <= 8. */
+UKR_INLINE void snt_rows(int64_t k, const float *a, int64_t lda, const float *bt, float *c,
+                         int64_t ldc, __mmask16 mask, const strip_env *e, const int R)
+{
+    const __m512 z = _mm512_setzero_ps();
+    __m512 c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z, c6 = z, c7 = z;
+    for (int64_t p = 0; p < k; p++) {
+        const __m512 bv = _mm512_load_ps(bt + p * 16);
+#define ROW(r) if (R > r) c##r = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda + p]), bv, c##r);
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
+#undef ROW
+    }
+#define STORE(r, B) if (R > r) store16(c + r * ldc, c##r, e->va, e->vb, mask, B);
+#define STORE_ALL(B) STORE(0, B) STORE(1, B) STORE(2, B) STORE(3, B) STORE(4, B) STORE(5, B)  \
+    STORE(6, B) STORE(7, B)
+    if (e->beta) {
+        STORE_ALL(1)
+    } else {
+        STORE_ALL(0)
+    }
+#undef STORE_ALL
+#undef STORE
+}
+
+static void avx512_small_nt(int64_t k, int64_t m, int64_t n, const float *a, int64_t lda,
+                            const float *b, int64_t ldb, float alpha, float beta, float *c,
+                            int64_t ldc)
+{
+    _Alignas(64) float bt[MMI_GEMM_SMALL_NT_K * 16];
+    strip_env e;
+    const int gather_ok = ldb <= INT32_MAX / 16;
+    MMI_ASSERT(k >= 1 && k <= MMI_GEMM_SMALL_NT_K && m >= 1 && m <= 8);
+    e.va = _mm512_set1_ps(alpha);
+    e.vb = _mm512_set1_ps(beta);
+    e.beta = beta != 0.0f;
+    for (int64_t j = 0; j < n; j += 16) {
+        const int64_t rows = n - j < 16 ? n - j : 16;
+        const float *bj = b + j * ldb;
+        const __mmask16 mask = lanes16(rows);
+        for (int64_t p = 0; p < k; p += 16) {
+            const int64_t kt = k - p < 16 ? k - p : 16;
+            if (kt <= 4 && gather_ok)
+                snt_gather(bj, ldb, rows, p, p + kt, bt);
+            else
+                snt_transpose(bj + p, ldb, rows, lanes16(kt), bt + p * 16, kt);
+        }
+        switch (m) {
+#define CASE(R) case R: snt_rows(k, a, lda, bt, c + j, ldc, mask, &e, R); break;
+        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6) CASE(7) CASE(8)
+#undef CASE
+        default: break;
+        }
+    }
+}
+
 static const mmi_gemm_ukr avx512_ukr = {MR, NR, KC, MC, NC, avx512_packed, avx512_direct,
                                         avx512_dot, mmi_gemm_pack_a_avx512,
-                                        mmi_gemm_pack_b_avx512, avx512_gemv};
+                                        mmi_gemm_pack_b_avx512, avx512_gemv, avx512_small_nt};
 
 const mmi_gemm_ukr *mmi_gemm_ukr_avx512(void) { return &avx512_ukr; }
 

@@ -141,7 +141,17 @@ typedef struct mmi_gemm_ukr {
      * column it is (the threads split n in multiples of MMI_GEMM_GEMV_NR). */
     void (*gemv)(int64_t k, int64_t n, const float *a, const float *b, int64_t ldb, float alpha,
                  float beta, float *c);
+    /* A few rows of A, NT, short k (1 <= m <= 8, 1 <= k <= MMI_GEMM_SMALL_NT_K: a dense layer's
+     * forward at a small batch), or NULL: the driver then copies a small B (k <= 16) to the
+     * stack and runs direct, or takes the dot path. Same contract as dot; every C element gets direct's
+     * operations in direct's order (an FMA chain over p from zero, then alpha, then beta), so
+     * the choice never changes a result. */
+    void (*small_nt)(int64_t k, int64_t m, int64_t n, const float *a, int64_t lda, const float *b,
+                     int64_t ldb, float alpha, float beta, float *c, int64_t ldc);
 } mmi_gemm_ukr;
+
+/* The longest k of the small-k NT path (gemm.c). */
+#define MMI_GEMM_SMALL_NT_K 48
 
 /* Columns per chunk unit of the gemv path when threads split it. */
 #define MMI_GEMM_GEMV_NR 16

@@ -73,6 +73,23 @@ int64_t mmi_ssm_sel_block_rows(void);
  * chunk's states). */
 void mmi_ssm_sel_bwd(const mmi_sel_row *r, const mmi_sel_grad *g);
 void mmi_ssm_sel_bwd_portable(const mmi_sel_row *r, const mmi_sel_grad *g);
+/* Backward of nr <= mmi_ssm_sel_block_rows() rows at once, vectorised across the rows like
+ * mmi_ssm_sel_fwd_block (same conditions on r; N <= 64). g[j] holds row j's outputs: du,
+ * ddelta, dz (present for every row or for none, as for row 0), dA, dD, dbias; dB and dC are
+ * g[0]'s (the rows share B and C, time-major [L][N]) and receive the sum over the block's rows;
+ * g[0].work has MMI_SEL_BWD_BLOCK_WORK(chunk, N) floats. A row's own outputs have the same bits
+ * whatever its block (its lane runs the same operations); dB and dC sum the rows of a block
+ * in a fixed order (so the caller's grouping of rows must not depend on its thread count).
+ * Returns 0 (nothing written) where no path has such a body or the shape is not taken; the
+ * caller then runs mmi_ssm_sel_bwd row by row. Whether it returns 1 depends only on r[0]'s N,
+ * b_var and c_var: nr = 0 (g may be NULL) only asks, so that every task of a split decides
+ * alike. */
+int mmi_ssm_sel_bwd_block(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr);
+/* a 16-step tile's states and exponentials (16 x N x 16 each), the chunk's state at every
+ * 16th step ((T / 16 + 1) x N x 16), 8 lane-major step buffers of T + 15 steps rounded up to
+ * 16 (whole 16-step groups of the rows, from t0 rounded down) */
+#define MMI_SEL_BWD_BLOCK_WORK(T, N)                                                               \
+    ((int64_t)MMI_SEL_BLOCK_MAX * ((32 + ((T) + 15) / 16 + 1) * (N) + 8 * (((T) + 30) / 16 * 16)))
 /* One decoding step of n rows sharing B and C (one batch row and group): x[i] = exp(dlt[i] A[i])
  * x[i] + dlt[i] u[i] B; out[i] = (C.x[i] + dskip[i] u[i]) gz[i] (dskip, gz may be NULL). A and
  * x are n x N. */
@@ -95,8 +112,10 @@ typedef struct mmi_ssm_isa {
     int (*sel_bwd)(const mmi_sel_row *r, const mmi_sel_grad *g);
     int (*sel_step_rows)(const mmi_sel_step *s);
     int (*sel_fwd_block)(const mmi_sel_row *r, int64_t nr); /* NULL: not written for this path */
-    int32_t blk_rows; /* the most rows sel_fwd_block takes (its lanes) */
+    int32_t blk_rows; /* the most rows sel_fwd_block (and sel_bwd_block) take (their lanes) */
     int (*lru_step_rows)(const struct mmi_lru_steps *s); /* NULL: not written for this path */
+    /* NULL: not written for this path */
+    int (*sel_bwd_block)(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr);
 } mmi_ssm_isa;
 
 /* The AVX2+FMA table (selective_scan_avx2.c), NULL when the build did not compile it. */
@@ -133,6 +152,7 @@ int mmi_ssm_sel_fwd_avx512(const mmi_sel_row *r);
 int mmi_ssm_sel_bwd_avx512(const mmi_sel_row *r, const mmi_sel_grad *g);
 int mmi_ssm_sel_step_rows_avx512(const mmi_sel_step *s);
 int mmi_ssm_sel_fwd_block_avx512(const mmi_sel_row *r, int64_t nr);
+int mmi_ssm_sel_bwd_block_avx512(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr);
 int mmi_ssm_lru_step_rows_avx512(const struct mmi_lru_steps *s);
 
 /* ---- Mamba-2 SSD, one (batch, head) --------------------------------------------------------

@@ -158,6 +158,13 @@ void mmi_ssm_sel_bwd(const mmi_sel_row *r, const mmi_sel_grad *g)
     mmi_ssm_sel_bwd_portable(r, g);
 }
 
+int mmi_ssm_sel_bwd_block(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr)
+{
+    const mmi_ssm_isa *v = mmi_ssm_isa_get();
+    MMI_ASSERT(r && (g || nr == 0) && nr >= 0 && nr <= MMI_SEL_BLOCK_MAX);
+    return v && v->sel_bwd_block ? v->sel_bwd_block(r, g, nr) : 0;
+}
+
 void mmi_ssm_sel_step_rows(const mmi_sel_step *s)
 {
     const int64_t N = s->N;

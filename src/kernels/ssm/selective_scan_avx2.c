@@ -464,6 +464,7 @@ static const mmi_ssm_isa k_avx2 = {
     mmi_ssm_sel_fwd_block_avx2,
     8,
     NULL,
+    NULL, /* sel_bwd_block: the per-row body runs */
 };
 
 const mmi_ssm_isa *mmi_ssm_isa_avx2(void) { return &k_avx2; }

@@ -30,6 +30,8 @@
 #include "../simd/mmi_avx512_target.h"
 #include "mmi_ssm_kernels.h"
 
+#include <string.h>
+
 #ifdef MMI_HAVE_AVX512
 #include <immintrin.h>
 
@@ -622,10 +624,302 @@ int mmi_ssm_sel_fwd_block_avx512(const mmi_sel_row *r, int64_t nr)
     return 1;
 }
 
+/* ---- backward over a block of up to 16 channels --------------------------------------------
+ * The forward's lanes (channel j of one batch row and B/C group in lane j) for the reverse
+ * scan. Per chunk of the checkpoints (last first): the rows' dlt, u, dout and dsp go to
+ * lane-major step buffers through 16x16 transposes; the chunk's states are recomputed from the
+ * checkpoint with the forward block's exp2 (so the same bits as its states), keeping only the
+ * state before every 16th step and, with z, the pre-gate output C.x; the gate gives dz and
+ * g-hat = dout silu'. Then per 16-step tile, last first: the tile's states and exp(dlt A) are
+ * recomputed into [16 steps][N][16 lanes] buffers that stay in L1 (a whole chunk's went
+ * through L2, which was slower than the second recomputation), and the reverse scan runs per
+ * group of 4 state components (adjoints hn, dA sums and A in registers): hv = hn + g-hat
+ * C_t[n], hn = a hv, with du and ddelta's sums over n (hv B_t[n], A[n] hv a x_{t-1})
+ * accumulated lane-wise in per-step buffers and hv kept in place of a; dB_t[n] = sum over
+ * lanes of hv dlt u and dC_t[n] = sum of g-hat x_t (the channels' shares of the shared B and
+ * C) are reduced 16 components at a time by the forward's transposing add tree and added to
+ * the float64 sums. dA is summed lane-wise in float over a tile, dD and dbias over a chunk,
+ * then in float64. Lanes j >= nr repeat row 0 with dout = 0 (so their adjoints are 0) and are
+ * masked out of the sums. */
+
+/* v[k] (16 products, one per state component k) to one vector whose lane k is v[k]'s sum. */
+INL __m512 tree16(const __m512 *p)
+{
+    const __m512 a =
+        lvl34(lvl2(lvl1(p[0], p[1]), lvl1(p[2], p[3])), lvl2(lvl1(p[4], p[5]), lvl1(p[6], p[7])));
+    const __m512 b = lvl34(lvl2(lvl1(p[8], p[9]), lvl1(p[10], p[11])),
+                           lvl2(lvl1(p[12], p[13]), lvl1(p[14], p[15])));
+    return perm16(lvl34(a, b));
+}
+
+/* The lane-major buffers of one chunk (T x 16 floats each) and its state storage. */
+typedef struct bwd_bufs {
+    float *xs, *ab; /* [16][N][16]: a 16-step tile's x_t and exp(dlt A) (then hv) */
+    float *xb;      /* [T / 16 + 1][N][16]: the state before every 16th step of the chunk */
+    float *dl, *ul, *dub, *dsp, *gh, *hb, *dd; /* [T][16] */
+} bwd_bufs;
+
+/* Recomputes G state components (G = 4 or 1) over the chunk's n steps from h0 (B, C at the
+ * chunk's first step, offset to the components; xs, ab offset to them): x and a stored, y +=
+ * C.x when y. */
+INL void brec(const int G, const int full, const bwd_bufs *w, float *y, int64_t n, const float *B,
+              const float *C, int64_t N, const __m512 *h0, const __m512 *A2, float *xs, float *ab,
+              int clamp)
+{
+    const __m512i tlo = _mm512_loadu_si512(k_exp2_tab), thi = _mm512_loadu_si512(k_exp2_tab + 16);
+    __m512 x[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < G; i++) {
+        x[i] = h0[i];
+        if (!full) _mm512_storeu_ps(xs + 16 * i, x[i]);
+    }
+    for (int64_t k = 0; k < n; k++, B += N, C += N) {
+        const __m512 d = _mm512_loadu_ps(w->dl + 16 * k), bu = _mm512_loadu_ps(w->dub + 16 * k);
+        __m512 acc = _mm512_setzero_ps();
+        float *xk = full ? xs + 16 * N * k : xs + 16 * N * ((k + 1) >> 4);
+#pragma GCC unroll 4
+        for (int i = 0; i < G; i++) {
+            const __m512 a = exp2_tab(d, A2[i], tlo, thi, clamp);
+            x[i] = _mm512_fmadd_ps(a, x[i], _mm512_mul_ps(_mm512_set1_ps(B[i]), bu));
+            if (full) _mm512_storeu_ps(ab + 16 * N * k + 16 * i, a);
+            if (full || ((k + 1) & 15) == 0) _mm512_storeu_ps(xk + 16 * i, x[i]);
+            if (y) acc = _mm512_fmadd_ps(_mm512_set1_ps(C[i]), x[i], acc);
+        }
+        if (y) _mm512_storeu_ps(y + 16 * k, _mm512_add_ps(_mm512_loadu_ps(y + 16 * k), acc));
+    }
+}
+
+/* The reverse scan of G components over the chunk's n steps (k = n-1 .. 0): hn the adjoints
+ * (in/out), dA their sums of dlt hv a x_{t-1} (out), x0 the states before the chunk. */
+INL void brev(const int G, const bwd_bufs *w, int64_t n, const float *B, const float *C, int64_t N,
+              const __m512 *x0, const __m512 *A, __m512 *hn, __m512 *dA, float *xs, float *ab)
+{
+    __m512 h[4], s[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < G; i++) h[i] = hn[i], s[i] = _mm512_setzero_ps();
+    for (int64_t k = n - 1; k >= 0; k--) {
+        const float *b = B + k * N, *c = C + k * N;
+        float *a = ab + 16 * N * k;
+        const float *xp = k > 0 ? xs + 16 * N * (k - 1) : NULL;
+        const __m512 gh = _mm512_loadu_ps(w->gh + 16 * k), d = _mm512_loadu_ps(w->dl + 16 * k);
+        __m512 hb = _mm512_loadu_ps(w->hb + 16 * k), dd = _mm512_loadu_ps(w->dd + 16 * k);
+#pragma GCC unroll 4
+        for (int i = 0; i < G; i++) {
+            const __m512 av = _mm512_loadu_ps(a + 16 * i);
+            const __m512 hv = _mm512_fmadd_ps(gh, _mm512_set1_ps(c[i]), h[i]);
+            const __m512 xv = k > 0 ? _mm512_loadu_ps(xp + 16 * i) : x0[i];
+            const __m512 wv = _mm512_mul_ps(hv, _mm512_mul_ps(av, xv));
+            _mm512_storeu_ps(a + 16 * i, hv);
+            s[i] = _mm512_fmadd_ps(d, wv, s[i]);
+            dd = _mm512_fmadd_ps(A[i], wv, dd);
+            hb = _mm512_fmadd_ps(hv, _mm512_set1_ps(b[i]), hb);
+            h[i] = _mm512_mul_ps(av, hv);
+        }
+        _mm512_storeu_ps(w->hb + 16 * k, hb);
+        _mm512_storeu_ps(w->dd + 16 * k, dd);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < G; i++) hn[i] = h[i], dA[i] = s[i];
+}
+
+/* Lanes to rows like lanes_to_rows16, steps [lo, n) of the 16 only; nothing when dst[0] is
+ * NULL. */
+static void lanes_out16(__m512 v[16], float *const *dst, int64_t nr, int64_t t, int64_t lo,
+                        int64_t n)
+{
+    const __mmask16 m = (__mmask16)(mmi_lanes16(n) & ~mmi_lanes16(lo));
+    if (!dst[0]) return;
+    mmi_transpose16_avx512(v);
+    for (int64_t j = 0; j < nr; j++) _mm512_mask_storeu_ps(dst[j] + t, m, v[j]);
+}
+
+/* One chunk [t0, t0 + n) of the block's backward. */
+static void bwd_chunk(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr, int64_t t0,
+                      int64_t n, const bwd_bufs *wb, const __m512 *x0, const __m512 *A,
+                      const __m512 *A2, const __m512 *arange, __m512 *hn, double *dAl, __m512 *dDb)
+{
+    /* The rows are transposed in 16-step groups aligned to the rows' start (a chunk need not be
+     * a multiple of 16 steps: misaligned groups would read every line twice, and rows L floats
+     * apart share an L1 set): wb's buffers hold steps from a0 = t0 rounded down to 16, w's
+     * (the same buffers) from t0; steps outside [t0, t0 + n) are read, not written. */
+    const int64_t N = r[0].N, off = t0 % 16, a0 = t0 - off, na = off + n;
+    const __mmask16 kr = mmi_lanes16(nr);
+    const float *src[6][16];
+    float *dst[3][16];
+    __m512 ds, dD = _mm512_setzero_ps(), db = dD;
+    bwd_bufs v = *wb;
+    const bwd_bufs *w = &v;
+    const float *B = r[0].B + t0 * N, *C = r[0].C + t0 * N;
+    float *y;
+    int64_t n0 = 0;
+    int clamp;
+    v.dl += 16 * off, v.ul += 16 * off, v.dub += 16 * off, v.dsp += 16 * off;
+    v.gh += 16 * off, v.hb += 16 * off, v.dd += 16 * off;
+    y = r[0].z ? v.hb : NULL; /* the pre-gate output, before hb needs the buffer */
+    {
+        float dsk[16];
+        for (int64_t j = 0; j < 16; j++) dsk[j] = r[j < nr ? j : 0].dskip;
+        ds = r[0].has_d ? _mm512_loadu_ps(dsk) : _mm512_setzero_ps();
+    }
+    for (int64_t j = 0; j < 16; j++) {
+        const int64_t i = j < nr ? j : 0;
+        src[0][j] = r[i].dlt, src[1][j] = r[i].u, src[2][j] = g[i].dout, src[3][j] = r[i].dsp;
+        src[4][j] = r[i].z, src[5][j] = r[i].sz;
+        dst[0][j] = g[i].du, dst[1][j] = g[i].ddelta, dst[2][j] = g[i].dz;
+    }
+    for (int64_t k = 0; k < na; k += 16) { /* inputs to lanes */
+        const int64_t m = na - k < 16 ? na - k : 16;
+        __m512 a[16], b[16], c[16], e[16];
+        rows_to_lanes16(src[0], 16, a0 + k, m, a);
+        rows_to_lanes16(src[1], 16, a0 + k, m, b);
+        rows_to_lanes16(src[2], 16, a0 + k, m, c);
+        rows_to_lanes16(src[3], 16, a0 + k, m, e);
+        for (int i = 0; i < 16; i++) {
+            _mm512_storeu_ps(wb->dl + 16 * (k + i), a[i]);
+            _mm512_storeu_ps(wb->ul + 16 * (k + i), b[i]);
+            _mm512_storeu_ps(wb->dub + 16 * (k + i), _mm512_mul_ps(a[i], b[i]));
+            _mm512_storeu_ps(wb->gh + 16 * (k + i), _mm512_maskz_mov_ps(kr, c[i]));
+            _mm512_storeu_ps(wb->dsp + 16 * (k + i), e[i]);
+            _mm512_storeu_ps(wb->hb + 16 * (k + i), _mm512_setzero_ps());
+            _mm512_storeu_ps(wb->dd + 16 * (k + i), _mm512_setzero_ps());
+        }
+    }
+    clamp = !tile_in_range16(w->dl, n, arange[0], arange[1]);
+    /* the chunk's states at every 16th step (xb) and the pre-gate output */
+    for (n0 = 0; n0 + 4 <= N; n0 += 4)
+        brec(4, 0, w, y, n, B + n0, C + n0, N, x0 + n0, A2 + n0, w->xb + 16 * n0, NULL, clamp);
+    for (; n0 < N; n0++)
+        brec(1, 0, w, y, n, B + n0, C + n0, N, x0 + n0, A2 + n0, w->xb + 16 * n0, NULL, clamp);
+    if (r[0].z)
+        for (int64_t k = 0; k < na; k += 16) { /* the gate: dz and g-hat = dout z sigmoid(z) */
+            const int64_t m = na - k < 16 ? na - k : 16;
+            float *yb = wb->hb;
+            __m512 zv[16], sv[16], dz[16];
+            rows_to_lanes16(src[4], 16, a0 + k, m, zv);
+            rows_to_lanes16(src[5], 16, a0 + k, m, sv);
+            for (int i = 0; i < 16; i++) {
+                const __m512 gy = _mm512_loadu_ps(wb->gh + 16 * (k + i)), s = sv[i];
+                const __m512 o = _mm512_fmadd_ps(ds, _mm512_loadu_ps(wb->ul + 16 * (k + i)),
+                                                 _mm512_loadu_ps(yb + 16 * (k + i)));
+                const __m512 one = _mm512_set1_ps(1.0f);
+                dz[i] = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(gy, o), s),
+                                      _mm512_fmadd_ps(zv[i], _mm512_sub_ps(one, s), one));
+                _mm512_storeu_ps(wb->gh + 16 * (k + i), _mm512_mul_ps(gy, _mm512_mul_ps(zv[i], s)));
+                _mm512_storeu_ps(yb + 16 * (k + i), _mm512_setzero_ps()); /* hb from here */
+            }
+            lanes_out16(dz, dst[2], nr, a0 + k, k ? 0 : off, m);
+        }
+    for (int64_t k0 = (n - 1) / 16 * 16; k0 >= 0; k0 -= 16) { /* 16-step tiles, backwards */
+        const int64_t m = n - k0 < 16 ? n - k0 : 16;
+        const float *Bk = B + k0 * N, *Ck = C + k0 * N;
+        bwd_bufs q = v;
+        __m512 xs0[BLK_N], sa[4];
+        q.dl += 16 * k0, q.dub += 16 * k0, q.gh += 16 * k0, q.hb += 16 * k0, q.dd += 16 * k0;
+        for (int64_t i = 0; i < N; i++) xs0[i] = _mm512_loadu_ps(w->xb + 16 * (N * (k0 / 16) + i));
+        /* the tile's states and exponentials (16 N vectors each, in L1) */
+        for (n0 = 0; n0 + 4 <= N; n0 += 4)
+            brec(4, 1, &q, NULL, m, Bk + n0, Ck + n0, N, xs0 + n0, A2 + n0, w->xs + 16 * n0,
+                 w->ab + 16 * n0, clamp);
+        for (; n0 < N; n0++)
+            brec(1, 1, &q, NULL, m, Bk + n0, Ck + n0, N, xs0 + n0, A2 + n0, w->xs + 16 * n0,
+                 w->ab + 16 * n0, clamp);
+        /* the reverse scan */
+        for (n0 = 0; n0 + 4 <= N; n0 += 4) {
+            brev(4, &q, m, Bk + n0, Ck + n0, N, xs0 + n0, A + n0, hn + n0, sa, w->xs + 16 * n0,
+                 w->ab + 16 * n0);
+            for (int i = 0; i < 4; i++) acc_pd(dAl + 16 * (n0 + i), sa[i], 0xffff);
+        }
+        for (; n0 < N; n0++) {
+            brev(1, &q, m, Bk + n0, Ck + n0, N, xs0 + n0, A + n0, hn + n0, sa, w->xs + 16 * n0,
+                 w->ab + 16 * n0);
+            acc_pd(dAl + 16 * n0, sa[0], 0xffff);
+        }
+        for (int64_t k = 0; k < m; k++) { /* dB and dC: the sums over the lanes */
+            const int64_t t = t0 + k0 + k;
+            const __m512 gh = _mm512_loadu_ps(q.gh + 16 * k), dub = _mm512_loadu_ps(q.dub + 16 * k);
+            for (n0 = 0; n0 < N; n0 += 16) {
+                const int64_t mc = N - n0 < 16 ? N - n0 : 16;
+                const float *xs = w->xs + 16 * (k * N + n0), *hv = w->ab + 16 * (k * N + n0);
+                __m512 p[16];
+                if (g[0].dC) {
+                    for (int i = 0; i < 16; i++)
+                        p[i] = i < mc ? _mm512_maskz_mul_ps(kr, gh, _mm512_loadu_ps(xs + 16 * i))
+                                      : _mm512_setzero_ps();
+                    acc_pd(g[0].dC + t * N + n0, tree16(p), mmi_lanes16(mc));
+                }
+                if (g[0].dB) {
+                    for (int i = 0; i < 16; i++)
+                        p[i] = i < mc ? _mm512_maskz_mul_ps(kr, _mm512_loadu_ps(hv + 16 * i), dub)
+                                      : _mm512_setzero_ps();
+                    acc_pd(g[0].dB + t * N + n0, tree16(p), mmi_lanes16(mc));
+                }
+            }
+        }
+    }
+    for (int64_t k = 0; k < na; k += 16) { /* du, ddelta, dD, dbias */
+        const int64_t m = na - k < 16 ? na - k : 16, lo = k ? 0 : off;
+        __m512 du[16], dl[16];
+        for (int i = 0; i < 16; i++) {
+            const int64_t q = 16 * (k + i);
+            const __m512 gh = _mm512_loadu_ps(wb->gh + q), hb = _mm512_loadu_ps(wb->hb + q);
+            const __m512 u = _mm512_loadu_ps(wb->ul + q);
+            du[i] = _mm512_fmadd_ps(_mm512_loadu_ps(wb->dl + q), hb, _mm512_mul_ps(ds, gh));
+            dl[i] = _mm512_mul_ps(_mm512_fmadd_ps(u, hb, _mm512_loadu_ps(wb->dd + q)),
+                                  _mm512_loadu_ps(wb->dsp + q));
+            if (i >= lo && i < m) dD = _mm512_fmadd_ps(gh, u, dD), db = _mm512_add_ps(db, dl[i]);
+        }
+        lanes_out16(du, dst[0], nr, a0 + k, lo, m);
+        lanes_out16(dl, dst[1], nr, a0 + k, lo, m);
+    }
+    dDb[0] = _mm512_add_ps(dDb[0], dD), dDb[1] = _mm512_add_ps(dDb[1], db);
+}
+
+int mmi_ssm_sel_bwd_block_avx512(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr)
+{
+    const int64_t N = r[0].N, L = r[0].L, T = r[0].chunk, nck = (L + T - 1) / T;
+    const int64_t T16 = (T + 30) / 16 * 16; /* whole 16-step groups from t0 rounded down */
+    __m512 A[BLK_N], A2[BLK_N], hn[BLK_N], x0[BLK_N], arange[2], dDb[2];
+    double dAl[BLK_N * 16], dDl[16], dbl[16];
+    bwd_bufs w;
+    if (N < 1 || N > BLK_N || nr < 0 || nr > 16 || !r[0].b_var || !r[0].c_var) return 0;
+    if (nr == 0) return 1; /* the shape query */
+    w.xs = g[0].work, w.ab = w.xs + 16 * 16 * N, w.xb = w.ab + 16 * 16 * N;
+    w.dl = w.xb + 16 * ((T + 15) / 16 + 1) * N;
+    w.ul = w.dl + 16 * T16, w.dub = w.ul + 16 * T16, w.dsp = w.dub + 16 * T16;
+    w.gh = w.dsp + 16 * T16, w.hb = w.gh + 16 * T16, w.dd = w.hb + 16 * T16; /* 7 of the 8 */
+    arange[0] = _mm512_set1_ps(INFINITY), arange[1] = _mm512_set1_ps(-INFINITY);
+    for (int64_t n = 0; n < N; n++) {
+        float a[16];
+        for (int64_t j = 0; j < 16; j++) a[j] = r[j < nr ? j : 0].A[n];
+        A[n] = _mm512_loadu_ps(a);
+        A2[n] = _mm512_mul_ps(A[n], _mm512_set1_ps(1.44269504088896341f));
+        arange[0] = _mm512_min_ps(arange[0], A2[n]), arange[1] = _mm512_max_ps(arange[1], A2[n]);
+        hn[n] = _mm512_setzero_ps();
+    }
+    memset(dAl, 0, sizeof(double) * (size_t)(16 * N));
+    memset(dDl, 0, sizeof dDl), memset(dbl, 0, sizeof dbl);
+    for (int64_t ck = nck - 1; ck >= 0; ck--) {
+        const int64_t t0 = ck * T, t1 = t0 + T < L ? t0 + T : L;
+        float *c[16];
+        for (int64_t j = 0; j < 16; j++) c[j] = r[j < nr ? j : 0].ckpt + ck * N;
+        state_xfer16(x0, N, c, nr, 0);
+        dDb[0] = dDb[1] = _mm512_setzero_ps();
+        bwd_chunk(r, g, nr, t0, t1 - t0, &w, x0, A, A2, arange, hn, dAl, dDb);
+        acc_pd(dDl, dDb[0], 0xffff), acc_pd(dbl, dDb[1], 0xffff);
+    }
+    for (int64_t j = 0; j < nr; j++) {
+        for (int64_t n = 0; n < N; n++) g[j].dA[n] += dAl[16 * n + j];
+        if (g[j].dD) *g[j].dD += dDl[j];
+        if (g[j].dbias) *g[j].dbias += dbl[j];
+    }
+    return 1;
+}
+
 static const mmi_ssm_isa k_avx512 = {
     mmi_ssm_sel_prep_avx512,      mmi_ssm_sel_fwd_avx512,       mmi_ssm_sel_bwd_avx512,
     mmi_ssm_sel_step_rows_avx512, mmi_ssm_sel_fwd_block_avx512, 16,
     mmi_ssm_lru_step_rows_avx512, /* lru_scan_avx512.c */
+    mmi_ssm_sel_bwd_block_avx512,
 };
 
 const mmi_ssm_isa *mmi_ssm_isa_avx512(void) { return &k_avx512; }
