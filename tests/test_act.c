@@ -195,9 +195,21 @@ static void test_paths_bitwise(void)
         if (p < 0)
             mmi_colsum_f64(x, R, C, acc1);
         else
-            CHECK(t->colsum_f64(x, R, C, acc1) == 1);
+            CHECK(t->colsum_f64(x, R, C, C, acc1) == 1);
         for (int r = 0; r < R; r++)
             for (int j = 0; j < C; j++) acc2[j] += (double)x[r * C + j];
+        CHECK(memcmp(acc1, acc2, sizeof acc1) == 0);
+        /* Slices of 7 columns (odd: vector tails in the middle of a row) with the full row
+         * stride give each column the same sum (the bias gradient's threads take column
+         * blocks of a wider matrix). */
+        for (int j = 0; j < C; j++) acc1[j] = 0.5 * j;
+        for (int j0 = 0; j0 < C; j0 += 7) {
+            int w = C - j0 < 7 ? C - j0 : 7;
+            if (p < 0)
+                mmi_colsum_f64_ld(x + j0, R, w, C, acc1 + j0);
+            else
+                CHECK(t->colsum_f64(x + j0, R, w, C, acc1 + j0) == 1);
+        }
         CHECK(memcmp(acc1, acc2, sizeof acc1) == 0);
         if (p < 0)
             got = mmi_sumsq_f64(x, R * C);
@@ -247,7 +259,7 @@ static void check_tails(const mmi_elementwise_isa *t)
         for (int64_t j = 0; j < 3 * n; j++) CHECK(rows[G + j] == x[j % M] + bias[j % n]);
         for (int j = 0; j < M + 2 * G; j++) acc[j] = 0.25 * j;
         for (int64_t j = 0; j < n; j++) acc2[j] = 0.25 * (double)(G + j);
-        CHECK(t->colsum_f64(rows + G, 3, n, acc + G) == 1);
+        CHECK(t->colsum_f64(rows + G, 3, n, n, acc + G) == 1);
         for (int r = 0; r < 3; r++)
             for (int64_t j = 0; j < n; j++) acc2[j] += (double)rows[G + r * n + j];
         for (int j = 0; j < G; j++)

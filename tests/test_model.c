@@ -333,6 +333,78 @@ static void test_dense_grad(void)
     gradcheck(&pr, &k_3d, "dense no bias, orthogonal, 3-D");
 }
 
+/* The weight and bias gradients of one dense layer against float64 sums, for inputs narrower
+ * than one vector (dW computed as (x^T dy)^T) and wider, batches in one and in two row blocks
+ * of the GEMM (7, 300), on 1 and 2 threads (bitwise equal; 300 x 64 outputs make the bias
+ * sums run in column blocks over the pool). Bound: a float32 sum of N products, whatever its
+ * order, is within N * 2^-24 * sum |products| of the exact one (plus one rounding of each
+ * product, inside the same bound); the bias gradient is the float64 sum over the rows in row
+ * order, rounded once to float and added: exactly the sum written here. */
+static void test_dense_weight_grad_shapes(void)
+{
+    static const int64_t ins[] = {4, 15, 16, 33}, batches[] = {7, 300};
+    enum { OUT = 128 };
+    for (size_t a = 0; a < sizeof ins / sizeof ins[0]; a++)
+        for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+            int64_t in = ins[a], rows = batches[b], xs[2] = {rows, in}, ys[2] = {rows, OUT};
+            float *x = (float *)malloc(sizeof(float) * (size_t)(rows * in));
+            float *y = (float *)malloc(sizeof(float) * (size_t)(rows * OUT));
+            float *dy = (float *)malloc(sizeof(float) * (size_t)(rows * OUT));
+            float *g1 = (float *)malloc(sizeof(float) * (size_t)(OUT * in + OUT));
+            if (!x || !y || !dy || !g1) {
+                CHECK(0);
+                free(x), free(y), free(dy), free(g1);
+                return;
+            }
+            mmt_fill_uniform(x, rows * in, 31, -1, 1);
+            mmt_fill_uniform(dy, rows * OUT, 32, -1, 1);
+            for (int32_t threads = 1; threads <= 2; threads++) {
+                mm_model_opts o;
+                mm_model *m = NULL;
+                mm_tensor *tx = NULL, *ty = NULL, *tdy = NULL;
+                float *g;
+                int64_t n = 0;
+                CHECK_OK(mm_model_opts_init(&o));
+                o.input_dim = in;
+                o.max_batch = rows;
+                o.n_threads = threads;
+                CHECK_OK(mm_model_create(&m, &o));
+                CHECK_OK(mm_model_add_dense(m, OUT, 1, MM_INIT_DEFAULT, 1.0));
+                CHECK_OK(mm_model_finalize(m));
+                CHECK_OK(mm_tensor_wrap(&tx, x, 2, xs, NULL));
+                CHECK_OK(mm_tensor_wrap(&ty, y, 2, ys, NULL));
+                CHECK_OK(mm_tensor_wrap(&tdy, dy, 2, ys, NULL));
+                CHECK_OK(mm_model_grads(m, &g, &n));
+                CHECK_EQ_I64(n, OUT * in + OUT);
+                for (int64_t i = 0; i < n; i++) g[i] = 0.25f; /* backward accumulates */
+                CHECK_OK(mm_model_forward(m, tx, ty));
+                CHECK_OK(mm_model_backward(m, tdy, NULL));
+                for (int64_t j = 0; j < OUT; j++) {
+                    double sb = 0.0;
+                    for (int64_t i = 0; i < in; i++) {
+                        double s = 0.25, mag = 0.25;
+                        for (int64_t r = 0; r < rows; r++) {
+                            s += (double)dy[r * OUT + j] * x[r * in + i];
+                            mag += fabs((double)dy[r * OUT + j] * x[r * in + i]);
+                        }
+                        CHECK(fabs(g[j * in + i] - s) <= (double)(rows + 1) * 0x1p-24 * mag);
+                    }
+                    for (int64_t r = 0; r < rows; r++) sb += dy[r * OUT + j];
+                    CHECK(g[OUT * in + j] == 0.25f + (float)sb); /* same float64 order */
+                }
+                if (threads == 1)
+                    memcpy(g1, g, sizeof(float) * (size_t)n);
+                else
+                    CHECK(memcmp(g1, g, sizeof(float) * (size_t)n) == 0);
+                mm_tensor_free(tx);
+                mm_tensor_free(ty);
+                mm_tensor_free(tdy);
+                mm_model_free(m);
+            }
+            free(x), free(y), free(dy), free(g1);
+        }
+}
+
 static void test_activation_grad(void)
 {
     static const char *names[] = {"",     "relu", "tanh",     "sigmoid", "gelu",
@@ -624,6 +696,7 @@ done:
 void suite_model(void)
 {
     mmt_run("model_dense_grad", test_dense_grad);
+    mmt_run("model_dense_weight_grad_shapes", test_dense_weight_grad_shapes);
     mmt_run("model_fused_epilogue", test_fused_epilogue);
     mmt_run("model_activation_grad", test_activation_grad);
     mmt_run("model_activation_alone", test_activation_alone);

@@ -428,63 +428,83 @@ static void test_determinism_threads(void)
 }
 
 /* A model large enough for the threaded paths (GEMMs above the 2^20 multiply-add threshold,
- * optimizer chunks of 8192 parameters) trains bitwise the same with 1, 2, 3 and 4 threads, and
- * its training steps allocate nothing. */
+ * bias gradients of at least 2^15 elements, optimizer and norm chunks of 8192 parameters,
+ * zero_grad in pieces) trains bitwise the same with 1, 2, 3 and 4 threads, with and without
+ * clipping (the norm's chunk sums run with the dry pass, or before it), and its training steps
+ * allocate nothing: parameters, gradients and the reported gradient norm are compared. */
 static void test_threads_train_bitwise(void)
 {
-    enum { B = 64, IN = 5, H = 300, OUT = 3, STEPS = 3 };
+    enum { B = 128, IN = 5, H = 300, OUT = 3, STEPS = 3 };
     static float x[B * IN], y[B * OUT], dy[B * OUT];
-    float *p1 = NULL;
     int64_t xs[2] = {B, IN}, ys[2] = {B, OUT}, n = 0;
     mm_tensor *tx = NULL, *ty = NULL, *tdy = NULL;
     mmt_fill_uniform(x, B * IN, 11, -1, 1);
     CHECK_OK(mm_tensor_wrap(&tx, x, 2, xs, NULL));
     CHECK_OK(mm_tensor_wrap(&ty, y, 2, ys, NULL));
     CHECK_OK(mm_tensor_wrap(&tdy, dy, 2, ys, NULL));
-    for (int32_t threads = 1; threads <= 4; threads++) {
-        mm_model_opts o;
-        mm_model *m = NULL;
-        mm_allocator al;
-        mmt_counter cnt;
-        int64_t allocs;
-        float *p;
-        mmt_counting_allocator(&al, &cnt, -1);
-        CHECK_OK(mm_model_opts_init(&o));
-        o.alloc = &al;
-        o.input_dim = IN;
-        o.max_batch = B;
-        o.seed = 5;
-        o.n_threads = threads;
-        CHECK_OK(mm_model_create(&m, &o));
-        CHECK_OK(mm_model_add_dense(m, H, 1, MM_INIT_DEFAULT, 1.0));
-        CHECK_OK(mm_model_add_activation(m, MM_ACT_RELU));
-        CHECK_OK(mm_model_add_dense(m, H, 1, MM_INIT_DEFAULT, 1.0));
-        CHECK_OK(mm_model_add_activation(m, MM_ACT_TANH));
-        CHECK_OK(mm_model_add_dense(m, OUT, 1, MM_INIT_DEFAULT, 1.0));
-        CHECK_OK(mm_model_finalize(m));
-        CHECK_OK(mm_model_set_optimizer(m, MM_OPT_ADAM));
-        allocs = cnt.n_alloc;
-        for (int s = 0; s < STEPS; s++) {
-            CHECK_OK(mm_model_zero_grad(m));
-            CHECK_OK(mm_model_forward(m, tx, ty));
-            for (int i = 0; i < B * OUT; i++) dy[i] = 0.01f * (y[i] - 0.1f * (float)(i % 5));
-            CHECK_OK(mm_model_backward(m, tdy, NULL));
-            CHECK_OK(mm_model_step(m));
+    for (int clip = 0; clip < 2; clip++) {
+        float *p1 = NULL, *g1 = NULL;
+        double norm1 = -1.0, clipped = 0.0;
+        for (int32_t threads = 1; threads <= 4; threads++) {
+            mm_model_opts o;
+            mm_model *m = NULL;
+            mm_allocator al;
+            mmt_counter cnt;
+            int64_t allocs;
+            float *p, *g;
+            double norm = -1.0;
+            mmt_counting_allocator(&al, &cnt, -1);
+            CHECK_OK(mm_model_opts_init(&o));
+            o.alloc = &al;
+            o.input_dim = IN;
+            o.max_batch = B;
+            o.seed = 5;
+            o.n_threads = threads;
+            CHECK_OK(mm_model_create(&m, &o));
+            CHECK_OK(mm_model_add_dense(m, H, 1, MM_INIT_DEFAULT, 1.0));
+            CHECK_OK(mm_model_add_activation(m, MM_ACT_RELU));
+            CHECK_OK(mm_model_add_dense(m, H, 1, MM_INIT_DEFAULT, 1.0));
+            CHECK_OK(mm_model_add_activation(m, MM_ACT_TANH));
+            CHECK_OK(mm_model_add_dense(m, OUT, 1, MM_INIT_DEFAULT, 1.0));
+            CHECK_OK(mm_model_finalize(m));
+            CHECK_OK(mm_model_set_optimizer(m, MM_OPT_ADAM));
+            if (clip) CHECK_OK(mm_model_set_f64(m, MM_MODEL_MAX_GRAD_NORM, 0.01));
+            allocs = cnt.n_alloc;
+            for (int s = 0; s < STEPS; s++) {
+                CHECK_OK(mm_model_zero_grad(m));
+                CHECK_OK(mm_model_forward(m, tx, ty));
+                for (int i = 0; i < B * OUT; i++) dy[i] = 0.01f * (y[i] - 0.1f * (float)(i % 5));
+                CHECK_OK(mm_model_backward(m, tdy, NULL));
+                CHECK_OK(mm_model_step(m));
+            }
+            CHECK_EQ_I64(cnt.n_alloc, allocs);
+            CHECK_OK(mm_model_params(m, &p, &n));
+            CHECK_OK(mm_model_grads(m, &g, NULL));
+            CHECK_OK(mm_model_get_f64(m, MM_MODEL_STAT_GRAD_NORM, &norm));
+            if (threads == 1) {
+                p1 = (float *)malloc(sizeof(float) * (size_t)n);
+                g1 = (float *)malloc(sizeof(float) * (size_t)n);
+                CHECK(p1 != NULL && g1 != NULL);
+                if (p1 && g1) {
+                    memcpy(p1, p, sizeof(float) * (size_t)n);
+                    memcpy(g1, g, sizeof(float) * (size_t)n);
+                }
+                norm1 = norm;
+                CHECK_OK(mm_model_get_f64(m, MM_MODEL_STAT_CLIPPED, &clipped));
+                CHECK(clipped == (double)clip);
+            } else if (p1 && g1 &&
+                       (memcmp(p1, p, sizeof(float) * (size_t)n) != 0 ||
+                        memcmp(g1, g, sizeof(float) * (size_t)n) != 0 || norm != norm1)) {
+                mmt_fail(__FILE__, __LINE__, "%d threads train differently from 1 (clip %d)",
+                         (int)threads, clip);
+            }
+            mm_model_free(m);
+            CHECK_EQ_I64(cnt.live_bytes, 0);
         }
-        CHECK_EQ_I64(cnt.n_alloc, allocs);
-        CHECK_OK(mm_model_params(m, &p, &n));
-        if (threads == 1) {
-            p1 = (float *)malloc(sizeof(float) * (size_t)n);
-            CHECK(p1 != NULL);
-            if (p1) memcpy(p1, p, sizeof(float) * (size_t)n);
-        } else if (p1 && memcmp(p1, p, sizeof(float) * (size_t)n) != 0) {
-            mmt_fail(__FILE__, __LINE__, "%d threads train differently from 1", (int)threads);
-        }
-        mm_model_free(m);
-        CHECK_EQ_I64(cnt.live_bytes, 0);
+        free(p1);
+        free(g1);
     }
-    CHECK(n > 2 * 8192);
-    free(p1);
+    CHECK(n > 2 * 16384);
     mm_tensor_free(tx);
     mm_tensor_free(ty);
     mm_tensor_free(tdy);

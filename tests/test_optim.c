@@ -102,6 +102,75 @@ static void test_clip(void)
     mm_model_free(b);
 }
 
+/* The documented 8-lane float64 sum of squares of n floats (mmi_sumsq_f64). */
+static double sumsq_lanes(const float *x, int64_t n)
+{
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t i = 0; i < n; i++) lane[i % 8] += (double)x[i] * (double)x[i];
+    return ((lane[0] + lane[4]) + (lane[1] + lane[5])) +
+           ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+}
+
+/* The gradient norm of a model with layers of several 8192-parameter chunks (and a frozen one),
+ * on 1 and 2 threads, with clipping (its own pass before the update) and without (the norm's
+ * sums share the dry pass): (1) bitwise the documented order (each chunk's 8-lane sum, a
+ * layer's chunks added in order, then the trainable layers in order), the same for every thread
+ * count; (2) within n * DBL_EPSILON (relative) of a long double reference: a float64 sum of n
+ * non-negative terms is off by at most (n - 1) * 2^-53 of the sum whatever the order, and the
+ * square root halves that, so the bound holds for any order and catches a wrong term. */
+static void test_grad_norm_chunks(void)
+{
+    enum { IN = 100, H1 = 300, H2 = 70, CHUNK = 8192 };
+    for (int threads = 1; threads <= 2; threads++)
+        for (int clip = 0; clip < 2; clip++) {
+            mm_model_opts o;
+            mm_model *m = NULL;
+            float *g;
+            int64_t n = 0, off = 0, n_train = 0;
+            int64_t sizes[3] = {(int64_t)H1 * IN + H1, (int64_t)H2 * H1 + H2, (int64_t)H2 + 1};
+            double want = 0.0, got = -1.0;
+            long double ref = 0.0L;
+            CHECK_OK(mm_model_opts_init(&o));
+            o.input_dim = IN;
+            o.n_threads = threads;
+            CHECK_OK(mm_model_create(&m, &o));
+            CHECK_OK(mm_model_add_dense(m, H1, 1, MM_INIT_DEFAULT, 1.0)); /* 30300: 4 chunks */
+            CHECK_OK(mm_model_add_activation(m, MM_ACT_TANH));
+            CHECK_OK(mm_model_add_dense(m, H2, 1, MM_INIT_DEFAULT, 1.0)); /* 21070, frozen */
+            CHECK_OK(mm_model_add_activation(m, MM_ACT_TANH));
+            CHECK_OK(mm_model_add_dense(m, 1, 1, MM_INIT_DEFAULT, 1.0)); /* 71: 1 chunk */
+            CHECK_OK(mm_model_finalize(m));
+            CHECK_OK(mm_model_freeze(m, 2, 1, 1));
+            CHECK_OK(mm_model_set_optimizer(m, MM_OPT_SGD));
+            CHECK_OK(mm_model_set_f64(m, MM_MODEL_LR, 1e-6));
+            if (clip) CHECK_OK(mm_model_set_f64(m, MM_MODEL_MAX_GRAD_NORM, 1e-3));
+            CHECK_OK(mm_model_grads(m, &g, &n));
+            mmt_fill_uniform(g, n, 77, -3, 3);
+            for (int l = 0; l < 3; l++) {
+                double s = 0.0;
+                if (l != 1) {
+                    for (int64_t c = 0; c * CHUNK < sizes[l]; c++) {
+                        int64_t len = sizes[l] - c * CHUNK < CHUNK ? sizes[l] - c * CHUNK : CHUNK;
+                        double cs = sumsq_lanes(g + off + c * CHUNK, len);
+                        s = c == 0 ? cs : s + cs;
+                    }
+                    for (int64_t i = 0; i < sizes[l]; i++)
+                        ref += (long double)g[off + i] * (long double)g[off + i];
+                    n_train += sizes[l];
+                    want += s;
+                }
+                off += sizes[l];
+            }
+            CHECK_EQ_I64(off, n);
+            CHECK_OK(mm_model_step(m));
+            CHECK_OK(mm_model_get_f64(m, MM_MODEL_STAT_GRAD_NORM, &got));
+            CHECK(got == sqrt(want));
+            CHECK(fabsl((long double)got - sqrtl(ref)) <=
+                  (long double)n_train * DBL_EPSILON * sqrtl(ref));
+            mm_model_free(m);
+        }
+}
+
 /* A NaN or Inf gradient is refused with MM_E_NUMERIC; parameters and optimizer state stay
  * as they were: continuing gives exactly what a model that never saw the bad step gives. */
 static void test_refuse_nonfinite(void)
@@ -547,6 +616,7 @@ void suite_optim(void)
     mmt_run("optim_kernel_avx512", test_kernel_avx512);
     mmt_run("optim_torch_parity", test_torch_parity);
     mmt_run("optim_clip", test_clip);
+    mmt_run("optim_grad_norm_chunks", test_grad_norm_chunks);
     mmt_run("optim_refuse_nonfinite", test_refuse_nonfinite);
     mmt_run("optim_kernel_nonfinite", test_kernel_nonfinite);
     mmt_run("optim_kernel_adam_dry_bound", test_kernel_adam_dry_bound);

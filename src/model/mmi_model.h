@@ -173,7 +173,12 @@ typedef struct mmi_optim {
     const char *slot_name[MMI_OPT_MAX_SLOTS];
     int64_t *layer_t;  /* n_layers step counts */
     int32_t *buf_init; /* n_layers flags (SGD momentum) */
-    void *block;       /* one allocation holding all of the above */
+    /* mm_model_step's scratch (never copied or saved): the float64 sums of squared gradients,
+     * one per chunk of a layer (optim.c, STEP_CHUNK), and each layer's kernel arguments for
+     * the pass being run. */
+    double *chunk_sq;        /* one per chunk of every layer's parameters */
+    struct mmi_opt_args *la; /* n_layers entries */
+    void *block;             /* one allocation holding all of the above */
     size_t block_size;
     /* statistics */
     int64_t steps;         /* successful mm_model_step calls since mm_model_set_optimizer */

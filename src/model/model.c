@@ -398,12 +398,30 @@ MM_API int mm_model_grads(mm_model *m, float **data, int64_t *n)
     return flat_view(m, m ? m->grads : NULL, data, n, "mm_model_grads");
 }
 
+/* zero_grad clears the gradients in pieces of ZERO_CHUNK floats over the pool once there are
+ * at least two of them. */
+#define ZERO_CHUNK 16384
+
+static void zero_task(void *ctx, int64_t t, int64_t n)
+{
+    const mm_model *m = (const mm_model *)ctx;
+    int64_t lo = t * ZERO_CHUNK,
+            len = m->n_params - lo < ZERO_CHUNK ? m->n_params - lo : ZERO_CHUNK;
+    (void)n;
+    memset(m->grads + lo, 0, (size_t)len * sizeof(float));
+}
+
 MM_API int mm_model_zero_grad(mm_model *m)
 {
     int rc;
+    int64_t tasks;
     if (!m) return MM_E_INVALID_ARG;
     if ((rc = need_final(m, "mm_model_zero_grad")) != MM_OK) return rc;
-    memset(m->grads, 0, (size_t)m->n_params * sizeof(float));
+    tasks = (m->n_params + ZERO_CHUNK - 1) / ZERO_CHUNK;
+    if (tasks > 1 && m->pool)
+        mmi_pool_run(m->pool, zero_task, m, tasks);
+    else
+        memset(m->grads, 0, (size_t)m->n_params * sizeof(float));
     return MM_OK;
 }
 

@@ -80,14 +80,30 @@ void mmi_optim_free(mm_model *m)
     memset(&m->opt, 0, sizeof m->opt);
 }
 
+/* Parameters per pool task of a step: a multiple of 64, so every chunk starts where the whole
+ * slice's vector loop would be at that element (same lanes, same tail), and the update is
+ * bitwise the same for every thread count. The gradient norm sums each chunk on its own (see
+ * grad_sumsq), so this is also part of the norm's definition: changing it changes the
+ * reported norm's last bits. */
+#define STEP_CHUNK 8192
+
+static int64_t layer_chunks(const mmi_layer *l)
+{
+    return (l->n_params + STEP_CHUNK - 1) / STEP_CHUNK;
+}
+
 /* Builds a zeroed optimizer of the given kind in *o (allocating its block). */
 static int optim_alloc(mm_model *m, mmi_optim *o, int32_t kind, const char *fn)
 {
     const opt_kind *k = find_kind(kind);
     size_t slot_bytes = mmi_align_up((size_t)m->n_params * sizeof(float)), total, tail;
+    size_t n_chunks = 0;
     unsigned char *b;
     memset(o, 0, sizeof *o);
-    tail = (size_t)m->n_layers * (sizeof(int64_t) + sizeof(int32_t));
+    for (int32_t i = 0; i < m->n_layers; i++) n_chunks += (size_t)layer_chunks(&m->layers[i]);
+    /* layer_t, chunk_sq, la, then buf_init (the 8-byte aligned members first) */
+    tail = (size_t)m->n_layers * (sizeof(int64_t) + sizeof(mmi_opt_args) + sizeof(int32_t)) +
+           n_chunks * sizeof(double);
     if (!slot_bytes || mmi_mul_size(&total, slot_bytes, (size_t)k->n_slots) ||
         mmi_add_size(&total, total, tail))
         return mmi_fail(&m->err, MM_E_RANGE, "%s: optimizer state size overflows", fn);
@@ -102,7 +118,9 @@ static int optim_alloc(mm_model *m, mmi_optim *o, int32_t kind, const char *fn)
         o->slot_name[s] = k->slots[s];
     }
     o->layer_t = (int64_t *)(b + (size_t)k->n_slots * slot_bytes);
-    o->buf_init = (int32_t *)(o->layer_t + m->n_layers);
+    o->chunk_sq = (double *)(o->layer_t + m->n_layers);
+    o->la = (mmi_opt_args *)(o->chunk_sq + n_chunks);
+    o->buf_init = (int32_t *)(o->la + m->n_layers);
     set_defaults(o, kind);
     return MM_OK;
 }
@@ -227,24 +245,6 @@ MM_API int mm_model_get_f64(const mm_model *cm, int32_t id, double *v)
 
 /* ---- step -------------------------------------------------------------------------------- */
 
-/* Sum of squared gradients of the trainable layers in float64; *bad = first layer holding a
- * non-finite value (-1 if none). */
-static double grad_sumsq(const mm_model *m, int32_t *bad)
-{
-    double total = 0.0;
-    *bad = -1;
-    for (int32_t i = 0; i < m->n_layers; i++) {
-        const mmi_layer *l = &m->layers[i];
-        double s;
-        if (l->frozen) continue;
-        s = mmi_sumsq_f64(m->grads + l->param_offset, l->n_params);
-        /* Finite floats cannot overflow a double sum of squares, so this finds NaN/Inf. */
-        if (!isfinite(s) && *bad < 0) *bad = i;
-        total += s;
-    }
-    return total;
-}
-
 static int check_config(mm_model *m, const char *fn)
 {
     int sgd = m->opt.kind == MM_OPT_SGD || m->opt.kind == MM_OPT_MOMENTUM;
@@ -307,16 +307,17 @@ static void layer_args(const mm_model *m, int32_t i, float scale, int64_t t, mmi
     }
 }
 
-/* Parameters per pool task of a step: a multiple of 64, so every chunk starts where the whole
- * slice's vector loop would be at that element (same lanes, same tail), and the update is
- * bitwise the same for every thread count. */
-#define STEP_CHUNK 8192
-
 typedef struct step_job {
-    int32_t kind;
-    mmi_opt_args u; /* the whole layer's slice */
-    _Atomic int bad;
+    mm_model *m;
+    int sumsq;           /* store each chunk's float64 sum of squared gradients */
+    int update;          /* 0: none, 1: dry (judge only), 2: commit */
+    _Atomic int32_t bad; /* lowest layer whose update would store Inf or NaN; n_layers: none */
 } step_job;
+
+static int trainable(const mm_model *m, int32_t i)
+{
+    return !m->layers[i].frozen && m->layers[i].n_params > 0;
+}
 
 static int run_update(int32_t kind, const mmi_opt_args *u)
 {
@@ -332,47 +333,97 @@ static int run_update(int32_t kind, const mmi_opt_args *u)
     }
 }
 
-/* Chunk c of the layer's slice. */
-static void step_task(void *ctx, int64_t c, int64_t n)
+/* Task t of a pass covers the trainable layers' parameters in STEP_CHUNK chunks, layer after
+ * layer: finds its layer (a scan; a task is thousands of parameters) and first element. */
+static int32_t task_layer(const mm_model *m, int64_t t, int64_t *lo)
+{
+    for (int32_t i = 0; i < m->n_layers; i++) {
+        int64_t c;
+        if (!trainable(m, i)) continue;
+        if (t < (c = layer_chunks(&m->layers[i]))) {
+            *lo = t * STEP_CHUNK;
+            return i;
+        }
+        t -= c;
+    }
+    MMI_ASSERT(0);
+    return 0;
+}
+
+static void step_task(void *ctx, int64_t t, int64_t n)
 {
     step_job *j = (step_job *)ctx;
-    mmi_opt_args u = j->u;
-    int64_t lo = c * STEP_CHUNK;
+    const mm_model *m = j->m;
+    int64_t lo = 0, len;
+    int32_t i = task_layer(m, t, &lo), seen;
     (void)n;
-    u.p += lo;
-    u.g += lo;
-    u.s0 += lo;
-    if (u.s1) u.s1 += lo;
-    if (u.s2) u.s2 += lo;
-    u.n = j->u.n - lo < STEP_CHUNK ? j->u.n - lo : STEP_CHUNK;
-    if (run_update(j->kind, &u)) atomic_store(&j->bad, 1);
-}
-
-/* Runs layer i's update (torch increments the step before using it), in chunks over the
- * model's pool; dry: judge only, store nothing. Returns 1 if a stored value would be Inf or
- * NaN. */
-static int update_layer(mm_model *m, int32_t i, float scale, int dry)
-{
-    mmi_optim *o = &m->opt;
-    step_job j;
-    int64_t chunks;
-    j.kind = o->kind;
-    layer_args(m, i, scale, o->layer_t[i] + 1, &j.u);
-    j.u.dry = dry;
-    atomic_init(&j.bad, 0);
-    chunks = (j.u.n + STEP_CHUNK - 1) / STEP_CHUNK;
-    mmi_pool_run(chunks > 1 ? m->pool : NULL, step_task, &j, chunks);
-    if (!dry) {
-        o->layer_t[i]++;
-        if ((o->kind == MM_OPT_SGD || o->kind == MM_OPT_MOMENTUM) && j.u.a != 0.0f)
-            o->buf_init[i] = 1;
+    len = m->layers[i].n_params - lo < STEP_CHUNK ? m->layers[i].n_params - lo : STEP_CHUNK;
+    if (j->sumsq)
+        m->opt.chunk_sq[t] = mmi_sumsq_f64(m->grads + m->layers[i].param_offset + lo, len);
+    if (j->update) {
+        mmi_opt_args u = m->opt.la[i];
+        u.p += lo;
+        u.g += lo;
+        u.s0 += lo;
+        if (u.s1) u.s1 += lo;
+        if (u.s2) u.s2 += lo;
+        u.n = len;
+        u.dry = j->update == 1;
+        if (run_update(m->opt.kind, &u)) {
+            seen = atomic_load(&j->bad);
+            while (i < seen && !atomic_compare_exchange_weak(&j->bad, &seen, i)) {
+            }
+        }
     }
-    return atomic_load(&j.bad);
 }
 
-static int trainable(const mm_model *m, int32_t i)
+/* One pass over the n_tasks chunks (n_params parameters) of the trainable layers: on the pool
+ * when there are at least two whole chunks (below that a wake-up costs more than the pass
+ * saves), else inline; which thread runs a chunk never changes its bits. Returns the lowest
+ * layer whose update would store Inf or NaN, or -1. */
+static int32_t run_pass(mm_model *m, int64_t n_tasks, int64_t n_params, int sumsq, int update)
 {
-    return !m->layers[i].frozen && m->layers[i].n_params > 0;
+    step_job j;
+    int32_t bad;
+    j.m = m;
+    j.sumsq = sumsq;
+    j.update = update;
+    atomic_init(&j.bad, m->n_layers);
+    mmi_pool_run(n_params >= 2 * STEP_CHUNK ? m->pool : NULL, step_task, &j, n_tasks);
+    bad = atomic_load(&j.bad);
+    return bad < m->n_layers ? bad : -1;
+}
+
+/* Each trainable layer's kernel arguments for this step (torch increments the step count
+ * before using it). */
+static void pass_args(mm_model *m, float scale)
+{
+    for (int32_t i = 0; i < m->n_layers; i++)
+        if (trainable(m, i)) layer_args(m, i, scale, m->opt.layer_t[i] + 1, &m->opt.la[i]);
+}
+
+/* The float64 sum of squared gradients of the trainable layers from a pass's chunk sums (each
+ * in the fixed 8-lane order of mmi_sumsq_f64): a layer's chunks added in order, then the
+ * layers in order, the same for every thread count. *bad = first layer holding a non-finite
+ * value (-1 if none). */
+static double grad_sumsq(const mm_model *m, int32_t *bad)
+{
+    double total = 0.0;
+    int64_t t = 0;
+    *bad = -1;
+    for (int32_t i = 0; i < m->n_layers; i++) {
+        double s;
+        int64_t c;
+        if (!trainable(m, i)) continue;
+        c = layer_chunks(&m->layers[i]);
+        s = m->opt.chunk_sq[t];
+        for (int64_t k = 1; k < c; k++) s += m->opt.chunk_sq[t + k];
+        t += c;
+        /* Finite floats cannot overflow a double sum of squares, so this finds NaN/Inf. */
+        if (!isfinite(s) && *bad < 0) *bad = i;
+        total += s;
+    }
+    return total;
 }
 
 MM_API int mm_model_step(mm_model *m)
@@ -380,37 +431,54 @@ MM_API int mm_model_step(mm_model *m)
     const char *fn = "mm_model_step";
     double norm, max_norm;
     float scale = 1.0f;
-    int32_t bad, clipped = 0;
-    int rc;
+    int32_t bad, bad_update, clipped = 0;
+    int64_t n_tasks = 0, n_params = 0;
+    int fused, rc;
     if (!m) return MM_E_INVALID_ARG;
     if (m->comm && (rc = mmi_model_comm_average(m, fn)) != MM_OK) return rc; /* data-parallel */
     if (!m->opt.kind)
         return mmi_fail(&m->err, MM_E_STATE, "%s: call mm_model_set_optimizer first", fn);
     if ((rc = check_config(m, fn)) != MM_OK) return rc;
+    for (int32_t i = 0; i < m->n_layers; i++)
+        if (trainable(m, i)) {
+            n_tasks += layer_chunks(&m->layers[i]);
+            n_params += m->layers[i].n_params;
+        }
+    max_norm = H(m, MM_MODEL_MAX_GRAD_NORM);
+    /* A dry pass first: finite gradients can still give a non-finite result (eps = 0 on a
+     * zero-gradient coordinate is 0/0, lr * g can overflow). The commit pass repeats the same
+     * float operations, so what the dry pass judged finite is what gets stored. Without
+     * clipping the scale is 1 whatever the norm, so the dry pass shares the pass that sums the
+     * norm's chunks (a non-finite gradient is still the failure reported). */
+    fused = !(max_norm > 0.0);
+    if (fused) pass_args(m, 1.0f);
+    bad_update = run_pass(m, n_tasks, n_params, 1, fused);
     norm = sqrt(grad_sumsq(m, &bad));
     if (bad >= 0)
         return mmi_fail(&m->err, MM_E_NUMERIC,
                         "%s: the gradient of layer %d (%s) holds NaN or "
                         "Inf; nothing was updated",
                         fn, (int)bad, mmi_layer_label(&m->layers[bad]));
-    max_norm = H(m, MM_MODEL_MAX_GRAD_NORM);
-    if (max_norm > 0.0) {
+    if (!fused) {
         /* clip_grad_norm_: coefficient max_norm / (norm + 1e-6), clamped at 1. */
         double coef = max_norm / (norm + 1e-6);
         if (coef < 1.0) scale = (float)coef, clipped = 1;
+        pass_args(m, scale);
+        bad_update = run_pass(m, n_tasks, n_params, 0, 1);
     }
-    /* A dry pass first: finite gradients can still give a non-finite result (eps = 0 on a
-     * zero-gradient coordinate is 0/0, lr * g can overflow). The commit pass repeats the same
-     * float operations, so what the dry pass judged finite is what gets stored. */
-    for (int32_t i = 0; i < m->n_layers; i++)
-        if (trainable(m, i) && update_layer(m, i, scale, 1))
-            return mmi_fail(&m->err, MM_E_NUMERIC,
-                            "%s: the update of layer %d (%s) would make "
-                            "a parameter or optimizer state Inf or NaN (eps 0 with a zero "
-                            "gradient, or lr too large?); nothing was updated",
-                            fn, (int)i, mmi_layer_label(&m->layers[i]));
-    for (int32_t i = 0; i < m->n_layers; i++)
-        if (trainable(m, i)) (void)update_layer(m, i, scale, 0);
+    if (bad_update >= 0)
+        return mmi_fail(&m->err, MM_E_NUMERIC,
+                        "%s: the update of layer %d (%s) would make "
+                        "a parameter or optimizer state Inf or NaN (eps 0 with a zero "
+                        "gradient, or lr too large?); nothing was updated",
+                        fn, (int)bad_update, mmi_layer_label(&m->layers[bad_update]));
+    (void)run_pass(m, n_tasks, n_params, 0, 2);
+    for (int32_t i = 0; i < m->n_layers; i++) {
+        if (!trainable(m, i)) continue;
+        m->opt.layer_t[i]++;
+        if ((m->opt.kind == MM_OPT_SGD || m->opt.kind == MM_OPT_MOMENTUM) && m->opt.la[i].a != 0.0f)
+            m->opt.buf_init[i] = 1;
+    }
     m->opt.last_grad_norm = norm;
     m->opt.last_clipped = clipped;
     m->opt.steps++;

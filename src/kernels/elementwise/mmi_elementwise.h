@@ -63,6 +63,9 @@ int mmi_rmsprop_update(const mmi_opt_args *u);
 void mmi_add_rows(float *y, const float *b, int64_t rows, int64_t n);
 /* acc[j] += sum over r of x[r, j] in float64, rows added in order. */
 void mmi_colsum_f64(const float *x, int64_t rows, int64_t n, double *acc);
+/* The same over an n-column slice of rows ld floats apart (x[r, j] at x[r * ld + j], ld >= n);
+ * each column's sum is the one mmi_colsum_f64 gives it, whichever slice holds it. */
+void mmi_colsum_f64_ld(const float *x, int64_t rows, int64_t n, int64_t ld, double *acc);
 /* Sum of squares in float64 (lane i % 8 accumulates element i; lanes summed pairwise). A NaN or
  * Inf element makes the result non-finite; finite floats cannot overflow it. */
 double mmi_sumsq_f64(const float *x, int64_t n);
@@ -101,7 +104,7 @@ typedef struct mmi_elementwise_isa {
     int (*adam_update)(const mmi_opt_args *u, int *nonfinite);
     int (*rmsprop_update)(const mmi_opt_args *u, int *nonfinite);
     int (*add_rows)(float *y, const float *b, int64_t rows, int64_t n);
-    int (*colsum_f64)(const float *x, int64_t rows, int64_t n, double *acc);
+    int (*colsum_f64)(const float *x, int64_t rows, int64_t n, int64_t ld, double *acc);
     int (*sumsq_f64)(const float *x, int64_t n, double *out);
     /* NULL where a path has no body of its own: the portable loop runs */
     int (*lerp)(float *d, const float *s, int64_t n, float keep, float take);
@@ -147,7 +150,7 @@ int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const fl
 int mmi_adam_update_avx2(const mmi_opt_args *u, int *nonfinite);
 int mmi_rmsprop_update_avx2(const mmi_opt_args *u, int *nonfinite);
 int mmi_add_rows_avx2(float *y, const float *b, int64_t rows, int64_t n);
-int mmi_colsum_f64_avx2(const float *x, int64_t rows, int64_t n, double *acc);
+int mmi_colsum_f64_avx2(const float *x, int64_t rows, int64_t n, int64_t ld, double *acc);
 int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out);
 int mmi_lerp_avx2(float *d, const float *s, int64_t n, float keep, float take);
 
@@ -159,7 +162,7 @@ int mmi_act_backward_avx512(int32_t kind, const float *x, const float *y, const 
 int mmi_adam_update_avx512(const mmi_opt_args *u, int *nonfinite);
 int mmi_rmsprop_update_avx512(const mmi_opt_args *u, int *nonfinite);
 int mmi_add_rows_avx512(float *y, const float *b, int64_t rows, int64_t n);
-int mmi_colsum_f64_avx512(const float *x, int64_t rows, int64_t n, double *acc);
+int mmi_colsum_f64_avx512(const float *x, int64_t rows, int64_t n, int64_t ld, double *acc);
 int mmi_sumsq_f64_avx512(const float *x, int64_t n, double *out);
 int mmi_lerp_avx512(float *d, const float *s, int64_t n, float keep, float take);
 int mmi_bias_act_rows_avx512(float *z, const float *b, float *ya, int32_t kind, int64_t rows,

@@ -15,10 +15,15 @@ void mmi_add_rows(float *y, const float *b, int64_t rows, int64_t n)
 
 void mmi_colsum_f64(const float *x, int64_t rows, int64_t n, double *acc)
 {
+    mmi_colsum_f64_ld(x, rows, n, n, acc);
+}
+
+void mmi_colsum_f64_ld(const float *x, int64_t rows, int64_t n, int64_t ld, double *acc)
+{
     const mmi_elementwise_isa *v = mmi_elementwise_isa_get();
-    MMI_ASSERT(rows >= 0 && n >= 0 && (rows == 0 || n == 0 || (x && acc)));
-    if (v && v->colsum_f64(x, rows, n, acc)) return;
-    for (int64_t r = 0; r < rows; r++, x += n)
+    MMI_ASSERT(rows >= 0 && n >= 0 && ld >= n && (rows == 0 || n == 0 || (x && acc)));
+    if (v && v->colsum_f64(x, rows, n, ld, acc)) return;
+    for (int64_t r = 0; r < rows; r++, x += ld)
         for (int64_t j = 0; j < n; j++) acc[j] += (double)x[j];
 }
 

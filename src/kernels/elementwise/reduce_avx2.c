@@ -18,14 +18,14 @@ int mmi_add_rows_avx2(float *y, const float *b, int64_t rows, int64_t n)
     return 1;
 }
 
-int mmi_colsum_f64_avx2(const float *x, int64_t rows, int64_t n, double *acc)
+int mmi_colsum_f64_avx2(const float *x, int64_t rows, int64_t n, int64_t ld, double *acc)
 {
     int64_t j = 0;
     /* 8 columns at a time, all rows, in row order: each column's sum is the portable one. */
     for (; j + 8 <= n; j += 8) {
         __m256d lo = _mm256_loadu_pd(acc + j), hi = _mm256_loadu_pd(acc + j + 4);
         for (int64_t r = 0; r < rows; r++) {
-            __m256 v = _mm256_loadu_ps(x + r * n + j);
+            __m256 v = _mm256_loadu_ps(x + r * ld + j);
             lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
             hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
         }
@@ -33,7 +33,7 @@ int mmi_colsum_f64_avx2(const float *x, int64_t rows, int64_t n, double *acc)
         _mm256_storeu_pd(acc + j + 4, hi);
     }
     for (int64_t r = 0; r < rows && j < n; r++)
-        for (int64_t k = j; k < n; k++) acc[k] += (double)x[r * n + k];
+        for (int64_t k = j; k < n; k++) acc[k] += (double)x[r * ld + k];
     return 1;
 }
 

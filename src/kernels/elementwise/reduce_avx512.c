@@ -22,7 +22,7 @@ int mmi_add_rows_avx512(float *y, const float *b, int64_t rows, int64_t n)
     return 1;
 }
 
-int mmi_colsum_f64_avx512(const float *x, int64_t rows, int64_t n, double *acc)
+int mmi_colsum_f64_avx512(const float *x, int64_t rows, int64_t n, int64_t ld, double *acc)
 {
     for (int64_t j = 0; j < n; j += 16) {
         __mmask16 k = mmi_mask16(n - j);
@@ -30,7 +30,7 @@ int mmi_colsum_f64_avx512(const float *x, int64_t rows, int64_t n, double *acc)
         __m512d lo = _mm512_maskz_loadu_pd(klo, acc + j),
                 hi = _mm512_maskz_loadu_pd(khi, acc + j + 8);
         for (int64_t r = 0; r < rows; r++)
-            mmi_add_pd512(&lo, &hi, _mm512_maskz_loadu_ps(k, x + r * n + j));
+            mmi_add_pd512(&lo, &hi, _mm512_maskz_loadu_ps(k, x + r * ld + j));
         _mm512_mask_storeu_pd(acc + j, klo, lo);
         _mm512_mask_storeu_pd(acc + j + 8, khi, hi);
     }
