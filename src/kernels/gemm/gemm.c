@@ -190,6 +190,13 @@ static void run_direct(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, in
     }
 }
 
+/* Whether set u runs its own small_nt kernel on an m x n x k shape of PATH_SMALL_NT (one row:
+ * a set without gemv keeps the copy or the dot path, cheaper than transposing B for one row). */
+static int own_small_nt(const mmi_gemm_ukr *u, int64_t m, int64_t k)
+{
+    return u->small_nt && m > 1 && k <= (int64_t)u->small_nt_k_per_row * m;
+}
+
 /* PATH_SMALL_NT: the set's small_nt, or op(B) copied as k x n, then the direct NN tile (one
  * thread: the shape is far below PAR_MIN_FMAS). */
 static void run_small_nt(const gemm_job *g)
@@ -198,7 +205,7 @@ static void run_small_nt(const gemm_job *g)
     gemm_job d = *g;
     const int64_t n = g->n, k = g->k, ldb = g->ldb;
     const float *b = g->b;
-    if (g->ukr->small_nt) {
+    if (own_small_nt(g->ukr, g->m, k)) {
         g->ukr->small_nt(k, g->m, n, g->a, g->lda, b, ldb, g->alpha, g->beta, g->c, g->ldc);
         finish(g, 0, g->m, 0, n);
         return;
@@ -392,8 +399,9 @@ static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_
     /* One row of A, NT: the set's gemv when it has one (a shape rule per set, so the path
      * still never depends on the thread count; no workspace, as dot and small NT). */
     if (m == 1 && !ta && tb && ukr->gemv) g.path = PATH_GEMV;
-    /* Small-k NT without the set's own kernel: the stack copy only where it pays. */
-    if (g.path == PATH_SMALL_NT && !ukr->small_nt &&
+    /* Small-k NT where the set's own kernel does not take it: the stack copy only where it
+     * pays. */
+    if (g.path == PATH_SMALL_NT && !own_small_nt(ukr, m, k) &&
         (k > SMALL_NT_COPY_K || k > SMALL_NT_FLOATS / n))
         g.path = PATH_DOT;
     g.m = m;
@@ -446,6 +454,14 @@ void mmi_gemm_native(int ta, int tb, int64_t m, int64_t n, int64_t k, float alph
 {
     gemm_with(mmi_gemm_ukr_for(mmi_simd_path_get()), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta,
               c, ldc, ws, pool, NULL);
+}
+
+int mmi_gemm_takes_small_nt(mmi_simd_path p, int64_t m, int64_t n, int64_t k)
+{
+    const mmi_gemm_ukr *u = mmi_gemm_ukr_for(p);
+    if (m < 1 || n < 1 || k < 1 || choose_path(0, 1, m, n, k) != PATH_SMALL_NT) return 0;
+    if (m == 1 && u->gemv) return 0;
+    return own_small_nt(u, m, k);
 }
 
 int mmi_gemm_on_path(mmi_simd_path p, int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
