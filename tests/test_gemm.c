@@ -833,15 +833,16 @@ static void test_gemm_small_nt(void)
     if (!any) mmt_skip("no available GEMM set has a small-k NT kernel (AVX2 and AVX-512 have one)");
 }
 
-/* The driver's choice for a few rows NT: the AVX2 set's small_nt up to 8 k steps per row of A
- * (longer k with few rows runs as dot products), the AVX-512 set's for every k <= 48 from two
- * rows (one row is its gemv), never on the portable set, never for one row or more than 8. */
+/* The driver's choice for a few rows NT: the AVX2 set's small_nt for k <= 16 and up to 8 k steps
+ * per row of A (longer k with few rows runs as dot products), the AVX-512 set's for every
+ * k <= 48 from two rows (one row is its gemv), never on the portable set or beyond 8 rows. */
 static void test_gemm_small_nt_choice(void)
 {
-    static const int64_t avx2_yes[][3] = {{8, 64, 18}, {2, 64, 16}, {3, 64, 24}, {4, 3, 32},
-                                          {6, 64, 48}, {8, 64, 48}, {2, 1, 1}};
+    static const int64_t avx2_yes[][3] = {{8, 64, 18}, {2, 64, 16}, {3, 64, 24},
+                                          {4, 3, 32},  {6, 64, 48}, {8, 64, 48},
+                                          {2, 1, 1},   {1, 64, 16}, {1, 64, 2}};
     static const int64_t avx2_no[][3] = {{2, 64, 17}, {3, 64, 25}, {5, 64, 41},
-                                         {1, 64, 8},  {9, 64, 18}, {8, 64, 49}};
+                                         {1, 64, 17}, {9, 64, 18}, {8, 64, 49}};
     static const int64_t avx512_yes[][3] = {{2, 64, 48}, {8, 64, 18}, {2, 5, 1}};
     static const int64_t avx512_no[][3] = {{1, 64, 18}, {9, 64, 18}, {8, 64, 49}};
     const mmi_gemm_ukr *u2 = mmi_gemm_ukr_avx2(), *u5 = mmi_gemm_ukr_avx512();

@@ -391,9 +391,8 @@ static void avx2_dot(int64_t k, int64_t m, int64_t n, const float *a, int64_t ld
  * chains): every element gets the packed and direct paths' operations in their order.
  * With few rows the transposes are paid for few FMAs, and the dot path, which reads B in place,
  * wins at longer k (Zen 5, n = 64, MM_SIMD=avx2: at k = 34, 2 rows 0.27 us here against 0.18 on
- * the dot path, 4 rows 0.28 against 0.33; at k = 48, 8 rows 0.55 against 0.57): the driver runs
- * this kernel for k <= SMALL_NT_K_PER_ROW * m only (and never for one row, whose copy or dot
- * path is cheaper). */
+ * the dot path, 4 rows 0.28 against 0.33; at k = 48, 8 rows 0.55 against 0.57): beyond k = 16
+ * the driver runs this kernel for k <= SMALL_NT_K_PER_ROW * m only. */
 #define SMALL_NT_K_PER_ROW 8
 
 /* Panel rows 0 .. kt - 1 (5 <= kt <= 8) of the 8 rows of b (rows past `rows` zero; columns

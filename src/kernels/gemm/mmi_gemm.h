@@ -148,9 +148,10 @@ typedef struct mmi_gemm_ukr {
      * the choice never changes a result. */
     void (*small_nt)(int64_t k, int64_t m, int64_t n, const float *a, int64_t lda, const float *b,
                      int64_t ldb, float alpha, float beta, float *c, int64_t ldc);
-    /* small_nt runs for 2 <= m <= 8 and k <= min(MMI_GEMM_SMALL_NT_K, small_nt_k_per_row * m):
-     * with fewer rows a longer k runs faster as dot products (the transpose of B is paid
-     * for fewer FMAs). A shape rule per set, so the path never depends on the thread count. */
+    /* small_nt runs for m <= 8 and k <= 16 or k <= min(MMI_GEMM_SMALL_NT_K,
+     * small_nt_k_per_row * m): with few rows a longer k runs faster as dot products (the
+     * transpose of B is paid for fewer FMAs). A shape rule per set, so the path never depends
+     * on the thread count. (One row goes to gemv first where the set has one.) */
     int32_t small_nt_k_per_row;
 } mmi_gemm_ukr;
 
