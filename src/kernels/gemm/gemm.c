@@ -40,11 +40,12 @@ enum { PATH_PACKED, PATH_DIRECT, PATH_DOT, PATH_SMALL_NT, PATH_GEMV };
 /* NT with a few rows and a short k (an MLP's first layer at a small batch: y = x W^T with W
  * n x k, k the observation size, or the observation and a memory core's output): dot products
  * of length k are mostly horizontal sums (a 1x256x3 product took 0.5 us, an 8x64x18 one 0.35
- * us). A set with a small_nt kernel takes k <= SMALL_NT_K (it transposes B in registers); for
- * the others op(B) = W^T, at most SMALL_NT_FLOATS floats and k <= SMALL_NT_COPY_K, is copied
- * into a stack buffer as k x n and the direct NN tile runs over it (their transposing copy of a
- * longer k costs more than the dot path it replaces). Either way each element is the FMA chain
- * over p of the direct and packed paths. */
+ * us). A set with a small_nt kernel (it transposes B in registers) takes k <= SMALL_NT_COPY_K
+ * and, beyond, k <= SMALL_NT_K where its small_nt_k_per_row allows (own_small_nt); otherwise
+ * op(B) = W^T, at most SMALL_NT_FLOATS floats and k <= SMALL_NT_COPY_K, is copied into a stack
+ * buffer as k x n and the direct NN tile runs over it (a scalar transposing copy of a longer k
+ * costs more than the dot path it replaces), or the dot path runs. The kernel and the copy give
+ * each element the FMA chain over p of the direct and packed paths. */
 #define SMALL_NT_K      MMI_GEMM_SMALL_NT_K
 #define SMALL_NT_COPY_K 16
 #define SMALL_NT_FLOATS 2048
@@ -96,8 +97,8 @@ size_t mmi_gemm_ws_size(int32_t n_threads)
  *       or B small enough to stay in L2 (k*n <= 2^16 with m <= 128, 2^18 with m <= 64).
  *   TN: A is read with stride lda in the direct kernel, so only k tiny, m or n <= 32, or a
  *       small problem.
- *   NT: m <= 8 with k <= 48: the set's small_nt, or (a set without one) with k <= 16 and a
- *       small B, B transposed on the stack, then direct (see SMALL_NT_K); dot products when m <= 8, or when m or n <= 64 and k >= 128 (the
+ *   NT: m <= 8 with k <= 48: the set's small_nt where own_small_nt says so, else with k <= 16
+ *       and a small B, B transposed on the stack, then direct (see SMALL_NT_K); dot products when m <= 8, or when m or n <= 64 and k >= 128 (the
  *       horizontal sums of a dot tile need a long k to amortise).
  *   TT: always packed.
  * A set with a one-row kernel (gemv) takes every NT shape with m == 1 (gemm_with).
