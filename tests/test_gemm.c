@@ -755,69 +755,116 @@ static void test_gemm_gemv(void)
     free(ws3);
 }
 
-/* A few rows of A, NT, short k: the small-k NT kernel of a set that has one (the AVX-512 set;
- * a dense layer's forward for a few agents). On every path whose set has it: m 2..8, n on each
- * side of its 16-column steps, k on each side of its 16-step transposes and of the gathered
- * tails (<= 4 steps), padded leading dimensions, against the reference; and every element must
- * be bitwise the same row computed inside a 24-row product (the packed path, which the training
- * forward of the same layer takes), with the rows and gap columns it does not own untouched. */
+/* A few rows of A, NT, short k (a dense layer's forward for a few agents): the small-k NT
+ * kernel of the sets that have one (AVX-512, AVX2), the stack copy or the dot path otherwise.
+ * On every available path: m 1..8, every k from 1 to 48 (odd ones, the 4-step and 8-step tails
+ * of the AVX2 transposes, the 16-step ones of AVX-512), n on each side of the 8- and 16-column
+ * strips, padded leading dimensions, alpha and beta as the other kernels (C full of NaN at
+ * beta 0), against the float64 reference. Where the driver runs the set's small_nt
+ * (mmi_gemm_takes_small_nt), every element must also be bitwise the same row of a 24-row
+ * product (the packed path, which the training forward of the same layer takes), with the rows
+ * and gap columns it does not own untouched. */
+static void small_nt_rows(mmi_simd_path p, const gcase *g24, const gbufs *s, const float *c24,
+                          float *cs)
+{
+    for (int64_t m = 1; m <= 8; m++) {
+        gcase g = *g24;
+        int64_t bad = -1;
+        int own = mmi_gemm_takes_small_nt(p, m, g.n, g.k);
+        g.m = m;
+        memcpy(cs, s->c0, sizeof(float) * s->nc);
+        CHECK(mmi_gemm_on_path(p, 0, 1, m, g.n, g.k, g.alpha, s->a, g.lda, s->b, g.ldb, g.beta, cs,
+                               g.ldc, NULL, NULL) == 1);
+        check_c(&g, s, cs, path_label[p]);
+        for (int64_t e = 0; e < (int64_t)s->nc && bad < 0; e++) {
+            int mine = e / g.ldc < m && e % g.ldc < g.n;
+            if (!mine && memcmp(&cs[e], &s->c0[e], sizeof(float)) != 0) bad = e;
+            if (mine && own && memcmp(&cs[e], &c24[e], sizeof(float)) != 0) bad = e;
+        }
+        if (bad >= 0) {
+            mmt_fail(__FILE__, __LINE__,
+                     "%s small-k NT %lldx%lldx%lld: C(%lld,%lld) = %.9g differs from the 24-row "
+                     "product's (or a cell it does not own was written)",
+                     path_label[p], (long long)m, (long long)g.n, (long long)g.k,
+                     (long long)(bad / g.ldc), (long long)(bad % g.ldc), (double)cs[bad]);
+            return;
+        }
+    }
+}
+
 static void test_gemm_small_nt(void)
 {
-    static const int64_t ms[] = {2, 5, 8};
-    static const int64_t ns[] = {1, 3, 16, 17, 64, 70};
-    static const int64_t ks[] = {1, 2, 4, 5, 16, 17, 18, 20, 32, 34, 37, 48};
-    static const float alphas[] = {1.0f, -0.75f};
+    static const int64_t ns[] = {1, 3, 7, 8, 9, 15, 16, 17, 24, 33, 64, 70};
+    static const float ab[4][2] = {{1.0f, 0.0f}, {-0.75f, 0.0f}, {0.5f, 1.0f}, {1.25f, -0.5f}};
     void *ws = test_ws(1);
     int any = 0;
     size_t v = 0;
     CHECK(ws != NULL);
-    for (int p = 0; ws && p < MMI_SIMD_NPATHS; p++) {
-        if (!mmi_simd_available((mmi_simd_path)p) || !mmi_gemm_ukr_for((mmi_simd_path)p)->small_nt)
-            continue;
-        any = 1;
-        for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++)
-            for (size_t ik = 0; ik < sizeof ks / sizeof ks[0]; ik++, v++) {
-                gcase g =
-                    make_case(0, 1, 24, ns[in], ks[ik], (int64_t)(v % 3) * 2, alphas[v % 2], 0.0f);
-                gbufs s;
-                float *cs = NULL;
-                memset(&s, 0, sizeof s);
-                if (bufs_init(&g, &s, 1300 + v) != 0 || !(cs = alloc_floats(s.nc))) {
-                    CHECK(!"out of memory");
-                    free(cs);
-                    bufs_free(&s);
-                    continue;
-                }
-                reference(&g, &s);
-                memcpy(s.c, s.c0, sizeof(float) * s.nc);
-                CHECK(mmi_gemm_on_path((mmi_simd_path)p, 0, 1, g.m, g.n, g.k, g.alpha, s.a, g.lda,
-                                       s.b, g.ldb, 0.0f, s.c, g.ldc, ws, NULL) == 1);
-                check_c(&g, &s, s.c, path_label[p]);
-                for (size_t im = 0; im < sizeof ms / sizeof ms[0]; im++) {
-                    int64_t m = ms[im], bad = -1;
-                    memcpy(cs, s.c0, sizeof(float) * s.nc);
-                    CHECK(mmi_gemm_on_path((mmi_simd_path)p, 0, 1, m, g.n, g.k, g.alpha, s.a, g.lda,
-                                           s.b, g.ldb, 0.0f, cs, g.ldc, NULL, NULL) == 1);
-                    for (int64_t e = 0; e < (int64_t)s.nc && bad < 0; e++) {
-                        int mine = e / g.ldc < m && e % g.ldc < g.n;
-                        if (memcmp(&cs[e], mine ? &s.c[e] : &s.c0[e], sizeof(float)) != 0) bad = e;
-                    }
-                    if (bad >= 0) {
-                        mmt_fail(__FILE__, __LINE__,
-                                 "%s small-k NT %lldx%lldx%lld: C(%lld,%lld) = %.9g differs from "
-                                 "the 24-row product's (or a cell it does not own was written)",
-                                 path_label[p], (long long)m, (long long)g.n, (long long)g.k,
-                                 (long long)(bad / g.ldc), (long long)(bad % g.ldc),
-                                 (double)cs[bad]);
-                        break;
-                    }
-                }
+    for (int p = 0; p < MMI_SIMD_NPATHS; p++)
+        any |= mmi_simd_available((mmi_simd_path)p) && mmi_gemm_ukr_for((mmi_simd_path)p)->small_nt;
+    for (int64_t k = 1; ws && k <= MMI_GEMM_SMALL_NT_K; k++)
+        for (int t = 0; t < 2; t++, v++) {
+            gcase g = make_case(0, 1, 24, ns[(v * 5) % 12], k, (int64_t)(v % 3) * 2, ab[v % 4][0],
+                                ab[v % 4][1]);
+            gbufs s;
+            float *cs = NULL;
+            if (mmt_quick() && k % 3 != 0) continue;
+            g.nan_c = g.beta == 0.0f;
+            memset(&s, 0, sizeof s);
+            if (bufs_init(&g, &s, 1300 + v) != 0 || !(cs = alloc_floats(s.nc))) {
+                CHECK(!"out of memory");
                 free(cs);
                 bufs_free(&s);
+                continue;
             }
-    }
+            reference(&g, &s);
+            for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
+                memcpy(s.c, s.c0, sizeof(float) * s.nc);
+                if (!mmi_gemm_on_path((mmi_simd_path)p, 0, 1, g.m, g.n, g.k, g.alpha, s.a, g.lda,
+                                      s.b, g.ldb, g.beta, s.c, g.ldc, ws, NULL))
+                    continue;
+                check_c(&g, &s, s.c, path_label[p]);
+                small_nt_rows((mmi_simd_path)p, &g, &s, s.c, cs);
+            }
+            free(cs);
+            bufs_free(&s);
+        }
     free(ws);
-    if (!any) mmt_skip("no available GEMM set has a small-k NT kernel (the AVX-512 set has one)");
+    if (!any) mmt_skip("no available GEMM set has a small-k NT kernel (AVX2 and AVX-512 have one)");
+}
+
+/* The driver's choice for a few rows NT: the AVX2 set's small_nt for k <= 16 and up to 8 k steps
+ * per row of A (longer k with few rows runs as dot products), the AVX-512 set's for every
+ * k <= 48 from two rows (one row is its gemv), never on the portable set or beyond 8 rows. */
+static void test_gemm_small_nt_choice(void)
+{
+    static const int64_t avx2_yes[][3] = {{8, 64, 18}, {2, 64, 16}, {3, 64, 24},
+                                          {4, 3, 32},  {6, 64, 48}, {8, 64, 48},
+                                          {2, 1, 1},   {1, 64, 16}, {1, 64, 2}};
+    static const int64_t avx2_no[][3] = {{2, 64, 17}, {3, 64, 25}, {5, 64, 41},
+                                         {1, 64, 17}, {9, 64, 18}, {8, 64, 49}};
+    static const int64_t avx512_yes[][3] = {{2, 64, 48}, {8, 64, 18}, {2, 5, 1}};
+    static const int64_t avx512_no[][3] = {{1, 64, 18}, {9, 64, 18}, {8, 64, 49}};
+    const mmi_gemm_ukr *u2 = mmi_gemm_ukr_avx2(), *u5 = mmi_gemm_ukr_avx512();
+    for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
+        const mmi_gemm_ukr *u;
+        if (!mmi_simd_available((mmi_simd_path)p)) continue;
+        u = mmi_gemm_ukr_for((mmi_simd_path)p);
+        CHECK(mmi_gemm_takes_small_nt((mmi_simd_path)p, 8, 64, 18) == (u->small_nt != NULL));
+        for (size_t i = 0; u == u2 && i < sizeof avx2_yes / sizeof avx2_yes[0]; i++)
+            CHECK(mmi_gemm_takes_small_nt((mmi_simd_path)p, avx2_yes[i][0], avx2_yes[i][1],
+                                          avx2_yes[i][2]) == 1);
+        for (size_t i = 0; u == u2 && i < sizeof avx2_no / sizeof avx2_no[0]; i++)
+            CHECK(mmi_gemm_takes_small_nt((mmi_simd_path)p, avx2_no[i][0], avx2_no[i][1],
+                                          avx2_no[i][2]) == 0);
+        for (size_t i = 0; u == u5 && i < sizeof avx512_yes / sizeof avx512_yes[0]; i++)
+            CHECK(mmi_gemm_takes_small_nt((mmi_simd_path)p, avx512_yes[i][0], avx512_yes[i][1],
+                                          avx512_yes[i][2]) == 1);
+        for (size_t i = 0; u == u5 && i < sizeof avx512_no / sizeof avx512_no[0]; i++)
+            CHECK(mmi_gemm_takes_small_nt((mmi_simd_path)p, avx512_no[i][0], avx512_no[i][1],
+                                          avx512_no[i][2]) == 0);
+    }
+    CHECK(mmi_gemm_takes_small_nt(MMI_SIMD_PORTABLE, 8, 64, 18) == 0);
 }
 
 /* Every misuse returns its code and leaves C untouched. */
@@ -1069,6 +1116,7 @@ void suite_gemm(void)
     mmt_run("gemm_avx512", test_gemm_avx512);
     mmt_run("gemm_gemv", test_gemm_gemv);
     mmt_run("gemm_small_nt", test_gemm_small_nt);
+    mmt_run("gemm_small_nt_choice", test_gemm_small_nt_choice);
     mmt_run("gemm_misuse", test_gemm_misuse);
     mmt_run("gemm_threads_mt", test_gemm_threads_mt);
     mmt_run("gemm_threads_mt_misuse", test_gemm_threads_mt_misuse);

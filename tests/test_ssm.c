@@ -946,8 +946,11 @@ static void lru_step_rows_on(const mmi_ssm_isa *v, int64_t H, int64_t N, int64_t
 
 static void test_lru_step_rows(void)
 {
-    static const int64_t shapes[5][2] = {{16, 16}, {5, 3}, {20, 9}, {33, 17}, {16, 8}};
-    for (int s = 0; s < 5; s++)
+    /* (H, N): whole 16-lane blocks and partial ones; for the AVX2 body's 8-lane blocks also
+     * H or 2N of 8 and 16 + 8 (one whole block alone) and H = 13 (a whole and a masked one) */
+    static const int64_t shapes[][2] = {{16, 16}, {5, 3}, {20, 9},  {33, 17},
+                                        {16, 8},  {8, 8}, {13, 12}, {24, 4}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int64_t n = 1; n <= 9; n++)
             for (int var = 0; var < 4; var++) {
                 lru_step_rows_on(NULL, shapes[s][0], shapes[s][1], n, var);

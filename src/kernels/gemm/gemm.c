@@ -40,11 +40,12 @@ enum { PATH_PACKED, PATH_DIRECT, PATH_DOT, PATH_SMALL_NT, PATH_GEMV };
 /* NT with a few rows and a short k (an MLP's first layer at a small batch: y = x W^T with W
  * n x k, k the observation size, or the observation and a memory core's output): dot products
  * of length k are mostly horizontal sums (a 1x256x3 product took 0.5 us, an 8x64x18 one 0.35
- * us). A set with a small_nt kernel takes k <= SMALL_NT_K (it transposes B in registers); for
- * the others op(B) = W^T, at most SMALL_NT_FLOATS floats and k <= SMALL_NT_COPY_K, is copied
- * into a stack buffer as k x n and the direct NN tile runs over it (their transposing copy of a
- * longer k costs more than the dot path it replaces). Either way each element is the FMA chain
- * over p of the direct and packed paths. */
+ * us). A set with a small_nt kernel (it transposes B in registers) takes k <= SMALL_NT_COPY_K
+ * and, beyond, k <= SMALL_NT_K where its small_nt_k_per_row allows (own_small_nt); otherwise
+ * op(B) = W^T, at most SMALL_NT_FLOATS floats and k <= SMALL_NT_COPY_K, is copied into a stack
+ * buffer as k x n and the direct NN tile runs over it (a scalar transposing copy of a longer k
+ * costs more than the dot path it replaces), or the dot path runs. The kernel and the copy give
+ * each element the FMA chain over p of the direct and packed paths. */
 #define SMALL_NT_K      MMI_GEMM_SMALL_NT_K
 #define SMALL_NT_COPY_K 16
 #define SMALL_NT_FLOATS 2048
@@ -96,8 +97,8 @@ size_t mmi_gemm_ws_size(int32_t n_threads)
  *       or B small enough to stay in L2 (k*n <= 2^16 with m <= 128, 2^18 with m <= 64).
  *   TN: A is read with stride lda in the direct kernel, so only k tiny, m or n <= 32, or a
  *       small problem.
- *   NT: m <= 8 with k <= 48: the set's small_nt, or (a set without one) with k <= 16 and a
- *       small B, B transposed on the stack, then direct (see SMALL_NT_K); dot products when m <= 8, or when m or n <= 64 and k >= 128 (the
+ *   NT: m <= 8 with k <= 48: the set's small_nt where own_small_nt says so, else with k <= 16
+ *       and a small B, B transposed on the stack, then direct (see SMALL_NT_K); dot products when m <= 8, or when m or n <= 64 and k >= 128 (the
  *       horizontal sums of a dot tile need a long k to amortise).
  *   TT: always packed.
  * A set with a one-row kernel (gemv) takes every NT shape with m == 1 (gemm_with).
@@ -190,6 +191,15 @@ static void run_direct(const gemm_job *g, int64_t i0, int64_t i1, int64_t j0, in
     }
 }
 
+/* Whether set u runs its own small_nt kernel on an m x k shape of PATH_SMALL_NT: up to the
+ * k of the stack copy (which it beats at every m, one row included: 1 x 64 x 10 took 0.25 us
+ * copied, 0.07 us transposed in registers on the AVX2 set), and up to small_nt_k_per_row k steps
+ * per row of A beyond (the dot path's k). */
+static int own_small_nt(const mmi_gemm_ukr *u, int64_t m, int64_t k)
+{
+    return u->small_nt && (k <= SMALL_NT_COPY_K || k <= (int64_t)u->small_nt_k_per_row * m);
+}
+
 /* PATH_SMALL_NT: the set's small_nt, or op(B) copied as k x n, then the direct NN tile (one
  * thread: the shape is far below PAR_MIN_FMAS). */
 static void run_small_nt(const gemm_job *g)
@@ -198,7 +208,7 @@ static void run_small_nt(const gemm_job *g)
     gemm_job d = *g;
     const int64_t n = g->n, k = g->k, ldb = g->ldb;
     const float *b = g->b;
-    if (g->ukr->small_nt) {
+    if (own_small_nt(g->ukr, g->m, k)) {
         g->ukr->small_nt(k, g->m, n, g->a, g->lda, b, ldb, g->alpha, g->beta, g->c, g->ldc);
         finish(g, 0, g->m, 0, n);
         return;
@@ -392,8 +402,9 @@ static void gemm_with(const mmi_gemm_ukr *ukr, int ta, int tb, int64_t m, int64_
     /* One row of A, NT: the set's gemv when it has one (a shape rule per set, so the path
      * still never depends on the thread count; no workspace, as dot and small NT). */
     if (m == 1 && !ta && tb && ukr->gemv) g.path = PATH_GEMV;
-    /* Small-k NT without the set's own kernel: the stack copy only where it pays. */
-    if (g.path == PATH_SMALL_NT && !ukr->small_nt &&
+    /* Small-k NT where the set's own kernel does not take it: the stack copy only where it
+     * pays. */
+    if (g.path == PATH_SMALL_NT && !own_small_nt(ukr, m, k) &&
         (k > SMALL_NT_COPY_K || k > SMALL_NT_FLOATS / n))
         g.path = PATH_DOT;
     g.m = m;
@@ -446,6 +457,14 @@ void mmi_gemm_native(int ta, int tb, int64_t m, int64_t n, int64_t k, float alph
 {
     gemm_with(mmi_gemm_ukr_for(mmi_simd_path_get()), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta,
               c, ldc, ws, pool, NULL);
+}
+
+int mmi_gemm_takes_small_nt(mmi_simd_path p, int64_t m, int64_t n, int64_t k)
+{
+    const mmi_gemm_ukr *u = mmi_gemm_ukr_for(p);
+    if (m < 1 || n < 1 || k < 1 || choose_path(0, 1, m, n, k) != PATH_SMALL_NT) return 0;
+    if (m == 1 && u->gemv) return 0;
+    return own_small_nt(u, m, k);
 }
 
 int mmi_gemm_on_path(mmi_simd_path p, int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,

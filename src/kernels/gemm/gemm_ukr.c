@@ -137,6 +137,16 @@ static void portable_dot(int64_t k, int64_t m, int64_t n, const float *a, int64_
     }
 }
 
-const mmi_gemm_ukr mmi_gemm_ukr_portable = {
-    MMI_GEMM_MR,     MMI_GEMM_NR,  MMI_GEMM_KC,     MMI_GEMM_MC,     MMI_GEMM_NC, portable_packed,
-    portable_direct, portable_dot, mmi_gemm_pack_a, mmi_gemm_pack_b, NULL,        NULL};
+const mmi_gemm_ukr mmi_gemm_ukr_portable = {MMI_GEMM_MR,
+                                            MMI_GEMM_NR,
+                                            MMI_GEMM_KC,
+                                            MMI_GEMM_MC,
+                                            MMI_GEMM_NC,
+                                            portable_packed,
+                                            portable_direct,
+                                            portable_dot,
+                                            mmi_gemm_pack_a,
+                                            mmi_gemm_pack_b,
+                                            NULL,
+                                            NULL,
+                                            0};

@@ -382,9 +382,130 @@ static void avx2_dot(int64_t k, int64_t m, int64_t n, const float *a, int64_t ld
     }
 }
 
+/* ---- small-k NT ----------------------------------------------------------------------------
+ * A few rows of A (m <= 8) times the stored B transposed, k <= MMI_GEMM_SMALL_NT_K: a dense
+ * layer's forward for a few agents. For 16 columns at a time, their 16 rows of the stored B are
+ * transposed in registers into a k x 16 panel on the stack (8 x 8 transposes, a tail of at most
+ * four k steps as 4 x 8), then the packed path's 6 x 16 tile runs over the panel for the rows of
+ * A (at most six per pass: 7 rows as 4 + 3, 8 as 4 + 4, so each pass keeps at least six FMA
+ * chains): every element gets the packed and direct paths' operations in their order.
+ * With few rows the transposes are paid for few FMAs, and the dot path, which reads B in place,
+ * wins at longer k (Zen 5, n = 64, MM_SIMD=avx2: at k = 34, 2 rows 0.27 us here against 0.18 on
+ * the dot path, 4 rows 0.28 against 0.33; at k = 48, 8 rows 0.55 against 0.57): beyond k = 16
+ * the driver runs this kernel for k <= SMALL_NT_K_PER_ROW * m only. */
+#define SMALL_NT_K_PER_ROW 8
+
+/* Panel rows 0 .. kt - 1 (5 <= kt <= 8) of the 8 rows of b (rows past `rows` zero; columns
+ * past kt not read) into bt[p * ps + r]. */
+MMI_AVX2_INLINE void snt_t8(const float *b, int64_t ldb, int64_t rows, int64_t kt, float *bt,
+                            int64_t ps)
+{
+    const __m256 z = _mm256_setzero_ps();
+    const __m256i km = lane_mask(kt);
+    __m256 r0, r1, r2, r3, r4, r5, r6, r7, t0, t1, t2, t3, t4, t5, t6, t7;
+#define LD(i) r##i = (i) >= rows ? z : kt == 8 ? _mm256_loadu_ps(b + (i) * ldb)               \
+                                        : _mm256_maskload_ps(b + (i) * ldb, km);
+    LD(0) LD(1) LD(2) LD(3) LD(4) LD(5) LD(6) LD(7)
+#undef LD
+    t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    r0 = _mm256_shuffle_ps(t0, t2, 0x44), r1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    r2 = _mm256_shuffle_ps(t1, t3, 0x44), r3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    r4 = _mm256_shuffle_ps(t4, t6, 0x44), r5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    r6 = _mm256_shuffle_ps(t5, t7, 0x44), r7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    /* r0..r3: k steps 0..3 (low half) and 4..7 (high half) of rows 0..3; r4..r7 of rows 4..7 */
+    _mm256_store_ps(bt, _mm256_permute2f128_ps(r0, r4, 0x20));
+    _mm256_store_ps(bt + ps, _mm256_permute2f128_ps(r1, r5, 0x20));
+    _mm256_store_ps(bt + 2 * ps, _mm256_permute2f128_ps(r2, r6, 0x20));
+    _mm256_store_ps(bt + 3 * ps, _mm256_permute2f128_ps(r3, r7, 0x20));
+    _mm256_store_ps(bt + 4 * ps, _mm256_permute2f128_ps(r0, r4, 0x31));
+    if (kt > 5) _mm256_store_ps(bt + 5 * ps, _mm256_permute2f128_ps(r1, r5, 0x31));
+    if (kt > 6) _mm256_store_ps(bt + 6 * ps, _mm256_permute2f128_ps(r2, r6, 0x31));
+    if (kt > 7) _mm256_store_ps(bt + 7 * ps, _mm256_permute2f128_ps(r3, r7, 0x31));
+}
+
+/* As snt_t8 for 1 <= kt <= 4: row r's k steps in the low half of one ymm and row r + 4's in
+ * the high half, then a 4 x 4 transpose within the halves. */
+MMI_AVX2_INLINE void snt_t4(const float *b, int64_t ldb, int64_t rows, int64_t kt, float *bt,
+                            int64_t ps)
+{
+    const __m128 z = _mm_setzero_ps();
+    const __m128i km = _mm256_castsi256_si128(lane_mask(kt));
+    __m128 x0, x1, x2, x3, x4, x5, x6, x7;
+    __m256 r0, r1, r2, r3, t0, t1, t2, t3;
+#define LD(i) x##i = (i) >= rows ? z : kt == 4 ? _mm_loadu_ps(b + (i) * ldb)                  \
+                                        : _mm_maskload_ps(b + (i) * ldb, km);
+    LD(0) LD(1) LD(2) LD(3) LD(4) LD(5) LD(6) LD(7)
+#undef LD
+    r0 = _mm256_insertf128_ps(_mm256_castps128_ps256(x0), x4, 1);
+    r1 = _mm256_insertf128_ps(_mm256_castps128_ps256(x1), x5, 1);
+    r2 = _mm256_insertf128_ps(_mm256_castps128_ps256(x2), x6, 1);
+    r3 = _mm256_insertf128_ps(_mm256_castps128_ps256(x3), x7, 1);
+    t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    _mm256_store_ps(bt, _mm256_shuffle_ps(t0, t2, 0x44));
+    if (kt > 1) _mm256_store_ps(bt + ps, _mm256_shuffle_ps(t0, t2, 0xEE));
+    if (kt > 2) _mm256_store_ps(bt + 2 * ps, _mm256_shuffle_ps(t1, t3, 0x44));
+    if (kt > 3) _mm256_store_ps(bt + 3 * ps, _mm256_shuffle_ps(t1, t3, 0xEE));
+}
+
+/* k steps of 8 rows of b (rows past `rows` zero) into the panel's lanes at bt. */
+MMI_AVX2_INLINE void snt_panel8(int64_t k, const float *b, int64_t ldb, int64_t rows, float *bt)
+{
+    for (int64_t p = 0; p < k; p += 8) {
+        const int64_t kt = k - p < 8 ? k - p : 8;
+        if (kt > 4)
+            snt_t8(b + p, ldb, rows, kt, bt + p * MMI_GEMM_NR, MMI_GEMM_NR);
+        else
+            snt_t4(b + p, ldb, rows, kt, bt + p * MMI_GEMM_NR, MMI_GEMM_NR);
+    }
+}
+
+/* Four rows of one strip: tile() over the panel (row stride NR, whole: never masked). */
+static void snt_rows4(int64_t k, const float *a, int64_t lda, const float *bt, float *c,
+                      int64_t ldc, int64_t nr, const strip_env *e)
+{
+    tile(k, a, lda, 1, bt, MMI_GEMM_NR, c, ldc, nr, e, 4, 2, 0);
+}
+
+static void avx2_small_nt(int64_t k, int64_t m, int64_t n, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float alpha, float beta, float *c,
+                          int64_t ldc)
+{
+    _Alignas(32) float bt[MMI_GEMM_SMALL_NT_K * MMI_GEMM_NR];
+    strip_env e;
+    MMI_ASSERT(k >= 1 && k <= MMI_GEMM_SMALL_NT_K && m >= 1 && m <= 8);
+    e.va = _mm256_set1_ps(alpha);
+    e.vb = _mm256_set1_ps(beta);
+    e.beta = beta != 0.0f;
+    for (int64_t j = 0; j < n; j += MMI_GEMM_NR) {
+        const int64_t nr = n - j < MMI_GEMM_NR ? n - j : MMI_GEMM_NR;
+        const float *bj = b + j * ldb;
+        int64_t i = 0;
+        e.m0 = lane_mask(nr);
+        e.m1 = lane_mask(nr - 8);
+        e.full = nr == MMI_GEMM_NR;
+        /* a strip of at most 8 columns runs the same tile: its panel's upper half is zeros and
+         * the stores skip those columns */
+        snt_panel8(k, bj, ldb, nr, bt);
+        snt_panel8(k, bj + 8 * ldb, ldb, nr - 8, bt + 8);
+        /* up to 6 rows in one pass of the direct strip's tile, 7 as 4 + 3 and 8 as 4 + 4 (each
+         * pass keeps at least six FMA chains; 6 + 2 measured 10% slower at 8 x 64 x 18). One
+         * tile instance of its own (4 rows), not one per row count: inlining all of them grew
+         * a dead-stripped GEMM-only program by 12 KB, near `make check-static-size`'s limit. */
+        for (; m - i > 6; i += 4)
+            snt_rows4(k, a + i * lda, lda, bt, c + i * ldc + j, ldc, nr, &e);
+        strip_direct_2_0(k, m - i, a + i * lda, lda, 1, bt, MMI_GEMM_NR, nr, alpha, beta,
+                         c + i * ldc + j, ldc);
+    }
+}
+
 static const mmi_gemm_ukr avx2_ukr = {MMI_GEMM_MR, MMI_GEMM_NR, MMI_GEMM_KC, MMI_GEMM_MC,
                                       MMI_GEMM_NC, avx2_packed, avx2_direct, avx2_dot,
-                                      mmi_gemm_pack_a_avx2, mmi_gemm_pack_b_avx2, NULL, NULL};
+                                      mmi_gemm_pack_a_avx2, mmi_gemm_pack_b_avx2, NULL,
+                                      avx2_small_nt, SMALL_NT_K_PER_ROW};
 
 const mmi_gemm_ukr *mmi_gemm_ukr_avx2(void) { return &avx2_ukr; }
 

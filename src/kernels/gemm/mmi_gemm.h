@@ -148,10 +148,19 @@ typedef struct mmi_gemm_ukr {
      * the choice never changes a result. */
     void (*small_nt)(int64_t k, int64_t m, int64_t n, const float *a, int64_t lda, const float *b,
                      int64_t ldb, float alpha, float beta, float *c, int64_t ldc);
+    /* small_nt runs for m <= 8 and k <= 16 or k <= min(MMI_GEMM_SMALL_NT_K,
+     * small_nt_k_per_row * m): with few rows a longer k runs faster as dot products (the
+     * transpose of B is paid for fewer FMAs). A shape rule per set, so the path never depends
+     * on the thread count. (One row goes to gemv first where the set has one.) */
+    int32_t small_nt_k_per_row;
 } mmi_gemm_ukr;
 
 /* The longest k of the small-k NT path (gemm.c). */
 #define MMI_GEMM_SMALL_NT_K 48
+
+/* 1 if mmi_gemm_on_path(p, 0, 1, m, n, k, ...) with alpha != 0 runs set p's small_nt kernel
+ * (p available): what tests use to know which rows must equal the packed path's bits. */
+int mmi_gemm_takes_small_nt(mmi_simd_path p, int64_t m, int64_t n, int64_t k);
 
 /* Columns per chunk unit of the gemv path when threads split it. */
 #define MMI_GEMM_GEMV_NR 16

@@ -145,6 +145,7 @@ int mmi_ssm_sel_fwd_avx2(const mmi_sel_row *r);
 int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g);
 int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s);
 int mmi_ssm_sel_fwd_block_avx2(const mmi_sel_row *r, int64_t nr);
+int mmi_ssm_lru_step_rows_avx2(const struct mmi_lru_steps *s);
 /* The AVX-512 bodies, present only when compiled: reach them through the table. */
 int mmi_ssm_sel_prep_avx512(int64_t n, const float *delta, float bias, int softplus, const float *z,
                             float *dlt, float *dsp, float *gz, float *sz);

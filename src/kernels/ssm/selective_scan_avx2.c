@@ -455,7 +455,6 @@ int mmi_ssm_sel_fwd_block_avx2(const mmi_sel_row *r, int64_t nr)
     return 1;
 }
 
-/* lru_step_rows NULL: the portable loops (which -O2 vectorizes) run */
 static const mmi_ssm_isa k_avx2 = {
     mmi_ssm_sel_prep_avx2,
     mmi_ssm_sel_fwd_avx2,
@@ -463,8 +462,8 @@ static const mmi_ssm_isa k_avx2 = {
     mmi_ssm_sel_step_rows_avx2,
     mmi_ssm_sel_fwd_block_avx2,
     8,
-    NULL,
-    NULL, /* sel_bwd_block: the per-row body runs */
+    mmi_ssm_lru_step_rows_avx2, /* lru_scan_avx2.c */
+    NULL,                       /* sel_bwd_block: the per-row body runs */
 };
 
 const mmi_ssm_isa *mmi_ssm_isa_avx2(void) { return &k_avx2; }
