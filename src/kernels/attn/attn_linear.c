@@ -222,20 +222,21 @@ static void acc_r(int64_t n, double a, const float *restrict q, double *restrict
 
 /* P = tril(dnum V^T) for a chunk (dnum rows w apart; vc the chunk's V) into p with row
  * stride ldp. */
-static void chunk_p(int64_t len, int64_t w, const float *dnum, const float *vc, lin_ws *l, float *p,
-                    int64_t ldp)
+static void chunk_p(int64_t len, int64_t w, const float *dnum, int64_t ldn, const float *vc,
+                    lin_ws *l, float *p, int64_t ldp)
 {
     mmi_attn_transpose(len, w, vc, w, l->vt, LC);
-    tril_tile(len, w, dnum, w, l->vt, LC, p, ldp);
+    tril_tile(len, w, dnum, ldn, l->vt, LC, p, ldp);
 }
 
 /* Pass 1, chunks in order: dnum_c and dden_c (kept for pass 2: dnum in the rows of dv, which
  * pass 2 overwrites only after reading them, dden in the workspace), then
  * dfq_c = [dnum_c | P] [S^T ; fk_c] + z_t dden_t (z token by token); S^T is accumulated
- * directly (no transpose per chunk). */
+ * directly (no transpose per chunk). dnum_c is formed in place as the left operand's first
+ * columns. With pt, each chunk's P^T (len x len, at pt + c0 LC) is kept for pass 2. */
 static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk, const float *v,
                          const float *o, const float *den, const float *dout, float *dfq, float *dv,
-                         lin_ws *l, int32_t fmap, const float *fq)
+                         lin_ws *l, int32_t fmap, const float *fq, float *pt)
 {
     const int64_t f = s->d, w = s->dv;
     memset(l->z, 0, sizeof(double) * (size_t)f);
@@ -243,7 +244,7 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
     for (int64_t c0 = 0; c0 < s->n; c0 += LC) { /* the state kept transposed: S^T += V^T fk */
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
         const float *kc = fk + c0 * f, *vc = v + c0 * w;
-        float *gc = fmap ? l->g : dfq + c0 * f, *dn = l->dnum;
+        float *gc = fmap ? l->g : dfq + c0 * f, *dn = l->x;
         double *dd = l->dd + c0;
         /* the inputs of the chunk PF_AHEAD on, one operand between each pair of steps */
         const int64_t c1 = c0 + PF_AHEAD * LC, nx = s->n - c1 < LC ? s->n - c1 : LC;
@@ -251,12 +252,12 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
         if (nx > 0) prefetch(o + c1 * w, nx * w);
         for (int64_t t = 0; t < len; t++)
             dd[t] = grad_num_den(normalize, w, dout + (c0 + t) * w, o + (c0 + t) * w, den[c0 + t],
-                                 dn + t * w);
+                                 dn + t * l->ldx);
         /* copied, not written there directly: dv may alias dout */
-        memcpy(dv + c0 * w, dn, sizeof(float) * (size_t)(len * w));
+        copy_rows(len, w, dn, l->ldx, dv + c0 * w, w);
         if (nx > 0) prefetch(v + c1 * w, nx * w);
-        chunk_p(len, w, dn, vc, l, l->x + w, l->ldx);
-        copy_rows(len, w, dn, w, l->x, l->ldx);
+        chunk_p(len, w, dn, l->ldx, vc, l, l->x + w, l->ldx);
+        if (pt) tile_t(len, l->x + w, l->ldx, pt + c0 * LC, len);
         memcpy(l->stt + w * f, kc, sizeof(float) * (size_t)(len * f));
         if (nx > 0) prefetch(fk + c1 * f, nx * f);
         mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, l->stt, f, 0.0f, gc, f);
@@ -274,9 +275,10 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
 /* Pass 2, chunks in reverse with R = sum_{later} fq^T dnum and r = sum dden fq:
  * dfk_c = [V_c | P^T] [R^T ; fq_c] + r_t, dv_c = [fk_c | A^T] [R ; dnum_c]. dnum_c is read
  * from the rows of dv (pass 1 left it there) into the stacked operand before dv_c is
- * written. */
+ * written. P^T is pass 1's (pt) when kept, else recomputed (the same product, so the same
+ * bits). */
 static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *fk, const float *v,
-                          float *dfk, float *dv, lin_ws *l, int32_t fmap)
+                          float *dfk, float *dv, lin_ws *l, int32_t fmap, const float *pt)
 {
     const int64_t f = s->d, w = s->dv;
     double *r = l->z;
@@ -291,11 +293,14 @@ static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *
         const int64_t c1 = c0 - PF_AHEAD * LC;
         if (c1 >= 0) prefetch(dv + c1 * w, LC * w);
         memcpy(dn, gv, sizeof(float) * (size_t)(len * w));
-        chunk_p(len, w, dn, vc, l, l->p, LC);
+        if (!pt) chunk_p(len, w, dn, w, vc, l, l->p, LC);
         if (c1 >= 0) prefetch(v + c1 * w, LC * w);
         mmi_attn_transpose(f, w, l->st, w, l->stt, f);
         copy_rows(len, w, vc, w, l->x, l->ldx);
-        tile_t(len, l->p, LC, l->x + w, l->ldx);
+        if (pt)
+            copy_rows(len, len, pt + c0 * LC, len, l->x + w, l->ldx);
+        else
+            tile_t(len, l->p, LC, l->x + w, l->ldx);
         memcpy(l->stt + w * f, qc, sizeof(float) * (size_t)(len * f));
         if (c1 >= 0) prefetch(fq + c1 * f, LC * f);
         mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, l->stt, f, 0.0f, gk, f);
@@ -465,8 +470,8 @@ void mmi_attn_linear_bwd(const mmi_attn_dims *s, int normalize, const float *fq,
 {
     if (s->causal && s->n == s->m) {
         lin_ws l = split_ws(s->d, s->dv, ws);
-        bwd_q_chunks(s, normalize, fk, v, o, den, dout, dfq, dv, &l, 0, NULL);
-        bwd_kv_chunks(s, fq, fk, v, dfk, dv, &l, 0);
+        bwd_q_chunks(s, normalize, fk, v, o, den, dout, dfq, dv, &l, 0, NULL, NULL);
+        bwd_kv_chunks(s, fq, fk, v, dfk, dv, &l, 0, NULL);
         return;
     }
     bwd_queries(s, normalize, fk, v, o, den, dout, dfq, ws);
@@ -481,8 +486,10 @@ void mmi_attn_linear_bwd_map(const mmi_attn_dims *s, int32_t fmap, int normalize
     MMI_ASSERT(fmap >= MM_FMAP_ELU1 && fmap <= MM_FMAP_IDENTITY);
     if (s->causal && s->n == s->m) {
         lin_ws l = split_ws(s->d, s->dv, ws);
-        bwd_q_chunks(s, normalize, fk, v, o, den, dout, dq, dv, &l, fmap, fq);
-        bwd_kv_chunks(s, fq, fk, v, dk, dv, &l, fmap);
+        /* tq (n x F, unused here otherwise) keeps each chunk's P^T for pass 2 when it fits */
+        float *pt = s->d >= LC ? tq : NULL;
+        bwd_q_chunks(s, normalize, fk, v, o, den, dout, dq, dv, &l, fmap, fq, pt);
+        bwd_kv_chunks(s, fq, fk, v, dk, dv, &l, fmap, pt);
         return;
     }
     mmi_attn_linear_bwd(s, normalize, fq, fk, v, o, den, dout, tq, tk, dv, ws);
