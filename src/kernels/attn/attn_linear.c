@@ -30,18 +30,18 @@
 static int64_t lin_base(int64_t f, int64_t dv)
 {
     /* z or r (F doubles), the chunk's dden (LC doubles), the state stacked over a chunk of
-     * V or dnum ((F + LC) x dv), its transpose stacked over a chunk of fk or fq
-     * ((dv + LC) x F), the left operand of the stacked products (LC x (max(F, dv) +
-     * LC)), fk^T and V^T of a chunk (F x LC, dv x LC), the tiles A and P
-     * (LC x LC), dnum of a chunk (LC x dv), a chunk of feature gradients
-     * (LC x F, before the map's backward), padding. The recurrence uses the first
-     * 2F + F dv + dv of it. */
+     * V or dnum ((F + LC) x dv), its transpose stacked over a chunk of fk or fq, with LC
+     * columns beside it for dnum^T ((dv + LC) x (F + LC)), the left operand of the stacked
+     * products (LC x (max(F, dv) + LC)), fk^T of a chunk stacked over A ((F + LC) x LC),
+     * V^T or dv^T of a chunk (dv x LC), the tiles A and P (LC x LC), dnum of a chunk
+     * (LC x dv), a chunk of feature gradients (LC x F, before the map's backward), padding.
+     * The recurrence uses the first 2F + F dv + dv of it. */
     const int64_t big = f > dv ? f : dv;
     int64_t k = mmi_sz_add(mmi_sz_mul(2, f), 2 * LC);
     k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(f, LC), dv));
-    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(dv, LC), f));
+    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(dv, LC), mmi_sz_add(f, LC)));
     k = mmi_sz_add(k, mmi_sz_mul(LC, mmi_sz_add(big, LC)));
-    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(f, dv), LC));
+    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(mmi_sz_add(f, LC), dv), LC));
     k = mmi_sz_add(k, mmi_sz_add(2 * LC * LC, mmi_sz_mul(LC, dv)));
     k = mmi_sz_add(k, mmi_sz_mul(LC, f)); /* a chunk of feature gradients */
     k = mmi_sz_add(k, 32 + 15);
@@ -55,29 +55,33 @@ size_t mmi_attn_linear_ws_floats(int64_t n, int64_t f, int64_t dv)
     return mmi_sz_to(mmi_sz_add(lin_base(f, dv), mmi_sz_mul(2, n)));
 }
 
-/* The chunkwise path's workspace. st holds S (or R) in its first F rows and a chunk of V (or
- * dnum) under it, stt holds S^T (or R^T) over a chunk of fk (or fq), so that each pair of
- * products sharing an output is one GEMM with a longer reduction, [X | T] [M ; Y] (one pass
- * over the output tile instead of two, and a reduction of F + LC instead of F and LC). */
+/* The chunkwise path's workspace. st holds S in its first F rows and a chunk of V under it
+ * (the backward: a chunk of dnum there), stt holds S^T (or R^T) over a chunk of fk (or fq),
+ * so that each pair of products sharing an output is one GEMM with a longer reduction,
+ * [X | T] [M ; Y] (one pass over the output tile instead of two, and a reduction of F + LC
+ * instead of F and LC). Pass 2 keeps R^T in stt with row stride F + LC and dnum^T beside it,
+ * and fk^T (kt) over A, for dv^T = [R^T | dnum^T] [fk^T ; A]. */
 typedef struct lin_ws {
     double *z, *dden;                             /* z or r [F]; dden of the chunk's rows */
     double *dd;                                   /* the backward's dden of every row [n] */
     float *st, *stt, *x, *kt, *vt, *a, *p, *dnum; /* [S;Y], [S^T;Y], [X|T], fk^T, V^T, A, P, dnum */
     float *g;                                     /* dfq or dfk of a chunk, before the map */
-    int64_t ldx;                                  /* max(F, dv) + lc */
+    int64_t ldx;                                  /* max(F, dv) + LC */
+    int64_t ldr;                                  /* F + LC: pass 2's R^T, dnum^T */
 } lin_ws;
 
 static lin_ws split_ws(int64_t f, int64_t w, float *ws)
 {
     lin_ws l;
     l.ldx = (f > w ? f : w) + LC;
+    l.ldr = f + LC;
     l.z = (double *)ws;
     l.dden = l.z + f;
     l.st = ws + 2 * f + 2 * LC;
     l.stt = l.st + (f + LC) * w;
-    l.x = l.stt + (w + LC) * f;
+    l.x = l.stt + (w + LC) * l.ldr;
     l.kt = l.x + LC * l.ldx;
-    l.vt = l.kt + f * LC;
+    l.vt = l.kt + (f + LC) * LC;
     l.a = l.vt + w * LC;
     l.p = l.a + LC * LC;
     l.dnum = l.p + LC * LC;
@@ -273,18 +277,19 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
 }
 
 /* Pass 2, chunks in reverse with R = sum_{later} fq^T dnum and r = sum dden fq:
- * dfk_c = [V_c | P^T] [R^T ; fq_c] + r_t, dv_c = [fk_c | A^T] [R ; dnum_c]. dnum_c is read
- * from the rows of dv (pass 1 left it there) into the stacked operand before dv_c is
- * written. P^T is pass 1's (pt) when kept, else recomputed (the same product, so the same
- * bits). */
+ * dfk_c = [V_c | P^T] [R^T ; fq_c] + r_t, dv_c^T = [R^T | dnum_c^T] [fk_c^T ; A]. Only R^T
+ * is kept (R^T += dnum_c^T fq_c), so no F x dv transpose per chunk: dv_c is computed
+ * transposed and turned back (LC x dv). dnum_c is read from the rows of dv (pass 1 left it
+ * there) before dv_c is written. P^T is pass 1's (pt) when kept, else recomputed (the same
+ * product, so the same bits). */
 static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *fk, const float *v,
                           float *dfk, float *dv, lin_ws *l, int32_t fmap, const float *pt)
 {
-    const int64_t f = s->d, w = s->dv;
+    const int64_t f = s->d, w = s->dv, lr = l->ldr;
     double *r = l->z;
-    float *dn = l->st + f * w;
+    float *dn = l->st + f * w, *rt = l->stt, *a = l->kt + f * LC;
     memset(r, 0, sizeof(double) * (size_t)f);
-    memset(l->st, 0, sizeof(float) * (size_t)(f * w));
+    for (int64_t j = 0; j < w; j++) memset(rt + j * lr, 0, sizeof(float) * (size_t)f);
     for (int64_t c0 = (s->n - 1) / LC * LC; c0 >= 0; c0 -= LC) {
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
         const float *qc = fq + c0 * f, *kc = fk + c0 * f, *vc = v + c0 * w;
@@ -295,26 +300,25 @@ static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *
         memcpy(dn, gv, sizeof(float) * (size_t)(len * w));
         if (!pt) chunk_p(len, w, dn, w, vc, l, l->p, LC);
         if (c1 >= 0) prefetch(v + c1 * w, LC * w);
-        mmi_attn_transpose(f, w, l->st, w, l->stt, f);
         copy_rows(len, w, vc, w, l->x, l->ldx);
         if (pt)
             copy_rows(len, len, pt + c0 * LC, len, l->x + w, l->ldx);
         else
             tile_t(len, l->p, LC, l->x + w, l->ldx);
-        memcpy(l->stt + w * f, qc, sizeof(float) * (size_t)(len * f));
+        copy_rows(len, f, qc, f, rt + w * lr, lr);
         if (c1 >= 0) prefetch(fq + c1 * f, LC * f);
-        mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, l->stt, f, 0.0f, gk, f);
+        mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, rt, lr, 0.0f, gk, f);
         if (c1 >= 0) prefetch(fk + c1 * f, LC * f);
         mmi_attn_transpose(len, f, kc, f, l->kt, LC);
-        tril_tile(len, f, qc, f, l->kt, LC, l->a, LC);
-        copy_rows(len, f, kc, f, l->x, l->ldx);
-        tile_t(len, l->a, LC, l->x + f, l->ldx);
-        mmi_attn_tile_nn(len, w, f + len, 1.0f, l->x, l->ldx, l->st, w, 0.0f, gv, w);
+        tril_tile(len, f, qc, f, l->kt, LC, a, LC);
+        mmi_attn_transpose(len, w, dn, w, rt + f, lr);
+        mmi_attn_tile_nn(w, len, f + len, 1.0f, rt, lr, l->kt, LC, 0.0f, l->vt, LC);
+        mmi_attn_transpose(w, len, l->vt, LC, gv, w);
         if (!mmi_attn_lin_acc(len, f, 1, l->dd + c0, qc, r, gk))
             for (int64_t t = len - 1; t >= 0; t--)
                 acc_r(f, l->dd[c0 + t], qc + t * f, r, gk + t * f);
         if (fmap) mmi_attn_fmap_bwd(fmap, kc, gk, dfk + c0 * f, len * f);
-        if (c0 > 0) mmi_attn_tile_tn(f, w, len, 1.0f, qc, f, dn, w, l->st, w);
+        if (c0 > 0) mmi_attn_tile_tn(w, f, len, 1.0f, dn, w, qc, f, rt, lr);
     }
 }
 
