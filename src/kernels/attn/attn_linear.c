@@ -279,25 +279,25 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
 /* Pass 2, chunks in reverse with R = sum_{later} fq^T dnum and r = sum dden fq:
  * dfk_c = [V_c | P^T] [R^T ; fq_c] + r_t, dv_c^T = [R^T | dnum_c^T] [fk_c^T ; A]. Only R^T
  * is kept (R^T += dnum_c^T fq_c), so no F x dv transpose per chunk: dv_c is computed
- * transposed and turned back (LC x dv). dnum_c is read from the rows of dv (pass 1 left it
- * there) before dv_c is written. P^T is pass 1's (pt) when kept, else recomputed (the same
+ * transposed and turned back (LC x dv). dnum_c is read in place from the rows of dv (pass 1
+ * left it there); dv_c is written over it last. P^T is pass 1's (pt) when kept, else recomputed (the same
  * product, so the same bits). */
 static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *fk, const float *v,
                           float *dfk, float *dv, lin_ws *l, int32_t fmap, const float *pt)
 {
     const int64_t f = s->d, w = s->dv, lr = l->ldr;
     double *r = l->z;
-    float *dn = l->st + f * w, *rt = l->stt, *a = l->kt + f * LC;
+    float *rt = l->stt, *a = l->kt + f * LC;
     memset(r, 0, sizeof(double) * (size_t)f);
     for (int64_t j = 0; j < w; j++) memset(rt + j * lr, 0, sizeof(float) * (size_t)f);
     for (int64_t c0 = (s->n - 1) / LC * LC; c0 >= 0; c0 -= LC) {
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
         const float *qc = fq + c0 * f, *kc = fk + c0 * f, *vc = v + c0 * w;
         float *gk = fmap ? l->g : dfk + c0 * f, *gv = dv + c0 * w;
+        const float *dn = gv; /* dnum_c, read in place: dv_c is written over it last */
         /* the inputs of the chunk PF_AHEAD before (descending), spread as in pass 1 */
         const int64_t c1 = c0 - PF_AHEAD * LC;
         if (c1 >= 0) prefetch(dv + c1 * w, LC * w);
-        memcpy(dn, gv, sizeof(float) * (size_t)(len * w));
         if (!pt) chunk_p(len, w, dn, w, vc, l, l->p, LC);
         if (c1 >= 0) prefetch(v + c1 * w, LC * w);
         copy_rows(len, w, vc, w, l->x, l->ldx);
@@ -313,12 +313,12 @@ static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *
         tril_tile(len, f, qc, f, l->kt, LC, a, LC);
         mmi_attn_transpose(len, w, dn, w, rt + f, lr);
         mmi_attn_tile_nn(w, len, f + len, 1.0f, rt, lr, l->kt, LC, 0.0f, l->vt, LC);
-        mmi_attn_transpose(w, len, l->vt, LC, gv, w);
         if (!mmi_attn_lin_acc(len, f, 1, l->dd + c0, qc, r, gk))
             for (int64_t t = len - 1; t >= 0; t--)
                 acc_r(f, l->dd[c0 + t], qc + t * f, r, gk + t * f);
         if (fmap) mmi_attn_fmap_bwd(fmap, kc, gk, dfk + c0 * f, len * f);
         if (c0 > 0) mmi_attn_tile_tn(w, f, len, 1.0f, dn, w, qc, f, rt, lr);
+        mmi_attn_transpose(w, len, l->vt, LC, gv, w);
     }
 }
 
