@@ -261,7 +261,7 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
         copy_rows(len, w, dn, l->ldx, dv + c0 * w, w);
         if (nx > 0) prefetch(v + c1 * w, nx * w);
         chunk_p(len, w, dn, l->ldx, vc, l, l->x + w, l->ldx);
-        if (pt) tile_t(len, l->x + w, l->ldx, pt + c0 * LC, len);
+        if (pt) mmi_attn_transpose(len, len, l->x + w, l->ldx, pt + c0 * LC, len);
         memcpy(l->stt + w * f, kc, sizeof(float) * (size_t)(len * f));
         if (nx > 0) prefetch(fk + c1 * f, nx * f);
         mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, l->stt, f, 0.0f, gc, f);
