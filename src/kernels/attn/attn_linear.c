@@ -33,8 +33,8 @@ static int64_t lin_base(int64_t f, int64_t dv)
      * V or dnum ((F + LC) x dv), its transpose stacked over a chunk of fk or fq, with LC
      * columns beside it for dnum^T ((dv + LC) x (F + LC)), the left operand of the stacked
      * products (LC x (max(F, dv) + LC)), fk^T of a chunk stacked over A ((F + LC) x LC),
-     * V^T or dv^T of a chunk (dv x LC), the tiles A and P (LC x LC), dnum of a chunk
-     * (LC x dv), a chunk of feature gradients (LC x F, before the map's backward), padding.
+     * V^T or dv^T of a chunk (dv x LC), the tile P (LC x LC), a chunk of feature gradients
+     * (LC x F, before the map's backward), padding.
      * The recurrence uses the first 2F + F dv + dv of it. */
     const int64_t big = f > dv ? f : dv;
     int64_t k = mmi_sz_add(mmi_sz_mul(2, f), 2 * LC);
@@ -42,7 +42,7 @@ static int64_t lin_base(int64_t f, int64_t dv)
     k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(dv, LC), mmi_sz_add(f, LC)));
     k = mmi_sz_add(k, mmi_sz_mul(LC, mmi_sz_add(big, LC)));
     k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(mmi_sz_add(f, LC), dv), LC));
-    k = mmi_sz_add(k, mmi_sz_add(2 * LC * LC, mmi_sz_mul(LC, dv)));
+    k = mmi_sz_add(k, LC * LC);
     k = mmi_sz_add(k, mmi_sz_mul(LC, f)); /* a chunk of feature gradients */
     k = mmi_sz_add(k, 32 + 15);
     return k == MMI_SIZE_BAD ? k : k / 16 * 16;
@@ -56,18 +56,18 @@ size_t mmi_attn_linear_ws_floats(int64_t n, int64_t f, int64_t dv)
 }
 
 /* The chunkwise path's workspace. st holds S in its first F rows and a chunk of V under it
- * (the backward: a chunk of dnum there), stt holds S^T (or R^T) over a chunk of fk (or fq),
+ * (the forward), stt holds S^T (or R^T) over a chunk of fk (or fq),
  * so that each pair of products sharing an output is one GEMM with a longer reduction,
  * [X | T] [M ; Y] (one pass over the output tile instead of two, and a reduction of F + LC
  * instead of F and LC). Pass 2 keeps R^T in stt with row stride F + LC and dnum^T beside it,
  * and fk^T (kt) over A, for dv^T = [R^T | dnum^T] [fk^T ; A]. */
 typedef struct lin_ws {
-    double *z, *dden;                             /* z or r [F]; dden of the chunk's rows */
-    double *dd;                                   /* the backward's dden of every row [n] */
-    float *st, *stt, *x, *kt, *vt, *a, *p, *dnum; /* [S;Y], [S^T;Y], [X|T], fk^T, V^T, A, P, dnum */
-    float *g;                                     /* dfq or dfk of a chunk, before the map */
-    int64_t ldx;                                  /* max(F, dv) + LC */
-    int64_t ldr;                                  /* F + LC: pass 2's R^T, dnum^T */
+    double *z, *dden;                  /* z or r [F]; dden of the chunk's rows */
+    double *dd;                        /* the backward's dden of every row [n] */
+    float *st, *stt, *x, *kt, *vt, *p; /* [S;Y], [S^T;Y], [X|T], [fk^T;A], V^T, P */
+    float *g;                          /* dfq or dfk of a chunk, before the map */
+    int64_t ldx;                       /* max(F, dv) + LC */
+    int64_t ldr;                       /* F + LC: pass 2's R^T, dnum^T */
 } lin_ws;
 
 static lin_ws split_ws(int64_t f, int64_t w, float *ws)
@@ -82,10 +82,8 @@ static lin_ws split_ws(int64_t f, int64_t w, float *ws)
     l.x = l.stt + (w + LC) * l.ldr;
     l.kt = l.x + LC * l.ldx;
     l.vt = l.kt + (f + LC) * LC;
-    l.a = l.vt + w * LC;
-    l.p = l.a + LC * LC;
-    l.dnum = l.p + LC * LC;
-    l.g = l.dnum + LC * w;
+    l.p = l.vt + w * LC;
+    l.g = l.p + LC * LC;
     l.dd = (double *)(ws + lin_base(f, w));
     return l;
 }
