@@ -150,6 +150,16 @@ static void prefetch(const float *p, int64_t n)
 #endif
 }
 
+/* The same for rows the backward is about to write (its outputs dq, dk, dv). */
+static void prefetch_w(float *p, int64_t n)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 1);
+#else
+    (void)p, (void)n;
+#endif
+}
+
 /* Causal, n == m, chunkwise: o_c = (fq_c S + tril(fq_c fk_c^T) V_c) / den, S += fk_c^T V_c.
  * The denominators come first (the float64 normaliser, token by token), so the division is
  * folded into the left operand: X = diag(1 / den) fq_c, and the two products of o_c are one,
@@ -260,6 +270,7 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
         if (nx > 0) prefetch(v + c1 * w, nx * w);
         chunk_p(len, w, dn, l->ldx, vc, l, l->x + w, l->ldx);
         if (pt) mmi_attn_transpose(len, len, l->x + w, l->ldx, pt + c0 * LC, len);
+        if (nx > 0) prefetch_w(dv + c1 * w, nx * w);
         memcpy(l->stt + w * f, kc, sizeof(float) * (size_t)(len * f));
         if (nx > 0) prefetch(fk + c1 * f, nx * f);
         mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, l->stt, f, 0.0f, gc, f);
@@ -269,6 +280,7 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
                 (void)mmi_attn_norm_step(f, kc + t * f, l->z, NULL);
                 add_f64(f, l->z, dd[t], gc + t * f);
             }
+        if (nx > 0) prefetch_w(dfq + c1 * f, nx * f);
         if (fmap) mmi_attn_fmap_bwd(fmap, fq + c0 * f, gc, dfq + c0 * f, len * f);
         if (c0 + LC < s->n) mmi_attn_tile_tn(w, f, len, 1.0f, vc, w, kc, f, l->stt, f);
     }
@@ -309,6 +321,7 @@ static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *
         if (c1 >= 0) prefetch(fk + c1 * f, LC * f);
         mmi_attn_transpose(len, f, kc, f, l->kt, LC);
         tril_tile(len, f, qc, f, l->kt, LC, a, LC);
+        if (c1 >= 0) prefetch_w(dfk + c1 * f, LC * f);
         mmi_attn_transpose(len, w, dn, w, rt + f, lr);
         mmi_attn_tile_nn(w, len, f + len, 1.0f, rt, lr, l->kt, LC, 0.0f, l->vt, LC);
         if (!mmi_attn_lin_acc(len, f, 1, l->dd + c0, qc, r, gk))
