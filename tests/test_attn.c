@@ -516,20 +516,24 @@ static void test_attn_linear_chunks(void)
         check_forward(&c, 337, 2e-5);
         c.h = 1, c.n = c.m = 37, c.d = 3, c.dv = 7;
         check_grads(&c, 338);
+        /* F >= the chunk: the backward keeps the chunks' P tiles between its passes */
+        c.n = c.m = 35, c.d = 17, c.dv = 5;
+        check_grads(&c, 339);
     }
 }
 
 /* The kernels with the feature map inside (mmi_attn_linear_fwd_map / _bwd_map: the causal
  * chunkwise path maps each chunk as it goes) give bitwise what the map passes around the plain
  * kernels give, on every map, normalised or not, causal (chunked, a partial last chunk) and
- * not; the backward also with dv aliasing dout (pass 1 keeps dnum in dv's rows). */
-static void test_attn_linear_fused_map(void)
+ * not; the backward also with dv aliasing dout (pass 1 keeps dnum in dv's rows). With
+ * F >= MMI_ATTN_LINEAR_CHUNK the mapped backward keeps each chunk's P tile in tq for pass 2
+ * where the plain one recomputes it: the same bits either way. */
+static void fused_map_case(const int64_t N, const int64_t F, const int64_t W)
 {
-    enum { N = 77, F = 9, W = 7 };
     const int32_t maps[3] = {MM_FMAP_ELU1, MM_FMAP_RELU, MM_FMAP_IDENTITY};
     const size_t wsn = mmi_attn_linear_ws_floats(N, F, W) + 64;
     float *ws = malloc(sizeof(float) * wsn), *b[20];
-    for (int i = 0; i < 20; i++) b[i] = calloc(N * (F > W ? F : W), sizeof(float));
+    for (int i = 0; i < 20; i++) b[i] = calloc((size_t)(N * (F > W ? F : W)), sizeof(float));
     float *q = b[0], *k = b[1], *v = b[2], *dout = b[3], *fq = b[4], *fk = b[5], *o = b[6],
           *den = b[7], *fq2 = b[8], *fk2 = b[9], *o2 = b[10], *den2 = b[11], *tq = b[12],
           *tk = b[13], *dq = b[14], *dk = b[15], *dv = b[16], *dq2 = b[17], *dk2 = b[18],
@@ -565,6 +569,13 @@ static void test_attn_linear_fused_map(void)
             }
     for (int i = 0; i < 20; i++) free(b[i]);
     free(ws);
+}
+
+static void test_attn_linear_fused_map(void)
+{
+    fused_map_case(77, 9, 7);
+    fused_map_case(77, 20, 7); /* P kept in tq */
+    fused_map_case(48, 16, 24);
 }
 
 /* LINEAR's forward reads q and k in place (its backward needs only the saved features): out may

@@ -340,13 +340,12 @@ static void test_checked_sizes(void)
     mmi_carve c = mmi_carve_measure();
     CHECK(mmi_attn_linear_ws_floats(1, (int64_t)1 << 62, 1) == SIZE_MAX);
     CHECK(mmi_attn_linear_ws_floats(INT64_MAX, 1, 1) == SIZE_MAX);
-    /* z, dden, [S ; chunk] and [S^T ; chunk], the stacked left operand, fk^T and V^T of a
-     * chunk, A and P, dnum, a chunk of feature gradients (chunks of 16 tokens),
-     * padding, rounded down to 16; then
-     * the backward's dden of every row (n doubles) */
+    /* z, dden, [S ; chunk], [S^T ; chunk] with a chunk's columns beside S^T, the stacked left
+     * operand, [fk^T ; A] and V^T of a chunk, P, a chunk of feature gradients (chunks of 16
+     * tokens), padding, rounded down to 16; then the backward's dden of every row (n doubles) */
     CHECK(mmi_attn_linear_ws_floats(100, 64, 64) ==
-          (2 * 64 + 2 * 16 + 2 * (64 + 16) * 64 + 16 * (64 + 16) + (64 + 64) * 16 + 2 * 16 * 16 +
-           16 * 64 + 16 * 64 + 32 + 15) /
+          (2 * 64 + 2 * 16 + (64 + 16) * 64 + (64 + 16) * (64 + 16) + 16 * (64 + 16) +
+           (64 + 16 + 64) * 16 + 16 * 16 + 16 * 64 + 32 + 15) /
                   16 * 16 +
               2 * 100);
     CHECK(mmi_attn_gated_ws_floats(1024, 3037000500LL, 1, 1) == SIZE_MAX);

@@ -30,19 +30,19 @@
 static int64_t lin_base(int64_t f, int64_t dv)
 {
     /* z or r (F doubles), the chunk's dden (LC doubles), the state stacked over a chunk of
-     * V or dnum ((F + LC) x dv), its transpose stacked over a chunk of fk or fq
-     * ((dv + LC) x F), the left operand of the stacked products (LC x (max(F, dv) +
-     * LC)), fk^T and V^T of a chunk (F x LC, dv x LC), the tiles A and P
-     * (LC x LC), dnum of a chunk (LC x dv), a chunk of feature gradients
-     * (LC x F, before the map's backward), padding. The recurrence uses the first
-     * 2F + F dv + dv of it. */
+     * V or dnum ((F + LC) x dv), its transpose stacked over a chunk of fk or fq, with LC
+     * columns beside it for dnum^T ((dv + LC) x (F + LC)), the left operand of the stacked
+     * products (LC x (max(F, dv) + LC)), fk^T of a chunk stacked over A ((F + LC) x LC),
+     * V^T or dv^T of a chunk (dv x LC), the tile P (LC x LC), a chunk of feature gradients
+     * (LC x F, before the map's backward), padding.
+     * The recurrence uses the first 2F + F dv + dv of it. */
     const int64_t big = f > dv ? f : dv;
     int64_t k = mmi_sz_add(mmi_sz_mul(2, f), 2 * LC);
     k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(f, LC), dv));
-    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(dv, LC), f));
+    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(dv, LC), mmi_sz_add(f, LC)));
     k = mmi_sz_add(k, mmi_sz_mul(LC, mmi_sz_add(big, LC)));
-    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(f, dv), LC));
-    k = mmi_sz_add(k, mmi_sz_add(2 * LC * LC, mmi_sz_mul(LC, dv)));
+    k = mmi_sz_add(k, mmi_sz_mul(mmi_sz_add(mmi_sz_add(f, LC), dv), LC));
+    k = mmi_sz_add(k, LC * LC);
     k = mmi_sz_add(k, mmi_sz_mul(LC, f)); /* a chunk of feature gradients */
     k = mmi_sz_add(k, 32 + 15);
     return k == MMI_SIZE_BAD ? k : k / 16 * 16;
@@ -55,33 +55,35 @@ size_t mmi_attn_linear_ws_floats(int64_t n, int64_t f, int64_t dv)
     return mmi_sz_to(mmi_sz_add(lin_base(f, dv), mmi_sz_mul(2, n)));
 }
 
-/* The chunkwise path's workspace. st holds S (or R) in its first F rows and a chunk of V (or
- * dnum) under it, stt holds S^T (or R^T) over a chunk of fk (or fq), so that each pair of
- * products sharing an output is one GEMM with a longer reduction, [X | T] [M ; Y] (one pass
- * over the output tile instead of two, and a reduction of F + LC instead of F and LC). */
+/* The chunkwise path's workspace. st holds S in its first F rows and a chunk of V under it
+ * (the forward), stt holds S^T (or R^T) over a chunk of fk (or fq),
+ * so that each pair of products sharing an output is one GEMM with a longer reduction,
+ * [X | T] [M ; Y] (one pass over the output tile instead of two, and a reduction of F + LC
+ * instead of F and LC). Pass 2 keeps R^T in stt with row stride F + LC and dnum^T beside it,
+ * and fk^T (kt) over A, for dv^T = [R^T | dnum^T] [fk^T ; A]. */
 typedef struct lin_ws {
-    double *z, *dden;                             /* z or r [F]; dden of the chunk's rows */
-    double *dd;                                   /* the backward's dden of every row [n] */
-    float *st, *stt, *x, *kt, *vt, *a, *p, *dnum; /* [S;Y], [S^T;Y], [X|T], fk^T, V^T, A, P, dnum */
-    float *g;                                     /* dfq or dfk of a chunk, before the map */
-    int64_t ldx;                                  /* max(F, dv) + lc */
+    double *z, *dden;                  /* z or r [F]; dden of the chunk's rows */
+    double *dd;                        /* the backward's dden of every row [n] */
+    float *st, *stt, *x, *kt, *vt, *p; /* [S;Y], [S^T;Y], [X|T], [fk^T;A], V^T, P */
+    float *g;                          /* dfq or dfk of a chunk, before the map */
+    int64_t ldx;                       /* max(F, dv) + LC */
+    int64_t ldr;                       /* F + LC: pass 2's R^T, dnum^T */
 } lin_ws;
 
 static lin_ws split_ws(int64_t f, int64_t w, float *ws)
 {
     lin_ws l;
     l.ldx = (f > w ? f : w) + LC;
+    l.ldr = f + LC;
     l.z = (double *)ws;
     l.dden = l.z + f;
     l.st = ws + 2 * f + 2 * LC;
     l.stt = l.st + (f + LC) * w;
-    l.x = l.stt + (w + LC) * f;
+    l.x = l.stt + (w + LC) * l.ldr;
     l.kt = l.x + LC * l.ldx;
-    l.vt = l.kt + f * LC;
-    l.a = l.vt + w * LC;
-    l.p = l.a + LC * LC;
-    l.dnum = l.p + LC * LC;
-    l.g = l.dnum + LC * w;
+    l.vt = l.kt + (f + LC) * LC;
+    l.p = l.vt + w * LC;
+    l.g = l.p + LC * LC;
     l.dd = (double *)(ws + lin_base(f, w));
     return l;
 }
@@ -143,6 +145,16 @@ static void prefetch(const float *p, int64_t n)
 {
 #if defined(__GNUC__) || defined(__clang__)
     for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(p + i);
+#else
+    (void)p, (void)n;
+#endif
+}
+
+/* The same for rows the backward is about to write (its outputs dq, dk, dv). */
+static void prefetch_w(float *p, int64_t n)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(p + i, 1);
 #else
     (void)p, (void)n;
 #endif
@@ -222,20 +234,21 @@ static void acc_r(int64_t n, double a, const float *restrict q, double *restrict
 
 /* P = tril(dnum V^T) for a chunk (dnum rows w apart; vc the chunk's V) into p with row
  * stride ldp. */
-static void chunk_p(int64_t len, int64_t w, const float *dnum, const float *vc, lin_ws *l, float *p,
-                    int64_t ldp)
+static void chunk_p(int64_t len, int64_t w, const float *dnum, int64_t ldn, const float *vc,
+                    lin_ws *l, float *p, int64_t ldp)
 {
     mmi_attn_transpose(len, w, vc, w, l->vt, LC);
-    tril_tile(len, w, dnum, w, l->vt, LC, p, ldp);
+    tril_tile(len, w, dnum, ldn, l->vt, LC, p, ldp);
 }
 
 /* Pass 1, chunks in order: dnum_c and dden_c (kept for pass 2: dnum in the rows of dv, which
  * pass 2 overwrites only after reading them, dden in the workspace), then
  * dfq_c = [dnum_c | P] [S^T ; fk_c] + z_t dden_t (z token by token); S^T is accumulated
- * directly (no transpose per chunk). */
+ * directly (no transpose per chunk). dnum_c is formed in place as the left operand's first
+ * columns. With pt, each chunk's P^T (len x len, at pt + c0 LC) is kept for pass 2. */
 static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk, const float *v,
                          const float *o, const float *den, const float *dout, float *dfq, float *dv,
-                         lin_ws *l, int32_t fmap, const float *fq)
+                         lin_ws *l, int32_t fmap, const float *fq, float *pt)
 {
     const int64_t f = s->d, w = s->dv;
     memset(l->z, 0, sizeof(double) * (size_t)f);
@@ -243,7 +256,7 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
     for (int64_t c0 = 0; c0 < s->n; c0 += LC) { /* the state kept transposed: S^T += V^T fk */
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
         const float *kc = fk + c0 * f, *vc = v + c0 * w;
-        float *gc = fmap ? l->g : dfq + c0 * f, *dn = l->dnum;
+        float *gc = fmap ? l->g : dfq + c0 * f, *dn = l->x;
         double *dd = l->dd + c0;
         /* the inputs of the chunk PF_AHEAD on, one operand between each pair of steps */
         const int64_t c1 = c0 + PF_AHEAD * LC, nx = s->n - c1 < LC ? s->n - c1 : LC;
@@ -251,12 +264,13 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
         if (nx > 0) prefetch(o + c1 * w, nx * w);
         for (int64_t t = 0; t < len; t++)
             dd[t] = grad_num_den(normalize, w, dout + (c0 + t) * w, o + (c0 + t) * w, den[c0 + t],
-                                 dn + t * w);
+                                 dn + t * l->ldx);
         /* copied, not written there directly: dv may alias dout */
-        memcpy(dv + c0 * w, dn, sizeof(float) * (size_t)(len * w));
+        copy_rows(len, w, dn, l->ldx, dv + c0 * w, w);
         if (nx > 0) prefetch(v + c1 * w, nx * w);
-        chunk_p(len, w, dn, vc, l, l->x + w, l->ldx);
-        copy_rows(len, w, dn, w, l->x, l->ldx);
+        chunk_p(len, w, dn, l->ldx, vc, l, l->x + w, l->ldx);
+        if (pt) mmi_attn_transpose(len, len, l->x + w, l->ldx, pt + c0 * LC, len);
+        if (nx > 0) prefetch_w(dv + c1 * w, nx * w);
         memcpy(l->stt + w * f, kc, sizeof(float) * (size_t)(len * f));
         if (nx > 0) prefetch(fk + c1 * f, nx * f);
         mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, l->stt, f, 0.0f, gc, f);
@@ -266,50 +280,56 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
                 (void)mmi_attn_norm_step(f, kc + t * f, l->z, NULL);
                 add_f64(f, l->z, dd[t], gc + t * f);
             }
+        if (nx > 0) prefetch_w(dfq + c1 * f, nx * f);
         if (fmap) mmi_attn_fmap_bwd(fmap, fq + c0 * f, gc, dfq + c0 * f, len * f);
         if (c0 + LC < s->n) mmi_attn_tile_tn(w, f, len, 1.0f, vc, w, kc, f, l->stt, f);
     }
 }
 
 /* Pass 2, chunks in reverse with R = sum_{later} fq^T dnum and r = sum dden fq:
- * dfk_c = [V_c | P^T] [R^T ; fq_c] + r_t, dv_c = [fk_c | A^T] [R ; dnum_c]. dnum_c is read
- * from the rows of dv (pass 1 left it there) into the stacked operand before dv_c is
- * written. */
+ * dfk_c = [V_c | P^T] [R^T ; fq_c] + r_t, dv_c^T = [R^T | dnum_c^T] [fk_c^T ; A]. Only R^T
+ * is kept (R^T += dnum_c^T fq_c), so no F x dv transpose per chunk: dv_c is computed
+ * transposed and turned back (LC x dv). dnum_c is read in place from the rows of dv (pass 1
+ * left it there); dv_c is written over it last. P^T is pass 1's (pt) when kept, else recomputed (the same
+ * product, so the same bits). */
 static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *fk, const float *v,
-                          float *dfk, float *dv, lin_ws *l, int32_t fmap)
+                          float *dfk, float *dv, lin_ws *l, int32_t fmap, const float *pt)
 {
-    const int64_t f = s->d, w = s->dv;
+    const int64_t f = s->d, w = s->dv, lr = l->ldr;
     double *r = l->z;
-    float *dn = l->st + f * w;
+    float *rt = l->stt, *a = l->kt + f * LC;
     memset(r, 0, sizeof(double) * (size_t)f);
-    memset(l->st, 0, sizeof(float) * (size_t)(f * w));
+    for (int64_t j = 0; j < w; j++) memset(rt + j * lr, 0, sizeof(float) * (size_t)f);
     for (int64_t c0 = (s->n - 1) / LC * LC; c0 >= 0; c0 -= LC) {
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
         const float *qc = fq + c0 * f, *kc = fk + c0 * f, *vc = v + c0 * w;
         float *gk = fmap ? l->g : dfk + c0 * f, *gv = dv + c0 * w;
+        const float *dn = gv; /* dnum_c, read in place: dv_c is written over it last */
         /* the inputs of the chunk PF_AHEAD before (descending), spread as in pass 1 */
         const int64_t c1 = c0 - PF_AHEAD * LC;
         if (c1 >= 0) prefetch(dv + c1 * w, LC * w);
-        memcpy(dn, gv, sizeof(float) * (size_t)(len * w));
-        chunk_p(len, w, dn, vc, l, l->p, LC);
+        if (!pt) chunk_p(len, w, dn, w, vc, l, l->p, LC);
         if (c1 >= 0) prefetch(v + c1 * w, LC * w);
-        mmi_attn_transpose(f, w, l->st, w, l->stt, f);
         copy_rows(len, w, vc, w, l->x, l->ldx);
-        tile_t(len, l->p, LC, l->x + w, l->ldx);
-        memcpy(l->stt + w * f, qc, sizeof(float) * (size_t)(len * f));
+        if (pt)
+            copy_rows(len, len, pt + c0 * LC, len, l->x + w, l->ldx);
+        else
+            tile_t(len, l->p, LC, l->x + w, l->ldx);
+        copy_rows(len, f, qc, f, rt + w * lr, lr);
         if (c1 >= 0) prefetch(fq + c1 * f, LC * f);
-        mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, l->stt, f, 0.0f, gk, f);
+        mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, rt, lr, 0.0f, gk, f);
         if (c1 >= 0) prefetch(fk + c1 * f, LC * f);
         mmi_attn_transpose(len, f, kc, f, l->kt, LC);
-        tril_tile(len, f, qc, f, l->kt, LC, l->a, LC);
-        copy_rows(len, f, kc, f, l->x, l->ldx);
-        tile_t(len, l->a, LC, l->x + f, l->ldx);
-        mmi_attn_tile_nn(len, w, f + len, 1.0f, l->x, l->ldx, l->st, w, 0.0f, gv, w);
+        tril_tile(len, f, qc, f, l->kt, LC, a, LC);
+        if (c1 >= 0) prefetch_w(dfk + c1 * f, LC * f);
+        mmi_attn_transpose(len, w, dn, w, rt + f, lr);
+        mmi_attn_tile_nn(w, len, f + len, 1.0f, rt, lr, l->kt, LC, 0.0f, l->vt, LC);
         if (!mmi_attn_lin_acc(len, f, 1, l->dd + c0, qc, r, gk))
             for (int64_t t = len - 1; t >= 0; t--)
                 acc_r(f, l->dd[c0 + t], qc + t * f, r, gk + t * f);
         if (fmap) mmi_attn_fmap_bwd(fmap, kc, gk, dfk + c0 * f, len * f);
-        if (c0 > 0) mmi_attn_tile_tn(f, w, len, 1.0f, qc, f, dn, w, l->st, w);
+        if (c0 > 0) mmi_attn_tile_tn(w, f, len, 1.0f, dn, w, qc, f, rt, lr);
+        mmi_attn_transpose(w, len, l->vt, LC, gv, w);
     }
 }
 
@@ -465,8 +485,8 @@ void mmi_attn_linear_bwd(const mmi_attn_dims *s, int normalize, const float *fq,
 {
     if (s->causal && s->n == s->m) {
         lin_ws l = split_ws(s->d, s->dv, ws);
-        bwd_q_chunks(s, normalize, fk, v, o, den, dout, dfq, dv, &l, 0, NULL);
-        bwd_kv_chunks(s, fq, fk, v, dfk, dv, &l, 0);
+        bwd_q_chunks(s, normalize, fk, v, o, den, dout, dfq, dv, &l, 0, NULL, NULL);
+        bwd_kv_chunks(s, fq, fk, v, dfk, dv, &l, 0, NULL);
         return;
     }
     bwd_queries(s, normalize, fk, v, o, den, dout, dfq, ws);
@@ -481,8 +501,10 @@ void mmi_attn_linear_bwd_map(const mmi_attn_dims *s, int32_t fmap, int normalize
     MMI_ASSERT(fmap >= MM_FMAP_ELU1 && fmap <= MM_FMAP_IDENTITY);
     if (s->causal && s->n == s->m) {
         lin_ws l = split_ws(s->d, s->dv, ws);
-        bwd_q_chunks(s, normalize, fk, v, o, den, dout, dq, dv, &l, fmap, fq);
-        bwd_kv_chunks(s, fq, fk, v, dk, dv, &l, fmap);
+        /* tq (n x F, unused here otherwise) keeps each chunk's P^T for pass 2 when it fits */
+        float *pt = s->d >= LC ? tq : NULL;
+        bwd_q_chunks(s, normalize, fk, v, o, den, dout, dq, dv, &l, fmap, fq, pt);
+        bwd_kv_chunks(s, fq, fk, v, dk, dv, &l, fmap, pt);
         return;
     }
     mmi_attn_linear_bwd(s, normalize, fq, fk, v, o, den, dout, tq, tk, dv, ws);

@@ -331,8 +331,9 @@ void mmi_attn_linear_bwd(const mmi_attn_dims *s, int normalize, const float *fq,
                          float *dfq, float *dfk, float *dv, float *ws);
 /* mmi_attn_linear_bwd through the elementwise map fmap (> 0, MM_FMAP_*): dq, dk [n, F] receive
  * the gradients with respect to the raw q and k (mmi_attn_fmap_bwd of the feature gradients).
- * The causal chunkwise path maps each chunk's gradients as they are finished (tq, tk
- * unused); the others write the feature gradients into tq, tk [n, F] and map them after. */
+ * The causal chunkwise path maps each chunk's gradients as they are finished (tk unused, tq
+ * scratch for the chunks' P tiles when F >= MMI_ATTN_LINEAR_CHUNK); the others write the
+ * feature gradients into tq, tk [n, F] and map them after. */
 void mmi_attn_linear_bwd_map(const mmi_attn_dims *s, int32_t fmap, int normalize, const float *fq,
                              const float *fk, const float *v, const float *o, const float *den,
                              const float *dout, float *dq, float *dk, float *dv, float *tq,

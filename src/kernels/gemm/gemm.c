@@ -28,10 +28,8 @@
  * computes a chunk does not change its bits, so results stay identical for every thread
  * count. */
 #define CHUNKS_PER_THREAD 4
-/* The direct path's longest k block: its B slices are read in place, not packed, and must stay
- * in L1 across the row tiles of a strip, whatever k block a set's packed path prefers (the
- * AVX-512 set packs with kc 1024). */
-#define DIRECT_KC 256
+/* The direct path's longest k block (MMI_GEMM_DIRECT_KC, mmi_gemm.h). */
+#define DIRECT_KC MMI_GEMM_DIRECT_KC
 /* NR panels of B per packing chunk when the threads pack a shared B block together. */
 #define PACK_PANELS 4
 

@@ -98,6 +98,11 @@ int mmi_gemm_on_path(mmi_simd_path p, int ta, int tb, int64_t m, int64_t n, int6
 #define MMI_GEMM_KC 256
 #define MMI_GEMM_MC 144
 #define MMI_GEMM_NC 1024
+/* The direct path's longest k block: its B slices are read in place, not packed, and must stay
+ * in L1 across the row tiles of a strip, whatever k block a set's packed path prefers (the
+ * AVX-512 set packs with kc 1024). A direct product with k up to this and up to the set's mc
+ * rows is one call of the set's direct kernel (the attention tiles call it so). */
+#define MMI_GEMM_DIRECT_KC 256
 /* k at most this: NN and TN take the direct path whatever m and n, streaming C row by row. */
 #define MMI_GEMM_SMALL_K 4
 /* Dot path tile (rows of A x rows of stored B) and its k and m blocks. Long k blocks measured
