@@ -47,13 +47,28 @@ static double bonus_weight(int64_t d, float scale, const float *restrict r, cons
 void mmi_attn_rwkv6_fwd(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
                         const float *k, const float *v, float *o, float *hs, float *ws)
 {
+    mmi_attn_rwkv6_fwd_keep(s, w, u, r, k, v, NULL, o, hs, ws);
+}
+
+void mmi_attn_rwkv6_fwd_keep(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
+                             const float *k, const float *v, const mmi_attn_keep *keep, float *o,
+                             float *hs, float *ws)
+{
     const int64_t n = s->n, d = s->d, dv = s->dv;
     MMI_ASSERT(n >= 1 && s->m == n && w && u && r && k && v && o && ws);
+    mmi_attn_keep hist = {NULL, NULL, NULL};
+    if (keep) { /* the rows the history term does not copy: r_0 and the last token's k, v */
+        hist.q = keep->q + d, hist.k = keep->k, hist.v = keep->v;
+        memcpy(keep->q, r, sizeof(float) * (size_t)d);
+        memcpy(keep->k + (n - 1) * d, k + (n - 1) * d, sizeof(float) * (size_t)d);
+        memcpy(keep->v + (n - 1) * dv, v + (n - 1) * dv, sizeof(float) * (size_t)dv);
+    }
     memset(o, 0, sizeof(float) * (size_t)dv); /* token 0 has no history */
     if (n > 1) {
         const mmi_attn_dims t = history_dims(s);
-        mmi_attn_gated_fwd(&t, 3, w, r + d, k, v, o + dv, hs, ws);
+        mmi_attn_gated_fwd_keep(&t, 3, w, r + d, k, v, keep ? &hist : NULL, o + dv, hs, ws);
     }
+    if (keep) r = keep->q, k = keep->k, v = keep->v; /* the bonus reads the copies */
     for (int64_t t = 0; t < n; t++) {
         if (t + BONUS_AHEAD < n) { /* the rows went cold under the history term: fetch ahead */
             const int64_t a = t + BONUS_AHEAD;
