@@ -71,6 +71,9 @@ typedef struct gated_ws {
      * caller's rows of the next chunk, which the copy reads, are what the gate pass fetches:
      * src_q, src_k, src_v (NULL: fetch the rows the kernel reads) */
     const float *src_q, *src_k, *src_v;
+    /* forward with saved states: the slot the chunk's state update writes (d x dv floats),
+     * fetched for writing over the gate pass's rows (NULL: none) */
+    float *pf_hs;
     float *pf_dq, *pf_dk, *pf_dv, *pf_dg;
 } gated_ws;
 
@@ -84,6 +87,7 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     w.pf_step = chunk;
     w.pf_v = w.pf_do = w.pf_st = w.pf_a = NULL;
     w.src_q = w.src_k = w.src_v = NULL;
+    w.pf_hs = NULL;
     w.pf_dq = w.pf_dk = w.pf_dv = w.pf_dg = NULL;
     w.a = w.a_home = ws + 2 * chunk * d + 2 * d;
     w.a_saved = NULL;
@@ -409,6 +413,10 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
                 PREFETCH_ROWS((w->src_k ? w->src_k : k) + p * d, d);
                 if (w->src_v) PREFETCH_ROWS(w->src_v + p * s->dv, s->dv);
             }
+            if (w->pf_hs) {
+                const int64_t nst = d * s->dv, h0 = nst * t / len, h1 = nst * (t + 1) / len;
+                PREFETCH_WRITE(w->pf_hs + h0, h1 - h0);
+            }
             if (w->pf_v) prefetch_bwd(s, c0 + t, t, len, w);
             if (w->pf_v && p >= 0 && p < s->n) { /* the backward's next chunk, into L2 */
                 const int64_t nst = d * s->dv, na = ch * ch;
@@ -557,6 +565,7 @@ void mmi_attn_gated_fwd_keep(const mmi_attn_dims *s, int gmode, const float *g, 
         const int64_t len = s->n - c0 < ch ? s->n - c0 : ch;
         if (keep) keep_rows(s, src_q, src_k, src_v, c0, len, keep);
         if (ha) w.a_home = ha + (c0 / ch) * ch * ch;
+        w.pf_hs = hs && c0 + len < s->n ? st + d * dv : NULL;
         const int mild = chunk_prep(s, gmode, g, q, k, c0, len, &w);
         chunk_out(s, v, c0, len, mild, st, o, &w);
         if (c0 + len >= s->n) break; /* the state after the last chunk is not needed */
