@@ -540,12 +540,12 @@ static void keep_rows(const mmi_attn_dims *s, const float *q, const float *k, co
 void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
                         const float *k, const float *v, float *o, float *hs, float *ws)
 {
-    mmi_attn_gated_fwd_keep(s, gmode, g, q, k, v, NULL, o, hs, ws);
+    mmi_attn_gated_fwd_keep(s, gmode, g, q, k, v, NULL, NULL, o, hs, ws);
 }
 
 void mmi_attn_gated_fwd_keep(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
-                             const float *k, const float *v, const mmi_attn_keep *keep, float *o,
-                             float *hs, float *ws)
+                             const float *k, const float *v, const mmi_attn_keep *keep,
+                             const mmi_attn_chunk_hook *hook, float *o, float *hs, float *ws)
 {
     MMI_ASSERT(s && s->n >= 0 && s->n == s->m && s->d > 0 && s->dv > 0 && s->chunk > 0);
     MMI_ASSERT(gmode >= 0 && gmode <= 3 && (gmode == 0 || g) && q && k && v && o && ws);
@@ -568,6 +568,7 @@ void mmi_attn_gated_fwd_keep(const mmi_attn_dims *s, int gmode, const float *g, 
         w.pf_hs = hs && c0 + len < s->n ? st + d * dv : NULL;
         const int mild = chunk_prep(s, gmode, g, q, k, c0, len, &w);
         chunk_out(s, v, c0, len, mild, st, o, &w);
+        if (hook) hook->fn(hook->ctx, c0, len);
         if (c0 + len >= s->n) break; /* the state after the last chunk is not needed */
         chunk_state_update(s, k, v, c0, len, mild, st, hs ? st + d * dv : st, &w);
         if (hs) st += d * dv;

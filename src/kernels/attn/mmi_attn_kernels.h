@@ -387,13 +387,19 @@ void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const
 typedef struct mmi_attn_keep {
     float *q, *k, *v;
 } mmi_attn_keep;
+/* Called after each chunk's output rows [c0, c0 + len) are written (while they and the chunk's
+ * inputs are in cache): RWKV-6 adds its bonus there. */
+typedef struct mmi_attn_chunk_hook {
+    void (*fn)(void *ctx, int64_t c0, int64_t len);
+    void *ctx;
+} mmi_attn_chunk_hook;
 /* mmi_attn_gated_fwd that also copies q, k, v into keep (NULL: as mmi_attn_gated_fwd), a chunk's
  * rows just before the chunk first reads them, and then reads the copies (still in L1): the
  * copy is no separate pass over the sequence. Chunk c reads only rows of chunks <= c before it
- * writes its output rows, so o may alias q, k or v. */
+ * writes its output rows, so o may alias q, k or v. hook (may be NULL) runs after every chunk. */
 void mmi_attn_gated_fwd_keep(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
-                             const float *k, const float *v, const mmi_attn_keep *keep, float *o,
-                             float *hs, float *ws);
+                             const float *k, const float *v, const mmi_attn_keep *keep,
+                             const mmi_attn_chunk_hook *hook, float *o, float *hs, float *ws);
 /* Floats of the saved chunk-entry states: ceil(n / chunk) d dv (checked; SIZE_MAX if too big). */
 size_t mmi_attn_gated_hs_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv);
 /* Gradients dq, dk, dv (overwritten) and, for gmode 2/3, dg (overwritten, shaped as g). hs: the
