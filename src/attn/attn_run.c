@@ -2,8 +2,9 @@
 /* attn_run.c — mm_attn_forward, mm_attn_forward_gated, mm_attn_forward_rwkv6 and the
  * backwards: shape checks with
  * messages that name the shapes, then one task per (batch, head) on the handle's pool. Each
- * task copies its inputs into the reserved saved slices (so the caller may reuse its buffers
- * before backward), runs the kind's kernel with its thread's workspace, and copies out. */
+ * task saves its inputs into the reserved slices (so the caller may reuse its buffers before
+ * backward; GATED and RWKV6 kernels copy them a chunk at a time as they read them), runs the
+ * kind's kernel with its thread's workspace, and copies out. */
 #include "mmi_attn.h"
 
 #include <float.h>

@@ -5,7 +5,8 @@
  * token. The history term r_t^T S_{t-1} is exactly the gated recurrence of attn_gated.c with
  * per-key gates w evaluated one step late: its output at step t - 1 with the query r_t. So the
  * chunkwise gated kernel runs on rows 0..n-2 of k, v, w and rows 1..n-1 of r (pointer shifts,
- * no copies) and the bonus, a diagonal term, is added here in float64 sums. The backward is the
+ * no copies) and the bonus, a diagonal term, is added in float64 sums after each chunk (a hook
+ * of the gated kernel, while the chunk's rows are in cache). The backward is the
  * gated backward on the same shifted views plus the bonus's gradients. */
 #include "mmi_attn_kernels.h"
 
