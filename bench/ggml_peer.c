@@ -301,7 +301,14 @@ static void row_gemm(int64_t m, int64_t n, int64_t k)
     ggml_case_free(&g);
 }
 
-int main(void)
+/* argv[1] (optional): run only the rows whose group is named there (scan, gated, flash, gemm),
+ * e.g. `ggml_peer gated` for repeated A/B runs of the gated rows. */
+static int want(int argc, char **argv, const char *group)
+{
+    return argc < 2 || strstr(argv[1], group) != NULL;
+}
+
+int main(int argc, char **argv)
 {
     bench_machine_print();
     bench_peak_print();
@@ -312,15 +319,15 @@ int main(void)
     printf("|--------------------------|--------------------|--------------------------|"
            "----------------------------|--------------------------|--------------------------|"
            "------:|\n");
-    row_scan(2, 256, 1024, 16);
-    row_scan(2, 768, 1024, 16);
-    row_gated(2048, 0);
-    row_gated(2048, 1);
-    row_flash(2048);
-    row_gemm(1, 256, 256);
-    row_gemm(32, 256, 256);
-    row_gemm(256, 256, 256);
-    row_gemm(1024, 1024, 1024);
+    if (want(argc, argv, "scan")) row_scan(2, 256, 1024, 16), row_scan(2, 768, 1024, 16);
+    if (want(argc, argv, "gated")) row_gated(2048, 0), row_gated(2048, 1);
+    if (want(argc, argv, "flash")) row_flash(2048);
+    if (want(argc, argv, "gemm")) {
+        row_gemm(1, 256, 256);
+        row_gemm(32, 256, 256);
+        row_gemm(256, 256, 256);
+        row_gemm(1024, 1024, 1024);
+    }
     bench_note("ggml: forward only (ggml has no backward for these operators); the peer column "
                "is ggml's time, the ratio ggml / libmm; peer (glibc) does not apply to a C peer");
     bench_flush_notes();

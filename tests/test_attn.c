@@ -610,6 +610,49 @@ static void test_attn_linear_inputs_reused(void)
     mm_tensor_free(q), mm_tensor_free(k), mm_tensor_free(v), mm_tensor_free(o), mm_tensor_free(o2);
 }
 
+/* GATED keeps q, k, v a chunk at a time as its kernel reads them (and copies them first when
+ * out overlaps an input): both paths give the same bits, and q, k, v and g overwritten between
+ * forward and backward change no gradient. Every gate mode, a partial last chunk. */
+static void test_attn_gated_inputs_kept(void)
+{
+    for (int gate = 0; gate < 4; gate++) {
+        cfg c = cfg_make(MM_ATTN_GATED, 2, 2, 40, 40, 8, 8);
+        run r;
+        mm_tensor *o2, *grads[4];
+        int64_t numel;
+        c.gate = gate, c.chunk = 16;
+        run_open(&r, &c, 300 + (uint64_t)gate);
+        numel = mm_tensor_numel(r.q);
+        o2 = t4(c.b, c.h, c.n, c.dv);
+        for (int i = 0; i < 3; i++) grads[i] = t4(c.b, c.h, c.n, c.d);
+        grads[3] = r.g ? (gate == 3 ? t4(c.b, c.h, c.n, c.d) : t3(c.b, c.h, c.n)) : NULL;
+        CHECK_OK(run_fwd(&r));
+        CHECK_OK(mm_attn_backward(r.h, r.dout, grads[0], grads[1], grads[2], grads[3]));
+        memcpy(mm_tensor_data(o2), mm_tensor_data(r.q), sizeof(float) * (size_t)numel);
+        CHECK_OK(r.g ? mm_attn_forward_gated(r.h, o2, r.k, r.v, r.g, o2)
+                     : mm_attn_forward(r.h, o2, r.k, r.v, o2)); /* out aliases q */
+        CHECK(memcmp(mm_tensor_data(o2), mm_tensor_data(r.o), sizeof(float) * (size_t)numel) == 0);
+        CHECK_OK(run_fwd(&r));
+        for (int64_t i = 0; i < numel; i++) /* the caller reuses its buffers */
+            mm_tensor_data(r.q)[i] = mm_tensor_data(r.k)[i] = mm_tensor_data(r.v)[i] = 1e3f;
+        if (r.g)
+            for (int64_t i = 0; i < mm_tensor_numel(r.g); i++) mm_tensor_data(r.g)[i] = -5.0f;
+        CHECK_OK(mm_attn_backward(r.h, r.dout, r.dq, r.dk, r.dv, r.dg));
+        CHECK(memcmp(mm_tensor_data(grads[0]), mm_tensor_data(r.dq),
+                     sizeof(float) * (size_t)numel) == 0);
+        CHECK(memcmp(mm_tensor_data(grads[1]), mm_tensor_data(r.dk),
+                     sizeof(float) * (size_t)numel) == 0);
+        CHECK(memcmp(mm_tensor_data(grads[2]), mm_tensor_data(r.dv),
+                     sizeof(float) * (size_t)numel) == 0);
+        if (r.g)
+            CHECK(memcmp(mm_tensor_data(grads[3]), mm_tensor_data(r.dg),
+                         sizeof(float) * (size_t)mm_tensor_numel(r.g)) == 0);
+        for (int i = 0; i < 4; i++) mm_tensor_free(grads[i]);
+        mm_tensor_free(o2);
+        run_close(&r);
+    }
+}
+
 static void test_attn_performer(void)
 {
     for (int causal = 0; causal < 2; causal++) {
@@ -2257,6 +2300,7 @@ void suite_attn(void)
     mmt_run("attn_linear", test_attn_linear);
     mmt_run("attn_linear_chunks", test_attn_linear_chunks);
     mmt_run("attn_linear_inputs_reused", test_attn_linear_inputs_reused);
+    mmt_run("attn_gated_inputs_kept", test_attn_gated_inputs_kept);
     mmt_run("attn_linear_fused_map", test_attn_linear_fused_map);
     mmt_run("attn_performer", test_attn_performer);
     mmt_run("attn_performer_projection", test_attn_performer_projection);

@@ -344,6 +344,44 @@ static void test_rwkv6_misuse(void)
 }
 
 /* ---- no allocation after create; two threads equal one ------------------------------------ */
+/* The forward keeps r, k, v a chunk at a time as its kernel reads them (and copies them first
+ * when out overlaps an input): both paths give the same bits, and r, k, v, w overwritten
+ * between forward and backward change no gradient. A partial last chunk, and one token. */
+static void test_rwkv6_inputs_kept(void)
+{
+    for (int64_t n = 1; n <= 40; n += 39) {
+        const rcfg c = {2, 2, n, 8, 8, 16, 0.5, -2.0f};
+        rrun x;
+        mm_tensor *o2, *g[5];
+        int64_t numel;
+        open_run(&x, &c, 120 + (uint64_t)n);
+        numel = mm_tensor_numel(x.r);
+        o2 = tn(4, c.b, c.h, c.n, c.dv);
+        for (int i = 0; i < 4; i++) g[i] = tn(4, c.b, c.h, c.n, c.d);
+        g[4] = tn(2, c.h, c.d, 0, 0);
+        CHECK_OK(mm_attn_forward_rwkv6(x.h, x.r, x.k, x.v, x.w, x.u, x.o));
+        CHECK_OK(mm_attn_backward_rwkv6(x.h, x.dout, g[0], g[1], g[2], g[3], g[4]));
+        memcpy(mm_tensor_data(o2), mm_tensor_data(x.r), sizeof(float) * (size_t)numel);
+        CHECK_OK(mm_attn_forward_rwkv6(x.h, o2, x.k, x.v, x.w, x.u, o2)); /* out aliases r */
+        CHECK(!memcmp(mm_tensor_data(o2), mm_tensor_data(x.o), sizeof(float) * (size_t)numel));
+        CHECK_OK(mm_attn_forward_rwkv6(x.h, x.r, x.k, x.v, x.w, x.u, x.o));
+        for (int64_t i = 0; i < numel; i++) { /* the caller reuses its buffers */
+            mm_tensor_data(x.r)[i] = mm_tensor_data(x.k)[i] = mm_tensor_data(x.v)[i] = 1e3f;
+            mm_tensor_data(x.w)[i] = -5.0f;
+        }
+        CHECK_OK(mm_attn_backward_rwkv6(x.h, x.dout, x.dr, x.dk, x.dv, x.dw, x.du));
+        CHECK(!memcmp(mm_tensor_data(g[0]), mm_tensor_data(x.dr), sizeof(float) * (size_t)numel));
+        CHECK(!memcmp(mm_tensor_data(g[1]), mm_tensor_data(x.dk), sizeof(float) * (size_t)numel));
+        CHECK(!memcmp(mm_tensor_data(g[2]), mm_tensor_data(x.dv), sizeof(float) * (size_t)numel));
+        CHECK(!memcmp(mm_tensor_data(g[3]), mm_tensor_data(x.dw), sizeof(float) * (size_t)numel));
+        CHECK(!memcmp(mm_tensor_data(g[4]), mm_tensor_data(x.du),
+                      sizeof(float) * (size_t)(c.h * c.d)));
+        for (int i = 0; i < 5; i++) mm_tensor_free(g[i]);
+        mm_tensor_free(o2);
+        close_run(&x);
+    }
+}
+
 static void test_rwkv6_no_alloc_threads(void)
 {
     const rcfg c = {2, 2, 40, 8, 4, 16, 1.0, -2.0f};
@@ -387,4 +425,5 @@ void suite_rwkv6(void)
     mmt_run("rwkv6_stream", test_rwkv6_stream);
     mmt_run("rwkv6_misuse", test_rwkv6_misuse);
     mmt_run("rwkv6_no_alloc_threads", test_rwkv6_no_alloc_threads);
+    mmt_run("rwkv6_inputs_kept", test_rwkv6_inputs_kept);
 }

@@ -60,6 +60,17 @@ static int head_ok(const mmi_attn_head *a, const float *q, const float *k, const
            (a->kind != MM_ATTN_PERFORMER || (a->proj && a->projt && a->nf >= 1));
 }
 
+void mmi_attn_head_fwd_keep(const mmi_attn_head *a, const float *q, const float *k, const float *v,
+                            const float *g, const mmi_attn_keep *keep, float *o, float *ws)
+{
+    MMI_ASSERT(head_ok(a, q, k, v, ws) && o && keep);
+    MMI_ASSERT(a->kind == MM_ATTN_GATED || a->kind == MM_ATTN_RWKV6);
+    if (a->kind == MM_ATTN_GATED)
+        mmi_attn_gated_fwd_keep(&a->s, a->gmode, g, q, k, v, keep, NULL, o, a->hs, ws);
+    else
+        mmi_attn_rwkv6_fwd_keep(&a->s, g, a->u, q, k, v, keep, o, a->hs, ws);
+}
+
 void mmi_attn_head_fwd(const mmi_attn_head *a, const float *q, const float *k, const float *v,
                        const float *g, float *fq, float *fk, float *o, float *row, float *stab,
                        float *ws)

@@ -2,8 +2,9 @@
 /* attn_run.c — mm_attn_forward, mm_attn_forward_gated, mm_attn_forward_rwkv6 and the
  * backwards: shape checks with
  * messages that name the shapes, then one task per (batch, head) on the handle's pool. Each
- * task copies its inputs into the reserved saved slices (so the caller may reuse its buffers
- * before backward), runs the kind's kernel with its thread's workspace, and copies out. */
+ * task saves its inputs into the reserved slices (so the caller may reuse its buffers before
+ * backward; GATED and RWKV6 kernels copy them a chunk at a time as they read them), runs the
+ * kind's kernel with its thread's workspace, and copies out. */
 #include "mmi_attn.h"
 
 #include <float.h>
@@ -101,6 +102,45 @@ static float *thread_ws(const mm_attn *h, int32_t slot)
     return h->ws + (size_t)slot * h->ws_floats;
 }
 
+/* Batch-head i's gates for the kernel: the saved ones (SCALAR, VECTOR: run_forward saved them as
+ * it checked them), GATED's constant RetNet log-gate, or NULL. */
+static const float *head_gates(const mm_attn *h, int64_t i)
+{
+    if (h->kind == MM_ATTN_GATED && h->fwd_gmode != MMI_GMODE_SCALAR &&
+        h->fwd_gmode != MMI_GMODE_VECTOR)
+        return h->fwd_gmode == MMI_GMODE_CONST ? h->retnet_lg + i % h->heads : NULL;
+    return h->sg ? h->sg + i * h->max_seq * h->d : NULL; /* NULL + 0 is UB */
+}
+
+/* 1 if the n floats at a and the m floats at b share an address (compared as integers). */
+static int overlaps(const float *a, int64_t n, const float *b, int64_t m)
+{
+    const uintptr_t a0 = (uintptr_t)a, b0 = (uintptr_t)b;
+    return a0 < b0 + sizeof(float) * (uintptr_t)m && b0 < a0 + sizeof(float) * (uintptr_t)n;
+}
+
+/* GATED, RWKV6 with an output apart from the inputs: the kernel copies q, k, v into the saved
+ * slices a chunk at a time as it first reads them (no separate copy pass, whose copies had left
+ * L2 again by the time the kernel read them). Returns 0 when out overlaps an input, which takes
+ * the copy-first path of fwd_task. */
+static int fwd_keep(run_ctx *c, int64_t i, float *ws)
+{
+    mm_attn *h = c->h;
+    const int64_t S = h->max_seq, d = h->d, dv = h->dv, head = i % h->heads;
+    const float *q = c->q + i * c->n * d, *k = c->k + i * c->m * d, *v = c->v + i * c->m * dv;
+    float *o = c->out + i * c->n * dv;
+    const mmi_attn_keep keep = {h->sq + i * S * d, h->sk + i * S * d, h->sv + i * S * dv};
+    mmi_attn_head a;
+    if (overlaps(o, c->n * dv, q, c->n * d) || overlaps(o, c->n * dv, k, c->m * d) ||
+        overlaps(o, c->n * dv, v, c->m * dv))
+        return 0;
+    a = mmi_attn_head_of(h, c->n, c->m, h->fwd_gmode);
+    if (h->kind == MM_ATTN_RWKV6) a.u = h->su + head * d;
+    if (h->shs) a.hs = h->shs + i * h->hs_floats;
+    mmi_attn_head_fwd_keep(&a, q, k, v, head_gates(h, i), &keep, o, ws);
+    return 1;
+}
+
 static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
 {
     run_ctx *c = (run_ctx *)vctx;
@@ -116,6 +156,7 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
     const int raw_qk = h->kind == MM_ATTN_LINEAR;
     float *o = direct ? c->out + i * c->n * dv : h->so + i * S * dv, *ws = thread_ws(h, slot);
     (void)ntask;
+    if (direct && fwd_keep(c, i, ws)) return;
     if (raw_qk) { /* (the handle reserves no saved q and k for LINEAR) */
         q = c->q + i * c->n * d, k = c->k + i * c->m * d;
     } else {
@@ -127,14 +168,9 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
     memcpy(v, c->v + i * c->m * dv, sizeof(float) * (size_t)(c->m * dv));
     {
         mmi_attn_head a = mmi_attn_head_of(h, c->n, c->m, h->fwd_gmode);
-        const float *g = h->sg ? h->sg + i * S * d : NULL; /* NULL + 0 is UB */
+        const float *g = head_gates(h, i);
         if (h->kind == MM_ATTN_RWKV6) a.u = h->su + head * d;
         if (h->shs) a.hs = h->shs + i * h->hs_floats;
-        /* gates (SCALAR, VECTOR) were saved by run_forward as it checked them */
-        if (h->fwd_gmode != MMI_GMODE_SCALAR && h->fwd_gmode != MMI_GMODE_VECTOR &&
-            h->kind == MM_ATTN_GATED) {
-            g = h->retnet_lg + head;
-        }
         mmi_attn_head_fwd(&a, q, k, v, g, h->sfq ? h->sfq + i * S * h->nf : NULL,
                           h->sfk ? h->sfk + i * S * h->nf : NULL, o, h->srow + i * S, &h->sstab[i],
                           ws);

@@ -33,6 +33,11 @@ size_t mmi_attn_head_ws_floats(const mmi_attn_head *a, int64_t n);
 void mmi_attn_head_fwd(const mmi_attn_head *a, const float *q, const float *k, const float *v,
                        const float *g, float *fq, float *fk, float *o, float *row, float *stab,
                        float *ws);
+/* GATED, RWKV6 forward of one head that also copies q, k, v into keep for the backward, a
+ * chunk at a time as the kernel first reads them (mmi_attn_gated_fwd_keep); o must not alias
+ * q, k or v. */
+void mmi_attn_head_fwd_keep(const mmi_attn_head *a, const float *q, const float *k, const float *v,
+                            const float *g, const mmi_attn_keep *keep, float *o, float *ws);
 /* Backward of one head from what forward produced; writes dq, dk, dv (all required) and dg
  * (GATED scalar or vector gates; may be NULL). */
 void mmi_attn_head_bwd(const mmi_attn_head *a, const float *q, const float *k, const float *v,

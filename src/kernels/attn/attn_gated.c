@@ -67,6 +67,13 @@ typedef struct gated_ws {
      * ahead, the lines were measured gone again by their use. */
     int64_t pf_step;
     const float *pf_v, *pf_do, *pf_st, *pf_a;
+    /* A forward that keeps its inputs (mmi_attn_gated_fwd_keep) reads the copies, so the
+     * caller's rows of the next chunk, which the copy reads, are what the gate pass fetches:
+     * src_q, src_k, src_v (NULL: fetch the rows the kernel reads) */
+    const float *src_q, *src_k, *src_v;
+    /* forward with saved states: the slot the chunk's state update writes (d x dv floats),
+     * fetched for writing over the gate pass's rows (NULL: none) */
+    float *pf_hs;
     float *pf_dq, *pf_dk, *pf_dv, *pf_dg;
 } gated_ws;
 
@@ -79,6 +86,8 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     w.scalar = 0;
     w.pf_step = chunk;
     w.pf_v = w.pf_do = w.pf_st = w.pf_a = NULL;
+    w.src_q = w.src_k = w.src_v = NULL;
+    w.pf_hs = NULL;
     w.pf_dq = w.pf_dk = w.pf_dv = w.pf_dg = NULL;
     w.a = w.a_home = ws + 2 * chunk * d + 2 * d;
     w.a_saved = NULL;
@@ -400,8 +409,13 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
             const int64_t p = c0 + t + w->pf_step;
             if (w->pf_step && p >= 0 && p < s->n) { /* the next chunk's rows, in flight now */
                 PREFETCH_ROWS(g + p * d, d);
-                PREFETCH_ROWS(q + p * d, d);
-                PREFETCH_ROWS(k + p * d, d);
+                PREFETCH_ROWS((w->src_q ? w->src_q : q) + p * d, d);
+                PREFETCH_ROWS((w->src_k ? w->src_k : k) + p * d, d);
+                if (w->src_v) PREFETCH_ROWS(w->src_v + p * s->dv, s->dv);
+            }
+            if (w->pf_hs) {
+                const int64_t nst = d * s->dv, h0 = nst * t / len, h1 = nst * (t + 1) / len;
+                PREFETCH_WRITE(w->pf_hs + h0, h1 - h0);
             }
             if (w->pf_v) prefetch_bwd(s, c0 + t, t, len, w);
             if (w->pf_v && p >= 0 && p < s->n) { /* the backward's next chunk, into L2 */
@@ -513,22 +527,48 @@ static void chunk_out(const mmi_attn_dims *s, const float *v, int64_t c0, int64_
     }
 }
 
+/* Rows [c0, c0 + len) of q, k and v into keep (the chunk's share of the saved inputs). */
+static void keep_rows(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
+                      int64_t c0, int64_t len, const mmi_attn_keep *keep)
+{
+    const size_t nq = sizeof(float) * (size_t)(len * s->d);
+    memcpy(keep->q + c0 * s->d, q + c0 * s->d, nq);
+    memcpy(keep->k + c0 * s->d, k + c0 * s->d, nq);
+    memcpy(keep->v + c0 * s->dv, v + c0 * s->dv, sizeof(float) * (size_t)(len * s->dv));
+}
+
 void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
                         const float *k, const float *v, float *o, float *hs, float *ws)
 {
+    mmi_attn_gated_fwd_keep(s, gmode, g, q, k, v, NULL, NULL, o, hs, ws);
+}
+
+void mmi_attn_gated_fwd_keep(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
+                             const float *k, const float *v, const mmi_attn_keep *keep,
+                             const mmi_attn_chunk_hook *hook, float *o, float *hs, float *ws)
+{
     MMI_ASSERT(s && s->n >= 0 && s->n == s->m && s->d > 0 && s->dv > 0 && s->chunk > 0);
     MMI_ASSERT(gmode >= 0 && gmode <= 3 && (gmode == 0 || g) && q && k && v && o && ws);
+    MMI_ASSERT(!keep || (keep->q && keep->k && keep->v));
     const int64_t d = s->d, dv = s->dv, ch = s->chunk;
     gated_ws w = split_ws(s->n, ch, d, dv, ws);
     float *st = hs ? hs : w.ds; /* the running state: with hs, chunk c's is hs[c] */
     float *ha = hs ? hs + ((s->n + ch - 1) / ch) * d * dv : NULL; /* then every chunk's A */
+    const float *src_q = q, *src_k = k, *src_v = v;
+    if (keep) { /* each chunk reads its fresh copies */
+        q = keep->q, k = keep->k, v = keep->v;
+        w.src_q = src_q, w.src_k = src_k, w.src_v = src_v;
+    }
     w.scalar = gmode != 3;
     memset(st, 0, sizeof(float) * (size_t)(d * dv));
     for (int64_t c0 = 0; c0 < s->n; c0 += ch) {
         const int64_t len = s->n - c0 < ch ? s->n - c0 : ch;
+        if (keep) keep_rows(s, src_q, src_k, src_v, c0, len, keep);
         if (ha) w.a_home = ha + (c0 / ch) * ch * ch;
+        w.pf_hs = hs && c0 + len < s->n ? st + d * dv : NULL;
         const int mild = chunk_prep(s, gmode, g, q, k, c0, len, &w);
         chunk_out(s, v, c0, len, mild, st, o, &w);
+        if (hook) hook->fn(hook->ctx, c0, len);
         if (c0 + len >= s->n) break; /* the state after the last chunk is not needed */
         chunk_state_update(s, k, v, c0, len, mild, st, hs ? st + d * dv : st, &w);
         if (hs) st += d * dv;

@@ -5,15 +5,13 @@
  * token. The history term r_t^T S_{t-1} is exactly the gated recurrence of attn_gated.c with
  * per-key gates w evaluated one step late: its output at step t - 1 with the query r_t. So the
  * chunkwise gated kernel runs on rows 0..n-2 of k, v, w and rows 1..n-1 of r (pointer shifts,
- * no copies) and the bonus, a diagonal term, is added here in float64 sums. The backward is the
+ * no copies) and the bonus, a diagonal term, is added in float64 sums after each chunk (a hook
+ * of the gated kernel, while the chunk's rows are in cache). The backward is the
  * gated backward on the same shifted views plus the bonus's gradients. */
 #include "mmi_attn_kernels.h"
 
 #include <math.h>
 #include <string.h>
-
-/* Rows ahead that the bonus pass prefetches (its loads stalled on them: 8% of the forward). */
-#define BONUS_AHEAD 4
 
 size_t mmi_attn_rwkv6_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
 {
@@ -47,21 +45,56 @@ static double bonus_weight(int64_t d, float scale, const float *restrict r, cons
 void mmi_attn_rwkv6_fwd(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
                         const float *k, const float *v, float *o, float *hs, float *ws)
 {
+    mmi_attn_rwkv6_fwd_keep(s, w, u, r, k, v, NULL, o, hs, ws);
+}
+
+/* The bonus pass over tokens [t0, t1): o_t += c_t v_t. */
+typedef struct bonus_ctx {
+    const mmi_attn_dims *s;
+    const float *u, *r, *k, *v;
+    float *o;
+} bonus_ctx;
+
+static void bonus_rows(const bonus_ctx *b, int64_t t0, int64_t t1)
+{
+    const int64_t d = b->s->d, dv = b->s->dv;
+    for (int64_t t = t0; t < t1; t++)
+        (void)mmi_attn_rwkv_bonus(d, dv, b->s->scale, b->r + t * d, b->u, b->k + t * d,
+                                  b->v + t * dv, b->o + t * dv);
+}
+
+/* After history chunk [c0, c0 + len) (output rows c0 + 1 .. c0 + len): the bonus of tokens
+ * c0 .. c0 + len - 1, whose r, k, v rows the chunk has just read (or copied) and whose output
+ * rows are complete (token c0's was the previous chunk's last; token 0 has no history). */
+static void bonus_hook(void *ctx, int64_t c0, int64_t len)
+{
+    bonus_rows((const bonus_ctx *)ctx, c0, c0 + len);
+}
+
+void mmi_attn_rwkv6_fwd_keep(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
+                             const float *k, const float *v, const mmi_attn_keep *keep, float *o,
+                             float *hs, float *ws)
+{
     const int64_t n = s->n, d = s->d, dv = s->dv;
+    mmi_attn_keep hist = {NULL, NULL, NULL};
+    bonus_ctx b;
     MMI_ASSERT(n >= 1 && s->m == n && w && u && r && k && v && o && ws);
+    if (keep) { /* the rows the history term does not copy: r_0 and the last token's k, v */
+        hist.q = keep->q + d, hist.k = keep->k, hist.v = keep->v;
+        memcpy(keep->q, r, sizeof(float) * (size_t)d);
+        memcpy(keep->k + (n - 1) * d, k + (n - 1) * d, sizeof(float) * (size_t)d);
+        memcpy(keep->v + (n - 1) * dv, v + (n - 1) * dv, sizeof(float) * (size_t)dv);
+    }
+    /* the bonus reads the copies, each chunk's rows as the chunk made them */
+    b.s = s, b.u = u, b.o = o;
+    b.r = keep ? keep->q : r, b.k = keep ? keep->k : k, b.v = keep ? keep->v : v;
     memset(o, 0, sizeof(float) * (size_t)dv); /* token 0 has no history */
     if (n > 1) {
         const mmi_attn_dims t = history_dims(s);
-        mmi_attn_gated_fwd(&t, 3, w, r + d, k, v, o + dv, hs, ws);
+        const mmi_attn_chunk_hook hook = {bonus_hook, &b};
+        mmi_attn_gated_fwd_keep(&t, 3, w, r + d, k, v, keep ? &hist : NULL, &hook, o + dv, hs, ws);
     }
-    for (int64_t t = 0; t < n; t++) {
-        if (t + BONUS_AHEAD < n) { /* the rows went cold under the history term: fetch ahead */
-            const int64_t a = t + BONUS_AHEAD;
-            PREFETCH_ROWS(r + a * d, d), PREFETCH_ROWS(k + a * d, d);
-            PREFETCH_ROWS(v + a * dv, dv), PREFETCH_ROWS(o + a * dv, dv);
-        }
-        (void)mmi_attn_rwkv_bonus(d, dv, s->scale, r + t * d, u, k + t * d, v + t * dv, o + t * dv);
-    }
+    bonus_rows(&b, n - 1, n); /* the last token (the history's chunks stop one short) */
 }
 
 /* One token's bonus gradients over n key channels: dr += f u k, dk += f u r (float, in that

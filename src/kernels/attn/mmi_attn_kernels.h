@@ -384,6 +384,23 @@ size_t mmi_attn_gated_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv)
  * which the backward then reads instead of recomputing them. */
 void mmi_attn_gated_fwd(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
                         const float *k, const float *v, float *o, float *hs, float *ws);
+/* Where a forward keeps its inputs for the backward: q, k [n, d] and v [n, dv] rows. */
+typedef struct mmi_attn_keep {
+    float *q, *k, *v;
+} mmi_attn_keep;
+/* Called after each chunk's output rows [c0, c0 + len) are written (while they and the chunk's
+ * inputs are in cache): RWKV-6 adds its bonus there. */
+typedef struct mmi_attn_chunk_hook {
+    void (*fn)(void *ctx, int64_t c0, int64_t len);
+    void *ctx;
+} mmi_attn_chunk_hook;
+/* mmi_attn_gated_fwd that also copies q, k, v into keep (NULL: as mmi_attn_gated_fwd), a chunk's
+ * rows just before the chunk first reads them, and then reads the copies (still in L1): the
+ * copy is no separate pass over the sequence. Chunk c reads only rows of chunks <= c before it
+ * writes its output rows, so o may alias q, k or v. hook (may be NULL) runs after every chunk. */
+void mmi_attn_gated_fwd_keep(const mmi_attn_dims *s, int gmode, const float *g, const float *q,
+                             const float *k, const float *v, const mmi_attn_keep *keep,
+                             const mmi_attn_chunk_hook *hook, float *o, float *hs, float *ws);
 /* Floats of the saved chunk-entry states: ceil(n / chunk) d dv (checked; SIZE_MAX if too big). */
 size_t mmi_attn_gated_hs_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv);
 /* Gradients dq, dk, dv (overwritten) and, for gmode 2/3, dg (overwritten, shaped as g). hs: the
@@ -403,6 +420,12 @@ void mmi_attn_gated_step(int64_t d, int64_t dv, float scale, const float *g, int
 size_t mmi_attn_rwkv6_ws_floats(int64_t n, int64_t chunk, int64_t d, int64_t dv);
 void mmi_attn_rwkv6_fwd(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
                         const float *k, const float *v, float *o, float *hs, float *ws);
+/* mmi_attn_rwkv6_fwd keeping r (in keep->q), k and v as mmi_attn_gated_fwd_keep does (keep
+ * NULL: not kept). o must not alias r, k or v (the history term writes output row t + 1 before
+ * it copies k and v row t + 1). */
+void mmi_attn_rwkv6_fwd_keep(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
+                             const float *k, const float *v, const mmi_attn_keep *keep, float *o,
+                             float *hs, float *ws);
 /* Gradients dr, dk, dv (overwritten, required), dw [n, d] and du [d] (overwritten; either may
  * be NULL). hs: as the gated kernel's (mmi_attn_gated_hs_floats(n, chunk, d, dv) floats). */
 void mmi_attn_rwkv6_bwd(const mmi_attn_dims *s, const float *w, const float *u, const float *r,
