@@ -3,8 +3,11 @@
  * PyTorch-comparable sizes (256-256 actor and critic, batch 256, Adam; bench/peer_torch_ddpg.py
  * is the same update in PyTorch), (2) 20k Pendulum-v1 steps of TD3 with the demo's sizes (64-64,
  * batch 128, one update per step) on one core. Process CPU time, as the peer measures: wall-clock
- * on a shared machine measures the other processes too. `make bench BENCH_ARGS=rl` times the
- * update alone (bench/bench_rl.c). */
+ * on a shared machine measures the other processes too. (3) Milliseconds per update at the
+ * sizes of bench/gym_vs_sb3.py's Pendulum-v1 runs (TD3 400-300 with policy delay 2, SAC 256-256
+ * with automatic temperature, batch 256): on that benchmark libmm's side is almost all update,
+ * so these rows track it without Python. `make bench BENCH_ARGS=rl` times the update alone
+ * (bench/bench_rl.c). */
 #include <mm.h>
 
 #include "../examples/envs/envs.h"
@@ -47,14 +50,33 @@ static int run(mm_policy *p, long steps, double *secs)
     return rc;
 }
 
-static int make(mm_policy **p, int32_t algo, int64_t hidden, int64_t batch, int64_t starts)
+static int make2(mm_policy **p, int32_t algo, int64_t h0, int64_t h1, int64_t batch, int64_t starts)
 {
     mm_policy_opts o;
     int rc = mm_policy_opts_init(&o, algo);
     o.obs_dim = 3, o.act_dim = 1, o.act_low = &g_lo, o.act_high = &g_hi;
-    o.hidden[0] = o.hidden[1] = hidden, o.batch_size = batch, o.learning_starts = starts;
+    o.hidden[0] = h0, o.hidden[1] = h1, o.batch_size = batch, o.learning_starts = starts;
     o.buffer_size = 100000, o.gamma = 0.98;
     return rc == MM_OK ? mm_policy_create(p, &o) : rc;
+}
+
+static int make(mm_policy **p, int32_t algo, int64_t hidden, int64_t batch, int64_t starts)
+{
+    return make2(p, algo, hidden, hidden, batch, starts);
+}
+
+/* CPU ms per update (with its act and env step) after 1000 warm-up steps, as row (1). */
+static int gym_size_update(int32_t algo, int64_t h0, int64_t h1, double *ms)
+{
+    mm_policy *p = NULL;
+    double warm, full;
+    const long n_upd = 300;
+    int rc = make2(&p, algo, h0, h1, 256, 1000);
+    if (rc == MM_OK) rc = run(p, 1000, &warm);
+    if (rc == MM_OK) rc = run(p, n_upd, &full);
+    mm_policy_free(p);
+    *ms = 1e3 * full / (double)n_upd;
+    return rc;
 }
 
 int main(void)
@@ -79,6 +101,14 @@ int main(void)
     printf("libmm TD3 demo sizes (64-64, batch 128): 20k Pendulum steps in %.1f s CPU time (target "
            "<= 30 s)\n",
            demo);
+    if (gym_size_update(MM_ALGO_TD3, 400, 300, &full) != MM_OK) return 1;
+    printf("libmm TD3 update, 400-300, batch 256, policy delay 2 (gym_vs_sb3 td3-pendulum): %.2f "
+           "ms CPU time per update (incl. act+step)\n",
+           full);
+    if (gym_size_update(MM_ALGO_SAC, 256, 256, &full) != MM_OK) return 1;
+    printf("libmm SAC update, 256-256, batch 256 (gym_vs_sb3 sac-pendulum): %.2f ms CPU time per "
+           "update (incl. act+step)\n",
+           full);
     (void)warm;
     return 0;
 }
