@@ -6,7 +6,8 @@ Prints the deterministic evaluation return (10 episodes, LSTM state carried and 
 episode; with --eval-episodes N > 10 also the mean over N, the first 10 being the same
 episodes) and the wall-clock of each run. Usage (in the venv of bench/gym.mk with sb3-contrib
 2.0.0): python bench/recurrent_vs_sb3.py [cartpole|pendulum] [--seeds N] [--first-seed S]
-[--steps N] [--eval-episodes N] [--norm-gamma G]"""
+[--steps N] [--eval-episodes N] [--norm-gamma G]. VecNormalize gets the algorithm's gamma, as
+the zoo's exp_manager gives it, unless --norm-gamma says otherwise."""
 import argparse
 import time
 
@@ -49,7 +50,10 @@ TASKS = {
 
 def run(task, seed, steps, n_eval=10, norm_gamma=None):
     env_id, keep, n_envs, hp = TASKS[task]
-    nk = {} if norm_gamma is None else dict(gamma=norm_gamma)
+    # rl-baselines3-zoo passes the algorithm's gamma to VecNormalize ("Use the same discount factor
+    # as for the algorithm"), so that is the default here; --norm-gamma 0.99 gives VecNormalize's
+    # own default, which runs before 2026-12-04 used.
+    nk = dict(gamma=hp["gamma"] if norm_gamma is None else norm_gamma)
     venv = VecNormalize(make_vec_env(env_id, n_envs=n_envs, seed=seed,
                                      wrapper_class=NoVel, wrapper_kwargs=dict(keep=keep)), **nk)
     t0 = time.time()
@@ -81,8 +85,8 @@ def main():
     ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--eval-episodes", type=int, default=10)
     ap.add_argument("--norm-gamma", type=float, default=None,
-                    help="VecNormalize's reward gamma (default: VecNormalize's 0.99; the zoo "
-                    "passes the algorithm's gamma)")
+                    help="VecNormalize's reward gamma (default: the algorithm's gamma, as the "
+                    "zoo passes it; VecNormalize's own default is 0.99)")
     a = ap.parse_args()
     torch.set_num_threads(1)
     for s in range(a.first_seed, a.first_seed + a.seeds):
