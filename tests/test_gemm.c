@@ -833,6 +833,14 @@ static void test_gemm_small_nt(void)
     if (!any) mmt_skip("no available GEMM set has a small-k NT kernel (AVX2 and AVX-512 have one)");
 }
 
+/* One kernel set's expected choices: each {m, n, k} of `sh` must (want = 1) or must not
+ * (want = 0) take the small-k NT kernel on path p. */
+static void check_small_nt_shapes(mmi_simd_path p, const int64_t (*sh)[3], size_t count, int want)
+{
+    for (size_t i = 0; i < count; i++)
+        CHECK(mmi_gemm_takes_small_nt(p, sh[i][0], sh[i][1], sh[i][2]) == want);
+}
+
 /* The driver's choice for a few rows NT: the AVX2 set's small_nt for k <= 16 and up to 8 k steps
  * per row of A (longer k with few rows runs as dot products), the AVX-512 set's for every
  * k <= 48 from two rows (one row is its gemv), never on the portable set or beyond 8 rows. */
@@ -845,25 +853,24 @@ static void test_gemm_small_nt_choice(void)
                                          {1, 64, 17}, {9, 64, 18}, {8, 64, 49}};
     static const int64_t avx512_yes[][3] = {{2, 64, 48}, {8, 64, 18}, {2, 5, 1}};
     static const int64_t avx512_no[][3] = {{1, 64, 18}, {9, 64, 18}, {8, 64, 49}};
+#define N_SHAPES(t) (sizeof t / sizeof t[0])
     const mmi_gemm_ukr *u2 = mmi_gemm_ukr_avx2(), *u5 = mmi_gemm_ukr_avx512();
-    for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
+    for (int i = 0; i < MMI_SIMD_NPATHS; i++) {
+        const mmi_simd_path p = (mmi_simd_path)i;
         const mmi_gemm_ukr *u;
-        if (!mmi_simd_available((mmi_simd_path)p)) continue;
-        u = mmi_gemm_ukr_for((mmi_simd_path)p);
-        CHECK(mmi_gemm_takes_small_nt((mmi_simd_path)p, 8, 64, 18) == (u->small_nt != NULL));
-        for (size_t i = 0; u == u2 && i < sizeof avx2_yes / sizeof avx2_yes[0]; i++)
-            CHECK(mmi_gemm_takes_small_nt((mmi_simd_path)p, avx2_yes[i][0], avx2_yes[i][1],
-                                          avx2_yes[i][2]) == 1);
-        for (size_t i = 0; u == u2 && i < sizeof avx2_no / sizeof avx2_no[0]; i++)
-            CHECK(mmi_gemm_takes_small_nt((mmi_simd_path)p, avx2_no[i][0], avx2_no[i][1],
-                                          avx2_no[i][2]) == 0);
-        for (size_t i = 0; u == u5 && i < sizeof avx512_yes / sizeof avx512_yes[0]; i++)
-            CHECK(mmi_gemm_takes_small_nt((mmi_simd_path)p, avx512_yes[i][0], avx512_yes[i][1],
-                                          avx512_yes[i][2]) == 1);
-        for (size_t i = 0; u == u5 && i < sizeof avx512_no / sizeof avx512_no[0]; i++)
-            CHECK(mmi_gemm_takes_small_nt((mmi_simd_path)p, avx512_no[i][0], avx512_no[i][1],
-                                          avx512_no[i][2]) == 0);
+        if (!mmi_simd_available(p)) continue;
+        u = mmi_gemm_ukr_for(p);
+        CHECK(mmi_gemm_takes_small_nt(p, 8, 64, 18) == (u->small_nt != NULL));
+        if (u == u2) {
+            check_small_nt_shapes(p, avx2_yes, N_SHAPES(avx2_yes), 1);
+            check_small_nt_shapes(p, avx2_no, N_SHAPES(avx2_no), 0);
+        }
+        if (u == u5) {
+            check_small_nt_shapes(p, avx512_yes, N_SHAPES(avx512_yes), 1);
+            check_small_nt_shapes(p, avx512_no, N_SHAPES(avx512_no), 0);
+        }
     }
+#undef N_SHAPES
     CHECK(mmi_gemm_takes_small_nt(MMI_SIMD_PORTABLE, 8, 64, 18) == 0);
 }
 

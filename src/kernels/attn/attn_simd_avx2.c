@@ -534,14 +534,8 @@ int mmi_attn_transpose_avx2(int64_t rows, int64_t cols, const float *src, int64_
 {
     const int64_t r8 = rows & ~(int64_t)7, c8 = cols & ~(int64_t)7;
     for (int64_t r = 0; r < r8; r += 8) {
-        for (int64_t c = 0; c < c8; c += 8) {
-            __m256 x[8];
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++) x[i] = _mm256_loadu_ps(src + (r + i) * lds + c);
-            mmi_transpose8_avx2(x);
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++) _mm256_storeu_ps(dst + (c + i) * ldd + r, x[i]);
-        }
+        for (int64_t c = 0; c < c8; c += 8)
+            mmi_transpose8_block_avx2(src + r * lds + c, lds, 8, 8, dst + c * ldd + r, ldd, 8);
         for (int64_t i = r; i < r + 8; i++) /* the columns past the last 8-block */
             for (int64_t c = c8; c < cols; c++) dst[c * ldd + i] = src[i * lds + c];
     }

@@ -70,17 +70,8 @@ static void pack_b_rows(const float *b, int64_t ldb, int64_t kc, float *bp)
 {
     int64_t p = 0;
     for (; p + 8 <= kc; p += 8) {
-        __m256 lo[8], hi[8];
-        for (int j = 0; j < 8; j++) {
-            lo[j] = _mm256_loadu_ps(b + j * ldb + p);
-            hi[j] = _mm256_loadu_ps(b + (j + 8) * ldb + p);
-        }
-        mmi_transpose8_avx2(lo);
-        mmi_transpose8_avx2(hi);
-        for (int i = 0; i < 8; i++) {
-            _mm256_storeu_ps(bp + (p + i) * NR, lo[i]);
-            _mm256_storeu_ps(bp + (p + i) * NR + 8, hi[i]);
-        }
+        mmi_transpose8_block_avx2(b + p, ldb, 8, 8, bp + p * NR, NR, 8);
+        mmi_transpose8_block_avx2(b + 8 * ldb + p, ldb, 8, 8, bp + p * NR + 8, NR, 8);
     }
     for (; p < kc; p++)
         for (int j = 0; j < NR; j++) bp[p * NR + j] = b[j * ldb + p];

@@ -395,38 +395,7 @@ static void avx2_dot(int64_t k, int64_t m, int64_t n, const float *a, int64_t ld
  * the driver runs this kernel for k <= SMALL_NT_K_PER_ROW * m only. */
 #define SMALL_NT_K_PER_ROW 8
 
-/* Panel rows 0 .. kt - 1 (5 <= kt <= 8) of the 8 rows of b (rows past `rows` zero; columns
- * past kt not read) into bt[p * ps + r]. */
-MMI_AVX2_INLINE void snt_t8(const float *b, int64_t ldb, int64_t rows, int64_t kt, float *bt,
-                            int64_t ps)
-{
-    const __m256 z = _mm256_setzero_ps();
-    const __m256i km = lane_mask(kt);
-    __m256 r0, r1, r2, r3, r4, r5, r6, r7, t0, t1, t2, t3, t4, t5, t6, t7;
-#define LD(i) r##i = (i) >= rows ? z : kt == 8 ? _mm256_loadu_ps(b + (i) * ldb)               \
-                                        : _mm256_maskload_ps(b + (i) * ldb, km);
-    LD(0) LD(1) LD(2) LD(3) LD(4) LD(5) LD(6) LD(7)
-#undef LD
-    t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    r0 = _mm256_shuffle_ps(t0, t2, 0x44), r1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    r2 = _mm256_shuffle_ps(t1, t3, 0x44), r3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    r4 = _mm256_shuffle_ps(t4, t6, 0x44), r5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    r6 = _mm256_shuffle_ps(t5, t7, 0x44), r7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    /* r0..r3: k steps 0..3 (low half) and 4..7 (high half) of rows 0..3; r4..r7 of rows 4..7 */
-    _mm256_store_ps(bt, _mm256_permute2f128_ps(r0, r4, 0x20));
-    _mm256_store_ps(bt + ps, _mm256_permute2f128_ps(r1, r5, 0x20));
-    _mm256_store_ps(bt + 2 * ps, _mm256_permute2f128_ps(r2, r6, 0x20));
-    _mm256_store_ps(bt + 3 * ps, _mm256_permute2f128_ps(r3, r7, 0x20));
-    _mm256_store_ps(bt + 4 * ps, _mm256_permute2f128_ps(r0, r4, 0x31));
-    if (kt > 5) _mm256_store_ps(bt + 5 * ps, _mm256_permute2f128_ps(r1, r5, 0x31));
-    if (kt > 6) _mm256_store_ps(bt + 6 * ps, _mm256_permute2f128_ps(r2, r6, 0x31));
-    if (kt > 7) _mm256_store_ps(bt + 7 * ps, _mm256_permute2f128_ps(r3, r7, 0x31));
-}
-
-/* As snt_t8 for 1 <= kt <= 4: row r's k steps in the low half of one ymm and row r + 4's in
+/* As mmi_transpose8_block_avx2 for 1 <= kt <= 4 (which takes 5 <= kt <= 8 here): row r's k steps in the low half of one ymm and row r + 4's in
  * the high half, then a 4 x 4 transpose within the halves. */
 MMI_AVX2_INLINE void snt_t4(const float *b, int64_t ldb, int64_t rows, int64_t kt, float *bt,
                             int64_t ps)
@@ -457,7 +426,7 @@ MMI_AVX2_INLINE void snt_panel8(int64_t k, const float *b, int64_t ldb, int64_t 
     for (int64_t p = 0; p < k; p += 8) {
         const int64_t kt = k - p < 8 ? k - p : 8;
         if (kt > 4)
-            snt_t8(b + p, ldb, rows, kt, bt + p * MMI_GEMM_NR, MMI_GEMM_NR);
+            mmi_transpose8_block_avx2(b + p, ldb, rows, kt, bt + p * MMI_GEMM_NR, MMI_GEMM_NR, kt);
         else
             snt_t4(b + p, ldb, rows, kt, bt + p * MMI_GEMM_NR, MMI_GEMM_NR);
     }

@@ -10,6 +10,7 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 
 /* Small vector helpers called once per vector inside the hot loops: forced inline so their
  * operands stay in registers (at -O2 GCC would otherwise keep little arrays of them on the
@@ -60,27 +61,64 @@ MMI_AVX2_INLINE __m256 mmi_exp256(__m256 x)
     return _mm256_andnot_ps(under, y);
 }
 
-/* In place: r[i] (8 floats of row i) becomes column i of the 8x8 block (GEMM packing, the
- * chunkwise attention transposes). */
-MMI_AVX2_INLINE void mmi_transpose8_avx2(__m256 r[8])
+/* The 8x8 transpose on eight named registers passed by address: on return *ri is column i.
+ * Named variables and not an array, so that after inlining the compiler keeps the block in
+ * ymm registers (arrays indexed in loops went through the stack at -O2, the reason
+ * mmi_transpose16_avx512 uses named variables too). */
+/* clang-format off */
+MMI_AVX2_INLINE void mmi_transpose8_regs_avx2(__m256 *r0, __m256 *r1, __m256 *r2, __m256 *r3,
+                                              __m256 *r4, __m256 *r5, __m256 *r6, __m256 *r7)
 {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 t0 = _mm256_unpacklo_ps(*r0, *r1), t1 = _mm256_unpackhi_ps(*r0, *r1);
+    __m256 t2 = _mm256_unpacklo_ps(*r2, *r3), t3 = _mm256_unpackhi_ps(*r2, *r3);
+    __m256 t4 = _mm256_unpacklo_ps(*r4, *r5), t5 = _mm256_unpackhi_ps(*r4, *r5);
+    __m256 t6 = _mm256_unpacklo_ps(*r6, *r7), t7 = _mm256_unpackhi_ps(*r6, *r7);
     __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
     __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
     __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
     __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+    *r0 = _mm256_permute2f128_ps(s0, s4, 0x20), *r1 = _mm256_permute2f128_ps(s1, s5, 0x20);
+    *r2 = _mm256_permute2f128_ps(s2, s6, 0x20), *r3 = _mm256_permute2f128_ps(s3, s7, 0x20);
+    *r4 = _mm256_permute2f128_ps(s0, s4, 0x31), *r5 = _mm256_permute2f128_ps(s1, s5, 0x31);
+    *r6 = _mm256_permute2f128_ps(s2, s6, 0x31), *r7 = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
+/* clang-format on */
+
+/* In place: r[i] (8 floats of row i) becomes column i of the 8x8 block (the GEMM's A packing,
+ * the selective scan's channel blocks), on constant indices so the array stays in registers. */
+MMI_AVX2_INLINE void mmi_transpose8_avx2(__m256 r[8])
+{
+    mmi_transpose8_regs_avx2(&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7]);
+}
+
+/* An 8 x 8 block moved through registers: loads the first kl (1..8) floats of rows i < rows
+ * of src (stride ld; rows past `rows` and lanes past kl are zero and not read), transposes,
+ * and stores column t for t < kt (8 floats each) at dst + t * dld. Used by the GEMM's
+ * transposing B packs, its small-k NT kernel and the chunkwise attention transposes. */
+/* clang-format off */
+MMI_AVX2_INLINE void mmi_transpose8_block_avx2(const float *src, int64_t ld, int64_t rows,
+                                               int64_t kl, float *dst, int64_t dld, int64_t kt)
+{
+    const __m256 z = _mm256_setzero_ps();
+    const __m256i km = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)kl),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 r0, r1, r2, r3, r4, r5, r6, r7;
+#define MMI_T8_LD(i) r##i = (i) >= rows ? z : kl == 8 ? _mm256_loadu_ps(src + (i) * ld)        \
+                                          : _mm256_maskload_ps(src + (i) * ld, km);
+    MMI_T8_LD(0) MMI_T8_LD(1) MMI_T8_LD(2) MMI_T8_LD(3)
+    MMI_T8_LD(4) MMI_T8_LD(5) MMI_T8_LD(6) MMI_T8_LD(7)
+#undef MMI_T8_LD
+    mmi_transpose8_regs_avx2(&r0, &r1, &r2, &r3, &r4, &r5, &r6, &r7);
+    _mm256_storeu_ps(dst, r0);
+    if (kt > 1) _mm256_storeu_ps(dst + dld, r1);
+    if (kt > 2) _mm256_storeu_ps(dst + 2 * dld, r2);
+    if (kt > 3) _mm256_storeu_ps(dst + 3 * dld, r3);
+    if (kt > 4) _mm256_storeu_ps(dst + 4 * dld, r4);
+    if (kt > 5) _mm256_storeu_ps(dst + 5 * dld, r5);
+    if (kt > 6) _mm256_storeu_ps(dst + 6 * dld, r6);
+    if (kt > 7) _mm256_storeu_ps(dst + 7 * dld, r7);
+}
+/* clang-format on */
 
 #endif
 #endif
