@@ -22,7 +22,8 @@ the venv; not in the default set: per seed about 20 CPU-minutes for libmm and 40
 The sides and seeds can run as separate processes (--side, --seed-list) that append their
 records to --jsonl files; --report prints the table from those files. --monitor-dir keeps each
 training episode's return in a CSV as it ends (SB3's Monitor wrapper on both sides), so a run
-stopped early still has its learning curve.
+stopped early still has its learning curve; --svg DIR (with --report or --monitor-summary) draws
+the learning curves of both sides over their seeds as DIR/gym_<run>.svg.
 """
 import argparse
 import json
@@ -161,6 +162,7 @@ def report(paths):
         mine = [r for r in recs if r["run"] == name]
         summary(name, mine[0]["steps"], [r for r in mine if r["side"] == "libmm"],
                 [r for r in mine if r["side"] == "sb3"])
+    return recs
 
 
 def monitor_summary(directory):
@@ -175,6 +177,111 @@ def monitor_summary(directory):
         steps = sum(int(r[1]) for r in rows)
         print("%-34s %8d %8d  %s" % (fn[:-len(".monitor.csv")], len(rows), steps,
                                      " ".join("%.1f" % float(r[0]) for r in rows[-3:])))
+
+
+COLORS = {"libmm": "#c33", "sb3": "#36c"}
+
+
+def records_from_monitor(directory):
+    """--monitor-dir CSVs as --jsonl-like records (run, side, seed, history of (steps, return)),
+    so stopped or still running runs can be plotted."""
+    recs = []
+    for fn in sorted(os.listdir(directory)):
+        if not fn.endswith(".monitor.csv"):
+            continue
+        run, side, seed = fn[:-len(".monitor.csv")].rsplit("-", 2)
+        with open(os.path.join(directory, fn)) as f:
+            rows = [line.split(",") for line in f.read().splitlines()[2:] if line]
+        t, hist = 0, []
+        for r in rows:
+            t += int(r[1])
+            hist.append((t, float(r[0])))
+        recs.append(dict(run=run, side=side, seed=int(seed), history=hist,
+                         steps=RUNS[run][2] if run in RUNS else t))
+    return recs
+
+
+def smoothed(hist, window):
+    """(steps, moving average of the last `window` episode returns) after each episode."""
+    out, acc = [], []
+    for t, r in hist:
+        acc.append(r)
+        acc = acc[-window:]
+        out.append((t, sum(acc) / len(acc)))
+    return out
+
+
+def nice_step(span):
+    mag = 10 ** np.floor(np.log10(span / 5))
+    return mag * min((m for m in (1, 2, 2.5, 5, 10) if span / (m * mag) <= 6), default=10)
+
+
+def svg_curves(path, title, by_side, xmax, window):
+    """One SVG: each seed's moving average as a thin line, the mean over seeds (on a 60-point
+    grid of steps, each seed's last value at or before the point) as a thick one, per side."""
+    W, H, L, R, T, B = 640, 400, 70, 30, 30, 50
+    curves = {side: [smoothed(h, window) for h in hs] for side, hs in by_side.items()}
+    ys = [y for cs in curves.values() for c in cs for _, y in c]
+    step = nice_step(max(ys) - min(ys) or 1.0)
+    y0, y1 = np.floor(min(ys) / step) * step, np.ceil(max(ys) / step) * step
+    sx = lambda x: L + x / xmax * (W - L - R)  # noqa: E731
+    sy = lambda y: T + (y1 - y) / (y1 - y0) * (H - T - B)  # noqa: E731
+    o = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+         'font-family="sans-serif" font-size="12">' % (W, H),
+         '<rect width="100%" height="100%" fill="white"/>',
+         '<text x="%d" y="18" font-size="14">%s</text>' % (L, title)]
+    y = y0
+    while y <= y1 + step / 2:
+        o.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/><text x="%d" '
+                 'y="%.1f" text-anchor="end">%g</text>' % (L, sy(y), W - R, sy(y), L - 5,
+                                                           sy(y) + 4, y))
+        y += step
+    for k in range(5):
+        o.append('<text x="%.1f" y="%d" text-anchor="middle">%d</text>' %
+                 (sx(xmax * k / 4), H - B + 18, xmax * k / 4))
+    o.append('<text x="%.1f" y="%d" text-anchor="middle">environment steps</text>' %
+             ((L + W - R) / 2, H - 10))
+    o.append('<text transform="translate(14 %.1f) rotate(-90)" text-anchor="middle">training '
+             'episode return, moving average of %d</text>' % ((T + H - B) / 2, window))
+    grid = np.linspace(0, xmax, 61)[1:]
+    for i, (side, cs) in enumerate(curves.items()):
+        color = COLORS.get(side, "#555")
+        for c in cs:
+            o.append('<polyline fill="none" stroke="%s" stroke-opacity="0.35" stroke-width="1" '
+                     'points="%s"/>' % (color, " ".join("%.1f,%.1f" % (sx(t), sy(v))
+                                                        for t, v in c)))
+        mean = []
+        for g in grid:
+            vals = [next((v for t, v in reversed(c) if t <= g), None) for c in cs]
+            vals = [v for v in vals if v is not None]
+            if len(vals) == len(cs):
+                mean.append((g, sum(vals) / len(vals)))
+        o.append('<polyline fill="none" stroke="%s" stroke-width="2.5" points="%s"/>' %
+                 (color, " ".join("%.1f,%.1f" % (sx(t), sy(v)) for t, v in mean)))
+        o.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2.5"/>'
+                 '<text x="%d" y="%d">%s, %d seeds (thin: each seed; thick: their mean)</text>' %
+                 (L + 10, H - B - 30 - 18 * i, L + 30, H - B - 30 - 18 * i, color,
+                  L + 36, H - B - 26 - 18 * i, "libmm" if side == "libmm" else "SB3", len(cs)))
+    o.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(o) + "\n")
+
+
+def write_svgs(recs, directory, window):
+    """One SVG per run (<directory>/gym_<run>.svg) from records with episode histories."""
+    for name in dict.fromkeys(r["run"] for r in recs):
+        mine = sorted((r for r in recs if r["run"] == name), key=lambda r: r["seed"])
+        by_side = {}
+        for side in ("libmm", "sb3"):
+            hs = [r["history"] for r in mine if r["side"] == side and r["history"]]
+            if hs:
+                by_side[side] = hs
+        env_id = RUNS[name][0] if name in RUNS else name
+        algo = name.split("-")[0].upper()
+        path = os.path.join(directory, "gym_%s.svg" % name)
+        svg_curves(path, "%s on %s: libmm and SB3, training episode returns" % (algo, env_id),
+                   by_side, mine[0]["steps"], window)
+        print("wrote", path)
 
 
 def main():
@@ -194,12 +301,21 @@ def main():
                     help="multiply every run's step budget (e.g. 0.1 for a smoke run)")
     ap.add_argument("--monitor-summary", metavar="DIR",
                     help="print what the monitor CSVs in DIR hold so far and exit")
+    ap.add_argument("--svg", metavar="DIR",
+                    help="with --report or --monitor-summary: also write DIR/gym_<run>.svg, "
+                    "the learning curves of both sides over their seeds")
+    ap.add_argument("--smooth", type=int, default=10,
+                    help="episodes in the curves' moving average (default 10)")
     a = ap.parse_args()
     if a.monitor_summary:
         monitor_summary(a.monitor_summary)
+        if a.svg:
+            write_svgs(records_from_monitor(a.monitor_summary), a.svg, a.smooth)
         return
     if a.report:
-        report(a.report)
+        recs = report(a.report)
+        if a.svg:
+            write_svgs(recs, a.svg, a.smooth)
         return
     torch.set_num_threads(1)
     seeds = ([int(x) for x in a.seed_list.split(",")] if a.seed_list else
