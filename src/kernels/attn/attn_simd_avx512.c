@@ -708,6 +708,9 @@ int mmi_attn_lin_acc_avx512(int64_t len, int64_t n, int rev, const double *a, co
  * alpha and beta epilogue cost a sixth of the K = 16 state update's time, a fifth of the
  * 64 x 16 products' and a quarter of the 16 x 16 triangles'.
  */
+/* The register tiles are statement macro templates that clang-format 14 re-wraps on every
+ * pass (as in gemm_ukr_avx512.c). */
+/* clang-format off */
 /* The lanes row i of C keeps in register u under mode 2 (all under 0 and 1). */
 INL __mmask16 lt_keep(const int MODE, int64_t i, int u)
 {
@@ -777,17 +780,15 @@ INL void lt_tile1(const int R, const int MODE, const mmi_attn_lin_seg *sg, int n
             const __m512 b0 = _mm512_maskz_loadu_ps(kl, b);
 #define LT_ROW(r)                                                                                  \
     if (R > r) s##r = _mm512_fmadd_ps(_mm512_set1_ps(a[r * a_rs]), b0, s##r);
-            LT_ROW(0)
-            LT_ROW(1) LT_ROW(2) LT_ROW(3) LT_ROW(4) LT_ROW(5) LT_ROW(6) LT_ROW(7) LT_ROW(8)
-                LT_ROW(9) LT_ROW(10) LT_ROW(11) LT_ROW(12) LT_ROW(13) LT_ROW(14) LT_ROW(15)
+            LT_ROW(0) LT_ROW(1) LT_ROW(2) LT_ROW(3) LT_ROW(4) LT_ROW(5) LT_ROW(6) LT_ROW(7)
+            LT_ROW(8) LT_ROW(9) LT_ROW(10) LT_ROW(11) LT_ROW(12) LT_ROW(13) LT_ROW(14) LT_ROW(15)
 #undef LT_ROW
         }
     }
 #define LT_ST(r)                                                                                   \
     if (R > r) lt_store(MODE, s##r, c, ldc, i0, r, 0, kl);
-    LT_ST(0)
-    LT_ST(1) LT_ST(2) LT_ST(3) LT_ST(4) LT_ST(5) LT_ST(6) LT_ST(7) LT_ST(8) LT_ST(9) LT_ST(10)
-        LT_ST(11) LT_ST(12) LT_ST(13) LT_ST(14) LT_ST(15)
+    LT_ST(0) LT_ST(1) LT_ST(2) LT_ST(3) LT_ST(4) LT_ST(5) LT_ST(6) LT_ST(7)
+    LT_ST(8) LT_ST(9) LT_ST(10) LT_ST(11) LT_ST(12) LT_ST(13) LT_ST(14) LT_ST(15)
 #undef LT_ST
 }
 
@@ -801,10 +802,9 @@ INL void lt_rows(const int NV, const int MODE, int64_t m, const mmi_attn_lin_seg
         for (; i + 16 <= m; i += 16) lt_tile1(16, MODE, sg, nseg, i, c + i * ldc, ldc, kl);
 #define LT_TAIL(R)                                                                                 \
     if (m - i >= R) lt_tile1(R, MODE, sg, nseg, i, c + i * ldc, ldc, kl), i += R;
-        LT_TAIL(8)
-        LT_TAIL(4) LT_TAIL(2) LT_TAIL(1)
+        LT_TAIL(8) LT_TAIL(4) LT_TAIL(2) LT_TAIL(1)
 #undef LT_TAIL
-            return;
+        return;
     }
     for (; i + 6 <= m; i += 6) lt_tile(6, NV, MODE, sg, nseg, i, c + i * ldc, ldc, kl);
     c += i * ldc;
@@ -855,6 +855,7 @@ int mmi_attn_lin_tile_avx512(int mode, int64_t m, int64_t n, const mmi_attn_lin_
     return 1;
 }
 #undef LT_CASE
+/* clang-format on */
 
 /* ---- transpose in 16 x 16 register blocks, partial blocks masked ----------------------------- */
 int mmi_attn_transpose_avx512(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
