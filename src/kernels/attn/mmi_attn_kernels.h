@@ -212,6 +212,7 @@ typedef struct mmi_attn_isa {
                    float *g);
     int (*gate_grad_rows)(int64_t rows, int64_t n, float scale, const float *q, float *dq,
                           const float *k, const float *dk, double *acc, float *dg);
+    /* The causal linear kernels' small products (mmi_attn_lin_tile; NULL: the GEMM tiles). */
     int (*lin_tile)(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg, float *c,
                     int64_t ldc);
 } mmi_attn_isa;
