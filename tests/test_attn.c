@@ -2249,6 +2249,74 @@ static void isa_linear_rows(const mmi_attn_isa *v, int64_t n)
     free(q), free(k), free(x), free(den), free(g), free(g0), free(dnum), free(z), free(zr);
 }
 
+/* lin_tile (a table may leave it NULL, or decline n > 64) on m x n outputs with reductions of
+ * 1, 5, 16 and 80: NN written (mode 0), accumulated (1) and lower-triangular (2), TN
+ * accumulated (the state updates), and NN with the reduction split into two segments whose
+ * second A and B lie elsewhere with other strides. Against a float64 reference (exact zeros
+ * above the diagonal in mode 2), and bitwise against the GEMM tile it stands in for on the
+ * stacked operands (mmi_attn_tile_nn with beta = mode 1, then the upper triangle zeroed;
+ * mmi_attn_tile_tn at k <= 64, its piece; not in an OpenBLAS build, whose tiles round their own
+ * way, nor with the portable GEMM kernel, which sums in its own order and is never paired with
+ * lin_tile); the columns between n and ldc and the rows past m are left alone. */
+static void isa_lin_tile_case(const mmi_attn_isa *v, int64_t m, int64_t n, int64_t k, int var)
+{
+    /* var: 0-2 NN in mode var, 3 TN (mode 1), 4 NN (mode 0) in two segments */
+    const int tn = var == 3, mode = var == 3 ? 1 : var == 4 ? 0 : var;
+    const int64_t lda = (tn ? m : k) + 2, ldb = n + 1, ldc = n + 3, rs = tn ? 1 : lda;
+    const int64_t cs = tn ? lda : 1, k1 = var == 4 ? k / 2 : k, lda2 = k - k1 + 5, ldb2 = n + 7;
+    float *a = agbuf((tn ? k : m) * lda, 981, -1, 1), *b = agbuf(k * ldb, 982, -1, 1);
+    float *c = agbuf(m * ldc, 983, -1, 1), *c0 = agbuf(m * ldc, 0, 0, 0);
+    float *c1 = agbuf(m * ldc, 0, 0, 0), *a2 = agbuf(m * lda2, 0, 0, 0);
+    float *b2 = agbuf((k - k1) * ldb2, 0, 0, 0);
+    mmi_attn_lin_seg sg[2] = {{k1, a, rs, cs, b, ldb}, {k - k1, a2, lda2, 1, b2, ldb2}};
+    int ok = 1;
+    for (int64_t i = 0; i < m; i++) /* the second segment's copy of A and B */
+        for (int64_t p = k1; p < k; p++) a2[i * lda2 + p - k1] = a[i * lda + p];
+    for (int64_t p = k1; p < k; p++)
+        for (int64_t j = 0; j < n; j++) b2[(p - k1) * ldb2 + j] = b[p * ldb + j];
+    memcpy(c0, c, sizeof(float) * (size_t)(m * ldc));
+    memcpy(c1, c, sizeof(float) * (size_t)(m * ldc));
+    if (!v->lin_tile(mode, m, n, sg, k1 < k ? 2 : 1, c, ldc)) {
+        CHECK(n > 64);
+        goto done;
+    }
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < ldc; j++) {
+            double y = mode == 1 ? (double)c0[i * ldc + j] : 0.0;
+            const float got = c[i * ldc + j];
+            for (int64_t p = 0; p < k && j < n; p++)
+                y += (double)a[i * rs + p * cs] * (double)b[p * ldb + j];
+            if (j >= n)
+                ok &= got == c0[i * ldc + j];
+            else if (mode == 2 && j > i)
+                ok &= got == 0.0f;
+            else
+                ok &= fabs((double)got - y) <= 1e-5 * (1.0 + (double)k);
+        }
+#ifndef MM_HAVE_OPENBLAS
+    if (tn)
+        mmi_attn_tile_tn(m, n, k, 1.0f, a, lda, b, ldb, c1, ldc);
+    else
+        mmi_attn_tile_nn(m, n, k, 1.0f, a, lda, b, ldb, mode == 1 ? 1.0f : 0.0f, c1, ldc);
+    for (int64_t i = 0; i < m && mode == 2; i++)
+        for (int64_t j = i + 1; j < n; j++) c1[i * ldc + j] = 0.0f;
+    ok &= (tn && k > 64) || mmi_simd_path_get() == MMI_SIMD_PORTABLE ||
+          memcmp(c, c1, sizeof(float) * (size_t)(m * ldc)) == 0;
+#endif
+    CHECK(ok && agok(c, m * ldc));
+done:
+    free(a), free(b), free(c), free(c0), free(c1), free(a2), free(b2);
+}
+
+static void isa_lin_tile(const mmi_attn_isa *v, int64_t n)
+{
+    static const int64_t ms[] = {1, 5, 6, 13, 16, 17, 64}, ks[] = {1, 5, 16, 80};
+    if (!v->lin_tile) return;
+    for (size_t im = 0; im < sizeof ms / sizeof ms[0]; im++)
+        for (size_t ik = 0; ik < sizeof ks / sizeof ks[0]; ik++)
+            for (int var = 0; var < 5; var++) isa_lin_tile_case(v, ms[im], n, ks[ik], var);
+}
+
 static void attn_isa_on(const mmi_attn_isa *v)
 {
     static const int64_t ns[] = {1, 7, 8, 16, 17, 33, 64, 70, 100, 131};
@@ -2264,6 +2332,7 @@ static void attn_isa_on(const mmi_attn_isa *v)
         isa_softmax_row(v, ns[i]);
         isa_rwkv_bonus(v, ns[i]);
         isa_linear_rows(v, ns[i]);
+        isa_lin_tile(v, ns[i]);
     }
 }
 

@@ -8,11 +8,13 @@
  * float64 because they grow with the sequence.
  *
  * Causal with n == m runs chunkwise (chunks of LC tokens): inside a chunk the weights
- * A = tril(fq fk^T) and the numerators fq S + A V are GEMM tiles on the micro-kernel, the
- * state advances by one fk^T V tile per chunk; the backward's intra-chunk terms are the tiles
+ * A = tril(fq fk^T) and the numerators fq S + A V are GEMM tiles on the micro-kernel (on
+ * AVX-512 the attention set's own small-product kernel, mmi_attn_lin_tile, with the same bits
+ * and the stacked operands read in place), the state advances by one fk^T V tile per chunk; the backward's intra-chunk terms are the tiles
  * P = tril(dnum V^T), dfq += dnum S^T + P fk, dfk += V R^T + P^T fq, dv += fk R + A^T dnum.
  * The normaliser sums z and r stay token by token in float64, exactly as in the recurrence. */
 #include "mmi_attn_kernels.h"
+#include "../gemm/mmi_gemm.h"
 
 #include <string.h>
 
@@ -96,11 +98,51 @@ static void copy_rows(int64_t rows, int64_t cols, const float *src, int64_t lds,
         memcpy(dst + r * ldd, src + r * lds, sizeof(float) * (size_t)cols);
 }
 
+/* C = A B (mode 0) or tril(A B) (mode 2) for A [m, k] (rows lda apart), B [k, n], on the path's
+ * own kernel for these small products where it has one (mmi_attn_lin_tile: the same bits as
+ * the GEMM tile, within whose k block it stays); 0 when it has none. */
+static int lin_nn_own(int mode, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                      const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    const mmi_attn_lin_seg sg = {k, a, lda, 1, b, ldb};
+    return k <= MMI_GEMM_DIRECT_KC && mmi_attn_lin_tile(mode, m, n, &sg, 1, c, ldc);
+}
+
+/* C = A B, the path's kernel or the GEMM tile. */
+static void lin_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                   int64_t ldb, float *c, int64_t ldc)
+{
+    if (!lin_nn_own(0, m, n, k, a, lda, b, ldb, c, ldc))
+        mmi_attn_tile_nn(m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+}
+
+/* C = [A1 | A2] [B1 ; B2] (A1 [m, k1], B1 [k1, n], A2 [m, k2], B2 [k2, n]) on the path's kernel,
+ * each operand read where it lies; 0 when the path has none (the caller stacks the operands
+ * and runs the GEMM tile). */
+static int lin_nn2(int64_t m, int64_t n, int64_t k1, const float *a1, int64_t lda1, const float *b1,
+                   int64_t ldb1, int64_t k2, const float *a2, int64_t lda2, const float *b2,
+                   int64_t ldb2, float *c, int64_t ldc)
+{
+    const mmi_attn_lin_seg sg[2] = {{k1, a1, lda1, 1, b1, ldb1}, {k2, a2, lda2, 1, b2, ldb2}};
+    return k1 + k2 <= MMI_GEMM_DIRECT_KC && mmi_attn_lin_tile(0, m, n, sg, 2, c, ldc);
+}
+
+/* C += A^T B for A [k, m], B [k, n] (the state updates, k = one chunk), as lin_nn (the GEMM
+ * tile sums k in pieces of 64, so the same bits up to 64). */
+static void lin_tn(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                   int64_t ldb, float *c, int64_t ldc)
+{
+    const mmi_attn_lin_seg sg = {k, a, 1, lda, b, ldb};
+    if (k > 64 || !mmi_attn_lin_tile(1, m, n, &sg, 1, c, ldc))
+        mmi_attn_tile_tn(m, n, k, 1.0f, a, lda, b, ldb, c, ldc);
+}
+
 /* c = tril(x y^T) for len rows of x [len, k] (rows ldx apart) and of y, given transposed as
  * yt [k, ldy]; c has row stride ldc. */
 static void tril_tile(int64_t len, int64_t k, const float *x, int64_t ldx, const float *yt,
                       int64_t ldy, float *c, int64_t ldc)
 {
+    if (lin_nn_own(2, len, len, k, x, ldx, yt, ldy, c, ldc)) return;
     mmi_attn_tile_nn(len, len, k, 1.0f, x, ldx, yt, ldy, 0.0f, c, ldc);
     for (int64_t t = 0; t + 1 < len; t++)
         memset(c + t * ldc + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
@@ -206,9 +248,11 @@ static void fwd_chunks(const mmi_attn_dims *s, int normalize, double eps, const 
         mmi_attn_transpose(len, f, kc, f, l.kt, LC);
         tril_tile(len, f, l.x, l.ldx, l.kt, LC, l.x + f, l.ldx);
         if (nx > 0) prefetch(v + c1 * w, nx * w);
-        memcpy(l.st + f * w, vc, sizeof(float) * (size_t)(len * w));
-        mmi_attn_tile_nn(len, w, f + len, 1.0f, l.x, l.ldx, l.st, w, 0.0f, oc, w);
-        if (c0 + LC < s->n) mmi_attn_tile_tn(f, w, len, 1.0f, kc, f, vc, w, l.st, w);
+        if (!lin_nn2(len, w, f, l.x, l.ldx, l.st, w, len, l.x + f, l.ldx, vc, w, oc, w)) {
+            memcpy(l.st + f * w, vc, sizeof(float) * (size_t)(len * w));
+            lin_nn(len, w, f + len, l.x, l.ldx, l.st, w, oc, w);
+        }
+        if (c0 + LC < s->n) lin_tn(f, w, len, kc, f, vc, w, l.st, w);
     }
 }
 
@@ -271,9 +315,11 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
         chunk_p(len, w, dn, l->ldx, vc, l, l->x + w, l->ldx);
         if (pt) mmi_attn_transpose(len, len, l->x + w, l->ldx, pt + c0 * LC, len);
         if (nx > 0) prefetch_w(dv + c1 * w, nx * w);
-        memcpy(l->stt + w * f, kc, sizeof(float) * (size_t)(len * f));
         if (nx > 0) prefetch(fk + c1 * f, nx * f);
-        mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, l->stt, f, 0.0f, gc, f);
+        if (!lin_nn2(len, f, w, l->x, l->ldx, l->stt, f, len, l->x + w, l->ldx, kc, f, gc, f)) {
+            memcpy(l->stt + w * f, kc, sizeof(float) * (size_t)(len * f));
+            lin_nn(len, f, w + len, l->x, l->ldx, l->stt, f, gc, f);
+        }
         if (nx > 0 && fmap) prefetch(fq + c1 * f, nx * f);
         if (!mmi_attn_lin_acc(len, f, 0, dd, kc, l->z, gc))
             for (int64_t t = 0; t < len; t++) {
@@ -282,7 +328,7 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
             }
         if (nx > 0) prefetch_w(dfq + c1 * f, nx * f);
         if (fmap) mmi_attn_fmap_bwd(fmap, fq + c0 * f, gc, dfq + c0 * f, len * f);
-        if (c0 + LC < s->n) mmi_attn_tile_tn(w, f, len, 1.0f, vc, w, kc, f, l->stt, f);
+        if (c0 + LC < s->n) lin_tn(w, f, len, vc, w, kc, f, l->stt, f);
     }
 }
 
@@ -310,25 +356,33 @@ static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *
         if (c1 >= 0) prefetch(dv + c1 * w, LC * w);
         if (!pt) chunk_p(len, w, dn, w, vc, l, l->p, LC);
         if (c1 >= 0) prefetch(v + c1 * w, LC * w);
-        copy_rows(len, w, vc, w, l->x, l->ldx);
-        if (pt)
-            copy_rows(len, len, pt + c0 * LC, len, l->x + w, l->ldx);
-        else
-            tile_t(len, l->p, LC, l->x + w, l->ldx);
-        copy_rows(len, f, qc, f, rt + w * lr, lr);
+        if (!pt) tile_t(len, l->p, LC, l->x + w, l->ldx);
         if (c1 >= 0) prefetch(fq + c1 * f, LC * f);
-        mmi_attn_tile_nn(len, f, w + len, 1.0f, l->x, l->ldx, rt, lr, 0.0f, gk, f);
+        /* [V_c | P^T] [R^T ; fq_c], V_c, P^T and fq_c read in place on the path's kernel */
+        if (!lin_nn2(len, f, w, vc, w, rt, lr, len, pt ? pt + c0 * LC : l->x + w, pt ? len : l->ldx,
+                     qc, f, gk, f)) {
+            copy_rows(len, w, vc, w, l->x, l->ldx);
+            if (pt) copy_rows(len, len, pt + c0 * LC, len, l->x + w, l->ldx);
+            copy_rows(len, f, qc, f, rt + w * lr, lr);
+            lin_nn(len, f, w + len, l->x, l->ldx, rt, lr, gk, f);
+        }
         if (c1 >= 0) prefetch(fk + c1 * f, LC * f);
         mmi_attn_transpose(len, f, kc, f, l->kt, LC);
         tril_tile(len, f, qc, f, l->kt, LC, a, LC);
         if (c1 >= 0) prefetch_w(dfk + c1 * f, LC * f);
-        mmi_attn_transpose(len, w, dn, w, rt + f, lr);
-        mmi_attn_tile_nn(w, len, f + len, 1.0f, rt, lr, l->kt, LC, 0.0f, l->vt, LC);
+        { /* dv_c^T = [R^T | dnum_c^T] [fk_c^T ; A], dnum_c^T read in place as a TN operand on
+           * the path's kernel */
+            const mmi_attn_lin_seg sg[2] = {{f, rt, lr, 1, l->kt, LC}, {len, dn, 1, w, a, LC}};
+            if (f + len > MMI_GEMM_DIRECT_KC || !mmi_attn_lin_tile(0, w, len, sg, 2, l->vt, LC)) {
+                mmi_attn_transpose(len, w, dn, w, rt + f, lr);
+                mmi_attn_tile_nn(w, len, f + len, 1.0f, rt, lr, l->kt, LC, 0.0f, l->vt, LC);
+            }
+        }
         if (!mmi_attn_lin_acc(len, f, 1, l->dd + c0, qc, r, gk))
             for (int64_t t = len - 1; t >= 0; t--)
                 acc_r(f, l->dd[c0 + t], qc + t * f, r, gk + t * f);
         if (fmap) mmi_attn_fmap_bwd(fmap, kc, gk, dfk + c0 * f, len * f);
-        if (c0 > 0) mmi_attn_tile_tn(w, f, len, 1.0f, dn, w, qc, f, rt, lr);
+        if (c0 > 0) lin_tn(w, f, len, dn, w, qc, f, rt, lr);
         mmi_attn_transpose(w, len, l->vt, LC, gv, w);
     }
 }

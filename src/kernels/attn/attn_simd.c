@@ -193,6 +193,13 @@ int mmi_attn_lin_acc(int64_t len, int64_t n, int rev, const double *a, const flo
     return v && v->lin_acc && v->lin_acc(len, n, rev, a, x, z, g);
 }
 
+int mmi_attn_lin_tile(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
+                      float *c, int64_t ldc)
+{
+    const mmi_attn_isa *v = isa();
+    return v && v->lin_tile && v->lin_tile(mode, m, n, sg, nseg, c, ldc);
+}
+
 void mmi_attn_transpose(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
                         int64_t ldd)
 {

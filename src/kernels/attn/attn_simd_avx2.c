@@ -613,6 +613,7 @@ static const mmi_attn_isa k_avx2 = {
     NULL,
     NULL, /* lin_norm, lin_dnum, lin_acc: the portable loops */
     NULL, /* gate_grad_rows: the wrapper runs gate_grad_row per row */
+    NULL, /* lin_tile: the GEMM tiles */
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }

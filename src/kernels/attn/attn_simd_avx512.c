@@ -693,6 +693,170 @@ int mmi_attn_lin_acc_avx512(int64_t len, int64_t n, int rev, const double *a, co
     return 1;
 }
 
+/* ---- causal linear: products with at most 64 output columns ------------------------------- */
+/*
+ * C = A B (mode 0), C += A B (1) or C = tril(A B) (2: row i of C keeps columns <= i, zeros
+ * after) for n <= 64 columns, the reduction in one or two segments (mmi_attn_lin_seg: each its
+ * own A and B with their strides, so a stacked operand such as [S ; V_c] need not be copied
+ * together). Rows of C in tiles of 6 x 64 (24 accumulators; each k step 4 B vectors and 6
+ * broadcasts, 2.4 FMAs a load against the GEMM tile's 1.7) or, for n <= 16, 16 x 16 (16
+ * chains where the GEMM's 12 x 32 tile keeps 12 and its 4-row tail 4); no alpha, the
+ * accumulation into C one addition at the end. Each element is the GEMM direct kernel's: an
+ * FMA chain over the reduction from zero, then (mode 1) one rounded addition of the old C (the
+ * GEMM's 1 * C + 1 * sum), so the bits of mmi_attn_tile_nn / mmi_attn_tile_tn with alpha 1
+ * within one k block. At the linear kernels' sizes the GEMM strips' 12 + 4 row split and their
+ * alpha and beta epilogue cost a sixth of the K = 16 state update's time, a fifth of the
+ * 64 x 16 products' and a quarter of the 16 x 16 triangles'.
+ */
+/* The register tiles are statement macro templates that clang-format 14 re-wraps on every
+ * pass (as in gemm_ukr_avx512.c). */
+/* clang-format off */
+/* The lanes row i of C keeps in register u under mode 2 (all under 0 and 1). */
+INL __mmask16 lt_keep(const int MODE, int64_t i, int u)
+{
+    return MODE == 2 ? mmi_lanes16(i + 1 - 16 * u) : (__mmask16)0xffff;
+}
+
+/* Stores accumulator v as register u of row r (row i0 + r of the product) under MODE. */
+INL void lt_store(const int MODE, __m512 v, float *c, int64_t ldc, int64_t i0, int r, int u,
+                  __mmask16 m)
+{
+    float *cp = c + r * ldc + 16 * u;
+    if (MODE == 1) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, cp));
+    if (MODE == 2) v = _mm512_maskz_mov_ps(lt_keep(2, i0 + r, u), v);
+    _mm512_mask_storeu_ps(cp, m, v);
+}
+
+INL void lt_tile(const int R, const int NV, const int MODE, const mmi_attn_lin_seg *sg, int nseg,
+                 int64_t i0, float *c, int64_t ldc, __mmask16 kl)
+{
+    const __m512 z = _mm512_setzero_ps();
+    __m512 c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z;
+    __m512 c20 = z, c21 = z, c22 = z, c23 = z, c30 = z, c31 = z, c32 = z, c33 = z;
+    __m512 c40 = z, c41 = z, c42 = z, c43 = z, c50 = z, c51 = z, c52 = z, c53 = z;
+    for (int g = 0; g < nseg; g++) {
+        const float *a = sg[g].a + i0 * sg[g].a_rs, *b = sg[g].b;
+        const int64_t a_rs = sg[g].a_rs, a_cs = sg[g].a_cs, ldb = sg[g].ldb;
+        for (int64_t p = 0; p < sg[g].k; p++, a += a_cs, b += ldb) {
+            const __m512 b0 = _mm512_maskz_loadu_ps(umask(0, NV, kl), b);
+            const __m512 b1 = NV > 1 ? _mm512_maskz_loadu_ps(umask(1, NV, kl), b + 16) : z;
+            const __m512 b2 = NV > 2 ? _mm512_maskz_loadu_ps(umask(2, NV, kl), b + 32) : z;
+            const __m512 b3 = NV > 3 ? _mm512_maskz_loadu_ps(umask(3, NV, kl), b + 48) : z;
+            __m512 av;
+#define LT_ROW(r)                                                                                  \
+    if (R > r) {                                                                                   \
+        av = _mm512_set1_ps(a[r * a_rs]);                                                          \
+        c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);                                                \
+        if (NV > 1) c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);                                    \
+        if (NV > 2) c##r##2 = _mm512_fmadd_ps(av, b2, c##r##2);                                    \
+        if (NV > 3) c##r##3 = _mm512_fmadd_ps(av, b3, c##r##3);                                    \
+    }
+            LT_ROW(0) LT_ROW(1) LT_ROW(2) LT_ROW(3) LT_ROW(4) LT_ROW(5)
+#undef LT_ROW
+        }
+    }
+#define LT_ST(r)                                                                                   \
+    if (R > r) {                                                                                   \
+        lt_store(MODE, c##r##0, c, ldc, i0, r, 0, umask(0, NV, kl));                               \
+        if (NV > 1) lt_store(MODE, c##r##1, c, ldc, i0, r, 1, umask(1, NV, kl));                   \
+        if (NV > 2) lt_store(MODE, c##r##2, c, ldc, i0, r, 2, umask(2, NV, kl));                   \
+        if (NV > 3) lt_store(MODE, c##r##3, c, ldc, i0, r, 3, umask(3, NV, kl));                   \
+    }
+    LT_ST(0) LT_ST(1) LT_ST(2) LT_ST(3) LT_ST(4) LT_ST(5)
+#undef LT_ST
+}
+
+/* One register a row (n <= 16), R <= 16 rows. */
+INL void lt_tile1(const int R, const int MODE, const mmi_attn_lin_seg *sg, int nseg, int64_t i0,
+                  float *c, int64_t ldc, __mmask16 kl)
+{
+    const __m512 z = _mm512_setzero_ps();
+    __m512 s0 = z, s1 = z, s2 = z, s3 = z, s4 = z, s5 = z, s6 = z, s7 = z;
+    __m512 s8 = z, s9 = z, s10 = z, s11 = z, s12 = z, s13 = z, s14 = z, s15 = z;
+    for (int g = 0; g < nseg; g++) {
+        const float *a = sg[g].a + i0 * sg[g].a_rs, *b = sg[g].b;
+        const int64_t a_rs = sg[g].a_rs, a_cs = sg[g].a_cs, ldb = sg[g].ldb;
+        for (int64_t p = 0; p < sg[g].k; p++, a += a_cs, b += ldb) {
+            const __m512 b0 = _mm512_maskz_loadu_ps(kl, b);
+#define LT_ROW(r)                                                                                  \
+    if (R > r) s##r = _mm512_fmadd_ps(_mm512_set1_ps(a[r * a_rs]), b0, s##r);
+            LT_ROW(0) LT_ROW(1) LT_ROW(2) LT_ROW(3) LT_ROW(4) LT_ROW(5) LT_ROW(6) LT_ROW(7)
+            LT_ROW(8) LT_ROW(9) LT_ROW(10) LT_ROW(11) LT_ROW(12) LT_ROW(13) LT_ROW(14) LT_ROW(15)
+#undef LT_ROW
+        }
+    }
+#define LT_ST(r)                                                                                   \
+    if (R > r) lt_store(MODE, s##r, c, ldc, i0, r, 0, kl);
+    LT_ST(0) LT_ST(1) LT_ST(2) LT_ST(3) LT_ST(4) LT_ST(5) LT_ST(6) LT_ST(7)
+    LT_ST(8) LT_ST(9) LT_ST(10) LT_ST(11) LT_ST(12) LT_ST(13) LT_ST(14) LT_ST(15)
+#undef LT_ST
+}
+
+/* All m rows: whole tiles (6 rows, or 16 with one register a row), then the tail as tiles of
+ * 8, 4, 2, 1 or of the remaining 1-5 rows. */
+INL void lt_rows(const int NV, const int MODE, int64_t m, const mmi_attn_lin_seg *sg, int nseg,
+                 float *c, int64_t ldc, __mmask16 kl)
+{
+    int64_t i = 0;
+    if (NV == 1) {
+        for (; i + 16 <= m; i += 16) lt_tile1(16, MODE, sg, nseg, i, c + i * ldc, ldc, kl);
+#define LT_TAIL(R)                                                                                 \
+    if (m - i >= R) lt_tile1(R, MODE, sg, nseg, i, c + i * ldc, ldc, kl), i += R;
+        LT_TAIL(8) LT_TAIL(4) LT_TAIL(2) LT_TAIL(1)
+#undef LT_TAIL
+        return;
+    }
+    for (; i + 6 <= m; i += 6) lt_tile(6, NV, MODE, sg, nseg, i, c + i * ldc, ldc, kl);
+    c += i * ldc;
+    switch (m - i) {
+    case 5:
+        lt_tile(5, NV, MODE, sg, nseg, i, c, ldc, kl);
+        break;
+    case 4:
+        lt_tile(4, NV, MODE, sg, nseg, i, c, ldc, kl);
+        break;
+    case 3:
+        lt_tile(3, NV, MODE, sg, nseg, i, c, ldc, kl);
+        break;
+    case 2:
+        lt_tile(2, NV, MODE, sg, nseg, i, c, ldc, kl);
+        break;
+    case 1:
+        lt_tile(1, NV, MODE, sg, nseg, i, c, ldc, kl);
+        break;
+    default:
+        break;
+    }
+}
+
+#define LT_CASE(NV)                                                                                \
+    if (mode == 1)                                                                                 \
+        lt_rows(NV, 1, m, sg, nseg, c, ldc, kl);                                                   \
+    else if (mode == 2)                                                                            \
+        lt_rows(NV, 2, m, sg, nseg, c, ldc, kl);                                                   \
+    else                                                                                           \
+        lt_rows(NV, 0, m, sg, nseg, c, ldc, kl);                                                   \
+    break;
+int mmi_attn_lin_tile_avx512(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
+                             float *c, int64_t ldc)
+{
+    const __mmask16 kl = mmi_lanes16(n - (n - 1) / 16 * 16);
+    if (m < 1 || n < 1 || n > 64 || nseg < 1 || nseg > 2) return 0;
+    switch ((n + 15) / 16) {
+    case 1:
+        LT_CASE(1)
+    case 2:
+        LT_CASE(2)
+    case 3:
+        LT_CASE(3)
+    default:
+        LT_CASE(4)
+    }
+    return 1;
+}
+#undef LT_CASE
+/* clang-format on */
+
 /* ---- transpose in 16 x 16 register blocks, partial blocks masked ----------------------------- */
 int mmi_attn_transpose_avx512(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
                               int64_t ldd)
@@ -766,6 +930,7 @@ static const mmi_attn_isa k_avx512 = {
     mmi_attn_lin_dnum_avx512,
     mmi_attn_lin_acc_avx512,
     mmi_attn_gate_grad_rows_avx512,
+    mmi_attn_lin_tile_avx512,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx512(void) { return &k_avx512; }

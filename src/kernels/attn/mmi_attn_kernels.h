@@ -76,6 +76,23 @@ int mmi_attn_lin_dnum(int64_t w, const float *dout, const float *o, float den, f
  * written (no fused multiply-add). Returns 0 when the path has no body. */
 int mmi_attn_lin_acc(int64_t len, int64_t n, int rev, const double *a, const float *x, double *z,
                      float *g);
+/* One segment of a reduction: k steps p of A(r, p) = a[r a_rs + p a_cs] times B row p (b, rows
+ * ldb apart). NN: a_rs = lda, a_cs = 1; TN: a_rs = 1, a_cs = lda. */
+typedef struct mmi_attn_lin_seg {
+    int64_t k;
+    const float *a;
+    int64_t a_rs, a_cs;
+    const float *b;
+    int64_t ldb;
+} mmi_attn_lin_seg;
+/* The causal linear kernels' products, C [m, n] (rows ldc apart) = A B (mode 0), += A B (mode
+ * 1) or = tril(A B) (mode 2: row i keeps columns <= i, zeros after), the reduction over nseg (1
+ * or 2) segments in order. Each element is an FMA chain over the reduction from zero, then
+ * (mode 1) one addition of the old C: the bits of mmi_attn_tile_nn (beta 0 or 1, the stacked
+ * operands, k <= MMI_GEMM_DIRECT_KC) and mmi_attn_tile_tn (k <= 64, its piece) with alpha 1.
+ * Returns 0 when the path has no body or n > 64 (the caller runs the GEMM tile). */
+int mmi_attn_lin_tile(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
+                      float *c, int64_t ldc);
 /* Dot product with float64 accumulation (sums that span a sequence use this). */
 double mmi_attn_dot64(int64_t n, const float *x, const float *y);
 /* One row of per-key gates: bt = prev + max(g, -128) in float64 (prev NULL: 0). With q non-NULL
@@ -195,6 +212,9 @@ typedef struct mmi_attn_isa {
                    float *g);
     int (*gate_grad_rows)(int64_t rows, int64_t n, float scale, const float *q, float *dq,
                           const float *k, const float *dk, double *acc, float *dg);
+    /* The causal linear kernels' small products (mmi_attn_lin_tile; NULL: the GEMM tiles). */
+    int (*lin_tile)(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg, float *c,
+                    int64_t ldc);
 } mmi_attn_isa;
 
 /* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
@@ -271,6 +291,8 @@ int mmi_attn_lin_dnum_avx512(int64_t w, const float *dout, const float *o, float
                              double *dden);
 int mmi_attn_lin_acc_avx512(int64_t len, int64_t n, int rev, const double *a, const float *x,
                             double *z, float *g);
+int mmi_attn_lin_tile_avx512(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
+                             float *c, int64_t ldc);
 int mmi_attn_transpose_avx512(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,
                               int64_t ldd);
 
