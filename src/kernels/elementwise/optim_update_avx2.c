@@ -16,12 +16,6 @@
 #define MUL      _mm256_mul_ps
 #define DIV      _mm256_div_ps
 
-/* Floats ahead that the loops prefetch on every array they stream (see optim_update_avx512.c:
- * the model's state is several times L2 and the hardware prefetchers left the loop waiting;
- * measured there, AVX2 path forced on the same machine). A prefetch never faults. */
-#define AHEAD 1024
-#define PREFETCH(x) _mm_prefetch((const char *)(x) + 4 * AHEAD, _MM_HINT_T0)
-
 /* The scalar tail: the same struct shifted to start at element i; returns its non-finite flag. */
 static int tail(const mmi_opt_args *u, int64_t i, int (*body)(const mmi_opt_args *))
 {
@@ -54,9 +48,7 @@ int mmi_adam_update_avx2(const mmi_opt_args *u, int *nonfinite)
     __m256 bad = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= u->n; i += 8) {
-        __m256 p, d, m, v, den;
-        PREFETCH(u->p + i), PREFETCH(u->g + i), PREFETCH(u->s0 + i), PREFETCH(u->s1 + i);
-        p = LD(u->p + i), d = MUL(LD(u->g + i), scale);
+        __m256 p = LD(u->p + i), d = MUL(LD(u->g + i), scale), m, v, den;
         if (do_shrink) p = MUL(p, shrink);
         if (do_l2) d = ADD(d, MUL(l2, p));
         m = ADD(MUL(LD(u->s0 + i), a), MUL(ca, d));
@@ -85,9 +77,7 @@ int mmi_rmsprop_update_avx2(const mmi_opt_args *u, int *nonfinite)
     __m256 bad = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= u->n; i += 8) {
-        __m256 p, d, sq, avg;
-        PREFETCH(u->p + i), PREFETCH(u->g + i), PREFETCH(u->s0 + i);
-        p = LD(u->p + i), d = MUL(LD(u->g + i), scale);
+        __m256 p = LD(u->p + i), d = MUL(LD(u->g + i), scale), sq, avg;
         if (do_l2) d = ADD(d, MUL(l2, p));
         sq = ADD(MUL(LD(u->s0 + i), a), MUL(MUL(ca, d), d));
         bad = nonfinite_add(bad, sq);

@@ -21,12 +21,14 @@
 #define MUL         _mm512_mul_ps
 #define DIV         _mm512_div_ps
 
-/* Floats ahead of the current 16 that each pass prefetches on every array it streams. A step
- * streams three or four arrays of a model whose state is several times L2 (an RL critic: 120k
- * parameters, 2 MiB of parameters, gradients and Adam slots), and the hardware prefetchers
- * left the loop waiting on its loads: on the TD3 400-300 update (Zen 5, loaded machine) Adam
- * took 9-10 % of the samples without this and 4 % with 1024 floats (4 KiB) ahead (256: 5 %,
- * 2048: 4.5 %). A prefetch never faults, so it may point past the arrays. */
+/* Floats ahead of the current 16 that each pass prefetches on the arrays every step streams
+ * (parameters, gradients, Adam's two moments, RMSprop's square average; not the optional
+ * AMSGrad, momentum and centred slots). They are a model's whole state, several times L2 for
+ * an RL critic (120k parameters: 2 MiB of parameters, gradients and moments), and the
+ * hardware prefetchers left the loops waiting on their loads: in the TD3 400-300 update (Zen
+ * 5, loaded machine) Adam took 9-10 % of the samples without this and 4 % with 1024 floats
+ * (4 KiB) ahead (256: 5 %, 2048: 4.5 %). A prefetch never faults, so it may point past the
+ * arrays; it changes no value. */
 #define AHEAD 1024
 #define PREFETCH(x) _mm_prefetch((const char *)(x) + 4 * AHEAD, _MM_HINT_T0)
 

@@ -7,10 +7,6 @@
 #if defined(__AVX2__)
 #include <immintrin.h>
 
-/* Floats ahead that the streaming loops (sumsq_f64, lerp) prefetch (see reduce_avx512.c). */
-#define AHEAD 1024
-#define PREFETCH(x) _mm_prefetch((const char *)(x) + 4 * AHEAD, _MM_HINT_T0)
-
 int mmi_add_rows_avx2(float *y, const float *b, int64_t rows, int64_t n)
 {
     for (int64_t r = 0; r < rows; r++, y += n) {
@@ -47,9 +43,7 @@ int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out)
     double lane[8];
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 v;
-        if (!(i & 15)) PREFETCH(x + i);
-        v = _mm256_loadu_ps(x + i);
+        __m256 v = _mm256_loadu_ps(x + i);
         __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
         __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
         a = _mm256_add_pd(a, _mm256_mul_pd(lo, lo));
@@ -67,11 +61,9 @@ int mmi_lerp_avx2(float *d, const float *s, int64_t n, float keep, float take)
 {
     const __m256 kv = _mm256_set1_ps(keep), tv = _mm256_set1_ps(take);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) { /* two products and their sum, as the portable loop */
-        if (!(i & 15)) PREFETCH(d + i), PREFETCH(s + i);
+    for (; i + 8 <= n; i += 8) /* two products and their sum, as the portable loop */
         _mm256_storeu_ps(d + i, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(d + i), kv),
                                               _mm256_mul_ps(tv, _mm256_loadu_ps(s + i))));
-    }
     for (; i < n; i++) d[i] = d[i] * keep + take * s[i];
     return 1;
 }
