@@ -14,7 +14,7 @@
  * model's gradients or parameters, several times L2 in an RL step, and the hardware
  * prefetchers left the loops waiting on their loads (see optim_update_avx512.c, where 4 KiB
  * ahead halved the Adam step's share of the TD3 400-300 update). A prefetch never faults. */
-#define AHEAD 1024
+#define AHEAD       1024
 #define PREFETCH(x) _mm_prefetch((const char *)(x) + 4 * AHEAD, _MM_HINT_T0)
 
 int mmi_add_rows_avx512(float *y, const float *b, int64_t rows, int64_t n)
@@ -70,7 +70,7 @@ int mmi_lerp_avx512(float *d, const float *s, int64_t n, float keep, float take)
         __m512 v;
         PREFETCH(d + i), PREFETCH(s + i);
         v = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, d + i), kv),
-                                 _mm512_mul_ps(tv, _mm512_maskz_loadu_ps(k, s + i)));
+                          _mm512_mul_ps(tv, _mm512_maskz_loadu_ps(k, s + i)));
         _mm512_mask_storeu_ps(d + i, k, v);
     }
     return 1;
