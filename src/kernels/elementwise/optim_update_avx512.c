@@ -28,9 +28,10 @@
  * hardware prefetchers left the loops waiting on their loads: in the TD3 400-300 update (Zen
  * 5, loaded machine) Adam took 9-10 % of the samples without this and 4 % with 1024 floats
  * (4 KiB) ahead (256: 5 %, 2048: 4.5 %). A prefetch never faults, so it may point past the
- * arrays; it changes no value. */
+ * arrays (the address is formed as an integer: no pointer past an array); it changes no
+ * value. */
 #define AHEAD       1024
-#define PREFETCH(x) _mm_prefetch((const char *)(x) + 4 * AHEAD, _MM_HINT_T0)
+#define PREFETCH(x) _mm_prefetch((const char *)((uintptr_t)(x) + 4 * AHEAD), _MM_HINT_T0)
 
 /* The lanes of x (within k) that hold NaN or Inf: fpclass categories QNaN 0x01, +Inf 0x08,
  * -Inf 0x10, SNaN 0x80 — the portable test !(|x| <= FLT_MAX). */

@@ -15,7 +15,7 @@
  * prefetchers left the loops waiting on their loads (see optim_update_avx512.c, where 4 KiB
  * ahead halved the Adam step's share of the TD3 400-300 update). A prefetch never faults. */
 #define AHEAD       1024
-#define PREFETCH(x) _mm_prefetch((const char *)(x) + 4 * AHEAD, _MM_HINT_T0)
+#define PREFETCH(x) _mm_prefetch((const char *)((uintptr_t)(x) + 4 * AHEAD), _MM_HINT_T0)
 
 int mmi_add_rows_avx512(float *y, const float *b, int64_t rows, int64_t n)
 {
