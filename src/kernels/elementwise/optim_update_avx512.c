@@ -21,6 +21,18 @@
 #define MUL         _mm512_mul_ps
 #define DIV         _mm512_div_ps
 
+/* Floats ahead of the current 16 that each pass prefetches on the arrays every step streams
+ * (parameters, gradients, Adam's two moments, RMSprop's square average; not the optional
+ * AMSGrad, momentum and centred slots). They are a model's whole state, several times L2 for
+ * an RL critic (120k parameters: 2 MiB of parameters, gradients and moments), and the
+ * hardware prefetchers left the loops waiting on their loads: in the TD3 400-300 update (Zen
+ * 5, loaded machine) Adam took 9-10 % of the samples without this and 4 % with 1024 floats
+ * (4 KiB) ahead (256: 5 %, 2048: 4.5 %). A prefetch never faults, so it may point past the
+ * arrays (the address is formed as an integer: no pointer past an array); it changes no
+ * value. */
+#define AHEAD       1024
+#define PREFETCH(x) _mm_prefetch((const char *)((uintptr_t)(x) + 4 * AHEAD), _MM_HINT_T0)
+
 /* The lanes of x (within k) that hold NaN or Inf: fpclass categories QNaN 0x01, +Inf 0x08,
  * -Inf 0x10, SNaN 0x80 — the portable test !(|x| <= FLT_MAX). */
 MMI_AVX512_INLINE __mmask16 nonfinite16(__mmask16 k, __m512 x)
@@ -49,7 +61,9 @@ static int adam_dry_fast(const mmi_opt_args *u, int *nonfinite)
     c = SET((float)cd);
     for (int64_t i = 0; i < u->n; i += 16) {
         __mmask16 k = mmi_mask16(u->n - i), slow;
-        __m512 p = LD(k, u->p + i), d = MUL(LD(k, u->g + i), scale), m, v, t;
+        __m512 p, d, m, v, t;
+        PREFETCH(u->p + i), PREFETCH(u->g + i), PREFETCH(u->s0 + i), PREFETCH(u->s1 + i);
+        p = LD(k, u->p + i), d = MUL(LD(k, u->g + i), scale);
         if (do_shrink) p = MUL(p, shrink);
         if (do_l2) d = ADD(d, MUL(l2, p));
         m = ADD(MUL(LD(k, u->s0 + i), a), MUL(ca, d));
@@ -79,7 +93,9 @@ int mmi_adam_update_avx512(const mmi_opt_args *u, int *nonfinite)
     if (!store && adam_dry_fast(u, nonfinite)) return 1;
     for (int64_t i = 0; i < u->n; i += 16) {
         __mmask16 k = mmi_mask16(u->n - i);
-        __m512 p = LD(k, u->p + i), d = MUL(LD(k, u->g + i), scale), m, v, den;
+        __m512 p, d, m, v, den;
+        PREFETCH(u->p + i), PREFETCH(u->g + i), PREFETCH(u->s0 + i), PREFETCH(u->s1 + i);
+        p = LD(k, u->p + i), d = MUL(LD(k, u->g + i), scale);
         if (do_shrink) p = MUL(p, shrink);
         if (do_l2) d = ADD(d, MUL(l2, p));
         m = ADD(MUL(LD(k, u->s0 + i), a), MUL(ca, d));
@@ -109,7 +125,9 @@ int mmi_rmsprop_update_avx512(const mmi_opt_args *u, int *nonfinite)
     __mmask16 bad = 0;
     for (int64_t i = 0; i < u->n; i += 16) {
         __mmask16 k = mmi_mask16(u->n - i);
-        __m512 p = LD(k, u->p + i), d = MUL(LD(k, u->g + i), scale), sq, avg;
+        __m512 p, d, sq, avg;
+        PREFETCH(u->p + i), PREFETCH(u->g + i), PREFETCH(u->s0 + i);
+        p = LD(k, u->p + i), d = MUL(LD(k, u->g + i), scale);
         if (do_l2) d = ADD(d, MUL(l2, p));
         sq = ADD(MUL(LD(k, u->s0 + i), a), MUL(MUL(ca, d), d));
         bad |= nonfinite16(k, sq);
