@@ -14,9 +14,13 @@
  * --full-obs trains and evaluates on the unmasked tasks (CartPole-v1, Pendulum-v1: the
  * velocities observed) with the same settings: the bound a memory agent can reach.
  * --eval-episodes N evaluates N episodes per seed instead of 10 (the first 10 are the same).
- * Usage: rl_memory [--seeds N] [--dim memory_dim] [--seq memory_seq_len] [--log-std x]
- *                  [--sde K] [--memory-only] [--full-obs] [--eval-episodes N] [--svg DIR]
- *                  [--quick] [cartpole|pendulum|latency]. */
+ * --first-seed S runs seeds S .. S + N - 1 instead of 1 .. N. --trace prints, per seed, the mean
+ * training episode return in each tenth of the budget and the evaluation of the deterministic
+ * and of the exploring policy (does a seed reach 500 and fall back, or never get there?); with
+ * it, --svg draws the last seed's curves instead of the first's.
+ * Usage: rl_memory [--seeds N] [--first-seed S] [--dim memory_dim] [--seq memory_seq_len]
+ *                  [--log-std x] [--sde K] [--memory-only] [--full-obs] [--eval-episodes N]
+ *                  [--trace] [--svg DIR] [--quick] [cartpole|pendulum|latency]. */
 #include <mm.h>
 
 #include "../examples/envs/curve_svg.h"
@@ -47,6 +51,8 @@ static int g_lsi_set = 0;  /* --log-std given */
 static int g_mem_only = 0; /* --memory-only */
 static int g_full = 0;     /* --full-obs: velocities observed (CartPole-v1, Pendulum-v1) */
 static int g_eval_n = 10;  /* --eval-episodes */
+static int g_trace = 0;    /* --trace: per-seed training curve in 10 windows, stochastic eval */
+static int g_seed0 = 1;    /* --first-seed: seeds g_seed0 .. g_seed0 + seeds - 1 */
 
 #define MAX_EPISODES 8192
 typedef struct episodes { /* training episodes of one run: end step and return */
@@ -95,7 +101,7 @@ static void make_env(env *e, int32_t kind, uint64_t seed)
     if (!g_full) env_mask_velocity(e);
 }
 
-static int evaluate(mm_policy *p, int32_t kind, uint64_t seed, int n, double *mean)
+static int evaluate(mm_policy *p, int32_t kind, uint64_t seed, int n, int explore, double *mean)
 {
     env e;
     double s = 0;
@@ -108,7 +114,7 @@ static int evaluate(mm_policy *p, int32_t kind, uint64_t seed, int n, double *me
         env_reset(&e, obs);
         while (!te && !tr) {
             float r;
-            if ((rc = mm_policy_act(p, obs, 1, &a, 0)) != MM_OK) return rc;
+            if ((rc = mm_policy_act(p, obs, 1, &a, explore)) != MM_OK) return rc;
             env_step(&e, &a, obs, &r, &te, &tr);
             s += r;
         }
@@ -164,7 +170,20 @@ static int run(const task *t, int memory, uint64_t seed, double *score, double *
             memcpy(obs + i * od, next + i * od, sizeof(float) * (size_t)od);
         }
     }
-    if (rc == MM_OK) rc = evaluate(p, t->env, 777 + seed, g_eval_n, score);
+    if (rc == MM_OK) rc = evaluate(p, t->env, 777 + seed, g_eval_n, 0, score);
+    if (rc == MM_OK && g_trace && ep) { /* the curve in 10 windows; the exploring policy */
+        double sto = 0, sum[10] = {0};
+        int cnt[10] = {0};
+        rc = evaluate(p, t->env, 777 + seed, g_eval_n, 1, &sto);
+        for (int k = 0; k < ep->n; k++) {
+            int w = (int)(ep->step[k] * 10 / (double)t->budget);
+            w = w > 9 ? 9 : w;
+            sum[w] += ep->ret[k], cnt[w]++;
+        }
+        printf("  seed %2d train:", (int)seed);
+        for (int w = 0; w < 10; w++) printf(" %5.0f", cnt[w] ? sum[w] / cnt[w] : 0.0);
+        printf(" | eval det %5.0f explore %5.0f\n", *score, sto);
+    }
     if (rc != MM_OK) fprintf(stderr, "%s: %s\n", t->name, mm_policy_errmsg(p));
     *secs = now_s() - t0;
     mm_policy_free(p);
@@ -201,7 +220,9 @@ static void bench_task(const task *t, int seeds)
                  g_sde && t->env == ENV_PENDULUM ? "+gSDE" : "");
         for (int k = 0; k < seeds; k++) {
             double s = 0, w = 0;
-            if (run(t, memory, (uint64_t)k + 1, &s, &w, k == 0 ? &ep[memory] : NULL) != MM_OK)
+            if (g_trace) ep[memory].n = 0;
+            if (run(t, memory, (uint64_t)(k + g_seed0), &s, &w,
+                    k == 0 || g_trace ? &ep[memory] : NULL) != MM_OK)
                 return;
             sc[k] = s, sum += s, secs += w;
             snprintf(per + strlen(per), sizeof per - strlen(per), " %.0f", s);
@@ -274,6 +295,10 @@ int main(int argc, char **argv)
             g_full = 1;
         else if (!strcmp(argv[i], "--eval-episodes") && i + 1 < argc)
             g_eval_n = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--trace"))
+            g_trace = 1;
+        else if (!strcmp(argv[i], "--first-seed") && i + 1 < argc)
+            g_seed0 = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--svg") && i + 1 < argc)
             g_svg = argv[++i];
         else if (!strcmp(argv[i], "--quick"))

@@ -1686,7 +1686,7 @@ enum {
     MM_MEMORY_LRU = 1   /* a Linear Recurrent Unit (libmm's MM_SSM_LRU recurrence) of
                            memory_dim channels and memory_dim complex states on a linear
                            encoding of the observation; actor and value net see
-                           [observation, LRU output]. PPO only. Since: 0.2 */
+                           [observation, tanh(LRU output)]. PPO only. Since: 0.2 */
 };
 
 /* Run-time parameters (mm_policy_set_f64 / mm_policy_get_f64; bounds via mm_param_bounds). */

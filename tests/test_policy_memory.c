@@ -117,7 +117,7 @@ static double ref_loss(const ref *R, double *vmax_err)
                     for (int64_t k = 0; k < N; k++)
                         y += w[oC + (c * N + k) * 2] * h[2 * k] -
                              w[oC + (c * N + k) * 2 + 1] * h[2 * k + 1];
-                    f[od + c] = y;
+                    f[od + c] = tanh(y); /* the networks see the bounded output */
                 }
                 int64_t K = mlp(p->actor, R->actor, f, od + H, z), a = (int64_t)ro->act[row];
                 double mx = z[0], s = 0, lp, rho, A = ro->adv[row], rc;
@@ -244,6 +244,7 @@ static void test_stream_equals_sequence(void)
         int64_t row = p->mem.seg[k], t = row / 4, i = row % 4;
         CHECK(memcmp(p->mem.ys + k * H, ys[t][i], sizeof(float) * (size_t)H) == 0);
         CHECK(memcmp(p->mem.feat + k * p->in_dim + 3, ys[t][i], sizeof(float) * (size_t)H) == 0);
+        for (int64_t h = 0; h < H; h++) CHECK(fabsf(ys[t][i][h]) <= 1.0f); /* tanh-bounded */
     }
     mm_policy_free(p);
 }
@@ -491,6 +492,49 @@ static void test_learns_recall(void)
     CHECK(without <= 0.65);
 }
 
+/* The initial state of the core (docs/RL.md "Memory"): |lambda| in [0.5, 0.9], and the networks
+ * see tanh of the LRU output: feat = tanh(Re(C h) + D u) from a float64 step of the first act. */
+static void test_init_and_bounded_output(void)
+{
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    float obs[3] = {0.9f, -0.7f, 0.4f}, act[2];
+    base_opts(&o, 0, 1);
+    o.memory_dim = 32;
+    CHECK_OK(mm_policy_create(&p, &o));
+    CHECK_OK(mm_policy_act(p, obs, 1, act, 0)); /* forms lambda from the parameters */
+    {
+        int64_t H = p->mem.H, N = p->mem.N, od = 3, oD = H * od + H + 3 * N + 4 * N * H;
+        const float *w = NULL;
+        double rmin = 1, rmax = 0;
+        CHECK_OK(mm_model_params(p->mem.m, (float **)&w, NULL));
+        for (int64_t n = 0; n < N; n++) {
+            double r = hypot(p->mem.lam[2 * n], p->mem.lam[2 * n + 1]);
+            rmin = r < rmin ? r : rmin, rmax = r > rmax ? r : rmax;
+        }
+        CHECK(rmin >= 0.5 - 1e-6 && rmax <= 0.9 + 1e-6);
+        CHECK(rmax > 0.8);                /* 32 draws spread over the range */
+        for (int64_t c = 0; c < H; c++) { /* from a zero state: h = B e^gamma u */
+            double u = w[H * od + c], y;
+            for (int64_t j = 0; j < od; j++) u += (double)w[c * od + j] * obs[j];
+            y = w[oD + c] * u;
+            for (int64_t n = 0; n < N; n++) {
+                double hr = 0, hi = 0;
+                for (int64_t k = 0; k < H; k++) {
+                    double uk = w[H * od + k];
+                    for (int64_t j = 0; j < od; j++) uk += (double)w[k * od + j] * obs[j];
+                    hr += (double)p->mem.bn[(n * H + k) * 2] * uk;
+                    hi += (double)p->mem.bn[(n * H + k) * 2 + 1] * uk;
+                }
+                y += (double)w[oD - 2 * N * H + (c * N + n) * 2] * hr -
+                     (double)w[oD - 2 * N * H + (c * N + n) * 2 + 1] * hi;
+            }
+            CHECK(mmt_near(p->mem.y[c], tanh(y), 1e-4, 1e-5));
+        }
+    }
+    mm_policy_free(p);
+}
+
 void suite_policy_memory(void)
 {
     mmt_run("policy_memory_bptt_gradient_fd64", test_bptt_gradient);
@@ -500,4 +544,5 @@ void suite_policy_memory(void)
     mmt_run("policy_memory_bad_options", test_bad_options);
     mmt_run("policy_memory_file", test_file_records_memory);
     mmt_run("policy_memory_learns_recall", test_learns_recall);
+    mmt_run("policy_memory_init_and_bounded_output", test_init_and_bounded_output);
 }

@@ -2,14 +2,16 @@
 /* memory.c — the memory core of a recurrent policy (docs/RL.md "Memory"): a linear encoder
  * u = W x + b of the normalised observation feeding a Linear Recurrent Unit (the complex
  * diagonal recurrence of MM_SSM_LRU, run by the same kernel, src/kernels/ssm/lru_scan.c):
- *   h_t = lambda h_{t-1} + (B e^gamma_log) u_t,   y_t = Re(C h_t) + D u_t,
+ *   h_t = lambda h_{t-1} + (B e^gamma_log) u_t,   y_t = tanh(Re(C h_t) + D u_t),
  *   lambda = exp(-exp(nu_log) + i exp(theta_log)).
- * The networks see [x_t, y_t]. Acting streams one step per agent from the agent's state;
- * training runs the same kernel over rollout segments from the states stored while acting, so
- * a streamed step and the same step of the training forward are the same float operations on
- * the same operands (bit-equal). Backward is the kernel's reverse-time adjoint (BPTT) inside a
- * segment; the stored initial state of a segment is a constant (no gradient flows into it). */
+ * The networks see [x_t, y_t] (y bounded as an LSTM's output). Acting streams one step per
+ * agent from the agent's state; training runs the same kernel over rollout segments from the
+ * states stored while acting, so a streamed step and the same step of the training forward are
+ * the same float operations on the same operands (bit-equal). Backward is the kernel's
+ * reverse-time adjoint (BPTT) inside a segment, after the tanh's 1 - y^2; the stored initial
+ * state of a segment is a constant (no gradient flows into it). */
 #include "mmi_policy.h"
+#include "../kernels/elementwise/mmi_elementwise.h"
 #include "../kernels/ssm/mmi_ssm_kernels.h"
 
 #include <math.h>
@@ -76,11 +78,14 @@ void mmi_mem_layout(mm_policy *p, mmi_carve *y)
 }
 
 /* Minimal-LRU initialisation (Orvieto et al. 2023, as mm_ssm_lru_init) with |lambda| in
- * [0.5, 0.99] and phases in [0, pi): memories from a few steps to a few hundred; encoder
- * U(+-1/sqrt(obs_dim)) as torch.nn.Linear. */
+ * [0.5, 0.9] and phases in [0, pi): memories of a few to about ten steps at the start (training
+ * moves |lambda|); encoder U(+-1/sqrt(obs_dim)) as torch.nn.Linear. Why not minimal-LRU's 0.99:
+ * on a slowly varying input a mode's gain is sqrt(1 - r^2) / (1 - r) (r = |lambda|), 14 at
+ * 0.99 and 4.4 at 0.9, and the larger one pushes the output's tanh into saturation (docs/RL.md
+ * "Memory"). */
 static void init_params(mm_policy *p, mmi_rng *g)
 {
-    const double rmin = 0.5, rmax = 0.99, phase = 3.141592653589793;
+    const double rmin = 0.5, rmax = 0.9, phase = 3.141592653589793;
     int64_t H = p->mem.H, N = p->mem.N, od = p->obs_dim;
     mem_off o = offsets(p);
     float *w = params(p);
@@ -194,6 +199,14 @@ static void run_fwd(mm_policy *p, const mmi_lru_row *r)
     mmi_ssm_lru_fwd_t(r, &t);
 }
 
+/* The core's output as the networks see it: tanh of the LRU's, in place (y [n]; the kernel
+ * set's tanh gives each element the same bits wherever it sits in y, so acting and training
+ * stay bit-equal). Why bounded: on the slowly varying observations of a control task the LRU's
+ * gain is not the unit its B e^gamma_log gives white noise but up to sqrt(1 - r^2) / (1 - r),
+ * and while training moves lambda and C nothing keeps the linear y near the scale of x; the
+ * LSTM of RecurrentPPO is bounded the same way (docs/RL.md "Memory"). */
+static void bound(float *y, int64_t n) { mmi_act_forward(MM_ACT_TANH, y, y, n); }
+
 static void put_feat(mm_policy *p, const float *x, const float *y, float *feat)
 {
     int64_t od = p->obs_dim, H = p->mem.H;
@@ -223,6 +236,7 @@ void mmi_mem_act(mm_policy *p, const float *x, int64_t n, float *feat)
     /* prev <- state, then state <- one step from prev (agents 0 .. n-1 are the first rows) */
     memcpy(m->prev, m->state, sizeof(float) * (size_t)(n * 2 * m->N));
     step_rows(p, w, n, m->u, m->prev, m->y, m->state);
+    bound(m->y, n * m->H);
     memset(m->acted, 1, (size_t)n);
     for (int64_t i = 0; i < n; i++)
         put_feat(p, x + i * p->obs_dim, m->y + i * m->H, feat + i * p->in_dim);
@@ -243,6 +257,7 @@ void mmi_mem_peek(mm_policy *p, const float *x, int64_t n, float *feat)
     encode(p, w, x, n, m->u);
     for (int64_t i = 0; i < n; i++) { /* one agent at a time: the new state goes to tmp */
         step_rows(p, w, 1, m->u + i * H, m->state + i * 2 * m->N, m->ys + i * H, m->tmp);
+        bound(m->ys + i * H, H);
         put_feat(p, x + i * p->obs_dim, m->ys + i * H, feat + i * p->in_dim);
     }
 }
@@ -304,6 +319,7 @@ void mmi_mem_forward(mm_policy *p, const float *x, int64_t m)
         r.h0 = piece_h0(p, k0);
         run_fwd(p, &r);
     }
+    bound(mm->ys, m * H);
     for (int64_t k = 0; k < m; k++)
         put_feat(p, x + k * p->obs_dim, mm->ys + k * H, mm->feat + k * p->in_dim);
 }
@@ -336,7 +352,7 @@ static void add_grads(mm_policy *p, const float *w, float *g)
     for (int64_t i = 0; i < 2 * H * N; i++) g[o.c + i] += (float)m->gc[i];
 }
 
-int mmi_mem_backward(mm_policy *p, const float *x, const float *dy, int64_t m)
+int mmi_mem_backward(mm_policy *p, const float *x, float *dy, int64_t m)
 {
     mmi_memory *mm = &p->mem;
     int64_t H = mm->H, N2 = 2 * mm->N, od = p->obs_dim;
@@ -351,6 +367,7 @@ int mmi_mem_backward(mm_policy *p, const float *x, const float *dy, int64_t m)
     memset(mm->gbn, 0, sizeof(double) * (size_t)(N2 * H));
     memset(mm->gc, 0, sizeof(double) * (size_t)(N2 * H));
     memset(mm->gw, 0, sizeof(double) * (size_t)(H * (od + 1)));
+    for (int64_t k = 0; k < m * H; k++) dy[k] *= 1.0f - mm->ys[k] * mm->ys[k]; /* through tanh */
     for (int64_t k0 = 0, len; k0 < m; k0 += len) {
         len = piece_len(p, k0, m);
         row_setup(p, w, &r, len);

@@ -255,8 +255,9 @@ int64_t mmi_mem_gather(mm_policy *p, const int64_t *ids, int64_t nseg);
 /* Forward of the m gathered rows whose normalised observations are x [m, obs_dim]: states
  * from the stored initial state of each segment, reset after done rows; writes mem.feat. */
 void mmi_mem_forward(mm_policy *p, const float *x, int64_t m);
-/* Backward of the last mmi_mem_forward given dy [m, H]: accumulates into mem.m's grads. */
-int mmi_mem_backward(mm_policy *p, const float *x, const float *dy, int64_t m);
+/* Backward of the last mmi_mem_forward given dy [m, H], the gradient of its bounded output
+ * (overwritten with that of the LRU's output): accumulates into mem.m's grads. */
+int mmi_mem_backward(mm_policy *p, const float *x, float *dy, int64_t m);
 
 /* ---- row views (policy_rows.c) --------------------------------------------------------------
  * Each phase names the work rows it uses by role through one struct filled by one function;
