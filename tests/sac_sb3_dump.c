@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-enum { OD = 17, AD = 6, N = 64, R = 300 };
+enum { OD = 17, AD = 6, N = 256, R = 300 };
 
 static int put(FILE *f, const void *x, size_t size, size_t n)
 {

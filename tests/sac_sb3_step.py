@@ -23,7 +23,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
-OD, AD, N, R = 17, 6, 64, 300  # as in sac_sb3_dump.c
+OD, AD, N, R = 17, 6, 256, 300  # as in sac_sb3_dump.c
 TOL = 2e-2
 NAMES = ["actor", "critic1", "critic2", "target1", "target2", "log_alpha"]
 GRADS = ["actor", "log_alpha"]  # the gradients of the step; SB3's critic .grad also holds the
