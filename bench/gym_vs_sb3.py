@@ -12,9 +12,9 @@ that has gymnasium 0.28.1 and stable-baselines3 2.0 (the versions that work with
 For every run and seed both libraries train from scratch on the same env id with the same
 hyperparameters (the rl-baselines3-zoo settings where the zoo has them), then evaluate 10
 deterministic episodes on a separate env, seeded once with 10000 + seed and reset without a
-seed after that, so both sides' episodes start from the same states. Printed per run: the mean +- std over seeds of the evaluation return
-for each side, the wall-clock and process CPU time of training, and the wall-clock ratio
-SB3 / libmm. Each library runs single-threaded (torch.set_num_threads(1)); the environment
+seed after that, so both sides' episodes start from the same states. Printed per run: the
+mean +- std over seeds of the evaluation return for each side, the wall-clock and process CPU
+time of training, and the wall-clock ratio SB3 / libmm. Each library runs single-threaded (torch.set_num_threads(1)); the environment
 stepping is the same gymnasium code on both sides, so it is part of both times.
 Runs: ppo-cartpole, td3-pendulum, sac-pendulum (when libmm has SAC), td3-halfcheetah and
 sac-halfcheetah (MuJoCo HalfCheetah-v4, 100k steps; `make bench-gym-mujoco` adds mujoco 2.3.x to
