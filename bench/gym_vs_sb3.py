@@ -14,8 +14,9 @@ hyperparameters (the rl-baselines3-zoo settings where the zoo has them), then ev
 deterministic episodes on a separate env, seeded once with 10000 + seed and reset without a
 seed after that, so both sides' episodes start from the same states. Printed per run: the
 mean +- std over seeds of the evaluation return for each side, the wall-clock and process CPU
-time of training, and the wall-clock ratio SB3 / libmm. Each library runs single-threaded (torch.set_num_threads(1)); the environment
-stepping is the same gymnasium code on both sides, so it is part of both times.
+time of training, and the wall-clock ratio SB3 / libmm. Each library runs single-threaded
+(torch.set_num_threads(1)); the environment stepping is the same gymnasium code on both sides,
+so it is part of both times.
 Runs: ppo-cartpole, td3-pendulum, sac-pendulum (when libmm has SAC), td3-halfcheetah and
 sac-halfcheetah (MuJoCo HalfCheetah-v4, 100k steps; `make bench-gym-mujoco` adds mujoco 2.3.x to
 the venv; not in the default set: per seed about 20 CPU-minutes for libmm and 40 for SB3).

@@ -5,15 +5,15 @@
     python tests/sac_sb3_step.py DIR [STEPS]
 
 SB3's nets get libmm's initial parameters (the actor's one [mean | log std] head split into
-SB3's mu and log_std layers), its replay batch comes from DIR/batches.bin and its Gaussian
-draws (Normal.rsample: pi(s) first, then pi(s')) are libmm's. Everything else is SB3's code:
-the temperature, critic and actor losses and their order, the Adam steps, the Polyak update.
-Per step and net it prints |SB3 - libmm| / |libmm's step| (L2 over the net's parameters), and
-for the actor's and log alpha's gradients |SB3 - libmm| / |libmm's| (Adam's first steps move
-by about lr whatever the gradient's size, so a wrong scale, such as another target entropy,
-shows only there), and fails when any exceeds TOL: float32 rounding gives ~1e-5 here, and one coordinate whose
-gradient is ~1e-9 (where Adam's eps decides the step size) can add up to 2 lr, about 1e-2 of
-a step; a different formula moves whole nets by O(1) of a step."""
+SB3's mu and log_std layers), its replay batch comes from DIR/batches.bin and its Gaussian draws
+(Normal.rsample: pi(s) first, then pi(s')) are libmm's. Everything else is SB3's code: the
+temperature, critic and actor losses and their order, the Adam steps, the Polyak update. Per
+step and net it prints |SB3 - libmm| / |libmm's step| (L2 over the net's parameters), and for
+the actor's and log alpha's gradients |SB3 - libmm| / |libmm's| (Adam's first steps move by
+about lr whatever the gradient's size, so a wrong scale, such as another target entropy, shows
+only there), and fails when any exceeds TOL: float32 rounding gives ~1e-5 here, and one
+coordinate whose gradient is ~1e-9 (where Adam's eps decides the step size) can add up to 2 lr,
+about 1e-2 of a step; a different formula moves whole nets by O(1) of a step."""
 import sys
 
 import numpy as np
