@@ -9,6 +9,9 @@
 #                    over seeds and the wall-clock ratio (GYM_ARGS="--runs ... --seeds N")
 #   make bench-gym-mujoco   the same with mujoco 2.3.x added to the venv, for the HalfCheetah-v4
 #                    runs (GYM_ARGS="--runs sac-halfcheetah,td3-halfcheetah")
+#   make check-sac-sb3   five SAC gradient steps of libmm replayed through SB3's own SAC.train
+#                    on the same parameters, batches and Gaussian draws (tests/sac_sb3_dump.c,
+#                    tests/sac_sb3_step.py); skipped like check-gym without the venv
 GYM_VENV   ?= build/gymvenv
 GYM_PY     := $(GYM_VENV)/bin/python
 GYM_ARGS   ?=
@@ -54,4 +57,18 @@ bench-gym: $(SHARED) $(GYM_VENV)/.installed
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 LIBMM_LIBRARY=$(CURDIR)/lib/$(SONAME) \
 	  $(GYM_PY) bench/gym_vs_sb3.py $(GYM_ARGS)
 
-.PHONY: check-gym bench-gym bench-gym-mujoco bench-gym-recurrent
+# The dumper links the library's objects: it fixes the batch and the draws through internal fields
+$(BDIR)/tests/sac_sb3_dump: tests/sac_sb3_dump.c $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(CFLAGS) -o $@ $< $(OBJS) $(LIB_LIBS)
+
+check-sac-sb3: $(BDIR)/tests/sac_sb3_dump
+	@if ! $(MAKE) --no-print-directory $(GYM_VENV)/.installed; then \
+	  echo "check-sac-sb3: SKIPPED: could not install stable-baselines3 into $(GYM_VENV) (no network?)"; \
+	else \
+	  rm -rf $(BDIR)/sac_sb3 && mkdir -p $(BDIR)/sac_sb3 && \
+	  $(BDIR)/tests/sac_sb3_dump $(BDIR)/sac_sb3 5 && \
+	  OMP_NUM_THREADS=1 $(GYM_PY) tests/sac_sb3_step.py $(BDIR)/sac_sb3 5; \
+	fi
+
+.PHONY: check-gym bench-gym bench-gym-mujoco bench-gym-recurrent check-sac-sb3

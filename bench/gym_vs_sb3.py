@@ -11,10 +11,12 @@ that has gymnasium 0.28.1 and stable-baselines3 2.0 (the versions that work with
 
 For every run and seed both libraries train from scratch on the same env id with the same
 hyperparameters (the rl-baselines3-zoo settings where the zoo has them), then evaluate 10
-deterministic episodes. Printed per run: the mean +- std over seeds of the evaluation return
-for each side, the wall-clock and process CPU time of training, and the wall-clock ratio
-SB3 / libmm. Each library runs single-threaded (torch.set_num_threads(1)); the environment
-stepping is the same gymnasium code on both sides, so it is part of both times.
+deterministic episodes on a separate env, seeded once with 10000 + seed and reset without a
+seed after that, so both sides' episodes start from the same states. Printed per run: the
+mean +- std over seeds of the evaluation return for each side, the wall-clock and process CPU
+time of training, and the wall-clock ratio SB3 / libmm. Each library runs single-threaded
+(torch.set_num_threads(1)); the environment stepping is the same gymnasium code on both sides,
+so it is part of both times.
 Runs: ppo-cartpole, td3-pendulum, sac-pendulum (when libmm has SAC), td3-halfcheetah and
 sac-halfcheetah (MuJoCo HalfCheetah-v4, 100k steps; `make bench-gym-mujoco` adds mujoco 2.3.x to
 the venv; not in the default set: per seed about 20 CPU-minutes for libmm and 40 for SB3).
@@ -89,7 +91,11 @@ def run_libmm(env_id, algo, steps, shared, own, seed, monitor=None):
     w0, c0 = time.time(), time.process_time()
     history = mmgym.train(env, agent, steps, seed=seed, log=None)
     wall, cpu = time.time() - w0, time.process_time() - c0
-    mean, _ = mmgym.evaluate(gym.make(env_id), agent, episodes=10, seed=10000 + seed)
+    # seeded once, as run_sb3's eval env, then evaluate's unseeded resets: the 10 episodes start
+    # from the same states as evaluate_policy's (its own reset, then the automatic ones)
+    eval_env = gym.make(env_id)
+    eval_env.reset(seed=10000 + seed)
+    mean, _ = mmgym.evaluate(eval_env, agent, episodes=10)
     return mean, wall, cpu, history
 
 

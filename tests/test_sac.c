@@ -25,19 +25,42 @@
 
 static float g_lo[AD] = {-2.0f, -1.0f}, g_hi[AD] = {2.0f, 3.0f};
 
-static mm_policy *make_sac(const mm_allocator *a, int norm, double ent_coef)
+/* norm_reward in the reference updates: return statistics with std 0.1 (var 0.01) make the
+ * replay's rewards -1 .. 1.7 into -10 .. 17 before the clip at 10, so both clips happen. */
+#define RN_VAR 0.01
+
+/* VecNormalize's reward scaling from its definition: r / sqrt(var + 1e-8) clipped to +-10. */
+static double ref_scaled_reward(double r)
+{
+    double v = r / sqrt(RN_VAR + 1e-8);
+    return v < -10.0 ? -10.0 : (v > 10.0 ? 10.0 : v);
+}
+
+/* Sets the reward statistics observe would have built (norm_reward = 1 at create). */
+static void set_reward_stats(mm_policy *p)
+{
+    CHECK(p->rn.on == 1 && p->rn.clip == 10.0);
+    p->rn.var = RN_VAR;
+}
+
+static mm_policy *make_sac_rn(const mm_allocator *a, int norm, double ent_coef, int norm_rew)
 {
     mm_policy_opts o;
     mm_policy *p = NULL;
     CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_SAC));
     o.obs_dim = OD, o.act_dim = AD, o.act_low = g_lo, o.act_high = g_hi;
-    o.alloc = a, o.seed = 9, o.n_agents = 4, o.norm_obs = norm;
+    o.alloc = a, o.seed = 9, o.n_agents = 4, o.norm_obs = norm, o.norm_reward = norm_rew;
     o.hidden[0] = HID, o.hidden[1] = HID;
     o.buffer_size = 64, o.batch_size = NB, o.learning_starts = 10;
     o.lr_actor = 1e-3, o.lr_critic = 2e-3, o.lr_alpha = 5e-3, o.ent_coef = ent_coef;
     o.gamma = 0.9, o.tau = 0.05;
     CHECK_OK(mm_policy_create(&p, &o));
     return p;
+}
+
+static mm_policy *make_sac(const mm_allocator *a, int norm, double ent_coef)
+{
+    return make_sac_rn(a, norm, ent_coef, 0);
 }
 
 /* ---- a float64 MLP: dense -> ReLU -> dense -> ReLU -> dense (mm_model's parameter order) --- */
@@ -240,9 +263,11 @@ static void reference_step(sac_ref *R, const double *s, const double *a, const d
         }
 }
 
-static void test_reference_update(void)
+/* norm_rew: the batch's rewards are scaled with the return statistics (the replay keeps them
+ * raw), as DDPG/TD3 do; before 2026-12-04 SAC used the raw rewards whatever norm_reward. */
+static void reference_update(int norm_rew)
 {
-    mm_policy *p = make_sac(NULL, 0, 0.7);
+    mm_policy *p = make_sac_rn(NULL, 0, 0.7, norm_rew);
     sac_ref *R = calloc(1, sizeof *R);
     double s[NB * OD], a[NB * AD], r[NB], d[NB], s2[NB * OD], eps[2 * NB * AD], v;
     float *w, so[OD], ao[AD], so2[OD], *ent;
@@ -271,8 +296,9 @@ static void test_reference_update(void)
         for (int j = 0; j < OD; j++)
             s[k * OD + j] = p->rb.obs[i * OD + j], s2[k * OD + j] = p->rb.next_obs[i * OD + j];
         for (int j = 0; j < AD; j++) a[k * AD + j] = p->rb.act[i * AD + j];
-        r[k] = p->rb.rew[i], d[k] = p->rb.term[i];
+        r[k] = norm_rew ? ref_scaled_reward(p->rb.rew[i]) : p->rb.rew[i], d[k] = p->rb.term[i];
     }
+    if (norm_rew) set_reward_stats(p);
     mlp_load(&R->actor, p->actor, OD, 2 * AD);
     for (int c = 0; c < 2; c++) {
         mlp_load(&R->q[c], p->critic[c], OD + AD, 1);
@@ -302,6 +328,12 @@ static void test_reference_update(void)
     CHECK_NEAR(v, exp(R->log_alpha), 1e-6, 0);
     free(R);
     mm_policy_free(p);
+}
+
+static void test_reference_update(void)
+{
+    reference_update(0);
+    reference_update(1);
 }
 
 /* The log-prob gradient (the core of the actor backward) against central differences, and
@@ -371,6 +403,11 @@ static void test_sac_options(void)
         b = o, b.target_update_interval = 0;
         CHECK_STATUS(mm_policy_create(&p, &b), MM_E_INVALID_ARG);
         b = o, b.n_critics = 3;
+        CHECK_STATUS(mm_policy_create(&p, &b), MM_E_INVALID_ARG);
+        b = o, b.norm_reward = 3; /* off-policy algorithms did not check it before 2026-12-04 */
+        CHECK_STATUS(mm_policy_create(&p, &b), MM_E_INVALID_ARG);
+        CHECK(strstr(err, "norm_reward") != NULL);
+        b = o, b.clip_reward = 0;
         CHECK_STATUS(mm_policy_create(&p, &b), MM_E_INVALID_ARG);
         b = o, b.algo = MM_ALGO_SAC + 1;
         CHECK_STATUS(mm_policy_create(&p, &b), MM_E_INVALID_ARG);
@@ -485,18 +522,25 @@ static void test_sac_save_load(void)
 /* ---- discrete SAC (algo_sac_discrete.c) ----------------------------------------------------- */
 #define NA 3
 
-static mm_policy *make_sacd(const mm_allocator *a, int32_t n_critics, uint64_t seed)
+static mm_policy *make_sacd_rn(const mm_allocator *a, int32_t n_critics, uint64_t seed,
+                               int norm_rew)
 {
     mm_policy_opts o;
     mm_policy *p = NULL;
     CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_SAC));
     o.obs_dim = OD, o.n_actions = NA, o.alloc = a, o.seed = seed, o.n_agents = 4;
+    o.norm_reward = norm_rew;
     o.hidden[0] = HID, o.hidden[1] = HID, o.n_critics = n_critics;
     o.buffer_size = 64, o.batch_size = NB, o.learning_starts = 10;
     o.lr_actor = 1e-3, o.lr_critic = 2e-3, o.lr_alpha = 5e-3, o.ent_coef = 0.7;
     o.gamma = 0.9, o.tau = 0.05;
     CHECK_OK(mm_policy_create(&p, &o));
     return p;
+}
+
+static mm_policy *make_sacd(const mm_allocator *a, int32_t n_critics, uint64_t seed)
+{
+    return make_sacd_rn(a, n_critics, seed, 0);
 }
 
 /* softmax written from its definition (no max shift: the test's logits are small) */
@@ -601,9 +645,9 @@ static void sacd_reference_step(sacd_ref *R, const double *s, const int *a, cons
         }
 }
 
-static void sacd_reference(int32_t nc)
+static void sacd_reference(int32_t nc, int norm_rew)
 {
-    mm_policy *p = make_sacd(NULL, nc, 9);
+    mm_policy *p = make_sacd_rn(NULL, nc, 9, norm_rew);
     sacd_ref *R = calloc(1, sizeof *R);
     double s[NB * OD], r[NB], d[NB], s2[NB * OD], v, tgt = 0.89 * log((double)NA);
     int a[NB];
@@ -627,8 +671,10 @@ static void sacd_reference(int32_t nc)
         int64_t i = p->w_idx[k];
         for (int j = 0; j < OD; j++)
             s[k * OD + j] = p->rb.obs[i * OD + j], s2[k * OD + j] = p->rb.next_obs[i * OD + j];
-        a[k] = (int)p->rb.act[i], r[k] = p->rb.rew[i], d[k] = p->rb.term[i];
+        a[k] = (int)p->rb.act[i], d[k] = p->rb.term[i];
+        r[k] = norm_rew ? ref_scaled_reward(p->rb.rew[i]) : p->rb.rew[i];
     }
+    if (norm_rew) set_reward_stats(p);
     R->nc = nc;
     mlp_load(&R->actor, p->actor, OD, NA);
     for (int c = 0; c < nc; c++) {
@@ -663,8 +709,9 @@ static void sacd_reference(int32_t nc)
 
 static void test_sacd_reference_update(void)
 {
-    sacd_reference(2);
-    sacd_reference(1);
+    sacd_reference(2, 0);
+    sacd_reference(1, 0);
+    sacd_reference(2, 1);
 }
 
 /* Fake 4-agent environment with integer actions; checks every action is an index. */

@@ -107,7 +107,8 @@ static void gather(mm_policy *p, int64_t N)
         mmi_rms_apply(rms, p->rb.next_obs + i * od, 1, od, rw.next_obs + k * od);
         memcpy(rw.obs_act + k * w, rw.obs + k * od, sizeof(float) * (size_t)od);
         memcpy(rw.obs_act + k * w + od, p->rb.act + i * ad, sizeof(float) * (size_t)ad);
-        rw.rd[2 * k] = p->rb.rew[i];
+        /* the replay keeps raw rewards: norm_reward scales the batch (as algo_ddpg.c) */
+        rw.rd[2 * k] = p->rn.on ? mmi_reward_norm_apply(&p->rn, p->rb.rew[i]) : p->rb.rew[i];
         rw.rd[2 * k + 1] = p->rb.term[i];
     }
 }

@@ -37,7 +37,8 @@ static void gather(mm_policy *p, int64_t N)
         int64_t i = p->w_idx[k];
         mmi_rms_apply(rms, p->rb.obs + i * od, 1, od, rw.obs + k * od);
         mmi_rms_apply(rms, p->rb.next_obs + i * od, 1, od, rw.next_obs + k * od);
-        rw.rd[2 * k] = p->rb.rew[i];
+        /* the replay keeps raw rewards: norm_reward scales the batch (as algo_ddpg.c) */
+        rw.rd[2 * k] = p->rn.on ? mmi_reward_norm_apply(&p->rn, p->rb.rew[i]) : p->rb.rew[i];
         rw.rd[2 * k + 1] = p->rb.term[i];
     }
 }

@@ -175,6 +175,10 @@ static int check_numbers(const mm_policy_opts *o, mmi_err *e, const char *fn)
 
 static int check_schedule(const mm_policy_opts *o, mmi_err *e, const char *fn)
 {
+    /* every algorithm: off-policy ones scale their sampled batches with these statistics */
+    if ((o->norm_reward < 0 || o->norm_reward > 2) || o->reserved2 != 0 ||
+        !(o->clip_reward > 0 && o->clip_reward < 1e300))
+        return BAD("%s: norm_reward must be 0, 1 or 2, clip_reward finite and > 0", fn);
     if (mmi_algo_offpolicy(o->algo)) {
         if (o->buffer_size < 1 || o->buffer_size > ((int64_t)1 << 32) || o->batch_size < 1 ||
             o->batch_size > (1 << 20) || o->learning_starts < 0 || o->train_freq < 1 ||
@@ -201,9 +205,6 @@ static int check_schedule(const mm_policy_opts *o, mmi_err *e, const char *fn)
         return BAD("%s: lr_decay_steps and clip_decay_steps must be >= -1", fn);
     if (!(o->ppo_target_kl >= 0 && o->ppo_target_kl < 1e300))
         return BAD("%s: ppo_target_kl must be finite and >= 0", fn);
-    if ((o->norm_reward < 0 || o->norm_reward > 2) || o->reserved2 != 0 ||
-        !(o->clip_reward > 0 && o->clip_reward < 1e300))
-        return BAD("%s: norm_reward must be 0, 1 or 2, clip_reward finite and > 0", fn);
     return MM_OK;
 }
 static int check_sac(const mm_policy_opts *o, mmi_err *e, const char *fn)
