@@ -224,7 +224,8 @@ def nice_step(span):
 
 def svg_curves(path, title, by_side, xmax, window):
     """One SVG: each seed's moving average as a thin line, the mean over seeds (on a 60-point
-    grid of steps, each seed's last value at or before the point) as a thick one, per side."""
+    grid of steps, each seed's last value at or before the point) as a thick one, per side.
+    The legend sits bottom right, where learning curves that rise leave room."""
     W, H, L, R, T, B = 640, 400, 70, 30, 30, 50
     curves = {side: [smoothed(h, window) for h in hs] for side, hs in by_side.items()}
     ys = [y for cs in curves.values() for c in cs for _, y in c]
@@ -266,8 +267,9 @@ def svg_curves(path, title, by_side, xmax, window):
                  (color, " ".join("%.1f,%.1f" % (sx(t), sy(v)) for t, v in mean)))
         o.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2.5"/>'
                  '<text x="%d" y="%d">%s, %d seeds (thin: each seed; thick: their mean)</text>' %
-                 (L + 10, H - B - 30 - 18 * i, L + 30, H - B - 30 - 18 * i, color,
-                  L + 36, H - B - 26 - 18 * i, "libmm" if side == "libmm" else "SB3", len(cs)))
+                 (W - R - 340, H - B - 30 - 18 * i, W - R - 320, H - B - 30 - 18 * i, color,
+                  W - R - 314, H - B - 26 - 18 * i, "libmm" if side == "libmm" else "SB3",
+                  len(cs)))
     o.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(o) + "\n")
