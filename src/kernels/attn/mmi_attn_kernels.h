@@ -90,7 +90,9 @@ typedef struct mmi_attn_lin_seg {
  * or 2) segments in order. Each element is an FMA chain over the reduction from zero, then
  * (mode 1) one addition of the old C: the bits of mmi_attn_tile_nn (beta 0 or 1, the stacked
  * operands, k <= MMI_GEMM_DIRECT_KC) and mmi_attn_tile_tn (k <= 64, its piece) with alpha 1.
- * Returns 0 when the path has no body or n > 64 (the caller runs the GEMM tile). */
+ * In a WITH_OPENBLAS build the GEMM tiles round OpenBLAS's way and this keeps libmm's (both
+ * within the float64 tests' tolerance). Returns 0 when the path has no body or n > 64 (the
+ * caller runs the GEMM tile). */
 int mmi_attn_lin_tile(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
                       float *c, int64_t ldc);
 /* Dot product with float64 accumulation (sums that span a sequence use this). */
