@@ -405,7 +405,7 @@ enum {
     /* Read-only statistics (setting them returns MM_E_UNSUPPORTED). */
     MM_MODEL_STAT_GRAD_NORM = 550, /* global gradient L2 norm seen by the last step (before
                                       clipping; frozen layers excluded) */
-    MM_MODEL_STAT_STEPS = 551,     /* optimizer steps taken since mm_model_set_optimizer */
+    MM_MODEL_STAT_STEPS = 551,     /* optimizer steps since mm_model_set_optimizer (stop at 2^53) */
     MM_MODEL_STAT_CLIPPED = 552    /* 1 if the last step clipped the gradients, else 0 */
 };
 
@@ -1709,8 +1709,8 @@ enum {
     MM_POLICY_STAT_KL = 352,            /* PPO approx. KL, TRPO accepted KL */
     MM_POLICY_STAT_ENTROPY = 353,       /* mean policy entropy */
     MM_POLICY_STAT_EXPLAINED_VAR = 354, /* 1 - Var(R - V) / Var(R) of the rollout */
-    MM_POLICY_STAT_UPDATES = 355,       /* gradient updates so far */
-    MM_POLICY_STAT_STEPS = 356,         /* transitions observed so far */
+    MM_POLICY_STAT_UPDATES = 355,       /* gradient updates so far (stop at 2^53) */
+    MM_POLICY_STAT_STEPS = 356,         /* transitions observed so far (stop at 2^53) */
     MM_POLICY_STAT_CLIP_FRACTION = 357, /* PPO: fraction of clipped ratios */
     MM_POLICY_STAT_LS_STEPS = 358,      /* TRPO: backtracking steps of the last line search
                                            (-1: no step accepted) */

@@ -101,7 +101,7 @@ static unsigned char *attn_file(const int64_t ic[8], int64_t d, size_t *size)
 }
 
 /* Copies a saved file with metadata key set to val (if key), and element elem of tensor
- * tname set to v (if tname; F32 or F64). Caller frees. */
+ * tname set to v (if tname; F32, F64, I64 or U8). Caller frees. */
 static unsigned char *remake(const unsigned char *file, size_t size, const char *key,
                              const char *val, const char *tname, int64_t elem, double v,
                              size_t *out_size)
@@ -135,6 +135,9 @@ static unsigned char *remake(const unsigned char *file, size_t size, const char 
         if (tname && strcmp(t->name, tname) == 0) {
             if (t->dtype == MMI_ST_F64) {
                 memcpy(data + t->begin + 8 * elem, &v, 8);
+            } else if (t->dtype == MMI_ST_I64) {
+                int64_t iv = (int64_t)v;
+                memcpy(data + t->begin + 8 * elem, &iv, 8);
             } else if (t->dtype == MMI_ST_U8) {
                 data[t->begin + elem] = (unsigned char)v;
             } else {
@@ -440,18 +443,29 @@ static void test_step_counters(void)
     bad = with_steps(base, size, "\"steps\":9007199254740993,\"layer_step\":[0]", &n);
     if (bad) expect_refused(bad, n, MM_E_FORMAT, "2^53", __LINE__);
     free(bad);
-    /* The largest count allowed loads and keeps stepping with finite parameters. */
+    /* The largest count allowed loads and keeps stepping with finite parameters; the counts
+     * stay at 2^53, so the model's own file still loads (they used to reach 2^53 + 2 and the
+     * saved file was refused). */
     bad =
         with_steps(base, size, "\"steps\":9007199254740992,\"layer_step\":[9007199254740992]", &n);
     CHECK_OK(mm_model_load_mem(&m, bad, n, NULL));
     if (m) {
+        mm_model *back = NULL;
+        size_t nb = 0;
+        unsigned char *again;
         CHECK_OK(mm_model_zero_grad(m));
         CHECK_OK(mm_model_step(m));
         CHECK_OK(mm_model_step(m));
         CHECK_OK(mm_model_params(m, &p, &np));
         for (int64_t i = 0; i < np; i++) CHECK(isfinite(p[i]));
         CHECK_OK(mm_model_get_f64(m, MM_MODEL_STAT_STEPS, &steps));
-        CHECK(steps == 9007199254740994.0);
+        CHECK(steps == 9007199254740992.0);
+        CHECK_OK(mm_model_save_mem(m, NULL, 0, &nb, MM_SAVE_OPTIMIZER_STATE));
+        again = (unsigned char *)malloc(nb);
+        CHECK_OK(mm_model_save_mem(m, again, nb, &nb, MM_SAVE_OPTIMIZER_STATE));
+        CHECK_OK(mm_model_load_mem(&back, again, nb, NULL));
+        mm_model_free(back);
+        free(again);
     }
     mm_model_free(m);
     free(bad);
@@ -646,6 +660,67 @@ static void test_policy_rms_limits(void)
     free(b1);
     free(file);
     remove(path);
+    mm_policy_free(p);
+}
+
+/* Counters at their largest allowed value (2^53) load, keep the policy working and stay there,
+ * so the checkpoint it writes next loads back. fuzz_config found a loaded calls counter of 2^53
+ * that one observe took past the loader's bound: the policy's own checkpoint was refused. */
+static void test_policy_counter_limits(void)
+{
+    static const float lo[2] = {-1, -1}, hi[2] = {1, 1};
+    const double top = 9007199254740992.0; /* 2^53 */
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    float obs[6] = {0.3f, -0.2f, 0.9f, 0.1f, 0.5f, -0.7f}, a[4], rew[2] = {1.0f, -0.5f};
+    uint8_t te[2] = {0, 1}, tr[2] = {0, 0};
+    size_t size = 0, n = 0;
+    unsigned char *file = NULL, *cur;
+    double v = 0;
+    CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_TD3));
+    o.obs_dim = 3, o.act_dim = 2, o.act_low = lo, o.act_high = hi, o.n_agents = 2;
+    o.hidden[0] = 8, o.hidden[1] = 8, o.seed = 7, o.norm_obs = 1;
+    o.learning_starts = 0, o.batch_size = 4, o.buffer_size = 64;
+    CHECK_OK(mm_policy_create(&p, &o));
+    if (!p) return;
+    CHECK_OK(mm_policy_act(p, obs, 2, a, 1));
+    CHECK_OK(mm_policy_observe(p, obs, a, rew, obs, te, tr, 2));
+    CHECK_OK(mm_policy_save_mem(p, NULL, 0, &size, MM_POLICY_SAVE_CHECKPOINT));
+    cur = (unsigned char *)malloc(size);
+    CHECK_OK(mm_policy_save_mem(p, cur, size, &size, MM_POLICY_SAVE_CHECKPOINT));
+    /* counters 0-4 (steps, calls, calls since training, pending, updates) and the observation
+     * count at 2^53; pending stays 0 (a pending count is work the next update must do) */
+    for (int k = 0; k < 5 && cur; k++) {
+        unsigned char *next;
+        if (k == 3) continue;
+        next = remake(cur, size, NULL, NULL, "ckpt.counters", k, top, &n);
+        CHECK(next != NULL);
+        free(cur), cur = next, size = n;
+    }
+    file = cur ? remake(cur, size, NULL, NULL, "obs_rms.count", 0, top, &n) : NULL;
+    free(cur);
+    CHECK(file != NULL);
+    if (file) {
+        CHECK_OK(mm_policy_load_mem(p, file, n));
+        for (int k = 0; k < 3; k++) {
+            int32_t did = 0;
+            CHECK_OK(mm_policy_act(p, obs, 2, a, 1));
+            CHECK(isfinite(a[0]) && isfinite(a[3]));
+            CHECK_OK(mm_policy_observe(p, obs, a, rew, obs, te, tr, 2));
+            CHECK_OK(mm_policy_update(p, &did));
+        }
+        CHECK_OK(mm_policy_get_f64(p, MM_POLICY_STAT_STEPS, &v));
+        CHECK(v == top);
+        CHECK_OK(mm_policy_get_f64(p, MM_POLICY_STAT_UPDATES, &v));
+        CHECK(v == top);
+        free(file);
+        size = 0;
+        CHECK_OK(mm_policy_save_mem(p, NULL, 0, &size, MM_POLICY_SAVE_CHECKPOINT));
+        file = (unsigned char *)malloc(size);
+        CHECK_OK(mm_policy_save_mem(p, file, size, &size, MM_POLICY_SAVE_CHECKPOINT));
+        CHECK_OK(mm_policy_load_mem(p, file, size)); /* its own checkpoint loads back */
+    }
+    free(file);
     mm_policy_free(p);
 }
 
@@ -892,6 +967,7 @@ void suite_fileguard(void)
     mmt_run("fileguard_model_nonfinite", test_model_nonfinite);
     mmt_run("fileguard_policy_nonfinite", test_policy_nonfinite);
     mmt_run("fileguard_policy_rms_limits", test_policy_rms_limits);
+    mmt_run("fileguard_policy_counter_limits", test_policy_counter_limits);
     mmt_run("fileguard_policy_act_nonfinite", test_policy_act_nonfinite);
     mmt_run("fileguard_policy_ckpt_flags", test_policy_ckpt_flags);
     mmt_run("fileguard_save_symlink", test_save_symlink);

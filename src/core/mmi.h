@@ -109,6 +109,19 @@ int64_t mmi_sz_of(size_t n);
 /* The reverse, for kernels that report size_t: MMI_SIZE_BAD (or any negative) becomes
  * SIZE_MAX, the value no reservation accepts. */
 size_t mmi_sz_to(int64_t n);
+/* Run counters (optimizer steps, a policy's steps, calls and updates) stop at MMI_COUNT_MAX =
+ * 2^53: every value up to there is exact as a double (bias corrections and the getters use
+ * them as doubles), and files carrying a larger one are refused. A counter that kept counting
+ * past the loader's bound would make the library write a checkpoint it cannot read back (found
+ * by fuzz_config: a loaded calls counter of 2^53, one act later, saved and refused). */
+#define MMI_COUNT_MAX ((int64_t)1 << 53)
+
+/* c + n for a counter c in [0, MMI_COUNT_MAX] and n >= 0, held at MMI_COUNT_MAX. */
+static inline int64_t mmi_count_add(int64_t c, int64_t n)
+{
+    return n < MMI_COUNT_MAX - c ? c + n : MMI_COUNT_MAX;
+}
+
 /* Validates ndim (1..MM_TENSOR_MAX_DIMS) and each size (>= 1) and writes the element count.
  * Returns MM_OK, MM_E_SHAPE or MM_E_RANGE (count > MMI_MAX_NUMEL) with text in e (prefixed by
  * fn, the public function's name). */

@@ -161,10 +161,10 @@ int32_t mmi_act_by_name(const char *name);
  * that count for layer i's tensors. buf_init[i] = 1 once SGD's momentum buffer of layer i holds
  * a value (PyTorch's "momentum_buffer is not None"). */
 #define MMI_OPT_MAX_SLOTS 3
-/* The largest step count a file may carry (steps, layer_step): 2^53, where a double still
- * counts every step exactly (the bias corrections use it as a double) and far from the int64
- * overflow that incrementing a hostile INT64_MAX would reach. No run gets there. */
-#define MMI_OPT_MAX_STEPS ((int64_t)1 << 53)
+/* The largest step count a file may carry (steps, layer_step): MMI_COUNT_MAX (2^53), where a
+ * double still counts every step exactly (the bias corrections use it as a double); the counts
+ * advance with mmi_count_add, so a model never saves a count its loader refuses. */
+#define MMI_OPT_MAX_STEPS MMI_COUNT_MAX
 typedef struct mmi_optim {
     int32_t kind;                 /* MM_OPT_*, 0 = none set */
     double hyper[MMI_OPT_NHYPER]; /* by id - MM_MODEL_LR */

@@ -475,12 +475,12 @@ MM_API int mm_model_step(mm_model *m)
     (void)run_pass(m, n_tasks, n_params, 0, 2);
     for (int32_t i = 0; i < m->n_layers; i++) {
         if (!trainable(m, i)) continue;
-        m->opt.layer_t[i]++;
+        m->opt.layer_t[i] = mmi_count_add(m->opt.layer_t[i], 1);
         if ((m->opt.kind == MM_OPT_SGD || m->opt.kind == MM_OPT_MOMENTUM) && m->opt.la[i].a != 0.0f)
             m->opt.buf_init[i] = 1;
     }
     m->opt.last_grad_norm = norm;
     m->opt.last_clipped = clipped;
-    m->opt.steps++;
+    m->opt.steps = mmi_count_add(m->opt.steps, 1);
     return MM_OK;
 }

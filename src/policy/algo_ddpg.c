@@ -143,7 +143,7 @@ int mmi_ddpg_update(mm_policy *p)
     for (int32_t c = 0; c < p->o.n_critics; c++)
         if ((rc = critic_step(p, c, N, &loss)) != MM_OK) return rc;
     p->st_critic_loss = loss;
-    p->n_updates++;
+    p->n_updates = mmi_count_add(p->n_updates, 1);
     if (p->n_updates % p->o.policy_delay != 0) return MM_OK;
     if ((rc = actor_step(p, N)) != MM_OK) return rc;
     return polyak(p);

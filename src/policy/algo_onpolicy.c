@@ -96,7 +96,7 @@ static int step_all(mm_policy *p)
         if (rc == MM_OK) rc = mm_model_step(ms[k]);
         if (rc != MM_OK) return mmi_pol_model_fail(p, ms[k], rc, "mm_policy_update");
     }
-    p->n_updates++;
+    p->n_updates = mmi_count_add(p->n_updates, 1);
     return MM_OK;
 }
 

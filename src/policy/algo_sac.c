@@ -285,7 +285,8 @@ int mmi_sac_step(mm_policy *p, int64_t N)
     MMI_ASSERT(N >= 1 && N <= p->maxb);
     rc = p->discrete ? mmi_sacd_step(p, N, alpha) : continuous_step(p, N, alpha);
     if (rc != MM_OK) return rc;
-    if (++p->n_updates % p->o.target_update_interval != 0) return MM_OK;
+    p->n_updates = mmi_count_add(p->n_updates, 1);
+    if (p->n_updates % p->o.target_update_interval != 0) return MM_OK;
     for (int32_t c = 0; c < p->o.n_critics; c++)
         if ((rc = mm_model_lerp(p->critic_t[c], p->critic[c], p->o.tau)) != MM_OK)
             return mmi_fail(&p->err, rc, "mm_policy_update: target update failed");

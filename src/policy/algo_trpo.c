@@ -352,6 +352,6 @@ int mmi_trpo_update(mm_policy *p)
     if (p->o.normalize_advantage) mmi_normalize_adv(r->adv, n);
     if ((rc = policy_step(p, n)) != MM_OK) return rc;
     rc = critic_epochs(p, n);
-    p->n_updates++;
+    p->n_updates = mmi_count_add(p->n_updates, 1);
     return rc;
 }

@@ -200,7 +200,7 @@ struct mm_policy {
     } trpo;
     int64_t n_pi;
     mm_tensor views[MMI_POL_VIEWS];
-    /* counters */
+    /* counters, advanced with mmi_count_add (they stop at MMI_COUNT_MAX) */
     int64_t steps, calls, calls_since_train, pending, n_updates;
     /* statistics (MM_POLICY_STAT_*) */
     double st_actor_loss, st_critic_loss, st_kl, st_entropy, st_ev, st_clip_frac, st_ls, st_q_mean;

@@ -29,7 +29,8 @@ void mmi_rms_update(mmi_obs_rms *s, const float *x, int64_t n, double *work)
         s->mean[j] += delta * (double)n / tot;
         s->var[j] = m2 / tot;
     }
-    s->count = tot;
+    /* held at the loader's bound like every counter: the statistics barely move there anyway */
+    s->count = tot < (double)MMI_COUNT_MAX ? tot : (double)MMI_COUNT_MAX;
     mmi_rms_refresh(s);
 }
 

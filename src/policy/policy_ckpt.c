@@ -490,7 +490,7 @@ static int check_staged(mm_policy *p, const mmi_ckpt *s, const char *fn)
                         fn, (long long)c[C_RB_CAP], (long long)c[C_AGENTS],
                         (long long)c[C_RO_STEPS], (long long)p->rb.cap, (long long)p->o.n_agents,
                         (long long)p->ro.n_steps);
-    for (int i = 0; i < MMI_CKPT_COUNTERS; i++) ok = ok && c[i] >= 0 && c[i] <= ((int64_t)1 << 53);
+    for (int i = 0; i < MMI_CKPT_COUNTERS; i++) ok = ok && c[i] >= 0 && c[i] <= MMI_COUNT_MAX;
     ok = ok && c[C_RB_SIZE] <= c[C_RB_CAP] && (c[C_RB_POS] < c[C_RB_CAP] || c[C_RB_POS] == 0) &&
          c[C_RO_T] <= c[C_RO_STEPS] && (c[C_RB_SIZE] == c[C_RB_CAP] || c[C_RB_POS] == c[C_RB_SIZE]);
     if (!ok) return mmi_fail(&p->err, MM_E_FORMAT, "%s: ckpt.counters out of range", fn);
@@ -501,7 +501,7 @@ static int check_staged(mm_policy *p, const mmi_ckpt *s, const char *fn)
                         "%s: ckpt.reward_norm needs |mean| <= 1e100, a variance in "
                         "[0, 1e200] and a count in (0, 1e30]",
                         fn);
-    if (!(s->stats[8] >= 0 && s->stats[8] <= (double)((int64_t)1 << 53)))
+    if (!(s->stats[8] >= 0 && s->stats[8] <= (double)MMI_COUNT_MAX))
         return mmi_fail(&p->err, MM_E_FORMAT, "%s: ckpt.stats: epochs out of range", fn);
     if (!(s->rng[0] | s->rng[1] | s->rng[2] | s->rng[3]))
         return mmi_fail(&p->err, MM_E_FORMAT, "%s: ckpt.rng is the all-zero state", fn);

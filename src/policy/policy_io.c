@@ -293,7 +293,7 @@ static double f64_at(const mmi_st_file *f, const mmi_st_tensor *t, int64_t j)
  * (var x count < 1e94) and the float copies act applies stay finite; a finite 1e300 mean
  * turned the variance into Inf at the next observe and every action after it into NaN. */
 #define RMS_VAR_MAX   1e78
-#define RMS_COUNT_MAX 9007199254740992.0
+#define RMS_COUNT_MAX ((double)MMI_COUNT_MAX) /* mmi_rms_update holds it there */
 
 static double rms_limit(const mmi_pio_ent *x)
 {

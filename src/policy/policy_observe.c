@@ -70,11 +70,12 @@ static void observe_offpolicy(mm_policy *p, const float *obs, const float *actio
                        term[i] ? 1.0f : 0.0f);
         if (term[i] || trunc[i]) mmi_noise_reset(p, i);
     }
-    p->steps += n;
-    p->calls++;
+    p->steps = mmi_count_add(p->steps, n);
+    p->calls = mmi_count_add(p->calls, 1);
+    p->calls_since_train = mmi_count_add(p->calls_since_train, 1);
     /* SB3: train every train_freq env steps once more than learning_starts were collected */
-    if (++p->calls_since_train >= p->o.train_freq && p->steps > p->o.learning_starts) {
-        p->pending += p->o.gradient_steps;
+    if (p->calls_since_train >= p->o.train_freq && p->steps > p->o.learning_starts) {
+        p->pending = mmi_count_add(p->pending, p->o.gradient_steps);
         p->calls_since_train = 0;
     }
 }
@@ -169,8 +170,8 @@ static int observe_onpolicy(mm_policy *p, const float *actions, const float *rew
         }
     }
     r->t++;
-    p->steps += n;
-    p->calls++;
+    p->steps = mmi_count_add(p->steps, n);
+    p->calls = mmi_count_add(p->calls, 1);
     return MM_OK;
 }
 
