@@ -688,6 +688,16 @@ static void test_policy_counter_limits(void)
     CHECK_OK(mm_policy_save_mem(p, NULL, 0, &size, MM_POLICY_SAVE_CHECKPOINT));
     cur = (unsigned char *)malloc(size);
     CHECK_OK(mm_policy_save_mem(p, cur, size, &size, MM_POLICY_SAVE_CHECKPOINT));
+    /* One observe call owes at most gradient_steps (1) steps: a file owing more is refused
+     * (fuzz_config: 3.2e9 owed steps after 5 calls kept mm_policy_update busy for hours). */
+    for (int owed = 1; owed <= 2; owed++) {
+        unsigned char *f = remake(cur, size, NULL, NULL, "ckpt.counters", 3, owed, &n);
+        CHECK(f != NULL);
+        if (f) CHECK_STATUS(mm_policy_load_mem(p, f, n), owed == 1 ? MM_OK : MM_E_FORMAT);
+        if (f && owed == 2) CHECK(strstr(mm_policy_errmsg(p), "ckpt.counters") != NULL);
+        free(f);
+    }
+    CHECK_OK(mm_policy_load_mem(p, cur, size));
     /* counters 0-4 (steps, calls, calls since training, pending, updates) and the observation
      * count at 2^53; pending stays 0 (a pending count is work the next update must do) */
     for (int k = 0; k < 5 && cur; k++) {

@@ -477,6 +477,18 @@ int mmi_ckpt_list(mm_policy *p, mmi_pio_list *L, const char *fn)
 
 /* ---- loading -------------------------------------------------------------------------------- */
 
+/* The gradient steps a checkpoint says are owed: each observe call adds at most gradient_steps
+ * (off-policy; on-policy never owes any), so more than calls x gradient_steps is a corrupt
+ * file. Without this check a flipped bit of `pending` (3.2e9 after 5 calls, found by
+ * fuzz_config) made the next mm_policy_update run for hours. A file that also claims billions of
+ * observe calls can still owe that many steps: mm_policy_update_budget bounds the work per call. */
+static int pending_consistent(const mm_policy *p, const int64_t *c)
+{
+    int64_t gs = p->o.gradient_steps;
+    if (!mmi_algo_offpolicy(p->o.algo)) return c[C_PENDING] == 0;
+    return gs >= 1 && c[C_PENDING] / gs + (c[C_PENDING] % gs != 0) <= c[C_CALLS];
+}
+
 /* Counters the layout depends on must match; the others must be consistent with them. */
 static int check_staged(mm_policy *p, const mmi_ckpt *s, const char *fn)
 {
@@ -493,6 +505,7 @@ static int check_staged(mm_policy *p, const mmi_ckpt *s, const char *fn)
     for (int i = 0; i < MMI_CKPT_COUNTERS; i++) ok = ok && c[i] >= 0 && c[i] <= MMI_COUNT_MAX;
     ok = ok && c[C_RB_SIZE] <= c[C_RB_CAP] && (c[C_RB_POS] < c[C_RB_CAP] || c[C_RB_POS] == 0) &&
          c[C_RO_T] <= c[C_RO_STEPS] && (c[C_RB_SIZE] == c[C_RB_CAP] || c[C_RB_POS] == c[C_RB_SIZE]);
+    ok = ok && pending_consistent(p, c);
     if (!ok) return mmi_fail(&p->err, MM_E_FORMAT, "%s: ckpt.counters out of range", fn);
     if (p->rn.on &&
         !(fabs(s->rnorm[0]) <= MMI_RN_BOUND && s->rnorm[1] >= 0 &&
