@@ -734,6 +734,52 @@ static void test_policy_counter_limits(void)
     mm_policy_free(p);
 }
 
+/* A discrete policy's stored actions must be indices in [0, n_actions): the updates read a
+ * head's row with them (fuzz_config: a rollout action of 3.9e32 in a QAC checkpoint). Both the
+ * rollout (QAC) and the replay (discrete SAC) are checked; the policy keeps its state. */
+static void test_policy_ckpt_actions(void)
+{
+    static const double bad_v[] = {3.9e32, 1.5, 3.0, -1.0};
+    static const struct {
+        int32_t algo;
+        const char *tensor;
+    } algos[] = {{MM_ALGO_QAC, "ckpt.rollout.act"}, {MM_ALGO_SAC, "ckpt.replay.act"}};
+    for (size_t k = 0; k < sizeof algos / sizeof algos[0]; k++) {
+        mm_policy_opts o;
+        mm_policy *p = NULL;
+        float obs[3] = {0.3f, -0.2f, 0.9f}, a = 0, rew = 1.0f;
+        uint8_t te = 0, tr = 0;
+        size_t size = 0, n = 0;
+        unsigned char *file, *f;
+        int32_t did = 0;
+        CHECK_OK(mm_policy_opts_init(&o, algos[k].algo));
+        o.obs_dim = 3, o.n_actions = 3, o.hidden[0] = 8, o.hidden[1] = 8, o.seed = 11;
+        if (algos[k].algo == MM_ALGO_SAC) o.learning_starts = 0, o.batch_size = 2;
+        CHECK_OK(mm_policy_create(&p, &o));
+        if (!p) continue;
+        CHECK_OK(mm_policy_act(p, obs, 1, &a, 1));
+        CHECK_OK(mm_policy_observe(p, obs, &a, &rew, obs, &te, &tr, 1));
+        CHECK_OK(mm_policy_save_mem(p, NULL, 0, &size, MM_POLICY_SAVE_CHECKPOINT));
+        file = (unsigned char *)malloc(size);
+        CHECK_OK(mm_policy_save_mem(p, file, size, &size, MM_POLICY_SAVE_CHECKPOINT));
+        for (size_t i = 0; i < sizeof bad_v / sizeof bad_v[0]; i++) {
+            f = remake(file, size, NULL, NULL, algos[k].tensor, 0, bad_v[i], &n);
+            CHECK(f != NULL);
+            if (!f) continue;
+            CHECK_STATUS(mm_policy_load_mem(p, f, n), MM_E_FORMAT);
+            CHECK(strstr(mm_policy_errmsg(p), algos[k].tensor) != NULL);
+            free(f);
+        }
+        f = remake(file, size, NULL, NULL, algos[k].tensor, 0, 2.0, &n); /* a valid index */
+        CHECK(f != NULL);
+        if (f) CHECK_OK(mm_policy_load_mem(p, f, n));
+        free(f);
+        CHECK_OK(mm_policy_update(p, &did));
+        free(file);
+        mm_policy_free(p);
+    }
+}
+
 /* A finite file whose memory core overflows: act refuses with MM_E_NUMERIC instead of
  * returning NaN actions with MM_OK. */
 static void test_policy_act_nonfinite(void)
@@ -978,6 +1024,7 @@ void suite_fileguard(void)
     mmt_run("fileguard_policy_nonfinite", test_policy_nonfinite);
     mmt_run("fileguard_policy_rms_limits", test_policy_rms_limits);
     mmt_run("fileguard_policy_counter_limits", test_policy_counter_limits);
+    mmt_run("fileguard_policy_ckpt_actions", test_policy_ckpt_actions);
     mmt_run("fileguard_policy_act_nonfinite", test_policy_act_nonfinite);
     mmt_run("fileguard_policy_ckpt_flags", test_policy_ckpt_flags);
     mmt_run("fileguard_save_symlink", test_save_symlink);

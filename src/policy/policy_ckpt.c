@@ -96,7 +96,8 @@ enum {
     CK_PENDING = 2,  /* act slot counts: 0, 1 or 2 */
     CK_FLAG = 3,     /* 0 or 1 */
     CK_SDE_LEFT = 4, /* gSDE acts left: 0 .. sde_sample_freq - 1, or -1 / 0 when it is -1 */
-    CK_RN_RET = 5    /* reward-normaliser returns: |x| <= MMI_RN_BOUND (F64) */
+    CK_RN_RET = 5,   /* reward-normaliser returns: |x| <= MMI_RN_BOUND (F64) */
+    CK_ACTION = 6    /* stored actions: finite; an index in [0, n_actions) if discrete */
 };
 
 /* Largest reward-normaliser return or mean magnitude a checkpoint may carry. Returns built from
@@ -396,11 +397,11 @@ static const ck_block k_blocks[] = {
     {"ckpt.act.pending", MMI_ST_U8, CK_PENDING, 0, sh_agent_one, at_pending},
     {"ckpt.replay.obs", MMI_ST_F32, CK_FINITE, 0, sh_rb_obs, at_rb_obs},
     {"ckpt.replay.next_obs", MMI_ST_F32, CK_FINITE, 0, sh_rb_obs, at_rb_next},
-    {"ckpt.replay.act", MMI_ST_F32, CK_FINITE, 0, sh_rb_act, at_rb_act},
+    {"ckpt.replay.act", MMI_ST_F32, CK_ACTION, 0, sh_rb_act, at_rb_act},
     {"ckpt.replay.rew", MMI_ST_F32, CK_FINITE, 0, sh_rb_one, at_rb_rew},
     {"ckpt.replay.term", MMI_ST_F32, CK_FINITE, 0, sh_rb_one, at_rb_term},
     {"ckpt.rollout.obs", MMI_ST_F32, CK_FINITE, 0, sh_ro_obs, at_ro_obs},
-    {"ckpt.rollout.act", MMI_ST_F32, CK_FINITE, 0, sh_ro_act, at_ro_act},
+    {"ckpt.rollout.act", MMI_ST_F32, CK_ACTION, 0, sh_ro_act, at_ro_act},
     /* the log-probs and the critic's values as act stored them: an action the policy finds
        astronomically unlikely has log-prob -Inf in float, a critic whose parameters overflow
        stores Inf or NaN, and the policy's own checkpoint of that state must load back */
@@ -579,6 +580,28 @@ static int read_optimizer(mm_policy *p, const mmi_st_file *f, mm_model *m, const
     return MM_OK;
 }
 
+/* A discrete policy's stored actions index its heads' rows: an update reads q[a] or logits[a]
+ * with them, so 3.9e32 (fuzz_config) was an out-of-range float-to-int conversion and then a
+ * read far outside the batch. observe refuses such actions (MM_E_RANGE); so does the loader.
+ * Continuous actions only need to be finite (the CK_FINITE check before this one). */
+static int check_actions(mm_policy *p, const mmi_st_file *f, const mmi_st_tensor *t,
+                         const char *name, const char *fn)
+{
+    for (int64_t j = 0; p->discrete && j < t->numel; j++) {
+        const unsigned char *b = f->data + t->begin + 4 * (uint64_t)j;
+        uint32_t u =
+            (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        float v;
+        memcpy(&v, &u, sizeof v);
+        if (!(v >= 0 && v < (float)p->head_dim && v == floorf(v)))
+            return mmi_fail(&p->err, MM_E_FORMAT,
+                            "%s: %s[%lld] = %g is not an action index in "
+                            "[0, %lld)",
+                            fn, name, (long long)j, (double)v, (long long)p->head_dim);
+    }
+    return MM_OK;
+}
+
 /* A counter outside its range would hold a noise matrix for ever (or underflow). */
 static int check_sde_left(mm_policy *p, const mmi_st_file *f, const mmi_st_tensor *t,
                           const char *name, const char *fn)
@@ -624,7 +647,8 @@ int mmi_ckpt_check(mm_policy *p, const mmi_st_file *f, mmi_pio_list *L, const ch
         const mmi_pio_ent *x = &L->e[e];
         const mmi_st_tensor *t = mmi_st_find(f, x->name);
         if (!t) continue; /* missing: the table check reports it */
-        if (k_blocks[x->aux].check == CK_FINITE &&
+        int32_t ck = k_blocks[x->aux].check;
+        if ((ck == CK_FINITE || ck == CK_ACTION) &&
             (t->dtype == MMI_ST_F32 || t->dtype == MMI_ST_F64) &&
             mmi_st_first_nonfinite(f, t, t->dtype == MMI_ST_F64 ? 8 : 4) >= 0)
             rc = mmi_fail(&p->err, MM_E_NUMERIC, "%s: tensor %s holds NaN or Inf", fn, x->name);
@@ -640,6 +664,8 @@ int mmi_ckpt_check(mm_policy *p, const mmi_st_file *f, mmi_pio_list *L, const ch
             rc = check_sde_left(p, f, t, x->name, fn);
         if (k_blocks[x->aux].check == CK_RN_RET && t->dtype == MMI_ST_F64)
             rc = check_rn_ret(p, f, t, x->name, fn);
+        if (rc == MM_OK && ck == CK_ACTION && t->dtype == MMI_ST_F32)
+            rc = check_actions(p, f, t, x->name, fn);
     }
     mmi_pio_nets(p, ms, pre);
     for (int k = 0; rc == MM_OK && k < MMI_POL_NETS; k++)
