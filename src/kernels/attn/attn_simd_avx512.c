@@ -565,15 +565,14 @@ int mmi_attn_norm_step_avx512(int64_t n, const float *k, double *z, const float 
 }
 
 /* ---- causal linear forward: a chunk's normaliser rows, z held in registers ------------------ */
-int mmi_attn_lin_norm_avx512(int64_t len, int64_t n, const float *q, const float *k, double *z,
-                             int normalize, double eps, float *den, float *x, int64_t ldx)
+INL void lin_norm_body(int64_t len, int64_t n, const float *q, const float *k, double *z,
+                       int normalize, double eps, float *den, float *x, int64_t ldx)
 {
     /* z (n <= 64 doubles) stays in eight registers for the chunk; each token's sums run in
      * mmi_attn_norm_step_avx512's order (chain a0 over the low halves of the 16-blocks, a1
      * over the high halves, masked zeros past n), so den has the same bits as there */
     __m512d zr[8];
     const int64_t nb = (n + 15) / 16;
-    if (n > 64) return 0;
 #pragma GCC unroll 4
     for (int b = 0; b < 4; b++) {
         const __mmask16 km = mmi_lanes16(n - 16 * b);
@@ -618,6 +617,18 @@ int mmi_attn_lin_norm_avx512(int64_t len, int64_t n, const float *q, const float
         _mm512_mask_storeu_pd(z + 16 * b, (__mmask8)(km & 0xff), zr[2 * b]);
         _mm512_mask_storeu_pd(z + 16 * b + 8, (__mmask8)(km >> 8), zr[2 * b + 1]);
     }
+}
+
+int mmi_attn_lin_norm_avx512(int64_t len, int64_t n, const float *q, const float *k, double *z,
+                             int normalize, double eps, float *den, float *x, int64_t ldx)
+{
+    if (n > 64) return 0;
+    /* n = 64 (the usual head width) with a constant n: the masks are constants and the loads
+     * and stores plain ones (those with run-time masks made the whole call 30 % slower) */
+    if (n == 64)
+        lin_norm_body(len, 64, q, k, z, normalize, eps, den, x, ldx);
+    else
+        lin_norm_body(len, n, q, k, z, normalize, eps, den, x, ldx);
     return 1;
 }
 
@@ -776,13 +787,36 @@ INL void lt_tile1(const int R, const int MODE, const mmi_attn_lin_seg *sg, int n
     for (int g = 0; g < nseg; g++) {
         const float *a = sg[g].a + i0 * sg[g].a_rs, *b = sg[g].b;
         const int64_t a_rs = sg[g].a_rs, a_cs = sg[g].a_cs, ldb = sg[g].ldb;
-        for (int64_t p = 0; p < sg[g].k; p++, a += a_cs, b += ldb) {
+        /* row r's element as a base (a, or a8 for rows 8-15) plus a multiple of rs, 3 rs, 5 rs
+         * or 7 rs scaled by 1, 2 or 4: six integer registers for the sixteen addresses (GCC's
+         * own choice spilled them and moved them back from vector registers on the FMA pipes) */
+        const int64_t r3 = 3 * a_rs, r5 = 5 * a_rs, r7 = 7 * a_rs;
+        const float *a8 = R > 8 ? a + 8 * a_rs : a; /* rows 8-15 only where the tile has them */
+        for (int64_t p = 0; p < sg[g].k; p++, a += a_cs, a8 += a_cs, b += ldb) {
             const __m512 b0 = _mm512_maskz_loadu_ps(kl, b);
+#define LT_AT(r)                                                                                   \
+    ((r) == 0    ? a[0]                                                                            \
+     : (r) == 1  ? a[a_rs]                                                                         \
+     : (r) == 2  ? a[2 * a_rs]                                                                     \
+     : (r) == 3  ? a[r3]                                                                           \
+     : (r) == 4  ? a[4 * a_rs]                                                                     \
+     : (r) == 5  ? a[r5]                                                                           \
+     : (r) == 6  ? a[2 * r3]                                                                       \
+     : (r) == 7  ? a[r7]                                                                           \
+     : (r) == 8  ? a8[0]                                                                           \
+     : (r) == 9  ? a8[a_rs]                                                                        \
+     : (r) == 10 ? a8[2 * a_rs]                                                                    \
+     : (r) == 11 ? a8[r3]                                                                          \
+     : (r) == 12 ? a8[4 * a_rs]                                                                    \
+     : (r) == 13 ? a8[r5]                                                                          \
+     : (r) == 14 ? a8[2 * r3]                                                                      \
+                 : a8[r7])
 #define LT_ROW(r)                                                                                  \
-    if (R > r) s##r = _mm512_fmadd_ps(_mm512_set1_ps(a[r * a_rs]), b0, s##r);
+    if (R > r) s##r = _mm512_fmadd_ps(_mm512_set1_ps(LT_AT(r)), b0, s##r);
             LT_ROW(0) LT_ROW(1) LT_ROW(2) LT_ROW(3) LT_ROW(4) LT_ROW(5) LT_ROW(6) LT_ROW(7)
             LT_ROW(8) LT_ROW(9) LT_ROW(10) LT_ROW(11) LT_ROW(12) LT_ROW(13) LT_ROW(14) LT_ROW(15)
 #undef LT_ROW
+#undef LT_AT
         }
     }
 #define LT_ST(r)                                                                                   \
