@@ -780,6 +780,48 @@ static void test_policy_ckpt_actions(void)
     }
 }
 
+/* A rollout reward may be non-finite in the policy's own state (a truncated step adds gamma
+ * times the critic's value, which overflows with the critic): its checkpoint loads back, and
+ * the update refuses the rollout with MM_E_NUMERIC, leaving the actor as it was. */
+static void test_policy_ckpt_rollout_reward(void)
+{
+    static const double vals[] = {INFINITY, NAN};
+    for (size_t k = 0; k < sizeof vals / sizeof vals[0]; k++) {
+        mm_policy_opts o;
+        mm_policy *p = NULL;
+        static float lo[2] = {-1, -1}, hi[2] = {1, 1};
+        float obs[3] = {0.3f, -0.2f, 0.9f}, a[2], d0[2], d1[2], rew = 1.0f;
+        uint8_t te = 0, tr = 0;
+        size_t size = 0, n = 0;
+        unsigned char *file, *f;
+        int32_t did = 0;
+        CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_PPO));
+        o.obs_dim = 3, o.act_dim = 2, o.act_low = lo, o.act_high = hi, o.n_steps = 4;
+        o.batch_size = 4, o.hidden[0] = 8, o.hidden[1] = 8, o.seed = 13;
+        CHECK_OK(mm_policy_create(&p, &o));
+        if (!p) continue;
+        CHECK_OK(mm_policy_act(p, obs, 1, a, 1));
+        CHECK_OK(mm_policy_observe(p, obs, a, &rew, obs, &te, &tr, 1));
+        CHECK_OK(mm_policy_save_mem(p, NULL, 0, &size, MM_POLICY_SAVE_CHECKPOINT));
+        file = (unsigned char *)malloc(size);
+        CHECK_OK(mm_policy_save_mem(p, file, size, &size, MM_POLICY_SAVE_CHECKPOINT));
+        f = remake(file, size, NULL, NULL, "ckpt.rollout.rew", 0, vals[k], &n);
+        CHECK(f != NULL);
+        if (f) CHECK_OK(mm_policy_load_mem(p, f, n));
+        CHECK_OK(mm_policy_act(p, obs, 1, d0, 0));
+        for (int t = 1; t < 4; t++) {
+            CHECK_OK(mm_policy_act(p, obs, 1, a, 1));
+            CHECK_OK(mm_policy_observe(p, obs, a, &rew, obs, &te, &tr, 1));
+        }
+        CHECK_STATUS(mm_policy_update(p, &did), MM_E_NUMERIC);
+        CHECK_OK(mm_policy_act(p, obs, 1, d1, 0));
+        CHECK(memcmp(d0, d1, sizeof d0) == 0);
+        free(f);
+        free(file);
+        mm_policy_free(p);
+    }
+}
+
 /* A finite file whose memory core overflows: act refuses with MM_E_NUMERIC instead of
  * returning NaN actions with MM_OK. */
 static void test_policy_act_nonfinite(void)
@@ -1025,6 +1067,7 @@ void suite_fileguard(void)
     mmt_run("fileguard_policy_rms_limits", test_policy_rms_limits);
     mmt_run("fileguard_policy_counter_limits", test_policy_counter_limits);
     mmt_run("fileguard_policy_ckpt_actions", test_policy_ckpt_actions);
+    mmt_run("fileguard_policy_ckpt_rollout_reward", test_policy_ckpt_rollout_reward);
     mmt_run("fileguard_policy_act_nonfinite", test_policy_act_nonfinite);
     mmt_run("fileguard_policy_ckpt_flags", test_policy_ckpt_flags);
     mmt_run("fileguard_save_symlink", test_save_symlink);

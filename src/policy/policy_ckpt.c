@@ -404,10 +404,13 @@ static const ck_block k_blocks[] = {
     {"ckpt.rollout.act", MMI_ST_F32, CK_ACTION, 0, sh_ro_act, at_ro_act},
     /* the log-probs and the critic's values as act stored them: an action the policy finds
        astronomically unlikely has log-prob -Inf in float, a critic whose parameters overflow
-       stores Inf or NaN, and the policy's own checkpoint of that state must load back */
+       stores Inf or NaN, and the policy's own checkpoint of that state must load back. The
+       same holds for the rewards: a truncated step's reward includes gamma times the critic's
+       value of its last observation (fuzz_config: an Inf value made the policy's own
+       checkpoint unloadable). The update refuses such a rollout with MM_E_NUMERIC. */
     {"ckpt.rollout.logp", MMI_ST_F32, CK_ANY, 0, sh_ro_one, at_ro_logp},
     {"ckpt.rollout.val", MMI_ST_F32, CK_ANY, 0, sh_ro_one, at_ro_val},
-    {"ckpt.rollout.rew", MMI_ST_F32, CK_FINITE, 0, sh_ro_one, at_ro_rew},
+    {"ckpt.rollout.rew", MMI_ST_F32, CK_ANY, 0, sh_ro_one, at_ro_rew},
     {"ckpt.rollout.done", MMI_ST_F32, CK_FINITE, 0, sh_ro_one, at_ro_done},
     {"ckpt.rollout.last_obs", MMI_ST_F32, CK_FINITE, 0, sh_ro_last, at_ro_last},
     {"ckpt.rollout.last_val", MMI_ST_F32, CK_ANY, 0, sh_ro_lastv, at_ro_lastv},
