@@ -108,6 +108,12 @@ static void run_fwd_bwd(void *ctx)
         exit(1);
 }
 
+static void run_fwd(void *ctx)
+{
+    attn_case *c = (attn_case *)ctx;
+    if (mm_attn_forward(c->h, c->q, c->k, c->v, c->o) != MM_OK) exit(1);
+}
+
 /* ---- the causal linear kernel against the FMA peak ------------------------------------------ */
 typedef struct lin_kernel {
     float *fq, *fk, *v, *o, *den, *ws;
@@ -127,7 +133,7 @@ static void bench_lin_kernel(void)
 {
     const int64_t n = 2048;
     lin_kernel l;
-    double t, flops = 4.0 * BH * (double)n * DH * DH;
+    double t, tc, flops = 4.0 * BH * (double)n * DH * DH;
     const double xflops = flops + 2.0 * BH * (double)n * MMI_ATTN_LINEAR_CHUNK * (DH + DH);
     l.n = n;
     l.fq = bench_alloc_floats((size_t)(BH * n * DH), 11),
@@ -139,6 +145,14 @@ static void bench_lin_kernel(void)
     if (!l.fq || !l.fk || !l.v || !l.o || !l.den || !l.ws) exit(1);
     for (int64_t i = 0; i < BH * n * DH; i++) l.fq[i] += 1.0f, l.fk[i] += 1.0f; /* positive */
     t = bench_median_ns(run_lin_kernel, &l, 9);
+    {
+        /* the whole forward call at the same size, the same flops counted: the kernel plus
+         * the feature map of q and k and the copies kept for the backward */
+        attn_case c;
+        if (open_case(&c, MM_ATTN_LINEAR, n) != 0) exit(1);
+        tc = bench_median_ns(run_fwd, &c, 9);
+        close_case(&c);
+    }
     {
         const bench_peak *p = bench_peak_probe();
         const mmi_attn_isa *isa = mmi_attn_isa_for(mmi_simd_path_get());
@@ -155,6 +169,8 @@ static void bench_lin_kernel(void)
          * token (the C x C tiles computed whole), C = MMI_ATTN_LINEAR_CHUNK */
         bench_row("linear kernel, executed", "BH8 N2048 d64", xflops, t, peer,
                   p->best_gflops > 0 ? xflops / p->best_gflops : -1, BENCH_NA);
+        bench_row("linear causal forward call", "BH8 N2048 d64", flops, tc, peer,
+                  p->best_gflops > 0 ? flops / p->best_gflops : -1, BENCH_NA);
     }
     free(l.fq), free(l.fk), free(l.v), free(l.o), free(l.den), free(l.ws);
 }
@@ -280,7 +296,9 @@ void bench_attn(void)
                "(a warmed-up median would move the position), no peer; linear causal kernel: "
                "mmi_attn_linear_fwd alone against the FMA peak, counting the recurrence's "
                "4 N d dv flops, and (executed) the 4 d dv + 2 C (d + dv) per token the chunkwise "
-               "form executes at chunk C = 16");
+               "form executes at chunk C = 16; linear causal forward call: the whole "
+               "mm_attn_forward (elu+1 of q and k, the copies kept for the backward) with the "
+               "same 4 N d dv flops against the same peak");
     bench_rwkv6();
     bench_lin_kernel();
     bench_step(MM_ATTN_LINEAR, "step linear");

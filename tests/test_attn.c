@@ -1881,9 +1881,24 @@ static void isa_elementwise(const mmi_attn_isa *v, int64_t n)
     CHECK_NEAR(sum, want, 1e-6, 0);
     mmt_fill_uniform(s, n, 925, -6, 6);
     CHECK(v->elu1(n, s, y) == 1);
-    for (int64_t j = 0; j < n; j++)
+    for (int64_t j = 0; j < n; j++) {
+        float one;
         CHECK_NEAR(y[j], s[j] > 0 ? (double)s[j] + 1 : exp((double)s[j]), 2e-7, 0);
+        /* AVX-512: the same bits wherever the element sits (whole blocks or the masked tail;
+         * AVX2's tail takes expf, its blocks mmi_exp256) */
+        CHECK(v != mmi_attn_isa_avx512() ||
+              (v->elu1(1, s + j, &one) == 1 && memcmp(&one, y + j, sizeof one) == 0));
+    }
     CHECK(agok(y, n));
+    if (v == mmi_attn_isa_avx512()) { /* the edges: NaN stays NaN, -Inf and below FLT_MIN's log
+                                       * give 0, +-0 give 1 (AVX2 maps NaN to 1) */
+        const float in[8] = {NAN, -INFINITY, INFINITY, -0.0f, 0.0f, -90.0f, -87.0f, 88.0f};
+        float out[8];
+        CHECK(v->elu1(8, in, out) == 1);
+        CHECK(isnan(out[0]) && out[1] == 0.0f && out[2] == INFINITY && out[3] == 1.0f);
+        CHECK(out[4] == 1.0f && out[5] == 0.0f && out[7] == 89.0f);
+        CHECK_NEAR(out[6], exp(-87.0), 2e-7, 0);
+    }
     CHECK(v->elu1_bwd(n, y, dy, dx) == 1);
     for (int64_t j = 0; j < n; j++) CHECK(dx[j] == dy[j] * (y[j] > 1.0f ? 1.0f : y[j]));
     CHECK(agok(dx, n));

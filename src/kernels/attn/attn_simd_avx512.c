@@ -497,16 +497,27 @@ int mmi_attn_gate_row_avx512(int64_t n, const double *prev, const float *g, doub
 
 /* ---- elu + 1 feature map ---------------------------------------------------------------------- */
 /* min(0, v) passes NaN on (min returns its second operand), so NaN gives NaN as expf does. */
+static inline __m512 elu1_16(__m512 v)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    const __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+    const __m512 e = mmi_exp512_scalef_nonpos(_mm512_min_ps(zero, v)); /* no overflow */
+    return _mm512_mask_blend_ps(pos, e, _mm512_add_ps(v, _mm512_set1_ps(1.0f)));
+}
+
+/* Two whole vectors a step with plain loads and stores (independent exponentials side by
+ * side), the tail masked. */
 int mmi_attn_elu1_avx512(int64_t n, const float *x, float *y)
 {
-    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; i += 16) {
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m512 a = elu1_16(_mm512_loadu_ps(x + i)), b = elu1_16(_mm512_loadu_ps(x + i + 16));
+        _mm512_storeu_ps(y + i, a);
+        _mm512_storeu_ps(y + i + 16, b);
+    }
+    for (; i < n; i += 16) {
         const __mmask16 k = mmi_lanes16(n - i);
-        const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
-        const __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
-        const __m512 e =
-            mmi_exp512_scalef(_mm512_min_ps(zero, v)); /* exp only where used: no overflow */
-        _mm512_mask_storeu_ps(y + i, k, _mm512_mask_blend_ps(pos, e, _mm512_add_ps(v, one)));
+        _mm512_mask_storeu_ps(y + i, k, elu1_16(_mm512_maskz_loadu_ps(k, x + i)));
     }
     return 1;
 }

@@ -87,13 +87,11 @@ MMI_AVX512_INLINE void mmi_add_pd512(__m512d *lo, __m512d *hi, __m512 v)
 
 /* exp of 16 floats by vscalefps: the AVX2 exp's reduction and polynomial, at most 1.25 ulp
  * measured, 0 below FLT_MIN's log (not mmi_exp512's edge), NaN kept, Inf on overflow. max and min return their second operand when one
- * is NaN, so NaN passes the clamp; the clamp keeps +-Inf out of the reduction. */
-MMI_AVX512_INLINE __m512 mmi_exp512_scalef(__m512 x)
+ * is NaN, so NaN passes the clamp; the clamp keeps +-Inf out of the reduction. The body after
+ * the clamp: x in [-87.336544, 89] or NaN, keep the lanes not below FLT_MIN's log. */
+MMI_AVX512_INLINE __m512 mmi_exp512_scalef_body(__m512 x, __mmask16 keep)
 {
-    const __m512 lo = _mm512_set1_ps(-87.336544f), hi = _mm512_set1_ps(89.0f);
-    const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ); /* x >= FLT_MIN's log, NaN */
     __m512 n, z, y;
-    x = _mm512_min_ps(hi, _mm512_max_ps(lo, x));
     n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     x = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -107,6 +105,22 @@ MMI_AVX512_INLINE __m512 mmi_exp512_scalef(__m512 x)
     y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
     y = _mm512_fmadd_ps(y, z, _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
     return _mm512_maskz_scalef_ps(keep, y, n); /* y 2^n, correctly rounded, Inf on overflow */
+}
+
+MMI_AVX512_INLINE __m512 mmi_exp512_scalef(__m512 x)
+{
+    const __m512 lo = _mm512_set1_ps(-87.336544f), hi = _mm512_set1_ps(89.0f);
+    const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ); /* x >= FLT_MIN's log, NaN */
+    return mmi_exp512_scalef_body(_mm512_min_ps(hi, _mm512_max_ps(lo, x)), keep);
+}
+
+/* mmi_exp512_scalef for x <= 0 or NaN, bitwise: the upper clamp, a no-op there (NaN passes
+ * it), left out. */
+MMI_AVX512_INLINE __m512 mmi_exp512_scalef_nonpos(__m512 x)
+{
+    const __m512 lo = _mm512_set1_ps(-87.336544f);
+    const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ);
+    return mmi_exp512_scalef_body(_mm512_max_ps(lo, x), keep);
 }
 
 /* In place: r[i] (16 floats of row i) becomes column i of the 16x16 block. Unpacks and shuffles
