@@ -467,7 +467,7 @@ int mmi_pio_read_arch(const mmi_st_file *f, mm_policy_opts *o, float *lo, float 
     int rc, kind = file_kind(f, e, fn, &rc);
     if (kind < 0) return rc;
     for (int32_t a = MM_ALGO_DDPG; a <= MM_ALGO_SAC; a++) {
-        char num[8];
+        char num[12]; /* any int: gcc -O1 with sanitizers warns on 8 */
         snprintf(num, sizeof num, "%d", (int)a);
         if (meta_is(f, "algo", kind ? k_algo[a] : num)) algo = a;
     }
