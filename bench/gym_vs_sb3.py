@@ -423,6 +423,8 @@ def train_stats_summary(paths, window=10000):
         print("%8s " % "steps" + " ".join("%-21s" % c for c in cols))
         last = max(t for s in sides for t, _ in series[(run, seed, s)])
         for end in range(window, last + window, window):
+            if not any(end - window < t <= end for s in sides for t, _ in series[(run, seed, s)]):
+                continue
             cells = []
             for c in cols:
                 vals = []
