@@ -26,6 +26,15 @@ records to --jsonl files; --report prints the table from those files. --monitor-
 training episode's return in a CSV as it ends (SB3's Monitor wrapper on both sides), so a run
 stopped early still has its learning curve; --svg DIR (with --report or --monitor-summary) draws
 the learning curves of both sides over their seeds as DIR/gym_<run>.svg.
+
+--train-stats (SAC runs; off by default, and without it nothing changes) also samples each
+side's latest training statistics every 1000 env steps once updates have begun, both taken right
+after the update of that env step: the alpha, actor loss, critic loss and policy entropy of the
+last gradient step, defined alike on both sides (see TRAIN_STATS_DOC), into the record's
+"train_stats" and, with --monitor-dir, as they come into DIR/<run>-<side>-<seed>.train_stats.jsonl
+(so a stopped run keeps them). Reading them draws no random numbers and changes no state: the
+returns are the same with and without it. --train-stats-summary FILE... prints both sides per 10k
+steps from --jsonl files or those side files.
 """
 import argparse
 import json
@@ -41,6 +50,7 @@ try:
     import gymnasium as gym
     import torch
     import stable_baselines3 as sb3
+    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.noise import NormalActionNoise
@@ -83,13 +93,102 @@ RUNS = {
 }
 DEFAULT_RUNS = "ppo-cartpole,td3-pendulum,sac-pendulum"
 
+TRAIN_STATS_EVERY = 1000
+# What --train-stats records, per sample, all of the last gradient step before the sample:
+TRAIN_STATS_DOC = {
+    "updates": "gradient steps so far",
+    "ent_coef": "alpha: SB3 the alpha that step used; libmm the alpha after that step's alpha "
+                "update (one Adam step of log alpha later, |d log alpha| <= ~lr)",
+    "actor_loss": "mean over the batch of alpha log pi(a~|s) - min_k Q_k(s, a~) (both sides)",
+    "critic_loss": "1/2 sum over the two critics of mean (Q_k(s, a) - y)^2 (both sides)",
+    "entropy": "-mean log pi(a~|s) over the actor's batch: libmm's stat; SB3's from its "
+               "ent_coef_loss = -log alpha (mean log pi + target_entropy)",
+    "min_q_pi": "mean min_k Q_k(s, a~) = -actor_loss - alpha * entropy (derived on both sides; "
+                "libmm's with its ent_coef above, off by alpha's last step: ~1e-4 relative)",
+    "q_mean": "libmm only: mean Q_1(s, a) of the replay batch before the critic step",
+    "ent_coef_loss": "SB3 only: its recorded alpha loss",
+}
 
-def run_libmm(env_id, algo, steps, shared, own, seed, monitor=None):
+
+def _stats_sink(path):
+    """A function that appends one sample as a JSON line to path (flushed: a stopped run keeps
+    what it wrote), or does nothing without a path."""
+    if not path:
+        return lambda row: None
+
+    def sink(row):
+        with open(path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    return sink
+
+
+def libmm_stats_logger(agent, rows, sink):
+    """mmgym.train's log hook (called every TRAIN_STATS_EVERY steps right after that step's
+    update): reads the policy's stats (reads only, no random numbers) into rows."""
+    def log(msg):
+        step = int(msg.split()[1])
+        n = agent.get("stat_updates")
+        if n < 1:
+            return
+        alpha, ent, al = (agent.get(k) for k in ("stat_ent_coef", "stat_entropy",
+                                                 "stat_actor_loss"))
+        st = dict(updates=int(n), ent_coef=alpha, actor_loss=al,
+                  critic_loss=agent.get("stat_critic_loss"), entropy=ent,
+                  min_q_pi=-al - alpha * ent, q_mean=agent.get("stat_q_mean"))
+        rows.append([step, st])
+        sink(dict(step=step, **st))
+    return log
+
+
+class SB3TrainStats(BaseCallback):
+    """Reads SAC.train's last logger.record values after each train() call at a multiple of
+    TRAIN_STATS_EVERY env steps. on_rollout_start comes right after the previous train()
+    (no dump between them: SB3 dumps inside collect_rollouts, before train), so the values
+    are that of the update after env step num_timesteps, as libmm's. Reads only."""
+
+    def __init__(self, target_entropy, rows, sink):
+        super().__init__(verbose=0)
+        self.tgt, self.rows, self.sink = target_entropy, rows, sink
+
+    def _on_step(self):
+        return True
+
+    def _on_rollout_start(self):
+        self._grab()
+
+    def _on_training_end(self):
+        self._grab()
+
+    def _grab(self):
+        t = self.model.num_timesteps
+        nv = self.model.logger.name_to_value
+        if t % TRAIN_STATS_EVERY or "train/actor_loss" not in nv or (
+                self.rows and self.rows[-1][0] == t):
+            return
+        alpha, al = float(nv["train/ent_coef"]), float(nv["train/actor_loss"])
+        st = dict(updates=int(nv["train/n_updates"]), ent_coef=alpha, actor_loss=al,
+                  critic_loss=float(nv["train/critic_loss"]))
+        if "train/ent_coef_loss" in nv and alpha != 1.0:
+            ecl = float(nv["train/ent_coef_loss"])
+            st["entropy"] = ecl / np.log(alpha) + self.tgt
+            st["min_q_pi"] = -al - alpha * st["entropy"]
+            st["ent_coef_loss"] = ecl
+        self.rows.append([t, st])
+        self.sink(dict(step=t, **st))
+
+
+def run_libmm(env_id, algo, steps, shared, own, seed, monitor=None, stats=None):
+    """stats: None, or a list that receives the --train-stats samples (also written to
+    <monitor>.train_stats.jsonl with a monitor path)."""
     # the same Monitor wrapper as the SB3 side, so both pay for it and both leave a CSV
     env = Monitor(gym.make(env_id), filename=monitor)
     agent = mmgym.make_policy(env, algo, seed=seed, **shared, **own)
+    log = None
+    if stats is not None and algo == "sac":
+        log = libmm_stats_logger(agent, stats,
+                                 _stats_sink(monitor and monitor + ".train_stats.jsonl"))
     w0, c0 = time.time(), time.process_time()
-    history = mmgym.train(env, agent, steps, seed=seed, log=None)
+    history = mmgym.train(env, agent, steps, seed=seed, log_every=TRAIN_STATS_EVERY, log=log)
     wall, cpu = time.time() - w0, time.process_time() - c0
     # seeded once, as run_sb3's eval env, then evaluate's unseeded resets: the 10 episodes start
     # from the same states as evaluate_policy's (its own reset, then the automatic ones)
@@ -99,7 +198,7 @@ def run_libmm(env_id, algo, steps, shared, own, seed, monitor=None):
     return mean, wall, cpu, history
 
 
-def run_sb3(env_id, algo, steps, shared, own, seed, monitor=None):
+def run_sb3(env_id, algo, steps, shared, own, seed, monitor=None, stats=None):
     # SB3 would add a Monitor itself; ours gives the episode returns (and with a path, writes
     # them to <monitor>.monitor.csv as they finish, so a run stopped early still has its curve)
     env = Monitor(gym.make(env_id), filename=monitor)
@@ -119,8 +218,12 @@ def run_sb3(env_id, algo, steps, shared, own, seed, monitor=None):
             kw.pop(k, None)
     cls = {"ppo": sb3.PPO, "td3": sb3.TD3, "sac": sb3.SAC}[algo]
     model = cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kw)
+    cb = None
+    if stats is not None and algo == "sac":
+        cb = SB3TrainStats(float(model.target_entropy), stats,
+                           _stats_sink(monitor and monitor + ".train_stats.jsonl"))
     w0, c0 = time.time(), time.process_time()
-    model.learn(total_timesteps=steps)
+    model.learn(total_timesteps=steps, callback=cb)
     wall, cpu = time.time() - w0, time.process_time() - c0
     eval_env = gym.make(env_id)
     eval_env.reset(seed=10000 + seed)
@@ -292,6 +395,47 @@ def write_svgs(recs, directory, window):
         print("wrote", path)
 
 
+def train_stats_summary(paths, window=10000):
+    """Both sides' --train-stats side by side: per window of env steps, the mean of the samples
+    in (end - window, end] (10 samples of one batch each: single batches are noisy)."""
+    series = {}
+    for p in paths:
+        with open(p) as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                r = json.loads(line)
+                if "train_stats" in r:  # a --jsonl record
+                    key = (r["run"], r["seed"], r["side"])
+                    series[key] = [(t, st) for t, st in r["train_stats"]]
+                else:  # a side file: <run>-<side>-<seed>.train_stats.jsonl, one sample a line
+                    run, side, seed = os.path.basename(p)[:-len(".train_stats.jsonl")].rsplit(
+                        "-", 2)
+                    key = (run, int(seed), side)
+                    t = r.pop("step")
+                    if all(t != u for u, _ in series.setdefault(key, [])):
+                        series[key].append((t, r))
+    cols = ("ent_coef", "entropy", "critic_loss", "actor_loss", "min_q_pi")
+    for run, seed in dict.fromkeys((k[0], k[1]) for k in series):
+        sides = [s for s in ("libmm", "sb3") if (run, seed, s) in series]
+        print("%s seed %d: mean of the samples in each %d-step window; columns %s" %
+              (run, seed, window, " / ".join(sides)))
+        print("%8s " % "steps" + " ".join("%-21s" % c for c in cols))
+        last = max(t for s in sides for t, _ in series[(run, seed, s)])
+        for end in range(window, last + window, window):
+            if not any(end - window < t <= end for s in sides for t, _ in series[(run, seed, s)]):
+                continue
+            cells = []
+            for c in cols:
+                vals = []
+                for side in sides:
+                    v = [st[c] for t, st in series[(run, seed, side)]
+                         if end - window < t <= end and c in st]
+                    vals.append("%9.4g" % np.mean(v) if v else "%9s" % "-")
+                cells.append("%-21s" % " / ".join(vals))
+            print("%8d " % end + " ".join(cells))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", default=DEFAULT_RUNS)
@@ -314,7 +458,17 @@ def main():
                     "the learning curves of both sides over their seeds")
     ap.add_argument("--smooth", type=int, default=10,
                     help="episodes in the curves' moving average (default 10)")
+    ap.add_argument("--train-stats", action="store_true",
+                    help="SAC runs: sample both sides' training statistics every %d env steps "
+                    "into the record's train_stats (and DIR/<run>-<side>-<seed>.train_stats.jsonl "
+                    "with --monitor-dir)" % TRAIN_STATS_EVERY)
+    ap.add_argument("--train-stats-summary", nargs="+", metavar="FILE",
+                    help="print the --train-stats of --jsonl files or side files per 10k steps, "
+                    "both sides side by side, and exit")
     a = ap.parse_args()
+    if a.train_stats_summary:
+        train_stats_summary(a.train_stats_summary)
+        return
     if a.monitor_summary:
         monitor_summary(a.monitor_summary)
         if a.svg:
@@ -347,9 +501,13 @@ def main():
             for s in seeds:
                 mon = (os.path.join(a.monitor_dir, "%s-%s-%d" % (name, side, s))
                        if a.monitor_dir else None)
-                ret, wall, cpu, hist = fn(env_id, algo, steps, shared, own_kw, s, monitor=mon)
+                stats = [] if a.train_stats else None
+                ret, wall, cpu, hist = fn(env_id, algo, steps, shared, own_kw, s, monitor=mon,
+                                          stats=stats)
                 rec = dict(run=name, side=side, seed=s, steps=steps, env=env_id,
                            **{"return": ret, "wall": wall, "cpu": cpu, "history": hist})
+                if stats is not None:
+                    rec["train_stats"] = stats
                 recs[side].append(rec)
                 if a.jsonl:
                     with open(a.jsonl, "a") as f:
