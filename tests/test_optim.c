@@ -354,6 +354,32 @@ static void test_kernel_nonfinite(void)
             CHECK(dry_then_wet(rms, &u, buf, sizeof(float) * N * 5) == (w < 2));
         }
     }
+    /* Adam with eps > 0 (the AVX-512 dry pass judges most lanes by a bound): an exp_avg of
+     * 5.5e37 over a denominator of about 0.1 overflows m / den to Inf, and lr 0 (a schedule at
+     * its end: nstep -0) or a tiny lr still stores NaN or Inf (-0 x Inf, 1e-30 x Inf); the
+     * dry verdict must be the stored one (fuzz_config found a dry pass that said finite). */
+    for (int path = 0; path < MMI_SIMD_NPATHS; path++) {
+        static const float nsteps[] = {-0.0f, -1e-30f, -1e-3f};
+        opt_body adam = mmi_adam_update_portable;
+        mmi_dispatch d;
+        if (!mmi_dispatch_for((mmi_simd_path)path, &d)) continue;
+        if ((g_table = d.elementwise) != NULL) adam = table_adam;
+        for (int w = 0; w < 3; w++)
+            for (size_t s = 0; s < sizeof nsteps / sizeof nsteps[0]; s++) {
+                mmi_opt_args u;
+                memset(buf, 0, sizeof(float) * N * 5);
+                mmt_fill_uniform(p, N, 5, -1, 1);
+                mmt_fill_uniform(g, N, 6, -0.05f, 0.05f);
+                for (int64_t i = 0; i < N; i++) s0[N + i] = 5e-4f; /* exp_avg_sq */
+                if (w < 2) s0[where[w]] = 6.1e37f;                 /* exp_avg */
+                memset(&u, 0, sizeof u);
+                u.p = p, u.g = g, u.s0 = s0, u.s1 = s0 + N, u.s2 = s0 + 2 * N, u.n = N;
+                u.scale = 1.0f, u.shrink = 1.0f, u.lr = 0.0f, u.nstep = nsteps[s];
+                u.a = 0.9f, u.ca = 0.1f, u.b = 0.999f, u.cb = 0.001f, u.eps = 3.3e-5f;
+                u.bc2s = 0.25f;
+                CHECK(dry_then_wet(adam, &u, buf, sizeof(float) * N * 5) == (w < 2));
+            }
+    }
     {
         /* SGD (portable only): lr 1e6 times a 1e33 gradient overflows float */
         mmi_opt_args u;

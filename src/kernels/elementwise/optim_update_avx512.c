@@ -46,19 +46,24 @@ MMI_AVX512_INLINE __mmask16 nonfinite16(__mmask16 k, __m512 x)
  * is >= eps (every rounding is monotone), so |m / den| <= fl(|m| / eps) <= |m| ie (1 + 2u)
  * with ie = fl(1 / eps), and the new p = p + nstep (m / den) is finite whenever
  * |p| + |m| c <= 1e38 with c = |nstep| ie (1 + 1e-4) (the margin covers every rounding on the
- * way; 1e38 < FLT_MAX by more than all of them). A lane that fails this test is judged by the
- * exact operations, so the verdict is always the one the committing pass finds. */
+ * way; 1e38 < FLT_MAX by more than all of them) — provided m / den itself is finite, which
+ * |m| ie (1 + 1e-4) <= 1e38 ensures. That second test is needed: with lr 0 (a schedule at its
+ * end) c is 0, and an m of 5.5e37 over a den of 0.09 overflowed to Inf, nstep x Inf = -0 x Inf
+ * stored NaN after a dry pass that had judged the lane finite (found by fuzz_config). A lane
+ * that fails either test is judged by the exact operations, so the verdict is always the one
+ * the committing pass finds. */
 static int adam_dry_fast(const mmi_opt_args *u, int *nonfinite)
 {
-    const double cd = fabs((double)u->nstep) * (1.0 / (double)u->eps) * (1.0 + 1e-4);
+    const double ied = (1.0 / (double)u->eps) * (1.0 + 1e-4);
+    const double cd = fabs((double)u->nstep) * ied;
     const __m512 scale = SET(u->scale), l2 = SET(u->l2), a = SET(u->a), ca = SET(u->ca);
     const __m512 b = SET(u->b), cb = SET(u->cb), eps = SET(u->eps), bc2s = SET(u->bc2s);
     const __m512 nstep = SET(u->nstep), shrink = SET(u->shrink), lim = SET(1e38f);
     const int do_shrink = u->shrink != 1.0f, do_l2 = u->l2 != 0.0f, amsgrad = u->flag1;
-    __m512 c;
+    __m512 c, ie;
     __mmask16 bad = 0;
-    if (!(u->eps > 0.0f) || !(cd <= 1e30)) return 0; /* the exact loop judges */
-    c = SET((float)cd);
+    if (!(u->eps > 0.0f) || !(cd <= 1e30) || !(ied <= 1e30)) return 0; /* the exact loop judges */
+    c = SET((float)cd), ie = SET((float)ied);
     for (int64_t i = 0; i < u->n; i += 16) {
         __mmask16 k = mmi_mask16(u->n - i), slow;
         __m512 p, d, m, v, t;
@@ -71,8 +76,9 @@ static int adam_dry_fast(const mmi_opt_args *u, int *nonfinite)
         bad |= nonfinite16(k, m) | nonfinite16(k, v);
         if (amsgrad) v = _mm512_max_ps(v, LD(k, u->s2 + i));
         t = ADD(_mm512_abs_ps(p), MUL(_mm512_abs_ps(m), c));
-        /* not (t <= 1e38): also a NaN t (from a NaN p, m or v) */
-        slow = _mm512_mask_cmp_ps_mask(k, t, lim, _CMP_NLE_UQ);
+        /* not (t <= 1e38): also a NaN t (from a NaN p or m); then m / den must be finite */
+        slow = _mm512_mask_cmp_ps_mask(k, t, lim, _CMP_NLE_UQ) |
+               _mm512_mask_cmp_ps_mask(k, MUL(_mm512_abs_ps(m), ie), lim, _CMP_NLE_UQ);
         if (slow) {
             __m512 den = ADD(DIV(_mm512_sqrt_ps(v), bc2s), eps);
             bad |= nonfinite16(slow, ADD(p, MUL(nstep, DIV(m, den))));
