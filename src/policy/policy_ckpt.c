@@ -509,8 +509,14 @@ static int check_staged(mm_policy *p, const mmi_ckpt *s, const char *fn)
     for (int i = 0; i < MMI_CKPT_COUNTERS; i++) ok = ok && c[i] >= 0 && c[i] <= MMI_COUNT_MAX;
     ok = ok && c[C_RB_SIZE] <= c[C_RB_CAP] && (c[C_RB_POS] < c[C_RB_CAP] || c[C_RB_POS] == 0) &&
          c[C_RO_T] <= c[C_RO_STEPS] && (c[C_RB_SIZE] == c[C_RB_CAP] || c[C_RB_POS] == c[C_RB_SIZE]);
-    ok = ok && pending_consistent(p, c);
     if (!ok) return mmi_fail(&p->err, MM_E_FORMAT, "%s: ckpt.counters out of range", fn);
+    if (!pending_consistent(p, c))
+        return mmi_fail(&p->err, MM_E_FORMAT,
+                        "%s: ckpt.counters owe %lld gradient steps after %lld observe calls, "
+                        "more than calls x gradient_steps (%lld) allows (a corrupt file, or "
+                        "one taken with a larger gradient_steps)",
+                        fn, (long long)c[C_PENDING], (long long)c[C_CALLS],
+                        (long long)p->o.gradient_steps);
     if (p->rn.on &&
         !(fabs(s->rnorm[0]) <= MMI_RN_BOUND && s->rnorm[1] >= 0 &&
           s->rnorm[1] <= MMI_RN_BOUND * MMI_RN_BOUND && s->rnorm[2] > 0 && s->rnorm[2] <= 1e30))
