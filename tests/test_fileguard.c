@@ -823,7 +823,9 @@ static void test_policy_ckpt_rollout_reward(void)
 }
 
 /* A finite file whose memory core overflows: act refuses with MM_E_NUMERIC instead of
- * returning NaN actions with MM_OK. */
+ * returning NaN actions with MM_OK, and leaves the agents' memory as it was: the policy's
+ * checkpoint still loads (the tanh on the core's output kept the actions finite while the
+ * state went Inf, and that checkpoint was refused: fuzz_config). */
 static void test_policy_act_nonfinite(void)
 {
     mm_policy_opts o;
@@ -856,6 +858,15 @@ static void test_policy_act_nonfinite(void)
         else
             CHECK(rc == MM_E_NUMERIC && strstr(mm_policy_errmsg(p), "NaN or Inf") != NULL);
         CHECK(rc == MM_E_NUMERIC); /* 1e30 weights overflow the core: the case this guards */
+        {
+            size_t nc = 0;
+            unsigned char *ck;
+            CHECK_OK(mm_policy_save_mem(p, NULL, 0, &nc, MM_POLICY_SAVE_CHECKPOINT));
+            ck = (unsigned char *)malloc(nc);
+            CHECK_OK(mm_policy_save_mem(p, ck, nc, &nc, MM_POLICY_SAVE_CHECKPOINT));
+            CHECK_OK(mm_policy_load_mem(p, ck, nc));
+            free(ck);
+        }
     }
     free(bad);
     free(file);

@@ -227,19 +227,27 @@ static void step_rows(mm_policy *p, const float *w, int64_t n, const float *u, c
     mmi_ssm_lru_step_rows(&s);
 }
 
-void mmi_mem_act(mm_policy *p, const float *x, int64_t n, float *feat)
+int mmi_mem_act(mm_policy *p, const float *x, int64_t n, float *feat)
 {
     mmi_memory *m = &p->mem;
     const float *w = params(p);
+    size_t ns = sizeof(float) * (size_t)(n * 2 * m->N), ny = sizeof(float) * (size_t)(n * m->H);
     prepare(p, w);
     encode(p, w, x, n, m->u);
-    /* prev <- state, then state <- one step from prev (agents 0 .. n-1 are the first rows) */
-    memcpy(m->prev, m->state, sizeof(float) * (size_t)(n * 2 * m->N));
-    step_rows(p, w, n, m->u, m->prev, m->y, m->state);
-    bound(m->y, n * m->H);
+    /* The step goes to hs / ys (training's buffers, free while acting) and is kept only when
+     * finite: the tanh bounds y even when a state overflows, so an Inf state used to pass as
+     * MM_OK and the policy's next checkpoint failed to load (fuzz_config). */
+    step_rows(p, w, n, m->u, m->state, m->ys, m->hs);
+    bound(m->ys, n * m->H);
+    if (!mmi_all_finite(m->hs, n * 2 * m->N) || !mmi_all_finite(m->ys, n * m->H))
+        return MM_E_NUMERIC;
+    memcpy(m->prev, m->state, ns); /* prev <- state, state <- the step (agents 0 .. n-1) */
+    memcpy(m->state, m->hs, ns);
+    memcpy(m->y, m->ys, ny);
     memset(m->acted, 1, (size_t)n);
     for (int64_t i = 0; i < n; i++)
         put_feat(p, x + i * p->obs_dim, m->y + i * m->H, feat + i * p->in_dim);
+    return MM_OK;
 }
 
 void mmi_mem_feat_last(mm_policy *p, const float *x, int64_t n, float *feat)

@@ -239,8 +239,9 @@ int mmi_pol_comm_average(mm_policy *p, mm_model *const *ms, int32_t n);
 int mmi_mem_build(mm_policy *p);
 void mmi_mem_layout(mm_policy *p, mmi_carve *y);
 /* act: advances agents 0..n-1 by one step on normalised x [n, obs_dim]; writes the network
- * input [x, y] of each into feat [n, in_dim]; prev keeps the states before the step. */
-void mmi_mem_act(mm_policy *p, const float *x, int64_t n, float *feat);
+ * input [x, y] of each into feat [n, in_dim]; prev keeps the states before the step. Returns
+ * MM_E_NUMERIC (no text; state, prev, y and feat untouched) when the step is not finite. */
+int mmi_mem_act(mm_policy *p, const float *x, int64_t n, float *feat);
 /* The network input [x_i, y_i] of agent i's last act for n agents (observe). */
 void mmi_mem_feat_last(mm_policy *p, const float *x, int64_t n, float *feat);
 /* The network input of a step on x from each agent's current state, state left as is

@@ -131,7 +131,10 @@ static int act_onpolicy(mm_policy *p, const float *x, int64_t n, float *actions,
     const float *ls = NULL;
     int rc;
     if (p->mem.m) { /* every act advances the agents' memory by one step */
-        mmi_mem_act(p, x, n, p->mem.feat);
+        if (mmi_mem_act(p, x, n, p->mem.feat) != MM_OK)
+            return mmi_fail(&p->err, MM_E_NUMERIC,
+                            "mm_policy_act: the memory core's step overflowed (NaN or Inf in "
+                            "its state); every agent's memory is left as it was");
         x = p->mem.feat;
     }
     rc = mmi_pi_forward_act(p, x, n, head, &ls);
