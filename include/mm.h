@@ -1860,8 +1860,8 @@ MM_API MM_NODISCARD int mm_policy_create(mm_policy **out, const mm_policy_opts *
  * SAC: the categorical) or adds noise (DDPG, TD3), with uniform random actions before
  * learning_starts (off-policy); 0 is the deterministic policy (mean, argmax; SAC: tanh(mean)).
  * n in 1..n_agents. Returns MM_OK, MM_E_INVALID_ARG, MM_E_RANGE (n), MM_E_NUMERIC (NaN/Inf in
- * obs, or in the actor's output: parameters that overflow; no action written). Allocates:
- * nothing. Since: 0.1 */
+ * obs, in the actor's output or in a memory core's step: parameters that overflow; no action
+ * written, the agents' memory left as it was). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_act(mm_policy *p, const float *obs, int64_t n, float *actions,
                                       int32_t explore);
 
