@@ -219,6 +219,11 @@ const mmi_st_tensor *mmi_st_find(const mmi_st_file *f, const char *name);
 const char *mmi_st_meta(const mmi_st_file *f, const char *key, size_t *len);
 /* Copies an F32 tensor's data (little-endian on disk) into dst (numel floats, host order). */
 void mmi_st_read_f32(const mmi_st_file *f, const mmi_st_tensor *t, float *dst);
+/* Element j (0 <= j < numel) of an F32 tensor, decoded from its little-endian bytes. */
+float mmi_st_f32_at(const mmi_st_file *f, const mmi_st_tensor *t, int64_t j);
+/* The 8 little-endian bytes of element j of an 8-byte tensor (F64, I64) as a host integer;
+ * memcpy it into a double or an int64_t to read the element. */
+uint64_t mmi_st_u64_at(const mmi_st_file *f, const mmi_st_tensor *t, int64_t j);
 /* Index of the first NaN or Inf element of an F32 (elem 4) or F64 (elem 8) tensor, or -1 when
  * all are finite. Reads the stored bits, so it checks before anything is copied. */
 int64_t mmi_st_first_nonfinite(const mmi_st_file *f, const mmi_st_tensor *t, int32_t elem);

@@ -571,19 +571,29 @@ const char *mmi_st_meta(const mmi_st_file *f, const char *key, size_t *len)
     return NULL;
 }
 
+float mmi_st_f32_at(const mmi_st_file *f, const mmi_st_tensor *t, int64_t j)
+{
+    const unsigned char *q = f->data + t->begin + 4 * (uint64_t)j;
+    uint32_t u = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+    float v;
+    MMI_ASSERT(j >= 0 && j < t->numel);
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+uint64_t mmi_st_u64_at(const mmi_st_file *f, const mmi_st_tensor *t, int64_t j)
+{
+    MMI_ASSERT(j >= 0 && j < t->numel);
+    return le64(f->data + t->begin + 8 * (uint64_t)j);
+}
+
 void mmi_st_read_f32(const mmi_st_file *f, const mmi_st_tensor *t, float *dst)
 {
-    const unsigned char *src = f->data + t->begin;
     if (host_is_le()) {
-        memcpy(dst, src, (size_t)t->numel * 4);
+        memcpy(dst, f->data + t->begin, (size_t)t->numel * 4);
         return;
     }
-    for (int64_t i = 0; i < t->numel; i++) {
-        const unsigned char *q = src + 4 * i;
-        uint32_t u =
-            (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
-        memcpy(&dst[i], &u, 4);
-    }
+    for (int64_t i = 0; i < t->numel; i++) dst[i] = mmi_st_f32_at(f, t, i);
 }
 
 int64_t mmi_st_first_nonfinite(const mmi_st_file *f, const mmi_st_tensor *t, int32_t elem)

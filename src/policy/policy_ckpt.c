@@ -597,11 +597,7 @@ static int check_actions(mm_policy *p, const mmi_st_file *f, const mmi_st_tensor
                          const char *name, const char *fn)
 {
     for (int64_t j = 0; p->discrete && j < t->numel; j++) {
-        const unsigned char *b = f->data + t->begin + 4 * (uint64_t)j;
-        uint32_t u =
-            (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-        float v;
-        memcpy(&v, &u, sizeof v);
+        float v = mmi_st_f32_at(f, t, j);
         if (!(v >= 0 && v < (float)p->head_dim && v == floorf(v)))
             return mmi_fail(&p->err, MM_E_FORMAT,
                             "%s: %s[%lld] = %g is not an action index in "
@@ -617,10 +613,8 @@ static int check_sde_left(mm_policy *p, const mmi_st_file *f, const mmi_st_tenso
 {
     int64_t k = p->o.sde_sample_freq, lo = k > 0 ? 0 : -1, hi = k > 0 ? k - 1 : 0;
     for (int64_t j = 0; j < t->numel; j++) {
-        const unsigned char *b = f->data + t->begin + 8 * (uint64_t)j;
-        uint64_t u = 0;
+        uint64_t u = mmi_st_u64_at(f, t, j);
         int64_t v;
-        for (int i = 7; i >= 0; i--) u = (u << 8) | b[i];
         memcpy(&v, &u, sizeof v);
         if (v < lo || v > hi)
             return mmi_fail(&p->err, MM_E_FORMAT, "%s: %s[%lld] is %lld, not in [%lld, %lld]", fn,
@@ -633,10 +627,8 @@ static int check_rn_ret(mm_policy *p, const mmi_st_file *f, const mmi_st_tensor 
                         const char *name, const char *fn)
 {
     for (int64_t j = 0; j < t->numel; j++) {
-        const unsigned char *b = f->data + t->begin + 8 * (uint64_t)j;
-        uint64_t u = 0;
+        uint64_t u = mmi_st_u64_at(f, t, j);
         double v;
-        for (int i = 7; i >= 0; i--) u = (u << 8) | b[i];
         memcpy(&v, &u, sizeof v);
         if (!(fabs(v) <= MMI_RN_BOUND))
             return mmi_fail(&p->err, MM_E_NUMERIC, "%s: %s[%lld] is %g, not within +-1e100", fn,

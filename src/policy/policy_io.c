@@ -269,20 +269,16 @@ static int check_shapes(mm_policy *p, const mmi_st_file *f, const mmi_pio_list *
 
 void mmi_pio_read_le64(const mmi_st_file *f, const mmi_st_tensor *t, void *dst)
 {
-    const unsigned char *b = f->data + t->begin;
     for (int64_t j = 0; j < t->numel; j++) {
-        uint64_t u = 0;
-        for (int i = 7; i >= 0; i--) u = (u << 8) | b[8 * j + i];
+        uint64_t u = mmi_st_u64_at(f, t, j);
         memcpy((unsigned char *)dst + 8 * j, &u, 8);
     }
 }
 
 static double f64_at(const mmi_st_file *f, const mmi_st_tensor *t, int64_t j)
 {
-    const unsigned char *b = f->data + t->begin + 8 * j;
-    uint64_t u = 0;
+    uint64_t u = mmi_st_u64_at(f, t, j);
     double d;
-    for (int i = 7; i >= 0; i--) u = (u << 8) | b[i];
     memcpy(&d, &u, sizeof d);
     return d;
 }
