@@ -118,6 +118,8 @@ typedef struct mmi_memory {
     float *state;       /* [n_agents, 2N] current state of every agent */
     float *prev;        /* [n_agents, 2N] the state before its last act (stored into rollout) */
     float *y;           /* [n_agents, H] the core output of its last act */
+    float *nxt, *ynxt;  /* [n_agents, 2N], [n_agents, H]: an act's step before it is kept;
+                         * state, prev, nxt (and y, ynxt) trade places when all agents act */
     uint8_t *acted;     /* [n_agents] 1 when the agent acted since its last observe */
     float *ro_h0;       /* [n_steps n_agents, 2N] state before each rollout row */
     float *lam, *bn;    /* lambda [2N], B e^gamma_log [N H 2]: formed once per call */
