@@ -140,8 +140,8 @@ static void row_setup(mm_policy *p, const float *w, mmi_lru_row *r, int64_t len)
 /* lambda, B e^gamma_log (as ssm_lru.c forms them) and the transposed operands of the streaming
  * kernel (B e^gamma_log, C, the encoder's W) from the current parameters. Formed again only when
  * a parameter differs from the copy in mem.key (any path that changes parameters - an update, a
- * load, a checkpoint - is seen): an act then costs one compare instead of 3N transcendental calls
- * and three transpositions. */
+ * load, a checkpoint - is seen): one compare instead of 3N transcendental calls and three
+ * transpositions. Acting skips even the compare until mmi_mem_stale (prepare_act). */
 static void prepare(mm_policy *p, const float *w)
 {
     mmi_memory *m = &p->mem;
