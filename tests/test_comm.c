@@ -553,7 +553,8 @@ static void test_comm_policy_reproducible(void)
 }
 
 /* Memory PPO on ranks created with different seeds: set_comm gives every rank rank 0's
- * networks, the memory core included, and the averaged updates keep them identical. */
+ * networks, the memory core included (also after the rank acted on its own), and the averaged
+ * updates keep them identical. */
 typedef struct mem_ctx {
     mmt_world *w;
     float core[MAXW][PMAXP], actor[MAXW][PMAXP];
@@ -588,6 +589,9 @@ static void mem_rank(int32_t rank, void *arg)
     o.memory = MM_MEMORY_LRU, o.memory_dim = 4, o.memory_seq_len = 2;
     if (rc == MM_OK) rc = mm_policy_create(&p, &o);
     if (rc == MM_OK) mmt_world_callbacks(c->w, rank, &cb), rc = mm_comm_create(&cm, &cb, NULL);
+    /* an act first forms the core's operands from this rank's own parameters: the acts after
+     * the broadcast must form them again (debug builds check it) */
+    if (rc == MM_OK) rc = mm_policy_act(p, &obs[0][0], 2, act, 0);
     if (rc == MM_OK) rc = mm_policy_set_comm(p, cm);
     for (int t = 0; rc == MM_OK && t < 8; t++) {
         rc = mm_policy_act(p, &obs[0][0], 2, act, 1);

@@ -7,6 +7,7 @@
 #include "attn/mmi_attn.h"
 #include "io/mmi_io.h"
 #include "model/mmi_model.h"
+#include "policy/mmi_policy.h"
 
 #include <errno.h>
 #include <float.h>
@@ -873,6 +874,87 @@ static void test_policy_act_nonfinite(void)
     mm_policy_free(p);
 }
 
+/* The checkpoint of p (MM_POLICY_SAVE_CHECKPOINT) in a malloc'd buffer, its size in *n. */
+static unsigned char *ckpt_bytes(mm_policy *p, size_t *n)
+{
+    unsigned char *b = NULL;
+    *n = 0;
+    CHECK_OK(mm_policy_save_mem(p, NULL, 0, n, MM_POLICY_SAVE_CHECKPOINT));
+    b = (unsigned char *)malloc(*n);
+    CHECK_OK(mm_policy_save_mem(p, b, *n, n, MM_POLICY_SAVE_CHECKPOINT));
+    return b;
+}
+
+/* A refused memory step after successful ones (so state, prev and y all differ and the act's
+ * buffers have traded places) leaves every memory buffer and the checkpoint byte for byte as
+ * they were, on both of the act's ways to keep a step: all agents acting and a leading subset.
+ * The core's W and B are 1e30, so an agent with a zero observation stays finite (u = b) and
+ * only the one with a nonzero observation overflows. */
+static void test_policy_act_refused_keeps_memory(void)
+{
+    static const float zero[9] = {0};
+    const float ok[9] = {0.3f, -0.2f, 0.9f, -0.5f, 0.4f, 0.1f, 0.7f, 0.2f, -0.6f};
+    const float one3[9] = {0, 0, 0, 0, 0, 0, 0.3f, -0.2f, 0.9f}; /* agent 2 overflows */
+    const float one2[6] = {0, 0, 0, 0.3f, -0.2f, 0.9f};          /* agent 1 overflows */
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    float a[6];
+    size_t n0 = 0, n1 = 0, nb = 0, nbad = 0;
+    unsigned char *ck, *bad = NULL;
+    int64_t H, N2, ns, ny;
+    CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_PPO));
+    o.obs_dim = 3, o.act_dim = 2, o.hidden[0] = 8, o.hidden[1] = 8, o.seed = 5;
+    o.n_agents = 3, o.memory = MM_MEMORY_LRU, o.memory_dim = 4, o.memory_seq_len = 4;
+    CHECK_OK(mm_policy_create(&p, &o));
+    if (!p) return;
+    H = p->mem.H, N2 = 2 * p->mem.N, ns = 3 * N2, ny = 3 * H;
+    CHECK_OK(mm_policy_act(p, ok, 3, a, 1));
+    CHECK_OK(mm_policy_act(p, ok + 3, 3, a, 1));
+    CHECK_OK(mm_policy_act(p, ok, 2, a, 1));
+    ck = ckpt_bytes(p, &nb);
+    /* W [H, 3] is elements 0 .. 3H - 1; B [N, H, 2] starts after b, nu, theta, gamma */
+    for (int64_t e = 0; e < 3 * H + 4 * H + 2 * H * H && ck; e++) {
+        unsigned char *next;
+        if (e >= 3 * H && e < 4 * H + 3 * H) continue;
+        next =
+            remake(bad ? bad : ck, bad ? nbad : nb, NULL, NULL, "memory.0.weight", e, 1e30, &nbad);
+        free(bad);
+        bad = next;
+        if (!bad) break;
+    }
+    CHECK(bad != NULL);
+    if (bad) {
+        float *st = (float *)malloc(sizeof(float) * (size_t)(2 * ns + ny));
+        uint8_t acted[3];
+        unsigned char *before, *after;
+        CHECK_OK(mm_policy_load_mem(p, bad, nbad));
+        memcpy(st, p->mem.state, sizeof(float) * (size_t)ns);
+        memcpy(st + ns, p->mem.prev, sizeof(float) * (size_t)ns);
+        memcpy(st + 2 * ns, p->mem.y, sizeof(float) * (size_t)ny);
+        memcpy(acted, p->mem.acted, 3);
+        CHECK(memcmp(st, st + ns, sizeof(float) * (size_t)ns) != 0); /* state != prev */
+        before = ckpt_bytes(p, &n0);
+        for (int k = 0; k < 2; k++) {
+            CHECK_STATUS(mm_policy_act(p, k ? one2 : one3, k ? 2 : 3, a, 1), MM_E_NUMERIC);
+            CHECK(memcmp(p->mem.state, st, sizeof(float) * (size_t)ns) == 0);
+            CHECK(memcmp(p->mem.prev, st + ns, sizeof(float) * (size_t)ns) == 0);
+            CHECK(memcmp(p->mem.y, st + 2 * ns, sizeof(float) * (size_t)ny) == 0);
+            CHECK(memcmp(p->mem.acted, acted, 3) == 0);
+            after = ckpt_bytes(p, &n1);
+            CHECK(n1 == n0 && before && after && memcmp(before, after, n0) == 0);
+            free(after);
+        }
+        /* the zero-observation agents alone step (finite): only one agent made the refusals */
+        CHECK_OK(mm_policy_act(p, zero, 3, a, 1));
+        CHECK(memcmp(p->mem.prev, st, sizeof(float) * (size_t)ns) == 0);
+        free(before);
+        free(st);
+    }
+    free(bad);
+    free(ck);
+    mm_policy_free(p);
+}
+
 /* Checkpoint flags out of range: ckpt.act.pending counts 0-2 pending actions, ckpt.memory.acted
  * is 0 or 1; a file with a larger value is refused (MM_E_FORMAT) and the handle unchanged. */
 static void test_policy_ckpt_flags(void)
@@ -1080,6 +1162,7 @@ void suite_fileguard(void)
     mmt_run("fileguard_policy_ckpt_actions", test_policy_ckpt_actions);
     mmt_run("fileguard_policy_ckpt_rollout_reward", test_policy_ckpt_rollout_reward);
     mmt_run("fileguard_policy_act_nonfinite", test_policy_act_nonfinite);
+    mmt_run("fileguard_policy_act_refused_keeps_memory", test_policy_act_refused_keeps_memory);
     mmt_run("fileguard_policy_ckpt_flags", test_policy_ckpt_flags);
     mmt_run("fileguard_save_symlink", test_save_symlink);
     mmt_run("fileguard_policy_save_symlink", test_policy_save_symlink);

@@ -290,6 +290,39 @@ static void test_reset(void)
     mm_policy_free(a), mm_policy_free(b);
 }
 
+/* Acting a leading subset of the agents (memory.c keeps its step by copying rows) gives those
+ * agents the bits that acting all agents (where the act's buffers trade places) gives them,
+ * and leaves the others' memory alone. */
+static void test_partial_act(void)
+{
+    mm_policy_opts o;
+    mm_policy *a = NULL, *b = NULL;
+    float obs[9], aa[6], ab[6];
+    int64_t H, N2;
+    base_opts(&o, 0, 3);
+    CHECK_OK(mm_policy_create(&a, &o));
+    o.n_agents = 4;
+    CHECK_OK(mm_policy_create(&b, &o));
+    if (!a || !b) {
+        mm_policy_free(a), mm_policy_free(b);
+        return;
+    }
+    H = a->mem.H, N2 = 2 * a->mem.N;
+    for (int s = 0; s < 4; s++) {
+        mmt_fill_uniform(obs, 9, 40 + (uint64_t)s, -1, 1);
+        CHECK_OK(mm_policy_act(a, obs, 3, aa, 0));
+        CHECK_OK(mm_policy_act(b, obs, 3, ab, 0));
+        CHECK(memcmp(aa, ab, sizeof aa) == 0);
+        CHECK(memcmp(a->mem.state, b->mem.state, sizeof(float) * (size_t)(3 * N2)) == 0);
+        CHECK(memcmp(a->mem.prev, b->mem.prev, sizeof(float) * (size_t)(3 * N2)) == 0);
+        CHECK(memcmp(a->mem.y, b->mem.y, sizeof(float) * (size_t)(3 * H)) == 0);
+        CHECK(all_zero(b->mem.state + 3 * N2, N2) && all_zero(b->mem.prev + 3 * N2, N2));
+        CHECK(all_zero(b->mem.y + 3 * H, H) && b->mem.acted[3] == 0);
+        if (s == 1) CHECK(!all_zero(a->mem.prev, 3 * N2)); /* prev is the state before */
+    }
+    mm_policy_free(a), mm_policy_free(b);
+}
+
 /* ---- allocation-free loop -------------------------------------------------------------------- */
 
 static void test_no_alloc(void)
@@ -540,6 +573,7 @@ void suite_policy_memory(void)
     mmt_run("policy_memory_bptt_gradient_fd64", test_bptt_gradient);
     mmt_run("policy_memory_stream_equals_sequence", test_stream_equals_sequence);
     mmt_run("policy_memory_reset", test_reset);
+    mmt_run("policy_memory_partial_act", test_partial_act);
     mmt_run("policy_memory_no_alloc", test_no_alloc);
     mmt_run("policy_memory_bad_options", test_bad_options);
     mmt_run("policy_memory_file", test_file_records_memory);

@@ -118,6 +118,8 @@ typedef struct mmi_memory {
     float *state;       /* [n_agents, 2N] current state of every agent */
     float *prev;        /* [n_agents, 2N] the state before its last act (stored into rollout) */
     float *y;           /* [n_agents, H] the core output of its last act */
+    float *nxt, *ynxt;  /* [n_agents, 2N], [n_agents, H]: an act's step before it is kept;
+                         * state, prev, nxt (and y, ynxt) trade places when all agents act */
     uint8_t *acted;     /* [n_agents] 1 when the agent acted since its last observe */
     float *ro_h0;       /* [n_steps n_agents, 2N] state before each rollout row */
     float *lam, *bn;    /* lambda [2N], B e^gamma_log [N H 2]: formed once per call */
@@ -129,6 +131,8 @@ typedef struct mmi_memory {
     float *bt, *ct, *wt;     /* [H, 2N], [N, 2, H], [obs_dim, H]: streaming operands */
     float *acc;              /* [2N] the streaming kernel's scratch */
     int32_t key_ok;          /* key holds a formed set */
+    int32_t act_ok;          /* the operands are current for act: formed, and no call that can
+                              * write the parameters ran since (mmi_mem_stale) */
     double *glam, *gh, *dd, *gbn, *gc, *gw; /* 2N, 2N, H, 2NH, 2NH, H (obs_dim + 1) */
     int64_t *seg;                           /* [maxb] rollout row of each minibatch row */
     uint8_t *first;                         /* [maxb] 1 on the first row of a segment */
@@ -249,6 +253,10 @@ void mmi_mem_feat_last(mm_policy *p, const float *x, int64_t n, float *feat);
 void mmi_mem_peek(mm_policy *p, const float *x, int64_t n, float *feat);
 /* Zeroes agent i's state. */
 void mmi_mem_reset(mm_policy *p, int64_t i);
+/* The core's parameters may have changed (an update, a load, a broadcast): the next act forms
+ * its operands again if they differ. Every public call that can write them calls this before
+ * it returns, whatever its status. */
+void mmi_mem_stale(mm_policy *p);
 /* Segments: the minibatch rows of nseg segments (ids into 0..mmi_mem_n_segments) into
  * mem.seg (sequence-major); returns the row count. */
 int64_t mmi_mem_n_segments(const mm_policy *p);

@@ -71,7 +71,9 @@ MM_API int mm_policy_set_comm(mm_policy *p, mm_comm *comm)
                           "networks see different inputs; normalise in the host",
                           fn);
     /* Every rank votes, so a refusing rank does not leave the others in the broadcast. */
-    if ((status = agree_and_broadcast(p, comm, status, fn)) != MM_OK) return status;
+    status = agree_and_broadcast(p, comm, status, fn);
+    mmi_mem_stale(p); /* the broadcast may have written the core's parameters */
+    if (status != MM_OK) return status;
     /* Rank 0 keeps the single-process stream; the others get their own. */
     mmi_rng_seed(&p->rng,
                  (p->o.seed ^ 0x5DEECE66Dull) + (uint64_t)comm->rank * 0x9E3779B97F4A7C15ull);
