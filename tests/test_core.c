@@ -4,6 +4,7 @@
 #include "runner.h"
 #include "core/mmi.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -580,6 +581,22 @@ static void test_finite(void)
     x[3] = -INFINITY;
     CHECK(!mmi_all_finite(x, 5));
     CHECK(mmi_all_finite(x, 0));
+    /* Every position of the eight-lane body and of the tail, every kind of non-finite value,
+     * beside the extreme finite ones (FLT_MAX, denormals, -0) that must pass. */
+    float y[37];
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    for (int64_t n = 0; n <= 37; n++)
+        for (int64_t j = 0; j < n; j++)
+            for (int b = 0; b < 3; b++) {
+                for (int64_t i = 0; i < n; i++)
+                    y[i] = i % 4 == 0   ? FLT_MAX
+                           : i % 4 == 1 ? -FLT_MAX
+                           : i % 4 == 2 ? 1e-45f
+                                        : -0.0f;
+                CHECK(mmi_all_finite(y, n));
+                y[j] = bad[b];
+                CHECK(!mmi_all_finite(y, n));
+            }
 }
 
 void suite_core(void)

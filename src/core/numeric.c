@@ -3,11 +3,26 @@
 #include "mmi.h"
 
 #include <math.h>
+#include <string.h>
 
 int mmi_all_finite(const float *x, int64_t n)
 {
-    /* x*0 is 0 for finite x and NaN for Inf/NaN, so one accumulated test covers the block. */
-    float acc = 0.0f;
-    for (int64_t i = 0; i < n; i++) acc += x[i] * 0.0f;
-    return acc == 0.0f;
+    /* Exponent bits plus one: bit 31 is set only when they were all ones (Inf or NaN). ORed
+     * into eight independent lanes with a fixed inner count, which -O2 vectorises; the earlier
+     * float sum of x*0 was a serial chain of n dependent adds (13 % of a memory-core act). */
+    uint32_t acc[8] = {0}, all = 0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int t = 0; t < 8; t++) {
+            uint32_t b;
+            memcpy(&b, x + i + t, sizeof b);
+            acc[t] |= (b & 0x7f800000u) + 0x00800000u;
+        }
+    for (; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, x + i, sizeof b);
+        all |= (b & 0x7f800000u) + 0x00800000u;
+    }
+    for (int t = 0; t < 8; t++) all |= acc[t];
+    return !(all & 0x80000000u);
 }

@@ -209,29 +209,6 @@ static void run_fwd(mm_policy *p, const mmi_lru_row *r)
  * LSTM of RecurrentPPO is bounded the same way (docs/RL.md "Memory"). */
 static void bound(float *y, int64_t n) { mmi_act_forward(MM_ACT_TANH, y, y, n); }
 
-/* 1 when every x[0 .. n) is finite. Not mmi_all_finite: its one float sum is a serial chain of
- * n adds, which cost the act about as much as the LRU step at 8 agents. Here the exponent bits
- * plus one (bit 31 is set only when they were all ones: Inf or NaN) are ORed into eight
- * independent lanes, a fixed inner count that -O2 vectorises. */
-static int finite(const float *x, int64_t n)
-{
-    uint32_t acc[8] = {0}, all = 0;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int t = 0; t < 8; t++) {
-            uint32_t b;
-            memcpy(&b, x + i + t, sizeof b);
-            acc[t] |= (b & 0x7f800000u) + 0x00800000u;
-        }
-    for (; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, x + i, sizeof b);
-        all |= (b & 0x7f800000u) + 0x00800000u;
-    }
-    for (int t = 0; t < 8; t++) all |= acc[t];
-    return !(all & 0x80000000u);
-}
-
 /* [x, y] into feat: plain loops, as the rows are a few floats each (a memcpy call per piece
  * costs more than the copy at control-task sizes). */
 static void put_feat(mm_policy *p, const float *x, const float *y, float *feat)
@@ -299,7 +276,8 @@ int mmi_mem_act(mm_policy *p, const float *x, int64_t n, float *feat)
      * failed to load (fuzz_config). A refused step leaves state, prev and y as they were. */
     step_rows(p, w, n, m->u, m->state, m->ynxt, m->nxt);
     bound(m->ynxt, n * m->H);
-    if (!finite(m->nxt, n * 2 * m->N) || !finite(m->ynxt, n * m->H)) return MM_E_NUMERIC;
+    if (!mmi_all_finite(m->nxt, n * 2 * m->N) || !mmi_all_finite(m->ynxt, n * m->H))
+        return MM_E_NUMERIC;
     keep_step(p, n);
     memset(m->acted, 1, (size_t)n);
     for (int64_t i = 0; i < n; i++)
