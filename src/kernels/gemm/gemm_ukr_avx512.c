@@ -237,8 +237,13 @@ static void tile_packed(int64_t k, const float *a, const float *b, float *c, int
  * broadcasts and 3 B loads per 18 FMAs. Without it the narrow strip ran 12 x 16 tiles (12
  * broadcasts and 1 load per 12 FMAs): in a 256 x 300 x 400 product its 12 columns took about
  * 1.8 times their share of the time. b points at the whole panel, b2 at the narrow one; e->m1
- * masks the narrow panel's columns. Same operations per C element as tile().
+ * masks the narrow panel's columns. Same operations per C element as tile(). Not inlined: in
+ * avx512_packed it changed the register allocation of the whole tiles' loop, and shapes that
+ * never reach it (256^3, 512^3) ran 2-4 % slower.
  */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
 static void tile_packed_6x48(int64_t k, const float *a, const float *b, const float *b2,
                              float *c, int64_t ldc, const strip_env *e)
 {
