@@ -66,11 +66,10 @@ static int make(mm_policy **p, int32_t algo, int64_t hidden, int64_t batch, int6
 }
 
 /* CPU ms per update (with its act and env step) after 1000 warm-up steps, as row (1). */
-static int gym_size_update(int32_t algo, int64_t h0, int64_t h1, double *ms)
+static int gym_size_update(int32_t algo, int64_t h0, int64_t h1, long n_upd, double *ms)
 {
     mm_policy *p = NULL;
     double warm, full;
-    const long n_upd = 300;
     int rc = make2(&p, algo, h0, h1, 256, 1000);
     if (rc == MM_OK) rc = run(p, 1000, &warm);
     if (rc == MM_OK) rc = run(p, n_upd, &full);
@@ -79,12 +78,34 @@ static int gym_size_update(int32_t algo, int64_t h0, int64_t h1, double *ms)
     return rc;
 }
 
-int main(void)
+/* `rl_speed td3|sac [updates]`: only the TD3 400-300 or SAC 256-256 row, with that many updates
+ * (default 300) after the warm-up: for A/B runs and `perf record` of one update. */
+static int one_row(const char *which, long n_upd)
+{
+    double ms;
+    int sac = strcmp(which, "sac") == 0;
+    if (!sac && strcmp(which, "td3") != 0) {
+        fprintf(stderr, "usage: rl_speed [td3|sac [updates]]\n");
+        return 2;
+    }
+    if (n_upd < 1) n_upd = 300;
+    if (gym_size_update(sac ? MM_ALGO_SAC : MM_ALGO_TD3, sac ? 256 : 400, sac ? 256 : 300, n_upd,
+                        &ms) != MM_OK)
+        return 1;
+    printf("libmm %s update, %s, batch 256: %.3f ms CPU time per update over %ld (incl. "
+           "act+step)\n",
+           sac ? "SAC" : "TD3", sac ? "256-256" : "400-300, policy delay 2", ms, n_upd);
+    return 0;
+}
+
+int main(int argc, char **argv)
 {
     mm_policy *p = NULL;
     double warm, full, demo;
     const long n_upd = 300;
-    int rc = make(&p, MM_ALGO_DDPG, 256, 256, 1000);
+    int rc;
+    if (argc > 1) return one_row(argv[1], argc > 2 ? atol(argv[2]) : 300);
+    rc = make(&p, MM_ALGO_DDPG, 256, 256, 1000);
     /* DDPG update cost = (time of 1000 + n_upd steps) - (time of 1000 warm-up steps) */
     if (rc == MM_OK) rc = run(p, 1000, &warm);
     if (rc == MM_OK) rc = run(p, n_upd, &full);
@@ -101,11 +122,11 @@ int main(void)
     printf("libmm TD3 demo sizes (64-64, batch 128): 20k Pendulum steps in %.1f s CPU time (target "
            "<= 30 s)\n",
            demo);
-    if (gym_size_update(MM_ALGO_TD3, 400, 300, &full) != MM_OK) return 1;
+    if (gym_size_update(MM_ALGO_TD3, 400, 300, n_upd, &full) != MM_OK) return 1;
     printf("libmm TD3 update, 400-300, batch 256, policy delay 2 (gym_vs_sb3 td3-pendulum): %.2f "
            "ms CPU time per update (incl. act+step)\n",
            full);
-    if (gym_size_update(MM_ALGO_SAC, 256, 256, &full) != MM_OK) return 1;
+    if (gym_size_update(MM_ALGO_SAC, 256, 256, n_upd, &full) != MM_OK) return 1;
     printf("libmm SAC update, 256-256, batch 256 (gym_vs_sb3 sac-pendulum): %.2f ms CPU time per "
            "update (incl. act+step)\n",
            full);

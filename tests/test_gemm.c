@@ -563,7 +563,9 @@ static void test_gemm_pack_layout(void)
 
 /* Shapes on each side of the AVX-512 set's tile (12 x 32) and cache blocks (kc 1024, mc 96,
  * nc 512; the direct path's k block of 256; packed whole tiles run in their own kernel, 4 k
- * steps at a time, with the C rows fetched 32 k steps before the end) as well as the 6 x 16 ones, the tiny-k direct path (k 1..4), the m == 1 row kernel
+ * steps at a time, with the C rows fetched 32 k steps before the end; a last strip of 1..16
+ * columns runs with the one before it in 6 x 48 tiles: n 33, 38, 44, 48, 65, 70, 100, 130, 300,
+ * 400, 1057) as well as the 6 x 16 ones, the tiny-k direct path (k 1..4), the m == 1 row kernel
  * and the dot path (NT, m <= 8 or a long k; k tails of 16 lanes). In all four transpose cases
  * they take the packed path (TT always), the direct or the dot path. */
 static const int64_t edge_shapes[][3] = {
@@ -572,7 +574,7 @@ static const int64_t edge_shapes[][3] = {
     {37, 100, 1},     {37, 100, 2},   {37, 100, 3},    {37, 100, 4},    {1, 300, 7},
     {1, 129, 1},      {3, 7, 17},     {8, 9, 255},     {5, 70, 129},    {70, 5, 200},
     {150, 130, 31},   {14, 17, 16},   {97, 1057, 513}, {264, 256, 256}, {40, 96, 33},
-    {130, 530, 1030}, {97, 40, 1025},
+    {130, 530, 1030}, {97, 40, 1025}, {100, 48, 70},   {61, 300, 70},   {40, 400, 20},
 };
 
 /* The edge shapes on path p (which must be available) with alpha/beta cycling through (1, 0)

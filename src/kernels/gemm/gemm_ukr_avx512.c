@@ -230,10 +230,72 @@ static void tile_packed(int64_t k, const float *a, const float *b, float *c, int
 #undef STORE
 }
 
+/*
+ * The last 33..48 columns of a packed block (a whole 32-column panel and a last one of 1..16,
+ * e.g. the 44 left of a 300-wide product, the 48 of a 400-wide one) as 6 x 48 tiles over half a
+ * 12-row A panel each (rows 0..5 or 6..11; a points at the first): 18 accumulators, 6
+ * broadcasts and 3 B loads per 18 FMAs. Without it the narrow strip ran 12 x 16 tiles (12
+ * broadcasts and 1 load per 12 FMAs): in a 256 x 300 x 400 product its 12 columns took about
+ * 1.8 times their share of the time. b points at the whole panel, b2 at the narrow one; e->m1
+ * masks the narrow panel's columns. Same operations per C element as tile(). Not inlined: in
+ * avx512_packed it changed the register allocation of the whole tiles' loop, and shapes that
+ * never reach it (256^3, 512^3) ran 2-4 % slower.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static void tile_packed_6x48(int64_t k, const float *a, const float *b, const float *b2,
+                             float *c, int64_t ldc, const strip_env *e)
+{
+    const __m512 z = _mm512_setzero_ps();
+    __m512 c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z;
+    __m512 c30 = z, c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z;
+    const __mmask16 all = 0xFFFF;
+    int64_t p = 0;
+    for (int r = 0; r < 6; r++) {
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + r * ldc + 47), _MM_HINT_T0);
+    }
+#define ROW(r, o)                                                                               \
+    av = _mm512_set1_ps(a[(o) * MR + r]);                                                       \
+    c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);                                                 \
+    c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);                                                 \
+    c##r##2 = _mm512_fmadd_ps(av, bb, c##r##2);
+#define STEP(o)                                                                                 \
+    {                                                                                           \
+        __m512 b0 = _mm512_loadu_ps(b + (o) * NR), b1 = _mm512_loadu_ps(b + (o) * NR + 16), av; \
+        __m512 bb = _mm512_loadu_ps(b2 + (o) * NR);                                             \
+        ROW(0, o) ROW(1, o) ROW(2, o) ROW(3, o) ROW(4, o) ROW(5, o)                             \
+    }
+    for (; p + 4 <= k; p += 4, a += 4 * MR, b += 4 * NR, b2 += 4 * NR) {
+        _mm_prefetch((const char *)(a + 8 * MR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + 8 * MR + 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + 8 * MR + 32), _MM_HINT_T0);
+        STEP(0) STEP(1) STEP(2) STEP(3)
+    }
+    for (; p < k; p++, a += MR, b += NR, b2 += NR) STEP(0)
+#undef STEP
+#undef ROW
+#define STORE(r, B)                                                                             \
+    store16(c + r * ldc, c##r##0, e->va, e->vb, all, B);                                        \
+    store16(c + r * ldc + 16, c##r##1, e->va, e->vb, all, B);                                   \
+    store16(c + r * ldc + 32, c##r##2, e->va, e->vb, e->m1, B);
+#define STORE_ALL(B) STORE(0, B) STORE(1, B) STORE(2, B) STORE(3, B) STORE(4, B) STORE(5, B)
+    if (e->beta) {
+        STORE_ALL(1)
+    } else {
+        STORE_ALL(0)
+    }
+#undef STORE_ALL
+#undef STORE
+}
+
 /* ---- block loops ---------------------------------------------------------------------------- */
 /* Strip by strip: one kc x 32 panel of B stays in L1 while the mc x kc block of A streams from
- * L2. Whole 32-column strips run their whole 12-row tiles in tile_packed, the rest (the last
- * strip when nc is not a multiple of 32, the row tail) in the shared strip kernels. */
+ * L2. Whole 32-column strips run their whole 12-row tiles in tile_packed; when the last strip has
+ * 1..16 columns, it and the strip before it run theirs in tile_packed_6x48. The rest (a last
+ * strip of 17..31 columns, the row tail) runs in the shared strip kernels. */
 static void avx512_packed(int64_t kc, int64_t mc, int64_t nc, const float *ap, const float *bp,
                           float alpha, float beta, float *c, int64_t ldc)
 {
@@ -246,8 +308,20 @@ static void avx512_packed(int64_t kc, int64_t mc, int64_t nc, const float *ap, c
     for (int64_t jr = 0; jr < nc; jr += NR) {
         int64_t nr = nc - jr < NR ? nc - jr : NR, ir = 0;
         const float *b = bp + jr * kc;
+        if (nc - jr > NR && nc - jr <= NR + 16) {
+            /* the last two panels together, in 6 x 48 tiles */
+            strip_env e2 = e;
+            e2.m1 = lanes16(nc - jr - NR);
+            for (; ir < m_whole; ir += MR)
+                for (int64_t h = 0; h < MR; h += 6)
+                    tile_packed_6x48(kc, ap + ir * kc + h, b, b + NR * kc,
+                                     c + (ir + h) * ldc + jr, ldc, &e2);
+        } else if (jr > 0 && nc - jr <= 16) {
+            ir = m_whole; /* the narrow last panel's whole tiles ran with the one before */
+        }
         if (nr == NR)
-            for (; ir < m_whole; ir += MR) tile_packed(kc, ap + ir * kc, b, c + ir * ldc + jr, ldc, &e);
+            for (; ir < m_whole; ir += MR)
+                tile_packed(kc, ap + ir * kc, b, c + ir * ldc + jr, ldc, &e);
         if (ir == mc) continue;
         if (nr > 16)
             strip_2(kc, mc - ir, ap + ir * kc, MR * kc, 1, MR, b, NR, nr, alpha, beta,
