@@ -1041,6 +1041,21 @@ static void run_policy(rd *r, mm_policy *p, const mm_policy_opts *o, int clean)
     for (int k = 0; k < rounds; k++) {
         int32_t did = 0;
         int explore = (int)pick(r, 2);
+        /* Now and then a reset and a deterministic act of the first agents only (a host
+         * whose envs end at different steps): the memory core keeps such a step by copying
+         * rows, not by the buffer swap of a full act. Drawn from the value stream, so the
+         * committed corpus keeps its shape. */
+        if (na > 1 && upick(4) == 0) {
+            int64_t part = 1 + (int64_t)upick((uint32_t)(na - 1));
+            g_phase = "mm_policy_reset_agent";
+            if (upick(2))
+                status_ok(g_phase, mm_policy_reset_agent(p, (int64_t)upick((uint32_t)na)),
+                          mm_policy_errmsg(p));
+            g_phase = "mm_policy_act (first agents)";
+            if (!status_ok(g_phase, mm_policy_act(p, obs, part, act, 0), mm_policy_errmsg(p)))
+                break;
+            if (clean) check_finite("actions", act, part * ad);
+        }
         g_phase = "mm_policy_act";
         if (!status_ok(g_phase, mm_policy_act(p, obs, na, act, explore), mm_policy_errmsg(p)))
             break;

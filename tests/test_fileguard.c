@@ -885,6 +885,43 @@ static unsigned char *ckpt_bytes(mm_policy *p, size_t *n)
     return b;
 }
 
+/* An exploring sample beyond float range (a loaded log std of 1000: exp overflows) used to be
+ * kept as the raw sample with MM_OK, and the policy's next checkpoint failed to load
+ * (ckpt.act.raw holds NaN or Inf; fuzz_config, TRPO). Now the act is refused and writes
+ * nothing; a deterministic act still works, and the checkpoint loads. */
+static void test_policy_act_sample_overflow(void)
+{
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    float obs[3] = {0.3f, -0.2f, 0.9f}, a[2] = {7, 7};
+    size_t size = 0, n = 0, nc = 0;
+    unsigned char *file, *bad, *ck;
+    int rc;
+    CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_PPO));
+    o.obs_dim = 3, o.act_dim = 2, o.hidden[0] = 8, o.hidden[1] = 8, o.seed = 5;
+    CHECK_OK(mm_policy_create(&p, &o));
+    if (!p) return;
+    CHECK_OK(mm_policy_save_mem(p, NULL, 0, &size, 0));
+    file = (unsigned char *)malloc(size);
+    CHECK_OK(mm_policy_save_mem(p, file, size, &size, 0));
+    bad = remake(file, size, NULL, NULL, "log_std.0.bias", 0, 1000.0, &n);
+    CHECK(bad != NULL);
+    if (bad) {
+        CHECK_OK(mm_policy_load_mem(p, bad, n));
+        rc = mm_policy_act(p, obs, 1, a, 1);
+        CHECK(rc == MM_E_NUMERIC && strstr(mm_policy_errmsg(p), "overflowed") != NULL);
+        CHECK(a[0] == 7 && a[1] == 7); /* nothing written */
+        CHECK_OK(mm_policy_act(p, obs, 1, a, 0));
+        CHECK(isfinite(a[0]) && isfinite(a[1]));
+        ck = ckpt_bytes(p, &nc);
+        CHECK_OK(mm_policy_load_mem(p, ck, nc));
+        free(ck);
+    }
+    free(bad);
+    free(file);
+    mm_policy_free(p);
+}
+
 /* A refused memory step after successful ones (so state, prev and y all differ and the act's
  * buffers have traded places) leaves every memory buffer and the checkpoint byte for byte as
  * they were, on both of the act's ways to keep a step: all agents acting and a leading subset.
@@ -1162,6 +1199,7 @@ void suite_fileguard(void)
     mmt_run("fileguard_policy_ckpt_actions", test_policy_ckpt_actions);
     mmt_run("fileguard_policy_ckpt_rollout_reward", test_policy_ckpt_rollout_reward);
     mmt_run("fileguard_policy_act_nonfinite", test_policy_act_nonfinite);
+    mmt_run("fileguard_policy_act_sample_overflow", test_policy_act_sample_overflow);
     mmt_run("fileguard_policy_act_refused_keeps_memory", test_policy_act_refused_keeps_memory);
     mmt_run("fileguard_policy_ckpt_flags", test_policy_ckpt_flags);
     mmt_run("fileguard_save_symlink", test_save_symlink);

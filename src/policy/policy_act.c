@@ -149,19 +149,32 @@ static int act_onpolicy(mm_policy *p, const float *x, int64_t n, float *actions,
     /* gSDE reads the features of the network that just ran (snapshot while updating) */
     const float *phi =
         p->sde.F && explore ? mmi_sde_phi(p->upd.active ? p->upd.actor_snap : p->actor) : NULL;
-    double *eps = p->sde.S; /* one row of gSDE noise; S is free during act */
+    double *eps = p->sde.S;                      /* one row of gSDE noise; S is free during act */
+    for (int64_t i = 0; i < n && explore; i++) { /* the raw samples, in place of the means */
+        if (phi) sde_noise(p, i, phi + i * p->sde.F, ls, eps);
+        for (int64_t j = 0; j < d; j++) {
+            float mu = head[i * d + j];
+            if (phi)
+                head[i * d + j] = (float)(mu + eps[j]);
+            else
+                head[i * d + j] =
+                    (float)(mu + exp((double)ls[j]) * mmi_rng_normal(mmi_pol_act_rng(p)));
+        }
+    }
+    /* A sample beyond float range (a log std or noise that overflows) would be stored as the
+     * raw sample observe trains on, and the checkpoint loader refuses it (fuzz_config, TRPO):
+     * refused before any action or act slot is written. */
+    if (explore && !mmi_all_finite(head, n * d))
+        return mmi_fail(&p->err, MM_E_NUMERIC,
+                        "mm_policy_act: an exploring sample overflowed (NaN or Inf: the log "
+                        "std or the noise is out of range); no action was written");
     for (int64_t i = 0; i < n; i++) {
         /* The env gets the clipped action; observe recovers the raw sample from agent i's slot.
          * A deterministic act (rendering, evaluation) never replaces an exploring sample that
          * is still waiting for its observe. */
         int keep = explore || s->pending[i] == 0;
-        if (phi) sde_noise(p, i, phi + i * p->sde.F, ls, eps);
         for (int64_t j = 0; j < d; j++) {
-            float mu = head[i * d + j], a = mu, lo = p->low[j], hi = p->high[j];
-            if (explore && phi)
-                a = (float)(mu + eps[j]);
-            else if (explore)
-                a = (float)(mu + exp((double)ls[j]) * mmi_rng_normal(mmi_pol_act_rng(p)));
+            float a = head[i * d + j], lo = p->low[j], hi = p->high[j];
             if (keep) s->raw[i * d + j] = a;
             a = a < lo ? lo : (a > hi ? hi : a);
             if (keep) s->out[i * d + j] = a;
