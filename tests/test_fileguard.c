@@ -922,6 +922,57 @@ static void test_policy_act_sample_overflow(void)
     mm_policy_free(p);
 }
 
+/* The same overflowing sample with a memory core, after successful acts (so state, prev and y
+ * differ): the core's step ran before the sample was drawn, and the refused act must not keep
+ * it (mm.h: the agents' memory is left as it was). Both ways of keeping a step are tried: all
+ * agents and a leading subset. */
+static void test_policy_act_sample_overflow_memory(void)
+{
+    const float ok[6] = {0.3f, -0.2f, 0.9f, -0.5f, 0.4f, 0.1f};
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    float a[4] = {7, 7, 7, 7};
+    size_t nb = 0, nbad = 0;
+    unsigned char *ck, *bad;
+    CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_PPO));
+    o.obs_dim = 3, o.act_dim = 2, o.hidden[0] = 8, o.hidden[1] = 8, o.seed = 5;
+    o.n_agents = 2, o.memory = MM_MEMORY_LRU, o.memory_dim = 4, o.memory_seq_len = 4;
+    CHECK_OK(mm_policy_create(&p, &o));
+    if (!p) return;
+    CHECK_OK(mm_policy_act(p, ok, 2, a, 1));
+    CHECK_OK(mm_policy_act(p, ok + 3, 2, a, 1));
+    ck = ckpt_bytes(p, &nb);
+    bad = ck ? remake(ck, nb, NULL, NULL, "log_std.0.bias", 0, 1000.0, &nbad) : NULL;
+    CHECK(bad != NULL);
+    if (bad) {
+        int64_t ns = 2 * 2 * p->mem.N, ny = 2 * p->mem.H;
+        float *st = (float *)malloc(sizeof(float) * (size_t)(2 * ns + ny));
+        uint8_t acted[2];
+        CHECK_OK(mm_policy_load_mem(p, bad, nbad));
+        memcpy(st, p->mem.state, sizeof(float) * (size_t)ns);
+        memcpy(st + ns, p->mem.prev, sizeof(float) * (size_t)ns);
+        memcpy(st + 2 * ns, p->mem.y, sizeof(float) * (size_t)ny);
+        memcpy(acted, p->mem.acted, 2);
+        CHECK(memcmp(st, st + ns, sizeof(float) * (size_t)ns) != 0); /* state != prev */
+        for (int k = 0; k < 2; k++) {
+            a[0] = a[1] = a[2] = a[3] = 7;
+            CHECK_STATUS(mm_policy_act(p, ok, k ? 1 : 2, a, 1), MM_E_NUMERIC);
+            CHECK(a[0] == 7 && a[1] == 7 && a[2] == 7 && a[3] == 7);
+            CHECK(memcmp(p->mem.state, st, sizeof(float) * (size_t)ns) == 0);
+            CHECK(memcmp(p->mem.prev, st + ns, sizeof(float) * (size_t)ns) == 0);
+            CHECK(memcmp(p->mem.y, st + 2 * ns, sizeof(float) * (size_t)ny) == 0);
+            CHECK(memcmp(p->mem.acted, acted, 2) == 0);
+        }
+        /* a deterministic act still answers, and it keeps its step */
+        CHECK_OK(mm_policy_act(p, ok, 2, a, 0));
+        CHECK(memcmp(p->mem.prev, st, sizeof(float) * (size_t)ns) == 0);
+        free(st);
+    }
+    free(bad);
+    free(ck);
+    mm_policy_free(p);
+}
+
 /* A refused memory step after successful ones (so state, prev and y all differ and the act's
  * buffers have traded places) leaves every memory buffer and the checkpoint byte for byte as
  * they were, on both of the act's ways to keep a step: all agents acting and a leading subset.
@@ -1200,6 +1251,7 @@ void suite_fileguard(void)
     mmt_run("fileguard_policy_ckpt_rollout_reward", test_policy_ckpt_rollout_reward);
     mmt_run("fileguard_policy_act_nonfinite", test_policy_act_nonfinite);
     mmt_run("fileguard_policy_act_sample_overflow", test_policy_act_sample_overflow);
+    mmt_run("fileguard_policy_act_sample_overflow_memory", test_policy_act_sample_overflow_memory);
     mmt_run("fileguard_policy_act_refused_keeps_memory", test_policy_act_refused_keeps_memory);
     mmt_run("fileguard_policy_ckpt_flags", test_policy_ckpt_flags);
     mmt_run("fileguard_save_symlink", test_save_symlink);

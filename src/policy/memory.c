@@ -271,18 +271,22 @@ int mmi_mem_act(mm_policy *p, const float *x, int64_t n, float *feat)
     const float *w = params(p);
     prepare_act(p, w);
     encode(p, w, x, n, m->u);
-    /* The step goes to nxt / ynxt and is kept only when finite: the tanh bounds y even when a
-     * state overflows, so an Inf state used to pass as MM_OK and the policy's next checkpoint
-     * failed to load (fuzz_config). A refused step leaves state, prev and y as they were. */
+    /* The step goes to nxt / ynxt and is kept (mmi_mem_commit) only when it is finite and the
+     * act succeeds: the tanh bounds y even when a state overflows, so an Inf state used to pass
+     * as MM_OK and the policy's next checkpoint failed to load (fuzz_config). */
     step_rows(p, w, n, m->u, m->state, m->ynxt, m->nxt);
     bound(m->ynxt, n * m->H);
     if (!mmi_all_finite(m->nxt, n * 2 * m->N) || !mmi_all_finite(m->ynxt, n * m->H))
         return MM_E_NUMERIC;
-    keep_step(p, n);
-    memset(m->acted, 1, (size_t)n);
     for (int64_t i = 0; i < n; i++)
-        put_feat(p, x + i * p->obs_dim, m->y + i * m->H, feat + i * p->in_dim);
+        put_feat(p, x + i * p->obs_dim, m->ynxt + i * m->H, feat + i * p->in_dim);
     return MM_OK;
+}
+
+void mmi_mem_commit(mm_policy *p, int64_t n)
+{
+    keep_step(p, n);
+    memset(p->mem.acted, 1, (size_t)n);
 }
 
 void mmi_mem_feat_last(mm_policy *p, const float *x, int64_t n, float *feat)

@@ -242,10 +242,14 @@ int mmi_pol_comm_average(mm_policy *p, mm_model *const *ms, int32_t n);
  * laid out by mmi_mem_layout; mmi_mem_build creates and initialises the parameters. */
 int mmi_mem_build(mm_policy *p);
 void mmi_mem_layout(mm_policy *p, mmi_carve *y);
-/* act: advances agents 0..n-1 by one step on normalised x [n, obs_dim]; writes the network
- * input [x, y] of each into feat [n, in_dim]; prev keeps the states before the step. Returns
- * MM_E_NUMERIC (no text; state, prev, y and feat untouched) when the step is not finite. */
+/* act: steps agents 0..n-1 on normalised x [n, obs_dim] into scratch and writes the network
+ * input [x, y] of each into feat [n, in_dim]; nothing the agents keep changes until
+ * mmi_mem_commit. Returns MM_E_NUMERIC (no text; state, prev, y untouched) when the step is not
+ * finite. */
 int mmi_mem_act(mm_policy *p, const float *x, int64_t n, float *feat);
+/* Keeps the step of the last successful mmi_mem_act (same n) once the act has succeeded:
+ * prev <- state, state <- the step, y <- its output, agents 0..n-1 marked as acted. */
+void mmi_mem_commit(mm_policy *p, int64_t n);
 /* The network input [x_i, y_i] of agent i's last act for n agents (observe). */
 void mmi_mem_feat_last(mm_policy *p, const float *x, int64_t n, float *feat);
 /* The network input of a step on x from each agent's current state, state left as is

@@ -5,6 +5,7 @@
  * allocates: inputs go through tensor views over reserved work rows. */
 #include "mmi_policy.h"
 
+#include <float.h>
 #include <math.h>
 
 /* Letters: n agents of the call, d act_dim, k head_dim (logits of a discrete policy). */
@@ -125,12 +126,20 @@ static void sde_noise(mm_policy *p, int64_t i, const float *phi, const float *ls
         for (int64_t k = 0; k < d && phi[j] != 0.0f; k++) eps[k] += (double)phi[j] * w[j * d + k];
 }
 
+/* A memory core's step is kept only once the act has succeeded: an actor output or a sample
+ * that is refused after the step leaves every agent's memory as it was (mm.h). */
+static int commit_memory(mm_policy *p, int64_t n)
+{
+    if (p->mem.m) mmi_mem_commit(p, n);
+    return MM_OK;
+}
+
 static int act_onpolicy(mm_policy *p, const float *x, int64_t n, float *actions, int32_t explore)
 {
     float *head = mmi_act_rows_of(p).head;
     const float *ls = NULL;
     int rc;
-    if (p->mem.m) { /* every act advances the agents' memory by one step */
+    if (p->mem.m) { /* every act advances the agents' memory by one step (commit_memory) */
         if (mmi_mem_act(p, x, n, p->mem.feat) != MM_OK)
             return mmi_fail(&p->err, MM_E_NUMERIC,
                             "mm_policy_act: the memory core's step overflowed (NaN or Inf in "
@@ -144,27 +153,29 @@ static int act_onpolicy(mm_policy *p, const float *x, int64_t n, float *actions,
     if (p->discrete) {
         for (int64_t i = 0; i < n; i++)
             actions[i] = sample_categorical(p, head + i * p->head_dim, explore);
-        return MM_OK;
+        return commit_memory(p, n);
     }
     /* gSDE reads the features of the network that just ran (snapshot while updating) */
     const float *phi =
         p->sde.F && explore ? mmi_sde_phi(p->upd.active ? p->upd.actor_snap : p->actor) : NULL;
-    double *eps = p->sde.S;                      /* one row of gSDE noise; S is free during act */
+    double *eps = p->sde.S; /* one row of gSDE noise; S is free during act */
+    int finite = 1;
     for (int64_t i = 0; i < n && explore; i++) { /* the raw samples, in place of the means */
         if (phi) sde_noise(p, i, phi + i * p->sde.F, ls, eps);
         for (int64_t j = 0; j < d; j++) {
-            float mu = head[i * d + j];
+            float mu = head[i * d + j], v;
             if (phi)
-                head[i * d + j] = (float)(mu + eps[j]);
+                v = (float)(mu + eps[j]);
             else
-                head[i * d + j] =
-                    (float)(mu + exp((double)ls[j]) * mmi_rng_normal(mmi_pol_act_rng(p)));
+                v = (float)(mu + exp((double)ls[j]) * mmi_rng_normal(mmi_pol_act_rng(p)));
+            finite &= fabsf(v) <= FLT_MAX;
+            head[i * d + j] = v;
         }
     }
     /* A sample beyond float range (a log std or noise that overflows) would be stored as the
      * raw sample observe trains on, and the checkpoint loader refuses it (fuzz_config, TRPO):
      * refused before any action or act slot is written. */
-    if (explore && !mmi_all_finite(head, n * d))
+    if (!finite)
         return mmi_fail(&p->err, MM_E_NUMERIC,
                         "mm_policy_act: an exploring sample overflowed (NaN or Inf: the log "
                         "std or the noise is out of range); no action was written");
@@ -182,7 +193,7 @@ static int act_onpolicy(mm_policy *p, const float *x, int64_t n, float *actions,
         }
         if (explore && s->pending[i] < 2) s->pending[i]++;
     }
-    return MM_OK;
+    return commit_memory(p, n);
 }
 
 int mm_policy_act(mm_policy *p, const float *obs, int64_t n, float *actions, int32_t explore)
