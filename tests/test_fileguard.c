@@ -928,7 +928,7 @@ static void test_policy_act_sample_overflow(void)
  * agents and a leading subset. */
 static void test_policy_act_sample_overflow_memory(void)
 {
-    const float ok[6] = {0.3f, -0.2f, 0.9f, -0.5f, 0.4f, 0.1f};
+    const float ok[9] = {0.3f, -0.2f, 0.9f, -0.5f, 0.4f, 0.1f, 0.7f, 0.2f, -0.6f};
     mm_policy_opts o;
     mm_policy *p = NULL;
     float a[4] = {7, 7, 7, 7};
@@ -981,7 +981,8 @@ static void test_policy_act_sample_overflow_memory(void)
 static void test_policy_act_refused_keeps_memory(void)
 {
     static const float zero[9] = {0};
-    const float ok[9] = {0.3f, -0.2f, 0.9f, -0.5f, 0.4f, 0.1f, 0.7f, 0.2f, -0.6f};
+    const float ok[12] = {0.3f, -0.2f, 0.9f,  -0.5f, 0.4f, 0.1f,
+                          0.7f, 0.2f,  -0.6f, 0.1f,  0.5f, -0.3f};
     const float one3[9] = {0, 0, 0, 0, 0, 0, 0.3f, -0.2f, 0.9f}; /* agent 2 overflows */
     const float one2[6] = {0, 0, 0, 0.3f, -0.2f, 0.9f};          /* agent 1 overflows */
     mm_policy_opts o;
