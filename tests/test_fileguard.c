@@ -922,6 +922,44 @@ static void test_policy_act_sample_overflow(void)
     mm_policy_free(p);
 }
 
+/* The memory buffers a refused act must leave as they were: state and prev (ns floats each), y
+ * (ny floats) and acted, of all n_agents (<= 8). */
+typedef struct mem_snap {
+    float *buf; /* state, prev, y */
+    uint8_t acted[8];
+    int64_t ns, ny, na;
+} mem_snap;
+
+/* Allocates: s->buf (free it). */
+static void mem_snap_take(mem_snap *s, const mm_policy *p)
+{
+    s->na = p->o.n_agents, s->ns = s->na * 2 * p->mem.N, s->ny = s->na * p->mem.H;
+    s->buf = (float *)malloc(sizeof(float) * (size_t)(2 * s->ns + s->ny));
+    CHECK(s->buf != NULL && s->na <= 8);
+    if (!s->buf || s->na > 8) return;
+    memcpy(s->buf, p->mem.state, sizeof(float) * (size_t)s->ns);
+    memcpy(s->buf + s->ns, p->mem.prev, sizeof(float) * (size_t)s->ns);
+    memcpy(s->buf + 2 * s->ns, p->mem.y, sizeof(float) * (size_t)s->ny);
+    memcpy(s->acted, p->mem.acted, (size_t)s->na);
+    CHECK(memcmp(s->buf, s->buf + s->ns, sizeof(float) * (size_t)s->ns) != 0); /* state != prev */
+}
+
+static void mem_snap_check(const mem_snap *s, const mm_policy *p)
+{
+    CHECK(s->buf != NULL);
+    if (!s->buf) return;
+    CHECK(memcmp(p->mem.state, s->buf, sizeof(float) * (size_t)s->ns) == 0);
+    CHECK(memcmp(p->mem.prev, s->buf + s->ns, sizeof(float) * (size_t)s->ns) == 0);
+    CHECK(memcmp(p->mem.y, s->buf + 2 * s->ns, sizeof(float) * (size_t)s->ny) == 0);
+    CHECK(memcmp(p->mem.acted, s->acted, (size_t)s->na) == 0);
+}
+
+/* After an act that was kept: prev holds the state the snapshot saw. */
+static void mem_snap_check_stepped(const mem_snap *s, const mm_policy *p)
+{
+    CHECK(s->buf != NULL && memcmp(p->mem.prev, s->buf, sizeof(float) * (size_t)s->ns) == 0);
+}
+
 /* The same overflowing sample with a memory core, after successful acts (so state, prev and y
  * differ): the core's step ran before the sample was drawn, and the refused act must not keep
  * it (mm.h: the agents' memory is left as it was). Both ways of keeping a step are tried: all
@@ -945,28 +983,19 @@ static void test_policy_act_sample_overflow_memory(void)
     bad = ck ? remake(ck, nb, NULL, NULL, "log_std.0.bias", 0, 1000.0, &nbad) : NULL;
     CHECK(bad != NULL);
     if (bad) {
-        int64_t ns = 2 * 2 * p->mem.N, ny = 2 * p->mem.H;
-        float *st = (float *)malloc(sizeof(float) * (size_t)(2 * ns + ny));
-        uint8_t acted[2];
+        mem_snap snap;
         CHECK_OK(mm_policy_load_mem(p, bad, nbad));
-        memcpy(st, p->mem.state, sizeof(float) * (size_t)ns);
-        memcpy(st + ns, p->mem.prev, sizeof(float) * (size_t)ns);
-        memcpy(st + 2 * ns, p->mem.y, sizeof(float) * (size_t)ny);
-        memcpy(acted, p->mem.acted, 2);
-        CHECK(memcmp(st, st + ns, sizeof(float) * (size_t)ns) != 0); /* state != prev */
+        mem_snap_take(&snap, p);
         for (int k = 0; k < 2; k++) {
             a[0] = a[1] = a[2] = a[3] = 7;
             CHECK_STATUS(mm_policy_act(p, ok, k ? 1 : 2, a, 1), MM_E_NUMERIC);
             CHECK(a[0] == 7 && a[1] == 7 && a[2] == 7 && a[3] == 7);
-            CHECK(memcmp(p->mem.state, st, sizeof(float) * (size_t)ns) == 0);
-            CHECK(memcmp(p->mem.prev, st + ns, sizeof(float) * (size_t)ns) == 0);
-            CHECK(memcmp(p->mem.y, st + 2 * ns, sizeof(float) * (size_t)ny) == 0);
-            CHECK(memcmp(p->mem.acted, acted, 2) == 0);
+            mem_snap_check(&snap, p);
         }
         /* a deterministic act still answers, and it keeps its step */
         CHECK_OK(mm_policy_act(p, ok, 2, a, 0));
-        CHECK(memcmp(p->mem.prev, st, sizeof(float) * (size_t)ns) == 0);
-        free(st);
+        mem_snap_check_stepped(&snap, p);
+        free(snap.buf);
     }
     free(bad);
     free(ck);
@@ -990,13 +1019,13 @@ static void test_policy_act_refused_keeps_memory(void)
     float a[6];
     size_t n0 = 0, n1 = 0, nb = 0, nbad = 0;
     unsigned char *ck, *bad = NULL;
-    int64_t H, N2, ns, ny;
+    int64_t H;
     CHECK_OK(mm_policy_opts_init(&o, MM_ALGO_PPO));
     o.obs_dim = 3, o.act_dim = 2, o.hidden[0] = 8, o.hidden[1] = 8, o.seed = 5;
     o.n_agents = 3, o.memory = MM_MEMORY_LRU, o.memory_dim = 4, o.memory_seq_len = 4;
     CHECK_OK(mm_policy_create(&p, &o));
     if (!p) return;
-    H = p->mem.H, N2 = 2 * p->mem.N, ns = 3 * N2, ny = 3 * H;
+    H = p->mem.H;
     CHECK_OK(mm_policy_act(p, ok, 3, a, 1));
     CHECK_OK(mm_policy_act(p, ok + 3, 3, a, 1));
     CHECK_OK(mm_policy_act(p, ok, 2, a, 1));
@@ -1013,31 +1042,23 @@ static void test_policy_act_refused_keeps_memory(void)
     }
     CHECK(bad != NULL);
     if (bad) {
-        float *st = (float *)malloc(sizeof(float) * (size_t)(2 * ns + ny));
-        uint8_t acted[3];
+        mem_snap snap;
         unsigned char *before, *after;
         CHECK_OK(mm_policy_load_mem(p, bad, nbad));
-        memcpy(st, p->mem.state, sizeof(float) * (size_t)ns);
-        memcpy(st + ns, p->mem.prev, sizeof(float) * (size_t)ns);
-        memcpy(st + 2 * ns, p->mem.y, sizeof(float) * (size_t)ny);
-        memcpy(acted, p->mem.acted, 3);
-        CHECK(memcmp(st, st + ns, sizeof(float) * (size_t)ns) != 0); /* state != prev */
+        mem_snap_take(&snap, p);
         before = ckpt_bytes(p, &n0);
         for (int k = 0; k < 2; k++) {
             CHECK_STATUS(mm_policy_act(p, k ? one2 : one3, k ? 2 : 3, a, 1), MM_E_NUMERIC);
-            CHECK(memcmp(p->mem.state, st, sizeof(float) * (size_t)ns) == 0);
-            CHECK(memcmp(p->mem.prev, st + ns, sizeof(float) * (size_t)ns) == 0);
-            CHECK(memcmp(p->mem.y, st + 2 * ns, sizeof(float) * (size_t)ny) == 0);
-            CHECK(memcmp(p->mem.acted, acted, 3) == 0);
+            mem_snap_check(&snap, p);
             after = ckpt_bytes(p, &n1);
             CHECK(n1 == n0 && before && after && memcmp(before, after, n0) == 0);
             free(after);
         }
         /* the zero-observation agents alone step (finite): only one agent made the refusals */
         CHECK_OK(mm_policy_act(p, zero, 3, a, 1));
-        CHECK(memcmp(p->mem.prev, st, sizeof(float) * (size_t)ns) == 0);
+        mem_snap_check_stepped(&snap, p);
         free(before);
-        free(st);
+        free(snap.buf);
     }
     free(bad);
     free(ck);
