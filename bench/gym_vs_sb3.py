@@ -15,8 +15,9 @@ deterministic episodes on a separate env, seeded once with 10000 + seed and rese
 seed after that, so both sides' episodes start from the same states. Printed per run: the
 mean +- std over seeds of the evaluation return for each side, the wall-clock and process CPU
 time of training, and the wall-clock ratio SB3 / libmm. Each library runs single-threaded
-(torch.set_num_threads(1)); the environment stepping is the same gymnasium code on both sides,
-so it is part of both times.
+(torch.set_num_threads(1)) unless --threads N gives both the same N threads (torch's intra-op
+threads; libmm's n_threads, its networks' thread pool); the environment stepping is the same
+gymnasium code on both sides, so it is part of both times.
 Runs: ppo-cartpole, td3-pendulum, sac-pendulum (when libmm has SAC), td3-halfcheetah and
 sac-halfcheetah (MuJoCo HalfCheetah-v4, 100k steps; `make bench-gym-mujoco` adds mujoco 2.3.x to
 the venv; not in the default set: per seed about 20 CPU-minutes for libmm and 40 for SB3).
@@ -267,10 +268,11 @@ def report(paths):
         with open(p) as f:
             recs += [json.loads(line) for line in f if line.strip()]
     header(sorted({r["seed"] for r in recs}))
-    for name in dict.fromkeys(r["run"] for r in recs):
-        mine = [r for r in recs if r["run"] == name]
-        summary(name, mine[0]["steps"], [r for r in mine if r["side"] == "libmm"],
-                [r for r in mine if r["side"] == "sb3"])
+    # records before --threads existed ran single-threaded
+    for name, th in dict.fromkeys((r["run"], r.get("threads", 1)) for r in recs):
+        mine = [r for r in recs if r["run"] == name and r.get("threads", 1) == th]
+        summary(name if th == 1 else "%s %dT" % (name, th), mine[0]["steps"],
+                [r for r in mine if r["side"] == "libmm"], [r for r in mine if r["side"] == "sb3"])
     return recs
 
 
@@ -449,6 +451,9 @@ def main():
                     "DIR/<run>-<side>-<seed>.monitor.csv as it ends")
     ap.add_argument("--report", nargs="+", metavar="JSONL",
                     help="print the table from --jsonl files and exit")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads of both libraries: torch.set_num_threads and libmm's n_threads "
+                    "(default 1)")
     ap.add_argument("--steps-scale", type=float, default=1.0,
                     help="multiply every run's step budget (e.g. 0.1 for a smoke run)")
     ap.add_argument("--monitor-summary", metavar="DIR",
@@ -479,7 +484,9 @@ def main():
         if a.svg:
             write_svgs(recs, a.svg, a.smooth)
         return
-    torch.set_num_threads(1)
+    if a.threads < 1:
+        ap.error("--threads must be >= 1")
+    torch.set_num_threads(a.threads)
     seeds = ([int(x) for x in a.seed_list.split(",")] if a.seed_list else
              list(range(a.seeds)))
     header(seeds)
@@ -495,6 +502,7 @@ def main():
             print("%-16s skipped: this libmm has no %s" % (name, algo.upper()))
             continue
         recs = {"libmm": [], "sb3": []}
+        own = dict(own, n_threads=a.threads)
         for side, fn, own_kw in (("libmm", run_libmm, own), ("sb3", run_sb3, sb_own)):
             if a.side not in ("both", side):
                 continue
@@ -504,7 +512,7 @@ def main():
                 stats = [] if a.train_stats else None
                 ret, wall, cpu, hist = fn(env_id, algo, steps, shared, own_kw, s, monitor=mon,
                                           stats=stats)
-                rec = dict(run=name, side=side, seed=s, steps=steps, env=env_id,
+                rec = dict(run=name, side=side, seed=s, steps=steps, env=env_id, threads=a.threads,
                            **{"return": ret, "wall": wall, "cpu": cpu, "history": hist})
                 if stats is not None:
                     rec["train_stats"] = stats
@@ -512,7 +520,8 @@ def main():
                 if a.jsonl:
                     with open(a.jsonl, "a") as f:
                         f.write(json.dumps(rec) + "\n")
-        summary(name, steps, recs["libmm"], recs["sb3"])
+        summary(name if a.threads == 1 else "%s %dT" % (name, a.threads), steps, recs["libmm"],
+                recs["sb3"])
 
 
 if __name__ == "__main__":
