@@ -12,6 +12,7 @@
 #include "../simd/mmi_avx2_math.h"
 #include <float.h>
 #include <math.h>
+#include <string.h>
 
 /* Block loops over u < W (W a constant 1 or 4) are unrolled by pragma so each accumulator
  * lives in a register: at -O2 GCC would otherwise keep the little arrays on the stack. */
@@ -475,27 +476,38 @@ int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double
 }
 
 /* ---- elu + 1 feature map ---------------------------------------------------------------------- */
+/* mmi_exp256 clamps a NaN lane to a finite value, so NaN takes the v + 1 side (the unordered
+ * "not <= 0" is true for it) and stays NaN, as expf keeps it. */
+static inline __m256 elu1_8(__m256 v)
+{
+    const __m256 zero = _mm256_setzero_ps(), pos = _mm256_cmp_ps(v, zero, _CMP_NLE_UQ);
+    const __m256 e = mmi_exp256(_mm256_min_ps(v, zero)); /* exp only where it is used: no overflow */
+    return _mm256_blendv_ps(e, _mm256_add_ps(v, _mm256_set1_ps(1.0f)), pos);
+}
+
+/* The tail goes through the same vector code on a padded copy, so an element's bits do not
+ * depend on where it sits. */
 int mmi_attn_elu1_avx2(int64_t n, const float *x, float *y)
 {
-    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i), pos = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);
-        __m256 e = mmi_exp256(_mm256_min_ps(v, zero)); /* exp only where it is used: no overflow */
-        _mm256_storeu_ps(y + i, _mm256_blendv_ps(e, _mm256_add_ps(v, one), pos));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, elu1_8(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        float t[8] = {0};
+        memcpy(t, x + i, sizeof(float) * (size_t)(n - i));
+        _mm256_storeu_ps(t, elu1_8(_mm256_loadu_ps(t)));
+        memcpy(y + i, t, sizeof(float) * (size_t)(n - i));
     }
-    for (; i < n; i++) y[i] = x[i] > 0.0f ? x[i] + 1.0f : expf(x[i]);
     return 1;
 }
 
-/* dx = dy * min(y, 1): elu+1's derivative from its output. */
+/* dx = dy * min(y, 1): elu+1's derivative from its output (NaN y stays NaN). dx may alias dy. */
 int mmi_attn_elu1_bwd_avx2(int64_t n, const float *y, const float *dy, float *dx)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_loadu_ps(dy + i),
-                                               _mm256_min_ps(_mm256_loadu_ps(y + i), one)));
+                                               _mm256_min_ps(one, _mm256_loadu_ps(y + i))));
     for (; i < n; i++) dx[i] = dy[i] * (y[i] > 1.0f ? 1.0f : y[i]);
     return 1;
 }
