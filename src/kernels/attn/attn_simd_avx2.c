@@ -481,7 +481,8 @@ int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double
 static inline __m256 elu1_8(__m256 v)
 {
     const __m256 zero = _mm256_setzero_ps(), pos = _mm256_cmp_ps(v, zero, _CMP_NLE_UQ);
-    const __m256 e = mmi_exp256(_mm256_min_ps(v, zero)); /* exp only where it is used: no overflow */
+    const __m256 e =
+        mmi_exp256(_mm256_min_ps(v, zero)); /* exp only where it is used: no overflow */
     return _mm256_blendv_ps(e, _mm256_add_ps(v, _mm256_set1_ps(1.0f)), pos);
 }
 
