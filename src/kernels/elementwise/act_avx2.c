@@ -45,46 +45,52 @@ MMI_AVX2_INLINE __m256 keep_nan(__m256 x, __m256 y)
     return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 
-int mmi_act_forward_avx2(int32_t kind, const float *x, float *y, int64_t n)
+/* y = act(x) for one kind: whole vectors, then the tail through a padded copy. KIND is a
+ * constant at each call (mmi_act_forward_avx2), so the per-vector loop has no switch. */
+MMI_AVX2_INLINE __m256 act_vec(__m256 v, const int32_t KIND)
+{
+    switch (KIND) {
+    case MM_ACT_TANH:
+        return keep_nan(v, tanh256(v));
+    case MM_ACT_SIGMOID:
+        return keep_nan(v, sigmoid256(v));
+    case MM_ACT_SILU:
+        return keep_nan(v, _mm256_mul_ps(v, sigmoid256(v)));
+    default:
+        return _mm256_max_ps(_mm256_setzero_ps(), v); /* NaN propagates */
+    }
+}
+
+MMI_AVX2_INLINE void act_loop(const float *x, float *y, int64_t n, const int32_t KIND)
 {
     int64_t i = 0;
-    float tx[8], ty[8];
-    if (kind != MM_ACT_TANH && kind != MM_ACT_SIGMOID && kind != MM_ACT_SILU && kind != MM_ACT_RELU)
-        return 0;
-    for (;;) {
-        int64_t left = n - i;
-        const float *src = x + i;
-        float *dst = y + i;
-        __m256 v, r;
-        if (left <= 0) break;
-        if (left < 8) { /* tail through a padded copy */
-            for (int64_t j = 0; j < 8; j++) tx[j] = j < left ? src[j] : 0.0f;
-            src = tx;
-            dst = ty;
-        }
-        v = _mm256_loadu_ps(src);
-        switch (kind) {
-        case MM_ACT_TANH:
-            r = keep_nan(v, tanh256(v));
-            break;
-        case MM_ACT_SIGMOID:
-            r = keep_nan(v, sigmoid256(v));
-            break;
-        case MM_ACT_SILU:
-            r = keep_nan(v, _mm256_mul_ps(v, sigmoid256(v)));
-            break;
-        default:
-            r = _mm256_max_ps(_mm256_setzero_ps(), v);
-            break; /* NaN propagates */
-        }
-        _mm256_storeu_ps(dst, r);
-        if (left < 8) {
-            for (int64_t j = 0; j < left; j++) y[i + j] = ty[j];
-            break;
-        }
-        i += 8;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, act_vec(_mm256_loadu_ps(x + i), KIND));
+    if (i < n) { /* tail through a padded copy */
+        float tx[8], ty[8];
+        for (int64_t j = 0; j < 8; j++) tx[j] = i + j < n ? x[i + j] : 0.0f;
+        _mm256_storeu_ps(ty, act_vec(_mm256_loadu_ps(tx), KIND));
+        for (int64_t j = 0; i + j < n; j++) y[i + j] = ty[j];
     }
-    return 1;
+}
+
+int mmi_act_forward_avx2(int32_t kind, const float *x, float *y, int64_t n)
+{
+    switch (kind) {
+    case MM_ACT_TANH:
+        act_loop(x, y, n, MM_ACT_TANH);
+        return 1;
+    case MM_ACT_SIGMOID:
+        act_loop(x, y, n, MM_ACT_SIGMOID);
+        return 1;
+    case MM_ACT_SILU:
+        act_loop(x, y, n, MM_ACT_SILU);
+        return 1;
+    case MM_ACT_RELU:
+        act_loop(x, y, n, MM_ACT_RELU);
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const float *dy, float *dx,
