@@ -16,6 +16,13 @@
  * the done count as long before it sleeps: back-to-back jobs start without a system call. The
  * bound keeps an idle pool from burning a shared core.
  *
+ * The spinning threads yield every 64 spins. On a core that another process also wants, the
+ * yield hands it that process (a whole time slice), so a worker there claims few tasks and the
+ * caller runs most jobs alone: a 4-256-256-1 train step on 2 threads then took about its
+ * one-thread time (0.91-1.03x, a 2-core VM with two other busy processes). Spinning without
+ * the yield was worse on the same machine (0.64-0.75x): the worker claimed a third of the
+ * tasks but lost its core in the middle of them, and the caller waited for those.
+ *
  * A job is open from post_job until the caller has seen every task done. A worker announces
  * itself (active) before it checks that the job it woke for is still open and reads it; the
  * caller closes the job and then waits until no worker is active, so a late worker never runs
