@@ -9,15 +9,15 @@
  * caller returns as soon as every task is finished: it never waits for a worker that has not
  * started yet. On a machine shared with other processes a worker may lose its core for
  * milliseconds; with a fixed task-to-thread assignment the caller waited for it and two threads
- * ran slower than one. Own shares first keep the data in cache along a chain of jobs: in a
- * training step job after job cuts the same rows the same way, so a thread mostly reads rows it
- * wrote itself. With one shared counter the rows went to whichever thread came first: a
+ * ran slower than one. Own shares first keep data in cache along a chain of jobs: many jobs of
+ * a training step cut the same rows (of the batch, of the gradients) the same way, so a thread
+ * reads more of the rows it wrote itself. With one shared counter the rows went to whichever thread came first: a
  * 4-256-256-1 train step on 2 threads (a 2-core AVX2 VM, other processes kept off the cores)
  * spent 2.05-2.52 ms per step inside tasks over both threads, against 1.85-2.09 ms with own
- * shares first (five alternating pairs), and took a median 1514 us against 1356 us (twelve
- * pairs, nine of them faster). Results stay deterministic because a task's work depends on
- * its index only, never on the thread that runs it (the thread index is given for scratch
- * space).
+ * shares first (five alternating pairs), and took a median 1405 us against 1290 us (twenty
+ * pairs, fourteen of them faster, per-pair ratio 0.71-1.15, median 0.88). Results stay
+ * deterministic because a task's work depends on its index only, never on the thread that
+ * runs it (the thread index is given for scratch space).
  *
  * Latency: a training step is a chain of GEMMs of a few hundred microseconds each, and a
  * condition-variable wake-up costs tens of microseconds (the idle core sleeps). So a worker that
