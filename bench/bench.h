@@ -107,6 +107,13 @@ const bench_peak *bench_peak_probe(void);
  * when the core ran slower than at the start of the run: a virtual machine's core shared with
  * another guest can run at half speed for minutes, and process CPU time does not hide that. */
 double bench_peak_recheck(void);
+/* The same probe on two threads at once, the caller and one it starts (about 3 ms): the lower
+ * of the two threads' rates in GFLOP per second of the thread's own CPU time (*per_cpu) and
+ * per wall-clock second (*per_wall). Two vCPUs that the host runs on the two hardware threads
+ * of one physical core halve *per_cpu (and process CPU time does not show it: both threads are
+ * busy); another process, or the host, taking one of the cores lowers *per_wall. Returns 0 when
+ * the probe cannot run. Called after every two-thread timing (bench_util.c). */
+int bench_peak_recheck_pair(double *per_cpu, double *per_wall);
 /* Prints the peak line. */
 void bench_peak_print(void);
 /* Prints the machine line: CPU model/family, ISA flags, cores, load average, compiler, date and

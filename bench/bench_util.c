@@ -54,6 +54,24 @@ static void core_check(void)
     g_core_checks++;
 }
 
+/* The two-core check of the current suite: the FMA probe on two threads at once right after
+ * every wall-clock (two-thread) timing; lowest and highest of the slower thread's rates. */
+static double g_pair_cpu_min = -1, g_pair_cpu_max = -1, g_pair_wall_min = -1, g_pair_wall_max = -1;
+static int g_pair_checks, g_pair_slow, g_pair_taken;
+
+static void pair_check(void)
+{
+    double per_cpu, per_wall;
+    if (!bench_peak_recheck_pair(&per_cpu, &per_wall)) return;
+    g_pair_slow += per_cpu < BENCH_SLOW_CORE * bench_peak_probe()->best_gflops;
+    g_pair_taken += per_wall < BENCH_SLOW_CORE * bench_peak_probe()->best_gflops;
+    if (g_pair_checks == 0 || per_cpu < g_pair_cpu_min) g_pair_cpu_min = per_cpu;
+    if (g_pair_checks == 0 || per_cpu > g_pair_cpu_max) g_pair_cpu_max = per_cpu;
+    if (g_pair_checks == 0 || per_wall < g_pair_wall_min) g_pair_wall_min = per_wall;
+    if (g_pair_checks == 0 || per_wall > g_pair_wall_max) g_pair_wall_max = per_wall;
+    g_pair_checks++;
+}
+
 /* Warm-up for at least 20 ms (caches, page faults, thread wake-up and the clock ramping up: the
  * first case of a run would otherwise be timed at a low frequency); returns how many calls make
  * one sample of at least ~0.2 ms. */
@@ -118,6 +136,7 @@ void bench_median_wall_cpu_ns(void (*fn)(void *ctx), void *ctx, int reps, double
         tc[r] = (bench_cpu_ns() - c0) / (double)inner;
     }
     core_check();
+    pair_check();
     *wall_ns = median(tw, reps);
     *cpu_ns = median(tc, reps);
 }
@@ -210,6 +229,23 @@ static void core_note(void)
                      "against a peer timed at another moment, are not reliable; rerun it**"
                    : "");
     g_core_checks = g_core_slow = 0;
+    if (g_pair_checks == 0) return;
+    bench_note("two-core check: the same probe on two threads at once after each of the %d "
+               "wall-clock timings ran %.1f-%.1f GFLOP/s per second of its thread's CPU time and "
+               "%.1f-%.1f per wall-clock second on the slower thread (%d and %d under %.0f%% of "
+               "the peak line)%s%s",
+               g_pair_checks, g_pair_cpu_min, g_pair_cpu_max, g_pair_wall_min, g_pair_wall_max,
+               g_pair_slow, g_pair_taken, 100 * BENCH_SLOW_CORE,
+               g_pair_slow ? "; **the two threads shared one core's FMA units (the host ran both "
+                             "vCPUs on one physical core) during part of this suite**"
+                           : "",
+               g_pair_taken > g_pair_slow
+                   ? "; **another process or the host took one of the two cores during part of "
+                     "this suite**"
+                   : "");
+    if (g_pair_slow || g_pair_taken)
+        bench_note("**the two-thread rows of this suite are not reliable: rerun it**");
+    g_pair_checks = g_pair_slow = g_pair_taken = 0;
 }
 
 void bench_flush_notes(void)
