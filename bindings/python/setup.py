@@ -58,6 +58,7 @@ def compile_one(cc, root, src, obj):
     # symbols as the Makefile's libmm.so.0 (mm_policy_opts_init@LIBMM_0.1 and @@LIBMM_0.2).
     flags = ["-std=c11", "-D_POSIX_C_SOURCE=200809L", "-O2", "-fPIC", "-fvisibility=hidden",
              "-ffunction-sections", "-fdata-sections", "-pthread", "-DMMI_SYMVER=1",
+             "-ffp-contract=off",
              "-I" + os.path.join(root, "include")]
     # *_avx2.c / *_avx512.c hold the AVX2/FMA and AVX-512 paths, chosen at run time only on
     # CPUs that have them (the Makefile's AVX2_FLAGS and AVX512_FLAGS).

@@ -12,6 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* No floating-point contraction (a * b + c into one fused multiply-add) in library code: the
+ * SIMD paths promise the portable loops' bits (separate multiply and add, in the files built
+ * with FMA enabled too), and acting equals the training forward. GCC does not contract in ISO
+ * C mode (-std=c11, which every build file here sets; -ffp-contract=off is passed as well);
+ * clang contracts within an expression unless this standard pragma says otherwise, even when
+ * an embedder's build system compiles these files with its own flags. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #define MMI_ALIGN       64
 #define MMI_MAX_NUMEL   ((int64_t)1 << 40)
 #define MMI_ERRMSG_SIZE 256
