@@ -18,6 +18,14 @@ time of training, and the wall-clock ratio SB3 / libmm. Each library runs single
 (torch.set_num_threads(1)) unless --threads N gives both the same N threads (torch's intra-op
 threads; libmm's n_threads, its networks' thread pool); the environment stepping is the same
 gymnasium code on both sides, so it is part of both times.
+The process runs with freed memory retained, as every PyTorch peer of the bench does: unless
+--malloc system is given it re-executes itself once with LD_PRELOAD=libjemalloc.so.2 (or
+$BENCH_JEMALLOC) and MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1, because on these VMs the
+first touch of a page costs 7-35 us and glibc's malloc returns torch's freed blocks to the
+kernel. libmm allocates nothing in its training loop, so this changes SB3's time only. Without
+jemalloc installed (Debian: libjemalloc2) it says so and runs with the system malloc. Each
+record carries the malloc it ran with; SB3 with two threads measured faster with glibc on one
+machine (docs/RL.md), so --malloc system is there to find the peer's fastest form.
 Runs: ppo-cartpole, td3-pendulum, sac-pendulum (when libmm has SAC), td3-halfcheetah and
 sac-halfcheetah (MuJoCo HalfCheetah-v4, 100k steps; `make bench-gym-mujoco` adds mujoco 2.3.x to
 the venv; not in the default set: per seed about 20 CPU-minutes for libmm and 40 for SB3).
@@ -253,6 +261,13 @@ def summary(name, steps, mm, sb):
         "", [round(x["return"], 1) for x in mm], [round(x["return"], 1) for x in sb]))
 
 
+def row_label(name, threads, malloc):
+    """A table row's name: the run, its thread count when not 1, and the malloc when it was not
+    jemalloc (records written before the malloc field existed ran with the system malloc)."""
+    return name + ("" if threads == 1 else " %dT" % threads) + \
+        ("" if malloc == "jemalloc" else " sysmalloc")
+
+
 def header(seeds):
     print("libmm %s, stable-baselines3 %s, torch %s, gymnasium %s; seeds %s" %
           (libmm.version(), sb3.__version__, torch.__version__, gym.__version__, seeds))
@@ -268,11 +283,13 @@ def report(paths):
         with open(p) as f:
             recs += [json.loads(line) for line in f if line.strip()]
     header(sorted({r["seed"] for r in recs}))
-    # records before --threads existed ran single-threaded
-    for name, th in dict.fromkeys((r["run"], r.get("threads", 1)) for r in recs):
-        mine = [r for r in recs if r["run"] == name and r.get("threads", 1) == th]
-        summary(name if th == 1 else "%s %dT" % (name, th), mine[0]["steps"],
-                [r for r in mine if r["side"] == "libmm"], [r for r in mine if r["side"] == "sb3"])
+    # records before --threads existed ran single-threaded, before --malloc with the system's
+    def key(r):
+        return r["run"], r.get("threads", 1), r.get("malloc", "system")
+    for k in dict.fromkeys(key(r) for r in recs):
+        mine = [r for r in recs if key(r) == k]
+        summary(row_label(*k), mine[0]["steps"], [r for r in mine if r["side"] == "libmm"],
+                [r for r in mine if r["side"] == "sb3"])
     return recs
 
 
@@ -438,6 +455,37 @@ def train_stats_summary(paths, window=10000):
             print("%8d " % end + " ".join(cells))
 
 
+JEMALLOC_CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
+
+
+def malloc_in_use():
+    """'jemalloc' when jemalloc is mapped into this process, else 'system'."""
+    with open("/proc/self/maps") as f:
+        return "jemalloc" if "jemalloc" in f.read() else "system"
+
+
+def reexec_with_jemalloc():
+    """Re-executes this script once with jemalloc preloaded (keeping freed memory); returns only
+    when that cannot be done: jemalloc is missing, or the re-executed process still lacks it."""
+    if malloc_in_use() == "jemalloc":
+        return
+    if os.environ.get("GYM_VS_SB3_REEXEC") == "1":
+        print("note: LD_PRELOAD did not load jemalloc; running with the system malloc")
+        return
+    lib = os.environ.get("BENCH_JEMALLOC") or ""
+    if not lib:
+        import ctypes.util
+        lib = "libjemalloc.so.2" if ctypes.util.find_library("jemalloc") else ""
+    if not lib:
+        print("note: jemalloc not found (Debian: libjemalloc2; or set BENCH_JEMALLOC): SB3 runs "
+              "with the system malloc, which returns freed memory to the kernel")
+        return
+    env = dict(os.environ, GYM_VS_SB3_REEXEC="1", MALLOC_CONF=JEMALLOC_CONF,
+               LD_PRELOAD=(lib + " " + os.environ.get("LD_PRELOAD", "")).strip())
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", default=DEFAULT_RUNS)
@@ -470,6 +518,9 @@ def main():
     ap.add_argument("--train-stats-summary", nargs="+", metavar="FILE",
                     help="print the --train-stats of --jsonl files or side files per 10k steps, "
                     "both sides side by side, and exit")
+    ap.add_argument("--malloc", choices=("jemalloc", "system"), default="jemalloc",
+                    help="jemalloc (default): re-execute with jemalloc preloaded and freed memory "
+                    "retained, the peers' fair form; system: the process's own malloc")
     a = ap.parse_args()
     if a.train_stats_summary:
         train_stats_summary(a.train_stats_summary)
@@ -486,6 +537,10 @@ def main():
         return
     if a.threads < 1:
         ap.error("--threads must be >= 1")
+    if a.malloc == "jemalloc":
+        reexec_with_jemalloc()
+    malloc = malloc_in_use()
+    print("malloc: %s" % malloc)
     torch.set_num_threads(a.threads)
     seeds = ([int(x) for x in a.seed_list.split(",")] if a.seed_list else
              list(range(a.seeds)))
@@ -513,6 +568,7 @@ def main():
                 ret, wall, cpu, hist = fn(env_id, algo, steps, shared, own_kw, s, monitor=mon,
                                           stats=stats)
                 rec = dict(run=name, side=side, seed=s, steps=steps, env=env_id, threads=a.threads,
+                           malloc=malloc,
                            **{"return": ret, "wall": wall, "cpu": cpu, "history": hist})
                 if stats is not None:
                     rec["train_stats"] = stats
@@ -520,8 +576,7 @@ def main():
                 if a.jsonl:
                     with open(a.jsonl, "a") as f:
                         f.write(json.dumps(rec) + "\n")
-        summary(name if a.threads == 1 else "%s %dT" % (name, a.threads), steps, recs["libmm"],
-                recs["sb3"])
+        summary(row_label(name, a.threads, malloc), steps, recs["libmm"], recs["sb3"])
 
 
 if __name__ == "__main__":
