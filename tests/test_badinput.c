@@ -958,13 +958,13 @@ static int remove_tmp_files(const char *dir)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
-    char p[300];
+    char p[512]; /* a directory of ours (< 64 bytes) plus a d_name of at most 255 */
     int n = 0;
     if (!d) return 0;
     while ((de = readdir(d)) != NULL)
         if (strstr(de->d_name, ".tmp.")) {
-            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-            unlink(p), n++;
+            int len = snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+            if (len > 0 && (size_t)len < sizeof p) unlink(p), n++;
         }
     closedir(d);
     return n;
