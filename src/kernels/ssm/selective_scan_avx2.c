@@ -24,35 +24,15 @@ static inline float hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-/* Natural log for x > 0 (Cephes logf: mantissa in [sqrt(1/2), sqrt 2), degree-8 polynomial). */
-static inline __m256 log256(__m256 x)
+/* 2^r for r in about [-1/2, 1/2]: degree-5 minimax polynomial (exp2_scan, exp_prep). */
+MMI_AVX2_INLINE __m256 exp2_poly(__m256 r)
 {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    __m256i ex = _mm256_srli_epi32(_mm256_castps_si256(x), 23);
-    __m256 e, mask, tmp, z, y;
-    x = _mm256_and_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32(~0x7f800000)));
-    x = _mm256_or_ps(x, _mm256_set1_ps(0.5f));
-    e = _mm256_add_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(ex, _mm256_set1_epi32(0x7f))), one);
-    mask = _mm256_cmp_ps(x, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
-    tmp = _mm256_and_ps(x, mask);
-    x = _mm256_sub_ps(x, one);
-    e = _mm256_sub_ps(e, _mm256_and_ps(one, mask));
-    x = _mm256_add_ps(x, tmp);
-    z = _mm256_mul_ps(x, x);
-    y = _mm256_set1_ps(7.0376836292e-2f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(-1.1514610310e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.1676998740e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(-1.2420140846e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.4249322787e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(-1.6668057665e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(2.0000714765e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(-2.4999993993e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(3.3333331174e-1f));
-    y = _mm256_mul_ps(_mm256_mul_ps(y, x), z);
-    y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
-    y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5f), y);
-    x = _mm256_add_ps(x, y);
-    return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), x);
+    __m256 p = _mm256_set1_ps(1.3276472455e-3f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6755409613e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5507130921e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022120237e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314694405e-1f));
+    return _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0000001192e+0f));
 }
 
 /* 2^a for the scan's a = dlt A log2e, a in [-125, 127]: round-to-nearest by the 1.5 2^23
@@ -65,32 +45,60 @@ static inline __m256 log256(__m256 x)
 MMI_AVX2_INLINE __m256 exp2_scan(__m256 a, int clamp)
 {
     const __m256 shift = _mm256_set1_ps(12582912.0f);
-    __m256 k, r, p;
+    __m256 k, r;
     if (clamp) a = _mm256_min_ps(_mm256_max_ps(a, _mm256_set1_ps(-125.0f)), _mm256_set1_ps(127.0f));
     k = _mm256_add_ps(a, shift);
     r = _mm256_sub_ps(a, _mm256_sub_ps(k, shift));
-    p = _mm256_set1_ps(1.3276472455e-3f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6755409613e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5507130921e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022120237e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314694405e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0000001192e+0f));
-    return _mm256_castsi256_ps(
-        _mm256_add_epi32(_mm256_castps_si256(p), _mm256_slli_epi32(_mm256_castps_si256(k), 23)));
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(exp2_poly(r)),
+                                                _mm256_slli_epi32(_mm256_castps_si256(k), 23)));
 }
 
-/* softplus(x) = log1p(e^x) for x <= 20, else x; log1p through Goldberg's u = 1 + e,
- * log(u) e / (u - 1), exact where u rounds to 1. With deriv, also its derivative sigmoid(x)
- * (1 above 20); the forward asks for none and saves that division. */
-static inline __m256 softplus256(__m256 x, __m256 *deriv)
+/* e^x for the prep, x clamped to [-125 ln 2, 127 ln 2] (below: 2^-125 instead of less, above:
+ * finite about 2^127.5). k = round(x log2 e) by the 1.5 2^23 shift inside one FMA; r = x log2 e
+ * - k from log2 e split in two floats (two FMAs: x log2e_hi - k is exact in the FMA, so r's error
+ * is about 2^-24 |r| + |x| 2^-48 instead of the half ulp of a rounded x log2 e, 2.6e-6 relative
+ * near x = -87); 2^r by exp2_poly, k added to the exponent bits. Relative error about 3e-7
+ * (the polynomial's 2.1e-7 plus the roundings); 8 FMA-port operations against 11 and 27
+ * vector operations against 13 for mmi_exp256, which the prep does not need: its callers
+ * (softplus, sigmoid) handle x's ends themselves. */
+MMI_AVX2_INLINE __m256 exp_prep(__m256 x)
 {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 e = mmi_exp256(x), u = _mm256_add_ps(one, e), um1 = _mm256_sub_ps(u, one);
-    __m256 l = _mm256_div_ps(_mm256_mul_ps(log256(u), e), um1);
-    __m256 big = _mm256_cmp_ps(x, _mm256_set1_ps(20.0f), _CMP_GT_OQ);
-    l = _mm256_blendv_ps(l, e, _mm256_cmp_ps(um1, _mm256_setzero_ps(), _CMP_EQ_OQ));
-    if (deriv) *deriv = _mm256_blendv_ps(_mm256_div_ps(e, u), one, big);
-    return _mm256_blendv_ps(l, x, big);
+    const __m256 shift = _mm256_set1_ps(12582912.0f);
+    __m256 k, r;
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-86.643394f)), _mm256_set1_ps(88.029692f));
+    k = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269502163f), shift);
+    r = _mm256_fmsub_ps(x, _mm256_set1_ps(1.44269502163f), _mm256_sub_ps(k, shift));
+    r = _mm256_fmadd_ps(x, _mm256_set1_ps(1.925963033e-8f), r);
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(exp2_poly(r)),
+                                                _mm256_slli_epi32(_mm256_castps_si256(k), 23)));
+}
+
+/* softplus(x) = log1p(e^x) (threshold 20) and, with deriv, its derivative sigmoid(x), without a
+ * log, as softplus512 in selective_scan_avx512.c: max(x, 0) + log1p(y) with y = e^-|x| in
+ * [0, 1] and log1p(y) = 2 atanh(s), s = y / (2 + y) in [0, 1/3], as s (2 + w p(w)) with w = s^2
+ * and p the degree-3 fit of that file (relative error of the bracket below 1e-7). Above x ~ 17
+ * the log1p term is below half an ulp of x, so the result is x as the threshold-20 definition
+ * says (and sigmoid rounds to 1 there); y is 0 below x = -125 ln 2 = -86.6 (true results below
+ * 2.4e-38), so -Inf gives 0; NaN stays NaN (max keeps its second operand). sigmoid(x) = 1 / (1 +
+ * y) for x >= 0, y / (1 + y) below. One exp and one division instead of the Cephes exp, log and
+ * a division; the forward asks for no derivative and saves its division. */
+MMI_AVX2_INLINE __m256 softplus256(__m256 x, __m256 *deriv)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
+    const __m256 nax = _mm256_or_ps(x, _mm256_set1_ps(-0.0f)); /* -|x| */
+    const __m256 y = _mm256_and_ps(
+        exp_prep(nax), _mm256_cmp_ps(nax, _mm256_set1_ps(-86.643394f), _CMP_GE_OQ));
+    const __m256 s = _mm256_div_ps(y, _mm256_add_ps(two, y)), w = _mm256_mul_ps(s, s);
+    __m256 p = _mm256_set1_ps(0.26867613196372986f);
+    p = _mm256_fmadd_ps(p, w, _mm256_set1_ps(0.2823394238948822f));
+    p = _mm256_fmadd_ps(p, w, _mm256_set1_ps(0.4000767171382904f));
+    p = _mm256_fmadd_ps(p, w, _mm256_set1_ps(0.6666663885116577f));
+    p = _mm256_fmadd_ps(p, w, two);
+    if (deriv) {
+        const __m256 r = _mm256_div_ps(one, _mm256_add_ps(one, y));
+        *deriv = _mm256_blendv_ps(r, _mm256_mul_ps(r, y), x); /* sign bit set: x < 0 */
+    }
+    return _mm256_fmadd_ps(s, p, _mm256_max_ps(_mm256_setzero_ps(), x));
 }
 
 int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplus, const float *z,
@@ -104,14 +112,18 @@ int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplu
         _mm256_storeu_ps(dlt + t, d);
         if (dsp) _mm256_storeu_ps(dsp + t, der);
         if (z) {
-            __m256 zv = _mm256_loadu_ps(z + t);
-            __m256 den = _mm256_add_ps(one, mmi_exp256(_mm256_sub_ps(_mm256_setzero_ps(), zv)));
+            /* sigmoid(z) = 1 / (1 + e^-z), set to 0 where e^-z > 1 / FLT_MIN (there e^-z is
+             * clamped, and the true sigmoid is below FLT_MIN, z sigmoid(z) below |z| FLT_MIN);
+             * -Inf gives 0 */
+            const __m256 zv = _mm256_loadu_ps(z + t), nz = _mm256_sub_ps(_mm256_setzero_ps(), zv);
+            const __m256 den = _mm256_add_ps(one, exp_prep(nz));
+            const __m256 flush = _mm256_cmp_ps(nz, _mm256_set1_ps(87.336544f), _CMP_GT_OQ);
             if (sz) { /* the backward: sigmoid(z) and silu(z) = z sigmoid(z) */
-                __m256 s = _mm256_div_ps(one, den);
+                const __m256 s = _mm256_andnot_ps(flush, _mm256_div_ps(one, den));
                 _mm256_storeu_ps(sz + t, s);
                 if (gz) _mm256_storeu_ps(gz + t, _mm256_mul_ps(zv, s));
             } else if (gz) { /* the forward: silu(z) = z / (1 + e^-z), one division */
-                _mm256_storeu_ps(gz + t, _mm256_div_ps(zv, den));
+                _mm256_storeu_ps(gz + t, _mm256_andnot_ps(flush, _mm256_div_ps(zv, den)));
             }
         }
     }
