@@ -346,17 +346,19 @@ MMI_AVX2_INLINE __m256 scan_step(__m256 h, __m256 d, __m256 a2, __m256 bu, const
     return h;
 }
 
-/* Steps [t0, t0 + n) of 4 state components (hp: their lane vectors, A2: A log2e) with B and C
- * at step t0 offset to the components; y[k] += C.h over these components. Four components
- * keep the state, the exponential's constants and the step's operands in the 16 registers. */
+/* Steps [0, n) of 4 state components (hp: their lane vectors, A2: A log2e) with B and C at
+ * step 0 offset to the components; y[k] += C.h over these components (first: y[k] starts at
+ * 0). Four components keep the state, the exponential's constants and the step's operands
+ * about in the 16 registers (GCC keeps some states on the stack; groups of 2 components,
+ * which spill nothing, were 5 % slower: twice the loads and stores of dl, du and y). */
 MMI_AVX2_INLINE void scan_tile4(const float *dl, const float *du, float *y, int64_t n,
                                 const float *B, const float *C, int64_t N, __m256 *hp,
-                                const __m256 *A2, int clamp)
+                                const __m256 *A2, int clamp, int first)
 {
     __m256 h0 = hp[0], h1 = hp[1], h2 = hp[2], h3 = hp[3];
     for (int64_t k = 0; k < n; k++, B += N, C += N) {
         const __m256 d = _mm256_loadu_ps(dl + 8 * k), bu = _mm256_loadu_ps(du + 8 * k);
-        __m256 acc = _mm256_loadu_ps(y + 8 * k);
+        __m256 acc = first ? _mm256_setzero_ps() : _mm256_loadu_ps(y + 8 * k);
         h0 = scan_step(h0, d, A2[0], bu, B + 0, C + 0, &acc, clamp);
         h1 = scan_step(h1, d, A2[1], bu, B + 1, C + 1, &acc, clamp);
         h2 = scan_step(h2, d, A2[2], bu, B + 2, C + 2, &acc, clamp);
@@ -384,8 +386,53 @@ static int tile_in_range(const float *dl, int64_t n, __m256 amin, __m256 amax)
                              _mm256_cmp_ps(mx, _mm256_set1_ps(127.0f), _CMP_LE_OQ))) == 0xff;
 }
 
+/* Steps [t, t + 8) of dlt and u of the 8 rows (src: dlt rows, usrc: u rows; rows j >= nr
+ * repeat row 0) to lanes: dl[k] = dlt, du[k] = dlt u per lane. Named registers so the
+ * transpose stays in them. */
+MMI_AVX2_INLINE void tile_in8(const float *const *src, const float *const *usrc, int64_t t,
+                              float *dl, float *du)
+{
+    __m256 a0 = _mm256_loadu_ps(src[0] + t), a1 = _mm256_loadu_ps(src[1] + t);
+    __m256 a2 = _mm256_loadu_ps(src[2] + t), a3 = _mm256_loadu_ps(src[3] + t);
+    __m256 a4 = _mm256_loadu_ps(src[4] + t), a5 = _mm256_loadu_ps(src[5] + t);
+    __m256 a6 = _mm256_loadu_ps(src[6] + t), a7 = _mm256_loadu_ps(src[7] + t);
+    __m256 b0 = _mm256_loadu_ps(usrc[0] + t), b1 = _mm256_loadu_ps(usrc[1] + t);
+    __m256 b2 = _mm256_loadu_ps(usrc[2] + t), b3 = _mm256_loadu_ps(usrc[3] + t);
+    __m256 b4 = _mm256_loadu_ps(usrc[4] + t), b5 = _mm256_loadu_ps(usrc[5] + t);
+    __m256 b6 = _mm256_loadu_ps(usrc[6] + t), b7 = _mm256_loadu_ps(usrc[7] + t);
+    mmi_transpose8_regs_avx2(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7);
+    mmi_transpose8_regs_avx2(&b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7);
+    _mm256_storeu_ps(dl + 0, a0), _mm256_storeu_ps(du + 0, _mm256_mul_ps(a0, b0));
+    _mm256_storeu_ps(dl + 8, a1), _mm256_storeu_ps(du + 8, _mm256_mul_ps(a1, b1));
+    _mm256_storeu_ps(dl + 16, a2), _mm256_storeu_ps(du + 16, _mm256_mul_ps(a2, b2));
+    _mm256_storeu_ps(dl + 24, a3), _mm256_storeu_ps(du + 24, _mm256_mul_ps(a3, b3));
+    _mm256_storeu_ps(dl + 32, a4), _mm256_storeu_ps(du + 32, _mm256_mul_ps(a4, b4));
+    _mm256_storeu_ps(dl + 40, a5), _mm256_storeu_ps(du + 40, _mm256_mul_ps(a5, b5));
+    _mm256_storeu_ps(dl + 48, a6), _mm256_storeu_ps(du + 48, _mm256_mul_ps(a6, b6));
+    _mm256_storeu_ps(dl + 56, a7), _mm256_storeu_ps(du + 56, _mm256_mul_ps(a7, b7));
+}
+
+/* The inverse for the outputs: y[k] (8 steps' lanes) to rows j < nr at dst[j] + t. */
+MMI_AVX2_INLINE void tile_out8(const float *y, float *const *dst, int64_t nr, int64_t t)
+{
+    __m256 v0 = _mm256_loadu_ps(y + 0), v1 = _mm256_loadu_ps(y + 8);
+    __m256 v2 = _mm256_loadu_ps(y + 16), v3 = _mm256_loadu_ps(y + 24);
+    __m256 v4 = _mm256_loadu_ps(y + 32), v5 = _mm256_loadu_ps(y + 40);
+    __m256 v6 = _mm256_loadu_ps(y + 48), v7 = _mm256_loadu_ps(y + 56);
+    mmi_transpose8_regs_avx2(&v0, &v1, &v2, &v3, &v4, &v5, &v6, &v7);
+    _mm256_storeu_ps(dst[0] + t, v0);
+    if (nr > 1) _mm256_storeu_ps(dst[1] + t, v1);
+    if (nr > 2) _mm256_storeu_ps(dst[2] + t, v2);
+    if (nr > 3) _mm256_storeu_ps(dst[3] + t, v3);
+    if (nr > 4) _mm256_storeu_ps(dst[4] + t, v4);
+    if (nr > 5) _mm256_storeu_ps(dst[5] + t, v5);
+    if (nr > 6) _mm256_storeu_ps(dst[6] + t, v6);
+    if (nr > 7) _mm256_storeu_ps(dst[7] + t, v7);
+}
+
 /* One tile [t0, t0 + n), n <= BLK_T: channel-major inputs to lanes, the scan over N in groups
- * of 8, the outputs back to rows (y + dskip u, times silu(z)). */
+ * of 4 components, C.h back to the rows, then per row out = (C.h + dskip u) silu(z) on the
+ * rows (the same operations per element as on lanes, without transposing u and silu(z)). */
 static void block_tile(const mmi_sel_row *r, int64_t nr, int64_t t0, int64_t n, __m256 *h,
                        const __m256 *A2, const __m256 *arange)
 {
@@ -395,38 +442,54 @@ static void block_tile(const mmi_sel_row *r, int64_t nr, int64_t t0, int64_t n, 
     float *dst[8];
     for (int64_t j = 0; j < 8; j++) src[j] = r[j < nr ? j : 0].dlt, usrc[j] = r[j < nr ? j : 0].u;
     for (int64_t k = 0; k < n; k += 8) {
-        __m256 a[8], b[8];
-        rows_to_lanes(src, 8, t0 + k, n - k < 8 ? n - k : 8, a);
-        rows_to_lanes(usrc, 8, t0 + k, n - k < 8 ? n - k : 8, b);
-        for (int i = 0; i < 8; i++) {
-            _mm256_storeu_ps(dl + 8 * (k + i), a[i]);
-            _mm256_storeu_ps(du + 8 * (k + i), _mm256_mul_ps(a[i], b[i]));
-            _mm256_storeu_ps(y + 8 * (k + i), _mm256_setzero_ps());
+        if (n - k >= 8) {
+            tile_in8(src, usrc, t0 + k, dl + 8 * k, du + 8 * k);
+        } else {
+            __m256 a[8], b[8];
+            rows_to_lanes(src, 8, t0 + k, n - k, a);
+            rows_to_lanes(usrc, 8, t0 + k, n - k, b);
+            for (int i = 0; i < 8; i++) {
+                _mm256_storeu_ps(dl + 8 * (k + i), a[i]);
+                _mm256_storeu_ps(du + 8 * (k + i), _mm256_mul_ps(a[i], b[i]));
+            }
         }
     }
     if (tile_in_range(dl, n, arange[0], arange[1]))
         for (int64_t n0 = 0; n0 < N; n0 += 4)
             scan_tile4(dl, du, y, n, r[0].B + t0 * N + n0, r[0].C + t0 * N + n0, N, h + n0, A2 + n0,
-                       0);
+                       0, n0 == 0);
     else
         for (int64_t n0 = 0; n0 < N; n0 += 4)
             scan_tile4(dl, du, y, n, r[0].B + t0 * N + n0, r[0].C + t0 * N + n0, N, h + n0, A2 + n0,
-                       1);
-    for (int64_t j = 0; j < 8; j++) src[j] = r[j < nr ? j : 0].gz, dst[j] = r[j < nr ? j : 0].out;
+                       1, n0 == 0);
+    for (int64_t j = 0; j < 8; j++) dst[j] = r[j < nr ? j : 0].out;
     for (int64_t k = 0; k < n; k += 8) {
-        const int64_t m = n - k < 8 ? n - k : 8;
-        __m256 v[8], u[8], g[8], ds;
-        float dsk[8];
-        for (int i = 0; i < 8; i++) v[i] = _mm256_loadu_ps(y + 8 * (k + i));
-        for (int64_t j = 0; j < 8; j++) dsk[j] = r[j < nr ? j : 0].dskip;
-        ds = _mm256_loadu_ps(dsk);
-        rows_to_lanes(usrc, 8, t0 + k, m, u);
-        if (r[0].gz) rows_to_lanes(src, 8, t0 + k, m, g);
-        for (int i = 0; i < 8; i++) {
-            if (r[0].has_d) v[i] = _mm256_fmadd_ps(ds, u[i], v[i]);
-            if (r[0].gz) v[i] = _mm256_mul_ps(v[i], g[i]);
+        if (n - k >= 8) {
+            tile_out8(y + 8 * k, dst, nr, t0 + k);
+        } else {
+            __m256 v[8];
+            for (int i = 0; i < 8; i++) v[i] = _mm256_loadu_ps(y + 8 * (k + i));
+            lanes_to_rows(v, dst, nr, t0 + k, n - k);
         }
-        lanes_to_rows(v, dst, nr, t0 + k, m);
+    }
+    if (!r[0].has_d && !r[0].gz) return;
+    for (int64_t j = 0; j < nr; j++) {
+        const __m256 ds = _mm256_set1_ps(r[j].dskip);
+        const float *u = r[j].u + t0, *g = r[j].gz ? r[j].gz + t0 : NULL;
+        float *o = r[j].out + t0;
+        int64_t k = 0;
+        for (; k + 8 <= n; k += 8) {
+            __m256 v = _mm256_loadu_ps(o + k);
+            if (r[0].has_d) v = _mm256_fmadd_ps(ds, _mm256_loadu_ps(u + k), v);
+            if (g) v = _mm256_mul_ps(v, _mm256_loadu_ps(g + k));
+            _mm256_storeu_ps(o + k, v);
+        }
+        for (; k < n; k++) { /* the same operations on one lane */
+            __m128 v = _mm_set_ss(o[k]);
+            if (r[0].has_d) v = _mm_fmadd_ss(_mm256_castps256_ps128(ds), _mm_set_ss(u[k]), v);
+            if (g) v = _mm_mul_ss(v, _mm_set_ss(g[k]));
+            o[k] = _mm_cvtss_f32(v);
+        }
     }
 }
 
