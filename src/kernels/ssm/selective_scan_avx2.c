@@ -164,25 +164,29 @@ int mmi_ssm_sel_fwd_avx2(const mmi_sel_row *r)
     return 1;
 }
 
-/* Chunk recomputation: abar and states of [t0, t1) from x0. */
+/* Chunk recomputation: abar and states of [t0, t1) from x0. The row's fields are read into
+ * locals once: the stores through float pointers could alias the struct, so GCC otherwise
+ * reloads them every step. */
 static void recompute(const mmi_sel_row *r, int64_t t0, int64_t t1, const float *x0, float *abar,
                       float *xs)
 {
-    const int64_t N = r->N, V = N / 8;
+    const int64_t N = r->N, V = N / 8, bstep = r->b_var ? N : 0;
+    const float *const dlt = r->dlt, *const u = r->u, *b = r->B + t0 * bstep, *xp = x0;
     __m256 A2[MAXV];
     for (int64_t v = 0; v < V; v++)
         A2[v] = _mm256_mul_ps(_mm256_loadu_ps(r->A + 8 * v), _mm256_set1_ps(1.44269504088896341f));
-    for (int64_t t = t0; t < t1; t++) {
-        const float *b = r->b_var ? r->B + t * N : r->B, *xp = t > t0 ? xs + (t - t0 - 1) * N : x0;
-        float d = r->dlt[t];
-        __m256 dv = _mm256_set1_ps(d), duv = _mm256_set1_ps(d * r->u[t]);
+    for (int64_t t = t0; t < t1; t++, b += bstep) {
+        float *const a = abar + (t - t0) * N, *const x = xs + (t - t0) * N;
+        const float d = dlt[t];
+        const __m256 dv = _mm256_set1_ps(d), duv = _mm256_set1_ps(d * u[t]);
         for (int64_t v = 0; v < V; v++) {
-            __m256 a = exp2_scan(_mm256_mul_ps(dv, A2[v]), 1); /* as the channel-block forward */
-            __m256 xn = _mm256_fmadd_ps(a, _mm256_loadu_ps(xp + 8 * v),
+            __m256 av = exp2_scan(_mm256_mul_ps(dv, A2[v]), 1); /* as the channel-block forward */
+            __m256 xn = _mm256_fmadd_ps(av, _mm256_loadu_ps(xp + 8 * v),
                                         _mm256_mul_ps(_mm256_loadu_ps(b + 8 * v), duv));
-            _mm256_storeu_ps(abar + (t - t0) * N + 8 * v, a);
-            _mm256_storeu_ps(xs + (t - t0) * N + 8 * v, xn);
+            _mm256_storeu_ps(a + 8 * v, av);
+            _mm256_storeu_ps(x + 8 * v, xn);
         }
+        xp = x;
     }
 }
 
@@ -195,45 +199,52 @@ static inline void acc_pd(double *dst, __m256 v)
     _mm256_storeu_pd(dst + 4, _mm256_add_pd(_mm256_loadu_pd(dst + 4), hi));
 }
 
-static float gate(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t t, const float *x,
-                  const float *c)
-{
-    float gy = g->dout[t];
-    if (r->z) {
-        __m256 acc = _mm256_setzero_ps();
-        float o, z = r->z[t], s = r->sz[t];
-        for (int64_t v = 0; v < r->N / 8; v++)
-            acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8 * v), _mm256_loadu_ps(c + 8 * v), acc);
-        o = hsum(acc) + (r->has_d ? r->dskip * r->u[t] : 0.0f);
-        if (g->dz) g->dz[t] = gy * o * s * (1.0f + z * (1.0f - s));
-        gy *= z * s;
-    }
-    return gy;
-}
-
+/* The reverse scan of one row, its fields in locals (see recompute). Per step: the gate
+ * (g-hat = dout silu(z), dz from the pre-gate output C.x + D u), then per vector of N the
+ * adjoint hv = h + g-hat C_t, its float64 sums dA, dB_t, dC_t and the sums over n of du and
+ * ddelta; dD and d(delta_bias) are float64 sums in locals (the same additions in the same
+ * order as through the pointers). */
 int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g)
 {
-    const int64_t N = r->N, V = N / 8, T = r->chunk, nck = (r->L + T - 1) / T;
-    float *abar = g->work, *xs = abar + T * N;
+    const int64_t N = r->N, V = N / 8, T = r->chunk, L = r->L, nck = (L + T - 1) / T;
+    const int64_t bstep = r->b_var ? N : 0, cstep = r->c_var ? N : 0;
+    const float *const B = r->B, *const C = r->C, *const dlt = r->dlt, *const u = r->u;
+    const float *const dsp = r->dsp, *const z = r->z, *const sz = r->sz, *const dout = g->dout;
+    const float dskip = r->has_d ? r->dskip : 0.0f;
+    const int has_d = r->has_d;
+    float *const du = g->du, *const ddelta = g->ddelta, *const dz = g->dz;
+    double *const dA = g->dA, *const dB = g->dB, *const dC = g->dC;
+    float *const abar = g->work, *const xs = abar + T * N;
     __m256 hn[MAXV], A[MAXV];
-    /* dD and d(delta_bias) in locals: the same float64 additions in the same order, without a
-     * store and reload through the pointers (which may alias the outputs) every step */
     double dD = g->dD ? *g->dD : 0.0, dbias = g->dbias ? *g->dbias : 0.0;
     if (N % 8 || V > MAXV) return 0;
     for (int64_t v = 0; v < V; v++)
         hn[v] = _mm256_setzero_ps(), A[v] = _mm256_loadu_ps(r->A + 8 * v);
     for (int64_t ck = nck - 1; ck >= 0; ck--) {
-        int64_t t0 = ck * T, t1 = t0 + T < r->L ? t0 + T : r->L;
-        const float *x0 = r->ckpt + ck * N;
+        const int64_t t0 = ck * T, t1 = t0 + T < L ? t0 + T : L;
+        const float *const x0 = r->ckpt + ck * N;
         recompute(r, t0, t1, x0, abar, xs);
         for (int64_t t = t1 - 1; t >= t0; t--) {
-            const float *b = r->b_var ? r->B + t * N : r->B, *c = r->c_var ? r->C + t * N : r->C;
-            const float *a = abar + (t - t0) * N, *x = xs + (t - t0) * N;
-            const float *xp = t > t0 ? x - N : x0;
-            double *dBt = r->b_var ? g->dB + t * N : g->dB, *dCt = r->c_var ? g->dC + t * N : g->dC;
-            float d = r->dlt[t], u = r->u[t], gh = gate(r, g, t, x, c), shb, sdd;
-            __m256 ghv = _mm256_set1_ps(gh), uv = _mm256_set1_ps(u), dv = _mm256_set1_ps(d);
-            __m256 dvu = _mm256_set1_ps(d * u), hb = _mm256_setzero_ps(), dd = _mm256_setzero_ps();
+            const float *const b = B + t * bstep, *const c = C + t * cstep;
+            const float *const a = abar + (t - t0) * N, *const x = xs + (t - t0) * N;
+            const float *const xp = t > t0 ? x - N : x0;
+            double *const dBt = dB ? dB + t * bstep : NULL, *const dCt = dC ? dC + t * cstep : NULL;
+            const float d = dlt[t], ut = u[t];
+            float gh = dout[t], shb, sdd;
+            __m256 ghv, uv = _mm256_set1_ps(ut), dv = _mm256_set1_ps(d);
+            __m256 dvu = _mm256_set1_ps(d * ut), hb = _mm256_setzero_ps(), dd = _mm256_setzero_ps();
+            if (z) { /* the gate: g-hat = g silu(z), dz needs the pre-gate output */
+                __m256 acc = _mm256_setzero_ps();
+                const float zt = z[t], s = sz[t];
+                float o;
+                for (int64_t v = 0; v < V; v++)
+                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8 * v), _mm256_loadu_ps(c + 8 * v),
+                                          acc);
+                o = hsum(acc) + (has_d ? dskip * ut : 0.0f);
+                if (dz) dz[t] = gh * o * s * (1.0f + zt * (1.0f - s));
+                gh *= zt * s;
+            }
+            ghv = _mm256_set1_ps(gh);
             for (int64_t v = 0; v < V; v++) {
                 __m256 cv = _mm256_loadu_ps(c + 8 * v), bv = _mm256_loadu_ps(b + 8 * v);
                 __m256 av = _mm256_loadu_ps(a + 8 * v), hv = _mm256_fmadd_ps(ghv, cv, hn[v]);
@@ -242,14 +253,14 @@ int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g)
                 if (dBt) acc_pd(dBt + 8 * v, _mm256_mul_ps(hv, dvu));
                 hb = _mm256_fmadd_ps(hv, bv, hb);
                 dd = _mm256_fmadd_ps(hv, _mm256_fmadd_ps(bv, uv, _mm256_mul_ps(A[v], ax)), dd);
-                acc_pd(g->dA + 8 * v, _mm256_mul_ps(_mm256_mul_ps(hv, dv), ax));
+                acc_pd(dA + 8 * v, _mm256_mul_ps(_mm256_mul_ps(hv, dv), ax));
                 hn[v] = _mm256_mul_ps(av, hv);
             }
             shb = hsum(hb), sdd = hsum(dd);
-            if (g->du) g->du[t] = d * shb + (r->has_d ? r->dskip * gh : 0.0f);
-            dD += (double)(gh * u);
-            sdd *= r->dsp[t];
-            if (g->ddelta) g->ddelta[t] = sdd;
+            if (du) du[t] = d * shb + (has_d ? dskip * gh : 0.0f);
+            dD += (double)(gh * ut);
+            sdd *= dsp[t];
+            if (ddelta) ddelta[t] = sdd;
             dbias += (double)sdd;
         }
     }
