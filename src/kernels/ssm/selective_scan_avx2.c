@@ -2,9 +2,11 @@
 /* selective_scan_avx2.c — AVX2/FMA bodies of the selective scan (compiled with -mavx2 -mfma;
  * the dispatch table hands them out only on CPUs that run both). The state axis N
  * is vectorised 8 floats at a time (N % 8 == 0, N <= 256); time stays sequential as in the
- * reference. exp uses a Cephes-style polynomial (<= 2 ulp against expf), so results differ
- * from the portable path by rounding only. Sums over time are kept in float64 as in the
- * portable path. */
+ * reference; the channel-block forward below puts 8 channels in the lanes instead. The
+ * per-row bodies' exp is mmi_exp256 (Cephes, <= 2 ulp against expf), the channel-block
+ * forward's and the backward's recomputation exp2_scan, the prep's exp_prep (a few ulp each),
+ * so results differ from the portable path by rounding only. Sums over time are kept in
+ * float64 as in the portable path. */
 #include "../simd/mmi_avx2_target.h"
 #include "mmi_ssm_kernels.h"
 
@@ -59,14 +61,15 @@ MMI_AVX2_INLINE __m256 exp2_scan(__m256 a, int clamp)
  * - k from log2 e split in two floats (two FMAs: x log2e_hi - k is exact in the FMA, so r's error
  * is about 2^-24 |r| + |x| 2^-48 instead of the half ulp of a rounded x log2 e, 2.6e-6 relative
  * near x = -87); 2^r by exp2_poly, k added to the exponent bits. Relative error about 3e-7
- * (the polynomial's 2.1e-7 plus the roundings); 8 FMA-port operations against 11 and 27
- * vector operations against 13 for mmi_exp256, which the prep does not need: its callers
- * (softplus, sigmoid) handle x's ends themselves. */
+ * (the polynomial's 2.1e-7 plus the roundings); 13 vector operations, 8 of them on the FMA
+ * ports, against 27 and 12 for mmi_exp256, whose overflow and underflow handling the prep does
+ * not need: its callers (softplus, sigmoid) handle x's ends themselves. */
 MMI_AVX2_INLINE __m256 exp_prep(__m256 x)
 {
     const __m256 shift = _mm256_set1_ps(12582912.0f);
     __m256 k, r;
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-86.643394f)), _mm256_set1_ps(88.029692f));
+    /* NaN passes the clamp (min and max return their second operand for it) */
+    x = _mm256_min_ps(_mm256_set1_ps(88.029692f), _mm256_max_ps(_mm256_set1_ps(-86.643394f), x));
     k = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269502163f), shift);
     r = _mm256_fmsub_ps(x, _mm256_set1_ps(1.44269502163f), _mm256_sub_ps(k, shift));
     r = _mm256_fmadd_ps(x, _mm256_set1_ps(1.925963033e-8f), r);
@@ -80,15 +83,15 @@ MMI_AVX2_INLINE __m256 exp_prep(__m256 x)
  * and p the degree-3 fit of that file (relative error of the bracket below 1e-7). Above x ~ 17
  * the log1p term is below half an ulp of x, so the result is x as the threshold-20 definition
  * says (and sigmoid rounds to 1 there); y is 0 below x = -125 ln 2 = -86.6 (true results below
- * 2.4e-38), so -Inf gives 0; NaN stays NaN (max keeps its second operand). sigmoid(x) = 1 / (1 +
+ * 2.4e-38), so -Inf gives 0; NaN gives NaN (y and the max are NaN). sigmoid(x) = 1 / (1 +
  * y) for x >= 0, y / (1 + y) below. One exp and one division instead of the Cephes exp, log and
  * a division; the forward asks for no derivative and saves its division. */
 MMI_AVX2_INLINE __m256 softplus256(__m256 x, __m256 *deriv)
 {
     const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
     const __m256 nax = _mm256_or_ps(x, _mm256_set1_ps(-0.0f)); /* -|x| */
-    const __m256 y = _mm256_and_ps(
-        exp_prep(nax), _mm256_cmp_ps(nax, _mm256_set1_ps(-86.643394f), _CMP_GE_OQ));
+    const __m256 y =
+        _mm256_and_ps(exp_prep(nax), _mm256_cmp_ps(nax, _mm256_set1_ps(-86.643394f), _CMP_NLT_UQ));
     const __m256 s = _mm256_div_ps(y, _mm256_add_ps(two, y)), w = _mm256_mul_ps(s, s);
     __m256 p = _mm256_set1_ps(0.26867613196372986f);
     p = _mm256_fmadd_ps(p, w, _mm256_set1_ps(0.2823394238948822f));
