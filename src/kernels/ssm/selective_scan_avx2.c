@@ -2,9 +2,11 @@
 /* selective_scan_avx2.c — AVX2/FMA bodies of the selective scan (compiled with -mavx2 -mfma;
  * the dispatch table hands them out only on CPUs that run both). The state axis N
  * is vectorised 8 floats at a time (N % 8 == 0, N <= 256); time stays sequential as in the
- * reference. exp uses a Cephes-style polynomial (<= 2 ulp against expf), so results differ
- * from the portable path by rounding only. Sums over time are kept in float64 as in the
- * portable path. */
+ * reference; the channel-block forward below puts 8 channels in the lanes instead. The
+ * per-row bodies' exp is mmi_exp256 (Cephes, <= 2 ulp against expf), the channel-block
+ * forward's and the backward's recomputation exp2_scan, the prep's exp_prep (a few ulp each),
+ * so results differ from the portable path by rounding only. Sums over time are kept in
+ * float64 as in the portable path. */
 #include "../simd/mmi_avx2_target.h"
 #include "mmi_ssm_kernels.h"
 
@@ -24,73 +26,83 @@ static inline float hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-/* Natural log for x > 0 (Cephes logf: mantissa in [sqrt(1/2), sqrt 2), degree-8 polynomial). */
-static inline __m256 log256(__m256 x)
+/* 2^r for r in about [-1/2, 1/2]: degree-5 minimax polynomial (exp2_scan, exp_prep). */
+MMI_AVX2_INLINE __m256 exp2_poly(__m256 r)
 {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    __m256i ex = _mm256_srli_epi32(_mm256_castps_si256(x), 23);
-    __m256 e, mask, tmp, z, y;
-    x = _mm256_and_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32(~0x7f800000)));
-    x = _mm256_or_ps(x, _mm256_set1_ps(0.5f));
-    e = _mm256_add_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(ex, _mm256_set1_epi32(0x7f))), one);
-    mask = _mm256_cmp_ps(x, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
-    tmp = _mm256_and_ps(x, mask);
-    x = _mm256_sub_ps(x, one);
-    e = _mm256_sub_ps(e, _mm256_and_ps(one, mask));
-    x = _mm256_add_ps(x, tmp);
-    z = _mm256_mul_ps(x, x);
-    y = _mm256_set1_ps(7.0376836292e-2f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(-1.1514610310e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.1676998740e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(-1.2420140846e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.4249322787e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(-1.6668057665e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(2.0000714765e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(-2.4999993993e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(3.3333331174e-1f));
-    y = _mm256_mul_ps(_mm256_mul_ps(y, x), z);
-    y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
-    y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5f), y);
-    x = _mm256_add_ps(x, y);
-    return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), x);
-}
-
-/* 2^a for the scan's a = dlt A log2e, a in [-125, 127]: round-to-nearest by the 1.5 2^23
- * shift, degree-5 minimax polynomial of 2^r on [-1/2, 1/2] (relative error 2.1e-7 in float32
- * Horner), exponent added as integer bits. 13 vector operations, 6 on the FMA ports and 7
- * constants (all kept in registers by the loop below), against 20, 13 and 15 for mmi_exp256.
- * With clamp set, a is first clamped to [-125, 127]: below that the result is about 2^-125
- * (absolute error < 3e-38) instead of underflowing, above it it stays finite (2^127.5) where
- * expf overflows. Inside the range the two agree bit for bit. */
-MMI_AVX2_INLINE __m256 exp2_scan(__m256 a, int clamp)
-{
-    const __m256 shift = _mm256_set1_ps(12582912.0f);
-    __m256 k, r, p;
-    if (clamp) a = _mm256_min_ps(_mm256_max_ps(a, _mm256_set1_ps(-125.0f)), _mm256_set1_ps(127.0f));
-    k = _mm256_add_ps(a, shift);
-    r = _mm256_sub_ps(a, _mm256_sub_ps(k, shift));
-    p = _mm256_set1_ps(1.3276472455e-3f);
+    __m256 p = _mm256_set1_ps(1.3276472455e-3f);
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.6755409613e-3f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.5507130921e-2f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.4022120237e-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.9314694405e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0000001192e+0f));
-    return _mm256_castsi256_ps(
-        _mm256_add_epi32(_mm256_castps_si256(p), _mm256_slli_epi32(_mm256_castps_si256(k), 23)));
+    return _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0000001192e+0f));
 }
 
-/* softplus(x) = log1p(e^x) for x <= 20, else x; log1p through Goldberg's u = 1 + e,
- * log(u) e / (u - 1), exact where u rounds to 1. With deriv, also its derivative sigmoid(x)
- * (1 above 20); the forward asks for none and saves that division. */
-static inline __m256 softplus256(__m256 x, __m256 *deriv)
+/* 2^a for the scan's a = dlt A log2e, a in [-125, 127]: k = round-to-nearest(a) by vroundps,
+ * degree-5 minimax polynomial of 2^r, r = a - k in [-1/2, 1/2] (relative error 2.1e-7 in
+ * float32 Horner), k added to the exponent as integer bits (vcvtps2dq, shift). 10 vector
+ * operations, 5 of them FMAs, and 6 constants. The rounding was the 1.5 2^23 shift (add,
+ * subtract, the same k): rounding and converting need no constant, and the two freed
+ * registers let the channel-block loop keep one more state in registers (3 % faster forward
+ * on Zen 3). With clamp set, a is first clamped to [-125, 127]: below that the result is about
+ * 2^-125 (absolute error < 3e-38) instead of underflowing, above it it stays finite (2^127.5)
+ * where expf overflows. Inside the range the two agree bit for bit. */
+MMI_AVX2_INLINE __m256 exp2_scan(__m256 a, int clamp)
 {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 e = mmi_exp256(x), u = _mm256_add_ps(one, e), um1 = _mm256_sub_ps(u, one);
-    __m256 l = _mm256_div_ps(_mm256_mul_ps(log256(u), e), um1);
-    __m256 big = _mm256_cmp_ps(x, _mm256_set1_ps(20.0f), _CMP_GT_OQ);
-    l = _mm256_blendv_ps(l, e, _mm256_cmp_ps(um1, _mm256_setzero_ps(), _CMP_EQ_OQ));
-    if (deriv) *deriv = _mm256_blendv_ps(_mm256_div_ps(e, u), one, big);
-    return _mm256_blendv_ps(l, x, big);
+    __m256 k, r;
+    if (clamp) a = _mm256_min_ps(_mm256_max_ps(a, _mm256_set1_ps(-125.0f)), _mm256_set1_ps(127.0f));
+    k = _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm256_sub_ps(a, k);
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(exp2_poly(r)),
+                                                _mm256_slli_epi32(_mm256_cvtps_epi32(k), 23)));
+}
+
+/* e^x for the prep, x clamped to [-125 ln 2, 127 ln 2] (below: 2^-125 instead of less, above:
+ * finite about 2^127.5). k = round(x log2 e) by the 1.5 2^23 shift inside one FMA; r = x log2 e
+ * - k from log2 e split in two floats (two FMAs: x log2e_hi - k is exact in the FMA, so r's error
+ * is about 2^-24 |r| + |x| 2^-48 instead of the half ulp of a rounded x log2 e, 2.6e-6 relative
+ * near x = -87); 2^r by exp2_poly, k added to the exponent bits. Relative error about 3e-7
+ * (the polynomial's 2.1e-7 plus the roundings); 13 vector operations, 8 of them on the FMA
+ * ports, against 27 and 12 for mmi_exp256, whose overflow and underflow handling the prep does
+ * not need: its callers (softplus, sigmoid) handle x's ends themselves. */
+MMI_AVX2_INLINE __m256 exp_prep(__m256 x)
+{
+    const __m256 shift = _mm256_set1_ps(12582912.0f);
+    __m256 k, r;
+    /* NaN passes the clamp (min and max return their second operand for it) */
+    x = _mm256_min_ps(_mm256_set1_ps(88.029692f), _mm256_max_ps(_mm256_set1_ps(-86.643394f), x));
+    k = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269502163f), shift);
+    r = _mm256_fmsub_ps(x, _mm256_set1_ps(1.44269502163f), _mm256_sub_ps(k, shift));
+    r = _mm256_fmadd_ps(x, _mm256_set1_ps(1.925963033e-8f), r);
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(exp2_poly(r)),
+                                                _mm256_slli_epi32(_mm256_castps_si256(k), 23)));
+}
+
+/* softplus(x) = log1p(e^x) (threshold 20) and, with deriv, its derivative sigmoid(x), without a
+ * log, as softplus512 in selective_scan_avx512.c: max(x, 0) + log1p(y) with y = e^-|x| in
+ * [0, 1] and log1p(y) = 2 atanh(s), s = y / (2 + y) in [0, 1/3], as s (2 + w p(w)) with w = s^2
+ * and p the degree-3 fit of that file (relative error of the bracket below 1e-7). Above x ~ 17
+ * the log1p term is below half an ulp of x, so the result is x as the threshold-20 definition
+ * says (and sigmoid rounds to 1 there); y is 0 below x = -125 ln 2 = -86.6 (true results below
+ * 2.4e-38), so -Inf gives 0; NaN gives NaN (y and the max are NaN). sigmoid(x) = 1 / (1 +
+ * y) for x >= 0, y / (1 + y) below. One exp and one division instead of the Cephes exp, log and
+ * a division; the forward asks for no derivative and saves its division. */
+MMI_AVX2_INLINE __m256 softplus256(__m256 x, __m256 *deriv)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
+    const __m256 nax = _mm256_or_ps(x, _mm256_set1_ps(-0.0f)); /* -|x| */
+    const __m256 y =
+        _mm256_and_ps(exp_prep(nax), _mm256_cmp_ps(nax, _mm256_set1_ps(-86.643394f), _CMP_NLT_UQ));
+    const __m256 s = _mm256_div_ps(y, _mm256_add_ps(two, y)), w = _mm256_mul_ps(s, s);
+    __m256 p = _mm256_set1_ps(0.26867613196372986f);
+    p = _mm256_fmadd_ps(p, w, _mm256_set1_ps(0.2823394238948822f));
+    p = _mm256_fmadd_ps(p, w, _mm256_set1_ps(0.4000767171382904f));
+    p = _mm256_fmadd_ps(p, w, _mm256_set1_ps(0.6666663885116577f));
+    p = _mm256_fmadd_ps(p, w, two);
+    if (deriv) {
+        const __m256 r = _mm256_div_ps(one, _mm256_add_ps(one, y));
+        *deriv = _mm256_blendv_ps(r, _mm256_mul_ps(r, y), x); /* sign bit set: x < 0 */
+    }
+    return _mm256_fmadd_ps(s, p, _mm256_max_ps(_mm256_setzero_ps(), x));
 }
 
 int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplus, const float *z,
@@ -104,14 +116,18 @@ int mmi_ssm_sel_prep_avx2(int64_t n, const float *delta, float bias, int softplu
         _mm256_storeu_ps(dlt + t, d);
         if (dsp) _mm256_storeu_ps(dsp + t, der);
         if (z) {
-            __m256 zv = _mm256_loadu_ps(z + t);
-            __m256 den = _mm256_add_ps(one, mmi_exp256(_mm256_sub_ps(_mm256_setzero_ps(), zv)));
+            /* sigmoid(z) = 1 / (1 + e^-z), set to 0 where e^-z > 1 / FLT_MIN (there e^-z is
+             * clamped, and the true sigmoid is below FLT_MIN, z sigmoid(z) below |z| FLT_MIN);
+             * -Inf gives 0 */
+            const __m256 zv = _mm256_loadu_ps(z + t), nz = _mm256_sub_ps(_mm256_setzero_ps(), zv);
+            const __m256 den = _mm256_add_ps(one, exp_prep(nz));
+            const __m256 flush = _mm256_cmp_ps(nz, _mm256_set1_ps(87.336544f), _CMP_GT_OQ);
             if (sz) { /* the backward: sigmoid(z) and silu(z) = z sigmoid(z) */
-                __m256 s = _mm256_div_ps(one, den);
+                const __m256 s = _mm256_andnot_ps(flush, _mm256_div_ps(one, den));
                 _mm256_storeu_ps(sz + t, s);
                 if (gz) _mm256_storeu_ps(gz + t, _mm256_mul_ps(zv, s));
             } else if (gz) { /* the forward: silu(z) = z / (1 + e^-z), one division */
-                _mm256_storeu_ps(gz + t, _mm256_div_ps(zv, den));
+                _mm256_storeu_ps(gz + t, _mm256_andnot_ps(flush, _mm256_div_ps(zv, den)));
             }
         }
     }
@@ -151,25 +167,29 @@ int mmi_ssm_sel_fwd_avx2(const mmi_sel_row *r)
     return 1;
 }
 
-/* Chunk recomputation: abar and states of [t0, t1) from x0. */
+/* Chunk recomputation: abar and states of [t0, t1) from x0. The row's fields are read into
+ * locals once: the stores through float pointers could alias the struct, so GCC otherwise
+ * reloads them every step. */
 static void recompute(const mmi_sel_row *r, int64_t t0, int64_t t1, const float *x0, float *abar,
                       float *xs)
 {
-    const int64_t N = r->N, V = N / 8;
+    const int64_t N = r->N, V = N / 8, bstep = r->b_var ? N : 0;
+    const float *const dlt = r->dlt, *const u = r->u, *b = r->B + t0 * bstep, *xp = x0;
     __m256 A2[MAXV];
     for (int64_t v = 0; v < V; v++)
         A2[v] = _mm256_mul_ps(_mm256_loadu_ps(r->A + 8 * v), _mm256_set1_ps(1.44269504088896341f));
-    for (int64_t t = t0; t < t1; t++) {
-        const float *b = r->b_var ? r->B + t * N : r->B, *xp = t > t0 ? xs + (t - t0 - 1) * N : x0;
-        float d = r->dlt[t];
-        __m256 dv = _mm256_set1_ps(d), duv = _mm256_set1_ps(d * r->u[t]);
+    for (int64_t t = t0; t < t1; t++, b += bstep) {
+        float *const a = abar + (t - t0) * N, *const x = xs + (t - t0) * N;
+        const float d = dlt[t];
+        const __m256 dv = _mm256_set1_ps(d), duv = _mm256_set1_ps(d * u[t]);
         for (int64_t v = 0; v < V; v++) {
-            __m256 a = exp2_scan(_mm256_mul_ps(dv, A2[v]), 1); /* as the channel-block forward */
-            __m256 xn = _mm256_fmadd_ps(a, _mm256_loadu_ps(xp + 8 * v),
+            __m256 av = exp2_scan(_mm256_mul_ps(dv, A2[v]), 1); /* as the channel-block forward */
+            __m256 xn = _mm256_fmadd_ps(av, _mm256_loadu_ps(xp + 8 * v),
                                         _mm256_mul_ps(_mm256_loadu_ps(b + 8 * v), duv));
-            _mm256_storeu_ps(abar + (t - t0) * N + 8 * v, a);
-            _mm256_storeu_ps(xs + (t - t0) * N + 8 * v, xn);
+            _mm256_storeu_ps(a + 8 * v, av);
+            _mm256_storeu_ps(x + 8 * v, xn);
         }
+        xp = x;
     }
 }
 
@@ -182,42 +202,52 @@ static inline void acc_pd(double *dst, __m256 v)
     _mm256_storeu_pd(dst + 4, _mm256_add_pd(_mm256_loadu_pd(dst + 4), hi));
 }
 
-static float gate(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t t, const float *x,
-                  const float *c)
-{
-    float gy = g->dout[t];
-    if (r->z) {
-        __m256 acc = _mm256_setzero_ps();
-        float o, z = r->z[t], s = r->sz[t];
-        for (int64_t v = 0; v < r->N / 8; v++)
-            acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8 * v), _mm256_loadu_ps(c + 8 * v), acc);
-        o = hsum(acc) + (r->has_d ? r->dskip * r->u[t] : 0.0f);
-        if (g->dz) g->dz[t] = gy * o * s * (1.0f + z * (1.0f - s));
-        gy *= z * s;
-    }
-    return gy;
-}
-
+/* The reverse scan of one row, its fields in locals (see recompute). Per step: the gate
+ * (g-hat = dout silu(z), dz from the pre-gate output C.x + D u), then per vector of N the
+ * adjoint hv = h + g-hat C_t, its float64 sums dA, dB_t, dC_t and the sums over n of du and
+ * ddelta; dD and d(delta_bias) are float64 sums in locals (the same additions in the same
+ * order as through the pointers). */
 int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g)
 {
-    const int64_t N = r->N, V = N / 8, T = r->chunk, nck = (r->L + T - 1) / T;
-    float *abar = g->work, *xs = abar + T * N;
+    const int64_t N = r->N, V = N / 8, T = r->chunk, L = r->L, nck = (L + T - 1) / T;
+    const int64_t bstep = r->b_var ? N : 0, cstep = r->c_var ? N : 0;
+    const float *const B = r->B, *const C = r->C, *const dlt = r->dlt, *const u = r->u;
+    const float *const dsp = r->dsp, *const z = r->z, *const sz = r->sz, *const dout = g->dout;
+    const float dskip = r->has_d ? r->dskip : 0.0f;
+    const int has_d = r->has_d;
+    float *const du = g->du, *const ddelta = g->ddelta, *const dz = g->dz;
+    double *const dA = g->dA, *const dB = g->dB, *const dC = g->dC;
+    float *const abar = g->work, *const xs = abar + T * N;
     __m256 hn[MAXV], A[MAXV];
+    double dD = g->dD ? *g->dD : 0.0, dbias = g->dbias ? *g->dbias : 0.0;
     if (N % 8 || V > MAXV) return 0;
     for (int64_t v = 0; v < V; v++)
         hn[v] = _mm256_setzero_ps(), A[v] = _mm256_loadu_ps(r->A + 8 * v);
     for (int64_t ck = nck - 1; ck >= 0; ck--) {
-        int64_t t0 = ck * T, t1 = t0 + T < r->L ? t0 + T : r->L;
-        const float *x0 = r->ckpt + ck * N;
+        const int64_t t0 = ck * T, t1 = t0 + T < L ? t0 + T : L;
+        const float *const x0 = r->ckpt + ck * N;
         recompute(r, t0, t1, x0, abar, xs);
         for (int64_t t = t1 - 1; t >= t0; t--) {
-            const float *b = r->b_var ? r->B + t * N : r->B, *c = r->c_var ? r->C + t * N : r->C;
-            const float *a = abar + (t - t0) * N, *x = xs + (t - t0) * N;
-            const float *xp = t > t0 ? x - N : x0;
-            double *dBt = r->b_var ? g->dB + t * N : g->dB, *dCt = r->c_var ? g->dC + t * N : g->dC;
-            float d = r->dlt[t], u = r->u[t], gh = gate(r, g, t, x, c), shb, sdd;
-            __m256 ghv = _mm256_set1_ps(gh), uv = _mm256_set1_ps(u), dv = _mm256_set1_ps(d);
-            __m256 dvu = _mm256_set1_ps(d * u), hb = _mm256_setzero_ps(), dd = _mm256_setzero_ps();
+            const float *const b = B + t * bstep, *const c = C + t * cstep;
+            const float *const a = abar + (t - t0) * N, *const x = xs + (t - t0) * N;
+            const float *const xp = t > t0 ? x - N : x0;
+            double *const dBt = dB ? dB + t * bstep : NULL, *const dCt = dC ? dC + t * cstep : NULL;
+            const float d = dlt[t], ut = u[t];
+            float gh = dout[t], shb, sdd;
+            __m256 ghv, uv = _mm256_set1_ps(ut), dv = _mm256_set1_ps(d);
+            __m256 dvu = _mm256_set1_ps(d * ut), hb = _mm256_setzero_ps(), dd = _mm256_setzero_ps();
+            if (z) { /* the gate: g-hat = g silu(z), dz needs the pre-gate output */
+                __m256 acc = _mm256_setzero_ps();
+                const float zt = z[t], s = sz[t];
+                float o;
+                for (int64_t v = 0; v < V; v++)
+                    acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8 * v), _mm256_loadu_ps(c + 8 * v),
+                                          acc);
+                o = hsum(acc) + (has_d ? dskip * ut : 0.0f);
+                if (dz) dz[t] = gh * o * s * (1.0f + zt * (1.0f - s));
+                gh *= zt * s;
+            }
+            ghv = _mm256_set1_ps(gh);
             for (int64_t v = 0; v < V; v++) {
                 __m256 cv = _mm256_loadu_ps(c + 8 * v), bv = _mm256_loadu_ps(b + 8 * v);
                 __m256 av = _mm256_loadu_ps(a + 8 * v), hv = _mm256_fmadd_ps(ghv, cv, hn[v]);
@@ -226,17 +256,19 @@ int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g)
                 if (dBt) acc_pd(dBt + 8 * v, _mm256_mul_ps(hv, dvu));
                 hb = _mm256_fmadd_ps(hv, bv, hb);
                 dd = _mm256_fmadd_ps(hv, _mm256_fmadd_ps(bv, uv, _mm256_mul_ps(A[v], ax)), dd);
-                acc_pd(g->dA + 8 * v, _mm256_mul_ps(_mm256_mul_ps(hv, dv), ax));
+                acc_pd(dA + 8 * v, _mm256_mul_ps(_mm256_mul_ps(hv, dv), ax));
                 hn[v] = _mm256_mul_ps(av, hv);
             }
             shb = hsum(hb), sdd = hsum(dd);
-            if (g->du) g->du[t] = d * shb + (r->has_d ? r->dskip * gh : 0.0f);
-            if (g->dD) *g->dD += (double)(gh * u);
-            sdd *= r->dsp[t];
-            if (g->ddelta) g->ddelta[t] = sdd;
-            if (g->dbias) *g->dbias += (double)sdd;
+            if (du) du[t] = d * shb + (has_d ? dskip * gh : 0.0f);
+            dD += (double)(gh * ut);
+            sdd *= dsp[t];
+            if (ddelta) ddelta[t] = sdd;
+            dbias += (double)sdd;
         }
     }
+    if (g->dD) *g->dD = dD;
+    if (g->dbias) *g->dbias = dbias;
     return 1;
 }
 
@@ -334,17 +366,19 @@ MMI_AVX2_INLINE __m256 scan_step(__m256 h, __m256 d, __m256 a2, __m256 bu, const
     return h;
 }
 
-/* Steps [t0, t0 + n) of 4 state components (hp: their lane vectors, A2: A log2e) with B and C
- * at step t0 offset to the components; y[k] += C.h over these components. Four components
- * keep the state, the exponential's constants and the step's operands in the 16 registers. */
+/* Steps [0, n) of 4 state components (hp: their lane vectors, A2: A log2e) with B and C at
+ * step 0 offset to the components; y[k] += C.h over these components (first: y[k] starts at
+ * 0). Four components keep the state, the exponential's constants and the step's operands
+ * about in the 16 registers (GCC keeps some states on the stack; groups of 2 components,
+ * which spill nothing, were 5 % slower: twice the loads and stores of dl, du and y). */
 MMI_AVX2_INLINE void scan_tile4(const float *dl, const float *du, float *y, int64_t n,
                                 const float *B, const float *C, int64_t N, __m256 *hp,
-                                const __m256 *A2, int clamp)
+                                const __m256 *A2, int clamp, int first)
 {
     __m256 h0 = hp[0], h1 = hp[1], h2 = hp[2], h3 = hp[3];
     for (int64_t k = 0; k < n; k++, B += N, C += N) {
         const __m256 d = _mm256_loadu_ps(dl + 8 * k), bu = _mm256_loadu_ps(du + 8 * k);
-        __m256 acc = _mm256_loadu_ps(y + 8 * k);
+        __m256 acc = first ? _mm256_setzero_ps() : _mm256_loadu_ps(y + 8 * k);
         h0 = scan_step(h0, d, A2[0], bu, B + 0, C + 0, &acc, clamp);
         h1 = scan_step(h1, d, A2[1], bu, B + 1, C + 1, &acc, clamp);
         h2 = scan_step(h2, d, A2[2], bu, B + 2, C + 2, &acc, clamp);
@@ -372,8 +406,53 @@ static int tile_in_range(const float *dl, int64_t n, __m256 amin, __m256 amax)
                              _mm256_cmp_ps(mx, _mm256_set1_ps(127.0f), _CMP_LE_OQ))) == 0xff;
 }
 
+/* Steps [t, t + 8) of dlt and u of the 8 rows (src: dlt rows, usrc: u rows; rows j >= nr
+ * repeat row 0) to lanes: dl[k] = dlt, du[k] = dlt u per lane. Named registers so the
+ * transpose stays in them. */
+MMI_AVX2_INLINE void tile_in8(const float *const *src, const float *const *usrc, int64_t t,
+                              float *dl, float *du)
+{
+    __m256 a0 = _mm256_loadu_ps(src[0] + t), a1 = _mm256_loadu_ps(src[1] + t);
+    __m256 a2 = _mm256_loadu_ps(src[2] + t), a3 = _mm256_loadu_ps(src[3] + t);
+    __m256 a4 = _mm256_loadu_ps(src[4] + t), a5 = _mm256_loadu_ps(src[5] + t);
+    __m256 a6 = _mm256_loadu_ps(src[6] + t), a7 = _mm256_loadu_ps(src[7] + t);
+    __m256 b0 = _mm256_loadu_ps(usrc[0] + t), b1 = _mm256_loadu_ps(usrc[1] + t);
+    __m256 b2 = _mm256_loadu_ps(usrc[2] + t), b3 = _mm256_loadu_ps(usrc[3] + t);
+    __m256 b4 = _mm256_loadu_ps(usrc[4] + t), b5 = _mm256_loadu_ps(usrc[5] + t);
+    __m256 b6 = _mm256_loadu_ps(usrc[6] + t), b7 = _mm256_loadu_ps(usrc[7] + t);
+    mmi_transpose8_regs_avx2(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7);
+    mmi_transpose8_regs_avx2(&b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7);
+    _mm256_storeu_ps(dl + 0, a0), _mm256_storeu_ps(du + 0, _mm256_mul_ps(a0, b0));
+    _mm256_storeu_ps(dl + 8, a1), _mm256_storeu_ps(du + 8, _mm256_mul_ps(a1, b1));
+    _mm256_storeu_ps(dl + 16, a2), _mm256_storeu_ps(du + 16, _mm256_mul_ps(a2, b2));
+    _mm256_storeu_ps(dl + 24, a3), _mm256_storeu_ps(du + 24, _mm256_mul_ps(a3, b3));
+    _mm256_storeu_ps(dl + 32, a4), _mm256_storeu_ps(du + 32, _mm256_mul_ps(a4, b4));
+    _mm256_storeu_ps(dl + 40, a5), _mm256_storeu_ps(du + 40, _mm256_mul_ps(a5, b5));
+    _mm256_storeu_ps(dl + 48, a6), _mm256_storeu_ps(du + 48, _mm256_mul_ps(a6, b6));
+    _mm256_storeu_ps(dl + 56, a7), _mm256_storeu_ps(du + 56, _mm256_mul_ps(a7, b7));
+}
+
+/* The inverse for the outputs: y[k] (8 steps' lanes) to rows j < nr at dst[j] + t. */
+MMI_AVX2_INLINE void tile_out8(const float *y, float *const *dst, int64_t nr, int64_t t)
+{
+    __m256 v0 = _mm256_loadu_ps(y + 0), v1 = _mm256_loadu_ps(y + 8);
+    __m256 v2 = _mm256_loadu_ps(y + 16), v3 = _mm256_loadu_ps(y + 24);
+    __m256 v4 = _mm256_loadu_ps(y + 32), v5 = _mm256_loadu_ps(y + 40);
+    __m256 v6 = _mm256_loadu_ps(y + 48), v7 = _mm256_loadu_ps(y + 56);
+    mmi_transpose8_regs_avx2(&v0, &v1, &v2, &v3, &v4, &v5, &v6, &v7);
+    _mm256_storeu_ps(dst[0] + t, v0);
+    if (nr > 1) _mm256_storeu_ps(dst[1] + t, v1);
+    if (nr > 2) _mm256_storeu_ps(dst[2] + t, v2);
+    if (nr > 3) _mm256_storeu_ps(dst[3] + t, v3);
+    if (nr > 4) _mm256_storeu_ps(dst[4] + t, v4);
+    if (nr > 5) _mm256_storeu_ps(dst[5] + t, v5);
+    if (nr > 6) _mm256_storeu_ps(dst[6] + t, v6);
+    if (nr > 7) _mm256_storeu_ps(dst[7] + t, v7);
+}
+
 /* One tile [t0, t0 + n), n <= BLK_T: channel-major inputs to lanes, the scan over N in groups
- * of 8, the outputs back to rows (y + dskip u, times silu(z)). */
+ * of 4 components, C.h back to the rows, then per row out = (C.h + dskip u) silu(z) on the
+ * rows (the same operations per element as on lanes, without transposing u and silu(z)). */
 static void block_tile(const mmi_sel_row *r, int64_t nr, int64_t t0, int64_t n, __m256 *h,
                        const __m256 *A2, const __m256 *arange)
 {
@@ -383,38 +462,54 @@ static void block_tile(const mmi_sel_row *r, int64_t nr, int64_t t0, int64_t n, 
     float *dst[8];
     for (int64_t j = 0; j < 8; j++) src[j] = r[j < nr ? j : 0].dlt, usrc[j] = r[j < nr ? j : 0].u;
     for (int64_t k = 0; k < n; k += 8) {
-        __m256 a[8], b[8];
-        rows_to_lanes(src, 8, t0 + k, n - k < 8 ? n - k : 8, a);
-        rows_to_lanes(usrc, 8, t0 + k, n - k < 8 ? n - k : 8, b);
-        for (int i = 0; i < 8; i++) {
-            _mm256_storeu_ps(dl + 8 * (k + i), a[i]);
-            _mm256_storeu_ps(du + 8 * (k + i), _mm256_mul_ps(a[i], b[i]));
-            _mm256_storeu_ps(y + 8 * (k + i), _mm256_setzero_ps());
+        if (n - k >= 8) {
+            tile_in8(src, usrc, t0 + k, dl + 8 * k, du + 8 * k);
+        } else {
+            __m256 a[8], b[8];
+            rows_to_lanes(src, 8, t0 + k, n - k, a);
+            rows_to_lanes(usrc, 8, t0 + k, n - k, b);
+            for (int i = 0; i < 8; i++) {
+                _mm256_storeu_ps(dl + 8 * (k + i), a[i]);
+                _mm256_storeu_ps(du + 8 * (k + i), _mm256_mul_ps(a[i], b[i]));
+            }
         }
     }
     if (tile_in_range(dl, n, arange[0], arange[1]))
         for (int64_t n0 = 0; n0 < N; n0 += 4)
             scan_tile4(dl, du, y, n, r[0].B + t0 * N + n0, r[0].C + t0 * N + n0, N, h + n0, A2 + n0,
-                       0);
+                       0, n0 == 0);
     else
         for (int64_t n0 = 0; n0 < N; n0 += 4)
             scan_tile4(dl, du, y, n, r[0].B + t0 * N + n0, r[0].C + t0 * N + n0, N, h + n0, A2 + n0,
-                       1);
-    for (int64_t j = 0; j < 8; j++) src[j] = r[j < nr ? j : 0].gz, dst[j] = r[j < nr ? j : 0].out;
+                       1, n0 == 0);
+    for (int64_t j = 0; j < 8; j++) dst[j] = r[j < nr ? j : 0].out;
     for (int64_t k = 0; k < n; k += 8) {
-        const int64_t m = n - k < 8 ? n - k : 8;
-        __m256 v[8], u[8], g[8], ds;
-        float dsk[8];
-        for (int i = 0; i < 8; i++) v[i] = _mm256_loadu_ps(y + 8 * (k + i));
-        for (int64_t j = 0; j < 8; j++) dsk[j] = r[j < nr ? j : 0].dskip;
-        ds = _mm256_loadu_ps(dsk);
-        rows_to_lanes(usrc, 8, t0 + k, m, u);
-        if (r[0].gz) rows_to_lanes(src, 8, t0 + k, m, g);
-        for (int i = 0; i < 8; i++) {
-            if (r[0].has_d) v[i] = _mm256_fmadd_ps(ds, u[i], v[i]);
-            if (r[0].gz) v[i] = _mm256_mul_ps(v[i], g[i]);
+        if (n - k >= 8) {
+            tile_out8(y + 8 * k, dst, nr, t0 + k);
+        } else {
+            __m256 v[8];
+            for (int i = 0; i < 8; i++) v[i] = _mm256_loadu_ps(y + 8 * (k + i));
+            lanes_to_rows(v, dst, nr, t0 + k, n - k);
         }
-        lanes_to_rows(v, dst, nr, t0 + k, m);
+    }
+    if (!r[0].has_d && !r[0].gz) return;
+    for (int64_t j = 0; j < nr; j++) {
+        const __m256 ds = _mm256_set1_ps(r[j].dskip);
+        const float *u = r[j].u + t0, *g = r[j].gz ? r[j].gz + t0 : NULL;
+        float *o = r[j].out + t0;
+        int64_t k = 0;
+        for (; k + 8 <= n; k += 8) {
+            __m256 v = _mm256_loadu_ps(o + k);
+            if (r[0].has_d) v = _mm256_fmadd_ps(ds, _mm256_loadu_ps(u + k), v);
+            if (g) v = _mm256_mul_ps(v, _mm256_loadu_ps(g + k));
+            _mm256_storeu_ps(o + k, v);
+        }
+        for (; k < n; k++) { /* the same operations on one lane */
+            __m128 v = _mm_set_ss(o[k]);
+            if (r[0].has_d) v = _mm_fmadd_ss(_mm256_castps256_ps128(ds), _mm_set_ss(u[k]), v);
+            if (g) v = _mm_mul_ss(v, _mm_set_ss(g[k]));
+            o[k] = _mm_cvtss_f32(v);
+        }
     }
 }
 
