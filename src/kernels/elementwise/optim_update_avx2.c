@@ -87,8 +87,8 @@ static int adam_dry_fast(const mmi_opt_args *u, int *nonfinite)
                             _mm256_cmp_ps(MUL(am, ie), lim, _CMP_NLE_UQ));
         if (_mm256_movemask_ps(slow)) {
             __m256 den = ADD(DIV(_mm256_sqrt_ps(v), bc2s), eps);
-            bad = _mm256_or_ps(bad, _mm256_and_ps(slow, nonfinite8(ADD(p, MUL(nstep,
-                                                                           DIV(m, den))))));
+            bad =
+                _mm256_or_ps(bad, _mm256_and_ps(slow, nonfinite8(ADD(p, MUL(nstep, DIV(m, den))))));
         }
     }
     *nonfinite = tail(u, i, mmi_adam_update_portable) | (_mm256_movemask_ps(bad) != 0);
