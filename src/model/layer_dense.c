@@ -151,6 +151,11 @@ typedef struct dense_bwd_ep {
 static void dense_bwd_ep_rows(void *ctx, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
 {
     const dense_bwd_ep *e = (const dense_bwd_ep *)ctx;
+    if (j0 == 0 && j1 == e->ld) { /* whole rows: one stretch of memory, one call */
+        int64_t o = i0 * e->ld;
+        mmi_act_backward(e->act, e->ax + o, e->ay + o, e->dx + o, e->dx + o, (i1 - i0) * e->ld);
+        return;
+    }
     for (int64_t i = i0; i < i1; i++) {
         int64_t o = i * e->ld + j0;
         mmi_act_backward(e->act, e->ax + o, e->ay + o, e->dx + o, e->dx + o, j1 - j0);

@@ -93,24 +93,27 @@ int mmi_act_forward_avx2(int32_t kind, const float *x, float *y, int64_t n)
     }
 }
 
-int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const float *dy, float *dx,
-                          int64_t n)
+/* dx = dy * f'(.) for one kind over whole vectors (KIND a constant in each instance: one loop
+ * per kind, as act_loop, instead of the kind's test in every vector); returns where it
+ * stopped. */
+MMI_AVX2_INLINE int64_t bwd_loop(const float *x, const float *y, const float *dy, float *dx,
+                                 int64_t n, const int32_t KIND)
 {
     const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f), zero = _mm256_setzero_ps();
     int64_t i = 0;
-    if (kind != MM_ACT_RELU && kind != MM_ACT_TANH && kind != MM_ACT_SIGMOID &&
-        kind != MM_ACT_RELU2)
-        return 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 g = _mm256_loadu_ps(dy + i), yv = _mm256_loadu_ps(y + i), r;
-        switch (kind) {
+        __m256 g = _mm256_loadu_ps(dy + i), yv, r;
+        switch (KIND) {
         case MM_ACT_RELU:
+            yv = _mm256_loadu_ps(y + i);
             r = _mm256_and_ps(_mm256_cmp_ps(yv, zero, _CMP_GT_OQ), g);
             break;
         case MM_ACT_TANH:
+            yv = _mm256_loadu_ps(y + i);
             r = _mm256_mul_ps(g, _mm256_sub_ps(one, _mm256_mul_ps(yv, yv)));
             break;
         case MM_ACT_SIGMOID:
+            yv = _mm256_loadu_ps(y + i);
             r = _mm256_mul_ps(g, _mm256_mul_ps(yv, _mm256_sub_ps(one, yv)));
             break;
         default: { /* relu2 */
@@ -121,6 +124,29 @@ int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const fl
         }
         }
         _mm256_storeu_ps(dx + i, r);
+    }
+    return i;
+}
+
+int mmi_act_backward_avx2(int32_t kind, const float *x, const float *y, const float *dy, float *dx,
+                          int64_t n)
+{
+    int64_t i;
+    switch (kind) {
+    case MM_ACT_RELU:
+        i = bwd_loop(x, y, dy, dx, n, MM_ACT_RELU);
+        break;
+    case MM_ACT_TANH:
+        i = bwd_loop(x, y, dy, dx, n, MM_ACT_TANH);
+        break;
+    case MM_ACT_SIGMOID:
+        i = bwd_loop(x, y, dy, dx, n, MM_ACT_SIGMOID);
+        break;
+    case MM_ACT_RELU2:
+        i = bwd_loop(x, y, dy, dx, n, MM_ACT_RELU2);
+        break;
+    default:
+        return 0;
     }
     if (i < n) mmi_act_backward_portable(kind, x + i, y + i, dy + i, dx + i, n - i);
     return 1;

@@ -153,6 +153,8 @@ int mmi_add_rows_avx2(float *y, const float *b, int64_t rows, int64_t n);
 int mmi_colsum_f64_avx2(const float *x, int64_t rows, int64_t n, int64_t ld, double *acc);
 int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out);
 int mmi_lerp_avx2(float *d, const float *s, int64_t n, float keep, float take);
+int mmi_bias_act_rows_avx2(float *z, const float *b, float *ya, int32_t kind, int64_t rows,
+                           int64_t n, int64_t ld);
 
 /* The AVX-512 variants (act_avx512.c, optim_update_avx512.c, reduce_avx512.c), present only
  * when compiled: reach them through the table. */
