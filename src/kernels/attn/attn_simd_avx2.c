@@ -604,6 +604,142 @@ int mmi_attn_log_gate_copy_avx2(int64_t n, const float *x, float *y, int *bad)
     return 1;
 }
 
+/* ---- causal linear: products with at most 64 output columns -------------------------------- */
+/*
+ * mmi_attn_lin_tile on AVX2: C = A B (mode 0), C += A B (1) or C = tril(A B) (2) for n <= 64,
+ * the reduction in one or two segments read where they lie (mmi_attn_lin_seg), so the stacked
+ * operands of the linear kernels are not copied together. 16-column strips; in each, the m rows
+ * in tiles of 5 or 6 rows (10 or 12 accumulators: the GEMM strip's 6-row tiles with a 4-row or
+ * shorter tail leave 8 or fewer FMA chains for the FMA latency at m = 16 and 64), and under
+ * mode 2 a tile computes only the registers some of its rows keep (the triangle's upper
+ * registers are stored as zeros without being formed). No alpha, and the old C added once at
+ * the end. Each element is the GEMM direct kernel's: an FMA chain over the reduction from zero,
+ * then (mode 1) one rounded addition of the old C (the GEMM's 1 * sum + 1 * C), so the bits of
+ * mmi_attn_tile_nn / mmi_attn_tile_tn with alpha 1 within one k block.
+ */
+/* The register tile is a statement macro template that clang-format 14 re-wraps on every pass
+ * (as in gemm_ukr_avx2.c). */
+/* clang-format off */
+/* Lanes j < n of 8 (n may be outside 0..8). */
+MMI_AVX2_INLINE __m256i lt_lanes(int64_t n)
+{
+    const int v = n < 0 ? 0 : n > 8 ? 8 : (int)n;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(v), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* Stores accumulator v as register u (columns 8u..8u+7 of the strip) of a row under MODE; i:
+ * the row's index less the strip's first column (mode 2 keeps the lanes at columns <= the
+ * row); m: the strip's column lanes of register u (FULL: all). */
+MMI_AVX2_INLINE void lt_st(const int MODE, const int FULL, __m256 v, float *cp, int64_t i, int u,
+                           __m256i m)
+{
+    if (MODE == 1)
+        v = _mm256_add_ps(v, FULL ? _mm256_loadu_ps(cp) : _mm256_maskload_ps(cp, m));
+    if (MODE == 2) v = _mm256_and_ps(v, _mm256_castsi256_ps(lt_lanes(i + 1 - 8 * u)));
+    if (FULL)
+        _mm256_storeu_ps(cp, v);
+    else
+        _mm256_maskstore_ps(cp, m, v);
+}
+
+/* R rows (from row i0) x NV registers of the strip at column j0 (c at row i0 of the strip);
+ * with NV = 1 the second register is stored as zeros (mode 2's upper triangle, or nothing when
+ * the strip has at most 8 columns); FULL: 16 whole columns, no masks. */
+MMI_AVX2_INLINE void lt_tile(const int R, const int NV, const int MODE, const int FULL,
+                             const mmi_attn_lin_seg *sg, int nseg, int64_t j0, int64_t i0,
+                             float *c, int64_t ldc, __m256i m0, __m256i m1)
+{
+    const __m256 z = _mm256_setzero_ps();
+    __m256 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z;
+    __m256 c41 = z, c50 = z, c51 = z;
+    for (int g = 0; g < nseg; g++) {
+        const float *a = sg[g].a + i0 * sg[g].a_rs, *b = sg[g].b + j0;
+        const int64_t a_rs = sg[g].a_rs, a_cs = sg[g].a_cs, ldb = sg[g].ldb;
+        for (int64_t p = 0; p < sg[g].k; p++, a += a_cs, b += ldb) {
+            const __m256 b0 = FULL ? _mm256_loadu_ps(b) : _mm256_maskload_ps(b, m0);
+            const __m256 b1 =
+                NV < 2 ? z : FULL ? _mm256_loadu_ps(b + 8) : _mm256_maskload_ps(b + 8, m1);
+            __m256 av;
+#define LT_ROW(r)                                                                                  \
+    if (R > r) {                                                                                   \
+        av = _mm256_broadcast_ss(a + r * a_rs);                                                    \
+        c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0);                                                \
+        if (NV > 1) c##r##1 = _mm256_fmadd_ps(av, b1, c##r##1);                                    \
+    }
+            LT_ROW(0) LT_ROW(1) LT_ROW(2) LT_ROW(3) LT_ROW(4) LT_ROW(5)
+#undef LT_ROW
+        }
+    }
+#define LT_ST(r)                                                                                   \
+    if (R > r) {                                                                                   \
+        lt_st(MODE, FULL, c##r##0, c + (r) * ldc, i0 + (r) - j0, 0, m0);                                \
+        lt_st(MODE, FULL, c##r##1, c + (r) * ldc + 8, i0 + (r) - j0, 1, m1);                            \
+    }
+    LT_ST(0) LT_ST(1) LT_ST(2) LT_ST(3) LT_ST(4) LT_ST(5)
+#undef LT_ST
+}
+
+/* One strip (nr columns from j0) over the m rows: rows in tiles of 5-6 (ceil(rows / 6) tiles,
+ * the rows spread evenly over them); under mode 2 the rows above the strip are zeros and a tile
+ * whose rows keep only the strip's first register computes only that one. */
+MMI_AVX2_INLINE void lt_strip(const int MODE, const int FULL, int64_t m, const mmi_attn_lin_seg *sg,
+                              int nseg, int64_t j0, int64_t nr, float *c, int64_t ldc)
+{
+    const __m256i m0 = lt_lanes(nr), m1 = lt_lanes(nr - 8);
+    int64_t i0 = 0, t;
+    if (MODE == 2)
+        for (; i0 < m && i0 < j0; i0++) { /* rows that keep none of the strip */
+            float *cp = c + i0 * ldc + j0;
+            if (FULL) {
+                _mm256_storeu_ps(cp, _mm256_setzero_ps());
+                _mm256_storeu_ps(cp + 8, _mm256_setzero_ps());
+            } else {
+                _mm256_maskstore_ps(cp, m0, _mm256_setzero_ps());
+                _mm256_maskstore_ps(cp + 8, m1, _mm256_setzero_ps());
+            }
+        }
+    for (t = (m - i0 + 5) / 6; t > 0; t--) {
+        const int64_t r = (m - i0 + t - 1) / t;
+        const int nv = nr <= 8 || (MODE == 2 && i0 + r - 1 < j0 + 8) ? 1 : 2;
+        float *ct = c + i0 * ldc + j0;
+#define LT_CASE(R)                                                                                 \
+    case R:                                                                                        \
+        if (nv == 1)                                                                               \
+            lt_tile(R, 1, MODE, FULL, sg, nseg, j0, i0, ct, ldc, m0, m1);                          \
+        else                                                                                       \
+            lt_tile(R, 2, MODE, FULL, sg, nseg, j0, i0, ct, ldc, m0, m1);                          \
+        break;
+        switch (r) {
+        LT_CASE(1) LT_CASE(2) LT_CASE(3) LT_CASE(4) LT_CASE(5) LT_CASE(6)
+        default: break;
+        }
+#undef LT_CASE
+        i0 += r;
+    }
+}
+
+MMI_AVX2_INLINE void lt_all(const int MODE, int64_t m, int64_t n, const mmi_attn_lin_seg *sg,
+                            int nseg, float *c, int64_t ldc)
+{
+    int64_t j0 = 0;
+    for (; j0 + 16 <= n; j0 += 16) lt_strip(MODE, 1, m, sg, nseg, j0, 16, c, ldc);
+    if (j0 < n) lt_strip(MODE, 0, m, sg, nseg, j0, n - j0, c, ldc);
+}
+
+int mmi_attn_lin_tile_avx2(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
+                           float *c, int64_t ldc)
+{
+    if (m < 1 || n < 1 || n > 64 || nseg < 1 || nseg > 2) return 0;
+    if (mode == 1)
+        lt_all(1, m, n, sg, nseg, c, ldc);
+    else if (mode == 2)
+        lt_all(2, m, n, sg, nseg, c, ldc);
+    else
+        lt_all(0, m, n, sg, nseg, c, ldc);
+    return 1;
+}
+/* clang-format on */
+
 static const mmi_attn_isa k_avx2 = {
     mmi_attn_rowmat_avx2,
     mmi_attn_rowmat_sub_avx2,
@@ -626,7 +762,7 @@ static const mmi_attn_isa k_avx2 = {
     NULL,
     NULL, /* lin_norm, lin_dnum, lin_acc: the portable loops */
     NULL, /* gate_grad_rows: the wrapper runs gate_grad_row per row */
-    NULL, /* lin_tile: the GEMM tiles */
+    mmi_attn_lin_tile_avx2,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }
