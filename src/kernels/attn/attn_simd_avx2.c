@@ -604,6 +604,139 @@ int mmi_attn_log_gate_copy_avx2(int64_t n, const float *x, float *y, int *bad)
     return 1;
 }
 
+/* ---- causal linear: a chunk's normaliser rows (forward) ------------------------------------ */
+/* One token of mmi_attn_norm_step_avx2 (z += k, then q . z in its order: chain a0 over the low
+ * halves of the 8-blocks, a1 over the high halves, the lanes summed pairwise, then the scalar
+ * tail), then den and the row of X = q / den, as the portable loop of fwd_chunks forms them (the
+ * same bits); the call per token and the scalar scaling loop are what this saves. */
+MMI_AVX2_INLINE void lin_norm_body(int64_t len, int64_t n, const float *q, const float *k,
+                                   double *z, int normalize, double eps, float *den, float *x,
+                                   int64_t ldx)
+{
+    const int64_t n8 = n & ~(int64_t)7;
+    for (int64_t t = 0; t < len; t++) {
+        const float *qt = q + t * n, *kt = k + t * n;
+        float *xt = x + t * ldx;
+        __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+        double tail = 0.0, lanes[4], dot, dn = 1.0;
+        int64_t c = 0;
+        __m256 inv;
+        for (; c < n8; c += 8) {
+            __m256d z0 = _mm256_loadu_pd(z + c), z1 = _mm256_loadu_pd(z + c + 4);
+            z0 = _mm256_add_pd(z0, _mm256_cvtps_pd(_mm_loadu_ps(kt + c)));
+            z1 = _mm256_add_pd(z1, _mm256_cvtps_pd(_mm_loadu_ps(kt + c + 4)));
+            _mm256_storeu_pd(z + c, z0);
+            _mm256_storeu_pd(z + c + 4, z1);
+            a0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(qt + c)), z0, a0);
+            a1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(qt + c + 4)), z1, a1);
+        }
+        for (; c < n; c++) {
+            z[c] += kt[c];
+            tail += (double)qt[c] * z[c];
+        }
+        _mm256_storeu_pd(lanes, _mm256_add_pd(a0, a1));
+        dot = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail;
+        if (normalize) {
+            dn = eps + dot;
+            if (dn == 0.0) dn = 1.0; /* 0/0 (eps 0, zero features): the row outputs 0 */
+        }
+        den[t] = (float)dn;
+        inv = _mm256_set1_ps(normalize ? (float)(1.0 / dn) : 1.0f);
+        for (c = 0; c < n8; c += 8) _mm256_storeu_ps(xt + c, _mm256_mul_ps(inv, _mm256_loadu_ps(qt + c)));
+        for (; c < n; c++) xt[c] = _mm256_cvtss_f32(inv) * qt[c];
+    }
+}
+
+int mmi_attn_lin_norm_avx2(int64_t len, int64_t n, const float *q, const float *k, double *z,
+                           int normalize, double eps, float *den, float *x, int64_t ldx)
+{
+    if (n == 64) /* the usual head width: constant trip counts */
+        lin_norm_body(len, 64, q, k, z, normalize, eps, den, x, ldx);
+    else
+        lin_norm_body(len, n, q, k, z, normalize, eps, den, x, ldx);
+    return 1;
+}
+
+/* ---- causal linear backward: dnum and dden of one row ---------------------------------------- */
+int mmi_attn_lin_dnum_avx2(int64_t w, const float *dout, const float *o, float den, float *dnum,
+                           double *dden)
+{
+    /* the eight partial sums of the portable body (index mod 8) are the lanes of p0 (0-3) and
+     * p1 (4-7); the float products are exact in float64, the additions in the same order */
+    const __m256 dn = _mm256_set1_ps(den);
+    const int64_t w8 = w & ~(int64_t)7;
+    __m256d p0 = _mm256_setzero_pd(), p1 = _mm256_setzero_pd();
+    double lanes[8], dot = 0.0;
+    int64_t c = 0;
+    for (; c < w8; c += 8) {
+        const __m256 g = _mm256_loadu_ps(dout + c), y = _mm256_loadu_ps(o + c);
+        _mm256_storeu_ps(dnum + c, _mm256_div_ps(g, dn));
+        p0 = _mm256_add_pd(p0, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(g)),
+                                             _mm256_cvtps_pd(_mm256_castps256_ps128(y))));
+        p1 = _mm256_add_pd(p1, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(g, 1)),
+                                             _mm256_cvtps_pd(_mm256_extractf128_ps(y, 1))));
+    }
+    for (; c < w; c++) {
+        dnum[c] = dout[c] / den;
+        dot += (double)dout[c] * (double)o[c];
+    }
+    _mm256_storeu_pd(lanes, p0);
+    _mm256_storeu_pd(lanes + 4, p1);
+    for (int j = 0; j < 8; j++) dot += lanes[j];
+    *dden = -dot / den;
+    return 1;
+}
+
+/* ---- causal linear backward: a chunk's float64 sums ----------------------------------------- */
+/* The portable loops' roundings (products and sums separately rounded, no FMA), 8 columns at a
+ * time across all the chunk's tokens: each column's sums are independent of the others', so
+ * the column blocks' order changes no bit, and a block's z stays in two registers. */
+int mmi_attn_lin_acc_avx2(int64_t len, int64_t n, int rev, const double *a, const float *x,
+                          double *z, float *g)
+{
+    const int64_t n8 = n & ~(int64_t)7;
+    int64_t c = 0;
+    for (; c < n8; c += 8) {
+        __m256d z0 = _mm256_loadu_pd(z + c), z1 = _mm256_loadu_pd(z + c + 4);
+        for (int64_t i = 0; i < len; i++) {
+            const int64_t t = rev ? len - 1 - i : i;
+            const __m256d at = _mm256_set1_pd(a[t]);
+            const float *xt = x + t * n + c;
+            float *gt = g + t * n + c;
+            const __m256d x0 = _mm256_cvtps_pd(_mm_loadu_ps(xt)),
+                          x1 = _mm256_cvtps_pd(_mm_loadu_ps(xt + 4));
+            __m256d g0 = _mm256_cvtps_pd(_mm_loadu_ps(gt)), g1 = _mm256_cvtps_pd(_mm_loadu_ps(gt + 4));
+            if (rev) {
+                z0 = _mm256_add_pd(z0, _mm256_mul_pd(at, x0));
+                z1 = _mm256_add_pd(z1, _mm256_mul_pd(at, x1));
+                g0 = _mm256_add_pd(g0, z0);
+                g1 = _mm256_add_pd(g1, z1);
+            } else {
+                z0 = _mm256_add_pd(z0, x0);
+                z1 = _mm256_add_pd(z1, x1);
+                g0 = _mm256_add_pd(g0, _mm256_mul_pd(z0, at));
+                g1 = _mm256_add_pd(g1, _mm256_mul_pd(z1, at));
+            }
+            _mm_storeu_ps(gt, _mm256_cvtpd_ps(g0));
+            _mm_storeu_ps(gt + 4, _mm256_cvtpd_ps(g1));
+        }
+        _mm256_storeu_pd(z + c, z0);
+        _mm256_storeu_pd(z + c + 4, z1);
+    }
+    for (; c < n; c++) /* the columns past the last 8-block, as the portable loops */
+        for (int64_t i = 0; i < len; i++) {
+            const int64_t t = rev ? len - 1 - i : i;
+            if (rev) {
+                z[c] += a[t] * x[t * n + c];
+                g[t * n + c] = (float)(g[t * n + c] + z[c]);
+            } else {
+                z[c] += x[t * n + c];
+                g[t * n + c] = (float)(g[t * n + c] + z[c] * a[t]);
+            }
+        }
+    return 1;
+}
+
 /* ---- causal linear: products with at most 64 output columns -------------------------------- */
 /*
  * mmi_attn_lin_tile on AVX2: C = A B (mode 0), C += A B (1) or C = tril(A B) (2) for n <= 64,
@@ -758,9 +891,9 @@ static const mmi_attn_isa k_avx2 = {
     mmi_attn_log_gate_copy_avx2,
     NULL,
     NULL, /* softmax_row, rwkv_bonus: the portable bodies */
-    NULL,
-    NULL,
-    NULL, /* lin_norm, lin_dnum, lin_acc: the portable loops */
+    mmi_attn_lin_norm_avx2,
+    mmi_attn_lin_dnum_avx2,
+    mmi_attn_lin_acc_avx2,
     NULL, /* gate_grad_rows: the wrapper runs gate_grad_row per row */
     mmi_attn_lin_tile_avx2,
 };
