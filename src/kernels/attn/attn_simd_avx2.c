@@ -642,7 +642,8 @@ MMI_AVX2_INLINE void lin_norm_body(int64_t len, int64_t n, const float *q, const
         }
         den[t] = (float)dn;
         inv = _mm256_set1_ps(normalize ? (float)(1.0 / dn) : 1.0f);
-        for (c = 0; c < n8; c += 8) _mm256_storeu_ps(xt + c, _mm256_mul_ps(inv, _mm256_loadu_ps(qt + c)));
+        for (c = 0; c < n8; c += 8)
+            _mm256_storeu_ps(xt + c, _mm256_mul_ps(inv, _mm256_loadu_ps(qt + c)));
         for (; c < n; c++) xt[c] = _mm256_cvtss_f32(inv) * qt[c];
     }
 }
@@ -705,7 +706,8 @@ int mmi_attn_lin_acc_avx2(int64_t len, int64_t n, int rev, const double *a, cons
             float *gt = g + t * n + c;
             const __m256d x0 = _mm256_cvtps_pd(_mm_loadu_ps(xt)),
                           x1 = _mm256_cvtps_pd(_mm_loadu_ps(xt + 4));
-            __m256d g0 = _mm256_cvtps_pd(_mm_loadu_ps(gt)), g1 = _mm256_cvtps_pd(_mm_loadu_ps(gt + 4));
+            __m256d g0 = _mm256_cvtps_pd(_mm_loadu_ps(gt)),
+                    g1 = _mm256_cvtps_pd(_mm_loadu_ps(gt + 4));
             if (rev) {
                 z0 = _mm256_add_pd(z0, _mm256_mul_pd(at, x0));
                 z1 = _mm256_add_pd(z1, _mm256_mul_pd(at, x1));
@@ -805,8 +807,8 @@ MMI_AVX2_INLINE void lt_tile(const int R, const int NV, const int MODE, const in
     }
 #define LT_ST(r)                                                                                   \
     if (R > r) {                                                                                   \
-        lt_st(MODE, FULL, c##r##0, c + (r) * ldc, i0 + (r) - j0, 0, m0);                                \
-        lt_st(MODE, FULL, c##r##1, c + (r) * ldc + 8, i0 + (r) - j0, 1, m1);                            \
+        lt_st(MODE, FULL, c##r##0, c + (r) * ldc, i0 + (r) - j0, 0, m0);                           \
+        lt_st(MODE, FULL, c##r##1, c + (r) * ldc + 8, i0 + (r) - j0, 1, m1);                       \
     }
     LT_ST(0) LT_ST(1) LT_ST(2) LT_ST(3) LT_ST(4) LT_ST(5)
 #undef LT_ST
