@@ -476,13 +476,43 @@ int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double
 }
 
 /* ---- elu + 1 feature map ---------------------------------------------------------------------- */
-/* mmi_exp256 clamps a NaN lane to a finite value, so NaN takes the v + 1 side (the unordered
- * "not <= 0" is true for it) and stays NaN, as expf keeps it. */
+/* mmi_exp256 for x <= 0 (never NaN): the same reduction, polynomial and results (every float
+ * checked), five vector operations fewer. Without positive arguments the overflow test and
+ * the upper clamp go, and 2^n (n in [-128, 0]) is applied as 2^(n + 64), exact on the
+ * polynomial's value in [0.7, 1.5), then 2^-64, one rounding of the same exact product
+ * y 2^n that mmi_exp256's two halves 2^h, 2^(n - h) round once; no shift and subtraction. */
+MMI_AVX2_INLINE __m256 exp_nonpos(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-88.3762626647949f);
+    const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
+    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    __m256 fx, z, y;
+    x = _mm256_max_ps(x, lo);
+    fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(fx, c1, x);
+    x = _mm256_fnmadd_ps(fx, c2, x);
+    z = _mm256_mul_ps(x, x);
+    y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    y = _mm256_mul_ps(
+        y, _mm256_castsi256_ps(_mm256_slli_epi32(
+               _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127 + 64)), 23)));
+    y = _mm256_mul_ps(y, _mm256_set1_ps(0x1p-64f));
+    return _mm256_andnot_ps(under, y);
+}
+
+/* min(v, 0) is 0 for a NaN lane, so NaN takes the v + 1 side (the unordered "not <= 0" is
+ * true for it) and stays NaN, as expf keeps it. */
 static inline __m256 elu1_8(__m256 v)
 {
     const __m256 zero = _mm256_setzero_ps(), pos = _mm256_cmp_ps(v, zero, _CMP_NLE_UQ);
-    const __m256 e =
-        mmi_exp256(_mm256_min_ps(v, zero)); /* exp only where it is used: no overflow */
+    const __m256 e = exp_nonpos(_mm256_min_ps(v, zero)); /* exp only where it is used */
     return _mm256_blendv_ps(e, _mm256_add_ps(v, _mm256_set1_ps(1.0f)), pos);
 }
 
