@@ -921,6 +921,62 @@ int mmi_attn_lin_tile_avx2(int mode, int64_t m, int64_t n, const mmi_attn_lin_se
 }
 /* clang-format on */
 
+/* ---- one online-softmax row (mmi_attn_softmax_row) in one call ------------------------------ */
+/* The portable body's steps with their roundings: the maximum over the visible keys (max_ps
+ * keeps the running value on a NaN or an equal key, as its `x > m ? x : m` does; lanes, then the
+ * scalar tail, then the lanes in order, as its row_max combines them), then exp_sub_avx2's
+ * exponentials and sum over the whole row with the keys from lim on as -inf (given 0 here
+ * without writing -inf first), alpha by libm's expf, the accumulator scaled. The same bits; the
+ * call saves the separate passes (row_max ran 4 lanes wide, the -inf fill, the exp_sub call). */
+int mmi_attn_softmax_row_avx2(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
+                              int64_t dv)
+{
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    const int64_t l8 = lim & ~(int64_t)7, n8 = n & ~(int64_t)7;
+    __m256 mxv = ninf, mv, sum = _mm256_setzero_ps();
+    float lanes[8], mx = -INFINITY, mnew, alpha, tail = 0.0f;
+    int64_t j = 0;
+    for (; j < l8; j += 8) mxv = _mm256_max_ps(_mm256_loadu_ps(s + j), mxv);
+    for (; j < lim; j++) mx = s[j] > mx ? s[j] : mx;
+    _mm256_storeu_ps(lanes, mxv);
+    for (int c = 0; c < 8; c++) mx = lanes[c] > mx ? lanes[c] : mx;
+    if (mx == -INFINITY) { /* nothing visible: the row of P is 0 */
+        for (j = 0; j < n; j++) s[j] = 0.0f;
+        return 1;
+    }
+    mnew = (float)*m > mx ? (float)*m : mx;
+    alpha = *m == -INFINITY ? 0.0f : expf((float)*m - mnew);
+    mv = _mm256_set1_ps(mnew);
+    for (j = 0; j < n8; j += 8) {
+        __m256 x = _mm256_loadu_ps(s + j), e;
+        if (j + 8 > lim) /* masked keys as -inf */
+            x = _mm256_blendv_ps(ninf, x, _mm256_castsi256_ps(lt_lanes(lim - j)));
+        e = exp_softmax(_mm256_sub_ps(x, mv));
+        _mm256_storeu_ps(s + j, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    if (j < n) {
+        float buf[8];
+        const int64_t r = n - j;
+        for (int u = 0; u < 8; u++) buf[u] = u < r && j + u < lim ? s[j + u] - mnew : -INFINITY;
+        _mm256_storeu_ps(buf, exp_softmax(_mm256_loadu_ps(buf)));
+        for (int64_t u = 0; u < r; u++) {
+            s[j + u] = buf[u];
+            tail += buf[u];
+        }
+    }
+    *l = *l * alpha + (hsum(sum) + tail);
+    if (alpha != 1.0f) {
+        const __m256 a = _mm256_set1_ps(alpha);
+        int64_t c = 0;
+        for (; c + 8 <= dv; c += 8)
+            _mm256_storeu_ps(acc + c, _mm256_mul_ps(_mm256_loadu_ps(acc + c), a));
+        for (; c < dv; c++) acc[c] *= alpha;
+    }
+    *m = mnew;
+    return 1;
+}
+
 static const mmi_attn_isa k_avx2 = {
     mmi_attn_rowmat_avx2,
     mmi_attn_rowmat_sub_avx2,
@@ -937,8 +993,8 @@ static const mmi_attn_isa k_avx2 = {
     mmi_attn_transpose_avx2,
     mmi_attn_gate_grad_row_avx2,
     mmi_attn_log_gate_copy_avx2,
-    NULL,
-    NULL, /* softmax_row, rwkv_bonus: the portable bodies */
+    mmi_attn_softmax_row_avx2,
+    NULL, /* rwkv_bonus: the portable body */
     mmi_attn_lin_norm_avx2,
     mmi_attn_lin_dnum_avx2,
     mmi_attn_lin_acc_avx2,

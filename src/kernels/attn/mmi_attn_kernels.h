@@ -269,6 +269,8 @@ int mmi_attn_lin_acc_avx2(int64_t len, int64_t n, int rev, const double *a, cons
                           double *z, float *g);
 int mmi_attn_lin_tile_avx2(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
                            float *c, int64_t ldc);
+int mmi_attn_softmax_row_avx2(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
+                              int64_t dv);
 /* The AVX-512 bodies (present only when compiled; reach them through the table). */
 int mmi_attn_rowmat_avx512(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                            float alpha, float *y);
