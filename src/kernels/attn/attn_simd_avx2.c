@@ -386,6 +386,24 @@ int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const floa
     return 1;
 }
 
+/* mmi_exp256's core, e^x / 2^fx for fx = round(x log2 e): the reduction by fx ln 2 in two
+ * parts and the degree-6 polynomial, the same operations in the same order (the two
+ * exponentials below share it). */
+MMI_AVX2_INLINE __m256 exp_poly(__m256 x, __m256 fx)
+{
+    __m256 z, y;
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    z = _mm256_mul_ps(x, x);
+    y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    return _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+}
+
 /* exp of 8 floats for softmax rows (arguments mostly <= 0): the Cephes reduction and
  * polynomial of mmi_exp256, with the integer n = round(x log2 e) taken from the low mantissa
  * bits of x log2 e + 1.5 * 2^23 (one FMA instead of a round and a convert) and 2^n formed with
@@ -396,22 +414,12 @@ MMI_AVX2_INLINE __m256 exp_softmax(__m256 x)
 {
     const __m256 lo = _mm256_set1_ps(-87.336544f), hi = _mm256_set1_ps(88.3762626647949f);
     const __m256 magic = _mm256_set1_ps(12582912.0f); /* 1.5 * 2^23 */
-    const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
     const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ), over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
-    __m256 t, fn, z, y;
+    __m256 t, fn, y;
     x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
     t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
     fn = _mm256_sub_ps(t, magic);
-    x = _mm256_fnmadd_ps(fn, c1, x);
-    x = _mm256_fnmadd_ps(fn, c2, x);
-    z = _mm256_mul_ps(x, x);
-    y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    y = exp_poly(x, fn);
     /* t's bits are those of 1.5 * 2^23 plus n: adding the bias and shifting by 23 drops the
      * magic number's own bits and leaves the exponent field n + 127 */
     y = _mm256_mul_ps(y,
@@ -484,22 +492,12 @@ int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double
 MMI_AVX2_INLINE __m256 exp_nonpos(__m256 x)
 {
     const __m256 lo = _mm256_set1_ps(-88.3762626647949f);
-    const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
     const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    __m256 fx, z, y;
+    __m256 fx, y;
     x = _mm256_max_ps(x, lo);
     fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, c1, x);
-    x = _mm256_fnmadd_ps(fx, c2, x);
-    z = _mm256_mul_ps(x, x);
-    y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    y = exp_poly(x, fx);
     y = _mm256_mul_ps(
         y, _mm256_castsi256_ps(_mm256_slli_epi32(
                _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127 + 64)), 23)));
