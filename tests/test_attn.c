@@ -2124,9 +2124,11 @@ static void test_attn_gated_saved_states(void)
 }
 
 /* softmax_row (an entry some tables leave NULL): masked keys never read (they hold NaN here),
- * the maximum, exponentials and sum bitwise what exp_sub gives on the visible keys, the
- * accumulator rescaled by libm's alpha, the guard bands untouched; an empty row leaves m, l and
- * acc as they were. */
+ * the maximum, exponentials and sum bitwise what exp_sub gives on the whole row with the masked
+ * keys as -inf (the portable body's contract: a row cut at lim has the bits of the row masked by
+ * value, which the diagonal blocks rely on; AVX2's exp_sub sums a tail past the last 8-block in
+ * scalar, so its sum over lim keys alone is grouped differently), the accumulator rescaled by
+ * libm's alpha, the guard bands untouched; an empty row leaves m, l and acc as they were. */
 static void isa_softmax_row(const mmi_attn_isa *v, int64_t n)
 {
     float *s = agbuf(n, 931, -12, 2), *s0 = agbuf(n, 0, 0, 0), *p = agbuf(n, 0, 0, 0);
@@ -2154,8 +2156,9 @@ static void isa_softmax_row(const mmi_attn_isa *v, int64_t n)
             {
                 const float mnew = (float)m > mx ? (float)m : mx;
                 alpha = m == -INFINITY ? 0.0f : expf((float)m - mnew);
-                CHECK(v->exp_sub(lim, s0, mnew, p, &sum) == 1);
-                for (int64_t j = 0; j < n; j++) CHECK(s[j] == (j < lim ? p[j] : 0.0f));
+                for (int64_t j = lim; j < n; j++) s0[j] = -INFINITY; /* masked by value */
+                CHECK(v->exp_sub(n, s0, mnew, p, &sum) == 1);
+                for (int64_t j = 0; j < n; j++) CHECK(s[j] == p[j] && (j < lim || s[j] == 0.0f));
                 for (int64_t j = 0; j < n; j++)
                     CHECK(acc[j] == (alpha != 1.0f ? acc0[j] * alpha : acc0[j]));
                 CHECK(m1 == (double)mnew && l1 == l * alpha + sum);

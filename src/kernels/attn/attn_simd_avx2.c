@@ -386,6 +386,24 @@ int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const floa
     return 1;
 }
 
+/* mmi_exp256's core, e^x / 2^fx for fx = round(x log2 e): the reduction by fx ln 2 in two
+ * parts and the degree-6 polynomial, the same operations in the same order (the two
+ * exponentials below share it). */
+MMI_AVX2_INLINE __m256 exp_poly(__m256 x, __m256 fx)
+{
+    __m256 z, y;
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    z = _mm256_mul_ps(x, x);
+    y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    return _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+}
+
 /* exp of 8 floats for softmax rows (arguments mostly <= 0): the Cephes reduction and
  * polynomial of mmi_exp256, with the integer n = round(x log2 e) taken from the low mantissa
  * bits of x log2 e + 1.5 * 2^23 (one FMA instead of a round and a convert) and 2^n formed with
@@ -396,22 +414,12 @@ MMI_AVX2_INLINE __m256 exp_softmax(__m256 x)
 {
     const __m256 lo = _mm256_set1_ps(-87.336544f), hi = _mm256_set1_ps(88.3762626647949f);
     const __m256 magic = _mm256_set1_ps(12582912.0f); /* 1.5 * 2^23 */
-    const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
     const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ), over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
-    __m256 t, fn, z, y;
+    __m256 t, fn, y;
     x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
     t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
     fn = _mm256_sub_ps(t, magic);
-    x = _mm256_fnmadd_ps(fn, c1, x);
-    x = _mm256_fnmadd_ps(fn, c2, x);
-    z = _mm256_mul_ps(x, x);
-    y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    y = exp_poly(x, fn);
     /* t's bits are those of 1.5 * 2^23 plus n: adding the bias and shifting by 23 drops the
      * magic number's own bits and leaves the exponent field n + 127 */
     y = _mm256_mul_ps(y,
@@ -476,13 +484,33 @@ int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double
 }
 
 /* ---- elu + 1 feature map ---------------------------------------------------------------------- */
-/* mmi_exp256 clamps a NaN lane to a finite value, so NaN takes the v + 1 side (the unordered
- * "not <= 0" is true for it) and stays NaN, as expf keeps it. */
+/* mmi_exp256 for x <= 0 (never NaN): the same reduction, polynomial and results (every float
+ * checked), five vector operations fewer. Without positive arguments the overflow test and
+ * the upper clamp go, and 2^n (n in [-128, 0]) is applied as 2^(n + 64), exact on the
+ * polynomial's value in [0.7, 1.5), then 2^-64, one rounding of the same exact product
+ * y 2^n that mmi_exp256's two halves 2^h, 2^(n - h) round once; no shift and subtraction. */
+MMI_AVX2_INLINE __m256 exp_nonpos(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-88.3762626647949f);
+    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    __m256 fx, y;
+    x = _mm256_max_ps(x, lo);
+    fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    y = exp_poly(x, fx);
+    y = _mm256_mul_ps(
+        y, _mm256_castsi256_ps(_mm256_slli_epi32(
+               _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127 + 64)), 23)));
+    y = _mm256_mul_ps(y, _mm256_set1_ps(0x1p-64f));
+    return _mm256_andnot_ps(under, y);
+}
+
+/* min(v, 0) is 0 for a NaN lane, so NaN takes the v + 1 side (the unordered "not <= 0" is
+ * true for it) and stays NaN, as expf keeps it. */
 static inline __m256 elu1_8(__m256 v)
 {
     const __m256 zero = _mm256_setzero_ps(), pos = _mm256_cmp_ps(v, zero, _CMP_NLE_UQ);
-    const __m256 e =
-        mmi_exp256(_mm256_min_ps(v, zero)); /* exp only where it is used: no overflow */
+    const __m256 e = exp_nonpos(_mm256_min_ps(v, zero)); /* exp only where it is used */
     return _mm256_blendv_ps(e, _mm256_add_ps(v, _mm256_set1_ps(1.0f)), pos);
 }
 
@@ -604,6 +632,349 @@ int mmi_attn_log_gate_copy_avx2(int64_t n, const float *x, float *y, int *bad)
     return 1;
 }
 
+/* ---- causal linear: a chunk's normaliser rows (forward) ------------------------------------ */
+/* One token of mmi_attn_norm_step_avx2 (z += k, then q . z in its order: chain a0 over the low
+ * halves of the 8-blocks, a1 over the high halves, the lanes summed pairwise, then the scalar
+ * tail), then den and the row of X = q / den, as the portable loop of fwd_chunks forms them (the
+ * same bits); the call per token and the scalar scaling loop are what this saves. */
+MMI_AVX2_INLINE void lin_norm_body(int64_t len, int64_t n, const float *q, const float *k,
+                                   double *z, int normalize, double eps, float *den, float *x,
+                                   int64_t ldx)
+{
+    const int64_t n8 = n & ~(int64_t)7;
+    for (int64_t t = 0; t < len; t++) {
+        const float *qt = q + t * n, *kt = k + t * n;
+        float *xt = x + t * ldx;
+        __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+        double tail = 0.0, lanes[4], dot, dn = 1.0;
+        int64_t c = 0;
+        __m256 inv;
+        for (; c < n8; c += 8) {
+            __m256d z0 = _mm256_loadu_pd(z + c), z1 = _mm256_loadu_pd(z + c + 4);
+            z0 = _mm256_add_pd(z0, _mm256_cvtps_pd(_mm_loadu_ps(kt + c)));
+            z1 = _mm256_add_pd(z1, _mm256_cvtps_pd(_mm_loadu_ps(kt + c + 4)));
+            _mm256_storeu_pd(z + c, z0);
+            _mm256_storeu_pd(z + c + 4, z1);
+            a0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(qt + c)), z0, a0);
+            a1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(qt + c + 4)), z1, a1);
+        }
+        for (; c < n; c++) {
+            z[c] += kt[c];
+            tail += (double)qt[c] * z[c];
+        }
+        _mm256_storeu_pd(lanes, _mm256_add_pd(a0, a1));
+        dot = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail;
+        if (normalize) {
+            dn = eps + dot;
+            if (dn == 0.0) dn = 1.0; /* 0/0 (eps 0, zero features): the row outputs 0 */
+        }
+        den[t] = (float)dn;
+        inv = _mm256_set1_ps(normalize ? (float)(1.0 / dn) : 1.0f);
+        for (c = 0; c < n8; c += 8)
+            _mm256_storeu_ps(xt + c, _mm256_mul_ps(inv, _mm256_loadu_ps(qt + c)));
+        for (; c < n; c++) xt[c] = _mm256_cvtss_f32(inv) * qt[c];
+    }
+}
+
+int mmi_attn_lin_norm_avx2(int64_t len, int64_t n, const float *q, const float *k, double *z,
+                           int normalize, double eps, float *den, float *x, int64_t ldx)
+{
+    if (n == 64) /* the usual head width: constant trip counts */
+        lin_norm_body(len, 64, q, k, z, normalize, eps, den, x, ldx);
+    else
+        lin_norm_body(len, n, q, k, z, normalize, eps, den, x, ldx);
+    return 1;
+}
+
+/* ---- causal linear backward: dnum and dden of one row ---------------------------------------- */
+int mmi_attn_lin_dnum_avx2(int64_t w, const float *dout, const float *o, float den, float *dnum,
+                           double *dden)
+{
+    /* the eight partial sums of the portable body (index mod 8) are the lanes of p0 (0-3) and
+     * p1 (4-7); the float products are exact in float64, the additions in the same order */
+    const __m256 dn = _mm256_set1_ps(den);
+    const int64_t w8 = w & ~(int64_t)7;
+    __m256d p0 = _mm256_setzero_pd(), p1 = _mm256_setzero_pd();
+    double lanes[8], dot = 0.0;
+    int64_t c = 0;
+    for (; c < w8; c += 8) {
+        const __m256 g = _mm256_loadu_ps(dout + c), y = _mm256_loadu_ps(o + c);
+        _mm256_storeu_ps(dnum + c, _mm256_div_ps(g, dn));
+        p0 = _mm256_add_pd(p0, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(g)),
+                                             _mm256_cvtps_pd(_mm256_castps256_ps128(y))));
+        p1 = _mm256_add_pd(p1, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(g, 1)),
+                                             _mm256_cvtps_pd(_mm256_extractf128_ps(y, 1))));
+    }
+    for (; c < w; c++) {
+        dnum[c] = dout[c] / den;
+        dot += (double)dout[c] * (double)o[c];
+    }
+    _mm256_storeu_pd(lanes, p0);
+    _mm256_storeu_pd(lanes + 4, p1);
+    for (int j = 0; j < 8; j++) dot += lanes[j];
+    *dden = -dot / den;
+    return 1;
+}
+
+/* ---- causal linear backward: a chunk's float64 sums ----------------------------------------- */
+/* The portable loops' roundings (products and sums separately rounded, no FMA), 8 columns at a
+ * time across all the chunk's tokens: each column's sums are independent of the others', so
+ * the column blocks' order changes no bit, and a block's z stays in two registers. */
+int mmi_attn_lin_acc_avx2(int64_t len, int64_t n, int rev, const double *a, const float *x,
+                          double *z, float *g)
+{
+    const int64_t n8 = n & ~(int64_t)7;
+    int64_t c = 0;
+    for (; c < n8; c += 8) {
+        __m256d z0 = _mm256_loadu_pd(z + c), z1 = _mm256_loadu_pd(z + c + 4);
+        for (int64_t i = 0; i < len; i++) {
+            const int64_t t = rev ? len - 1 - i : i;
+            const __m256d at = _mm256_set1_pd(a[t]);
+            const float *xt = x + t * n + c;
+            float *gt = g + t * n + c;
+            const __m256d x0 = _mm256_cvtps_pd(_mm_loadu_ps(xt)),
+                          x1 = _mm256_cvtps_pd(_mm_loadu_ps(xt + 4));
+            __m256d g0 = _mm256_cvtps_pd(_mm_loadu_ps(gt)),
+                    g1 = _mm256_cvtps_pd(_mm_loadu_ps(gt + 4));
+            if (rev) {
+                z0 = _mm256_add_pd(z0, _mm256_mul_pd(at, x0));
+                z1 = _mm256_add_pd(z1, _mm256_mul_pd(at, x1));
+                g0 = _mm256_add_pd(g0, z0);
+                g1 = _mm256_add_pd(g1, z1);
+            } else {
+                z0 = _mm256_add_pd(z0, x0);
+                z1 = _mm256_add_pd(z1, x1);
+                g0 = _mm256_add_pd(g0, _mm256_mul_pd(z0, at));
+                g1 = _mm256_add_pd(g1, _mm256_mul_pd(z1, at));
+            }
+            _mm_storeu_ps(gt, _mm256_cvtpd_ps(g0));
+            _mm_storeu_ps(gt + 4, _mm256_cvtpd_ps(g1));
+        }
+        _mm256_storeu_pd(z + c, z0);
+        _mm256_storeu_pd(z + c + 4, z1);
+    }
+    for (; c < n; c++) /* the columns past the last 8-block, as the portable loops */
+        for (int64_t i = 0; i < len; i++) {
+            const int64_t t = rev ? len - 1 - i : i;
+            if (rev) {
+                z[c] += a[t] * x[t * n + c];
+                g[t * n + c] = (float)(g[t * n + c] + z[c]);
+            } else {
+                z[c] += x[t * n + c];
+                g[t * n + c] = (float)(g[t * n + c] + z[c] * a[t]);
+            }
+        }
+    return 1;
+}
+
+/* ---- causal linear: products with at most 64 output columns -------------------------------- */
+/*
+ * mmi_attn_lin_tile on AVX2: C = A B (mode 0), C += A B (1) or C = tril(A B) (2) for n <= 64,
+ * the reduction in one or two segments read where they lie (mmi_attn_lin_seg), so the stacked
+ * operands of the linear kernels are not copied together. 16-column strips; in each, the m rows
+ * in tiles of 5 or 6 rows (10 or 12 accumulators: the GEMM strip's 6-row tiles with a 4-row or
+ * shorter tail leave 8 or fewer FMA chains for the FMA latency at m = 16 and 64), and under
+ * mode 2 a tile computes only the registers some of its rows keep (the triangle's upper
+ * registers are stored as zeros without being formed). No alpha, and the old C added once at
+ * the end. Each element is the GEMM direct kernel's: an FMA chain over the reduction from zero,
+ * then (mode 1) one rounded addition of the old C (the GEMM's 1 * sum + 1 * C), so the bits of
+ * mmi_attn_tile_nn / mmi_attn_tile_tn with alpha 1 within one k block.
+ */
+/* The register tile is a statement macro template that clang-format 14 re-wraps on every pass
+ * (as in gemm_ukr_avx2.c). */
+/* clang-format off */
+/* Lanes j < n of 8 (n may be outside 0..8). */
+MMI_AVX2_INLINE __m256i lt_lanes(int64_t n)
+{
+    const int v = n < 0 ? 0 : n > 8 ? 8 : (int)n;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(v), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* Stores accumulator v as register u (columns 8u..8u+7 of the strip) of a row under MODE; i:
+ * the row's index less the strip's first column (mode 2 keeps the lanes at columns <= the
+ * row); m: the strip's column lanes of register u (FULL: all). */
+MMI_AVX2_INLINE void lt_st(const int MODE, const int FULL, __m256 v, float *cp, int64_t i, int u,
+                           __m256i m)
+{
+    if (MODE == 1)
+        v = _mm256_add_ps(v, FULL ? _mm256_loadu_ps(cp) : _mm256_maskload_ps(cp, m));
+    if (MODE == 2) v = _mm256_and_ps(v, _mm256_castsi256_ps(lt_lanes(i + 1 - 8 * u)));
+    if (FULL)
+        _mm256_storeu_ps(cp, v);
+    else
+        _mm256_maskstore_ps(cp, m, v);
+}
+
+/* R rows (from row i0) x NV registers of the strip at column j0 (c at row i0 of the strip);
+ * with NV = 1 the second register is stored as zeros (mode 2's upper triangle, or nothing when
+ * the strip has at most 8 columns); FULL: 16 whole columns, no masks; KC: the reduction's
+ * length when it is that constant (one segment), 0 for any. */
+MMI_AVX2_INLINE void lt_tile(const int R, const int NV, const int MODE, const int FULL,
+                             const int KC, const mmi_attn_lin_seg *sg, int nseg, int64_t j0,
+                             int64_t i0,
+                             float *c, int64_t ldc, __m256i m0, __m256i m1)
+{
+    const __m256 z = _mm256_setzero_ps();
+    __m256 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z;
+    __m256 c41 = z, c50 = z, c51 = z;
+    for (int g = 0; g < nseg; g++) {
+        const float *a = sg[g].a + i0 * sg[g].a_rs, *b = sg[g].b + j0;
+        const int64_t a_rs = sg[g].a_rs, a_cs = sg[g].a_cs, ldb = sg[g].ldb;
+        const int64_t kg = sg[g].k;
+        /* one k step: the B registers, then per row a broadcast and NV FMAs */
+#define LT_STEP                                                                                    \
+    {                                                                                              \
+        const __m256 b0 = FULL ? _mm256_loadu_ps(b) : _mm256_maskload_ps(b, m0);                   \
+        const __m256 b1 =                                                                          \
+            NV < 2 ? z : FULL ? _mm256_loadu_ps(b + 8) : _mm256_maskload_ps(b + 8, m1);            \
+        __m256 av;                                                                                 \
+        LT_ROW(0) LT_ROW(1) LT_ROW(2) LT_ROW(3) LT_ROW(4) LT_ROW(5)                                \
+    }
+#define LT_ROW(r)                                                                                  \
+    if (R > r) {                                                                                   \
+        av = _mm256_broadcast_ss(a + r * a_rs);                                                    \
+        c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0);                                                \
+        if (NV > 1) c##r##1 = _mm256_fmadd_ps(av, b1, c##r##1);                                    \
+    }
+        if (KC) { /* the state updates' k = 16, unrolled: at so short a k the loop's own cost
+                   * showed (the 64 x 64 x 16 update 4-6 % faster) */
+#pragma GCC unroll 16
+            for (int p = 0; p < KC; p++, a += a_cs, b += ldb) LT_STEP
+        } else {
+            for (int64_t p = 0; p < kg; p++, a += a_cs, b += ldb) LT_STEP
+        }
+#undef LT_ROW
+#undef LT_STEP
+    }
+#define LT_ST(r)                                                                                   \
+    if (R > r) {                                                                                   \
+        lt_st(MODE, FULL, c##r##0, c + (r) * ldc, i0 + (r) - j0, 0, m0);                           \
+        lt_st(MODE, FULL, c##r##1, c + (r) * ldc + 8, i0 + (r) - j0, 1, m1);                       \
+    }
+    LT_ST(0) LT_ST(1) LT_ST(2) LT_ST(3) LT_ST(4) LT_ST(5)
+#undef LT_ST
+}
+
+/* One strip (nr columns from j0) over the m rows: rows in tiles of 5-6 (ceil(rows / 6) tiles,
+ * the rows spread evenly over them); under mode 2 the rows above the strip are zeros and a tile
+ * whose rows keep only the strip's first register computes only that one. */
+MMI_AVX2_INLINE void lt_strip(const int MODE, const int FULL, const int KC, int64_t m,
+                              const mmi_attn_lin_seg *sg, int nseg, int64_t j0, int64_t nr, float *c,
+                              int64_t ldc)
+{
+    const __m256i m0 = lt_lanes(nr), m1 = lt_lanes(nr - 8);
+    int64_t i0 = 0, t;
+    if (MODE == 2)
+        for (; i0 < m && i0 < j0; i0++) { /* rows that keep none of the strip */
+            float *cp = c + i0 * ldc + j0;
+            if (FULL) {
+                _mm256_storeu_ps(cp, _mm256_setzero_ps());
+                _mm256_storeu_ps(cp + 8, _mm256_setzero_ps());
+            } else {
+                _mm256_maskstore_ps(cp, m0, _mm256_setzero_ps());
+                _mm256_maskstore_ps(cp + 8, m1, _mm256_setzero_ps());
+            }
+        }
+    for (t = (m - i0 + 5) / 6; t > 0; t--) {
+        const int64_t r = (m - i0 + t - 1) / t;
+        const int nv = nr <= 8 || (MODE == 2 && i0 + r - 1 < j0 + 8) ? 1 : 2;
+        float *ct = c + i0 * ldc + j0;
+#define LT_CASE(R)                                                                                 \
+    case R:                                                                                        \
+        if (nv == 1)                                                                               \
+            lt_tile(R, 1, MODE, FULL, 0, sg, nseg, j0, i0, ct, ldc, m0, m1);                       \
+        else                                                                                       \
+            lt_tile(R, 2, MODE, FULL, R >= 5 ? KC : 0, sg, nseg, j0, i0, ct, ldc, m0, m1);         \
+        break;
+        switch (r) {
+        LT_CASE(1) LT_CASE(2) LT_CASE(3) LT_CASE(4) LT_CASE(5) LT_CASE(6)
+        default: break;
+        }
+#undef LT_CASE
+        i0 += r;
+    }
+}
+
+MMI_AVX2_INLINE void lt_all(const int MODE, int64_t m, int64_t n, const mmi_attn_lin_seg *sg,
+                            int nseg, float *c, int64_t ldc)
+{
+    int64_t j0 = 0;
+    if (MODE == 1 && nseg == 1 && sg->k == 16) /* a state update: whole 5-6 row tiles unrolled */
+        for (; j0 + 16 <= n; j0 += 16) lt_strip(MODE, 1, 16, m, sg, nseg, j0, 16, c, ldc);
+    for (; j0 + 16 <= n; j0 += 16) lt_strip(MODE, 1, 0, m, sg, nseg, j0, 16, c, ldc);
+    if (j0 < n) lt_strip(MODE, 0, 0, m, sg, nseg, j0, n - j0, c, ldc);
+}
+
+int mmi_attn_lin_tile_avx2(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
+                           float *c, int64_t ldc)
+{
+    if (m < 1 || n < 1 || n > 64 || nseg < 1 || nseg > 2) return 0;
+    if (mode == 1)
+        lt_all(1, m, n, sg, nseg, c, ldc);
+    else if (mode == 2)
+        lt_all(2, m, n, sg, nseg, c, ldc);
+    else
+        lt_all(0, m, n, sg, nseg, c, ldc);
+    return 1;
+}
+/* clang-format on */
+
+/* ---- one online-softmax row (mmi_attn_softmax_row) in one call ------------------------------ */
+/* The portable body's steps with their roundings: the maximum over the visible keys (max_ps
+ * keeps the running value on a NaN or an equal key, as its `x > m ? x : m` does; lanes, then the
+ * scalar tail, then the lanes in order, as its row_max combines them), then exp_sub_avx2's
+ * exponentials and sum over the whole row with the keys from lim on as -inf (given 0 here
+ * without writing -inf first), alpha by libm's expf, the accumulator scaled. The same bits; the
+ * call saves the separate passes (row_max ran 4 lanes wide, the -inf fill, the exp_sub call). */
+int mmi_attn_softmax_row_avx2(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
+                              int64_t dv)
+{
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    const int64_t l8 = lim & ~(int64_t)7, n8 = n & ~(int64_t)7;
+    __m256 mxv = ninf, mv, sum = _mm256_setzero_ps();
+    float lanes[8], mx = -INFINITY, mnew, alpha, tail = 0.0f;
+    int64_t j = 0;
+    for (; j < l8; j += 8) mxv = _mm256_max_ps(_mm256_loadu_ps(s + j), mxv);
+    for (; j < lim; j++) mx = s[j] > mx ? s[j] : mx;
+    _mm256_storeu_ps(lanes, mxv);
+    for (int c = 0; c < 8; c++) mx = lanes[c] > mx ? lanes[c] : mx;
+    if (mx == -INFINITY) { /* nothing visible: the row of P is 0 */
+        for (j = 0; j < n; j++) s[j] = 0.0f;
+        return 1;
+    }
+    mnew = (float)*m > mx ? (float)*m : mx;
+    alpha = *m == -INFINITY ? 0.0f : expf((float)*m - mnew);
+    mv = _mm256_set1_ps(mnew);
+    for (j = 0; j < n8; j += 8) {
+        __m256 x = _mm256_loadu_ps(s + j), e;
+        if (j + 8 > lim) /* masked keys as -inf */
+            x = _mm256_blendv_ps(ninf, x, _mm256_castsi256_ps(lt_lanes(lim - j)));
+        e = exp_softmax(_mm256_sub_ps(x, mv));
+        _mm256_storeu_ps(s + j, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    if (j < n) {
+        float buf[8];
+        const int64_t r = n - j;
+        for (int u = 0; u < 8; u++) buf[u] = u < r && j + u < lim ? s[j + u] - mnew : -INFINITY;
+        _mm256_storeu_ps(buf, exp_softmax(_mm256_loadu_ps(buf)));
+        for (int64_t u = 0; u < r; u++) {
+            s[j + u] = buf[u];
+            tail += buf[u];
+        }
+    }
+    *l = *l * alpha + (hsum(sum) + tail);
+    if (alpha != 1.0f) {
+        const __m256 a = _mm256_set1_ps(alpha);
+        int64_t c = 0;
+        for (; c + 8 <= dv; c += 8)
+            _mm256_storeu_ps(acc + c, _mm256_mul_ps(_mm256_loadu_ps(acc + c), a));
+        for (; c < dv; c++) acc[c] *= alpha;
+    }
+    *m = mnew;
+    return 1;
+}
+
 static const mmi_attn_isa k_avx2 = {
     mmi_attn_rowmat_avx2,
     mmi_attn_rowmat_sub_avx2,
@@ -620,13 +991,13 @@ static const mmi_attn_isa k_avx2 = {
     mmi_attn_transpose_avx2,
     mmi_attn_gate_grad_row_avx2,
     mmi_attn_log_gate_copy_avx2,
-    NULL,
-    NULL, /* softmax_row, rwkv_bonus: the portable bodies */
-    NULL,
-    NULL,
-    NULL, /* lin_norm, lin_dnum, lin_acc: the portable loops */
+    mmi_attn_softmax_row_avx2,
+    NULL, /* rwkv_bonus: the portable body */
+    mmi_attn_lin_norm_avx2,
+    mmi_attn_lin_dnum_avx2,
+    mmi_attn_lin_acc_avx2,
     NULL, /* gate_grad_rows: the wrapper runs gate_grad_row per row */
-    NULL, /* lin_tile: the GEMM tiles */
+    mmi_attn_lin_tile_avx2,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }

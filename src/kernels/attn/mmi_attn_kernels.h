@@ -261,6 +261,16 @@ int mmi_attn_transpose_avx2(int64_t rows, int64_t cols, const float *src, int64_
 int mmi_attn_gate_grad_row_avx2(int64_t n, float scale, const float *q, float *dq, const float *k,
                                 const float *dk, double *acc, float *dg);
 int mmi_attn_log_gate_copy_avx2(int64_t n, const float *x, float *y, int *bad);
+int mmi_attn_lin_norm_avx2(int64_t len, int64_t n, const float *q, const float *k, double *z,
+                           int normalize, double eps, float *den, float *x, int64_t ldx);
+int mmi_attn_lin_dnum_avx2(int64_t w, const float *dout, const float *o, float den, float *dnum,
+                           double *dden);
+int mmi_attn_lin_acc_avx2(int64_t len, int64_t n, int rev, const double *a, const float *x,
+                          double *z, float *g);
+int mmi_attn_lin_tile_avx2(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
+                           float *c, int64_t ldc);
+int mmi_attn_softmax_row_avx2(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
+                              int64_t dv);
 /* The AVX-512 bodies (present only when compiled; reach them through the table). */
 int mmi_attn_rowmat_avx512(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                            float alpha, float *y);
