@@ -476,8 +476,8 @@ int mmi_attn_gate_row_avx2(int64_t n, const double *prev, const float *g, double
 }
 
 /* ---- elu + 1 feature map ---------------------------------------------------------------------- */
-/* mmi_exp256 clamps a NaN lane to a finite value, so NaN takes the v + 1 side (the unordered
- * "not <= 0" is true for it) and stays NaN, as expf keeps it. */
+/* min(v, 0) turns a NaN lane into 0, so NaN takes the v + 1 side (the unordered "not <= 0" is
+ * true for it) and stays NaN, as expf keeps it. */
 static inline __m256 elu1_8(__m256 v)
 {
     const __m256 zero = _mm256_setzero_ps(), pos = _mm256_cmp_ps(v, zero, _CMP_NLE_UQ);
