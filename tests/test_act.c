@@ -395,6 +395,38 @@ static void test_exp_primitive(void)
     if (!ran) mmt_skip("no vector path runs here");
 }
 
+/* tanh, sigmoid and SiLU on the vector paths: a NaN input gives that NaN quieted (sign and
+ * payload kept), in vector lanes and tails, with no patch after the exponential; the portable
+ * path gives some NaN (libm's). */
+static void test_nan_bits(void)
+{
+    enum { NN = (int)(sizeof k_nans / sizeof k_nans[0]), M = 40 };
+    const int kinds[3] = {MM_ACT_TANH, MM_ACT_SIGMOID, MM_ACT_SILU};
+    float x[M], y[M];
+    for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
+        const mmi_elementwise_isa *t;
+        if (!path_table(p, &t)) continue;
+        for (int k = 0; k < 3; k++)
+            for (int v = 0; v < NN; v++)
+                for (int64_t n = 1; n <= M; n += n < 20 ? 1 : 7) {
+                    mmt_fill_uniform(x, n, 31 + v, -3, 3);
+                    x[(v * 5 + n) % n] = from_bits(k_nans[v]);
+                    x[n - 1] = from_bits(k_nans[(v + 1) % NN]); /* the last lane, a tail's */
+                    fwd_on(t, kinds[k], x, y, n);
+                    for (int64_t i = 0; i < n; i++) {
+                        const uint32_t xb = to_bits(x[i]);
+                        if (!isnan(x[i])) {
+                            CHECK(!isnan(y[i]));
+                        } else if (t) {
+                            CHECK(to_bits(y[i]) == (xb | 0x00400000u));
+                        } else {
+                            CHECK(isnan(y[i]));
+                        }
+                    }
+                }
+    }
+}
+
 /* mmi_lerp (Polyak) and mmi_bias_act_rows (the dense forward epilogue) on the dispatched entry
  * and on every path's table: lerp bitwise the loop d = d keep + take s (two rounded products,
  * a rounded sum) and within 1 ulp-scale of the float64 value, for every length 0..40 with
@@ -491,4 +523,5 @@ void suite_act(void)
     mmt_run("act_tails", test_tails);
     mmt_run("act_avx512", test_avx512);
     mmt_run("act_exp_primitive", test_exp_primitive);
+    mmt_run("act_nan_bits", test_nan_bits);
 }
