@@ -8,7 +8,9 @@
 #include "kernels/elementwise/mmi_elementwise.h"
 #include "runner.h"
 
+#include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -319,6 +321,112 @@ static void test_avx512(void)
         }
 }
 
+static float from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint32_t to_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* NaN inputs of several signs and payloads, quiet and signalling. */
+static const uint32_t k_nans[] = {0x7fc00000u, 0xffc00000u, 0x7fc12345u, 0xffd00001u,
+                                  0x7f800001u, 0xff812345u, 0x7fbfffffu};
+
+/* The vector exponential itself (mmi_exp256 on the AVX2 table, mmi_exp512 on the AVX-512 one),
+ * on every path this machine runs: NaN in gives NaN out, the input's bits quieted (the clamp
+ * before the polynomial once turned NaN into its bound, a finite value); +Inf -> +Inf, above
+ * 88.3763 +Inf, -Inf and below -88.3763 +0, exp(0) = 1, and float64 exp within 2.4e-7 relative
+ * on [-87, 88] (absolute 1.2e-38 down to the cut), in vector lanes and in tails. */
+static void exp_primitive_on(const mmi_elementwise_isa *t)
+{
+    enum { NE = 24, NN = (int)(sizeof k_nans / sizeof k_nans[0]) };
+    const float hi = 88.3762626647949f;
+    float x[NE] = {INFINITY, -INFINITY,
+                   0.0f,     -0.0f,
+                   hi,       nextafterf(hi, 100.0f),
+                   88.72f,   FLT_MAX,
+                   -hi,      nextafterf(-hi, -100.0f),
+                   -87.5f,   -FLT_MAX,
+                   1.0f,     -1.0f,
+                   87.0f,    -87.0f,
+                   1e-30f,   -1e-30f,
+                   1e-45f,   10.5f,
+                   -10.5f,   0.3466f,
+                   60.0f,    -60.0f};
+    float y[NE], one, xn[NN * 3], yn[NN * 3];
+    CHECK(t->exp(x, y, NE) == 1);
+    for (int i = 0; i < NE; i++) { /* the same bits alone, in a tail */
+        CHECK(t->exp(x + i, &one, 1) == 1);
+        CHECK(to_bits(one) == to_bits(y[i]));
+    }
+    CHECK(y[0] == INFINITY && to_bits(y[1]) == 0 && y[2] == 1.0f && y[3] == 1.0f);
+    CHECK(isfinite(y[4]) && y[4] > 2e38f && y[5] == INFINITY && y[6] == INFINITY);
+    CHECK(y[7] == INFINITY && to_bits(y[9]) == 0 && to_bits(y[11]) == 0);
+    CHECK(y[8] > 0.0f && y[8] < 1.2e-38f && y[10] >= 0.0f && y[10] < 1.2e-38f);
+    for (int i = 12; i < NE; i++) CHECK_NEAR(y[i], exp((double)x[i]), 2.4e-7, 1.2e-38);
+    for (int i = 0; i < 3 * NN; i++) /* each NaN between finite lanes, at three offsets */
+        xn[i] = i % 3 == 1 ? from_bits(k_nans[i / 3]) : (float)(i % 7) - 3.0f;
+    for (int64_t n = 1; n <= 3 * NN; n++) {
+        CHECK(t->exp(xn, yn, n) == 1);
+        for (int64_t i = 0; i < n; i++)
+            if (i % 3 == 1)
+                CHECK(to_bits(yn[i]) == (k_nans[i / 3] | 0x00400000u));
+            else
+                CHECK_NEAR(yn[i], exp((double)xn[i]), 2.4e-7, 0);
+    }
+}
+
+static void test_exp_primitive(void)
+{
+    int ran = 0;
+    for (int p = MMI_SIMD_AVX2; p < MMI_SIMD_NPATHS; p++) {
+        const mmi_elementwise_isa *t;
+        if (!path_table(p, &t) || !t) continue;
+        CHECK(t->exp != NULL);
+        if (t->exp) exp_primitive_on(t), ran++;
+    }
+    if (!ran) mmt_skip("no vector path runs here");
+}
+
+/* tanh, sigmoid and SiLU on the vector paths: a NaN input gives that NaN quieted (sign and
+ * payload kept), in vector lanes and tails, with no patch after the exponential; the portable
+ * path gives some NaN (libm's). */
+static void test_nan_bits(void)
+{
+    enum { NN = (int)(sizeof k_nans / sizeof k_nans[0]), M = 40 };
+    const int kinds[3] = {MM_ACT_TANH, MM_ACT_SIGMOID, MM_ACT_SILU};
+    float x[M], y[M];
+    for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
+        const mmi_elementwise_isa *t;
+        if (!path_table(p, &t)) continue;
+        for (int k = 0; k < 3; k++)
+            for (int v = 0; v < NN; v++)
+                for (int64_t n = 1; n <= M; n += n < 20 ? 1 : 7) {
+                    mmt_fill_uniform(x, n, 31 + v, -3, 3);
+                    x[(v * 5 + n) % n] = from_bits(k_nans[v]);
+                    x[n - 1] = from_bits(k_nans[(v + 1) % NN]); /* the last lane, a tail's */
+                    fwd_on(t, kinds[k], x, y, n);
+                    for (int64_t i = 0; i < n; i++) {
+                        const uint32_t xb = to_bits(x[i]);
+                        if (!isnan(x[i])) {
+                            CHECK(!isnan(y[i]));
+                        } else if (t) {
+                            CHECK(to_bits(y[i]) == (xb | 0x00400000u));
+                        } else {
+                            CHECK(isnan(y[i]));
+                        }
+                    }
+                }
+    }
+}
+
 /* mmi_lerp (Polyak) and mmi_bias_act_rows (the dense forward epilogue) on the dispatched entry
  * and on every path's table: lerp bitwise the loop d = d keep + take s (two rounded products,
  * a rounded sum) and within 1 ulp-scale of the float64 value, for every length 0..40 with
@@ -414,4 +522,6 @@ void suite_act(void)
     mmt_run("act_special", test_special);
     mmt_run("act_tails", test_tails);
     mmt_run("act_avx512", test_avx512);
+    mmt_run("act_exp_primitive", test_exp_primitive);
+    mmt_run("act_nan_bits", test_nan_bits);
 }

@@ -2163,6 +2163,48 @@ static void test_selective_paths(void)
     }
 }
 
+/* NaN on every path: a NaN delta gives a NaN dlt, a NaN z NaN silu and sigmoid (vector lanes
+ * and tails), and a NaN entry of A makes its state and every output NaN. The AVX2 exp once
+ * clamped NaN to -88.38 (softplus and the decay e^(dlt A) then came out near 0, sigmoid 1) and
+ * the AVX-512 sigmoid clamped it to 87 (sigmoid 0): the NaN vanished on those paths only. dsp,
+ * the derivative, is left out: the portable body returns 1 for a NaN input. */
+static void ssm_nan_on(const mmi_ssm_isa *v)
+{
+    enum { P = 21, N = 16, L = 4 };
+    float delta[P], z[P], dlt[P], dsp[P], gz[P], sz[P];
+    float A[N], B[N], C[N], u[L], d[L], out[L], x[N];
+    mmi_sel_row r;
+    mmt_fill_uniform(delta, P, 51, -3, 3);
+    mmt_fill_uniform(z, P, 52, -3, 3);
+    delta[2] = delta[19] = NAN, z[3] = z[20] = NAN;
+    if (!(v && v->sel_prep(P, delta, 0.1f, 1, z, dlt, dsp, gz, sz)))
+        mmi_ssm_sel_prep_portable(P, delta, 0.1f, 1, z, dlt, dsp, gz, sz);
+    for (int i = 0; i < P; i++) {
+        CHECK(!!isnan(dlt[i]) == (i == 2 || i == 19));
+        CHECK(!!isnan(gz[i]) == (i == 3 || i == 20) && !!isnan(sz[i]) == (i == 3 || i == 20));
+    }
+    mmt_fill_uniform(A, N, 53, -2, -0.1f);
+    mmt_fill_uniform(B, N, 54, -1, 1);
+    mmt_fill_uniform(C, N, 55, -1, 1);
+    mmt_fill_uniform(u, L, 56, -1, 1);
+    mmt_fill_uniform(d, L, 57, 0.1f, 1);
+    A[5] = NAN;
+    memset(&r, 0, sizeof r);
+    r.L = L, r.N = N, r.chunk = L, r.u = u, r.dlt = d, r.A = A, r.B = B, r.C = C;
+    r.out = out, r.x = x;
+    if (!(v && v->sel_fwd(&r))) mmi_ssm_sel_fwd_portable(&r);
+    for (int t = 0; t < L; t++) CHECK(isnan(out[t]));
+    for (int n = 0; n < N; n++) CHECK(!!isnan(x[n]) == (n == 5));
+}
+
+static void test_selective_nan(void)
+{
+    for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
+        mmi_dispatch dd;
+        if (mmi_dispatch_for((mmi_simd_path)p, &dd)) ssm_nan_on(dd.ssm);
+    }
+}
+
 /* The AVX-512 table itself: present exactly when compiled, takes any N <= 256 and declines
  * more, and passes the checks above. Skipped (with the reason) where it cannot run. */
 static void test_selective_avx512(void)
@@ -2463,6 +2505,7 @@ void suite_ssm(void)
     mmt_run("ssm_selective_threads", test_selective_threads);
     mmt_run("ssm_selective_paths", test_selective_paths);
     mmt_run("ssm_selective_avx512", test_selective_avx512);
+    mmt_run("ssm_selective_nan", test_selective_nan);
     mmt_run("ssm_selective_block", test_selective_block);
     mmt_run("ssm_selective_bwd_block", test_selective_bwd_block);
     mmt_run("ssm_exp512_scheme", test_exp512_scheme);

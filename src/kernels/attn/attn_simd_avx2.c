@@ -505,7 +505,7 @@ MMI_AVX2_INLINE __m256 exp_nonpos(__m256 x)
     return _mm256_andnot_ps(under, y);
 }
 
-/* min(v, 0) is 0 for a NaN lane, so NaN takes the v + 1 side (the unordered "not <= 0" is
+/* min(v, 0) turns a NaN lane into 0, so NaN takes the v + 1 side (the unordered "not <= 0" is
  * true for it) and stays NaN, as expf keeps it. */
 static inline __m256 elu1_8(__m256 v)
 {

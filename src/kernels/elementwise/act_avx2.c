@@ -38,24 +38,19 @@ MMI_AVX2_INLINE __m256 sigmoid256(__m256 x)
     return _mm256_div_ps(one, _mm256_add_ps(one, e));
 }
 
-/* NaN inputs: min/max in mmi_exp256 would turn NaN into a bound, so the result is patched back to
- * NaN with an unordered compare (the portable path propagates NaN; so must this one). */
-MMI_AVX2_INLINE __m256 keep_nan(__m256 x, __m256 y)
-{
-    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
-}
-
 /* y = act(x) for one kind: whole vectors, then the tail through a padded copy. KIND is a
- * constant at each call (mmi_act_forward_avx2), so the per-vector loop has no switch. */
+ * constant at each call (mmi_act_forward_avx2), so the per-vector loop has no switch. A NaN
+ * lane gives NaN with no patch of its own: mmi_exp256 keeps it, and every later operation has
+ * it as its only NaN operand (the result is the input NaN, quieted, sign and payload kept). */
 MMI_AVX2_INLINE __m256 act_vec(__m256 v, const int32_t KIND)
 {
     switch (KIND) {
     case MM_ACT_TANH:
-        return keep_nan(v, tanh256(v));
+        return tanh256(v);
     case MM_ACT_SIGMOID:
-        return keep_nan(v, sigmoid256(v));
+        return sigmoid256(v);
     case MM_ACT_SILU:
-        return keep_nan(v, _mm256_mul_ps(v, sigmoid256(v)));
+        return _mm256_mul_ps(v, sigmoid256(v));
     default:
         return _mm256_max_ps(_mm256_setzero_ps(), v); /* NaN propagates */
     }
@@ -91,6 +86,20 @@ int mmi_act_forward_avx2(int32_t kind, const float *x, float *y, int64_t n)
     default:
         return 0;
     }
+}
+
+/* y = mmi_exp256(x) (the tail through a padded copy): the primitive itself, for its tests. */
+int mmi_exp_avx2(const float *x, float *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, mmi_exp256(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        float t[8] = {0};
+        for (int64_t j = 0; i + j < n; j++) t[j] = x[i + j];
+        _mm256_storeu_ps(t, mmi_exp256(_mm256_loadu_ps(t)));
+        for (int64_t j = 0; i + j < n; j++) y[i + j] = t[j];
+    }
+    return 1;
 }
 
 /* dx = dy * f'(.) for one kind over whole vectors (KIND a constant in each instance: one loop

@@ -39,12 +39,6 @@ MMI_AVX512_INLINE __m512 sigmoid512(__m512 x)
     return _mm512_div_ps(one, _mm512_add_ps(one, e));
 }
 
-/* NaN lanes of x give NaN (mmi_exp512's clamp would turn them into a bound). */
-MMI_AVX512_INLINE __m512 keep_nan(__m512 x, __m512 y)
-{
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);
-}
-
 int mmi_act_forward_avx512(int32_t kind, const float *x, float *y, int64_t n)
 {
     if (kind != MM_ACT_TANH && kind != MM_ACT_SIGMOID && kind != MM_ACT_SILU && kind != MM_ACT_RELU)
@@ -54,19 +48,29 @@ int mmi_act_forward_avx512(int32_t kind, const float *x, float *y, int64_t n)
         __m512 v = _mm512_maskz_loadu_ps(k, x + i), r;
         switch (kind) {
         case MM_ACT_TANH:
-            r = keep_nan(v, tanh512(v));
+            r = tanh512(v); /* NaN stays NaN (mmi_exp512 keeps it), as on the AVX2 path */
             break;
         case MM_ACT_SIGMOID:
-            r = keep_nan(v, sigmoid512(v));
+            r = sigmoid512(v);
             break;
         case MM_ACT_SILU:
-            r = keep_nan(v, _mm512_mul_ps(v, sigmoid512(v)));
+            r = _mm512_mul_ps(v, sigmoid512(v));
             break;
         default:
             r = _mm512_max_ps(_mm512_setzero_ps(), v); /* NaN propagates (second operand) */
             break;
         }
         _mm512_mask_storeu_ps(y + i, k, r);
+    }
+    return 1;
+}
+
+/* y = mmi_exp512(x), masked tail: the primitive itself, for its tests. */
+int mmi_exp_avx512(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 k = mmi_mask16(n - i);
+        _mm512_mask_storeu_ps(y + i, k, mmi_exp512(_mm512_maskz_loadu_ps(k, x + i)));
     }
     return 1;
 }

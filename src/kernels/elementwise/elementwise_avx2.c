@@ -6,9 +6,9 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 static const mmi_elementwise_isa k_avx2 = {
-    mmi_act_forward_avx2,    mmi_act_backward_avx2, mmi_adam_update_avx2,
-    mmi_rmsprop_update_avx2, mmi_add_rows_avx2,     mmi_colsum_f64_avx2,
-    mmi_sumsq_f64_avx2,      mmi_lerp_avx2,         mmi_bias_act_rows_avx2,
+    mmi_act_forward_avx2,   mmi_act_backward_avx2, mmi_adam_update_avx2, mmi_rmsprop_update_avx2,
+    mmi_add_rows_avx2,      mmi_colsum_f64_avx2,   mmi_sumsq_f64_avx2,   mmi_lerp_avx2,
+    mmi_bias_act_rows_avx2, mmi_exp_avx2,
 };
 
 const mmi_elementwise_isa *mmi_elementwise_isa_avx2(void) { return &k_avx2; }

@@ -7,9 +7,11 @@
 
 #ifdef MMI_HAVE_AVX512
 static const mmi_elementwise_isa k_avx512 = {
-    mmi_act_forward_avx512,    mmi_act_backward_avx512, mmi_adam_update_avx512,
-    mmi_rmsprop_update_avx512, mmi_add_rows_avx512,     mmi_colsum_f64_avx512,
-    mmi_sumsq_f64_avx512,      mmi_lerp_avx512,         mmi_bias_act_rows_avx512,
+    mmi_act_forward_avx512,   mmi_act_backward_avx512,
+    mmi_adam_update_avx512,   mmi_rmsprop_update_avx512,
+    mmi_add_rows_avx512,      mmi_colsum_f64_avx512,
+    mmi_sumsq_f64_avx512,     mmi_lerp_avx512,
+    mmi_bias_act_rows_avx512, mmi_exp_avx512,
 };
 
 const mmi_elementwise_isa *mmi_elementwise_isa_avx512(void) { return &k_avx512; }

@@ -111,6 +111,9 @@ typedef struct mmi_elementwise_isa {
     /* NULL, or 0 for a kind it does not fuse: the unfused add_rows / act_forward pair runs */
     int (*bias_act_rows)(float *z, const float *b, float *ya, int32_t kind, int64_t rows, int64_t n,
                          int64_t ld);
+    /* y = exp(x) by the path's vector exponential (mmi_exp256 / mmi_exp512), every lane as the
+     * kernels compute it: only the tests call it (the primitive's edges and NaN) */
+    int (*exp)(const float *x, float *y, int64_t n);
 } mmi_elementwise_isa;
 
 /* The AVX2+FMA table (elementwise_avx2.c), NULL when the build did not compile it. */
@@ -155,6 +158,7 @@ int mmi_sumsq_f64_avx2(const float *x, int64_t n, double *out);
 int mmi_lerp_avx2(float *d, const float *s, int64_t n, float keep, float take);
 int mmi_bias_act_rows_avx2(float *z, const float *b, float *ya, int32_t kind, int64_t rows,
                            int64_t n, int64_t ld);
+int mmi_exp_avx2(const float *x, float *y, int64_t n);
 
 /* The AVX-512 variants (act_avx512.c, optim_update_avx512.c, reduce_avx512.c), present only
  * when compiled: reach them through the table. */
@@ -169,5 +173,6 @@ int mmi_sumsq_f64_avx512(const float *x, int64_t n, double *out);
 int mmi_lerp_avx512(float *d, const float *s, int64_t n, float keep, float take);
 int mmi_bias_act_rows_avx512(float *z, const float *b, float *ya, int32_t kind, int64_t rows,
                              int64_t n, int64_t ld);
+int mmi_exp_avx512(const float *x, float *y, int64_t n);
 
 #endif /* MMI_ELEMENTWISE_H */

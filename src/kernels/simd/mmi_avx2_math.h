@@ -26,7 +26,8 @@
  * above 88.72, so results in (2.4e38, FLT_MAX] become +Inf here, as the callers expect of
  * an overflowing exp (the activations saturate on it; softmax rows subtract their max first);
  * below -88.38 (including -Inf, e.g. masked logits) exactly 0: results there are below
- * 1.2e-38, in the denormal range, so flushing costs at most that much absolute error. */
+ * 1.2e-38, in the denormal range, so flushing costs at most that much absolute error. NaN
+ * gives NaN (the input's payload, quieted), so callers need no NaN patch of their own. */
 MMI_AVX2_INLINE __m256 mmi_exp256(__m256 x)
 {
     const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-88.3762626647949f);
@@ -37,7 +38,11 @@ MMI_AVX2_INLINE __m256 mmi_exp256(__m256 x)
     __m256 over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ), under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
     __m256 fx, z, y;
     __m256i e, h, r;
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    /* lo and hi second: max and min return their second operand when one is NaN, so the clamp
+     * passes NaN on (and the compares above are false for it), which keeps NaN through the
+     * reduction and the scaling: NaN in, NaN out, as expf. Operands swapped in a commutative
+     * operation on two non-NaN values: the same result, so no other input changes. */
+    x = _mm256_min_ps(hi, _mm256_max_ps(lo, x));
     fx = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     x = _mm256_fnmadd_ps(fx, c1, x);
     x = _mm256_fnmadd_ps(fx, c2, x);

@@ -41,8 +41,8 @@ MMI_AVX512_INLINE __mmask16 mmi_lanes16(int64_t n)
 
 /* exp of 16 floats: mmi_exp256's Cephes scheme (range reduction by ln 2 in two parts, degree-6
  * polynomial, exponent bits) with the same constants and operations, about 2 ulp. Above 88.38
- * it returns +Inf, below -88.38 (including -Inf) exactly 0; a NaN lane gives a finite value
- * (the clamp), which callers that must propagate NaN patch back. */
+ * it returns +Inf, below -88.38 (including -Inf) exactly 0, NaN gives NaN (the input's
+ * payload, quieted). */
 MMI_AVX512_INLINE __m512 mmi_exp512(__m512 x)
 {
     const __m512 hi = _mm512_set1_ps(88.3762626647949f), lo = _mm512_set1_ps(-88.3762626647949f);
@@ -54,7 +54,9 @@ MMI_AVX512_INLINE __m512 mmi_exp512(__m512 x)
     __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
     __m512 fx, z, y;
     __m512i e, h, r;
-    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+    /* NaN passes the clamp (max and min return their second operand when one is NaN), as in
+     * mmi_exp256 */
+    x = _mm512_min_ps(hi, _mm512_max_ps(lo, x));
     /* roundscale with scale 0 and round-to-nearest is _mm256_round_ps(.., NEAREST) */
     fx = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e),
                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);

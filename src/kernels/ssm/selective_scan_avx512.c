@@ -100,10 +100,11 @@ int mmi_ssm_sel_prep_avx512(int64_t n, const float *delta, float bias, int softp
         if (dsp) _mm512_mask_storeu_ps(dsp + t, k, der);
         if (z) {
             const __m512 zv = _mm512_maskz_loadu_ps(k, z + t);
-            /* sigmoid(z) = 1 / (1 + e^-z), 0 where e^-z > e^87 (then below FLT_MIN's 1.2e-38) */
+            /* sigmoid(z) = 1 / (1 + e^-z), 0 where e^-z > e^87 (then below FLT_MIN's 1.2e-38);
+             * NaN passes the min (its second operand) and the unordered mask, so stays NaN */
             const __m512 nz = _mm512_sub_ps(_mm512_setzero_ps(), zv), lim = _mm512_set1_ps(87.0f);
-            const __m512 ez = mmi_exp512_scalef(_mm512_min_ps(nz, lim));
-            const __m512 s = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(nz, lim, _CMP_LE_OQ),
+            const __m512 ez = mmi_exp512_scalef(_mm512_min_ps(lim, nz));
+            const __m512 s = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(nz, lim, _CMP_NGT_UQ),
                                                  recip512(_mm512_add_ps(one, ez)));
             if (gz) _mm512_mask_storeu_ps(gz + t, k, _mm512_mul_ps(zv, s));
             if (sz) _mm512_mask_storeu_ps(sz + t, k, s);
