@@ -1879,6 +1879,9 @@ static void isa_elementwise(const mmi_attn_isa *v, int64_t n)
     }
     CHECK(p[0] == 0.0f && agok(p, n));
     CHECK_NEAR(sum, want, 1e-6, 0);
+    s[n / 2] = NAN; /* a NaN logit (a NaN in q or k) stays NaN in p and the sum, as expf keeps it */
+    CHECK(v->exp_sub(n, s, 0.75f, p, &sum) == 1);
+    CHECK(isnan(p[n / 2]) && isnan(sum));
     mmt_fill_uniform(s, n, 925, -6, 6);
     CHECK(v->elu1(n, s, y) == 1);
     for (int64_t j = 0; j < n; j++) {

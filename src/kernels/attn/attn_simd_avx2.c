@@ -416,7 +416,9 @@ MMI_AVX2_INLINE __m256 exp_softmax(__m256 x)
     const __m256 magic = _mm256_set1_ps(12582912.0f); /* 1.5 * 2^23 */
     const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ), over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
     __m256 t, fn, y;
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    /* bounds first: x86 min/max return the second operand when one is NaN, so NaN passes the
+     * clamp and stays NaN through the polynomial and the scaling (as expf keeps it) */
+    x = _mm256_min_ps(hi, _mm256_max_ps(lo, x));
     t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
     fn = _mm256_sub_ps(t, magic);
     y = exp_poly(x, fn);
