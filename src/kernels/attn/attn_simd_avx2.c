@@ -386,24 +386,6 @@ int mmi_attn_state_step_avx2(int64_t rows, int64_t n, const float *a, const floa
     return 1;
 }
 
-/* mmi_exp256's core, e^x / 2^fx for fx = round(x log2 e): the reduction by fx ln 2 in two
- * parts and the degree-6 polynomial, the same operations in the same order (the two
- * exponentials below share it). */
-MMI_AVX2_INLINE __m256 exp_poly(__m256 x, __m256 fx)
-{
-    __m256 z, y;
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    z = _mm256_mul_ps(x, x);
-    y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    return _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-}
-
 /* exp of 8 floats for softmax rows (arguments mostly <= 0): the Cephes reduction and
  * polynomial of mmi_exp256, with the integer n = round(x log2 e) taken from the low mantissa
  * bits of x log2 e + 1.5 * 2^23 (one FMA instead of a round and a convert) and 2^n formed with
@@ -421,7 +403,7 @@ MMI_AVX2_INLINE __m256 exp_softmax(__m256 x)
     x = _mm256_min_ps(hi, _mm256_max_ps(lo, x));
     t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
     fn = _mm256_sub_ps(t, magic);
-    y = exp_poly(x, fn);
+    y = mmi_exp256_poly(x, fn);
     /* t's bits are those of 1.5 * 2^23 plus n: adding the bias and shifting by 23 drops the
      * magic number's own bits and leaves the exponent field n + 127 */
     y = _mm256_mul_ps(y,
@@ -499,7 +481,7 @@ MMI_AVX2_INLINE __m256 exp_nonpos(__m256 x)
     x = _mm256_max_ps(x, lo);
     fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    y = exp_poly(x, fx);
+    y = mmi_exp256_poly(x, fx);
     y = _mm256_mul_ps(
         y, _mm256_castsi256_ps(_mm256_slli_epi32(
                _mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127 + 64)), 23)));

@@ -21,6 +21,24 @@
 #define MMI_AVX2_INLINE static inline
 #endif
 
+/* e^x / 2^fx for fx = round(x log2 e) (x already clamped): the Cephes reduction by fx ln 2 in
+ * two parts and the degree-6 polynomial. mmi_exp256's core, shared by the kernels' own
+ * exponentials (softmax rows, elu+1) so they round exactly as it does. */
+MMI_AVX2_INLINE __m256 mmi_exp256_poly(__m256 x, __m256 fx)
+{
+    __m256 z, y;
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    z = _mm256_mul_ps(x, x);
+    y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    return _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+}
+
 /* exp of 8 floats: the Cephes expf scheme (range reduction by ln 2 in two parts, degree-6
  * polynomial, exponent bits), about 2 ulp. Above 88.38 it returns +Inf: expf overflows only
  * above 88.72, so results in (2.4e38, FLT_MAX] become +Inf here, as the callers expect of
@@ -32,28 +50,17 @@ MMI_AVX2_INLINE __m256 mmi_exp256(__m256 x)
 {
     const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-88.3762626647949f);
     const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
-    const __m256 c1 = _mm256_set1_ps(0.693359375f), c2 = _mm256_set1_ps(-2.12194440e-4f);
-    const __m256 one = _mm256_set1_ps(1.0f);
     const __m256i bias = _mm256_set1_epi32(127);
     __m256 over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ), under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    __m256 fx, z, y;
+    __m256 fx, y;
     __m256i e, h, r;
-    /* lo and hi second: max and min return their second operand when one is NaN, so the clamp
-     * passes NaN on (and the compares above are false for it), which keeps NaN through the
-     * reduction and the scaling: NaN in, NaN out, as expf. Operands swapped in a commutative
-     * operation on two non-NaN values: the same result, so no other input changes. */
+    /* The bounds first and x second: max and min return their second operand when one is NaN,
+     * so the clamp passes NaN on (and the compares above are false for it), which keeps NaN
+     * through the reduction and the scaling: NaN in, NaN out, as expf. For two non-NaN values
+     * the operand order does not change the result, so no other input changes. */
     x = _mm256_min_ps(hi, _mm256_max_ps(lo, x));
     fx = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, c1, x);
-    x = _mm256_fnmadd_ps(fx, c2, x);
-    z = _mm256_mul_ps(x, x);
-    y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, one));
+    y = mmi_exp256_poly(x, fx);
     /* 2^fx through the exponent field. After the clamp fx is in [-128, 128], which does not
      * fit one biased exponent at either end, so it is applied as two halves h and fx - h
      * (both powers of two: the product is exact wherever the result is a normal float). */
