@@ -10,8 +10,9 @@
  * Causal with n == m runs chunkwise (chunks of LC tokens): inside a chunk the weights
  * A = tril(fq fk^T) and the numerators fq S + A V are GEMM tiles on the micro-kernel (on
  * AVX-512 and AVX2 the attention set's own small-product kernel, mmi_attn_lin_tile, with the
- * same bits and the stacked operands read in place), the state advances by one fk^T V tile per chunk; the backward's intra-chunk terms are the tiles
- * P = tril(dnum V^T), dfq += dnum S^T + P fk, dfk += V R^T + P^T fq, dv += fk R + A^T dnum.
+ * same bits and the stacked operands read in place), the state advances by one fk^T V tile
+ * per chunk; the backward's intra-chunk terms are the tiles P = tril(dnum V^T),
+ * dfq += dnum S^T + P fk, dfk += V R^T + P^T fq, dv += fk R + A^T dnum.
  * The normaliser sums z and r stay token by token in float64, exactly as in the recurrence. */
 #include "mmi_attn_kernels.h"
 #include "../gemm/mmi_gemm.h"
