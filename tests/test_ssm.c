@@ -2180,7 +2180,7 @@ static void ssm_nan_on(const mmi_ssm_isa *v)
     if (!(v && v->sel_prep(P, delta, 0.1f, 1, z, dlt, dsp, gz, sz)))
         mmi_ssm_sel_prep_portable(P, delta, 0.1f, 1, z, dlt, dsp, gz, sz);
     for (int i = 0; i < P; i++) {
-        CHECK(!!isnan(dlt[i]) == (i == 2 || i == 19));
+        CHECK(!!isnan(dlt[i]) == (i == 2 || i == 19) && !!isnan(dsp[i]) == (i == 2 || i == 19));
         CHECK(!!isnan(gz[i]) == (i == 3 || i == 20) && !!isnan(sz[i]) == (i == 3 || i == 20));
     }
     mmt_fill_uniform(A, N, 53, -2, -0.1f);
@@ -2197,11 +2197,108 @@ static void ssm_nan_on(const mmi_ssm_isa *v)
     for (int n = 0; n < N; n++) CHECK(!!isnan(x[n]) == (n == 5));
 }
 
+/* isnan patterns of n floats (or doubles) agree. */
+static int nan_same(const float *a, const float *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!!isnan(a[i]) != !!isnan(b[i])) return 0;
+    return 1;
+}
+
+static int nan_same64(const double *a, const double *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!!isnan(a[i]) != !!isnan(b[i])) return 0;
+    return 1;
+}
+
+/* A NaN in A reaches the outputs and gradients of the channel-block forward, the per-row
+ * backward and the channel-block backward exactly where it reaches the portable bodies'. Row 1
+ * has A[5] = NaN; row 3's dlt = 100 at step 1 puts the block's first tile on the clamped
+ * exponential, whose clamp once turned the NaN exponent into 2^-125 (a finite state). */
+static void ssm_nan_block_on(const mmi_ssm_isa *v)
+{
+    enum { N = 16, L = 24, CH = 8, NCK = L / CH };
+    const int64_t nr = v->sel_fwd_block ? v->blk_rows : 4, nw = MMI_SEL_BWD_BLOCK_WORK(CH, N);
+    float *B = gbuf(L * N, 301, -1, 1), *C = gbuf(L * N, 302, -1, 1), *work = gbuf(nw, 0, 0, 0);
+    float *u[16], *dlt[16], *A[16], *dsp[16], *dout[16], *o[2][16], *x[2][16], *ck[2][16];
+    float *dud[2][16][2];
+    double *dA[2][16], *dBC[2][2];
+    mmi_sel_row r[2][16];
+    mmi_sel_grad g[2][16];
+    for (int k = 0; k < 2; k++)
+        for (int q = 0; q < 2; q++) dBC[k][q] = gbuf64(L * N, 0.0);
+    for (int64_t j = 0; j < nr; j++) {
+        const uint64_t s = 310 + 8 * (uint64_t)j;
+        u[j] = gbuf(L, s, -1, 1), dlt[j] = gbuf(L, s + 1, 0.01f, 1.5f);
+        A[j] = gbuf(N, s + 2, -2, -0.05f), dsp[j] = gbuf(L, s + 3, 0.2f, 1);
+        dout[j] = gbuf(L, s + 4, -1, 1);
+        if (j == 1) A[j][5] = NAN;
+        if (j == 3) dlt[j][1] = 100.0f, u[j][1] = 0.0f;
+        for (int k = 0; k < 2; k++) {
+            o[k][j] = gbuf(L, 0, 0, 0), x[k][j] = gbuf(N, 0, 0, 0);
+            ck[k][j] = gbuf(NCK * N, 0, 0, 0), dA[k][j] = gbuf64(N, 0.0);
+            dud[k][j][0] = gbuf(L, 0, 0, 0), dud[k][j][1] = gbuf(L, 0, 0, 0);
+            memset(&r[k][j], 0, sizeof r[k][j]);
+            r[k][j].L = L, r[k][j].N = N, r[k][j].chunk = CH, r[k][j].u = u[j];
+            r[k][j].dlt = dlt[j], r[k][j].dsp = dsp[j], r[k][j].A = A[j], r[k][j].B = B;
+            r[k][j].C = C, r[k][j].b_var = r[k][j].c_var = 1, r[k][j].out = o[k][j];
+            r[k][j].x = x[k][j], r[k][j].ckpt = ck[k][j];
+            memset(&g[k][j], 0, sizeof g[k][j]);
+            g[k][j].dout = dout[j], g[k][j].du = dud[k][j][0], g[k][j].ddelta = dud[k][j][1];
+            g[k][j].dA = dA[k][j], g[k][j].dB = dBC[k][0], g[k][j].dC = dBC[k][1];
+            g[k][j].work = work;
+        }
+        mmi_ssm_sel_fwd_portable(&r[0][j]); /* k = 0: the portable bodies */
+        mmi_ssm_sel_bwd_portable(&r[0][j], &g[0][j]);
+    }
+    if (v->sel_fwd_block) {
+        CHECK(v->sel_fwd_block(r[1], nr) == 1);
+        for (int64_t j = 0; j < nr; j++) {
+            CHECK(nan_same(o[0][j], o[1][j], L) && nan_same(x[0][j], x[1][j], N));
+            CHECK(nan_same(ck[0][j], ck[1][j], NCK * N));
+        }
+        CHECK(isnan(o[1][1][0]) && !isnan(o[1][0][L - 1]));
+    }
+    for (int64_t j = 0; j < nr; j++) { /* the per-row backward from the portable checkpoints */
+        memcpy(ck[1][j], ck[0][j], sizeof(float) * NCK * N);
+        if (!v->sel_bwd(&r[1][j], &g[1][j])) mmi_ssm_sel_bwd_portable(&r[1][j], &g[1][j]);
+        CHECK(nan_same(dud[0][j][0], dud[1][j][0], L) && nan_same(dud[0][j][1], dud[1][j][1], L));
+        CHECK(nan_same64(dA[0][j], dA[1][j], N));
+    }
+    CHECK(nan_same64(dBC[0][0], dBC[1][0], L * N) && nan_same64(dBC[0][1], dBC[1][1], L * N));
+    CHECK(isnan(dA[1][1][5]) && !isnan(dA[1][0][5]));
+    if (v->sel_bwd_block && v->sel_bwd_block(r[1], NULL, 0)) {
+        for (int64_t j = 0; j < nr; j++) {
+            for (int64_t i = 0; i < N; i++) dA[1][j][i] = 0.0;
+            memset(dud[1][j][0], 0, sizeof(float) * L), memset(dud[1][j][1], 0, sizeof(float) * L);
+        }
+        for (int q = 0; q < 2; q++)
+            for (int64_t i = 0; i < L * N; i++) dBC[1][q][i] = 0.0;
+        CHECK(v->sel_bwd_block(r[1], g[1], nr) == 1);
+        for (int64_t j = 0; j < nr; j++) {
+            CHECK(nan_same(dud[0][j][0], dud[1][j][0], L));
+            CHECK(nan_same(dud[0][j][1], dud[1][j][1], L) && nan_same64(dA[0][j], dA[1][j], N));
+        }
+        CHECK(nan_same64(dBC[0][0], dBC[1][0], L * N) && nan_same64(dBC[0][1], dBC[1][1], L * N));
+    }
+    for (int64_t j = 0; j < nr; j++) {
+        free(u[j]), free(dlt[j]), free(A[j]), free(dsp[j]), free(dout[j]);
+        for (int k = 0; k < 2; k++)
+            free(o[k][j]), free(x[k][j]), free(ck[k][j]), free(dA[k][j]), free(dud[k][j][0]),
+                free(dud[k][j][1]);
+    }
+    for (int k = 0; k < 2; k++) free(dBC[k][0]), free(dBC[k][1]);
+    free(B), free(C), free(work);
+}
+
 static void test_selective_nan(void)
 {
     for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
         mmi_dispatch dd;
-        if (mmi_dispatch_for((mmi_simd_path)p, &dd)) ssm_nan_on(dd.ssm);
+        if (!mmi_dispatch_for((mmi_simd_path)p, &dd)) continue;
+        ssm_nan_on(dd.ssm);
+        if (dd.ssm) ssm_nan_block_on(dd.ssm);
     }
 }
 

@@ -16,7 +16,8 @@ void mmi_ssm_sel_prep_portable(int64_t n, const float *delta, float bias, int so
     for (int64_t t = 0; t < n; t++) {
         float raw = delta[t] + bias;
         dlt[t] = softplus ? mmi_softplus_f(raw) : raw;
-        if (dsp) dsp[t] = (softplus && raw <= 20.0f) ? mmi_sigmoid_f(raw) : 1.0f;
+        /* !(raw > 20): a NaN raw takes the sigmoid and gives NaN, as the vector paths do */
+        if (dsp) dsp[t] = (softplus && !(raw > 20.0f)) ? mmi_sigmoid_f(raw) : 1.0f;
         if (z) {
             float s = mmi_sigmoid_f(z[t]);
             if (gz) gz[t] = z[t] * s;

@@ -45,11 +45,14 @@ MMI_AVX2_INLINE __m256 exp2_poly(__m256 r)
  * registers let the channel-block loop keep one more state in registers (3 % faster forward
  * on Zen 3). With clamp set, a is first clamped to [-125, 127]: below that the result is about
  * 2^-125 (absolute error < 3e-38) instead of underflowing, above it it stays finite (2^127.5)
- * where expf overflows. Inside the range the two agree bit for bit. */
+ * where expf overflows. Inside the range the two agree bit for bit. A NaN a gives NaN with
+ * or without the clamp: vcvtps2dq turns NaN into 0x80000000, whose shift by 23 adds 0 to the
+ * polynomial's NaN. */
 MMI_AVX2_INLINE __m256 exp2_scan(__m256 a, int clamp)
 {
     __m256 k, r;
-    if (clamp) a = _mm256_min_ps(_mm256_max_ps(a, _mm256_set1_ps(-125.0f)), _mm256_set1_ps(127.0f));
+    /* bounds first: x86 min/max return the second operand for a NaN, so a NaN a stays NaN */
+    if (clamp) a = _mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(_mm256_set1_ps(-125.0f), a));
     k = _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     r = _mm256_sub_ps(a, k);
     return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(exp2_poly(r)),
