@@ -553,6 +553,16 @@ static void fused_map_case(const int64_t N, const int64_t F, const int64_t W)
                 CHECK(!memcmp(fk, fk2, sizeof(float) * N * F));
                 CHECK(!memcmp(o, o2, sizeof(float) * N * W));
                 CHECK(!memcmp(den, den2, sizeof(float) * N));
+                { /* with the copies of v and o for the backward (the operator's call) */
+                    const mmi_attn_fmap_in in = {maps[f], q, k, dv2, dq2};
+                    memset(fq2, 0, sizeof(float) * N * F), memset(fk2, 0, sizeof(float) * N * F);
+                    mmi_attn_linear_fwd_io(&s, &in, norm, 1e-6, fq2, fk2, v, o2, den2, ws);
+                    CHECK(!memcmp(fq, fq2, sizeof(float) * N * F));
+                    CHECK(!memcmp(fk, fk2, sizeof(float) * N * F));
+                    CHECK(!memcmp(o, o2, sizeof(float) * N * W));
+                    CHECK(!memcmp(dq2, o, sizeof(float) * N * W));
+                    CHECK(!memcmp(dv2, v, sizeof(float) * N * W));
+                }
                 mmi_attn_linear_bwd_map(&s, maps[f], norm, fq, fk, v, o, den, dout, dq, dk, dv, tq,
                                         tk, ws);
                 mmi_attn_linear_bwd(&s, norm, fq, fk, v, o, den, dout, tq, tk, dv2, ws);
@@ -573,13 +583,26 @@ static void fused_map_case(const int64_t N, const int64_t F, const int64_t W)
 
 static void test_attn_linear_fused_map(void)
 {
+    { /* mmi_attn_copy_keep: memcpy's result at every length and alignment of the destination */
+        float src[77], dst[80], want[80];
+        for (int i = 0; i < 77; i++) src[i] = (float)i + 0.5f;
+        for (int off = 0; off < 3; off++)
+            for (int n = 0; n <= 77; n += 1 + (n > 20) * 6) {
+                for (int i = 0; i < 80; i++) dst[i] = want[i] = -1.0f;
+                memcpy(want + off, src, sizeof(float) * (size_t)n);
+                mmi_attn_copy_keep(n, src, dst + off, off == 1);
+                CHECK(!memcmp(dst, want, sizeof dst));
+            }
+        mmi_attn_copy_keep(0, NULL, NULL, 1);
+    }
     fused_map_case(77, 9, 7);
     fused_map_case(77, 20, 7); /* P kept in tq */
     fused_map_case(48, 16, 24);
 }
 
 /* LINEAR's forward reads q and k in place (its backward needs only the saved features): out may
- * alias q, and q, k overwritten between forward and backward change nothing. */
+ * alias q, and q, k overwritten between forward and backward change nothing; nor do v and out
+ * when out is apart from the inputs (the kernel then saves them chunk by chunk). */
 static void test_attn_linear_inputs_reused(void)
 {
     const int64_t b = 1, h = 2, n = 40, d = 6, numel = b * h * n * d;
@@ -601,6 +624,16 @@ static void test_attn_linear_inputs_reused(void)
     CHECK_OK(mm_attn_forward(a, o2, k, v, o2)); /* out aliases q */
     CHECK(memcmp(mm_tensor_data(o2), mm_tensor_data(o), sizeof(float) * (size_t)numel) == 0);
     for (int64_t i = 0; i < numel; i++) mm_tensor_data(k)[i] = 1e3f; /* k reused */
+    CHECK_OK(mm_attn_backward(a, v, g[3], g[4], g[5], NULL));
+    for (int i = 0; i < 3; i++)
+        CHECK(memcmp(mm_tensor_data(g[i]), mm_tensor_data(g[i + 3]),
+                     sizeof(float) * (size_t)numel) == 0);
+    /* out apart from the inputs (the kernel saves v and the output as it goes): v and out
+     * overwritten before the backward change nothing either */
+    for (int64_t i = 0; i < numel; i++) mm_tensor_data(k)[i] = (float)cos(0.23 * (double)i);
+    memcpy(mm_tensor_data(o2), mm_tensor_data(v), sizeof(float) * (size_t)numel);
+    CHECK_OK(mm_attn_forward(a, q, k, o2, o));
+    for (int64_t i = 0; i < numel; i++) mm_tensor_data(o2)[i] = mm_tensor_data(o)[i] = -7.0f;
     CHECK_OK(mm_attn_backward(a, v, g[3], g[4], g[5], NULL));
     for (int i = 0; i < 3; i++)
         CHECK(memcmp(mm_tensor_data(g[i]), mm_tensor_data(g[i + 3]),

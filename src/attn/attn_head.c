@@ -112,6 +112,16 @@ void mmi_attn_head_fwd(const mmi_attn_head *a, const float *q, const float *k, c
     }
 }
 
+void mmi_attn_head_fwd_linear_keep(const mmi_attn_head *a, const float *q, const float *k,
+                                   const float *v, float *fq, float *fk, float *vk, float *o,
+                                   float *ok, float *row, float *ws)
+{
+    const mmi_attn_dims ls = feat_dims(a);
+    const mmi_attn_fmap_in in = {a->fmap, q, k, vk, ok};
+    MMI_ASSERT(head_ok(a, q, k, v, ws) && a->kind == MM_ATTN_LINEAR && fq && fk && o && row);
+    mmi_attn_linear_fwd_io(&ls, &in, a->normalize, a->eps, fq, fk, v, o, row, ws);
+}
+
 void mmi_attn_head_bwd(const mmi_attn_head *a, const float *q, const float *k, const float *v,
                        const float *g, const float *fq, const float *fk, const float *o,
                        const float *row, const float *dout, float *dq, float *dk, float *dv,

@@ -141,6 +141,26 @@ static int fwd_keep(run_ctx *c, int64_t i, float *ws)
     return 1;
 }
 
+/* LINEAR with an output apart from the inputs: the kernel writes the caller's output and copies
+ * v and the output into the saved slices a chunk at a time, while each chunk is in cache (a copy
+ * pass before and after read rows that had left it). Returns 0 when out overlaps an input, which
+ * takes fwd_task's copy-first path. */
+static int lin_keep(run_ctx *c, int64_t i, float *ws)
+{
+    mm_attn *h = c->h;
+    const int64_t S = h->max_seq, d = h->d, dv = h->dv;
+    const float *q = c->q + i * c->n * d, *k = c->k + i * c->m * d, *v = c->v + i * c->m * dv;
+    float *o = c->out + i * c->n * dv;
+    mmi_attn_head a;
+    if (overlaps(o, c->n * dv, q, c->n * d) || overlaps(o, c->n * dv, k, c->m * d) ||
+        overlaps(o, c->n * dv, v, c->m * dv))
+        return 0;
+    a = mmi_attn_head_of(h, c->n, c->m, h->fwd_gmode);
+    mmi_attn_head_fwd_linear_keep(&a, q, k, v, h->sfq + i * S * h->nf, h->sfk + i * S * h->nf,
+                                  h->sv + i * S * dv, o, h->so + i * S * dv, h->srow + i * S, ws);
+    return 1;
+}
+
 static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
 {
     run_ctx *c = (run_ctx *)vctx;
@@ -157,6 +177,7 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
     float *o = direct ? c->out + i * c->n * dv : h->so + i * S * dv, *ws = thread_ws(h, slot);
     (void)ntask;
     if (direct && fwd_keep(c, i, ws)) return;
+    if (raw_qk && lin_keep(c, i, ws)) return;
     if (raw_qk) { /* (the handle reserves no saved q and k for LINEAR) */
         q = c->q + i * c->n * d, k = c->k + i * c->m * d;
     } else {

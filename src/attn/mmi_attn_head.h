@@ -38,6 +38,12 @@ void mmi_attn_head_fwd(const mmi_attn_head *a, const float *q, const float *k, c
  * q, k or v. */
 void mmi_attn_head_fwd_keep(const mmi_attn_head *a, const float *q, const float *k, const float *v,
                             const float *g, const mmi_attn_keep *keep, float *o, float *ws);
+/* LINEAR forward of one head (mmi_attn_head_fwd's) that also copies v into vk and the output
+ * o into ok for the backward, each chunk while the kernel has it in cache
+ * (mmi_attn_linear_fwd_io); o must not alias q, k or v. */
+void mmi_attn_head_fwd_linear_keep(const mmi_attn_head *a, const float *q, const float *k,
+                                   const float *v, float *fq, float *fk, float *vk, float *o,
+                                   float *ok, float *row, float *ws);
 /* Backward of one head from what forward produced; writes dq, dk, dv (all required) and dg
  * (GATED scalar or vector gates; may be NULL). */
 void mmi_attn_head_bwd(const mmi_attn_head *a, const float *q, const float *k, const float *v,

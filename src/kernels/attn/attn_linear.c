@@ -182,6 +182,13 @@ static void scale_row(int64_t n, float a, const float *restrict x, float *restri
     for (; c < n; c++) y[c] = a * x[c];
 }
 
+/* Whether the chunkwise loops prefetch (the path's table says; the portable path does). */
+static int lin_prefetch(void)
+{
+    const mmi_attn_isa *v = mmi_attn_isa_get();
+    return !v || v->lin_prefetch;
+}
+
 /* Asks for rows [0, n) floats from p into the cache ahead of their use (the next chunk's
  * operands while this chunk computes; they stream from memory once per call). */
 static void prefetch(const float *p, int64_t n)
@@ -216,18 +223,23 @@ static void fwd_chunks(const mmi_attn_dims *s, int normalize, double eps, const 
                        const mmi_attn_fmap_in *in)
 {
     const int64_t f = s->d, w = s->dv;
+    const int pf = lin_prefetch();
     lin_ws l = split_ws(f, w, ws);
     memset(l.z, 0, sizeof(double) * (size_t)f);
     memset(l.st, 0, sizeof(float) * (size_t)(f * w));
     for (int64_t c0 = 0; c0 < s->n; c0 += LC) {
         const int64_t len = s->n - c0 < LC ? s->n - c0 : LC;
-        const float *qc = fq + c0 * f, *kc = fk + c0 * f, *vc = v + c0 * w;
+        /* with the map: this chunk's features in the workspace (the backward's slices of stt
+         * and g), which the products read from L1; their copies for the backward leave with
+         * mmi_attn_copy_keep's streaming stores, as do v's and o's when in asks for them */
+        const float *qc = in ? l.stt : fq + c0 * f, *kc = in ? l.g : fk + c0 * f;
+        const float *vc = v + c0 * w;
         float *oc = o + c0 * w;
         /* the inputs of the chunk PF_AHEAD chunks on, one operand between each pair of steps
-         * (in one burst the prefetches stalled on the cache's miss buffers) */
-        const int64_t c1 = c0 + PF_AHEAD * LC, nx = s->n - c1 < LC ? s->n - c1 : LC;
+         * (in one burst the prefetches stalled on the cache's miss buffers); nx = 0: none */
+        const int64_t c1 = c0 + PF_AHEAD * LC, nx = !pf ? 0 : s->n - c1 < LC ? s->n - c1 : LC;
         if (nx > 0) prefetch((in ? in->q : fq) + c1 * f, nx * f);
-        if (in) { /* the features of this chunk, written where the caller keeps them */
+        if (in) {
             mmi_attn_fmap_fwd(in->fmap, in->q + c0 * f, (float *)qc, len * f);
             mmi_attn_fmap_fwd(in->fmap, in->k + c0 * f, (float *)kc, len * f);
         }
@@ -246,29 +258,43 @@ static void fwd_chunks(const mmi_attn_dims *s, int normalize, double eps, const 
             }
         }
         if (nx > 0) prefetch((in ? in->k : fk) + c1 * f, nx * f);
+        if (in) mmi_attn_copy_keep(len * f, qc, (float *)fq + c0 * f, 0);
         mmi_attn_transpose(len, f, kc, f, l.kt, LC);
         tril_tile(len, f, l.x, l.ldx, l.kt, LC, l.x + f, l.ldx);
+        if (in) mmi_attn_copy_keep(len * f, kc, (float *)fk + c0 * f, 0);
         if (nx > 0) prefetch(v + c1 * w, nx * w);
         if (!lin_nn2(len, w, f, l.x, l.ldx, l.st, w, len, l.x + f, l.ldx, vc, w, oc, w)) {
             memcpy(l.st + f * w, vc, sizeof(float) * (size_t)(len * w));
             lin_nn(len, w, f + len, l.x, l.ldx, l.st, w, oc, w);
         }
+        if (in && in->ok) mmi_attn_copy_keep(len * w, oc, in->ok + c0 * w, 0);
         if (c0 + LC < s->n) lin_tn(f, w, len, kc, f, vc, w, l.st, w);
+        if (in && in->vk) mmi_attn_copy_keep(len * w, vc, in->vk + c0 * w, 0);
     }
+    if (in) mmi_attn_copy_keep(0, NULL, NULL, 1); /* the streaming stores' fence */
+}
+
+void mmi_attn_linear_fwd_io(const mmi_attn_dims *s, const mmi_attn_fmap_in *in, int normalize,
+                            double eps, float *fq, float *fk, const float *v, float *o, float *den,
+                            float *ws)
+{
+    if (s->causal && s->n == s->m) {
+        fwd_chunks(s, normalize, eps, fq, fk, v, o, den, ws, in);
+        return;
+    }
+    mmi_attn_fmap_fwd(in->fmap, in->q, fq, s->n * s->d);
+    mmi_attn_fmap_fwd(in->fmap, in->k, fk, s->m * s->d);
+    if (in->vk) memcpy(in->vk, v, sizeof(float) * (size_t)(s->m * s->dv));
+    mmi_attn_linear_fwd(s, normalize, eps, fq, fk, v, o, den, ws);
+    if (in->ok) memcpy(in->ok, o, sizeof(float) * (size_t)(s->n * s->dv));
 }
 
 void mmi_attn_linear_fwd_map(const mmi_attn_dims *s, int32_t fmap, int normalize, double eps,
                              const float *q, const float *k, float *fq, float *fk, const float *v,
                              float *o, float *den, float *ws)
 {
-    if (s->causal && s->n == s->m) {
-        const mmi_attn_fmap_in in = {fmap, q, k};
-        fwd_chunks(s, normalize, eps, fq, fk, v, o, den, ws, &in);
-        return;
-    }
-    mmi_attn_fmap_fwd(fmap, q, fq, s->n * s->d);
-    mmi_attn_fmap_fwd(fmap, k, fk, s->m * s->d);
-    mmi_attn_linear_fwd(s, normalize, eps, fq, fk, v, o, den, ws);
+    const mmi_attn_fmap_in in = {fmap, q, k, NULL, NULL};
+    mmi_attn_linear_fwd_io(s, &in, normalize, eps, fq, fk, v, o, den, ws);
 }
 
 static double grad_num_den(int normalize, int64_t w, const float *restrict doi,
@@ -296,6 +322,7 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
                          lin_ws *l, int32_t fmap, const float *fq, float *pt)
 {
     const int64_t f = s->d, w = s->dv;
+    const int pf = lin_prefetch();
     memset(l->z, 0, sizeof(double) * (size_t)f);
     memset(l->stt, 0, sizeof(float) * (size_t)(f * w));
     for (int64_t c0 = 0; c0 < s->n; c0 += LC) { /* the state kept transposed: S^T += V^T fk */
@@ -304,7 +331,7 @@ static void bwd_q_chunks(const mmi_attn_dims *s, int normalize, const float *fk,
         float *gc = fmap ? l->g : dfq + c0 * f, *dn = l->x;
         double *dd = l->dd + c0;
         /* the inputs of the chunk PF_AHEAD on, one operand between each pair of steps */
-        const int64_t c1 = c0 + PF_AHEAD * LC, nx = s->n - c1 < LC ? s->n - c1 : LC;
+        const int64_t c1 = c0 + PF_AHEAD * LC, nx = !pf ? 0 : s->n - c1 < LC ? s->n - c1 : LC;
         if (nx > 0) prefetch(dout + c1 * w, nx * w);
         if (nx > 0) prefetch(o + c1 * w, nx * w);
         for (int64_t t = 0; t < len; t++)
@@ -343,6 +370,7 @@ static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *
                           float *dfk, float *dv, lin_ws *l, int32_t fmap, const float *pt)
 {
     const int64_t f = s->d, w = s->dv, lr = l->ldr;
+    const int pf = lin_prefetch();
     double *r = l->z;
     float *rt = l->stt, *a = l->kt + f * LC;
     memset(r, 0, sizeof(double) * (size_t)f);
@@ -352,8 +380,9 @@ static void bwd_kv_chunks(const mmi_attn_dims *s, const float *fq, const float *
         const float *qc = fq + c0 * f, *kc = fk + c0 * f, *vc = v + c0 * w;
         float *gk = fmap ? l->g : dfk + c0 * f, *gv = dv + c0 * w;
         const float *dn = gv; /* dnum_c, read in place: dv_c is written over it last */
-        /* the inputs of the chunk PF_AHEAD before (descending), spread as in pass 1 */
-        const int64_t c1 = c0 - PF_AHEAD * LC;
+        /* the inputs of the chunk PF_AHEAD before (descending), spread as in pass 1; c1 < 0:
+         * none */
+        const int64_t c1 = pf ? c0 - PF_AHEAD * LC : -1;
         if (c1 >= 0) prefetch(dv + c1 * w, LC * w);
         if (!pt) chunk_p(len, w, dn, w, vc, l, l->p, LC);
         if (c1 >= 0) prefetch(v + c1 * w, LC * w);

@@ -6,6 +6,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <string.h>
 
 /* The ISA table of the dispatched path, NULL on the portable path. */
 static const mmi_attn_isa *isa(void) { return mmi_attn_isa_get(); }
@@ -198,6 +199,14 @@ int mmi_attn_lin_tile(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg
 {
     const mmi_attn_isa *v = isa();
     return v && v->lin_tile && v->lin_tile(mode, m, n, sg, nseg, c, ldc);
+}
+
+void mmi_attn_copy_keep(int64_t n, const float *src, float *dst, int fence)
+{
+    const mmi_attn_isa *v = isa();
+    v = isa_or_avx2(v && v->copy_keep);
+    if (v && v->copy_keep && v->copy_keep(n, src, dst, fence)) return;
+    if (n > 0) memcpy(dst, src, sizeof(float) * (size_t)n);
 }
 
 void mmi_attn_transpose(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst,

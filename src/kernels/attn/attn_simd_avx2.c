@@ -751,6 +751,24 @@ int mmi_attn_lin_acc_avx2(int64_t len, int64_t n, int rev, const double *a, cons
     return 1;
 }
 
+/* ---- copies kept for a later pass: non-temporal stores --------------------------------------- */
+/* Streaming stores write whole lines without reading them first (a plain store's miss fetches
+ * the line, doubling the traffic of a copy that leaves the cache anyway), and the sfence
+ * orders them before whatever publishes the rows to another thread. */
+int mmi_attn_copy_keep_avx2(int64_t n, const float *src, float *dst, int fence)
+{
+    int64_t i = 0;
+    for (; i < n && ((uintptr_t)(dst + i) & 31) != 0; i++) dst[i] = src[i];
+    for (; i + 16 <= n; i += 16) {
+        _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+        _mm256_stream_ps(dst + i + 8, _mm256_loadu_ps(src + i + 8));
+    }
+    for (; i + 8 <= n; i += 8) _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+    for (; i < n; i++) dst[i] = src[i];
+    if (fence) _mm_sfence();
+    return 1;
+}
+
 /* ---- causal linear: products with at most 64 output columns -------------------------------- */
 /*
  * mmi_attn_lin_tile on AVX2: C = A B (mode 0), C += A B (1) or C = tril(A B) (2) for n <= 64,
@@ -982,6 +1000,8 @@ static const mmi_attn_isa k_avx2 = {
     mmi_attn_lin_acc_avx2,
     NULL, /* gate_grad_rows: the wrapper runs gate_grad_row per row */
     mmi_attn_lin_tile_avx2,
+    mmi_attn_copy_keep_avx2,
+    0, /* lin_prefetch: on Zen 3 the forward ~4 % slower with them, the backward unchanged */
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx2(void) { return &k_avx2; }

@@ -976,6 +976,10 @@ static const mmi_attn_isa k_avx512 = {
     mmi_attn_lin_acc_avx512,
     mmi_attn_gate_grad_rows_avx512,
     mmi_attn_lin_tile_avx512,
+    /* copy_keep: the AVX2 body */
+    NULL,
+    /* lin_prefetch: on Zen 5 the backward 15 % and the mapped forward 18 % slower without */
+    1,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx512(void) { return &k_avx512; }

@@ -136,6 +136,14 @@ void mmi_attn_softmax_row(int64_t n, int64_t lim, float *s, double *m, double *l
 double mmi_attn_rwkv_bonus(int64_t d, int64_t dv, float scale, const float *r, const float *u,
                            const float *k, const float *v, float *o);
 
+/* dst[:n] = src[:n] for rows kept for a later pass (a forward's saved copies, read by the
+ * backward): with non-temporal stores where the path has them, so the copy neither fetches the
+ * destination's lines first nor evicts the working set. Such stores are ordered only by a
+ * fence: the last copy of a pass passes fence = 1 (then every earlier one is visible to other
+ * threads on return; a fence per copy waits for the stores to drain each time); n = 0 with
+ * fence = 1 is the fence alone (src, dst may then be NULL). */
+void mmi_attn_copy_keep(int64_t n, const float *src, float *dst, int fence);
+
 /* Hint that the nf floats from p will be read soon (one prefetch per 64-byte line; nothing
  * without a GCC-compatible compiler). p must point into (or one past) the caller's array. */
 static inline void mmi_attn_prefetch(const float *p, int64_t nf)
@@ -217,6 +225,11 @@ typedef struct mmi_attn_isa {
     /* The causal linear kernels' small products (mmi_attn_lin_tile; NULL: the GEMM tiles). */
     int (*lin_tile)(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg, float *c,
                     int64_t ldc);
+    /* mmi_attn_copy_keep (NULL: the AVX2 table's body, else memcpy). */
+    int (*copy_keep)(int64_t n, const float *src, float *dst, int fence);
+    /* Whether the causal linear kernels prefetch their next chunks' rows in software (a
+     * setting, not a body: measured per machine, docs/ATTENTION.md; the portable path does). */
+    int lin_prefetch;
 } mmi_attn_isa;
 
 /* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
@@ -267,6 +280,7 @@ int mmi_attn_lin_dnum_avx2(int64_t w, const float *dout, const float *o, float d
                            double *dden);
 int mmi_attn_lin_acc_avx2(int64_t len, int64_t n, int rev, const double *a, const float *x,
                           double *z, float *g);
+int mmi_attn_copy_keep_avx2(int64_t n, const float *src, float *dst, int fence);
 int mmi_attn_lin_tile_avx2(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
                            float *c, int64_t ldc);
 int mmi_attn_softmax_row_avx2(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
@@ -354,10 +368,20 @@ void mmi_attn_linear_fwd(const mmi_attn_dims *s, int normalize, double eps, cons
 typedef struct mmi_attn_fmap_in {
     int32_t fmap;
     const float *q, *k;
+    /* May be NULL. vk [m, dv]: receives a copy of v; ok [n, dv]: of the output. The causal
+     * chunkwise path copies each chunk while it is in cache (v as the products read it, o as
+     * they write it) instead of a copy pass before or after over rows that have left it, with
+     * streaming stores (mmi_attn_copy_keep), as it writes fq and fk. */
+    float *vk, *ok;
 } mmi_attn_fmap_in;
 void mmi_attn_linear_fwd_map(const mmi_attn_dims *s, int32_t fmap, int normalize, double eps,
                              const float *q, const float *k, float *fq, float *fk, const float *v,
                              float *o, float *den, float *ws);
+/* mmi_attn_linear_fwd_map with the copies of in (in->q, in->k the raw inputs, in->fmap their
+ * map). o must not alias in->q, in->k or v. */
+void mmi_attn_linear_fwd_io(const mmi_attn_dims *s, const mmi_attn_fmap_in *in, int normalize,
+                            double eps, float *fq, float *fk, const float *v, float *o, float *den,
+                            float *ws);
 /* Gradients with respect to fq, fk and v (B2.6), from the saved o and den. Overwrites
  * dfq [n, F], dfk [m, F], dv [m, dv]. */
 void mmi_attn_linear_bwd(const mmi_attn_dims *s, int normalize, const float *fq, const float *fk,
