@@ -406,7 +406,9 @@ int mmi_ssm_sel_step_rows_avx512(const mmi_sel_step *s)
  * cancels and m >> 5 lands in the exponent). Relative error about 2e-7 (table, polynomial and
  * product roundings); 9 operations, 5 on the FMA pipes (the degree-5 polynomial scheme needs 7).
  * With clamp, d a2 is held to [-125, 127] through k and r to [-1/64, 1/64], which changes no
- * bit inside that range and keeps the result normal and finite outside it. */
+ * bit inside that range and keeps the result normal and finite outside it. The clamps take
+ * their bounds first (x86 min/max return the second operand for a NaN), so a NaN stays NaN:
+ * the table lookup of its bits gives garbage, but the product with p = NaN is NaN. */
 static const uint32_t k_exp2_tab[32] = {
     0x3f800000, 0x3f7ecd87, 0x3f7daac3, 0x3f7c980f, 0x3f7b95c2, 0x3f7aa43a, 0x3f79c3d3, 0x3f78f4f0,
     0x3f7837f0, 0x3f778d3a, 0x3f76f532, 0x3f767043, 0x3f75fed7, 0x3f75a15b, 0x3f75583f, 0x3f7523f6,
@@ -419,11 +421,11 @@ INL __m512 exp2_tab(__m512 d, __m512 a2, __m512i tlo, __m512i thi, int clamp)
     __m512 k = _mm512_fmadd_ps(d, a2, shift), r, p;
     __m512i s;
     if (clamp)
-        k = _mm512_min_ps(_mm512_max_ps(k, _mm512_set1_ps(393216.0f - 125.0f)),
-                          _mm512_set1_ps(393216.0f + 127.0f));
+        k = _mm512_min_ps(_mm512_set1_ps(393216.0f + 127.0f),
+                          _mm512_max_ps(_mm512_set1_ps(393216.0f - 125.0f), k));
     r = _mm512_fmsub_ps(d, a2, _mm512_sub_ps(k, shift));
     if (clamp)
-        r = _mm512_min_ps(_mm512_max_ps(r, _mm512_set1_ps(-0.015625f)), _mm512_set1_ps(0.015625f));
+        r = _mm512_min_ps(_mm512_set1_ps(0.015625f), _mm512_max_ps(_mm512_set1_ps(-0.015625f), r));
     p = _mm512_fmadd_ps(_mm512_set1_ps(2.4022474885e-01f), r, _mm512_set1_ps(6.9315731525e-01f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     s = _mm512_permutex2var_epi32(tlo, _mm512_castps_si512(k), thi);
