@@ -85,11 +85,18 @@ void mmi_ssm_sel_bwd_portable(const mmi_sel_row *r, const mmi_sel_grad *g);
  * b_var and c_var: nr = 0 (g may be NULL) only asks, so that every task of a split decides
  * alike. */
 int mmi_ssm_sel_bwd_block(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr);
-/* a 16-step tile's states and exponentials (16 x N x 16 each), the chunk's state at every
- * 16th step ((T / 16 + 1) x N x 16), 8 lane-major step buffers of T + 15 steps rounded up to
- * 16 (whole 16-step groups of the rows, from t0 rounded down) */
+/* The larger of the two bodies' scratch. AVX-512: a 16-step tile's states and exponentials
+ * (16 x N x 16 each), the chunk's state at every 16th step ((T / 16 + 1) x N x 16), 8
+ * lane-major step buffers of T + 15 steps rounded up to 16 (whole 16-step groups of the rows,
+ * from t0 rounded down). AVX2: the whole chunk's states and exponentials (T x N x 8 each) and 8
+ * step buffers of T + 7 steps rounded up to 8. */
+#define MMI_SEL_BWD_BLOCK_WORK16(T, N)                                                             \
+    ((int64_t)16 * ((32 + ((T) + 15) / 16 + 1) * (N) + 8 * (((T) + 30) / 16 * 16)))
+#define MMI_SEL_BWD_BLOCK_WORK8(T, N) ((int64_t)8 * (2 * (T) * (N) + 8 * (((T) + 14) / 8 * 8)))
 #define MMI_SEL_BWD_BLOCK_WORK(T, N)                                                               \
-    ((int64_t)MMI_SEL_BLOCK_MAX * ((32 + ((T) + 15) / 16 + 1) * (N) + 8 * (((T) + 30) / 16 * 16)))
+    (MMI_SEL_BWD_BLOCK_WORK16(T, N) > MMI_SEL_BWD_BLOCK_WORK8(T, N)                                \
+         ? MMI_SEL_BWD_BLOCK_WORK16(T, N)                                                          \
+         : MMI_SEL_BWD_BLOCK_WORK8(T, N))
 /* One decoding step of n rows sharing B and C (one batch row and group): x[i] = exp(dlt[i] A[i])
  * x[i] + dlt[i] u[i] B; out[i] = (C.x[i] + dskip[i] u[i]) gz[i] (dskip, gz may be NULL). A and
  * x are n x N. */
@@ -145,6 +152,7 @@ int mmi_ssm_sel_fwd_avx2(const mmi_sel_row *r);
 int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g);
 int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s);
 int mmi_ssm_sel_fwd_block_avx2(const mmi_sel_row *r, int64_t nr);
+int mmi_ssm_sel_bwd_block_avx2(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr);
 int mmi_ssm_lru_step_rows_avx2(const struct mmi_lru_steps *s);
 /* The AVX-512 bodies, present only when compiled: reach them through the table. */
 int mmi_ssm_sel_prep_avx512(int64_t n, const float *delta, float bias, int softplus, const float *z,
