@@ -634,6 +634,7 @@ MMI_AVX2_INLINE void brev8(const bwd_bufs8 *w, int64_t n, const float *B, const 
                            float *ab)
 {
     __m256 h[4], s[4];
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++) h[i] = hn[i], s[i] = _mm256_setzero_ps();
     for (int64_t k = n - 1; k >= 0; k--) {
         const float *b = B + k * N, *c = C + k * N;
@@ -641,6 +642,7 @@ MMI_AVX2_INLINE void brev8(const bwd_bufs8 *w, int64_t n, const float *B, const 
         const float *xp = k > 0 ? xs + 8 * N * (k - 1) : NULL;
         const __m256 gh = _mm256_loadu_ps(w->gh + 8 * k), d = _mm256_loadu_ps(w->dl + 8 * k);
         __m256 hb = _mm256_loadu_ps(w->hb + 8 * k), dd = _mm256_loadu_ps(w->dd + 8 * k);
+#pragma GCC unroll 4
         for (int i = 0; i < 4; i++) {
             const __m256 av = _mm256_loadu_ps(a + 8 * i);
             const __m256 hv = _mm256_fmadd_ps(gh, _mm256_broadcast_ss(c + i), h[i]);
@@ -655,12 +657,29 @@ MMI_AVX2_INLINE void brev8(const bwd_bufs8 *w, int64_t n, const float *B, const 
         _mm256_storeu_ps(w->hb + 8 * k, hb);
         _mm256_storeu_ps(w->dd + 8 * k, dd);
     }
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++) hn[i] = h[i], dA[i] = s[i];
+}
+
+/* Steps [t, t + 8) of the 8 rows src[j] to lanes: dst + 8 k gets step k's lanes (named
+ * registers, as tile_in8, so the transpose does not go through the stack). */
+MMI_AVX2_INLINE void rows_to_buf8(const float *const *src, int64_t t, float *dst)
+{
+    __m256 a0 = _mm256_loadu_ps(src[0] + t), a1 = _mm256_loadu_ps(src[1] + t);
+    __m256 a2 = _mm256_loadu_ps(src[2] + t), a3 = _mm256_loadu_ps(src[3] + t);
+    __m256 a4 = _mm256_loadu_ps(src[4] + t), a5 = _mm256_loadu_ps(src[5] + t);
+    __m256 a6 = _mm256_loadu_ps(src[6] + t), a7 = _mm256_loadu_ps(src[7] + t);
+    mmi_transpose8_regs_avx2(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7);
+    _mm256_storeu_ps(dst + 0, a0), _mm256_storeu_ps(dst + 8, a1);
+    _mm256_storeu_ps(dst + 16, a2), _mm256_storeu_ps(dst + 24, a3);
+    _mm256_storeu_ps(dst + 32, a4), _mm256_storeu_ps(dst + 40, a5);
+    _mm256_storeu_ps(dst + 48, a6), _mm256_storeu_ps(dst + 56, a7);
 }
 
 /* Steps [lo, n) of v (v[k]: step k's lanes) to rows j < nr at dst[j] + t; nothing when dst[0]
  * is NULL. The masked store writes no other step. */
-static void lanes_out8(__m256 v[8], float *const *dst, int64_t nr, int64_t t, int64_t lo, int64_t n)
+MMI_AVX2_INLINE void lanes_out8(__m256 v[8], float *const *dst, int64_t nr, int64_t t, int64_t lo,
+                                int64_t n)
 {
     const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i m = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)lo), idx),
@@ -711,6 +730,21 @@ static void bwd_chunk8(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr, 
     for (int64_t k = 0; k < na; k += 8) { /* inputs to lanes */
         const int64_t m = na - k < 8 ? na - k : 8;
         __m256 a[8], b[8], c[8], e[8];
+        if (m == 8) {
+            rows_to_buf8(src[0], a0 + k, wb->dl + 8 * k);
+            rows_to_buf8(src[1], a0 + k, wb->ul + 8 * k);
+            rows_to_buf8(src[2], a0 + k, wb->gh + 8 * k);
+            rows_to_buf8(src[3], a0 + k, wb->dsp + 8 * k);
+            for (int i = 0; i < 8; i++) {
+                const int64_t q = 8 * (k + i);
+                _mm256_storeu_ps(wb->dub + q, _mm256_mul_ps(_mm256_loadu_ps(wb->dl + q),
+                                                            _mm256_loadu_ps(wb->ul + q)));
+                _mm256_storeu_ps(wb->gh + q, _mm256_and_ps(kr, _mm256_loadu_ps(wb->gh + q)));
+                _mm256_storeu_ps(wb->hb + q, _mm256_setzero_ps());
+                _mm256_storeu_ps(wb->dd + q, _mm256_setzero_ps());
+            }
+            continue;
+        }
         rows_to_lanes(src[0], 8, a0 + k, m, a);
         rows_to_lanes(src[1], 8, a0 + k, m, b);
         rows_to_lanes(src[2], 8, a0 + k, m, c);
@@ -733,10 +767,16 @@ static void bwd_chunk8(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr, 
     if (r[0].z)
         for (int64_t k = 0; k < na; k += 8) { /* the gate: dz and g-hat = dout z sigmoid(z) */
             const int64_t m = na - k < 8 ? na - k : 8;
-            float *yb = wb->hb;
+            float *yb = wb->hb, zb[64], sb[64];
             __m256 zv[8], sv[8], dz[8];
-            rows_to_lanes(src[4], 8, a0 + k, m, zv);
-            rows_to_lanes(src[5], 8, a0 + k, m, sv);
+            if (m == 8) {
+                rows_to_buf8(src[4], a0 + k, zb), rows_to_buf8(src[5], a0 + k, sb);
+                for (int i = 0; i < 8; i++)
+                    zv[i] = _mm256_loadu_ps(zb + 8 * i), sv[i] = _mm256_loadu_ps(sb + 8 * i);
+            } else {
+                rows_to_lanes(src[4], 8, a0 + k, m, zv);
+                rows_to_lanes(src[5], 8, a0 + k, m, sv);
+            }
             for (int i = 0; i < 8; i++) {
                 const __m256 gy = _mm256_loadu_ps(wb->gh + 8 * (k + i)), s = sv[i];
                 const __m256 o = _mm256_fmadd_ps(ds, _mm256_loadu_ps(wb->ul + 8 * (k + i)),
@@ -771,12 +811,16 @@ static void bwd_chunk8(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr, 
                 __m256 p[8];
                 if (g[0].dC) {
                     for (int i = 0; i < 8; i++)
-                        p[i] = _mm256_and_ps(kr, _mm256_mul_ps(gh, _mm256_loadu_ps(xs + 8 * i)));
+                        p[i] = _mm256_mul_ps(gh, _mm256_loadu_ps(xs + 8 * i));
+                    if (nr < 8)
+                        for (int i = 0; i < 8; i++) p[i] = _mm256_and_ps(kr, p[i]);
                     acc_pd(g[0].dC + t * N + n0, tree8(p));
                 }
                 if (g[0].dB) {
                     for (int i = 0; i < 8; i++)
-                        p[i] = _mm256_and_ps(kr, _mm256_mul_ps(_mm256_loadu_ps(hv + 8 * i), dub));
+                        p[i] = _mm256_mul_ps(_mm256_loadu_ps(hv + 8 * i), dub);
+                    if (nr < 8)
+                        for (int i = 0; i < 8; i++) p[i] = _mm256_and_ps(kr, p[i]);
                     acc_pd(g[0].dB + t * N + n0, tree8(p));
                 }
             }
