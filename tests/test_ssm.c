@@ -1443,10 +1443,11 @@ static void test_s4_kernel(void)
 }
 
 /* n_threads = 3 gives bitwise the results of one thread (tasks own whole rows or channels and
- * reductions run in task order). */
-static void test_selective_threads(void)
+ * reductions run in task order). D channels in 2 B groups: at D 40 the channel-block backward
+ * runs full blocks (8 or 16 lanes) and partial ones, and the tasks split them unevenly. */
+static void selective_threads_case(int64_t D)
 {
-    enum { Bt = 2, D = 6, N = 16, L = 30 };
+    enum { Bt = 2, N = 16, L = 30 };
     sel_case c;
     mm_ssm_opts o;
     mm_ssm *h1 = NULL, *h3 = NULL;
@@ -1481,6 +1482,12 @@ static void test_selective_threads(void)
     rm(&dd3);
     sel_free(&c);
     mm_ssm_free(h1), mm_ssm_free(h3);
+}
+
+static void test_selective_threads(void)
+{
+    selective_threads_case(6);
+    selective_threads_case(40);
 }
 
 /* ---- model blocks (mm_model_add_mamba / mm_model_add_s4d) --------------------------------- */

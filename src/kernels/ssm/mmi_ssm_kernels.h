@@ -74,8 +74,9 @@ int64_t mmi_ssm_sel_block_rows(void);
 void mmi_ssm_sel_bwd(const mmi_sel_row *r, const mmi_sel_grad *g);
 void mmi_ssm_sel_bwd_portable(const mmi_sel_row *r, const mmi_sel_grad *g);
 /* Backward of nr <= mmi_ssm_sel_block_rows() rows at once, vectorised across the rows like
- * mmi_ssm_sel_fwd_block (same conditions on r; N <= 64). g[j] holds row j's outputs: du,
- * ddelta, dz (present for every row or for none, as for row 0), dA, dD, dbias; dB and dC are
+ * mmi_ssm_sel_fwd_block (same conditions on r and the same shapes: N <= 64, on AVX2 N % 8 ==
+ * 0). g[j] holds row j's outputs: du, ddelta, dz (present for every row or for none, as for
+ * row 0), dA, dD, dbias; dB and dC are
  * g[0]'s (the rows share B and C, time-major [L][N]) and receive the sum over the block's rows;
  * g[0].work has MMI_SEL_BWD_BLOCK_WORK(chunk, N) floats. A row's own outputs have the same bits
  * whatever its block (its lane runs the same operations); dB and dC sum the rows of a block

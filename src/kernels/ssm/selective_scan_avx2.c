@@ -2,11 +2,11 @@
 /* selective_scan_avx2.c — AVX2/FMA bodies of the selective scan (compiled with -mavx2 -mfma;
  * the dispatch table hands them out only on CPUs that run both). The state axis N
  * is vectorised 8 floats at a time (N % 8 == 0, N <= 256); time stays sequential as in the
- * reference; the channel-block forward below puts 8 channels in the lanes instead. The
- * per-row bodies' exp is mmi_exp256 (Cephes, <= 2 ulp against expf), the channel-block
- * forward's and the backward's recomputation exp2_scan, the prep's exp_prep (a few ulp each),
- * so results differ from the portable path by rounding only. Sums over time are kept in
- * float64 as in the portable path. */
+ * reference; the channel-block forward and backward below put 8 channels in the lanes
+ * instead. The per-row bodies' exp is mmi_exp256 (Cephes, <= 2 ulp against expf), the
+ * channel-block bodies' and the backward's recomputation exp2_scan, the prep's exp_prep (a few
+ * ulp each), so results differ from the portable path by rounding only. Sums over time are kept
+ * in float64 as in the portable path. */
 #include "../simd/mmi_avx2_target.h"
 #include "mmi_ssm_kernels.h"
 
@@ -559,10 +559,13 @@ int mmi_ssm_sel_fwd_block_avx2(const mmi_sel_row *r, int64_t nr)
  * first): the rows' dlt, u, dout and dsp go to lane-major step buffers through 8x8 transposes;
  * the chunk's states are recomputed from the checkpoint with the channel-block forward's
  * exp2_scan and update (so the same bits as its states; the per-row backward's recomputation
- * uses the same exp2_scan), keeping the state before every 8th step and, with z, the pre-gate
- * output C.x; the gate gives dz and g-hat = dout silu'. Then per 8-step tile, last first: the
- * tile's states and exp(dlt A) are recomputed into [8 steps][N][8 lanes] buffers that stay in
- * L1, and the reverse scan runs per group of 4 state components (adjoints, dA sums in
+ * uses the same exp2_scan) and kept with exp(dlt A) for the whole chunk (T x N x 8 each, 256
+ * KiB at chunk 256, N 16: in L2; a first version that recomputed every 8-step tile a second
+ * time into L1, as the AVX-512 body does with its twice larger buffers, was no faster than the
+ * per-row backward in one bench run),
+ * with z also the pre-gate output C.x; the gate gives dz and g-hat = dout silu'. Then per
+ * 8-step tile, last first, the reverse scan runs per group of 4 state components (adjoints, dA
+ * sums in
  * registers): hv = hn + g-hat C_t[n], hn = a hv, du's and ddelta's sums over n accumulated
  * lane-wise in per-step buffers, hv kept in place of a. dB_t[n] = sum over the lanes of hv dlt
  * u and dC_t[n] = sum of g-hat x_t (the channels' shares of the shared B_t and C_t) are reduced
