@@ -1443,10 +1443,11 @@ static void test_s4_kernel(void)
 }
 
 /* n_threads = 3 gives bitwise the results of one thread (tasks own whole rows or channels and
- * reductions run in task order). */
-static void test_selective_threads(void)
+ * reductions run in task order). D channels in 2 B groups: at D 40 the channel-block backward
+ * runs full blocks (8 or 16 lanes) and partial ones, and the tasks split them unevenly. */
+static void selective_threads_case(int64_t D)
 {
-    enum { Bt = 2, D = 6, N = 16, L = 30 };
+    enum { Bt = 2, N = 16, L = 30 };
     sel_case c;
     mm_ssm_opts o;
     mm_ssm *h1 = NULL, *h3 = NULL;
@@ -1481,6 +1482,12 @@ static void test_selective_threads(void)
     rm(&dd3);
     sel_free(&c);
     mm_ssm_free(h1), mm_ssm_free(h3);
+}
+
+static void test_selective_threads(void)
+{
+    selective_threads_case(6);
+    selective_threads_case(40);
 }
 
 /* ---- model blocks (mm_model_add_mamba / mm_model_add_s4d) --------------------------------- */
@@ -2550,6 +2557,12 @@ static void ssm_bwd_block_case(const mmi_ssm_isa *v, int64_t N, int64_t L, int64
         mmi_sel_row d = r[0];
         d.N = 65;
         CHECK(v->sel_bwd_block(&d, NULL, 0) == 0 && v->sel_bwd_block(&d, g[0], 1) == 0);
+        if (v->blk_rows == 8) { /* the AVX2 body: N % 8 == 0 */
+            d.N = 12;
+            CHECK(v->sel_bwd_block(&d, NULL, 0) == 0 && v->sel_bwd_block(&d, g[0], 1) == 0);
+        }
+        d.N = 0;
+        CHECK(v->sel_bwd_block(&d, NULL, 0) == 0 && v->sel_bwd_block(&d, g[0], 1) == 0);
         d.N = N, d.c_var = 0;
         CHECK(v->sel_bwd_block(&d, NULL, 0) == 0 && v->sel_bwd_block(&d, g[0], 1) == 0);
         d.c_var = 1;
@@ -2572,20 +2585,26 @@ static void test_selective_bwd_block(void)
     for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
         mmi_dispatch d;
         if (!mmi_dispatch_for((mmi_simd_path)p, &d) || !d.ssm || !d.ssm->sel_bwd_block) continue;
+        const int64_t bw = d.ssm->blk_rows; /* the lanes: 8 (AVX2) or 16 (AVX-512) */
         ran = 1;
-        CHECK(d.ssm->blk_rows == 16);
-        ssm_bwd_block_case(d.ssm, 16, 200, 64, 16, 7);
+        CHECK(bw == 8 || bw == 16);
+        ssm_bwd_block_case(d.ssm, 16, 200, 64, bw, 7);
         ssm_bwd_block_case(d.ssm, 16, 70, 7, 3, 5);
         ssm_bwd_block_case(d.ssm, 64, 9, 16, 5, 6);
         ssm_bwd_block_case(d.ssm, 24, 1, 5, 2, 4);
-        ssm_bwd_block_case(d.ssm, 16, 130, 200, 16, 3);
-        { /* any N <= 64 (the last N % 4 one at a time, dB/dC 16 at a time), partial blocks */
+        ssm_bwd_block_case(d.ssm, 16, 130, 200, bw, 3);
+        if (bw == 16) { /* any N <= 64 (the last N % 4 one at a time, dB/dC 16 at a time) */
             static const int64_t Ns[] = {1, 3, 5, 13, 17, 30, 63};
             for (int i = 0; i < 7; i++)
                 ssm_bwd_block_case(d.ssm, Ns[i], 20 + 11 * i, 3 + i, 1 + (i * 5) % 16, i % 8);
-            ssm_bwd_block_case(d.ssm, 64, 77, 77, 16, 7);
-            ssm_bwd_block_case(d.ssm, 16, 2, 1, 15, 6);
+        } else { /* N % 8 == 0 up to 64, partial blocks, chunks not a multiple of 8 */
+            static const int64_t Ns[] = {8, 24, 32, 40, 48, 56, 64};
+            for (int i = 0; i < 7; i++)
+                ssm_bwd_block_case(d.ssm, Ns[i], 20 + 11 * i, 3 + i, 1 + (i * 5) % 8, i % 8);
         }
+        ssm_bwd_block_case(d.ssm, 64, 77, 77, bw, 7);
+        ssm_bwd_block_case(d.ssm, 16, 2, 1, bw - 1, 6);
+        ssm_bwd_block_case(d.ssm, 8, 33, 9, bw, 7);
     }
     if (!ran) mmt_skip("no path of this build and CPU has a channel-block backward");
 }

@@ -74,8 +74,9 @@ int64_t mmi_ssm_sel_block_rows(void);
 void mmi_ssm_sel_bwd(const mmi_sel_row *r, const mmi_sel_grad *g);
 void mmi_ssm_sel_bwd_portable(const mmi_sel_row *r, const mmi_sel_grad *g);
 /* Backward of nr <= mmi_ssm_sel_block_rows() rows at once, vectorised across the rows like
- * mmi_ssm_sel_fwd_block (same conditions on r; N <= 64). g[j] holds row j's outputs: du,
- * ddelta, dz (present for every row or for none, as for row 0), dA, dD, dbias; dB and dC are
+ * mmi_ssm_sel_fwd_block (same conditions on r and the same shapes: N <= 64, on AVX2 N % 8 ==
+ * 0). g[j] holds row j's outputs: du, ddelta, dz (present for every row or for none, as for
+ * row 0), dA, dD, dbias; dB and dC are
  * g[0]'s (the rows share B and C, time-major [L][N]) and receive the sum over the block's rows;
  * g[0].work has MMI_SEL_BWD_BLOCK_WORK(chunk, N) floats. A row's own outputs have the same bits
  * whatever its block (its lane runs the same operations); dB and dC sum the rows of a block
@@ -85,11 +86,18 @@ void mmi_ssm_sel_bwd_portable(const mmi_sel_row *r, const mmi_sel_grad *g);
  * b_var and c_var: nr = 0 (g may be NULL) only asks, so that every task of a split decides
  * alike. */
 int mmi_ssm_sel_bwd_block(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr);
-/* a 16-step tile's states and exponentials (16 x N x 16 each), the chunk's state at every
- * 16th step ((T / 16 + 1) x N x 16), 8 lane-major step buffers of T + 15 steps rounded up to
- * 16 (whole 16-step groups of the rows, from t0 rounded down) */
+/* The larger of the two bodies' scratch. AVX-512: a 16-step tile's states and exponentials
+ * (16 x N x 16 each), the chunk's state at every 16th step ((T / 16 + 1) x N x 16), 8
+ * lane-major step buffers of T + 15 steps rounded up to 16 (whole 16-step groups of the rows,
+ * from t0 rounded down). AVX2: the whole chunk's states and exponentials (T x N x 8 each) and 8
+ * step buffers of T + 7 steps rounded up to 8. */
+#define MMI_SEL_BWD_BLOCK_WORK16(T, N)                                                             \
+    ((int64_t)16 * ((32 + ((T) + 15) / 16 + 1) * (N) + 8 * (((T) + 30) / 16 * 16)))
+#define MMI_SEL_BWD_BLOCK_WORK8(T, N) ((int64_t)8 * (2 * (T) * (N) + 8 * (((T) + 14) / 8 * 8)))
 #define MMI_SEL_BWD_BLOCK_WORK(T, N)                                                               \
-    ((int64_t)MMI_SEL_BLOCK_MAX * ((32 + ((T) + 15) / 16 + 1) * (N) + 8 * (((T) + 30) / 16 * 16)))
+    (MMI_SEL_BWD_BLOCK_WORK16(T, N) > MMI_SEL_BWD_BLOCK_WORK8(T, N)                                \
+         ? MMI_SEL_BWD_BLOCK_WORK16(T, N)                                                          \
+         : MMI_SEL_BWD_BLOCK_WORK8(T, N))
 /* One decoding step of n rows sharing B and C (one batch row and group): x[i] = exp(dlt[i] A[i])
  * x[i] + dlt[i] u[i] B; out[i] = (C.x[i] + dskip[i] u[i]) gz[i] (dskip, gz may be NULL). A and
  * x are n x N. */
@@ -145,6 +153,7 @@ int mmi_ssm_sel_fwd_avx2(const mmi_sel_row *r);
 int mmi_ssm_sel_bwd_avx2(const mmi_sel_row *r, const mmi_sel_grad *g);
 int mmi_ssm_sel_step_rows_avx2(const mmi_sel_step *s);
 int mmi_ssm_sel_fwd_block_avx2(const mmi_sel_row *r, int64_t nr);
+int mmi_ssm_sel_bwd_block_avx2(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr);
 int mmi_ssm_lru_step_rows_avx2(const struct mmi_lru_steps *s);
 /* The AVX-512 bodies, present only when compiled: reach them through the table. */
 int mmi_ssm_sel_prep_avx512(int64_t n, const float *delta, float bias, int softplus, const float *z,

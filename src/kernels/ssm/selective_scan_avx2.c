@@ -2,11 +2,11 @@
 /* selective_scan_avx2.c — AVX2/FMA bodies of the selective scan (compiled with -mavx2 -mfma;
  * the dispatch table hands them out only on CPUs that run both). The state axis N
  * is vectorised 8 floats at a time (N % 8 == 0, N <= 256); time stays sequential as in the
- * reference; the channel-block forward below puts 8 channels in the lanes instead. The
- * per-row bodies' exp is mmi_exp256 (Cephes, <= 2 ulp against expf), the channel-block
- * forward's and the backward's recomputation exp2_scan, the prep's exp_prep (a few ulp each),
- * so results differ from the portable path by rounding only. Sums over time are kept in
- * float64 as in the portable path. */
+ * reference; the channel-block forward and backward below put 8 channels in the lanes
+ * instead. The per-row bodies' exp is mmi_exp256 (Cephes, <= 2 ulp against expf), the
+ * channel-block bodies' and the backward's recomputation exp2_scan, the prep's exp_prep (a few
+ * ulp each), so results differ from the portable path by rounding only. Sums over time are kept
+ * in float64 as in the portable path. */
 #include "../simd/mmi_avx2_target.h"
 #include "mmi_ssm_kernels.h"
 
@@ -553,15 +553,348 @@ int mmi_ssm_sel_fwd_block_avx2(const mmi_sel_row *r, int64_t nr)
     return 1;
 }
 
+/* ---- backward over a block of up to 8 channels ---------------------------------------------
+ * The AVX-512 channel-block backward (selective_scan_avx512.c) with 8 lanes: channel j of one
+ * batch row and B/C group in lane j, N % 8 == 0, N <= 64. Per chunk of the checkpoints (last
+ * first): the rows' dlt, u, dout and dsp go to lane-major step buffers through 8x8 transposes;
+ * the chunk's states are recomputed from the checkpoint with the channel-block forward's
+ * exp2_scan and update (so the same bits as its states; the per-row backward's recomputation
+ * uses the same exp2_scan) and kept with exp(dlt A) for the whole chunk (T x N x 8 each, 256
+ * KiB at chunk 256, N 16: in L2; a first version that recomputed every 8-step tile a second
+ * time into L1, as the AVX-512 body does with its twice larger buffers, was no faster than the
+ * per-row backward in one bench run),
+ * with z also the pre-gate output C.x; the gate gives dz and g-hat = dout silu'. Then per
+ * 8-step tile, last first, the reverse scan runs per group of 4 state components (adjoints, dA
+ * sums in
+ * registers): hv = hn + g-hat C_t[n], hn = a hv, du's and ddelta's sums over n accumulated
+ * lane-wise in per-step buffers, hv kept in place of a. dB_t[n] = sum over the lanes of hv dlt
+ * u and dC_t[n] = sum of g-hat x_t (the channels' shares of the shared B_t and C_t) are reduced
+ * 8 components at a time by a transposing add tree and added to the float64 rows once per
+ * block instead of once per channel (that was about a quarter of the per-row backward). dA is
+ * summed lane-wise in float over a tile, dD and d(delta_bias) over a chunk, then in float64.
+ * Lanes j >= nr repeat row 0 with dout = 0 (their adjoints are 0) and are masked out of the
+ * sums. Every lane runs the same operations whatever its position, so a channel's own outputs
+ * do not depend on its block. */
+#define BT 8 /* steps per tile of the reverse scan (one 8x8 transpose of the rows) */
+
+/* p[k] (8 products, one per state component k) to one vector whose lane k is p[k]'s sum over
+ * its lanes, in a fixed order. */
+MMI_AVX2_INLINE __m256 tree8(const __m256 *p)
+{
+    const __m256 s01 = _mm256_hadd_ps(p[0], p[1]), s23 = _mm256_hadd_ps(p[2], p[3]);
+    const __m256 s45 = _mm256_hadd_ps(p[4], p[5]), s67 = _mm256_hadd_ps(p[6], p[7]);
+    const __m256 a = _mm256_hadd_ps(s01, s23), b = _mm256_hadd_ps(s45, s67);
+    /* a: [0 1 2 3 | 0 1 2 3] halves' sums of p0..p3, b the same for p4..p7 */
+    return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+}
+
+/* The lane-major buffers of one chunk and its state storage. */
+typedef struct bwd_bufs8 {
+    float *xs, *ab; /* [T][N][8]: the chunk's x_t and exp(dlt A) (then hv) */
+    float *dl, *ul, *dub, *dsp, *gh, *hb, *dd; /* [T8][8] */
+} bwd_bufs8;
+
+/* Recomputes 4 state components over the chunk's n steps from h0 (B, C at the first step,
+ * offset to the components; xs, ab offset to them): every step's x and a stored, y += C.x when
+ * y. */
+MMI_AVX2_INLINE void brec8(const bwd_bufs8 *w, float *y, int64_t n, const float *B, const float *C,
+                           int64_t N, const __m256 *h0, const __m256 *A2, float *xs, float *ab,
+                           int clamp)
+{
+    __m256 x0 = h0[0], x1 = h0[1], x2 = h0[2], x3 = h0[3];
+    for (int64_t k = 0; k < n; k++, B += N, C += N) {
+        const __m256 d = _mm256_loadu_ps(w->dl + 8 * k), bu = _mm256_loadu_ps(w->dub + 8 * k);
+        const __m256 a0 = exp2_scan(_mm256_mul_ps(d, A2[0]), clamp);
+        const __m256 a1 = exp2_scan(_mm256_mul_ps(d, A2[1]), clamp);
+        const __m256 a2 = exp2_scan(_mm256_mul_ps(d, A2[2]), clamp);
+        const __m256 a3 = exp2_scan(_mm256_mul_ps(d, A2[3]), clamp);
+        /* the forward's operations (scan_step): a h + B (dlt u) */
+        x0 = _mm256_fmadd_ps(a0, x0, _mm256_mul_ps(_mm256_broadcast_ss(B + 0), bu));
+        x1 = _mm256_fmadd_ps(a1, x1, _mm256_mul_ps(_mm256_broadcast_ss(B + 1), bu));
+        x2 = _mm256_fmadd_ps(a2, x2, _mm256_mul_ps(_mm256_broadcast_ss(B + 2), bu));
+        x3 = _mm256_fmadd_ps(a3, x3, _mm256_mul_ps(_mm256_broadcast_ss(B + 3), bu));
+        {
+            float *xk = xs + 8 * N * k, *ak = ab + 8 * N * k;
+            _mm256_storeu_ps(ak + 0, a0), _mm256_storeu_ps(ak + 8, a1);
+            _mm256_storeu_ps(ak + 16, a2), _mm256_storeu_ps(ak + 24, a3);
+            _mm256_storeu_ps(xk + 0, x0), _mm256_storeu_ps(xk + 8, x1);
+            _mm256_storeu_ps(xk + 16, x2), _mm256_storeu_ps(xk + 24, x3);
+        }
+        if (y) {
+            __m256 acc = _mm256_mul_ps(_mm256_broadcast_ss(C + 0), x0);
+            acc = _mm256_fmadd_ps(_mm256_broadcast_ss(C + 1), x1, acc);
+            acc = _mm256_fmadd_ps(_mm256_broadcast_ss(C + 2), x2, acc);
+            acc = _mm256_fmadd_ps(_mm256_broadcast_ss(C + 3), x3, acc);
+            _mm256_storeu_ps(y + 8 * k, _mm256_add_ps(_mm256_loadu_ps(y + 8 * k), acc));
+        }
+    }
+}
+
+/* The reverse scan of 4 components over a tile's n steps (k = n-1 .. 0): hn the adjoints
+ * (in/out), dA += their sums of dlt hv a x_{t-1}, x0 the states before the tile. */
+MMI_AVX2_INLINE void brev8(const bwd_bufs8 *w, int64_t n, const float *B, const float *C, int64_t N,
+                           const __m256 *x0, const __m256 *A, __m256 *hn, __m256 *dA, float *xs,
+                           float *ab)
+{
+    __m256 h[4], s[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) h[i] = hn[i], s[i] = _mm256_setzero_ps();
+    for (int64_t k = n - 1; k >= 0; k--) {
+        const float *b = B + k * N, *c = C + k * N;
+        float *a = ab + 8 * N * k;
+        const float *xp = k > 0 ? xs + 8 * N * (k - 1) : NULL;
+        const __m256 gh = _mm256_loadu_ps(w->gh + 8 * k), d = _mm256_loadu_ps(w->dl + 8 * k);
+        __m256 hb = _mm256_loadu_ps(w->hb + 8 * k), dd = _mm256_loadu_ps(w->dd + 8 * k);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            const __m256 av = _mm256_loadu_ps(a + 8 * i);
+            const __m256 hv = _mm256_fmadd_ps(gh, _mm256_broadcast_ss(c + i), h[i]);
+            const __m256 xv = k > 0 ? _mm256_loadu_ps(xp + 8 * i) : x0[i];
+            const __m256 wv = _mm256_mul_ps(hv, _mm256_mul_ps(av, xv));
+            _mm256_storeu_ps(a + 8 * i, hv);
+            s[i] = _mm256_fmadd_ps(d, wv, s[i]);
+            dd = _mm256_fmadd_ps(A[i], wv, dd);
+            hb = _mm256_fmadd_ps(hv, _mm256_broadcast_ss(b + i), hb);
+            h[i] = _mm256_mul_ps(av, hv);
+        }
+        _mm256_storeu_ps(w->hb + 8 * k, hb);
+        _mm256_storeu_ps(w->dd + 8 * k, dd);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) hn[i] = h[i], dA[i] = s[i];
+}
+
+/* Steps [t, t + 8) of the 8 rows src[j] to lanes: dst + 8 k gets step k's lanes (named
+ * registers, as tile_in8, so the transpose does not go through the stack). */
+MMI_AVX2_INLINE void rows_to_buf8(const float *const *src, int64_t t, float *dst)
+{
+    __m256 a0 = _mm256_loadu_ps(src[0] + t), a1 = _mm256_loadu_ps(src[1] + t);
+    __m256 a2 = _mm256_loadu_ps(src[2] + t), a3 = _mm256_loadu_ps(src[3] + t);
+    __m256 a4 = _mm256_loadu_ps(src[4] + t), a5 = _mm256_loadu_ps(src[5] + t);
+    __m256 a6 = _mm256_loadu_ps(src[6] + t), a7 = _mm256_loadu_ps(src[7] + t);
+    mmi_transpose8_regs_avx2(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7);
+    _mm256_storeu_ps(dst + 0, a0), _mm256_storeu_ps(dst + 8, a1);
+    _mm256_storeu_ps(dst + 16, a2), _mm256_storeu_ps(dst + 24, a3);
+    _mm256_storeu_ps(dst + 32, a4), _mm256_storeu_ps(dst + 40, a5);
+    _mm256_storeu_ps(dst + 48, a6), _mm256_storeu_ps(dst + 56, a7);
+}
+
+/* Steps [lo, n) of v (v[k]: step k's lanes) to rows j < nr at dst[j] + t; nothing when dst[0]
+ * is NULL. The masked store writes no other step. */
+MMI_AVX2_INLINE void lanes_out8(__m256 v[8], float *const *dst, int64_t nr, int64_t t, int64_t lo,
+                                int64_t n)
+{
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)lo), idx),
+                                          _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), idx));
+    if (!dst[0]) return;
+    mmi_transpose8_avx2(v);
+    for (int64_t j = 0; j < nr; j++) {
+        if (lo == 0 && n == 8)
+            _mm256_storeu_ps(dst[j] + t, v[j]);
+        else
+            _mm256_maskstore_ps(dst[j] + t, m, v[j]);
+    }
+}
+
+/* One chunk [t0, t0 + n) of the block's backward. */
+static void bwd_chunk8(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr, int64_t t0,
+                       int64_t n, const bwd_bufs8 *wb, const __m256 *x0, const __m256 *A,
+                       const __m256 *A2, const __m256 *arange, __m256 *hn, double *dAl, __m256 *dDb)
+{
+    /* The rows are transposed in 8-step groups aligned to the rows' start (the chunk need not
+     * be a multiple of 8 steps): wb's buffers hold steps from a0 = t0 rounded down to 8, v's
+     * (the same buffers) from t0; steps outside [t0, t0 + n) are read, not written. */
+    const int64_t N = r[0].N, off = t0 % 8, a0 = t0 - off, na = off + n;
+    const __m256 kr = _mm256_castsi256_ps(
+        _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    const float *src[6][8];
+    float *dst[3][8];
+    __m256 ds, dD = _mm256_setzero_ps(), db = dD;
+    bwd_bufs8 v = *wb;
+    const bwd_bufs8 *w = &v;
+    const float *B = r[0].B + t0 * N, *C = r[0].C + t0 * N;
+    float *y;
+    int clamp;
+    v.dl += 8 * off, v.ul += 8 * off, v.dub += 8 * off, v.dsp += 8 * off;
+    v.gh += 8 * off, v.hb += 8 * off, v.dd += 8 * off;
+    y = r[0].z ? v.hb : NULL; /* the pre-gate output, before hb needs the buffer */
+    {
+        float dsk[8];
+        for (int64_t j = 0; j < 8; j++) dsk[j] = r[j < nr ? j : 0].dskip;
+        ds = r[0].has_d ? _mm256_loadu_ps(dsk) : _mm256_setzero_ps();
+    }
+    for (int64_t j = 0; j < 8; j++) {
+        const int64_t i = j < nr ? j : 0;
+        src[0][j] = r[i].dlt, src[1][j] = r[i].u, src[2][j] = g[i].dout, src[3][j] = r[i].dsp;
+        src[4][j] = r[i].z, src[5][j] = r[i].sz;
+        dst[0][j] = g[i].du, dst[1][j] = g[i].ddelta, dst[2][j] = g[i].dz;
+    }
+    for (int64_t k = 0; k < na; k += 8) { /* inputs to lanes */
+        const int64_t m = na - k < 8 ? na - k : 8;
+        __m256 a[8], b[8], c[8], e[8];
+        if (m == 8) {
+            rows_to_buf8(src[0], a0 + k, wb->dl + 8 * k);
+            rows_to_buf8(src[1], a0 + k, wb->ul + 8 * k);
+            rows_to_buf8(src[2], a0 + k, wb->gh + 8 * k);
+            rows_to_buf8(src[3], a0 + k, wb->dsp + 8 * k);
+            for (int i = 0; i < 8; i++) {
+                const int64_t q = 8 * (k + i);
+                _mm256_storeu_ps(wb->dub + q, _mm256_mul_ps(_mm256_loadu_ps(wb->dl + q),
+                                                            _mm256_loadu_ps(wb->ul + q)));
+                _mm256_storeu_ps(wb->gh + q, _mm256_and_ps(kr, _mm256_loadu_ps(wb->gh + q)));
+                _mm256_storeu_ps(wb->hb + q, _mm256_setzero_ps());
+                _mm256_storeu_ps(wb->dd + q, _mm256_setzero_ps());
+            }
+            continue;
+        }
+        rows_to_lanes(src[0], 8, a0 + k, m, a);
+        rows_to_lanes(src[1], 8, a0 + k, m, b);
+        rows_to_lanes(src[2], 8, a0 + k, m, c);
+        rows_to_lanes(src[3], 8, a0 + k, m, e);
+        for (int i = 0; i < 8; i++) {
+            _mm256_storeu_ps(wb->dl + 8 * (k + i), a[i]);
+            _mm256_storeu_ps(wb->ul + 8 * (k + i), b[i]);
+            _mm256_storeu_ps(wb->dub + 8 * (k + i), _mm256_mul_ps(a[i], b[i]));
+            _mm256_storeu_ps(wb->gh + 8 * (k + i), _mm256_and_ps(kr, c[i]));
+            _mm256_storeu_ps(wb->dsp + 8 * (k + i), e[i]);
+            _mm256_storeu_ps(wb->hb + 8 * (k + i), _mm256_setzero_ps());
+            _mm256_storeu_ps(wb->dd + 8 * (k + i), _mm256_setzero_ps());
+        }
+    }
+    /* clamping changes no bit where it is not needed (exp2_scan), so one decision per chunk
+     * gives the forward's states whatever its tiles decided */
+    clamp = !tile_in_range(w->dl, n, arange[0], arange[1]);
+    for (int64_t n0 = 0; n0 < N; n0 += 4) /* the chunk's states and exponentials, C.x */
+        brec8(w, y, n, B + n0, C + n0, N, x0 + n0, A2 + n0, w->xs + 8 * n0, w->ab + 8 * n0, clamp);
+    if (r[0].z)
+        for (int64_t k = 0; k < na; k += 8) { /* the gate: dz and g-hat = dout z sigmoid(z) */
+            const int64_t m = na - k < 8 ? na - k : 8;
+            float *yb = wb->hb, zb[64], sb[64];
+            __m256 zv[8], sv[8], dz[8];
+            if (m == 8) {
+                rows_to_buf8(src[4], a0 + k, zb), rows_to_buf8(src[5], a0 + k, sb);
+                for (int i = 0; i < 8; i++)
+                    zv[i] = _mm256_loadu_ps(zb + 8 * i), sv[i] = _mm256_loadu_ps(sb + 8 * i);
+            } else {
+                rows_to_lanes(src[4], 8, a0 + k, m, zv);
+                rows_to_lanes(src[5], 8, a0 + k, m, sv);
+            }
+            for (int i = 0; i < 8; i++) {
+                const __m256 gy = _mm256_loadu_ps(wb->gh + 8 * (k + i)), s = sv[i];
+                const __m256 o = _mm256_fmadd_ps(ds, _mm256_loadu_ps(wb->ul + 8 * (k + i)),
+                                                 _mm256_loadu_ps(yb + 8 * (k + i)));
+                const __m256 one = _mm256_set1_ps(1.0f);
+                dz[i] = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(gy, o), s),
+                                      _mm256_fmadd_ps(zv[i], _mm256_sub_ps(one, s), one));
+                _mm256_storeu_ps(wb->gh + 8 * (k + i), _mm256_mul_ps(gy, _mm256_mul_ps(zv[i], s)));
+                _mm256_storeu_ps(yb + 8 * (k + i), _mm256_setzero_ps()); /* hb from here */
+            }
+            lanes_out8(dz, dst[2], nr, a0 + k, k ? 0 : off, m);
+        }
+    for (int64_t k0 = (n - 1) / BT * BT; k0 >= 0; k0 -= BT) { /* tiles, backwards */
+        const int64_t m = n - k0 < BT ? n - k0 : BT;
+        const float *Bk = B + k0 * N, *Ck = C + k0 * N;
+        bwd_bufs8 q = v;
+        __m256 xs0[BLK_N], sa[4];
+        float *const xt = w->xs + 8 * N * k0, *const at = w->ab + 8 * N * k0;
+        q.dl += 8 * k0, q.dub += 8 * k0, q.gh += 8 * k0, q.hb += 8 * k0, q.dd += 8 * k0;
+        for (int64_t i = 0; i < N; i++) /* the state before the tile */
+            xs0[i] = k0 ? _mm256_loadu_ps(xt - 8 * N + 8 * i) : x0[i];
+        for (int64_t n0 = 0; n0 < N; n0 += 4) { /* the reverse scan, dA in float per tile */
+            brev8(&q, m, Bk + n0, Ck + n0, N, xs0 + n0, A + n0, hn + n0, sa, xt + 8 * n0,
+                  at + 8 * n0);
+            for (int i = 0; i < 4; i++) acc_pd(dAl + 8 * (n0 + i), sa[i]);
+        }
+        for (int64_t k = 0; k < m; k++) { /* dB and dC: the sums over the lanes */
+            const int64_t t = t0 + k0 + k;
+            const __m256 gh = _mm256_loadu_ps(q.gh + 8 * k), dub = _mm256_loadu_ps(q.dub + 8 * k);
+            for (int64_t n0 = 0; n0 < N; n0 += 8) {
+                const float *xs = xt + 8 * (k * N + n0), *hv = at + 8 * (k * N + n0);
+                __m256 p[8];
+                if (g[0].dC) {
+                    for (int i = 0; i < 8; i++)
+                        p[i] = _mm256_mul_ps(gh, _mm256_loadu_ps(xs + 8 * i));
+                    if (nr < 8)
+                        for (int i = 0; i < 8; i++) p[i] = _mm256_and_ps(kr, p[i]);
+                    acc_pd(g[0].dC + t * N + n0, tree8(p));
+                }
+                if (g[0].dB) {
+                    for (int i = 0; i < 8; i++)
+                        p[i] = _mm256_mul_ps(_mm256_loadu_ps(hv + 8 * i), dub);
+                    if (nr < 8)
+                        for (int i = 0; i < 8; i++) p[i] = _mm256_and_ps(kr, p[i]);
+                    acc_pd(g[0].dB + t * N + n0, tree8(p));
+                }
+            }
+        }
+    }
+    for (int64_t k = 0; k < na; k += 8) { /* du, ddelta, dD, dbias */
+        const int64_t m = na - k < 8 ? na - k : 8, lo = k ? 0 : off;
+        __m256 du[8], dl[8];
+        for (int i = 0; i < 8; i++) {
+            const int64_t q = 8 * (k + i);
+            const __m256 gh = _mm256_loadu_ps(wb->gh + q), hb = _mm256_loadu_ps(wb->hb + q);
+            const __m256 u = _mm256_loadu_ps(wb->ul + q);
+            du[i] = _mm256_fmadd_ps(_mm256_loadu_ps(wb->dl + q), hb, _mm256_mul_ps(ds, gh));
+            dl[i] = _mm256_mul_ps(_mm256_fmadd_ps(u, hb, _mm256_loadu_ps(wb->dd + q)),
+                                  _mm256_loadu_ps(wb->dsp + q));
+            if (i >= lo && i < m) dD = _mm256_fmadd_ps(gh, u, dD), db = _mm256_add_ps(db, dl[i]);
+        }
+        lanes_out8(du, dst[0], nr, a0 + k, lo, m);
+        lanes_out8(dl, dst[1], nr, a0 + k, lo, m);
+    }
+    dDb[0] = _mm256_add_ps(dDb[0], dD), dDb[1] = _mm256_add_ps(dDb[1], db);
+}
+
+int mmi_ssm_sel_bwd_block_avx2(const mmi_sel_row *r, const mmi_sel_grad *g, int64_t nr)
+{
+    const int64_t N = r[0].N, L = r[0].L, T = r[0].chunk, nck = (L + T - 1) / T;
+    const int64_t T8 = (T + 14) / 8 * 8; /* whole 8-step groups from t0 rounded down */
+    __m256 A[BLK_N], A2[BLK_N], hn[BLK_N], x0[BLK_N], arange[2], dDb[2];
+    double dAl[BLK_N * 8], dDl[8], dbl[8];
+    float *p = g ? g[0].work : NULL;
+    bwd_bufs8 w;
+    if (N < 8 || N % 8 || N > BLK_N || nr < 0 || nr > 8 || !r[0].b_var || !r[0].c_var) return 0;
+    if (nr == 0) return 1; /* the shape query */
+    /* 8 (2 T N + 7 T8) floats (MMI_SEL_BWD_BLOCK_WORK) */
+    w.xs = p, w.ab = w.xs + 8 * T * N;
+    w.dl = w.ab + 8 * T * N;
+    w.ul = w.dl + 8 * T8, w.dub = w.ul + 8 * T8, w.dsp = w.dub + 8 * T8;
+    w.gh = w.dsp + 8 * T8, w.hb = w.gh + 8 * T8, w.dd = w.hb + 8 * T8;
+    arange[0] = _mm256_set1_ps(INFINITY), arange[1] = _mm256_set1_ps(-INFINITY);
+    for (int64_t n = 0; n < N; n++) {
+        float a[8];
+        for (int64_t j = 0; j < 8; j++) a[j] = r[j < nr ? j : 0].A[n];
+        A[n] = _mm256_loadu_ps(a);
+        A2[n] = _mm256_mul_ps(A[n], _mm256_set1_ps(1.44269504088896341f));
+        arange[0] = _mm256_min_ps(arange[0], A2[n]), arange[1] = _mm256_max_ps(arange[1], A2[n]);
+        hn[n] = _mm256_setzero_ps();
+    }
+    memset(dAl, 0, sizeof(double) * (size_t)(8 * N));
+    memset(dDl, 0, sizeof dDl), memset(dbl, 0, sizeof dbl);
+    for (int64_t ck = nck - 1; ck >= 0; ck--) {
+        const int64_t t0 = ck * T, t1 = t0 + T < L ? t0 + T : L;
+        float *c[8];
+        for (int64_t j = 0; j < 8; j++) c[j] = r[j < nr ? j : 0].ckpt + ck * N;
+        state_xfer((float *)(void *)x0, N, c, nr, 0);
+        dDb[0] = dDb[1] = _mm256_setzero_ps();
+        bwd_chunk8(r, g, nr, t0, t1 - t0, &w, x0, A, A2, arange, hn, dAl, dDb);
+        acc_pd(dDl, dDb[0]), acc_pd(dbl, dDb[1]);
+    }
+    for (int64_t j = 0; j < nr; j++) {
+        for (int64_t n = 0; n < N; n++) g[j].dA[n] += dAl[8 * n + j];
+        if (g[j].dD) *g[j].dD += dDl[j];
+        if (g[j].dbias) *g[j].dbias += dbl[j];
+    }
+    return 1;
+}
+
 static const mmi_ssm_isa k_avx2 = {
-    mmi_ssm_sel_prep_avx2,
-    mmi_ssm_sel_fwd_avx2,
-    mmi_ssm_sel_bwd_avx2,
-    mmi_ssm_sel_step_rows_avx2,
-    mmi_ssm_sel_fwd_block_avx2,
-    8,
+    mmi_ssm_sel_prep_avx2,      mmi_ssm_sel_fwd_avx2,       mmi_ssm_sel_bwd_avx2,
+    mmi_ssm_sel_step_rows_avx2, mmi_ssm_sel_fwd_block_avx2, 8,
     mmi_ssm_lru_step_rows_avx2, /* lru_scan_avx2.c */
-    NULL,                       /* sel_bwd_block: the per-row body runs */
+    mmi_ssm_sel_bwd_block_avx2,
 };
 
 const mmi_ssm_isa *mmi_ssm_isa_avx2(void) { return &k_avx2; }
