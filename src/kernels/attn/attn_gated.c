@@ -528,6 +528,18 @@ static void chunk_out(const mmi_attn_dims *s, const float *v, int64_t c0, int64_
         mul_rows(d, w->qs + t * d, w->ex, w->ke + t * d);
         memset(w->a + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
     }
+    { /* the linear kernels' tiles where the path has them (n <= 64): the same bits as the
+       * GEMM tiles below (a chain from zero, then the old C added once), read in place */
+        const mmi_attn_lin_seg qs = {d, w->ke, d, 1, st, dv};
+        if (mmi_attn_lin_tile(0, len, dv, &qs, 1, oc, dv)) {
+            for (int64_t r0 = 0; r0 < len; r0 += TRI) { /* A V in TRI_K_LOW's row blocks */
+                const int64_t r1 = len - r0 < TRI ? len : r0 + TRI;
+                const mmi_attn_lin_seg av = {r1, w->a + r0 * ch, ch, 1, v + c0 * dv, dv};
+                if (!mmi_attn_lin_tile(1, r1 - r0, dv, &av, 1, oc + r0 * dv, dv)) break;
+                if (r1 == len) return;
+            }
+        }
+    }
     if (gemm_tile(0, len, dv, d, w->ke, d, st, dv, 0.0f, oc, dv) &&
         causal_tiles(TRI_K_LOW, len, dv, len, w->a, ch, v + c0 * dv, dv, 1.0f, oc, dv))
         return;
