@@ -224,11 +224,24 @@ static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int6
     }
 }
 
+/* C = op(A) B + beta C (beta 0 or 1) through the linear kernels' tile (mmi_attn_lin_tile) where
+ * the path has one and n, k <= 64: 6 x 16 register tiles on the operands in place, with the bits
+ * of the GEMM tiles below (each element a chain from zero over k, then the old C added once)
+ * and less overhead on these small shapes. Returns 0 when it did not run. */
+static int lin_tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    const mmi_attn_lin_seg sg = {k, a, ta ? 1 : lda, ta ? lda : 1, b, ldb};
+    if (k > 64 || (beta != 0.0f && beta != 1.0f)) return 0;
+    return mmi_attn_lin_tile(beta != 0.0f, m, n, &sg, 1, c, ldc);
+}
+
 /* C = op(A) B + beta C through the GEMM kernel on a shape that takes its unpacked path (no
- * workspace: chunk tiles up to 64 at widths up to 64). */
+ * workspace: chunk tiles up to 64 at widths up to 64), or lin_tile. */
 static void tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
+    if (lin_tile(ta, m, n, k, a, lda, b, ldb, beta, c, ldc)) return;
     MMI_ASSERT(!mmi_gemm_needs_ws(ta, 0, m, n, k, 1.0f, lda, ldb, ldc));
     mmi_gemm(ta, 0, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
 }
@@ -238,6 +251,7 @@ static void tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_
 static int gemm_tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
+    if (lin_tile(ta, m, n, k, a, lda, b, ldb, beta, c, ldc)) return 1;
     if (mmi_gemm_needs_ws(ta, 0, m, n, k, 1.0f, lda, ldb, ldc)) return 0;
     tile(ta, m, n, k, a, lda, b, ldb, beta, c, ldc);
     return 1;
@@ -527,18 +541,6 @@ static void chunk_out(const mmi_attn_dims *s, const float *v, int64_t c0, int64_
         exp_diff(w, d, w->b + t * d, NULL, w->ex);
         mul_rows(d, w->qs + t * d, w->ex, w->ke + t * d);
         memset(w->a + t * ch + t + 1, 0, sizeof(float) * (size_t)(len - t - 1));
-    }
-    { /* the linear kernels' tiles where the path has them (n <= 64): the same bits as the
-       * GEMM tiles below (a chain from zero, then the old C added once), read in place */
-        const mmi_attn_lin_seg qs = {d, w->ke, d, 1, st, dv};
-        if (mmi_attn_lin_tile(0, len, dv, &qs, 1, oc, dv)) {
-            for (int64_t r0 = 0; r0 < len; r0 += TRI) { /* A V in TRI_K_LOW's row blocks */
-                const int64_t r1 = len - r0 < TRI ? len : r0 + TRI;
-                const mmi_attn_lin_seg av = {r1, w->a + r0 * ch, ch, 1, v + c0 * dv, dv};
-                if (!mmi_attn_lin_tile(1, r1 - r0, dv, &av, 1, oc + r0 * dv, dv)) break;
-                if (r1 == len) return;
-            }
-        }
     }
     if (gemm_tile(0, len, dv, d, w->ke, d, st, dv, 0.0f, oc, dv) &&
         causal_tiles(TRI_K_LOW, len, dv, len, w->a, ch, v + c0 * dv, dv, 1.0f, oc, dv))
