@@ -2374,7 +2374,7 @@ static void isa_lin_tile(const mmi_attn_isa *v, int64_t n)
 
 static void attn_isa_on(const mmi_attn_isa *v)
 {
-    static const int64_t ns[] = {1, 7, 8, 16, 17, 33, 64, 70, 100, 131};
+    static const int64_t ns[] = {1, 7, 8, 16, 17, 33, 64, 70, 100, 131, 136};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
         isa_rowmats(v, ns[i]);
         isa_state_step(v, ns[i]);

@@ -71,6 +71,8 @@ typedef struct gated_ws {
      * caller's rows of the next chunk, which the copy reads, are what the gate pass fetches:
      * src_q, src_k, src_v (NULL: fetch the rows the kernel reads) */
     const float *src_q, *src_k, *src_v;
+    /* with src_q: the copies of v (q and k are the copies, the kernel's own q and k) */
+    float *keep_v;
     /* forward with saved states: the slot the chunk's state update writes (d x dv floats),
      * fetched for writing over the gate pass's rows (NULL: none) */
     float *pf_hs;
@@ -87,6 +89,7 @@ static gated_ws split_ws(int64_t n, int64_t chunk, int64_t d, int64_t dv, float 
     w.pf_step = chunk;
     w.pf_v = w.pf_do = w.pf_st = w.pf_a = NULL;
     w.src_q = w.src_k = w.src_v = NULL;
+    w.keep_v = NULL;
     w.pf_hs = NULL;
     w.pf_dq = w.pf_dk = w.pf_dv = w.pf_dg = NULL;
     w.a = w.a_home = ws + 2 * chunk * d + 2 * d;
@@ -221,11 +224,24 @@ static void gate_cumsum(int gmode, const float *g, int64_t c0, int64_t len, int6
     }
 }
 
+/* C = op(A) B + beta C (beta 0 or 1) through the linear kernels' tile (mmi_attn_lin_tile) where
+ * the path has one and n, k <= 64: 6 x 16 register tiles on the operands in place, with the bits
+ * of the GEMM tiles below (each element a chain from zero over k, then the old C added once)
+ * and less overhead on these small shapes. Returns 0 when it did not run. */
+static int lin_tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    const mmi_attn_lin_seg sg = {k, a, ta ? 1 : lda, ta ? lda : 1, b, ldb};
+    if (k > 64 || (beta != 0.0f && beta != 1.0f)) return 0;
+    return mmi_attn_lin_tile(beta != 0.0f, m, n, &sg, 1, c, ldc);
+}
+
 /* C = op(A) B + beta C through the GEMM kernel on a shape that takes its unpacked path (no
- * workspace: chunk tiles up to 64 at widths up to 64). */
+ * workspace: chunk tiles up to 64 at widths up to 64), or lin_tile. */
 static void tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
+    if (lin_tile(ta, m, n, k, a, lda, b, ldb, beta, c, ldc)) return;
     MMI_ASSERT(!mmi_gemm_needs_ws(ta, 0, m, n, k, 1.0f, lda, ldb, ldc));
     mmi_gemm(ta, 0, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
 }
@@ -235,6 +251,7 @@ static void tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_
 static int gemm_tile(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
+    if (lin_tile(ta, m, n, k, a, lda, b, ldb, beta, c, ldc)) return 1;
     if (mmi_gemm_needs_ws(ta, 0, m, n, k, 1.0f, lda, ldb, ldc)) return 0;
     tile(ta, m, n, k, a, lda, b, ldb, beta, c, ldc);
     return 1;
@@ -354,6 +371,10 @@ static void chunk_mild_tiles(const mmi_attn_dims *s, int64_t len, gated_ws *w)
         return;
     }
     mmi_attn_transpose(len, d, w->ag, d, w->kt, ch);
+    { /* the linear kernels' tile forms the triangle with its zeros in one call */
+        const mmi_attn_lin_seg sg = {d, w->ke, d, 1, w->kt, ch};
+        if (mmi_attn_lin_tile(2, len, len, &sg, 1, w->a, ch)) return;
+    }
     if (!causal_tiles(TRI_COLS, len, len, d, w->ke, d, w->kt, ch, 0.0f, w->a, ch))
         for (int64_t t = 0; t < len; t++)
             mmi_attn_rowmat(t + 1, d, w->ke + t * d, w->kt, ch, 1.0f, w->a + t * ch);
@@ -412,6 +433,11 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
                 PREFETCH_ROWS((w->src_q ? w->src_q : q) + p * d, d);
                 PREFETCH_ROWS((w->src_k ? w->src_k : k) + p * d, d);
                 if (w->src_v) PREFETCH_ROWS(w->src_v + p * s->dv, s->dv);
+                if (w->keep_v) { /* and the rows of the copies, for writing */
+                    PREFETCH_WRITE((float *)(uintptr_t)q + p * d, d);
+                    PREFETCH_WRITE((float *)(uintptr_t)k + p * d, d);
+                    PREFETCH_WRITE(w->keep_v + p * s->dv, s->dv);
+                }
             }
             if (w->pf_hs) {
                 const int64_t nst = d * s->dv, h0 = nst * t / len, h1 = nst * (t + 1) / len;
@@ -558,6 +584,7 @@ void mmi_attn_gated_fwd_keep(const mmi_attn_dims *s, int gmode, const float *g, 
     if (keep) { /* each chunk reads its fresh copies */
         q = keep->q, k = keep->k, v = keep->v;
         w.src_q = src_q, w.src_k = src_k, w.src_v = src_v;
+        w.keep_v = keep->v;
     }
     w.scalar = gmode != 3;
     memset(st, 0, sizeof(float) * (size_t)(d * dv));

@@ -274,6 +274,10 @@ int mmi_attn_transpose_avx2(int64_t rows, int64_t cols, const float *src, int64_
 int mmi_attn_gate_grad_row_avx2(int64_t n, float scale, const float *q, float *dq, const float *k,
                                 const float *dk, double *acc, float *dg);
 int mmi_attn_log_gate_copy_avx2(int64_t n, const float *x, float *y, int *bad);
+int mmi_attn_gate_grad_rows_avx2(int64_t rows, int64_t n, float scale, const float *q, float *dq,
+                                 const float *k, const float *dk, double *acc, float *dg);
+int mmi_attn_rwkv_bonus_avx2(int64_t d, int64_t dv, float scale, const float *r, const float *u,
+                             const float *k, const float *v, float *o, double *c);
 int mmi_attn_lin_norm_avx2(int64_t len, int64_t n, const float *q, const float *k, double *z,
                            int normalize, double eps, float *den, float *x, int64_t ldx);
 int mmi_attn_lin_dnum_avx2(int64_t w, const float *dout, const float *o, float den, float *dnum,
