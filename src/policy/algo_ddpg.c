@@ -31,17 +31,9 @@ static void gather(mm_policy *p, int64_t N)
     }
 }
 
-/* A forward through view slots v, v + 1; the status only (the caller reports). */
-static int fwd_at(mm_policy *p, int v, mm_model *m, float *x, int64_t rows, int64_t in, float *y,
-                  int64_t out)
-{
-    return mm_model_forward(m, mmi_pol_view(p, v, x, rows, in),
-                            mmi_pol_view(p, v + 1, y, rows, out));
-}
-
 static int fwd(mm_policy *p, mm_model *m, float *x, int64_t rows, int64_t in, float *y, int64_t out)
 {
-    int rc = fwd_at(p, 0, m, x, rows, in, y, out);
+    int rc = mmi_pol_fwd_at(p, 0, m, x, rows, in, y, out);
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, m, rc, "mm_policy_update");
 }
 
@@ -58,8 +50,8 @@ static int actors_fwd(mm_policy *p, void *ctx, int32_t k, mm_model **failed)
     const step_ctx *c = (const step_ctx *)ctx;
     mmi_ddpg_rows rw = mmi_ddpg_rows_of(p, c->N);
     mm_model *m = k == 0 ? p->actor_t : p->actor;
-    int rc = fwd_at(p, 3 * k, m, k == 0 ? rw.next_obs : rw.obs, c->N, p->obs_dim,
-                    k == 0 ? rw.target_act : rw.mu, p->act_dim);
+    int rc = mmi_pol_fwd_at(p, 3 * k, m, k == 0 ? rw.next_obs : rw.obs, c->N, p->obs_dim,
+                            k == 0 ? rw.target_act : rw.mu, p->act_dim);
     if (rc != MM_OK) *failed = m;
     return rc;
 }
@@ -70,8 +62,8 @@ static int target_q(mm_policy *p, void *ctx, int32_t k, mm_model **failed)
     const step_ctx *c = (const step_ctx *)ctx;
     mmi_ddpg_rows rw = mmi_ddpg_rows_of(p, c->N);
     int64_t N = c->N;
-    int rc =
-        fwd_at(p, 3 * k, p->critic_t[k], rw.target_in, N, p->obs_dim + p->act_dim, rw.q + k * N, 1);
+    int rc = mmi_pol_fwd_at(p, 3 * k, p->critic_t[k], rw.target_in, N, p->obs_dim + p->act_dim,
+                            rw.q + k * N, 1);
     if (rc != MM_OK) *failed = p->critic_t[k];
     return rc;
 }
@@ -115,7 +107,7 @@ static int critic_step(mm_policy *p, void *ctx, int32_t c, mm_model **failed)
     const double *y = rw.y;
     mm_model *m = p->critic[c];
     double s = 0, qs = 0;
-    int rc = fwd_at(p, 3 * c, m, rw.obs_act, N, w, q, 1);
+    int rc = mmi_pol_fwd_at(p, 3 * c, m, rw.obs_act, N, w, q, 1);
     if (rc == MM_OK) {
         for (int64_t k = 0; k < N; k++) {
             double d = (double)q[k] - y[k];
@@ -124,14 +116,9 @@ static int critic_step(mm_policy *p, void *ctx, int32_t c, mm_model **failed)
         }
         sc->loss[c] = s / (double)N;
         if (c == 0) sc->q_mean = qs / (double)N;
-        rc = mm_model_zero_grad(m);
+        return mmi_pol_critic_adam(p, c, 3 * c + 2, dy, N, failed);
     }
-    if (rc == MM_OK) rc = mm_model_backward(m, mmi_pol_view(p, 3 * c + 2, dy, N, 1), NULL);
-    if (rc == MM_OK) rc = mm_model_set_f64(m, MM_MODEL_LR, p->o.lr_critic);
-    if (rc == MM_OK && p->comm) /* gradients averaged over ranks (never two pieces at once) */
-        if ((rc = mmi_pol_comm_average(p, &p->critic[c], 1)) != MM_OK) return rc;
-    if (rc == MM_OK) rc = mm_model_step(m);
-    if (rc != MM_OK) *failed = m;
+    *failed = m;
     return rc;
 }
 

@@ -253,6 +253,14 @@ typedef int (*mmi_pol_each_fn)(mm_policy *p, void *ctx, int32_t k, mm_model **fa
  * model's text in p->err (the pieces' own status otherwise), or MM_OK. */
 int mmi_pol_each(mm_policy *p, mm_model *const *ms, int32_t n_ms, mmi_pol_each_fn fn, void *ctx,
                  int32_t n);
+/* A forward of m through view slots v, v + 1 (x [rows, in] -> y [rows, out]); the status only,
+ * no text in p->err (a piece reports through *failed). */
+int mmi_pol_fwd_at(mm_policy *p, int v, mm_model *m, float *x, int64_t rows, int64_t in, float *y,
+                   int64_t out);
+/* The rest of critic c's step once dL/dQ_c is in dy [n] (view slot v): zero_grad, backward,
+ * the gradients averaged over ranks with a communicator (text in p->err), Adam at lr_critic.
+ * A failing model call leaves the critic in *failed. */
+int mmi_pol_critic_adam(mm_policy *p, int32_t c, int v, float *dy, int64_t n, mm_model **failed);
 /* Polyak averaging dst[k] = (1 - tau) dst[k] + tau src[k] of n <= MMI_POL_EACH_MAX pairs, as
  * mm_model_lerp (the same bits), cut into pieces over p->pool when there is one. Text in p->err
  * on failure. */

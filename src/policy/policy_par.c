@@ -15,6 +15,26 @@
 
 #include "../kernels/elementwise/mmi_elementwise.h"
 
+int mmi_pol_fwd_at(mm_policy *p, int v, mm_model *m, float *x, int64_t rows, int64_t in, float *y,
+                   int64_t out)
+{
+    return mm_model_forward(m, mmi_pol_view(p, v, x, rows, in),
+                            mmi_pol_view(p, v + 1, y, rows, out));
+}
+
+int mmi_pol_critic_adam(mm_policy *p, int32_t c, int v, float *dy, int64_t n, mm_model **failed)
+{
+    mm_model *m = p->critic[c];
+    int rc = mm_model_zero_grad(m);
+    if (rc == MM_OK) rc = mm_model_backward(m, mmi_pol_view(p, v, dy, n, 1), NULL);
+    if (rc == MM_OK) rc = mm_model_set_f64(m, MM_MODEL_LR, p->o.lr_critic);
+    if (rc == MM_OK && p->comm) /* gradients averaged over ranks (never two pieces at once) */
+        if ((rc = mmi_pol_comm_average(p, &p->critic[c], 1)) != MM_OK) return rc;
+    if (rc == MM_OK) rc = mm_model_step(m);
+    if (rc != MM_OK) *failed = m;
+    return rc;
+}
+
 typedef struct each_job {
     mm_policy *p;
     mmi_pol_each_fn fn;
