@@ -9,7 +9,8 @@
  * algo_onpolicy.c (A2C, QAC, PPO), algo_trpo.c (CG, Fisher-vector
  * products, line search), policy_io.c (safetensors), update_budget.c (mm_policy_update and
  * the frame-bounded mm_policy_update_budget), reward_norm.c (running return statistics),
- * policy_rows.c (the work rows named by role for each phase).
+ * policy_rows.c (the work rows named by role for each phase), policy_par.c (independent
+ * networks' work at once on the policy's one pool, Polyak over the pool).
  */
 #ifndef MMI_POLICY_H
 #define MMI_POLICY_H
