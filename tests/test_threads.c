@@ -4,7 +4,9 @@
  *      attention, SSM, a PPO agent) while all of them share one read-only model through
  *      mm_model_infer: every thread's results are bitwise identical to a single-threaded run;
  *   2. the libraries' own pools (n_threads = 2) agree with n_threads = 1 within the documented
- *      tolerance and are bitwise reproducible for a fixed thread count.
+ *      tolerance and are bitwise reproducible for a fixed thread count;
+ *   3. the off-policy agents (DDPG, TD3, SAC, discrete SAC) train to the same bytes on 1, 2 and
+ *      3 threads.
  * Worker threads never call CHECK (the runner's counters are not thread-safe): they record
  * statuses and results, and the main thread compares. `make check-tsan` (tests/tsan.mk) runs
  * this suite under ThreadSanitizer. */
@@ -308,6 +310,58 @@ static void test_pools(void)
     pool_vs_serial("policy (PPO)", work_policy, 1e-5);
 }
 
+/* ---- 3. off-policy updates on a pool ------------------------------------------------------ */
+/* DDPG, TD3, SAC and discrete SAC trained with n_threads = 1 and 2: the whole checkpoint
+ * (every network, optimizer moments, targets, replay and random state) must be the same bytes.
+ * With 2 threads the updates run the twin critics, their targets and the two actors' forwards
+ * on one thread each at once, and the GEMMs and Polyak steps split over the pool: the layers
+ * (192 wide, batch 32) are large enough for the products to split (mmi_gemm's threshold). */
+static void *offpolicy_ckpt(int32_t algo, int discrete, int32_t threads, size_t *size, int *rc)
+{
+    mm_policy_opts o;
+    mm_policy *p = NULL;
+    void *buf = NULL;
+    hx_policy_opts(&o, algo, discrete, NULL);
+    o.hidden[0] = 192, o.hidden[1] = 192, o.batch_size = 32, o.n_threads = threads;
+    *size = 0;
+    *rc = mm_policy_create(&p, &o);
+    if (*rc == MM_OK) *rc = hx_policy_drive(p, 16, 31);
+    if (*rc == MM_OK) *rc = mm_policy_save_mem(p, NULL, 0, size, MM_POLICY_SAVE_CHECKPOINT);
+    if (*rc == MM_OK && !(buf = malloc(*size))) *rc = MM_E_NOMEM;
+    if (*rc == MM_OK) *rc = mm_policy_save_mem(p, buf, *size, size, MM_POLICY_SAVE_CHECKPOINT);
+    mm_policy_free(p);
+    return buf;
+}
+
+static void test_offpolicy_pools(void)
+{
+    static const struct {
+        const char *name;
+        int32_t algo;
+        int discrete;
+    } k[] = {{"DDPG", MM_ALGO_DDPG, 0},
+             {"TD3", MM_ALGO_TD3, 0},
+             {"SAC", MM_ALGO_SAC, 0},
+             {"discrete SAC", MM_ALGO_SAC, 1}};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        size_t n1 = 0, n2 = 0, n3 = 0;
+        int rc1, rc2, rc3;
+        void *one = offpolicy_ckpt(k[i].algo, k[i].discrete, 1, &n1, &rc1);
+        void *two = offpolicy_ckpt(k[i].algo, k[i].discrete, 2, &n2, &rc2);
+        void *three = offpolicy_ckpt(k[i].algo, k[i].discrete, 3, &n3, &rc3);
+        CHECK_OK(rc1);
+        CHECK_OK(rc2);
+        CHECK_OK(rc3);
+        if (rc1 == MM_OK && rc2 == MM_OK && rc3 == MM_OK &&
+            (n1 != n2 || n1 != n3 || memcmp(one, two, n1) != 0 || memcmp(one, three, n1) != 0))
+            mmt_fail(__FILE__, __LINE__,
+                     "%s: the checkpoint after training on 2 or 3 threads is not bitwise the "
+                     "1-thread one",
+                     k[i].name);
+        free(one), free(two), free(three);
+    }
+}
+
 /* Many handles created and freed concurrently (each with its own pool): no shared state. */
 static void *churn_thread(void *arg)
 {
@@ -343,5 +397,6 @@ void suite_threads(void)
 {
     mmt_run("threads/app_threads_bitwise", test_app_threads);
     mmt_run("threads/pools_vs_serial", test_pools);
+    mmt_run("threads/offpolicy_pools_bitwise", test_offpolicy_pools);
     mmt_run("threads/create_free_churn", test_churn);
 }

@@ -209,6 +209,7 @@ struct mm_model {
     void *gemm_ws;
     int64_t max_rows, max_width;
     mmi_pool *pool;
+    int32_t pool_shared;        /* pool came from mmi_model_share_pool: not m's to free */
     int32_t fwd_valid;          /* 1 after a successful forward/jvp: backward may run */
     int64_t fwd_batch, fwd_seq; /* sizes of that forward */
     int32_t fwd_ndim;           /* rank of its x */
@@ -221,6 +222,15 @@ struct mm_model {
 /* With m->comm set: votes (a rank without an optimizer makes every rank refuse), then
  * replaces the gradients by their mean over ranks (model_comm.c). Text in m->err. */
 int mmi_model_comm_average(mm_model *m, const char *fn);
+
+/* Runs m's kernels on pool from now on (NULL: on the calling thread alone) instead of the pool
+ * m started for itself at finalize, which is freed here; m never frees a pool given to it. A
+ * policy's networks are used by one thread at a time, so one pool serves all of them (one set
+ * of workers, kept warm from network to network), and a phase that runs two networks at once on
+ * that pool's threads gives each of them NULL meanwhile. m must be finalized and pool have at
+ * most m's n_threads threads (the GEMM workspace was sized for that many). Results do not
+ * change: no kernel's result depends on the thread count. */
+void mmi_model_share_pool(mm_model *m, mmi_pool *pool);
 
 /* ---- enumeration (save/load, policy floor) ------------------------------------------------- */
 /* Appends a layer from its saved config, exactly as the matching mm_model_add_* would (this is

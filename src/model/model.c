@@ -289,7 +289,8 @@ static void undo_finalize(mm_model *m)
     mmi_free(&m->alloc, m->arena, m->arena_size);
     mmi_free(&m->alloc, m->act, (size_t)(m->n_layers + 1) * sizeof(float *));
     mmi_free(&m->alloc, m->params, m->params_bytes);
-    mmi_pool_free(m->pool);
+    if (!m->pool_shared) mmi_pool_free(m->pool);
+    m->pool_shared = 0;
     m->arena = NULL;
     m->act = NULL;
     m->params = m->grads = NULL;
@@ -346,6 +347,14 @@ MM_API int mm_model_finalize(mm_model *m)
     m->finalized = 1;
     mmi_err_clear(&m->err);
     return MM_OK;
+}
+
+void mmi_model_share_pool(mm_model *m, mmi_pool *pool)
+{
+    MMI_ASSERT(m->finalized && mmi_pool_size(pool) <= m->opts.n_threads);
+    if (!m->pool_shared) mmi_pool_free(m->pool);
+    m->pool = pool;
+    m->pool_shared = 1;
 }
 
 MM_API void mm_model_free(mm_model *m)

@@ -33,19 +33,49 @@ static void gather(mm_policy *p, int64_t N)
 
 static int fwd(mm_policy *p, mm_model *m, float *x, int64_t rows, int64_t in, float *y, int64_t out)
 {
-    int rc = mm_model_forward(m, mmi_pol_view(p, 0, x, rows, in), mmi_pol_view(p, 1, y, rows, out));
+    int rc = mmi_pol_fwd_at(p, 0, m, x, rows, in, y, out);
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, m, rc, "mm_policy_update");
 }
 
-/* Bellman targets y [N] from s'. */
-static int targets(mm_policy *p, int64_t N)
+/* The work of one step, shared by its pieces (mmi_pol_each). */
+typedef struct step_ctx {
+    int64_t N;
+    double loss[2], q_mean;
+} step_ctx;
+
+/* Piece 0: mu'(s') by the target actor; piece 1 (when the actor steps): mu(s) by the actor,
+ * whose backward in the actor step uses this forward (nothing else runs the actor before it). */
+static int actors_fwd(mm_policy *p, void *ctx, int32_t k, mm_model **failed)
 {
-    int64_t od = p->obs_dim, ad = p->act_dim, w = od + ad;
+    const step_ctx *c = (const step_ctx *)ctx;
+    mmi_ddpg_rows rw = mmi_ddpg_rows_of(p, c->N);
+    mm_model *m = k == 0 ? p->actor_t : p->actor;
+    int rc = mmi_pol_fwd_at(p, 3 * k, m, k == 0 ? rw.next_obs : rw.obs, c->N, p->obs_dim,
+                            k == 0 ? rw.target_act : rw.mu, p->act_dim);
+    if (rc != MM_OK) *failed = m;
+    return rc;
+}
+
+/* Piece k: Q'_k(s', a') into q + k N. */
+static int target_q(mm_policy *p, void *ctx, int32_t k, mm_model **failed)
+{
+    const step_ctx *c = (const step_ctx *)ctx;
+    mmi_ddpg_rows rw = mmi_ddpg_rows_of(p, c->N);
+    int64_t N = c->N;
+    int rc = mmi_pol_fwd_at(p, 3 * k, p->critic_t[k], rw.target_in, N, p->obs_dim + p->act_dim,
+                            rw.q + k * N, 1);
+    if (rc != MM_OK) *failed = p->critic_t[k];
+    return rc;
+}
+
+/* Bellman targets y [N] from s' and mu'(s') (in target_act). */
+static int targets(mm_policy *p, step_ctx *sc)
+{
+    int64_t N = sc->N, od = p->obs_dim, ad = p->act_dim, w = od + ad;
     mmi_ddpg_rows rw = mmi_ddpg_rows_of(p, N);
     float *a2 = rw.target_act, *x2 = rw.target_in, *q = rw.q;
     double *rd = rw.rd, *y = rw.y, c = p->o.target_noise_clip;
-    int rc = fwd(p, p->actor_t, rw.next_obs, N, od, a2, ad);
-    if (rc != MM_OK) return rc;
+    int rc;
     for (int64_t k = 0; k < N; k++) {
         memcpy(x2 + k * w, rw.next_obs + k * od, sizeof(float) * (size_t)od);
         for (int64_t j = 0; j < ad; j++) {
@@ -58,41 +88,42 @@ static int targets(mm_policy *p, int64_t N)
             x2[k * w + od + j] = (float)v;
         }
     }
-    for (int32_t c2 = 0; c2 < p->o.n_critics; c2++) {
-        if ((rc = fwd(p, p->critic_t[c2], x2, N, w, q, 1)) != MM_OK) return rc;
+    rc = mmi_pol_each(p, p->critic_t, p->o.n_critics, target_q, sc, p->o.n_critics);
+    if (rc != MM_OK) return rc;
+    for (int32_t c2 = 0; c2 < p->o.n_critics; c2++)
         for (int64_t k = 0; k < N; k++)
-            if (c2 == 0 || q[k] < y[k]) y[k] = q[k]; /* min over the twin targets */
-    }
+            if (c2 == 0 || q[c2 * N + k] < y[k]) y[k] = q[c2 * N + k]; /* min over the twins */
     for (int64_t k = 0; k < N; k++) y[k] = rd[2 * k] + p->o.gamma * (1.0 - rd[2 * k + 1]) * y[k];
     return MM_OK;
 }
 
-static int critic_step(mm_policy *p, int32_t c, int64_t N, double *loss)
+/* Piece c: critic c's MSE step toward y (forward, backward, Adam), its loss into loss[c]. */
+static int critic_step(mm_policy *p, void *ctx, int32_t c, mm_model **failed)
 {
-    int64_t w = p->obs_dim + p->act_dim;
+    step_ctx *sc = (step_ctx *)ctx;
+    int64_t N = sc->N, w = p->obs_dim + p->act_dim;
     mmi_ddpg_rows rw = mmi_ddpg_rows_of(p, N);
-    float *q = rw.q, *dy = rw.dq;
+    float *q = rw.q + c * N, *dy = rw.dq + c * N;
     const double *y = rw.y;
+    mm_model *m = p->critic[c];
     double s = 0, qs = 0;
-    int rc = fwd(p, p->critic[c], rw.obs_act, N, w, q, 1);
-    if (rc != MM_OK) return rc;
-    for (int64_t k = 0; k < N; k++) {
-        double d = (double)q[k] - y[k];
-        s += d * d, qs += q[k];
-        dy[k] = (float)(2.0 * d / (double)N);
+    int rc = mmi_pol_fwd_at(p, 3 * c, m, rw.obs_act, N, w, q, 1);
+    if (rc == MM_OK) {
+        for (int64_t k = 0; k < N; k++) {
+            double d = (double)q[k] - y[k];
+            s += d * d, qs += q[k];
+            dy[k] = (float)(2.0 * d / (double)N);
+        }
+        sc->loss[c] = s / (double)N;
+        if (c == 0) sc->q_mean = qs / (double)N;
+        return mmi_pol_critic_adam(p, c, 3 * c + 2, dy, N, failed);
     }
-    *loss += s / (double)N;
-    if (c == 0) p->st_q_mean = qs / (double)N;
-    rc = mm_model_zero_grad(p->critic[c]);
-    if (rc == MM_OK) rc = mm_model_backward(p->critic[c], mmi_pol_view(p, 2, dy, N, 1), NULL);
-    if (rc == MM_OK) rc = mm_model_set_f64(p->critic[c], MM_MODEL_LR, p->o.lr_critic);
-    if (rc == MM_OK && p->comm && (rc = mmi_pol_comm_average(p, &p->critic[c], 1)) != MM_OK)
-        return rc; /* gradients averaged over ranks */
-    if (rc == MM_OK) rc = mm_model_step(p->critic[c]);
-    return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->critic[c], rc, "mm_policy_update");
+    *failed = m;
+    return rc;
 }
 
-/* Actor: maximise Q_1(s, mu(s)); the critic is frozen so its backward only yields dQ/da. */
+/* Actor: maximise Q_1(s, mu(s)) with mu(s) formed beside the targets; the critic is frozen so
+ * its backward only yields dQ/da. */
 static int actor_step(mm_policy *p, int64_t N)
 {
     int64_t od = p->obs_dim, ad = p->act_dim, w = od + ad;
@@ -101,8 +132,7 @@ static int actor_step(mm_policy *p, int64_t N)
     mm_model *cr = p->critic[0];
     int32_t nl = 0;
     double s = 0;
-    int rc = fwd(p, p->actor, rw.obs, N, od, mu, ad);
-    if (rc != MM_OK) return rc;
+    int rc;
     for (int64_t k = 0; k < N; k++) memcpy(x + k * w + od, mu + k * ad, sizeof(float) * (size_t)ad);
     if ((rc = fwd(p, cr, x, N, w, q, 1)) != MM_OK) return rc;
     for (int64_t k = 0; k < N; k++) s += q[k], dq[k] = (float)(-1.0 / (double)N);
@@ -115,7 +145,7 @@ static int actor_step(mm_policy *p, int64_t N)
     if (rc != MM_OK) return mmi_pol_model_fail(p, cr, rc, "mm_policy_update");
     for (int64_t k = 0; k < N; k++)
         memcpy(da + k * ad, dx + k * w + od, sizeof(float) * (size_t)ad);
-    /* the actor's saved forward is still the one above (the critic has its own arena) */
+    /* the actor's saved forward is still that of mu(s) (the critic has its own arena) */
     rc = mm_model_zero_grad(p->actor);
     if (rc == MM_OK) rc = mm_model_backward(p->actor, mmi_pol_view(p, 2, da, N, ad), NULL);
     if (rc == MM_OK) rc = mm_model_set_f64(p->actor, MM_MODEL_LR, p->o.lr_actor);
@@ -125,26 +155,28 @@ static int actor_step(mm_policy *p, int64_t N)
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->actor, rc, "mm_policy_update");
 }
 
-static int polyak(mm_policy *p)
-{
-    int rc = mm_model_lerp(p->actor_t, p->actor, p->o.tau);
-    for (int32_t c = 0; rc == MM_OK && c < p->o.n_critics; c++)
-        rc = mm_model_lerp(p->critic_t[c], p->critic[c], p->o.tau);
-    return rc == MM_OK ? rc : mmi_fail(&p->err, rc, "mm_policy_update: target update failed");
-}
-
 int mmi_ddpg_update(mm_policy *p)
 {
+    mm_model *const actors[2] = {p->actor_t, p->actor};
+    mm_model *dst[3], *src[3];
+    step_ctx sc;
     int64_t N = p->o.batch_size;
-    double loss = 0;
+    int32_t nc = p->o.n_critics;
+    /* whether this step ends with the actor's (n_updates counts it only after the critics) */
+    int actor_due = mmi_count_add(p->n_updates, 1) % p->o.policy_delay == 0;
     int rc;
+    sc.N = N, sc.loss[0] = sc.loss[1] = 0, sc.q_mean = 0;
     gather(p, N);
-    if ((rc = targets(p, N)) != MM_OK) return rc;
-    for (int32_t c = 0; c < p->o.n_critics; c++)
-        if ((rc = critic_step(p, c, N, &loss)) != MM_OK) return rc;
-    p->st_critic_loss = loss;
+    if ((rc = mmi_pol_each(p, actors, 2, actors_fwd, &sc, actor_due ? 2 : 1)) != MM_OK) return rc;
+    if ((rc = targets(p, &sc)) != MM_OK) return rc;
+    if ((rc = mmi_pol_each(p, p->critic, nc, critic_step, &sc, nc)) != MM_OK) return rc;
+    p->st_q_mean = sc.q_mean;
+    p->st_critic_loss = 0;
+    for (int32_t c = 0; c < nc; c++) p->st_critic_loss += sc.loss[c];
     p->n_updates = mmi_count_add(p->n_updates, 1);
-    if (p->n_updates % p->o.policy_delay != 0) return MM_OK;
+    if (!actor_due) return MM_OK;
     if ((rc = actor_step(p, N)) != MM_OK) return rc;
-    return polyak(p);
+    dst[0] = p->actor_t, src[0] = p->actor;
+    for (int32_t c = 0; c < nc; c++) dst[1 + c] = p->critic_t[c], src[1 + c] = p->critic[c];
+    return mmi_pol_polyak(p, dst, src, 1 + nc, p->o.tau);
 }

@@ -113,6 +113,17 @@ static void gather(mm_policy *p, int64_t N)
     }
 }
 
+/* Piece k of the targets (mmi_pol_each; ctx the batch size): Q'_k(s', a') into q + k N. */
+static int target_q(mm_policy *p, void *ctx, int32_t k, mm_model **failed)
+{
+    int64_t N = *(const int64_t *)ctx;
+    mmi_sac_rows rw = mmi_sac_rows_of(p, N);
+    int rc = mmi_pol_fwd_at(p, 3 * k, p->critic_t[k], rw.target_in, N, p->obs_dim + p->act_dim,
+                            rw.q + k * N, 1);
+    if (rc != MM_OK) *failed = p->critic_t[k];
+    return rc;
+}
+
 /* Soft Bellman targets y [N]: a' ~ pi(s'), log pi(a'|s') into logp, [s', a'] into target_in. */
 static int targets(mm_policy *p, int64_t N, double alpha)
 {
@@ -129,11 +140,11 @@ static int targets(mm_policy *p, int64_t N, double alpha)
         memcpy(x2 + k * w, rw.next_obs + k * od, sizeof(float) * (size_t)od);
         for (int64_t j = 0; j < ad; j++) x2[k * w + od + j] = (float)a[j];
     }
-    for (int32_t c = 0; c < p->o.n_critics; c++) {
-        if ((rc = mmi_sac_fwd(p, p->critic_t[c], x2, N, w, q, 1)) != MM_OK) return rc;
+    rc = mmi_pol_each(p, p->critic_t, p->o.n_critics, target_q, &N, p->o.n_critics);
+    if (rc != MM_OK) return rc;
+    for (int32_t c = 0; c < p->o.n_critics; c++)
         for (int64_t k = 0; k < N; k++)
-            if (c == 0 || q[k] < y[k]) y[k] = q[k]; /* min over the twin targets */
-    }
+            if (c == 0 || q[c * N + k] < y[k]) y[k] = q[c * N + k]; /* min over the twins */
     for (int64_t k = 0; k < N; k++)
         y[k] = rd[2 * k] + p->o.gamma * (1.0 - rd[2 * k + 1]) * (y[k] - alpha * lp[k]);
     return MM_OK;
@@ -147,60 +158,107 @@ int mmi_sac_adam(mm_policy *p, mm_model *m, double lr)
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, m, rc, "mm_policy_update");
 }
 
-/* L_Q = 1/2 sum_k MSE(Q_k(s, a), y): dL/dQ_k = (Q_k - y) / N. */
-static int critic_step(mm_policy *p, int32_t c, int64_t N, double *loss)
+/* The critic steps' shared state (mmi_pol_each). */
+typedef struct critic_ctx {
+    int64_t N;
+    double loss[2], q_mean;
+    int used[2]; /* critic_input_grad: the critic is the minimum on some row */
+} critic_ctx;
+
+/* Piece c: L_Q = 1/2 sum_k MSE(Q_k(s, a), y): dL/dQ_k = (Q_k - y) / N, then critic c's Adam. */
+static int critic_step(mm_policy *p, void *ctx, int32_t c, mm_model **failed)
 {
-    int64_t w = p->obs_dim + p->act_dim;
+    critic_ctx *cc = (critic_ctx *)ctx;
+    int64_t N = cc->N, w = p->obs_dim + p->act_dim;
     mmi_sac_rows rw = mmi_sac_rows_of(p, N);
-    float *q = rw.q, *dy = rw.dq;
+    float *q = rw.q + c * N, *dy = rw.dq + c * N;
     const double *y = rw.y;
+    mm_model *m = p->critic[c];
     double s = 0, qs = 0;
-    int rc = mmi_sac_fwd(p, p->critic[c], rw.obs_act, N, w, q, 1);
-    if (rc != MM_OK) return rc;
-    for (int64_t k = 0; k < N; k++) {
-        double e = (double)q[k] - y[k];
-        s += e * e, qs += q[k];
-        dy[k] = (float)(e / (double)N);
+    int rc = mmi_pol_fwd_at(p, 3 * c, m, rw.obs_act, N, w, q, 1);
+    if (rc == MM_OK) {
+        for (int64_t k = 0; k < N; k++) {
+            double e = (double)q[k] - y[k];
+            s += e * e, qs += q[k];
+            dy[k] = (float)(e / (double)N);
+        }
+        cc->loss[c] = 0.5 * s / (double)N;
+        if (c == 0) cc->q_mean = qs / (double)N;
+        return mmi_pol_critic_adam(p, c, 3 * c + 2, dy, N, failed);
     }
-    *loss += 0.5 * s / (double)N;
-    if (c == 0) p->st_q_mean = qs / (double)N;
-    rc = mm_model_zero_grad(p->critic[c]);
-    if (rc == MM_OK) rc = mm_model_backward(p->critic[c], mmi_pol_view(p, 2, dy, N, 1), NULL);
-    if (rc != MM_OK) return mmi_pol_model_fail(p, p->critic[c], rc, "mm_policy_update");
-    return mmi_sac_adam(p, p->critic[c], p->o.lr_critic);
+    *failed = m;
+    return rc;
+}
+
+/* Piece c of the actor step: Q_c(s, a~) into q + c N (x = [s, a~] in obs_act). */
+static int actor_q(mm_policy *p, void *ctx, int32_t c, mm_model **failed)
+{
+    int64_t N = ((const critic_ctx *)ctx)->N;
+    mmi_sac_rows rw = mmi_sac_rows_of(p, N);
+    int rc = mmi_pol_fwd_at(p, 3 * c, p->critic[c], rw.obs_act, N, p->obs_dim + p->act_dim,
+                            rw.q + c * N, 1);
+    if (rc != MM_OK) *failed = p->critic[c];
+    return rc;
+}
+
+/* Where critic c's input gradient goes: dx, and for the second critic the rows of w_e past da
+ * (w_e holds maxb x (od + 2 ad + 2) floats: da's N ad and N (od + ad) more fit). */
+static float *dx_of(mm_policy *p, const mmi_sac_rows *rw, int64_t N, int32_t c)
+{
+    return c == 0 ? rw->dx : rw->da + N * p->act_dim;
+}
+
+/* Piece c: dL/dQ_c on the rows where critic c is the minimum (the first on a tie, as
+ * torch.min), then its frozen backward to its input gradient; nothing when it is nowhere the
+ * minimum. */
+static int actor_q_grad(mm_policy *p, void *ctx, int32_t c, mm_model **failed)
+{
+    critic_ctx *cc = (critic_ctx *)ctx;
+    int64_t N = cc->N, w = p->obs_dim + p->act_dim;
+    mmi_sac_rows rw = mmi_sac_rows_of(p, N);
+    const float *q = rw.q;
+    float *dq = rw.dq_min + c * N;
+    mm_model *cr = p->critic[c];
+    int32_t nc = p->o.n_critics, nl = 0;
+    int used = 0, rc;
+    for (int64_t k = 0; k < N; k++) {
+        int pick = c == 0 ? !(nc == 2 && q[N + k] < q[k]) : q[N + k] < q[k];
+        dq[k] = pick ? (float)(-1.0 / (double)N) : 0.0f;
+        used |= pick;
+    }
+    cc->used[c] = used;
+    if (!used) return MM_OK;
+    rc = mm_model_num_layers(cr, &nl);
+    if (rc == MM_OK && (rc = mm_model_freeze(cr, 0, nl, 1)) == MM_OK) {
+        int rc2;
+        rc = mm_model_backward(cr, mmi_pol_view(p, 3 * c + 1, dq, N, 1),
+                               mmi_pol_view(p, 3 * c + 2, dx_of(p, &rw, N, c), N, w));
+        rc2 = mm_model_freeze(cr, 0, nl, 0); /* thawed even after a failed backward */
+        if (rc == MM_OK) rc = rc2;
+    }
+    if (rc != MM_OK) *failed = cr;
+    return rc;
 }
 
 /* dL/da of -mean min_k Q_k(s, a~) into da [N, ad]: each row goes back through the critic that
- * is the minimum (the first on a tie, as torch.min), frozen. x = [s, a~] in obs_act. */
+ * is the minimum (the first on a tie, as torch.min), frozen. x = [s, a~] in obs_act. The
+ * critics' forwards run at once, then their backwards; da sums their parts in critic order. */
 static int critic_input_grad(mm_policy *p, int64_t N, double *min_q)
 {
     int64_t od = p->obs_dim, ad = p->act_dim, w = od + ad;
     mmi_sac_rows rw = mmi_sac_rows_of(p, N);
-    float *x = rw.obs_act, *q = rw.q, *dq = rw.dq_min, *dx = rw.dx, *da = rw.da;
-    int32_t nc = p->o.n_critics, nl = 0;
-    int rc = MM_OK;
-    memset(da, 0, sizeof(float) * (size_t)(N * ad));
-    for (int32_t c = 0; c < nc && rc == MM_OK; c++)
-        rc = mmi_sac_fwd(p, p->critic[c], x, N, w, q + c * N, 1);
-    if (rc != MM_OK) return rc;
+    float *q = rw.q, *da = rw.da;
+    int32_t nc = p->o.n_critics;
+    critic_ctx cc;
+    int rc;
+    cc.N = N, cc.used[0] = cc.used[1] = 0;
+    if ((rc = mmi_pol_each(p, p->critic, nc, actor_q, &cc, nc)) != MM_OK) return rc;
     for (int64_t k = 0; k < N; k++) min_q[k] = nc == 2 && q[N + k] < q[k] ? q[N + k] : q[k];
+    if ((rc = mmi_pol_each(p, p->critic, nc, actor_q_grad, &cc, nc)) != MM_OK) return rc;
+    memset(da, 0, sizeof(float) * (size_t)(N * ad));
     for (int32_t c = 0; c < nc; c++) {
-        mm_model *cr = p->critic[c];
-        int used = 0;
-        for (int64_t k = 0; k < N; k++) {
-            int pick = c == 0 ? !(nc == 2 && q[N + k] < q[k]) : q[N + k] < q[k];
-            dq[k] = pick ? (float)(-1.0 / (double)N) : 0.0f;
-            used |= pick;
-        }
-        if (!used) continue;
-        rc = mm_model_num_layers(cr, &nl);
-        if (rc == MM_OK && (rc = mm_model_freeze(cr, 0, nl, 1)) == MM_OK) {
-            int rc2;
-            rc = mm_model_backward(cr, mmi_pol_view(p, 2, dq, N, 1), mmi_pol_view(p, 3, dx, N, w));
-            rc2 = mm_model_freeze(cr, 0, nl, 0); /* thawed even after a failed backward */
-            if (rc == MM_OK) rc = rc2;
-        }
-        if (rc != MM_OK) return mmi_pol_model_fail(p, cr, rc, "mm_policy_update");
+        const float *dx = dx_of(p, &rw, N, c);
+        if (!cc.used[c]) continue;
         for (int64_t k = 0; k < N; k++)
             for (int64_t j = 0; j < ad; j++) da[k * ad + j] += dx[k * w + od + j];
     }
@@ -268,13 +326,16 @@ double mmi_sac_alpha(mm_policy *p)
 
 static int continuous_step(mm_policy *p, int64_t N, double alpha)
 {
-    double loss = 0;
+    int32_t nc = p->o.n_critics;
+    critic_ctx cc;
     int rc;
+    cc.N = N, cc.loss[0] = cc.loss[1] = 0, cc.q_mean = 0;
     gather(p, N);
     if ((rc = targets(p, N, alpha)) != MM_OK) return rc;
-    for (int32_t c = 0; c < p->o.n_critics; c++)
-        if ((rc = critic_step(p, c, N, &loss)) != MM_OK) return rc;
-    p->st_critic_loss = loss;
+    if ((rc = mmi_pol_each(p, p->critic, nc, critic_step, &cc, nc)) != MM_OK) return rc;
+    p->st_q_mean = cc.q_mean;
+    p->st_critic_loss = 0;
+    for (int32_t c = 0; c < nc; c++) p->st_critic_loss += cc.loss[c];
     return actor_alpha_step(p, N, alpha);
 }
 
@@ -287,10 +348,7 @@ int mmi_sac_step(mm_policy *p, int64_t N)
     if (rc != MM_OK) return rc;
     p->n_updates = mmi_count_add(p->n_updates, 1);
     if (p->n_updates % p->o.target_update_interval != 0) return MM_OK;
-    for (int32_t c = 0; c < p->o.n_critics; c++)
-        if ((rc = mm_model_lerp(p->critic_t[c], p->critic[c], p->o.tau)) != MM_OK)
-            return mmi_fail(&p->err, rc, "mm_policy_update: target update failed");
-    return MM_OK;
+    return mmi_pol_polyak(p, p->critic_t, p->critic, p->o.n_critics, p->o.tau);
 }
 
 int mmi_sac_update(mm_policy *p)

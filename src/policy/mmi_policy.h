@@ -9,7 +9,8 @@
  * algo_onpolicy.c (A2C, QAC, PPO), algo_trpo.c (CG, Fisher-vector
  * products, line search), policy_io.c (safetensors), update_budget.c (mm_policy_update and
  * the frame-bounded mm_policy_update_budget), reward_norm.c (running return statistics),
- * policy_rows.c (the work rows named by role for each phase).
+ * policy_rows.c (the work rows named by role for each phase), policy_par.c (independent
+ * networks' work at once on the policy's one pool, Polyak over the pool).
  */
 #ifndef MMI_POLICY_H
 #define MMI_POLICY_H
@@ -172,6 +173,10 @@ struct mm_policy {
     mm_model *actor, *actor_t, *critic[2], *critic_t[2], *vf, *logstd;
     mm_model *ent; /* SAC: log alpha, the bias of a dense layer fed a zero input */
     int32_t n_models;
+    /* n_threads > 1: the one pool of every network above that has threads (mmi_model_share_pool),
+     * and the pool on which the off-policy updates run two networks' work at once (algo_ddpg.c,
+     * algo_sac.c); NULL with one thread */
+    mmi_pool *pool;
     /* observation statistics */
     int32_t norm;
     mmi_obs_rms rms;
@@ -234,6 +239,33 @@ double mmi_pol_clip_factor(const mm_policy *p);
 mmi_rng *mmi_pol_act_rng(mm_policy *p);
 /* Runs a model call and turns a failure into the policy's error (text copied). */
 int mmi_pol_model_fail(mm_policy *p, mm_model *m, int rc, const char *fn);
+
+/* ---- independent networks' work at once (policy_par.c) ------------------------------------ */
+#define MMI_POL_EACH_MAX 4
+/* One of n independent pieces of work: returns a status; a failing model call leaves its
+ * model in *failed (its text becomes the policy's error). It must not write p->err, p->rng or
+ * anything another piece reads or writes, and uses view slots 3k .. 3k + 2 only. */
+typedef int (*mmi_pol_each_fn)(mm_policy *p, void *ctx, int32_t k, mm_model **failed);
+/* Runs fn(p, ctx, k, .) for k = 0 .. n-1 (n <= MMI_POL_EACH_MAX). With p->pool, n > 1 and no
+ * communicator: at once on the pool's threads, each k whole on one thread, the networks in ms
+ * (every one the pieces use; NULL entries skipped) running their kernels on that thread alone
+ * meanwhile; then every piece has run. Otherwise one after the other in order, each network on
+ * its pool, stopping at the first failure. Returns the failing piece of lowest k's code, its
+ * model's text in p->err (the pieces' own status otherwise), or MM_OK. */
+int mmi_pol_each(mm_policy *p, mm_model *const *ms, int32_t n_ms, mmi_pol_each_fn fn, void *ctx,
+                 int32_t n);
+/* A forward of m through view slots v, v + 1 (x [rows, in] -> y [rows, out]); the status only,
+ * no text in p->err (a piece reports through *failed). */
+int mmi_pol_fwd_at(mm_policy *p, int v, mm_model *m, float *x, int64_t rows, int64_t in, float *y,
+                   int64_t out);
+/* The rest of critic c's step once dL/dQ_c is in dy [n] (view slot v): zero_grad, backward,
+ * the gradients averaged over ranks with a communicator (text in p->err), Adam at lr_critic.
+ * A failing model call leaves the critic in *failed. */
+int mmi_pol_critic_adam(mm_policy *p, int32_t c, int v, float *dy, int64_t n, mm_model **failed);
+/* Polyak averaging dst[k] = (1 - tau) dst[k] + tau src[k] of n <= MMI_POL_EACH_MAX pairs, as
+ * mm_model_lerp (the same bits), cut into pieces over p->pool when there is one. Text in p->err
+ * on failure. */
+int mmi_pol_polyak(mm_policy *p, mm_model *const *dst, mm_model *const *src, int32_t n, double tau);
 /* With a communicator: replaces the gradients of the n models (NULL entries skipped) by their
  * mean over ranks, before clipping and stepping (policy_comm.c). Text in p->err on failure. */
 int mmi_pol_comm_average(mm_policy *p, mm_model *const *ms, int32_t n);
@@ -314,11 +346,11 @@ typedef struct mmi_ddpg_rows {
     float *dx;         /* [N, od + ad] actor step: the critic's input gradient */
     float *obs_act;    /* [N, od + ad] [s, a]; the actor step writes [s, mu(s)] */
     float *target_in;  /* [N, od + ad] targets: [s', a'] */
-    float *mu;         /* [N, ad] actor step: mu(s) */
-    float *da;         /* [N, ad] dQ/da, once mu is copied into obs_act */
+    float *mu;         /* [N, ad] mu(s), formed beside mu'(s') when the actor steps */
+    float *da;         /* [N, ad] dQ/da (actor step) */
     float *target_act; /* [N, ad] targets: mu'(s') */
-    float *dq;         /* [N] critic and actor steps: dL/dQ */
-    float *q;          /* [N] Q'_k in the targets, then Q_k */
+    float *dq;         /* [2N] critic k's dL/dQ_k at k N, after the targets; the actor's */
+    float *q;          /* [2N] Q'_k at k N in the targets, then Q_k */
     double *rd;        /* [N, 2] reward and terminated of each row */
     double *y;         /* [N] Bellman targets */
 } mmi_ddpg_rows;
@@ -348,10 +380,10 @@ typedef struct mmi_sac_rows {
     float *dhead;     /* [N, 2 ad] dL/dhead, once the critics have read [s, a~] */
     float *head;      /* [N, 2 ad] actor output [mean | log std] of s' (targets), then of s */
     float *target_in; /* [N, od + ad] targets: [s', a'] */
-    float *dq;        /* [N] critic steps: dL/dQ_k */
-    float *da;        /* [N, ad] actor step: dL/da~ */
-    float *q;         /* [N] Q'_k, Q_k; [2N] Q_1(s, a~), Q_2(s, a~) in the actor step */
-    float *dq_min;    /* [N] actor step: dL/dQ_k (after q's 2N) */
+    float *dq;        /* [2N] critic steps: dL/dQ_k at k N */
+    float *da;        /* [N, ad] actor step: dL/da~; Q_2's input gradient [N, od + ad] after */
+    float *q;         /* [2N] Q'_k, then Q_k, then Q_k(s, a~) at k N */
+    float *dq_min;    /* [2N] actor step: dL/dQ_k at k N (after q's 2N) */
     float *alpha_in, *alpha_out, *alpha_dy; /* [1] each: log alpha's step, after q */
     double *rd;                             /* [N, 2] reward and terminated of each row */
     double *y;                              /* [N] soft Bellman targets */

@@ -296,6 +296,7 @@ static int build_mlp(mm_policy *p, mm_model **out, int64_t in, int64_t n_out, in
         mm_model_free(m);
         return rc;
     }
+    if (p->pool) mmi_model_share_pool(m, p->pool);
     *out = m;
     return MM_OK;
 }
@@ -480,10 +481,12 @@ static void size_policy(mm_policy *p)
 
 static int create_parts(mm_policy *p)
 {
-    int rc = p->o.algo == MM_ALGO_SAC ? build_sac(p)
+    int rc = mmi_pool_create(&p->pool, p->o.n_threads, &p->alloc, &p->err);
+    int64_t n = 0;
+    if (rc == MM_OK)
+        rc = p->o.algo == MM_ALGO_SAC ? build_sac(p)
              : p->offpolicy           ? build_offpolicy(p)
                                       : build_onpolicy(p);
-    int64_t n = 0;
     if (rc != MM_OK) return rc;
     if (!p->offpolicy) {
         if ((rc = mm_model_num_params(p->actor, &n)) != MM_OK) return rc;
@@ -576,6 +579,7 @@ void mm_policy_free(mm_policy *p)
     mm_model_free(p->upd.actor_snap);
     mm_model_free(p->ent);
     mm_model_free(p->mem.m);
+    mmi_pool_free(p->pool); /* after the networks that share it */
     if (p->block) mmi_free(&p->alloc, p->block, p->block_size);
     mmi_alloc a = p->alloc;
     mmi_free(&a, p, sizeof *p);

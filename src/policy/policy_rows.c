@@ -10,15 +10,18 @@
  * act       obs       y / head         sac_head         -              -            -
  * observe   -         act / head       boot             -              q (QAC)      logits (QAC)
  * pg_grad   -         -                -                -              q (QAC)      logits; ls rows
- * DDPG/TD3  obs       next_obs, dx     obs_act          target_in,     target_act,  q
- *                                                       mu, da         dq
+ * DDPG/TD3  obs, mu   next_obs, dx     obs_act          target_in, da  target_act,  q
+ *                                                                      dq
  * SAC       obs       next_obs, dx     obs_act, dhead   head           target_in,   q, dq_min,
  *                                                                      dq, da       alpha rows
+ *                                                                      + dx of Q_2
  * A2C..PPO  obs       head             act              logp, dhead    adv, dq      value, dvalue,
  *                                                                                   q (QAC)
  * TRPO      obs       head, value      logp, dvalue     jvp, dhead     -            old_head
  * Roles in one cell are used one after the other; the struct comments in mmi_policy.h say in
- * which order. A callee that takes two of them asserts that they do not overlap. */
+ * which order. Rows written by two networks' work at once (policy_par.c) are per network: q, dq
+ * and dq_min hold one N-row block per critic, and SAC's second critic puts its input gradient
+ * beside da ("+"). A callee that takes two of them asserts that they do not overlap. */
 #include "mmi_policy.h"
 
 mmi_act_rows mmi_act_rows_of(mm_policy *p)
@@ -53,11 +56,11 @@ mmi_ddpg_rows mmi_ddpg_rows_of(mm_policy *p, int64_t N)
 {
     mmi_ddpg_rows r;
     MMI_ASSERT(N >= 1 && N <= p->maxb);
-    r.obs = p->w_a;
-    r.next_obs = p->w_b, r.dx = p->w_b; /* dx: the actor step, after the targets */
+    r.obs = p->w_a, r.mu = p->w_a + N * p->obs_dim; /* mu beside s: from before the targets */
+    r.next_obs = p->w_b, r.dx = p->w_b;             /* dx: the actor step, after the targets */
     r.obs_act = p->w_c;
-    r.target_in = p->w_d, r.mu = p->w_d, r.da = p->w_d; /* mu after the targets; da after mu */
-    r.target_act = p->w_e, r.dq = p->w_e;               /* dq after the targets */
+    r.target_in = p->w_d, r.da = p->w_d;  /* da after the targets */
+    r.target_act = p->w_e, r.dq = p->w_e; /* dq after the targets */
     r.q = p->w_f;
     r.rd = p->w_dbl, r.y = p->w_dbl + 2 * N;
     return r;
