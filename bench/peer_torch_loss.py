@@ -13,7 +13,7 @@ F.cross_entropy calls; SigLipLoss: 2*eye - ones labels and -logsigmoid(...).sum(
 autograd for the backward, on L2-normalised float32 features; CLIP also as one logit matmul
 whose transpose gives the text logits (the same loss, one GEMM less; before timing, its loss and
 gradients are checked against open_clip's form at B 64, exit 1 on a mismatch). The bench runs this script
-with OPENBLAS_NUM_THREADS=1 and torch.set_num_threads(1): one core, like libmm's single-thread
+with one BLAS thread (bench/peer_util.py) and torch.set_num_threads(1): one core, like libmm's single-thread
 case. Times are medians of process CPU time (bench/peer_util.py). Prints nothing and exits 1
 when torch is missing, so the C side shows "n/a".
 """

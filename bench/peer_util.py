@@ -13,6 +13,15 @@ import os
 import sys
 import time
 
+# Every peer is single-threaded, and torch's own set_num_threads(1) does not reach the BLAS it
+# links (Debian's torch: OpenBLAS, pthread build), whose worker thread then busy-waits on the
+# other core between calls and is counted in the process CPU time: 1.6-2.9x the peer's real
+# time on an idle 2-core VM (4-256-256-1 train step 3.4 against 2.1 ms, 8-64-64-1 1.6 against
+# 0.55 ms), less under load, when the spinner gets less of that core. The BLAS reads these at
+# load time, so they are set before torch is imported, whatever the caller's environment.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
 try:
     import torch
 except ImportError:
