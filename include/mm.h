@@ -1733,7 +1733,7 @@ typedef struct mm_policy_opts {
     uint32_t reserved0;        /* must be 0 */
     const mm_allocator *alloc; /* copied; NULL = aligned malloc/free */
     int32_t algo;              /* MM_ALGO_* (set by opts_init) */
-    int32_t n_threads;         /* GEMM threads of the networks [1] */
+    int32_t n_threads;         /* threads of the networks: GEMMs, twin critics at once [1] */
     uint64_t seed;             /* initialisation, exploration and sampling [0] */
     /* spaces */
     int64_t obs_dim;       /* observation width, >= 1 (required) */
