@@ -51,6 +51,13 @@ import os
 import sys
 import time
 
+# OpenBLAS (Debian's torch links it; numpy too) reads its thread count when it loads, from
+# OMP_NUM_THREADS when nothing else is set, so --threads 2 with OMP_NUM_THREADS=2 gave SB3 two
+# OpenBLAS workers beside torch's two intra-op threads on the same cores: its two-thread TD3
+# Pendulum run took 177.8 s once and 396-514 s other times, against 170.2 s with one OpenBLAS
+# thread (docs/RL.md). One, unless the caller sets it; torch's threads are what --threads sets.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bindings",
                                 "python"))
 import numpy as np  # noqa: E402
