@@ -1994,6 +1994,17 @@ static void isa_relu_ds(const mmi_attn_isa *v, int64_t n)
             }
         if (rows > 2) CHECK(p[2 * ldp + n - 1] == 0.0f);
         CHECK(agok(p, R * ldp));
+        /* bitwise the tile called on 16-column strips (an ISA may block n >= 64 another way,
+         * AVX2 a row at a time over 64 columns: the blocks must not change the bits) */
+        {
+            float *q = agbuf(R * ldp, 0, 0, 0);
+            memcpy(q, p0, sizeof(float) * (size_t)(R * ldp + AG));
+            for (int64_t j = 0; j < n; j += 16)
+                CHECK(v->ds_tile(rows, n - j < 16 ? n - j : 16, K, xr, or_, ldx, mt + j, ldm, q + j,
+                                 ldp) == 1);
+            CHECK(memcmp(p, q, sizeof(float) * (size_t)(R * ldp)) == 0);
+            free(q);
+        }
     }
     free(x), free(t), free(u), free(t2), free(u2), free(r0), free(mt), free(p0), free(p);
 }
