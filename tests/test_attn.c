@@ -1105,6 +1105,35 @@ static void test_attn_ds_tile(void)
         }
 }
 
+/* mmi_attn_exp_rows on the process's path (the portable loop under MM_SIMD=portable, exp_sub
+ * row by row where a table has no body): bitwise mmi_attn_exp_sub over each row's visible
+ * keys, 0 after them and for a row with sub = +inf, the stride's gap untouched. */
+static void test_attn_exp_rows(void)
+{
+    enum { R = 6, N = 37, LD = 40 };
+    float s[R * LD], p[R * LD], e[N], sub[R];
+    mmt_fill_uniform(s, R * LD, 951, -20.0f, 1.0f);
+    for (int r = 0; r < R; r++) sub[r] = 0.5f - 0.125f * (float)r;
+    sub[3] = INFINITY;
+    for (int64_t off = -1; off <= N + 1; off += 6) {
+        memcpy(p, s, sizeof p);
+        mmi_attn_exp_rows(R, N, off, p, LD, sub);
+        for (int64_t r = 0; r < R; r++) {
+            const int64_t nv = r == 3 ? 0 : r + off < 0 ? 0 : r + off > N ? N : r + off;
+            if (nv > 0) (void)mmi_attn_exp_sub(nv, s + r * LD, sub[r], e);
+            for (int64_t j = 0; j < LD; j++) {
+                const float got = p[r * LD + j];
+                if (j >= N)
+                    CHECK(got == s[r * LD + j]);
+                else if (j >= nv)
+                    CHECK(got == 0.0f);
+                else
+                    CHECK(memcmp(&got, &e[j], sizeof got) == 0);
+            }
+        }
+    }
+}
+
 /* The tiled backward across its blocks (64 keys x 64 query rows, 16 rows under a local band)
  * against float64 finite differences: N and M not multiples of 64, causal and not, N != M in
  * both directions, odd d and dv (the dS tile's masked column strips and row tails). */
@@ -2383,6 +2412,43 @@ static void isa_lin_tile(const mmi_attn_isa *v, int64_t n)
             for (int var = 0; var < 5; var++) isa_lin_tile_case(v, ms[im], n, ks[ik], var);
 }
 
+/* exp_rows against exp_sub row by row, bitwise: every visible count from the clamp's both ends
+ * (off < 0 .. off > n), masked logits (-inf), a row that saw no key (sub = +inf: all 0), and the
+ * columns between n and the row stride untouched. */
+static void isa_exp_rows(const mmi_attn_isa *v, int64_t n)
+{
+    enum { R = 7 };
+    const int64_t ld = n + 3, offs[] = {-2, 0, 1, 3, n - 2, n, n + 5};
+    float *s = agbuf(R * ld, 941, -30, 2), *p = agbuf(R * ld, 0, 0, 0), *e = agbuf(n, 0, 0, 0);
+    float sub[R];
+    if (!v->exp_rows) goto done;
+    for (int r = 0; r < R; r++) sub[r] = 0.25f * (float)r - 0.5f;
+    sub[4] = INFINITY;
+    s[2 * ld + n / 2] = -INFINITY;
+    for (size_t io = 0; io < sizeof offs / sizeof offs[0]; io++) {
+        const int64_t off = offs[io];
+        memcpy(p, s, sizeof(float) * (size_t)(R * ld + AG));
+        CHECK(v->exp_rows(R, n, off, p, ld, sub) == 1);
+        for (int64_t r = 0; r < R; r++) {
+            const int64_t nv = r == 4 ? 0 : r + off < 0 ? 0 : r + off > n ? n : r + off;
+            float sum = 0.0f;
+            if (nv > 0) CHECK(v->exp_sub(nv, s + r * ld, sub[r], e, &sum) == 1);
+            for (int64_t j = 0; j < ld; j++) {
+                const float got = p[r * ld + j];
+                if (j >= n)
+                    CHECK(got == s[r * ld + j]);
+                else if (j >= nv)
+                    CHECK(got == 0.0f);
+                else
+                    CHECK(memcmp(&got, &e[j], sizeof got) == 0);
+            }
+        }
+        CHECK(agok(p, R * ld));
+    }
+done:
+    free(s), free(p), free(e);
+}
+
 static void attn_isa_on(const mmi_attn_isa *v)
 {
     static const int64_t ns[] = {1, 7, 8, 16, 17, 33, 64, 70, 100, 131, 136};
@@ -2399,6 +2465,7 @@ static void attn_isa_on(const mmi_attn_isa *v)
         isa_rwkv_bonus(v, ns[i]);
         isa_linear_rows(v, ns[i]);
         isa_lin_tile(v, ns[i]);
+        isa_exp_rows(v, ns[i]);
     }
 }
 
@@ -2464,6 +2531,7 @@ void suite_attn(void)
     mmt_run("attn_gated_sweep", test_attn_gated_sweep);
     mmt_run("attn_rowmat_sub", test_attn_rowmat_sub);
     mmt_run("attn_ds_tile", test_attn_ds_tile);
+    mmt_run("attn_exp_rows", test_attn_exp_rows);
     mmt_run("attn_isa_paths", test_attn_isa_paths);
     mmt_run("attn_isa_avx512", test_attn_isa_avx512);
     mmt_run("attn_fmap_edges", test_attn_fmap_edges);

@@ -124,6 +124,18 @@ float mmi_attn_exp_sub(int64_t n, const float *s, float mx, float *p)
     return sum;
 }
 
+void mmi_attn_exp_rows(int64_t rows, int64_t n, int64_t off, float *p, int64_t ld, const float *sub)
+{
+    const mmi_attn_isa *v = isa();
+    if (v && v->exp_rows && v->exp_rows(rows, n, off, p, ld, sub)) return;
+    for (int64_t r = 0; r < rows; r++) {
+        float *pr = p + r * ld;
+        const int64_t nv = isinf(sub[r]) ? 0 : r + off < 0 ? 0 : r + off > n ? n : r + off;
+        if (nv > 0) (void)mmi_attn_exp_sub(nv, pr, sub[r], pr);
+        if (n > nv) memset(pr + nv, 0, sizeof(float) * (size_t)(n - nv));
+    }
+}
+
 double mmi_attn_norm_step(int64_t n, const float *k, double *z, const float *q)
 {
     double a0 = 0.0, a1 = 0.0;

@@ -224,17 +224,6 @@ static void row_range(const mmi_attn_dims *s, int64_t j0, int64_t j1, int64_t *l
     *hi = b > a ? b : a;
 }
 
-/* P = exp(S - L_i) over the keys row i sees, 0 beyond (and for rows that saw no key). */
-static void tri_probs(int64_t i0, int64_t br, int64_t bc, int64_t delta, const float *lse, float *p)
-{
-    for (int64_t r = 0; r < br; r++) {
-        float *pr = p + r * BC;
-        const int64_t nv = isinf(lse[i0 + r]) ? 0 : tri_keys(r, delta, bc);
-        if (nv > 0) (void)mmi_attn_exp_sub(nv, pr, lse[i0 + r], pr);
-        memset(pr + nv, 0, sizeof(float) * (size_t)(bc - nv));
-    }
-}
-
 /* bwd_tile on a block the causal diagonal cuts: the same steps over the visible part only. */
 static void tri_bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0, int64_t bc,
                          int64_t delta, const float *q, const float *k, const float *kt,
@@ -243,7 +232,9 @@ static void tri_bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t
 {
     const int64_t d = s->d, w = s->dv;
     tri_logits(br, bc, delta, d, s->scale, q + i0 * d, d, kt, p, BC);
-    tri_probs(i0, br, bc, delta, lse, p);
+    /* P = exp(S - L_i) over the keys row i sees (tri_keys), 0 beyond and for rows that saw
+     * no key */
+    mmi_attn_exp_rows(br, bc, delta + 1, p, BC, lse + i0);
     tri_cols_tn(br, bc, delta, w, 1.0f, p, BC, dout + i0 * w, w, dvb, w);
     for (int64_t c0 = 0; c0 < bc; c0 += TS) { /* dS / scale = P (dP - D), visible strips */
         const int64_t nb = bc - c0 < TS ? bc - c0 : TS, rs = tri_first_row(c0, delta);
@@ -274,16 +265,9 @@ static void bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0,
         return;
     }
     mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, p, BC);
-    for (int64_t r = 0; r < br; r++) {
-        const int64_t i = i0 + r;
-        float *pr = p + r * BC;
-        if (isinf(lse[i])) { /* the row saw no key at all */
-            memset(pr, 0, sizeof(float) * (size_t)bc);
-            continue;
-        }
-        mask_row(s, i, j0, bc, pr);
-        (void)mmi_attn_exp_sub(bc, pr, lse[i], pr);
-    }
+    for (int64_t r = 0; r < br; r++) mask_row(s, i0 + r, j0, bc, p + r * BC);
+    /* P = exp(S - L_i), 0 for masked keys and for rows that saw no key (L_i = +inf) */
+    mmi_attn_exp_rows(br, bc, bc, p, BC, lse + i0);
     mmi_attn_tile_tn(bc, w, br, 1.0f, p, BC, dout + i0 * w, w, dvb, w);
     mmi_attn_ds_tile(br, bc, w, dout + i0 * w, o + i0 * w, w, vt, BC, p, BC);
     mmi_attn_tile_nn(br, d, bc, s->scale, p, BC, k + j0 * d, d, 1.0f, dq + i0 * d, d);

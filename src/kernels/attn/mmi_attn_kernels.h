@@ -56,6 +56,12 @@ void mmi_attn_state_step(int64_t rows, int64_t n, const float *a, const float *x
                          int64_t ld, const float *w, float *out, const float *b, float *y);
 /* p[j] = exp(s[j] - mx) for j < n; returns sum_j p[j]. */
 float mmi_attn_exp_sub(int64_t n, const float *s, float mx, float *p);
+/* The softmax backward's probabilities over a tile, in place: row r (ld apart) becomes
+ * p[j] = exp(p[j] - sub[r]) for j < v_r = clamp(r + off, 0, n) and 0 for v_r <= j < n; a row
+ * whose sub[r] is infinite (it saw no key) becomes 0. Each value is bitwise exp_sub's for that
+ * row (off >= n: every row over n keys; a causal diagonal block passes delta + 1). */
+void mmi_attn_exp_rows(int64_t rows, int64_t n, int64_t off, float *p, int64_t ld,
+                       const float *sub);
 /* The normaliser step of linear attention: z[:n] += k (k may be NULL: no update), then
  * returns q . z (q may be NULL: returns 0), all in float64. */
 double mmi_attn_norm_step(int64_t n, const float *k, double *z, const float *q);
@@ -227,6 +233,8 @@ typedef struct mmi_attn_isa {
                     int64_t ldc);
     /* mmi_attn_copy_keep (NULL: the AVX2 table's body, else memcpy). */
     int (*copy_keep)(int64_t n, const float *src, float *dst, int fence);
+    /* mmi_attn_exp_rows (NULL: exp_sub row by row, on that path's table). */
+    int (*exp_rows)(int64_t rows, int64_t n, int64_t off, float *p, int64_t ld, const float *sub);
     /* Whether the causal linear kernels prefetch their next chunks' rows in software (a
      * setting, not a body: measured per machine, docs/ATTENTION.md; the portable path does). */
     int lin_prefetch;
@@ -285,6 +293,8 @@ int mmi_attn_lin_dnum_avx2(int64_t w, const float *dout, const float *o, float d
 int mmi_attn_lin_acc_avx2(int64_t len, int64_t n, int rev, const double *a, const float *x,
                           double *z, float *g);
 int mmi_attn_copy_keep_avx2(int64_t n, const float *src, float *dst, int fence);
+int mmi_attn_exp_rows_avx2(int64_t rows, int64_t n, int64_t off, float *p, int64_t ld,
+                           const float *sub);
 int mmi_attn_lin_tile_avx2(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
                            float *c, int64_t ldc);
 int mmi_attn_softmax_row_avx2(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
