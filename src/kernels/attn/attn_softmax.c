@@ -58,6 +58,13 @@ static void mask_row(const mmi_attn_dims *s, int64_t i, int64_t j0, int64_t bc, 
         if (!mmi_attn_visible(s, i, j0 + j)) sr[j] = -INFINITY;
 }
 
+/* 1 if no row of [i0, ...) has a masked key in [j0, j0 + bc): mask_row would return at once
+ * for each (one call a row was ~0.25 % of a causal fwd + bwd, nearly all blocks being whole). */
+static int block_unmasked(const mmi_attn_dims *s, int64_t i0, int64_t j0, int64_t bc)
+{
+    return s->stride == 0 && s->window == 0 && (!s->causal || j0 + bc - 1 <= i0 + (s->m - s->n));
+}
+
 /* kt[c * ld + j] = src[(j0 + j) * w + c]: a key (or value) block, transposed in 8 x 8
  * register blocks (a scalar strided copy took about a tenth of the forward). */
 static void transpose_block(const float *src, int64_t w, int64_t j0, int64_t bc, float *kt,
@@ -162,11 +169,12 @@ static void fwd_block(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0
         tri_logits(br, bc, delta, d, s->scale, q + i0 * d, d, kt, sp, LDF);
     else
         mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, LDF, 0.0f, sp, LDF);
+    const int masked = !tri && !block_unmasked(s, i0, j0, bc);
     for (int64_t r = 0; r < br; r++) {
         /* a diagonal block's row sees its first tri_keys keys (the rest may hold logits it
          * never formed, which softmax_row does not read); other masks are applied here */
         float *sr = sp + r * LDF;
-        if (!tri) mask_row(s, i0 + r, j0, bc, sr);
+        if (masked) mask_row(s, i0 + r, j0, bc, sr);
         mmi_attn_softmax_row(bc, tri ? tri_keys(r, delta, bc) : bc, sr, m + r, l + r, acc + r * dv,
                              dv);
     }
@@ -265,7 +273,8 @@ static void bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0,
         return;
     }
     mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, p, BC);
-    for (int64_t r = 0; r < br; r++) mask_row(s, i0 + r, j0, bc, p + r * BC);
+    if (!block_unmasked(s, i0, j0, bc))
+        for (int64_t r = 0; r < br; r++) mask_row(s, i0 + r, j0, bc, p + r * BC);
     /* P = exp(S - L_i), 0 for masked keys and for rows that saw no key (L_i = +inf) */
     mmi_attn_exp_rows(br, bc, bc, p, BC, lse + i0);
     mmi_attn_tile_tn(bc, w, br, 1.0f, p, BC, dout + i0 * w, w, dvb, w);
