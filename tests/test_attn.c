@@ -1105,32 +1105,44 @@ static void test_attn_ds_tile(void)
         }
 }
 
+/* Checks p = exp_rows(rows, n, off, s, ld, sub) against exp_sub row by row (v's entry, or
+ * mmi_attn_exp_sub when v is NULL), bitwise: each row's visible keys clamp(r + off, 0, n), 0
+ * after them and in a row whose sub is infinite, the columns from n to ld untouched. */
+static void exp_rows_check(const mmi_attn_isa *v, int64_t rows, int64_t n, int64_t off,
+                           const float *s, const float *p, int64_t ld, const float *sub)
+{
+    float *e = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1)), sum = 0.0f;
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t nv = isinf(sub[r]) ? 0 : r + off < 0 ? 0 : r + off > n ? n : r + off;
+        if (nv > 0 && v) CHECK(v->exp_sub(nv, s + r * ld, sub[r], e, &sum) == 1);
+        if (nv > 0 && !v) (void)mmi_attn_exp_sub(nv, s + r * ld, sub[r], e);
+        for (int64_t j = 0; j < ld; j++) {
+            const float got = p[r * ld + j];
+            if (j >= n)
+                CHECK(got == s[r * ld + j]);
+            else if (j >= nv)
+                CHECK(got == 0.0f);
+            else
+                CHECK(memcmp(&got, &e[j], sizeof got) == 0);
+        }
+    }
+    free(e);
+}
+
 /* mmi_attn_exp_rows on the process's path (the portable loop under MM_SIMD=portable, exp_sub
  * row by row where a table has no body): bitwise mmi_attn_exp_sub over each row's visible
  * keys, 0 after them and for a row with sub = +inf, the stride's gap untouched. */
 static void test_attn_exp_rows(void)
 {
     enum { R = 6, N = 37, LD = 40 };
-    float s[R * LD], p[R * LD], e[N], sub[R];
+    float s[R * LD], p[R * LD], sub[R];
     mmt_fill_uniform(s, R * LD, 951, -20.0f, 1.0f);
     for (int r = 0; r < R; r++) sub[r] = 0.5f - 0.125f * (float)r;
     sub[3] = INFINITY;
     for (int64_t off = -1; off <= N + 1; off += 6) {
         memcpy(p, s, sizeof p);
         mmi_attn_exp_rows(R, N, off, p, LD, sub);
-        for (int64_t r = 0; r < R; r++) {
-            const int64_t nv = r == 3 ? 0 : r + off < 0 ? 0 : r + off > N ? N : r + off;
-            if (nv > 0) (void)mmi_attn_exp_sub(nv, s + r * LD, sub[r], e);
-            for (int64_t j = 0; j < LD; j++) {
-                const float got = p[r * LD + j];
-                if (j >= N)
-                    CHECK(got == s[r * LD + j]);
-                else if (j >= nv)
-                    CHECK(got == 0.0f);
-                else
-                    CHECK(memcmp(&got, &e[j], sizeof got) == 0);
-            }
-        }
+        exp_rows_check(NULL, R, N, off, s, p, LD, sub);
     }
 }
 
@@ -2419,7 +2431,7 @@ static void isa_exp_rows(const mmi_attn_isa *v, int64_t n)
 {
     enum { R = 7 };
     const int64_t ld = n + 3, offs[] = {-2, 0, 1, 3, n - 2, n, n + 5};
-    float *s = agbuf(R * ld, 941, -30, 2), *p = agbuf(R * ld, 0, 0, 0), *e = agbuf(n, 0, 0, 0);
+    float *s = agbuf(R * ld, 941, -30, 2), *p = agbuf(R * ld, 0, 0, 0);
     float sub[R];
     if (!v->exp_rows) goto done;
     for (int r = 0; r < R; r++) sub[r] = 0.25f * (float)r - 0.5f;
@@ -2429,24 +2441,11 @@ static void isa_exp_rows(const mmi_attn_isa *v, int64_t n)
         const int64_t off = offs[io];
         memcpy(p, s, sizeof(float) * (size_t)(R * ld + AG));
         CHECK(v->exp_rows(R, n, off, p, ld, sub) == 1);
-        for (int64_t r = 0; r < R; r++) {
-            const int64_t nv = r == 4 ? 0 : r + off < 0 ? 0 : r + off > n ? n : r + off;
-            float sum = 0.0f;
-            if (nv > 0) CHECK(v->exp_sub(nv, s + r * ld, sub[r], e, &sum) == 1);
-            for (int64_t j = 0; j < ld; j++) {
-                const float got = p[r * ld + j];
-                if (j >= n)
-                    CHECK(got == s[r * ld + j]);
-                else if (j >= nv)
-                    CHECK(got == 0.0f);
-                else
-                    CHECK(memcmp(&got, &e[j], sizeof got) == 0);
-            }
-        }
+        exp_rows_check(v, R, n, off, s, p, ld, sub);
         CHECK(agok(p, R * ld));
     }
 done:
-    free(s), free(p), free(e);
+    free(s), free(p);
 }
 
 static void attn_isa_on(const mmi_attn_isa *v)
