@@ -194,8 +194,9 @@ MMI_AVX2_INLINE void ds_strip(const int MASKED, int64_t rows, int64_t k, const f
 /* One row x 64 columns, 8 accumulators: each mt load is folded into the subtraction, which is
  * formed as o - mt and taken off by fnmadd: acc - x (o - mt) is acc + x (mt - o) with the same
  * single rounding (o - mt is exactly -(mt - o)), so the bits of ds_blk. Per key step 8 FMAs
- * need 2 broadcasts instead of ds_blk's 10 for 10 FMAs: the broadcasts, not the loads, held the
- * 5 x 16 block to ~60 % of the FMA peak on Zen 3 (64 x 64 x 64: 65 -> 76 GFLOP/s). */
+ * need 2 broadcasts instead of ds_blk's 10 for 10 FMAs (with its 10 subtractions the 5 x 16
+ * block ran at ~60 % of the FMA peak on Zen 3; 64 x 64 x 64 alone: 60 -> 68 GFLOP/s, 65 -> 76
+ * with denormals flushed). 2 x 32, 3 x 32, 4 x 16 and 2 x 64 blocks measured slower. */
 MMI_AVX2_INLINE void ds_row64(int64_t k, const float *x, const float *o, const float *mt,
                               int64_t ldm, float *p)
 {
