@@ -96,9 +96,12 @@ void mmi_attn_relu2_fwd(const mmi_attn_dims *s, const float *q, const float *k, 
                 mmi_attn_tile_nn(br, w, bc, 1.0f, t, BC, v + j0 * w, w, 1.0f, o + i0 * w, w);
             }
         }
-        if (linear) /* causal: the state holds chunks before this one only */
+        /* causal: the state holds chunks before this one only, so the first chunk reads a
+         * zero state (skipped: adding its zero products leaves o as it is) and the last
+         * chunk's state is never read (not formed) */
+        if (linear && (!s->causal || c0 > 0))
             mmi_attn_tile_nn(c1 - c0, w, d, 1.0f, q + c0 * d, d, st, w, 1.0f, o + c0 * w, w);
-        if (s->causal)
+        if (s->causal && c1 < s->n)
             mmi_attn_tile_tn(d, w, c1 - c0, (float)(1.0 / (double)s->chunk), k + c0 * d, d,
                              v + c0 * w, w, st, w);
     }
@@ -176,17 +179,20 @@ void mmi_attn_relu2_bwd(const mmi_attn_dims *s, const float *q, const float *k, 
         bwd_lin_kv(s, 0, s->m, f, st, stt, k, v, dk, dv);
         return;
     }
-    /* causal: forward over chunks for dq (prefix state), then backward for dk, dv */
+    /* causal: forward over chunks for dq (prefix state), then backward for dk, dv. As in the
+     * forward, products with a state that is still zero (the first chunk's prefix, the last
+     * chunk's suffix) add nothing and states no chunk reads are not formed. */
     const float f = (float)(1.0 / (double)s->chunk);
     for (int64_t c0 = 0; c0 < s->n; c0 += ce) {
         const int64_t c1 = c0 + ce < s->n ? c0 + ce : s->n;
-        bwd_lin_q(s, c0, c1, st, stt, dout, dq);
-        mmi_attn_tile_tn(d, w, c1 - c0, f, k + c0 * d, d, v + c0 * w, w, st, w);
+        if (c0 > 0) bwd_lin_q(s, c0, c1, st, stt, dout, dq);
+        if (c1 < s->n) mmi_attn_tile_tn(d, w, c1 - c0, f, k + c0 * d, d, v + c0 * w, w, st, w);
     }
     memset(st, 0, sizeof(float) * (size_t)(d * w)); /* G: sum over later chunks of q dO^T */
     for (int64_t c0 = ((s->n - 1) / ce) * ce; c0 >= 0; c0 -= ce) {
         const int64_t c1 = c0 + ce < s->n ? c0 + ce : s->n;
-        bwd_lin_kv(s, c0, c1, f, st, stt, k, v, dk, dv);
-        mmi_attn_tile_tn(d, w, c1 - c0, 1.0f, q + c0 * d, d, dout + c0 * w, w, st, w);
+        if (c1 < s->n) bwd_lin_kv(s, c0, c1, f, st, stt, k, v, dk, dv);
+        if (c0 > 0)
+            mmi_attn_tile_tn(d, w, c1 - c0, 1.0f, q + c0 * d, d, dout + c0 * w, w, st, w);
     }
 }
