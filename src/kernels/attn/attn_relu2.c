@@ -31,18 +31,17 @@ static float quad_scale(const mmi_attn_dims *s)
     return (float)(1.0 / (double)(!s->causal && s->chunk >= s->n ? s->m : s->chunk));
 }
 
+/* t[c * BC + j] = src[(j0 + j) * w + c]: a key or value block transposed (vector body). */
 static void transpose(const float *src, int64_t w, int64_t j0, int64_t bc, float *t)
 {
-    for (int64_t j = 0; j < bc; j++)
-        for (int64_t c = 0; c < w; c++) t[c * BC + j] = src[(j0 + j) * w + c];
+    mmi_attn_transpose(bc, w, src + j0 * w, w, t, BC);
 }
 
 /* t[c * rows + r] = src[r * cols + c]: a state and its transpose (so products with it stay
  * untransposed). */
 static void transpose_state(const float *src, int64_t rows, int64_t cols, float *t)
 {
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < cols; c++) t[c * rows + r] = src[r * cols + c];
+    mmi_attn_transpose(rows, cols, src, cols, t, rows);
 }
 
 /* Key range of chunk g and its rows: [c0, c1) (a single non-causal chunk takes all m keys). */
@@ -59,11 +58,12 @@ static void chunk_keys(const mmi_attn_dims *s, int64_t c0, int64_t c1, int64_t *
 
 /* A causal tile on the diagonal (i0 == j0: chunks start on block boundaries, so every other
  * tile is wholly visible or wholly masked) is walked in row pieces of SB: piece r0 sees keys
- * [j0, j0 + r0 + h) only, so the products skip the zero staircase above the diagonal (a whole
- * tile computes 25 % more than its visible part at SB 32, 100 % at 64). Every element keeps its
- * FMA chain in order, less zero products at its ends, so the bits stay those of whole tiles for
- * finite inputs. Any other tile is one piece of all its rows and keys. */
-#define SB 32
+ * [j0, j0 + r0 + h) only, so the products skip the zero staircase above the diagonal (at SB 16
+ * they compute 10/16 of a 64 x 64 tile, whose visible part is about half; SB 16 ran 2-4 %
+ * faster than 32 and 8, 12, 24 no faster, RELU2 fwd + bwd at N 512 on AVX2). Every element
+ * keeps its FMA chain in order, less zero products at its ends, so the bits stay those of whole
+ * tiles for finite inputs. Any other tile is one piece of all its rows and keys. */
+#define SB 16
 
 typedef struct piece {
     int64_t r0, h, nk; /* rows [r0, r0 + h) of the tile against its first nk keys */
