@@ -118,7 +118,7 @@ void mmi_attn_relu2_fwd(const mmi_attn_dims *s, const float *q, const float *k, 
                 const int64_t br = c1 - i0 < BR ? c1 - i0 : BR;
                 const int diag = is_diag(s, i0, j0);
                 if (s->causal && i0 + br - 1 < j0) continue; /* above the diagonal */
-                for (int64_t r0 = 0, h; r0 < br; r0 += h) { /* one piece unless diagonal */
+                for (int64_t r0 = 0, h; r0 < br; r0 += h) {  /* one piece unless diagonal */
                     const piece p = piece_of(diag, r0, br, bc);
                     h = p.h;
                     relu_piece(s, sc, i0, j0, &p, q, kt, t, 1); /* A */
@@ -140,6 +140,16 @@ void mmi_attn_relu2_fwd(const mmi_attn_dims *s, const float *q, const float *k, 
     }
 }
 
+/* c [m, n] (rows n apart) = (set) or += a^T b, a [k, m] with rows BC apart, b [k, n]. */
+static void tn_into(int set, int64_t m, int64_t n, int64_t k, const float *a, const float *b,
+                    int64_t ldb, float *c)
+{
+    if (set)
+        mmi_attn_tile_tn_set(m, n, k, 1.0f, a, BC, b, ldb, c, n);
+    else
+        mmi_attn_tile_tn(m, n, k, 1.0f, a, BC, b, ldb, c, n);
+}
+
 /* Quadratic part of the backward for one chunk: dq, dk, dv accumulate. Per tile, t holds
  * R = relu(S) and then A = R^2 (for dV += A^T dO); u holds dA = dO V^T and then
  * dS = 2 R dA sc (for dQ += dS K and dK += dS^T Q). */
@@ -159,31 +169,28 @@ static void bwd_quad(const mmi_attn_dims *s, float sc, int64_t c0, int64_t c1, c
             const int64_t br = c1 - i0 < BR ? c1 - i0 : BR;
             const int diag = is_diag(s, i0, j0);
             if (s->causal && i0 + br - 1 < j0) continue; /* above the diagonal */
-            for (int64_t r0 = 0, h; r0 < br; r0 += h) { /* row pieces: R, dA, dS, dQ */
+            for (int64_t r0 = 0, h; r0 < br; r0 += h) {  /* row pieces: R, dA, dS, dQ */
                 const piece p = piece_of(diag, r0, br, bc);
                 float *tr = t + r0 * BC, *ur = u + r0 * BC;
                 h = p.h;
                 relu_piece(s, sc, i0, j0, &p, q, kt, t, 0);
-                mmi_attn_tile_nn(p.h, p.nk, w, 1.0f, dout + (i0 + r0) * w, w, vt, BC, 0.0f, ur,
-                                 BC);
+                mmi_attn_tile_nn(p.h, p.nk, w, 1.0f, dout + (i0 + r0) * w, w, vt, BC, 0.0f, ur, BC);
                 for (int64_t r = 0; r < p.h; r++)
                     mmi_attn_relu_ds_row(p.nk, tr + r * BC, ur + r * BC, 2.0f * sc);
-                mmi_attn_tile_nn(p.h, d, p.nk, 1.0f, ur, BC, k + j0 * d, d,
-                                 j0 == k0 ? 0.0f : 1.0f, dq + (i0 + r0) * d, d);
+                mmi_attn_tile_nn(p.h, d, p.nk, 1.0f, ur, BC, k + j0 * d, d, j0 == k0 ? 0.0f : 1.0f,
+                                 dq + (i0 + r0) * d, d);
             }
             /* key pieces: keys [j0 + c, j0 + c + hk) of a diagonal tile are seen by rows from
              * c on (the pieces above wrote no A or dS there). The first row block a key block
              * meets (the diagonal when causal) writes its dk, dv rows: no zeroing pass. */
             for (int64_t c = 0, hk; c < bc; c += hk) {
                 const int64_t rb = diag ? c : 0;
-                void (*tn)(int64_t, int64_t, int64_t, float, const float *, int64_t,
-                           const float *, int64_t, float *, int64_t) =
-                    i0 == (s->causal ? j0 : c0) ? mmi_attn_tile_tn_set : mmi_attn_tile_tn;
+                const int set = i0 == (s->causal ? j0 : c0);
                 hk = diag && bc - c > SB ? SB : bc - c;
-                tn(hk, w, br - rb, 1.0f, t + rb * BC + c, BC, dout + (i0 + rb) * w, w,
-                   dv + (j0 + c) * w, w);
-                tn(hk, d, br - rb, 1.0f, u + rb * BC + c, BC, q + (i0 + rb) * d, d,
-                   dk + (j0 + c) * d, d);
+                tn_into(set, hk, w, br - rb, t + rb * BC + c, dout + (i0 + rb) * w, w,
+                        dv + (j0 + c) * w);
+                tn_into(set, hk, d, br - rb, u + rb * BC + c, q + (i0 + rb) * d, d,
+                        dk + (j0 + c) * d);
             }
         }
     }
@@ -249,7 +256,6 @@ void mmi_attn_relu2_bwd(const mmi_attn_dims *s, const float *q, const float *k, 
     for (int64_t c0 = ((s->n - 1) / ce) * ce; c0 >= 0; c0 -= ce) {
         const int64_t c1 = c0 + ce < s->n ? c0 + ce : s->n;
         if (c1 < s->n) bwd_lin_kv(s, c0, c1, f, st, stt, k, v, dk, dv);
-        if (c0 > 0)
-            mmi_attn_tile_tn(d, w, c1 - c0, 1.0f, q + c0 * d, d, dout + c0 * w, w, st, w);
+        if (c0 > 0) mmi_attn_tile_tn(d, w, c1 - c0, 1.0f, q + c0 * d, d, dout + c0 * w, w, st, w);
     }
 }

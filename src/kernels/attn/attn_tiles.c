@@ -75,8 +75,8 @@ void mmi_attn_tile_tn(int64_t m, int64_t n, int64_t k, float alpha, const float 
     tile_tn(m, n, k, alpha, a, lda, b, ldb, 1.0f, c, ldc);
 }
 
-void mmi_attn_tile_tn_set(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                          int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
+void mmi_attn_tile_tn_set(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float *c, int64_t ldc)
 {
     tile_tn(m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc);
 }
