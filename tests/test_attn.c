@@ -817,13 +817,14 @@ static void test_attn_relu2_inputs_kept(void)
             mm_tensor_data(r.q)[i] = mm_tensor_data(r.k)[i] = mm_tensor_data(r.v)[i] =
                 mm_tensor_data(r.o)[i] = 1e3f;
         CHECK_OK(mm_attn_backward(r.h, r.dout, r.dq, r.dk, r.dv, NULL));
-        CHECK(memcmp(mm_tensor_data(grads[0]), mm_tensor_data(r.dq),
-                     sizeof(float) * (size_t)numel) == 0);
-        CHECK(memcmp(mm_tensor_data(grads[1]), mm_tensor_data(r.dk),
-                     sizeof(float) * (size_t)numel) == 0);
-        CHECK(memcmp(mm_tensor_data(grads[2]), mm_tensor_data(r.dv),
-                     sizeof(float) * (size_t)numel) == 0);
-        for (int i = 0; i < 3; i++) mm_tensor_free(grads[i]);
+        {
+            const mm_tensor *again[3] = {r.dq, r.dk, r.dv};
+            for (int i = 0; i < 3; i++) {
+                CHECK(memcmp(mm_tensor_data(grads[i]), mm_tensor_data(again[i]),
+                             sizeof(float) * (size_t)numel) == 0);
+                mm_tensor_free(grads[i]);
+            }
+        }
         mm_tensor_free(o2);
         run_close(&r);
     }

@@ -6,7 +6,9 @@
  * normaliser, so the quadratic part tiles without any running statistics: 64-row query blocks
  * against 64-key blocks, the logits, A V, and in the backward dA = dO V^T, dV += A^T dO,
  * dQ += dS K, dK += dS^T Q as GEMM tiles on the micro-kernel (attn_tiles.c); the chunk states
- * and their gradients are tiles too. Blocks above the causal diagonal are skipped. */
+ * and their gradients are tiles too. Blocks above the causal diagonal are skipped and blocks
+ * on it run in pieces against their key prefix; products with a zero chunk state are not
+ * formed. */
 #include "mmi_attn_kernels.h"
 
 #include <string.h>
