@@ -776,6 +776,58 @@ static void test_attn_relu2_tiles(void)
     check_grads(&c, 313); /* mixed non-causal chunks: the global state */
     c.chunk = 256, c.n = 70, c.m = q ? 80 : 131, c.d = 3, c.dv = 4;
     check_grads(&c, 314); /* GAU: one chunk, M != N, key blocks past 64 */
+    /* causal diagonal tiles of 64 and 36 rows (chunk 100) and 40 (the last chunk): row and key
+     * pieces of 32 and the partial pieces after them */
+    c = cfg_make(MM_ATTN_RELU2, 1, 1, 140, 140, 5, 3);
+    c.causal = 1, c.chunk = 100;
+    check_forward(&c, 315, 2e-5);
+    if (!q) check_grads(&c, 316);
+}
+
+/* RELU2's forward writes the caller's output directly when it is apart from q, k and v, and
+ * through the reserved slice when it aliases one: the same bits either way, and q, k, v and out
+ * overwritten between forward and backward change no gradient. Causal and not, a partial last
+ * chunk, two batch-heads. */
+static void test_attn_relu2_inputs_kept(void)
+{
+    for (int causal = 0; causal < 2; causal++) {
+        cfg c = cfg_make(MM_ATTN_RELU2, 1, 2, 100, 100, 8, 8);
+        run r;
+        mm_tensor *o2, *grads[3];
+        int64_t numel;
+        c.causal = causal, c.chunk = 40;
+        run_open(&r, &c, 330 + (uint64_t)causal);
+        numel = mm_tensor_numel(r.q);
+        o2 = t4(c.b, c.h, c.n, c.dv);
+        for (int i = 0; i < 3; i++) grads[i] = t4(c.b, c.h, c.n, c.d);
+        /* NaN in every output: the kernels write each element (no zeroing pass) */
+        for (int64_t i = 0; i < numel; i++)
+            mm_tensor_data(r.o)[i] = mm_tensor_data(grads[0])[i] = mm_tensor_data(grads[1])[i] =
+                mm_tensor_data(grads[2])[i] = NAN;
+        CHECK_OK(run_fwd(&r));
+        CHECK_OK(mm_attn_backward(r.h, r.dout, grads[0], grads[1], grads[2], NULL));
+        for (int64_t i = 0; i < numel; i++)
+            CHECK(isfinite(mm_tensor_data(r.o)[i]) && isfinite(mm_tensor_data(grads[0])[i]) &&
+                  isfinite(mm_tensor_data(grads[1])[i]) && isfinite(mm_tensor_data(grads[2])[i]));
+        memcpy(mm_tensor_data(o2), mm_tensor_data(r.q), sizeof(float) * (size_t)numel);
+        CHECK_OK(mm_attn_forward(r.h, o2, r.k, r.v, o2)); /* out aliases q */
+        CHECK(memcmp(mm_tensor_data(o2), mm_tensor_data(r.o), sizeof(float) * (size_t)numel) == 0);
+        CHECK_OK(run_fwd(&r));
+        for (int64_t i = 0; i < numel; i++) /* the caller reuses its buffers */
+            mm_tensor_data(r.q)[i] = mm_tensor_data(r.k)[i] = mm_tensor_data(r.v)[i] =
+                mm_tensor_data(r.o)[i] = 1e3f;
+        CHECK_OK(mm_attn_backward(r.h, r.dout, r.dq, r.dk, r.dv, NULL));
+        {
+            const mm_tensor *again[3] = {r.dq, r.dk, r.dv};
+            for (int i = 0; i < 3; i++) {
+                CHECK(memcmp(mm_tensor_data(grads[i]), mm_tensor_data(again[i]),
+                             sizeof(float) * (size_t)numel) == 0);
+                mm_tensor_free(grads[i]);
+            }
+        }
+        mm_tensor_free(o2);
+        run_close(&r);
+    }
 }
 
 static void test_attn_gated(void)
@@ -2525,6 +2577,7 @@ void suite_attn(void)
     mmt_run("attn_performer_projection", test_attn_performer_projection);
     mmt_run("attn_relu2", test_attn_relu2);
     mmt_run("attn_relu2_tiles", test_attn_relu2_tiles);
+    mmt_run("attn_relu2_inputs_kept", test_attn_relu2_inputs_kept);
     mmt_run("attn_gated", test_attn_gated);
     mmt_run("attn_gated_strong_repro", test_attn_gated_strong_repro);
     mmt_run("attn_gated_sweep", test_attn_gated_sweep);

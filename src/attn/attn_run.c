@@ -19,6 +19,7 @@ typedef struct run_ctx {
     float *out;
     const float *dout;
     float *dq, *dk, *dv, *dg; /* caller gradients (backward; NULL: not wanted) */
+    int out_apart;            /* out shares no address with q, k or v (forward) */
 } run_ctx;
 
 /* ---- shape checks --------------------------------------------------------------------------- */
@@ -169,14 +170,18 @@ static void fwd_task(void *vctx, int64_t i, int64_t ntask, int32_t slot)
     float *v = h->sv + i * S * dv;
     const float *q, *k;
     /* GATED and RWKV6 backwards do not read the output: it goes straight to the caller (the
-     * kernel reads only the saved copies, so out may alias an input) */
-    const int direct = h->kind == MM_ATTN_GATED || h->kind == MM_ATTN_RWKV6;
+     * kernel reads only the saved copies, so out may alias an input). Nor does RELU2's, whose
+     * output goes to the caller when it is apart from every input (another task's kernel may
+     * still read an input this task's rows would overwrite), saving the copy out of the
+     * reserved slice. */
+    const int direct = h->kind == MM_ATTN_GATED || h->kind == MM_ATTN_RWKV6 ||
+                       (h->kind == MM_ATTN_RELU2 && c->out_apart);
     /* LINEAR's backward reads the saved features, never q and k: the feature map reads the
      * caller's rows (before this head's output is written, so out may still alias them) */
     const int raw_qk = h->kind == MM_ATTN_LINEAR;
     float *o = direct ? c->out + i * c->n * dv : h->so + i * S * dv, *ws = thread_ws(h, slot);
     (void)ntask;
-    if (direct && fwd_keep(c, i, ws)) return;
+    if (direct && h->kind != MM_ATTN_RELU2 && fwd_keep(c, i, ws)) return;
     if (raw_qk && lin_keep(c, i, ws)) return;
     if (raw_qk) { /* (the handle reserves no saved q and k for LINEAR) */
         q = c->q + i * c->n * d, k = c->k + i * c->m * d;
@@ -249,6 +254,9 @@ static int run_forward(mm_attn *h, const char *fn, const mm_tensor *q, const mm_
     }
     c.h = h, c.n = n, c.m = m;
     c.q = q->data, c.k = k->data, c.v = v->data, c.g = g ? g->data : NULL, c.out = out->data;
+    c.out_apart = !overlaps(out->data, out->numel, q->data, q->numel) &&
+                  !overlaps(out->data, out->numel, k->data, k->numel) &&
+                  !overlaps(out->data, out->numel, v->data, v->numel);
     h->fwd_gmode = gmode;
     mmi_pool_run_slots(h->pool, fwd_task, &c, b * h->heads);
     h->fwd_valid = 1;

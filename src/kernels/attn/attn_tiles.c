@@ -47,8 +47,9 @@ void mmi_attn_tile_nn(int64_t m, int64_t n, int64_t k, float alpha, const float 
     }
 }
 
-void mmi_attn_tile_tn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                      const float *b, int64_t ldb, float *c, int64_t ldc)
+/* C = alpha A^T B + beta C by pieces; the pieces after the first along k accumulate. */
+static void tile_tn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
     for (int64_t p = 0; p < k; p += TB) {
         const int64_t kb = k - p < TB ? k - p : TB;
@@ -57,12 +58,25 @@ void mmi_attn_tile_tn(int64_t m, int64_t n, int64_t k, float alpha, const float 
             for (int64_t j = 0; j < n; j += TB) {
                 const int64_t nb = n - j < TB ? n - j : TB;
                 MMI_ASSERT(!mmi_gemm_needs_ws(1, 0, mb, nb, kb, alpha, lda, ldb, ldc));
+                const float bp = p == 0 ? beta : 1.0f;
                 if (direct_tile(1, mb, nb, kb, alpha, a + p * lda + i, lda, b + p * ldb + j, ldb,
-                                1.0f, c + i * ldc + j, ldc))
+                                bp, c + i * ldc + j, ldc))
                     continue;
-                mmi_gemm(1, 0, mb, nb, kb, alpha, a + p * lda + i, lda, b + p * ldb + j, ldb, 1.0f,
+                mmi_gemm(1, 0, mb, nb, kb, alpha, a + p * lda + i, lda, b + p * ldb + j, ldb, bp,
                          c + i * ldc + j, ldc, NULL, NULL);
             }
         }
     }
+}
+
+void mmi_attn_tile_tn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                      const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    tile_tn(m, n, k, alpha, a, lda, b, ldb, 1.0f, c, ldc);
+}
+
+void mmi_attn_tile_tn_set(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    tile_tn(m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc);
 }

@@ -345,6 +345,11 @@ void mmi_attn_tile_nn(int64_t m, int64_t n, int64_t k, float alpha, const float 
  * every piece runs unpacked: no workspace. */
 void mmi_attn_tile_tn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                       const float *b, int64_t ldb, float *c, int64_t ldc);
+/* As mmi_attn_tile_tn, but C = alpha A^T B: C is written, not read (the first product into an
+ * output needs no zeroing pass; the bits of mmi_attn_tile_tn into zeros, up to the sign of a
+ * zero). */
+void mmi_attn_tile_tn_set(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float *c, int64_t ldc);
 
 /* ---- exact and sparse softmax attention (attn_softmax.c) ---------------------------------- */
 /* Online-softmax tiled forward: o [n, dv] and lse [n] (log-sum-exp of the scaled, masked row;
