@@ -1465,8 +1465,10 @@ MM_API MM_NODISCARD int mm_attn_create(mm_attn **out, const mm_attn_opts *opts);
  * inputs, the output, per-row log-sum-exp or denominators, features).
  *   q [B, H, N, d], k [B, H, M, d], v [B, H, M, dv], out [B, H, N, dv] (caller-owned,
  *   overwritten); B <= max_batch, N, M <= max_seq. RELU2 with C < N or causal, and GATED,
- *   need N == M. GATED uses the handle's gate (none or RetNet decay).
- * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_SHAPE (the text names the shapes),
+ *   need N == M. GATED uses the handle's gate (none or RetNet decay). out may be q, k or v
+ *   itself (the same data and size: computed in place) but must not overlap them otherwise.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL; out overlapping an input without being it; since
+ * 0.2), MM_E_SHAPE (the text names the shapes),
  * MM_E_RANGE (beyond the reservation), MM_E_STATE (an RWKV6 handle: mm_attn_forward_rwkv6).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_attn_forward(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
@@ -1492,8 +1494,9 @@ MM_API MM_NODISCARD int mm_attn_forward_rwkv6(mm_attn *h, const mm_tensor *q, co
                                               const mm_tensor *u, mm_tensor *out);
 
 /* Backward of the last mm_attn_forward_rwkv6: mm_attn_backward's gradients (dq = dr, dk, dv,
- * dw shaped as w; any may be NULL) plus du [H, d] (summed over the batch; NULL allowed).
- * Returns as mm_attn_backward, plus MM_E_STATE when the last forward was not RWKV6's.
+ * dw shaped as w; any may be NULL) plus du [H, d] (summed over the batch; NULL allowed), none
+ * sharing memory with dout or another. Returns as mm_attn_backward, plus MM_E_STATE when the
+ * last forward was not RWKV6's.
  * Allocates: nothing. Since: 0.2 */
 MM_API MM_NODISCARD int mm_attn_backward_rwkv6(mm_attn *h, const mm_tensor *dout, mm_tensor *dq,
                                                mm_tensor *dk, mm_tensor *dv, mm_tensor *dw,
@@ -1501,8 +1504,8 @@ MM_API MM_NODISCARD int mm_attn_backward_rwkv6(mm_attn *h, const mm_tensor *dout
 
 /* RWKV6 streaming: one token per batch-head, returning what mm_attn_forward_rwkv6 returns at
  * that position: q (r), k [B, H, d] (or [B, H, 1, d]), v [B, H, dv], w [B, H, d] (or
- * as q), u [H, d], out [B, H, dv] (same rank as q). Cost O(d dv) per token. Returns as
- * mm_attn_step, plus MM_E_STATE (not an RWKV6 handle), MM_E_NUMERIC (bad w or u).
+ * as q), u [H, d], out [B, H, dv] (same rank as q; sharing no memory with an input). Cost
+ * O(d dv) per token. Returns as mm_attn_step, plus MM_E_STATE (not an RWKV6 handle), MM_E_NUMERIC (bad w or u).
  * Allocates: nothing. Since: 0.2 */
 MM_API MM_NODISCARD int mm_attn_step_rwkv6(mm_attn *h, const mm_tensor *q, const mm_tensor *k,
                                            const mm_tensor *v, const mm_tensor *w,
@@ -1512,8 +1515,10 @@ MM_API MM_NODISCARD int mm_attn_step_rwkv6(mm_attn *h, const mm_tensor *q, const
  * (shaped as q, k, v; any may be NULL when not needed) and, after mm_attn_forward_gated, dg
  * (shaped as g; NULL allowed). Gradients are with respect to the raw q and k (through feature
  * maps and scales). PERFORMER holds its stabilisers constant (as performer-pytorch detaches
- * them). Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (no forward since create, reset or a
- * failure), MM_E_SHAPE. Allocates: nothing. Since: 0.1 */
+ * them). dout and the gradients must not share memory with one another.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL h or dout; since 0.2 also two of dout, dq, dk, dv, dg
+ * sharing memory), MM_E_STATE (no forward since create, reset or a failure), MM_E_SHAPE. A
+ * refused call keeps the forward to differentiate. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_attn_backward(mm_attn *h, const mm_tensor *dout, mm_tensor *dq,
                                          mm_tensor *dk, mm_tensor *dv, mm_tensor *dg);
 
@@ -1524,7 +1529,9 @@ MM_API MM_NODISCARD int mm_attn_backward(mm_attn *h, const mm_tensor *dout, mm_t
  *   the other kinds. B <= max_batch and must stay the same until mm_attn_reset.
  * Cost per token: O(d dv) for LINEAR and GATED, O(n_features dv) for PERFORMER, O(C (d + dv))
  * for RELU2 (its current chunk), O(position) for SOFTMAX, O(window) for SPARSE LOCAL.
- * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (handle not causal; RWKV6: mm_attn_step_rwkv6),
+ * out must not share memory with q, k, v or g.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL; since 0.2 out sharing memory with an input),
+ * MM_E_STATE (handle not causal; RWKV6: mm_attn_step_rwkv6),
  * MM_E_SHAPE, MM_E_RANGE (SOFTMAX / SPARSE beyond max_seq tokens).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_attn_step(mm_attn *h, const mm_tensor *q, const mm_tensor *k,

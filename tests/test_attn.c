@@ -686,6 +686,74 @@ static void test_attn_gated_inputs_kept(void)
     }
 }
 
+/* Outputs that share memory with inputs: out may be q, k or v itself (same address and size)
+ * but no other overlap, and no gradient may share memory with dout or another gradient. Before
+ * this was checked, softmax's dq written over dout came back wrong with MM_OK, and an out over
+ * parts of two heads' q gave results that depended on the order the heads ran in. A refused
+ * call leaves the handle usable: a backward refused keeps the forward to differentiate. */
+static void test_attn_overlap_refused(void)
+{
+    static const int32_t kinds[] = {MM_ATTN_SOFTMAX, MM_ATTN_LINEAR, MM_ATTN_RELU2, MM_ATTN_GATED};
+    for (size_t kk = 0; kk < sizeof kinds / sizeof kinds[0]; kk++) {
+        cfg c = cfg_make(kinds[kk], 1, 2, 16, 16, 4, 4);
+        run r;
+        const int64_t numel = 2 * 16 * 4, s[4] = {1, 2, 16, 4};
+        float *buf = calloc((size_t)(2 * numel), sizeof(float));
+        mm_tensor *qw = NULL, *ow = NULL, *dq2 = NULL;
+        c.causal = 1, c.chunk = 8;
+        run_open(&r, &c, 340 + kk);
+        memcpy(buf, mm_tensor_data(r.q), sizeof(float) * (size_t)numel);
+        CHECK_OK(mm_tensor_wrap(&qw, buf, 4, s, NULL));
+        CHECK_OK(mm_tensor_wrap(&ow, buf + numel / 4, 4, s, NULL)); /* over both heads' q */
+        CHECK_STATUS(mm_attn_forward(r.h, qw, r.k, r.v, ow), MM_E_INVALID_ARG);
+        CHECK(strstr(mm_attn_errmsg(r.h), "out overlaps q") != NULL);
+        CHECK_STATUS(mm_attn_forward(r.h, r.q, qw, r.v, ow), MM_E_INVALID_ARG); /* k */
+        CHECK_STATUS(mm_attn_backward(r.h, r.dout, r.dq, r.dk, r.dv, NULL), MM_E_STATE);
+        CHECK_OK(mm_attn_forward(r.h, r.q, r.k, r.v, r.o));
+        dq2 = t4(1, 2, 16, 4);
+        CHECK_OK(mm_attn_backward(r.h, r.dout, dq2, r.dk, r.dv, NULL));
+        CHECK_STATUS(mm_attn_backward(r.h, r.dout, r.dout, r.dk, r.dv, NULL), MM_E_INVALID_ARG);
+        CHECK(strstr(mm_attn_errmsg(r.h), "dq shares memory with dout") != NULL);
+        CHECK_STATUS(mm_attn_backward(r.h, r.dout, r.dq, r.dq, r.dv, NULL), MM_E_INVALID_ARG);
+        CHECK_STATUS(mm_attn_backward(r.h, r.dout, NULL, ow, qw, NULL), MM_E_INVALID_ARG);
+        CHECK_OK(mm_attn_backward(r.h, r.dout, r.dq, r.dk, r.dv, NULL)); /* still differentiable */
+        CHECK(memcmp(mm_tensor_data(dq2), mm_tensor_data(r.dq), sizeof(float) * (size_t)numel) ==
+              0);
+        memcpy(mm_tensor_data(dq2), mm_tensor_data(r.q), sizeof(float) * (size_t)numel);
+        CHECK_OK(mm_attn_forward(r.h, dq2, r.k, r.v, dq2)); /* out is q itself: accepted */
+        CHECK(memcmp(mm_tensor_data(dq2), mm_tensor_data(r.o), sizeof(float) * (size_t)numel) == 0);
+        mm_tensor_free(qw), mm_tensor_free(ow), mm_tensor_free(dq2);
+        free(buf);
+        run_close(&r);
+    }
+    /* Streaming: out may share no memory with an input (RELU2's and GATED's step kernels
+     * returned wrong values with MM_OK for out == q). */
+    for (size_t kk = 0; kk < sizeof kinds / sizeof kinds[0]; kk++) {
+        cfg c = cfg_make(kinds[kk], 1, 2, 8, 8, 4, 4);
+        mm_attn *h = NULL;
+        const int64_t s[3] = {1, 2, 4};
+        float buf[16];
+        mm_tensor *q = NULL, *k = NULL, *v = NULL, *o = NULL, *ow = NULL;
+        c.causal = 1, c.chunk = 4;
+        CHECK_OK(make_handle(&c, 1, NULL, &h));
+        CHECK_OK(mm_tensor_wrap(&q, buf, 3, s, NULL));
+        CHECK_OK(mm_tensor_wrap(&ow, buf + 4, 3, s, NULL));
+        k = t3(1, 2, 4), v = t3(1, 2, 4), o = t3(1, 2, 4);
+        mmt_fill_uniform(buf, 16, 350 + kk, -1.0f, 1.0f);
+        mmt_fill_uniform(mm_tensor_data(k), 8, 360 + kk, -1.0f, 1.0f);
+        mmt_fill_uniform(mm_tensor_data(v), 8, 370 + kk, -1.0f, 1.0f);
+        CHECK_STATUS(mm_attn_step(h, q, k, v, NULL, q), MM_E_INVALID_ARG);
+        CHECK(strstr(mm_attn_errmsg(h), "out shares memory with q") != NULL);
+        CHECK_STATUS(mm_attn_step(h, q, k, v, NULL, ow), MM_E_INVALID_ARG);
+        CHECK_STATUS(mm_attn_step(h, q, k, v, NULL, v), MM_E_INVALID_ARG);
+        CHECK_OK(mm_attn_step(h, q, k, v, NULL, o)); /* the refusals took no step */
+        CHECK_STATUS(mm_attn_step(h, q, k, v, NULL, k), MM_E_INVALID_ARG);
+        mm_tensor_free(q), mm_tensor_free(k), mm_tensor_free(v), mm_tensor_free(o);
+        mm_tensor_free(ow);
+        mm_attn_free(h);
+    }
+}
+
 static void test_attn_performer(void)
 {
     for (int causal = 0; causal < 2; causal++) {
@@ -2578,6 +2646,7 @@ void suite_attn(void)
     mmt_run("attn_relu2", test_attn_relu2);
     mmt_run("attn_relu2_tiles", test_attn_relu2_tiles);
     mmt_run("attn_relu2_inputs_kept", test_attn_relu2_inputs_kept);
+    mmt_run("attn_overlap_refused", test_attn_overlap_refused);
     mmt_run("attn_gated", test_attn_gated);
     mmt_run("attn_gated_strong_repro", test_attn_gated_strong_repro);
     mmt_run("attn_gated_sweep", test_attn_gated_sweep);

@@ -275,7 +275,7 @@ static void test_rwkv6_misuse(void)
     mm_attn_opts o;
     mm_attn *h = NULL;
     mm_tensor *bad_u = tn(2, 2, 5, 0, 0), *k5 = tn(4, 1, 2, 5, 4), *st = tn(3, 1, 2, 4, 0);
-    mm_tensor *sv = tn(3, 1, 2, 3, 0);
+    mm_tensor *sv = tn(3, 1, 2, 3, 0), *so = tn(3, 1, 2, 3, 0); /* out apart from v */
     open_run(&x, &c, 5);
     /* create: causal only, chunk bounded */
     CHECK_OK(mm_attn_opts_init(&o, MM_ATTN_RWKV6));
@@ -290,7 +290,7 @@ static void test_rwkv6_misuse(void)
     CHECK_STATUS(mm_attn_forward(x.h, x.r, x.k, x.v, x.o), MM_E_STATE);
     CHECK(strstr(mm_attn_errmsg(x.h), "mm_attn_forward_rwkv6") != NULL);
     CHECK_STATUS(mm_attn_forward_gated(x.h, x.r, x.k, x.v, x.w, x.o), MM_E_STATE);
-    CHECK_STATUS(mm_attn_step(x.h, st, st, sv, NULL, sv), MM_E_STATE);
+    CHECK_STATUS(mm_attn_step(x.h, st, st, sv, NULL, so), MM_E_STATE);
     CHECK_STATUS(mm_attn_backward_rwkv6(x.h, x.dout, x.dr, NULL, NULL, NULL, x.du), MM_E_STATE);
     /* bad tensors */
     CHECK_STATUS(mm_attn_forward_rwkv6(x.h, x.r, x.k, x.v, NULL, x.u, x.o), MM_E_INVALID_ARG);
@@ -305,12 +305,12 @@ static void test_rwkv6_misuse(void)
     mm_tensor_data(x.w)[7] = -0.5f;
     mm_tensor_data(x.u)[3] = INFINITY;
     CHECK_STATUS(mm_attn_forward_rwkv6(x.h, x.r, x.k, x.v, x.w, x.u, x.o), MM_E_NUMERIC);
-    CHECK_STATUS(mm_attn_step_rwkv6(x.h, st, st, sv, st, x.u, sv), MM_E_NUMERIC);
+    CHECK_STATUS(mm_attn_step_rwkv6(x.h, st, st, sv, st, x.u, so), MM_E_NUMERIC);
     mm_tensor_data(x.u)[3] = 0.25f;
-    CHECK_STATUS(mm_attn_step_rwkv6(x.h, st, st, sv, st, bad_u, sv), MM_E_SHAPE);
-    CHECK_STATUS(mm_attn_step_rwkv6(x.h, st, st, sv, NULL, x.u, sv), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_attn_step_rwkv6(x.h, st, st, sv, st, bad_u, so), MM_E_SHAPE);
+    CHECK_STATUS(mm_attn_step_rwkv6(x.h, st, st, sv, NULL, x.u, so), MM_E_INVALID_ARG);
     mm_tensor_data(st)[0] = 1.0f; /* as w: a positive log-decay */
-    CHECK_STATUS(mm_attn_step_rwkv6(x.h, st, st, sv, st, x.u, sv), MM_E_NUMERIC);
+    CHECK_STATUS(mm_attn_step_rwkv6(x.h, st, st, sv, st, x.u, so), MM_E_NUMERIC);
     CHECK_STATUS(mm_attn_backward_rwkv6(NULL, x.dout, NULL, NULL, NULL, NULL, NULL),
                  MM_E_INVALID_ARG);
     /* still usable; then a bad du shape */
@@ -324,7 +324,7 @@ static void test_rwkv6_misuse(void)
         o.d_head = 4, o.dv = 3, o.n_heads = 2, o.max_seq = 6;
         CHECK_OK(mm_attn_create(&g, &o));
         CHECK_STATUS(mm_attn_forward_rwkv6(g, x.r, x.k, x.v, x.w, x.u, x.o), MM_E_STATE);
-        CHECK_STATUS(mm_attn_step_rwkv6(g, st, st, sv, st, x.u, sv), MM_E_STATE);
+        CHECK_STATUS(mm_attn_step_rwkv6(g, st, st, sv, st, x.u, so), MM_E_STATE);
         CHECK_STATUS(mm_attn_backward_rwkv6(g, x.dout, NULL, NULL, NULL, NULL, NULL), MM_E_STATE);
         mm_attn_free(g);
     }
@@ -340,6 +340,7 @@ static void test_rwkv6_misuse(void)
         mm_model_free(m);
     }
     mm_tensor_free(bad_u), mm_tensor_free(k5), mm_tensor_free(st), mm_tensor_free(sv);
+    mm_tensor_free(so);
     close_run(&x);
 }
 
@@ -392,7 +393,7 @@ static void test_rwkv6_no_alloc_threads(void)
     int64_t before;
     mm_tensor *o2 = tn(4, c.b, c.h, c.n, c.dv), *dk2 = tn(4, c.b, c.h, c.n, c.d);
     mm_tensor *du2 = tn(2, c.h, c.d, 0, 0), *st = tn(3, c.b, c.h, c.d, 0),
-              *sv = tn(3, c.b, c.h, c.dv, 0);
+              *sv = tn(3, c.b, c.h, c.dv, 0), *so = tn(3, c.b, c.h, c.dv, 0);
     mmt_counting_allocator(&al, &cnt, -1);
     open_run(&x, &c, 90);
     CHECK_OK(make(&c, 2, &al, &h2));
@@ -401,7 +402,7 @@ static void test_rwkv6_no_alloc_threads(void)
     CHECK_OK(mm_attn_backward_rwkv6(h2, x.dout, NULL, dk2, NULL, NULL, du2));
     mmt_fill_uniform(mm_tensor_data(st), mm_tensor_numel(st), 3, -1.0f, -0.1f);
     mmt_fill_uniform(mm_tensor_data(sv), mm_tensor_numel(sv), 4, -1.0f, 1.0f);
-    CHECK_OK(mm_attn_step_rwkv6(h2, st, st, sv, st, x.u, sv));
+    CHECK_OK(mm_attn_step_rwkv6(h2, st, st, sv, st, x.u, so));
     CHECK_EQ_I64(cnt.n_alloc, before);
     CHECK_OK(mm_attn_forward_rwkv6(x.h, x.r, x.k, x.v, x.w, x.u, x.o));
     CHECK_OK(mm_attn_backward_rwkv6(x.h, x.dout, NULL, x.dk, NULL, NULL, x.du));
@@ -414,7 +415,7 @@ static void test_rwkv6_no_alloc_threads(void)
     mm_attn_free(h2);
     CHECK_EQ_I64(cnt.live_bytes, 0);
     mm_tensor_free(o2), mm_tensor_free(dk2), mm_tensor_free(du2), mm_tensor_free(st);
-    mm_tensor_free(sv);
+    mm_tensor_free(sv), mm_tensor_free(so);
     close_run(&x);
 }
 

@@ -66,6 +66,30 @@ static int check_like(mm_attn *h, const char *fn, const char *name, const mm_ten
     return shape_fail(h, fn, name, t, why);
 }
 
+/* 1 if the n floats at a and the m floats at b share an address (compared as integers). */
+static int overlaps(const float *a, int64_t n, const float *b, int64_t m)
+{
+    const uintptr_t a0 = (uintptr_t)a, b0 = (uintptr_t)b;
+    return a0 < b0 + sizeof(float) * (uintptr_t)m && b0 < a0 + sizeof(float) * (uintptr_t)n;
+}
+
+/* MM_OK, or MM_E_INVALID_ARG when out shares memory with the input x without being x itself
+ * (the same address and size, which the forward supports: each batch-head's output rows are
+ * then that head's input rows, read before they are written). Any other overlap would let one
+ * head's output overwrite rows another head has yet to read, in an order that depends on the
+ * threads. */
+static int out_apart_or_same(mm_attn *h, const char *fn, const mm_tensor *out, const char *name,
+                             const mm_tensor *x)
+{
+    if (!overlaps(out->data, out->numel, x->data, x->numel) ||
+        (out->data == x->data && out->numel == x->numel))
+        return MM_OK;
+    return mmi_fail(&h->err, MM_E_INVALID_ARG,
+                    "%s: out overlaps %s without being it (out may be q, k or v itself, or apart "
+                    "from them)",
+                    fn, name);
+}
+
 static int check_inputs(mm_attn *h, const char *fn, const mm_tensor *q, const mm_tensor *k,
                         const mm_tensor *v, const mm_tensor *out, int64_t *b, int64_t *n,
                         int64_t *m)
@@ -85,7 +109,10 @@ static int check_inputs(mm_attn *h, const char *fn, const mm_tensor *q, const mm
                         fn, (long long)*m, (long long)h->max_seq);
     snprintf(nb, sizeof nb, "%lld", (long long)*n);
     if ((rc = check_like(h, fn, "v", v, *b, *m, h->dv, "M", "dv")) != MM_OK ||
-        (rc = check_like(h, fn, "out", out, *b, *n, h->dv, nb, "dv")) != MM_OK)
+        (rc = check_like(h, fn, "out", out, *b, *n, h->dv, nb, "dv")) != MM_OK ||
+        (rc = out_apart_or_same(h, fn, out, "q", q)) != MM_OK ||
+        (rc = out_apart_or_same(h, fn, out, "k", k)) != MM_OK ||
+        (rc = out_apart_or_same(h, fn, out, "v", v)) != MM_OK)
         return rc;
     if (*n != *m && (h->kind == MM_ATTN_GATED || h->kind == MM_ATTN_RWKV6 ||
                      (h->kind == MM_ATTN_RELU2 && (h->causal || h->chunk < *n))))
@@ -111,13 +138,6 @@ static const float *head_gates(const mm_attn *h, int64_t i)
         h->fwd_gmode != MMI_GMODE_VECTOR)
         return h->fwd_gmode == MMI_GMODE_CONST ? h->retnet_lg + i % h->heads : NULL;
     return h->sg ? h->sg + i * h->max_seq * h->d : NULL; /* NULL + 0 is UB */
-}
-
-/* 1 if the n floats at a and the m floats at b share an address (compared as integers). */
-static int overlaps(const float *a, int64_t n, const float *b, int64_t m)
-{
-    const uintptr_t a0 = (uintptr_t)a, b0 = (uintptr_t)b;
-    return a0 < b0 + sizeof(float) * (uintptr_t)m && b0 < a0 + sizeof(float) * (uintptr_t)n;
 }
 
 /* GATED, RWKV6 with an output apart from the inputs: the kernel copies q, k, v into the saved
@@ -361,6 +381,24 @@ static void sum_du(const mm_attn *h, float *du)
     }
 }
 
+/* MM_OK, or MM_E_INVALID_ARG naming the first pair of dout, dq, dk, dv, dg, du (NULL: not
+ * requested; RWKV6's dg is its dw) that share memory: a gradient written over dout, or over another gradient, would
+ * be read back by a kernel that still needs the other (softmax's dq over dout did so silently). */
+static int grads_apart(mm_attn *h, const char *fn, const mm_tensor *dout, const mm_tensor *dq,
+                       const mm_tensor *dk, const mm_tensor *dv, const mm_tensor *dg,
+                       const mm_tensor *du)
+{
+    const mm_tensor *t[6] = {dout, dq, dk, dv, dg, du};
+    const char *const name[6] = {"dout", "dq", "dk", "dv", h->kind == MM_ATTN_RWKV6 ? "dw" : "dg",
+                                 "du"};
+    for (int i = 1; i < 6; i++)
+        for (int j = 0; j < i; j++)
+            if (t[i] && t[j] && overlaps(t[i]->data, t[i]->numel, t[j]->data, t[j]->numel))
+                return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s shares memory with %s", fn,
+                                name[i], name[j]);
+    return MM_OK;
+}
+
 static int run_backward(mm_attn *h, const char *fn, const mm_tensor *dout, mm_tensor *dq,
                         mm_tensor *dk, mm_tensor *dv, mm_tensor *dg, mm_tensor *du)
 {
@@ -388,11 +426,12 @@ static int run_backward(mm_attn *h, const char *fn, const mm_tensor *dout, mm_te
             dg->ndim != (gm == MMI_GMODE_VECTOR ? 4 : 3))
             return shape_fail(h, fn, "dg", dg, "but must be shaped as the forward's g");
     }
+    if (du && (du->ndim != 2 || du->shape[0] != h->heads || du->shape[1] != h->d))
+        return shape_fail(h, fn, "du", du, "but must be [n_heads, d_head]");
+    if ((rc = grads_apart(h, fn, dout, dq, dk, dv, dg, du)) != MM_OK) return rc;
     c.h = h, c.n = h->fwd_n, c.m = h->fwd_m;
     c.dout = dout->data;
     c.dq = dq ? dq->data : NULL, c.dk = dk ? dk->data : NULL, c.dv = dv ? dv->data : NULL;
-    if (du && (du->ndim != 2 || du->shape[0] != h->heads || du->shape[1] != h->d))
-        return shape_fail(h, fn, "du", du, "but must be [n_heads, d_head]");
     c.dg = dg ? dg->data : NULL;
     mmi_pool_run_slots(h->pool, bwd_task, &c, h->fwd_b * h->heads);
     if (du) sum_du(h, du->data);

@@ -146,6 +146,21 @@ static int check_decays(mm_attn *h, const char *fn, const char *name, const mm_t
     return MM_OK;
 }
 
+/* MM_OK, or MM_E_INVALID_ARG when out shares memory with the input x (NULL: none): the step
+ * kernels of RELU2 and GATED write a head's output while still reading its q, so an output over
+ * an input came back wrong with MM_OK. */
+static int step_out_apart(mm_attn *h, const char *fn, const mm_tensor *out, const char *name,
+                          const mm_tensor *x)
+{
+    uintptr_t a0, b0;
+    if (!x) return MM_OK;
+    a0 = (uintptr_t)out->data, b0 = (uintptr_t)x->data;
+    if (a0 < b0 + sizeof(float) * (uintptr_t)x->numel &&
+        b0 < a0 + sizeof(float) * (uintptr_t)out->numel)
+        return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: out shares memory with %s", fn, name);
+    return MM_OK;
+}
+
 static int check_step(mm_attn *h, const char *fn, const mm_tensor *q, const mm_tensor *k,
                       const mm_tensor *v, const mm_tensor *g, const mm_tensor *out, int64_t *glen)
 {
@@ -165,7 +180,10 @@ static int check_step(mm_attn *h, const char *fn, const mm_tensor *q, const mm_t
     if ((rc = check_tok(h, fn, "q", q, b, h->d, "d_head")) ||
         (rc = check_tok(h, fn, "k", k, b, h->d, "d_head")) ||
         (rc = check_tok(h, fn, "v", v, b, h->dv, "dv")) ||
-        (rc = check_tok(h, fn, "out", out, b, h->dv, "dv")))
+        (rc = check_tok(h, fn, "out", out, b, h->dv, "dv")) ||
+        (rc = step_out_apart(h, fn, out, "q", q)) || (rc = step_out_apart(h, fn, out, "k", k)) ||
+        (rc = step_out_apart(h, fn, out, "v", v)) ||
+        (rc = step_out_apart(h, fn, out, h->kind == MM_ATTN_RWKV6 ? "w" : "g", g)))
         return rc;
     if ((h->kind == MM_ATTN_SOFTMAX || h->kind == MM_ATTN_SPARSE) && h->pos >= h->max_seq)
         return mmi_fail(&h->err, MM_E_RANGE,
@@ -202,7 +220,9 @@ static int run_step(mm_attn *h, const char *fn, const mm_tensor *q, const mm_ten
 {
     step_ctx c;
     int rc;
-    if ((rc = check_step(h, fn, q, k, v, g, out, &c.glen)) != MM_OK) return rc;
+    if ((rc = check_step(h, fn, q, k, v, g, out, &c.glen)) != MM_OK ||
+        (rc = step_out_apart(h, fn, out, "u", u)) != MM_OK)
+        return rc;
     c.h = h, c.q = q->data, c.k = k->data, c.v = v->data, c.g = g ? g->data : NULL;
     c.u = u ? u->data : NULL;
     c.out = out->data;
