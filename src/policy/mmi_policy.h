@@ -130,6 +130,8 @@ typedef struct mmi_memory {
     float *tmp;              /* [2N] one streamed step's new state */
     float *key;              /* [n_par] the parameters lam .. wt were formed from */
     float *bt, *ct, *wt;     /* [H, 2N], [N, 2, H], [obs_dim, H]: streaming operands */
+    float *bf;               /* [obs_dim + 1, 2N]: bt with the encoder folded in (folds) */
+    float *xs;               /* [maxb, obs_dim + 1]: rows [x, 1], the folded states' input */
     float *acc;              /* [2N] the streaming kernel's scratch */
     int32_t key_ok;          /* key holds a formed set */
     int32_t act_ok;          /* the operands are current for act: formed, and no call that can

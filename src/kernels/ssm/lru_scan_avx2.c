@@ -59,12 +59,14 @@ MMI_AVX2_INLINE void carry(const float *lam, const float *hp, __m256 acc, float 
 
 /* States of rows i0 .. i0 + G - 1 on NB blocks of 8 lanes of 2N from j (2G or G independent
  * chains; the last block masked to the lanes of k when TAIL): acc = sum_q bt[q] u_i[q] in q
- * order from 0 (lru_bsum), then the carry. G, NB and TAIL are constants at every call (the
+ * order from 0 (lru_bsum; over us and Hs when the caller folded a map into bt), then the
+ * carry. G, NB and TAIL are constants at every call (the
  * loops over g unroll into registers). */
 MMI_AVX2_INLINE void states(const mmi_lru_steps *s, int64_t i0, int64_t j, __m256i k, const int G,
                             const int NB, const int TAIL)
 {
-    const int64_t H = s->H, N2 = 2 * s->N;
+    const int64_t H = s->us ? s->Hs : s->H, N2 = 2 * s->N; /* the states' input width */
+    const float *u = s->us ? s->us : s->u;
     const int M0 = TAIL && NB == 1, M1 = TAIL && NB == 2;
     __m256 a0[4], a1[4];
 #pragma GCC unroll 4
@@ -74,7 +76,7 @@ MMI_AVX2_INLINE void states(const mmi_lru_steps *s, int64_t i0, int64_t j, __m25
         const __m256 w0 = ld(w, k, M0), w1 = NB == 2 ? ld(w + 8, k, M1) : w0;
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
-            const __m256 b = _mm256_broadcast_ss(s->u + (i0 + g) * H + q);
+            const __m256 b = _mm256_broadcast_ss(u + (i0 + g) * H + q);
             a0[g] = _mm256_add_ps(a0[g], _mm256_mul_ps(w0, b));
             if (NB == 2) a1[g] = _mm256_add_ps(a1[g], _mm256_mul_ps(w1, b));
         }

@@ -229,6 +229,12 @@ void mmi_ssm_lru_bwd(const mmi_lru_row *r, const mmi_lru_grad *g);
 typedef struct mmi_lru_t {
     const float *bt, *ct;
     float *acc;
+    /* NULL: the states sum bt [H, N x2] against u (H terms). Else they sum bt [Hs, N x2]
+     * against us [L, Hs] instead, in q order from 0 as over u, and only the outputs' D u reads
+     * u: a caller with a linear map in front of u (u = W x + b) folds it into bt (the memory
+     * core of a recurrent policy: Hs = obs_dim + 1 terms instead of H, docs/RL.md "Memory"). */
+    const float *us;
+    int64_t Hs;
 } mmi_lru_t;
 /* Lays bn and c of r out as t->bt and t->ct (writable copies given as bt, ct). */
 void mmi_ssm_lru_transpose(const mmi_lru_row *r, float *bt, float *ct);
@@ -236,12 +242,15 @@ void mmi_ssm_lru_fwd_t(const mmi_lru_row *r, const mmi_lru_t *t);
 /* One step of n independent rows (a recurrent policy's agents) on the transposed operands:
  * row i goes from state h0 + i 2N (h0 NULL: zero) on input u + i H to state hs + i 2N and
  * output y + i H, each value the same float operations in the same order as mmi_ssm_lru_fwd_t
- * (so bit-equal to mmi_ssm_lru_fwd). h0 and hs must not overlap; acc is [N x2] scratch. */
+ * (so bit-equal to mmi_ssm_lru_fwd, and with us to mmi_ssm_lru_fwd_t with the same us). h0 and
+ * hs must not overlap; acc is [N x2] scratch. us, Hs as in mmi_lru_t (rows Hs apart). */
 typedef struct mmi_lru_steps {
     int64_t n, H, N;
     const float *lam, *bt, *ct, *d; /* d: H or NULL */
     const float *u, *h0;
     float *hs, *y, *acc;
+    const float *us; /* NULL: the states read u */
+    int64_t Hs;
 } mmi_lru_steps;
 void mmi_ssm_lru_step_rows(const mmi_lru_steps *s);
 
