@@ -860,9 +860,21 @@ static double lru_naive(const lru_case *c, double *y)
 
 static double lru_obj(void *ctx) { return lru_naive((const lru_case *)ctx, NULL); }
 
+/* 1 if set v's LRU step adds its terms with FMAs (the AVX2 body), so it rounds differently
+ * from mmi_ssm_lru_fwd and the portable loops; NULL: the dispatched set. */
+static int lru_step_fma(const mmi_ssm_isa *v)
+{
+    mmi_dispatch dd;
+    if (!v) v = mmi_ssm_isa_get();
+    return v && mmi_dispatch_for(MMI_SIMD_AVX2, &dd) && dd.ssm == v && v->lru_step_rows;
+}
+
 /* The streaming LRU kernel on transposed operands (a recurrent policy's act and training
- * forward) is bit-equal to mmi_ssm_lru_fwd: shapes with and without full groups of lanes, with an
- * initial state or none, with D or none. A reordered sum would differ in the last bits. */
+ * forward): bit-equal to its own steps run one at a time through mmi_ssm_lru_step_rows (acting
+ * equals training), and to mmi_ssm_lru_fwd where the dispatched set's step rounds as the
+ * portable loops do (a reordered sum would differ in the last bits), within float rounding of
+ * it where the step uses FMAs (AVX2); shapes with and without full groups of lanes, with an
+ * initial state or none, with D or none. */
 static void test_lru_transposed_bit_equal(void)
 {
     static const int64_t shapes[4][3] = {{16, 16, 3}, {5, 3, 4}, {20, 9, 2}, {33, 17, 5}};
@@ -890,17 +902,35 @@ static void test_lru_transposed_bit_equal(void)
             t.bt = bt, t.ct = ct, t.acc = acc;
             r.y = y2, r.hs = hs2;
             mmi_ssm_lru_fwd_t(&r, &t);
-            CHECK(memcmp(y1, y2, sizeof(float) * (size_t)(L * H)) == 0);
-            CHECK(memcmp(hs1, hs2, sizeof(float) * (size_t)(L * 2 * N)) == 0);
+            if (!lru_step_fma(NULL)) {
+                CHECK(memcmp(y1, y2, sizeof(float) * (size_t)(L * H)) == 0);
+                CHECK(memcmp(hs1, hs2, sizeof(float) * (size_t)(L * 2 * N)) == 0);
+            }
+            for (int64_t i = 0; i < L * H; i++)
+                CHECK(fabsf(y1[i] - y2[i]) <= 1e-5f * (fabsf(y1[i]) + (float)(H + N)));
+            for (int64_t i = 0; i < L * 2 * N; i++)
+                CHECK(fabsf(hs1[i] - hs2[i]) <= 1e-5f * (fabsf(hs1[i]) + (float)(H + N)));
+            for (int64_t q = 0; q < L; q++) { /* the same steps one at a time */
+                mmi_lru_steps st;
+                static float y3[33], hs3[2 * 17];
+                memset(&st, 0, sizeof st);
+                st.n = 1, st.H = H, st.N = N, st.lam = lam, st.bt = bt, st.ct = ct, st.d = r.d;
+                st.u = u + q * H, st.h0 = q ? hs2 + (q - 1) * 2 * N : r.h0;
+                st.hs = hs3, st.y = y3, st.acc = acc;
+                mmi_ssm_lru_step_rows(&st);
+                CHECK(memcmp(y3, y2 + q * H, sizeof(float) * (size_t)H) == 0);
+                CHECK(memcmp(hs3, hs2 + q * 2 * N, sizeof(float) * (size_t)(2 * N)) == 0);
+            }
         }
 }
 
 /* One step of n rows at once (mmi_ssm_lru_step_rows: a recurrent policy's agents), on the
  * dispatched entry and on every path's table that has a body: each row bit-equal to a one-step
- * mmi_ssm_lru_fwd from its own state (so acting in a batch stays bit-equal to training), and
- * within float rounding of a float64 evaluation of the recurrence; n from 1 to 9 (groups of
- * four, two and one), shapes with and without full 16-lane vectors, zero or given states, D or
- * none. */
+ * mmi_ssm_lru_fwd from its own state where the body rounds as the portable loops (within float
+ * rounding of it where it uses FMAs: AVX2; acting in a batch equals training through
+ * mmi_ssm_lru_fwd_t, test_lru_transposed_bit_equal), and within float rounding of a float64
+ * evaluation of the recurrence; n from 1 to 9 (groups of four, two and one), shapes with and
+ * without full 16-lane vectors, zero or given states, D or none. */
 static void lru_step_rows_on(const mmi_ssm_isa *v, int64_t H, int64_t N, int64_t n, int var)
 {
     enum { MH = 33, MN = 17, MR = 9 };
@@ -941,8 +971,14 @@ static void lru_step_rows_on(const mmi_ssm_isa *v, int64_t H, int64_t N, int64_t
         mmi_ssm_lru_step_rows(&st);
     else if (!v->lru_step_rows || !v->lru_step_rows(&st))
         return; /* no body of its own on this path: the portable loops run */
-    CHECK(memcmp(y1, y2, sizeof(float) * (size_t)(n * H)) == 0);
-    CHECK(memcmp(hs1, hs2, sizeof(float) * (size_t)(n * 2 * N)) == 0);
+    if (!lru_step_fma(v)) {
+        CHECK(memcmp(y1, y2, sizeof(float) * (size_t)(n * H)) == 0);
+        CHECK(memcmp(hs1, hs2, sizeof(float) * (size_t)(n * 2 * N)) == 0);
+    }
+    for (int64_t i = 0; i < n * H; i++)
+        CHECK(fabsf(y1[i] - y2[i]) <= 1e-5f * (fabsf(y1[i]) + (float)(H + N)));
+    for (int64_t i = 0; i < n * 2 * N; i++)
+        CHECK(fabsf(hs1[i] - hs2[i]) <= 1e-5f * (fabsf(hs1[i]) + (float)(H + N)));
     CHECK(y2[n * H] == 0.0f && hs2[n * 2 * N] == 0.0f); /* nothing past the n rows */
 }
 
@@ -967,8 +1003,10 @@ static void test_lru_step_rows(void)
 /* The states over separate inputs us [., Hs] (a caller that folded a linear map in front of
  * u into bt: the memory core's encoder): a step of n rows (dispatched, and on every path's
  * table with a body) is bit-equal to mmi_ssm_lru_fwd_t over the same us, one row at a time,
- * also when three steps chain against a three-step segment; the states within float rounding
- * of float64 sums over us; the outputs' D u still read u. Hs below, equal to and above H. */
+ * also when three steps chain against a three-step segment (within float rounding for a table
+ * that rounds otherwise than the dispatched set: FMAs or not); the states within float
+ * rounding of float64 sums over us; the outputs' D u still read u. Hs below, equal to and above
+ * H. */
 static void lru_folded_on(const mmi_ssm_isa *v, int64_t H, int64_t N, int64_t Hs, int64_t n,
                           int var)
 {
@@ -1021,9 +1059,15 @@ static void lru_folded_on(const mmi_ssm_isa *v, int64_t H, int64_t N, int64_t Hs
         else if (!v->lru_step_rows || !v->lru_step_rows(&st))
             return; /* no body of its own on this path: the portable loops run */
         for (int64_t i = 0; i < n; i++) {
-            CHECK(memcmp(y2 + i * H, y1 + (i * L + s) * H, sizeof(float) * (size_t)H) == 0);
-            CHECK(memcmp(hs2[s] + i * 2 * N, hs1 + (i * L + s) * 2 * N,
-                         sizeof(float) * (size_t)(2 * N)) == 0);
+            const float *yr = y1 + (i * L + s) * H, *hr = hs1 + (i * L + s) * 2 * N;
+            if (lru_step_fma(v) == lru_step_fma(NULL)) { /* rounds as the dispatched set */
+                CHECK(memcmp(y2 + i * H, yr, sizeof(float) * (size_t)H) == 0);
+                CHECK(memcmp(hs2[s] + i * 2 * N, hr, sizeof(float) * (size_t)(2 * N)) == 0);
+            }
+            for (int64_t k = 0; k < H; k++)
+                CHECK(fabsf(y2[i * H + k] - yr[k]) <= 1e-4f * (fabsf(yr[k]) + (float)(Hs + N)));
+            for (int64_t k = 0; k < 2 * N; k++)
+                CHECK(fabsf(hs2[s][i * 2 * N + k] - hr[k]) <= 1e-4f * (fabsf(hr[k]) + (float)Hs));
         }
         CHECK(y2[n * H] == 0.0f && hs2[s][n * 2 * N] == 0.0f); /* nothing past the n rows */
     }

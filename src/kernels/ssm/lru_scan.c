@@ -170,18 +170,25 @@ static void lru_carry(int64_t N, const float *restrict lam, const float *restric
     }
 }
 
+/* Step by step through mmi_ssm_lru_step_rows (one row), so that the training forward runs the
+ * body acting runs on the dispatched set (the AVX2 body's FMAs round differently from the
+ * portable loops): a segment and the same steps acted one at a time are bit-equal on every
+ * set. */
 void mmi_ssm_lru_fwd_t(const mmi_lru_row *r, const mmi_lru_t *t)
 {
     MMI_ASSERT(r && t && r->L >= 0 && r->H > 0 && r->N > 0);
     MMI_ASSERT(r->lam && t->bt && t->ct && t->acc && r->u && r->y && r->hs);
     const int64_t H = r->H, N = r->N;
     const int64_t Hs = t->us ? t->Hs : H;
+    mmi_lru_steps st;
+    memset(&st, 0, sizeof st);
+    st.n = 1, st.H = H, st.N = N, st.lam = r->lam, st.bt = t->bt, st.ct = t->ct, st.d = r->d;
+    st.acc = t->acc, st.Hs = Hs;
     for (int64_t s = 0; s < r->L; s++) {
-        const float *u = r->u + s * H, *hp = s ? r->hs + (s - 1) * 2 * N : r->h0;
-        float *hv = r->hs + s * 2 * N;
-        lru_bsum(Hs, 2 * N, t->bt, t->us ? t->us + s * Hs : u, t->acc);
-        lru_carry(N, r->lam, hp, t->acc, hv);
-        lru_csum(H, N, t->ct, r->d, u, hv, r->y + s * H);
+        st.u = r->u + s * H, st.us = t->us ? t->us + s * Hs : NULL;
+        st.h0 = s ? r->hs + (s - 1) * 2 * N : r->h0;
+        st.hs = r->hs + s * 2 * N, st.y = r->y + s * H;
+        mmi_ssm_lru_step_rows(&st);
     }
 }
 
