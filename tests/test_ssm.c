@@ -869,6 +869,21 @@ static int lru_step_fma(const mmi_ssm_isa *v)
     return v && mmi_dispatch_for(MMI_SIMD_AVX2, &dd) && dd.ssm == v && v->lru_step_rows;
 }
 
+/* rows outputs (y, H each) and states (hs, 2N each) of a step body against the reference's:
+ * bit-equal when bitwise, and always within float rounding (terms of size about 1 each). */
+static void lru_check_rows(const float *y1, const float *y2, const float *hs1, const float *hs2,
+                           int64_t rows, int64_t H, int64_t N, int bitwise)
+{
+    if (bitwise) {
+        CHECK(memcmp(y1, y2, sizeof(float) * (size_t)(rows * H)) == 0);
+        CHECK(memcmp(hs1, hs2, sizeof(float) * (size_t)(rows * 2 * N)) == 0);
+    }
+    for (int64_t i = 0; i < rows * H; i++)
+        CHECK(fabsf(y1[i] - y2[i]) <= 1e-5f * (fabsf(y1[i]) + (float)(H + N)));
+    for (int64_t i = 0; i < rows * 2 * N; i++)
+        CHECK(fabsf(hs1[i] - hs2[i]) <= 1e-5f * (fabsf(hs1[i]) + (float)(H + N)));
+}
+
 /* The streaming LRU kernel on transposed operands (a recurrent policy's act and training
  * forward): bit-equal to its own steps run one at a time through mmi_ssm_lru_step_rows (acting
  * equals training), and to mmi_ssm_lru_fwd where the dispatched set's step rounds as the
@@ -902,14 +917,7 @@ static void test_lru_transposed_bit_equal(void)
             t.bt = bt, t.ct = ct, t.acc = acc;
             r.y = y2, r.hs = hs2;
             mmi_ssm_lru_fwd_t(&r, &t);
-            if (!lru_step_fma(NULL)) {
-                CHECK(memcmp(y1, y2, sizeof(float) * (size_t)(L * H)) == 0);
-                CHECK(memcmp(hs1, hs2, sizeof(float) * (size_t)(L * 2 * N)) == 0);
-            }
-            for (int64_t i = 0; i < L * H; i++)
-                CHECK(fabsf(y1[i] - y2[i]) <= 1e-5f * (fabsf(y1[i]) + (float)(H + N)));
-            for (int64_t i = 0; i < L * 2 * N; i++)
-                CHECK(fabsf(hs1[i] - hs2[i]) <= 1e-5f * (fabsf(hs1[i]) + (float)(H + N)));
+            lru_check_rows(y1, y2, hs1, hs2, L, H, N, !lru_step_fma(NULL));
             for (int64_t q = 0; q < L; q++) { /* the same steps one at a time */
                 mmi_lru_steps st;
                 static float y3[33], hs3[2 * 17];
@@ -971,14 +979,7 @@ static void lru_step_rows_on(const mmi_ssm_isa *v, int64_t H, int64_t N, int64_t
         mmi_ssm_lru_step_rows(&st);
     else if (!v->lru_step_rows || !v->lru_step_rows(&st))
         return; /* no body of its own on this path: the portable loops run */
-    if (!lru_step_fma(v)) {
-        CHECK(memcmp(y1, y2, sizeof(float) * (size_t)(n * H)) == 0);
-        CHECK(memcmp(hs1, hs2, sizeof(float) * (size_t)(n * 2 * N)) == 0);
-    }
-    for (int64_t i = 0; i < n * H; i++)
-        CHECK(fabsf(y1[i] - y2[i]) <= 1e-5f * (fabsf(y1[i]) + (float)(H + N)));
-    for (int64_t i = 0; i < n * 2 * N; i++)
-        CHECK(fabsf(hs1[i] - hs2[i]) <= 1e-5f * (fabsf(hs1[i]) + (float)(H + N)));
+    lru_check_rows(y1, y2, hs1, hs2, n, H, N, !lru_step_fma(v));
     CHECK(y2[n * H] == 0.0f && hs2[n * 2 * N] == 0.0f); /* nothing past the n rows */
 }
 
