@@ -156,7 +156,8 @@ static void row_setup(mm_policy *p, const float *w, mmi_lru_row *r, int64_t len)
 }
 
 /* lambda, B e^gamma_log (as ssm_lru.c forms them) and the transposed operands of the streaming
- * kernel (B e^gamma_log, C, the encoder's W) from the current parameters. Formed again only when
+ * kernel (B e^gamma_log, C, the encoder's W; with folds, B times the encoder) from the current
+ * parameters. Formed again only when
  * a parameter differs from the copy in mem.key (any path that changes parameters - an update, a
  * load, a checkpoint - is seen): one compare instead of 3N transcendental calls and three
  * transpositions. Acting skips even the compare until mmi_mem_stale (prepare_act). */
@@ -220,8 +221,8 @@ static void encode(mm_policy *p, const float *w, const float *x, int64_t n, floa
     }
 }
 
-/* The streaming kernel over r (mmi_ssm_lru_fwd_t: bit-equal to mmi_ssm_lru_fwd, or with the
- * encoder folded, to the step over the same [x, 1] rows xs). */
+/* The streaming kernel over r (mmi_ssm_lru_fwd_t: its steps through mmi_ssm_lru_step_rows, the
+ * act's entry, so bit-equal to acting; with the encoder folded, over the [x, 1] rows xs). */
 static void run_fwd(mm_policy *p, const mmi_lru_row *r, const float *xs)
 {
     mmi_lru_t t;

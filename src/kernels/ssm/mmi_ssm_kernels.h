@@ -224,8 +224,11 @@ void mmi_ssm_lru_bwd(const mmi_lru_row *r, const mmi_lru_grad *g);
 /* The forward on transposed operands, for streaming one step per call (a recurrent policy's
  * act): bt [H, N x2] (bt[k][2n + c] = bn[n][k][c]), ct [N, 2, H] (ct[n][0][k] = Re C[k][n],
  * ct[n][1][k] = Im C[k][n]). Every inner loop then runs over contiguous lanes that the compiler
- * vectorizes, while each state and output keeps the summation order of mmi_ssm_lru_fwd: the
- * two are bit-equal (tests/test_ssm.c). r->bn and r->c are not read; acc is [N x2] scratch. */
+ * vectorizes, while each state and output keeps the summation order of mmi_ssm_lru_fwd. The
+ * steps run one at a time through mmi_ssm_lru_step_rows, so a segment is bit-equal to the same
+ * steps streamed on the dispatched set; and to mmi_ssm_lru_fwd where that set's step adds as the
+ * portable loops do (not the AVX2 body, whose FMAs round otherwise; tests/test_ssm.c). r->bn
+ * and r->c are not read; acc is [N x2] scratch. */
 typedef struct mmi_lru_t {
     const float *bt, *ct;
     float *acc;
@@ -241,9 +244,10 @@ void mmi_ssm_lru_transpose(const mmi_lru_row *r, float *bt, float *ct);
 void mmi_ssm_lru_fwd_t(const mmi_lru_row *r, const mmi_lru_t *t);
 /* One step of n independent rows (a recurrent policy's agents) on the transposed operands:
  * row i goes from state h0 + i 2N (h0 NULL: zero) on input u + i H to state hs + i 2N and
- * output y + i H, each value the same float operations in the same order as mmi_ssm_lru_fwd_t
- * (so bit-equal to mmi_ssm_lru_fwd, and with us to mmi_ssm_lru_fwd_t with the same us). h0 and
- * hs must not overlap; acc is [N x2] scratch. us, Hs as in mmi_lru_t (rows Hs apart). */
+ * output y + i H, each value the terms of mmi_ssm_lru_fwd in its order: the portable loops and
+ * the AVX-512 body bit-equal to it, the AVX2 body with FMAs (within float rounding of it).
+ * mmi_ssm_lru_fwd_t runs through this entry, so the two always agree. h0 and hs must not
+ * overlap; acc is [N x2] scratch. us, Hs as in mmi_lru_t (rows Hs apart). */
 typedef struct mmi_lru_steps {
     int64_t n, H, N;
     const float *lam, *bt, *ct, *d; /* d: H or NULL */
