@@ -876,6 +876,76 @@ static void test_gemm_small_nt_choice(void)
     CHECK(mmi_gemm_takes_small_nt(MMI_SIMD_PORTABLE, 8, 64, 18) == 0);
 }
 
+/* B kept transposed (mmi_gemm_nt_panel, what mm_policy_act keeps of its actor's first layer):
+ * wherever the dispatched set takes the panel, each row of the product over it is bit for bit
+ * that row of a 24-row NT product (the packed path: a network's training forward), and where
+ * the set runs small_nt the whole m-row NT product too, for alpha and beta of every kind, with
+ * the epilogue called once over C; the panel check sees a changed B. */
+typedef struct panel_ep_ctx {
+    int64_t calls, i0, i1, j0, j1;
+} panel_ep_ctx;
+
+static void panel_ep(void *ctx, int64_t i0, int64_t i1, int64_t j0, int64_t j1)
+{
+    panel_ep_ctx *e = (panel_ep_ctx *)ctx;
+    e->calls++, e->i0 = i0, e->i1 = i1, e->j0 = j0, e->j1 = j1;
+}
+
+static void test_gemm_nt_panel(void)
+{
+    static const int64_t ns[] = {1, 3, 8, 9, 16, 17, 33, 64, 70};
+    static const float ab[4][2] = {{1.0f, 0.0f}, {-0.75f, 0.0f}, {0.5f, 1.0f}, {1.25f, -0.5f}};
+    const mmi_simd_path path = mmi_simd_path_get();
+    const mmi_gemm_ukr *u = mmi_gemm_ukr_for(path);
+    enum { MAXN = 70, MAXK = MMI_GEMM_SMALL_NT_K, LDA = MAXK + 3, LDB = MAXK + 5, TALL = 24 };
+    float *a = alloc_floats(TALL * LDA), *b = alloc_floats(MAXN * LDB);
+    float *c0 = alloc_floats(TALL * MAXN), *c1 = alloc_floats(TALL * MAXN);
+    float *c2 = alloc_floats(TALL * MAXN);
+    void *ws = test_ws(1);
+    float *pan = alloc_floats((size_t)mmi_gemm_nt_panel_floats(MAXN, MAXK));
+    int64_t taken = 0, v = 0;
+    CHECK(a && b && c0 && c1 && c2 && pan && ws);
+    CHECK(mmi_gemm_nt_panel_floats(64, 18) == 64 * 18 && mmi_gemm_nt_panel_floats(17, 2) == 64);
+    for (int64_t k = 1; a && b && c0 && c1 && c2 && pan && ws && k <= MAXK; k++)
+        for (int64_t m = 1; m <= 8; m++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++, v++) {
+                const int64_t n = ns[ni];
+                const float al = ab[v % 4][0], be = ab[v % 4][1];
+                int want = u->small_nt_panel != NULL;
+                const size_t rows_m = sizeof(float) * (size_t)(m * MAXN);
+                panel_ep_ctx e = {0, 0, 0, 0, 0};
+                mmi_gemm_ep ep = {panel_ep, &e};
+#ifdef MM_HAVE_OPENBLAS
+                want = 0; /* NT products go to OpenBLAS */
+#endif
+                CHECK(mmi_gemm_nt_takes_panel(m, n, k) == want);
+                if (!want) continue;
+                taken++;
+                mmt_fill_uniform(a, TALL * LDA, 7000 + (uint64_t)v, -1, 1);
+                mmt_fill_uniform(b, MAXN * LDB, 8000 + (uint64_t)v, -1, 1);
+                mmt_fill_uniform(c0, TALL * MAXN, 9000 + (uint64_t)v, -1, 1);
+                memcpy(c1, c0, sizeof(float) * TALL * MAXN);
+                memcpy(c2, c0, sizeof(float) * TALL * MAXN);
+                mmi_gemm_nt_panel(n, k, b, LDB, pan);
+                CHECK(mmi_gemm_nt_panel_is(n, k, b, LDB, pan));
+                mmi_gemm_nt_panel_then(m, n, k, al, a, LDA, pan, be, c2, MAXN, &ep);
+                CHECK(e.calls == 1 && e.i0 == 0 && e.i1 == m && e.j0 == 0 && e.j1 == n);
+                CHECK(memcmp(c2 + m * MAXN, c0 + m * MAXN, sizeof(float) * (TALL - m) * MAXN) == 0);
+                mmi_gemm_then(0, 1, TALL, n, k, al, a, LDA, b, LDB, be, c1, MAXN, ws, NULL, NULL);
+                CHECK(memcmp(c1, c2, rows_m) == 0); /* the rows of the packed path */
+                if (mmi_gemm_takes_small_nt(path, m, n, k)) {
+                    memcpy(c1, c0, rows_m);
+                    mmi_gemm_then(0, 1, m, n, k, al, a, LDA, b, LDB, be, c1, MAXN, NULL, NULL,
+                                  NULL);
+                    CHECK(memcmp(c1, c2, rows_m) == 0); /* the m-row product itself */
+                }
+                b[(n - 1) * LDB + k - 1] += 1.0f; /* a write to B: the panel is stale */
+                CHECK(!mmi_gemm_nt_panel_is(n, k, b, LDB, pan));
+            }
+    if (!taken) mmt_skip("the dispatched GEMM set keeps no panel (the AVX2 set does)");
+    free(a), free(b), free(c0), free(c1), free(c2), free(pan), free(ws);
+}
+
 /* Every misuse returns its code and leaves C untouched. */
 static void test_gemm_misuse(void)
 {
@@ -1126,6 +1196,7 @@ void suite_gemm(void)
     mmt_run("gemm_gemv", test_gemm_gemv);
     mmt_run("gemm_small_nt", test_gemm_small_nt);
     mmt_run("gemm_small_nt_choice", test_gemm_small_nt_choice);
+    mmt_run("gemm_nt_panel", test_gemm_nt_panel);
     mmt_run("gemm_misuse", test_gemm_misuse);
     mmt_run("gemm_threads_mt", test_gemm_threads_mt);
     mmt_run("gemm_threads_mt_misuse", test_gemm_threads_mt_misuse);

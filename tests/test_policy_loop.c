@@ -9,6 +9,7 @@
 #include "policy/mmi_policy.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define NA 4
@@ -127,6 +128,89 @@ static void test_budget_equals_oneshot(void)
     budget_case(MM_ALGO_PPO, 2, 2); /* pauses inside and at the end of epochs */
     budget_case(MM_ALGO_A2C, 1, 3);
     budget_case(MM_ALGO_TD3, 2, 6);
+}
+
+/* What a fresh copy of p's parameters acts on obs (deterministic): it never acted before its
+ * load, so it forms everything act keeps from the loaded parameters. */
+static void fresh_act(mm_policy *p, const mm_policy_opts *o, const float *obs, float *out)
+{
+    size_t n = 0;
+    unsigned char *buf = NULL;
+    mm_policy *r = make(o);
+    CHECK_OK(mm_policy_save_mem(p, NULL, 0, &n, 0));
+    CHECK((buf = (unsigned char *)malloc(n)) != NULL);
+    if (r && buf) {
+        CHECK_OK(mm_policy_save_mem(p, buf, n, NULL, 0));
+        CHECK_OK(mm_policy_load_mem(r, buf, n));
+        CHECK_OK(mm_policy_act(r, obs, NA, out, 0));
+    }
+    free(buf);
+    mm_policy_free(r);
+}
+
+static void rollout(mm_policy *p, int64_t steps)
+{
+    float obs[NA * 3], next[NA * 3], act[NA * 2] = {0}, rew[NA];
+    uint8_t te[NA], tr[NA];
+    for (int s = 0; s < steps; s++) {
+        env_step(s, obs, next, act, rew, te, tr);
+        CHECK_OK(mm_policy_act(p, obs, NA, act, 1));
+        CHECK_OK(mm_policy_observe(p, obs, act, rew, next, te, tr, NA));
+    }
+}
+
+/* act keeps the actor's first-layer W^T across calls (mmi_model_forward_kept; on the AVX2 set
+ * these shapes use it): after each writer of the actor - an update, a budgeted update (whose
+ * acts in between use the snapshot), a load over an actor that acted - act must give what a
+ * fresh copy of the parameters gives, not what the kept panel of the old W gives. (Debug builds
+ * also check the panel against W on each act; the broadcast of mm_policy_set_comm is reached by
+ * test_comm's policy_memory test, whose ranks act before and after it.) */
+static void test_act_follows_actor_writers(void)
+{
+    mm_policy_opts o;
+    mm_policy *p, *q;
+    float obs[NA * 3], before[NA * 2], got[NA * 2], want[NA * 2];
+    int32_t did = 0, done = 0;
+    opts(&o, MM_ALGO_PPO, NULL);
+    p = make(&o);
+    mmt_fill_uniform(obs, NA * 3, 77, -1, 1);
+    if (!p) return;
+    CHECK_OK(mm_policy_act(p, obs, NA, before, 0));
+    rollout(p, o.n_steps);
+    CHECK_OK(mm_policy_update(p, &did));
+    CHECK(did == 1);
+    CHECK_OK(mm_policy_act(p, obs, NA, got, 0));
+    fresh_act(p, &o, obs, want);
+    CHECK(memcmp(got, want, sizeof got) == 0);
+    CHECK(memcmp(got, before, sizeof got) != 0); /* the update moved the actor */
+    rollout(p, o.n_steps);
+    for (int guard = 0; !done && guard < 1000; guard++) {
+        CHECK_OK(mm_policy_update_budget(p, 1, &done));
+        if (!done) CHECK_OK(mm_policy_act(p, obs, NA, before, 0)); /* the snapshot */
+    }
+    CHECK(done == 1);
+    CHECK_OK(mm_policy_act(p, obs, NA, got, 0));
+    fresh_act(p, &o, obs, want);
+    CHECK(memcmp(got, want, sizeof got) == 0);
+    CHECK(memcmp(got, before, sizeof got) != 0);
+    o.seed = 31; /* other parameters, loaded over p's */
+    q = make(&o);
+    if (q) {
+        size_t n = 0;
+        unsigned char *buf = NULL;
+        CHECK_OK(mm_policy_save_mem(q, NULL, 0, &n, 0));
+        CHECK((buf = (unsigned char *)malloc(n)) != NULL);
+        if (buf) {
+            CHECK_OK(mm_policy_save_mem(q, buf, n, NULL, 0));
+            CHECK_OK(mm_policy_load_mem(p, buf, n));
+            CHECK_OK(mm_policy_act(p, obs, NA, got, 0));
+            CHECK_OK(mm_policy_act(q, obs, NA, want, 0));
+            CHECK(memcmp(got, want, sizeof got) == 0);
+        }
+        free(buf);
+    }
+    mm_policy_free(q);
+    mm_policy_free(p);
 }
 
 static void test_budget_no_alloc(void)
@@ -395,6 +479,7 @@ void suite_policy_loop(void)
 {
     mmt_run("policy_budget_equals_oneshot", test_budget_equals_oneshot);
     mmt_run("policy_budget_no_alloc", test_budget_no_alloc);
+    mmt_run("policy_act_follows_actor_writers", test_act_follows_actor_writers);
     mmt_run("policy_reward_norm_reference", test_reward_norm_reference);
     mmt_run("policy_obs_clip_reference", test_obs_clip_reference);
     mmt_run("policy_target_kl", test_target_kl);

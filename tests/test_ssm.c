@@ -860,9 +860,36 @@ static double lru_naive(const lru_case *c, double *y)
 
 static double lru_obj(void *ctx) { return lru_naive((const lru_case *)ctx, NULL); }
 
+/* 1 if set v's LRU step adds its terms with FMAs (the AVX2 body), so it rounds differently
+ * from mmi_ssm_lru_fwd and the portable loops; NULL: the dispatched set. */
+static int lru_step_fma(const mmi_ssm_isa *v)
+{
+    mmi_dispatch dd;
+    if (!v) v = mmi_ssm_isa_get();
+    return v && mmi_dispatch_for(MMI_SIMD_AVX2, &dd) && dd.ssm == v && v->lru_step_rows;
+}
+
+/* rows outputs (y, H each) and states (hs, 2N each) of a step body against the reference's:
+ * bit-equal when bitwise, and always within float rounding (terms of size about 1 each). */
+static void lru_check_rows(const float *y1, const float *y2, const float *hs1, const float *hs2,
+                           int64_t rows, int64_t H, int64_t N, int bitwise)
+{
+    if (bitwise) {
+        CHECK(memcmp(y1, y2, sizeof(float) * (size_t)(rows * H)) == 0);
+        CHECK(memcmp(hs1, hs2, sizeof(float) * (size_t)(rows * 2 * N)) == 0);
+    }
+    for (int64_t i = 0; i < rows * H; i++)
+        CHECK(fabsf(y1[i] - y2[i]) <= 1e-5f * (fabsf(y1[i]) + (float)(H + N)));
+    for (int64_t i = 0; i < rows * 2 * N; i++)
+        CHECK(fabsf(hs1[i] - hs2[i]) <= 1e-5f * (fabsf(hs1[i]) + (float)(H + N)));
+}
+
 /* The streaming LRU kernel on transposed operands (a recurrent policy's act and training
- * forward) is bit-equal to mmi_ssm_lru_fwd: shapes with and without full groups of lanes, with an
- * initial state or none, with D or none. A reordered sum would differ in the last bits. */
+ * forward): bit-equal to its own steps run one at a time through mmi_ssm_lru_step_rows (acting
+ * equals training), and to mmi_ssm_lru_fwd where the dispatched set's step rounds as the
+ * portable loops do (a reordered sum would differ in the last bits), within float rounding of
+ * it where the step uses FMAs (AVX2); shapes with and without full groups of lanes, with an
+ * initial state or none, with D or none. */
 static void test_lru_transposed_bit_equal(void)
 {
     static const int64_t shapes[4][3] = {{16, 16, 3}, {5, 3, 4}, {20, 9, 2}, {33, 17, 5}};
@@ -875,6 +902,7 @@ static void test_lru_transposed_bit_equal(void)
             mmi_lru_row r;
             mmi_lru_t t;
             memset(&r, 0, sizeof r);
+            memset(&t, 0, sizeof t);
             mmt_fill_uniform(lam, 2 * N, 40 + s, -0.7f, 0.7f);
             mmt_fill_uniform(bn, 2 * N * H, 41 + s, -1.0f, 1.0f);
             mmt_fill_uniform(c, 2 * N * H, 42 + s, -1.0f, 1.0f);
@@ -889,17 +917,28 @@ static void test_lru_transposed_bit_equal(void)
             t.bt = bt, t.ct = ct, t.acc = acc;
             r.y = y2, r.hs = hs2;
             mmi_ssm_lru_fwd_t(&r, &t);
-            CHECK(memcmp(y1, y2, sizeof(float) * (size_t)(L * H)) == 0);
-            CHECK(memcmp(hs1, hs2, sizeof(float) * (size_t)(L * 2 * N)) == 0);
+            lru_check_rows(y1, y2, hs1, hs2, L, H, N, !lru_step_fma(NULL));
+            for (int64_t q = 0; q < L; q++) { /* the same steps one at a time */
+                mmi_lru_steps st;
+                static float y3[33], hs3[2 * 17];
+                memset(&st, 0, sizeof st);
+                st.n = 1, st.H = H, st.N = N, st.lam = lam, st.bt = bt, st.ct = ct, st.d = r.d;
+                st.u = u + q * H, st.h0 = q ? hs2 + (q - 1) * 2 * N : r.h0;
+                st.hs = hs3, st.y = y3, st.acc = acc;
+                mmi_ssm_lru_step_rows(&st);
+                CHECK(memcmp(y3, y2 + q * H, sizeof(float) * (size_t)H) == 0);
+                CHECK(memcmp(hs3, hs2 + q * 2 * N, sizeof(float) * (size_t)(2 * N)) == 0);
+            }
         }
 }
 
 /* One step of n rows at once (mmi_ssm_lru_step_rows: a recurrent policy's agents), on the
  * dispatched entry and on every path's table that has a body: each row bit-equal to a one-step
- * mmi_ssm_lru_fwd from its own state (so acting in a batch stays bit-equal to training), and
- * within float rounding of a float64 evaluation of the recurrence; n from 1 to 9 (groups of
- * four, two and one), shapes with and without full 16-lane vectors, zero or given states, D or
- * none. */
+ * mmi_ssm_lru_fwd from its own state where the body rounds as the portable loops (within float
+ * rounding of it where it uses FMAs: AVX2; acting in a batch equals training through
+ * mmi_ssm_lru_fwd_t, test_lru_transposed_bit_equal), and within float rounding of a float64
+ * evaluation of the recurrence; n from 1 to 9 (groups of four, two and one), shapes with and
+ * without full 16-lane vectors, zero or given states, D or none. */
 static void lru_step_rows_on(const mmi_ssm_isa *v, int64_t H, int64_t N, int64_t n, int var)
 {
     enum { MH = 33, MN = 17, MR = 9 };
@@ -908,6 +947,7 @@ static void lru_step_rows_on(const mmi_ssm_isa *v, int64_t H, int64_t N, int64_t
     static float hs1[MR * 2 * MN], hs2[MR * 2 * MN + 1];
     mmi_lru_row r;
     mmi_lru_steps st;
+    memset(&st, 0, sizeof st);
     mmt_fill_uniform(lam, 2 * N, 50 + var, -0.7f, 0.7f);
     mmt_fill_uniform(bn, 2 * N * H, 51 + var, -1.0f, 1.0f);
     mmt_fill_uniform(c, 2 * N * H, 52 + var, -1.0f, 1.0f);
@@ -939,8 +979,7 @@ static void lru_step_rows_on(const mmi_ssm_isa *v, int64_t H, int64_t N, int64_t
         mmi_ssm_lru_step_rows(&st);
     else if (!v->lru_step_rows || !v->lru_step_rows(&st))
         return; /* no body of its own on this path: the portable loops run */
-    CHECK(memcmp(y1, y2, sizeof(float) * (size_t)(n * H)) == 0);
-    CHECK(memcmp(hs1, hs2, sizeof(float) * (size_t)(n * 2 * N)) == 0);
+    lru_check_rows(y1, y2, hs1, hs2, n, H, N, !lru_step_fma(v));
     CHECK(y2[n * H] == 0.0f && hs2[n * 2 * N] == 0.0f); /* nothing past the n rows */
 }
 
@@ -958,6 +997,95 @@ static void test_lru_step_rows(void)
                     mmi_dispatch dd;
                     if (mmi_dispatch_for((mmi_simd_path)p, &dd) && dd.ssm)
                         lru_step_rows_on(dd.ssm, shapes[s][0], shapes[s][1], n, var);
+                }
+            }
+}
+
+/* The states over separate inputs us [., Hs] (a caller that folded a linear map in front of
+ * u into bt: the memory core's encoder): a step of n rows (dispatched, and on every path's
+ * table with a body) is bit-equal to mmi_ssm_lru_fwd_t over the same us, one row at a time,
+ * also when three steps chain against a three-step segment (within float rounding for a table
+ * that rounds otherwise than the dispatched set: FMAs or not); the states within float
+ * rounding of float64 sums over us; the outputs' D u still read u. Hs below, equal to and above
+ * H. */
+static void lru_folded_on(const mmi_ssm_isa *v, int64_t H, int64_t N, int64_t Hs, int64_t n,
+                          int var)
+{
+    enum { MH = 20, MN = 17, MR = 9, MS = 24, L = 3 };
+    static float lam[2 * MN], bt[MS * 2 * MN], ct[2 * MN * MH], d[MH], u[L * MR * MH];
+    static float us[L * MR * MS], h0[MR * 2 * MN], acc[2 * MN];
+    static float y1[L * MR * MH], hs1[L * MR * 2 * MN], y2[MR * MH + 1], hs2[L][MR * 2 * MN + 1];
+    mmi_lru_row r;
+    mmi_lru_t t;
+    mmi_lru_steps st;
+    memset(&r, 0, sizeof r), memset(&t, 0, sizeof t), memset(&st, 0, sizeof st);
+    mmt_fill_uniform(lam, 2 * N, 60 + var, -0.7f, 0.7f);
+    mmt_fill_uniform(bt, Hs * 2 * N, 61 + var, -1.0f, 1.0f);
+    mmt_fill_uniform(ct, 2 * N * H, 62 + var, -1.0f, 1.0f);
+    mmt_fill_uniform(d, H, 63 + var, -1.0f, 1.0f);
+    mmt_fill_uniform(u, L * n * H, 64 + var, -2.0f, 2.0f);
+    mmt_fill_uniform(us, L * n * Hs, 65 + var, -2.0f, 2.0f);
+    mmt_fill_uniform(h0, n * 2 * N, 66 + var, -1.0f, 1.0f);
+    /* the training forward: row i's three steps as one segment (inputs of step s at row
+     * s n + i, gathered into segment order) */
+    for (int64_t i = 0; i < n; i++) {
+        static float ug[L * MH], usg[L * MS];
+        for (int64_t s = 0; s < L; s++) {
+            memcpy(ug + s * H, u + (s * n + i) * H, sizeof(float) * (size_t)H);
+            memcpy(usg + s * Hs, us + (s * n + i) * Hs, sizeof(float) * (size_t)Hs);
+        }
+        r.L = L, r.H = H, r.N = N, r.lam = lam, r.d = var & 1 ? NULL : d, r.u = ug;
+        r.h0 = var & 2 ? NULL : h0 + i * 2 * N;
+        r.y = y1 + i * L * H, r.hs = hs1 + i * L * 2 * N;
+        t.bt = bt, t.ct = ct, t.acc = acc, t.us = usg, t.Hs = Hs;
+        mmi_ssm_lru_fwd_t(&r, &t);
+        for (int64_t q = 0; q < 2 * N; q += 2) { /* first step, float64 */
+            double br = 0, bi = 0, pr = r.h0 ? r.h0[q] : 0, pi = r.h0 ? r.h0[q + 1] : 0;
+            for (int64_t k = 0; k < Hs; k++)
+                br += (double)bt[k * 2 * N + q] * usg[k],
+                    bi += (double)bt[k * 2 * N + q + 1] * usg[k];
+            br += lam[q] * pr - lam[q + 1] * pi;
+            bi += lam[q] * pi + lam[q + 1] * pr;
+            CHECK(fabs(r.hs[q] - br) <= 1e-5 * (fabs(br) + (double)Hs));
+            CHECK(fabs(r.hs[q + 1] - bi) <= 1e-5 * (fabs(bi) + (double)Hs));
+        }
+    }
+    for (int64_t s = 0; s < L; s++) { /* the act: n rows a step */
+        st.n = n, st.H = H, st.N = N, st.lam = lam, st.bt = bt, st.ct = ct;
+        st.d = var & 1 ? NULL : d, st.u = u + s * n * H, st.us = us + s * n * Hs, st.Hs = Hs;
+        st.h0 = s ? hs2[s - 1] : var & 2 ? NULL : h0, st.hs = hs2[s], st.y = y2, st.acc = acc;
+        memset(y2, 0, sizeof y2), memset(hs2[s], 0, sizeof hs2[s]);
+        if (!v)
+            mmi_ssm_lru_step_rows(&st);
+        else if (!v->lru_step_rows || !v->lru_step_rows(&st))
+            return; /* no body of its own on this path: the portable loops run */
+        for (int64_t i = 0; i < n; i++) {
+            const float *yr = y1 + (i * L + s) * H, *hr = hs1 + (i * L + s) * 2 * N;
+            if (lru_step_fma(v) == lru_step_fma(NULL)) { /* rounds as the dispatched set */
+                CHECK(memcmp(y2 + i * H, yr, sizeof(float) * (size_t)H) == 0);
+                CHECK(memcmp(hs2[s] + i * 2 * N, hr, sizeof(float) * (size_t)(2 * N)) == 0);
+            }
+            for (int64_t k = 0; k < H; k++)
+                CHECK(fabsf(y2[i * H + k] - yr[k]) <= 1e-4f * (fabsf(yr[k]) + (float)(Hs + N)));
+            for (int64_t k = 0; k < 2 * N; k++)
+                CHECK(fabsf(hs2[s][i * 2 * N + k] - hr[k]) <= 1e-4f * (fabsf(hr[k]) + (float)Hs));
+        }
+        CHECK(y2[n * H] == 0.0f && hs2[s][n * 2 * N] == 0.0f); /* nothing past the n rows */
+    }
+}
+
+static void test_lru_folded(void)
+{
+    static const int64_t shapes[][3] = {{16, 16, 3}, {16, 16, 16}, {13, 12, 5}, {5, 3, 9},
+                                        {20, 9, 24}, {8, 8, 1},    {16, 4, 2}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int64_t n = 1; n <= 9; n++)
+            for (int var = 0; var < 4; var++) {
+                lru_folded_on(NULL, shapes[s][0], shapes[s][1], shapes[s][2], n, var);
+                for (int p = 0; p < MMI_SIMD_NPATHS; p++) {
+                    mmi_dispatch dd;
+                    if (mmi_dispatch_for((mmi_simd_path)p, &dd) && dd.ssm)
+                        lru_folded_on(dd.ssm, shapes[s][0], shapes[s][1], shapes[s][2], n, var);
                 }
             }
 }
@@ -2631,6 +2759,7 @@ void suite_ssm(void)
     mmt_run("ssm_lru", test_lru);
     mmt_run("ssm_lru_transposed_bit_equal", test_lru_transposed_bit_equal);
     mmt_run("ssm_lru_step_rows", test_lru_step_rows);
+    mmt_run("ssm_lru_folded", test_lru_folded);
     mmt_run("ssm_s4d_kernel", test_s4d_kernel);
     mmt_run("ssm_s4d_tiny_decay", test_s4d_tiny_decay);
     mmt_run("ssm_conv", test_conv);

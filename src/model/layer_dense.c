@@ -129,6 +129,31 @@ void mmi_dense_forward_act(const mmi_layer *l, const mmi_exec *c, const float *p
                   e.bias || ya ? &ep : NULL);
 }
 
+void mmi_dense_forward_kept(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
+                            float *y, int32_t act, float *ya, mmi_kept_w *kw, const mm_model *m)
+{
+    int64_t out = OUT(l), in = l->in_dim;
+    dense_ep e;
+    mmi_gemm_ep ep;
+    if (!mmi_gemm_nt_takes_panel(c->rows, out, in)) {
+        mmi_dense_forward_act(l, c, p, x, y, act, ya);
+        return;
+    }
+    MMI_ASSERT(l->vt->kind == MMI_LAYER_DENSE && ya != x);
+    if (kw->of != m) {
+        mmi_gemm_nt_panel(out, in, p, in, kw->panel);
+        kw->of = m;
+    }
+    /* A writer of W that did not clear kw->of would act on the old weights: the tests reach
+     * every writer of the policy's actor before an act, and this catches the one that forgot. */
+    MMI_ASSERT(mmi_gemm_nt_panel_is(out, in, p, in, kw->panel));
+    e.y = y, e.ya = ya, e.ld = out, e.act = act;
+    e.bias = HAS_BIAS(l) ? p + out * in : NULL;
+    ep.fn = dense_ep_rows, ep.ctx = &e;
+    mmi_gemm_nt_panel_then(c->rows, out, in, 1.0f, x, in, kw->panel, 0.0f, y, out,
+                           e.bias || ya ? &ep : NULL);
+}
+
 static int dense_forward(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
                          float *y, void *saved, void *scratch)
 {

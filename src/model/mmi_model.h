@@ -125,6 +125,21 @@ struct mmi_layer {
 void mmi_dense_forward_act(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
                            float *y, int32_t act, float *ya);
 
+/* The first layer's W kept transposed across forwards (mmi_model_forward_kept). The caller owns
+ * panel (mmi_model_kept_w_floats(m) floats) and the staleness: of names the model whose W the
+ * panel holds, NULL when nothing current is held; a caller that writes, loads or copies into
+ * that model's parameters (or lets anything do so) sets of = NULL before its next forward. */
+typedef struct mmi_kept_w {
+    float *panel;
+    const mm_model *of;
+} mmi_kept_w;
+
+/* As mmi_dense_forward_act, over kw's panel of W^T (formed first when kw->of != m) where the
+ * GEMM gives the same bits that way (mmi_gemm_nt_takes_panel), else exactly
+ * mmi_dense_forward_act. Debug builds check a kept panel against W. */
+void mmi_dense_forward_kept(const mmi_layer *l, const mmi_exec *c, const float *p, const float *x,
+                            float *y, int32_t act, float *ya, mmi_kept_w *kw, const mm_model *m);
+
 /* A dense layer's backward (g and dx as its vtable backward; x its input) with the backward of
  * the activation below it (act, its input ax; its output is x) fused into the epilogue of the
  * dx GEMM: dx receives the gradient at the activation's input, bitwise what the two backwards
@@ -283,6 +298,18 @@ int mmi_optim_copy(mm_model *dst, const mm_model *src, const char *fn);
  * write), dx NULL or rows x input_dim floats and dctx NULL or the forward's context shape
  * (checked by the caller). */
 int mmi_model_run_forward(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, const char *fn);
+
+/* Floats of the panel mmi_model_forward_kept needs for m (finalized): W^T of its first layer
+ * when that is a dense layer with at most MMI_GEMM_SMALL_NT_K inputs; 0 when no forward of m
+ * could use one (then mm_model_forward serves). */
+int64_t mmi_model_kept_w_floats(const mm_model *m);
+/* mm_model_forward (same checks, results and errors, bit for bit) with the first layer's
+ * product over kw's panel where the GEMM takes one (a few rows: mmi_gemm_nt_takes_panel),
+ * formed from m's current parameters only when kw->of != m (then kw->of = m). What a kept
+ * panel saves is the transposition of W on each call (mm_policy_act, docs/RL.md "Memory"). kw
+ * NULL, or kw->panel NULL: mm_model_forward. */
+int mmi_model_forward_kept(mm_model *m, const mm_tensor *x, mm_tensor *y, mmi_kept_w *kw,
+                           const char *fn);
 void mmi_model_run_backward(mm_model *m, const float *dy, float *dx, float *dctx);
 
 /* 1 if l is a cross-attention layer, with its context width and largest context length

@@ -163,7 +163,8 @@ static int act_below(const mm_model *m, int32_t i)
 }
 
 /* Forward through every layer from act[0]; with v, also the tangent, the last into jy. */
-static int run_layers(mm_model *m, const mmi_exec *c, const float *v, float *jy, const char *fn)
+static int run_layers(mm_model *m, const mmi_exec *c, const float *v, float *jy, mmi_kept_w *kw,
+                      const char *fn)
 {
     const float *t_in = NULL;
     unsigned char *arena = (unsigned char *)m->arena;
@@ -173,6 +174,14 @@ static int run_layers(mm_model *m, const mmi_exec *c, const float *v, float *jy,
         const float *p = m->params + l->param_offset;
         void *saved = arena + l->saved_off;
         int rc;
+        if (i == 0 && kw && l->vt->kind == MMI_LAYER_DENSE) { /* never in jvp mode */
+            int fused = fuses_act(m, 0);
+            mmi_dense_forward_kept(l, c, p, m->act[0], m->act[1],
+                                   fused ? (int32_t)m->layers[1].icfg[0] : 0,
+                                   fused ? m->act[2] : NULL, kw, m);
+            i += fused;
+            continue;
+        }
         if (!v && fuses_act(m, i)) { /* jvp mode runs the layers one by one */
             mmi_dense_forward_act(l, c, p, m->act[i], m->act[i + 1],
                                   (int32_t)m->layers[i + 1].icfg[0], m->act[i + 2]);
@@ -201,8 +210,11 @@ static void remember_forward(mm_model *m, const mmi_exec *c, const mm_tensor *x)
 
 static void remember_ctx(mm_model *m, const mmi_exec *c) { m->fwd_ctx_len = c->ctx_len; }
 
+static int run_forward(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, mmi_kept_w *kw,
+                       const char *fn);
+
 static int forward_impl(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, mm_tensor *y,
-                        const char *fn)
+                        mmi_kept_w *kw, const char *fn)
 {
     mmi_exec c;
     int rc;
@@ -210,12 +222,18 @@ static int forward_impl(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, m
     if ((rc = check_call(m, x, &c, fn)) != MM_OK) return rc;
     if ((rc = mmi_model_check_like(x, y, mmi_model_out_dim(m), "y", &m->err, fn)) != MM_OK)
         return rc;
-    if ((rc = mmi_model_run_forward(m, x, ctx, fn)) != MM_OK) return rc;
+    if ((rc = run_forward(m, x, ctx, kw, fn)) != MM_OK) return rc;
     memcpy(y->data, m->act[m->n_layers], (size_t)y->numel * sizeof(float));
     return MM_OK;
 }
 
 int mmi_model_run_forward(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, const char *fn)
+{
+    return run_forward(m, x, ctx, NULL, fn);
+}
+
+static int run_forward(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, mmi_kept_w *kw,
+                       const char *fn)
 {
     mmi_exec c;
     int rc;
@@ -224,7 +242,7 @@ int mmi_model_run_forward(mm_model *m, const mm_tensor *x, const mm_tensor *ctx,
     m->fwd_valid = 0;
     /* Keep a copy of x: backward needs it even if the caller reuses its buffer. */
     memcpy(m->act[0], x->data, (size_t)x->numel * sizeof(float));
-    if ((rc = run_layers(m, &c, NULL, NULL, fn)) != MM_OK) return rc;
+    if ((rc = run_layers(m, &c, NULL, NULL, kw, fn)) != MM_OK) return rc;
     remember_forward(m, &c, x);
     remember_ctx(m, &c);
     return MM_OK;
@@ -232,12 +250,25 @@ int mmi_model_run_forward(mm_model *m, const mm_tensor *x, const mm_tensor *ctx,
 
 MM_API int mm_model_forward(mm_model *m, const mm_tensor *x, mm_tensor *y)
 {
-    return forward_impl(m, x, NULL, y, "mm_model_forward");
+    return forward_impl(m, x, NULL, y, NULL, "mm_model_forward");
+}
+
+int64_t mmi_model_kept_w_floats(const mm_model *m)
+{
+    const mmi_layer *l = m->finalized && m->n_layers > 0 ? &m->layers[0] : NULL;
+    if (!l || l->vt->kind != MMI_LAYER_DENSE || l->in_dim > MMI_GEMM_SMALL_NT_K) return 0;
+    return mmi_gemm_nt_panel_floats(l->out_dim, l->in_dim);
+}
+
+int mmi_model_forward_kept(mm_model *m, const mm_tensor *x, mm_tensor *y, mmi_kept_w *kw,
+                           const char *fn)
+{
+    return forward_impl(m, x, NULL, y, kw && kw->panel ? kw : NULL, fn);
 }
 
 MM_API int mm_model_forward_ctx(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, mm_tensor *y)
 {
-    return forward_impl(m, x, ctx, y, "mm_model_forward_ctx");
+    return forward_impl(m, x, ctx, y, NULL, "mm_model_forward_ctx");
 }
 
 static int jvp_impl(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, const mm_tensor *v,
@@ -263,7 +294,7 @@ static int jvp_impl(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, const
     m->fwd_valid = 0;
     memcpy(m->act[0], x->data, (size_t)x->numel * sizeof(float));
     /* A model without parameters has a zero direction; any non-NULL pointer marks jvp mode. */
-    if ((rc = run_layers(m, &c, v ? v->data : m->params, jy->data, fn)) != MM_OK) return rc;
+    if ((rc = run_layers(m, &c, v ? v->data : m->params, jy->data, NULL, fn)) != MM_OK) return rc;
     if (y) memcpy(y->data, m->act[m->n_layers], (size_t)y->numel * sizeof(float));
     remember_forward(m, &c, x);
     remember_ctx(m, &c);

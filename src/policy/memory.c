@@ -68,6 +68,8 @@ void mmi_mem_layout(mm_policy *p, mmi_carve *y)
     m->bt = (float *)mmi_carve_take(y, N2 * H, 4);
     m->ct = (float *)mmi_carve_take(y, N2 * H, 4);
     m->wt = (float *)mmi_carve_take(y, on ? p->obs_dim * H : 0, 4);
+    m->bf = (float *)mmi_carve_take(y, on ? (p->obs_dim + 1) * N2 : 0, 4);
+    m->xs = (float *)mmi_carve_take(y, nb * (p->obs_dim + 1), 4);
     m->acc = (float *)mmi_carve_take(y, N2, 4);
     m->glam = (double *)mmi_carve_take(y, N2, 8);
     m->gh = (double *)mmi_carve_take(y, N2, 8);
@@ -129,6 +131,22 @@ int mmi_mem_build(mm_policy *p)
     return rc == MM_OK ? rc : mmi_pol_model_fail(p, p->mem.m, rc, "mm_policy_create");
 }
 
+/* Whether the states sum over [x, 1] with the encoder folded into B (bf) instead of over
+ * u = W x + b: obs_dim + 1 terms per state instead of H (CartPoleNoVel with LRU16: 3 instead
+ * of 16, about half of the step's multiply-adds). Acting and training decide alike, so they
+ * stay bit-equal; the outputs' D u still reads u, and the backward the stored u and states. */
+static int folds(const mm_policy *p) { return p->obs_dim + 1 < p->mem.H; }
+
+/* [x, 1] rows of n observations into xs (folds). */
+static void put_xs(mm_policy *p, const float *x, int64_t n)
+{
+    int64_t od = p->obs_dim;
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t j = 0; j < od; j++) p->mem.xs[i * (od + 1) + j] = x[i * od + j];
+        p->mem.xs[i * (od + 1) + od] = 1.0f;
+    }
+}
+
 static void row_setup(mm_policy *p, const float *w, mmi_lru_row *r, int64_t len)
 {
     mem_off o = offsets(p);
@@ -138,7 +156,8 @@ static void row_setup(mm_policy *p, const float *w, mmi_lru_row *r, int64_t len)
 }
 
 /* lambda, B e^gamma_log (as ssm_lru.c forms them) and the transposed operands of the streaming
- * kernel (B e^gamma_log, C, the encoder's W) from the current parameters. Formed again only when
+ * kernel (B e^gamma_log, C, the encoder's W; with folds, B times the encoder) from the current
+ * parameters. Formed again only when
  * a parameter differs from the copy in mem.key (any path that changes parameters - an update, a
  * load, a checkpoint - is seen): one compare instead of 3N transcendental calls and three
  * transpositions. Acting skips even the compare until mmi_mem_stale (prepare_act). */
@@ -163,6 +182,15 @@ static void prepare(mm_policy *p, const float *w)
     mmi_ssm_lru_transpose(&r, m->bt, m->ct);
     for (int64_t h = 0; h < m->H; h++)
         for (int64_t j = 0; j < p->obs_dim; j++) m->wt[j * m->H + h] = w[o.w + h * p->obs_dim + j];
+    if (folds(p)) /* bf[q][l] = sum_h bt[h][l] W[h][q] (q < obs_dim), bf[obs_dim][l] = B b */
+        for (int64_t q = 0; q <= p->obs_dim; q++)
+            for (int64_t l = 0; l < 2 * m->N; l++) {
+                double v = 0;
+                for (int64_t h = 0; h < m->H; h++)
+                    v += (double)m->bt[h * 2 * m->N + l] *
+                         (q < p->obs_dim ? w[o.w + h * p->obs_dim + q] : w[o.b + h]);
+                m->bf[q * 2 * m->N + l] = (float)v;
+            }
 }
 
 /* u [n, H] = W x + b, each u[h] summed in j order (the same for acting and training), over the
@@ -193,11 +221,14 @@ static void encode(mm_policy *p, const float *w, const float *x, int64_t n, floa
     }
 }
 
-/* The streaming kernel over r (mmi_ssm_lru_fwd_t: bit-equal to mmi_ssm_lru_fwd). */
-static void run_fwd(mm_policy *p, const mmi_lru_row *r)
+/* The streaming kernel over r (mmi_ssm_lru_fwd_t: its steps through mmi_ssm_lru_step_rows, the
+ * act's entry, so bit-equal to acting; with the encoder folded, over the [x, 1] rows xs). */
+static void run_fwd(mm_policy *p, const mmi_lru_row *r, const float *xs)
 {
     mmi_lru_t t;
-    t.bt = p->mem.bt, t.ct = p->mem.ct, t.acc = p->mem.acc;
+    int f = folds(p);
+    t.bt = f ? p->mem.bf : p->mem.bt, t.ct = p->mem.ct, t.acc = p->mem.acc;
+    t.us = f ? xs : NULL, t.Hs = p->obs_dim + 1;
     mmi_ssm_lru_fwd_t(r, &t);
 }
 
@@ -221,13 +252,16 @@ static void put_feat(mm_policy *p, const float *x, const float *y, float *feat)
 /* One step of n agents, all in one call (mmi_ssm_lru_step_rows: the same operations as a
  * one-row mmi_ssm_lru_fwd_t, so acting stays bit-equal to training): from states h0 (rows
  * 2N apart) on the encoded u (rows H apart) to outputs y and new states hs (not h0). */
-static void step_rows(mm_policy *p, const float *w, int64_t n, const float *u, const float *h0,
-                      float *y, float *hs)
+static void step_rows(mm_policy *p, const float *w, int64_t n, const float *u, const float *xs,
+                      const float *h0, float *y, float *hs)
 {
     mmi_lru_steps s;
+    int f = folds(p);
     s.n = n, s.H = p->mem.H, s.N = p->mem.N;
-    s.lam = p->mem.lam, s.bt = p->mem.bt, s.ct = p->mem.ct, s.d = w + offsets(p).d;
+    s.lam = p->mem.lam, s.bt = f ? p->mem.bf : p->mem.bt, s.ct = p->mem.ct;
+    s.d = w + offsets(p).d;
     s.u = u, s.h0 = h0, s.hs = hs, s.y = y, s.acc = p->mem.acc;
+    s.us = f ? xs : NULL, s.Hs = p->obs_dim + 1;
     mmi_ssm_lru_step_rows(&s);
 }
 
@@ -271,10 +305,11 @@ int mmi_mem_act(mm_policy *p, const float *x, int64_t n, float *feat)
     const float *w = params(p);
     prepare_act(p, w);
     encode(p, w, x, n, m->u);
+    if (folds(p)) put_xs(p, x, n);
     /* The step goes to nxt / ynxt and is kept (mmi_mem_commit) only when it is finite and the
      * act succeeds: the tanh bounds y even when a state overflows, so an Inf state used to pass
      * as MM_OK and the policy's next checkpoint failed to load (fuzz_config). */
-    step_rows(p, w, n, m->u, m->state, m->ynxt, m->nxt);
+    step_rows(p, w, n, m->u, m->xs, m->state, m->ynxt, m->nxt);
     bound(m->ynxt, n * m->H);
     if (!mmi_all_finite(m->nxt, n * 2 * m->N) || !mmi_all_finite(m->ynxt, n * m->H))
         return MM_E_NUMERIC;
@@ -302,8 +337,10 @@ void mmi_mem_peek(mm_policy *p, const float *x, int64_t n, float *feat)
     const float *w = params(p);
     prepare(p, w);
     encode(p, w, x, n, m->u);
+    if (folds(p)) put_xs(p, x, n);
     for (int64_t i = 0; i < n; i++) { /* one agent at a time: the new state goes to tmp */
-        step_rows(p, w, 1, m->u + i * H, m->state + i * 2 * m->N, m->ys + i * H, m->tmp);
+        step_rows(p, w, 1, m->u + i * H, m->xs + i * (p->obs_dim + 1), m->state + i * 2 * m->N,
+                  m->ys + i * H, m->tmp);
         bound(m->ys + i * H, H);
         put_feat(p, x + i * p->obs_dim, m->ys + i * H, feat + i * p->in_dim);
     }
@@ -359,12 +396,13 @@ void mmi_mem_forward(mm_policy *p, const float *x, int64_t m)
     MMI_ASSERT(m >= 1 && m <= p->maxb);
     prepare(p, w);
     encode(p, w, x, m, mm->u);
+    if (folds(p)) put_xs(p, x, m);
     for (int64_t k0 = 0, len; k0 < m; k0 += len) {
         len = piece_len(p, k0, m);
         row_setup(p, w, &r, len);
         r.u = mm->u + k0 * H, r.y = mm->ys + k0 * H, r.hs = mm->hs + k0 * N2;
         r.h0 = piece_h0(p, k0);
-        run_fwd(p, &r);
+        run_fwd(p, &r, mm->xs + k0 * (p->obs_dim + 1));
     }
     bound(mm->ys, m * H);
     for (int64_t k = 0; k < m; k++)

@@ -130,6 +130,8 @@ typedef struct mmi_memory {
     float *tmp;              /* [2N] one streamed step's new state */
     float *key;              /* [n_par] the parameters lam .. wt were formed from */
     float *bt, *ct, *wt;     /* [H, 2N], [N, 2, H], [obs_dim, H]: streaming operands */
+    float *bf;               /* [obs_dim + 1, 2N]: bt with the encoder folded in (folds) */
+    float *xs;               /* [maxb, obs_dim + 1]: rows [x, 1], the folded states' input */
     float *acc;              /* [2N] the streaming kernel's scratch */
     int32_t key_ok;          /* key holds a formed set */
     int32_t act_ok;          /* the operands are current for act: formed, and no call that can
@@ -185,6 +187,10 @@ struct mm_policy {
     mmi_rollout ro;
     float *ou;           /* [n_agents, act_dim] OU state */
     mmi_act_slots slots; /* raw samples of the exploring acts, per agent */
+    /* On-policy: the actor's first-layer W^T as act's GEMM reads it (mmi_model_forward_kept;
+     * panel NULL when no act could use it), formed again after mmi_pol_params_stale. Forming
+     * it on every act was 0.09-0.10 us of an LRU16 act at eight agents (docs/RL.md "Memory"). */
+    mmi_kept_w act_w;
     /* Row work: six maxb x wide float buffers and maxb x 4 doubles, shared by the phases
      * (act, observe, one algorithm's update) and named by role only through the row views
      * below (policy_rows.c); no other file uses these names. */
@@ -290,9 +296,14 @@ void mmi_mem_peek(mm_policy *p, const float *x, int64_t n, float *feat);
 /* Zeroes agent i's state. */
 void mmi_mem_reset(mm_policy *p, int64_t i);
 /* The core's parameters may have changed (an update, a load, a broadcast): the next act forms
- * its operands again if they differ. Every public call that can write them calls this before
- * it returns, whatever its status. */
+ * its operands again if they differ. Called through mmi_pol_params_stale. */
 void mmi_mem_stale(mm_policy *p);
+/* The networks' parameters may have changed (an update, a load, a broadcast): the next act
+ * forms what it keeps across acts again (the memory core's operands, the actor's W^T panel).
+ * Every public call that can write the actor's or the core's parameters calls this before it
+ * returns, whatever its status; debug builds check on each act that the kept copies are
+ * current, so a writer that forgets it fails the tests that reach it. */
+void mmi_pol_params_stale(mm_policy *p);
 /* Segments: the minibatch rows of nseg segments (ids into 0..mmi_mem_n_segments) into
  * mem.seg (sequence-major); returns the row count. */
 int64_t mmi_mem_n_segments(const mm_policy *p);

@@ -31,10 +31,16 @@ int mmi_pi_forward_act(mm_policy *p, const float *x, int64_t n, float *head, con
     MMI_ASSERT(n >= 1 && n <= p->o.n_agents && m);
     tx = mmi_pol_view(p, 0, (float *)x, n, p->in_dim);
     ty = mmi_pol_view(p, 1, head, n, p->head_dim);
-    rc = mm_model_forward(m, tx, ty);
+    rc = mmi_model_forward_kept(m, tx, ty, &p->act_w, "mm_model_forward");
     if (rc != MM_OK) return mmi_pol_model_fail(p, m, rc, "mm_policy_act");
     *ls = p->discrete ? NULL : p->upd.active ? p->upd.logstd_snap : mmi_pol_logstd(p);
     return MM_OK;
+}
+
+void mmi_pol_params_stale(mm_policy *p)
+{
+    p->act_w.of = NULL;
+    mmi_mem_stale(p);
 }
 
 int mmi_v_forward(mm_policy *p, const float *x, int64_t n, float *v, const char *fn)

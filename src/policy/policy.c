@@ -396,6 +396,7 @@ static void layout(mm_policy *p, mmi_carve *y)
     int64_t cap = p->offpolicy ? o->buffer_size : 0;
     int64_t tn = p->offpolicy ? 0 : o->n_steps * na;
     int64_t npi = p->offpolicy ? 0 : p->n_pi;
+    int64_t kept = p->offpolicy ? 0 : mmi_model_kept_w_floats(p->actor); /* act's W^T panel */
     int sac = o->algo == MM_ALGO_SAC && !p->discrete; /* the squashed-Gaussian buffers */
     float **rows[] = {&p->w_a, &p->w_b, &p->w_c, &p->w_d, &p->w_e, &p->w_f};
     float **flat[] = {&p->trpo.grad,  &p->trpo.step, &p->trpo.theta_old, &p->trpo.fx,
@@ -438,6 +439,7 @@ static void layout(mm_policy *p, mmi_carve *y)
     p->ro.last_obs = (float *)mmi_carve_take(y, na * od, 4);
     p->ro.last_val = (float *)mmi_carve_take(y, na, 4);
     for (int i = 0; i < 8; i++) *flat[i] = (float *)mmi_carve_take(y, npi, 4);
+    p->act_w.panel = kept ? (float *)mmi_carve_take(y, kept, 4) : NULL;
     mmi_mem_layout(p, y);
 }
 

@@ -72,7 +72,7 @@ MM_API int mm_policy_set_comm(mm_policy *p, mm_comm *comm)
                           fn);
     /* Every rank votes, so a refusing rank does not leave the others in the broadcast. */
     status = agree_and_broadcast(p, comm, status, fn);
-    mmi_mem_stale(p); /* the broadcast may have written the core's parameters */
+    mmi_pol_params_stale(p); /* the broadcast may have written the actor and the core */
     if (status != MM_OK) return status;
     /* Rank 0 keeps the single-process stream; the others get their own. */
     mmi_rng_seed(&p->rng,

@@ -369,7 +369,7 @@ int mmi_pio_apply(mm_policy *p, const mmi_st_file *f, const char *fn)
     }
     mmi_pio_list_free(p, L);
     mmi_free(&p->alloc, L, sizeof *L);
-    mmi_mem_stale(p); /* the core's parameters may have been loaded */
+    mmi_pol_params_stale(p); /* the actor and the core may have been loaded */
     return rc;
 }
 

@@ -110,7 +110,7 @@ int mm_policy_update_budget(mm_policy *p, int64_t max_minibatches, int32_t *done
                         "memory core trains with mm_policy_update");
     rc = p->offpolicy ? run_offpolicy(p, max_minibatches, &trained, &fin)
                       : run_onpolicy(p, max_minibatches, &trained, &fin);
-    mmi_mem_stale(p);
+    mmi_pol_params_stale(p);
     if (done) *done = fin;
     return rc;
 }
@@ -123,7 +123,7 @@ int mm_policy_update(mm_policy *p, int32_t *did_update)
     if (!p) return MM_E_INVALID_ARG;
     rc = p->offpolicy ? run_offpolicy(p, INT64_MAX, &trained, &fin)
                       : run_onpolicy(p, INT64_MAX, &trained, &fin);
-    mmi_mem_stale(p); /* the core's parameters were trained */
+    mmi_pol_params_stale(p); /* the actor and the core were trained */
     if (did_update) *did_update = trained;
     return rc;
 }

@@ -149,4 +149,5 @@ const mmi_gemm_ukr mmi_gemm_ukr_portable = {MMI_GEMM_MR,
                                             mmi_gemm_pack_b,
                                             NULL,
                                             NULL,
-                                            0};
+                                            0,
+                                            NULL};

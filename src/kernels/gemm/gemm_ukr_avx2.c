@@ -439,11 +439,14 @@ static void snt_rows4(int64_t k, const float *a, int64_t lda, const float *bt, f
     tile(k, a, lda, 1, bt, MMI_GEMM_NR, c, ldc, nr, e, 4, 2, 0);
 }
 
-static void avx2_small_nt(int64_t k, int64_t m, int64_t n, const float *a, int64_t lda,
-                          const float *b, int64_t ldb, float alpha, float beta, float *c,
-                          int64_t ldc)
+/* small_nt, with panel NULL (B's strips transposed here, strip by strip) or over B^T formed
+ * beforehand by mmi_gemm_nt_panel (the same strips: k x NR, columns past n zero). One body for
+ * both, so the tiles are the same code and give the same bits. */
+static void small_nt_body(int64_t k, int64_t m, int64_t n, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, const float *panel, float alpha,
+                          float beta, float *c, int64_t ldc)
 {
-    _Alignas(32) float bt[MMI_GEMM_SMALL_NT_K * MMI_GEMM_NR];
+    _Alignas(32) float stack_bt[MMI_GEMM_SMALL_NT_K * MMI_GEMM_NR];
     strip_env e;
     MMI_ASSERT(k >= 1 && k <= MMI_GEMM_SMALL_NT_K && m >= 1 && m <= 8);
     e.va = _mm256_set1_ps(alpha);
@@ -451,15 +454,17 @@ static void avx2_small_nt(int64_t k, int64_t m, int64_t n, const float *a, int64
     e.beta = beta != 0.0f;
     for (int64_t j = 0; j < n; j += MMI_GEMM_NR) {
         const int64_t nr = n - j < MMI_GEMM_NR ? n - j : MMI_GEMM_NR;
-        const float *bj = b + j * ldb;
+        const float *bt = panel ? panel + j * k : stack_bt; /* strip j / NR */
         int64_t i = 0;
         e.m0 = lane_mask(nr);
         e.m1 = lane_mask(nr - 8);
         e.full = nr == MMI_GEMM_NR;
         /* a strip of at most 8 columns runs the same tile: its panel's upper half is zeros and
          * the stores skip those columns */
-        snt_panel8(k, bj, ldb, nr, bt);
-        snt_panel8(k, bj + 8 * ldb, ldb, nr - 8, bt + 8);
+        if (!panel) {
+            snt_panel8(k, b + j * ldb, ldb, nr, stack_bt);
+            snt_panel8(k, b + (j + 8) * ldb, ldb, nr - 8, stack_bt + 8);
+        }
         /* up to 6 rows in one pass of the direct strip's tile, 7 as 4 + 3 and 8 as 4 + 4 (each
          * pass keeps at least six FMA chains; 6 + 2 measured 10% slower at 8 x 64 x 18). One
          * tile instance of its own (4 rows), not one per row count: inlining all of them grew
@@ -471,10 +476,24 @@ static void avx2_small_nt(int64_t k, int64_t m, int64_t n, const float *a, int64
     }
 }
 
+static void avx2_small_nt(int64_t k, int64_t m, int64_t n, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float alpha, float beta, float *c,
+                          int64_t ldc)
+{
+    small_nt_body(k, m, n, a, lda, b, ldb, NULL, alpha, beta, c, ldc);
+}
+
+static void avx2_small_nt_panel(int64_t k, int64_t m, int64_t n, const float *a, int64_t lda,
+                                const float *panel, float alpha, float beta, float *c,
+                                int64_t ldc)
+{
+    small_nt_body(k, m, n, a, lda, NULL, 0, panel, alpha, beta, c, ldc);
+}
+
 static const mmi_gemm_ukr avx2_ukr = {MMI_GEMM_MR, MMI_GEMM_NR, MMI_GEMM_KC, MMI_GEMM_MC,
                                       MMI_GEMM_NC, avx2_packed, avx2_direct, avx2_dot,
                                       mmi_gemm_pack_a_avx2, mmi_gemm_pack_b_avx2, NULL,
-                                      avx2_small_nt, SMALL_NT_K_PER_ROW};
+                                      avx2_small_nt, SMALL_NT_K_PER_ROW, avx2_small_nt_panel};
 
 const mmi_gemm_ukr *mmi_gemm_ukr_avx2(void) { return &avx2_ukr; }
 

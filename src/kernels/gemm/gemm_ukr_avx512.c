@@ -801,7 +801,7 @@ static void avx512_small_nt(int64_t k, int64_t m, int64_t n, const float *a, int
 static const mmi_gemm_ukr avx512_ukr = {MR, NR, KC, MC, NC, avx512_packed, avx512_direct,
                                         avx512_dot, mmi_gemm_pack_a_avx512,
                                         mmi_gemm_pack_b_avx512, avx512_gemv, avx512_small_nt,
-                                        MMI_GEMM_SMALL_NT_K};
+                                        MMI_GEMM_SMALL_NT_K, NULL};
 
 const mmi_gemm_ukr *mmi_gemm_ukr_avx512(void) { return &avx512_ukr; }
 

@@ -158,6 +158,12 @@ typedef struct mmi_gemm_ukr {
      * transpose of B is paid for fewer FMAs). A shape rule per set, so the path never depends
      * on the thread count. (One row goes to gemv first where the set has one.) */
     int32_t small_nt_k_per_row;
+    /* small_nt over B^T formed beforehand by mmi_gemm_nt_panel (a caller that keeps it across
+     * products of the same B: mm_policy_act's first layer), or NULL. The same operations on
+     * the same values as small_nt, so the same bits; it skips only the transposes, and takes
+     * every m <= 8 and k <= MMI_GEMM_SMALL_NT_K (not only small_nt_k_per_row's). */
+    void (*small_nt_panel)(int64_t k, int64_t m, int64_t n, const float *a, int64_t lda,
+                           const float *panel, float alpha, float beta, float *c, int64_t ldc);
 } mmi_gemm_ukr;
 
 /* The longest k of the small-k NT path (gemm.c). */
@@ -166,6 +172,33 @@ typedef struct mmi_gemm_ukr {
 /* 1 if mmi_gemm_on_path(p, 0, 1, m, n, k, ...) with alpha != 0 runs set p's small_nt kernel
  * (p available): what tests use to know which rows must equal the packed path's bits. */
 int mmi_gemm_takes_small_nt(mmi_simd_path p, int64_t m, int64_t n, int64_t k);
+
+/* ---- NT with B kept transposed -------------------------------------------------------------
+ * A caller that runs many small NT products against one B (y = x W^T of a dense layer at a
+ * few rows) can form B^T once with mmi_gemm_nt_panel and run the products over it with
+ * mmi_gemm_nt_panel_then, without the transposes small_nt repeats on each call. Each C element
+ * gets the direct and packed paths' operations (an FMA chain over p from zero, then alpha, then
+ * beta): bit for bit mmi_gemm_then(0, 1, ...) where that runs small_nt, and where it would take
+ * the dot path instead (a row or two at k > 16 on the AVX2 set) the bits the packed path gives
+ * the same rows in a taller product (a network's training forward). The caller keeps the panel
+ * current: any write to B must form it again. Layout: ceil(n / NR) strips of k x NR floats (NR = MMI_GEMM_NR; B(j, p)
+ * with j = s NR + jj at panel[s k NR + p NR + jj]), columns past n zero. */
+
+/* Floats of a panel of an n x k B. */
+int64_t mmi_gemm_nt_panel_floats(int64_t n, int64_t k);
+/* B (n x k, row stride ldb) into panel (mmi_gemm_nt_panel_floats(n, k) floats). */
+void mmi_gemm_nt_panel(int64_t n, int64_t k, const float *b, int64_t ldb, float *panel);
+/* 1 if panel holds B as mmi_gemm_nt_panel would form it (debug checks of the callers). */
+int mmi_gemm_nt_panel_is(int64_t n, int64_t k, const float *b, int64_t ldb, const float *panel);
+/* 1 if the dispatched set has small_nt_panel (the AVX2 set) and m x n x k fits it (m <= 8, k <=
+ * MMI_GEMM_SMALL_NT_K, not OpenBLAS's): then mmi_gemm_nt_panel_then may run. 0 elsewhere (use
+ * mmi_gemm_then). */
+int mmi_gemm_nt_takes_panel(int64_t m, int64_t n, int64_t k);
+/* C = alpha A B^T + beta C over m x n (bits as above), then ep (NULL: none) over all of C, with
+ * B's panel in place of B. Only where mmi_gemm_nt_takes_panel(m, n, k). */
+void mmi_gemm_nt_panel_then(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                            int64_t lda, const float *panel, float beta, float *c, int64_t ldc,
+                            const mmi_gemm_ep *ep);
 
 /* Columns per chunk unit of the gemv path when threads split it. */
 #define MMI_GEMM_GEMV_NR 16

@@ -170,17 +170,25 @@ static void lru_carry(int64_t N, const float *restrict lam, const float *restric
     }
 }
 
+/* Step by step through mmi_ssm_lru_step_rows (one row), so that the training forward runs the
+ * body acting runs on the dispatched set (the AVX2 body's FMAs round differently from the
+ * portable loops): a segment and the same steps acted one at a time are bit-equal on every
+ * set. */
 void mmi_ssm_lru_fwd_t(const mmi_lru_row *r, const mmi_lru_t *t)
 {
     MMI_ASSERT(r && t && r->L >= 0 && r->H > 0 && r->N > 0);
     MMI_ASSERT(r->lam && t->bt && t->ct && t->acc && r->u && r->y && r->hs);
     const int64_t H = r->H, N = r->N;
+    const int64_t Hs = t->us ? t->Hs : H;
+    mmi_lru_steps st;
+    memset(&st, 0, sizeof st);
+    st.n = 1, st.H = H, st.N = N, st.lam = r->lam, st.bt = t->bt, st.ct = t->ct, st.d = r->d;
+    st.acc = t->acc, st.Hs = Hs;
     for (int64_t s = 0; s < r->L; s++) {
-        const float *u = r->u + s * H, *hp = s ? r->hs + (s - 1) * 2 * N : r->h0;
-        float *hv = r->hs + s * 2 * N;
-        lru_bsum(H, 2 * N, t->bt, u, t->acc);
-        lru_carry(N, r->lam, hp, t->acc, hv);
-        lru_csum(H, N, t->ct, r->d, u, hv, r->y + s * H);
+        st.u = r->u + s * H, st.us = t->us ? t->us + s * Hs : NULL;
+        st.h0 = s ? r->hs + (s - 1) * 2 * N : r->h0;
+        st.hs = r->hs + s * 2 * N, st.y = r->y + s * H;
+        mmi_ssm_lru_step_rows(&st);
     }
 }
 
@@ -190,11 +198,11 @@ void mmi_ssm_lru_step_rows(const mmi_lru_steps *s)
     MMI_ASSERT(s && s->n >= 0 && s->H > 0 && s->N > 0);
     MMI_ASSERT(s->lam && s->bt && s->ct && s->acc && s->u && s->hs && s->y);
     if (v && v->lru_step_rows && v->lru_step_rows(s)) return;
-    const int64_t H = s->H, N2 = 2 * s->N;
+    const int64_t H = s->H, N2 = 2 * s->N, Hs = s->us ? s->Hs : H;
     for (int64_t i = 0; i < s->n; i++) {
         const float *u = s->u + i * H;
         float *hv = s->hs + i * N2;
-        lru_bsum(H, N2, s->bt, u, s->acc);
+        lru_bsum(Hs, N2, s->bt, s->us ? s->us + i * Hs : u, s->acc);
         lru_carry(s->N, s->lam, s->h0 ? s->h0 + i * N2 : NULL, s->acc, hv);
         lru_csum(H, s->N, s->ct, s->d, u, hv, s->y + i * H);
     }

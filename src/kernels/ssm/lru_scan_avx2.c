@@ -3,10 +3,14 @@
  * lru_scan_avx2.c — the AVX2 body of mmi_ssm_lru_step_rows: one LRU step for n rows (a
  * recurrent policy's agents acting together), as lru_scan_avx512.c does it with 16 lanes. Every
  * state and output is the sum of lru_scan.c's streaming loops, term by term in the same order,
- * with a separate multiply and add (no FMA): bit-equal to the portable step and to the training
- * forward. What changes is the width and the reuse: 8 lanes per instruction instead of the four
- * -O2 gives plain C, and each row of the transposed operands (bt, ct) is loaded once for up to
- * four agents, whose independent chains of additions overlap (two 8-lane blocks each).
+ * but each term is added by an FMA (acc + w u; v + Re C hr, then - Im C hi) where the portable
+ * loops multiply and add separately: a different rounding (within float rounding of them), and
+ * 0.07 us of the 1.51 us act of eight agents with LRU16 on Zen 3 (docs/RL.md "Memory").
+ * Acting and training stay bit-equal because mmi_ssm_lru_fwd_t runs its steps through this same
+ * body on this set. What else changes is the width and the reuse: 8 lanes per instruction
+ * instead of the four -O2 gives plain C, and each row of the transposed operands (bt, ct) is
+ * loaded once for up to four agents, whose independent chains of additions overlap (two 8-lane
+ * blocks each).
  *
  * Layout (lru_scan.c): bt [H, 2N] (lane j = 2n + c of the state), ct [N, 2, H] (lane k of the
  * output). Letters: H inputs and outputs, N complex states, u input row, h state, y output,
@@ -58,13 +62,15 @@ MMI_AVX2_INLINE void carry(const float *lam, const float *hp, __m256 acc, float 
 }
 
 /* States of rows i0 .. i0 + G - 1 on NB blocks of 8 lanes of 2N from j (2G or G independent
- * chains; the last block masked to the lanes of k when TAIL): acc = sum_q bt[q] u_i[q] in q
- * order from 0 (lru_bsum), then the carry. G, NB and TAIL are constants at every call (the
+ * chains; the last block masked to the lanes of k when TAIL): acc = fma(bt[q], u_i[q], acc) in
+ * q order from 0 (lru_bsum's order; over us and Hs when the caller folded a map into bt), then
+ * the carry. G, NB and TAIL are constants at every call (the
  * loops over g unroll into registers). */
 MMI_AVX2_INLINE void states(const mmi_lru_steps *s, int64_t i0, int64_t j, __m256i k, const int G,
                             const int NB, const int TAIL)
 {
-    const int64_t H = s->H, N2 = 2 * s->N;
+    const int64_t H = s->us ? s->Hs : s->H, N2 = 2 * s->N; /* the states' input width */
+    const float *u = s->us ? s->us : s->u;
     const int M0 = TAIL && NB == 1, M1 = TAIL && NB == 2;
     __m256 a0[4], a1[4];
 #pragma GCC unroll 4
@@ -74,9 +80,9 @@ MMI_AVX2_INLINE void states(const mmi_lru_steps *s, int64_t i0, int64_t j, __m25
         const __m256 w0 = ld(w, k, M0), w1 = NB == 2 ? ld(w + 8, k, M1) : w0;
 #pragma GCC unroll 4
         for (int g = 0; g < G; g++) {
-            const __m256 b = _mm256_broadcast_ss(s->u + (i0 + g) * H + q);
-            a0[g] = _mm256_add_ps(a0[g], _mm256_mul_ps(w0, b));
-            if (NB == 2) a1[g] = _mm256_add_ps(a1[g], _mm256_mul_ps(w1, b));
+            const __m256 b = _mm256_broadcast_ss(u + (i0 + g) * H + q);
+            a0[g] = _mm256_fmadd_ps(w0, b, a0[g]);
+            if (NB == 2) a1[g] = _mm256_fmadd_ps(w1, b, a1[g]);
         }
     }
 #pragma GCC unroll 4
@@ -89,8 +95,8 @@ MMI_AVX2_INLINE void states(const mmi_lru_steps *s, int64_t i0, int64_t j, __m25
 }
 
 /* Outputs of rows i0 .. i0 + G - 1 (their new states written) on NB blocks of 8 lanes of H from
- * j (the last masked to k when TAIL): y = D u (or 0), then += (Re C hr - Im C hi) for n in
- * order (lru_csum). */
+ * j (the last masked to k when TAIL): y = D u (or 0), then for n in order (lru_csum's order)
+ * y = fma(Re C, hr, y), then y = fma(-Im C, hi, y). */
 MMI_AVX2_INLINE void outputs(const mmi_lru_steps *s, int64_t i0, int64_t j, __m256i k, const int G,
                              const int NB, const int TAIL)
 {
@@ -114,11 +120,8 @@ MMI_AVX2_INLINE void outputs(const mmi_lru_steps *s, int64_t i0, int64_t j, __m2
         for (int g = 0; g < G; g++) {
             const float *h = s->hs + (i0 + g) * 2 * N + 2 * n;
             const __m256 hr = _mm256_broadcast_ss(h), hi = _mm256_broadcast_ss(h + 1);
-            v0[g] =
-                _mm256_add_ps(v0[g], _mm256_sub_ps(_mm256_mul_ps(cr0, hr), _mm256_mul_ps(ci0, hi)));
-            if (NB == 2)
-                v1[g] = _mm256_add_ps(
-                    v1[g], _mm256_sub_ps(_mm256_mul_ps(cr1, hr), _mm256_mul_ps(ci1, hi)));
+            v0[g] = _mm256_fnmadd_ps(ci0, hi, _mm256_fmadd_ps(cr0, hr, v0[g]));
+            if (NB == 2) v1[g] = _mm256_fnmadd_ps(ci1, hi, _mm256_fmadd_ps(cr1, hr, v1[g]));
         }
     }
 #pragma GCC unroll 4

@@ -39,11 +39,13 @@ INL void carry(const float *lam, const float *hp, __m512 acc, float *hv, __mmask
 }
 
 /* States of rows i0 .. i0 + G - 1, 32 lanes of 2N at a time (two blocks, 2G independent
- * chains): acc = sum_k bt[k] u_i[k] in k order from 0 (lru_bsum), then the carry. G is a
+ * chains): acc = sum_k bt[k] u_i[k] in k order from 0 (lru_bsum; over us and Hs when the
+ * caller folded a map into bt), then the carry. G is a
  * constant at every call (the loops over g unroll into registers). */
 INL void states(const mmi_lru_steps *s, int64_t i0, int G)
 {
-    const int64_t H = s->H, N2 = 2 * s->N;
+    const int64_t H = s->us ? s->Hs : s->H, N2 = 2 * s->N; /* the states' input width */
+    const float *u = s->us ? s->us : s->u;
     for (int64_t j = 0; j < N2; j += 32) {
         const __mmask16 k0 = mmi_lanes16(N2 - j), k1 = mmi_lanes16(N2 - j - 16);
         __m512 a0[4], a1[4];
@@ -54,7 +56,7 @@ INL void states(const mmi_lru_steps *s, int64_t i0, int G)
             const __m512 w0 = _mm512_maskz_loadu_ps(k0, w), w1 = _mm512_maskz_loadu_ps(k1, w + 16);
 #pragma GCC unroll 4
             for (int g = 0; g < G; g++) {
-                const __m512 b = _mm512_set1_ps(s->u[(i0 + g) * H + q]);
+                const __m512 b = _mm512_set1_ps(u[(i0 + g) * H + q]);
                 a0[g] = _mm512_add_ps(a0[g], _mm512_mul_ps(w0, b));
                 a1[g] = _mm512_add_ps(a1[g], _mm512_mul_ps(w1, b));
             }

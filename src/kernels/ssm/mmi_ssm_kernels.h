@@ -224,24 +224,37 @@ void mmi_ssm_lru_bwd(const mmi_lru_row *r, const mmi_lru_grad *g);
 /* The forward on transposed operands, for streaming one step per call (a recurrent policy's
  * act): bt [H, N x2] (bt[k][2n + c] = bn[n][k][c]), ct [N, 2, H] (ct[n][0][k] = Re C[k][n],
  * ct[n][1][k] = Im C[k][n]). Every inner loop then runs over contiguous lanes that the compiler
- * vectorizes, while each state and output keeps the summation order of mmi_ssm_lru_fwd: the
- * two are bit-equal (tests/test_ssm.c). r->bn and r->c are not read; acc is [N x2] scratch. */
+ * vectorizes, while each state and output keeps the summation order of mmi_ssm_lru_fwd. The
+ * steps run one at a time through mmi_ssm_lru_step_rows, so a segment is bit-equal to the same
+ * steps streamed on the dispatched set; and to mmi_ssm_lru_fwd where that set's step adds as the
+ * portable loops do (not the AVX2 body, whose FMAs round otherwise; tests/test_ssm.c). r->bn
+ * and r->c are not read; acc is [N x2] scratch. */
 typedef struct mmi_lru_t {
     const float *bt, *ct;
     float *acc;
+    /* NULL: the states sum bt [H, N x2] against u (H terms). Else they sum bt [Hs, N x2]
+     * against us [L, Hs] instead, in q order from 0 as over u, and only the outputs' D u reads
+     * u: a caller with a linear map in front of u (u = W x + b) folds it into bt (the memory
+     * core of a recurrent policy: Hs = obs_dim + 1 terms instead of H, docs/RL.md "Memory"). */
+    const float *us;
+    int64_t Hs;
 } mmi_lru_t;
 /* Lays bn and c of r out as t->bt and t->ct (writable copies given as bt, ct). */
 void mmi_ssm_lru_transpose(const mmi_lru_row *r, float *bt, float *ct);
 void mmi_ssm_lru_fwd_t(const mmi_lru_row *r, const mmi_lru_t *t);
 /* One step of n independent rows (a recurrent policy's agents) on the transposed operands:
  * row i goes from state h0 + i 2N (h0 NULL: zero) on input u + i H to state hs + i 2N and
- * output y + i H, each value the same float operations in the same order as mmi_ssm_lru_fwd_t
- * (so bit-equal to mmi_ssm_lru_fwd). h0 and hs must not overlap; acc is [N x2] scratch. */
+ * output y + i H, each value the terms of mmi_ssm_lru_fwd in its order: the portable loops and
+ * the AVX-512 body bit-equal to it, the AVX2 body with FMAs (within float rounding of it).
+ * mmi_ssm_lru_fwd_t runs through this entry, so the two always agree. h0 and hs must not
+ * overlap; acc is [N x2] scratch. us, Hs as in mmi_lru_t (rows Hs apart). */
 typedef struct mmi_lru_steps {
     int64_t n, H, N;
     const float *lam, *bt, *ct, *d; /* d: H or NULL */
     const float *u, *h0;
     float *hs, *y, *acc;
+    const float *us; /* NULL: the states read u */
+    int64_t Hs;
 } mmi_lru_steps;
 void mmi_ssm_lru_step_rows(const mmi_lru_steps *s);
 
