@@ -2544,6 +2544,46 @@ static void isa_lin_tile(const mmi_attn_isa *v, int64_t n)
             for (int var = 0; var < 5; var++) isa_lin_tile_case(v, ms[im], n, ks[ik], var);
 }
 
+/* lin_tile_rs (NULL on tables without it) bitwise against its two-pass form: C0 scaled into C
+ * by f per row, then lin_tile's mode 1; TN with one segment (the gated state update) and NN in
+ * two segments, C0 apart from C (its own stride) and C0 being C itself (the in-place update);
+ * the columns between n and ldc left alone. n > 64 may be declined. */
+static void isa_lin_tile_rs_case(const mmi_attn_isa *v, int64_t m, int64_t n, int64_t k, int var)
+{
+    const int tn = var == 0, inplace = var == 2;
+    const int64_t lda = (tn ? m : k) + 2, ldb = n + 1, ldc = n + 3, ldc0 = inplace ? ldc : n + 5;
+    const int64_t rs = tn ? 1 : lda, cs = tn ? lda : 1, k1 = tn ? k : (k + 1) / 2;
+    float *a = agbuf((tn ? k : m) * lda, 971, -1, 1), *b = agbuf(k * ldb, 972, -1, 1);
+    float *c = agbuf(m * ldc, 973, -1, 1), *c0 = agbuf(m * ldc0, 974, -1, 1);
+    float *ref = agbuf(m * ldc, 0, 0, 0), *f = agbuf(m, 975, 0, 1);
+    const mmi_attn_lin_seg sg[2] = {{k1, a, rs, cs, b, ldb},
+                                    {k - k1, a + k1 * cs, rs, cs, b + k1 * ldb, ldb}};
+    const int nseg = k1 < k ? 2 : 1;
+    int ok = 1;
+    if (inplace) memcpy(c0, c, sizeof(float) * (size_t)(m * ldc));
+    memcpy(ref, c, sizeof(float) * (size_t)(m * ldc));
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) ref[i * ldc + j] = c0[i * ldc0 + j] * f[i];
+    if (!v->lin_tile_rs(m, n, sg, nseg, f, inplace ? c : c0, ldc0, c, ldc)) {
+        CHECK(n > 64);
+        goto done;
+    }
+    CHECK(v->lin_tile(1, m, n, sg, nseg, ref, ldc) == 1);
+    ok &= memcmp(c, ref, sizeof(float) * (size_t)(m * ldc)) == 0;
+    CHECK(ok && agok(c, m * ldc) && agok(c0, m * ldc0));
+done:
+    free(a), free(b), free(c), free(c0), free(ref), free(f);
+}
+
+static void isa_lin_tile_rs(const mmi_attn_isa *v, int64_t n)
+{
+    static const int64_t ms[] = {1, 5, 6, 13, 16, 17, 64}, ks[] = {1, 5, 16, 32, 80};
+    if (!v->lin_tile_rs) return;
+    for (size_t im = 0; im < sizeof ms / sizeof ms[0]; im++)
+        for (size_t ik = 0; ik < sizeof ks / sizeof ks[0]; ik++)
+            for (int var = 0; var < 3; var++) isa_lin_tile_rs_case(v, ms[im], n, ks[ik], var);
+}
+
 /* exp_rows against exp_sub row by row, bitwise: every visible count from the clamp's both ends
  * (off < 0 .. off > n), masked logits (-inf), a row that saw no key (sub = +inf: all 0), and the
  * columns between n and the row stride untouched. */
@@ -2584,6 +2624,7 @@ static void attn_isa_on(const mmi_attn_isa *v)
         isa_rwkv_bonus(v, ns[i]);
         isa_linear_rows(v, ns[i]);
         isa_lin_tile(v, ns[i]);
+        isa_lin_tile_rs(v, ns[i]);
         isa_exp_rows(v, ns[i]);
     }
 }

@@ -403,18 +403,27 @@ static void chunk_t(const float *src, int64_t w, int64_t c0, int64_t len, int64_
     mmi_attn_transpose(len, w, src + c0 * w, w, t, ch);
 }
 
-/* The backward's share of the prefetch plan for row p of this chunk (the t-th of its len
- * rows): the value and output-gradient rows and a slice of the saved state and A, into L1. */
-static void prefetch_bwd(const mmi_attn_dims *s, int64_t p, int64_t t, int64_t len,
+/* The t-th of the equal slices of per floats that an n-float block is spread in over a chunk's
+ * rows (per = ceil(n / len), computed once a chunk: two 64-bit divisions a row had been 22 % of
+ * the forward gate pass's own samples). */
+static int64_t slice(int64_t n, int64_t per, int64_t t) { return t * per < n ? t * per : n; }
+
+static int64_t slice_len(int64_t n, int64_t per, int64_t t)
+{
+    return slice(n, per, t + 1) - slice(n, per, t);
+}
+
+/* The backward's share of the prefetch plan for row p of this chunk (the t-th of its rows):
+ * the value and output-gradient rows and a slice of the saved state and A (per: the slice
+ * sizes of the two), into L1. */
+static void prefetch_bwd(const mmi_attn_dims *s, int64_t p, int64_t t, const int64_t *per,
                          const gated_ws *w)
 {
-    const int64_t d = s->d, dv = s->dv, nst = d * dv, na = s->chunk * s->chunk;
-    const int64_t st0 = nst * t / len, st1 = nst * (t + 1) / len;
-    const int64_t a0 = na * t / len, a1 = na * (t + 1) / len;
+    const int64_t dv = s->dv, nst = s->d * dv, na = s->chunk * s->chunk;
     PREFETCH_ROWS(w->pf_v + p * dv, dv);
     PREFETCH_ROWS(w->pf_do + p * dv, dv);
-    if (w->pf_st) PREFETCH_ROWS(w->pf_st + st0, st1 - st0);
-    if (w->pf_a) PREFETCH_ROWS(w->pf_a + a0, a1 - a0);
+    if (w->pf_st) PREFETCH_ROWS(w->pf_st + slice(nst, per[0], t), slice_len(nst, per[0], t));
+    if (w->pf_a) PREFETCH_ROWS(w->pf_a + slice(na, per[1], t), slice_len(na, per[1], t));
 }
 
 /* Scaled queries of the chunk and its intra-chunk weights A. Scalar gates factor the decay
@@ -426,6 +435,8 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
     const int64_t d = s->d, ch = s->chunk;
     w->a = w->a_home;
     if (gmode == 3) { /* cumulative gates and the mild chunk's factored rows in one pass */
+        const int64_t nst = d * s->dv, na = ch * ch;
+        const int64_t per[2] = {(nst + len - 1) / len, (na + len - 1) / len};
         for (int64_t t = 0; t < len; t++) {
             const int64_t p = c0 + t + w->pf_step;
             if (w->pf_step && p >= 0 && p < s->n) { /* the next chunk's rows, in flight now */
@@ -439,17 +450,16 @@ static int chunk_prep(const mmi_attn_dims *s, int gmode, const float *g, const f
                     PREFETCH_WRITE(w->keep_v + p * s->dv, s->dv);
                 }
             }
-            if (w->pf_hs) {
-                const int64_t nst = d * s->dv, h0 = nst * t / len, h1 = nst * (t + 1) / len;
-                PREFETCH_WRITE(w->pf_hs + h0, h1 - h0);
-            }
-            if (w->pf_v) prefetch_bwd(s, c0 + t, t, len, w);
+            if (w->pf_hs)
+                PREFETCH_WRITE(w->pf_hs + slice(nst, per[0], t), slice_len(nst, per[0], t));
+            if (w->pf_v) prefetch_bwd(s, c0 + t, t, per, w);
             if (w->pf_v && p >= 0 && p < s->n) { /* the backward's next chunk, into L2 */
-                const int64_t nst = d * s->dv, na = ch * ch;
                 PREFETCH_L2(w->pf_v + p * s->dv, s->dv);
                 PREFETCH_L2(w->pf_do + p * s->dv, s->dv);
-                if (w->pf_st) PREFETCH_L2(w->pf_st - nst + nst * t / len, nst / len);
-                if (w->pf_a) PREFETCH_L2(w->pf_a - na + na * t / len, na / len);
+                if (w->pf_st)
+                    PREFETCH_L2(w->pf_st - nst + slice(nst, per[0], t), slice_len(nst, per[0], t));
+                if (w->pf_a)
+                    PREFETCH_L2(w->pf_a - na + slice(na, per[1], t), slice_len(na, per[1], t));
                 PREFETCH_WRITE(w->pf_dq + p * s->d, s->d);
                 PREFETCH_WRITE(w->pf_dk + p * s->d, s->d);
                 PREFETCH_WRITE(w->pf_dv + p * s->dv, s->dv);
@@ -514,16 +524,20 @@ static void chunk_state_update(const mmi_attn_dims *s, const float *k, const flo
     const int64_t d = s->d, dv = s->dv;
     const double *bl = w->b + (len - 1) * d;
     exp_diff(w, d, bl, NULL, w->ex);
-    if (src != st)
-        scale_rows_to(d, dv, w->ex, src, st);
-    else
-        scale_by_row(d, dv, w->ex, st);
     for (int64_t u = 0; u < len && mild; u++) /* mild: e^{b_L - b_u} = e^{b_L} / E_u */
         mul_rows(d, w->ag + u * d, w->ex, w->ke + u * d);
     for (int64_t u = 0; u < len && !mild; u++) {
         exp_diff(w, d, bl, w->b + u * d, w->e2);
         for (int64_t c = 0; c < d; c++) w->ke[u * d + c] = k[(c0 + u) * d + c] * w->e2[c];
     }
+    if (len <= 64) { /* the decay of src on the tile's way out (the bits of the two passes below) */
+        const mmi_attn_lin_seg sg = {len, w->ke, 1, d, v + c0 * dv, dv};
+        if (mmi_attn_lin_tile_rs(d, dv, &sg, 1, w->ex, src, dv, st, dv)) return;
+    }
+    if (src != st)
+        scale_rows_to(d, dv, w->ex, src, st);
+    else
+        scale_by_row(d, dv, w->ex, st);
     if (gemm_tile(1, d, dv, len, w->ke, d, v + c0 * dv, dv, 1.0f, st, dv)) return;
     for (int64_t u = 0; u < len; u++)
         mmi_attn_state_step(d, dv, w->ke + u * d, v + (c0 + u) * dv, st, dv, NULL, NULL, NULL,

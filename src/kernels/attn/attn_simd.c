@@ -213,6 +213,13 @@ int mmi_attn_lin_tile(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg
     return v && v->lin_tile && v->lin_tile(mode, m, n, sg, nseg, c, ldc);
 }
 
+int mmi_attn_lin_tile_rs(int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg, const float *f,
+                         const float *c0, int64_t ldc0, float *c, int64_t ldc)
+{
+    const mmi_attn_isa *v = isa();
+    return v && v->lin_tile_rs && v->lin_tile_rs(m, n, sg, nseg, f, c0, ldc0, c, ldc);
+}
+
 void mmi_attn_copy_keep(int64_t n, const float *src, float *dst, int fence)
 {
     const mmi_attn_isa *v = isa();

@@ -982,10 +982,13 @@ MMI_AVX2_INLINE __m256i lt_lanes(int64_t n)
  * the row's index less the strip's first column (mode 2 keeps the lanes at columns <= the
  * row); m: the strip's column lanes of register u (FULL: all). */
 MMI_AVX2_INLINE void lt_st(const int MODE, const int FULL, __m256 v, float *cp, int64_t i, int u,
-                           __m256i m)
+                           __m256i m, const float *c0p, __m256 fr)
 {
     if (MODE == 1)
         v = _mm256_add_ps(v, FULL ? _mm256_loadu_ps(cp) : _mm256_maskload_ps(cp, m));
+    if (MODE == 3) /* mode 3 (mmi_attn_lin_tile_rs): + f_row C0, the product rounded first */
+        v = _mm256_add_ps(
+            v, _mm256_mul_ps(FULL ? _mm256_loadu_ps(c0p) : _mm256_maskload_ps(c0p, m), fr));
     if (MODE == 2) v = _mm256_and_ps(v, _mm256_castsi256_ps(lt_lanes(i + 1 - 8 * u)));
     if (FULL)
         _mm256_storeu_ps(cp, v);
@@ -1000,7 +1003,8 @@ MMI_AVX2_INLINE void lt_st(const int MODE, const int FULL, __m256 v, float *cp, 
 MMI_AVX2_INLINE void lt_tile(const int R, const int NV, const int MODE, const int FULL,
                              const int KC, const mmi_attn_lin_seg *sg, int nseg, int64_t j0,
                              int64_t i0,
-                             float *c, int64_t ldc, __m256i m0, __m256i m1)
+                             float *c, int64_t ldc, __m256i m0, __m256i m1, const float *f,
+                             const float *c0, int64_t ldc0)
 {
     const __m256 z = _mm256_setzero_ps();
     __m256 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z;
@@ -1036,8 +1040,11 @@ MMI_AVX2_INLINE void lt_tile(const int R, const int NV, const int MODE, const in
     }
 #define LT_ST(r)                                                                                   \
     if (R > r) {                                                                                   \
-        lt_st(MODE, FULL, c##r##0, c + (r) * ldc, i0 + (r) - j0, 0, m0);                           \
-        lt_st(MODE, FULL, c##r##1, c + (r) * ldc + 8, i0 + (r) - j0, 1, m1);                       \
+        const __m256 fr = MODE == 3 ? _mm256_broadcast_ss(f + (r)) : z;                             \
+        const float *c0r = MODE == 3 ? c0 + (r) * ldc0 : NULL;                                     \
+        lt_st(MODE, FULL, c##r##0, c + (r) * ldc, i0 + (r) - j0, 0, m0, c0r, fr);                   \
+        lt_st(MODE, FULL, c##r##1, c + (r) * ldc + 8, i0 + (r) - j0, 1, m1, c0r ? c0r + 8 : NULL,  \
+              fr);                                                                                 \
     }
     LT_ST(0) LT_ST(1) LT_ST(2) LT_ST(3) LT_ST(4) LT_ST(5)
 #undef LT_ST
@@ -1048,7 +1055,7 @@ MMI_AVX2_INLINE void lt_tile(const int R, const int NV, const int MODE, const in
  * whose rows keep only the strip's first register computes only that one. */
 MMI_AVX2_INLINE void lt_strip(const int MODE, const int FULL, const int KC, int64_t m,
                               const mmi_attn_lin_seg *sg, int nseg, int64_t j0, int64_t nr, float *c,
-                              int64_t ldc)
+                              int64_t ldc, const float *f, const float *c0, int64_t ldc0)
 {
     const __m256i m0 = lt_lanes(nr), m1 = lt_lanes(nr - 8);
     int64_t i0 = 0, t;
@@ -1067,12 +1074,14 @@ MMI_AVX2_INLINE void lt_strip(const int MODE, const int FULL, const int KC, int6
         const int64_t r = (m - i0 + t - 1) / t;
         const int nv = nr <= 8 || (MODE == 2 && i0 + r - 1 < j0 + 8) ? 1 : 2;
         float *ct = c + i0 * ldc + j0;
+        const float *ft = MODE == 3 ? f + i0 : NULL, *c0t = MODE == 3 ? c0 + i0 * ldc0 + j0 : NULL;
 #define LT_CASE(R)                                                                                 \
     case R:                                                                                        \
         if (nv == 1)                                                                               \
-            lt_tile(R, 1, MODE, FULL, 0, sg, nseg, j0, i0, ct, ldc, m0, m1);                       \
+            lt_tile(R, 1, MODE, FULL, 0, sg, nseg, j0, i0, ct, ldc, m0, m1, ft, c0t, ldc0);        \
         else                                                                                       \
-            lt_tile(R, 2, MODE, FULL, R >= 5 ? KC : 0, sg, nseg, j0, i0, ct, ldc, m0, m1);         \
+            lt_tile(R, 2, MODE, FULL, R >= 5 ? KC : 0, sg, nseg, j0, i0, ct, ldc, m0, m1, ft, c0t,  \
+                    ldc0);                                                                         \
         break;
         switch (r) {
         LT_CASE(1) LT_CASE(2) LT_CASE(3) LT_CASE(4) LT_CASE(5) LT_CASE(6)
@@ -1084,13 +1093,16 @@ MMI_AVX2_INLINE void lt_strip(const int MODE, const int FULL, const int KC, int6
 }
 
 MMI_AVX2_INLINE void lt_all(const int MODE, int64_t m, int64_t n, const mmi_attn_lin_seg *sg,
-                            int nseg, float *c, int64_t ldc)
+                            int nseg, float *c, int64_t ldc, const float *f, const float *c0,
+                            int64_t ldc0)
 {
     int64_t j0 = 0;
-    if (MODE == 1 && nseg == 1 && sg->k == 16) /* a state update: whole 5-6 row tiles unrolled */
-        for (; j0 + 16 <= n; j0 += 16) lt_strip(MODE, 1, 16, m, sg, nseg, j0, 16, c, ldc);
-    for (; j0 + 16 <= n; j0 += 16) lt_strip(MODE, 1, 0, m, sg, nseg, j0, 16, c, ldc);
-    if (j0 < n) lt_strip(MODE, 0, 0, m, sg, nseg, j0, n - j0, c, ldc);
+    if (MODE != 0 && MODE != 2 && nseg == 1 && sg->k == 16) /* a state update: whole 5-6 row tiles unrolled */
+        for (; j0 + 16 <= n; j0 += 16)
+            lt_strip(MODE, 1, 16, m, sg, nseg, j0, 16, c, ldc, f, c0, ldc0);
+    for (; j0 + 16 <= n; j0 += 16)
+        lt_strip(MODE, 1, 0, m, sg, nseg, j0, 16, c, ldc, f, c0, ldc0);
+    if (j0 < n) lt_strip(MODE, 0, 0, m, sg, nseg, j0, n - j0, c, ldc, f, c0, ldc0);
 }
 
 int mmi_attn_lin_tile_avx2(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
@@ -1098,11 +1110,21 @@ int mmi_attn_lin_tile_avx2(int mode, int64_t m, int64_t n, const mmi_attn_lin_se
 {
     if (m < 1 || n < 1 || n > 64 || nseg < 1 || nseg > 2) return 0;
     if (mode == 1)
-        lt_all(1, m, n, sg, nseg, c, ldc);
+        lt_all(1, m, n, sg, nseg, c, ldc, NULL, NULL, 0);
     else if (mode == 2)
-        lt_all(2, m, n, sg, nseg, c, ldc);
+        lt_all(2, m, n, sg, nseg, c, ldc, NULL, NULL, 0);
     else
-        lt_all(0, m, n, sg, nseg, c, ldc);
+        lt_all(0, m, n, sg, nseg, c, ldc, NULL, NULL, 0);
+    return 1;
+}
+
+/* mmi_attn_lin_tile_rs on AVX2: lin_tile's mode 1 with the old C read from c0 and scaled by f
+ * per row on the way (mode 3 of the tiles above). */
+int mmi_attn_lin_tile_rs_avx2(int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
+                              const float *f, const float *c0, int64_t ldc0, float *c, int64_t ldc)
+{
+    if (m < 1 || n < 1 || n > 64 || nseg < 1 || nseg > 2) return 0;
+    lt_all(3, m, n, sg, nseg, c, ldc, f, c0, ldc0);
     return 1;
 }
 /* clang-format on */
@@ -1190,6 +1212,7 @@ static const mmi_attn_isa k_avx2 = {
     mmi_attn_copy_keep_avx2,
     mmi_attn_exp_rows_avx2,
     0, /* lin_prefetch: on Zen 3 the forward ~4 % slower with them, the backward unchanged */
+    mmi_attn_lin_tile_rs_avx2,
 };
 /* clang-format on */
 

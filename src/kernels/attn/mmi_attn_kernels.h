@@ -101,6 +101,12 @@ typedef struct mmi_attn_lin_seg {
  * caller runs the GEMM tile). */
 int mmi_attn_lin_tile(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
                       float *c, int64_t ldc);
+/* C = A B + diag(f) C0 (C0 [m, n], rows ldc0 apart, apart from C): lin_tile's mode 1 with the
+ * old C being f_i C0[i][j], each such product rounded once, so the bits of scaling C0 into C
+ * first and then running mode 1 (the gated state update in one pass instead of two). Returns
+ * 0 when the path has no such body. */
+int mmi_attn_lin_tile_rs(int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg, const float *f,
+                         const float *c0, int64_t ldc0, float *c, int64_t ldc);
 /* Dot product with float64 accumulation (sums that span a sequence use this). */
 double mmi_attn_dot64(int64_t n, const float *x, const float *y);
 /* One row of per-key gates: bt = prev + max(g, -128) in float64 (prev NULL: 0). With q non-NULL
@@ -238,6 +244,9 @@ typedef struct mmi_attn_isa {
     /* Whether the causal linear kernels prefetch their next chunks' rows in software (a
      * setting, not a body: measured per machine, docs/ATTENTION.md; the portable path does). */
     int lin_prefetch;
+    /* mmi_attn_lin_tile_rs (NULL: the caller scales C0 into C and runs lin_tile's mode 1). */
+    int (*lin_tile_rs)(int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg, const float *f,
+                       const float *c0, int64_t ldc0, float *c, int64_t ldc);
 } mmi_attn_isa;
 
 /* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
@@ -297,6 +306,8 @@ int mmi_attn_exp_rows_avx2(int64_t rows, int64_t n, int64_t off, float *p, int64
                            const float *sub);
 int mmi_attn_lin_tile_avx2(int mode, int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
                            float *c, int64_t ldc);
+int mmi_attn_lin_tile_rs_avx2(int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg,
+                              const float *f, const float *c0, int64_t ldc0, float *c, int64_t ldc);
 int mmi_attn_softmax_row_avx2(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
                               int64_t dv);
 /* The AVX-512 bodies (present only when compiled; reach them through the table). */
