@@ -1153,8 +1153,9 @@ MM_API const char *mm_ssm_errmsg(const mm_ssm *h);
  *   out:        shaped as u.
  *   last_state: NULL or SELECTIVE [Bt,D,N], SSD [Bt,H,P,N], LRU [Bt,N,x2]: the final state.
  * Returns MM_OK, MM_E_INVALID_ARG (NULL h/in/out or required input, wrong kind, inputs of
- * another kind, out or last_state sharing a buffer with an input), MM_E_SHAPE (the text names
- * the shapes), MM_E_RANGE (beyond the reservation). Allocates: nothing. Since: 0.1 */
+ * another kind, out or last_state sharing memory with an input or each other: since 0.2 any
+ * overlap, not only the same data pointer; the text names the pair), MM_E_SHAPE (the text
+ * names the shapes), MM_E_RANGE (beyond the reservation). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out,
                                     mm_tensor *last_state);
 
@@ -1162,7 +1163,8 @@ MM_API MM_NODISCARD int mm_ssm_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tenso
  * dout (shaped as out), writes the gradients selected in g (a reverse-time scan; SELECTIVE
  * recomputes the forward inside chunks of MM_SSM_CHUNK steps from saved boundary states). The
  * final state gets no gradient (as mamba_ssm); SSD's init_state does.
- * Returns MM_OK, MM_E_INVALID_ARG (also: a gradient sharing a buffer with an input or dout),
+ * Returns MM_OK, MM_E_INVALID_ARG (also: a gradient sharing memory with an input, dout or,
+ * since 0.2, another gradient; since 0.2 any overlap, not only the same data pointer),
  * MM_E_STATE (no scan since create or since a failure, or a scan of other sizes), MM_E_SHAPE.
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_scan_backward(mm_ssm *h, const mm_ssm_inputs *in,
@@ -1171,24 +1173,28 @@ MM_API MM_NODISCARD int mm_ssm_scan_backward(mm_ssm *h, const mm_ssm_inputs *in,
 /* Convolution kernel K [H, L] of S4D (K_l = 2 Re sum_n C_n B_n (e^{dtA_n} - 1)/A_n e^{l dtA_n},
  * dt = e^log_dt, A = -e^log_A_real + i A_imag) or S4 (bilinear DPLR, generating function at the
  * L-th roots of unity, Cauchy kernel with a rank-1 Woodbury correction, inverse FFT).
- * L = dim 1 of k, <= max_seq. Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
+ * L = dim 1 of k, <= max_seq; k shares no memory with an input. Returns as mm_ssm_scan.
+ * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_kernel(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *k);
 
 /* Backward of mm_ssm_kernel: given dk [H, L], writes dlog_dt, dA_real, dA_imag, dC, dB
- * (S4D) or dlog_dt, dA, dP, dB, dC (S4) as selected in g. Returns as mm_ssm_kernel.
+ * (S4D) or dlog_dt, dA, dP, dB, dC (S4) as selected in g, none sharing memory with an input,
+ * dk or another gradient (since 0.2 any overlap). Returns as mm_ssm_kernel.
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_kernel_backward(mm_ssm *h, const mm_ssm_inputs *in,
                                                const mm_tensor *dk, mm_ssm_grads *g);
 
 /* Causal convolution y[b,h,t] = sum_{l<=t} k[h,l] u[b,h,t-l] + d[h] u[b,h,t] by float64 FFT
  * of the next power of two >= 2L (any L; zero-padded, so the circular convolution is the
- * linear one). u, y [Bt, H, L] (y must not alias u); k [H, L]; d NULL or [H]. S4D and S4
- * handles. Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
+ * linear one). u, y [Bt, H, L]; k [H, L]; d NULL or [H]. S4D and S4 handles. y must share no
+ * memory with u, k or d (since 0.2 any overlap is MM_E_INVALID_ARG naming the pair; 0.1
+ * refused only y == u). Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_conv(mm_ssm *h, const mm_tensor *u, const mm_tensor *k,
                                     const mm_tensor *d, mm_tensor *y);
 
-/* Backward of mm_ssm_conv: du [Bt,H,L], dk [H,L], dd [H] (each NULL: skipped), overwritten.
- * Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
+/* Backward of mm_ssm_conv: du [Bt,H,L], dk [H,L], dd [H] (each NULL: skipped), overwritten,
+ * none sharing memory with u, k, d, dy or another (since 0.2: MM_E_INVALID_ARG naming the
+ * pair). Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_conv_backward(mm_ssm *h, const mm_tensor *u, const mm_tensor *k,
                                              const mm_tensor *d, const mm_tensor *dy, mm_tensor *du,
                                              mm_tensor *dk, mm_tensor *dd);
@@ -1196,7 +1202,8 @@ MM_API MM_NODISCARD int mm_ssm_conv_backward(mm_ssm *h, const mm_tensor *u, cons
 /* One decoding step with the state carried in h (SELECTIVE, SSD, LRU, S4D; S4 is not
  * supported in 0.1): the same math as one time step of the scan (S4D: ZOH recurrence
  * x = e^{dtA} x + B(e^{dtA}-1)/A u, y = 2 Re(C x) + D u). Inputs have no time axis (see
- * mm_ssm_inputs); batch rows 0..Bt-1 use state rows 0..Bt-1. out: shaped as u.
+ * mm_ssm_inputs); batch rows 0..Bt-1 use state rows 0..Bt-1. out: shaped as u, sharing no
+ * memory with an input (since 0.2: MM_E_INVALID_ARG naming the pair, and no step taken).
  * Returns as mm_ssm_scan (MM_E_UNSUPPORTED for S4). Cost independent of the position.
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out);

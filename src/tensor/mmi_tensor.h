@@ -17,6 +17,8 @@ struct mm_tensor {
 
 /* 1 if a and b have the same ndim and sizes. */
 int mmi_tensor_same_shape(const mm_tensor *a, const mm_tensor *b);
+/* 1 if a and b (either may be NULL: no) share memory anywhere in their data. */
+int mmi_tensor_overlap(const mm_tensor *a, const mm_tensor *b);
 /* Writes "[2,4,128,64]" (or "NULL") into buf of size n, truncating. */
 void mmi_tensor_shape_str(const mm_tensor *t, char *buf, size_t n);
 

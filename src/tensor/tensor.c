@@ -133,6 +133,13 @@ int mmi_tensor_same_shape(const mm_tensor *a, const mm_tensor *b)
     return 1;
 }
 
+int mmi_tensor_overlap(const mm_tensor *a, const mm_tensor *b)
+{
+    return a && b &&
+           mmi_overlaps(a->data, sizeof(float) * (size_t)a->numel, b->data,
+                        sizeof(float) * (size_t)b->numel);
+}
+
 void mmi_tensor_shape_str(const mm_tensor *t, char *buf, size_t n)
 {
     size_t used = 0;
