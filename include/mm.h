@@ -485,7 +485,8 @@ MM_API MM_NODISCARD int mm_model_finalize(mm_model *m);
 
 /* Forward pass y = model(x), keeping the activations a following mm_model_backward needs.
  *   x: [B, input_dim], [B, T, input_dim] or [input_dim]; B <= max_batch, T <= max_seq.
- *   y: same rank as x, last axis the model's output width (caller-owned, overwritten).
+ *   y: same rank as x, last axis the model's output width (caller-owned, overwritten). y may
+ *      be x itself or overlap it (x is copied before anything is written; tested).
  * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE
  * (beyond the reservation; embedding index not an integer in range).
  * Allocates: nothing. Since: 0.1 */
@@ -493,8 +494,10 @@ MM_API MM_NODISCARD int mm_model_forward(mm_model *m, const mm_tensor *x, mm_ten
 
 /* Backward pass (VJP) of the last mm_model_forward/mm_model_jvp: accumulates (+=) dL/dparams
  * into the gradient buffer (skipping frozen layers) and, if dx is not NULL, writes dL/dx.
- *   dy: dL/dy, shaped as that forward's y.   dx: NULL or shaped as that forward's x.
- * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (no successful forward since finalize or the
+ *   dy: dL/dy, shaped as that forward's y.   dx: NULL or shaped as that forward's x, sharing
+ *       no memory with dy.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL; dx sharing memory with dy: since 0.2 any overlap, not
+ * only the same buffer), MM_E_STATE (no successful forward since finalize or the
  * last failure), MM_E_SHAPE. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_tensor *dx);
 
@@ -504,8 +507,10 @@ MM_API MM_NODISCARD int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_t
  * layers are not special: v covers every parameter.
  *   x:  as in mm_model_forward.    v: num_params floats (any shape with that element count);
  *       NULL only for a model without parameters.
- *   y:  NULL, or receives model(x).  jy: shaped as y.
- * Returns as mm_model_forward. Allocates: nothing. Since: 0.1 */
+ *   y:  NULL, or receives model(x).  jy: shaped as y. y and jy may overlap x but share no
+ *       memory with v or each other.
+ * Returns as mm_model_forward, plus MM_E_INVALID_ARG (y, jy or v sharing memory: since 0.2
+ * any overlap, not only the same buffer). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_jvp(mm_model *m, const mm_tensor *x, const mm_tensor *v,
                                      mm_tensor *y, mm_tensor *jy);
 
@@ -520,7 +525,8 @@ MM_API MM_NODISCARD int mm_model_infer_workspace_size(const mm_model *m, int64_t
  * keeps nothing for backward and runs single-threaded. It does not write mm_model_errmsg (the
  * model is shared); the status says what failed.
  *   ws: at least mm_model_infer_workspace_size(m, B, T) bytes, 64-byte aligned.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or too small ws, y sharing x's buffer),
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or too small ws, y sharing memory with x;
+ * since 0.2 any overlap of y and x, and ws overlapping x or y),
  * MM_E_STATE, MM_E_SHAPE, MM_E_RANGE (embedding index). Allocates: nothing.
  * Thread-safety: see above. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_infer(const mm_model *m, const mm_tensor *x, mm_tensor *y,
@@ -1330,9 +1336,10 @@ MM_API MM_NODISCARD int mm_model_sample(mm_model *m, const mm_tensor *logits, do
  *   targets: B*T entries (n_targets must be B*T): the token whose probability is read at each
  *            position (for next-token prediction, the input shifted by one), or a negative
  *            value to skip the position (logp 0, no gradient: prompts, padding).
- *   logp:    B*T elements (any shape), overwritten; must not share x's buffer.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE
- * (beyond the reservation, a target >= the output width, embedding index), MM_E_NUMERIC
+ *   logp:    B*T elements (any shape), overwritten; sharing no memory with x or targets.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL; logp overlapping x or targets), MM_E_STATE (not
+ * finalized), MM_E_SHAPE, MM_E_RANGE (beyond the reservation, a target >= the output width,
+ * embedding index), MM_E_NUMERIC
  * (a non-finite log-probability; logp is then unspecified and no forward is kept).
  * Allocates: nothing. Since: 0.2 */
 MM_API MM_NODISCARD int mm_model_logprob(mm_model *m, const mm_tensor *x, const int32_t *targets,
@@ -1644,15 +1651,17 @@ MM_API MM_NODISCARD int mm_model_forward_ctx(mm_model *m, const mm_tensor *x, co
  *   dctx: NULL, or [B, M, ctx_dim] as the last forward's ctx: receives dL/dctx (overwritten;
  *         the sum over all cross-attention layers).
  * Returns as mm_model_backward, plus MM_E_STATE (dctx given but the last forward had no
- * context), MM_E_SHAPE (dctx), MM_E_INVALID_ARG (dctx sharing dx's or dy's buffer).
+ * context), MM_E_SHAPE (dctx), MM_E_INVALID_ARG (dctx sharing memory with dx or dy; since
+ * 0.2 any overlap).
  * Allocates: nothing. Since: 0.2 */
 MM_API MM_NODISCARD int mm_model_backward_ctx(mm_model *m, const mm_tensor *dy, mm_tensor *dx,
                                               mm_tensor *dctx);
 
 /* mm_model_jvp with context tokens: the derivative along the parameter direction v with the
  * context held fixed (its tangent is zero). Arguments as mm_model_jvp plus ctx as in
- * mm_model_forward_ctx; it counts as the forward for a following mm_model_backward(_ctx).
- * Returns as mm_model_forward_ctx. Allocates: nothing. Since: 0.2 */
+ * mm_model_forward_ctx; it counts as the forward for a following mm_model_backward(_ctx). y
+ * and jy share no memory with ctx (nor v, nor each other).
+ * Returns as mm_model_forward_ctx and mm_model_jvp. Allocates: nothing. Since: 0.2 */
 MM_API MM_NODISCARD int mm_model_jvp_ctx(mm_model *m, const mm_tensor *x, const mm_tensor *ctx,
                                          const mm_tensor *v, mm_tensor *y, mm_tensor *jy);
 
