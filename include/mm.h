@@ -1882,7 +1882,9 @@ MM_API MM_NODISCARD int mm_policy_create(mm_policy **out, const mm_policy_opts *
  * [n] float indices). explore = 1 samples (on-policy, SAC: tanh of a Gaussian sample, discrete
  * SAC: the categorical) or adds noise (DDPG, TD3), with uniform random actions before
  * learning_starts (off-policy); 0 is the deterministic policy (mean, argmax; SAC: tanh(mean)).
- * n in 1..n_agents. Returns MM_OK, MM_E_INVALID_ARG, MM_E_RANGE (n), MM_E_NUMERIC (NaN/Inf in
+ * n in 1..n_agents. actions may be obs itself or overlap it (obs is read into the policy's own
+ * rows before an action is written; tested since 0.2).
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_RANGE (n), MM_E_NUMERIC (NaN/Inf in
  * obs, in the actor's output or in a memory core's step: parameters that overflow; no action
  * written, the agents' memory left as it was). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_act(mm_policy *p, const float *obs, int64_t n, float *actions,
@@ -2082,7 +2084,8 @@ typedef struct mm_policy_export_info {
 /* Fills info and, for each non-NULL array, the current normalisation (obs_dim floats each;
  * mean 0 and istd 1 when norm_obs is off) and action bounds (act_dim floats each; -1 and 1 for
  * discrete). The statistics move while the policy trains: read them with the export. Returns
- * MM_OK, MM_E_INVALID_ARG (NULL p or info). Allocates: nothing. Since: 0.2 */
+ * MM_OK, MM_E_INVALID_ARG (NULL p or info; info and the arrays sharing memory with one
+ * another, nothing written). Allocates: nothing. Since: 0.2 */
 MM_API MM_NODISCARD int mm_policy_export_io(const mm_policy *p, mm_policy_export_info *info,
                                             float *obs_mean, float *obs_istd, float *act_low,
                                             float *act_high);
