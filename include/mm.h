@@ -259,8 +259,9 @@ MM_API MM_NODISCARD int mm_tensor_reshape(mm_tensor *t, int32_t ndim, const int6
 /* Sets every element to v. Returns MM_OK or MM_E_INVALID_ARG. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_tensor_fill(mm_tensor *t, float v);
 
-/* Copies src's elements into dst; both must have the same shape (they may not overlap unless
- * they are the same tensor). Returns MM_OK, MM_E_INVALID_ARG, MM_E_SHAPE (message on dst).
+/* Copies src's elements into dst; both must have the same shape. They may overlap, in any way
+ * (since 0.2 documented and tested: the copy is made as if through a temporary, memmove).
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_SHAPE (message on dst).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_tensor_copy(mm_tensor *dst, const mm_tensor *src);
 
