@@ -281,14 +281,17 @@ MM_API size_t mm_sgemm_workspace_size(void);
  *   trans_a, trans_b: MM_NO_TRANS or MM_TRANS.
  *   a, lda: A is stored m x k (lda >= k) without transpose, k x m (lda >= m) with transpose.
  *   b, ldb: B is stored k x n (ldb >= n) without transpose, n x k (ldb >= k) with transpose.
- *   c, ldc: m x n, ldc >= n. C must not overlap A or B (checked only for identical pointers).
+ *   c, ldc: m x n, ldc >= n. C must share no element with A or B: since 0.2 refused when
+ *   their storage ranges overlap (before, only C == A or C == B was), except side-by-side
+ *   blocks of one matrix (the same leading dimension, disjoint column ranges), which share
+ *   none. A workspace must not overlap A, B or C either.
  *   beta == 0 overwrites C without reading it (NaN in C does not propagate), as BLAS does.
  *   m, n or k == 0 is valid (with k == 0, C = beta * C).
  *   workspace: NULL, or at least mm_sgemm_workspace_size() bytes aligned to 64 (workspace_size
  *   is its size in bytes).
  * Uses the AVX2/FMA path when the CPU has it, OpenBLAS when built WITH_OPENBLAS=1.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL pointers with non-empty sizes, bad trans, C aliasing A
- * or B, misaligned or small workspace), MM_E_SHAPE (negative sizes or leading dimensions too
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL pointers with non-empty sizes, bad trans, C
+ * overlapping A or B, misaligned, small or overlapping workspace), MM_E_SHAPE (negative sizes or leading dimensions too
  * small), MM_E_RANGE (sizes whose products overflow), MM_E_NOMEM.
  * Allocates: packing buffers with malloc when workspace is NULL and the shape needs packing;
  * nothing otherwise. Thread-safety: always safe (single-threaded). Since: 0.1 */
