@@ -791,7 +791,8 @@ MM_API MM_NODISCARD int mm_loss_itc(mm_loss *h, const mm_tensor *img, const mm_t
  *   loss = (1 - eps) mean_v(-lp[t_n]) + (eps / C) mean_v(-sum_c lp[c]).
  *   logits:  [N, C], N <= max_batch, C <= max_dim.
  *   targets: N class indices in [0, C) or ignore_index (n_targets must be N).
- *   dlogits: NULL or [N, C], overwritten (ignored rows get 0).
+ *   dlogits: NULL or [N, C], overwritten (ignored rows get 0); sharing no memory with logits
+ *            or targets (since 0.2 targets too: MM_E_INVALID_ARG).
  * If every row is ignored the loss and gradients are 0 (PyTorch returns NaN).
  * Returns as mm_loss_clip, plus MM_E_RANGE for a target outside [0, C).
  * Allocates: nothing. Since: 0.1 */
@@ -824,8 +825,10 @@ MM_API MM_NODISCARD int mm_loss_kimi(mm_loss *h, const mm_tensor *logp, const mm
  * out_i = lambda_i for a correct response (reward > 0.5), min(0, lambda_i) otherwise. The caller
  * adds weight * out_i to its rewards.
  *   lengths:  N response lengths (>= 0).   rewards, out: N elements each (any shape); out may
- *   be rewards. N a multiple of group_size.
- * Returns MM_OK, MM_E_INVALID_ARG, MM_E_SHAPE, MM_E_RANGE (negative length, group_size < 1),
+ *   be rewards, but must not otherwise overlap it nor overlap lengths. N a multiple of
+ *   group_size.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL; out overlapping lengths, since 0.2, or part of
+ * rewards), MM_E_SHAPE, MM_E_RANGE (negative length, group_size < 1),
  * MM_E_NUMERIC. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_loss_kimi_length_reward(mm_loss *h, const int64_t *lengths,
                                                    const mm_tensor *rewards, int64_t group_size,
@@ -858,13 +861,15 @@ MM_API MM_NODISCARD int mm_loss_flip_draw(mm_loss *h, int64_t batch, int64_t n_p
 
 /* FLIP masking forward: out[b, k, :] = x[b, keep[b, k], :].
  *   x: [B, L, D]; keep: B * n_keep indices in [0, L) (from mm_loss_flip_draw or the caller);
- *   out: [B, n_keep, D]. Returns as mm_loss_clip plus MM_E_RANGE for an index outside [0, L).
+ *   out: [B, n_keep, D], sharing no memory with x or (since 0.2) keep.
+ * Returns as mm_loss_clip plus MM_E_RANGE for an index outside [0, L).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_loss_flip_gather(mm_loss *h, const mm_tensor *x, const int32_t *keep,
                                             int64_t n_keep, mm_tensor *out);
 
 /* FLIP masking backward: dx [B, L, D] is overwritten with zeros, then dx[b, keep[b, k], :] +=
- * dout[b, k, :] (dout [B, n_keep, D]). Returns as mm_loss_flip_gather.
+ * dout[b, k, :] (dout [B, n_keep, D]); dx shares no memory with dout or (since 0.2) keep.
+ * Returns as mm_loss_flip_gather.
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_loss_flip_scatter(mm_loss *h, const mm_tensor *dout, const int32_t *keep,
                                              int64_t n_keep, mm_tensor *dx);
@@ -875,7 +880,8 @@ MM_API MM_NODISCARD int mm_loss_flip_scatter(mm_loss *h, const mm_tensor *dout, 
  * pretraining); with ids (B labels), every j with ids[j] == ids[i] is excluded and the 1e-4 is
  * not added (BLIP retrieval). by_column = 1 samples for each column j < B a row instead (sim
  * read transposed). neg[i] = -1 if row i has no candidate.
- *   sim: [B, M] similarities (BLIP passes sims / temp); ids: NULL or B labels; neg: B int32.
+ *   sim: [B, M] similarities (BLIP passes sims / temp); ids: NULL or B labels; neg: B int32,
+ *   sharing no memory with sim or ids (since 0.2: MM_E_INVALID_ARG).
  * Returns as mm_loss_clip (B <= max_batch). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_loss_blip_hard_negatives(mm_loss *h, const mm_tensor *sim,
                                                     const int64_t *ids, int32_t by_column,

@@ -47,6 +47,14 @@ int mmi_loss_no_alias(mm_loss *h, const char *fn, const char *nout, const mm_ten
     return MM_OK;
 }
 
+int mmi_loss_no_alias_raw(mm_loss *h, const char *fn, const char *nout, const void *out,
+                          size_t n_out, const char *nin, const void *in, size_t n_in)
+{
+    if (out && in && mmi_overlaps(out, n_out, in, n_in))
+        return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s shares memory with %s", fn, nout, nin);
+    return MM_OK;
+}
+
 int mmi_loss_kind_is(mm_loss *h, const char *fn, int32_t want)
 {
     if (h->kind == want) return MM_OK;
