@@ -89,19 +89,6 @@ static int32_t first_xattn(const mm_model *m, int64_t *dim, int64_t *max_ctx)
 
 /* Checks the context of a *_ctx call against x and the model's cross-attention layers and puts
  * it into c. ctx NULL is a call without context. */
-/* MM_OK, or MM_E_INVALID_ARG naming the first pair of the n tensors t (NULL: absent) that
- * share memory, where the later one is an output (index >= first_out). */
-static int apart(mm_model *m, const char *fn, int n, const mm_tensor *const *t,
-                 const char *const *name, int first_out)
-{
-    for (int i = first_out; i < n; i++)
-        for (int j = 0; j < i; j++)
-            if (mmi_tensor_overlap(t[i], t[j]))
-                return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: %s shares memory with %s", fn,
-                                name[i], name[j]);
-    return MM_OK;
-}
-
 static int check_ctx(mm_model *m, const mm_tensor *ctx, mmi_exec *c, const char *fn)
 {
     char s[96];
@@ -306,7 +293,7 @@ static int jvp_impl(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, const
          * came back wrong with MM_OK. x is copied first, so y and jy may overlap it. */
         const mm_tensor *t[4] = {v, ctx, jy, y};
         static const char *const name[4] = {"v", "ctx", "jy", "y"};
-        if ((rc = apart(m, fn, 4, t, name, 2)) != MM_OK) return rc;
+        if ((rc = mmi_tensor_apart(&m->err, fn, 4, t, name, 2)) != MM_OK) return rc;
     }
     if ((rc = check_ctx(m, ctx, &c, fn)) != MM_OK) return rc;
     m->fwd_valid = 0;
@@ -404,7 +391,7 @@ static int backward_impl(mm_model *m, const mm_tensor *dy, mm_tensor *dx, mm_ten
         /* A one-layer model's backward reads dy while it writes dx, and dctx is zeroed first. */
         const mm_tensor *t[3] = {dy, dx, dctx};
         static const char *const name[3] = {"dy", "dx", "dctx"};
-        if ((rc = apart(m, fn, 3, t, name, 1)) != MM_OK) return rc;
+        if ((rc = mmi_tensor_apart(&m->err, fn, 3, t, name, 1)) != MM_OK) return rc;
     }
     mmi_model_run_backward(m, dy->data, dx ? dx->data : NULL, dctx ? dctx->data : NULL);
     return MM_OK;

@@ -19,12 +19,7 @@ static void shape_str(char *buf, size_t n, int32_t ndim, const int64_t *shape)
 int mmi_ssm_apart(mm_ssm *h, const char *fn, int n, const mm_tensor *const *t,
                   const char *const *name, int first_out)
 {
-    for (int i = first_out; i < n; i++)
-        for (int j = 0; j < i; j++)
-            if (mmi_tensor_overlap(t[i], t[j]))
-                return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s shares memory with %s", fn,
-                                name[i], name[j]);
-    return MM_OK;
+    return mmi_tensor_apart(&h->err, fn, n, t, name, first_out);
 }
 
 int mmi_ssm_want(mm_ssm *h, const char *fn, const char *name, const mm_tensor *t, int32_t ndim,
