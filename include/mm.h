@@ -1297,8 +1297,10 @@ MM_API MM_NODISCARD int mm_model_add_s4d(mm_model *m, int64_t d_state);
  *   size is 0 (no recurrent layer).
  * A decoded step equals the same position of mm_model_forward on the whole sequence (up to
  * rounding). It clears the forward kept for mm_model_backward.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or small state), MM_E_STATE (not
- * finalized), MM_E_SHAPE, MM_E_RANGE (batch), MM_E_UNSUPPORTED (a layer without decoding).
+ * y shares no memory with x, nor state with either.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or small state; since 0.2 y overlapping
+ * x or state overlapping x or y), MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE (batch),
+ * MM_E_UNSUPPORTED (a layer without decoding).
  * Allocates: nothing. Cost per token independent of the position. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_decode_state_size(const mm_model *m, int64_t batch, size_t *bytes);
 MM_API MM_NODISCARD int mm_model_decode_step(mm_model *m, const mm_tensor *x, mm_tensor *y,
@@ -1330,8 +1332,10 @@ MM_API MM_NODISCARD int mm_model_seed(mm_model *m, uint64_t seed);
  * Rows are drawn in order, one uniform number per row. Batched decoding of k samples per prompt:
  * give each prompt k rows of one mm_model_decode_step batch (state from
  * mm_model_decode_state_size for n_prompts * k rows) and sample all rows at once.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE
- * (temperature, top_k < 0, top_p), MM_E_NUMERIC (non-finite logits; nothing written).
+ * tokens and logp share no memory with logits or each other.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL; tokens or logp overlapping logits or each other),
+ * MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE (temperature, top_k < 0, top_p),
+ * MM_E_NUMERIC (non-finite logits; nothing written).
  * Allocates: nothing (candidates are ranked in the model's reserved buffers). Cost O(n V),
  * plus O(kept log V) per row when truncating. Since: 0.2 */
 MM_API MM_NODISCARD int mm_model_sample(mm_model *m, const mm_tensor *logits, double temperature,

@@ -813,6 +813,16 @@ static void test_overlap(void)
         CHECK_OK(mm_tensor_wrap(&lp, (float *)tg, 1, (int64_t[1]){B}, NULL));
         CHECK_STATUS(mm_model_logprob(m, x, tg, B, lp), MM_E_INVALID_ARG);
         CHECK(strstr(mm_model_errmsg(m), "logp shares memory with targets") != NULL);
+        /* decode_step: y over part of x; sample: tokens over a later row of logits */
+        CHECK_STATUS(mm_model_decode_step(m, x, xw, NULL, 0), MM_E_INVALID_ARG);
+        CHECK(strstr(mm_model_errmsg(m), "y shares memory with x") != NULL);
+        CHECK_OK(mm_model_decode_step(m, x, y, NULL, 0));
+        memcpy(buf, yref, sizeof yref);
+        CHECK_STATUS(mm_model_sample(m, x, 1.0, 0, 1.0, (int32_t *)(void *)(buf + F), B, NULL),
+                     MM_E_INVALID_ARG);
+        CHECK(strstr(mm_model_errmsg(m), "tokens shares memory with logits") != NULL);
+        CHECK_STATUS(mm_model_sample(m, x, 1.0, 0, 1.0, tg, B, buf + 2), MM_E_INVALID_ARG);
+        memcpy(buf, x0, sizeof x0);
         mm_tensor_free(x), mm_tensor_free(xw), mm_tensor_free(y), mm_tensor_free(dy);
         mm_tensor_free(dyw), mm_tensor_free(dx), mm_tensor_free(v), mm_tensor_free(vw);
         mm_tensor_free(jy), mm_tensor_free(jyw), mm_tensor_free(yws), mm_tensor_free(lp);
