@@ -259,8 +259,9 @@ MM_API MM_NODISCARD int mm_tensor_reshape(mm_tensor *t, int32_t ndim, const int6
 /* Sets every element to v. Returns MM_OK or MM_E_INVALID_ARG. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_tensor_fill(mm_tensor *t, float v);
 
-/* Copies src's elements into dst; both must have the same shape (they may not overlap unless
- * they are the same tensor). Returns MM_OK, MM_E_INVALID_ARG, MM_E_SHAPE (message on dst).
+/* Copies src's elements into dst; both must have the same shape. They may overlap, in any way
+ * (since 0.2 documented and tested: the copy is made as if through a temporary, memmove).
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_SHAPE (message on dst).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_tensor_copy(mm_tensor *dst, const mm_tensor *src);
 
@@ -280,14 +281,17 @@ MM_API size_t mm_sgemm_workspace_size(void);
  *   trans_a, trans_b: MM_NO_TRANS or MM_TRANS.
  *   a, lda: A is stored m x k (lda >= k) without transpose, k x m (lda >= m) with transpose.
  *   b, ldb: B is stored k x n (ldb >= n) without transpose, n x k (ldb >= k) with transpose.
- *   c, ldc: m x n, ldc >= n. C must not overlap A or B (checked only for identical pointers).
+ *   c, ldc: m x n, ldc >= n. C must share no element with A or B: since 0.2 refused when
+ *   their storage ranges overlap (before, only C == A or C == B was), except side-by-side
+ *   blocks of one matrix (the same leading dimension, disjoint column ranges), which share
+ *   none. A workspace must not overlap A, B or C either.
  *   beta == 0 overwrites C without reading it (NaN in C does not propagate), as BLAS does.
  *   m, n or k == 0 is valid (with k == 0, C = beta * C).
  *   workspace: NULL, or at least mm_sgemm_workspace_size() bytes aligned to 64 (workspace_size
  *   is its size in bytes).
  * Uses the AVX2/FMA path when the CPU has it, OpenBLAS when built WITH_OPENBLAS=1.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL pointers with non-empty sizes, bad trans, C aliasing A
- * or B, misaligned or small workspace), MM_E_SHAPE (negative sizes or leading dimensions too
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL pointers with non-empty sizes, bad trans, C
+ * overlapping A or B, misaligned, small or overlapping workspace), MM_E_SHAPE (negative sizes or leading dimensions too
  * small), MM_E_RANGE (sizes whose products overflow), MM_E_NOMEM.
  * Allocates: packing buffers with malloc when workspace is NULL and the shape needs packing;
  * nothing otherwise. Thread-safety: always safe (single-threaded). Since: 0.1 */
@@ -485,7 +489,8 @@ MM_API MM_NODISCARD int mm_model_finalize(mm_model *m);
 
 /* Forward pass y = model(x), keeping the activations a following mm_model_backward needs.
  *   x: [B, input_dim], [B, T, input_dim] or [input_dim]; B <= max_batch, T <= max_seq.
- *   y: same rank as x, last axis the model's output width (caller-owned, overwritten).
+ *   y: same rank as x, last axis the model's output width (caller-owned, overwritten). y may
+ *      be x itself or overlap it (x is copied before anything is written; tested).
  * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE
  * (beyond the reservation; embedding index not an integer in range).
  * Allocates: nothing. Since: 0.1 */
@@ -493,8 +498,10 @@ MM_API MM_NODISCARD int mm_model_forward(mm_model *m, const mm_tensor *x, mm_ten
 
 /* Backward pass (VJP) of the last mm_model_forward/mm_model_jvp: accumulates (+=) dL/dparams
  * into the gradient buffer (skipping frozen layers) and, if dx is not NULL, writes dL/dx.
- *   dy: dL/dy, shaped as that forward's y.   dx: NULL or shaped as that forward's x.
- * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (no successful forward since finalize or the
+ *   dy: dL/dy, shaped as that forward's y.   dx: NULL or shaped as that forward's x, sharing
+ *       no memory with dy.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL; dx sharing memory with dy: since 0.2 any overlap, not
+ * only the same buffer), MM_E_STATE (no successful forward since finalize or the
  * last failure), MM_E_SHAPE. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_tensor *dx);
 
@@ -504,8 +511,10 @@ MM_API MM_NODISCARD int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_t
  * layers are not special: v covers every parameter.
  *   x:  as in mm_model_forward.    v: num_params floats (any shape with that element count);
  *       NULL only for a model without parameters.
- *   y:  NULL, or receives model(x).  jy: shaped as y.
- * Returns as mm_model_forward. Allocates: nothing. Since: 0.1 */
+ *   y:  NULL, or receives model(x).  jy: shaped as y. y and jy may overlap x but share no
+ *       memory with v or each other.
+ * Returns as mm_model_forward, plus MM_E_INVALID_ARG (y, jy or v sharing memory: since 0.2
+ * any overlap, not only the same buffer). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_jvp(mm_model *m, const mm_tensor *x, const mm_tensor *v,
                                      mm_tensor *y, mm_tensor *jy);
 
@@ -520,7 +529,8 @@ MM_API MM_NODISCARD int mm_model_infer_workspace_size(const mm_model *m, int64_t
  * keeps nothing for backward and runs single-threaded. It does not write mm_model_errmsg (the
  * model is shared); the status says what failed.
  *   ws: at least mm_model_infer_workspace_size(m, B, T) bytes, 64-byte aligned.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or too small ws, y sharing x's buffer),
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or too small ws, y sharing memory with x;
+ * since 0.2 any overlap of y and x, and ws overlapping x or y),
  * MM_E_STATE, MM_E_SHAPE, MM_E_RANGE (embedding index). Allocates: nothing.
  * Thread-safety: see above. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_infer(const mm_model *m, const mm_tensor *x, mm_tensor *y,
@@ -781,7 +791,8 @@ MM_API MM_NODISCARD int mm_loss_itc(mm_loss *h, const mm_tensor *img, const mm_t
  *   loss = (1 - eps) mean_v(-lp[t_n]) + (eps / C) mean_v(-sum_c lp[c]).
  *   logits:  [N, C], N <= max_batch, C <= max_dim.
  *   targets: N class indices in [0, C) or ignore_index (n_targets must be N).
- *   dlogits: NULL or [N, C], overwritten (ignored rows get 0).
+ *   dlogits: NULL or [N, C], overwritten (ignored rows get 0); sharing no memory with logits
+ *            or targets (since 0.2 targets too: MM_E_INVALID_ARG).
  * If every row is ignored the loss and gradients are 0 (PyTorch returns NaN).
  * Returns as mm_loss_clip, plus MM_E_RANGE for a target outside [0, C).
  * Allocates: nothing. Since: 0.1 */
@@ -814,8 +825,10 @@ MM_API MM_NODISCARD int mm_loss_kimi(mm_loss *h, const mm_tensor *logp, const mm
  * out_i = lambda_i for a correct response (reward > 0.5), min(0, lambda_i) otherwise. The caller
  * adds weight * out_i to its rewards.
  *   lengths:  N response lengths (>= 0).   rewards, out: N elements each (any shape); out may
- *   be rewards. N a multiple of group_size.
- * Returns MM_OK, MM_E_INVALID_ARG, MM_E_SHAPE, MM_E_RANGE (negative length, group_size < 1),
+ *   be rewards, but must not otherwise overlap it nor overlap lengths. N a multiple of
+ *   group_size.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL; out overlapping lengths, since 0.2, or part of
+ * rewards), MM_E_SHAPE, MM_E_RANGE (negative length, group_size < 1),
  * MM_E_NUMERIC. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_loss_kimi_length_reward(mm_loss *h, const int64_t *lengths,
                                                    const mm_tensor *rewards, int64_t group_size,
@@ -848,13 +861,15 @@ MM_API MM_NODISCARD int mm_loss_flip_draw(mm_loss *h, int64_t batch, int64_t n_p
 
 /* FLIP masking forward: out[b, k, :] = x[b, keep[b, k], :].
  *   x: [B, L, D]; keep: B * n_keep indices in [0, L) (from mm_loss_flip_draw or the caller);
- *   out: [B, n_keep, D]. Returns as mm_loss_clip plus MM_E_RANGE for an index outside [0, L).
+ *   out: [B, n_keep, D], sharing no memory with x or (since 0.2) keep.
+ * Returns as mm_loss_clip plus MM_E_RANGE for an index outside [0, L).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_loss_flip_gather(mm_loss *h, const mm_tensor *x, const int32_t *keep,
                                             int64_t n_keep, mm_tensor *out);
 
 /* FLIP masking backward: dx [B, L, D] is overwritten with zeros, then dx[b, keep[b, k], :] +=
- * dout[b, k, :] (dout [B, n_keep, D]). Returns as mm_loss_flip_gather.
+ * dout[b, k, :] (dout [B, n_keep, D]); dx shares no memory with dout or (since 0.2) keep.
+ * Returns as mm_loss_flip_gather.
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_loss_flip_scatter(mm_loss *h, const mm_tensor *dout, const int32_t *keep,
                                              int64_t n_keep, mm_tensor *dx);
@@ -865,7 +880,8 @@ MM_API MM_NODISCARD int mm_loss_flip_scatter(mm_loss *h, const mm_tensor *dout, 
  * pretraining); with ids (B labels), every j with ids[j] == ids[i] is excluded and the 1e-4 is
  * not added (BLIP retrieval). by_column = 1 samples for each column j < B a row instead (sim
  * read transposed). neg[i] = -1 if row i has no candidate.
- *   sim: [B, M] similarities (BLIP passes sims / temp); ids: NULL or B labels; neg: B int32.
+ *   sim: [B, M] similarities (BLIP passes sims / temp); ids: NULL or B labels; neg: B int32,
+ *   sharing no memory with sim or ids (since 0.2: MM_E_INVALID_ARG).
  * Returns as mm_loss_clip (B <= max_batch). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_loss_blip_hard_negatives(mm_loss *h, const mm_tensor *sim,
                                                     const int64_t *ids, int32_t by_column,
@@ -1153,8 +1169,9 @@ MM_API const char *mm_ssm_errmsg(const mm_ssm *h);
  *   out:        shaped as u.
  *   last_state: NULL or SELECTIVE [Bt,D,N], SSD [Bt,H,P,N], LRU [Bt,N,x2]: the final state.
  * Returns MM_OK, MM_E_INVALID_ARG (NULL h/in/out or required input, wrong kind, inputs of
- * another kind, out or last_state sharing a buffer with an input), MM_E_SHAPE (the text names
- * the shapes), MM_E_RANGE (beyond the reservation). Allocates: nothing. Since: 0.1 */
+ * another kind, out or last_state sharing memory with an input or each other: since 0.2 any
+ * overlap, not only the same data pointer; the text names the pair), MM_E_SHAPE (the text
+ * names the shapes), MM_E_RANGE (beyond the reservation). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out,
                                     mm_tensor *last_state);
 
@@ -1162,7 +1179,8 @@ MM_API MM_NODISCARD int mm_ssm_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tenso
  * dout (shaped as out), writes the gradients selected in g (a reverse-time scan; SELECTIVE
  * recomputes the forward inside chunks of MM_SSM_CHUNK steps from saved boundary states). The
  * final state gets no gradient (as mamba_ssm); SSD's init_state does.
- * Returns MM_OK, MM_E_INVALID_ARG (also: a gradient sharing a buffer with an input or dout),
+ * Returns MM_OK, MM_E_INVALID_ARG (also: a gradient sharing memory with an input, dout or,
+ * since 0.2, another gradient; since 0.2 any overlap, not only the same data pointer),
  * MM_E_STATE (no scan since create or since a failure, or a scan of other sizes), MM_E_SHAPE.
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_scan_backward(mm_ssm *h, const mm_ssm_inputs *in,
@@ -1171,24 +1189,28 @@ MM_API MM_NODISCARD int mm_ssm_scan_backward(mm_ssm *h, const mm_ssm_inputs *in,
 /* Convolution kernel K [H, L] of S4D (K_l = 2 Re sum_n C_n B_n (e^{dtA_n} - 1)/A_n e^{l dtA_n},
  * dt = e^log_dt, A = -e^log_A_real + i A_imag) or S4 (bilinear DPLR, generating function at the
  * L-th roots of unity, Cauchy kernel with a rank-1 Woodbury correction, inverse FFT).
- * L = dim 1 of k, <= max_seq. Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
+ * L = dim 1 of k, <= max_seq; k shares no memory with an input. Returns as mm_ssm_scan.
+ * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_kernel(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *k);
 
 /* Backward of mm_ssm_kernel: given dk [H, L], writes dlog_dt, dA_real, dA_imag, dC, dB
- * (S4D) or dlog_dt, dA, dP, dB, dC (S4) as selected in g. Returns as mm_ssm_kernel.
+ * (S4D) or dlog_dt, dA, dP, dB, dC (S4) as selected in g, none sharing memory with an input,
+ * dk or another gradient (since 0.2 any overlap). Returns as mm_ssm_kernel.
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_kernel_backward(mm_ssm *h, const mm_ssm_inputs *in,
                                                const mm_tensor *dk, mm_ssm_grads *g);
 
 /* Causal convolution y[b,h,t] = sum_{l<=t} k[h,l] u[b,h,t-l] + d[h] u[b,h,t] by float64 FFT
  * of the next power of two >= 2L (any L; zero-padded, so the circular convolution is the
- * linear one). u, y [Bt, H, L] (y must not alias u); k [H, L]; d NULL or [H]. S4D and S4
- * handles. Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
+ * linear one). u, y [Bt, H, L]; k [H, L]; d NULL or [H]. S4D and S4 handles. y must share no
+ * memory with u, k or d (since 0.2 any overlap is MM_E_INVALID_ARG naming the pair; 0.1
+ * refused only y == u). Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_conv(mm_ssm *h, const mm_tensor *u, const mm_tensor *k,
                                     const mm_tensor *d, mm_tensor *y);
 
-/* Backward of mm_ssm_conv: du [Bt,H,L], dk [H,L], dd [H] (each NULL: skipped), overwritten.
- * Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
+/* Backward of mm_ssm_conv: du [Bt,H,L], dk [H,L], dd [H] (each NULL: skipped), overwritten,
+ * none sharing memory with u, k, d, dy or another (since 0.2: MM_E_INVALID_ARG naming the
+ * pair). Returns as mm_ssm_scan. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_conv_backward(mm_ssm *h, const mm_tensor *u, const mm_tensor *k,
                                              const mm_tensor *d, const mm_tensor *dy, mm_tensor *du,
                                              mm_tensor *dk, mm_tensor *dd);
@@ -1196,7 +1218,8 @@ MM_API MM_NODISCARD int mm_ssm_conv_backward(mm_ssm *h, const mm_tensor *u, cons
 /* One decoding step with the state carried in h (SELECTIVE, SSD, LRU, S4D; S4 is not
  * supported in 0.1): the same math as one time step of the scan (S4D: ZOH recurrence
  * x = e^{dtA} x + B(e^{dtA}-1)/A u, y = 2 Re(C x) + D u). Inputs have no time axis (see
- * mm_ssm_inputs); batch rows 0..Bt-1 use state rows 0..Bt-1. out: shaped as u.
+ * mm_ssm_inputs); batch rows 0..Bt-1 use state rows 0..Bt-1. out: shaped as u, sharing no
+ * memory with an input (since 0.2: MM_E_INVALID_ARG naming the pair, and no step taken).
  * Returns as mm_ssm_scan (MM_E_UNSUPPORTED for S4). Cost independent of the position.
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out);
@@ -1274,8 +1297,10 @@ MM_API MM_NODISCARD int mm_model_add_s4d(mm_model *m, int64_t d_state);
  *   size is 0 (no recurrent layer).
  * A decoded step equals the same position of mm_model_forward on the whole sequence (up to
  * rounding). It clears the forward kept for mm_model_backward.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or small state), MM_E_STATE (not
- * finalized), MM_E_SHAPE, MM_E_RANGE (batch), MM_E_UNSUPPORTED (a layer without decoding).
+ * y shares no memory with x, nor state with either.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or small state; since 0.2 y overlapping
+ * x or state overlapping x or y), MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE (batch),
+ * MM_E_UNSUPPORTED (a layer without decoding).
  * Allocates: nothing. Cost per token independent of the position. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_decode_state_size(const mm_model *m, int64_t batch, size_t *bytes);
 MM_API MM_NODISCARD int mm_model_decode_step(mm_model *m, const mm_tensor *x, mm_tensor *y,
@@ -1307,8 +1332,10 @@ MM_API MM_NODISCARD int mm_model_seed(mm_model *m, uint64_t seed);
  * Rows are drawn in order, one uniform number per row. Batched decoding of k samples per prompt:
  * give each prompt k rows of one mm_model_decode_step batch (state from
  * mm_model_decode_state_size for n_prompts * k rows) and sample all rows at once.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE
- * (temperature, top_k < 0, top_p), MM_E_NUMERIC (non-finite logits; nothing written).
+ * tokens and logp share no memory with logits or each other.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL; tokens or logp overlapping logits or each other),
+ * MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE (temperature, top_k < 0, top_p),
+ * MM_E_NUMERIC (non-finite logits; nothing written).
  * Allocates: nothing (candidates are ranked in the model's reserved buffers). Cost O(n V),
  * plus O(kept log V) per row when truncating. Since: 0.2 */
 MM_API MM_NODISCARD int mm_model_sample(mm_model *m, const mm_tensor *logits, double temperature,
@@ -1323,9 +1350,10 @@ MM_API MM_NODISCARD int mm_model_sample(mm_model *m, const mm_tensor *logits, do
  *   targets: B*T entries (n_targets must be B*T): the token whose probability is read at each
  *            position (for next-token prediction, the input shifted by one), or a negative
  *            value to skip the position (logp 0, no gradient: prompts, padding).
- *   logp:    B*T elements (any shape), overwritten; must not share x's buffer.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE
- * (beyond the reservation, a target >= the output width, embedding index), MM_E_NUMERIC
+ *   logp:    B*T elements (any shape), overwritten; sharing no memory with x or targets.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL; logp overlapping x or targets), MM_E_STATE (not
+ * finalized), MM_E_SHAPE, MM_E_RANGE (beyond the reservation, a target >= the output width,
+ * embedding index), MM_E_NUMERIC
  * (a non-finite log-probability; logp is then unspecified and no forward is kept).
  * Allocates: nothing. Since: 0.2 */
 MM_API MM_NODISCARD int mm_model_logprob(mm_model *m, const mm_tensor *x, const int32_t *targets,
@@ -1637,15 +1665,17 @@ MM_API MM_NODISCARD int mm_model_forward_ctx(mm_model *m, const mm_tensor *x, co
  *   dctx: NULL, or [B, M, ctx_dim] as the last forward's ctx: receives dL/dctx (overwritten;
  *         the sum over all cross-attention layers).
  * Returns as mm_model_backward, plus MM_E_STATE (dctx given but the last forward had no
- * context), MM_E_SHAPE (dctx), MM_E_INVALID_ARG (dctx sharing dx's or dy's buffer).
+ * context), MM_E_SHAPE (dctx), MM_E_INVALID_ARG (dctx sharing memory with dx or dy; since
+ * 0.2 any overlap).
  * Allocates: nothing. Since: 0.2 */
 MM_API MM_NODISCARD int mm_model_backward_ctx(mm_model *m, const mm_tensor *dy, mm_tensor *dx,
                                               mm_tensor *dctx);
 
 /* mm_model_jvp with context tokens: the derivative along the parameter direction v with the
  * context held fixed (its tangent is zero). Arguments as mm_model_jvp plus ctx as in
- * mm_model_forward_ctx; it counts as the forward for a following mm_model_backward(_ctx).
- * Returns as mm_model_forward_ctx. Allocates: nothing. Since: 0.2 */
+ * mm_model_forward_ctx; it counts as the forward for a following mm_model_backward(_ctx). y
+ * and jy share no memory with ctx (nor v, nor each other).
+ * Returns as mm_model_forward_ctx and mm_model_jvp. Allocates: nothing. Since: 0.2 */
 MM_API MM_NODISCARD int mm_model_jvp_ctx(mm_model *m, const mm_tensor *x, const mm_tensor *ctx,
                                          const mm_tensor *v, mm_tensor *y, mm_tensor *jy);
 
@@ -1866,7 +1896,9 @@ MM_API MM_NODISCARD int mm_policy_create(mm_policy **out, const mm_policy_opts *
  * [n] float indices). explore = 1 samples (on-policy, SAC: tanh of a Gaussian sample, discrete
  * SAC: the categorical) or adds noise (DDPG, TD3), with uniform random actions before
  * learning_starts (off-policy); 0 is the deterministic policy (mean, argmax; SAC: tanh(mean)).
- * n in 1..n_agents. Returns MM_OK, MM_E_INVALID_ARG, MM_E_RANGE (n), MM_E_NUMERIC (NaN/Inf in
+ * n in 1..n_agents. actions may be obs itself or overlap it (obs is read into the policy's own
+ * rows before an action is written; tested since 0.2).
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_RANGE (n), MM_E_NUMERIC (NaN/Inf in
  * obs, in the actor's output or in a memory core's step: parameters that overflow; no action
  * written, the agents' memory left as it was). Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_policy_act(mm_policy *p, const float *obs, int64_t n, float *actions,
@@ -2066,7 +2098,8 @@ typedef struct mm_policy_export_info {
 /* Fills info and, for each non-NULL array, the current normalisation (obs_dim floats each;
  * mean 0 and istd 1 when norm_obs is off) and action bounds (act_dim floats each; -1 and 1 for
  * discrete). The statistics move while the policy trains: read them with the export. Returns
- * MM_OK, MM_E_INVALID_ARG (NULL p or info). Allocates: nothing. Since: 0.2 */
+ * MM_OK, MM_E_INVALID_ARG (NULL p or info; info and the arrays sharing memory with one
+ * another, nothing written). Allocates: nothing. Since: 0.2 */
 MM_API MM_NODISCARD int mm_policy_export_io(const mm_policy *p, mm_policy_export_info *info,
                                             float *obs_mean, float *obs_istd, float *act_low,
                                             float *act_high);

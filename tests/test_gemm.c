@@ -983,6 +983,26 @@ static void test_gemm_misuse(void)
     CHECK_STATUS(SG(0, 0, 4, 4, 4, a, 4, b, 4, NULL, 4, NULL, 0), MM_E_INVALID_ARG);
     CHECK_STATUS(SG(0, 0, 4, 4, 4, c, 4, b, 4, c, 4, NULL, 0), MM_E_INVALID_ARG); /* C is A */
     CHECK_STATUS(SG(0, 0, 4, 4, 4, a, 4, c, 4, c, 4, NULL, 0), MM_E_INVALID_ARG); /* C is B */
+    /* Partial overlaps (before: MM_OK with a wrong C): C one row into A, into B (transposed),
+     * a workspace over A or C; side by side blocks of one matrix (one ld, disjoint columns)
+     * share nothing and stay accepted. */
+    CHECK_STATUS(SG(0, 0, 4, 4, 4, c, 4, b, 4, c + 4, 4, NULL, 0), MM_E_INVALID_ARG);
+    CHECK_STATUS(SG(0, 1, 4, 4, 4, a, 4, c + 8, 4, c, 4, NULL, 0), MM_E_INVALID_ARG);
+    CHECK_STATUS(SG(0, 0, 2, 2, 2, c, 4, b, 2, c + 1, 4, NULL, 0), MM_E_INVALID_ARG);
+    CHECK_STATUS(SG(0, 0, 2, 2, 2, c, 4, b, 2, c + 1, 3, NULL, 0), MM_E_INVALID_ARG);
+    CHECK_STATUS(SG(0, 0, 4, 4, 4, (float *)ws, 4, b, 4, c, 4, ws, wsz), MM_E_INVALID_ARG);
+    CHECK_STATUS(SG(0, 0, 4, 4, 4, a, 4, b, 4, (float *)ws + 16, 4, ws, wsz), MM_E_INVALID_ARG);
+    CHECK(memcmp(c, keep, sizeof c) == 0);
+    {
+        float m2[4 * 8], want[16];
+        mmt_fill_uniform(m2, 32, 4, -1.0f, 1.0f);
+        for (int i = 0; i < 4; i++) memcpy(keep + 4 * i, m2 + 8 * i, 4 * sizeof(float));
+        CHECK_OK(SG(0, 0, 4, 4, 4, keep, 4, b, 4, want, 4, NULL, 0));
+        CHECK_OK(SG(0, 0, 4, 4, 4, m2, 8, b, 4, m2 + 4, 8, NULL, 0)); /* [A | C] */
+        for (int i = 0; i < 4; i++)
+            CHECK(memcmp(m2 + 8 * i + 4, want + 4 * i, 4 * sizeof(float)) == 0);
+        memcpy(keep, c, sizeof c);
+    }
     CHECK_STATUS(SG(0, 0, 4, 4, 4, a, 4, b, 4, c, 4, ws + 4, wsz), MM_E_INVALID_ARG);
     CHECK_STATUS(SG(0, 0, 4, 4, 4, a, 4, b, 4, c, 4, ws, wsz - 1), MM_E_INVALID_ARG);
     CHECK(memcmp(c, keep, sizeof c) == 0);

@@ -1463,10 +1463,56 @@ static void test_memory_contract(void)
     mm_tensor_free(tsim);
 }
 
+/* Outputs over the raw index and length arrays are refused (MM_E_INVALID_ARG naming the pair):
+ * before, flip_scatter zeroed a dx lying over keep and then scattered by the zeroed indices,
+ * and cross_entropy, flip_gather, blip_hard_negatives and kimi_length_reward read indices or
+ * lengths they had overwritten, all with MM_OK. */
+static void test_index_overlap(void)
+{
+    float buf[64];
+    int32_t *ib = (int32_t *)(void *)buf;
+    int64_t lb[8];
+    mm_loss *ce = make(MM_LOSS_CROSS_ENTROPY, 4, 8, 8, 1), *itc = make(MM_LOSS_ITC, 4, 8, 8, 1);
+    mm_loss *km = make(MM_LOSS_KIMI, 8, 8, 8, 1);
+    mm_tensor *z = NULL, *dz = wrap(buf, 2, 2, 4, 0), *x = NULL, *o = wrap(buf, 3, 1, 2, 2);
+    mm_tensor *sim = wrap(buf, 2, 2, 2, 0), *r = NULL, *lo = wrap((float *)(void *)lb, 1, 8, 0, 0);
+    float zd[8], xd[8], rd[8];
+    int32_t keep[2] = {0, 1};
+    double loss;
+    mmt_fill_uniform(zd, 8, 131, -1, 1);
+    mmt_fill_uniform(xd, 8, 132, -1, 1);
+    z = wrap(zd, 2, 2, 4, 0), x = wrap(xd, 3, 1, 4, 2);
+    for (int i = 0; i < 8; i++) rd[i] = (float)(i % 2), lb[i] = 10 + i;
+    r = wrap(rd, 1, 8, 0, 0);
+    ib[0] = 1, ib[1] = 2;
+    CHECK_STATUS(mm_loss_cross_entropy(ce, z, ib, 2, &loss, dz), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_loss_errmsg(ce), "dlogits shares memory with targets") != NULL);
+    ib[0] = 0, ib[1] = 1;
+    CHECK_STATUS(mm_loss_flip_gather(itc, x, ib, 2, o), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_loss_errmsg(itc), "out shares memory with keep") != NULL);
+    CHECK_OK(mm_loss_flip_gather(itc, x, keep, 2, o));
+    ib[0] = 0, ib[1] = 1;
+    {
+        mm_tensor *dx = wrap(buf, 3, 1, 4, 2), *dout = wrap(rd, 3, 1, 2, 2);
+        CHECK_STATUS(mm_loss_flip_scatter(itc, dout, ib, 2, dx), MM_E_INVALID_ARG);
+        CHECK(strstr(mm_loss_errmsg(itc), "dx shares memory with keep") != NULL);
+        mm_tensor_free(dx), mm_tensor_free(dout);
+    }
+    mmt_fill_uniform(buf, 4, 133, -1, 1);
+    CHECK_STATUS(mm_loss_blip_hard_negatives(itc, sim, NULL, 0, ib), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_loss_errmsg(itc), "neg shares memory with sim") != NULL);
+    CHECK_STATUS(mm_loss_kimi_length_reward(km, lb, r, 4, lo), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_loss_errmsg(km), "out shares memory with lengths") != NULL);
+    mm_tensor_free(z), mm_tensor_free(dz), mm_tensor_free(x), mm_tensor_free(o);
+    mm_tensor_free(sim), mm_tensor_free(r), mm_tensor_free(lo);
+    mm_loss_free(ce), mm_loss_free(itc), mm_loss_free(km);
+}
+
 void suite_loss(void)
 {
     mmt_run("loss_opts_and_create", test_opts_and_create);
     mmt_run("loss_params", test_params);
+    mmt_run("loss_index_overlap", test_index_overlap);
     mmt_run("loss_clip_reference", test_clip_reference);
     mmt_run("loss_siglip_reference", test_siglip_reference);
     mmt_run("loss_tiled_vs_untiled", test_tiled_vs_untiled);

@@ -711,9 +711,130 @@ static void test_enumeration(void)
     mm_model_free(r);
 }
 
+/* Outputs over inputs. mm_model_forward copies x before writing anything, so y may be x itself
+ * or overlap it: the result (and the following backward) equals the separate-buffer one. Every
+ * other overlap is refused with MM_E_INVALID_ARG: before, a backward's dx over part of dy, a
+ * jvp's jy over part of v or y over part of jy, an infer's y over part of x or inside ws
+ * returned wrong values with MM_OK. On 1 and 2 threads. */
+static void test_overlap(void)
+{
+    enum { B = 4, F = 8, NX = B * F };
+    const int64_t sh[2] = {B, F};
+    for (int32_t thr = 1; thr <= 2; thr++) {
+        mm_model_opts o;
+        mm_model *m = NULL;
+        float buf[3 * NX], x0[NX], yref[NX], dxref[NX], jref[NX], dyb[2 * NX], dxb[NX], jb[NX];
+        float *g, *vb, *gref;
+        int64_t np, sv[1];
+        int32_t tg[NX];
+        size_t wsz;
+        void *ws;
+        mm_tensor *x = NULL, *xw = NULL, *y = NULL, *dy = NULL, *dyw = NULL, *dx = NULL, *v = NULL;
+        mm_tensor *vw = NULL, *jy = NULL, *jyw = NULL, *yws = NULL, *lp = NULL;
+        CHECK_OK(mm_model_opts_init(&o));
+        o.input_dim = F, o.max_batch = B, o.max_seq = 1, o.n_threads = thr, o.seed = 3;
+        CHECK_OK(mm_model_create(&m, &o));
+        CHECK_OK(mm_model_add_dense(m, F, 1, MM_INIT_DEFAULT, 1.0));
+        CHECK_OK(mm_model_add_activation(m, MM_ACT_TANH));
+        CHECK_OK(mm_model_add_dense(m, F, 1, MM_INIT_DEFAULT, 1.0));
+        CHECK_OK(mm_model_finalize(m));
+        CHECK_OK(mm_model_grads(m, &g, &np));
+        sv[0] = np;
+        vb = calloc((size_t)(np + NX), sizeof(float));
+        gref = calloc((size_t)np, sizeof(float));
+        mmt_fill_uniform(x0, NX, 11, -1, 1);
+        mmt_fill_uniform(dyb, NX, 12, -1, 1);
+        mmt_fill_uniform(vb, np, 13, -1, 1);
+        memcpy(buf, x0, sizeof x0);
+        CHECK_OK(mm_tensor_wrap(&x, buf, 2, sh, NULL));
+        CHECK_OK(mm_tensor_wrap(&xw, buf + NX / 2, 2, sh, NULL)); /* over x's second half */
+        CHECK_OK(mm_tensor_wrap(&y, yref, 2, sh, NULL));
+        CHECK_OK(mm_tensor_wrap(&dy, dyb, 2, sh, NULL));
+        CHECK_OK(mm_tensor_wrap(&dyw, dyb + NX / 2, 2, sh, NULL));
+        CHECK_OK(mm_tensor_wrap(&dx, dxb, 2, sh, NULL));
+        CHECK_OK(mm_tensor_wrap(&v, vb, 1, sv, NULL));
+        CHECK_OK(mm_tensor_wrap(&vw, vb + np - NX / 2, 2, sh, NULL)); /* over v's tail */
+        CHECK_OK(mm_tensor_wrap(&jy, jb, 2, sh, NULL));
+        CHECK_OK(mm_tensor_wrap(&jyw, jb + NX / 2, 1, (int64_t[1]){NX / 2}, NULL));
+        /* the separate-buffer results */
+        memset(g, 0, sizeof(float) * (size_t)np);
+        CHECK_OK(mm_model_forward(m, x, y));
+        CHECK_OK(mm_model_backward(m, dy, dx));
+        memcpy(dxref, dxb, sizeof dxref), memcpy(gref, g, sizeof(float) * (size_t)np);
+        CHECK_OK(mm_model_jvp(m, x, v, NULL, jy));
+        memcpy(jref, jb, sizeof jref);
+        /* forward in place: y == x, and y over part of x */
+        for (int part = 0; part < 2; part++) {
+            mm_tensor *out = part ? xw : x;
+            memcpy(buf, x0, sizeof x0);
+            memset(g, 0, sizeof(float) * (size_t)np);
+            CHECK_OK(mm_model_forward(m, x, out));
+            CHECK(memcmp(mm_tensor_data(out), yref, sizeof yref) == 0);
+            CHECK_OK(mm_model_backward(m, dy, dx));
+            CHECK(memcmp(dxb, dxref, sizeof dxref) == 0);
+            CHECK(memcmp(g, gref, sizeof(float) * (size_t)np) == 0);
+        }
+        memcpy(buf, x0, sizeof x0);
+        CHECK_OK(mm_model_forward(m, x, y));
+        /* backward: dx over part of dy */
+        CHECK_STATUS(mm_model_backward(m, dy, dyw), MM_E_INVALID_ARG);
+        CHECK(strstr(mm_model_errmsg(m), "dx shares memory with dy") != NULL);
+        /* jvp: jy over part of v, y over part of jy; jy == x is fine (x is copied first) */
+        CHECK_STATUS(mm_model_jvp(m, x, v, NULL, vw), MM_E_INVALID_ARG);
+        CHECK(strstr(mm_model_errmsg(m), "jy shares memory with v") != NULL);
+        CHECK_STATUS(mm_model_jvp(m, x, v, jyw, jy), MM_E_SHAPE); /* shape first */
+        {
+            mm_tensor *y2 = NULL;
+            float yb[NX + NX / 2];
+            mm_tensor *jy2 = NULL;
+            CHECK_OK(mm_tensor_wrap(&jy2, yb, 2, sh, NULL));
+            CHECK_OK(mm_tensor_wrap(&y2, yb + NX / 2, 2, sh, NULL));
+            CHECK_STATUS(mm_model_jvp(m, x, v, y2, jy2), MM_E_INVALID_ARG);
+            CHECK(strstr(mm_model_errmsg(m), "y shares memory with jy") != NULL);
+            mm_tensor_free(y2), mm_tensor_free(jy2);
+        }
+        CHECK_OK(mm_model_jvp(m, x, v, NULL, x));
+        CHECK(memcmp(buf, jref, sizeof jref) == 0);
+        memcpy(buf, x0, sizeof x0);
+        /* infer: y over part of x, y inside ws */
+        CHECK_OK(mm_model_infer_workspace_size(m, B, 1, &wsz));
+        ws = aligned_alloc(64, (wsz + sizeof yref + 63) / 64 * 64);
+        CHECK(ws != NULL);
+        if (ws) {
+            CHECK_STATUS(mm_model_infer(m, x, xw, ws, wsz), MM_E_INVALID_ARG);
+            CHECK_OK(mm_tensor_wrap(&yws, (float *)ws, 2, sh, NULL));
+            CHECK_STATUS(mm_model_infer(m, x, yws, ws, wsz), MM_E_INVALID_ARG);
+            CHECK_OK(mm_model_infer(m, x, y, ws, wsz));
+            free(ws);
+        }
+        /* logprob: logp over the targets */
+        for (int i = 0; i < NX; i++) tg[i] = -1;
+        tg[0] = 1;
+        CHECK_OK(mm_tensor_wrap(&lp, (float *)tg, 1, (int64_t[1]){B}, NULL));
+        CHECK_STATUS(mm_model_logprob(m, x, tg, B, lp), MM_E_INVALID_ARG);
+        CHECK(strstr(mm_model_errmsg(m), "logp shares memory with targets") != NULL);
+        /* decode_step: y over part of x; sample: tokens over a later row of logits */
+        CHECK_STATUS(mm_model_decode_step(m, x, xw, NULL, 0), MM_E_INVALID_ARG);
+        CHECK(strstr(mm_model_errmsg(m), "y shares memory with x") != NULL);
+        CHECK_OK(mm_model_decode_step(m, x, y, NULL, 0));
+        memcpy(buf, yref, sizeof yref);
+        CHECK_STATUS(mm_model_sample(m, x, 1.0, 0, 1.0, (int32_t *)(void *)(buf + F), B, NULL),
+                     MM_E_INVALID_ARG);
+        CHECK(strstr(mm_model_errmsg(m), "tokens shares memory with logits") != NULL);
+        CHECK_STATUS(mm_model_sample(m, x, 1.0, 0, 1.0, tg, B, buf + 2), MM_E_INVALID_ARG);
+        memcpy(buf, x0, sizeof x0);
+        mm_tensor_free(x), mm_tensor_free(xw), mm_tensor_free(y), mm_tensor_free(dy);
+        mm_tensor_free(dyw), mm_tensor_free(dx), mm_tensor_free(v), mm_tensor_free(vw);
+        mm_tensor_free(jy), mm_tensor_free(jyw), mm_tensor_free(yws), mm_tensor_free(lp);
+        free(vb), free(gref);
+        mm_model_free(m);
+    }
+}
+
 void suite_model_api(void)
 {
     mmt_run("model_opts_and_lifecycle", test_opts_and_lifecycle);
+    mmt_run("model_overlap", test_overlap);
     mmt_run("model_shapes_and_limits", test_shapes_and_limits);
     mmt_run("model_embedding_refusal", test_embedding_refusal);
     mmt_run("model_allocations", test_allocations);

@@ -504,9 +504,55 @@ static void test_model_accessors(void)
     mm_policy_free(trpo);
 }
 
+/* mm_policy_act reads obs into the policy's own rows before it writes an action, so actions
+ * may be obs itself or overlap it: exploring and deterministic acts (two policies of one seed,
+ * 1 and 2 threads, with and without norm_obs) return bitwise what separate buffers return.
+ * mm_policy_export_io refuses outputs that share memory. */
+static void test_act_in_place(void)
+{
+    enum { NA = 4, OD = 6 };
+    static const int32_t algos[] = {MM_ALGO_PPO, MM_ALGO_SAC, MM_ALGO_TD3};
+    for (size_t ai = 0; ai < sizeof algos / sizeof algos[0]; ai++)
+        for (int32_t thr = 1; thr <= 2; thr++)
+            for (int part = 0; part < 2; part++) {
+                mm_policy_opts o;
+                mm_policy *a = NULL, *b = NULL;
+                float obs[NA * OD], want[NA * OD], buf[2 * NA * OD];
+                float *out = buf + (part ? OD + 1 : 0); /* obs itself, or one row and a float on */
+                CHECK_OK(mm_policy_opts_init(&o, algos[ai]));
+                o.obs_dim = OD, o.act_dim = OD, o.n_agents = NA, o.n_threads = thr;
+                o.hidden[0] = o.hidden[1] = 16, o.norm_obs = part, o.buffer_size = 100;
+                o.seed = 7;
+                CHECK_OK(mm_policy_create(&a, &o));
+                CHECK_OK(mm_policy_create(&b, &o));
+                mmt_fill_uniform(obs, NA * OD, 40 + ai, -1, 1);
+                for (int32_t explore = 1; explore >= 0; explore--) {
+                    memcpy(buf, obs, sizeof obs);
+                    CHECK_OK(mm_policy_act(a, obs, NA, want, explore));
+                    CHECK_OK(mm_policy_act(b, buf, NA, out, explore));
+                    CHECK(memcmp(out, want, sizeof want) == 0);
+                }
+                if (ai == 0 && thr == 1 && part == 0) {
+                    /* mm_policy_export_io: its outputs apart (before, obs_istd over obs_mean
+                     * came back holding 1s for the mean with MM_OK) */
+                    mm_policy_export_info info;
+                    CHECK_STATUS(mm_policy_export_io(a, &info, buf, buf + 1, NULL, NULL),
+                                 MM_E_INVALID_ARG);
+                    CHECK(strstr(mm_policy_errmsg(a), "obs_istd shares memory with obs_mean") !=
+                          NULL);
+                    CHECK_STATUS(mm_policy_export_io(a, &info, NULL, NULL, (float *)&info, NULL),
+                                 MM_E_INVALID_ARG);
+                    CHECK_OK(
+                        mm_policy_export_io(a, &info, buf, buf + OD, buf + 2 * OD, buf + 3 * OD));
+                }
+                mm_policy_free(a), mm_policy_free(b);
+            }
+}
+
 void suite_policy(void)
 {
     mmt_run("policy_gae", test_gae);
+    mmt_run("policy_act_in_place", test_act_in_place);
     mmt_run("policy_cg", test_cg);
     mmt_run("policy_fvp_finite_differences", test_fvp);
     mmt_run("policy_line_search_kl", test_line_search);

@@ -2737,6 +2737,103 @@ static void test_selective_bwd_block(void)
     if (!ran) mmt_skip("no path of this build and CPU has a channel-block backward");
 }
 
+/* Outputs sharing memory with inputs or with one another are refused (MM_E_INVALID_ARG naming
+ * the pair), partial overlaps included: before, only identical data pointers were caught, and
+ * a scan's out over part of u, a du over part of dout, du and ddelta in one buffer, a step's out
+ * over part of u, a conv's y over part of u and a conv backward's du over dy (dd wrong) or u
+ * (dk, dd wrong) all returned MM_OK with wrong values. A refused call leaves the handle usable. */
+static void test_ssm_overlap_refused(void)
+{
+    enum { Bt = 2, D = 4, N = 3, L = 6 };
+    sel_case c;
+    mm_ssm *h = mk_ssm(MM_SSM_SELECTIVE, D, N, Bt, L, 0, NULL);
+    mm_ssm_inputs in, st;
+    mm_ssm_grads g;
+    const int64_t n = Bt * D * L, s3[3] = {Bt, D, L}, s2[2] = {Bt, D};
+    float *buf = calloc((size_t)(3 * n), sizeof(float));
+    mm_tensor *uw = NULL, *ow = NULL, *dw = NULL, *dw2 = NULL, *su = NULL, *so = NULL;
+    tt out = MK(0, 0, 0, Bt, D, L), du = MK(0, 0, 0, Bt, D, L), dd = MK(0, 0, 0, Bt, D, L);
+    tt y = MK(0, 0, 0, Bt, D), sd = MK(31, -1, 1, Bt, D), sb = MK(32, -1, 1, Bt, N),
+       sc = MK(33, -1, 1, Bt, N);
+    CHECK(h != NULL && buf != NULL);
+    if (!h || !buf) return;
+    sel_setup(&c, Bt, D, N, L, 0, 0, 0);
+    memcpy(buf, fp(&c.u), sizeof(float) * (size_t)n);
+    CHECK_OK(mm_tensor_wrap(&uw, buf, 3, s3, NULL));
+    CHECK_OK(mm_tensor_wrap(&ow, buf + n / 2, 3, s3, NULL)); /* over u's second half */
+    sel_inputs(&c, &in);
+    in.u = uw;
+    CHECK_STATUS(mm_ssm_scan(h, &in, ow, NULL), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_ssm_errmsg(h), "out shares memory with u") != NULL);
+    CHECK_STATUS(mm_ssm_scan(h, &in, out.t, ow), MM_E_INVALID_ARG); /* last_state over u */
+    CHECK_OK(mm_ssm_scan(h, &in, out.t, NULL));
+    /* backward: du over part of dout, du and ddelta in one buffer */
+    memcpy(buf + n, fp(&c.dout), sizeof(float) * (size_t)n);
+    CHECK_OK(mm_tensor_wrap(&dw, buf + n, 3, s3, NULL));
+    CHECK_OK(mm_tensor_wrap(&dw2, buf + n + n / 2, 3, s3, NULL));
+    CHECK_OK(mm_ssm_grads_init(&g));
+    g.du = dw2;
+    CHECK_STATUS(mm_ssm_scan_backward(h, &in, dw, &g), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_ssm_errmsg(h), "du shares memory with dout") != NULL);
+    g.du = du.t, g.ddelta = du.t;
+    CHECK_STATUS(mm_ssm_scan_backward(h, &in, dw, &g), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_ssm_errmsg(h), "ddelta shares memory with du") != NULL);
+    g.ddelta = dd.t;
+    CHECK_OK(mm_ssm_scan_backward(h, &in, dw, &g)); /* still differentiable */
+    /* step: out over part of u, and out == u (refused too: every step input stays apart) */
+    CHECK_OK(mm_tensor_wrap(&su, buf + 2 * n, 2, s2, NULL));
+    CHECK_OK(mm_tensor_wrap(&so, buf + 2 * n + Bt * D / 2, 2, s2, NULL));
+    st = in;
+    st.u = su, st.delta = sd.t, st.B = sb.t, st.C = sc.t;
+    CHECK_STATUS(mm_ssm_step(h, &st, so), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_ssm_errmsg(h), "out shares memory with u") != NULL);
+    CHECK_STATUS(mm_ssm_step(h, &st, su), MM_E_INVALID_ARG);
+    CHECK_STATUS(mm_ssm_step(h, &st, sd.t), MM_E_INVALID_ARG);
+    CHECK_OK(mm_ssm_step(h, &st, y.t));
+    {
+        double pos = -1;
+        CHECK_OK(mm_ssm_get_f64(h, MM_SSM_STAT_POSITION, &pos));
+        CHECK(pos == 1); /* the refused steps took no step */
+    }
+    mm_ssm_free(h);
+    /* S4D conv and its backward */
+    {
+        enum { H = 3, Lc = 8 };
+        const int64_t nc = Bt * H * Lc, sc3[3] = {Bt, H, Lc};
+        mm_ssm *h4 = mk_s4(MM_SSM_S4D, H, 4, Bt, Lc, NULL);
+        tt u = MK(41, -1, 1, Bt, H, Lc), k = MK(42, -1, 1, H, Lc), d = MK(43, -1, 1, H);
+        tt dy = MK(44, -1, 1, Bt, H, Lc), du4 = MK(0, 0, 0, Bt, H, Lc), dk = MK(0, 0, 0, H, Lc);
+        tt dd4 = MK(0, 0, 0, H);
+        mm_tensor *cu = NULL, *cy = NULL;
+        CHECK(h4 != NULL);
+        if (h4) {
+            memcpy(buf, fp(&u), sizeof(float) * (size_t)nc);
+            CHECK_OK(mm_tensor_wrap(&cu, buf, 3, sc3, NULL));
+            CHECK_OK(mm_tensor_wrap(&cy, buf + Lc, 3, sc3, NULL)); /* y one row past u */
+            CHECK_STATUS(mm_ssm_conv(h4, cu, k.t, d.t, cy), MM_E_INVALID_ARG);
+            CHECK(strstr(mm_ssm_errmsg(h4), "y shares memory with u") != NULL);
+            CHECK_STATUS(mm_ssm_conv(h4, cu, k.t, d.t, cu), MM_E_INVALID_ARG);
+            CHECK_STATUS(mm_ssm_conv_backward(h4, u.t, k.t, d.t, dy.t, dy.t, dk.t, dd4.t),
+                         MM_E_INVALID_ARG);
+            CHECK(strstr(mm_ssm_errmsg(h4), "du shares memory with dy") != NULL);
+            CHECK_STATUS(mm_ssm_conv_backward(h4, u.t, k.t, d.t, dy.t, u.t, dk.t, dd4.t),
+                         MM_E_INVALID_ARG);
+            CHECK(strstr(mm_ssm_errmsg(h4), "du shares memory with u") != NULL);
+            CHECK_STATUS(mm_ssm_conv_backward(h4, u.t, k.t, d.t, dy.t, du4.t, k.t, NULL),
+                         MM_E_INVALID_ARG);
+            CHECK_OK(mm_ssm_conv_backward(h4, u.t, k.t, d.t, dy.t, du4.t, dk.t, dd4.t));
+        }
+        mm_tensor_free(cu), mm_tensor_free(cy);
+        rm(&u), rm(&k), rm(&d), rm(&dy), rm(&du4), rm(&dk), rm(&dd4);
+        mm_ssm_free(h4);
+    }
+    mm_tensor_free(uw), mm_tensor_free(ow), mm_tensor_free(dw), mm_tensor_free(dw2);
+    mm_tensor_free(su), mm_tensor_free(so);
+    rm(&out), rm(&du), rm(&dd), rm(&y), rm(&sd), rm(&sb), rm(&sc);
+    sel_free(&c);
+    free(buf);
+}
+
 void suite_ssm(void)
 {
     mmt_run("ssm_hippo", test_hippo);
@@ -2744,6 +2841,7 @@ void suite_ssm(void)
     mmt_run("ssm_discretize", test_discretize);
     mmt_run("ssm_selective", test_selective);
     mmt_run("ssm_selective_step_chunk", test_selective_step_chunk);
+    mmt_run("ssm_overlap_refused", test_ssm_overlap_refused);
     mmt_run("ssm_selective_misuse", test_selective_misuse);
     mmt_run("ssm_selective_torch", test_selective_torch);
     mmt_run("ssm_selective_threads", test_selective_threads);

@@ -130,6 +130,19 @@ static void test_fill_copy(void)
     CHECK_STATUS(mm_tensor_copy(c, NULL), MM_E_INVALID_ARG);
     CHECK_OK(mm_tensor_fill(c, -INFINITY));
     CHECK(isinf(mm_tensor_data(c)[11]));
+    /* overlapping dst and src, either way round: as if through a temporary (memmove) */
+    for (int shift = -5; shift <= 5; shift += 10) {
+        float buf[20], want[12];
+        int64_t s3[1] = {12};
+        mm_tensor *lo = NULL, *hi = NULL;
+        for (int i = 0; i < 20; i++) buf[i] = (float)i;
+        CHECK_OK(mm_tensor_wrap(&lo, buf, 1, s3, NULL));
+        CHECK_OK(mm_tensor_wrap(&hi, buf + 5, 1, s3, NULL));
+        memcpy(want, shift > 0 ? buf : buf + 5, sizeof want);
+        CHECK_OK(shift > 0 ? mm_tensor_copy(hi, lo) : mm_tensor_copy(lo, hi));
+        CHECK(memcmp(shift > 0 ? buf + 5 : buf, want, sizeof want) == 0);
+        mm_tensor_free(lo), mm_tensor_free(hi);
+    }
     mm_tensor_free(a);
     mm_tensor_free(b);
     mm_tensor_free(c);

@@ -69,8 +69,7 @@ static int check_like(mm_attn *h, const char *fn, const char *name, const mm_ten
 /* 1 if the n floats at a and the m floats at b share an address (compared as integers). */
 static int overlaps(const float *a, int64_t n, const float *b, int64_t m)
 {
-    const uintptr_t a0 = (uintptr_t)a, b0 = (uintptr_t)b;
-    return a0 < b0 + sizeof(float) * (uintptr_t)m && b0 < a0 + sizeof(float) * (uintptr_t)n;
+    return mmi_overlaps(a, sizeof(float) * (size_t)n, b, sizeof(float) * (size_t)m);
 }
 
 /* MM_OK, or MM_E_INVALID_ARG when out shares memory with the input x without being x itself

@@ -152,11 +152,7 @@ static int check_decays(mm_attn *h, const char *fn, const char *name, const mm_t
 static int step_out_apart(mm_attn *h, const char *fn, const mm_tensor *out, const char *name,
                           const mm_tensor *x)
 {
-    uintptr_t a0, b0;
-    if (!x) return MM_OK;
-    a0 = (uintptr_t)out->data, b0 = (uintptr_t)x->data;
-    if (a0 < b0 + sizeof(float) * (uintptr_t)x->numel &&
-        b0 < a0 + sizeof(float) * (uintptr_t)out->numel)
+    if (mmi_tensor_overlap(out, x))
         return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: out shares memory with %s", fn, name);
     return MM_OK;
 }

@@ -216,6 +216,10 @@ uint32_t mmi_crc32(uint32_t crc, const void *data, size_t n);
 /* ---- numeric helpers ---------------------------------------------------------------------- */
 /* Returns 1 if all n floats are finite. */
 int mmi_all_finite(const float *x, int64_t n);
+/* Returns 1 if the an bytes at a and the bn bytes at b share an address (compared as integers;
+ * an empty range shares none). The public calls refuse outputs over inputs with it: the
+ * kernels read inputs after writing outputs, so an overlap gave wrong results with MM_OK. */
+int mmi_overlaps(const void *a, size_t an, const void *b, size_t bn);
 
 /* ---- CPU features -------------------------------------------------------------------------- */
 /* What this CPU and OS run (MMI_CPU_* bits), whatever the build compiled: the kernels' dispatch

@@ -26,3 +26,9 @@ int mmi_all_finite(const float *x, int64_t n)
     for (int t = 0; t < 8; t++) all |= acc[t];
     return !(all & 0x80000000u);
 }
+
+int mmi_overlaps(const void *a, size_t an, const void *b, size_t bn)
+{
+    const uintptr_t a0 = (uintptr_t)a, b0 = (uintptr_t)b;
+    return an && bn && a0 < b0 + bn && b0 < a0 + an;
+}

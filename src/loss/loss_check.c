@@ -42,13 +42,15 @@ int mmi_loss_finite(mm_loss *h, const char *fn, const char *name, const mm_tenso
 int mmi_loss_no_alias(mm_loss *h, const char *fn, const char *nout, const mm_tensor *out,
                       const char *nin, const mm_tensor *in)
 {
-    uintptr_t a0, a1, b0, b1;
-    if (!out || !in) return MM_OK;
-    a0 = (uintptr_t)out->data;
-    a1 = a0 + (uintptr_t)out->numel * sizeof(float);
-    b0 = (uintptr_t)in->data;
-    b1 = b0 + (uintptr_t)in->numel * sizeof(float);
-    if (a0 < b1 && b0 < a1)
+    if (mmi_tensor_overlap(out, in))
+        return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s shares memory with %s", fn, nout, nin);
+    return MM_OK;
+}
+
+int mmi_loss_no_alias_raw(mm_loss *h, const char *fn, const char *nout, const void *out,
+                          size_t n_out, const char *nin, const void *in, size_t n_in)
+{
+    if (out && in && mmi_overlaps(out, n_out, in, n_in))
         return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: %s shares memory with %s", fn, nout, nin);
     return MM_OK;
 }

@@ -97,13 +97,24 @@ static int check_patches(mm_loss *h, const char *fn, const char *nfull, const mm
     return mmi_loss_no_alias(h, fn, nkept, kept, nfull, full);
 }
 
+/* The output of a gather or scatter over its indices: the scatter zeroes dx before reading
+ * keep, and either would read indices it had overwritten. */
+static int keep_apart(mm_loss *h, const char *fn, const char *nout, const mm_tensor *out,
+                      const int32_t *keep, int64_t n_keep)
+{
+    return mmi_loss_no_alias_raw(h, fn, nout, out->data, sizeof(float) * (size_t)out->numel, "keep",
+                                 keep, sizeof(int32_t) * (size_t)(out->shape[0] * n_keep));
+}
+
 MM_API int mm_loss_flip_gather(mm_loss *h, const mm_tensor *x, const int32_t *keep, int64_t n_keep,
                                mm_tensor *out)
 {
     static const char fn[] = "mm_loss_flip_gather";
     int rc;
     if (!h) return MM_E_INVALID_ARG;
-    if ((rc = check_patches(h, fn, "x", x, "out", out, keep, n_keep)) != MM_OK) return rc;
+    if ((rc = check_patches(h, fn, "x", x, "out", out, keep, n_keep)) != MM_OK ||
+        (rc = keep_apart(h, fn, "out", out, keep, n_keep)) != MM_OK)
+        return rc;
     mmi_patch_gather(x->data, keep, x->shape[0], x->shape[1], n_keep, x->shape[2], out->data);
     return MM_OK;
 }
@@ -114,7 +125,9 @@ MM_API int mm_loss_flip_scatter(mm_loss *h, const mm_tensor *dout, const int32_t
     static const char fn[] = "mm_loss_flip_scatter";
     int rc;
     if (!h) return MM_E_INVALID_ARG;
-    if ((rc = check_patches(h, fn, "dx", dx, "dout", dout, keep, n_keep)) != MM_OK) return rc;
+    if ((rc = check_patches(h, fn, "dx", dx, "dout", dout, keep, n_keep)) != MM_OK ||
+        (rc = keep_apart(h, fn, "dx", dx, keep, n_keep)) != MM_OK)
+        return rc;
     mmi_patch_scatter(dout->data, keep, dx->shape[0], dx->shape[1], n_keep, dx->shape[2], dx->data);
     return MM_OK;
 }
@@ -137,7 +150,12 @@ MM_API int mm_loss_blip_hard_negatives(mm_loss *h, const mm_tensor *sim, const i
                         s);
     }
     if ((rc = mmi_loss_within(h, fn, "sim", sim->shape[0], -1)) != MM_OK ||
-        (rc = mmi_loss_finite(h, fn, "sim", sim)) != MM_OK)
+        (rc = mmi_loss_finite(h, fn, "sim", sim)) != MM_OK ||
+        (rc = mmi_loss_no_alias_raw(h, fn, "neg", neg, sizeof(int32_t) * (size_t)sim->shape[0],
+                                    "sim", sim->data, sizeof(float) * (size_t)sim->numel)) !=
+            MM_OK ||
+        (rc = mmi_loss_no_alias_raw(h, fn, "neg", neg, sizeof(int32_t) * (size_t)sim->shape[0],
+                                    "ids", ids, sizeof(int64_t) * (size_t)sim->shape[0])) != MM_OK)
         return rc;
     mmi_blip_hard_negatives(sim->data, sim->shape[1], sim->shape[0], ids, by_column, &h->rng,
                             h->blip_w, neg);
@@ -166,7 +184,10 @@ MM_API int mm_loss_kimi_length_reward(mm_loss *h, const int64_t *lengths, const 
     if (out->data != rewards->data &&
         (rc = mmi_loss_no_alias(h, fn, "out", out, "rewards", rewards)) != MM_OK)
         return rc;
-    if ((rc = mmi_loss_finite(h, fn, "rewards", rewards)) != MM_OK) return rc;
+    if ((rc = mmi_loss_finite(h, fn, "rewards", rewards)) != MM_OK ||
+        (rc = mmi_loss_no_alias_raw(h, fn, "out", out->data, sizeof(float) * (size_t)n, "lengths",
+                                    lengths, sizeof(int64_t) * (size_t)n)) != MM_OK)
+        return rc;
     for (int64_t i = 0; i < n; i++)
         if (lengths[i] < 0)
             return mmi_fail(&h->err, MM_E_RANGE, "%s: lengths[%lld] = %lld is negative", fn,

@@ -53,7 +53,11 @@ MM_API int mm_loss_cross_entropy(mm_loss *h, const mm_tensor *logits, const int3
     if (n_targets != n)
         return mmi_fail(&h->err, MM_E_SHAPE, "%s: %lld targets for logits [%lld,%lld]", fn,
                         (long long)n_targets, (long long)n, (long long)c);
-    if ((rc = check_targets(h, fn, targets, n, c, &n_valid)) != MM_OK) return rc;
+    if ((rc = check_targets(h, fn, targets, n, c, &n_valid)) != MM_OK ||
+        (dlogits && (rc = mmi_loss_no_alias_raw(h, fn, "dlogits", dlogits->data,
+                                                sizeof(float) * (size_t)dlogits->numel, "targets",
+                                                targets, sizeof(int32_t) * (size_t)n)) != MM_OK))
+        return rc;
     sum = mmi_loss_ce_rows(logits->data, targets, n, c, h->smoothing, h->ignore_index, n_valid,
                            h->grad_scale, dlogits ? dlogits->data : NULL);
     h->st_loss = n_valid > 0 ? sum / (double)n_valid : 0.0;

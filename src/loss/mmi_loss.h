@@ -45,6 +45,10 @@ int mmi_loss_finite(mm_loss *h, const char *fn, const char *name, const mm_tenso
 /* The output out must not share memory with the input in. */
 int mmi_loss_no_alias(mm_loss *h, const char *fn, const char *nout, const mm_tensor *out,
                       const char *nin, const mm_tensor *in);
+/* The same for raw arrays (index and length inputs, int32 outputs): the n_out bytes at out must
+ * not share memory with the n_in bytes at in (either NULL: nothing to check). */
+int mmi_loss_no_alias_raw(mm_loss *h, const char *fn, const char *nout, const void *out,
+                          size_t n_out, const char *nin, const void *in, size_t n_in);
 /* The handle must be of kind want. */
 int mmi_loss_kind_is(mm_loss *h, const char *fn, int32_t want);
 /* rows <= max_batch and width <= max_dim (width < 0: not checked). */

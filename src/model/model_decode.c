@@ -112,6 +112,17 @@ MM_API int mm_model_decode_step(mm_model *m, const mm_tensor *x, mm_tensor *y, v
     int rc;
     if (!m) return MM_E_INVALID_ARG;
     if ((rc = check_step(m, x, y, state, state_bytes, &c, &row, fn)) != MM_OK) return rc;
+    /* The layers read x and write y directly and update the state in between. */
+    if (mmi_tensor_overlap(y, x))
+        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: y shares memory with x", fn);
+    if (state && row > 0) {
+        const size_t sb = row * (size_t)x->shape[0];
+        if (mmi_overlaps(state, sb, x->data, sizeof(float) * (size_t)x->numel) ||
+            mmi_overlaps(state, sb, y->data, sizeof(float) * (size_t)y->numel))
+            return mmi_fail(
+                &m->err, MM_E_INVALID_ARG, "%s: state shares memory with %s", fn,
+                mmi_overlaps(state, sb, x->data, sizeof(float) * (size_t)x->numel) ? "x" : "y");
+    }
     m->fwd_valid = 0;
     in = x->data;
     for (int32_t i = 0; i < m->n_layers; i++) {

@@ -288,8 +288,13 @@ static int jvp_impl(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, const
         return rc;
     if (y && (rc = mmi_model_check_like(x, y, mmi_model_out_dim(m), "y", &m->err, fn)) != MM_OK)
         return rc;
-    if ((v && jy->data == v->data) || (y && ((v && y->data == v->data) || y->data == jy->data)))
-        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: y, jy and v must be distinct buffers", fn);
+    {
+        /* jy is written layer by layer while v (and ctx) are still read; a jy over part of v
+         * came back wrong with MM_OK. x is copied first, so y and jy may overlap it. */
+        const mm_tensor *t[4] = {v, ctx, jy, y};
+        static const char *const name[4] = {"v", "ctx", "jy", "y"};
+        if ((rc = mmi_tensor_apart(&m->err, fn, 4, t, name, 2)) != MM_OK) return rc;
+    }
     if ((rc = check_ctx(m, ctx, &c, fn)) != MM_OK) return rc;
     m->fwd_valid = 0;
     memcpy(m->act[0], x->data, (size_t)x->numel * sizeof(float));
@@ -382,12 +387,12 @@ static int backward_impl(mm_model *m, const mm_tensor *dy, mm_tensor *dx, mm_ten
         (dx && (rc = check_grad_shape(m, dx, m->opts.input_dim, "dx", &m->err, fn)) != MM_OK) ||
         (dctx && (rc = check_dctx(m, dctx, fn)) != MM_OK))
         return rc;
-    if ((dx && dx->data == dy->data) ||
-        (dctx && (dctx->data == dy->data || (dx && dctx->data == dx->data))))
-        return mmi_fail(&m->err, MM_E_INVALID_ARG,
-                        "%s: dx, dctx and dy must be distinct "
-                        "buffers",
-                        fn);
+    {
+        /* A one-layer model's backward reads dy while it writes dx, and dctx is zeroed first. */
+        const mm_tensor *t[3] = {dy, dx, dctx};
+        static const char *const name[3] = {"dy", "dx", "dctx"};
+        if ((rc = mmi_tensor_apart(&m->err, fn, 3, t, name, 1)) != MM_OK) return rc;
+    }
     mmi_model_run_backward(m, dy->data, dx ? dx->data : NULL, dctx ? dctx->data : NULL);
     return MM_OK;
 }
@@ -510,9 +515,12 @@ MM_API int mm_model_infer(const mm_model *m, const mm_tensor *x, mm_tensor *y, v
     if ((rc = mmi_model_input_shape(m, x, &c.batch, &c.seq, NULL, fn)) != MM_OK ||
         (rc = mmi_model_check_like(x, y, mmi_model_out_dim(m), "y", NULL, fn)) != MM_OK)
         return rc;
-    if ((uintptr_t)ws % MMI_ALIGN != 0 || y->data == x->data) return MM_E_INVALID_ARG;
+    if ((uintptr_t)ws % MMI_ALIGN != 0 || mmi_tensor_overlap(x, y)) return MM_E_INVALID_ARG;
     if ((rc = plan_infer(m, c.batch, c.seq, &ip)) != MM_OK) return rc;
-    if (ws_size < ip.size) return MM_E_INVALID_ARG;
+    /* The layers read x and write y directly (no copy), and use ws between them. */
+    if (ws_size < ip.size || mmi_overlaps(ws, ws_size, x->data, sizeof(float) * (size_t)x->numel) ||
+        mmi_overlaps(ws, ws_size, y->data, sizeof(float) * (size_t)y->numel))
+        return MM_E_INVALID_ARG;
     c.ctx = NULL, c.dctx = NULL; /* no context: a cross-attention layer refuses */
     c.ctx_len = c.ctx_dim = 0;
     c.rows = c.batch * c.seq;

@@ -63,8 +63,12 @@ MM_API int mm_model_logprob(mm_model *m, const mm_tensor *x, const int32_t *targ
     if ((rc = check_targets(m, targets, n_targets, rows, fn)) != MM_OK ||
         (rc = check_count(m, logp, rows, "logp", fn)) != MM_OK)
         return rc;
-    if (logp->data == x->data)
-        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: logp must not share x's buffer", fn);
+    if (mmi_tensor_overlap(logp, x))
+        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: logp shares memory with x", fn);
+    /* logp[r] is written while later targets are still to be read. */
+    if (mmi_overlaps(logp->data, sizeof(float) * (size_t)logp->numel, targets,
+                     sizeof(int32_t) * (size_t)n_targets))
+        return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: logp shares memory with targets", fn);
     if ((rc = mmi_model_run_forward(m, x, NULL, fn)) != MM_OK) return rc;
     v = mmi_model_out_dim(m);
     z = m->act[m->n_layers];

@@ -161,6 +161,19 @@ MM_API int mm_model_sample(mm_model *m, const mm_tensor *logits, double temperat
     if (!m) return MM_E_INVALID_ARG;
     rc = check_sample(m, logits, temperature, top_k, top_p, tokens, n_tokens, &rows, fn);
     if (rc != MM_OK) return rc;
+    {
+        /* Rows are drawn in order: a token or logp written over a later row of logits (or
+         * over each other) changed what that row drew, with MM_OK. */
+        const size_t zb = sizeof(float) * (size_t)logits->numel,
+                     tb = sizeof(int32_t) * (size_t)rows;
+        const size_t lb = sizeof(float) * (size_t)rows;
+        const char *what =
+            mmi_overlaps(tokens, tb, logits->data, zb)         ? "tokens shares memory with logits"
+            : logp && mmi_overlaps(logp, lb, logits->data, zb) ? "logp shares memory with logits"
+            : logp && mmi_overlaps(logp, lb, tokens, tb)       ? "logp shares memory with tokens"
+                                                               : NULL;
+        if (what) return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: %s", fn, what);
+    }
     s.v = mmi_model_out_dim(m);
     s.top_k = top_k == 0 || top_k > s.v ? s.v : top_k;
     s.top_p = top_p;

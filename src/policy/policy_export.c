@@ -96,6 +96,18 @@ int mm_policy_export_io(const mm_policy *cp, mm_policy_export_info *info, float 
     static const char fn[] = "mm_policy_export_io";
     if (!p) return MM_E_INVALID_ARG;
     if (!info) return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: info is NULL", fn);
+    {
+        /* Two outputs in one place would come back holding a mix of both. */
+        const void *at[5] = {info, obs_mean, obs_istd, act_low, act_high};
+        const size_t fs = sizeof(float), od = (size_t)p->obs_dim, ad = (size_t)p->act_dim;
+        const size_t len[5] = {sizeof *info, od * fs, od * fs, ad * fs, ad * fs};
+        static const char *const name[5] = {"info", "obs_mean", "obs_istd", "act_low", "act_high"};
+        for (int i = 1; i < 5; i++)
+            for (int j = 0; j < i; j++)
+                if (at[i] && at[j] && mmi_overlaps(at[i], len[i], at[j], len[j]))
+                    return mmi_fail(&p->err, MM_E_INVALID_ARG, "%s: %s shares memory with %s", fn,
+                                    name[i], name[j]);
+    }
     memset(info, 0, sizeof *info);
     info->output = p->discrete                ? MM_EXPORT_ARGMAX
                    : p->o.algo == MM_ALGO_SAC ? MM_EXPORT_TANH_MEAN

@@ -61,6 +61,12 @@ int mmi_ssm_check_bl(mm_ssm *h, const char *fn, int64_t batch, int64_t len);
  * requested gradient is MM_E_INVALID_ARG. */
 int mmi_ssm_grad_like(mm_ssm *h, const char *fn, const char *name, const mm_tensor *g,
                       const mm_tensor *in);
+/* MM_OK, or MM_E_INVALID_ARG naming the first pair i > j of the n tensors t (NULL: absent)
+ * that share memory, where i is an output (i >= first_out); inputs may share memory with one
+ * another. The kernels read inputs after writing outputs, and an output over another output or
+ * over an input came back wrong with MM_OK. */
+int mmi_ssm_apart(mm_ssm *h, const char *fn, int n, const mm_tensor *const *t,
+                  const char *const *name, int first_out);
 
 /* Per-kind entry points (inputs are not yet validated unless stated). */
 int mmi_ssm_sel_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out, mm_tensor *last);

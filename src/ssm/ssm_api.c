@@ -18,29 +18,55 @@ static int check_struct(mm_ssm *h, const char *fn, const void *s, size_t lib_siz
     return MM_OK;
 }
 
-/* 1 if t shares its buffer with any input (outputs must not overwrite what backward reads). */
-static int aliases_input(const mm_ssm_inputs *in, const mm_tensor *t)
+enum { N_IN = 16 };
+static const char *const in_names[N_IN + 3] = {
+    "u",          "delta",      "A",      "B",          "C",      "D", "z",
+    "delta_bias", "init_state", "log_dt", "A_real",     "A_imag", "P", "nu_log",
+    "theta_log",  "gamma_log",  "out",    "last_state", "k"};
+static const char *const grad_names[N_IN + 1] = {
+    "dout",    "du", "ddelta",      "dA",          "dB",        "dC",
+    "dD",      "dz", "ddelta_bias", "dinit_state", "dlog_dt",   "dA_real",
+    "dA_imag", "dP", "dnu_log",     "dtheta_log",  "dgamma_log"};
+
+static void list_inputs(const mm_ssm_inputs *in, const mm_tensor **t)
 {
-    const mm_tensor *all[] = {in->u,          in->delta,  in->A,         in->B,
-                              in->C,          in->D,      in->z,         in->delta_bias,
-                              in->init_state, in->log_dt, in->A_real,    in->A_imag,
-                              in->P,          in->nu_log, in->theta_log, in->gamma_log};
-    if (!t) return 0;
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (all[i] && all[i]->data == t->data) return 1;
-    return 0;
+    const mm_tensor *all[N_IN] = {in->u,          in->delta,  in->A,         in->B,
+                                  in->C,          in->D,      in->z,         in->delta_bias,
+                                  in->init_state, in->log_dt, in->A_real,    in->A_imag,
+                                  in->P,          in->nu_log, in->theta_log, in->gamma_log};
+    memcpy(t, all, sizeof all);
 }
 
-/* 1 if a requested gradient shares its buffer with an input or with the upstream gradient. */
-static int grads_alias(const mm_ssm_inputs *in, const mm_ssm_grads *g, const mm_tensor *up)
+/* MM_OK, or MM_E_INVALID_ARG naming an output (out, last_state or k; NULL: absent) that shares
+ * memory with an input or with the other output: the scans and the kernel read inputs while
+ * writing outputs, and the backwards read the inputs again. */
+static int outs_apart(mm_ssm *h, const char *fn, const mm_ssm_inputs *in, const mm_tensor *out,
+                      const mm_tensor *last, const mm_tensor *k)
 {
-    const mm_tensor *all[] = {g->du,          g->ddelta,  g->dA,         g->dB,
-                              g->dC,          g->dD,      g->dz,         g->ddelta_bias,
-                              g->dinit_state, g->dlog_dt, g->dA_real,    g->dA_imag,
-                              g->dP,          g->dnu_log, g->dtheta_log, g->dgamma_log};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (all[i] && (aliases_input(in, all[i]) || (up && all[i]->data == up->data))) return 1;
-    return 0;
+    const mm_tensor *t[N_IN + 3];
+    list_inputs(in, t);
+    t[N_IN] = out, t[N_IN + 1] = last, t[N_IN + 2] = k;
+    return mmi_ssm_apart(h, fn, N_IN + 3, t, in_names, N_IN);
+}
+
+/* MM_OK, or MM_E_INVALID_ARG naming a requested gradient that shares memory with an input, the
+ * upstream gradient up (named upname) or another gradient: a gradient written over dout, or
+ * over another gradient, is read back by a kernel that still needs the other. */
+static int grads_apart(mm_ssm *h, const char *fn, const mm_ssm_inputs *in, const mm_ssm_grads *g,
+                       const mm_tensor *up, const char *upname)
+{
+    const mm_tensor *t[2 * N_IN + 1] = {0};
+    const char *names[2 * N_IN + 1];
+    const mm_tensor *gs[N_IN] = {g->du,          g->ddelta,  g->dA,         g->dB,
+                                 g->dC,          g->dD,      g->dz,         g->ddelta_bias,
+                                 g->dinit_state, g->dlog_dt, g->dA_real,    g->dA_imag,
+                                 g->dP,          g->dnu_log, g->dtheta_log, g->dgamma_log};
+    list_inputs(in, t);
+    memcpy(names, in_names, sizeof(char *) * N_IN);
+    t[N_IN] = up, names[N_IN] = upname;
+    memcpy(t + N_IN + 1, gs, sizeof gs);
+    memcpy(names + N_IN + 1, grad_names + 1, sizeof(char *) * N_IN);
+    return mmi_ssm_apart(h, fn, 2 * N_IN + 1, t, names, N_IN + 1);
 }
 
 static int wrong_kind(mm_ssm *h, const char *fn, const char *kinds)
@@ -60,11 +86,7 @@ MM_API int mm_ssm_scan(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out, mm_te
     h->fwd_valid = 0;
     if ((rc = check_struct(h, fn, in, sizeof *in, "mm_ssm_inputs")) != MM_OK) return rc;
     if (!out) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: out is NULL", fn);
-    if (aliases_input(in, out) || aliases_input(in, last) || (last && last->data == out->data))
-        return mmi_fail(&h->err, MM_E_INVALID_ARG,
-                        "%s: out and last_state must not share a "
-                        "buffer with an input or each other",
-                        fn);
+    if ((rc = outs_apart(h, fn, in, out, last, NULL)) != MM_OK) return rc;
     switch (h->kind) {
     case MM_SSM_SELECTIVE:
         rc = mmi_ssm_sel_scan(h, in, out, last);
@@ -93,11 +115,7 @@ MM_API int mm_ssm_scan_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_ten
         (rc = check_struct(h, fn, g, sizeof *g, "mm_ssm_grads")) != MM_OK)
         return rc;
     if (!dout) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: dout is NULL", fn);
-    if (grads_alias(in, g, dout))
-        return mmi_fail(&h->err, MM_E_INVALID_ARG,
-                        "%s: a gradient shares a buffer with an input "
-                        "or dout",
-                        fn);
+    if ((rc = grads_apart(h, fn, in, g, dout, "dout")) != MM_OK) return rc;
     if (h->kind != MM_SSM_SELECTIVE && h->kind != MM_SSM_SSD && h->kind != MM_SSM_LRU)
         return wrong_kind(h, fn, "SELECTIVE, SSD, LRU");
     if (!h->fwd_valid)
@@ -120,9 +138,7 @@ MM_API int mm_ssm_kernel(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *k)
     mmi_err_clear(&h->err);
     if ((rc = check_struct(h, fn, in, sizeof *in, "mm_ssm_inputs")) != MM_OK) return rc;
     if (!k) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: k is NULL", fn);
-    if (aliases_input(in, k))
-        return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: k must not share a buffer with an input",
-                        fn);
+    if ((rc = outs_apart(h, fn, in, NULL, NULL, k)) != MM_OK) return rc;
     if (h->kind == MM_SSM_S4D) return mmi_ssm_s4d_kernel(h, in, k);
     if (h->kind == MM_SSM_S4) return mmi_ssm_s4_kernel(h, in, k);
     return wrong_kind(h, fn, "S4D, S4");
@@ -139,11 +155,7 @@ MM_API int mm_ssm_kernel_backward(mm_ssm *h, const mm_ssm_inputs *in, const mm_t
         (rc = check_struct(h, fn, g, sizeof *g, "mm_ssm_grads")) != MM_OK)
         return rc;
     if (!dk) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: dk is NULL", fn);
-    if (grads_alias(in, g, dk))
-        return mmi_fail(&h->err, MM_E_INVALID_ARG,
-                        "%s: a gradient shares a buffer with an input "
-                        "or dk",
-                        fn);
+    if ((rc = grads_apart(h, fn, in, g, dk, "dk")) != MM_OK) return rc;
     if (h->kind == MM_SSM_S4D) return mmi_ssm_s4d_kernel_backward(h, in, dk, g);
     if (h->kind == MM_SSM_S4) return mmi_ssm_s4_kernel_backward(h, in, dk, g);
     return wrong_kind(h, fn, "S4D, S4");
@@ -157,6 +169,8 @@ MM_API int mm_ssm_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
     mmi_err_clear(&h->err);
     if ((rc = check_struct(h, fn, in, sizeof *in, "mm_ssm_inputs")) != MM_OK) return rc;
     if (!out) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: out is NULL", fn);
+    /* A step's out over a part of u (or of another input) came back wrong with MM_OK. */
+    if ((rc = outs_apart(h, fn, in, out, NULL, NULL)) != MM_OK) return rc;
     switch (h->kind) {
     case MM_SSM_SELECTIVE:
         rc = mmi_ssm_sel_step(h, in, out);

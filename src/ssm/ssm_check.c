@@ -16,6 +16,12 @@ static void shape_str(char *buf, size_t n, int32_t ndim, const int64_t *shape)
     if (o < n) snprintf(buf + o, n - o, "]");
 }
 
+int mmi_ssm_apart(mm_ssm *h, const char *fn, int n, const mm_tensor *const *t,
+                  const char *const *name, int first_out)
+{
+    return mmi_tensor_apart(&h->err, fn, n, t, name, first_out);
+}
+
 int mmi_ssm_want(mm_ssm *h, const char *fn, const char *name, const mm_tensor *t, int32_t ndim,
                  const int64_t *shape)
 {

@@ -36,8 +36,13 @@ MM_API int mm_ssm_conv(mm_ssm *h, const mm_tensor *u, const mm_tensor *k, const 
     if ((rc = check_conv(h, fn, u, k, d, &Bt, &L)) ||
         (rc = mmi_ssm_want(h, fn, "y", y, 3, u->shape)))
         return rc;
-    if (y->data == u->data)
-        return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: y must not alias u", fn);
+    {
+        /* y over any part of u, k or d is read back after it is written (each row of y
+         * reads its row of u again for the skip term). */
+        const mm_tensor *t[4] = {u, k, d, y};
+        static const char *const name[4] = {"u", "k", "d", "y"};
+        if ((rc = mmi_ssm_apart(h, fn, 4, t, name, 3)) != MM_OK) return rc;
+    }
     H = h->D, nf = mmi_fft_size(2 * L);
     tw = h->ws.fft, kf = tw + h->nfft, buf = kf + 2 * h->nfft;
     for (int64_t c = 0; c < H; c++) {
@@ -69,6 +74,12 @@ MM_API int mm_ssm_conv_backward(mm_ssm *h, const mm_tensor *u, const mm_tensor *
         (dk && (rc = mmi_ssm_want(h, fn, "dk", dk, 2, k->shape))) ||
         (dd && (rc = mmi_ssm_grad_like(h, fn, "dd", dd, d))))
         return rc;
+    {
+        /* du over dy left dd summing the overwritten dy; du over u left dk and dd wrong. */
+        const mm_tensor *t[7] = {u, k, d, dy, du, dk, dd};
+        static const char *const name[7] = {"u", "k", "d", "dy", "du", "dk", "dd"};
+        if ((rc = mmi_ssm_apart(h, fn, 7, t, name, 4)) != MM_OK) return rc;
+    }
     H = h->D, nf = mmi_fft_size(2 * L);
     tw = h->ws.fft, kf = tw + h->nfft, gf = kf + 2 * h->nfft, acc = gf + 2 * h->nfft;
     tmp = acc + 2 * h->nfft;

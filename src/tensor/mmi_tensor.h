@@ -17,6 +17,13 @@ struct mm_tensor {
 
 /* 1 if a and b have the same ndim and sizes. */
 int mmi_tensor_same_shape(const mm_tensor *a, const mm_tensor *b);
+/* 1 if a and b (either may be NULL: no) share memory anywhere in their data. */
+int mmi_tensor_overlap(const mm_tensor *a, const mm_tensor *b);
+/* MM_OK, or MM_E_INVALID_ARG into e ("<fn>: <a> shares memory with <b>") for the first pair
+ * i > j of the n tensors t (NULL: absent) that share memory, where i is an output
+ * (i >= first_out); inputs may share memory with one another. */
+int mmi_tensor_apart(mmi_err *e, const char *fn, int n, const mm_tensor *const *t,
+                     const char *const *name, int first_out);
 /* Writes "[2,4,128,64]" (or "NULL") into buf of size n, truncating. */
 void mmi_tensor_shape_str(const mm_tensor *t, char *buf, size_t n);
 

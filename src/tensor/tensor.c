@@ -133,6 +133,24 @@ int mmi_tensor_same_shape(const mm_tensor *a, const mm_tensor *b)
     return 1;
 }
 
+int mmi_tensor_overlap(const mm_tensor *a, const mm_tensor *b)
+{
+    return a && b &&
+           mmi_overlaps(a->data, sizeof(float) * (size_t)a->numel, b->data,
+                        sizeof(float) * (size_t)b->numel);
+}
+
+int mmi_tensor_apart(mmi_err *e, const char *fn, int n, const mm_tensor *const *t,
+                     const char *const *name, int first_out)
+{
+    for (int i = first_out; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (mmi_tensor_overlap(t[i], t[j]))
+                return mmi_fail(e, MM_E_INVALID_ARG, "%s: %s shares memory with %s", fn, name[i],
+                                name[j]);
+    return MM_OK;
+}
+
 void mmi_tensor_shape_str(const mm_tensor *t, char *buf, size_t n)
 {
     size_t used = 0;

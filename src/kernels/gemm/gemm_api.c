@@ -30,6 +30,26 @@ static int check_stored(int64_t rows, int64_t cols, int64_t ld)
     return MM_OK;
 }
 
+/* 1 if C (m x n, ldc) may share an element with X (rows x cols, ldx); sizes already checked.
+ * Storage ranges apart: no. With one leading dimension, side-by-side blocks of one matrix
+ * (disjoint column ranges modulo ld) share nothing either. Otherwise (overlapping ranges with
+ * different leading dimensions) refused without looking closer: O(1), not O(rows). */
+static int stored_overlap(const float *x, int64_t rows, int64_t cols, int64_t ldx, const float *c,
+                          int64_t m, int64_t n, int64_t ldc)
+{
+    intptr_t d;
+    int64_t r;
+    if (!x || !c || rows == 0 || cols == 0 || m == 0 || n == 0) return 0;
+    if (!mmi_overlaps(x, sizeof(float) * (size_t)((rows - 1) * ldx + cols), c,
+                      sizeof(float) * (size_t)((m - 1) * ldc + n)))
+        return 0;
+    d = (intptr_t)((uintptr_t)c - (uintptr_t)x);
+    if (ldx != ldc || d % (intptr_t)sizeof(float) != 0) return 1;
+    r = (int64_t)(d / (intptr_t)sizeof(float)) % ldc;
+    if (r < 0) r += ldc;
+    return !(r >= cols && r + n <= ldc);
+}
+
 /* Everything but the workspace, in the order the header documents the codes. */
 static int check_args(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, const float *a,
                       int64_t lda, const float *b, int64_t ldb, const float *c, int64_t ldc)
@@ -47,8 +67,11 @@ static int check_args(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, c
     if ((rc = check_stored(m, n, ldc)) != MM_OK) return rc;
     if ((!a && m > 0 && k > 0) || (!b && k > 0 && n > 0) || (!c && m > 0 && n > 0))
         return MM_E_INVALID_ARG;
-    /* In-place products are not supported (the kernels read A and B after writing C). */
-    if (c && m > 0 && n > 0 && ((c == a && k > 0) || (c == b && k > 0))) return MM_E_INVALID_ARG;
+    /* In-place products are not supported (the kernels read A and B after writing C): any
+     * overlap, not only c == a, came back wrong with MM_OK. */
+    if (k > 0 && (stored_overlap(a, ar, ac, lda, c, m, n, ldc) ||
+                  stored_overlap(b, br, bc, ldb, c, m, n, ldc)))
+        return MM_E_INVALID_ARG;
     return MM_OK;
 }
 
@@ -63,6 +86,17 @@ static int sgemm_call(int native, int32_t ta, int32_t tb, int64_t m, int64_t n, 
     int rc = check_args(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
     if (rc != MM_OK) return rc;
     if (workspace && ((uintptr_t)workspace % MMI_ALIGN != 0 || workspace_size < need))
+        return MM_E_INVALID_ARG;
+    /* The packing buffers are written while A and B are read and C is written. */
+    if (workspace &&
+        (stored_overlap(a, ta ? k : m, ta ? m : k, lda, workspace, 1,
+                        (int64_t)(workspace_size / sizeof(float)),
+                        (int64_t)(workspace_size / sizeof(float))) ||
+         stored_overlap(b, tb ? n : k, tb ? k : n, ldb, workspace, 1,
+                        (int64_t)(workspace_size / sizeof(float)),
+                        (int64_t)(workspace_size / sizeof(float))) ||
+         stored_overlap(c, m, n, ldc, workspace, 1, (int64_t)(workspace_size / sizeof(float)),
+                        (int64_t)(workspace_size / sizeof(float)))))
         return MM_E_INVALID_ARG;
     (void)mmi_alloc_init(&heap, NULL, NULL); /* the default allocator: cannot fail */
     if (!ws && (native ? mmi_gemm_native_needs_ws(ta, tb, m, n, k, alpha)
