@@ -191,12 +191,12 @@ MMI_AVX2_INLINE void ds_strip(const int MASKED, int64_t rows, int64_t k, const f
     }
 }
 
-/* One row x 64 columns, 8 accumulators: each mt load is folded into the subtraction, which is
- * formed as o - mt and taken off by fnmadd: acc - x (o - mt) is acc + x (mt - o) with the same
- * single rounding (o - mt is exactly -(mt - o)), so the bits of ds_blk. Per key step 8 FMAs
- * need 2 broadcasts instead of ds_blk's 10 for 10 FMAs (with its 10 subtractions the 5 x 16
- * block ran at ~60 % of the FMA peak on Zen 3; 64 x 64 x 64 alone: 60 -> 68 GFLOP/s, 65 -> 76
- * with denormals flushed). 2 x 32, 3 x 32, 4 x 16 and 2 x 64 blocks measured slower. */
+/* One row x 64 columns, 8 accumulators, in ds_blk's form acc + x (mt - o) (so its bits on any
+ * executor: an earlier form acc - x (o - mt) by fnmadd, equal in IEEE arithmetic, differed
+ * under valgrind's emulation of fused multiply-adds). Per key step 8 FMAs need 2 broadcasts
+ * instead of ds_blk's 10 for 10 FMAs (with its 10 subtractions the 5 x 16 block ran at ~60 %
+ * of the FMA peak on Zen 3; 64 x 64 x 64 alone: 60 -> 68 GFLOP/s, 65 -> 76 with denormals
+ * flushed). 2 x 32, 3 x 32, 4 x 16 and 2 x 64 blocks measured slower. */
 MMI_AVX2_INLINE void ds_row64(int64_t k, const float *x, const float *o, const float *mt,
                               int64_t ldm, float *p)
 {
@@ -204,14 +204,14 @@ MMI_AVX2_INLINE void ds_row64(int64_t k, const float *x, const float *o, const f
     for (int64_t c = 0; c < k; c++) {
         const float *row = mt + c * ldm;
         const __m256 xb = _mm256_broadcast_ss(x + c), ob = _mm256_broadcast_ss(o + c);
-        a0 = _mm256_fnmadd_ps(xb, _mm256_sub_ps(ob, _mm256_loadu_ps(row)), a0);
-        a1 = _mm256_fnmadd_ps(xb, _mm256_sub_ps(ob, _mm256_loadu_ps(row + 8)), a1);
-        a2 = _mm256_fnmadd_ps(xb, _mm256_sub_ps(ob, _mm256_loadu_ps(row + 16)), a2);
-        a3 = _mm256_fnmadd_ps(xb, _mm256_sub_ps(ob, _mm256_loadu_ps(row + 24)), a3);
-        a4 = _mm256_fnmadd_ps(xb, _mm256_sub_ps(ob, _mm256_loadu_ps(row + 32)), a4);
-        a5 = _mm256_fnmadd_ps(xb, _mm256_sub_ps(ob, _mm256_loadu_ps(row + 40)), a5);
-        a6 = _mm256_fnmadd_ps(xb, _mm256_sub_ps(ob, _mm256_loadu_ps(row + 48)), a6);
-        a7 = _mm256_fnmadd_ps(xb, _mm256_sub_ps(ob, _mm256_loadu_ps(row + 56)), a7);
+        a0 = _mm256_fmadd_ps(xb, _mm256_sub_ps(_mm256_loadu_ps(row), ob), a0);
+        a1 = _mm256_fmadd_ps(xb, _mm256_sub_ps(_mm256_loadu_ps(row + 8), ob), a1);
+        a2 = _mm256_fmadd_ps(xb, _mm256_sub_ps(_mm256_loadu_ps(row + 16), ob), a2);
+        a3 = _mm256_fmadd_ps(xb, _mm256_sub_ps(_mm256_loadu_ps(row + 24), ob), a3);
+        a4 = _mm256_fmadd_ps(xb, _mm256_sub_ps(_mm256_loadu_ps(row + 32), ob), a4);
+        a5 = _mm256_fmadd_ps(xb, _mm256_sub_ps(_mm256_loadu_ps(row + 40), ob), a5);
+        a6 = _mm256_fmadd_ps(xb, _mm256_sub_ps(_mm256_loadu_ps(row + 48), ob), a6);
+        a7 = _mm256_fmadd_ps(xb, _mm256_sub_ps(_mm256_loadu_ps(row + 56), ob), a7);
     }
     _mm256_storeu_ps(p, _mm256_mul_ps(_mm256_loadu_ps(p), a0));
     _mm256_storeu_ps(p + 8, _mm256_mul_ps(_mm256_loadu_ps(p + 8), a1));
