@@ -25,7 +25,8 @@ first touch of a page costs 7-35 us and glibc's malloc returns torch's freed blo
 kernel. libmm allocates nothing in its training loop, so this changes SB3's time only. Without
 jemalloc installed (Debian: libjemalloc2) it says so and runs with the system malloc. Each
 record carries the malloc it ran with; SB3 with two threads measured faster with glibc on one
-machine (docs/RL.md), so --malloc system is there to find the peer's fastest form.
+machine (docs/history/RL_LOG.md, entry 24), so --malloc system is there to find the peer's
+fastest form.
 Runs: ppo-cartpole, td3-pendulum, sac-pendulum (when libmm has SAC), td3-halfcheetah and
 sac-halfcheetah (MuJoCo HalfCheetah-v4, 100k steps; `make bench-gym-mujoco` adds mujoco 2.3.x to
 the venv; not in the default set: per seed about 20 CPU-minutes for libmm and 40 for SB3).
@@ -55,7 +56,8 @@ import time
 # OMP_NUM_THREADS when nothing else is set, so --threads 2 with OMP_NUM_THREADS=2 gave SB3 two
 # OpenBLAS workers beside torch's two intra-op threads on the same cores: its two-thread TD3
 # Pendulum run took 177.8 s once and 396-514 s other times, against 170.2 s with one OpenBLAS
-# thread (docs/RL.md). One, unless the caller sets it; torch's threads are what --threads sets.
+# thread (docs/history/RL_LOG.md, entry 24). One, unless the caller sets it; torch's threads are
+# what --threads sets.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bindings",

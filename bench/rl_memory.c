@@ -44,7 +44,7 @@ static double now_s(void)
 static float g_low = -2.0f, g_high = 2.0f;
 static int64_t g_dim = 16; /* --dim: memory_dim of the trained agents */
 static int64_t g_seq = 0;  /* --seq: memory_seq_len (0: 32 CartPole, 64 Pendulum) */
-static double g_lsi = 0.5; /* --log-std: PendulumNoVel's log_std_init (docs/RL.md "Memory") */
+static double g_lsi = 0.5; /* --log-std: PendulumNoVel's log_std_init (docs/history/RL_LOG.md) */
 static const char *g_svg;  /* --svg DIR: seed 1's learning curves into DIR/rl_memory_*.svg */
 static int g_sde = 0;      /* --sde K: PendulumNoVel with gSDE, sde_sample_freq K (0: off) */
 static int g_lsi_set = 0;  /* --log-std given */

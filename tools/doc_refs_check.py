@@ -6,8 +6,9 @@ Checks every tracked (and new, not ignored) text file except CHANGELOG.md:
   * no mention of the design folder outside the repository (a path through '../' + 'shared')
     nor of its specification files (spec/<name>.md, or "spec" followed by a section sign or a
     section number such as A1.3);
-  * every docs/<file>.md named exists, and every docs/<file>.md §<section> names a heading of
-    that file (the heading starts with the section text; §4 matches '## 4. ...').
+  * every docs/<file>.md (or docs/history/<file>.md) named exists, and every docs/<file>.md
+    §<section> names a heading of that file (the heading starts with the section text; §4
+    matches '## 4. ...').
 Usage: tools/doc_refs_check.py [repository root]. Standard library only; run by `make docs-check`.
 """
 import os
@@ -18,8 +19,9 @@ import sys
 # Built from pieces so this file does not match itself.
 OUTSIDE = re.compile(r"\.\./" + "shared" + r"|\bspec/[A-Za-z0-9_]+\.md|\bspec [a-z_]+\.md"
                      r"|\bspec §|\bspec [A-Z][0-9]")
-DOC = re.compile(r"\bdocs/([A-Za-z0-9_]+\.md)")
-SECTION = re.compile(r"\bdocs/([A-Za-z0-9_]+\.md)[\s*#]*§\s*([^()\]\n;,:]*)")
+# docs/<file>.md or docs/history/<file>.md (the dated logs the main pages point at).
+DOC = re.compile(r"\bdocs/((?:history/)?[A-Za-z0-9_]+\.md)")
+SECTION = re.compile(r"\bdocs/((?:history/)?[A-Za-z0-9_]+\.md)[\s*#]*§\s*([^()\]\n;,:]*)")
 
 
 def files(root):

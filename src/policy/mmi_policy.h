@@ -189,7 +189,8 @@ struct mm_policy {
     mmi_act_slots slots; /* raw samples of the exploring acts, per agent */
     /* On-policy: the actor's first-layer W^T as act's GEMM reads it (mmi_model_forward_kept;
      * panel NULL when no act could use it), formed again after mmi_pol_params_stale. Forming
-     * it on every act was 0.09-0.10 us of an LRU16 act at eight agents (docs/RL.md "Memory"). */
+     * it on every act was 0.09-0.10 us of an LRU16 act at eight agents on Zen 3
+     * (docs/history/RL_LOG.md, entry 20). */
     mmi_kept_w act_w;
     /* Row work: six maxb x wide float buffers and maxb x 4 doubles, shared by the phases
      * (act, observe, one algorithm's update) and named by role only through the row views

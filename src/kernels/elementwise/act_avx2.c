@@ -29,7 +29,7 @@ MMI_AVX2_INLINE __m256 tanh256(__m256 x)
      * so t = min(2|x|, 20) needs none of mmi_exp256's clamps and patches and one scaling by
      * 2^fx (fx <= 29) instead of two: the same bits for all 2^32 inputs, NaN included (min
      * passes it on), and a 128-value tanh about 0.035 us faster on Zen 3 (the tanh on a memory
-     * core's output, docs/RL.md "Memory"). */
+     * core's output, docs/history/RL_LOG.md, entry 21). */
     t = _mm256_min_ps(_mm256_set1_ps(20.0f), _mm256_add_ps(ax, ax));
     fx = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.44269504088896341f)),
                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
