@@ -5,8 +5,8 @@
  * state and output is the sum of lru_scan.c's streaming loops, term by term in the same order,
  * but each term is added by an FMA (acc + w u; v + Re C hr, then - Im C hi) where the portable
  * loops multiply and add separately: a different rounding (within float rounding of them), and
- * 0.07 us of the 1.51 us act of eight agents with LRU16 on Zen 3 (docs/history/RL_LOG.md,
- * entry 21).
+ * about 0.07 us of the eight-agent LRU16 act (1.38 us on Zen 3 after that round;
+ * docs/history/RL_LOG.md, entry 21).
  * Acting and training stay bit-equal because mmi_ssm_lru_fwd_t runs its steps through this same
  * body on this set. What else changes is the width and the reuse: 8 lanes per instruction
  * instead of the four -O2 gives plain C, and each row of the transposed operands (bt, ct) is
