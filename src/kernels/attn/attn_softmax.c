@@ -2,11 +2,12 @@
 /* attn_softmax.c — exact softmax attention with an optional sparse mask (causal, local band,
  * strided), as flash-attention computes it: the forward streams key blocks through an online
  * softmax (running max m, running sum l, rescaled accumulator) and saves only the per-row
- * log-sum-exp; the backward recomputes each probability tile from it. Memory is O(n + block)
+ * log-sum-exp; the backward recomputes each probability tile from it. Memory is O(n d + block)
  * beyond the inputs, never n x m. Flash-attention-2's loop order: query blocks against key
- * blocks (128 x 128 forward, 64 x 64 backward), the logit tile and P V as products on the GEMM micro-kernel's unpacked path
- * (no workspace), the online softmax per row in between; the backward keeps 16-row tiles of
- * P and dS and runs its four products as tiles too, except dP - D (an exact row primitive). */
+ * blocks (128 x 128 forward, 64 x 64 backward), the logit tile and P V as products on the GEMM
+ * micro-kernel's unpacked path, the online softmax per row in between; the backward keeps 64 x
+ * 64 tiles of P and dS and runs its products as tiles too, dP - D either as a GEMM tile less a
+ * per-row D of the same FMA chain (AVX2) or as an exact row primitive (bwd_tile says why). */
 #include "mmi_attn_kernels.h"
 
 #include <math.h>
