@@ -2688,6 +2688,18 @@ static void isa_row_dots(const mmi_attn_isa *v, int64_t k)
     }
 }
 
+/* mmi_attn_tile_direct: the softmax backward's GEMM form depends on it. True for the
+ * backward's tiles (64 rows, d = 64) with libmm's own kernels, false in an OpenBLAS build, for
+ * a reduction past the direct k block (256) and for empty shapes. */
+static void test_attn_tile_direct(void)
+{
+    const int own = strstr(mm_build_info(), "blas=openblas") == NULL;
+    CHECK(mmi_attn_tile_direct(64, 64) == own && mmi_attn_tile_direct(1, 1) == own);
+    CHECK(mmi_attn_tile_direct(16, 256) == own);
+    CHECK(!mmi_attn_tile_direct(64, 257) && !mmi_attn_tile_direct(0, 64));
+    CHECK(!mmi_attn_tile_direct(64, 0));
+}
+
 static void attn_isa_on(const mmi_attn_isa *v)
 {
     static const int64_t ns[] = {1, 7, 8, 16, 17, 33, 64, 70, 100, 131, 136};
@@ -2777,6 +2789,7 @@ void suite_attn(void)
     mmt_run("attn_ds_tile", test_attn_ds_tile);
     mmt_run("attn_exp_rows", test_attn_exp_rows);
     mmt_run("attn_isa_paths", test_attn_isa_paths);
+    mmt_run("attn_tile_direct", test_attn_tile_direct);
     mmt_run("attn_isa_avx512", test_attn_isa_avx512);
     mmt_run("attn_fmap_edges", test_attn_fmap_edges);
     mmt_run("attn_softmax_grad_tiles", test_attn_softmax_grad_tiles);
