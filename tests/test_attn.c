@@ -1302,7 +1302,7 @@ static void test_attn_softmax_diag_blocks(void)
     const int64_t shapes[5][2] = {{200, 200}, {150, 200}, {200, 150}, {77, 90}, {90, 77}};
     const int64_t d = 16, dv = 8, nmax = 200;
     float *buf = malloc(sizeof(float) * (size_t)(nmax * (3 * d + 5 * dv) * 2 + 4 * nmax));
-    float *ws = malloc(sizeof(float) * mmi_attn_softmax_ws_floats(d, dv));
+    float *ws = malloc(sizeof(float) * mmi_attn_softmax_ws_floats(nmax, d, dv));
     if (!buf || !ws) {
         free(buf), free(ws);
         CHECK(0);
@@ -2608,6 +2608,98 @@ done:
     free(s), free(p);
 }
 
+/* exp_ds_rows (NULL on tables without it): P bitwise exp_rows's (exp_sub row by row on the
+ * same table), dS = P (dP - D) per element as one subtraction and one product, bitwise, 0 from
+ * each row's visible count on without reading x there (NaN there must not leak), for every
+ * visible count from the clamp's both ends and a row that saw no key; the columns between n and
+ * the row stride untouched in both tiles. */
+static void isa_exp_ds_rows(const mmi_attn_isa *v, int64_t n)
+{
+    enum { R = 7 };
+    const int64_t ld = n + 3, offs[] = {-2, 0, 1, 3, n - 2, n, n + 5};
+    float *s = agbuf(R * ld, 951, -30, 2), *x0 = agbuf(R * ld, 952, -2, 2);
+    float *p = agbuf(R * ld, 0, 0, 0), *x = agbuf(R * ld, 0, 0, 0);
+    float sub[R], dd[R];
+    if (!v->exp_ds_rows) goto done;
+    for (int r = 0; r < R; r++) sub[r] = 0.25f * (float)r - 0.5f, dd[r] = 0.3f * (float)r - 1.0f;
+    sub[4] = INFINITY;
+    s[2 * ld + n / 2] = -INFINITY;
+    for (size_t io = 0; io < sizeof offs / sizeof offs[0]; io++) {
+        const int64_t off = offs[io];
+        int ok = 1;
+        memcpy(p, s, sizeof(float) * (size_t)(R * ld + AG));
+        memcpy(x, x0, sizeof(float) * (size_t)(R * ld + AG));
+        for (int64_t r = 0; r < R; r++) {
+            const int64_t nv = isinf(sub[r]) ? 0 : r + off < 0 ? 0 : r + off > n ? n : r + off;
+            for (int64_t j = nv; j < n; j++) x[r * ld + j] = NAN;
+        }
+        CHECK(v->exp_ds_rows(R, n, off, p, x, ld, sub, dd) == 1);
+        exp_rows_check(v, R, n, off, s, p, ld, sub);
+        for (int64_t r = 0; r < R; r++) {
+            const int64_t nv = isinf(sub[r]) ? 0 : r + off < 0 ? 0 : r + off > n ? n : r + off;
+            for (int64_t j = 0; j < ld; j++) {
+                const float got = x[r * ld + j], want = p[r * ld + j] * (x0[r * ld + j] - dd[r]);
+                if (j >= n)
+                    ok &= memcmp(&got, &x0[r * ld + j], sizeof got) == 0;
+                else if (j >= nv)
+                    ok &= got == 0.0f;
+                else
+                    ok &= memcmp(&got, &want, sizeof got) == 0;
+            }
+        }
+        CHECK(ok && agok(p, R * ld) && agok(x, R * ld));
+    }
+done:
+    free(s), free(x0), free(p), free(x);
+}
+
+/* row_dots (NULL on tables without it) over reductions k: each dd[r] near the float64 dot and,
+ * where the tiles run on libmm's direct kernel of an FMA path (not the portable path, whose
+ * GEMM sums with separate products, nor an OpenBLAS build), bitwise the GEMM tile's element
+ * a_r . b_r: the diagonal of mmi_attn_tile_nn(A, B^T) with alpha 1, beta 0, which is what the
+ * softmax backward's dP tile holds in a saturated row. Row counts across the 8-row blocks;
+ * nothing past rows written. */
+static void isa_row_dots(const mmi_attn_isa *v, int64_t k)
+{
+    static const int64_t rs[] = {1, 3, 8, 9, 17, 64};
+    const int64_t lda = k + 3, ldb = k + 5;
+    if (!v->row_dots) return;
+    for (size_t ir = 0; ir < sizeof rs / sizeof rs[0]; ir++) {
+        const int64_t rows = rs[ir], ldt = rows + 2;
+        float *a = agbuf(rows * lda, 961, -1, 1), *b = agbuf(rows * ldb, 962, -1, 1);
+        float *dd = agbuf(rows, 0, 0, 0), *bt = agbuf(k * ldt, 963, -1, 1);
+        float *c = agbuf(rows * ldt, 0, 0, 0);
+        int ok = 1;
+        CHECK(v->row_dots(rows, k, a, lda, b, ldb, dd) == 1);
+        for (int64_t r = 0; r < rows; r++) {
+            double want = 0.0;
+            for (int64_t i = 0; i < k; i++) want += (double)a[r * lda + i] * b[r * ldb + i];
+            ok &= fabs((double)dd[r] - want) <= 1e-6 * (1.0 + (double)k);
+        }
+        if (mmi_attn_tile_direct(rows, k) && mmi_simd_path_get() != MMI_SIMD_PORTABLE) {
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t i = 0; i < k; i++) bt[i * ldt + r] = b[r * ldb + i];
+            mmi_attn_tile_nn(rows, rows, k, 1.0f, a, lda, bt, ldt, 0.0f, c, ldt);
+            for (int64_t r = 0; r < rows; r++)
+                ok &= memcmp(&c[r * ldt + r], &dd[r], sizeof(float)) == 0;
+        }
+        CHECK(ok && agok(dd, rows));
+        free(a), free(b), free(dd), free(bt), free(c);
+    }
+}
+
+/* mmi_attn_tile_direct: the softmax backward's GEMM form depends on it. True for the
+ * backward's tiles (64 rows, d = 64) with libmm's own kernels, false in an OpenBLAS build, for
+ * a reduction past the direct k block (256) and for empty shapes. */
+static void test_attn_tile_direct(void)
+{
+    const int own = strstr(mm_build_info(), "blas=openblas") == NULL;
+    CHECK(mmi_attn_tile_direct(64, 64) == own && mmi_attn_tile_direct(1, 1) == own);
+    CHECK(mmi_attn_tile_direct(16, 256) == own);
+    CHECK(!mmi_attn_tile_direct(64, 257) && !mmi_attn_tile_direct(0, 64));
+    CHECK(!mmi_attn_tile_direct(64, 0));
+}
+
 static void attn_isa_on(const mmi_attn_isa *v)
 {
     static const int64_t ns[] = {1, 7, 8, 16, 17, 33, 64, 70, 100, 131, 136};
@@ -2626,6 +2718,8 @@ static void attn_isa_on(const mmi_attn_isa *v)
         isa_lin_tile(v, ns[i]);
         isa_lin_tile_rs(v, ns[i]);
         isa_exp_rows(v, ns[i]);
+        isa_exp_ds_rows(v, ns[i]);
+        isa_row_dots(v, ns[i]);
     }
 }
 
@@ -2695,6 +2789,7 @@ void suite_attn(void)
     mmt_run("attn_ds_tile", test_attn_ds_tile);
     mmt_run("attn_exp_rows", test_attn_exp_rows);
     mmt_run("attn_isa_paths", test_attn_isa_paths);
+    mmt_run("attn_tile_direct", test_attn_tile_direct);
     mmt_run("attn_isa_avx512", test_attn_isa_avx512);
     mmt_run("attn_fmap_edges", test_attn_fmap_edges);
     mmt_run("attn_softmax_grad_tiles", test_attn_softmax_grad_tiles);

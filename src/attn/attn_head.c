@@ -21,7 +21,7 @@ size_t mmi_attn_head_ws_floats(const mmi_attn_head *a, int64_t n)
     switch (a->kind) {
     case MM_ATTN_SOFTMAX:
     case MM_ATTN_SPARSE:
-        k = mmi_sz_of(mmi_attn_softmax_ws_floats(d, dv));
+        k = mmi_sz_of(mmi_attn_softmax_ws_floats(n, d, dv));
         break;
     case MM_ATTN_LINEAR:
     case MM_ATTN_PERFORMER: /* kernel, FAVOR+ row buffers, then feature gradients of q and k */

@@ -136,6 +136,21 @@ void mmi_attn_exp_rows(int64_t rows, int64_t n, int64_t off, float *p, int64_t l
     }
 }
 
+int mmi_attn_exp_ds_rows(int64_t rows, int64_t n, int64_t off, float *p, float *x, int64_t ld,
+                         const float *sub, const float *dd)
+{
+    const mmi_attn_isa *v = isa();
+    return v && v->exp_ds_rows && v->exp_ds_rows(rows, n, off, p, x, ld, sub, dd);
+}
+
+int mmi_attn_row_dots(int64_t rows, int64_t k, const float *a, int64_t lda, const float *b,
+                      int64_t ldb, float *dd)
+{
+    const mmi_attn_isa *v = isa();
+    /* with exp_ds_rows only: the pair is the softmax backward's GEMM form */
+    return v && v->row_dots && v->exp_ds_rows && v->row_dots(rows, k, a, lda, b, ldb, dd);
+}
+
 double mmi_attn_norm_step(int64_t n, const float *k, double *z, const float *q)
 {
     double a0 = 0.0, a1 = 0.0;

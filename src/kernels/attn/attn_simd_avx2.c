@@ -505,6 +505,96 @@ int mmi_attn_exp_rows_avx2(int64_t rows, int64_t n, int64_t off, float *p, int64
     return 1;
 }
 
+/* exp_rows_avx2's P over a tile and, in the same pass, flash-attention's dS / scale = P (dP -
+ * D) over the dP tile x (mmi_attn_exp_ds_rows): the P bits of exp_rows, x read and written once
+ * while P is in registers. Keys from v_r on get P = 0 and dS = 0 without x being read (on a
+ * diagonal block the dP strips no row sees are never formed). */
+int mmi_attn_exp_ds_rows_avx2(int64_t rows, int64_t n, int64_t off, float *p, float *x, int64_t ld,
+                              const float *sub, const float *dd)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    for (int64_t r = 0; r < rows; r++) {
+        float *pr = p + r * ld, *xr = x + r * ld;
+        const int64_t nv = isinf(sub[r]) ? 0 : r + off < 0 ? 0 : r + off > n ? n : r + off;
+        const __m256 m = _mm256_set1_ps(sub[r]), dr = _mm256_set1_ps(dd[r]);
+        int64_t j = 0;
+        for (; j + 8 <= nv; j += 8) {
+            const __m256 e = exp_softmax(_mm256_sub_ps(_mm256_loadu_ps(pr + j), m));
+            _mm256_storeu_ps(pr + j, e);
+            _mm256_storeu_ps(xr + j, _mm256_mul_ps(e, _mm256_sub_ps(_mm256_loadu_ps(xr + j), dr)));
+        }
+        if (j < nv) { /* the visible tail, the rest of its block 0 */
+            const __m256i in = lanes_below(nv - j);
+            const __m256 e =
+                _mm256_and_ps(exp_softmax(_mm256_sub_ps(_mm256_maskload_ps(pr + j, in), m)),
+                              _mm256_castsi256_ps(in));
+            const __m256 ds =
+                _mm256_and_ps(_mm256_mul_ps(e, _mm256_sub_ps(_mm256_maskload_ps(xr + j, in), dr)),
+                              _mm256_castsi256_ps(in));
+            if (j + 8 <= n) {
+                _mm256_storeu_ps(pr + j, e);
+                _mm256_storeu_ps(xr + j, ds);
+                j += 8;
+            } else {
+                _mm256_maskstore_ps(pr + j, in, e);
+                _mm256_maskstore_ps(xr + j, in, ds);
+                j = nv;
+            }
+        }
+        for (; j + 8 <= n; j += 8) _mm256_storeu_ps(pr + j, zero), _mm256_storeu_ps(xr + j, zero);
+        for (; j < n; j++) pr[j] = xr[j] = 0.0f;
+    }
+    return 1;
+}
+
+/* Row i (< 8) of an 8-row block for row_dots: kl (1..8) floats, zeros past them and for rows
+ * from nr on (not read). */
+MMI_AVX2_INLINE __m256 rd_row(const float *p, int64_t ld, int i, int64_t nr, int64_t kl, __m256i km)
+{
+    if (i >= nr) return _mm256_setzero_ps();
+    return kl == 8 ? _mm256_loadu_ps(p + i * ld) : _mm256_maskload_ps(p + i * ld, km);
+}
+
+/* mmi_attn_row_dots: eight rows at a time, one per lane, each lane's chain the GEMM direct
+ * tile's for one element (vfmadd on ymm, c in order from +0); 8 x 8 blocks of both operands
+ * are transposed in registers so step c is one FMA of column c. Columns past k are not added
+ * (a 0 * 0 term would turn a -0 sum into +0, which the tile does not). */
+int mmi_attn_row_dots_avx2(int64_t rows, int64_t k, const float *a, int64_t lda, const float *b,
+                           int64_t ldb, float *dd)
+{
+    for (int64_t r0 = 0; r0 < rows; r0 += 8) {
+        const int64_t nr = rows - r0 < 8 ? rows - r0 : 8;
+        const float *ar = a + r0 * lda, *br = b + r0 * ldb;
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t c = 0; c < k; c += 8) {
+            const int64_t kl = k - c < 8 ? k - c : 8;
+            const __m256i km = lanes_below(kl);
+            const float *ac = ar + c, *bc = br + c;
+            __m256 a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;
+            a0 = rd_row(ac, lda, 0, nr, kl, km), b0 = rd_row(bc, ldb, 0, nr, kl, km);
+            a1 = rd_row(ac, lda, 1, nr, kl, km), b1 = rd_row(bc, ldb, 1, nr, kl, km);
+            a2 = rd_row(ac, lda, 2, nr, kl, km), b2 = rd_row(bc, ldb, 2, nr, kl, km);
+            a3 = rd_row(ac, lda, 3, nr, kl, km), b3 = rd_row(bc, ldb, 3, nr, kl, km);
+            a4 = rd_row(ac, lda, 4, nr, kl, km), b4 = rd_row(bc, ldb, 4, nr, kl, km);
+            a5 = rd_row(ac, lda, 5, nr, kl, km), b5 = rd_row(bc, ldb, 5, nr, kl, km);
+            a6 = rd_row(ac, lda, 6, nr, kl, km), b6 = rd_row(bc, ldb, 6, nr, kl, km);
+            a7 = rd_row(ac, lda, 7, nr, kl, km), b7 = rd_row(bc, ldb, 7, nr, kl, km);
+            mmi_transpose8_regs_avx2(&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7);
+            mmi_transpose8_regs_avx2(&b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7);
+            acc = _mm256_fmadd_ps(a0, b0, acc);
+            if (kl > 1) acc = _mm256_fmadd_ps(a1, b1, acc);
+            if (kl > 2) acc = _mm256_fmadd_ps(a2, b2, acc);
+            if (kl > 3) acc = _mm256_fmadd_ps(a3, b3, acc);
+            if (kl > 4) acc = _mm256_fmadd_ps(a4, b4, acc);
+            if (kl > 5) acc = _mm256_fmadd_ps(a5, b5, acc);
+            if (kl > 6) acc = _mm256_fmadd_ps(a6, b6, acc);
+            if (kl > 7) acc = _mm256_fmadd_ps(a7, b7, acc);
+        }
+        _mm256_maskstore_ps(dd + r0, lanes_below(nr), acc);
+    }
+    return 1;
+}
+
 /* ---- one row of per-key gates (mmi_attn_gate_row): the float64 cumulative sum, then the
  * factored query and key rows, each operation as the portable body rounds it ---------------- */
 /* exp_softmax for the gate rows' arguments x = (float)b_t, which are <= 0 (gates are <= 0 and
@@ -1153,7 +1243,11 @@ int mmi_attn_softmax_row_avx2(int64_t n, int64_t lim, float *s, double *m, doubl
         return 1;
     }
     mnew = (float)*m > mx ? (float)*m : mx;
-    alpha = *m == -INFINITY ? 0.0f : expf((float)*m - mnew);
+    /* expf(0) is 1 exactly: a row whose maximum did not move (most of them after the first
+     * blocks) skips the libm call */
+    alpha = *m == -INFINITY                       ? 0.0f
+            : mnew == (float)*m && isfinite(mnew) ? 1.0f
+                                                  : expf((float)*m - mnew);
     mv = _mm256_set1_ps(mnew);
     for (j = 0; j < n8; j += 8) {
         __m256 x = _mm256_loadu_ps(s + j), e;
@@ -1213,6 +1307,8 @@ static const mmi_attn_isa k_avx2 = {
     mmi_attn_exp_rows_avx2,
     0, /* lin_prefetch: on Zen 3 the forward ~4 % slower with them, the backward unchanged */
     mmi_attn_lin_tile_rs_avx2,
+    mmi_attn_exp_ds_rows_avx2,
+    mmi_attn_row_dots_avx2,
 };
 /* clang-format on */
 

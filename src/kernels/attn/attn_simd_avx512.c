@@ -984,6 +984,9 @@ static const mmi_attn_isa k_avx512 = {
     1,
     /* lin_tile_rs: the state decay as its own pass, then lin_tile (not measured on Zen 5) */
     NULL,
+    /* exp_ds_rows, row_dots: the softmax backward keeps the exact-difference dS tile here */
+    NULL,
+    NULL,
 };
 
 const mmi_attn_isa *mmi_attn_isa_avx512(void) { return &k_avx512; }

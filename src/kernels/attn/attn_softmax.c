@@ -2,11 +2,12 @@
 /* attn_softmax.c — exact softmax attention with an optional sparse mask (causal, local band,
  * strided), as flash-attention computes it: the forward streams key blocks through an online
  * softmax (running max m, running sum l, rescaled accumulator) and saves only the per-row
- * log-sum-exp; the backward recomputes each probability tile from it. Memory is O(n + block)
+ * log-sum-exp; the backward recomputes each probability tile from it. Memory is O(n d + block)
  * beyond the inputs, never n x m. Flash-attention-2's loop order: query blocks against key
- * blocks (128 x 128 forward, 64 x 64 backward), the logit tile and P V as products on the GEMM micro-kernel's unpacked path
- * (no workspace), the online softmax per row in between; the backward keeps 16-row tiles of
- * P and dS and runs its four products as tiles too, except dP - D (an exact row primitive). */
+ * blocks (128 x 128 forward, 64 x 64 backward), the logit tile and P V as products on the GEMM
+ * micro-kernel's unpacked path, the online softmax per row in between; the backward keeps 64 x
+ * 64 tiles of P and dS and runs its products as tiles too, dP - D either as a GEMM tile less a
+ * per-row D of the same FMA chain (AVX2) or as an exact row primitive (bwd_tile says why). */
 #include "mmi_attn_kernels.h"
 
 #include <math.h>
@@ -145,12 +146,13 @@ static void tri_cols_tn(int64_t br, int64_t bc, int64_t delta, int64_t n_out, fl
     }
 }
 
-size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv)
+size_t mmi_attn_softmax_ws_floats(int64_t n, int64_t d, int64_t dv)
 {
     /* forward: m, l as doubles first (8-byte aligned), kt, the BRF x BCF logit tile, acc;
-     * backward: kt, vt, the BRB x BC tile of P and dS; the larger of the two */
-    const int64_t fwd = 4 * BRF + d * LDF + BRF * LDF + BRF * dv;
-    const int64_t bwd = 4 * BRB + (d + dv) * BC + BRB * BC;
+     * then every key block transposed (n >= m keys); backward: kt, vt, the BRB x BC tiles of P
+     * and of dP then dS, D of n rows; the larger */
+    const int64_t fwd = 4 * BRF + d * LDF + BRF * LDF + BRF * dv + (n + BCF - 1) / BCF * d * LDF;
+    const int64_t bwd = 4 * BRB + (d + dv) * BC + 2 * BRB * BC + n;
     return (size_t)((fwd > bwd ? fwd : bwd) + 16);
 }
 
@@ -192,7 +194,16 @@ void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k
     /* query blocks of BRF rows; a local band keeps BR rows (a taller block sees more keys) */
     const int64_t bq = s->window > 0 ? BR : BRF;
     double *m = (double *)ws, *l = m + BRF;
-    float *kt = ws + 4 * BRF, *sp = kt + s->d * LDF, *acc = sp + BRF * LDF;
+    float *kt = ws + 4 * BRF, *sp = kt + s->d * LDF, *acc = sp + BRF * LDF,
+          *kall = acc + BRF * s->dv;
+    /* With more than one query block every key block serves several of them: transposed once
+     * (the same kt bits, block j0 / BCF at kall + (j0 / BCF) d LDF) instead of once a pair. A
+     * local band's blocks see few key blocks each and keep the per-pair transpose. */
+    const int once = s->n > bq && s->window == 0;
+    if (once)
+        for (int64_t j0 = 0; j0 < s->m; j0 += BCF)
+            transpose_block(k, s->d, j0, s->m - j0 < BCF ? s->m - j0 : BCF,
+                            kall + j0 / BCF * s->d * LDF, LDF);
     for (int64_t i0 = 0; i0 < s->n; i0 += bq) {
         const int64_t br = s->n - i0 < bq ? s->n - i0 : bq;
         int64_t lo, hi;
@@ -201,8 +212,12 @@ void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k
         key_range(s, i0, i0 + br, &lo, &hi);
         for (int64_t j0 = lo; j0 < hi; j0 += BCF) {
             const int64_t bc = hi - j0 < BCF ? hi - j0 : BCF;
-            transpose_block(k, s->d, j0, bc, kt, LDF);
-            fwd_block(s, i0, br, j0, bc, q, kt, v, sp, m, l, acc);
+            const float *kb = kt;
+            if (once)
+                kb = kall + j0 / BCF * s->d * LDF;
+            else
+                transpose_block(k, s->d, j0, bc, kt, LDF);
+            fwd_block(s, i0, br, j0, bc, q, kb, v, sp, m, l, acc);
         }
         for (int64_t r = 0; r < br; r++) {
             float *orow = o + (i0 + r) * s->dv;
@@ -232,14 +247,43 @@ static void row_range(const mmi_attn_dims *s, int64_t j0, int64_t j1, int64_t *l
     *hi = b > a ? b : a;
 }
 
+/* The backward's buffers: kt, vt (the key block and value block transposed), the BRB x BC tile
+ * p (P, then dS / scale in the exact form), and in the GEMM form (dd not NULL) the tile x (dP,
+ * then dS / scale) and D of every query row. */
+typedef struct bwd_bufs {
+    const float *kt, *vt;
+    float *p, *x;
+    const float *dd;
+} bwd_bufs;
+
+/* The GEMM form of a tile whose logits (S, masked) are in b->p: dP = dO_I V_J^T into x over
+ * the strips some row sees (tri) or whole, then P and dS / scale = P (dP - D) in one pass. */
+static void ds_gemm(int64_t i0, int64_t br, int64_t bc, int tri, int64_t delta, int64_t w,
+                    const float *lse, const float *dout, const bwd_bufs *b)
+{
+    if (tri)
+        tri_logits(br, bc, delta, w, 1.0f, dout + i0 * w, w, b->vt, b->x, BC);
+    else
+        mmi_attn_tile_nn(br, bc, w, 1.0f, dout + i0 * w, w, b->vt, BC, 0.0f, b->x, BC);
+    (void)mmi_attn_exp_ds_rows(br, bc, tri ? delta + 1 : bc, b->p, b->x, BC, lse + i0, b->dd + i0);
+}
+
 /* bwd_tile on a block the causal diagonal cuts: the same steps over the visible part only. */
 static void tri_bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0, int64_t bc,
-                         int64_t delta, const float *q, const float *k, const float *kt,
-                         const float *vt, const float *lse, const float *dout, const float *o,
-                         float *p, float *dq, float *dkb, float *dvb)
+                         int64_t delta, const float *q, const float *k, const bwd_bufs *b,
+                         const float *lse, const float *dout, const float *o, float *dq, float *dkb,
+                         float *dvb)
 {
     const int64_t d = s->d, w = s->dv;
-    tri_logits(br, bc, delta, d, s->scale, q + i0 * d, d, kt, p, BC);
+    float *p = b->p;
+    tri_logits(br, bc, delta, d, s->scale, q + i0 * d, d, b->kt, p, BC);
+    if (b->dd) {
+        ds_gemm(i0, br, bc, 1, delta, w, lse, dout, b);
+        tri_cols_tn(br, bc, delta, w, 1.0f, p, BC, dout + i0 * w, w, dvb, w);
+        tri_rows_nn(br, bc, delta, d, s->scale, b->x, BC, k + j0 * d, d, dq + i0 * d, d);
+        tri_cols_tn(br, bc, delta, d, s->scale, b->x, BC, q + i0 * d, d, dkb, d);
+        return;
+    }
     /* P = exp(S - L_i) over the keys row i sees (tri_keys), 0 beyond and for rows that saw
      * no key */
     mmi_attn_exp_rows(br, bc, delta + 1, p, BC, lse + i0);
@@ -247,7 +291,7 @@ static void tri_bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t
     for (int64_t c0 = 0; c0 < bc; c0 += TS) { /* dS / scale = P (dP - D), visible strips */
         const int64_t nb = bc - c0 < TS ? bc - c0 : TS, rs = tri_first_row(c0, delta);
         if (rs < br)
-            mmi_attn_ds_tile(br - rs, nb, w, dout + (i0 + rs) * w, o + (i0 + rs) * w, w, vt + c0,
+            mmi_attn_ds_tile(br - rs, nb, w, dout + (i0 + rs) * w, o + (i0 + rs) * w, w, b->vt + c0,
                              BC, p + rs * BC + c0, BC);
     }
     tri_rows_nn(br, bc, delta, d, s->scale, p, BC, k + j0 * d, d, dq + i0 * d, d);
@@ -255,30 +299,42 @@ static void tri_bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t
 }
 
 /* Rows [i0, i0 + br) against keys [j0, j0 + bc): the probabilities P = exp(S - L_i) (zero
- * for masked keys and for rows that saw no key) into p, then dV_J += P^T dO_I, then P becomes
- * dS / scale = P (dP - D) in place, dP_ij - D_i formed as dO_i . (v_j - O_i): in a saturated
- * row O_i equals v_j bitwise, so the difference is exactly 0 instead of the rounding gap
- * between two separately rounded dots, which the scale (up to 1e6) would multiply into dQ and
- * dK. Then dQ_I += scale dS K_J and dK_J += scale dS^T Q_I. Every product is a tile on the
- * GEMM micro-kernel; the dS tile is its own register-blocked primitive (mmi_attn_ds_tile). */
+ * for masked keys and for rows that saw no key) into p, dV_J += P^T dO_I, dS / scale = P (dP -
+ * D), then dQ_I += scale dS K_J and dK_J += scale dS^T Q_I. A saturated row (P one-hot, O_i
+ * equal to v_j bitwise) must get dP_ij - D_i = 0 exactly: the rounding gap between two
+ * separately rounded dots would be multiplied by the scale (up to 1e6) into dQ and dK. Two
+ * forms give that:
+ *   GEMM form (b->dd set: the path has mmi_attn_exp_ds_rows and the tiles run on libmm's
+ *   direct kernel): dP = dO_I V_J^T as a GEMM tile and D_i = dO_i . O_i by mmi_attn_row_dots,
+ *   whose chain is the tile element's, so dP_ij and D_i are equal bitwise when v_j = O_i;
+ *   exact form: dP_ij - D_i as dO_i . (v_j - O_i), the difference before the product
+ *   (mmi_attn_ds_tile, a subtraction per multiply-add: ~75 % of the GEMM tile's speed).
+ * Every other product is a tile on the GEMM micro-kernel. */
 static void bwd_tile(const mmi_attn_dims *s, int64_t i0, int64_t br, int64_t j0, int64_t bc,
-                     const float *q, const float *k, const float *kt, const float *vt,
-                     const float *lse, const float *dout, const float *o, float *p, float *dq,
-                     float *dkb, float *dvb)
+                     const float *q, const float *k, const bwd_bufs *b, const float *lse,
+                     const float *dout, const float *o, float *dq, float *dkb, float *dvb)
 {
     const int64_t d = s->d, w = s->dv;
+    float *p = b->p;
     int64_t delta = 0;
     if (tri_block(s, i0, j0, bc, &delta)) {
-        tri_bwd_tile(s, i0, br, j0, bc, delta, q, k, kt, vt, lse, dout, o, p, dq, dkb, dvb);
+        tri_bwd_tile(s, i0, br, j0, bc, delta, q, k, b, lse, dout, o, dq, dkb, dvb);
         return;
     }
-    mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, kt, BC, 0.0f, p, BC);
+    mmi_attn_tile_nn(br, bc, d, s->scale, q + i0 * d, d, b->kt, BC, 0.0f, p, BC);
     if (!block_unmasked(s, i0, j0, bc))
         for (int64_t r = 0; r < br; r++) mask_row(s, i0 + r, j0, bc, p + r * BC);
+    if (b->dd) {
+        ds_gemm(i0, br, bc, 0, 0, w, lse, dout, b);
+        mmi_attn_tile_tn(bc, w, br, 1.0f, p, BC, dout + i0 * w, w, dvb, w);
+        mmi_attn_tile_nn(br, d, bc, s->scale, b->x, BC, k + j0 * d, d, 1.0f, dq + i0 * d, d);
+        mmi_attn_tile_tn(bc, d, br, s->scale, b->x, BC, q + i0 * d, d, dkb, d);
+        return;
+    }
     /* P = exp(S - L_i), 0 for masked keys and for rows that saw no key (L_i = +inf) */
     mmi_attn_exp_rows(br, bc, bc, p, BC, lse + i0);
     mmi_attn_tile_tn(bc, w, br, 1.0f, p, BC, dout + i0 * w, w, dvb, w);
-    mmi_attn_ds_tile(br, bc, w, dout + i0 * w, o + i0 * w, w, vt, BC, p, BC);
+    mmi_attn_ds_tile(br, bc, w, dout + i0 * w, o + i0 * w, w, b->vt, BC, p, BC);
     mmi_attn_tile_nn(br, d, bc, s->scale, p, BC, k + j0 * d, d, 1.0f, dq + i0 * d, d);
     mmi_attn_tile_tn(bc, d, br, s->scale, p, BC, q + i0 * d, d, dkb, d);
 }
@@ -292,8 +348,12 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
     const int64_t d = s->d, w = s->dv;
     /* query blocks of BRB rows; a local band keeps BR rows (a taller block sees more keys) */
     const int64_t bq = s->window > 0 ? BR : BRB;
-    /* ws: kt, vt, then the BRB x BC tile p (P, then dS / scale) */
-    float *kt = ws + 4 * BRB, *vt = kt + d * BC, *p = vt + w * BC;
+    /* ws: kt, vt, then the BRB x BC tiles p and x, then D */
+    float *kt = ws + 4 * BRB, *vt = kt + d * BC, *p = vt + w * BC, *x = p + BRB * BC;
+    float *dd = x + BRB * BC;
+    /* the GEMM form where the dP tile and D get the same chain (bwd_tile) */
+    const int gemm = mmi_attn_tile_direct(bq, w) && mmi_attn_row_dots(s->n, w, dout, w, o, w, dd);
+    const bwd_bufs b = {kt, vt, p, x, gemm ? dd : NULL};
     memset(dq, 0, sizeof(float) * (size_t)(s->n * d));
     for (int64_t j0 = 0; j0 < s->m; j0 += BC) {
         const int64_t bc = s->m - j0 < BC ? s->m - j0 : BC;
@@ -307,7 +367,7 @@ void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k
         transpose_block(v, w, j0, bc, vt, BC);
         for (int64_t i0 = lo; i0 < hi; i0 += bq) {
             const int64_t br = hi - i0 < bq ? hi - i0 : bq;
-            bwd_tile(s, i0, br, j0, bc, q, k, kt, vt, lse, dout, o, p, dq, dkb, dvb);
+            bwd_tile(s, i0, br, j0, bc, q, k, &b, lse, dout, o, dq, dkb, dvb);
         }
     }
 }

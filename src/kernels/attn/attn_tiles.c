@@ -32,6 +32,17 @@ static int direct_tile(int ta, int64_t m, int64_t n, int64_t k, float alpha, con
 #endif
 }
 
+int mmi_attn_tile_direct(int64_t m, int64_t k)
+{
+#ifdef MM_HAVE_OPENBLAS
+    (void)m, (void)k;
+    return 0;
+#else
+    const mmi_gemm_ukr *u = mmi_gemm_ukr_for(mmi_simd_path_get());
+    return m >= 1 && k >= 1 && k <= MMI_GEMM_DIRECT_KC && k <= u->kc && m <= u->mc;
+#endif
+}
+
 void mmi_attn_tile_nn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {

@@ -62,6 +62,20 @@ float mmi_attn_exp_sub(int64_t n, const float *s, float mx, float *p);
  * row (off >= n: every row over n keys; a causal diagonal block passes delta + 1). */
 void mmi_attn_exp_rows(int64_t rows, int64_t n, int64_t off, float *p, int64_t ld,
                        const float *sub);
+/* The softmax backward's tile in flash-attention's form dS = P (dP - D), in one pass: row r
+ * of p becomes P as mmi_attn_exp_rows makes it (bitwise), and row r of x (dP_r, the product
+ * dO V^T, same row stride ld) becomes x[j] = p[j] (x[j] - dd[r]) for j < v_r and 0 for v_r <=
+ * j < n (x is not read there). Returns 0 when the path has no body (the caller then keeps the
+ * exact-difference form, mmi_attn_ds_tile). */
+int mmi_attn_exp_ds_rows(int64_t rows, int64_t n, int64_t off, float *p, float *x, int64_t ld,
+                         const float *sub, const float *dd);
+/* dd[r] = sum_c a[r * lda + c] b[r * ldb + c] for r < rows, as one element of the AVX2 and
+ * AVX-512 GEMM sets' direct tile with alpha 1 and beta 0 forms it: an FMA chain over c in order
+ * from +0 (then times 1). A tile element dO_r . v_j therefore equals dd[r] bitwise whenever
+ * v_j equals b_r, so in a saturated softmax row dP - D is exactly 0. Returns 0 when the path
+ * has no body (the portable path; mmi_attn_exp_ds_rows has none there either). */
+int mmi_attn_row_dots(int64_t rows, int64_t k, const float *a, int64_t lda, const float *b,
+                      int64_t ldb, float *dd);
 /* The normaliser step of linear attention: z[:n] += k (k may be NULL: no update), then
  * returns q . z (q may be NULL: returns 0), all in float64. */
 double mmi_attn_norm_step(int64_t n, const float *k, double *z, const float *q);
@@ -247,6 +261,12 @@ typedef struct mmi_attn_isa {
     /* mmi_attn_lin_tile_rs (NULL: the caller scales C0 into C and runs lin_tile's mode 1). */
     int (*lin_tile_rs)(int64_t m, int64_t n, const mmi_attn_lin_seg *sg, int nseg, const float *f,
                        const float *c0, int64_t ldc0, float *c, int64_t ldc);
+    /* mmi_attn_exp_ds_rows and mmi_attn_row_dots (both or neither; NULL: the softmax backward
+     * keeps mmi_attn_ds_tile). */
+    int (*exp_ds_rows)(int64_t rows, int64_t n, int64_t off, float *p, float *x, int64_t ld,
+                       const float *sub, const float *dd);
+    int (*row_dots)(int64_t rows, int64_t k, const float *a, int64_t lda, const float *b,
+                    int64_t ldb, float *dd);
 } mmi_attn_isa;
 
 /* The AVX2+FMA table (attn_simd_avx2.c), NULL when the build did not compile it. */
@@ -310,6 +330,10 @@ int mmi_attn_lin_tile_rs_avx2(int64_t m, int64_t n, const mmi_attn_lin_seg *sg, 
                               const float *f, const float *c0, int64_t ldc0, float *c, int64_t ldc);
 int mmi_attn_softmax_row_avx2(int64_t n, int64_t lim, float *s, double *m, double *l, float *acc,
                               int64_t dv);
+int mmi_attn_exp_ds_rows_avx2(int64_t rows, int64_t n, int64_t off, float *p, float *x, int64_t ld,
+                              const float *sub, const float *dd);
+int mmi_attn_row_dots_avx2(int64_t rows, int64_t k, const float *a, int64_t lda, const float *b,
+                           int64_t ldb, float *dd);
 /* The AVX-512 bodies (present only when compiled; reach them through the table). */
 int mmi_attn_rowmat_avx512(int64_t n_out, int64_t k, const float *x, const float *mt, int64_t ld,
                            float alpha, float *y);
@@ -352,6 +376,11 @@ int mmi_attn_transpose_avx512(int64_t rows, int64_t cols, const float *src, int6
  * pieces of 64 when the whole would pack): no workspace. */
 void mmi_attn_tile_nn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/* 1 if mmi_attn_tile_nn of m (<= 64) rows, n <= 64 columns and reduction k runs as one call of
+ * the dispatched GEMM set's direct kernel: each element an FMA chain over the reduction from
+ * zero (the portable set: a product then a sum per step), then alpha, then beta. 0 where the
+ * build routes products to OpenBLAS or k exceeds the direct k block. */
+int mmi_attn_tile_direct(int64_t m, int64_t k);
 /* C += alpha A^T B for A [k, m], B [k, n], in pieces of 64 (rows, columns and reduction) so
  * every piece runs unpacked: no workspace. */
 void mmi_attn_tile_tn(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
@@ -365,11 +394,11 @@ void mmi_attn_tile_tn_set(int64_t m, int64_t n, int64_t k, float alpha, const fl
 /* ---- exact and sparse softmax attention (attn_softmax.c) ---------------------------------- */
 /* Online-softmax tiled forward: o [n, dv] and lse [n] (log-sum-exp of the scaled, masked row;
  * +Inf for a row that sees no key, whose output is 0). Never forms n x m. */
-size_t mmi_attn_softmax_ws_floats(int64_t d, int64_t dv);
+size_t mmi_attn_softmax_ws_floats(int64_t n, int64_t d, int64_t dv);
 void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
                           float *o, float *lse, float *ws);
 /* Backward from the saved o and lse: writes dq [n, d], dk [m, d], dv [m, dv] (all three
- * required). ws: mmi_attn_softmax_ws_floats(d, dv) floats. */
+ * required). ws: mmi_attn_softmax_ws_floats(n, d, dv) floats with n >= the query rows. */
 void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
                           const float *o, const float *lse, const float *dout, float *dq, float *dk,
                           float *dv, float *ws);
