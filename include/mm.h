@@ -281,10 +281,12 @@ MM_API size_t mm_sgemm_workspace_size(void);
  *   trans_a, trans_b: MM_NO_TRANS or MM_TRANS.
  *   a, lda: A is stored m x k (lda >= k) without transpose, k x m (lda >= m) with transpose.
  *   b, ldb: B is stored k x n (ldb >= n) without transpose, n x k (ldb >= k) with transpose.
- *   c, ldc: m x n, ldc >= n. C must share no element with A or B: since 0.2 refused when
- *   their storage ranges overlap (before, only C == A or C == B was), except side-by-side
- *   blocks of one matrix (the same leading dimension, disjoint column ranges), which share
- *   none. A workspace must not overlap A, B or C either.
+ *   c, ldc: m x n, ldc >= n. C must share no element with A or B: since 0.2 any shared
+ *   element is refused (before, only C == A or C == B was); blocks of one buffer that share
+ *   none are accepted, whatever their leading dimensions (side-by-side column ranges, or rows
+ *   that interleave without touching; checked exactly, row by row, only when the storage
+ *   ranges overlap: O(min(rows of C, rows of A or B))). A C not a whole number of floats
+ *   away from A or B, inside its range, is refused. A workspace must not overlap A, B or C.
  *   beta == 0 overwrites C without reading it (NaN in C does not propagate), as BLAS does.
  *   m, n or k == 0 is valid (with k == 0, C = beta * C).
  *   workspace: NULL, or at least mm_sgemm_workspace_size() bytes aligned to 64 (workspace_size
@@ -490,8 +492,10 @@ MM_API MM_NODISCARD int mm_model_finalize(mm_model *m);
 /* Forward pass y = model(x), keeping the activations a following mm_model_backward needs.
  *   x: [B, input_dim], [B, T, input_dim] or [input_dim]; B <= max_batch, T <= max_seq.
  *   y: same rank as x, last axis the model's output width (caller-owned, overwritten). y may
- *      be x itself or overlap it (x is copied before anything is written; tested).
- * Returns MM_OK, MM_E_INVALID_ARG (NULL), MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE
+ *      be x itself or overlap it (x is copied before anything is written; tested), but not
+ *      the model's parameters or gradients (mm_model_params; x may be a view of them).
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL; since 0.2 y over the model's parameters or
+ * gradients), MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE
  * (beyond the reservation; embedding index not an integer in range).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_forward(mm_model *m, const mm_tensor *x, mm_tensor *y);
@@ -499,10 +503,12 @@ MM_API MM_NODISCARD int mm_model_forward(mm_model *m, const mm_tensor *x, mm_ten
 /* Backward pass (VJP) of the last mm_model_forward/mm_model_jvp: accumulates (+=) dL/dparams
  * into the gradient buffer (skipping frozen layers) and, if dx is not NULL, writes dL/dx.
  *   dy: dL/dy, shaped as that forward's y.   dx: NULL or shaped as that forward's x, sharing
- *       no memory with dy.
+ *       no memory with dy. Neither may lie in the model's gradients, nor dx in its parameters
+ *       (dy may: it is only read; tested).
  * Returns MM_OK, MM_E_INVALID_ARG (NULL; dx sharing memory with dy: since 0.2 any overlap, not
- * only the same buffer), MM_E_STATE (no successful forward since finalize or the
- * last failure), MM_E_SHAPE. Allocates: nothing. Since: 0.1 */
+ * only the same buffer; since 0.2 dx or dy over the model's own buffers as above), MM_E_STATE
+ * (no successful forward since finalize or the last failure), MM_E_SHAPE. Allocates: nothing.
+ * Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_tensor *dx);
 
 /* Forward-mode derivative along a parameter direction: jy = d/de model(x; params + e v) at
@@ -512,9 +518,11 @@ MM_API MM_NODISCARD int mm_model_backward(mm_model *m, const mm_tensor *dy, mm_t
  *   x:  as in mm_model_forward.    v: num_params floats (any shape with that element count);
  *       NULL only for a model without parameters.
  *   y:  NULL, or receives model(x).  jy: shaped as y. y and jy may overlap x but share no
- *       memory with v or each other.
+ *       memory with v, each other or the model's parameters and gradients (v may be the
+ *       parameters themselves: tested).
  * Returns as mm_model_forward, plus MM_E_INVALID_ARG (y, jy or v sharing memory: since 0.2
- * any overlap, not only the same buffer). Allocates: nothing. Since: 0.1 */
+ * any overlap, not only the same buffer; since 0.2 y or jy over the model's own buffers).
+ * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_jvp(mm_model *m, const mm_tensor *x, const mm_tensor *v,
                                      mm_tensor *y, mm_tensor *jy);
 
@@ -530,7 +538,8 @@ MM_API MM_NODISCARD int mm_model_infer_workspace_size(const mm_model *m, int64_t
  * model is shared); the status says what failed.
  *   ws: at least mm_model_infer_workspace_size(m, B, T) bytes, 64-byte aligned.
  * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or too small ws, y sharing memory with x;
- * since 0.2 any overlap of y and x, and ws overlapping x or y),
+ * since 0.2 any overlap of y and x, ws overlapping x or y, and y or ws over the model's
+ * parameters or gradients),
  * MM_E_STATE, MM_E_SHAPE, MM_E_RANGE (embedding index). Allocates: nothing.
  * Thread-safety: see above. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_infer(const mm_model *m, const mm_tensor *x, mm_tensor *y,
@@ -543,7 +552,18 @@ MM_API MM_NODISCARD int mm_model_num_params(const mm_model *m, int64_t *n);
 /* Flat views of the parameters and of the accumulated gradients: *data points into the model
  * (64-byte aligned, n floats, valid until mm_model_free) and may be read and written, e.g. to
  * set parameters. Layer i's tensors are consecutive in layer order, each row-major in PyTorch
- * layout. n may be NULL. Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (not finalized).
+ * layout. n may be NULL.
+ * A caller tensor wrapping either view may be an input of the model's calls (x, ctx, v, dy
+ * over the parameters, mm_model_logprob_backward's targets and weights over the gradients:
+ * each is read before the buffer it lies in is written; x, dy, v and the weights tested
+ * bitwise against copies). Since 0.2 the calls refuse
+ * (MM_E_INVALID_ARG naming the output and the buffer) any output over either view (y, jy, dx,
+ * dctx, logp, mm_model_decode_step's y and state, mm_model_infer's y and ws,
+ * mm_model_save_mem's buf) and a backward's dy over the gradients: the calls read the
+ * parameters while they write and accumulate into the gradients while they read dy, so these
+ * gave wrong values with MM_OK (or, for a forward's y, changed the weights its backward is
+ * taken at). mm_model_sample reads neither view and checks neither.
+ * Returns MM_OK, MM_E_INVALID_ARG, MM_E_STATE (not finalized).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_params(mm_model *m, float **data, int64_t *n);
 MM_API MM_NODISCARD int mm_model_grads(mm_model *m, float **data, int64_t *n);
@@ -747,13 +767,17 @@ MM_API MM_NODISCARD int mm_loss_get_f64(const mm_loss *h, int32_t id, double *v)
  *   loss = ( mean_i [LSE_j z_ij - z_ii] + mean_j [LSE_i z_ij - z_jj] ) / 2.
  *   x, y:   [B, D] image and text features (normally L2-normalised), B <= max_batch,
  *           D <= max_dim; finite.
- *   loss:   NULL or receives the loss (float64).
+ *   loss:   NULL or receives the loss (float64), stored after everything else: it may point
+ *           into x or y (tested), not into dx or dy (since 0.2 MM_E_INVALID_ARG; before, MM_OK
+ *           with two floats of the gradient replaced). The same holds for every compute call's
+ *           loss and its gradient outputs (dlogits, dlogp, d_img, d_txt).
  *   dx, dy: NULL (not computed: pass dx = NULL for a locked image tower, LiT) or [B, D],
  *           overwritten with dLoss/dx, dLoss/dy. They must not alias x or y.
  * dLoss/dt is always computed (MM_LOSS_STAT_DLOGIT_SCALE). Cost: one B x B x D product for the
  * loss, three more for the gradients; memory O(B + tile^2).
- * Returns MM_OK, MM_E_INVALID_ARG (NULL h/x/y, wrong kind, aliasing), MM_E_SHAPE, MM_E_RANGE
- * (beyond the reservation), MM_E_NUMERIC (NaN/Inf in x or y, or a non-finite result).
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL h/x/y, wrong kind, aliasing, loss inside dx or dy),
+ * MM_E_SHAPE, MM_E_RANGE (beyond the reservation), MM_E_NUMERIC (NaN/Inf in x or y, or a
+ * non-finite result).
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_loss_clip(mm_loss *h, const mm_tensor *x, const mm_tensor *y,
                                      double *loss, mm_tensor *dx, mm_tensor *dy);
@@ -928,9 +952,14 @@ MM_API MM_NODISCARD int mm_model_save(mm_model *m, const char *path, uint32_t fl
 /* Saves a finalized model into a caller buffer (the same bytes mm_model_save writes).
  *   buf:   destination, or NULL to query the size only.
  *   cap:   bytes available at buf.
- *   size:  NULL, or receives the file's size in bytes (also when cap is too small).
+ *   size:  NULL, or receives the file's size in bytes (also when cap is too small); not inside
+ *          buf[0..cap).
  *   flags: as mm_model_save.
- * Returns MM_OK, MM_E_INVALID_ARG (m NULL, buf and size both NULL, unknown flags), MM_E_STATE
+ * buf[0..cap) must not cover the model's parameters or gradients (possible only with an
+ * allocator that places the model in the caller's memory).
+ * Returns MM_OK, MM_E_INVALID_ARG (m NULL, buf and size both NULL, unknown flags; since 0.2
+ * size inside buf, which the file's bytes overwrote, and buf over the parameters or
+ * gradients), MM_E_STATE
  * (not finalized), MM_E_BUFFER_TOO_SMALL (cap < size; nothing written), MM_E_NOMEM.
  * Allocates: the header and tensor list (freed before returning). Thread-safety: as
  * mm_model_save. Since: 0.1 */
@@ -1220,6 +1249,9 @@ MM_API MM_NODISCARD int mm_ssm_conv_backward(mm_ssm *h, const mm_tensor *u, cons
  * x = e^{dtA} x + B(e^{dtA}-1)/A u, y = 2 Re(C x) + D u). Inputs have no time axis (see
  * mm_ssm_inputs); batch rows 0..Bt-1 use state rows 0..Bt-1. out: shaped as u, sharing no
  * memory with an input (since 0.2: MM_E_INVALID_ARG naming the pair, and no step taken).
+ * Neither out nor an input may lie in the streaming state (mm_ssm_state; since 0.2
+ * MM_E_INVALID_ARG, no step taken: the state is updated row by row while later rows' inputs
+ * are still read).
  * Returns as mm_ssm_scan (MM_E_UNSUPPORTED for S4). Cost independent of the position.
  * Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out);
@@ -1230,7 +1262,10 @@ MM_API MM_NODISCARD int mm_ssm_reset(mm_ssm *h);
 
 /* A view of the streaming state (max_batch rows; SELECTIVE [Bt,D,N], SSD [Bt,H,P,N], LRU
  * [Bt,N,x2], S4D [Bt,H,N/2,x2]) that may be read or written, e.g. to continue decoding from a
- * scan's last_state. *n receives the float count (may be NULL). Valid until mm_ssm_free.
+ * scan's last_state: a scan may write last_state straight into it, or read init_state from
+ * it (the scans do not touch this state; tested bitwise against a copy since 0.2). A step's
+ * inputs and out must lie outside it (mm_ssm_step). *n receives the float count (may be
+ * NULL). Valid until mm_ssm_free.
  * Returns MM_OK or MM_E_INVALID_ARG. Allocates: nothing. Since: 0.1 */
 MM_API MM_NODISCARD int mm_ssm_state(mm_ssm *h, float **data, int64_t *n);
 
@@ -1297,9 +1332,11 @@ MM_API MM_NODISCARD int mm_model_add_s4d(mm_model *m, int64_t d_state);
  *   size is 0 (no recurrent layer).
  * A decoded step equals the same position of mm_model_forward on the whole sequence (up to
  * rounding). It clears the forward kept for mm_model_backward.
- * y shares no memory with x, nor state with either.
+ * y shares no memory with x, nor state with either, nor y or state with the model's parameters
+ * or gradients.
  * Returns MM_OK, MM_E_INVALID_ARG (NULL, misaligned or small state; since 0.2 y overlapping
- * x or state overlapping x or y), MM_E_STATE (not finalized), MM_E_SHAPE, MM_E_RANGE (batch),
+ * x or state overlapping x or y, or either over the model's own buffers), MM_E_STATE (not
+ * finalized), MM_E_SHAPE, MM_E_RANGE (batch),
  * MM_E_UNSUPPORTED (a layer without decoding).
  * Allocates: nothing. Cost per token independent of the position. Since: 0.1 */
 MM_API MM_NODISCARD int mm_model_decode_state_size(const mm_model *m, int64_t batch, size_t *bytes);
@@ -1350,8 +1387,10 @@ MM_API MM_NODISCARD int mm_model_sample(mm_model *m, const mm_tensor *logits, do
  *   targets: B*T entries (n_targets must be B*T): the token whose probability is read at each
  *            position (for next-token prediction, the input shifted by one), or a negative
  *            value to skip the position (logp 0, no gradient: prompts, padding).
- *   logp:    B*T elements (any shape), overwritten; sharing no memory with x or targets.
- * Returns MM_OK, MM_E_INVALID_ARG (NULL; logp overlapping x or targets), MM_E_STATE (not
+ *   logp:    B*T elements (any shape), overwritten; sharing no memory with x, targets or the
+ *            model's parameters and gradients.
+ * Returns MM_OK, MM_E_INVALID_ARG (NULL; logp overlapping x, targets or the model's own
+ * buffers), MM_E_STATE (not
  * finalized), MM_E_SHAPE, MM_E_RANGE (beyond the reservation, a target >= the output width,
  * embedding index), MM_E_NUMERIC
  * (a non-finite log-probability; logp is then unspecified and no forward is kept).
@@ -1653,7 +1692,9 @@ MM_API MM_NODISCARD int mm_model_add_cross_attention(mm_model *m, int64_t n_head
  *   x: [B, T, input_dim] (or [B, input_dim], [input_dim] with B = 1), as mm_model_forward.
  *   ctx: [B, M, ctx_dim], 1 <= M <= max_ctx of every cross-attention layer; NULL only for a
  *        model without cross-attention layers (then it is mm_model_forward).
- *   y: as mm_model_forward.
+ *   y: as mm_model_forward; y may also overlap ctx, whole or in part (the layers keep their
+ *      own copy of ctx and y is written last: since 0.2 tested bitwise, with the following
+ *      mm_model_backward_ctx).
  * Returns as mm_model_forward, plus MM_E_INVALID_ARG (ctx NULL although the model has
  * cross-attention layers, or ctx given to a model without any), MM_E_SHAPE (ctx not [B, M,
  * ctx_dim]), MM_E_RANGE (M > max_ctx). Allocates: nothing. Since: 0.2 */
@@ -2008,9 +2049,10 @@ MM_API MM_NODISCARD int mm_policy_save_ex(mm_policy *p, const char *path, uint32
 
 /* Writes the bytes mm_policy_save_ex would write into buf[0..cap).
  *   buf:  destination, or NULL to query the size only.
- *   size: NULL, or receives the file's size (also when cap is too small).
- * Returns MM_OK, MM_E_INVALID_ARG (p NULL, buf and size both NULL, unknown flags),
- * MM_E_BUFFER_TOO_SMALL (cap < size; nothing written), MM_E_NOMEM. Allocates: as
+ *   size: NULL, or receives the file's size (also when cap is too small); not inside
+ *         buf[0..cap).
+ * Returns MM_OK, MM_E_INVALID_ARG (p NULL, buf and size both NULL, unknown flags; size inside
+ * buf), MM_E_BUFFER_TOO_SMALL (cap < size; nothing written), MM_E_NOMEM. Allocates: as
  * mm_policy_save_ex. Writes on every rank. Since: 0.2 */
 MM_API MM_NODISCARD int mm_policy_save_mem(mm_policy *p, void *buf, size_t cap, size_t *size,
                                            uint32_t flags);
@@ -2134,7 +2176,9 @@ MM_API void mm_policy_free(mm_policy *p);
 typedef struct mm_comm mm_comm;
 
 /* Host callbacks. Each returns 0 on success and any other value on failure. n counts floats
- * (n >= 1); buffers never overlap unless stated.
+ * (n >= 1); buffers never overlap unless stated (allgather's send and recv, sendrecv's send
+ * and recv are always apart: since 0.2 the tests run every distributed call through a
+ * transport that fails on overlapping buffers).
  *   allreduce_sum(ud, buf, n):       buf = element-wise sum of every rank's buf, in place. The
  *                                    sum must be the same on every rank (bitwise).
  *   allgather(ud, send, recv, n):    recv[r*n .. r*n+n) = rank r's send (n floats each);

@@ -755,9 +755,31 @@ static void test_comm_model_equals_global(void)
     CHECK_STATUS(mm_model_set_comm(NULL, NULL), MM_E_INVALID_ARG);
 }
 
+/* The test transport is strict about the callbacks' contract (buffers never overlap), so every
+ * comm_threads_* test also checks that libmm never hands a callback overlapping send and
+ * receive buffers. Here the transport itself: overlapping buffers fail, apart ones pass. */
+static void test_comm_transport_strict(void)
+{
+    mmt_world *w = mmt_world_create(1, TIMEOUT_MS);
+    mm_comm_callbacks cb;
+    float buf[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    CHECK(w != NULL);
+    if (!w) return;
+    mmt_world_callbacks(w, 0, &cb);
+    CHECK(cb.allgather(cb.ud, buf, buf + 2, 4) != 0);
+    mmt_world_reset(w);
+    CHECK(cb.sendrecv(cb.ud, buf + 3, 0, buf, 0, 4) != 0);
+    mmt_world_reset(w);
+    CHECK(cb.allgather(cb.ud, buf, buf + 4, 4) == 0);
+    CHECK(buf[4] == 1.0f && buf[7] == 4.0f);
+    CHECK(cb.sendrecv(cb.ud, buf, 0, buf + 4, 0, 4) == 0);
+    mmt_world_free(w);
+}
+
 void suite_comm(void)
 {
     mmt_run("comm_create", test_comm_create);
+    mmt_run("comm_transport_strict", test_comm_transport_strict);
     mmt_run("comm_threads_wrappers", test_comm_wrappers);
     mmt_run("comm_threads_clip_equals_global", test_comm_clip);
     mmt_run("comm_threads_siglip_equals_global", test_comm_siglip);

@@ -122,6 +122,22 @@ static int enter(rank_ctx *rc)
     return 0;
 }
 
+/* A strict transport: the callbacks' contract says their buffers never overlap (MPI needs
+ * MPI_IN_PLACE for that), so libmm handing over overlapping send and receive buffers fails the
+ * collective (-3, the world poisoned) and with it the test that made the call. */
+static int overlapping(rank_ctx *rc, const float *send, int64_t ns, const float *recv, int64_t nr)
+{
+    mmt_world *w = rc->w;
+    const uintptr_t s0 = (uintptr_t)send, r0 = (uintptr_t)recv;
+    if (!(s0 < r0 + (uintptr_t)nr * sizeof(float) && r0 < s0 + (uintptr_t)ns * sizeof(float)))
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    w->poisoned = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return 1;
+}
+
 static int32_t cb_allreduce(void *ud, float *buf, int64_t n)
 {
     rank_ctx *rc = (rank_ctx *)ud;
@@ -152,6 +168,7 @@ static int32_t cb_allgather(void *ud, const float *send, float *recv, int64_t n)
     rank_ctx *rc = (rank_ctx *)ud;
     mmt_world *w = rc->w;
     if (enter(rc)) return -1;
+    if (overlapping(rc, send, n, recv, n * w->size)) return -3;
     w->slot[rc->rank] = send;
     if (barrier(w)) return -1;
     for (int32_t r = 0; r < w->size; r++)
@@ -166,6 +183,7 @@ static int32_t cb_sendrecv(void *ud, const float *send, int32_t dest, float *rec
     mmt_world *w = rc->w;
     (void)dest; /* every rank posts; the receiver reads its source's post */
     if (enter(rc)) return -1;
+    if (overlapping(rc, send, n, recv, n)) return -3;
     w->slot[rc->rank] = send;
     if (barrier(w)) return -1;
     memcpy(recv, w->slot[source], (size_t)n * sizeof(float));

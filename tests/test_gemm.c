@@ -947,6 +947,72 @@ static void test_gemm_nt_panel(void)
 }
 
 /* Every misuse returns its code and leaves C untouched. */
+/* C and A (or B) as blocks of one buffer, leading dimensions drawn independently: mm_sgemm
+ * refuses exactly the layouts in which C shares an element with the operand (counted here
+ * element by element), and every accepted layout gives bitwise the C of the same call on
+ * separate copies of the buffer. Before, any overlap of the storage ranges with different
+ * leading dimensions was refused, also rows that interleave without touching. */
+static void test_gemm_exact_overlap(void)
+{
+    enum { NB = 160, TRIALS = 3000 };
+    float *buf = aligned_alloc(64, NB * sizeof(float)),
+          *buf0 = aligned_alloc(64, NB * sizeof(float));
+    float *bufo = aligned_alloc(64, NB * sizeof(float)),
+          *bufc = aligned_alloc(64, NB * sizeof(float));
+    float other[64];
+    uint64_t r = 0x9E3779B97F4A7C15ull;
+    int64_t accepted_close = 0, refused = 0;
+    CHECK(buf && buf0 && bufo && bufc);
+    if (!buf || !buf0 || !bufo || !bufc) goto done;
+    mmt_fill_uniform(buf0, NB, 21, -1.0f, 1.0f);
+    mmt_fill_uniform(other, 64, 22, -1.0f, 1.0f);
+    for (int t = 0; t < TRIALS; t++) {
+#define DRAW(lo, hi)                                                                               \
+    (r = r * 6364136223846793005ull + 1442695040888963407ull,                                      \
+     (lo) + (int64_t)((r >> 33) % (uint64_t)((hi) - (lo) + 1)))
+        const int64_t m = DRAW(1, 5), n = DRAW(1, 5), k = DRAW(1, 4);
+        const int32_t ta = (int32_t)DRAW(0, 1), tb = (int32_t)DRAW(0, 1),
+                      in_a = (int32_t)DRAW(0, 1);
+        /* the stored operand in the buffer: A (rows x cols) or B */
+        const int64_t rows = in_a ? (ta ? k : m) : (tb ? n : k);
+        const int64_t cols = in_a ? (ta ? m : k) : (tb ? k : n);
+        const int64_t ldx = cols + DRAW(0, 6), ldc = n + DRAW(0, 6);
+        const int64_t ox = DRAW(0, 60), oc = DRAW(0, 60);
+        const int64_t lda = in_a ? ldx : (ta ? m : k), ldb = in_a ? (tb ? k : n) : ldx;
+        unsigned char mark[NB] = {0};
+        int share = 0, rc;
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < cols; j++) mark[ox + i * ldx + j] = 1;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) share |= mark[oc + i * ldc + j];
+        memcpy(buf, buf0, NB * sizeof(float));
+        rc = in_a ? mm_sgemm(ta, tb, m, n, k, 1.0f, buf + ox, lda, other, ldb, 0.5f, buf + oc, ldc,
+                             NULL, 0)
+                  : mm_sgemm(ta, tb, m, n, k, 1.0f, other, lda, buf + ox, ldb, 0.5f, buf + oc, ldc,
+                             NULL, 0);
+        CHECK_STATUS(rc, share ? MM_E_INVALID_ARG : MM_OK);
+        if (rc != MM_OK) {
+            refused++;
+            CHECK(memcmp(buf, buf0, NB * sizeof(float)) == 0);
+            continue;
+        }
+        /* the same call with the operand and C in separate copies */
+        memcpy(bufo, buf0, NB * sizeof(float));
+        memcpy(bufc, buf0, NB * sizeof(float));
+        CHECK_OK(in_a ? mm_sgemm(ta, tb, m, n, k, 1.0f, bufo + ox, lda, other, ldb, 0.5f, bufc + oc,
+                                 ldc, NULL, 0)
+                      : mm_sgemm(ta, tb, m, n, k, 1.0f, other, lda, bufo + ox, ldb, 0.5f, bufc + oc,
+                                 ldc, NULL, 0));
+        CHECK(memcmp(buf, bufc, NB * sizeof(float)) == 0);
+        accepted_close += ox + (rows - 1) * ldx + cols > oc && oc + (m - 1) * ldc + n > ox;
+#undef DRAW
+    }
+    /* both kinds occur, and accepted layouts with overlapping storage ranges too */
+    CHECK(refused > 0 && accepted_close > 0);
+done:
+    free(buf), free(buf0), free(bufo), free(bufc);
+}
+
 static void test_gemm_misuse(void)
 {
     float a[64], b[64], c[64], keep[64];
@@ -1218,6 +1284,7 @@ void suite_gemm(void)
     mmt_run("gemm_small_nt_choice", test_gemm_small_nt_choice);
     mmt_run("gemm_nt_panel", test_gemm_nt_panel);
     mmt_run("gemm_misuse", test_gemm_misuse);
+    mmt_run("gemm_exact_overlap", test_gemm_exact_overlap);
     mmt_run("gemm_threads_mt", test_gemm_threads_mt);
     mmt_run("gemm_threads_mt_misuse", test_gemm_threads_mt_misuse);
 }

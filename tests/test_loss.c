@@ -1508,11 +1508,83 @@ static void test_index_overlap(void)
     mm_loss_free(ce), mm_loss_free(itc), mm_loss_free(km);
 }
 
+/* The double *loss of a compute call is stored after every input was read and every gradient
+ * written: inside an input it gives the same loss and gradients (bitwise) as a separate
+ * double; inside a gradient output it is refused (before: MM_OK with that gradient's first
+ * two floats replaced by the loss). */
+static void test_scalar_overlap(void)
+{
+    double zs[4], ds[4], xs[16], ys[16], dxs[16], dys[16], ks[4], kd[4], lref, l2;
+    float *zf = (float *)(void *)zs, *df = (float *)(void *)ds, dref[8], dxr[32], dyr[32];
+    float *xf = (float *)(void *)xs, *yf = (float *)(void *)ys, kr[8];
+    int32_t tg[2] = {1, 3};
+    mm_loss *ce = make(MM_LOSS_CROSS_ENTROPY, 4, 8, 8, 1), *cl = make(MM_LOSS_CLIP, 4, 8, 8, 1);
+    mm_loss *sg = make(MM_LOSS_SIGLIP, 4, 8, 8, 1), *km = make(MM_LOSS_KIMI, 8, 8, 8, 1);
+    mm_loss *bc = make(MM_LOSS_BCE, 4, 8, 8, 1), *it = make(MM_LOSS_ITC, 4, 8, 8, 1);
+    mm_tensor *z = wrap(zf, 2, 2, 4, 0), *dz = wrap(df, 2, 2, 4, 0);
+    mm_tensor *x = wrap(xf, 2, 4, 8, 0), *y = wrap(yf, 2, 4, 8, 0);
+    mm_tensor *dx = wrap((float *)(void *)dxs, 2, 4, 8, 0),
+              *dy = wrap((float *)(void *)dys, 2, 4, 8, 0);
+    mm_tensor *lp = NULL, *lo = NULL, *rw = NULL, *dlp = wrap((float *)(void *)kd, 1, 8, 0, 0);
+    float lpd[8], lod[8];
+    /* cross entropy: loss over the logits */
+    mmt_fill_uniform(zf, 8, 141, -1, 1);
+    CHECK_OK(mm_loss_cross_entropy(ce, z, tg, 2, &lref, dz));
+    memcpy(dref, df, sizeof dref);
+    memset(df, 0, sizeof dref);
+    CHECK_OK(mm_loss_cross_entropy(ce, z, tg, 2, &zs[1], dz));
+    CHECK(zs[1] == lref);
+    CHECK(memcmp(df, dref, sizeof dref) == 0);
+    mmt_fill_uniform(zf, 8, 141, -1, 1);
+    CHECK_STATUS(mm_loss_cross_entropy(ce, z, tg, 2, &ds[2], dz), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_loss_errmsg(ce), "loss shares memory with dlogits") != NULL);
+    CHECK_STATUS(mm_loss_bce(bc, z, z, &ds[0], dz), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_loss_errmsg(bc), "loss shares memory with dlogits") != NULL);
+    /* CLIP: loss over x, then over dy */
+    mmt_fill_uniform(xf, 32, 142, -0.5f, 0.5f);
+    mmt_fill_uniform(yf, 32, 143, -0.5f, 0.5f);
+    CHECK_OK(mm_loss_clip(cl, x, y, &lref, dx, dy));
+    memcpy(dxr, dxs, sizeof dxr), memcpy(dyr, dys, sizeof dyr);
+    CHECK_OK(mm_loss_clip(cl, x, y, &xs[5], dx, dy));
+    CHECK(xs[5] == lref);
+    CHECK(memcmp(dxs, dxr, sizeof dxr) == 0 && memcmp(dys, dyr, sizeof dyr) == 0);
+    mmt_fill_uniform(xf, 32, 142, -0.5f, 0.5f);
+    CHECK_STATUS(mm_loss_clip(cl, x, y, &dys[15], dx, dy), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_loss_errmsg(cl), "loss shares memory with dy") != NULL);
+    CHECK_STATUS(mm_loss_siglip(sg, x, y, &dxs[0], dx, NULL), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_loss_errmsg(sg), "loss shares memory with dx") != NULL);
+    CHECK_STATUS(mm_loss_itc(it, x, y, x, y, NULL, NULL, &dys[3], dx, dy), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_loss_errmsg(it), "loss shares memory with d_txt") != NULL);
+    /* Kimi: loss over the rewards, then over dlogp */
+    mmt_fill_uniform(lpd, 8, 144, -2, 0);
+    mmt_fill_uniform(lod, 8, 145, -2, 0);
+    mmt_fill_uniform((float *)(void *)ks, 8, 146, 0, 1);
+    memcpy(kr, ks, sizeof kr);
+    lp = wrap(lpd, 1, 8, 0, 0), lo = wrap(lod, 1, 8, 0, 0),
+    rw = wrap((float *)(void *)ks, 1, 8, 0, 0);
+    CHECK_OK(mm_loss_kimi(km, lp, lo, rw, &lref, dlp));
+    memcpy(dref, kd, sizeof dref);
+    CHECK_OK(mm_loss_kimi(km, lp, lo, rw, &ks[3], dlp));
+    CHECK(ks[3] == lref);
+    CHECK(memcmp(kd, dref, sizeof dref) == 0);
+    memcpy(ks, kr, sizeof kr);
+    CHECK_STATUS(mm_loss_kimi(km, lp, lo, rw, &kd[1], dlp), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_loss_errmsg(km), "loss shares memory with dlogp") != NULL);
+    CHECK_OK(mm_loss_kimi(km, lp, lo, rw, &l2, NULL)); /* no gradient: nothing to refuse */
+    CHECK(l2 == lref);
+    mm_tensor_free(z), mm_tensor_free(dz), mm_tensor_free(x), mm_tensor_free(y);
+    mm_tensor_free(dx), mm_tensor_free(dy), mm_tensor_free(lp), mm_tensor_free(lo);
+    mm_tensor_free(rw), mm_tensor_free(dlp);
+    mm_loss_free(ce), mm_loss_free(cl), mm_loss_free(sg), mm_loss_free(km), mm_loss_free(bc);
+    mm_loss_free(it);
+}
+
 void suite_loss(void)
 {
     mmt_run("loss_opts_and_create", test_opts_and_create);
     mmt_run("loss_params", test_params);
     mmt_run("loss_index_overlap", test_index_overlap);
+    mmt_run("loss_scalar_overlap", test_scalar_overlap);
     mmt_run("loss_clip_reference", test_clip_reference);
     mmt_run("loss_siglip_reference", test_siglip_reference);
     mmt_run("loss_tiled_vs_untiled", test_tiled_vs_untiled);

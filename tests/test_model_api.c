@@ -831,10 +831,184 @@ static void test_overlap(void)
     }
 }
 
+/* A bump allocator over one caller buffer (frees nothing): puts a model inside memory the
+ * caller also holds, the one way a save buffer can cover the parameters. */
+typedef struct bump {
+    unsigned char *base;
+    size_t used, cap;
+} bump;
+
+static void *bump_alloc(void *ud, size_t size, size_t align)
+{
+    bump *b = (bump *)ud;
+    size_t at = (b->used + align - 1) / align * align;
+    if (at > b->cap || size > b->cap - at) return NULL;
+    b->used = at + size;
+    return b->base + at;
+}
+
+static void bump_free(void *ud, void *ptr, size_t size) { (void)ud, (void)ptr, (void)size; }
+
+/* Caller tensors over the model's own buffers (mm_model_params / mm_model_grads views). Inputs
+ * may be views: x over the parameters gives bitwise the forward and backward of a copy, dy
+ * over the parameters the backward of a copy, v = the parameters the jvp of a copy, and
+ * logprob_backward's weights over the gradients the gradients of a copy. Outputs over either
+ * buffer, and a backward's dy over the gradients, are refused (before: MM_OK, with the
+ * parameters changed under the call or the gradients replaced); so are save_mem's size inside
+ * buf and a save buffer over the parameters. */
+static void test_own_buffers(void)
+{
+    enum { B = 4, F = 8, NX = B * F };
+    const int64_t sh[2] = {B, F};
+    mm_model_opts o;
+    mm_model *m = NULL;
+    float *P, *G, xc[NX], y1[NX], y2[NX], dyc[NX], dx1[NX], dx2[NX], *g1, *pc;
+    int64_t np;
+    mm_tensor *x = NULL, *xp = NULL, *y = NULL, *dy = NULL, *dx = NULL, *t = NULL, *v = NULL;
+    CHECK_OK(mm_model_opts_init(&o));
+    o.input_dim = F, o.max_batch = B, o.max_seq = 1, o.seed = 9;
+    CHECK_OK(mm_model_create(&m, &o));
+    if (!m) return;
+    CHECK_OK(mm_model_add_dense(m, F, 1, MM_INIT_DEFAULT, 1.0));
+    CHECK_OK(mm_model_add_activation(m, MM_ACT_TANH));
+    CHECK_OK(mm_model_add_dense(m, F, 1, MM_INIT_DEFAULT, 1.0));
+    CHECK_OK(mm_model_finalize(m));
+    CHECK_OK(mm_model_params(m, &P, &np));
+    CHECK_OK(mm_model_grads(m, &G, NULL));
+    CHECK(np >= 2 * NX);
+    g1 = calloc((size_t)np, sizeof(float)), pc = calloc((size_t)np, sizeof(float));
+    CHECK(g1 && pc);
+    if (!g1 || !pc) goto out;
+    memcpy(pc, P, sizeof(float) * (size_t)np);
+    memcpy(xc, P + 8, sizeof xc);
+    memcpy(dyc, P + 40, sizeof dyc);
+    CHECK_OK(mm_tensor_wrap(&x, xc, 2, sh, NULL));
+    CHECK_OK(mm_tensor_wrap(&xp, P + 8, 2, sh, NULL));
+    CHECK_OK(mm_tensor_wrap(&y, y1, 2, sh, NULL));
+    CHECK_OK(mm_tensor_wrap(&dy, dyc, 2, sh, NULL));
+    CHECK_OK(mm_tensor_wrap(&dx, dx1, 2, sh, NULL));
+    /* x over the parameters, dy over the parameters */
+    CHECK_OK(mm_model_zero_grad(m));
+    CHECK_OK(mm_model_forward(m, x, y));
+    CHECK_OK(mm_model_backward(m, dy, dx));
+    memcpy(g1, G, sizeof(float) * (size_t)np), memcpy(y2, y1, sizeof y2),
+        memcpy(dx2, dx1, sizeof dx2);
+    CHECK_OK(mm_model_zero_grad(m));
+    CHECK_OK(mm_model_forward(m, xp, y));
+    CHECK(memcmp(y1, y2, sizeof y1) == 0);
+    CHECK_OK(mm_tensor_wrap(&t, P + 40, 2, sh, NULL));
+    CHECK_OK(mm_model_backward(m, t, dx));
+    CHECK(memcmp(dx1, dx2, sizeof dx1) == 0);
+    CHECK(memcmp(G, g1, sizeof(float) * (size_t)np) == 0);
+    CHECK(memcmp(P, pc, sizeof(float) * (size_t)np) == 0);
+    /* outputs over the parameters or the gradients */
+    CHECK_STATUS(mm_model_forward(m, x, xp), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_model_errmsg(m), "y shares memory with the model's parameters") != NULL);
+    mm_tensor_free(t), t = NULL;
+    CHECK_OK(mm_tensor_wrap(&t, G + 16, 2, sh, NULL));
+    CHECK_STATUS(mm_model_forward(m, x, t), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_model_errmsg(m), "y shares memory with the model's gradients") != NULL);
+    CHECK_OK(mm_model_forward(m, x, y));
+    CHECK_STATUS(mm_model_backward(m, dy, t), MM_E_INVALID_ARG); /* dx over the gradients */
+    CHECK(strstr(mm_model_errmsg(m), "dx shares memory with the model's gradients") != NULL);
+    CHECK_STATUS(mm_model_backward(m, dy, xp), MM_E_INVALID_ARG); /* dx over the parameters */
+    CHECK_STATUS(mm_model_backward(m, t, dx), MM_E_INVALID_ARG);  /* dy over the gradients */
+    CHECK(strstr(mm_model_errmsg(m), "dy shares memory with the model's gradients") != NULL);
+    CHECK(memcmp(G, g1, sizeof(float) * (size_t)np) == 0); /* nothing accumulated */
+    /* jvp: v = the parameters themselves; jy over them refused */
+    CHECK_OK(mm_tensor_wrap(&v, pc, 1, &np, NULL));
+    CHECK_OK(mm_model_jvp(m, x, v, NULL, y));
+    memcpy(y2, y1, sizeof y2);
+    mm_tensor_free(v), v = NULL;
+    CHECK_OK(mm_tensor_wrap(&v, P, 1, &np, NULL));
+    CHECK_OK(mm_model_jvp(m, x, v, NULL, y));
+    CHECK(memcmp(y1, y2, sizeof y1) == 0);
+    mm_tensor_free(v), v = NULL;
+    CHECK_OK(mm_tensor_wrap(&v, pc, 1, &np, NULL));
+    CHECK_STATUS(mm_model_jvp(m, x, v, NULL, xp), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_model_errmsg(m), "jy shares memory with the model's parameters") != NULL);
+    /* infer, logprob, decode */
+    {
+        size_t wsz;
+        void *ws;
+        int32_t tg[B] = {1, 2, 3, 4};
+        mm_tensor *lp = NULL, *w = NULL, *lo = NULL;
+        float wc[B] = {0.5f, -1.0f, 2.0f, 0.25f}, lod[B];
+        CHECK_OK(mm_model_infer_workspace_size(m, B, 1, &wsz));
+        ws = aligned_alloc(64, (wsz + 63) / 64 * 64);
+        CHECK(ws != NULL);
+        if (ws) {
+            CHECK_STATUS(mm_model_infer(m, x, xp, ws, wsz), MM_E_INVALID_ARG);
+            CHECK_STATUS(mm_model_infer(m, x, t, ws, wsz), MM_E_INVALID_ARG);
+            CHECK_OK(mm_model_infer(m, x, y, ws, wsz));
+            free(ws);
+        }
+        CHECK_OK(mm_tensor_wrap(&lp, G + 4, 1, (int64_t[1]){B}, NULL));
+        CHECK_STATUS(mm_model_logprob(m, x, tg, B, lp), MM_E_INVALID_ARG);
+        CHECK(strstr(mm_model_errmsg(m), "logp shares memory with the model's gradients") != NULL);
+        CHECK_STATUS(mm_model_decode_step(m, x, xp, NULL, 0), MM_E_INVALID_ARG);
+        CHECK(strstr(mm_model_errmsg(m), "y shares memory with the model's parameters") != NULL);
+        CHECK(memcmp(P, pc, sizeof(float) * (size_t)np) == 0);
+        /* logprob_backward: weights over the gradients, against a copy */
+        CHECK_OK(mm_tensor_wrap(&w, wc, 1, (int64_t[1]){B}, NULL));
+        CHECK_OK(mm_tensor_wrap(&lo, lod, 1, (int64_t[1]){B}, NULL));
+        CHECK_OK(mm_model_logprob(m, x, tg, B, lo));
+        CHECK_OK(mm_model_zero_grad(m));
+        memcpy(G + 4, wc, sizeof wc);
+        CHECK_OK(mm_model_logprob_backward(m, tg, B, w));
+        memcpy(g1, G, sizeof(float) * (size_t)np);
+        CHECK_OK(mm_model_logprob(m, x, tg, B, lo));
+        CHECK_OK(mm_model_zero_grad(m));
+        memcpy(G + 4, wc, sizeof wc);
+        CHECK_OK(mm_model_logprob_backward(m, tg, B, lp));
+        CHECK(memcmp(G, g1, sizeof(float) * (size_t)np) == 0);
+        mm_tensor_free(lp), mm_tensor_free(w), mm_tensor_free(lo);
+    }
+    /* save_mem: size inside buf */
+    {
+        size_t need = 0;
+        unsigned char *sb;
+        CHECK_OK(mm_model_save_mem(m, NULL, 0, &need, 0));
+        sb = aligned_alloc(64, (need + 63) / 64 * 64);
+        CHECK(sb != NULL);
+        if (sb) {
+            size_t *in_buf = (size_t *)(void *)(sb + 64);
+            CHECK_STATUS(mm_model_save_mem(m, sb, need, in_buf, 0), MM_E_INVALID_ARG);
+            CHECK(strstr(mm_model_errmsg(m), "size points into buf") != NULL);
+            free(sb);
+        }
+    }
+    /* a save buffer over the parameters: the model lives in the caller's arena */
+    {
+        enum { ARENA = 1 << 24 };
+        bump ar = {aligned_alloc(64, ARENA), 0, ARENA};
+        mm_allocator al = {sizeof(mm_allocator), 0, bump_alloc, bump_free, &ar};
+        mm_model *mb = NULL;
+        size_t sz = 0;
+        CHECK(ar.base != NULL);
+        o.alloc = &al;
+        if (ar.base && mm_model_create(&mb, &o) == MM_OK) {
+            CHECK_OK(mm_model_add_dense(mb, F, 1, MM_INIT_DEFAULT, 1.0));
+            CHECK_OK(mm_model_finalize(mb));
+            CHECK_STATUS(mm_model_save_mem(mb, ar.base, ARENA, &sz, 0), MM_E_INVALID_ARG);
+            CHECK(strstr(mm_model_errmsg(mb), "buf shares memory with the model's parameters") !=
+                  NULL);
+            mm_model_free(mb);
+        }
+        free(ar.base);
+    }
+out:
+    mm_tensor_free(x), mm_tensor_free(xp), mm_tensor_free(y), mm_tensor_free(dy);
+    mm_tensor_free(dx), mm_tensor_free(t), mm_tensor_free(v);
+    free(g1), free(pc);
+    mm_model_free(m);
+}
+
 void suite_model_api(void)
 {
     mmt_run("model_opts_and_lifecycle", test_opts_and_lifecycle);
     mmt_run("model_overlap", test_overlap);
+    mmt_run("model_own_buffers", test_own_buffers);
     mmt_run("model_shapes_and_limits", test_shapes_and_limits);
     mmt_run("model_embedding_refusal", test_embedding_refusal);
     mmt_run("model_allocations", test_allocations);

@@ -239,6 +239,9 @@ static void test_mem_cb_new(void)
     buf = malloc(n + 16);
     CHECK_STATUS(mm_policy_save_mem(p, buf, n - 1, &n2, 0), MM_E_BUFFER_TOO_SMALL);
     CHECK(n2 == n);
+    /* size inside buf: refused (before: MM_OK, size then overwritten by the file's bytes) */
+    CHECK_STATUS(mm_policy_save_mem(p, buf, n, (size_t *)(void *)(buf + 8), 0), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_policy_errmsg(p), "size points into buf") != NULL);
     CHECK_OK(mm_policy_save_mem(p, buf, n, NULL, 0));
     CHECK_OK(mm_policy_load_mem(q, buf, n));
     acts(p, a), acts(q, b);

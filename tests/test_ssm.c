@@ -2834,6 +2834,63 @@ static void test_ssm_overlap_refused(void)
     free(buf);
 }
 
+/* The streaming state handed out by mm_ssm_state: a scan may write its last_state there (the
+ * scans never touch that state; the same bits as a separate last_state copied in, and the
+ * same next step), a step refuses an input or out inside it (it updates the state row by row
+ * while later rows' inputs are still to be read). */
+static void test_ssm_state_view(void)
+{
+    enum { Bt = 2, D = 4, N = 3, L = 6 };
+    sel_case c;
+    mm_ssm *h = mk_ssm(MM_SSM_SELECTIVE, D, N, Bt, L, 0, NULL);
+    mm_ssm_inputs in, st;
+    const int64_t s2[2] = {Bt, D}, s3[3] = {Bt, D, N};
+    tt out = MK(0, 0, 0, Bt, D, L), out2 = MK(0, 0, 0, Bt, D, L), last = MK(0, 0, 0, Bt, D, N);
+    tt y1 = MK(0, 0, 0, Bt, D), y2 = MK(0, 0, 0, Bt, D), su = MK(30, -1, 1, Bt, D);
+    tt sd = MK(31, -1, 1, Bt, D), sb = MK(32, -1, 1, Bt, N), sc = MK(33, -1, 1, Bt, N);
+    mm_tensor *view = NULL, *vout = NULL, *vu = NULL;
+    float *state = NULL, y1b[Bt * D];
+    int64_t ns = 0;
+    CHECK(h != NULL);
+    if (!h) return;
+    sel_setup(&c, Bt, D, N, L, 0, 0, 0);
+    sel_inputs(&c, &in);
+    CHECK_OK(mm_ssm_state(h, &state, &ns));
+    CHECK_EQ_I64(ns, Bt * D * N);
+    st = in;
+    st.u = su.t, st.delta = sd.t, st.B = sb.t, st.C = sc.t;
+    /* separate last_state, copied into the state, then one step */
+    CHECK_OK(mm_ssm_scan(h, &in, out.t, last.t));
+    memcpy(state, fp(&last), sizeof(float) * (size_t)ns);
+    CHECK_OK(mm_ssm_step(h, &st, y1.t));
+    memcpy(y1b, fp(&y1), sizeof y1b);
+    /* the state view as last_state */
+    CHECK_OK(mm_ssm_reset(h));
+    CHECK_OK(mm_tensor_wrap(&view, state, 3, s3, NULL));
+    CHECK_OK(mm_ssm_scan(h, &in, out2.t, view));
+    CHECK(memcmp(fp(&out2), fp(&out), sizeof(float) * (size_t)(Bt * D * L)) == 0);
+    CHECK(memcmp(state, fp(&last), sizeof(float) * (size_t)ns) == 0);
+    CHECK_OK(mm_ssm_step(h, &st, y2.t));
+    CHECK(memcmp(fp(&y2), y1b, sizeof y1b) == 0);
+    /* a step with out or u inside the state */
+    CHECK_OK(mm_tensor_wrap(&vout, state, 2, s2, NULL));
+    CHECK_OK(mm_tensor_wrap(&vu, state + D * N, 2, s2, NULL)); /* over row 1's state */
+    CHECK_STATUS(mm_ssm_step(h, &st, vout), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_ssm_errmsg(h), "out shares memory with the streaming state") != NULL);
+    st.u = vu;
+    CHECK_STATUS(mm_ssm_step(h, &st, y2.t), MM_E_INVALID_ARG);
+    CHECK(strstr(mm_ssm_errmsg(h), "u shares memory with the streaming state") != NULL);
+    {
+        double pos = -1;
+        CHECK_OK(mm_ssm_get_f64(h, MM_SSM_STAT_POSITION, &pos));
+        CHECK(pos == 1); /* the refused steps took no step */
+    }
+    mm_tensor_free(view), mm_tensor_free(vout), mm_tensor_free(vu);
+    rm(&out), rm(&out2), rm(&last), rm(&y1), rm(&y2), rm(&su), rm(&sd), rm(&sb), rm(&sc);
+    sel_free(&c);
+    mm_ssm_free(h);
+}
+
 void suite_ssm(void)
 {
     mmt_run("ssm_hippo", test_hippo);
@@ -2842,6 +2899,7 @@ void suite_ssm(void)
     mmt_run("ssm_selective", test_selective);
     mmt_run("ssm_selective_step_chunk", test_selective_step_chunk);
     mmt_run("ssm_overlap_refused", test_ssm_overlap_refused);
+    mmt_run("ssm_state_view", test_ssm_state_view);
     mmt_run("ssm_selective_misuse", test_selective_misuse);
     mmt_run("ssm_selective_torch", test_selective_torch);
     mmt_run("ssm_selective_threads", test_selective_threads);

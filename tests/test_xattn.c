@@ -424,6 +424,52 @@ static void test_xattn_no_alloc(void)
     mm_tensor_free(dx), mm_tensor_free(jy), mm_tensor_free(vt);
 }
 
+/* mm_model_forward_ctx with y over ctx, whole or from its middle on: the cross-attention layers
+ * keep their own copy of the context and y is written last, so y and the following
+ * backward_ctx (dx, dctx, parameter gradients) are bitwise those of separate buffers. */
+static void test_xattn_y_over_ctx(void)
+{
+    enum { NY = B * T * D, NC = B * M * DC };
+    mm_model *m = make_model();
+    float buf[2 * NC], c0[NC], yref[NY], dxref[NY], dcref[NC], *g, *gref = NULL;
+    mm_tensor *x = t3(B, T, D), *dy = t3(B, T, D), *dx = t3(B, T, D), *dctx = t3(B, M, DC);
+    mm_tensor *ctx = NULL, *y = NULL;
+    int64_t np = 0;
+    if (!m) return;
+    CHECK_OK(mm_model_grads(m, &g, &np));
+    gref = calloc((size_t)np, sizeof(float));
+    CHECK(gref != NULL);
+    mmt_fill_uniform(mm_tensor_data(x), NY, 350, -1.0f, 1.0f);
+    mmt_fill_uniform(mm_tensor_data(dy), NY, 351, -1.0f, 1.0f);
+    mmt_fill_uniform(c0, NC, 352, -1.0f, 1.0f);
+    memcpy(buf, c0, sizeof c0);
+    CHECK_OK(mm_tensor_wrap(&ctx, buf, 3, (int64_t[3]){B, M, DC}, NULL));
+    CHECK_OK(mm_tensor_wrap(&y, yref, 3, (int64_t[3]){B, T, D}, NULL));
+    CHECK_OK(mm_model_zero_grad(m));
+    CHECK_OK(mm_model_forward_ctx(m, x, ctx, y));
+    CHECK_OK(mm_model_backward_ctx(m, dy, dx, dctx));
+    memcpy(dxref, mm_tensor_data(dx), sizeof dxref);
+    memcpy(dcref, mm_tensor_data(dctx), sizeof dcref);
+    if (gref) memcpy(gref, g, sizeof(float) * (size_t)np);
+    for (int part = 0; part < 2 && gref; part++) {
+        mm_tensor *yo = NULL;
+        memcpy(buf, c0, sizeof c0);
+        CHECK_OK(mm_tensor_wrap(&yo, buf + (part ? NC / 2 : 0), 3, (int64_t[3]){B, T, D}, NULL));
+        CHECK_OK(mm_model_zero_grad(m));
+        CHECK_OK(mm_model_forward_ctx(m, x, ctx, yo));
+        CHECK(memcmp(mm_tensor_data(yo), yref, sizeof yref) == 0);
+        CHECK_OK(mm_model_backward_ctx(m, dy, dx, dctx));
+        CHECK(memcmp(mm_tensor_data(dx), dxref, sizeof dxref) == 0);
+        CHECK(memcmp(mm_tensor_data(dctx), dcref, sizeof dcref) == 0);
+        CHECK(memcmp(g, gref, sizeof(float) * (size_t)np) == 0);
+        mm_tensor_free(yo);
+    }
+    mm_tensor_free(x), mm_tensor_free(dy), mm_tensor_free(dx), mm_tensor_free(dctx);
+    mm_tensor_free(ctx), mm_tensor_free(y);
+    free(gref);
+    mm_model_free(m);
+}
+
 /* A pool of 2 threads gives bitwise the same output, gradients and context gradient. */
 static void test_xattn_threads(void)
 {
@@ -467,4 +513,5 @@ void suite_xattn(void)
     mmt_run("xattn_bad_input", test_xattn_bad_input);
     mmt_run("xattn_no_alloc", test_xattn_no_alloc);
     mmt_run("xattn_threads", test_xattn_threads);
+    mmt_run("xattn_y_over_ctx", test_xattn_y_over_ctx);
 }

@@ -148,6 +148,8 @@ int mmi_comm_vote(mm_comm *c, int status, const float *vals, int n, const float 
 {
     float *mine = c->scratch, *recv = c->scratch + MMI_COMM_SCRATCH;
     int rc, m = n + 1;
+    /* mine and recv are apart only while a vote fits one rank's share of the scratch. */
+    MMI_ASSERT(m <= MMI_COMM_SCRATCH);
     if (c->poisoned) return status != MM_OK ? status : refuse_poisoned(c, e, fn);
     mine[0] = (float)status; /* small negative integers: exact in float */
     for (int i = 0; i < n; i++) mine[1 + i] = vals[i];
@@ -167,6 +169,7 @@ int mmi_comm_sum_f64(mm_comm *c, double *v, int n, mmi_err *e, const char *fn)
 {
     float *mine = c->scratch, *recv = c->scratch + MMI_COMM_SCRATCH;
     int rc;
+    MMI_ASSERT(3 * n <= MMI_COMM_SCRATCH); /* as in mmi_comm_vote */
     for (int i = 0; i < n; i++) {
         /* hi + mid + lo == v exactly: each step removes 24 bits, 3 x 24 >= 53. */
         double r = v[i];

@@ -214,6 +214,9 @@ int mmi_st_plan_to_mem(const mmi_st_plan *p, void *buf, size_t cap, size_t *size
     int rc;
     if (p->total_size > SIZE_MAX)
         return mmi_fail(e, MM_E_RANGE, "%s: the file does not fit in memory", fn);
+    /* *size is written before the bytes, which would overwrite it (or it them). */
+    if (buf && size && mmi_overlaps(size, sizeof *size, buf, cap))
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: size points into buf", fn);
     if (size) *size = (size_t)p->total_size;
     if (!buf) return MM_OK;
     if (cap < p->total_size)

@@ -55,6 +55,18 @@ int mmi_loss_no_alias_raw(mm_loss *h, const char *fn, const char *nout, const vo
     return MM_OK;
 }
 
+int mmi_loss_scalar_apart(mm_loss *h, const char *fn, const double *loss, const mm_tensor *g0,
+                          const char *n0, const mm_tensor *g1, const char *n1)
+{
+    const mm_tensor *g[2] = {g0, g1};
+    const char *n[2] = {n0, n1};
+    for (int i = 0; loss && i < 2; i++)
+        if (g[i] &&
+            mmi_overlaps(loss, sizeof *loss, g[i]->data, sizeof(float) * (size_t)g[i]->numel))
+            return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: loss shares memory with %s", fn, n[i]);
+    return MM_OK;
+}
+
 int mmi_loss_kind_is(mm_loss *h, const char *fn, int32_t want)
 {
     if (h->kind == want) return MM_OK;

@@ -113,7 +113,8 @@ typedef struct dist_call {
 /* Local checks, then the vote: same B, D, scale and bias on every rank, logits bounded over
  * the global batch. Every rank returns the same verdict (its own error if it had one). */
 static int dist_begin(mm_loss *h, const char *fn, int32_t kind, const mm_tensor *x,
-                      const mm_tensor *y, const mm_tensor *dx, const mm_tensor *dy, dist_call *dc)
+                      const mm_tensor *y, const double *loss, const mm_tensor *dx,
+                      const mm_tensor *dy, dist_call *dc)
 {
     enum { NV = 7 };
     float v[NV] = {0};
@@ -121,6 +122,7 @@ static int dist_begin(mm_loss *h, const char *fn, int32_t kind, const mm_tensor 
     double nx = 0.0, ny = 0.0, bias = kind == MM_LOSS_SIGLIP ? h->logit_bias : 0.0;
     int rc = mmi_loss_kind_is(h, fn, kind);
     if (rc == MM_OK) rc = mmi_loss_check_pair(h, fn, x, y, dx, dy);
+    if (rc == MM_OK) rc = mmi_loss_scalar_apart(h, fn, loss, dx, "dx", dy, "dy");
     dc->s = mmi_loss_scale(h, &dc->t_passes);
     if (rc == MM_OK) {
         v[0] = (float)x->shape[0];
@@ -209,7 +211,7 @@ int mmi_loss_clip_dist(mm_loss *h, const mm_tensor *x, const mm_tensor *y, doubl
     double sr = 0.0, wzr = 0.0, diag = 0.0, slc, swc, tot[3] = {0}, cnt, rows, cols, dlt;
     int rc;
     MMI_ASSERT(h->dws && h->dws_bytes > 0); /* mm_loss_set_comm reserved it for this comm */
-    if ((rc = dist_begin(h, fn, MM_LOSS_CLIP, x, y, dx, dy, &dc)) != MM_OK) return rc;
+    if ((rc = dist_begin(h, fn, MM_LOSS_CLIP, x, y, loss, dx, dy, &dc)) != MM_OK) return rc;
     dist_layout(h, size, h->max_batch, h->max_dim, (char *)h->dws, &w, &unused);
     if ((rc = mmi_comm_allgather(cm, y->data, w.y_all, dc.b * dc.d, &h->err, fn)) != MM_OK)
         return rc;
@@ -273,7 +275,7 @@ int mmi_loss_siglip_dist(mm_loss *h, const mm_tensor *x, const mm_tensor *y, dou
     float c;
     int rc;
     MMI_ASSERT(h->dws && h->dws_bytes > 0); /* mm_loss_set_comm reserved it for this comm */
-    if ((rc = dist_begin(h, fn, MM_LOSS_SIGLIP, x, y, dx, dy, &dc)) != MM_OK) return rc;
+    if ((rc = dist_begin(h, fn, MM_LOSS_SIGLIP, x, y, loss, dx, dy, &dc)) != MM_OK) return rc;
     dist_layout(h, size, h->max_batch, h->max_dim, (char *)h->dws, &unused, &w);
     bd = dc.b * dc.d;
     travel = dc.any_dy ? 2 * bd : bd; /* the gradient accumulator rides along when needed */

@@ -100,7 +100,8 @@ MM_API int mm_loss_clip(mm_loss *h, const mm_tensor *x, const mm_tensor *y, doub
     s = mmi_loss_scale(h, &t_passes);
     if ((rc = mmi_loss_kind_is(h, fn, MM_LOSS_CLIP)) != MM_OK ||
         (rc = check_pair(h, fn, x, y, dx, dy)) != MM_OK ||
-        (rc = check_bound(h, fn, s, x, y, 0.0)) != MM_OK)
+        (rc = check_bound(h, fn, s, x, y, 0.0)) != MM_OK ||
+        (rc = mmi_loss_scalar_apart(h, fn, loss, dx, "dx", dy, "dy")) != MM_OK)
         return rc;
     fill_args(h, x, y, dx, dy, s, &a);
     mmi_loss_clip(&a, h->ws, h->pool, &r);
@@ -126,7 +127,8 @@ MM_API int mm_loss_siglip(mm_loss *h, const mm_tensor *x, const mm_tensor *y, do
     s = mmi_loss_scale(h, &t_passes);
     if ((rc = mmi_loss_kind_is(h, fn, MM_LOSS_SIGLIP)) != MM_OK ||
         (rc = check_pair(h, fn, x, y, dx, dy)) != MM_OK ||
-        (rc = check_bound(h, fn, s, x, y, h->logit_bias)) != MM_OK)
+        (rc = check_bound(h, fn, s, x, y, h->logit_bias)) != MM_OK ||
+        (rc = mmi_loss_scalar_apart(h, fn, loss, dx, "dx", dy, "dy")) != MM_OK)
         return rc;
     fill_args(h, x, y, dx, dy, s, &a);
     mmi_loss_siglip(&a, h->ws, h->pool, &r);
@@ -186,7 +188,8 @@ MM_API int mm_loss_itc(mm_loss *h, const mm_tensor *img, const mm_tensor *txt,
     int rc;
     if (!h) return MM_E_INVALID_ARG;
     if ((rc = mmi_loss_kind_is(h, fn, MM_LOSS_ITC)) != MM_OK ||
-        (rc = check_itc(h, fn, t, img_queue, txt_queue, d_img, d_txt)) != MM_OK)
+        (rc = check_itc(h, fn, t, img_queue, txt_queue, d_img, d_txt)) != MM_OK ||
+        (rc = mmi_loss_scalar_apart(h, fn, loss, d_img, "d_img", d_txt, "d_txt")) != MM_OK)
         return rc;
     rows = fmax(fmax(max_row_norm(img), max_row_norm(txt)),
                 fmax(max_row_norm(img_m), max_row_norm(txt_m)));

@@ -45,7 +45,8 @@ MM_API int mm_loss_cross_entropy(mm_loss *h, const mm_tensor *logits, const int3
     int rc;
     if (!h) return MM_E_INVALID_ARG;
     if ((rc = mmi_loss_kind_is(h, fn, MM_LOSS_CROSS_ENTROPY)) != MM_OK ||
-        (rc = check_logits(h, fn, logits, dlogits)) != MM_OK)
+        (rc = check_logits(h, fn, logits, dlogits)) != MM_OK ||
+        (rc = mmi_loss_scalar_apart(h, fn, loss, dlogits, "dlogits", NULL, NULL)) != MM_OK)
         return rc;
     n = logits->shape[0];
     c = logits->shape[1];
@@ -75,6 +76,7 @@ MM_API int mm_loss_bce(mm_loss *h, const mm_tensor *logits, const mm_tensor *tar
     if (!h) return MM_E_INVALID_ARG;
     if ((rc = mmi_loss_kind_is(h, fn, MM_LOSS_BCE)) != MM_OK ||
         (rc = check_logits(h, fn, logits, dlogits)) != MM_OK ||
+        (rc = mmi_loss_scalar_apart(h, fn, loss, dlogits, "dlogits", NULL, NULL)) != MM_OK ||
         (rc = mmi_loss_need(h, fn, "targets", targets, 2, "[N, C]")) != MM_OK ||
         (rc = mmi_loss_same_shape(h, fn, "logits", logits, "targets", targets)) != MM_OK ||
         (rc = mmi_loss_no_alias(h, fn, "dlogits", dlogits, "targets", targets)) != MM_OK ||
@@ -134,7 +136,8 @@ MM_API int mm_loss_kimi(mm_loss *h, const mm_tensor *logp, const mm_tensor *logp
     int rc;
     if (!h) return MM_E_INVALID_ARG;
     if ((rc = mmi_loss_kind_is(h, fn, MM_LOSS_KIMI)) != MM_OK ||
-        (rc = check_kimi(h, fn, t, dlogp)) != MM_OK)
+        (rc = check_kimi(h, fn, t, dlogp)) != MM_OK ||
+        (rc = mmi_loss_scalar_apart(h, fn, loss, dlogp, "dlogp", NULL, NULL)) != MM_OK)
         return rc;
     n = logp->numel;
     /* Loss first: only write dlogp once it is known to fit float32 (|e_j| <= sqrt(N loss)). */

@@ -49,6 +49,11 @@ int mmi_loss_no_alias(mm_loss *h, const char *fn, const char *nout, const mm_ten
  * not share memory with the n_in bytes at in (either NULL: nothing to check). */
 int mmi_loss_no_alias_raw(mm_loss *h, const char *fn, const char *nout, const void *out,
                           size_t n_out, const char *nin, const void *in, size_t n_in);
+/* The double *loss of a compute call (NULL: nothing to check) must not share memory with the
+ * gradient outputs g0, g1 (NULL: absent), named n0, n1: it is stored last, over them. It may
+ * point into an input (every input has been read by then). */
+int mmi_loss_scalar_apart(mm_loss *h, const char *fn, const double *loss, const mm_tensor *g0,
+                          const char *n0, const mm_tensor *g1, const char *n1);
 /* The handle must be of kind want. */
 int mmi_loss_kind_is(mm_loss *h, const char *fn, int32_t want);
 /* rows <= max_batch and width <= max_dim (width < 0: not checked). */

@@ -283,6 +283,16 @@ int mmi_model_input_shape(const mm_model *m, const mm_tensor *x, int64_t *batch,
 /* Checks that t has the shape [batch, (seq,) width] matching x's rank. */
 int mmi_model_check_like(const mm_tensor *x, const mm_tensor *t, int64_t width, const char *what,
                          mmi_err *e, const char *fn);
+/* MM_OK, or MM_E_INVALID_ARG into e ("<fn>: <what> shares memory with the model's parameters"
+ * or "... gradients") when the bytes [p, p + bytes) meet m's parameter buffer (unless
+ * grads_only) or its gradient buffer. Callers reach those through mm_model_params/grads: an
+ * output written there changes the weights a call still reads (or the gradients it
+ * accumulates), and a backward input there is read after the gradients were written. */
+int mmi_model_own_apart(const mm_model *m, mmi_err *e, const char *fn, const char *what,
+                        const void *p, size_t bytes, int grads_only);
+/* mmi_model_own_apart for a tensor (NULL: MM_OK). */
+int mmi_model_own_apart_t(const mm_model *m, mmi_err *e, const char *fn, const char *what,
+                          const mm_tensor *t, int grads_only);
 /* Optimizer (optim.c): frees its state (mm_model_free); copies src's optimizer (kind,
  * hyperparameters, counts, state) into dst of the same architecture, allocating only when dst
  * has another kind. Save/load set the optimizer with mm_model_set_optimizer and then fill

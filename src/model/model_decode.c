@@ -123,6 +123,11 @@ MM_API int mm_model_decode_step(mm_model *m, const mm_tensor *x, mm_tensor *y, v
                 &m->err, MM_E_INVALID_ARG, "%s: state shares memory with %s", fn,
                 mmi_overlaps(state, sb, x->data, sizeof(float) * (size_t)x->numel) ? "x" : "y");
     }
+    if ((rc = mmi_model_own_apart_t(m, &m->err, fn, "y", y, 0)) != MM_OK ||
+        (state && row > 0 &&
+         (rc = mmi_model_own_apart(m, &m->err, fn, "state", state, row * (size_t)x->shape[0], 0)) !=
+             MM_OK))
+        return rc;
     m->fwd_valid = 0;
     in = x->data;
     for (int32_t i = 0; i < m->n_layers; i++) {

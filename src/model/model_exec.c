@@ -48,6 +48,27 @@ int mmi_model_check_like(const mm_tensor *x, const mm_tensor *t, int64_t width, 
                     fn, what, st, sx, (long long)width);
 }
 
+int mmi_model_own_apart(const mm_model *m, mmi_err *e, const char *fn, const char *what,
+                        const void *p, size_t bytes, int grads_only)
+{
+    const size_t own = sizeof(float) * (size_t)m->n_params;
+    if (!grads_only && mmi_overlaps(p, bytes, m->params, own))
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: %s shares memory with the model's parameters", fn,
+                        what);
+    if (mmi_overlaps(p, bytes, m->grads, own))
+        return mmi_fail(e, MM_E_INVALID_ARG, "%s: %s shares memory with the model's gradients", fn,
+                        what);
+    return MM_OK;
+}
+
+int mmi_model_own_apart_t(const mm_model *m, mmi_err *e, const char *fn, const char *what,
+                          const mm_tensor *t, int grads_only)
+{
+    return t ? mmi_model_own_apart(m, e, fn, what, t->data, sizeof(float) * (size_t)t->numel,
+                                   grads_only)
+             : MM_OK;
+}
+
 /* Common entry checks of forward and jvp: handle, lifecycle, x and the reservation. */
 static int check_call(mm_model *m, const mm_tensor *x, mmi_exec *c, const char *fn)
 {
@@ -222,6 +243,9 @@ static int forward_impl(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, m
     if ((rc = check_call(m, x, &c, fn)) != MM_OK) return rc;
     if ((rc = mmi_model_check_like(x, y, mmi_model_out_dim(m), "y", &m->err, fn)) != MM_OK)
         return rc;
+    /* y over the parameters changed the weights the kept forward is differentiated at; x and
+     * ctx may be views of them (copied or only read; a forward writes neither buffer). */
+    if ((rc = mmi_model_own_apart_t(m, &m->err, fn, "y", y, 0)) != MM_OK) return rc;
     if ((rc = run_forward(m, x, ctx, kw, fn)) != MM_OK) return rc;
     memcpy(y->data, m->act[m->n_layers], (size_t)y->numel * sizeof(float));
     return MM_OK;
@@ -295,6 +319,10 @@ static int jvp_impl(mm_model *m, const mm_tensor *x, const mm_tensor *ctx, const
         static const char *const name[4] = {"v", "ctx", "jy", "y"};
         if ((rc = mmi_tensor_apart(&m->err, fn, 4, t, name, 2)) != MM_OK) return rc;
     }
+    /* jy is written while the last layer's weights are read; y as in a forward. */
+    if ((rc = mmi_model_own_apart_t(m, &m->err, fn, "jy", jy, 0)) != MM_OK ||
+        (rc = mmi_model_own_apart_t(m, &m->err, fn, "y", y, 0)) != MM_OK)
+        return rc;
     if ((rc = check_ctx(m, ctx, &c, fn)) != MM_OK) return rc;
     m->fwd_valid = 0;
     memcpy(m->act[0], x->data, (size_t)x->numel * sizeof(float));
@@ -393,6 +421,13 @@ static int backward_impl(mm_model *m, const mm_tensor *dy, mm_tensor *dx, mm_ten
         static const char *const name[3] = {"dy", "dx", "dctx"};
         if ((rc = mmi_tensor_apart(&m->err, fn, 3, t, name, 1)) != MM_OK) return rc;
     }
+    /* The layers accumulate into the gradients from the top down while reading dy and the
+     * weights, and write dx (dctx) last: dx over an upper layer's gradients replaced them,
+     * dy over the gradients was read after the top layer had added to them. */
+    if ((rc = mmi_model_own_apart_t(m, &m->err, fn, "dx", dx, 0)) != MM_OK ||
+        (rc = mmi_model_own_apart_t(m, &m->err, fn, "dctx", dctx, 0)) != MM_OK ||
+        (rc = mmi_model_own_apart_t(m, &m->err, fn, "dy", dy, 1)) != MM_OK)
+        return rc;
     mmi_model_run_backward(m, dy->data, dx ? dx->data : NULL, dctx ? dctx->data : NULL);
     return MM_OK;
 }
@@ -519,7 +554,9 @@ MM_API int mm_model_infer(const mm_model *m, const mm_tensor *x, mm_tensor *y, v
     if ((rc = plan_infer(m, c.batch, c.seq, &ip)) != MM_OK) return rc;
     /* The layers read x and write y directly (no copy), and use ws between them. */
     if (ws_size < ip.size || mmi_overlaps(ws, ws_size, x->data, sizeof(float) * (size_t)x->numel) ||
-        mmi_overlaps(ws, ws_size, y->data, sizeof(float) * (size_t)y->numel))
+        mmi_overlaps(ws, ws_size, y->data, sizeof(float) * (size_t)y->numel) ||
+        mmi_model_own_apart_t(m, NULL, fn, "y", y, 0) != MM_OK ||
+        mmi_model_own_apart(m, NULL, fn, "ws", ws, ws_size, 0) != MM_OK)
         return MM_E_INVALID_ARG;
     c.ctx = NULL, c.dctx = NULL; /* no context: a cross-attention layer refuses */
     c.ctx_len = c.ctx_dim = 0;

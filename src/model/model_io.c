@@ -158,7 +158,9 @@ MM_API int mm_model_save_mem(mm_model *m, void *buf, size_t cap, size_t *size, u
         return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: buf and size are both NULL", fn);
     rc = save_prepare(&s, m, flags, &e);
     if (rc == MM_OK) {
-        rc = mmi_st_plan_to_mem(&s.plan, buf, cap, size, &m->err, fn);
+        /* The tensors are copied from the parameters as buf fills up. */
+        rc = buf ? mmi_model_own_apart(m, &m->err, fn, "buf", buf, cap, 0) : MM_OK;
+        if (rc == MM_OK) rc = mmi_st_plan_to_mem(&s.plan, buf, cap, size, &m->err, fn);
         save_release(&s);
         return rc;
     }

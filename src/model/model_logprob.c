@@ -69,6 +69,7 @@ MM_API int mm_model_logprob(mm_model *m, const mm_tensor *x, const int32_t *targ
     if (mmi_overlaps(logp->data, sizeof(float) * (size_t)logp->numel, targets,
                      sizeof(int32_t) * (size_t)n_targets))
         return mmi_fail(&m->err, MM_E_INVALID_ARG, "%s: logp shares memory with targets", fn);
+    if ((rc = mmi_model_own_apart_t(m, &m->err, fn, "logp", logp, 0)) != MM_OK) return rc;
     if ((rc = mmi_model_run_forward(m, x, NULL, fn)) != MM_OK) return rc;
     v = mmi_model_out_dim(m);
     z = m->act[m->n_layers];

@@ -69,6 +69,24 @@ static int grads_apart(mm_ssm *h, const char *fn, const mm_ssm_inputs *in, const
     return mmi_ssm_apart(h, fn, 2 * N_IN + 1, t, names, N_IN + 1);
 }
 
+/* MM_OK, or MM_E_INVALID_ARG naming an input or out of a step that shares memory with the
+ * streaming state (a caller reaches it through mm_ssm_state): the step updates the state row by
+ * row while later rows' inputs are still to be read. The scans neither read nor write that
+ * state, so a scan may take it as init_state or last_state. */
+static int state_apart(mm_ssm *h, const char *fn, const mm_ssm_inputs *in, const mm_tensor *out)
+{
+    const mm_tensor *t[N_IN + 1];
+    list_inputs(in, t);
+    t[N_IN] = out;
+    for (int i = 0; i <= N_IN; i++)
+        if (t[i] && mmi_overlaps(t[i]->data, sizeof(float) * (size_t)t[i]->numel, h->ws.state,
+                                 sizeof(float) * (size_t)h->state_n))
+            return mmi_fail(&h->err, MM_E_INVALID_ARG,
+                            "%s: %s shares memory with the streaming state (mm_ssm_state)", fn,
+                            in_names[i]);
+    return MM_OK;
+}
+
 static int wrong_kind(mm_ssm *h, const char *fn, const char *kinds)
 {
     return mmi_fail(&h->err, MM_E_INVALID_ARG,
@@ -170,7 +188,9 @@ MM_API int mm_ssm_step(mm_ssm *h, const mm_ssm_inputs *in, mm_tensor *out)
     if ((rc = check_struct(h, fn, in, sizeof *in, "mm_ssm_inputs")) != MM_OK) return rc;
     if (!out) return mmi_fail(&h->err, MM_E_INVALID_ARG, "%s: out is NULL", fn);
     /* A step's out over a part of u (or of another input) came back wrong with MM_OK. */
-    if ((rc = outs_apart(h, fn, in, out, NULL, NULL)) != MM_OK) return rc;
+    if ((rc = outs_apart(h, fn, in, out, NULL, NULL)) != MM_OK ||
+        (rc = state_apart(h, fn, in, out)) != MM_OK)
+        return rc;
     switch (h->kind) {
     case MM_SSM_SELECTIVE:
         rc = mmi_ssm_sel_step(h, in, out);

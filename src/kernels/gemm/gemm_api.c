@@ -30,24 +30,40 @@ static int check_stored(int64_t rows, int64_t cols, int64_t ld)
     return MM_OK;
 }
 
-/* 1 if C (m x n, ldc) may share an element with X (rows x cols, ldx); sizes already checked.
- * Storage ranges apart: no. With one leading dimension, side-by-side blocks of one matrix
- * (disjoint column ranges modulo ld) share nothing either. Otherwise (overlapping ranges with
- * different leading dimensions) refused without looking closer: O(1), not O(rows). */
+/* 1 if a row of C (m x n, ldc, starting d floats after X) shares a float with a row of X
+ * (rows x cols, ldx). X's rows are apart and in order, so only the first X row that ends after
+ * a C row's start can meet that row. O(m): the caller walks the matrix with fewer rows. */
+static int rows_meet(int64_t rows, int64_t cols, int64_t ldx, int64_t d, int64_t m, int64_t n,
+                     int64_t ldc)
+{
+    for (int64_t p = 0; p < m; p++) {
+        const int64_t s = d + p * ldc, i = s < cols ? 0 : (s - cols) / ldx + 1;
+        if (s + n <= 0) continue;
+        if (i >= rows) break; /* this C row starts past X's last row, and so do the later ones */
+        if (i * ldx < s + n) return 1;
+    }
+    return 0;
+}
+
+/* 1 if C (m x n, ldc) shares a byte with X (rows x cols, ldx); sizes already checked. Storage
+ * ranges apart: no, O(1). A C not a whole number of floats away from X: yes (refused without
+ * looking closer). Otherwise exact, row by row (O(min(m, rows)), only for overlapping ranges):
+ * side-by-side blocks of one matrix, or blocks with different leading dimensions whose rows
+ * interleave without touching, share nothing. */
 static int stored_overlap(const float *x, int64_t rows, int64_t cols, int64_t ldx, const float *c,
                           int64_t m, int64_t n, int64_t ldc)
 {
     intptr_t d;
-    int64_t r;
     if (!x || !c || rows == 0 || cols == 0 || m == 0 || n == 0) return 0;
     if (!mmi_overlaps(x, sizeof(float) * (size_t)((rows - 1) * ldx + cols), c,
                       sizeof(float) * (size_t)((m - 1) * ldc + n)))
         return 0;
     d = (intptr_t)((uintptr_t)c - (uintptr_t)x);
-    if (ldx != ldc || d % (intptr_t)sizeof(float) != 0) return 1;
-    r = (int64_t)(d / (intptr_t)sizeof(float)) % ldc;
-    if (r < 0) r += ldc;
-    return !(r >= cols && r + n <= ldc);
+    if (d % (intptr_t)sizeof(float) != 0) return 1;
+    d /= (intptr_t)sizeof(float);
+    /* The ranges overlap, so |d| is below both extents: no overflow in the walk. */
+    return m <= rows ? rows_meet(rows, cols, ldx, (int64_t)d, m, n, ldc)
+                     : rows_meet(m, n, ldc, -(int64_t)d, rows, cols, ldx);
 }
 
 /* Everything but the workspace, in the order the header documents the codes. */
