@@ -43,8 +43,14 @@ after the update of that env step: the alpha, actor loss, critic loss and policy
 last gradient step, defined alike on both sides (see TRAIN_STATS_DOC), into the record's
 "train_stats" and, with --monitor-dir, as they come into DIR/<run>-<side>-<seed>.train_stats.jsonl
 (so a stopped run keeps them). Reading them draws no random numbers and changes no state: the
-returns are the same with and without it. --train-stats-summary FILE... prints both sides per 10k
-steps from --jsonl files or those side files.
+returns are the same with and without it. With it the SAC samples also carry the actor's own
+movement, read through each side's public surface and computed by the same code for both
+(ACTOR_STATS_DOC): parameter step norms over one update and over 1000 steps, the change of the
+deterministic action over 1000 steps, the mean |pre-tanh mean|, the share of saturated means and
+the mean std over a fixed probe batch, a replay-like batch and the recent states, and every 10k
+steps the returns of a few deterministic and stochastic episodes from the same start states on
+both sides. --train-stats-summary FILE... prints both sides per 10k steps from --jsonl files or
+those side files.
 """
 import argparse
 import json
@@ -140,11 +146,17 @@ def _stats_sink(path):
     return sink
 
 
-def libmm_stats_logger(agent, rows, sink):
-    """mmgym.train's log hook (called every TRAIN_STATS_EVERY steps right after that step's
-    update): reads the policy's stats (reads only, no random numbers) into rows."""
+def libmm_stats_logger(agent, rows, sink, actor=None):
+    """mmgym.train's log hook (called every step, right after that step's update: log_every 1):
+    every TRAIN_STATS_EVERY steps reads the policy's stats (reads only, no random numbers) into
+    rows; with actor (an ActorStats) also the actor's, which needs the parameters one step
+    before the sample too."""
     def log(msg):
         step = int(msg.split()[1])
+        if actor is not None and step % TRAIN_STATS_EVERY == TRAIN_STATS_EVERY - 1:
+            actor.snapshot(step)
+        if step % TRAIN_STATS_EVERY:
+            return
         n = agent.get("stat_updates")
         if n < 1:
             return
@@ -153,6 +165,8 @@ def libmm_stats_logger(agent, rows, sink):
         st = dict(updates=int(n), ent_coef=alpha, actor_loss=al,
                   critic_loss=agent.get("stat_critic_loss"), entropy=ent,
                   min_q_pi=-al - alpha * ent, q_mean=agent.get("stat_q_mean"))
+        if actor is not None:
+            st.update(actor.sample(step))
         rows.append([step, st])
         sink(dict(step=step, **st))
     return log
@@ -164,14 +178,17 @@ class SB3TrainStats(BaseCallback):
     (no dump between them: SB3 dumps inside collect_rollouts, before train), so the values
     are that of the update after env step num_timesteps, as libmm's. Reads only."""
 
-    def __init__(self, target_entropy, rows, sink):
+    def __init__(self, target_entropy, rows, sink, actor=None):
         super().__init__(verbose=0)
-        self.tgt, self.rows, self.sink = target_entropy, rows, sink
+        self.tgt, self.rows, self.sink, self.actor = target_entropy, rows, sink, actor
 
     def _on_step(self):
         return True
 
     def _on_rollout_start(self):
+        t = self.model.num_timesteps
+        if self.actor is not None and t % TRAIN_STATS_EVERY == TRAIN_STATS_EVERY - 1:
+            self.actor.snapshot(t)
         self._grab()
 
     def _on_training_end(self):
@@ -191,22 +208,251 @@ class SB3TrainStats(BaseCallback):
             st["entropy"] = ecl / np.log(alpha) + self.tgt
             st["min_q_pi"] = -al - alpha * st["entropy"]
             st["ent_coef_loss"] = ecl
+        if self.actor is not None:
+            st.update(self.actor.sample(t))
         self.rows.append([t, st])
         self.sink(dict(step=t, **st))
+
+
+# --train-stats, the actor's own movement (both sides through the same code below; a side
+# gives only heads(obs) -> (mean, log std) before tanh and params() -> its actor's parameters
+# flat in one layout: trunk layers (weight [out, in], then bias), then the head as
+# [mean rows | log-std rows] weight [2 act_dim, hidden], then its bias: libmm's one head of
+# 2 act_dim outputs as it is, SB3's mu and log_std Linear layers stacked in that order).
+ACTOR_PROBE_SEED = 12345  # the fixed probe batch: a uniform-random rollout, the same on both sides
+ACTOR_PROBE_ROWS = 1000
+ACTOR_REPLAY_ROWS = 1024
+ACTOR_RECENT_ROWS = 1000
+ACTOR_EVAL_EVERY = 10000
+ACTOR_EVAL_EPISODES = 5
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # SB3's clamp (sac/policies.py), libmm's (algo_sac.c)
+SAT_TANH = 0.99
+ACTOR_STATS_DOC = {
+    "a_theta": "||theta_t||, all actor parameters",
+    "a_step1": "||theta_t - theta_{t-1}||: the update of env step t alone",
+    "a_d1k": "||theta_t - theta_{t-1000}|| (and a_d1k_trunk, a_d1k_mu, a_d1k_ls: the trunk, "
+             "the mean head's and the log-std head's rows of it)",
+    "a_dact1k_probe": "mean |tanh mu_t(s) - tanh mu_{t-1000}(s)| over the probe batch",
+    "a_dact1k_visited": "the same over the states visited in the 1000 steps before t-1000 "
+                        "(the recent batch of the previous sample)",
+    "<b>_absmu": "mean |mu| (pre-tanh mean) over batch b: probe (fixed, ACTOR_PROBE_ROWS states "
+                 "of a uniform-random rollout seeded ACTOR_PROBE_SEED, the same on both sides), "
+                 "replay (ACTOR_REPLAY_ROWS acting states drawn uniformly from all so far, "
+                 "as the replay samples) or recent (the last ACTOR_RECENT_ROWS acting states)",
+    "<b>_sat": "share of |tanh mu| > 0.99 (|mu| > 2.65) over b",
+    "<b>_std": "mean exp(clamp(log std, -20, 2)) over b and the action dimensions",
+    "<b>_logstd": "mean clamp(log std, -20, 2) over b",
+    "eval_det, eval_sto": "every ACTOR_EVAL_EVERY steps: mean return of ACTOR_EVAL_EPISODES "
+                          "episodes of tanh(mu) and of tanh(mu + std eps) (eps from the bench's "
+                          "own generator, the same draws at every sample and on both sides), "
+                          "from the same start states (a separate env reset with seed "
+                          "20000 + 100 seed + k); per-episode lists in eval_det_eps, eval_sto_eps",
+}
+
+
+class ObsRecorder(gym.Wrapper):
+    """Keeps the acting states (every observation an action is taken from: reset's, and step's
+    unless the episode ended), so the actor statistics can draw replay-like and recent batches.
+    Reads only."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.states = []
+
+    def reset(self, **kw):
+        o, info = self.env.reset(**kw)
+        self.states.append(np.array(o, np.float32).ravel())
+        return o, info
+
+    def step(self, action):
+        o, r, te, tr, info = self.env.step(action)
+        if not (te or tr):
+            self.states.append(np.array(o, np.float32).ravel())
+        return o, r, te, tr, info
+
+
+def probe_states(env_id, rows=ACTOR_PROBE_ROWS, seed=ACTOR_PROBE_SEED):
+    """The fixed probe batch: acting states of a uniform-random rollout on a separate env with
+    its own generator (touches no other random stream)."""
+    env = gym.make(env_id)
+    rng = np.random.default_rng(seed)
+    lo, hi = env.action_space.low, env.action_space.high
+    o, _ = env.reset(seed=seed)
+    out = []
+    while len(out) < rows:
+        out.append(np.array(o, np.float32).ravel())
+        o, _, te, tr, _ = env.step(rng.uniform(lo, hi).astype(np.float32))
+        if te or tr:
+            o, _ = env.reset()
+    env.close()
+    return np.stack(out)
+
+
+class ActorStats:
+    """The actor statistics of ACTOR_STATS_DOC for one side. heads(x [n, obs_dim] float32) ->
+    (mu, log std) [n, act_dim] before any clamp or tanh; params() -> a float64 copy of the
+    actor's parameters in the common layout above; hidden: the width of the last trunk layer
+    (the head's input); recorder: the ObsRecorder of the training env."""
+
+    def __init__(self, env_id, seed, heads, params, hidden, act_dim, recorder):
+        self.heads, self.params, self.rec, self.seed = heads, params, recorder, seed
+        self.env_id, self.d, self.hidden = env_id, act_dim, hidden
+        self.probe = probe_states(env_id)
+        self.prev1 = None  # (t, params) at t - 1
+        self.prev1k = None  # (t, params, tanh mu on probe, visited batch, tanh mu on it)
+        self.eval_env = None
+
+    def snapshot(self, t):
+        """Called at env step t = sample - 1, after its update."""
+        self.prev1 = (t, self.params())
+
+    def _masks(self, n):
+        """Slices of the flat parameters: trunk, mean head rows (+ bias), log-std head rows."""
+        d, h = self.d, self.hidden
+        trunk = n - 2 * d * h - 2 * d
+        idx = np.arange(n)
+        head_w = (idx >= trunk) & (idx < trunk + 2 * d * h)
+        mu = (head_w & ((idx - trunk) < d * h)) | (idx >= n - 2 * d) & (idx < n - d)
+        ls = (head_w & ((idx - trunk) >= d * h)) | (idx >= n - d)
+        return idx < trunk, mu, ls
+
+    def _batch_stats(self, name, mu, ls):
+        lsc = np.clip(ls, LOG_STD_MIN, LOG_STD_MAX)
+        return {name + "_absmu": float(np.mean(np.abs(mu))),
+                name + "_sat": float(np.mean(np.abs(np.tanh(mu)) > SAT_TANH)),
+                name + "_std": float(np.mean(np.exp(lsc))),
+                name + "_logstd": float(np.mean(lsc))}
+
+    def sample(self, t):
+        st = {}
+        th = self.params()
+        st["a_theta"] = float(np.linalg.norm(th))
+        if self.prev1 is not None and self.prev1[0] == t - 1:
+            st["a_step1"] = float(np.linalg.norm(th - self.prev1[1]))
+        mu_p, ls_p = self.heads(self.probe)
+        st.update(self._batch_stats("probe", mu_p, ls_p))
+        states = self.rec.states
+        n = min(t, len(states))
+        rng = np.random.default_rng(1000003 * (self.seed + 1) + t)
+        rep = np.stack([states[i] for i in rng.integers(0, n, ACTOR_REPLAY_ROWS)])
+        st.update(self._batch_stats("replay", *self.heads(rep)))
+        recent = np.stack(states[max(0, n - ACTOR_RECENT_ROWS):n])
+        mu_r, ls_r = self.heads(recent)
+        st.update(self._batch_stats("recent", mu_r, ls_r))
+        if self.prev1k is not None and self.prev1k[0] == t - TRAIN_STATS_EVERY:
+            _, th0, a_p0, vis0, a_v0 = self.prev1k
+            diff = th - th0
+            st["a_d1k"] = float(np.linalg.norm(diff))
+            for nm, m in zip(("trunk", "mu", "ls"), self._masks(th.size)):
+                st["a_d1k_" + nm] = float(np.linalg.norm(diff[m]))
+            st["a_dact1k_probe"] = float(np.mean(np.abs(np.tanh(mu_p) - a_p0)))
+            st["a_dact1k_visited"] = float(np.mean(np.abs(np.tanh(self.heads(vis0)[0]) - a_v0)))
+        self.prev1k = (t, th, np.tanh(mu_p), recent, np.tanh(mu_r))
+        if t % ACTOR_EVAL_EVERY == 0:
+            st.update(self.evaluate())
+        return st
+
+    def evaluate(self):
+        """Deterministic and stochastic episodes from the same start states (see the doc)."""
+        if self.eval_env is None:
+            self.eval_env = gym.make(self.env_id)
+        env = self.eval_env
+        lo, hi = env.action_space.low, env.action_space.high
+        res = {"eval_det_eps": [], "eval_sto_eps": []}
+        for k in range(ACTOR_EVAL_EPISODES):
+            for mode in ("det", "sto"):
+                o, _ = env.reset(seed=20000 + 100 * self.seed + k)
+                rng = np.random.default_rng(50000 + 100 * self.seed + k)
+                total, done = 0.0, False
+                while not done:
+                    mu, ls = self.heads(np.array(o, np.float32).reshape(1, -1))
+                    u = mu[0]
+                    if mode == "sto":
+                        u = u + np.exp(np.clip(ls[0], LOG_STD_MIN, LOG_STD_MAX)) * \
+                            rng.standard_normal(self.d)
+                    a = np.tanh(u).astype(np.float32)
+                    a = lo + (a + np.float32(1)) * np.float32(0.5) * (hi - lo)
+                    o, r, te, tr, _ = env.step(a)
+                    total += float(r)
+                    done = bool(te) or bool(tr)
+                res["eval_%s_eps" % mode].append(total)
+        res["eval_det"] = float(np.mean(res["eval_det_eps"]))
+        res["eval_sto"] = float(np.mean(res["eval_sto_eps"]))
+        return res
+
+
+def libmm_actor_stats(env_id, seed, agent, recorder, hidden):
+    """ActorStats over libmm's actor through the public API only: an exported copy of the actor
+    (mm_policy_export, refreshed by mm_policy_export_copy) whose output is the head, mean then
+    log std before the clamp; its flat parameters are already in the common layout."""
+    io = agent.export_io()
+    rows = max(ACTOR_PROBE_ROWS, ACTOR_REPLAY_ROWS, ACTOR_RECENT_ROWS)
+    model = agent.export(max_batch=rows)
+    d = int(io["act_dim"])
+    state = {"fresh": -1}
+
+    def refresh():
+        n = agent.get("stat_updates")
+        if state["fresh"] != n:
+            agent.export_copy(model)
+            state["fresh"] = n
+
+    def heads(x):
+        refresh()
+        x = np.ascontiguousarray(x, np.float32)
+        if io["norm_obs"]:
+            c = np.float32(io["clip_obs"])
+            x = np.clip((x - io["obs_mean"]) * io["obs_istd"], -c, c).astype(np.float32)
+        y = model.infer(x).astype(np.float64)
+        return y[:, :d], y[:, d:2 * d]
+
+    def params():
+        refresh()
+        return np.array(model.params, np.float64)
+
+    return ActorStats(env_id, seed, heads, params, hidden, d, recorder)
+
+
+def sb3_actor_stats(env_id, seed, model, recorder, hidden):
+    """ActorStats over SB3's model.actor: its latent_pi, mu and log_std layers, read under
+    no_grad (no random numbers, no state)."""
+    actor = model.actor
+    d = int(model.action_space.shape[0])
+
+    def heads(x):
+        with torch.no_grad():
+            lat = actor.latent_pi(actor.extract_features(torch.as_tensor(
+                np.ascontiguousarray(x, np.float32)), actor.features_extractor))
+            mu, ls = actor.mu(lat), actor.log_std(lat)
+        return mu.numpy().astype(np.float64), ls.numpy().astype(np.float64)
+
+    def params():
+        with torch.no_grad():
+            parts = [p.detach().reshape(-1) for p in actor.latent_pi.parameters()]
+            parts.append(torch.cat([actor.mu.weight, actor.log_std.weight]).reshape(-1))
+            parts.append(torch.cat([actor.mu.bias, actor.log_std.bias]))
+            return torch.cat(parts).numpy().astype(np.float64)
+
+    return ActorStats(env_id, seed, heads, params, hidden, d, recorder)
 
 
 def run_libmm(env_id, algo, steps, shared, own, seed, monitor=None, stats=None):
     """stats: None, or a list that receives the --train-stats samples (also written to
     <monitor>.train_stats.jsonl with a monitor path)."""
-    # the same Monitor wrapper as the SB3 side, so both pay for it and both leave a CSV
-    env = Monitor(gym.make(env_id), filename=monitor)
+    # the same Monitor wrapper as the SB3 side, so both pay for it and both leave a CSV (and
+    # with --train-stats on a SAC run the same ObsRecorder inside it)
+    sac_stats = stats is not None and algo == "sac"
+    rec = ObsRecorder(gym.make(env_id)) if sac_stats else None
+    env = Monitor(rec or gym.make(env_id), filename=monitor)
     agent = mmgym.make_policy(env, algo, seed=seed, **shared, **own)
     log = None
-    if stats is not None and algo == "sac":
+    if sac_stats:
+        actor = libmm_actor_stats(env_id, seed, agent, rec, own["hidden"][-1])
         log = libmm_stats_logger(agent, stats,
-                                 _stats_sink(monitor and monitor + ".train_stats.jsonl"))
+                                 _stats_sink(monitor and monitor + ".train_stats.jsonl"), actor)
     w0, c0 = time.time(), time.process_time()
-    history = mmgym.train(env, agent, steps, seed=seed, log_every=TRAIN_STATS_EVERY, log=log)
+    history = mmgym.train(env, agent, steps, seed=seed, log_every=1 if log else TRAIN_STATS_EVERY,
+                          log=log)
     wall, cpu = time.time() - w0, time.process_time() - c0
     # seeded once, as run_sb3's eval env, then evaluate's unseeded resets: the 10 episodes start
     # from the same states as evaluate_policy's (its own reset, then the automatic ones)
@@ -219,7 +465,8 @@ def run_libmm(env_id, algo, steps, shared, own, seed, monitor=None, stats=None):
 def run_sb3(env_id, algo, steps, shared, own, seed, monitor=None, stats=None):
     # SB3 would add a Monitor itself; ours gives the episode returns (and with a path, writes
     # them to <monitor>.monitor.csv as they finish, so a run stopped early still has its curve)
-    env = Monitor(gym.make(env_id), filename=monitor)
+    rec = ObsRecorder(gym.make(env_id)) if stats is not None and algo == "sac" else None
+    env = Monitor(rec or gym.make(env_id), filename=monitor)
     kw = dict(shared)
     kw.update(own)
     noise = kw.pop("action_noise", None)
@@ -238,8 +485,9 @@ def run_sb3(env_id, algo, steps, shared, own, seed, monitor=None, stats=None):
     model = cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kw)
     cb = None
     if stats is not None and algo == "sac":
+        actor = sb3_actor_stats(env_id, seed, model, rec, kw["policy_kwargs"]["net_arch"][-1])
         cb = SB3TrainStats(float(model.target_entropy), stats,
-                           _stats_sink(monitor and monitor + ".train_stats.jsonl"))
+                           _stats_sink(monitor and monitor + ".train_stats.jsonl"), actor)
     w0, c0 = time.time(), time.process_time()
     model.learn(total_timesteps=steps, callback=cb)
     wall, cpu = time.time() - w0, time.process_time() - c0
@@ -425,8 +673,10 @@ def write_svgs(recs, directory, window):
 
 def train_stats_summary(paths, window=10000):
     """Both sides' --train-stats side by side: per window of env steps, the mean of the samples
-    in (end - window, end] (10 samples of one batch each: single batches are noisy)."""
-    series = {}
+    in (end - window, end] (10 samples of one batch each: single batches are noisy). The last
+    table adds train_return, the mean return of the training episodes that ended in the window
+    (the record's history, or the side file's monitor CSV beside it when there is one)."""
+    series, episodes = {}, {}
     for p in paths:
         with open(p) as f:
             for line in f:
@@ -436,32 +686,54 @@ def train_stats_summary(paths, window=10000):
                 if "train_stats" in r:  # a --jsonl record
                     key = (r["run"], r["seed"], r["side"])
                     series[key] = [(t, st) for t, st in r["train_stats"]]
+                    episodes[key] = [(int(t), float(ret)) for t, ret in r.get("history", [])]
                 else:  # a side file: <run>-<side>-<seed>.train_stats.jsonl, one sample a line
                     run, side, seed = os.path.basename(p)[:-len(".train_stats.jsonl")].rsplit(
                         "-", 2)
                     key = (run, int(seed), side)
+                    csv = p[:-len(".train_stats.jsonl")] + ".monitor.csv"
+                    if key not in episodes and os.path.exists(csv):
+                        with open(csv) as fc:
+                            rows = [ln.split(",") for ln in fc.read().splitlines()[2:] if ln]
+                        ends = np.cumsum([int(x[1]) for x in rows])
+                        episodes[key] = [(int(t), float(x[0])) for t, x in zip(ends, rows)]
                     t = r.pop("step")
                     if all(t != u for u, _ in series.setdefault(key, [])):
                         series[key].append((t, r))
-    cols = ("ent_coef", "entropy", "critic_loss", "actor_loss", "min_q_pi")
+    tables = (("ent_coef", "entropy", "critic_loss", "actor_loss", "min_q_pi"),
+              # the actor's own movement and its outputs (ACTOR_STATS_DOC), when recorded
+              ("a_step1", "a_d1k", "a_d1k_trunk", "a_d1k_mu", "a_d1k_ls", "a_dact1k_probe",
+               "a_dact1k_visited", "a_theta"),
+              ("probe_absmu", "probe_sat", "probe_std", "replay_absmu", "replay_sat",
+               "replay_std", "recent_absmu", "recent_sat", "recent_std"),
+              ("train_return", "eval_det", "eval_sto", "eval_gap"))
+    for key in series:  # the deterministic evaluation's margin over the stochastic one
+        for _, st in series[key]:
+            if "eval_det" in st:
+                st["eval_gap"] = st["eval_det"] - st["eval_sto"]
+        series[key] += [(t, {"train_return": ret}) for t, ret in episodes.get(key, [])]
     for run, seed in dict.fromkeys((k[0], k[1]) for k in series):
         sides = [s for s in ("libmm", "sb3") if (run, seed, s) in series]
-        print("%s seed %d: mean of the samples in each %d-step window; columns %s" %
-              (run, seed, window, " / ".join(sides)))
-        print("%8s " % "steps" + " ".join("%-21s" % c for c in cols))
-        last = max(t for s in sides for t, _ in series[(run, seed, s)])
-        for end in range(window, last + window, window):
-            if not any(end - window < t <= end for s in sides for t, _ in series[(run, seed, s)]):
+        for cols in tables:
+            if not any(c in st for s in sides for _, st in series[(run, seed, s)] for c in cols):
                 continue
-            cells = []
-            for c in cols:
-                vals = []
-                for side in sides:
-                    v = [st[c] for t, st in series[(run, seed, side)]
-                         if end - window < t <= end and c in st]
-                    vals.append("%9.4g" % np.mean(v) if v else "%9s" % "-")
-                cells.append("%-21s" % " / ".join(vals))
-            print("%8d " % end + " ".join(cells))
+            print("%s seed %d: mean of the samples in each %d-step window; columns %s" %
+                  (run, seed, window, " / ".join(sides)))
+            print("%8s " % "steps" + " ".join("%-21s" % c for c in cols))
+            last = max(t for s in sides for t, _ in series[(run, seed, s)])
+            for end in range(window, last + window, window):
+                if not any(end - window < t <= end
+                           for s in sides for t, _ in series[(run, seed, s)]):
+                    continue
+                cells = []
+                for c in cols:
+                    vals = []
+                    for side in sides:
+                        v = [st[c] for t, st in series[(run, seed, side)]
+                             if end - window < t <= end and c in st]
+                        vals.append("%9.4g" % np.mean(v) if v else "%9s" % "-")
+                    cells.append("%-21s" % " / ".join(vals))
+                print("%8d " % end + " ".join(cells))
 
 
 JEMALLOC_CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
