@@ -398,7 +398,9 @@ size_t mmi_attn_softmax_ws_floats(int64_t n, int64_t d, int64_t dv);
 void mmi_attn_softmax_fwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
                           float *o, float *lse, float *ws);
 /* Backward from the saved o and lse: writes dq [n, d], dk [m, d], dv [m, dv] (all three
- * required). ws: mmi_attn_softmax_ws_floats(n, d, dv) floats with n >= the query rows. */
+ * required). ws: mmi_attn_softmax_ws_floats(n, d, dv) floats with n >= both the query rows
+ * and the key rows (the forward keeps every key block transposed; the backward D per query
+ * row); the forward takes the same ws. */
 void mmi_attn_softmax_bwd(const mmi_attn_dims *s, const float *q, const float *k, const float *v,
                           const float *o, const float *lse, const float *dout, float *dq, float *dk,
                           float *dv, float *ws);
