@@ -17,7 +17,10 @@ mean +- std over seeds of the evaluation return for each side, the wall-clock an
 time of training, and the wall-clock ratio SB3 / libmm. Each library runs single-threaded
 (torch.set_num_threads(1)) unless --threads N gives both the same N threads (torch's intra-op
 threads; libmm's n_threads, its networks' thread pool); the environment stepping is the same
-gymnasium code on both sides, so it is part of both times.
+gymnasium code on both sides, so it is part of both times. Debian's torch runs SB3's products
+through OpenBLAS, which torch's threads do not split: --torch-threads T and --blas-threads B pick
+SB3's form within the same budget (torch T + OpenBLAS B; default torch N, OpenBLAS 1), and the
+records and table rows say which form ran.
 The process runs with freed memory retained, as every PyTorch peer of the bench does: unless
 --malloc system is given it re-executes itself once with LD_PRELOAD=libjemalloc.so.2 (or
 $BENCH_JEMALLOC) and MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1, because on these VMs the
@@ -58,12 +61,28 @@ import os
 import sys
 import time
 
-# OpenBLAS (Debian's torch links it; numpy too) reads its thread count when it loads, from
-# OMP_NUM_THREADS when nothing else is set, so --threads 2 with OMP_NUM_THREADS=2 gave SB3 two
-# OpenBLAS workers beside torch's two intra-op threads on the same cores: its two-thread TD3
-# Pendulum run took 177.8 s once and 396-514 s other times, against 170.2 s with one OpenBLAS
-# thread (docs/history/RL_LOG.md, entry 24). One, unless the caller sets it; torch's threads are
-# what --threads sets.
+
+def _blas_threads_arg(argv):
+    """--blas-threads N from argv, read before numpy and torch load OpenBLAS (it reads its thread
+    count once, when it loads); None when not given."""
+    for i, arg in enumerate(argv):
+        if arg == "--blas-threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--blas-threads="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+# OpenBLAS (Debian's torch calls it for every product; numpy too) reads its thread count when it
+# loads, from OMP_NUM_THREADS when nothing else is set, so --threads 2 with OMP_NUM_THREADS=2 gave
+# SB3 two OpenBLAS workers beside torch's two intra-op threads on the same cores: its two-thread
+# TD3 Pendulum run took 177.8 s once and 396-514 s other times, against 170.2 s with one OpenBLAS
+# thread (docs/history/RL_LOG.md, entry 24). torch's own threads do not split those products, so
+# SB3's two-core forms are torch 2 + BLAS 1 (elementwise work split), torch 1 + BLAS 2 (products
+# split) and torch 1 + BLAS 1; which is fastest depends on the run (entry 42). One BLAS thread
+# unless --blas-threads or the caller's OPENBLAS_NUM_THREADS says otherwise.
+if _blas_threads_arg(sys.argv) is not None:
+    os.environ["OPENBLAS_NUM_THREADS"] = _blas_threads_arg(sys.argv)
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bindings",
@@ -462,11 +481,8 @@ def run_libmm(env_id, algo, steps, shared, own, seed, monitor=None, stats=None):
     return mean, wall, cpu, history
 
 
-def run_sb3(env_id, algo, steps, shared, own, seed, monitor=None, stats=None):
-    # SB3 would add a Monitor itself; ours gives the episode returns (and with a path, writes
-    # them to <monitor>.monitor.csv as they finish, so a run stopped early still has its curve)
-    rec = ObsRecorder(gym.make(env_id)) if stats is not None and algo == "sac" else None
-    env = Monitor(rec or gym.make(env_id), filename=monitor)
+def sb3_model(env, algo, shared, own, seed):
+    """SB3's agent for a run: the shared hyperparameters it takes, and its own."""
     kw = dict(shared)
     kw.update(own)
     noise = kw.pop("action_noise", None)
@@ -482,7 +498,15 @@ def run_sb3(env_id, algo, steps, shared, own, seed, monitor=None, stats=None):
         for k in ("buffer_size", "learning_starts", "train_freq", "gradient_steps", "tau"):
             kw.pop(k, None)
     cls = {"ppo": sb3.PPO, "td3": sb3.TD3, "sac": sb3.SAC}[algo]
-    model = cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kw)
+    return cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kw), kw
+
+
+def run_sb3(env_id, algo, steps, shared, own, seed, monitor=None, stats=None):
+    # SB3 would add a Monitor itself; ours gives the episode returns (and with a path, writes
+    # them to <monitor>.monitor.csv as they finish, so a run stopped early still has its curve)
+    rec = ObsRecorder(gym.make(env_id)) if stats is not None and algo == "sac" else None
+    env = Monitor(rec or gym.make(env_id), filename=monitor)
+    model, kw = sb3_model(env, algo, shared, own, seed)
     cb = None
     if stats is not None and algo == "sac":
         actor = sb3_actor_stats(env_id, seed, model, rec, kw["policy_kwargs"]["net_arch"][-1])
@@ -497,6 +521,28 @@ def run_sb3(env_id, algo, steps, shared, own, seed, monitor=None, stats=None):
     lengths = np.cumsum(env.get_episode_lengths())
     history = [(int(t), float(r)) for t, r in zip(lengths, env.get_episode_rewards())]
     return float(mean), wall, cpu, history
+
+
+STEP_COST_WARM = 300
+
+
+def step_cost(side, env_id, algo, shared, own, seed, n):
+    """One side's cost of an env step with its update (off-policy runs): learning_starts + 300
+    steps untimed, then n steps timed. Returns (wall ms, CPU ms) per step. For finding each
+    side's fastest thread form in minutes instead of a whole run per form."""
+    warm = shared["learning_starts"] + STEP_COST_WARM
+    env = Monitor(gym.make(env_id))
+    if side == "libmm":
+        agent = mmgym.make_policy(env, algo, seed=seed, **shared, **own)
+        mmgym.train(env, agent, warm, seed=seed, log=None)
+        w0, c0 = time.time(), time.process_time()
+        mmgym.train(env, agent, n, log=None)
+    else:
+        model, _ = sb3_model(env, algo, shared, own, seed)
+        model.learn(total_timesteps=warm)
+        w0, c0 = time.time(), time.process_time()
+        model.learn(total_timesteps=n, reset_num_timesteps=False)
+    return (time.time() - w0) / n * 1e3, (time.process_time() - c0) / n * 1e3
 
 
 def summary(name, steps, mm, sb):
@@ -518,16 +564,22 @@ def summary(name, steps, mm, sb):
         "", [round(x["return"], 1) for x in mm], [round(x["return"], 1) for x in sb]))
 
 
-def row_label(name, threads, malloc):
-    """A table row's name: the run, its thread count when not 1, and the malloc when it was not
-    jemalloc (records written before the malloc field existed ran with the system malloc)."""
-    return name + ("" if threads == 1 else " %dT" % threads) + \
+def row_label(name, threads, malloc, sb3_form=None):
+    """A table row's name: the run, its thread count when not 1, the malloc when it was not
+    jemalloc (records written before the malloc field existed ran with the system malloc), and
+    SB3's (torch threads, BLAS threads) when they are not (threads, 1)."""
+    label = name + ("" if threads == 1 else " %dT" % threads) + \
         ("" if malloc == "jemalloc" else " sysmalloc")
+    if sb3_form and tuple(sb3_form) != (threads, 1):
+        label += " sb3:t%d/b%d" % tuple(sb3_form)
+    return label
 
 
-def header(seeds):
+def header(seeds, columns=True):
     print("libmm %s, stable-baselines3 %s, torch %s, gymnasium %s; seeds %s" %
           (libmm.version(), sb3.__version__, torch.__version__, gym.__version__, seeds))
+    if not columns:
+        return
     print("%-16s %8s | %-17s %9s %9s | %-17s %9s %9s | %s" %
           ("run", "steps", "libmm return", "wall s", "cpu s", "SB3 return", "wall s", "cpu s",
            "SB3/libmm wall"))
@@ -541,12 +593,21 @@ def report(paths):
             recs += [json.loads(line) for line in f if line.strip()]
     header(sorted({r["seed"] for r in recs}))
     # records before --threads existed ran single-threaded, before --malloc with the system's
+    # (records before --torch-threads / --blas-threads ran torch on --threads, OpenBLAS on one).
+    # A row pairs the libmm records of a run, thread budget and malloc with the SB3 records of
+    # one SB3 form (torch threads, BLAS threads) under the same budget.
     def key(r):
         return r["run"], r.get("threads", 1), r.get("malloc", "system")
+
+    def form(r):
+        return r.get("torch_threads", r.get("threads", 1)), r.get("blas_threads", 1)
     for k in dict.fromkeys(key(r) for r in recs):
         mine = [r for r in recs if key(r) == k]
-        summary(row_label(*k), mine[0]["steps"], [r for r in mine if r["side"] == "libmm"],
-                [r for r in mine if r["side"] == "sb3"])
+        mm = [r for r in mine if r["side"] == "libmm"]
+        sb = [r for r in mine if r["side"] == "sb3"]
+        for f in dict.fromkeys(form(r) for r in sb) or [None]:
+            summary(row_label(*k, sb3_form=f), mine[0]["steps"], mm,
+                    [r for r in sb if form(r) == f])
     return recs
 
 
@@ -783,6 +844,15 @@ def main():
     ap.add_argument("--threads", type=int, default=1,
                     help="threads of both libraries: torch.set_num_threads and libmm's n_threads "
                     "(default 1)")
+    ap.add_argument("--torch-threads", type=int,
+                    help="torch.set_num_threads for the SB3 side (default: --threads)")
+    ap.add_argument("--blas-threads", type=int,
+                    help="OpenBLAS threads (default 1, or $OPENBLAS_NUM_THREADS): Debian's torch "
+                    "runs SB3's products through OpenBLAS, which torch's threads do not split")
+    ap.add_argument("--step-cost", type=int, metavar="N",
+                    help="instead of training runs (td3 and sac runs only): each side trains to "
+                    "learning_starts + 300 steps, then the next N steps are timed; prints ms per "
+                    "step (update and env step), wall-clock and CPU, with the thread form")
     ap.add_argument("--steps-scale", type=float, default=1.0,
                     help="multiply every run's step budget (e.g. 0.1 for a smoke run)")
     ap.add_argument("--monitor-summary", metavar="DIR",
@@ -816,16 +886,19 @@ def main():
         if a.svg:
             write_svgs(recs, a.svg, a.smooth)
         return
-    if a.threads < 1:
-        ap.error("--threads must be >= 1")
+    torch_threads = a.threads if a.torch_threads is None else a.torch_threads
+    if a.threads < 1 or torch_threads < 1 or (a.blas_threads is not None and a.blas_threads < 1):
+        ap.error("--threads, --torch-threads and --blas-threads must be >= 1")
     if a.malloc == "jemalloc":
         reexec_with_jemalloc()
     malloc = malloc_in_use()
     print("malloc: %s" % malloc)
-    torch.set_num_threads(a.threads)
+    torch.set_num_threads(torch_threads)
+    blas_threads = int(os.environ["OPENBLAS_NUM_THREADS"])
+    print("threads: libmm %d, torch %d, OpenBLAS %d" % (a.threads, torch_threads, blas_threads))
     seeds = ([int(x) for x in a.seed_list.split(",")] if a.seed_list else
              list(range(a.seeds)))
-    header(seeds)
+    header(seeds, columns=not a.step_cost)
     for name in a.runs.split(","):
         env_id, algo, steps, shared, own, sb_own = RUNS[name]
         steps = max(1000, int(steps * a.steps_scale))
@@ -836,6 +909,21 @@ def main():
             continue
         if algo.upper() not in [k.upper() for k in libmm.constants.ALGOS]:
             print("%-16s skipped: this libmm has no %s" % (name, algo.upper()))
+            continue
+        if a.step_cost:
+            if algo not in ("td3", "sac"):
+                print("%-16s skipped: --step-cost times off-policy runs only" % name)
+                continue
+            for side in ("libmm", "sb3"):
+                if a.side not in ("both", side):
+                    continue
+                for s in seeds:
+                    wall, cpu = step_cost(side, env_id, algo, shared,
+                                          dict(own, n_threads=a.threads) if side == "libmm"
+                                          else sb_own, s, a.step_cost)
+                    print("%-16s %-5s seed %d, libmm %d / torch %d / OpenBLAS %d threads: "
+                          "%.3f ms/step wall, %.3f CPU" % (name, side, s, a.threads, torch_threads,
+                                                           blas_threads, wall, cpu), flush=True)
             continue
         recs = {"libmm": [], "sb3": []}
         own = dict(own, n_threads=a.threads)
@@ -849,7 +937,7 @@ def main():
                 ret, wall, cpu, hist = fn(env_id, algo, steps, shared, own_kw, s, monitor=mon,
                                           stats=stats)
                 rec = dict(run=name, side=side, seed=s, steps=steps, env=env_id, threads=a.threads,
-                           malloc=malloc,
+                           malloc=malloc, torch_threads=torch_threads, blas_threads=blas_threads,
                            **{"return": ret, "wall": wall, "cpu": cpu, "history": hist})
                 if stats is not None:
                     rec["train_stats"] = stats
@@ -857,7 +945,8 @@ def main():
                 if a.jsonl:
                     with open(a.jsonl, "a") as f:
                         f.write(json.dumps(rec) + "\n")
-        summary(row_label(name, a.threads, malloc), steps, recs["libmm"], recs["sb3"])
+        summary(row_label(name, a.threads, malloc, (torch_threads, blas_threads)), steps,
+                recs["libmm"], recs["sb3"])
 
 
 if __name__ == "__main__":
