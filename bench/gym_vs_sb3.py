@@ -81,9 +81,8 @@ def _blas_threads_arg(argv):
 # SB3's two-core forms are torch 2 + BLAS 1 (elementwise work split), torch 1 + BLAS 2 (products
 # split) and torch 1 + BLAS 1; which is fastest depends on the run (entry 42). One BLAS thread
 # unless --blas-threads or the caller's OPENBLAS_NUM_THREADS says otherwise.
-if _blas_threads_arg(sys.argv) is not None:
-    os.environ["OPENBLAS_NUM_THREADS"] = _blas_threads_arg(sys.argv)
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ["OPENBLAS_NUM_THREADS"] = (_blas_threads_arg(sys.argv)
+                                      or os.environ.get("OPENBLAS_NUM_THREADS", "1"))
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bindings",
                                 "python"))
